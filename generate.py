@@ -1,0 +1,148 @@
+"""Generate every layer's template and every environment's template-configuration file into
+output/, then lint what changed. Entry point of `make templates`.
+
+    python generate.py            generate, write what changed, run cfn-lint
+    python generate.py --check    exit 1 if output/ is not what generation produces
+    python generate.py --order    print the layer order derived from the wiring
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import templates
+from templates import alb, inputs
+from templates.params import Environment, ParamsError, load_all
+
+ROOT = Path(__file__).resolve().parent
+PARAMS_DIR = Path("params")
+OUTPUT_DIR = Path("output")
+
+
+def render(document: dict) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def stack_policy(template: dict) -> dict | None:
+    """Deny replacing or deleting the layer's stateful resources; allow every other update."""
+    stateful = sorted(name for name, resource in template["Resources"].items() if resource["Type"] in templates.STATEFUL_TYPES)
+    if not stateful:
+        return None
+    return {
+        "Statement": [
+            {"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": ["Update:Replace", "Update:Delete"],
+                "Principal": "*",
+                "Resource": [f"LogicalResourceId/{name}" for name in stateful],
+            },
+        ]
+    }
+
+
+def template_configuration(env: Environment, layer: str, template: dict) -> dict:
+    """CloudFormation's template-configuration format; wired parameters come at deploy time."""
+    config = {
+        "Parameters": {name: env.values[name] for name in sorted(template.get("Parameters", {})) if name in inputs.INPUTS},
+        "Tags": {"Project": templates.PROJECT, "Environment": env.name, "Layer": layer} | env.tags,
+    }
+    policy = stack_policy(template)
+    if policy:
+        config["StackPolicy"] = policy
+    return config
+
+
+def build_all(environments: list[Environment]) -> dict[Path, str]:
+    """Every output file's path and content; pure, writes nothing."""
+    built = {layer: module.build() for layer, module in templates.LAYERS.items()}
+    templates.check_wiring(built)
+    files = {}
+    for layer in templates.layer_order():
+        document = built[layer].to_dict()
+        files[OUTPUT_DIR / f"{layer}.json"] = render(document)
+        for env in environments:
+            files[OUTPUT_DIR / env.name / f"{layer}.json"] = render(template_configuration(env, layer, document))
+    return files
+
+
+def write_atomically(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def existing_outputs() -> set[Path]:
+    """Generated files already in output/ (layer templates and per-environment configurations)."""
+    return set(OUTPUT_DIR.glob("*.json")) | set(OUTPUT_DIR.glob("*/*.json"))
+
+
+def differences(files: dict[Path, str]) -> tuple[list[Path], list[Path]]:
+    """(files to write because absent or different, stale files to remove)."""
+    changed = [path for path, content in files.items() if not path.exists() or path.read_text() != content]
+    stale = sorted(existing_outputs() - set(files))
+    return changed, stale
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Generate and validate the StartupWebApp CloudFormation templates.")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--order", action="store_true", help="print the layer order derived from the wiring and exit")
+    action.add_argument("--check", action="store_true", help="write nothing; exit 1 if output/ is stale")
+    parser.add_argument("--no-lint", action="store_true", help="skip cfn-lint")
+    args = parser.parse_args(argv)
+    os.chdir(ROOT)
+
+    try:
+        if args.order:
+            print(" -> ".join(templates.layer_order()))
+            return 0
+        files = build_all(load_all(PARAMS_DIR, alb.REGIONS))
+    except (ParamsError, templates.WiringError) as error:
+        print(f"error: {error}".replace("\n", "\nerror: "), file=sys.stderr)
+        print("nothing was written", file=sys.stderr)
+        return 2
+
+    changed, stale = differences(files)
+    if args.check:
+        for path in changed:
+            print(f"stale: {path} differs from what generation produces", file=sys.stderr)
+        for path in stale:
+            print(f"stale: {path} is produced by no layer or environment", file=sys.stderr)
+        if changed or stale:
+            print("run `make templates` and commit output/", file=sys.stderr)
+            return 1
+        return 0
+
+    for path in changed:
+        write_atomically(path, files[path])
+    for path in stale:
+        path.unlink()
+    print(f"output/: {len(files)} files, {len(changed)} written, {len(stale)} removed")
+
+    if not args.no_lint:
+        from templates.validation import cfn_lint
+
+        layer_templates = sorted(path for path in files if path.parent == OUTPUT_DIR)
+        problems = cfn_lint(layer_templates)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            print(f"cfn-lint: {len(problems)} problems", file=sys.stderr)
+            return 1
+        print(f"cfn-lint: {len(layer_templates)} templates clean (errors, warnings and informational checks)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

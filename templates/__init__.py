@@ -1,0 +1,94 @@
+"""The layers, what feeds what between them, and the order that follows from it.
+
+Each layer module has a pure `build() -> Template`. WIRING is the only place that says which
+upstream output becomes which downstream parameter; the deployer reads it at deploy time and
+the layer order is derived from it."""
+
+from graphlib import CycleError, TopologicalSorter
+
+from templates import alb, cert_dns, scaling, service
+
+PROJECT = "startupwebapp"
+
+LAYERS = {
+    "cert-dns": cert_dns,
+    "alb": alb,
+    "service": service,
+    "scaling": scaling,
+}
+
+# (downstream layer, its parameter) <- (upstream layer, its output)
+WIRING = {
+    ("alb", "CertificateArn"): ("cert-dns", "CertificateArn"),
+    ("alb", "HostedZoneId"): ("cert-dns", "HostedZoneId"),
+    ("service", "TargetGroupArn"): ("alb", "TargetGroupArn"),
+    ("scaling", "ServiceClusterName"): ("service", "ClusterName"),
+    ("scaling", "ServiceName"): ("service", "ServiceName"),
+}
+
+# Resources that hold state or a name other things point at: the stack policy forbids
+# replacing or deleting them, and the deployer refuses change sets that would.
+STATEFUL_TYPES = frozenset(
+    {
+        "AWS::Route53::HostedZone",
+        "AWS::CertificateManager::Certificate",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        "AWS::Logs::LogGroup",
+        "AWS::S3::Bucket",
+        "AWS::KMS::Key",
+    }
+)
+
+
+class WiringError(Exception):
+    pass
+
+
+def layer_order(wiring=None, layers=None) -> list[str]:
+    """Layers with every upstream before its consumers; ties keep LAYERS order."""
+    wiring = WIRING if wiring is None else wiring
+    layers = list(LAYERS if layers is None else layers)
+    graph = {name: set() for name in layers}
+    for (downstream, parameter), (upstream, output) in wiring.items():
+        for end in (downstream, upstream):
+            if end not in graph:
+                raise WiringError(
+                    f"wiring {upstream}.{output} -> {downstream}.{parameter}: no layer named {end!r}; layers: {', '.join(layers)}"
+                )
+        graph[downstream].add(upstream)
+    sorter = TopologicalSorter(graph)
+    try:
+        sorter.prepare()
+    except CycleError as error:
+        cycle = error.args[1]
+        raise WiringError(f"wiring has a cycle: {' -> '.join(reversed(cycle))}") from None
+    order = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=layers.index)
+        order.extend(ready)
+        sorter.done(*ready)
+    return order
+
+
+def check_wiring(templates: dict, wiring=None) -> None:
+    """Every wired parameter and output exists; every wired-only parameter is wired."""
+    wiring = WIRING if wiring is None else wiring
+    for (downstream, parameter), (upstream, output) in wiring.items():
+        end = f"{upstream}.{output} -> {downstream}.{parameter}"
+        if output not in templates[upstream].outputs:
+            raise WiringError(
+                f"wiring {end}: layer {upstream!r} has no output {output!r}; outputs: {', '.join(sorted(templates[upstream].outputs))}"
+            )
+        if parameter not in templates[downstream].parameters:
+            raise WiringError(
+                f"wiring {end}: layer {downstream!r} has no parameter {parameter!r}; parameters: {', '.join(sorted(templates[downstream].parameters))}"
+            )
+    for layer, template in templates.items():
+        for name, parameter in template.parameters.items():
+            if "Default" not in parameter.properties and (layer, name) not in wiring:
+                raise WiringError(f"layer {layer!r} parameter {name!r} has no default and nothing wires it")
+
+
+def stack_name(env: str, layer: str) -> str:
+    return f"{PROJECT}-{env}-{layer}"

@@ -1,0 +1,324 @@
+"""alb: the internet-facing Application Load Balancer, its security group, the HTTPS and
+HTTP listeners, the target group, the backend-SG ingress rule, the access-log bucket and the
+api.<domain> alias record."""
+
+from troposphere import AWS_REGION, Equals, FindInMap, If, Ref, Sub, Template
+from troposphere.ec2 import SecurityGroup, SecurityGroupEgress, SecurityGroupIngress, SecurityGroupRule
+from troposphere.elasticloadbalancingv2 import (
+    Action,
+    Certificate,
+    Listener,
+    LoadBalancer,
+    LoadBalancerAttributes,
+    Matcher,
+    RedirectConfig,
+    TargetGroup,
+    TargetGroupAttribute,
+)
+from troposphere.route53 import AliasTarget, RecordSetType
+from troposphere.s3 import (
+    AbortIncompleteMultipartUpload,
+    Bucket,
+    BucketEncryption,
+    BucketPolicy,
+    LifecycleConfiguration,
+    LifecycleRule,
+    OwnershipControls,
+    OwnershipControlsRule,
+    PublicAccessBlockConfiguration,
+    ServerSideEncryptionByDefault,
+    ServerSideEncryptionRule,
+    VersioningConfiguration,
+)
+
+from templates import inputs
+from templates.common import RETAIN, add_outputs, new_template, skip_checkov
+
+# Regions opened before August 2022 deliver ALB access logs from their own Elastic Load
+# Balancing account; newer ones from the log-delivery service principal ("-" below).
+# A region missing here is refused by params validation, not at deploy time.
+ELB_LOG_ACCOUNT_BY_REGION = {
+    "af-south-1": "098369216593",
+    "ap-east-1": "754344448648",
+    "ap-northeast-1": "582318560864",
+    "ap-northeast-2": "600734575887",
+    "ap-northeast-3": "383597477331",
+    "ap-south-1": "718504428378",
+    "ap-south-2": "-",
+    "ap-southeast-1": "114774131450",
+    "ap-southeast-2": "783225319266",
+    "ap-southeast-3": "589379963580",
+    "ap-southeast-4": "-",
+    "ap-southeast-5": "-",
+    "ca-central-1": "985666609251",
+    "ca-west-1": "-",
+    "eu-central-1": "054676820928",
+    "eu-central-2": "-",
+    "eu-north-1": "897822967062",
+    "eu-south-1": "635631232127",
+    "eu-south-2": "-",
+    "eu-west-1": "156460612806",
+    "eu-west-2": "652711504416",
+    "eu-west-3": "009996457667",
+    "il-central-1": "-",
+    "me-central-1": "-",
+    "me-south-1": "076674570225",
+    "sa-east-1": "507241528517",
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+}
+REGIONS = frozenset(ELB_LOG_ACCOUNT_BY_REGION)
+
+
+def build() -> Template:
+    t = new_template("StartupWebApp alb: internet-facing ALB with HTTPS, HTTP->HTTPS redirect, target group and api alias record.")
+    p = {
+        name: inputs.add(t, name)
+        for name in [
+            "NamePrefix",
+            "VpcId",
+            "PublicSubnetIds",
+            "BackendSecurityGroupId",
+            "ContainerPort",
+            "DomainName",
+            "ApiHostLabel",
+            "TlsPolicy",
+            "HealthCheckPath",
+            "HealthCheckIntervalSeconds",
+            "HealthyThresholdCount",
+            "DeregistrationDelaySeconds",
+            "DeletionProtection",
+            "AccessLogsEnabled",
+            "AccessLogRetentionDays",
+            "CertificateArn",
+            "HostedZoneId",
+        ]
+    }
+    t.add_mapping("ElbLogAccount", {region: {"AccountId": account} for region, account in ELB_LOG_ACCOUNT_BY_REGION.items()})
+    t.add_condition("LogsFromServicePrincipal", Equals(FindInMap("ElbLogAccount", Ref(AWS_REGION), "AccountId"), "-"))
+
+    alb_sg = create_alb_security_group(t, p)
+    create_backend_ingress(t, p, alb_sg)
+    bucket, bucket_policy = create_access_log_bucket(t, p)
+    alb = create_load_balancer(t, p, alb_sg, bucket, bucket_policy)
+    target_group = create_target_group(t, p)
+    https = create_listeners(t, p, alb, target_group)
+    host = Sub("${ApiHostLabel}.${DomainName}")
+    t.add_resource(
+        RecordSetType(
+            "ApiAliasRecord",
+            HostedZoneId=p["HostedZoneId"].ref(),
+            Name=Sub("${ApiHostLabel}.${DomainName}."),
+            Type="A",
+            AliasTarget=AliasTarget(
+                DNSName=alb.get_att("DNSName"),
+                HostedZoneId=alb.get_att("CanonicalHostedZoneID"),
+                EvaluateTargetHealth=True,
+            ),
+        )
+    )
+    add_outputs(
+        t,
+        {
+            "LoadBalancerArn": (alb.ref(), "ARN of the load balancer."),
+            "LoadBalancerDnsName": (alb.get_att("DNSName"), "DNS name of the load balancer."),
+            "LoadBalancerFullName": (alb.get_att("LoadBalancerFullName"), "LoadBalancer dimension of ALB CloudWatch metrics."),
+            "TargetGroupArn": (target_group.ref(), "ARN of the target group the service registers in."),
+            "TargetGroupFullName": (target_group.get_att("TargetGroupFullName"), "TargetGroup dimension of CloudWatch metrics."),
+            "HttpsListenerArn": (https.ref(), "ARN of the HTTPS:443 listener."),
+            "AlbSecurityGroupId": (alb_sg.ref(), "Security group of the load balancer."),
+            "AccessLogBucketName": (bucket.ref(), "S3 bucket receiving the access logs."),
+            "ServiceHost": (host, "Public host name of the service."),
+            "ServiceUrl": (Sub("https://${ApiHostLabel}.${DomainName}"), "Public URL of the service."),
+        },
+    )
+    return t
+
+
+def create_alb_security_group(t, p):
+    sg = t.add_resource(
+        SecurityGroup(
+            "AlbSecurityGroup",
+            GroupName=Sub("${NamePrefix}-alb-sg"),
+            GroupDescription="StartupWebApp ALB: HTTPS and HTTP (redirect) from the internet",
+            VpcId=p["VpcId"].ref(),
+            SecurityGroupIngress=[
+                SecurityGroupRule(IpProtocol="tcp", FromPort=443, ToPort=443, CidrIp="0.0.0.0/0", Description="HTTPS from the internet"),
+                SecurityGroupRule(
+                    IpProtocol="tcp", FromPort=80, ToPort=80, CidrIp="0.0.0.0/0", Description="HTTP from the internet, redirected to HTTPS"
+                ),
+            ],
+            Metadata=skip_checkov(("CKV_AWS_260", "Port 80 is open only so the listener can answer 301 to HTTPS (plan step 1).")),
+        )
+    )
+    # Egress is a separate resource: it refers to the backend group, and an inline rule list
+    # would also replace the default allow-all egress only on create.
+    t.add_resource(
+        SecurityGroupEgress(
+            "AlbEgressToBackend",
+            GroupId=sg.get_att("GroupId"),
+            IpProtocol="tcp",
+            FromPort=p["ContainerPort"].ref(),
+            ToPort=p["ContainerPort"].ref(),
+            DestinationSecurityGroupId=p["BackendSecurityGroupId"].ref(),
+            Description="To the backend tasks on the container port",
+        )
+    )
+    return sg
+
+
+def create_backend_ingress(t, p, alb_sg):
+    t.add_resource(
+        SecurityGroupIngress(
+            "BackendIngressFromAlb",
+            GroupId=p["BackendSecurityGroupId"].ref(),
+            IpProtocol="tcp",
+            FromPort=p["ContainerPort"].ref(),
+            ToPort=p["ContainerPort"].ref(),
+            SourceSecurityGroupId=alb_sg.get_att("GroupId"),
+            Description="From the StartupWebApp ALB only",
+        )
+    )
+
+
+def create_access_log_bucket(t, p):
+    bucket = t.add_resource(
+        Bucket(
+            "AccessLogBucket",
+            # ALB access logs support only SSE-S3, not KMS keys.
+            BucketEncryption=BucketEncryption(
+                ServerSideEncryptionConfiguration=[
+                    ServerSideEncryptionRule(ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(SSEAlgorithm="AES256"))
+                ]
+            ),
+            PublicAccessBlockConfiguration=PublicAccessBlockConfiguration(
+                BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True
+            ),
+            OwnershipControls=OwnershipControls(Rules=[OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
+            VersioningConfiguration=VersioningConfiguration(Status="Enabled"),
+            LifecycleConfiguration=LifecycleConfiguration(
+                Rules=[
+                    LifecycleRule(
+                        Id="ExpireAccessLogs",
+                        Status="Enabled",
+                        ExpirationInDays=p["AccessLogRetentionDays"].ref(),
+                        NoncurrentVersionExpirationInDays=1,
+                        AbortIncompleteMultipartUpload=AbortIncompleteMultipartUpload(DaysAfterInitiation=1),
+                    )
+                ]
+            ),
+            Metadata=skip_checkov(
+                ("CKV_AWS_18", "This bucket receives the access logs; logging it to itself would loop."),
+            ),
+            **RETAIN,
+        )
+    )
+    log_objects = Sub("arn:${AWS::Partition}:s3:::${AccessLogBucket}/AWSLogs/${AWS::AccountId}/*")
+    principal = If(
+        "LogsFromServicePrincipal",
+        {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
+        {"AWS": Sub("arn:${AWS::Partition}:iam::${ElbAccount}:root", ElbAccount=FindInMap("ElbLogAccount", Ref(AWS_REGION), "AccountId"))},
+    )
+    policy = t.add_resource(
+        BucketPolicy(
+            "AccessLogBucketPolicy",
+            Bucket=bucket.ref(),
+            PolicyDocument={
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ElbLogDelivery",
+                        "Effect": "Allow",
+                        "Principal": principal,
+                        "Action": "s3:PutObject",
+                        "Resource": log_objects,
+                    },
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [bucket.get_att("Arn"), Sub("${AccessLogBucket.Arn}/*")],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                ],
+            },
+        )
+    )
+    return bucket, policy
+
+
+def create_load_balancer(t, p, alb_sg, bucket, bucket_policy):
+    return t.add_resource(
+        LoadBalancer(
+            "LoadBalancer",
+            # Without the policy in place the create fails with "Access Denied for bucket".
+            DependsOn=[bucket_policy.title],
+            Name=Sub("${NamePrefix}-alb"),
+            Type="application",
+            Scheme="internet-facing",
+            IpAddressType="ipv4",
+            Subnets=p["PublicSubnetIds"].ref(),
+            SecurityGroups=[alb_sg.get_att("GroupId")],
+            LoadBalancerAttributes=[
+                LoadBalancerAttributes(Key="routing.http.drop_invalid_header_fields.enabled", Value="true"),
+                LoadBalancerAttributes(Key="routing.http.desync_mitigation_mode", Value="defensive"),
+                LoadBalancerAttributes(Key="deletion_protection.enabled", Value=p["DeletionProtection"].ref()),
+                LoadBalancerAttributes(Key="access_logs.s3.enabled", Value=p["AccessLogsEnabled"].ref()),
+                LoadBalancerAttributes(Key="access_logs.s3.bucket", Value=bucket.ref()),
+            ],
+            **RETAIN,
+        )
+    )
+
+
+def create_target_group(t, p):
+    return t.add_resource(
+        TargetGroup(
+            "TargetGroup",
+            Name=Sub("${NamePrefix}-tg"),
+            VpcId=p["VpcId"].ref(),
+            TargetType="ip",
+            Protocol="HTTP",
+            ProtocolVersion="HTTP1",
+            Port=p["ContainerPort"].ref(),
+            HealthCheckEnabled=True,
+            HealthCheckProtocol="HTTP",
+            HealthCheckPath=p["HealthCheckPath"].ref(),
+            HealthCheckIntervalSeconds=p["HealthCheckIntervalSeconds"].ref(),
+            HealthCheckTimeoutSeconds=5,
+            HealthyThresholdCount=p["HealthyThresholdCount"].ref(),
+            UnhealthyThresholdCount=3,
+            Matcher=Matcher(HttpCode="200"),
+            TargetGroupAttributes=[
+                TargetGroupAttribute(Key="deregistration_delay.timeout_seconds", Value=Sub("${DeregistrationDelaySeconds}")),
+            ],
+            **RETAIN,
+        )
+    )
+
+
+def create_listeners(t, p, alb, target_group):
+    https = t.add_resource(
+        Listener(
+            "HttpsListener",
+            LoadBalancerArn=alb.ref(),
+            Port=443,
+            Protocol="HTTPS",
+            SslPolicy=p["TlsPolicy"].ref(),
+            Certificates=[Certificate(CertificateArn=p["CertificateArn"].ref())],
+            DefaultActions=[Action(Type="forward", TargetGroupArn=target_group.ref())],
+        )
+    )
+    t.add_resource(
+        Listener(
+            "HttpListener",
+            LoadBalancerArn=alb.ref(),
+            Port=80,
+            Protocol="HTTP",
+            DefaultActions=[Action(Type="redirect", RedirectConfig=RedirectConfig(Protocol="HTTPS", Port="443", StatusCode="HTTP_301"))],
+        )
+    )
+    return https

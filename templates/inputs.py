@@ -1,0 +1,330 @@
+"""Every input a layer takes, declared once: CloudFormation type, production default,
+description and what is allowed. Layers add them to their templates with `add()`; the
+params-file checks in `templates/params.py` read the same declarations, so the console,
+CloudFormation and `make templates` all enforce one rule."""
+
+from dataclasses import dataclass
+
+from troposphere import Parameter, Template
+
+SUBNET_ID = r"subnet-[0-9a-f]{8,17}"
+SECURITY_GROUP_ID = r"sg-[0-9a-f]{8,17}"
+VPC_ID = r"vpc-[0-9a-f]{8,17}"
+DOMAIN_NAME = r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+HOST_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+NAME_PREFIX = r"[a-z][a-z0-9-]{1,20}[a-z0-9]"
+HOSTED_ZONE_ID = r"Z[0-9A-Z]{1,31}"
+SECRET_ARN = r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}"
+ECR_REPOSITORY_NAME = r"[a-z0-9]+([._/-][a-z0-9]+)*"
+IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+HTTP_PATH = r"/[A-Za-z0-9/._~-]*"
+
+# Load balancer TLS policies that AWS recommends (TLS 1.2 minimum, forward secrecy only).
+RECOMMENDED_TLS_POLICIES = [
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
+]
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
+# Fargate task sizes: CPU units -> the memory sizes (MiB) offered with them.
+FARGATE_MEMORY_BY_CPU = {
+    256: [512, 1024, 2048],
+    512: [1024, 2048, 3072, 4096],
+    1024: list(range(2048, 8193, 1024)),
+    2048: list(range(4096, 16385, 1024)),
+    4096: list(range(8192, 30721, 1024)),
+}
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    type: str  # a CloudFormation parameter type
+    default: object
+    description: str
+    pattern: str | None = None  # the whole value (each item of a list) must match
+    allowed: tuple | None = None
+    min_value: int | None = None
+    max_value: int | None = None
+    count: int | None = None  # exact number of items in a list
+    hint: str | None = None  # what is allowed, in words, where the pattern says it badly
+
+    @property
+    def is_list(self):
+        return self.type.startswith("List<") or self.type == "CommaDelimitedList"
+
+    def allowed_text(self):
+        if self.allowed is not None:
+            return "one of " + ", ".join(str(a) for a in self.allowed)
+        if self.type == "Number":
+            return f"a whole number from {self.min_value} to {self.max_value}"
+        what = self.hint or f"a string matching {self.pattern}"
+        if self.is_list:
+            return f"a list of exactly {self.count} items, each {what}"
+        return what
+
+
+def _bool(name, default, description):
+    return Input(name, "String", "true" if default else "false", description, allowed=("true", "false"))
+
+
+INPUTS = {
+    i.name: i
+    for i in [
+        Input(
+            "NamePrefix",
+            "String",
+            "startupwebapp",
+            "Prefix of every resource name (ALB, target group, service, task family, log group).",
+            pattern=NAME_PREFIX,
+            hint="3 to 22 lower-case letters, digits or hyphens, starting with a letter",
+        ),
+        Input(
+            "DomainName",
+            "String",
+            "startupwebapp.com",
+            "Apex domain; the certificate covers it and *.<domain>.",
+            pattern=DOMAIN_NAME,
+            hint="a lower-case domain name such as example.com",
+        ),
+        Input(
+            "ExistingHostedZoneId",
+            "String",
+            "",
+            "Id of an existing Route 53 hosted zone for the domain; empty creates a new zone.",
+            pattern=f"({HOSTED_ZONE_ID})?",
+            hint="empty, or a Route 53 zone id such as Z0123456789ABCDEFGHIJ",
+        ),
+        Input(
+            "ApiHostLabel",
+            "String",
+            "api",
+            "Host label of the service under the domain (api -> api.<domain>).",
+            pattern=HOST_LABEL,
+            hint="one DNS label: lower-case letters, digits and inner hyphens",
+        ),
+        Input(
+            "VpcId",
+            "AWS::EC2::VPC::Id",
+            "vpc-0a1b2c3d4e5f60718",
+            "VPC from Phase 5.14.",
+            pattern=VPC_ID,
+            hint="a VPC id such as vpc-0a1b2c3d",
+        ),
+        Input(
+            "PublicSubnetIds",
+            "List<AWS::EC2::Subnet::Id>",
+            "subnet-0a1b2c3d4e5f60001,subnet-0a1b2c3d4e5f60002",
+            "The two public subnets (one per AZ) for the load balancer.",
+            pattern=SUBNET_ID,
+            count=2,
+            hint="a subnet id such as subnet-0a1b2c3d",
+        ),
+        Input(
+            "PrivateSubnetIds",
+            "List<AWS::EC2::Subnet::Id>",
+            "subnet-0a1b2c3d4e5f60003,subnet-0a1b2c3d4e5f60004",
+            "The two private subnets (one per AZ) for the service's tasks.",
+            pattern=SUBNET_ID,
+            count=2,
+            hint="a subnet id such as subnet-0a1b2c3d",
+        ),
+        Input(
+            "BackendSecurityGroupId",
+            "AWS::EC2::SecurityGroup::Id",
+            "sg-0a1b2c3d4e5f60001",
+            "Security group of the backend tasks (Phase 5.14); the ALB layer lets the ALB reach it.",
+            pattern=SECURITY_GROUP_ID,
+            hint="a security group id such as sg-0a1b2c3d",
+        ),
+        Input(
+            "ContainerPort",
+            "Number",
+            8000,
+            "Port gunicorn listens on inside the task.",
+            min_value=1024,
+            max_value=65535,
+        ),
+        Input(
+            "TlsPolicy",
+            "String",
+            RECOMMENDED_TLS_POLICIES[0],
+            "TLS policy of the HTTPS listener.",
+            allowed=tuple(RECOMMENDED_TLS_POLICIES),
+        ),
+        Input(
+            "HealthCheckPath",
+            "String",
+            "/health",
+            "Path the target group probes; it must answer 200.",
+            pattern=HTTP_PATH,
+            hint="a URL path starting with /",
+        ),
+        Input("HealthCheckIntervalSeconds", "Number", 30, "Seconds between health checks.", min_value=5, max_value=300),
+        Input("HealthyThresholdCount", "Number", 2, "Consecutive passes before a target is healthy.", min_value=2, max_value=10),
+        Input(
+            "DeregistrationDelaySeconds",
+            "Number",
+            30,
+            "Seconds a draining target keeps its connections.",
+            min_value=0,
+            max_value=3600,
+        ),
+        _bool("DeletionProtection", True, "Load balancer deletion protection."),
+        _bool("AccessLogsEnabled", True, "Load balancer access logs to this layer's S3 bucket."),
+        Input(
+            "AccessLogRetentionDays",
+            "Number",
+            365,
+            "Days the access-log bucket keeps log objects.",
+            min_value=1,
+            max_value=3650,
+        ),
+        Input(
+            "ClusterName",
+            "String",
+            "startupwebapp-cluster",
+            "Existing ECS cluster (Phase 5.14).",
+            pattern=r"[A-Za-z0-9_-]{1,255}",
+            hint="an ECS cluster name: letters, digits, hyphens, underscores",
+        ),
+        Input(
+            "EcrRepositoryName",
+            "String",
+            "startupwebapp-backend",
+            "ECR repository holding the production image, in this account and region.",
+            pattern=ECR_REPOSITORY_NAME,
+            hint="an ECR repository name such as startupwebapp-backend",
+        ),
+        Input(
+            "ImageTag",
+            "String",
+            "latest",
+            "Tag of the image to run; deploys set it to the released tag.",
+            pattern=IMAGE_TAG,
+            hint="a Docker image tag: letters, digits, _ . -, at most 128",
+        ),
+        Input(
+            "DatabaseSecretArn",
+            "String",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:startupwebapp/db-AbCdEf",
+            "Secrets Manager secret with the database credentials (keys username, password, host, port).",
+            pattern=SECRET_ARN,
+            hint="a Secrets Manager secret ARN ending in -XXXXXX",
+        ),
+        Input(
+            "DatabaseName",
+            "String",
+            "startupwebapp_prod",
+            "Database the service uses (DATABASE_NAME).",
+            pattern=r"[A-Za-z_][A-Za-z0-9_]{0,62}",
+            hint="a PostgreSQL database name",
+        ),
+        Input(
+            "DjangoSettingsModule",
+            "String",
+            "StartupWebApp.settings_production",
+            "DJANGO_SETTINGS_MODULE of the container.",
+            pattern=r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*",
+            hint="a dotted Python module path",
+        ),
+        Input("TaskCpu", "Number", 512, "Task CPU units (512 = 0.5 vCPU).", allowed=tuple(FARGATE_MEMORY_BY_CPU)),
+        Input(
+            "TaskMemory", "Number", 1024, "Task memory in MiB; must be a size Fargate offers with TaskCpu.", min_value=512, max_value=30720
+        ),
+        Input(
+            "DesiredCount",
+            "Number",
+            2,
+            "Tasks the service starts with; afterwards auto-scaling owns the count.",
+            min_value=0,
+            max_value=100,
+        ),
+        Input("GunicornWorkers", "Number", 3, "gunicorn worker processes per task.", min_value=1, max_value=33),
+        Input(
+            "GunicornTimeoutSeconds",
+            "Number",
+            30,
+            "gunicorn worker timeout and graceful-shutdown timeout.",
+            min_value=5,
+            max_value=110,
+        ),
+        Input(
+            "StopTimeoutSeconds",
+            "Number",
+            60,
+            "Seconds ECS waits after SIGTERM before SIGKILL; above the gunicorn timeout, at most 120.",
+            min_value=2,
+            max_value=120,
+        ),
+        Input(
+            "ContainerUser",
+            "String",
+            "1000:1000",
+            "Non-root uid:gid the container runs as.",
+            pattern=r"[1-9][0-9]{0,9}(:[1-9][0-9]{0,9})?",
+            hint="a non-zero uid or uid:gid such as 1000:1000",
+        ),
+        Input(
+            "HealthCheckGracePeriodSeconds",
+            "Number",
+            120,
+            "Seconds a new task may fail health checks while it starts.",
+            min_value=0,
+            max_value=2147483647,
+        ),
+        Input(
+            "LogRetentionDays",
+            "Number",
+            365,
+            "Days the service's log group keeps events.",
+            allowed=tuple(LOG_RETENTION_DAYS),
+        ),
+        Input("MinCapacity", "Number", 1, "Fewest tasks auto-scaling keeps.", min_value=1, max_value=100),
+        Input("MaxCapacity", "Number", 4, "Most tasks auto-scaling starts.", min_value=1, max_value=100),
+        Input("CpuTargetPercent", "Number", 70, "Average service CPU that auto-scaling aims for.", min_value=10, max_value=95),
+        Input(
+            "MemoryTargetPercent",
+            "Number",
+            80,
+            "Average service memory that auto-scaling aims for.",
+            min_value=10,
+            max_value=95,
+        ),
+        Input("ScaleOutCooldownSeconds", "Number", 180, "Seconds after a scale-out before the next.", min_value=0, max_value=3600),
+        Input("ScaleInCooldownSeconds", "Number", 300, "Seconds after a scale-in before the next.", min_value=0, max_value=3600),
+    ]
+}
+
+# Inputs whose value another layer's output supplies at deploy time (see templates.WIRING).
+WIRED = {
+    i.name: i
+    for i in [
+        Input("CertificateArn", "String", None, "ACM certificate of the HTTPS listener (cert-dns output)."),
+        Input("HostedZoneId", "AWS::Route53::HostedZone::Id", None, "Hosted zone of the domain (cert-dns output)."),
+        Input("TargetGroupArn", "String", None, "Target group the service registers in (alb output)."),
+        Input("ServiceClusterName", "String", None, "Cluster of the scaled service (service output)."),
+        Input("ServiceName", "String", None, "The scaled ECS service (service output)."),
+    ]
+}
+
+
+def add(template: Template, name: str) -> Parameter:
+    """Add the declared input `name` to a template and return the parameter."""
+    spec = INPUTS.get(name) or WIRED[name]
+    kwargs = {"Type": spec.type, "Description": spec.description}
+    if spec.default is not None:
+        kwargs["Default"] = str(spec.default) if spec.allowed is not None else spec.default
+    if spec.allowed is not None:
+        kwargs["AllowedValues"] = [str(a) for a in spec.allowed]
+    if spec.pattern is not None and not spec.type.startswith(("AWS::", "List<AWS::")):
+        kwargs["AllowedPattern"] = f"^{spec.pattern}$"
+        kwargs["ConstraintDescription"] = spec.allowed_text()
+    if spec.min_value is not None:
+        kwargs["MinValue"] = spec.min_value
+        kwargs["MaxValue"] = spec.max_value
+    return template.add_parameter(Parameter(name, **kwargs))

@@ -1,0 +1,169 @@
+"""Per-environment params files (params/<env>.yaml): loading and every check on them.
+
+A file has `region`, optional `tags`, and `parameters`: values for the inputs declared in
+templates/inputs.py. Anything wrong becomes a ParamsError whose lines each name the file, the
+key, the value and what is allowed."""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from templates.inputs import FARGATE_MEMORY_BY_CPU, INPUTS, Input
+
+TOP_LEVEL_KEYS = ("region", "tags", "parameters")
+ENV_NAME = re.compile(r"[a-z][a-z0-9]{1,15}")
+TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
+
+
+class ParamsError(Exception):
+    """Bad params; str() is one line per problem."""
+
+    def __init__(self, problems):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    path: Path
+    region: str
+    tags: dict
+    values: dict  # input name -> value as CloudFormation takes it (a string)
+
+
+def load_all(params_dir: Path, regions) -> list[Environment]:
+    """Load and check every params/<env>.yaml; raise ParamsError listing every problem."""
+    files = sorted(params_dir.glob("*.yaml"))
+    if not files:
+        raise ParamsError([f"{params_dir}: no params files (<env>.yaml) found"])
+    environments, problems = [], []
+    for path in files:
+        try:
+            environments.append(load(path, regions))
+        except ParamsError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise ParamsError(problems)
+    return environments
+
+
+def load(path: Path, regions) -> Environment:
+    where = str(path)
+    env = path.stem
+    if not ENV_NAME.fullmatch(env):
+        raise ParamsError(
+            [
+                f"{where}: the file name {env!r} is not an environment name; allowed: 2 to 16 lower-case letters and digits, starting with a letter"
+            ]
+        )
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ParamsError([f"{where}: cannot be read as YAML: {' '.join(str(error).split())}"]) from None
+    if not isinstance(data, dict):
+        raise ParamsError([f"{where}: expected a mapping with keys {', '.join(TOP_LEVEL_KEYS)}"])
+
+    problems = []
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            problems.append(f"{where}: {key}: unknown key; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+    region = data.get("region")
+    if region not in regions:
+        problems.append(f"{where}: region: {region!r} is not supported; allowed: {', '.join(sorted(regions))}")
+    tags = data.get("tags") or {}
+    if not isinstance(tags, dict):
+        problems.append(f"{where}: tags: expected a mapping of tag names to strings")
+        tags = {}
+    for key, value in tags.items():
+        if not (isinstance(key, str) and TAG_KEY.fullmatch(key) and not key.startswith("aws:")) or not isinstance(value, str):
+            problems.append(f"{where}: tags.{key}: {value!r}; allowed: a tag name (not aws:) with a string value")
+    given = data.get("parameters") or {}
+    if not isinstance(given, dict):
+        problems.append(f"{where}: parameters: expected a mapping of input names to values")
+        given = {}
+
+    values = {}
+    for key, raw in given.items():
+        spec = INPUTS.get(key)
+        if spec is None:
+            problems.append(f"{where}: parameters.{key}: unknown key; allowed: {', '.join(sorted(INPUTS))}")
+            continue
+        problem = check_value(spec, raw)
+        if problem:
+            problems.append(f"{where}: parameters.{key}: {raw!r} is not allowed; allowed: {problem}")
+        else:
+            values[key] = raw
+    if problems:
+        raise ParamsError(problems)
+
+    merged = {name: spec.default for name, spec in INPUTS.items()} | values
+    problems = [f"{where}: {line}" for line in cross_checks(merged)]
+    if problems:
+        raise ParamsError(problems)
+    as_strings = {name: to_cfn_string(INPUTS[name], value) for name, value in merged.items()}
+    return Environment(env, path, region, dict(tags), as_strings)
+
+
+def check_value(spec: Input, value):
+    """None if value suits the input, else what is allowed, in words."""
+    if spec.type == "Number":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if ok and spec.allowed is not None:
+            ok = value in spec.allowed
+        if ok and spec.min_value is not None:
+            ok = spec.min_value <= value <= spec.max_value
+        return None if ok else spec.allowed_text()
+    if spec.allowed == ("true", "false"):
+        return None if isinstance(value, bool) else "true or false"
+    if spec.is_list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",")]
+        ok = isinstance(value, list) and len(value) == spec.count and len(set(value)) == len(value)
+        ok = ok and all(isinstance(v, str) and re.fullmatch(spec.pattern, v) for v in value)
+        return None if ok else spec.allowed_text() + ", all different"
+    ok = isinstance(value, str)
+    if ok and spec.allowed is not None:
+        ok = value in spec.allowed
+    if ok and spec.pattern is not None:
+        ok = re.fullmatch(spec.pattern, value) is not None
+    return None if ok else spec.allowed_text()
+
+
+def cross_checks(v: dict) -> list[str]:
+    """Rules between inputs; each problem names the keys and values involved."""
+    problems = []
+    memory_sizes = FARGATE_MEMORY_BY_CPU.get(v["TaskCpu"], [])
+    if v["TaskMemory"] not in memory_sizes:
+        problems.append(
+            f"parameters.TaskMemory: {v['TaskMemory']} is not offered by Fargate with TaskCpu {v['TaskCpu']}; "
+            f"allowed: {', '.join(map(str, memory_sizes))}"
+        )
+    if v["MinCapacity"] > v["MaxCapacity"]:
+        problems.append(
+            f"parameters.MinCapacity: {v['MinCapacity']} is above MaxCapacity {v['MaxCapacity']}; allowed: MinCapacity <= MaxCapacity"
+        )
+    elif not v["MinCapacity"] <= v["DesiredCount"] <= v["MaxCapacity"]:
+        problems.append(
+            f"parameters.DesiredCount: {v['DesiredCount']} is outside MinCapacity..MaxCapacity; "
+            f"allowed: {v['MinCapacity']} to {v['MaxCapacity']}"
+        )
+    if v["StopTimeoutSeconds"] <= v["GunicornTimeoutSeconds"]:
+        problems.append(
+            f"parameters.StopTimeoutSeconds: {v['StopTimeoutSeconds']} does not leave gunicorn its graceful timeout "
+            f"({v['GunicornTimeoutSeconds']} s); allowed: {v['GunicornTimeoutSeconds'] + 1} to 120"
+        )
+    if len(f"{v['ApiHostLabel']}.{v['DomainName']}") > 253:
+        problems.append(f"parameters.ApiHostLabel: {v['ApiHostLabel']!r} makes a host name over 253 characters")
+    return problems
+
+
+def to_cfn_string(spec: Input, value) -> str:
+    """CloudFormation takes every parameter value as a string; lists comma-joined."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(value)
+    return str(value)

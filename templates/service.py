@@ -1,0 +1,283 @@
+"""service: the log group (KMS-encrypted), the execution and task roles, the Fargate task
+definition running gunicorn, and the ECS service registered in the ALB's target group."""
+
+from awacs import ecr, kms, logs, secretsmanager
+from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.sts import AssumeRole
+from troposphere import AWS_REGION, Ref, Sub, Template
+from troposphere.ecs import (
+    AwsvpcConfiguration,
+    ContainerDefinition,
+    DeploymentCircuitBreaker,
+    DeploymentConfiguration,
+    Environment,
+    LoadBalancer,
+    LogConfiguration,
+    MountPoint,
+    NetworkConfiguration,
+    PortMapping,
+    RuntimePlatform,
+    Secret,
+    Service,
+    TaskDefinition,
+    Volume,
+)
+from troposphere.iam import Policy, Role
+from troposphere.kms import Key
+from troposphere.logs import LogGroup
+
+from templates import inputs
+from templates.common import RETAIN, add_outputs, new_template
+
+CONTAINER_NAME = "web"
+# Container variable -> key of the database secret's JSON. Credentials reach the container
+# only through ECS secrets, never as plain environment values.
+DATABASE_SECRET_KEYS = {
+    "DATABASE_USER": "username",
+    "DATABASE_PASSWORD": "password",
+    "DATABASE_HOST": "host",
+    "DATABASE_PORT": "port",
+}
+
+
+def build() -> Template:
+    t = new_template("StartupWebApp service: Fargate task definition running gunicorn and the ECS service behind the ALB.")
+    p = {
+        name: inputs.add(t, name)
+        for name in [
+            "NamePrefix",
+            "ClusterName",
+            "PrivateSubnetIds",
+            "BackendSecurityGroupId",
+            "ContainerPort",
+            "EcrRepositoryName",
+            "ImageTag",
+            "DatabaseSecretArn",
+            "DatabaseName",
+            "DjangoSettingsModule",
+            "TaskCpu",
+            "TaskMemory",
+            "DesiredCount",
+            "GunicornWorkers",
+            "GunicornTimeoutSeconds",
+            "StopTimeoutSeconds",
+            "ContainerUser",
+            "HealthCheckGracePeriodSeconds",
+            "LogRetentionDays",
+            "TargetGroupArn",
+        ]
+    }
+    log_key = create_log_key(t)
+    log_group = t.add_resource(
+        LogGroup(
+            "LogGroup",
+            LogGroupName=Sub("/ecs/${NamePrefix}-service"),
+            RetentionInDays=p["LogRetentionDays"].ref(),
+            KmsKeyId=log_key.get_att("Arn"),
+            **RETAIN,
+        )
+    )
+    execution_role = create_execution_role(t, p, log_group)
+    task_role = create_task_role(t)
+    task_definition = create_task_definition(t, p, execution_role, task_role, log_group)
+    service = create_service(t, p, task_definition)
+    add_outputs(
+        t,
+        {
+            "ClusterName": (p["ClusterName"].ref(), "ECS cluster of the service."),
+            "ServiceName": (service.get_att("Name"), "Name of the ECS service."),
+            "ServiceArn": (service.ref(), "ARN of the ECS service."),
+            "TaskDefinitionArn": (task_definition.ref(), "Task definition revision the service runs."),
+            "LogGroupName": (log_group.ref(), "Log group of the containers."),
+            "ContainerName": (CONTAINER_NAME, "Name of the application container."),
+        },
+    )
+    return t
+
+
+def create_log_key(t):
+    log_group_arn = Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/ecs/${NamePrefix}-service")
+    return t.add_resource(
+        Key(
+            "LogKey",
+            Description=Sub("Encrypts the /ecs/${NamePrefix}-service log group"),
+            EnableKeyRotation=True,
+            KeyPolicy=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Sid="AccountAdministers",
+                        Effect=Allow,
+                        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
+                        Action=[kms.Action("*")],
+                        Resource=["*"],
+                    ),
+                    Statement(
+                        Sid="LogsUseForThisLogGroup",
+                        Effect=Allow,
+                        Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
+                        Action=[kms.Encrypt, kms.Decrypt, kms.ReEncryptFrom, kms.ReEncryptTo, kms.GenerateDataKey, kms.DescribeKey],
+                        Resource=["*"],
+                        Condition=Condition(
+                            StringEquals("kms:EncryptionContext:aws:logs:arn", log_group_arn),
+                        ),
+                    ),
+                ],
+            ),
+            **RETAIN,
+        )
+    )
+
+
+def assume_role_by_ecs_tasks():
+    return PolicyDocument(
+        Version="2012-10-17",
+        Statement=[
+            Statement(
+                Effect=Allow,
+                Principal=Principal("Service", "ecs-tasks.amazonaws.com"),
+                Action=[AssumeRole],
+                Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
+            )
+        ],
+    )
+
+
+def create_execution_role(t, p, log_group):
+    repository_arn = Sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${EcrRepositoryName}")
+    return t.add_resource(
+        Role(
+            "ExecutionRole",
+            Description="ECS agent: pull the image, write the service's logs, read the database secret",
+            AssumeRolePolicyDocument=assume_role_by_ecs_tasks(),
+            Policies=[
+                Policy(
+                    PolicyName="pull-log-secret",
+                    PolicyDocument=PolicyDocument(
+                        Version="2012-10-17",
+                        Statement=[
+                            # GetAuthorizationToken has no resource-level permissions.
+                            Statement(Sid="EcrLogin", Effect=Allow, Action=[ecr.GetAuthorizationToken], Resource=["*"]),
+                            Statement(
+                                Sid="PullImage",
+                                Effect=Allow,
+                                Action=[ecr.BatchCheckLayerAvailability, ecr.BatchGetImage, ecr.GetDownloadUrlForLayer],
+                                Resource=[repository_arn],
+                            ),
+                            Statement(
+                                Sid="WriteLogs",
+                                Effect=Allow,
+                                Action=[logs.CreateLogStream, logs.PutLogEvents],
+                                Resource=[Sub("${LogGroup.Arn}")],
+                            ),
+                            Statement(
+                                Sid="ReadDatabaseSecret",
+                                Effect=Allow,
+                                Action=[secretsmanager.GetSecretValue],
+                                Resource=[p["DatabaseSecretArn"].ref()],
+                            ),
+                        ],
+                    ),
+                )
+            ],
+        )
+    )
+
+
+def create_task_role(t):
+    # The application itself calls no AWS API yet; its role grants nothing.
+    return t.add_resource(
+        Role(
+            "TaskRole",
+            Description="StartupWebApp application containers (no AWS permissions yet)",
+            AssumeRolePolicyDocument=assume_role_by_ecs_tasks(),
+        )
+    )
+
+
+def create_task_definition(t, p, execution_role, task_role, log_group):
+    command = [
+        "gunicorn",
+        "StartupWebApp.wsgi:application",
+        "--bind",
+        Sub("0.0.0.0:${ContainerPort}"),
+        "--workers",
+        Sub("${GunicornWorkers}"),
+        "--timeout",
+        Sub("${GunicornTimeoutSeconds}"),
+        "--graceful-timeout",
+        Sub("${GunicornTimeoutSeconds}"),
+    ]
+    container = ContainerDefinition(
+        Name=CONTAINER_NAME,
+        Image=Sub("${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${EcrRepositoryName}:${ImageTag}"),
+        Essential=True,
+        Command=command,
+        PortMappings=[PortMapping(ContainerPort=p["ContainerPort"].ref(), Protocol="tcp")],
+        Environment=[
+            Environment(Name="DJANGO_SETTINGS_MODULE", Value=p["DjangoSettingsModule"].ref()),
+            Environment(Name="DATABASE_NAME", Value=p["DatabaseName"].ref()),
+        ],
+        Secrets=[Secret(Name=variable, ValueFrom=Sub(f"${{DatabaseSecretArn}}:{key}::")) for variable, key in DATABASE_SECRET_KEYS.items()],
+        LogConfiguration=LogConfiguration(
+            LogDriver="awslogs",
+            Options={"awslogs-group": log_group.ref(), "awslogs-region": Ref(AWS_REGION), "awslogs-stream-prefix": "service"},
+        ),
+        ReadonlyRootFilesystem=True,
+        MountPoints=[MountPoint(SourceVolume="tmp", ContainerPath="/tmp", ReadOnly=False)],
+        User=p["ContainerUser"].ref(),
+        StopTimeout=p["StopTimeoutSeconds"].ref(),
+    )
+    return t.add_resource(
+        TaskDefinition(
+            "TaskDefinition",
+            Family=Sub("${NamePrefix}-service-task"),
+            RequiresCompatibilities=["FARGATE"],
+            NetworkMode="awsvpc",
+            Cpu=Sub("${TaskCpu}"),
+            Memory=Sub("${TaskMemory}"),
+            RuntimePlatform=RuntimePlatform(CpuArchitecture="X86_64", OperatingSystemFamily="LINUX"),
+            ExecutionRoleArn=execution_role.get_att("Arn"),
+            TaskRoleArn=task_role.get_att("Arn"),
+            ContainerDefinitions=[container],
+            Volumes=[Volume(Name="tmp")],
+        )
+    )
+
+
+def create_service(t, p, task_definition):
+    return t.add_resource(
+        Service(
+            "Service",
+            ServiceName=Sub("${NamePrefix}-service"),
+            Cluster=p["ClusterName"].ref(),
+            TaskDefinition=task_definition.ref(),
+            LaunchType="FARGATE",
+            PlatformVersion="LATEST",
+            # Only the first deploy's count: the deployer passes the running count on updates,
+            # so a stack update never undoes what auto-scaling chose (README, "Desired count").
+            DesiredCount=p["DesiredCount"].ref(),
+            NetworkConfiguration=NetworkConfiguration(
+                AwsvpcConfiguration=AwsvpcConfiguration(
+                    AssignPublicIp="DISABLED",
+                    Subnets=p["PrivateSubnetIds"].ref(),
+                    SecurityGroups=[p["BackendSecurityGroupId"].ref()],
+                )
+            ),
+            LoadBalancers=[
+                LoadBalancer(
+                    ContainerName=CONTAINER_NAME,
+                    ContainerPort=p["ContainerPort"].ref(),
+                    TargetGroupArn=p["TargetGroupArn"].ref(),
+                )
+            ],
+            HealthCheckGracePeriodSeconds=p["HealthCheckGracePeriodSeconds"].ref(),
+            DeploymentConfiguration=DeploymentConfiguration(
+                MinimumHealthyPercent=100,
+                MaximumPercent=200,
+                DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True),
+            ),
+            PropagateTags="SERVICE",
+            EnableECSManagedTags=True,
+        )
+    )

@@ -1,0 +1,51 @@
+"""cfn-lint and checkov over generated templates, through their Python APIs."""
+
+import hashlib
+import logging
+import os
+from importlib.metadata import version
+from pathlib import Path
+
+LINT_CACHE = Path(".cache/cfn-lint")
+
+
+def lint_key(path: Path) -> str:
+    """Changes when the template, the lint settings or cfn-lint itself change."""
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update(Path(".cfnlintrc").read_bytes())
+    digest.update(version("cfn-lint").encode())
+    return digest.hexdigest()
+
+
+def cfn_lint(paths: list[Path], use_cache: bool = True) -> list[str]:
+    """Problems (errors, warnings and informational) as 'file:line:col: rule message'."""
+    pending = [p for p in paths if not (use_cache and (LINT_CACHE / lint_key(p)).exists())]
+    if not pending:
+        return []
+    from cfnlint.api import lint_file  # slow import: only when something needs linting
+
+    problems = []
+    for path in pending:
+        matches = lint_file(path)
+        problems += [f"{path}:{m.linenumber}:{m.columnnumber}: {m.rule.id} {m.message}" for m in matches]
+        if not matches:
+            LINT_CACHE.mkdir(parents=True, exist_ok=True)
+            (LINT_CACHE / lint_key(path)).touch()
+    return problems
+
+
+def checkov(directory: Path) -> tuple[list[str], list[str], int]:
+    """checkov's CloudFormation checks on directory: (failed, skipped with reasons, passed count)."""
+    os.environ.setdefault("BC_SKIP_MAPPING", "TRUE")  # no remote guideline download when offline
+    os.environ.setdefault("CHECKOV_RUN_SCA_PACKAGE_SCAN_V2", "false")
+    logging.getLogger("checkov").setLevel(logging.CRITICAL)
+    from checkov.cloudformation.runner import Runner
+    from checkov.runner_filter import RunnerFilter
+
+    report = Runner().run(root_folder=str(directory), runner_filter=RunnerFilter(framework=["cloudformation"]))
+    failed = [f"{c.file_path}: {c.resource}: {c.check_id} {c.check_name}" for c in report.failed_checks]
+    skipped = [
+        f"{c.file_path}: {c.resource}: {c.check_id} skipped: {(c.check_result or {}).get('suppress_comment', '')}"
+        for c in report.skipped_checks
+    ]
+    return failed, skipped, len(report.passed_checks)
