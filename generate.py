@@ -56,16 +56,16 @@ def template_configuration(env: Environment, layer: str, template: dict) -> dict
     return config
 
 
-def build_all(environments: list[Environment]) -> dict[Path, str]:
+def build_all(environments: list[Environment], output_dir: Path = OUTPUT_DIR) -> dict[Path, str]:
     """Every output file's path and content; pure, writes nothing."""
     built = {layer: module.build() for layer, module in templates.LAYERS.items()}
     templates.check_wiring(built)
     files = {}
     for layer in templates.layer_order():
         document = built[layer].to_dict()
-        files[OUTPUT_DIR / f"{layer}.json"] = render(document)
+        files[output_dir / f"{layer}.json"] = render(document)
         for env in environments:
-            files[OUTPUT_DIR / env.name / f"{layer}.json"] = render(template_configuration(env, layer, document))
+            files[output_dir / env.name / f"{layer}.json"] = render(template_configuration(env, layer, document))
     return files
 
 
@@ -82,16 +82,17 @@ def write_atomically(path: Path, content: str) -> None:
         raise
 
 
-def existing_outputs() -> set[Path]:
-    """Generated files already in output/ (layer templates and per-environment configurations)."""
-    return set(OUTPUT_DIR.glob("*.json")) | set(OUTPUT_DIR.glob("*/*.json"))
-
-
-def differences(files: dict[Path, str]) -> tuple[list[Path], list[Path]]:
-    """(files to write because absent or different, stale files to remove)."""
+def differences(files: dict[Path, str], output_dir: Path) -> tuple[list[Path], list[Path]]:
+    """(files to write because absent or different, stale generated files to remove)."""
     changed = [path for path, content in files.items() if not path.exists() or path.read_text() != content]
-    stale = sorted(existing_outputs() - set(files))
+    existing = set(output_dir.glob("*.json")) | set(output_dir.glob("*/*.json"))
+    stale = sorted(existing - set(files))
     return changed, stale
+
+
+def relative(path: Path) -> Path:
+    """Paths under the project print short, as people type them."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def main(argv=None) -> int:
@@ -100,20 +101,24 @@ def main(argv=None) -> int:
     action.add_argument("--order", action="store_true", help="print the layer order derived from the wiring and exit")
     action.add_argument("--check", action="store_true", help="write nothing; exit 1 if output/ is stale")
     parser.add_argument("--no-lint", action="store_true", help="skip cfn-lint")
+    parser.add_argument("--params-dir", type=Path, default=PARAMS_DIR, help="where the <env>.yaml files are (default: params)")
+    parser.add_argument("--output-dir", type=Path, default=OUTPUT_DIR, help="where to write (default: output)")
     args = parser.parse_args(argv)
-    os.chdir(ROOT)
+    params_dir, output_dir = args.params_dir.resolve(), args.output_dir.resolve()
+    os.chdir(ROOT)  # .cfnlintrc and the lint cache live here
+    params_dir, output_dir = relative(params_dir), relative(output_dir)
 
     try:
         if args.order:
             print(" -> ".join(templates.layer_order()))
             return 0
-        files = build_all(load_all(PARAMS_DIR, alb.REGIONS))
+        files = build_all(load_all(params_dir, alb.REGIONS), output_dir)
     except (ParamsError, templates.WiringError) as error:
         print(f"error: {error}".replace("\n", "\nerror: "), file=sys.stderr)
         print("nothing was written", file=sys.stderr)
         return 2
 
-    changed, stale = differences(files)
+    changed, stale = differences(files, output_dir)
     if args.check:
         for path in changed:
             print(f"stale: {path} differs from what generation produces", file=sys.stderr)
@@ -128,12 +133,12 @@ def main(argv=None) -> int:
         write_atomically(path, files[path])
     for path in stale:
         path.unlink()
-    print(f"output/: {len(files)} files, {len(changed)} written, {len(stale)} removed")
+    print(f"{output_dir}/: {len(files)} files, {len(changed)} written, {len(stale)} removed")
 
     if not args.no_lint:
         from templates.validation import cfn_lint
 
-        layer_templates = sorted(path for path in files if path.parent == OUTPUT_DIR)
+        layer_templates = sorted(path for path in files if path.parent == output_dir)
         problems = cfn_lint(layer_templates)
         for line in problems:
             print(line, file=sys.stderr)

@@ -17,6 +17,17 @@ ENV_NAME = re.compile(r"[a-z][a-z0-9]{1,15}")
 TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice instead of keeping the last silently."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        for key in keys:
+            if keys.count(key) > 1:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 class ParamsError(Exception):
     """Bad params; str() is one line per problem."""
 
@@ -60,7 +71,7 @@ def load(path: Path, regions) -> Environment:
             ]
         )
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
     except (OSError, yaml.YAMLError) as error:
         raise ParamsError([f"{where}: cannot be read as YAML: {' '.join(str(error).split())}"]) from None
     if not isinstance(data, dict):

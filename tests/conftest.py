@@ -1,0 +1,46 @@
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import generate  # noqa: E402
+import templates  # noqa: E402
+from templates import alb  # noqa: E402
+from templates.params import load_all  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def generated():
+    """path (relative to the repo) -> content, as generation produces it from params/."""
+    return generate.build_all(load_all(ROOT / "params", alb.REGIONS), Path("output"))
+
+
+@pytest.fixture(scope="session")
+def layer():
+    """layer name -> its template as a dict."""
+    return {name: module.build().to_dict() for name, module in templates.LAYERS.items()}
+
+
+@pytest.fixture(scope="session")
+def config(generated):
+    """(env, layer) -> its template-configuration dict."""
+    return {(p.parent.name, p.stem): json.loads(c) for p, c in generated.items() if p.parent.name != "output"}
+
+
+def resources_of_type(template, type_):
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == type_}
+
+
+def only(template, type_):
+    found = list(resources_of_type(template, type_).values())
+    assert len(found) == 1, f"expected one {type_}, found {len(found)}"
+    return found[0]["Properties"]
+
+
+def default(template, parameter_ref):
+    """The production default behind {"Ref": name}."""
+    return template["Parameters"][parameter_ref["Ref"]]["Default"]

@@ -1,0 +1,276 @@
+"""The plan's values in each layer, and the security properties neither cfn-lint nor checkov checks."""
+
+import json
+
+from conftest import default, only, resources_of_type
+
+from templates import inputs, service
+
+
+def test_cert_dns(layer):
+    t = layer["cert-dns"]
+    zone = t["Resources"]["HostedZone"]
+    cert = t["Resources"]["Certificate"]
+    assert zone["Condition"] == "CreateHostedZone"
+    assert t["Conditions"]["CreateHostedZone"] == {"Fn::Equals": [{"Ref": "ExistingHostedZoneId"}, ""]}
+    for resource in (zone, cert):
+        assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+    props = cert["Properties"]
+    assert props["DomainName"] == {"Fn::Sub": "*.${DomainName}"}
+    assert props["SubjectAlternativeNames"] == [{"Ref": "DomainName"}]
+    assert props["ValidationMethod"] == "DNS"
+    zone_id = {"Fn::If": ["CreateHostedZone", {"Ref": "HostedZone"}, {"Ref": "ExistingHostedZoneId"}]}
+    assert all(option["HostedZoneId"] == zone_id for option in props["DomainValidationOptions"])
+    assert t["Parameters"]["DomainName"]["Default"] == "startupwebapp.com"
+    assert set(t["Outputs"]) == {"CertificateArn", "HostedZoneId", "DomainName"}
+
+
+def test_alb_load_balancer(layer):
+    t = layer["alb"]
+    lb = t["Resources"]["LoadBalancer"]
+    props = lb["Properties"]
+    assert t["Parameters"]["NamePrefix"]["Default"] == "startupwebapp"
+    assert props["Name"] == {"Fn::Sub": "${NamePrefix}-alb"}
+    assert props["Scheme"] == "internet-facing" and props["Type"] == "application"
+    assert props["Subnets"] == {"Ref": "PublicSubnetIds"}
+    attributes = {a["Key"]: a["Value"] for a in props["LoadBalancerAttributes"]}
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    assert attributes["routing.http.desync_mitigation_mode"] == "defensive"
+    assert default(t, attributes["deletion_protection.enabled"]) == "true"
+    assert default(t, attributes["access_logs.s3.enabled"]) == "true"
+    assert attributes["access_logs.s3.bucket"] == {"Ref": "AccessLogBucket"}
+    assert lb["DependsOn"] == ["AccessLogBucketPolicy"]
+
+
+def test_alb_listeners_and_target_group(layer):
+    t = layer["alb"]
+    listeners = {r["Properties"]["Port"]: r["Properties"] for r in resources_of_type(t, "AWS::ElasticLoadBalancingV2::Listener").values()}
+    assert set(listeners) == {443, 80}
+    https = listeners[443]
+    assert https["Protocol"] == "HTTPS"
+    assert https["Certificates"] == [{"CertificateArn": {"Ref": "CertificateArn"}}]
+    assert default(t, https["SslPolicy"]) == "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+    assert https["DefaultActions"] == [{"Type": "forward", "TargetGroupArn": {"Ref": "TargetGroup"}}]
+    redirect = listeners[80]["DefaultActions"][0]
+    assert redirect["Type"] == "redirect"
+    assert redirect["RedirectConfig"] == {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
+
+    tg = only(t, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert tg["Name"] == {"Fn::Sub": "${NamePrefix}-tg"}
+    assert tg["Protocol"] == "HTTP" and tg["TargetType"] == "ip"
+    assert default(t, tg["Port"]) == 8000
+    assert default(t, tg["HealthCheckPath"]) == "/health"
+    assert default(t, tg["HealthCheckIntervalSeconds"]) == 30
+    assert default(t, tg["HealthyThresholdCount"]) == 2
+    assert tg["Matcher"] == {"HttpCode": "200"}
+    assert tg["TargetGroupAttributes"] == [
+        {"Key": "deregistration_delay.timeout_seconds", "Value": {"Fn::Sub": "${DeregistrationDelaySeconds}"}}
+    ]
+    assert t["Parameters"]["DeregistrationDelaySeconds"]["Default"] == 30
+
+
+def test_alb_security_groups(layer):
+    t = layer["alb"]
+    sg = only(t, "AWS::EC2::SecurityGroup")
+    assert sg["GroupName"] == {"Fn::Sub": "${NamePrefix}-alb-sg"}
+    assert sorted((r["FromPort"], r["CidrIp"]) for r in sg["SecurityGroupIngress"]) == [(80, "0.0.0.0/0"), (443, "0.0.0.0/0")]
+    assert all(r.get("Description") for r in sg["SecurityGroupIngress"])
+    egress = only(t, "AWS::EC2::SecurityGroupEgress")
+    assert egress["DestinationSecurityGroupId"] == {"Ref": "BackendSecurityGroupId"}
+    assert egress["FromPort"] == egress["ToPort"] == {"Ref": "ContainerPort"}
+    assert egress["Description"]
+
+
+def test_backend_ingress_only_from_the_alb_group(layer):
+    ingress = resources_of_type(layer["alb"], "AWS::EC2::SecurityGroupIngress")
+    assert len(ingress) == 1
+    rule = next(iter(ingress.values()))["Properties"]
+    assert rule["GroupId"] == {"Ref": "BackendSecurityGroupId"}
+    assert rule["SourceSecurityGroupId"] == {"Fn::GetAtt": ["AlbSecurityGroup", "GroupId"]}
+    assert "CidrIp" not in rule and "CidrIpv6" not in rule
+    assert rule["FromPort"] == rule["ToPort"] == {"Ref": "ContainerPort"}
+    for other_layer in ("cert-dns", "service", "scaling"):
+        assert not resources_of_type(layer[other_layer], "AWS::EC2::SecurityGroupIngress")
+
+
+def test_access_log_bucket_policy_principal_depends_on_region(layer):
+    t = layer["alb"]
+    mapping = t["Mappings"]["ElbLogAccount"]
+    assert mapping["us-east-1"]["AccountId"] == "127311923021"
+    assert mapping["eu-central-2"]["AccountId"] == "-"
+    statement = only(t, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"][0]
+    condition, service_principal, account_principal = statement["Principal"]["Fn::If"]
+    assert condition == "LogsFromServicePrincipal"
+    assert service_principal == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
+    assert "ElbAccount" in json.dumps(account_principal)
+    assert statement["Action"] == "s3:PutObject"
+
+
+def test_alias_record_and_outputs(layer):
+    t = layer["alb"]
+    record = only(t, "AWS::Route53::RecordSet")
+    assert record["Name"] == {"Fn::Sub": "${ApiHostLabel}.${DomainName}."}
+    assert record["Type"] == "A"
+    assert record["AliasTarget"]["DNSName"] == {"Fn::GetAtt": ["LoadBalancer", "DNSName"]}
+    assert t["Parameters"]["ApiHostLabel"]["Default"] == "api"
+    assert {"LoadBalancerArn", "LoadBalancerFullName", "TargetGroupArn", "TargetGroupFullName", "HttpsListenerArn"} <= set(t["Outputs"])
+    assert {"AlbSecurityGroupId", "LoadBalancerDnsName", "ServiceUrl"} <= set(t["Outputs"])
+
+
+def container(layer):
+    (definition,) = only(layer["service"], "AWS::ECS::TaskDefinition")["ContainerDefinitions"]
+    return definition
+
+
+def test_task_definition(layer):
+    t = layer["service"]
+    td = only(t, "AWS::ECS::TaskDefinition")
+    assert td["Family"] == {"Fn::Sub": "${NamePrefix}-service-task"}
+    assert td["RequiresCompatibilities"] == ["FARGATE"] and td["NetworkMode"] == "awsvpc"
+    assert t["Parameters"]["TaskCpu"]["Default"] == "512" and t["Parameters"]["TaskMemory"]["Default"] == 1024
+    c = container(layer)
+    assert c["Image"] == {"Fn::Sub": "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${EcrRepositoryName}:${ImageTag}"}
+    assert c["Command"][:5] == [
+        "gunicorn",
+        "StartupWebApp.wsgi:application",
+        "--bind",
+        {"Fn::Sub": "0.0.0.0:${ContainerPort}"},
+        "--workers",
+    ]
+    assert t["Parameters"]["GunicornWorkers"]["Default"] == 3
+    assert c["PortMappings"] == [{"ContainerPort": {"Ref": "ContainerPort"}, "Protocol": "tcp"}]
+    environment = {e["Name"]: default(t, e["Value"]) for e in c["Environment"]}
+    assert environment == {"DJANGO_SETTINGS_MODULE": "StartupWebApp.settings_production", "DATABASE_NAME": "startupwebapp_prod"}
+    assert c["LogConfiguration"]["LogDriver"] == "awslogs"
+    assert c["ReadonlyRootFilesystem"] is True
+    assert c["MountPoints"] == [{"ContainerPath": "/tmp", "ReadOnly": False, "SourceVolume": "tmp"}]
+    assert td["Volumes"] == [{"Name": "tmp"}]
+    assert default(t, c["User"]).split(":")[0] not in ("0", "root")
+
+
+def test_secrets_come_from_secrets_manager_never_environment(layer):
+    c = container(layer)
+    for variable in c["Environment"]:
+        name = variable["Name"]
+        assert not any(word in name for word in ("PASSWORD", "SECRET", "KEY", "TOKEN", "USER")), name
+        assert "secretsmanager" not in json.dumps(variable["Value"])
+    assert {s["Name"] for s in c["Secrets"]} == set(service.DATABASE_SECRET_KEYS)
+    assert all(s["ValueFrom"]["Fn::Sub"].startswith("${DatabaseSecretArn}:") for s in c["Secrets"])
+
+
+def test_execution_role_is_separate_and_scoped_to_the_one_secret(layer):
+    t = layer["service"]
+    td = only(t, "AWS::ECS::TaskDefinition")
+    assert td["ExecutionRoleArn"] == {"Fn::GetAtt": ["ExecutionRole", "Arn"]}
+    assert td["TaskRoleArn"] == {"Fn::GetAtt": ["TaskRole", "Arn"]}
+    statements = t["Resources"]["ExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    secret_statements = [s for s in statements if any(a.startswith("secretsmanager:") for a in s["Action"])]
+    assert secret_statements == [
+        {
+            "Sid": "ReadDatabaseSecret",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [{"Ref": "DatabaseSecretArn"}],
+        }
+    ]
+    wildcard = [s for s in statements if s["Resource"] == ["*"]]
+    assert [s["Action"] for s in wildcard] == [["ecr:GetAuthorizationToken"]]
+    assert "Policies" not in t["Resources"]["TaskRole"]["Properties"]
+    assert "ManagedPolicyArns" not in t["Resources"]["TaskRole"]["Properties"]
+
+
+def test_log_group_kept_and_encrypted(layer):
+    t = layer["service"]
+    group = t["Resources"]["LogGroup"]
+    assert group["Properties"]["LogGroupName"] == {"Fn::Sub": "/ecs/${NamePrefix}-service"}
+    assert group["DeletionPolicy"] == "Retain"
+    assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["LogKey", "Arn"]}
+    assert t["Parameters"]["LogRetentionDays"]["Default"] == "365"
+
+
+def test_ecs_service(layer):
+    t = layer["service"]
+    s = only(t, "AWS::ECS::Service")
+    assert s["ServiceName"] == {"Fn::Sub": "${NamePrefix}-service"}
+    assert default(t, s["Cluster"]) == "startupwebapp-cluster"
+    assert default(t, s["DesiredCount"]) == 2
+    assert s["LaunchType"] == "FARGATE"
+    network = s["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == "DISABLED"
+    assert network["Subnets"] == {"Ref": "PrivateSubnetIds"}
+    assert network["SecurityGroups"] == [{"Ref": "BackendSecurityGroupId"}]
+    assert s["LoadBalancers"] == [
+        {"ContainerName": "web", "ContainerPort": {"Ref": "ContainerPort"}, "TargetGroupArn": {"Ref": "TargetGroupArn"}}
+    ]
+    assert default(t, s["HealthCheckGracePeriodSeconds"]) == 120
+    deployment = s["DeploymentConfiguration"]
+    assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 200)
+    assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    assert s["PropagateTags"] == "SERVICE"
+    assert {"ClusterName", "ServiceName", "TaskDefinitionArn", "LogGroupName"} <= set(t["Outputs"])
+
+
+def test_no_public_ip_anywhere(layer):
+    for template in layer.values():
+        assert '"AssignPublicIp": "ENABLED"' not in json.dumps(template)
+        assert "MapPublicIpOnLaunch" not in json.dumps(template)
+
+
+def test_stop_timeout_leaves_gunicorn_its_graceful_timeout(config):
+    for (env, name), document in config.items():
+        if name == "service":
+            values = document["Parameters"]
+            assert int(values["GunicornTimeoutSeconds"]) < int(values["StopTimeoutSeconds"]) <= 120, env
+    assert inputs.INPUTS["StopTimeoutSeconds"].max_value == 120
+
+
+def test_gunicorn_timeouts_follow_the_parameter(layer):
+    command = container(layer)["Command"]
+    assert command[command.index("--timeout") + 1] == {"Fn::Sub": "${GunicornTimeoutSeconds}"}
+    assert command[command.index("--graceful-timeout") + 1] == {"Fn::Sub": "${GunicornTimeoutSeconds}"}
+    assert container(layer)["StopTimeout"] == {"Ref": "StopTimeoutSeconds"}
+
+
+def test_tls_policy_is_a_recommended_one(layer, config):
+    allowed = layer["alb"]["Parameters"]["TlsPolicy"]["AllowedValues"]
+    assert allowed == inputs.RECOMMENDED_TLS_POLICIES
+    assert all("TLS13" in policy for policy in allowed)
+    for (env, name), document in config.items():
+        if name == "alb":
+            assert document["Parameters"]["TlsPolicy"] in inputs.RECOMMENDED_TLS_POLICIES, env
+
+
+def test_two_subnets_per_tier(layer, config):
+    for name in ("PublicSubnetIds", "PrivateSubnetIds"):
+        assert len(inputs.INPUTS[name].default.split(",")) == 2
+    for (env, name), document in config.items():
+        for key in ("PublicSubnetIds", "PrivateSubnetIds"):
+            if key in document["Parameters"]:
+                subnets = document["Parameters"][key].split(",")
+                assert len(subnets) == len(set(subnets)) == 2, (env, name, key)
+
+
+def test_scaling(layer):
+    t = layer["scaling"]
+    target = only(t, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert target["ScalableDimension"] == "ecs:service:DesiredCount"
+    assert target["ResourceId"] == {"Fn::Sub": "service/${ServiceClusterName}/${ServiceName}"}
+    assert (default(t, target["MinCapacity"]), default(t, target["MaxCapacity"])) == (1, 4)
+    policies = {
+        p["Properties"]["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]: p[
+            "Properties"
+        ]["TargetTrackingScalingPolicyConfiguration"]
+        for p in resources_of_type(t, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    }
+    cpu, memory = policies["ECSServiceAverageCPUUtilization"], policies["ECSServiceAverageMemoryUtilization"]
+    assert (default(t, cpu["TargetValue"]), default(t, memory["TargetValue"])) == (70, 80)
+    for policy in (cpu, memory):
+        assert (default(t, policy["ScaleOutCooldown"]), default(t, policy["ScaleInCooldown"])) == (180, 300)
+
+
+def test_no_environment_specific_literal_in_templates(layer):
+    """Ids, account numbers and names live in params; templates only carry them as defaults."""
+    for name, template in layer.items():
+        body = json.dumps({k: v for k, v in template.items() if k not in ("Parameters", "Mappings")})
+        for needle in ("vpc-", "subnet-", "sg-", "123456789012", "startupwebapp.com", "startupwebapp-cluster", "arn:aws:"):
+            assert needle not in body, (name, needle)

@@ -1,0 +1,94 @@
+"""output/ is exactly what generation produces: the committed files are the golden files."""
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+import generate
+
+
+def test_every_layer_and_environment_is_generated(generated):
+    names = sorted(str(p) for p in generated)
+    environments = sorted(p.stem for p in (ROOT / "params").glob("*.yaml"))
+    assert {"prod", "staging"} <= set(environments)
+    expected = [f"output/{layer}.json" for layer in ("alb", "cert-dns", "scaling", "service")]
+    expected += [f"output/{env}/{layer}.json" for env in environments for layer in ("alb", "cert-dns", "scaling", "service")]
+    assert names == sorted(expected)
+
+
+def test_committed_output_matches_generation_byte_for_byte(generated):
+    for path, content in generated.items():
+        committed = (ROOT / path).read_text()
+        assert committed == content, f"{path} is stale: run `make templates` and commit output/"
+
+
+def test_generation_is_deterministic(generated):
+    again = generate.build_all(generate.load_all(ROOT / "params", generate.alb.REGIONS), generate.OUTPUT_DIR)
+    assert again == generated
+
+
+def test_template_configuration_format(config, layer):
+    for (env, name), document in config.items():
+        assert set(document) <= {"Parameters", "Tags", "StackPolicy"}
+        assert all(isinstance(v, str) for v in document["Parameters"].values()), (env, name)
+        assert document["Tags"]["Environment"] == env
+        declared = set(layer[name]["Parameters"])
+        wired = {parameter for (downstream, parameter) in generate.templates.WIRING if downstream == name}
+        assert set(document["Parameters"]) == declared - wired, (env, name)
+
+
+def test_stack_policy_protects_stateful_resources(config):
+    prod = {name: document for (env, name), document in config.items() if env == "prod"}
+    assert "StackPolicy" not in prod["scaling"]
+    denied = {
+        name: next(s for s in doc["StackPolicy"]["Statement"] if s["Effect"] == "Deny")["Resource"]
+        for name, doc in prod.items()
+        if "StackPolicy" in doc
+    }
+    assert denied["cert-dns"] == ["LogicalResourceId/Certificate", "LogicalResourceId/HostedZone"]
+    assert set(denied["alb"]) == {"LogicalResourceId/AccessLogBucket", "LogicalResourceId/LoadBalancer", "LogicalResourceId/TargetGroup"}
+    assert set(denied["service"]) == {"LogicalResourceId/LogGroup", "LogicalResourceId/LogKey"}
+
+
+def test_staging_is_smaller_with_its_own_names(config):
+    staging = {name: document["Parameters"] for (env, name), document in config.items() if env == "staging"}
+    assert staging["service"]["DesiredCount"] == "1"
+    assert staging["scaling"]["MaxCapacity"] == "2"
+    assert staging["alb"]["DeletionProtection"] == "false"
+    assert staging["alb"]["ApiHostLabel"] == "api-staging"
+    assert staging["alb"]["NamePrefix"] != "startupwebapp"
+
+
+def test_rerun_writes_nothing_and_check_passes(tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, str(ROOT / "generate.py"), "--no-lint", "--output-dir", str(out)]
+    first = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "0 removed" in first.stdout
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
+    second = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert ", 0 written, 0 removed" in second.stdout
+    assert mtimes == {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
+    check = subprocess.run([*command[:2], "--check", "--output-dir", str(out)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_check_reports_stale_and_leftover_files(tmp_path):
+    out = tmp_path / "out"
+    base = [sys.executable, str(ROOT / "generate.py"), "--output-dir", str(out)]
+    subprocess.run([*base, "--no-lint"], check=True, capture_output=True)
+    (out / "alb.json").write_text(json.dumps({"edited": True}))
+    (out / "gone").mkdir()
+    (out / "gone" / "alb.json").write_text("{}")
+    check = subprocess.run([*base, "--check"], capture_output=True, text=True)
+    assert check.returncode == 1
+    assert "alb.json differs" in check.stderr and "gone/alb.json is produced by no layer" in check.stderr
+    subprocess.run([*base, "--no-lint"], check=True, capture_output=True)
+    assert not (out / "gone" / "alb.json").exists()
+    assert json.loads((out / "alb.json").read_text())["Resources"]
+
+
+def test_order_is_printed():
+    result = subprocess.run([sys.executable, str(ROOT / "generate.py"), "--order"], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "cert-dns -> alb -> service -> scaling"

@@ -1,0 +1,129 @@
+"""Bad params stop generation with one line per problem naming file, key, value and what is allowed;
+nothing is written then."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import ROOT
+
+GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
+
+
+def run_generate(tmp_path, document, name="prod.yaml"):
+    params = tmp_path / "params"
+    params.mkdir(exist_ok=True)
+    (params / name).write_text(document if isinstance(document, str) else yaml.safe_dump(document))
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "generate.py"), "--no-lint", "--params-dir", str(params), "--output-dir", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    return result, out
+
+
+def with_parameters(**changes):
+    document = {**GOOD, "parameters": {**GOOD["parameters"], **changes}}
+    return document
+
+
+BAD = [
+    # (what, document, the key named, words of what is allowed)
+    ("unknown key", with_parameters(DesiredCout=2), "parameters.DesiredCout", "unknown key; allowed: AccessLogRetentionDays"),
+    ("unknown top-level key", {**GOOD, "parameter": {}}, "parameter", "allowed: region, tags, parameters"),
+    ("wrong type", with_parameters(MaxCapacity="4"), "parameters.MaxCapacity: '4'", "a whole number from 1 to 100"),
+    ("bool as string", with_parameters(DeletionProtection="yes"), "parameters.DeletionProtection: 'yes'", "true or false"),
+    (
+        "min above max",
+        with_parameters(MinCapacity=3, MaxCapacity=2, DesiredCount=2),
+        "parameters.MinCapacity: 3",
+        "MinCapacity <= MaxCapacity",
+    ),
+    ("desired outside range", with_parameters(DesiredCount=5), "parameters.DesiredCount: 5", "allowed: 1 to 4"),
+    ("fargate pair", with_parameters(TaskCpu=256, TaskMemory=4096), "parameters.TaskMemory: 4096", "allowed: 512, 1024, 2048"),
+    ("cpu not offered", with_parameters(TaskCpu=300), "parameters.TaskCpu: 300", "one of 256, 512, 1024, 2048, 4096"),
+    ("domain", with_parameters(DomainName="Startup WebApp"), "parameters.DomainName: 'Startup WebApp'", "a lower-case domain name"),
+    ("subnet", with_parameters(PublicSubnetIds=["subnet-0a1b2c3d", "net-12"]), "parameters.PublicSubnetIds", "each a subnet id"),
+    ("one subnet", with_parameters(PrivateSubnetIds=["subnet-0a1b2c3d"]), "parameters.PrivateSubnetIds", "exactly 2 items"),
+    (
+        "same subnet twice",
+        with_parameters(PrivateSubnetIds=["subnet-0a1b2c3d", "subnet-0a1b2c3d"]),
+        "parameters.PrivateSubnetIds",
+        "all different",
+    ),
+    (
+        "security group",
+        with_parameters(BackendSecurityGroupId="sg-xyz"),
+        "parameters.BackendSecurityGroupId: 'sg-xyz'",
+        "a security group id",
+    ),
+    (
+        "secret arn",
+        with_parameters(DatabaseSecretArn="arn:aws:s3:::bucket"),
+        "parameters.DatabaseSecretArn",
+        "a Secrets Manager secret ARN",
+    ),
+    ("health path", with_parameters(HealthCheckPath="health"), "parameters.HealthCheckPath: 'health'", "a URL path starting with /"),
+    (
+        "tls policy",
+        with_parameters(TlsPolicy="ELBSecurityPolicy-2016-08"),
+        "parameters.TlsPolicy",
+        "one of ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    ),
+    ("stop timeout", with_parameters(StopTimeoutSeconds=30), "parameters.StopTimeoutSeconds: 30", "allowed: 31 to 120"),
+    ("log retention", with_parameters(LogRetentionDays=100), "parameters.LogRetentionDays: 100", "one of 1, 3, 5"),
+    ("region", {**GOOD, "region": "xx-north-9"}, "region: 'xx-north-9'", "allowed: af-south-1"),
+    (
+        "hosted zone id",
+        with_parameters(ExistingHostedZoneId="zone1"),
+        "parameters.ExistingHostedZoneId: 'zone1'",
+        "empty, or a Route 53 zone id",
+    ),
+    ("duplicate key", "region: us-east-1\nparameters:\n  DesiredCount: 1\n  DesiredCount: 2\n", "cannot be read as YAML", "given twice"),
+    ("not yaml", "region: [us-east-1\n", "cannot be read as YAML", "expected"),
+]
+
+
+@pytest.mark.parametrize("what, document, key, allowed", BAD, ids=[b[0] for b in BAD])
+def test_bad_params_stop_generation_with_one_clear_line(tmp_path, what, document, key, allowed):
+    result, out = run_generate(tmp_path, document)
+    assert result.returncode == 2
+    problems = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(problems) == 1, result.stderr
+    line = problems[0]
+    assert str(tmp_path / "params" / "prod.yaml") in line
+    assert key in line and allowed in line, line
+    assert "Traceback" not in result.stderr
+    assert not out.exists(), "nothing may be written when params are bad"
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    result, out = run_generate(tmp_path, with_parameters(DesiredCout=1, HealthCheckPath="x", VpcId="vpc"))
+    assert result.returncode == 2
+    assert len([line for line in result.stderr.splitlines() if line.startswith("error: ")]) == 3
+    assert not out.exists()
+
+
+def test_bad_environment_file_name(tmp_path):
+    result, out = run_generate(tmp_path, GOOD, name="Prod_1.yaml")
+    assert result.returncode == 2 and "is not an environment name" in result.stderr
+    assert not out.exists()
+
+
+def test_a_new_environment_is_one_params_file(tmp_path):
+    document = with_parameters(NamePrefix="startupwebapp-qa", ApiHostLabel="api-qa", DesiredCount=1)
+    result, out = run_generate(tmp_path, document, name="qa.yaml")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (out / "qa").iterdir()) == ["alb.json", "cert-dns.json", "scaling.json", "service.json"]
+    assert '"DesiredCount": "1"' in (out / "qa" / "service.json").read_text()
+
+
+def test_failed_run_leaves_earlier_output_untouched(tmp_path):
+    result, out = run_generate(tmp_path, GOOD)
+    assert result.returncode == 0
+    before = {p: p.read_bytes() for p in out.rglob("*.json")}
+    result, out = run_generate(tmp_path, with_parameters(DesiredCount=9))
+    assert result.returncode == 2
+    assert before == {p: p.read_bytes() for p in out.rglob("*.json")}
