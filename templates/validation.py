@@ -22,14 +22,17 @@ def cfn_lint(paths: list[Path], use_cache: bool = True) -> list[str]:
     pending = [p for p in paths if not (use_cache and (LINT_CACHE / lint_key(p)).exists())]
     if not pending:
         return []
-    from cfnlint.api import lint_file  # slow import: only when something needs linting
+    # Slow imports, only when something needs linting. One runner for all files loads the rules
+    # once; ConfigMixIn reads .cfnlintrc like the cfn-lint command does.
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.runner import Runner
 
-    problems = []
+    matches = list(Runner(ConfigMixIn(["--template", *map(str, pending)])).run())
+    problems = [f"{m.filename}:{m.linenumber}:{m.columnnumber}: {m.rule.id} {m.message}" for m in matches]
+    failed = {str(m.filename) for m in matches}
+    LINT_CACHE.mkdir(parents=True, exist_ok=True)
     for path in pending:
-        matches = lint_file(path)
-        problems += [f"{path}:{m.linenumber}:{m.columnnumber}: {m.rule.id} {m.message}" for m in matches]
-        if not matches:
-            LINT_CACHE.mkdir(parents=True, exist_ok=True)
+        if str(path) not in failed:
             (LINT_CACHE / lint_key(path)).touch()
     return problems
 
