@@ -3,7 +3,7 @@ HTTP listeners, the target group, the backend-SG ingress rule, the access-log bu
 api.<domain> alias record."""
 
 from troposphere import AWS_REGION, Equals, FindInMap, If, Ref, Sub, Template
-from troposphere.ec2 import SecurityGroup, SecurityGroupEgress, SecurityGroupIngress, SecurityGroupRule
+from troposphere.ec2 import SecurityGroup, SecurityGroupIngress, SecurityGroupRule
 from troposphere.elasticloadbalancingv2 import (
     Action,
     Certificate,
@@ -150,20 +150,17 @@ def create_alb_security_group(t, p):
                     IpProtocol="tcp", FromPort=80, ToPort=80, CidrIp="0.0.0.0/0", Description="HTTP from the internet, redirected to HTTPS"
                 ),
             ],
+            # Stating the egress inline replaces the default allow-all rule.
+            SecurityGroupEgress=[
+                SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=p["ContainerPort"].ref(),
+                    ToPort=p["ContainerPort"].ref(),
+                    DestinationSecurityGroupId=p["BackendSecurityGroupId"].ref(),
+                    Description="To the backend tasks on the container port",
+                )
+            ],
             Metadata=skip_checkov(("CKV_AWS_260", "Port 80 is open only so the listener can answer 301 to HTTPS (plan step 1).")),
-        )
-    )
-    # Egress is a separate resource: it refers to the backend group, and an inline rule list
-    # would also replace the default allow-all egress only on create.
-    t.add_resource(
-        SecurityGroupEgress(
-            "AlbEgressToBackend",
-            GroupId=sg.get_att("GroupId"),
-            IpProtocol="tcp",
-            FromPort=p["ContainerPort"].ref(),
-            ToPort=p["ContainerPort"].ref(),
-            DestinationSecurityGroupId=p["BackendSecurityGroupId"].ref(),
-            Description="To the backend tasks on the container port",
         )
     )
     return sg

@@ -75,10 +75,12 @@ def test_alb_security_groups(layer):
     assert sg["GroupName"] == {"Fn::Sub": "${NamePrefix}-alb-sg"}
     assert sorted((r["FromPort"], r["CidrIp"]) for r in sg["SecurityGroupIngress"]) == [(80, "0.0.0.0/0"), (443, "0.0.0.0/0")]
     assert all(r.get("Description") for r in sg["SecurityGroupIngress"])
-    egress = only(t, "AWS::EC2::SecurityGroupEgress")
+    # Only one egress rule, stated inline so that it replaces the default allow-all rule.
+    (egress,) = sg["SecurityGroupEgress"]
     assert egress["DestinationSecurityGroupId"] == {"Ref": "BackendSecurityGroupId"}
     assert egress["FromPort"] == egress["ToPort"] == {"Ref": "ContainerPort"}
-    assert egress["Description"]
+    assert egress["Description"] and "CidrIp" not in egress
+    assert not resources_of_type(t, "AWS::EC2::SecurityGroupEgress")
 
 
 def test_backend_ingress_only_from_the_alb_group(layer):
