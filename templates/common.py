@@ -1,6 +1,10 @@
 """Small helpers every layer uses."""
 
-from troposphere import Output, Template
+from awacs import kms
+from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from troposphere import Output, Parameter, Sub, Template
+from troposphere.kms import Key
+from troposphere.logs import LogGroup
 
 RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
 
@@ -20,3 +24,39 @@ def add_outputs(template: Template, outputs: dict) -> None:
 def skip_checkov(*checks) -> dict:
     """Resource metadata that skips checkov checks; each entry is (check id, reason)."""
     return {"checkov": {"skip": [{"id": check, "comment": reason} for check, reason in checks]}}
+
+
+def add_encrypted_log_group(t: Template, name: str, retention: Parameter) -> LogGroup:
+    """Log group `name` (a Fn::Sub string) and the KMS key that encrypts only it; both retained."""
+    log_group_arn = Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:" + name)
+    key = t.add_resource(
+        Key(
+            "LogKey",
+            Description=Sub(f"Encrypts the {name} log group"),
+            EnableKeyRotation=True,
+            KeyPolicy=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Sid="AccountAdministers",
+                        Effect=Allow,
+                        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
+                        Action=[kms.Action("*")],
+                        Resource=["*"],
+                    ),
+                    Statement(
+                        Sid="LogsUseForThisLogGroup",
+                        Effect=Allow,
+                        Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
+                        Action=[kms.Encrypt, kms.Decrypt, kms.ReEncryptFrom, kms.ReEncryptTo, kms.GenerateDataKey, kms.DescribeKey],
+                        Resource=["*"],
+                        Condition=Condition(StringEquals("kms:EncryptionContext:aws:logs:arn", log_group_arn)),
+                    ),
+                ],
+            ),
+            **RETAIN,
+        )
+    )
+    return t.add_resource(
+        LogGroup("LogGroup", LogGroupName=Sub(name), RetentionInDays=retention.ref(), KmsKeyId=key.get_att("Arn"), **RETAIN)
+    )

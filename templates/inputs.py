@@ -50,7 +50,7 @@ class Input:
     allowed: tuple | None = None
     min_value: int | None = None
     max_value: int | None = None
-    count: int | None = None  # exact number of items in a list
+    items: tuple[int, int] | None = None  # fewest and most items in a list
     hint: str | None = None  # what is allowed, in words, where the pattern says it badly
 
     @property
@@ -64,7 +64,9 @@ class Input:
             return f"a whole number from {self.min_value} to {self.max_value}"
         what = self.hint or f"a string matching {self.pattern}"
         if self.is_list:
-            return f"a list of exactly {self.count} items, each {what}"
+            low, high = self.items
+            size = f"exactly {low}" if low == high else f"{low} to {high}"
+            return f"a list of {size} items, each {what}"
         return what
 
 
@@ -121,7 +123,7 @@ INPUTS = {
             "subnet-0a1b2c3d4e5f60001,subnet-0a1b2c3d4e5f60002",
             "The two public subnets (one per AZ) for the load balancer.",
             pattern=SUBNET_ID,
-            count=2,
+            items=(2, 2),
             hint="a subnet id such as subnet-0a1b2c3d",
         ),
         Input(
@@ -130,7 +132,7 @@ INPUTS = {
             "subnet-0a1b2c3d4e5f60003,subnet-0a1b2c3d4e5f60004",
             "The two private subnets (one per AZ) for the service's tasks.",
             pattern=SUBNET_ID,
-            count=2,
+            items=(2, 2),
             hint="a subnet id such as subnet-0a1b2c3d",
         ),
         Input(

@@ -131,8 +131,9 @@ def check_value(spec: Input, value):
         return None if isinstance(value, bool) else "true or false"
     if spec.is_list:
         if isinstance(value, str):
-            value = [v.strip() for v in value.split(",")]
-        ok = isinstance(value, list) and len(value) == spec.count and len(set(value)) == len(value)
+            value = [v.strip() for v in value.split(",")] if value else []
+        low, high = spec.items
+        ok = isinstance(value, list) and low <= len(value) <= high and len(set(value)) == len(value)
         ok = ok and all(isinstance(v, str) and re.fullmatch(spec.pattern, v) for v in value)
         return None if ok else spec.allowed_text() + ", all different"
     ok = isinstance(value, str)

@@ -1,7 +1,7 @@
 """service: the log group (KMS-encrypted), the execution and task roles, the Fargate task
 definition running gunicorn, and the ECS service registered in the ALB's target group."""
 
-from awacs import ecr, kms, logs, secretsmanager
+from awacs import ecr, logs, secretsmanager
 from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.sts import AssumeRole
 from troposphere import AWS_REGION, Ref, Sub, Template
@@ -23,11 +23,9 @@ from troposphere.ecs import (
     Volume,
 )
 from troposphere.iam import Policy, Role
-from troposphere.kms import Key
-from troposphere.logs import LogGroup
 
 from templates import inputs
-from templates.common import RETAIN, add_outputs, new_template
+from templates.common import add_encrypted_log_group, add_outputs, new_template
 
 CONTAINER_NAME = "web"
 # Container variable -> key of the database secret's JSON. Credentials reach the container
@@ -67,16 +65,7 @@ def build() -> Template:
             "TargetGroupArn",
         ]
     }
-    log_key = create_log_key(t)
-    log_group = t.add_resource(
-        LogGroup(
-            "LogGroup",
-            LogGroupName=Sub("/ecs/${NamePrefix}-service"),
-            RetentionInDays=p["LogRetentionDays"].ref(),
-            KmsKeyId=log_key.get_att("Arn"),
-            **RETAIN,
-        )
-    )
+    log_group = add_encrypted_log_group(t, "/ecs/${NamePrefix}-service", p["LogRetentionDays"])
     execution_role = create_execution_role(t, p, log_group)
     task_role = create_task_role(t)
     task_definition = create_task_definition(t, p, execution_role, task_role, log_group)
@@ -93,40 +82,6 @@ def build() -> Template:
         },
     )
     return t
-
-
-def create_log_key(t):
-    log_group_arn = Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/ecs/${NamePrefix}-service")
-    return t.add_resource(
-        Key(
-            "LogKey",
-            Description=Sub("Encrypts the /ecs/${NamePrefix}-service log group"),
-            EnableKeyRotation=True,
-            KeyPolicy=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Sid="AccountAdministers",
-                        Effect=Allow,
-                        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
-                        Action=[kms.Action("*")],
-                        Resource=["*"],
-                    ),
-                    Statement(
-                        Sid="LogsUseForThisLogGroup",
-                        Effect=Allow,
-                        Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
-                        Action=[kms.Encrypt, kms.Decrypt, kms.ReEncryptFrom, kms.ReEncryptTo, kms.GenerateDataKey, kms.DescribeKey],
-                        Resource=["*"],
-                        Condition=Condition(
-                            StringEquals("kms:EncryptionContext:aws:logs:arn", log_group_arn),
-                        ),
-                    ),
-                ],
-            ),
-            **RETAIN,
-        )
-    )
 
 
 def assume_role_by_ecs_tasks():
