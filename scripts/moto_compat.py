@@ -1,0 +1,381 @@
+"""Closes the moto 5.2.5 CloudFormation gaps that a change-set deploy of our four layers hits.
+
+Each patch delegates to moto's own service backends and names the gap it closes. Only what the
+deployer's calls (change sets, DescribeStacks, termination protection, destroy) and the end-to-end
+checks through the services' own APIs rely on is here. Left open because nothing we run reads
+them: S3 bucket policy and inline security-group egress not created; load balancer and target
+group attributes, log group KmsKeyId dropped; KMS key policy returned as an object; target
+group updates not applied (the resource is kept); the CloudFormation-made hosted zone's name has
+no trailing dot and holds no ACM validation records; change sets carry no Replacement or
+Details, ignore DependsOn and stack policies, and finish synchronously (see DESIGN.md).
+
+Import this module before moto's CloudFormation parser collects its models: parsing.get_model_list()
+caches CloudFormationModel.__subclasses__() at the first stack, and the classes below must be in it.
+The sandbox server imports it at start-up. moto is pinned exactly: this touches its internals.
+"""
+
+import re
+
+from moto.acm.models import acm_backends
+from moto.applicationautoscaling.models import applicationautoscaling_backends
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing, responses
+from moto.core.common_models import CloudFormationModel
+from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+from moto.ecs import models as ecs_models
+from moto.elbv2 import models as elbv2_models
+
+MOTO_VERSION = "5.2.5"
+
+
+# Gap: a stack created or updated through a change set has no (or stale) Outputs, parameters
+# and template. execute_change_set applies the resources but never rebuilds the output map.
+_execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
+
+
+def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
+    _execute_change_set(self, change_set_name, stack_name)
+    change_set = self.describe_change_set(change_set_name)
+    stack = self.stacks[change_set.stack_id]
+    stack.template_dict, stack.parameters = change_set.template_dict, change_set.parameters
+    stack.description = stack.template_dict.get("Description")
+    stack.output_map = stack._create_output_map()
+
+
+cfn_models.CloudFormationBackend.execute_change_set = _execute_change_set_with_outputs
+
+
+# Gap: an unchanged redeploy answers CreateChangeSet with 400 "No updates are to be performed."
+# when every parameter is a String. Real CloudFormation creates the change set and reports it
+# FAILED ("The submitted information didn't contain changes..."), which moto's backend already
+# does once the UpdateStack-only check is skipped for change sets.
+_validate_different_update = responses.CloudFormationResponse._validate_different_update
+
+
+def _validate_different_update_of_update_stack(self, incoming_params, stack_body, old_stack):
+    if self._get_action() != "CreateChangeSet":
+        _validate_different_update(self, incoming_params, stack_body, old_stack)
+
+
+responses.CloudFormationResponse._validate_different_update = _validate_different_update_of_update_stack
+
+
+# Gap: UpdateTerminationProtection is not implemented (the deployer protects every stack), and
+# DeleteStack ignores the protection. Store the flag (DescribeStacks shows it) and refuse as AWS does.
+def _update_termination_protection(self):
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    stack.enable_termination_protection = self._get_bool_param("EnableTerminationProtection")
+    return responses.ActionResult({"StackId": stack.stack_id})
+
+
+_delete_stack = responses.CloudFormationResponse.delete_stack
+
+
+def _delete_stack_unless_protected(self):
+    name = self._get_param("StackName")
+    stack = next((s for s in self.cloudformation_backend.stacks.values() if name in (s.name, s.stack_id)), None)
+    if stack is not None and stack.enable_termination_protection:
+        raise responses.ValidationError(message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled")
+    return _delete_stack(self)
+
+
+responses.CloudFormationResponse.update_termination_protection = _update_termination_protection
+responses.CloudFormationResponse.delete_stack = _delete_stack_unless_protected
+
+
+# Gap: DescribeStacks shows a List parameter as "['subnet-a', 'subnet-b']" (moto's parsed value),
+# not the "subnet-a,subnet-b" that was given, so comparing deployed and new parameters finds a
+# change that is none. Show every value as CloudFormation does: the string given.
+def _parameter_list(self):
+    hidden = self.resource_map.no_echo_parameter_keys
+    return [
+        {
+            "ParameterKey": key,
+            "ParameterValue": "****" if key in hidden else ",".join(map(str, value)) if isinstance(value, list) else str(value),
+        }
+        for key, value in self.resource_map.resolved_parameters.items()
+    ]
+
+
+cfn_models.Stack.parameter_list = property(_parameter_list)
+
+# Gap: DescribeStackResources and ListStackResources list a resource moto did not create (a type
+# it skips, or a false Condition) as an entry without LogicalResourceId. List created ones only.
+cfn_models.Stack.stack_resources = property(lambda self: [r for r in self.resource_map.values() if r is not None])
+
+
+# Gap: parameters used only inside Fn::Sub (ImageTag, TaskCpu, DeregistrationDelaySeconds...)
+# never mark a resource as changed: only Ref is scanned. Scan Sub variables and GetAtt too.
+def _references(node) -> set:
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else value.split(".")[0])
+            elif key == "Fn::Sub":
+                text, variables = (value[0], value[1]) if isinstance(value, list) else (value, {})
+                found |= {name.split(".")[0] for name in re.findall(r"\$\{([^!}][^}]*)\}", text)} - set(variables)
+                found |= _references(variables)
+            else:
+                found |= _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _references(item)
+    return found
+
+
+parsing.get_references_from_template = lambda template: sorted(_references(template))
+
+
+# Gap: a resource whose inputs change because a resource it refers to was modified (the ECS
+# service when a new task definition revision replaces the old) is never updated, and modified
+# resources are updated in template order, not dependency order. Extend "Modify" to dependents
+# and order it; an update whose resolved properties did not change is a no-op, as in AWS.
+_build_resource_diff = parsing.ResourceMap.build_resource_diff
+
+
+def _build_resource_diff_with_dependents(self, other_template, parameters=None):
+    actions = _build_resource_diff(self, other_template, parameters)
+    resources, existing = other_template["Resources"], self._resource_json_map
+    modify, ordered = set(actions["Modify"]), []
+    while dependents := {name for name in resources if name in existing and name not in modify and _references(resources[name]) & modify}:
+        modify |= dependents
+
+    def visit(name):
+        if name not in ordered:
+            for upstream in sorted(_references(resources[name]) & modify - {name}):
+                visit(upstream)
+            ordered.append(name)
+
+    for name in sorted(modify):
+        visit(name)
+    return actions | {"Modify": ordered}
+
+
+parsing.ResourceMap.build_resource_diff = _build_resource_diff_with_dependents
+_parse_and_update_resource = parsing.parse_and_update_resource
+_parse_and_create_resource = parsing.parse_and_create_resource
+
+
+def _resolved_properties(resource_json, resources_map):
+    return parsing.clean_json(resource_json.get("Properties", {}), resources_map)
+
+
+def _parse_and_create_resource_remembering(logical_id, resource_json, resources_map, account_id, region_name):
+    resource = _parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name)
+    if resource is not None:
+        resource.compat_properties = _resolved_properties(resource_json, resources_map)
+    return resource
+
+
+def _parse_and_update_resource_if_changed(logical_id, resource_json, resources_map, account_id, region_name):
+    original = resources_map[logical_id]
+    properties = _resolved_properties(resource_json, resources_map)
+    if original is None or getattr(original, "compat_properties", None) == properties:
+        return original  # never created (false Condition, unsupported type), or nothing to change
+    # moto returns None for types it cannot update, which would lose the resource: keep it.
+    updated = _parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name) or original
+    updated.compat_properties = properties
+    return updated
+
+
+parsing.parse_and_create_resource = _parse_and_create_resource_remembering
+parsing.parse_and_update_resource = _parse_and_update_resource_if_changed
+
+
+# Gap: a change set whose only difference is parameter values shows no Changes (ChangeSet.diff
+# ignores parameters), so the deployer would call it empty.
+def _change_set_diff_with_parameters(self):
+    resource_map = self.stack.resource_map
+    names_by_action = resource_map.build_resource_diff(self.template_dict, self.parameters)
+    types = {name: r["Type"] for name, r in (resource_map._resource_json_map | self.template_dict["Resources"]).items()}
+    return [cfn_models.Change(action, name, types[name]) for action, names in names_by_action.items() for name in names]
+
+
+cfn_models.ChangeSet.diff = _change_set_diff_with_parameters
+
+
+# Gap: GetAtt TargetGroupFullName, LoadBalancerFullName and CanonicalHostedZoneID are not
+# implemented; one unresolved GetAtt in Outputs drops every output of the alb layer.
+def _target_group_attribute(self, name):
+    if name == "TargetGroupFullName":
+        return self.arn.split(":")[-1]
+    raise parsing.UnformattedGetAttTemplateException()
+
+
+_load_balancer_attribute = elbv2_models.FakeLoadBalancer.get_cfn_attribute
+
+
+def _load_balancer_attribute_full(self, name):
+    if name == "LoadBalancerFullName":
+        return self.arn.split(":loadbalancer/")[-1]
+    if name == "CanonicalHostedZoneID":
+        return self.canonical_hosted_zone_id
+    return _load_balancer_attribute(self, name)
+
+
+elbv2_models.FakeTargetGroup.get_cfn_attribute = _target_group_attribute
+elbv2_models.FakeLoadBalancer.get_cfn_attribute = _load_balancer_attribute_full
+
+
+# Gap: the ECS service loses its load balancers, launch type, network configuration, deployment
+# configuration (circuit breaker) and grace period; the task definition loses cpu, Fargate,
+# network mode, roles and runtime platform. Pass every property to moto's ECS backend.
+def _camel(value):
+    return remap_nested_keys(value, pascal_to_camelcase)
+
+
+def _task_definition_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    p = cloudformation_json["Properties"]
+    return ecs_models.ecs_backends[account_id][region_name].register_task_definition(
+        family=p["Family"],
+        container_definitions=_camel(p["ContainerDefinitions"]),
+        volumes=_camel(p.get("Volumes", [])),
+        network_mode=p.get("NetworkMode"),
+        requires_compatibilities=p.get("RequiresCompatibilities"),
+        cpu=p.get("Cpu"),
+        memory=p.get("Memory"),
+        task_role_arn=p.get("TaskRoleArn"),
+        execution_role_arn=p.get("ExecutionRoleArn"),
+        runtime_platform=_camel(p.get("RuntimePlatform")),
+    )
+
+
+def _task_definition_update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    # Any change makes a new revision; the old one is deregistered, as AWS does after the update.
+    new = _task_definition_create(cls, new_resource_name, cloudformation_json, account_id, region_name)
+    ecs_models.ecs_backends[account_id][region_name].deregister_task_definition(original_resource.arn)
+    return new
+
+
+SERVICE_SETTINGS = {  # CloudFormation property -> attribute of moto's Service (what DescribeServices returns)
+    "LoadBalancers": "load_balancers",
+    "NetworkConfiguration": "network_configuration",
+    "PlatformVersion": "platform_version",
+    "PropagateTags": "propagate_tags",
+    "DeploymentConfiguration": "deployment_configuration",
+    "HealthCheckGracePeriodSeconds": "health_check_grace_period_seconds",
+    "EnableECSManagedTags": "enable_ecs_managed_tags",
+}
+
+
+def _service_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    p = cloudformation_json["Properties"]
+    backend = ecs_models.ecs_backends[account_id][region_name]
+    service = backend.create_service(
+        p["Cluster"],
+        resource_name,
+        p.get("DesiredCount", 1),  # AWS starts a new service with 1 task when DesiredCount is omitted
+        task_definition_str=p["TaskDefinition"],
+        launch_type=p.get("LaunchType"),
+        network_configuration=_camel(p.get("NetworkConfiguration")),
+        tags=_camel(p.get("Tags")),
+    )
+    for prop, attribute in SERVICE_SETTINGS.items():
+        if prop in p:
+            setattr(service, attribute, _camel(p[prop]))
+    return service
+
+
+def _service_update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    p = cloudformation_json["Properties"]
+    settings = {attribute: _camel(p[prop]) for prop, attribute in SERVICE_SETTINGS.items() if prop in p}
+    return ecs_models.ecs_backends[account_id][region_name].update_service(
+        {"cluster": p["Cluster"], "service": original_resource.name, "task_definition": p["TaskDefinition"]}
+        | {"desired_count": p.get("DesiredCount"), "launch_type": p.get("LaunchType")}
+        | settings
+    )
+
+
+ecs_models.TaskDefinition.create_from_cloudformation_json = classmethod(_task_definition_create)
+ecs_models.TaskDefinition.update_from_cloudformation_json = classmethod(_task_definition_update)
+ecs_models.Service.create_from_cloudformation_json = classmethod(_service_create)
+ecs_models.Service.update_from_cloudformation_json = classmethod(_service_update)
+# Gap: deleting the stack leaves the ECS service active (moto's Service has no delete for it).
+ecs_models.Service.delete = lambda self, account_id, region_name: self._backend.delete_service(self.cluster_name, self.name, force=True)
+
+
+# Gap: AWS::CertificateManager::Certificate, AWS::ApplicationAutoScaling::ScalableTarget and
+# ::ScalingPolicy have no CloudFormation model: skipped with a warning, so the HTTPS listener
+# has no certificate and nothing scales. Models for them over moto's ACM and
+# Application Auto Scaling backends (a change replaces the resource: delete, then create).
+class _Replaced:
+    """Mixin: a physical id; update = delete + create; delete by physical id."""
+
+    def __init__(self, physical_resource_id):
+        self.physical_resource_id = physical_resource_id
+
+    @staticmethod
+    def cloudformation_name_type():
+        return ""
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        cls.delete_from_cloudformation_json(original_resource.physical_resource_id, cloudformation_json, account_id, region_name)
+        return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+    def delete(self, account_id, region_name):
+        self.delete_from_cloudformation_json(self.physical_resource_id, {}, account_id, region_name)
+
+
+class Certificate(_Replaced, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::CertificateManager::Certificate"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        backend = acm_backends[account_id][region_name]
+        arn = backend.request_certificate(p["DomainName"], None, p.get("SubjectAlternativeNames", []), p.get("Tags", []))
+        # CloudFormation finishes creating a DNS-validated certificate only once it is issued.
+        backend.get_certificate(arn).status = "ISSUED"
+        return cls(arn)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        acm_backends[account_id][region_name].delete_certificate(resource_name)
+
+
+class ScalableTarget(_Replaced, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::ApplicationAutoScaling::ScalableTarget"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        applicationautoscaling_backends[account_id][region_name].register_scalable_target(
+            p["ServiceNamespace"], p["ResourceId"], p["ScalableDimension"], p["MinCapacity"], p["MaxCapacity"], p.get("RoleARN"), None
+        )
+        # Ref of a scalable target is "resource id|scalable dimension|service namespace".
+        return cls("|".join([p["ResourceId"], p["ScalableDimension"], p["ServiceNamespace"]]))
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        resource_id, dimension, namespace = resource_name.split("|")
+        applicationautoscaling_backends[account_id][region_name].deregister_scalable_target(namespace, resource_id, dimension)
+
+
+class ScalingPolicy(_Replaced, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::ApplicationAutoScaling::ScalingPolicy"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        resource_id, dimension, namespace = p["ScalingTargetId"].split("|")
+        body = p.get("TargetTrackingScalingPolicyConfiguration") or p.get("StepScalingPolicyConfiguration")
+        policy = applicationautoscaling_backends[account_id][region_name].put_scaling_policy(
+            p["PolicyName"], namespace, resource_id, dimension, body, p["PolicyType"]
+        )
+        return cls(policy.policy_arn)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        backend = applicationautoscaling_backends[account_id][region_name]
+        policy = next(p for p in backend.policies.values() if p.policy_arn == resource_name)
+        backend.delete_scaling_policy(policy.policy_name, policy.service_namespace, policy.resource_id, policy.scalable_dimension)

@@ -1,0 +1,297 @@
+"""The local sandbox: moto's server mode on 127.0.0.1 with our compatibility module, seeded with
+what Phase 5.14 left in the account, so that `make deploy ENV=sandbox` runs the production code
+path without an AWS account.
+
+    python -m scripts.sandbox start [--port N]   start in the background (a free port by default) and seed
+    python -m scripts.sandbox stop               stop the server that `start` started (its PID only)
+    python -m scripts.sandbox status             say whether it runs, and where
+    python -m scripts.sandbox env                print the exports that point boto3 and the AWS CLI at it
+
+The PID, endpoint and server log live in .sandbox/ (git-ignored). The seed is reproducible: it
+resets the emulator and seeds moto's random generator first, so every run creates the same ids,
+the ones params/sandbox.yaml holds, and it checks that they match.
+
+Tests use the Sandbox class: `Sandbox(state_dir).start()`, `.seed()`, `.endpoint`, `.stop()`.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = ROOT / ".sandbox"
+PARAMS_FILE = ROOT / "params" / "sandbox.yaml"
+HOST = "127.0.0.1"  # loopback only: nothing listens beyond this machine
+REGION = "us-east-1"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+RANDOM_SEED = 5014  # seeds moto's id generator, so the seed creates the same ids on every run
+START_TIMEOUT_SECONDS = 30
+
+# What Phase 5.14 left in the account.
+VPC_CIDR = "10.0.0.0/16"
+SUBNETS = {  # name -> (availability zone, CIDR); public ones hold the ALB, private ones the tasks
+    "public-a": ("us-east-1a", "10.0.1.0/24"),
+    "public-b": ("us-east-1b", "10.0.2.0/24"),
+    "private-a": ("us-east-1a", "10.0.11.0/24"),
+    "private-b": ("us-east-1b", "10.0.12.0/24"),
+}
+CLUSTER_NAME = "startupwebapp-cluster"
+ECR_REPOSITORY = "startupwebapp-backend"
+SECRET_NAME = "startupwebapp/db"
+SECRET_VALUE = {
+    "username": "startupwebapp",
+    "password": "sandbox-only-not-a-secret",
+    "host": "startupwebapp-db.sandbox.internal",
+    "port": 5432,
+}
+
+
+class SandboxError(Exception):
+    pass
+
+
+class Sandbox:
+    """One sandbox server process. State (pid, endpoint, log) lives in state_dir."""
+
+    def __init__(self, state_dir: Path = STATE_DIR):
+        self.state_dir = Path(state_dir).resolve()  # the server runs in ROOT: give it an absolute path
+        self._process = None  # the Popen when this object started the server
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "pid"
+
+    @property
+    def endpoint_file(self) -> Path:
+        return self.state_dir / "endpoint"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "server.log"
+
+    @property
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    @property
+    def endpoint(self) -> str | None:
+        try:
+            return self.endpoint_file.read_text().strip() or None
+        except OSError:
+            return None
+
+    def running(self) -> bool:
+        """True if the recorded PID is alive and is our server (not a reused PID)."""
+        pid = self.pid
+        if pid is None:
+            return False
+        if self._process is not None and self._process.poll() is not None:
+            return False
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return b"scripts.sandbox" in command and b"serve" in command and str(self.state_dir).encode() in command
+
+    def start(self, port: int | None = None, exit_with_parent: bool = False) -> "Sandbox":
+        """Start the server in the background (port None: a free one) and wait until it answers."""
+        if self.running():
+            raise SandboxError(f"a sandbox already runs at {self.endpoint} (PID {self.pid}); stop it first")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (self.pid_file, self.endpoint_file):
+            stale.unlink(missing_ok=True)
+        command = [sys.executable, "-m", "scripts.sandbox", "serve", "--state-dir", str(self.state_dir), "--port", str(port or 0)]
+        if exit_with_parent:
+            command.append("--exit-with-parent")
+        with open(self.log_file, "ab") as log:
+            self._process = subprocess.Popen(
+                command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.pid_file.write_text(f"{self._process.pid}\n")
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while self.endpoint is None:
+            if self._process.poll() is not None:
+                last = (self.log_file.read_text().strip().splitlines() or [""])[-1]
+                self.stop()
+                raise SandboxError(f"the sandbox server exited with {self._process.returncode}: {last} (see {self.log_file})")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SandboxError(f"the sandbox server did not start within {START_TIMEOUT_SECONDS} s; see {self.log_file}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> bool:
+        """Stop exactly the recorded server process; False if none was running."""
+        pid, was_running = self.pid, self.running()
+        if was_running:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while self._alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self._alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if self._process is not None:
+            self._process.wait(timeout=10)
+            self._process = None
+        for path in (self.pid_file, self.endpoint_file):
+            path.unlink(missing_ok=True)
+        return was_running
+
+    def _alive(self, pid: int) -> bool:
+        if self._process is not None:
+            return self._process.poll() is None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def client(self, service: str):
+        if not self.endpoint:
+            raise SandboxError("the sandbox is not running: run `python -m scripts.sandbox start`")
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION, **CREDENTIALS)
+
+    def seed(self, check: bool = True) -> dict:
+        """Empty the emulator, then create the Phase 5.14 resources; return the params they give.
+        With check, fail unless they are the ids params/sandbox.yaml holds."""
+        for path in ("/moto-api/reset", f"/moto-api/seed?a={RANDOM_SEED}"):
+            urllib.request.urlopen(urllib.request.Request(self.endpoint + path, method="POST"), timeout=10).close()
+        ec2 = self.client("ec2")
+        vpc_id = ec2.create_vpc(CidrBlock=VPC_CIDR, TagSpecifications=_name_tags("vpc", "startupwebapp-vpc"))["Vpc"]["VpcId"]
+        subnet_ids = {
+            name: ec2.create_subnet(
+                VpcId=vpc_id, AvailabilityZone=zone, CidrBlock=cidr, TagSpecifications=_name_tags("subnet", f"startupwebapp-{name}")
+            )["Subnet"]["SubnetId"]
+            for name, (zone, cidr) in SUBNETS.items()
+        }
+        group_id = ec2.create_security_group(
+            GroupName="startupwebapp-backend-sg",
+            Description="StartupWebApp backend tasks",
+            VpcId=vpc_id,
+            TagSpecifications=_name_tags("security-group", "startupwebapp-backend-sg"),
+        )["GroupId"]
+        self.client("ecs").create_cluster(clusterName=CLUSTER_NAME)
+        self.client("ecr").create_repository(repositoryName=ECR_REPOSITORY)
+        secret_arn = self.client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=json.dumps(SECRET_VALUE))["ARN"]
+        created = {
+            "VpcId": vpc_id,
+            "PublicSubnetIds": [subnet_ids["public-a"], subnet_ids["public-b"]],
+            "PrivateSubnetIds": [subnet_ids["private-a"], subnet_ids["private-b"]],
+            "BackendSecurityGroupId": group_id,
+            "DatabaseSecretArn": secret_arn,
+        }
+        if check:
+            check_params(created)
+        return created
+
+
+def _name_tags(resource_type: str, name: str) -> list:
+    return [{"ResourceType": resource_type, "Tags": [{"Key": "Name", "Value": name}]}]
+
+
+def check_params(created: dict, params_file: Path = PARAMS_FILE) -> None:
+    """Fail, naming every difference, unless the params file holds the ids the seed created."""
+    parameters = (yaml.safe_load(params_file.read_text()) or {}).get("parameters", {})
+    wrong = [
+        f"  {name}: {parameters.get(name)!r} in the file, {value!r} created"
+        for name, value in created.items()
+        if parameters.get(name) != value
+    ]
+    if wrong:
+        lines = "\n".join(f"  {name}: {json.dumps(value)}" for name, value in created.items())
+        raise SandboxError(f"{params_file} does not hold the ids the seed created:\n" + "\n".join(wrong) + f"\nthe seed creates:\n{lines}")
+
+
+def serve(state_dir: Path, port: int, exit_with_parent: bool) -> int:
+    """The server process itself: moto with our compatibility module, on loopback only."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    import scripts.moto_compat  # patches moto and adds its models before the first stack is parsed
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in server.log
+    if port:
+        socket.create_server((HOST, port)).close()  # a busy port fails here, not silently in the server thread
+    parent = os.getppid()
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # before the server thread starts: it inherits the mask
+    server = ThreadedMotoServer(HOST, port, verbose=False)
+    server.start()
+    host, bound_port = server.get_host_and_port()
+    endpoint_file = state_dir / "endpoint"
+    temporary = endpoint_file.with_suffix(".tmp")
+    temporary.write_text(f"http://{host}:{bound_port}\n")
+    temporary.replace(endpoint_file)  # atomically: the starter polls for this file
+    print(f"sandbox: moto {scripts.moto_compat.MOTO_VERSION} with scripts.moto_compat on http://{host}:{bound_port}", flush=True)
+    while signal.sigtimedwait(stop_signals, 1) is None:
+        if exit_with_parent and os.getppid() != parent:
+            break  # the test run that started us is gone: do not outlive it
+    server.stop()
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.sandbox", description="The local AWS sandbox (moto server) for rehearsing deploys."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("start", help="start the server in the background on 127.0.0.1 and seed it")
+    start.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+    commands.add_parser("stop", help="stop the server that `start` started")
+    commands.add_parser("status", help="say whether the sandbox runs")
+    commands.add_parser("env", help="print the exports that point AWS clients at the sandbox")
+    serve_command = commands.add_parser("serve", help=argparse.SUPPRESS)
+    serve_command.add_argument("--state-dir", type=Path, required=True)
+    serve_command.add_argument("--port", type=int, default=0)
+    serve_command.add_argument("--exit-with-parent", action="store_true")
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        return serve(args.state_dir, args.port, args.exit_with_parent)
+    sandbox = Sandbox()
+    try:
+        if args.command == "start":
+            sandbox.start(port=args.port or None)
+            try:
+                sandbox.seed()
+            except Exception:
+                sandbox.stop()
+                raise
+            print(f"sandbox running at {sandbox.endpoint} (PID {sandbox.pid}), seeded with the Phase 5.14 resources")
+            print("point AWS clients at it with: eval $(python -m scripts.sandbox env)")
+        elif args.command == "stop":
+            print("sandbox stopped" if sandbox.stop() else "sandbox was not running")
+        elif args.command == "status":
+            if sandbox.running():
+                print(f"sandbox running at {sandbox.endpoint} (PID {sandbox.pid})")
+            else:
+                print("sandbox not running")
+                return 1
+        elif args.command == "env":
+            if not sandbox.running():
+                raise SandboxError("the sandbox is not running: run `python -m scripts.sandbox start`")
+            print(
+                f"export AWS_ENDPOINT_URL={sandbox.endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={REGION}"
+            )
+    except SandboxError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
