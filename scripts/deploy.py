@@ -1,0 +1,749 @@
+"""Apply the generated layers to AWS through reviewed change sets: `python -m scripts.deploy --help`.
+
+Shaped like aws-cli's customizations/cloudformation/deployer.py: a Deployer with one small method
+per step (has_stack, create_change_set, wait_for_change_set, execute, wait_for_stack, ...) and
+"no changes" decided in one place. Wired parameters come from the upstream stacks' outputs
+(templates.WIRING), read with DescribeStacks once per run. Exit codes: 0 done or nothing to do,
+1 failed or refused (diff: differs), 2 bad input (diff: any error), 130 interrupted."""
+
+import argparse
+import difflib
+import json
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.parsers import ResponseParserError
+
+import templates
+from templates import alb
+from templates.inputs import IMAGE_TAG
+from templates.params import ParamsError
+from templates.params import load as load_params
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 10}, user_agent_extra="startupwebapp-deployer")
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
+UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
+SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
+SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
+ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
+# Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
+POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
+CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
+COMMANDS = ("deploy", "changeset", "execute", "status", "outputs", "diff", "destroy", "recover")
+
+
+class Failure(Exception):
+    """Stops the run: the message goes to stderr as it is, the code is the exit status."""
+
+    def __init__(self, message, code=1):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Layer:
+    env: str
+    name: str
+    stack: str
+    template: str  # the body of output/<layer>.json
+    parameters: dict  # output/<env>/<layer>.json "Parameters", every value known before deploy
+    tags: dict
+    policy: dict | None
+
+
+def load_layer(env, name, output_dir: Path) -> Layer:
+    files = [output_dir / f"{name}.json", output_dir / env / f"{name}.json"]
+    try:
+        body, config = files[0].read_text(), json.loads(files[1].read_text())
+        json.loads(body)
+    except FileNotFoundError as error:
+        raise Failure(f"error: {error.filename}: missing; run `make templates` (generates output/ from params/)", 2) from None
+    except (OSError, ValueError) as error:
+        raise Failure(f"error: {files[0]} or {files[1]}: unreadable ({error}); run `make templates`", 2) from None
+    stack = templates.stack_name(env, name)
+    return Layer(env, name, stack, body, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"))
+
+
+def git_revision() -> str:
+    try:
+        result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "nogit"
+    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "nogit"
+
+
+def delays():
+    """Seconds to sleep before each poll: none before the first."""
+    yield 0.0
+    delay = POLL_START
+    while True:
+        yield delay
+        delay = min(delay * POLL_GROWTH, POLL_MAX)
+
+
+def not_found(error: ClientError) -> bool:
+    code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
+    return code.startswith("ChangeSetNotFound") or (code == "ValidationError" and "does not exist" in message)
+
+
+class Deployer:
+    def __init__(self, client, env, *, out, err, sleep=time.sleep, now=None, revision=None, ask=input, interactive=False, yes=False):
+        self._client_factory, self._clients = client, {}
+        self.env, self.out, self.err, self.sleep, self.ask = env, out, err, sleep, ask
+        self.now = now or (lambda: datetime.now(UTC))
+        self.revision = revision
+        self.interactive, self.yes = interactive, yes
+        self.colour = getattr(out, "isatty", lambda: False)()
+        self.stacks = {}  # stack name -> DescribeStacks entry, or None when not deployed (one read per run)
+        self.calls = Counter()  # stack name -> AWS API calls made for it
+        self.current = "-"
+        self.relaxed_policy = None  # the layer whose stack policy --allow-replace relaxed, until restored
+        self.events = []  # events of the last wait, oldest first
+
+    # --- plumbing -------------------------------------------------------------------------
+    def client(self, service):
+        if service not in self._clients:
+            client = self._client_factory(service)
+            client.meta.events.register("before-parameter-build", self._count)  # once per call; Stubber answers later
+            self._clients[service] = client
+        return self._clients[service]
+
+    @property
+    def cf(self):
+        return self.client("cloudformation")
+
+    def _count(self, **_):
+        self.calls[self.current] += 1
+
+    def say(self, text=""):
+        print(text, file=self.out, flush=True)
+
+    def paint(self, text, colour):
+        return f"\033[{colour}m{text}\033[0m" if self.colour and colour else text
+
+    # --- reading stacks -------------------------------------------------------------------
+    def describe(self, stack):
+        if stack not in self.stacks:
+            try:
+                self.stacks[stack] = self.cf.describe_stacks(StackName=stack)["Stacks"][0]
+            except ClientError as error:
+                if not not_found(error):
+                    raise
+                self.stacks[stack] = None
+        return self.stacks[stack]
+
+    def has_stack(self, stack) -> bool:
+        """Deployed: exists and is not an abandoned create (REVIEW_IN_PROGRESS)."""
+        found = self.describe(stack)
+        return found is not None and found["StackStatus"] != "REVIEW_IN_PROGRESS"
+
+    def outputs(self, stack) -> dict:
+        return {o["OutputKey"]: o["OutputValue"] for o in (self.describe(stack) or {}).get("Outputs", [])}
+
+    def wired_parameters(self, layer) -> dict:
+        values = {}
+        for (downstream, parameter), (upstream, output) in templates.WIRING.items():
+            if downstream != layer.name:
+                continue
+            source = templates.stack_name(self.env, upstream)
+            found = self.describe(source)
+            if not self.has_stack(source):
+                raise Failure(
+                    f"error: {layer.stack} needs {source} deployed first (its {output}): make deploy STACK={upstream} ENV={self.env}"
+                )
+            if found["StackStatus"] not in UPDATABLE:
+                raise Failure(f"error: {layer.stack} reads {source}, which is {found['StackStatus']}; deploy it again first")
+            if output not in self.outputs(source):
+                raise Failure(f"error: {source} has no output {output}; redeploy it: make deploy STACK={upstream} ENV={self.env}")
+            values[parameter] = self.outputs(source)[output]
+        return values
+
+    def running_desired_count(self, layer):
+        """The ECS service's desiredCount, so an update never undoes auto-scaling (DESIGN.md Known traps)."""
+        if "DesiredCount" not in layer.parameters or not self.has_stack(layer.stack):
+            return None
+        outputs = self.outputs(layer.stack)
+        if not outputs.get("ClusterName") or not outputs.get("ServiceName"):
+            return None
+        found = self.client("ecs").describe_services(cluster=outputs["ClusterName"], services=[outputs["ServiceName"]])
+        active = [s for s in found.get("services", []) if s.get("status") == "ACTIVE"]
+        return str(active[0]["desiredCount"]) if active else None
+
+    def parameters(self, layer, wired, image_tag=None) -> dict:
+        values = dict(layer.parameters) | wired
+        if image_tag and "ImageTag" in values:
+            values["ImageTag"] = image_tag
+        running = self.running_desired_count(layer)
+        if running is not None and running != values["DesiredCount"]:
+            self.say(f"DesiredCount: keeping the running service's {running} (params say {values['DesiredCount']})")
+        if running is not None:
+            values["DesiredCount"] = running
+        return values
+
+    # --- stack states -----------------------------------------------------------------------
+    def ready(self, layer, recreate=False) -> bool:
+        """Settle the stack into a state a change set can start from; True if it is deployed."""
+        while True:
+            found = self.describe(layer.stack)
+            status = found and found["StackStatus"]
+            if status in (None, "REVIEW_IN_PROGRESS"):
+                return False
+            if status in UPDATABLE:
+                return True
+            if status.endswith("_IN_PROGRESS"):
+                self.say(f"{layer.stack} is {status}: waiting for it to settle")
+                self.wait_for_stack(layer.stack, token=None)
+            elif status == "ROLLBACK_COMPLETE" and recreate:
+                self.say(f"{layer.stack} is ROLLBACK_COMPLETE: deleting it to create it again (--recreate)")
+                self.delete(layer.stack)
+            elif status == "ROLLBACK_COMPLETE":
+                raise Failure(
+                    f"error: {layer.stack} is ROLLBACK_COMPLETE: its first create failed ({found.get('StackStatusReason', 'see its events')}) "
+                    f"and CloudFormation cannot update it; fix the cause, then rerun with --recreate to delete and create it"
+                )
+            elif status == "UPDATE_ROLLBACK_FAILED":
+                raise Failure(f"error: {layer.stack} is UPDATE_ROLLBACK_FAILED: {self.recover_hint(layer)}")
+            else:
+                raise Failure(
+                    f"error: {layer.stack} is {status} ({found.get('StackStatusReason', '')}); resolve it in the CloudFormation console"
+                )
+
+    def recover_hint(self, layer):
+        return (
+            "a rollback could not finish and the stack is stuck until it does; "
+            f"fix the resource named in the failed events, then: make recover STACK={layer.name} ENV={self.env}"
+        )
+
+    # --- change sets ------------------------------------------------------------------------
+    def create_change_set(self, layer, parameters, exists):
+        """The change set's description, or None when there is nothing to change (then it is deleted)."""
+        if self.revision is None:
+            self.revision = git_revision()
+        name = f"{layer.stack}-{self.now():%Y%m%d%H%M%S}-{self.revision}"
+        try:
+            self.cf.create_change_set(
+                StackName=layer.stack,
+                ChangeSetName=name,
+                ChangeSetType="UPDATE" if exists else "CREATE",
+                TemplateBody=layer.template,
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
+                Capabilities=CAPABILITIES,
+                Tags=[{"Key": k, "Value": v} for k, v in sorted(layer.tags.items())],
+                Description=f"{layer.name} layer of {layer.env}, by scripts/deploy.py",
+            )
+        except ClientError as error:
+            if self.no_changes(layer, None, error.response["Error"].get("Message")):
+                return None
+            raise
+        change_set = self.wait_for_change_set(layer.stack, name)
+        if change_set["Status"] == "FAILED":
+            if self.no_changes(layer, name, change_set.get("StatusReason")):
+                return None
+            self.delete_change_set(layer.stack, name)
+            raise Failure(f"error: change set {name} failed: {change_set.get('StatusReason')} (change set deleted)")
+        return change_set
+
+    def no_changes(self, layer, name, reason) -> bool:
+        """The one place an empty change set is recognised, deleted and reported."""
+        if not any(text in (reason or "") for text in NO_CHANGES):
+            return False
+        if name:
+            self.delete_change_set(layer.stack, name)
+        self.say(f"{layer.stack}: no changes")
+        return True
+
+    def wait_for_change_set(self, stack, name):
+        for delay in delays():
+            if delay:
+                self.sleep(delay)
+            change_set = self.cf.describe_change_set(StackName=stack, ChangeSetName=name)
+            if change_set["Status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
+                break
+        while change_set.get("NextToken"):
+            more = self.cf.describe_change_set(StackName=stack, ChangeSetName=name, NextToken=change_set.pop("NextToken"))
+            change_set["Changes"] += more.get("Changes", [])
+            change_set["NextToken"] = more.get("NextToken")
+        return change_set
+
+    def delete_change_set(self, stack, name):
+        self.cf.delete_change_set(StackName=stack, ChangeSetName=name)
+
+    def print_change_set(self, change_set, deployed=None):
+        rows, colours = [("", "action", "logical id", "type", "replacement", "cause")], [None]
+        for change in change_set.get("Changes", []):
+            rc = change.get("ResourceChange", {})
+            action, kind = rc.get("Action", ""), rc.get("ResourceType", "")
+            replacement = rc.get("Replacement", "") if action == "Modify" else ""
+            marks = ["REPLACE" if action == "Modify" else "REMOVE"] if replacement in ("True", "Conditional") or action == "Remove" else []
+            marks += ["STATEFUL"] if marks and kind in templates.STATEFUL_TYPES else []
+            marks += ["IAM"] if kind.startswith("AWS::IAM::") else ["SG"] if kind in SECURITY_GROUP_TYPES else []
+            rows.append(("!" + ",".join(marks) if marks else "", action, rc.get("LogicalResourceId", ""), kind, replacement, cause(rc)))
+            colours.append("31" if marks[:1] in (["REPLACE"], ["REMOVE"]) else "33" if marks else None)
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        self.say(f"change set {change_set['ChangeSetName']} for {change_set['StackName']}:")
+        for row, colour in zip(rows, colours, strict=True):
+            line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths + [0], strict=False)).rstrip()
+            self.say("  " + self.paint(line, colour))
+        before = {p["ParameterKey"]: p.get("ParameterValue") for p in (deployed or {}).get("Parameters", [])}
+        changed = [p for p in change_set.get("Parameters", []) if deployed and before.get(p["ParameterKey"]) != p.get("ParameterValue")]
+        for p in changed:
+            self.say(f"  parameter {p['ParameterKey']}: {before.get(p['ParameterKey'])} -> {p.get('ParameterValue')}")
+        if len(rows) == 1:
+            self.say("  (no resource changes: parameter values or tags only)")
+
+    def stateful_changes(self, change_set):
+        risky = []
+        for change in change_set.get("Changes", []):
+            rc = change.get("ResourceChange", {})
+            replaced = rc.get("Action") == "Modify" and rc.get("Replacement") in ("True", "Conditional")
+            if (replaced or rc.get("Action") == "Remove") and rc.get("ResourceType") in templates.STATEFUL_TYPES:
+                risky.append(f"{rc['LogicalResourceId']} ({rc['ResourceType']}, {'replaced' if replaced else 'removed'})")
+        return risky
+
+    def confirm(self, question) -> bool:
+        if self.yes:
+            return True
+        if not self.interactive:
+            return False
+        try:
+            return self.ask(question).strip().lower() in ("y", "yes")
+        except EOFError:
+            return False
+
+    def execute(self, layer, change_set, exists, allow_replace=False):
+        name = change_set["ChangeSetName"]
+        risky = self.stateful_changes(change_set)
+        if risky and not allow_replace:
+            self.delete_change_set(layer.stack, name)
+            raise Failure(
+                f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
+                f"change set deleted; if that is intended, rerun with --allow-replace"
+            )
+        if not self.confirm(f"execute {name} on {layer.stack}? [y/N] "):
+            self.delete_change_set(layer.stack, name)
+            why = "no terminal to ask on and no --yes" if not self.interactive else "not confirmed"
+            raise Failure(f"error: {why}: change set deleted, nothing changed; use --yes, or `changeset` to leave one for review")
+        if risky and exists and layer.policy:
+            self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
+            self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
+            self.relaxed_policy = layer
+        started = self.now()
+        self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
+        found = self.wait_for_stack(layer.stack, name, started)
+        if found["StackStatus"] in UPDATABLE:
+            self.protect(layer, found)
+        self.finish(layer, found)
+
+    def protect(self, layer, found):
+        if not found.get("EnableTerminationProtection"):
+            self.cf.update_termination_protection(StackName=layer.stack, EnableTerminationProtection=True)
+            found["EnableTerminationProtection"] = True
+        if layer.policy:
+            self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(layer.policy))
+            self.relaxed_policy = None
+
+    def finish(self, layer, found):
+        status = found["StackStatus"]
+        if status not in SUCCEEDED:
+            self.say(f"{layer.stack}: {status}: {found.get('StackStatusReason', '')}".rstrip(": "))
+            self.print_failures()
+            hint = {
+                "ROLLBACK_COMPLETE": "the create rolled back; fix the cause above, then rerun with --recreate",
+                "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",
+                "UPDATE_ROLLBACK_FAILED": self.recover_hint(layer),
+            }.get(status, "see the failed resources above")
+            raise Failure(f"error: {layer.stack} ended {status}: {hint}{self.restore_hint()}")
+        self.say(f"{layer.stack}: {status}")
+        self.print_outputs(found)
+
+    def print_failures(self) -> list[str]:
+        failed = [e for e in self.events if e["ResourceStatus"].endswith("_FAILED")]
+        for event in failed:
+            self.say(f"  failed: {event['LogicalResourceId']} ({event.get('ResourceType')}): {event.get('ResourceStatusReason', '')}")
+        return [e["LogicalResourceId"] for e in failed]
+
+    def print_outputs(self, found):
+        for output in sorted(found.get("Outputs", []), key=lambda o: o["OutputKey"]):
+            self.say(f"  {output['OutputKey']} = {output['OutputValue']}")
+
+    # --- waiting ----------------------------------------------------------------------------
+    def wait_for_stack(self, stack, token, started=None):
+        """Poll DescribeStacks and DescribeStackEvents until the stack leaves *_IN_PROGRESS.
+
+        A final status counts once an event of this operation was seen (its ClientRequestToken, or
+        a time after the start), or from the third poll on: a stale read never ends the wait."""
+        started, seen, self.events = started or self.now(), set(), []
+        found = self.describe(stack)
+        stack_id = found["StackId"] if found else stack
+        try:
+            for polls, delay in enumerate(delays()):
+                if delay:
+                    self.sleep(delay)
+                try:
+                    found = self.cf.describe_stacks(StackName=stack_id)["Stacks"][0]
+                except ClientError as error:
+                    if not not_found(error):
+                        raise
+                    found = {"StackName": stack, "StackId": stack_id, "StackStatus": "DELETE_COMPLETE"}
+                stack_id = found["StackId"]
+                self.print_events(stack_id, token, started, seen)
+                if not found["StackStatus"].endswith("_IN_PROGRESS") and (self.events or polls >= 2):
+                    self.stacks[stack] = None if found["StackStatus"] == "DELETE_COMPLETE" else found
+                    return found
+        except KeyboardInterrupt:
+            status = found["StackStatus"] if found else "in progress"
+            lines = [
+                f"interrupted: CloudFormation carries on with {stack} ({status}); nothing was cancelled.",
+                f"  follow it:         make status ENV={self.env}   (or: aws cloudformation describe-stack-events --stack-name {stack})",
+                f"  cancel it (updates only):  aws cloudformation cancel-update-stack --stack-name {stack}",
+            ]
+            raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
+
+    def restore_hint(self):
+        layer = self.relaxed_policy
+        if not layer:
+            return ""
+        return (
+            f"\n  the stack policy is still relaxed (--allow-replace); restore it once the stack settles: aws cloudformation set-stack-policy "
+            f'--stack-name {layer.stack} --stack-policy-body "$(jq -c .StackPolicy output/{layer.env}/{layer.name}.json)"'
+        )
+
+    def print_events(self, stack_id, token, started, seen):
+        new, kwargs = [], {"StackName": stack_id}
+        while True:
+            page = self.cf.describe_stack_events(**kwargs)
+            done = False
+            for event in page.get("StackEvents", []):  # newest first
+                mine = (
+                    event.get("ClientRequestToken") == token if token and event.get("ClientRequestToken") else event["Timestamp"] >= started
+                )
+                if event["EventId"] in seen or not mine:
+                    done = True
+                    break
+                seen.add(event["EventId"])
+                new.append(event)
+            if done or not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        for event in reversed(new):
+            self.events.append(event)
+            status = event["ResourceStatus"]
+            colour = "31" if status.endswith("FAILED") or "ROLLBACK" in status else None
+            reason = f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
+            line = f"  {event['Timestamp']:%H:%M:%S}  {status:<32} {event['LogicalResourceId']:<28} {event.get('ResourceType', '')}{reason}"
+            self.say(self.paint(line, colour))
+
+    # --- whole commands ---------------------------------------------------------------------
+    def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
+        self.current = layer.stack
+        wired = self.wired_parameters(layer)
+        exists = self.ready(layer, recreate)
+        change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
+        if change_set is None:
+            found = self.describe(layer.stack)
+            if found and not found.get("EnableTerminationProtection"):
+                self.protect(layer, found)  # finish a run interrupted before it protected the stack
+            return
+        self.print_change_set(change_set, self.describe(layer.stack) if exists else None)
+        if leave:
+            name = change_set["ChangeSetName"]
+            self.say(f"change set {name} left for review; execute it with: make execute STACK={layer.name} ENV={self.env} CHANGESET={name}")
+            for line in self.stateful_changes(change_set):
+                self.say(f"  executing needs --allow-replace: {line}")
+            return
+        self.execute(layer, change_set, exists, allow_replace)
+
+    def execute_named(self, layer, name, allow_replace=False):
+        self.current = layer.stack
+        try:
+            change_set = self.wait_for_change_set(layer.stack, name)
+        except ClientError as error:
+            if not_found(error):
+                raise Failure(
+                    f"error: no change set {name} on stack {layer.stack}; list them: aws cloudformation list-change-sets --stack-name {layer.stack}",
+                    2,
+                ) from None
+            raise
+        if change_set["StackName"] != layer.stack:
+            raise Failure(f"error: change set {name} belongs to {change_set['StackName']}, not {layer.stack}", 2)
+        if change_set["Status"] != "CREATE_COMPLETE" or change_set.get("ExecutionStatus") != "AVAILABLE":
+            raise Failure(
+                f"error: change set {name} cannot be executed: {change_set['Status']}/{change_set.get('ExecutionStatus')} {change_set.get('StatusReason', '')}".rstrip()
+            )
+        exists = self.has_stack(layer.stack)
+        self.print_change_set(change_set, self.describe(layer.stack) if exists else None)
+        self.execute(layer, change_set, exists, allow_replace)
+
+    def delete(self, stack):
+        found = self.describe(stack)
+        if found.get("EnableTerminationProtection"):
+            self.cf.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
+        started = self.now()
+        token = f"delete-{stack}-{started:%Y%m%d%H%M%S}"
+        self.cf.delete_stack(StackName=stack, ClientRequestToken=token)
+        found = self.wait_for_stack(stack, token, started)
+        if found["StackStatus"] != "DELETE_COMPLETE":
+            self.print_failures()
+            raise Failure(f"error: {stack} ended {found['StackStatus']}; fix the failed resources above and destroy again")
+
+    def consumers(self, layer_name):
+        downstream = sorted({d for (d, _), (u, _) in templates.WIRING.items() if u == layer_name})
+        return [templates.stack_name(self.env, d) for d in downstream if self.has_stack(templates.stack_name(self.env, d))]
+
+    def destroy(self, layer_name):
+        stack = templates.stack_name(self.env, layer_name)
+        self.current = stack
+        found = self.describe(stack)
+        if found is None:
+            self.say(f"{stack}: not deployed")
+            return
+        if found["StackStatus"].endswith("_IN_PROGRESS") and found["StackStatus"] != "REVIEW_IN_PROGRESS":
+            self.say(f"{stack} is {found['StackStatus']}: waiting for it to settle")
+            found = self.wait_for_stack(stack, token=None)
+            if found["StackStatus"] == "DELETE_COMPLETE":
+                return
+        retained = []
+        if found["StackStatus"] != "REVIEW_IN_PROGRESS":
+            body = self.cf.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
+            body = json.loads(body) if isinstance(body, str) else body
+            keep = {
+                k: r["Type"] for k, r in body.get("Resources", {}).items() if r.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
+            }
+            if keep:
+                resources = self.cf.describe_stack_resources(StackName=stack)["StackResources"]
+                ids = {r.get("LogicalResourceId"): r.get("PhysicalResourceId", "") for r in resources}
+                retained = [f"{k} ({t}) {ids.get(k, '(not created)')}" for k, t in sorted(keep.items())]
+        self.delete(stack)
+        self.say(f"{stack}: deleted")
+        for line in retained:
+            self.say(f"  retained, still in the account: {line}")
+
+    def recover(self, name):
+        layer = Layer(self.env, name, templates.stack_name(self.env, name), "", {}, {}, None)
+        self.current = layer.stack
+        found = self.describe(layer.stack)
+        if not found or found["StackStatus"] != "UPDATE_ROLLBACK_FAILED":
+            raise Failure(
+                f"error: {layer.stack} is {found['StackStatus'] if found else 'not deployed'}; recover only continues an UPDATE_ROLLBACK_FAILED rollback"
+            )
+        started = self.now()
+        token = f"recover-{layer.stack}-{started:%Y%m%d%H%M%S}"
+        self.cf.continue_update_rollback(StackName=layer.stack, ClientRequestToken=token)
+        found = self.wait_for_stack(layer.stack, token, started)
+        if found["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
+            self.say(f"{layer.stack}: UPDATE_ROLLBACK_COMPLETE: back on its previous template; fix the cause and deploy again")
+            return
+        failed = self.print_failures()
+        raise Failure(
+            f"error: {layer.stack} ended {found['StackStatus']}; if a resource cannot be rolled back, skip it: aws cloudformation "
+            f"continue-update-rollback --stack-name {layer.stack} --resources-to-skip {' '.join(failed) or 'LOGICAL_ID'}"
+        )
+
+    def diff(self, layer, image_tag=None) -> bool:
+        self.current = layer.stack
+        if not self.has_stack(layer.stack):
+            self.say(f"{layer.stack}: not deployed; deploying creates everything in output/{layer.name}.json")
+            return True
+        found = self.describe(layer.stack)
+        body = self.cf.get_template(StackName=layer.stack, TemplateStage="Original")["TemplateBody"]
+        deployed = json.loads(body) if isinstance(body, str) else body
+        wanted = self.parameters(layer, self.wired_parameters(layer), image_tag)
+        old = sorted([f"parameter {p['ParameterKey']}={p.get('ParameterValue')}" for p in found.get("Parameters", [])])
+        old = as_lines(deployed) + old + sorted(f"tag {t['Key']}={t['Value']}" for t in found.get("Tags", []))
+        new = sorted(f"parameter {k}={v}" for k, v in wanted.items())
+        new = as_lines(json.loads(layer.template)) + new + sorted(f"tag {k}={v}" for k, v in layer.tags.items())
+        lines = list(difflib.unified_diff(old, new, f"deployed {layer.stack}", f"local output/{layer.name}.json + parameters", lineterm=""))
+        for line in lines:
+            self.say(self.paint(line, "31" if line.startswith("-") else "32" if line.startswith("+") else None))
+        if not lines:
+            self.say(f"{layer.stack}: same as deployed")
+        return bool(lines)
+
+
+def as_lines(template) -> list[str]:
+    return json.dumps(template, indent=2, sort_keys=True).splitlines()
+
+
+def cause(rc) -> str:
+    if rc.get("Action") != "Modify":
+        return {"Add": "new in the template", "Remove": "gone from the template"}.get(rc.get("Action"), "")
+    found = []
+    for detail in rc.get("Details", []):
+        target = detail.get("Target", {})
+        what = target.get("Name") or target.get("Attribute", "")
+        source = detail.get("ChangeSource", "")
+        by = {"ParameterReference": "parameter", "ResourceReference": "ref", "ResourceAttribute": "attribute"}.get(source)
+        text = f"{what} <- {by} {detail.get('CausingEntity')}" if by else f"{what} ({source or detail.get('Evaluation', '')})"
+        if target.get("RequiresRecreation") == "Always":
+            text += " recreates"
+        if text not in found:
+            found.append(text)
+    return "; ".join(found)
+
+
+def explain(error, env) -> str:
+    """One line for an AWS or botocore error, with what to do next."""
+    if isinstance(error, NoCredentialsError):
+        return "error: no AWS credentials found: set AWS_PROFILE (or run `aws sso login`), or use the sandbox"
+    if isinstance(error, EndpointConnectionError):
+        return f"error: cannot reach {error.kwargs.get('endpoint_url')}: check the network, or AWS_ENDPOINT_URL (is the sandbox running?)"
+    if isinstance(error, ClientError):
+        code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
+        credentials = any(word in code for word in ("Token", "Denied", "Unauthorized", "Signature"))
+        hint = "check the credentials: aws sts get-caller-identity" if credentials else f"see where things stand: make status ENV={env}"
+        return f"error: {error.operation_name}: {code}: {message}; {hint}"
+    text = " ".join(str(error).split())[:300]
+    return f"error: {text}; check the AWS configuration (profile, region, AWS_ENDPOINT_URL)"
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.deploy",
+        description="Deploy the generated CloudFormation layers through reviewed change sets.",
+        epilog="exit codes: 0 done or no changes, 1 failed or refused (diff: differs), 2 bad input (diff: error), 130 interrupted",
+    )
+    parser.add_argument("command", choices=COMMANDS, help="what to do")
+    parser.add_argument("--env", required=True, help="environment: params/<env>.yaml and output/<env>/")
+    parser.add_argument("--stack", metavar="LAYER", help=f"one layer ({', '.join(templates.LAYERS)}); default every layer")
+    parser.add_argument("--yes", action="store_true", help="execute (or destroy) without asking; needed without a terminal")
+    parser.add_argument("--allow-replace", action="store_true", help="allow replacing or removing stateful resources")
+    parser.add_argument("--recreate", action="store_true", help="delete a ROLLBACK_COMPLETE stack and create it again")
+    parser.add_argument("--changeset", metavar="NAME", help="the change set `execute` runs")
+    parser.add_argument("--image-tag", metavar="TAG", help="ImageTag for the service layer (default: the params file)")
+    parser.add_argument("--output-dir", type=Path, default=Path("output"), help="generated templates (default: output)")
+    parser.add_argument("--params-dir", type=Path, default=Path("params"), help="params files (default: params)")
+    parser.add_argument("--api-calls", action="store_true", help="print the AWS API calls made per stack on stderr")
+    return parser.parse_args(argv)
+
+
+def validate(args):
+    """(region, layers) or Failure(code 2); reads only local files."""
+    names = [args.stack] if args.stack else templates.layer_order()
+    if args.stack and args.stack not in templates.LAYERS:
+        raise Failure(f"error: unknown layer {args.stack!r}; layers: {', '.join(templates.LAYERS)}", 2)
+    params_file = args.params_dir / f"{args.env}.yaml"
+    if not params_file.is_file():
+        known = ", ".join(sorted(p.stem for p in args.params_dir.glob("*.yaml"))) or "none"
+        raise Failure(f"error: unknown environment {args.env!r}: no {params_file}; environments: {known}", 2)
+    try:
+        region = load_params(params_file, alb.REGIONS).region
+    except ParamsError as error:
+        raise Failure("\n".join(f"error: {line}" for line in error.problems), 2) from None
+    if args.command in ("changeset", "execute", "recover") and not args.stack:
+        raise Failure(f"error: {args.command} needs --stack LAYER", 2)
+    if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
+        raise Failure(f"error: execute needs --changeset NAME (letters, digits and -, starting with a letter); got {args.changeset!r}", 2)
+    if args.image_tag and (not re.fullmatch(IMAGE_TAG, args.image_tag) or (args.stack and args.stack != "service")):
+        raise Failure(f"error: --image-tag {args.image_tag!r}: a Docker image tag (letters, digits, _ . -) for the service layer only", 2)
+    needs_files = args.command in ("deploy", "changeset", "execute", "diff")
+    return region, [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
+
+
+def boto_clients(region, err):
+    session = boto3.session.Session()
+    if session.region_name and session.region_name != region:
+        print(f"note: using the environment's region {region} (the AWS configuration says {session.region_name})", file=err)
+    made = {}
+
+    def client(service):
+        if service not in made:
+            made[service] = session.client(service, region_name=region, config=CONFIG)
+        return made[service]
+
+    return client
+
+
+def run(deployer, args, layers) -> int:
+    command, env = args.command, args.env
+    if command == "deploy":
+        if not args.stack:
+            deployer.say(f"order: {' -> '.join(layer.name for layer in layers)}")
+        for layer in layers:
+            deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
+    elif command == "changeset":
+        deployer.deploy(layers[0], args.image_tag, recreate=args.recreate, leave=True)
+    elif command == "execute":
+        deployer.execute_named(layers[0], args.changeset, args.allow_replace)
+    elif command == "status":
+        for name in layers:
+            stack = templates.stack_name(env, name)
+            deployer.current = stack
+            found = deployer.describe(stack)
+            if found is None:
+                deployer.say(f"{stack:<36} not deployed")
+                continue
+            when = found.get("LastUpdatedTime") or found.get("CreationTime")
+            note = "  (abandoned create: not deployed)" if found["StackStatus"] == "REVIEW_IN_PROGRESS" else ""
+            deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
+    elif command == "outputs":
+        for name in layers:
+            stack = templates.stack_name(env, name)
+            deployer.current = stack
+            deployer.say(f"{stack}:" if deployer.has_stack(stack) else f"{stack}: not deployed")
+            deployer.print_outputs(deployer.describe(stack) or {})
+    elif command == "diff":
+        return 1 if [deployer.diff(layer, args.image_tag) for layer in layers].count(True) else 0
+    elif command == "destroy":
+        names = list(reversed(layers))
+        deployer.current = templates.stack_name(env, names[0])
+        in_use = deployer.consumers(args.stack) if args.stack else []
+        if in_use:
+            raise Failure(
+                f"error: refusing to destroy {templates.stack_name(env, args.stack)}: {', '.join(in_use)} still uses its outputs; destroy that first"
+            )
+        existing = []
+        for name in names:
+            deployer.current = templates.stack_name(env, name)
+            existing += [deployer.current] if deployer.describe(deployer.current) else []
+        if not existing:
+            deployer.say("nothing deployed")
+            return 0
+        if not deployer.confirm(f"destroy {', '.join(existing)}? [y/N] "):
+            why = "no terminal to ask on and no --yes" if not deployer.interactive else "not confirmed"
+            raise Failure(f"error: {why}: nothing destroyed")
+        for name in names:
+            deployer.destroy(name)
+    elif command == "recover":
+        deployer.recover(layers[0])
+    return 0
+
+
+def main(argv=None, *, clients=None, sleep=time.sleep, ask=input, interactive=None, now=None, revision=None, out=None, err=None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    args = parse(argv)
+    deployer, failed = None, True
+    try:
+        region, layers = validate(args)
+        interactive = sys.stdin.isatty() if interactive is None else interactive
+        options = {"out": out, "err": err, "sleep": sleep, "now": now, "revision": revision, "ask": ask, "yes": args.yes}
+        deployer = Deployer(clients or boto_clients(region, err), args.env, interactive=interactive, **options)
+        code, failed = run(deployer, args, layers), False
+    except Failure as failure:
+        print(failure, file=err)
+        code = failure.code
+    except KeyboardInterrupt:
+        print("interrupted", file=err)
+        code = 130
+    except (BotoCoreError, ClientError, ResponseParserError) as error:
+        print(explain(error, args.env), file=err)
+        code = 1
+    if args.command == "diff" and failed and code != 130:
+        code = 2
+    if args.api_calls and deployer:
+        print("API calls per stack: " + ", ".join(f"{stack} {n}" for stack, n in deployer.calls.items()), file=err)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

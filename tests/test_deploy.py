@@ -1,0 +1,759 @@
+"""The deployer against botocore Stubber, with the response shapes real CloudFormation sends.
+
+Nothing here reaches a network: every client's endpoint is 127.0.0.1 and every call is either
+answered by a Stubber (which fails on any call not queued) or, for the retry test, by a
+`before-send` hook inside botocore's HTTP layer. Polling sleeps are injected and recorded."""
+
+import io
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.stub import ANY, Stubber
+
+import templates
+from scripts import deploy
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = "prod"
+ACCOUNT = "123456789012"
+NOW = datetime(2025, 11, 25, 12, 0, 0, tzinfo=UTC)
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+OUTPUT_VALUES = {
+    "CertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/5f3c2a1e-1111-2222-3333-444455556666",
+    "HostedZoneId": "Z0123456789ABCDEFGHIJ",
+    "TargetGroupArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/startupwebapp-tg/0123456789abcdef",
+    "ClusterName": "startupwebapp-cluster",
+    "ServiceName": "startupwebapp-service",
+}
+
+
+def stack(layer):
+    return templates.stack_name(ENV, layer)
+
+
+def stack_id(layer):
+    return f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/{stack(layer)}/0e4c8f70-c9f1-11f0-8de9-0a1b2c3d4e5f"
+
+
+def cs_name(layer):
+    return f"{stack(layer)}-20251125120000-abc1234"
+
+
+def config(layer):
+    return json.loads((ROOT / "output" / ENV / f"{layer}.json").read_text())
+
+
+def template(layer):
+    return (ROOT / "output" / f"{layer}.json").read_text()
+
+
+def wired(layer):
+    return {p: OUTPUT_VALUES[o] for (d, p), (_, o) in templates.WIRING.items() if d == layer}
+
+
+def outputs(layer):
+    return {k: OUTPUT_VALUES.get(k, f"{k}-value") for k in json.loads(template(layer)).get("Outputs", {})}
+
+
+def described(layer, status="UPDATE_COMPLETE", protected=True, parameters=None, reason=None, with_outputs=True):
+    entry = {
+        "StackId": stack_id(layer),
+        "StackName": stack(layer),
+        "Description": f"{layer} layer",
+        "Parameters": [
+            {"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or config(layer)["Parameters"] | wired(layer)).items()
+        ],
+        "CreationTime": NOW - timedelta(days=5),
+        "LastUpdatedTime": NOW - timedelta(days=1),
+        "RollbackConfiguration": {},
+        "StackStatus": status,
+        "DisableRollback": False,
+        "NotificationARNs": [],
+        "Capabilities": CAPABILITIES,
+        "Tags": [{"Key": k, "Value": v} for k, v in config(layer)["Tags"].items()],
+        "EnableTerminationProtection": protected,
+        "DriftInformation": {"StackDriftStatus": "NOT_CHECKED"},
+    }
+    if with_outputs and status != "REVIEW_IN_PROGRESS":
+        entry["Outputs"] = [{"OutputKey": k, "OutputValue": v, "Description": k} for k, v in outputs(layer).items()]
+    if reason:
+        entry["StackStatusReason"] = reason
+    return {"Stacks": [entry]}
+
+
+def event(layer, logical, status, seconds, kind="AWS::CloudFormation::Stack", reason=None, token="same"):
+    entry = {
+        "StackId": stack_id(layer),
+        "EventId": f"{logical}-{status}-{seconds}",
+        "StackName": stack(layer),
+        "LogicalResourceId": logical,
+        "PhysicalResourceId": stack_id(layer) if kind == "AWS::CloudFormation::Stack" else f"{logical}-physical",
+        "ResourceType": kind,
+        "Timestamp": NOW + timedelta(seconds=seconds),
+        "ResourceStatus": status,
+    }
+    if reason:
+        entry["ResourceStatusReason"] = reason
+    if token:
+        entry["ClientRequestToken"] = cs_name(layer) if token == "same" else token
+    return entry
+
+
+def events(*entries):
+    return {"StackEvents": sorted(entries, key=lambda e: e["Timestamp"], reverse=True)}
+
+
+def change(action, logical, kind, replacement="False", details=()):
+    rc = {"Action": action, "LogicalResourceId": logical, "ResourceType": kind, "Scope": [], "Details": list(details)}
+    if action == "Modify":
+        rc |= {"PhysicalResourceId": f"{logical}-physical", "Replacement": replacement, "Scope": ["Properties"]}
+    return {"Type": "Resource", "ResourceChange": rc}
+
+
+def detail(name, source="DirectModification", entity=None, recreation="Never"):
+    found = {
+        "Target": {"Attribute": "Properties", "Name": name, "RequiresRecreation": recreation},
+        "Evaluation": "Static",
+        "ChangeSource": source,
+    }
+    return found | ({"CausingEntity": entity} if entity else {})
+
+
+def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, parameters=None):
+    found = {
+        "ChangeSetName": cs_name(layer),
+        "ChangeSetId": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:changeSet/{cs_name(layer)}/6b0f7c1a-aaaa-bbbb-cccc-ddddeeeeffff",
+        "StackId": stack_id(layer),
+        "StackName": stack(layer),
+        "Description": f"{layer} layer of {ENV}, by scripts/deploy.py",
+        "Parameters": [
+            {"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or config(layer)["Parameters"] | wired(layer)).items()
+        ],
+        "CreationTime": NOW,
+        "ExecutionStatus": "AVAILABLE" if status == "CREATE_COMPLETE" else "UNAVAILABLE",
+        "Status": status,
+        "NotificationARNs": [],
+        "RollbackConfiguration": {},
+        "Capabilities": CAPABILITIES,
+        "Tags": [{"Key": k, "Value": v} for k, v in config(layer)["Tags"].items()],
+        "Changes": list(changes),
+        "IncludeNestedStacks": False,
+    }
+    return found | ({"StatusReason": reason} if reason else {})
+
+
+def create_params(layer, kind, **overrides):
+    values = config(layer)["Parameters"] | wired(layer) | overrides
+    return {
+        "StackName": stack(layer),
+        "ChangeSetName": cs_name(layer),
+        "ChangeSetType": kind,
+        "TemplateBody": template(layer),
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())],
+        "Capabilities": CAPABILITIES,
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted(config(layer)["Tags"].items())],
+        "Description": ANY,
+    }
+
+
+NOT_FOUND = {"service_error_code": "ValidationError", "http_status_code": 400}
+
+
+class Aws:
+    """Stubbed clients plus a runner of scripts.deploy.main that records output and sleeps."""
+
+    def __init__(self):
+        session = boto3.session.Session(region_name="us-east-1")
+        self.clients = {name: session.client(name, config=deploy.CONFIG) for name in ("cloudformation", "ecs")}
+        self.cf = Stubber(self.clients["cloudformation"])
+        self.ecs = Stubber(self.clients["ecs"])
+        self.sleeps = []
+        self.out = self.err = ""
+
+    def run(self, *argv, tty=False, answer="n", sleep=None):
+        argv = [*argv, *([] if "--env" in argv else ["--env", ENV])]
+        argv += [] if "--output-dir" in argv else ["--output-dir", str(ROOT / "output"), "--params-dir", str(ROOT / "params")]
+        out, err = io.StringIO(), io.StringIO()
+        code = deploy.main(
+            [*argv, "--api-calls"],
+            clients=self.clients.__getitem__,
+            sleep=sleep or self.sleeps.append,
+            ask=lambda question: answer,
+            interactive=tty,
+            now=lambda: NOW,
+            revision="abc1234",
+            out=out,
+            err=err,
+        )
+        self.out, self.err = out.getvalue(), err.getvalue()
+        self.err, _, self.api_calls = self.err.partition("API calls per stack: ")
+        return code
+
+    def calls(self, layer):
+        counts = dict(item.rsplit(" ", 1) for item in self.api_calls.strip().split(", "))
+        return int(counts[stack(layer)])
+
+    # common exchanges
+    def not_deployed(self, layer):
+        self.cf.add_client_error(
+            "describe_stacks",
+            service_message=f"Stack with id {stack(layer)} does not exist",
+            expected_params={"StackName": stack(layer)},
+            **NOT_FOUND,
+        )
+
+    def deployed(self, layer, **kwargs):
+        self.cf.add_response("describe_stacks", described(layer, **kwargs), {"StackName": stack(layer)})
+
+    def empty_change_set(
+        self,
+        layer,
+        kind="UPDATE",
+        reason="The submitted information didn't contain changes. Submit different information to create a change set.",
+    ):
+        self.cf.add_response(
+            "create_change_set", {"Id": change_set(layer)["ChangeSetId"], "StackId": stack_id(layer)}, create_params(layer, kind)
+        )
+        self.cf.add_response(
+            "describe_change_set", change_set(layer, "FAILED", reason=reason), {"StackName": stack(layer), "ChangeSetName": cs_name(layer)}
+        )
+        self.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
+
+    def change_set(self, layer, kind, changes, expected=None, **described_kwargs):
+        self.cf.add_response(
+            "create_change_set",
+            {"Id": change_set(layer)["ChangeSetId"], "StackId": stack_id(layer)},
+            expected or create_params(layer, kind),
+        )
+        self.cf.add_response(
+            "describe_change_set",
+            change_set(layer, changes=changes, **described_kwargs),
+            {"StackName": stack(layer), "ChangeSetName": cs_name(layer)},
+        )
+
+    def execute(self, layer):
+        self.cf.add_response(
+            "execute_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer), "ClientRequestToken": cs_name(layer)}
+        )
+
+    def poll(self, layer, by, description, *stack_events):
+        self.cf.add_response("describe_stacks", description, {"StackName": by})
+        self.cf.add_response("describe_stack_events", events(*stack_events), {"StackName": stack_id(layer)})
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    aws = Aws()
+    with aws.cf, aws.ecs:
+        yield aws
+        aws.cf.assert_no_pending_responses()
+        aws.ecs.assert_no_pending_responses()
+
+
+CERT_CHANGES = [
+    change("Add", "HostedZone", "AWS::Route53::HostedZone"),
+    change("Add", "Certificate", "AWS::CertificateManager::Certificate"),
+]
+
+
+def test_create_path_creates_executes_waits_protects_and_prints_outputs(aws):
+    layer = "cert-dns"
+    aws.not_deployed(layer)
+    aws.change_set(layer, "CREATE", CERT_CHANGES)
+    aws.execute(layer)
+    older = event(layer, stack(layer), "REVIEW_IN_PROGRESS", -60, reason="User Initiated", token=None)
+    first = [older, event(layer, stack(layer), "CREATE_IN_PROGRESS", 1, reason="User Initiated")]
+    first.append(event(layer, "HostedZone", "CREATE_IN_PROGRESS", 2, "AWS::Route53::HostedZone"))
+    aws.poll(layer, stack(layer), described(layer, "CREATE_IN_PROGRESS", protected=False, with_outputs=False), *first)
+    done = [*first, event(layer, "HostedZone", "CREATE_COMPLETE", 40, "AWS::Route53::HostedZone")]
+    done += [
+        event(layer, "Certificate", "CREATE_COMPLETE", 90, "AWS::CertificateManager::Certificate"),
+        event(layer, stack(layer), "CREATE_COMPLETE", 91),
+    ]
+    aws.poll(layer, stack_id(layer), described(layer, "CREATE_COMPLETE", protected=False), *done)
+    aws.cf.add_response(
+        "update_termination_protection", {"StackId": stack_id(layer)}, {"StackName": stack(layer), "EnableTerminationProtection": True}
+    )
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(config(layer)["StackPolicy"])})
+
+    assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
+    assert f"change set {cs_name(layer)} for {stack(layer)}" in aws.out
+    assert "Add     HostedZone" in aws.out and "new in the template" in aws.out
+    assert "REVIEW_IN_PROGRESS" not in aws.out  # an event from before this operation
+    lines = aws.out.splitlines()
+    assert [sum("HostedZone" in line and status in line for line in lines) for status in ("CREATE_IN_PROGRESS", "CREATE_COMPLETE")] == [
+        1,
+        1,
+    ]
+    assert f"CertificateArn = {OUTPUT_VALUES['CertificateArn']}" in aws.out
+    assert f"{stack(layer)}: CREATE_COMPLETE" in aws.out
+    assert aws.sleeps == [1.0]
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "The submitted information didn't contain changes. Submit different information to create a change set.",
+        "No updates are to be performed.",
+    ],
+)
+def test_empty_change_set_is_deleted_and_exits_zero_in_four_calls(aws, reason):
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns", reason=reason)
+    assert aws.run("deploy", "--stack", "cert-dns") == 0, aws.err
+    assert f"{stack('cert-dns')}: no changes" in aws.out
+    assert aws.calls("cert-dns") == 4
+
+
+def test_no_updates_error_from_create_change_set_means_no_changes(aws):
+    aws.deployed("cert-dns")
+    aws.cf.add_client_error("create_change_set", "ValidationError", "No updates are to be performed.", 400)
+    assert aws.run("deploy", "--stack", "cert-dns") == 0, aws.err
+    assert "no changes" in aws.out
+
+
+def test_failed_change_set_with_another_reason_is_reported_and_deleted(aws):
+    reason = "Template error: instance of Fn::GetAtt references undefined resource Zone"
+    aws.deployed("cert-dns")
+    aws.cf.add_response("create_change_set", {"Id": "arn:x", "StackId": stack_id("cert-dns")}, create_params("cert-dns", "UPDATE"))
+    aws.cf.add_response("describe_change_set", change_set("cert-dns", "FAILED", reason=reason))
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
+    assert reason in aws.err and "Traceback" not in aws.err
+
+
+def test_create_ending_in_rollback_complete_prints_failed_resources(aws):
+    layer = "cert-dns"
+    aws.not_deployed(layer)
+    aws.change_set(layer, "CREATE", CERT_CHANGES)
+    aws.execute(layer)
+    why = 'Resource handler returned message: "Invalid domain name" (RequestToken: 1a2b, HandlerErrorCode: InvalidRequest)'
+    trail = [
+        event(layer, stack(layer), "CREATE_IN_PROGRESS", 1),
+        event(layer, "Certificate", "CREATE_FAILED", 5, "AWS::CertificateManager::Certificate", why),
+        event(layer, stack(layer), "ROLLBACK_IN_PROGRESS", 6, reason="The following resource(s) failed to create: [Certificate]."),
+        event(layer, stack(layer), "ROLLBACK_COMPLETE", 30),
+    ]
+    aws.poll(layer, stack(layer), described(layer, "ROLLBACK_COMPLETE", protected=False, with_outputs=False), *trail)
+    assert aws.run("deploy", "--stack", layer, "--yes") == 1
+    assert f"failed: Certificate (AWS::CertificateManager::Certificate): {why}" in aws.out
+    assert "ended ROLLBACK_COMPLETE" in aws.err and "--recreate" in aws.err
+
+
+def test_update_ending_in_update_rollback_failed_points_to_recover(aws):
+    layer = "cert-dns"
+    aws.deployed(layer)
+    aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])])
+    aws.execute(layer)
+    trail = [
+        event(layer, stack(layer), "UPDATE_IN_PROGRESS", 1),
+        event(layer, "HostedZone", "UPDATE_FAILED", 3, "AWS::Route53::HostedZone", "Rate exceeded for hosted zone changes"),
+        event(layer, stack(layer), "UPDATE_ROLLBACK_IN_PROGRESS", 4),
+        event(layer, "HostedZone", "UPDATE_FAILED", 8, "AWS::Route53::HostedZone", "Access denied: route53:UpdateHostedZoneComment"),
+        event(layer, stack(layer), "UPDATE_ROLLBACK_FAILED", 9),
+    ]
+    aws.poll(layer, stack_id(layer), described(layer, "UPDATE_ROLLBACK_FAILED"), *trail)
+    assert aws.run("deploy", "--stack", layer, "--yes") == 1
+    assert "failed: HostedZone (AWS::Route53::HostedZone): Access denied: route53:UpdateHostedZoneComment" in aws.out
+    assert f"make recover STACK={layer} ENV={ENV}" in aws.err
+
+
+ALB_CHANGES = [
+    change("Modify", "TargetGroup", "AWS::ElasticLoadBalancingV2::TargetGroup", "True", [detail("Port", recreation="Always")]),
+    change("Modify", "AlbSecurityGroup", "AWS::EC2::SecurityGroup", "False", [detail("SecurityGroupIngress")]),
+]
+
+
+def test_replacing_a_stateful_resource_is_refused_without_allow_replace(aws):
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 1
+    assert "TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, replaced)" in aws.err and "--allow-replace" in aws.err
+    table = aws.out.splitlines()
+    assert any(
+        line.strip().startswith("!REPLACE,STATEFUL") and "TargetGroup" in line and "Port (DirectModification) recreates" in line
+        for line in table
+    )
+    assert any(line.strip().startswith("!SG") and "AlbSecurityGroup" in line for line in table)
+
+
+def test_replacement_is_executed_with_allow_replace_under_a_relaxed_then_restored_policy(aws):
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(deploy.ALLOW_ALL_POLICY)})
+    aws.execute("alb")
+    aws.poll("alb", stack_id("alb"), described("alb", "UPDATE_COMPLETE"), event("alb", stack("alb"), "UPDATE_COMPLETE", 60))
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(config("alb")["StackPolicy"])})
+    assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 0, aws.err
+    assert "stack policy relaxed" in aws.out
+
+
+def test_throttling_is_retried_by_botocore(aws, monkeypatch):
+    """Stubber answers in `before-call`, before botocore's retry loop, so a stubbed Throttling error is
+    never retried. This test answers one level lower, in `before-send`, where the retry handler runs."""
+    assert aws.clients["cloudformation"].meta.config.retries == {"mode": "standard", "total_max_attempts": 10}
+    client = boto3.session.Session(region_name="us-east-1").client("cloudformation", config=deploy.CONFIG)
+    ns = 'xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"'
+    throttled = f"<ErrorResponse {ns}><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"
+    member = f"<member><StackName>{stack('cert-dns')}</StackName><StackId>{stack_id('cert-dns')}</StackId><CreationTime>2025-11-20T10:00:00.000Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus></member>"
+    ok = f"<DescribeStacksResponse {ns}><DescribeStacksResult><Stacks>{member}</Stacks></DescribeStacksResult><ResponseMetadata><RequestId>2</RequestId></ResponseMetadata></DescribeStacksResponse>"
+    answers, sent, backoff = [(400, throttled), (400, throttled), (200, ok)], [], []
+
+    class Body:
+        def __init__(self, data):
+            self.data = data.encode()
+
+        def stream(self, **_):
+            yield self.data
+
+    def send(request, **_):
+        sent.append(request.url)
+        status, body = answers.pop(0)
+        return AWSResponse(request.url, status, {}, Body(body))
+
+    client.meta.events.register("before-send", send)
+    monkeypatch.setattr(time, "sleep", backoff.append)  # botocore's backoff between attempts
+    aws.clients = {"cloudformation": client}
+    assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
+    assert f"{stack('cert-dns')}" in aws.out and "CREATE_COMPLETE" in aws.out
+    assert len(sent) == 3 and len(backoff) == 2 and all(url.startswith("http://127.0.0.1:9") for url in sent)
+    assert aws.calls("cert-dns") == 1  # one call as the deployer sees it; botocore made the attempts
+
+
+def test_stack_in_progress_is_waited_for_with_short_growing_polls(aws):
+    layer = "cert-dns"
+    aws.deployed(layer, status="UPDATE_IN_PROGRESS")
+    console = "Console-UpdateStack-7e3c"
+    for status in ("UPDATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"):
+        aws.poll(
+            layer,
+            stack_id(layer),
+            described(layer, status),
+            event(layer, stack(layer), "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", 3, token=console),
+        )
+    aws.poll(layer, stack_id(layer), described(layer, "UPDATE_COMPLETE"), event(layer, stack(layer), "UPDATE_COMPLETE", 6, token=console))
+    aws.empty_change_set(layer)
+    assert aws.run("deploy", "--stack", layer) == 0, aws.err
+    assert f"{stack(layer)} is UPDATE_IN_PROGRESS: waiting for it to settle" in aws.out
+    assert aws.out.index("UPDATE_COMPLETE ") < aws.out.index("no changes")
+    assert aws.sleeps == [1.0, 1.5, 2.0]  # never more than 2 s between polls
+
+
+def test_review_in_progress_counts_as_not_deployed_and_changeset_leaves_it(aws):
+    aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS", protected=False)
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
+    assert f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')}" in aws.out
+
+
+@pytest.mark.parametrize("status", [None, "REVIEW_IN_PROGRESS"])
+def test_upstream_not_deployed_stops_naming_it(aws, status):
+    if status:
+        aws.deployed("cert-dns", status=status)
+    else:
+        aws.not_deployed("cert-dns")
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 1
+    assert f"needs {stack('cert-dns')} deployed first" in aws.err and "make deploy STACK=cert-dns" in aws.err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["deploy", "--stack", "nope"],
+        ["deploy", "--env", "nope"],
+        ["deploy", "--stack", "alb", "--output-dir", "/nonexistent", "--params-dir", str(ROOT / "params")],
+        ["execute", "--stack", "alb", "--changeset", "not a name!"],
+        ["execute", "--stack", "alb"],
+        ["changeset"],
+        ["deploy", "--stack", "alb", "--image-tag", "v1"],
+        ["deploy", "--stack", "service", "--image-tag", "bad tag"],
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_no_aws_call(aws, argv):
+    def no_clients(service):
+        raise AssertionError(f"an AWS client was made for {service}")
+
+    aws.clients = type("NoClients", (), {"__getitem__": staticmethod(no_clients)})()
+    assert aws.run(*argv) == 2
+    assert aws.err.startswith("error: ") and len(aws.err.strip().splitlines()) == 1, aws.err
+
+
+def test_execute_of_a_change_set_that_does_not_exist_is_exit_2(aws):
+    name = f"{stack('alb')}-20990101000000-abc1234"
+    aws.cf.add_client_error("describe_change_set", "ChangeSetNotFound", f"ChangeSet [{name}] does not exist", 404)
+    assert aws.run("execute", "--stack", "alb", "--changeset", name, "--yes") == 2
+    assert f"no change set {name} on stack {stack('alb')}" in aws.err and len(aws.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_without_yes_refuses_off_a_terminal_and_asks_on_one(aws, tty):
+    aws.deployed("cert-dns")
+    aws.change_set("cert-dns", "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])])
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    assert aws.run("deploy", "--stack", "cert-dns", tty=tty, answer="n") == 1
+    assert ("not confirmed" if tty else "no terminal to ask on") in aws.err
+
+
+def test_service_update_passes_the_running_desired_count_and_the_image_tag(aws):
+    aws.deployed("alb")
+    deployed_parameters = config("service")["Parameters"] | wired("service")
+    aws.deployed("service", parameters=deployed_parameters)
+    aws.ecs.add_response(
+        "describe_services",
+        {
+            "services": [
+                {"serviceName": "startupwebapp-service", "status": "ACTIVE", "desiredCount": 4, "runningCount": 4, "pendingCount": 0}
+            ],
+            "failures": [],
+        },
+        {"cluster": "startupwebapp-cluster", "services": ["startupwebapp-service"]},
+    )
+    wanted = {"DesiredCount": "4", "ImageTag": "v1.4.2"}
+    service_changes = [
+        change("Modify", "Service", "AWS::ECS::Service", details=[detail("DesiredCount", "ParameterReference", "DesiredCount")]),
+        change(
+            "Modify",
+            "TaskDefinition",
+            "AWS::ECS::TaskDefinition",
+            "True",
+            [detail("ContainerDefinitions", "ParameterReference", "ImageTag", "Always")],
+        ),
+    ]
+    parameters = deployed_parameters | wanted
+    aws.change_set("service", "UPDATE", service_changes, create_params("service", "UPDATE", **wanted), parameters=parameters)
+    assert aws.run("changeset", "--stack", "service", "--image-tag", "v1.4.2") == 0, aws.err
+    assert "DesiredCount: keeping the running service's 4 (params say 2)" in aws.out
+    assert "parameter DesiredCount: 2 -> 4" in aws.out and "DesiredCount <- parameter DesiredCount" in aws.out
+
+
+def test_new_service_takes_desired_count_from_params_without_asking_ecs(aws):
+    aws.deployed("alb")
+    aws.not_deployed("service")
+    aws.change_set("service", "CREATE", [change("Add", "Service", "AWS::ECS::Service")])
+    assert aws.run("changeset", "--stack", "service") == 0, aws.err  # the ECS stubber has nothing queued
+
+
+def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_calls(aws):
+    order = templates.layer_order()
+    for layer in order:
+        aws.deployed(layer)
+        if "DesiredCount" in config(layer)["Parameters"]:
+            aws.ecs.add_response(
+                "describe_services", {"services": [{"serviceName": "s", "status": "ACTIVE", "desiredCount": 2}], "failures": []}
+            )
+        aws.empty_change_set(layer)
+    assert aws.run("deploy") == 0, aws.err
+    assert aws.out.splitlines()[0] == f"order: {' -> '.join(order)}"
+    for layer in order:
+        assert aws.calls(layer) == (5 if "DesiredCount" in config(layer)["Parameters"] else 4)
+
+
+def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):
+    aws.deployed("service")
+    assert aws.run("destroy", "--stack", "alb", "--yes") == 1
+    assert f"refusing to destroy {stack('alb')}: {stack('service')} still uses its outputs" in aws.err
+
+
+def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
+    aws.not_deployed("scaling")
+    aws.deployed("service")
+    aws.cf.add_response("get_template", {"TemplateBody": template("service"), "StagesAvailable": ["Original", "Processed"]})
+    resources = [
+        {
+            "StackName": stack("service"),
+            "LogicalResourceId": k,
+            "PhysicalResourceId": v,
+            "ResourceType": t,
+            "Timestamp": NOW,
+            "ResourceStatus": "UPDATE_COMPLETE",
+        }
+        for k, v, t in [("LogGroup", "/ecs/startupwebapp", "AWS::Logs::LogGroup"), ("LogKey", "0b1c2d3e-key", "AWS::KMS::Key")]
+    ]
+    aws.cf.add_response("describe_stack_resources", {"StackResources": resources})
+    aws.cf.add_response(
+        "update_termination_protection",
+        {"StackId": stack_id("service")},
+        {"StackName": stack("service"), "EnableTerminationProtection": False},
+    )
+    aws.cf.add_response(
+        "delete_stack", {}, {"StackName": stack("service"), "ClientRequestToken": f"delete-{stack('service')}-20251125120000"}
+    )
+    trail = [
+        event("service", stack("service"), "DELETE_IN_PROGRESS", 1, token=None),
+        event("service", "LogGroup", "DELETE_SKIPPED", 2, "AWS::Logs::LogGroup", token=None),
+    ]
+    aws.poll(
+        "service",
+        stack_id("service"),
+        described("service", "DELETE_COMPLETE"),
+        *trail,
+        event("service", stack("service"), "DELETE_COMPLETE", 9, token=None),
+    )
+    assert aws.run("destroy", "--stack", "service", "--yes") == 0, aws.err
+    assert f"{stack('service')}: deleted" in aws.out
+    assert "retained, still in the account: LogGroup (AWS::Logs::LogGroup) /ecs/startupwebapp" in aws.out
+    assert "retained, still in the account: LogKey (AWS::KMS::Key) 0b1c2d3e-key" in aws.out
+
+
+def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_cancel(aws):
+    layer = "cert-dns"
+    aws.not_deployed(layer)
+    aws.change_set(layer, "CREATE", CERT_CHANGES)
+    aws.execute(layer)
+    aws.poll(
+        layer, stack(layer), described(layer, "CREATE_IN_PROGRESS", protected=False), event(layer, stack(layer), "CREATE_IN_PROGRESS", 1)
+    )
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    assert aws.run("deploy", "--stack", layer, "--yes", sleep=interrupt) == 130
+    assert "nothing was cancelled" in aws.err and f"make status ENV={ENV}" in aws.err
+    assert f"aws cloudformation cancel-update-stack --stack-name {stack(layer)}" in aws.err
+
+
+def test_rollback_complete_is_explained_and_recreated_only_with_recreate(aws):
+    aws.deployed(
+        "cert-dns", status="ROLLBACK_COMPLETE", protected=False, reason="The following resource(s) failed to create: [Certificate]."
+    )
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
+    assert "ROLLBACK_COMPLETE" in aws.err and "--recreate" in aws.err
+
+    aws.deployed("cert-dns", status="ROLLBACK_COMPLETE", protected=False)
+    aws.cf.add_response(
+        "delete_stack", {}, {"StackName": stack("cert-dns"), "ClientRequestToken": f"delete-{stack('cert-dns')}-20251125120000"}
+    )
+    aws.poll(
+        "cert-dns",
+        stack_id("cert-dns"),
+        described("cert-dns", "DELETE_COMPLETE"),
+        event("cert-dns", stack("cert-dns"), "DELETE_COMPLETE", 5, token=None),
+    )
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    assert aws.run("changeset", "--stack", "cert-dns", "--recreate") == 0, aws.err
+
+
+def test_recover_continues_the_rollback(aws):
+    aws.deployed("alb", status="UPDATE_ROLLBACK_FAILED")
+    token = f"recover-{stack('alb')}-20251125120000"
+    aws.cf.add_response("continue_update_rollback", {}, {"StackName": stack("alb"), "ClientRequestToken": token})
+    aws.poll(
+        "alb",
+        stack_id("alb"),
+        described("alb", "UPDATE_ROLLBACK_COMPLETE"),
+        event("alb", stack("alb"), "UPDATE_ROLLBACK_COMPLETE", 20, token=token),
+    )
+    assert aws.run("recover", "--stack", "alb") == 0, aws.err
+    assert "UPDATE_ROLLBACK_COMPLETE: back on its previous template" in aws.out
+
+
+@pytest.mark.parametrize("domain, code", [(None, 0), ("example.org", 1)])
+def test_diff_against_deployed_template_and_parameters(aws, domain, code):
+    parameters = config("cert-dns")["Parameters"] | ({"DomainName": domain} if domain else {})
+    aws.deployed("cert-dns", parameters=parameters)
+    aws.cf.add_response(
+        "get_template", {"TemplateBody": template("cert-dns")}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"}
+    )
+    assert aws.run("diff", "--stack", "cert-dns") == code, aws.err
+    if domain:
+        assert (
+            "-parameter DomainName=example.org" in aws.out
+            and f"+parameter DomainName={config('cert-dns')['Parameters']['DomainName']}" in aws.out
+        )
+    else:
+        assert "same as deployed" in aws.out
+
+
+def test_diff_error_is_exit_2(aws):
+    aws.deployed("alb")
+    aws.cf.add_response("get_template", {"TemplateBody": template("alb")})
+    aws.not_deployed("cert-dns")
+    assert aws.run("diff", "--stack", "alb") == 2
+
+
+def test_status_prints_one_line_per_layer(aws):
+    order = templates.layer_order()
+    aws.deployed(order[0])
+    for layer in order[1:]:
+        aws.not_deployed(layer)
+    assert aws.run("status") == 0, aws.err
+    lines = aws.out.splitlines()
+    assert len(lines) == len(order)
+    assert "UPDATE_COMPLETE" in lines[0] and "2025-11-24 12:00:00 UTC" in lines[0]
+    assert all(line.endswith("not deployed") for line in lines[1:])
+
+
+def test_aws_errors_are_one_line_without_traceback(aws):
+    aws.cf.add_client_error("describe_stacks", "ExpiredToken", "The security token included in the request is expired", 403)
+    assert aws.run("status", "--stack", "cert-dns") == 1
+    assert (
+        aws.err.splitlines()[0]
+        == "error: DescribeStacks: ExpiredToken: The security token included in the request is expired; check the credentials: aws sts get-caller-identity"
+    )
+
+
+def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
+    changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
+    aws.cf.add_response(
+        "describe_change_set",
+        change_set("cert-dns", changes=changes),
+        {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")},
+    )
+    aws.deployed("cert-dns")
+    aws.execute("cert-dns")
+    aws.poll("cert-dns", stack_id("cert-dns"), described("cert-dns"), event("cert-dns", stack("cert-dns"), "UPDATE_COMPLETE", 30))
+    aws.cf.add_response(
+        "set_stack_policy", {}, {"StackName": stack("cert-dns"), "StackPolicyBody": json.dumps(config("cert-dns")["StackPolicy"])}
+    )
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 0, aws.err
+    assert "HostedZoneConfig (DirectModification)" in aws.out and f"{stack('cert-dns')}: UPDATE_COMPLETE" in aws.out
+
+
+def test_parameter_only_change_still_shows(aws):
+    before = config("cert-dns")["Parameters"] | {"ExistingHostedZoneId": "Z0000000000OLDZONE"}
+    aws.deployed("cert-dns", parameters=before)
+    aws.change_set("cert-dns", "UPDATE", [])
+    assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
+    wanted = config("cert-dns")["Parameters"]["ExistingHostedZoneId"]
+    assert f"parameter ExistingHostedZoneId: Z0000000000OLDZONE -> {wanted}" in aws.out
+    assert "(no resource changes: parameter values or tags only)" in aws.out
+
+
+def test_a_stale_final_status_read_right_after_execute_does_not_end_the_wait(aws):
+    layer = "cert-dns"
+    aws.deployed(layer)
+    aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])])
+    aws.execute(layer)
+    previous = event(layer, stack(layer), "UPDATE_COMPLETE", -86400, token="an-earlier-deploy")
+    aws.poll(layer, stack_id(layer), described(layer, "UPDATE_COMPLETE"), previous)  # not yet showing this update
+    aws.poll(layer, stack_id(layer), described(layer, "UPDATE_IN_PROGRESS"), previous, event(layer, stack(layer), "UPDATE_IN_PROGRESS", 1))
+    aws.poll(layer, stack_id(layer), described(layer, "UPDATE_COMPLETE"), previous, event(layer, stack(layer), "UPDATE_COMPLETE", 20))
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(config(layer)["StackPolicy"])})
+    assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
+    assert aws.sleeps == [1.0, 1.5] and "an-earlier" not in aws.out
+
+
+def test_a_stack_stuck_in_update_rollback_failed_is_not_touched_and_points_to_recover(aws):
+    aws.deployed("cert-dns", status="UPDATE_ROLLBACK_FAILED")
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
+    assert aws.err.startswith(f"error: {stack('cert-dns')} is UPDATE_ROLLBACK_FAILED: a rollback could not finish")
+    assert f"make recover STACK=cert-dns ENV={ENV}" in aws.err
