@@ -299,6 +299,77 @@ INPUTS = {
         ),
         Input("ScaleOutCooldownSeconds", "Number", 180, "Seconds after a scale-out before the next.", min_value=0, max_value=3600),
         Input("ScaleInCooldownSeconds", "Number", 300, "Seconds after a scale-in before the next.", min_value=0, max_value=3600),
+        Input(
+            "AlertEmails",
+            "CommaDelimitedList",
+            "",
+            "Up to three e-mail addresses subscribed to the alert topic (each must confirm by e-mail).",
+            pattern=r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}",
+            items=(0, 3),
+            hint="an e-mail address",
+        ),
+        Input("AlarmPeriodSeconds", "Number", 60, "Period of the load-balancer alarms.", allowed=(10, 30, 60, 300)),
+        Input(
+            "Target5xxThreshold",
+            "Number",
+            10,
+            "5xx answers from the tasks per period that count as a bad period (also a deployment rollback alarm).",
+            min_value=1,
+            max_value=100000,
+        ),
+        Input("Elb5xxThreshold", "Number", 10, "5xx answers made by the load balancer itself per period.", min_value=1, max_value=100000),
+        Input(
+            "BadPeriodsToAlarm",
+            "Number",
+            3,
+            "Consecutive bad periods before a load-balancer alarm fires.",
+            min_value=1,
+            max_value=60,
+        ),
+        Input(
+            "ResponseTimeP99Seconds", "Number", 2, "p99 target response time above which the service is slow.", min_value=1, max_value=60
+        ),
+        Input(
+            "SaturationPercent",
+            "Number",
+            85,
+            "Average CPU or memory that, while the service runs its maximum task count, means it needs more room.",
+            min_value=50,
+            max_value=100,
+        ),
+        Input(
+            "SaturationPeriods",
+            "Number",
+            3,
+            "5-minute periods CPU or memory must stay high at the maximum task count before alarming.",
+            min_value=1,
+            max_value=24,
+        ),
+        Input(
+            "TasksBelowDesiredMinutes",
+            "Number",
+            10,
+            "Minutes running tasks may stay below desired before alarming.",
+            min_value=1,
+            max_value=60,
+        ),
+        Input(
+            "RollbackMonitoringMinutes",
+            "Number",
+            10,
+            "Minutes CloudFormation watches the release alarms after a service update before it calls the update good.",
+            min_value=0,
+            max_value=180,
+        ),
+        Input(
+            "WafRateLimit",
+            "Number",
+            1000,
+            "Requests one client IP may send in 5 minutes before the WAF blocks it.",
+            min_value=100,
+            max_value=2000000000,
+        ),
+        _bool("WafCountOnly", False, "WAF rules only count matches instead of blocking (for a first rollout)."),
     ]
 }
 
@@ -310,7 +381,12 @@ WIRED = {
         Input("HostedZoneId", "AWS::Route53::HostedZone::Id", None, "Hosted zone of the domain (cert-dns output)."),
         Input("TargetGroupArn", "String", None, "Target group the service registers in (alb output)."),
         Input("ServiceClusterName", "String", None, "Cluster of the scaled service (service output)."),
-        Input("ServiceName", "String", None, "The scaled ECS service (service output)."),
+        Input("ServiceName", "String", None, "The ECS service (service output)."),
+        Input("LoadBalancerArn", "String", None, "The load balancer (alb output)."),
+        Input("LoadBalancerFullName", "String", None, "LoadBalancer dimension of the ALB metrics (alb output)."),
+        Input("TargetGroupFullName", "String", None, "TargetGroup dimension of the ALB metrics (alb output)."),
+        Input("AlertTopicArn", "String", None, "SNS topic the alarms notify (release-alarms output)."),
+        Input("DeploymentAlarmNames", "CommaDelimitedList", None, "Alarms that roll a bad ECS deployment back (release-alarms output)."),
     ]
 }
 
@@ -323,7 +399,7 @@ def add(template: Template, name: str) -> Parameter:
         kwargs["Default"] = str(spec.default) if spec.allowed is not None else spec.default
     if spec.allowed is not None:
         kwargs["AllowedValues"] = [str(a) for a in spec.allowed]
-    if spec.pattern is not None and not spec.type.startswith(("AWS::", "List<AWS::")):
+    if spec.pattern is not None and not spec.type.startswith("AWS::") and not spec.is_list:
         kwargs["AllowedPattern"] = f"^{spec.pattern}$"
         kwargs["ConstraintDescription"] = spec.allowed_text()
     if spec.min_value is not None:
