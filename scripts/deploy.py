@@ -25,7 +25,7 @@ from botocore.parsers import ResponseParserError
 
 import templates
 from templates import alb
-from templates.inputs import IMAGE_TAG
+from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT
 from templates.params import ParamsError
 from templates.params import load as load_params
 
@@ -169,26 +169,14 @@ class Deployer:
             values[parameter] = self.outputs(source)[output]
         return values
 
-    def running_desired_count(self, layer):
-        """The ECS service's desiredCount, so an update never undoes auto-scaling (DESIGN.md Known traps)."""
-        if "DesiredCount" not in layer.parameters or not self.has_stack(layer.stack):
-            return None
-        outputs = self.outputs(layer.stack)
-        if not outputs.get("ClusterName") or not outputs.get("ServiceName"):
-            return None
-        found = self.client("ecs").describe_services(cluster=outputs["ClusterName"], services=[outputs["ServiceName"]])
-        active = [s for s in found.get("services", []) if s.get("status") == "ACTIVE"]
-        return str(active[0]["desiredCount"]) if active else None
-
     def parameters(self, layer, wired, image_tag=None) -> dict:
         values = dict(layer.parameters) | wired
         if image_tag and "ImageTag" in values:
             values["ImageTag"] = image_tag
-        running = self.running_desired_count(layer)
-        if running is not None and running != values["DesiredCount"]:
-            self.say(f"DesiredCount: keeping the running service's {running} (params say {values['DesiredCount']})")
-        if running is not None:
-            values["DesiredCount"] = running
+        if KEEP_RUNNING_COUNT in json.loads(layer.template).get("Parameters", {}):
+            # Once the service exists its template omits DesiredCount, so an update never undoes
+            # what auto-scaling chose (DESIGN.md, Known traps).
+            values[KEEP_RUNNING_COUNT] = "true" if self.has_stack(layer.stack) else "false"
         return values
 
     # --- stack states -----------------------------------------------------------------------
@@ -226,11 +214,11 @@ class Deployer:
         )
 
     # --- change sets ------------------------------------------------------------------------
-    def create_change_set(self, layer, parameters, exists):
+    def create_change_set(self, layer, parameters, exists, suffix=""):
         """The change set's description, or None when there is nothing to change (then it is deleted)."""
         if self.revision is None:
             self.revision = git_revision()
-        name = f"{layer.stack}-{self.now():%Y%m%d%H%M%S}-{self.revision}"
+        name = f"{layer.stack}-{self.now():%Y%m%d%H%M%S}-{self.revision}{suffix}"
         try:
             self.cf.create_change_set(
                 StackName=layer.stack,
@@ -344,6 +332,21 @@ class Deployer:
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
         self.finish(layer, found)
+        if not exists:
+            self.settle(layer, change_set)
+
+    def settle(self, layer, created):
+        """A service stack just created stated its first task count; switch it at once to leaving
+        the count to auto-scaling, so that the next deploy of unchanged files is a quiet no-op."""
+        given = {p["ParameterKey"]: p.get("ParameterValue") for p in created.get("Parameters", [])}
+        if given.get(KEEP_RUNNING_COUNT) != "false":
+            return
+        self.say(f"{layer.stack}: from now on, updates leave the running task count to auto-scaling ({KEEP_RUNNING_COUNT}=true)")
+        change_set = self.create_change_set(layer, given | {KEEP_RUNNING_COUNT: "true"}, exists=True, suffix="-settle")
+        if change_set:
+            name, started = change_set["ChangeSetName"], self.now()
+            self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
+            self.finish(layer, self.wait_for_stack(layer.stack, name, started))
 
     def protect(self, layer, found):
         if not found.get("EnableTerminationProtection"):

@@ -391,9 +391,22 @@ WIRED = {
 }
 
 
+# Inputs the deployer sets itself on every deploy; never in a params file.
+KEEP_RUNNING_COUNT = "KeepRunningCount"
+DEPLOY_TIME = {
+    KEEP_RUNNING_COUNT: Input(
+        KEEP_RUNNING_COUNT,
+        "String",
+        "false",
+        "Set by the deployer: true once the service exists, so that an update leaves the running task count to auto-scaling.",
+        allowed=("true", "false"),
+    )
+}
+
+
 def add(template: Template, name: str) -> Parameter:
     """Add the declared input `name` to a template and return the parameter."""
-    spec = INPUTS.get(name) or WIRED[name]
+    spec = INPUTS.get(name) or WIRED.get(name) or DEPLOY_TIME[name]
     kwargs = {"Type": spec.type, "Description": spec.description}
     if spec.default is not None:
         kwargs["Default"] = str(spec.default) if spec.allowed is not None else spec.default

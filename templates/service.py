@@ -4,7 +4,7 @@ definition running gunicorn, and the ECS service registered in the ALB's target 
 from awacs import ecr, logs, secretsmanager
 from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.sts import AssumeRole
-from troposphere import AWS_REGION, Ref, Sub, Template
+from troposphere import AWS_REGION, Equals, If, NoValue, Ref, Sub, Template
 from troposphere.ecs import (
     AwsvpcConfiguration,
     ContainerDefinition,
@@ -63,8 +63,10 @@ def build() -> Template:
             "HealthCheckGracePeriodSeconds",
             "LogRetentionDays",
             "TargetGroupArn",
+            inputs.KEEP_RUNNING_COUNT,
         ]
     }
+    t.add_condition("SetDesiredCount", Equals(p[inputs.KEEP_RUNNING_COUNT].ref(), "false"))
     log_group = add_encrypted_log_group(t, "/ecs/${NamePrefix}-service", p["LogRetentionDays"])
     execution_role = create_execution_role(t, p, log_group)
     task_role = create_task_role(t)
@@ -209,9 +211,9 @@ def create_service(t, p, task_definition):
             TaskDefinition=task_definition.ref(),
             LaunchType="FARGATE",
             PlatformVersion="LATEST",
-            # Only the first deploy's count: the deployer passes the running count on updates,
-            # so a stack update never undoes what auto-scaling chose (README, "Desired count").
-            DesiredCount=p["DesiredCount"].ref(),
+            # Stated only when the service is created. An update that states a count resets the
+            # service to it, undoing auto-scaling; one that omits it leaves the count alone.
+            DesiredCount=If("SetDesiredCount", p["DesiredCount"].ref(), NoValue),
             NetworkConfiguration=NetworkConfiguration(
                 AwsvpcConfiguration=AwsvpcConfiguration(
                     AssignPublicIp="DISABLED",

@@ -17,6 +17,7 @@ from botocore.stub import ANY, Stubber
 
 import templates
 from scripts import deploy
+from templates.inputs import KEEP_RUNNING_COUNT
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = "prod"
@@ -56,6 +57,12 @@ def wired(layer):
     return {p: OUTPUT_VALUES[o] for (d, p), (_, o) in templates.WIRING.items() if d == layer}
 
 
+def deploy_time(layer, kind="UPDATE"):
+    """What the deployer sets itself: KeepRunningCount is true once the service exists."""
+    declared = json.loads(template(layer)).get("Parameters", {})
+    return {KEEP_RUNNING_COUNT: "true" if kind == "UPDATE" else "false"} if KEEP_RUNNING_COUNT in declared else {}
+
+
 def outputs(layer):
     return {k: OUTPUT_VALUES.get(k, f"{k}-value") for k in json.loads(template(layer)).get("Outputs", {})}
 
@@ -66,7 +73,8 @@ def described(layer, status="UPDATE_COMPLETE", protected=True, parameters=None, 
         "StackName": stack(layer),
         "Description": f"{layer} layer",
         "Parameters": [
-            {"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or config(layer)["Parameters"] | wired(layer)).items()
+            {"ParameterKey": k, "ParameterValue": v}
+            for k, v in (parameters or config(layer)["Parameters"] | wired(layer) | deploy_time(layer)).items()
         ],
         "CreationTime": NOW - timedelta(days=5),
         "LastUpdatedTime": NOW - timedelta(days=1),
@@ -148,7 +156,7 @@ def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, paramet
 
 
 def create_params(layer, kind, **overrides):
-    values = config(layer)["Parameters"] | wired(layer) | overrides
+    values = config(layer)["Parameters"] | wired(layer) | deploy_time(layer, kind) | overrides
     return {
         "StackName": stack(layer),
         "ChangeSetName": cs_name(layer),
@@ -513,23 +521,11 @@ def test_without_yes_refuses_off_a_terminal_and_asks_on_one(aws, tty):
     assert ("not confirmed" if tty else "no terminal to ask on") in aws.err
 
 
-def test_service_update_passes_the_running_desired_count_and_the_image_tag(aws):
+def test_service_update_leaves_the_running_count_alone_and_passes_the_image_tag(aws):
     aws.deployed("alb")
-    deployed_parameters = config("service")["Parameters"] | wired("service")
-    aws.deployed("service", parameters=deployed_parameters)
-    aws.ecs.add_response(
-        "describe_services",
-        {
-            "services": [
-                {"serviceName": "startupwebapp-service", "status": "ACTIVE", "desiredCount": 4, "runningCount": 4, "pendingCount": 0}
-            ],
-            "failures": [],
-        },
-        {"cluster": "startupwebapp-cluster", "services": ["startupwebapp-service"]},
-    )
-    wanted = {"DesiredCount": "4", "ImageTag": "v1.4.2"}
+    aws.deployed("service")
+    wanted = {"ImageTag": "v1.4.2"}
     service_changes = [
-        change("Modify", "Service", "AWS::ECS::Service", details=[detail("DesiredCount", "ParameterReference", "DesiredCount")]),
         change(
             "Modify",
             "TaskDefinition",
@@ -537,34 +533,35 @@ def test_service_update_passes_the_running_desired_count_and_the_image_tag(aws):
             "True",
             [detail("ContainerDefinitions", "ParameterReference", "ImageTag", "Always")],
         ),
+        change("Modify", "Service", "AWS::ECS::Service", details=[detail("TaskDefinition", "ResourceReference", "TaskDefinition")]),
     ]
-    parameters = deployed_parameters | wanted
-    aws.change_set("service", "UPDATE", service_changes, create_params("service", "UPDATE", **wanted), parameters=parameters)
+    expected = create_params("service", "UPDATE", **wanted)
+    assert {"ParameterKey": KEEP_RUNNING_COUNT, "ParameterValue": "true"} in expected["Parameters"]
+    parameters = config("service")["Parameters"] | wired("service") | deploy_time("service") | wanted
+    aws.change_set("service", "UPDATE", service_changes, expected, parameters=parameters)
     assert aws.run("changeset", "--stack", "service", "--image-tag", "v1.4.2") == 0, aws.err
-    assert "DesiredCount: keeping the running service's 4 (params say 2)" in aws.out
-    assert "parameter DesiredCount: 2 -> 4" in aws.out and "DesiredCount <- parameter DesiredCount" in aws.out
+    assert "parameter ImageTag: latest -> v1.4.2" in aws.out
 
 
-def test_new_service_takes_desired_count_from_params_without_asking_ecs(aws):
+def test_new_service_states_its_desired_count(aws):
     aws.deployed("alb")
     aws.not_deployed("service")
-    aws.change_set("service", "CREATE", [change("Add", "Service", "AWS::ECS::Service")])
-    assert aws.run("changeset", "--stack", "service") == 0, aws.err  # the ECS stubber has nothing queued
+    expected = create_params("service", "CREATE")
+    assert {"ParameterKey": KEEP_RUNNING_COUNT, "ParameterValue": "false"} in expected["Parameters"]
+    assert {"ParameterKey": "DesiredCount", "ParameterValue": "2"} in expected["Parameters"]
+    aws.change_set("service", "CREATE", [change("Add", "Service", "AWS::ECS::Service")], expected)
+    assert aws.run("changeset", "--stack", "service") == 0, aws.err
 
 
 def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_calls(aws):
     order = templates.layer_order()
     for layer in order:
         aws.deployed(layer)
-        if "DesiredCount" in config(layer)["Parameters"]:
-            aws.ecs.add_response(
-                "describe_services", {"services": [{"serviceName": "s", "status": "ACTIVE", "desiredCount": 2}], "failures": []}
-            )
         aws.empty_change_set(layer)
     assert aws.run("deploy") == 0, aws.err
     assert aws.out.splitlines()[0] == f"order: {' -> '.join(order)}"
     for layer in order:
-        assert aws.calls(layer) == (5 if "DesiredCount" in config(layer)["Parameters"] else 4)
+        assert aws.calls(layer) == 4, layer
 
 
 def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):

@@ -195,7 +195,10 @@ def test_ecs_service(layer):
     s = only(t, "AWS::ECS::Service")
     assert s["ServiceName"] == {"Fn::Sub": "${NamePrefix}-service"}
     assert default(t, s["Cluster"]) == "startupwebapp-cluster"
-    assert default(t, s["DesiredCount"]) == 2
+    # The count is stated on create only: updates leave it to auto-scaling.
+    assert s["DesiredCount"] == {"Fn::If": ["SetDesiredCount", {"Ref": "DesiredCount"}, {"Ref": "AWS::NoValue"}]}
+    assert t["Conditions"]["SetDesiredCount"] == {"Fn::Equals": [{"Ref": "KeepRunningCount"}, "false"]}
+    assert t["Parameters"]["DesiredCount"]["Default"] == 2
     assert s["LaunchType"] == "FARGATE"
     network = s["NetworkConfiguration"]["AwsvpcConfiguration"]
     assert network["AssignPublicIp"] == "DISABLED"

@@ -1,0 +1,169 @@
+"""End to end: the deployer's own entry point, through AWS_ENDPOINT_URL, against the sandbox this
+module starts on a free port (and stops): deploy every layer in order, check the resources through
+the services' APIs, redeploy with nothing changed, update a parameter, destroy."""
+
+import io
+
+import pytest
+
+import templates
+from scripts import deploy
+from scripts.sandbox import Sandbox
+
+ENV = "sandbox"
+HOST = "api.startupwebapp.com"
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    box = Sandbox(tmp_path_factory.mktemp("sandbox")).start(exit_with_parent=True)
+    box.seed()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+@pytest.fixture(scope="module")
+def run(sandbox):
+    patch = pytest.MonkeyPatch()
+    for name, value in {
+        "AWS_ENDPOINT_URL": sandbox.endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        patch.setenv(name, value)
+    patch.delenv("AWS_PROFILE", raising=False)
+
+    def run(*argv):
+        out, err = io.StringIO(), io.StringIO()
+        code = deploy.main([*argv, "--env", ENV, "--api-calls"], out=out, err=err, interactive=False, sleep=lambda s: None)
+        return code, out.getvalue(), err.getvalue()
+
+    yield run
+    patch.undo()
+
+
+def outputs(sandbox, layer):
+    stack = sandbox.client("cloudformation").describe_stacks(StackName=templates.stack_name(ENV, layer))["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def calls_per_stack(err):
+    line = next(line for line in err.splitlines() if line.startswith("API calls per stack: "))
+    return {stack: int(n) for stack, n in (part.rsplit(" ", 1) for part in line.split(": ", 1)[1].split(", "))}
+
+
+# The tests below run in file order: each builds on the state the previous one left.
+
+
+def test_deploy_every_layer_in_order(sandbox, run):
+    code, out, err = run("deploy", "--yes")
+    assert code == 0, out + err
+    assert out.splitlines()[0] == "order: " + " -> ".join(templates.layer_order())
+    for layer in templates.layer_order():
+        assert f"{templates.stack_name(ENV, layer)}: CREATE_COMPLETE" in out
+
+
+def test_outputs_are_wired_into_the_next_layers(sandbox):
+    cf = sandbox.client("cloudformation")
+    for (downstream, parameter), (upstream, output) in templates.WIRING.items():
+        stack = cf.describe_stacks(StackName=templates.stack_name(ENV, downstream))["Stacks"][0]
+        given = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+        assert given[parameter] == outputs(sandbox, upstream)[output], (downstream, parameter)
+
+
+def test_resources_have_the_plans_values(sandbox):
+    elbv2, alb = sandbox.client("elbv2"), outputs(sandbox, "alb")
+    listeners = {listener["Port"]: listener for listener in elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]}
+    assert listeners[443]["Protocol"] == "HTTPS" and listeners[443]["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+    certificate_arn = outputs(sandbox, "cert-dns")["CertificateArn"]
+    assert listeners[443]["Certificates"][0]["CertificateArn"] == certificate_arn
+    redirect = listeners[80]["DefaultActions"][0]
+    assert redirect["RedirectConfig"]["StatusCode"] == "HTTP_301" and redirect["RedirectConfig"]["Protocol"] == "HTTPS"
+
+    (tg,) = elbv2.describe_target_groups(TargetGroupArns=[alb["TargetGroupArn"]])["TargetGroups"]
+    assert (tg["TargetGroupName"], tg["Port"], tg["TargetType"]) == ("startupwebapp-sandbox-tg", 8000, "ip")
+    assert (tg["HealthCheckPath"], tg["HealthCheckIntervalSeconds"], tg["Matcher"]["HttpCode"]) == ("/health", 30, "200")
+
+    certificate = sandbox.client("acm").describe_certificate(CertificateArn=certificate_arn)["Certificate"]
+    assert certificate["DomainName"] == "*.startupwebapp.com"
+    assert "startupwebapp.com" in certificate["SubjectAlternativeNames"]
+
+    zone = outputs(sandbox, "cert-dns")["HostedZoneId"]
+    records = sandbox.client("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    alias = next(r for r in records if r["Name"] == HOST + "." and r["Type"] == "A")
+    assert alias["AliasTarget"]["DNSName"].rstrip(".").lower() == alb["LoadBalancerDnsName"].lower()
+
+    svc = outputs(sandbox, "service")
+    (service,) = sandbox.client("ecs").describe_services(cluster=svc["ClusterName"], services=[svc["ServiceName"]])["services"]
+    assert (service["serviceName"], service["desiredCount"], service["launchType"]) == ("startupwebapp-sandbox-service", 1, "FARGATE")
+    assert service["loadBalancers"][0]["containerPort"] == 8000
+    assert service["loadBalancers"][0]["targetGroupArn"] == alb["TargetGroupArn"]
+    assert service["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert service["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "DISABLED"
+
+    scaling = sandbox.client("application-autoscaling")
+    (target,) = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    assert target["ResourceId"] == f"service/{svc['ClusterName']}/{svc['ServiceName']}"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 2)
+    policies = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    targets = {
+        p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]: p[
+            "TargetTrackingScalingPolicyConfiguration"
+        ]["TargetValue"]
+        for p in policies
+    }
+    assert targets == {"ECSServiceAverageCPUUtilization": 70.0, "ECSServiceAverageMemoryUtilization": 80.0}
+
+
+def test_stacks_are_protected_and_the_service_leaves_its_count_to_auto_scaling(sandbox):
+    for layer in templates.layer_order():
+        stack = sandbox.client("cloudformation").describe_stacks(StackName=templates.stack_name(ENV, layer))["Stacks"][0]
+        assert stack["EnableTerminationProtection"] is True
+        if layer == "service":
+            assert {"ParameterKey": "KeepRunningCount", "ParameterValue": "true"} in stack["Parameters"]
+
+
+def test_second_deploy_executes_nothing(sandbox, run):
+    code, out, err = run("deploy", "--yes")
+    assert code == 0, out + err
+    assert "change set" not in out and "UPDATE_COMPLETE" not in out
+    assert [line for line in out.splitlines() if line.endswith(": no changes")] == [
+        f"{templates.stack_name(ENV, layer)}: no changes" for layer in templates.layer_order()
+    ]
+    assert all(n <= 5 for n in calls_per_stack(err).values()), err
+
+
+def test_auto_scaled_count_survives_a_service_update(sandbox, run):
+    svc = outputs(sandbox, "service")
+    sandbox.client("ecs").update_service(cluster=svc["ClusterName"], service=svc["ServiceName"], desiredCount=2)
+    code, out, err = run("deploy", "--stack", "service", "--image-tag", "v2", "--yes")
+    assert code == 0, out + err
+    assert "UPDATE_COMPLETE" in out and "TaskDefinition" in out
+    (service,) = sandbox.client("ecs").describe_services(cluster=svc["ClusterName"], services=[svc["ServiceName"]])["services"]
+    assert service["desiredCount"] == 2
+    definition = sandbox.client("ecs").describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    assert definition["containerDefinitions"][0]["image"].endswith("/startupwebapp-backend:v2")
+
+
+def test_diff_is_clean_after_deploy(run):
+    code, out, err = run("diff", "--stack", "alb")
+    assert code == 0, out + err
+
+
+def test_destroy_is_refused_while_consumed(run):
+    code, out, err = run("destroy", "--stack", "alb", "--yes")
+    assert code == 1
+    assert "startupwebapp-sandbox-service" in err and "still uses its outputs" in err
+
+
+def test_destroy_everything_in_reverse_order(sandbox, run):
+    code, out, err = run("destroy", "--yes")
+    assert code == 0, out + err
+    deleted = [line.split(":")[0] for line in out.splitlines() if line.endswith(": deleted")]
+    assert deleted == [templates.stack_name(ENV, layer) for layer in reversed(templates.layer_order())]
+    assert "retained, still in the account: Certificate" in out
+    code, out, _ = run("status")
+    assert all(line.endswith("not deployed") for line in out.splitlines())
