@@ -4,11 +4,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
+# Deploys go to ENV (default: the local sandbox; prod and staging must be named).
+ENV ?= sandbox
+DEPLOY := $(BIN)/python -m scripts.deploy
+FLAGS = --env $(ENV) $(if $(STACK),--stack $(STACK)) $(if $(TAG),--image-tag $(TAG)) $(if $(CHANGESET),--changeset $(CHANGESET)) \
+	$(if $(YES),--yes) $(if $(ALLOW_REPLACE),--allow-replace) $(if $(RECREATE),--recreate)
+# ENV=sandbox points the AWS clients at the running sandbox, and fails if it does not run,
+# so that a rehearsal can never fall through to real AWS credentials.
+AWS = $(if $(filter sandbox,$(ENV)),e="$$($(BIN)/python -m scripts.sandbox env)" && eval "$$e" &&,)
+FRESH = $(BIN)/python generate.py --check &&
+
 .DEFAULT_GOAL := help
-.PHONY: help venv templates check test lint bench clean
+.PHONY: help venv templates check test lint bench clean review sandbox sandbox-stop sandbox-status \
+	deploy changeset execute status outputs events diff destroy recover rollback verify
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(INSTALLED): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +43,51 @@ test: $(INSTALLED) ## run every test: pytest (goldens, cfn-lint, checkov, sandbo
 lint: $(INSTALLED) ## ruff check and format check only
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+review: $(INSTALLED) ## write output/review/ENV.md: what ops read before the console
+	@$(FRESH) $(BIN)/python -m scripts.review --env $(ENV)
+
+sandbox: $(INSTALLED) ## start the local AWS sandbox (moto on 127.0.0.1) seeded with the Phase 5.14 resources
+	@$(BIN)/python -m scripts.sandbox start
+
+sandbox-stop: $(INSTALLED) ## stop the sandbox
+	@$(BIN)/python -m scripts.sandbox stop
+
+sandbox-status: $(INSTALLED) ## say whether the sandbox runs
+	@$(BIN)/python -m scripts.sandbox status
+
+deploy: $(INSTALLED) ## deploy STACK (default: every layer, in order) to ENV through change sets [TAG= YES=1 ALLOW_REPLACE=1 RECREATE=1]
+	@$(FRESH) $(AWS) $(DEPLOY) deploy $(FLAGS)
+
+changeset: $(INSTALLED) ## create and print STACK's change set for ENV, and leave it for review
+	@$(FRESH) $(AWS) $(DEPLOY) changeset $(FLAGS)
+
+execute: $(INSTALLED) ## execute the reviewed CHANGESET of STACK in ENV
+	@$(AWS) $(DEPLOY) execute $(FLAGS)
+
+status: $(INSTALLED) ## one line per layer of ENV: stack, status, last update
+	@$(AWS) $(DEPLOY) status $(FLAGS)
+
+outputs: $(INSTALLED) ## the outputs of STACK (default: every layer) in ENV
+	@$(AWS) $(DEPLOY) outputs $(FLAGS)
+
+events: $(INSTALLED) ## the latest events of STACK in ENV
+	@$(AWS) $(DEPLOY) events $(FLAGS)
+
+diff: $(INSTALLED) ## template and parameters of STACK against what ENV runs (exit 0 same, 1 differs, 2 error)
+	@$(FRESH) $(AWS) $(DEPLOY) diff $(FLAGS)
+
+destroy: $(INSTALLED) ## delete STACK (refused while consumed), or every layer in reverse order; lists what is retained
+	@$(AWS) $(DEPLOY) destroy $(FLAGS)
+
+recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED
+	@$(AWS) $(DEPLOY) recover $(FLAGS)
+
+rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set
+	@$(FRESH) $(AWS) $(DEPLOY) rollback $(FLAGS)
+
+verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks
+	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(TIMEOUT),--timeout $(TIMEOUT))
 
 bench: $(INSTALLED) ## print performance figures (medians)
 	@$(BIN)/python bench.py

@@ -55,7 +55,7 @@ def main():
     generate_only = [
         python,
         "-c",
-        "import generate, templates.alb as a; generate.build_all(generate.load_all(generate.PARAMS_DIR, a.REGIONS))",
+        "import generate; generate.build_all(generate.load_all(generate.PARAMS_DIR))",
     ]
     generation = [timed(generate_only, ROOT) for _ in range(RUNS)]
     cold, warm = [], []

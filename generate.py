@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import templates
-from templates import alb, inputs
+from templates import inputs
 from templates.params import Environment, ParamsError, load_all
 
 ROOT = Path(__file__).resolve().parent
@@ -65,6 +65,8 @@ def build_all(environments: list[Environment], output_dir: Path = OUTPUT_DIR) ->
         document = built[layer].to_dict()
         files[output_dir / f"{layer}.json"] = render(document)
         for env in environments:
+            if layer in templates.OPTIONAL_LAYERS and layer not in env.enabled_layers:
+                continue
             files[output_dir / env.name / f"{layer}.json"] = render(template_configuration(env, layer, document))
     return files
 
@@ -112,7 +114,7 @@ def main(argv=None) -> int:
         if args.order:
             print(" -> ".join(templates.layer_order()))
             return 0
-        files = build_all(load_all(params_dir, alb.REGIONS), output_dir)
+        files = build_all(load_all(params_dir), output_dir)
     except (ParamsError, templates.WiringError) as error:
         print(f"error: {error}".replace("\n", "\nerror: "), file=sys.stderr)
         print("nothing was written", file=sys.stderr)

@@ -6,25 +6,45 @@ the layer order is derived from it."""
 
 from graphlib import CycleError, TopologicalSorter
 
-from templates import alb, cert_dns, scaling, service
+from templates import alarms, alb, cert_dns, ci, release_alarms, scaling, service, waf
 
 PROJECT = "startupwebapp"
 
 LAYERS = {
     "cert-dns": cert_dns,
     "alb": alb,
+    "waf": waf,
+    "release-alarms": release_alarms,
     "service": service,
     "scaling": scaling,
+    "alarms": alarms,
+    "ci": ci,
 }
+
+# Layers an environment deploys only when its params file lists them in `enabled_layers`.
+OPTIONAL_LAYERS = ("waf", "ci")
 
 # (downstream layer, its parameter) <- (upstream layer, its output)
 WIRING = {
     ("alb", "CertificateArn"): ("cert-dns", "CertificateArn"),
     ("alb", "HostedZoneId"): ("cert-dns", "HostedZoneId"),
+    ("waf", "LoadBalancerArn"): ("alb", "LoadBalancerArn"),
+    ("release-alarms", "LoadBalancerFullName"): ("alb", "LoadBalancerFullName"),
+    ("release-alarms", "TargetGroupFullName"): ("alb", "TargetGroupFullName"),
     ("service", "TargetGroupArn"): ("alb", "TargetGroupArn"),
+    ("service", "DeploymentAlarmNames"): ("release-alarms", "DeploymentAlarmNames"),
     ("scaling", "ServiceClusterName"): ("service", "ClusterName"),
     ("scaling", "ServiceName"): ("service", "ServiceName"),
+    ("alarms", "LoadBalancerFullName"): ("alb", "LoadBalancerFullName"),
+    ("alarms", "TargetGroupFullName"): ("alb", "TargetGroupFullName"),
+    ("alarms", "ServiceClusterName"): ("service", "ClusterName"),
+    ("alarms", "ServiceName"): ("service", "ServiceName"),
+    ("alarms", "AlertTopicArn"): ("release-alarms", "AlertTopicArn"),
 }
+
+# Layer -> (upstream layer, output listing alarm ARNs, output with the minutes to watch them):
+# the deployer hands these to CloudFormation as rollback triggers when it updates the layer.
+ROLLBACK_TRIGGERS = {"service": ("release-alarms", "RollbackAlarmArns", "RollbackMonitoringMinutes")}
 
 # Resources that hold state or a name other things point at: the stack policy forbids
 # replacing or deleting them, and the deployer refuses change sets that would.

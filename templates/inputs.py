@@ -18,7 +18,12 @@ SECRET_ARN = r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z
 ECR_REPOSITORY_NAME = r"[a-z0-9]+([._/-][a-z0-9]+)*"
 IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 HTTP_PATH = r"/[A-Za-z0-9/._~-]*"
+GITHUB_REPOSITORY = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}"
+# Environments and branches or tags only: a pull request never gets the deploy role.
+GITHUB_SUBJECT = r"(environment:[A-Za-z0-9_.-]{1,255}|ref:refs/(heads|tags)/[A-Za-z0-9_./*-]{1,255})"
+OIDC_PROVIDER_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\.actions\.githubusercontent\.com"
 
+GITHUB_MAX_SUBJECTS = 5  # trust-policy slots of the ci layer's deploy role
 # Load balancer TLS policies that AWS recommends (TLS 1.2 minimum, forward secrecy only).
 RECOMMENDED_TLS_POLICIES = [
     "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
@@ -370,6 +375,32 @@ INPUTS = {
             max_value=2000000000,
         ),
         _bool("WafCountOnly", False, "WAF rules only count matches instead of blocking (for a first rollout)."),
+        Input(
+            "GitHubRepository",
+            "String",
+            "startupwebapp/startupwebapp-deploy",
+            "GitHub repository (owner/name) whose workflows may assume the deploy role.",
+            pattern=GITHUB_REPOSITORY,
+            hint="owner/name of a GitHub repository, such as startupwebapp/startupwebapp-deploy",
+        ),
+        Input(
+            "GitHubSubjects",
+            "CommaDelimitedList",
+            "environment:prod",
+            f"Where in that repository a workflow may assume the deploy role: OIDC subject suffixes "
+            f"(environment:<name>, ref:refs/heads/<branch>, ref:refs/tags/<tag>; * allowed in refs), at most {GITHUB_MAX_SUBJECTS}.",
+            pattern=GITHUB_SUBJECT,
+            items=(1, GITHUB_MAX_SUBJECTS),
+            hint="environment:<name>, ref:refs/heads/<branch> or ref:refs/tags/<tag>",
+        ),
+        Input(
+            "ExistingOidcProviderArn",
+            "String",
+            "",
+            "ARN of the account's GitHub OIDC provider if it exists already (an account has one per URL); empty creates it.",
+            pattern=f"({OIDC_PROVIDER_ARN})?",
+            hint="empty, or arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com",
+        ),
     ]
 }
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import yaml
 
-from templates.inputs import FARGATE_MEMORY_BY_CPU, INPUTS, Input
+from templates import OPTIONAL_LAYERS, alb
+from templates.inputs import FARGATE_MEMORY_BY_CPU, HTTP_PATH, INPUTS, Input
 
-TOP_LEVEL_KEYS = ("region", "tags", "parameters")
+TOP_LEVEL_KEYS = ("region", "tags", "enabled_layers", "smoke_checks", "parameters")
 ENV_NAME = re.compile(r"[a-z][a-z0-9]{1,15}")
 TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
 
@@ -42,10 +43,12 @@ class Environment:
     path: Path
     region: str
     tags: dict
+    enabled_layers: tuple  # optional layers this environment deploys
+    smoke_checks: tuple  # ({"path": "/…", "status": 200}, …) that `make verify` requests
     values: dict  # input name -> value as CloudFormation takes it (a string)
 
 
-def load_all(params_dir: Path, regions) -> list[Environment]:
+def load_all(params_dir: Path) -> list[Environment]:
     """Load and check every params/<env>.yaml; raise ParamsError listing every problem."""
     files = sorted(params_dir.glob("*.yaml"))
     if not files:
@@ -53,7 +56,7 @@ def load_all(params_dir: Path, regions) -> list[Environment]:
     environments, problems = [], []
     for path in files:
         try:
-            environments.append(load(path, regions))
+            environments.append(load(path))
         except ParamsError as error:
             problems.extend(error.problems)
     if problems:
@@ -61,7 +64,8 @@ def load_all(params_dir: Path, regions) -> list[Environment]:
     return environments
 
 
-def load(path: Path, regions) -> Environment:
+def load(path: Path) -> Environment:
+    regions, optional_layers = alb.REGIONS, OPTIONAL_LAYERS
     where = str(path)
     env = path.stem
     if not ENV_NAME.fullmatch(env):
@@ -91,6 +95,18 @@ def load(path: Path, regions) -> Environment:
     for key, value in tags.items():
         if not (isinstance(key, str) and TAG_KEY.fullmatch(key) and not key.startswith("aws:")) or not isinstance(value, str):
             problems.append(f"{where}: tags.{key}: {value!r}; allowed: a tag name (not aws:) with a string value")
+    enabled = data.get("enabled_layers") or []
+    if not (isinstance(enabled, list) and all(layer in optional_layers for layer in enabled)):
+        problems.append(
+            f"{where}: enabled_layers: {enabled!r}; allowed: a list of optional layers ({', '.join(optional_layers) or 'none'})"
+        )
+        enabled = []
+    smoke = data.get("smoke_checks") or []
+    if not (isinstance(smoke, list) and all(smoke_check_ok(check) for check in smoke)):
+        problems.append(
+            f"{where}: smoke_checks: {smoke!r}; allowed: a list of {{path: /some/path, status: 200}} (a path starting with /, an HTTP status)"
+        )
+        smoke = []
     given = data.get("parameters") or {}
     if not isinstance(given, dict):
         problems.append(f"{where}: parameters: expected a mapping of input names to values")
@@ -115,7 +131,18 @@ def load(path: Path, regions) -> Environment:
     if problems:
         raise ParamsError(problems)
     as_strings = {name: to_cfn_string(INPUTS[name], value) for name, value in merged.items()}
-    return Environment(env, path, region, dict(tags), as_strings)
+    return Environment(env, path, region, dict(tags), tuple(enabled), tuple(smoke), as_strings)
+
+
+def smoke_check_ok(check) -> bool:
+    return (
+        isinstance(check, dict)
+        and set(check) == {"path", "status"}
+        and isinstance(check["path"], str)
+        and re.fullmatch(HTTP_PATH, check["path"]) is not None
+        and isinstance(check["status"], int)
+        and 100 <= check["status"] <= 599
+    )
 
 
 def check_value(spec: Input, value):

@@ -8,6 +8,7 @@ from troposphere import AWS_REGION, Equals, If, NoValue, Ref, Sub, Template
 from troposphere.ecs import (
     AwsvpcConfiguration,
     ContainerDefinition,
+    DeploymentAlarms,
     DeploymentCircuitBreaker,
     DeploymentConfiguration,
     Environment,
@@ -63,6 +64,7 @@ def build() -> Template:
             "HealthCheckGracePeriodSeconds",
             "LogRetentionDays",
             "TargetGroupArn",
+            "DeploymentAlarmNames",
             inputs.KEEP_RUNNING_COUNT,
         ]
     }
@@ -233,6 +235,8 @@ def create_service(t, p, task_definition):
                 MinimumHealthyPercent=100,
                 MaximumPercent=200,
                 DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True),
+                # A release that makes the tasks answer 5xx or fail health checks is rolled back.
+                Alarms=DeploymentAlarms(AlarmNames=p["DeploymentAlarmNames"].ref(), Enable=True, Rollback=True),
             ),
             PropagateTags="SERVICE",
             EnableECSManagedTags=True,

@@ -9,14 +9,13 @@ sys.path.insert(0, str(ROOT))
 
 import generate  # noqa: E402
 import templates  # noqa: E402
-from templates import alb  # noqa: E402
 from templates.params import load_all  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def generated():
     """path (relative to the repo) -> content, as generation produces it from params/."""
-    return generate.build_all(load_all(ROOT / "params", alb.REGIONS), Path("output"))
+    return generate.build_all(load_all(ROOT / "params"), Path("output"))
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@ import json
 
 from conftest import default, only, resources_of_type
 
-from templates import inputs, service
+import templates
+from templates import inputs, service, waf
 
 
 def test_cert_dns(layer):
@@ -279,3 +280,81 @@ def test_no_environment_specific_literal_in_templates(layer):
         body = json.dumps({k: v for k, v in template.items() if k not in ("Parameters", "Mappings")})
         for needle in ("vpc-", "subnet-", "sg-", "123456789012", "startupwebapp.com", "startupwebapp-cluster", "arn:aws:"):
             assert needle not in body, (name, needle)
+
+
+def alarms_of(template):
+    return {
+        r["Properties"]["AlarmName"]["Fn::Sub"]: r["Properties"] for r in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+    }
+
+
+def test_release_alarms_roll_a_bad_release_back(layer):
+    t = layer["release-alarms"]
+    alarms = alarms_of(t)
+    assert set(alarms) == {"${NamePrefix}-target-5xx", "${NamePrefix}-unhealthy-hosts"}
+    target_5xx = alarms["${NamePrefix}-target-5xx"]
+    assert (target_5xx["MetricName"], target_5xx["Statistic"]) == ("HTTPCode_Target_5XX_Count", "Sum")
+    assert default(t, target_5xx["Threshold"]) == 10 and default(t, target_5xx["EvaluationPeriods"]) == 3
+    unhealthy = alarms["${NamePrefix}-unhealthy-hosts"]
+    assert (unhealthy["MetricName"], unhealthy["Statistic"], unhealthy["Threshold"]) == ("UnHealthyHostCount", "Maximum", 1)
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
+        assert {d["Name"] for d in alarm["Dimensions"]} == {"LoadBalancer", "TargetGroup"}
+        assert "Look first at" in alarm["AlarmDescription"]
+    assert t["Outputs"]["DeploymentAlarmNames"]["Value"] == {"Fn::Join": [",", [{"Ref": "Target5xxAlarm"}, {"Ref": "UnhealthyHostsAlarm"}]]}
+    topic = only(t, "AWS::SNS::Topic")
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlertTopicKey"}
+    key_statements = only(t, "AWS::KMS::Key")["KeyPolicy"]["Statement"]
+    assert any(s["Principal"] == {"Service": "cloudwatch.amazonaws.com"} for s in key_statements)
+    subscriptions = resources_of_type(t, "AWS::SNS::Subscription")
+    assert len(subscriptions) == 3 and all(s["Condition"].startswith("HasAlertEmail") for s in subscriptions.values())
+
+
+def test_service_deployment_rolls_back_on_the_release_alarms(layer):
+    deployment = only(layer["service"], "AWS::ECS::Service")["DeploymentConfiguration"]
+    assert deployment["Alarms"] == {"AlarmNames": {"Ref": "DeploymentAlarmNames"}, "Enable": True, "Rollback": True}
+    assert templates.WIRING[("service", "DeploymentAlarmNames")] == ("release-alarms", "DeploymentAlarmNames")
+    assert templates.ROLLBACK_TRIGGERS["service"][0] == "release-alarms"
+
+
+def test_operating_alarms(layer):
+    t = layer["alarms"]
+    alarms = alarms_of(t)
+    assert set(alarms) == {
+        "${NamePrefix}-alb-5xx",
+        "${NamePrefix}-no-healthy-host",
+        "${NamePrefix}-slow-responses",
+        "${NamePrefix}-cpu-saturated",
+        "${NamePrefix}-memory-saturated",
+        "${NamePrefix}-tasks-below-desired",
+    }
+    assert alarms["${NamePrefix}-slow-responses"]["ExtendedStatistic"] == "p99"
+    assert default(t, alarms["${NamePrefix}-slow-responses"]["Threshold"]) == 2
+    assert alarms["${NamePrefix}-no-healthy-host"]["TreatMissingData"] == "breaching"
+    saturated = {q["Id"]: q for q in alarms["${NamePrefix}-cpu-saturated"]["Metrics"]}
+    assert saturated["saturated"]["Expression"] == {"Fn::Sub": "IF(usage > ${SaturationPercent} AND tasks >= ${MaxCapacity}, 1, 0)"}
+    assert saturated["usage"]["MetricStat"]["Metric"]["MetricName"] == "CPUUtilization"
+    assert default(t, {"Ref": "SaturationPercent"}) == 85
+    below = {q["Id"]: q for q in alarms["${NamePrefix}-tasks-below-desired"]["Metrics"]}
+    assert below["missing"]["Expression"] == "desired - running"
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [{"Ref": "AlertTopicArn"}] and alarm["AlarmDescription"]
+
+
+def test_waf(layer):
+    t = layer["waf"]
+    acl = only(t, "AWS::WAFv2::WebACL")
+    assert acl["Scope"] == "REGIONAL" and acl["DefaultAction"] == {"Allow": {}}
+    rules = {r["Name"]: r for r in acl["Rules"]}
+    rate = rules.pop("RateLimitPerIp")
+    assert rate["Statement"]["RateBasedStatement"] == {"Limit": {"Ref": "WafRateLimit"}, "AggregateKeyType": "IP"}
+    assert rate["Action"] == {"Fn::If": ["CountOnly", {"Count": {}}, {"Block": {}}]}
+    assert sorted(rules) == sorted(waf.MANAGED_RULE_GROUPS)
+    assert rules["AWSManagedRulesKnownBadInputsRuleSet"]["OverrideAction"] == {"None": {}}
+    assert rules["AWSManagedRulesSQLiRuleSet"]["OverrideAction"] == {"Fn::If": ["CountOnly", {"Count": {}}, {"None": {}}]}
+    assert all(r["VisibilityConfig"]["CloudWatchMetricsEnabled"] for r in acl["Rules"])
+    assert only(t, "AWS::WAFv2::WebACLAssociation")["ResourceArn"] == {"Ref": "LoadBalancerArn"}
+    assert only(t, "AWS::Logs::LogGroup")["LogGroupName"] == {"Fn::Sub": "aws-waf-logs-${NamePrefix}"}
+    logging = only(t, "AWS::WAFv2::LoggingConfiguration")
+    assert logging["LogDestinationConfigs"][0]["Fn::Sub"].endswith(":log-group:${LogGroup}")
+    assert "waf" in templates.OPTIONAL_LAYERS

@@ -11,11 +11,16 @@ import generate
 
 def test_every_layer_and_environment_is_generated(generated):
     names = sorted(str(p) for p in generated)
-    environments = sorted(p.stem for p in (ROOT / "params").glob("*.yaml"))
-    assert {"prod", "staging"} <= set(environments)
-    expected = [f"output/{layer}.json" for layer in ("alb", "cert-dns", "scaling", "service")]
-    expected += [f"output/{env}/{layer}.json" for env in environments for layer in ("alb", "cert-dns", "scaling", "service")]
+    environments = generate.load_all(ROOT / "params")
+    assert {"prod", "staging"} <= {env.name for env in environments}
+    expected = [f"output/{layer}.json" for layer in generate.templates.LAYERS]
+    for env in environments:
+        deployed = [
+            layer for layer in generate.templates.LAYERS if layer not in generate.templates.OPTIONAL_LAYERS or layer in env.enabled_layers
+        ]
+        expected += [f"output/{env.name}/{layer}.json" for layer in deployed]
     assert names == sorted(expected)
+    assert "output/staging/waf.json" in names and "output/prod/waf.json" not in names
 
 
 def test_committed_output_matches_generation_byte_for_byte(generated):
@@ -25,7 +30,7 @@ def test_committed_output_matches_generation_byte_for_byte(generated):
 
 
 def test_generation_is_deterministic(generated):
-    again = generate.build_all(generate.load_all(ROOT / "params", generate.alb.REGIONS), generate.OUTPUT_DIR)
+    again = generate.build_all(generate.load_all(ROOT / "params"), generate.OUTPUT_DIR)
     assert again == generated
 
 
@@ -91,4 +96,4 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
 
 def test_order_is_printed():
     result = subprocess.run([sys.executable, str(ROOT / "generate.py"), "--order"], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "cert-dns -> alb -> service -> scaling"
+    assert result.stdout.strip() == "cert-dns -> ci -> alb -> waf -> release-alarms -> service -> scaling -> alarms"

@@ -8,6 +8,10 @@ import pytest
 import yaml
 from conftest import ROOT
 
+import templates
+from templates.inputs import INPUTS
+from templates.params import check_value
+
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
 
 
@@ -32,7 +36,14 @@ def with_parameters(**changes):
 BAD = [
     # (what, document, the key named, words of what is allowed)
     ("unknown key", with_parameters(DesiredCout=2), "parameters.DesiredCout", "unknown key; allowed: AccessLogRetentionDays"),
-    ("unknown top-level key", {**GOOD, "parameter": {}}, "parameter", "allowed: region, tags, parameters"),
+    ("unknown top-level key", {**GOOD, "parameter": {}}, "parameter", "allowed: region, tags, enabled_layers, smoke_checks, parameters"),
+    ("unknown optional layer", {**GOOD, "enabled_layers": ["cdn"]}, "enabled_layers: ['cdn']", "a list of optional layers (waf, ci)"),
+    (
+        "smoke check",
+        {**GOOD, "smoke_checks": [{"path": "health", "status": 200}]},
+        "smoke_checks",
+        "a path starting with /, an HTTP status",
+    ),
     ("wrong type", with_parameters(MaxCapacity="4"), "parameters.MaxCapacity: '4'", "a whole number from 1 to 100"),
     ("bool as string", with_parameters(DeletionProtection="yes"), "parameters.DeletionProtection: 'yes'", "true or false"),
     (
@@ -99,6 +110,12 @@ def test_bad_params_stop_generation_with_one_clear_line(tmp_path, what, document
     assert not out.exists(), "nothing may be written when params are bad"
 
 
+def test_every_default_passes_its_own_rules():
+    for spec in INPUTS.values():
+        boolean = spec.allowed == ("true", "false")  # params files write these as YAML booleans
+        assert check_value(spec, spec.default == "true" if boolean else spec.default) is None, spec.name
+
+
 def test_every_problem_is_reported_at_once(tmp_path):
     result, out = run_generate(tmp_path, with_parameters(DesiredCout=1, HealthCheckPath="x", VpcId="vpc"))
     assert result.returncode == 2
@@ -116,7 +133,8 @@ def test_a_new_environment_is_one_params_file(tmp_path):
     document = with_parameters(NamePrefix="startupwebapp-qa", ApiHostLabel="api-qa", DesiredCount=1)
     result, out = run_generate(tmp_path, document, name="qa.yaml")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (out / "qa").iterdir()) == ["alb.json", "cert-dns.json", "scaling.json", "service.json"]
+    deployed = [layer for layer in templates.LAYERS if layer not in templates.OPTIONAL_LAYERS or layer in GOOD["enabled_layers"]]
+    assert sorted(p.name for p in (out / "qa").iterdir()) == sorted(f"{layer}.json" for layer in deployed)
     assert '"DesiredCount": "1"' in (out / "qa" / "service.json").read_text()
 
 

@@ -7,7 +7,7 @@ from templates import WiringError, check_wiring, layer_order
 
 
 def test_order_is_derived_from_wiring():
-    assert layer_order() == ["cert-dns", "alb", "service", "scaling"]
+    assert layer_order() == ["cert-dns", "ci", "alb", "waf", "release-alarms", "service", "scaling", "alarms"]
 
 
 def test_order_follows_a_changed_wiring():
@@ -22,8 +22,8 @@ def test_cycle_names_both_ends():
 
 
 def test_missing_layer_named():
-    with pytest.raises(WiringError, match=r"waf.WebAclArn -> alb.WebAclArn: no layer named 'waf'"):
-        layer_order({("alb", "WebAclArn"): ("waf", "WebAclArn")})
+    with pytest.raises(WiringError, match=r"cdn.DistributionId -> alb.DistributionId: no layer named 'cdn'"):
+        layer_order({("alb", "DistributionId"): ("cdn", "DistributionId")})
 
 
 def built():

@@ -1,0 +1,158 @@
+"""alarms: what ops should hear about once the service runs: the load balancer failing requests
+itself, no healthy task at all, slow answers, CPU or memory high while the service already runs
+its maximum task count, and fewer running tasks than desired. They notify the alert topic."""
+
+from troposphere import Sub, Template
+from troposphere.cloudwatch import Alarm, Metric, MetricDataQuery, MetricDimension, MetricStat
+
+from templates import inputs
+from templates.common import add_outputs, new_template
+
+INSIGHTS = "ECS/ContainerInsights"  # task counts need Container Insights on the cluster (README)
+
+
+def build() -> Template:
+    t = new_template("StartupWebApp alarms: load balancer, latency, saturation and task-count alarms.")
+    p = {
+        name: inputs.add(t, name)
+        for name in [
+            "NamePrefix",
+            "AlarmPeriodSeconds",
+            "BadPeriodsToAlarm",
+            "Elb5xxThreshold",
+            "ResponseTimeP99Seconds",
+            "SaturationPercent",
+            "SaturationPeriods",
+            "MaxCapacity",
+            "TasksBelowDesiredMinutes",
+            "LoadBalancerFullName",
+            "TargetGroupFullName",
+            "ServiceClusterName",
+            "ServiceName",
+            "AlertTopicArn",
+        ]
+    }
+    notify = {"AlarmActions": [p["AlertTopicArn"].ref()], "OKActions": [p["AlertTopicArn"].ref()]}
+    load_balancer = [MetricDimension(Name="LoadBalancer", Value=p["LoadBalancerFullName"].ref())]
+    target_group = [*load_balancer, MetricDimension(Name="TargetGroup", Value=p["TargetGroupFullName"].ref())]
+    service = [
+        MetricDimension(Name="ClusterName", Value=p["ServiceClusterName"].ref()),
+        MetricDimension(Name="ServiceName", Value=p["ServiceName"].ref()),
+    ]
+    balancer_periods = {
+        "Namespace": "AWS/ApplicationELB",
+        "Period": p["AlarmPeriodSeconds"].ref(),
+        "EvaluationPeriods": p["BadPeriodsToAlarm"].ref(),
+        "DatapointsToAlarm": p["BadPeriodsToAlarm"].ref(),
+    }
+    alarms = [
+        Alarm(
+            "Elb5xxAlarm",
+            AlarmName=Sub("${NamePrefix}-alb-5xx"),
+            AlarmDescription=(
+                "The load balancer itself answers 5xx (502/503/504): no task takes the request or tasks time out. "
+                "Look first at the target group's healthy count and the tasks' gunicorn timeouts."
+            ),
+            MetricName="HTTPCode_ELB_5XX_Count",
+            Dimensions=load_balancer,
+            Statistic="Sum",
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Threshold=p["Elb5xxThreshold"].ref(),
+            TreatMissingData="notBreaching",
+            **balancer_periods,
+            **notify,
+        ),
+        Alarm(
+            "NoHealthyHostAlarm",
+            AlarmName=Sub("${NamePrefix}-no-healthy-host"),
+            AlarmDescription=(
+                "No task passes the health check: the site is down. Look first at the ECS service's events "
+                "(tasks failing to start, image pull or secret errors) and at the database."
+            ),
+            MetricName="HealthyHostCount",
+            Dimensions=target_group,
+            Statistic="Minimum",
+            ComparisonOperator="LessThanThreshold",
+            Threshold=1,
+            TreatMissingData="breaching",
+            **balancer_periods,
+            **notify,
+        ),
+        Alarm(
+            "SlowResponsesAlarm",
+            AlarmName=Sub("${NamePrefix}-slow-responses"),
+            AlarmDescription=(
+                "1 % of requests take longer than the p99 threshold. Look first at the database (slow queries, "
+                "connections) and at CPU: if the service is at its maximum task count, it needs more room."
+            ),
+            MetricName="TargetResponseTime",
+            Dimensions=target_group,
+            ExtendedStatistic="p99",
+            ComparisonOperator="GreaterThanThreshold",
+            Threshold=p["ResponseTimeP99Seconds"].ref(),
+            TreatMissingData="notBreaching",
+            **balancer_periods,
+            **notify,
+        ),
+    ]
+    for resource in ("CPU", "Memory"):
+        alarms.append(
+            Alarm(
+                f"{resource.title()}SaturatedAlarm",
+                AlarmName=Sub("${NamePrefix}-" + resource.lower() + "-saturated"),
+                AlarmDescription=(
+                    f"Average {resource} stays high while the service already runs its maximum task count: auto-scaling "
+                    "cannot add more. Look first at what drives the load (traffic, a slow endpoint), then raise "
+                    "MaxCapacity or the task size."
+                ),
+                Metrics=[
+                    query("usage", "AWS/ECS", f"{resource}Utilization", service, 300),
+                    query("tasks", INSIGHTS, "RunningTaskCount", service, 300),
+                    MetricDataQuery(
+                        Id="saturated",
+                        Label=f"{resource} high at the maximum task count",
+                        Expression=Sub("IF(usage > ${SaturationPercent} AND tasks >= ${MaxCapacity}, 1, 0)"),
+                        ReturnData=True,
+                    ),
+                ],
+                EvaluationPeriods=p["SaturationPeriods"].ref(),
+                DatapointsToAlarm=p["SaturationPeriods"].ref(),
+                ComparisonOperator="GreaterThanOrEqualToThreshold",
+                Threshold=1,
+                TreatMissingData="notBreaching",
+                **notify,
+            )
+        )
+    alarms.append(
+        Alarm(
+            "TasksBelowDesiredAlarm",
+            AlarmName=Sub("${NamePrefix}-tasks-below-desired"),
+            AlarmDescription=(
+                "Fewer tasks run than the service wants: tasks crash or cannot be placed. Look first at the ECS "
+                "service's events and the stopped tasks' stop reasons."
+            ),
+            Metrics=[
+                query("desired", INSIGHTS, "DesiredTaskCount", service, 60),
+                query("running", INSIGHTS, "RunningTaskCount", service, 60),
+                MetricDataQuery(Id="missing", Label="tasks below desired", Expression="desired - running", ReturnData=True),
+            ],
+            EvaluationPeriods=p["TasksBelowDesiredMinutes"].ref(),
+            DatapointsToAlarm=p["TasksBelowDesiredMinutes"].ref(),
+            ComparisonOperator="GreaterThanThreshold",
+            Threshold=0,
+            TreatMissingData="notBreaching",
+            **notify,
+        )
+    )
+    for alarm in alarms:
+        t.add_resource(alarm)
+    add_outputs(t, {f"{a.title}Name": (a.ref(), a.AlarmDescription.split(":")[0] + ".") for a in alarms})
+    return t
+
+
+def query(id_, namespace, metric, dimensions, period):
+    return MetricDataQuery(
+        Id=id_,
+        MetricStat=MetricStat(Metric=Metric(Namespace=namespace, MetricName=metric, Dimensions=dimensions), Period=period, Stat="Average"),
+        ReturnData=False,
+    )

@@ -1,0 +1,139 @@
+"""release-alarms: the alert topic and the alarms that show a bad release (5xx answers from the
+tasks, unhealthy targets). The ECS service rolls a deployment back when they fire, and the
+deployer gives them to CloudFormation as rollback triggers of the service stack."""
+
+from awacs import kms
+from awacs.aws import Allow, PolicyDocument, Principal, Statement
+from troposphere import Equals, Join, Not, Select, Split, Sub, Template
+from troposphere.cloudwatch import Alarm, MetricDimension
+from troposphere.kms import Key
+from troposphere.sns import SubscriptionResource, Topic
+
+from templates import inputs
+from templates.common import add_outputs, new_template
+
+MOST_ALERT_EMAILS = inputs.INPUTS["AlertEmails"].items[1]
+
+
+def build() -> Template:
+    t = new_template("StartupWebApp release-alarms: alert topic and the alarms that roll a bad release back.")
+    p = {
+        name: inputs.add(t, name)
+        for name in [
+            "NamePrefix",
+            "AlertEmails",
+            "AlarmPeriodSeconds",
+            "BadPeriodsToAlarm",
+            "Target5xxThreshold",
+            "RollbackMonitoringMinutes",
+            "LoadBalancerFullName",
+            "TargetGroupFullName",
+        ]
+    }
+    topic = add_alert_topic(t, p)
+    dimensions = [
+        MetricDimension(Name="LoadBalancer", Value=p["LoadBalancerFullName"].ref()),
+        MetricDimension(Name="TargetGroup", Value=p["TargetGroupFullName"].ref()),
+    ]
+    common = {
+        "Namespace": "AWS/ApplicationELB",
+        "Dimensions": dimensions,
+        "Period": p["AlarmPeriodSeconds"].ref(),
+        "EvaluationPeriods": p["BadPeriodsToAlarm"].ref(),
+        "DatapointsToAlarm": p["BadPeriodsToAlarm"].ref(),
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [topic.ref()],
+        "OKActions": [topic.ref()],
+    }
+    target_5xx = t.add_resource(
+        Alarm(
+            "Target5xxAlarm",
+            AlarmName=Sub("${NamePrefix}-target-5xx"),
+            AlarmDescription=(
+                "The tasks answer 5xx: the application fails requests. Look first at the service's log group for "
+                "tracebacks, then at what the last deploy changed; a deployment in progress is rolled back."
+            ),
+            MetricName="HTTPCode_Target_5XX_Count",
+            Statistic="Sum",
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Threshold=p["Target5xxThreshold"].ref(),
+            **common,
+        )
+    )
+    unhealthy = t.add_resource(
+        Alarm(
+            "UnhealthyHostsAlarm",
+            AlarmName=Sub("${NamePrefix}-unhealthy-hosts"),
+            AlarmDescription=(
+                "A registered task fails the /health check: it cannot answer or its database is unreachable. Look first at "
+                "the target group's health reasons and the task's log stream; a deployment in progress is rolled back."
+            ),
+            MetricName="UnHealthyHostCount",
+            Statistic="Maximum",
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            Threshold=1,
+            **common,
+        )
+    )
+    alarms = [target_5xx, unhealthy]
+    add_outputs(
+        t,
+        {
+            "AlertTopicArn": (topic.ref(), "SNS topic every alarm notifies."),
+            "DeploymentAlarmNames": (Join(",", [a.ref() for a in alarms]), "Alarms the ECS service watches during a deployment."),
+            "RollbackAlarmArns": (Join(",", [a.get_att("Arn") for a in alarms]), "Rollback triggers of the service stack."),
+            "RollbackMonitoringMinutes": (Sub("${RollbackMonitoringMinutes}"), "Minutes CloudFormation watches the triggers."),
+        },
+    )
+    return t
+
+
+def add_alert_topic(t, p):
+    # CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key: it needs a
+    # customer-managed key whose policy lets cloudwatch.amazonaws.com use it.
+    key = t.add_resource(
+        Key(
+            "AlertTopicKey",
+            Description="Encrypts the StartupWebApp alert topic",
+            EnableKeyRotation=True,
+            KeyPolicy=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Sid="AccountAdministers",
+                        Effect=Allow,
+                        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
+                        Action=[kms.Action("*")],
+                        Resource=["*"],
+                    ),
+                    Statement(
+                        Sid="CloudWatchPublishes",
+                        Effect=Allow,
+                        Principal=Principal("Service", "cloudwatch.amazonaws.com"),
+                        Action=[kms.Decrypt, kms.GenerateDataKey],
+                        Resource=["*"],
+                    ),
+                ],
+            ),
+            # Nothing lasting is encrypted with it: notifications are delivered within days.
+            DeletionPolicy="Delete",
+            UpdateReplacePolicy="Delete",
+        )
+    )
+    topic = t.add_resource(Topic("AlertTopic", TopicName=Sub("${NamePrefix}-alerts"), KmsMasterKeyId=key.ref()))
+    # CloudFormation cannot loop over a list: one optional subscription per slot. Padding the
+    # joined list with commas makes every Select safe when fewer addresses are given.
+    padded = Split(",", Join("", [Join(",", p["AlertEmails"].ref()), "," * MOST_ALERT_EMAILS]))
+    for slot in range(MOST_ALERT_EMAILS):
+        condition = f"HasAlertEmail{slot + 1}"
+        t.add_condition(condition, Not(Equals(Select(slot, padded), "")))
+        t.add_resource(
+            SubscriptionResource(
+                f"AlertEmailSubscription{slot + 1}",
+                Condition=condition,
+                TopicArn=topic.ref(),
+                Protocol="email",
+                Endpoint=Select(slot, padded),
+            )
+        )
+    return topic
