@@ -9,6 +9,7 @@ per step (has_stack, create_change_set, wait_for_change_set, execute, wait_for_s
 import argparse
 import difflib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from botocore.parsers import ResponseParserError
 
 import templates
-from templates import alb
+from scripts import verify
 from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT
 from templates.params import ParamsError
 from templates.params import load as load_params
@@ -40,7 +41,9 @@ ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Pri
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
-COMMANDS = ("deploy", "changeset", "execute", "status", "outputs", "diff", "destroy", "recover")
+COMMANDS = ("deploy", "changeset", "execute", "status", "outputs", "events", "diff", "destroy", "recover", "rollback", "verify")
+MAX_TEMPLATE_BODY = 51_200
+RELEASES_KEPT = 20  # entries of the release history; stays under SSM's 4 KB standard parameter
 
 
 class Failure(Exception):
@@ -71,6 +74,10 @@ def load_layer(env, name, output_dir: Path) -> Layer:
         raise Failure(f"error: {error.filename}: missing; run `make templates` (generates output/ from params/)", 2) from None
     except (OSError, ValueError) as error:
         raise Failure(f"error: {files[0]} or {files[1]}: unreadable ({error}); run `make templates`", 2) from None
+    # Sent compact: CloudFormation takes at most 51,200 bytes of template inline.
+    body = json.dumps(json.loads(body), separators=(",", ":"), sort_keys=True)
+    if len(body) > MAX_TEMPLATE_BODY:
+        raise Failure(f"error: {files[0]}: {len(body)} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2)
     stack = templates.stack_name(env, name)
     return Layer(env, name, stack, body, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"))
 
@@ -98,8 +105,12 @@ def not_found(error: ClientError) -> bool:
 
 
 class Deployer:
-    def __init__(self, client, env, *, out, err, sleep=time.sleep, now=None, revision=None, ask=input, interactive=False, yes=False):
+    def __init__(
+        self, client, env, *, out, err, sleep=time.sleep, now=None, revision=None, ask=input, interactive=False, yes=False, role_arn=None
+    ):
         self._client_factory, self._clients = client, {}
+        # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
+        self.role = {"RoleARN": role_arn} if role_arn else {}
         self.env, self.out, self.err, self.sleep, self.ask = env, out, err, sleep, ask
         self.now = now or (lambda: datetime.now(UTC))
         self.revision = revision
@@ -110,6 +121,7 @@ class Deployer:
         self.current = "-"
         self.relaxed_policy = None  # the layer whose stack policy --allow-replace relaxed, until restored
         self.events = []  # events of the last wait, oldest first
+        self.layers = list(templates.LAYERS)  # the layers this environment deploys (main narrows it)
 
     # --- plumbing -------------------------------------------------------------------------
     def client(self, service):
@@ -168,6 +180,17 @@ class Deployer:
                 raise Failure(f"error: {source} has no output {output}; redeploy it: make deploy STACK={upstream} ENV={self.env}")
             values[parameter] = self.outputs(source)[output]
         return values
+
+    def rollback_configuration(self, layer) -> dict:
+        """CloudFormation rolls the layer back if these alarms fire while it deploys or soon after."""
+        if layer.name not in templates.ROLLBACK_TRIGGERS:
+            return {}
+        upstream, arns, minutes = templates.ROLLBACK_TRIGGERS[layer.name]
+        found = self.outputs(templates.stack_name(self.env, upstream))
+        if arns not in found:
+            raise Failure(f"error: {layer.stack} needs the rollback alarms of {upstream}: make deploy STACK={upstream} ENV={self.env}")
+        triggers = [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in found[arns].split(",") if arn]
+        return {"RollbackConfiguration": {"RollbackTriggers": triggers, "MonitoringTimeInMinutes": int(found.get(minutes, "0"))}}
 
     def parameters(self, layer, wired, image_tag=None) -> dict:
         values = dict(layer.parameters) | wired
@@ -229,6 +252,8 @@ class Deployer:
                 Capabilities=CAPABILITIES,
                 Tags=[{"Key": k, "Value": v} for k, v in sorted(layer.tags.items())],
                 Description=f"{layer.name} layer of {layer.env}, by scripts/deploy.py",
+                **self.rollback_configuration(layer),
+                **self.role,
             )
         except ClientError as error:
             if self.no_changes(layer, None, error.response["Error"].get("Message")):
@@ -332,6 +357,9 @@ class Deployer:
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
         self.finish(layer, found)
+        given = {p["ParameterKey"]: p.get("ParameterValue") for p in change_set.get("Parameters", [])}
+        if "ImageTag" in given:
+            self.record_release(given["ImageTag"])
         if not exists:
             self.settle(layer, change_set)
 
@@ -447,6 +475,73 @@ class Deployer:
             line = f"  {event['Timestamp']:%H:%M:%S}  {status:<32} {event['LogicalResourceId']:<28} {event.get('ResourceType', '')}{reason}"
             self.say(self.paint(line, colour))
 
+    # --- release history: in SSM, so that any machine can roll back ---------------------------
+    @property
+    def history_name(self):
+        return f"/{templates.PROJECT}/{self.env}/service/releases"
+
+    def releases(self) -> list[dict]:
+        try:
+            return json.loads(self.client("ssm").get_parameter(Name=self.history_name)["Parameter"]["Value"])
+        except ClientError as error:
+            if error.response["Error"].get("Code") != "ParameterNotFound":
+                raise
+            return []
+
+    def record_release(self, image_tag):
+        entries = self.releases()
+        entries.append(
+            {
+                "time": f"{self.now():%Y-%m-%dT%H:%M:%SZ}",
+                "image_tag": image_tag,
+                "revision": self.revision,
+                "by": self.client("sts").get_caller_identity()["Arn"],
+            }
+        )
+        entries = entries[-RELEASES_KEPT:]
+        while len(json.dumps(entries)) > 4000:
+            entries.pop(0)
+        self.client("ssm").put_parameter(
+            Name=self.history_name,
+            Value=json.dumps(entries, separators=(",", ":")),
+            Type="String",
+            Overwrite=True,
+            Description="StartupWebApp service releases (scripts/deploy.py): time, image tag, git revision, who",
+        )
+
+    def rollback(self, layer, image_tag=None, allow_replace=False):
+        """Deploy the image before the one running (or image_tag) through the usual change set."""
+        self.current = layer.stack
+        if not self.has_stack(layer.stack):
+            raise Failure(f"error: {layer.stack} is not deployed: nothing to roll back")
+        running = {p["ParameterKey"]: p.get("ParameterValue") for p in self.describe(layer.stack).get("Parameters", [])}.get("ImageTag")
+        if image_tag is None:
+            earlier = [entry for entry in reversed(self.releases()) if entry["image_tag"] != running]
+            if not earlier:
+                raise Failure(
+                    f"error: nothing earlier to roll back to: the release history ({self.history_name}) has no image other than "
+                    f"the running {running}; name one with TAG=<image tag>"
+                )
+            release = earlier[0]
+            image_tag = release["image_tag"]
+            self.say(
+                f"rolling back {layer.stack} from {running} to {image_tag} (released {release['time']} by {release['by']}, git {release['revision']})"
+            )
+        else:
+            self.say(f"rolling back {layer.stack} from {running} to {image_tag}")
+        self.deploy(layer, image_tag, allow_replace)
+
+    def print_recent_events(self, stack, count=25):
+        found = self.describe(stack)
+        if found is None:
+            self.say(f"{stack}: not deployed")
+            return
+        events = self.cf.describe_stack_events(StackName=found["StackId"]).get("StackEvents", [])[:count]
+        self.say(f"{stack}: the last {len(events)} events, oldest first")
+        for event in reversed(events):
+            reason = f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
+            self.say(f"  {event['Timestamp']:%Y-%m-%d %H:%M:%S}  {event['ResourceStatus']:<32} {event['LogicalResourceId']}{reason}")
+
     # --- whole commands ---------------------------------------------------------------------
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         self.current = layer.stack
@@ -494,14 +589,14 @@ class Deployer:
             self.cf.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
         started = self.now()
         token = f"delete-{stack}-{started:%Y%m%d%H%M%S}"
-        self.cf.delete_stack(StackName=stack, ClientRequestToken=token)
+        self.cf.delete_stack(StackName=stack, ClientRequestToken=token, **self.role)
         found = self.wait_for_stack(stack, token, started)
         if found["StackStatus"] != "DELETE_COMPLETE":
             self.print_failures()
             raise Failure(f"error: {stack} ended {found['StackStatus']}; fix the failed resources above and destroy again")
 
     def consumers(self, layer_name):
-        downstream = sorted({d for (d, _), (u, _) in templates.WIRING.items() if u == layer_name})
+        downstream = sorted({d for (d, _), (u, _) in templates.WIRING.items() if u == layer_name and d in self.layers})
         return [templates.stack_name(self.env, d) for d in downstream if self.has_stack(templates.stack_name(self.env, d))]
 
     def destroy(self, layer_name):
@@ -542,7 +637,7 @@ class Deployer:
             )
         started = self.now()
         token = f"recover-{layer.stack}-{started:%Y%m%d%H%M%S}"
-        self.cf.continue_update_rollback(StackName=layer.stack, ClientRequestToken=token)
+        self.cf.continue_update_rollback(StackName=layer.stack, ClientRequestToken=token, **self.role)
         found = self.wait_for_stack(layer.stack, token, started)
         if found["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
             self.say(f"{layer.stack}: UPDATE_ROLLBACK_COMPLETE: back on its previous template; fix the cause and deploy again")
@@ -626,13 +721,31 @@ def parse(argv):
     parser.add_argument("--image-tag", metavar="TAG", help="ImageTag for the service layer (default: the params file)")
     parser.add_argument("--output-dir", type=Path, default=Path("output"), help="generated templates (default: output)")
     parser.add_argument("--params-dir", type=Path, default=Path("params"), help="params files (default: params)")
+    parser.add_argument(
+        "--role-arn",
+        default=os.environ.get("CFN_EXECUTION_ROLE_ARN") or None,
+        help="service role CloudFormation uses for the stacks (default: $CFN_EXECUTION_ROLE_ARN, else your own permissions)",
+    )
+    parser.add_argument("--timeout", type=int, default=600, help="verify: seconds to keep retrying failing checks (default 600)")
+    parser.add_argument(
+        "--connect-to",
+        action="append",
+        default=[],
+        metavar="HOST:PORT:ADDRESS:PORT",
+        help="verify: connect to ADDRESS:PORT for HOST:PORT, like curl --connect-to (for a local rehearsal)",
+    )
+    parser.add_argument("--ca-bundle", help="verify: CA certificates to trust (default: the system's)")
     parser.add_argument("--api-calls", action="store_true", help="print the AWS API calls made per stack on stderr")
     return parser.parse_args(argv)
 
 
+def deployed_layers(environment) -> list[str]:
+    """The environment's layers in deploy order: every layer but the optional ones it does not enable."""
+    return [n for n in templates.layer_order() if n not in templates.OPTIONAL_LAYERS or n in environment.enabled_layers]
+
+
 def validate(args):
-    """(region, layers) or Failure(code 2); reads only local files."""
-    names = [args.stack] if args.stack else templates.layer_order()
+    """(environment, layers) or Failure(code 2); reads only local files."""
     if args.stack and args.stack not in templates.LAYERS:
         raise Failure(f"error: unknown layer {args.stack!r}; layers: {', '.join(templates.LAYERS)}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"
@@ -640,17 +753,23 @@ def validate(args):
         known = ", ".join(sorted(p.stem for p in args.params_dir.glob("*.yaml"))) or "none"
         raise Failure(f"error: unknown environment {args.env!r}: no {params_file}; environments: {known}", 2)
     try:
-        region = load_params(params_file, alb.REGIONS).region
+        environment = load_params(params_file)
     except ParamsError as error:
         raise Failure("\n".join(f"error: {line}" for line in error.problems), 2) from None
-    if args.command in ("changeset", "execute", "recover") and not args.stack:
+    enabled = deployed_layers(environment)
+    if args.stack and args.stack not in enabled:
+        raise Failure(f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {params_file}", 2)
+    names = [args.stack] if args.stack else enabled
+    if args.command in ("changeset", "execute", "recover", "rollback", "verify", "events") and not args.stack:
         raise Failure(f"error: {args.command} needs --stack LAYER", 2)
+    if args.command in ("rollback", "verify") and args.stack != "service":
+        raise Failure(f"error: {args.command} works on the service layer: --stack service", 2)
     if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
         raise Failure(f"error: execute needs --changeset NAME (letters, digits and -, starting with a letter); got {args.changeset!r}", 2)
     if args.image_tag and (not re.fullmatch(IMAGE_TAG, args.image_tag) or (args.stack and args.stack != "service")):
         raise Failure(f"error: --image-tag {args.image_tag!r}: a Docker image tag (letters, digits, _ . -) for the service layer only", 2)
-    needs_files = args.command in ("deploy", "changeset", "execute", "diff")
-    return region, [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
+    needs_files = args.command in ("deploy", "changeset", "execute", "diff", "rollback")
+    return environment, [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
 
 
 def boto_clients(region, err):
@@ -667,7 +786,73 @@ def boto_clients(region, err):
     return client
 
 
-def run(deployer, args, layers) -> int:
+def for_environment(deployer, environment, args) -> bool:
+    """The checks for the deployed service of one environment, from its stacks' outputs."""
+    import templates  # scripts.deploy imports this module; keep the import graph one-way
+    from scripts.deploy import Failure
+
+    stacks = {layer: templates.stack_name(environment.name, layer) for layer in ("alb", "service")}
+    outputs = {}
+    for layer, stack in stacks.items():
+        deployer.current = stack
+        if not deployer.has_stack(stack):
+            raise Failure(f"error: {stack} is not deployed: nothing to verify")
+        outputs[layer] = deployer.outputs(stack)
+    try:
+        endpoint = verify.Endpoint(verify.parse_connect_to(args.connect_to), ca_bundle=args.ca_bundle)
+    except (ValueError, OSError) as error:
+        raise Failure(f"error: {error}", 2) from None
+    alb, service = outputs["alb"], outputs["service"]
+    deployer.say(f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s")
+
+    def run():
+        deployer.current = stacks["service"]
+        return verify.run_checks(
+            endpoint,
+            alb["ServiceHost"],
+            ecs=deployer.client("ecs"),
+            elbv2=deployer.client("elbv2"),
+            cluster=service["ClusterName"],
+            service=service["ServiceName"],
+            target_group_arn=alb["TargetGroupArn"],
+            smoke_checks=environment.smoke_checks,
+        )
+
+    return verify.verify(run, timeout=args.timeout, sleep=deployer.sleep, say=deployer.say)
+
+
+def verify_service(deployer, environment, args) -> bool:
+    """`make verify`: the checks of scripts/verify.py on the service the stacks' outputs name."""
+    stacks = {layer: templates.stack_name(environment.name, layer) for layer in ("alb", "service")}
+    outputs = {}
+    for layer, stack in stacks.items():
+        deployer.current = stack
+        if not deployer.has_stack(stack):
+            raise Failure(f"error: {stack} is not deployed: nothing to verify")
+        outputs[layer] = deployer.outputs(stack)
+    try:
+        endpoint = verify.Endpoint(verify.parse_connect_to(args.connect_to), ca_bundle=args.ca_bundle)
+    except (ValueError, OSError) as error:
+        raise Failure(f"error: {error}", 2) from None
+    alb, service = outputs["alb"], outputs["service"]
+    deployer.say(f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s")
+
+    def run_once():
+        return verify.run_checks(
+            endpoint,
+            alb["ServiceHost"],
+            ecs=deployer.client("ecs"),
+            elbv2=deployer.client("elbv2"),
+            cluster=service["ClusterName"],
+            service=service["ServiceName"],
+            target_group_arn=alb["TargetGroupArn"],
+            smoke_checks=environment.smoke_checks,
+        )
+
+    return verify.verify(run_once, timeout=args.timeout, sleep=deployer.sleep, say=deployer.say)
+
+
+def run(deployer, args, layers, environment) -> int:
     command, env = args.command, args.env
     if command == "deploy":
         if not args.stack:
@@ -719,6 +904,13 @@ def run(deployer, args, layers) -> int:
             deployer.destroy(name)
     elif command == "recover":
         deployer.recover(layers[0])
+    elif command == "rollback":
+        deployer.rollback(layers[0], args.image_tag, args.allow_replace)
+    elif command == "events":
+        deployer.current = templates.stack_name(env, layers[0])
+        deployer.print_recent_events(deployer.current)
+    elif command == "verify":
+        return 0 if verify_service(deployer, environment, args) else 1
     return 0
 
 
@@ -727,11 +919,13 @@ def main(argv=None, *, clients=None, sleep=time.sleep, ask=input, interactive=No
     args = parse(argv)
     deployer, failed = None, True
     try:
-        region, layers = validate(args)
+        environment, layers = validate(args)
         interactive = sys.stdin.isatty() if interactive is None else interactive
         options = {"out": out, "err": err, "sleep": sleep, "now": now, "revision": revision, "ask": ask, "yes": args.yes}
-        deployer = Deployer(clients or boto_clients(region, err), args.env, interactive=interactive, **options)
-        code, failed = run(deployer, args, layers), False
+        options["role_arn"] = args.role_arn
+        deployer = Deployer(clients or boto_clients(environment.region, err), args.env, interactive=interactive, **options)
+        deployer.layers = deployed_layers(environment)
+        code, failed = run(deployer, args, layers, environment), False
     except Failure as failure:
         print(failure, file=err)
         code = failure.code

@@ -146,3 +146,14 @@ def verify(run, *, timeout, interval=5, sleep=time.sleep, clock=time.monotonic, 
         say(result.line())
     say(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     return not failed
+
+
+def parse_connect_to(values) -> dict:
+    """["host:443:127.0.0.1:8443", ...] -> {("host", 443): ("127.0.0.1", 8443)}."""
+    mapping = {}
+    for value in values:
+        parts = value.split(":")
+        if len(parts) != 4 or not parts[1].isdigit() or not parts[3].isdigit():
+            raise ValueError(f"--connect-to {value!r}: expected HOST:PORT:ADDRESS:PORT")
+        mapping[(parts[0], int(parts[1]))] = (parts[2], int(parts[3]))
+    return mapping

@@ -18,6 +18,7 @@ from botocore.stub import ANY, Stubber
 import templates
 from scripts import deploy
 from templates.inputs import KEEP_RUNNING_COUNT
+from templates.params import load as load_params
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = "prod"
@@ -30,7 +31,18 @@ OUTPUT_VALUES = {
     "TargetGroupArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/startupwebapp-tg/0123456789abcdef",
     "ClusterName": "startupwebapp-cluster",
     "ServiceName": "startupwebapp-service",
+    "LoadBalancerArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/startupwebapp-alb/0123456789abcdef",
+    "LoadBalancerFullName": "app/startupwebapp-alb/0123456789abcdef",
+    "TargetGroupFullName": "targetgroup/startupwebapp-tg/0123456789abcdef",
+    "AlertTopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:startupwebapp-alerts",
+    "DeploymentAlarmNames": "startupwebapp-target-5xx,startupwebapp-unhealthy-hosts",
+    "RollbackAlarmArns": f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:startupwebapp-target-5xx,"
+    f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:startupwebapp-unhealthy-hosts",
+    "RollbackMonitoringMinutes": "10",
 }
+
+
+PROD_LAYERS = deploy.deployed_layers(load_params(ROOT / "params" / f"{ENV}.yaml"))
 
 
 def stack(layer):
@@ -161,11 +173,23 @@ def create_params(layer, kind, **overrides):
         "StackName": stack(layer),
         "ChangeSetName": cs_name(layer),
         "ChangeSetType": kind,
-        "TemplateBody": template(layer),
+        "TemplateBody": json.dumps(json.loads(template(layer)), separators=(",", ":"), sort_keys=True),
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())],
         "Capabilities": CAPABILITIES,
         "Tags": [{"Key": k, "Value": v} for k, v in sorted(config(layer)["Tags"].items())],
         "Description": ANY,
+    } | rollback_configuration(layer)
+
+
+def rollback_configuration(layer):
+    if layer not in templates.ROLLBACK_TRIGGERS:
+        return {}
+    arns = OUTPUT_VALUES["RollbackAlarmArns"].split(",")
+    return {
+        "RollbackConfiguration": {
+            "RollbackTriggers": [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in arns],
+            "MonitoringTimeInMinutes": 10,
+        }
     }
 
 
@@ -177,9 +201,11 @@ class Aws:
 
     def __init__(self):
         session = boto3.session.Session(region_name="us-east-1")
-        self.clients = {name: session.client(name, config=deploy.CONFIG) for name in ("cloudformation", "ecs")}
+        self.clients = {name: session.client(name, config=deploy.CONFIG) for name in ("cloudformation", "ecs", "ssm", "sts")}
         self.cf = Stubber(self.clients["cloudformation"])
         self.ecs = Stubber(self.clients["ecs"])
+        self.ssm = Stubber(self.clients["ssm"])
+        self.sts = Stubber(self.clients["sts"])
         self.sleeps = []
         self.out = self.err = ""
 
@@ -268,10 +294,10 @@ def aws(monkeypatch):
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)
     aws = Aws()
-    with aws.cf, aws.ecs:
+    with aws.cf, aws.ecs, aws.ssm, aws.sts:
         yield aws
-        aws.cf.assert_no_pending_responses()
-        aws.ecs.assert_no_pending_responses()
+        for stubber in (aws.cf, aws.ecs, aws.ssm, aws.sts):
+            stubber.assert_no_pending_responses()
 
 
 CERT_CHANGES = [
@@ -523,6 +549,7 @@ def test_without_yes_refuses_off_a_terminal_and_asks_on_one(aws, tty):
 
 def test_service_update_leaves_the_running_count_alone_and_passes_the_image_tag(aws):
     aws.deployed("alb")
+    aws.deployed("release-alarms")
     aws.deployed("service")
     wanted = {"ImageTag": "v1.4.2"}
     service_changes = [
@@ -545,6 +572,7 @@ def test_service_update_leaves_the_running_count_alone_and_passes_the_image_tag(
 
 def test_new_service_states_its_desired_count(aws):
     aws.deployed("alb")
+    aws.deployed("release-alarms")
     aws.not_deployed("service")
     expected = create_params("service", "CREATE")
     assert {"ParameterKey": KEEP_RUNNING_COUNT, "ParameterValue": "false"} in expected["Parameters"]
@@ -554,7 +582,7 @@ def test_new_service_states_its_desired_count(aws):
 
 
 def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_calls(aws):
-    order = templates.layer_order()
+    order = PROD_LAYERS
     for layer in order:
         aws.deployed(layer)
         aws.empty_change_set(layer)
@@ -565,12 +593,15 @@ def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_ca
 
 
 def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):
+    aws.not_deployed("alarms")
+    aws.not_deployed("release-alarms")
     aws.deployed("service")
     assert aws.run("destroy", "--stack", "alb", "--yes") == 1
     assert f"refusing to destroy {stack('alb')}: {stack('service')} still uses its outputs" in aws.err
 
 
 def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
+    aws.not_deployed("alarms")
     aws.not_deployed("scaling")
     aws.deployed("service")
     aws.cf.add_response("get_template", {"TemplateBody": template("service"), "StagesAvailable": ["Original", "Processed"]})
@@ -688,7 +719,7 @@ def test_diff_error_is_exit_2(aws):
 
 
 def test_status_prints_one_line_per_layer(aws):
-    order = templates.layer_order()
+    order = PROD_LAYERS
     aws.deployed(order[0])
     for layer in order[1:]:
         aws.not_deployed(layer)
@@ -754,3 +785,112 @@ def test_a_stack_stuck_in_update_rollback_failed_is_not_touched_and_points_to_re
     assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
     assert aws.err.startswith(f"error: {stack('cert-dns')} is UPDATE_ROLLBACK_FAILED: a rollback could not finish")
     assert f"make recover STACK=cert-dns ENV={ENV}" in aws.err
+
+
+HISTORY = f"/startupwebapp/{ENV}/service/releases"
+CALLER = f"arn:aws:sts::{ACCOUNT}:assumed-role/deploy/ci"
+
+
+def release(tag, time="2025-11-20T10:00:00Z", revision="1111111"):
+    return {"time": time, "image_tag": tag, "revision": revision, "by": CALLER}
+
+
+def history(aws, entries):
+    if entries is None:
+        aws.ssm.add_client_error("get_parameter", "ParameterNotFound", "not found", 400, expected_params={"Name": HISTORY})
+    else:
+        parameter = {"Name": HISTORY, "Type": "String", "Value": json.dumps(entries), "Version": 1}
+        aws.ssm.add_response("get_parameter", {"Parameter": parameter}, {"Name": HISTORY})
+
+
+def service_parameters(tag):
+    return config("service")["Parameters"] | wired("service") | deploy_time("service") | {"ImageTag": tag}
+
+
+def service_update(aws, tag, entries_before, running="v1", service_read=False):
+    """A service deploy of image `tag` that executes, then records the release."""
+    deployed = service_parameters(running)
+    aws.deployed("alb")
+    aws.deployed("release-alarms")
+    if not service_read:  # a rollback has read the service stack before it deploys
+        aws.deployed("service", parameters=deployed)
+    changes = [
+        change(
+            "Modify",
+            "TaskDefinition",
+            "AWS::ECS::TaskDefinition",
+            "True",
+            [detail("ContainerDefinitions", "ParameterReference", "ImageTag")],
+        )
+    ]
+    parameters = deployed | {"ImageTag": tag}
+    aws.change_set("service", "UPDATE", changes, create_params("service", "UPDATE", ImageTag=tag), parameters=parameters)
+    aws.execute("service")
+    aws.poll(
+        "service",
+        stack_id("service"),
+        described("service", parameters=parameters),
+        event("service", stack("service"), "UPDATE_COMPLETE", 30),
+    )
+    policy = json.dumps(config("service")["StackPolicy"])
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("service"), "StackPolicyBody": policy})
+    history(aws, entries_before)
+    aws.sts.add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": ACCOUNT, "Arn": CALLER})
+    after = [*(entries_before or []), release(tag, "2025-11-25T12:00:00Z", "abc1234")]
+    aws.ssm.add_response(
+        "put_parameter",
+        {"Version": 2},
+        {"Name": HISTORY, "Value": json.dumps(after, separators=(",", ":")), "Type": "String", "Overwrite": True, "Description": ANY},
+    )
+
+
+def test_a_service_release_is_recorded_in_ssm(aws):
+    service_update(aws, "v2", None)
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
+    assert f"{stack('service')}: UPDATE_COMPLETE" in aws.out
+
+
+def test_rollback_deploys_the_previous_image_through_a_change_set(aws):
+    earlier = [release("v1", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, earlier)
+    service_update(aws, "v1", earlier, running="v2", service_read=True)
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-20T10:00:00Z by {CALLER}, git 1111111)" in aws.out
+    assert f"change set {cs_name('service')}" in aws.out
+
+
+def test_rollback_with_nothing_earlier_says_so(aws):
+    aws.deployed("service", parameters=service_parameters("v1"))
+    history(aws, [release("v1")])
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert "nothing earlier to roll back to" in aws.err and "TAG=<image tag>" in aws.err
+
+
+def test_rollback_is_for_the_service_layer_only(aws):
+    assert aws.run("rollback", "--stack", "alb") == 2
+    assert "--stack service" in aws.err
+
+
+def test_an_optional_layer_not_enabled_is_refused_without_aws_calls(aws):
+    assert aws.run("deploy", "--stack", "waf") == 2
+    assert "layer 'waf' is not enabled for prod: add it to enabled_layers" in aws.err
+
+
+def test_the_execution_role_is_passed_to_cloudformation(aws, monkeypatch):
+    role = f"arn:aws:iam::{ACCOUNT}:role/ci/startupwebapp-cloudformation"
+    monkeypatch.setenv("CFN_EXECUTION_ROLE_ARN", role)
+    aws.not_deployed("cert-dns")
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, create_params("cert-dns", "CREATE") | {"RoleARN": role})
+    assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
+
+
+def test_events_prints_the_latest_events_oldest_first(aws):
+    aws.deployed("alb")
+    trail = [event("alb", "LoadBalancer", "UPDATE_COMPLETE", 5, "AWS::ElasticLoadBalancingV2::LoadBalancer")]
+    trail.append(event("alb", stack("alb"), "UPDATE_COMPLETE", 9))
+    aws.cf.add_response("describe_stack_events", events(*trail), {"StackName": stack_id("alb")})
+    assert aws.run("events", "--stack", "alb") == 0, aws.err
+    lines = aws.out.splitlines()
+    assert lines[0] == f"{stack('alb')}: the last 2 events, oldest first"
+    assert "LoadBalancer" in lines[1] and stack("alb") in lines[2]

@@ -233,3 +233,56 @@ def test_verify_gives_up_at_the_deadline():
     ok = verify.verify(run, timeout=12, interval=5, sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0], say=lines.append)
     assert not ok and len(calls) == 3
     assert lines[-1] == "0 passed, 1 failed" and lines[-2].startswith("FAIL  https /health")
+
+
+def test_make_verify_reads_the_stacks_outputs_and_runs_every_check(servers, pki, monkeypatch):
+    """The whole command: outputs from CloudFormation, AWS checks and HTTP checks, one line each."""
+    import io
+
+    from scripts import deploy
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    site, endpoint = servers
+    started = endpoint()
+    https, http = started.connect_to[(HOST, 443)], started.connect_to[(HOST, 80)]
+    arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg/0123456789abcdef"
+    clients = {name: stubbed(name) for name in ("cloudformation", "ecs", "elbv2")}
+    stacks = {
+        "startupwebapp-prod-alb": {"ServiceHost": HOST, "ServiceUrl": f"https://{HOST}", "TargetGroupArn": arn},
+        "startupwebapp-prod-service": {"ClusterName": "c", "ServiceName": "svc"},
+    }
+    for name, outputs in stacks.items():
+        stack = {
+            "StackName": name,
+            "StackId": f"arn:aws:cloudformation:us-east-1:123456789012:stack/{name}/1",
+            "CreationTime": datetime.datetime(2025, 11, 1, tzinfo=datetime.UTC),
+            "StackStatus": "UPDATE_COMPLETE",
+            "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
+        }
+        clients["cloudformation"][1].add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": name})
+    clients["ecs"][1].add_response("describe_services", service_response("COMPLETED", 2, 2), {"cluster": "c", "services": ["svc"]})
+    healthy = [{"Target": {"Id": f"10.0.{i}.5", "Port": 8000}, "TargetHealth": {"State": "healthy"}} for i in (1, 2)]
+    clients["elbv2"][1].add_response("describe_target_health", {"TargetHealthDescriptions": healthy}, {"TargetGroupArn": arn})
+    argv = ["verify", "--env", "prod", "--stack", "service", "--timeout", "5", "--ca-bundle", str(pki / "ca.pem")]
+    argv += ["--connect-to", f"{HOST}:443:{https[0]}:{https[1]}", "--connect-to", f"{HOST}:80:{http[0]}:{http[1]}"]
+    site.paths["/api/user/login"] = 405
+    site.paths["/api/order/orders"] = 401
+    out, err = io.StringIO(), io.StringIO()
+    for _, stub in clients.values():
+        stub.activate()
+    code = deploy.main(argv, clients=lambda service: clients[service][0], out=out, err=err, sleep=lambda s: None)
+    lines = out.getvalue().splitlines()
+    assert code == 0, out.getvalue() + err.getvalue()
+    assert lines[0] == f"verifying https://{HOST} (prod), for up to 5 s"
+    assert [line.split()[0] for line in lines[1:-1]] == ["ok"] * 7
+    assert lines[-1] == "7 passed, 0 failed"
+
+
+def test_make_verify_is_for_the_service_layer():
+    import io
+
+    from scripts import deploy
+
+    err = io.StringIO()
+    assert deploy.main(["verify", "--env", "prod", "--stack", "alb"], out=io.StringIO(), err=err) == 2
+    assert "verify works on the service layer" in err.getvalue()
