@@ -786,41 +786,6 @@ def boto_clients(region, err):
     return client
 
 
-def for_environment(deployer, environment, args) -> bool:
-    """The checks for the deployed service of one environment, from its stacks' outputs."""
-    import templates  # scripts.deploy imports this module; keep the import graph one-way
-    from scripts.deploy import Failure
-
-    stacks = {layer: templates.stack_name(environment.name, layer) for layer in ("alb", "service")}
-    outputs = {}
-    for layer, stack in stacks.items():
-        deployer.current = stack
-        if not deployer.has_stack(stack):
-            raise Failure(f"error: {stack} is not deployed: nothing to verify")
-        outputs[layer] = deployer.outputs(stack)
-    try:
-        endpoint = verify.Endpoint(verify.parse_connect_to(args.connect_to), ca_bundle=args.ca_bundle)
-    except (ValueError, OSError) as error:
-        raise Failure(f"error: {error}", 2) from None
-    alb, service = outputs["alb"], outputs["service"]
-    deployer.say(f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s")
-
-    def run():
-        deployer.current = stacks["service"]
-        return verify.run_checks(
-            endpoint,
-            alb["ServiceHost"],
-            ecs=deployer.client("ecs"),
-            elbv2=deployer.client("elbv2"),
-            cluster=service["ClusterName"],
-            service=service["ServiceName"],
-            target_group_arn=alb["TargetGroupArn"],
-            smoke_checks=environment.smoke_checks,
-        )
-
-    return verify.verify(run, timeout=args.timeout, sleep=deployer.sleep, say=deployer.say)
-
-
 def verify_service(deployer, environment, args) -> bool:
     """`make verify`: the checks of scripts/verify.py on the service the stacks' outputs name."""
     stacks = {layer: templates.stack_name(environment.name, layer) for layer in ("alb", "service")}

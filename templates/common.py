@@ -26,37 +26,31 @@ def skip_checkov(*checks) -> dict:
     return {"checkov": {"skip": [{"id": check, "comment": reason} for check, reason in checks]}}
 
 
+def add_key(t: Template, logical_id: str, description, user: Statement, **attributes) -> Key:
+    """A rotating KMS key that the account administers and `user` (a service statement) may use."""
+    administers = Statement(
+        Sid="AccountAdministers",
+        Effect=Allow,
+        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
+        Action=[kms.Action("*")],
+        Resource=["*"],
+    )
+    policy = PolicyDocument(Version="2012-10-17", Statement=[administers, user])
+    return t.add_resource(Key(logical_id, Description=description, EnableKeyRotation=True, KeyPolicy=policy, **attributes))
+
+
 def add_encrypted_log_group(t: Template, name: str, retention: Parameter) -> LogGroup:
     """Log group `name` (a Fn::Sub string) and the KMS key that encrypts only it; both retained."""
     log_group_arn = Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:" + name)
-    key = t.add_resource(
-        Key(
-            "LogKey",
-            Description=Sub(f"Encrypts the {name} log group"),
-            EnableKeyRotation=True,
-            KeyPolicy=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Sid="AccountAdministers",
-                        Effect=Allow,
-                        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
-                        Action=[kms.Action("*")],
-                        Resource=["*"],
-                    ),
-                    Statement(
-                        Sid="LogsUseForThisLogGroup",
-                        Effect=Allow,
-                        Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
-                        Action=[kms.Encrypt, kms.Decrypt, kms.ReEncryptFrom, kms.ReEncryptTo, kms.GenerateDataKey, kms.DescribeKey],
-                        Resource=["*"],
-                        Condition=Condition(StringEquals("kms:EncryptionContext:aws:logs:arn", log_group_arn)),
-                    ),
-                ],
-            ),
-            **RETAIN,
-        )
+    logs_use = Statement(
+        Sid="LogsUseForThisLogGroup",
+        Effect=Allow,
+        Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
+        Action=[kms.Encrypt, kms.Decrypt, kms.ReEncryptFrom, kms.ReEncryptTo, kms.GenerateDataKey, kms.DescribeKey],
+        Resource=["*"],
+        Condition=Condition(StringEquals("kms:EncryptionContext:aws:logs:arn", log_group_arn)),
     )
+    key = add_key(t, "LogKey", Sub(f"Encrypts the {name} log group"), logs_use, **RETAIN)
     return t.add_resource(
         LogGroup("LogGroup", LogGroupName=Sub(name), RetentionInDays=retention.ref(), KmsKeyId=key.get_att("Arn"), **RETAIN)
     )

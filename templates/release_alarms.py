@@ -3,14 +3,13 @@ tasks, unhealthy targets). The ECS service rolls a deployment back when they fir
 deployer gives them to CloudFormation as rollback triggers of the service stack."""
 
 from awacs import kms
-from awacs.aws import Allow, PolicyDocument, Principal, Statement
+from awacs.aws import Allow, Principal, Statement
 from troposphere import Equals, Join, Not, Select, Split, Sub, Template
 from troposphere.cloudwatch import Alarm, MetricDimension
-from troposphere.kms import Key
 from troposphere.sns import SubscriptionResource, Topic
 
 from templates import inputs
-from templates.common import add_outputs, new_template
+from templates.common import add_key, add_outputs, new_template
 
 MOST_ALERT_EMAILS = inputs.INPUTS["AlertEmails"].items[1]
 
@@ -91,34 +90,16 @@ def build() -> Template:
 def add_alert_topic(t, p):
     # CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key: it needs a
     # customer-managed key whose policy lets cloudwatch.amazonaws.com use it.
-    key = t.add_resource(
-        Key(
-            "AlertTopicKey",
-            Description="Encrypts the StartupWebApp alert topic",
-            EnableKeyRotation=True,
-            KeyPolicy=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Sid="AccountAdministers",
-                        Effect=Allow,
-                        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
-                        Action=[kms.Action("*")],
-                        Resource=["*"],
-                    ),
-                    Statement(
-                        Sid="CloudWatchPublishes",
-                        Effect=Allow,
-                        Principal=Principal("Service", "cloudwatch.amazonaws.com"),
-                        Action=[kms.Decrypt, kms.GenerateDataKey],
-                        Resource=["*"],
-                    ),
-                ],
-            ),
-            # Nothing lasting is encrypted with it: notifications are delivered within days.
-            DeletionPolicy="Delete",
-            UpdateReplacePolicy="Delete",
-        )
+    publishes = Statement(
+        Sid="CloudWatchPublishes",
+        Effect=Allow,
+        Principal=Principal("Service", "cloudwatch.amazonaws.com"),
+        Action=[kms.Decrypt, kms.GenerateDataKey],
+        Resource=["*"],
+    )
+    # Nothing lasting is encrypted with it: notifications are delivered within days.
+    key = add_key(
+        t, "AlertTopicKey", "Encrypts the StartupWebApp alert topic", publishes, DeletionPolicy="Delete", UpdateReplacePolicy="Delete"
     )
     topic = t.add_resource(Topic("AlertTopic", TopicName=Sub("${NamePrefix}-alerts"), KmsMasterKeyId=key.ref()))
     # CloudFormation cannot loop over a list: one optional subscription per slot. Padding the
