@@ -37,8 +37,9 @@ def cfn_lint(paths: list[Path], use_cache: bool = True) -> list[str]:
     return problems
 
 
-def checkov(directory: Path) -> tuple[list[str], list[str], int]:
-    """checkov's CloudFormation checks on directory: (failed, skipped with reasons, passed count)."""
+def checkov(directory: Path) -> list[tuple[str, str, str, str]]:
+    """checkov's CloudFormation checks on directory: one (file name, passed/failed/skipped,
+    resource, check and its reason) per check."""
     os.environ.setdefault("BC_SKIP_MAPPING", "TRUE")  # no remote guideline download when offline
     os.environ.setdefault("CHECKOV_RUN_SCA_PACKAGE_SCAN_V2", "false")
     logging.getLogger("checkov").setLevel(logging.CRITICAL)
@@ -46,9 +47,17 @@ def checkov(directory: Path) -> tuple[list[str], list[str], int]:
     from checkov.runner_filter import RunnerFilter
 
     report = Runner().run(root_folder=str(directory), runner_filter=RunnerFilter(framework=["cloudformation"]))
-    failed = [f"{c.file_path}: {c.resource}: {c.check_id} {c.check_name}" for c in report.failed_checks]
-    skipped = [
-        f"{c.file_path}: {c.resource}: {c.check_id} skipped: {(c.check_result or {}).get('suppress_comment', '')}"
-        for c in report.skipped_checks
-    ]
-    return failed, skipped, len(report.passed_checks)
+    checks = [(c, "passed", f"{c.check_id} {c.check_name}") for c in report.passed_checks]
+    checks += [(c, "failed", f"{c.check_id} {c.check_name}") for c in report.failed_checks]
+    checks += [(c, "skipped", f"{c.check_id} skipped: {(c.check_result or {}).get('suppress_comment', '')}") for c in report.skipped_checks]
+    return [(Path(c.file_path).name, status, c.resource, text) for c, status, text in checks]
+
+
+def checkov_summary(directory: Path) -> tuple[list[str], list[str], int]:
+    """(failed checks, skipped checks with their reasons, passed count) as lines 'file: resource: check'."""
+    checks = checkov(directory)
+    lines = {
+        status: sorted(f"{file}: {resource}: {text}" for file, s, resource, text in checks if s == status)
+        for status in ("failed", "skipped")
+    }
+    return lines["failed"], lines["skipped"], sum(1 for check in checks if check[1] == "passed")

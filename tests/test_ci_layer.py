@@ -281,7 +281,7 @@ def test_cfn_lint_notices_a_broken_ci_template(rendered):
 
 def test_checkov_fails_nothing_and_skips_nothing(tmp_path, rendered):
     (tmp_path / "ci.json").write_text(rendered)
-    failed, skipped, passed = validation.checkov(tmp_path)
+    failed, skipped, passed = validation.checkov_summary(tmp_path)
     assert failed == []
     assert skipped == []
     assert passed >= 30

@@ -1,0 +1,534 @@
+"""`make review ENV=...` (scripts/review.py): the document ops read before they open the console.
+
+The committed output/review/<env>.md of every environment in params/ are the goldens: the tests
+regenerate each document from a copy of output/ and compare it byte for byte. After a deliberate
+change, run `make review ENV=<env>` for each environment and commit output/review/.
+checkov runs once for the whole session: every environment's document reads one scan of every
+layer template (scripts.review.scan is cached by content); tests about something else stub it."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+import yaml
+from conftest import ROOT
+
+import generate
+import templates
+from scripts import review
+from templates.params import load_all
+
+ENVS = review.environments(ROOT / "params")
+COMMITTED = ROOT / "output" / "review"
+D = Decimal
+
+
+def cents(amount: Decimal) -> Decimal:
+    return amount.quantize(D("0.01"), ROUND_HALF_UP)
+
+
+def copy_output(destination):
+    """The generated templates and configurations, without any review document."""
+    shutil.copytree(ROOT / "output", destination, ignore=shutil.ignore_patterns("review"))
+    return destination
+
+
+def run(env, output_dir) -> bytes:
+    assert review.main(["--env", env, "--output-dir", str(output_dir)]) == 0
+    return (output_dir / "review" / f"{env}.md").read_bytes()
+
+
+def no_scan(files):
+    return {name: ([], [], [], 0) for name, _ in files}
+
+
+@pytest.fixture(scope="session")
+def written(tmp_path_factory):
+    """env -> the document as `python -m scripts.review --env <env>` writes it (from a copy of output/)."""
+    output_dir = copy_output(tmp_path_factory.mktemp("first") / "output")
+    return {env: run(env, output_dir) for env in ENVS}
+
+
+@pytest.fixture(scope="session")
+def reviewed(written):
+    """env -> what the document says, computed (the scan is cached from `written`)."""
+    return {env: review.collect(env, ROOT / "output", ROOT / "params") for env in ENVS}
+
+
+def generate_into(params_dir, output_dir):
+    """What `make templates` writes for params_dir, into output_dir."""
+    for path, content in generate.build_all(load_all(params_dir), output_dir).items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return output_dir
+
+
+# --- the committed documents are the goldens
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_committed_document_is_current(written, env):
+    committed = COMMITTED / f"{env}.md"
+    fix = f"run `make review ENV={env}` and commit output/review/"
+    assert committed.exists(), f"no output/review/{env}.md: {fix}"
+    assert written[env] == committed.read_bytes(), f"output/review/{env}.md is stale: {fix}"
+
+
+def test_committed_documents_are_one_per_environment():
+    assert sorted(path.name for path in COMMITTED.iterdir()) == sorted(f"{env}.md" for env in ENVS), (
+        "output/review/ holds a document for an environment params/ no longer has: remove it and commit output/review/"
+    )
+
+
+def test_document_is_deterministic_and_names_no_absolute_path(written, tmp_path):
+    output_dir = copy_output(tmp_path / "elsewhere" / "output")
+    for env in ENVS:
+        again = run(env, output_dir)
+        assert again == written[env], env
+        text = again.decode()
+        assert str(tmp_path) not in text and str(ROOT) not in text and "/tmp/" not in text.replace("ContainerPath: /tmp,", "")
+
+
+def test_document_does_not_depend_on_hash_seed_directory_or_key_order(tmp_path, monkeypatch):
+    """Another process (another hash seed) in another directory, and templates whose keys come in
+    reverse order, give the same text."""
+    monkeypatch.setattr(review, "scan", no_scan)
+    expected = {env: review.render(review.collect(env, ROOT / "output", ROOT / "params")) for env in ENVS}
+    script = (
+        "import sys; from pathlib import Path; from scripts import review; "
+        "review.scan = lambda files: {name: ([], [], [], 0) for name, _ in files}; "
+        "print(review.render(review.collect(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))), end='')"
+    )
+    for seed in ("1", "2"):
+        for env in ENVS:
+            result = subprocess.run(
+                [sys.executable, "-c", script, env, str(ROOT / "output"), str(ROOT / "params")],
+                cwd=tmp_path,
+                env=os.environ | {"PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            assert result.stdout == expected[env], (seed, env)
+
+    def reversed_keys(node):
+        if isinstance(node, dict):
+            return {key: reversed_keys(node[key]) for key in reversed(list(node))}
+        return [reversed_keys(item) for item in node] if isinstance(node, list) else node
+
+    output_dir = copy_output(tmp_path / "output")
+    for path in output_dir.rglob("*.json"):
+        path.write_text(json.dumps(reversed_keys(json.loads(path.read_text())), indent=2))
+    for env in ENVS:
+        assert review.render(review.collect(env, output_dir, ROOT / "params")) == expected[env], env
+
+
+def test_document_has_every_part(written, reviewed):
+    text = written["prod"].decode()
+    order = templates.layer_order()
+    assert order == ["cert-dns", "ci", "alb", "waf", "release-alarms", "service", "scaling", "alarms"]
+    assert text.startswith("# StartupWebApp review: prod\n")
+    assert "```mermaid\nflowchart LR\n" in text
+    for (downstream, _), (upstream, output) in templates.WIRING.items():
+        up, down = review.node_id(upstream), review.node_id(downstream)
+        edge = next(line for line in text.splitlines() if line.startswith(f"  {up} -->|") and line.endswith(f"| {down}"))
+        assert output in edge, (upstream, output, downstream)
+    headings = [line for line in text.splitlines() if line.startswith("### ") and line[4].isdigit()]
+    assert headings == [f"### {number}. {name}" for number, name in enumerate(order, 1)]
+    for name in order:
+        section = text.split(f". {name}\n", 1)[1].split("\n### ", 1)[0]
+        assert f"What it is for: {review.purpose(name, templates.LAYERS[name].__doc__)}" in section
+        if name == "waf":  # optional, and prod does not enable it
+            assert "**Not deployed in prod**" in section
+            continue
+        assert f"- Stack: `{templates.stack_name('prod', name)}`" in section
+        for title in ("#### Resources", "#### Parameters", "#### Outputs", "#### Estimated monthly cost"):
+            assert title in section, (name, title)
+    # where values come from: the params file, a default, an upstream output or the deployer, at deploy time
+    assert "| VpcId | `vpc-0a1b2c3d4e5f60718` | params/prod.yaml |" in text
+    assert "| TaskCpu | `512` | default |" in text
+    assert "| TargetGroupArn | (at deploy time) | output alb.TargetGroupArn |" in text
+    assert "| AlertTopicArn | (at deploy time) | output release-alarms.AlertTopicArn |" in text
+    # cfn-lint's problems, checkov's failed checks, every skipped check with its reason, the passed count
+    problems, failed, skipped, passed = reviewed["prod"].findings
+    assert skipped and passed
+    for line in problems:
+        assert line in text
+    for line in failed:
+        assert line.split(": ", 2)[2] in text
+    for line in skipped:
+        assert line.split(" skipped: ", 1)[1] in text
+    assert f"{passed} passed, {len(failed)} failed, {len(skipped)} skipped" in text
+    assert "Scanned: the layer templates deployed in prod (`cert-dns.json`, `ci.json`, `alb.json`, `release-alarms.json`," in text
+
+
+def test_each_environment_scans_only_what_it_deploys(reviewed):
+    scanned = review.scan(tuple((name, (ROOT / "output" / f"{name}.json").read_bytes()) for name in templates.layer_order()))
+    for env in ENVS:
+        deployed = [layer.name for layer in reviewed[env].layers if layer.deployed]
+        assert reviewed[env].findings[3] == sum(scanned[name][3] for name in deployed), env
+        assert all(line.split(":", 1)[0].removesuffix(".json") in deployed for line in reviewed[env].findings[2]), env
+
+
+def test_deploy_time_parameter_is_explained_not_missing(written):
+    text = written["prod"].decode()
+    description = templates.inputs.DEPLOY_TIME["KeepRunningCount"].description
+    assert f"| KeepRunningCount | (at deploy time) | set by the deployer at deploy time | {description} |" in text
+    assert "- Set by the deployer at deploy time (in no params file, wired from no layer): KeepRunningCount" in text
+    assert (
+        "- **SetDesiredCount**: decided at deploy time by KeepRunningCount, which the deployer sets itself: "
+        "`KeepRunningCount (set by the deployer at deploy time) = false`"
+    ) in text
+    assert "  - DesiredCount: `If SetDesiredCount (decided at deploy time): 2 (DesiredCount) | (left out)`" in text
+    assert "2 tasks (DesiredCount, unless KeepRunningCount (set by the deployer at deploy time) leaves the count as it is, " in text
+    assert "not priced" not in text and "Not priced" not in text
+
+
+def test_optional_layers_follow_enabled_layers(written, reviewed):
+    """prod enables ci, staging waf; a layer not enabled is shown as not deployed and not costed."""
+    for env in ENVS:
+        enabled = set(load_all(ROOT / "params")[ENVS.index(env)].enabled_layers)
+        for layer in reviewed[env].layers:
+            assert layer.deployed == (layer.name not in templates.OPTIONAL_LAYERS or layer.name in enabled), (env, layer.name)
+            assert layer.deployed or not layer.costs
+    prod, staging = written["prod"].decode(), written["staging"].decode()
+    not_deployed = "an optional layer that params/{env}.yaml does not list in `enabled_layers`, so there is no `{env}/{layer}.json`"
+    assert "**Not deployed in prod**: " + not_deployed.format(env="prod", layer="waf") in prod
+    assert "| waf | not deployed in prod (optional, not in `enabled_layers`) | left out |" in prod
+    assert '  waf["waf<br/>not deployed in prod"]' in prod and "  class waf absent" in prod
+    assert "- Optional: deployed in prod as params/prod.yaml lists it in `enabled_layers`" in prod
+    assert "**Not deployed in staging**: " + not_deployed.format(env="staging", layer="ci") in staging
+    assert "| ci | not deployed in staging (optional, not in `enabled_layers`) | left out |" in staging
+    assert "- **CountOnly**: true in staging (from WafCountOnly)" in staging
+    assert "      - OverrideAction: `{Count: {}} (as CountOnly is true)`" in staging
+
+
+def test_staging_document_shows_what_differs(written):
+    text = written["staging"].decode()
+    assert "- **HostedZone** `AWS::Route53::HostedZone`: not created in staging: CreateHostedZone is false" in text
+    assert "| DeletionProtection | `false` | params/staging.yaml |" in text
+    assert "`deletion_protection.enabled=false (DeletionProtection)`" in text
+    assert "- **AlertEmailSubscription1** `AWS::SNS::Subscription`: not created in staging: HasAlertEmail1 is false" in text
+
+
+# --- the cost
+
+
+def test_price_table_holds_the_list_prices():
+    table = review.load_prices()
+    prices = {key: D(str(entry["usd"])) for key, entry in table["prices"].items()}
+    assert prices["alb_hour"] == D("0.0225")
+    assert prices["alb_lcu_hour"] == D("0.008")
+    assert prices["fargate_vcpu_hour"] == D("0.04048")
+    assert prices["fargate_gb_hour"] == D("0.004445")
+    assert prices["hosted_zone_month"] == D("0.50")
+    assert prices["alarm_metric_month"] == D("0.10")
+    assert prices["kms_key_month"] == D("1.00")
+    assert (prices["waf_web_acl_month"], prices["waf_rule_month"], prices["waf_million_requests"]) == (D("5.00"), D("1.00"), D("0.60"))
+    assert prices["s3_gb_month"] == D("0.023")
+    assert prices["logs_ingestion_gb"] == D("0.50")
+    assert prices["logs_vended_ingestion_gb"] == D("0.50")
+    assumptions = {key: entry["value"] for key, entry in table["assumptions"].items()}
+    assert assumptions["hours_per_month"] == 730
+    assert assumptions["alb_average_lcu"] == 1
+    assert assumptions["waf_million_requests_per_month"] == 1
+    assert assumptions["waf_logs_gb_per_month"] == 1
+    free = table["free"]
+    for kind in ("AWS::SNS::Topic", "AWS::SNS::Subscription", "AWS::IAM::Role", "AWS::IAM::ManagedPolicy", "AWS::IAM::OIDCProvider"):
+        assert kind in free, kind
+
+
+def layer_totals(result):
+    return {layer.name: layer.total for layer in result.layers if layer.deployed}
+
+
+def test_prod_cost_against_hand_computation(reviewed, written):
+    zone = D("0.50")  # one hosted zone (prod creates it: ExistingHostedZoneId is empty)
+    alb_hours = D("0.0225") * 730  # 16.425
+    lcu = 1 * D("0.008") * 730  # 1 LCU on average: 5.84
+    access_logs = 1 * D("0.023")  # 1 GB stored: 0.023
+    tasks = 2 * (D(512) / 1024 * D("0.04048") + D(1024) / 1024 * D("0.004445")) * 730  # DesiredCount 2, 0.5 vCPU, 1 GB: 36.0401
+    kms = D("1.00")  # one customer managed key a month
+    log_ingestion = 1 * D("0.50")  # 1 GB a month
+    target_tracking = 2 * 2 * D("0.10")  # two target-tracking policies, two alarms each
+    release_alarms = 2 * 1 * D("0.10")  # Target5xx, UnhealthyHosts: one metric each; SNS topic, e-mail subscription free
+    # alarms: CpuSaturated, MemorySaturated, TasksBelowDesired are metric math reading 2 metrics each; Elb5xx,
+    # NoHealthyHost, SlowResponses read one each: 9 alarm metrics
+    alarms = [2 * D("0.10"), 2 * D("0.10"), 2 * D("0.10"), D("0.10"), D("0.10"), D("0.10")]
+    expected = {
+        "cert-dns": cents(zone),
+        "ci": D("0.00"),  # IAM roles, managed policies and the OIDC provider are free
+        "alb": cents(alb_hours) + cents(lcu) + cents(access_logs),
+        "release-alarms": cents(release_alarms) + cents(kms),
+        "service": cents(tasks) + cents(kms) + cents(log_ingestion),
+        "scaling": cents(target_tracking),
+        "alarms": sum(cents(a) for a in alarms),
+    }
+    assert expected == {
+        "cert-dns": D("0.50"),
+        "ci": D("0.00"),
+        "alb": D("22.29"),
+        "release-alarms": D("1.20"),
+        "service": D("37.54"),
+        "scaling": D("0.40"),
+        "alarms": D("0.90"),
+    }
+    assert layer_totals(reviewed["prod"]) == expected  # and waf is not deployed in prod
+    assert reviewed["prod"].total == sum(expected.values()) == D("62.83")
+    fargate = next(c for layer in reviewed["prod"].layers for c in layer.costs if c.item == "fargate_tasks")
+    assert fargate.amount == cents(tasks) == D("36.04")
+    text = written["prod"].decode()
+    assert "| | **Total** | | 41 | **$62.83** |" in text
+    # comparable with the plan's $60-80, with the plan's figure beside ours
+    assert "| **Total** | **~$60-80** | **$62.83** ($80.85 with the plan's auto-scaling assumption) |" in text
+    assert "| ECS service (2 tasks) | ~$39 | $36.04 |" in text
+    assert "× (0.5 vCPU × $0.04048 per vCPU-hour" in text
+    assert "1 LCU on average (assumed) × $0.008 per LCU-hour × 730 hours | $5.84 |" in text
+    assert "| CpuSaturatedAlarm | alarm | 2 metrics × $0.10 per standard-resolution alarm metric a month | $0.20 |" in text
+    # the plan's auto-scaling line: 2 tasks above DesiredCount at MaxCapacity 4, half of the month
+    peak = cents(D("0.5") * 2 * (D("0.5") * D("0.04048") + 1 * D("0.004445")) * 730)
+    assert peak == D("18.02") and "at MaxCapacity 50% of the month: +$18.02" in text
+
+
+def test_staging_cost_against_hand_computation(reviewed, written):
+    alb_hours = D("0.0225") * 730  # 16.425
+    lcu = 1 * D("0.008") * 730  # 5.84
+    tasks = 1 * (D(512) / 1024 * D("0.04048") + D(1024) / 1024 * D("0.004445")) * 730  # DesiredCount 1: 18.02005
+    kms = D("1.00")
+    # the web ACL, 5 rules (the per-IP rate limit and 4 AWS managed rule groups), 1 million requests assumed
+    web_acl = D("5.00") + 5 * D("1.00") + 1 * D("0.60")  # 10.60
+    waf_logs = 1 * D("0.50")  # 1 GB of WAF request logs a month, vended-log ingestion
+    expected = {
+        "cert-dns": D("0.00"),  # the zone exists (ExistingHostedZoneId), the certificate is free
+        "alb": cents(alb_hours) + cents(lcu) + D("0.00"),  # access logs are off: the bucket stays empty
+        "waf": cents(web_acl) + cents(kms) + cents(waf_logs),
+        "release-alarms": cents(2 * D("0.10")) + cents(kms),  # two one-metric alarms; no e-mail address, no subscription
+        "service": cents(tasks) + cents(kms) + cents(1 * D("0.50")),  # KMS key, 1 GB of logs
+        "scaling": cents(2 * 2 * D("0.10")),
+        "alarms": cents(9 * D("0.10")),  # 3 metric-math alarms of 2 metrics, 3 alarms of 1
+    }
+    assert expected == {
+        "cert-dns": D("0.00"),
+        "alb": D("22.27"),
+        "waf": D("12.10"),
+        "release-alarms": D("1.20"),
+        "service": D("19.52"),
+        "scaling": D("0.40"),
+        "alarms": D("0.90"),
+    }
+    assert layer_totals(reviewed["staging"]) == expected  # and ci is not deployed in staging
+    assert reviewed["staging"].total == sum(expected.values()) == D("56.39")
+    text = written["staging"].decode()
+    assert "| **Total** | | **$56.39** |" in text
+    assert (
+        "| WebAcl | web ACL, its rules and requests | $5.00 per WAF web ACL a month + 5 rules (1 rule, 4 rule groups) × $1.00 per WAF "
+        "rule or rule group a month + 1 million requests a month through each web ACL (assumed) × $0.60 per million WAF requests | $10.60 |"
+    ) in text
+    assert "| LogGroup | log ingestion | WAF request logs (vended): 1 GB of WAF request logs a month" in text
+    # every assumption the figures rest on is printed
+    assumptions = text.split("\nAssumptions:\n\n", 1)[1].split("\n\n", 1)[0]
+    assert assumptions.splitlines() == [
+        "- 730 hours in a month",
+        "- 1 LCU on average: the plan's $5-10 a month of LCU is about 0.9 to 1.7 LCU",
+        "- 1 million requests a month through each web ACL: about 23 requests a minute on average, a small API's traffic; "
+        "every request the load balancer receives is inspected",
+        "- 1 GB of WAF request logs a month into each WAF log group: about 1 KB per logged request at the assumed 1 million requests a month",
+        "- 1 GB of application logs ingested a month into each log group",
+        "- 2 alarms per target-tracking policy: Application Auto Scaling creates a scale-out and a scale-in alarm for each, "
+        "billed as standard alarms",
+        "- the running tasks average the service's DesiredCount all month",
+        "- service.Service: DesiredCount applies only on the deploys where KeepRunningCount (set by the deployer at deploy time) "
+        "lets it, otherwise the running count stays as it is; the estimate takes DesiredCount as the running count",
+    ]
+
+
+def test_optional_layer_not_enabled_is_not_deployed_and_not_costed(tmp_path, monkeypatch):
+    monkeypatch.setattr(review, "scan", no_scan)  # the scan is not what this is about
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    staging = params_dir / "staging.yaml"
+    staging.write_text(staging.read_text().replace("enabled_layers: [waf]\n", ""))
+    output_dir = generate_into(params_dir, tmp_path / "output")
+    result = review.collect("staging", output_dir, params_dir)
+    assert [layer.name for layer in result.layers if not layer.deployed] == ["ci", "waf"]
+    assert result.total == D("56.39") - D("12.10")
+    text = review.render(result)
+    assert "**Not deployed in staging**: an optional layer that staging.yaml does not list in `enabled_layers`" in text
+    assert '  waf["waf<br/>not deployed in staging"]' in text
+    assert "| waf | not deployed in staging (optional, not in `enabled_layers`) | left out |" in text
+    assert "`waf.json`" not in text.split("## Security findings", 1)[1].split("\n\n", 2)[1]
+
+
+def test_types_are_priced_from_the_table_and_unknown_types_are_not_priced():
+    template = {
+        "Parameters": {"Rules": {"Type": "String"}},
+        "Resources": {
+            "Alarm": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "Metrics": [
+                        {"Id": "a", "MetricStat": {"Period": 60}},
+                        {"Id": "b", "MetricStat": {"Period": 60}},
+                        {"Id": "e", "Expression": "a+b"},
+                    ]
+                },
+            },
+            "Fast": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Period": 10}},
+            "Acl": {
+                "Type": "AWS::WAFv2::WebACL",
+                "Properties": {
+                    "Rules": [{"Name": "one"}, {"Name": "two", "Statement": {"ManagedRuleGroupStatement": {}}}, {"Name": "three"}]
+                },
+            },
+            "WafLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "aws-waf-logs-x"}},
+            "AppLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/ecs/x"}},
+            "Key": {"Type": "AWS::KMS::Key", "Properties": {"EnableKeyRotation": True}},
+            "Topic": {"Type": "AWS::SNS::Topic"},
+            "Provider": {"Type": "AWS::IAM::OIDCProvider"},
+            "Thing": {"Type": "AWS::Made::Up"},
+        },
+    }
+    layer = review.Layer("test", "", "stack", template, {"Parameters": {}}, review.Resolver(template, {}, {}, "us-east-1"))
+    prices = review.Prices(review.load_prices())
+    cost = {name: review.price_resource(name, resource, layer, prices, "prod", []) for name, resource in template["Resources"].items()}
+    assert cost["Alarm"][0].amount == cents(2 * D("0.10"))  # a metric-math alarm counts each metric it reads
+    assert cost["Fast"][0].amount == D("0.30")  # a high-resolution alarm
+    assert cost["Acl"][0].amount == cents(D("5.00") + 3 * D("1.00") + 1 * D("0.60"))  # 3 rules, 1 million requests assumed
+    assert "3 rules (2 rules, 1 rule group)" in cost["Acl"][0].basis
+    assert cost["WafLogs"][0].amount == cents(1 * D("0.50")) and cost["WafLogs"][0].basis.startswith("WAF request logs (vended)")
+    assert cost["AppLogs"][0].amount == D("0.50") and "application logs" in cost["AppLogs"][0].basis
+    assert cost["Key"][0].amount == D("1.00") and "each yearly rotation" in cost["Key"][0].basis
+    assert cost["Topic"][0].amount == cost["Provider"][0].amount == D("0.00")
+    assert (cost["Thing"][0].label, cost["Thing"][0].amount) == ("not priced", None)
+
+
+def test_every_resource_type_of_every_layer_is_priced_or_free(layer, reviewed):
+    table = review.load_prices()
+    for name, template in layer.items():
+        for logical_id, resource in template["Resources"].items():
+            kind = resource["Type"]
+            assert kind in table["resource_types"] or kind in table["free"], f"{name}.{logical_id}: {kind} is not in scripts/prices.yaml"
+    for env in ENVS:
+        assert all(cost.amount is not None for line in reviewed[env].layers for cost in line.costs), env
+
+
+def test_prices_file_is_valid_yaml_with_every_referenced_key():
+    table = yaml.safe_load(review.PRICES.read_text())
+    for kind, items in table["resource_types"].items():
+        for item in items:
+            cfg = table["items"][item]
+            assert cfg["formula"] in review.FORMULAS, (kind, item)
+            for part in (cfg, cfg.get("vended", {})):
+                assert part.get("price", "alb_hour") in table["prices"], (kind, item)
+                assert part.get("units", "hours_per_month") in table["assumptions"], (kind, item)
+    assert not set(table["resource_types"]) & set(table["free"])
+
+
+# --- bad input and failures: one line, nothing written
+
+
+def test_unknown_environment_is_one_line_exit_2_nothing_written(tmp_path):
+    output_dir = copy_output(tmp_path / "output")
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.review", "--env", "nope", "--output-dir", str(output_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: unknown environment 'nope'; allowed: {', '.join(ENVS)}"]
+    assert not (output_dir / "review").exists()
+
+
+def test_bad_params_file_is_one_line_exit_2_nothing_written(tmp_path, capsys):
+    output_dir = copy_output(tmp_path / "output")
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    staging = params_dir / "staging.yaml"
+    staging.write_text(staging.read_text().replace("enabled_layers: [waf]", "enabled_layers: [waf, nope]").replace("us-east-1", "mars"))
+    assert review.main(["--env", "staging", "--output-dir", str(output_dir), "--params-dir", str(params_dir)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("error: ") and "enabled_layers" in error and "region" in error
+    assert not (output_dir / "review").exists()
+
+
+def stale(tmp_path, capsys, env, change, params_dir=ROOT / "params"):
+    output_dir = copy_output(tmp_path / "output")
+    change(output_dir)
+    assert review.main(["--env", env, "--output-dir", str(output_dir), "--params-dir", str(params_dir)]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "make templates" in error
+    assert not (output_dir / "review").exists()
+    return error
+
+
+def test_stale_configuration_is_refused(tmp_path, capsys):
+    def change(output_dir):
+        path = output_dir / "prod" / "service.json"
+        path.write_text(path.read_text().replace('"DesiredCount": "2"', '"DesiredCount": "3"'))
+
+    assert "prod/service.json: DesiredCount='3'" in stale(tmp_path, capsys, "prod", change)
+
+
+def test_deploy_time_value_in_a_configuration_is_refused(tmp_path, capsys):
+    def change(output_dir):
+        path = output_dir / "prod" / "service.json"
+        config = json.loads(path.read_text())
+        config["Parameters"]["KeepRunningCount"] = "true"
+        path.write_text(json.dumps(config))
+
+    assert "prod/service.json: KeepRunningCount is set at deploy time by the deployer" in stale(tmp_path, capsys, "prod", change)
+
+
+def test_enabled_layer_without_configuration_is_refused(tmp_path, capsys):
+    error = stale(tmp_path, capsys, "staging", lambda output_dir: (output_dir / "staging" / "waf.json").unlink())
+    assert "configuration staging/waf.json not found" in error
+
+
+def test_configuration_of_a_layer_not_enabled_is_refused(tmp_path, capsys):
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    staging = params_dir / "staging.yaml"
+    staging.write_text(staging.read_text().replace("enabled_layers: [waf]\n", ""))
+    error = stale(tmp_path, capsys, "staging", lambda output_dir: None, params_dir)
+    assert "staging/waf.json exists but staging.yaml does not list the optional layer waf in enabled_layers" in error
+
+
+class BrokenHandle:
+    """A file handle whose write stops halfway (disk full)."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+    def write(self, text):
+        self.handle.write(text[: len(text) // 2])
+        self.handle.flush()
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("where", ["write", "replace"])
+def test_failed_write_leaves_the_old_file_and_no_partial_one(written, tmp_path, monkeypatch, capsys, where):
+    output_dir = copy_output(tmp_path / "output")
+    target = output_dir / "review" / "prod.md"
+    target.parent.mkdir()
+    target.write_text("the previous review\n")
+    if where == "write":
+        fdopen = os.fdopen
+        monkeypatch.setattr(os, "fdopen", lambda fd, mode: BrokenHandle(fdopen(fd, mode)))
+    else:
+
+        def replace(source, destination):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "replace", replace)
+    assert review.main(["--env", "prod", "--output-dir", str(output_dir)]) == 1
+    assert "nothing was written" in capsys.readouterr().err
+    assert target.read_text() == "the previous review\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["prod.md"]
