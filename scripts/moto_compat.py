@@ -1,29 +1,37 @@
-"""Closes the moto 5.2.5 CloudFormation gaps that a change-set deploy of our four layers hits.
+"""Closes the moto 5.2.5 CloudFormation gaps that a change-set deploy of our layers hits.
 
 Each patch delegates to moto's own service backends and names the gap it closes. Only what the
 deployer's calls (change sets, DescribeStacks, termination protection, destroy) and the end-to-end
 checks through the services' own APIs rely on is here. Left open because nothing we run reads
 them: S3 bucket policy and inline security-group egress not created; load balancer and target
-group attributes, log group KmsKeyId dropped; KMS key policy returned as an object; target
-group updates not applied (the resource is kept); the CloudFormation-made hosted zone's name has
-no trailing dot and holds no ACM validation records; change sets carry no Replacement or
-Details, ignore DependsOn and stack policies, and finish synchronously (see DESIGN.md).
+group attributes, log group KmsKeyId dropped; target group updates not applied (the resource is
+kept); the CloudFormation-made hosted zone's name has no trailing dot and holds no ACM validation
+records; change sets carry no Replacement or Details, show a resource whose Condition flips as
+Modify (not Add or Remove), ignore DependsOn and stack policies, and finish synchronously; rollback
+triggers are kept but never watched, alarms never leave OK, e-mail subscriptions are never pending
+confirmation, a web ACL is associated with any ARN and deleted while associated, and an SNS topic
+whose properties change is replaced, losing the subscriptions other resources made (see DESIGN.md).
 
 Import this module before moto's CloudFormation parser collects its models: parsing.get_model_list()
 caches CloudFormationModel.__subclasses__() at the first stack, and the classes below must be in it.
 The sandbox server imports it at start-up. moto is pinned exactly: this touches its internals.
 """
 
+import json
 import re
 
 from moto.acm.models import acm_backends
 from moto.applicationautoscaling.models import applicationautoscaling_backends
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing, responses
+from moto.cloudwatch import models as cloudwatch_models
 from moto.core.common_models import CloudFormationModel
-from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+from moto.core.utils import camelcase_to_underscores, pascal_to_camelcase, remap_nested_keys
 from moto.ecs import models as ecs_models
 from moto.elbv2 import models as elbv2_models
+from moto.kms import models as kms_models
+from moto.sns import models as sns_models
+from moto.wafv2 import models as wafv2_models
 
 MOTO_VERSION = "5.2.5"
 
@@ -40,6 +48,8 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
     stack.template_dict, stack.parameters = change_set.template_dict, change_set.parameters
     stack.description = stack.template_dict.get("Description")
     stack.output_map = stack._create_output_map()
+    if getattr(change_set, "rollback_configuration", None) is not None:
+        stack.rollback_configuration = change_set.rollback_configuration
 
 
 cfn_models.CloudFormationBackend.execute_change_set = _execute_change_set_with_outputs
@@ -58,6 +68,22 @@ def _validate_different_update_of_update_stack(self, incoming_params, stack_body
 
 
 responses.CloudFormationResponse._validate_different_update = _validate_different_update_of_update_stack
+
+
+# Gap: CreateChangeSet accepts RollbackConfiguration (the service stack's rollback triggers)
+# and drops it: DescribeChangeSet and, once executed, DescribeStacks show none. Keep it; as in
+# AWS, a change set without one leaves the stack's previous configuration in place.
+_create_change_set = responses.CloudFormationResponse.create_change_set
+
+
+def _create_change_set_keeping_rollback_configuration(self):
+    result = _create_change_set(self)
+    change_set = self.cloudformation_backend.change_sets[result.result["Id"]]
+    change_set.rollback_configuration = self._get_param("RollbackConfiguration")
+    return result
+
+
+responses.CloudFormationResponse.create_change_set = _create_change_set_keeping_rollback_configuration
 
 
 # Gap: UpdateTerminationProtection is not implemented (the deployer protects every stack), and
@@ -133,13 +159,40 @@ parsing.get_references_from_template = lambda template: sorted(_references(templ
 # service when a new task definition revision replaces the old) is never updated, and modified
 # resources are updated in template order, not dependency order. Extend "Modify" to dependents
 # and order it; an update whose resolved properties did not change is a no-op, as in AWS.
+# Gap: a parameter read only through a condition (WafCountOnly in Fn::If, AlertEmails in the
+# subscriptions' Condition) marks nothing changed, and an update ignores Condition: a resource
+# whose condition turned false is updated instead of deleted, one turned true is not created.
 _build_resource_diff = parsing.ResourceMap.build_resource_diff
+
+
+def _conditions_used(node) -> set:
+    """Names of the conditions a template node reads: a Condition key, Fn::If, a condition inside a condition."""
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Condition" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::If":
+                found |= {value[0]} | _conditions_used(value[1:])
+            else:
+                found |= _conditions_used(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _conditions_used(item)
+    return found
 
 
 def _build_resource_diff_with_dependents(self, other_template, parameters=None):
     actions = _build_resource_diff(self, other_template, parameters)
     resources, existing = other_template["Resources"], self._resource_json_map
-    modify, ordered = set(actions["Modify"]), []
+    changed = {name for name, value in (parameters or {}).items() if self.input_parameters.get(name) != value}
+    conditions, affected = other_template.get("Conditions", {}), set()
+    while more := {
+        c for c, body in conditions.items() if c not in affected and (_references(body) & changed or _conditions_used(body) & affected)
+    }:
+        affected |= more
+    modify = set(actions["Modify"]) | {name for name in resources if name in existing and _conditions_used(resources[name]) & affected}
+    ordered = []
     while dependents := {name for name in resources if name in existing and name not in modify and _references(resources[name]) & modify}:
         modify |= dependents
 
@@ -171,10 +224,16 @@ def _parse_and_create_resource_remembering(logical_id, resource_json, resources_
 
 
 def _parse_and_update_resource_if_changed(logical_id, resource_json, resources_map, account_id, region_name):
-    original = resources_map[logical_id]
+    original, condition = resources_map[logical_id], resource_json.get("Condition")
+    if condition and not resources_map.lazy_condition_map[condition]:
+        if original is not None:  # its Condition turned false: AWS deletes it (moto would update it)
+            resources_map._delete_resource(original, resource_json)
+        return None
+    if original is None:  # its Condition turned true: create it (a type moto skips stays None)
+        return _parse_and_create_resource_remembering(logical_id, resource_json, resources_map, account_id, region_name)
     properties = _resolved_properties(resource_json, resources_map)
-    if original is None or getattr(original, "compat_properties", None) == properties:
-        return original  # never created (false Condition, unsupported type), or nothing to change
+    if getattr(original, "compat_properties", None) == properties:
+        return original  # nothing to change
     # moto returns None for types it cannot update, which would lose the resource: keep it.
     updated = _parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name) or original
     updated.compat_properties = properties
@@ -218,6 +277,21 @@ def _load_balancer_attribute_full(self, name):
 
 elbv2_models.FakeTargetGroup.get_cfn_attribute = _target_group_attribute
 elbv2_models.FakeLoadBalancer.get_cfn_attribute = _load_balancer_attribute_full
+
+
+# Gap: a KMS key made by CloudFormation keeps its KeyPolicy as an object, not the JSON text AWS
+# stores, so DescribeKey and GetKeyPolicy of it (the alert topic's key) answer HTTP 500.
+_key_create = kms_models.Key.create_from_cloudformation_json.__func__
+
+
+def _key_create_with_policy_text(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    key = _key_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    if not isinstance(key.policy, str):
+        key.policy = json.dumps(key.policy)
+    return key
+
+
+kms_models.Key.create_from_cloudformation_json = classmethod(_key_create_with_policy_text)
 
 
 # Gap: the ECS service loses its load balancers, launch type, network configuration, deployment
@@ -379,3 +453,198 @@ class ScalingPolicy(_Replaced, CloudFormationModel):
         backend = applicationautoscaling_backends[account_id][region_name]
         policy = next(p for p in backend.policies.values() if p.policy_arn == resource_name)
         backend.delete_scaling_policy(policy.policy_name, policy.service_namespace, policy.resource_id, policy.scalable_dimension)
+
+
+# Gap: AWS::CloudWatch::Alarm has no CloudFormation model: the alarms are skipped, and a Ref or
+# GetAtt Arn of one (the service's deployment alarms, the rollback triggers) turns into an HTTP 500.
+# A model over moto's CloudWatch backend: plain, ExtendedStatistic and metric-math (Metrics) alarms.
+def _metric_queries(metrics):
+    queries = []
+    for query in metrics:
+        stat = query.get("MetricStat")
+        if stat:
+            metric = stat["Metric"]
+            dimensions = [cloudwatch_models.Dimension(d["Name"], d["Value"]) for d in metric.get("Dimensions", [])]
+            metric = cloudwatch_models.Metric(metric["MetricName"], metric["Namespace"], dimensions)
+            stat = cloudwatch_models.MetricStat(metric, int(stat["Period"]), stat["Stat"], stat.get("Unit"))
+        queries.append(
+            cloudwatch_models.MetricDataQuery(
+                query["Id"], query.get("Label"), query.get("Period"), query.get("ReturnData"), query.get("Expression"), stat
+            )
+        )
+    return queries
+
+
+def _number(value, kind=int):
+    return None if value is None else kind(value)
+
+
+class MetricAlarm(_Replaced, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::CloudWatch::Alarm"
+
+    @staticmethod
+    def cloudformation_name_type():
+        return "AlarmName"
+
+    @classmethod
+    def has_cfn_attr(cls, attr):
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name):
+        if attribute_name == "Arn":
+            return self.arn
+        raise parsing.UnformattedGetAttTemplateException()
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        alarm = cloudwatch_models.cloudwatch_backends[account_id][region_name].put_metric_alarm(
+            name=resource_name,
+            namespace=p.get("Namespace"),
+            metric_name=p.get("MetricName"),
+            metric_data_queries=_metric_queries(p.get("Metrics", [])),
+            comparison_operator=p["ComparisonOperator"],
+            evaluation_periods=int(p["EvaluationPeriods"]),
+            datapoints_to_alarm=_number(p.get("DatapointsToAlarm")),
+            period=_number(p.get("Period")),
+            threshold=_number(p.get("Threshold"), float),
+            statistic=p.get("Statistic"),
+            extended_statistic=p.get("ExtendedStatistic"),
+            description=p.get("AlarmDescription"),
+            dimensions=p.get("Dimensions", []),
+            alarm_actions=p.get("AlarmActions", []),
+            ok_actions=p.get("OKActions", []),
+            insufficient_data_actions=p.get("InsufficientDataActions", []),
+            unit=p.get("Unit"),
+            actions_enabled=p.get("ActionsEnabled", True),
+            treat_missing_data=p.get("TreatMissingData"),
+            evaluate_low_sample_count_percentile=p.get("EvaluateLowSampleCountPercentile"),
+            threshold_metric_id=p.get("ThresholdMetricId"),
+        )
+        resource = cls(resource_name)  # Ref of an alarm is its name
+        resource.arn = alarm.alarm_arn
+        return resource
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        cloudwatch_models.cloudwatch_backends[account_id][region_name].delete_alarms([resource_name])
+
+
+# Gap: AWS::SNS::Subscription has no CloudFormation model (moto's Topic model only reads inline
+# Subscription entries): the alert topic's e-mail subscriptions are skipped. Ref is the ARN.
+class TopicSubscription(_Replaced, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::SNS::Subscription"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        return cls(sns_models.sns_backends[account_id][region_name].subscribe(p["TopicArn"], p["Endpoint"], p["Protocol"]).arn)
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        sns_models.sns_backends[account_id][region_name].unsubscribe(resource_name)
+
+
+# Gap: AWS::WAFv2::WebACL, ::WebACLAssociation and ::LoggingConfiguration have no CloudFormation
+# model: the web ACL, its association with the load balancer and its logging are skipped, and the
+# GetAtt Arn in the waf layer's outputs turns DescribeStacks into an HTTP 500. Models over moto's
+# WAFv2 backend, regional scope (the one a load balancer takes).
+WEB_ACL_SETTINGS = ("AssociationConfig", "CaptchaConfig", "ChallengeConfig", "CustomResponseBodies", "TokenDomains")
+
+
+def _wafv2(account_id, region_name):
+    return wafv2_models.wafv2_backends[account_id][region_name]
+
+
+class WebACL(CloudFormationModel):
+    def __init__(self, acl):
+        self.acl = acl
+        self.physical_resource_id = f"{acl.name}|{acl.id}|REGIONAL"  # Ref of a web ACL: name|id|scope
+
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::WAFv2::WebACL"
+
+    @staticmethod
+    def cloudformation_name_type():
+        return "Name"
+
+    @classmethod
+    def has_cfn_attr(cls, attr):
+        return attr in ("Arn", "Id", "LabelNamespace")
+
+    def get_cfn_attribute(self, attribute_name):
+        if self.has_cfn_attr(attribute_name):
+            return getattr(self.acl, camelcase_to_underscores(attribute_name))
+        raise parsing.UnformattedGetAttTemplateException()
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        acl = _wafv2(account_id, region_name).create_web_acl(
+            resource_name,
+            p["VisibilityConfig"],
+            p["DefaultAction"],
+            p["Scope"],
+            p.get("Description"),
+            p.get("Tags", []),
+            p.get("Rules", []),
+            **{camelcase_to_underscores(key): p.get(key) for key in WEB_ACL_SETTINGS},
+        )
+        return cls(acl)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        # Rules, actions and settings change in place: the id and ARN that the association and the
+        # logging configuration hold stay, as in AWS. Another name replaces the web ACL.
+        p, acl = cloudformation_json["Properties"], original_resource.acl
+        if new_resource_name != acl.name:
+            original_resource.delete(account_id, region_name)
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+        acl.default_action, acl.visibility_config, acl.description = p["DefaultAction"], p["VisibilityConfig"], p.get("Description", "")
+        acl.rules = [wafv2_models.FakeRule(**{camelcase_to_underscores(k): v for k, v in rule.items()}) for rule in p.get("Rules", [])]
+        for key in WEB_ACL_SETTINGS:
+            setattr(acl, camelcase_to_underscores(key), p.get(key))
+        acl.lock_token = acl._generate_lock_token()
+        return original_resource
+
+    def delete(self, account_id, region_name):
+        _wafv2(account_id, region_name).delete_web_acl(self.acl.name, "REGIONAL", self.acl.id, self.acl.lock_token)
+
+
+class WebACLAssociation(_Replaced, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::WAFv2::WebACLAssociation"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        _wafv2(account_id, region_name).associate_web_acl(p["WebACLArn"], p["ResourceArn"])
+        return cls(f"{p['WebACLArn']}|{p['ResourceArn']}")
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        _wafv2(account_id, region_name).disassociate_web_acl(resource_name.split("|")[1])
+
+
+class WebACLLogging(_Replaced, CloudFormationModel):
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::WAFv2::LoggingConfiguration"
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        p = cloudformation_json["Properties"]
+        _wafv2(account_id, region_name).put_logging_configuration(
+            p["ResourceArn"], p["LogDestinationConfigs"], p.get("RedactedFields"), False, p.get("LoggingFilter")
+        )
+        return cls(p["ResourceArn"])  # Ref of a logging configuration: the web ACL's ARN
+
+    @classmethod
+    def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+        _wafv2(account_id, region_name).logging_configurations.pop(resource_name, None)

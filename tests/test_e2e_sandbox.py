@@ -1,17 +1,26 @@
 """End to end: the deployer's own entry point, through AWS_ENDPOINT_URL, against the sandbox this
-module starts on a free port (and stops): deploy every layer in order, check the resources through
-the services' APIs, redeploy with nothing changed, update a parameter, destroy."""
+module starts on a free port (and stops): deploy every layer the sandbox environment deploys, in
+order, check the resources through the services' APIs, redeploy with nothing changed, update a
+parameter, destroy."""
 
 import io
+import json
+import time
 
 import pytest
+from conftest import ROOT
 
 import templates
 from scripts import deploy
-from scripts.sandbox import Sandbox
+from scripts.sandbox import PARAMS_FILE, Sandbox
+from templates import params
 
 ENV = "sandbox"
 HOST = "api.startupwebapp.com"
+PREFIX = "startupwebapp-sandbox"
+ENVIRONMENT = params.load(PARAMS_FILE)
+# Every layer but the optional ones the sandbox does not enable (it enables waf, not ci).
+LAYERS = [layer for layer in templates.layer_order() if layer not in templates.OPTIONAL_LAYERS or layer in ENVIRONMENT.enabled_layers]
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +59,11 @@ def outputs(sandbox, layer):
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
+def config(layer):
+    """The layer's parameters from output/sandbox/<layer>.json (the params file's values)."""
+    return json.loads((ROOT / "output" / ENV / f"{layer}.json").read_text())["Parameters"]
+
+
 def calls_per_stack(err):
     line = next(line for line in err.splitlines() if line.startswith("API calls per stack: "))
     return {stack: int(n) for stack, n in (part.rsplit(" ", 1) for part in line.split(": ", 1)[1].split(", "))}
@@ -59,16 +73,22 @@ def calls_per_stack(err):
 
 
 def test_deploy_every_layer_in_order(sandbox, run):
+    assert "waf" in LAYERS and "ci" not in LAYERS
+    started = time.monotonic()
     code, out, err = run("deploy", "--yes")
+    elapsed = time.monotonic() - started
     assert code == 0, out + err
-    assert out.splitlines()[0] == "order: " + " -> ".join(templates.layer_order())
-    for layer in templates.layer_order():
+    assert out.splitlines()[0] == "order: " + " -> ".join(LAYERS)
+    for layer in LAYERS:
         assert f"{templates.stack_name(ENV, layer)}: CREATE_COMPLETE" in out
+    print(f"full deploy of {len(LAYERS)} layers: {elapsed:.2f} s, API calls per stack: {calls_per_stack(err)}")
 
 
 def test_outputs_are_wired_into_the_next_layers(sandbox):
     cf = sandbox.client("cloudformation")
     for (downstream, parameter), (upstream, output) in templates.WIRING.items():
+        if downstream not in LAYERS:
+            continue
         stack = cf.describe_stacks(StackName=templates.stack_name(ENV, downstream))["Stacks"][0]
         given = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
         assert given[parameter] == outputs(sandbox, upstream)[output], (downstream, parameter)
@@ -118,8 +138,77 @@ def test_resources_have_the_plans_values(sandbox):
     assert targets == {"ECSServiceAverageCPUUtilization": 70.0, "ECSServiceAverageMemoryUtilization": 80.0}
 
 
+def test_alarms_notify_the_topic_and_guard_the_service_deployment(sandbox):
+    release, service, alb = outputs(sandbox, "release-alarms"), outputs(sandbox, "service"), outputs(sandbox, "alb")
+    found = {a["AlarmName"]: a for a in sandbox.client("cloudwatch").describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]}
+    on_balancer = [{"Name": "LoadBalancer", "Value": alb["LoadBalancerFullName"]}]
+    on_group = [*on_balancer, {"Name": "TargetGroup", "Value": alb["TargetGroupFullName"]}]
+    expected = {  # the plan's alarms: metric, statistic, comparison, threshold, dimensions
+        "target-5xx": ("HTTPCode_Target_5XX_Count", "Sum", "GreaterThanOrEqualToThreshold", 10.0, on_group),
+        "unhealthy-hosts": ("UnHealthyHostCount", "Maximum", "GreaterThanOrEqualToThreshold", 1.0, on_group),
+        "alb-5xx": ("HTTPCode_ELB_5XX_Count", "Sum", "GreaterThanOrEqualToThreshold", 10.0, on_balancer),
+        "no-healthy-host": ("HealthyHostCount", "Minimum", "LessThanThreshold", 1.0, on_group),
+        "slow-responses": ("TargetResponseTime", "p99", "GreaterThanThreshold", 2.0, on_group),
+    }
+    math = {  # metric-math alarms over the service: the metrics they read
+        "cpu-saturated": ["CPUUtilization", "RunningTaskCount"],
+        "memory-saturated": ["MemoryUtilization", "RunningTaskCount"],
+        "tasks-below-desired": ["DesiredTaskCount", "RunningTaskCount"],
+    }
+    assert sorted(found) == sorted(f"{PREFIX}-{name}" for name in [*expected, *math])
+    for name, (metric, statistic, comparison, threshold, dimensions) in expected.items():
+        alarm = found[f"{PREFIX}-{name}"]
+        assert (alarm["MetricName"], alarm.get("Statistic") or alarm["ExtendedStatistic"]) == (metric, statistic), name
+        assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["Dimensions"]) == (comparison, threshold, dimensions), name
+        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (60, 3, 3), name
+    on_service = [{"Name": "ClusterName", "Value": service["ClusterName"]}, {"Name": "ServiceName", "Value": service["ServiceName"]}]
+    for name, metrics in math.items():
+        queries = found[f"{PREFIX}-{name}"]["Metrics"]
+        assert [q["MetricStat"]["Metric"]["MetricName"] for q in queries if "MetricStat" in q] == metrics, name
+        assert all(q["MetricStat"]["Metric"]["Dimensions"] == on_service for q in queries if "MetricStat" in q), name
+    assert "IF(usage > 85 AND tasks >= 2, 1, 0)" in [q.get("Expression") for q in found[f"{PREFIX}-cpu-saturated"]["Metrics"]]
+
+    topic = release["AlertTopicArn"]
+    assert all(a["AlarmActions"] == a["OKActions"] == [topic] for a in found.values())
+    sns = sandbox.client("sns")
+    key = sns.get_topic_attributes(TopicArn=topic)["Attributes"]["KmsMasterKeyId"]
+    assert sandbox.client("kms").describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+    endpoints = [(s["Protocol"], s["Endpoint"]) for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]]
+    assert endpoints == [("email", "alerts@example.com")]
+
+    names = [f"{PREFIX}-target-5xx", f"{PREFIX}-unhealthy-hosts"]
+    (ecs,) = sandbox.client("ecs").describe_services(cluster=service["ClusterName"], services=[service["ServiceName"]])["services"]
+    assert ecs["deploymentConfiguration"]["alarms"] == {"alarmNames": names, "enable": True, "rollback": True}
+    stack = sandbox.client("cloudformation").describe_stacks(StackName=templates.stack_name(ENV, "service"))["Stacks"][0]
+    assert stack["RollbackConfiguration"] == {
+        "RollbackTriggers": [{"Arn": found[name]["AlarmArn"], "Type": "AWS::CloudWatch::Alarm"} for name in names],
+        "MonitoringTimeInMinutes": 10,
+    }
+
+
+def test_web_acl_guards_the_load_balancer_and_logs_to_waf_log_group(sandbox):
+    wafv2, waf = sandbox.client("wafv2"), outputs(sandbox, "waf")
+    acl = wafv2.get_web_acl_for_resource(ResourceArn=outputs(sandbox, "alb")["LoadBalancerArn"])["WebACL"]
+    assert (acl["Name"], acl["ARN"], acl["DefaultAction"]) == (f"{PREFIX}-web-acl", waf["WebAclArn"], {"Allow": {}})
+    assert [(r["Name"], r["Priority"], r.get("Action") or r.get("OverrideAction")) for r in acl["Rules"]] == [
+        ("RateLimitPerIp", 0, {"Block": {}}),  # WafCountOnly false: the rules block
+        ("AWSManagedRulesAmazonIpReputationList", 1, {"None": {}}),
+        ("AWSManagedRulesCommonRuleSet", 2, {"None": {}}),
+        ("AWSManagedRulesKnownBadInputsRuleSet", 3, {"None": {}}),
+        ("AWSManagedRulesSQLiRuleSet", 4, {"None": {}}),
+    ]
+    assert acl["Rules"][0]["Statement"] == {"RateBasedStatement": {"Limit": 1000, "AggregateKeyType": "IP"}}
+    assert all(r["VisibilityConfig"]["CloudWatchMetricsEnabled"] for r in acl["Rules"])
+    logging = wafv2.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
+    log_group = f"aws-waf-logs-{PREFIX}"
+    assert waf["WafLogGroupName"] == log_group
+    assert logging["LogDestinationConfigs"] == [f"arn:aws:logs:us-east-1:123456789012:log-group:{log_group}"]
+    groups = sandbox.client("logs").describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]
+    assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [(log_group, int(config("waf")["LogRetentionDays"]))]
+
+
 def test_stacks_are_protected_and_the_service_leaves_its_count_to_auto_scaling(sandbox):
-    for layer in templates.layer_order():
+    for layer in LAYERS:
         stack = sandbox.client("cloudformation").describe_stacks(StackName=templates.stack_name(ENV, layer))["Stacks"][0]
         assert stack["EnableTerminationProtection"] is True
         if layer == "service":
@@ -127,13 +216,16 @@ def test_stacks_are_protected_and_the_service_leaves_its_count_to_auto_scaling(s
 
 
 def test_second_deploy_executes_nothing(sandbox, run):
+    started = time.monotonic()
     code, out, err = run("deploy", "--yes")
+    elapsed = time.monotonic() - started
     assert code == 0, out + err
     assert "change set" not in out and "UPDATE_COMPLETE" not in out
     assert [line for line in out.splitlines() if line.endswith(": no changes")] == [
-        f"{templates.stack_name(ENV, layer)}: no changes" for layer in templates.layer_order()
+        f"{templates.stack_name(ENV, layer)}: no changes" for layer in LAYERS
     ]
     assert all(n <= 5 for n in calls_per_stack(err).values()), err
+    print(f"no-change redeploy of {len(LAYERS)} layers: {elapsed:.2f} s, API calls per stack: {calls_per_stack(err)}")
 
 
 def test_auto_scaled_count_survives_a_service_update(sandbox, run):
@@ -163,7 +255,7 @@ def test_destroy_everything_in_reverse_order(sandbox, run):
     code, out, err = run("destroy", "--yes")
     assert code == 0, out + err
     deleted = [line.split(":")[0] for line in out.splitlines() if line.endswith(": deleted")]
-    assert deleted == [templates.stack_name(ENV, layer) for layer in reversed(templates.layer_order())]
+    assert deleted == [templates.stack_name(ENV, layer) for layer in reversed(LAYERS)]
     assert "retained, still in the account: Certificate" in out
     code, out, _ = run("status")
     assert all(line.endswith("not deployed") for line in out.splitlines())
