@@ -626,6 +626,11 @@ class Deployer:
         self.say(f"{stack}: deleted")
         for line in retained:
             self.say(f"  retained, still in the account: {line}")
+        if retained:
+            self.say(
+                "  creating this layer again needs their names free: delete the ones you no longer need first "
+                "(a retained hosted zone is reused with ExistingHostedZoneId)"
+            )
 
     def recover(self, name):
         layer = Layer(self.env, name, templates.stack_name(self.env, name), "", {}, {}, None)

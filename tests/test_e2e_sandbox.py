@@ -240,6 +240,32 @@ def test_auto_scaled_count_survives_a_service_update(sandbox, run):
     assert definition["containerDefinitions"][0]["image"].endswith("/startupwebapp-backend:v2")
 
 
+def running_image(sandbox):
+    svc = outputs(sandbox, "service")
+    ecs = sandbox.client("ecs")
+    (service,) = ecs.describe_services(cluster=svc["ClusterName"], services=[svc["ServiceName"]])["services"]
+    return ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]["containerDefinitions"][0]["image"]
+
+
+def test_rollback_puts_the_previous_image_back(sandbox, run):
+    assert running_image(sandbox).endswith(":v2")
+    code, out, err = run("rollback", "--stack", "service", "--yes")
+    assert code == 0, out + err
+    assert f"rolling back {templates.stack_name(ENV, 'service')} from v2 to latest" in out
+    assert "UPDATE_COMPLETE" in out
+    assert running_image(sandbox).endswith(":latest")
+    history = sandbox.client("ssm").get_parameter(Name=f"/startupwebapp/{ENV}/service/releases")["Parameter"]["Value"]
+    releases = json.loads(history)
+    assert [r["image_tag"] for r in releases] == ["latest", "v2", "latest"]
+    assert all(r["by"].startswith("arn:aws:") and r["revision"] and r["time"].endswith("Z") for r in releases)
+
+
+def test_rollback_to_a_named_tag(sandbox, run):
+    code, out, err = run("rollback", "--stack", "service", "--image-tag", "v2", "--yes")
+    assert code == 0, out + err
+    assert running_image(sandbox).endswith(":v2")
+
+
 def test_diff_is_clean_after_deploy(run):
     code, out, err = run("diff", "--stack", "alb")
     assert code == 0, out + err
