@@ -118,6 +118,8 @@ def run_checks(endpoint, host, *, ecs=None, elbv2=None, cluster=None, service=No
         results.append(check_rollout(ecs, cluster, service))
     if elbv2 is not None:
         results.append(check_targets(elbv2, target_group_arn))
+    if endpoint is None:
+        return results
     for name, check in [
         ("http redirects to https", lambda: [check_redirect(endpoint, host)]),
         ("https /health", lambda: check_health(endpoint, host)),

@@ -266,6 +266,15 @@ def test_rollback_to_a_named_tag(sandbox, run):
     assert running_image(sandbox).endswith(":v2")
 
 
+def test_verify_checks_the_service_through_aws_and_skips_the_public_host(run):
+    code, out, err = run("verify", "--stack", "service", "--timeout", "0")
+    assert "HTTP checks skipped: AWS_ENDPOINT_URL is set, so api.startupwebapp.com is not this deployment's" in out
+    checks = [line.split()[1:3] for line in out.splitlines() if line.startswith(("ok ", "FAIL "))]
+    assert checks == [["ecs", "rollout"], ["targets", "healthy"]], out
+    # The emulator runs no task, so no target is registered: verify says so and fails.
+    assert "FAIL  targets healthy              no target registered" in out and code == 1
+
+
 def test_diff_is_clean_after_deploy(run):
     code, out, err = run("diff", "--stack", "alb")
     assert code == 0, out + err
