@@ -14,6 +14,7 @@ may manage, so no stack deployed through them can change their permissions; the 
 also denied every CloudFormation action on this stack.
 """
 
+import troposphere
 from awacs.aws import (
     Action,
     Allow,
@@ -28,7 +29,7 @@ from awacs.aws import (
     StringLike,
 )
 from awacs.sts import AssumeRole, AssumeRoleWithWebIdentity
-from troposphere import AWS_NO_VALUE, Equals, If, Join, Not, Ref, Select, Split, Sub, Template
+from troposphere import AWS_NO_VALUE, And, Equals, If, Join, Not, Ref, Select, Split, Sub, Template
 from troposphere.iam import ManagedPolicy, OIDCProvider, Policy, Role
 
 from templates import inputs
@@ -44,7 +45,16 @@ def build() -> Template:
     t = new_template("StartupWebApp ci: GitHub OIDC provider, the GitHub Actions deploy role and the CloudFormation execution role.")
     p = {
         name: inputs.add(t, name)
-        for name in ["NamePrefix", "ClusterName", "DomainName", "VpcId", "GitHubRepository", "GitHubSubjects", "ExistingOidcProviderArn"]
+        for name in [
+            "NamePrefix",
+            "ClusterName",
+            "DomainName",
+            "VpcId",
+            "GitHubRepository",
+            "GitHubCallerRepository",
+            "GitHubSubjects",
+            "ExistingOidcProviderArn",
+        ]
     }
     t.add_condition("CreateOidcProvider", Equals(p["ExistingOidcProviderArn"].ref(), ""))
 
@@ -90,26 +100,31 @@ def padded_subjects(p):
 
 
 def github_subjects(p):
-    """repo:<GitHubRepository>:<suffix> for each GitHubSubjects item.
+    """repo:<GitHubRepository>:<suffix> for each GitHubSubjects item, and the same for
+    GitHubCallerRepository when one is given (a reusable workflow's token carries its caller's name).
 
     CloudFormation cannot prefix every item of a list (Fn::Join takes no function as its delimiter),
     so the list is padded with empty items and read into MAX_SUBJECTS slots; a slot left empty is
     dropped. Items past the last slot are ignored, which only narrows who may assume the role."""
     padded = padded_subjects(p)
     subjects = []
-    for slot in range(MAX_SUBJECTS):
-        item = Select(slot, padded)
-        if slot == 0:  # a CommaDelimitedList has at least one item
-            subjects.append(Sub("repo:${GitHubRepository}:${Subject}", Subject=item))
-        else:
-            subjects.append(If(f"HasGitHubSubject{slot}", Sub("repo:${GitHubRepository}:${Subject}", Subject=item), Ref(AWS_NO_VALUE)))
+    for repository, condition in (("GitHubRepository", "HasGitHubSubject"), ("GitHubCallerRepository", "CallerSubject")):
+        for slot in range(MAX_SUBJECTS):
+            subject = Sub(f"repo:${{{repository}}}:${{Subject}}", Subject=Select(slot, padded))
+            # The first item of a CommaDelimitedList always exists.
+            always = slot == 0 and repository == "GitHubRepository"
+            subjects.append(subject if always else If(f"{condition}{slot}", subject, Ref(AWS_NO_VALUE)))
     return subjects
 
 
 def add_subject_conditions(t: Template, p) -> None:
     padded = padded_subjects(p)
+    t.add_condition("CallerSubject0", Not(Equals(p["GitHubCallerRepository"].ref(), "")))
     for slot in range(1, MAX_SUBJECTS):
         t.add_condition(f"HasGitHubSubject{slot}", Not(Equals(Select(slot, padded), "")))
+        t.add_condition(
+            f"CallerSubject{slot}", And(troposphere.Condition("CallerSubject0"), troposphere.Condition(f"HasGitHubSubject{slot}"))
+        )
 
 
 def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Role:

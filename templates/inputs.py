@@ -384,6 +384,14 @@ INPUTS = {
             hint="owner/name of a GitHub repository, such as startupwebapp/startupwebapp-deploy",
         ),
         Input(
+            "GitHubCallerRepository",
+            "String",
+            "",
+            "The application repository whose workflow calls deploy-service.yml (its token names the caller); empty: none.",
+            pattern=f"({GITHUB_REPOSITORY})?",
+            hint="empty, or owner/name of a GitHub repository",
+        ),
+        Input(
             "GitHubSubjects",
             "CommaDelimitedList",
             "environment:prod",

@@ -103,6 +103,10 @@ def resolve(node, params, conditions):
         return resolve(args[1], params, conditions)[args[0]]
     if function == "Fn::Equals":
         return resolve(args[0], params, conditions) == resolve(args[1], params, conditions)
+    if function == "Fn::And":
+        return all(resolve(a, params, conditions) for a in args)
+    if function == "Condition":
+        return resolve(conditions[args], params, conditions)
     if function == "Fn::Not":
         return not resolve(args[0], params, conditions)
     if function == "Fn::If":
@@ -115,9 +119,9 @@ def resolve(node, params, conditions):
     raise AssertionError(f"resolve: {function} not handled")
 
 
-def trust_subjects(template, subjects, repository=REPO):
+def trust_subjects(template, subjects, repository=REPO, caller=""):
     statement = template["Resources"]["DeployRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
-    params = {"GitHubRepository": repository, "GitHubSubjects": subjects, "ExistingOidcProviderArn": ""}
+    params = {"GitHubRepository": repository, "GitHubCallerRepository": caller, "GitHubSubjects": subjects, "ExistingOidcProviderArn": ""}
     return resolve(statement["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"], params, template["Conditions"])
 
 
@@ -145,6 +149,12 @@ def test_deploy_role_trusts_only_github_oidc_with_the_sts_audience(template):
 )
 def test_sub_is_this_repository_and_exactly_the_chosen_subjects(template, subjects):
     assert trust_subjects(template, subjects) == [f"repo:{REPO}:{s}" for s in subjects]
+
+
+def test_a_calling_repository_gets_the_same_subjects(template):
+    subjects = ["environment:prod", "environment:staging"]
+    expected = [f"repo:{repo}:{s}" for repo in (REPO, "startupwebapp/startupwebapp") for s in subjects]
+    assert trust_subjects(template, subjects, caller="startupwebapp/startupwebapp") == expected
 
 
 def test_sub_default_is_the_prod_environment_of_this_repository(template):
