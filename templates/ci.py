@@ -195,10 +195,23 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
             ),
             # ListStacks and ValidateTemplate have no resource-level permissions.
             Statement(Sid="ListStacks", Effect=Allow, Action=actions("cloudformation", "ListStacks", "ValidateTemplate"), Resource=["*"]),
+            # It may read this stack (make status lists every layer) but never change it.
             Statement(
-                Sid="NeverThisStack",
+                Sid="NeverChangeThisStack",
                 Effect=Deny,
-                Action=[Action("cloudformation", "*")],
+                Action=actions(
+                    "cloudformation",
+                    "CreateChangeSet",
+                    "ExecuteChangeSet",
+                    "DeleteChangeSet",
+                    "CreateStack",
+                    "UpdateStack",
+                    "DeleteStack",
+                    "CancelUpdateStack",
+                    "ContinueUpdateRollback",
+                    "SetStackPolicy",
+                    "UpdateTerminationProtection",
+                ),
                 Resource=[arn("cloudformation", "stack/${AWS::StackName}/*")],
             ),
             Statement(

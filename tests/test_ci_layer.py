@@ -202,11 +202,18 @@ def test_deploy_role_passes_only_the_execution_role_and_only_to_cloudformation(t
 
 
 def test_every_stack_operation_runs_as_the_execution_role(template):
-    changing = [s for s in statements(template, "DeployRole") if "cloudformation:CreateChangeSet" in as_list(s["Action"])]
+    allowed = [s for s in statements(template, "DeployRole") if s["Effect"] == "Allow"]
+    changing = [s for s in allowed if "cloudformation:CreateChangeSet" in as_list(s["Action"])]
     assert len(changing) == 1
     assert changing[0]["Condition"] == {"StringEquals": {"cloudformation:RoleArn": {"Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}}}
     # Deleting a stack stays an operator's action.
-    assert not any("cloudformation:DeleteStack" in as_list(s["Action"]) for s in all_statements(template))
+    assert not any("cloudformation:DeleteStack" in as_list(s["Action"]) for s in all_statements(template) if s["Effect"] == "Allow")
+
+
+def test_deploy_role_may_read_but_never_change_the_ci_stack(template):
+    (deny,) = [s for s in statements(template, "DeployRole") if s["Effect"] == "Deny"]
+    assert {"cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet", "cloudformation:DeleteStack"} <= set(deny["Action"])
+    assert not any(a.startswith(("cloudformation:Describe", "cloudformation:Get", "cloudformation:List")) for a in deny["Action"])
 
 
 def test_deploy_role_reaches_only_the_project_stacks_and_never_this_one(template):
