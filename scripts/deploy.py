@@ -11,6 +11,7 @@ import difflib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -36,6 +37,8 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
 UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
 SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
+# Retained resources whose fixed names make a new stack's create fail while they exist.
+NAMED_TYPES = ("AWS::Logs::LogGroup", "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup")
 SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
 ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
@@ -122,6 +125,7 @@ class Deployer:
         self.relaxed_policy = None  # the layer whose stack policy --allow-replace relaxed, until restored
         self.events = []  # events of the last wait, oldest first
         self.layers = list(templates.LAYERS)  # the layers this environment deploys (main narrows it)
+        self.rolling_back_from = None  # the image tag a rollback leaves, recorded with the release
 
     # --- plumbing -------------------------------------------------------------------------
     def client(self, service):
@@ -194,6 +198,11 @@ class Deployer:
 
     def parameters(self, layer, wired, image_tag=None) -> dict:
         values = dict(layer.parameters) | wired
+        if "ImageTag" in values and image_tag is None and self.has_stack(layer.stack):
+            # A deploy without TAG= keeps the running image: changing a threshold must not
+            # swap the release (the params file's ImageTag is for the first deploy only).
+            deployed = {p["ParameterKey"]: p.get("ParameterValue") for p in self.describe(layer.stack).get("Parameters", [])}
+            image_tag = deployed.get("ImageTag")
         if image_tag and "ImageTag" in values:
             values["ImageTag"] = image_tag
         if KEEP_RUNNING_COUNT in json.loads(layer.template).get("Parameters", {}):
@@ -221,7 +230,7 @@ class Deployer:
             elif status == "ROLLBACK_COMPLETE":
                 raise Failure(
                     f"error: {layer.stack} is ROLLBACK_COMPLETE: its first create failed ({found.get('StackStatusReason', 'see its events')}) "
-                    f"and CloudFormation cannot update it; fix the cause, then rerun with --recreate to delete and create it"
+                    f"and CloudFormation cannot update it; fix the cause, then rerun with RECREATE=1 (--recreate) to delete and create it"
                 )
             elif status == "UPDATE_ROLLBACK_FAILED":
                 raise Failure(f"error: {layer.stack} is UPDATE_ROLLBACK_FAILED: {self.recover_hint(layer)}")
@@ -334,34 +343,45 @@ class Deployer:
         except EOFError:
             return False
 
-    def execute(self, layer, change_set, exists, allow_replace=False):
+    def execute(self, layer, change_set, exists, allow_replace=False, reviewed=False):
+        """Run the change set once it is allowed and confirmed. One that is not: a reviewed one
+        (make execute) is left for another try; one this run made is deleted with nothing changed."""
         name = change_set["ChangeSetName"]
         risky = self.stateful_changes(change_set)
+        left = "change set left for review" if reviewed else "change set deleted, nothing changed"
         if risky and not allow_replace:
-            self.delete_change_set(layer.stack, name)
+            if not reviewed:
+                self.discard(layer, change_set, exists)
             raise Failure(
                 f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
-                f"change set deleted; if that is intended, rerun with --allow-replace"
+                f"{left}; if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
             )
         if not self.confirm(f"execute {name} on {layer.stack}? [y/N] "):
-            self.delete_change_set(layer.stack, name)
-            why = "no terminal to ask on and no --yes" if not self.interactive else "not confirmed"
-            raise Failure(f"error: {why}: change set deleted, nothing changed; use --yes, or `changeset` to leave one for review")
+            if not reviewed:
+                self.discard(layer, change_set, exists)
+            why = "no terminal to ask on and no YES=1 (--yes)" if not self.interactive else "not confirmed"
+            raise Failure(f"error: {why}: {left}; to execute without asking, rerun with YES=1 (--yes)")
         if risky and exists and layer.policy:
             self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
             self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
             self.relaxed_policy = layer
         started = self.now()
         self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
-        found = self.wait_for_stack(layer.stack, name, started)
+        found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"))
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
         self.finish(layer, found)
         given = {p["ParameterKey"]: p.get("ParameterValue") for p in change_set.get("Parameters", [])}
         if "ImageTag" in given:
-            self.record_release(given["ImageTag"])
+            self.record_release(given["ImageTag"], self.rolling_back_from)
         if not exists:
             self.settle(layer, change_set)
+
+    def discard(self, layer, change_set, exists):
+        """Delete a change set that will not run, and the empty stack a first create made for it."""
+        self.delete_change_set(layer.stack, change_set["ChangeSetName"])
+        if not exists:
+            self.cf.delete_stack(StackName=change_set["StackId"], **self.role)
 
     def settle(self, layer, created):
         """A service stack just created stated its first task count; switch it at once to leaving
@@ -390,7 +410,7 @@ class Deployer:
             self.say(f"{layer.stack}: {status}: {found.get('StackStatusReason', '')}".rstrip(": "))
             self.print_failures()
             hint = {
-                "ROLLBACK_COMPLETE": "the create rolled back; fix the cause above, then rerun with --recreate",
+                "ROLLBACK_COMPLETE": "the create rolled back; fix the cause above, then rerun with RECREATE=1 (--recreate)",
                 "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",
                 "UPDATE_ROLLBACK_FAILED": self.recover_hint(layer),
             }.get(status, "see the failed resources above")
@@ -409,14 +429,14 @@ class Deployer:
             self.say(f"  {output['OutputKey']} = {output['OutputValue']}")
 
     # --- waiting ----------------------------------------------------------------------------
-    def wait_for_stack(self, stack, token, started=None):
+    def wait_for_stack(self, stack, token, started=None, stack_id=None):
         """Poll DescribeStacks and DescribeStackEvents until the stack leaves *_IN_PROGRESS.
 
         A final status counts once an event of this operation was seen (its ClientRequestToken, or
         a time after the start), or from the third poll on: a stale read never ends the wait."""
         started, seen, self.events = started or self.now(), set(), []
         found = self.describe(stack)
-        stack_id = found["StackId"] if found else stack
+        stack_id = stack_id or (found["StackId"] if found else stack)
         try:
             for polls, delay in enumerate(delays()):
                 if delay:
@@ -437,7 +457,9 @@ class Deployer:
             lines = [
                 f"interrupted: CloudFormation carries on with {stack} ({status}); nothing was cancelled.",
                 f"  follow it:         make status ENV={self.env}   (or: aws cloudformation describe-stack-events --stack-name {stack})",
-                f"  cancel it (updates only):  aws cloudformation cancel-update-stack --stack-name {stack}",
+                f"  stop it:           aws cloudformation cancel-update-stack --stack-name {stack}"
+                if status.startswith("UPDATE")
+                else f"  stop it:           aws cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)",
             ]
             raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
 
@@ -488,17 +510,16 @@ class Deployer:
                 raise
             return []
 
-    def record_release(self, image_tag):
-        entries = self.releases()
-        entries.append(
-            {
-                "time": f"{self.now():%Y-%m-%dT%H:%M:%SZ}",
-                "image_tag": image_tag,
-                "revision": self.revision,
-                "by": self.client("sts").get_caller_identity()["Arn"],
-            }
-        )
-        entries = entries[-RELEASES_KEPT:]
+    def record_release(self, image_tag, rolled_back_from=None):
+        entry = {
+            "time": f"{self.now():%Y-%m-%dT%H:%M:%SZ}",
+            "image_tag": image_tag,
+            "revision": self.revision or git_revision(),
+            "by": self.client("sts").get_caller_identity()["Arn"],
+        }
+        if rolled_back_from:
+            entry["rolled_back_from"] = rolled_back_from
+        entries = [*self.releases(), entry][-RELEASES_KEPT:]
         while len(json.dumps(entries)) > 4000:
             entries.pop(0)
         self.client("ssm").put_parameter(
@@ -516,11 +537,14 @@ class Deployer:
             raise Failure(f"error: {layer.stack} is not deployed: nothing to roll back")
         running = {p["ParameterKey"]: p.get("ParameterValue") for p in self.describe(layer.stack).get("Parameters", [])}.get("ImageTag")
         if image_tag is None:
-            earlier = [entry for entry in reversed(self.releases()) if entry["image_tag"] != running]
+            releases = self.releases()
+            # Never back to an image that was itself rolled back from.
+            bad = {entry["rolled_back_from"] for entry in releases if entry.get("rolled_back_from")} | {running}
+            earlier = [entry for entry in reversed(releases) if entry["image_tag"] not in bad]
             if not earlier:
                 raise Failure(
                     f"error: nothing earlier to roll back to: the release history ({self.history_name}) has no image other than "
-                    f"the running {running}; name one with TAG=<image tag>"
+                    f"the running {running} and those rolled back from; name one with TAG=<image tag>"
                 )
             release = earlier[0]
             image_tag = release["image_tag"]
@@ -529,6 +553,7 @@ class Deployer:
             )
         else:
             self.say(f"rolling back {layer.stack} from {running} to {image_tag}")
+        self.rolling_back_from = running
         self.deploy(layer, image_tag, allow_replace)
 
     def print_recent_events(self, stack, count=25):
@@ -558,7 +583,7 @@ class Deployer:
             name = change_set["ChangeSetName"]
             self.say(f"change set {name} left for review; execute it with: make execute STACK={layer.name} ENV={self.env} CHANGESET={name}")
             for line in self.stateful_changes(change_set):
-                self.say(f"  executing needs --allow-replace: {line}")
+                self.say(f"  executing needs ALLOW_REPLACE=1 (--allow-replace): {line}")
             return
         self.execute(layer, change_set, exists, allow_replace)
 
@@ -581,7 +606,7 @@ class Deployer:
             )
         exists = self.has_stack(layer.stack)
         self.print_change_set(change_set, self.describe(layer.stack) if exists else None)
-        self.execute(layer, change_set, exists, allow_replace)
+        self.execute(layer, change_set, exists, allow_replace, reviewed=True)
 
     def delete(self, stack):
         found = self.describe(stack)
@@ -626,11 +651,11 @@ class Deployer:
         self.say(f"{stack}: deleted")
         for line in retained:
             self.say(f"  retained, still in the account: {line}")
-        if retained:
-            self.say(
-                "  creating this layer again needs their names free: delete the ones you no longer need first "
-                "(a retained hosted zone is reused with ExistingHostedZoneId)"
-            )
+        named = [line for line in retained if any(kind in line for kind in NAMED_TYPES)]
+        if named:
+            self.say("  creating this layer again needs those names free: delete the named ones first, or they conflict")
+        if any("AWS::Route53::HostedZone" in line for line in retained):
+            self.say("  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again")
 
     def recover(self, name):
         layer = Layer(self.env, name, templates.stack_name(self.env, name), "", {}, {}, None)
@@ -751,6 +776,8 @@ def deployed_layers(environment) -> list[str]:
 
 def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
+    if args.command in ("rollback", "verify") and not args.stack:
+        args.stack = "service"
     if args.stack and args.stack not in templates.LAYERS:
         raise Failure(f"error: unknown layer {args.stack!r}; layers: {', '.join(templates.LAYERS)}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"
@@ -765,14 +792,17 @@ def validate(args):
     if args.stack and args.stack not in enabled:
         raise Failure(f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {params_file}", 2)
     names = [args.stack] if args.stack else enabled
-    if args.command in ("changeset", "execute", "recover", "rollback", "verify", "events") and not args.stack:
-        raise Failure(f"error: {args.command} needs --stack LAYER", 2)
+    if args.command in ("changeset", "execute", "recover", "events") and not args.stack:
+        raise Failure(f"error: {args.command} needs STACK=<layer> (--stack); layers: {', '.join(enabled)}", 2)
     if args.command in ("rollback", "verify") and args.stack != "service":
         raise Failure(f"error: {args.command} works on the service layer: --stack service", 2)
     if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
-        raise Failure(f"error: execute needs --changeset NAME (letters, digits and -, starting with a letter); got {args.changeset!r}", 2)
-    if args.image_tag and (not re.fullmatch(IMAGE_TAG, args.image_tag) or (args.stack and args.stack != "service")):
-        raise Failure(f"error: --image-tag {args.image_tag!r}: a Docker image tag (letters, digits, _ . -) for the service layer only", 2)
+        got = f"; got {args.changeset!r}" if args.changeset else ""
+        raise Failure(f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}", 2)
+    if args.image_tag and not re.fullmatch(IMAGE_TAG, args.image_tag):
+        raise Failure(f"error: TAG={args.image_tag}: not a Docker image tag (letters, digits, _ . -, at most 128)", 2)
+    if args.image_tag and args.stack and args.stack != "service":
+        raise Failure(f"error: TAG= (--image-tag) sets the service layer's image; STACK={args.stack} has none", 2)
     needs_files = args.command in ("deploy", "changeset", "execute", "diff", "rollback")
     return environment, [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
 
@@ -873,7 +903,7 @@ def run(deployer, args, layers, environment) -> int:
             deployer.say("nothing deployed")
             return 0
         if not deployer.confirm(f"destroy {', '.join(existing)}? [y/N] "):
-            why = "no terminal to ask on and no --yes" if not deployer.interactive else "not confirmed"
+            why = "no terminal to ask on and no YES=1 (--yes)" if not deployer.interactive else "not confirmed"
             raise Failure(f"error: {why}: nothing destroyed")
         for name in names:
             deployer.destroy(name)
@@ -918,4 +948,5 @@ def main(argv=None, *, clients=None, sleep=time.sleep, ask=input, interactive=No
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
     sys.exit(main())

@@ -314,7 +314,7 @@ def test_create_path_creates_executes_waits_protects_and_prints_outputs(aws):
     older = event(layer, stack(layer), "REVIEW_IN_PROGRESS", -60, reason="User Initiated", token=None)
     first = [older, event(layer, stack(layer), "CREATE_IN_PROGRESS", 1, reason="User Initiated")]
     first.append(event(layer, "HostedZone", "CREATE_IN_PROGRESS", 2, "AWS::Route53::HostedZone"))
-    aws.poll(layer, stack(layer), described(layer, "CREATE_IN_PROGRESS", protected=False, with_outputs=False), *first)
+    aws.poll(layer, stack_id(layer), described(layer, "CREATE_IN_PROGRESS", protected=False, with_outputs=False), *first)
     done = [*first, event(layer, "HostedZone", "CREATE_COMPLETE", 40, "AWS::Route53::HostedZone")]
     done += [
         event(layer, "Certificate", "CREATE_COMPLETE", 90, "AWS::CertificateManager::Certificate"),
@@ -384,7 +384,7 @@ def test_create_ending_in_rollback_complete_prints_failed_resources(aws):
         event(layer, stack(layer), "ROLLBACK_IN_PROGRESS", 6, reason="The following resource(s) failed to create: [Certificate]."),
         event(layer, stack(layer), "ROLLBACK_COMPLETE", 30),
     ]
-    aws.poll(layer, stack(layer), described(layer, "ROLLBACK_COMPLETE", protected=False, with_outputs=False), *trail)
+    aws.poll(layer, stack_id(layer), described(layer, "ROLLBACK_COMPLETE", protected=False, with_outputs=False), *trail)
     assert aws.run("deploy", "--stack", layer, "--yes") == 1
     assert f"failed: Certificate (AWS::CertificateManager::Certificate): {why}" in aws.out
     assert "ended ROLLBACK_COMPLETE" in aws.err and "--recreate" in aws.err
@@ -648,7 +648,7 @@ def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_canc
     aws.change_set(layer, "CREATE", CERT_CHANGES)
     aws.execute(layer)
     aws.poll(
-        layer, stack(layer), described(layer, "CREATE_IN_PROGRESS", protected=False), event(layer, stack(layer), "CREATE_IN_PROGRESS", 1)
+        layer, stack_id(layer), described(layer, "CREATE_IN_PROGRESS", protected=False), event(layer, stack(layer), "CREATE_IN_PROGRESS", 1)
     )
 
     def interrupt(seconds):
@@ -656,7 +656,7 @@ def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_canc
 
     assert aws.run("deploy", "--stack", layer, "--yes", sleep=interrupt) == 130
     assert "nothing was cancelled" in aws.err and f"make status ENV={ENV}" in aws.err
-    assert f"aws cloudformation cancel-update-stack --stack-name {stack(layer)}" in aws.err
+    assert f"aws cloudformation delete-stack --stack-name {stack(layer)}   (a create cannot be cancelled)" in aws.err
 
 
 def test_rollback_complete_is_explained_and_recreated_only_with_recreate(aws):
@@ -807,7 +807,7 @@ def service_parameters(tag):
     return config("service")["Parameters"] | wired("service") | deploy_time("service") | {"ImageTag": tag}
 
 
-def service_update(aws, tag, entries_before, running="v1", service_read=False):
+def service_update(aws, tag, entries_before, running="v1", service_read=False, rolled_back_from=None):
     """A service deploy of image `tag` that executes, then records the release."""
     deployed = service_parameters(running)
     aws.deployed("alb")
@@ -837,6 +837,8 @@ def service_update(aws, tag, entries_before, running="v1", service_read=False):
     history(aws, entries_before)
     aws.sts.add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": ACCOUNT, "Arn": CALLER})
     after = [*(entries_before or []), release(tag, "2025-11-25T12:00:00Z", "abc1234")]
+    if rolled_back_from:
+        after[-1]["rolled_back_from"] = rolled_back_from
     aws.ssm.add_response(
         "put_parameter",
         {"Version": 2},
@@ -854,7 +856,7 @@ def test_rollback_deploys_the_previous_image_through_a_change_set(aws):
     earlier = [release("v1", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
     aws.deployed("service", parameters=service_parameters("v2"))
     history(aws, earlier)
-    service_update(aws, "v1", earlier, running="v2", service_read=True)
+    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2")
     assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
     assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-20T10:00:00Z by {CALLER}, git 1111111)" in aws.out
     assert f"change set {cs_name('service')}" in aws.out
@@ -894,3 +896,49 @@ def test_events_prints_the_latest_events_oldest_first(aws):
     lines = aws.out.splitlines()
     assert lines[0] == f"{stack('alb')}: the last 2 events, oldest first"
     assert "LoadBalancer" in lines[1] and stack("alb") in lines[2]
+
+
+def test_rollback_never_returns_to_an_image_rolled_back_from(aws):
+    history_entries = [release("v1"), release("v2"), {**release("v1"), "rolled_back_from": "v2"}]
+    aws.deployed("service", parameters=service_parameters("v1"))
+    history(aws, history_entries)
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert "nothing earlier to roll back to" in aws.err
+
+
+def test_deploy_without_tag_keeps_the_running_image(aws):
+    aws.deployed("alb")
+    aws.deployed("release-alarms")
+    aws.deployed("service", parameters=service_parameters("v7"))
+    expected = create_params("service", "UPDATE", ImageTag="v7")
+    aws.cf.add_response("create_change_set", {"Id": change_set("service")["ChangeSetId"], "StackId": stack_id("service")}, expected)
+    reason = "The submitted information didn't contain changes. Submit different information to create a change set."
+    aws.cf.add_response(
+        "describe_change_set",
+        change_set("service", "FAILED", reason=reason),
+        {"StackName": stack("service"), "ChangeSetName": cs_name("service")},
+    )
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    assert aws.run("deploy", "--stack", "service") == 0, aws.err
+    assert f"{stack('service')}: no changes" in aws.out
+
+
+def test_a_declined_first_create_leaves_no_stack_behind(aws):
+    aws.not_deployed("cert-dns")
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("cert-dns")})
+    assert aws.run("deploy", "--stack", "cert-dns") == 1
+    assert "no terminal to ask on and no YES=1 (--yes): change set deleted, nothing changed" in aws.err
+
+
+def test_a_reviewed_change_set_not_confirmed_is_left_for_review(aws):
+    changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
+    aws.cf.add_response(
+        "describe_change_set",
+        change_set("cert-dns", changes=changes),
+        {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")},
+    )
+    aws.deployed("cert-dns")
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns")) == 1
+    assert "change set left for review; to execute without asking, rerun with YES=1 (--yes)" in aws.err
