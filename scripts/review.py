@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import re
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -1186,4 +1187,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
     sys.exit(main())

@@ -109,7 +109,7 @@ class Sandbox:
     def start(self, port: int | None = None, exit_with_parent: bool = False) -> "Sandbox":
         """Start the server in the background (port None: a free one) and wait until it answers."""
         if self.running():
-            raise SandboxError(f"a sandbox already runs at {self.endpoint} (PID {self.pid}); stop it first")
+            raise SandboxError(f"a sandbox already runs at {self.endpoint} (PID {self.pid}); stop it first: make sandbox-stop")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for stale in (self.pid_file, self.endpoint_file):
             stale.unlink(missing_ok=True)
@@ -161,7 +161,7 @@ class Sandbox:
 
     def client(self, service: str):
         if not self.endpoint:
-            raise SandboxError("the sandbox is not running: run `python -m scripts.sandbox start`")
+            raise SandboxError("the sandbox is not running: start it with `make sandbox`")
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION, **CREDENTIALS)
 
     def seed(self, check: bool = True) -> dict:
@@ -272,7 +272,7 @@ def main(argv=None) -> int:
                 sandbox.stop()
                 raise
             print(f"sandbox running at {sandbox.endpoint} (PID {sandbox.pid}), seeded with the Phase 5.14 resources")
-            print("point AWS clients at it with: eval $(python -m scripts.sandbox env)")
+            print("deploy into it with: make deploy YES=1 (ENV=sandbox is the default); its log: .sandbox/server.log")
         elif args.command == "stop":
             print("sandbox stopped" if sandbox.stop() else "sandbox was not running")
         elif args.command == "status":
@@ -283,7 +283,7 @@ def main(argv=None) -> int:
                 return 1
         elif args.command == "env":
             if not sandbox.running():
-                raise SandboxError("the sandbox is not running: run `python -m scripts.sandbox start`")
+                raise SandboxError("the sandbox is not running: start it with `make sandbox`")
             print(
                 f"export AWS_ENDPOINT_URL={sandbox.endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={REGION}"
             )
@@ -294,4 +294,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
     sys.exit(main())

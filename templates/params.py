@@ -4,6 +4,7 @@ A file has `region`, optional `tags`, and `parameters`: values for the inputs de
 templates/inputs.py. Anything wrong becomes a ParamsError whose lines each name the file, the
 key, the value and what is allowed."""
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,12 @@ class UniqueKeyLoader(yaml.SafeLoader):
     """safe_load that refuses a key given twice instead of keeping the last silently."""
 
     def construct_mapping(self, node, deep=False):
-        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
-        for key in keys:
-            if keys.count(key) > 1:
-                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", node.start_mark)
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", key_node.start_mark)
+            seen.add(key)
         return super().construct_mapping(node, deep)
 
 
@@ -50,6 +53,9 @@ class Environment:
 
 def load_all(params_dir: Path) -> list[Environment]:
     """Load and check every params/<env>.yaml; raise ParamsError listing every problem."""
+    misnamed = sorted(params_dir.glob("*.yml"))
+    if misnamed:
+        raise ParamsError([f"{path}: params files end in .yaml; rename it to {path.with_suffix('.yaml').name}" for path in misnamed])
     files = sorted(params_dir.glob("*.yaml"))
     if not files:
         raise ParamsError([f"{params_dir}: no params files (<env>.yaml) found"])
@@ -59,6 +65,14 @@ def load_all(params_dir: Path) -> list[Environment]:
             environments.append(load(path))
         except ParamsError as error:
             problems.extend(error.problems)
+    owners = {}
+    for env in environments:  # resource names (ALB, target group, service, ...) come from NamePrefix
+        owner = owners.setdefault(env.values["NamePrefix"], env)
+        if owner is not env:
+            problems.append(
+                f"{env.path}: parameters.NamePrefix: {env.values['NamePrefix']!r} is {owner.name}'s too; "
+                f"allowed: a prefix no other environment uses (their resources would collide)"
+            )
     if problems:
         raise ParamsError(problems)
     return environments
@@ -76,15 +90,20 @@ def load(path: Path) -> Environment:
         )
     try:
         data = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
-    except (OSError, yaml.YAMLError) as error:
-        raise ParamsError([f"{where}: cannot be read as YAML: {' '.join(str(error).split())}"]) from None
+    except OSError as error:
+        raise ParamsError([f"{where}: cannot be read: {error.strerror}"]) from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" line {mark.line + 1}:" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ParamsError([f"{where}:{line} cannot be read as YAML: {problem}"]) from None
     if not isinstance(data, dict):
         raise ParamsError([f"{where}: expected a mapping with keys {', '.join(TOP_LEVEL_KEYS)}"])
 
     problems = []
     for key in data:
         if key not in TOP_LEVEL_KEYS:
-            problems.append(f"{where}: {key}: unknown key; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+            problems.append(f"{where}: {key}: unknown key{did_you_mean(key, TOP_LEVEL_KEYS)}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
     region = data.get("region")
     if region not in regions:
         problems.append(f"{where}: region: {region!r} is not supported; allowed: {', '.join(sorted(regions))}")
@@ -96,11 +115,17 @@ def load(path: Path) -> Environment:
         if not (isinstance(key, str) and TAG_KEY.fullmatch(key) and not key.startswith("aws:")) or not isinstance(value, str):
             problems.append(f"{where}: tags.{key}: {value!r}; allowed: a tag name (not aws:) with a string value")
     enabled = data.get("enabled_layers") or []
-    if not (isinstance(enabled, list) and all(layer in optional_layers for layer in enabled)):
-        problems.append(
-            f"{where}: enabled_layers: {enabled!r}; allowed: a list of optional layers ({', '.join(optional_layers) or 'none'})"
-        )
+    allowed_layers = f"allowed: a list of optional layers ({', '.join(optional_layers)}), each once"
+    if not isinstance(enabled, list):
+        problems.append(f"{where}: enabled_layers: {enabled!r} is not a list; {allowed_layers}")
         enabled = []
+    seen = set()
+    for layer in enabled:
+        if layer not in optional_layers or layer in seen:
+            hint = " is given twice" if layer in seen else did_you_mean(layer, optional_layers)
+            problems.append(f"{where}: enabled_layers: {layer!r}{hint}; {allowed_layers}")
+        seen.add(layer)
+    enabled = [layer for layer in dict.fromkeys(enabled) if layer in optional_layers]
     smoke = data.get("smoke_checks") or []
     if not (isinstance(smoke, list) and all(smoke_check_ok(check) for check in smoke)):
         problems.append(
@@ -116,7 +141,7 @@ def load(path: Path) -> Environment:
     for key, raw in given.items():
         spec = INPUTS.get(key)
         if spec is None:
-            problems.append(f"{where}: parameters.{key}: unknown key; allowed: {', '.join(sorted(INPUTS))}")
+            problems.append(f"{where}: parameters.{key}: unknown key{did_you_mean(key, INPUTS)}; allowed: {', '.join(sorted(INPUTS))}")
             continue
         problem = check_value(spec, raw)
         if problem:
@@ -132,6 +157,11 @@ def load(path: Path) -> Environment:
         raise ParamsError(problems)
     as_strings = {name: to_cfn_string(INPUTS[name], value) for name, value in merged.items()}
     return Environment(env, path, region, dict(tags), tuple(enabled), tuple(smoke), as_strings)
+
+
+def did_you_mean(word, choices) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def smoke_check_ok(check) -> bool:
@@ -155,7 +185,7 @@ def check_value(spec: Input, value):
             ok = spec.min_value <= value <= spec.max_value
         return None if ok else spec.allowed_text()
     if spec.allowed == ("true", "false"):
-        return None if isinstance(value, bool) else "true or false"
+        return None if isinstance(value, bool) else "true or false, without quotes"
     if spec.is_list:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",")] if value else []

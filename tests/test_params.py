@@ -35,9 +35,20 @@ def with_parameters(**changes):
 
 BAD = [
     # (what, document, the key named, words of what is allowed)
-    ("unknown key", with_parameters(DesiredCout=2), "parameters.DesiredCout", "unknown key; allowed: AccessLogRetentionDays"),
+    (
+        "unknown key",
+        with_parameters(DesiredCout=2),
+        "parameters.DesiredCout",
+        "unknown key (did you mean DesiredCount?); allowed: AccessLogRetentionDays",
+    ),
     ("unknown top-level key", {**GOOD, "parameter": {}}, "parameter", "allowed: region, tags, enabled_layers, smoke_checks, parameters"),
-    ("unknown optional layer", {**GOOD, "enabled_layers": ["cdn"]}, "enabled_layers: ['cdn']", "a list of optional layers (waf, ci)"),
+    (
+        "unknown optional layer",
+        {**GOOD, "enabled_layers": ["cii"]},
+        "enabled_layers: 'cii' (did you mean ci?)",
+        "optional layers (waf, ci), each once",
+    ),
+    ("optional layer twice", {**GOOD, "enabled_layers": ["waf", "waf"]}, "enabled_layers: 'waf'", "each once"),
     (
         "smoke check",
         {**GOOD, "smoke_checks": [{"path": "health", "status": 200}]},
@@ -92,7 +103,12 @@ BAD = [
         "parameters.ExistingHostedZoneId: 'zone1'",
         "empty, or a Route 53 zone id",
     ),
-    ("duplicate key", "region: us-east-1\nparameters:\n  DesiredCount: 1\n  DesiredCount: 2\n", "cannot be read as YAML", "given twice"),
+    (
+        "duplicate key",
+        "region: us-east-1\nparameters:\n  DesiredCount: 1\n  DesiredCount: 2\n",
+        "line 4: cannot be read as YAML",
+        "given twice",
+    ),
     ("not yaml", "region: [us-east-1\n", "cannot be read as YAML", "expected"),
 ]
 
@@ -145,3 +161,17 @@ def test_failed_run_leaves_earlier_output_untouched(tmp_path):
     result, out = run_generate(tmp_path, with_parameters(DesiredCount=9))
     assert result.returncode == 2
     assert before == {p: p.read_bytes() for p in out.rglob("*.json")}
+
+
+def test_two_environments_may_not_share_a_name_prefix(tmp_path):
+    run_generate(tmp_path, GOOD)
+    result, out = run_generate(tmp_path, GOOD, name="qa.yaml")
+    assert result.returncode == 2
+    assert "qa.yaml: parameters.NamePrefix: 'startupwebapp' is prod's too" in result.stderr
+    assert not (out / "qa").exists()
+
+
+def test_a_yml_params_file_is_named_not_ignored(tmp_path):
+    run_generate(tmp_path, GOOD)
+    result, out = run_generate(tmp_path, GOOD, name="qa.yml")
+    assert result.returncode == 2 and "qa.yml: params files end in .yaml; rename it to qa.yaml" in result.stderr
