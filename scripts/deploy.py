@@ -370,8 +370,8 @@ class Deployer:
         found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"))
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
-        self.finish(layer, found)
         given = {p["ParameterKey"]: p.get("ParameterValue") for p in change_set.get("Parameters", [])}
+        self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
         if "ImageTag" in given:
             self.record_release(given["ImageTag"], self.rolling_back_from)
         if not exists:
@@ -404,7 +404,7 @@ class Deployer:
             self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(layer.policy))
             self.relaxed_policy = None
 
-    def finish(self, layer, found):
+    def finish(self, layer, found, outputs=True):
         status = found["StackStatus"]
         if status not in SUCCEEDED:
             self.say(f"{layer.stack}: {status}: {found.get('StackStatusReason', '')}".rstrip(": "))
@@ -416,7 +416,8 @@ class Deployer:
             }.get(status, "see the failed resources above")
             raise Failure(f"error: {layer.stack} ended {status}: {hint}{self.restore_hint()}")
         self.say(f"{layer.stack}: {status}")
-        self.print_outputs(found)
+        if outputs:
+            self.print_outputs(found)
 
     def print_failures(self) -> list[str]:
         failed = [e for e in self.events if e["ResourceStatus"].endswith("_FAILED")]
