@@ -66,7 +66,7 @@ def build_all(environments: list[Environment], output_dir: Path = OUTPUT_DIR) ->
         document = built[layer].to_dict()
         files[output_dir / f"{layer}.json"] = render(document)
         for env in environments:
-            if layer in templates.OPTIONAL_LAYERS and layer not in env.enabled_layers:
+            if not env.deploys(layer):
                 continue
             files[output_dir / env.name / f"{layer}.json"] = render(template_configuration(env, layer, document))
     return files

@@ -38,7 +38,7 @@ NO_CHANGES = ("The submitted information didn't contain changes", "No updates ar
 UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
 SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
 # Retained resources whose fixed names make a new stack's create fail while they exist.
-NAMED_TYPES = ("AWS::Logs::LogGroup", "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup")
+NAMED_TYPES = {"AWS::Logs::LogGroup", "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup"}
 SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
 ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
@@ -62,7 +62,8 @@ class Layer:
     env: str
     name: str
     stack: str
-    template: str  # the body of output/<layer>.json
+    template: str  # the body of output/<layer>.json, compact
+    declared: frozenset  # the template's parameter names
     parameters: dict  # output/<env>/<layer>.json "Parameters", every value known before deploy
     tags: dict
     policy: dict | None
@@ -71,18 +72,18 @@ class Layer:
 def load_layer(env, name, output_dir: Path) -> Layer:
     files = [output_dir / f"{name}.json", output_dir / env / f"{name}.json"]
     try:
-        body, config = files[0].read_text(), json.loads(files[1].read_text())
-        json.loads(body)
+        template, config = json.loads(files[0].read_text()), json.loads(files[1].read_text())
     except FileNotFoundError as error:
         raise Failure(f"error: {error.filename}: missing; run `make templates` (generates output/ from params/)", 2) from None
     except (OSError, ValueError) as error:
         raise Failure(f"error: {files[0]} or {files[1]}: unreadable ({error}); run `make templates`", 2) from None
     # Sent compact: CloudFormation takes at most 51,200 bytes of template inline.
-    body = json.dumps(json.loads(body), separators=(",", ":"), sort_keys=True)
+    body = json.dumps(template, separators=(",", ":"), sort_keys=True)
     if len(body) > MAX_TEMPLATE_BODY:
         raise Failure(f"error: {files[0]}: {len(body)} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2)
     stack = templates.stack_name(env, name)
-    return Layer(env, name, stack, body, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"))
+    declared = frozenset(template.get("Parameters", {}))
+    return Layer(env, name, stack, body, declared, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"))
 
 
 def git_revision() -> str:
@@ -102,6 +103,16 @@ def delays():
         delay = min(delay * POLL_GROWTH, POLL_MAX)
 
 
+def parameter_values(described: dict) -> dict:
+    """ParameterKey -> ParameterValue of a DescribeStacks or DescribeChangeSet entry."""
+    return {p["ParameterKey"]: p.get("ParameterValue") for p in (described or {}).get("Parameters", [])}
+
+
+def event_line(event, when="%H:%M:%S") -> str:
+    reason = f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
+    return f"  {event['Timestamp']:{when}}  {event['ResourceStatus']:<32} {event['LogicalResourceId']:<28} {event.get('ResourceType', '')}{reason}"
+
+
 def not_found(error: ClientError) -> bool:
     code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
     return code.startswith("ChangeSetNotFound") or (code == "ValidationError" and "does not exist" in message)
@@ -109,7 +120,20 @@ def not_found(error: ClientError) -> bool:
 
 class Deployer:
     def __init__(
-        self, client, env, *, out, err, sleep=time.sleep, now=None, revision=None, ask=input, interactive=False, yes=False, role_arn=None
+        self,
+        client,
+        env,
+        *,
+        out,
+        err,
+        sleep=time.sleep,
+        now=None,
+        revision=None,
+        ask=input,
+        interactive=False,
+        yes=False,
+        role_arn=None,
+        layers=None,
     ):
         self._client_factory, self._clients = client, {}
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
@@ -124,7 +148,7 @@ class Deployer:
         self.current = "-"
         self.relaxed_policy = None  # the layer whose stack policy --allow-replace relaxed, until restored
         self.events = []  # events of the last wait, oldest first
-        self.layers = list(templates.LAYERS)  # the layers this environment deploys (main narrows it)
+        self.layers = list(layers or templates.LAYERS)  # the layers this environment deploys
         self.rolling_back_from = None  # the image tag a rollback leaves, recorded with the release
 
     # --- plumbing -------------------------------------------------------------------------
@@ -164,6 +188,10 @@ class Deployer:
         found = self.describe(stack)
         return found is not None and found["StackStatus"] != "REVIEW_IN_PROGRESS"
 
+    def deployed_template(self, stack) -> dict:
+        body = self.cf.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
+        return json.loads(body) if isinstance(body, str) else body  # boto3 parses JSON bodies itself
+
     def outputs(self, stack) -> dict:
         return {o["OutputKey"]: o["OutputValue"] for o in (self.describe(stack) or {}).get("Outputs", [])}
 
@@ -201,11 +229,10 @@ class Deployer:
         if "ImageTag" in values and image_tag is None and self.has_stack(layer.stack):
             # A deploy without TAG= keeps the running image: changing a threshold must not
             # swap the release (the params file's ImageTag is for the first deploy only).
-            deployed = {p["ParameterKey"]: p.get("ParameterValue") for p in self.describe(layer.stack).get("Parameters", [])}
-            image_tag = deployed.get("ImageTag")
+            image_tag = parameter_values(self.describe(layer.stack)).get("ImageTag")
         if image_tag and "ImageTag" in values:
             values["ImageTag"] = image_tag
-        if KEEP_RUNNING_COUNT in json.loads(layer.template).get("Parameters", {}):
+        if KEEP_RUNNING_COUNT in layer.declared:
             # Once the service exists its template omits DesiredCount, so an update never undoes
             # what auto-scaling chose (DESIGN.md, Known traps).
             values[KEEP_RUNNING_COUNT] = "true" if self.has_stack(layer.stack) else "false"
@@ -233,16 +260,16 @@ class Deployer:
                     f"and CloudFormation cannot update it; fix the cause, then rerun with RECREATE=1 (--recreate) to delete and create it"
                 )
             elif status == "UPDATE_ROLLBACK_FAILED":
-                raise Failure(f"error: {layer.stack} is UPDATE_ROLLBACK_FAILED: {self.recover_hint(layer)}")
+                raise Failure(f"error: {layer.stack} is UPDATE_ROLLBACK_FAILED: {self.recover_hint(layer.name)}")
             else:
                 raise Failure(
                     f"error: {layer.stack} is {status} ({found.get('StackStatusReason', '')}); resolve it in the CloudFormation console"
                 )
 
-    def recover_hint(self, layer):
+    def recover_hint(self, layer_name):
         return (
             "a rollback could not finish and the stack is stuck until it does; "
-            f"fix the resource named in the failed events, then: make recover STACK={layer.name} ENV={self.env}"
+            f"fix the resource named in the failed events, then: make recover STACK={layer_name} ENV={self.env}"
         )
 
     # --- change sets ------------------------------------------------------------------------
@@ -317,7 +344,7 @@ class Deployer:
         for row, colour in zip(rows, colours, strict=True):
             line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths + [0], strict=False)).rstrip()
             self.say("  " + self.paint(line, colour))
-        before = {p["ParameterKey"]: p.get("ParameterValue") for p in (deployed or {}).get("Parameters", [])}
+        before = parameter_values(deployed)
         changed = [p for p in change_set.get("Parameters", []) if deployed and before.get(p["ParameterKey"]) != p.get("ParameterValue")]
         for p in changed:
             self.say(f"  parameter {p['ParameterKey']}: {before.get(p['ParameterKey'])} -> {p.get('ParameterValue')}")
@@ -370,7 +397,7 @@ class Deployer:
         found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"))
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
-        given = {p["ParameterKey"]: p.get("ParameterValue") for p in change_set.get("Parameters", [])}
+        given = parameter_values(change_set)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
         if "ImageTag" in given:
             self.record_release(given["ImageTag"], self.rolling_back_from)
@@ -386,7 +413,7 @@ class Deployer:
     def settle(self, layer, created):
         """A service stack just created stated its first task count; switch it at once to leaving
         the count to auto-scaling, so that the next deploy of unchanged files is a quiet no-op."""
-        given = {p["ParameterKey"]: p.get("ParameterValue") for p in created.get("Parameters", [])}
+        given = parameter_values(created)
         if given.get(KEEP_RUNNING_COUNT) != "false":
             return
         self.say(f"{layer.stack}: from now on, updates leave the running task count to auto-scaling ({KEEP_RUNNING_COUNT}=true)")
@@ -412,7 +439,7 @@ class Deployer:
             hint = {
                 "ROLLBACK_COMPLETE": "the create rolled back; fix the cause above, then rerun with RECREATE=1 (--recreate)",
                 "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",
-                "UPDATE_ROLLBACK_FAILED": self.recover_hint(layer),
+                "UPDATE_ROLLBACK_FAILED": self.recover_hint(layer.name),
             }.get(status, "see the failed resources above")
             raise Failure(f"error: {layer.stack} ended {status}: {hint}{self.restore_hint()}")
         self.say(f"{layer.stack}: {status}")
@@ -493,10 +520,7 @@ class Deployer:
         for event in reversed(new):
             self.events.append(event)
             status = event["ResourceStatus"]
-            colour = "31" if status.endswith("FAILED") or "ROLLBACK" in status else None
-            reason = f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
-            line = f"  {event['Timestamp']:%H:%M:%S}  {status:<32} {event['LogicalResourceId']:<28} {event.get('ResourceType', '')}{reason}"
-            self.say(self.paint(line, colour))
+            self.say(self.paint(event_line(event), "31" if status.endswith("FAILED") or "ROLLBACK" in status else None))
 
     # --- release history: in SSM, so that any machine can roll back ---------------------------
     @property
@@ -536,7 +560,7 @@ class Deployer:
         self.current = layer.stack
         if not self.has_stack(layer.stack):
             raise Failure(f"error: {layer.stack} is not deployed: nothing to roll back")
-        running = {p["ParameterKey"]: p.get("ParameterValue") for p in self.describe(layer.stack).get("Parameters", [])}.get("ImageTag")
+        running = parameter_values(self.describe(layer.stack)).get("ImageTag")
         if image_tag is None:
             releases = self.releases()
             # Never back to an image that was itself rolled back from.
@@ -565,8 +589,7 @@ class Deployer:
         events = self.cf.describe_stack_events(StackName=found["StackId"]).get("StackEvents", [])[:count]
         self.say(f"{stack}: the last {len(events)} events, oldest first")
         for event in reversed(events):
-            reason = f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
-            self.say(f"  {event['Timestamp']:%Y-%m-%d %H:%M:%S}  {event['ResourceStatus']:<32} {event['LogicalResourceId']}{reason}")
+            self.say(event_line(event, "%Y-%m-%d %H:%M:%S"))
 
     # --- whole commands ---------------------------------------------------------------------
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
@@ -637,46 +660,43 @@ class Deployer:
             found = self.wait_for_stack(stack, token=None)
             if found["StackStatus"] == "DELETE_COMPLETE":
                 return
-        retained = []
+        keep = {}  # logical id -> type of what the stack's deletion leaves behind
         if found["StackStatus"] != "REVIEW_IN_PROGRESS":
-            body = self.cf.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
-            body = json.loads(body) if isinstance(body, str) else body
-            keep = {
-                k: r["Type"] for k, r in body.get("Resources", {}).items() if r.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
+            resources = self.deployed_template(stack).get("Resources", {})
+            keep = {k: r["Type"] for k, r in sorted(resources.items()) if r.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")}
+        ids = {}
+        if keep:
+            ids = {
+                r.get("LogicalResourceId"): r.get("PhysicalResourceId", "")
+                for r in self.cf.describe_stack_resources(StackName=stack)["StackResources"]
             }
-            if keep:
-                resources = self.cf.describe_stack_resources(StackName=stack)["StackResources"]
-                ids = {r.get("LogicalResourceId"): r.get("PhysicalResourceId", "") for r in resources}
-                retained = [f"{k} ({t}) {ids.get(k, '(not created)')}" for k, t in sorted(keep.items())]
         self.delete(stack)
         self.say(f"{stack}: deleted")
-        for line in retained:
-            self.say(f"  retained, still in the account: {line}")
-        named = [line for line in retained if any(kind in line for kind in NAMED_TYPES)]
-        if named:
+        for logical_id, kind in keep.items():
+            self.say(f"  retained, still in the account: {logical_id} ({kind}) {ids.get(logical_id, '(not created)')}")
+        if set(keep.values()) & NAMED_TYPES:
             self.say("  creating this layer again needs those names free: delete the named ones first, or they conflict")
-        if any("AWS::Route53::HostedZone" in line for line in retained):
+        if "AWS::Route53::HostedZone" in keep.values():
             self.say("  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again")
 
     def recover(self, name):
-        layer = Layer(self.env, name, templates.stack_name(self.env, name), "", {}, {}, None)
-        self.current = layer.stack
-        found = self.describe(layer.stack)
+        stack = self.current = templates.stack_name(self.env, name)
+        found = self.describe(stack)
         if not found or found["StackStatus"] != "UPDATE_ROLLBACK_FAILED":
             raise Failure(
-                f"error: {layer.stack} is {found['StackStatus'] if found else 'not deployed'}; recover only continues an UPDATE_ROLLBACK_FAILED rollback"
+                f"error: {stack} is {found['StackStatus'] if found else 'not deployed'}; recover only continues an UPDATE_ROLLBACK_FAILED rollback"
             )
         started = self.now()
-        token = f"recover-{layer.stack}-{started:%Y%m%d%H%M%S}"
-        self.cf.continue_update_rollback(StackName=layer.stack, ClientRequestToken=token, **self.role)
-        found = self.wait_for_stack(layer.stack, token, started)
+        token = f"recover-{stack}-{started:%Y%m%d%H%M%S}"
+        self.cf.continue_update_rollback(StackName=stack, ClientRequestToken=token, **self.role)
+        found = self.wait_for_stack(stack, token, started)
         if found["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
-            self.say(f"{layer.stack}: UPDATE_ROLLBACK_COMPLETE: back on its previous template; fix the cause and deploy again")
+            self.say(f"{stack}: UPDATE_ROLLBACK_COMPLETE: back on its previous template; fix the cause and deploy again")
             return
         failed = self.print_failures()
         raise Failure(
-            f"error: {layer.stack} ended {found['StackStatus']}; if a resource cannot be rolled back, skip it: aws cloudformation "
-            f"continue-update-rollback --stack-name {layer.stack} --resources-to-skip {' '.join(failed) or 'LOGICAL_ID'}"
+            f"error: {stack} ended {found['StackStatus']}; if a resource cannot be rolled back, skip it: aws cloudformation "
+            f"continue-update-rollback --stack-name {stack} --resources-to-skip {' '.join(failed) or 'LOGICAL_ID'}"
         )
 
     def diff(self, layer, image_tag=None) -> bool:
@@ -685,8 +705,7 @@ class Deployer:
             self.say(f"{layer.stack}: not deployed; deploying creates everything in output/{layer.name}.json")
             return True
         found = self.describe(layer.stack)
-        body = self.cf.get_template(StackName=layer.stack, TemplateStage="Original")["TemplateBody"]
-        deployed = json.loads(body) if isinstance(body, str) else body
+        deployed = self.deployed_template(layer.stack)
         wanted = self.parameters(layer, self.wired_parameters(layer), image_tag)
         old = sorted([f"parameter {p['ParameterKey']}={p.get('ParameterValue')}" for p in found.get("Parameters", [])])
         old = as_lines(deployed) + old + sorted(f"tag {t['Key']}={t['Value']}" for t in found.get("Tags", []))
@@ -770,11 +789,6 @@ def parse(argv):
     return parser.parse_args(argv)
 
 
-def deployed_layers(environment) -> list[str]:
-    """The environment's layers in deploy order: every layer but the optional ones it does not enable."""
-    return [n for n in templates.layer_order() if n not in templates.OPTIONAL_LAYERS or n in environment.enabled_layers]
-
-
 def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
     if args.command in ("rollback", "verify") and not args.stack:
@@ -789,7 +803,7 @@ def validate(args):
         environment = load_params(params_file)
     except ParamsError as error:
         raise Failure("\n".join(f"error: {line}" for line in error.problems), 2) from None
-    enabled = deployed_layers(environment)
+    enabled = environment.layers
     if args.stack and args.stack not in enabled:
         raise Failure(f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {params_file}", 2)
     names = [args.stack] if args.stack else enabled
@@ -929,8 +943,8 @@ def main(argv=None, *, clients=None, sleep=time.sleep, ask=input, interactive=No
         interactive = sys.stdin.isatty() if interactive is None else interactive
         options = {"out": out, "err": err, "sleep": sleep, "now": now, "revision": revision, "ask": ask, "yes": args.yes}
         options["role_arn"] = args.role_arn
+        options["layers"] = environment.layers
         deployer = Deployer(clients or boto_clients(environment.region, err), args.env, interactive=interactive, **options)
-        deployer.layers = deployed_layers(environment)
         code, failed = run(deployer, args, layers, environment), False
     except Failure as failure:
         print(failure, file=err)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from templates import OPTIONAL_LAYERS, alb
+from templates import OPTIONAL_LAYERS, alb, layer_order
 from templates.inputs import FARGATE_MEMORY_BY_CPU, HTTP_PATH, INPUTS, Input
 
 TOP_LEVEL_KEYS = ("region", "tags", "enabled_layers", "smoke_checks", "parameters")
@@ -49,6 +49,15 @@ class Environment:
     enabled_layers: tuple  # optional layers this environment deploys
     smoke_checks: tuple  # ({"path": "/…", "status": 200}, …) that `make verify` requests
     values: dict  # input name -> value as CloudFormation takes it (a string)
+
+    def deploys(self, layer: str) -> bool:
+        """Every layer but the optional ones this environment does not enable."""
+        return layer not in OPTIONAL_LAYERS or layer in self.enabled_layers
+
+    @property
+    def layers(self) -> list[str]:
+        """The layers this environment deploys, in deploy order."""
+        return [layer for layer in layer_order() if self.deploys(layer)]
 
 
 def load_all(params_dir: Path) -> list[Environment]:

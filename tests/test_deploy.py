@@ -42,7 +42,7 @@ OUTPUT_VALUES = {
 }
 
 
-PROD_LAYERS = deploy.deployed_layers(load_params(ROOT / "params" / f"{ENV}.yaml"))
+PROD_LAYERS = load_params(ROOT / "params" / f"{ENV}.yaml").layers
 
 
 def stack(layer):

@@ -20,7 +20,7 @@ HOST = "api.startupwebapp.com"
 PREFIX = "startupwebapp-sandbox"
 ENVIRONMENT = params.load(PARAMS_FILE)
 # Every layer but the optional ones the sandbox does not enable (it enables waf, not ci).
-LAYERS = [layer for layer in templates.layer_order() if layer not in templates.OPTIONAL_LAYERS or layer in ENVIRONMENT.enabled_layers]
+LAYERS = ENVIRONMENT.layers
 
 
 @pytest.fixture(scope="module")

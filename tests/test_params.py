@@ -10,7 +10,7 @@ from conftest import ROOT
 
 import templates
 from templates.inputs import INPUTS
-from templates.params import check_value
+from templates.params import check_value, load
 
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
 
@@ -175,3 +175,10 @@ def test_a_yml_params_file_is_named_not_ignored(tmp_path):
     run_generate(tmp_path, GOOD)
     result, out = run_generate(tmp_path, GOOD, name="qa.yml")
     assert result.returncode == 2 and "qa.yml: params files end in .yaml; rename it to qa.yaml" in result.stderr
+
+
+def test_an_environment_deploys_every_layer_but_the_optional_ones_it_does_not_enable():
+    prod, staging = (load(ROOT / "params" / f"{env}.yaml") for env in ("prod", "staging"))
+    assert prod.layers == ["cert-dns", "ci", "alb", "release-alarms", "service", "scaling", "alarms"]
+    assert staging.layers == ["cert-dns", "alb", "waf", "release-alarms", "service", "scaling", "alarms"]
+    assert not prod.deploys("waf") and staging.deploys("waf") and staging.deploys("alb")

@@ -17,8 +17,7 @@ import templates
 from scripts.sandbox import PARAMS_FILE, Sandbox
 from templates import params
 
-ENABLED = params.load(PARAMS_FILE).enabled_layers
-LAYERS = [layer for layer in templates.layer_order() if layer not in templates.OPTIONAL_LAYERS or layer in ENABLED]
+LAYERS = params.load(PARAMS_FILE).layers
 DOMAIN = "startupwebapp.com"
 PREFIX = "startupwebapp-sandbox"
 ACCOUNT_REGION = "us-east-1:123456789012"
