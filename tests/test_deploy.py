@@ -270,6 +270,14 @@ class Aws:
             {"StackName": stack(layer), "ChangeSetName": cs_name(layer)},
         )
 
+    def reviewed_change_set(self, layer):
+        """A change set left by `make changeset`, read again by `make execute`, on a deployed stack."""
+        changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
+        self.cf.add_response(
+            "describe_change_set", change_set(layer, changes=changes), {"StackName": stack(layer), "ChangeSetName": cs_name(layer)}
+        )
+        self.deployed(layer)
+
     def execute(self, layer):
         self.cf.add_response(
             "execute_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer), "ClientRequestToken": cs_name(layer)}
@@ -740,13 +748,7 @@ def test_aws_errors_are_one_line_without_traceback(aws):
 
 
 def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
-    changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
-    aws.cf.add_response(
-        "describe_change_set",
-        change_set("cert-dns", changes=changes),
-        {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")},
-    )
-    aws.deployed("cert-dns")
+    aws.reviewed_change_set("cert-dns")
     aws.execute("cert-dns")
     aws.poll("cert-dns", stack_id("cert-dns"), described("cert-dns"), event("cert-dns", stack("cert-dns"), "UPDATE_COMPLETE", 30))
     aws.cf.add_response(
@@ -933,12 +935,6 @@ def test_a_declined_first_create_leaves_no_stack_behind(aws):
 
 
 def test_a_reviewed_change_set_not_confirmed_is_left_for_review(aws):
-    changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
-    aws.cf.add_response(
-        "describe_change_set",
-        change_set("cert-dns", changes=changes),
-        {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")},
-    )
-    aws.deployed("cert-dns")
+    aws.reviewed_change_set("cert-dns")
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns")) == 1
     assert "change set left for review; to execute without asking, rerun with YES=1 (--yes)" in aws.err
