@@ -54,23 +54,14 @@ def report(name, samples, target_seconds=None, target_mib=None):
     return seconds
 
 
-def api_calls(stderr: str) -> dict:
-    line = next(line for line in stderr.splitlines() if line.startswith("API calls per stack: "))
-    return {stack: int(n) for stack, n in (part.rsplit(" ", 1) for part in line.split(": ", 1)[1].split(", "))}
-
-
 def deploy_figures(python):
     """A full sandbox deploy of every layer and a redeploy with nothing changed, RUNS times each."""
     sys.path.insert(0, str(ROOT))
+    from scripts.deploy import parse_api_calls
     from scripts.sandbox import Sandbox
 
     box = Sandbox(Path(tempfile.mkdtemp(prefix="bench-sandbox-"))).start(exit_with_parent=True)
-    env = os.environ | {
-        "AWS_ENDPOINT_URL": box.endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    env = os.environ | box.environment()
     env.pop("AWS_PROFILE", None)
     command = [python, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes", "--api-calls"]
     full, again, calls = [], [], {}
@@ -80,7 +71,7 @@ def deploy_figures(python):
             for samples, kind in ((full, "full"), (again, "unchanged")):
                 errors = []
                 samples.append(timed(command, ROOT, env, errors))
-                calls[kind] = api_calls(errors[0])
+                calls[kind] = parse_api_calls(errors[0])
     finally:
         box.stop()
     return full, again, calls

@@ -103,6 +103,15 @@ def delays():
         delay = min(delay * POLL_GROWTH, POLL_MAX)
 
 
+API_CALLS = "API calls per stack: "
+
+
+def parse_api_calls(stderr: str) -> dict:
+    """The --api-calls line back as stack -> calls (for the benchmark and the tests)."""
+    line = next(line for line in stderr.splitlines() if line.startswith(API_CALLS))
+    return {stack: int(n) for stack, n in (part.rsplit(" ", 1) for part in line.removeprefix(API_CALLS).split(", "))}
+
+
 def parameter_values(described: dict) -> dict:
     """ParameterKey -> ParameterValue of a DescribeStacks or DescribeChangeSet entry."""
     return {p["ParameterKey"]: p.get("ParameterValue") for p in (described or {}).get("Parameters", [])}
@@ -958,7 +967,7 @@ def main(argv=None, *, clients=None, sleep=time.sleep, ask=input, interactive=No
     if args.command == "diff" and failed and code != 130:
         code = 2
     if args.api_calls and deployer:
-        print("API calls per stack: " + ", ".join(f"{stack} {n}" for stack, n in deployer.calls.items()), file=err)
+        print(API_CALLS + ", ".join(f"{stack} {n}" for stack, n in deployer.calls.items()), file=err)
     return code
 
 

@@ -7,7 +7,7 @@ them: S3 bucket policy and inline security-group egress not created; load balanc
 group attributes, log group KmsKeyId dropped; target group updates not applied (the resource is
 kept); the CloudFormation-made hosted zone's name has no trailing dot and holds no ACM validation
 records; change sets carry no Replacement or Details, show a resource whose Condition flips as
-Modify (not Add or Remove), ignore DependsOn and stack policies, and finish synchronously; rollback
+Modify (not Add or Remove) and every resource that refers to a modified one as Modify too, ignore DependsOn and stack policies, and finish synchronously; rollback
 triggers are kept but never watched, alarms never leave OK, e-mail subscriptions are never pending
 confirmation, a web ACL is associated with any ARN and deleted while associated, and an SNS topic
 whose properties change is replaced, losing the subscriptions other resources made (see DESIGN.md).

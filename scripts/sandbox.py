@@ -26,13 +26,14 @@ import urllib.request
 from pathlib import Path
 
 import boto3
-import yaml
+
+from templates import params
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".sandbox"
 PARAMS_FILE = ROOT / "params" / "sandbox.yaml"
 HOST = "127.0.0.1"  # loopback only: nothing listens beyond this machine
-REGION = "us-east-1"
+ENVIRONMENT = params.load(PARAMS_FILE)  # region, cluster and repository names come from here
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 RANDOM_SEED = 5014  # seeds moto's id generator, so the seed creates the same ids on every run
 START_TIMEOUT_SECONDS = 30
@@ -45,8 +46,6 @@ SUBNETS = {  # name -> (availability zone, CIDR); public ones hold the ALB, priv
     "private-a": ("us-east-1a", "10.0.11.0/24"),
     "private-b": ("us-east-1b", "10.0.12.0/24"),
 }
-CLUSTER_NAME = "startupwebapp-cluster"
-ECR_REPOSITORY = "startupwebapp-backend"
 SECRET_NAME = "startupwebapp/db"
 SECRET_VALUE = {
     "username": "startupwebapp",
@@ -106,16 +105,17 @@ class Sandbox:
             return False
         return b"scripts.sandbox" in command and b"serve" in command and str(self.state_dir).encode() in command
 
-    def start(self, port: int | None = None, exit_with_parent: bool = False) -> "Sandbox":
-        """Start the server in the background (port None: a free one) and wait until it answers."""
+    def start(self, port: int = 0, exit_with_parent: bool = False) -> "Sandbox":
+        """Start the server in the background (port 0: a free one) and wait until it answers.
+        With exit_with_parent the server stops by itself when this process is gone (tests)."""
         if self.running():
             raise SandboxError(f"a sandbox already runs at {self.endpoint} (PID {self.pid}); stop it first: make sandbox-stop")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for stale in (self.pid_file, self.endpoint_file):
             stale.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "scripts.sandbox", "serve", "--state-dir", str(self.state_dir), "--port", str(port or 0)]
+        command = [sys.executable, "-m", "scripts.sandbox", "serve", "--state-dir", str(self.state_dir), "--port", str(port)]
         if exit_with_parent:
-            command.append("--exit-with-parent")
+            command += ["--exit-with-parent", str(os.getpid())]
         with open(self.log_file, "ab") as log:
             self._process = subprocess.Popen(
                 command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -123,10 +123,11 @@ class Sandbox:
         self.pid_file.write_text(f"{self._process.pid}\n")
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while self.endpoint is None:
-            if self._process.poll() is not None:
+            code = self._process.poll()
+            if code is not None:
                 last = (self.log_file.read_text().strip().splitlines() or [""])[-1]
                 self.stop()
-                raise SandboxError(f"the sandbox server exited with {self._process.returncode}: {last} (see {self.log_file})")
+                raise SandboxError(f"the sandbox server exited with {code}: {last} (see {self.log_file})")
             if time.monotonic() > deadline:
                 self.stop()
                 raise SandboxError(f"the sandbox server did not start within {START_TIMEOUT_SECONDS} s; see {self.log_file}")
@@ -139,9 +140,9 @@ class Sandbox:
         if was_running:
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + 10
-            while self._alive(pid) and time.monotonic() < deadline:
+            while self.running() and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if self._alive(pid):
+            if self.running():
                 os.kill(pid, signal.SIGKILL)
         if self._process is not None:
             self._process.wait(timeout=10)
@@ -150,23 +151,21 @@ class Sandbox:
             path.unlink(missing_ok=True)
         return was_running
 
-    def _alive(self, pid: int) -> bool:
-        if self._process is not None:
-            return self._process.poll() is None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
     def client(self, service: str):
         if not self.endpoint:
             raise SandboxError("the sandbox is not running: start it with `make sandbox`")
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION, **CREDENTIALS)
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=ENVIRONMENT.region, **CREDENTIALS)
 
-    def seed(self, check: bool = True) -> dict:
-        """Empty the emulator, then create the Phase 5.14 resources; return the params they give.
-        With check, fail unless they are the ids params/sandbox.yaml holds."""
+    def environment(self) -> dict:
+        """The variables that point boto3, the deployer and the AWS CLI at this sandbox."""
+        if not self.running():
+            raise SandboxError("the sandbox is not running: start it with `make sandbox`")
+        keys = {"AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"]}
+        return {"AWS_ENDPOINT_URL": self.endpoint, **keys, "AWS_DEFAULT_REGION": ENVIRONMENT.region}
+
+    def seed(self) -> dict:
+        """Empty the emulator, then create the Phase 5.14 resources; fail unless they are the ids
+        params/sandbox.yaml holds. Returns them as params values."""
         for path in ("/moto-api/reset", f"/moto-api/seed?a={RANDOM_SEED}"):
             urllib.request.urlopen(urllib.request.Request(self.endpoint + path, method="POST"), timeout=10).close()
         ec2 = self.client("ec2")
@@ -183,18 +182,17 @@ class Sandbox:
             VpcId=vpc_id,
             TagSpecifications=_name_tags("security-group", "startupwebapp-backend-sg"),
         )["GroupId"]
-        self.client("ecs").create_cluster(clusterName=CLUSTER_NAME)
-        self.client("ecr").create_repository(repositoryName=ECR_REPOSITORY)
+        self.client("ecs").create_cluster(clusterName=ENVIRONMENT.values["ClusterName"])
+        self.client("ecr").create_repository(repositoryName=ENVIRONMENT.values["EcrRepositoryName"])
         secret_arn = self.client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=json.dumps(SECRET_VALUE))["ARN"]
         created = {
             "VpcId": vpc_id,
-            "PublicSubnetIds": [subnet_ids["public-a"], subnet_ids["public-b"]],
-            "PrivateSubnetIds": [subnet_ids["private-a"], subnet_ids["private-b"]],
+            "PublicSubnetIds": f"{subnet_ids['public-a']},{subnet_ids['public-b']}",
+            "PrivateSubnetIds": f"{subnet_ids['private-a']},{subnet_ids['private-b']}",
             "BackendSecurityGroupId": group_id,
             "DatabaseSecretArn": secret_arn,
         }
-        if check:
-            check_params(created)
+        check_params(created)
         return created
 
 
@@ -202,20 +200,16 @@ def _name_tags(resource_type: str, name: str) -> list:
     return [{"ResourceType": resource_type, "Tags": [{"Key": "Name", "Value": name}]}]
 
 
-def check_params(created: dict, params_file: Path = PARAMS_FILE) -> None:
-    """Fail, naming every difference, unless the params file holds the ids the seed created."""
-    parameters = (yaml.safe_load(params_file.read_text()) or {}).get("parameters", {})
-    wrong = [
-        f"  {name}: {parameters.get(name)!r} in the file, {value!r} created"
-        for name, value in created.items()
-        if parameters.get(name) != value
-    ]
+def check_params(created: dict) -> None:
+    """Fail, naming every difference, unless params/sandbox.yaml holds the ids the seed created."""
+    given = ENVIRONMENT.values
+    wrong = [f"  {name}: {given[name]!r} in the file, {value!r} created" for name, value in created.items() if given[name] != value]
     if wrong:
-        lines = "\n".join(f"  {name}: {json.dumps(value)}" for name, value in created.items())
-        raise SandboxError(f"{params_file} does not hold the ids the seed created:\n" + "\n".join(wrong) + f"\nthe seed creates:\n{lines}")
+        lines = "\n".join(f"  {name}: {value}" for name, value in created.items())
+        raise SandboxError(f"{PARAMS_FILE} does not hold the ids the seed created:\n" + "\n".join(wrong) + f"\nthe seed creates:\n{lines}")
 
 
-def serve(state_dir: Path, port: int, exit_with_parent: bool) -> int:
+def serve(state_dir: Path, port: int, parent: int | None) -> int:
     """The server process itself: moto with our compatibility module, on loopback only."""
     import logging
 
@@ -226,7 +220,6 @@ def serve(state_dir: Path, port: int, exit_with_parent: bool) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in server.log
     if port:
         socket.create_server((HOST, port)).close()  # a busy port fails here, not silently in the server thread
-    parent = os.getppid()
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # before the server thread starts: it inherits the mask
     server = ThreadedMotoServer(HOST, port, verbose=False)
@@ -238,7 +231,7 @@ def serve(state_dir: Path, port: int, exit_with_parent: bool) -> int:
     temporary.replace(endpoint_file)  # atomically: the starter polls for this file
     print(f"sandbox: moto {scripts.moto_compat.MOTO_VERSION} with scripts.moto_compat on http://{host}:{bound_port}", flush=True)
     while signal.sigtimedwait(stop_signals, 1) is None:
-        if exit_with_parent and os.getppid() != parent:
+        if parent and os.getppid() != parent:
             break  # the test run that started us is gone: do not outlive it
     server.stop()
     return 0
@@ -257,7 +250,7 @@ def main(argv=None) -> int:
     serve_command = commands.add_parser("serve", help=argparse.SUPPRESS)
     serve_command.add_argument("--state-dir", type=Path, required=True)
     serve_command.add_argument("--port", type=int, default=0)
-    serve_command.add_argument("--exit-with-parent", action="store_true")
+    serve_command.add_argument("--exit-with-parent", type=int, metavar="PID", help="stop once PID, our parent, is gone")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -265,7 +258,7 @@ def main(argv=None) -> int:
     sandbox = Sandbox()
     try:
         if args.command == "start":
-            sandbox.start(port=args.port or None)
+            sandbox.start(port=args.port)
             try:
                 sandbox.seed()
             except Exception:
@@ -282,11 +275,7 @@ def main(argv=None) -> int:
                 print("sandbox not running")
                 return 1
         elif args.command == "env":
-            if not sandbox.running():
-                raise SandboxError("the sandbox is not running: start it with `make sandbox`")
-            print(
-                f"export AWS_ENDPOINT_URL={sandbox.endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={REGION}"
-            )
+            print("export " + " ".join(f"{name}={value}" for name, value in sandbox.environment().items()))
     except SandboxError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -43,3 +43,16 @@ def only(template, type_):
 def default(template, parameter_ref):
     """The production default behind {"Ref": name}."""
     return template["Parameters"][parameter_ref["Ref"]]["Default"]
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    """One sandbox server for the test run (127.0.0.1, a free port), stopped at its end; it stops by
+    itself if the run dies. Tests seed it to start from the Phase 5.14 account."""
+    from scripts.sandbox import Sandbox
+
+    box = Sandbox(tmp_path_factory.mktemp("sandbox")).start(exit_with_parent=True)
+    try:
+        yield box
+    finally:
+        box.stop()

@@ -1,23 +1,25 @@
 """The sandbox and scripts/moto_compat.py, against a sandbox server this module starts on a free
 port and stops at the end: the seed is reproducible, every emulator gap the compatibility module
-closes is shown (each test fails without its patch), and a full deploy of every layer the sandbox
-environment deploys, through change sets with wired outputs, is checked through the services' own APIs."""
+closes is shown (each test fails without its patch), and the server stays on loopback and stops.
+The whole deployment through the deployer is tests/test_e2e_sandbox.py."""
 
 import itertools
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-import yaml
 from botocore.exceptions import ClientError
 from conftest import ROOT
 
-import templates
-from scripts.sandbox import PARAMS_FILE, Sandbox
+from scripts.sandbox import PARAMS_FILE, Sandbox, SandboxError
 from templates import params
 
-LAYERS = params.load(PARAMS_FILE).layers
+CLUSTER = params.load(PARAMS_FILE).values["ClusterName"]
 DOMAIN = "startupwebapp.com"
 PREFIX = "startupwebapp-sandbox"
 ACCOUNT_REGION = "us-east-1:123456789012"
@@ -38,15 +40,6 @@ WAF_RULES = [  # name, priority, action or override action when blocking (WafCou
 ]
 NO_CHANGES = "The submitted information didn't contain changes. Submit different information to create a change set."
 _names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    box = Sandbox(tmp_path_factory.mktemp("sandbox")).start(exit_with_parent=True)
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 class Aws:
@@ -114,20 +107,6 @@ def deploy(aws, stack: str, template: str, parameters: dict, **extra) -> dict:
     return execute(aws, change_set(aws, stack, template, parameters, **extra))
 
 
-def wired(layer: str, outputs: dict) -> dict:
-    """The parameters of `layer` that upstream outputs give, as the deployer passes them."""
-    return {parameter: outputs[up][output] for (down, parameter), (up, output) in templates.WIRING.items() if down == layer}
-
-
-def rollback_configuration(layer: str, outputs: dict) -> dict:
-    """The RollbackConfiguration the deployer passes for `layer` ({} when it has no triggers)."""
-    if layer not in templates.ROLLBACK_TRIGGERS:
-        return {}
-    upstream, arns, minutes = templates.ROLLBACK_TRIGGERS[layer]
-    triggers = [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in outputs[upstream][arns].split(",")]
-    return {"RollbackConfiguration": {"RollbackTriggers": triggers, "MonitoringTimeInMinutes": int(outputs[upstream][minutes])}}
-
-
 def alarms(aws) -> dict:
     """Our CloudWatch alarms by name (not the ones Application Auto Scaling makes for its policies)."""
     return {a["AlarmName"]: a for a in aws.cloudwatch.describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]}
@@ -171,16 +150,14 @@ def ssm_template(value) -> str:
 
 
 def test_seed_creates_the_ids_that_params_sandbox_yaml_holds(aws, sandbox):
-    created = sandbox.seed(check=False)
-    assert created == {name: value for name, value in yaml.safe_load(PARAMS_FILE.read_text())["parameters"].items() if name in created}, (
-        "the seed is not reproducible"
-    )
+    created = sandbox.seed()  # it checks them against params/sandbox.yaml itself
+    assert created == {name: params.load(PARAMS_FILE).values[name] for name in created}
     subnets = {s["SubnetId"]: s for s in aws.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [created["VpcId"]]}])["Subnets"]}
-    for pair in (created["PublicSubnetIds"], created["PrivateSubnetIds"]):
+    for pair in (created["PublicSubnetIds"].split(","), created["PrivateSubnetIds"].split(",")):
         assert [subnets[s]["AvailabilityZone"] for s in pair] == ["us-east-1a", "us-east-1b"]
     group = aws.ec2.describe_security_groups(GroupIds=[created["BackendSecurityGroupId"]])["SecurityGroups"][0]
     assert group["VpcId"] == created["VpcId"]
-    assert aws.ecs.describe_clusters(clusters=["startupwebapp-cluster"])["clusters"][0]["status"] == "ACTIVE"
+    assert aws.ecs.describe_clusters(clusters=[CLUSTER])["clusters"][0]["status"] == "ACTIVE"
     assert aws.ecr.describe_repositories(repositoryNames=["startupwebapp-backend"])["repositories"]
     secret = json.loads(aws.secretsmanager.get_secret_value(SecretId=created["DatabaseSecretArn"])["SecretString"])
     assert set(secret) == {"username", "password", "host", "port"}
@@ -263,8 +240,8 @@ def test_new_task_definition_revision_reaches_the_service(aws):
 
 
 def test_dependents_whose_properties_did_not_change_are_left_alone(aws):
-    aws.ecs.create_service(cluster="startupwebapp-cluster", serviceName="startupwebapp-sandbox-service", desiredCount=1)
-    wired = {"ServiceClusterName": "startupwebapp-cluster", "ServiceName": "startupwebapp-sandbox-service"}
+    aws.ecs.create_service(cluster=CLUSTER, serviceName="startupwebapp-sandbox-service", desiredCount=1)
+    wired = {"ServiceClusterName": CLUSTER, "ServiceName": "startupwebapp-sandbox-service"}
     first = deploy(aws, "scaling", body("scaling"), config("scaling") | wired)
     outputs = deploy(aws, "scaling", body("scaling"), config("scaling", MaxCapacity=3) | wired)
     assert aws.application_autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]["MaxCapacity"] == 3
@@ -295,7 +272,7 @@ def test_getatt_of_target_group_and_load_balancer(aws):
 
 def test_ecs_service_and_task_definition_keep_their_properties(aws):
     outputs = deploy(aws, "service", body("service"), config("service") | SERVICE_WIRED)
-    service = aws.ecs.describe_services(cluster="startupwebapp-cluster", services=[outputs["ServiceName"]])["services"][0]
+    service = aws.ecs.describe_services(cluster=CLUSTER, services=[outputs["ServiceName"]])["services"][0]
     assert service["launchType"] == "FARGATE"
     assert service["loadBalancers"] == [{"targetGroupArn": TARGET_GROUP_ARN, "containerName": "web", "containerPort": 8000}]
     network = service["networkConfiguration"]["awsvpcConfiguration"]
@@ -316,7 +293,7 @@ def test_ecs_service_and_task_definition_keep_their_properties(aws):
 def test_deleting_the_service_stack_deletes_the_service(aws):
     outputs = deploy(aws, "service", body("service"), config("service") | SERVICE_WIRED)
     aws.cloudformation.delete_stack(StackName="service")
-    service = aws.ecs.describe_services(cluster="startupwebapp-cluster", services=[outputs["ServiceName"]])["services"][0]
+    service = aws.ecs.describe_services(cluster=CLUSTER, services=[outputs["ServiceName"]])["services"][0]
     assert service["status"] == "INACTIVE"
 
 
@@ -328,8 +305,8 @@ def test_certificate_is_created_and_issued(aws):
 
 
 def test_scalable_target_and_scaling_policies_are_created_and_deleted(aws):
-    aws.ecs.create_service(cluster="startupwebapp-cluster", serviceName="web-service", desiredCount=1)
-    wired = {"ServiceClusterName": "startupwebapp-cluster", "ServiceName": "web-service"}
+    aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
+    wired = {"ServiceClusterName": CLUSTER, "ServiceName": "web-service"}
     outputs = deploy(aws, "scaling", body("scaling"), config("scaling") | wired)
     assert outputs["ScalableTargetId"] == "service/startupwebapp-cluster/web-service|ecs:service:DesiredCount|ecs"
     autoscaling = aws.application_autoscaling
@@ -372,9 +349,7 @@ def test_rollback_configuration_is_kept_on_the_change_set_and_the_stack(aws):
 
 def test_alarms_plain_percentile_and_metric_math_are_created_updated_and_deleted(aws):
     topic = aws.sns.create_topic(Name=f"{PREFIX}-alerts")["TopicArn"]
-    given = (
-        config("alarms") | BALANCER_NAMES | {"ServiceClusterName": "startupwebapp-cluster", "ServiceName": "web", "AlertTopicArn": topic}
-    )
+    given = config("alarms") | BALANCER_NAMES | {"ServiceClusterName": CLUSTER, "ServiceName": "web", "AlertTopicArn": topic}
     outputs = deploy(aws, "alarms", body("alarms"), given)
     found = alarms(aws)
     assert sorted(found) == sorted(outputs.values()) and len(found) == 6  # Ref of an alarm is its name
@@ -395,7 +370,7 @@ def test_alarms_plain_percentile_and_metric_math_are_created_updated_and_deleted
     assert usage["MetricStat"]["Metric"] == {
         "Namespace": "AWS/ECS",
         "MetricName": "CPUUtilization",
-        "Dimensions": [{"Name": "ClusterName", "Value": "startupwebapp-cluster"}, {"Name": "ServiceName", "Value": "web"}],
+        "Dimensions": [{"Name": "ClusterName", "Value": CLUSTER}, {"Name": "ServiceName", "Value": "web"}],
     }
     assert (usage["MetricStat"]["Period"], usage["MetricStat"]["Stat"], usage["ReturnData"]) == (300, "Average", False)
     assert tasks["MetricStat"]["Metric"]["MetricName"] == "RunningTaskCount"
@@ -480,7 +455,9 @@ def test_parameter_read_only_through_a_condition_updates_what_uses_it(aws):
     given = config("waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
     first = deploy(aws, "waf", body("waf"), given)
     update = change_set(aws, "waf", body("waf"), given | {"WafCountOnly": "true"})
-    assert changes(update)[:1] == [("Modify", "WebAcl")]  # moto alone: no Changes at all
+    # moto alone shows no Changes at all. The association and logging show as Modify too: they
+    # refer to the web ACL (a gap left open, see scripts/moto_compat.py).
+    assert changes(update) == [("Modify", "WebAcl"), ("Modify", "WebAclAssociation"), ("Modify", "WebAclLogging")]
     assert execute(aws, update) == first, "the web ACL keeps its ARN: updated in place"
     acl = aws.wafv2.get_web_acl_for_resource(ResourceArn=LOAD_BALANCER_ARN)["WebACL"]
     counting = {"AWSManagedRulesKnownBadInputsRuleSet": {"None": {}}}  # blocks even in count-only mode
@@ -489,117 +466,23 @@ def test_parameter_read_only_through_a_condition_updates_what_uses_it(aws):
     ]
 
 
-# End to end.
+def test_a_busy_port_is_a_clear_error_and_leaves_nothing_running(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        box = Sandbox(tmp_path)
+        with pytest.raises(SandboxError, match=r"the sandbox server exited with 1: .*Address already in use"):
+            box.start(port=busy.getsockname()[1], exit_with_parent=True)
+    assert not box.running() and box.pid is None
 
 
-def test_full_deploy_of_every_layer_through_change_sets(aws):
-    assert LAYERS == ["cert-dns", "alb", "waf", "release-alarms", "service", "scaling", "alarms"]  # all but ci
-    outputs = {}
-    for layer in LAYERS:  # with the rollback triggers the deployer gives the service stack
-        stack = templates.stack_name("sandbox", layer)
-        outputs[layer] = deploy(aws, stack, body(layer), config(layer) | wired(layer, outputs), **rollback_configuration(layer, outputs))
-    alb, service = config("alb"), config("service")
-
-    listeners = {
-        item["Port"]: item for item in aws.elbv2.describe_listeners(LoadBalancerArn=outputs["alb"]["LoadBalancerArn"])["Listeners"]
-    }
-    https, http = listeners[443], listeners[80]
-    assert (https["Protocol"], https["SslPolicy"]) == ("HTTPS", alb["TlsPolicy"])
-    assert https["Certificates"] == [{"CertificateArn": outputs["cert-dns"]["CertificateArn"]}]
-    assert https["DefaultActions"] == [{"Type": "forward", "TargetGroupArn": outputs["alb"]["TargetGroupArn"]}]
-    assert http["Protocol"] == "HTTP"
-    assert [(a["Type"], a["RedirectConfig"]) for a in http["DefaultActions"]] == [
-        ("redirect", {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"})
-    ]
-
-    group = aws.elbv2.describe_target_groups(TargetGroupArns=[outputs["alb"]["TargetGroupArn"]])["TargetGroups"][0]
-    assert (group["HealthCheckPath"], group["HealthCheckIntervalSeconds"], group["Matcher"]) == ("/health", 30, {"HttpCode": "200"})
-    assert (group["Port"], group["Protocol"], group["TargetType"]) == (8000, "HTTP", "ip")
-
-    records = aws.route53.list_resource_record_sets(HostedZoneId=outputs["cert-dns"]["HostedZoneId"])["ResourceRecordSets"]
-    alias = next(r for r in records if r["Name"] == f"api.{DOMAIN}." and r["Type"] == "A")
-    assert alias["AliasTarget"]["DNSName"].rstrip(".") == outputs["alb"]["LoadBalancerDnsName"]
-
-    certificate = aws.acm.describe_certificate(CertificateArn=outputs["cert-dns"]["CertificateArn"])["Certificate"]
-    assert certificate["DomainName"] == f"*.{DOMAIN}" and DOMAIN in certificate["SubjectAlternativeNames"]
-
-    ecs = aws.ecs.describe_services(cluster=outputs["service"]["ClusterName"], services=[outputs["service"]["ServiceName"]])["services"][0]
-    assert (ecs["desiredCount"], ecs["launchType"]) == (int(service["DesiredCount"]), "FARGATE")
-    assert ecs["loadBalancers"] == [{"targetGroupArn": outputs["alb"]["TargetGroupArn"], "containerName": "web", "containerPort": 8000}]
-    assert ecs["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
-    release = outputs["release-alarms"]
-    deployment_alarms = release["DeploymentAlarmNames"].split(",")
-    assert ecs["deploymentConfiguration"]["alarms"] == {"alarmNames": deployment_alarms, "enable": True, "rollback": True}
-    stack = aws.cloudformation.describe_stacks(StackName=templates.stack_name("sandbox", "service"))["Stacks"][0]
-    assert [t["Arn"] for t in stack["RollbackConfiguration"]["RollbackTriggers"]] == release["RollbackAlarmArns"].split(",")
-
-    found, topic = alarms(aws), release["AlertTopicArn"]
-    assert sorted(found) == sorted(deployment_alarms + list(outputs["alarms"].values()))
-    assert [found[name]["AlarmArn"] for name in deployment_alarms] == release["RollbackAlarmArns"].split(",")
-    on_balancer = [{"Name": "LoadBalancer", "Value": outputs["alb"]["LoadBalancerFullName"]}]
-    on_group = [*on_balancer, {"Name": "TargetGroup", "Value": outputs["alb"]["TargetGroupFullName"]}]
-    on_service = [
-        {"Name": "ClusterName", "Value": outputs["service"]["ClusterName"]},
-        {"Name": "ServiceName", "Value": outputs["service"]["ServiceName"]},
-    ]
-    expected = {  # alarm -> metric, statistic, threshold, dimensions
-        f"{PREFIX}-target-5xx": ("HTTPCode_Target_5XX_Count", "Sum", float(config("release-alarms")["Target5xxThreshold"]), on_group),
-        f"{PREFIX}-unhealthy-hosts": ("UnHealthyHostCount", "Maximum", 1.0, on_group),
-        f"{PREFIX}-alb-5xx": ("HTTPCode_ELB_5XX_Count", "Sum", float(config("alarms")["Elb5xxThreshold"]), on_balancer),
-        f"{PREFIX}-no-healthy-host": ("HealthyHostCount", "Minimum", 1.0, on_group),
-        f"{PREFIX}-slow-responses": ("TargetResponseTime", "p99", float(config("alarms")["ResponseTimeP99Seconds"]), on_group),
-    }
-    math = {
-        f"{PREFIX}-cpu-saturated": ["CPUUtilization", "RunningTaskCount"],
-        f"{PREFIX}-memory-saturated": ["MemoryUtilization", "RunningTaskCount"],
-        f"{PREFIX}-tasks-below-desired": ["DesiredTaskCount", "RunningTaskCount"],
-    }
-    assert sorted(found) == sorted([*expected, *math])
-    for name, alarm in found.items():
-        assert alarm["AlarmActions"] == alarm["OKActions"] == [topic], name
-        if name in expected:
-            assert (
-                alarm["MetricName"],
-                alarm.get("Statistic") or alarm["ExtendedStatistic"],
-                alarm["Threshold"],
-                alarm["Dimensions"],
-            ) == expected[name]
-        else:  # metric math over the service's metrics: the metrics it reads, and one expression it returns
-            queried = [q["MetricStat"]["Metric"] for q in alarm["Metrics"] if "MetricStat" in q]
-            assert [m["MetricName"] for m in queried] == math[name] and all(m["Dimensions"] == on_service for m in queried), name
-            assert [bool(q.get("Expression")) for q in alarm["Metrics"] if q["ReturnData"]] == [True], name
-    key_id = physical_id(aws, templates.stack_name("sandbox", "release-alarms"), "AlertTopicKey")
-    assert aws.sns.get_topic_attributes(TopicArn=topic)["Attributes"]["KmsMasterKeyId"] == key_id
-    assert subscriptions(aws, topic) == [("email", email) for email in config("release-alarms")["AlertEmails"].split(",")]
-
-    acl = aws.wafv2.get_web_acl_for_resource(ResourceArn=outputs["alb"]["LoadBalancerArn"])["WebACL"]
-    assert acl["ARN"] == outputs["waf"]["WebAclArn"]
-    assert [(r["Name"], r["Priority"], r.get("Action") or r.get("OverrideAction")) for r in acl["Rules"]] == WAF_RULES
-    assert acl["Rules"][0]["Statement"]["RateBasedStatement"]["Limit"] == int(config("waf")["WafRateLimit"])
-    logging = aws.wafv2.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
-    assert logging["LogDestinationConfigs"] == [f"arn:aws:logs:{ACCOUNT_REGION}:log-group:aws-waf-logs-{PREFIX}"]
-    assert aws.logs.describe_log_groups(logGroupNamePrefix="aws-waf-logs-")["logGroups"][0]["logGroupName"] == f"aws-waf-logs-{PREFIX}"
-
-    autoscaling = aws.application_autoscaling
-    target = autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]
-    assert target["ResourceId"] == f"service/{outputs['service']['ClusterName']}/{outputs['service']['ServiceName']}"
-    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, int(config("scaling")["MaxCapacity"]))
-    policies = autoscaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
-    tracked = {
-        p["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"]["PredefinedMetricType"]: p[
-            "TargetTrackingScalingPolicyConfiguration"
-        ]["TargetValue"]
-        for p in policies
-        if p["PolicyType"] == "TargetTrackingScaling"
-    }
-    assert tracked == {"ECSServiceAverageCPUUtilization": 70, "ECSServiceAverageMemoryUtilization": 80}
-
-    for layer in LAYERS:  # a second deploy has nothing to execute
-        again = change_set(aws, templates.stack_name("sandbox", layer), body(layer), config(layer) | wired(layer, outputs))
-        assert (again["Status"], again["StatusReason"]) == ("FAILED", NO_CHANGES), layer
-
-
-def test_the_test_server_exits_with_the_test_run(sandbox):
-    # The module fixture stops the server; a server whose test run died stops by itself.
-    assert sandbox.running() and "--exit-with-parent" in Path(f"/proc/{sandbox.pid}/cmdline").read_text().replace("\0", " ")
-    assert os.getpgid(sandbox.pid) != os.getpgid(0)  # its own session: Ctrl-C in the terminal goes to pytest only
+def test_a_test_server_stops_by_itself_when_its_test_run_dies(tmp_path):
+    """A process starts a sandbox with exit_with_parent and dies without stopping it."""
+    starter = f"from scripts.sandbox import Sandbox; import os; print(Sandbox({str(tmp_path)!r}).start(exit_with_parent=True).pid, flush=True); os._exit(0)"
+    result = subprocess.run([sys.executable, "-c", starter], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    pid = int(result.stdout.split()[-1])
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = Path(f"/proc/{pid}").exists()
+    if alive:  # do not leave it running even when the test fails
+        os.kill(pid, 9)
+    assert not alive, "the orphaned sandbox server kept running"
