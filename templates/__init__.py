@@ -7,8 +7,7 @@ the layer order is derived from it."""
 from graphlib import CycleError, TopologicalSorter
 
 from templates import alarms, alb, cert_dns, ci, release_alarms, scaling, service, waf
-
-PROJECT = "startupwebapp"
+from templates.common import PROJECT  # noqa: E402  (re-exported: templates.PROJECT)
 
 LAYERS = {
     "cert-dns": cert_dns,

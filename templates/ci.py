@@ -9,7 +9,7 @@
   CloudFormation). It holds the resource permissions of the project's layers, scoped to the
   project's name prefix wherever AWS has resource-level permissions.
 
-Both roles live under the IAM path /ci/, outside the role/<NamePrefix>-* names the execution role
+Both roles live under the IAM path /ci/, outside the role/<PROJECT>-* names the execution role
 may manage, so no stack deployed through them can change their permissions; the deploy role is
 also denied every CloudFormation action on this stack.
 """
@@ -33,11 +33,11 @@ from troposphere import AWS_NO_VALUE, And, Equals, If, Join, Not, Ref, Select, S
 from troposphere.iam import ManagedPolicy, OIDCProvider, Policy, Role
 
 from templates import inputs
-from templates.common import add_outputs, new_template
+from templates.common import PROJECT, add_outputs, new_template
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
-ROLE_PATH = "/ci/"  # outside role/<NamePrefix>-*, which the execution role manages
+ROLE_PATH = "/ci/"  # outside role/<PROJECT>-*, which the execution role manages
 MAX_SUBJECTS = inputs.GITHUB_MAX_SUBJECTS  # trust-policy slots for GitHubSubjects; see github_subjects()
 
 
@@ -46,7 +46,6 @@ def build() -> Template:
     p = {
         name: inputs.add(t, name)
         for name in [
-            "NamePrefix",
             "ClusterName",
             "DomainName",
             "VpcId",
@@ -130,8 +129,8 @@ def add_subject_conditions(t: Template, p) -> None:
 def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Role:
     add_subject_conditions(t, p)
     project_stacks = [
-        arn("cloudformation", "stack/${NamePrefix}-*/*"),
-        arn("cloudformation", "changeSet/${NamePrefix}-*/*"),
+        arn("cloudformation", f"stack/{PROJECT}-*/*"),
+        arn("cloudformation", f"changeSet/{PROJECT}-*/*"),
     ]
     trust = PolicyDocument(
         Version="2012-10-17",
@@ -225,7 +224,7 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
                 Sid="ReadTheService",
                 Effect=Allow,
                 Action=[Action("ecs", "DescribeServices")],
-                Resource=[arn("ecs", "service/${ClusterName}/${NamePrefix}-*")],
+                Resource=[arn("ecs", f"service/${{ClusterName}}/{PROJECT}-*")],
             ),
             # DescribeTargetHealth has no resource-level permissions.
             Statement(
@@ -235,7 +234,7 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
                 Sid="DeployHistory",
                 Effect=Allow,
                 Action=actions("ssm", "GetParameter", "GetParameters", "GetParametersByPath", "GetParameterHistory", "PutParameter"),
-                Resource=[arn("ssm", "parameter/${NamePrefix}/*")],
+                Resource=[arn("ssm", f"parameter/{PROJECT}/*")],
             ),
         ],
     )
@@ -281,7 +280,7 @@ def create_execution_role(t: Template) -> Role:
         t.add_resource(
             ManagedPolicy(
                 name,
-                Description=Sub(f"${{NamePrefix}} CloudFormation execution role: {description}"),
+                Description=f"{PROJECT} CloudFormation execution role: {description}",
                 Roles=[role.ref()],
                 PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
             )
@@ -290,7 +289,7 @@ def create_execution_role(t: Template) -> Role:
 
 
 def compute_statements() -> list[Statement]:
-    project_roles = arn("iam", "role/${NamePrefix}-*", region=False)
+    project_roles = arn("iam", f"role/{PROJECT}-*", region=False)
     return [
         # Task definitions have no resource-level permissions for these actions.
         Statement(
@@ -312,7 +311,7 @@ def compute_statements() -> list[Statement]:
                 "UntagResource",
                 "ListTagsForResource",
             ),
-            Resource=[arn("ecs", "service/${ClusterName}/${NamePrefix}-*"), arn("ecs", "task-definition/${NamePrefix}-*:*")],
+            Resource=[arn("ecs", f"service/${{ClusterName}}/{PROJECT}-*"), arn("ecs", f"task-definition/{PROJECT}-*:*")],
         ),
         Statement(
             Sid="TheCluster", Effect=Allow, Action=[Action("ecs", "DescribeClusters")], Resource=[arn("ecs", "cluster/${ClusterName}")]
@@ -390,13 +389,13 @@ def compute_statements() -> list[Statement]:
             Sid="TargetTrackingAlarms",
             Effect=Allow,
             Action=actions("cloudwatch", "PutMetricAlarm", "DeleteAlarms", "DescribeAlarms"),
-            Resource=[arn("cloudwatch", "alarm:TargetTracking-service/${ClusterName}/${NamePrefix}-*")],
+            Resource=[arn("cloudwatch", f"alarm:TargetTracking-service/${{ClusterName}}/{PROJECT}-*")],
         ),
     ]
 
 
 def network_statements() -> list[Statement]:
-    load_balancers = arn("elasticloadbalancing", "loadbalancer/app/${NamePrefix}-*/*")
+    load_balancers = arn("elasticloadbalancing", f"loadbalancer/app/{PROJECT}-*/*")
     vpc = arn("ec2", "vpc/${VpcId}")
     return [
         Statement(
@@ -424,9 +423,9 @@ def network_statements() -> list[Statement]:
             ),
             Resource=[
                 load_balancers,
-                arn("elasticloadbalancing", "listener/app/${NamePrefix}-*/*"),
-                arn("elasticloadbalancing", "listener-rule/app/${NamePrefix}-*/*"),
-                arn("elasticloadbalancing", "targetgroup/${NamePrefix}-*/*"),
+                arn("elasticloadbalancing", f"listener/app/{PROJECT}-*/*"),
+                arn("elasticloadbalancing", f"listener-rule/app/{PROJECT}-*/*"),
+                arn("elasticloadbalancing", f"targetgroup/{PROJECT}-*/*"),
             ],
         ),
         # Describe calls and SetWebAcl have no resource-level permissions.
@@ -516,7 +515,7 @@ def network_statements() -> list[Statement]:
                 "ListTagsForResource",
             ),
             Resource=[
-                arn("wafv2", "regional/webacl/${NamePrefix}-*/*"),
+                arn("wafv2", f"regional/webacl/{PROJECT}-*/*"),
                 arn("wafv2", "regional/managedruleset/*/*", account=False),
                 load_balancers,
             ],
@@ -607,7 +606,7 @@ def observability_statements() -> list[Statement]:
                 "ListTagsForResource",
                 "ListTagsLogGroup",
             ),
-            Resource=[arn("logs", "log-group:/ecs/${NamePrefix}-*"), arn("logs", "log-group:aws-waf-logs-${NamePrefix}*")],
+            Resource=[arn("logs", f"log-group:/ecs/{PROJECT}-*"), arn("logs", f"log-group:aws-waf-logs-{PROJECT}*")],
         ),
         # DescribeLogGroups and the log delivery calls WAF logging makes have no resource-level permissions.
         Statement(
@@ -664,7 +663,7 @@ def observability_statements() -> list[Statement]:
                 "UntagResource",
                 "ListTagsForResource",
             ),
-            Resource=[arn("cloudwatch", "alarm:${NamePrefix}-*")],
+            Resource=[arn("cloudwatch", f"alarm:{PROJECT}-*")],
         ),
         Statement(
             Sid="ProjectTopics",
@@ -682,7 +681,7 @@ def observability_statements() -> list[Statement]:
                 "UntagResource",
                 "ListTagsForResource",
             ),
-            Resource=[arn("sns", "${NamePrefix}-*")],
+            Resource=[arn("sns", f"{PROJECT}-*")],
         ),
         Statement(
             Sid="ProjectParameters",
@@ -697,13 +696,13 @@ def observability_statements() -> list[Statement]:
                 "RemoveTagsFromResource",
                 "ListTagsForResource",
             ),
-            Resource=[arn("ssm", "parameter/${NamePrefix}/*")],
+            Resource=[arn("ssm", f"parameter/{PROJECT}/*")],
         ),
     ]
 
 
 def storage_statements() -> list[Statement]:
-    buckets = arn("s3", "${NamePrefix}-*", region=False, account=False)
+    buckets = arn("s3", f"{PROJECT}-*", region=False, account=False)
     return [
         Statement(
             Sid="ProjectBuckets",

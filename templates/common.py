@@ -6,6 +6,9 @@ from troposphere import Output, Parameter, Sub, Template
 from troposphere.kms import Key
 from troposphere.logs import LogGroup
 
+# Stacks are <PROJECT>-<env>-<layer>, and every resource name starts with it (NamePrefix), so that
+# the ci layer's roles can be scoped to the project by that one prefix.
+PROJECT = "startupwebapp"
 RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
 
 

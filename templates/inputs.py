@@ -7,12 +7,14 @@ from dataclasses import dataclass
 
 from troposphere import Parameter, Template
 
+from templates.common import PROJECT
+
 SUBNET_ID = r"subnet-[0-9a-f]{8,17}"
 SECURITY_GROUP_ID = r"sg-[0-9a-f]{8,17}"
 VPC_ID = r"vpc-[0-9a-f]{8,17}"
 DOMAIN_NAME = r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 HOST_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-NAME_PREFIX = r"[a-z][a-z0-9-]{1,20}[a-z0-9]"
+NAME_PREFIX = rf"{PROJECT}(-[a-z0-9]{{1,8}})?"
 HOSTED_ZONE_ID = r"Z[0-9A-Z]{1,31}"
 SECRET_ARN = r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}"
 ECR_REPOSITORY_NAME = r"[a-z0-9]+([._/-][a-z0-9]+)*"
@@ -88,7 +90,7 @@ INPUTS = {
             "startupwebapp",
             "Prefix of every resource name (ALB, target group, service, task family, log group).",
             pattern=NAME_PREFIX,
-            hint="3 to 22 lower-case letters, digits or hyphens, starting with a letter",
+            hint=f"{PROJECT}, or {PROJECT}-<1 to 8 lower-case letters or digits>",
         ),
         Input(
             "DomainName",

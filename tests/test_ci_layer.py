@@ -218,8 +218,8 @@ def test_deploy_role_may_read_but_never_change_the_ci_stack(template):
 
 def test_deploy_role_reaches_only_the_project_stacks_and_never_this_one(template):
     project = {
-        "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${NamePrefix}-*/*",
-        "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:changeSet/${NamePrefix}-*/*",
+        "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/startupwebapp-*/*",
+        "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:changeSet/startupwebapp-*/*",
     }
     for statement in statements(template, "DeployRole"):
         if not any(a.startswith("cloudformation:") for a in as_list(statement["Action"])):
@@ -245,7 +245,7 @@ def test_roles_live_outside_the_role_names_the_execution_role_manages(template):
         for r in as_list(s["Resource"])
     }
     assert iam_resources == {
-        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${NamePrefix}-*",
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/startupwebapp-*",
         "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/*",
     }
     assert not any("iam:AttachRolePolicy" in as_list(s["Action"]) for s in all_statements(template))
@@ -279,7 +279,7 @@ def test_named_resources_are_scoped_to_the_name_prefix(template):
         if services & {"elasticloadbalancing", "logs", "cloudwatch", "sns", "ssm", "s3", "iam"} and statement["Resource"] != ["*"]:
             for resource in as_list(statement["Resource"]):
                 text = resource["Fn::Sub"]
-                assert "${NamePrefix}" in text or text.endswith("role/aws-service-role/*") or "managedruleset" in text, (
+                assert "startupwebapp" in text or text.endswith("role/aws-service-role/*") or "managedruleset" in text, (
                     statement["Sid"],
                     text,
                 )

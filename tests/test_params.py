@@ -66,6 +66,12 @@ BAD = [
     ("desired outside range", with_parameters(DesiredCount=5), "parameters.DesiredCount: 5", "allowed: 1 to 4"),
     ("fargate pair", with_parameters(TaskCpu=256, TaskMemory=4096), "parameters.TaskMemory: 4096", "allowed: 512, 1024, 2048"),
     ("cpu not offered", with_parameters(TaskCpu=300), "parameters.TaskCpu: 300", "one of 256, 512, 1024, 2048, 4096"),
+    (
+        "name prefix",
+        with_parameters(NamePrefix="shop-prod"),
+        "parameters.NamePrefix: 'shop-prod'",
+        "startupwebapp, or startupwebapp-<1 to 8",
+    ),
     ("domain", with_parameters(DomainName="Startup WebApp"), "parameters.DomainName: 'Startup WebApp'", "a lower-case domain name"),
     ("subnet", with_parameters(PublicSubnetIds=["subnet-0a1b2c3d", "net-12"]), "parameters.PublicSubnetIds", "each a subnet id"),
     ("one subnet", with_parameters(PrivateSubnetIds=["subnet-0a1b2c3d"]), "parameters.PrivateSubnetIds", "exactly 2 items"),
