@@ -206,9 +206,7 @@ class Deployer:
 
     def wired_parameters(self, layer) -> dict:
         values = {}
-        for (downstream, parameter), (upstream, output) in templates.WIRING.items():
-            if downstream != layer.name:
-                continue
+        for parameter, (upstream, output) in templates.wired_into(layer.name).items():
             source = templates.stack_name(self.env, upstream)
             found = self.describe(source)
             if not self.has_stack(source):
@@ -654,7 +652,7 @@ class Deployer:
             raise Failure(f"error: {stack} ended {found['StackStatus']}; fix the failed resources above and destroy again")
 
     def consumers(self, layer_name):
-        downstream = sorted({d for (d, _), (u, _) in templates.WIRING.items() if u == layer_name and d in self.layers})
+        downstream = sorted(templates.downstream_of(layer_name) & set(self.layers))
         return [templates.stack_name(self.env, d) for d in downstream if self.has_stack(templates.stack_name(self.env, d))]
 
     def destroy(self, layer_name):

@@ -60,6 +60,16 @@ STATEFUL_TYPES = frozenset(
 )
 
 
+def wired_into(layer: str) -> dict:
+    """The layer's parameters that upstream outputs give: parameter -> (upstream layer, output)."""
+    return {parameter: source for (downstream, parameter), source in WIRING.items() if downstream == layer}
+
+
+def downstream_of(layer: str) -> set:
+    """The layers that read an output of `layer`."""
+    return {downstream for (downstream, _), (upstream, _) in WIRING.items() if upstream == layer}
+
+
 class WiringError(Exception):
     pass
 

@@ -49,6 +49,7 @@ class Environment:
     enabled_layers: tuple  # optional layers this environment deploys
     smoke_checks: tuple  # ({"path": "/…", "status": 200}, …) that `make verify` requests
     values: dict  # input name -> value as CloudFormation takes it (a string)
+    explicit: frozenset  # the inputs the params file sets; the others take their defaults
 
     def deploys(self, layer: str) -> bool:
         """Every layer but the optional ones this environment does not enable."""
@@ -165,7 +166,7 @@ def load(path: Path) -> Environment:
     if problems:
         raise ParamsError(problems)
     as_strings = {name: to_cfn_string(INPUTS[name], value) for name, value in merged.items()}
-    return Environment(env, path, region, dict(tags), tuple(enabled), tuple(smoke), as_strings)
+    return Environment(env, path, region, dict(tags), tuple(enabled), tuple(smoke), as_strings, frozenset(values))
 
 
 def did_you_mean(word, choices) -> str:

@@ -49,3 +49,12 @@ def test_unwired_parameter_without_default_is_refused():
 
 def test_stack_names():
     assert templates.stack_name("prod", "cert-dns") == "startupwebapp-prod-cert-dns"
+
+
+def test_what_feeds_a_layer_and_what_it_feeds():
+    assert templates.wired_into("service") == {
+        "TargetGroupArn": ("alb", "TargetGroupArn"),
+        "DeploymentAlarmNames": ("release-alarms", "DeploymentAlarmNames"),
+    }
+    assert templates.downstream_of("alb") == {"waf", "release-alarms", "service", "alarms"}
+    assert templates.downstream_of("alarms") == set()
