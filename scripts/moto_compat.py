@@ -19,6 +19,7 @@ The sandbox server imports it at start-up. moto is pinned exactly: this touches 
 
 import json
 import re
+from graphlib import TopologicalSorter
 
 from moto.acm.models import acm_backends
 from moto.applicationautoscaling.models import applicationautoscaling_backends
@@ -33,9 +34,6 @@ from moto.kms import models as kms_models
 from moto.sns import models as sns_models
 from moto.wafv2 import models as wafv2_models
 
-MOTO_VERSION = "5.2.5"
-
-
 # Gap: a stack created or updated through a change set has no (or stale) Outputs, parameters
 # and template. execute_change_set applies the resources but never rebuilds the output map.
 _execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
@@ -48,7 +46,7 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
     stack.template_dict, stack.parameters = change_set.template_dict, change_set.parameters
     stack.description = stack.template_dict.get("Description")
     stack.output_map = stack._create_output_map()
-    if getattr(change_set, "rollback_configuration", None) is not None:
+    if getattr(change_set, "rollback_configuration", None) is not None:  # set only by the create_change_set patch below
         stack.rollback_configuration = change_set.rollback_configuration
 
 
@@ -185,26 +183,19 @@ def _conditions_used(node) -> set:
 def _build_resource_diff_with_dependents(self, other_template, parameters=None):
     actions = _build_resource_diff(self, other_template, parameters)
     resources, existing = other_template["Resources"], self._resource_json_map
+    refs = {name: _references(body) for name, body in resources.items()}
+    uses = {name: _conditions_used(body) for name, body in resources.items()}
     changed = {name for name, value in (parameters or {}).items() if self.input_parameters.get(name) != value}
     conditions, affected = other_template.get("Conditions", {}), set()
     while more := {
         c for c, body in conditions.items() if c not in affected and (_references(body) & changed or _conditions_used(body) & affected)
     }:
         affected |= more
-    modify = set(actions["Modify"]) | {name for name in resources if name in existing and _conditions_used(resources[name]) & affected}
-    ordered = []
-    while dependents := {name for name in resources if name in existing and name not in modify and _references(resources[name]) & modify}:
+    modify = set(actions["Modify"]) | {name for name in resources if name in existing and uses[name] & affected}
+    while dependents := {name for name in resources if name in existing and name not in modify and refs[name] & modify}:
         modify |= dependents
-
-    def visit(name):
-        if name not in ordered:
-            for upstream in sorted(_references(resources[name]) & modify - {name}):
-                visit(upstream)
-            ordered.append(name)
-
-    for name in sorted(modify):
-        visit(name)
-    return actions | {"Modify": ordered}
+    order = TopologicalSorter({name: refs[name] & modify - {name} for name in sorted(modify)})
+    return actions | {"Modify": list(order.static_order())}
 
 
 parsing.ResourceMap.build_resource_diff = _build_resource_diff_with_dependents

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from importlib.metadata import version
 from pathlib import Path
 
 import boto3
@@ -215,7 +216,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
 
     from moto.server import ThreadedMotoServer
 
-    import scripts.moto_compat  # patches moto and adds its models before the first stack is parsed
+    import scripts.moto_compat  # noqa: F401  (patches moto and adds its models before the first stack is parsed)
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in server.log
     if port:
@@ -229,7 +230,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
     temporary = endpoint_file.with_suffix(".tmp")
     temporary.write_text(f"http://{host}:{bound_port}\n")
     temporary.replace(endpoint_file)  # atomically: the starter polls for this file
-    print(f"sandbox: moto {scripts.moto_compat.MOTO_VERSION} with scripts.moto_compat on http://{host}:{bound_port}", flush=True)
+    print(f"sandbox: moto {version('moto')} with scripts.moto_compat on http://{host}:{bound_port}", flush=True)
     while signal.sigtimedwait(stop_signals, 1) is None:
         if parent and os.getppid() != parent:
             break  # the test run that started us is gone: do not outlive it
