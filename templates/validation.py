@@ -51,13 +51,3 @@ def checkov(directory: Path) -> list[tuple[str, str, str, str]]:
     checks += [(c, "failed", f"{c.check_id} {c.check_name}") for c in report.failed_checks]
     checks += [(c, "skipped", f"{c.check_id} skipped: {(c.check_result or {}).get('suppress_comment', '')}") for c in report.skipped_checks]
     return [(Path(c.file_path).name, status, c.resource, text) for c, status, text in checks]
-
-
-def checkov_summary(directory: Path) -> tuple[list[str], list[str], int]:
-    """(failed checks, skipped checks with their reasons, passed count) as lines 'file: resource: check'."""
-    checks = checkov(directory)
-    lines = {
-        status: sorted(f"{file}: {resource}: {text}" for file, s, resource, text in checks if s == status)
-        for status in ("failed", "skipped")
-    }
-    return lines["failed"], lines["skipped"], sum(1 for check in checks if check[1] == "passed")

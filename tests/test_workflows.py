@@ -1,21 +1,37 @@
-"""The GitHub Actions workflows: actionlint, and the properties that matter for a safe deploy."""
+"""The GitHub Actions workflows: actionlint; the properties that matter for a safe deploy (pinned
+actions, permissions, OIDC, concurrency, environments, inputs); and that what the steps run can
+work: the make targets and variables exist, the deployer gets its execution role, the input check
+is the templates' pattern, the failure summary names the cause. Step scripts run under bash as
+GitHub runs them, with `make` replaced by a stub that records its calls."""
 
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import ROOT
+from packaging.specifiers import SpecifierSet
+
+from scripts import deploy as deployer
+from templates import inputs
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 DEPLOY = WORKFLOWS / "deploy-service.yml"
 TEMPLATES = WORKFLOWS / "templates.yml"
 PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+(?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40})\s+#\s+v\d+(\.\d+)*\s*$")
 INPUTS = ("environment", "image_tag", "action")
+ROLE = "arn:aws:iam::123456789012:role/ci/startupwebapp-cloudformation"
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+# A make command in a script: at a line's start or after ; & | (not inside an echo), then its
+# options, VAR=value assignments and targets up to the first other word (2>&1, |, ...).
+MAKE = re.compile(r"(?:^|[;&|])[ \t]*make((?:[ \t]+(?:-[\w-]+|[A-Z_]+=(?:\"[^\"]*\"|[^\s\"|;&]+)|[a-z][\w-]*))*)", re.M)
 
 
 def actionlint() -> str:
@@ -27,8 +43,8 @@ def actionlint() -> str:
     return found
 
 
-def load(path):
-    workflow = yaml.safe_load(path.read_text())
+def load(text):
+    workflow = yaml.safe_load(text)
     # YAML 1.1 reads the key `on` as True.
     workflow["on"] = workflow.pop(True, workflow.get("on"))
     return workflow
@@ -36,12 +52,12 @@ def load(path):
 
 @pytest.fixture(scope="module")
 def deploy():
-    return load(DEPLOY)
+    return load(DEPLOY.read_text())
 
 
 @pytest.fixture(scope="module")
 def checks():
-    return load(TEMPLATES)
+    return load(TEMPLATES.read_text())
 
 
 def steps(workflow):
@@ -50,6 +66,93 @@ def steps(workflow):
 
 def uses(workflow, action):
     return [step for _, step in steps(workflow) if step.get("uses", "").startswith(action + "@")]
+
+
+def step_running(workflow, job, text):
+    (step,) = [step for step in workflow["jobs"][job]["steps"] if text in step.get("run", "")]
+    return step
+
+
+def makefile() -> dict[str, set[str]]:
+    """Makefile target -> the variables its recipe reads, directly or through the variables it expands."""
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+
+    def read(value):
+        return set(re.findall(r"\$[({](\w+)", value))
+
+    variables = {m[1]: read(m[2]) for m in re.finditer(r"^(\w+)[ \t]*[:?+]?=(.*)$", text, re.M)}
+    targets = {}
+    for rule in re.finditer(r"^([a-z][\w-]*):(?!=).*\n((?:\t.*\n?)*)", text, re.M):
+        found, pending = set(), read(rule[2])
+        while pending:
+            name = pending.pop()
+            if name not in found:
+                found.add(name)
+                pending |= variables.get(name, set())
+        targets[rule[1]] = found
+    return targets
+
+
+def make_commands(workflow) -> list[list[str]]:
+    """The arguments of every make command in the workflow's scripts, options left out."""
+    return [
+        [word for word in shlex.split(match[1]) if not word.startswith("-")]
+        for _, step in steps(workflow)
+        for match in MAKE.finditer(step.get("run", ""))
+    ]
+
+
+def make_problems(workflow) -> list[str]:
+    targets = makefile()
+    problems = []
+    for words in make_commands(workflow):
+        names = [word for word in words if "=" not in word]
+        passed = {word.split("=", 1)[0] for word in words if "=" in word}
+        if not names:
+            problems.append(f"make {' '.join(words)}: no target (make would print its help)")
+        for name in names:
+            if name not in targets:
+                problems.append(f"make {name}: the Makefile has no such target")
+            else:
+                problems += [f"make {name}: the Makefile does not read {variable} for it" for variable in sorted(passed - targets[name])]
+    return problems
+
+
+def context(**changes):
+    """Values of the ${{ }} expressions the step environments use: a staging deploy by default."""
+    values = {
+        "inputs.environment": "staging",
+        "inputs.image_tag": "v1.2.3",
+        "inputs.action": "deploy",
+        "vars.CFN_EXECUTION_ROLE_ARN": ROLE,
+        "steps.credentials.outcome": "success",
+    }
+    return values | {name.replace("__", "."): value for name, value in changes.items()}
+
+
+def run_step(workflow, job, step, tmp_path, values, make_exit=0):
+    """Run a step's script as GitHub does under `shell: bash` (bash -eo pipefail), in tmp_path, with
+    the workflow's, job's and step's env (expressions looked up in values) and nothing else from
+    this process's environment. (result, make calls as {"args", "env"}, the step summary)."""
+    env = {**(workflow.get("env") or {}), **(workflow["jobs"][job].get("env") or {}), **(step.get("env") or {})}
+    env = {name: EXPRESSION.sub(lambda m: values[m[1]], str(value)) for name, value in env.items()}
+    stub = tmp_path / "bin" / "make"
+    stub.parent.mkdir(exist_ok=True)
+    stub.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        "print('stub make', *sys.argv[1:])\n"
+        "with open(os.environ['MAKE_CALLS'], 'a') as calls:\n"
+        "    calls.write(json.dumps({'args': sys.argv[1:], 'env': dict(os.environ)}) + '\\n')\n"
+        f"sys.exit({make_exit})\n"
+    )
+    stub.chmod(0o755)
+    calls, summary, script = tmp_path / "make-calls", tmp_path / "summary.md", tmp_path / "step.sh"
+    script.write_text(step["run"])
+    env |= {"PATH": f"{stub.parent}{os.pathsep}/usr/bin:/bin", "MAKE_CALLS": str(calls), "GITHUB_STEP_SUMMARY": str(summary)}
+    command = ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    made = [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+    return result, made, summary.read_text() if summary.exists() else ""
 
 
 def test_actionlint_finds_nothing():
@@ -136,8 +239,6 @@ def test_manual_and_called_runs_take_the_same_inputs(deploy):
     assert dispatch["environment"]["required"] and "default" not in dispatch["environment"]
     assert dispatch["image_tag"]["required"] and "default" not in dispatch["image_tag"]
     assert dispatch["action"]["default"] == "deploy"
-    checks = deploy["jobs"]["test"]["steps"][0]["run"]
-    assert "staging|prod)" in checks and "deploy|rollback)" in checks
 
 
 def test_inputs_reach_scripts_only_through_the_environment(deploy):
@@ -148,27 +249,139 @@ def test_inputs_reach_scripts_only_through_the_environment(deploy):
     assert deploy["env"]["DEPLOY_ACTION"] == "${{ inputs.action }}"
 
 
-def test_jobs_run_make_non_interactively_and_keep_the_output(deploy):
-    runs = {job: [s.get("run", "") for s in deploy["jobs"][job]["steps"]] for job in deploy["jobs"]}
-    assert any(r.strip() == "make test 2>&1 | tee test.log" for r in runs["test"])
-    deploy_script = next(r for r in runs["deploy"] if "make deploy" in r)
-    assert 'make deploy STACK=service ENV="$DEPLOY_ENV" TAG="$IMAGE_TAG" YES=1 2>&1 | tee deploy.log' in deploy_script
-    assert 'make rollback STACK=service ENV="$DEPLOY_ENV" TAG="$IMAGE_TAG" YES=1 2>&1 | tee deploy.log' in deploy_script
-    assert any('make verify STACK=service ENV="$DEPLOY_ENV"' in r for r in runs["verify"])
-    # bash -eo pipefail: `make ... | tee` fails when make fails.
-    assert deploy["defaults"]["run"]["shell"] == "bash"
+def test_every_make_command_is_a_makefile_target_with_variables_it_reads(deploy, checks):
+    found = {word for workflow in (deploy, checks) for words in make_commands(workflow) for word in words if "=" not in word}
+    assert found == {"test", "check", "deploy", "rollback", "verify", "status", "events"}
+    assert make_problems(deploy) == [] and make_problems(checks) == []
 
 
-def test_a_failure_is_told_in_the_job_summary_with_the_failed_events(deploy):
-    for name in ("test", "deploy", "verify"):
-        last = deploy["jobs"][name]["steps"][-1]
-        assert last["if"] == "failure()"
-        assert '>> "$GITHUB_STEP_SUMMARY"' in last["run"]
-    for name, log in (("deploy", "deploy.log"), ("verify", "verify.log")):
-        summary = deploy["jobs"][name]["steps"][-1]["run"]
-        assert f"tail -n 80 {log}" in summary or f"tail -n 60 {log}" in summary
-        assert 'make --no-print-directory status ENV="$DEPLOY_ENV"' in summary
-        assert 'make --no-print-directory events STACK=service ENV="$DEPLOY_ENV"' in summary
+@pytest.mark.parametrize(
+    "old, new, problem",
+    [
+        ("make deploy STACK", "make deploy-service STACK", "make deploy-service: the Makefile has no such target"),
+        (
+            'make verify STACK=service ENV="$DEPLOY_ENV"',
+            'make verify SERVICE=service ENV="$DEPLOY_ENV"',
+            "make verify: the Makefile does not read SERVICE",
+        ),
+        ("events STACK=service", "events STACK=service TIMEOUT=5", "make events: the Makefile does not read TIMEOUT"),
+    ],
+)
+def test_the_make_check_notices_a_wrong_target_or_variable(old, new, problem):
+    text = DEPLOY.read_text()
+    assert old in text
+    problems = make_problems(load(text.replace(old, new)))
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_a_shell_pipe_fails_the_step_when_make_fails(deploy, checks, tmp_path):
+    # shell: bash is bash -eo pipefail; GitHub's default shell has no pipefail and `make | tee` would pass.
+    for workflow in (deploy, checks):
+        assert workflow["defaults"]["run"]["shell"] == "bash"
+    step = step_running(deploy, "deploy", "make deploy")
+    result, made, _ = run_step(deploy, "deploy", step, tmp_path, context(), make_exit=2)
+    assert len(made) == 1 and result.returncode != 0
+
+
+@pytest.mark.parametrize("action", ["deploy", "rollback"])
+def test_the_deployer_runs_non_interactively_with_the_execution_role(deploy, tmp_path, monkeypatch, action):
+    step = step_running(deploy, "deploy", "make deploy")
+    result, made, _ = run_step(deploy, "deploy", step, tmp_path, context(inputs__action=action))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (call,) = made
+    assert call["args"] == [action, "STACK=service", "ENV=staging", "TAG=v1.2.3", "YES=1"]
+    assert (tmp_path / "deploy.log").read_text() == f"stub make {' '.join(call['args'])}\n"
+    # The deployer reads the role from its environment; the ci layer's deploy role may create
+    # change sets only with it.
+    monkeypatch.setenv("CFN_EXECUTION_ROLE_ARN", call["env"]["CFN_EXECUTION_ROLE_ARN"])
+    assert deployer.parse([action, "--env", "staging"]).role_arn == ROLE
+
+
+def test_the_deploy_stops_before_make_without_the_execution_role(deploy, tmp_path):
+    step = step_running(deploy, "deploy", "make deploy")
+    # An unset variable reads as "" in an expression.
+    result, made, _ = run_step(deploy, "deploy", step, tmp_path, context(vars__CFN_EXECUTION_ROLE_ARN=""))
+    assert result.returncode == 1 and made == []
+    assert "::error title=vars.CFN_EXECUTION_ROLE_ARN is not set::" in result.stdout
+    assert "CloudFormationExecutionRoleArn" in result.stdout
+
+
+def test_the_image_tag_check_is_the_templates_pattern(deploy):
+    script = deploy["jobs"]["test"]["steps"][0]["run"]
+    (pattern,) = re.findall(r'\[\[ "\$IMAGE_TAG" =~ \^(\S+)\$ \]\]', script)
+    assert pattern == inputs.IMAGE_TAG
+
+
+def test_every_choice_passes_the_input_check_and_has_a_params_file(deploy, tmp_path):
+    check = deploy["jobs"]["test"]["steps"][0]
+    options = deploy["on"]["workflow_dispatch"]["inputs"]
+    for environment in options["environment"]["options"]:
+        assert (ROOT / "params" / f"{environment}.yaml").is_file(), environment
+        for action in options["action"]["options"]:
+            result, _, _ = run_step(deploy, "test", check, tmp_path, context(inputs__environment=environment, inputs__action=action))
+            assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize(
+    "changes, refused",
+    [
+        ({"inputs__environment": "sandbox"}, "environment must be staging or prod"),
+        ({"inputs__action": "destroy"}, "action must be deploy or rollback"),
+        ({"inputs__image_tag": "-v1"}, "is not a Docker image tag"),
+        ({"inputs__image_tag": "v1; make destroy"}, "is not a Docker image tag"),
+        ({"inputs__image_tag": "v" * 129}, "is not a Docker image tag"),
+        ({"inputs__image_tag": ""}, "is not a Docker image tag"),
+    ],
+)
+def test_a_called_run_with_a_bad_input_stops_at_the_first_step(deploy, tmp_path, changes, refused):
+    # workflow_call has no choice type: this step is what refuses.
+    result, _, _ = run_step(deploy, "test", deploy["jobs"]["test"]["steps"][0], tmp_path, context(**changes))
+    assert result.returncode == 1 and result.stdout.startswith("::error::") and refused in result.stdout
+
+
+@pytest.mark.parametrize(
+    "job, changes, says, runs_make",
+    [
+        (
+            "deploy",
+            {"steps__credentials__outcome": "failure"},
+            "No AWS credentials: check vars.AWS_DEPLOY_ROLE_ARN and vars.AWS_REGION",
+            False,
+        ),
+        (
+            "verify",
+            {"steps__credentials__outcome": "failure"},
+            "No AWS credentials: check vars.AWS_DEPLOY_ROLE_ARN and vars.AWS_REGION",
+            False,
+        ),
+        # Skipped because checkout or setup-python failed: the outcome is empty.
+        ("deploy", {"steps__credentials__outcome": ""}, "A step before the AWS credentials failed", False),
+        ("verify", {"steps__credentials__outcome": ""}, "A step before the AWS credentials failed", False),
+        ("deploy", {"vars__CFN_EXECUTION_ROLE_ARN": ""}, "vars.CFN_EXECUTION_ROLE_ARN of the staging environment is not set", False),
+        ("deploy", {}, "### Failed events of the service stack", True),
+        ("verify", {}, "### Failed events of the service stack", True),
+    ],
+)
+def test_a_failure_summary_names_its_cause(deploy, tmp_path, job, changes, says, runs_make):
+    last = deploy["jobs"][job]["steps"][-1]
+    assert last["if"] == "failure()"
+    result, made, summary = run_step(deploy, job, last, tmp_path, context(**changes))
+    assert result.returncode == 0, result.stderr
+    assert says in summary
+    if runs_make:
+        assert [call["args"] for call in made] == [
+            ["--no-print-directory", "status", "ENV=staging"],
+            ["--no-print-directory", "events", "STACK=service", "ENV=staging"],
+        ]
+        assert "stub make --no-print-directory events STACK=service ENV=staging" in summary
+    else:
+        assert made == [] and "No AWS credentials" not in summary.replace(says, "")
+
+
+def test_the_test_job_summary_says_nothing_was_deployed(deploy, tmp_path):
+    (tmp_path / "test.log").write_text("FAILED tests/test_output.py\n")
+    result, _, summary = run_step(deploy, "test", deploy["jobs"]["test"]["steps"][-1], tmp_path, context())
+    assert result.returncode == 0 and "Nothing was deployed." in summary and "FAILED tests/test_output.py" in summary
 
 
 def test_checkouts_hold_no_credentials_and_deploys_run_this_repository(deploy, checks):
@@ -181,17 +394,15 @@ def test_checkouts_hold_no_credentials_and_deploys_run_this_repository(deploy, c
         assert step["with"]["ref"] == "${{ job.workflow_sha }}"
 
 
-def test_python_311_with_pip_cache(deploy, checks):
+def test_python_is_the_projects_and_the_pip_cache_key_exists(deploy, checks):
+    required = SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
     for workflow in (deploy, checks):
         for step in uses(workflow, "actions/setup-python"):
-            assert step["with"] == {"python-version": "3.11", "cache": "pip", "cache-dependency-path": "requirements.txt"}
+            assert step["with"]["python-version"] in required
+            assert (ROOT / step["with"]["cache-dependency-path"]).is_file()
 
 
-def test_templates_workflow_fails_on_stale_output(checks):
-    assert set(checks["on"]) == {"pull_request", "push"}
-    assert checks["on"]["push"] == {"branches": ["main"]}
-    runs = [step.get("run", "").strip() for _, step in steps(checks)]
-    scripts = [r for r in runs if r]
-    assert scripts[0] == "make test" and scripts[1] == "make templates"
-    assert "git diff --exit-code -- output/" in scripts[2]
-    assert "::error title=output/ is stale::" in scripts[2] and "Run make templates and commit output/" in scripts[2]
+def test_every_pull_request_checks_output_and_runs_the_tests(checks):
+    assert "pull_request" in checks["on"] and checks["on"]["push"] == {"branches": ["main"]}
+    # make check (generate.py --check) also reports files no layer produces; make test the rest.
+    assert make_commands(checks) == [["check"], ["test"]]
