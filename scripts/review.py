@@ -27,16 +27,16 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
+from functools import cache, cached_property
 from importlib.metadata import version
 from pathlib import Path
 
 import yaml
 
 import templates
-from generate import write_atomically
+from generate import build_all, differences, relative, write_atomically
 from templates import inputs
-from templates.params import ParamsError, load
+from templates.params import Environment, ParamsError, load_all
 
 ROOT = Path(__file__).resolve().parent.parent
 PRICES = Path(__file__).resolve().with_name("prices.yaml")
@@ -47,6 +47,7 @@ ZERO = Decimal("0.00")
 DEPLOY_TIME_TEXT = "set by the deployer at deploy time"
 WIDTH = 100  # a property whose one-line form is longer is split into one bullet per key or item
 PAIRS = (("Key", "Value"), ("Name", "Value"), ("Name", "ValueFrom"))
+DECLARED = inputs.INPUTS | inputs.WIRED | inputs.DEPLOY_TIME  # every parameter of every layer template
 
 
 class ReviewError(Exception):
@@ -83,6 +84,12 @@ class Resolver:
         self.region = region
         self.deploy_time = frozenset(deploy_time) & set(template.get("Parameters", {}))  # set by the deployer on each deploy
         self.parameters = template.get("Parameters", {})
+        self.deploy_time_read = set()  # the deploy-time parameters whose value was asked for
+
+    def at_deploy_time_defaults(self) -> "Resolver":
+        """This resolver with the deploy-time parameters at their defaults, as the estimate takes them."""
+        defaults = {name: str(inputs.DEPLOY_TIME[name].default) for name in self.deploy_time}
+        return Resolver(self.template, self.values | defaults, self.wired, self.region, self.deploy_time)
 
     # -- values
 
@@ -91,11 +98,12 @@ class Resolver:
             return self.region
         if name == "AWS::NoValue":
             return NO_VALUE
+        if name in self.deploy_time:
+            self.deploy_time_read.add(name)
         if name not in self.values:
             return UNKNOWN
         value = self.values[name]
-        kind = self.parameters.get(name, {}).get("Type", "String")
-        return value.split(",") if kind.startswith("List<") or kind == "CommaDelimitedList" else value
+        return value.split(",") if DECLARED[name].is_list else value
 
     def condition(self, name: str) -> bool | None:
         """True or False in this environment; None when it is decided at deploy time."""
@@ -345,7 +353,6 @@ class Layer:
     config: dict | None  # None: not deployed in this environment
     resolver: Resolver
     optional: bool = False  # deployed only where params/<env>.yaml lists it in enabled_layers
-    env_values: dict = field(default_factory=dict)  # every input's value in the environment, defaults included
     costs: list = field(default_factory=list)
 
     @property
@@ -356,112 +363,85 @@ class Layer:
     def total(self) -> Decimal:
         return sum((c.amount for c in self.costs if c.amount is not None), ZERO)
 
+    @cached_property
+    def estimator(self) -> Resolver:
+        """The resolver the cost reads: deploy-time parameters at their defaults."""
+        return self.resolver.at_deploy_time_defaults()
+
 
 @dataclass
 class Review:
-    env: str
-    region: str
+    environment: Environment
     params_file: str
-    explicit: frozenset  # inputs the params file sets; the others are defaults
     layers: list
-    order: list
     findings: tuple
     prices: "Prices"
     scaling: list = field(default_factory=list)  # lines about the tasks auto-scaling may add
     scaling_extra: Decimal | None = None  # a month at MaxCapacity above the estimate, unrounded
 
     @property
+    def env(self) -> str:
+        return self.environment.name
+
+    @property
+    def order(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    @property
     def total(self) -> Decimal:
         return sum((layer.total for layer in self.layers if layer.deployed), ZERO)
 
 
-def environments(params_dir: Path) -> list[str]:
-    return sorted(path.stem for path in params_dir.glob("*.yaml"))
-
-
-def read_json(path: Path, what: str) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ReviewError(f"{what} {path.name} not found in the output directory: run `make templates`") from None
-    except (OSError, ValueError) as error:
-        raise ReviewError(f"{what} {path.name} cannot be read: {error}") from None
-
-
-def collect(env: str, output_dir: Path, params_dir: Path, table: dict | None = None) -> Review:
+def collect(env: str, output_dir: Path, params_dir: Path) -> Review:
     """Everything the document says, computed; raises ReviewError on wrong or stale input."""
-    allowed = environments(params_dir)
-    if env not in allowed:
-        raise ReviewError(f"unknown environment {env!r}; allowed: {', '.join(allowed) or 'none (no params/<env>.yaml)'}", code=2)
-    params_path = params_dir / f"{env}.yaml"
     try:
-        environment = load(params_path)
+        environments = load_all(params_dir)
     except ParamsError as error:
         raise ReviewError(str(error).replace("\n", "; "), code=2) from None
-    explicit = frozenset((yaml.safe_load(params_path.read_text()) or {}).get("parameters") or {})
-    if not (output_dir / env).is_dir():
-        raise ReviewError(f"no {env}/ in the output directory: run `make templates`")
-    table = load_prices() if table is None else table
+    allowed = [environment.name for environment in environments]
+    if env not in allowed:
+        raise ReviewError(f"unknown environment {env!r}; allowed: {', '.join(allowed)}", code=2)
+    environment = environments[allowed.index(env)]
+    check_fresh(environments, output_dir)
 
-    order = templates.layer_order()
-    params_file = shown_path(params_path)
     layers = []
-    for name in order:
-        template = read_json(output_dir / f"{name}.json", "template")
-        config_path = output_dir / env / f"{name}.json"
-        optional = name in templates.OPTIONAL_LAYERS
-        deployed = not optional or name in environment.enabled_layers
-        if deployed and not config_path.exists():
-            raise ReviewError(f"configuration {env}/{name}.json not found in the output directory: run `make templates`")
-        if not deployed and config_path.exists():
-            raise ReviewError(
-                f"{env}/{name}.json exists but {params_file} does not list the optional layer {name} in enabled_layers: run `make templates`"
-            )
-        config = read_json(config_path, "configuration") if deployed else None
-        wired = {parameter: f"{up}.{output}" for (down, parameter), (up, output) in templates.WIRING.items() if down == name}
+    for name in templates.layer_order():
+        template = json.loads((output_dir / f"{name}.json").read_text())
+        config = json.loads((output_dir / env / f"{name}.json").read_text()) if environment.deploys(name) else None
+        wired = {parameter: f"{up}.{output}" for parameter, (up, output) in templates.wired_into(name).items()}
         values = (config or {}).get("Parameters", {})
-        if config is not None:
-            check_configuration(f"{env}/{name}.json", template, values, environment.values, wired, params_file)
-        module = templates.LAYERS[name]
         layers.append(
             Layer(
                 name=name,
-                purpose=purpose(name, module.__doc__),
+                purpose=purpose(name, templates.LAYERS[name].__doc__),
                 stack=templates.stack_name(env, name),
                 template=template,
                 config=config,
                 resolver=Resolver(template, values, wired, environment.region, inputs.DEPLOY_TIME),
-                optional=optional,
-                env_values=environment.values,
+                optional=name in templates.OPTIONAL_LAYERS,
             )
         )
     review = Review(
-        env=env,
-        region=environment.region,
-        params_file=params_file,
-        explicit=explicit,
+        environment=environment,
+        params_file=shown_path(environment.path),
         layers=layers,
-        order=order,
         findings=findings(scan(tuple((layer.name, (output_dir / f"{layer.name}.json").read_bytes()) for layer in layers)), layers),
-        prices=Prices(table),
+        prices=Prices(load_prices()),
     )
     estimate(review)
     return review
 
 
-def check_configuration(config: str, template: dict, values: dict, expected: dict, wired: dict, params_file: str) -> None:
-    """The configuration (<env>/<layer>.json) gives exactly the environment's value of each input of the template."""
-    parameters = template.get("Parameters", {})
-    for parameter, value in sorted(values.items()):
-        if parameter not in parameters:
-            raise ReviewError(f"{config}: {parameter} is not a parameter of {Path(config).name}: run `make templates`")
-        if parameter in wired or parameter in inputs.DEPLOY_TIME:
-            who = f"output {wired[parameter]}" if parameter in wired else "the deployer"
-            raise ReviewError(f"{config}: {parameter} is set at deploy time by {who}, not by the configuration: run `make templates`")
-        if parameter in expected and expected[parameter] != value:
-            raise ReviewError(f"{config}: {parameter}={value!r} is not what {params_file} gives: run `make templates`")
-    for parameter in sorted(set(parameters) & set(inputs.INPUTS) - set(values)):
-        raise ReviewError(f"{config}: no value for {parameter}: run `make templates`")
+def check_fresh(environments: list[Environment], output_dir: Path) -> None:
+    """The output directory holds exactly what `make templates` generates from the params files."""
+    changed, stale = differences(build_all(environments, output_dir), output_dir)
+    problems = [
+        f"{path.relative_to(output_dir)} {'differs from' if path.exists() else 'is missing from'} what generation produces"
+        for path in changed
+    ]
+    problems += [f"{path.relative_to(output_dir)} is produced by no layer or environment" for path in stale]
+    if problems:
+        raise ReviewError(f"stale output directory: {'; '.join(problems)}: run `make templates`")
 
 
 def purpose(name: str, docstring: str | None) -> str:
@@ -477,8 +457,9 @@ def purpose(name: str, docstring: str | None) -> str:
 
 
 def shown_path(path: Path) -> str:
-    path = path.resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+    """Relative to the project, or only the name: the document holds no absolute path."""
+    shown = relative(path.resolve())
+    return path.name if shown.is_absolute() else str(shown)
 
 
 def load_prices(path: Path = PRICES) -> dict:
@@ -492,8 +473,9 @@ def load_prices(path: Path = PRICES) -> dict:
 @cache
 def scan(files: tuple) -> dict:
     """layer -> (cfn-lint problems, checkov failed, checkov skipped with reasons, checkov passed
-    count) for the layer templates given as (layer, content). One scan of every layer serves every
-    environment (each keeps the layers it deploys): it runs once per content in a process."""
+    count) for the layer templates given as (layer, content); a checkov check is the tuple
+    templates.validation.checkov() gives: (file, status, resource, text). One scan of every layer
+    serves every environment (each keeps the layers it deploys): it runs once per content in a process."""
     from templates import validation
 
     # cfn-lint reads .cfnlintrc and keeps its cache (keyed by content) in the project directory.
@@ -503,8 +485,8 @@ def scan(files: tuple) -> dict:
             path = Path(directory) / f"{name}.json"
             path.write_bytes(content)
             paths.append(path)
-        problems = validation.cfn_lint(paths) if paths else []
-        checks = validation.checkov(Path(directory)) if paths else []
+        problems = validation.cfn_lint(paths)
+        checks = validation.checkov(Path(directory))
         prefix = f"{directory}/"
     result = {}
     for name, _ in files:
@@ -512,8 +494,8 @@ def scan(files: tuple) -> dict:
         mine = [check for check in checks if check[0] == file]
         result[name] = (
             sorted(p.replace(prefix, "") for p in problems if p.startswith(prefix + file + ":")),
-            sorted(f"{file}: {resource}: {text}" for _, status, resource, text in mine if status == "failed"),
-            sorted(f"{file}: {resource}: {text}" for _, status, resource, text in mine if status == "skipped"),
+            sorted(check for check in mine if check[1] == "failed"),
+            sorted(check for check in mine if check[1] == "skipped"),
             sum(1 for check in mine if check[1] == "passed"),
         )
     return result
@@ -538,10 +520,11 @@ def findings(scanned: dict, layers: list) -> tuple:
 class Cost:
     resource: str
     type: str
-    item: str  # item id of the price table, "" for a free, unpriced or absent resource
+    item: str  # item id of the price table, "" for a type it does not price
     label: str  # what is charged
     basis: str  # how: prices and assumptions
     amount: Decimal | None  # a month, rounded to the cent; None: not priced
+    absent: bool = False  # not there in this environment: not created, or left empty (zero_when)
 
 
 def money(amount: Decimal | None) -> str:
@@ -572,7 +555,7 @@ class Prices:
     def __init__(self, table: dict):
         self.table = table
         self.used = set()
-        self.notes = []  # assumptions a formula made, printed with the others
+        self.notes = []  # what the estimate took for values known only at deploy time, printed with the assumptions
 
     def price(self, key) -> tuple[Decimal, str]:
         entry = self.table["prices"][key]
@@ -581,11 +564,11 @@ class Prices:
     def assumption(self, key) -> tuple[Decimal, str]:
         self.used.add(key)
         entry = self.table["assumptions"][key]
-        return dec(entry["value"]), f"{number(dec(entry['value']))} {entry['text']}" + (" (assumed)" if key != "hours_per_month" else "")
+        return dec(entry["value"]), f"{number(dec(entry['value']))} {entry['text']} (assumed)"
 
     @property
     def hours(self) -> tuple[Decimal, str]:
-        value, _ = self.assumption("hours_per_month")
+        value = dec(self.table["hours_per_month"])
         return value, f"{number(value)} hours"
 
 
@@ -600,32 +583,24 @@ def as_number(value) -> Decimal | None:
     return dec(match.group(1)) * (1024 if match.group(2) else 1)
 
 
+# Formulas: (item's entry in the price table, resource name, resource, layer, prices, context) ->
+# (amount a month or None when not priced, how it was computed). They read the template with the
+# layer's estimator: deploy-time parameters at their defaults.
+
+
 def fargate(cfg, name, resource, layer, prices, context):
+    """DesiredCount tasks all month, each of the task definition's Cpu and Memory."""
     props = resource.get("Properties", {})
-    resolver = layer.resolver
-    launch = resolver.value(props.get("LaunchType", "FARGATE"))
-    providers = resolver.value(props.get("CapacityProviderStrategy", []))
-    if launch != "FARGATE" and not any(isinstance(p, dict) and str(p.get("CapacityProvider", "")).startswith("FARGATE") for p in providers):
+    resolver = layer.estimator
+    if resolver.value(props.get("LaunchType", "FARGATE")) != "FARGATE":
         return None, "only Fargate services are priced"
     count = props.get("DesiredCount")
-    tasks = as_number(resolver.value(count)) if count is not None else None
-    source = count["Ref"] if isinstance(count, dict) and "Ref" in count else "DesiredCount"
-    if count is None:  # a template may leave the count to auto-scaling; the environment's DesiredCount then starts it
-        tasks, source = as_number(layer.env_values.get("DesiredCount")), "the environment's DesiredCount"
-    elif tasks is None:
-        # Set only in some deploys, such as when the deployer creates the service (a deploy-time
-        # parameter decides); otherwise auto-scaling keeps the running count. The count set is the estimate's.
-        known = sorted(resolver.references(count) & set(resolver.values))
-        decided_by = sorted(resolver.references(count) & resolver.deploy_time)
-        if len(known) == 1 and decided_by:
-            tasks = as_number(resolver.values[known[0]])
-            source = f"{known[0]}, unless {', '.join(decided_by)} ({DEPLOY_TIME_TEXT}) leaves the count as it is"
-            prices.notes.append(
-                f"{layer.name}.{name}: {known[0]} applies only on the deploys where {', '.join(decided_by)} ({DEPLOY_TIME_TEXT}) "
-                f"lets it, otherwise the running count stays as it is; the estimate takes {known[0]} as the running count"
-            )
+    tasks = as_number(resolver.value(count))
     if tasks is None:
         return None, "the number of tasks is not known before deploy"
+    references = resolver.references(count)
+    source = ", ".join(sorted(references - resolver.deploy_time)) or "DesiredCount"
+    decided_by = ", ".join(f"{parameter}={resolver.values[parameter]}" for parameter in sorted(references & resolver.deploy_time))
     definition = props.get("TaskDefinition")
     target = definition.get("Ref") if isinstance(definition, dict) else None
     task = layer.template["Resources"].get(target, {}).get("Properties", {})
@@ -633,13 +608,13 @@ def fargate(cfg, name, resource, layer, prices, context):
     if cpu is None or memory is None:
         return None, "the task definition's Cpu and Memory are not known before deploy"
     vcpu, gb = cpu / 1024, memory / 1024
-    (vcpu_price, vcpu_text), (gb_price, gb_text) = prices.price("fargate_vcpu_hour"), prices.price("fargate_gb_hour")
+    (vcpu_price, vcpu_text), (gb_price, gb_text) = prices.price(cfg["vcpu_price"]), prices.price(cfg["gb_price"])
     hours, hours_text = prices.hours
     per_task = (vcpu * vcpu_price + gb * gb_price) * hours
     context.append({"layer": layer.name, "resource": name, "tasks": tasks, "per_task": per_task})
     basis = (
-        f"{plural(tasks, 'task')} ({source}, taken as the average) × ({number(vcpu)} vCPU × {vcpu_text} "
-        f"+ {number(gb)} GB × {gb_text}) × {hours_text}"
+        f"{plural(tasks, 'task')} ({source}{f' with {decided_by}' if decided_by else ''}, taken as the average) × "
+        f"({number(vcpu)} vCPU × {vcpu_text} + {number(gb)} GB × {gb_text}) × {hours_text}"
     )
     return tasks * per_task, basis
 
@@ -664,53 +639,52 @@ def per_unit(cfg, name, resource, layer, prices, context):
 
 def log_group(cfg, name, resource, layer, prices, context):
     """Logs the group receives; vended logs (such as a WAF's, to a group named aws-waf-logs-*) have their own price and volume."""
-    group = layer.resolver.value(resource.get("Properties", {}).get("LogGroupName"))
+    group = layer.estimator.value(resource.get("Properties", {}).get("LogGroupName"))
     vended = cfg.get("vended")
     if vended and isinstance(group, str) and group.startswith(vended["name_prefix"]):
-        price, price_said = prices.price(vended["price"])
-        units, units_text = prices.assumption(vended["units"])
-        return units * price, f"{vended['what']}: {units_text} × {price_said}"
+        amount, basis = per_unit(vended, name, resource, layer, prices, context)
+        return amount, f"{vended['what']}: {basis}"
     return per_unit(cfg, name, resource, layer, prices, context)
 
 
 def kms_key(cfg, name, resource, layer, prices, context):
     price, price_said = prices.price(cfg["price"])
-    rotation = layer.resolver.value(resource.get("Properties", {}).get("EnableKeyRotation"))
+    rotation = layer.estimator.value(resource.get("Properties", {}).get("EnableKeyRotation"))
     if rotation is True or rotation == "true":
         price_said += f"; {cfg['rotation_note']}"
     return price, price_said
 
 
 def target_tracking_alarms(cfg, name, resource, layer, prices, context):
-    kind = layer.resolver.value(resource.get("Properties", {}).get("PolicyType"))
+    """The alarms Application Auto Scaling creates for a target-tracking policy; other policies have none of their own."""
+    kind = layer.estimator.value(resource.get("Properties", {}).get("PolicyType"))
     if kind != "TargetTrackingScaling":
         return Decimal(0), f"{kind} policy: its alarms are resources of their own"
-    alarms, alarms_text = prices.assumption("target_tracking_alarms_per_policy")
-    price, price_said = prices.price(cfg["price"])
-    return alarms * price, f"{alarms_text} × {price_said}"
+    return per_unit(cfg, name, resource, layer, prices, context)
 
 
 def alarm(cfg, name, resource, layer, prices, context):
-    props = layer.resolver.value(resource.get("Properties", {}))
+    """Each metric the alarm reads; a period under a minute is high resolution."""
+    props = layer.estimator.value(resource.get("Properties", {}))
     if isinstance(props.get("Metrics"), list):
         stats = [m["MetricStat"] for m in props["Metrics"] if isinstance(m, dict) and isinstance(m.get("MetricStat"), dict)]
         metrics, periods = max(len(stats), 1), [as_number(s.get("Period")) for s in stats]
     else:
         metrics, periods = 1, [as_number(props.get("Period"))]
     high = any(period is not None and period < 60 for period in periods)
-    price, price_said = prices.price("alarm_high_resolution_metric_month" if high else "alarm_metric_month")
+    price, price_said = prices.price(cfg["high_resolution_price"] if high else cfg["price"])
     return metrics * price, f"{plural(Decimal(metrics), 'metric')} × {price_said}"
 
 
 def waf_web_acl(cfg, name, resource, layer, prices, context):
     """The web ACL, each of its rules (a rule group counts as one rule) and the requests it inspects."""
-    rules = layer.resolver.value(resource.get("Properties", {}).get("Rules", []))
+    rules = layer.estimator.value(resource.get("Properties", {}).get("Rules", []))
     if not isinstance(rules, list) or any(rule is UNKNOWN for rule in rules):
         return None, "the number of rules is not known before deploy"
     (acl, acl_text), (rule, rule_text), (million, million_text) = (
-        prices.price(key) for key in ("waf_web_acl_month", "waf_rule_month", "waf_million_requests")
+        prices.price(cfg[key]) for key in ("price", "rule_price", "request_price")
     )
-    requests, requests_text = prices.assumption("waf_million_requests_per_month")
+    requests, requests_text = prices.assumption(cfg["request_units"])
     groups = sum(1 for r in rules if isinstance(r, dict) and any("RuleGroup" in key for key in r.get("Statement", {})))
     count = Decimal(len(rules))
     kinds = f" ({plural(count - groups, 'rule')}, {plural(Decimal(groups), 'rule group')})" if groups else ""
@@ -735,29 +709,30 @@ FORMULAS = {
 def price_resource(name: str, resource: dict, layer: Layer, prices: Prices, env: str, context: list) -> list[Cost]:
     """The cost lines of one resource in one environment."""
     kind = resource["Type"]
-    resolver = layer.resolver
+    resolver = layer.estimator
     condition = resource.get("Condition")
     created = resolver.condition(condition) if condition else True
     table = prices.table
     if created is False:
         items = table["resource_types"].get(kind, [""])
-        return [Cost(name, kind, item, "not created", f"condition {condition} is false in {env}", ZERO) for item in items]
+        return [Cost(name, kind, item, "not created", f"condition {condition} is false in {env}", ZERO, absent=True) for item in items]
     suffix = f"; only if {condition} (decided at deploy time)" if created is None else ""
     if kind in table["resource_types"]:
         lines = []
         for item in table["resource_types"][kind]:
             cfg = table["items"][item]
             off = cfg.get("zero_when")
-            if off and off["parameter"] in resolver.values and resolver.values[off["parameter"]] == off["value"]:
-                amount, basis = Decimal(0), off["reason"]
+            absent = off is not None and resolver.values.get(off["parameter"]) == off["value"]
+            if absent:
+                amount, basis = ZERO, off["reason"]
             else:
                 amount, basis = FORMULAS[cfg["formula"]](cfg, name, resource, layer, prices, context)
                 if cfg.get("note") and amount is not None:
                     basis += f"; {cfg['note']}"
             rounded = None if amount is None else amount.quantize(CENT, ROUND_HALF_UP)
-            lines.append(Cost(name, kind, item, cfg["label"], basis + suffix, rounded))
+            lines.append(Cost(name, kind, item, cfg["label"], basis + suffix, rounded, absent))
         return lines
-    if kind in table.get("free", {}):
+    if kind in table["free"]:
         return [Cost(name, kind, "", "no charge", table["free"][kind], ZERO)]
     return [Cost(name, kind, "", "not priced", f"{kind} is not in scripts/prices.yaml", None)]
 
@@ -766,17 +741,20 @@ def estimate(review: Review) -> None:
     """Price every resource of every deployed layer; then the range auto-scaling may add."""
     context = []
     prices = review.prices
-    for layer in review.layers:
-        if layer.deployed:
-            for name, resource in sorted(resources(layer).items()):
-                layer.costs += price_resource(name, resource, layer, prices, review.env, context)
-    for layer in review.layers:
-        if not layer.deployed:
-            continue
+    deployed = [layer for layer in review.layers if layer.deployed]
+    for layer in deployed:
+        for name, resource in sorted(resources(layer).items()):
+            layer.costs += price_resource(name, resource, layer, prices, review.env, context)
+        for parameter in sorted(layer.estimator.deploy_time_read):
+            spec = inputs.DEPLOY_TIME[parameter]
+            prices.notes.append(
+                f'{layer.name}: priced with {parameter}={spec.default}, its default ({DEPLOY_TIME_TEXT}): "{spec.description}"'
+            )
+    for layer in deployed:
         for name, resource in sorted(resources(layer).items()):
             if resource["Type"] != "AWS::ApplicationAutoScaling::ScalableTarget":
                 continue
-            props = layer.resolver.value(resource.get("Properties", {}))
+            props = layer.estimator.value(resource.get("Properties", {}))
             low, high = as_number(props.get("MinCapacity")), as_number(props.get("MaxCapacity"))
             if props.get("ServiceNamespace") != "ecs" or low is None or high is None or len(context) != 1:
                 review.scaling.append(f"{layer.name}.{name}: the tasks it may add are not priced")
@@ -811,7 +789,7 @@ def render(review: Review) -> str:
     add(
         f"Generated by `make review ENV={env}` (scripts/review.py) from the layer templates and the {env} template "
         f"configurations of the output directory, {review.params_file} and scripts/prices.yaml: do not edit, regenerate. "
-        f"Region {review.region}. File names are relative to the output directory."
+        f"Region {review.environment.region}. File names are relative to the output directory."
     )
     add("")
     add("| # | Layer | Stack | Resources | Estimated monthly cost |")
@@ -822,7 +800,7 @@ def render(review: Review) -> str:
                 f"| {number_} | [{layer.name}](#{anchor(number_, layer.name)}) | `{layer.stack}` | {len(resources(layer))} | {money(layer.total)} |"
             )
         else:
-            add(f"| {number_} | [{layer.name}](#{anchor(number_, layer.name)}) | {absent_text(review, layer)} | | |")
+            add(f"| {number_} | [{layer.name}](#{anchor(number_, layer.name)}) | {absent_text(review)} | | |")
     add(f"| | **Total** | | {sum(len(resources(layer)) for layer in deployed)} | **{money(review.total)}** |")
     add("")
     render_order(review, add)
@@ -837,7 +815,7 @@ def render(review: Review) -> str:
     return "\n".join(out) + "\n"
 
 
-def absent_text(review: Review, layer: Layer) -> str:
+def absent_text(review: Review) -> str:
     return f"not deployed in {review.env} (optional, not in `enabled_layers`)"
 
 
@@ -867,8 +845,9 @@ def render_order(review: Review, add) -> None:
         label = layer.name if layer.deployed else f"{layer.name}<br/>not deployed in {review.env}"
         add(f'  {node_id(layer.name)}["{label}"]')
     edges = {}
-    for (down, parameter), (up, output) in templates.WIRING.items():
-        edges.setdefault((up, down), []).append(output if output == parameter else f"{output} as {parameter}")
+    for down in review.order:
+        for parameter, (up, output) in templates.wired_into(down).items():
+            edges.setdefault((up, down), []).append(output if output == parameter else f"{output} as {parameter}")
     position = {name: index for index, name in enumerate(review.order)}
     for (up, down), names in sorted(edges.items(), key=lambda e: (position[e[0][0]], position[e[0][1]])):
         add(f'  {node_id(up)} -->|"{", ".join(sorted(names))}"| {node_id(down)}')
@@ -893,12 +872,13 @@ def render_layer(review: Review, number_: int, layer: Layer, add) -> None:
         )
         add("")
         return
-    needs, feeds = {}, {}
-    for (down, _), (up, output) in templates.WIRING.items():
-        if down == layer.name:
-            needs.setdefault(up, []).append(output)
-        if up == layer.name:
-            feeds.setdefault(down, []).append(output)
+    needs = {}
+    for up, output in templates.wired_into(layer.name).values():
+        needs.setdefault(up, []).append(output)
+    feeds = {
+        down: [output for up, output in templates.wired_into(down).values() if up == layer.name]
+        for down in templates.downstream_of(layer.name)
+    }
     add(f"- Stack: `{layer.stack}`")
     add(f"- Template: `{layer.name}.json`; parameters, tags and stack policy: `{env}/{layer.name}.json`")
 
@@ -976,17 +956,14 @@ def render_layer(review: Review, number_: int, layer: Layer, add) -> None:
     add("")
     add("| Parameter | Value | From | Description |")
     add("|---|---|---|---|")
-    values = layer.config.get("Parameters", {})
+    values = layer.config["Parameters"]  # every input of the layer (the output directory is fresh)
     for name, spec in sorted(parameters.items()):
         if name in layer.resolver.wired:
             value, source = "(at deploy time)", f"output {layer.resolver.wired[name]}"
         elif name in layer.resolver.deploy_time:
             value, source = "(at deploy time)", DEPLOY_TIME_TEXT
-        elif name in values:
-            value = code(values[name] or '""')
-            source = review.params_file if name in review.explicit else "default" if name in inputs.INPUTS else "template configuration"
         else:
-            value, source = code(scalar_text(spec.get("Default", "")) or '""'), "template default"
+            value, source = code(values[name] or '""'), review.params_file if name in review.environment.explicit else "default"
         add(f"| {name} | {cell(value)} | {cell(source)} | {cell(spec.get('Description', ''))} |")
     add("")
 
@@ -997,7 +974,10 @@ def render_layer(review: Review, number_: int, layer: Layer, add) -> None:
     add("|---|---|---|---|")
     for name, output in sorted(outputs.items()):
         users = sorted(
-            f"{down}.{parameter}" for (down, parameter), (up, out) in templates.WIRING.items() if (up, out) == (layer.name, name)
+            f"{down}.{parameter}"
+            for down in templates.downstream_of(layer.name)
+            for parameter, source in templates.wired_into(down).items()
+            if source == (layer.name, name)
         )
         shown = layer.resolver.text(output.get("Value"))
         add(f"| {name} | {cell(code(shown or ''))} | {', '.join(users) or '—'} | {cell(output.get('Description', ''))} |")
@@ -1044,19 +1024,17 @@ def render_findings(review: Review, add) -> None:
     if failed:
         add("| Template | Resource | Check |")
         add("|---|---|---|")
-        for line in failed:
-            template, resource, check = (line.split(": ", 2) + ["", ""])[:3]
-            add(f"| {cell(template)} | {cell(resource)} | {cell(check)} |")
+        for file, _, resource, check in failed:
+            add(f"| {cell(file)} | {cell(resource)} | {cell(check)} |")
         add("")
     if skipped:
         add("Skipped, each with the reason written in the resource's Metadata:")
         add("")
         add("| Template | Resource | Check | Reason |")
         add("|---|---|---|---|")
-        for line in skipped:
-            template, resource, rest = (line.split(": ", 2) + ["", ""])[:3]
-            check, _, reason = rest.partition(" skipped: ")
-            add(f"| {cell(template)} | {cell(resource)} | {cell(check)} | {cell(reason.strip() or '(no reason given)')} |")
+        for file, _, resource, text in skipped:
+            check, _, reason = text.partition(" skipped: ")
+            add(f"| {cell(file)} | {cell(resource)} | {cell(check)} | {cell(reason.strip() or '(no reason given)')} |")
     else:
         add("Skipped: none.")
     add("")
@@ -1065,11 +1043,11 @@ def render_findings(review: Review, add) -> None:
 def render_cost(review: Review, add) -> None:
     prices, env = review.prices, review.env
     table = prices.table
-    hours = dec(table["assumptions"]["hours_per_month"]["value"])
+    _, hours = prices.hours
     add("## Estimated monthly cost")
     add("")
     add(
-        f"{table['region']} list prices in US dollars from scripts/prices.yaml, {number(hours)} hours a month, "
+        f"{table['region']} list prices in US dollars from scripts/prices.yaml, {hours} a month, "
         f"the sizes of {env} from its parameter values; each line above shows its prices and assumptions. "
         "Lines are rounded to the cent, totals add the rounded lines."
     )
@@ -1080,7 +1058,7 @@ def render_cost(review: Review, add) -> None:
         if layer.deployed:
             add(f"| {layer.name} | `{layer.stack}` | {money(layer.total)} |")
         else:
-            add(f"| {layer.name} | {absent_text(review, layer)} | left out |")
+            add(f"| {layer.name} | {absent_text(review)} | left out |")
     add(f"| **Total** | | **{money(review.total)}** |")
     add("")
     lines = [line for layer in review.layers if layer.deployed for line in layer.costs]
@@ -1090,6 +1068,7 @@ def render_cost(review: Review, add) -> None:
         add("")
     add("Assumptions:")
     add("")
+    add(f"- {hours} in a month")
     for key, entry in table["assumptions"].items():
         if key in prices.used:
             add(f"- {number(dec(entry['value']))} {entry['text']}" + (f": {entry['why']}" if entry.get("why") else ""))
@@ -1105,7 +1084,7 @@ def render_cost(review: Review, add) -> None:
         add("")
     add("Not included:")
     add("")
-    for item in table.get("not_included", []):
+    for item in table["not_included"]:
         add(f"- {item}")
     add("")
 
@@ -1117,16 +1096,15 @@ def render_cost(review: Review, add) -> None:
     add("")
     add(f"| Item | Plan ({plan['environment']}) | This estimate ({env}) |")
     add("|---|---|---|")
-    counted = set()
+    counted, with_peak = set(), ""
     for row in plan["rows"]:
         if "scaling_peak_share" in row:
-            share = dec(row["scaling_peak_share"])
-            extra = review.scaling_extra
-            ours = (
-                f"not in the total; at MaxCapacity {number(share * 100)}% of the month: +{money((share * extra).quantize(CENT, ROUND_HALF_UP))}"
-                if extra is not None
-                else "not in the total"
-            )
+            share, extra = dec(row["scaling_peak_share"]), review.scaling_extra
+            ours = "not in the total"
+            if extra is not None:
+                peak = (share * extra).quantize(CENT, ROUND_HALF_UP)
+                ours += f"; at MaxCapacity {number(share * 100)}% of the month: +{money(peak)}"
+                with_peak = f" ({money(review.total + peak)} with the plan's auto-scaling assumption)"
         else:
             chosen = [
                 (index, line)
@@ -1136,7 +1114,7 @@ def render_cost(review: Review, add) -> None:
             counted |= {index for index, _ in chosen}
             amount = sum((line.amount for _, line in chosen if line.amount is not None), ZERO)
             ours = money(amount) if chosen else "none in this environment"
-            absent = [line for _, line in chosen if line.label == "not created" or line.basis.startswith("access logs are off")]
+            absent = [line for _, line in chosen if line.absent]
             if chosen and len(absent) == len(chosen):
                 ours += f" ({absent[0].basis})"
         add(f"| {cell(row['what'])} | {cell(row['plan'])} | {cell(ours)} |")
@@ -1144,12 +1122,6 @@ def render_cost(review: Review, add) -> None:
     if rest:
         labels = ", ".join(sorted({line.label for line in rest}))
         add(f"| Not in the plan: {cell(labels)} | — | {money(sum((line.amount for line in rest), ZERO))} |")
-    extra = review.scaling_extra
-    with_peak = ""
-    for row in plan["rows"]:
-        if "scaling_peak_share" in row and extra is not None:
-            peak_total = review.total + (dec(row["scaling_peak_share"]) * extra).quantize(CENT, ROUND_HALF_UP)
-            with_peak = f" ({money(peak_total)} with the plan's auto-scaling assumption)"
     add(f"| **Total** | **{cell(plan['total'])}** | **{money(review.total)}**{cell(with_peak)} |")
     add("")
 
@@ -1181,8 +1153,7 @@ def main(argv=None) -> int:
     except OSError as error:
         print(f"error: cannot write {path}: {error}; nothing was written", file=sys.stderr)
         return 1
-    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    print(f"{shown}: written")
+    print(f"{relative(path)}: written")
     return 0
 
 
