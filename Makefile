@@ -8,7 +8,8 @@ INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1
 ENV ?= sandbox
 DEPLOY := $(BIN)/python -m scripts.deploy
 FLAGS = --env $(ENV) $(if $(STACK),--stack $(STACK)) $(if $(TAG),--image-tag $(TAG)) $(if $(CHANGESET),--changeset $(CHANGESET)) \
-	$(if $(YES),--yes) $(if $(ALLOW_REPLACE),--allow-replace) $(if $(RECREATE),--recreate)
+	$(if $(YES),--yes) $(if $(ALLOW_REPLACE),--allow-replace) $(if $(RECREATE),--recreate) $(if $(REPAIR),--repair) \
+	$(if $(MAX_WAIT),--max-wait $(MAX_WAIT))
 # ENV=sandbox points the AWS clients at the running sandbox, and fails if it does not run,
 # so that a rehearsal can never fall through to real AWS credentials.
 AWS = $(if $(filter sandbox,$(ENV)),e="$$($(BIN)/python -m scripts.sandbox env)" && eval "$$e" &&,)
@@ -16,7 +17,7 @@ FRESH = $(BIN)/python generate.py --check &&
 
 .DEFAULT_GOAL := help
 .PHONY: help venv templates check test lint bench clean review sandbox sandbox-stop sandbox-status \
-	deploy changeset execute status outputs events diff destroy recover rollback verify
+	deploy changeset execute status outputs events diff destroy recover rollback verify zone
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -56,7 +57,10 @@ sandbox-stop: $(INSTALLED) ## stop the sandbox
 sandbox-status: $(INSTALLED) ## say whether the sandbox runs
 	@$(BIN)/python -m scripts.sandbox status
 
-deploy: $(INSTALLED) ## deploy STACK (default: every layer, in order) to ENV through change sets [TAG= YES=1 ALLOW_REPLACE=1 RECREATE=1]
+zone: $(INSTALLED) ## find or create ENV's public hosted zone, print its name servers for the registrar, wait for the delegation [TIMEOUT=s]
+	@$(AWS) $(DEPLOY) zone $(FLAGS) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+
+deploy: $(INSTALLED) ## deploy STACK (default: every layer, in order) to ENV through change sets [TAG= YES=1 ALLOW_REPLACE=1 RECREATE=1 REPAIR=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) deploy $(FLAGS)
 
 changeset: $(INSTALLED) ## create and print STACK's change set for ENV, and leave it for review
@@ -83,7 +87,7 @@ destroy: $(INSTALLED) ## delete STACK (refused while consumed), or every layer i
 recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED
 	@$(AWS) $(DEPLOY) recover $(FLAGS)
 
-rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set
+rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers
 	@$(FRESH) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
 verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks

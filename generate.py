@@ -9,6 +9,7 @@ output/, then lint what changed. Entry point of `make templates`.
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import templates
 from templates import inputs
-from templates.params import Environment, ParamsError, load_all
+from templates.params import ENV_NAME, Environment, ParamsError, load_all
 
 ROOT = Path(__file__).resolve().parent
 PARAMS_DIR = Path("params")
@@ -85,12 +86,58 @@ def write_atomically(path: Path, content: str) -> None:
         raise
 
 
+def owned(path: Path, output_dir: Path) -> bool:
+    """Generation's own files: <layer>.json, <env>/<layer>.json, and review/<env>.md (make review)."""
+    parts = path.relative_to(output_dir).parts
+    if len(parts) == 1:
+        return path.suffix == ".json" and path.stem in templates.LAYERS
+    if len(parts) == 2 and parts[0] == "review":
+        return path.suffix == ".md" and ENV_NAME.fullmatch(path.stem) is not None
+    return len(parts) == 2 and ENV_NAME.fullmatch(parts[0]) is not None and path.suffix == ".json" and path.stem in templates.LAYERS
+
+
+def foreign_files(output_dir: Path) -> list[Path]:
+    """Files in output_dir that generation did not write (hidden ones, its own temporaries, aside)."""
+    if not output_dir.is_dir():
+        return []
+    found = (
+        p for p in output_dir.rglob("*") if not p.is_dir() and not any(part.startswith(".") for part in p.relative_to(output_dir).parts)
+    )
+    return sorted(p for p in found if not owned(p, output_dir))
+
+
 def differences(files: dict[Path, str], output_dir: Path) -> tuple[list[Path], list[Path]]:
     """(files to write because absent or different, stale generated files to remove)."""
     changed = [path for path, content in files.items() if not path.exists() or path.read_text() != content]
-    existing = set(output_dir.glob("*.json")) | set(output_dir.glob("*/*.json"))
+    existing = {p for p in set(output_dir.glob("*.json")) | set(output_dir.glob("*/*.json")) if owned(p, output_dir)}
     stale = sorted(existing - set(files))
     return changed, stale
+
+
+def stage(files: dict[Path, str], output_dir: Path) -> Path:
+    """Write files into a hidden directory inside output_dir (same file system: moves are atomic)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=".staging-"))
+    try:
+        for path, content in files.items():
+            target = staging / path.relative_to(output_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+            os.chmod(target, 0o644)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def lint(paths: list[Path], shown_as: dict[Path, Path]) -> list[str]:
+    """cfn-lint problems of paths, each line naming the file as shown_as maps it."""
+    from templates.validation import cfn_lint
+
+    problems = cfn_lint(paths)
+    for path, shown in shown_as.items():
+        problems = [line.replace(str(path), str(shown)) for line in problems]
+    return problems
 
 
 def relative(path: Path) -> Path:
@@ -116,10 +163,23 @@ def main(argv=None) -> int:
             print(" -> ".join(templates.layer_order()))
             return 0
         files = build_all(load_all(params_dir), output_dir)
-    except (ParamsError, templates.WiringError) as error:
+    except (ParamsError, templates.WiringError, templates.ci.PermissionsError) as error:
         print(f"error: {error}".replace("\n", "\nerror: "), file=sys.stderr)
         print("nothing was written", file=sys.stderr)
         return 2
+    foreign = foreign_files(output_dir)
+    if foreign:
+        named = ", ".join(str(p.relative_to(output_dir)) for p in foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        print(
+            f"error: {output_dir}/ holds files generation did not write: {named}; it writes only <layer>.json, <env>/<layer>.json "
+            "and review/<env>.md there and removes stale ones of those: use an empty directory or output/",
+            file=sys.stderr,
+        )
+        print("nothing was written", file=sys.stderr)
+        return 2
+    layer_templates = sorted(path for path in files if path.parent == output_dir)
 
     changed, stale = differences(files, output_dir)
     if args.check:
@@ -130,24 +190,43 @@ def main(argv=None) -> int:
         if changed or stale:
             print("run `make templates` and commit output/", file=sys.stderr)
             return 1
-        return 0
-
-    for path in changed:
-        write_atomically(path, files[path])
-    for path in stale:
-        path.unlink()
-    print(f"{output_dir}/: {len(files)} files, {len(changed)} written, {len(stale)} removed")
-
-    if not args.no_lint:
-        from templates.validation import cfn_lint
-
-        layer_templates = sorted(path for path in files if path.parent == output_dir)
-        problems = cfn_lint(layer_templates)
+        problems = [] if args.no_lint else lint(layer_templates, {})
         for line in problems:
             print(line, file=sys.stderr)
-        if problems:
-            print(f"cfn-lint: {len(problems)} problems", file=sys.stderr)
+        if problems:  # a template cfn-lint rejects is not fit to deploy, stale or not
+            print(f"cfn-lint: {len(problems)} problems; fix templates/ and run `make templates`", file=sys.stderr)
             return 1
+        return 0
+
+    # All or nothing: every changed file is written to a staging directory and linted there; only
+    # then do they replace the old ones, so output/ is never half old, half new, nor unlinted.
+    try:
+        staging = stage({path: files[path] for path in changed}, output_dir)
+    except OSError as error:
+        print(f"error: cannot write {output_dir}/: {error.strerror} ({error.filename}); nothing was written", file=sys.stderr)
+        return 1
+    try:
+        if not args.no_lint:
+            staged = {staging / p.relative_to(output_dir): p for p in layer_templates if p in changed}
+            in_place = {p: p for p in layer_templates if p not in changed}
+            problems = lint(sorted(staged) + sorted(in_place), staged)
+            for line in problems:
+                print(line, file=sys.stderr)
+            if problems:
+                print(f"cfn-lint: {len(problems)} problems; nothing was written", file=sys.stderr)
+                return 1
+        for path in changed:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / path.relative_to(output_dir), path)
+        for path in stale:
+            path.unlink()
+    except OSError as error:
+        print(f"error: cannot write {output_dir}/: {error.strerror} ({error.filename})", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"{output_dir}/: {len(files)} files, {len(changed)} written, {len(stale)} removed")
+    if not args.no_lint:
         print(f"cfn-lint: {len(layer_templates)} templates clean (errors, warnings and informational checks)")
     return 0
 

@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from botocore.parsers import ResponseParserError
 
 import templates
-from scripts import verify
+from scripts import verify, zone
 from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT
 from templates.params import ParamsError
 from templates.params import load as load_params
@@ -44,7 +44,7 @@ ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Pri
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
-COMMANDS = ("deploy", "changeset", "execute", "status", "outputs", "events", "diff", "destroy", "recover", "rollback", "verify")
+COMMANDS = ("deploy", "changeset", "execute", "status", "outputs", "events", "diff", "destroy", "recover", "rollback", "verify", "zone")
 MAX_TEMPLATE_BODY = 51_200
 RELEASES_KEPT = 20  # entries of the release history; stays under SSM's 4 KB standard parameter
 
@@ -143,6 +143,10 @@ class Deployer:
         yes=False,
         role_arn=None,
         layers=None,
+        clock=time.monotonic,
+        repair=False,
+        max_wait=None,
+        resolver=None,
     ):
         self._client_factory, self._clients = client, {}
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
@@ -159,6 +163,12 @@ class Deployer:
         self.events = []  # events of the last wait, oldest first
         self.layers = list(layers or templates.LAYERS)  # the layers this environment deploys
         self.rolling_back_from = None  # the image tag a rollback leaves, recorded with the release
+        self.clock = clock
+        # A repair (make rollback, REPAIR=1) runs without rollback triggers: see rollback_configuration.
+        self.repair = repair
+        self.max_wait = max_wait  # minutes per stack operation; None: templates.WAIT_MINUTES
+        # domain -> the name servers public DNS answers with (scripts/zone.py); None: no DNS to ask
+        self.resolver = resolver
 
     # --- plumbing -------------------------------------------------------------------------
     def client(self, service):
@@ -221,9 +231,16 @@ class Deployer:
         return values
 
     def rollback_configuration(self, layer) -> dict:
-        """CloudFormation rolls the layer back if these alarms fire while it deploys or soon after."""
+        """CloudFormation rolls the layer back if these alarms fire while it deploys or soon after.
+
+        A repair goes without them: it is usually made because those alarms fire, and with them
+        CloudFormation would undo the repair. CloudFormation keeps a stack's last triggers for later
+        updates unless given a list, so a repair sends an empty one and the next deploy sets them again.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackConfiguration.html"""
         if layer.name not in templates.ROLLBACK_TRIGGERS:
             return {}
+        if self.repair:
+            return {"RollbackConfiguration": {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}}
         upstream, arns, minutes = templates.ROLLBACK_TRIGGERS[layer.name]
         found = self.outputs(templates.stack_name(self.env, upstream))
         if arns not in found:
@@ -399,6 +416,7 @@ class Deployer:
             self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
             self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
             self.relaxed_policy = layer
+        self.say_rollback_triggers(layer, change_set)
         started = self.now()
         self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
         found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"))
@@ -410,6 +428,23 @@ class Deployer:
             self.record_release(given["ImageTag"], self.rolling_back_from)
         if not exists:
             self.settle(layer, change_set)
+
+    def say_rollback_triggers(self, layer, change_set):
+        if layer.name not in templates.ROLLBACK_TRIGGERS:
+            return
+        configuration = change_set.get("RollbackConfiguration") or {}
+        triggers = configuration.get("RollbackTriggers") or []
+        if triggers:
+            minutes = configuration.get("MonitoringTimeInMinutes", 0)
+            self.say(
+                f"rollback triggers: {len(triggers)} release alarms, watched during the update and {minutes} minutes after; "
+                "CloudFormation rolls the update back if one goes to ALARM"
+            )
+        else:
+            self.say(
+                "rollback triggers: none for this change set (a repair: make rollback or REPAIR=1); the release alarms "
+                "may still be in ALARM from the release being repaired; the next deploy without REPAIR=1 watches them again"
+            )
 
     def discard(self, layer, change_set, exists):
         """Delete a change set that will not run, and the empty stack a first create made for it."""
@@ -472,8 +507,12 @@ class Deployer:
         started, seen, self.events = started or self.now(), set(), []
         found = self.describe(stack)
         stack_id = stack_id or (found["StackId"] if found else stack)
+        minutes = self.wait_minutes(stack)
+        deadline = self.clock() + minutes * 60
         try:
             for polls, delay in enumerate(delays()):
+                if polls and self.clock() >= deadline:
+                    raise Failure(self.still_in_progress(stack, found, minutes) + self.restore_hint())
                 if delay:
                     self.sleep(delay)
                 try:
@@ -497,6 +536,42 @@ class Deployer:
                 else f"  stop it:           aws cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)",
             ]
             raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
+
+    def wait_minutes(self, stack) -> int:
+        if self.max_wait is not None:
+            return self.max_wait
+        layer = stack.removeprefix(f"{templates.PROJECT}-{self.env}-")
+        return templates.WAIT_MINUTES.get(layer, templates.DEFAULT_WAIT_MINUTES)
+
+    def still_in_progress(self, stack, found, minutes) -> str:
+        """Why the wait stopped: the resources whose latest event is still *_IN_PROGRESS."""
+        latest = {}
+        for event in self.events:  # oldest first: the last one per resource wins
+            latest[event["LogicalResourceId"]] = event
+        busy = [e for e in latest.values() if e["ResourceStatus"].endswith("_IN_PROGRESS") and e["LogicalResourceId"] != stack]
+        lines = [f"error: stopped waiting for {stack} after {minutes} minutes; it is still {found['StackStatus']}."]
+        for event in busy:
+            lines.append(
+                f"  still {event['ResourceStatus']} since {event['Timestamp']:%H:%M:%S}: {event['LogicalResourceId']} ({event.get('ResourceType', '')})"
+            )
+            if event.get("ResourceType") == "AWS::CertificateManager::Certificate":
+                lines.append(
+                    "    a certificate waits for its DNS validation record to resolve: is the hosted zone delegated? "
+                    f"make zone ENV={self.env} checks and waits"
+                )
+        status = found["StackStatus"]
+        stop = (
+            f"aws cloudformation cancel-update-stack --stack-name {stack}"
+            if status.startswith("UPDATE")
+            else f"aws cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)"
+        )
+        lines += [
+            "  CloudFormation carries on; nothing was cancelled.",
+            f"  follow it:   make status ENV={self.env}   (or: make events STACK={stack.removeprefix(f'{templates.PROJECT}-{self.env}-')} ENV={self.env})",
+            f"  stop it:     {stop}",
+            "  wait longer: rerun with MAX_WAIT=<minutes> (--max-wait); a rerun first waits for the stack to settle",
+        ]
+        return "\n".join(lines)
 
     def restore_hint(self):
         layer = self.relaxed_policy
@@ -586,6 +661,7 @@ class Deployer:
         else:
             self.say(f"rolling back {layer.stack} from {running} to {image_tag}")
         self.rolling_back_from = running
+        self.repair = True
         self.deploy(layer, image_tag, allow_replace)
 
     def print_recent_events(self, stack, count=25):
@@ -603,6 +679,7 @@ class Deployer:
         self.current = layer.stack
         wired = self.wired_parameters(layer)
         exists = self.ready(layer, recreate)
+        self.check_hosted_zone(layer, exists)
         change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
         if change_set is None:
             found = self.describe(layer.stack)
@@ -617,6 +694,52 @@ class Deployer:
                 self.say(f"  executing needs ALLOW_REPLACE=1 (--allow-replace): {line}")
             return
         self.execute(layer, change_set, exists, allow_replace)
+
+    def check_hosted_zone(self, layer, exists):
+        """The certificate is validated in an existing zone, and only once the domain is delegated to
+        it: refuse before CloudFormation would wait hours for a validation that cannot happen."""
+        zone_id, domain = layer.parameters.get("ExistingHostedZoneId"), layer.parameters.get("DomainName")
+        if not zone_id or exists or self.resolver is None:  # validate() refuses an empty zone id
+            return
+        servers = self.client("route53").get_hosted_zone(Id=zone_id)["DelegationSet"]["NameServers"]
+        answered = self.resolver(domain)
+        if not zone.delegated(servers, answered):
+            raise Failure(
+                f"error: {domain} is not delegated to hosted zone {zone_id}: public DNS answers {zone.heard_from(answered)}, the registrar must "
+                f"list {', '.join(sorted(zone.normal(n) for n in servers))}; ACM could not validate the certificate. "
+                f"make zone ENV={self.env} prints them and waits for the delegation"
+            )
+
+    def zone(self, environment, timeout) -> int:
+        """`make zone`: find or create the domain's public zone, print its name servers, wait for the delegation."""
+        domain, given = environment.values["DomainName"], environment.values["ExistingHostedZoneId"]
+        self.current = domain
+        reference = f"{templates.PROJECT}-{self.env}-{self.now():%Y%m%d%H%M%S}"
+        try:
+            zone_id, servers = zone.find_or_create(self.client("route53"), domain, given, self.env, self.confirm, self.say, reference)
+        except zone.ZoneError as error:
+            raise Failure(f"error: params/{self.env}.yaml: {error}") from None
+        self.say(f"set exactly these name servers at the registrar of {domain} (hosted zone {zone_id}):")
+        for server in servers:
+            self.say(f"  {zone.normal(server)}")
+        if self.resolver is None:
+            self.say("delegation not checked: AWS_ENDPOINT_URL is set, so public DNS knows nothing of this zone")
+        elif zone.wait_for_delegation(domain, servers, self.resolver, timeout, self.sleep, self.clock, self.say):
+            self.say(f"{domain} is delegated: public DNS answers with the zone's name servers")
+        else:
+            raise Failure(
+                f"error: {domain} is not delegated to {zone_id} yet after {timeout} s; a registrar's change often shows within "
+                f"an hour and can take up to 48 hours (the old name servers' TTL); run make zone ENV={self.env} again to keep "
+                "waiting: it finds the same zone"
+            )
+        if given == zone_id:
+            self.say(f"params/{self.env}.yaml names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={self.env}")
+        else:
+            self.say(
+                f"next: set `ExistingHostedZoneId: {zone_id}` under parameters in params/{self.env}.yaml, "
+                f"then: make templates && make deploy STACK=cert-dns ENV={self.env}"
+            )
+        return 0
 
     def execute_named(self, layer, name, allow_replace=False):
         self.current = layer.stack
@@ -774,6 +897,14 @@ def parse(argv):
     parser.add_argument("--yes", action="store_true", help="execute (or destroy) without asking; needed without a terminal")
     parser.add_argument("--allow-replace", action="store_true", help="allow replacing or removing stateful resources")
     parser.add_argument("--recreate", action="store_true", help="delete a ROLLBACK_COMPLETE stack and create it again")
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="a deploy that repairs: without rollback triggers, which would undo it while the release alarms fire (rollback implies it)",
+    )
+    parser.add_argument(
+        "--max-wait", type=int, metavar="MINUTES", help="minutes to wait for one stack operation (default: per layer, 30 to 60)"
+    )
     parser.add_argument("--changeset", metavar="NAME", help="the change set `execute` runs")
     parser.add_argument("--image-tag", metavar="TAG", help="ImageTag for the service layer (default: the params file)")
     parser.add_argument("--output-dir", type=Path, default=Path("output"), help="generated templates (default: output)")
@@ -783,7 +914,9 @@ def parse(argv):
         default=os.environ.get("CFN_EXECUTION_ROLE_ARN") or None,
         help="service role CloudFormation uses for the stacks (default: $CFN_EXECUTION_ROLE_ARN, else your own permissions)",
     )
-    parser.add_argument("--timeout", type=int, default=600, help="verify: seconds to keep retrying failing checks (default 600)")
+    parser.add_argument(
+        "--timeout", type=int, default=600, help="verify, zone: seconds to keep retrying failing checks or waiting for DNS (default 600)"
+    )
     parser.add_argument(
         "--connect-to",
         action="append",
@@ -814,6 +947,12 @@ def validate(args):
     if args.stack and args.stack not in enabled:
         raise Failure(f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {params_file}", 2)
     names = [args.stack] if args.stack else enabled
+    if args.command == "zone" and args.stack:
+        raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
+    if args.max_wait is not None and not 1 <= args.max_wait <= 720:
+        raise Failure(f"error: MAX_WAIT={args.max_wait}: allowed: 1 to 720 minutes", 2)
+    if args.timeout < 0:
+        raise Failure(f"error: TIMEOUT={args.timeout}: allowed: 0 or more seconds", 2)
     if args.command in ("changeset", "execute", "recover", "events") and not args.stack:
         raise Failure(f"error: {args.command} needs STACK=<layer> (--stack); layers: {', '.join(enabled)}", 2)
     if args.command in ("rollback", "verify") and args.stack != "service":
@@ -826,7 +965,18 @@ def validate(args):
     if args.image_tag and args.stack and args.stack != "service":
         raise Failure(f"error: TAG= (--image-tag) sets the service layer's image; STACK={args.stack} has none", 2)
     needs_files = args.command in ("deploy", "changeset", "execute", "diff", "rollback")
-    return environment, [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
+    layers = [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
+    for layer in layers if args.command in ("deploy", "changeset") else []:
+        if "ExistingHostedZoneId" in layer.declared and not layer.parameters.get("ExistingHostedZoneId"):
+            raise Failure(
+                f"error: {args.params_dir / f'{args.env}.yaml'}: parameters.ExistingHostedZoneId is empty; {layer.name} validates its "
+                "certificate by DNS in the domain's public hosted zone, which works only once the registrar delegates the domain "
+                "to the zone's name servers (a zone made with the certificate is not delegated, and its stack would wait 72 hours). "
+                f"Run make zone ENV={args.env}: it finds or creates the zone, prints the name servers to set at the registrar and "
+                "waits until DNS answers with them; then set ExistingHostedZoneId to the zone id it prints",
+                2,
+            )
+    return environment, layers
 
 
 def boto_clients(region, err):
@@ -938,10 +1088,25 @@ def run(deployer, args, layers, environment) -> int:
         deployer.print_recent_events(deployer.current)
     elif command == "verify":
         return 0 if verify_service(deployer, environment, args) else 1
+    elif command == "zone":
+        return deployer.zone(environment, args.timeout)
     return 0
 
 
-def main(argv=None, *, clients=None, sleep=time.sleep, ask=input, interactive=None, now=None, revision=None, out=None, err=None) -> int:
+def main(
+    argv=None,
+    *,
+    clients=None,
+    sleep=time.sleep,
+    ask=input,
+    interactive=None,
+    now=None,
+    revision=None,
+    out=None,
+    err=None,
+    clock=time.monotonic,
+    resolver=None,
+) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     args = parse(argv)
     deployer, failed = None, True
@@ -951,6 +1116,10 @@ def main(argv=None, *, clients=None, sleep=time.sleep, ask=input, interactive=No
         options = {"out": out, "err": err, "sleep": sleep, "now": now, "revision": revision, "ask": ask, "yes": args.yes}
         options["role_arn"] = args.role_arn
         options["layers"] = environment.layers
+        options |= {"clock": clock, "repair": args.repair, "max_wait": args.max_wait}
+        if resolver is None and not os.environ.get("AWS_ENDPOINT_URL"):
+            resolver = zone.public_name_servers  # an emulator's zones are unknown to public DNS
+        options["resolver"] = resolver
         deployer = Deployer(clients or boto_clients(environment.region, err), args.env, interactive=interactive, **options)
         code, failed = run(deployer, args, layers, environment), False
     except Failure as failure:

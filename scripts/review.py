@@ -1105,6 +1105,8 @@ def render_cost(review: Review, add) -> None:
                 peak = (share * extra).quantize(CENT, ROUND_HALF_UP)
                 ours += f"; at MaxCapacity {number(share * 100)}% of the month: +{money(peak)}"
                 with_peak = f" ({money(review.total + peak)} with the plan's auto-scaling assumption)"
+        elif "outside" in row:  # a cost of the account that no layer's template holds
+            ours = row["outside"]
         else:
             chosen = [
                 (index, line)

@@ -15,8 +15,10 @@ Tests use the Sandbox class: `Sandbox(state_dir).start()`, `.seed()`, `.endpoint
 """
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".sandbox"
 PARAMS_FILE = ROOT / "params" / "sandbox.yaml"
 HOST = "127.0.0.1"  # loopback only: nothing listens beyond this machine
-ENVIRONMENT = params.load(PARAMS_FILE)  # region, cluster and repository names come from here
+ENDPOINT = re.compile(r"http://127\.0\.0\.1:[0-9]{1,5}")
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 RANDOM_SEED = 5014  # seeds moto's id generator, so the seed creates the same ids on every run
 START_TIMEOUT_SECONDS = 30
@@ -60,11 +62,20 @@ class SandboxError(Exception):
     pass
 
 
+def environment() -> params.Environment:
+    """params/sandbox.yaml: region, cluster and repository names, and the ids the seed must create.
+    Read when needed, so that a broken file never blocks `make sandbox-stop` or `make status`."""
+    try:
+        return params.load(PARAMS_FILE)
+    except params.ParamsError as error:
+        raise SandboxError(f"{error}".replace("\n", "\nerror: ")) from None
+
+
 class Sandbox:
     """One sandbox server process. State (pid, endpoint, log) lives in state_dir."""
 
-    def __init__(self, state_dir: Path = STATE_DIR):
-        self.state_dir = Path(state_dir).resolve()  # the server runs in ROOT: give it an absolute path
+    def __init__(self, state_dir: Path | None = None):
+        self.state_dir = Path(state_dir or STATE_DIR).resolve()  # the server runs in ROOT: give it an absolute path
         self._process = None  # the Popen when this object started the server
 
     @property
@@ -81,36 +92,48 @@ class Sandbox:
 
     @property
     def pid(self) -> int | None:
+        """Our server's PID: the recorded one if it is our server, else one found among the
+        processes (a garbled or lost pid file must not hide a running server)."""
         try:
-            return int(self.pid_file.read_text())
+            recorded = int(self.pid_file.read_text())
         except (OSError, ValueError):
-            return None
+            recorded = None
+        if recorded is not None and self.is_ours(recorded):
+            return recorded
+        return next(iter(self.server_pids()), None)
 
     @property
     def endpoint(self) -> str | None:
+        """The server's URL, or None when the file is missing or not one of ours."""
         try:
-            return self.endpoint_file.read_text().strip() or None
-        except OSError:
+            text = self.endpoint_file.read_text().strip()
+        except (OSError, UnicodeDecodeError):
             return None
+        return text if ENDPOINT.fullmatch(text) else None
 
-    def running(self) -> bool:
-        """True if the recorded PID is alive and is our server (not a reused PID)."""
-        pid = self.pid
-        if pid is None:
-            return False
-        if self._process is not None and self._process.poll() is not None:
-            return False
+    def is_ours(self, pid: int) -> bool:
+        """pid runs `scripts.sandbox serve` for this state directory (not a reused PID)."""
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
         return b"scripts.sandbox" in command and b"serve" in command and str(self.state_dir).encode() in command
 
+    def server_pids(self) -> list[int]:
+        return sorted(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and self.is_ours(int(p.name)))
+
+    def running(self) -> bool:
+        if self._process is not None and self._process.poll() is not None:
+            return False
+        return self.pid is not None
+
     def start(self, port: int = 0, exit_with_parent: bool = False) -> "Sandbox":
         """Start the server in the background (port 0: a free one) and wait until it answers.
         With exit_with_parent the server stops by itself when this process is gone (tests)."""
         if self.running():
             raise SandboxError(f"a sandbox already runs at {self.endpoint} (PID {self.pid}); stop it first: make sandbox-stop")
+        if self.state_dir.exists() and not self.state_dir.is_dir():
+            raise SandboxError(f"{self.state_dir} is a file, not the sandbox's state directory: move it away")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for stale in (self.pid_file, self.endpoint_file):
             stale.unlink(missing_ok=True)
@@ -136,15 +159,14 @@ class Sandbox:
         return self
 
     def stop(self) -> bool:
-        """Stop exactly the recorded server process; False if none was running."""
-        pid, was_running = self.pid, self.running()
-        if was_running:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while self.running() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if self.running():
-                os.kill(pid, signal.SIGKILL)
+        """Stop exactly our server processes (this state directory's); False if none was running."""
+        pids = self.server_pids()
+        signal_each(pids, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while self.server_pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        signal_each(self.server_pids(), signal.SIGKILL)
+        was_running = bool(pids)
         if self._process is not None:
             self._process.wait(timeout=10)
             self._process = None
@@ -155,18 +177,23 @@ class Sandbox:
     def client(self, service: str):
         if not self.endpoint:
             raise SandboxError("the sandbox is not running: start it with `make sandbox`")
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=ENVIRONMENT.region, **CREDENTIALS)
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=environment().region, **CREDENTIALS)
 
     def environment(self) -> dict:
         """The variables that point boto3, the deployer and the AWS CLI at this sandbox."""
         if not self.running():
             raise SandboxError("the sandbox is not running: start it with `make sandbox`")
+        if not self.endpoint:
+            raise SandboxError(
+                f"the sandbox runs (PID {self.pid}) but {self.endpoint_file} does not name it: make sandbox-stop && make sandbox"
+            )
         keys = {"AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"]}
-        return {"AWS_ENDPOINT_URL": self.endpoint, **keys, "AWS_DEFAULT_REGION": ENVIRONMENT.region}
+        return {"AWS_ENDPOINT_URL": self.endpoint, **keys, "AWS_DEFAULT_REGION": environment().region}
 
     def seed(self) -> dict:
         """Empty the emulator, then create the Phase 5.14 resources; fail unless they are the ids
         params/sandbox.yaml holds. Returns them as params values."""
+        values = environment().values
         for path in ("/moto-api/reset", f"/moto-api/seed?a={RANDOM_SEED}"):
             urllib.request.urlopen(urllib.request.Request(self.endpoint + path, method="POST"), timeout=10).close()
         ec2 = self.client("ec2")
@@ -183,10 +210,13 @@ class Sandbox:
             VpcId=vpc_id,
             TagSpecifications=_name_tags("security-group", "startupwebapp-backend-sg"),
         )["GroupId"]
-        self.client("ecs").create_cluster(clusterName=ENVIRONMENT.values["ClusterName"])
-        self.client("ecr").create_repository(repositoryName=ENVIRONMENT.values["EcrRepositoryName"])
+        self.client("ecs").create_cluster(clusterName=values["ClusterName"])
+        self.client("ecr").create_repository(repositoryName=values["EcrRepositoryName"])
         secret_arn = self.client("secretsmanager").create_secret(Name=SECRET_NAME, SecretString=json.dumps(SECRET_VALUE))["ARN"]
+        # The domain's public zone, as `make zone` leaves it (delegation is not checked on the sandbox).
+        zone = self.client("route53").create_hosted_zone(Name=values["DomainName"], CallerReference=f"seed-{RANDOM_SEED}")
         created = {
+            "ExistingHostedZoneId": zone["HostedZone"]["Id"].split("/")[-1],
             "VpcId": vpc_id,
             "PublicSubnetIds": f"{subnet_ids['public-a']},{subnet_ids['public-b']}",
             "PrivateSubnetIds": f"{subnet_ids['private-a']},{subnet_ids['private-b']}",
@@ -197,13 +227,19 @@ class Sandbox:
         return created
 
 
+def signal_each(pids, signal_number) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # it ended by itself meanwhile
+            os.kill(pid, signal_number)
+
+
 def _name_tags(resource_type: str, name: str) -> list:
     return [{"ResourceType": resource_type, "Tags": [{"Key": "Name", "Value": name}]}]
 
 
 def check_params(created: dict) -> None:
     """Fail, naming every difference, unless params/sandbox.yaml holds the ids the seed created."""
-    given = ENVIRONMENT.values
+    given = environment().values
     wrong = [f"  {name}: {given[name]!r} in the file, {value!r} created" for name, value in created.items() if given[name] != value]
     if wrong:
         lines = "\n".join(f"  {name}: {value}" for name, value in created.items())
@@ -213,6 +249,10 @@ def check_params(created: dict) -> None:
 def serve(state_dir: Path, port: int, parent: int | None) -> int:
     """The server process itself: moto with our compatibility module, on loopback only."""
     import logging
+
+    # A client that goes away mid-answer (Ctrl-C in a deploy) must cost a BrokenPipeError in one
+    # request thread, not the whole server and every stack in it: never die of SIGPIPE.
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
     from moto.server import ThreadedMotoServer
 
@@ -279,6 +319,9 @@ def main(argv=None) -> int:
             print("export " + " ".join(f"{name}={value}" for name, value in sandbox.environment().items()))
     except SandboxError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: {error.filename or sandbox.state_dir}: {error.strerror}", file=sys.stderr)
         return 2
     return 0
 

@@ -9,7 +9,10 @@ from graphlib import CycleError, TopologicalSorter
 from templates import alarms, alb, cert_dns, ci, release_alarms, scaling, service, waf
 from templates.common import PROJECT  # noqa: E402  (re-exported: templates.PROJECT)
 
+# Ties in the derived order keep this order: ci first, so that the permissions boundary it creates
+# exists before the service layer creates roles that name it (templates/ci.py).
 LAYERS = {
+    "ci": ci,
     "cert-dns": cert_dns,
     "alb": alb,
     "waf": waf,
@@ -17,7 +20,6 @@ LAYERS = {
     "service": service,
     "scaling": scaling,
     "alarms": alarms,
-    "ci": ci,
 }
 
 # Layers an environment deploys only when its params file lists them in `enabled_layers`.
@@ -44,6 +46,12 @@ WIRING = {
 # Layer -> (upstream layer, output listing alarm ARNs, output with the minutes to watch them):
 # the deployer hands these to CloudFormation as rollback triggers when it updates the layer.
 ROLLBACK_TRIGGERS = {"service": ("release-alarms", "RollbackAlarmArns", "RollbackMonitoringMinutes")}
+
+# Minutes the deployer waits for one stack operation of a layer; past them it stops waiting, says
+# what is still in progress and how to follow it (CloudFormation carries on). The certificate waits
+# for its DNS validation; the service for healthy tasks and then the rollback triggers' watch.
+WAIT_MINUTES = {"cert-dns": 45, "service": 60}
+DEFAULT_WAIT_MINUTES = 30
 
 # Resources that hold state or a name other things point at: the stack policy forbids
 # replacing or deleting them, and the deployer refuses change sets that would.

@@ -1,30 +1,35 @@
-"""cert-dns: the Route 53 hosted zone (new, or an existing one) and the ACM certificate for
-*.<domain> and <domain>, validated by DNS in that zone. Both survive stack deletion."""
+"""cert-dns: the ACM certificate for *.<domain> and <domain>, validated by DNS in the domain's
+existing public hosted zone (ExistingHostedZoneId). The certificate survives stack deletion.
 
-from troposphere import Equals, If, Sub, Template
+The zone is not created here: a zone created in the same stack is not yet delegated from the
+registrar, so ACM's DNS validation could never finish and the stack would wait for 72 hours.
+`make zone` creates a zone once per domain, prints its name servers for the registrar and waits
+until DNS answers with them (scripts/zone.py)."""
+
+from troposphere import Equals, Not, Sub, Template
 from troposphere.certificatemanager import Certificate, DomainValidationOption
-from troposphere.route53 import HostedZone, HostedZoneConfiguration
 
 from templates import inputs
 from templates.common import RETAIN, add_outputs, new_template, skip_checkov
 
 
 def build() -> Template:
-    t = new_template("StartupWebApp cert-dns: hosted zone and the wildcard ACM certificate validated by DNS.")
+    t = new_template("StartupWebApp cert-dns: the wildcard ACM certificate, validated by DNS in the domain's hosted zone.")
     domain = inputs.add(t, "DomainName")
-    existing_zone = inputs.add(t, "ExistingHostedZoneId")
-    t.add_condition("CreateHostedZone", Equals(existing_zone.ref(), ""))
-
-    zone = t.add_resource(
-        HostedZone(
-            "HostedZone",
-            Condition="CreateHostedZone",
-            Name=domain.ref(),
-            HostedZoneConfig=HostedZoneConfiguration(Comment="StartupWebApp public zone"),
-            **RETAIN,
-        )
+    zone = inputs.add(t, "ExistingHostedZoneId")
+    # CloudFormation checks rules before it changes anything, in the console too.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
+    t.add_rule(
+        "HostedZoneGiven",
+        {
+            "Assertions": [
+                {
+                    "Assert": Not(Equals(zone.ref(), "")),
+                    "AssertDescription": "ExistingHostedZoneId must name the domain's delegated public hosted zone (make zone creates one)",
+                }
+            ]
+        },
     )
-    zone_id = If("CreateHostedZone", zone.ref(), existing_zone.ref())
     wildcard = Sub("*.${DomainName}")
     certificate = t.add_resource(
         Certificate(
@@ -33,10 +38,11 @@ def build() -> Template:
             SubjectAlternativeNames=[domain.ref()],
             ValidationMethod="DNS",
             Metadata=skip_checkov(("CKV2_AWS_71", "The plan asks for *.<domain>: api and later hosts share one certificate.")),
-            DomainValidationOptions=[
-                DomainValidationOption(DomainName=wildcard, HostedZoneId=zone_id),
-                DomainValidationOption(DomainName=domain.ref(), HostedZoneId=zone_id),
-            ],
+            # ACM validates *.<domain> and <domain> with one and the same CNAME record; an entry for
+            # each would have CloudFormation write that record twice, which Route 53 rejects. One entry.
+            # https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-certificatemanager-certificate-domainvalidationoption.html
+            DomainValidationOptions=[DomainValidationOption(DomainName=domain.ref(), HostedZoneId=zone.ref())],
             **RETAIN,
         )
     )
@@ -44,7 +50,7 @@ def build() -> Template:
         t,
         {
             "CertificateArn": (certificate.ref(), "ARN of the *.<domain> certificate."),
-            "HostedZoneId": (zone_id, "Hosted zone of the domain."),
+            "HostedZoneId": (zone.ref(), "Hosted zone of the domain."),
             "DomainName": (domain.ref(), "The apex domain."),
         },
     )

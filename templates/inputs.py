@@ -104,9 +104,10 @@ INPUTS = {
             "ExistingHostedZoneId",
             "String",
             "",
-            "Id of an existing Route 53 hosted zone for the domain; empty creates a new zone.",
+            "Id of the domain's public Route 53 hosted zone, delegated from the registrar (make zone creates one); "
+            "cert-dns validates the certificate in it and is not deployed while this is empty.",
             pattern=f"({HOSTED_ZONE_ID})?",
-            hint="empty, or a Route 53 zone id such as Z0123456789ABCDEFGHIJ",
+            hint="a Route 53 zone id such as Z0123456789ABCDEFGHIJ (empty until make zone has created and delegated one)",
         ),
         Input(
             "ApiHostLabel",

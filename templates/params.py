@@ -14,22 +14,69 @@ import yaml
 from templates import OPTIONAL_LAYERS, alb, layer_order
 from templates.inputs import FARGATE_MEMORY_BY_CPU, HTTP_PATH, INPUTS, Input
 
-TOP_LEVEL_KEYS = ("region", "tags", "enabled_layers", "smoke_checks", "parameters")
+TOP_LEVEL_KEYS = ("region", "tags", "enabled_layers", "smoke_checks", "shared_inputs", "parameters")
+# Inputs that keep environments apart: two environments with the same backend security group let
+# one's load balancer reach the other's tasks; the same database secret gives one the other's
+# credentials. Sharing one needs `shared_inputs: {Input: "why"}` in one of the two files.
+ISOLATING_INPUTS = ("BackendSecurityGroupId", "DatabaseSecretArn")
 ENV_NAME = re.compile(r"[a-z][a-z0-9]{1,15}")
 TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
+# CloudFormation stack tags: at most 50, values up to 256 characters of letters, digits, spaces and _.:/=+-@
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html
+TAG_VALUE = re.compile(r"[\w .:/=+@-]{0,256}")
+MAX_TAGS = 50
+RESERVED_TAGS = ("Project", "Environment", "Layer")  # generate.py sets them on every stack
 
 
-class UniqueKeyLoader(yaml.SafeLoader):
-    """safe_load that refuses a key given twice instead of keeping the last silently."""
+class ParamsLoader(yaml.SafeLoader):
+    """safe_load with YAML 1.2's core schema, so that what the file says is what is deployed:
+    04000 is 4000 (not octal), 1000:59 and 2025-01-31 stay strings (not base 60, not a date), only
+    true/false are booleans (not yes/no/on/off). Refused: a key given twice (instead of keeping the
+    last silently), a key that is not a plain value, anchors and aliases (they expand without bound)
+    and the merge key <<, which YAML 1.2 does not have.
+    https://yaml.org/spec/1.2.2/#1032-tag-resolution"""
+
+    yaml_implicit_resolvers = {}
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in params files", event.start_mark)
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(None, None, "anchors (&name) are not allowed in params files", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def flatten_mapping(self, node):
+        pass  # no merge keys: << is an ordinary (and unknown) key
 
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a plain name, not a list or mapping", key_node.start_mark
+                )
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
+
+    def construct_yaml_int(self, node):
+        text = self.construct_scalar(node)
+        base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+        return int(text[2:] if base != 10 else text, base)
+
+
+for tag, pattern, first in [
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+]:
+    ParamsLoader.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
+ParamsLoader.add_constructor("tag:yaml.org,2002:int", ParamsLoader.construct_yaml_int)
 
 
 class ParamsError(Exception):
@@ -50,6 +97,7 @@ class Environment:
     smoke_checks: tuple  # ({"path": "/…", "status": 200}, …) that `make verify` requests
     values: dict  # input name -> value as CloudFormation takes it (a string)
     explicit: frozenset  # the inputs the params file sets; the others take their defaults
+    shared_inputs: dict  # ISOLATING_INPUTS this file means to share with another environment -> why
 
     def deploys(self, layer: str) -> bool:
         """Every layer but the optional ones this environment does not enable."""
@@ -83,9 +131,35 @@ def load_all(params_dir: Path) -> list[Environment]:
                 f"{env.path}: parameters.NamePrefix: {env.values['NamePrefix']!r} is {owner.name}'s too; "
                 f"allowed: a prefix no other environment uses (their resources would collide)"
             )
+    problems += shared_isolation(environments)
+    hosts = {}
+    for env in environments:  # the alb layer writes the host's alias record: two environments would fight over it
+        host = f"{env.values['ApiHostLabel']}.{env.values['DomainName']}"
+        owner = hosts.setdefault((env.values["ExistingHostedZoneId"], host), env)
+        if owner is not env:
+            problems.append(
+                f"{env.path}: parameters.ApiHostLabel: {env.values['ApiHostLabel']!r} makes {host}, {owner.name}'s host too "
+                f"in the same hosted zone ({owner.path}); allowed: a host label no other environment of the zone uses"
+            )
     if problems:
         raise ParamsError(problems)
     return environments
+
+
+def shared_isolation(environments) -> list[str]:
+    """One problem per pair of environments sharing an ISOLATING_INPUTS value neither file opts into."""
+    problems = []
+    for key in ISOLATING_INPUTS:
+        owners = {}
+        for env in environments:
+            owner = owners.setdefault(env.values[key], env)
+            if owner is env or key in env.shared_inputs or key in owner.shared_inputs:
+                continue
+            problems.append(
+                f"{env.path}: parameters.{key}: {env.values[key]!r} is {owner.name}'s too ({owner.path}); "
+                f"allowed: one of {owner.name}'s own, or, if sharing is meant, `shared_inputs: {{{key}: <why>}}` in one of the two files"
+            )
+    return problems
 
 
 def load(path: Path) -> Environment:
@@ -99,9 +173,13 @@ def load(path: Path) -> Environment:
             ]
         )
     try:
-        data = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=ParamsLoader)
     except OSError as error:
         raise ParamsError([f"{where}: cannot be read: {error.strerror}"]) from None
+    except UnicodeDecodeError as error:
+        raise ParamsError([f"{where}: byte {error.start} is not UTF-8 text; allowed: a YAML file in UTF-8"]) from None
+    except RecursionError:
+        raise ParamsError([f"{where}: nested too deeply to read; allowed: the shape of params/prod.yaml"]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}:" if mark else ""
@@ -115,15 +193,28 @@ def load(path: Path) -> Environment:
         if key not in TOP_LEVEL_KEYS:
             problems.append(f"{where}: {key}: unknown key{did_you_mean(key, TOP_LEVEL_KEYS)}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
     region = data.get("region")
-    if region not in regions:
+    if not isinstance(region, str) or region not in regions:
         problems.append(f"{where}: region: {region!r} is not supported; allowed: {', '.join(sorted(regions))}")
     tags = data.get("tags") or {}
     if not isinstance(tags, dict):
         problems.append(f"{where}: tags: expected a mapping of tag names to strings")
         tags = {}
     for key, value in tags.items():
-        if not (isinstance(key, str) and TAG_KEY.fullmatch(key) and not key.startswith("aws:")) or not isinstance(value, str):
-            problems.append(f"{where}: tags.{key}: {value!r}; allowed: a tag name (not aws:) with a string value")
+        if key in RESERVED_TAGS:
+            problems.append(f"{where}: tags.{key}: {value!r}: the deployer sets {key} itself; allowed: any other tag name")
+        elif not (isinstance(key, str) and TAG_KEY.fullmatch(key) and not key.startswith("aws:")):
+            problems.append(
+                f"{where}: tags.{key}: not a tag name; allowed: up to 128 letters, digits, spaces and _.:/=+-@, not starting with aws:"
+            )
+        elif not (isinstance(value, str) and TAG_VALUE.fullmatch(value)):
+            problems.append(
+                f"{where}: tags.{key}: {value!r}; allowed: a string of up to 256 letters, digits, spaces and _.:/=+-@ (no newline)"
+            )
+    if len(tags) + len(RESERVED_TAGS) > MAX_TAGS:
+        problems.append(
+            f"{where}: tags: {len(tags)} tags and the {len(RESERVED_TAGS)} the deployer sets make {len(tags) + len(RESERVED_TAGS)}; "
+            f"allowed: at most {MAX_TAGS - len(RESERVED_TAGS)} (CloudFormation takes {MAX_TAGS} per stack)"
+        )
     enabled = data.get("enabled_layers") or []
     allowed_layers = f"allowed: a list of optional layers ({', '.join(optional_layers)}), each once"
     if not isinstance(enabled, list):
@@ -131,17 +222,27 @@ def load(path: Path) -> Environment:
         enabled = []
     seen = set()
     for layer in enabled:
-        if layer not in optional_layers or layer in seen:
+        if not isinstance(layer, str):
+            problems.append(f"{where}: enabled_layers: {layer!r} is not a layer name; {allowed_layers}")
+        elif layer not in optional_layers or layer in seen:
             hint = " is given twice" if layer in seen else did_you_mean(layer, optional_layers)
             problems.append(f"{where}: enabled_layers: {layer!r}{hint}; {allowed_layers}")
-        seen.add(layer)
-    enabled = [layer for layer in dict.fromkeys(enabled) if layer in optional_layers]
+        seen.add(str(layer))
+    enabled = [layer for layer in dict.fromkeys(e for e in enabled if isinstance(e, str)) if layer in optional_layers]
     smoke = data.get("smoke_checks") or []
     if not (isinstance(smoke, list) and all(smoke_check_ok(check) for check in smoke)):
         problems.append(
             f"{where}: smoke_checks: {smoke!r}; allowed: a list of {{path: /some/path, status: 200}} (a path starting with /, an HTTP status)"
         )
         smoke = []
+    shared = data.get("shared_inputs") or {}
+    allowed_shared = f"allowed: a mapping of {' or '.join(ISOLATING_INPUTS)} to why this environment shares it"
+    if not isinstance(shared, dict):
+        problems.append(f"{where}: shared_inputs: {shared!r} is not a mapping; {allowed_shared}")
+        shared = {}
+    for key, why in shared.items():
+        if key not in ISOLATING_INPUTS or not (isinstance(why, str) and why.strip()):
+            problems.append(f"{where}: shared_inputs.{key}: {why!r}{did_you_mean(key, ISOLATING_INPUTS)}; {allowed_shared}")
     given = data.get("parameters") or {}
     if not isinstance(given, dict):
         problems.append(f"{where}: parameters: expected a mapping of input names to values")
@@ -166,7 +267,7 @@ def load(path: Path) -> Environment:
     if problems:
         raise ParamsError(problems)
     as_strings = {name: to_cfn_string(INPUTS[name], value) for name, value in merged.items()}
-    return Environment(env, path, region, dict(tags), tuple(enabled), tuple(smoke), as_strings, frozenset(values))
+    return Environment(env, path, region, dict(tags), tuple(enabled), tuple(smoke), as_strings, frozenset(values), dict(shared))
 
 
 def did_you_mean(word, choices) -> str:
@@ -200,8 +301,8 @@ def check_value(spec: Input, value):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",")] if value else []
         low, high = spec.items
-        ok = isinstance(value, list) and low <= len(value) <= high and len(set(value)) == len(value)
-        ok = ok and all(isinstance(v, str) and re.fullmatch(spec.pattern, v) for v in value)
+        ok = isinstance(value, list) and all(isinstance(v, str) and re.fullmatch(spec.pattern, v) for v in value)
+        ok = ok and low <= len(value) <= high and len(set(value)) == len(value)
         return None if ok else spec.allowed_text() + ", all different"
     ok = isinstance(value, str)
     if ok and spec.allowed is not None:
@@ -234,9 +335,20 @@ def cross_checks(v: dict) -> list[str]:
             f"parameters.StopTimeoutSeconds: {v['StopTimeoutSeconds']} does not leave gunicorn its graceful timeout "
             f"({v['GunicornTimeoutSeconds']} s); allowed: {v['GunicornTimeoutSeconds'] + 1} to 120"
         )
+    public, private = (set(as_list(v[key])) for key in ("PublicSubnetIds", "PrivateSubnetIds"))
+    if public & private:
+        problems.append(
+            f"parameters.PrivateSubnetIds: {', '.join(sorted(public & private))} also in PublicSubnetIds; "
+            "allowed: private subnets apart from the public ones (the tasks must not share the load balancer's internet-facing subnets)"
+        )
     if len(f"{v['ApiHostLabel']}.{v['DomainName']}") > 253:
         problems.append(f"parameters.ApiHostLabel: {v['ApiHostLabel']!r} makes a host name over 253 characters")
     return problems
+
+
+def as_list(value) -> list:
+    """A list input's value, given as a YAML list or as CloudFormation's comma-joined string."""
+    return value if isinstance(value, list) else [item.strip() for item in str(value).split(",") if item.strip()]
 
 
 def to_cfn_string(spec: Input, value) -> str:

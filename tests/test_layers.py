@@ -10,20 +10,34 @@ from templates import inputs, service, waf
 
 def test_cert_dns(layer):
     t = layer["cert-dns"]
-    zone = t["Resources"]["HostedZone"]
     cert = t["Resources"]["Certificate"]
-    assert zone["Condition"] == "CreateHostedZone"
-    assert t["Conditions"]["CreateHostedZone"] == {"Fn::Equals": [{"Ref": "ExistingHostedZoneId"}, ""]}
-    for resource in (zone, cert):
-        assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+    assert cert["DeletionPolicy"] == cert["UpdateReplacePolicy"] == "Retain"
     props = cert["Properties"]
     assert props["DomainName"] == {"Fn::Sub": "*.${DomainName}"}
     assert props["SubjectAlternativeNames"] == [{"Ref": "DomainName"}]
     assert props["ValidationMethod"] == "DNS"
-    zone_id = {"Fn::If": ["CreateHostedZone", {"Ref": "HostedZone"}, {"Ref": "ExistingHostedZoneId"}]}
-    assert all(option["HostedZoneId"] == zone_id for option in props["DomainValidationOptions"])
     assert t["Parameters"]["DomainName"]["Default"] == "startupwebapp.com"
     assert set(t["Outputs"]) == {"CertificateArn", "HostedZoneId", "DomainName"}
+    assert t["Outputs"]["HostedZoneId"]["Value"] == {"Ref": "ExistingHostedZoneId"}
+
+
+def test_cert_dns_validates_in_an_existing_zone_never_one_of_its_own(layer):
+    # A zone made in the same stack is not delegated from the registrar: ACM's DNS validation
+    # would wait 72 hours. The zone comes from `make zone` (scripts/zone.py), by its id.
+    t = layer["cert-dns"]
+    assert [r["Type"] for r in t["Resources"].values()] == ["AWS::CertificateManager::Certificate"]
+    (rule,) = t["Rules"].values()
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExistingHostedZoneId"}, ""]}]}
+
+
+def test_cert_dns_lists_the_validation_record_once(layer):
+    # ACM validates *.<domain> and <domain> with one identical CNAME; an entry per name makes
+    # CloudFormation write it twice and Route 53 reject the change batch.
+    # https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html
+    props = layer["cert-dns"]["Resources"]["Certificate"]["Properties"]
+    names = [props["DomainName"], *props["SubjectAlternativeNames"]]
+    assert names == [{"Fn::Sub": "*.${DomainName}"}, {"Ref": "DomainName"}]  # the wildcard and its apex: one record
+    assert props["DomainValidationOptions"] == [{"DomainName": {"Ref": "DomainName"}, "HostedZoneId": {"Ref": "ExistingHostedZoneId"}}]
 
 
 def test_alb_load_balancer(layer):
@@ -120,9 +134,32 @@ def test_alias_record_and_outputs(layer):
     assert {"AlbSecurityGroupId", "LoadBalancerDnsName", "ServiceUrl"} <= set(t["Outputs"])
 
 
-def container(layer):
-    (definition,) = only(layer["service"], "AWS::ECS::TaskDefinition")["ContainerDefinitions"]
+def container(layer, name=service.CONTAINER_NAME):
+    definitions = only(layer["service"], "AWS::ECS::TaskDefinition")["ContainerDefinitions"]
+    (definition,) = [d for d in definitions if d["Name"] == name]
     return definition
+
+
+def test_tmp_is_writable_for_the_non_root_container(layer):
+    # ECS makes a bind-mount volume root-owned with mode 0755: the web container (not root, read-only
+    # root file system) could not write /tmp, gunicorn's heartbeat files would fail and every task
+    # crash. A non-essential container runs first as root, makes /tmp 1777 and exits; the web
+    # container starts only after it exited 0.
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDependency.html
+    t = layer["service"]
+    td = only(t, "AWS::ECS::TaskDefinition")
+    web, init = container(layer), container(layer, service.TMP_INIT_CONTAINER)
+    assert [d["Name"] for d in td["ContainerDefinitions"]] == [service.TMP_INIT_CONTAINER, service.CONTAINER_NAME]
+    assert default(t, web["User"]).split(":")[0] not in ("0", "root")
+    assert web["DependsOn"] == [{"ContainerName": service.TMP_INIT_CONTAINER, "Condition": "SUCCESS"}]
+    assert init["Essential"] is False  # SUCCESS may only be set on a non-essential container
+    assert init["User"] == "0"
+    assert init["EntryPoint"] + init["Command"] == ["chmod", "1777", "/tmp"]
+    assert init["Image"] == web["Image"]  # no second image to pull or trust
+    assert init["MountPoints"] == web["MountPoints"] == [{"ContainerPath": "/tmp", "ReadOnly": False, "SourceVolume": "tmp"}]
+    assert init["ReadonlyRootFilesystem"] is True
+    assert init["LogConfiguration"]["Options"]["awslogs-group"] == web["LogConfiguration"]["Options"]["awslogs-group"]
 
 
 def test_task_definition(layer):

@@ -52,7 +52,7 @@ def test_stack_policy_protects_stateful_resources(config):
         for name, doc in prod.items()
         if "StackPolicy" in doc
     }
-    assert denied["cert-dns"] == ["LogicalResourceId/Certificate", "LogicalResourceId/HostedZone"]
+    assert denied["cert-dns"] == ["LogicalResourceId/Certificate"]
     assert set(denied["alb"]) == {"LogicalResourceId/AccessLogBucket", "LogicalResourceId/LoadBalancer", "LogicalResourceId/TargetGroup"}
     assert set(denied["service"]) == {"LogicalResourceId/LogGroup", "LogicalResourceId/LogKey"}
 
@@ -96,4 +96,4 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
 
 def test_order_is_printed():
     result = subprocess.run([sys.executable, str(ROOT / "generate.py"), "--order"], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "cert-dns -> ci -> alb -> waf -> release-alarms -> service -> scaling -> alarms"
+    assert result.stdout.strip() == "ci -> cert-dns -> alb -> waf -> release-alarms -> service -> scaling -> alarms"

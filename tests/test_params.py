@@ -10,7 +10,7 @@ from conftest import ROOT
 
 import templates
 from templates.inputs import INPUTS
-from templates.params import check_value, load
+from templates.params import ISOLATING_INPUTS, check_value, load
 
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
 
@@ -41,7 +41,12 @@ BAD = [
         "parameters.DesiredCout",
         "unknown key (did you mean DesiredCount?); allowed: AccessLogRetentionDays",
     ),
-    ("unknown top-level key", {**GOOD, "parameter": {}}, "parameter", "allowed: region, tags, enabled_layers, smoke_checks, parameters"),
+    (
+        "unknown top-level key",
+        {**GOOD, "parameter": {}},
+        "parameter",
+        "allowed: region, tags, enabled_layers, smoke_checks, shared_inputs, parameters",
+    ),
     (
         "unknown optional layer",
         {**GOOD, "enabled_layers": ["cii"]},
@@ -107,7 +112,7 @@ BAD = [
         "hosted zone id",
         with_parameters(ExistingHostedZoneId="zone1"),
         "parameters.ExistingHostedZoneId: 'zone1'",
-        "empty, or a Route 53 zone id",
+        "a Route 53 zone id such as",
     ),
     (
         "duplicate key",
@@ -185,6 +190,49 @@ def test_a_yml_params_file_is_named_not_ignored(tmp_path):
 
 def test_an_environment_deploys_every_layer_but_the_optional_ones_it_does_not_enable():
     prod, staging = (load(ROOT / "params" / f"{env}.yaml") for env in ("prod", "staging"))
-    assert prod.layers == ["cert-dns", "ci", "alb", "release-alarms", "service", "scaling", "alarms"]
+    assert prod.layers == ["ci", "cert-dns", "alb", "release-alarms", "service", "scaling", "alarms"]
     assert staging.layers == ["cert-dns", "alb", "waf", "release-alarms", "service", "scaling", "alarms"]
     assert not prod.deploys("waf") and staging.deploys("waf") and staging.deploys("alb")
+
+
+def isolated_qa(**changes):
+    """A second environment of the account with its own names, security group and secret."""
+    own = {
+        "NamePrefix": "startupwebapp-qa",
+        "ApiHostLabel": "api-qa",
+        "BackendSecurityGroupId": "sg-0fedcba987654321f",
+        "DatabaseSecretArn": GOOD["parameters"]["DatabaseSecretArn"].replace("/db-", "/qa/db-"),
+    }
+    return with_parameters(**(own | changes))
+
+
+@pytest.mark.parametrize("key", ISOLATING_INPUTS)
+def test_two_environments_may_not_share_a_backend_security_group_or_database_secret(tmp_path, key):
+    # The same backend security group lets one environment's load balancer reach the other's tasks;
+    # the same secret gives one environment's tasks the other's database credentials.
+    run_generate(tmp_path, GOOD)
+    assert run_generate(tmp_path, isolated_qa(), name="qa.yaml")[0].returncode == 0
+    result, out = run_generate(tmp_path, isolated_qa(**{key: GOOD["parameters"][key]}), name="qa.yaml")
+    assert result.returncode == 2
+    assert f"qa.yaml: parameters.{key}: {GOOD['parameters'][key]!r} is prod's too" in result.stderr
+    assert f"shared_inputs: {{{key}: <why>}}" in result.stderr
+
+
+@pytest.mark.parametrize("key", ISOLATING_INPUTS)
+def test_sharing_is_allowed_when_a_file_says_why(tmp_path, key):
+    run_generate(tmp_path, GOOD)
+    document = isolated_qa(**{key: GOOD["parameters"][key]}) | {"shared_inputs": {key: "qa replays prod traffic on prod's tasks"}}
+    result, out = run_generate(tmp_path, document, name="qa.yaml")
+    assert result.returncode == 0, result.stderr
+    assert load(tmp_path / "params" / "qa.yaml").shared_inputs == {key: "qa replays prod traffic on prod's tasks"}
+
+
+@pytest.mark.parametrize(
+    "shared",
+    [["BackendSecurityGroupId"], {"BackendSecurityGroupIds": "why"}, {"DatabaseSecretArn": ""}, {"VpcId": "the VPC is shared anyway"}],
+)
+def test_shared_inputs_name_an_isolating_input_and_why(tmp_path, shared):
+    result, out = run_generate(tmp_path, GOOD | {"shared_inputs": shared})
+    assert result.returncode == 2
+    assert "prod.yaml: shared_inputs" in result.stderr and "BackendSecurityGroupId or DatabaseSecretArn" in result.stderr
+    assert not out.exists()

@@ -199,7 +199,7 @@ def test_describe_stacks_shows_parameter_values_as_given(aws):
 
 def test_stack_resources_are_the_created_ones(aws):
     zone = aws.route53.create_hosted_zone(Name=DOMAIN, CallerReference="existing")["HostedZone"]["Id"].split("/")[-1]
-    deploy(aws, "existing-zone", body("cert-dns"), config("cert-dns", ExistingHostedZoneId=zone))  # no HostedZone resource
+    deploy(aws, "existing-zone", body("cert-dns"), config("cert-dns", ExistingHostedZoneId=zone))
     resources = aws.cloudformation.describe_stack_resources(StackName="existing-zone")["StackResources"]
     assert [(r.get("LogicalResourceId"), r["ResourceType"]) for r in resources] == [("Certificate", "AWS::CertificateManager::Certificate")]
     summaries = aws.cloudformation.list_stack_resources(StackName="existing-zone")["StackResourceSummaries"]
@@ -258,15 +258,16 @@ def test_resource_moto_cannot_update_is_kept(aws):
 
 
 def test_getatt_of_target_group_and_load_balancer(aws):
-    outputs = deploy(aws, "alb", body("alb"), config("alb") | certificate_and_zone(aws))
+    wired = certificate_and_zone(aws)
+    outputs = deploy(aws, "alb", body("alb"), config("alb") | wired)
     balancer = aws.elbv2.describe_load_balancers()["LoadBalancers"][0]
     group = aws.elbv2.describe_target_groups()["TargetGroups"][0]
     assert outputs["LoadBalancerFullName"] == balancer["LoadBalancerArn"].split(":loadbalancer/")[1]
     assert outputs["LoadBalancerFullName"].startswith("app/startupwebapp-sandbox-alb/")
     assert outputs["TargetGroupFullName"] == group["TargetGroupArn"].split(":")[-1]
     assert outputs["TargetGroupFullName"].startswith("targetgroup/startupwebapp-sandbox-tg/")
-    zone = aws.route53.list_hosted_zones()["HostedZones"][0]["Id"]
-    alias = next(r for r in aws.route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"] if r["Type"] == "A")
+    records = aws.route53.list_resource_record_sets(HostedZoneId=wired["HostedZoneId"])["ResourceRecordSets"]
+    alias = next(r for r in records if r["Type"] == "A")
     assert alias["AliasTarget"]["HostedZoneId"] == balancer["CanonicalHostedZoneId"]
 
 

@@ -7,7 +7,7 @@ from templates import WiringError, check_wiring, layer_order
 
 
 def test_order_is_derived_from_wiring():
-    assert layer_order() == ["cert-dns", "ci", "alb", "waf", "release-alarms", "service", "scaling", "alarms"]
+    assert layer_order() == ["ci", "cert-dns", "alb", "waf", "release-alarms", "service", "scaling", "alarms"]
 
 
 def test_order_follows_a_changed_wiring():

@@ -1,0 +1,103 @@
+"""The domain's public hosted zone and its delegation: `make zone ENV=<env>`.
+
+ACM validates the cert-dns layer's certificate by a CNAME record in the domain's hosted zone, and
+that record only resolves once the registrar delegates the domain to the zone's four name servers.
+A zone created in the same stack as the certificate never is, and the stack waits 72 hours, so the
+zone is made here, once per domain, as its own explicit step: find the domain's public zone or
+create it, print the name servers to set at the registrar, and wait until public DNS answers with
+them. https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/GetInfoAboutHostedZone.html
+https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/migrate-dns-domain-in-use.html
+
+A zone is never deleted here: it holds the domain's records, and destroy leaves it too."""
+
+import dns.exception
+import dns.resolver
+
+from templates import PROJECT
+
+DNS_TIMEOUT_SECONDS = 5  # one NS look-up, all retries of the resolver included
+CHECK_EVERY_SECONDS = 30  # between two look-ups while waiting for the registrar
+
+
+class ZoneError(Exception):
+    """Stops `make zone` with its message; the deployer turns it into its Failure."""
+
+
+def public_name_servers(domain: str, resolver: dns.resolver.Resolver | None = None) -> set[str] | None:
+    """The name servers public DNS gives for the domain (lower case, no final dot): empty when it
+    has none; None when DNS did not answer within DNS_TIMEOUT_SECONDS."""
+    resolver = resolver or dns.resolver.Resolver()
+    try:
+        answer = resolver.resolve(domain, "NS", lifetime=DNS_TIMEOUT_SECONDS)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return set()
+    except (dns.exception.Timeout, dns.resolver.NoNameservers):
+        return None
+    return {normal(record.target.to_text()) for record in answer}
+
+
+def normal(name: str) -> str:
+    return name.rstrip(".").lower()
+
+
+def heard_from(answered) -> str:
+    return "no answer from DNS" if answered is None else ", ".join(sorted(normal(n) for n in answered)) or "no name servers"
+
+
+def delegated(name_servers, answered) -> bool:
+    return answered is not None and {normal(n) for n in answered} == {normal(n) for n in name_servers}
+
+
+def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, caller_reference: str) -> tuple[str, list[str]]:
+    """(zone id, its name servers): the zone ExistingHostedZoneId names, else the account's one
+    public zone of the domain, else a new one once confirmed."""
+    if given_id:
+        try:
+            found = route53.get_hosted_zone(Id=given_id)
+        except route53.exceptions.NoSuchHostedZone:
+            raise ZoneError(
+                f"parameters.ExistingHostedZoneId: {given_id} is not a hosted zone of this account; "
+                f"allowed: the id of {domain}'s public zone, or empty to find or create it"
+            ) from None
+        if normal(found["HostedZone"]["Name"]) != domain:
+            raise ZoneError(
+                f"parameters.ExistingHostedZoneId: {given_id} is the zone of {normal(found['HostedZone']['Name'])}, not of {domain}"
+            )
+        return given_id, found["DelegationSet"]["NameServers"]
+    listed = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="100")["HostedZones"]
+    public = [z["Id"].split("/")[-1] for z in listed if normal(z["Name"]) == domain and not z.get("Config", {}).get("PrivateZone")]
+    if len(public) > 1:
+        raise ZoneError(
+            f"the account has {len(public)} public zones for {domain}: {', '.join(public)}; "
+            "set parameters.ExistingHostedZoneId to the one the registrar delegates to"
+        )
+    if public:
+        say(f"{domain}: found its public hosted zone {public[0]}")
+        return public[0], route53.get_hosted_zone(Id=public[0])["DelegationSet"]["NameServers"]
+    if not confirm(f"create a public hosted zone for {domain} (about $0.50 a month)? [y/N] "):
+        raise ZoneError(f"{domain} has no public hosted zone and none was created; to create it without asking, rerun with YES=1 (--yes)")
+    created = route53.create_hosted_zone(
+        Name=domain,
+        CallerReference=caller_reference,
+        HostedZoneConfig={"Comment": f"{PROJECT} public zone, made by make zone ENV={env}", "PrivateZone": False},
+    )
+    zone_id = created["HostedZone"]["Id"].split("/")[-1]
+    route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, AddTags=[{"Key": "Project", "Value": PROJECT}])
+    say(f"{domain}: created the public hosted zone {zone_id}")
+    return zone_id, created["DelegationSet"]["NameServers"]
+
+
+def wait_for_delegation(domain, name_servers, resolve, timeout, sleep, clock, say) -> bool:
+    """Ask public DNS every CHECK_EVERY_SECONDS, for at most timeout seconds; True once delegated."""
+    deadline = clock() + timeout
+    while True:
+        answered = resolve(domain)
+        if delegated(name_servers, answered):
+            return True
+        heard = heard_from(answered)
+        left = deadline - clock()
+        if left <= 0:
+            say(f"  DNS still answers for {domain}: {heard}")
+            return False
+        say(f"  not delegated yet: DNS answers for {domain}: {heard}; asking again in {CHECK_EVERY_SECONDS} s ({int(left)} s left)")
+        sleep(min(CHECK_EVERY_SECONDS, left))

@@ -1,0 +1,278 @@
+"""Faults and hostile input, kept together: each case once failed with a traceback, a hang, lost
+state or a silently wrong value, and now gets one clear line (README: Faults and how they are handled)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from templates.params import load
+
+PROD = (ROOT / "params" / "prod.yaml").read_text()
+GOOD = yaml.safe_load(PROD)
+
+
+def generate(tmp_path, text: str | bytes, name="prod.yaml", others=()):
+    """Run generate.py on one params file (plus others: name -> text); (exit code, stderr)."""
+    params = tmp_path / "params"
+    params.mkdir(exist_ok=True)
+    for other, content in [*others, (name, text)]:
+        path = params / other
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    out = tmp_path / "out"
+    command = [sys.executable, str(ROOT / "generate.py"), "--no-lint", "--params-dir", str(params), "--output-dir", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, result.stderr, out
+
+
+class Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data):
+        return True  # a value used twice is written twice, not as an anchor the loader refuses
+
+
+def dump(document) -> str:
+    return yaml.dump(document, Dumper=Dumper)
+
+
+def parameters(**changes):
+    return dump({**GOOD, "parameters": {**GOOD["parameters"], **changes}})
+
+
+BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+)
+
+HOSTILE = [
+    # (what, file content, words the one error line must hold)
+    ("binary file", b"\x00\x01\xff\xfe garbage", "not UTF-8 text"),
+    ("UTF-16 file", PROD.encode("utf-16"), "not UTF-8 text"),
+    ("10,000 nested brackets", "region: " + "[" * 10_000 + "]" * 10_000, "prod.yaml"),
+    ("a list for a scalar", PROD.replace("region: us-east-1", "region: [us-east-1]"), "region: ['us-east-1'] is not supported"),
+    ("a list as a key", PROD + "[DesiredCount]: 1\n", "a key must be a plain name"),
+    ("nested e-mail lists", parameters(AlertEmails=[["ops@startupwebapp.com"]]), "parameters.AlertEmails"),
+    ("a merge key", PROD + "<<: {region: eu-west-1}\n", "<<: unknown key"),
+    ("aliases (billion laughs)", BILLION_LAUGHS, "anchors (&name) are not allowed"),
+    ("an alias alone", PROD.replace("CostCenter: startupwebapp", "CostCenter: *x"), "aliases (*name) are not allowed"),
+    ("enabled_layers with a list item", PROD.replace("enabled_layers: [ci]", "enabled_layers: [[ci]]"), "enabled_layers: ['ci']"),
+]
+
+
+@pytest.mark.parametrize(("what", "text", "words"), HOSTILE, ids=[case[0] for case in HOSTILE])
+def test_hostile_params_get_one_clear_line_and_nothing_is_written(tmp_path, what, text, words):
+    code, stderr, out = generate(tmp_path, text)
+    assert code == 2, stderr
+    assert words in stderr, stderr
+    assert stderr.startswith("error: ") and "prod.yaml" in stderr.splitlines()[0]
+    assert not out.exists()
+
+
+def test_aliases_are_refused_at_once_not_expanded(tmp_path):
+    path = tmp_path / "prod.yaml"
+    path.write_text(BILLION_LAUGHS)
+    with pytest.raises(Exception, match="not allowed"):
+        load(path)  # with aliases expanded this took over 60 s and gigabytes
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "value"),
+    [
+        ("TaskMemory: 02048", "TaskMemory", "2048"),  # YAML 1.1: octal 1064
+        ("ContainerUser: 1000:59", "ContainerUser", "1000:59"),  # YAML 1.1: base 60, 60059
+        ("ImageTag: 2025-01-31", "ImageTag", "2025-01-31"),  # YAML 1.1: a date
+        ("ApiHostLabel: on", "ApiHostLabel", "on"),  # YAML 1.1: true
+    ],
+)
+def test_what_the_file_says_is_what_is_deployed(tmp_path, line, key, value):
+    path = tmp_path / "prod.yaml"
+    path.write_text(PROD.replace("parameters:\n", f"parameters:\n  {line}\n", 1))
+    assert load(path).values[key] == value
+
+
+SILENTLY_ACCEPTED = [
+    (
+        "private subnets equal to the public ones",
+        parameters(PrivateSubnetIds=GOOD["parameters"]["PublicSubnetIds"]),
+        "parameters.PrivateSubnetIds: " + ", ".join(sorted(GOOD["parameters"]["PublicSubnetIds"])) + " also in PublicSubnetIds",
+    ),
+    ("more than 47 tags", dump({**GOOD, "tags": {f"Tag{i}": "x" for i in range(48)}}), "allowed: at most 47"),
+    ("a tag value over 256 characters", dump({**GOOD, "tags": {"Owner": "x" * 257}}), "tags.Owner"),
+    ("a tag value with a newline", dump({**GOOD, "tags": {"Owner": "a\nb"}}), "(no newline)"),
+    ("a tag overriding Project", dump({**GOOD, "tags": {"Project": "other"}}), "the deployer sets Project itself"),
+    ("a tag overriding Environment", dump({**GOOD, "tags": {"Environment": "staging"}}), "sets Environment itself"),
+]
+
+
+@pytest.mark.parametrize(("what", "text", "words"), SILENTLY_ACCEPTED, ids=[case[0] for case in SILENTLY_ACCEPTED])
+def test_bad_values_once_accepted_are_refused(tmp_path, what, text, words):
+    code, stderr, out = generate(tmp_path, text)
+    assert code == 2 and words in stderr, stderr
+    assert not out.exists()
+
+
+def test_two_environments_may_not_serve_the_same_host_in_one_zone(tmp_path):
+    qa = {
+        "NamePrefix": "startupwebapp-qa",
+        "BackendSecurityGroupId": "sg-0fedcba987654321f",
+        "DatabaseSecretArn": GOOD["parameters"]["DatabaseSecretArn"].replace("/db-", "/qa/db-"),
+    }
+    code, stderr, _ = generate(tmp_path, parameters(**qa), name="qa.yaml", others=[("prod.yaml", PROD)])
+    assert code == 2
+    assert "qa.yaml: parameters.ApiHostLabel: 'api' makes api.startupwebapp.com, prod's host too in the same hosted zone" in stderr
+    assert generate(tmp_path, parameters(**qa, ApiHostLabel="api-qa"), name="qa.yaml")[0] == 0
+
+
+# --- output/: only generation's own files, all old or all new, never unlinted -----------------
+def generate_in_process(out, *extra):
+    import generate
+
+    return generate.main(["--params-dir", str(ROOT / "params"), "--output-dir", str(out), *extra])
+
+
+def snapshot(directory):
+    return {p.relative_to(directory): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_files_generation_did_not_write_are_never_deleted(tmp_path, capsys):
+    out = tmp_path / "site"
+    (out / "sub").mkdir(parents=True)
+    (out / "package.json").write_text("{}")
+    (out / "sub" / "settings.json").write_text("{}")
+    assert generate_in_process(out, "--no-lint") == 2
+    err = capsys.readouterr().err
+    assert "holds files generation did not write: package.json, sub/settings.json" in err and "nothing was written" in err
+    assert snapshot(out) == {Path("package.json"): b"{}", Path("sub/settings.json"): b"{}"}
+
+
+def test_a_failed_write_leaves_the_old_output_whole(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    assert generate_in_process(out, "--no-lint") == 0
+    for path in out.rglob("*.json"):
+        path.write_text(path.read_text().replace('"2010-09-09"', '"old"'))  # every file needs rewriting
+    before = snapshot(out)
+    written = []
+    real_write = Path.write_text
+
+    def disk_fills_up(path, *args, **kwargs):
+        if len(written) == 5:
+            raise OSError(28, "No space left on device", str(path))
+        written.append(path)
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", disk_fills_up)
+    assert generate_in_process(out, "--no-lint") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write {out}/: No space left on device") and "nothing was written" in err
+    assert snapshot(out) == before  # not one file replaced, no staging directory left
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_template_cfn_lint_rejects_is_not_written_and_fails_the_check(tmp_path, capsys, monkeypatch):
+    from templates import scaling
+
+    out = tmp_path / "out"
+    assert generate_in_process(out, "--no-lint") == 0
+    before = snapshot(out)
+    build = scaling.build
+
+    def broken():
+        template = build()
+        for resource in template.resources.values():
+            if resource.resource_type == "AWS::ApplicationAutoScaling::ScalableTarget":
+                resource.ScalableDimension = "ecs:service:DesiredCont"
+        return template
+
+    monkeypatch.setattr(scaling, "build", broken)
+    assert generate_in_process(out) == 1
+    err = capsys.readouterr().err
+    assert f"{out}/scaling.json" in err and "nothing was written" in err and ".staging-" not in err
+    assert snapshot(out) == before
+    # written anyway (as --no-lint does), the check that `make deploy` runs first still refuses it
+    assert generate_in_process(out, "--no-lint") == 0
+    assert generate_in_process(out, "--check") == 1
+    assert "cfn-lint:" in capsys.readouterr().err
+
+
+# --- the sandbox: its state files and its server ---------------------------------------------
+def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks_and_the_next_deploy_finishes(tmp_path):
+    import os
+    import signal
+    import time
+
+    from scripts.sandbox import Sandbox
+
+    box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
+    try:
+        box.seed()
+        env = os.environ | box.environment()
+        command = [sys.executable, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes"]
+        for delay in (0.4, 0.8, 1.2):  # interrupt at several points of the run
+            deploy = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(delay)
+            os.killpg(deploy.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
+            deploy.communicate(timeout=60)
+            assert box.running(), f"the sandbox died with a deploy interrupted after {delay} s"
+        stacks = box.client("cloudformation").list_stacks()["StackSummaries"]
+        assert stacks, "the stacks made before the interruption are gone"
+        finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert finished.returncode == 0, finished.stderr
+    finally:
+        box.stop()
+
+
+@pytest.fixture
+def state(tmp_path):
+    from scripts.sandbox import Sandbox
+
+    box = Sandbox(tmp_path / "state")
+    yield box
+    box.stop()
+
+
+def sandbox_cli(*argv, state_dir):
+    code = f"import sys; from pathlib import Path; import scripts.sandbox as s; s.STATE_DIR = Path({str(state_dir)!r}); sys.exit(s.main({list(argv)!r}))"
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("garbage", ["", "not a url", "http://10.0.0.1:80", "\x00\xff"])
+def test_a_garbled_endpoint_file_is_named_not_a_traceback(state, garbage):
+    state.start(exit_with_parent=True)
+    state.endpoint_file.write_text(garbage)
+    result = sandbox_cli("env", state_dir=state.state_dir)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "does not name it: make sandbox-stop && make sandbox" in result.stderr
+
+
+def test_a_garbled_pid_file_neither_hides_the_server_nor_starts_a_second(state):
+    state.start(exit_with_parent=True)
+    first = state.pid
+    state.pid_file.write_text("garbage")
+    assert state.running() and state.pid == first
+    result = sandbox_cli("start", state_dir=state.state_dir)
+    assert result.returncode == 2 and "a sandbox already runs" in result.stderr
+    assert state.server_pids() == [first]
+    assert sandbox_cli("stop", state_dir=state.state_dir).stdout == "sandbox stopped\n"
+    assert state.server_pids() == []
+
+
+def test_a_state_directory_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / "state").write_text("I am a file")
+    for command in ("start", "stop", "status"):
+        result = sandbox_cli(command, state_dir=tmp_path / "state")
+        assert "Traceback" not in result.stderr, result.stderr
+    assert "is a file, not the sandbox's state directory" in sandbox_cli("start", state_dir=tmp_path / "state").stderr
+
+
+def test_a_broken_sandbox_params_file_does_not_block_stop_or_status(tmp_path):
+    broken = tmp_path / "sandbox.yaml"
+    broken.write_text("region: [")
+    code = (
+        "import sys; from pathlib import Path; import scripts.sandbox as s; "
+        f"s.PARAMS_FILE = Path({str(broken)!r}); s.STATE_DIR = Path({str(tmp_path / 'state')!r}); sys.exit(s.main(sys.argv[1:]))"
+    )
+    for command, code_expected in (("status", 1), ("stop", 0)):
+        result = subprocess.run([sys.executable, "-c", code, command], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == code_expected and "Traceback" not in result.stderr, result.stderr
