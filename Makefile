@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
+ENVS := $(sort $(basename $(notdir $(wildcard params/*.yaml))))
 # Deploys go to ENV (default: the local sandbox; prod and staging must be named).
 ENV ?= sandbox
 DEPLOY := $(BIN)/python -m scripts.deploy
@@ -17,7 +18,7 @@ FRESH = $(BIN)/python generate.py --check &&
 
 .DEFAULT_GOAL := help
 .PHONY: help venv templates check test lint bench clean review sandbox sandbox-stop sandbox-status \
-	deploy changeset execute status outputs events diff destroy recover rollback verify zone
+	deploy changeset execute status outputs events diff destroy purge recover rollback verify zone unlock
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -33,8 +34,9 @@ venv: $(INSTALLED) ## create .venv with the pinned dependencies
 templates: $(INSTALLED) ## generate output/ from templates/ and params/, then cfn-lint it
 	@$(BIN)/python generate.py
 
-check: $(INSTALLED) ## fail if output/ is stale
+check: $(INSTALLED) ## fail if output/ or a review document in output/review/ is stale (or cfn-lint rejects a template)
 	@$(BIN)/python generate.py --check
+	@for env in $(ENVS); do $(BIN)/python -m scripts.review --check --env $$env || exit 1; done
 
 test: $(INSTALLED) ## run every test: pytest (goldens, cfn-lint, checkov, sandbox), ruff
 	$(BIN)/python -m pytest
@@ -56,6 +58,9 @@ sandbox-stop: $(INSTALLED) ## stop the sandbox
 
 sandbox-status: $(INSTALLED) ## say whether the sandbox runs
 	@$(BIN)/python -m scripts.sandbox status
+
+unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind (says whose, asks first; YES=1)
+	@$(AWS) $(DEPLOY) unlock $(FLAGS)
 
 zone: $(INSTALLED) ## find or create ENV's public hosted zone, print its name servers for the registrar, wait for the delegation [TIMEOUT=s]
 	@$(AWS) $(DEPLOY) zone $(FLAGS) $(if $(TIMEOUT),--timeout $(TIMEOUT))
@@ -84,14 +89,18 @@ diff: $(INSTALLED) ## template and parameters of STACK against what ENV runs (ex
 destroy: $(INSTALLED) ## delete STACK (refused while consumed), or every layer in reverse order; lists what is retained
 	@$(AWS) $(DEPLOY) destroy $(FLAGS)
 
+purge: $(INSTALLED) ## delete what ENV's destroyed stacks (STACK's, default every layer's) retained, only that; lists it, asks [YES=1]
+	@$(AWS) $(DEPLOY) purge $(FLAGS)
+
 recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED
 	@$(AWS) $(DEPLOY) recover $(FLAGS)
 
 rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers
 	@$(FRESH) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
-verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks
-	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks [TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]
+	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(foreach c,$(CONNECT_TO),--connect-to $(c)) \
+		$(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)")
 
 bench: $(INSTALLED) ## print performance figures (medians)
 	@$(BIN)/python bench.py

@@ -8,10 +8,12 @@ per step (has_stack, create_change_set, wait_for_change_set, execute, wait_for_s
 
 import argparse
 import difflib
+import getpass
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +24,14 @@ from pathlib import Path
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 from botocore.parsers import ResponseParserError
 
 import templates
@@ -32,7 +41,17 @@ from templates.params import ParamsError
 from templates.params import load as load_params
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 10}, user_agent_extra="startupwebapp-deployer")
+# Every call: 5 s to connect, 20 s to read an answer, 5 attempts with botocore's standard retry
+# mode (throttling, 5xx, connection errors; backoff up to 1, 2, 4 and 8 s): an endpoint that refuses
+# connections fails within 20 s, one that stops answering within 2 minutes, and each retry is printed.
+# https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
+MAX_ATTEMPTS = 5
+CONFIG = Config(
+    connect_timeout=5,
+    read_timeout=20,
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    user_agent_extra="startupwebapp-deployer",
+)
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
 UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
@@ -44,9 +63,27 @@ ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Pri
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
-COMMANDS = ("deploy", "changeset", "execute", "status", "outputs", "events", "diff", "destroy", "recover", "rollback", "verify", "zone")
+COMMANDS = (
+    "deploy",
+    "changeset",
+    "execute",
+    "status",
+    "outputs",
+    "events",
+    "diff",
+    "destroy",
+    "recover",
+    "rollback",
+    "verify",
+    "zone",
+    "unlock",
+    "purge",
+)
+# Commands that change an environment hold its lock (see Deployer.lock) while they run.
+LOCKING_COMMANDS = ("deploy", "changeset", "execute", "destroy", "recover", "rollback", "purge")
 MAX_TEMPLATE_BODY = 51_200
 RELEASES_KEPT = 20  # entries of the release history; stays under SSM's 4 KB standard parameter
+RELEASE_WRITE_TRIES = 3
 
 
 class Failure(Exception):
@@ -149,6 +186,10 @@ class Deployer:
         resolver=None,
     ):
         self._client_factory, self._clients = client, {}
+        self.last_problem = "no answer"  # what the last failed attempt of a call got, for the retry line
+        self.history_version = 0  # the release history's SSM version as last read
+        self.lock_value = None  # the environment lock's value while this run holds (or takes) it
+        self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
         self.env, self.out, self.err, self.sleep, self.ask = env, out, err, sleep, ask
@@ -175,6 +216,8 @@ class Deployer:
         if service not in self._clients:
             client = self._client_factory(service)
             client.meta.events.register("before-parameter-build", self._count)  # once per call; Stubber answers later
+            client.meta.events.register("needs-retry", self._remember_problem)
+            client.meta.events.register("request-created", self._say_retry)
             self._clients[service] = client
         return self._clients[service]
 
@@ -184,6 +227,21 @@ class Deployer:
 
     def _count(self, **_):
         self.calls[self.current] += 1
+
+    def _remember_problem(self, response=None, caught_exception=None, **_):
+        if caught_exception is not None:
+            self.last_problem = " ".join(str(caught_exception).split())[:160]
+        elif response is not None:
+            self.last_problem = (response[1] or {}).get("Error", {}).get("Code") or f"HTTP {response[0].status_code}"
+
+    def _say_retry(self, request, operation_name, **_):
+        attempt = request.context.get("retries", {}).get("attempt", 1)
+        if attempt > 1:
+            print(
+                f"AWS not answering {operation_name} ({self.last_problem}): retry {attempt - 1} of {MAX_ATTEMPTS - 1}",
+                file=self.err,
+                flush=True,
+            )
 
     def say(self, text=""):
         print(text, file=self.out, flush=True)
@@ -327,6 +385,14 @@ class Deployer:
             raise Failure(f"error: change set {name} failed: {change_set.get('StatusReason')} (change set deleted)")
         return change_set
 
+    def say_summary(self, names, seconds):
+        """The end of a multi-layer deploy: each layer's outcome, and those it did not reach."""
+        done = [f"{name} ({self.outcomes[name]})" for name in names if name in self.outcomes]
+        left = [name for name in names if name not in self.outcomes]
+        self.say(f"summary, {seconds:.1f} s: " + (", ".join(done) or "no layer deployed"))
+        if left:
+            self.say(f"  not deployed: {', '.join(left)} (the run stopped at {left[0]}: see above)")
+
     def no_changes(self, layer, name, reason) -> bool:
         """The one place an empty change set is recognised, deleted and reported."""
         if not any(text in (reason or "") for text in NO_CHANGES):
@@ -334,6 +400,7 @@ class Deployer:
         if name:
             self.delete_change_set(layer.stack, name)
         self.say(f"{layer.stack}: no changes")
+        self.outcomes[layer.name] = "no changes"
         return True
 
     def wait_for_change_set(self, stack, name):
@@ -425,9 +492,11 @@ class Deployer:
         given = parameter_values(change_set)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
         if "ImageTag" in given:
-            self.record_release(given["ImageTag"], self.rolling_back_from)
+            self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"])
         if not exists:
             self.settle(layer, change_set)
+        changes = len(change_set.get("Changes", []))
+        self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
 
     def say_rollback_triggers(self, layer, change_set):
         if layer.name not in templates.ROLLBACK_TRIGGERS:
@@ -604,38 +673,162 @@ class Deployer:
             status = event["ResourceStatus"]
             self.say(self.paint(event_line(event), "31" if status.endswith("FAILED") or "ROLLBACK" in status else None))
 
+    # --- one run at a time per environment ----------------------------------------------------
+    @property
+    def lock_name(self):
+        return f"/{templates.PROJECT}/{self.env}/deploy-lock"
+
+    LOCK_CALLS = "(lock)"  # the key the lock's API calls are counted under (--api-calls)
+
+    def lock(self, command):
+        """Take the environment's lock: an SSM parameter that only one PutParameter without Overwrite
+        can create (the others get ParameterAlreadyExists), naming its holder and start time.
+        https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html"""
+        runner = os.environ.get("GITHUB_RUN_ID")
+        holder = (
+            f"GitHub run {os.environ.get('GITHUB_REPOSITORY', '')}#{runner}" if runner else f"{getpass.getuser()}@{socket.gethostname()}"
+        )
+        value = {"holder": f"{holder} (pid {os.getpid()})", "command": command, "since": f"{self.now():%Y-%m-%dT%H:%M:%SZ}"}
+        self.current = self.LOCK_CALLS
+        # Marked before the call: a Ctrl-C while it is under way may leave the lock taken, and
+        # unlock() frees it only if it is this value, never another run's.
+        self.lock_value = json.dumps(value)
+        try:
+            self.client("ssm").put_parameter(
+                Name=self.lock_name,
+                Value=self.lock_value,
+                Type="String",
+                Overwrite=False,
+                Description=f"held by scripts/deploy.py while a run changes {self.env}",
+            )
+        except ClientError as error:
+            if error.response["Error"].get("Code") != "ParameterAlreadyExists":
+                raise
+            self.lock_value = None
+            raise Failure(f"error: {self.env} is being changed by another run: {self.lock_holder()}; {self.unlock_hint()}") from None
+
+    def lock_holder(self) -> str:
+        try:
+            text = self.client("ssm").get_parameter(Name=self.lock_name)["Parameter"]["Value"]
+        except ClientError:
+            return "(gone meanwhile: try again)"
+        try:
+            held = json.loads(text)
+            return f"{held['command']} by {held['holder']} since {held['since']}"
+        except (ValueError, TypeError, KeyError):
+            return repr(text[:100])
+
+    def unlock_hint(self):
+        return f"wait for it to finish; if that run died, free the lock: make unlock ENV={self.env}"
+
+    def unlock(self):
+        """Free the lock if this run holds it (the parameter still has this run's value)."""
+        if self.lock_value is None:
+            return
+        self.current = self.LOCK_CALLS
+        ssm = self.client("ssm")
+        try:
+            if ssm.get_parameter(Name=self.lock_name)["Parameter"]["Value"] == self.lock_value:
+                ssm.delete_parameter(Name=self.lock_name)
+            self.lock_value = None
+        except (BotoCoreError, ClientError) as error:
+            if isinstance(error, ClientError) and error.response["Error"].get("Code") == "ParameterNotFound":
+                self.lock_value = None  # the take never landed
+                return
+            print(
+                f"warning: {self.lock_name} may still be held ({explain(error, self.env)}); free it with: make unlock ENV={self.env}",
+                file=self.err,
+            )
+
+    def force_unlock(self) -> int:
+        """`make unlock`: free the lock a dead run left, after saying whose it is and asking."""
+        try:
+            self.client("ssm").get_parameter(Name=self.lock_name)
+        except ClientError as error:
+            if error.response["Error"].get("Code") != "ParameterNotFound":
+                raise
+            self.say(f"{self.env} is not locked")
+            return 0
+        holder = self.lock_holder()
+        if not self.confirm(f"free the lock of {self.env} held by {holder}? Only if that run is gone. [y/N] "):
+            raise Failure(f"error: the lock of {self.env} ({holder}) is kept; to free it without asking, rerun with YES=1 (--yes)")
+        self.client("ssm").delete_parameter(Name=self.lock_name)
+        self.say(f"{self.env}: lock freed (was {holder})")
+        return 0
+
     # --- release history: in SSM, so that any machine can roll back ---------------------------
     @property
     def history_name(self):
         return f"/{templates.PROJECT}/{self.env}/service/releases"
 
     def releases(self) -> list[dict]:
+        """The release history; a parameter that is not a list of releases is reported and read as
+        empty (the next release starts it again), never a traceback after a deploy that worked."""
         try:
-            return json.loads(self.client("ssm").get_parameter(Name=self.history_name)["Parameter"]["Value"])
+            parameter = self.client("ssm").get_parameter(Name=self.history_name)["Parameter"]
         except ClientError as error:
             if error.response["Error"].get("Code") != "ParameterNotFound":
                 raise
+            self.history_version = 0
             return []
+        text, self.history_version = parameter["Value"], parameter.get("Version", 0)
+        try:
+            entries = json.loads(text)
+        except ValueError:
+            entries = None
+        if not (isinstance(entries, list) and all(isinstance(e, dict) and isinstance(e.get("image_tag"), str) for e in entries)):
+            self.say(f"warning: the release history {self.history_name} is not a list of releases ({text[:60]!r}); starting it again")
+            return []
+        return entries
 
-    def record_release(self, image_tag, rolled_back_from=None):
+    def record_release(self, image_tag, rolled_back_from=None, stack_created=None):
         entry = {
             "time": f"{self.now():%Y-%m-%dT%H:%M:%SZ}",
             "image_tag": image_tag,
             "revision": self.revision or git_revision(),
             "by": self.client("sts").get_caller_identity()["Arn"],
         }
+        if stack_created:  # which service stack: one destroyed and created again starts a new history
+            entry["stack_created"] = f"{stack_created:%Y-%m-%dT%H:%M:%SZ}"
         if rolled_back_from:
             entry["rolled_back_from"] = rolled_back_from
-        entries = [*self.releases(), entry][-RELEASES_KEPT:]
-        while len(json.dumps(entries)) > 4000:
-            entries.pop(0)
-        self.client("ssm").put_parameter(
-            Name=self.history_name,
-            Value=json.dumps(entries, separators=(",", ":")),
-            Type="String",
-            Overwrite=True,
-            Description="StartupWebApp service releases (scripts/deploy.py): time, image tag, git revision, who",
-        )
+        entries = self.releases()
+        # SSM has no conditional write: each write makes the next version, so a version other than
+        # the one read + 1 means another run wrote in between. Then its entries are read back from
+        # the parameter's history and written again with ours, so that no release is lost.
+        for _ in range(RELEASE_WRITE_TRIES):
+            kept = [*entries, entry][-RELEASES_KEPT:]
+            while len(json.dumps(kept)) > 4000:
+                kept.pop(0)
+            written = self.client("ssm").put_parameter(
+                Name=self.history_name,
+                Value=json.dumps(kept, separators=(",", ":")),
+                Type="String",
+                Overwrite=True,
+                Description="StartupWebApp service releases (scripts/deploy.py): time, image tag, git revision, who",
+            )["Version"]
+            if written == self.history_version + 1:
+                return
+            self.say(f"the release history changed while this run wrote it (version {self.history_version} to {written}): merging")
+            entries = [e for e in self.history_at(written - 1) if e != entry]
+            self.history_version = written
+        self.say(f"warning: the release history {self.history_name} kept changing; {image_tag} may be missing from it")
+
+    def history_at(self, version) -> list[dict]:
+        """The release history as another run wrote it in that version of the parameter."""
+        ssm, kwargs = self.client("ssm"), {"Name": self.history_name}
+        while True:
+            page = ssm.get_parameter_history(**kwargs)
+            for parameter in page.get("Parameters", []):
+                if parameter.get("Version") == version:
+                    try:
+                        found = json.loads(parameter["Value"])
+                    except ValueError:
+                        return []
+                    return found if isinstance(found, list) else []
+            if not page.get("NextToken"):
+                return []
+            kwargs["NextToken"] = page["NextToken"]
 
     def rollback(self, layer, image_tag=None, allow_replace=False):
         """Deploy the image before the one running (or image_tag) through the usual change set."""
@@ -644,7 +837,15 @@ class Deployer:
             raise Failure(f"error: {layer.stack} is not deployed: nothing to roll back")
         running = parameter_values(self.describe(layer.stack)).get("ImageTag")
         if image_tag is None:
+            created = f"{self.describe(layer.stack)['CreationTime']:%Y-%m-%dT%H:%M:%SZ}"
             releases = self.releases()
+            earlier_stacks = [entry for entry in releases if entry.get("stack_created", created) != created]
+            if earlier_stacks:
+                self.say(
+                    f"{len(earlier_stacks)} releases in the history belong to an earlier {layer.stack} (destroyed, then created "
+                    f"again at {created}): not rolled back to"
+                )
+            releases = [entry for entry in releases if entry not in earlier_stacks]
             # Never back to an image that was itself rolled back from.
             bad = {entry["rolled_back_from"] for entry in releases if entry.get("rolled_back_from")} | {running}
             earlier = [entry for entry in reversed(releases) if entry["image_tag"] not in bad]
@@ -685,6 +886,8 @@ class Deployer:
             found = self.describe(layer.stack)
             if found and not found.get("EnableTerminationProtection"):
                 self.protect(layer, found)  # finish a run interrupted before it protected the stack
+            if found and not leave and self.stack_tags(found) != layer.tags:
+                self.update_tags(layer, found)
             return
         self.print_change_set(change_set, self.describe(layer.stack) if exists else None)
         if leave:
@@ -741,6 +944,36 @@ class Deployer:
             )
         return 0
 
+    @staticmethod
+    def stack_tags(found) -> dict:
+        return {tag["Key"]: tag["Value"] for tag in found.get("Tags", [])}
+
+    def update_tags(self, layer, found):
+        """A change set sees no change when only the stack's tags differ (it ends FAILED, "didn't contain
+        changes"), so new tags go through UpdateStack with the previous template and parameter values;
+        CloudFormation passes stack tags on to the resources that take tags.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStack.html"""
+        before = self.stack_tags(found)
+        self.say(f"{layer.stack}: only its tags differ from output/{self.env}/{layer.name}.json:")
+        for key in sorted(k for k in before.keys() | layer.tags.keys() if before.get(k) != layer.tags.get(k)):
+            self.say(f"  tag {key}: {before.get(key, '(none)')} -> {layer.tags.get(key, '(removed)')}")
+        if not self.confirm(f"update the tags of {layer.stack}? [y/N] "):
+            why = "no terminal to ask on and no YES=1 (--yes)" if not self.interactive else "not confirmed"
+            raise Failure(f"error: {why}: tags of {layer.stack} left as they are; to update without asking, rerun with YES=1 (--yes)")
+        started = self.now()
+        token = f"tags-{layer.stack}-{started:%Y%m%d%H%M%S}"
+        self.cf.update_stack(
+            StackName=layer.stack,
+            UsePreviousTemplate=True,
+            Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in found.get("Parameters", [])],
+            Capabilities=CAPABILITIES,
+            Tags=[{"Key": k, "Value": v} for k, v in sorted(layer.tags.items())],
+            ClientRequestToken=token,
+            **self.role,
+        )
+        self.finish(layer, self.wait_for_stack(layer.stack, token, started), outputs=False)
+        self.outcomes[layer.name] = "tags updated"
+
     def execute_named(self, layer, name, allow_replace=False):
         self.current = layer.stack
         try:
@@ -759,6 +992,15 @@ class Deployer:
                 f"error: change set {name} cannot be executed: {change_set['Status']}/{change_set.get('ExecutionStatus')} {change_set.get('StatusReason', '')}".rstrip()
             )
         exists = self.has_stack(layer.stack)
+        updated = exists and self.describe(layer.stack).get("LastUpdatedTime")
+        if updated and change_set.get("CreationTime") and change_set["CreationTime"] < updated:
+            # It was computed against the stack as it was then: executing it would put back the
+            # values of then over everything deployed since.
+            raise Failure(
+                f"error: change set {name} was created at {change_set['CreationTime']:%Y-%m-%d %H:%M:%S %Z}, before {layer.stack}'s "
+                f"last update at {updated:%Y-%m-%d %H:%M:%S %Z}; it would undo that update. Make a new one: "
+                f"make changeset STACK={layer.name} ENV={self.env}"
+            )
         self.print_change_set(change_set, self.describe(layer.stack) if exists else None)
         self.execute(layer, change_set, exists, allow_replace, reviewed=True)
 
@@ -775,7 +1017,7 @@ class Deployer:
             raise Failure(f"error: {stack} ended {found['StackStatus']}; fix the failed resources above and destroy again")
 
     def consumers(self, layer_name):
-        downstream = sorted(templates.downstream_of(layer_name) & set(self.layers))
+        downstream = sorted(templates.downstream_of(layer_name))  # enabled or not: a deployed one reads the outputs
         return [templates.stack_name(self.env, d) for d in downstream if self.has_stack(templates.stack_name(self.env, d))]
 
     def destroy(self, layer_name):
@@ -802,10 +1044,9 @@ class Deployer:
             }
         self.delete(stack)
         self.say(f"{stack}: deleted")
-        for logical_id, kind in keep.items():
-            self.say(f"  retained, still in the account: {logical_id} ({kind}) {ids.get(logical_id, '(not created)')}")
-        if set(keep.values()) & NAMED_TYPES:
-            self.say("  creating this layer again needs those names free: delete the named ones first, or they conflict")
+        from scripts import purge  # each retained resource with the command that frees it; make purge frees them all
+
+        purge.say_retained(self, layer_name, keep, ids)
         if "AWS::Route53::HostedZone" in keep.values():
             self.say("  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again")
 
@@ -874,8 +1115,22 @@ def explain(error, env) -> str:
     """One line for an AWS or botocore error, with what to do next."""
     if isinstance(error, NoCredentialsError):
         return "error: no AWS credentials found: set AWS_PROFILE (or run `aws sso login`), or use the sandbox"
+    if isinstance(error, (ReadTimeoutError, ConnectTimeoutError)):
+        return (
+            f"error: {error.kwargs.get('endpoint_url')} did not answer in time, {MAX_ATTEMPTS} tries: check the network, "
+            "or AWS_ENDPOINT_URL (is the sandbox running? make sandbox-status)"
+        )
     if isinstance(error, EndpointConnectionError):
-        return f"error: cannot reach {error.kwargs.get('endpoint_url')}: check the network, or AWS_ENDPOINT_URL (is the sandbox running?)"
+        return (
+            f"error: cannot reach {error.kwargs.get('endpoint_url')} ({MAX_ATTEMPTS} tries): check the network, "
+            "or AWS_ENDPOINT_URL (is the sandbox running? make sandbox-status)"
+        )
+    if isinstance(error, ResponseParserError):
+        # Whatever answered is no AWS API: a proxy's page, another server on the port, a JSON error.
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or "the AWS endpoint"
+        text = str(error)
+        said = text[text.find("b'") :] if "b'" in text else text
+        return f"error: {endpoint} answered with something that is not an AWS API response: {' '.join(said.split())[:200]}; is that the endpoint you meant?"
     if isinstance(error, ClientError):
         code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
         credentials = any(word in code for word in ("Token", "Denied", "Unauthorized", "Signature"))
@@ -922,7 +1177,8 @@ def parse(argv):
         action="append",
         default=[],
         metavar="HOST:PORT:ADDRESS:PORT",
-        help="verify: connect to ADDRESS:PORT for HOST:PORT, like curl --connect-to (for a local rehearsal)",
+        help="verify: connect to ADDRESS:PORT for HOST:PORT, like curl --connect-to (for a local rehearsal; "
+        "with AWS_ENDPOINT_URL an HTTP check runs only for a HOST:PORT mapped here)",
     )
     parser.add_argument("--ca-bundle", help="verify: CA certificates to trust (default: the system's)")
     parser.add_argument("--api-calls", action="store_true", help="print the AWS API calls made per stack on stderr")
@@ -944,9 +1200,11 @@ def validate(args):
     except ParamsError as error:
         raise Failure("\n".join(f"error: {line}" for line in error.problems), 2) from None
     enabled = environment.layers
-    if args.stack and args.stack not in enabled:
+    # A layer taken out of enabled_layers may still be deployed: it can be looked at and destroyed.
+    everywhere = args.command in ("status", "outputs", "events", "destroy", "purge")
+    if args.stack and args.stack not in enabled and not everywhere:
         raise Failure(f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {params_file}", 2)
-    names = [args.stack] if args.stack else enabled
+    names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
     if args.command == "zone" and args.stack:
         raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
     if args.max_wait is not None and not 1 <= args.max_wait <= 720:
@@ -1004,15 +1262,16 @@ def verify_service(deployer, environment, args) -> bool:
         outputs[layer] = deployer.outputs(stack)
     alb, service = outputs["alb"], outputs["service"]
     deployer.say(f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s")
-    endpoint = None
-    if os.environ.get("AWS_ENDPOINT_URL") and not args.connect_to:
-        # The stacks live in an emulator: the public host in their outputs is not theirs.
-        deployer.say(f"HTTP checks skipped: AWS_ENDPOINT_URL is set, so {alb['ServiceHost']} is not this deployment's (use --connect-to)")
-    else:
-        try:
-            endpoint = verify.Endpoint(verify.parse_connect_to(args.connect_to), ca_bundle=args.ca_bundle)
-        except (ValueError, OSError) as error:
-            raise Failure(f"error: {error}", 2) from None
+    # With AWS_ENDPOINT_URL the stacks live in an emulator: it runs no containers, and the public host
+    # in their outputs is not theirs. verify.run_checks skips what cannot pass there, saying why, and
+    # makes HTTP requests only to the --connect-to addresses (a local server), never the public host.
+    emulator = os.environ.get("AWS_ENDPOINT_URL")
+    if emulator:
+        deployer.say(f"AWS_ENDPOINT_URL={emulator}: an emulator; the checks it cannot pass are skipped, each with its reason")
+    try:
+        endpoint = verify.Endpoint(verify.parse_connect_to(args.connect_to), ca_bundle=args.ca_bundle)
+    except (ValueError, OSError) as error:
+        raise Failure(f"error: {error}", 2) from None
 
     def run_once():
         return verify.run_checks(
@@ -1024,6 +1283,8 @@ def verify_service(deployer, environment, args) -> bool:
             service=service["ServiceName"],
             target_group_arn=alb["TargetGroupArn"],
             smoke_checks=environment.smoke_checks,
+            emulator=bool(emulator),
+            task_definition=service.get("TaskDefinitionArn"),
         )
 
     return verify.verify(run_once, timeout=args.timeout, sleep=deployer.sleep, say=deployer.say)
@@ -1032,33 +1293,49 @@ def verify_service(deployer, environment, args) -> bool:
 def run(deployer, args, layers, environment) -> int:
     command, env = args.command, args.env
     if command == "deploy":
-        if not args.stack:
-            deployer.say(f"order: {' -> '.join(layer.name for layer in layers)}")
-        for layer in layers:
-            deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
+        if args.stack:
+            deployer.deploy(layers[0], args.image_tag, args.allow_replace, args.recreate)
+            return 0
+        deployer.say(f"order: {' -> '.join(layer.name for layer in layers)}")
+        started = deployer.clock()
+        try:
+            for layer in layers:
+                deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
+        finally:  # also when a layer fails or is declined: say what was deployed and what was not
+            deployer.say_summary([layer.name for layer in layers], deployer.clock() - started)
     elif command == "changeset":
         deployer.deploy(layers[0], args.image_tag, recreate=args.recreate, leave=True)
     elif command == "execute":
         deployer.execute_named(layers[0], args.changeset, args.allow_replace)
     elif command == "status":
+        deployer.say(f"{'STACK':<36} {'STATUS':<28} LAST CHANGE")
         for name in layers:
             stack = templates.stack_name(env, name)
             deployer.current = stack
             found = deployer.describe(stack)
+            enabled = name in environment.layers
             if found is None:
-                deployer.say(f"{stack:<36} not deployed")
+                if enabled:
+                    deployer.say(f"{stack:<36} not deployed")
                 continue
             when = found.get("LastUpdatedTime") or found.get("CreationTime")
             note = "  (abandoned create: not deployed)" if found["StackStatus"] == "REVIEW_IN_PROGRESS" else ""
+            if not enabled:
+                note += f"  (not in enabled_layers of params/{env}.yaml: make destroy STACK={name} ENV={env} removes it)"
             deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
     elif command == "outputs":
         for name in layers:
             stack = templates.stack_name(env, name)
             deployer.current = stack
+            if not deployer.has_stack(stack) and name not in environment.layers:
+                continue
             deployer.say(f"{stack}:" if deployer.has_stack(stack) else f"{stack}: not deployed")
             deployer.print_outputs(deployer.describe(stack) or {})
     elif command == "diff":
-        return 1 if [deployer.diff(layer, args.image_tag) for layer in layers].count(True) else 0
+        differing = [layer.name for layer in layers if deployer.diff(layer, args.image_tag)]
+        if differing:  # an outcome, not a failure: make's "Error 1" after it only carries the exit code
+            deployer.say(f"differs from what {env} runs: {', '.join(differing)} (exit 1; make deploy applies it)")
+        return 1 if differing else 0
     elif command == "destroy":
         names = list(reversed(layers))
         deployer.current = templates.stack_name(env, names[0])
@@ -1074,11 +1351,25 @@ def run(deployer, args, layers, environment) -> int:
         if not existing:
             deployer.say("nothing deployed")
             return 0
+        from scripts import purge
+
+        protected = purge.deletion_protected(deployer, existing)  # refused before anything is deleted, not half way
+        if protected:
+            raise Failure(
+                f"error: refusing to destroy {protected[0]}: its load balancer has deletion protection on (DeletionProtection=true), "
+                "which CloudFormation cannot delete: the stack would end DELETE_FAILED. If it is really to go, set "
+                f"DeletionProtection: false in params/{env}.yaml, make templates && make deploy ENV={env} STACK=alb, "
+                "then destroy again; nothing destroyed"
+            )
         if not deployer.confirm(f"destroy {', '.join(existing)}? [y/N] "):
             why = "no terminal to ask on and no YES=1 (--yes)" if not deployer.interactive else "not confirmed"
             raise Failure(f"error: {why}: nothing destroyed")
         for name in names:
             deployer.destroy(name)
+    elif command == "purge":
+        from scripts import purge
+
+        return purge.purge(deployer, layers)
     elif command == "recover":
         deployer.recover(layers[0])
     elif command == "rollback":
@@ -1090,6 +1381,8 @@ def run(deployer, args, layers, environment) -> int:
         return 0 if verify_service(deployer, environment, args) else 1
     elif command == "zone":
         return deployer.zone(environment, args.timeout)
+    elif command == "unlock":
+        return deployer.force_unlock()
     return 0
 
 
@@ -1106,6 +1399,7 @@ def main(
     err=None,
     clock=time.monotonic,
     resolver=None,
+    locking=True,
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     args = parse(argv)
@@ -1121,7 +1415,12 @@ def main(
             resolver = zone.public_name_servers  # an emulator's zones are unknown to public DNS
         options["resolver"] = resolver
         deployer = Deployer(clients or boto_clients(environment.region, err), args.env, interactive=interactive, **options)
-        code, failed = run(deployer, args, layers, environment), False
+        try:
+            if locking and args.command in LOCKING_COMMANDS:
+                deployer.lock(args.command)
+            code, failed = run(deployer, args, layers, environment), False
+        finally:  # also on a failure and on Ctrl-C: the next run must not find the lock taken
+            deployer.unlock()
     except Failure as failure:
         print(failure, file=err)
         code = failure.code

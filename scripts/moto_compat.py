@@ -1,13 +1,15 @@
 """Closes the moto 5.2.5 CloudFormation gaps that a change-set deploy of our layers hits.
 
 Each patch delegates to moto's own service backends and names the gap it closes. Only what the
-deployer's calls (change sets, DescribeStacks, termination protection, destroy) and the end-to-end
-checks through the services' own APIs rely on is here. Left open because nothing we run reads
-them: S3 bucket policy and inline security-group egress not created; load balancer and target
-group attributes, log group KmsKeyId dropped; target group updates not applied (the resource is
-kept); the CloudFormation-made hosted zone's name has no trailing dot and holds no ACM validation
-records; change sets carry no Replacement or Details, show a resource whose Condition flips as
-Modify (not Add or Remove) and every resource that refers to a modified one as Modify too, ignore DependsOn and stack policies, and finish synchronously; rollback
+deployer's calls (change sets, DescribeStacks, termination protection, destroy, purge) and the
+end-to-end checks through the services' own APIs rely on is here. Left open because nothing we run
+reads them: S3 bucket policy and inline security-group egress not created; load balancer and target
+group attributes, log group KmsKeyId dropped; target group updates that replace nothing not applied
+(the resource is kept); the CloudFormation-made hosted zone's name has no trailing dot and holds no
+ACM validation records; change sets judge replacement from the templates and createOnlyProperties
+(not from the resolved values), show a resource whose Condition flips as
+Modify (not Add or Remove) and every resource that refers to a modified one as Modify too, ignore DependsOn and stack policies, and finish synchronously; a
+failed update is not rolled back (a failed create is); rollback
 triggers are kept but never watched, alarms never leave OK, e-mail subscriptions are never pending
 confirmation, a web ACL is associated with any ARN and deleted while associated, and an SNS topic
 whose properties change is replaced, losing the subscriptions other resources made (see DESIGN.md).
@@ -19,20 +21,26 @@ The sandbox server imports it at start-up. moto is pinned exactly: this touches 
 
 import json
 import re
+from functools import cache
 from graphlib import TopologicalSorter
 
+from cfnlint.schema import PROVIDER_SCHEMA_MANAGER, ResourceNotFoundError  # at start-up: it takes a second
 from moto.acm.models import acm_backends
 from moto.applicationautoscaling.models import applicationautoscaling_backends
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing, responses
 from moto.cloudwatch import models as cloudwatch_models
 from moto.core.common_models import CloudFormationModel
-from moto.core.utils import camelcase_to_underscores, pascal_to_camelcase, remap_nested_keys
+from moto.core.utils import camelcase_to_underscores, pascal_to_camelcase, remap_nested_keys, utcnow
+from moto.ec2 import models as ec2_models
 from moto.ecs import models as ecs_models
 from moto.elbv2 import models as elbv2_models
 from moto.kms import models as kms_models
+from moto.logs import models as logs_models
 from moto.route53 import models as route53_models
+from moto.s3 import models as s3_models
 from moto.sns import models as sns_models
+from moto.utilities.utils import get_partition
 from moto.wafv2 import models as wafv2_models
 
 # Gap: hosted zone ids are 22 random characters, where Route 53's start with Z (Z0123456789ABCDEFGHIJ):
@@ -46,9 +54,21 @@ _execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
 
 
 def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
-    _execute_change_set(self, change_set_name, stack_name)
     change_set = self.describe_change_set(change_set_name)
     stack = self.stacks[change_set.stack_id]
+    try:
+        _execute_change_set(self, change_set_name, stack_name)
+    except Exception as error:
+        if change_set.change_set_type != "CREATE":
+            raise
+        _roll_back_create(stack, change_set, error)  # as AWS does, after an ExecuteChangeSet that succeeded
+        return
+    # Gap: executed change sets stay listed, and a new one of the same name (made within the same
+    # second) is then shadowed: DeleteChangeSet by name deletes the old one. AWS keeps a stack's
+    # change sets only until the stack is updated.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-changesets-delete.html
+    for other in [i for i, c in self.change_sets.items() if c.stack_id == stack.stack_id]:
+        del self.change_sets[other]
     stack.template_dict, stack.parameters = change_set.template_dict, change_set.parameters
     stack.description = stack.template_dict.get("Description")
     stack.output_map = stack._create_output_map()
@@ -57,6 +77,58 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
 
 
 cfn_models.CloudFormationBackend.execute_change_set = _execute_change_set_with_outputs
+
+
+# Gap: a resource that fails to create (a name another resource holds) makes ExecuteChangeSet an
+# HTTP error and leaves the stack REVIEW_IN_PROGRESS with what it created so far, reported as not
+# deployed and never cleaned up. AWS accepts the execution, marks the resource CREATE_FAILED,
+# deletes what the create made (in reverse order; only DeletionPolicy Retain keeps a resource,
+# RetainExceptOnCreate does not) and ends ROLLBACK_COMPLETE, which only a delete leaves.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-failure-options.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-deletionpolicy.html
+def _message(error) -> str:
+    return " ".join(str(getattr(error, "message", None) or error or type(error).__name__).split())
+
+
+def _resource_event(stack, logical_id, resource_type, status, physical_id="", reason=None):
+    event = cfn_models.Event(stack.stack_id, stack.name, logical_id, physical_id, resource_type, status, reason, None)
+    stack.events.append(event)
+
+
+def _roll_back_create(stack, change_set, error):
+    resource_map, resources = stack.resource_map, change_set.template_dict["Resources"]
+    failed, failed_type = getattr(error, "compat_failed", (stack.name, "AWS::CloudFormation::Stack"))
+    _resource_event(stack, failed, failed_type, "CREATE_FAILED", reason=f'Resource handler returned message: "{_message(error)}"')
+    reason = f"The following resource(s) failed to create: [{failed}]. Rollback requested by user."
+    stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+    created = [name for name in reversed(resource_map._parsed_resources) if name in resources and resource_map._parsed_resources[name]]
+    left, problems, progress = [], {}, True
+    for name in created:
+        if resources[name].get("DeletionPolicy") == "Retain":
+            physical_id = getattr(resource_map._parsed_resources[name], "physical_resource_id", "")
+            _resource_event(stack, name, resources[name]["Type"], "DELETE_SKIPPED", physical_id)
+        else:
+            left.append(name)
+    while left and progress:  # one that another resource still uses goes on a later pass
+        progress = False
+        for name in list(left):
+            resource = resource_map._parsed_resources[name]
+            try:
+                resource_map._delete_resource(resource, resources[name])
+            except Exception as problem:
+                problems[name] = _message(problem)
+                continue
+            left.remove(name)
+            progress = True
+            del resource_map._parsed_resources[name]
+            _resource_event(stack, name, resources[name]["Type"], "DELETE_COMPLETE", getattr(resource, "physical_resource_id", ""))
+    for name in left:
+        _resource_event(stack, name, resources[name]["Type"], "DELETE_FAILED", reason=problems.get(name))
+    stack.template, stack.template_dict = change_set.template, change_set.template_dict
+    stack.status = "ROLLBACK_FAILED" if left else "ROLLBACK_COMPLETE"
+    stack.status_reason = reason
+    stack._add_stack_event(stack.status)
+    change_set.execution_status = "EXECUTE_FAILED"
 
 
 # Gap: an unchanged redeploy answers CreateChangeSet with 400 "No updates are to be performed."
@@ -113,6 +185,60 @@ responses.CloudFormationResponse.update_termination_protection = _update_termina
 responses.CloudFormationResponse.delete_stack = _delete_stack_unless_protected
 
 
+# Gap: deleting a stack deletes the resources whose DeletionPolicy is RetainExceptOnCreate (moto
+# keeps only Retain ones) and says nothing of what it kept; ListStacks shows no DeletionTime; and
+# ListStackResources of a deleted stack lists its retained resources as CREATE_COMPLETE (and would
+# create the deleted ones again). AWS keeps both kinds on stack deletion, with a DELETE_SKIPPED
+# event, and lists a deleted stack's resources for 90 days after, by stack id: DELETE_SKIPPED what
+# it retained, DELETE_COMPLETE the rest. `make purge` reads exactly that.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ListStackResources.html
+_stack_delete = cfn_models.Stack.delete
+
+
+def _stack_delete_keeping_retained(self):
+    resource_map = self.resource_map
+    bodies = resource_map._resource_json_map
+    existed = {name: resource for name in bodies if (resource := resource_map._parsed_resources.get(name)) is not None}
+    retain = {"DeletionPolicy": "Retain"}
+    resource_map._resource_json_map = {
+        name: body | retain if body.get("DeletionPolicy") == "RetainExceptOnCreate" else body for name, body in bodies.items()
+    }
+    try:
+        _stack_delete(self)
+    finally:
+        resource_map._resource_json_map = bodies
+    self.deletion_time = utcnow()
+    self.compat_deleted_resources = [
+        {
+            "LogicalResourceId": name,
+            "PhysicalResourceId": getattr(resource, "physical_resource_id", ""),
+            "ResourceType": bodies[name]["Type"],
+            "ResourceStatus": "DELETE_SKIPPED" if name in resource_map._parsed_resources else "DELETE_COMPLETE",
+            "LastUpdatedTimestamp": self.deletion_time,
+        }
+        for name, resource in existed.items()
+    ]
+    finished = self.events.pop()  # the stack's DELETE_COMPLETE comes after the resources' events
+    for entry in self.compat_deleted_resources:
+        if entry["ResourceStatus"] == "DELETE_SKIPPED":
+            _resource_event(self, entry["LogicalResourceId"], entry["ResourceType"], "DELETE_SKIPPED", entry["PhysicalResourceId"])
+    self.events.append(finished)
+
+
+_list_stack_resources = responses.CloudFormationResponse.list_stack_resources
+
+
+def _list_stack_resources_of_deleted_stacks_too(self):
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))  # a deleted one by its id only, as in AWS
+    if stack.status != "DELETE_COMPLETE":
+        return _list_stack_resources(self)
+    return responses.ActionResult({"StackResourceSummaries": getattr(stack, "compat_deleted_resources", [])})
+
+
+cfn_models.Stack.delete = _stack_delete_keeping_retained
+responses.CloudFormationResponse.list_stack_resources = _list_stack_resources_of_deleted_stacks_too
+
+
 # Gap: DescribeStacks shows a List parameter as "['subnet-a', 'subnet-b']" (moto's parsed value),
 # not the "subnet-a,subnet-b" that was given, so comparing deployed and new parameters finds a
 # change that is none. Show every value as CloudFormation does: the string given.
@@ -129,9 +255,17 @@ def _parameter_list(self):
 
 cfn_models.Stack.parameter_list = property(_parameter_list)
 
+
 # Gap: DescribeStackResources and ListStackResources list a resource moto did not create (a type
-# it skips, or a false Condition) as an entry without LogicalResourceId. List created ones only.
-cfn_models.Stack.stack_resources = property(lambda self: [r for r in self.resource_map.values() if r is not None])
+# it skips, or a false Condition) as an entry without LogicalResourceId, and listing a deleted or
+# rolled-back stack's resources creates them again (the resource map creates what it is asked
+# for). List the created ones that still exist, in template order, creating nothing.
+def _created_resources(resource_map) -> list:
+    parsed = resource_map._parsed_resources
+    return [parsed[name] for name in resource_map._resource_json_map if parsed.get(name) is not None]
+
+
+cfn_models.Stack.stack_resources = property(lambda self: _created_resources(self.resource_map))
 
 
 # Gap: parameters used only inside Fn::Sub (ImageTag, TaskCpu, DeregistrationDelaySeconds...)
@@ -186,17 +320,23 @@ def _conditions_used(node) -> set:
     return found
 
 
+def _changed_inputs(resource_map, template, parameters) -> tuple[set, set]:
+    """(the parameters whose value changes, the conditions that read them)."""
+    changed = {name for name, value in (parameters or {}).items() if resource_map.input_parameters.get(name) != value}
+    conditions, affected = template.get("Conditions", {}), set()
+    while more := {
+        c for c, body in conditions.items() if c not in affected and (_references(body) & changed or _conditions_used(body) & affected)
+    }:
+        affected |= more
+    return changed, affected
+
+
 def _build_resource_diff_with_dependents(self, other_template, parameters=None):
     actions = _build_resource_diff(self, other_template, parameters)
     resources, existing = other_template["Resources"], self._resource_json_map
     refs = {name: _references(body) for name, body in resources.items()}
     uses = {name: _conditions_used(body) for name, body in resources.items()}
-    changed = {name for name, value in (parameters or {}).items() if self.input_parameters.get(name) != value}
-    conditions, affected = other_template.get("Conditions", {}), set()
-    while more := {
-        c for c, body in conditions.items() if c not in affected and (_references(body) & changed or _conditions_used(body) & affected)
-    }:
-        affected |= more
+    _, affected = _changed_inputs(self, other_template, parameters)
     modify = set(actions["Modify"]) | {name for name in resources if name in existing and uses[name] & affected}
     while dependents := {name for name in resources if name in existing and name not in modify and refs[name] & modify}:
         modify |= dependents
@@ -213,8 +353,119 @@ def _resolved_properties(resource_json, resources_map):
     return parsing.clean_json(resource_json.get("Properties", {}), resources_map)
 
 
+@cache
+def _schema(resource_type: str, region_name: str) -> dict:
+    """The CloudFormation resource schema of the type, as cfn-lint ships it ({} for one it lacks)."""
+    try:
+        return PROVIDER_SCHEMA_MANAGER.get_resource_schema(region_name, resource_type).schema
+    except ResourceNotFoundError:
+        return {}
+
+
+def _create_only(resource_type: str, region_name: str) -> list[str]:
+    """JSON pointers (/properties/Name) of the properties whose change replaces the resource."""
+    return _schema(resource_type, region_name).get("createOnlyProperties", [])
+
+
+_ABSENT = object()
+
+
+def _at(properties, pointer: str):
+    """The value a /properties/... pointer names; a * (each list item) compares the whole list."""
+    node = properties
+    for part in pointer.split("/")[2:]:
+        if part == "*":
+            break
+        if not isinstance(node, dict) or part not in node:
+            return _ABSENT
+        node = node[part]
+    return node
+
+
+def _replaced(resource_type, original, properties, region_name) -> bool:
+    before = getattr(original, "compat_properties", None)
+    return before is not None and any(_at(before, p) != _at(properties, p) for p in _create_only(resource_type, region_name))
+
+
+def _updatable(resource_type) -> bool:
+    model = parsing.resource_class_from_type(resource_type)
+    return model is not None and not hasattr(model.update_from_cloudformation_json, "__isabstractmethod__")
+
+
+# Gap: resources a stack creates through a change set carry none of the stack's tags, nor the
+# aws:cloudformation:stack-name, stack-id and logical-id tags CloudFormation adds to the types
+# whose schema says so (cloudFormationSystemTags; not AWS::KMS::Key). Only AWS can set aws: tags,
+# which is what lets `make purge` tell a resource its stacks created from one made by hand.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-resource-tags.html
+def _tag_list(tags: dict) -> list:
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+TAGGERS = {  # type -> tag(resource, tags dict, account, region) through the service's own backend
+    "AWS::Logs::LogGroup": lambda r, tags, a, region: logs_models.logs_backends[a][region].tag_resource(r.arn, tags),
+    "AWS::S3::Bucket": lambda r, tags, a, region: s3_models.s3_backends[a][get_partition(region)].tagger.tag_resource(
+        r.arn, _tag_list(tags)
+    ),
+    # ACM's API refuses aws: keys, as it should from a caller: set them as AWS itself does.
+    "AWS::CertificateManager::Certificate": lambda r, tags, a, region: (
+        acm_backends[a][region].get_certificate(r.physical_resource_id).tags.update(tags)
+    ),
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": lambda r, tags, a, region: elbv2_models.elbv2_backends[a][region].add_tags(
+        [r.arn], _tag_list(tags)
+    ),
+    "AWS::ElasticLoadBalancingV2::TargetGroup": lambda r, tags, a, region: elbv2_models.elbv2_backends[a][region].add_tags(
+        [r.arn], _tag_list(tags)
+    ),
+    "AWS::EC2::SecurityGroup": lambda r, tags, a, region: ec2_models.ec2_backends[a][region].create_tags([r.id], tags),
+}
+
+
+def _tag_as_cloudformation_does(resource, resource_type, logical_id, resources_map, account_id, region_name):
+    tagging = _schema(resource_type, region_name).get("tagging", {})
+    if resource_type not in TAGGERS or not tagging.get("taggable"):
+        return
+    tags = {key: value for key, value in resources_map.tags.items() if not key.startswith("aws:")}
+    if tagging.get("cloudFormationSystemTags"):
+        tags |= {
+            "aws:cloudformation:stack-name": resources_map["AWS::StackName"],
+            "aws:cloudformation:stack-id": resources_map["AWS::StackId"],
+            "aws:cloudformation:logical-id": logical_id,
+        }
+    TAGGERS[resource_type](resource, tags, account_id, region_name)
+
+
+# Gap: deleting a log group or a bucket keeps its tags, and a new one of the same name (the same
+# ARN) shows them: one made by hand would carry the aws:cloudformation tags of a deleted stack's.
+_delete_log_group = logs_models.LogsBackend.delete_log_group
+_delete_bucket = s3_models.S3Backend.delete_bucket
+
+
+def _delete_log_group_and_tags(self, log_group_name):
+    arn = self.groups[log_group_name].arn if log_group_name in self.groups else None
+    _delete_log_group(self, log_group_name)
+    self.tagger.delete_all_tags_for_resource(arn)
+
+
+def _delete_bucket_and_tags(self, bucket_name):
+    deleted = _delete_bucket(self, bucket_name)
+    if deleted is not None:
+        self.tagger.delete_all_tags_for_resource(deleted.arn)
+    return deleted
+
+
+logs_models.LogsBackend.delete_log_group = _delete_log_group_and_tags
+s3_models.S3Backend.delete_bucket = _delete_bucket_and_tags
+
+
 def _parse_and_create_resource_remembering(logical_id, resource_json, resources_map, account_id, region_name):
-    resource = _parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name)
+    try:
+        resource = _parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name)
+        if resource is not None:
+            _tag_as_cloudformation_does(resource, resource_json["Type"], logical_id, resources_map, account_id, region_name)
+    except Exception as error:
+        if not hasattr(error, "compat_failed"):  # the innermost one: a resource created on the way is not it
+            error.compat_failed = (logical_id, resource_json["Type"])
+        raise
     if resource is not None:
         resource.compat_properties = _resolved_properties(resource_json, resources_map)
     return resource
@@ -231,6 +482,15 @@ def _parse_and_update_resource_if_changed(logical_id, resource_json, resources_m
     properties = _resolved_properties(resource_json, resources_map)
     if getattr(original, "compat_properties", None) == properties:
         return original  # nothing to change
+    if not _updatable(resource_json["Type"]) and _replaced(resource_json["Type"], original, properties, region_name):
+        # Gap: moto cannot update this type, so a create-only property change (a new LogGroupName)
+        # was dropped. AWS replaces: creates the new resource, then deletes the old one unless its
+        # UpdateReplacePolicy keeps it.
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-updatereplacepolicy.html
+        replacement = _parse_and_create_resource_remembering(logical_id, resource_json, resources_map, account_id, region_name)
+        if resource_json.get("UpdateReplacePolicy", "Delete") == "Delete":
+            resources_map._delete_resource(original, resource_json)
+        return replacement
     # moto returns None for types it cannot update, which would lose the resource: keep it.
     updated = _parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name) or original
     updated.compat_properties = properties
@@ -243,11 +503,64 @@ parsing.parse_and_update_resource = _parse_and_update_resource_if_changed
 
 # Gap: a change set whose only difference is parameter values shows no Changes (ChangeSet.diff
 # ignores parameters), so the deployer would call it empty.
+# Gap: a Modify change carries no Replacement and no Details, so a change that replaces a
+# stateful resource (a new LogGroupName or target group Name) looks harmless and the deployer's
+# refusal cannot be rehearsed. Say, per changed property, what changes it (DirectModification,
+# ParameterReference, ResourceReference) and whether it recreates the resource: Always for the
+# properties the type's schema lists in createOnlyProperties. Replacement is True for an Always
+# known now (Static), Conditional for one that depends on a replaced resource's new id (Dynamic);
+# a reference to a resource that is only modified, not replaced, changes nothing and is not listed.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html
+def _change_details(resource_map, name, body, changed, affected, replaced) -> list[dict]:
+    before = resource_map._resource_json_map.get(name, {}).get("Properties", {})
+    after = body.get("Properties", {})
+    create_only = _create_only(body["Type"], resource_map._region_name)
+    details = []
+    for prop in sorted(set(before) | set(after)):
+        value = after.get(prop)
+        if before.get(prop) != value:
+            causes = [("DirectModification", None, "Static")]
+        else:
+            refs = _references(value)
+            causes = [("ParameterReference", entity, "Static") for entity in sorted(refs & changed | _conditions_used(value) & affected)]
+            causes += [("ResourceReference", entity, "Dynamic") for entity in sorted(refs & replaced - {name})]
+        pointer = f"/properties/{prop}"
+        recreation = (
+            "Always" if pointer in create_only else "Conditionally" if any(p.startswith(pointer + "/") for p in create_only) else "Never"
+        )
+        for source, entity, evaluation in causes:
+            target = {"Attribute": "Properties", "Name": prop, "RequiresRecreation": recreation}
+            details.append(
+                {"Target": target, "Evaluation": evaluation, "ChangeSource": source} | ({"CausingEntity": entity} if entity else {})
+            )
+    return details
+
+
+def _replacement(details) -> str:
+    recreations = {(d["Target"]["RequiresRecreation"], d["Evaluation"]) for d in details}
+    if ("Always", "Static") in recreations:
+        return "True"
+    return "Conditional" if any(recreation != "Never" for recreation, _ in recreations) else "False"
+
+
 def _change_set_diff_with_parameters(self):
     resource_map = self.stack.resource_map
     names_by_action = resource_map.build_resource_diff(self.template_dict, self.parameters)
     types = {name: r["Type"] for name, r in (resource_map._resource_json_map | self.template_dict["Resources"]).items()}
-    return [cfn_models.Change(action, name, types[name]) for action, names in names_by_action.items() for name in names]
+    changed, affected = _changed_inputs(resource_map, self.template_dict, self.parameters)
+    found, replaced = [], set()
+    for action, names in names_by_action.items():
+        for name in names:  # Modify in dependency order: whether what a resource refers to is replaced is known
+            change = cfn_models.Change(action, name, types[name])
+            if action == "Modify":
+                body = self.template_dict["Resources"][name]
+                change.details = _change_details(resource_map, name, body, changed, affected, replaced)
+                change.replacement = _replacement(change.details)
+                change.scope = ["Properties"] if change.details else []
+                replaced |= {name} if change.replacement != "False" else set()
+            found.append(change)
+    return found
 
 
 cfn_models.ChangeSet.diff = _change_set_diff_with_parameters
@@ -273,6 +586,40 @@ def _load_balancer_attribute_full(self, name):
 
 
 elbv2_models.FakeTargetGroup.get_cfn_attribute = _target_group_attribute
+# Gap: a deleted load balancer or listener stays in its certificate's InUseBy and its target
+# groups' LoadBalancerArns, so ACM refuses to delete the certificate ever after. AWS forgets it.
+_delete_load_balancer = elbv2_models.ELBv2Backend.delete_load_balancer
+_delete_listener = elbv2_models.ELBv2Backend.delete_listener
+
+
+def _forget_users(backend, load_balancer_arn, listener_arns):
+    for certificate in acm_backends[backend.account_id][backend.region_name]._certificates.values():
+        certificate.in_use_by = [user for user in certificate.in_use_by if user not in listener_arns]
+    if load_balancer_arn:
+        for group in backend.target_groups.values():
+            group.load_balancer_arns = [arn for arn in group.load_balancer_arns if arn != load_balancer_arn]
+
+
+def _delete_load_balancer_and_its_uses(self, arn):
+    balancer = self.load_balancers.get(arn)
+    _delete_load_balancer(self, arn)
+    if balancer is not None:
+        _forget_users(self, arn, set(balancer.listeners))
+
+
+def _delete_listener_and_its_uses(self, listener_arn):
+    listener = _delete_listener(self, listener_arn)
+    _forget_users(self, None, {listener_arn})
+    return listener
+
+
+elbv2_models.ELBv2Backend.delete_load_balancer = _delete_load_balancer_and_its_uses
+elbv2_models.ELBv2Backend.delete_listener = _delete_listener_and_its_uses
+# Gap: deleting a stack (or rolling back its create) leaves its target group: moto's model has no
+# delete. Delete it through the backend, which refuses while a listener still forwards to it.
+elbv2_models.FakeTargetGroup.delete = lambda self, account_id, region_name: elbv2_models.elbv2_backends[account_id][
+    region_name
+].delete_target_group(self.arn)
 elbv2_models.FakeLoadBalancer.get_cfn_attribute = _load_balancer_attribute_full
 
 

@@ -938,9 +938,18 @@ def render_layer(review: Review, number_: int, layer: Layer, add) -> None:
                 if created
                 else f"created only if {condition} (decided at deploy time)"
             )
-        if resource.get("DeletionPolicy") == "Retain" or resource.get("UpdateReplacePolicy") == "Retain":
-            kept = [w for w, k in (("deletion", "DeletionPolicy"), ("replacement", "UpdateReplacePolicy")) if resource.get(k) == "Retain"]
-            notes.append(f"kept on {' and '.join(kept)} (Retain)")
+        deletion, replacement = resource.get("DeletionPolicy"), resource.get("UpdateReplacePolicy")
+        kept = (
+            ["deletion"]
+            if deletion == "Retain"
+            else ["deletion (not when its first create rolls back)"]
+            if deletion == "RetainExceptOnCreate"
+            else []
+        )
+        kept += ["replacement"] if replacement == "Retain" else []
+        if kept:
+            purged = "; make purge deletes it once its stack is gone" if deletion in ("Retain", "RetainExceptOnCreate") else ""
+            notes.append(f"kept on {' and '.join(kept)}{purged}")
         depends = resource.get("DependsOn")
         if depends:
             notes.append("created after " + ", ".join(depends if isinstance(depends, list) else [depends]))
@@ -1139,6 +1148,7 @@ def main(argv=None) -> int:
         "--output-dir", type=Path, default=OUTPUT_DIR, help="generated templates; the document goes to <dir>/review/ (default: output)"
     )
     parser.add_argument("--params-dir", type=Path, default=PARAMS_DIR, help="where the <env>.yaml files are (default: params)")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the document is stale")
     args = parser.parse_args(argv)
     output_dir, params_dir = args.output_dir.resolve(), args.params_dir.resolve()
     try:
@@ -1150,6 +1160,14 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     path = output_dir / "review" / f"{args.env}.md"
+    if args.check:
+        if not path.is_file() or path.read_text() != text:
+            print(
+                f"stale: {relative(path)} is not what `make review ENV={args.env}` writes; run it and commit output/review/",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
     try:
         write_atomically(path, text)
     except OSError as error:

@@ -4,7 +4,14 @@ One line per check, exit 1 if any fails: the ECS rollout finished with running =
 every registered target healthy, HTTP answers 301 to HTTPS, HTTPS /health answers 200 with
 {"status": "healthy", "database": "ok"} over a certificate valid for the host, and the
 environment's own smoke checks (params file, `smoke_checks`). Failing checks are retried until
---timeout while a rollout may still be settling."""
+--timeout while a rollout may still be settling.
+
+On an emulator (the sandbox: AWS_ENDPOINT_URL set) a check that cannot pass there is not run but
+printed as skipped, with the reason: the emulator runs no containers, so no rollout completes and
+no target registers (an "ecs service" check runs instead: the service exists, is active and runs
+the stack's task definition); and the public host in the stacks' outputs is not the emulator's, so
+an HTTP check runs only when --connect-to maps its host and port (a local server), never against
+the public host."""
 
 import http.client
 import json
@@ -13,18 +20,35 @@ import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 HEALTHY_BODY = {"status": "healthy", "database": "ok"}
+NO_CONTAINERS = "the emulator runs no containers"
 
 
 @dataclass
 class Result:
+    """One check's outcome; ok None: not run (skipped), detail says why. A skip is never a pass."""
+
     name: str
-    ok: bool
+    ok: bool | None
     detail: str
 
+    @classmethod
+    def skip(cls, name, reason) -> "Result":
+        return cls(name, None, reason)
+
+    @property
+    def skipped(self) -> bool:
+        return self.ok is None
+
+    @property
+    def failed(self) -> bool:
+        return self.ok is False
+
     def line(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name:<28} {self.detail}"
+        label = "skip" if self.skipped else "ok  " if self.ok else "FAIL"
+        return f"{label}  {self.name:<28} {self.detail}"
 
 
 class Endpoint:
@@ -36,6 +60,9 @@ class Endpoint:
         self.connect_to = connect_to or {}
         self.context = ssl.create_default_context(cafile=ca_bundle)
         self.timeout = timeout
+
+    def maps(self, host, port) -> bool:
+        return (host, port) in self.connect_to
 
     def request(self, scheme, host, path):
         """(status, headers, body, peer certificate or None)."""
@@ -68,6 +95,20 @@ def check_rollout(ecs, cluster, service) -> Result:
     return Result("ecs rollout", ok, counts)
 
 
+def check_service(ecs, cluster, service, task_definition=None) -> Result:
+    """What an emulator can show of the service: it exists, is ACTIVE and runs task_definition (the
+    stack's), which a deploy's update changes at once; no task runs there, so no counts."""
+    found = ecs.describe_services(cluster=cluster, services=[service])["services"]
+    if not found:
+        return Result("ecs service", False, f"service {service} not found in cluster {cluster}")
+    svc = found[0]
+    running = svc.get("taskDefinition", "")
+    detail = f"{svc.get('status', 'UNKNOWN')}, desired {svc.get('desiredCount', '?')}, task definition {running.split('/')[-1] or '(none)'}"
+    if task_definition and running != task_definition:
+        return Result("ecs service", False, f"{detail}, but the stack's is {task_definition.split('/')[-1]}")
+    return Result("ecs service", svc.get("status") == "ACTIVE", detail)
+
+
 def check_targets(elbv2, target_group_arn) -> Result:
     targets = elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]
     states = [t["TargetHealth"]["State"] for t in targets]
@@ -84,7 +125,11 @@ def check_targets(elbv2, target_group_arn) -> Result:
 def check_redirect(endpoint, host) -> Result:
     status, headers, _, _ = endpoint.request("http", host, "/health")
     location = headers.get("Location", "")
-    ok = status == 301 and location.startswith(f"https://{host}")
+    try:
+        target = urlsplit(location)
+        ok = status == 301 and target.scheme == "https" and target.hostname == host.lower() and target.port in (None, 443)
+    except ValueError:  # a malformed Location (bad port, ...)
+        ok = False
     return Result("http redirects to https", ok, f"{status} -> {location or '(no Location)'}")
 
 
@@ -112,33 +157,62 @@ def check_smoke(endpoint, host, smoke) -> Result:
     return Result(f"smoke {smoke['path']}", status == smoke["status"], f"{status} (expected {smoke['status']})")
 
 
-def run_checks(endpoint, host, *, ecs=None, elbv2=None, cluster=None, service=None, target_group_arn=None, smoke_checks=()) -> list[Result]:
+def run_checks(
+    endpoint,
+    host,
+    *,
+    ecs=None,
+    elbv2=None,
+    cluster=None,
+    service=None,
+    target_group_arn=None,
+    smoke_checks=(),
+    emulator=False,
+    task_definition=None,
+) -> list[Result]:
+    """One result per check, in a fixed order. With `emulator` the checks it cannot pass are
+    skipped, and an HTTP check runs only where `endpoint` maps its host and port (a local server);
+    endpoint None: no HTTP check runs."""
     results = []
     if ecs is not None:
-        results.append(check_rollout(ecs, cluster, service))
+        if emulator:
+            results.append(check_service(ecs, cluster, service, task_definition))
+            results.append(Result.skip("ecs rollout", f"{NO_CONTAINERS}, so no task starts and no rollout completes"))
+        else:
+            results.append(check_rollout(ecs, cluster, service))
     if elbv2 is not None:
-        results.append(check_targets(elbv2, target_group_arn))
-    if endpoint is None:
-        return results
-    for name, check in [
-        ("http redirects to https", lambda: [check_redirect(endpoint, host)]),
-        ("https /health", lambda: check_health(endpoint, host)),
-        *[(f"smoke {s['path']}", lambda s=s: [check_smoke(endpoint, host, s)]) for s in smoke_checks],
-    ]:
+        if emulator:
+            results.append(Result.skip("targets healthy", f"{NO_CONTAINERS}, so no target is registered to be healthy"))
+        else:
+            results.append(check_targets(elbv2, target_group_arn))
+    checks = [
+        (80, ["http redirects to https"], lambda: [check_redirect(endpoint, host)]),
+        (443, ["certificate valid for host", "https /health"], lambda: check_health(endpoint, host)),
+        *[(443, [f"smoke {s['path']}"], lambda s=s: [check_smoke(endpoint, host, s)]) for s in smoke_checks],
+    ]
+    for port, names, check in checks:
+        if emulator and (endpoint is None or not endpoint.maps(host, port)):
+            reason = f"{host}:{port} is the public host, not the emulator's: CONNECT_TO= maps it to a local server"
+            results.extend(Result.skip(name, reason) for name in names)
+            continue
+        if endpoint is None:
+            results.extend(Result.skip(name, "no HTTP endpoint given") for name in names)
+            continue
         try:
             results.extend(check())
         except (OSError, http.client.HTTPException) as error:
-            results.append(Result(name, False, f"{type(error).__name__}: {error}"))
+            results.extend(Result(name, False, f"{type(error).__name__}: {error}") for name in names)
     return results
 
 
 def verify(run, *, timeout, interval=5, sleep=time.sleep, clock=time.monotonic, say=print) -> bool:
-    """Run the checks until they all pass or `timeout` seconds have gone; print the last round."""
+    """Run the checks until none fails or `timeout` seconds have gone, saying each retry; print the
+    last round, one line per check, skipped ones with their reason. Fails when nothing was checked."""
     deadline = clock() + timeout
     attempt = 1
     while True:
         results = run()
-        failed = [r for r in results if not r.ok]
+        failed = [r for r in results if r.failed]
         if not failed or clock() + interval > deadline:
             break
         say(f"attempt {attempt}: {len(failed)} check(s) failing ({', '.join(r.name for r in failed)}); retrying in {interval} s")
@@ -146,8 +220,11 @@ def verify(run, *, timeout, interval=5, sleep=time.sleep, clock=time.monotonic, 
         attempt += 1
     for result in results:
         say(result.line())
-    say(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    return not failed
+    skipped = [r for r in results if r.skipped]
+    passed = len(results) - len(failed) - len(skipped)
+    nothing = "" if passed or failed else ": nothing was checked"
+    say(f"{passed} passed, {len(failed)} failed" + (f", {len(skipped)} skipped" if skipped else "") + nothing)
+    return passed > 0 and not failed
 
 
 def parse_connect_to(values) -> dict:
@@ -155,7 +232,8 @@ def parse_connect_to(values) -> dict:
     mapping = {}
     for value in values:
         parts = value.split(":")
-        if len(parts) != 4 or not parts[1].isdigit() or not parts[3].isdigit():
-            raise ValueError(f"--connect-to {value!r}: expected HOST:PORT:ADDRESS:PORT")
+        ports_ok = len(parts) == 4 and all(p.isdecimal() and 0 < int(p) < 65536 for p in parts[1::2])
+        if not ports_ok or not parts[0] or not parts[2]:
+            raise ValueError(f"--connect-to {value!r}: expected HOST:PORT:ADDRESS:PORT, ports 1 to 65535")
         mapping[(parts[0], int(parts[1]))] = (parts[2], int(parts[3]))
     return mapping

@@ -10,9 +10,6 @@ https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/migrate-dns-domain-in-
 
 A zone is never deleted here: it holds the domain's records, and destroy leaves it too."""
 
-import dns.exception
-import dns.resolver
-
 from templates import PROJECT
 
 DNS_TIMEOUT_SECONDS = 5  # one NS look-up, all retries of the resolver included
@@ -23,9 +20,13 @@ class ZoneError(Exception):
     """Stops `make zone` with its message; the deployer turns it into its Failure."""
 
 
-def public_name_servers(domain: str, resolver: dns.resolver.Resolver | None = None) -> set[str] | None:
+def public_name_servers(domain: str, resolver=None) -> set[str] | None:
     """The name servers public DNS gives for the domain (lower case, no final dot): empty when it
-    has none; None when DNS did not answer within DNS_TIMEOUT_SECONDS."""
+    has none; None when DNS did not answer within DNS_TIMEOUT_SECONDS. resolver: a
+    dns.resolver.Resolver (default: the system's)."""
+    import dns.exception  # here: dnspython takes 70 ms to import, and only a few commands ask DNS
+    import dns.resolver
+
     resolver = resolver or dns.resolver.Resolver()
     try:
         answer = resolver.resolve(domain, "NS", lifetime=DNS_TIMEOUT_SECONDS)

@@ -266,7 +266,12 @@ def create_load_balancer(t, p, alb_sg, bucket, bucket_policy):
                 LoadBalancerAttributes(Key="access_logs.s3.enabled", Value=p["AccessLogsEnabled"].ref()),
                 LoadBalancerAttributes(Key="access_logs.s3.bucket", Value=bucket.ref()),
             ],
-            **RETAIN,
+            # Not retained: it holds no data, and a retained one would keep its security group (in use
+            # by its network interfaces, so the stack's deletion would fail) and its name, blocking a
+            # new create. Deletion protection (DeletionProtection) guards it: CloudFormation cannot
+            # delete it while that is on, and `make destroy` refuses before deleting anything.
+            # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#deletion-protection
+            # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSecurityGroup.html
         )
     )
 
@@ -292,7 +297,9 @@ def create_target_group(t, p):
             TargetGroupAttributes=[
                 TargetGroupAttribute(Key="deregistration_delay.timeout_seconds", Value=Sub("${DeregistrationDelaySeconds}")),
             ],
-            **RETAIN,
+            # Not retained: a target group holds no data (ECS registers the tasks again), and without
+            # its listeners a retained one serves nothing but blocks the name for a new create. Its ARN
+            # is wired into the service: replacing it stays refused (templates.STATEFUL_TYPES).
         )
     )
 

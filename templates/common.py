@@ -12,7 +12,12 @@ PROJECT = "startupwebapp"
 # The permissions boundary every role the layers create carries (the ci layer creates it, with this
 # fixed account-wide name): it caps a role at what the project's tasks need, whatever its policies say.
 ROLE_BOUNDARY = f"{PROJECT}-role-boundary"
-RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+# What holds data (log groups, their keys, the access-log bucket) and the certificate stay in the
+# account when their stack is deleted or they are replaced; `make purge` deletes them once the stack
+# is gone. RetainExceptOnCreate: a first create that rolls back deletes them too, so that a failed
+# create leaves nothing behind to block the next one (UpdateReplacePolicy has no such value).
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-deletionpolicy.html
+RETAIN = {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Retain"}
 
 
 def role_boundary_arn() -> Sub:

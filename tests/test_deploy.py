@@ -4,8 +4,11 @@ Nothing here reaches a network: every client's endpoint is 127.0.0.1 and every c
 answered by a Stubber (which fails on any call not queued) or, for the retry test, by a
 `before-send` hook inside botocore's HTTP layer. Polling sleeps are injected and recorded."""
 
+import getpass
 import io
 import json
+import os
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -213,7 +216,7 @@ class Aws:
         self.sleeps = []
         self.out = self.err = ""
 
-    def run(self, *argv, tty=False, answer="n", sleep=None, clock=time.monotonic, resolver=None):
+    def run(self, *argv, tty=False, answer="n", sleep=None, clock=time.monotonic, resolver=None, locking=False):
         argv = [*argv, *([] if "--env" in argv else ["--env", ENV])]
         argv += [] if "--output-dir" in argv else ["--output-dir", str(ROOT / "output"), "--params-dir", str(ROOT / "params")]
         out, err = io.StringIO(), io.StringIO()
@@ -229,6 +232,7 @@ class Aws:
             err=err,
             clock=clock,
             resolver=resolver,
+            locking=locking,  # off unless a test is about the lock: every other exchange stays as it was
         )
         self.out, self.err = out.getvalue(), err.getvalue()
         self.err, _, self.api_calls = self.err.partition("API calls per stack: ")
@@ -305,7 +309,7 @@ def aws(monkeypatch):
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "GITHUB_RUN_ID"):
         monkeypatch.delenv(name, raising=False)
     aws = Aws()
     with aws.cf, aws.ecs, aws.ssm, aws.sts, aws.route53:
@@ -453,7 +457,7 @@ def test_replacement_is_executed_with_allow_replace_under_a_relaxed_then_restore
 def test_throttling_is_retried_by_botocore(aws, monkeypatch):
     """Stubber answers in `before-call`, before botocore's retry loop, so a stubbed Throttling error is
     never retried. This test answers one level lower, in `before-send`, where the retry handler runs."""
-    assert aws.clients["cloudformation"].meta.config.retries == {"mode": "standard", "total_max_attempts": 10}
+    assert aws.clients["cloudformation"].meta.config.retries == {"mode": "standard", "total_max_attempts": deploy.MAX_ATTEMPTS}
     client = boto3.session.Session(region_name="us-east-1").client("cloudformation", config=deploy.CONFIG)
     ns = 'xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"'
     throttled = f"<ErrorResponse {ns}><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"
@@ -480,6 +484,11 @@ def test_throttling_is_retried_by_botocore(aws, monkeypatch):
     assert f"{stack('cert-dns')}" in aws.out and "CREATE_COMPLETE" in aws.out
     assert len(sent) == 3 and len(backoff) == 2 and all(url.startswith("http://127.0.0.1:9") for url in sent)
     assert aws.calls("cert-dns") == 1  # one call as the deployer sees it; botocore made the attempts
+    max_retries = deploy.MAX_ATTEMPTS - 1
+    assert [line for line in aws.err.splitlines() if line.startswith("AWS not answering")] == [
+        f"AWS not answering DescribeStacks (Throttling): retry 1 of {max_retries}",
+        f"AWS not answering DescribeStacks (Throttling): retry 2 of {max_retries}",
+    ]
 
 
 def test_stack_in_progress_is_waited_for_with_short_growing_polls(aws):
@@ -605,6 +614,7 @@ def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):
     aws.not_deployed("alarms")
     aws.not_deployed("release-alarms")
     aws.deployed("service")
+    aws.not_deployed("waf")
     assert aws.run("destroy", "--stack", "alb", "--yes") == 1
     assert f"refusing to destroy {stack('alb')}: {stack('service')} still uses its outputs" in aws.err
 
@@ -727,16 +737,34 @@ def test_diff_error_is_exit_2(aws):
     assert aws.run("diff", "--stack", "alb") == 2
 
 
-def test_status_prints_one_line_per_layer(aws):
-    order = PROD_LAYERS
-    aws.deployed(order[0])
-    for layer in order[1:]:
-        aws.not_deployed(layer)
+def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a_disabled_layer(aws):
+    order = templates.layer_order()  # every layer: one taken out of enabled_layers may still be deployed
+    disabled = next(layer for layer in order if layer not in PROD_LAYERS)
+    for layer in order:
+        if layer == disabled:  # prod has no output/prod/<layer>.json for it: a stack described by hand
+            left = described(order[0])
+            left["Stacks"][0] |= {"StackName": stack(layer), "StackId": stack_id(layer)}
+            aws.cf.add_response("describe_stacks", left, {"StackName": stack(layer)})
+        else:
+            aws.deployed(layer) if layer == order[0] else aws.not_deployed(layer)
     assert aws.run("status") == 0, aws.err
-    lines = aws.out.splitlines()
-    assert len(lines) == len(order)
+    header, *lines = aws.out.splitlines()
+    assert header.split() == ["STACK", "STATUS", "LAST", "CHANGE"]
+    assert [line.split()[0] for line in lines] == [stack(layer) for layer in order if layer in PROD_LAYERS or layer == disabled]
     assert "UPDATE_COMPLETE" in lines[0] and "2025-11-24 12:00:00 UTC" in lines[0]
-    assert all(line.endswith("not deployed") for line in lines[1:])
+    orphan = next(line for line in lines if line.startswith(stack(disabled)))
+    assert f"not in enabled_layers of params/{ENV}.yaml: make destroy STACK={disabled} ENV={ENV} removes it" in orphan
+    assert all(line.endswith("not deployed") for line in lines[1:] if line is not orphan)
+
+
+def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws):
+    disabled = next(layer for layer in templates.layer_order() if layer not in PROD_LAYERS)
+    assert aws.run("deploy", "--stack", disabled) == 2  # deploying it needs it enabled
+    for consumer in sorted(templates.downstream_of(disabled)):
+        aws.not_deployed(consumer)
+    aws.not_deployed(disabled)
+    assert aws.run("destroy", "--stack", disabled, "--yes") == 0, aws.err
+    assert "nothing deployed" in aws.out
 
 
 def test_aws_errors_are_one_line_without_traceback(aws):
@@ -757,6 +785,15 @@ def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
     )
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 0, aws.err
     assert "HostedZoneConfig (DirectModification)" in aws.out and f"{stack('cert-dns')}: UPDATE_COMPLETE" in aws.out
+
+
+def test_a_change_set_older_than_the_stacks_last_update_is_refused(aws):
+    # Reviewed yesterday, and someone deployed since: executing it would revert that deploy.
+    older = change_set("cert-dns") | {"CreationTime": NOW - timedelta(days=2)}
+    aws.cf.add_response("describe_change_set", older, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    aws.deployed("cert-dns")  # LastUpdatedTime: a day ago
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 1
+    assert f"before {stack('cert-dns')}'s last update" in aws.err and "make changeset STACK=cert-dns" in aws.err
 
 
 def test_parameter_only_change_still_shows(aws):
@@ -794,15 +831,19 @@ HISTORY = f"/startupwebapp/{ENV}/service/releases"
 CALLER = f"arn:aws:sts::{ACCOUNT}:assumed-role/deploy/ci"
 
 
-def release(tag, time="2025-11-20T10:00:00Z", revision="1111111"):
-    return {"time": time, "image_tag": tag, "revision": revision, "by": CALLER}
+SERVICE_CREATED = f"{described('service')['Stacks'][0]['CreationTime']:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def release(tag, time="2025-11-20T10:00:00Z", revision="1111111", stack_created=SERVICE_CREATED):
+    return {"time": time, "image_tag": tag, "revision": revision, "by": CALLER, "stack_created": stack_created}
 
 
 def history(aws, entries):
     if entries is None:
         aws.ssm.add_client_error("get_parameter", "ParameterNotFound", "not found", 400, expected_params={"Name": HISTORY})
     else:
-        parameter = {"Name": HISTORY, "Type": "String", "Value": json.dumps(entries), "Version": 1}
+        value = entries if isinstance(entries, str) else json.dumps(entries)  # a str: the parameter's raw text
+        parameter = {"Name": HISTORY, "Type": "String", "Value": value, "Version": 1}
         aws.ssm.add_response("get_parameter", {"Parameter": parameter}, {"Name": HISTORY})
 
 
@@ -810,7 +851,7 @@ def service_parameters(tag):
     return config("service")["Parameters"] | wired("service") | deploy_time("service") | {"ImageTag": tag}
 
 
-def service_update(aws, tag, entries_before, running="v1", service_read=False, rolled_back_from=None, repair=False):
+def service_update(aws, tag, entries_before, running="v1", service_read=False, rolled_back_from=None, repair=False, conflict=0):
     """A service deploy of image `tag` that executes, then records the release; a repair sends no rollback triggers."""
     deployed = service_parameters(running)
     aws.deployed("alb")
@@ -840,14 +881,18 @@ def service_update(aws, tag, entries_before, running="v1", service_read=False, r
     aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("service"), "StackPolicyBody": policy})
     history(aws, entries_before)
     aws.sts.add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": ACCOUNT, "Arn": CALLER})
-    after = [*(entries_before or []), release(tag, "2025-11-25T12:00:00Z", "abc1234")]
+    after = [*(entries_before if isinstance(entries_before, list) else []), release(tag, "2025-11-25T12:00:00Z", "abc1234")]
     if rolled_back_from:
         after[-1]["rolled_back_from"] = rolled_back_from
-    aws.ssm.add_response(
-        "put_parameter",
-        {"Version": 2},
-        {"Name": HISTORY, "Value": json.dumps(after, separators=(",", ":")), "Type": "String", "Overwrite": True, "Description": ANY},
-    )
+    written = {"Name": HISTORY, "Value": json.dumps(after, separators=(",", ":")), "Type": "String", "Overwrite": True, "Description": ANY}
+    version = 1 if entries_before is None else 2  # the version read (none, or 1) + 1: nobody wrote in between
+    aws.ssm.add_response("put_parameter", {"Version": version + conflict}, written)
+    if conflict:  # another run wrote version 2: its entries are read back and written again with ours
+        theirs = [*entries_before, release("v9", "2025-11-25T11:59:00Z", "fffffff")]
+        history_versions = [{"Name": HISTORY, "Version": n, "Value": json.dumps(v)} for n, v in ((1, entries_before), (2, theirs))]
+        aws.ssm.add_response("get_parameter_history", {"Parameters": history_versions}, {"Name": HISTORY})
+        merged = json.dumps([*theirs, after[-1]], separators=(",", ":"))
+        aws.ssm.add_response("put_parameter", {"Version": 4}, written | {"Value": merged})
 
 
 def test_a_service_release_is_recorded_in_ssm(aws):
@@ -856,6 +901,20 @@ def test_a_service_release_is_recorded_in_ssm(aws):
     assert f"{stack('service')}: UPDATE_COMPLETE" in aws.out
     minutes = OUTPUT_VALUES["RollbackMonitoringMinutes"]
     assert f"rollback triggers: 2 release alarms, watched during the update and {minutes} minutes after" in aws.out
+
+
+def test_a_release_written_by_another_run_meanwhile_is_kept(aws):
+    # Two deploys record at once: ours lands as version 3, not 2, so version 2 (theirs) is merged back.
+    service_update(aws, "v2", [release("v1")], conflict=1)
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
+    assert "the release history changed while this run wrote it (version 1 to 3): merging" in aws.out
+
+
+@pytest.mark.parametrize("text", ["not json {", '{"image_tag": "v1"}', '[{"time": "x"}]'])
+def test_a_release_history_that_is_not_a_list_of_releases_is_started_again_not_a_traceback(aws, text):
+    service_update(aws, "v2", text)
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
+    assert f"warning: the release history {HISTORY} is not a list of releases" in aws.out
 
 
 def test_a_repair_deploy_sends_an_empty_trigger_list_and_says_so(aws):
@@ -875,6 +934,16 @@ def test_rollback_deploys_the_previous_image_through_a_change_set(aws):
     assert "rollback triggers: none for this change set" in aws.out
     assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-20T10:00:00Z by {CALLER}, git 1111111)" in aws.out
     assert f"change set {cs_name('service')}" in aws.out
+
+
+def test_releases_of_a_destroyed_service_stack_are_not_rolled_back_to(aws):
+    # The service was destroyed and created again: the history of the stack before is not this one's.
+    before = [release("v1", "2025-11-01T10:00:00Z", stack_created="2025-10-01T00:00:00Z")]
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, [*before, release("v2", "2025-11-22T10:00:00Z")])
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert f"1 releases in the history belong to an earlier {stack('service')}" in aws.out
+    assert "nothing earlier to roll back to" in aws.err
 
 
 def test_rollback_with_nothing_earlier_says_so(aws):
@@ -945,6 +1014,20 @@ def test_a_declined_first_create_leaves_no_stack_behind(aws):
     aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("cert-dns")})
     assert aws.run("deploy", "--stack", "cert-dns") == 1
     assert "no terminal to ask on and no YES=1 (--yes): change set deleted, nothing changed" in aws.err
+
+
+def test_a_multi_layer_deploy_says_which_layers_were_deployed_and_which_were_not(aws):
+    first, declined, *rest = PROD_LAYERS
+    aws.deployed(first)
+    aws.empty_change_set(first)
+    aws.deployed(declined)
+    aws.change_set(declined, "UPDATE", [change("Modify", "Certificate", "AWS::CertificateManager::Certificate")])
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack(declined), "ChangeSetName": cs_name(declined)})
+    assert aws.run("deploy", tty=True, answer="n") == 1
+    summary, stopped = aws.out.splitlines()[-2:]
+    assert summary.startswith("summary, ") and summary.endswith(f": {first} (no changes)")
+    assert stopped == f"  not deployed: {', '.join([declined, *rest])} (the run stopped at {declined}: see above)"
+    assert "not confirmed" in aws.err
 
 
 def test_a_reviewed_change_set_not_confirmed_is_left_for_review(aws):
@@ -1112,3 +1195,101 @@ def test_zone_stops_waiting_for_the_registrar_at_the_timeout_and_says_how_to_go_
     assert aws.sleeps == [zone.CHECK_EVERY_SECONDS, zone.CHECK_EVERY_SECONDS]
     assert f"{DOMAIN} is not delegated to {ZONE} yet after {timeout} s" in aws.err
     assert f"run make zone ENV={ENV} again to keep waiting" in aws.err
+
+
+# --- one run at a time per environment ------------------------------------------------------------
+LOCK = f"/startupwebapp/{ENV}/deploy-lock"
+HELD = {"holder": "ci@runner-7 (pid 4242)", "command": "deploy", "since": "2025-11-25T11:58:00Z"}
+
+
+def our_lock(command="deploy"):
+    """What the lock says while this run (the test's process: the deployer runs in it) holds it."""
+    holder = f"{getpass.getuser()}@{socket.gethostname()} (pid {os.getpid()})"
+    return json.dumps({"holder": holder, "command": command, "since": f"{NOW:%Y-%m-%dT%H:%M:%SZ}"})
+
+
+def lock_taken(aws):
+    expected = {"Name": LOCK, "Value": our_lock(), "Type": "String", "Overwrite": False, "Description": ANY}
+    aws.ssm.add_response("put_parameter", {"Version": 1}, expected)
+
+
+def lock_freed(aws, value=None):
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value or our_lock(), "Version": 1}}
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    if value is None:  # only this run's own lock is deleted
+        aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
+
+
+def test_a_deploy_holds_the_environments_lock_and_frees_it(aws):
+    lock_taken(aws)
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+    lock_freed(aws)
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
+
+
+def test_a_failed_deploy_frees_the_lock_too(aws):
+    lock_taken(aws)
+    aws.cf.add_client_error("describe_stacks", "ValidationError", "boom", 400)
+    lock_freed(aws)
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
+
+
+def test_a_lock_that_is_not_this_runs_any_more_is_left_alone(aws):
+    lock_taken(aws)
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+    lock_freed(aws, value=json.dumps(HELD))  # `make unlock` freed ours meanwhile and another run took it
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
+
+
+def test_a_second_run_is_refused_naming_who_holds_the_lock_and_since_when(aws):
+    aws.ssm.add_client_error("put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400)
+    aws.ssm.add_response(
+        "get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}, {"Name": LOCK}
+    )
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
+    assert f"error: {ENV} is being changed by another run: deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z" in aws.err
+    assert f"make unlock ENV={ENV}" in aws.err
+
+
+def test_reading_commands_take_no_lock(aws):
+    aws.deployed("cert-dns")
+    assert aws.run("status", "--stack", "cert-dns", locking=True) == 0, aws.err
+
+
+def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws):
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
+    assert aws.run("unlock", tty=True, answer="y") == 0, aws.err
+    assert f"{ENV}: lock freed (was deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z)" in aws.out
+
+
+def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
+    # A change set finds nothing to change when only tags differ; UpdateStack with the previous
+    # template and values applies them (make diff showed the difference).
+    layer = "cert-dns"
+    old = described(layer)
+    old["Stacks"][0]["Tags"] = [{"Key": k, "Value": "old-centre" if k == "CostCenter" else v} for k, v in config(layer)["Tags"].items()]
+    aws.cf.add_response("describe_stacks", old, {"StackName": stack(layer)})
+    aws.empty_change_set(layer)
+    token = f"tags-{stack(layer)}-20251125120000"
+    aws.cf.add_response(
+        "update_stack",
+        {"StackId": stack_id(layer)},
+        {
+            "StackName": stack(layer),
+            "UsePreviousTemplate": True,
+            "Parameters": [{"ParameterKey": k, "UsePreviousValue": True} for k in config(layer)["Parameters"]],
+            "Capabilities": CAPABILITIES,
+            "Tags": [{"Key": k, "Value": v} for k, v in sorted(config(layer)["Tags"].items())],
+            "ClientRequestToken": token,
+        },
+    )
+    aws.poll(layer, stack_id(layer), described(layer), event(layer, stack(layer), "UPDATE_COMPLETE", 5, token=token))
+    assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
+    wanted = config(layer)["Tags"]["CostCenter"]
+    assert f"  tag CostCenter: old-centre -> {wanted}" in aws.out
+    assert f"{stack(layer)}: UPDATE_COMPLETE" in aws.out

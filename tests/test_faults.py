@@ -121,8 +121,10 @@ def test_two_environments_may_not_serve_the_same_host_in_one_zone(tmp_path):
     }
     code, stderr, _ = generate(tmp_path, parameters(**qa), name="qa.yaml", others=[("prod.yaml", PROD)])
     assert code == 2
-    assert "qa.yaml: parameters.ApiHostLabel: 'api' makes api.startupwebapp.com, prod's host too in the same hosted zone" in stderr
-    assert generate(tmp_path, parameters(**qa, ApiHostLabel="api-qa"), name="qa.yaml")[0] == 0
+    prod = load(ROOT / "params" / "prod.yaml").values
+    label, host = prod["ApiHostLabel"], f"{prod['ApiHostLabel']}.{prod['DomainName']}"
+    assert f"qa.yaml: parameters.ApiHostLabel: {label!r} makes {host}, prod's host too in the same hosted zone" in stderr
+    assert generate(tmp_path, parameters(**qa, ApiHostLabel=f"{label}-qa"), name="qa.yaml")[0] == 0
 
 
 # --- output/: only generation's own files, all old or all new, never unlinted -----------------
@@ -202,22 +204,30 @@ def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks_and_the_next_deplo
     import signal
     import time
 
-    from scripts.sandbox import Sandbox
+    from scripts.sandbox import Sandbox, environment
 
     box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
     try:
         box.seed()
         env = os.environ | box.environment()
         command = [sys.executable, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes"]
-        for delay in (0.4, 0.8, 1.2):  # interrupt at several points of the run
-            deploy = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def interrupted(argv, delay):
+            deploy = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             time.sleep(delay)
             os.killpg(deploy.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
             deploy.communicate(timeout=60)
-            assert box.running(), f"the sandbox died with a deploy interrupted after {delay} s"
-        stacks = box.client("cloudformation").list_stacks()["StackSummaries"]
-        assert stacks, "the stacks made before the interruption are gone"
-        finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+            assert box.running(), f"the sandbox died with {argv[3:]} interrupted after {delay} s"
+
+        for delay in (0.6, 1.0, 1.4):  # while it creates the stacks
+            interrupted(command, delay)
+        created = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert created.returncode == 0, created.stderr
+        for n, delay in enumerate((0.8, 1.2, 1.6)):  # while it updates them
+            interrupted([*command, "--image-tag", f"interrupted{n}"], delay)
+        stacks = {s["StackName"] for s in box.client("cloudformation").describe_stacks()["Stacks"]}
+        assert {f"startupwebapp-sandbox-{layer}" for layer in environment().layers} <= stacks  # none lost
+        finished = subprocess.run([*command, "--image-tag", "after"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert finished.returncode == 0, finished.stderr
     finally:
         box.stop()
@@ -276,3 +286,153 @@ def test_a_broken_sandbox_params_file_does_not_block_stop_or_status(tmp_path):
     for command, code_expected in (("status", 1), ("stop", 0)):
         result = subprocess.run([sys.executable, "-c", code, command], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert result.returncode == code_expected and "Traceback" not in result.stderr, result.stderr
+
+
+# --- an endpoint that refuses, freezes or is not AWS: bounded, each retry said, one clear line --
+@pytest.fixture
+def offline_aws(monkeypatch):
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(endpoint, *argv):
+        import io
+        import time
+
+        from scripts import deploy
+
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        out, err = io.StringIO(), io.StringIO()
+        started = time.monotonic()
+        code = deploy.main([*argv, "--env", "prod", "--params-dir", str(ROOT / "params")], out=out, err=err)
+        return code, err.getvalue(), time.monotonic() - started
+
+    return run
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_refused_connection_fails_within_20_seconds_saying_each_retry(offline_aws):
+    from scripts.deploy import MAX_ATTEMPTS
+
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    code, err, elapsed = offline_aws(endpoint, "status")
+    assert code == 1 and elapsed < 20, (elapsed, err)
+    retries = [line for line in err.splitlines() if line.startswith("AWS not answering DescribeStacks")]
+    assert [line.rsplit("retry ", 1)[1] for line in retries] == [f"{n} of {MAX_ATTEMPTS - 1}" for n in range(1, MAX_ATTEMPTS)]
+    assert err.splitlines()[-1].startswith(f"error: cannot reach {endpoint}")
+    assert "Traceback" not in err
+
+
+def test_a_frozen_endpoint_times_out_instead_of_hanging(offline_aws, monkeypatch):
+    import socket
+
+    from botocore.config import Config
+
+    from scripts import deploy
+
+    # The same settings with a 0.3 s read timeout, so that the test waits seconds, not the 20 s a real call may take.
+    assert (deploy.CONFIG.connect_timeout, deploy.CONFIG.read_timeout) == (5, 20)
+    monkeypatch.setattr(deploy, "CONFIG", deploy.CONFIG.merge(Config(read_timeout=0.3)))
+    frozen = socket.create_server(("127.0.0.1", 0))  # accepts connections (the kernel does), never answers
+    try:
+        code, err, elapsed = offline_aws(f"http://127.0.0.1:{frozen.getsockname()[1]}", "status")
+    finally:
+        frozen.close()
+    assert code == 1 and elapsed < 30, (elapsed, err)
+    assert "AWS not answering DescribeStacks (Read timeout" in err
+    assert "did not answer in time" in err.splitlines()[-1]
+
+
+def test_an_endpoint_that_is_not_aws_is_named_with_what_it_said(offline_aws):
+    import http.server
+    import threading
+
+    class NotAws(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = b'{"message": "no such API here"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotAws)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        code, err, _ = offline_aws(endpoint, "status")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 1
+    assert f"error: {endpoint} answered with something that is not an AWS API response: " in err
+    assert "no such API here" in err and "check the AWS configuration" not in err
+
+
+def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_release(tmp_path):
+    import json
+    import os
+
+    from scripts.sandbox import Sandbox
+
+    box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
+    try:
+        box.seed()
+        env = os.environ | box.environment()
+        base = [sys.executable, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes"]
+        first = subprocess.run(base, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert first.returncode == 0, first.stderr
+        tags = [f"v{n}" for n in range(2, 8)]
+        runs = {
+            tag: subprocess.Popen(
+                [*base, "--stack", "service", "--image-tag", tag],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for tag in tags
+        }
+        results = {tag: (run.wait(timeout=300), run.communicate()[1]) for tag, run in runs.items()}
+        released = {tag for tag, (code, _) in results.items() if code == 0}
+        refused = {tag for tag, (code, err) in results.items() if code == 1 and "sandbox is being changed by another run: deploy by" in err}
+        assert released and released | refused == set(tags), results
+        ssm = box.client("ssm")
+        history = json.loads(ssm.get_parameter(Name="/startupwebapp/sandbox/service/releases")["Parameter"]["Value"])
+        assert {entry["image_tag"] for entry in history} >= released  # every release that ran is recorded
+        assert ssm.get_parameters(Names=["/startupwebapp/sandbox/deploy-lock"])["InvalidParameters"]  # and the lock is free
+    finally:
+        box.stop()
+
+
+def test_make_check_fails_on_a_stale_review_document(tmp_path, capsys):
+    import shutil
+
+    from scripts import review
+
+    out = tmp_path / "output"
+    shutil.copytree(ROOT / "output", out)
+    check = ["--env", "staging", "--output-dir", str(out), "--params-dir", str(ROOT / "params"), "--check"]
+    assert review.main(check) == 0, capsys.readouterr().err  # the committed document is current
+    document = out / "review" / "staging.md"
+    document.write_text(document.read_text().replace("staging", "stagging", 1))
+    assert review.main(check) == 1
+    err = capsys.readouterr().err
+    assert "stale: " in err and "is not what `make review ENV=staging` writes" in err

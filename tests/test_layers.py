@@ -11,7 +11,7 @@ from templates import inputs, service, waf
 def test_cert_dns(layer):
     t = layer["cert-dns"]
     cert = t["Resources"]["Certificate"]
-    assert cert["DeletionPolicy"] == cert["UpdateReplacePolicy"] == "Retain"
+    assert (cert["DeletionPolicy"], cert["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
     props = cert["Properties"]
     assert props["DomainName"] == {"Fn::Sub": "*.${DomainName}"}
     assert props["SubjectAlternativeNames"] == [{"Ref": "DomainName"}]
@@ -82,6 +82,26 @@ def test_alb_listeners_and_target_group(layer):
         {"Key": "deregistration_delay.timeout_seconds", "Value": {"Fn::Sub": "${DeregistrationDelaySeconds}"}}
     ]
     assert t["Parameters"]["DeregistrationDelaySeconds"]["Default"] == 30
+
+
+def test_only_what_holds_data_and_the_certificate_outlive_their_stack(layer):
+    # Kept on deletion (make purge frees them), except when their first create rolls back: a failed
+    # create must leave nothing that blocks the next one. The load balancer, its security group and
+    # the target group hold no data: they go with the stack, freeing their names.
+    kept = {
+        (name, r["Type"]): (r.get("DeletionPolicy"), r.get("UpdateReplacePolicy"))
+        for t in layer.values()
+        for name, r in t["Resources"].items()
+        if "DeletionPolicy" in r or "UpdateReplacePolicy" in r
+    }
+    retained = ("RetainExceptOnCreate", "Retain")
+    assert kept == {
+        ("Certificate", "AWS::CertificateManager::Certificate"): retained,
+        ("AccessLogBucket", "AWS::S3::Bucket"): retained,
+        ("LogGroup", "AWS::Logs::LogGroup"): retained,  # service and waf
+        ("LogKey", "AWS::KMS::Key"): retained,
+        ("AlertTopicKey", "AWS::KMS::Key"): ("Delete", "Delete"),
+    }
 
 
 def test_alb_security_groups(layer):
@@ -223,7 +243,7 @@ def test_log_group_kept_and_encrypted(layer):
     t = layer["service"]
     group = t["Resources"]["LogGroup"]
     assert group["Properties"]["LogGroupName"] == {"Fn::Sub": "/ecs/${NamePrefix}-service"}
-    assert group["DeletionPolicy"] == "Retain"
+    assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
     assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["LogKey", "Arn"]}
     assert t["Parameters"]["LogRetentionDays"]["Default"] == "365"
 

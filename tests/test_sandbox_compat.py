@@ -19,9 +19,10 @@ from conftest import ROOT
 from scripts.sandbox import PARAMS_FILE, Sandbox, SandboxError
 from templates import params
 
-CLUSTER = params.load(PARAMS_FILE).values["ClusterName"]
-DOMAIN = "startupwebapp.com"
-PREFIX = "startupwebapp-sandbox"
+VALUES = params.load(PARAMS_FILE).values  # expectations come from params/sandbox.yaml, never a copy of it
+CLUSTER = VALUES["ClusterName"]
+DOMAIN = VALUES["DomainName"]
+PREFIX = VALUES["NamePrefix"]
 ACCOUNT_REGION = "us-east-1:123456789012"
 # What the alb and release-alarms layers would give the layers downstream, for tests of one layer.
 LOAD_BALANCER_ARN = f"arn:aws:elasticloadbalancing:{ACCOUNT_REGION}:loadbalancer/app/{PREFIX}-alb/0123456789abcdef"
@@ -240,8 +241,8 @@ def test_new_task_definition_revision_reaches_the_service(aws):
 
 
 def test_dependents_whose_properties_did_not_change_are_left_alone(aws):
-    aws.ecs.create_service(cluster=CLUSTER, serviceName="startupwebapp-sandbox-service", desiredCount=1)
-    wired = {"ServiceClusterName": CLUSTER, "ServiceName": "startupwebapp-sandbox-service"}
+    aws.ecs.create_service(cluster=CLUSTER, serviceName=f"{PREFIX}-service", desiredCount=1)
+    wired = {"ServiceClusterName": CLUSTER, "ServiceName": f"{PREFIX}-service"}
     first = deploy(aws, "scaling", body("scaling"), config("scaling") | wired)
     outputs = deploy(aws, "scaling", body("scaling"), config("scaling", MaxCapacity=3) | wired)
     assert aws.application_autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]["MaxCapacity"] == 3
@@ -263,9 +264,9 @@ def test_getatt_of_target_group_and_load_balancer(aws):
     balancer = aws.elbv2.describe_load_balancers()["LoadBalancers"][0]
     group = aws.elbv2.describe_target_groups()["TargetGroups"][0]
     assert outputs["LoadBalancerFullName"] == balancer["LoadBalancerArn"].split(":loadbalancer/")[1]
-    assert outputs["LoadBalancerFullName"].startswith("app/startupwebapp-sandbox-alb/")
+    assert outputs["LoadBalancerFullName"].startswith(f"app/{PREFIX}-alb/")
     assert outputs["TargetGroupFullName"] == group["TargetGroupArn"].split(":")[-1]
-    assert outputs["TargetGroupFullName"].startswith("targetgroup/startupwebapp-sandbox-tg/")
+    assert outputs["TargetGroupFullName"].startswith(f"targetgroup/{PREFIX}-tg/")
     records = aws.route53.list_resource_record_sets(HostedZoneId=wired["HostedZoneId"])["ResourceRecordSets"]
     alias = next(r for r in records if r["Type"] == "A")
     assert alias["AliasTarget"]["HostedZoneId"] == balancer["CanonicalHostedZoneId"]
@@ -465,6 +466,151 @@ def test_parameter_read_only_through_a_condition_updates_what_uses_it(aws):
     assert [(r["Name"], r.get("Action") or r.get("OverrideAction")) for r in acl["Rules"]] == [
         (name, counting.get(name, {"Count": {}})) for name, _, _ in WAF_RULES
     ]
+
+
+def stack_events(aws, stack: str) -> list:
+    """(logical id, status, reason) of the stack's events, oldest first."""
+    found = aws.cloudformation.describe_stack_events(StackName=stack)["StackEvents"]
+    return [(e["LogicalResourceId"], e["ResourceStatus"], e.get("ResourceStatusReason")) for e in reversed(found)]
+
+
+def resource_changes(description: dict) -> dict:
+    return {c["ResourceChange"]["LogicalResourceId"]: c["ResourceChange"] for c in description["Changes"]}
+
+
+def test_a_failed_create_rolls_back_to_rollback_complete(aws):
+    # moto alone: ExecuteChangeSet answers HTTP 400 and the stack stays REVIEW_IN_PROGRESS with
+    # its security group and bucket made, reported as not deployed and never cleaned up.
+    wired = certificate_and_zone(aws)
+    vpc = config("alb")["VpcId"]
+    taken = aws.elbv2.create_target_group(Name=f"{PREFIX}-tg", Protocol="HTTP", Port=8000, VpcId=vpc, TargetType="ip")
+    created = change_set(aws, "alb", body("alb"), config("alb") | wired)
+    aws.cloudformation.execute_change_set(ChangeSetName=created["ChangeSetId"])
+    stack = aws.cloudformation.describe_stacks(StackName="alb")["Stacks"][0]
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert stack["StackStatusReason"] == "The following resource(s) failed to create: [TargetGroup]. Rollback requested by user."
+    events = stack_events(aws, "alb")
+    failed = [(logical, reason) for logical, status, reason in events if status == "CREATE_FAILED"]
+    assert failed == [("TargetGroup", 'Resource handler returned message: "A target group with the specified name already exists."')]
+    assert ("AlbSecurityGroup", "DELETE_COMPLETE", None) in events and events[-1][:2] == ("alb", "ROLLBACK_COMPLETE")
+    # What the create made is gone, the retained bucket too (RetainExceptOnCreate); what it did not make stays.
+    assert f"{PREFIX}-alb-sg" not in {g["GroupName"] for g in aws.ec2.describe_security_groups()["SecurityGroups"]}
+    assert aws.s3.list_buckets()["Buckets"] == []
+    assert [g["TargetGroupArn"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]] == [taken["TargetGroups"][0]["TargetGroupArn"]]
+    assert aws.cloudformation.describe_stack_resources(StackName="alb")["StackResources"] == []
+
+
+def test_created_resources_carry_the_stack_tags_and_cloudformations_own(aws):
+    # moto alone: no tag at all on what a change set creates.
+    stack_tags = [{"Key": "Project", "Value": "startupwebapp"}, {"Key": "Layer", "Value": "service"}]
+    outputs = deploy(aws, "service", body("service"), config("service") | SERVICE_WIRED, Tags=stack_tags)
+    stack_id = aws.cloudformation.describe_stacks(StackName="service")["Stacks"][0]["StackId"]
+    group = aws.logs.describe_log_groups(logGroupNamePrefix=outputs["LogGroupName"])["logGroups"][0]
+    assert aws.logs.list_tags_for_resource(resourceArn=group["logGroupArn"])["tags"] == {
+        "Project": "startupwebapp",
+        "Layer": "service",
+        "aws:cloudformation:stack-name": "service",
+        "aws:cloudformation:stack-id": stack_id,
+        "aws:cloudformation:logical-id": "LogGroup",
+    }
+    # The key type's schema says cloudFormationSystemTags: false: CloudFormation puts no aws: tag on a key.
+    key_tags = aws.kms.list_resource_tags(KeyId=physical_id(aws, "service", "LogKey"))["Tags"]
+    assert not [t for t in key_tags if t["TagKey"].startswith("aws:")]
+
+
+def test_a_deleted_stack_keeps_what_it_retains_and_lists_it_by_stack_id(aws):
+    # moto alone: RetainExceptOnCreate resources are deleted with the stack; ListStacks has no
+    # DeletionTime; ListStackResources of the deleted stack says CREATE_COMPLETE and makes the
+    # deleted roles again.
+    outputs = deploy(aws, "service", body("service"), config("service") | SERVICE_WIRED)
+    stack_id = aws.cloudformation.describe_stacks(StackName="service")["Stacks"][0]["StackId"]
+    key_id = physical_id(aws, "service", "LogKey")
+    aws.cloudformation.delete_stack(StackName="service")
+    assert [g["logGroupName"] for g in aws.logs.describe_log_groups()["logGroups"]] == [outputs["LogGroupName"]]
+    assert aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    (summary,) = [s for s in aws.cloudformation.list_stacks(StackStatusFilter=["DELETE_COMPLETE"])["StackSummaries"]]
+    assert summary["StackId"] == stack_id and summary["DeletionTime"] >= summary["CreationTime"]
+    listed = aws.cloudformation.list_stack_resources(StackName=stack_id)["StackResourceSummaries"]
+    statuses = {r["LogicalResourceId"]: (r["ResourceStatus"], r["PhysicalResourceId"]) for r in listed}
+    assert statuses["LogGroup"] == ("DELETE_SKIPPED", outputs["LogGroupName"]) and statuses["LogKey"] == ("DELETE_SKIPPED", key_id)
+    assert {status for name, (status, _) in statuses.items() if name not in ("LogGroup", "LogKey")} == {"DELETE_COMPLETE"}
+    assert [r["RoleName"] for r in aws.iam.list_roles()["Roles"] if r["RoleName"].startswith("service-")] == []
+    assert ("LogGroup", "DELETE_SKIPPED", None) in stack_events(aws, stack_id)
+    with pytest.raises(ClientError, match="does not exist"):  # a deleted stack by its id only, as in AWS
+        aws.cloudformation.list_stack_resources(StackName="service")
+
+
+def test_a_resource_made_again_under_a_deleted_ones_name_has_none_of_its_tags(aws):
+    # moto alone: the new log group or bucket shows the old one's tags (the same ARN).
+    aws.logs.create_log_group(logGroupName="/ecs/again", tags={"Owner": "old"})
+    aws.logs.delete_log_group(logGroupName="/ecs/again")
+    aws.logs.create_log_group(logGroupName="/ecs/again")
+    arn = aws.logs.describe_log_groups(logGroupNamePrefix="/ecs/again")["logGroups"][0]["logGroupArn"]
+    assert aws.logs.list_tags_for_resource(resourceArn=arn)["tags"] == {}
+    aws.s3.create_bucket(Bucket="again")
+    aws.s3.put_bucket_tagging(Bucket="again", Tagging={"TagSet": [{"Key": "Owner", "Value": "old"}]})
+    aws.s3.delete_bucket(Bucket="again")
+    aws.s3.create_bucket(Bucket="again")
+    with pytest.raises(ClientError, match="NoSuchTagSet"):
+        aws.s3.get_bucket_tagging(Bucket="again")
+
+
+def test_a_deleted_load_balancer_frees_its_certificate_and_its_target_group_goes(aws):
+    # moto alone: the certificate stays "in use" by the deleted listener (ACM refuses to delete it)
+    # and the stack's target group outlives the stack.
+    wired = certificate_and_zone(aws)
+    deploy(aws, "alb", body("alb"), config("alb") | wired)
+    assert aws.acm.describe_certificate(CertificateArn=wired["CertificateArn"])["Certificate"]["InUseBy"]
+    aws.cloudformation.delete_stack(StackName="alb")
+    assert aws.acm.describe_certificate(CertificateArn=wired["CertificateArn"])["Certificate"].get("InUseBy", []) == []
+    assert aws.elbv2.describe_target_groups()["TargetGroups"] == []
+    aws.acm.delete_certificate(CertificateArn=wired["CertificateArn"])
+
+
+def test_change_set_says_which_changes_replace_a_resource(aws):
+    # moto alone: no Replacement and no Details on any change.
+    given = config("waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
+    deploy(aws, "waf", body("waf"), given)
+    renamed = resource_changes(change_set(aws, "waf", body("waf"), given | {"NamePrefix": "startupwebapp-sbx2"}))
+    group = renamed["LogGroup"]  # LogGroupName is in the type's createOnlyProperties
+    assert (group["Action"], group["Replacement"], group["Scope"]) == ("Modify", "True", ["Properties"])
+    assert group["Details"] == [
+        {
+            "Target": {"Attribute": "Properties", "Name": "LogGroupName", "RequiresRecreation": "Always"},
+            "Evaluation": "Static",
+            "ChangeSource": "ParameterReference",
+            "CausingEntity": "NamePrefix",
+        }
+    ]
+    assert renamed["LogKey"]["Replacement"] == "False"  # its policy and description change in place
+    association = renamed["WebAclAssociation"]  # refers to the replaced web ACL: its new ARN is known only then
+    assert association["Replacement"] == "Conditional"
+    assert association["Details"][0]["Evaluation"] == "Dynamic" and association["Details"][0]["CausingEntity"] == "WebAcl"
+    kept = resource_changes(change_set(aws, "waf", body("waf"), given | {"LogRetentionDays": "90"}))
+    assert kept["LogGroup"]["Replacement"] == "False"
+    assert kept["LogGroup"]["Details"][0]["Target"] == {"Attribute": "Properties", "Name": "RetentionInDays", "RequiresRecreation": "Never"}
+
+
+def test_a_create_only_change_of_a_type_moto_cannot_update_replaces_it(aws):
+    # moto alone: a log group or target group keeps its old name (the change is dropped).
+    given = config("waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
+    first = deploy(aws, "waf", body("waf"), given)
+    second = deploy(aws, "waf", body("waf"), given | {"NamePrefix": "startupwebapp-sbx2"})
+    assert (first["WafLogGroupName"], second["WafLogGroupName"]) == (f"aws-waf-logs-{PREFIX}", "aws-waf-logs-startupwebapp-sbx2")
+    names = {g["logGroupName"] for g in aws.logs.describe_log_groups()["logGroups"]}
+    assert names == {first["WafLogGroupName"], second["WafLogGroupName"]}  # UpdateReplacePolicy Retain keeps the old one
+    group = {
+        "Parameters": {"Name": {"Type": "String"}},
+        "Resources": {
+            "Group": {
+                "Type": "AWS::ElasticLoadBalancingV2::TargetGroup",
+                "Properties": {"Name": {"Ref": "Name"}, "Port": 80, "Protocol": "HTTP", "VpcId": config("alb")["VpcId"]},
+            }
+        },
+    }
+    deploy(aws, "group", json.dumps(group), {"Name": "first"})
+    deploy(aws, "group", json.dumps(group), {"Name": "second"})  # no UpdateReplacePolicy: the old one goes
+    assert [g["TargetGroupName"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]] == ["second"]
 
 
 def test_a_busy_port_is_a_clear_error_and_leaves_nothing_running(tmp_path):

@@ -2,21 +2,26 @@
 the AWS checks against botocore's Stubber."""
 
 import datetime
+import io
 import json
+import os
 import re
+import socket
 import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
 from botocore.stub import Stubber
+from conftest import ROOT
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from scripts import verify
+from scripts import deploy, verify
 
 HOST = "api.example.test"
 
@@ -60,6 +65,8 @@ class Site:
 
     def __init__(self):
         self.redirect = True
+        self.location = None  # where the redirect points; None: https:// with the request's host and path
+        self.requests = []  # (scheme, path) of every request served
         self.health = (200, {"status": "healthy", "database": "ok"})
         self.paths = {"/api/user/login": 200}
 
@@ -67,10 +74,11 @@ class Site:
 def serve(site, tls_context=None):
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
+            site.requests.append(("http" if tls_context is None else "https", self.path))
             if tls_context is None:
                 if site.redirect:
                     self.send_response(301)
-                    self.send_header("Location", f"https://{self.headers['Host']}{self.path}")
+                    self.send_header("Location", site.location or f"https://{self.headers['Host']}{self.path}")
                 else:
                     self.send_response(200)
                 self.end_headers()
@@ -89,7 +97,7 @@ def serve(site, tls_context=None):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     if tls_context is not None:
         server.socket = tls_context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     return server
 
@@ -157,6 +165,20 @@ def test_missing_redirect(servers):
     assert results["http redirects to https"].detail.startswith("200")
 
 
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://api.example.test.attacker.example/health",
+        "https://attacker.example/?https://api.example.test",
+        "http://api.example.test/health",
+    ],
+)
+def test_redirect_elsewhere_fails(servers, location):
+    site, endpoint = servers
+    site.location = location
+    assert not by_name(verify.run_checks(endpoint(), HOST))["http redirects to https"].ok
+
+
 def test_failing_smoke_check(servers):
     site, endpoint = servers
     results = by_name(verify.run_checks(endpoint(), HOST, smoke_checks=[{"path": "/api/order", "status": 200}]))
@@ -166,8 +188,16 @@ def test_failing_smoke_check(servers):
 def test_unreachable_host_is_a_failed_check_not_a_traceback():
     endpoint = verify.Endpoint({(HOST, 443): ("127.0.0.1", 9), (HOST, 80): ("127.0.0.1", 9)}, timeout=2)
     results = verify.run_checks(endpoint, HOST)
-    assert results and not any(r.ok for r in results)
-    assert all("ConnectionRefusedError" in r.detail for r in results)
+    assert [r.name for r in results] == ["http redirects to https", "certificate valid for host", "https /health"]
+    assert all(r.failed and "ConnectionRefusedError" in r.detail for r in results)
+
+
+@pytest.mark.parametrize(
+    "value", ["h:443:127.0.0.1", "h:443:127.0.0.1:99999", "h:0:127.0.0.1:1", ":443:127.0.0.1:1", "h:443::1", "h:x:a:1"]
+)
+def test_connect_to_rejects_malformed_values(value):
+    with pytest.raises(ValueError, match="HOST:PORT:ADDRESS:PORT"):
+        verify.parse_connect_to([value])
 
 
 def stubbed(service):
@@ -175,10 +205,14 @@ def stubbed(service):
     return client, Stubber(client)
 
 
-def service_response(state, running, desired, deployments=1):
+TASK_DEFINITION = "arn:aws:ecs:us-east-1:123456789012:task-definition/svc-task:7"
+
+
+def service_response(state, running, desired, deployments=1, status="ACTIVE", task_definition=TASK_DEFINITION):
     deployment = {"id": "ecs-svc/1", "status": "PRIMARY", "rolloutState": state}
     extra = [{"id": "ecs-svc/0", "status": "ACTIVE", "rolloutState": "COMPLETED"}] * (deployments - 1)
-    return {"services": [{"serviceName": "svc", "runningCount": running, "desiredCount": desired, "deployments": [deployment, *extra]}]}
+    service = {"serviceName": "svc", "status": status, "taskDefinition": task_definition, "runningCount": running, "desiredCount": desired}
+    return {"services": [service | {"deployments": [deployment, *extra]}]}
 
 
 @pytest.mark.parametrize(
@@ -192,6 +226,91 @@ def test_rollout_check(state, running, desired, deployments, ok):
         result = verify.check_rollout(ecs, "c", "svc")
     assert result.ok is ok
     assert f"running {running}/{desired}" in result.detail
+
+
+@pytest.mark.parametrize(
+    "response, ok, detail",
+    [
+        # What moto answers: no task ever runs, the rollout stays IN_PROGRESS.
+        (service_response("IN_PROGRESS", 0, 1), True, "ACTIVE, desired 1, task definition svc-task:7"),
+        (service_response("IN_PROGRESS", 0, 1, task_definition=TASK_DEFINITION[:-1] + "6"), False, "but the stack's is svc-task:7"),
+        (service_response("IN_PROGRESS", 0, 1, status="DRAINING"), False, "DRAINING"),
+        ({"services": []}, False, "service svc not found in cluster c"),
+    ],
+)
+def test_service_check_on_an_emulator(response, ok, detail):
+    ecs, stub = stubbed("ecs")
+    stub.add_response("describe_services", response, {"cluster": "c", "services": ["svc"]})
+    with stub:
+        result = verify.check_service(ecs, "c", "svc", TASK_DEFINITION)
+    assert result.name == "ecs service" and result.ok is ok and detail in result.detail
+
+
+def test_on_an_emulator_the_checks_it_cannot_pass_are_skipped_with_their_reason():
+    """No containers run there, and without a connect-to mapping no HTTP request leaves (the host
+    would be the public one). Skipped is neither passed nor failed."""
+    ecs, stub = stubbed("ecs")
+    elbv2, elbv2_stub = stubbed("elbv2")  # nothing queued: a call would fail the test
+    stub.add_response("describe_services", service_response("IN_PROGRESS", 0, 1), {"cluster": "c", "services": ["svc"]})
+    with stub, elbv2_stub:
+        results = verify.run_checks(
+            None,
+            HOST,
+            ecs=ecs,
+            elbv2=elbv2,
+            cluster="c",
+            service="svc",
+            target_group_arn="arn",
+            smoke_checks=[{"path": "/x", "status": 200}],
+            emulator=True,
+            task_definition=TASK_DEFINITION,
+        )
+    assert [(r.name, r.ok) for r in results] == [
+        ("ecs service", True),
+        ("ecs rollout", None),
+        ("targets healthy", None),
+        ("http redirects to https", None),
+        ("certificate valid for host", None),
+        ("https /health", None),
+        ("smoke /x", None),
+    ]
+    lines = {r.name: r.line() for r in results}
+    assert lines["ecs rollout"].startswith("skip  ecs rollout") and "runs no containers" in lines["ecs rollout"]
+    assert "runs no containers" in lines["targets healthy"]
+    assert f"{HOST}:80 is the public host, not the emulator's: CONNECT_TO=" in lines["http redirects to https"]
+    assert f"{HOST}:443 is the public host" in lines["smoke /x"]
+    said = []
+    assert verify.verify(lambda: results, timeout=600, sleep=pytest.fail, say=said.append)
+    assert said[-1] == "1 passed, 0 failed, 6 skipped" and not any(line.startswith("attempt") for line in said)
+
+
+def test_on_an_emulator_only_the_mapped_ports_are_requested(servers, monkeypatch):
+    """CONNECT_TO for 443 only: the HTTPS checks run against the local server, the redirect is
+    skipped rather than sent to the public host."""
+    site, endpoint = servers
+    started = endpoint()
+    del started.connect_to[(HOST, 80)]
+    connect = socket.create_connection
+
+    def loopback_only(address, *args, **kwargs):
+        assert address[0] == "127.0.0.1", f"verify connected to {address}"
+        return connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(verify.socket, "create_connection", loopback_only)
+    results = by_name(verify.run_checks(started, HOST, smoke_checks=[{"path": "/api/user/login", "status": 200}], emulator=True))
+    assert results["http redirects to https"].skipped and f"{HOST}:80" in results["http redirects to https"].detail
+    assert all(results[name].ok for name in ("certificate valid for host", "https /health", "smoke /api/user/login"))
+    assert site.requests == [("https", "/health"), ("https", "/api/user/login")]
+
+
+def test_a_skipped_check_never_counts_as_passed():
+    said = []
+    assert not verify.verify(lambda: [verify.Result.skip("https /health", "why")], timeout=0, say=said.append)
+    assert said == ["skip  https /health                why", "0 passed, 0 failed, 1 skipped: nothing was checked"]
+    said = []
+    results = [verify.Result.skip("ecs rollout", "why"), verify.Result("ecs service", False, "DRAINING")]
+    assert not verify.verify(lambda: results, timeout=0, say=said.append)
+    assert said[-1] == "0 passed, 1 failed, 1 skipped"
 
 
 def test_targets_check_names_the_unhealthy_target():
@@ -236,21 +355,16 @@ def test_verify_gives_up_at_the_deadline():
     assert lines[-1] == "0 passed, 1 failed" and lines[-2].startswith("FAIL  https /health")
 
 
-def test_make_verify_reads_the_stacks_outputs_and_runs_every_check(servers, pki, monkeypatch):
-    """The whole command: outputs from CloudFormation, AWS checks and HTTP checks, one line each."""
-    import io
-
-    from scripts import deploy
-
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+def make_verify(servers, pki, extra_argv=(), ports=(443, 80)):
+    """deploy.main("verify", ...) on stubbed CloudFormation, ECS and ELBv2 (a healthy service) with
+    --connect-to the local servers for `ports`: (exit code, printed lines)."""
     site, endpoint = servers
     started = endpoint()
-    https, http = started.connect_to[(HOST, 443)], started.connect_to[(HOST, 80)]
     arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg/0123456789abcdef"
     clients = {name: stubbed(name) for name in ("cloudformation", "ecs", "elbv2")}
     stacks = {
         "startupwebapp-prod-alb": {"ServiceHost": HOST, "ServiceUrl": f"https://{HOST}", "TargetGroupArn": arn},
-        "startupwebapp-prod-service": {"ClusterName": "c", "ServiceName": "svc"},
+        "startupwebapp-prod-service": {"ClusterName": "c", "ServiceName": "svc", "TaskDefinitionArn": TASK_DEFINITION},
     }
     for name, outputs in stacks.items():
         stack = {
@@ -264,26 +378,71 @@ def test_make_verify_reads_the_stacks_outputs_and_runs_every_check(servers, pki,
     clients["ecs"][1].add_response("describe_services", service_response("COMPLETED", 2, 2), {"cluster": "c", "services": ["svc"]})
     healthy = [{"Target": {"Id": f"10.0.{i}.5", "Port": 8000}, "TargetHealth": {"State": "healthy"}} for i in (1, 2)]
     clients["elbv2"][1].add_response("describe_target_health", {"TargetHealthDescriptions": healthy}, {"TargetGroupArn": arn})
-    argv = ["verify", "--env", "prod", "--stack", "service", "--timeout", "5", "--ca-bundle", str(pki / "ca.pem")]
-    argv += ["--connect-to", f"{HOST}:443:{https[0]}:{https[1]}", "--connect-to", f"{HOST}:80:{http[0]}:{http[1]}"]
+    argv = ["verify", "--env", "prod", "--stack", "service", "--timeout", "5", "--ca-bundle", str(pki / "ca.pem"), *extra_argv]
+    for port in ports:
+        address, local_port = started.connect_to[(HOST, port)]
+        argv += ["--connect-to", f"{HOST}:{port}:{address}:{local_port}"]
     site.paths["/api/user/login"] = 405
     site.paths["/api/order/orders"] = 401
     out, err = io.StringIO(), io.StringIO()
     for _, stub in clients.values():
         stub.activate()
     code = deploy.main(argv, clients=lambda service: clients[service][0], out=out, err=err, sleep=lambda s: None)
-    lines = out.getvalue().splitlines()
-    assert code == 0, out.getvalue() + err.getvalue()
+    return code, out.getvalue().splitlines() + err.getvalue().splitlines()
+
+
+def test_make_verify_reads_the_stacks_outputs_and_runs_every_check(servers, pki, monkeypatch):
+    """The whole command: outputs from CloudFormation, AWS checks and HTTP checks, one line each."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # real AWS (every client is stubbed)
+    code, lines = make_verify(servers, pki)
+    assert code == 0, lines
     assert lines[0] == f"verifying https://{HOST} (prod), for up to 5 s"
     assert [line.split()[0] for line in lines[1:-1]] == ["ok"] * 7
     assert lines[-1] == "7 passed, 0 failed"
 
 
+def test_make_verify_on_an_emulator_with_connect_to_runs_the_http_checks_against_the_local_server(servers, pki, monkeypatch):
+    """A local rehearsal: the sandbox's stacks, the app on a local HTTPS server."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    code, lines = make_verify(servers, pki)
+    assert code == 0, lines
+    assert lines[1] == "AWS_ENDPOINT_URL=http://127.0.0.1:9: an emulator; the checks it cannot pass are skipped, each with its reason"
+    assert [[line[:4].strip(), line[6:34].strip()] for line in lines[2:-1]] == [
+        ["ok", "ecs service"],
+        ["skip", "ecs rollout"],
+        ["skip", "targets healthy"],
+        ["ok", "http redirects to https"],
+        ["ok", "certificate valid for host"],
+        ["ok", "https /health"],
+        ["ok", "smoke /api/user/login"],
+        ["ok", "smoke /api/order/orders"],
+    ]
+    assert lines[-1] == "6 passed, 0 failed, 2 skipped"
+
+
+def test_make_verify_on_an_emulator_fails_when_a_check_it_runs_fails(servers, pki, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    site, _ = servers
+    site.health = (503, {"status": "unhealthy", "database": "error"})
+    code, lines = make_verify(servers, pki, ports=[443])
+    assert code == 1, lines
+    assert lines[0] == f"verifying https://{HOST} (prod), for up to 5 s"
+    assert any(line.startswith("FAIL  https /health") and "503" in line for line in lines)
+    assert any(line.startswith("skip  http redirects to https") for line in lines)
+    assert lines[-1] == "4 passed, 1 failed, 3 skipped"
+
+
+def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
+    """CONNECT_TO: several mappings separated by spaces; CA_BUNDLE: a file."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    command = ["make", "-n", "verify", "AWS=", "CONNECT_TO=h:443:127.0.0.1:8443 h:80:127.0.0.1:8080", "CA_BUNDLE=/tmp/ca dir/ca.pem"]
+    printed = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, check=True).stdout
+    recipe = printed[printed.index("scripts.deploy verify") :].replace("\\\n", " ")
+    assert "--connect-to h:443:127.0.0.1:8443 --connect-to h:80:127.0.0.1:8080" in recipe
+    assert '--ca-bundle "/tmp/ca dir/ca.pem"' in recipe
+
+
 def test_make_verify_is_for_the_service_layer():
-    import io
-
-    from scripts import deploy
-
     err = io.StringIO()
     assert deploy.main(["verify", "--env", "prod", "--stack", "alb"], out=io.StringIO(), err=err) == 2
     assert "verify works on the service layer" in err.getvalue()

@@ -1,0 +1,396 @@
+"""`make purge ENV=<env> [STACK=<layer>] [YES=1]`: delete what the environment's destroyed stacks
+retained on purpose, and nothing else.
+
+The layers retain what holds data (log groups, their KMS keys, the access-log bucket) and the
+certificate when their stack is deleted (DeletionPolicy RetainExceptOnCreate, templates/common.py);
+the log groups keep their fixed names, which blocks creating the layer again. purge frees them:
+
+- The list is CloudFormation's own: it lists a deleted stack's resources for 90 days after, by stack
+  id, with ResourceStatus DELETE_SKIPPED for those it retained and their exact physical ids. purge
+  takes nothing else: no name patterns, no guessing.
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ListStackResources.html
+- Before touching one, purge checks that it is still the resource that stack created: CloudFormation
+  tags what it creates with aws:cloudformation:stack-id and logical-id, and only AWS can set aws:
+  tags, so a resource made by hand under the same name does not carry them and is left alone.
+  A KMS key carries no such tags (its resource schema says cloudFormationSystemTags: false); its id,
+  which AWS gives no other key, is the proof.
+  https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-resource-tags.html
+- It refuses while a stack of the layer exists, shows the list, and asks (YES=1 without a terminal).
+
+What it does with each kind:
+- log group: deleted, with its logs (the list shows how many bytes; export them first if needed);
+- KMS key: deletion scheduled with the minimum 7-day waiting period, never at once, and only once no
+  log group it encrypts stays; `aws kms cancel-key-deletion` undoes it within the 7 days;
+  https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html
+- S3 bucket: deleted only when empty (no object, version or delete marker); one holding access logs
+  is left, saying so;
+- certificate: deleted (it holds no data; a new cert-dns stack requests a new one) unless in use;
+- load balancer, target group (retained by stacks of earlier templates): deleted, unless deletion
+  protection is on or a load balancer still uses the group;
+- any other type: left, with the command to delete it by hand.
+"""
+
+import shlex
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+import templates
+
+KEY_WINDOW_DAYS = 7  # the minimum ScheduleKeyDeletion accepts (7 to 30)
+STACK_ID_TAG, LOGICAL_ID_TAG = "aws:cloudformation:stack-id", "aws:cloudformation:logical-id"
+# Resources whose fixed names make a new stack's create fail while they exist.
+NAMED = {"AWS::Logs::LogGroup", "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup"}
+# Purge order: what uses another goes first (a key after the log groups it encrypts).
+ORDER = (
+    "AWS::ElasticLoadBalancingV2::LoadBalancer",
+    "AWS::ElasticLoadBalancingV2::TargetGroup",
+    "AWS::Logs::LogGroup",
+    "AWS::S3::Bucket",
+    "AWS::CertificateManager::Certificate",
+    "AWS::KMS::Key",
+)
+
+
+class Gone(Exception):
+    """The resource no longer exists."""
+
+
+@dataclass
+class Retained:
+    stack: str
+    stack_id: str
+    logical_id: str
+    kind: str
+    physical_id: str
+    action: str | None = None  # "delete" or "schedule"; None: left as it is
+    note: str = ""
+    gone: bool = False
+    foreign: bool = False  # a resource of that name exists, but that stack did not create it
+    facts: dict | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.logical_id} ({self.kind}) {self.physical_id}"
+
+
+# --- what destroy prints ------------------------------------------------------------------------
+def free_command(kind, physical_id, region) -> str | None:
+    """The AWS CLI command that frees one retained resource, or None for a type purge leaves."""
+    q, r = shlex.quote(physical_id), shlex.quote(region)
+    return {
+        "AWS::Logs::LogGroup": f"aws logs delete-log-group --log-group-name {q} --region {r}",
+        "AWS::KMS::Key": f"aws kms schedule-key-deletion --key-id {q} --pending-window-in-days {KEY_WINDOW_DAYS} --region {r}",
+        "AWS::S3::Bucket": f"aws s3api delete-bucket --bucket {q} --region {r}",
+        "AWS::CertificateManager::Certificate": f"aws acm delete-certificate --certificate-arn {q} --region {r}",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer": f"aws elbv2 delete-load-balancer --load-balancer-arn {q} --region {r}",
+        "AWS::ElasticLoadBalancingV2::TargetGroup": f"aws elbv2 delete-target-group --target-group-arn {q} --region {r}",
+    }.get(kind)
+
+
+WHAT_FREEING_COSTS = {
+    "AWS::Logs::LogGroup": "its logs go with it",
+    "AWS::KMS::Key": f"deleted {KEY_WINDOW_DAYS} days later, the minimum; cancel-key-deletion undoes it until then; "
+    "the logs it encrypts become unreadable: free its log group first",
+    "AWS::S3::Bucket": "refused while it holds objects or versions, the access logs: empty it first if they may go",
+    "AWS::CertificateManager::Certificate": "refused while a load balancer uses it; it holds no data",
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": "refused while deletion protection is on",
+}
+
+
+def say_retained(deployer, layer_name, keep, ids):
+    """destroy's lines for what the deleted stack retained: each with the command that frees it."""
+    region = deployer.cf.meta.region_name
+    for logical_id, kind in keep.items():
+        physical_id = ids.get(logical_id)
+        deployer.say(f"  retained, still in the account: {logical_id} ({kind}) {physical_id or '(not created)'}")
+        command = physical_id and free_command(kind, physical_id, region)
+        if command:
+            deployer.say(f"    free it: {command}   # {WHAT_FREEING_COSTS.get(kind, 'it holds no data')}")
+    if any(ids.get(logical_id) for logical_id in keep):
+        named = sorted(logical_id for logical_id, kind in keep.items() if kind in NAMED and ids.get(logical_id))
+        if named:
+            deployer.say(f"  {', '.join(named)}: the name blocks creating this layer again until freed")
+        deployer.say(
+            f"  or free all of them, and only them, once the data may go: make purge ENV={deployer.env} STACK={layer_name} "
+            "(lists them and asks first)"
+        )
+
+
+def deletion_protected(deployer, stacks) -> list[str]:
+    """The stacks whose load balancer has deletion protection on (parameter DeletionProtection):
+    CloudFormation cannot delete it, so deleting the stack would end DELETE_FAILED half way."""
+    found = []
+    for stack in stacks:
+        described = deployer.describe(stack) or {}
+        given = {p["ParameterKey"]: p.get("ParameterValue") for p in described.get("Parameters", [])}
+        if given.get("DeletionProtection") == "true":
+            found.append(stack)
+    return found
+
+
+# --- reading what a resource is now -------------------------------------------------------------
+def _code(error: ClientError) -> str:
+    return error.response["Error"].get("Code", "")
+
+
+def _tags(pairs, key="Key", value="Value") -> dict:
+    return {pair[key]: pair.get(value) for pair in pairs or []}
+
+
+def _ours(item, tags) -> bool:
+    return tags.get(STACK_ID_TAG) == item.stack_id and tags.get(LOGICAL_ID_TAG) == item.logical_id
+
+
+def _inspect_log_group(clients, item):
+    logs = clients("logs")
+    groups = logs.describe_log_groups(logGroupNamePrefix=item.physical_id)["logGroups"]
+    group = next((g for g in groups if g["logGroupName"] == item.physical_id), None)
+    if group is None:
+        raise Gone
+    arn = group.get("logGroupArn") or group["arn"].removesuffix(":*")
+    item.facts = {"kms": group.get("kmsKeyId"), "tags": logs.list_tags_for_resource(resourceArn=arn).get("tags", {})}
+    stored, days = group.get("storedBytes", 0), group.get("retentionInDays")
+    kept = f", kept {days} days" if days else ""
+    return "delete", f"it holds {stored} bytes of logs{kept}; they go with it: export them first if they are needed"
+
+
+def _inspect_key(clients, item):
+    try:
+        metadata = clients("kms").describe_key(KeyId=item.physical_id)["KeyMetadata"]
+    except ClientError as error:
+        if _code(error) == "NotFoundException":
+            raise Gone from None
+        raise
+    item.facts = {"arn": metadata["Arn"], "tags": None}  # no aws:cloudformation tags on keys: the id is the proof
+    if metadata.get("KeyManager") != "CUSTOMER":
+        item.foreign = True
+        return None, "an AWS managed key: never deleted"
+    if metadata["KeyState"] == "PendingDeletion":
+        return None, f"deletion already scheduled for {metadata['DeletionDate']:%Y-%m-%d %H:%M %Z}"
+    return "schedule", (
+        f"KMS deletes it {KEY_WINDOW_DAYS} days later, the minimum wait, never at once; until then "
+        f"aws kms cancel-key-deletion --key-id {item.physical_id} undoes it"
+    )
+
+
+def _inspect_bucket(clients, item):
+    s3 = clients("s3")
+    try:
+        tags = _tags(s3.get_bucket_tagging(Bucket=item.physical_id)["TagSet"])
+    except ClientError as error:
+        if _code(error) in ("NoSuchBucket", "404"):
+            raise Gone from None
+        if _code(error) != "NoSuchTagSet":
+            raise
+        tags = {}
+    item.facts = {"tags": tags}
+    if not _ours(item, tags):
+        return None, ""
+    listed = s3.list_object_versions(Bucket=item.physical_id, MaxKeys=1)
+    if listed.get("Versions") or listed.get("DeleteMarkers"):
+        return None, (
+            "left: it holds objects (the access logs); purge deletes only an empty bucket. If they may go, empty it, "
+            "every version and delete marker, then purge again"
+        )
+    return "delete", "it is empty"
+
+
+def _inspect_certificate(clients, item):
+    acm = clients("acm")
+    try:
+        certificate = acm.describe_certificate(CertificateArn=item.physical_id)["Certificate"]
+    except ClientError as error:
+        if _code(error) == "ResourceNotFoundException":
+            raise Gone from None
+        raise
+    item.facts = {"tags": _tags(acm.list_tags_for_certificate(CertificateArn=item.physical_id).get("Tags"))}
+    if certificate.get("InUseBy"):
+        return None, f"left: in use by {', '.join(certificate['InUseBy'])}"
+    return "delete", "holds no data; a new cert-dns stack requests a new one"
+
+
+def _inspect_load_balancer(clients, item):
+    elbv2 = clients("elbv2")
+    try:
+        elbv2.describe_load_balancers(LoadBalancerArns=[item.physical_id])
+    except ClientError as error:
+        if _code(error) == "LoadBalancerNotFound":
+            raise Gone from None
+        raise
+    item.facts = {"tags": _tags(elbv2.describe_tags(ResourceArns=[item.physical_id])["TagDescriptions"][0]["Tags"])}
+    attributes = _tags(elbv2.describe_load_balancer_attributes(LoadBalancerArn=item.physical_id)["Attributes"])
+    if attributes.get("deletion_protection.enabled") == "true":
+        return None, "left: deletion protection is on; turn it off first if it is really to go"
+    return "delete", "holds no data; its name blocks creating the layer again"
+
+
+def _inspect_target_group(clients, item):
+    elbv2 = clients("elbv2")
+    try:
+        (group,) = elbv2.describe_target_groups(TargetGroupArns=[item.physical_id])["TargetGroups"]
+    except ClientError as error:
+        if _code(error) == "TargetGroupNotFound":
+            raise Gone from None
+        raise
+    item.facts = {"tags": _tags(elbv2.describe_tags(ResourceArns=[item.physical_id])["TagDescriptions"][0]["Tags"])}
+    if group.get("LoadBalancerArns"):
+        return None, f"left: in use by {', '.join(group['LoadBalancerArns'])}"
+    return "delete", "holds no data; its name blocks creating the layer again"
+
+
+INSPECT = {
+    "AWS::Logs::LogGroup": _inspect_log_group,
+    "AWS::KMS::Key": _inspect_key,
+    "AWS::S3::Bucket": _inspect_bucket,
+    "AWS::CertificateManager::Certificate": _inspect_certificate,
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": _inspect_load_balancer,
+    "AWS::ElasticLoadBalancingV2::TargetGroup": _inspect_target_group,
+}
+
+ACT = {
+    "AWS::Logs::LogGroup": lambda clients, item: clients("logs").delete_log_group(logGroupName=item.physical_id),
+    "AWS::KMS::Key": lambda clients, item: clients("kms").schedule_key_deletion(
+        KeyId=item.physical_id, PendingWindowInDays=KEY_WINDOW_DAYS
+    ),
+    "AWS::S3::Bucket": lambda clients, item: clients("s3").delete_bucket(Bucket=item.physical_id),
+    "AWS::CertificateManager::Certificate": lambda clients, item: clients("acm").delete_certificate(CertificateArn=item.physical_id),
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": lambda clients, item: clients("elbv2").delete_load_balancer(
+        LoadBalancerArn=item.physical_id
+    ),
+    "AWS::ElasticLoadBalancingV2::TargetGroup": lambda clients, item: clients("elbv2").delete_target_group(TargetGroupArn=item.physical_id),
+}
+
+
+def inspect(deployer, item, ours_elsewhere) -> None:
+    """Decide what purge does with one retained resource: item.action, item.note, item.gone, item.foreign."""
+    if item.kind not in INSPECT:
+        command = free_command(item.kind, item.physical_id, deployer.cf.meta.region_name)
+        item.note = f"left: purge does not delete a {item.kind}" + (f"; by hand: {command}" if command else "")
+        return
+    try:
+        item.action, item.note = INSPECT[item.kind](deployer.client, item)
+    except Gone:
+        item.gone = True
+        return
+    except ClientError as error:  # not readable (another account's bucket, no permission): never touched
+        item.action, item.note = None, f"left: cannot read it ({_code(error)}: {error.response['Error'].get('Message', '')})"
+        return
+    tags = (item.facts or {}).get("tags")
+    if tags is not None and not _ours(item, tags):
+        item.action = None
+        if tags.get(STACK_ID_TAG) in ours_elsewhere:  # the one a later stack of that layer created: listed under it
+            item.gone = True
+            return
+        item.foreign = True
+        item.note = (
+            f"left alone: not the one {item.stack} created (it carries no aws:cloudformation tags of that stack: made by hand "
+            "or by another tool)"
+        )
+        if item.kind in NAMED:
+            item.note += "; its name blocks creating the layer again: delete it yourself if it is not needed"
+
+
+def keep_keys_of_kept_log_groups(items) -> None:
+    """A key is scheduled for deletion only when no log group it encrypts stays."""
+    staying = [i for i in items if i.kind == "AWS::Logs::LogGroup" and not i.gone and i.action != "delete"]
+    for key in (i for i in items if i.kind == "AWS::KMS::Key" and i.action == "schedule"):
+        for group in staying:
+            kms = (group.facts or {}).get("kms") or ""
+            encrypts = key.physical_id in kms or (not kms and not group.foreign and group.stack_id == key.stack_id)
+            if encrypts:
+                key.action = None
+                key.note = f"left: the log group {group.physical_id} it encrypts stays; its logs would become unreadable"
+
+
+# --- the command ----------------------------------------------------------------------------
+def deleted_stacks(deployer, stacks) -> list[dict]:
+    """ListStacks summaries of the deleted stacks of these names, newest first (CloudFormation keeps 90 days)."""
+    found = []
+    for page in deployer.cf.get_paginator("list_stacks").paginate(StackStatusFilter=["DELETE_COMPLETE"]):
+        found += [summary for summary in page["StackSummaries"] if summary["StackName"] in stacks]
+    return sorted(found, key=lambda s: s.get("DeletionTime") or s["CreationTime"], reverse=True)
+
+
+def retained_by(deployer, summary) -> list[Retained]:
+    items = []
+    for page in deployer.cf.get_paginator("list_stack_resources").paginate(StackName=summary["StackId"]):
+        for resource in page["StackResourceSummaries"]:
+            if resource["ResourceStatus"] == "DELETE_SKIPPED" and resource.get("PhysicalResourceId"):
+                items.append(
+                    Retained(
+                        summary["StackName"],
+                        summary["StackId"],
+                        resource["LogicalResourceId"],
+                        resource["ResourceType"],
+                        resource["PhysicalResourceId"],
+                    )
+                )
+    return items
+
+
+def purge(deployer, names) -> int:
+    from scripts.deploy import Failure
+
+    env = deployer.env
+    stacks = [templates.stack_name(env, name) for name in reversed(names)]
+    live = []
+    for stack in stacks:
+        deployer.current = stack
+        found = deployer.describe(stack)
+        if found is not None:
+            live.append(f"{stack} still exists ({found['StackStatus']})")
+    if live:
+        one = f" STACK={names[0]}" if len(names) == 1 else ""
+        raise Failure(
+            f"error: refusing to purge: {'; '.join(live)}. purge deletes only what deleted stacks left behind: "
+            f"destroy first (make destroy ENV={env}{one}), or purge the destroyed layers one by one with STACK=<layer>; nothing purged"
+        )
+    deployer.current = "-"
+    summaries = deleted_stacks(deployer, stacks)
+    items, ids = [], {s["StackId"] for s in summaries}
+    for summary in summaries:
+        deployer.current = summary["StackName"]
+        items += retained_by(deployer, summary)
+    for item in items:
+        deployer.current = item.stack
+        inspect(deployer, item, ids - {item.stack_id})
+    keep_keys_of_kept_log_groups(items)
+
+    shown = [i for i in items if not i.gone]
+    for summary in summaries:
+        mine = [i for i in shown if i.stack_id == summary["StackId"]]
+        if mine:
+            when = summary.get("DeletionTime")
+            deployer.say(f"{summary['StackName']}, deleted {when:%Y-%m-%d %H:%M:%S %Z}, retained:" if when else f"{summary['StackName']}:")
+            for item in mine:
+                what = {"delete": "delete", "schedule": "schedule its deletion"}.get(item.action)
+                deployer.say(f"  {item.label}: {f'{what}; {item.note}' if what else item.note}")
+    todo = sorted((i for i in shown if i.action), key=lambda i: ORDER.index(i.kind))
+    if not todo:
+        deployer.say(f"nothing to purge in {env}" + (": what is listed above stays" if shown else ""))
+        return 0
+    if not deployer.confirm(f"purge these {len(todo)} resources? [y/N] "):
+        why = "no terminal to ask on and no YES=1 (--yes)" if not deployer.interactive else "not confirmed"
+        raise Failure(f"error: {why}: nothing purged")
+    failed, kept_groups = 0, set()  # stack ids whose log group could not be deleted: their keys stay
+    deployer.say("purging:")
+    for item in todo:
+        deployer.current = item.stack
+        if item.kind == "AWS::KMS::Key" and item.stack_id in kept_groups:
+            deployer.say(f"  {item.label}: left: its stack's log group could not be deleted")
+            continue
+        try:
+            answer = ACT[item.kind](deployer.client, item)
+        except ClientError as error:
+            failed += 1
+            kept_groups |= {item.stack_id} if item.kind == "AWS::Logs::LogGroup" else set()
+            deployer.say(f"  failed: {item.label}: {_code(error)}: {error.response['Error'].get('Message', '')}")
+            continue
+        if item.action == "schedule":
+            deployer.say(f"  {item.label}: deletion scheduled for {answer['DeletionDate']:%Y-%m-%d %H:%M %Z}")
+        else:
+            deployer.say(f"  {item.label}: deleted")
+    if failed:
+        raise Failure(f"error: {failed} of {len(todo)} could not be purged (see above); nothing else was touched")
+    return 0

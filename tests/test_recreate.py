@@ -1,0 +1,256 @@
+"""Create, destroy, create again, on the session sandbox, through the deployer's own entry point:
+retained resources never block a new create once `make purge` freed them, purge deletes only what
+the environment's destroyed stacks created and retained, a failed first create rolls back to
+ROLLBACK_COMPLETE (nothing left behind, RECREATE=1 creates it again), and a change set that
+replaces a stateful resource is refused without ALLOW_REPLACE=1 and executed with it.
+
+Each test seeds the sandbox first (tests/test_e2e_sandbox.py uses the same session sandbox)."""
+
+import io
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import ROOT
+
+import templates
+from scripts import deploy
+from scripts.sandbox import PARAMS_FILE
+from templates import params
+
+ENV = "sandbox"
+PREFIX = "startupwebapp-sandbox"
+LAYERS = params.load(PARAMS_FILE).layers
+SERVICE_LOGS = f"/ecs/{PREFIX}-service"
+WAF_LOGS = f"aws-waf-logs-{PREFIX}"
+
+
+@pytest.fixture(scope="module")
+def run(sandbox):
+    patch = pytest.MonkeyPatch()
+    for name, value in sandbox.environment().items():
+        patch.setenv(name, value)
+    patch.delenv("AWS_PROFILE", raising=False)
+
+    def run(*argv):
+        out, err = io.StringIO(), io.StringIO()
+        code = deploy.main([*argv, "--env", ENV], out=out, err=err, interactive=False, sleep=lambda s: None)
+        return code, out.getvalue(), err.getvalue()
+
+    yield run
+    patch.undo()
+
+
+def stack(layer):
+    return templates.stack_name(ENV, layer)
+
+
+def physical_ids(sandbox, layer) -> dict:
+    """Logical id -> physical id of the layer's deployed stack."""
+    resources = sandbox.client("cloudformation").describe_stack_resources(StackName=stack(layer))["StackResources"]
+    return {r["LogicalResourceId"]: r.get("PhysicalResourceId") for r in resources}
+
+
+def log_group_names(sandbox) -> set:
+    return {g["logGroupName"] for g in sandbox.client("logs").describe_log_groups()["logGroups"]}
+
+
+def key_state(sandbox, key_id) -> dict:
+    return sandbox.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]
+
+
+def exists(call, *missing_codes, **kwargs) -> bool:
+    try:
+        call(**kwargs)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in missing_codes:
+            return False
+        raise
+    return True
+
+
+def deploy_and_destroy(sandbox, run) -> dict:
+    """Every layer deployed, then destroyed; the ids of what the stacks retained, by layer."""
+    code, out, err = run("deploy", "--yes")
+    assert code == 0, out + err
+    kept = {layer: physical_ids(sandbox, layer) for layer in ("cert-dns", "alb", "waf", "service")}
+    code, out, err = run("destroy", "--yes")
+    assert code == 0, out + err
+    return kept | {"destroy output": out}
+
+
+def test_create_destroy_purge_create_again(sandbox, run):
+    sandbox.seed()
+    kept = deploy_and_destroy(sandbox, run)
+    out = kept["destroy output"]
+    service, waf, alb, cert = kept["service"], kept["waf"], kept["alb"], kept["cert-dns"]
+    # destroy says, for each retained resource, the command that frees it, and that purge frees them all
+    assert f"retained, still in the account: LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}" in out
+    assert f"free it: aws logs delete-log-group --log-group-name {SERVICE_LOGS} --region us-east-1" in out
+    assert f"free it: aws kms schedule-key-deletion --key-id {service['LogKey']} --pending-window-in-days 7 --region us-east-1" in out
+    assert f"free it: aws acm delete-certificate --certificate-arn {cert['Certificate']} --region us-east-1" in out
+    assert f"make purge ENV={ENV} STACK=service" in out
+    # the load balancer, its security group and the target group hold no state: they went with the stack
+    elbv2, ec2 = sandbox.client("elbv2"), sandbox.client("ec2")
+    assert elbv2.describe_load_balancers()["LoadBalancers"] == []
+    assert elbv2.describe_target_groups()["TargetGroups"] == []
+    assert f"{PREFIX}-alb-sg" not in {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+    assert {SERVICE_LOGS, WAF_LOGS} <= log_group_names(sandbox)
+
+    code, out, err = run("purge")  # no terminal, no YES=1: shows the list, deletes nothing
+    assert code == 1 and "no terminal to ask on and no YES=1" in err, out + err
+    assert f"LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}: delete" in out
+    assert {SERVICE_LOGS, WAF_LOGS} <= log_group_names(sandbox)
+
+    code, out, err = run("purge", "--yes")
+    assert code == 0, out + err
+    assert not {SERVICE_LOGS, WAF_LOGS} & log_group_names(sandbox)
+    for key_id in (service["LogKey"], waf["LogKey"]):  # never deleted at once: the minimum 7-day window
+        metadata = key_state(sandbox, key_id)
+        assert metadata["KeyState"] == "PendingDeletion"
+        assert timedelta(days=6) < metadata["DeletionDate"] - datetime.now(UTC) <= timedelta(days=7)
+    s3, acm = sandbox.client("s3"), sandbox.client("acm")
+    assert not exists(s3.head_bucket, "404", "NoSuchBucket", Bucket=alb["AccessLogBucket"])  # it was empty
+    assert not exists(acm.describe_certificate, "ResourceNotFoundException", CertificateArn=cert["Certificate"])
+
+    code, out, err = run("purge", "--yes")  # again: nothing left to do
+    assert code == 0 and "nothing to purge" in out, out + err
+
+    code, out, err = run("deploy", "--yes")
+    assert code == 0, out + err
+    for layer in LAYERS:
+        assert f"{stack(layer)}: CREATE_COMPLETE" in out
+
+    code, out, err = run("purge", "--stack", "service", "--yes")  # the stack exists again: refused
+    assert code == 1 and f"refusing to purge: {stack('service')} still exists (UPDATE_COMPLETE)" in err, out + err
+    assert SERVICE_LOGS in log_group_names(sandbox)
+
+
+def test_purge_never_touches_what_the_stacks_did_not_create(sandbox, run):
+    sandbox.seed()
+    kept = deploy_and_destroy(sandbox, run)
+    logs, kms, s3, elbv2 = (sandbox.client(name) for name in ("logs", "kms", "s3", "elbv2"))
+    # Someone deleted the retained service log group and made one of the same name by hand, with logs.
+    logs.delete_log_group(logGroupName=SERVICE_LOGS)
+    logs.create_log_group(logGroupName=SERVICE_LOGS, tags={"Project": "startupwebapp", "Layer": "service"})
+    logs.create_log_stream(logGroupName=SERVICE_LOGS, logStreamName="by-hand")
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    logs.put_log_events(logGroupName=SERVICE_LOGS, logStreamName="by-hand", logEvents=[{"timestamp": now, "message": "keep me"}])
+    # ... and lookalikes: names and tags like the stacks', never created by them.
+    tags = {"Project": "startupwebapp", "Environment": ENV, "Layer": "service"}
+    logs.create_log_group(logGroupName=f"{SERVICE_LOGS}-old", tags=tags)
+    key_id = kms.create_key(
+        Description=f"Encrypts the {SERVICE_LOGS} log group", Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()]
+    )["KeyMetadata"]["KeyId"]
+    bucket = f"{stack('alb')}-accesslogbucket-byhand"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "Layer", "Value": "alb"}]})
+    s3.put_object(Bucket=kept["alb"]["AccessLogBucket"], Key="AWSLogs/123456789012/access.log.gz", Body=b"a request")
+    vpc = params.load(PARAMS_FILE).values["VpcId"]
+    group_arn = elbv2.create_target_group(Name=f"{PREFIX}-tg", Protocol="HTTP", Port=8000, VpcId=vpc, TargetType="ip")["TargetGroups"][0][
+        "TargetGroupArn"
+    ]
+
+    code, out, err = run("purge", "--yes")
+    assert code == 0, out + err
+    assert f"LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}: left alone: not the one {stack('service')} created" in out
+    assert "blocks creating the layer again" in out
+    events = logs.get_log_events(logGroupName=SERVICE_LOGS, logStreamName="by-hand")["events"]
+    assert [e["message"] for e in events] == ["keep me"]
+    assert f"{SERVICE_LOGS}-old" in log_group_names(sandbox)
+    assert key_state(sandbox, key_id)["KeyState"] == "Enabled"
+    assert exists(s3.head_bucket, "404", Bucket=bucket)
+    assert elbv2.describe_target_groups(TargetGroupArns=[group_arn])["TargetGroups"]
+    # The stack's own bucket holds access logs now: left, saying so.
+    assert f"AccessLogBucket (AWS::S3::Bucket) {kept['alb']['AccessLogBucket']}: left: it holds objects" in out
+    assert exists(s3.head_bucket, "404", Bucket=kept["alb"]["AccessLogBucket"])
+    # What the stacks did create and retain went: the waf log group, both keys (scheduled), the certificate.
+    assert WAF_LOGS not in log_group_names(sandbox)
+    assert key_state(sandbox, kept["service"]["LogKey"])["KeyState"] == "PendingDeletion"
+    assert key_state(sandbox, kept["waf"]["LogKey"])["KeyState"] == "PendingDeletion"
+    assert not exists(
+        sandbox.client("acm").describe_certificate, "ResourceNotFoundException", CertificateArn=kept["cert-dns"]["Certificate"]
+    )
+
+
+def test_a_failed_first_create_rolls_back_and_is_created_again_with_recreate(sandbox, run):
+    sandbox.seed()
+    for layer in ("cert-dns", "alb", "release-alarms"):
+        code, out, err = run("deploy", "--stack", layer, "--yes")
+        assert code == 0, out + err
+    logs = sandbox.client("logs")
+    logs.create_log_group(logGroupName=SERVICE_LOGS)  # takes the name the service layer's log group needs
+
+    code, out, err = run("deploy", "--stack", "service", "--yes")
+    assert code == 1
+    assert f"{stack('service')} ended ROLLBACK_COMPLETE" in err and "RECREATE=1" in err, out + err
+    assert "failed: LogGroup (AWS::Logs::LogGroup)" in out
+    code, out, err = run("status")
+    assert f"{stack('service'):<36} ROLLBACK_COMPLETE" in out, out
+    # The rollback removed what the create had made, the retained types included (RetainExceptOnCreate).
+    assert sandbox.client("ecs").list_services(cluster=params.load(PARAMS_FILE).values["ClusterName"])["serviceArns"] == []
+    roles = [r["RoleName"] for r in sandbox.client("iam").list_roles()["Roles"] if r["RoleName"].startswith(stack("service"))]
+    assert roles == []
+    keys = [sandbox.client("kms").describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in sandbox.client("kms").list_keys()["Keys"]]
+    assert all(k["KeyState"] != "Enabled" for k in keys if k["Description"].startswith(f"Encrypts the {SERVICE_LOGS}")), keys
+
+    logs.delete_log_group(logGroupName=SERVICE_LOGS)
+    code, out, err = run("deploy", "--stack", "service", "--recreate", "--yes")
+    assert code == 0, out + err
+    assert f"{stack('service')}: CREATE_COMPLETE" in out
+
+
+def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox, run, tmp_path):
+    sandbox.seed()
+    for layer in ("cert-dns", "alb", "waf"):
+        code, out, err = run("deploy", "--stack", layer, "--yes")
+        assert code == 0, out + err
+    # A new NamePrefix renames the waf layer's log group: LogGroupName is create-only, so replaced.
+    given = ("--stack", "waf", *with_parameter(tmp_path, "waf", "NamePrefix", "startupwebapp-sbx2"), "--yes")
+
+    code, out, err = run("deploy", *given)
+    assert code == 1, out + err
+    assert "refused: the change set replaces or removes stateful resources: LogGroup (AWS::Logs::LogGroup, replaced)" in err
+    row = next(line for line in out.splitlines() if " LogGroup " in line)
+    assert row.split()[:4] == ["!REPLACE,STATEFUL", "Modify", "LogGroup", "AWS::Logs::LogGroup"], row
+    assert "LogGroupName <- parameter NamePrefix recreates" in row
+    assert WAF_LOGS in log_group_names(sandbox) and "aws-waf-logs-startupwebapp-sbx2" not in log_group_names(sandbox)
+    summaries = sandbox.client("cloudformation").list_change_sets(StackName=stack("waf"))["Summaries"]
+    assert [s for s in summaries if s["StackName"] == stack("waf") and s["ExecutionStatus"] == "AVAILABLE"] == []  # deleted
+
+    code, out, err = run("deploy", *given, "--allow-replace")
+    assert code == 0, out + err
+    assert f"{stack('waf')}: UPDATE_COMPLETE" in out
+    # The new log group exists; the old one is kept (UpdateReplacePolicy Retain), with its logs.
+    assert {"aws-waf-logs-startupwebapp-sbx2", WAF_LOGS} <= log_group_names(sandbox)
+    assert physical_ids(sandbox, "waf")["LogGroup"] == "aws-waf-logs-startupwebapp-sbx2"
+
+
+def with_parameter(tmp_path, layer, name, value):
+    """A copy of output/ whose sandbox configuration of the layer sets one parameter; the deploy options to use it."""
+    output = tmp_path / "output"
+    shutil.copytree(ROOT / "output", output)
+    config = output / ENV / f"{layer}.json"
+    document = json.loads(config.read_text())
+    document["Parameters"][name] = value
+    config.write_text(json.dumps(document))
+    return ("--output-dir", str(output), "--params-dir", str(ROOT / "params"))
+
+
+def test_destroy_is_refused_before_anything_while_the_load_balancer_has_deletion_protection(sandbox, run, tmp_path):
+    sandbox.seed()
+    protected = with_parameter(tmp_path, "alb", "DeletionProtection", "true")
+    for layer in ("cert-dns", "alb"):
+        code, out, err = run("deploy", "--stack", layer, "--yes", *protected)
+        assert code == 0, out + err
+    code, out, err = run("destroy", "--yes")
+    assert code == 1, out + err
+    assert f"refusing to destroy {stack('alb')}: its load balancer has deletion protection on" in err
+    assert "DeletionProtection: false in params/sandbox.yaml" in err and "nothing destroyed" in err
+    cf = sandbox.client("cloudformation")
+    assert [cf.describe_stacks(StackName=stack(layer))["Stacks"][0]["StackStatus"] for layer in ("cert-dns", "alb")] == [
+        "CREATE_COMPLETE",
+        "CREATE_COMPLETE",
+    ]
