@@ -189,6 +189,7 @@ class Deployer:
         self.last_problem = "no answer"  # what the last failed attempt of a call got, for the retry line
         self.history_version = 0  # the release history's SSM version as last read
         self.lock_value = None  # the environment lock's value while this run holds (or takes) it
+        self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
@@ -268,6 +269,14 @@ class Deployer:
     def deployed_template(self, stack) -> dict:
         body = self.cf.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
         return json.loads(body) if isinstance(body, str) else body  # boto3 parses JSON bodies itself
+
+    def retained(self, stack) -> dict:
+        """Logical id -> type of what deleting the stack leaves in the account (read once a run)."""
+        if stack not in self.retained_by:
+            resources = self.deployed_template(stack).get("Resources", {})
+            retain = ("Retain", "RetainExceptOnCreate")
+            self.retained_by[stack] = {k: r["Type"] for k, r in sorted(resources.items()) if r.get("DeletionPolicy") in retain}
+        return self.retained_by[stack]
 
     def outputs(self, stack) -> dict:
         return {o["OutputKey"]: o["OutputValue"] for o in (self.describe(stack) or {}).get("Outputs", [])}
@@ -1032,10 +1041,7 @@ class Deployer:
             found = self.wait_for_stack(stack, token=None)
             if found["StackStatus"] == "DELETE_COMPLETE":
                 return
-        keep = {}  # logical id -> type of what the stack's deletion leaves behind
-        if found["StackStatus"] != "REVIEW_IN_PROGRESS":
-            resources = self.deployed_template(stack).get("Resources", {})
-            keep = {k: r["Type"] for k, r in sorted(resources.items()) if r.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")}
+        keep = self.retained(stack) if found["StackStatus"] != "REVIEW_IN_PROGRESS" else {}
         ids = {}
         if keep:
             ids = {
@@ -1361,6 +1367,11 @@ def run(deployer, args, layers, environment) -> int:
                 f"DeletionProtection: false in params/{env}.yaml, make templates && make deploy ENV={env} STACK=alb, "
                 "then destroy again; nothing destroyed"
             )
+        for stack in existing:  # said before asking, so that the answer knows what stays
+            deployer.current = stack
+            if deployer.describe(stack)["StackStatus"] != "REVIEW_IN_PROGRESS" and deployer.retained(stack):
+                kept = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in deployer.retained(stack).items())
+                deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
         if not deployer.confirm(f"destroy {', '.join(existing)}? [y/N] "):
             why = "no terminal to ask on and no YES=1 (--yes)" if not deployer.interactive else "not confirmed"
             raise Failure(f"error: {why}: nothing destroyed")

@@ -657,6 +657,8 @@ def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
     )
     assert aws.run("destroy", "--stack", "service", "--yes") == 0, aws.err
     assert f"{stack('service')}: deleted" in aws.out
+    before_asking = f"{stack('service')}: deleting it leaves in the account: LogGroup (AWS::Logs::LogGroup), LogKey (AWS::KMS::Key)"
+    assert aws.out.index(before_asking) < aws.out.index(f"{stack('service')}: deleted")
     assert "retained, still in the account: LogGroup (AWS::Logs::LogGroup) /ecs/startupwebapp" in aws.out
     assert "retained, still in the account: LogKey (AWS::KMS::Key) 0b1c2d3e-key" in aws.out
 
