@@ -21,8 +21,10 @@ from scripts.sandbox import PARAMS_FILE
 from templates import params
 
 ENV = "sandbox"
-PREFIX = "startupwebapp-sandbox"
-LAYERS = params.load(PARAMS_FILE).layers
+SANDBOX = params.load(PARAMS_FILE)
+PREFIX = SANDBOX.values["NamePrefix"]  # from params/sandbox.yaml, never a copy of it
+OTHER_PREFIX = f"{templates.PROJECT}-sbx2"
+LAYERS = SANDBOX.layers
 SERVICE_LOGS = f"/ecs/{PREFIX}-service"
 WAF_LOGS = f"aws-waf-logs-{PREFIX}"
 
@@ -134,12 +136,12 @@ def test_purge_never_touches_what_the_stacks_did_not_create(sandbox, run):
     logs, kms, s3, elbv2 = (sandbox.client(name) for name in ("logs", "kms", "s3", "elbv2"))
     # Someone deleted the retained service log group and made one of the same name by hand, with logs.
     logs.delete_log_group(logGroupName=SERVICE_LOGS)
-    logs.create_log_group(logGroupName=SERVICE_LOGS, tags={"Project": "startupwebapp", "Layer": "service"})
+    logs.create_log_group(logGroupName=SERVICE_LOGS, tags={"Project": templates.PROJECT, "Layer": "service"})
     logs.create_log_stream(logGroupName=SERVICE_LOGS, logStreamName="by-hand")
     now = int(datetime.now(UTC).timestamp() * 1000)
     logs.put_log_events(logGroupName=SERVICE_LOGS, logStreamName="by-hand", logEvents=[{"timestamp": now, "message": "keep me"}])
     # ... and lookalikes: names and tags like the stacks', never created by them.
-    tags = {"Project": "startupwebapp", "Environment": ENV, "Layer": "service"}
+    tags = {"Project": templates.PROJECT, "Environment": ENV, "Layer": "service"}
     logs.create_log_group(logGroupName=f"{SERVICE_LOGS}-old", tags=tags)
     key_id = kms.create_key(
         Description=f"Encrypts the {SERVICE_LOGS} log group", Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()]
@@ -149,9 +151,9 @@ def test_purge_never_touches_what_the_stacks_did_not_create(sandbox, run):
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": "Layer", "Value": "alb"}]})
     s3.put_object(Bucket=kept["alb"]["AccessLogBucket"], Key="AWSLogs/123456789012/access.log.gz", Body=b"a request")
     vpc = params.load(PARAMS_FILE).values["VpcId"]
-    group_arn = elbv2.create_target_group(Name=f"{PREFIX}-tg", Protocol="HTTP", Port=8000, VpcId=vpc, TargetType="ip")["TargetGroups"][0][
-        "TargetGroupArn"
-    ]
+    group_arn = elbv2.create_target_group(
+        Name=f"{PREFIX}-tg", Protocol="HTTP", Port=int(SANDBOX.values["ContainerPort"]), VpcId=vpc, TargetType="ip"
+    )["TargetGroups"][0]["TargetGroupArn"]
 
     code, out, err = run("purge", "--yes")
     assert code == 0, out + err
@@ -208,7 +210,7 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
         code, out, err = run("deploy", "--stack", layer, "--yes")
         assert code == 0, out + err
     # A new NamePrefix renames the waf layer's log group: LogGroupName is create-only, so replaced.
-    given = ("--stack", "waf", *with_parameter(tmp_path, "waf", "NamePrefix", "startupwebapp-sbx2"), "--yes")
+    given = ("--stack", "waf", *with_parameter(tmp_path, "waf", "NamePrefix", OTHER_PREFIX), "--yes")
 
     code, out, err = run("deploy", *given)
     assert code == 1, out + err
@@ -216,7 +218,7 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
     row = next(line for line in out.splitlines() if " LogGroup " in line)
     assert row.split()[:4] == ["!REPLACE,STATEFUL", "Modify", "LogGroup", "AWS::Logs::LogGroup"], row
     assert "LogGroupName <- parameter NamePrefix recreates" in row
-    assert WAF_LOGS in log_group_names(sandbox) and "aws-waf-logs-startupwebapp-sbx2" not in log_group_names(sandbox)
+    assert WAF_LOGS in log_group_names(sandbox) and f"aws-waf-logs-{OTHER_PREFIX}" not in log_group_names(sandbox)
     summaries = sandbox.client("cloudformation").list_change_sets(StackName=stack("waf"))["Summaries"]
     assert [s for s in summaries if s["StackName"] == stack("waf") and s["ExecutionStatus"] == "AVAILABLE"] == []  # deleted
 
@@ -224,8 +226,8 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
     assert code == 0, out + err
     assert f"{stack('waf')}: UPDATE_COMPLETE" in out
     # The new log group exists; the old one is kept (UpdateReplacePolicy Retain), with its logs.
-    assert {"aws-waf-logs-startupwebapp-sbx2", WAF_LOGS} <= log_group_names(sandbox)
-    assert physical_ids(sandbox, "waf")["LogGroup"] == "aws-waf-logs-startupwebapp-sbx2"
+    assert {f"aws-waf-logs-{OTHER_PREFIX}", WAF_LOGS} <= log_group_names(sandbox)
+    assert physical_ids(sandbox, "waf")["LogGroup"] == f"aws-waf-logs-{OTHER_PREFIX}"
 
 
 def with_parameter(tmp_path, layer, name, value):
