@@ -1,3 +1,5 @@
+import contextlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -54,5 +56,44 @@ def sandbox(tmp_path_factory):
     box = Sandbox(tmp_path_factory.mktemp("sandbox")).start(exit_with_parent=True)
     try:
         yield box
+    finally:
+        box.stop()
+
+
+@contextlib.contextmanager
+def deploying_into(sandbox, *extra):
+    """run(*argv) -> (exit code, stdout, stderr) of scripts.deploy's entry point against sandbox,
+    through the environment variables `make` sets for ENV=sandbox; extra arguments on every call."""
+    from scripts import deploy
+
+    patch = pytest.MonkeyPatch()
+    for name, value in sandbox.environment().items():
+        patch.setenv(name, value)
+    patch.delenv("AWS_PROFILE", raising=False)
+
+    def run(*argv):
+        out, err = io.StringIO(), io.StringIO()
+        code = deploy.main([*argv, "--env", "sandbox", *extra], out=out, err=err, interactive=False, sleep=lambda s: None)
+        return code, out.getvalue(), err.getvalue()
+
+    try:
+        yield run
+    finally:
+        patch.undo()
+
+
+@pytest.fixture
+def own_sandbox(tmp_path):
+    """A sandbox of the test's own (not the session's), seeded: (the Sandbox, the environment that
+    points a subprocess at it, the deploy command line)."""
+    import os
+
+    from scripts.sandbox import Sandbox
+
+    box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
+    try:
+        box.seed()
+        command = [sys.executable, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes"]
+        yield box, os.environ | box.environment(), command
     finally:
         box.stop()

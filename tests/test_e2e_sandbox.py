@@ -3,13 +3,12 @@ module starts on a free port (and stops): deploy every layer the sandbox environ
 order, check the resources through the services' APIs, redeploy with nothing changed, update a
 parameter, destroy."""
 
-import io
 import json
 import socket
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, deploying_into
 
 import templates
 from scripts import deploy
@@ -30,18 +29,8 @@ LAYERS = ENVIRONMENT.layers
 @pytest.fixture(scope="module")
 def run(sandbox):
     sandbox.seed()  # the module's tests build on each other from an empty Phase 5.14 account
-    patch = pytest.MonkeyPatch()
-    for name, value in sandbox.environment().items():
-        patch.setenv(name, value)
-    patch.delenv("AWS_PROFILE", raising=False)
-
-    def run(*argv):
-        out, err = io.StringIO(), io.StringIO()
-        code = deploy.main([*argv, "--env", ENV, "--api-calls"], out=out, err=err, interactive=False, sleep=lambda s: None)
-        return code, out.getvalue(), err.getvalue()
-
-    yield run
-    patch.undo()
+    with deploying_into(sandbox, "--api-calls") as run:
+        yield run
 
 
 def outputs(sandbox, layer):

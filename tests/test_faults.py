@@ -200,37 +200,31 @@ def test_a_template_cfn_lint_rejects_is_not_written_and_fails_the_check(tmp_path
 
 
 # --- the sandbox: its state files and its server ---------------------------------------------
-def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(tmp_path):
+def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(own_sandbox):
     import os
     import signal
     import time
 
-    from scripts.sandbox import Sandbox, environment
+    from scripts.sandbox import environment
 
-    box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
-    try:
-        box.seed()
-        env = os.environ | box.environment()
-        command = [sys.executable, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes"]
+    box, env, command = own_sandbox
 
-        def interrupted(argv, delay):
-            deploy = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            time.sleep(delay)
-            os.killpg(deploy.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
-            deploy.communicate(timeout=60)
-            assert box.running(), f"the sandbox died with {argv[3:]} interrupted after {delay} s"
+    def interrupted(argv, delay):
+        deploy = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        os.killpg(deploy.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
+        deploy.communicate(timeout=60)
+        assert box.running(), f"the sandbox died with {argv[3:]} interrupted after {delay} s"
 
-        created = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        assert created.returncode == 0, created.stderr
-        for n, delay in enumerate((0.6, 1.0, 1.4, 1.8)):  # at several points of a release
-            interrupted([*command, "--image-tag", f"interrupted{n}"], delay)
-        # Nothing lost: every stack is still there. (A deploy right after an interrupted one is not
-        # asserted here: the emulator itself sometimes answers 500 after one, a gap of moto's.)
-        stacks = {s["StackName"]: s["StackStatus"] for s in box.client("cloudformation").describe_stacks()["Stacks"]}
-        expected = {templates.stack_name("sandbox", layer) for layer in environment().layers}
-        assert expected <= set(stacks), stacks
-    finally:
-        box.stop()
+    created = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert created.returncode == 0, created.stderr
+    for n, delay in enumerate((0.6, 1.0, 1.4, 1.8)):  # at several points of a release
+        interrupted([*command, "--image-tag", f"interrupted{n}"], delay)
+    # Nothing lost: every stack is still there. (A deploy right after an interrupted one is not
+    # asserted here: the emulator itself sometimes answers 500 after one, a gap of moto's.)
+    stacks = {s["StackName"]: s["StackStatus"] for s in box.client("cloudformation").describe_stacks()["Stacks"]}
+    expected = {templates.stack_name("sandbox", layer) for layer in environment().layers}
+    assert expected <= set(stacks), stacks
 
 
 @pytest.fixture
@@ -385,41 +379,33 @@ def test_an_endpoint_that_is_not_aws_is_named_with_what_it_said(offline_aws):
     assert "no such API here" in err and "check the AWS configuration" not in err
 
 
-def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_release(tmp_path):
+def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_release(own_sandbox):
     import json
-    import os
 
-    from scripts.sandbox import Sandbox
-
-    box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
-    try:
-        box.seed()
-        env = os.environ | box.environment()
-        base = [sys.executable, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes"]
-        first = subprocess.run(base, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        assert first.returncode == 0, first.stderr
-        tags = [f"v{n}" for n in range(2, 8)]
-        runs = {
-            tag: subprocess.Popen(
-                [*base, "--stack", "service", "--image-tag", tag],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for tag in tags
-        }
-        results = {tag: (run.wait(timeout=300), run.communicate()[1]) for tag, run in runs.items()}
-        released = {tag for tag, (code, _) in results.items() if code == 0}
-        refused = {tag for tag, (code, err) in results.items() if code == 1 and "sandbox is being changed by another run: deploy by" in err}
-        assert released and released | refused == set(tags), results
-        ssm = box.client("ssm")
-        history = json.loads(ssm.get_parameter(Name="/startupwebapp/sandbox/service/releases")["Parameter"]["Value"])
-        assert {entry["image_tag"] for entry in history} >= released  # every release that ran is recorded
-        assert ssm.get_parameters(Names=["/startupwebapp/sandbox/deploy-lock"])["InvalidParameters"]  # and the lock is free
-    finally:
-        box.stop()
+    box, env, base = own_sandbox
+    first = subprocess.run(base, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    tags = [f"v{n}" for n in range(2, 8)]
+    runs = {
+        tag: subprocess.Popen(
+            [*base, "--stack", "service", "--image-tag", tag],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in tags
+    }
+    errors = {tag: run.communicate(timeout=300)[1] for tag, run in runs.items()}  # reading as they run: no full pipe
+    results = {tag: (runs[tag].returncode, err) for tag, err in errors.items()}
+    released = {tag for tag, (code, _) in results.items() if code == 0}
+    refused = {tag for tag, (code, err) in results.items() if code == 1 and "sandbox is being changed by another run: deploy by" in err}
+    assert released and released | refused == set(tags), results
+    ssm = box.client("ssm")
+    history = json.loads(ssm.get_parameter(Name="/startupwebapp/sandbox/service/releases")["Parameter"]["Value"])
+    assert {entry["image_tag"] for entry in history} >= released  # every release that ran is recorded
+    assert ssm.get_parameters(Names=["/startupwebapp/sandbox/deploy-lock"])["InvalidParameters"]  # and the lock is free
 
 
 def test_make_check_fails_on_a_stale_review_document(tmp_path, capsys):

@@ -6,17 +6,15 @@ replaces a stateful resource is refused without ALLOW_REPLACE=1 and executed wit
 
 Each test seeds the sandbox first (tests/test_e2e_sandbox.py uses the same session sandbox)."""
 
-import io
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import ROOT
+from conftest import ROOT, deploying_into
 
 import templates
-from scripts import deploy
 from scripts.sandbox import PARAMS_FILE
 from templates import params
 
@@ -31,18 +29,8 @@ WAF_LOGS = f"aws-waf-logs-{PREFIX}"
 
 @pytest.fixture(scope="module")
 def run(sandbox):
-    patch = pytest.MonkeyPatch()
-    for name, value in sandbox.environment().items():
-        patch.setenv(name, value)
-    patch.delenv("AWS_PROFILE", raising=False)
-
-    def run(*argv):
-        out, err = io.StringIO(), io.StringIO()
-        code = deploy.main([*argv, "--env", ENV], out=out, err=err, interactive=False, sleep=lambda s: None)
-        return code, out.getvalue(), err.getvalue()
-
-    yield run
-    patch.undo()
+    with deploying_into(sandbox) as run:
+        yield run
 
 
 def stack(layer):
