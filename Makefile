@@ -13,7 +13,7 @@ FLAGS = --env $(ENV) $(if $(STACK),--stack $(STACK)) $(if $(TAG),--image-tag $(T
 	$(if $(MAX_WAIT),--max-wait $(MAX_WAIT))
 # ENV=sandbox points the AWS clients at the running sandbox, and fails if it does not run,
 # so that a rehearsal can never fall through to real AWS credentials.
-AWS = $(if $(filter sandbox,$(ENV)),e="$$($(BIN)/python -m scripts.sandbox env)" && eval "$$e" &&,)
+AWS = $(if $(filter sandbox,$(ENV)),e="$$($(BIN)/python -m emulator.sandbox env)" && eval "$$e" &&,)
 FRESH = $(BIN)/python generate.py --check &&
 
 .DEFAULT_GOAL := help
@@ -51,13 +51,13 @@ review: $(INSTALLED) ## write output/review/ENV.md: what ops read before the con
 	@$(FRESH) $(BIN)/python -m scripts.review --env $(ENV)
 
 sandbox: $(INSTALLED) ## start the local AWS sandbox (moto on 127.0.0.1) seeded with the Phase 5.14 resources
-	@$(BIN)/python -m scripts.sandbox start
+	@$(BIN)/python -m emulator.sandbox start
 
 sandbox-stop: $(INSTALLED) ## stop the sandbox
-	@$(BIN)/python -m scripts.sandbox stop
+	@$(BIN)/python -m emulator.sandbox stop
 
 sandbox-status: $(INSTALLED) ## say whether the sandbox runs
-	@$(BIN)/python -m scripts.sandbox status
+	@$(BIN)/python -m emulator.sandbox status
 
 unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind (says whose, asks first; YES=1)
 	@$(AWS) $(DEPLOY) unlock $(FLAGS)

@@ -57,8 +57,8 @@ def report(name, samples, target_seconds=None, target_mib=None):
 def deploy_figures(python):
     """A full sandbox deploy of every layer and a redeploy with nothing changed, RUNS times each."""
     sys.path.insert(0, str(ROOT))
+    from emulator.sandbox import Sandbox
     from scripts.deploy import Deployer, parse_api_calls
-    from scripts.sandbox import Sandbox
 
     box = Sandbox(Path(tempfile.mkdtemp(prefix="bench-sandbox-"))).start(exit_with_parent=True)
     env = os.environ | box.environment()
@@ -83,7 +83,7 @@ def main():
     generate_only = [
         python,
         "-c",
-        "import generate; generate.build_all(generate.load_all(generate.PARAMS_DIR))",
+        "from templates import generation, params; generation.build_all(params.load_all(generation.PARAMS_DIR))",
     ]
     generation = [timed(generate_only, ROOT) for _ in range(RUNS)]
     cold, warm = [], []

@@ -36,6 +36,7 @@ from botocore.parsers import ResponseParserError
 
 import templates
 from scripts import verify, zone
+from templates.errors import ToolError
 from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT
 from templates.params import ParamsError
 from templates.params import load as load_params
@@ -86,12 +87,11 @@ RELEASES_KEPT = 20  # entries of the release history; stays under SSM's 4 KB sta
 RELEASE_WRITE_TRIES = 3
 
 
-class Failure(Exception):
-    """Stops the run: the message goes to stderr as it is, the code is the exit status."""
+class Failure(ToolError):
+    """Stops the run: the message goes to stderr as it is (it says "error:" where it is one),
+    the code is the exit status."""
 
-    def __init__(self, message, code=1):
-        super().__init__(message)
-        self.code = code
+    prefix = ""
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ from pathlib import Path
 import yaml
 
 import templates
-from generate import build_all, differences, relative, write_atomically
 from templates import inputs
+from templates.generation import build_all, differences, relative, write_atomically
 from templates.params import Environment, ParamsError, load_all
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,12 +11,13 @@ https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/migrate-dns-domain-in-
 A zone is never deleted here: it holds the domain's records, and destroy leaves it too."""
 
 from templates import PROJECT
+from templates.errors import ToolError
 
 DNS_TIMEOUT_SECONDS = 5  # one NS look-up, all retries of the resolver included
 CHECK_EVERY_SECONDS = 30  # between two look-ups while waiting for the registrar
 
 
-class ZoneError(Exception):
+class ZoneError(ToolError):
     """Stops `make zone` with its message; the deployer turns it into its Failure."""
 
 

@@ -5,9 +5,13 @@ upstream output becomes which downstream parameter; the deployer reads it at dep
 the layer order is derived from it."""
 
 from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
 
 from templates import alarms, alb, cert_dns, ci, release_alarms, scaling, service, waf
 from templates.common import PROJECT  # noqa: E402  (re-exported: templates.PROJECT)
+from templates.errors import ToolError
+
+ROOT = Path(__file__).resolve().parent.parent  # the project: params/, output/, .cfnlintrc, .cache/
 
 # Ties in the derived order keep this order: ci first, so that the permissions boundary it creates
 # exists before the service layer creates roles that name it (templates/ci.py).
@@ -78,8 +82,10 @@ def downstream_of(layer: str) -> set:
     return {downstream for (downstream, _), (upstream, _) in WIRING.items() if upstream == layer}
 
 
-class WiringError(Exception):
-    pass
+class WiringError(ToolError):
+    """The layers' wiring does not fit their templates; generation stops."""
+
+    code = 2
 
 
 def layer_order(wiring=None, layers=None) -> list[str]:

@@ -50,6 +50,7 @@ from troposphere.iam import ManagedPolicy, OIDCProvider, Policy, Role
 
 from templates import inputs
 from templates.common import PROJECT, ROLE_BOUNDARY, add_outputs, new_template, role_boundary_arn
+from templates.errors import ToolError
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
@@ -361,8 +362,10 @@ UNUSED_INTEGRATIONS = {
 BEYOND_SCHEMAS = ("ec2:DescribeAccountAttributes", "ec2:DescribeAddresses", "ec2:DescribeInternetGateways", "ec2:DescribeSubnets")
 
 
-class PermissionsError(Exception):
+class PermissionsError(ToolError):
     """The execution role's statements do not fit the resource schemas; generation stops."""
+
+    code = 2
 
 
 # Reading the schemas and the Service Authorization Reference takes seconds (cfn-lint and

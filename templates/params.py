@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from templates import OPTIONAL_LAYERS, alb, layer_order
+from templates.errors import ToolError
 from templates.inputs import FARGATE_MEMORY_BY_CPU, HTTP_PATH, INPUTS, Input
 
 TOP_LEVEL_KEYS = ("region", "tags", "enabled_layers", "smoke_checks", "shared_inputs", "parameters")
@@ -79,8 +80,10 @@ for tag, pattern, first in [
 ParamsLoader.add_constructor("tag:yaml.org,2002:int", ParamsLoader.construct_yaml_int)
 
 
-class ParamsError(Exception):
+class ParamsError(ToolError):
     """Bad params; str() is one line per problem."""
+
+    code = 2
 
     def __init__(self, problems):
         self.problems = problems

@@ -6,13 +6,16 @@ import os
 from importlib.metadata import version
 from pathlib import Path
 
-LINT_CACHE = Path(".cache/cfn-lint")
+from templates import ROOT
+
+LINT_SETTINGS = ROOT / ".cfnlintrc"
+LINT_CACHE = ROOT / ".cache" / "cfn-lint"
 
 
 def lint_key(path: Path) -> str:
     """Changes when the template, the lint settings or cfn-lint itself change."""
     digest = hashlib.sha256(path.read_bytes())
-    digest.update(Path(".cfnlintrc").read_bytes())
+    digest.update(LINT_SETTINGS.read_bytes())
     digest.update(version("cfn-lint").encode())
     return digest.hexdigest()
 
@@ -27,7 +30,7 @@ def cfn_lint(paths: list[Path], use_cache: bool = True) -> list[str]:
     from cfnlint.config import ConfigMixIn
     from cfnlint.runner import Runner
 
-    matches = list(Runner(ConfigMixIn(["--template", *map(str, pending)])).run())
+    matches = list(Runner(ConfigMixIn(["--config-file", str(LINT_SETTINGS), "--template", *map(str, pending)])).run())
     problems = [f"{m.filename}:{m.linenumber}:{m.columnnumber}: {m.rule.id} {m.message}" for m in matches]
     failed = {str(m.filename) for m in matches}
     LINT_CACHE.mkdir(parents=True, exist_ok=True)

@@ -6,18 +6,15 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import generate  # noqa: E402
-import templates  # noqa: E402
-from templates.params import load_all  # noqa: E402
+import templates
+from templates import ROOT, generation
+from templates.params import load_all
 
 
 @pytest.fixture(scope="session")
 def generated():
     """path (relative to the repo) -> content, as generation produces it from params/."""
-    return generate.build_all(load_all(ROOT / "params"), Path("output"))
+    return generation.build_all(load_all(ROOT / "params"), Path("output"))
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +48,7 @@ def default(template, parameter_ref):
 def sandbox(tmp_path_factory):
     """One sandbox server for the test run (127.0.0.1, a free port), stopped at its end; it stops by
     itself if the run dies. Tests seed it to start from the Phase 5.14 account."""
-    from scripts.sandbox import Sandbox
+    from emulator.sandbox import Sandbox
 
     box = Sandbox(tmp_path_factory.mktemp("sandbox")).start(exit_with_parent=True)
     try:
@@ -88,7 +85,7 @@ def own_sandbox(tmp_path):
     points a subprocess at it, the deploy command line)."""
     import os
 
-    from scripts.sandbox import Sandbox
+    from emulator.sandbox import Sandbox
 
     box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
     try:

@@ -584,7 +584,6 @@ def test_an_action_without_resource_level_permissions_on_an_arn_stops_generation
 def test_generation_names_the_missing_grant_and_writes_nothing(monkeypatch, capsys, tmp_path):
     import generate
 
-    monkeypatch.chdir(ROOT)  # generate.main changes into the project; this puts the test's directory back
     network = ci.network_statements
     monkeypatch.setattr(ci, "network_statements", lambda: [s for s in network() if s.Sid != "ProjectLoadBalancing"])
     assert generate.main(["--output-dir", str(tmp_path / "out"), "--no-lint"]) == 2

@@ -11,8 +11,8 @@ import pytest
 from conftest import ROOT, deploying_into
 
 import templates
+from emulator.sandbox import PARAMS_FILE
 from scripts import deploy
-from scripts.sandbox import PARAMS_FILE
 from templates import params
 
 ENV = "sandbox"

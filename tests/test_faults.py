@@ -205,7 +205,7 @@ def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(own_sandbox):
     import signal
     import time
 
-    from scripts.sandbox import environment
+    from emulator.sandbox import environment
 
     box, env, command = own_sandbox
 
@@ -229,7 +229,7 @@ def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(own_sandbox):
 
 @pytest.fixture
 def state(tmp_path):
-    from scripts.sandbox import Sandbox
+    from emulator.sandbox import Sandbox
 
     box = Sandbox(tmp_path / "state")
     yield box
@@ -237,7 +237,7 @@ def state(tmp_path):
 
 
 def sandbox_cli(*argv, state_dir):
-    code = f"import sys; from pathlib import Path; import scripts.sandbox as s; s.STATE_DIR = Path({str(state_dir)!r}); sys.exit(s.main({list(argv)!r}))"
+    code = f"import sys; from pathlib import Path; import emulator.sandbox as s; s.STATE_DIR = Path({str(state_dir)!r}); sys.exit(s.main({list(argv)!r}))"
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
@@ -274,7 +274,7 @@ def test_a_broken_sandbox_params_file_does_not_block_stop_or_status(tmp_path):
     broken = tmp_path / "sandbox.yaml"
     broken.write_text("region: [")
     code = (
-        "import sys; from pathlib import Path; import scripts.sandbox as s; "
+        "import sys; from pathlib import Path; import emulator.sandbox as s; "
         f"s.PARAMS_FILE = Path({str(broken)!r}); s.STATE_DIR = Path({str(tmp_path / 'state')!r}); sys.exit(s.main(sys.argv[1:]))"
     )
     for command, code_expected in (("status", 1), ("stop", 0)):

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from conftest import ROOT, deploying_into
 
 import templates
-from scripts.sandbox import PARAMS_FILE
+from emulator.sandbox import PARAMS_FILE
 from templates import params
 
 ENV = "sandbox"

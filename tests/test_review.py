@@ -16,9 +16,9 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from conftest import ROOT
 
-import generate
 import templates
 from scripts import review
+from templates import generation
 from templates.params import load_all
 
 ENVIRONMENTS = {environment.name: environment for environment in load_all(ROOT / "params")}
@@ -61,7 +61,7 @@ def reviewed(written):
 
 def generate_into(params_dir, output_dir):
     """What `make templates` writes for params_dir, into output_dir."""
-    for path, content in generate.build_all(load_all(params_dir), output_dir).items():
+    for path, content in generation.build_all(load_all(params_dir), output_dir).items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
     return output_dir

@@ -1,4 +1,4 @@
-"""The sandbox and scripts/moto_compat.py, against a sandbox server this module starts on a free
+"""The sandbox and emulator/moto_compat.py, against a sandbox server this module starts on a free
 port and stops at the end: the seed is reproducible, every emulator gap the compatibility module
 closes is shown (each test fails without its patch), and the server stays on loopback and stops.
 The whole deployment through the deployer is tests/test_e2e_sandbox.py."""
@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import ROOT
 
-from scripts.sandbox import PARAMS_FILE, Sandbox, SandboxError
+from emulator.sandbox import PARAMS_FILE, Sandbox, SandboxError
 from templates import params
 
 VALUES = params.load(PARAMS_FILE).values  # expectations come from params/sandbox.yaml, never a copy of it
@@ -178,7 +178,7 @@ def test_sandbox_listens_on_loopback_only_and_stops_its_own_process(tmp_path):
     assert not box.stop(), "a second stop finds nothing to stop"
 
 
-# One test per gap closed in scripts/moto_compat.py.
+# One test per gap closed in emulator/moto_compat.py.
 
 
 def test_outputs_and_parameters_after_create_and_update_change_sets(aws):
@@ -458,7 +458,7 @@ def test_parameter_read_only_through_a_condition_updates_what_uses_it(aws):
     first = deploy(aws, "waf", body("waf"), given)
     update = change_set(aws, "waf", body("waf"), given | {"WafCountOnly": "true"})
     # moto alone shows no Changes at all. The association and logging show as Modify too: they
-    # refer to the web ACL (a gap left open, see scripts/moto_compat.py).
+    # refer to the web ACL (a gap left open, see emulator/moto_compat.py).
     assert changes(update) == [("Modify", "WebAcl"), ("Modify", "WebAclAssociation"), ("Modify", "WebAclLogging")]
     assert execute(aws, update) == first, "the web ACL keeps its ARN: updated in place"
     acl = aws.wafv2.get_web_acl_for_resource(ResourceArn=LOAD_BALANCER_ARN)["WebACL"]
@@ -623,7 +623,7 @@ def test_a_busy_port_is_a_clear_error_and_leaves_nothing_running(tmp_path):
 
 def test_a_test_server_stops_by_itself_when_its_test_run_dies(tmp_path):
     """A process starts a sandbox with exit_with_parent and dies without stopping it."""
-    starter = f"from scripts.sandbox import Sandbox; import os; print(Sandbox({str(tmp_path)!r}).start(exit_with_parent=True).pid, flush=True); os._exit(0)"
+    starter = f"from emulator.sandbox import Sandbox; import os; print(Sandbox({str(tmp_path)!r}).start(exit_with_parent=True).pid, flush=True); os._exit(0)"
     result = subprocess.run([sys.executable, "-c", starter], cwd=ROOT, capture_output=True, text=True, timeout=60)
     pid = int(result.stdout.split()[-1])
     deadline = time.monotonic() + 20

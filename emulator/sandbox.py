@@ -2,10 +2,10 @@
 what Phase 5.14 left in the account, so that `make deploy ENV=sandbox` runs the production code
 path without an AWS account.
 
-    python -m scripts.sandbox start [--port N]   start in the background (a free port by default) and seed
-    python -m scripts.sandbox stop               stop the server that `start` started (its PID only)
-    python -m scripts.sandbox status             say whether it runs, and where
-    python -m scripts.sandbox env                print the exports that point boto3 and the AWS CLI at it
+    python -m emulator.sandbox start [--port N]   start in the background (a free port by default) and seed
+    python -m emulator.sandbox stop               stop the server that `start` started (its PID only)
+    python -m emulator.sandbox status             say whether it runs, and where
+    python -m emulator.sandbox env                print the exports that point boto3 and the AWS CLI at it
 
 The PID, endpoint and server log live in .sandbox/ (git-ignored). The seed is reproducible: it
 resets the emulator and seeds moto's random generator first, so every run creates the same ids,
@@ -31,6 +31,7 @@ from pathlib import Path
 import boto3
 
 from templates import params
+from templates.errors import ToolError
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".sandbox"
@@ -58,8 +59,10 @@ SECRET_VALUE = {
 }
 
 
-class SandboxError(Exception):
-    pass
+class SandboxError(ToolError):
+    """The sandbox cannot start, stop or be found; exit 2."""
+
+    code = 2
 
 
 def environment() -> params.Environment:
@@ -112,12 +115,12 @@ class Sandbox:
         return text if ENDPOINT.fullmatch(text) else None
 
     def is_ours(self, pid: int) -> bool:
-        """pid runs `scripts.sandbox serve` for this state directory (not a reused PID)."""
+        """pid runs `emulator.sandbox serve` for this state directory (not a reused PID)."""
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
-        return b"scripts.sandbox" in command and b"serve" in command and str(self.state_dir).encode() in command
+        return b"emulator.sandbox" in command and b"serve" in command and str(self.state_dir).encode() in command
 
     def server_pids(self) -> list[int]:
         return sorted(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and self.is_ours(int(p.name)))
@@ -137,7 +140,7 @@ class Sandbox:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for stale in (self.pid_file, self.endpoint_file):
             stale.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "scripts.sandbox", "serve", "--state-dir", str(self.state_dir), "--port", str(port)]
+        command = [sys.executable, "-m", "emulator.sandbox", "serve", "--state-dir", str(self.state_dir), "--port", str(port)]
         if exit_with_parent:
             command += ["--exit-with-parent", str(os.getpid())]
         with open(self.log_file, "ab") as log:
@@ -256,7 +259,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
 
     from moto.server import ThreadedMotoServer
 
-    import scripts.moto_compat  # noqa: F401  (patches moto and adds its models before the first stack is parsed)
+    import emulator.moto_compat  # noqa: F401  (patches moto and adds its models before the first stack is parsed)
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in server.log
     if port:
@@ -270,7 +273,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
     temporary = endpoint_file.with_suffix(".tmp")
     temporary.write_text(f"http://{host}:{bound_port}\n")
     temporary.replace(endpoint_file)  # atomically: the starter polls for this file
-    print(f"sandbox: moto {version('moto')} with scripts.moto_compat on http://{host}:{bound_port}", flush=True)
+    print(f"sandbox: moto {version('moto')} with emulator.moto_compat on http://{host}:{bound_port}", flush=True)
     while signal.sigtimedwait(stop_signals, 1) is None:
         if parent and os.getppid() != parent:
             break  # the test run that started us is gone: do not outlive it
@@ -280,7 +283,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.sandbox", description="The local AWS sandbox (moto server) for rehearsing deploys."
+        prog="python -m emulator.sandbox", description="The local AWS sandbox (moto server) for rehearsing deploys."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("start", help="start the server in the background on 127.0.0.1 and seed it")

@@ -1,0 +1,56 @@
+"""The one base exception of every tool in this project, and the one place that prints it.
+
+A ToolError is a problem the person running the tool can fix: str() is the message, `code` the
+exit status (1 by default, 2 for bad input). Every entry point's main() is an `@entry_point`:
+a ToolError is printed by `report` and becomes the exit status, Ctrl-C becomes "interrupted" and
+130, never a traceback; `run(main)` exits with what main() returns.
+"""
+
+import functools
+import signal
+import sys
+
+
+class ToolError(Exception):
+    """A problem the person running the tool can fix; `code` is the exit status."""
+
+    code = 1
+    prefix = "error: "  # printed before every line of the message
+
+    def __init__(self, message, code: int | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    def lines(self) -> list[str]:
+        return [self.prefix + line for line in str(self).splitlines() or [""]]
+
+
+def report(error: ToolError, stream=None) -> int:
+    """Print error on stream (stderr by default); return its exit status."""
+    stream = stream or sys.stderr
+    for line in error.lines():
+        print(line, file=stream)
+    return error.code
+
+
+def entry_point(main):
+    """main(...) -> exit status, with ToolError and Ctrl-C turned into their status."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs) -> int:
+        try:
+            return main(*args, **kwargs)
+        except ToolError as error:
+            return report(error)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+
+    return wrapper
+
+
+def run(main) -> None:
+    """`python -m ...`: exit with main()'s status."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Generation's library: every output file built in memory, compared with output/, staged, linted
+and moved into place all or nothing. generate.py is its command line (`make templates`); the
+review and the tests use the same functions."""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import templates
+from templates import ROOT, inputs
+from templates.errors import ToolError
+from templates.params import ENV_NAME, Environment
+
+PARAMS_DIR = ROOT / "params"
+OUTPUT_DIR = ROOT / "output"
+
+
+def render(document: dict) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def stack_policy(template: dict) -> dict | None:
+    """Deny replacing or deleting the layer's stateful resources; allow every other update."""
+    stateful = sorted(name for name, resource in template["Resources"].items() if resource["Type"] in templates.STATEFUL_TYPES)
+    if not stateful:
+        return None
+    return {
+        "Statement": [
+            {"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": ["Update:Replace", "Update:Delete"],
+                "Principal": "*",
+                "Resource": [f"LogicalResourceId/{name}" for name in stateful],
+            },
+        ]
+    }
+
+
+def template_configuration(env: Environment, layer: str, template: dict) -> dict:
+    """CloudFormation's template-configuration format; wired parameters come at deploy time."""
+    config = {
+        "Parameters": {name: env.values[name] for name in sorted(template.get("Parameters", {})) if name in inputs.INPUTS},
+        "Tags": {"Project": templates.PROJECT, "Environment": env.name, "Layer": layer} | env.tags,
+    }
+    policy = stack_policy(template)
+    if policy:
+        config["StackPolicy"] = policy
+    return config
+
+
+def build_all(environments: list[Environment], output_dir: Path = OUTPUT_DIR) -> dict[Path, str]:
+    """Every output file's path and content; pure, writes nothing."""
+    built = {layer: module.build() for layer, module in templates.LAYERS.items()}
+    templates.check_wiring(built)
+    files = {}
+    for layer in templates.layer_order():
+        document = built[layer].to_dict()
+        files[output_dir / f"{layer}.json"] = render(document)
+        for env in environments:
+            if not env.deploys(layer):
+                continue
+            files[output_dir / env.name / f"{layer}.json"] = render(template_configuration(env, layer, document))
+    return files
+
+
+def write_atomically(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def owned(path: Path, output_dir: Path) -> bool:
+    """Generation's own files: <layer>.json, <env>/<layer>.json, and review/<env>.md (make review)."""
+    parts = path.relative_to(output_dir).parts
+    if len(parts) == 1:
+        return path.suffix == ".json" and path.stem in templates.LAYERS
+    if len(parts) == 2 and parts[0] == "review":
+        return path.suffix == ".md" and ENV_NAME.fullmatch(path.stem) is not None
+    return len(parts) == 2 and ENV_NAME.fullmatch(parts[0]) is not None and path.suffix == ".json" and path.stem in templates.LAYERS
+
+
+def foreign_files(output_dir: Path) -> list[Path]:
+    """Files in output_dir that generation did not write (hidden ones, its own temporaries, aside)."""
+    if not output_dir.is_dir():
+        return []
+    found = (
+        p for p in output_dir.rglob("*") if not p.is_dir() and not any(part.startswith(".") for part in p.relative_to(output_dir).parts)
+    )
+    return sorted(p for p in found if not owned(p, output_dir))
+
+
+def differences(files: dict[Path, str], output_dir: Path) -> tuple[list[Path], list[Path]]:
+    """(files to write because absent or different, stale generated files to remove)."""
+    changed = [path for path, content in files.items() if not path.exists() or path.read_text() != content]
+    existing = {p for p in set(output_dir.glob("*.json")) | set(output_dir.glob("*/*.json")) if owned(p, output_dir)}
+    stale = sorted(existing - set(files))
+    return changed, stale
+
+
+def stage(files: dict[Path, str], output_dir: Path) -> Path:
+    """Write files into a hidden directory inside output_dir (same file system: moves are atomic)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=".staging-"))
+    try:
+        for path, content in files.items():
+            target = staging / path.relative_to(output_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+            os.chmod(target, 0o644)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def lint(paths: list[Path], shown_as: dict[Path, Path]) -> list[str]:
+    """cfn-lint problems of paths, each line naming the file as shown_as maps it."""
+    from templates.validation import cfn_lint
+
+    problems = cfn_lint(paths)
+    for path, shown in shown_as.items():
+        problems = [line.replace(str(path), str(shown)) for line in problems]
+    return problems
+
+
+def relative(path: Path) -> Path:
+    """Paths under the project print short, as people type them, wherever the tool runs from."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], output_dir: Path, run_lint: bool = True) -> list[str]:
+    """All or nothing: the changed files are written to a staging directory and linted there;
+    only when cfn-lint finds no problem do they replace the old ones and the stale ones go, so
+    output/ is never half old, half new, nor unlinted. Returns cfn-lint's problems (nothing moved
+    then). A disk that refuses is a ToolError naming the file."""
+    layer_templates = sorted(path for path in files if path.parent == output_dir)
+    try:
+        staging = stage({path: files[path] for path in changed}, output_dir)
+    except OSError as error:
+        raise ToolError(f"cannot write {output_dir}/: {error.strerror} ({error.filename}); nothing was written") from None
+    try:
+        if run_lint:
+            staged = {staging / p.relative_to(output_dir): p for p in layer_templates if p in changed}
+            in_place = {p: p for p in layer_templates if p not in changed}
+            problems = lint(sorted(staged) + sorted(in_place), staged)
+            if problems:
+                return problems
+        for path in changed:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / path.relative_to(output_dir), path)
+        for path in stale:
+            path.unlink()
+        return []
+    except OSError as error:
+        raise ToolError(f"cannot write {output_dir}/: {error.strerror} ({error.filename})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
