@@ -24,7 +24,6 @@ import re
 from functools import cache
 from graphlib import TopologicalSorter
 
-from cfnlint.schema import PROVIDER_SCHEMA_MANAGER, ResourceNotFoundError  # at start-up: it takes a second
 from moto.acm.models import acm_backends
 from moto.applicationautoscaling.models import applicationautoscaling_backends
 from moto.cloudformation import models as cfn_models
@@ -356,6 +355,10 @@ def _resolved_properties(resource_json, resources_map):
 @cache
 def _schema(resource_type: str, region_name: str) -> dict:
     """The CloudFormation resource schema of the type, as cfn-lint ships it ({} for one it lacks)."""
+    # Imported here: it takes a second, which a server that only answers a test's few calls would
+    # pay at start-up for nothing; the first change set waits for it instead.
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER, ResourceNotFoundError
+
     try:
         return PROVIDER_SCHEMA_MANAGER.get_resource_schema(region_name, resource_type).schema
     except ResourceNotFoundError:

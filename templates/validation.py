@@ -2,7 +2,9 @@
 
 import hashlib
 import logging
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 
@@ -21,23 +23,50 @@ def lint_key(path: Path) -> str:
 
 
 def cfn_lint(paths: list[Path], use_cache: bool = True) -> list[str]:
-    """Problems (errors, warnings and informational) as 'file:line:col: rule message'."""
+    """Problems (errors, warnings and informational) as 'file:line:col: rule message'. Templates
+    not linted before (by content) are linted in parallel, one process per core."""
     pending = [p for p in paths if not (use_cache and (LINT_CACHE / lint_key(p)).exists())]
     if not pending:
         return []
-    # Slow imports, only when something needs linting. One runner for all files loads the rules
-    # once; ConfigMixIn reads .cfnlintrc like the cfn-lint command does.
-    from cfnlint.config import ConfigMixIn
-    from cfnlint.runner import Runner
+    # Imported before the workers fork, so that each of them starts with cfn-lint loaded.
+    import cfnlint.runner  # noqa: F401
 
-    matches = list(Runner(ConfigMixIn(["--config-file", str(LINT_SETTINGS), "--template", *map(str, pending)])).run())
-    problems = [f"{m.filename}:{m.linenumber}:{m.columnnumber}: {m.rule.id} {m.message}" for m in matches]
-    failed = {str(m.filename) for m in matches}
+    groups = balanced(pending, min(len(pending), os.cpu_count() or 1))
+    if len(groups) == 1:
+        found = [lint_group(groups[0])]
+    else:
+        with ProcessPoolExecutor(len(groups), mp_context=multiprocessing.get_context("fork")) as pool:
+            found = list(pool.map(lint_group, groups))
+    order = {str(path): index for index, path in enumerate(pending)}
+    matches = sorted((match for group in found for match in group), key=lambda match: order.get(match[0], len(order)))
+    problems = [line for _, line in matches]
+    failed = {filename for filename, _ in matches}
     LINT_CACHE.mkdir(parents=True, exist_ok=True)
     for path in pending:
         if str(path) not in failed:
             (LINT_CACHE / lint_key(path)).touch()
     return problems
+
+
+def balanced(paths: list[Path], count: int) -> list[list[Path]]:
+    """paths in count groups of about the same total size (cfn-lint's time grows with it)."""
+    groups = [[] for _ in range(count)]
+    sizes = [0] * count
+    for path in sorted(paths, key=lambda p: p.stat().st_size, reverse=True):
+        lightest = sizes.index(min(sizes))
+        groups[lightest].append(path)
+        sizes[lightest] += path.stat().st_size
+    return [sorted(group) for group in groups if group]
+
+
+def lint_group(paths: list[Path]) -> list[tuple[str, str]]:
+    """(file name, problem line) for paths. One runner for the group loads the rules once;
+    ConfigMixIn reads .cfnlintrc like the cfn-lint command does."""
+    from cfnlint.config import ConfigMixIn
+    from cfnlint.runner import Runner
+
+    matches = Runner(ConfigMixIn(["--config-file", str(LINT_SETTINGS), "--template", *map(str, paths)])).run()
+    return [(str(m.filename), f"{m.filename}:{m.linenumber}:{m.columnnumber}: {m.rule.id} {m.message}") for m in matches]
 
 
 def checkov(directory: Path) -> list[tuple[str, str, str, str]]:

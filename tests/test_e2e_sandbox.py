@@ -24,6 +24,7 @@ PREFIX = VALUES["NamePrefix"]
 PORT = int(VALUES["ContainerPort"])
 # Every layer but the optional ones the sandbox does not enable (it enables waf, not ci).
 LAYERS = ENVIRONMENT.layers
+pytestmark = pytest.mark.xdist_group("e2e")  # one worker: the tests share the module's deployed sandbox
 
 
 @pytest.fixture(scope="module")
