@@ -257,13 +257,13 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
     # request thread, not the whole server and every stack in it: never die of SIGPIPE.
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
+    if port:  # a busy port fails here, at once, not after the imports nor silently in the server thread
+        socket.create_server((HOST, port)).close()
     from moto.server import ThreadedMotoServer
 
     import emulator.moto_compat  # noqa: F401  (patches moto and adds its models before the first stack is parsed)
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in server.log
-    if port:
-        socket.create_server((HOST, port)).close()  # a busy port fails here, not silently in the server thread
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # before the server thread starts: it inherits the mask
     server = ThreadedMotoServer(HOST, port, verbose=False)

@@ -24,9 +24,19 @@ def layer():
 
 
 @pytest.fixture(scope="session")
-def config(generated):
-    """(env, layer) -> its template-configuration dict."""
+def configurations(generated):
+    """(env, layer) -> its template-configuration dict, as generation produces it."""
     return {(p.parent.name, p.stem): json.loads(c) for p, c in generated.items() if p.parent.name != "output"}
+
+
+def configuration(env: str, layer: str) -> dict:
+    """output/<env>/<layer>.json: the layer's Parameters, Tags and StackPolicy in env, as committed."""
+    return json.loads((ROOT / "output" / env / f"{layer}.json").read_text())
+
+
+def parameters(env: str, layer: str, **overrides) -> dict:
+    """The layer's parameter values in env (from its params file, through output/), with overrides."""
+    return configuration(env, layer)["Parameters"] | {name: str(value) for name, value in overrides.items()}
 
 
 def resources_of_type(template, type_):

@@ -347,10 +347,10 @@ def test_every_action_the_execution_role_allows_is_one_a_schema_lists(template):
                 assert any(fnmatchcase(p, pattern.lower()) for p in permissions), (statement.get("Sid"), pattern)
 
 
-def test_managed_policies_fit_the_managed_policy_size_limit(template, config):
+def test_managed_policies_fit_the_managed_policy_size_limit(template, configurations):
     """6,144 characters without whitespace; parameters at prod's values, pseudo parameters left as
     ${AWS::...} (longer than any value they take)."""
-    parameters = config[("prod", "ci")]["Parameters"]
+    parameters = configurations[("prod", "ci")]["Parameters"]
 
     def with_parameters(node):
         if isinstance(node, list):
@@ -531,8 +531,8 @@ def test_the_boundary_allows_only_what_the_task_roles_need(boundary):
     assert evaluate(boundary, "ecr:BatchGetImage", f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/billing") != "Allow"
 
 
-def test_the_boundary_covers_every_environments_image_logs_and_secret(boundary, config):
-    services = {env: c["Parameters"] for (env, layer), c in config.items() if layer == "service"}
+def test_the_boundary_covers_every_environments_image_logs_and_secret(boundary, configurations):
+    services = {env: c["Parameters"] for (env, layer), c in configurations.items() if layer == "service"}
     assert set(services) >= {"prod", "staging", "sandbox"}
     for env, parameters in services.items():
         secret = parameters["DatabaseSecretArn"]

@@ -8,7 +8,7 @@ import socket
 import time
 
 import pytest
-from conftest import ROOT, deploying_into
+from conftest import deploying_into, parameters
 
 import templates
 from emulator.sandbox import PARAMS_FILE
@@ -37,11 +37,6 @@ def run(sandbox):
 def outputs(sandbox, layer):
     stack = sandbox.client("cloudformation").describe_stacks(StackName=templates.stack_name(ENV, layer))["Stacks"][0]
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-
-
-def config(layer):
-    """The layer's parameters from output/sandbox/<layer>.json (the params file's values)."""
-    return json.loads((ROOT / "output" / ENV / f"{layer}.json").read_text())["Parameters"]
 
 
 # The tests below run in file order: each builds on the state the previous one left.
@@ -185,7 +180,7 @@ def test_web_acl_guards_the_load_balancer_and_logs_to_waf_log_group(sandbox):
     assert waf["WafLogGroupName"] == log_group
     assert logging["LogDestinationConfigs"] == [f"arn:aws:logs:us-east-1:123456789012:log-group:{log_group}"]
     groups = sandbox.client("logs").describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]
-    assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [(log_group, int(config("waf")["LogRetentionDays"]))]
+    assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [(log_group, int(parameters(ENV, "waf")["LogRetentionDays"]))]
 
 
 def test_stacks_are_protected_and_the_service_leaves_its_count_to_auto_scaling(sandbox):

@@ -241,11 +241,24 @@ def sandbox_cli(*argv, state_dir):
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    """One running server for the tests that garble its endpoint file (and put it back)."""
+    from emulator.sandbox import Sandbox
+
+    box = Sandbox(tmp_path_factory.mktemp("garbled") / "state").start(exit_with_parent=True)
+    yield box
+    box.stop()
+
+
 @pytest.mark.parametrize("garbage", ["", "not a url", "http://10.0.0.1:80", "\x00\xff"])
-def test_a_garbled_endpoint_file_is_named_not_a_traceback(state, garbage):
-    state.start(exit_with_parent=True)
-    state.endpoint_file.write_text(garbage)
-    result = sandbox_cli("env", state_dir=state.state_dir)
+def test_a_garbled_endpoint_file_is_named_not_a_traceback(running, garbage):
+    endpoint = running.endpoint_file.read_text()
+    running.endpoint_file.write_text(garbage)
+    try:
+        result = sandbox_cli("env", state_dir=running.state_dir)
+    finally:
+        running.endpoint_file.write_text(endpoint)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "does not name it: make sandbox-stop && make sandbox" in result.stderr
 

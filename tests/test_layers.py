@@ -279,8 +279,8 @@ def test_no_public_ip_anywhere(layer):
         assert "MapPublicIpOnLaunch" not in json.dumps(template)
 
 
-def test_stop_timeout_leaves_gunicorn_its_graceful_timeout(config):
-    for (env, name), document in config.items():
+def test_stop_timeout_leaves_gunicorn_its_graceful_timeout(configurations):
+    for (env, name), document in configurations.items():
         if name == "service":
             values = document["Parameters"]
             assert int(values["GunicornTimeoutSeconds"]) < int(values["StopTimeoutSeconds"]) <= 120, env
@@ -294,19 +294,19 @@ def test_gunicorn_timeouts_follow_the_parameter(layer):
     assert container(layer)["StopTimeout"] == {"Ref": "StopTimeoutSeconds"}
 
 
-def test_tls_policy_is_a_recommended_one(layer, config):
+def test_tls_policy_is_a_recommended_one(layer, configurations):
     allowed = layer["alb"]["Parameters"]["TlsPolicy"]["AllowedValues"]
     assert allowed == inputs.RECOMMENDED_TLS_POLICIES
     assert all("TLS13" in policy for policy in allowed)
-    for (env, name), document in config.items():
+    for (env, name), document in configurations.items():
         if name == "alb":
             assert document["Parameters"]["TlsPolicy"] in inputs.RECOMMENDED_TLS_POLICIES, env
 
 
-def test_two_subnets_per_tier(layer, config):
+def test_two_subnets_per_tier(layer, configurations):
     for name in ("PublicSubnetIds", "PrivateSubnetIds"):
         assert len(inputs.INPUTS[name].default.split(",")) == 2
-    for (env, name), document in config.items():
+    for (env, name), document in configurations.items():
         for key in ("PublicSubnetIds", "PrivateSubnetIds"):
             if key in document["Parameters"]:
                 subnets = document["Parameters"][key].split(",")

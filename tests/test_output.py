@@ -29,8 +29,8 @@ def test_committed_output_matches_generation_byte_for_byte(generated):
         assert committed == content, f"{path} is stale: run `make templates` and commit output/"
 
 
-def test_template_configuration_format(config, layer):
-    for (env, name), document in config.items():
+def test_template_configuration_format(configurations, layer):
+    for (env, name), document in configurations.items():
         assert set(document) <= {"Parameters", "Tags", "StackPolicy"}
         assert all(isinstance(v, str) for v in document["Parameters"].values()), (env, name)
         assert document["Tags"]["Environment"] == env
@@ -39,8 +39,8 @@ def test_template_configuration_format(config, layer):
         assert set(document["Parameters"]) == declared - wired - set(inputs.DEPLOY_TIME), (env, name)
 
 
-def test_stack_policy_protects_stateful_resources(config):
-    prod = {name: document for (env, name), document in config.items() if env == "prod"}
+def test_stack_policy_protects_stateful_resources(configurations):
+    prod = {name: document for (env, name), document in configurations.items() if env == "prod"}
     assert "StackPolicy" not in prod["scaling"]
     denied = {
         name: next(s for s in doc["StackPolicy"]["Statement"] if s["Effect"] == "Deny")["Resource"]
@@ -52,8 +52,8 @@ def test_stack_policy_protects_stateful_resources(config):
     assert set(denied["service"]) == {"LogicalResourceId/LogGroup", "LogicalResourceId/LogKey"}
 
 
-def test_staging_is_smaller_with_its_own_names(config):
-    staging = {name: document["Parameters"] for (env, name), document in config.items() if env == "staging"}
+def test_staging_is_smaller_with_its_own_names(configurations):
+    staging = {name: document["Parameters"] for (env, name), document in configurations.items() if env == "staging"}
     assert staging["service"]["DesiredCount"] == "1"
     assert staging["scaling"]["MaxCapacity"] == "2"
     assert staging["alb"]["DeletionProtection"] == "false"

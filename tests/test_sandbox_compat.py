@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import ROOT
+from conftest import ROOT, parameters
 
 from emulator.sandbox import PARAMS_FILE, Sandbox, SandboxError
 from templates import params
@@ -60,11 +60,6 @@ def aws(sandbox):
     """The sandbox emptied and seeded again: every test starts from the Phase 5.14 account."""
     sandbox.seed()
     return Aws(sandbox)
-
-
-def config(layer: str, **overrides) -> dict:
-    parameters = json.loads((ROOT / "output" / "sandbox" / f"{layer}.json").read_text())["Parameters"]
-    return parameters | {name: str(value) for name, value in overrides.items()}
 
 
 def body(layer: str) -> str:
@@ -162,7 +157,7 @@ def test_seed_creates_the_ids_that_params_sandbox_yaml_holds(aws, sandbox):
     assert aws.ecr.describe_repositories(repositoryNames=["startupwebapp-backend"])["repositories"]
     secret = json.loads(aws.secretsmanager.get_secret_value(SecretId=created["DatabaseSecretArn"])["SecretString"])
     assert set(secret) == {"username", "password", "host", "port"}
-    assert config("service")["DatabaseSecretArn"] == created["DatabaseSecretArn"]
+    assert parameters("sandbox", "service")["DatabaseSecretArn"] == created["DatabaseSecretArn"]
 
 
 def test_sandbox_listens_on_loopback_only_and_stops_its_own_process(tmp_path):
@@ -200,7 +195,7 @@ def test_describe_stacks_shows_parameter_values_as_given(aws):
 
 def test_stack_resources_are_the_created_ones(aws):
     zone = aws.route53.create_hosted_zone(Name=DOMAIN, CallerReference="existing")["HostedZone"]["Id"].split("/")[-1]
-    deploy(aws, "existing-zone", body("cert-dns"), config("cert-dns", ExistingHostedZoneId=zone))
+    deploy(aws, "existing-zone", body("cert-dns"), parameters("sandbox", "cert-dns", ExistingHostedZoneId=zone))
     resources = aws.cloudformation.describe_stack_resources(StackName="existing-zone")["StackResources"]
     assert [(r.get("LogicalResourceId"), r["ResourceType"]) for r in resources] == [("Certificate", "AWS::CertificateManager::Certificate")]
     summaries = aws.cloudformation.list_stack_resources(StackName="existing-zone")["StackResourceSummaries"]
@@ -208,8 +203,10 @@ def test_stack_resources_are_the_created_ones(aws):
 
 
 def test_unchanged_redeploy_is_a_failed_change_set_not_an_error(aws):
-    deploy(aws, "unchanged", body("cert-dns"), config("cert-dns"))
-    again = change_set(aws, "unchanged", body("cert-dns"), config("cert-dns"))  # moto alone: 400 "No updates are to be performed."
+    deploy(aws, "unchanged", body("cert-dns"), parameters("sandbox", "cert-dns"))
+    again = change_set(
+        aws, "unchanged", body("cert-dns"), parameters("sandbox", "cert-dns")
+    )  # moto alone: 400 "No updates are to be performed."
     assert (again["Status"], again["StatusReason"], again["ExecutionStatus"]) == ("FAILED", NO_CHANGES, "UNAVAILABLE")
     assert again["Changes"] == []
 
@@ -229,8 +226,8 @@ def test_parameter_used_only_inside_sub_is_applied(aws):
 
 
 def test_new_task_definition_revision_reaches_the_service(aws):
-    first = deploy(aws, "service", body("service"), config("service") | SERVICE_WIRED)
-    update = change_set(aws, "service", body("service"), config("service", ImageTag="v2") | SERVICE_WIRED)
+    first = deploy(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED)
+    update = change_set(aws, "service", body("service"), parameters("sandbox", "service", ImageTag="v2") | SERVICE_WIRED)
     assert changes(update) == [("Modify", "TaskDefinition"), ("Modify", "Service")]  # in dependency order
     outputs = execute(aws, update)
     assert outputs["TaskDefinitionArn"] != first["TaskDefinitionArn"]
@@ -243,8 +240,8 @@ def test_new_task_definition_revision_reaches_the_service(aws):
 def test_dependents_whose_properties_did_not_change_are_left_alone(aws):
     aws.ecs.create_service(cluster=CLUSTER, serviceName=f"{PREFIX}-service", desiredCount=1)
     wired = {"ServiceClusterName": CLUSTER, "ServiceName": f"{PREFIX}-service"}
-    first = deploy(aws, "scaling", body("scaling"), config("scaling") | wired)
-    outputs = deploy(aws, "scaling", body("scaling"), config("scaling", MaxCapacity=3) | wired)
+    first = deploy(aws, "scaling", body("scaling"), parameters("sandbox", "scaling") | wired)
+    outputs = deploy(aws, "scaling", body("scaling"), parameters("sandbox", "scaling", MaxCapacity=3) | wired)
     assert aws.application_autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]["MaxCapacity"] == 3
     assert outputs == first, "the policies were recreated although only the target changed"
 
@@ -252,15 +249,15 @@ def test_dependents_whose_properties_did_not_change_are_left_alone(aws):
 def test_resource_moto_cannot_update_is_kept(aws):
     # moto has no update for a target group: without the patch the stack loses it (and its outputs).
     wired = certificate_and_zone(aws)
-    first = deploy(aws, "alb", body("alb"), config("alb") | wired)
-    outputs = deploy(aws, "alb", body("alb"), config("alb", HealthCheckIntervalSeconds=60) | wired)
+    first = deploy(aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)
+    outputs = deploy(aws, "alb", body("alb"), parameters("sandbox", "alb", HealthCheckIntervalSeconds=60) | wired)
     assert outputs["TargetGroupArn"] == first["TargetGroupArn"]
     assert [g["TargetGroupArn"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]] == [first["TargetGroupArn"]]
 
 
 def test_getatt_of_target_group_and_load_balancer(aws):
     wired = certificate_and_zone(aws)
-    outputs = deploy(aws, "alb", body("alb"), config("alb") | wired)
+    outputs = deploy(aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)
     balancer = aws.elbv2.describe_load_balancers()["LoadBalancers"][0]
     group = aws.elbv2.describe_target_groups()["TargetGroups"][0]
     assert outputs["LoadBalancerFullName"] == balancer["LoadBalancerArn"].split(":loadbalancer/")[1]
@@ -273,13 +270,16 @@ def test_getatt_of_target_group_and_load_balancer(aws):
 
 
 def test_ecs_service_and_task_definition_keep_their_properties(aws):
-    outputs = deploy(aws, "service", body("service"), config("service") | SERVICE_WIRED)
+    outputs = deploy(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED)
     service = aws.ecs.describe_services(cluster=CLUSTER, services=[outputs["ServiceName"]])["services"][0]
     assert service["launchType"] == "FARGATE"
     assert service["loadBalancers"] == [{"targetGroupArn": TARGET_GROUP_ARN, "containerName": "web", "containerPort": 8000}]
     network = service["networkConfiguration"]["awsvpcConfiguration"]
-    assert network["subnets"] == config("service")["PrivateSubnetIds"].split(",")
-    assert (network["securityGroups"], network["assignPublicIp"]) == ([config("service")["BackendSecurityGroupId"]], "DISABLED")
+    assert network["subnets"] == parameters("sandbox", "service")["PrivateSubnetIds"].split(",")
+    assert (network["securityGroups"], network["assignPublicIp"]) == (
+        [parameters("sandbox", "service")["BackendSecurityGroupId"]],
+        "DISABLED",
+    )
     assert service["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     assert service["deploymentConfiguration"]["alarms"] == {
         "alarmNames": SERVICE_WIRED["DeploymentAlarmNames"].split(","),
@@ -293,14 +293,14 @@ def test_ecs_service_and_task_definition_keep_their_properties(aws):
 
 
 def test_deleting_the_service_stack_deletes_the_service(aws):
-    outputs = deploy(aws, "service", body("service"), config("service") | SERVICE_WIRED)
+    outputs = deploy(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED)
     aws.cloudformation.delete_stack(StackName="service")
     service = aws.ecs.describe_services(cluster=CLUSTER, services=[outputs["ServiceName"]])["services"][0]
     assert service["status"] == "INACTIVE"
 
 
 def test_certificate_is_created_and_issued(aws):
-    outputs = deploy(aws, "cert-dns", body("cert-dns"), config("cert-dns"))
+    outputs = deploy(aws, "cert-dns", body("cert-dns"), parameters("sandbox", "cert-dns"))
     certificate = aws.acm.describe_certificate(CertificateArn=outputs["CertificateArn"])["Certificate"]
     assert (certificate["DomainName"], certificate["Status"]) == (f"*.{DOMAIN}", "ISSUED")
     assert DOMAIN in certificate["SubjectAlternativeNames"]
@@ -309,7 +309,7 @@ def test_certificate_is_created_and_issued(aws):
 def test_scalable_target_and_scaling_policies_are_created_and_deleted(aws):
     aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
     wired = {"ServiceClusterName": CLUSTER, "ServiceName": "web-service"}
-    outputs = deploy(aws, "scaling", body("scaling"), config("scaling") | wired)
+    outputs = deploy(aws, "scaling", body("scaling"), parameters("sandbox", "scaling") | wired)
     assert outputs["ScalableTargetId"] == "service/startupwebapp-cluster/web-service|ecs:service:DesiredCount|ecs"
     autoscaling = aws.application_autoscaling
     target = autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]
@@ -351,7 +351,7 @@ def test_rollback_configuration_is_kept_on_the_change_set_and_the_stack(aws):
 
 def test_alarms_plain_percentile_and_metric_math_are_created_updated_and_deleted(aws):
     topic = aws.sns.create_topic(Name=f"{PREFIX}-alerts")["TopicArn"]
-    given = config("alarms") | BALANCER_NAMES | {"ServiceClusterName": CLUSTER, "ServiceName": "web", "AlertTopicArn": topic}
+    given = parameters("sandbox", "alarms") | BALANCER_NAMES | {"ServiceClusterName": CLUSTER, "ServiceName": "web", "AlertTopicArn": topic}
     outputs = deploy(aws, "alarms", body("alarms"), given)
     found = alarms(aws)
     assert sorted(found) == sorted(outputs.values()) and len(found) == 6  # Ref of an alarm is its name
@@ -389,7 +389,9 @@ def test_alarms_plain_percentile_and_metric_math_are_created_updated_and_deleted
 
 def test_alarm_ref_is_its_name_and_getatt_arn_its_arn(aws):
     # Without the alarm model, DescribeStacks of the release-alarms stack is an HTTP 500.
-    outputs = deploy(aws, "release-alarms", body("release-alarms"), config("release-alarms", AlertEmails="") | BALANCER_NAMES)
+    outputs = deploy(
+        aws, "release-alarms", body("release-alarms"), parameters("sandbox", "release-alarms", AlertEmails="") | BALANCER_NAMES
+    )
     found = alarms(aws)
     names = outputs["DeploymentAlarmNames"].split(",")
     assert names == [f"{PREFIX}-target-5xx", f"{PREFIX}-unhealthy-hosts"]
@@ -398,7 +400,7 @@ def test_alarm_ref_is_its_name_and_getatt_arn_its_arn(aws):
     target = found[f"{PREFIX}-target-5xx"]
     assert (target["MetricName"], target["Threshold"]) == (
         "HTTPCode_Target_5XX_Count",
-        float(config("release-alarms")["Target5xxThreshold"]),
+        float(parameters("sandbox", "release-alarms")["Target5xxThreshold"]),
     )
     assert target["Dimensions"] == [
         {"Name": "LoadBalancer", "Value": BALANCER_NAMES["LoadBalancerFullName"]},
@@ -409,7 +411,10 @@ def test_alarm_ref_is_its_name_and_getatt_arn_its_arn(aws):
 
 def test_alert_topic_has_its_kms_key_and_email_subscriptions(aws):
     outputs = deploy(
-        aws, "alerts", body("release-alarms"), config("release-alarms", AlertEmails="a@example.com,b@example.com") | BALANCER_NAMES
+        aws,
+        "alerts",
+        body("release-alarms"),
+        parameters("sandbox", "release-alarms", AlertEmails="a@example.com,b@example.com") | BALANCER_NAMES,
     )
     topic = aws.sns.get_topic_attributes(TopicArn=outputs["AlertTopicArn"])["Attributes"]
     key_id = physical_id(aws, "alerts", "AlertTopicKey")
@@ -424,7 +429,7 @@ def test_alert_topic_has_its_kms_key_and_email_subscriptions(aws):
 def test_conditional_resources_follow_their_condition_on_update(aws):
     # One subscription per AlertEmails slot, each with its Condition: removing an address
     # deletes its subscription (moto alone updates it to an empty endpoint), adding one creates it.
-    given = config("release-alarms") | BALANCER_NAMES
+    given = parameters("sandbox", "release-alarms") | BALANCER_NAMES
     outputs = deploy(aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com,b@example.com"})
     deploy(aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com"})
     assert subscriptions(aws, outputs["AlertTopicArn"]) == [("email", "a@example.com")]
@@ -433,7 +438,7 @@ def test_conditional_resources_follow_their_condition_on_update(aws):
 
 
 def test_web_acl_with_its_association_and_logging_is_created_and_deleted(aws):
-    given = config("waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
+    given = parameters("sandbox", "waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
     outputs = deploy(aws, "waf", body("waf"), given)
     (summary,) = aws.wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"]
     assert (summary["Name"], summary["ARN"]) == (f"{PREFIX}-web-acl", outputs["WebAclArn"])
@@ -454,7 +459,7 @@ def test_web_acl_with_its_association_and_logging_is_created_and_deleted(aws):
 
 def test_parameter_read_only_through_a_condition_updates_what_uses_it(aws):
     # WafCountOnly reaches the web ACL only through the CountOnly condition's Fn::If.
-    given = config("waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
+    given = parameters("sandbox", "waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
     first = deploy(aws, "waf", body("waf"), given)
     update = change_set(aws, "waf", body("waf"), given | {"WafCountOnly": "true"})
     # moto alone shows no Changes at all. The association and logging show as Modify too: they
@@ -482,9 +487,9 @@ def test_a_failed_create_rolls_back_to_rollback_complete(aws):
     # moto alone: ExecuteChangeSet answers HTTP 400 and the stack stays REVIEW_IN_PROGRESS with
     # its security group and bucket made, reported as not deployed and never cleaned up.
     wired = certificate_and_zone(aws)
-    vpc = config("alb")["VpcId"]
+    vpc = parameters("sandbox", "alb")["VpcId"]
     taken = aws.elbv2.create_target_group(Name=f"{PREFIX}-tg", Protocol="HTTP", Port=8000, VpcId=vpc, TargetType="ip")
-    created = change_set(aws, "alb", body("alb"), config("alb") | wired)
+    created = change_set(aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)
     aws.cloudformation.execute_change_set(ChangeSetName=created["ChangeSetId"])
     stack = aws.cloudformation.describe_stacks(StackName="alb")["Stacks"][0]
     assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
@@ -503,7 +508,7 @@ def test_a_failed_create_rolls_back_to_rollback_complete(aws):
 def test_created_resources_carry_the_stack_tags_and_cloudformations_own(aws):
     # moto alone: no tag at all on what a change set creates.
     stack_tags = [{"Key": "Project", "Value": "startupwebapp"}, {"Key": "Layer", "Value": "service"}]
-    outputs = deploy(aws, "service", body("service"), config("service") | SERVICE_WIRED, Tags=stack_tags)
+    outputs = deploy(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED, Tags=stack_tags)
     stack_id = aws.cloudformation.describe_stacks(StackName="service")["Stacks"][0]["StackId"]
     group = aws.logs.describe_log_groups(logGroupNamePrefix=outputs["LogGroupName"])["logGroups"][0]
     assert aws.logs.list_tags_for_resource(resourceArn=group["logGroupArn"])["tags"] == {
@@ -522,7 +527,7 @@ def test_a_deleted_stack_keeps_what_it_retains_and_lists_it_by_stack_id(aws):
     # moto alone: RetainExceptOnCreate resources are deleted with the stack; ListStacks has no
     # DeletionTime; ListStackResources of the deleted stack says CREATE_COMPLETE and makes the
     # deleted roles again.
-    outputs = deploy(aws, "service", body("service"), config("service") | SERVICE_WIRED)
+    outputs = deploy(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED)
     stack_id = aws.cloudformation.describe_stacks(StackName="service")["Stacks"][0]["StackId"]
     key_id = physical_id(aws, "service", "LogKey")
     aws.cloudformation.delete_stack(StackName="service")
@@ -559,7 +564,7 @@ def test_a_deleted_load_balancer_frees_its_certificate_and_its_target_group_goes
     # moto alone: the certificate stays "in use" by the deleted listener (ACM refuses to delete it)
     # and the stack's target group outlives the stack.
     wired = certificate_and_zone(aws)
-    deploy(aws, "alb", body("alb"), config("alb") | wired)
+    deploy(aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)
     assert aws.acm.describe_certificate(CertificateArn=wired["CertificateArn"])["Certificate"]["InUseBy"]
     aws.cloudformation.delete_stack(StackName="alb")
     assert aws.acm.describe_certificate(CertificateArn=wired["CertificateArn"])["Certificate"].get("InUseBy", []) == []
@@ -569,7 +574,7 @@ def test_a_deleted_load_balancer_frees_its_certificate_and_its_target_group_goes
 
 def test_change_set_says_which_changes_replace_a_resource(aws):
     # moto alone: no Replacement and no Details on any change.
-    given = config("waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
+    given = parameters("sandbox", "waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
     deploy(aws, "waf", body("waf"), given)
     renamed = resource_changes(change_set(aws, "waf", body("waf"), given | {"NamePrefix": "startupwebapp-sbx2"}))
     group = renamed["LogGroup"]  # LogGroupName is in the type's createOnlyProperties
@@ -593,7 +598,7 @@ def test_change_set_says_which_changes_replace_a_resource(aws):
 
 def test_a_create_only_change_of_a_type_moto_cannot_update_replaces_it(aws):
     # moto alone: a log group or target group keeps its old name (the change is dropped).
-    given = config("waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
+    given = parameters("sandbox", "waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
     first = deploy(aws, "waf", body("waf"), given)
     second = deploy(aws, "waf", body("waf"), given | {"NamePrefix": "startupwebapp-sbx2"})
     assert (first["WafLogGroupName"], second["WafLogGroupName"]) == (f"aws-waf-logs-{PREFIX}", "aws-waf-logs-startupwebapp-sbx2")
@@ -604,7 +609,7 @@ def test_a_create_only_change_of_a_type_moto_cannot_update_replaces_it(aws):
         "Resources": {
             "Group": {
                 "Type": "AWS::ElasticLoadBalancingV2::TargetGroup",
-                "Properties": {"Name": {"Ref": "Name"}, "Port": 80, "Protocol": "HTTP", "VpcId": config("alb")["VpcId"]},
+                "Properties": {"Name": {"Ref": "Name"}, "Port": 80, "Protocol": "HTTP", "VpcId": parameters("sandbox", "alb")["VpcId"]},
             }
         },
     }
