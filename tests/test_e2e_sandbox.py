@@ -24,14 +24,33 @@ PREFIX = VALUES["NamePrefix"]
 PORT = int(VALUES["ContainerPort"])
 # Every layer but the optional ones the sandbox does not enable (it enables waf, not ci).
 LAYERS = ENVIRONMENT.layers
-pytestmark = pytest.mark.xdist_group("e2e")  # one worker: the tests share the module's deployed sandbox
+pytestmark = pytest.mark.xdist_group("e2e")  # one worker, so that every layer is deployed once for the module
 
 
 @pytest.fixture(scope="module")
 def run(sandbox):
-    sandbox.seed()  # the module's tests build on each other from an empty Phase 5.14 account
     with deploying_into(sandbox, "--api-calls") as run:
         yield run
+
+
+@pytest.fixture(scope="module")
+def first_deploy(sandbox, run):
+    """(exit code, stdout, stderr) of deploying every layer into the empty Phase 5.14 account."""
+    sandbox.seed()
+    return run("deploy", "--yes")
+
+
+@pytest.fixture
+def deployed(sandbox, run, first_deploy):
+    """Every layer deployed, whichever test ran before: after one that destroyed them (leaving
+    what they retain), the account is seeded again and everything deployed again."""
+    code, out, err = first_deploy
+    assert code == 0, out + err
+    stacks = {s["StackName"] for s in sandbox.client("cloudformation").describe_stacks()["Stacks"]}
+    if not {templates.stack_name(ENV, layer) for layer in LAYERS} <= stacks:
+        sandbox.seed()
+        code, out, err = run("deploy", "--yes")
+        assert code == 0, out + err
 
 
 def outputs(sandbox, layer):
@@ -39,12 +58,13 @@ def outputs(sandbox, layer):
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
-# The tests below run in file order: each builds on the state the previous one left.
+# Each test starts from every layer deployed (the `deployed` fixture), in any order; a test that
+# changes the image deploys its own tags first.
 
 
-def test_deploy_every_layer_in_order(sandbox, run):
+def test_deploy_every_layer_in_order(first_deploy):
     assert "waf" in LAYERS and "ci" not in LAYERS
-    code, out, err = run("deploy", "--yes")
+    code, out, err = first_deploy
     assert code == 0, out + err
     assert out.splitlines()[0] == "order: " + " -> ".join(LAYERS)
     for layer in LAYERS:
@@ -53,7 +73,7 @@ def test_deploy_every_layer_in_order(sandbox, run):
     assert summary.startswith("summary, ") and all(f"{layer} (created, " in summary for layer in LAYERS), summary
 
 
-def test_outputs_are_wired_into_the_next_layers(sandbox):
+def test_outputs_are_wired_into_the_next_layers(sandbox, deployed):
     cf = sandbox.client("cloudformation")
     for (downstream, parameter), (upstream, output) in templates.WIRING.items():
         if downstream not in LAYERS:
@@ -63,7 +83,7 @@ def test_outputs_are_wired_into_the_next_layers(sandbox):
         assert given[parameter] == outputs(sandbox, upstream)[output], (downstream, parameter)
 
 
-def test_resources_have_the_plans_values(sandbox):
+def test_resources_have_the_plans_values(sandbox, deployed):
     elbv2, alb = sandbox.client("elbv2"), outputs(sandbox, "alb")
     listeners = {listener["Port"]: listener for listener in elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]}
     assert listeners[443]["Protocol"] == "HTTPS" and listeners[443]["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
@@ -112,7 +132,7 @@ def test_resources_have_the_plans_values(sandbox):
     assert targets == {"ECSServiceAverageCPUUtilization": 70.0, "ECSServiceAverageMemoryUtilization": 80.0}
 
 
-def test_alarms_notify_the_topic_and_guard_the_service_deployment(sandbox):
+def test_alarms_notify_the_topic_and_guard_the_service_deployment(sandbox, deployed):
     release, service, alb = outputs(sandbox, "release-alarms"), outputs(sandbox, "service"), outputs(sandbox, "alb")
     found = {a["AlarmName"]: a for a in sandbox.client("cloudwatch").describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]}
     on_balancer = [{"Name": "LoadBalancer", "Value": alb["LoadBalancerFullName"]}]
@@ -162,7 +182,7 @@ def test_alarms_notify_the_topic_and_guard_the_service_deployment(sandbox):
     }
 
 
-def test_web_acl_guards_the_load_balancer_and_logs_to_waf_log_group(sandbox):
+def test_web_acl_guards_the_load_balancer_and_logs_to_waf_log_group(sandbox, deployed):
     wafv2, waf = sandbox.client("wafv2"), outputs(sandbox, "waf")
     acl = wafv2.get_web_acl_for_resource(ResourceArn=outputs(sandbox, "alb")["LoadBalancerArn"])["WebACL"]
     assert (acl["Name"], acl["ARN"], acl["DefaultAction"]) == (f"{PREFIX}-web-acl", waf["WebAclArn"], {"Allow": {}})
@@ -183,7 +203,7 @@ def test_web_acl_guards_the_load_balancer_and_logs_to_waf_log_group(sandbox):
     assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [(log_group, int(parameters(ENV, "waf")["LogRetentionDays"]))]
 
 
-def test_stacks_are_protected_and_the_service_leaves_its_count_to_auto_scaling(sandbox):
+def test_stacks_are_protected_and_the_service_leaves_its_count_to_auto_scaling(sandbox, deployed):
     for layer in LAYERS:
         stack = sandbox.client("cloudformation").describe_stacks(StackName=templates.stack_name(ENV, layer))["Stacks"][0]
         assert stack["EnableTerminationProtection"] is True
@@ -191,7 +211,7 @@ def test_stacks_are_protected_and_the_service_leaves_its_count_to_auto_scaling(s
             assert {"ParameterKey": "KeepRunningCount", "ParameterValue": "true"} in stack["Parameters"]
 
 
-def test_second_deploy_executes_nothing(sandbox, run):
+def test_second_deploy_executes_nothing(sandbox, run, deployed):
     code, out, err = run("deploy", "--yes")
     assert code == 0, out + err
     assert "change set" not in out and "UPDATE_COMPLETE" not in out
@@ -204,16 +224,19 @@ def test_second_deploy_executes_nothing(sandbox, run):
     assert out.splitlines()[-1].endswith(": " + ", ".join(f"{layer} (no changes)" for layer in LAYERS))
 
 
-def test_auto_scaled_count_survives_a_service_update(sandbox, run):
-    svc = outputs(sandbox, "service")
-    sandbox.client("ecs").update_service(cluster=svc["ClusterName"], service=svc["ServiceName"], desiredCount=2)
-    code, out, err = run("deploy", "--stack", "service", "--image-tag", "v2", "--yes")
-    assert code == 0, out + err
-    assert "UPDATE_COMPLETE" in out and "TaskDefinition" in out
-    (service,) = sandbox.client("ecs").describe_services(cluster=svc["ClusterName"], services=[svc["ServiceName"]])["services"]
-    assert service["desiredCount"] == 2
-    definition = sandbox.client("ecs").describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
-    assert definition["containerDefinitions"][0]["image"].endswith("/startupwebapp-backend:v2")
+def test_auto_scaled_count_survives_a_service_update(sandbox, run, deployed):
+    svc, ecs = outputs(sandbox, "service"), sandbox.client("ecs")
+    ecs.update_service(cluster=svc["ClusterName"], service=svc["ServiceName"], desiredCount=2)  # as auto-scaling would
+    try:
+        code, out, err = run("deploy", "--stack", "service", "--image-tag", "v2", "--yes")
+        assert code == 0, out + err
+        assert "UPDATE_COMPLETE" in out and "TaskDefinition" in out
+        (service,) = ecs.describe_services(cluster=svc["ClusterName"], services=[svc["ServiceName"]])["services"]
+        assert service["desiredCount"] == 2
+        definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+        assert definition["containerDefinitions"][0]["image"].endswith("/startupwebapp-backend:v2")
+    finally:  # the count the params file asks for, for the tests that follow
+        ecs.update_service(cluster=svc["ClusterName"], service=svc["ServiceName"], desiredCount=int(VALUES["DesiredCount"]))
 
 
 def running_image(sandbox):
@@ -223,23 +246,31 @@ def running_image(sandbox):
     return ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]["containerDefinitions"][0]["image"]
 
 
-def test_rollback_puts_the_previous_image_back(sandbox, run):
-    assert running_image(sandbox).endswith(":v2")
+def release(run, tag):
+    code, out, err = run("deploy", "--stack", "service", "--image-tag", tag, "--yes")
+    assert code == 0, out + err
+
+
+def test_rollback_puts_the_previous_image_back(sandbox, run, deployed):
+    release(run, "blue")
+    release(run, "green")
     code, out, err = run("rollback", "--stack", "service", "--yes")
     assert code == 0, out + err
-    assert f"rolling back {templates.stack_name(ENV, 'service')} from v2 to latest" in out
+    assert f"rolling back {templates.stack_name(ENV, 'service')} from green to blue" in out
     assert "UPDATE_COMPLETE" in out
-    assert running_image(sandbox).endswith(":latest")
+    assert running_image(sandbox).endswith(":blue")
     history = sandbox.client("ssm").get_parameter(Name=f"/startupwebapp/{ENV}/service/releases")["Parameter"]["Value"]
     releases = json.loads(history)
-    assert [r["image_tag"] for r in releases] == ["latest", "v2", "latest"]
+    assert [r["image_tag"] for r in releases][-3:] == ["blue", "green", "blue"]
     assert all(r["by"].startswith("arn:aws:") and r["revision"] and r["time"].endswith("Z") for r in releases)
 
 
-def test_rollback_to_a_named_tag(sandbox, run):
-    code, out, err = run("rollback", "--stack", "service", "--image-tag", "v2", "--yes")
+def test_rollback_to_a_named_tag(sandbox, run, deployed):
+    release(run, "amber")
+    release(run, "teal")
+    code, out, err = run("rollback", "--stack", "service", "--image-tag", "amber", "--yes")
     assert code == 0, out + err
-    assert running_image(sandbox).endswith(":v2")
+    assert running_image(sandbox).endswith(":amber")
 
 
 def verify_lines(out):
@@ -247,7 +278,7 @@ def verify_lines(out):
     return {line[6:34].strip(): (line[:4].strip(), line[35:]) for line in out.splitlines() if line.startswith(("ok  ", "FAIL", "skip"))}
 
 
-def test_verify_on_the_sandbox_runs_what_the_emulator_can_pass_and_names_what_it_skips(run):
+def test_verify_on_the_sandbox_runs_what_the_emulator_can_pass_and_names_what_it_skips(run, deployed):
     """The emulator runs no containers: verify checks what it can show, says which checks it skips
     and why, and answers at once under the default timeout (600 s) instead of retrying until it."""
     started = time.monotonic()
@@ -284,18 +315,18 @@ def test_verify_on_the_sandbox_runs_what_the_emulator_can_pass_and_names_what_it
     assert out.splitlines()[-1] == f"1 passed, {2 + len(smoke)} failed, 3 skipped"
 
 
-def test_diff_is_clean_after_deploy(run):
+def test_diff_is_clean_after_deploy(run, deployed):
     code, out, err = run("diff", "--stack", "alb")
     assert code == 0, out + err
 
 
-def test_destroy_is_refused_while_consumed(run):
+def test_destroy_is_refused_while_consumed(run, deployed):
     code, out, err = run("destroy", "--stack", "alb", "--yes")
     assert code == 1
     assert f"{PREFIX}-service" in err and "still uses its outputs" in err
 
 
-def test_destroy_everything_in_reverse_order(sandbox, run):
+def test_destroy_everything_in_reverse_order(sandbox, run, deployed):
     code, out, err = run("destroy", "--yes")
     assert code == 0, out + err
     deleted = [line.split(":")[0] for line in out.splitlines() if line.endswith(": deleted")]
