@@ -11,7 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+from templates import ROOT
+
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 SOURCES = ["generate.py", "templates", "params", ".cfnlintrc", "Makefile", "requirements.txt", "pyproject.toml"]
 

@@ -30,10 +30,9 @@ from pathlib import Path
 
 import boto3
 
-from templates import params
+from templates import ROOT, params
 from templates.errors import ToolError
 
-ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".sandbox"
 PARAMS_FILE = ROOT / "params" / "sandbox.yaml"
 HOST = "127.0.0.1"  # loopback only: nothing listens beyond this machine
