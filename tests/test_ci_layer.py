@@ -96,21 +96,42 @@ def test_deploy_role_trusts_only_github_oidc_with_the_sts_audience(template):
 
 
 @pytest.mark.parametrize(
-    "subjects",
+    "subjects, expected",
     [
-        ["environment:prod"],
-        ["environment:prod", "environment:staging", "ref:refs/heads/main"],
-        [f"environment:e{i}" for i in range(ci.MAX_SUBJECTS)],
+        (["environment:prod"], ["repo:startupwebapp/startupwebapp-deploy:environment:prod"]),
+        (
+            ["environment:prod", "environment:staging", "ref:refs/heads/main"],
+            [
+                "repo:startupwebapp/startupwebapp-deploy:environment:prod",
+                "repo:startupwebapp/startupwebapp-deploy:environment:staging",
+                "repo:startupwebapp/startupwebapp-deploy:ref:refs/heads/main",
+            ],
+        ),
+        # As many subjects as the trust policy has slots: five.
+        (
+            ["environment:e0", "environment:e1", "environment:e2", "environment:e3", "environment:e4"],
+            [
+                "repo:startupwebapp/startupwebapp-deploy:environment:e0",
+                "repo:startupwebapp/startupwebapp-deploy:environment:e1",
+                "repo:startupwebapp/startupwebapp-deploy:environment:e2",
+                "repo:startupwebapp/startupwebapp-deploy:environment:e3",
+                "repo:startupwebapp/startupwebapp-deploy:environment:e4",
+            ],
+        ),
     ],
 )
-def test_sub_is_this_repository_and_exactly_the_chosen_subjects(template, subjects):
-    assert trust_subjects(template, subjects) == [f"repo:{REPO}:{s}" for s in subjects]
+def test_sub_is_this_repository_and_exactly_the_chosen_subjects(template, subjects, expected):
+    assert trust_subjects(template, subjects) == expected
 
 
 def test_a_calling_repository_gets_the_same_subjects(template):
     subjects = ["environment:prod", "environment:staging"]
-    expected = [f"repo:{repo}:{s}" for repo in (REPO, "startupwebapp/startupwebapp") for s in subjects]
-    assert trust_subjects(template, subjects, caller="startupwebapp/startupwebapp") == expected
+    assert trust_subjects(template, subjects, caller="startupwebapp/startupwebapp") == [
+        "repo:startupwebapp/startupwebapp-deploy:environment:prod",
+        "repo:startupwebapp/startupwebapp-deploy:environment:staging",
+        "repo:startupwebapp/startupwebapp:environment:prod",
+        "repo:startupwebapp/startupwebapp:environment:staging",
+    ]
 
 
 def test_sub_default_is_the_prod_environment_of_this_repository(template):
@@ -123,7 +144,7 @@ def test_sub_default_is_the_prod_environment_of_this_repository(template):
 
 def test_subject_items_refuse_pull_requests_and_other_repositories():
     spec = inputs.INPUTS["GitHubSubjects"]
-    assert spec.items == (1, ci.MAX_SUBJECTS)
+    assert spec.items == (1, 5)  # the deploy role's trust policy has five subject slots
     for good in ["environment:prod", "environment:staging", "ref:refs/heads/main", "ref:refs/tags/v1.2.3", "ref:refs/heads/release/*"]:
         assert re.fullmatch(spec.pattern, good), good
     for bad in ["pull_request", "*", "environment:*", "environment:prod:*", "repo:evil/x:environment:prod", "ref:refs/pull/1/merge", ""]:

@@ -5,7 +5,17 @@ import json
 from conftest import default, only, resources_of_type
 
 import templates
-from templates import inputs, service, waf
+from templates import inputs
+
+# The TLS policies AWS recommends (TLS 1.2 minimum, forward secrecy only): the only ones allowed.
+RECOMMENDED_TLS_POLICIES = [
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
+]
 
 
 def test_cert_dns(layer):
@@ -154,7 +164,7 @@ def test_alias_record_and_outputs(layer):
     assert {"AlbSecurityGroupId", "LoadBalancerDnsName", "ServiceUrl"} <= set(t["Outputs"])
 
 
-def container(layer, name=service.CONTAINER_NAME):
+def container(layer, name="web"):
     definitions = only(layer["service"], "AWS::ECS::TaskDefinition")["ContainerDefinitions"]
     (definition,) = [d for d in definitions if d["Name"] == name]
     return definition
@@ -169,10 +179,10 @@ def test_tmp_is_writable_for_the_non_root_container(layer):
     # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDependency.html
     t = layer["service"]
     td = only(t, "AWS::ECS::TaskDefinition")
-    web, init = container(layer), container(layer, service.TMP_INIT_CONTAINER)
-    assert [d["Name"] for d in td["ContainerDefinitions"]] == [service.TMP_INIT_CONTAINER, service.CONTAINER_NAME]
+    web, init = container(layer), container(layer, "tmp-permissions")
+    assert [d["Name"] for d in td["ContainerDefinitions"]] == ["tmp-permissions", "web"]
     assert default(t, web["User"]).split(":")[0] not in ("0", "root")
-    assert web["DependsOn"] == [{"ContainerName": service.TMP_INIT_CONTAINER, "Condition": "SUCCESS"}]
+    assert web["DependsOn"] == [{"ContainerName": "tmp-permissions", "Condition": "SUCCESS"}]
     assert init["Essential"] is False  # SUCCESS may only be set on a non-essential container
     assert init["User"] == "0"
     assert init["EntryPoint"] + init["Command"] == ["chmod", "1777", "/tmp"]
@@ -214,8 +224,13 @@ def test_secrets_come_from_secrets_manager_never_environment(layer):
         name = variable["Name"]
         assert not any(word in name for word in ("PASSWORD", "SECRET", "KEY", "TOKEN", "USER")), name
         assert "secretsmanager" not in json.dumps(variable["Value"])
-    assert {s["Name"] for s in c["Secrets"]} == set(service.DATABASE_SECRET_KEYS)
-    assert all(s["ValueFrom"]["Fn::Sub"].startswith("${DatabaseSecretArn}:") for s in c["Secrets"])
+    # Each variable from its key of the secret's JSON (username, password, host, port).
+    assert {s["Name"]: s["ValueFrom"] for s in c["Secrets"]} == {
+        "DATABASE_USER": {"Fn::Sub": "${DatabaseSecretArn}:username::"},
+        "DATABASE_PASSWORD": {"Fn::Sub": "${DatabaseSecretArn}:password::"},
+        "DATABASE_HOST": {"Fn::Sub": "${DatabaseSecretArn}:host::"},
+        "DATABASE_PORT": {"Fn::Sub": "${DatabaseSecretArn}:port::"},
+    }
 
 
 def test_execution_role_is_separate_and_scoped_to_the_one_secret(layer):
@@ -296,11 +311,11 @@ def test_gunicorn_timeouts_follow_the_parameter(layer):
 
 def test_tls_policy_is_a_recommended_one(layer, configurations):
     allowed = layer["alb"]["Parameters"]["TlsPolicy"]["AllowedValues"]
-    assert allowed == inputs.RECOMMENDED_TLS_POLICIES
+    assert allowed == RECOMMENDED_TLS_POLICIES
     assert all("TLS13" in policy for policy in allowed)
     for (env, name), document in configurations.items():
         if name == "alb":
-            assert document["Parameters"]["TlsPolicy"] in inputs.RECOMMENDED_TLS_POLICIES, env
+            assert document["Parameters"]["TlsPolicy"] in RECOMMENDED_TLS_POLICIES, env
 
 
 def test_two_subnets_per_tier(layer, configurations):
@@ -406,7 +421,12 @@ def test_waf(layer):
     rate = rules.pop("RateLimitPerIp")
     assert rate["Statement"]["RateBasedStatement"] == {"Limit": {"Ref": "WafRateLimit"}, "AggregateKeyType": "IP"}
     assert rate["Action"] == {"Fn::If": ["CountOnly", {"Count": {}}, {"Block": {}}]}
-    assert sorted(rules) == sorted(waf.MANAGED_RULE_GROUPS)
+    assert sorted(rules) == [
+        "AWSManagedRulesAmazonIpReputationList",
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesSQLiRuleSet",
+    ]
     assert rules["AWSManagedRulesKnownBadInputsRuleSet"]["OverrideAction"] == {"None": {}}
     assert rules["AWSManagedRulesSQLiRuleSet"]["OverrideAction"] == {"Fn::If": ["CountOnly", {"Count": {}}, {"None": {}}]}
     assert all(r["VisibilityConfig"]["CloudWatchMetricsEnabled"] for r in acl["Rules"])

@@ -6,18 +6,94 @@ import sys
 
 from conftest import ROOT
 
-import templates
-from templates import inputs
 from templates.params import load_all
+
+# Every layer's template, and the layers an environment deploys whatever its enabled_layers say.
+LAYERS = ["alarms", "alb", "cert-dns", "ci", "release-alarms", "scaling", "service", "waf"]
+ALWAYS_DEPLOYED = ["alarms", "alb", "cert-dns", "release-alarms", "scaling", "service"]
+# The parameters a layer's template configuration holds: every input of its template but those an
+# upstream output wires (certificate, target group, alarm names, ...) and KeepRunningCount, which the
+# deployer sets on every deploy.
+CONFIGURED_PARAMETERS = {
+    "ci": {"ClusterName", "DomainName", "ExistingOidcProviderArn", "GitHubCallerRepository", "GitHubRepository", "GitHubSubjects", "VpcId"},
+    "cert-dns": {"DomainName", "ExistingHostedZoneId"},
+    "alb": {
+        "AccessLogRetentionDays",
+        "AccessLogsEnabled",
+        "ApiHostLabel",
+        "BackendSecurityGroupId",
+        "ContainerPort",
+        "DeletionProtection",
+        "DeregistrationDelaySeconds",
+        "DomainName",
+        "HealthCheckIntervalSeconds",
+        "HealthCheckPath",
+        "HealthyThresholdCount",
+        "NamePrefix",
+        "PublicSubnetIds",
+        "TlsPolicy",
+        "VpcId",
+    },
+    "waf": {"LogRetentionDays", "NamePrefix", "WafCountOnly", "WafRateLimit"},
+    "release-alarms": {
+        "AlarmPeriodSeconds",
+        "AlertEmails",
+        "BadPeriodsToAlarm",
+        "NamePrefix",
+        "RollbackMonitoringMinutes",
+        "Target5xxThreshold",
+    },
+    "service": {
+        "BackendSecurityGroupId",
+        "ClusterName",
+        "ContainerPort",
+        "ContainerUser",
+        "DatabaseName",
+        "DatabaseSecretArn",
+        "DesiredCount",
+        "DjangoSettingsModule",
+        "EcrRepositoryName",
+        "GunicornTimeoutSeconds",
+        "GunicornWorkers",
+        "HealthCheckGracePeriodSeconds",
+        "ImageTag",
+        "LogRetentionDays",
+        "NamePrefix",
+        "PrivateSubnetIds",
+        "StopTimeoutSeconds",
+        "TaskCpu",
+        "TaskMemory",
+    },
+    "scaling": {
+        "CpuTargetPercent",
+        "MaxCapacity",
+        "MemoryTargetPercent",
+        "MinCapacity",
+        "ScaleInCooldownSeconds",
+        "ScaleOutCooldownSeconds",
+    },
+    "alarms": {
+        "AlarmPeriodSeconds",
+        "BadPeriodsToAlarm",
+        "Elb5xxThreshold",
+        "MaxCapacity",
+        "NamePrefix",
+        "ResponseTimeP99Seconds",
+        "SaturationPercent",
+        "SaturationPeriods",
+        "TasksBelowDesiredMinutes",
+    },
+}
 
 
 def test_every_layer_and_environment_is_generated(generated):
     names = sorted(str(p) for p in generated)
     environments = load_all(ROOT / "params")
     assert {"prod", "staging"} <= {env.name for env in environments}
-    expected = [f"output/{layer}.json" for layer in templates.LAYERS]
+    expected = [f"output/{layer}.json" for layer in LAYERS]
     for env in environments:
-        deployed = [layer for layer in templates.LAYERS if layer not in templates.OPTIONAL_LAYERS or layer in env.enabled_layers]
+        # waf and ci are optional: generated for an environment only when its params file enables them.
+        deployed = ALWAYS_DEPLOYED + [layer for layer in ("waf", "ci") if layer in env.enabled_layers]
         expected += [f"output/{env.name}/{layer}.json" for layer in deployed]
     assert names == sorted(expected)
     assert "output/staging/waf.json" in names and "output/prod/waf.json" not in names
@@ -29,14 +105,12 @@ def test_committed_output_matches_generation_byte_for_byte(generated):
         assert committed == content, f"{path} is stale: run `make templates` and commit output/"
 
 
-def test_template_configuration_format(configurations, layer):
+def test_template_configuration_format(configurations):
     for (env, name), document in configurations.items():
         assert set(document) <= {"Parameters", "Tags", "StackPolicy"}
         assert all(isinstance(v, str) for v in document["Parameters"].values()), (env, name)
         assert document["Tags"]["Environment"] == env
-        declared = set(layer[name]["Parameters"])
-        wired = {parameter for (downstream, parameter) in templates.WIRING if downstream == name}
-        assert set(document["Parameters"]) == declared - wired - set(inputs.DEPLOY_TIME), (env, name)
+        assert set(document["Parameters"]) == CONFIGURED_PARAMETERS[name], (env, name)
 
 
 def test_stack_policy_protects_stateful_resources(configurations):

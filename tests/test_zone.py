@@ -69,7 +69,7 @@ def server():
 
 def test_the_name_servers_dns_answers_with_are_read_and_normalised(server):
     answered = zone.public_name_servers(DOMAIN, server.resolver())
-    assert answered == {name.rstrip(".") for name in SERVERS}
+    assert answered == {"ns-1.awsdns-01.org", "ns-2.awsdns-02.co.uk"}  # without the final dot
     assert zone.delegated([name.upper() for name in SERVERS], answered)
     assert not zone.delegated(SERVERS[:1], answered)  # a registrar listing other servers too is not delegated
 
