@@ -2,6 +2,7 @@ import contextlib
 import io
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,24 @@ from templates.params import load_all
 def generated():
     """path (relative to the repo) -> content, as generation produces it from params/."""
     return generation.build_all(load_all(ROOT / "params"), Path("output"))
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def generate_main(*argv) -> Ran:
+    """generate.py's entry point run in this process (a second or so less than a subprocess):
+    its exit status and what it printed."""
+    import generate
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = generate.main([str(arg) for arg in argv])
+    return Ran(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, generate_main
 
 import templates
 from templates.params import load
@@ -17,16 +17,15 @@ GOOD = yaml.safe_load(PROD)
 
 
 def generate(tmp_path, text: str | bytes, name="prod.yaml", others=()):
-    """Run generate.py on one params file (plus others: name -> text); (exit code, stderr)."""
+    """Run generate.py's entry point on one params file (plus others: name -> text); (exit code,
+    stderr). In this process: an exception it let through would fail the test with its traceback."""
     params = tmp_path / "params"
     params.mkdir(exist_ok=True)
     for other, content in [*others, (name, text)]:
         path = params / other
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     out = tmp_path / "out"
-    command = [sys.executable, str(ROOT / "generate.py"), "--no-lint", "--params-dir", str(params), "--output-dir", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    assert "Traceback" not in result.stderr, result.stderr
+    result = generate_main("--no-lint", "--params-dir", params, "--output-dir", out)
     return result.returncode, result.stderr, out
 
 

@@ -1,12 +1,9 @@
 """Bad params stop generation with one line per problem naming file, key, value and what is allowed;
 nothing is written then."""
 
-import subprocess
-import sys
-
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, generate_main
 
 from templates.inputs import INPUTS
 from templates.params import check_value, load
@@ -21,12 +18,7 @@ def run_generate(tmp_path, document, name="prod.yaml"):
     params.mkdir(exist_ok=True)
     (params / name).write_text(document if isinstance(document, str) else yaml.safe_dump(document))
     out = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "generate.py"), "--no-lint", "--params-dir", str(params), "--output-dir", str(out)],
-        capture_output=True,
-        text=True,
-    )
-    return result, out
+    return generate_main("--no-lint", "--params-dir", params, "--output-dir", out), out
 
 
 def with_parameters(**changes):
