@@ -22,8 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from scripts import deploy, verify
+from templates.params import load
 
 HOST = "api.example.test"
+PROD_SMOKE = load(ROOT / "params" / "prod.yaml").smoke_checks  # what make verify ENV=prod checks besides /health
 
 
 def make_certificate(name, issuer_key, issuer_name, key, ca=False):
@@ -382,8 +384,8 @@ def make_verify(servers, pki, extra_argv=(), ports=(443, 80)):
     for port in ports:
         address, local_port = started.connect_to[(HOST, port)]
         argv += ["--connect-to", f"{HOST}:{port}:{address}:{local_port}"]
-    site.paths["/api/user/login"] = 405
-    site.paths["/api/order/orders"] = 401
+    for check in PROD_SMOKE:
+        site.paths[check["path"]] = check["status"]
     out, err = io.StringIO(), io.StringIO()
     for _, stub in clients.values():
         stub.activate()
@@ -397,8 +399,8 @@ def test_make_verify_reads_the_stacks_outputs_and_runs_every_check(servers, pki,
     code, lines = make_verify(servers, pki)
     assert code == 0, lines
     assert lines[0] == f"verifying https://{HOST} (prod), for up to 5 s"
-    assert [line.split()[0] for line in lines[1:-1]] == ["ok"] * 7
-    assert lines[-1] == "7 passed, 0 failed"
+    assert [line.split()[0] for line in lines[1:-1]] == ["ok"] * (5 + len(PROD_SMOKE))
+    assert lines[-1] == f"{5 + len(PROD_SMOKE)} passed, 0 failed"
 
 
 def test_make_verify_on_an_emulator_with_connect_to_runs_the_http_checks_against_the_local_server(servers, pki, monkeypatch):
@@ -414,10 +416,9 @@ def test_make_verify_on_an_emulator_with_connect_to_runs_the_http_checks_against
         ["ok", "http redirects to https"],
         ["ok", "certificate valid for host"],
         ["ok", "https /health"],
-        ["ok", "smoke /api/user/login"],
-        ["ok", "smoke /api/order/orders"],
+        *(["ok", f"smoke {check['path']}"] for check in PROD_SMOKE),
     ]
-    assert lines[-1] == "6 passed, 0 failed, 2 skipped"
+    assert lines[-1] == f"{4 + len(PROD_SMOKE)} passed, 0 failed, 2 skipped"
 
 
 def test_make_verify_on_an_emulator_fails_when_a_check_it_runs_fails(servers, pki, monkeypatch):
@@ -429,7 +430,7 @@ def test_make_verify_on_an_emulator_fails_when_a_check_it_runs_fails(servers, pk
     assert lines[0] == f"verifying https://{HOST} (prod), for up to 5 s"
     assert any(line.startswith("FAIL  https /health") and "503" in line for line in lines)
     assert any(line.startswith("skip  http redirects to https") for line in lines)
-    assert lines[-1] == "4 passed, 1 failed, 3 skipped"
+    assert lines[-1] == f"{2 + len(PROD_SMOKE)} passed, 1 failed, 3 skipped"
 
 
 def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
