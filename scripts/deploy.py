@@ -325,7 +325,7 @@ class Deployer:
             values["ImageTag"] = image_tag
         if KEEP_RUNNING_COUNT in layer.declared:
             # Once the service exists its template omits DesiredCount, so an update never undoes
-            # what auto-scaling chose (DESIGN.md, Known traps).
+            # what auto-scaling chose.
             values[KEEP_RUNNING_COUNT] = "true" if self.has_stack(layer.stack) else "false"
         return values
 
