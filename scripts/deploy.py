@@ -141,12 +141,57 @@ def delays():
 
 
 API_CALLS = "API calls per stack: "
+NO_STACK = "(no stack)"  # where --api-calls counts the calls that name no stack: the lock, the release history, verify's
 
 
 def parse_api_calls(stderr: str) -> dict:
     """The --api-calls line back as stack -> calls (for the benchmark and the tests)."""
     line = next(line for line in stderr.splitlines() if line.startswith(API_CALLS))
     return {stack: int(n) for stack, n in (part.rsplit(" ", 1) for part in line.removeprefix(API_CALLS).split(", "))}
+
+
+def stack_of(params) -> str:
+    """The stack a request is about: its StackName, a name or a stack id (an ARN ending stack/<name>/<uuid>)."""
+    name = params.get("StackName")
+    if not name:
+        return NO_STACK
+    return name.split(":stack/", 1)[1].split("/", 1)[0] if name.startswith("arn:") else name
+
+
+class AwsCalls:
+    """Hooks on each client of a run: count its calls per stack (--api-calls), print a line for each retry."""
+
+    def __init__(self, err):
+        self.err = err
+        self.per_stack = Counter()  # stack name (or NO_STACK) -> calls
+        self.last_problem = "no answer"  # what the last failed attempt of a call got, for the retry line
+
+    def watch(self, client):
+        client.meta.events.register("before-parameter-build", self.count)  # once per call, before retries; Stubber answers later
+        client.meta.events.register("needs-retry", self.remember_problem)
+        client.meta.events.register("request-created", self.say_retry)
+        return client
+
+    def count(self, params, **_):
+        self.per_stack[stack_of(params)] += 1
+
+    def remember_problem(self, response=None, caught_exception=None, **_):
+        if caught_exception is not None:
+            self.last_problem = " ".join(str(caught_exception).split())[:160]
+        elif response is not None:
+            self.last_problem = (response[1] or {}).get("Error", {}).get("Code") or f"HTTP {response[0].status_code}"
+
+    def say_retry(self, request, operation_name, **_):
+        attempt = request.context.get("retries", {}).get("attempt", 1)
+        if attempt > 1:
+            print(
+                f"AWS not answering {operation_name} ({self.last_problem}): retry {attempt - 1} of {MAX_ATTEMPTS - 1}",
+                file=self.err,
+                flush=True,
+            )
+
+    def line(self) -> str:
+        return API_CALLS + ", ".join(f"{stack} {n}" for stack, n in self.per_stack.items())
 
 
 def parameter_values(described: dict) -> dict:
@@ -186,7 +231,7 @@ class Deployer:
         resolver=None,
     ):
         self._client_factory, self._clients = client, {}
-        self.last_problem = "no answer"  # what the last failed attempt of a call got, for the retry line
+        self.calls = AwsCalls(err)
         self.history_version = 0  # the release history's SSM version as last read
         self.lock_value = None  # the environment lock's value while this run holds (or takes) it
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
@@ -199,8 +244,6 @@ class Deployer:
         self.interactive, self.yes = interactive, yes
         self.colour = getattr(out, "isatty", lambda: False)()
         self.stacks = {}  # stack name -> DescribeStacks entry, or None when not deployed (one read per run)
-        self.calls = Counter()  # stack name -> AWS API calls made for it
-        self.current = "-"
         self.relaxed_policy = None  # the layer whose stack policy --allow-replace relaxed, until restored
         self.events = []  # events of the last wait, oldest first
         self.layers = list(layers or templates.LAYERS)  # the layers this environment deploys
@@ -215,34 +258,12 @@ class Deployer:
     # --- plumbing -------------------------------------------------------------------------
     def client(self, service):
         if service not in self._clients:
-            client = self._client_factory(service)
-            client.meta.events.register("before-parameter-build", self._count)  # once per call; Stubber answers later
-            client.meta.events.register("needs-retry", self._remember_problem)
-            client.meta.events.register("request-created", self._say_retry)
-            self._clients[service] = client
+            self._clients[service] = self.calls.watch(self._client_factory(service))
         return self._clients[service]
 
     @property
     def cf(self):
         return self.client("cloudformation")
-
-    def _count(self, **_):
-        self.calls[self.current] += 1
-
-    def _remember_problem(self, response=None, caught_exception=None, **_):
-        if caught_exception is not None:
-            self.last_problem = " ".join(str(caught_exception).split())[:160]
-        elif response is not None:
-            self.last_problem = (response[1] or {}).get("Error", {}).get("Code") or f"HTTP {response[0].status_code}"
-
-    def _say_retry(self, request, operation_name, **_):
-        attempt = request.context.get("retries", {}).get("attempt", 1)
-        if attempt > 1:
-            print(
-                f"AWS not answering {operation_name} ({self.last_problem}): retry {attempt - 1} of {MAX_ATTEMPTS - 1}",
-                file=self.err,
-                flush=True,
-            )
 
     def say(self, text=""):
         print(text, file=self.out, flush=True)
@@ -687,7 +708,7 @@ class Deployer:
     def lock_name(self):
         return f"/{templates.PROJECT}/{self.env}/deploy-lock"
 
-    LOCK_CALLS = "(lock)"  # the key the lock's API calls are counted under (--api-calls)
+    LOCK_CALLS = NO_STACK  # the key the lock's API calls are counted under (--api-calls), with the others that name no stack
 
     def lock(self, command):
         """Take the environment's lock: an SSM parameter that only one PutParameter without Overwrite
@@ -698,7 +719,6 @@ class Deployer:
             f"GitHub run {os.environ.get('GITHUB_REPOSITORY', '')}#{runner}" if runner else f"{getpass.getuser()}@{socket.gethostname()}"
         )
         value = {"holder": f"{holder} (pid {os.getpid()})", "command": command, "since": f"{self.now():%Y-%m-%dT%H:%M:%SZ}"}
-        self.current = self.LOCK_CALLS
         # Marked before the call: a Ctrl-C while it is under way may leave the lock taken, and
         # unlock() frees it only if it is this value, never another run's.
         self.lock_value = json.dumps(value)
@@ -734,7 +754,6 @@ class Deployer:
         """Free the lock if this run holds it (the parameter still has this run's value)."""
         if self.lock_value is None:
             return
-        self.current = self.LOCK_CALLS
         ssm = self.client("ssm")
         try:
             if ssm.get_parameter(Name=self.lock_name)["Parameter"]["Value"] == self.lock_value:
@@ -841,7 +860,6 @@ class Deployer:
 
     def rollback(self, layer, image_tag=None, allow_replace=False):
         """Deploy the image before the one running (or image_tag) through the usual change set."""
-        self.current = layer.stack
         if not self.has_stack(layer.stack):
             raise Failure(f"error: {layer.stack} is not deployed: nothing to roll back")
         running = parameter_values(self.describe(layer.stack)).get("ImageTag")
@@ -886,7 +904,6 @@ class Deployer:
 
     # --- whole commands ---------------------------------------------------------------------
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
-        self.current = layer.stack
         wired = self.wired_parameters(layer)
         exists = self.ready(layer, recreate)
         self.check_hosted_zone(layer, exists)
@@ -925,7 +942,6 @@ class Deployer:
     def zone(self, environment, timeout) -> int:
         """`make zone`: find or create the domain's public zone, print its name servers, wait for the delegation."""
         domain, given = environment.values["DomainName"], environment.values["ExistingHostedZoneId"]
-        self.current = domain
         reference = f"{templates.PROJECT}-{self.env}-{self.now():%Y%m%d%H%M%S}"
         try:
             zone_id, servers = zone.find_or_create(self.client("route53"), domain, given, self.env, self.confirm, self.say, reference)
@@ -984,7 +1000,6 @@ class Deployer:
         self.outcomes[layer.name] = "tags updated"
 
     def execute_named(self, layer, name, allow_replace=False):
-        self.current = layer.stack
         try:
             change_set = self.wait_for_change_set(layer.stack, name)
         except ClientError as error:
@@ -1031,7 +1046,6 @@ class Deployer:
 
     def destroy(self, layer_name):
         stack = templates.stack_name(self.env, layer_name)
-        self.current = stack
         found = self.describe(stack)
         if found is None:
             self.say(f"{stack}: not deployed")
@@ -1057,7 +1071,7 @@ class Deployer:
             self.say("  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again")
 
     def recover(self, name):
-        stack = self.current = templates.stack_name(self.env, name)
+        stack = templates.stack_name(self.env, name)
         found = self.describe(stack)
         if not found or found["StackStatus"] != "UPDATE_ROLLBACK_FAILED":
             raise Failure(
@@ -1077,7 +1091,6 @@ class Deployer:
         )
 
     def diff(self, layer, image_tag=None) -> bool:
-        self.current = layer.stack
         if not self.has_stack(layer.stack):
             self.say(f"{layer.stack}: not deployed; deploying creates everything in output/{layer.name}.json")
             return True
@@ -1262,7 +1275,6 @@ def verify_service(deployer, environment, args) -> bool:
     stacks = {layer: templates.stack_name(environment.name, layer) for layer in ("alb", "service")}
     outputs = {}
     for layer, stack in stacks.items():
-        deployer.current = stack
         if not deployer.has_stack(stack):
             raise Failure(f"error: {stack} is not deployed: nothing to verify")
         outputs[layer] = deployer.outputs(stack)
@@ -1317,7 +1329,6 @@ def run(deployer, args, layers, environment) -> int:
         deployer.say(f"{'STACK':<36} {'STATUS':<28} LAST CHANGE")
         for name in layers:
             stack = templates.stack_name(env, name)
-            deployer.current = stack
             found = deployer.describe(stack)
             enabled = name in environment.layers
             if found is None:
@@ -1332,7 +1343,6 @@ def run(deployer, args, layers, environment) -> int:
     elif command == "outputs":
         for name in layers:
             stack = templates.stack_name(env, name)
-            deployer.current = stack
             if not deployer.has_stack(stack) and name not in environment.layers:
                 continue
             deployer.say(f"{stack}:" if deployer.has_stack(stack) else f"{stack}: not deployed")
@@ -1344,7 +1354,6 @@ def run(deployer, args, layers, environment) -> int:
         return 1 if differing else 0
     elif command == "destroy":
         names = list(reversed(layers))
-        deployer.current = templates.stack_name(env, names[0])
         in_use = deployer.consumers(args.stack) if args.stack else []
         if in_use:
             raise Failure(
@@ -1352,8 +1361,8 @@ def run(deployer, args, layers, environment) -> int:
             )
         existing = []
         for name in names:
-            deployer.current = templates.stack_name(env, name)
-            existing += [deployer.current] if deployer.describe(deployer.current) else []
+            stack = templates.stack_name(env, name)
+            existing += [stack] if deployer.describe(stack) else []
         if not existing:
             deployer.say("nothing deployed")
             return 0
@@ -1368,7 +1377,6 @@ def run(deployer, args, layers, environment) -> int:
                 "then destroy again; nothing destroyed"
             )
         for stack in existing:  # said before asking, so that the answer knows what stays
-            deployer.current = stack
             if deployer.describe(stack)["StackStatus"] != "REVIEW_IN_PROGRESS" and deployer.retained(stack):
                 kept = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in deployer.retained(stack).items())
                 deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
@@ -1386,8 +1394,7 @@ def run(deployer, args, layers, environment) -> int:
     elif command == "rollback":
         deployer.rollback(layers[0], args.image_tag, args.allow_replace)
     elif command == "events":
-        deployer.current = templates.stack_name(env, layers[0])
-        deployer.print_recent_events(deployer.current)
+        deployer.print_recent_events(templates.stack_name(env, layers[0]))
     elif command == "verify":
         return 0 if verify_service(deployer, environment, args) else 1
     elif command == "zone":
@@ -1444,7 +1451,7 @@ def main(
     if args.command == "diff" and failed and code != 130:
         code = 2
     if args.api_calls and deployer:
-        print(API_CALLS + ", ".join(f"{stack} {n}" for stack, n in deployer.calls.items()), file=err)
+        print(deployer.calls.line(), file=err)
     return code
 
 

@@ -1295,3 +1295,45 @@ def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
     wanted = config(layer)["Tags"]["CostCenter"]
     assert f"  tag CostCenter: old-centre -> {wanted}" in aws.out
     assert f"{stack(layer)}: UPDATE_COMPLETE" in aws.out
+
+
+# --- API calls, counted under the stack each request names (--api-calls) ---------------------------
+def test_a_requests_stack_is_its_stack_name_or_the_name_inside_its_stack_id():
+    assert deploy.stack_of({"StackName": stack("alb"), "ChangeSetName": cs_name("alb")}) == stack("alb")
+    assert deploy.stack_of({"StackName": stack_id("alb")}) == stack("alb")
+    assert deploy.stack_of({"StackStatusFilter": ["DELETE_COMPLETE"]}) == "(no stack)"
+    assert deploy.stack_of({"Name": LOCK}) == "(no stack)"
+
+
+def test_calls_are_counted_per_stack_named_and_the_others_under_one_key(aws):
+    calls = deploy.AwsCalls(io.StringIO())
+    cf, ssm = calls.watch(aws.clients["cloudformation"]), calls.watch(aws.clients["ssm"])
+    aws.deployed("alb")
+    aws.cf.add_response("describe_stack_events", events(), {"StackName": stack_id("alb")})
+    aws.cf.add_response("describe_stacks", described("cert-dns"), {"StackName": stack("cert-dns")})
+    aws.cf.add_response("list_stacks", {"StackSummaries": []}, {})
+    aws.ssm.add_response("get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": "x", "Version": 1}}, {"Name": LOCK})
+    cf.describe_stacks(StackName=stack("alb"))
+    cf.describe_stack_events(StackName=stack_id("alb"))
+    cf.describe_stacks(StackName=stack("cert-dns"))
+    cf.list_stacks()
+    ssm.get_parameter(Name=LOCK)
+    assert calls.per_stack == {stack("alb"): 2, stack("cert-dns"): 1, deploy.Deployer.LOCK_CALLS: 2}
+    assert calls.line() == f"API calls per stack: {stack('alb')} 2, {stack('cert-dns')} 1, (no stack) 2"
+
+
+def test_reading_an_upstream_stack_counts_under_that_stack(aws):
+    aws.deployed("cert-dns")  # the alb layer's wired parameters come from its outputs
+    aws.deployed("alb")
+    aws.empty_change_set("alb")
+    assert aws.run("deploy", "--stack", "alb") == 0, aws.err
+    assert aws.api_calls.strip() == f"{stack('cert-dns')} 1, {stack('alb')} 4"
+
+
+def test_the_lock_calls_count_under_the_key_of_calls_that_name_no_stack(aws):
+    lock_taken(aws)
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+    lock_freed(aws)
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
+    assert deploy.parse_api_calls(deploy.API_CALLS + aws.api_calls) == {"(no stack)": 3, stack("cert-dns"): 4}
