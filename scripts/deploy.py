@@ -481,15 +481,23 @@ class Deployer:
                 risky.append(f"{rc['LogicalResourceId']} ({rc['ResourceType']}, {'replaced' if replaced else 'removed'})")
         return risky
 
-    def confirm(self, question) -> bool:
+    def why_not(self, question) -> str | None:
+        """None once the run may go on: --yes, or "y" on the terminal; else why it may not."""
         if self.yes:
-            return True
+            return None
         if not self.interactive:
-            return False
+            return "no terminal to ask on and no YES=1 (--yes)"
         try:
-            return self.ask(question).strip().lower() in ("y", "yes")
+            answer = self.ask(question)
         except EOFError:
-            return False
+            answer = ""
+        return None if answer.strip().lower() in ("y", "yes") else "not confirmed"
+
+    def confirm(self, question, refusal):
+        """Go on once confirmed (why_not); else stop: "error: <why not>: <refusal>"."""
+        why = self.why_not(question)
+        if why:
+            raise Failure(f"error: {why}: {refusal}")
 
     def execute(self, layer, change_set, exists, allow_replace=False, reviewed=False):
         """Run the change set once it is allowed and confirmed. One that is not: a reviewed one
@@ -504,11 +512,12 @@ class Deployer:
                 f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
                 f"{left}; if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
             )
-        if not self.confirm(f"execute {name} on {layer.stack}? [y/N] "):
+        try:
+            self.confirm(f"execute {name} on {layer.stack}? [y/N] ", f"{left}; to execute without asking, rerun with YES=1 (--yes)")
+        except Failure:
             if not reviewed:
                 self.discard(layer, change_set, exists)
-            why = "no terminal to ask on and no YES=1 (--yes)" if not self.interactive else "not confirmed"
-            raise Failure(f"error: {why}: {left}; to execute without asking, rerun with YES=1 (--yes)")
+            raise
         if risky and exists and layer.policy:
             self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
             self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
@@ -778,8 +787,10 @@ class Deployer:
             self.say(f"{self.env} is not locked")
             return 0
         holder = self.lock_holder()
-        if not self.confirm(f"free the lock of {self.env} held by {holder}? Only if that run is gone. [y/N] "):
-            raise Failure(f"error: the lock of {self.env} ({holder}) is kept; to free it without asking, rerun with YES=1 (--yes)")
+        self.confirm(
+            f"free the lock of {self.env} held by {holder}? Only if that run is gone. [y/N] ",
+            f"the lock of {self.env} ({holder}) is kept; to free it without asking, rerun with YES=1 (--yes)",
+        )
         self.client("ssm").delete_parameter(Name=self.lock_name)
         self.say(f"{self.env}: lock freed (was {holder})")
         return 0
@@ -944,7 +955,9 @@ class Deployer:
         domain, given = environment.values["DomainName"], environment.values["ExistingHostedZoneId"]
         reference = f"{templates.PROJECT}-{self.env}-{self.now():%Y%m%d%H%M%S}"
         try:
-            zone_id, servers = zone.find_or_create(self.client("route53"), domain, given, self.env, self.confirm, self.say, reference)
+            zone_id, servers = zone.find_or_create(
+                self.client("route53"), domain, given, self.env, lambda question: self.why_not(question) is None, self.say, reference
+            )
         except zone.ZoneError as error:
             raise Failure(f"error: params/{self.env}.yaml: {error}") from None
         self.say(f"set exactly these name servers at the registrar of {domain} (hosted zone {zone_id}):")
@@ -982,9 +995,10 @@ class Deployer:
         self.say(f"{layer.stack}: only its tags differ from output/{self.env}/{layer.name}.json:")
         for key in sorted(k for k in before.keys() | layer.tags.keys() if before.get(k) != layer.tags.get(k)):
             self.say(f"  tag {key}: {before.get(key, '(none)')} -> {layer.tags.get(key, '(removed)')}")
-        if not self.confirm(f"update the tags of {layer.stack}? [y/N] "):
-            why = "no terminal to ask on and no YES=1 (--yes)" if not self.interactive else "not confirmed"
-            raise Failure(f"error: {why}: tags of {layer.stack} left as they are; to update without asking, rerun with YES=1 (--yes)")
+        self.confirm(
+            f"update the tags of {layer.stack}? [y/N] ",
+            f"tags of {layer.stack} left as they are; to update without asking, rerun with YES=1 (--yes)",
+        )
         started = self.now()
         token = f"tags-{layer.stack}-{started:%Y%m%d%H%M%S}"
         self.cf.update_stack(
@@ -1380,9 +1394,7 @@ def run(deployer, args, layers, environment) -> int:
             if deployer.describe(stack)["StackStatus"] != "REVIEW_IN_PROGRESS" and deployer.retained(stack):
                 kept = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in deployer.retained(stack).items())
                 deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
-        if not deployer.confirm(f"destroy {', '.join(existing)}? [y/N] "):
-            why = "no terminal to ask on and no YES=1 (--yes)" if not deployer.interactive else "not confirmed"
-            raise Failure(f"error: {why}: nothing destroyed")
+        deployer.confirm(f"destroy {', '.join(existing)}? [y/N] ", "nothing destroyed")
         for name in names:
             deployer.destroy(name)
     elif command == "purge":

@@ -366,9 +366,7 @@ def purge(deployer, names) -> int:
     if not todo:
         deployer.say(f"nothing to purge in {env}" + (": what is listed above stays" if shown else ""))
         return 0
-    if not deployer.confirm(f"purge these {len(todo)} resources? [y/N] "):
-        why = "no terminal to ask on and no YES=1 (--yes)" if not deployer.interactive else "not confirmed"
-        raise Failure(f"error: {why}: nothing purged")
+    deployer.confirm(f"purge these {len(todo)} resources? [y/N] ", "nothing purged")
     failed, kept_groups = 0, set()  # stack ids whose log group could not be deleted: their keys stay
     deployer.say("purging:")
     for item in todo:

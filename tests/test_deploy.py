@@ -1269,6 +1269,16 @@ def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws):
     assert f"{ENV}: lock freed (was deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z)" in aws.out
 
 
+@pytest.mark.parametrize(("tty", "why"), [(False, "no terminal to ask on and no YES=1 (--yes)"), (True, "not confirmed")])
+def test_unlock_not_confirmed_keeps_the_lock_and_says_why(aws, tty, why):
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    assert aws.run("unlock", tty=tty, answer="n") == 1
+    holder = "deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z"
+    assert aws.err == f"error: {why}: the lock of {ENV} ({holder}) is kept; to free it without asking, rerun with YES=1 (--yes)\n"
+
+
 def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
     # A change set finds nothing to change when only tags differ; UpdateStack with the previous
     # template and values applies them (make diff showed the difference).
