@@ -1309,14 +1309,14 @@ def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
 
 # --- API calls, counted under the stack each request names (--api-calls) ---------------------------
 def test_a_requests_stack_is_its_stack_name_or_the_name_inside_its_stack_id():
-    assert deploy.stack_of({"StackName": stack("alb"), "ChangeSetName": cs_name("alb")}) == stack("alb")
-    assert deploy.stack_of({"StackName": stack_id("alb")}) == stack("alb")
-    assert deploy.stack_of({"StackStatusFilter": ["DELETE_COMPLETE"]}) == "(no stack)"
-    assert deploy.stack_of({"Name": LOCK}) == "(no stack)"
+    assert deploy.aws.stack_of({"StackName": stack("alb"), "ChangeSetName": cs_name("alb")}) == stack("alb")
+    assert deploy.aws.stack_of({"StackName": stack_id("alb")}) == stack("alb")
+    assert deploy.aws.stack_of({"StackStatusFilter": ["DELETE_COMPLETE"]}) == "(no stack)"
+    assert deploy.aws.stack_of({"Name": LOCK}) == "(no stack)"
 
 
 def test_calls_are_counted_per_stack_named_and_the_others_under_one_key(aws):
-    calls = deploy.AwsCalls(io.StringIO())
+    calls = deploy.aws.AwsCalls(io.StringIO())
     cf, ssm = calls.watch(aws.clients["cloudformation"]), calls.watch(aws.clients["ssm"])
     aws.deployed("alb")
     aws.cf.add_response("describe_stack_events", events(), {"StackName": stack_id("alb")})

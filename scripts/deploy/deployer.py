@@ -1,97 +1,42 @@
-"""Apply the generated layers to AWS through reviewed change sets: `python -m scripts.deploy --help`.
+"""The Deployer: applies one layer at a time through change sets, waits for CloudFormation, and
+reads and deletes stacks.
 
-Shaped like aws-cli's customizations/cloudformation/deployer.py: a Deployer with one small method
-per step (has_stack, create_change_set, wait_for_change_set, execute, wait_for_stack, ...) and
-"no changes" decided in one place. Wired parameters come from the upstream stacks' outputs
-(templates.WIRING), read with DescribeStacks once per run. Exit codes: 0 done or nothing to do,
-1 failed or refused (diff: differs), 2 bad input (diff: any error), 130 interrupted."""
+Shaped like aws-cli's customizations/cloudformation/deployer.py: one small method per step
+(has_stack, create_change_set, wait_for_change_set, execute, wait_for_stack, ...) and "no changes"
+decided in one place. Wired parameters come from the upstream stacks' outputs (templates.WIRING),
+read with DescribeStacks once per run."""
 
-import argparse
 import difflib
 import getpass
 import json
 import os
-import re
-import signal
 import socket
 import subprocess
-import sys
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    ReadTimeoutError,
-)
-from botocore.parsers import ResponseParserError
+from botocore.exceptions import BotoCoreError, ClientError
 
 import templates
-from scripts import verify, zone
-from templates.errors import ToolError
-from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT
-from templates.params import ParamsError
-from templates.params import load as load_params
+from scripts import purge, zone
+from scripts.deploy.aws import NO_STACK, AwsCalls, explain, not_found
+from scripts.deploy.failure import Failure
+from templates import ROOT
+from templates.inputs import KEEP_RUNNING_COUNT
 
-ROOT = Path(__file__).resolve().parent.parent
-# Every call: 5 s to connect, 20 s to read an answer, 5 attempts with botocore's standard retry
-# mode (throttling, 5xx, connection errors; backoff up to 1, 2, 4 and 8 s): an endpoint that refuses
-# connections fails within 20 s, one that stops answering within 2 minutes, and each retry is printed.
-# https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
-MAX_ATTEMPTS = 5
-CONFIG = Config(
-    connect_timeout=5,
-    read_timeout=20,
-    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-    user_agent_extra="startupwebapp-deployer",
-)
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
 UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
 SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
-# Retained resources whose fixed names make a new stack's create fail while they exist.
-NAMED_TYPES = {"AWS::Logs::LogGroup", "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup"}
 SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
 ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
-CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
-COMMANDS = (
-    "deploy",
-    "changeset",
-    "execute",
-    "status",
-    "outputs",
-    "events",
-    "diff",
-    "destroy",
-    "recover",
-    "rollback",
-    "verify",
-    "zone",
-    "unlock",
-    "purge",
-)
-# Commands that change an environment hold its lock (see Deployer.lock) while they run.
-LOCKING_COMMANDS = ("deploy", "changeset", "execute", "destroy", "recover", "rollback", "purge")
 MAX_TEMPLATE_BODY = 51_200
 RELEASES_KEPT = 20  # entries of the release history; stays under SSM's 4 KB standard parameter
 RELEASE_WRITE_TRIES = 3
-
-
-class Failure(ToolError):
-    """Stops the run: the message goes to stderr as it is (it says "error:" where it is one),
-    the code is the exit status."""
-
-    prefix = ""
 
 
 @dataclass(frozen=True)
@@ -140,60 +85,6 @@ def delays():
         delay = min(delay * POLL_GROWTH, POLL_MAX)
 
 
-API_CALLS = "API calls per stack: "
-NO_STACK = "(no stack)"  # where --api-calls counts the calls that name no stack: the lock, the release history, verify's
-
-
-def parse_api_calls(stderr: str) -> dict:
-    """The --api-calls line back as stack -> calls (for the benchmark and the tests)."""
-    line = next(line for line in stderr.splitlines() if line.startswith(API_CALLS))
-    return {stack: int(n) for stack, n in (part.rsplit(" ", 1) for part in line.removeprefix(API_CALLS).split(", "))}
-
-
-def stack_of(params) -> str:
-    """The stack a request is about: its StackName, a name or a stack id (an ARN ending stack/<name>/<uuid>)."""
-    name = params.get("StackName")
-    if not name:
-        return NO_STACK
-    return name.split(":stack/", 1)[1].split("/", 1)[0] if name.startswith("arn:") else name
-
-
-class AwsCalls:
-    """Hooks on each client of a run: count its calls per stack (--api-calls), print a line for each retry."""
-
-    def __init__(self, err):
-        self.err = err
-        self.per_stack = Counter()  # stack name (or NO_STACK) -> calls
-        self.last_problem = "no answer"  # what the last failed attempt of a call got, for the retry line
-
-    def watch(self, client):
-        client.meta.events.register("before-parameter-build", self.count)  # once per call, before retries; Stubber answers later
-        client.meta.events.register("needs-retry", self.remember_problem)
-        client.meta.events.register("request-created", self.say_retry)
-        return client
-
-    def count(self, params, **_):
-        self.per_stack[stack_of(params)] += 1
-
-    def remember_problem(self, response=None, caught_exception=None, **_):
-        if caught_exception is not None:
-            self.last_problem = " ".join(str(caught_exception).split())[:160]
-        elif response is not None:
-            self.last_problem = (response[1] or {}).get("Error", {}).get("Code") or f"HTTP {response[0].status_code}"
-
-    def say_retry(self, request, operation_name, **_):
-        attempt = request.context.get("retries", {}).get("attempt", 1)
-        if attempt > 1:
-            print(
-                f"AWS not answering {operation_name} ({self.last_problem}): retry {attempt - 1} of {MAX_ATTEMPTS - 1}",
-                file=self.err,
-                flush=True,
-            )
-
-    def line(self) -> str:
-        return API_CALLS + ", ".join(f"{stack} {n}" for stack, n in self.per_stack.items())
-
-
 def parameter_values(described: dict) -> dict:
     """ParameterKey -> ParameterValue of a DescribeStacks or DescribeChangeSet entry."""
     return {p["ParameterKey"]: p.get("ParameterValue") for p in (described or {}).get("Parameters", [])}
@@ -202,11 +93,6 @@ def parameter_values(described: dict) -> dict:
 def event_line(event, when="%H:%M:%S") -> str:
     reason = f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
     return f"  {event['Timestamp']:{when}}  {event['ResourceStatus']:<32} {event['LogicalResourceId']:<28} {event.get('ResourceType', '')}{reason}"
-
-
-def not_found(error: ClientError) -> bool:
-    code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
-    return code.startswith("ChangeSetNotFound") or (code == "ValidationError" and "does not exist" in message)
 
 
 class Deployer:
@@ -1078,9 +964,7 @@ class Deployer:
             }
         self.delete(stack)
         self.say(f"{stack}: deleted")
-        from scripts import purge  # each retained resource with the command that frees it; make purge frees them all
-
-        purge.say_retained(self, layer_name, keep, ids)
+        purge.say_retained(self, layer_name, keep, ids)  # each with the command that frees it; make purge frees them all
         if "AWS::Route53::HostedZone" in keep.values():
             self.say("  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again")
 
@@ -1142,331 +1026,3 @@ def cause(rc) -> str:
         if text not in found:
             found.append(text)
     return "; ".join(found)
-
-
-def explain(error, env) -> str:
-    """One line for an AWS or botocore error, with what to do next."""
-    if isinstance(error, NoCredentialsError):
-        return "error: no AWS credentials found: set AWS_PROFILE (or run `aws sso login`), or use the sandbox"
-    if isinstance(error, (ReadTimeoutError, ConnectTimeoutError)):
-        return (
-            f"error: {error.kwargs.get('endpoint_url')} did not answer in time, {MAX_ATTEMPTS} tries: check the network, "
-            "or AWS_ENDPOINT_URL (is the sandbox running? make sandbox-status)"
-        )
-    if isinstance(error, EndpointConnectionError):
-        return (
-            f"error: cannot reach {error.kwargs.get('endpoint_url')} ({MAX_ATTEMPTS} tries): check the network, "
-            "or AWS_ENDPOINT_URL (is the sandbox running? make sandbox-status)"
-        )
-    if isinstance(error, ResponseParserError):
-        # Whatever answered is no AWS API: a proxy's page, another server on the port, a JSON error.
-        endpoint = os.environ.get("AWS_ENDPOINT_URL") or "the AWS endpoint"
-        text = str(error)
-        said = text[text.find("b'") :] if "b'" in text else text
-        return f"error: {endpoint} answered with something that is not an AWS API response: {' '.join(said.split())[:200]}; is that the endpoint you meant?"
-    if isinstance(error, ClientError):
-        code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
-        credentials = any(word in code for word in ("Token", "Denied", "Unauthorized", "Signature"))
-        hint = "check the credentials: aws sts get-caller-identity" if credentials else f"see where things stand: make status ENV={env}"
-        return f"error: {error.operation_name}: {code}: {message}; {hint}"
-    text = " ".join(str(error).split())[:300]
-    return f"error: {text}; check the AWS configuration (profile, region, AWS_ENDPOINT_URL)"
-
-
-def parse(argv):
-    parser = argparse.ArgumentParser(
-        prog="python -m scripts.deploy",
-        description="Deploy the generated CloudFormation layers through reviewed change sets.",
-        epilog="exit codes: 0 done or no changes, 1 failed or refused (diff: differs), 2 bad input (diff: error), 130 interrupted",
-    )
-    parser.add_argument("command", choices=COMMANDS, help="what to do")
-    parser.add_argument("--env", required=True, help="environment: params/<env>.yaml and output/<env>/")
-    parser.add_argument("--stack", metavar="LAYER", help=f"one layer ({', '.join(templates.LAYERS)}); default every layer")
-    parser.add_argument("--yes", action="store_true", help="execute (or destroy) without asking; needed without a terminal")
-    parser.add_argument("--allow-replace", action="store_true", help="allow replacing or removing stateful resources")
-    parser.add_argument("--recreate", action="store_true", help="delete a ROLLBACK_COMPLETE stack and create it again")
-    parser.add_argument(
-        "--repair",
-        action="store_true",
-        help="a deploy that repairs: without rollback triggers, which would undo it while the release alarms fire (rollback implies it)",
-    )
-    parser.add_argument(
-        "--max-wait", type=int, metavar="MINUTES", help="minutes to wait for one stack operation (default: per layer, 30 to 60)"
-    )
-    parser.add_argument("--changeset", metavar="NAME", help="the change set `execute` runs")
-    parser.add_argument("--image-tag", metavar="TAG", help="ImageTag for the service layer (default: the params file)")
-    parser.add_argument("--output-dir", type=Path, default=Path("output"), help="generated templates (default: output)")
-    parser.add_argument("--params-dir", type=Path, default=Path("params"), help="params files (default: params)")
-    parser.add_argument(
-        "--role-arn",
-        default=os.environ.get("CFN_EXECUTION_ROLE_ARN") or None,
-        help="service role CloudFormation uses for the stacks (default: $CFN_EXECUTION_ROLE_ARN, else your own permissions)",
-    )
-    parser.add_argument(
-        "--timeout", type=int, default=600, help="verify, zone: seconds to keep retrying failing checks or waiting for DNS (default 600)"
-    )
-    parser.add_argument(
-        "--connect-to",
-        action="append",
-        default=[],
-        metavar="HOST:PORT:ADDRESS:PORT",
-        help="verify: connect to ADDRESS:PORT for HOST:PORT, like curl --connect-to (for a local rehearsal; "
-        "with AWS_ENDPOINT_URL an HTTP check runs only for a HOST:PORT mapped here)",
-    )
-    parser.add_argument("--ca-bundle", help="verify: CA certificates to trust (default: the system's)")
-    parser.add_argument("--api-calls", action="store_true", help="print the AWS API calls made per stack on stderr")
-    return parser.parse_args(argv)
-
-
-def validate(args):
-    """(environment, layers) or Failure(code 2); reads only local files."""
-    if args.command in ("rollback", "verify") and not args.stack:
-        args.stack = "service"
-    if args.stack and args.stack not in templates.LAYERS:
-        raise Failure(f"error: unknown layer {args.stack!r}; layers: {', '.join(templates.LAYERS)}", 2)
-    params_file = args.params_dir / f"{args.env}.yaml"
-    if not params_file.is_file():
-        known = ", ".join(sorted(p.stem for p in args.params_dir.glob("*.yaml"))) or "none"
-        raise Failure(f"error: unknown environment {args.env!r}: no {params_file}; environments: {known}", 2)
-    try:
-        environment = load_params(params_file)
-    except ParamsError as error:
-        raise Failure("\n".join(f"error: {line}" for line in error.problems), 2) from None
-    enabled = environment.layers
-    # A layer taken out of enabled_layers may still be deployed: it can be looked at and destroyed.
-    everywhere = args.command in ("status", "outputs", "events", "destroy", "purge")
-    if args.stack and args.stack not in enabled and not everywhere:
-        raise Failure(f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {params_file}", 2)
-    names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
-    if args.command == "zone" and args.stack:
-        raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
-    if args.max_wait is not None and not 1 <= args.max_wait <= 720:
-        raise Failure(f"error: MAX_WAIT={args.max_wait}: allowed: 1 to 720 minutes", 2)
-    if args.timeout < 0:
-        raise Failure(f"error: TIMEOUT={args.timeout}: allowed: 0 or more seconds", 2)
-    if args.command in ("changeset", "execute", "recover", "events") and not args.stack:
-        raise Failure(f"error: {args.command} needs STACK=<layer> (--stack); layers: {', '.join(enabled)}", 2)
-    if args.command in ("rollback", "verify") and args.stack != "service":
-        raise Failure(f"error: {args.command} works on the service layer: --stack service", 2)
-    if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
-        got = f"; got {args.changeset!r}" if args.changeset else ""
-        raise Failure(f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}", 2)
-    if args.image_tag and not re.fullmatch(IMAGE_TAG, args.image_tag):
-        raise Failure(f"error: TAG={args.image_tag}: not a Docker image tag (letters, digits, _ . -, at most 128)", 2)
-    if args.image_tag and args.stack and args.stack != "service":
-        raise Failure(f"error: TAG= (--image-tag) sets the service layer's image; STACK={args.stack} has none", 2)
-    needs_files = args.command in ("deploy", "changeset", "execute", "diff", "rollback")
-    layers = [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
-    for layer in layers if args.command in ("deploy", "changeset") else []:
-        if "ExistingHostedZoneId" in layer.declared and not layer.parameters.get("ExistingHostedZoneId"):
-            raise Failure(
-                f"error: {args.params_dir / f'{args.env}.yaml'}: parameters.ExistingHostedZoneId is empty; {layer.name} validates its "
-                "certificate by DNS in the domain's public hosted zone, which works only once the registrar delegates the domain "
-                "to the zone's name servers (a zone made with the certificate is not delegated, and its stack would wait 72 hours). "
-                f"Run make zone ENV={args.env}: it finds or creates the zone, prints the name servers to set at the registrar and "
-                "waits until DNS answers with them; then set ExistingHostedZoneId to the zone id it prints",
-                2,
-            )
-    return environment, layers
-
-
-def boto_clients(region, err):
-    session = boto3.session.Session()
-    if session.region_name and session.region_name != region:
-        print(f"note: using the environment's region {region} (the AWS configuration says {session.region_name})", file=err)
-    made = {}
-
-    def client(service):
-        if service not in made:
-            made[service] = session.client(service, region_name=region, config=CONFIG)
-        return made[service]
-
-    return client
-
-
-def verify_service(deployer, environment, args) -> bool:
-    """`make verify`: the checks of scripts/verify.py on the service the stacks' outputs name."""
-    stacks = {layer: templates.stack_name(environment.name, layer) for layer in ("alb", "service")}
-    outputs = {}
-    for layer, stack in stacks.items():
-        if not deployer.has_stack(stack):
-            raise Failure(f"error: {stack} is not deployed: nothing to verify")
-        outputs[layer] = deployer.outputs(stack)
-    alb, service = outputs["alb"], outputs["service"]
-    deployer.say(f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s")
-    # With AWS_ENDPOINT_URL the stacks live in an emulator: it runs no containers, and the public host
-    # in their outputs is not theirs. verify.run_checks skips what cannot pass there, saying why, and
-    # makes HTTP requests only to the --connect-to addresses (a local server), never the public host.
-    emulator = os.environ.get("AWS_ENDPOINT_URL")
-    if emulator:
-        deployer.say(f"AWS_ENDPOINT_URL={emulator}: an emulator; the checks it cannot pass are skipped, each with its reason")
-    try:
-        endpoint = verify.Endpoint(verify.parse_connect_to(args.connect_to), ca_bundle=args.ca_bundle)
-    except (ValueError, OSError) as error:
-        raise Failure(f"error: {error}", 2) from None
-
-    def run_once():
-        return verify.run_checks(
-            endpoint,
-            alb["ServiceHost"],
-            ecs=deployer.client("ecs"),
-            elbv2=deployer.client("elbv2"),
-            cluster=service["ClusterName"],
-            service=service["ServiceName"],
-            target_group_arn=alb["TargetGroupArn"],
-            smoke_checks=environment.smoke_checks,
-            emulator=bool(emulator),
-            task_definition=service.get("TaskDefinitionArn"),
-        )
-
-    return verify.verify(run_once, timeout=args.timeout, sleep=deployer.sleep, say=deployer.say)
-
-
-def run(deployer, args, layers, environment) -> int:
-    command, env = args.command, args.env
-    if command == "deploy":
-        if args.stack:
-            deployer.deploy(layers[0], args.image_tag, args.allow_replace, args.recreate)
-            return 0
-        deployer.say(f"order: {' -> '.join(layer.name for layer in layers)}")
-        started = deployer.clock()
-        try:
-            for layer in layers:
-                deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
-        finally:  # also when a layer fails or is declined: say what was deployed and what was not
-            deployer.say_summary([layer.name for layer in layers], deployer.clock() - started)
-    elif command == "changeset":
-        deployer.deploy(layers[0], args.image_tag, recreate=args.recreate, leave=True)
-    elif command == "execute":
-        deployer.execute_named(layers[0], args.changeset, args.allow_replace)
-    elif command == "status":
-        deployer.say(f"{'STACK':<36} {'STATUS':<28} LAST CHANGE")
-        for name in layers:
-            stack = templates.stack_name(env, name)
-            found = deployer.describe(stack)
-            enabled = name in environment.layers
-            if found is None:
-                if enabled:
-                    deployer.say(f"{stack:<36} not deployed")
-                continue
-            when = found.get("LastUpdatedTime") or found.get("CreationTime")
-            note = "  (abandoned create: not deployed)" if found["StackStatus"] == "REVIEW_IN_PROGRESS" else ""
-            if not enabled:
-                note += f"  (not in enabled_layers of params/{env}.yaml: make destroy STACK={name} ENV={env} removes it)"
-            deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
-    elif command == "outputs":
-        for name in layers:
-            stack = templates.stack_name(env, name)
-            if not deployer.has_stack(stack) and name not in environment.layers:
-                continue
-            deployer.say(f"{stack}:" if deployer.has_stack(stack) else f"{stack}: not deployed")
-            deployer.print_outputs(deployer.describe(stack) or {})
-    elif command == "diff":
-        differing = [layer.name for layer in layers if deployer.diff(layer, args.image_tag)]
-        if differing:  # an outcome, not a failure: make's "Error 1" after it only carries the exit code
-            deployer.say(f"differs from what {env} runs: {', '.join(differing)} (exit 1; make deploy applies it)")
-        return 1 if differing else 0
-    elif command == "destroy":
-        names = list(reversed(layers))
-        in_use = deployer.consumers(args.stack) if args.stack else []
-        if in_use:
-            raise Failure(
-                f"error: refusing to destroy {templates.stack_name(env, args.stack)}: {', '.join(in_use)} still uses its outputs; destroy that first"
-            )
-        existing = []
-        for name in names:
-            stack = templates.stack_name(env, name)
-            existing += [stack] if deployer.describe(stack) else []
-        if not existing:
-            deployer.say("nothing deployed")
-            return 0
-        from scripts import purge
-
-        protected = purge.deletion_protected(deployer, existing)  # refused before anything is deleted, not half way
-        if protected:
-            raise Failure(
-                f"error: refusing to destroy {protected[0]}: its load balancer has deletion protection on (DeletionProtection=true), "
-                "which CloudFormation cannot delete: the stack would end DELETE_FAILED. If it is really to go, set "
-                f"DeletionProtection: false in params/{env}.yaml, make templates && make deploy ENV={env} STACK=alb, "
-                "then destroy again; nothing destroyed"
-            )
-        for stack in existing:  # said before asking, so that the answer knows what stays
-            if deployer.describe(stack)["StackStatus"] != "REVIEW_IN_PROGRESS" and deployer.retained(stack):
-                kept = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in deployer.retained(stack).items())
-                deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
-        deployer.confirm(f"destroy {', '.join(existing)}? [y/N] ", "nothing destroyed")
-        for name in names:
-            deployer.destroy(name)
-    elif command == "purge":
-        from scripts import purge
-
-        return purge.purge(deployer, layers)
-    elif command == "recover":
-        deployer.recover(layers[0])
-    elif command == "rollback":
-        deployer.rollback(layers[0], args.image_tag, args.allow_replace)
-    elif command == "events":
-        deployer.print_recent_events(templates.stack_name(env, layers[0]))
-    elif command == "verify":
-        return 0 if verify_service(deployer, environment, args) else 1
-    elif command == "zone":
-        return deployer.zone(environment, args.timeout)
-    elif command == "unlock":
-        return deployer.force_unlock()
-    return 0
-
-
-def main(
-    argv=None,
-    *,
-    clients=None,
-    sleep=time.sleep,
-    ask=input,
-    interactive=None,
-    now=None,
-    revision=None,
-    out=None,
-    err=None,
-    clock=time.monotonic,
-    resolver=None,
-    locking=True,
-) -> int:
-    out, err = out or sys.stdout, err or sys.stderr
-    args = parse(argv)
-    deployer, failed = None, True
-    try:
-        environment, layers = validate(args)
-        interactive = sys.stdin.isatty() if interactive is None else interactive
-        options = {"out": out, "err": err, "sleep": sleep, "now": now, "revision": revision, "ask": ask, "yes": args.yes}
-        options["role_arn"] = args.role_arn
-        options["layers"] = environment.layers
-        options |= {"clock": clock, "repair": args.repair, "max_wait": args.max_wait}
-        if resolver is None and not os.environ.get("AWS_ENDPOINT_URL"):
-            resolver = zone.public_name_servers  # an emulator's zones are unknown to public DNS
-        options["resolver"] = resolver
-        deployer = Deployer(clients or boto_clients(environment.region, err), args.env, interactive=interactive, **options)
-        try:
-            if locking and args.command in LOCKING_COMMANDS:
-                deployer.lock(args.command)
-            code, failed = run(deployer, args, layers, environment), False
-        finally:  # also on a failure and on Ctrl-C: the next run must not find the lock taken
-            deployer.unlock()
-    except Failure as failure:
-        print(failure, file=err)
-        code = failure.code
-    except KeyboardInterrupt:
-        print("interrupted", file=err)
-        code = 130
-    except (BotoCoreError, ClientError, ResponseParserError) as error:
-        print(explain(error, args.env), file=err)
-        code = 1
-    if args.command == "diff" and failed and code != 130:
-        code = 2
-    if args.api_calls and deployer:
-        print(deployer.calls.line(), file=err)
-    return code
-
-
-if __name__ == "__main__":
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
-    sys.exit(main())
