@@ -15,6 +15,7 @@ from botocore.parsers import ResponseParserError
 
 import templates
 from scripts import purge, verify, zone
+from scripts.deploy import text
 from scripts.deploy.aws import API_CALLS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, parse_api_calls
 from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
@@ -193,7 +194,7 @@ def run(deployer, args, layers, environment) -> int:
             for layer in layers:
                 deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
         finally:  # also when a layer fails or is declined: say what was deployed and what was not
-            deployer.say_summary([layer.name for layer in layers], deployer.clock() - started)
+            deployer.say(*text.summary([layer.name for layer in layers], deployer.outcomes, deployer.clock() - started))
     elif command == "changeset":
         deployer.deploy(layers[0], args.image_tag, recreate=args.recreate, leave=True)
     elif command == "execute":
@@ -219,7 +220,7 @@ def run(deployer, args, layers, environment) -> int:
             if not deployer.has_stack(stack) and name not in environment.layers:
                 continue
             deployer.say(f"{stack}:" if deployer.has_stack(stack) else f"{stack}: not deployed")
-            deployer.print_outputs(deployer.describe(stack) or {})
+            deployer.say(*text.outputs(deployer.describe(stack) or {}))
     elif command == "diff":
         differing = [layer.name for layer in layers if deployer.diff(layer, args.image_tag)]
         if differing:  # an outcome, not a failure: make's "Error 1" after it only carries the exit code

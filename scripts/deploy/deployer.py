@@ -6,7 +6,6 @@ Shaped like aws-cli's customizations/cloudformation/deployer.py: one small metho
 decided in one place. Wired parameters come from the upstream stacks' outputs (templates.WIRING),
 read with DescribeStacks once per run."""
 
-import difflib
 import getpass
 import json
 import os
@@ -21,8 +20,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 import templates
 from scripts import purge, zone
+from scripts.deploy import text
 from scripts.deploy.aws import NO_STACK, AwsCalls, explain, not_found
 from scripts.deploy.failure import Failure
+from scripts.deploy.text import parameter_values
 from templates import ROOT
 from templates.inputs import KEEP_RUNNING_COUNT
 
@@ -30,7 +31,6 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
 UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
 SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
-SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
 ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
@@ -83,16 +83,6 @@ def delays():
     while True:
         yield delay
         delay = min(delay * POLL_GROWTH, POLL_MAX)
-
-
-def parameter_values(described: dict) -> dict:
-    """ParameterKey -> ParameterValue of a DescribeStacks or DescribeChangeSet entry."""
-    return {p["ParameterKey"]: p.get("ParameterValue") for p in (described or {}).get("Parameters", [])}
-
-
-def event_line(event, when="%H:%M:%S") -> str:
-    reason = f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
-    return f"  {event['Timestamp']:{when}}  {event['ResourceStatus']:<32} {event['LogicalResourceId']:<28} {event.get('ResourceType', '')}{reason}"
 
 
 class Deployer:
@@ -151,11 +141,9 @@ class Deployer:
     def cf(self):
         return self.client("cloudformation")
 
-    def say(self, text=""):
-        print(text, file=self.out, flush=True)
-
-    def paint(self, text, colour):
-        return f"\033[{colour}m{text}\033[0m" if self.colour and colour else text
+    def say(self, *lines):
+        for line in lines:
+            print(line, file=self.out, flush=True)
 
     # --- reading stacks -------------------------------------------------------------------
     def describe(self, stack):
@@ -301,17 +289,9 @@ class Deployer:
             raise Failure(f"error: change set {name} failed: {change_set.get('StatusReason')} (change set deleted)")
         return change_set
 
-    def say_summary(self, names, seconds):
-        """The end of a multi-layer deploy: each layer's outcome, and those it did not reach."""
-        done = [f"{name} ({self.outcomes[name]})" for name in names if name in self.outcomes]
-        left = [name for name in names if name not in self.outcomes]
-        self.say(f"summary, {seconds:.1f} s: " + (", ".join(done) or "no layer deployed"))
-        if left:
-            self.say(f"  not deployed: {', '.join(left)} (the run stopped at {left[0]}: see above)")
-
     def no_changes(self, layer, name, reason) -> bool:
         """The one place an empty change set is recognised, deleted and reported."""
-        if not any(text in (reason or "") for text in NO_CHANGES):
+        if not any(phrase in (reason or "") for phrase in NO_CHANGES):
             return False
         if name:
             self.delete_change_set(layer.stack, name)
@@ -335,38 +315,6 @@ class Deployer:
     def delete_change_set(self, stack, name):
         self.cf.delete_change_set(StackName=stack, ChangeSetName=name)
 
-    def print_change_set(self, change_set, deployed=None):
-        rows, colours = [("", "action", "logical id", "type", "replacement", "cause")], [None]
-        for change in change_set.get("Changes", []):
-            rc = change.get("ResourceChange", {})
-            action, kind = rc.get("Action", ""), rc.get("ResourceType", "")
-            replacement = rc.get("Replacement", "") if action == "Modify" else ""
-            marks = ["REPLACE" if action == "Modify" else "REMOVE"] if replacement in ("True", "Conditional") or action == "Remove" else []
-            marks += ["STATEFUL"] if marks and kind in templates.STATEFUL_TYPES else []
-            marks += ["IAM"] if kind.startswith("AWS::IAM::") else ["SG"] if kind in SECURITY_GROUP_TYPES else []
-            rows.append(("!" + ",".join(marks) if marks else "", action, rc.get("LogicalResourceId", ""), kind, replacement, cause(rc)))
-            colours.append("31" if marks[:1] in (["REPLACE"], ["REMOVE"]) else "33" if marks else None)
-        widths = [max(len(row[i]) for row in rows) for i in range(5)]
-        self.say(f"change set {change_set['ChangeSetName']} for {change_set['StackName']}:")
-        for row, colour in zip(rows, colours, strict=True):
-            line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths + [0], strict=False)).rstrip()
-            self.say("  " + self.paint(line, colour))
-        before = parameter_values(deployed)
-        changed = [p for p in change_set.get("Parameters", []) if deployed and before.get(p["ParameterKey"]) != p.get("ParameterValue")]
-        for p in changed:
-            self.say(f"  parameter {p['ParameterKey']}: {before.get(p['ParameterKey'])} -> {p.get('ParameterValue')}")
-        if len(rows) == 1:
-            self.say("  (no resource changes: parameter values or tags only)")
-
-    def stateful_changes(self, change_set):
-        risky = []
-        for change in change_set.get("Changes", []):
-            rc = change.get("ResourceChange", {})
-            replaced = rc.get("Action") == "Modify" and rc.get("Replacement") in ("True", "Conditional")
-            if (replaced or rc.get("Action") == "Remove") and rc.get("ResourceType") in templates.STATEFUL_TYPES:
-                risky.append(f"{rc['LogicalResourceId']} ({rc['ResourceType']}, {'replaced' if replaced else 'removed'})")
-        return risky
-
     def why_not(self, question) -> str | None:
         """None once the run may go on: --yes, or "y" on the terminal; else why it may not."""
         if self.yes:
@@ -389,7 +337,7 @@ class Deployer:
         """Run the change set once it is allowed and confirmed. One that is not: a reviewed one
         (make execute) is left for another try; one this run made is deleted with nothing changed."""
         name = change_set["ChangeSetName"]
-        risky = self.stateful_changes(change_set)
+        risky = text.stateful_changes(change_set)
         left = "change set left for review" if reviewed else "change set deleted, nothing changed"
         if risky and not allow_replace:
             if not reviewed:
@@ -408,7 +356,8 @@ class Deployer:
             self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
             self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
             self.relaxed_policy = layer
-        self.say_rollback_triggers(layer, change_set)
+        if layer.name in templates.ROLLBACK_TRIGGERS:
+            self.say(*text.rollback_triggers(change_set))
         started = self.now()
         self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
         found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"))
@@ -422,23 +371,6 @@ class Deployer:
             self.settle(layer, change_set)
         changes = len(change_set.get("Changes", []))
         self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
-
-    def say_rollback_triggers(self, layer, change_set):
-        if layer.name not in templates.ROLLBACK_TRIGGERS:
-            return
-        configuration = change_set.get("RollbackConfiguration") or {}
-        triggers = configuration.get("RollbackTriggers") or []
-        if triggers:
-            minutes = configuration.get("MonitoringTimeInMinutes", 0)
-            self.say(
-                f"rollback triggers: {len(triggers)} release alarms, watched during the update and {minutes} minutes after; "
-                "CloudFormation rolls the update back if one goes to ALARM"
-            )
-        else:
-            self.say(
-                "rollback triggers: none for this change set (a repair: make rollback or REPAIR=1); the release alarms "
-                "may still be in ALARM from the release being repaired; the next deploy without REPAIR=1 watches them again"
-            )
 
     def discard(self, layer, change_set, exists):
         """Delete a change set that will not run, and the empty stack a first create made for it."""
@@ -480,17 +412,13 @@ class Deployer:
             raise Failure(f"error: {layer.stack} ended {status}: {hint}{self.restore_hint()}")
         self.say(f"{layer.stack}: {status}")
         if outputs:
-            self.print_outputs(found)
+            self.say(*text.outputs(found))
 
     def print_failures(self) -> list[str]:
+        """Say which resources failed in the last wait; their logical ids."""
         failed = [e for e in self.events if e["ResourceStatus"].endswith("_FAILED")]
-        for event in failed:
-            self.say(f"  failed: {event['LogicalResourceId']} ({event.get('ResourceType')}): {event.get('ResourceStatusReason', '')}")
+        self.say(*text.failed_resources(failed))
         return [e["LogicalResourceId"] for e in failed]
-
-    def print_outputs(self, found):
-        for output in sorted(found.get("Outputs", []), key=lambda o: o["OutputKey"]):
-            self.say(f"  {output['OutputKey']} = {output['OutputValue']}")
 
     # --- waiting ----------------------------------------------------------------------------
     def wait_for_stack(self, stack, token, started=None, stack_id=None):
@@ -506,7 +434,8 @@ class Deployer:
         try:
             for polls, delay in enumerate(delays()):
                 if polls and self.clock() >= deadline:
-                    raise Failure(self.still_in_progress(stack, found, minutes) + self.restore_hint())
+                    lines = text.still_in_progress(stack, self.env, found["StackStatus"], minutes, self.events)
+                    raise Failure("\n".join(lines) + self.restore_hint())
                 if delay:
                     self.sleep(delay)
                 try:
@@ -537,36 +466,6 @@ class Deployer:
         layer = stack.removeprefix(f"{templates.PROJECT}-{self.env}-")
         return templates.WAIT_MINUTES.get(layer, templates.DEFAULT_WAIT_MINUTES)
 
-    def still_in_progress(self, stack, found, minutes) -> str:
-        """Why the wait stopped: the resources whose latest event is still *_IN_PROGRESS."""
-        latest = {}
-        for event in self.events:  # oldest first: the last one per resource wins
-            latest[event["LogicalResourceId"]] = event
-        busy = [e for e in latest.values() if e["ResourceStatus"].endswith("_IN_PROGRESS") and e["LogicalResourceId"] != stack]
-        lines = [f"error: stopped waiting for {stack} after {minutes} minutes; it is still {found['StackStatus']}."]
-        for event in busy:
-            lines.append(
-                f"  still {event['ResourceStatus']} since {event['Timestamp']:%H:%M:%S}: {event['LogicalResourceId']} ({event.get('ResourceType', '')})"
-            )
-            if event.get("ResourceType") == "AWS::CertificateManager::Certificate":
-                lines.append(
-                    "    a certificate waits for its DNS validation record to resolve: is the hosted zone delegated? "
-                    f"make zone ENV={self.env} checks and waits"
-                )
-        status = found["StackStatus"]
-        stop = (
-            f"aws cloudformation cancel-update-stack --stack-name {stack}"
-            if status.startswith("UPDATE")
-            else f"aws cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)"
-        )
-        lines += [
-            "  CloudFormation carries on; nothing was cancelled.",
-            f"  follow it:   make status ENV={self.env}   (or: make events STACK={stack.removeprefix(f'{templates.PROJECT}-{self.env}-')} ENV={self.env})",
-            f"  stop it:     {stop}",
-            "  wait longer: rerun with MAX_WAIT=<minutes> (--max-wait); a rerun first waits for the stack to settle",
-        ]
-        return "\n".join(lines)
-
     def restore_hint(self):
         layer = self.relaxed_policy
         if not layer:
@@ -593,10 +492,9 @@ class Deployer:
             if done or not page.get("NextToken"):
                 break
             kwargs["NextToken"] = page["NextToken"]
-        for event in reversed(new):
-            self.events.append(event)
-            status = event["ResourceStatus"]
-            self.say(self.paint(event_line(event), "31" if status.endswith("FAILED") or "ROLLBACK" in status else None))
+        new.reverse()  # oldest first
+        self.events += new
+        self.say(*text.event_lines(new, self.colour))
 
     # --- one run at a time per environment ----------------------------------------------------
     @property
@@ -633,14 +531,14 @@ class Deployer:
 
     def lock_holder(self) -> str:
         try:
-            text = self.client("ssm").get_parameter(Name=self.lock_name)["Parameter"]["Value"]
+            value = self.client("ssm").get_parameter(Name=self.lock_name)["Parameter"]["Value"]
         except ClientError:
             return "(gone meanwhile: try again)"
         try:
-            held = json.loads(text)
+            held = json.loads(value)
             return f"{held['command']} by {held['holder']} since {held['since']}"
         except (ValueError, TypeError, KeyError):
-            return repr(text[:100])
+            return repr(value[:100])
 
     def unlock_hint(self):
         return f"wait for it to finish; if that run died, free the lock: make unlock ENV={self.env}"
@@ -696,13 +594,13 @@ class Deployer:
                 raise
             self.history_version = 0
             return []
-        text, self.history_version = parameter["Value"], parameter.get("Version", 0)
+        value, self.history_version = parameter["Value"], parameter.get("Version", 0)
         try:
-            entries = json.loads(text)
+            entries = json.loads(value)
         except ValueError:
             entries = None
         if not (isinstance(entries, list) and all(isinstance(e, dict) and isinstance(e.get("image_tag"), str) for e in entries)):
-            self.say(f"warning: the release history {self.history_name} is not a list of releases ({text[:60]!r}); starting it again")
+            self.say(f"warning: the release history {self.history_name} is not a list of releases ({value[:60]!r}); starting it again")
             return []
         return entries
 
@@ -795,9 +693,7 @@ class Deployer:
             self.say(f"{stack}: not deployed")
             return
         events = self.cf.describe_stack_events(StackName=found["StackId"]).get("StackEvents", [])[:count]
-        self.say(f"{stack}: the last {len(events)} events, oldest first")
-        for event in reversed(events):
-            self.say(event_line(event, "%Y-%m-%d %H:%M:%S"))
+        self.say(*text.recent_events(stack, events))
 
     # --- whole commands ---------------------------------------------------------------------
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
@@ -812,12 +708,9 @@ class Deployer:
             if found and not leave and self.stack_tags(found) != layer.tags:
                 self.update_tags(layer, found)
             return
-        self.print_change_set(change_set, self.describe(layer.stack) if exists else None)
+        self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour))
         if leave:
-            name = change_set["ChangeSetName"]
-            self.say(f"change set {name} left for review; execute it with: make execute STACK={layer.name} ENV={self.env} CHANGESET={name}")
-            for line in self.stateful_changes(change_set):
-                self.say(f"  executing needs ALLOW_REPLACE=1 (--allow-replace): {line}")
+            self.say(*text.left_for_review(change_set, layer))
             return
         self.execute(layer, change_set, exists, allow_replace)
 
@@ -877,10 +770,7 @@ class Deployer:
         changes"), so new tags go through UpdateStack with the previous template and parameter values;
         CloudFormation passes stack tags on to the resources that take tags.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStack.html"""
-        before = self.stack_tags(found)
-        self.say(f"{layer.stack}: only its tags differ from output/{self.env}/{layer.name}.json:")
-        for key in sorted(k for k in before.keys() | layer.tags.keys() if before.get(k) != layer.tags.get(k)):
-            self.say(f"  tag {key}: {before.get(key, '(none)')} -> {layer.tags.get(key, '(removed)')}")
+        self.say(*text.tag_changes(layer, self.stack_tags(found)))
         self.confirm(
             f"update the tags of {layer.stack}? [y/N] ",
             f"tags of {layer.stack} left as they are; to update without asking, rerun with YES=1 (--yes)",
@@ -925,7 +815,7 @@ class Deployer:
                 f"last update at {updated:%Y-%m-%d %H:%M:%S %Z}; it would undo that update. Make a new one: "
                 f"make changeset STACK={layer.name} ENV={self.env}"
             )
-        self.print_change_set(change_set, self.describe(layer.stack) if exists else None)
+        self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour))
         self.execute(layer, change_set, exists, allow_replace, reviewed=True)
 
     def delete(self, stack):
@@ -992,37 +882,8 @@ class Deployer:
         if not self.has_stack(layer.stack):
             self.say(f"{layer.stack}: not deployed; deploying creates everything in output/{layer.name}.json")
             return True
-        found = self.describe(layer.stack)
         deployed = self.deployed_template(layer.stack)
         wanted = self.parameters(layer, self.wired_parameters(layer), image_tag)
-        old = sorted([f"parameter {p['ParameterKey']}={p.get('ParameterValue')}" for p in found.get("Parameters", [])])
-        old = as_lines(deployed) + old + sorted(f"tag {t['Key']}={t['Value']}" for t in found.get("Tags", []))
-        new = sorted(f"parameter {k}={v}" for k, v in wanted.items())
-        new = as_lines(json.loads(layer.template)) + new + sorted(f"tag {k}={v}" for k, v in layer.tags.items())
-        lines = list(difflib.unified_diff(old, new, f"deployed {layer.stack}", f"local output/{layer.name}.json + parameters", lineterm=""))
-        for line in lines:
-            self.say(self.paint(line, "31" if line.startswith("-") else "32" if line.startswith("+") else None))
-        if not lines:
-            self.say(f"{layer.stack}: same as deployed")
+        lines = text.template_diff(layer, self.describe(layer.stack), deployed, wanted, self.colour)
+        self.say(*lines or [f"{layer.stack}: same as deployed"])
         return bool(lines)
-
-
-def as_lines(template) -> list[str]:
-    return json.dumps(template, indent=2, sort_keys=True).splitlines()
-
-
-def cause(rc) -> str:
-    if rc.get("Action") != "Modify":
-        return {"Add": "new in the template", "Remove": "gone from the template"}.get(rc.get("Action"), "")
-    found = []
-    for detail in rc.get("Details", []):
-        target = detail.get("Target", {})
-        what = target.get("Name") or target.get("Attribute", "")
-        source = detail.get("ChangeSource", "")
-        by = {"ParameterReference": "parameter", "ResourceReference": "ref", "ResourceAttribute": "attribute"}.get(source)
-        text = f"{what} <- {by} {detail.get('CausingEntity')}" if by else f"{what} ({source or detail.get('Evaluation', '')})"
-        if target.get("RequiresRecreation") == "Always":
-            text += " recreates"
-        if text not in found:
-            found.append(text)
-    return "; ".join(found)
