@@ -992,6 +992,16 @@ def test_rollback_never_returns_to_an_image_rolled_back_from(aws):
     assert "nothing earlier to roll back to" in aws.err
 
 
+def test_the_previous_release_is_neither_the_running_image_nor_one_a_rollback_left():
+    previous_release = deploy.history.previous_release
+    assert previous_release([release("v1"), release("v2")], "v2") == release("v1")
+    assert previous_release([release("v1"), release("v2"), release("v3"), {**release("v2"), "rolled_back_from": "v3"}], "v2") == release(
+        "v1"
+    )
+    assert previous_release([release("v1")], "v1") is None
+    assert previous_release([], "v1") is None
+
+
 def test_deploy_without_tag_keeps_the_running_image(aws):
     aws.deployed("alb")
     aws.deployed("release-alarms")

@@ -302,12 +302,14 @@ def main(
         options["resolver"] = resolver
         clients = clients or boto_clients(environment.region, err, CONFIG)  # this module's CONFIG: tests replace it
         deployer = Deployer(clients, args.env, interactive=interactive, **options)
+        locked = locking and args.command in LOCKING_COMMANDS
         try:
-            if locking and args.command in LOCKING_COMMANDS:
-                deployer.lock(args.command)
+            if locked:
+                deployer.lock.take(args.command)
             code, failed = run(deployer, args, layers, environment), False
         finally:  # also on a failure and on Ctrl-C: the next run must not find the lock taken
-            deployer.unlock()
+            if locked:
+                deployer.lock.release()
     except Failure as failure:
         print(failure, file=err)
         code = failure.code

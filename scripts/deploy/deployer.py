@@ -6,23 +6,23 @@ Shaped like aws-cli's customizations/cloudformation/deployer.py: one small metho
 decided in one place. Wired parameters come from the upstream stacks' outputs (templates.WIRING),
 read with DescribeStacks once per run."""
 
-import getpass
+import functools
 import json
-import os
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 import templates
 from scripts import purge, zone
 from scripts.deploy import text
-from scripts.deploy.aws import NO_STACK, AwsCalls, explain, not_found
+from scripts.deploy.aws import NO_STACK, AwsCalls, not_found
 from scripts.deploy.failure import Failure
+from scripts.deploy.history import ReleaseHistory, previous_release
+from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.text import parameter_values
 from templates import ROOT
 from templates.inputs import KEEP_RUNNING_COUNT
@@ -35,8 +35,6 @@ ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Pri
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
 MAX_TEMPLATE_BODY = 51_200
-RELEASES_KEPT = 20  # entries of the release history; stays under SSM's 4 KB standard parameter
-RELEASE_WRITE_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -108,8 +106,6 @@ class Deployer:
     ):
         self._client_factory, self._clients = client, {}
         self.calls = AwsCalls(err)
-        self.history_version = 0  # the release history's SSM version as last read
-        self.lock_value = None  # the environment lock's value while this run holds (or takes) it
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
@@ -496,113 +492,30 @@ class Deployer:
         self.events += new
         self.say(*text.event_lines(new, self.colour))
 
-    # --- one run at a time per environment ----------------------------------------------------
-    @property
-    def lock_name(self):
-        return f"/{templates.PROJECT}/{self.env}/deploy-lock"
+    # --- one run at a time per environment, and the release history ---------------------------
+    LOCK_CALLS = NO_STACK  # where --api-calls counts the lock's calls, with the others that name no stack (bench.py)
 
-    LOCK_CALLS = NO_STACK  # the key the lock's API calls are counted under (--api-calls), with the others that name no stack
-
-    def lock(self, command):
-        """Take the environment's lock: an SSM parameter that only one PutParameter without Overwrite
-        can create (the others get ParameterAlreadyExists), naming its holder and start time.
-        https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html"""
-        runner = os.environ.get("GITHUB_RUN_ID")
-        holder = (
-            f"GitHub run {os.environ.get('GITHUB_REPOSITORY', '')}#{runner}" if runner else f"{getpass.getuser()}@{socket.gethostname()}"
-        )
-        value = {"holder": f"{holder} (pid {os.getpid()})", "command": command, "since": f"{self.now():%Y-%m-%dT%H:%M:%SZ}"}
-        # Marked before the call: a Ctrl-C while it is under way may leave the lock taken, and
-        # unlock() frees it only if it is this value, never another run's.
-        self.lock_value = json.dumps(value)
-        try:
-            self.client("ssm").put_parameter(
-                Name=self.lock_name,
-                Value=self.lock_value,
-                Type="String",
-                Overwrite=False,
-                Description=f"held by scripts/deploy.py while a run changes {self.env}",
-            )
-        except ClientError as error:
-            if error.response["Error"].get("Code") != "ParameterAlreadyExists":
-                raise
-            self.lock_value = None
-            raise Failure(f"error: {self.env} is being changed by another run: {self.lock_holder()}; {self.unlock_hint()}") from None
-
-    def lock_holder(self) -> str:
-        try:
-            value = self.client("ssm").get_parameter(Name=self.lock_name)["Parameter"]["Value"]
-        except ClientError:
-            return "(gone meanwhile: try again)"
-        try:
-            held = json.loads(value)
-            return f"{held['command']} by {held['holder']} since {held['since']}"
-        except (ValueError, TypeError, KeyError):
-            return repr(value[:100])
-
-    def unlock_hint(self):
-        return f"wait for it to finish; if that run died, free the lock: make unlock ENV={self.env}"
-
-    def unlock(self):
-        """Free the lock if this run holds it (the parameter still has this run's value)."""
-        if self.lock_value is None:
-            return
-        ssm = self.client("ssm")
-        try:
-            if ssm.get_parameter(Name=self.lock_name)["Parameter"]["Value"] == self.lock_value:
-                ssm.delete_parameter(Name=self.lock_name)
-            self.lock_value = None
-        except (BotoCoreError, ClientError) as error:
-            if isinstance(error, ClientError) and error.response["Error"].get("Code") == "ParameterNotFound":
-                self.lock_value = None  # the take never landed
-                return
-            print(
-                f"warning: {self.lock_name} may still be held ({explain(error, self.env)}); free it with: make unlock ENV={self.env}",
-                file=self.err,
-            )
+    @functools.cached_property
+    def lock(self):
+        return EnvironmentLock(self.client("ssm"), self.env, self.now, self.err)
 
     def force_unlock(self) -> int:
         """`make unlock`: free the lock a dead run left, after saying whose it is and asking."""
-        try:
-            self.client("ssm").get_parameter(Name=self.lock_name)
-        except ClientError as error:
-            if error.response["Error"].get("Code") != "ParameterNotFound":
-                raise
+        if not self.lock.taken():
             self.say(f"{self.env} is not locked")
             return 0
-        holder = self.lock_holder()
+        holder = self.lock.holder()
         self.confirm(
             f"free the lock of {self.env} held by {holder}? Only if that run is gone. [y/N] ",
             f"the lock of {self.env} ({holder}) is kept; to free it without asking, rerun with YES=1 (--yes)",
         )
-        self.client("ssm").delete_parameter(Name=self.lock_name)
+        self.lock.free()
         self.say(f"{self.env}: lock freed (was {holder})")
         return 0
 
-    # --- release history: in SSM, so that any machine can roll back ---------------------------
-    @property
-    def history_name(self):
-        return f"/{templates.PROJECT}/{self.env}/service/releases"
-
-    def releases(self) -> list[dict]:
-        """The release history; a parameter that is not a list of releases is reported and read as
-        empty (the next release starts it again), never a traceback after a deploy that worked."""
-        try:
-            parameter = self.client("ssm").get_parameter(Name=self.history_name)["Parameter"]
-        except ClientError as error:
-            if error.response["Error"].get("Code") != "ParameterNotFound":
-                raise
-            self.history_version = 0
-            return []
-        value, self.history_version = parameter["Value"], parameter.get("Version", 0)
-        try:
-            entries = json.loads(value)
-        except ValueError:
-            entries = None
-        if not (isinstance(entries, list) and all(isinstance(e, dict) and isinstance(e.get("image_tag"), str) for e in entries)):
-            self.say(f"warning: the release history {self.history_name} is not a list of releases ({value[:60]!r}); starting it again")
-            return []
-        return entries
+    @functools.cached_property
+    def history(self):
+        return ReleaseHistory(self.client("ssm"), self.env, self.say)
 
     def record_release(self, image_tag, rolled_back_from=None, stack_created=None):
         entry = {
@@ -615,43 +528,7 @@ class Deployer:
             entry["stack_created"] = f"{stack_created:%Y-%m-%dT%H:%M:%SZ}"
         if rolled_back_from:
             entry["rolled_back_from"] = rolled_back_from
-        entries = self.releases()
-        # SSM has no conditional write: each write makes the next version, so a version other than
-        # the one read + 1 means another run wrote in between. Then its entries are read back from
-        # the parameter's history and written again with ours, so that no release is lost.
-        for _ in range(RELEASE_WRITE_TRIES):
-            kept = [*entries, entry][-RELEASES_KEPT:]
-            while len(json.dumps(kept)) > 4000:
-                kept.pop(0)
-            written = self.client("ssm").put_parameter(
-                Name=self.history_name,
-                Value=json.dumps(kept, separators=(",", ":")),
-                Type="String",
-                Overwrite=True,
-                Description="StartupWebApp service releases (scripts/deploy.py): time, image tag, git revision, who",
-            )["Version"]
-            if written == self.history_version + 1:
-                return
-            self.say(f"the release history changed while this run wrote it (version {self.history_version} to {written}): merging")
-            entries = [e for e in self.history_at(written - 1) if e != entry]
-            self.history_version = written
-        self.say(f"warning: the release history {self.history_name} kept changing; {image_tag} may be missing from it")
-
-    def history_at(self, version) -> list[dict]:
-        """The release history as another run wrote it in that version of the parameter."""
-        ssm, kwargs = self.client("ssm"), {"Name": self.history_name}
-        while True:
-            page = ssm.get_parameter_history(**kwargs)
-            for parameter in page.get("Parameters", []):
-                if parameter.get("Version") == version:
-                    try:
-                        found = json.loads(parameter["Value"])
-                    except ValueError:
-                        return []
-                    return found if isinstance(found, list) else []
-            if not page.get("NextToken"):
-                return []
-            kwargs["NextToken"] = page["NextToken"]
+        self.history.record(entry)
 
     def rollback(self, layer, image_tag=None, allow_replace=False):
         """Deploy the image before the one running (or image_tag) through the usual change set."""
@@ -660,23 +537,19 @@ class Deployer:
         running = parameter_values(self.describe(layer.stack)).get("ImageTag")
         if image_tag is None:
             created = f"{self.describe(layer.stack)['CreationTime']:%Y-%m-%dT%H:%M:%SZ}"
-            releases = self.releases()
+            releases = self.history.releases()
             earlier_stacks = [entry for entry in releases if entry.get("stack_created", created) != created]
             if earlier_stacks:
                 self.say(
                     f"{len(earlier_stacks)} releases in the history belong to an earlier {layer.stack} (destroyed, then created "
                     f"again at {created}): not rolled back to"
                 )
-            releases = [entry for entry in releases if entry not in earlier_stacks]
-            # Never back to an image that was itself rolled back from.
-            bad = {entry["rolled_back_from"] for entry in releases if entry.get("rolled_back_from")} | {running}
-            earlier = [entry for entry in reversed(releases) if entry["image_tag"] not in bad]
-            if not earlier:
+            release = previous_release([entry for entry in releases if entry not in earlier_stacks], running)
+            if release is None:
                 raise Failure(
-                    f"error: nothing earlier to roll back to: the release history ({self.history_name}) has no image other than "
+                    f"error: nothing earlier to roll back to: the release history ({self.history.name}) has no image other than "
                     f"the running {running} and those rolled back from; name one with TAG=<image tag>"
                 )
-            release = earlier[0]
             image_tag = release["image_tag"]
             self.say(
                 f"rolling back {layer.stack} from {running} to {image_tag} (released {release['time']} by {release['by']}, git {release['revision']})"
