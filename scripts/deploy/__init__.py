@@ -14,9 +14,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 import templates
-from scripts import purge, verify, zone
-from scripts.deploy import text
+from scripts import zone
 from scripts.deploy.aws import API_CALLS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, parse_api_calls
+from scripts.deploy.commands import COMMANDS, LOCKING_COMMANDS, Commands
 from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
 from templates.inputs import IMAGE_TAG
@@ -27,24 +27,6 @@ from templates.params import load as load_params
 __all__ = ["ALLOW_ALL_POLICY", "API_CALLS", "CONFIG", "MAX_ATTEMPTS", "Deployer", "Failure", "main", "parse", "parse_api_calls"]
 
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
-COMMANDS = (
-    "deploy",
-    "changeset",
-    "execute",
-    "status",
-    "outputs",
-    "events",
-    "diff",
-    "destroy",
-    "recover",
-    "rollback",
-    "verify",
-    "zone",
-    "unlock",
-    "purge",
-)
-# Commands that change an environment hold its lock (see Deployer.lock) while they run.
-LOCKING_COMMANDS = ("deploy", "changeset", "execute", "destroy", "recover", "rollback", "purge")
 
 
 def parse(argv):
@@ -144,134 +126,6 @@ def validate(args):
     return environment, layers
 
 
-def verify_service(deployer, environment, args) -> bool:
-    """`make verify`: the checks of scripts/verify.py on the service the stacks' outputs name."""
-    stacks = {layer: templates.stack_name(environment.name, layer) for layer in ("alb", "service")}
-    outputs = {}
-    for layer, stack in stacks.items():
-        if not deployer.has_stack(stack):
-            raise Failure(f"error: {stack} is not deployed: nothing to verify")
-        outputs[layer] = deployer.outputs(stack)
-    alb, service = outputs["alb"], outputs["service"]
-    deployer.say(f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s")
-    # With AWS_ENDPOINT_URL the stacks live in an emulator: it runs no containers, and the public host
-    # in their outputs is not theirs. verify.run_checks skips what cannot pass there, saying why, and
-    # makes HTTP requests only to the --connect-to addresses (a local server), never the public host.
-    emulator = os.environ.get("AWS_ENDPOINT_URL")
-    if emulator:
-        deployer.say(f"AWS_ENDPOINT_URL={emulator}: an emulator; the checks it cannot pass are skipped, each with its reason")
-    try:
-        endpoint = verify.Endpoint(verify.parse_connect_to(args.connect_to), ca_bundle=args.ca_bundle)
-    except (ValueError, OSError) as error:
-        raise Failure(f"error: {error}", 2) from None
-
-    def run_once():
-        return verify.run_checks(
-            endpoint,
-            alb["ServiceHost"],
-            ecs=deployer.client("ecs"),
-            elbv2=deployer.client("elbv2"),
-            cluster=service["ClusterName"],
-            service=service["ServiceName"],
-            target_group_arn=alb["TargetGroupArn"],
-            smoke_checks=environment.smoke_checks,
-            emulator=bool(emulator),
-            task_definition=service.get("TaskDefinitionArn"),
-        )
-
-    return verify.verify(run_once, timeout=args.timeout, sleep=deployer.sleep, say=deployer.say)
-
-
-def run(deployer, args, layers, environment) -> int:
-    command, env = args.command, args.env
-    if command == "deploy":
-        if args.stack:
-            deployer.deploy(layers[0], args.image_tag, args.allow_replace, args.recreate)
-            return 0
-        deployer.say(f"order: {' -> '.join(layer.name for layer in layers)}")
-        started = deployer.clock()
-        try:
-            for layer in layers:
-                deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
-        finally:  # also when a layer fails or is declined: say what was deployed and what was not
-            deployer.say(*text.summary([layer.name for layer in layers], deployer.outcomes, deployer.clock() - started))
-    elif command == "changeset":
-        deployer.deploy(layers[0], args.image_tag, recreate=args.recreate, leave=True)
-    elif command == "execute":
-        deployer.execute_named(layers[0], args.changeset, args.allow_replace)
-    elif command == "status":
-        deployer.say(f"{'STACK':<36} {'STATUS':<28} LAST CHANGE")
-        for name in layers:
-            stack = templates.stack_name(env, name)
-            found = deployer.describe(stack)
-            enabled = name in environment.layers
-            if found is None:
-                if enabled:
-                    deployer.say(f"{stack:<36} not deployed")
-                continue
-            when = found.get("LastUpdatedTime") or found.get("CreationTime")
-            note = "  (abandoned create: not deployed)" if found["StackStatus"] == "REVIEW_IN_PROGRESS" else ""
-            if not enabled:
-                note += f"  (not in enabled_layers of params/{env}.yaml: make destroy STACK={name} ENV={env} removes it)"
-            deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
-    elif command == "outputs":
-        for name in layers:
-            stack = templates.stack_name(env, name)
-            if not deployer.has_stack(stack) and name not in environment.layers:
-                continue
-            deployer.say(f"{stack}:" if deployer.has_stack(stack) else f"{stack}: not deployed")
-            deployer.say(*text.outputs(deployer.describe(stack) or {}))
-    elif command == "diff":
-        differing = [layer.name for layer in layers if deployer.diff(layer, args.image_tag)]
-        if differing:  # an outcome, not a failure: make's "Error 1" after it only carries the exit code
-            deployer.say(f"differs from what {env} runs: {', '.join(differing)} (exit 1; make deploy applies it)")
-        return 1 if differing else 0
-    elif command == "destroy":
-        names = list(reversed(layers))
-        in_use = deployer.consumers(args.stack) if args.stack else []
-        if in_use:
-            raise Failure(
-                f"error: refusing to destroy {templates.stack_name(env, args.stack)}: {', '.join(in_use)} still uses its outputs; destroy that first"
-            )
-        existing = []
-        for name in names:
-            stack = templates.stack_name(env, name)
-            existing += [stack] if deployer.describe(stack) else []
-        if not existing:
-            deployer.say("nothing deployed")
-            return 0
-        protected = purge.deletion_protected(deployer, existing)  # refused before anything is deleted, not half way
-        if protected:
-            raise Failure(
-                f"error: refusing to destroy {protected[0]}: its load balancer has deletion protection on (DeletionProtection=true), "
-                "which CloudFormation cannot delete: the stack would end DELETE_FAILED. If it is really to go, set "
-                f"DeletionProtection: false in params/{env}.yaml, make templates && make deploy ENV={env} STACK=alb, "
-                "then destroy again; nothing destroyed"
-            )
-        for stack in existing:  # said before asking, so that the answer knows what stays
-            if deployer.describe(stack)["StackStatus"] != "REVIEW_IN_PROGRESS" and deployer.retained(stack):
-                kept = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in deployer.retained(stack).items())
-                deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
-        deployer.confirm(f"destroy {', '.join(existing)}? [y/N] ", "nothing destroyed")
-        for name in names:
-            deployer.destroy(name)
-    elif command == "purge":
-        return purge.purge(deployer, layers)
-    elif command == "recover":
-        deployer.recover(layers[0])
-    elif command == "rollback":
-        deployer.rollback(layers[0], args.image_tag, args.allow_replace)
-    elif command == "events":
-        deployer.print_recent_events(templates.stack_name(env, layers[0]))
-    elif command == "verify":
-        return 0 if verify_service(deployer, environment, args) else 1
-    elif command == "zone":
-        return deployer.zone(environment, args.timeout)
-    elif command == "unlock":
-        return deployer.force_unlock()
-    return 0
-
-
 def main(
     argv=None,
     *,
@@ -306,7 +160,7 @@ def main(
         try:
             if locked:
                 deployer.lock.take(args.command)
-            code, failed = run(deployer, args, layers, environment), False
+            code, failed = COMMANDS[args.command](Commands(deployer, args, layers, environment)), False
         finally:  # also on a failure and on Ctrl-C: the next run must not find the lock taken
             if locked:
                 deployer.lock.release()

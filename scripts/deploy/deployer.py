@@ -21,7 +21,7 @@ from scripts import purge, zone
 from scripts.deploy import text
 from scripts.deploy.aws import NO_STACK, AwsCalls, not_found
 from scripts.deploy.failure import Failure
-from scripts.deploy.history import ReleaseHistory, previous_release
+from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.text import parameter_values
 from templates import ROOT
@@ -499,20 +499,6 @@ class Deployer:
     def lock(self):
         return EnvironmentLock(self.client("ssm"), self.env, self.now, self.err)
 
-    def force_unlock(self) -> int:
-        """`make unlock`: free the lock a dead run left, after saying whose it is and asking."""
-        if not self.lock.taken():
-            self.say(f"{self.env} is not locked")
-            return 0
-        holder = self.lock.holder()
-        self.confirm(
-            f"free the lock of {self.env} held by {holder}? Only if that run is gone. [y/N] ",
-            f"the lock of {self.env} ({holder}) is kept; to free it without asking, rerun with YES=1 (--yes)",
-        )
-        self.lock.free()
-        self.say(f"{self.env}: lock freed (was {holder})")
-        return 0
-
     @functools.cached_property
     def history(self):
         return ReleaseHistory(self.client("ssm"), self.env, self.say)
@@ -530,45 +516,7 @@ class Deployer:
             entry["rolled_back_from"] = rolled_back_from
         self.history.record(entry)
 
-    def rollback(self, layer, image_tag=None, allow_replace=False):
-        """Deploy the image before the one running (or image_tag) through the usual change set."""
-        if not self.has_stack(layer.stack):
-            raise Failure(f"error: {layer.stack} is not deployed: nothing to roll back")
-        running = parameter_values(self.describe(layer.stack)).get("ImageTag")
-        if image_tag is None:
-            created = f"{self.describe(layer.stack)['CreationTime']:%Y-%m-%dT%H:%M:%SZ}"
-            releases = self.history.releases()
-            earlier_stacks = [entry for entry in releases if entry.get("stack_created", created) != created]
-            if earlier_stacks:
-                self.say(
-                    f"{len(earlier_stacks)} releases in the history belong to an earlier {layer.stack} (destroyed, then created "
-                    f"again at {created}): not rolled back to"
-                )
-            release = previous_release([entry for entry in releases if entry not in earlier_stacks], running)
-            if release is None:
-                raise Failure(
-                    f"error: nothing earlier to roll back to: the release history ({self.history.name}) has no image other than "
-                    f"the running {running} and those rolled back from; name one with TAG=<image tag>"
-                )
-            image_tag = release["image_tag"]
-            self.say(
-                f"rolling back {layer.stack} from {running} to {image_tag} (released {release['time']} by {release['by']}, git {release['revision']})"
-            )
-        else:
-            self.say(f"rolling back {layer.stack} from {running} to {image_tag}")
-        self.rolling_back_from = running
-        self.repair = True
-        self.deploy(layer, image_tag, allow_replace)
-
-    def print_recent_events(self, stack, count=25):
-        found = self.describe(stack)
-        if found is None:
-            self.say(f"{stack}: not deployed")
-            return
-        events = self.cf.describe_stack_events(StackName=found["StackId"]).get("StackEvents", [])[:count]
-        self.say(*text.recent_events(stack, events))
-
-    # --- whole commands ---------------------------------------------------------------------
+    # --- one layer --------------------------------------------------------------------------
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)
         exists = self.ready(layer, recreate)
@@ -602,38 +550,6 @@ class Deployer:
                 f"make zone ENV={self.env} prints them and waits for the delegation"
             )
 
-    def zone(self, environment, timeout) -> int:
-        """`make zone`: find or create the domain's public zone, print its name servers, wait for the delegation."""
-        domain, given = environment.values["DomainName"], environment.values["ExistingHostedZoneId"]
-        reference = f"{templates.PROJECT}-{self.env}-{self.now():%Y%m%d%H%M%S}"
-        try:
-            zone_id, servers = zone.find_or_create(
-                self.client("route53"), domain, given, self.env, lambda question: self.why_not(question) is None, self.say, reference
-            )
-        except zone.ZoneError as error:
-            raise Failure(f"error: params/{self.env}.yaml: {error}") from None
-        self.say(f"set exactly these name servers at the registrar of {domain} (hosted zone {zone_id}):")
-        for server in servers:
-            self.say(f"  {zone.normal(server)}")
-        if self.resolver is None:
-            self.say("delegation not checked: AWS_ENDPOINT_URL is set, so public DNS knows nothing of this zone")
-        elif zone.wait_for_delegation(domain, servers, self.resolver, timeout, self.sleep, self.clock, self.say):
-            self.say(f"{domain} is delegated: public DNS answers with the zone's name servers")
-        else:
-            raise Failure(
-                f"error: {domain} is not delegated to {zone_id} yet after {timeout} s; a registrar's change often shows within "
-                f"an hour and can take up to 48 hours (the old name servers' TTL); run make zone ENV={self.env} again to keep "
-                "waiting: it finds the same zone"
-            )
-        if given == zone_id:
-            self.say(f"params/{self.env}.yaml names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={self.env}")
-        else:
-            self.say(
-                f"next: set `ExistingHostedZoneId: {zone_id}` under parameters in params/{self.env}.yaml, "
-                f"then: make templates && make deploy STACK=cert-dns ENV={self.env}"
-            )
-        return 0
-
     @staticmethod
     def stack_tags(found) -> dict:
         return {tag["Key"]: tag["Value"] for tag in found.get("Tags", [])}
@@ -661,35 +577,6 @@ class Deployer:
         )
         self.finish(layer, self.wait_for_stack(layer.stack, token, started), outputs=False)
         self.outcomes[layer.name] = "tags updated"
-
-    def execute_named(self, layer, name, allow_replace=False):
-        try:
-            change_set = self.wait_for_change_set(layer.stack, name)
-        except ClientError as error:
-            if not_found(error):
-                raise Failure(
-                    f"error: no change set {name} on stack {layer.stack}; list them: aws cloudformation list-change-sets --stack-name {layer.stack}",
-                    2,
-                ) from None
-            raise
-        if change_set["StackName"] != layer.stack:
-            raise Failure(f"error: change set {name} belongs to {change_set['StackName']}, not {layer.stack}", 2)
-        if change_set["Status"] != "CREATE_COMPLETE" or change_set.get("ExecutionStatus") != "AVAILABLE":
-            raise Failure(
-                f"error: change set {name} cannot be executed: {change_set['Status']}/{change_set.get('ExecutionStatus')} {change_set.get('StatusReason', '')}".rstrip()
-            )
-        exists = self.has_stack(layer.stack)
-        updated = exists and self.describe(layer.stack).get("LastUpdatedTime")
-        if updated and change_set.get("CreationTime") and change_set["CreationTime"] < updated:
-            # It was computed against the stack as it was then: executing it would put back the
-            # values of then over everything deployed since.
-            raise Failure(
-                f"error: change set {name} was created at {change_set['CreationTime']:%Y-%m-%d %H:%M:%S %Z}, before {layer.stack}'s "
-                f"last update at {updated:%Y-%m-%d %H:%M:%S %Z}; it would undo that update. Make a new one: "
-                f"make changeset STACK={layer.name} ENV={self.env}"
-            )
-        self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour))
-        self.execute(layer, change_set, exists, allow_replace, reviewed=True)
 
     def delete(self, stack):
         found = self.describe(stack)
@@ -730,26 +617,6 @@ class Deployer:
         purge.say_retained(self, layer_name, keep, ids)  # each with the command that frees it; make purge frees them all
         if "AWS::Route53::HostedZone" in keep.values():
             self.say("  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again")
-
-    def recover(self, name):
-        stack = templates.stack_name(self.env, name)
-        found = self.describe(stack)
-        if not found or found["StackStatus"] != "UPDATE_ROLLBACK_FAILED":
-            raise Failure(
-                f"error: {stack} is {found['StackStatus'] if found else 'not deployed'}; recover only continues an UPDATE_ROLLBACK_FAILED rollback"
-            )
-        started = self.now()
-        token = f"recover-{stack}-{started:%Y%m%d%H%M%S}"
-        self.cf.continue_update_rollback(StackName=stack, ClientRequestToken=token, **self.role)
-        found = self.wait_for_stack(stack, token, started)
-        if found["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
-            self.say(f"{stack}: UPDATE_ROLLBACK_COMPLETE: back on its previous template; fix the cause and deploy again")
-            return
-        failed = self.print_failures()
-        raise Failure(
-            f"error: {stack} ended {found['StackStatus']}; if a resource cannot be rolled back, skip it: aws cloudformation "
-            f"continue-update-rollback --stack-name {stack} --resources-to-skip {' '.join(failed) or 'LOGICAL_ID'}"
-        )
 
     def diff(self, layer, image_tag=None) -> bool:
         if not self.has_stack(layer.stack):
