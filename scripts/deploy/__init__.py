@@ -19,6 +19,7 @@ from scripts.deploy.aws import API_CALLS, CONFIG, MAX_ATTEMPTS, boto_clients, ex
 from scripts.deploy.commands import COMMANDS, LOCKING_COMMANDS, Commands
 from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
+from templates.errors import report
 from templates.inputs import IMAGE_TAG
 from templates.params import ParamsError
 from templates.params import load as load_params
@@ -143,7 +144,7 @@ def main(
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     args = parse(argv)
-    deployer, failed = None, True
+    deployer, failure = None, None
     try:
         environment, layers = validate(args)
         interactive = sys.stdin.isatty() if interactive is None else interactive
@@ -160,21 +161,20 @@ def main(
         try:
             if locked:
                 deployer.lock.take(args.command)
-            code, failed = COMMANDS[args.command](Commands(deployer, args, layers, environment)), False
+            code = COMMANDS[args.command](Commands(deployer, args, layers, environment))
         finally:  # also on a failure and on Ctrl-C: the next run must not find the lock taken
             if locked:
                 deployer.lock.release()
-    except Failure as failure:
-        print(failure, file=err)
-        code = failure.code
+    except Failure as error:
+        failure = error
     except KeyboardInterrupt:
-        print("interrupted", file=err)
-        code = 130
+        failure = Failure("interrupted", 130)
     except (BotoCoreError, ClientError, ResponseParserError) as error:
-        print(explain(error, args.env), file=err)
-        code = 1
-    if args.command == "diff" and failed and code != 130:
-        code = 2
+        failure = Failure(explain(error, args.env))
+    if failure:
+        code = report(failure, err)
+        if args.command == "diff" and code != 130:
+            code = 2  # diff's 1 means "differs"
     if args.api_calls and deployer:
         print(deployer.calls.line(), file=err)
     return code
