@@ -147,16 +147,25 @@ def main(
     deployer, failure = None, None
     try:
         environment, layers = validate(args)
-        interactive = sys.stdin.isatty() if interactive is None else interactive
-        options = {"out": out, "err": err, "sleep": sleep, "now": now, "revision": revision, "ask": ask, "yes": args.yes}
-        options["role_arn"] = args.role_arn
-        options["layers"] = environment.layers
-        options |= {"clock": clock, "repair": args.repair, "max_wait": args.max_wait}
         if resolver is None and not os.environ.get("AWS_ENDPOINT_URL"):
             resolver = zone.public_name_servers  # an emulator's zones are unknown to public DNS
-        options["resolver"] = resolver
-        clients = clients or boto_clients(environment.region, err, CONFIG)  # this module's CONFIG: tests replace it
-        deployer = Deployer(clients, args.env, interactive=interactive, **options)
+        deployer = Deployer(
+            clients or boto_clients(environment.region, err, CONFIG),  # this module's CONFIG: tests replace it
+            args.env,
+            out=out,
+            err=err,
+            sleep=sleep,
+            now=now,
+            revision=revision,
+            ask=ask,
+            interactive=sys.stdin.isatty() if interactive is None else interactive,
+            yes=args.yes,
+            role_arn=args.role_arn,
+            clock=clock,
+            repair=args.repair,
+            max_wait=args.max_wait,
+            resolver=resolver,
+        )
         locked = locking and args.command in LOCKING_COMMANDS
         try:
             if locked:

@@ -84,6 +84,9 @@ def delays():
 
 
 class Deployer:
+    """One environment's stacks: reads them (once a run), deploys a layer through a change set,
+    waits for CloudFormation, deletes; says what happens on `out`."""
+
     def __init__(
         self,
         client,
@@ -98,7 +101,6 @@ class Deployer:
         interactive=False,
         yes=False,
         role_arn=None,
-        layers=None,
         clock=time.monotonic,
         repair=False,
         max_wait=None,
@@ -118,7 +120,6 @@ class Deployer:
         self.stacks = {}  # stack name -> DescribeStacks entry, or None when not deployed (one read per run)
         self.relaxed_policy = None  # the layer whose stack policy --allow-replace relaxed, until restored
         self.events = []  # events of the last wait, oldest first
-        self.layers = list(layers or templates.LAYERS)  # the layers this environment deploys
         self.rolling_back_from = None  # the image tag a rollback leaves, recorded with the release
         self.clock = clock
         # A repair (make rollback, REPAIR=1) runs without rollback triggers: see rollback_configuration.
@@ -140,6 +141,24 @@ class Deployer:
     def say(self, *lines):
         for line in lines:
             print(line, file=self.out, flush=True)
+
+    def why_not(self, question) -> str | None:
+        """None once the run may go on: --yes, or "y" on the terminal; else why it may not."""
+        if self.yes:
+            return None
+        if not self.interactive:
+            return "no terminal to ask on and no YES=1 (--yes)"
+        try:
+            answer = self.ask(question)
+        except EOFError:
+            answer = ""
+        return None if answer.strip().lower() in ("y", "yes") else "not confirmed"
+
+    def confirm(self, question, refusal):
+        """Go on once confirmed (why_not); else stop: "error: <why not>: <refusal>"."""
+        why = self.why_not(question)
+        if why:
+            raise Failure(f"error: {why}: {refusal}")
 
     # --- reading stacks -------------------------------------------------------------------
     def describe(self, stack):
@@ -310,24 +329,6 @@ class Deployer:
 
     def delete_change_set(self, stack, name):
         self.cf.delete_change_set(StackName=stack, ChangeSetName=name)
-
-    def why_not(self, question) -> str | None:
-        """None once the run may go on: --yes, or "y" on the terminal; else why it may not."""
-        if self.yes:
-            return None
-        if not self.interactive:
-            return "no terminal to ask on and no YES=1 (--yes)"
-        try:
-            answer = self.ask(question)
-        except EOFError:
-            answer = ""
-        return None if answer.strip().lower() in ("y", "yes") else "not confirmed"
-
-    def confirm(self, question, refusal):
-        """Go on once confirmed (why_not); else stop: "error: <why not>: <refusal>"."""
-        why = self.why_not(question)
-        if why:
-            raise Failure(f"error: {why}: {refusal}")
 
     def execute(self, layer, change_set, exists, allow_replace=False, reviewed=False):
         """Run the change set once it is allowed and confirmed. One that is not: a reviewed one
