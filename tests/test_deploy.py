@@ -1588,3 +1588,14 @@ def test_tag_changes_list_each_tag_that_differs():
         "  tag Owner: ops -> (removed)",
         "  tag Team: (none) -> a",
     ]
+
+
+def test_an_interrupted_wait_says_cloudformation_carries_on_and_how_to_follow_or_stop_it():
+    assert deploy.text.interrupted(stack("alb"), ENV, "UPDATE_IN_PROGRESS") == [
+        f"interrupted: CloudFormation carries on with {stack('alb')} (UPDATE_IN_PROGRESS); nothing was cancelled.",
+        f"  follow it:         make status ENV={ENV}   (or: aws cloudformation describe-stack-events --stack-name {stack('alb')})",
+        f"  stop it:           aws cloudformation cancel-update-stack --stack-name {stack('alb')}",
+    ]
+    assert deploy.text.interrupted(stack("alb"), ENV, "CREATE_IN_PROGRESS")[2] == (
+        f"  stop it:           aws cloudformation delete-stack --stack-name {stack('alb')}   (a create cannot be cancelled)"
+    )

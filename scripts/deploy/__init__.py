@@ -1,7 +1,11 @@
 """Apply the generated layers to AWS through reviewed change sets: `python -m scripts.deploy --help`.
 
 Exit codes: 0 done or nothing to do, 1 failed or refused (diff: differs), 2 bad input (diff: any
-error), 130 interrupted."""
+error), 130 interrupted.
+
+Here: the command line (parse, validate, main). commands.py has one method per command,
+deployer.py the Deployer they use, text.py what it prints, aws.py the clients, call counts and
+error lines, history.py the release history, lock.py the environment's lock."""
 
 import argparse
 import os

@@ -447,14 +447,7 @@ class Deployer:
                     self.stacks[stack] = None if found["StackStatus"] == "DELETE_COMPLETE" else found
                     return found
         except KeyboardInterrupt:
-            status = found["StackStatus"] if found else "in progress"
-            lines = [
-                f"interrupted: CloudFormation carries on with {stack} ({status}); nothing was cancelled.",
-                f"  follow it:         make status ENV={self.env}   (or: aws cloudformation describe-stack-events --stack-name {stack})",
-                f"  stop it:           aws cloudformation cancel-update-stack --stack-name {stack}"
-                if status.startswith("UPDATE")
-                else f"  stop it:           aws cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)",
-            ]
+            lines = text.interrupted(stack, self.env, found["StackStatus"] if found else "in progress")
             raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
 
     def wait_minutes(self, stack) -> int:

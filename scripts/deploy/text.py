@@ -156,6 +156,17 @@ def still_in_progress(stack, env, status, minutes, events) -> list[str]:
     ]
 
 
+def interrupted(stack, env, status) -> list[str]:
+    """Ctrl-C during a wait: CloudFormation carries on; how to follow or stop it."""
+    return [
+        f"interrupted: CloudFormation carries on with {stack} ({status}); nothing was cancelled.",
+        f"  follow it:         make status ENV={env}   (or: aws cloudformation describe-stack-events --stack-name {stack})",
+        f"  stop it:           aws cloudformation cancel-update-stack --stack-name {stack}"
+        if status.startswith("UPDATE")
+        else f"  stop it:           aws cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)",
+    ]
+
+
 # --- whole runs -------------------------------------------------------------------------------
 def summary(names, outcomes, seconds) -> list[str]:
     """The end of a multi-layer deploy: each layer's outcome (layer -> what its deploy did), and those it did not reach."""
