@@ -336,7 +336,6 @@ def purge(deployer, names) -> int:
     stacks = [templates.stack_name(env, name) for name in reversed(names)]
     live = []
     for stack in stacks:
-        deployer.current = stack
         found = deployer.describe(stack)
         if found is not None:
             live.append(f"{stack} still exists ({found['StackStatus']})")
@@ -346,14 +345,11 @@ def purge(deployer, names) -> int:
             f"error: refusing to purge: {'; '.join(live)}. purge deletes only what deleted stacks left behind: "
             f"destroy first (make destroy ENV={env}{one}), or purge the destroyed layers one by one with STACK=<layer>; nothing purged"
         )
-    deployer.current = "-"
     summaries = deleted_stacks(deployer, stacks)
     items, ids = [], {s["StackId"] for s in summaries}
     for summary in summaries:
-        deployer.current = summary["StackName"]
         items += retained_by(deployer, summary)
     for item in items:
-        deployer.current = item.stack
         inspect(deployer, item, ids - {item.stack_id})
     keep_keys_of_kept_log_groups(items)
 
@@ -370,13 +366,10 @@ def purge(deployer, names) -> int:
     if not todo:
         deployer.say(f"nothing to purge in {env}" + (": what is listed above stays" if shown else ""))
         return 0
-    if not deployer.confirm(f"purge these {len(todo)} resources? [y/N] "):
-        why = "no terminal to ask on and no YES=1 (--yes)" if not deployer.interactive else "not confirmed"
-        raise Failure(f"error: {why}: nothing purged")
+    deployer.confirm(f"purge these {len(todo)} resources? [y/N] ", "nothing purged")
     failed, kept_groups = 0, set()  # stack ids whose log group could not be deleted: their keys stay
     deployer.say("purging:")
     for item in todo:
-        deployer.current = item.stack
         if item.kind == "AWS::KMS::Key" and item.stack_id in kept_groups:
             deployer.say(f"  {item.label}: left: its stack's log group could not be deleted")
             continue

@@ -138,10 +138,10 @@ def change(action, logical, kind, replacement="False", details=()):
     return {"Type": "Resource", "ResourceChange": rc}
 
 
-def detail(name, source="DirectModification", entity=None, recreation="Never"):
+def detail(name, source="DirectModification", entity=None, recreation="Never", evaluation="Static"):
     found = {
         "Target": {"Attribute": "Properties", "Name": name, "RequiresRecreation": recreation},
-        "Evaluation": "Static",
+        "Evaluation": evaluation,
         "ChangeSource": source,
     }
     return found | ({"CausingEntity": entity} if entity else {})
@@ -992,6 +992,16 @@ def test_rollback_never_returns_to_an_image_rolled_back_from(aws):
     assert "nothing earlier to roll back to" in aws.err
 
 
+def test_the_previous_release_is_neither_the_running_image_nor_one_a_rollback_left():
+    previous_release = deploy.history.previous_release
+    assert previous_release([release("v1"), release("v2")], "v2") == release("v1")
+    assert previous_release([release("v1"), release("v2"), release("v3"), {**release("v2"), "rolled_back_from": "v3"}], "v2") == release(
+        "v1"
+    )
+    assert previous_release([release("v1")], "v1") is None
+    assert previous_release([], "v1") is None
+
+
 def test_deploy_without_tag_keeps_the_running_image(aws):
     aws.deployed("alb")
     aws.deployed("release-alarms")
@@ -1269,6 +1279,16 @@ def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws):
     assert f"{ENV}: lock freed (was deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z)" in aws.out
 
 
+@pytest.mark.parametrize(("tty", "why"), [(False, "no terminal to ask on and no YES=1 (--yes)"), (True, "not confirmed")])
+def test_unlock_not_confirmed_keeps_the_lock_and_says_why(aws, tty, why):
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    assert aws.run("unlock", tty=tty, answer="n") == 1
+    holder = "deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z"
+    assert aws.err == f"error: {why}: the lock of {ENV} ({holder}) is kept; to free it without asking, rerun with YES=1 (--yes)\n"
+
+
 def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
     # A change set finds nothing to change when only tags differ; UpdateStack with the previous
     # template and values applies them (make diff showed the difference).
@@ -1295,3 +1315,287 @@ def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
     wanted = config(layer)["Tags"]["CostCenter"]
     assert f"  tag CostCenter: old-centre -> {wanted}" in aws.out
     assert f"{stack(layer)}: UPDATE_COMPLETE" in aws.out
+
+
+# --- API calls, counted under the stack each request names (--api-calls) ---------------------------
+def test_a_requests_stack_is_its_stack_name_or_the_name_inside_its_stack_id():
+    assert deploy.aws.stack_of({"StackName": stack("alb"), "ChangeSetName": cs_name("alb")}) == stack("alb")
+    assert deploy.aws.stack_of({"StackName": stack_id("alb")}) == stack("alb")
+    assert deploy.aws.stack_of({"StackStatusFilter": ["DELETE_COMPLETE"]}) == "(no stack)"
+    assert deploy.aws.stack_of({"Name": LOCK}) == "(no stack)"
+
+
+def test_calls_are_counted_per_stack_named_and_the_others_under_one_key(aws):
+    calls = deploy.aws.AwsCalls(io.StringIO())
+    cf, ssm = calls.watch(aws.clients["cloudformation"]), calls.watch(aws.clients["ssm"])
+    aws.deployed("alb")
+    aws.cf.add_response("describe_stack_events", events(), {"StackName": stack_id("alb")})
+    aws.cf.add_response("describe_stacks", described("cert-dns"), {"StackName": stack("cert-dns")})
+    aws.cf.add_response("list_stacks", {"StackSummaries": []}, {})
+    aws.ssm.add_response("get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": "x", "Version": 1}}, {"Name": LOCK})
+    cf.describe_stacks(StackName=stack("alb"))
+    cf.describe_stack_events(StackName=stack_id("alb"))
+    cf.describe_stacks(StackName=stack("cert-dns"))
+    cf.list_stacks()
+    ssm.get_parameter(Name=LOCK)
+    assert calls.per_stack == {stack("alb"): 2, stack("cert-dns"): 1, deploy.Deployer.LOCK_CALLS: 2}
+    assert calls.line() == f"API calls per stack: {stack('alb')} 2, {stack('cert-dns')} 1, (no stack) 2"
+
+
+def test_reading_an_upstream_stack_counts_under_that_stack(aws):
+    aws.deployed("cert-dns")  # the alb layer's wired parameters come from its outputs
+    aws.deployed("alb")
+    aws.empty_change_set("alb")
+    assert aws.run("deploy", "--stack", "alb") == 0, aws.err
+    assert aws.api_calls.strip() == f"{stack('cert-dns')} 1, {stack('alb')} 4"
+
+
+def test_the_lock_calls_count_under_the_key_of_calls_that_name_no_stack(aws):
+    lock_taken(aws)
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+    lock_freed(aws)
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
+    assert deploy.parse_api_calls(deploy.API_CALLS + aws.api_calls) == {"(no stack)": 3, stack("cert-dns"): 4}
+
+
+# --- what the deployer prints: pure functions of AWS's answers (scripts/deploy/text.py) -------------
+# An alb change set as DescribeChangeSet answers a new ContainerPort: the target group is replaced
+# (the parameter, then CloudFormation's own Dynamic re-evaluation), the listener that refers to it
+# may be, and a few other kinds of change around them.
+TEXT_CHANGES = [
+    change(
+        "Modify",
+        "TargetGroup",
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        "True",
+        [detail("Port", "ParameterReference", "ContainerPort", "Always"), detail("Port", recreation="Always", evaluation="Dynamic")],
+    ),
+    change(
+        "Modify",
+        "HttpsListener",
+        "AWS::ElasticLoadBalancingV2::Listener",
+        "Conditional",
+        [detail("DefaultActions", "ResourceReference", "TargetGroup", evaluation="Dynamic")],
+    ),
+    change("Modify", "AlbSecurityGroup", "AWS::EC2::SecurityGroup", details=[detail("SecurityGroupIngress")]),
+    change(
+        "Modify",
+        "LoadBalancer",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        details=[detail("SecurityGroups", "ResourceAttribute", "AlbSecurityGroup.GroupId", evaluation="Dynamic")],
+    ),
+    change("Add", "AccessLogsRole", "AWS::IAM::Role"),
+    change("Remove", "AccessLogBucket", "AWS::S3::Bucket"),
+]
+ALB_CHANGE_SET = change_set("alb", changes=TEXT_CHANGES, parameters=config("alb")["Parameters"] | wired("alb") | {"ContainerPort": "8080"})
+
+
+def test_a_change_set_is_a_table_marking_replacements_stateful_resources_iam_and_security_groups():
+    assert deploy.text.change_set_table(ALB_CHANGE_SET, described("alb")["Stacks"][0]) == [
+        f"change set {cs_name('alb')} for {stack('alb')}:",
+        "                     action  logical id        type                                       replacement  cause",
+        "  !REPLACE,STATEFUL  Modify  TargetGroup       AWS::ElasticLoadBalancingV2::TargetGroup   True         "
+        "Port <- parameter ContainerPort recreates; Port (DirectModification) recreates",
+        "  !REPLACE           Modify  HttpsListener     AWS::ElasticLoadBalancingV2::Listener      Conditional  DefaultActions <- ref TargetGroup",
+        "  !SG                Modify  AlbSecurityGroup  AWS::EC2::SecurityGroup                    False        SecurityGroupIngress (DirectModification)",
+        "                     Modify  LoadBalancer      AWS::ElasticLoadBalancingV2::LoadBalancer  False        "
+        "SecurityGroups <- attribute AlbSecurityGroup.GroupId",
+        "  !IAM               Add     AccessLogsRole    AWS::IAM::Role                                          new in the template",
+        "  !REMOVE,STATEFUL   Remove  AccessLogBucket   AWS::S3::Bucket                                         gone from the template",
+        "  parameter ContainerPort: 8000 -> 8080",
+    ]
+
+
+def test_on_a_terminal_replacements_and_removals_are_red_and_other_marks_yellow():
+    red, yellow, plain = "\033[31m", "\033[33m", "  "
+    lines = deploy.text.change_set_table(ALB_CHANGE_SET, described("alb")["Stacks"][0], colour=True)
+    assert [line[2:7] if line.startswith("  \033[") else line[:2] for line in lines[2:8]] == [red, red, yellow, plain, yellow, red]
+    assert all(line.endswith("\033[0m") for line in lines[2:8] if line.startswith("  \033["))
+    assert lines[:2] + lines[8:] == deploy.text.change_set_table(ALB_CHANGE_SET, described("alb")["Stacks"][0])[:2] + [
+        "  parameter ContainerPort: 8000 -> 8080"
+    ]
+
+
+def test_a_change_set_of_parameters_only_says_so_and_a_new_stack_shows_no_parameter_changes():
+    deployed = described("cert-dns", parameters=config("cert-dns")["Parameters"] | {"ExistingHostedZoneId": "Z0000000000OLDZONE"})
+    table = deploy.text.change_set_table(change_set("cert-dns"), deployed["Stacks"][0])
+    assert table == [
+        f"change set {cs_name('cert-dns')} for {stack('cert-dns')}:",
+        "    action  logical id  type  replacement  cause",
+        f"  parameter ExistingHostedZoneId: Z0000000000OLDZONE -> {ZONE}",
+        "  (no resource changes: parameter values or tags only)",
+    ]
+    assert deploy.text.change_set_table(change_set("cert-dns", changes=CERT_CHANGES)) == [
+        f"change set {cs_name('cert-dns')} for {stack('cert-dns')}:",
+        "    action  logical id   type                                  replacement  cause",
+        "    Add     Certificate  AWS::CertificateManager::Certificate               new in the template",
+    ]
+
+
+def test_the_stateful_changes_are_what_needs_allow_replace_and_changeset_says_so():
+    assert deploy.text.stateful_changes(ALB_CHANGE_SET) == [
+        "TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, replaced)",
+        "AccessLogBucket (AWS::S3::Bucket, removed)",
+    ]
+    layer = deploy.deployer.load_layer(ENV, "alb", ROOT / "output")
+    assert deploy.text.left_for_review(ALB_CHANGE_SET, layer) == [
+        f"change set {cs_name('alb')} left for review; execute it with: make execute STACK=alb ENV={ENV} CHANGESET={cs_name('alb')}",
+        "  executing needs ALLOW_REPLACE=1 (--allow-replace): TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, replaced)",
+        "  executing needs ALLOW_REPLACE=1 (--allow-replace): AccessLogBucket (AWS::S3::Bucket, removed)",
+    ]
+    assert deploy.text.stateful_changes(change_set("cert-dns", changes=CERT_CHANGES)) == []
+
+
+def test_the_rollback_triggers_of_a_change_set_and_of_a_repair():
+    assert deploy.text.rollback_triggers(change_set("service")) == [
+        "rollback triggers: 2 release alarms, watched during the update and 10 minutes after; "
+        "CloudFormation rolls the update back if one goes to ALARM"
+    ]
+    assert deploy.text.rollback_triggers(change_set("service", repair=True)) == [
+        "rollback triggers: none for this change set (a repair: make rollback or REPAIR=1); the release alarms may still be in "
+        "ALARM from the release being repaired; the next deploy without REPAIR=1 watches them again"
+    ]
+
+
+FAILED_CREATE = [
+    event("cert-dns", stack("cert-dns"), "CREATE_IN_PROGRESS", 1, reason="User Initiated"),
+    event("cert-dns", "Certificate", "CREATE_IN_PROGRESS", 2, "AWS::CertificateManager::Certificate"),
+    event("cert-dns", "Certificate", "CREATE_FAILED", 5, "AWS::CertificateManager::Certificate", "Invalid domain name"),
+    event("cert-dns", stack("cert-dns"), "ROLLBACK_COMPLETE", 30),
+]
+
+
+def test_events_are_one_line_each_failures_and_rollbacks_red_on_a_terminal():
+    lines = [
+        f"  12:00:01  CREATE_IN_PROGRESS               {stack('cert-dns')}  AWS::CloudFormation::Stack  User Initiated",
+        "  12:00:02  CREATE_IN_PROGRESS               Certificate                  AWS::CertificateManager::Certificate",
+        "  12:00:05  CREATE_FAILED                    Certificate                  AWS::CertificateManager::Certificate  Invalid domain name",
+        f"  12:00:30  ROLLBACK_COMPLETE                {stack('cert-dns')}  AWS::CloudFormation::Stack",
+    ]
+    assert deploy.text.event_lines(FAILED_CREATE) == lines
+    assert deploy.text.event_lines(FAILED_CREATE, colour=True) == [*lines[:2], *(f"\033[31m{line}\033[0m" for line in lines[2:])]
+    assert deploy.text.failed_resources(FAILED_CREATE[2:3]) == [
+        "  failed: Certificate (AWS::CertificateManager::Certificate): Invalid domain name"
+    ]
+
+
+def test_make_events_prints_describe_stack_events_oldest_first_with_the_date():
+    newest_first = events(*FAILED_CREATE)["StackEvents"]
+    assert deploy.text.recent_events(stack("cert-dns"), newest_first) == [
+        f"{stack('cert-dns')}: the last 4 events, oldest first",
+        f"  2025-11-25 12:00:01  CREATE_IN_PROGRESS               {stack('cert-dns')}  AWS::CloudFormation::Stack  User Initiated",
+        "  2025-11-25 12:00:02  CREATE_IN_PROGRESS               Certificate                  AWS::CertificateManager::Certificate",
+        "  2025-11-25 12:00:05  CREATE_FAILED                    Certificate                  AWS::CertificateManager::Certificate"
+        "  Invalid domain name",
+        f"  2025-11-25 12:00:30  ROLLBACK_COMPLETE                {stack('cert-dns')}  AWS::CloudFormation::Stack",
+    ]
+
+
+def test_outputs_are_listed_by_key():
+    assert deploy.text.outputs(described("cert-dns")["Stacks"][0]) == [
+        f"  CertificateArn = {OUTPUT_VALUES['CertificateArn']}",
+        "  DomainName = DomainName-value",
+        f"  HostedZoneId = {OUTPUT_VALUES['HostedZoneId']}",
+    ]
+    assert deploy.text.outputs(described("cert-dns", with_outputs=False)["Stacks"][0]) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "stop"),
+    [
+        ("CREATE_IN_PROGRESS", f"aws cloudformation delete-stack --stack-name {stack('cert-dns')}   (a create cannot be cancelled)"),
+        ("UPDATE_IN_PROGRESS", f"aws cloudformation cancel-update-stack --stack-name {stack('cert-dns')}"),
+    ],
+)
+def test_a_wait_that_stops_names_what_is_still_in_progress_and_how_to_follow_or_stop_it(status, stop):
+    assert deploy.text.still_in_progress(stack("cert-dns"), ENV, status, 45, FAILED_CREATE[:2]) == [
+        f"error: stopped waiting for {stack('cert-dns')} after 45 minutes; it is still {status}.",
+        "  still CREATE_IN_PROGRESS since 12:00:02: Certificate (AWS::CertificateManager::Certificate)",
+        "    a certificate waits for its DNS validation record to resolve: is the hosted zone delegated? make zone ENV=prod checks and waits",
+        "  CloudFormation carries on; nothing was cancelled.",
+        "  follow it:   make status ENV=prod   (or: make events STACK=cert-dns ENV=prod)",
+        f"  stop it:     {stop}",
+        "  wait longer: rerun with MAX_WAIT=<minutes> (--max-wait); a rerun first waits for the stack to settle",
+    ]
+
+
+def test_the_summary_of_a_multi_layer_deploy():
+    outcomes = {"ci": "no changes", "cert-dns": "updated, 1 change"}
+    assert deploy.text.summary(["ci", "cert-dns", "alb", "service"], outcomes, 12.345) == [
+        "summary, 12.3 s: ci (no changes), cert-dns (updated, 1 change)",
+        "  not deployed: alb, service (the run stopped at alb: see above)",
+    ]
+    assert deploy.text.summary(["ci"], {"ci": "created, 3 changes"}, 61) == ["summary, 61.0 s: ci (created, 3 changes)"]
+    assert deploy.text.summary(["ci"], {}, 0.04) == [
+        "summary, 0.0 s: no layer deployed",
+        "  not deployed: ci (the run stopped at ci: see above)",
+    ]
+
+
+SMALL_TEMPLATE = {"Parameters": {"DomainName": {"Type": "String"}}, "Resources": {"Zone": {"Type": "AWS::Route53::HostedZone"}}}
+
+
+def small_layer(template, tags=None):
+    body = json.dumps(template, separators=(",", ":"), sort_keys=True)
+    return deploy.deployer.Layer(ENV, "cert-dns", stack("cert-dns"), body, frozenset(), {}, tags or {"Project": "startupwebapp"}, None)
+
+
+def test_the_diff_shows_template_parameters_and_tags_and_nothing_when_they_are_the_same():
+    deployed = {
+        "Parameters": [{"ParameterKey": "DomainName", "ParameterValue": "example.org"}],
+        "Tags": [{"Key": "Project", "Value": "old"}],
+    }
+    wanted = {"DomainName": "example.com"}
+    changed = SMALL_TEMPLATE | {"Resources": {"Zone": {"Type": "AWS::Route53::HostedZone", "DeletionPolicy": "Retain"}}}
+    assert deploy.text.template_diff(small_layer(changed), deployed, SMALL_TEMPLATE, wanted) == [
+        f"--- deployed {stack('cert-dns')}",
+        "+++ local output/cert-dns.json + parameters",
+        "@@ -6,9 +6,10 @@",
+        "   },",
+        '   "Resources": {',
+        '     "Zone": {',
+        '+      "DeletionPolicy": "Retain",',
+        '       "Type": "AWS::Route53::HostedZone"',
+        "     }",
+        "   }",
+        " }",
+        "-parameter DomainName=example.org",
+        "-tag Project=old",
+        "+parameter DomainName=example.com",
+        "+tag Project=startupwebapp",
+    ]
+    same = {
+        "Parameters": [{"ParameterKey": "DomainName", "ParameterValue": "example.com"}],
+        "Tags": [{"Key": "Project", "Value": "startupwebapp"}],
+    }
+    assert deploy.text.template_diff(small_layer(SMALL_TEMPLATE), same, SMALL_TEMPLATE, wanted) == []
+    coloured = deploy.text.template_diff(small_layer(SMALL_TEMPLATE), deployed, SMALL_TEMPLATE, wanted, colour=True)
+    assert coloured[-4:] == [
+        "\033[31m-parameter DomainName=example.org\033[0m",
+        "\033[31m-tag Project=old\033[0m",
+        "\033[32m+parameter DomainName=example.com\033[0m",
+        "\033[32m+tag Project=startupwebapp\033[0m",
+    ]
+
+
+def test_tag_changes_list_each_tag_that_differs():
+    before = {"Project": "startupwebapp", "CostCenter": "old-centre", "Owner": "ops"}
+    layer = small_layer(SMALL_TEMPLATE, tags={"Project": "startupwebapp", "CostCenter": "web", "Team": "a"})
+    assert deploy.text.tag_changes(layer, before) == [
+        f"{stack('cert-dns')}: only its tags differ from output/{ENV}/cert-dns.json:",
+        "  tag CostCenter: old-centre -> web",
+        "  tag Owner: ops -> (removed)",
+        "  tag Team: (none) -> a",
+    ]
+
+
+def test_an_interrupted_wait_says_cloudformation_carries_on_and_how_to_follow_or_stop_it():
+    assert deploy.text.interrupted(stack("alb"), ENV, "UPDATE_IN_PROGRESS") == [
+        f"interrupted: CloudFormation carries on with {stack('alb')} (UPDATE_IN_PROGRESS); nothing was cancelled.",
+        f"  follow it:         make status ENV={ENV}   (or: aws cloudformation describe-stack-events --stack-name {stack('alb')})",
+        f"  stop it:           aws cloudformation cancel-update-stack --stack-name {stack('alb')}",
+    ]
+    assert deploy.text.interrupted(stack("alb"), ENV, "CREATE_IN_PROGRESS")[2] == (
+        f"  stop it:           aws cloudformation delete-stack --stack-name {stack('alb')}   (a create cannot be cancelled)"
+    )

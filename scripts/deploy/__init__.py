@@ -1,0 +1,193 @@
+"""Apply the generated layers to AWS through reviewed change sets: `python -m scripts.deploy --help`.
+
+Exit codes: 0 done or nothing to do, 1 failed or refused (diff: differs), 2 bad input (diff: any
+error), 130 interrupted.
+
+Here: the command line (parse, validate, main). commands.py has one method per command,
+deployer.py the Deployer they use, text.py what it prints, aws.py the clients, call counts and
+error lines, history.py the release history, lock.py the environment's lock."""
+
+import argparse
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
+
+import templates
+from scripts import zone
+from scripts.deploy.aws import API_CALLS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, parse_api_calls
+from scripts.deploy.commands import COMMANDS, LOCKING_COMMANDS, Commands
+from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
+from scripts.deploy.failure import Failure
+from templates.errors import report
+from templates.inputs import IMAGE_TAG
+from templates.params import ParamsError
+from templates.params import load as load_params
+
+# What tests, bench.py and scripts/purge.py take from here.
+__all__ = ["ALLOW_ALL_POLICY", "API_CALLS", "CONFIG", "MAX_ATTEMPTS", "Deployer", "Failure", "main", "parse", "parse_api_calls"]
+
+CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.deploy",
+        description="Deploy the generated CloudFormation layers through reviewed change sets.",
+        epilog="exit codes: 0 done or no changes, 1 failed or refused (diff: differs), 2 bad input (diff: error), 130 interrupted",
+    )
+    parser.add_argument("command", choices=COMMANDS, help="what to do")
+    parser.add_argument("--env", required=True, help="environment: params/<env>.yaml and output/<env>/")
+    parser.add_argument("--stack", metavar="LAYER", help=f"one layer ({', '.join(templates.LAYERS)}); default every layer")
+    parser.add_argument("--yes", action="store_true", help="execute (or destroy) without asking; needed without a terminal")
+    parser.add_argument("--allow-replace", action="store_true", help="allow replacing or removing stateful resources")
+    parser.add_argument("--recreate", action="store_true", help="delete a ROLLBACK_COMPLETE stack and create it again")
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="a deploy that repairs: without rollback triggers, which would undo it while the release alarms fire (rollback implies it)",
+    )
+    parser.add_argument(
+        "--max-wait", type=int, metavar="MINUTES", help="minutes to wait for one stack operation (default: per layer, 30 to 60)"
+    )
+    parser.add_argument("--changeset", metavar="NAME", help="the change set `execute` runs")
+    parser.add_argument("--image-tag", metavar="TAG", help="ImageTag for the service layer (default: the params file)")
+    parser.add_argument("--output-dir", type=Path, default=Path("output"), help="generated templates (default: output)")
+    parser.add_argument("--params-dir", type=Path, default=Path("params"), help="params files (default: params)")
+    parser.add_argument(
+        "--role-arn",
+        default=os.environ.get("CFN_EXECUTION_ROLE_ARN") or None,
+        help="service role CloudFormation uses for the stacks (default: $CFN_EXECUTION_ROLE_ARN, else your own permissions)",
+    )
+    parser.add_argument(
+        "--timeout", type=int, default=600, help="verify, zone: seconds to keep retrying failing checks or waiting for DNS (default 600)"
+    )
+    parser.add_argument(
+        "--connect-to",
+        action="append",
+        default=[],
+        metavar="HOST:PORT:ADDRESS:PORT",
+        help="verify: connect to ADDRESS:PORT for HOST:PORT, like curl --connect-to (for a local rehearsal; "
+        "with AWS_ENDPOINT_URL an HTTP check runs only for a HOST:PORT mapped here)",
+    )
+    parser.add_argument("--ca-bundle", help="verify: CA certificates to trust (default: the system's)")
+    parser.add_argument("--api-calls", action="store_true", help="print the AWS API calls made per stack on stderr")
+    return parser.parse_args(argv)
+
+
+def validate(args):
+    """(environment, layers) or Failure(code 2); reads only local files."""
+    if args.command in ("rollback", "verify") and not args.stack:
+        args.stack = "service"
+    if args.stack and args.stack not in templates.LAYERS:
+        raise Failure(f"error: unknown layer {args.stack!r}; layers: {', '.join(templates.LAYERS)}", 2)
+    params_file = args.params_dir / f"{args.env}.yaml"
+    if not params_file.is_file():
+        known = ", ".join(sorted(p.stem for p in args.params_dir.glob("*.yaml"))) or "none"
+        raise Failure(f"error: unknown environment {args.env!r}: no {params_file}; environments: {known}", 2)
+    try:
+        environment = load_params(params_file)
+    except ParamsError as error:
+        raise Failure("\n".join(f"error: {line}" for line in error.problems), 2) from None
+    enabled = environment.layers
+    # A layer taken out of enabled_layers may still be deployed: it can be looked at and destroyed.
+    everywhere = args.command in ("status", "outputs", "events", "destroy", "purge")
+    if args.stack and args.stack not in enabled and not everywhere:
+        raise Failure(f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {params_file}", 2)
+    names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
+    if args.command == "zone" and args.stack:
+        raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
+    if args.max_wait is not None and not 1 <= args.max_wait <= 720:
+        raise Failure(f"error: MAX_WAIT={args.max_wait}: allowed: 1 to 720 minutes", 2)
+    if args.timeout < 0:
+        raise Failure(f"error: TIMEOUT={args.timeout}: allowed: 0 or more seconds", 2)
+    if args.command in ("changeset", "execute", "recover", "events") and not args.stack:
+        raise Failure(f"error: {args.command} needs STACK=<layer> (--stack); layers: {', '.join(enabled)}", 2)
+    if args.command in ("rollback", "verify") and args.stack != "service":
+        raise Failure(f"error: {args.command} works on the service layer: --stack service", 2)
+    if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
+        got = f"; got {args.changeset!r}" if args.changeset else ""
+        raise Failure(f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}", 2)
+    if args.image_tag and not re.fullmatch(IMAGE_TAG, args.image_tag):
+        raise Failure(f"error: TAG={args.image_tag}: not a Docker image tag (letters, digits, _ . -, at most 128)", 2)
+    if args.image_tag and args.stack and args.stack != "service":
+        raise Failure(f"error: TAG= (--image-tag) sets the service layer's image; STACK={args.stack} has none", 2)
+    needs_files = args.command in ("deploy", "changeset", "execute", "diff", "rollback")
+    layers = [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
+    for layer in layers if args.command in ("deploy", "changeset") else []:
+        if "ExistingHostedZoneId" in layer.declared and not layer.parameters.get("ExistingHostedZoneId"):
+            raise Failure(
+                f"error: {args.params_dir / f'{args.env}.yaml'}: parameters.ExistingHostedZoneId is empty; {layer.name} validates its "
+                "certificate by DNS in the domain's public hosted zone, which works only once the registrar delegates the domain "
+                "to the zone's name servers (a zone made with the certificate is not delegated, and its stack would wait 72 hours). "
+                f"Run make zone ENV={args.env}: it finds or creates the zone, prints the name servers to set at the registrar and "
+                "waits until DNS answers with them; then set ExistingHostedZoneId to the zone id it prints",
+                2,
+            )
+    return environment, layers
+
+
+def main(
+    argv=None,
+    *,
+    clients=None,
+    sleep=time.sleep,
+    ask=input,
+    interactive=None,
+    now=None,
+    revision=None,
+    out=None,
+    err=None,
+    clock=time.monotonic,
+    resolver=None,
+    locking=True,
+) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    args = parse(argv)
+    deployer, failure = None, None
+    try:
+        environment, layers = validate(args)
+        if resolver is None and not os.environ.get("AWS_ENDPOINT_URL"):
+            resolver = zone.public_name_servers  # an emulator's zones are unknown to public DNS
+        deployer = Deployer(
+            clients or boto_clients(environment.region, err, CONFIG),  # this module's CONFIG: tests replace it
+            args.env,
+            out=out,
+            err=err,
+            sleep=sleep,
+            now=now,
+            revision=revision,
+            ask=ask,
+            interactive=sys.stdin.isatty() if interactive is None else interactive,
+            yes=args.yes,
+            role_arn=args.role_arn,
+            clock=clock,
+            repair=args.repair,
+            max_wait=args.max_wait,
+            resolver=resolver,
+        )
+        locked = locking and args.command in LOCKING_COMMANDS
+        try:
+            if locked:
+                deployer.lock.take(args.command)
+            code = COMMANDS[args.command](Commands(deployer, args, layers, environment))
+        finally:  # also on a failure and on Ctrl-C: the next run must not find the lock taken
+            if locked:
+                deployer.lock.release()
+    except Failure as error:
+        failure = error
+    except KeyboardInterrupt:
+        failure = Failure("interrupted", 130)
+    except (BotoCoreError, ClientError, ResponseParserError) as error:
+        failure = Failure(explain(error, args.env))
+    if failure:
+        code = report(failure, err)
+        if args.command == "diff" and code != 130:
+            code = 2  # diff's 1 means "differs"
+    if args.api_calls and deployer:
+        print(deployer.calls.line(), file=err)
+    return code

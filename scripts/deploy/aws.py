@@ -1,0 +1,124 @@
+"""The deployer's side of botocore: the clients' settings, the hooks that count each run's calls and
+print botocore's retries, and one line with what to do for each error."""
+
+import os
+from collections import Counter
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
+from botocore.parsers import ResponseParserError
+
+# Every call: 5 s to connect, 20 s to read an answer, 5 attempts with botocore's standard retry
+# mode (throttling, 5xx, connection errors; backoff up to 1, 2, 4 and 8 s): an endpoint that refuses
+# connections fails within 20 s, one that stops answering within 2 minutes, and each retry is printed.
+# https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
+MAX_ATTEMPTS = 5
+CONFIG = Config(
+    connect_timeout=5,
+    read_timeout=20,
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+    user_agent_extra="startupwebapp-deployer",
+)
+
+
+def boto_clients(region, err, config):
+    session = boto3.session.Session()
+    if session.region_name and session.region_name != region:
+        print(f"note: using the environment's region {region} (the AWS configuration says {session.region_name})", file=err)
+    made = {}
+
+    def client(service):
+        if service not in made:
+            made[service] = session.client(service, region_name=region, config=config)
+        return made[service]
+
+    return client
+
+
+API_CALLS = "API calls per stack: "
+NO_STACK = "(no stack)"  # where --api-calls counts the calls that name no stack: the lock, the release history, verify's
+
+
+def parse_api_calls(stderr: str) -> dict:
+    """The --api-calls line back as stack -> calls (for the benchmark and the tests)."""
+    line = next(line for line in stderr.splitlines() if line.startswith(API_CALLS))
+    return {stack: int(n) for stack, n in (part.rsplit(" ", 1) for part in line.removeprefix(API_CALLS).split(", "))}
+
+
+def stack_of(params) -> str:
+    """The stack a request is about: its StackName, a name or a stack id (an ARN ending stack/<name>/<uuid>)."""
+    name = params.get("StackName")
+    if not name:
+        return NO_STACK
+    return name.split(":stack/", 1)[1].split("/", 1)[0] if name.startswith("arn:") else name
+
+
+class AwsCalls:
+    """Hooks on each client of a run: count its calls per stack (--api-calls), print a line for each retry."""
+
+    def __init__(self, err):
+        self.err = err
+        self.per_stack = Counter()  # stack name (or NO_STACK) -> calls
+        self.last_problem = "no answer"  # what the last failed attempt of a call got, for the retry line
+
+    def watch(self, client):
+        client.meta.events.register("before-parameter-build", self.count)  # once per call, before retries; Stubber answers later
+        client.meta.events.register("needs-retry", self.remember_problem)
+        client.meta.events.register("request-created", self.say_retry)
+        return client
+
+    def count(self, params, **_):
+        self.per_stack[stack_of(params)] += 1
+
+    def remember_problem(self, response=None, caught_exception=None, **_):
+        if caught_exception is not None:
+            self.last_problem = " ".join(str(caught_exception).split())[:160]
+        elif response is not None:
+            self.last_problem = (response[1] or {}).get("Error", {}).get("Code") or f"HTTP {response[0].status_code}"
+
+    def say_retry(self, request, operation_name, **_):
+        attempt = request.context.get("retries", {}).get("attempt", 1)
+        if attempt > 1:
+            print(
+                f"AWS not answering {operation_name} ({self.last_problem}): retry {attempt - 1} of {MAX_ATTEMPTS - 1}",
+                file=self.err,
+                flush=True,
+            )
+
+    def line(self) -> str:
+        return API_CALLS + ", ".join(f"{stack} {n}" for stack, n in self.per_stack.items())
+
+
+def not_found(error: ClientError) -> bool:
+    code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
+    return code.startswith("ChangeSetNotFound") or (code == "ValidationError" and "does not exist" in message)
+
+
+def explain(error, env) -> str:
+    """One line for an AWS or botocore error, with what to do next."""
+    if isinstance(error, NoCredentialsError):
+        return "error: no AWS credentials found: set AWS_PROFILE (or run `aws sso login`), or use the sandbox"
+    if isinstance(error, (ReadTimeoutError, ConnectTimeoutError)):
+        return (
+            f"error: {error.kwargs.get('endpoint_url')} did not answer in time, {MAX_ATTEMPTS} tries: check the network, "
+            "or AWS_ENDPOINT_URL (is the sandbox running? make sandbox-status)"
+        )
+    if isinstance(error, EndpointConnectionError):
+        return (
+            f"error: cannot reach {error.kwargs.get('endpoint_url')} ({MAX_ATTEMPTS} tries): check the network, "
+            "or AWS_ENDPOINT_URL (is the sandbox running? make sandbox-status)"
+        )
+    if isinstance(error, ResponseParserError):
+        # Whatever answered is no AWS API: a proxy's page, another server on the port, a JSON error.
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or "the AWS endpoint"
+        text = str(error)
+        said = text[text.find("b'") :] if "b'" in text else text
+        return f"error: {endpoint} answered with something that is not an AWS API response: {' '.join(said.split())[:200]}; is that the endpoint you meant?"
+    if isinstance(error, ClientError):
+        code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
+        credentials = any(word in code for word in ("Token", "Denied", "Unauthorized", "Signature"))
+        hint = "check the credentials: aws sts get-caller-identity" if credentials else f"see where things stand: make status ENV={env}"
+        return f"error: {error.operation_name}: {code}: {message}; {hint}"
+    text = " ".join(str(error).split())[:300]
+    return f"error: {text}; check the AWS configuration (profile, region, AWS_ENDPOINT_URL)"

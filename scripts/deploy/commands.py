@@ -1,0 +1,307 @@
+"""The commands of `python -m scripts.deploy`, one method each, and COMMANDS, the table main() runs
+them from."""
+
+import os
+
+from botocore.exceptions import ClientError
+
+import templates
+from scripts import purge, verify, zone
+from scripts.deploy import text
+from scripts.deploy.aws import not_found
+from scripts.deploy.failure import Failure
+from scripts.deploy.history import previous_release
+from scripts.deploy.text import parameter_values
+
+
+class Commands:
+    """Each method runs its command with the Deployer on the layers validate() chose (Layers, or
+    layer names for the commands that need no template) and returns the exit status."""
+
+    def __init__(self, deployer, args, layers, environment):
+        self.deployer, self.args, self.layers, self.environment = deployer, args, layers, environment
+        self.env = args.env
+
+    def deploy(self) -> int:
+        deployer, args = self.deployer, self.args
+        if args.stack:
+            deployer.deploy(self.layers[0], args.image_tag, args.allow_replace, args.recreate)
+            return 0
+        deployer.say(f"order: {' -> '.join(layer.name for layer in self.layers)}")
+        started = deployer.clock()
+        try:
+            for layer in self.layers:
+                deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
+        finally:  # also when a layer fails or is declined: say what was deployed and what was not
+            deployer.say(*text.summary([layer.name for layer in self.layers], deployer.outcomes, deployer.clock() - started))
+        return 0
+
+    def changeset(self) -> int:
+        self.deployer.deploy(self.layers[0], self.args.image_tag, recreate=self.args.recreate, leave=True)
+        return 0
+
+    def execute(self) -> int:
+        """Execute the change set `make changeset` left, if it is still the one to execute."""
+        deployer, layer, name = self.deployer, self.layers[0], self.args.changeset
+        try:
+            change_set = deployer.wait_for_change_set(layer.stack, name)
+        except ClientError as error:
+            if not_found(error):
+                raise Failure(
+                    f"error: no change set {name} on stack {layer.stack}; list them: aws cloudformation list-change-sets --stack-name {layer.stack}",
+                    2,
+                ) from None
+            raise
+        if change_set["StackName"] != layer.stack:
+            raise Failure(f"error: change set {name} belongs to {change_set['StackName']}, not {layer.stack}", 2)
+        if change_set["Status"] != "CREATE_COMPLETE" or change_set.get("ExecutionStatus") != "AVAILABLE":
+            raise Failure(
+                f"error: change set {name} cannot be executed: {change_set['Status']}/{change_set.get('ExecutionStatus')} {change_set.get('StatusReason', '')}".rstrip()
+            )
+        exists = deployer.has_stack(layer.stack)
+        updated = exists and deployer.describe(layer.stack).get("LastUpdatedTime")
+        if updated and change_set.get("CreationTime") and change_set["CreationTime"] < updated:
+            # It was computed against the stack as it was then: executing it would put back the
+            # values of then over everything deployed since.
+            raise Failure(
+                f"error: change set {name} was created at {change_set['CreationTime']:%Y-%m-%d %H:%M:%S %Z}, before {layer.stack}'s "
+                f"last update at {updated:%Y-%m-%d %H:%M:%S %Z}; it would undo that update. Make a new one: "
+                f"make changeset STACK={layer.name} ENV={self.env}"
+            )
+        deployer.say(*text.change_set_table(change_set, deployer.describe(layer.stack) if exists else None, deployer.colour))
+        deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
+        return 0
+
+    def status(self) -> int:
+        deployer, env = self.deployer, self.env
+        deployer.say(f"{'STACK':<36} {'STATUS':<28} LAST CHANGE")
+        for name in self.layers:
+            stack = templates.stack_name(env, name)
+            found = deployer.describe(stack)
+            enabled = name in self.environment.layers
+            if found is None:
+                if enabled:
+                    deployer.say(f"{stack:<36} not deployed")
+                continue
+            when = found.get("LastUpdatedTime") or found.get("CreationTime")
+            note = "  (abandoned create: not deployed)" if found["StackStatus"] == "REVIEW_IN_PROGRESS" else ""
+            if not enabled:
+                note += f"  (not in enabled_layers of params/{env}.yaml: make destroy STACK={name} ENV={env} removes it)"
+            deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
+        return 0
+
+    def outputs(self) -> int:
+        deployer = self.deployer
+        for name in self.layers:
+            stack = templates.stack_name(self.env, name)
+            if not deployer.has_stack(stack) and name not in self.environment.layers:
+                continue
+            deployer.say(f"{stack}:" if deployer.has_stack(stack) else f"{stack}: not deployed")
+            deployer.say(*text.outputs(deployer.describe(stack) or {}))
+        return 0
+
+    def events(self, count=25) -> int:
+        deployer, stack = self.deployer, templates.stack_name(self.env, self.layers[0])
+        found = deployer.describe(stack)
+        if found is None:
+            deployer.say(f"{stack}: not deployed")
+            return 0
+        events = deployer.cf.describe_stack_events(StackName=found["StackId"]).get("StackEvents", [])[:count]
+        deployer.say(*text.recent_events(stack, events))
+        return 0
+
+    def diff(self) -> int:
+        differing = [layer.name for layer in self.layers if self.deployer.diff(layer, self.args.image_tag)]
+        if differing:  # an outcome, not a failure: make's "Error 1" after it only carries the exit code
+            self.deployer.say(f"differs from what {self.env} runs: {', '.join(differing)} (exit 1; make deploy applies it)")
+        return 1 if differing else 0
+
+    def destroy(self) -> int:
+        deployer, env, names = self.deployer, self.env, list(reversed(self.layers))
+        in_use = deployer.consumers(self.args.stack) if self.args.stack else []
+        if in_use:
+            raise Failure(
+                f"error: refusing to destroy {templates.stack_name(env, self.args.stack)}: {', '.join(in_use)} still uses its outputs; destroy that first"
+            )
+        existing = [stack for stack in (templates.stack_name(env, name) for name in names) if deployer.describe(stack)]
+        if not existing:
+            deployer.say("nothing deployed")
+            return 0
+        protected = purge.deletion_protected(deployer, existing)  # refused before anything is deleted, not half way
+        if protected:
+            raise Failure(
+                f"error: refusing to destroy {protected[0]}: its load balancer has deletion protection on (DeletionProtection=true), "
+                "which CloudFormation cannot delete: the stack would end DELETE_FAILED. If it is really to go, set "
+                f"DeletionProtection: false in params/{env}.yaml, make templates && make deploy ENV={env} STACK=alb, "
+                "then destroy again; nothing destroyed"
+            )
+        for stack in existing:  # said before asking, so that the answer knows what stays
+            if deployer.describe(stack)["StackStatus"] != "REVIEW_IN_PROGRESS" and deployer.retained(stack):
+                kept = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in deployer.retained(stack).items())
+                deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
+        deployer.confirm(f"destroy {', '.join(existing)}? [y/N] ", "nothing destroyed")
+        for name in names:
+            deployer.destroy(name)
+        return 0
+
+    def purge(self) -> int:
+        return purge.purge(self.deployer, self.layers)
+
+    def recover(self) -> int:
+        """Continue an UPDATE_ROLLBACK_FAILED rollback."""
+        deployer, stack = self.deployer, templates.stack_name(self.env, self.layers[0])
+        found = deployer.describe(stack)
+        if not found or found["StackStatus"] != "UPDATE_ROLLBACK_FAILED":
+            raise Failure(
+                f"error: {stack} is {found['StackStatus'] if found else 'not deployed'}; recover only continues an UPDATE_ROLLBACK_FAILED rollback"
+            )
+        started = deployer.now()
+        token = f"recover-{stack}-{started:%Y%m%d%H%M%S}"
+        deployer.cf.continue_update_rollback(StackName=stack, ClientRequestToken=token, **deployer.role)
+        found = deployer.wait_for_stack(stack, token, started)
+        if found["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
+            deployer.say(f"{stack}: UPDATE_ROLLBACK_COMPLETE: back on its previous template; fix the cause and deploy again")
+            return 0
+        failed = deployer.print_failures()
+        raise Failure(
+            f"error: {stack} ended {found['StackStatus']}; if a resource cannot be rolled back, skip it: aws cloudformation "
+            f"continue-update-rollback --stack-name {stack} --resources-to-skip {' '.join(failed) or 'LOGICAL_ID'}"
+        )
+
+    def rollback(self) -> int:
+        """Deploy the image before the one running (or TAG=) through the usual change set."""
+        deployer, layer, image_tag = self.deployer, self.layers[0], self.args.image_tag
+        if not deployer.has_stack(layer.stack):
+            raise Failure(f"error: {layer.stack} is not deployed: nothing to roll back")
+        running = parameter_values(deployer.describe(layer.stack)).get("ImageTag")
+        if image_tag is None:
+            created = f"{deployer.describe(layer.stack)['CreationTime']:%Y-%m-%dT%H:%M:%SZ}"
+            releases = deployer.history.releases()
+            earlier_stacks = [entry for entry in releases if entry.get("stack_created", created) != created]
+            if earlier_stacks:
+                deployer.say(
+                    f"{len(earlier_stacks)} releases in the history belong to an earlier {layer.stack} (destroyed, then created "
+                    f"again at {created}): not rolled back to"
+                )
+            release = previous_release([entry for entry in releases if entry not in earlier_stacks], running)
+            if release is None:
+                raise Failure(
+                    f"error: nothing earlier to roll back to: the release history ({deployer.history.name}) has no image other than "
+                    f"the running {running} and those rolled back from; name one with TAG=<image tag>"
+                )
+            image_tag = release["image_tag"]
+            deployer.say(
+                f"rolling back {layer.stack} from {running} to {image_tag} (released {release['time']} by {release['by']}, git {release['revision']})"
+            )
+        else:
+            deployer.say(f"rolling back {layer.stack} from {running} to {image_tag}")
+        deployer.rolling_back_from = running
+        deployer.repair = True
+        deployer.deploy(layer, image_tag, self.args.allow_replace)
+        return 0
+
+    def verify(self) -> int:
+        """The checks of scripts/verify.py on the service the stacks' outputs name."""
+        deployer, environment, args = self.deployer, self.environment, self.args
+        outputs = {}
+        for layer in ("alb", "service"):
+            stack = templates.stack_name(environment.name, layer)
+            if not deployer.has_stack(stack):
+                raise Failure(f"error: {stack} is not deployed: nothing to verify")
+            outputs[layer] = deployer.outputs(stack)
+        alb, service = outputs["alb"], outputs["service"]
+        deployer.say(f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s")
+        # With AWS_ENDPOINT_URL the stacks live in an emulator: it runs no containers, and the public host
+        # in their outputs is not theirs. verify.run_checks skips what cannot pass there, saying why, and
+        # makes HTTP requests only to the --connect-to addresses (a local server), never the public host.
+        emulator = os.environ.get("AWS_ENDPOINT_URL")
+        if emulator:
+            deployer.say(f"AWS_ENDPOINT_URL={emulator}: an emulator; the checks it cannot pass are skipped, each with its reason")
+        try:
+            endpoint = verify.Endpoint(verify.parse_connect_to(args.connect_to), ca_bundle=args.ca_bundle)
+        except (ValueError, OSError) as error:
+            raise Failure(f"error: {error}", 2) from None
+
+        def run_once():
+            return verify.run_checks(
+                endpoint,
+                alb["ServiceHost"],
+                ecs=deployer.client("ecs"),
+                elbv2=deployer.client("elbv2"),
+                cluster=service["ClusterName"],
+                service=service["ServiceName"],
+                target_group_arn=alb["TargetGroupArn"],
+                smoke_checks=environment.smoke_checks,
+                emulator=bool(emulator),
+                task_definition=service.get("TaskDefinitionArn"),
+            )
+
+        return 0 if verify.verify(run_once, timeout=args.timeout, sleep=deployer.sleep, say=deployer.say) else 1
+
+    def zone(self) -> int:
+        """Find or create the domain's public zone, print its name servers, wait for the delegation."""
+        deployer, env, timeout = self.deployer, self.env, self.args.timeout
+        domain, given = self.environment.values["DomainName"], self.environment.values["ExistingHostedZoneId"]
+        reference = f"{templates.PROJECT}-{env}-{deployer.now():%Y%m%d%H%M%S}"
+        try:
+            zone_id, servers = zone.find_or_create(
+                deployer.client("route53"), domain, given, env, lambda question: deployer.why_not(question) is None, deployer.say, reference
+            )
+        except zone.ZoneError as error:
+            raise Failure(f"error: params/{env}.yaml: {error}") from None
+        deployer.say(f"set exactly these name servers at the registrar of {domain} (hosted zone {zone_id}):")
+        deployer.say(*(f"  {zone.normal(server)}" for server in servers))
+        if deployer.resolver is None:
+            deployer.say("delegation not checked: AWS_ENDPOINT_URL is set, so public DNS knows nothing of this zone")
+        elif zone.wait_for_delegation(domain, servers, deployer.resolver, timeout, deployer.sleep, deployer.clock, deployer.say):
+            deployer.say(f"{domain} is delegated: public DNS answers with the zone's name servers")
+        else:
+            raise Failure(
+                f"error: {domain} is not delegated to {zone_id} yet after {timeout} s; a registrar's change often shows within "
+                f"an hour and can take up to 48 hours (the old name servers' TTL); run make zone ENV={env} again to keep "
+                "waiting: it finds the same zone"
+            )
+        if given == zone_id:
+            deployer.say(f"params/{env}.yaml names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={env}")
+        else:
+            deployer.say(
+                f"next: set `ExistingHostedZoneId: {zone_id}` under parameters in params/{env}.yaml, "
+                f"then: make templates && make deploy STACK=cert-dns ENV={env}"
+            )
+        return 0
+
+    def unlock(self) -> int:
+        """Free the lock a dead run left, after saying whose it is and asking."""
+        deployer, env = self.deployer, self.env
+        if not deployer.lock.taken():
+            deployer.say(f"{env} is not locked")
+            return 0
+        holder = deployer.lock.holder()
+        deployer.confirm(
+            f"free the lock of {env} held by {holder}? Only if that run is gone. [y/N] ",
+            f"the lock of {env} ({holder}) is kept; to free it without asking, rerun with YES=1 (--yes)",
+        )
+        deployer.lock.free()
+        deployer.say(f"{env}: lock freed (was {holder})")
+        return 0
+
+
+# In the order `--help` lists them.
+COMMANDS = {
+    "deploy": Commands.deploy,
+    "changeset": Commands.changeset,
+    "execute": Commands.execute,
+    "status": Commands.status,
+    "outputs": Commands.outputs,
+    "events": Commands.events,
+    "diff": Commands.diff,
+    "destroy": Commands.destroy,
+    "recover": Commands.recover,
+    "rollback": Commands.rollback,
+    "verify": Commands.verify,
+    "zone": Commands.zone,
+    "unlock": Commands.unlock,
+    "purge": Commands.purge,
+}
+# Commands that change an environment hold its lock (scripts/deploy/lock.py) while they run.
+LOCKING_COMMANDS = ("deploy", "changeset", "execute", "destroy", "recover", "rollback", "purge")

@@ -1,0 +1,623 @@
+"""The Deployer: applies one layer at a time through change sets, waits for CloudFormation, and
+reads and deletes stacks.
+
+Shaped like aws-cli's customizations/cloudformation/deployer.py: one small method per step
+(has_stack, create_change_set, wait_for_change_set, execute, wait_for_stack, ...) and "no changes"
+decided in one place. Wired parameters come from the upstream stacks' outputs (templates.WIRING),
+read with DescribeStacks once per run."""
+
+import functools
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+import templates
+from scripts import purge, zone
+from scripts.deploy import text
+from scripts.deploy.aws import NO_STACK, AwsCalls, not_found
+from scripts.deploy.failure import Failure
+from scripts.deploy.history import ReleaseHistory
+from scripts.deploy.lock import EnvironmentLock
+from scripts.deploy.text import parameter_values
+from templates import ROOT
+from templates.inputs import KEEP_RUNNING_COUNT
+
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
+UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
+SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
+ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
+# Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
+POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
+MAX_TEMPLATE_BODY = 51_200
+
+
+@dataclass(frozen=True)
+class Layer:
+    env: str
+    name: str
+    stack: str
+    template: str  # the body of output/<layer>.json, compact
+    declared: frozenset  # the template's parameter names
+    parameters: dict  # output/<env>/<layer>.json "Parameters", every value known before deploy
+    tags: dict
+    policy: dict | None
+
+
+def load_layer(env, name, output_dir: Path) -> Layer:
+    files = [output_dir / f"{name}.json", output_dir / env / f"{name}.json"]
+    try:
+        template, config = json.loads(files[0].read_text()), json.loads(files[1].read_text())
+    except FileNotFoundError as error:
+        raise Failure(f"error: {error.filename}: missing; run `make templates` (generates output/ from params/)", 2) from None
+    except (OSError, ValueError) as error:
+        raise Failure(f"error: {files[0]} or {files[1]}: unreadable ({error}); run `make templates`", 2) from None
+    # Sent compact: CloudFormation takes at most 51,200 bytes of template inline.
+    body = json.dumps(template, separators=(",", ":"), sort_keys=True)
+    if len(body) > MAX_TEMPLATE_BODY:
+        raise Failure(f"error: {files[0]}: {len(body)} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2)
+    stack = templates.stack_name(env, name)
+    declared = frozenset(template.get("Parameters", {}))
+    return Layer(env, name, stack, body, declared, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"))
+
+
+def git_revision() -> str:
+    try:
+        result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "nogit"
+    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "nogit"
+
+
+def delays():
+    """Seconds to sleep before each poll: none before the first."""
+    yield 0.0
+    delay = POLL_START
+    while True:
+        yield delay
+        delay = min(delay * POLL_GROWTH, POLL_MAX)
+
+
+class Deployer:
+    """One environment's stacks: reads them (once a run), deploys a layer through a change set,
+    waits for CloudFormation, deletes; says what happens on `out`."""
+
+    def __init__(
+        self,
+        client,
+        env,
+        *,
+        out,
+        err,
+        sleep=time.sleep,
+        now=None,
+        revision=None,
+        ask=input,
+        interactive=False,
+        yes=False,
+        role_arn=None,
+        clock=time.monotonic,
+        repair=False,
+        max_wait=None,
+        resolver=None,
+    ):
+        self._client_factory, self._clients = client, {}
+        self.calls = AwsCalls(err)
+        self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
+        self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
+        # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
+        self.role = {"RoleARN": role_arn} if role_arn else {}
+        self.env, self.out, self.err, self.sleep, self.ask = env, out, err, sleep, ask
+        self.now = now or (lambda: datetime.now(UTC))
+        self.revision = revision
+        self.interactive, self.yes = interactive, yes
+        self.colour = getattr(out, "isatty", lambda: False)()
+        self.stacks = {}  # stack name -> DescribeStacks entry, or None when not deployed (one read per run)
+        self.relaxed_policy = None  # the layer whose stack policy --allow-replace relaxed, until restored
+        self.events = []  # events of the last wait, oldest first
+        self.rolling_back_from = None  # the image tag a rollback leaves, recorded with the release
+        self.clock = clock
+        # A repair (make rollback, REPAIR=1) runs without rollback triggers: see rollback_configuration.
+        self.repair = repair
+        self.max_wait = max_wait  # minutes per stack operation; None: templates.WAIT_MINUTES
+        # domain -> the name servers public DNS answers with (scripts/zone.py); None: no DNS to ask
+        self.resolver = resolver
+
+    # --- plumbing -------------------------------------------------------------------------
+    def client(self, service):
+        if service not in self._clients:
+            self._clients[service] = self.calls.watch(self._client_factory(service))
+        return self._clients[service]
+
+    @property
+    def cf(self):
+        return self.client("cloudformation")
+
+    def say(self, *lines):
+        for line in lines:
+            print(line, file=self.out, flush=True)
+
+    def why_not(self, question) -> str | None:
+        """None once the run may go on: --yes, or "y" on the terminal; else why it may not."""
+        if self.yes:
+            return None
+        if not self.interactive:
+            return "no terminal to ask on and no YES=1 (--yes)"
+        try:
+            answer = self.ask(question)
+        except EOFError:
+            answer = ""
+        return None if answer.strip().lower() in ("y", "yes") else "not confirmed"
+
+    def confirm(self, question, refusal):
+        """Go on once confirmed (why_not); else stop: "error: <why not>: <refusal>"."""
+        why = self.why_not(question)
+        if why:
+            raise Failure(f"error: {why}: {refusal}")
+
+    # --- reading stacks -------------------------------------------------------------------
+    def describe(self, stack):
+        if stack not in self.stacks:
+            try:
+                self.stacks[stack] = self.cf.describe_stacks(StackName=stack)["Stacks"][0]
+            except ClientError as error:
+                if not not_found(error):
+                    raise
+                self.stacks[stack] = None
+        return self.stacks[stack]
+
+    def has_stack(self, stack) -> bool:
+        """Deployed: exists and is not an abandoned create (REVIEW_IN_PROGRESS)."""
+        found = self.describe(stack)
+        return found is not None and found["StackStatus"] != "REVIEW_IN_PROGRESS"
+
+    def deployed_template(self, stack) -> dict:
+        body = self.cf.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
+        return json.loads(body) if isinstance(body, str) else body  # boto3 parses JSON bodies itself
+
+    def retained(self, stack) -> dict:
+        """Logical id -> type of what deleting the stack leaves in the account (read once a run)."""
+        if stack not in self.retained_by:
+            resources = self.deployed_template(stack).get("Resources", {})
+            retain = ("Retain", "RetainExceptOnCreate")
+            self.retained_by[stack] = {k: r["Type"] for k, r in sorted(resources.items()) if r.get("DeletionPolicy") in retain}
+        return self.retained_by[stack]
+
+    def outputs(self, stack) -> dict:
+        return {o["OutputKey"]: o["OutputValue"] for o in (self.describe(stack) or {}).get("Outputs", [])}
+
+    def wired_parameters(self, layer) -> dict:
+        values = {}
+        for parameter, (upstream, output) in templates.wired_into(layer.name).items():
+            source = templates.stack_name(self.env, upstream)
+            found = self.describe(source)
+            if not self.has_stack(source):
+                raise Failure(
+                    f"error: {layer.stack} needs {source} deployed first (its {output}): make deploy STACK={upstream} ENV={self.env}"
+                )
+            if found["StackStatus"] not in UPDATABLE:
+                raise Failure(f"error: {layer.stack} reads {source}, which is {found['StackStatus']}; deploy it again first")
+            if output not in self.outputs(source):
+                raise Failure(f"error: {source} has no output {output}; redeploy it: make deploy STACK={upstream} ENV={self.env}")
+            values[parameter] = self.outputs(source)[output]
+        return values
+
+    def rollback_configuration(self, layer) -> dict:
+        """CloudFormation rolls the layer back if these alarms fire while it deploys or soon after.
+
+        A repair goes without them: it is usually made because those alarms fire, and with them
+        CloudFormation would undo the repair. CloudFormation keeps a stack's last triggers for later
+        updates unless given a list, so a repair sends an empty one and the next deploy sets them again.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackConfiguration.html"""
+        if layer.name not in templates.ROLLBACK_TRIGGERS:
+            return {}
+        if self.repair:
+            return {"RollbackConfiguration": {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}}
+        upstream, arns, minutes = templates.ROLLBACK_TRIGGERS[layer.name]
+        found = self.outputs(templates.stack_name(self.env, upstream))
+        if arns not in found:
+            raise Failure(f"error: {layer.stack} needs the rollback alarms of {upstream}: make deploy STACK={upstream} ENV={self.env}")
+        triggers = [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in found[arns].split(",") if arn]
+        return {"RollbackConfiguration": {"RollbackTriggers": triggers, "MonitoringTimeInMinutes": int(found.get(minutes, "0"))}}
+
+    def parameters(self, layer, wired, image_tag=None) -> dict:
+        values = dict(layer.parameters) | wired
+        if "ImageTag" in values and image_tag is None and self.has_stack(layer.stack):
+            # A deploy without TAG= keeps the running image: changing a threshold must not
+            # swap the release (the params file's ImageTag is for the first deploy only).
+            image_tag = parameter_values(self.describe(layer.stack)).get("ImageTag")
+        if image_tag and "ImageTag" in values:
+            values["ImageTag"] = image_tag
+        if KEEP_RUNNING_COUNT in layer.declared:
+            # Once the service exists its template omits DesiredCount, so an update never undoes
+            # what auto-scaling chose.
+            values[KEEP_RUNNING_COUNT] = "true" if self.has_stack(layer.stack) else "false"
+        return values
+
+    # --- stack states -----------------------------------------------------------------------
+    def ready(self, layer, recreate=False) -> bool:
+        """Settle the stack into a state a change set can start from; True if it is deployed."""
+        while True:
+            found = self.describe(layer.stack)
+            status = found and found["StackStatus"]
+            if status in (None, "REVIEW_IN_PROGRESS"):
+                return False
+            if status in UPDATABLE:
+                return True
+            if status.endswith("_IN_PROGRESS"):
+                self.say(f"{layer.stack} is {status}: waiting for it to settle")
+                self.wait_for_stack(layer.stack, token=None)
+            elif status == "ROLLBACK_COMPLETE" and recreate:
+                self.say(f"{layer.stack} is ROLLBACK_COMPLETE: deleting it to create it again (--recreate)")
+                self.delete(layer.stack)
+            elif status == "ROLLBACK_COMPLETE":
+                raise Failure(
+                    f"error: {layer.stack} is ROLLBACK_COMPLETE: its first create failed ({found.get('StackStatusReason', 'see its events')}) "
+                    f"and CloudFormation cannot update it; fix the cause, then rerun with RECREATE=1 (--recreate) to delete and create it"
+                )
+            elif status == "UPDATE_ROLLBACK_FAILED":
+                raise Failure(f"error: {layer.stack} is UPDATE_ROLLBACK_FAILED: {self.recover_hint(layer.name)}")
+            else:
+                raise Failure(
+                    f"error: {layer.stack} is {status} ({found.get('StackStatusReason', '')}); resolve it in the CloudFormation console"
+                )
+
+    def recover_hint(self, layer_name):
+        return (
+            "a rollback could not finish and the stack is stuck until it does; "
+            f"fix the resource named in the failed events, then: make recover STACK={layer_name} ENV={self.env}"
+        )
+
+    # --- change sets ------------------------------------------------------------------------
+    def create_change_set(self, layer, parameters, exists, suffix=""):
+        """The change set's description, or None when there is nothing to change (then it is deleted)."""
+        if self.revision is None:
+            self.revision = git_revision()
+        name = f"{layer.stack}-{self.now():%Y%m%d%H%M%S}-{self.revision}{suffix}"
+        try:
+            self.cf.create_change_set(
+                StackName=layer.stack,
+                ChangeSetName=name,
+                ChangeSetType="UPDATE" if exists else "CREATE",
+                TemplateBody=layer.template,
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
+                Capabilities=CAPABILITIES,
+                Tags=[{"Key": k, "Value": v} for k, v in sorted(layer.tags.items())],
+                Description=f"{layer.name} layer of {layer.env}, by scripts/deploy.py",
+                **self.rollback_configuration(layer),
+                **self.role,
+            )
+        except ClientError as error:
+            if self.no_changes(layer, None, error.response["Error"].get("Message")):
+                return None
+            raise
+        change_set = self.wait_for_change_set(layer.stack, name)
+        if change_set["Status"] == "FAILED":
+            if self.no_changes(layer, name, change_set.get("StatusReason")):
+                return None
+            self.delete_change_set(layer.stack, name)
+            raise Failure(f"error: change set {name} failed: {change_set.get('StatusReason')} (change set deleted)")
+        return change_set
+
+    def no_changes(self, layer, name, reason) -> bool:
+        """The one place an empty change set is recognised, deleted and reported."""
+        if not any(phrase in (reason or "") for phrase in NO_CHANGES):
+            return False
+        if name:
+            self.delete_change_set(layer.stack, name)
+        self.say(f"{layer.stack}: no changes")
+        self.outcomes[layer.name] = "no changes"
+        return True
+
+    def wait_for_change_set(self, stack, name):
+        for delay in delays():
+            if delay:
+                self.sleep(delay)
+            change_set = self.cf.describe_change_set(StackName=stack, ChangeSetName=name)
+            if change_set["Status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
+                break
+        while change_set.get("NextToken"):
+            more = self.cf.describe_change_set(StackName=stack, ChangeSetName=name, NextToken=change_set.pop("NextToken"))
+            change_set["Changes"] += more.get("Changes", [])
+            change_set["NextToken"] = more.get("NextToken")
+        return change_set
+
+    def delete_change_set(self, stack, name):
+        self.cf.delete_change_set(StackName=stack, ChangeSetName=name)
+
+    def execute(self, layer, change_set, exists, allow_replace=False, reviewed=False):
+        """Run the change set once it is allowed and confirmed. One that is not: a reviewed one
+        (make execute) is left for another try; one this run made is deleted with nothing changed."""
+        name = change_set["ChangeSetName"]
+        risky = text.stateful_changes(change_set)
+        left = "change set left for review" if reviewed else "change set deleted, nothing changed"
+        if risky and not allow_replace:
+            if not reviewed:
+                self.discard(layer, change_set, exists)
+            raise Failure(
+                f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
+                f"{left}; if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
+            )
+        try:
+            self.confirm(f"execute {name} on {layer.stack}? [y/N] ", f"{left}; to execute without asking, rerun with YES=1 (--yes)")
+        except Failure:
+            if not reviewed:
+                self.discard(layer, change_set, exists)
+            raise
+        if risky and exists and layer.policy:
+            self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
+            self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
+            self.relaxed_policy = layer
+        if layer.name in templates.ROLLBACK_TRIGGERS:
+            self.say(*text.rollback_triggers(change_set))
+        started = self.now()
+        self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
+        found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"))
+        if found["StackStatus"] in UPDATABLE:
+            self.protect(layer, found)
+        given = parameter_values(change_set)
+        self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
+        if "ImageTag" in given:
+            self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"])
+        if not exists:
+            self.settle(layer, change_set)
+        changes = len(change_set.get("Changes", []))
+        self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
+
+    def discard(self, layer, change_set, exists):
+        """Delete a change set that will not run, and the empty stack a first create made for it."""
+        self.delete_change_set(layer.stack, change_set["ChangeSetName"])
+        if not exists:
+            self.cf.delete_stack(StackName=change_set["StackId"], **self.role)
+
+    def settle(self, layer, created):
+        """A service stack just created stated its first task count; switch it at once to leaving
+        the count to auto-scaling, so that the next deploy of unchanged files is a quiet no-op."""
+        given = parameter_values(created)
+        if given.get(KEEP_RUNNING_COUNT) != "false":
+            return
+        self.say(f"{layer.stack}: from now on, updates leave the running task count to auto-scaling ({KEEP_RUNNING_COUNT}=true)")
+        change_set = self.create_change_set(layer, given | {KEEP_RUNNING_COUNT: "true"}, exists=True, suffix="-settle")
+        if change_set:
+            name, started = change_set["ChangeSetName"], self.now()
+            self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
+            self.finish(layer, self.wait_for_stack(layer.stack, name, started))
+
+    def protect(self, layer, found):
+        if not found.get("EnableTerminationProtection"):
+            self.cf.update_termination_protection(StackName=layer.stack, EnableTerminationProtection=True)
+            found["EnableTerminationProtection"] = True
+        if layer.policy:
+            self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(layer.policy))
+            self.relaxed_policy = None
+
+    def finish(self, layer, found, outputs=True):
+        status = found["StackStatus"]
+        if status not in SUCCEEDED:
+            self.say(f"{layer.stack}: {status}: {found.get('StackStatusReason', '')}".rstrip(": "))
+            self.print_failures()
+            hint = {
+                "ROLLBACK_COMPLETE": "the create rolled back; fix the cause above, then rerun with RECREATE=1 (--recreate)",
+                "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",
+                "UPDATE_ROLLBACK_FAILED": self.recover_hint(layer.name),
+            }.get(status, "see the failed resources above")
+            raise Failure(f"error: {layer.stack} ended {status}: {hint}{self.restore_hint()}")
+        self.say(f"{layer.stack}: {status}")
+        if outputs:
+            self.say(*text.outputs(found))
+
+    def print_failures(self) -> list[str]:
+        """Say which resources failed in the last wait; their logical ids."""
+        failed = [e for e in self.events if e["ResourceStatus"].endswith("_FAILED")]
+        self.say(*text.failed_resources(failed))
+        return [e["LogicalResourceId"] for e in failed]
+
+    # --- waiting ----------------------------------------------------------------------------
+    def wait_for_stack(self, stack, token, started=None, stack_id=None):
+        """Poll DescribeStacks and DescribeStackEvents until the stack leaves *_IN_PROGRESS.
+
+        A final status counts once an event of this operation was seen (its ClientRequestToken, or
+        a time after the start), or from the third poll on: a stale read never ends the wait."""
+        started, seen, self.events = started or self.now(), set(), []
+        found = self.describe(stack)
+        stack_id = stack_id or (found["StackId"] if found else stack)
+        minutes = self.wait_minutes(stack)
+        deadline = self.clock() + minutes * 60
+        try:
+            for polls, delay in enumerate(delays()):
+                if polls and self.clock() >= deadline:
+                    lines = text.still_in_progress(stack, self.env, found["StackStatus"], minutes, self.events)
+                    raise Failure("\n".join(lines) + self.restore_hint())
+                if delay:
+                    self.sleep(delay)
+                try:
+                    found = self.cf.describe_stacks(StackName=stack_id)["Stacks"][0]
+                except ClientError as error:
+                    if not not_found(error):
+                        raise
+                    found = {"StackName": stack, "StackId": stack_id, "StackStatus": "DELETE_COMPLETE"}
+                stack_id = found["StackId"]
+                self.print_events(stack_id, token, started, seen)
+                if not found["StackStatus"].endswith("_IN_PROGRESS") and (self.events or polls >= 2):
+                    self.stacks[stack] = None if found["StackStatus"] == "DELETE_COMPLETE" else found
+                    return found
+        except KeyboardInterrupt:
+            lines = text.interrupted(stack, self.env, found["StackStatus"] if found else "in progress")
+            raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
+
+    def wait_minutes(self, stack) -> int:
+        if self.max_wait is not None:
+            return self.max_wait
+        layer = stack.removeprefix(f"{templates.PROJECT}-{self.env}-")
+        return templates.WAIT_MINUTES.get(layer, templates.DEFAULT_WAIT_MINUTES)
+
+    def restore_hint(self):
+        layer = self.relaxed_policy
+        if not layer:
+            return ""
+        return (
+            f"\n  the stack policy is still relaxed (--allow-replace); restore it once the stack settles: aws cloudformation set-stack-policy "
+            f'--stack-name {layer.stack} --stack-policy-body "$(jq -c .StackPolicy output/{layer.env}/{layer.name}.json)"'
+        )
+
+    def print_events(self, stack_id, token, started, seen):
+        new, kwargs = [], {"StackName": stack_id}
+        while True:
+            page = self.cf.describe_stack_events(**kwargs)
+            done = False
+            for event in page.get("StackEvents", []):  # newest first
+                mine = (
+                    event.get("ClientRequestToken") == token if token and event.get("ClientRequestToken") else event["Timestamp"] >= started
+                )
+                if event["EventId"] in seen or not mine:
+                    done = True
+                    break
+                seen.add(event["EventId"])
+                new.append(event)
+            if done or not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        new.reverse()  # oldest first
+        self.events += new
+        self.say(*text.event_lines(new, self.colour))
+
+    # --- one run at a time per environment, and the release history ---------------------------
+    LOCK_CALLS = NO_STACK  # where --api-calls counts the lock's calls, with the others that name no stack (bench.py)
+
+    @functools.cached_property
+    def lock(self):
+        return EnvironmentLock(self.client("ssm"), self.env, self.now, self.err)
+
+    @functools.cached_property
+    def history(self):
+        return ReleaseHistory(self.client("ssm"), self.env, self.say)
+
+    def record_release(self, image_tag, rolled_back_from=None, stack_created=None):
+        entry = {
+            "time": f"{self.now():%Y-%m-%dT%H:%M:%SZ}",
+            "image_tag": image_tag,
+            "revision": self.revision or git_revision(),
+            "by": self.client("sts").get_caller_identity()["Arn"],
+        }
+        if stack_created:  # which service stack: one destroyed and created again starts a new history
+            entry["stack_created"] = f"{stack_created:%Y-%m-%dT%H:%M:%SZ}"
+        if rolled_back_from:
+            entry["rolled_back_from"] = rolled_back_from
+        self.history.record(entry)
+
+    # --- one layer --------------------------------------------------------------------------
+    def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
+        wired = self.wired_parameters(layer)
+        exists = self.ready(layer, recreate)
+        self.check_hosted_zone(layer, exists)
+        change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
+        if change_set is None:
+            found = self.describe(layer.stack)
+            if found and not found.get("EnableTerminationProtection"):
+                self.protect(layer, found)  # finish a run interrupted before it protected the stack
+            if found and not leave and self.stack_tags(found) != layer.tags:
+                self.update_tags(layer, found)
+            return
+        self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour))
+        if leave:
+            self.say(*text.left_for_review(change_set, layer))
+            return
+        self.execute(layer, change_set, exists, allow_replace)
+
+    def check_hosted_zone(self, layer, exists):
+        """The certificate is validated in an existing zone, and only once the domain is delegated to
+        it: refuse before CloudFormation would wait hours for a validation that cannot happen."""
+        zone_id, domain = layer.parameters.get("ExistingHostedZoneId"), layer.parameters.get("DomainName")
+        if not zone_id or exists or self.resolver is None:  # validate() refuses an empty zone id
+            return
+        servers = self.client("route53").get_hosted_zone(Id=zone_id)["DelegationSet"]["NameServers"]
+        answered = self.resolver(domain)
+        if not zone.delegated(servers, answered):
+            raise Failure(
+                f"error: {domain} is not delegated to hosted zone {zone_id}: public DNS answers {zone.heard_from(answered)}, the registrar must "
+                f"list {', '.join(sorted(zone.normal(n) for n in servers))}; ACM could not validate the certificate. "
+                f"make zone ENV={self.env} prints them and waits for the delegation"
+            )
+
+    @staticmethod
+    def stack_tags(found) -> dict:
+        return {tag["Key"]: tag["Value"] for tag in found.get("Tags", [])}
+
+    def update_tags(self, layer, found):
+        """A change set sees no change when only the stack's tags differ (it ends FAILED, "didn't contain
+        changes"), so new tags go through UpdateStack with the previous template and parameter values;
+        CloudFormation passes stack tags on to the resources that take tags.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStack.html"""
+        self.say(*text.tag_changes(layer, self.stack_tags(found)))
+        self.confirm(
+            f"update the tags of {layer.stack}? [y/N] ",
+            f"tags of {layer.stack} left as they are; to update without asking, rerun with YES=1 (--yes)",
+        )
+        started = self.now()
+        token = f"tags-{layer.stack}-{started:%Y%m%d%H%M%S}"
+        self.cf.update_stack(
+            StackName=layer.stack,
+            UsePreviousTemplate=True,
+            Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in found.get("Parameters", [])],
+            Capabilities=CAPABILITIES,
+            Tags=[{"Key": k, "Value": v} for k, v in sorted(layer.tags.items())],
+            ClientRequestToken=token,
+            **self.role,
+        )
+        self.finish(layer, self.wait_for_stack(layer.stack, token, started), outputs=False)
+        self.outcomes[layer.name] = "tags updated"
+
+    def delete(self, stack):
+        found = self.describe(stack)
+        if found.get("EnableTerminationProtection"):
+            self.cf.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
+        started = self.now()
+        token = f"delete-{stack}-{started:%Y%m%d%H%M%S}"
+        self.cf.delete_stack(StackName=stack, ClientRequestToken=token, **self.role)
+        found = self.wait_for_stack(stack, token, started)
+        if found["StackStatus"] != "DELETE_COMPLETE":
+            self.print_failures()
+            raise Failure(f"error: {stack} ended {found['StackStatus']}; fix the failed resources above and destroy again")
+
+    def consumers(self, layer_name):
+        downstream = sorted(templates.downstream_of(layer_name))  # enabled or not: a deployed one reads the outputs
+        return [templates.stack_name(self.env, d) for d in downstream if self.has_stack(templates.stack_name(self.env, d))]
+
+    def destroy(self, layer_name):
+        stack = templates.stack_name(self.env, layer_name)
+        found = self.describe(stack)
+        if found is None:
+            self.say(f"{stack}: not deployed")
+            return
+        if found["StackStatus"].endswith("_IN_PROGRESS") and found["StackStatus"] != "REVIEW_IN_PROGRESS":
+            self.say(f"{stack} is {found['StackStatus']}: waiting for it to settle")
+            found = self.wait_for_stack(stack, token=None)
+            if found["StackStatus"] == "DELETE_COMPLETE":
+                return
+        keep = self.retained(stack) if found["StackStatus"] != "REVIEW_IN_PROGRESS" else {}
+        ids = {}
+        if keep:
+            ids = {
+                r.get("LogicalResourceId"): r.get("PhysicalResourceId", "")
+                for r in self.cf.describe_stack_resources(StackName=stack)["StackResources"]
+            }
+        self.delete(stack)
+        self.say(f"{stack}: deleted")
+        purge.say_retained(self, layer_name, keep, ids)  # each with the command that frees it; make purge frees them all
+        if "AWS::Route53::HostedZone" in keep.values():
+            self.say("  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again")
+
+    def diff(self, layer, image_tag=None) -> bool:
+        if not self.has_stack(layer.stack):
+            self.say(f"{layer.stack}: not deployed; deploying creates everything in output/{layer.name}.json")
+            return True
+        deployed = self.deployed_template(layer.stack)
+        wanted = self.parameters(layer, self.wired_parameters(layer), image_tag)
+        lines = text.template_diff(layer, self.describe(layer.stack), deployed, wanted, self.colour)
+        self.say(*lines or [f"{layer.stack}: same as deployed"])
+        return bool(lines)

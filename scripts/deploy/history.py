@@ -1,0 +1,85 @@
+"""The service's release history, in SSM so that any machine can roll back (make rollback)."""
+
+import json
+
+from botocore.exceptions import ClientError
+
+import templates
+
+RELEASES_KEPT = 20  # entries of the release history; stays under SSM's 4 KB standard parameter
+RELEASE_WRITE_TRIES = 3
+
+
+class ReleaseHistory:
+    """The environment's service releases, oldest first: each {time, image_tag, revision, by}, and
+    stack_created (which service stack) and rolled_back_from (the image a rollback left) when known."""
+
+    def __init__(self, ssm, env, say):
+        self.ssm, self.say = ssm, say
+        self.name = f"/{templates.PROJECT}/{env}/service/releases"
+        self.version = 0  # the parameter's version as last read
+
+    def releases(self) -> list[dict]:
+        """The release history; a parameter that is not a list of releases is reported and read as
+        empty (the next release starts it again), never a traceback after a deploy that worked."""
+        try:
+            parameter = self.ssm.get_parameter(Name=self.name)["Parameter"]
+        except ClientError as error:
+            if error.response["Error"].get("Code") != "ParameterNotFound":
+                raise
+            self.version = 0
+            return []
+        value, self.version = parameter["Value"], parameter.get("Version", 0)
+        try:
+            entries = json.loads(value)
+        except ValueError:
+            entries = None
+        if not (isinstance(entries, list) and all(isinstance(e, dict) and isinstance(e.get("image_tag"), str) for e in entries)):
+            self.say(f"warning: the release history {self.name} is not a list of releases ({value[:60]!r}); starting it again")
+            return []
+        return entries
+
+    def record(self, entry):
+        entries = self.releases()
+        # SSM has no conditional write: each write makes the next version, so a version other than
+        # the one read + 1 means another run wrote in between. Then its entries are read back from
+        # the parameter's history and written again with ours, so that no release is lost.
+        for _ in range(RELEASE_WRITE_TRIES):
+            kept = [*entries, entry][-RELEASES_KEPT:]
+            while len(json.dumps(kept)) > 4000:
+                kept.pop(0)
+            written = self.ssm.put_parameter(
+                Name=self.name,
+                Value=json.dumps(kept, separators=(",", ":")),
+                Type="String",
+                Overwrite=True,
+                Description="StartupWebApp service releases (scripts/deploy.py): time, image tag, git revision, who",
+            )["Version"]
+            if written == self.version + 1:
+                return
+            self.say(f"the release history changed while this run wrote it (version {self.version} to {written}): merging")
+            entries = [e for e in self.at(written - 1) if e != entry]
+            self.version = written
+        self.say(f"warning: the release history {self.name} kept changing; {entry['image_tag']} may be missing from it")
+
+    def at(self, version) -> list[dict]:
+        """The release history as another run wrote it in that version of the parameter."""
+        kwargs = {"Name": self.name}
+        while True:
+            page = self.ssm.get_parameter_history(**kwargs)
+            for parameter in page.get("Parameters", []):
+                if parameter.get("Version") == version:
+                    try:
+                        found = json.loads(parameter["Value"])
+                    except ValueError:
+                        return []
+                    return found if isinstance(found, list) else []
+            if not page.get("NextToken"):
+                return []
+            kwargs["NextToken"] = page["NextToken"]
+
+
+def previous_release(releases, running) -> dict | None:
+    """The latest release to roll back to: neither the running image nor one a rollback left."""
+    bad = {entry["rolled_back_from"] for entry in releases if entry.get("rolled_back_from")} | {running}
+    return next((entry for entry in reversed(releases) if entry["image_tag"] not in bad), None)

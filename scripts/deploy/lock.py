@@ -1,0 +1,91 @@
+"""One run at a time per environment: the commands that change it hold its lock while they run."""
+
+import getpass
+import json
+import os
+import socket
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+import templates
+from scripts.deploy.aws import explain
+from scripts.deploy.failure import Failure
+
+
+class EnvironmentLock:
+    """An SSM parameter that only one PutParameter without Overwrite can create (the others get
+    ParameterAlreadyExists), naming its holder and start time.
+    https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html"""
+
+    def __init__(self, ssm, env, now, err):
+        self.ssm, self.env, self.now, self.err = ssm, env, now, err
+        self.name = f"/{templates.PROJECT}/{env}/deploy-lock"
+        self.value = None  # the parameter's value while this run holds (or takes) the lock
+
+    def take(self, command):
+        runner = os.environ.get("GITHUB_RUN_ID")
+        holder = (
+            f"GitHub run {os.environ.get('GITHUB_REPOSITORY', '')}#{runner}" if runner else f"{getpass.getuser()}@{socket.gethostname()}"
+        )
+        value = {"holder": f"{holder} (pid {os.getpid()})", "command": command, "since": f"{self.now():%Y-%m-%dT%H:%M:%SZ}"}
+        # Marked before the call: a Ctrl-C while it is under way may leave the lock taken, and
+        # release() frees it only if it is this value, never another run's.
+        self.value = json.dumps(value)
+        try:
+            self.ssm.put_parameter(
+                Name=self.name,
+                Value=self.value,
+                Type="String",
+                Overwrite=False,
+                Description=f"held by scripts/deploy.py while a run changes {self.env}",
+            )
+        except ClientError as error:
+            if error.response["Error"].get("Code") != "ParameterAlreadyExists":
+                raise
+            self.value = None
+            raise Failure(
+                f"error: {self.env} is being changed by another run: {self.holder()}; "
+                f"wait for it to finish; if that run died, free the lock: make unlock ENV={self.env}"
+            ) from None
+
+    def release(self):
+        """Free the lock if this run holds it (the parameter still has this run's value)."""
+        if self.value is None:
+            return
+        try:
+            if self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"] == self.value:
+                self.ssm.delete_parameter(Name=self.name)
+            self.value = None
+        except (BotoCoreError, ClientError) as error:
+            if isinstance(error, ClientError) and error.response["Error"].get("Code") == "ParameterNotFound":
+                self.value = None  # the take never landed
+                return
+            print(
+                f"warning: {self.name} may still be held ({explain(error, self.env)}); free it with: make unlock ENV={self.env}",
+                file=self.err,
+            )
+
+    def taken(self) -> bool:
+        try:
+            self.ssm.get_parameter(Name=self.name)
+        except ClientError as error:
+            if error.response["Error"].get("Code") != "ParameterNotFound":
+                raise
+            return False
+        return True
+
+    def holder(self) -> str:
+        """Whose the lock is: "<command> by <holder> since <time>"."""
+        try:
+            value = self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
+        except ClientError:
+            return "(gone meanwhile: try again)"
+        try:
+            held = json.loads(value)
+            return f"{held['command']} by {held['holder']} since {held['since']}"
+        except (ValueError, TypeError, KeyError):
+            return repr(value[:100])
+
+    def free(self):
+        """`make unlock`: delete the lock, whoever holds it."""
+        self.ssm.delete_parameter(Name=self.name)

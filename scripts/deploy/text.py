@@ -1,0 +1,201 @@
+"""What the deployer prints, as pure functions of what AWS answered: each returns its lines, and the
+Deployer prints them. `colour` adds ANSI colours (only on a terminal)."""
+
+import difflib
+import json
+
+import templates
+
+SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
+RED, YELLOW, GREEN = "31", "33", "32"
+
+
+def paint(line, colour, on) -> str:
+    return f"\033[{colour}m{line}\033[0m" if on and colour else line
+
+
+def parameter_values(described: dict) -> dict:
+    """ParameterKey -> ParameterValue of a DescribeStacks or DescribeChangeSet entry."""
+    return {p["ParameterKey"]: p.get("ParameterValue") for p in (described or {}).get("Parameters", [])}
+
+
+# --- change sets ------------------------------------------------------------------------------
+def change_set_table(change_set, deployed=None, colour=False) -> list[str]:
+    """A DescribeChangeSet answer as a table, marking what is replaced or removed, stateful, IAM or a
+    security group, then the parameters that differ from the deployed stack's (a DescribeStacks entry)."""
+    rows, colours = [("", "action", "logical id", "type", "replacement", "cause")], [None]
+    for change in change_set.get("Changes", []):
+        rc = change.get("ResourceChange", {})
+        action, kind = rc.get("Action", ""), rc.get("ResourceType", "")
+        replacement = rc.get("Replacement", "") if action == "Modify" else ""
+        marks = ["REPLACE" if action == "Modify" else "REMOVE"] if replacement in ("True", "Conditional") or action == "Remove" else []
+        marks += ["STATEFUL"] if marks and kind in templates.STATEFUL_TYPES else []
+        marks += ["IAM"] if kind.startswith("AWS::IAM::") else ["SG"] if kind in SECURITY_GROUP_TYPES else []
+        rows.append(("!" + ",".join(marks) if marks else "", action, rc.get("LogicalResourceId", ""), kind, replacement, cause(rc)))
+        colours.append(RED if marks[:1] in (["REPLACE"], ["REMOVE"]) else YELLOW if marks else None)
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [f"change set {change_set['ChangeSetName']} for {change_set['StackName']}:"]
+    for row, row_colour in zip(rows, colours, strict=True):
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths + [0], strict=False)).rstrip()
+        lines.append("  " + paint(line, row_colour, colour))
+    before = parameter_values(deployed)
+    changed = [p for p in change_set.get("Parameters", []) if deployed and before.get(p["ParameterKey"]) != p.get("ParameterValue")]
+    lines += [f"  parameter {p['ParameterKey']}: {before.get(p['ParameterKey'])} -> {p.get('ParameterValue')}" for p in changed]
+    if len(rows) == 1:
+        lines.append("  (no resource changes: parameter values or tags only)")
+    return lines
+
+
+def cause(rc) -> str:
+    """Why a resource changes: the table's last column."""
+    if rc.get("Action") != "Modify":
+        return {"Add": "new in the template", "Remove": "gone from the template"}.get(rc.get("Action"), "")
+    found = []
+    for detail in rc.get("Details", []):
+        target = detail.get("Target", {})
+        what = target.get("Name") or target.get("Attribute", "")
+        source = detail.get("ChangeSource", "")
+        by = {"ParameterReference": "parameter", "ResourceReference": "ref", "ResourceAttribute": "attribute"}.get(source)
+        text = f"{what} <- {by} {detail.get('CausingEntity')}" if by else f"{what} ({source or detail.get('Evaluation', '')})"
+        if target.get("RequiresRecreation") == "Always":
+            text += " recreates"
+        if text not in found:
+            found.append(text)
+    return "; ".join(found)
+
+
+def stateful_changes(change_set) -> list[str]:
+    """The stateful resources the change set replaces or removes: what needs --allow-replace."""
+    risky = []
+    for change in change_set.get("Changes", []):
+        rc = change.get("ResourceChange", {})
+        replaced = rc.get("Action") == "Modify" and rc.get("Replacement") in ("True", "Conditional")
+        if (replaced or rc.get("Action") == "Remove") and rc.get("ResourceType") in templates.STATEFUL_TYPES:
+            risky.append(f"{rc['LogicalResourceId']} ({rc['ResourceType']}, {'replaced' if replaced else 'removed'})")
+    return risky
+
+
+def left_for_review(change_set, layer) -> list[str]:
+    """`make changeset`: how to execute the change set it left, and what executing it needs."""
+    name = change_set["ChangeSetName"]
+    lines = [f"change set {name} left for review; execute it with: make execute STACK={layer.name} ENV={layer.env} CHANGESET={name}"]
+    return lines + [f"  executing needs ALLOW_REPLACE=1 (--allow-replace): {risky}" for risky in stateful_changes(change_set)]
+
+
+def rollback_triggers(change_set) -> list[str]:
+    configuration = change_set.get("RollbackConfiguration") or {}
+    triggers = configuration.get("RollbackTriggers") or []
+    if not triggers:
+        return [
+            "rollback triggers: none for this change set (a repair: make rollback or REPAIR=1); the release alarms "
+            "may still be in ALARM from the release being repaired; the next deploy without REPAIR=1 watches them again"
+        ]
+    minutes = configuration.get("MonitoringTimeInMinutes", 0)
+    return [
+        f"rollback triggers: {len(triggers)} release alarms, watched during the update and {minutes} minutes after; "
+        "CloudFormation rolls the update back if one goes to ALARM"
+    ]
+
+
+# --- stacks and their events ------------------------------------------------------------------
+def event_line(event, when="%H:%M:%S") -> str:
+    reason = f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
+    return f"  {event['Timestamp']:{when}}  {event['ResourceStatus']:<32} {event['LogicalResourceId']:<28} {event.get('ResourceType', '')}{reason}"
+
+
+def event_lines(events, colour=False) -> list[str]:
+    """Events as a wait prints them, oldest first; failures and rollbacks in red."""
+    lines = []
+    for event in events:
+        status = event["ResourceStatus"]
+        lines.append(paint(event_line(event), RED if status.endswith("FAILED") or "ROLLBACK" in status else None, colour))
+    return lines
+
+
+def recent_events(stack, events) -> list[str]:
+    """`make events`: DescribeStackEvents' newest-first events, printed oldest first with their date."""
+    lines = [f"{stack}: the last {len(events)} events, oldest first"]
+    return lines + [event_line(event, "%Y-%m-%d %H:%M:%S") for event in reversed(events)]
+
+
+def failed_resources(failed_events) -> list[str]:
+    return [f"  failed: {e['LogicalResourceId']} ({e.get('ResourceType')}): {e.get('ResourceStatusReason', '')}" for e in failed_events]
+
+
+def outputs(found) -> list[str]:
+    """A DescribeStacks entry's outputs, by key."""
+    return [f"  {o['OutputKey']} = {o['OutputValue']}" for o in sorted(found.get("Outputs", []), key=lambda o: o["OutputKey"])]
+
+
+def still_in_progress(stack, env, status, minutes, events) -> list[str]:
+    """Why a wait stopped: the resources whose latest event (of these, oldest first) is still *_IN_PROGRESS."""
+    latest = {}
+    for event in events:  # oldest first: the last one per resource wins
+        latest[event["LogicalResourceId"]] = event
+    busy = [e for e in latest.values() if e["ResourceStatus"].endswith("_IN_PROGRESS") and e["LogicalResourceId"] != stack]
+    lines = [f"error: stopped waiting for {stack} after {minutes} minutes; it is still {status}."]
+    for event in busy:
+        lines.append(
+            f"  still {event['ResourceStatus']} since {event['Timestamp']:%H:%M:%S}: {event['LogicalResourceId']} ({event.get('ResourceType', '')})"
+        )
+        if event.get("ResourceType") == "AWS::CertificateManager::Certificate":
+            lines.append(
+                "    a certificate waits for its DNS validation record to resolve: is the hosted zone delegated? "
+                f"make zone ENV={env} checks and waits"
+            )
+    stop = (
+        f"aws cloudformation cancel-update-stack --stack-name {stack}"
+        if status.startswith("UPDATE")
+        else f"aws cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)"
+    )
+    return lines + [
+        "  CloudFormation carries on; nothing was cancelled.",
+        f"  follow it:   make status ENV={env}   (or: make events STACK={stack.removeprefix(f'{templates.PROJECT}-{env}-')} ENV={env})",
+        f"  stop it:     {stop}",
+        "  wait longer: rerun with MAX_WAIT=<minutes> (--max-wait); a rerun first waits for the stack to settle",
+    ]
+
+
+def interrupted(stack, env, status) -> list[str]:
+    """Ctrl-C during a wait: CloudFormation carries on; how to follow or stop it."""
+    return [
+        f"interrupted: CloudFormation carries on with {stack} ({status}); nothing was cancelled.",
+        f"  follow it:         make status ENV={env}   (or: aws cloudformation describe-stack-events --stack-name {stack})",
+        f"  stop it:           aws cloudformation cancel-update-stack --stack-name {stack}"
+        if status.startswith("UPDATE")
+        else f"  stop it:           aws cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)",
+    ]
+
+
+# --- whole runs -------------------------------------------------------------------------------
+def summary(names, outcomes, seconds) -> list[str]:
+    """The end of a multi-layer deploy: each layer's outcome (layer -> what its deploy did), and those it did not reach."""
+    done = [f"{name} ({outcomes[name]})" for name in names if name in outcomes]
+    left = [name for name in names if name not in outcomes]
+    lines = [f"summary, {seconds:.1f} s: " + (", ".join(done) or "no layer deployed")]
+    if left:
+        lines.append(f"  not deployed: {', '.join(left)} (the run stopped at {left[0]}: see above)")
+    return lines
+
+
+def template_diff(layer, found, deployed_template, wanted, colour=False) -> list[str]:
+    """`make diff`: the deployed template, parameters and tags (DescribeStacks entry, GetTemplate body)
+    against the layer's and the parameter values a deploy would send; no lines when they are the same."""
+    old = sorted(f"parameter {p['ParameterKey']}={p.get('ParameterValue')}" for p in found.get("Parameters", []))
+    old = as_lines(deployed_template) + old + sorted(f"tag {t['Key']}={t['Value']}" for t in found.get("Tags", []))
+    new = sorted(f"parameter {k}={v}" for k, v in wanted.items())
+    new = as_lines(json.loads(layer.template)) + new + sorted(f"tag {k}={v}" for k, v in layer.tags.items())
+    lines = difflib.unified_diff(old, new, f"deployed {layer.stack}", f"local output/{layer.name}.json + parameters", lineterm="")
+    return [paint(line, RED if line.startswith("-") else GREEN if line.startswith("+") else None, colour) for line in lines]
+
+
+def as_lines(template) -> list[str]:
+    return json.dumps(template, indent=2, sort_keys=True).splitlines()
+
+
+def tag_changes(layer, before) -> list[str]:
+    """The stack's tags (before: key -> value) that differ from the layer's."""
+    lines = [f"{layer.stack}: only its tags differ from output/{layer.env}/{layer.name}.json:"]
+    for key in sorted(k for k in before.keys() | layer.tags.keys() if before.get(k) != layer.tags.get(k)):
+        lines.append(f"  tag {key}: {before.get(key, '(none)')} -> {layer.tags.get(key, '(removed)')}")
+    return lines
