@@ -249,7 +249,7 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
                 Condition=Condition(StringEquals("iam:PassedToService", "cloudformation.amazonaws.com")),
             ),
             # Before it creates cert-dns the deployer reads the zone's name servers to check the
-            # domain's delegation (scripts/deploy.py check_hosted_zone).
+            # domain's delegation (scripts/deploy/deployer.py check_hosted_zone).
             Statement(
                 Sid="ReadHostedZones",
                 Effect=Allow,
@@ -267,7 +267,7 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
                 Sid="ReadTargetHealth", Effect=Allow, Action=[Action("elasticloadbalancing", "DescribeTargetHealth")], Resource=["*"]
             ),
             Statement(
-                # The release history and the environment's lock (scripts/deploy.py), both SSM parameters.
+                # The release history and the environment's lock (scripts/deploy/history.py and lock.py), both SSM parameters.
                 Sid="DeployHistoryAndLock",
                 Effect=Allow,
                 Action=actions(

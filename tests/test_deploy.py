@@ -11,20 +11,22 @@ import os
 import socket
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY, Stubber
+from conftest import ROOT, configuration
 
 import templates
 from scripts import deploy, zone
 from templates.inputs import KEEP_RUNNING_COUNT
 from templates.params import load as load_params
 
-ROOT = Path(__file__).resolve().parent.parent
 ENV = "prod"
+# One session for every test: its clients share the service models it loaded once (a session per
+# test would read them from disk again, a quarter of a second each time).
+SESSION = boto3.session.Session(region_name="us-east-1")
 ACCOUNT = "123456789012"
 NOW = datetime(2025, 11, 25, 12, 0, 0, tzinfo=UTC)
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
@@ -60,10 +62,6 @@ def cs_name(layer):
     return f"{stack(layer)}-20251125120000-abc1234"
 
 
-def config(layer):
-    return json.loads((ROOT / "output" / ENV / f"{layer}.json").read_text())
-
-
 def template(layer):
     return (ROOT / "output" / f"{layer}.json").read_text()
 
@@ -89,7 +87,7 @@ def described(layer, status="UPDATE_COMPLETE", protected=True, parameters=None, 
         "Description": f"{layer} layer",
         "Parameters": [
             {"ParameterKey": k, "ParameterValue": v}
-            for k, v in (parameters or config(layer)["Parameters"] | wired(layer) | deploy_time(layer)).items()
+            for k, v in (parameters or configuration(ENV, layer)["Parameters"] | wired(layer) | deploy_time(layer)).items()
         ],
         "CreationTime": NOW - timedelta(days=5),
         "LastUpdatedTime": NOW - timedelta(days=1),
@@ -98,7 +96,7 @@ def described(layer, status="UPDATE_COMPLETE", protected=True, parameters=None, 
         "DisableRollback": False,
         "NotificationARNs": [],
         "Capabilities": CAPABILITIES,
-        "Tags": [{"Key": k, "Value": v} for k, v in config(layer)["Tags"].items()],
+        "Tags": [{"Key": k, "Value": v} for k, v in configuration(ENV, layer)["Tags"].items()],
         "EnableTerminationProtection": protected,
         "DriftInformation": {"StackDriftStatus": "NOT_CHECKED"},
     }
@@ -153,9 +151,10 @@ def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, paramet
         "ChangeSetId": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:changeSet/{cs_name(layer)}/6b0f7c1a-aaaa-bbbb-cccc-ddddeeeeffff",
         "StackId": stack_id(layer),
         "StackName": stack(layer),
-        "Description": f"{layer} layer of {ENV}, by scripts/deploy.py",
+        "Description": f"{layer} layer of {ENV}, by scripts/deploy",
         "Parameters": [
-            {"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or config(layer)["Parameters"] | wired(layer)).items()
+            {"ParameterKey": k, "ParameterValue": v}
+            for k, v in (parameters or configuration(ENV, layer)["Parameters"] | wired(layer)).items()
         ],
         "CreationTime": NOW,
         "ExecutionStatus": "AVAILABLE" if status == "CREATE_COMPLETE" else "UNAVAILABLE",
@@ -163,7 +162,7 @@ def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, paramet
         "NotificationARNs": [],
         "RollbackConfiguration": rollback_configuration(layer, repair).get("RollbackConfiguration", {}),
         "Capabilities": CAPABILITIES,
-        "Tags": [{"Key": k, "Value": v} for k, v in config(layer)["Tags"].items()],
+        "Tags": [{"Key": k, "Value": v} for k, v in configuration(ENV, layer)["Tags"].items()],
         "Changes": list(changes),
         "IncludeNestedStacks": False,
     }
@@ -171,7 +170,7 @@ def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, paramet
 
 
 def create_params(layer, kind, repair=False, **overrides):
-    values = config(layer)["Parameters"] | wired(layer) | deploy_time(layer, kind) | overrides
+    values = configuration(ENV, layer)["Parameters"] | wired(layer) | deploy_time(layer, kind) | overrides
     return {
         "StackName": stack(layer),
         "ChangeSetName": cs_name(layer),
@@ -179,7 +178,7 @@ def create_params(layer, kind, repair=False, **overrides):
         "TemplateBody": json.dumps(json.loads(template(layer)), separators=(",", ":"), sort_keys=True),
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())],
         "Capabilities": CAPABILITIES,
-        "Tags": [{"Key": k, "Value": v} for k, v in sorted(config(layer)["Tags"].items())],
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted(configuration(ENV, layer)["Tags"].items())],
         "Description": ANY,
     } | rollback_configuration(layer, repair)
 
@@ -205,7 +204,7 @@ class Aws:
     """Stubbed clients plus a runner of scripts.deploy.main that records output and sleeps."""
 
     def __init__(self):
-        session = boto3.session.Session(region_name="us-east-1")
+        session = SESSION
         names = ("cloudformation", "ecs", "ssm", "sts", "route53")
         self.clients = {name: session.client(name, config=deploy.CONFIG) for name in names}
         self.cf = Stubber(self.clients["cloudformation"])
@@ -339,7 +338,9 @@ def test_create_path_creates_executes_waits_protects_and_prints_outputs(aws):
     aws.cf.add_response(
         "update_termination_protection", {"StackId": stack_id(layer)}, {"StackName": stack(layer), "EnableTerminationProtection": True}
     )
-    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(config(layer)["StackPolicy"])})
+    aws.cf.add_response(
+        "set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(configuration(ENV, layer)["StackPolicy"])}
+    )
 
     assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
     assert f"change set {cs_name(layer)} for {stack(layer)}" in aws.out
@@ -449,7 +450,9 @@ def test_replacement_is_executed_with_allow_replace_under_a_relaxed_then_restore
     aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(deploy.ALLOW_ALL_POLICY)})
     aws.execute("alb")
     aws.poll("alb", stack_id("alb"), described("alb", "UPDATE_COMPLETE"), event("alb", stack("alb"), "UPDATE_COMPLETE", 60))
-    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(config("alb")["StackPolicy"])})
+    aws.cf.add_response(
+        "set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(configuration(ENV, "alb")["StackPolicy"])}
+    )
     assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 0, aws.err
     assert "stack policy relaxed" in aws.out
 
@@ -458,7 +461,7 @@ def test_throttling_is_retried_by_botocore(aws, monkeypatch):
     """Stubber answers in `before-call`, before botocore's retry loop, so a stubbed Throttling error is
     never retried. This test answers one level lower, in `before-send`, where the retry handler runs."""
     assert aws.clients["cloudformation"].meta.config.retries == {"mode": "standard", "total_max_attempts": deploy.MAX_ATTEMPTS}
-    client = boto3.session.Session(region_name="us-east-1").client("cloudformation", config=deploy.CONFIG)
+    client = SESSION.client("cloudformation", config=deploy.CONFIG)
     ns = 'xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"'
     throttled = f"<ErrorResponse {ns}><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"
     member = f"<member><StackName>{stack('cert-dns')}</StackName><StackId>{stack_id('cert-dns')}</StackId><CreationTime>2025-11-20T10:00:00.000Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus></member>"
@@ -582,7 +585,7 @@ def test_service_update_leaves_the_running_count_alone_and_passes_the_image_tag(
     ]
     expected = create_params("service", "UPDATE", **wanted)
     assert {"ParameterKey": KEEP_RUNNING_COUNT, "ParameterValue": "true"} in expected["Parameters"]
-    parameters = config("service")["Parameters"] | wired("service") | deploy_time("service") | wanted
+    parameters = configuration(ENV, "service")["Parameters"] | wired("service") | deploy_time("service") | wanted
     aws.change_set("service", "UPDATE", service_changes, expected, parameters=parameters)
     assert aws.run("changeset", "--stack", "service", "--image-tag", "v1.4.2") == 0, aws.err
     assert "parameter ImageTag: latest -> v1.4.2" in aws.out
@@ -717,7 +720,7 @@ def test_recover_continues_the_rollback(aws):
 
 @pytest.mark.parametrize("domain, code", [(None, 0), ("example.org", 1)])
 def test_diff_against_deployed_template_and_parameters(aws, domain, code):
-    parameters = config("cert-dns")["Parameters"] | ({"DomainName": domain} if domain else {})
+    parameters = configuration(ENV, "cert-dns")["Parameters"] | ({"DomainName": domain} if domain else {})
     aws.deployed("cert-dns", parameters=parameters)
     aws.cf.add_response(
         "get_template", {"TemplateBody": template("cert-dns")}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"}
@@ -726,7 +729,7 @@ def test_diff_against_deployed_template_and_parameters(aws, domain, code):
     if domain:
         assert (
             "-parameter DomainName=example.org" in aws.out
-            and f"+parameter DomainName={config('cert-dns')['Parameters']['DomainName']}" in aws.out
+            and f"+parameter DomainName={configuration(ENV, 'cert-dns')['Parameters']['DomainName']}" in aws.out
         )
     else:
         assert "same as deployed" in aws.out
@@ -783,7 +786,9 @@ def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
     aws.execute("cert-dns")
     aws.poll("cert-dns", stack_id("cert-dns"), described("cert-dns"), event("cert-dns", stack("cert-dns"), "UPDATE_COMPLETE", 30))
     aws.cf.add_response(
-        "set_stack_policy", {}, {"StackName": stack("cert-dns"), "StackPolicyBody": json.dumps(config("cert-dns")["StackPolicy"])}
+        "set_stack_policy",
+        {},
+        {"StackName": stack("cert-dns"), "StackPolicyBody": json.dumps(configuration(ENV, "cert-dns")["StackPolicy"])},
     )
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 0, aws.err
     assert "HostedZoneConfig (DirectModification)" in aws.out and f"{stack('cert-dns')}: UPDATE_COMPLETE" in aws.out
@@ -799,11 +804,11 @@ def test_a_change_set_older_than_the_stacks_last_update_is_refused(aws):
 
 
 def test_parameter_only_change_still_shows(aws):
-    before = config("cert-dns")["Parameters"] | {"ExistingHostedZoneId": "Z0000000000OLDZONE"}
+    before = configuration(ENV, "cert-dns")["Parameters"] | {"ExistingHostedZoneId": "Z0000000000OLDZONE"}
     aws.deployed("cert-dns", parameters=before)
     aws.change_set("cert-dns", "UPDATE", [])
     assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
-    wanted = config("cert-dns")["Parameters"]["ExistingHostedZoneId"]
+    wanted = configuration(ENV, "cert-dns")["Parameters"]["ExistingHostedZoneId"]
     assert f"parameter ExistingHostedZoneId: Z0000000000OLDZONE -> {wanted}" in aws.out
     assert "(no resource changes: parameter values or tags only)" in aws.out
 
@@ -817,7 +822,9 @@ def test_a_stale_final_status_read_right_after_execute_does_not_end_the_wait(aws
     aws.poll(layer, stack_id(layer), described(layer, "UPDATE_COMPLETE"), previous)  # not yet showing this update
     aws.poll(layer, stack_id(layer), described(layer, "UPDATE_IN_PROGRESS"), previous, event(layer, stack(layer), "UPDATE_IN_PROGRESS", 1))
     aws.poll(layer, stack_id(layer), described(layer, "UPDATE_COMPLETE"), previous, event(layer, stack(layer), "UPDATE_COMPLETE", 20))
-    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(config(layer)["StackPolicy"])})
+    aws.cf.add_response(
+        "set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(configuration(ENV, layer)["StackPolicy"])}
+    )
     assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
     assert aws.sleeps == [1.0, 1.5] and "an-earlier" not in aws.out
 
@@ -850,7 +857,7 @@ def history(aws, entries):
 
 
 def service_parameters(tag):
-    return config("service")["Parameters"] | wired("service") | deploy_time("service") | {"ImageTag": tag}
+    return configuration(ENV, "service")["Parameters"] | wired("service") | deploy_time("service") | {"ImageTag": tag}
 
 
 def service_update(aws, tag, entries_before, running="v1", service_read=False, rolled_back_from=None, repair=False, conflict=0):
@@ -879,7 +886,7 @@ def service_update(aws, tag, entries_before, running="v1", service_read=False, r
         described("service", parameters=parameters),
         event("service", stack("service"), "UPDATE_COMPLETE", 30),
     )
-    policy = json.dumps(config("service")["StackPolicy"])
+    policy = json.dumps(configuration(ENV, "service")["StackPolicy"])
     aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("service"), "StackPolicyBody": policy})
     history(aws, entries_before)
     aws.sts.add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": ACCOUNT, "Arn": CALLER})
@@ -1049,8 +1056,8 @@ def test_a_reviewed_change_set_not_confirmed_is_left_for_review(aws):
 
 
 # --- the hosted zone, its delegation and the bounded wait (issue: real-AWS correctness) ---------
-ZONE = config("cert-dns")["Parameters"]["ExistingHostedZoneId"]
-DOMAIN = config("cert-dns")["Parameters"]["DomainName"]
+ZONE = configuration(ENV, "cert-dns")["Parameters"]["ExistingHostedZoneId"]
+DOMAIN = configuration(ENV, "cert-dns")["Parameters"]["DomainName"]
 ZONE_SERVERS = ["ns-1.awsdns-01.org", "ns-2.awsdns-02.co.uk", "ns-3.awsdns-03.com", "ns-4.awsdns-04.net"]
 REGISTRAR_SERVERS = {"ns1.registrar.example", "ns2.registrar.example"}
 
@@ -1089,7 +1096,7 @@ def params_without_zone(tmp_path):
         (params / path.name).write_text(text)
     (output / ENV).mkdir(parents=True)
     (output / "cert-dns.json").write_text(template("cert-dns"))
-    emptied = config("cert-dns")
+    emptied = configuration(ENV, "cert-dns")
     emptied["Parameters"]["ExistingHostedZoneId"] = ""
     (output / ENV / "cert-dns.json").write_text(json.dumps(emptied))
     return ["--params-dir", str(params), "--output-dir", str(output)]
@@ -1294,7 +1301,9 @@ def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
     # template and values applies them (make diff showed the difference).
     layer = "cert-dns"
     old = described(layer)
-    old["Stacks"][0]["Tags"] = [{"Key": k, "Value": "old-centre" if k == "CostCenter" else v} for k, v in config(layer)["Tags"].items()]
+    old["Stacks"][0]["Tags"] = [
+        {"Key": k, "Value": "old-centre" if k == "CostCenter" else v} for k, v in configuration(ENV, layer)["Tags"].items()
+    ]
     aws.cf.add_response("describe_stacks", old, {"StackName": stack(layer)})
     aws.empty_change_set(layer)
     token = f"tags-{stack(layer)}-20251125120000"
@@ -1304,15 +1313,15 @@ def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
         {
             "StackName": stack(layer),
             "UsePreviousTemplate": True,
-            "Parameters": [{"ParameterKey": k, "UsePreviousValue": True} for k in config(layer)["Parameters"]],
+            "Parameters": [{"ParameterKey": k, "UsePreviousValue": True} for k in configuration(ENV, layer)["Parameters"]],
             "Capabilities": CAPABILITIES,
-            "Tags": [{"Key": k, "Value": v} for k, v in sorted(config(layer)["Tags"].items())],
+            "Tags": [{"Key": k, "Value": v} for k, v in sorted(configuration(ENV, layer)["Tags"].items())],
             "ClientRequestToken": token,
         },
     )
     aws.poll(layer, stack_id(layer), described(layer), event(layer, stack(layer), "UPDATE_COMPLETE", 5, token=token))
     assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
-    wanted = config(layer)["Tags"]["CostCenter"]
+    wanted = configuration(ENV, layer)["Tags"]["CostCenter"]
     assert f"  tag CostCenter: old-centre -> {wanted}" in aws.out
     assert f"{stack(layer)}: UPDATE_COMPLETE" in aws.out
 
@@ -1388,7 +1397,9 @@ TEXT_CHANGES = [
     change("Add", "AccessLogsRole", "AWS::IAM::Role"),
     change("Remove", "AccessLogBucket", "AWS::S3::Bucket"),
 ]
-ALB_CHANGE_SET = change_set("alb", changes=TEXT_CHANGES, parameters=config("alb")["Parameters"] | wired("alb") | {"ContainerPort": "8080"})
+ALB_CHANGE_SET = change_set(
+    "alb", changes=TEXT_CHANGES, parameters=configuration(ENV, "alb")["Parameters"] | wired("alb") | {"ContainerPort": "8080"}
+)
 
 
 def test_a_change_set_is_a_table_marking_replacements_stateful_resources_iam_and_security_groups():
@@ -1418,7 +1429,9 @@ def test_on_a_terminal_replacements_and_removals_are_red_and_other_marks_yellow(
 
 
 def test_a_change_set_of_parameters_only_says_so_and_a_new_stack_shows_no_parameter_changes():
-    deployed = described("cert-dns", parameters=config("cert-dns")["Parameters"] | {"ExistingHostedZoneId": "Z0000000000OLDZONE"})
+    deployed = described(
+        "cert-dns", parameters=configuration(ENV, "cert-dns")["Parameters"] | {"ExistingHostedZoneId": "Z0000000000OLDZONE"}
+    )
     table = deploy.text.change_set_table(change_set("cert-dns"), deployed["Stacks"][0])
     assert table == [
         f"change set {cs_name('cert-dns')} for {stack('cert-dns')}:",

@@ -288,7 +288,7 @@ class Deployer:
                 Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
                 Capabilities=CAPABILITIES,
                 Tags=[{"Key": k, "Value": v} for k, v in sorted(layer.tags.items())],
-                Description=f"{layer.name} layer of {layer.env}, by scripts/deploy.py",
+                Description=f"{layer.name} layer of {layer.env}, by scripts/deploy",
                 **self.rollback_configuration(layer),
                 **self.role,
             )

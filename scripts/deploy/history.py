@@ -53,7 +53,7 @@ class ReleaseHistory:
                 Value=json.dumps(kept, separators=(",", ":")),
                 Type="String",
                 Overwrite=True,
-                Description="StartupWebApp service releases (scripts/deploy.py): time, image tag, git revision, who",
+                Description="StartupWebApp service releases (scripts/deploy): time, image tag, git revision, who",
             )["Version"]
             if written == self.version + 1:
                 return

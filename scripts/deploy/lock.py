@@ -37,7 +37,7 @@ class EnvironmentLock:
                 Value=self.value,
                 Type="String",
                 Overwrite=False,
-                Description=f"held by scripts/deploy.py while a run changes {self.env}",
+                Description=f"held by scripts/deploy while a run changes {self.env}",
             )
         except ClientError as error:
             if error.response["Error"].get("Code") != "ParameterAlreadyExists":
