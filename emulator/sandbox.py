@@ -31,7 +31,7 @@ from pathlib import Path
 import boto3
 
 from templates import ROOT, params
-from templates.errors import ToolError
+from templates.errors import ToolError, entry_point, run
 
 STATE_DIR = ROOT / ".sandbox"
 PARAMS_FILE = ROOT / "params" / "sandbox.yaml"
@@ -281,6 +281,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
     os._exit(0)
 
 
+@entry_point
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m emulator.sandbox", description="The local AWS sandbox (moto server) for rehearsing deploys."
@@ -320,15 +321,10 @@ def main(argv=None) -> int:
                 return 1
         elif args.command == "env":
             print("export " + " ".join(f"{name}={value}" for name, value in sandbox.environment().items()))
-    except SandboxError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except OSError as error:
-        print(f"error: {error.filename or sandbox.state_dir}: {error.strerror}", file=sys.stderr)
-        return 2
+        raise SandboxError(f"{error.filename or sandbox.state_dir}: {error.strerror}") from None
     return 0
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
-    sys.exit(main())
+    run(main)
