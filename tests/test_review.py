@@ -18,6 +18,7 @@ from conftest import ROOT
 
 import templates
 from scripts import review
+from scripts.review import collect, cost, render, resolver, scan
 from templates import generation
 from templates.params import load_all
 
@@ -43,7 +44,7 @@ def run(env, output_dir) -> bytes:
 
 
 def no_scan(files):
-    return {name: ([], [], [], 0) for name, _ in files}
+    return {name: scan.LayerScan() for name, _ in files}
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +57,7 @@ def written(tmp_path_factory):
 @pytest.fixture(scope="session")
 def reviewed(written):
     """env -> what the document says, computed (the scan is cached from `written`)."""
-    return {env: review.collect(env, ROOT / "output", ROOT / "params") for env in ENVS}
+    return {env: collect.collect(env, ROOT / "output", ROOT / "params") for env in ENVS}
 
 
 def generate_into(params_dir, output_dir):
@@ -96,12 +97,12 @@ def test_document_is_deterministic_and_names_no_absolute_path(written, tmp_path)
 def test_document_does_not_depend_on_hash_seed_directory_or_key_order(tmp_path, monkeypatch):
     """Another process (another hash seed) in another directory, and templates whose keys come in
     reverse order, give the same text."""
-    monkeypatch.setattr(review, "scan", no_scan)
-    expected = {env: review.render(review.collect(env, ROOT / "output", ROOT / "params")) for env in ENVS}
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    expected = {env: render.document(collect.collect(env, ROOT / "output", ROOT / "params")) for env in ENVS}
     script = (
-        "import sys; from pathlib import Path; from scripts import review; "
-        "review.scan = lambda files: {name: ([], [], [], 0) for name, _ in files}; "
-        "print(review.render(review.collect(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))), end='')"
+        "import sys; from pathlib import Path; from scripts.review import collect, render, scan; "
+        "scan.scan_templates = lambda files: {name: scan.LayerScan() for name, _ in files}; "
+        "print(render.document(collect.collect(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))), end='')"
     )
     for seed in ("1", "2"):
         for env in ENVS:
@@ -123,9 +124,9 @@ def test_document_does_not_depend_on_hash_seed_directory_or_key_order(tmp_path, 
     output_dir = copy_output(tmp_path / "output")
     for path in output_dir.rglob("*.json"):
         path.write_text(json.dumps(reversed_keys(json.loads(path.read_text())), indent=2))
-    monkeypatch.setattr(review, "check_fresh", lambda environments, output_dir: None)  # generation sorts the keys
+    monkeypatch.setattr(collect, "check_fresh", lambda environments, output_dir: None)  # generation sorts the keys
     for env in ENVS:
-        assert review.render(review.collect(env, output_dir, ROOT / "params")) == expected[env], env
+        assert render.document(collect.collect(env, output_dir, ROOT / "params")) == expected[env], env
 
 
 def test_document_has_every_part(written, reviewed):
@@ -134,7 +135,7 @@ def test_document_has_every_part(written, reviewed):
     assert text.startswith("# StartupWebApp review: prod\n")
     assert "```mermaid\nflowchart LR\n" in text
     for (downstream, _), (upstream, output) in templates.WIRING.items():
-        up, down = review.node_id(upstream), review.node_id(downstream)
+        up, down = render.node_id(upstream), render.node_id(downstream)
         edge = next(line for line in text.splitlines() if line.startswith(f"  {up} -->|") and line.endswith(f"| {down}"))
         assert output in edge, (upstream, output, downstream)
     headings = [line for line in text.splitlines() if line.startswith("### ") and line[4].isdigit()]
@@ -155,12 +156,12 @@ def test_document_has_every_part(written, reviewed):
     assert "| AlertTopicArn | (at deploy time) | output release-alarms.AlertTopicArn |" in text
     assert "What it is for: The internet-facing Application Load Balancer, its security group, the HTTPS and HTTP listeners," in text
     # the real scan: every skipped check with the reason written in the template, the counts
-    problems, failed, skipped, passed = reviewed["prod"].findings
-    assert skipped and passed
-    for file, _, resource, check in skipped:
-        check_id, _, reason = check.partition(" skipped: ")
-        assert f"| {file} | {resource} | {check_id} | {reason} |" in text
-    assert f"{passed} passed, {len(failed)} failed, {len(skipped)} skipped" in text
+    findings = reviewed["prod"].findings
+    assert findings.skipped and findings.passed
+    for check in findings.skipped:
+        check_id, _, reason = check.text.partition(" skipped: ")
+        assert f"| {check.file} | {check.resource} | {check_id} | {reason} |" in text
+    assert f"{findings.passed} passed, {len(findings.failed)} failed, {len(findings.skipped)} skipped" in text
     assert "Scanned: the layer templates deployed in prod (`ci.json`, `cert-dns.json`, `alb.json`, `release-alarms.json`," in text
 
 
@@ -172,27 +173,27 @@ def test_purpose_is_the_module_docstring_without_the_layer_name():
       more
     - two
     """
-    assert review.purpose("x-y", docstring) == "Does this and that.\n\n- one more\n- two"
-    assert review.purpose("x-y", None) == "(the layer module has no docstring)"
+    assert collect.purpose("x-y", docstring) == "Does this and that.\n\n- one more\n- two"
+    assert collect.purpose("x-y", None) == "(the layer module has no docstring)"
 
 
 def marker_scan(files):
     """One cfn-lint problem, one failed and one skipped checkov check and one passed check per layer, named after it."""
     return {
-        name: (
-            [f"{name}.json:1:1: E0000 lint-marker-{name}"],
-            [(f"{name}.json", "failed", f"AWS::Made::Up.Failed{name}", f"CKV_FAIL failed-marker-{name}")],
-            [(f"{name}.json", "skipped", f"AWS::Made::Up.Skipped{name}", f"CKV_SKIP skipped: skipped-marker-{name}")],
-            1,
+        name: scan.LayerScan(
+            problems=(f"{name}.json:1:1: E0000 lint-marker-{name}",),
+            failed=(scan.Check(f"{name}.json", "failed", f"AWS::Made::Up.Failed{name}", f"CKV_FAIL failed-marker-{name}"),),
+            skipped=(scan.Check(f"{name}.json", "skipped", f"AWS::Made::Up.Skipped{name}", f"CKV_SKIP skipped: skipped-marker-{name}"),),
+            passed=1,
         )
         for name, _ in files
     }
 
 
 def test_each_environment_shows_the_findings_of_what_it_deploys(monkeypatch):
-    monkeypatch.setattr(review, "scan", marker_scan)
+    monkeypatch.setattr(scan, "scan_templates", marker_scan)
     for env, environment in ENVIRONMENTS.items():
-        text = review.render(review.collect(env, ROOT / "output", ROOT / "params"))
+        text = render.document(collect.collect(env, ROOT / "output", ROOT / "params"))
         findings = text.split("\n## Security findings\n", 1)[1].split("\n## ", 1)[0]
         for name in templates.layer_order():
             for marker in (
@@ -350,15 +351,15 @@ def test_staging_cost_against_hand_computation(reviewed, written):
 
 
 def test_optional_layer_not_enabled_is_not_deployed_and_not_costed(tmp_path, monkeypatch):
-    monkeypatch.setattr(review, "scan", no_scan)  # the scan is not what this is about
+    monkeypatch.setattr(scan, "scan_templates", no_scan)  # the scan is not what this is about
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
     staging = params_dir / "staging.yaml"
     staging.write_text(staging.read_text().replace("enabled_layers: [waf]\n", ""))
     output_dir = generate_into(params_dir, tmp_path / "output")
-    result = review.collect("staging", output_dir, params_dir)
+    result = collect.collect("staging", output_dir, params_dir)
     assert [layer.name for layer in result.layers if not layer.deployed] == ["ci", "waf"]
     assert result.total == sum(amount for name, amount in staging_expected().items() if name != "waf")
-    text = review.render(result)
+    text = render.document(result)
     assert "**Not deployed in staging**: an optional layer that staging.yaml does not list in `enabled_layers`" in text
     assert '  waf["waf<br/>not deployed in staging"]' in text
     assert "| waf | not deployed in staging (optional, not in `enabled_layers`) | left out |" in text
@@ -394,22 +395,22 @@ def test_types_are_priced_from_the_table_and_unknown_types_are_not_priced():
             "Thing": {"Type": "AWS::Made::Up"},
         },
     }
-    layer = review.Layer("test", "", "stack", template, {"Parameters": {}}, review.Resolver(template, {}, {}, "us-east-1"))
-    prices = review.Prices(review.load_prices())
-    cost = {name: review.price_resource(name, resource, layer, prices, "prod", []) for name, resource in template["Resources"].items()}
-    assert cost["Alarm"][0].amount == cents(2 * D("0.10"))  # a metric-math alarm counts each metric it reads
-    assert cost["Fast"][0].amount == D("0.30")  # a high-resolution alarm
-    assert cost["Acl"][0].amount == cents(D("5.00") + 3 * D("1.00") + 1 * D("0.60"))  # 3 rules, 1 million requests assumed
-    assert "3 rules (2 rules, 1 rule group)" in cost["Acl"][0].basis
-    assert cost["WafLogs"][0].amount == cents(1 * D("0.50")) and cost["WafLogs"][0].basis.startswith("WAF request logs (vended)")
-    assert cost["AppLogs"][0].amount == D("0.50") and "application logs" in cost["AppLogs"][0].basis
-    assert cost["Key"][0].amount == D("1.00") and "each yearly rotation" in cost["Key"][0].basis
-    assert cost["Topic"][0].amount == cost["Provider"][0].amount == D("0.00")
-    assert (cost["Thing"][0].label, cost["Thing"][0].amount) == ("not priced", None)
+    layer = collect.Layer("test", "", "stack", template, {"Parameters": {}}, resolver.Resolver(template, {}, {}, "us-east-1"))
+    prices = cost.Prices(cost.load_prices())
+    costs = {name: cost.price_resource(name, resource, layer, prices, "prod", []) for name, resource in template["Resources"].items()}
+    assert costs["Alarm"][0].amount == cents(2 * D("0.10"))  # a metric-math alarm counts each metric it reads
+    assert costs["Fast"][0].amount == D("0.30")  # a high-resolution alarm
+    assert costs["Acl"][0].amount == cents(D("5.00") + 3 * D("1.00") + 1 * D("0.60"))  # 3 rules, 1 million requests assumed
+    assert "3 rules (2 rules, 1 rule group)" in costs["Acl"][0].basis
+    assert costs["WafLogs"][0].amount == cents(1 * D("0.50")) and costs["WafLogs"][0].basis.startswith("WAF request logs (vended)")
+    assert costs["AppLogs"][0].amount == D("0.50") and "application logs" in costs["AppLogs"][0].basis
+    assert costs["Key"][0].amount == D("1.00") and "each yearly rotation" in costs["Key"][0].basis
+    assert costs["Topic"][0].amount == costs["Provider"][0].amount == D("0.00")
+    assert (costs["Thing"][0].label, costs["Thing"][0].amount) == ("not priced", None)
 
 
 def test_every_resource_type_of_every_layer_is_priced_or_free(layer, reviewed):
-    table = review.load_prices()
+    table = cost.load_prices()
     for name, template in layer.items():
         for logical_id, resource in template["Resources"].items():
             kind = resource["Type"]
@@ -421,7 +422,7 @@ def test_every_resource_type_of_every_layer_is_priced_or_free(layer, reviewed):
 def test_price_table_defines_what_it_uses_and_uses_what_it_defines():
     """Every price and assumption an item names exists and every one is named by some item (a key ending in
     `price` names a price, one ending in `units` an assumption); every type the table lists occurs in a template."""
-    table = review.load_prices()
+    table = cost.load_prices()
     prices, assumptions = set(), set()
 
     def named(entry):
@@ -434,7 +435,7 @@ def test_price_table_defines_what_it_uses_and_uses_what_it_defines():
                 assumptions.add(value)
 
     for item, entry in table["items"].items():
-        assert entry["formula"] in review.FORMULAS, item
+        assert entry["formula"] in cost.FORMULAS, item
         named(entry)
     assert prices - set(table["prices"]) == set(), "named but not in prices"
     assert set(table["prices"]) - prices == set(), "in prices but named by no item"
