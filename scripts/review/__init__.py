@@ -19,18 +19,24 @@ atomically; on wrong or stale input it prints one line, exits 2 (bad environment
 """
 
 import argparse
-import sys
 from pathlib import Path
 
-import templates
 from scripts.review import collect, render
 from scripts.review.collect import ReviewError
+from templates.errors import entry_point
 from templates.generation import relative, write_atomically
 
 PARAMS_DIR = Path("params")
 OUTPUT_DIR = Path("output")
 
 
+class StaleDocument(ReviewError):
+    """`--check`: a document is not what the review writes now."""
+
+    prefix = "stale: "
+
+
+@entry_point
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Write the review document ops read before they open the console.")
     parser.add_argument("--env", required=True, help="environment: one of the params/<env>.yaml files")
@@ -41,27 +47,15 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the document is stale")
     args = parser.parse_args(argv)
     output_dir, params_dir = args.output_dir.resolve(), args.params_dir.resolve()
-    try:
-        text = render.document(collect.collect(args.env, output_dir, params_dir))
-    except ReviewError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.code
-    except templates.WiringError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    text = render.document(collect.collect(args.env, output_dir, params_dir))
     path = output_dir / "review" / f"{args.env}.md"
     if args.check:
         if not path.is_file() or path.read_text() != text:
-            print(
-                f"stale: {relative(path)} is not what `make review ENV={args.env}` writes; run it and commit output/review/",
-                file=sys.stderr,
-            )
-            return 1
+            raise StaleDocument(f"{relative(path)} is not what `make review ENV={args.env}` writes; run it and commit output/review/")
         return 0
     try:
         write_atomically(path, text)
     except OSError as error:
-        print(f"error: cannot write {path}: {error}; nothing was written", file=sys.stderr)
-        return 1
+        raise ReviewError(f"cannot write {path}: {error}; nothing was written") from None
     print(f"{relative(path)}: written")
     return 0

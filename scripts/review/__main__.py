@@ -1,8 +1,5 @@
-import signal
-import sys
-
 from scripts.review import main
+from templates.errors import run
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
-    sys.exit(main())
+    run(main)

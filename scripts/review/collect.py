@@ -13,16 +13,13 @@ from scripts.review import scan
 from scripts.review.cost import ZERO, Prices, estimate, load_prices
 from scripts.review.resolver import Resolver
 from templates import inputs
+from templates.errors import ToolError
 from templates.generation import build_all, differences, relative
 from templates.params import Environment, ParamsError, load_all
 
 
-class ReviewError(Exception):
-    """Wrong or stale input; str() is one line. code is the exit status."""
-
-    def __init__(self, message, code=1):
-        super().__init__(message)
-        self.code = code
+class ReviewError(ToolError):
+    """Wrong or stale input (code 1), a bad environment or params file (code 2); str() is one line."""
 
 
 @dataclass
