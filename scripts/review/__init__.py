@@ -24,10 +24,7 @@ from pathlib import Path
 from scripts.review import collect, render
 from scripts.review.collect import ReviewError
 from templates.errors import entry_point
-from templates.generation import relative, write_atomically
-
-PARAMS_DIR = Path("params")
-OUTPUT_DIR = Path("output")
+from templates.generation import OUTPUT_DIR, PARAMS_DIR, relative, write_atomically
 
 
 class StaleDocument(ReviewError):
@@ -41,9 +38,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Write the review document ops read before they open the console.")
     parser.add_argument("--env", required=True, help="environment: one of the params/<env>.yaml files")
     parser.add_argument(
-        "--output-dir", type=Path, default=OUTPUT_DIR, help="generated templates; the document goes to <dir>/review/ (default: output)"
+        "--output-dir",
+        type=Path,
+        default=OUTPUT_DIR,
+        help="generated templates; the document goes to <dir>/review/ (default: the project's output/)",
     )
-    parser.add_argument("--params-dir", type=Path, default=PARAMS_DIR, help="where the <env>.yaml files are (default: params)")
+    parser.add_argument(
+        "--params-dir", type=Path, default=PARAMS_DIR, help="where the <env>.yaml files are (default: the project's params/)"
+    )
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the document is stale")
     args = parser.parse_args(argv)
     output_dir, params_dir = args.output_dir.resolve(), args.params_dir.resolve()

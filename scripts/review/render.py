@@ -12,7 +12,7 @@ import templates
 from scripts.review.collect import Layer, Review
 from scripts.review.cost import CENT, ZERO, dec, money, number, plural
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code, scalar_text
-from templates import ROOT
+from templates import validation
 
 
 def document(review: Review) -> str:
@@ -275,7 +275,7 @@ def findings(review: Review) -> list[str]:
 
 
 def cfn_lint_section(problems) -> list[str]:
-    settings = yaml.safe_load((ROOT / ".cfnlintrc").read_text()) or {}
+    settings = yaml.safe_load(validation.LINT_SETTINGS.read_text()) or {}
     ignored = settings.get("ignore_checks") or []
     ignored_text = f"ignores {', '.join(map(str, ignored))}" if ignored else "ignores no rule"
     lines = [

@@ -3,13 +3,12 @@
 One scan of every layer template serves every environment (each keeps the layers it deploys): it
 runs once per content in a process."""
 
-import contextlib
 import functools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from templates import ROOT, validation
+from templates import validation
 
 
 @dataclass(frozen=True, order=True)
@@ -39,8 +38,7 @@ def scan_templates(files: tuple[tuple[str, bytes], ...]) -> dict[str, LayerScan]
 
 
 def run_scanners(files: dict[str, bytes]) -> dict[str, LayerScan]:
-    # cfn-lint reads .cfnlintrc and keeps its cache (keyed by content) in the project directory.
-    with tempfile.TemporaryDirectory(prefix="review-") as directory, contextlib.chdir(ROOT):
+    with tempfile.TemporaryDirectory(prefix="review-") as directory:
         paths = []
         for name, content in files.items():
             path = Path(directory) / f"{name}.json"
