@@ -19,7 +19,7 @@ from conftest import ROOT
 import templates
 from scripts import review
 from scripts.review import collect, cost, render, resolver, scan
-from templates import generation
+from templates import generation, validation
 from templates.params import load_all
 
 ENVIRONMENTS = {environment.name: environment for environment in load_all(ROOT / "params")}
@@ -44,17 +44,27 @@ def run(env, output_dir) -> bytes:
 
 
 def no_scan(files):
-    return {name: scan.LayerScan() for name, _ in files}
+    return {name: scan.LayerScan() for name in files}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module", autouse=True)
+def scan_cache(tmp_path_factory):
+    """The scan cache in a directory of this module's own: its first scan runs cfn-lint and checkov,
+    the later ones read the cache."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(scan, "CACHE", tmp_path_factory.mktemp("review-scan"))
+    yield scan.CACHE
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
 def written(tmp_path_factory):
     """env -> the document as `python -m scripts.review --env <env>` writes it (from a copy of output/)."""
     output_dir = copy_output(tmp_path_factory.mktemp("first") / "output")
     return {env: run(env, output_dir) for env in ENVS}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def reviewed(written):
     """env -> what the document says, computed (the scan is cached from `written`)."""
     return {env: collect.collect(env, ROOT / "output", ROOT / "params") for env in ENVS}
@@ -101,7 +111,7 @@ def test_document_does_not_depend_on_hash_seed_directory_or_key_order(tmp_path, 
     expected = {env: render.document(collect.collect(env, ROOT / "output", ROOT / "params")) for env in ENVS}
     script = (
         "import sys; from pathlib import Path; from scripts.review import collect, render, scan; "
-        "scan.scan_templates = lambda files: {name: scan.LayerScan() for name, _ in files}; "
+        "scan.scan_templates = lambda files: {name: scan.LayerScan() for name in files}; "
         "print(render.document(collect.collect(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))), end='')"
     )
     for seed in ("1", "2"):
@@ -186,7 +196,7 @@ def marker_scan(files):
             skipped=(scan.Check(f"{name}.json", "skipped", f"AWS::Made::Up.Skipped{name}", f"CKV_SKIP skipped: skipped-marker-{name}"),),
             passed=1,
         )
-        for name, _ in files
+        for name in files
     }
 
 
@@ -246,6 +256,57 @@ def test_staging_document_shows_what_differs(written):
     assert "| DeletionProtection | `false` | params/staging.yaml |" in text
     assert "`deletion_protection.enabled=false (DeletionProtection)`" in text
     assert "- **AlertEmailSubscription1** `AWS::SNS::Subscription`: not created in staging: HasAlertEmail1 is false" in text
+
+
+# --- the scan cache
+
+
+def layer_files(output_dir=ROOT / "output") -> dict[str, bytes]:
+    return {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
+
+
+def test_scan_cache_is_hit_for_the_same_templates_and_missed_for_a_changed_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
+    scanned = []
+
+    def checkov(directory):
+        scanned.append(directory)
+        return [(path.name, "passed", "AWS::Made::Up.Thing", "CKV_MADE_UP made up") for path in sorted(directory.iterdir())]
+
+    monkeypatch.setattr(validation, "checkov", checkov)
+    monkeypatch.setattr(validation, "cfn_lint", lambda paths: [])
+    files = layer_files()
+    first = scan.scan_templates(files)
+    assert len(scanned) == 1 and all(result.passed == 1 for result in first.values())
+    assert [path.name for path in (tmp_path / "cache").iterdir()] == [f"{scan.cache_key(files)}.json"]
+    assert scan.scan_templates(files) == first and len(scanned) == 1  # read from the cache
+    changed = files | {"alb": files["alb"].replace(b"{", b"{ ", 1)}
+    assert scan.scan_templates(changed) == first and len(scanned) == 2  # a changed template is scanned again
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+    (tmp_path / "cache" / f"{scan.cache_key(files)}.json").write_text("{damaged")
+    assert scan.scan_templates(files) == first and len(scanned) == 3  # a damaged entry too
+    key = scan.cache_key(files)
+    monkeypatch.setattr(scan, "version", lambda tool: "0.0.0")
+    assert scan.cache_key(files) != key  # another cfn-lint or checkov
+    key = scan.cache_key(files)
+    settings = tmp_path / ".cfnlintrc"
+    settings.write_text(validation.LINT_SETTINGS.read_text() + "ignore_checks: [W0000]\n")
+    monkeypatch.setattr(validation, "LINT_SETTINGS", settings)
+    assert scan.cache_key(files) != key  # other cfn-lint settings
+
+
+def test_second_run_reads_the_scan_from_the_cache(written, tmp_path, monkeypatch):
+    """`written` scanned output/'s templates once; a review of them reads that scan, checkov does not run."""
+    assert (scan.CACHE / f"{scan.cache_key(layer_files())}.json").is_file()
+
+    def fail(*args):
+        raise AssertionError("the scanners ran again")
+
+    monkeypatch.setattr(validation, "checkov", fail)
+    monkeypatch.setattr(validation, "cfn_lint", fail)
+    output_dir = copy_output(tmp_path / "output")
+    for env in ENVS:
+        assert run(env, output_dir) == written[env], env
 
 
 # --- the cost

@@ -87,7 +87,7 @@ def collect(env: str, output_dir: Path, params_dir: Path) -> Review:
     check_fresh(environments, output_dir)
 
     contents = {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
-    scanned = scan.scan_templates(tuple(contents.items()))
+    scanned = scan.scan_templates(contents)
     layers = []
     for name, content in contents.items():
         template = json.loads(content)

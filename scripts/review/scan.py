@@ -1,14 +1,21 @@
 """cfn-lint and checkov over the layer templates: the findings of the review.
 
-One scan of every layer template serves every environment (each keeps the layers it deploys): it
-runs once per content in a process."""
+One scan of every layer template serves every environment (each keeps the layers it deploys). It
+is cached by content in .cache/review-scan/<key>.json: the key changes with any layer template,
+.cfnlintrc, or the version of cfn-lint or checkov, so a cached scan is what a new one would say."""
 
-import functools
+import contextlib
+import hashlib
+import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
 from pathlib import Path
 
-from templates import validation
+from templates import ROOT, validation
+from templates.generation import write_atomically
+
+CACHE = ROOT / ".cache" / "review-scan"
 
 
 @dataclass(frozen=True, order=True)
@@ -31,10 +38,28 @@ class LayerScan:
     passed: int = 0  # how many checkov checks passed
 
 
-@functools.cache
-def scan_templates(files: tuple[tuple[str, bytes], ...]) -> dict[str, LayerScan]:
-    """layer -> its scan, for the layer templates given as (layer, content)."""
-    return run_scanners(dict(files))
+def cache_key(files: dict[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for name, content in sorted(files.items()):
+        digest.update(f"{name}:{len(content)}:".encode())
+        digest.update(content)
+    digest.update(validation.LINT_SETTINGS.read_bytes())
+    for tool in ("cfn-lint", "checkov"):
+        digest.update(f"{tool} {version(tool)};".encode())
+    return digest.hexdigest()
+
+
+def scan_templates(files: dict[str, bytes], use_cache: bool = True) -> dict[str, LayerScan]:
+    """layer -> its scan, for the layer templates given as layer -> content."""
+    cached = CACHE / f"{cache_key(files)}.json"
+    if use_cache and cached.is_file():
+        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):  # a damaged entry is scanned again
+            return from_json(cached.read_text())
+    result = run_scanners(files)
+    if use_cache:
+        with contextlib.suppress(OSError):  # the cache only saves time
+            write_atomically(cached, to_json(result))
+    return result
 
 
 def run_scanners(files: dict[str, bytes]) -> dict[str, LayerScan]:
@@ -68,3 +93,19 @@ def combined(scans: list[LayerScan]) -> LayerScan:
         skipped=tuple(sorted(check for scan in scans for check in scan.skipped)),
         passed=sum(scan.passed for scan in scans),
     )
+
+
+def to_json(scans: dict[str, LayerScan]) -> str:
+    return json.dumps({name: asdict(scan) for name, scan in scans.items()}, indent=1, sort_keys=True) + "\n"
+
+
+def from_json(text: str) -> dict[str, LayerScan]:
+    return {
+        name: LayerScan(
+            problems=tuple(scan["problems"]),
+            failed=tuple(Check(**check) for check in scan["failed"]),
+            skipped=tuple(Check(**check) for check in scan["skipped"]),
+            passed=scan["passed"],
+        )
+        for name, scan in json.loads(text).items()
+    }
