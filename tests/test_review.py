@@ -1,10 +1,11 @@
-"""`make review ENV=...` (scripts/review.py): the document ops read before they open the console.
+"""`make review` (scripts/review/): the documents ops read before they open the console.
 
 The committed output/review/<env>.md of every environment in params/ are the goldens: the tests
 regenerate each document from a copy of output/ and compare it byte for byte. After a deliberate
-change, run `make review ENV=<env>` for each environment and commit output/review/.
-checkov runs once for the whole session: every environment's document reads one scan of every
-layer template (scripts.review.scan is cached by content); tests about something else stub it."""
+change, run `make review` (every environment) and commit output/review/.
+checkov runs once for the module: every environment's document reads one scan of every layer
+template, cached by content in a cache directory of the module's own; tests about something else
+stub the scan."""
 
 import json
 import os
@@ -14,13 +15,14 @@ import sys
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+import yaml
 from conftest import ROOT
 
 import templates
 from scripts import review
 from scripts.review import collect, cost, render, resolver, scan
 from templates import generation, validation
-from templates.params import load_all
+from templates.params import ISOLATING_INPUTS, load_all
 
 ENVIRONMENTS = {environment.name: environment for environment in load_all(ROOT / "params")}
 ENVS = list(ENVIRONMENTS)
@@ -59,9 +61,10 @@ def scan_cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
-    """env -> the document as `python -m scripts.review --env <env>` writes it (from a copy of output/)."""
+    """env -> the document as `python -m scripts.review` writes it for every environment (from a copy of output/)."""
     output_dir = copy_output(tmp_path_factory.mktemp("first") / "output")
-    return {env: run(env, output_dir) for env in ENVS}
+    assert review.main(["--output-dir", str(output_dir)]) == 0
+    return {env: (output_dir / "review" / f"{env}.md").read_bytes() for env in ENVS}
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +96,45 @@ def test_committed_documents_are_one_per_environment():
     assert sorted(path.name for path in COMMITTED.iterdir()) == sorted(f"{env}.md" for env in ENVS), (
         "output/review/ holds a document for an environment params/ no longer has: remove it and commit output/review/"
     )
+
+
+def test_check_of_every_environment_passes_from_any_directory(written, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert review.main(["--check"]) == 0, capsys.readouterr().err
+
+
+def add_environment(params_dir, name, like):
+    """params/<name>.yaml: a copy of <like>'s with its own names and host, sharing the inputs that keep
+    environments apart (with the reason the params check asks for)."""
+    data = yaml.safe_load((params_dir / f"{like}.yaml").read_text())
+    data["parameters"] |= {"NamePrefix": f"startupwebapp-{name}", "ApiHostLabel": f"api-{name}"}
+    data["shared_inputs"] = {key: f"a copy of {like} for a test" for key in ISOLATING_INPUTS}
+    (params_dir / f"{name}.yaml").write_text(yaml.safe_dump(data))
+
+
+def test_every_environment_gets_its_document_and_check_names_each_stale_one(tmp_path, capsys):
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    for name in ("copya", "copyb"):
+        add_environment(params_dir, name, like="staging")
+    output_dir = generate_into(params_dir, tmp_path / "output")
+    every = ["--output-dir", str(output_dir), "--params-dir", str(params_dir)]
+    assert review.main(every) == 0
+    names = sorted(environment.name for environment in load_all(params_dir))
+    documents = output_dir / "review"
+    assert sorted(path.name for path in documents.iterdir()) == [f"{name}.md" for name in names]
+    assert capsys.readouterr().out.splitlines() == [f"{documents / name}.md: written" for name in names]
+    for name in names:
+        assert (documents / f"{name}.md").read_text() == render.document(collect.collect(name, output_dir, params_dir)), name
+    assert review.main([*every, "--check"]) == 0
+    stale, foreign = documents / "copyb.md", documents / "gone.md"
+    stale.write_text(stale.read_text().replace("copyb", "copyc"))
+    foreign.write_text("an environment since removed\n")
+    assert review.main([*every, "--check"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"stale: {stale} is not what `make review ENV=copyb` writes; run it and commit output/review/",
+        f"stale: {foreign} is the review of no environment in params/; remove it and commit output/review/",
+    ]
+    assert review.main([*every, "--check", "--env", "staging"]) == 0  # one environment: only its document
 
 
 def test_document_is_deterministic_and_names_no_absolute_path(written, tmp_path):

@@ -75,19 +75,30 @@ class Review:
 
 
 def collect(env: str, output_dir: Path, params_dir: Path) -> Review:
-    """Everything the document says, computed; raises ReviewError on wrong or stale input."""
+    """Everything one environment's document says, computed; raises ReviewError on wrong or stale input."""
+    return collect_all(output_dir, params_dir, env)[0]
+
+
+def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> list[Review]:
+    """The reviews of every environment in params_dir (or only env's), from one scan of the layer
+    templates; raises ReviewError on wrong or stale input."""
     try:
         environments = load_all(params_dir)
     except ParamsError as error:
         raise ReviewError(str(error).replace("\n", "; "), code=2) from None
     allowed = [environment.name for environment in environments]
-    if env not in allowed:
+    if env is not None and env not in allowed:
         raise ReviewError(f"unknown environment {env!r}; allowed: {', '.join(allowed)}", code=2)
-    environment = environments[allowed.index(env)]
     check_fresh(environments, output_dir)
-
     contents = {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
     scanned = scan.scan_templates(contents)
+    table = load_prices()
+    return [review_of(environment, output_dir, contents, scanned, table) for environment in environments if env in (None, environment.name)]
+
+
+def review_of(environment: Environment, output_dir: Path, contents: dict, scanned: dict, table: dict) -> Review:
+    """One environment's review: its layers (templates given as layer -> content, scanned), their cost."""
+    env = environment.name
     layers = []
     for name, content in contents.items():
         template = json.loads(content)
@@ -110,7 +121,7 @@ def collect(env: str, output_dir: Path, params_dir: Path) -> Review:
         params_file=shown_path(environment.path),
         layers=layers,
         findings=scan.combined([scanned[layer.name] for layer in layers if layer.deployed]),
-        prices=Prices(load_prices()),
+        prices=Prices(table),
     )
     estimate(review)
     return review
