@@ -3,9 +3,9 @@
 The committed output/review/<env>.md of every environment in params/ are the goldens: the tests
 regenerate each document from a copy of output/ and compare it byte for byte. After a deliberate
 change, run `make review` (every environment) and commit output/review/.
-checkov runs once for the module: every environment's document reads one scan of every layer
-template, cached by content in a cache directory of the module's own; tests about something else
-stub the scan."""
+checkov runs once for the session (conftest's output_scan, shared with test_scanners.py): every
+environment's document reads that scan of the layer templates from a scan cache of the module's
+own; tests about something else stub the scan."""
 
 import json
 import os
@@ -45,16 +45,21 @@ def run(env, output_dir) -> bytes:
     return (output_dir / "review" / f"{env}.md").read_bytes()
 
 
+def layer_files(output_dir=ROOT / "output") -> dict[str, bytes]:
+    return {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
+
+
 def no_scan(files):
     return {name: scan.LayerScan() for name in files}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def scan_cache(tmp_path_factory):
-    """The scan cache in a directory of this module's own: its first scan runs cfn-lint and checkov,
-    the later ones read the cache."""
+def scan_cache(tmp_path_factory, output_scan):
+    """The scan cache in a directory of this module's own, holding the session's one scan of output/'s
+    layer templates (conftest): the reviews of those templates read it, checkov does not run again."""
     patch = pytest.MonkeyPatch()
     patch.setattr(scan, "CACHE", tmp_path_factory.mktemp("review-scan"))
+    generation.write_atomically(scan.CACHE / f"{scan.cache_key(layer_files())}.json", scan.to_json(output_scan))
     yield scan.CACHE
     patch.undo()
 
@@ -303,10 +308,6 @@ def test_staging_document_shows_what_differs(written):
 # --- the scan cache
 
 
-def layer_files(output_dir=ROOT / "output") -> dict[str, bytes]:
-    return {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
-
-
 def test_scan_cache_is_hit_for_the_same_templates_and_missed_for_a_changed_one(tmp_path, monkeypatch):
     monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
     scanned = []
@@ -337,9 +338,9 @@ def test_scan_cache_is_hit_for_the_same_templates_and_missed_for_a_changed_one(t
     assert scan.cache_key(files) != key  # other cfn-lint settings
 
 
-def test_second_run_reads_the_scan_from_the_cache(written, tmp_path, monkeypatch):
-    """`written` scanned output/'s templates once; a review of them reads that scan, checkov does not run."""
-    assert (scan.CACHE / f"{scan.cache_key(layer_files())}.json").is_file()
+def test_review_reads_the_scan_from_the_cache(written, tmp_path, monkeypatch):
+    """The cached scan of output/'s templates is what a new scan says: the documents are the same
+    when neither scanner runs."""
 
     def fail(*args):
         raise AssertionError("the scanners ran again")
