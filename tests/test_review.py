@@ -112,7 +112,7 @@ def add_environment(params_dir, name, like):
     """params/<name>.yaml: a copy of <like>'s with its own names and host, sharing the inputs that keep
     environments apart (with the reason the params check asks for)."""
     data = yaml.safe_load((params_dir / f"{like}.yaml").read_text())
-    data["parameters"] |= {"NamePrefix": f"startupwebapp-{name}", "ApiHostLabel": f"api-{name}"}
+    data["parameters"] |= {"NamePrefix": f"{templates.PROJECT}-{name}", "ApiHostLabel": f"api-{name}"}
     data["shared_inputs"] = {key: f"a copy of {like} for a test" for key in ISOLATING_INPUTS}
     (params_dir / f"{name}.yaml").write_text(yaml.safe_dump(data))
 
