@@ -4,7 +4,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
-ENVS := $(sort $(basename $(notdir $(wildcard params/*.yaml))))
 # Deploys go to ENV (default: the local sandbox; prod and staging must be named).
 ENV ?= sandbox
 DEPLOY := $(BIN)/python -m scripts.deploy
@@ -36,7 +35,7 @@ templates: $(INSTALLED) ## generate output/ from templates/ and params/, then cf
 
 check: $(INSTALLED) ## fail if output/ or a review document in output/review/ is stale (or cfn-lint rejects a template)
 	@$(BIN)/python generate.py --check
-	@for env in $(ENVS); do $(BIN)/python -m scripts.review --check --env $$env || exit 1; done
+	@$(BIN)/python -m scripts.review --check
 
 test: $(INSTALLED) ## run every test: pytest (goldens, cfn-lint, checkov, sandbox), ruff
 	$(BIN)/python -m pytest
@@ -47,8 +46,9 @@ lint: $(INSTALLED) ## ruff check and format check only
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-review: $(INSTALLED) ## write output/review/ENV.md: what ops read before the console
-	@$(FRESH) $(BIN)/python -m scripts.review --env $(ENV)
+# ENV has a default (sandbox): `make review` reviews every environment unless ENV is given on the command line.
+review: $(INSTALLED) ## write output/review/<env>.md for every environment (ENV=<env>: that one): what ops read before the console
+	@$(FRESH) $(BIN)/python -m scripts.review $(if $(filter command line,$(origin ENV)),--env $(ENV))
 
 sandbox: $(INSTALLED) ## start the local AWS sandbox (moto on 127.0.0.1) seeded with the Phase 5.14 resources
 	@$(BIN)/python -m emulator.sandbox start

@@ -123,3 +123,18 @@ def own_sandbox(tmp_path):
         yield box, os.environ | box.environment(), command
     finally:
         box.stop()
+
+
+# --- The review's scan of output/, shared by test_review.py and test_scanners.py -----------------
+# checkov takes seconds per run: it runs once per session on the committed layer templates.
+
+
+@pytest.fixture(scope="session")
+def output_scan():
+    """layer -> the cfn-lint and checkov scan (scripts.review.scan.LayerScan) of output/<layer>.json, not from the cache."""
+    from scripts.review import scan
+
+    return scan.scan_templates({name: (ROOT / "output" / f"{name}.json").read_bytes() for name in templates.layer_order()}, use_cache=False)
+
+
+# --- end of the review's block ------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""`make review ENV=...` (scripts/review.py): the document ops read before they open the console.
+"""`make review` (scripts/review/): the documents ops read before they open the console.
 
 The committed output/review/<env>.md of every environment in params/ are the goldens: the tests
 regenerate each document from a copy of output/ and compare it byte for byte. After a deliberate
-change, run `make review ENV=<env>` for each environment and commit output/review/.
-checkov runs once for the whole session: every environment's document reads one scan of every
-layer template (scripts.review.scan is cached by content); tests about something else stub it."""
+change, run `make review` (every environment) and commit output/review/.
+checkov runs once for the session (conftest's output_scan, shared with test_scanners.py): every
+environment's document reads that scan of the layer templates from a scan cache of the module's
+own; tests about something else stub the scan."""
 
 import json
 import os
@@ -14,12 +15,14 @@ import sys
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+import yaml
 from conftest import ROOT
 
 import templates
 from scripts import review
-from templates import generation
-from templates.params import load_all
+from scripts.review import collect, cost, render, resolver, scan
+from templates import generation, validation
+from templates.params import ISOLATING_INPUTS, load_all
 
 ENVIRONMENTS = {environment.name: environment for environment in load_all(ROOT / "params")}
 ENVS = list(ENVIRONMENTS)
@@ -42,21 +45,37 @@ def run(env, output_dir) -> bytes:
     return (output_dir / "review" / f"{env}.md").read_bytes()
 
 
+def layer_files(output_dir=ROOT / "output") -> dict[str, bytes]:
+    return {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
+
+
 def no_scan(files):
-    return {name: ([], [], [], 0) for name, _ in files}
+    return {name: scan.LayerScan() for name in files}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module", autouse=True)
+def scan_cache(tmp_path_factory, output_scan):
+    """The scan cache in a directory of this module's own, holding the session's one scan of output/'s
+    layer templates (conftest): the reviews of those templates read it, checkov does not run again."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(scan, "CACHE", tmp_path_factory.mktemp("review-scan"))
+    generation.write_atomically(scan.CACHE / f"{scan.cache_key(layer_files())}.json", scan.to_json(output_scan))
+    yield scan.CACHE
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
 def written(tmp_path_factory):
-    """env -> the document as `python -m scripts.review --env <env>` writes it (from a copy of output/)."""
+    """env -> the document as `python -m scripts.review` writes it for every environment (from a copy of output/)."""
     output_dir = copy_output(tmp_path_factory.mktemp("first") / "output")
-    return {env: run(env, output_dir) for env in ENVS}
+    assert review.main(["--output-dir", str(output_dir)]) == 0
+    return {env: (output_dir / "review" / f"{env}.md").read_bytes() for env in ENVS}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def reviewed(written):
     """env -> what the document says, computed (the scan is cached from `written`)."""
-    return {env: review.collect(env, ROOT / "output", ROOT / "params") for env in ENVS}
+    return {env: collect.collect(env, ROOT / "output", ROOT / "params") for env in ENVS}
 
 
 def generate_into(params_dir, output_dir):
@@ -84,6 +103,45 @@ def test_committed_documents_are_one_per_environment():
     )
 
 
+def test_check_of_every_environment_passes_from_any_directory(written, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert review.main(["--check"]) == 0, capsys.readouterr().err
+
+
+def add_environment(params_dir, name, like):
+    """params/<name>.yaml: a copy of <like>'s with its own names and host, sharing the inputs that keep
+    environments apart (with the reason the params check asks for)."""
+    data = yaml.safe_load((params_dir / f"{like}.yaml").read_text())
+    data["parameters"] |= {"NamePrefix": f"{templates.PROJECT}-{name}", "ApiHostLabel": f"api-{name}"}
+    data["shared_inputs"] = {key: f"a copy of {like} for a test" for key in ISOLATING_INPUTS}
+    (params_dir / f"{name}.yaml").write_text(yaml.safe_dump(data))
+
+
+def test_every_environment_gets_its_document_and_check_names_each_stale_one(tmp_path, capsys):
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    for name in ("copya", "copyb"):
+        add_environment(params_dir, name, like="staging")
+    output_dir = generate_into(params_dir, tmp_path / "output")
+    every = ["--output-dir", str(output_dir), "--params-dir", str(params_dir)]
+    assert review.main(every) == 0
+    names = sorted(environment.name for environment in load_all(params_dir))
+    documents = output_dir / "review"
+    assert sorted(path.name for path in documents.iterdir()) == [f"{name}.md" for name in names]
+    assert capsys.readouterr().out.splitlines() == [f"{documents / name}.md: written" for name in names]
+    for name in names:
+        assert (documents / f"{name}.md").read_text() == render.document(collect.collect(name, output_dir, params_dir)), name
+    assert review.main([*every, "--check"]) == 0
+    stale, foreign = documents / "copyb.md", documents / "gone.md"
+    stale.write_text(stale.read_text().replace("copyb", "copyc"))
+    foreign.write_text("an environment since removed\n")
+    assert review.main([*every, "--check"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"stale: {stale} is not what `make review ENV=copyb` writes; run it and commit output/review/",
+        f"stale: {foreign} is the review of no environment in params/; remove it and commit output/review/",
+    ]
+    assert review.main([*every, "--check", "--env", "staging"]) == 0  # one environment: only its document
+
+
 def test_document_is_deterministic_and_names_no_absolute_path(written, tmp_path):
     output_dir = copy_output(tmp_path / "elsewhere" / "output")
     for env in ENVS:
@@ -96,12 +154,12 @@ def test_document_is_deterministic_and_names_no_absolute_path(written, tmp_path)
 def test_document_does_not_depend_on_hash_seed_directory_or_key_order(tmp_path, monkeypatch):
     """Another process (another hash seed) in another directory, and templates whose keys come in
     reverse order, give the same text."""
-    monkeypatch.setattr(review, "scan", no_scan)
-    expected = {env: review.render(review.collect(env, ROOT / "output", ROOT / "params")) for env in ENVS}
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    expected = {env: render.document(collect.collect(env, ROOT / "output", ROOT / "params")) for env in ENVS}
     script = (
-        "import sys; from pathlib import Path; from scripts import review; "
-        "review.scan = lambda files: {name: ([], [], [], 0) for name, _ in files}; "
-        "print(review.render(review.collect(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))), end='')"
+        "import sys; from pathlib import Path; from scripts.review import collect, render, scan; "
+        "scan.scan_templates = lambda files: {name: scan.LayerScan() for name in files}; "
+        "print(render.document(collect.collect(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))), end='')"
     )
     for seed in ("1", "2"):
         for env in ENVS:
@@ -123,9 +181,9 @@ def test_document_does_not_depend_on_hash_seed_directory_or_key_order(tmp_path, 
     output_dir = copy_output(tmp_path / "output")
     for path in output_dir.rglob("*.json"):
         path.write_text(json.dumps(reversed_keys(json.loads(path.read_text())), indent=2))
-    monkeypatch.setattr(review, "check_fresh", lambda environments, output_dir: None)  # generation sorts the keys
+    monkeypatch.setattr(collect, "check_fresh", lambda environments, output_dir: None)  # generation sorts the keys
     for env in ENVS:
-        assert review.render(review.collect(env, output_dir, ROOT / "params")) == expected[env], env
+        assert render.document(collect.collect(env, output_dir, ROOT / "params")) == expected[env], env
 
 
 def test_document_has_every_part(written, reviewed):
@@ -134,7 +192,7 @@ def test_document_has_every_part(written, reviewed):
     assert text.startswith("# StartupWebApp review: prod\n")
     assert "```mermaid\nflowchart LR\n" in text
     for (downstream, _), (upstream, output) in templates.WIRING.items():
-        up, down = review.node_id(upstream), review.node_id(downstream)
+        up, down = render.node_id(upstream), render.node_id(downstream)
         edge = next(line for line in text.splitlines() if line.startswith(f"  {up} -->|") and line.endswith(f"| {down}"))
         assert output in edge, (upstream, output, downstream)
     headings = [line for line in text.splitlines() if line.startswith("### ") and line[4].isdigit()]
@@ -155,12 +213,12 @@ def test_document_has_every_part(written, reviewed):
     assert "| AlertTopicArn | (at deploy time) | output release-alarms.AlertTopicArn |" in text
     assert "What it is for: The internet-facing Application Load Balancer, its security group, the HTTPS and HTTP listeners," in text
     # the real scan: every skipped check with the reason written in the template, the counts
-    problems, failed, skipped, passed = reviewed["prod"].findings
-    assert skipped and passed
-    for file, _, resource, check in skipped:
-        check_id, _, reason = check.partition(" skipped: ")
-        assert f"| {file} | {resource} | {check_id} | {reason} |" in text
-    assert f"{passed} passed, {len(failed)} failed, {len(skipped)} skipped" in text
+    findings = reviewed["prod"].findings
+    assert findings.skipped and findings.passed
+    for check in findings.skipped:
+        check_id, _, reason = check.text.partition(" skipped: ")
+        assert f"| {check.file} | {check.resource} | {check_id} | {reason} |" in text
+    assert f"{findings.passed} passed, {len(findings.failed)} failed, {len(findings.skipped)} skipped" in text
     assert "Scanned: the layer templates deployed in prod (`ci.json`, `cert-dns.json`, `alb.json`, `release-alarms.json`," in text
 
 
@@ -172,27 +230,27 @@ def test_purpose_is_the_module_docstring_without_the_layer_name():
       more
     - two
     """
-    assert review.purpose("x-y", docstring) == "Does this and that.\n\n- one more\n- two"
-    assert review.purpose("x-y", None) == "(the layer module has no docstring)"
+    assert collect.purpose("x-y", docstring) == "Does this and that.\n\n- one more\n- two"
+    assert collect.purpose("x-y", None) == "(the layer module has no docstring)"
 
 
 def marker_scan(files):
     """One cfn-lint problem, one failed and one skipped checkov check and one passed check per layer, named after it."""
     return {
-        name: (
-            [f"{name}.json:1:1: E0000 lint-marker-{name}"],
-            [(f"{name}.json", "failed", f"AWS::Made::Up.Failed{name}", f"CKV_FAIL failed-marker-{name}")],
-            [(f"{name}.json", "skipped", f"AWS::Made::Up.Skipped{name}", f"CKV_SKIP skipped: skipped-marker-{name}")],
-            1,
+        name: scan.LayerScan(
+            problems=(f"{name}.json:1:1: E0000 lint-marker-{name}",),
+            failed=(scan.Check(f"{name}.json", "failed", f"AWS::Made::Up.Failed{name}", f"CKV_FAIL failed-marker-{name}"),),
+            skipped=(scan.Check(f"{name}.json", "skipped", f"AWS::Made::Up.Skipped{name}", f"CKV_SKIP skipped: skipped-marker-{name}"),),
+            passed=1,
         )
-        for name, _ in files
+        for name in files
     }
 
 
 def test_each_environment_shows_the_findings_of_what_it_deploys(monkeypatch):
-    monkeypatch.setattr(review, "scan", marker_scan)
+    monkeypatch.setattr(scan, "scan_templates", marker_scan)
     for env, environment in ENVIRONMENTS.items():
-        text = review.render(review.collect(env, ROOT / "output", ROOT / "params"))
+        text = render.document(collect.collect(env, ROOT / "output", ROOT / "params"))
         findings = text.split("\n## Security findings\n", 1)[1].split("\n## ", 1)[0]
         for name in templates.layer_order():
             for marker in (
@@ -245,6 +303,53 @@ def test_staging_document_shows_what_differs(written):
     assert "| DeletionProtection | `false` | params/staging.yaml |" in text
     assert "`deletion_protection.enabled=false (DeletionProtection)`" in text
     assert "- **AlertEmailSubscription1** `AWS::SNS::Subscription`: not created in staging: HasAlertEmail1 is false" in text
+
+
+# --- the scan cache
+
+
+def test_scan_cache_is_hit_for_the_same_templates_and_missed_for_a_changed_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
+    scanned = []
+
+    def checkov(directory):
+        scanned.append(directory)
+        return [(path.name, "passed", "AWS::Made::Up.Thing", "CKV_MADE_UP made up") for path in sorted(directory.iterdir())]
+
+    monkeypatch.setattr(validation, "checkov", checkov)
+    monkeypatch.setattr(validation, "cfn_lint", lambda paths: [])
+    files = layer_files()
+    first = scan.scan_templates(files)
+    assert len(scanned) == 1 and all(result.passed == 1 for result in first.values())
+    assert [path.name for path in (tmp_path / "cache").iterdir()] == [f"{scan.cache_key(files)}.json"]
+    assert scan.scan_templates(files) == first and len(scanned) == 1  # read from the cache
+    changed = files | {"alb": files["alb"].replace(b"{", b"{ ", 1)}
+    assert scan.scan_templates(changed) == first and len(scanned) == 2  # a changed template is scanned again
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+    (tmp_path / "cache" / f"{scan.cache_key(files)}.json").write_text("{damaged")
+    assert scan.scan_templates(files) == first and len(scanned) == 3  # a damaged entry too
+    key = scan.cache_key(files)
+    monkeypatch.setattr(scan, "version", lambda tool: "0.0.0")
+    assert scan.cache_key(files) != key  # another cfn-lint or checkov
+    key = scan.cache_key(files)
+    settings = tmp_path / ".cfnlintrc"
+    settings.write_text(validation.LINT_SETTINGS.read_text() + "ignore_checks: [W0000]\n")
+    monkeypatch.setattr(validation, "LINT_SETTINGS", settings)
+    assert scan.cache_key(files) != key  # other cfn-lint settings
+
+
+def test_review_reads_the_scan_from_the_cache(written, tmp_path, monkeypatch):
+    """The cached scan of output/'s templates is what a new scan says: the documents are the same
+    when neither scanner runs."""
+
+    def fail(*args):
+        raise AssertionError("the scanners ran again")
+
+    monkeypatch.setattr(validation, "checkov", fail)
+    monkeypatch.setattr(validation, "cfn_lint", fail)
+    output_dir = copy_output(tmp_path / "output")
+    for env in ENVS:
+        assert run(env, output_dir) == written[env], env
 
 
 # --- the cost
@@ -350,15 +455,15 @@ def test_staging_cost_against_hand_computation(reviewed, written):
 
 
 def test_optional_layer_not_enabled_is_not_deployed_and_not_costed(tmp_path, monkeypatch):
-    monkeypatch.setattr(review, "scan", no_scan)  # the scan is not what this is about
+    monkeypatch.setattr(scan, "scan_templates", no_scan)  # the scan is not what this is about
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
     staging = params_dir / "staging.yaml"
     staging.write_text(staging.read_text().replace("enabled_layers: [waf]\n", ""))
     output_dir = generate_into(params_dir, tmp_path / "output")
-    result = review.collect("staging", output_dir, params_dir)
+    result = collect.collect("staging", output_dir, params_dir)
     assert [layer.name for layer in result.layers if not layer.deployed] == ["ci", "waf"]
     assert result.total == sum(amount for name, amount in staging_expected().items() if name != "waf")
-    text = review.render(result)
+    text = render.document(result)
     assert "**Not deployed in staging**: an optional layer that staging.yaml does not list in `enabled_layers`" in text
     assert '  waf["waf<br/>not deployed in staging"]' in text
     assert "| waf | not deployed in staging (optional, not in `enabled_layers`) | left out |" in text
@@ -394,22 +499,22 @@ def test_types_are_priced_from_the_table_and_unknown_types_are_not_priced():
             "Thing": {"Type": "AWS::Made::Up"},
         },
     }
-    layer = review.Layer("test", "", "stack", template, {"Parameters": {}}, review.Resolver(template, {}, {}, "us-east-1"))
-    prices = review.Prices(review.load_prices())
-    cost = {name: review.price_resource(name, resource, layer, prices, "prod", []) for name, resource in template["Resources"].items()}
-    assert cost["Alarm"][0].amount == cents(2 * D("0.10"))  # a metric-math alarm counts each metric it reads
-    assert cost["Fast"][0].amount == D("0.30")  # a high-resolution alarm
-    assert cost["Acl"][0].amount == cents(D("5.00") + 3 * D("1.00") + 1 * D("0.60"))  # 3 rules, 1 million requests assumed
-    assert "3 rules (2 rules, 1 rule group)" in cost["Acl"][0].basis
-    assert cost["WafLogs"][0].amount == cents(1 * D("0.50")) and cost["WafLogs"][0].basis.startswith("WAF request logs (vended)")
-    assert cost["AppLogs"][0].amount == D("0.50") and "application logs" in cost["AppLogs"][0].basis
-    assert cost["Key"][0].amount == D("1.00") and "each yearly rotation" in cost["Key"][0].basis
-    assert cost["Topic"][0].amount == cost["Provider"][0].amount == D("0.00")
-    assert (cost["Thing"][0].label, cost["Thing"][0].amount) == ("not priced", None)
+    layer = collect.Layer("test", "", "stack", template, {"Parameters": {}}, resolver.Resolver(template, {}, {}, "us-east-1"))
+    prices = cost.Prices(cost.load_prices())
+    costs = {name: cost.price_resource(name, resource, layer, prices, "prod", []) for name, resource in template["Resources"].items()}
+    assert costs["Alarm"][0].amount == cents(2 * D("0.10"))  # a metric-math alarm counts each metric it reads
+    assert costs["Fast"][0].amount == D("0.30")  # a high-resolution alarm
+    assert costs["Acl"][0].amount == cents(D("5.00") + 3 * D("1.00") + 1 * D("0.60"))  # 3 rules, 1 million requests assumed
+    assert "3 rules (2 rules, 1 rule group)" in costs["Acl"][0].basis
+    assert costs["WafLogs"][0].amount == cents(1 * D("0.50")) and costs["WafLogs"][0].basis.startswith("WAF request logs (vended)")
+    assert costs["AppLogs"][0].amount == D("0.50") and "application logs" in costs["AppLogs"][0].basis
+    assert costs["Key"][0].amount == D("1.00") and "each yearly rotation" in costs["Key"][0].basis
+    assert costs["Topic"][0].amount == costs["Provider"][0].amount == D("0.00")
+    assert (costs["Thing"][0].label, costs["Thing"][0].amount) == ("not priced", None)
 
 
 def test_every_resource_type_of_every_layer_is_priced_or_free(layer, reviewed):
-    table = review.load_prices()
+    table = cost.load_prices()
     for name, template in layer.items():
         for logical_id, resource in template["Resources"].items():
             kind = resource["Type"]
@@ -421,7 +526,7 @@ def test_every_resource_type_of_every_layer_is_priced_or_free(layer, reviewed):
 def test_price_table_defines_what_it_uses_and_uses_what_it_defines():
     """Every price and assumption an item names exists and every one is named by some item (a key ending in
     `price` names a price, one ending in `units` an assumption); every type the table lists occurs in a template."""
-    table = review.load_prices()
+    table = cost.load_prices()
     prices, assumptions = set(), set()
 
     def named(entry):
@@ -434,7 +539,7 @@ def test_price_table_defines_what_it_uses_and_uses_what_it_defines():
                 assumptions.add(value)
 
     for item, entry in table["items"].items():
-        assert entry["formula"] in review.FORMULAS, item
+        assert entry["formula"] in cost.FORMULAS, item
         named(entry)
     assert prices - set(table["prices"]) == set(), "named but not in prices"
     assert set(table["prices"]) - prices == set(), "in prices but named by no item"

@@ -20,13 +20,13 @@ def test_cfn_lint_reports_a_real_problem(tmp_path):
     assert any("E3030" in p or "DesiredCont" in p for p in problems), problems
 
 
-def test_checkov_fails_nothing_and_skips_only_the_explained_checks():
-    checks = validation.checkov(ROOT / "output")
-    assert [check for check in checks if check[1] == "failed"] == []
+def test_checkov_fails_nothing_and_skips_only_the_explained_checks(output_scan):
+    """output_scan (conftest): the review's scan of output/, checkov's one run in the session."""
+    assert [check for scanned in output_scan.values() for check in scanned.failed] == []
     skipped = {
-        (file, resource, text.split()[0]): text.split("skipped: ", 1)[1].strip()
-        for file, status, resource, text in checks
-        if status == "skipped"
+        (check.file, check.resource, check.text.split()[0]): check.text.split("skipped: ", 1)[1].strip()
+        for scanned in output_scan.values()
+        for check in scanned.skipped
     }
     # Exactly these, each with its reason: no other layer (the ci layer's roles included) skips a check.
     assert sorted(skipped) == [
@@ -37,5 +37,5 @@ def test_checkov_fails_nothing_and_skips_only_the_explained_checks():
     assert all(skipped.values()), skipped
     # checkov passes over a template it cannot parse without a word: the layers with the resources
     # it checks (IAM, S3, load balancer, ECS, WAF) must each have passed checks.
-    passed = {file for file, status, _, _ in checks if status == "passed"}
+    passed = {f"{name}.json" for name, scanned in output_scan.items() if scanned.passed}
     assert {"ci.json", "alb.json", "service.json", "waf.json"} <= passed

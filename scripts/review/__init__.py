@@ -1,0 +1,98 @@
+"""`make review`: the documents ops read before they open the console.
+
+    python -m scripts.review [--env prod] [--check] [--output-dir output] [--params-dir params]
+
+writes <output-dir>/review/<env>.md for every params/<env>.yaml (or only --env's) from what
+`make templates` generated: the layer templates (<output-dir>/<layer>.json), the environment's
+template configurations (<output-dir>/<env>/<layer>.json), params/<env>.yaml (to say where each
+value comes from) and the price table scripts/prices.yaml. The document holds the layer order as a
+Mermaid diagram; per layer what it is for, its stack, its resources, parameters and outputs; the
+cfn-lint and checkov findings; and an estimated monthly cost per layer and in total, every
+assumption printed beside its figure. --check writes nothing and exits 1 naming every stale
+document (and, for every environment, a document of an environment params/ does not have).
+
+Every environment's document reads one scan of the layer templates (scan.py), cached by content
+in .cache/review-scan/: a review of templates scanned before runs neither cfn-lint nor checkov.
+
+An optional layer (templates.OPTIONAL_LAYERS) is deployed only where params/<env>.yaml lists it
+in `enabled_layers`; elsewhere the document says it is not deployed and leaves it out of the cost.
+A parameter the deployer sets itself (templates.inputs.DEPLOY_TIME) is shown as set at deploy time.
+The committed output/review/<env>.md are the goldens: tests/test_review.py regenerates them.
+The document is deterministic (no time stamps, no absolute paths, everything sorted) and written
+atomically; on wrong or stale input it prints one line (--check: one per stale document), exits 2
+(bad environment or params file) or 1 (stale output: run `make templates`) and writes nothing.
+
+Modules: collect.py (what a document says, read from the output directory and params), resolver.py
+(the intrinsic-function evaluator), cost.py (the price table and the estimate), scan.py (cfn-lint and
+checkov), render.py (the Markdown).
+"""
+
+import argparse
+from pathlib import Path
+
+from scripts.review import collect, render
+from scripts.review.collect import ReviewError
+from templates.errors import entry_point
+from templates.generation import OUTPUT_DIR, PARAMS_DIR, relative, write_atomically
+
+
+class StaleDocument(ReviewError):
+    """`--check`: documents that are not what the review writes now, one line each."""
+
+    prefix = "stale: "
+
+
+@entry_point
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.review",
+        description="Write the review documents ops read before they open the console: one per params/<env>.yaml, or --env's.",
+        epilog="One cfn-lint and checkov scan of the layer templates serves every environment; it is cached by content in .cache/review-scan/.",
+    )
+    parser.add_argument("--env", help="only this environment (one of the params/<env>.yaml files); default: every one")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=OUTPUT_DIR,
+        help="generated templates; the documents go to <dir>/review/ (default: the project's output/)",
+    )
+    parser.add_argument(
+        "--params-dir", type=Path, default=PARAMS_DIR, help="where the <env>.yaml files are (default: the project's params/)"
+    )
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 naming every stale document")
+    args = parser.parse_args(argv)
+    output_dir, params_dir = args.output_dir.resolve(), args.params_dir.resolve()
+    documents = {
+        output_dir / "review" / f"{review.env}.md": render.document(review)
+        for review in collect.collect_all(output_dir, params_dir, args.env)
+    }
+    if args.check:
+        check(documents, output_dir / "review" if args.env is None else None)
+        return 0
+    for number, (path, text) in enumerate(documents.items()):
+        try:
+            write_atomically(path, text)
+        except OSError as error:
+            kept = "it and the documents after it were not written" if number else "nothing was written"
+            raise ReviewError(f"cannot write {path}: {error}; {kept}") from None
+        print(f"{relative(path)}: written")
+    return 0
+
+
+def check(documents: dict[Path, str], directory: Path | None) -> None:
+    """Raise StaleDocument naming each document that differs from what the review writes now and,
+    when every environment was reviewed (directory: where their documents are), each document there
+    of an environment params/ does not have."""
+    problems = [
+        f"{relative(path)} is not what `make review ENV={path.stem}` writes; run it and commit output/review/"
+        for path, text in documents.items()
+        if not path.is_file() or path.read_text() != text
+    ]
+    if directory is not None:
+        problems += [
+            f"{relative(path)} is the review of no environment in params/; remove it and commit output/review/"
+            for path in sorted(directory.glob("*.md"))
+            if path not in documents and not path.name.startswith(".")
+        ]
+    if problems:
+        raise StaleDocument("\n".join(problems))

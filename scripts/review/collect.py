@@ -1,0 +1,157 @@
+"""What a review document says about one environment, computed from the output directory (layer
+templates and the environment's template configurations), its params file and the price table."""
+
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+
+import templates
+from scripts.review import scan
+from scripts.review.cost import ZERO, Prices, estimate, load_prices
+from scripts.review.resolver import Resolver
+from templates import inputs
+from templates.errors import ToolError
+from templates.generation import build_all, differences, relative
+from templates.params import Environment, ParamsError, load_all
+
+
+class ReviewError(ToolError):
+    """Wrong or stale input (code 1), a bad environment or params file (code 2); str() is one line."""
+
+
+@dataclass
+class Layer:
+    name: str
+    purpose: str
+    stack: str
+    template: dict
+    config: dict | None  # None: not deployed in this environment
+    resolver: Resolver
+    optional: bool = False  # deployed only where params/<env>.yaml lists it in enabled_layers
+    costs: list = field(default_factory=list)
+
+    @property
+    def deployed(self) -> bool:
+        return self.config is not None
+
+    @property
+    def resources(self) -> dict:
+        return self.template.get("Resources", {})
+
+    @property
+    def total(self) -> Decimal:
+        return sum((c.amount for c in self.costs if c.amount is not None), ZERO)
+
+    @cached_property
+    def estimator(self) -> Resolver:
+        """The resolver the cost reads: deploy-time parameters at their defaults."""
+        return self.resolver.at_deploy_time_defaults()
+
+
+@dataclass
+class Review:
+    environment: Environment
+    params_file: str
+    layers: list
+    findings: scan.LayerScan  # of the layers deployed in the environment
+    prices: Prices
+    scaling: list = field(default_factory=list)  # lines about the tasks auto-scaling may add
+    scaling_extra: Decimal | None = None  # a month at MaxCapacity above the estimate, unrounded
+
+    @property
+    def env(self) -> str:
+        return self.environment.name
+
+    @property
+    def order(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((layer.total for layer in self.layers if layer.deployed), ZERO)
+
+
+def collect(env: str, output_dir: Path, params_dir: Path) -> Review:
+    """Everything one environment's document says, computed; raises ReviewError on wrong or stale input."""
+    return collect_all(output_dir, params_dir, env)[0]
+
+
+def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> list[Review]:
+    """The reviews of every environment in params_dir (or only env's), from one scan of the layer
+    templates; raises ReviewError on wrong or stale input."""
+    try:
+        environments = load_all(params_dir)
+    except ParamsError as error:
+        raise ReviewError(str(error).replace("\n", "; "), code=2) from None
+    allowed = [environment.name for environment in environments]
+    if env is not None and env not in allowed:
+        raise ReviewError(f"unknown environment {env!r}; allowed: {', '.join(allowed)}", code=2)
+    check_fresh(environments, output_dir)
+    contents = {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
+    scanned = scan.scan_templates(contents)
+    table = load_prices()
+    return [review_of(environment, output_dir, contents, scanned, table) for environment in environments if env in (None, environment.name)]
+
+
+def review_of(environment: Environment, output_dir: Path, contents: dict, scanned: dict, table: dict) -> Review:
+    """One environment's review: its layers (templates given as layer -> content, scanned), their cost."""
+    env = environment.name
+    layers = []
+    for name, content in contents.items():
+        template = json.loads(content)
+        config = json.loads((output_dir / env / f"{name}.json").read_text()) if environment.deploys(name) else None
+        wired = {parameter: f"{up}.{output}" for parameter, (up, output) in templates.wired_into(name).items()}
+        values = (config or {}).get("Parameters", {})
+        layers.append(
+            Layer(
+                name=name,
+                purpose=purpose(name, templates.LAYERS[name].__doc__),
+                stack=templates.stack_name(env, name),
+                template=template,
+                config=config,
+                resolver=Resolver(template, values, wired, environment.region, inputs.DEPLOY_TIME),
+                optional=name in templates.OPTIONAL_LAYERS,
+            )
+        )
+    review = Review(
+        environment=environment,
+        params_file=shown_path(environment.path),
+        layers=layers,
+        findings=scan.combined([scanned[layer.name] for layer in layers if layer.deployed]),
+        prices=Prices(table),
+    )
+    estimate(review)
+    return review
+
+
+def check_fresh(environments: list[Environment], output_dir: Path) -> None:
+    """The output directory holds exactly what `make templates` generates from the params files."""
+    changed, stale = differences(build_all(environments, output_dir), output_dir)
+    problems = [
+        f"{path.relative_to(output_dir)} {'differs from' if path.exists() else 'is missing from'} what generation produces"
+        for path in changed
+    ]
+    problems += [f"{path.relative_to(output_dir)} is produced by no layer or environment" for path in stale]
+    if problems:
+        raise ReviewError(f"stale output directory: {'; '.join(problems)}: run `make templates`")
+
+
+def purpose(name: str, docstring: str | None) -> str:
+    """The module docstring as Markdown, without a leading "<layer>: ": paragraphs and bullets
+    each on one line."""
+    text = re.sub(rf"^\s*{re.escape(name)}:\s*", "", docstring or "")
+    blocks = []
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        items = re.split(r"\n\s*(?=- )", paragraph.strip())
+        blocks.append("\n".join(" ".join(item.split()) for item in items if item.strip()))
+    text = "\n\n".join(block for block in blocks if block)
+    return text[:1].upper() + text[1:] if text else "(the layer module has no docstring)"
+
+
+def shown_path(path: Path) -> str:
+    """Relative to the project, or only the name: the document holds no absolute path."""
+    shown = relative(path.resolve())
+    return path.name if shown.is_absolute() else str(shown)

@@ -1,0 +1,267 @@
+"""The cost model: the price table (scripts/prices.yaml), one formula per kind of charge, and the
+estimate of every deployed layer's resources in one environment."""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import yaml
+
+from scripts.review.resolver import DEPLOY_TIME_TEXT, UNKNOWN, as_number
+from templates import inputs
+
+PRICES = Path(__file__).resolve().parent.parent / "prices.yaml"
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def load_prices(path: Path = PRICES) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+@dataclass(frozen=True)
+class Cost:
+    resource: str
+    type: str
+    item: str  # item id of the price table, "" for a type it does not price
+    label: str  # what is charged
+    basis: str  # how: prices and assumptions
+    amount: Decimal | None  # a month, rounded to the cent; None: not priced
+    absent: bool = False  # not there in this environment: not created, or left empty (zero_when)
+
+
+def money(amount: Decimal | None) -> str:
+    return "not priced" if amount is None else f"${amount:,.2f}"
+
+
+def number(value: Decimal) -> str:
+    """A quantity as people write it: 730, 0.5, 1.25."""
+    return format(value.normalize(), "f")
+
+
+def price_text(value: Decimal) -> str:
+    """A price as people write it: $0.50, $1.00, $0.0225."""
+    return f"${value:.2f}" if value == value.quantize(CENT) else f"${number(value)}"
+
+
+def plural(count: Decimal, word: str) -> str:
+    return f"{number(count)} {word}{'' if count == 1 else 's'}"
+
+
+def dec(value) -> Decimal:
+    return Decimal(str(value))
+
+
+class Prices:
+    """The price table; remembers which assumptions the estimate used."""
+
+    def __init__(self, table: dict):
+        self.table = table
+        self.used = set()
+        self.notes = []  # what the estimate took for values known only at deploy time, printed with the assumptions
+
+    def price(self, key) -> tuple[Decimal, str]:
+        entry = self.table["prices"][key]
+        return dec(entry["usd"]), f"{price_text(dec(entry['usd']))} per {entry['per']}"
+
+    def assumption(self, key) -> tuple[Decimal, str]:
+        self.used.add(key)
+        entry = self.table["assumptions"][key]
+        return dec(entry["value"]), f"{number(dec(entry['value']))} {entry['text']} (assumed)"
+
+    @property
+    def hours(self) -> tuple[Decimal, str]:
+        value = dec(self.table["hours_per_month"])
+        return value, f"{number(value)} hours"
+
+
+# Formulas: (item's entry in the price table, resource name, resource, layer, prices, context) ->
+# (amount a month or None when not priced, how it was computed). They read the template with the
+# layer's estimator: deploy-time parameters at their defaults.
+
+
+def fargate(cfg, name, resource, layer, prices, context):
+    """DesiredCount tasks all month, each of the task definition's Cpu and Memory."""
+    props = resource.get("Properties", {})
+    resolver = layer.estimator
+    if resolver.value(props.get("LaunchType", "FARGATE")) != "FARGATE":
+        return None, "only Fargate services are priced"
+    count = props.get("DesiredCount")
+    tasks = as_number(resolver.value(count))
+    if tasks is None:
+        return None, "the number of tasks is not known before deploy"
+    references = resolver.references(count)
+    source = ", ".join(sorted(references - resolver.deploy_time)) or "DesiredCount"
+    decided_by = ", ".join(f"{parameter}={resolver.values[parameter]}" for parameter in sorted(references & resolver.deploy_time))
+    definition = props.get("TaskDefinition")
+    target = definition.get("Ref") if isinstance(definition, dict) else None
+    task = layer.template["Resources"].get(target, {}).get("Properties", {})
+    cpu, memory = as_number(resolver.value(task.get("Cpu"))), as_number(resolver.value(task.get("Memory")))
+    if cpu is None or memory is None:
+        return None, "the task definition's Cpu and Memory are not known before deploy"
+    vcpu, gb = cpu / 1024, memory / 1024
+    (vcpu_price, vcpu_text), (gb_price, gb_text) = prices.price(cfg["vcpu_price"]), prices.price(cfg["gb_price"])
+    hours, hours_text = prices.hours
+    per_task = (vcpu * vcpu_price + gb * gb_price) * hours
+    context.append({"layer": layer.name, "resource": name, "tasks": tasks, "per_task": per_task})
+    basis = (
+        f"{plural(tasks, 'task')} ({source}{f' with {decided_by}' if decided_by else ''}, taken as the average) × "
+        f"({number(vcpu)} vCPU × {vcpu_text} + {number(gb)} GB × {gb_text}) × {hours_text}"
+    )
+    return tasks * per_task, basis
+
+
+def hourly(cfg, name, resource, layer, prices, context):
+    price, price_said = prices.price(cfg["price"])
+    hours, hours_text = prices.hours
+    units, units_text = prices.assumption(cfg["units"]) if "units" in cfg else (Decimal(1), None)
+    return units * price * hours, " × ".join(part for part in (units_text, price_said, hours_text) if part)
+
+
+def monthly(cfg, name, resource, layer, prices, context):
+    price, price_said = prices.price(cfg["price"])
+    return price, price_said
+
+
+def per_unit(cfg, name, resource, layer, prices, context):
+    price, price_said = prices.price(cfg["price"])
+    units, units_text = prices.assumption(cfg["units"])
+    return units * price, f"{units_text} × {price_said}"
+
+
+def log_group(cfg, name, resource, layer, prices, context):
+    """Logs the group receives; vended logs (such as a WAF's, to a group named aws-waf-logs-*) have their own price and volume."""
+    group = layer.estimator.value(resource.get("Properties", {}).get("LogGroupName"))
+    vended = cfg.get("vended")
+    if vended and isinstance(group, str) and group.startswith(vended["name_prefix"]):
+        amount, basis = per_unit(vended, name, resource, layer, prices, context)
+        return amount, f"{vended['what']}: {basis}"
+    return per_unit(cfg, name, resource, layer, prices, context)
+
+
+def kms_key(cfg, name, resource, layer, prices, context):
+    price, price_said = prices.price(cfg["price"])
+    rotation = layer.estimator.value(resource.get("Properties", {}).get("EnableKeyRotation"))
+    if rotation is True or rotation == "true":
+        price_said += f"; {cfg['rotation_note']}"
+    return price, price_said
+
+
+def target_tracking_alarms(cfg, name, resource, layer, prices, context):
+    """The alarms Application Auto Scaling creates for a target-tracking policy; other policies have none of their own."""
+    kind = layer.estimator.value(resource.get("Properties", {}).get("PolicyType"))
+    if kind != "TargetTrackingScaling":
+        return Decimal(0), f"{kind} policy: its alarms are resources of their own"
+    return per_unit(cfg, name, resource, layer, prices, context)
+
+
+def alarm(cfg, name, resource, layer, prices, context):
+    """Each metric the alarm reads; a period under a minute is high resolution."""
+    props = layer.estimator.value(resource.get("Properties", {}))
+    if isinstance(props.get("Metrics"), list):
+        stats = [m["MetricStat"] for m in props["Metrics"] if isinstance(m, dict) and isinstance(m.get("MetricStat"), dict)]
+        metrics, periods = max(len(stats), 1), [as_number(s.get("Period")) for s in stats]
+    else:
+        metrics, periods = 1, [as_number(props.get("Period"))]
+    high = any(period is not None and period < 60 for period in periods)
+    price, price_said = prices.price(cfg["high_resolution_price"] if high else cfg["price"])
+    return metrics * price, f"{plural(Decimal(metrics), 'metric')} × {price_said}"
+
+
+def waf_web_acl(cfg, name, resource, layer, prices, context):
+    """The web ACL, each of its rules (a rule group counts as one rule) and the requests it inspects."""
+    rules = layer.estimator.value(resource.get("Properties", {}).get("Rules", []))
+    if not isinstance(rules, list) or any(rule is UNKNOWN for rule in rules):
+        return None, "the number of rules is not known before deploy"
+    (acl, acl_text), (rule, rule_text), (million, million_text) = (
+        prices.price(cfg[key]) for key in ("price", "rule_price", "request_price")
+    )
+    requests, requests_text = prices.assumption(cfg["request_units"])
+    groups = sum(1 for r in rules if isinstance(r, dict) and any("RuleGroup" in key for key in r.get("Statement", {})))
+    count = Decimal(len(rules))
+    kinds = f" ({plural(count - groups, 'rule')}, {plural(Decimal(groups), 'rule group')})" if groups else ""
+    return acl + count * rule + requests * million, (
+        f"{acl_text} + {plural(count, 'rule')}{kinds} × {rule_text} + {requests_text} × {million_text}"
+    )
+
+
+FORMULAS = {
+    "hourly": hourly,
+    "monthly": monthly,
+    "per_unit": per_unit,
+    "fargate": fargate,
+    "target_tracking_alarms": target_tracking_alarms,
+    "alarm": alarm,
+    "waf_web_acl": waf_web_acl,
+    "log_group": log_group,
+    "kms_key": kms_key,
+}
+
+
+def price_resource(name: str, resource: dict, layer, prices: Prices, env: str, context: list) -> list[Cost]:
+    """The cost lines of one resource in one environment."""
+    kind = resource["Type"]
+    resolver = layer.estimator
+    condition = resource.get("Condition")
+    created = resolver.condition(condition) if condition else True
+    table = prices.table
+    if created is False:
+        items = table["resource_types"].get(kind, [""])
+        return [Cost(name, kind, item, "not created", f"condition {condition} is false in {env}", ZERO, absent=True) for item in items]
+    suffix = f"; only if {condition} (decided at deploy time)" if created is None else ""
+    if kind in table["resource_types"]:
+        lines = []
+        for item in table["resource_types"][kind]:
+            cfg = table["items"][item]
+            off = cfg.get("zero_when")
+            absent = off is not None and resolver.values.get(off["parameter"]) == off["value"]
+            if absent:
+                amount, basis = ZERO, off["reason"]
+            else:
+                amount, basis = FORMULAS[cfg["formula"]](cfg, name, resource, layer, prices, context)
+                if cfg.get("note") and amount is not None:
+                    basis += f"; {cfg['note']}"
+            rounded = None if amount is None else amount.quantize(CENT, ROUND_HALF_UP)
+            lines.append(Cost(name, kind, item, cfg["label"], basis + suffix, rounded, absent))
+        return lines
+    if kind in table["free"]:
+        return [Cost(name, kind, "", "no charge", table["free"][kind], ZERO)]
+    return [Cost(name, kind, "", "not priced", f"{kind} is not in scripts/prices.yaml", None)]
+
+
+def estimate(review) -> None:
+    """Price every resource of every deployed layer; then the range auto-scaling may add."""
+    context = []
+    prices = review.prices
+    deployed = [layer for layer in review.layers if layer.deployed]
+    for layer in deployed:
+        for name, resource in sorted(layer.resources.items()):
+            layer.costs += price_resource(name, resource, layer, prices, review.env, context)
+        for parameter in sorted(layer.estimator.deploy_time_read):
+            spec = inputs.DEPLOY_TIME[parameter]
+            prices.notes.append(
+                f'{layer.name}: priced with {parameter}={spec.default}, its default ({DEPLOY_TIME_TEXT}): "{spec.description}"'
+            )
+    for layer in deployed:
+        for name, resource in sorted(layer.resources.items()):
+            if resource["Type"] != "AWS::ApplicationAutoScaling::ScalableTarget":
+                continue
+            props = layer.estimator.value(resource.get("Properties", {}))
+            low, high = as_number(props.get("MinCapacity")), as_number(props.get("MaxCapacity"))
+            if props.get("ServiceNamespace") != "ecs" or low is None or high is None or len(context) != 1:
+                review.scaling.append(f"{layer.name}.{name}: the tasks it may add are not priced")
+                continue
+            service = context[0]
+            tasks, per_task = service["tasks"], service["per_task"]
+            review.scaling.append(
+                f"{layer.name}.{name} keeps {service['layer']}.{service['resource']} between {number(low)} (MinCapacity) and "
+                f"{number(high)} (MaxCapacity) tasks; the estimate counts {number(tasks)} all month, one task costs "
+                f"{money(per_task.quantize(CENT, ROUND_HALF_UP))} a month"
+            )
+            if high > tasks:
+                extra = ((high - tasks) * per_task).quantize(CENT, ROUND_HALF_UP)
+                review.scaling.append(f"at MaxCapacity all month: {plural(high - tasks, 'more task')}, +{money(extra)}")
+            if low < tasks:
+                fewer = ((tasks - low) * per_task).quantize(CENT, ROUND_HALF_UP)
+                review.scaling.append(f"at MinCapacity all month: {plural(tasks - low, 'task')} fewer, -{money(fewer)}")
+            review.scaling_extra = (high - tasks) * per_task
