@@ -14,7 +14,8 @@ from pathlib import Path
 from templates import ROOT
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
-SOURCES = ["generate.py", "templates", "params", ".cfnlintrc", "Makefile", "requirements.txt", "pyproject.toml"]
+SOURCES = ["generate.py", "templates", "scripts", "params", ".cfnlintrc", "Makefile", "requirements.txt", "pyproject.toml"]
+REVIEWED_ENVIRONMENTS = 33  # the three of params/ and copies of staging with their own names
 
 
 # Runs the measured command and prints its wall time and peak memory. A process started from this
@@ -64,6 +65,37 @@ def report(name, samples, target_seconds=None, target_mib=None):
     return seconds
 
 
+def add_environments(params_dir: Path, count: int) -> None:
+    """params/copyNN.yaml up to count environments: staging's values with their own names and host."""
+    import yaml
+
+    from templates import PROJECT
+    from templates.params import ISOLATING_INPUTS
+
+    staging = yaml.safe_load((params_dir / "staging.yaml").read_text())
+    for n in range(count - len(list(params_dir.glob("*.yaml")))):
+        name = f"copy{n:02d}"
+        data = staging | {"parameters": staging["parameters"] | {"NamePrefix": f"{PROJECT}-{name}", "ApiHostLabel": f"api-{name}"}}
+        data["shared_inputs"] = {key: "a copy of staging for make bench" for key in ISOLATING_INPUTS}
+        (params_dir / f"{name}.yaml").write_text(yaml.safe_dump(data))
+
+
+def review_figures(python):
+    """`make review` of REVIEWED_ENVIRONMENTS environments in one run: with the scan cache cold, then warm."""
+    cold, warm = [], []
+    for _ in range(RUNS):
+        copy = project_copy()
+        try:
+            add_environments(copy / "params", REVIEWED_ENVIRONMENTS)
+            timed(["make", "-s", "templates"], copy)
+            shutil.rmtree(copy / ".cache" / "review-scan", ignore_errors=True)
+            cold.append(timed([python, "-m", "scripts.review"], copy))
+            warm.append(timed([python, "-m", "scripts.review"], copy))
+        finally:
+            shutil.rmtree(copy)
+    return cold, warm
+
+
 def deploy_figures(python):
     """A full sandbox deploy of every layer and a redeploy with nothing changed, RUNS times each."""
     from emulator.sandbox import Sandbox
@@ -107,6 +139,11 @@ def main():
     c = report("make templates, cold (no output/, no cache)", cold, 2.5, 200)
     w = report("make templates, nothing changed", warm, 0.5, 200)
     print(f"\nratios: cold/generation {c / g:.1f}x, cold/unchanged {c / w:.1f}x")
+
+    cold_review, warm_review = review_figures(python)
+    print()
+    report(f"make review, {REVIEWED_ENVIRONMENTS} environments, scan cache cold", cold_review)
+    report(f"make review, {REVIEWED_ENVIRONMENTS} environments, scan cached", warm_review, 10)
 
     full, again, calls, lock_key = deploy_figures(python)
     print()
