@@ -12,7 +12,7 @@ Modify (not Add or Remove) and every resource that refers to a modified one as M
 failed update is not rolled back (a failed create is); rollback
 triggers are kept but never watched, alarms never leave OK, e-mail subscriptions are never pending
 confirmation, a web ACL is associated with any ARN and deleted while associated, and an SNS topic
-whose properties change is replaced, losing the subscriptions other resources made (see DESIGN.md).
+whose properties change is replaced, losing the subscriptions other resources made.
 
 Import this module before moto's CloudFormation parser collects its models: parsing.get_model_list()
 caches CloudFormationModel.__subclasses__() at the first stack, and the classes below must be in it.

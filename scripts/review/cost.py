@@ -8,9 +8,9 @@ from pathlib import Path
 import yaml
 
 from scripts.review.resolver import DEPLOY_TIME_TEXT, UNKNOWN, as_number
-from templates import inputs
+from templates import ROOT, inputs
 
-PRICES = Path(__file__).resolve().parent.parent / "prices.yaml"
+PRICES = ROOT / "scripts" / "prices.yaml"
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
