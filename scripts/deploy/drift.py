@@ -37,9 +37,10 @@ def check(deployer, stack, layer_name) -> Checked:
         deployer.say(f"{stack}: not deployed, nothing to check")
         return Checked(drifted=False, complete=True)
     if found["StackStatus"].endswith("_IN_PROGRESS"):
-        # One operation at a time: the user guide's "Considerations when detecting drift" lists the
-        # settled statuses detection runs on (using-cfn-stack-drift.html, above); CloudFormation
-        # answers a stack in the middle of an update with a ValidationError.
+        # Not sent into a running operation: the stack's resources are changing, so what a detection
+        # found would say nothing. (The user guide's "Considerations when detecting drift",
+        # using-cfn-stack-drift.html above, lists the stack statuses detection runs on; a refusal
+        # CloudFormation answers anyway is a ValidationError, handled below.)
         deployer.say(*text.drift_busy(stack, found["StackStatus"], deployer.env, layer_name))
         return Checked(drifted=False, complete=False)
     try:
