@@ -17,7 +17,7 @@ FRESH = $(BIN)/python generate.py --check &&
 
 .DEFAULT_GOAL := help
 .PHONY: help venv templates check test lint bench clean review sandbox sandbox-stop sandbox-status \
-	deploy changeset execute status outputs events diff destroy purge recover rollback verify zone unlock
+	deploy changeset execute status outputs events diff drift destroy purge recover rollback verify zone unlock
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ events: $(INSTALLED) ## the latest events of STACK in ENV
 
 diff: $(INSTALLED) ## template and parameters of STACK against what ENV runs (exit 0 same, 1 differs, 2 error)
 	@$(FRESH) $(AWS) $(DEPLOY) diff $(FLAGS)
+
+drift: $(INSTALLED) ## CloudFormation drift detection on STACK (default: every layer) of ENV: what was changed outside it (exit 0 in sync, 1 drifted, 2 error)
+	@$(AWS) $(DEPLOY) drift $(FLAGS)
 
 destroy: $(INSTALLED) ## delete STACK (refused while consumed), or every layer in reverse order; lists what is retained
 	@$(AWS) $(DEPLOY) destroy $(FLAGS)

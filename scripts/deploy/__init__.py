@@ -1,7 +1,7 @@
 """Apply the generated layers to AWS through reviewed change sets: `python -m scripts.deploy --help`.
 
-Exit codes: 0 done or nothing to do, 1 failed or refused (diff: differs), 2 bad input (diff: any
-error), 130 interrupted.
+Exit codes: 0 done or nothing to do, 1 failed or refused (diff: differs; drift: drifted), 2 bad
+input (diff, drift: any error), 130 interrupted.
 
 Here: the command line (parse, validate, main). commands.py has one method per command,
 deployer.py the Deployer they use, text.py what it prints, aws.py the clients, call counts and
@@ -38,7 +38,8 @@ def parse(argv):
     parser = argparse.ArgumentParser(
         prog="python -m scripts.deploy",
         description="Deploy the generated CloudFormation layers through reviewed change sets.",
-        epilog="exit codes: 0 done or no changes, 1 failed or refused (diff: differs), 2 bad input (diff: error), 130 interrupted",
+        epilog="exit codes: 0 done or no changes, 1 failed or refused (diff: differs; drift: drifted), 2 bad input "
+        "(diff, drift: error), 130 interrupted",
     )
     parser.add_argument("command", choices=COMMANDS, help="what to do")
     parser.add_argument("--env", required=True, help="environment: params/<env>.yaml and output/<env>/")
@@ -186,8 +187,8 @@ def main(
         failure = Failure(explain(error, args.env))
     if failure:
         code = report(failure, err)
-        if args.command == "diff" and code != 130:
-            code = 2  # diff's 1 means "differs"
+        if args.command in ("diff", "drift") and code != 130:
+            code = 2  # their 1 means "differs" and "drifted"
     if args.api_calls and deployer:
         print(deployer.calls.line(), file=err)
     return code

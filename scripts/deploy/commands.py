@@ -7,7 +7,7 @@ from botocore.exceptions import ClientError
 
 import templates
 from scripts import purge, verify, zone
-from scripts.deploy import text
+from scripts.deploy import drift, text
 from scripts.deploy.aws import not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import previous_release
@@ -115,6 +115,17 @@ class Commands:
         if differing:  # an outcome, not a failure: make's "Error 1" after it only carries the exit code
             self.deployer.say(f"differs from what {self.env} runs: {', '.join(differing)} (exit 1; make deploy applies it)")
         return 1 if differing else 0
+
+    def drift(self) -> int:
+        """CloudFormation's drift detection on each layer: 0 in sync, 1 drifted, 2 some layer not fully
+        checked (an error there, a stack busy, a detection failed or not finished in time)."""
+        drifted, unchecked = [], []
+        for name in self.layers:
+            checked = drift.check(self.deployer, templates.stack_name(self.env, name), name)
+            drifted += [name] if checked.drifted else []
+            unchecked += [] if checked.complete else [name]
+        self.deployer.say(*text.drift_summary(drifted, unchecked, self.env))
+        return 2 if unchecked else 1 if drifted else 0
 
     def destroy(self) -> int:
         deployer, env, names = self.deployer, self.env, list(reversed(self.layers))
@@ -295,6 +306,7 @@ COMMANDS = {
     "outputs": Commands.outputs,
     "events": Commands.events,
     "diff": Commands.diff,
+    "drift": Commands.drift,
     "destroy": Commands.destroy,
     "recover": Commands.recover,
     "rollback": Commands.rollback,

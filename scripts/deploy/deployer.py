@@ -343,6 +343,8 @@ class Deployer:
                 f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
                 f"{left}; if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
             )
+        if exists:  # what the DescribeStacks of this run says: no detection started, no call added
+            self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
         try:
             self.confirm(f"execute {name} on {layer.stack}? [y/N] ", f"{left}; to execute without asking, rerun with YES=1 (--yes)")
         except Failure:

@@ -199,3 +199,76 @@ def tag_changes(layer, before) -> list[str]:
     for key in sorted(k for k in before.keys() | layer.tags.keys() if before.get(k) != layer.tags.get(k)):
         lines.append(f"  tag {key}: {before.get(key, '(none)')} -> {layer.tags.get(key, '(removed)')}")
     return lines
+
+
+# --- drift ------------------------------------------------------------------------------------
+def drift_report(stack, status, drifts) -> list[str]:
+    """`make drift`: a DescribeStackDriftDetectionStatus answer and the MODIFIED or DELETED resources
+    (DescribeStackResourceDrifts), each with its property differences."""
+    drift_status, detection = status.get("StackDriftStatus", "UNKNOWN"), status["DetectionStatus"]
+    lines = [f"{stack}: {drift_status}" + (f" ({detection})" if detection != "DETECTION_COMPLETE" else "")]
+    if status.get("DetectionStatusReason") and detection != "DETECTION_COMPLETE":
+        lines.append(f"  detection did not check everything: {status['DetectionStatusReason']}")
+    if not drifts:
+        return lines
+    rows = [("status", "logical id", "type")] + [(d["StackResourceDriftStatus"], d["LogicalResourceId"], d["ResourceType"]) for d in drifts]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)] + [0]
+    for row, drift in zip(rows, [{}, *drifts], strict=True):
+        lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        if drift.get("StackResourceDriftStatus") == "DELETED":
+            lines.append(f"      deleted outside CloudFormation (was {drift.get('PhysicalResourceId', '?')})")
+        for difference in drift.get("PropertyDifferences", []):
+            lines.append(
+                f"      {difference['PropertyPath']}: expected {short(difference['ExpectedValue'])}, "
+                f"actual {short(difference['ActualValue'])} ({difference['DifferenceType']})"
+            )
+    return lines
+
+
+def short(value, limit=200) -> str:
+    return value if len(value) <= limit else value[: limit - 3] + "..."
+
+
+def drift_busy(stack, status, env, layer_name) -> list[str]:
+    return [
+        f"error: {stack} is {status}: drift is detected only on a settled stack; wait until it settles "
+        f"(make status ENV={env}), then: make drift STACK={layer_name} ENV={env}"
+    ]
+
+
+def drift_timeout(stack, detection, minutes, env, layer_name) -> list[str]:
+    return [
+        f"error: stopped waiting for the drift detection of {stack} after {minutes} minutes; CloudFormation carries on.",
+        f"  its result later: aws cloudformation describe-stack-drift-detection-status --stack-drift-detection-id {detection}",
+        f"  then:             aws cloudformation describe-stack-resource-drifts --stack-name {stack} "
+        "--stack-resource-drift-status-filters MODIFIED DELETED",
+        f"  or detect again:  make drift STACK={layer_name} ENV={env}",
+    ]
+
+
+def drift_summary(drifted, unchecked, env) -> list[str]:
+    """The end of `make drift`: the layers that drifted and those it could not check."""
+    if not drifted and not unchecked:
+        return ["in sync: no resource changed outside CloudFormation"]
+    lines = []
+    if drifted:
+        lines.append(
+            f"drifted: {', '.join(drifted)}: changed outside CloudFormation. Put the change into params/{env}.yaml "
+            f"(make templates && make deploy ENV={env}), or undo it by hand; a deploy does not reset what its change set leaves alone"
+        )
+    if unchecked:
+        lines.append(f"not fully checked: {', '.join(unchecked)} (see above; exit 2)")
+    return lines
+
+
+def drift_warning(found, layer) -> list[str]:
+    """Before a change set runs: the stack's last drift check (DescribeStacks DriftInformation) found drift."""
+    information = found.get("DriftInformation") or {}
+    if information.get("StackDriftStatus") != "DRIFTED":
+        return []
+    when = information.get("LastCheckTimestamp")
+    at = f" at {when:%Y-%m-%d %H:%M:%S %Z}" if when else ""
+    return [
+        f"warning: {layer.stack} drifted: its last drift check{at} found resources changed outside CloudFormation; "
+        f"this change set was computed from the template, not from them. See what: make drift STACK={layer.name} ENV={layer.env}"
+    ]

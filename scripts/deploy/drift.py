@@ -1,0 +1,88 @@
+"""`make drift`: CloudFormation's drift detection on one stack, waited for within a bound, and the
+resources it found changed outside CloudFormation.
+
+DetectStackDrift starts a detection; DescribeStackDriftDetectionStatus says when it ends
+(DETECTION_COMPLETE, or DETECTION_FAILED when some resource could not be read: the others still
+have results); DescribeStackResourceDrifts lists the MODIFIED and DELETED resources with their
+PropertyDifferences. Only properties the template sets are compared, and types without drift
+support are NOT_CHECKED and left out.
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-stack-drift.html
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/detect-drift-stack.html
+https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DetectStackDrift.html
+https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackDriftDetectionStatus.html
+https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackResourceDrifts.html"""
+
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from scripts.deploy import text
+from scripts.deploy.deployer import delays
+
+# Detection "can take up to several minutes, depending on the number of resources" (DetectStackDrift);
+# past this the run stops waiting, exit 2, and CloudFormation carries on.
+MAX_WAIT_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Checked:
+    drifted: bool  # some resource was found MODIFIED or DELETED
+    complete: bool  # every resource that supports drift detection was checked
+
+
+def check(deployer, stack, layer_name) -> Checked:
+    """Detect drift on the stack, wait for it and print what drifted."""
+    found = deployer.describe(stack)
+    if found is None or found["StackStatus"] == "REVIEW_IN_PROGRESS":
+        deployer.say(f"{stack}: not deployed, nothing to check")
+        return Checked(drifted=False, complete=True)
+    if found["StackStatus"].endswith("_IN_PROGRESS"):
+        # Not sent into a running operation: the stack's resources are changing, so what a detection
+        # found would say nothing. (The user guide's "Considerations when detecting drift",
+        # using-cfn-stack-drift.html above, lists the stack statuses detection runs on; a refusal
+        # CloudFormation answers anyway is a ValidationError, handled below.)
+        deployer.say(*text.drift_busy(stack, found["StackStatus"], deployer.env, layer_name))
+        return Checked(drifted=False, complete=False)
+    try:
+        detection = deployer.cf.detect_stack_drift(StackName=found["StackId"])["StackDriftDetectionId"]
+    except ClientError as error:
+        if error.response["Error"].get("Code") != "ValidationError":
+            raise
+        # e.g. a detection already running on it ("You can only run a single drift detection
+        # operation on a given stack at the same time", detect-drift-stack.html)
+        deployer.say(f"error: {stack}: drift detection refused: {error.response['Error'].get('Message')}")
+        return Checked(drifted=False, complete=False)
+    status = wait(deployer, detection)
+    if status is None:
+        deployer.say(*text.drift_timeout(stack, detection, MAX_WAIT_SECONDS // 60, deployer.env, layer_name))
+        return Checked(drifted=False, complete=False)
+    complete = status["DetectionStatus"] == "DETECTION_COMPLETE" and status.get("StackDriftStatus") in ("IN_SYNC", "DRIFTED")
+    in_sync = complete and status.get("StackDriftStatus") == "IN_SYNC"
+    drifts = [] if in_sync else resource_drifts(deployer, found["StackId"])  # DETECTION_FAILED: partial results
+    deployer.say(*text.drift_report(stack, status, drifts))
+    return Checked(drifted=bool(drifts) or status.get("StackDriftStatus") == "DRIFTED", complete=complete)
+
+
+def wait(deployer, detection) -> dict | None:
+    """The detection's final DescribeStackDriftDetectionStatus answer, or None after MAX_WAIT_SECONDS."""
+    deadline = deployer.clock() + MAX_WAIT_SECONDS
+    for polls, delay in enumerate(delays()):
+        if polls and deployer.clock() >= deadline:
+            return None
+        if delay:
+            deployer.sleep(delay)
+        status = deployer.cf.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+        if status["DetectionStatus"] != "DETECTION_IN_PROGRESS":
+            return status
+
+
+def resource_drifts(deployer, stack_id) -> list[dict]:
+    """The stack's MODIFIED and DELETED resources from its last detection, every page."""
+    kwargs = {"StackName": stack_id, "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]}
+    drifts = []
+    while True:
+        page = deployer.cf.describe_stack_resource_drifts(**kwargs)
+        drifts += page.get("StackResourceDrifts", [])
+        if not page.get("NextToken"):
+            return drifts
+        kwargs["NextToken"] = page["NextToken"]

@@ -1,0 +1,217 @@
+"""`make drift` and the deploy's drift warning against botocore Stubber, with the response shapes of
+the CloudFormation API reference (DetectStackDrift, DescribeStackDriftDetectionStatus,
+DescribeStackResourceDrifts, StackResourceDrift, PropertyDifference)."""
+
+# ruff: noqa: F811
+
+import json
+
+# aws: test_deploy's fixture of stubbed clients, which the tests take as an argument of that name.
+from test_deploy import (  # noqa: F401
+    ENV,
+    NOW,
+    PROD_LAYERS,
+    aws,
+    change,
+    cs_name,
+    described,
+    stack,
+    stack_id,
+)
+
+from scripts.deploy.drift import MAX_WAIT_SECONDS
+
+DETECTION = "1a229160-e4d9-xmpl-ab67-0a4f93df83d4"
+LOG_GROUP = "/ecs/startupwebapp-service"
+
+
+def detection_status(layer, detection="DETECTION_COMPLETE", drift="DRIFTED", count=None, reason=None):
+    entry = {
+        "StackId": stack_id(layer),
+        "StackDriftDetectionId": DETECTION,
+        "StackDriftStatus": drift,
+        "DetectionStatus": detection,
+        "Timestamp": NOW,
+    }
+    if count is not None:
+        entry["DriftedStackResourceCount"] = count
+    return entry | ({"DetectionStatusReason": reason} if reason else {})
+
+
+def modified_log_group(layer="service"):
+    return {
+        "StackId": stack_id(layer),
+        "LogicalResourceId": "LogGroup",
+        "PhysicalResourceId": LOG_GROUP,
+        "ResourceType": "AWS::Logs::LogGroup",
+        "ExpectedProperties": json.dumps({"LogGroupName": LOG_GROUP, "RetentionInDays": 90}),
+        "ActualProperties": json.dumps({"LogGroupName": LOG_GROUP, "RetentionInDays": 7}),
+        "PropertyDifferences": [
+            {"PropertyPath": "/RetentionInDays", "ExpectedValue": "90", "ActualValue": "7", "DifferenceType": "NOT_EQUAL"}
+        ],
+        "StackResourceDriftStatus": "MODIFIED",
+        "Timestamp": NOW,
+    }
+
+
+def deleted_role(layer="service"):
+    # A DELETED resource has no ActualProperties and no PropertyDifferences (API_StackResourceDrift).
+    return {
+        "StackId": stack_id(layer),
+        "LogicalResourceId": "TaskRole",
+        "PhysicalResourceId": "startupwebapp-task-role",
+        "ResourceType": "AWS::IAM::Role",
+        "ExpectedProperties": json.dumps({"RoleName": "startupwebapp-task-role"}),
+        "StackResourceDriftStatus": "DELETED",
+        "Timestamp": NOW,
+    }
+
+
+def detect(aws, layer):
+    aws.cf.add_response("detect_stack_drift", {"StackDriftDetectionId": DETECTION}, {"StackName": stack_id(layer)})
+
+
+def poll(aws, *answers):
+    for answer in answers:
+        aws.cf.add_response("describe_stack_drift_detection_status", answer, {"StackDriftDetectionId": DETECTION})
+
+
+def resource_drifts(aws, layer, drifts, token=None, next_token=None):
+    expected = {"StackName": stack_id(layer), "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]}
+    answer = {"StackResourceDrifts": drifts} | ({"NextToken": next_token} if next_token else {})
+    aws.cf.add_response("describe_stack_resource_drifts", answer, expected | ({"NextToken": token} if token else {}))
+
+
+def test_a_drifted_stack_prints_each_resource_and_its_property_differences_and_exits_1(aws):
+    aws.deployed("service")
+    detect(aws, "service")
+    poll(aws, detection_status("service", "DETECTION_IN_PROGRESS", "NOT_CHECKED"), detection_status("service", count=2))
+    resource_drifts(aws, "service", [modified_log_group()], next_token="page-2")
+    resource_drifts(aws, "service", [deleted_role()], token="page-2")
+
+    assert aws.run("drift", "--stack", "service") == 1, aws.err
+    lines = aws.out.splitlines()
+    assert lines[0] == f"{stack('service')}: DRIFTED"
+    assert any(line.split() == ["MODIFIED", "LogGroup", "AWS::Logs::LogGroup"] for line in lines), aws.out
+    assert "      /RetentionInDays: expected 90, actual 7 (NOT_EQUAL)" in lines
+    assert any(line.split() == ["DELETED", "TaskRole", "AWS::IAM::Role"] for line in lines), aws.out
+    assert "deleted outside CloudFormation (was startupwebapp-task-role)" in aws.out
+    assert lines[-1].startswith("drifted: service: changed outside CloudFormation")
+    assert aws.sleeps == [1.0] and aws.err == ""
+
+
+def test_a_stack_in_sync_exits_0_without_listing_resources(aws):
+    aws.deployed("service")
+    detect(aws, "service")
+    poll(aws, detection_status("service", drift="IN_SYNC", count=0))
+    assert aws.run("drift", "--stack", "service") == 0, aws.err
+    assert aws.out.splitlines() == [f"{stack('service')}: IN_SYNC", "in sync: no resource changed outside CloudFormation"]
+    assert aws.calls("service") == 2  # DescribeStacks, DetectStackDrift (the status poll names a detection, not the stack)
+
+
+def test_every_layer_by_default_and_a_layer_not_deployed_is_no_error(aws):
+    for layer in PROD_LAYERS:
+        if layer == "service":
+            aws.not_deployed(layer)
+            continue
+        aws.deployed(layer)
+        detect(aws, layer)
+        poll(aws, detection_status(layer, drift="IN_SYNC", count=0))
+    assert aws.run("drift") == 0, aws.err
+    assert f"{stack('service')}: not deployed, nothing to check" in aws.out
+    assert all(f"{stack(layer)}: IN_SYNC" in aws.out for layer in PROD_LAYERS if layer != "service")
+
+
+def test_a_failed_detection_prints_its_reason_and_the_partial_results_and_exits_2(aws):
+    reason = "Failed to detect drift on resource [TaskRole]: User is not authorized to perform: iam:GetRole"
+    aws.deployed("service")
+    detect(aws, "service")
+    poll(aws, detection_status("service", "DETECTION_FAILED", "DRIFTED", reason=reason))
+    resource_drifts(aws, "service", [modified_log_group()])
+    assert aws.run("drift", "--stack", "service") == 2
+    assert aws.out.splitlines()[0] == f"{stack('service')}: DRIFTED (DETECTION_FAILED)"
+    assert f"  detection did not check everything: {reason}" in aws.out
+    assert "/RetentionInDays: expected 90, actual 7" in aws.out
+    assert "drifted: service" in aws.out and "not fully checked: service" in aws.out
+
+
+def test_a_detection_that_does_not_finish_in_time_stops_waiting_and_says_how_to_follow_it(aws):
+    elapsed = [0.0]
+
+    def sleep(seconds):  # each wait between polls counts as 200 s
+        aws.sleeps.append(seconds)
+        elapsed[0] += 200
+
+    aws.deployed("service")
+    detect(aws, "service")
+    polls = MAX_WAIT_SECONDS // 200 + 1  # at 0, 200, 400 and 600 s; none after the bound
+    poll(aws, *[detection_status("service", "DETECTION_IN_PROGRESS", "NOT_CHECKED")] * polls)
+    assert aws.run("drift", "--stack", "service", sleep=sleep, clock=lambda: elapsed[0]) == 2
+    assert f"error: stopped waiting for the drift detection of {stack('service')} after 10 minutes" in aws.out
+    assert f"--stack-drift-detection-id {DETECTION}" in aws.out
+    assert f"make drift STACK=service ENV={ENV}" in aws.out
+    assert len(aws.sleeps) == polls - 1
+
+
+def test_a_stack_in_the_middle_of_an_update_is_not_checked(aws):
+    aws.deployed("service", status="UPDATE_IN_PROGRESS")
+    assert aws.run("drift", "--stack", "service") == 2
+    assert f"error: {stack('service')} is UPDATE_IN_PROGRESS: drift is detected only on a settled stack" in aws.out
+    assert aws.calls("service") == 1
+
+
+def test_a_detection_refused_by_cloudformation_is_one_line_and_exit_2(aws):
+    aws.deployed("service")
+    message = f"Drift detection is already in progress for stack [{stack_id('service')}]"
+    aws.cf.add_client_error("detect_stack_drift", "ValidationError", message, 400)
+    assert aws.run("drift", "--stack", "service") == 2
+    assert f"error: {stack('service')}: drift detection refused: {message}" in aws.out
+
+
+def test_an_aws_error_while_waiting_is_one_line_and_exit_2(aws):
+    aws.deployed("service")
+    detect(aws, "service")
+    aws.cf.add_client_error("describe_stack_drift_detection_status", "AccessDenied", "not authorized", 403)
+    assert aws.run("drift", "--stack", "service") == 2
+    assert "error: DescribeStackDriftDetectionStatus: AccessDenied" in aws.err and "Traceback" not in aws.err
+
+
+def test_an_unknown_layer_is_bad_input(aws):
+    assert aws.run("drift", "--stack", "nope") == 2
+    assert "unknown layer 'nope'" in aws.err
+
+
+# --- the deploy's warning ---------------------------------------------------------------------
+def drifted_stack(layer):
+    found = described(layer)
+    found["Stacks"][0]["DriftInformation"] = {"StackDriftStatus": "DRIFTED", "LastCheckTimestamp": NOW}
+    return found
+
+
+def test_a_change_set_on_a_drifted_stack_is_preceded_by_a_warning(aws):
+    layer = "cert-dns"
+    aws.cf.add_response("describe_stacks", drifted_stack(layer), {"StackName": stack(layer)})
+    aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone")])
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
+    assert aws.run("deploy", "--stack", layer) == 1  # no terminal, no --yes: refused after the warning
+    warning = f"warning: {stack(layer)} drifted: its last drift check at 2025-11-25 12:00:00 UTC found resources changed outside"
+    assert warning in aws.out
+    assert f"See what: make drift STACK={layer} ENV={ENV}" in aws.out
+    assert aws.calls(layer) == 4  # DescribeStacks, CreateChangeSet, DescribeChangeSet, DeleteChangeSet: no drift call
+
+
+def test_no_warning_when_the_last_check_found_no_drift(aws):
+    layer = "cert-dns"
+    aws.deployed(layer)  # DriftInformation NOT_CHECKED
+    aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone")])
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
+    assert aws.run("deploy", "--stack", layer) == 1
+    assert "drift" not in aws.out
+
+
+def test_a_no_op_redeploy_of_a_drifted_stack_stays_four_calls(aws):
+    layer = "cert-dns"
+    aws.cf.add_response("describe_stacks", drifted_stack(layer), {"StackName": stack(layer)})
+    aws.empty_change_set(layer)
+    assert aws.run("deploy", "--stack", layer) == 0, aws.err
+    assert aws.calls(layer) == 4

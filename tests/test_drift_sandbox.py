@@ -1,0 +1,59 @@
+"""`make drift` end to end on a sandbox of the test's own: deploy, change resources out of band
+through the services' APIs, detect the drift (exit 1, naming the property), put them back (exit 0).
+The sandbox checks a log group's retention and a target group's health check (emulator/moto_compat.py
+DRIFT_READERS); other types are not checked there."""
+
+from conftest import deploying_into, parameters
+
+import templates
+
+ENV = "sandbox"
+
+
+def test_drift_is_detected_after_an_out_of_band_change_and_clears_once_undone(own_sandbox):
+    box = own_sandbox[0]
+    with deploying_into(box) as run:
+        for layer in ("cert-dns", "alb", "waf"):
+            code, out, err = run("deploy", "--stack", layer, "--yes")
+            assert code == 0, out + err
+
+        code, out, err = run("drift")
+        assert code == 0, out + err
+        assert f"{templates.stack_name(ENV, 'alb')}: IN_SYNC" in out
+        assert f"{templates.stack_name(ENV, 'service')}: not deployed, nothing to check" in out
+
+        cf = box.client("cloudformation")
+        resources = {
+            r["LogicalResourceId"]: r.get("PhysicalResourceId")
+            for r in cf.describe_stack_resources(StackName=templates.stack_name(ENV, "alb"))["StackResources"]
+        }
+        waf = {
+            r["LogicalResourceId"]: r.get("PhysicalResourceId")
+            for r in cf.describe_stack_resources(StackName=templates.stack_name(ENV, "waf"))["StackResources"]
+        }
+        expected_path = parameters(ENV, "alb")["HealthCheckPath"]
+        retention = parameters(ENV, "waf")["LogRetentionDays"]
+        box.client("elbv2").modify_target_group(TargetGroupArn=resources["TargetGroup"], HealthCheckPath="/by-hand")
+        box.client("logs").put_retention_policy(logGroupName=waf["LogGroup"], retentionInDays=1)
+
+        code, out, err = run("drift")
+        assert code == 1, out + err
+        assert f"{templates.stack_name(ENV, 'alb')}: DRIFTED" in out
+        assert f"/HealthCheckPath: expected {expected_path}, actual /by-hand (NOT_EQUAL)" in out
+        assert f"/RetentionInDays: expected {retention}, actual 1 (NOT_EQUAL)" in out
+        assert "drifted: alb, waf" in out
+        assert not any(line.split()[:1] == ["IN_SYNC"] for line in out.splitlines()), out  # only MODIFIED and DELETED are listed
+        stack = cf.describe_stacks(StackName=templates.stack_name(ENV, "alb"))["Stacks"][0]
+        assert stack["DriftInformation"]["StackDriftStatus"] == "DRIFTED"
+
+        box.client("elbv2").modify_target_group(TargetGroupArn=resources["TargetGroup"], HealthCheckPath=expected_path)
+        box.client("logs").put_retention_policy(logGroupName=waf["LogGroup"], retentionInDays=int(retention))
+        code, out, err = run("drift", "--stack", "alb")
+        assert code == 0, out + err
+        code, out, err = run("drift", "--stack", "waf")
+        assert code == 0, out + err
+
+        box.client("logs").delete_log_group(logGroupName=waf["LogGroup"])
+        code, out, err = run("drift", "--stack", "waf")
+        assert code == 1, out + err
+        assert any(line.split()[:2] == ["DELETED", "LogGroup"] for line in out.splitlines()), out
