@@ -22,6 +22,7 @@ The sandbox server imports it at start-up. moto is pinned exactly: this touches 
 
 import json
 import re
+import threading
 import uuid
 from functools import cache
 from graphlib import TopologicalSorter
@@ -41,6 +42,7 @@ from moto.logs import models as logs_models
 from moto.route53 import models as route53_models
 from moto.s3 import models as s3_models
 from moto.sns import models as sns_models
+from moto.ssm import models as ssm_models
 from moto.utilities.utils import get_partition
 from moto.wafv2 import models as wafv2_models
 
@@ -1103,3 +1105,28 @@ responses.CloudFormationResponse.detect_stack_drift = _detect_stack_drift
 responses.CloudFormationResponse.describe_stack_drift_detection_status = _describe_stack_drift_detection_status
 responses.CloudFormationResponse.describe_stack_resource_drifts = _describe_stack_resource_drifts
 cfn_models.Stack.drift_information = property(lambda self: getattr(self, "compat_drift", {"StackDriftStatus": "NOT_CHECKED"}))
+
+
+# --- SSM writes one at a time ------------------------------------------------------------------
+# In AWS, PutParameter with Overwrite=False either creates the parameter or fails with
+# ParameterAlreadyExists, and each write gets the next version: the deployer's environment lock and
+# its release history rely on both. moto's server answers requests on several threads and its
+# check-then-write is not atomic, so two concurrent deploys could both take the lock (a lost
+# release under load in tests/test_faults.py). One lock around moto's writes makes them atomic.
+_ssm_writes = threading.Lock()
+_put_parameter = ssm_models.SimpleSystemManagerBackend.put_parameter
+_delete_parameter = ssm_models.SimpleSystemManagerBackend.delete_parameter
+
+
+def _put_parameter_atomically(self, *args, **kwargs):
+    with _ssm_writes:
+        return _put_parameter(self, *args, **kwargs)
+
+
+def _delete_parameter_atomically(self, *args, **kwargs):
+    with _ssm_writes:
+        return _delete_parameter(self, *args, **kwargs)
+
+
+ssm_models.SimpleSystemManagerBackend.put_parameter = _put_parameter_atomically
+ssm_models.SimpleSystemManagerBackend.delete_parameter = _delete_parameter_atomically
