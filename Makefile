@@ -14,10 +14,13 @@ FLAGS = --env $(ENV) $(if $(STACK),--stack $(STACK)) $(if $(TAG),--image-tag $(T
 # so that a rehearsal can never fall through to real AWS credentials.
 AWS = $(if $(filter sandbox,$(ENV)),e="$$($(BIN)/python -m emulator.sandbox env)" && eval "$$e" &&,)
 FRESH = $(BIN)/python generate.py --check &&
+# A value as one shell word, whatever quotes it holds: CMD="python manage.py shell -c 'print(1)'".
+quote = '$(subst ','\'',$(1))'
 
 .DEFAULT_GOAL := help
 .PHONY: help venv templates check test lint bench clean review sandbox sandbox-stop sandbox-status \
-	deploy changeset execute status outputs events diff drift destroy purge recover rollback verify zone unlock
+	deploy changeset execute status outputs events diff drift destroy purge recover rollback verify zone unlock \
+	task logs
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -104,6 +107,12 @@ rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service
 verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks [TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]
 	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(foreach c,$(CONNECT_TO),--connect-to $(c)) \
 		$(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)")
+
+task: $(INSTALLED) ## run CMD="python manage.py migrate" once as a task of ENV's service, streaming its log; exits with its exit code [YES=1 MAX_WAIT=min]
+	@$(AWS) $(DEPLOY) task $(FLAGS) --cmd $(call quote,$(CMD))
+
+logs: $(INSTALLED) ## print ENV's service logs with task ids [SINCE=10m (30s, 2h, 1d) FOLLOW=1: until Ctrl-C]
+	@$(AWS) $(DEPLOY) logs $(FLAGS) $(if $(SINCE),--since $(call quote,$(SINCE))) $(if $(FOLLOW),--follow)
 
 bench: $(INSTALLED) ## print performance figures (medians)
 	@$(BIN)/python bench.py

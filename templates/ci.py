@@ -262,6 +262,42 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
                 Action=[Action("ecs", "DescribeServices")],
                 Resource=[arn("ecs", f"service/${{ClusterName}}/{PROJECT}-*")],
             ),
+            # make task (scripts/deploy/tasks.py): the service's task definition run once in its cluster, with
+            # the service's roles, which go to ECS tasks only; make task, make logs and a failed service
+            # deploy read the tasks and their logs (scripts/deploy/logs.py). ListTasks authorizes on the
+            # cluster's container instances (its only resource type), narrowed by ecs:cluster.
+            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
+            Statement(
+                Sid="RunOneOffTasksInTheCluster",
+                Effect=Allow,
+                Action=[Action("ecs", "RunTask")],
+                Resource=[arn("ecs", f"task-definition/{PROJECT}-*:*")],
+                Condition=Condition(ArnEquals("ecs:cluster", arn("ecs", "cluster/${ClusterName}"))),
+            ),
+            Statement(
+                Sid="PassTheServiceRolesToOneOffTasks",
+                Effect=Allow,
+                Action=[Action("iam", "PassRole")],
+                Resource=[arn("iam", f"role/{PROJECT}-*", region=False)],
+                Condition=Condition(StringEquals("iam:PassedToService", "ecs-tasks.amazonaws.com")),
+            ),
+            Statement(
+                Sid="ReadTasks", Effect=Allow, Action=[Action("ecs", "DescribeTasks")], Resource=[arn("ecs", "task/${ClusterName}/*")]
+            ),
+            Statement(
+                Sid="ListTasks",
+                Effect=Allow,
+                Action=[Action("ecs", "ListTasks")],
+                Resource=[arn("ecs", "container-instance/${ClusterName}/*")],
+                Condition=Condition(ArnEquals("ecs:cluster", arn("ecs", "cluster/${ClusterName}"))),
+            ),
+            Statement(
+                Sid="ReadServiceLogs",
+                Effect=Allow,
+                Action=actions("logs", "FilterLogEvents", "GetLogEvents"),
+                # log-group:<name> for FilterLogEvents, log-group:<name>:log-stream:<stream> for GetLogEvents
+                Resource=[arn("logs", f"log-group:/ecs/{PROJECT}-*")],
+            ),
             # DescribeTargetHealth has no resource-level permissions.
             Statement(
                 Sid="ReadTargetHealth", Effect=Allow, Action=[Action("elasticloadbalancing", "DescribeTargetHealth")], Resource=["*"]

@@ -30,6 +30,20 @@ from templates import inputs
 from templates.common import add_encrypted_log_group, add_outputs, new_template, role_boundary_arn
 
 CONTAINER_NAME = "web"
+# The names the deployer reads back (scripts/deploy/tasks.py and logs.py), in CloudFormation's Sub
+# syntax, which string.Template also reads: one spelling for the template and the deployer.
+SERVICE_NAME = "${NamePrefix}-service"
+LOG_GROUP_NAME = "/ecs/${NamePrefix}-service"
+# awslogs names a container's stream <awslogs-stream-prefix>/<container name>/<ECS task id>:
+# https://docs.aws.amazon.com/prescriptive-guidance/latest/implementing-logging-monitoring-cloudwatch/ec2-fargate-logs.html
+WEB_LOG_STREAM_PREFIX = "service"
+
+
+def web_log_stream(task_id: str) -> str:
+    """The web container's log stream of one task."""
+    return f"{WEB_LOG_STREAM_PREFIX}/{CONTAINER_NAME}/{task_id}"
+
+
 # ECS creates a task's bind-mount volume owned by root with mode 0755, so the non-root web
 # container could not write to /tmp (gunicorn's worker heartbeat files, Django's upload spool):
 # every task would crash and the circuit breaker would roll the first create back. This container
@@ -80,7 +94,7 @@ def build() -> Template:
         ]
     }
     t.add_condition("SetDesiredCount", Equals(p[inputs.KEEP_RUNNING_COUNT].ref(), "false"))
-    log_group = add_encrypted_log_group(t, "/ecs/${NamePrefix}-service", p["LogRetentionDays"])
+    log_group = add_encrypted_log_group(t, LOG_GROUP_NAME, p["LogRetentionDays"])
     execution_role = create_execution_role(t, p, log_group)
     task_role = create_task_role(t)
     task_definition = create_task_definition(t, p, execution_role, task_role, log_group)
@@ -209,7 +223,7 @@ def create_task_definition(t, p, execution_role, task_role, log_group):
             Environment(Name="DATABASE_NAME", Value=p["DatabaseName"].ref()),
         ],
         Secrets=[Secret(Name=variable, ValueFrom=Sub(f"${{DatabaseSecretArn}}:{key}::")) for variable, key in DATABASE_SECRET_KEYS.items()],
-        LogConfiguration=logs_to("service"),
+        LogConfiguration=logs_to(WEB_LOG_STREAM_PREFIX),
         ReadonlyRootFilesystem=True,
         MountPoints=[tmp_mount],
         DependsOn=[ContainerDependency(ContainerName=TMP_INIT_CONTAINER, Condition="SUCCESS")],
@@ -237,7 +251,7 @@ def create_service(t, p, task_definition):
     return t.add_resource(
         Service(
             "Service",
-            ServiceName=Sub("${NamePrefix}-service"),
+            ServiceName=Sub(SERVICE_NAME),
             Cluster=p["ClusterName"].ref(),
             TaskDefinition=task_definition.ref(),
             LaunchType="FARGATE",

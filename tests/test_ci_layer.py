@@ -166,17 +166,46 @@ def test_oidc_provider_is_created_only_without_an_existing_one(template):
     assert set(template["Outputs"]) == {"DeployRoleArn", "CloudFormationExecutionRoleArn", "OidcProviderArn", "RoleBoundaryArn"}
 
 
-def test_deploy_role_passes_only_the_execution_role_and_only_to_cloudformation(template):
+def test_deploy_role_passes_the_execution_role_to_cloudformation_and_project_roles_to_ecs_tasks_only(template):
     passing = [s for s in statements(template, "DeployRole") if "iam:PassRole" in as_list(s["Action"])]
-    assert len(passing) == 1
-    assert passing[0]["Resource"] == [{"Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}]
-    assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+    assert [(s["Resource"], s["Condition"]) for s in passing] == [
+        (
+            [{"Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}],
+            {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
+        ),
+        # make task runs the service's task definition, whose roles CloudFormation made (role/<stack>-*)
+        (
+            [{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/startupwebapp-*"}],
+            {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        ),
+    ]
     assert all(
-        # route53:GetHostedZone: the deployer checks the domain's delegation before creating cert-dns
+        # route53:GetHostedZone: the deployer checks the domain's delegation before creating cert-dns;
+        # ecs:RunTask, ListTasks and the logs: make task, make logs, a failed deploy's stopped tasks
         a.startswith(("cloudformation:", "iam:PassRole", "ecs:Describe", "elasticloadbalancing:Describe", "ssm:", "route53:GetHostedZone"))
+        or a in ("ecs:RunTask", "ecs:ListTasks", "logs:FilterLogEvents", "logs:GetLogEvents")
         for s in statements(template, "DeployRole")
         for a in as_list(s["Action"])
     )
+
+
+def test_deploy_role_runs_only_project_task_definitions_in_the_cluster_and_reads_only_its_tasks_and_logs(template):
+    by_sid = {s["Sid"]: s for s in statements(template, "DeployRole")}
+    cluster = {
+        "ArnEquals": {"ecs:cluster": {"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/${ClusterName}"}}
+    }
+    run = by_sid["RunOneOffTasksInTheCluster"]
+    assert (run["Action"], run["Condition"]) == (["ecs:RunTask"], cluster)
+    assert run["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/startupwebapp-*:*"}]
+    assert by_sid["ListTasks"]["Condition"] == cluster
+    assert by_sid["ReadTasks"]["Resource"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${ClusterName}/*"}
+    ]
+    assert by_sid["ReadServiceLogs"]["Resource"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/ecs/startupwebapp-*"}
+    ]
+    # Stopping a task stays an operator's action (make task prints the command).
+    assert not any("ecs:StopTask" in as_list(s["Action"]) for s in statements(template, "DeployRole"))
 
 
 def test_every_stack_operation_runs_as_the_execution_role(template):

@@ -26,7 +26,7 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 DEPLOY = WORKFLOWS / "deploy-service.yml"
 TEMPLATES = WORKFLOWS / "templates.yml"
 PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+(?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40})\s+#\s+v\d+(\.\d+)*\s*$")
-INPUTS = ("environment", "image_tag", "action")
+INPUTS = ("environment", "image_tag", "action", "run_migrations")
 ROLE = "arn:aws:iam::123456789012:role/ci/startupwebapp-cloudformation"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 # A make command in a script: at a line's start or after ; & | (not inside an echo), then its
@@ -124,6 +124,7 @@ def context(**changes):
         "inputs.environment": "staging",
         "inputs.image_tag": "v1.2.3",
         "inputs.action": "deploy",
+        "inputs.run_migrations": "false",
         "vars.CFN_EXECUTION_ROLE_ARN": ROLE,
         "steps.credentials.outcome": "success",
     }
@@ -232,7 +233,9 @@ def test_manual_and_called_runs_take_the_same_inputs(deploy):
     assert dispatch["action"]["type"] == "choice" and dispatch["action"]["options"] == ["deploy", "rollback"]
     assert dispatch["image_tag"]["type"] == "string"
     # workflow_call has no choice type: the same inputs as strings, checked by the first step.
-    assert all(call[name]["type"] == "string" for name in INPUTS)
+    assert all(call[name]["type"] == "string" for name in INPUTS if name != "run_migrations")
+    assert dispatch["run_migrations"]["type"] == call["run_migrations"]["type"] == "boolean"
+    assert dispatch["run_migrations"]["default"] is False
     for name in INPUTS:
         assert dispatch[name].get("default") == call[name].get("default"), name
         assert dispatch[name]["required"] == call[name]["required"], name
@@ -247,11 +250,12 @@ def test_inputs_reach_scripts_only_through_the_environment(deploy):
     assert deploy["env"]["DEPLOY_ENV"] == "${{ inputs.environment }}"
     assert deploy["env"]["IMAGE_TAG"] == "${{ inputs.image_tag }}"
     assert deploy["env"]["DEPLOY_ACTION"] == "${{ inputs.action }}"
+    assert deploy["env"]["RUN_MIGRATIONS"] == "${{ inputs.run_migrations }}"
 
 
 def test_every_make_command_is_a_makefile_target_with_variables_it_reads(deploy, checks):
     found = {word for workflow in (deploy, checks) for words in make_commands(workflow) for word in words if "=" not in word}
-    assert found == {"test", "check", "deploy", "rollback", "verify", "status", "events"}
+    assert found == {"test", "check", "deploy", "rollback", "verify", "status", "events", "task"}
     assert make_problems(deploy) == [] and make_problems(checks) == []
 
 
@@ -295,6 +299,36 @@ def test_the_deployer_runs_non_interactively_with_the_execution_role(deploy, tmp
     # change sets only with it.
     monkeypatch.setenv("CFN_EXECUTION_ROLE_ARN", call["env"]["CFN_EXECUTION_ROLE_ARN"])
     assert deployer.parse([action, "--env", "staging"]).role_arn == ROLE
+
+
+def test_migrations_run_as_a_one_off_task_before_the_service_update_only_when_asked(deploy, tmp_path):
+    steps_of_deploy = deploy["jobs"]["deploy"]["steps"]
+    migrate = step_running(deploy, "deploy", "make task ENV=")
+    assert steps_of_deploy.index(migrate) == steps_of_deploy.index(step_running(deploy, "deploy", "make deploy")) - 1
+    assert "if" not in migrate  # the default success(): the deploy step runs only after migrations that passed (or were not asked for)
+    result, made, _ = run_step(deploy, "deploy", migrate, tmp_path, context(inputs__run_migrations="true"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [call["args"] for call in made] == [["task", "ENV=staging", "CMD=python manage.py migrate --noinput", "YES=1"]]
+    assert (tmp_path / "migrate.log").read_text().startswith("stub make task ENV=staging")
+    # The deployer splits CMD as a shell does: the container runs exactly these words.
+    assert (
+        deployer.parse(["task", "--env", "staging", "--cmd", made[0]["args"][2].removeprefix("CMD=")]).cmd
+        == "python manage.py migrate --noinput"
+    )
+
+
+@pytest.mark.parametrize("changes", [{}, {"inputs__run_migrations": "true", "inputs__action": "rollback"}])
+def test_no_migrations_unless_asked_for_and_never_on_a_rollback(deploy, tmp_path, changes):
+    result, made, _ = run_step(deploy, "deploy", step_running(deploy, "deploy", "make task ENV="), tmp_path, context(**changes))
+    assert result.returncode == 0 and made == [] and result.stdout.startswith("migrations: not run")
+
+
+def test_a_failing_migration_fails_the_step_and_the_summary_shows_it(deploy, tmp_path):
+    migrate = step_running(deploy, "deploy", "make task ENV=")
+    result, made, _ = run_step(deploy, "deploy", migrate, tmp_path, context(inputs__run_migrations="true"), make_exit=1)
+    assert len(made) == 1 and result.returncode == 1
+    result, _, summary = run_step(deploy, "deploy", deploy["jobs"]["deploy"]["steps"][-1], tmp_path, context())
+    assert result.returncode == 0 and "### Migrations, make task (last 60 lines)" in summary and "stub make task" in summary
 
 
 def test_the_deploy_stops_before_make_without_the_execution_role(deploy, tmp_path):

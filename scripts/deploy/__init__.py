@@ -23,6 +23,8 @@ from scripts.deploy.aws import API_CALLS, CONFIG, MAX_ATTEMPTS, boto_clients, ex
 from scripts.deploy.commands import COMMANDS, LOCKING_COMMANDS, Commands
 from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
+from scripts.deploy.logs import parse_since
+from scripts.deploy.tasks import parse_command
 from templates.errors import report
 from templates.inputs import IMAGE_TAG
 from templates.params import ParamsError
@@ -53,7 +55,10 @@ def parse(argv):
         help="a deploy that repairs: without rollback triggers, which would undo it while the release alarms fire (rollback implies it)",
     )
     parser.add_argument(
-        "--max-wait", type=int, metavar="MINUTES", help="minutes to wait for one stack operation (default: per layer, 30 to 60)"
+        "--max-wait",
+        type=int,
+        metavar="MINUTES",
+        help="minutes to wait for one stack operation (default: per layer, 30 to 60), or for a one-off task to stop (default 30)",
     )
     parser.add_argument("--changeset", metavar="NAME", help="the change set `execute` runs")
     parser.add_argument("--image-tag", metavar="TAG", help="ImageTag for the service layer (default: the params file)")
@@ -76,13 +81,18 @@ def parse(argv):
         "with AWS_ENDPOINT_URL an HTTP check runs only for a HOST:PORT mapped here)",
     )
     parser.add_argument("--ca-bundle", help="verify: CA certificates to trust (default: the system's)")
+    parser.add_argument(
+        "--cmd", metavar="COMMAND", help='task: the web container\'s command, split like a shell does ("python manage.py migrate")'
+    )
+    parser.add_argument("--since", default="10m", help="logs: how far back, a number and s, m, h or d (default 10m)")
+    parser.add_argument("--follow", action="store_true", help="logs: keep printing new events every 2 s until Ctrl-C (which exits 0)")
     parser.add_argument("--api-calls", action="store_true", help="print the AWS API calls made per stack on stderr")
     return parser.parse_args(argv)
 
 
 def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
-    if args.command in ("rollback", "verify") and not args.stack:
+    if args.command in ("rollback", "verify", "task", "logs") and not args.stack:
         args.stack = "service"
     if args.stack and args.stack not in templates.LAYERS:
         raise Failure(f"error: unknown layer {args.stack!r}; layers: {', '.join(templates.LAYERS)}", 2)
@@ -108,7 +118,11 @@ def validate(args):
         raise Failure(f"error: TIMEOUT={args.timeout}: allowed: 0 or more seconds", 2)
     if args.command in ("changeset", "execute", "recover", "events") and not args.stack:
         raise Failure(f"error: {args.command} needs STACK=<layer> (--stack); layers: {', '.join(enabled)}", 2)
-    if args.command in ("rollback", "verify") and args.stack != "service":
+    if args.command == "task":
+        args.task_command = parse_command(args.cmd)
+    if args.command == "logs":
+        args.since_seconds = parse_since(args.since)
+    if args.command in ("rollback", "verify", "task", "logs") and args.stack != "service":
         raise Failure(f"error: {args.command} works on the service layer: --stack service", 2)
     if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
         got = f"; got {args.changeset!r}" if args.changeset else ""

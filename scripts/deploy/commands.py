@@ -2,12 +2,13 @@
 them from."""
 
 import os
+import shlex
 
 from botocore.exceptions import ClientError
 
 import templates
 from scripts import purge, verify, zone
-from scripts.deploy import drift, text
+from scripts.deploy import drift, logs, tasks, text
 from scripts.deploy.aws import not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import previous_release
@@ -296,6 +297,58 @@ class Commands:
         deployer.say(f"{env}: lock freed (was {holder})")
         return 0
 
+    def task(self) -> int:
+        """Run the service's task definition once with CMD as the web container's command; its exit code."""
+        deployer, env, command = self.deployer, self.env, self.args.task_command
+        names = logs.service_stack(deployer)
+        ecs = deployer.client("ecs")
+        service = tasks.describe_service(ecs, names["cluster"], names["service"])
+        request = tasks.run_request(names["cluster"], service, command)
+        shown = " ".join(map(shlex.quote, command))
+        deployer.say(
+            f"one-off task in {env}: {shown}",
+            f"  task definition {service['taskDefinition'].rsplit('/', 1)[-1]} of {names['service']}, its network settings and roles",
+        )
+        deployer.confirm("run it? [y/N] ", "nothing run; to run without asking, rerun with YES=1 (--yes)")
+        started = tasks.start(ecs, request)
+        arn = started["taskArn"]
+        minutes = self.args.max_wait or tasks.DEFAULT_WAIT_MINUTES
+        deployer.say(f"task {logs.task_id(arn)} started; waiting up to {minutes} minutes for it to stop, printing its log")
+        try:
+            task = tasks.wait(
+                ecs,
+                deployer.client("logs"),
+                names["cluster"],
+                arn,
+                names["log_group"],
+                sleep=deployer.sleep,
+                clock=deployer.clock,
+                max_minutes=minutes,
+                say=deployer.say,
+                env=env,
+            )
+        except KeyboardInterrupt:
+            lines = [f"interrupted: task {logs.task_id(arn)} keeps running.", *tasks.still_running(names["cluster"], arn, env)]
+            raise Failure("\n".join(lines), 130) from None
+        code, lines = tasks.outcome(task)
+        deployer.say(*lines)
+        return code
+
+    def logs(self) -> int:
+        """Print the service's log events since SINCE; with FOLLOW, keep printing until Ctrl-C, then exit 0."""
+        deployer = self.deployer
+        names = logs.service_stack(deployer)
+        start_ms = int(deployer.now().timestamp() * 1000) - self.args.since_seconds * 1000
+        if self.args.follow:
+            deployer.say(f"{names['log_group']} since {self.args.since}, every {logs.FOLLOW_SECONDS:g} s until Ctrl-C")
+        try:
+            logs.tail(
+                deployer.client("logs"), names["log_group"], start_ms, follow=self.args.follow, sleep=deployer.sleep, say=deployer.say
+            )
+        except KeyboardInterrupt:  # the way FOLLOW=1 ends: not a failure
+            return 0
+        return 0
+
 
 # In the order `--help` lists them.
 COMMANDS = {
@@ -314,6 +367,11 @@ COMMANDS = {
     "zone": Commands.zone,
     "unlock": Commands.unlock,
     "purge": Commands.purge,
+    "task": Commands.task,
+    "logs": Commands.logs,
 }
-# Commands that change an environment hold its lock (scripts/deploy/lock.py) while they run.
-LOCKING_COMMANDS = ("deploy", "changeset", "execute", "destroy", "recover", "rollback", "purge")
+# Commands that change an environment hold its lock (scripts/deploy/lock.py) while they run. A one-off
+# task does too: a migration while a deploy replaces the tasks (or two migrations at once) is what the
+# lock is for, and the workflow runs one right before its service update. It holds the lock until the
+# task stops, or until Ctrl-C or MAX_WAIT ends the wait (the task then runs on without it).
+LOCKING_COMMANDS = ("deploy", "changeset", "execute", "destroy", "recover", "rollback", "purge", "task")

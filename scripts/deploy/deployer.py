@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 import templates
 from scripts import purge, zone
-from scripts.deploy import text
+from scripts.deploy import logs, text
 from scripts.deploy.aws import NO_STACK, AwsCalls, not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory
@@ -403,6 +403,8 @@ class Deployer:
         if status not in SUCCEEDED:
             self.say(f"{layer.stack}: {status}: {found.get('StackStatusReason', '')}".rstrip(": "))
             self.print_failures()
+            if layer.name == "service":  # a circuit-breaker rollback: why the new tasks stopped (best effort)
+                self.say(*logs.stopped_tasks(self, found))
             hint = {
                 "ROLLBACK_COMPLETE": "the create rolled back; fix the cause above, then rerun with RECREATE=1 (--recreate)",
                 "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",

@@ -1,0 +1,185 @@
+"""The service's logs: `make logs` (FilterLogEvents over the log group, FOLLOW=1 polling), one task's
+web stream (GetLogEvents, for `make task`), and what a failed service deploy adds to its failure: the
+stopped tasks with their stop reasons and the last lines of their logs.
+
+The service's names (cluster, service, log group) come from the service stack: its outputs, or for a
+stack whose create rolled back (no outputs), its parameters read through templates/service.py's names."""
+
+import re
+from datetime import UTC, datetime
+from string import Template
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+import templates
+from scripts.deploy.failure import Failure
+from templates import service as service_layer
+from templates.service import web_log_stream
+
+SINCE = re.compile(r"([1-9][0-9]{0,5})([smhd])")
+SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+FOLLOW_SECONDS = 2.0  # FOLLOW=1 asks again every 2 s
+# CloudWatch Logs may take a few seconds to make an event searchable, and it keeps the event's own
+# timestamp: each FOLLOW poll reads again from this much before the newest event it printed, and
+# leaves out the event ids it already printed.
+LATE_MS = 10_000
+STOPPED_TASKS, LAST_LINES = 3, 20  # what a failed deploy prints: the latest stopped tasks, each with its last log lines
+
+
+def parse_since(text: str) -> int:
+    """SINCE= as seconds: 30s, 10m, 2h, 1d; Failure(2) otherwise."""
+    match = SINCE.fullmatch(text or "")
+    if not match:
+        raise Failure(f"error: SINCE={text}: allowed: a whole number and a unit: s, m, h or d (30s, 10m, 2h, 1d)", 2)
+    return int(match[1]) * SECONDS[match[2]]
+
+
+def service_names(found: dict) -> dict:
+    """cluster, service and log group of a service stack (a DescribeStacks entry): from its outputs,
+    else (a create that rolled back keeps no outputs) from its parameters and the template's names."""
+    values = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    if {"ClusterName", "ServiceName", "LogGroupName"} <= values.keys():
+        return {"cluster": values["ClusterName"], "service": values["ServiceName"], "log_group": values["LogGroupName"]}
+    given = {p["ParameterKey"]: p.get("ParameterValue") for p in found.get("Parameters", [])}
+    return {
+        "cluster": given["ClusterName"],
+        "service": Template(service_layer.SERVICE_NAME).substitute(given),
+        "log_group": Template(service_layer.LOG_GROUP_NAME).substitute(given),
+    }
+
+
+def service_stack(deployer) -> dict:
+    """The service stack's names, or Failure when it is not deployed."""
+    stack = templates.stack_name(deployer.env, "service")
+    if not deployer.has_stack(stack):
+        raise Failure(f"error: {stack} is not deployed: make deploy STACK=service ENV={deployer.env}")
+    return service_names(deployer.describe(stack))
+
+
+# --- printing ---------------------------------------------------------------------------------
+def task_id(arn_or_stream: str) -> str:
+    """The ECS task id: the last part of a task ARN or of an awslogs stream name."""
+    return arn_or_stream.rsplit("/", 1)[-1]
+
+
+def when(milliseconds: int) -> str:
+    return f"{datetime.fromtimestamp(milliseconds / 1000, UTC):%Y-%m-%d %H:%M:%S}"
+
+
+def event_line(event: dict) -> str:
+    """A FilterLogEvents event: `time  task-id  message`."""
+    return f"{when(event['timestamp'])}  {task_id(event['logStreamName'])}  {event['message'].rstrip()}"
+
+
+def stream_line(event: dict) -> str:
+    """A GetLogEvents event of a known stream: `time  message`."""
+    return f"{when(event['timestamp'])}  {event['message'].rstrip()}"
+
+
+# --- make logs --------------------------------------------------------------------------------
+def filtered(logs, group: str, start_ms: int):
+    """Every event of the log group from start_ms on, page after page (nextToken).
+    https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html
+    (startTime: milliseconds after the epoch; a page may be empty while a nextToken follows)."""
+    kwargs = {"logGroupName": group, "startTime": start_ms}
+    while True:
+        page = logs.filter_log_events(**kwargs)
+        yield from page.get("events", [])
+        if not page.get("nextToken"):
+            return
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say) -> None:
+    """Print the group's events from start_ms; with follow, ask again every FOLLOW_SECONDS until
+    Ctrl-C (KeyboardInterrupt reaches the caller)."""
+    printed = {}  # eventId -> timestamp, of the events printed within LATE_MS of the newest
+    since = start_ms
+    while True:
+        for event in sorted(filtered(logs, group, since), key=lambda e: (e["timestamp"], e["eventId"])):
+            if event["eventId"] not in printed:
+                printed[event["eventId"]] = event["timestamp"]
+                say(event_line(event))
+        if not follow:
+            return
+        newest = max(printed.values(), default=since)
+        since = max(start_ms, newest - LATE_MS)
+        printed = {key: stamp for key, stamp in printed.items() if stamp >= since}
+        sleep(FOLLOW_SECONDS)
+
+
+# --- one task's stream ------------------------------------------------------------------------
+def new_stream_events(logs, group: str, stream: str, token):
+    """(events after `token`, the token to ask with next) of one stream, oldest first; ([], token)
+    while the stream does not exist yet (the container has not started).
+
+    GetLogEvents from the head with nextForwardToken: at the end of the stream it answers with the
+    token it was given, so every event is returned exactly once.
+    https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html"""
+    found = []
+    while True:
+        kwargs = {"logGroupName": group, "logStreamName": stream, "startFromHead": True}  # needed with nextToken
+        if token:
+            kwargs["nextToken"] = token
+        try:
+            page = logs.get_log_events(**kwargs)
+        except ClientError as error:
+            if error.response["Error"].get("Code") == "ResourceNotFoundException":
+                return found, token
+            raise
+        found += page.get("events", [])
+        following = page.get("nextForwardToken")
+        if not following or following == token:
+            return found, token
+        token = following
+
+
+# --- a failed service deploy ------------------------------------------------------------------
+def stopped_tasks(deployer, found: dict) -> list[str]:
+    """Why the service's tasks stopped: the latest STOPPED_TASKS stopped tasks, each with its stop
+    reason, its containers' exit codes and reasons, and the last LAST_LINES lines of its web log.
+    Best effort: a failing call is one line, and the deploy's own failure stays the exit reason.
+    ListTasks with desiredStatus STOPPED lists the tasks ECS stopped recently:
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListTasks.html
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html (stoppedReason, stopCode)
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Container.html (exitCode, reason)"""
+    try:
+        names = service_names(found)
+        ecs = deployer.client("ecs")
+        arns = ecs.list_tasks(cluster=names["cluster"], serviceName=names["service"], desiredStatus="STOPPED").get("taskArns", [])
+        if not arns:
+            return [f"stopped tasks of {names['service']}: none listed (ECS lists a stopped task for about an hour)"]
+        tasks = ecs.describe_tasks(cluster=names["cluster"], tasks=arns[:100]).get("tasks", [])
+        latest = sorted(tasks, key=lambda t: t.get("stoppedAt") or t.get("createdAt") or 0, reverse=True)[:STOPPED_TASKS]
+        lines = [f"stopped tasks of {names['service']}: the latest {len(latest)} of {len(arns)}, newest first"]
+        for task in latest:
+            lines += stopped_task_lines(task)
+            stream = web_log_stream(task_id(task["taskArn"]))
+            try:
+                page = deployer.client("logs").get_log_events(
+                    logGroupName=names["log_group"], logStreamName=stream, startFromHead=False, limit=LAST_LINES
+                )
+            except ClientError as error:
+                if error.response["Error"].get("Code") != "ResourceNotFoundException":
+                    raise
+                lines.append(f"    no log stream {stream}: the web container wrote nothing (it may never have started)")
+                continue
+            events = page.get("events", [])
+            lines.append(f"    last {len(events)} lines of {names['log_group']} {stream}:" if events else f"    {stream}: no lines")
+            lines += [f"      {stream_line(event)}" for event in events]
+        return lines
+    except (BotoCoreError, ClientError, KeyError) as error:
+        return [f"could not read the stopped tasks ({' '.join(str(error).split())[:200]}); see the service's events in the ECS console"]
+
+
+def stopped_task_lines(task: dict) -> list[str]:
+    stopped = task.get("stoppedAt")
+    at = f" at {stopped:%Y-%m-%d %H:%M:%S %Z}" if stopped else ""
+    code = f"{task['stopCode']}: " if task.get("stopCode") else ""
+    lines = [f"  task {task_id(task['taskArn'])}{at}: {code}{task.get('stoppedReason', '(no reason given)')}"]
+    for container in task.get("containers", []):
+        exit_code = container.get("exitCode")
+        said = f"exit {exit_code}" if exit_code is not None else "no exit code"
+        reason = f": {container['reason']}" if container.get("reason") else ""
+        lines.append(f"    container {container.get('name')}: {container.get('lastStatus', '')}, {said}{reason}")
+    return lines

@@ -1,0 +1,101 @@
+"""`make logs`: FilterLogEvents over the service's log group (scripts/deploy/logs.py), against
+botocore Stubber with the response shapes CloudWatch Logs sends."""
+
+import io
+
+import pytest
+from test_deploy import ENV, NOW
+from test_task import LOG_GROUP, log_event, stubbed
+
+from scripts import deploy
+from scripts.deploy import logs
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    yield from stubbed(monkeypatch)
+
+
+TEN_MINUTES_AGO = int(NOW.timestamp() * 1000) - 600_000
+
+
+def filtered(task_id, seconds, message, event_id):
+    return log_event(seconds, message) | {"logStreamName": f"service/web/{task_id}", "eventId": event_id}
+
+
+def page(aws, start, events, token=None, following=None):
+    expected = {"logGroupName": LOG_GROUP, "startTime": start} | ({"nextToken": token} if token else {})
+    answer = {"events": events, "searchedLogStreams": []} | ({"nextToken": following} if following else {})
+    aws.logs.add_response("filter_log_events", answer, expected)
+
+
+def test_logs_pages_through_the_group_and_prints_time_task_id_and_message(aws):
+    aws.service_stack()
+    page(aws, TEN_MINUTES_AGO, [filtered("aaaa", -300, "GET /health 200\n", "1")], following="n/1")
+    page(aws, TEN_MINUTES_AGO, [], token="n/1", following="n/2")  # an empty page with a token: go on
+    page(aws, TEN_MINUTES_AGO, [filtered("bbbb", -60, "POST /api/user/login 405", "2")], token="n/2")
+    assert aws.run("logs") == 0, aws.err
+    assert aws.out.splitlines() == [
+        "2025-11-25 11:55:00  aaaa  GET /health 200",
+        "2025-11-25 11:59:00  bbbb  POST /api/user/login 405",
+    ]
+
+
+@pytest.mark.parametrize("since, milliseconds", [("30s", 30_000), ("2h", 7_200_000), ("1d", 86_400_000)])
+def test_since_sets_the_start(aws, since, milliseconds):
+    aws.service_stack()
+    page(aws, int(NOW.timestamp() * 1000) - milliseconds, [])
+    assert aws.run("logs", "--since", since) == 0, aws.err
+    assert aws.out == ""
+
+
+def test_follow_polls_every_2_s_prints_each_event_once_and_ctrl_c_exits_0(aws):
+    aws.service_stack()
+    first = filtered("aaaa", -5, "one", "1")
+    page(aws, TEN_MINUTES_AGO, [first])
+    # The next poll reads again from 10 s before the newest event: the same event comes back, with a
+    # late one stamped before it and a new one.
+    since = first["timestamp"] - logs.LATE_MS
+    page(aws, since, [filtered("bbbb", -6, "late", "0"), first, filtered("aaaa", 1, "two", "2")])
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    assert aws.run("logs", "--follow", sleep=sleep) == 0, aws.err
+    assert aws.out.splitlines()[1:] == [
+        "2025-11-25 11:59:55  aaaa  one",
+        "2025-11-25 11:59:54  bbbb  late",
+        "2025-11-25 12:00:01  aaaa  two",
+    ]
+    assert sleeps == [2.0, 2.0] and "Traceback" not in aws.err
+
+
+@pytest.mark.parametrize("since", ["10", "10x", "m", "0s", "1.5h", "10 m", "1w"])
+def test_a_bad_since_is_one_line_exit_2_before_any_aws_call(since):
+    def no_clients(service):
+        raise AssertionError(f"an AWS client was made: {service}")
+
+    out, err = io.StringIO(), io.StringIO()
+    assert deploy.main(["logs", "--env", ENV, "--since", since], clients=no_clients, out=out, err=err, interactive=False) == 2
+    assert err.getvalue() == f"error: SINCE={since}: allowed: a whole number and a unit: s, m, h or d (30s, 10m, 2h, 1d)\n"
+
+
+def test_the_task_id_is_the_last_part_of_the_stream_name():
+    assert logs.task_id("service/web/0f6a1c2b3d4e4f5a9b8c7d6e5f4a3b2c") == "0f6a1c2b3d4e4f5a9b8c7d6e5f4a3b2c"
+
+
+def test_a_stack_without_outputs_names_the_service_from_its_parameters():
+    found = {
+        "Parameters": [
+            {"ParameterKey": "ClusterName", "ParameterValue": "c"},
+            {"ParameterKey": "NamePrefix", "ParameterValue": "startupwebapp-staging"},
+        ]
+    }
+    assert logs.service_names(found) == {
+        "cluster": "c",
+        "service": "startupwebapp-staging-service",
+        "log_group": "/ecs/startupwebapp-staging-service",
+    }

@@ -1,0 +1,407 @@
+"""`make task`: the service's task definition run once (scripts/deploy/tasks.py), against botocore
+Stubber with the response shapes ECS and CloudWatch Logs send; and what a failed service deploy adds
+to its failure: the stopped tasks, their stop reasons and last log lines (scripts/deploy/logs.py)."""
+
+import json
+from datetime import timedelta
+
+import pytest
+import test_deploy
+from botocore.stub import Stubber
+from conftest import configuration
+from test_deploy import ACCOUNT, ENV, NOW, OUTPUT_VALUES, SESSION, change, create_params, described, detail, event, stack, stack_id
+
+from scripts import deploy
+from scripts.deploy import commands, tasks
+
+CLUSTER, SERVICE = OUTPUT_VALUES["ClusterName"], OUTPUT_VALUES["ServiceName"]
+LOG_GROUP = "/ecs/startupwebapp-service"
+TASK_ID = "0f6a1c2b3d4e4f5a9b8c7d6e5f4a3b2c"
+TASK_ARN = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/{CLUSTER}/{TASK_ID}"
+TASK_DEFINITION = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/startupwebapp-service-task:7"
+STREAM = f"service/web/{TASK_ID}"
+PARAMETERS = configuration(ENV, "service")["Parameters"]
+NETWORK = {
+    "awsvpcConfiguration": {
+        "subnets": PARAMETERS["PrivateSubnetIds"].split(","),
+        "securityGroups": [PARAMETERS["BackendSecurityGroupId"]],
+        "assignPublicIp": "DISABLED",
+    }
+}
+
+
+class Aws(test_deploy.Aws):
+    """test_deploy's stubbed clients and runner, with CloudWatch Logs."""
+
+    def __init__(self):
+        super().__init__()
+        self.clients["logs"] = SESSION.client("logs", config=deploy.CONFIG)
+        self.logs = Stubber(self.clients["logs"])
+
+    def service_stack(self):
+        found = described("service")
+        found["Stacks"][0]["Outputs"] = [
+            {"OutputKey": "ClusterName", "OutputValue": CLUSTER},
+            {"OutputKey": "ServiceName", "OutputValue": SERVICE},
+            {"OutputKey": "LogGroupName", "OutputValue": LOG_GROUP},
+            {"OutputKey": "TaskDefinitionArn", "OutputValue": TASK_DEFINITION},
+        ]
+        self.cf.add_response("describe_stacks", found, {"StackName": stack("service")})
+
+    def service(self):
+        self.ecs.add_response(
+            "describe_services", {"services": [ecs_service()], "failures": []}, {"cluster": CLUSTER, "services": [SERVICE]}
+        )
+
+    def run_task(self, command):
+        expected = {
+            "cluster": CLUSTER,
+            "taskDefinition": TASK_DEFINITION,
+            "count": 1,
+            "networkConfiguration": NETWORK,
+            "overrides": {"containerOverrides": [{"name": "web", "command": command}]},
+            "startedBy": "startupwebapp-deploy-task",
+            "propagateTags": "TASK_DEFINITION",
+            "enableECSManagedTags": True,
+            "launchType": "FARGATE",
+            "platformVersion": "LATEST",
+        }
+        self.ecs.add_response("run_task", {"tasks": [ecs_task("PROVISIONING")], "failures": []}, expected)
+
+    def poll(self, task, *pages):
+        """One DescribeTasks, then GetLogEvents pages: (token asked with, events, next token), or
+        None for a stream that does not exist yet."""
+        self.ecs.add_response("describe_tasks", {"tasks": [task], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+        for page in pages:
+            if page is None:
+                self.logs.add_client_error("get_log_events", "ResourceNotFoundException", "The specified log stream does not exist.", 400)
+                continue
+            asked, events, following = page
+            expected = {"logGroupName": LOG_GROUP, "logStreamName": STREAM, "startFromHead": True}
+            expected |= {"nextToken": asked} if asked else {}
+            answer = {
+                "events": events,
+                "nextForwardToken": following,
+                "nextBackwardToken": "b/00000000000000000000000000000000000000000000000000000000",
+            }
+            self.logs.add_response("get_log_events", answer, expected)
+
+
+def ecs_service():
+    return {
+        "serviceArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/{CLUSTER}/{SERVICE}",
+        "serviceName": SERVICE,
+        "clusterArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{CLUSTER}",
+        "status": "ACTIVE",
+        "desiredCount": 2,
+        "runningCount": 2,
+        "pendingCount": 0,
+        "launchType": "FARGATE",
+        "platformVersion": "LATEST",
+        "platformFamily": "Linux",
+        "taskDefinition": TASK_DEFINITION,
+        "networkConfiguration": NETWORK,
+        "propagateTags": "SERVICE",
+        "enableECSManagedTags": True,
+    }
+
+
+def container(name, status, exit_code=None, reason=None, arn=TASK_ARN):
+    found = {
+        "containerArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:container/{CLUSTER}/{arn.rsplit('/', 1)[-1]}/{name}-0a1b",
+        "taskArn": arn,
+        "name": name,
+        "image": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/startupwebapp:v1",
+        "lastStatus": status,
+        "networkInterfaces": [],
+        "healthStatus": "UNKNOWN",
+    }
+    return found | ({"exitCode": exit_code} if exit_code is not None else {}) | ({"reason": reason} if reason else {})
+
+
+def ecs_task(status, exit_code=None, reason=None, stopped_reason="Essential container in task exited", arn=TASK_ARN, stopped_at=None):
+    """A DescribeTasks entry; the tmp-permissions container exited 0 once the task runs."""
+    stopped = status == "STOPPED"
+    init = container(
+        "tmp-permissions",
+        "STOPPED" if status in ("RUNNING", "STOPPED") else "PENDING",
+        0 if stopped or status == "RUNNING" else None,
+        arn=arn,
+    )
+    found = {
+        "taskArn": arn,
+        "clusterArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{CLUSTER}",
+        "taskDefinitionArn": TASK_DEFINITION,
+        "lastStatus": status,
+        "desiredStatus": "STOPPED" if stopped else "RUNNING",
+        "launchType": "FARGATE",
+        "platformVersion": "1.4.0",
+        "cpu": "512",
+        "memory": "1024",
+        "group": "family:startupwebapp-service-task",
+        "startedBy": "startupwebapp-deploy-task",
+        "createdAt": NOW,
+        "containers": [init, container("web", status, exit_code, reason, arn=arn)],
+        "overrides": {"containerOverrides": [{"name": "web", "command": ["python", "manage.py", "migrate"]}]},
+        "tags": [],
+    }
+    if stopped:
+        found |= {"stopCode": "EssentialContainerExited" if exit_code is not None else "TaskFailedToStart", "stoppedReason": stopped_reason}
+        found |= {"stoppedAt": stopped_at or NOW + timedelta(seconds=40), "stoppingAt": NOW + timedelta(seconds=39)}
+    return found
+
+
+def log_event(seconds, message):
+    return {"timestamp": int((NOW + timedelta(seconds=seconds)).timestamp() * 1000), "message": message, "ingestionTime": 0}
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    yield from stubbed(monkeypatch)
+
+
+def stubbed(monkeypatch):
+    """Aws with every client stubbed and no credentials or endpoint but 127.0.0.1:9 (test_deploy's aws fixture, with logs)."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "GITHUB_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    aws = Aws()
+    stubbers = (aws.cf, aws.ecs, aws.ssm, aws.sts, aws.route53, aws.logs)
+    for stubber in stubbers:
+        stubber.activate()
+    yield aws
+    for stubber in stubbers:
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()
+
+
+MIGRATE = ["python", "manage.py", "migrate", "--noinput"]
+
+
+def started(aws, command=MIGRATE):
+    aws.service_stack()
+    aws.service()
+    aws.run_task(command)
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_the_task_streams_its_log_once_in_order_and_exits_with_the_web_containers_code(aws, code):
+    started(aws)
+    aws.poll(ecs_task("PROVISIONING"), None)
+    first = [log_event(10, "Operations to perform:\n"), log_event(11, "  Apply all migrations: admin, auth, user")]
+    aws.poll(ecs_task("RUNNING"), (None, first, "f/001"), ("f/001", [], "f/001"))
+    last = [log_event(20, "Running migrations:"), log_event(21, "  Applying user.0042_email_unique... OK")]
+    aws.poll(ecs_task("STOPPED", code), ("f/001", last, "f/002"), ("f/002", [], "f/002"))
+
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes") == code, aws.err
+    lines = aws.out.splitlines()
+    logged = [line for line in lines if line.startswith("2025-11-25 12:00:")]
+    assert logged == [
+        "2025-11-25 12:00:10  Operations to perform:",
+        "2025-11-25 12:00:11    Apply all migrations: admin, auth, user",
+        "2025-11-25 12:00:20  Running migrations:",
+        "2025-11-25 12:00:21    Applying user.0042_email_unique... OK",
+    ]
+    assert [line for line in lines if line.startswith(f"task {TASK_ID}: ")] == [
+        f"task {TASK_ID}: PROVISIONING",
+        f"task {TASK_ID}: RUNNING",
+        f"task {TASK_ID}: STOPPED",
+        f"task {TASK_ID}: the web container exited {code}",
+    ]
+    assert "one-off task in prod: python manage.py migrate --noinput" in aws.out
+    assert "startupwebapp-service-task:7 of startupwebapp-service" in aws.out
+    assert aws.sleeps == [2.0, 2.0]
+
+
+def test_a_task_without_an_exit_code_prints_why_it_stopped_and_exits_1(aws):
+    started(aws)
+    pull = "CannotPullContainerError: pull image manifest has been retried 1 time(s): failed to resolve ref .../startupwebapp:v9: not found"
+    aws.poll(ecs_task("STOPPED", None, pull, "Task failed to start"), None)
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes") == 1
+    assert "error: the web container of task 0f6a1c2b3d4e4f5a9b8c7d6e5f4a3b2c has no exit code:" in aws.out
+    assert f"  task {TASK_ID} at 2025-11-25 12:00:40 UTC: TaskFailedToStart: Task failed to start" in aws.out
+    assert f"    container web: STOPPED, no exit code: {pull}" in aws.out
+    assert "    container tmp-permissions: STOPPED, exit 0" in aws.out
+
+
+def test_the_wait_is_bounded_and_says_how_to_follow_or_stop_the_task(aws):
+    started(aws)
+    aws.poll(ecs_task("RUNNING"), None)
+    aws.poll(ecs_task("RUNNING"), None)
+    ticks = iter([0, 30, 61])  # the deadline, then one clock read per poll
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", "--max-wait", "1", clock=lambda: next(ticks)) == 1
+    assert "waiting up to 1 minutes for it to stop" in aws.out
+    assert "error: stopped waiting after 1 minutes (MAX_WAIT=); the task is RUNNING." in aws.err
+    assert f"stop it:   aws ecs stop-task --cluster {CLUSTER} --task {TASK_ARN}" in aws.err
+    assert aws.sleeps == [2.0]
+
+
+def test_ctrl_c_while_waiting_leaves_the_task_running_and_says_how_to_stop_it(aws):
+    started(aws)
+    aws.poll(ecs_task("RUNNING"), None)
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", sleep=interrupt) == 130
+    assert f"interrupted: task {TASK_ID} keeps running." in aws.err
+    assert f"aws ecs stop-task --cluster {CLUSTER} --task {TASK_ARN}" in aws.err
+    assert f"make logs ENV={ENV} FOLLOW=1" in aws.err
+    assert "Traceback" not in aws.err
+
+
+def test_the_command_is_split_like_a_shell_and_quoted_when_shown(aws):
+    command = ["python", "manage.py", "shell", "-c", "print('a b')"]
+    started(aws, command)
+    aws.poll(ecs_task("STOPPED", 0), None)
+    assert aws.run("task", "--cmd", "python manage.py shell -c \"print('a b')\"", "--yes") == 0, aws.err
+    assert "one-off task in prod: python manage.py shell -c 'print('\"'\"'a b'\"'\"')'" in aws.out
+
+
+def test_without_yes_off_a_terminal_nothing_runs(aws):
+    aws.service_stack()
+    aws.service()
+    assert aws.run("task", "--cmd", "python manage.py check --deploy") == 1
+    assert "error: no terminal to ask on and no YES=1 (--yes): nothing run" in aws.err
+
+
+def test_runtask_failures_are_one_line(aws):
+    aws.service_stack()
+    aws.service()
+    failure = {"arn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{CLUSTER}", "reason": "MISSING", "detail": "no Fargate capacity"}
+    aws.ecs.add_response("run_task", {"tasks": [], "failures": [failure]})
+    assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == 1
+    assert aws.err.strip() == "error: RunTask started no task: MISSING no Fargate capacity"
+
+
+@pytest.mark.parametrize(
+    "cmd, says",
+    [
+        ("", 'error: task needs a command: CMD="python manage.py migrate" (--cmd)'),
+        ("   ", 'error: task needs a command: CMD="python manage.py migrate" (--cmd)'),
+        (
+            'python -c "print(1)',
+            'error: CMD=python -c "print(1): cannot split it into words (No closing quotation); quote it as a shell would',
+        ),
+    ],
+)
+def test_a_bad_command_is_one_line_exit_2_before_any_aws_call(cmd, says):
+    def no_clients(service):
+        raise AssertionError(f"an AWS client was made: {service}")
+
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    assert deploy.main(["task", "--env", ENV, "--cmd", cmd], clients=no_clients, out=out, err=err, interactive=False) == 2
+    assert err.getvalue() == says + "\n"
+
+
+def test_a_task_holds_the_environments_lock_and_logs_does_not():
+    assert "task" in commands.LOCKING_COMMANDS and "logs" not in commands.LOCKING_COMMANDS
+
+
+def test_the_request_takes_capacity_providers_instead_of_the_launch_type():
+    service = ecs_service() | {"capacityProviderStrategy": [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]}
+    del service["launchType"]
+    request = tasks.run_request(CLUSTER, service, ["true"])
+    assert request["capacityProviderStrategy"] == service["capacityProviderStrategy"] and "launchType" not in request
+    assert request["platformVersion"] == "LATEST"
+
+
+# --- a failed service deploy ------------------------------------------------------------------
+def failed_service_update(aws):
+    """A service update the circuit breaker rolled back (UPDATE_ROLLBACK_COMPLETE)."""
+    parameters = test_deploy.service_parameters("v1")
+    aws.deployed("alb")
+    aws.deployed("release-alarms")
+    aws.deployed("service", parameters=parameters)
+    changes = [
+        change(
+            "Modify",
+            "TaskDefinition",
+            "AWS::ECS::TaskDefinition",
+            "True",
+            [detail("ContainerDefinitions", "ParameterReference", "ImageTag")],
+        )
+    ]
+    expected = create_params("service", "UPDATE", ImageTag="v2")
+    aws.change_set("service", "UPDATE", changes, expected, parameters=parameters | {"ImageTag": "v2"})
+    aws.execute("service")
+    why = (
+        "Resource handler returned message: \"Error occurred during operation 'ECS Deployment Circuit Breaker was triggered'.\" "
+        "(RequestToken: 1a2b, HandlerErrorCode: GeneralServiceException)"
+    )
+    trail = [
+        event("service", stack("service"), "UPDATE_IN_PROGRESS", 1),
+        event("service", "Service", "UPDATE_FAILED", 300, "AWS::ECS::Service", why),
+        event("service", stack("service"), "UPDATE_ROLLBACK_IN_PROGRESS", 301),
+        event("service", stack("service"), "UPDATE_ROLLBACK_COMPLETE", 400),
+    ]
+    rolled_back = described("service", "UPDATE_ROLLBACK_COMPLETE", parameters=parameters)
+    for output in rolled_back["Stacks"][0]["Outputs"]:
+        output["OutputValue"] = LOG_GROUP if output["OutputKey"] == "LogGroupName" else output["OutputValue"]
+    aws.cf.add_response("describe_stacks", rolled_back, {"StackName": stack_id("service")})
+    aws.cf.add_response("describe_stack_events", test_deploy.events(*trail), {"StackName": stack_id("service")})
+    policy = json.dumps(configuration(ENV, "service")["StackPolicy"])
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("service"), "StackPolicyBody": policy})
+    return why
+
+
+STOPPED = [f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/{CLUSTER}/{n}1c2b3d4e4f5a9b8c7d6e5f4a3b2c" for n in ("aaaa", "bbbb")]
+
+
+def test_a_rolled_back_service_deploy_prints_the_stopped_tasks_reasons_and_last_lines(aws):
+    why = failed_service_update(aws)
+    aws.ecs.add_response("list_tasks", {"taskArns": STOPPED}, {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"})
+    older = ecs_task("STOPPED", 1, arn=STOPPED[0], stopped_at=NOW + timedelta(seconds=100))
+    newer = ecs_task("STOPPED", 1, arn=STOPPED[1], stopped_at=NOW + timedelta(seconds=200))
+    for found in (older, newer):
+        found["stoppedReason"] = "Essential container in task exited"
+    aws.ecs.add_response("describe_tasks", {"tasks": [older, newer], "failures": []}, {"cluster": CLUSTER, "tasks": STOPPED})
+    lines = [log_event(199, "[ERROR] Worker failed to boot."), log_event(199, "django.core.exceptions.ImproperlyConfigured: SECRET_KEY")]
+    for arn, answer in ((STOPPED[1], lines), (STOPPED[0], None)):
+        stream = f"service/web/{arn.rsplit('/', 1)[-1]}"
+        expected = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": False, "limit": 20}
+        if answer is None:
+            aws.logs.add_client_error(
+                "get_log_events", "ResourceNotFoundException", "The specified log stream does not exist.", 400, expected_params=expected
+            )
+        else:
+            aws.logs.add_response("get_log_events", {"events": answer, "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}, expected)
+
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 1
+    assert f"failed: Service (AWS::ECS::Service): {why}" in aws.out
+    report = aws.out[aws.out.index("stopped tasks of") :].splitlines()
+    assert report == [
+        f"stopped tasks of {SERVICE}: the latest 2 of 2, newest first",
+        "  task bbbb1c2b3d4e4f5a9b8c7d6e5f4a3b2c at 2025-11-25 12:03:20 UTC: EssentialContainerExited: Essential container in task exited",
+        "    container tmp-permissions: STOPPED, exit 0",
+        "    container web: STOPPED, exit 1",
+        "    last 2 lines of /ecs/startupwebapp-service service/web/bbbb1c2b3d4e4f5a9b8c7d6e5f4a3b2c:",
+        "      2025-11-25 12:03:19  [ERROR] Worker failed to boot.",
+        "      2025-11-25 12:03:19  django.core.exceptions.ImproperlyConfigured: SECRET_KEY",
+        "  task aaaa1c2b3d4e4f5a9b8c7d6e5f4a3b2c at 2025-11-25 12:01:40 UTC: EssentialContainerExited: Essential container in task exited",
+        "    container tmp-permissions: STOPPED, exit 0",
+        "    container web: STOPPED, exit 1",
+        "    no log stream service/web/aaaa1c2b3d4e4f5a9b8c7d6e5f4a3b2c: the web container wrote nothing (it may never have started)",
+    ]
+    assert f"error: {stack('service')} ended UPDATE_ROLLBACK_COMPLETE: the update rolled back" in aws.err
+
+
+def test_the_stopped_task_report_is_best_effort_and_keeps_the_deploys_failure(aws):
+    failed_service_update(aws)
+    aws.ecs.add_client_error("list_tasks", "AccessDeniedException", "User is not authorized to perform: ecs:ListTasks", 400)
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 1
+    (line,) = [line for line in aws.out.splitlines() if "stopped tasks" in line]
+    assert line.startswith(
+        "could not read the stopped tasks (An error occurred (AccessDeniedException) when calling the ListTasks operation"
+    )
+    assert f"error: {stack('service')} ended UPDATE_ROLLBACK_COMPLETE" in aws.err and "ListTasks" not in aws.err
