@@ -108,7 +108,7 @@ verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redi
 	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(foreach c,$(CONNECT_TO),--connect-to $(c)) \
 		$(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)")
 
-task: $(INSTALLED) ## run CMD="python manage.py migrate" once as a task of ENV's service, streaming its log; exits with its exit code [YES=1 MAX_WAIT=min]
+task: $(INSTALLED) ## run CMD="python manage.py migrate" once as a task of ENV's service, streaming its log; exits with its exit code [TAG= YES=1 MAX_WAIT=min]
 	@$(AWS) $(DEPLOY) task $(FLAGS) --cmd $(call quote,$(CMD))
 
 logs: $(INSTALLED) ## print ENV's service logs with task ids [SINCE=10m (30s, 2h, 1d) FOLLOW=1: until Ctrl-C]

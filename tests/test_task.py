@@ -316,6 +316,227 @@ def test_the_request_takes_capacity_providers_instead_of_the_launch_type():
     assert request["platformVersion"] == "LATEST"
 
 
+# --- TAG=: a copy of the task definition with the new image ------------------------------------
+REPOSITORY = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/startupwebapp"
+COPY = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/startupwebapp-service-task:8"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/startupwebapp-service"
+STACK_TAGS = [{"key": "Project", "value": "startupwebapp"}, {"key": "Environment", "value": ENV}, {"key": "Layer", "value": "service"}]
+
+
+def task_definition(arn=TASK_DEFINITION, revision=7, tag="v1"):
+    """DescribeTaskDefinition's taskDefinition for the revision CloudFormation registered (the shape
+    ECS returns: empty lists included, the read-only fields, a volume with an empty host)."""
+    logging = {"logDriver": "awslogs", "options": {"awslogs-group": LOG_GROUP, "awslogs-region": "us-east-1"}, "secretOptions": []}
+    mount = [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
+    init = {
+        "name": "tmp-permissions",
+        "image": f"{REPOSITORY}:{tag}",
+        "cpu": 0,
+        "portMappings": [],
+        "essential": False,
+        "entryPoint": ["chmod"],
+        "command": ["1777", "/tmp"],
+        "environment": [],
+        "mountPoints": mount,
+        "volumesFrom": [],
+        "user": "0",
+        "readonlyRootFilesystem": True,
+        "logConfiguration": logging | {"options": logging["options"] | {"awslogs-stream-prefix": "init"}},
+        "systemControls": [],
+    }
+    web = {
+        "name": "web",
+        "image": f"{REPOSITORY}:{tag}",
+        "cpu": 0,
+        "portMappings": [{"containerPort": 8000, "hostPort": 8000, "protocol": "tcp"}],
+        "essential": True,
+        "command": ["gunicorn", "StartupWebApp.wsgi:application", "--bind", "0.0.0.0:8000"],
+        "environment": [{"name": "DJANGO_SETTINGS_MODULE", "value": "StartupWebApp.settings_production"}],
+        "mountPoints": mount,
+        "volumesFrom": [],
+        "secrets": [{"name": "DATABASE_PASSWORD", "valueFrom": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:db-AbCdEf:password::"}],
+        "dependsOn": [{"containerName": "tmp-permissions", "condition": "SUCCESS"}],
+        "stopTimeout": 30,
+        "user": "1000",
+        "readonlyRootFilesystem": True,
+        "logConfiguration": logging | {"options": logging["options"] | {"awslogs-stream-prefix": "service"}},
+        "systemControls": [],
+    }
+    return {
+        "taskDefinitionArn": arn,
+        "containerDefinitions": [init, web],
+        "family": "startupwebapp-service-task",
+        "taskRoleArn": ROLE + "-task",
+        "executionRoleArn": ROLE + "-execution",
+        "networkMode": "awsvpc",
+        "revision": revision,
+        "volumes": [{"name": "tmp", "host": {}}],
+        "status": "ACTIVE",
+        "requiresAttributes": [{"name": "com.amazonaws.ecs.capability.logging-driver.awslogs"}, {"name": "ecs.capability.task-eni"}],
+        "placementConstraints": [],
+        "compatibilities": ["EC2", "FARGATE"],
+        "runtimePlatform": {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "512",
+        "memory": "1024",
+        "registeredAt": NOW,
+        "registeredBy": f"arn:aws:sts::{ACCOUNT}:assumed-role/startupwebapp-cloudformation/AWSCloudFormation",
+    }
+
+
+def described_task_definition():
+    tags = STACK_TAGS + [{"key": "aws:cloudformation:stack-name", "value": stack("service")}]
+    return {"taskDefinition": task_definition(), "tags": tags}
+
+
+def expected_registration():
+    """What make task TAG=v2 registers: every registrable field as described, both images on v2."""
+    found = task_definition()
+    for name in ("taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities", "registeredAt", "registeredBy"):
+        del found[name]
+    for container in found["containerDefinitions"]:
+        container["image"] = f"{REPOSITORY}:v2"
+    return found | {"tags": STACK_TAGS}
+
+
+def registered(aws, command=MIGRATE):
+    """DescribeServices, DescribeTaskDefinition, RegisterTaskDefinition, then RunTask of the copy."""
+    aws.service_stack()
+    aws.service()
+    aws.ecs.add_response("describe_task_definition", described_task_definition(), {"taskDefinition": TASK_DEFINITION, "include": ["TAGS"]})
+    copy = task_definition(COPY, 8, "v2") | {"registeredAt": NOW + timedelta(seconds=1)}
+    aws.ecs.add_response("register_task_definition", {"taskDefinition": copy, "tags": STACK_TAGS}, expected_registration())
+    expected = tasks.run_request(CLUSTER, ecs_service(), command) | {"taskDefinition": COPY}
+    aws.ecs.add_response("run_task", {"tasks": [ecs_task("PROVISIONING") | {"taskDefinitionArn": COPY}], "failures": []}, expected)
+
+
+def deregistered(aws):
+    inactive = task_definition(COPY, 8, "v2") | {"status": "INACTIVE", "deregisteredAt": NOW + timedelta(seconds=60)}
+    aws.ecs.add_response("deregister_task_definition", {"taskDefinition": inactive}, {"taskDefinition": COPY})
+
+
+def test_tag_runs_a_copy_with_the_new_image_in_both_containers_and_deregisters_it_after_the_task_stops(aws):
+    registered(aws)
+    aws.poll(ecs_task("RUNNING"), None)
+    aws.poll(ecs_task("STOPPED", 0), None)
+    deregistered(aws)
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--image-tag", "v2", "--yes") == 0, aws.err
+    assert f"a copy of task definition startupwebapp-service-task:7 of {SERVICE} with the image {REPOSITORY}:v2" in aws.out
+    assert "registered startupwebapp-service-task:8" in aws.out
+    lines = aws.out.splitlines()
+    exited = lines.index(f"task {TASK_ID}: the web container exited 0")
+    assert lines[exited + 1].startswith("deregistered startupwebapp-service-task:8: make task registered it for TAG= and removed it")
+
+
+def test_the_registration_copies_every_registrable_field_and_changes_only_the_images():
+    request = tasks.register_request(described_task_definition(), "v2")
+    assert request == expected_registration()
+    original = task_definition()
+    changed = [k for k in request if k != "tags" and request[k] != original[k]]
+    assert changed == ["containerDefinitions"]
+    for mine, theirs in zip(request["containerDefinitions"], original["containerDefinitions"], strict=True):
+        assert {k: v for k, v in mine.items() if k != "image"} == {k: v for k, v in theirs.items() if k != "image"}
+    # the read-only fields of the description are not RegisterTaskDefinition's
+    assert not {
+        "taskDefinitionArn",
+        "revision",
+        "status",
+        "requiresAttributes",
+        "compatibilities",
+        "registeredAt",
+        "registeredBy",
+        "deregisteredAt",
+    } & set(request)
+
+
+@pytest.mark.parametrize(
+    "image, expected",
+    [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/startupwebapp:v1", "123456789012.dkr.ecr.us-east-1.amazonaws.com/startupwebapp"),
+        ("registry.example:5000/team/app:1.2", "registry.example:5000/team/app"),
+        ("registry.example:5000/team/app", "registry.example:5000/team/app"),
+        ("public.ecr.aws/x/app@sha256:" + "a" * 64, "public.ecr.aws/x/app"),
+    ],
+)
+def test_the_repository_is_the_image_without_its_tag(image, expected):
+    assert tasks.repository(image) == expected
+
+
+def test_a_container_of_another_repository_keeps_its_image():
+    described = described_task_definition()
+    sidecar = {"name": "proxy", "image": "public.ecr.aws/nginx/nginx:1.27", "essential": False}
+    described["taskDefinition"]["containerDefinitions"].append(sidecar)
+    images = [c["image"] for c in tasks.register_request(described, "v2")["containerDefinitions"]]
+    assert images == [f"{REPOSITORY}:v2", f"{REPOSITORY}:v2", "public.ecr.aws/nginx/nginx:1.27"]
+
+
+def test_tag_deregisters_the_copy_after_ctrl_c_and_the_task_keeps_running(aws):
+    registered(aws)
+    aws.poll(ecs_task("RUNNING"), None)
+    deregistered(aws)
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--image-tag", "v2", "--yes", sleep=interrupt) == 130
+    assert f"interrupted: task {TASK_ID} keeps running." in aws.err
+    assert "deregistered startupwebapp-service-task:8" in aws.out and "a task still running it keeps running" in aws.out
+
+
+def test_tag_deregisters_the_copy_after_max_wait(aws):
+    registered(aws)
+    aws.poll(ecs_task("RUNNING"), None)
+    aws.poll(ecs_task("RUNNING"), None)
+    deregistered(aws)
+    ticks = iter([0, 30, 61])
+    run = ("task", "--cmd", "python manage.py migrate --noinput", "--image-tag", "v2", "--yes", "--max-wait", "1")
+    assert aws.run(*run, clock=lambda: next(ticks)) == 1
+    assert "error: stopped waiting after 1 minutes (MAX_WAIT=); the task is RUNNING." in aws.err
+    assert "deregistered startupwebapp-service-task:8" in aws.out
+
+
+def test_tag_deregisters_the_copy_when_runtask_starts_nothing(aws):
+    aws.service_stack()
+    aws.service()
+    aws.ecs.add_response("describe_task_definition", described_task_definition())
+    aws.ecs.add_response("register_task_definition", {"taskDefinition": task_definition(COPY, 8, "v2"), "tags": STACK_TAGS})
+    failure = {"arn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{CLUSTER}", "reason": "MISSING", "detail": "no Fargate capacity"}
+    aws.ecs.add_response("run_task", {"tasks": [], "failures": [failure]})
+    deregistered(aws)
+    assert aws.run("task", "--cmd", "python manage.py migrate", "--image-tag", "v2", "--yes") == 1
+    assert "error: RunTask started no task: MISSING no Fargate capacity" in aws.err
+    assert "deregistered startupwebapp-service-task:8" in aws.out
+
+
+def test_a_failed_deregistration_is_a_warning_with_the_command_and_keeps_the_tasks_exit_code(aws):
+    registered(aws)
+    aws.poll(ecs_task("STOPPED", 3), None)
+    aws.ecs.add_client_error("deregister_task_definition", "AccessDeniedException", "not authorized", 400)
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--image-tag", "v2", "--yes") == 3
+    assert f"remove it with: aws ecs deregister-task-definition --task-definition {COPY}" in aws.out
+
+
+def test_without_yes_nothing_is_registered(aws):
+    aws.service_stack()
+    aws.service()
+    aws.ecs.add_response("describe_task_definition", described_task_definition())
+    assert aws.run("task", "--cmd", "python manage.py migrate", "--image-tag", "v2") == 1
+    assert "nothing run" in aws.err
+
+
+@pytest.mark.parametrize("tag", ["-v2", "v2:latest", "a" * 129, "v 2"])
+def test_a_bad_tag_is_one_line_exit_2_before_any_aws_call(tag):
+    import io
+
+    def no_clients(service):
+        raise AssertionError(f"an AWS client was made: {service}")
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["task", "--env", ENV, "--cmd", "python manage.py migrate", f"--image-tag={tag}", "--yes"]
+    assert deploy.main(argv, clients=no_clients, out=out, err=err, interactive=False) == 2
+    assert err.getvalue() == f"error: TAG={tag}: not a Docker image tag (letters, digits, _ . -, at most 128)\n"
+
+
 # --- a failed service deploy ------------------------------------------------------------------
 def failed_service_update(aws):
     """A service update the circuit breaker rolled back (UPDATE_ROLLBACK_COMPLETE)."""

@@ -298,18 +298,45 @@ class Commands:
         return 0
 
     def task(self) -> int:
-        """Run the service's task definition once with CMD as the web container's command; its exit code."""
-        deployer, env, command = self.deployer, self.env, self.args.task_command
+        """Run the service's task definition once with CMD as the web container's command; its exit code.
+        With TAG=, a copy of it with that image, registered for the run and deregistered after it."""
+        deployer, env, command, image_tag = self.deployer, self.env, self.args.task_command, self.args.image_tag
         names = logs.service_stack(deployer)
         ecs = deployer.client("ecs")
         service = tasks.describe_service(ecs, names["cluster"], names["service"])
         request = tasks.run_request(names["cluster"], service, command)
         shown = " ".join(map(shlex.quote, command))
-        deployer.say(
-            f"one-off task in {env}: {shown}",
-            f"  task definition {service['taskDefinition'].rsplit('/', 1)[-1]} of {names['service']}, its network settings and roles",
-        )
+        current = service["taskDefinition"].rsplit("/", 1)[-1]
+        register = None
+        if image_tag:
+            described = ecs.describe_task_definition(taskDefinition=service["taskDefinition"], include=["TAGS"])
+            register = tasks.register_request(described, image_tag)
+            image = next(c["image"] for c in register["containerDefinitions"] if c["name"] == tasks.CONTAINER_NAME)
+            deployer.say(
+                f"one-off task in {env}: {shown}",
+                f"  a copy of task definition {current} of {names['service']} with the image {image}, its network settings and roles;",
+                "  make task registers that revision for this run and deregisters it once the task stops",
+            )
+        else:
+            deployer.say(
+                f"one-off task in {env}: {shown}",
+                f"  task definition {current} of {names['service']}, its network settings and roles",
+            )
         deployer.confirm("run it? [y/N] ", "nothing run; to run without asking, rerun with YES=1 (--yes)")
+        registered = None
+        try:
+            if register is not None:
+                registered = ecs.register_task_definition(**register)["taskDefinition"]["taskDefinitionArn"]
+                deployer.say(f"registered {registered.rsplit('/', 1)[-1]}")
+                request["taskDefinition"] = registered
+            return self.run_and_wait(ecs, names, request)
+        finally:
+            if registered:
+                tasks.deregister(ecs, registered, deployer.say)
+
+    def run_and_wait(self, ecs, names, request) -> int:
+        """RunTask, then its log and exit code until it stops (or MAX_WAIT, Ctrl-C: it keeps running)."""
+        deployer, env = self.deployer, self.env
         started = tasks.start(ecs, request)
         arn = started["taskArn"]
         minutes = self.args.max_wait or tasks.DEFAULT_WAIT_MINUTES

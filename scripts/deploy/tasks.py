@@ -2,6 +2,7 @@
 with the service's network settings and the web container's command replaced, its log streamed, and
 the web container's exit code returned."""
 
+import copy
 import shlex
 
 import templates
@@ -111,3 +112,83 @@ def outcome(task: dict) -> tuple[int, list[str]]:
         f"error: the {CONTAINER_NAME} container of task {logs.task_id(task['taskArn'])} has no exit code:",
         *logs.stopped_task_lines(task),
     ]
+
+
+# --- TAG=: the service's task definition with another image --------------------------------------
+# RunTask overrides a container's command, environment and resources, never its image
+# (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerOverride.html), so
+# `make task TAG=` registers a copy of the service's current revision with the new image, runs that
+# revision and deregisters it afterwards: the deployer made it, so it may remove it. Deregistering does
+# not stop a task that still runs it (after Ctrl-C or MAX_WAIT): "Existing tasks and services that
+# reference an INACTIVE task definition revision continue to run without disruption."
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deregister-task-definition-v2.html
+#
+# Trade-off: the copy is a revision of the family CloudFormation manages (the family is the
+# template's Family=...; a revision cannot go to another family without renaming it). CloudFormation
+# keeps the ARN (family:revision) of the revision it registered as the TaskDefinition's physical id
+# and the service names that ARN, so the extra revision is not the stack's resource, and drift
+# detection, which compares the resource's actual properties with the template's
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceDrift.html,
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-stack-drift.html), should
+# not see it. No AWS page we found says so for AWS::ECS::TaskDefinition in as many words: it is
+# inferred from those pages, and not tested against AWS. While it exists, the copy is the family's
+# latest ACTIVE revision: anything that runs the family without a revision (family name alone) would
+# run it; nothing in this project does.
+
+
+def repository(image: str) -> str:
+    """The image without its tag or digest: the part before the last ':' after the last '/' (a
+    registry's host may carry a port: host:5000/name)."""
+    name = image.split("@", 1)[0]
+    colon = name.rfind(":")
+    return name[:colon] if colon > name.rfind("/") else name
+
+
+def register_request(described: dict, image_tag: str) -> dict:
+    """RegisterTaskDefinition's arguments from DescribeTaskDefinition's answer (include=TAGS): every
+    field RegisterTaskDefinition takes, copied (the read-only taskDefinitionArn, revision, status,
+    requiresAttributes, compatibilities, registeredAt/By and deregisteredAt are not among them), and
+    the image of the web container, and of every container with the same repository (the
+    tmp-permissions init container), set to <repository>:image_tag. The tags without the aws: prefix
+    (CloudFormation's aws:cloudformation:* tags are AWS's own: a request may not set them), so that
+    RunTask's propagateTags=TASK_DEFINITION still tags the task for the bill.
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html"""
+    definition = described["taskDefinition"]
+    request = {key: copy.deepcopy(value) for key, value in definition.items() if key in REGISTRABLE}
+    containers = request.get("containerDefinitions", [])
+    web = next((c for c in containers if c.get("name") == CONTAINER_NAME), None)
+    if web is None or not web.get("image"):
+        raise Failure(f"error: task definition {definition.get('taskDefinitionArn')} has no {CONTAINER_NAME} container with an image")
+    same = repository(web["image"])
+    for container in containers:
+        if container.get("image") and repository(container["image"]) == same:
+            container["image"] = f"{same}:{image_tag}"
+    tags = [tag for tag in described.get("tags", []) if not tag["key"].lower().startswith("aws:")]
+    if tags:
+        request["tags"] = tags
+    return request
+
+
+def registrable_fields() -> frozenset[str]:
+    """The members of RegisterTaskDefinition's request, from botocore's model of the ECS API."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("ecs")
+    return frozenset(model.operation_model("RegisterTaskDefinition").input_shape.members) - {"tags"}
+
+
+REGISTRABLE = registrable_fields()
+
+
+def deregister(ecs, arn: str, say) -> None:
+    """DeregisterTaskDefinition of the revision make task registered; best effort: a failure is one
+    line with the command, and the task's outcome stays the exit reason."""
+    try:
+        ecs.deregister_task_definition(taskDefinition=arn)
+    except Exception as error:  # noqa: BLE001 - whatever it is, the task's outcome matters more
+        say(
+            f"warning: could not deregister {arn.rsplit('/', 1)[-1]} ({error}); "
+            f"remove it with: aws ecs deregister-task-definition --task-definition {arn}"
+        )
+        return
+    say(f"deregistered {arn.rsplit('/', 1)[-1]}: make task registered it for TAG= and removed it (a task still running it keeps running)")
