@@ -462,6 +462,11 @@ def test_the_repository_is_the_image_without_its_tag(image, expected):
     assert tasks.repository(image) == expected
 
 
+def test_the_registration_carries_the_project_tag_the_deploy_role_requires():
+    described = described_task_definition() | {"tags": []}
+    assert tasks.register_request(described, "v2")["tags"] == [{"key": "Project", "value": "startupwebapp"}]
+
+
 def test_a_container_of_another_repository_keeps_its_image():
     described = described_task_definition()
     sidecar = {"name": "proxy", "image": "public.ecr.aws/nginx/nginx:1.27", "essential": False}

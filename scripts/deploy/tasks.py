@@ -151,7 +151,8 @@ def register_request(described: dict, image_tag: str) -> dict:
     the image of the web container, and of every container with the same repository (the
     tmp-permissions init container), set to <repository>:image_tag. The tags without the aws: prefix
     (CloudFormation's aws:cloudformation:* tags are AWS's own: a request may not set them), so that
-    RunTask's propagateTags=TASK_DEFINITION still tags the task for the bill.
+    RunTask's propagateTags=TASK_DEFINITION still tags the task for the bill; Project=<project> among
+    them, which the deploy role's RegisterTaskDefinition requires.
     https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html"""
     definition = described["taskDefinition"]
     request = {key: copy.deepcopy(value) for key, value in definition.items() if key in REGISTRABLE}
@@ -164,8 +165,9 @@ def register_request(described: dict, image_tag: str) -> dict:
         if container.get("image") and repository(container["image"]) == same:
             container["image"] = f"{same}:{image_tag}"
     tags = [tag for tag in described.get("tags", []) if not tag["key"].lower().startswith("aws:")]
-    if tags:
-        request["tags"] = tags
+    if not any(tag["key"] == "Project" for tag in tags):
+        tags.append({"key": "Project", "value": templates.PROJECT})  # the deploy role registers only with it (templates/ci.py)
+    request["tags"] = tags
     return request
 
 
