@@ -274,6 +274,35 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
                 Resource=[arn("ecs", f"task-definition/{PROJECT}-*:*")],
                 Condition=Condition(ArnEquals("ecs:cluster", arn("ecs", "cluster/${ClusterName}"))),
             ),
+            # make task TAG= (scripts/deploy/tasks.py register_request): a copy of the service's task
+            # definition with the new image, registered for one run and deregistered after it; its task and
+            # execution roles are passed with the statement below. DescribeTaskDefinition,
+            # RegisterTaskDefinition and DeregisterTaskDefinition have no resource-level permissions (only
+            # "*"); RegisterTaskDefinition takes aws:RequestTag, so it must carry Project=<project> (the
+            # stacks' tag, copied from the service's revision). Tags on a register are authorized as
+            # ecs:TagResource on the new task definition, with ecs:CreateAction.
+            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
+            # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html
+            Statement(
+                Sid="ReadAndDeregisterTaskDefinitions",
+                Effect=Allow,
+                Action=actions("ecs", "DescribeTaskDefinition", "DeregisterTaskDefinition"),
+                Resource=["*"],
+            ),
+            Statement(
+                Sid="RegisterProjectTaskDefinitions",
+                Effect=Allow,
+                Action=[Action("ecs", "RegisterTaskDefinition")],
+                Resource=["*"],
+                Condition=Condition(StringEquals("aws:RequestTag/Project", PROJECT)),
+            ),
+            Statement(
+                Sid="TagRegisteredTaskDefinitions",
+                Effect=Allow,
+                Action=[Action("ecs", "TagResource")],
+                Resource=[arn("ecs", f"task-definition/{PROJECT}-*:*")],
+                Condition=Condition(StringEquals("ecs:CreateAction", "RegisterTaskDefinition")),
+            ),
             Statement(
                 Sid="PassTheServiceRolesToOneOffTasks",
                 Effect=Allow,

