@@ -308,13 +308,12 @@ def test_migrations_run_as_a_one_off_task_before_the_service_update_only_when_as
     assert "if" not in migrate  # the default success(): the deploy step runs only after migrations that passed (or were not asked for)
     result, made, _ = run_step(deploy, "deploy", migrate, tmp_path, context(inputs__run_migrations="true"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert [call["args"] for call in made] == [["task", "ENV=staging", "CMD=python manage.py migrate --noinput", "YES=1"]]
-    assert (tmp_path / "migrate.log").read_text().startswith("stub make task ENV=staging")
-    # The deployer splits CMD as a shell does: the container runs exactly these words.
-    assert (
-        deployer.parse(["task", "--env", "staging", "--cmd", made[0]["args"][2].removeprefix("CMD=")]).cmd
-        == "python manage.py migrate --noinput"
-    )
+    # TAG=: the migrations of the image about to be deployed, not of the one the service runs
+    assert [call["args"] for call in made] == [["task", "ENV=staging", "TAG=v1.2.3", "CMD=python manage.py migrate --noinput", "YES=1"]]
+    assert (tmp_path / "migrate.log").read_text().startswith("stub make task ENV=staging TAG=v1.2.3")
+    # The deployer splits CMD as a shell does: the container runs exactly these words; TAG= is --image-tag.
+    parsed = deployer.parse(["task", "--env", "staging", "--cmd", made[0]["args"][3].removeprefix("CMD="), "--image-tag", "v1.2.3"])
+    assert (parsed.cmd, parsed.image_tag) == ("python manage.py migrate --noinput", "v1.2.3")
 
 
 @pytest.mark.parametrize("changes", [{}, {"inputs__run_migrations": "true", "inputs__action": "rollback"}])
