@@ -73,6 +73,22 @@ def default(template, parameter_ref):
     return template["Parameters"][parameter_ref["Ref"]]["Default"]
 
 
+def no_real_aws(monkeypatch, endpoint="http://127.0.0.1:9"):
+    """Fake credentials, no profile or config file, the endpoint on loopback (port 9: nothing
+    answers there) and botocore's own retry settings: no test can reach or use a real account."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "GITHUB_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory):
     """One sandbox server for the test run (127.0.0.1, a free port), stopped at its end; it stops by

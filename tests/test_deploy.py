@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY, Stubber
-from conftest import ROOT, configuration
+from conftest import ROOT, configuration, no_real_aws
 
 import templates
 from scripts import deploy, zone
@@ -299,17 +299,7 @@ class Aws:
 
 @pytest.fixture
 def aws(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "GITHUB_RUN_ID"):
-        monkeypatch.delenv(name, raising=False)
+    no_real_aws(monkeypatch)
     aws = Aws()
     with aws.cf, aws.ecs, aws.ssm, aws.sts, aws.route53:
         yield aws

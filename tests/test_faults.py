@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, generate_main
+from conftest import ROOT, generate_main, no_real_aws
 
 import templates
 from templates.params import load
@@ -297,15 +297,7 @@ def test_a_broken_sandbox_params_file_does_not_block_stop_or_status(tmp_path):
 # --- an endpoint that refuses, freezes or is not AWS: bounded, each retry said, one clear line --
 @pytest.fixture
 def offline_aws(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"):
-        monkeypatch.delenv(name, raising=False)
+    no_real_aws(monkeypatch)  # each test points AWS_ENDPOINT_URL at its own local endpoint
 
     # botocore sleeps between attempts in its endpoint module (standard mode: a random share of
     # 1, 2, 4, 8 s); the waits are recorded instead of slept, and counted in the elapsed time.

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import test_deploy
 from botocore.stub import Stubber
-from conftest import configuration
+from conftest import configuration, no_real_aws
 from test_deploy import ACCOUNT, ENV, NOW, OUTPUT_VALUES, SESSION, change, create_params, described, detail, event, stack, stack_id
 
 from scripts import deploy
@@ -162,17 +162,7 @@ def aws(monkeypatch):
 
 def stubbed(monkeypatch):
     """Aws with every client stubbed and no credentials or endpoint but 127.0.0.1:9 (test_deploy's aws fixture, with logs)."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "GITHUB_RUN_ID"):
-        monkeypatch.delenv(name, raising=False)
+    no_real_aws(monkeypatch)
     aws = Aws()
     stubbers = (aws.cf, aws.ecs, aws.ssm, aws.sts, aws.route53, aws.logs)
     for stubber in stubbers:
