@@ -46,7 +46,7 @@ def test_since_sets_the_start(aws, since, milliseconds):
     aws.service_stack()
     page(aws, int(NOW.timestamp() * 1000) - milliseconds, [])
     assert aws.run("logs", "--since", since) == 0, aws.err
-    assert aws.out == ""
+    assert aws.out == f"{LOG_GROUP}: no log events since {since} ago\n"  # said, not silence
 
 
 def test_follow_polls_every_2_s_prints_each_event_once_and_ctrl_c_exits_0(aws):

@@ -369,11 +369,13 @@ class Commands:
         if self.args.follow:
             deployer.say(f"{names['log_group']} since {self.args.since}, every {logs.FOLLOW_SECONDS:g} s until Ctrl-C")
         try:
-            logs.tail(
+            printed = logs.tail(
                 deployer.client("logs"), names["log_group"], start_ms, follow=self.args.follow, sleep=deployer.sleep, say=deployer.say
             )
         except KeyboardInterrupt:  # the way FOLLOW=1 ends: not a failure
             return 0
+        if not printed:  # silence would leave the reader wondering whether it looked at all
+            deployer.say(f"{names['log_group']}: no log events since {self.args.since} ago")
         return 0
 
 

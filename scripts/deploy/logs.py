@@ -90,9 +90,9 @@ def filtered(logs, group: str, start_ms: int):
         kwargs["nextToken"] = page["nextToken"]
 
 
-def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say) -> None:
-    """Print the group's events from start_ms; with follow, ask again every FOLLOW_SECONDS until
-    Ctrl-C (KeyboardInterrupt reaches the caller)."""
+def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say) -> int:
+    """Print the group's events from start_ms and return how many; with follow, ask again every
+    FOLLOW_SECONDS until Ctrl-C (KeyboardInterrupt reaches the caller)."""
     printed = {}  # eventId -> timestamp, of the events printed within LATE_MS of the newest
     since = start_ms
     while True:
@@ -101,7 +101,7 @@ def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say) -> None:
                 printed[event["eventId"]] = event["timestamp"]
                 say(event_line(event))
         if not follow:
-            return
+            return len(printed)
         newest = max(printed.values(), default=since)
         since = max(start_ms, newest - LATE_MS)
         printed = {key: stamp for key, stamp in printed.items() if stamp >= since}
