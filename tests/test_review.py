@@ -648,3 +648,36 @@ def test_failed_write_leaves_the_old_file_and_no_partial_one(written, tmp_path, 
     assert "nothing was written" in capsys.readouterr().err
     assert target.read_text() == "the previous review\n"
     assert sorted(p.name for p in target.parent.iterdir()) == ["prod.md"]
+
+
+# --- how long a deploy takes
+
+
+def test_deploy_time_model_from_the_environment_values(written):
+    values = {
+        "HealthCheckIntervalSeconds": "10",
+        "HealthyThresholdCount": "3",
+        "DeregistrationDelaySeconds": "45",
+        "HealthCheckGracePeriodSeconds": "20",
+        "StopTimeoutSeconds": "30",
+        "RollbackMonitoringMinutes": "5",
+    }
+    t = render.deploy_times(values)
+    # one passing check makes a newly registered target healthy; the threshold is for recovery
+    assert (t["first_check"], t["recovery"], t["drain"], t["stop"], t["watch"]) == (10, 30, 45, 30, 300)
+    assert t["rolling_most"] == 10 + 45 + 30
+    assert t["failing_task"] == 30  # 10 s × UnhealthyThresholdCount 3, longer than the 20 s grace period
+    assert render.duration(85) == "1 min 25 s (85 s)" and render.duration(45) == "45 s"
+    # every environment's document prints each term with its own values
+    for env in ENVS:
+        text = written[env].decode()
+        section = text.split("\n## How long a deploy takes\n", 1)[1].split("\n## ", 1)[0]
+        v = ENVIRONMENTS[env].values
+        assert f"| HealthCheckIntervalSeconds {v['HealthCheckIntervalSeconds']} |" in section
+        assert f"| DeregistrationDelaySeconds {v['DeregistrationDelaySeconds']} |" in section
+        assert f"| StopTimeoutSeconds {v['StopTimeoutSeconds']} |" in section
+        assert f"| RollbackMonitoringMinutes {v['RollbackMonitoringMinutes']} × 60 |" in section
+        assert f"HealthyThresholdCount {v['HealthyThresholdCount']} =" in section
+        assert f"HealthCheckGracePeriodSeconds {v['HealthCheckGracePeriodSeconds']} and" in section
+    # prod's values (the inputs' defaults): 30 + 30 + 60 s
+    assert "| **Rolling deploy, new tasks running to old tasks gone** | the sum | **2 min (120 s)** |" in written["prod"].decode()

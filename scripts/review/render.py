@@ -19,7 +19,7 @@ def document(review: Review) -> str:
     lines = summary(review) + layer_order(review) + ["## Layers", ""]
     for number_, layer in enumerate(review.layers, 1):
         lines += layer_part(review, number_, layer)
-    lines += findings(review) + cost(review)
+    lines += findings(review) + deploy_duration_section(review) + cost(review)
     while lines and lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"
@@ -320,6 +320,95 @@ def checkov_section(scanned) -> list[str]:
     else:
         lines.append("Skipped: none.")
     return lines + [""]
+
+
+# ---------------------------------------------------------------------------------------------
+# How long a deploy takes
+
+# A target the service registers is healthy after ONE passing health check, not after
+# HealthyThresholdCount of them; the threshold counts for a target coming back from unhealthy:
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+# With MinimumHealthyPercent 100 and MaximumPercent 200 (templates/service.py) ECS starts the whole
+# new set of tasks before it stops any old one:
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-ecs.html
+# A deregistered target drains for at most the deregistration delay (at once if it has no
+# connections) before ECS stops its task:
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay
+# ECS ignores failing load balancer health checks of a new task for the grace period:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-ecs-service.html#cfn-ecs-service-healthcheckgraceperiodseconds
+DEPLOY_TIME_INPUTS = (
+    "HealthCheckIntervalSeconds",
+    "HealthyThresholdCount",
+    "DeregistrationDelaySeconds",
+    "HealthCheckGracePeriodSeconds",
+    "StopTimeoutSeconds",
+    "RollbackMonitoringMinutes",
+)
+UNHEALTHY_THRESHOLD = 3  # UnhealthyThresholdCount of the target group (templates/alb.py)
+
+
+def deploy_times(values: dict) -> dict:
+    """The deploy-time model's terms in seconds, from an environment's input values (strings)."""
+    v = {name: int(values[name]) for name in DEPLOY_TIME_INPUTS}
+    terms = {
+        "first_check": v["HealthCheckIntervalSeconds"],
+        "recovery": v["HealthCheckIntervalSeconds"] * v["HealthyThresholdCount"],
+        "drain": v["DeregistrationDelaySeconds"],
+        "stop": v["StopTimeoutSeconds"],
+        "watch": v["RollbackMonitoringMinutes"] * 60,
+        "grace": v["HealthCheckGracePeriodSeconds"],
+        "unhealthy": v["HealthCheckIntervalSeconds"] * UNHEALTHY_THRESHOLD,
+    }
+    terms["rolling_most"] = terms["first_check"] + terms["drain"] + terms["stop"]
+    terms["failing_task"] = max(terms["grace"], terms["unhealthy"])
+    return terms
+
+
+def duration(seconds: int) -> str:
+    minutes, rest = divmod(seconds, 60)
+    if not minutes:
+        return f"{rest} s"
+    return f"{minutes} min" + (f" {rest} s" if rest else "") + f" ({seconds} s)"
+
+
+def deploy_duration_section(review: Review) -> list[str]:
+    """How long a rolling deploy takes with this environment's values, term by term."""
+    env, values = review.env, review.environment.values
+    t = deploy_times(values)
+    return [
+        "## How long a deploy takes",
+        "",
+        f"The service deploys with ECS's rolling update (MinimumHealthyPercent 100, MaximumPercent 200): ECS starts a "
+        f"full new set of tasks beside the old ones, registers each in the target group once it runs, and deregisters "
+        f"and stops the old ones as the new ones become healthy. With {env}'s values, after the new tasks are running "
+        "(image pull and gunicorn start: not modelled, it depends on the image and is not measured here), each step at most:",
+        "",
+        "| Step | Term | Seconds |",
+        "|---|---|---|",
+        f"| A new task becomes healthy: one passing health check after it is registered | "
+        f"HealthCheckIntervalSeconds {values['HealthCheckIntervalSeconds']} | {t['first_check']} |",
+        f"| An old task drains its connections (at once when it has none open) | DeregistrationDelaySeconds {values['DeregistrationDelaySeconds']} | {t['drain']} |",
+        f"| An old task stops: SIGTERM, then SIGKILL if gunicorn has not exited | "
+        f"StopTimeoutSeconds {values['StopTimeoutSeconds']} | {t['stop']} |",
+        f"| **Rolling deploy, new tasks running to old tasks gone** | the sum | **{duration(t['rolling_most'])}** |",
+        f"| CloudFormation watches the release alarms before it calls the update good | "
+        f"RollbackMonitoringMinutes {values['RollbackMonitoringMinutes']} × 60 | {t['watch']} |",
+        "",
+        f"So `make deploy` of a new image takes the task start plus at most {duration(t['rolling_most'])}, then {duration(t['watch'])} of alarm watch before the stack update completes; "
+        "slower than that is slow.",
+        "",
+        "What does not lengthen a good deploy but bounds a bad one:",
+        "",
+        f"- a target that fails health checks and recovers is back in service after HealthCheckIntervalSeconds "
+        f"{values['HealthCheckIntervalSeconds']} × HealthyThresholdCount {values['HealthyThresholdCount']} = {t['recovery']} s",
+        f"- a new task that never gets healthy is replaced no sooner than the longer of HealthCheckGracePeriodSeconds "
+        f"{values['HealthCheckGracePeriodSeconds']} and HealthCheckIntervalSeconds {values['HealthCheckIntervalSeconds']} × "
+        f"UnhealthyThresholdCount {UNHEALTHY_THRESHOLD} = {t['unhealthy']} s: {duration(t['failing_task'])}; the circuit breaker "
+        "rolls the deploy back after repeated failed tasks",
+        "",
+        "Blue/green (ECS native, with a bake time) is not offered by these templates yet: every environment deploys rolling.",
+        "",
+    ]
 
 
 def cost(review: Review) -> list[str]:
