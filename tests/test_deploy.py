@@ -308,6 +308,12 @@ def aws(monkeypatch):
 
 
 CERT_CHANGES = [change("Add", "Certificate", "AWS::CertificateManager::Certificate")]
+# What a new image tag changes in the service stack: its task definition, replaced.
+IMAGE_TAG_CHANGES = [
+    change(
+        "Modify", "TaskDefinition", "AWS::ECS::TaskDefinition", "True", [detail("ContainerDefinitions", "ParameterReference", "ImageTag")]
+    )
+]
 
 
 def test_create_path_creates_executes_waits_protects_and_prints_outputs(aws):
@@ -857,15 +863,7 @@ def service_update(aws, tag, entries_before, running="v1", service_read=False, r
     aws.deployed("release-alarms")
     if not service_read:  # a rollback has read the service stack before it deploys
         aws.deployed("service", parameters=deployed)
-    changes = [
-        change(
-            "Modify",
-            "TaskDefinition",
-            "AWS::ECS::TaskDefinition",
-            "True",
-            [detail("ContainerDefinitions", "ParameterReference", "ImageTag")],
-        )
-    ]
+    changes = IMAGE_TAG_CHANGES
     parameters = deployed | {"ImageTag": tag}
     expected = create_params("service", "UPDATE", repair, ImageTag=tag)
     aws.change_set("service", "UPDATE", changes, expected, parameters=parameters, repair=repair)

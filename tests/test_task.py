@@ -9,7 +9,7 @@ import pytest
 import test_deploy
 from botocore.stub import Stubber
 from conftest import configuration, no_real_aws
-from test_deploy import ACCOUNT, ENV, NOW, OUTPUT_VALUES, SESSION, change, create_params, described, detail, event, stack, stack_id
+from test_deploy import ACCOUNT, ENV, NOW, OUTPUT_VALUES, SESSION, create_params, described, event, stack, stack_id
 
 from scripts import deploy
 from scripts.deploy import commands, tasks
@@ -539,15 +539,7 @@ def failed_service_update(aws):
     aws.deployed("alb")
     aws.deployed("release-alarms")
     aws.deployed("service", parameters=parameters)
-    changes = [
-        change(
-            "Modify",
-            "TaskDefinition",
-            "AWS::ECS::TaskDefinition",
-            "True",
-            [detail("ContainerDefinitions", "ParameterReference", "ImageTag")],
-        )
-    ]
+    changes = test_deploy.IMAGE_TAG_CHANGES
     expected = create_params("service", "UPDATE", ImageTag="v2")
     aws.change_set("service", "UPDATE", changes, expected, parameters=parameters | {"ImageTag": "v2"})
     aws.execute("service")
