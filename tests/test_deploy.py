@@ -1260,6 +1260,17 @@ def test_a_second_run_is_refused_naming_who_holds_the_lock_and_since_when(aws):
     assert f"make unlock ENV={ENV}" in aws.err
 
 
+def test_a_lock_freed_between_the_take_and_the_read_says_run_again_not_wait(aws):
+    # The holder finished between our PutParameter (refused) and our read of whose it was.
+    aws.ssm.add_client_error("put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400)
+    aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
+    assert aws.err.splitlines()[0] == (
+        f"error: {ENV} was being changed by another run, which finished just now; nothing was done: run this again"
+    )
+    assert "make unlock" not in aws.err  # nothing to free
+
+
 def test_reading_commands_take_no_lock(aws):
     aws.deployed("cert-dns")
     assert aws.run("status", "--stack", "cert-dns", locking=True) == 0, aws.err

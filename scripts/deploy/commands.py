@@ -289,6 +289,9 @@ class Commands:
             deployer.say(f"{env} is not locked")
             return 0
         holder = deployer.lock.holder()
+        if holder is None:
+            deployer.say(f"{env} is not locked (its lock was freed just now)")
+            return 0
         deployer.confirm(
             f"free the lock of {env} held by {holder}? Only if that run is gone. [y/N] ",
             f"the lock of {env} ({holder}) is kept; to free it without asking, rerun with YES=1 (--yes)",

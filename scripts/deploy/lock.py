@@ -43,8 +43,13 @@ class EnvironmentLock:
             if error.response["Error"].get("Code") != "ParameterAlreadyExists":
                 raise
             self.value = None
+            holder = self.holder()
+            if holder is None:  # freed between our attempt and the read: that run just finished
+                raise Failure(
+                    f"error: {self.env} was being changed by another run, which finished just now; nothing was done: run this again"
+                ) from None
             raise Failure(
-                f"error: {self.env} is being changed by another run: {self.holder()}; "
+                f"error: {self.env} is being changed by another run: {holder}; "
                 f"wait for it to finish; if that run died, free the lock: make unlock ENV={self.env}"
             ) from None
 
@@ -74,12 +79,14 @@ class EnvironmentLock:
             return False
         return True
 
-    def holder(self) -> str:
-        """Whose the lock is: "<command> by <holder> since <time>"."""
+    def holder(self) -> str | None:
+        """Whose the lock is: "<command> by <holder> since <time>"; None once it is free."""
         try:
             value = self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
-        except ClientError:
-            return "(gone meanwhile: try again)"
+        except ClientError as error:
+            if error.response["Error"].get("Code") != "ParameterNotFound":
+                raise
+            return None
         try:
             held = json.loads(value)
             return f"{held['command']} by {held['holder']} since {held['since']}"
