@@ -1250,11 +1250,24 @@ def test_a_lock_that_is_not_this_runs_any_more_is_left_alone(aws):
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
 
 
-def test_a_second_run_is_refused_naming_who_holds_the_lock_and_since_when(aws):
+def test_a_retried_take_that_had_landed_is_this_runs_lock_not_another_runs(aws):
+    # The first PutParameter took the lock but its answer was lost; botocore's retry then finds it.
     aws.ssm.add_client_error("put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400)
     aws.ssm.add_response(
-        "get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}, {"Name": LOCK}
+        "get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": our_lock(), "Version": 1}}, {"Name": LOCK}
     )
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+    lock_freed(aws)  # and it is freed at the end, as this run's
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
+    assert "another run" not in aws.err
+
+
+def test_a_second_run_is_refused_naming_who_holds_the_lock_and_since_when(aws):
+    aws.ssm.add_client_error("put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400)
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})  # is it our own retried take? no
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})  # whose, then
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
     assert f"error: {ENV} is being changed by another run: deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z" in aws.err
     assert f"make unlock ENV={ENV}" in aws.err
@@ -1263,6 +1276,8 @@ def test_a_second_run_is_refused_naming_who_holds_the_lock_and_since_when(aws):
 def test_a_lock_freed_between_the_take_and_the_read_says_run_again_not_wait(aws):
     # The holder finished between our PutParameter (refused) and our read of whose it was.
     aws.ssm.add_client_error("put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400)
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})  # another run's
     aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
     assert aws.err.splitlines()[0] == (

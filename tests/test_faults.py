@@ -3,6 +3,7 @@ state or a silently wrong value, and now gets one clear line (README: Faults and
 
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def dump(document) -> str:
     return yaml.dump(document, Dumper=Dumper)
 
 
-def parameters(**changes):
+def prod_parameters(**changes):
     return dump({**GOOD, "parameters": {**GOOD["parameters"], **changes}})
 
 
@@ -53,7 +54,7 @@ HOSTILE = [
     ("10,000 nested brackets", "region: " + "[" * 10_000 + "]" * 10_000, "prod.yaml"),
     ("a list for a scalar", PROD.replace("region: us-east-1", "region: [us-east-1]"), "region: ['us-east-1'] is not supported"),
     ("a list as a key", PROD + "[DesiredCount]: 1\n", "a key must be a plain name"),
-    ("nested e-mail lists", parameters(AlertEmails=[["ops@startupwebapp.com"]]), "parameters.AlertEmails"),
+    ("nested e-mail lists", prod_parameters(AlertEmails=[["ops@startupwebapp.com"]]), "parameters.AlertEmails"),
     ("a merge key", PROD + "<<: {region: eu-west-1}\n", "<<: unknown key"),
     ("aliases (billion laughs)", BILLION_LAUGHS, "anchors (&name) are not allowed"),
     ("an alias alone", PROD.replace("CostCenter: startupwebapp", "CostCenter: *x"), "aliases (*name) are not allowed"),
@@ -95,7 +96,7 @@ def test_what_the_file_says_is_what_is_deployed(tmp_path, line, key, value):
 SILENTLY_ACCEPTED = [
     (
         "private subnets equal to the public ones",
-        parameters(PrivateSubnetIds=GOOD["parameters"]["PublicSubnetIds"]),
+        prod_parameters(PrivateSubnetIds=GOOD["parameters"]["PublicSubnetIds"]),
         "parameters.PrivateSubnetIds: " + ", ".join(sorted(GOOD["parameters"]["PublicSubnetIds"])) + " also in PublicSubnetIds",
     ),
     ("more than 47 tags", dump({**GOOD, "tags": {f"Tag{i}": "x" for i in range(48)}}), "allowed: at most 47"),
@@ -119,12 +120,12 @@ def test_two_environments_may_not_serve_the_same_host_in_one_zone(tmp_path):
         "BackendSecurityGroupId": "sg-0fedcba987654321f",
         "DatabaseSecretArn": GOOD["parameters"]["DatabaseSecretArn"].replace("/db-", "/qa/db-"),
     }
-    code, stderr, _ = generate(tmp_path, parameters(**qa), name="qa.yaml", others=[("prod.yaml", PROD)])
+    code, stderr, _ = generate(tmp_path, prod_parameters(**qa), name="qa.yaml", others=[("prod.yaml", PROD)])
     assert code == 2
     prod = load(ROOT / "params" / "prod.yaml").values
     label, host = prod["ApiHostLabel"], f"{prod['ApiHostLabel']}.{prod['DomainName']}"
     assert f"qa.yaml: parameters.ApiHostLabel: {label!r} makes {host}, prod's host too in the same hosted zone" in stderr
-    assert generate(tmp_path, parameters(**qa, ApiHostLabel=f"{label}-qa"), name="qa.yaml")[0] == 0
+    assert generate(tmp_path, prod_parameters(**qa, ApiHostLabel=f"{label}-qa"), name="qa.yaml")[0] == 0
 
 
 # --- output/: only generation's own files, all old or all new, never unlinted -----------------
@@ -304,7 +305,7 @@ def offline_aws(monkeypatch):
     import botocore.endpoint
 
     backoff = []
-    monkeypatch.setattr(botocore.endpoint.time, "sleep", backoff.append)
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=backoff.append))  # that module's sleep only
 
     def run(endpoint, *argv):
         import io
@@ -396,6 +397,8 @@ def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_rel
     box, env, base = own_sandbox
     first = subprocess.run(base, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
+    ssm = box.client("ssm")
+    before = len(json.loads(ssm.get_parameter(Name="/startupwebapp/sandbox/service/releases")["Parameter"]["Value"]))
     tags = [f"v{n}" for n in range(2, 8)]
     runs = {
         tag: subprocess.Popen(
@@ -421,9 +424,9 @@ def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_rel
         )
     }
     assert released and released | refused == set(tags), {tag: result for tag, result in results.items() if tag not in released | refused}
-    ssm = box.client("ssm")
     history = json.loads(ssm.get_parameter(Name="/startupwebapp/sandbox/service/releases")["Parameter"]["Value"])
-    assert {entry["image_tag"] for entry in history} >= released  # every release that ran is recorded
+    # every release that ran is recorded, once, and no refused one
+    assert sorted(entry["image_tag"] for entry in history[before:]) == sorted(released), history
     assert ssm.get_parameters(Names=["/startupwebapp/sandbox/deploy-lock"])["InvalidParameters"]  # and the lock is free
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 import test_deploy
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from conftest import configuration, no_real_aws
 from test_deploy import ACCOUNT, ENV, NOW, OUTPUT_VALUES, SESSION, create_params, described, event, stack, stack_id
 
@@ -61,6 +61,7 @@ class Aws(test_deploy.Aws):
             "networkConfiguration": NETWORK,
             "overrides": {"containerOverrides": [{"name": "web", "command": command}]},
             "startedBy": "startupwebapp-deploy-task",
+            "clientToken": ANY,  # a fresh one each run: RunTask's idempotency token (test_run_task_has_one_token_per_run)
             "propagateTags": "TASK_DEFINITION",
             "enableECSManagedTags": True,
             "launchType": "FARGATE",
@@ -396,7 +397,7 @@ def registered(aws, command=MIGRATE):
     aws.ecs.add_response("describe_task_definition", described_task_definition(), {"taskDefinition": TASK_DEFINITION, "include": ["TAGS"]})
     copy = task_definition(COPY, 8, "v2") | {"registeredAt": NOW + timedelta(seconds=1)}
     aws.ecs.add_response("register_task_definition", {"taskDefinition": copy, "tags": STACK_TAGS}, expected_registration())
-    expected = tasks.run_request(CLUSTER, ecs_service(), command) | {"taskDefinition": COPY}
+    expected = tasks.run_request(CLUSTER, ecs_service(), command) | {"taskDefinition": COPY, "clientToken": ANY}
     aws.ecs.add_response("run_task", {"tasks": [ecs_task("PROVISIONING") | {"taskDefinitionArn": COPY}], "failures": []}, expected)
 
 
@@ -613,3 +614,10 @@ def test_the_stopped_task_report_is_best_effort_and_keeps_the_deploys_failure(aw
         "could not read the stopped tasks (An error occurred (AccessDeniedException) when calling the ListTasks operation"
     )
     assert f"error: {stack('service')} ended UPDATE_ROLLBACK_COMPLETE" in aws.err and "ListTasks" not in aws.err
+
+
+def test_run_task_has_one_token_per_run():
+    # botocore retries a call with the same parameters, so a RunTask whose answer timed out is not
+    # started twice; two runs of make task are two tasks.
+    first, second = (tasks.run_request(CLUSTER, ecs_service(), MIGRATE) for _ in range(2))
+    assert first["clientToken"] != second["clientToken"] and 0 < len(first["clientToken"]) <= 64

@@ -4,12 +4,12 @@ them from."""
 import os
 import shlex
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 import templates
 from scripts import purge, verify, zone
 from scripts.deploy import drift, logs, tasks, text
-from scripts.deploy.aws import not_found
+from scripts.deploy.aws import explain, not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
@@ -360,6 +360,13 @@ class Commands:
         except KeyboardInterrupt:
             lines = [f"interrupted: task {logs.task_id(arn)} keeps running.", *tasks.still_running(names["cluster"], arn, env)]
             raise Failure("\n".join(lines), 130) from None
+        except (BotoCoreError, ClientError) as error:  # AWS stopped answering: the task does not stop with it
+            lines = [
+                explain(error, env),
+                f"  task {logs.task_id(arn)} may still be running.",
+                *tasks.still_running(names["cluster"], arn, env),
+            ]
+            raise Failure("\n".join(lines)) from None
         code, lines = tasks.outcome(task)
         deployer.say(*lines)
         return code

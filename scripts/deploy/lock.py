@@ -42,6 +42,10 @@ class EnvironmentLock:
         except ClientError as error:
             if error.response["Error"].get("Code") != "ParameterAlreadyExists":
                 raise
+            # botocore retries a PutParameter whose answer timed out: the first attempt may have
+            # taken the lock, and the retry then finds it. Holding our own value, it is ours.
+            if self.held_value() == self.value:
+                return
             self.value = None
             holder = self.holder()
             if holder is None:  # freed between our attempt and the read: that run just finished
@@ -79,13 +83,19 @@ class EnvironmentLock:
             return False
         return True
 
-    def holder(self) -> str | None:
-        """Whose the lock is: "<command> by <holder> since <time>"; None once it is free."""
+    def held_value(self) -> str | None:
+        """The lock parameter's value; None once it is free."""
         try:
-            value = self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
+            return self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
         except ClientError as error:
             if error.response["Error"].get("Code") != "ParameterNotFound":
                 raise
+            return None
+
+    def holder(self) -> str | None:
+        """Whose the lock is: "<command> by <holder> since <time>"; None once it is free."""
+        value = self.held_value()
+        if value is None:
             return None
         try:
             held = json.loads(value)

@@ -3,7 +3,9 @@ with the service's network settings and the web container's command replaced, it
 the web container's exit code returned."""
 
 import copy
+import functools
 import shlex
+import uuid
 
 import templates
 from scripts.deploy import logs
@@ -38,6 +40,10 @@ def run_request(cluster: str, service: dict, command: list[str]) -> dict:
         "networkConfiguration": service["networkConfiguration"],
         "overrides": {"containerOverrides": [{"name": CONTAINER_NAME, "command": command}]},
         "startedBy": STARTED_BY,
+        # The same token on botocore's retries: a RunTask whose answer timed out is not started twice
+        # (a migration run twice). "An identifier that you provide to ensure the idempotency of the
+        # request ... Up to 64 characters" (API_RunTask.html, clientToken).
+        "clientToken": str(uuid.uuid4()),
         "propagateTags": "TASK_DEFINITION",  # the stack's Project/Environment/Layer tags, for the bill
         "enableECSManagedTags": True,
     }
@@ -74,7 +80,13 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
     stream, token, status = web_log_stream(logs.task_id(task_arn)), None, None
     deadline = clock() + max_minutes * 60
     while True:
-        task = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]
+        answer = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])
+        if not answer.get("tasks"):  # ECS answers with failures (e.g. MISSING) instead
+            why = "; ".join(str(f.get("reason")) for f in answer.get("failures", [])) or "not found"
+            raise Failure(
+                "\n".join([f"error: ECS no longer describes task {logs.task_id(task_arn)}: {why}", *still_running(cluster, task_arn, env)])
+            )
+        task = answer["tasks"][0]
         if task["lastStatus"] != status:
             status = task["lastStatus"]
             say(f"task {logs.task_id(task_arn)}: {status}")
@@ -155,7 +167,7 @@ def register_request(described: dict, image_tag: str) -> dict:
     them, which the deploy role's RegisterTaskDefinition requires.
     https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html"""
     definition = described["taskDefinition"]
-    request = {key: copy.deepcopy(value) for key, value in definition.items() if key in REGISTRABLE}
+    request = {key: copy.deepcopy(value) for key, value in definition.items() if key in registrable_fields()}
     containers = request.get("containerDefinitions", [])
     web = next((c for c in containers if c.get("name") == CONTAINER_NAME), None)
     if web is None or not web.get("image"):
@@ -171,15 +183,14 @@ def register_request(described: dict, image_tag: str) -> dict:
     return request
 
 
+@functools.cache
 def registrable_fields() -> frozenset[str]:
-    """The members of RegisterTaskDefinition's request, from botocore's model of the ECS API."""
+    """The members of RegisterTaskDefinition's request, from botocore's model of the ECS API (read
+    when TAG= needs it, not at import: every deployer command imports this module)."""
     import botocore.session
 
     model = botocore.session.get_session().get_service_model("ecs")
     return frozenset(model.operation_model("RegisterTaskDefinition").input_shape.members) - {"tags"}
-
-
-REGISTRABLE = registrable_fields()
 
 
 def deregister(ecs, arn: str, say) -> None:
