@@ -51,7 +51,7 @@ lint: $(INSTALLED) ## ruff check and format check only
 
 # ENV has a default (sandbox): `make review` reviews every environment unless ENV is given on the command line.
 review: $(INSTALLED) ## write output/review/<env>.md for every environment (ENV=<env>: that one): what ops read before the console
-	@$(FRESH) $(BIN)/python -m scripts.review $(if $(filter command line,$(origin ENV)),--env $(ENV))
+	@$(BIN)/python -m scripts.review $(if $(filter command line,$(origin ENV)),--env $(ENV))
 
 sandbox: $(INSTALLED) ## start the local AWS sandbox (moto on 127.0.0.1) seeded with the Phase 5.14 resources
 	@$(BIN)/python -m emulator.sandbox start

@@ -101,7 +101,9 @@ def foreign_files(output_dir: Path) -> list[Path]:
 
 def differences(files: dict[Path, str], output_dir: Path) -> tuple[list[Path], list[Path]]:
     """(files to write because absent or different, stale generated files to remove)."""
-    changed = [path for path, content in files.items() if not path.exists() or path.read_text() != content]
+    changed = [
+        path for path, content in files.items() if not path.is_file() or path.read_bytes() != content.encode()
+    ]  # bytes: any file, even garbled
     existing = {p for p in set(output_dir.glob("*.json")) | set(output_dir.glob("*/*.json")) if owned(p, output_dir)}
     stale = sorted(existing - set(files))
     return changed, stale

@@ -5,6 +5,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from importlib.metadata import version
@@ -37,7 +38,10 @@ def cfn_lint(paths: list[Path], use_cache: bool = True) -> list[str]:
     if len(groups) == 1:
         found = [lint_group(groups[0])]
     else:
-        with ProcessPoolExecutor(len(groups), mp_context=multiprocessing.get_context("fork")) as pool:
+        # Ctrl-C reaches the whole process group: the workers ignore it and the parent alone stops.
+        with ProcessPoolExecutor(
+            len(groups), mp_context=multiprocessing.get_context("fork"), initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)
+        ) as pool:
             found = list(pool.map(lint_group, groups))
     order = {str(path): index for index, path in enumerate(pending)}
     matches = sorted((match for group in found for match in group), key=lambda match: order.get(match[0], len(order)))
@@ -88,26 +92,32 @@ def checkov(directory: Path) -> list[tuple[str, str, str, str]]:
     return [(Path(c.file_path).name, status, c.resource, text) for c, status, text in checks]
 
 
+SCANNING = threading.Lock()
+
+
 @contextlib.contextmanager
 def parse_tables_built_once():
     """checkov reads its JSONPath expressions with a PLY parser that builds its LALR tables anew
     for every expression (169 times a scan, 70 % of checkov's time). The tables follow from the
-    grammar alone, so within the scan each grammar's are built once; every parse still gets a
-    parser of its own (checkov may parse from several threads)."""
+    grammar alone, so within the scan each grammar's are built once. Every parse still gets a
+    parser of its own (checkov may parse from several threads); they share the tables, whose
+    actions ply binds to the latest parser of the grammar: harmless, as bc_jsonpath_ng's parser
+    methods keep no state (pinned in requirements.txt)."""
     import ply.yacc
 
-    build = ply.yacc.LRGeneratedTable
-    built, lock = {}, threading.Lock()
+    with SCANNING:  # one scan at a time in a process: the patch is module-wide and not nested
+        build = ply.yacc.LRGeneratedTable
+        built, lock = {}, threading.Lock()
 
-    def tables(grammar, method="LALR", log=None):
-        key = (method, tuple(map(str, grammar.Productions)), tuple(sorted(grammar.Precedence.items())))
-        with lock:
-            if key not in built:
-                built[key] = build(grammar, method, log)
-        return built[key]
+        def tables(grammar, method="LALR", log=None):
+            key = (method, tuple(map(str, grammar.Productions)), tuple(sorted(grammar.Precedence.items())))
+            with lock:
+                if key not in built:
+                    built[key] = build(grammar, method, log)
+            return built[key]
 
-    ply.yacc.LRGeneratedTable = tables
-    try:
-        yield
-    finally:
-        ply.yacc.LRGeneratedTable = build
+        ply.yacc.LRGeneratedTable = tables
+        try:
+            yield
+        finally:
+            ply.yacc.LRGeneratedTable = build

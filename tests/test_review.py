@@ -328,6 +328,9 @@ def test_scan_cache_is_hit_for_the_same_templates_and_missed_for_a_changed_one(t
     assert len(list((tmp_path / "cache").iterdir())) == 2
     (tmp_path / "cache" / f"{scan.cache_key(files)}.json").write_text("{damaged")
     assert scan.scan_templates(files) == first and len(scanned) == 3  # a damaged entry too
+    entry = tmp_path / "cache" / f"{scan.cache_key(files)}.json"
+    entry.write_text(json.dumps({layer: data for layer, data in json.loads(entry.read_text()).items() if layer != "alb"}))
+    assert scan.scan_templates(files) == first and len(scanned) == 4  # and one that lacks a layer
     key = scan.cache_key(files)
     monkeypatch.setattr(scan, "version", lambda tool: "0.0.0")
     assert scan.cache_key(files) != key  # another cfn-lint or checkov

@@ -53,8 +53,10 @@ def scan_templates(files: dict[str, bytes], use_cache: bool = True) -> dict[str,
     """layer -> its scan, for the layer templates given as layer -> content."""
     cached = CACHE / f"{cache_key(files)}.json"
     if use_cache and cached.is_file():
-        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):  # a damaged entry is scanned again
-            return from_json(cached.read_text())
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):  # a damaged entry is scanned again
+            found = from_json(cached.read_text())
+            if set(found) == set(files) and all(isinstance(scan, LayerScan) for scan in found.values()):
+                return found
     result = run_scanners(files)
     if use_cache:
         with contextlib.suppress(OSError):  # the cache only saves time
