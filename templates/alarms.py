@@ -7,6 +7,7 @@ from troposphere.cloudwatch import Alarm, Metric, MetricDataQuery, MetricDimensi
 
 from templates import inputs
 from templates.common import add_outputs, new_template
+from templates.release_alarms import BOTH_TARGET_GROUPS, per_target_group
 
 INSIGHTS = "ECS/ContainerInsights"  # task counts need Container Insights on the cluster (README)
 
@@ -27,6 +28,7 @@ def build() -> Template:
             "TasksBelowDesiredMinutes",
             "LoadBalancerFullName",
             "TargetGroupFullName",
+            "AlternateTargetGroupFullName",
             "ServiceClusterName",
             "ServiceName",
             "AlertTopicArn",
@@ -34,7 +36,6 @@ def build() -> Template:
     }
     notify = {"AlarmActions": [p["AlertTopicArn"].ref()], "OKActions": [p["AlertTopicArn"].ref()]}
     load_balancer = [MetricDimension(Name="LoadBalancer", Value=p["LoadBalancerFullName"].ref())]
-    target_group = [*load_balancer, MetricDimension(Name="TargetGroup", Value=p["TargetGroupFullName"].ref())]
     service = [
         MetricDimension(Name="ClusterName", Value=p["ServiceClusterName"].ref()),
         MetricDimension(Name="ServiceName", Value=p["ServiceName"].ref()),
@@ -69,13 +70,17 @@ def build() -> Template:
                 "No task passes the health check: the site is down. Look first at the ECS service's events "
                 "(tasks failing to start, image pull or secret errors) and at the database."
             ),
-            MetricName="HealthyHostCount",
-            Dimensions=target_group,
-            Statistic="Minimum",
+            # Healthy tasks in both target groups: after a BLUE_GREEN, CANARY or LINEAR release they
+            # serve from whichever one ECS moved traffic to (templates/release_alarms.py).
+            Metrics=[
+                *per_target_group(p, "HealthyHostCount", "Minimum"),
+                MetricDataQuery(Id="healthy", Label="healthy tasks in both target groups", Expression=BOTH_TARGET_GROUPS, ReturnData=True),
+            ],
+            EvaluationPeriods=p["BadPeriodsToAlarm"].ref(),
+            DatapointsToAlarm=p["BadPeriodsToAlarm"].ref(),
             ComparisonOperator="LessThanThreshold",
             Threshold=1,
             TreatMissingData="breaching",
-            **balancer_periods,
             **notify,
         ),
         Alarm(
@@ -85,8 +90,10 @@ def build() -> Template:
                 "1 % of requests take longer than the p99 threshold. Look first at the database (slow queries, "
                 "connections) and at CPU: if the service is at its maximum task count, it needs more room."
             ),
+            # The load balancer dimension alone covers both target groups.
+            # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
             MetricName="TargetResponseTime",
-            Dimensions=target_group,
+            Dimensions=load_balancer,
             ExtendedStatistic="p99",
             ComparisonOperator="GreaterThanThreshold",
             Threshold=p["ResponseTimeP99Seconds"].ref(),

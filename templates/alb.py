@@ -1,19 +1,25 @@
 """alb: the internet-facing Application Load Balancer, its security group, the HTTPS and
-HTTP listeners, the target group, the backend-SG ingress rule, the access-log bucket and the
-api.<domain> alias record."""
+HTTP listeners, the two target groups, the backend-SG ingress rule, the access-log bucket and the
+api.<domain> alias record; when the service's releases shift traffic (DeploymentStrategy other than
+ROLLING), the production listener rule whose weights ECS moves and the test listener."""
 
-from troposphere import AWS_REGION, Equals, FindInMap, If, Ref, Sub, Template
+from troposphere import AWS_REGION, Equals, FindInMap, If, Not, Ref, Sub, Template
 from troposphere.ec2 import SecurityGroup, SecurityGroupIngress, SecurityGroupRule
 from troposphere.elasticloadbalancingv2 import (
     Action,
     Certificate,
+    Condition,
+    ForwardConfig,
     Listener,
+    ListenerRule,
+    ListenerRuleAction,
     LoadBalancer,
     LoadBalancerAttributes,
     Matcher,
     RedirectConfig,
     TargetGroup,
     TargetGroupAttribute,
+    TargetGroupTuple,
 )
 from troposphere.route53 import AliasTarget, RecordSetType
 from troposphere.s3 import (
@@ -92,10 +98,28 @@ def build() -> Template:
             "DeletionProtection",
             "AccessLogsEnabled",
             "AccessLogRetentionDays",
+            "DeploymentStrategy",
+            "TestListenerPort",
+            "TestListenerCidr",
             "CertificateArn",
             "HostedZoneId",
         ]
     }
+    t.add_condition(SHIFTS_TRAFFIC, Not(Equals(p["DeploymentStrategy"].ref(), "ROLLING")))
+    # CloudFormation checks rules before it changes anything, in the console too.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
+    t.add_rule(
+        "TestListenerCidrGiven",
+        {
+            "RuleCondition": Not(Equals(p["DeploymentStrategy"].ref(), "ROLLING")),
+            "Assertions": [
+                {
+                    "Assert": Not(Equals(p["TestListenerCidr"].ref(), "")),
+                    "AssertDescription": "TestListenerCidr must name the addresses that may reach the test listener unless DeploymentStrategy is ROLLING",
+                }
+            ],
+        },
+    )
     t.add_mapping("ElbLogAccount", {region: {"AccountId": account} for region, account in ELB_LOG_ACCOUNT_BY_REGION.items()})
     t.add_condition("LogsFromServicePrincipal", Equals(FindInMap("ElbLogAccount", Ref(AWS_REGION), "AccountId"), "-"))
 
@@ -103,8 +127,10 @@ def build() -> Template:
     create_backend_ingress(t, p, alb_sg)
     bucket, bucket_policy = create_access_log_bucket(t, p)
     alb = create_load_balancer(t, p, alb_sg, bucket, bucket_policy)
-    target_group = create_target_group(t, p)
+    target_group = create_target_group(t, p, "TargetGroup", "${NamePrefix}-tg")
+    alternate = create_target_group(t, p, "AlternateTargetGroup", "${NamePrefix}-tg-alt")
     https = create_listeners(t, p, alb, target_group)
+    production_rule, test_rule = create_traffic_shifting(t, p, alb, alb_sg, https, target_group, alternate)
     host = Sub("${ApiHostLabel}.${DomainName}")
     t.add_resource(
         RecordSetType(
@@ -127,12 +153,26 @@ def build() -> Template:
             "LoadBalancerFullName": (alb.get_att("LoadBalancerFullName"), "LoadBalancer dimension of ALB CloudWatch metrics."),
             "TargetGroupArn": (target_group.ref(), "ARN of the target group the service registers in."),
             "TargetGroupFullName": (target_group.get_att("TargetGroupFullName"), "TargetGroup dimension of CloudWatch metrics."),
+            "AlternateTargetGroupArn": (alternate.ref(), "ARN of the target group a release's new tasks register in when traffic shifts."),
+            "AlternateTargetGroupFullName": (
+                alternate.get_att("TargetGroupFullName"),
+                "TargetGroup dimension of the alternate target group.",
+            ),
             "HttpsListenerArn": (https.ref(), "ARN of the HTTPS:443 listener."),
             "AlbSecurityGroupId": (alb_sg.ref(), "Security group of the load balancer."),
             "AccessLogBucketName": (bucket.ref(), "S3 bucket receiving the access logs."),
             "ServiceHost": (host, "Public host name of the service."),
             "ServiceUrl": (Sub("https://${ApiHostLabel}.${DomainName}"), "Public URL of the service."),
         },
+    )
+    add_outputs(
+        t,
+        {
+            "ProductionListenerRuleArn": (production_rule.ref(), "Listener rule whose weights ECS moves to shift production traffic."),
+            "TestListenerRuleArn": (test_rule.ref(), "Listener rule of the test listener, which ECS points at the new tasks first."),
+            "TestListenerPort": (Sub("${TestListenerPort}"), "HTTPS port of the test listener."),
+        },
+        condition=SHIFTS_TRAFFIC,
     )
     return t
 
@@ -276,11 +316,11 @@ def create_load_balancer(t, p, alb_sg, bucket, bucket_policy):
     )
 
 
-def create_target_group(t, p):
+def create_target_group(t, p, title, name):
     return t.add_resource(
         TargetGroup(
-            "TargetGroup",
-            Name=Sub("${NamePrefix}-tg"),
+            title,
+            Name=Sub(name),
             VpcId=p["VpcId"].ref(),
             TargetType="ip",
             Protocol="HTTP",
@@ -300,6 +340,8 @@ def create_target_group(t, p):
             # Not retained: a target group holds no data (ECS registers the tasks again), and without
             # its listeners a retained one serves nothing but blocks the name for a new create. Its ARN
             # is wired into the service: replacing it stays refused (templates.STATEFUL_TYPES).
+            # Both target groups always exist (they cost nothing): under ROLLING the alternate stays
+            # empty, and the alarms and `make verify` read both whatever the strategy.
         )
     )
 
@@ -326,3 +368,71 @@ def create_listeners(t, p, alb, target_group):
         )
     )
     return https
+
+
+SHIFTS_TRAFFIC = "ShiftsTraffic"
+
+
+def weighted_forward(primary, alternate):
+    """All traffic to the primary target group; ECS moves the weights during a release."""
+    targets = [TargetGroupTuple(TargetGroupArn=primary.ref(), Weight=100), TargetGroupTuple(TargetGroupArn=alternate.ref(), Weight=0)]
+    return [ListenerRuleAction(Type="forward", ForwardConfig=ForwardConfig(TargetGroups=targets))]
+
+
+def create_traffic_shifting(t, p, alb, alb_sg, https, primary, alternate):
+    """The listener rules ECS moves during a BLUE_GREEN, CANARY or LINEAR release: the production rule
+    on the HTTPS listener and the test rule on a test listener that only TestListenerCidr reaches.
+    Each forwards to both target groups by weight, which is how ECS shifts traffic; ECS refuses
+    rules that mix forward with redirect or fixed-response actions.
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html
+    After a release ECS leaves the weights where traffic went: CloudFormation sees the rules as
+    drifted (make drift) and must never rewrite them, so nothing here depends on other inputs."""
+    every_path = [Condition(Field="path-pattern", Values=["/*"])]
+    production_rule = t.add_resource(
+        ListenerRule(
+            "ProductionListenerRule",
+            Condition=SHIFTS_TRAFFIC,
+            ListenerArn=https.ref(),
+            Priority=1,
+            Conditions=every_path,
+            Actions=weighted_forward(primary, alternate),
+        )
+    )
+    test_listener = t.add_resource(
+        Listener(
+            "TestListener",
+            Condition=SHIFTS_TRAFFIC,
+            LoadBalancerArn=alb.ref(),
+            Port=p["TestListenerPort"].ref(),
+            Protocol="HTTPS",
+            SslPolicy=p["TlsPolicy"].ref(),
+            Certificates=[Certificate(CertificateArn=p["CertificateArn"].ref())],
+            DefaultActions=[Action(Type="forward", TargetGroupArn=primary.ref())],
+        )
+    )
+    test_rule = t.add_resource(
+        ListenerRule(
+            "TestListenerRule",
+            Condition=SHIFTS_TRAFFIC,
+            ListenerArn=test_listener.ref(),
+            Priority=1,
+            Conditions=every_path,
+            Actions=weighted_forward(primary, alternate),
+        )
+    )
+    t.add_resource(
+        SecurityGroupIngress(
+            "TestListenerIngress",
+            Condition=SHIFTS_TRAFFIC,
+            GroupId=alb_sg.get_att("GroupId"),
+            IpProtocol="tcp",
+            FromPort=p["TestListenerPort"].ref(),
+            ToPort=p["TestListenerPort"].ref(),
+            CidrIp=p["TestListenerCidr"].ref(),
+            Description="Test listener, from the testers' addresses only",
+            # cfn-lint reads the parameter's default (empty, which is no CIDR); the rule
+            # TestListenerCidrGiven refuses an empty one whenever this resource exists.
+            Metadata={"cfn-lint": {"config": {"ignore_checks": ["W1030"]}}},
+        )
+    )
+    return production_rule, test_rule

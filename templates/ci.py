@@ -412,6 +412,7 @@ UNUSED_INTEGRATIONS = {
     "AWS::ApplicationAutoScaling::ScalableTarget": {"lambda": "Lambda provisioned-concurrency targets; the layers scale an ECS service"},
     "AWS::CertificateManager::Certificate": {"acm-pca": "private certificates (CertificateAuthorityArn); ours is public, DNS-validated"},
     "AWS::ElasticLoadBalancingV2::Listener": {"cognito-idp": "Cognito sign-in actions; the listeners forward and redirect"},
+    "AWS::ElasticLoadBalancingV2::ListenerRule": {"cognito-idp": "Cognito sign-in actions; the listener rules forward"},
     "AWS::Logs::LogGroup": {"firehose": "log delivery to Data Firehose"},
     "AWS::S3::Bucket": {"s3tables": "S3 Metadata tables (MetadataConfiguration); the access-log bucket has none"},
     "AWS::WAFv2::LoggingConfiguration": {"firehose": "WAF logs to Data Firehose; ours go to CloudWatch Logs"},
@@ -646,12 +647,15 @@ def compute_statements() -> list[Statement]:
             Action=actions("iam", "CreatePolicyVersion", "DeletePolicy", "DeletePolicyVersion", "SetDefaultPolicyVersion"),
             Resource=[boundary],
         ),
+        # The tasks' roles to ECS tasks; the service layer's infrastructure role (blue/green, canary,
+        # linear releases) to ECS itself, which assumes it to move the load balancer's traffic.
+        # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AmazonECSInfrastructureRolePolicyForLoadBalancers.html
         Statement(
-            Sid="PassProjectRolesToEcsTasksOnly",
+            Sid="PassProjectRolesToEcsOnly",
             Effect=Allow,
             Action=[Action("iam", "PassRole")],
             Resource=[project_roles],
-            Condition=Condition(StringEquals("iam:PassedToService", "ecs-tasks.amazonaws.com")),
+            Condition=Condition(StringEquals("iam:PassedToService", ["ecs-tasks.amazonaws.com", "ecs.amazonaws.com"])),
         ),
         Statement(
             Sid="ServiceLinkedRoles",
@@ -718,6 +722,10 @@ def network_statements() -> list[Statement]:
                 "DeleteListener",
                 "ModifyListener",
                 "ModifyListenerAttributes",
+                "CreateRule",
+                "DeleteRule",
+                "ModifyRule",
+                "SetRulePriorities",
                 "CreateTargetGroup",
                 "DeleteTargetGroup",
                 "ModifyTargetGroup",
@@ -965,8 +973,10 @@ def storage_statements() -> list[Statement]:
 
 def boundary_statements() -> list[Statement]:
     """The most any role of the layers may do, whatever its own policies: pull the project's images,
-    write its logs, read its secrets. No IAM, STS or Organizations action, so no such role can grant
-    itself more. Any region: the policy is one per account, and IAM is global."""
+    write its logs, read its secrets, and (ECS's infrastructure role, during a blue/green, canary or
+    linear release) move the project's load-balancer traffic between its target groups. No IAM, STS
+    or Organizations action, so no such role can grant itself more. Any region: the policy is one per
+    account, and IAM is global."""
 
     def anywhere(service: str, resource: str) -> Sub:
         return Sub(f"arn:${{AWS::Partition}}:{service}:*:${{AWS::AccountId}}:{resource}")
@@ -991,5 +1001,22 @@ def boundary_statements() -> list[Statement]:
             Effect=Allow,
             Action=[Action("secretsmanager", "GetSecretValue")],
             Resource=[anywhere("secretsmanager", f"secret:{PROJECT}*")],
+        ),
+        # The actions of the service layer's infrastructure role (templates/service.py).
+        Statement(
+            Sid="ReadLoadBalancing",
+            Effect=Allow,
+            Action=actions("elasticloadbalancing", "DescribeListeners", "DescribeRules", "DescribeTargetGroups", "DescribeTargetHealth"),
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="ShiftProjectTraffic",
+            Effect=Allow,
+            Action=actions("elasticloadbalancing", "RegisterTargets", "DeregisterTargets", "ModifyListener", "ModifyRule"),
+            Resource=[
+                anywhere("elasticloadbalancing", f"targetgroup/{PROJECT}-*/*"),
+                anywhere("elasticloadbalancing", f"listener/app/{PROJECT}-*/*"),
+                anywhere("elasticloadbalancing", f"listener-rule/app/{PROJECT}-*/*"),
+            ],
         ),
     ]

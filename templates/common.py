@@ -31,10 +31,11 @@ def new_template(description: str) -> Template:
     return template
 
 
-def add_outputs(template: Template, outputs: dict) -> None:
-    """outputs: logical name -> (value, description)."""
+def add_outputs(template: Template, outputs: dict, condition=None) -> None:
+    """outputs: logical name -> (value, description); with `condition`, they exist only when it holds."""
+    extra = {"Condition": condition} if condition else {}
     for name, (value, description) in outputs.items():
-        template.add_output(Output(name, Value=value, Description=description))
+        template.add_output(Output(name, Value=value, Description=description, **extra))
 
 
 def skip_checkov(*checks) -> dict:

@@ -23,8 +23,15 @@ HTTP_PATH = r"/[A-Za-z0-9/._~-]*"
 GITHUB_REPOSITORY = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}"
 # Environments and branches or tags only: a pull request never gets the deploy role.
 GITHUB_SUBJECT = r"(environment:[A-Za-z0-9_.-]{1,255}|ref:refs/(heads|tags)/[A-Za-z0-9_./*-]{1,255})"
+# An IPv4 CIDR whose prefix is /8 to /32: never the whole internet.
+IPV4_CIDR = r"((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])/([89]|[12][0-9]|3[0-2])"
 OIDC_PROVIDER_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\.actions\.githubusercontent\.com"
 
+# ECS's deployment strategies: ROLLING replaces tasks in place; the others start the new tasks in the
+# alternate target group and move traffic to them through the listener rules.
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-blue-green.html
+DEPLOYMENT_STRATEGIES = ("ROLLING", "BLUE_GREEN", "CANARY", "LINEAR")
+TRAFFIC_SHIFTING = DEPLOYMENT_STRATEGIES[1:]
 GITHUB_MAX_SUBJECTS = 5  # trust-policy slots of the ci layer's deploy role
 # Load balancer TLS policies that AWS recommends (TLS 1.2 minimum, forward secrecy only).
 RECOMMENDED_TLS_POLICIES = [
@@ -288,6 +295,71 @@ INPUTS = {
             max_value=2147483647,
         ),
         Input(
+            "DeploymentStrategy",
+            "String",
+            "BLUE_GREEN",
+            "How ECS replaces the tasks on a release: ROLLING (in place), or BLUE_GREEN, CANARY or LINEAR (a second set of "
+            "tasks in the alternate target group, production traffic moved to it by the load balancer's listener rule).",
+            allowed=DEPLOYMENT_STRATEGIES,
+        ),
+        Input(
+            "BakeTimeMinutes",
+            "Number",
+            10,
+            "Minutes the old tasks keep running after all traffic moved (BLUE_GREEN, CANARY, LINEAR), so that a rollback "
+            "needs no new task.",
+            min_value=0,
+            max_value=1440,
+        ),
+        Input(
+            "CanaryPercent",
+            "Number",
+            10,
+            "CANARY: whole percent of production traffic the new tasks take first.",
+            min_value=1,
+            max_value=100,
+        ),
+        Input(
+            "CanaryBakeTimeMinutes",
+            "Number",
+            5,
+            "CANARY: minutes at that percent before the rest of the traffic moves.",
+            min_value=0,
+            max_value=1440,
+        ),
+        Input(
+            "LinearStepPercent",
+            "Number",
+            25,
+            "LINEAR: whole percent of production traffic moved at each step.",
+            min_value=3,
+            max_value=100,
+        ),
+        Input(
+            "LinearStepBakeTimeMinutes",
+            "Number",
+            2,
+            "LINEAR: minutes between two steps.",
+            min_value=0,
+            max_value=1440,
+        ),
+        Input(
+            "TestListenerPort",
+            "Number",
+            8443,
+            "HTTPS port of the load balancer's test listener (not ROLLING): it reaches the new tasks before production traffic does.",
+            min_value=1024,
+            max_value=65535,
+        ),
+        Input(
+            "TestListenerCidr",
+            "String",
+            "",
+            "The only addresses that may reach the test listener (an office or VPN range); required unless DeploymentStrategy is ROLLING.",
+            pattern=f"({IPV4_CIDR})?",
+            hint="empty, or an IPv4 CIDR with a prefix of /8 to /32 such as 203.0.113.0/24",
+        ),
+        Input(
             "LogRetentionDays",
             "Number",
             365,
@@ -427,6 +499,12 @@ WIRED = {
         Input("LoadBalancerArn", "String", None, "The load balancer (alb output)."),
         Input("LoadBalancerFullName", "String", None, "LoadBalancer dimension of the ALB metrics (alb output)."),
         Input("TargetGroupFullName", "String", None, "TargetGroup dimension of the ALB metrics (alb output)."),
+        Input("AlternateTargetGroupArn", "String", None, "Target group the new tasks register in when traffic shifts (alb output)."),
+        Input("AlternateTargetGroupFullName", "String", None, "TargetGroup dimension of the alternate target group (alb output)."),
+        # Outputs of the alb layer only when traffic shifts: a missing one gives the default (empty),
+        # and the service template's rules refuse an empty one where the strategy needs it.
+        Input("ProductionListenerRuleArn", "String", "", "Listener rule whose weights move production traffic (alb output)."),
+        Input("TestListenerRuleArn", "String", "", "Listener rule of the test listener (alb output)."),
         Input("AlertTopicArn", "String", None, "SNS topic the alarms notify (release-alarms output)."),
         Input("DeploymentAlarmNames", "CommaDelimitedList", None, "Alarms that roll a bad ECS deployment back (release-alarms output)."),
     ]

@@ -5,6 +5,7 @@ templates/inputs.py. Anything wrong becomes a ParamsError whose lines each name 
 key, the value and what is allowed."""
 
 import difflib
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import yaml
 
 from templates import OPTIONAL_LAYERS, alb, layer_order
 from templates.errors import ToolError
-from templates.inputs import FARGATE_MEMORY_BY_CPU, HTTP_PATH, INPUTS, Input
+from templates.inputs import FARGATE_MEMORY_BY_CPU, HTTP_PATH, INPUTS, TRAFFIC_SHIFTING, Input
 
 TOP_LEVEL_KEYS = ("region", "tags", "enabled_layers", "smoke_checks", "shared_inputs", "parameters")
 # Inputs that keep environments apart: two environments with the same backend security group let
@@ -344,9 +345,54 @@ def cross_checks(v: dict) -> list[str]:
             f"parameters.PrivateSubnetIds: {', '.join(sorted(public & private))} also in PublicSubnetIds; "
             "allowed: private subnets apart from the public ones (the tasks must not share the load balancer's internet-facing subnets)"
         )
+    problems.extend(traffic_shifting_problems(v))
     if len(f"{v['ApiHostLabel']}.{v['DomainName']}") > 253:
         problems.append(f"parameters.ApiHostLabel: {v['ApiHostLabel']!r} makes a host name over 253 characters")
     return problems
+
+
+def traffic_shifting_problems(v: dict) -> list[str]:
+    if v["DeploymentStrategy"] not in TRAFFIC_SHIFTING:
+        return []
+    problems = []
+    if not v["TestListenerCidr"]:
+        problems.append(
+            f"parameters.TestListenerCidr: empty, but DeploymentStrategy {v['DeploymentStrategy']} opens a test listener; "
+            "allowed: the IPv4 CIDR of the addresses that test a release before it takes traffic (an office or VPN range)"
+        )
+    else:
+        try:
+            ipaddress.IPv4Network(v["TestListenerCidr"])
+        except ValueError:
+            network = ipaddress.IPv4Network(v["TestListenerCidr"], strict=False)
+            problems.append(f"parameters.TestListenerCidr: {v['TestListenerCidr']} has host bits set (EC2 refuses it); allowed: {network}")
+    # CloudFormation refuses a canary or linear service update whose configured waits exceed 33 hours
+    # (AWS::ECS::Service CanaryConfiguration and LinearConfiguration in the resource schema).
+    minutes = deployment_wait_minutes(v)
+    if minutes > MOST_DEPLOYMENT_WAIT_MINUTES:
+        problems.append(
+            f"parameters.BakeTimeMinutes: with {v['DeploymentStrategy']} the waits add up to {minutes} minutes; "
+            f"allowed: at most {MOST_DEPLOYMENT_WAIT_MINUTES} (33 hours, CloudFormation's bound)"
+        )
+    return problems
+
+
+MOST_DEPLOYMENT_WAIT_MINUTES = 33 * 60
+
+
+def linear_steps(step_percent: int) -> int:
+    """Traffic shifts a LINEAR deployment bakes after: the last one, at 100 %, has no step bake."""
+    return 100 // step_percent - 1 if 100 % step_percent == 0 else 100 // step_percent
+
+
+def deployment_wait_minutes(v: dict) -> int:
+    """Minutes a traffic-shifting deployment waits on purpose, as CloudFormation counts them."""
+    strategy = v["DeploymentStrategy"]
+    if strategy == "CANARY":
+        return v["BakeTimeMinutes"] + v["CanaryBakeTimeMinutes"]
+    if strategy == "LINEAR":
+        return v["BakeTimeMinutes"] + v["LinearStepBakeTimeMinutes"] * linear_steps(v["LinearStepPercent"])
+    return v["BakeTimeMinutes"] if strategy == "BLUE_GREEN" else 0
 
 
 def as_list(value) -> list:

@@ -5,7 +5,7 @@ deployer gives them to CloudFormation as rollback triggers of the service stack.
 from awacs import kms
 from awacs.aws import Allow, Principal, Statement
 from troposphere import Equals, Join, Not, Select, Split, Sub, Template
-from troposphere.cloudwatch import Alarm, MetricDimension
+from troposphere.cloudwatch import Alarm, Metric, MetricDataQuery, MetricDimension, MetricStat
 from troposphere.sns import SubscriptionResource, Topic
 
 from templates import inputs
@@ -27,23 +27,22 @@ def build() -> Template:
             "RollbackMonitoringMinutes",
             "LoadBalancerFullName",
             "TargetGroupFullName",
+            "AlternateTargetGroupFullName",
         ]
     }
     topic = add_alert_topic(t, p)
-    dimensions = [
-        MetricDimension(Name="LoadBalancer", Value=p["LoadBalancerFullName"].ref()),
-        MetricDimension(Name="TargetGroup", Value=p["TargetGroupFullName"].ref()),
-    ]
-    common = {
-        "Namespace": "AWS/ApplicationELB",
-        "Dimensions": dimensions,
-        "Period": p["AlarmPeriodSeconds"].ref(),
+    periods = {
         "EvaluationPeriods": p["BadPeriodsToAlarm"].ref(),
         "DatapointsToAlarm": p["BadPeriodsToAlarm"].ref(),
         "TreatMissingData": "notBreaching",
         "AlarmActions": [topic.ref()],
         "OKActions": [topic.ref()],
     }
+    # Both alarms watch both target groups: after a BLUE_GREEN, CANARY or LINEAR release the tasks
+    # serve from whichever one ECS moved traffic to. The 5xx count of the load balancer dimension alone
+    # sums every target group behind it (the test listener's traffic included: a new release that
+    # fails its testers is a bad release too).
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
     target_5xx = t.add_resource(
         Alarm(
             "Target5xxAlarm",
@@ -52,26 +51,36 @@ def build() -> Template:
                 "The tasks answer 5xx: the application fails requests. Look first at the service's log group for "
                 "tracebacks, then at what the last deploy changed; a deployment in progress is rolled back."
             ),
+            Namespace="AWS/ApplicationELB",
             MetricName="HTTPCode_Target_5XX_Count",
+            Dimensions=[MetricDimension(Name="LoadBalancer", Value=p["LoadBalancerFullName"].ref())],
+            Period=p["AlarmPeriodSeconds"].ref(),
             Statistic="Sum",
             ComparisonOperator="GreaterThanOrEqualToThreshold",
             Threshold=p["Target5xxThreshold"].ref(),
-            **common,
+            **periods,
         )
     )
+    # UnHealthyHostCount exists per target group only: their sum, point by point, a target group
+    # without data counting 0.
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html
     unhealthy = t.add_resource(
         Alarm(
             "UnhealthyHostsAlarm",
             AlarmName=Sub("${NamePrefix}-unhealthy-hosts"),
             AlarmDescription=(
                 "A registered task fails the /health check: it cannot answer or its database is unreachable. Look first at "
-                "the target group's health reasons and the task's log stream; a deployment in progress is rolled back."
+                "the target groups' health reasons and the task's log stream; a deployment in progress is rolled back."
             ),
-            MetricName="UnHealthyHostCount",
-            Statistic="Maximum",
+            Metrics=[
+                *per_target_group(p, "UnHealthyHostCount", "Maximum"),
+                MetricDataQuery(
+                    Id="unhealthy", Label="unhealthy tasks in both target groups", Expression=BOTH_TARGET_GROUPS, ReturnData=True
+                ),
+            ],
             ComparisonOperator="GreaterThanOrEqualToThreshold",
             Threshold=1,
-            **common,
+            **periods,
         )
     )
     alarms = [target_5xx, unhealthy]
@@ -118,3 +127,29 @@ def add_alert_topic(t, p):
             )
         )
     return topic
+
+
+BOTH_TARGET_GROUPS = "FILL(primary, 0) + FILL(alternate, 0)"
+
+
+def per_target_group(p, metric, statistic) -> list[MetricDataQuery]:
+    """`metric` of the primary and the alternate target group, as metric-math queries primary and alternate."""
+    return [
+        MetricDataQuery(
+            Id=query_id,
+            MetricStat=MetricStat(
+                Metric=Metric(
+                    Namespace="AWS/ApplicationELB",
+                    MetricName=metric,
+                    Dimensions=[
+                        MetricDimension(Name="LoadBalancer", Value=p["LoadBalancerFullName"].ref()),
+                        MetricDimension(Name="TargetGroup", Value=p[full_name].ref()),
+                    ],
+                ),
+                Period=p["AlarmPeriodSeconds"].ref(),
+                Stat=statistic,
+            ),
+            ReturnData=False,
+        )
+        for query_id, full_name in (("primary", "TargetGroupFullName"), ("alternate", "AlternateTargetGroupFullName"))
+    ]

@@ -1,18 +1,24 @@
 """service: the log group (KMS-encrypted), the execution and task roles, the Fargate task
-definition running gunicorn, and the ECS service registered in the ALB's target group."""
+definition running gunicorn, and the ECS service registered in the ALB's target group. A release
+replaces the tasks as DeploymentStrategy says: in place (ROLLING), or beside them in the alternate
+target group with the load balancer moving traffic (BLUE_GREEN, CANARY, LINEAR), for which ECS
+assumes the infrastructure role this layer creates."""
 
-from awacs import ecr, logs, secretsmanager
+from awacs import ecr, elasticloadbalancing, logs, secretsmanager
 from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.sts import AssumeRole
-from troposphere import AWS_REGION, Equals, If, NoValue, Ref, Sub, Template
+from troposphere import AWS_REGION, And, Equals, If, Not, NoValue, Ref, Sub, Template
 from troposphere.ecs import (
+    AdvancedConfiguration,
     AwsvpcConfiguration,
+    CanaryConfiguration,
     ContainerDefinition,
     ContainerDependency,
     DeploymentAlarms,
     DeploymentCircuitBreaker,
     DeploymentConfiguration,
     Environment,
+    LinearConfiguration,
     LoadBalancer,
     LogConfiguration,
     MountPoint,
@@ -90,15 +96,45 @@ def build() -> Template:
             "LogRetentionDays",
             "TargetGroupArn",
             "DeploymentAlarmNames",
+            "DeploymentStrategy",
+            "BakeTimeMinutes",
+            "CanaryPercent",
+            "CanaryBakeTimeMinutes",
+            "LinearStepPercent",
+            "LinearStepBakeTimeMinutes",
+            "AlternateTargetGroupArn",
+            "ProductionListenerRuleArn",
+            "TestListenerRuleArn",
             inputs.KEEP_RUNNING_COUNT,
         ]
     }
     t.add_condition("SetDesiredCount", Equals(p[inputs.KEEP_RUNNING_COUNT].ref(), "false"))
+    strategy = p["DeploymentStrategy"].ref()
+    shifts_traffic = Not(Equals(strategy, "ROLLING"))
+    t.add_condition(SHIFTS_TRAFFIC, shifts_traffic)
+    t.add_condition("Canary", Equals(strategy, "CANARY"))
+    t.add_condition("Linear", Equals(strategy, "LINEAR"))
+    # The listener rules are outputs of the alb layer only when it was deployed with a strategy that
+    # shifts traffic; CloudFormation checks rules before it changes anything, in the console too.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
+    t.add_rule(
+        "ListenerRulesGiven",
+        {
+            "RuleCondition": shifts_traffic,
+            "Assertions": [
+                {
+                    "Assert": And(Not(Equals(p["ProductionListenerRuleArn"].ref(), "")), Not(Equals(p["TestListenerRuleArn"].ref(), ""))),
+                    "AssertDescription": "DeploymentStrategy shifts traffic, but the alb layer has no listener rules for it: deploy the alb layer with the same DeploymentStrategy first",
+                }
+            ],
+        },
+    )
     log_group = add_encrypted_log_group(t, LOG_GROUP_NAME, p["LogRetentionDays"])
     execution_role = create_execution_role(t, p, log_group)
     task_role = create_task_role(t)
     task_definition = create_task_definition(t, p, execution_role, task_role, log_group)
-    service = create_service(t, p, task_definition)
+    infrastructure_role = create_infrastructure_role(t)
+    service = create_service(t, p, task_definition, infrastructure_role)
     add_outputs(
         t,
         {
@@ -247,7 +283,77 @@ def create_task_definition(t, p, execution_role, task_role, log_group):
     )
 
 
-def create_service(t, p, task_definition):
+SHIFTS_TRAFFIC = "ShiftsTraffic"
+
+
+def create_infrastructure_role(t):
+    """The role ECS assumes to move the listener rules' weights and register the new tasks during a
+    BLUE_GREEN, CANARY or LINEAR release. The actions are those of AWS's managed policy
+    AmazonECSInfrastructureRolePolicyForLoadBalancers, scoped to this project's load balancers and
+    target groups (the managed policy allows every one in the account).
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AmazonECSInfrastructureRolePolicyForLoadBalancers.html
+    https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonECSInfrastructureRolePolicyForLoadBalancers.html"""
+
+    def project(resource):
+        return Sub(f"arn:${{AWS::Partition}}:elasticloadbalancing:${{AWS::Region}}:${{AWS::AccountId}}:{resource}")
+
+    return t.add_resource(
+        Role(
+            "InfrastructureRole",
+            Condition=SHIFTS_TRAFFIC,
+            Description="ECS: shift the load balancer's traffic between the service's target groups during a release",
+            AssumeRolePolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Effect=Allow,
+                        Principal=Principal("Service", "ecs.amazonaws.com"),
+                        Action=[AssumeRole],
+                        Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
+                    )
+                ],
+            ),
+            PermissionsBoundary=role_boundary_arn(),  # created by the ci layer (templates/ci.py)
+            Policies=[
+                Policy(
+                    PolicyName="shift-traffic",
+                    PolicyDocument=PolicyDocument(
+                        Version="2012-10-17",
+                        Statement=[
+                            # The Describe actions have no resource-level permissions.
+                            Statement(
+                                Sid="ReadLoadBalancing",
+                                Effect=Allow,
+                                Action=[
+                                    elasticloadbalancing.DescribeListeners,
+                                    elasticloadbalancing.DescribeRules,
+                                    elasticloadbalancing.DescribeTargetGroups,
+                                    elasticloadbalancing.DescribeTargetHealth,
+                                ],
+                                Resource=["*"],
+                            ),
+                            Statement(
+                                Sid="RegisterTasks",
+                                Effect=Allow,
+                                Action=[elasticloadbalancing.RegisterTargets, elasticloadbalancing.DeregisterTargets],
+                                Resource=[project("targetgroup/${NamePrefix}-tg*/*")],
+                            ),
+                            Statement(
+                                Sid="MoveTraffic",
+                                Effect=Allow,
+                                Action=[elasticloadbalancing.ModifyListener, elasticloadbalancing.ModifyRule],
+                                Resource=[project("listener/app/${NamePrefix}-alb/*"), project("listener-rule/app/${NamePrefix}-alb/*")],
+                            ),
+                        ],
+                    ),
+                )
+            ],
+        )
+    )
+
+
+def create_service(t, p, task_definition, infrastructure_role):
+    strategy = p["DeploymentStrategy"].ref()
     return t.add_resource(
         Service(
             "Service",
@@ -271,10 +377,35 @@ def create_service(t, p, task_definition):
                     ContainerName=CONTAINER_NAME,
                     ContainerPort=p["ContainerPort"].ref(),
                     TargetGroupArn=p["TargetGroupArn"].ref(),
+                    AdvancedConfiguration=If(
+                        SHIFTS_TRAFFIC,
+                        AdvancedConfiguration(
+                            AlternateTargetGroupArn=p["AlternateTargetGroupArn"].ref(),
+                            ProductionListenerRule=p["ProductionListenerRuleArn"].ref(),
+                            TestListenerRule=p["TestListenerRuleArn"].ref(),
+                            RoleArn=infrastructure_role.get_att("Arn"),
+                        ),
+                        NoValue,
+                    ),
                 )
             ],
             HealthCheckGracePeriodSeconds=p["HealthCheckGracePeriodSeconds"].ref(),
             DeploymentConfiguration=DeploymentConfiguration(
+                # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-blue-green.html
+                Strategy=strategy,
+                BakeTimeInMinutes=If(SHIFTS_TRAFFIC, p["BakeTimeMinutes"].ref(), NoValue),
+                CanaryConfiguration=If(
+                    "Canary",
+                    CanaryConfiguration(CanaryPercent=p["CanaryPercent"].ref(), CanaryBakeTimeInMinutes=p["CanaryBakeTimeMinutes"].ref()),
+                    NoValue,
+                ),
+                LinearConfiguration=If(
+                    "Linear",
+                    LinearConfiguration(
+                        StepPercent=p["LinearStepPercent"].ref(), StepBakeTimeInMinutes=p["LinearStepBakeTimeMinutes"].ref()
+                    ),
+                    NoValue,
+                ),
                 MinimumHealthyPercent=100,
                 MaximumPercent=200,
                 DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True),

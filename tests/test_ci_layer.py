@@ -297,14 +297,15 @@ def test_roles_live_outside_the_role_names_the_execution_role_manages(template):
     }
 
 
-def test_execution_role_is_for_cloudformation_and_passes_roles_to_ecs_tasks_only(template):
+def test_execution_role_is_for_cloudformation_and_passes_roles_to_ecs_only(template):
     trust = template["Resources"]["CloudFormationExecutionRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert [(s["Effect"], s["Principal"], s["Action"]) for s in trust] == [
         ("Allow", {"Service": "cloudformation.amazonaws.com"}, ["sts:AssumeRole"])
     ]
     passing = [s for s in statements(template, "CloudFormationExecutionRole") if "iam:PassRole" in as_list(s["Action"])]
     assert len(passing) == 1
-    assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    # ECS tasks take the task and execution roles; ECS itself the infrastructure role of blue/green releases.
+    assert passing[0]["Condition"] == {"StringEquals": {"iam:PassedToService": ["ecs-tasks.amazonaws.com", "ecs.amazonaws.com"]}}
 
 
 def test_no_wildcard_action_and_star_resource_only_without_resource_level_permissions(template):
@@ -584,12 +585,14 @@ def test_no_iam_write_outside_the_project_roles(execution_policy):
     assert allowed == set()
 
 
-def test_project_roles_are_passed_to_ecs_tasks_only(execution_policy):
-    assert evaluate(execution_policy, "iam:PassRole", PROJECT_ROLE, {"iam:PassedToService": "ecs-tasks.amazonaws.com"}) == "Allow"
-    for service in ("ec2.amazonaws.com", "lambda.amazonaws.com", "cloudformation.amazonaws.com", "ecs.amazonaws.com"):
+def test_project_roles_are_passed_to_ecs_only(execution_policy):
+    for service in ("ecs-tasks.amazonaws.com", "ecs.amazonaws.com"):
+        assert evaluate(execution_policy, "iam:PassRole", PROJECT_ROLE, {"iam:PassedToService": service}) == "Allow"
+    for service in ("ec2.amazonaws.com", "lambda.amazonaws.com", "cloudformation.amazonaws.com", "ecs-tasks.amazonaws.com.evil"):
         assert evaluate(execution_policy, "iam:PassRole", PROJECT_ROLE, {"iam:PassedToService": service}) != "Allow"
     for role in (OTHER_ROLE, EXECUTION_ROLE):
-        assert evaluate(execution_policy, "iam:PassRole", role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"}) != "Allow"
+        for service in ("ecs-tasks.amazonaws.com", "ecs.amazonaws.com"):
+            assert evaluate(execution_policy, "iam:PassRole", role, {"iam:PassedToService": service}) != "Allow"
 
 
 def test_the_boundary_allows_only_what_the_task_roles_need(boundary):
@@ -603,7 +606,24 @@ def test_the_boundary_allows_only_what_the_task_roles_need(boundary):
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "secretsmanager:GetSecretValue",
+        # ECS's infrastructure role during a blue/green release (templates/service.py)
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:DescribeRules",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:RegisterTargets",
+        "elasticloadbalancing:DeregisterTargets",
+        "elasticloadbalancing:ModifyListener",
+        "elasticloadbalancing:ModifyRule",
     }
+    elb = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}"
+    ours = f"{elb}:listener-rule/app/startupwebapp-alb/0123456789abcdef/1111111111111111/2222222222222222"
+    theirs = f"{elb}:listener-rule/app/billing-alb/0123456789abcdef/1111111111111111/2222222222222222"
+    assert evaluate(boundary, "elasticloadbalancing:ModifyRule", ours) == "Allow"
+    assert evaluate(boundary, "elasticloadbalancing:ModifyRule", theirs) != "Allow"
+    assert evaluate(boundary, "elasticloadbalancing:RegisterTargets", f"{elb}:targetgroup/billing-tg/0123456789abcdef") != "Allow"
+    for action in ("elasticloadbalancing:DeleteRule", "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:CreateListener"):
+        assert evaluate(boundary, action, ours) == "implicit deny", action
     for statement in boundary:
         if as_list(statement["Resource"]) == ["*"]:
             assert all(resource_level(a) is False for a in as_list(statement["Action"])), statement

@@ -39,6 +39,10 @@ OUTPUT_VALUES = {
     "LoadBalancerArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/startupwebapp-alb/0123456789abcdef",
     "LoadBalancerFullName": "app/startupwebapp-alb/0123456789abcdef",
     "TargetGroupFullName": "targetgroup/startupwebapp-tg/0123456789abcdef",
+    "AlternateTargetGroupArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/startupwebapp-tg-alt/fedcba9876543210",
+    "AlternateTargetGroupFullName": "targetgroup/startupwebapp-tg-alt/fedcba9876543210",
+    "ProductionListenerRuleArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener-rule/app/startupwebapp-alb/0123456789abcdef/1111111111111111/2222222222222222",
+    "TestListenerRuleArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener-rule/app/startupwebapp-alb/0123456789abcdef/3333333333333333/4444444444444444",
     "AlertTopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:startupwebapp-alerts",
     "DeploymentAlarmNames": "startupwebapp-target-5xx,startupwebapp-unhealthy-hosts",
     "RollbackAlarmArns": f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:startupwebapp-target-5xx,"

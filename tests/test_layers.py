@@ -69,7 +69,11 @@ def test_alb_load_balancer(layer):
 
 def test_alb_listeners_and_target_group(layer):
     t = layer["alb"]
-    listeners = {r["Properties"]["Port"]: r["Properties"] for r in resources_of_type(t, "AWS::ElasticLoadBalancingV2::Listener").values()}
+    listeners = {
+        r["Properties"]["Port"]: r["Properties"]
+        for r in resources_of_type(t, "AWS::ElasticLoadBalancingV2::Listener").values()
+        if "Condition" not in r
+    }
     assert set(listeners) == {443, 80}
     https = listeners[443]
     assert https["Protocol"] == "HTTPS"
@@ -80,8 +84,14 @@ def test_alb_listeners_and_target_group(layer):
     assert redirect["Type"] == "redirect"
     assert redirect["RedirectConfig"] == {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
 
-    tg = only(t, "AWS::ElasticLoadBalancingV2::TargetGroup")
-    assert tg["Name"] == {"Fn::Sub": "${NamePrefix}-tg"}
+    groups = {name: r["Properties"] for name, r in resources_of_type(t, "AWS::ElasticLoadBalancingV2::TargetGroup").items()}
+    assert {name: tg["Name"] for name, tg in groups.items()} == {
+        "TargetGroup": {"Fn::Sub": "${NamePrefix}-tg"},
+        "AlternateTargetGroup": {"Fn::Sub": "${NamePrefix}-tg-alt"},
+    }
+    # The alternate one takes a release's new tasks: it must judge them as the primary one does.
+    tg = groups["TargetGroup"]
+    assert groups["AlternateTargetGroup"] == tg | {"Name": {"Fn::Sub": "${NamePrefix}-tg-alt"}}
     assert tg["Protocol"] == "HTTP" and tg["TargetType"] == "ip"
     assert default(t, tg["Port"]) == 8000
     assert default(t, tg["HealthCheckPath"]) == "/health"
@@ -92,6 +102,52 @@ def test_alb_listeners_and_target_group(layer):
         {"Key": "deregistration_delay.timeout_seconds", "Value": {"Fn::Sub": "${DeregistrationDelaySeconds}"}}
     ]
     assert t["Parameters"]["DeregistrationDelaySeconds"]["Default"] == 30
+
+
+def test_traffic_shifting_listener_rules_exist_only_when_a_release_shifts_traffic(layer):
+    t = layer["alb"]
+    assert t["Conditions"]["ShiftsTraffic"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "DeploymentStrategy"}, "ROLLING"]}]}
+    conditional = {name: r for name, r in t["Resources"].items() if "Condition" in r}
+    assert {name: r["Condition"] for name, r in conditional.items()} == dict.fromkeys(
+        ["ProductionListenerRule", "TestListener", "TestListenerRule", "TestListenerIngress"], "ShiftsTraffic"
+    )
+    # Forward only, to both target groups by weight, all to the primary one: ECS moves the weights,
+    # and refuses rules that mix forward with other actions.
+    weighted = [
+        {
+            "Type": "forward",
+            "ForwardConfig": {
+                "TargetGroups": [
+                    {"TargetGroupArn": {"Ref": "TargetGroup"}, "Weight": 100},
+                    {"TargetGroupArn": {"Ref": "AlternateTargetGroup"}, "Weight": 0},
+                ]
+            },
+        }
+    ]
+    production, test = (conditional[name]["Properties"] for name in ("ProductionListenerRule", "TestListenerRule"))
+    assert production["ListenerArn"] == {"Ref": "HttpsListener"}
+    assert test["ListenerArn"] == {"Ref": "TestListener"}
+    for rule in (production, test):
+        assert rule["Actions"] == weighted
+        assert rule["Conditions"] == [{"Field": "path-pattern", "Values": ["/*"]}]
+    listener = conditional["TestListener"]["Properties"]
+    assert (listener["Port"], listener["Protocol"]) == ({"Ref": "TestListenerPort"}, "HTTPS")
+    assert listener["SslPolicy"] == {"Ref": "TlsPolicy"}
+    assert listener["Certificates"] == [{"CertificateArn": {"Ref": "CertificateArn"}}]
+    # Reachable from the testers' CIDR only, which can never be the whole internet nor empty.
+    ingress = conditional["TestListenerIngress"]["Properties"]
+    assert ingress["GroupId"] == {"Fn::GetAtt": ["AlbSecurityGroup", "GroupId"]}
+    assert ingress["CidrIp"] == {"Ref": "TestListenerCidr"}
+    assert ingress["FromPort"] == ingress["ToPort"] == {"Ref": "TestListenerPort"}
+    (rule,) = t["Rules"].values()
+    assert rule["RuleCondition"] == t["Conditions"]["ShiftsTraffic"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "TestListenerCidr"}, ""]}]}
+    assert inputs.INPUTS["TestListenerPort"].min_value > 443
+    assert {name for name, o in t["Outputs"].items() if o.get("Condition") == "ShiftsTraffic"} == {
+        "ProductionListenerRuleArn",
+        "TestListenerRuleArn",
+        "TestListenerPort",
+    }
 
 
 def test_only_what_holds_data_and_the_certificate_outlive_their_stack(layer):
@@ -130,8 +186,9 @@ def test_alb_security_groups(layer):
 
 def test_backend_ingress_only_from_the_alb_group(layer):
     ingress = resources_of_type(layer["alb"], "AWS::EC2::SecurityGroupIngress")
-    assert len(ingress) == 1
-    rule = next(iter(ingress.values()))["Properties"]
+    assert set(ingress) == {"BackendIngressFromAlb", "TestListenerIngress"}
+    assert ingress["TestListenerIngress"]["Properties"]["GroupId"] != {"Ref": "BackendSecurityGroupId"}
+    rule = ingress["BackendIngressFromAlb"]["Properties"]
     assert rule["GroupId"] == {"Ref": "BackendSecurityGroupId"}
     assert rule["SourceSecurityGroupId"] == {"Fn::GetAtt": ["AlbSecurityGroup", "GroupId"]}
     assert "CidrIp" not in rule and "CidrIpv6" not in rule
@@ -277,15 +334,68 @@ def test_ecs_service(layer):
     assert network["AssignPublicIp"] == "DISABLED"
     assert network["Subnets"] == {"Ref": "PrivateSubnetIds"}
     assert network["SecurityGroups"] == [{"Ref": "BackendSecurityGroupId"}]
-    assert s["LoadBalancers"] == [
-        {"ContainerName": "web", "ContainerPort": {"Ref": "ContainerPort"}, "TargetGroupArn": {"Ref": "TargetGroupArn"}}
-    ]
+    (balancer,) = s["LoadBalancers"]
+    assert {k: balancer[k] for k in ("ContainerName", "ContainerPort", "TargetGroupArn")} == {
+        "ContainerName": "web",
+        "ContainerPort": {"Ref": "ContainerPort"},
+        "TargetGroupArn": {"Ref": "TargetGroupArn"},
+    }
     assert default(t, s["HealthCheckGracePeriodSeconds"]) == 120
     deployment = s["DeploymentConfiguration"]
     assert (deployment["MinimumHealthyPercent"], deployment["MaximumPercent"]) == (100, 200)
     assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
     assert s["PropagateTags"] == "SERVICE"
     assert {"ClusterName", "ServiceName", "TaskDefinitionArn", "LogGroupName"} <= set(t["Outputs"])
+
+
+def test_the_service_shifts_traffic_through_the_alb_layers_rules_unless_rolling(layer):
+    t = layer["service"]
+    s = only(t, "AWS::ECS::Service")
+    deployment = s["DeploymentConfiguration"]
+    assert deployment["Strategy"] == {"Ref": "DeploymentStrategy"}
+    assert t["Parameters"]["DeploymentStrategy"]["AllowedValues"] == ["ROLLING", "BLUE_GREEN", "CANARY", "LINEAR"]
+    assert t["Parameters"]["DeploymentStrategy"]["Default"] == "BLUE_GREEN"  # the production default: prod shifts traffic
+    assert deployment["BakeTimeInMinutes"] == {"Fn::If": ["ShiftsTraffic", {"Ref": "BakeTimeMinutes"}, {"Ref": "AWS::NoValue"}]}
+    assert deployment["CanaryConfiguration"]["Fn::If"][0] == "Canary"
+    assert deployment["CanaryConfiguration"]["Fn::If"][1] == {
+        "CanaryPercent": {"Ref": "CanaryPercent"},
+        "CanaryBakeTimeInMinutes": {"Ref": "CanaryBakeTimeMinutes"},
+    }
+    assert deployment["LinearConfiguration"]["Fn::If"][1] == {
+        "StepPercent": {"Ref": "LinearStepPercent"},
+        "StepBakeTimeInMinutes": {"Ref": "LinearStepBakeTimeMinutes"},
+    }
+    (balancer,) = s["LoadBalancers"]
+    condition, advanced, rolling = balancer["AdvancedConfiguration"]["Fn::If"]
+    assert (condition, rolling) == ("ShiftsTraffic", {"Ref": "AWS::NoValue"})
+    assert advanced == {
+        "AlternateTargetGroupArn": {"Ref": "AlternateTargetGroupArn"},
+        "ProductionListenerRule": {"Ref": "ProductionListenerRuleArn"},
+        "TestListenerRule": {"Ref": "TestListenerRuleArn"},
+        "RoleArn": {"Fn::GetAtt": ["InfrastructureRole", "Arn"]},
+    }
+    for parameter in ("AlternateTargetGroupArn", "ProductionListenerRuleArn", "TestListenerRuleArn"):
+        assert templates.WIRING[("service", parameter)] == ("alb", parameter)
+    # The alb layer has its rules only when it shifts traffic too: an empty one is refused up front.
+    (rule,) = t["Rules"].values()
+    assert rule["RuleCondition"] == t["Conditions"]["ShiftsTraffic"]
+    assert "deploy the alb layer" in rule["Assertions"][0]["AssertDescription"]
+
+
+def test_the_infrastructure_role_moves_only_the_projects_traffic(layer):
+    role = layer["service"]["Resources"]["InfrastructureRole"]
+    assert role["Condition"] == "ShiftsTraffic"
+    props = role["Properties"]
+    (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "ecs.amazonaws.com"}
+    assert props["PermissionsBoundary"] == layer["service"]["Resources"]["TaskRole"]["Properties"]["PermissionsBoundary"]
+    (policy,) = props["Policies"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    assert statements["ReadLoadBalancing"]["Resource"] == ["*"]
+    assert all(a.startswith("elasticloadbalancing:Describe") for a in statements["ReadLoadBalancing"]["Action"])
+    scoped = [r["Fn::Sub"] for sid in ("RegisterTasks", "MoveTraffic") for r in statements[sid]["Resource"]]
+    assert all(":elasticloadbalancing:${AWS::Region}:${AWS::AccountId}:" in r and "${NamePrefix}-" in r for r in scoped)
+    assert not any("*:*" in r for r in scoped)
 
 
 def test_no_public_ip_anywhere(layer):
@@ -367,11 +477,16 @@ def test_release_alarms_roll_a_bad_release_back(layer):
     target_5xx = alarms["${NamePrefix}-target-5xx"]
     assert (target_5xx["MetricName"], target_5xx["Statistic"]) == ("HTTPCode_Target_5XX_Count", "Sum")
     assert default(t, target_5xx["Threshold"]) == 10 and default(t, target_5xx["EvaluationPeriods"]) == 3
+    # Both target groups: after a blue/green release the tasks serve from either.
+    assert target_5xx["Dimensions"] == [{"Name": "LoadBalancer", "Value": {"Ref": "LoadBalancerFullName"}}]
     unhealthy = alarms["${NamePrefix}-unhealthy-hosts"]
-    assert (unhealthy["MetricName"], unhealthy["Statistic"], unhealthy["Threshold"]) == ("UnHealthyHostCount", "Maximum", 1)
+    assert unhealthy["Threshold"] == 1 and unhealthy["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert watched_target_groups(unhealthy) == {
+        ("UnHealthyHostCount", "Maximum", "TargetGroupFullName"),
+        ("UnHealthyHostCount", "Maximum", "AlternateTargetGroupFullName"),
+    }
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
-        assert {d["Name"] for d in alarm["Dimensions"]} == {"LoadBalancer", "TargetGroup"}
         assert "Look first at" in alarm["AlarmDescription"]
     assert t["Outputs"]["DeploymentAlarmNames"]["Value"] == {"Fn::Join": [",", [{"Ref": "Target5xxAlarm"}, {"Ref": "UnhealthyHostsAlarm"}]]}
     topic = only(t, "AWS::SNS::Topic")
@@ -380,6 +495,19 @@ def test_release_alarms_roll_a_bad_release_back(layer):
     assert any(s["Principal"] == {"Service": "cloudwatch.amazonaws.com"} for s in key_statements)
     subscriptions = resources_of_type(t, "AWS::SNS::Subscription")
     assert len(subscriptions) == 3 and all(s["Condition"].startswith("HasAlertEmail") for s in subscriptions.values())
+
+
+def watched_target_groups(alarm) -> set:
+    """(metric, statistic, target-group parameter) of a metric-math alarm summing both target groups."""
+    (expression,) = [q["Expression"] for q in alarm["Metrics"] if q.get("ReturnData")]
+    queries = [q for q in alarm["Metrics"] if "MetricStat" in q]
+    assert expression == " + ".join(f"FILL({q['Id']}, 0)" for q in queries)
+    found = set()
+    for q in queries:
+        dimensions = {d["Name"]: d["Value"] for d in q["MetricStat"]["Metric"]["Dimensions"]}
+        assert dimensions["LoadBalancer"] == {"Ref": "LoadBalancerFullName"}
+        found.add((q["MetricStat"]["Metric"]["MetricName"], q["MetricStat"]["Stat"], dimensions["TargetGroup"]["Ref"]))
+    return found
 
 
 def test_service_deployment_rolls_back_on_the_release_alarms(layer):
@@ -402,7 +530,14 @@ def test_operating_alarms(layer):
     }
     assert alarms["${NamePrefix}-slow-responses"]["ExtendedStatistic"] == "p99"
     assert default(t, alarms["${NamePrefix}-slow-responses"]["Threshold"]) == 2
-    assert alarms["${NamePrefix}-no-healthy-host"]["TreatMissingData"] == "breaching"
+    no_healthy = alarms["${NamePrefix}-no-healthy-host"]
+    assert no_healthy["TreatMissingData"] == "breaching"
+    assert (no_healthy["ComparisonOperator"], no_healthy["Threshold"]) == ("LessThanThreshold", 1)
+    assert watched_target_groups(no_healthy) == {
+        ("HealthyHostCount", "Minimum", "TargetGroupFullName"),
+        ("HealthyHostCount", "Minimum", "AlternateTargetGroupFullName"),
+    }
+    assert alarms["${NamePrefix}-slow-responses"]["Dimensions"] == [{"Name": "LoadBalancer", "Value": {"Ref": "LoadBalancerFullName"}}]
     saturated = {q["Id"]: q for q in alarms["${NamePrefix}-cpu-saturated"]["Metrics"]}
     assert saturated["saturated"]["Expression"] == {"Fn::Sub": "IF(usage > ${SaturationPercent} AND tasks >= ${MaxCapacity}, 1, 0)"}
     assert saturated["usage"]["MetricStat"]["Metric"]["MetricName"] == "CPUUtilization"

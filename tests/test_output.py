@@ -24,6 +24,7 @@ CONFIGURED_PARAMETERS = {
         "BackendSecurityGroupId",
         "ContainerPort",
         "DeletionProtection",
+        "DeploymentStrategy",
         "DeregistrationDelaySeconds",
         "DomainName",
         "HealthCheckIntervalSeconds",
@@ -31,6 +32,8 @@ CONFIGURED_PARAMETERS = {
         "HealthyThresholdCount",
         "NamePrefix",
         "PublicSubnetIds",
+        "TestListenerCidr",
+        "TestListenerPort",
         "TlsPolicy",
         "VpcId",
     },
@@ -44,6 +47,12 @@ CONFIGURED_PARAMETERS = {
         "Target5xxThreshold",
     },
     "service": {
+        "BakeTimeMinutes",
+        "CanaryBakeTimeMinutes",
+        "CanaryPercent",
+        "DeploymentStrategy",
+        "LinearStepBakeTimeMinutes",
+        "LinearStepPercent",
         "BackendSecurityGroupId",
         "ClusterName",
         "ContainerPort",
@@ -121,7 +130,12 @@ def test_stack_policy_protects_stateful_resources(configurations):
         if "StackPolicy" in doc
     }
     assert denied["cert-dns"] == ["LogicalResourceId/Certificate"]
-    assert set(denied["alb"]) == {"LogicalResourceId/AccessLogBucket", "LogicalResourceId/LoadBalancer", "LogicalResourceId/TargetGroup"}
+    assert set(denied["alb"]) == {
+        "LogicalResourceId/AccessLogBucket",
+        "LogicalResourceId/LoadBalancer",
+        "LogicalResourceId/TargetGroup",
+        "LogicalResourceId/AlternateTargetGroup",
+    }
     assert set(denied["service"]) == {"LogicalResourceId/LogGroup", "LogicalResourceId/LogKey"}
 
 

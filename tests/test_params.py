@@ -1,6 +1,8 @@
 """Bad params stop generation with one line per problem naming file, key, value and what is allowed;
 nothing is written then."""
 
+import json
+
 import pytest
 import yaml
 from conftest import ROOT, generate_main
@@ -100,6 +102,37 @@ BAD = [
     ),
     ("stop timeout", with_parameters(StopTimeoutSeconds=30), "parameters.StopTimeoutSeconds: 30", "allowed: 31 to 120"),
     ("log retention", with_parameters(LogRetentionDays=100), "parameters.LogRetentionDays: 100", "one of 1, 3, 5"),
+    (
+        "unknown strategy",
+        with_parameters(DeploymentStrategy="BLUEGREEN"),
+        "parameters.DeploymentStrategy: 'BLUEGREEN'",
+        "one of ROLLING, BLUE_GREEN, CANARY, LINEAR",
+    ),
+    (
+        "test listener without testers",
+        with_parameters(DeploymentStrategy="CANARY", TestListenerCidr=""),
+        "parameters.TestListenerCidr: empty, but DeploymentStrategy CANARY opens a test listener",
+        "allowed: the IPv4 CIDR",
+    ),
+    (
+        "test listener open to all",
+        with_parameters(TestListenerCidr="0.0.0.0/0"),
+        "parameters.TestListenerCidr: '0.0.0.0/0'",
+        "a prefix of /8 to /32",
+    ),
+    (
+        "test listener host bits",
+        with_parameters(TestListenerCidr="203.0.113.7/24"),
+        "203.0.113.7/24 has host bits set",
+        "allowed: 203.0.113.0/24",
+    ),
+    ("test listener on https", with_parameters(TestListenerPort=443), "parameters.TestListenerPort: 443", "from 1024 to 65535"),
+    (
+        "linear too long",
+        with_parameters(DeploymentStrategy="LINEAR", LinearStepPercent=3, LinearStepBakeTimeMinutes=60, BakeTimeMinutes=60),
+        "with LINEAR the waits add up to 2040 minutes",
+        "at most 1980",
+    ),
     ("region", {**GOOD, "region": "xx-north-9"}, "region: 'xx-north-9'", "allowed: af-south-1"),
     (
         "hosted zone id",
@@ -232,3 +265,9 @@ def test_shared_inputs_name_an_isolating_input_and_why(tmp_path, shared):
     assert result.returncode == 2
     assert "prod.yaml: shared_inputs" in result.stderr and "BackendSecurityGroupId or DatabaseSecretArn" in result.stderr
     assert not out.exists()
+
+
+def test_a_rolling_environment_needs_no_test_listener(tmp_path):
+    ran, out = run_generate(tmp_path, with_parameters(DeploymentStrategy="ROLLING", TestListenerCidr=""))
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads((out / "prod" / "alb.json").read_text())["Parameters"]["DeploymentStrategy"] == "ROLLING"

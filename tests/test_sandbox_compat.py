@@ -30,8 +30,13 @@ TARGET_GROUP_ARN = f"arn:aws:elasticloadbalancing:{ACCOUNT_REGION}:targetgroup/{
 BALANCER_NAMES = {
     "LoadBalancerFullName": f"app/{PREFIX}-alb/0123456789abcdef",
     "TargetGroupFullName": f"targetgroup/{PREFIX}-tg/0123456789abcdef",
+    "AlternateTargetGroupFullName": f"targetgroup/{PREFIX}-tg-alt/fedcba9876543210",
 }
-SERVICE_WIRED = {"TargetGroupArn": TARGET_GROUP_ARN, "DeploymentAlarmNames": f"{PREFIX}-target-5xx,{PREFIX}-unhealthy-hosts"}
+SERVICE_WIRED = {
+    "TargetGroupArn": TARGET_GROUP_ARN,
+    "AlternateTargetGroupArn": f"arn:aws:elasticloadbalancing:{ACCOUNT_REGION}:targetgroup/{PREFIX}-tg-alt/fedcba9876543210",
+    "DeploymentAlarmNames": f"{PREFIX}-target-5xx,{PREFIX}-unhealthy-hosts",
+}
 WAF_RULES = [  # name, priority, action or override action when blocking (WafCountOnly false)
     ("RateLimitPerIp", 0, {"Block": {}}),
     ("AWSManagedRulesAmazonIpReputationList", 1, {"None": {}}),
@@ -251,8 +256,9 @@ def test_resource_moto_cannot_update_is_kept(aws):
     wired = certificate_and_zone(aws)
     first = deploy(aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)
     outputs = deploy(aws, "alb", body("alb"), parameters("sandbox", "alb", HealthCheckIntervalSeconds=60) | wired)
-    assert outputs["TargetGroupArn"] == first["TargetGroupArn"]
-    assert [g["TargetGroupArn"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]] == [first["TargetGroupArn"]]
+    kept = [first["TargetGroupArn"], first["AlternateTargetGroupArn"]]
+    assert [outputs["TargetGroupArn"], outputs["AlternateTargetGroupArn"]] == kept
+    assert sorted(g["TargetGroupArn"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]) == sorted(kept)
 
 
 def test_getatt_of_target_group_and_load_balancer(aws):
@@ -402,11 +408,12 @@ def test_alarm_ref_is_its_name_and_getatt_arn_its_arn(aws):
         "HTTPCode_Target_5XX_Count",
         float(parameters("sandbox", "release-alarms")["Target5xxThreshold"]),
     )
-    assert target["Dimensions"] == [
-        {"Name": "LoadBalancer", "Value": BALANCER_NAMES["LoadBalancerFullName"]},
-        {"Name": "TargetGroup", "Value": BALANCER_NAMES["TargetGroupFullName"]},
-    ]
+    # The load balancer alone: every target group behind it, whichever one a release moved traffic to.
+    assert target["Dimensions"] == [{"Name": "LoadBalancer", "Value": BALANCER_NAMES["LoadBalancerFullName"]}]
     assert target["AlarmActions"] == [outputs["AlertTopicArn"]]
+    unhealthy = found[f"{PREFIX}-unhealthy-hosts"]
+    watched = {q["Id"]: q["MetricStat"]["Metric"]["Dimensions"][1]["Value"] for q in unhealthy["Metrics"] if "MetricStat" in q}
+    assert watched == {"primary": BALANCER_NAMES["TargetGroupFullName"], "alternate": BALANCER_NAMES["AlternateTargetGroupFullName"]}
 
 
 def test_alert_topic_has_its_kms_key_and_email_subscriptions(aws):

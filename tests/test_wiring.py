@@ -54,6 +54,9 @@ def test_stack_names():
 def test_what_feeds_a_layer_and_what_it_feeds():
     assert templates.wired_into("service") == {
         "TargetGroupArn": ("alb", "TargetGroupArn"),
+        "AlternateTargetGroupArn": ("alb", "AlternateTargetGroupArn"),
+        "ProductionListenerRuleArn": ("alb", "ProductionListenerRuleArn"),
+        "TestListenerRuleArn": ("alb", "TestListenerRuleArn"),
         "DeploymentAlarmNames": ("release-alarms", "DeploymentAlarmNames"),
     }
     assert templates.downstream_of("alb") == {"waf", "release-alarms", "service", "alarms"}

@@ -25,7 +25,7 @@ from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.text import parameter_values
 from templates import ROOT
-from templates.inputs import KEEP_RUNNING_COUNT
+from templates.inputs import KEEP_RUNNING_COUNT, WIRED
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
@@ -202,9 +202,14 @@ class Deployer:
                 )
             if found["StackStatus"] not in UPDATABLE:
                 raise Failure(f"error: {layer.stack} reads {source}, which is {found['StackStatus']}; deploy it again first")
-            if output not in self.outputs(source):
+            if output in self.outputs(source):
+                values[parameter] = self.outputs(source)[output]
+            elif WIRED[parameter].default is not None:
+                # An output that exists only under a condition of its layer (templates/inputs.py says
+                # which); the downstream template's rules refuse the default where it is needed.
+                values[parameter] = WIRED[parameter].default
+            else:
                 raise Failure(f"error: {source} has no output {output}; redeploy it: make deploy STACK={upstream} ENV={self.env}")
-            values[parameter] = self.outputs(source)[output]
         return values
 
     def rollback_configuration(self, layer) -> dict:
