@@ -371,20 +371,24 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
     kms = D("1.00")  # one customer managed key a month
     log_ingestion = 1 * D("0.50")  # 1 GB a month
     target_tracking = 2 * 2 * D("0.10")  # two target-tracking policies, two alarms each
-    release_alarms = 2 * 1 * D("0.10")  # Target5xx, UnhealthyHosts: one metric each; SNS topic, e-mail subscription free
-    # alarms: CpuSaturated, MemorySaturated, TasksBelowDesired are metric math reading 2 metrics each; Elb5xx,
-    # NoHealthyHost, SlowResponses read one each: 9 alarm metrics
-    alarms = [2 * D("0.10"), 2 * D("0.10"), 2 * D("0.10"), D("0.10"), D("0.10"), D("0.10")]
+    # Target5xx reads one metric, UnhealthyHosts one per target group; SNS topic, e-mail subscription free
+    release_alarms = (1 + 2) * D("0.10")
+    # alarms: CpuSaturated, MemorySaturated, TasksBelowDesired and NoHealthyHost (one per target group) are
+    # metric math reading 2 metrics each; Elb5xx, SlowResponses read one each: 10 alarm metrics
+    alarms = [2 * D("0.10"), 2 * D("0.10"), 2 * D("0.10"), 2 * D("0.10"), D("0.10"), D("0.10")]
+    # BLUE_GREEN: 2 tasks twice over for BakeTimeMinutes at each of 20 releases a month (assumed)
+    bake_minutes = int(ENVIRONMENTS["prod"].values["BakeTimeMinutes"])
+    overlap = 2 * (per_task / 730) * bake_minutes / 60 * 20  # 10 minutes: 0.16
     expected = {
         "cert-dns": D("0.00"),  # the certificate is free; the zone is made by make zone, outside the layers
         "ci": D("0.00"),  # IAM roles, managed policies and the OIDC provider are free
         "alb": cents(alb_hours) + cents(lcu) + cents(access_logs),  # 22.29
-        "release-alarms": cents(release_alarms) + cents(kms),  # 1.20
-        "service": cents(tasks) + cents(kms) + cents(log_ingestion),  # 37.54
+        "release-alarms": cents(release_alarms) + cents(kms),  # 1.30
+        "service": cents(tasks) + cents(overlap) + cents(kms) + cents(log_ingestion),  # 37.70
         "scaling": cents(target_tracking),  # 0.40
-        "alarms": sum(cents(a) for a in alarms),  # 0.90
+        "alarms": sum(cents(a) for a in alarms),  # 1.00
     }
-    total = sum(expected.values())  # 62.33
+    total = sum(expected.values())  # 62.69
     assert layer_totals(reviewed["prod"]) == expected  # and waf is not deployed in prod
     assert reviewed["prod"].total == total
     fargate = next(c for line in reviewed["prod"].layers for c in line.costs if c.item == "fargate_tasks")
@@ -401,6 +405,10 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
     assert "× (0.5 vCPU × $0.04048 per vCPU-hour" in text
     assert f"1 LCU on average (assumed) × $0.008 per LCU-hour × 730 hours | ${cents(lcu)} |" in text
     assert f"| CpuSaturatedAlarm | alarm | 2 metrics × $0.10 per standard-resolution alarm metric a month | ${cents(alarms[0])} |" in text
+    assert (
+        f"| Service | second set of tasks during releases | 2 tasks × {bake_minutes} min (BakeTimeMinutes {bake_minutes}) × "
+        f"20 releases a month (assumed) × $0.0247 a task-hour | ${cents(overlap)} |"
+    ) in text
 
 
 def staging_expected():
@@ -416,16 +424,17 @@ def staging_expected():
         "cert-dns": D("0.00"),  # the certificate is free
         "alb": cents(alb_hours) + cents(lcu) + D("0.00"),  # access logs are off: the bucket stays empty; 22.27
         "waf": cents(web_acl) + cents(kms) + cents(waf_logs),  # 12.10
-        "release-alarms": cents(2 * D("0.10")) + cents(kms),  # two one-metric alarms; no e-mail address, no subscription: 1.20
-        "service": cents(tasks) + cents(kms) + cents(1 * D("0.50")),  # KMS key, 1 GB of logs: 19.52
+        "release-alarms": cents(3 * D("0.10")) + cents(kms),  # alarms of 1 and 2 metrics; no e-mail address, no subscription: 1.30
+        # KMS key, 1 GB of logs; ROLLING: no second set of tasks priced: 19.52
+        "service": cents(tasks) + cents(kms) + cents(1 * D("0.50")),
         "scaling": cents(2 * 2 * D("0.10")),  # 0.40
-        "alarms": cents(9 * D("0.10")),  # 3 metric-math alarms of 2 metrics, 3 alarms of 1: 0.90
+        "alarms": cents(10 * D("0.10")),  # 4 metric-math alarms of 2 metrics, 2 alarms of 1: 1.00
     }
 
 
 def test_staging_cost_against_hand_computation(reviewed, written):
     expected = staging_expected()
-    total = sum(expected.values())  # 56.39
+    total = sum(expected.values())  # 56.59
     assert layer_totals(reviewed["staging"]) == expected  # and ci is not deployed in staging
     assert reviewed["staging"].total == total
     text = written["staging"].decode()
@@ -682,5 +691,41 @@ def test_deploy_time_model_from_the_environment_values(written):
         assert f"| RollbackMonitoringMinutes {v['RollbackMonitoringMinutes']} × 60 |" in section
         assert f"HealthyThresholdCount {v['HealthyThresholdCount']} =" in section
         assert f"HealthCheckGracePeriodSeconds {v['HealthCheckGracePeriodSeconds']} and" in section
-    # prod's values (the inputs' defaults): 30 + 30 + 60 s
-    assert "| **Rolling deploy, new tasks running to old tasks gone** | the sum | **2 min (120 s)** |" in written["prod"].decode()
+    # staging rolls: one health check, the drain and the stop
+    v = ENVIRONMENTS["staging"].values
+    assert v["DeploymentStrategy"] == "ROLLING"
+    rolling = int(v["HealthCheckIntervalSeconds"]) + int(v["DeregistrationDelaySeconds"]) + int(v["StopTimeoutSeconds"])
+    assert (
+        f"| **Rolling deploy, new tasks running to old tasks gone** | the sum | **{render.duration(rolling)}** |"
+        in written["staging"].decode()
+    )
+    # prod is blue/green: the bake time too, while both sets of tasks run
+    v = ENVIRONMENTS["prod"].values
+    assert v["DeploymentStrategy"] == "BLUE_GREEN"
+    bake = int(v["BakeTimeMinutes"]) * 60
+    blue_green = int(v["HealthCheckIntervalSeconds"]) + bake + int(v["DeregistrationDelaySeconds"]) + int(v["StopTimeoutSeconds"])
+    section = written["prod"].decode().split("\n## How long a deploy takes\n", 1)[1].split("\n## ", 1)[0]
+    assert (
+        f"| Bake: old and new tasks both run, all traffic on the new ones | BakeTimeMinutes {v['BakeTimeMinutes']} × 60 | {bake} |"
+        in section
+    )
+    assert f"| **BLUE_GREEN deploy, new tasks running to old tasks gone** | the sum | **{render.duration(blue_green)}** |" in section
+    assert f"port {v['TestListenerPort']}, reachable from TestListenerCidr {v['TestListenerCidr']} only" in section
+
+
+def test_canary_and_linear_waits_are_modelled_as_cloudformation_counts_them():
+    values = {k: str(v.default) for k, v in templates.inputs.INPUTS.items()} | {"TestListenerCidr": "203.0.113.0/24"}
+    canary = render.traffic_shifting_steps(
+        "qa", values | {"DeploymentStrategy": "CANARY", "CanaryPercent": "10", "CanaryBakeTimeMinutes": "5"}, render.deploy_times(values)
+    )
+    assert (
+        "| Production traffic moves: CanaryPercent 10 % of production traffic first, the rest after CanaryBakeTimeMinutes 5 | CanaryBakeTimeMinutes 5 | 300 |"
+        in canary
+    )
+    # 100 / 25 = 4 shifts, the last without a step bake: 3 steps
+    linear = render.traffic_shifting_steps(
+        "qa",
+        values | {"DeploymentStrategy": "LINEAR", "LinearStepPercent": "25", "LinearStepBakeTimeMinutes": "2"},
+        render.deploy_times(values),
+    )
+    assert "| LinearStepBakeTimeMinutes 2 × 3 steps of LinearStepPercent 25 | 360 |" in "\n".join(linear)

@@ -645,3 +645,43 @@ def test_a_test_server_stops_by_itself_when_its_test_run_dies(tmp_path):
     if alive:  # do not leave it running even when the test fails
         os.kill(pid, 9)
     assert not alive, "the orphaned sandbox server kept running"
+
+
+def test_a_blue_green_release_path_is_created_and_wired(aws):
+    # The alb layer's listener rules and test listener exist only when releases shift traffic; the
+    # service layer then takes them with the alternate target group (staging and the sandbox roll).
+    testers = "203.0.113.0/24"
+    alb = deploy(
+        aws,
+        "alb",
+        body("alb"),
+        parameters("sandbox", "alb", DeploymentStrategy="BLUE_GREEN", TestListenerCidr=testers) | certificate_and_zone(aws),
+    )
+    port = int(alb["TestListenerPort"])
+    listeners = {
+        listener["Port"]: listener for listener in aws.elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]
+    }
+    assert listeners[port]["Protocol"] == "HTTPS"
+    weights = [
+        {"TargetGroupArn": alb["TargetGroupArn"], "Weight": 100},
+        {"TargetGroupArn": alb["AlternateTargetGroupArn"], "Weight": 0},
+    ]
+    for rule_arn, listener_port in ((alb["ProductionListenerRuleArn"], 443), (alb["TestListenerRuleArn"], port)):
+        (rule,) = aws.elbv2.describe_rules(RuleArns=[rule_arn])["Rules"]
+        assert rule_arn.split("/")[-2] == listeners[listener_port]["ListenerArn"].split("/")[-1]  # .../<listener id>/<rule id>
+        (action,) = rule["Actions"]
+        assert [{k: g[k] for k in ("TargetGroupArn", "Weight")} for g in action["ForwardConfig"]["TargetGroups"]] == weights
+    (group,) = aws.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{PREFIX}-alb-sg"]}])["SecurityGroups"]
+    from_testers = [r for r in group["IpPermissions"] if r["FromPort"] == port]
+    assert [(r["ToPort"], [c["CidrIp"] for c in r["IpRanges"]]) for r in from_testers] == [(port, [testers])]
+
+    wired = {name: alb[name] for name in ("TargetGroupArn", "AlternateTargetGroupArn", "ProductionListenerRuleArn", "TestListenerRuleArn")}
+    service = deploy(
+        aws, "service", body("service"), parameters("sandbox", "service", DeploymentStrategy="BLUE_GREEN") | SERVICE_WIRED | wired
+    )
+    resources = {r["LogicalResourceId"]: r for r in aws.cloudformation.describe_stack_resources(StackName="service")["StackResources"]}
+    role = aws.iam.get_role(RoleName=resources["InfrastructureRole"]["PhysicalResourceId"])["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs.amazonaws.com"}
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"].endswith(f"policy/{PREFIX.split('-')[0]}-role-boundary")
+    found = aws.ecs.describe_services(cluster=CLUSTER, services=[service["ServiceName"]])["services"][0]
+    assert found["loadBalancers"][0]["targetGroupArn"] == alb["TargetGroupArn"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from scripts.review.resolver import DEPLOY_TIME_TEXT, UNKNOWN, as_number
-from templates import ROOT, inputs
+from templates import ROOT, inputs, params
 
 PRICES = ROOT / "scripts" / "prices.yaml"
 CENT = Decimal("0.01")
@@ -111,6 +111,49 @@ def fargate(cfg, name, resource, layer, prices, context):
     return tasks * per_task, basis
 
 
+def release_overlap(cfg, name, resource, layer, prices, context):
+    """A release that shifts traffic runs a second full set of tasks while traffic moves and through
+    the bake time (scripts/review/render.py's deploy-time model); a rolling one only while the new
+    tasks start, which is not priced."""
+    values = layer.estimator.values
+    strategy = values.get("DeploymentStrategy")
+    if strategy not in inputs.TRAFFIC_SHIFTING:
+        return ZERO, f"DeploymentStrategy {strategy}: the old and new tasks overlap only while the new ones start"
+    service = next((c for c in context if c["resource"] == name and c["layer"] == layer.name), None)
+    if service is None:
+        return None, "the service's tasks are not priced"
+    waits = release_waits(values)
+    minutes = params.deployment_wait_minutes(waits)
+    releases, releases_text = prices.assumption(cfg["units"])
+    hours, _ = prices.hours
+    per_task_hour = service["per_task"] / hours
+    amount = service["tasks"] * per_task_hour * Decimal(minutes) / 60 * releases
+    basis = (
+        f"{plural(service['tasks'], 'task')} × {minutes} min ({wait_terms(waits)}) × {releases_text} × "
+        f"${per_task_hour.quantize(Decimal('0.0001'), ROUND_HALF_UP)} a task-hour"
+    )
+    return amount, basis
+
+
+WAIT_INPUTS = ("BakeTimeMinutes", "CanaryBakeTimeMinutes", "LinearStepPercent", "LinearStepBakeTimeMinutes")
+
+
+def release_waits(values: dict) -> dict:
+    """The inputs that set how long a release that shifts traffic waits, as numbers."""
+    return {"DeploymentStrategy": values["DeploymentStrategy"]} | {name: int(values[name]) for name in WAIT_INPUTS}
+
+
+def wait_terms(v: dict) -> str:
+    """The terms of params.deployment_wait_minutes in words."""
+    bake = f"BakeTimeMinutes {v['BakeTimeMinutes']}"
+    if v["DeploymentStrategy"] == "CANARY":
+        return f"CanaryBakeTimeMinutes {v['CanaryBakeTimeMinutes']} + {bake}"
+    if v["DeploymentStrategy"] == "LINEAR":
+        steps = params.linear_steps(v["LinearStepPercent"])
+        return f"LinearStepBakeTimeMinutes {v['LinearStepBakeTimeMinutes']} × {steps} steps of LinearStepPercent {v['LinearStepPercent']} + {bake}"
+    return bake
+
+
 def hourly(cfg, name, resource, layer, prices, context):
     price, price_said = prices.price(cfg["price"])
     hours, hours_text = prices.hours
@@ -190,6 +233,7 @@ FORMULAS = {
     "monthly": monthly,
     "per_unit": per_unit,
     "fargate": fargate,
+    "release_overlap": release_overlap,
     "target_tracking_alarms": target_tracking_alarms,
     "alarm": alarm,
     "waf_web_acl": waf_web_acl,

@@ -10,9 +10,9 @@ import yaml
 
 import templates
 from scripts.review.collect import Layer, Review
-from scripts.review.cost import CENT, ZERO, dec, money, number, plural
+from scripts.review.cost import CENT, ZERO, dec, money, number, plural, release_waits, wait_terms
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code, scalar_text
-from templates import validation
+from templates import inputs, params, validation
 
 
 def document(review: Review) -> str:
@@ -372,13 +372,32 @@ def duration(seconds: int) -> str:
 
 
 def deploy_duration_section(review: Review) -> list[str]:
-    """How long a rolling deploy takes with this environment's values, term by term."""
+    """How long a deploy takes with this environment's values, term by term."""
     env, values = review.env, review.environment.values
     t = deploy_times(values)
-    return [
-        "## How long a deploy takes",
+    strategy = values["DeploymentStrategy"]
+    lines = ["## How long a deploy takes", ""]
+    if strategy in inputs.TRAFFIC_SHIFTING:
+        lines += traffic_shifting_steps(env, values, t)
+    else:
+        lines += rolling_steps(env, values, t)
+    return lines + [
         "",
-        f"The service deploys with ECS's rolling update (MinimumHealthyPercent 100, MaximumPercent 200): ECS starts a "
+        "What does not lengthen a good deploy but bounds a bad one:",
+        "",
+        f"- a target that fails health checks and recovers is back in service after HealthCheckIntervalSeconds "
+        f"{values['HealthCheckIntervalSeconds']} × HealthyThresholdCount {values['HealthyThresholdCount']} = {t['recovery']} s",
+        f"- a new task that never gets healthy is replaced no sooner than the longer of HealthCheckGracePeriodSeconds "
+        f"{values['HealthCheckGracePeriodSeconds']} and HealthCheckIntervalSeconds {values['HealthCheckIntervalSeconds']} × "
+        f"UnhealthyThresholdCount {UNHEALTHY_THRESHOLD} = {t['unhealthy']} s: {duration(t['failing_task'])}; the circuit breaker "
+        "rolls the deploy back after repeated failed tasks",
+        "",
+    ]
+
+
+def rolling_steps(env, values, t) -> list[str]:
+    return [
+        f"{env} releases with ECS's rolling update (DeploymentStrategy ROLLING; MinimumHealthyPercent 100, MaximumPercent 200): ECS starts a "
         f"full new set of tasks beside the old ones, registers each in the target group once it runs, and deregisters "
         f"and stops the old ones as the new ones become healthy. With {env}'s values, after the new tasks are running "
         "(image pull and gunicorn start: not modelled, it depends on the image and is not measured here), each step at most:",
@@ -395,19 +414,57 @@ def deploy_duration_section(review: Review) -> list[str]:
         f"RollbackMonitoringMinutes {values['RollbackMonitoringMinutes']} × 60 | {t['watch']} |",
         "",
         f"So `make deploy` of a new image takes the task start plus at most {duration(t['rolling_most'])}, then {duration(t['watch'])} of alarm watch before the stack update completes; "
-        "slower than that is slow.",
+        "slower than that is slow. The old and new tasks overlap only for those minutes, so the overlap is not priced.",
+    ]
+
+
+# ECS's blue/green, canary and linear releases: the new tasks start in the alternate target group, the
+# test listener rule points at them, production traffic moves by the production rule's weights (at
+# once, a canary share first, or in equal steps), the old tasks keep running for the bake time so
+# that a rollback moves traffic back without starting tasks, then they drain and stop.
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-blue-green.html
+# The waits CloudFormation counts, and its 33-hour bound: templates/params.py deployment_wait_minutes.
+SHIFT_TEXT = {
+    "BLUE_GREEN": "all production traffic at once",
+    "CANARY": "CanaryPercent {CanaryPercent} % of production traffic first, the rest after CanaryBakeTimeMinutes {CanaryBakeTimeMinutes}",
+    "LINEAR": "LinearStepPercent {LinearStepPercent} % of production traffic at a time, every LinearStepBakeTimeMinutes {LinearStepBakeTimeMinutes}",
+}
+
+
+def traffic_shifting_steps(env, values, t) -> list[str]:
+    strategy = values["DeploymentStrategy"]
+    waits = release_waits(values)
+    shifting = (params.deployment_wait_minutes(waits) - waits["BakeTimeMinutes"]) * 60
+    bake = waits["BakeTimeMinutes"] * 60
+    total = t["first_check"] + shifting + bake + t["drain"] + t["stop"]
+    shift_row = f"| Production traffic moves: {SHIFT_TEXT[strategy].format(**values)} | " + (
+        f"{wait_terms(waits).rsplit(' + ', 1)[0]} | {shifting} |" if shifting else "at once | 0 |"
+    )
+    return [
+        f"{env} releases with ECS's {strategy} strategy (DeploymentStrategy): ECS starts a full second set of tasks in the "
+        f"alternate target group, points the test listener (port {values['TestListenerPort']}, reachable from TestListenerCidr "
+        f"{values['TestListenerCidr'] or '(empty)'} only) at them, moves production traffic by the production listener rule's weights, "
+        "keeps the old tasks for the bake time so that a rollback only moves traffic back, then drains and stops them. "
+        f"With {env}'s values, after the new tasks are running (image pull and gunicorn start: not modelled), each step at most:",
         "",
-        "What does not lengthen a good deploy but bounds a bad one:",
+        "| Step | Term | Seconds |",
+        "|---|---|---|",
+        f"| A new task becomes healthy: one passing health check after it is registered | "
+        f"HealthCheckIntervalSeconds {values['HealthCheckIntervalSeconds']} | {t['first_check']} |",
+        shift_row,
+        f"| Bake: old and new tasks both run, all traffic on the new ones | BakeTimeMinutes {waits['BakeTimeMinutes']} × 60 | {bake} |",
+        f"| An old task drains its connections | DeregistrationDelaySeconds {values['DeregistrationDelaySeconds']} | {t['drain']} |",
+        f"| An old task stops | StopTimeoutSeconds {values['StopTimeoutSeconds']} | {t['stop']} |",
+        f"| **{strategy} deploy, new tasks running to old tasks gone** | the sum | **{duration(total)}** |",
+        f"| CloudFormation watches the release alarms before it calls the update good | "
+        f"RollbackMonitoringMinutes {values['RollbackMonitoringMinutes']} × 60 | {t['watch']} |",
         "",
-        f"- a target that fails health checks and recovers is back in service after HealthCheckIntervalSeconds "
-        f"{values['HealthCheckIntervalSeconds']} × HealthyThresholdCount {values['HealthyThresholdCount']} = {t['recovery']} s",
-        f"- a new task that never gets healthy is replaced no sooner than the longer of HealthCheckGracePeriodSeconds "
-        f"{values['HealthCheckGracePeriodSeconds']} and HealthCheckIntervalSeconds {values['HealthCheckIntervalSeconds']} × "
-        f"UnhealthyThresholdCount {UNHEALTHY_THRESHOLD} = {t['unhealthy']} s: {duration(t['failing_task'])}; the circuit breaker "
-        "rolls the deploy back after repeated failed tasks",
+        f"So `make deploy` of a new image takes the task start plus at most {duration(total)}, then {duration(t['watch'])} of alarm watch; "
+        "slower than that is slow. The release alarms watch both target groups throughout, and ECS rolls the release back when they fire.",
         "",
-        "Blue/green (ECS native, with a bake time) is not offered by these templates yet: every environment deploys rolling.",
-        "",
+        f"Cost: the second set of tasks runs from its start until the old tasks stop, mostly the {duration(shifting + bake)} of shifting and bake; "
+        "the alternate target group and the listener rules cost nothing themselves. The cost section prices that overlap per release "
+        '(the Service\'s "second set of tasks during releases" line, at an assumed number of releases a month).',
     ]
 
 
