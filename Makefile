@@ -104,9 +104,9 @@ recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED
 rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers
 	@$(FRESH) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
-verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks [TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]
+verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]
 	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(foreach c,$(CONNECT_TO),--connect-to $(c)) \
-		$(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)")
+		$(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)") $(if $(TEST_LISTENER),--test-listener)
 
 task: $(INSTALLED) ## run CMD="python manage.py migrate" once as a task of ENV's service, streaming its log; exits with its exit code [TAG= YES=1 MAX_WAIT=min]
 	@$(AWS) $(DEPLOY) task $(FLAGS) --cmd $(call quote,$(CMD))

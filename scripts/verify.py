@@ -1,10 +1,12 @@
 """`make verify STACK=service ENV=…`: is the deployed service really serving?
 
 One line per check, exit 1 if any fails: the ECS rollout finished with running == desired,
-every registered target healthy, HTTP answers 301 to HTTPS, HTTPS /health answers 200 with
-{"status": "healthy", "database": "ok"} over a certificate valid for the host, and the
-environment's own smoke checks (params file, `smoke_checks`). Failing checks are retried until
---timeout while a rollout may still be settling.
+every target registered in either target group healthy (a blue/green release leaves the tasks in
+either), HTTP answers 301 to HTTPS, HTTPS /health answers 200 with {"status": "healthy",
+"database": "ok"} over a certificate valid for the host, and the environment's own smoke checks
+(params file, `smoke_checks`). Failing checks are retried until --timeout while a rollout may
+still be settling. With TEST_LISTENER=1 the HTTPS checks go to the test listener instead, which
+reaches a release's new tasks before production traffic does.
 
 On an emulator (the sandbox: AWS_ENDPOINT_URL set) a check that cannot pass there is not run but
 printed as skipped, with the reason: the emulator runs no containers, so no rollout completes and
@@ -64,9 +66,9 @@ class Endpoint:
     def maps(self, host, port) -> bool:
         return (host, port) in self.connect_to
 
-    def request(self, scheme, host, path):
+    def request(self, scheme, host, path, port=None):
         """(status, headers, body, peer certificate or None)."""
-        port = 443 if scheme == "https" else 80
+        port = port or (443 if scheme == "https" else 80)
         address = self.connect_to.get((host, port), (host, port))
         sock = socket.create_connection(address, timeout=self.timeout)
         certificate = None
@@ -109,17 +111,24 @@ def check_service(ecs, cluster, service, task_definition=None) -> Result:
     return Result("ecs service", svc.get("status") == "ACTIVE", detail)
 
 
-def check_targets(elbv2, target_group_arn) -> Result:
-    targets = elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]
-    states = [t["TargetHealth"]["State"] for t in targets]
+def check_targets(elbv2, target_group_arns) -> Result:
+    """Every target registered in the service's target groups is healthy, and there is one. A
+    BLUE_GREEN, CANARY or LINEAR release leaves the tasks in either group (templates/alb.py), and
+    during its bake time in both."""
+    found = []
+    for arn in target_group_arns:
+        group = arn.split(":")[-1].split("/")[1] if "/" in arn else arn
+        found += [(group, t) for t in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]]
+    if not found:
+        return Result("targets healthy", False, "no target registered")
     unhealthy = [
-        f"{t['Target']['Id']} {t['TargetHealth']['State']} ({t['TargetHealth'].get('Reason', '')})"
-        for t in targets
+        f"{t['Target']['Id']} in {group} {t['TargetHealth']['State']} ({t['TargetHealth'].get('Reason', '')})"
+        for group, t in found
         if t["TargetHealth"]["State"] != "healthy"
     ]
-    if not targets:
-        return Result("targets healthy", False, "no target registered")
-    return Result("targets healthy", not unhealthy, "; ".join(unhealthy) or f"{states.count('healthy')} of {len(states)} healthy")
+    groups = sorted({group for group, _ in found})
+    healthy = f"{len(found)} of {len(found)} healthy ({', '.join(groups)})"
+    return Result("targets healthy", not unhealthy, "; ".join(unhealthy) or healthy)
 
 
 def check_redirect(endpoint, host) -> Result:
@@ -133,10 +142,10 @@ def check_redirect(endpoint, host) -> Result:
     return Result("http redirects to https", ok, f"{status} -> {location or '(no Location)'}")
 
 
-def check_health(endpoint, host, path="/health") -> list[Result]:
+def check_health(endpoint, host, path="/health", port=443) -> list[Result]:
     """The certificate and /health; a TLS failure fails both."""
     try:
-        status, _, body, certificate = endpoint.request("https", host, path)
+        status, _, body, certificate = endpoint.request("https", host, path, port)
     except ssl.SSLCertVerificationError as error:
         reason = error.verify_message or str(error)
         return [Result("certificate valid for host", False, reason), Result(f"https {path}", False, "no TLS connection")]
@@ -152,8 +161,8 @@ def check_health(endpoint, host, path="/health") -> list[Result]:
     return results
 
 
-def check_smoke(endpoint, host, smoke) -> Result:
-    status, _, _, _ = endpoint.request("https", host, smoke["path"])
+def check_smoke(endpoint, host, smoke, port=443) -> Result:
+    status, _, _, _ = endpoint.request("https", host, smoke["path"], port)
     return Result(f"smoke {smoke['path']}", status == smoke["status"], f"{status} (expected {smoke['status']})")
 
 
@@ -165,15 +174,29 @@ def run_checks(
     elbv2=None,
     cluster=None,
     service=None,
-    target_group_arn=None,
+    target_group_arns=(),
     smoke_checks=(),
     emulator=False,
     task_definition=None,
+    test_listener_port=None,
 ) -> list[Result]:
     """One result per check, in a fixed order. With `emulator` the checks it cannot pass are
     skipped, and an HTTP check runs only where `endpoint` maps its host and port (a local server);
-    endpoint None: no HTTP check runs."""
+    endpoint None: no HTTP check runs. With `test_listener_port` the HTTPS checks go to the load
+    balancer's test listener, which reaches a release's new tasks before production traffic does;
+    the rollout and target checks, which judge a finished release, are skipped then."""
     results = []
+    if test_listener_port:
+        reason = "TEST_LISTENER: the new tasks are checked through the test listener before the release completes"
+        results.append(Result.skip("ecs rollout", reason))
+        results.append(Result.skip("targets healthy", reason))
+        results.append(Result.skip("http redirects to https", "the test listener answers HTTPS only"))
+        https = test_listener_port
+        checks = [
+            (https, ["certificate valid for host", "https /health"], lambda: check_health(endpoint, host, port=https)),
+            *[(https, [f"smoke {s['path']}"], lambda s=s: [check_smoke(endpoint, host, s, https)]) for s in smoke_checks],
+        ]
+        return results + run_http_checks(endpoint, host, checks, emulator)
     if ecs is not None:
         if emulator:
             results.append(check_service(ecs, cluster, service, task_definition))
@@ -184,12 +207,18 @@ def run_checks(
         if emulator:
             results.append(Result.skip("targets healthy", f"{NO_CONTAINERS}, so no target is registered to be healthy"))
         else:
-            results.append(check_targets(elbv2, target_group_arn))
+            results.append(check_targets(elbv2, target_group_arns))
     checks = [
         (80, ["http redirects to https"], lambda: [check_redirect(endpoint, host)]),
         (443, ["certificate valid for host", "https /health"], lambda: check_health(endpoint, host)),
         *[(443, [f"smoke {s['path']}"], lambda s=s: [check_smoke(endpoint, host, s)]) for s in smoke_checks],
     ]
+    return results + run_http_checks(endpoint, host, checks, emulator)
+
+
+def run_http_checks(endpoint, host, checks, emulator) -> list[Result]:
+    """checks: (port, the names of its results, check); on an emulator only the mapped ports are requested."""
+    results = []
     for port, names, check in checks:
         if emulator and (endpoint is None or not endpoint.maps(host, port)):
             reason = f"{host}:{port} is the public host, not the emulator's: CONNECT_TO= maps it to a local server"

@@ -334,6 +334,17 @@ def test_verify_on_the_sandbox_runs_what_the_emulator_can_pass_and_names_what_it
     assert out.splitlines()[-1] == f"1 passed, {2 + len(smoke)} failed, 3 skipped"
 
 
+def test_verify_through_the_test_listener_is_refused_where_releases_roll(run, deployed):
+    assert VALUES["DeploymentStrategy"] == "ROLLING"  # the sandbox rolls like staging; prod's test listener: tests/test_verify.py
+    code, out, err = run("verify", "--test-listener")
+    assert code == 2, out + err
+    assert (
+        f"{templates.stack_name(ENV, 'alb')} has no test listener: {ENV} releases ROLLING ({ENV}.yaml: parameters.DeploymentStrategy)"
+        in err
+    )
+    assert "Traceback" not in err
+
+
 def test_diff_is_clean_after_deploy(run, deployed):
     code, out, err = run("diff", "--stack", "alb")
     assert code == 0, out + err

@@ -262,7 +262,7 @@ def test_on_an_emulator_the_checks_it_cannot_pass_are_skipped_with_their_reason(
             elbv2=elbv2,
             cluster="c",
             service="svc",
-            target_group_arn="arn",
+            target_group_arns=["arn"],
             smoke_checks=[{"path": "/x", "status": 200}],
             emulator=True,
             task_definition=TASK_DEFINITION,
@@ -315,20 +315,66 @@ def test_a_skipped_check_never_counts_as_passed():
     assert said[-1] == "0 passed, 1 failed, 1 skipped"
 
 
-def test_targets_check_names_the_unhealthy_target():
+PRIMARY = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app-tg/0123456789abcdef"
+ALTERNATE = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app-tg-alt/fedcba9876543210"
+
+
+def target(address, state, reason=None):
+    return {"Target": {"Id": address, "Port": 8000}, "TargetHealth": {"State": state, **({"Reason": reason} if reason else {})}}
+
+
+def test_targets_check_names_the_unhealthy_target_and_its_group():
     elbv2, stub = stubbed("elbv2")
-    arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg/0123456789abcdef"
-    descriptions = [
-        {"Target": {"Id": "10.0.1.5", "Port": 8000}, "TargetHealth": {"State": "healthy"}},
-        {"Target": {"Id": "10.0.2.7", "Port": 8000}, "TargetHealth": {"State": "unhealthy", "Reason": "Target.ResponseCodeMismatch"}},
-    ]
-    stub.add_response("describe_target_health", {"TargetHealthDescriptions": descriptions}, {"TargetGroupArn": arn})
-    stub.add_response("describe_target_health", {"TargetHealthDescriptions": []}, {"TargetGroupArn": arn})
+    descriptions = [target("10.0.1.5", "healthy"), target("10.0.2.7", "unhealthy", "Target.ResponseCodeMismatch")]
+    for response in (descriptions, []):
+        for arn in (PRIMARY, ALTERNATE):
+            stub.add_response(
+                "describe_target_health", {"TargetHealthDescriptions": response if arn == PRIMARY else []}, {"TargetGroupArn": arn}
+            )
     with stub:
-        first = verify.check_targets(elbv2, arn)
-        second = verify.check_targets(elbv2, arn)
-    assert not first.ok and "10.0.2.7 unhealthy (Target.ResponseCodeMismatch)" in first.detail
+        first = verify.check_targets(elbv2, [PRIMARY, ALTERNATE])
+        second = verify.check_targets(elbv2, [PRIMARY, ALTERNATE])
+    assert not first.ok and first.detail == "10.0.2.7 in app-tg unhealthy (Target.ResponseCodeMismatch)"
     assert not second.ok and second.detail == "no target registered"
+
+
+def test_targets_are_looked_for_in_both_target_groups():
+    """After a blue/green release the tasks serve from the alternate target group; during its bake
+    time from both. The primary one empty is no failure then."""
+    elbv2, stub = stubbed("elbv2")
+    after_release = {PRIMARY: [], ALTERNATE: [target("10.0.1.9", "healthy"), target("10.0.2.9", "healthy")]}
+    baking = {PRIMARY: [target("10.0.1.5", "healthy")], ALTERNATE: [target("10.0.1.9", "healthy")]}
+    draining = {PRIMARY: [target("10.0.1.5", "draining", "Target.DeregistrationInProgress")], ALTERNATE: [target("10.0.1.9", "healthy")]}
+    for state in (after_release, baking, draining):
+        for arn in (PRIMARY, ALTERNATE):
+            stub.add_response("describe_target_health", {"TargetHealthDescriptions": state[arn]}, {"TargetGroupArn": arn})
+    with stub:
+        results = [verify.check_targets(elbv2, [PRIMARY, ALTERNATE]) for _ in range(3)]
+    assert [(r.ok, r.detail) for r in results] == [
+        (True, "2 of 2 healthy (app-tg-alt)"),
+        (True, "2 of 2 healthy (app-tg, app-tg-alt)"),
+        (False, "10.0.1.5 in app-tg draining (Target.DeregistrationInProgress)"),
+    ]
+
+
+def test_the_test_listener_checks_go_to_its_port_only(servers):
+    """TEST_LISTENER=1: /health and the smoke checks through the test listener's port; nothing on 80 or
+    443, and the checks that judge a finished release are skipped, saying why."""
+    site, endpoint = servers
+    started = endpoint()
+    test_port = 8443
+    started.connect_to = {(HOST, test_port): started.connect_to[(HOST, 443)]}  # only the test listener is reachable
+    results = verify.run_checks(started, HOST, smoke_checks=[{"path": "/api/user/login", "status": 200}], test_listener_port=test_port)
+    assert [(r.name, r.ok) for r in results] == [
+        ("ecs rollout", None),
+        ("targets healthy", None),
+        ("http redirects to https", None),
+        ("certificate valid for host", True),
+        ("https /health", True),
+        ("smoke /api/user/login", True),
+    ]
+    assert "test listener" in results[0].detail and "HTTPS only" in results[2].detail
+    assert site.requests == [("https", "/health"), ("https", "/api/user/login")]
 
 
 def test_verify_retries_until_the_checks_pass_then_prints_one_line_each():

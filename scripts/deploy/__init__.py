@@ -82,6 +82,12 @@ def parse(argv):
     )
     parser.add_argument("--ca-bundle", help="verify: CA certificates to trust (default: the system's)")
     parser.add_argument(
+        "--test-listener",
+        action="store_true",
+        help="verify: check /health and the smoke checks through the load balancer's test listener, which reaches a "
+        "release's new tasks before production traffic does (not with DeploymentStrategy ROLLING)",
+    )
+    parser.add_argument(
         "--cmd", metavar="COMMAND", help='task: the web container\'s command, split like a shell does ("python manage.py migrate")'
     )
     parser.add_argument("--since", default="10m", help="logs: how far back, a number and s, m, h or d (default 10m)")

@@ -222,7 +222,23 @@ class Commands:
                 raise Failure(f"error: {stack} is not deployed: nothing to verify")
             outputs[layer] = deployer.outputs(stack)
         alb, service = outputs["alb"], outputs["service"]
-        deployer.say(f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s")
+        test_listener_port = None
+        if args.test_listener:
+            if "TestListenerPort" not in alb:
+                strategy = environment.values["DeploymentStrategy"]
+                raise Failure(
+                    f"error: {templates.stack_name(environment.name, 'alb')} has no test listener: {environment.name} releases "
+                    f"{strategy} ({environment.path.name}: parameters.DeploymentStrategy); the test listener exists with BLUE_GREEN, CANARY or LINEAR, "
+                    "once the alb layer is deployed with it",
+                    2,
+                )
+            test_listener_port = int(alb["TestListenerPort"])
+            deployer.say(
+                f"verifying the test listener https://{alb['ServiceHost']}:{test_listener_port} ({environment.name}): the new tasks of a "
+                f"release before production traffic moves; reachable from TestListenerCidr {environment.values['TestListenerCidr']} only"
+            )
+        else:
+            deployer.say(f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s")
         # With AWS_ENDPOINT_URL the stacks live in an emulator: it runs no containers, and the public host
         # in their outputs is not theirs. verify.run_checks skips what cannot pass there, saying why, and
         # makes HTTP requests only to the --connect-to addresses (a local server), never the public host.
@@ -242,10 +258,12 @@ class Commands:
                 elbv2=deployer.client("elbv2"),
                 cluster=service["ClusterName"],
                 service=service["ServiceName"],
-                target_group_arn=alb["TargetGroupArn"],
+                # Both: a release that shifts traffic leaves the tasks in either (templates/alb.py).
+                target_group_arns=[alb[name] for name in ("TargetGroupArn", "AlternateTargetGroupArn") if name in alb],
                 smoke_checks=environment.smoke_checks,
                 emulator=bool(emulator),
                 task_definition=service.get("TaskDefinitionArn"),
+                test_listener_port=test_listener_port,
             )
 
         return 0 if verify.verify(run_once, timeout=args.timeout, sleep=deployer.sleep, say=deployer.say) else 1
