@@ -327,9 +327,13 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
                 # log-group:<name> for FilterLogEvents, log-group:<name>:log-stream:<stream> for GetLogEvents
                 Resource=[arn("logs", f"log-group:/ecs/{PROJECT}-*")],
             ),
-            # DescribeTargetHealth has no resource-level permissions.
+            # make verify reads target health; a deploy of the alb layer reads where the listener rules send
+            # traffic before it changes them (scripts/deploy/deployer.py). Neither has resource-level permissions.
             Statement(
-                Sid="ReadTargetHealth", Effect=Allow, Action=[Action("elasticloadbalancing", "DescribeTargetHealth")], Resource=["*"]
+                Sid="ReadTargetHealthAndRules",
+                Effect=Allow,
+                Action=actions("elasticloadbalancing", "DescribeTargetHealth", "DescribeRules"),
+                Resource=["*"],
             ),
             Statement(
                 # The release history and the environment's lock (scripts/deploy/history.py and lock.py), both SSM parameters.

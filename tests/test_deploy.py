@@ -209,9 +209,10 @@ class Aws:
 
     def __init__(self):
         session = SESSION
-        names = ("cloudformation", "ecs", "ssm", "sts", "route53")
+        names = ("cloudformation", "ecs", "ssm", "sts", "route53", "elbv2")
         self.clients = {name: session.client(name, config=deploy.CONFIG) for name in names}
         self.cf = Stubber(self.clients["cloudformation"])
+        self.elbv2 = Stubber(self.clients["elbv2"])
         self.route53 = Stubber(self.clients["route53"])
         self.ecs = Stubber(self.clients["ecs"])
         self.ssm = Stubber(self.clients["ssm"])
@@ -305,9 +306,9 @@ class Aws:
 def aws(monkeypatch):
     no_real_aws(monkeypatch)
     aws = Aws()
-    with aws.cf, aws.ecs, aws.ssm, aws.sts, aws.route53:
+    with aws.cf, aws.ecs, aws.ssm, aws.sts, aws.route53, aws.elbv2:
         yield aws
-        for stubber in (aws.cf, aws.ecs, aws.ssm, aws.sts, aws.route53):
+        for stubber in (aws.cf, aws.ecs, aws.ssm, aws.sts, aws.route53, aws.elbv2):
             stubber.assert_no_pending_responses()
 
 
@@ -455,6 +456,61 @@ def test_replacement_is_executed_with_allow_replace_under_a_relaxed_then_restore
     )
     assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 0, aws.err
     assert "stack policy relaxed" in aws.out
+
+
+RULE_CHANGES = [change("Modify", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule", details=[detail("Priority")])]
+
+
+def rule_weights(primary, alternate):
+    """DescribeRules of the production listener rule with these weights."""
+    groups = [
+        {"TargetGroupArn": OUTPUT_VALUES["TargetGroupArn"], "Weight": primary},
+        {"TargetGroupArn": OUTPUT_VALUES["AlternateTargetGroupArn"], "Weight": alternate},
+    ]
+    rule = {
+        "RuleArn": "ProductionListenerRule-physical",
+        "Priority": "1",
+        "Conditions": [{"Field": "path-pattern", "Values": ["/*"]}],
+        "Actions": [{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}],
+        "IsDefault": False,
+    }
+    return {"Rules": [rule]}
+
+
+def test_a_change_to_listener_rules_that_ecs_moved_to_the_alternate_target_group_is_refused(aws):
+    """After a blue/green release the production rule sends traffic to the alternate target group;
+    CloudFormation would write it back as the template says, all on the primary one, which runs no task."""
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", RULE_CHANGES)
+    aws.elbv2.add_response("describe_rules", rule_weights(0, 100), {"RuleArns": ["ProductionListenerRule-physical"]})
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 1
+    assert "ProductionListenerRule (Modify; now startupwebapp-tg-alt weight 100)" in aws.err
+    assert "change set deleted, nothing changed" in aws.err and "make deploy STACK=service ENV=prod TAG=<new tag>" in aws.err
+
+
+def test_a_change_to_listener_rules_on_the_primary_target_group_goes_ahead(aws):
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", RULE_CHANGES)
+    aws.elbv2.add_response("describe_rules", rule_weights(100, 0), {"RuleArns": ["ProductionListenerRule-physical"]})
+    aws.execute("alb")
+    aws.poll("alb", stack_id("alb"), described("alb", "UPDATE_COMPLETE"), event("alb", stack("alb"), "UPDATE_COMPLETE", 60))
+    aws.cf.add_response(
+        "set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(configuration(ENV, "alb")["StackPolicy"])}
+    )
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 0, aws.err
+    assert f"{stack('alb')}: UPDATE_COMPLETE" in aws.out
+
+
+def test_shifted_weights_name_every_target_group_but_the_primary_that_takes_traffic():
+    shifted = deploy.text.shifted_weights
+    primary = OUTPUT_VALUES["TargetGroupArn"]
+    assert shifted(rule_weights(100, 0)["Rules"][0], primary) == []
+    assert shifted(rule_weights(90, 10)["Rules"][0], primary) == ["startupwebapp-tg-alt weight 10"]
+    plain = {"Actions": [{"Type": "forward", "TargetGroupArn": OUTPUT_VALUES["AlternateTargetGroupArn"]}]}
+    assert shifted(plain, primary) == ["startupwebapp-tg-alt weight 1"]
 
 
 def test_throttling_is_retried_by_botocore(aws, monkeypatch):

@@ -215,3 +215,34 @@ def test_a_no_op_redeploy_of_a_drifted_stack_stays_four_calls(aws):
     aws.empty_change_set(layer)
     assert aws.run("deploy", "--stack", layer) == 0, aws.err
     assert aws.calls(layer) == 4
+
+
+def test_a_listener_rule_that_a_release_moved_is_reported_with_why(aws):
+    """ECS moves the production rule's weights in a blue/green release: the drift is real and
+    expected, and the report says so instead of suggesting to undo it."""
+    arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/startupwebapp-alb/0123456789abcdef/1111111111111111/2222222222222222"
+    moved = {
+        "StackId": stack_id("alb"),
+        "LogicalResourceId": "ProductionListenerRule",
+        "PhysicalResourceId": arn,
+        "ResourceType": "AWS::ElasticLoadBalancingV2::ListenerRule",
+        "ExpectedProperties": json.dumps({"Priority": 1}),
+        "ActualProperties": json.dumps({"Priority": 1}),
+        "PropertyDifferences": [
+            {
+                "PropertyPath": "/Actions/0/ForwardConfig/TargetGroups/0/Weight",
+                "ExpectedValue": "100",
+                "ActualValue": "0",
+                "DifferenceType": "NOT_EQUAL",
+            }
+        ],
+        "StackResourceDriftStatus": "MODIFIED",
+        "Timestamp": NOW,
+    }
+    aws.deployed("alb")
+    detect(aws, "alb")
+    poll(aws, detection_status("alb", count=1))
+    resource_drifts(aws, "alb", [moved])
+    assert aws.run("drift", "--stack", "alb") == 1, aws.err
+    assert "      /Actions/0/ForwardConfig/TargetGroups/0/Weight: expected 100, actual 0 (NOT_EQUAL)" in aws.out.splitlines()
+    assert "moves this rule's weights (ECS): expected after one" in aws.out

@@ -348,6 +348,8 @@ class Deployer:
                 f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
                 f"{left}; if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
             )
+        if exists and not allow_replace:
+            self.refuse_moving_shifted_traffic(layer, change_set, left, discard=not reviewed)
         if exists:  # what the DescribeStacks of this run says: no detection started, no call added
             self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
         try:
@@ -375,6 +377,31 @@ class Deployer:
             self.settle(layer, change_set)
         changes = len(change_set.get("Changes", []))
         self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
+
+    def refuse_moving_shifted_traffic(self, layer, change_set, left, discard):
+        """A BLUE_GREEN, CANARY or LINEAR release leaves the listener rules' weights where ECS moved
+        traffic, often all on the alternate target group. CloudFormation writes a changed rule as the
+        template states it (all on the primary target group) and deletes a removed one (the
+        listener's default then forwards to the primary): either would send production traffic to a
+        target group without the running tasks. https://github.com/aws/aws-cdk/issues/36649"""
+        changed = text.listener_rule_changes(change_set)
+        if not changed:
+            return
+        primary = self.outputs(layer.stack).get("TargetGroupArn")
+        rules = self.client("elbv2").describe_rules(RuleArns=[arn for _, arn, _ in changed])["Rules"]
+        shifted = {rule["RuleArn"]: text.shifted_weights(rule, primary) for rule in rules}
+        moving = [f"{name} ({action}; now {', '.join(shifted[arn])})" for name, arn, action in changed if shifted.get(arn)]
+        if not moving:
+            return
+        if discard:
+            self.discard(layer, change_set, exists=True)
+        raise Failure(
+            f"error: refused: the change set rewrites listener rules that ECS moved to the alternate target group in a release: "
+            f"{'; '.join(moving)}; executing it would send production traffic back to the primary target group, which may run "
+            f"no task; {left}. Release the service once more first (make deploy STACK=service ENV={self.env} TAG=<new tag>): ECS "
+            "then moves traffic back to the primary target group, and this change is safe; or, if no task serves from the "
+            "alternate one, rerun with ALLOW_REPLACE=1 (--allow-replace)"
+        )
 
     def discard(self, layer, change_set, exists):
         """Delete a change set that will not run, and the empty stack a first create made for it."""

@@ -75,6 +75,28 @@ def stateful_changes(change_set) -> list[str]:
     return risky
 
 
+def listener_rule_changes(change_set) -> list[tuple[str, str, str]]:
+    """(logical id, rule ARN, Modify or Remove) of each existing listener rule the change set changes."""
+    found = []
+    for change in change_set.get("Changes", []):
+        rc = change.get("ResourceChange", {})
+        if rc.get("ResourceType") == "AWS::ElasticLoadBalancingV2::ListenerRule" and rc.get("Action") in ("Modify", "Remove"):
+            found.append((rc["LogicalResourceId"], rc.get("PhysicalResourceId", ""), rc["Action"]))
+    return found
+
+
+def shifted_weights(rule, primary_arn) -> list[str]:
+    """'<group> <weight>' of each target group other than `primary_arn` the rule sends traffic to."""
+    shifted = []
+    for action in rule.get("Actions", []):
+        groups = action.get("ForwardConfig", {}).get("TargetGroups") or [{"TargetGroupArn": action.get("TargetGroupArn"), "Weight": 1}]
+        for group in groups:
+            arn = group.get("TargetGroupArn")
+            if arn and arn != primary_arn and group.get("Weight", 1) > 0:
+                shifted.append(f"{arn.split(':')[-1].split('/')[1]} weight {group.get('Weight', 1)}")
+    return shifted
+
+
 def left_for_review(change_set, layer) -> list[str]:
     """`make changeset`: how to execute the change set it left, and what executing it needs."""
     name = change_set["ChangeSetName"]
@@ -217,6 +239,11 @@ def drift_report(stack, status, drifts) -> list[str]:
         lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if drift.get("StackResourceDriftStatus") == "DELETED":
             lines.append(f"      deleted outside CloudFormation (was {drift.get('PhysicalResourceId', '?')})")
+        elif drift.get("ResourceType") == "AWS::ElasticLoadBalancingV2::ListenerRule":
+            lines.append(
+                "      a BLUE_GREEN, CANARY or LINEAR release moves this rule's weights (ECS): expected after one; "
+                "leave it, a deploy that would rewrite it while traffic is on the alternate target group is refused"
+            )
         for difference in drift.get("PropertyDifferences", []):
             lines.append(
                 f"      {difference['PropertyPath']}: expected {short(difference['ExpectedValue'])}, "
