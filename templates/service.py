@@ -409,7 +409,9 @@ def create_service(t, p, task_definition, infrastructure_role):
                 MinimumHealthyPercent=100,
                 MaximumPercent=200,
                 DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True),
-                # A release that makes the tasks answer 5xx or fail health checks is rolled back.
+                # A release that makes the tasks answer 5xx or fail health checks is rolled back. The
+                # circuit breaker and the alarms both work for rolling and blue/green releases:
+                # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-failure-detection.html
                 Alarms=DeploymentAlarms(AlarmNames=p["DeploymentAlarmNames"].ref(), Enable=True, Rollback=True),
             ),
             PropagateTags="SERVICE",
