@@ -385,6 +385,15 @@ def linear_steps(step_percent: int) -> int:
     return 100 // step_percent - 1 if 100 % step_percent == 0 else 100 // step_percent
 
 
+WAIT_INPUTS = ("BakeTimeMinutes", "CanaryBakeTimeMinutes", "LinearStepPercent", "LinearStepBakeTimeMinutes")
+
+
+def release_waits(values: dict) -> dict:
+    """The inputs that set how long a release that shifts traffic waits, as numbers, from values
+    as CloudFormation takes them (strings)."""
+    return {"DeploymentStrategy": values["DeploymentStrategy"]} | {name: int(values[name]) for name in WAIT_INPUTS}
+
+
 def deployment_wait_minutes(v: dict) -> int:
     """Minutes a traffic-shifting deployment waits on purpose, as CloudFormation counts them."""
     strategy = v["DeploymentStrategy"]

@@ -25,7 +25,8 @@ from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.text import parameter_values
 from templates import ROOT
-from templates.inputs import KEEP_RUNNING_COUNT, WIRED
+from templates.inputs import KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING, WIRED
+from templates.params import WAIT_INPUTS, deployment_wait_minutes, release_waits
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
@@ -64,6 +65,14 @@ def load_layer(env, name, output_dir: Path) -> Layer:
     stack = templates.stack_name(env, name)
     declared = frozenset(template.get("Parameters", {}))
     return Layer(env, name, stack, body, declared, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"))
+
+
+def release_wait_minutes(given: dict) -> int:
+    """Minutes a BLUE_GREEN, CANARY or LINEAR release of the service waits on purpose (traffic
+    shifting and bake time): the service's stack operation lasts that much longer."""
+    if given.get("DeploymentStrategy") not in TRAFFIC_SHIFTING or not set(WAIT_INPUTS) <= given.keys():
+        return 0  # a rolling release, or a layer that runs none (the alb layer states the strategy too)
+    return deployment_wait_minutes(release_waits(given))
 
 
 def git_revision() -> str:
@@ -364,12 +373,12 @@ class Deployer:
             self.relaxed_policy = layer
         if layer.name in templates.ROLLBACK_TRIGGERS:
             self.say(*text.rollback_triggers(change_set))
+        given = parameter_values(change_set)
         started = self.now()
         self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
-        found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"))
+        found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"), release_wait_minutes(given))
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
-        given = parameter_values(change_set)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
         if "ImageTag" in given:
             self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"])
@@ -454,7 +463,7 @@ class Deployer:
         return [e["LogicalResourceId"] for e in failed]
 
     # --- waiting ----------------------------------------------------------------------------
-    def wait_for_stack(self, stack, token, started=None, stack_id=None):
+    def wait_for_stack(self, stack, token, started=None, stack_id=None, extra_minutes=0):
         """Poll DescribeStacks and DescribeStackEvents until the stack leaves *_IN_PROGRESS.
 
         A final status counts once an event of this operation was seen (its ClientRequestToken, or
@@ -462,7 +471,7 @@ class Deployer:
         started, seen, self.events = started or self.now(), set(), []
         found = self.describe(stack)
         stack_id = stack_id or (found["StackId"] if found else stack)
-        minutes = self.wait_minutes(stack)
+        minutes = self.wait_minutes(stack, extra_minutes)
         deadline = self.clock() + minutes * 60
         try:
             for polls, delay in enumerate(delays()):
@@ -486,11 +495,12 @@ class Deployer:
             lines = text.interrupted(stack, self.env, found["StackStatus"] if found else "in progress")
             raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
 
-    def wait_minutes(self, stack) -> int:
+    def wait_minutes(self, stack, extra=0) -> int:
+        """The layer's bound, plus `extra`: the minutes a release that shifts traffic waits on purpose."""
         if self.max_wait is not None:
             return self.max_wait
         layer = stack.removeprefix(f"{templates.PROJECT}-{self.env}-")
-        return templates.WAIT_MINUTES.get(layer, templates.DEFAULT_WAIT_MINUTES)
+        return templates.WAIT_MINUTES.get(layer, templates.DEFAULT_WAIT_MINUTES) + extra
 
     def restore_hint(self):
         layer = self.relaxed_policy

@@ -122,7 +122,7 @@ def release_overlap(cfg, name, resource, layer, prices, context):
     service = next((c for c in context if c["resource"] == name and c["layer"] == layer.name), None)
     if service is None:
         return None, "the service's tasks are not priced"
-    waits = release_waits(values)
+    waits = params.release_waits(values)
     minutes = params.deployment_wait_minutes(waits)
     releases, releases_text = prices.assumption(cfg["units"])
     hours, _ = prices.hours
@@ -133,14 +133,6 @@ def release_overlap(cfg, name, resource, layer, prices, context):
         f"${per_task_hour.quantize(Decimal('0.0001'), ROUND_HALF_UP)} a task-hour"
     )
     return amount, basis
-
-
-WAIT_INPUTS = ("BakeTimeMinutes", "CanaryBakeTimeMinutes", "LinearStepPercent", "LinearStepBakeTimeMinutes")
-
-
-def release_waits(values: dict) -> dict:
-    """The inputs that set how long a release that shifts traffic waits, as numbers."""
-    return {"DeploymentStrategy": values["DeploymentStrategy"]} | {name: int(values[name]) for name in WAIT_INPUTS}
 
 
 def wait_terms(v: dict) -> str:

@@ -10,7 +10,7 @@ import yaml
 
 import templates
 from scripts.review.collect import Layer, Review
-from scripts.review.cost import CENT, ZERO, dec, money, number, plural, release_waits, wait_terms
+from scripts.review.cost import CENT, ZERO, dec, money, number, plural, wait_terms
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code, scalar_text
 from templates import inputs, params, validation
 
@@ -433,7 +433,7 @@ SHIFT_TEXT = {
 
 def traffic_shifting_steps(env, values, t) -> list[str]:
     strategy = values["DeploymentStrategy"]
-    waits = release_waits(values)
+    waits = params.release_waits(values)
     shifting = (params.deployment_wait_minutes(waits) - waits["BakeTimeMinutes"]) * 60
     bake = waits["BakeTimeMinutes"] * 60
     total = t["first_check"] + shifting + bake + t["drain"] + t["stop"]
