@@ -1220,6 +1220,26 @@ def test_a_release_that_shifts_traffic_is_waited_for_its_shifting_and_bake_time_
     assert Deployer(None, ENV, out=io.StringIO(), err=io.StringIO(), max_wait=5).wait_minutes(stack("service"), bake) == 5
 
 
+def test_a_change_set_that_is_never_computed_is_waited_for_ten_minutes_then_left_saying_how_to_go_on(aws):
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.cf.add_response(
+        "create_change_set", {"Id": change_set("alb")["ChangeSetId"], "StackId": stack_id("alb")}, create_params("alb", "UPDATE")
+    )
+    # Each sleep advances the clock by 100 s: the 10 minutes pass after the 7th poll.
+    for _ in range(7):
+        aws.cf.add_response(
+            "describe_change_set",
+            change_set("alb", status="CREATE_IN_PROGRESS"),
+            {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")},
+        )
+    code = aws.run("deploy", "--stack", "alb", "--yes", clock=lambda: 100 * len(aws.sleeps))
+    assert code == 1, aws.err
+    assert f"stopped waiting for change set {cs_name('alb')} of {stack('alb')} after 10 minutes; it is still CREATE_IN_PROGRESS" in aws.err
+    assert f"make execute STACK=alb ENV={ENV} CHANGESET={cs_name('alb')}" in aws.err
+    assert "nothing was executed" in aws.err
+
+
 def test_max_wait_out_of_range_is_bad_input(aws):
     assert aws.run("deploy", "--stack", "alb", "--max-wait", "0") == 2
     assert "MAX_WAIT=0: allowed: 1 to 720 minutes" in aws.err

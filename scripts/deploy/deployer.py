@@ -35,6 +35,8 @@ SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_CO
 ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
+# CloudFormation computes a change set in seconds; past this something is wrong, and waiting on is the user's call.
+CHANGE_SET_WAIT_MINUTES = 10
 MAX_TEMPLATE_BODY = 51_200
 
 
@@ -329,8 +331,18 @@ class Deployer:
         return True
 
     def wait_for_change_set(self, stack, name):
+        """The change set once CloudFormation has computed it; at most CHANGE_SET_WAIT_MINUTES."""
+        deadline = self.clock() + CHANGE_SET_WAIT_MINUTES * 60
         for delay in delays():
             if delay:
+                if self.clock() >= deadline:
+                    raise Failure(
+                        f"error: stopped waiting for change set {name} of {stack} after {CHANGE_SET_WAIT_MINUTES} minutes; it is still "
+                        f"{change_set['Status']}. CloudFormation carries on; nothing was executed. Look at it: aws cloudformation "
+                        f"describe-change-set --stack-name {stack} --change-set-name {name}; execute it once it is ready: make execute "
+                        f"STACK={stack.removeprefix(f'{templates.PROJECT}-{self.env}-')} ENV={self.env} CHANGESET={name}; or delete it: "
+                        f"aws cloudformation delete-change-set --stack-name {stack} --change-set-name {name}"
+                    )
                 self.sleep(delay)
             change_set = self.cf.describe_change_set(StackName=stack, ChangeSetName=name)
             if change_set["Status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
