@@ -173,7 +173,23 @@ def test_an_aws_error_while_waiting_is_one_line_and_exit_2(aws):
     detect(aws, "service")
     aws.cf.add_client_error("describe_stack_drift_detection_status", "AccessDenied", "not authorized", 403)
     assert aws.run("drift", "--stack", "service") == 2
-    assert "error: DescribeStackDriftDetectionStatus: AccessDenied" in aws.err and "Traceback" not in aws.err
+    assert f"{stack('service')}: not checked: DescribeStackDriftDetectionStatus: AccessDenied" in aws.out and "Traceback" not in aws.err
+
+
+def test_one_layers_aws_error_does_not_stop_the_others_from_being_checked(aws):
+    for layer in PROD_LAYERS:
+        aws.deployed(layer)
+        if layer == "release-alarms":
+            aws.cf.add_client_error(
+                "detect_stack_drift", "AccessDenied", "not authorized", 403, expected_params={"StackName": stack_id(layer)}
+            )
+            continue
+        detect(aws, layer)
+        poll(aws, detection_status(layer, drift="IN_SYNC", count=0))
+    assert aws.run("drift") == 2, aws.err
+    assert f"{stack('release-alarms')}: not checked: DetectStackDrift: AccessDenied" in aws.out
+    assert all(f"{stack(layer)}: IN_SYNC" in aws.out for layer in PROD_LAYERS if layer != "release-alarms")
+    assert aws.out.splitlines()[-1] == "not fully checked: release-alarms (see above; exit 2)"
 
 
 def test_an_unknown_layer_is_bad_input(aws):

@@ -122,7 +122,12 @@ class Commands:
         checked (an error there, a stack busy, a detection failed or not finished in time)."""
         drifted, unchecked = [], []
         for name in self.layers:
-            checked = drift.check(self.deployer, templates.stack_name(self.env, name), name)
+            stack = templates.stack_name(self.env, name)
+            try:
+                checked = drift.check(self.deployer, stack, name)
+            except ClientError as error:  # one layer's error leaves the others to be checked
+                self.deployer.say(f"{stack}: not checked: {explain(error, self.env).removeprefix('error: ')}")
+                checked = drift.Checked(drifted=False, complete=False)
             drifted += [name] if checked.drifted else []
             unchecked += [] if checked.complete else [name]
         self.deployer.say(*text.drift_summary(drifted, unchecked, self.env))
