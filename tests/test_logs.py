@@ -73,6 +73,33 @@ def test_follow_polls_every_2_s_prints_each_event_once_and_ctrl_c_exits_0(aws):
     assert sleeps == [2.0, 2.0] and "Traceback" not in aws.err
 
 
+def test_follow_rides_out_transient_errors_and_stops_after_too_many_in_a_row(aws):
+    aws.service_stack()
+    first = filtered("aaaa", -5, "one", "1")
+    page(aws, TEN_MINUTES_AGO, [first])
+    since = first["timestamp"] - logs.LATE_MS
+    aws.logs.add_client_error("filter_log_events", "ServiceUnavailableException", "try later", 503)
+    page(aws, since, [first, filtered("aaaa", 1, "two", "2")])
+    for _ in range(logs.FOLLOW_FAILURES + 1):
+        aws.logs.add_client_error("filter_log_events", "ServiceUnavailableException", "try later", 503)
+    assert aws.run("logs", "--follow", sleep=lambda seconds: None) == 1
+    lines = aws.out.splitlines()
+    assert lines[1] == "2025-11-25 11:59:55  aaaa  one"
+    assert lines[2].startswith(f"{LOG_GROUP}: not read (") and lines[2].endswith(f"); asking again in 2 s (1 of {logs.FOLLOW_FAILURES})")
+    assert "2025-11-25 12:00:01  aaaa  two" in lines  # read again after the first error, each event once
+    assert lines.count("2025-11-25 11:59:55  aaaa  one") == 1
+    assert sum("not read" in line for line in lines) == 1 + logs.FOLLOW_FAILURES
+    assert f"({logs.FOLLOW_FAILURES} of {logs.FOLLOW_FAILURES})" in aws.out
+    assert "ServiceUnavailableException" in aws.err and "Traceback" not in aws.err
+
+
+def test_an_error_that_asking_again_does_not_cure_ends_follow_at_once(aws):
+    aws.service_stack()
+    aws.logs.add_client_error("filter_log_events", "AccessDeniedException", "not authorized", 400)
+    assert aws.run("logs", "--follow", sleep=lambda seconds: None) == 1
+    assert "not read" not in aws.out and "AccessDeniedException" in aws.err
+
+
 @pytest.mark.parametrize("since", ["10", "10x", "m", "0s", "1.5h", "10 m", "1w"])
 def test_a_bad_since_is_one_line_exit_2_before_any_aws_call(since):
     def no_clients(service):

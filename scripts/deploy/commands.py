@@ -403,7 +403,13 @@ class Commands:
             deployer.say(f"{names['log_group']} since {self.args.since}, every {logs.FOLLOW_SECONDS:g} s until Ctrl-C")
         try:
             printed = logs.tail(
-                deployer.client("logs"), names["log_group"], start_ms, follow=self.args.follow, sleep=deployer.sleep, say=deployer.say
+                deployer.client("logs"),
+                names["log_group"],
+                start_ms,
+                follow=self.args.follow,
+                sleep=deployer.sleep,
+                say=deployer.say,
+                explain=lambda error: explain(error, self.env).removeprefix("error: "),
             )
         except KeyboardInterrupt:  # the way FOLLOW=1 ends: not a failure
             return 0

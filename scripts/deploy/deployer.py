@@ -333,6 +333,7 @@ class Deployer:
     def wait_for_change_set(self, stack, name):
         """The change set once CloudFormation has computed it; at most CHANGE_SET_WAIT_MINUTES."""
         deadline = self.clock() + CHANGE_SET_WAIT_MINUTES * 60
+        change_set = {"Status": "CREATE_PENDING"}
         for delay in delays():
             if delay:
                 if self.clock() >= deadline:

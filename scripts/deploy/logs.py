@@ -19,6 +19,7 @@ from templates.service import web_log_stream
 SINCE = re.compile(r"([1-9][0-9]{0,5})([smhd])")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 FOLLOW_SECONDS = 2.0  # FOLLOW=1 asks again every 2 s
+FOLLOW_FAILURES = 5  # transient errors in a row FOLLOW=1 rides out before it stops
 # CloudWatch Logs may take a few seconds to make an event searchable, and it keeps the event's own
 # timestamp: each FOLLOW poll reads again from this much before the newest event it printed, and
 # leaves out the event ids it already printed.
@@ -90,13 +91,35 @@ def filtered(logs, group: str, start_ms: int):
         kwargs["nextToken"] = page["nextToken"]
 
 
-def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say) -> int:
+def transient(error) -> bool:
+    """An error that asking again later may not meet: the network, or AWS's side (botocore has
+    already retried it FOLLOW needs more patience than a single command)."""
+    if isinstance(error, ClientError):
+        return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500 or error.response["Error"].get("Code") in (
+            "ThrottlingException",
+            "ServiceUnavailableException",
+        )
+    return isinstance(error, BotoCoreError)
+
+
+def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say, explain=str) -> int:
     """Print the group's events from start_ms and return how many; with follow, ask again every
-    FOLLOW_SECONDS until Ctrl-C (KeyboardInterrupt reaches the caller)."""
+    FOLLOW_SECONDS until Ctrl-C (KeyboardInterrupt reaches the caller). While following, a transient
+    error is said and asked again, up to FOLLOW_FAILURES times in a row."""
     printed = {}  # eventId -> timestamp, of the events printed within LATE_MS of the newest
-    since = start_ms
+    since, failures = start_ms, 0
     while True:
-        for event in sorted(filtered(logs, group, since), key=lambda e: (e["timestamp"], e["eventId"])):
+        try:
+            events = sorted(filtered(logs, group, since), key=lambda e: (e["timestamp"], e["eventId"]))
+        except (BotoCoreError, ClientError) as error:
+            failures += 1
+            if not follow or not transient(error) or failures > FOLLOW_FAILURES:
+                raise
+            say(f"{group}: not read ({explain(error)}); asking again in {FOLLOW_SECONDS:g} s ({failures} of {FOLLOW_FAILURES})")
+            sleep(FOLLOW_SECONDS)
+            continue
+        failures = 0
+        for event in events:
             if event["eventId"] not in printed:
                 printed[event["eventId"]] = event["timestamp"]
                 say(event_line(event))
