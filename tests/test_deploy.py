@@ -916,8 +916,11 @@ def service_parameters(tag):
     return configuration(ENV, "service")["Parameters"] | wired("service") | deploy_time("service") | {"ImageTag": tag}
 
 
-def service_update(aws, tag, entries_before, running="v1", service_read=False, rolled_back_from=None, repair=False, conflict=0):
-    """A service deploy of image `tag` that executes, then records the release; a repair sends no rollback triggers."""
+def service_update(
+    aws, tag, entries_before, running="v1", service_read=False, rolled_back_from=None, repair=False, conflict=0, recorded=True
+):
+    """A service deploy of image `tag` that executes, then records the release (its write left to the
+    test when not `recorded`); a repair sends no rollback triggers."""
     deployed = service_parameters(running)
     aws.deployed("alb")
     aws.deployed("release-alarms")
@@ -943,6 +946,8 @@ def service_update(aws, tag, entries_before, running="v1", service_read=False, r
         after[-1]["rolled_back_from"] = rolled_back_from
     written = {"Name": HISTORY, "Value": json.dumps(after, separators=(",", ":")), "Type": "String", "Overwrite": True, "Description": ANY}
     version = 1 if entries_before is None else 2  # the version read (none, or 1) + 1: nobody wrote in between
+    if not recorded:
+        return
     aws.ssm.add_response("put_parameter", {"Version": version + conflict}, written)
     if conflict:  # another run wrote version 2: its entries are read back and written again with ours
         theirs = [*entries_before, release("v9", "2025-11-25T11:59:00Z", "fffffff")]
@@ -965,6 +970,22 @@ def test_a_release_written_by_another_run_meanwhile_is_kept(aws):
     service_update(aws, "v2", [release("v1")], conflict=1)
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
     assert "the release history changed while this run wrote it (version 1 to 3): merging" in aws.out
+
+
+def test_a_release_history_write_that_meets_another_runs_write_reads_it_again_and_keeps_both(aws):
+    """PutParameter answers TooManyUpdates while another write of the same parameter is under way."""
+    before = [release("v1")]
+    service_update(aws, "v2", before, recorded=False)
+    ours = release("v2", "2025-11-25T12:00:00Z", "abc1234")
+    written = {"Name": HISTORY, "Type": "String", "Overwrite": True, "Description": ANY}
+    aws.ssm.add_client_error("put_parameter", "TooManyUpdates", "concurrent updates", 400, expected_params=written | {"Value": ANY})
+    theirs = [*before, release("v9", "2025-11-25T11:59:00Z", "fffffff")]
+    parameter = {"Name": HISTORY, "Type": "String", "Value": json.dumps(theirs), "Version": 2}
+    aws.ssm.add_response("get_parameter", {"Parameter": parameter}, {"Name": HISTORY})
+    aws.ssm.add_response("put_parameter", {"Version": 3}, written | {"Value": json.dumps([*theirs, ours], separators=(",", ":"))})
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
+    assert "the release history is being written by another run: reading it again in 1 s" in aws.out
+    assert 1 in aws.sleeps
 
 
 @pytest.mark.parametrize("text", ["not json {", '{"image_tag": "v1"}', '[{"time": "x"}]'])
@@ -1361,8 +1382,16 @@ def test_a_retried_take_that_had_landed_is_this_runs_lock_not_another_runs(aws):
     assert "another run" not in aws.err
 
 
-def test_a_second_run_is_refused_naming_who_holds_the_lock_and_since_when(aws):
-    aws.ssm.add_client_error("put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400)
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        ("ParameterAlreadyExists", "The parameter already exists."),
+        # two runs' PutParameter of the lock at the same moment: SSM may answer the later one so
+        ("TooManyUpdates", "There are concurrent updates for a resource that supports one update at a time."),
+    ],
+)
+def test_a_second_run_is_refused_naming_who_holds_the_lock_and_since_when(aws, refusal):
+    aws.ssm.add_client_error("put_parameter", *refusal, 400)
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})  # is it our own retried take? no
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})  # whose, then

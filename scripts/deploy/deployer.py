@@ -554,7 +554,7 @@ class Deployer:
 
     @functools.cached_property
     def history(self):
-        return ReleaseHistory(self.client("ssm"), self.env, self.say)
+        return ReleaseHistory(self.client("ssm"), self.env, self.say, self.sleep)
 
     def record_release(self, image_tag, rolled_back_from=None, stack_created=None):
         entry = {

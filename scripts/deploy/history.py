@@ -14,8 +14,8 @@ class ReleaseHistory:
     """The environment's service releases, oldest first: each {time, image_tag, revision, by}, and
     stack_created (which service stack) and rolled_back_from (the image a rollback left) when known."""
 
-    def __init__(self, ssm, env, say):
-        self.ssm, self.say = ssm, say
+    def __init__(self, ssm, env, say, sleep):
+        self.ssm, self.say, self.sleep = ssm, say, sleep
         self.name = f"/{templates.PROJECT}/{env}/service/releases"
         self.version = 0  # the parameter's version as last read
 
@@ -48,13 +48,24 @@ class ReleaseHistory:
             kept = [*entries, entry][-RELEASES_KEPT:]
             while len(json.dumps(kept)) > 4000:
                 kept.pop(0)
-            written = self.ssm.put_parameter(
-                Name=self.name,
-                Value=json.dumps(kept, separators=(",", ":")),
-                Type="String",
-                Overwrite=True,
-                Description="StartupWebApp service releases (scripts/deploy): time, image tag, git revision, who",
-            )["Version"]
+            try:
+                written = self.ssm.put_parameter(
+                    Name=self.name,
+                    Value=json.dumps(kept, separators=(",", ":")),
+                    Type="String",
+                    Overwrite=True,
+                    Description="StartupWebApp service releases (scripts/deploy): time, image tag, git revision, who",
+                )["Version"]
+            except ClientError as error:
+                # Another run's write of the history is under way (PutParameter's TooManyUpdates): read
+                # what it wrote, then write again with it.
+                # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html
+                if error.response["Error"].get("Code") != "TooManyUpdates":
+                    raise
+                self.say("the release history is being written by another run: reading it again in 1 s")
+                self.sleep(1)
+                entries = [e for e in self.releases() if e != entry]
+                continue
             if written == self.version + 1:
                 return
             self.say(f"the release history changed while this run wrote it (version {self.version} to {written}): merging")

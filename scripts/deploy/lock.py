@@ -40,7 +40,9 @@ class EnvironmentLock:
                 Description=f"held by scripts/deploy while a run changes {self.env}",
             )
         except ClientError as error:
-            if error.response["Error"].get("Code") != "ParameterAlreadyExists":
+            # TooManyUpdates: another run's PutParameter on the same name is under way (the API
+            # reference's errors); whoever it was, the lock is not ours to take now.
+            if error.response["Error"].get("Code") not in ("ParameterAlreadyExists", "TooManyUpdates"):
                 raise
             # botocore retries a PutParameter whose answer timed out: the first attempt may have
             # taken the lock, and the retry then finds it. Holding our own value, it is ours.
