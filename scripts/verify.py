@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from templates.alb import target_group_name
+
 HEALTHY_BODY = {"status": "healthy", "database": "ok"}
 NO_CONTAINERS = "the emulator runs no containers"
 
@@ -117,7 +119,7 @@ def check_targets(elbv2, target_group_arns) -> Result:
     during its bake time in both."""
     found = []
     for arn in target_group_arns:
-        group = arn.split(":")[-1].split("/")[1] if "/" in arn else arn
+        group = target_group_name(arn)
         found += [(group, t) for t in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]]
     if not found:
         return Result("targets healthy", False, "no target registered")

@@ -373,6 +373,11 @@ def create_listeners(t, p, alb, target_group):
 SHIFTS_TRAFFIC = "ShiftsTraffic"
 
 
+def target_group_name(arn: str) -> str:
+    """The name in a target group's ARN (...:targetgroup/<name>/<id>)."""
+    return arn.rsplit(":", 1)[-1].split("/")[1] if "/" in arn else arn
+
+
 def weighted_forward(primary, alternate):
     """All traffic to the primary target group; ECS moves the weights during a release."""
     targets = [TargetGroupTuple(TargetGroupArn=primary.ref(), Weight=100), TargetGroupTuple(TargetGroupArn=alternate.ref(), Weight=0)]
@@ -387,17 +392,20 @@ def create_traffic_shifting(t, p, alb, alb_sg, https, primary, alternate):
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html
     After a release ECS leaves the weights where traffic went: CloudFormation sees the rules as
     drifted (make drift) and must never rewrite them, so nothing here depends on other inputs."""
-    every_path = [Condition(Field="path-pattern", Values=["/*"])]
-    production_rule = t.add_resource(
-        ListenerRule(
-            "ProductionListenerRule",
-            Condition=SHIFTS_TRAFFIC,
-            ListenerArn=https.ref(),
-            Priority=1,
-            Conditions=every_path,
-            Actions=weighted_forward(primary, alternate),
+
+    def shifting_rule(title, listener):
+        return t.add_resource(
+            ListenerRule(
+                title,
+                Condition=SHIFTS_TRAFFIC,
+                ListenerArn=listener.ref(),
+                Priority=1,
+                Conditions=[Condition(Field="path-pattern", Values=["/*"])],
+                Actions=weighted_forward(primary, alternate),
+            )
         )
-    )
+
+    production_rule = shifting_rule("ProductionListenerRule", https)
     test_listener = t.add_resource(
         Listener(
             "TestListener",
@@ -410,16 +418,7 @@ def create_traffic_shifting(t, p, alb, alb_sg, https, primary, alternate):
             DefaultActions=[Action(Type="forward", TargetGroupArn=primary.ref())],
         )
     )
-    test_rule = t.add_resource(
-        ListenerRule(
-            "TestListenerRule",
-            Condition=SHIFTS_TRAFFIC,
-            ListenerArn=test_listener.ref(),
-            Priority=1,
-            Conditions=every_path,
-            Actions=weighted_forward(primary, alternate),
-        )
-    )
+    test_rule = shifting_rule("TestListenerRule", test_listener)
     t.add_resource(
         SecurityGroupIngress(
             "TestListenerIngress",

@@ -5,6 +5,7 @@ import difflib
 import json
 
 import templates
+from templates.alb import target_group_name
 
 SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
 RED, YELLOW, GREEN = "31", "33", "32"
@@ -93,7 +94,7 @@ def shifted_weights(rule, primary_arn) -> list[str]:
         for group in groups:
             arn = group.get("TargetGroupArn")
             if arn and arn != primary_arn and group.get("Weight", 1) > 0:
-                shifted.append(f"{arn.split(':')[-1].split('/')[1]} weight {group.get('Weight', 1)}")
+                shifted.append(f"{target_group_name(arn)} weight {group.get('Weight', 1)}")
     return shifted
 
 
