@@ -20,7 +20,7 @@ quote = '$(subst ','\'',$(1))'
 .DEFAULT_GOAL := help
 .PHONY: help venv templates check test lint bench clean review sandbox sandbox-stop sandbox-status \
 	deploy changeset execute status outputs events diff drift destroy purge recover rollback verify zone unlock \
-	task logs
+	task logs continue
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -107,6 +107,9 @@ rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service
 verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]
 	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(foreach c,$(CONNECT_TO),--connect-to $(c)) \
 		$(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)") $(if $(TEST_LISTENER),--test-listener)
+
+continue: $(INSTALLED) ## let ENV's release that waits for tests (TestPauseMinutes) move production traffic, or ACTION=ROLLBACK it [YES=1]
+	@$(AWS) $(DEPLOY) continue $(FLAGS) $(if $(ACTION),--action $(ACTION))
 
 task: $(INSTALLED) ## run CMD="python manage.py migrate" once as a task of ENV's service, streaming its log; exits with its exit code [TAG= YES=1 MAX_WAIT=min]
 	@$(AWS) $(DEPLOY) task $(FLAGS) --cmd $(call quote,$(CMD))

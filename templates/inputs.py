@@ -344,6 +344,15 @@ INPUTS = {
             max_value=1440,
         ),
         Input(
+            "TestPauseMinutes",
+            "Number",
+            0,
+            "BLUE_GREEN, CANARY or LINEAR: minutes a release waits, once the test listener reaches the new tasks, for make "
+            "continue (after make verify TEST_LISTENER=1) before production traffic moves; past them ECS rolls it back. 0: no pause.",
+            min_value=0,
+            max_value=20160,
+        ),
+        Input(
             "TestListenerPort",
             "Number",
             8443,

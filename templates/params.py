@@ -353,6 +353,11 @@ def cross_checks(v: dict) -> list[str]:
 
 def traffic_shifting_problems(v: dict) -> list[str]:
     if v["DeploymentStrategy"] not in TRAFFIC_SHIFTING:
+        if v["TestPauseMinutes"]:
+            return [
+                f"parameters.TestPauseMinutes: {v['TestPauseMinutes']}, but DeploymentStrategy {v['DeploymentStrategy']} has no test "
+                "listener to pause at; allowed: 0, or DeploymentStrategy BLUE_GREEN, CANARY or LINEAR"
+            ]
         return []
     problems = []
     if not v["TestListenerCidr"]:
@@ -367,17 +372,25 @@ def traffic_shifting_problems(v: dict) -> list[str]:
             network = ipaddress.IPv4Network(v["TestListenerCidr"], strict=False)
             problems.append(f"parameters.TestListenerCidr: {v['TestListenerCidr']} has host bits set (EC2 refuses it); allowed: {network}")
     # CloudFormation refuses a canary or linear service update whose configured waits exceed 33 hours
-    # (AWS::ECS::Service CanaryConfiguration and LinearConfiguration in the resource schema).
+    # (AWS::ECS::Service CanaryConfiguration and LinearConfiguration in the resource schema), and its
+    # handler gives up on any service update after 36 hours (the schema's timeoutInMinutes, 2160),
+    # which a pause for tests lengthens too.
     minutes = deployment_wait_minutes(v)
     if minutes > MOST_DEPLOYMENT_WAIT_MINUTES:
         problems.append(
             f"parameters.BakeTimeMinutes: with {v['DeploymentStrategy']} the waits add up to {minutes} minutes; "
             f"allowed: at most {MOST_DEPLOYMENT_WAIT_MINUTES} (33 hours, CloudFormation's bound)"
         )
+    elif minutes + v["TestPauseMinutes"] > MOST_SERVICE_UPDATE_MINUTES:
+        problems.append(
+            f"parameters.TestPauseMinutes: {v['TestPauseMinutes']} with {minutes} minutes of traffic shifting and bake time makes "
+            f"a release longer than CloudFormation waits for one; allowed: at most {MOST_SERVICE_UPDATE_MINUTES - minutes}"
+        )
     return problems
 
 
 MOST_DEPLOYMENT_WAIT_MINUTES = 33 * 60
+MOST_SERVICE_UPDATE_MINUTES = 36 * 60
 
 
 def linear_steps(step_percent: int) -> int:
@@ -385,7 +398,7 @@ def linear_steps(step_percent: int) -> int:
     return 100 // step_percent - 1 if 100 % step_percent == 0 else 100 // step_percent
 
 
-WAIT_INPUTS = ("BakeTimeMinutes", "CanaryBakeTimeMinutes", "LinearStepPercent", "LinearStepBakeTimeMinutes")
+WAIT_INPUTS = ("BakeTimeMinutes", "CanaryBakeTimeMinutes", "LinearStepPercent", "LinearStepBakeTimeMinutes", "TestPauseMinutes")
 
 
 def release_waits(values: dict) -> dict:

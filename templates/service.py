@@ -17,7 +17,9 @@ from troposphere.ecs import (
     DeploymentAlarms,
     DeploymentCircuitBreaker,
     DeploymentConfiguration,
+    DeploymentLifecycleHook,
     Environment,
+    HookTimeoutConfig,
     LinearConfiguration,
     LoadBalancer,
     LogConfiguration,
@@ -102,6 +104,7 @@ def build() -> Template:
             "CanaryBakeTimeMinutes",
             "LinearStepPercent",
             "LinearStepBakeTimeMinutes",
+            "TestPauseMinutes",
             "AlternateTargetGroupArn",
             "ProductionListenerRuleArn",
             "TestListenerRuleArn",
@@ -112,6 +115,7 @@ def build() -> Template:
     strategy = p["DeploymentStrategy"].ref()
     shifts_traffic = Not(Equals(strategy, "ROLLING"))
     t.add_condition(SHIFTS_TRAFFIC, shifts_traffic)
+    t.add_condition(PAUSES_FOR_TESTS, And(shifts_traffic, Not(Equals(p["TestPauseMinutes"].ref(), 0))))
     t.add_condition("Canary", Equals(strategy, "CANARY"))
     t.add_condition("Linear", Equals(strategy, "LINEAR"))
     # The listener rules are outputs of the alb layer only when it was deployed with a strategy that
@@ -284,6 +288,7 @@ def create_task_definition(t, p, execution_role, task_role, log_group):
 
 
 SHIFTS_TRAFFIC = "ShiftsTraffic"
+PAUSES_FOR_TESTS = "PausesForTests"
 
 
 def create_infrastructure_role(t):
@@ -404,6 +409,21 @@ def create_service(t, p, task_definition, infrastructure_role):
                     LinearConfiguration(
                         StepPercent=p["LinearStepPercent"].ref(), StepBakeTimeInMinutes=p["LinearStepBakeTimeMinutes"].ref()
                     ),
+                    NoValue,
+                ),
+                # The release waits once the test listener reaches the new tasks, until `make continue`
+                # (ContinueServiceDeployment), rolling back after TestPauseMinutes without it.
+                # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-lifecycle-hooks.html
+                # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/continue-service-deployment.html
+                LifecycleHooks=If(
+                    PAUSES_FOR_TESTS,
+                    [
+                        DeploymentLifecycleHook(
+                            TargetType="PAUSE",
+                            LifecycleStages=["POST_TEST_TRAFFIC_SHIFT"],
+                            TimeoutConfiguration=HookTimeoutConfig(TimeoutInMinutes=p["TestPauseMinutes"].ref(), Action="ROLLBACK"),
+                        )
+                    ],
                     NoValue,
                 ),
                 MinimumHealthyPercent=100,

@@ -12,7 +12,6 @@ import socket
 import time
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY, Stubber
@@ -20,13 +19,14 @@ from conftest import ROOT, configuration, no_real_aws
 
 import templates
 from scripts import deploy, zone
+from scripts.deploy.aws import make_session
 from templates.inputs import KEEP_RUNNING_COUNT
 from templates.params import load as load_params
 
 ENV = "prod"
 # One session for every test: its clients share the service models it loaded once (a session per
 # test would read them from disk again, a quarter of a second each time).
-SESSION = boto3.session.Session(region_name="us-east-1")
+SESSION = make_session(region_name="us-east-1")  # with the ECS calls the pinned botocore lacks (scripts/deploy/aws.py)
 ACCOUNT = "123456789012"
 NOW = datetime(2025, 11, 25, 12, 0, 0, tzinfo=UTC)
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
@@ -1231,6 +1231,7 @@ def test_a_release_that_shifts_traffic_is_waited_for_its_shifting_and_bake_time_
     bake = int(values["BakeTimeMinutes"])
     assert release_wait_minutes(values) == bake
     assert release_wait_minutes(values | {"DeploymentStrategy": "ROLLING"}) == 0
+    assert release_wait_minutes(values | {"TestPauseMinutes": "20"}) == bake + 20  # the release waits at most that for make continue
     assert release_wait_minutes(values | {"DeploymentStrategy": "CANARY", "CanaryBakeTimeMinutes": "30"}) == 30 + bake
     linear = values | {"DeploymentStrategy": "LINEAR", "LinearStepPercent": "20", "LinearStepBakeTimeMinutes": "7"}
     assert release_wait_minutes(linear) == 4 * 7 + bake  # 5 shifts of 20 %, the last without a step bake

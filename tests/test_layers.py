@@ -365,6 +365,21 @@ def test_the_service_shifts_traffic_through_the_alb_layers_rules_unless_rolling(
         "StepPercent": {"Ref": "LinearStepPercent"},
         "StepBakeTimeInMinutes": {"Ref": "LinearStepBakeTimeMinutes"},
     }
+    # A release waits for make continue once the test listener reaches it, when TestPauseMinutes says so;
+    # without it within those minutes, ECS rolls it back.
+    assert t["Conditions"]["PausesForTests"] == {
+        "Fn::And": [t["Conditions"]["ShiftsTraffic"], {"Fn::Not": [{"Fn::Equals": [{"Ref": "TestPauseMinutes"}, 0]}]}]
+    }
+    condition, hooks, none = deployment["LifecycleHooks"]["Fn::If"]
+    assert (condition, none) == ("PausesForTests", {"Ref": "AWS::NoValue"})
+    assert hooks == [
+        {
+            "TargetType": "PAUSE",
+            "LifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+            "TimeoutConfiguration": {"TimeoutInMinutes": {"Ref": "TestPauseMinutes"}, "Action": "ROLLBACK"},
+        }
+    ]
+    assert t["Parameters"]["TestPauseMinutes"]["Default"] == 0
     (balancer,) = s["LoadBalancers"]
     condition, advanced, rolling = balancer["AdvancedConfiguration"]["Fn::If"]
     assert (condition, rolling) == ("ShiftsTraffic", {"Ref": "AWS::NoValue"})

@@ -53,6 +53,7 @@ CONFIGURED_PARAMETERS = {
         "DeploymentStrategy",
         "LinearStepBakeTimeMinutes",
         "LinearStepPercent",
+        "TestPauseMinutes",
         "BackendSecurityGroupId",
         "ClusterName",
         "ContainerPort",

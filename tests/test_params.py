@@ -128,6 +128,18 @@ BAD = [
     ),
     ("test listener on https", with_parameters(TestListenerPort=443), "parameters.TestListenerPort: 443", "from 1024 to 65535"),
     (
+        "pause without a test listener",
+        with_parameters(DeploymentStrategy="ROLLING", TestPauseMinutes=30),
+        "parameters.TestPauseMinutes: 30, but DeploymentStrategy ROLLING has no test listener to pause at",
+        "allowed: 0, or DeploymentStrategy BLUE_GREEN, CANARY or LINEAR",
+    ),
+    (
+        "pause past CloudFormation's wait",
+        with_parameters(BakeTimeMinutes=60, TestPauseMinutes=2110),
+        "parameters.TestPauseMinutes: 2110 with 60 minutes of traffic shifting and bake time",
+        "allowed: at most 2100",
+    ),
+    (
         "linear too long",
         with_parameters(DeploymentStrategy="LINEAR", LinearStepPercent=3, LinearStepBakeTimeMinutes=60, BakeTimeMinutes=60),
         "with LINEAR the waits add up to 2040 minutes",

@@ -729,3 +729,13 @@ def test_canary_and_linear_waits_are_modelled_as_cloudformation_counts_them():
         render.deploy_times(values),
     )
     assert "| LinearStepBakeTimeMinutes 2 × 3 steps of LinearStepPercent 25 | 360 |" in "\n".join(linear)
+    paused = render.traffic_shifting_steps(
+        "qa", values | {"DeploymentStrategy": "BLUE_GREEN", "TestPauseMinutes": "30"}, render.deploy_times(values)
+    )
+    assert (
+        "| The release waits for `make continue` (after `make verify TEST_LISTENER=1`); without it ECS rolls back | TestPauseMinutes 30 × 60, at most | 1800 |"
+        in paused
+    )
+    t = render.deploy_times(values)
+    bake = int(values["BakeTimeMinutes"]) * 60
+    assert f"**{render.duration(t['first_check'] + 1800 + bake + t['drain'] + t['stop'])}**" in "\n".join(paused)

@@ -677,7 +677,10 @@ def test_a_blue_green_release_path_is_created_and_wired(aws):
 
     wired = {name: alb[name] for name in ("TargetGroupArn", "AlternateTargetGroupArn", "ProductionListenerRuleArn", "TestListenerRuleArn")}
     service = deploy(
-        aws, "service", body("service"), parameters("sandbox", "service", DeploymentStrategy="BLUE_GREEN") | SERVICE_WIRED | wired
+        aws,
+        "service",
+        body("service"),
+        parameters("sandbox", "service", DeploymentStrategy="BLUE_GREEN", TestPauseMinutes="30") | SERVICE_WIRED | wired,
     )
     resources = {r["LogicalResourceId"]: r for r in aws.cloudformation.describe_stack_resources(StackName="service")["StackResources"]}
     role = aws.iam.get_role(RoleName=resources["InfrastructureRole"]["PhysicalResourceId"])["Role"]

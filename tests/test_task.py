@@ -621,3 +621,75 @@ def test_run_task_has_one_token_per_run():
     # started twice; two runs of make task are two tasks.
     first, second = (tasks.run_request(CLUSTER, ecs_service(), MIGRATE) for _ in range(2))
     assert first["clientToken"] != second["clientToken"] and 0 < len(first["clientToken"]) <= 64
+
+
+# --- make continue: a release paused for tests ---------------------------------------------------
+DEPLOYMENT = f"arn:aws:ecs:us-east-1:{ACCOUNT}:service-deployment/{CLUSTER}/{SERVICE}/EZe5RNVLH6PPzHXINuP28"
+REVISION = f"arn:aws:ecs:us-east-1:{ACCOUNT}:service-revision/{CLUSTER}/{SERVICE}/4418871437372946"
+HOOK = "ecs-pause-e7tK9G_WRJqNF_EOMjztDXfKenlJuEUVjsNStf4WLKw"
+
+
+def release_in_progress(aws, hook_status="AWAITING_ACTION", target_type="PAUSE"):
+    """ListServiceDeployments and DescribeServiceDeployments of a release whose hook is in `hook_status`
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentLifecycleHookDetail.html)."""
+    aws.service_stack()
+    brief = {"serviceDeploymentArn": DEPLOYMENT, "status": "IN_PROGRESS", "targetServiceRevisionArn": REVISION}
+    aws.ecs.add_response(
+        "list_service_deployments", {"serviceDeployments": [brief]}, {"cluster": CLUSTER, "service": SERVICE, "status": ["IN_PROGRESS"]}
+    )
+    hook = {
+        "hookId": HOOK,
+        "targetType": target_type,
+        "status": hook_status,
+        "expiresAt": NOW + timedelta(minutes=30),
+        "timeoutAction": "ROLLBACK",
+    }
+    deployment = {
+        "serviceDeploymentArn": DEPLOYMENT,
+        "status": "IN_PROGRESS",
+        "targetServiceRevision": {"arn": REVISION, "requestedTaskCount": 2, "runningTaskCount": 2, "pendingTaskCount": 0},
+        "lifecycleHookDetails": [hook],
+    }
+    aws.ecs.add_response(
+        "describe_service_deployments", {"serviceDeployments": [deployment], "failures": []}, {"serviceDeploymentArns": [DEPLOYMENT]}
+    )
+
+
+@pytest.mark.parametrize("action", ["CONTINUE", "ROLLBACK"])
+def test_continue_sends_the_action_for_the_paused_hook_of_the_release(aws, action):
+    release_in_progress(aws)
+    expected = {"serviceDeploymentArn": DEPLOYMENT, "hookId": HOOK, "action": action}
+    aws.ecs.add_response("continue_service_deployment", {"serviceDeploymentArn": DEPLOYMENT}, expected)
+    assert aws.run("continue", "--action", action, "--yes") == 0, aws.err
+    assert f"{SERVICE}: release (service revision 4418871437372946) paused for tests, until 2025-11-25 12:30:00 UTC" in aws.out
+    assert f"{SERVICE}: {action} sent" in aws.out
+
+
+@pytest.mark.parametrize(("status", "target"), [("SUCCEEDED", "PAUSE"), ("AWAITING_ACTION", "AWS_LAMBDA"), ("TIMED_OUT", "PAUSE")])
+def test_continue_with_no_release_waiting_says_so_and_sends_nothing(aws, status, target):
+    release_in_progress(aws, status, target)
+    assert aws.run("continue", "--yes") == 1
+    assert f"error: no release of {SERVICE} is waiting for make continue" in aws.err
+    assert "parameters.TestPauseMinutes" in aws.err
+
+
+def test_continue_off_a_terminal_without_yes_sends_nothing(aws):
+    release_in_progress(aws)
+    assert aws.run("continue") == 1
+    assert "nothing was sent; the release stays paused" in aws.err
+
+
+def test_a_bad_action_is_refused_before_any_aws_call(capsys):
+    with pytest.raises(SystemExit) as exited:
+        deploy.parse(["continue", "--env", ENV, "--action", "PAUSE"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'PAUSE' (choose from 'CONTINUE', 'ROLLBACK')" in capsys.readouterr().err
+
+
+def test_a_release_that_waits_for_tests_says_how_to_go_on_before_it_runs():
+    given = PARAMETERS | {"DeploymentStrategy": "BLUE_GREEN", "TestPauseMinutes": "45"}
+    lines = deploy.text.test_pause(given, ENV)
+    assert "for at most 45 minutes before production traffic moves" in lines[0]
+    assert f"make verify ENV={ENV} TEST_LISTENER=1" in lines[1] and f"make continue ENV={ENV} ACTION=ROLLBACK" in lines[1]
+    assert deploy.text.test_pause(given | {"TestPauseMinutes": "0"}, ENV) == []
+    assert deploy.text.test_pause(given | {"DeploymentStrategy": "ROLLING"}, ENV) == []

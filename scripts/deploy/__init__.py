@@ -82,6 +82,12 @@ def parse(argv):
     )
     parser.add_argument("--ca-bundle", help="verify: CA certificates to trust (default: the system's)")
     parser.add_argument(
+        "--action",
+        choices=("CONTINUE", "ROLLBACK"),
+        default="CONTINUE",
+        help="continue: move a release paused for tests to production traffic (CONTINUE), or roll it back (ROLLBACK)",
+    )
+    parser.add_argument(
         "--test-listener",
         action="store_true",
         help="verify: check /health and the smoke checks through the load balancer's test listener, which reaches a "
@@ -98,7 +104,7 @@ def parse(argv):
 
 def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
-    if args.command in ("rollback", "verify", "task", "logs") and not args.stack:
+    if args.command in ("rollback", "verify", "task", "logs", "continue") and not args.stack:
         args.stack = "service"
     if args.stack and args.stack not in templates.LAYERS:
         raise Failure(f"error: unknown layer {args.stack!r}; layers: {', '.join(templates.LAYERS)}", 2)
@@ -128,7 +134,7 @@ def validate(args):
         args.task_command = parse_command(args.cmd)
     if args.command == "logs":
         args.since_seconds = parse_since(args.since)
-    if args.command in ("rollback", "verify", "task", "logs") and args.stack != "service":
+    if args.command in ("rollback", "verify", "task", "logs", "continue") and args.stack != "service":
         raise Failure(f"error: {args.command} works on the service layer: --stack service", 2)
     if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
         got = f"; got {args.changeset!r}" if args.changeset else ""

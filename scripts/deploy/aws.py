@@ -3,8 +3,10 @@ print botocore's retries, and one line with what to do for each error."""
 
 import os
 from collections import Counter
+from pathlib import Path
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
 from botocore.parsers import ResponseParserError
@@ -22,8 +24,20 @@ CONFIG = Config(
 )
 
 
+# botocore merges a service-2.sdk-extras.json found on its data path into the service's model: this
+# adds the ECS API the pinned botocore predates (ContinueServiceDeployment, make continue) and the
+# field that names a paused release's hook, so that calls and Stubber tests are checked against them.
+MODELS = Path(__file__).resolve().parent / "models"
+
+
+def make_session(**kwargs) -> boto3.session.Session:
+    core = botocore.session.get_session()
+    core.get_component("data_loader").search_paths.append(str(MODELS))
+    return boto3.session.Session(botocore_session=core, **kwargs)
+
+
 def boto_clients(region, err, config):
-    session = boto3.session.Session()
+    session = make_session()
     if session.region_name and session.region_name != region:
         print(f"note: using the environment's region {region} (the AWS configuration says {session.region_name})", file=err)
     made = {}

@@ -417,6 +417,41 @@ class Commands:
             deployer.say(f"{names['log_group']}: no log events since {self.args.since} ago")
         return 0
 
+    def resume(self) -> int:
+        """make continue: let a release paused for tests (TestPauseMinutes) go on to production
+        traffic, or roll it back (ACTION=ROLLBACK). Not locking: the deploy that started the release
+        holds the environment's lock while it waits for it.
+        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/continue-service-deployment.html"""
+        deployer, action = self.deployer, self.args.action
+        names = logs.service_stack(deployer)
+        ecs = deployer.client("ecs")
+        listed = ecs.list_service_deployments(cluster=names["cluster"], service=names["service"], status=["IN_PROGRESS"])
+        arns = [d["serviceDeploymentArn"] for d in listed.get("serviceDeployments", [])]
+        described = ecs.describe_service_deployments(serviceDeploymentArns=arns).get("serviceDeployments", []) if arns else []
+        paused = [
+            (deployment, hook)
+            for deployment in described
+            for hook in deployment.get("lifecycleHookDetails", [])
+            if hook.get("targetType") == "PAUSE" and hook.get("status") == "AWAITING_ACTION"
+        ]
+        if not paused:
+            raise Failure(
+                f"error: no release of {names['service']} is waiting for make continue: a release waits once the test listener "
+                f"reaches its new tasks when TestPauseMinutes is above 0 ({self.environment.path.name}: parameters.TestPauseMinutes "
+                f"{self.environment.values['TestPauseMinutes']}); see its progress with make status ENV={self.env} STACK=service"
+            )
+        deployment, hook = paused[0]
+        revision = deployment.get("targetServiceRevision", {}).get("arn", deployment["serviceDeploymentArn"]).rsplit("/", 1)[-1]
+        expires = f"{hook['expiresAt']:%Y-%m-%d %H:%M:%S %Z}" if hook.get("expiresAt") else "its timeout"
+        what = "move production traffic to it" if action == "CONTINUE" else "roll it back to the running tasks"
+        deployer.say(f"{names['service']}: release (service revision {revision}) paused for tests, until {expires}; then ECS rolls it back")
+        deployer.confirm(
+            f"{action}: {what}? [y/N] ", "nothing was sent; the release stays paused; to send it without asking, rerun with YES=1 (--yes)"
+        )
+        ecs.continue_service_deployment(serviceDeploymentArn=deployment["serviceDeploymentArn"], hookId=hook["hookId"], action=action)
+        deployer.say(f"{names['service']}: {action} sent; the deploy that started the release follows it to the end")
+        return 0
+
 
 # In the order `--help` lists them.
 COMMANDS = {
@@ -432,6 +467,7 @@ COMMANDS = {
     "recover": Commands.recover,
     "rollback": Commands.rollback,
     "verify": Commands.verify,
+    "continue": Commands.resume,
     "zone": Commands.zone,
     "unlock": Commands.unlock,
     "purge": Commands.purge,

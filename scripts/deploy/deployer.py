@@ -71,10 +71,12 @@ def load_layer(env, name, output_dir: Path) -> Layer:
 
 def release_wait_minutes(given: dict) -> int:
     """Minutes a BLUE_GREEN, CANARY or LINEAR release of the service waits on purpose (traffic
-    shifting and bake time): the service's stack operation lasts that much longer."""
+    shifting, bake time, and at most TestPauseMinutes for make continue): the service's stack
+    operation lasts that much longer."""
     if given.get("DeploymentStrategy") not in TRAFFIC_SHIFTING or not set(WAIT_INPUTS) <= given.keys():
         return 0  # a rolling release, or a layer that runs none (the alb layer states the strategy too)
-    return deployment_wait_minutes(release_waits(given))
+    waits = release_waits(given)
+    return deployment_wait_minutes(waits) + waits["TestPauseMinutes"]
 
 
 def git_revision() -> str:
@@ -387,6 +389,7 @@ class Deployer:
         if layer.name in templates.ROLLBACK_TRIGGERS:
             self.say(*text.rollback_triggers(change_set))
         given = parameter_values(change_set)
+        self.say(*text.test_pause(given, self.env))
         started = self.now()
         self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
         found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"), release_wait_minutes(given))

@@ -300,3 +300,16 @@ def drift_warning(found, layer) -> list[str]:
         f"warning: {layer.stack} drifted: its last drift check{at} found resources changed outside CloudFormation; "
         f"this change set was computed from the template, not from them. See what: make drift STACK={layer.name} ENV={layer.env}"
     ]
+
+
+def test_pause(given: dict, env: str) -> list[str]:
+    """What a release that waits for tests asks of its operator (TestPauseMinutes above 0)."""
+    minutes = int(given.get("TestPauseMinutes") or 0)
+    if not minutes or given.get("DeploymentStrategy") in (None, "ROLLING"):
+        return []
+    return [
+        f"this release waits, once the test listener reaches its new tasks, for at most {minutes} minutes before production "
+        "traffic moves; meanwhile, from an address in TestListenerCidr:",
+        f"  make verify ENV={env} TEST_LISTENER=1     then     make continue ENV={env}     (or: make continue ENV={env} ACTION=ROLLBACK)",
+        f"  without either, ECS rolls the release back after {minutes} minutes",
+    ]

@@ -436,7 +436,16 @@ def traffic_shifting_steps(env, values, t) -> list[str]:
     waits = params.release_waits(values)
     shifting = (params.deployment_wait_minutes(waits) - waits["BakeTimeMinutes"]) * 60
     bake = waits["BakeTimeMinutes"] * 60
-    total = t["first_check"] + shifting + bake + t["drain"] + t["stop"]
+    pause = waits["TestPauseMinutes"] * 60
+    total = t["first_check"] + pause + shifting + bake + t["drain"] + t["stop"]
+    pause_rows = (
+        [
+            f"| The release waits for `make continue` (after `make verify TEST_LISTENER=1`); without it ECS rolls back | "
+            f"TestPauseMinutes {waits['TestPauseMinutes']} × 60, at most | {pause} |"
+        ]
+        if pause
+        else []
+    )
     shift_row = f"| Production traffic moves: {SHIFT_TEXT[strategy].format(**values)} | " + (
         f"{wait_terms(waits).rsplit(' + ', 1)[0]} | {shifting} |" if shifting else "at once | 0 |"
     )
@@ -451,6 +460,7 @@ def traffic_shifting_steps(env, values, t) -> list[str]:
         "|---|---|---|",
         f"| A new task becomes healthy: one passing health check after it is registered | "
         f"HealthCheckIntervalSeconds {values['HealthCheckIntervalSeconds']} | {t['first_check']} |",
+        *pause_rows,
         shift_row,
         f"| Bake: old and new tasks both run, all traffic on the new ones | BakeTimeMinutes {waits['BakeTimeMinutes']} × 60 | {bake} |",
         f"| An old task drains its connections | DeregistrationDelaySeconds {values['DeregistrationDelaySeconds']} | {t['drain']} |",
