@@ -124,6 +124,21 @@ def deploying_into(sandbox, *extra):
         patch.undo()
 
 
+def deploy_command() -> list:
+    """`make deploy ENV=sandbox YES=1` as a subprocess runs it."""
+    return [sys.executable, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes"]
+
+
+@pytest.fixture
+def seeded_sandbox(sandbox):
+    """The session's sandbox, emptied and seeded again (tests on one worker run one at a time):
+    (the Sandbox, the environment that points a subprocess at it, the deploy command line)."""
+    import os
+
+    sandbox.seed()
+    return sandbox, os.environ | sandbox.environment(), deploy_command()
+
+
 @pytest.fixture
 def own_sandbox(tmp_path):
     """A sandbox of the test's own (not the session's), seeded: (the Sandbox, the environment that
@@ -135,8 +150,7 @@ def own_sandbox(tmp_path):
     box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
     try:
         box.seed()
-        command = [sys.executable, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes"]
-        yield box, os.environ | box.environment(), command
+        yield box, os.environ | box.environment(), deploy_command()
     finally:
         box.stop()
 
