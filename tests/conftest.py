@@ -156,7 +156,8 @@ def own_sandbox(tmp_path):
 
 
 # --- The review's scan of output/, shared by test_review.py and test_scanners.py -----------------
-# checkov takes seconds per run: it runs once per session on the committed layer templates.
+# checkov takes seconds per run: it runs once per session on the committed layer templates (the two
+# modules are one xdist_group, so that under pytest-xdist too one worker runs it, once).
 
 
 @pytest.fixture(scope="session")
