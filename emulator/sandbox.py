@@ -248,6 +248,19 @@ def check_params(created: dict) -> None:
         raise SandboxError(f"{PARAMS_FILE} does not hold the ids the seed created:\n" + "\n".join(wrong) + f"\nthe seed creates:\n{lines}")
 
 
+def _share_region_lists() -> None:
+    """moto asks a new boto3 session for a service's regions at import and for every backend, and
+    each new session loads botocore's endpoint data again (0.2 s a time, most of a second of the
+    server's start): in the server process, one session answers them all. The answers are botocore's
+    static data, the same from any session."""
+    import functools
+
+    from boto3.session import Session
+
+    regions = functools.cache(Session().get_available_regions)
+    Session.get_available_regions = lambda self, *args, **kwargs: list(regions(*args, **kwargs))
+
+
 def serve(state_dir: Path, port: int, parent: int | None) -> int:
     """The server process itself: moto with our compatibility module, on loopback only."""
     import logging
@@ -258,6 +271,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
 
     if port:  # a busy port fails here, at once, not after the imports nor silently in the server thread
         socket.create_server((HOST, port)).close()
+    _share_region_lists()
     from moto.server import ThreadedMotoServer
 
     import emulator.moto_compat  # noqa: F401  (patches moto and adds its models before the first stack is parsed)

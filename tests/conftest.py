@@ -124,6 +124,21 @@ def deploying_into(sandbox, *extra):
         patch.undo()
 
 
+def deploy_command() -> list:
+    """`make deploy ENV=sandbox YES=1` as a subprocess runs it."""
+    return [sys.executable, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes"]
+
+
+@pytest.fixture
+def seeded_sandbox(sandbox):
+    """The session's sandbox, emptied and seeded again (tests on one worker run one at a time):
+    (the Sandbox, the environment that points a subprocess at it, the deploy command line)."""
+    import os
+
+    sandbox.seed()
+    return sandbox, os.environ | sandbox.environment(), deploy_command()
+
+
 @pytest.fixture
 def own_sandbox(tmp_path):
     """A sandbox of the test's own (not the session's), seeded: (the Sandbox, the environment that
@@ -135,14 +150,14 @@ def own_sandbox(tmp_path):
     box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
     try:
         box.seed()
-        command = [sys.executable, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes"]
-        yield box, os.environ | box.environment(), command
+        yield box, os.environ | box.environment(), deploy_command()
     finally:
         box.stop()
 
 
 # --- The review's scan of output/, shared by test_review.py and test_scanners.py -----------------
-# checkov takes seconds per run: it runs once per session on the committed layer templates.
+# checkov takes seconds per run: it runs once per session on the committed layer templates (the two
+# modules are one xdist_group, so that under pytest-xdist too one worker runs it, once).
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""`make drift` end to end on a sandbox of the test's own: deploy, change resources out of band
+"""`make drift` end to end on the session's sandbox, seeded again: deploy, change resources out of band
 through the services' APIs, detect the drift (exit 1, naming the property), put them back (exit 0).
 The sandbox checks a log group's retention and a target group's health check (emulator/moto_compat.py
 DRIFT_READERS); other types are not checked there."""
@@ -10,8 +10,8 @@ import templates
 ENV = "sandbox"
 
 
-def test_drift_is_detected_after_an_out_of_band_change_and_clears_once_undone(own_sandbox):
-    box = own_sandbox[0]
+def test_drift_is_detected_after_an_out_of_band_change_and_clears_once_undone(seeded_sandbox):
+    box = seeded_sandbox[0]
     with deploying_into(box) as run:
         for layer in ("cert-dns", "alb", "waf"):
             code, out, err = run("deploy", "--stack", layer, "--yes")

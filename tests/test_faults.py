@@ -2,13 +2,12 @@
 state or a silently wrong value, and now gets one clear line (README: Faults and how they are handled)."""
 
 import subprocess
-import sys
 import types
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, generate_main, no_real_aws
+from conftest import ROOT, Ran, deploying_into, generate_main, no_real_aws
 
 import templates
 from templates.params import load
@@ -216,8 +215,9 @@ def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(own_sandbox):
         deploy.communicate(timeout=60)
         assert box.running(), f"the sandbox died with {argv[3:]} interrupted after {delay} s"
 
-    created = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert created.returncode == 0, created.stderr
+    with deploying_into(box) as run:  # the first release, in this process: the interrupted ones are `make deploy`'s own
+        code, _, err = run("deploy", "--yes")
+    assert code == 0, err
     for n, delay in enumerate((0.6, 1.0, 1.4, 1.8)):  # at several points of a release
         interrupted([*command, "--image-tag", f"interrupted{n}"], delay)
     # Nothing lost: every stack is still there. (A deploy right after an interrupted one is not
@@ -236,19 +236,32 @@ def state(tmp_path):
     box.stop()
 
 
-def sandbox_cli(*argv, state_dir):
-    code = f"import sys; from pathlib import Path; import emulator.sandbox as s; s.STATE_DIR = Path({str(state_dir)!r}); sys.exit(s.main({list(argv)!r}))"
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+def sandbox_cli(*argv, state_dir, params_file=None) -> Ran:
+    """`python -m emulator.sandbox ARGV` with its state in state_dir (and params_file for
+    params/sandbox.yaml), run in this process: its exit status and what it printed. An exception
+    it let through fails the test with its traceback."""
+    import contextlib
+    import io
+
+    import emulator.sandbox as s
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(s, "STATE_DIR", Path(state_dir))
+    if params_file is not None:
+        patch.setattr(s, "PARAMS_FILE", Path(params_file))
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = s.main(list(argv))
+    finally:
+        patch.undo()
+    return Ran(code, out.getvalue(), err.getvalue())
 
 
-@pytest.fixture(scope="module")
-def running(tmp_path_factory):
-    """One running server for the tests that garble its endpoint file (and put it back)."""
-    from emulator.sandbox import Sandbox
-
-    box = Sandbox(tmp_path_factory.mktemp("garbled") / "state").start(exit_with_parent=True)
-    yield box
-    box.stop()
+@pytest.fixture
+def running(sandbox):
+    """The session's running server, for the tests that garble its endpoint file (and put it back)."""
+    return sandbox
 
 
 @pytest.mark.parametrize("garbage", ["", "not a url", "http://10.0.0.1:80", "\x00\xff"])
@@ -286,12 +299,8 @@ def test_a_state_directory_that_is_a_file_is_one_line(tmp_path):
 def test_a_broken_sandbox_params_file_does_not_block_stop_or_status(tmp_path):
     broken = tmp_path / "sandbox.yaml"
     broken.write_text("region: [")
-    code = (
-        "import sys; from pathlib import Path; import emulator.sandbox as s; "
-        f"s.PARAMS_FILE = Path({str(broken)!r}); s.STATE_DIR = Path({str(tmp_path / 'state')!r}); sys.exit(s.main(sys.argv[1:]))"
-    )
     for command, code_expected in (("status", 1), ("stop", 0)):
-        result = subprocess.run([sys.executable, "-c", code, command], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        result = sandbox_cli(command, state_dir=tmp_path / "state", params_file=broken)
         assert result.returncode == code_expected and "Traceback" not in result.stderr, result.stderr
 
 
@@ -391,12 +400,13 @@ def test_an_endpoint_that_is_not_aws_is_named_with_what_it_said(offline_aws):
     assert "no such API here" in err and "check the AWS configuration" not in err
 
 
-def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_release(own_sandbox):
+def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_release(seeded_sandbox):
     import json
 
-    box, env, base = own_sandbox
-    first = subprocess.run(base, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr
+    box, env, base = seeded_sandbox
+    with deploying_into(box) as run:  # the first release, in this process: the concurrent ones are `make deploy`'s own
+        code, _, err = run("deploy", "--yes")
+    assert code == 0, err
     ssm = box.client("ssm")
     before = len(json.loads(ssm.get_parameter(Name="/startupwebapp/sandbox/service/releases")["Parameter"]["Value"]))
     tags = [f"v{n}" for n in range(2, 8)]

@@ -27,6 +27,8 @@ from templates.params import ISOLATING_INPUTS, load_all
 ENVIRONMENTS = {environment.name: environment for environment in load_all(ROOT / "params")}
 ENVS = list(ENVIRONMENTS)
 COMMITTED = ROOT / "output" / "review"
+# One worker with tests/test_scanners.py: conftest's output_scan (checkov, seconds) runs once, not once per worker.
+pytestmark = pytest.mark.xdist_group("scan")
 D = Decimal
 
 

@@ -1,9 +1,13 @@
 """cfn-lint (informational checks included) and checkov on the committed output/."""
 
+import pytest
 from conftest import ROOT
 
 import templates
 from templates import validation
+
+# One worker with tests/test_review.py: conftest's output_scan (checkov, seconds) runs once, not once per worker.
+pytestmark = pytest.mark.xdist_group("scan")
 
 
 def test_cfn_lint_finds_nothing():
