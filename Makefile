@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1
 ENV ?= sandbox
 DEPLOY := $(BIN)/python -m scripts.deploy
 FLAGS = --env $(ENV) $(if $(STACK),--stack $(STACK)) $(if $(TAG),--image-tag $(TAG)) $(if $(CHANGESET),--changeset $(CHANGESET)) \
-	$(if $(YES),--yes) $(if $(ALLOW_REPLACE),--allow-replace) $(if $(RECREATE),--recreate) $(if $(REPAIR),--repair) \
+	$(if $(YES),--yes) $(if $(ALLOW_REPLACE),--allow-replace) $(if $(ALLOW_TRAFFIC_RESET),--allow-traffic-reset) $(if $(RECREATE),--recreate) $(if $(REPAIR),--repair) \
 	$(if $(MAX_WAIT),--max-wait $(MAX_WAIT))
 # ENV=sandbox points the AWS clients at the running sandbox, and fails if it does not run,
 # so that a rehearsal can never fall through to real AWS credentials.

@@ -272,6 +272,9 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
     if port:  # a busy port fails here, at once, not after the imports nor silently in the server thread
         socket.create_server((HOST, port)).close()
     _share_region_lists()
+    # moto loads some 2,700 default AMIs (each with a volume and a snapshot) into every EC2 backend
+    # it creates, on every reset: half a second of each seed for images no layer uses.
+    os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
     from moto.server import ThreadedMotoServer
 
     import emulator.moto_compat  # noqa: F401  (patches moto and adds its models before the first stack is parsed)

@@ -310,12 +310,10 @@ def create_infrastructure_role(t):
             AssumeRolePolicyDocument=PolicyDocument(
                 Version="2012-10-17",
                 Statement=[
-                    Statement(
-                        Effect=Allow,
-                        Principal=Principal("Service", "ecs.amazonaws.com"),
-                        Action=[AssumeRole],
-                        Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
-                    )
+                    # As AWS's own trust policy for this role states it: no aws:SourceAccount condition,
+                    # which ECS is not documented to send when it assumes the role.
+                    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AmazonECSInfrastructureRolePolicyForLoadBalancers.html
+                    Statement(Effect=Allow, Principal=Principal("Service", "ecs.amazonaws.com"), Action=[AssumeRole])
                 ],
             ),
             PermissionsBoundary=role_boundary_arn(),  # created by the ci layer (templates/ci.py)

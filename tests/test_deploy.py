@@ -135,8 +135,10 @@ def events(*entries):
 
 def change(action, logical, kind, replacement="False", details=()):
     rc = {"Action": action, "LogicalResourceId": logical, "ResourceType": kind, "Scope": [], "Details": list(details)}
+    if action in ("Modify", "Remove"):  # a change set names the physical resource it changes or removes
+        rc["PhysicalResourceId"] = f"{logical}-physical"
     if action == "Modify":
-        rc |= {"PhysicalResourceId": f"{logical}-physical", "Replacement": replacement, "Scope": ["Properties"]}
+        rc |= {"Replacement": replacement, "Scope": ["Properties"]}
     return {"Type": "Resource", "ResourceChange": rc}
 
 
@@ -488,6 +490,55 @@ def test_a_change_to_listener_rules_that_ecs_moved_to_the_alternate_target_group
     assert aws.run("deploy", "--stack", "alb", "--yes") == 1
     assert "ProductionListenerRule (Modify; now startupwebapp-tg-alt weight 100)" in aws.err
     assert "change set deleted, nothing changed" in aws.err and "make deploy STACK=service ENV=prod TAG=<new tag>" in aws.err
+
+
+def test_removing_the_rules_while_traffic_is_on_the_alternate_group_says_to_switch_back_first(aws):
+    # DeploymentStrategy set to ROLLING: the alb change set removes the rules; the listener's default
+    # would send everything to the primary target group.
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    removed = [change("Remove", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule")]
+    aws.change_set("alb", "UPDATE", removed)
+    aws.elbv2.add_response("describe_rules", rule_weights(0, 100), {"RuleArns": ["ProductionListenerRule-physical"]})
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
+    # ALLOW_REPLACE is for stateful replacements: it does not move production traffic.
+    assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 1
+    assert "ProductionListenerRule (Remove; now startupwebapp-tg-alt weight 100)" in aws.err
+    assert f"Put DeploymentStrategy back in params/{ENV}.yaml, release once more with it" in aws.err
+    assert "ALLOW_TRAFFIC_RESET=1" in aws.err
+
+
+def test_switching_the_service_to_rolling_while_traffic_is_on_the_alternate_group_is_refused(aws):
+    """Its new tasks would register in the primary target group and the old ones, which take the
+    traffic, would stop. (A reviewed change set: `make execute` leaves it for another try.)"""
+    running = service_parameters("v1")
+    assert running["DeploymentStrategy"] == "BLUE_GREEN"
+    aws.deployed("service", parameters=running)
+    aws.deployed("alb")
+    rule = OUTPUT_VALUES["ProductionListenerRuleArn"]
+    answer = rule_weights(0, 100)
+    answer["Rules"][0]["RuleArn"] = rule
+    aws.elbv2.add_response("describe_rules", answer, {"RuleArns": [rule]})
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    layer = deploy.load_layer(ENV, "service", ROOT / "output")
+    switched = change_set("service", parameters=running | {"DeploymentStrategy": "ROLLING"})
+    with pytest.raises(deploy.Failure) as refused:
+        deployer.refuse_moving_shifted_traffic(layer, switched, "change set left for review", discard=False)
+    assert "the change set switches the service to ROLLING while production traffic is on the alternate target group" in str(refused.value)
+    assert "ProductionListenerRule (kept; now startupwebapp-tg-alt weight 100)" in str(refused.value)
+    assert f"Put DeploymentStrategy back in params/{ENV}.yaml" in str(refused.value)
+    # Staying BLUE_GREEN reads nothing more and goes ahead.
+    deployer.refuse_moving_shifted_traffic(layer, change_set("service", parameters=running), "left", discard=False)
+
+
+def test_a_rule_that_cannot_be_read_leaves_no_change_set_behind(aws):
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", RULE_CHANGES)
+    aws.elbv2.add_client_error("describe_rules", "RuleNotFound", "One or more rules not found", 400)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 1
+    assert "RuleNotFound" in aws.err and "Traceback" not in aws.err
 
 
 def test_a_change_to_listener_rules_on_the_primary_target_group_goes_ahead(aws):

@@ -19,6 +19,7 @@ from test_deploy import (  # noqa: F401
     stack_id,
 )
 
+from scripts.deploy import text
 from scripts.deploy.drift import MAX_WAIT_SECONDS
 
 DETECTION = "1a229160-e4d9-xmpl-ab67-0a4f93df83d4"
@@ -262,3 +263,22 @@ def test_a_listener_rule_that_a_release_moved_is_reported_with_why(aws):
     assert aws.run("drift", "--stack", "alb") == 1, aws.err
     assert "      /Actions/0/ForwardConfig/TargetGroups/0/Weight: expected 100, actual 0 (NOT_EQUAL)" in aws.out.splitlines()
     assert "moves this rule's weights (ECS): expected after one" in aws.out
+
+
+def test_a_listener_rule_changed_beyond_its_weights_gets_no_such_excuse():
+    moved = {
+        "StackResourceDriftStatus": "MODIFIED",
+        "LogicalResourceId": "ProductionListenerRule",
+        "ResourceType": "AWS::ElasticLoadBalancingV2::ListenerRule",
+    }
+    weight = {
+        "PropertyPath": "/Actions/0/ForwardConfig/TargetGroups/1/Weight",
+        "ExpectedValue": "0",
+        "ActualValue": "100",
+        "DifferenceType": "NOT_EQUAL",
+    }
+    redirect = {"PropertyPath": "/Actions/0/Type", "ExpectedValue": "forward", "ActualValue": "redirect", "DifferenceType": "NOT_EQUAL"}
+    status = {"StackDriftStatus": "DRIFTED", "DetectionStatus": "DETECTION_COMPLETE"}
+    excuse = "moves this rule's weights (ECS)"
+    assert any(excuse in line for line in text.drift_report("s", status, [moved | {"PropertyDifferences": [weight]}]))
+    assert not any(excuse in line for line in text.drift_report("s", status, [moved | {"PropertyDifferences": [weight, redirect]}]))

@@ -50,6 +50,11 @@ def parse(argv):
     parser.add_argument("--allow-replace", action="store_true", help="allow replacing or removing stateful resources")
     parser.add_argument("--recreate", action="store_true", help="delete a ROLLBACK_COMPLETE stack and create it again")
     parser.add_argument(
+        "--allow-traffic-reset",
+        action="store_true",
+        help="execute a change that puts production traffic back on the primary target group while a release left it on the alternate one",
+    )
+    parser.add_argument(
         "--repair",
         action="store_true",
         help="a deploy that repairs: without rollback triggers, which would undo it while the release alarms fire (rollback implies it)",
@@ -194,6 +199,7 @@ def main(
             role_arn=args.role_arn,
             clock=clock,
             repair=args.repair,
+            allow_traffic_reset=args.allow_traffic_reset,
             max_wait=args.max_wait,
             resolver=resolver,
         )

@@ -116,6 +116,7 @@ class Deployer:
         role_arn=None,
         clock=time.monotonic,
         repair=False,
+        allow_traffic_reset=False,
         max_wait=None,
         resolver=None,
     ):
@@ -137,6 +138,7 @@ class Deployer:
         self.clock = clock
         # A repair (make rollback, REPAIR=1) runs without rollback triggers: see rollback_configuration.
         self.repair = repair
+        self.allow_traffic_reset = allow_traffic_reset  # see refuse_moving_shifted_traffic
         self.max_wait = max_wait  # minutes per stack operation; None: templates.WAIT_MINUTES
         # domain -> the name servers public DNS answers with (scripts/zone.py); None: no DNS to ask
         self.resolver = resolver
@@ -372,7 +374,7 @@ class Deployer:
                 f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
                 f"{left}; if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
             )
-        if exists and not allow_replace:
+        if exists and not self.allow_traffic_reset:
             self.refuse_moving_shifted_traffic(layer, change_set, left, discard=not reviewed)
         if exists:  # what the DescribeStacks of this run says: no detection started, no call added
             self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
@@ -405,28 +407,53 @@ class Deployer:
 
     def refuse_moving_shifted_traffic(self, layer, change_set, left, discard):
         """A BLUE_GREEN, CANARY or LINEAR release leaves the listener rules' weights where ECS moved
-        traffic, often all on the alternate target group. CloudFormation writes a changed rule as the
-        template states it (all on the primary target group) and deletes a removed one (the
-        listener's default then forwards to the primary): either would send production traffic to a
-        target group without the running tasks. https://github.com/aws/aws-cdk/issues/36649"""
+        traffic, often all on the alternate target group. Two kinds of change would send production
+        traffic back to the primary target group, which may then run no task: an alb change set that
+        rewrites a rule (CloudFormation writes it as the template states it) or removes it (the
+        listener's default forwards to the primary), and a service change set that switches to
+        ROLLING (its new tasks register in the primary, and the old ones go).
+        https://github.com/aws/aws-cdk/issues/36649"""
         changed = text.listener_rule_changes(change_set)
+        switching = layer.name == "service" and self.switches_to_rolling(layer, change_set)
+        if switching:
+            changed = [
+                ("ProductionListenerRule", self.outputs(templates.stack_name(self.env, "alb")).get("ProductionListenerRuleArn"), "kept")
+            ]
+        changed = [(name, arn, action) for name, arn, action in changed if arn]
         if not changed:
             return
-        primary = self.outputs(layer.stack).get("TargetGroupArn")
-        rules = self.client("elbv2").describe_rules(RuleArns=[arn for _, arn, _ in changed])["Rules"]
+        primary = self.outputs(templates.stack_name(self.env, "alb")).get("TargetGroupArn")
+        try:
+            rules = self.client("elbv2").describe_rules(RuleArns=[arn for _, arn, _ in changed])["Rules"]
+        except ClientError:
+            if discard:
+                self.discard(layer, change_set, exists=True)
+            raise
         shifted = {rule["RuleArn"]: text.shifted_weights(rule, primary) for rule in rules}
         moving = [f"{name} ({action}; now {', '.join(shifted[arn])})" for name, arn, action in changed if shifted.get(arn)]
         if not moving:
             return
         if discard:
             self.discard(layer, change_set, exists=True)
+        switch_back = switching or any(action == "Remove" for _, _, action in changed)
+        remedy = (
+            "Put DeploymentStrategy back in params/{env}.yaml, release once more with it (make deploy STACK=service ENV={env} "
+            "TAG=<new tag>): ECS then moves traffic to the primary target group; then switch to ROLLING"
+            if switch_back
+            else "Release the service once more first (make deploy STACK=service ENV={env} TAG=<new tag>): ECS then moves traffic "
+            "back to the primary target group, and this change is safe"
+        ).format(env=self.env)
+        what = "switches the service to ROLLING" if switching else "rewrites or removes listener rules"
         raise Failure(
-            f"error: refused: the change set rewrites listener rules that ECS moved to the alternate target group in a release: "
-            f"{'; '.join(moving)}; executing it would send production traffic back to the primary target group, which may run "
-            f"no task; {left}. Release the service once more first (make deploy STACK=service ENV={self.env} TAG=<new tag>): ECS "
-            "then moves traffic back to the primary target group, and this change is safe; or, if no task serves from the "
-            "alternate one, rerun with ALLOW_REPLACE=1 (--allow-replace)"
+            f"error: refused: the change set {what} while production traffic is on the alternate target group, where ECS moved it "
+            f"in a release: {'; '.join(moving)}; executing it would send production traffic to the primary target group, which may "
+            f"run no task; {left}. {remedy}; or, if no task serves from the alternate one, rerun with ALLOW_TRAFFIC_RESET=1 "
+            "(--allow-traffic-reset)"
         )
+
+    def switches_to_rolling(self, layer, change_set) -> bool:
+        running = parameter_values(self.describe(layer.stack) or {}).get("DeploymentStrategy")
+        return running in TRAFFIC_SHIFTING and parameter_values(change_set).get("DeploymentStrategy") == "ROLLING"
 
     def discard(self, layer, change_set, exists):
         """Delete a change set that will not run, and the empty stack a first create made for it."""

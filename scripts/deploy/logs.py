@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime
 from string import Template
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 import templates
 from scripts.deploy.failure import Failure
@@ -99,7 +99,7 @@ def transient(error) -> bool:
             "ThrottlingException",
             "ServiceUnavailableException",
         )
-    return isinstance(error, BotoCoreError)
+    return isinstance(error, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError))
 
 
 def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say, explain=str) -> int:

@@ -3,6 +3,7 @@ Deployer prints them. `colour` adds ANSI colours (only on a terminal)."""
 
 import difflib
 import json
+import re
 
 import templates
 from templates.alb import target_group_name
@@ -240,7 +241,9 @@ def drift_report(stack, status, drifts) -> list[str]:
         lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if drift.get("StackResourceDriftStatus") == "DELETED":
             lines.append(f"      deleted outside CloudFormation (was {drift.get('PhysicalResourceId', '?')})")
-        elif drift.get("ResourceType") == "AWS::ElasticLoadBalancingV2::ListenerRule":
+        elif drift.get("ResourceType") == "AWS::ElasticLoadBalancingV2::ListenerRule" and all(
+            MOVED_WEIGHT.fullmatch(d["PropertyPath"]) for d in drift.get("PropertyDifferences", [])
+        ):
             lines.append(
                 "      a BLUE_GREEN, CANARY or LINEAR release moves this rule's weights (ECS): expected after one; "
                 "leave it, a deploy that would rewrite it while traffic is on the alternate target group is refused"
@@ -251,6 +254,11 @@ def drift_report(stack, status, drifts) -> list[str]:
                 f"actual {short(difference['ActualValue'])} ({difference['DifferenceType']})"
             )
     return lines
+
+
+# Where a release moves a listener rule: the weights of its forward action's target groups, and
+# nothing else (a changed condition, priority or action type is someone's change).
+MOVED_WEIGHT = re.compile(r"/Actions/\d+/ForwardConfig/TargetGroups/\d+/Weight")
 
 
 def short(value, limit=200) -> str:
