@@ -8,7 +8,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 from templates import alarms, alb, cert_dns, ci, release_alarms, scaling, service, waf
-from templates.common import PROJECT  # noqa: E402  (re-exported: templates.PROJECT)
+from templates.common import CI_DEPLOY_JOB_MINUTES, PROJECT  # noqa: F401  (re-exported: templates.PROJECT, ...)
 from templates.errors import ToolError
 
 ROOT = Path(__file__).resolve().parent.parent  # the project: params/, output/, .cfnlintrc, .cache/
@@ -61,6 +61,7 @@ ROLLBACK_TRIGGERS = {"service": ("release-alarms", "RollbackAlarmArns", "Rollbac
 # for its DNS validation; the service for healthy tasks and then the rollback triggers' watch.
 WAIT_MINUTES = {"cert-dns": 45, "service": 60}
 DEFAULT_WAIT_MINUTES = 30
+TASK_WAIT_MINUTES = 30  # make task's wait for a one-off task (migrations) to stop, unless MAX_WAIT= says otherwise
 
 # Resources that hold state or a name other things point at: the stack policy forbids
 # replacing or deleting them, and the deployer refuses change sets that would.

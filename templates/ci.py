@@ -47,7 +47,7 @@ from troposphere import AWS_NO_VALUE, And, Equals, If, Join, Not, Ref, Select, S
 from troposphere.iam import ManagedPolicy, OIDCProvider, Policy, Role
 
 from templates import inputs
-from templates.common import PROJECT, ROLE_BOUNDARY, add_outputs, new_template, role_boundary_arn
+from templates.common import CI_DEPLOY_JOB_MINUTES, PROJECT, ROLE_BOUNDARY, add_outputs, new_template, role_boundary_arn
 from templates.errors import ToolError
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
@@ -349,7 +349,7 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
             "DeployRole",
             Description="GitHub Actions: drive CloudFormation on the project's stacks through the execution role",
             Path=ROLE_PATH,
-            MaxSessionDuration=7200,  # the deploy job asks for 2 hours: a slow ECS rollout outlasts 1
+            MaxSessionDuration=CI_DEPLOY_JOB_MINUTES * 60,  # as long as the deploy job may run (templates/__init__.py)
             AssumeRolePolicyDocument=trust,
             Policies=[Policy(PolicyName="drive-project-stacks", PolicyDocument=permissions)],
         )

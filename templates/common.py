@@ -20,6 +20,16 @@ ROLE_BOUNDARY = f"{PROJECT}-role-boundary"
 RETAIN = {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Retain"}
 
 
+# The GitHub Actions deploy job's time (timeout-minutes of the deploy job in
+# .github/workflows/deploy-service.yml; tests/test_workflows.py checks they agree), and how long the
+# deploy role's credentials last. The job runs the migrations and then the service release; both
+# waits must end inside it, so that the deployer gives up cleanly (and frees the lock) rather than
+# being killed: templates/params.py refuses a release that could last longer. GitHub's hosted
+# runners stop a job after 6 hours.
+# https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-syntax#jobsjob_idtimeout-minutes
+CI_DEPLOY_JOB_MINUTES = 360
+
+
 def role_boundary_arn() -> Sub:
     """ARN of the ROLE_BOUNDARY managed policy in this account."""
     return Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/{ROLE_BOUNDARY}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from templates import OPTIONAL_LAYERS, alb, layer_order
+from templates import CI_DEPLOY_JOB_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order
 from templates.errors import ToolError
 from templates.inputs import FARGATE_MEMORY_BY_CPU, HTTP_PATH, INPUTS, TRAFFIC_SHIFTING, Input
 
@@ -386,11 +386,21 @@ def traffic_shifting_problems(v: dict) -> list[str]:
             f"parameters.TestPauseMinutes: {v['TestPauseMinutes']} with {minutes} minutes of traffic shifting and bake time makes "
             f"a release longer than CloudFormation waits for one; allowed: at most {MOST_SERVICE_UPDATE_MINUTES - minutes}"
         )
+    elif minutes + v["TestPauseMinutes"] > MOST_CI_RELEASE_MINUTES:
+        key = "TestPauseMinutes" if v["TestPauseMinutes"] else "BakeTimeMinutes"
+        problems.append(
+            f"parameters.{key}: the release waits up to {minutes + v['TestPauseMinutes']} minutes (traffic shifting, bake time, pause "
+            f"for tests), which with the deployer's own bounds outlasts the GitHub Actions deploy job ({CI_DEPLOY_JOB_MINUTES} "
+            f"minutes); allowed: waits that add up to at most {MOST_CI_RELEASE_MINUTES} minutes"
+        )
     return problems
 
 
 MOST_DEPLOYMENT_WAIT_MINUTES = 33 * 60
 MOST_SERVICE_UPDATE_MINUTES = 36 * 60
+# The deploy job runs the migrations (at most TASK_WAIT_MINUTES) and then waits for the service
+# release (WAIT_MINUTES["service"] plus the release's own waits): all inside the job's time.
+MOST_CI_RELEASE_MINUTES = CI_DEPLOY_JOB_MINUTES - TASK_WAIT_MINUTES - WAIT_MINUTES["service"]
 
 
 def linear_steps(step_percent: int) -> int:

@@ -8,9 +8,10 @@ import yaml
 from conftest import ROOT, generate_main
 
 from templates.inputs import INPUTS
-from templates.params import check_value, load
+from templates.params import MOST_CI_RELEASE_MINUTES, check_value, load
 
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
+PROD_BAKE = GOOD["parameters"].get("BakeTimeMinutes", INPUTS["BakeTimeMinutes"].default)
 # What two environments may share only when a params file says why.
 ISOLATING = ["BackendSecurityGroupId", "DatabaseSecretArn"]
 
@@ -132,6 +133,12 @@ BAD = [
         with_parameters(DeploymentStrategy="ROLLING", TestPauseMinutes=30),
         "parameters.TestPauseMinutes: 30, but DeploymentStrategy ROLLING has no test listener to pause at",
         "allowed: 0, or DeploymentStrategy BLUE_GREEN, CANARY or LINEAR",
+    ),
+    (
+        "pause past the CI deploy job",
+        with_parameters(TestPauseMinutes=MOST_CI_RELEASE_MINUTES - PROD_BAKE + 1),
+        f"parameters.TestPauseMinutes: the release waits up to {MOST_CI_RELEASE_MINUTES + 1} minutes",
+        f"allowed: waits that add up to at most {MOST_CI_RELEASE_MINUTES} minutes",
     ),
     (
         "pause past CloudFormation's wait",

@@ -439,3 +439,15 @@ def test_every_pull_request_checks_output_and_runs_the_tests(checks):
     assert "pull_request" in checks["on"] and checks["on"]["push"] == {"branches": ["main"]}
     # make check (generate.py --check) also reports files no layer produces; make test the rest.
     assert make_commands(checks) == [["check"], ["test"]]
+
+
+def test_the_deploy_job_its_credentials_and_the_deploy_role_last_as_long_as_the_params_checks_assume(deploy, layer):
+    """templates.CI_DEPLOY_JOB_MINUTES is what templates/params.py keeps a release's waits inside."""
+    import templates
+
+    job = deploy["jobs"]["deploy"]
+    assert job["timeout-minutes"] == templates.CI_DEPLOY_JOB_MINUTES
+    (credentials,) = [step for step in job["steps"] if step.get("uses", "").startswith("aws-actions/configure-aws-credentials@")]
+    assert credentials["with"]["role-duration-seconds"] == templates.CI_DEPLOY_JOB_MINUTES * 60
+    assert layer["ci"]["Resources"]["DeployRole"]["Properties"]["MaxSessionDuration"] == templates.CI_DEPLOY_JOB_MINUTES * 60
+    assert templates.CI_DEPLOY_JOB_MINUTES <= 360  # GitHub's hosted runners stop a job after 6 hours

@@ -14,7 +14,7 @@ from templates.service import CONTAINER_NAME, web_log_stream
 
 STARTED_BY = f"{templates.PROJECT}-deploy-task"  # RunTask's startedBy (at most 128 characters): the task's origin in the console
 POLL_SECONDS = 2.0
-DEFAULT_WAIT_MINUTES = 30
+DEFAULT_WAIT_MINUTES = templates.TASK_WAIT_MINUTES
 
 
 def parse_command(text) -> list[str]:
