@@ -6,8 +6,8 @@ from troposphere import Sub, Template
 from troposphere.cloudwatch import Alarm, Metric, MetricDataQuery, MetricDimension, MetricStat
 
 from templates import inputs
-from templates.common import add_outputs, new_template
-from templates.release_alarms import BOTH_TARGET_GROUPS, per_target_group
+from templates.common import add_outputs, add_shifts_traffic, new_template
+from templates.release_alarms import target_groups
 
 INSIGHTS = "ECS/ContainerInsights"  # task counts need Container Insights on the cluster (README)
 
@@ -29,11 +29,13 @@ def build() -> Template:
             "LoadBalancerFullName",
             "TargetGroupFullName",
             "AlternateTargetGroupFullName",
+            "DeploymentStrategy",
             "ServiceClusterName",
             "ServiceName",
             "AlertTopicArn",
         ]
     }
+    add_shifts_traffic(t, p["DeploymentStrategy"])
     notify = {"AlarmActions": [p["AlertTopicArn"].ref()], "OKActions": [p["AlertTopicArn"].ref()]}
     load_balancer = [MetricDimension(Name="LoadBalancer", Value=p["LoadBalancerFullName"].ref())]
     service = [
@@ -70,12 +72,9 @@ def build() -> Template:
                 "No task passes the health check: the site is down. Look first at the ECS service's events "
                 "(tasks failing to start, image pull or secret errors) and at the database."
             ),
-            # Healthy tasks in both target groups: after a BLUE_GREEN, CANARY or LINEAR release they
-            # serve from whichever one ECS moved traffic to (templates/release_alarms.py).
-            Metrics=[
-                *per_target_group(p, "HealthyHostCount", "Minimum"),
-                MetricDataQuery(Id="healthy", Label="healthy tasks in both target groups", Expression=BOTH_TARGET_GROUPS, ReturnData=True),
-            ],
+            # Healthy tasks in the target groups that serve: after a BLUE_GREEN, CANARY or LINEAR
+            # release, whichever one ECS moved traffic to (templates/release_alarms.py).
+            Metrics=target_groups(p, "HealthyHostCount", "Minimum", "healthy tasks"),
             EvaluationPeriods=p["BadPeriodsToAlarm"].ref(),
             DatapointsToAlarm=p["BadPeriodsToAlarm"].ref(),
             ComparisonOperator="LessThanThreshold",

@@ -38,7 +38,7 @@ from troposphere.s3 import (
 )
 
 from templates import inputs
-from templates.common import RETAIN, add_outputs, new_template, skip_checkov
+from templates.common import RETAIN, SHIFTS_TRAFFIC, add_outputs, add_shifts_traffic, new_template, shifts_traffic, skip_checkov
 
 # Regions opened before August 2022 deliver ALB access logs from their own Elastic Load
 # Balancing account; newer ones from the log-delivery service principal ("-" below).
@@ -105,13 +105,13 @@ def build() -> Template:
             "HostedZoneId",
         ]
     }
-    t.add_condition(SHIFTS_TRAFFIC, Not(Equals(p["DeploymentStrategy"].ref(), "ROLLING")))
+    add_shifts_traffic(t, p["DeploymentStrategy"])
     # CloudFormation checks rules before it changes anything, in the console too.
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
     t.add_rule(
         "TestListenerCidrGiven",
         {
-            "RuleCondition": Not(Equals(p["DeploymentStrategy"].ref(), "ROLLING")),
+            "RuleCondition": shifts_traffic(p["DeploymentStrategy"]),
             "Assertions": [
                 {
                     "Assert": Not(Equals(p["TestListenerCidr"].ref(), "")),
@@ -368,9 +368,6 @@ def create_listeners(t, p, alb, target_group):
         )
     )
     return https
-
-
-SHIFTS_TRAFFIC = "ShiftsTraffic"
 
 
 def target_group_name(arn: str) -> str:

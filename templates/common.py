@@ -2,7 +2,7 @@
 
 from awacs import kms
 from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from troposphere import Output, Parameter, Sub, Template
+from troposphere import Equals, Not, Output, Parameter, Sub, Template
 from troposphere.kms import Key
 from troposphere.logs import LogGroup
 
@@ -28,6 +28,20 @@ RETAIN = {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Reta
 # runners stop a job after 6 hours.
 # https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-syntax#jobsjob_idtimeout-minutes
 CI_DEPLOY_JOB_MINUTES = 360
+
+# The condition of every layer whose resources depend on whether a release shifts traffic between
+# the two target groups (DeploymentStrategy BLUE_GREEN, CANARY or LINEAR) or replaces the tasks in
+# place (ROLLING).
+SHIFTS_TRAFFIC = "ShiftsTraffic"
+
+
+def shifts_traffic(strategy: Parameter):
+    """DeploymentStrategy is not ROLLING; also what the layers' Rules sections test."""
+    return Not(Equals(strategy.ref(), "ROLLING"))
+
+
+def add_shifts_traffic(t: Template, strategy: Parameter) -> None:
+    t.add_condition(SHIFTS_TRAFFIC, shifts_traffic(strategy))
 
 
 def role_boundary_arn() -> Sub:

@@ -4,12 +4,12 @@ deployer gives them to CloudFormation as rollback triggers of the service stack.
 
 from awacs import kms
 from awacs.aws import Allow, Principal, Statement
-from troposphere import Equals, Join, Not, Select, Split, Sub, Template
+from troposphere import Equals, If, Join, Not, Select, Split, Sub, Template
 from troposphere.cloudwatch import Alarm, Metric, MetricDataQuery, MetricDimension, MetricStat
 from troposphere.sns import SubscriptionResource, Topic
 
 from templates import inputs
-from templates.common import add_key, add_outputs, new_template
+from templates.common import SHIFTS_TRAFFIC, add_key, add_outputs, add_shifts_traffic, new_template
 
 MOST_ALERT_EMAILS = inputs.INPUTS["AlertEmails"].items[1]
 
@@ -28,8 +28,10 @@ def build() -> Template:
             "LoadBalancerFullName",
             "TargetGroupFullName",
             "AlternateTargetGroupFullName",
+            "DeploymentStrategy",
         ]
     }
+    add_shifts_traffic(t, p["DeploymentStrategy"])
     topic = add_alert_topic(t, p)
     periods = {
         "EvaluationPeriods": p["BadPeriodsToAlarm"].ref(),
@@ -38,8 +40,8 @@ def build() -> Template:
         "AlarmActions": [topic.ref()],
         "OKActions": [topic.ref()],
     }
-    # Both alarms watch both target groups: after a BLUE_GREEN, CANARY or LINEAR release the tasks
-    # serve from whichever one ECS moved traffic to. The 5xx count of the load balancer dimension alone
+    # Both alarms watch both target groups when releases shift traffic: after a BLUE_GREEN, CANARY or
+    # LINEAR release the tasks serve from whichever one ECS moved traffic to. The 5xx count of the load balancer dimension alone
     # sums every target group behind it (the test listener's traffic included: a new release that
     # fails its testers is a bad release too).
     # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
@@ -61,8 +63,9 @@ def build() -> Template:
             **periods,
         )
     )
-    # UnHealthyHostCount exists per target group only: their sum, point by point, a target group
-    # without data counting 0.
+    # UnHealthyHostCount exists per target group only. When releases shift traffic: the sum over both,
+    # point by point, a target group without data counting 0; under ROLLING the alternate target
+    # group belongs to no listener and has no metrics at all, so the primary one alone.
     # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html
     unhealthy = t.add_resource(
         Alarm(
@@ -72,12 +75,7 @@ def build() -> Template:
                 "A registered task fails the /health check: it cannot answer or its database is unreachable. Look first at "
                 "the target groups' health reasons and the task's log stream; a deployment in progress is rolled back."
             ),
-            Metrics=[
-                *per_target_group(p, "UnHealthyHostCount", "Maximum"),
-                MetricDataQuery(
-                    Id="unhealthy", Label="unhealthy tasks in both target groups", Expression=BOTH_TARGET_GROUPS, ReturnData=True
-                ),
-            ],
+            Metrics=target_groups(p, "UnHealthyHostCount", "Maximum", "unhealthy tasks"),
             ComparisonOperator="GreaterThanOrEqualToThreshold",
             Threshold=1,
             **periods,
@@ -132,24 +130,26 @@ def add_alert_topic(t, p):
 BOTH_TARGET_GROUPS = "FILL(primary, 0) + FILL(alternate, 0)"
 
 
-def per_target_group(p, metric, statistic) -> list[MetricDataQuery]:
-    """`metric` of the primary and the alternate target group, as metric-math queries primary and alternate."""
-    return [
-        MetricDataQuery(
-            Id=query_id,
-            MetricStat=MetricStat(
-                Metric=Metric(
-                    Namespace="AWS/ApplicationELB",
-                    MetricName=metric,
-                    Dimensions=[
-                        MetricDimension(Name="LoadBalancer", Value=p["LoadBalancerFullName"].ref()),
-                        MetricDimension(Name="TargetGroup", Value=p[full_name].ref()),
-                    ],
-                ),
-                Period=p["AlarmPeriodSeconds"].ref(),
-                Stat=statistic,
-            ),
-            ReturnData=False,
+def target_groups(p, metric, statistic, what) -> If:
+    """`metric` of the target groups that serve: both, summed, when releases shift traffic (the
+    layer's SHIFTS_TRAFFIC condition); the primary one alone under ROLLING."""
+
+    def query(query_id, full_name, returned):
+        dimensions = [
+            MetricDimension(Name="LoadBalancer", Value=p["LoadBalancerFullName"].ref()),
+            MetricDimension(Name="TargetGroup", Value=p[full_name].ref()),
+        ]
+        metric_stat = MetricStat(
+            Metric=Metric(Namespace="AWS/ApplicationELB", MetricName=metric, Dimensions=dimensions),
+            Period=p["AlarmPeriodSeconds"].ref(),
+            Stat=statistic,
         )
-        for query_id, full_name in (("primary", "TargetGroupFullName"), ("alternate", "AlternateTargetGroupFullName"))
-    ]
+        label = {"Label": f"{what} in the primary target group"} if returned else {}
+        return MetricDataQuery(Id=query_id, MetricStat=metric_stat, ReturnData=returned, **label)
+
+    both = MetricDataQuery(Id="total", Label=f"{what} in both target groups", Expression=BOTH_TARGET_GROUPS, ReturnData=True)
+    return If(
+        SHIFTS_TRAFFIC,
+        [query("primary", "TargetGroupFullName", False), query("alternate", "AlternateTargetGroupFullName", False), both],
+        [query("primary", "TargetGroupFullName", True)],
+    )

@@ -35,7 +35,15 @@ from troposphere.ecs import (
 from troposphere.iam import Policy, Role
 
 from templates import inputs
-from templates.common import add_encrypted_log_group, add_outputs, new_template, role_boundary_arn
+from templates.common import (
+    SHIFTS_TRAFFIC,
+    add_encrypted_log_group,
+    add_outputs,
+    add_shifts_traffic,
+    new_template,
+    role_boundary_arn,
+    shifts_traffic,
+)
 
 CONTAINER_NAME = "web"
 # The names the deployer reads back (scripts/deploy/tasks.py and logs.py), in CloudFormation's Sub
@@ -113,9 +121,8 @@ def build() -> Template:
     }
     t.add_condition("SetDesiredCount", Equals(p[inputs.KEEP_RUNNING_COUNT].ref(), "false"))
     strategy = p["DeploymentStrategy"].ref()
-    shifts_traffic = Not(Equals(strategy, "ROLLING"))
-    t.add_condition(SHIFTS_TRAFFIC, shifts_traffic)
-    t.add_condition(PAUSES_FOR_TESTS, And(shifts_traffic, Not(Equals(p["TestPauseMinutes"].ref(), 0))))
+    add_shifts_traffic(t, p["DeploymentStrategy"])
+    t.add_condition(PAUSES_FOR_TESTS, And(shifts_traffic(p["DeploymentStrategy"]), Not(Equals(p["TestPauseMinutes"].ref(), 0))))
     t.add_condition("Canary", Equals(strategy, "CANARY"))
     t.add_condition("Linear", Equals(strategy, "LINEAR"))
     # The listener rules are outputs of the alb layer only when it was deployed with a strategy that
@@ -124,7 +131,7 @@ def build() -> Template:
     t.add_rule(
         "ListenerRulesGiven",
         {
-            "RuleCondition": shifts_traffic,
+            "RuleCondition": shifts_traffic(p["DeploymentStrategy"]),
             "Assertions": [
                 {
                     "Assert": And(Not(Equals(p["ProductionListenerRuleArn"].ref(), "")), Not(Equals(p["TestListenerRuleArn"].ref(), ""))),
@@ -287,7 +294,6 @@ def create_task_definition(t, p, execution_role, task_role, log_group):
     )
 
 
-SHIFTS_TRAFFIC = "ShiftsTraffic"
 PAUSES_FOR_TESTS = "PausesForTests"
 
 

@@ -497,8 +497,11 @@ def test_release_alarms_roll_a_bad_release_back(layer):
     unhealthy = alarms["${NamePrefix}-unhealthy-hosts"]
     assert unhealthy["Threshold"] == 1 and unhealthy["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert watched_target_groups(unhealthy) == {
-        ("UnHealthyHostCount", "Maximum", "TargetGroupFullName"),
-        ("UnHealthyHostCount", "Maximum", "AlternateTargetGroupFullName"),
+        "shifting": {
+            ("UnHealthyHostCount", "Maximum", "TargetGroupFullName"),
+            ("UnHealthyHostCount", "Maximum", "AlternateTargetGroupFullName"),
+        },
+        "rolling": {("UnHealthyHostCount", "Maximum", "TargetGroupFullName")},
     }
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
@@ -512,17 +515,28 @@ def test_release_alarms_roll_a_bad_release_back(layer):
     assert len(subscriptions) == 3 and all(s["Condition"].startswith("HasAlertEmail") for s in subscriptions.values())
 
 
-def watched_target_groups(alarm) -> set:
-    """(metric, statistic, target-group parameter) of a metric-math alarm summing both target groups."""
-    (expression,) = [q["Expression"] for q in alarm["Metrics"] if q.get("ReturnData")]
-    queries = [q for q in alarm["Metrics"] if "MetricStat" in q]
-    assert expression == " + ".join(f"FILL({q['Id']}, 0)" for q in queries)
-    found = set()
-    for q in queries:
-        dimensions = {d["Name"]: d["Value"] for d in q["MetricStat"]["Metric"]["Dimensions"]}
-        assert dimensions["LoadBalancer"] == {"Ref": "LoadBalancerFullName"}
-        found.add((q["MetricStat"]["Metric"]["MetricName"], q["MetricStat"]["Stat"], dimensions["TargetGroup"]["Ref"]))
-    return found
+def watched_target_groups(alarm) -> dict:
+    """{"shifting": ..., "rolling": ...}: (metric, statistic, target-group parameter) of each branch of an
+    alarm on the target groups that serve: the sum over both when releases shift traffic, the primary alone
+    under ROLLING."""
+    condition, shifting, rolling = alarm["Metrics"]["Fn::If"]
+    assert condition == "ShiftsTraffic"
+    (expression,) = [q["Expression"] for q in shifting if q.get("ReturnData")]
+    assert expression == " + ".join(f"FILL({q['Id']}, 0)" for q in shifting if "MetricStat" in q)
+    (alone,) = rolling
+    assert alone["ReturnData"] is True and alone["Id"] == "primary"
+
+    def read(queries):
+        found = set()
+        for q in queries:
+            if "MetricStat" not in q:
+                continue
+            dimensions = {d["Name"]: d["Value"] for d in q["MetricStat"]["Metric"]["Dimensions"]}
+            assert dimensions["LoadBalancer"] == {"Ref": "LoadBalancerFullName"}
+            found.add((q["MetricStat"]["Metric"]["MetricName"], q["MetricStat"]["Stat"], dimensions["TargetGroup"]["Ref"]))
+        return found
+
+    return {"shifting": read(shifting), "rolling": read(rolling)}
 
 
 def test_service_deployment_rolls_back_on_the_release_alarms(layer):
@@ -549,8 +563,11 @@ def test_operating_alarms(layer):
     assert no_healthy["TreatMissingData"] == "breaching"
     assert (no_healthy["ComparisonOperator"], no_healthy["Threshold"]) == ("LessThanThreshold", 1)
     assert watched_target_groups(no_healthy) == {
-        ("HealthyHostCount", "Minimum", "TargetGroupFullName"),
-        ("HealthyHostCount", "Minimum", "AlternateTargetGroupFullName"),
+        "shifting": {
+            ("HealthyHostCount", "Minimum", "TargetGroupFullName"),
+            ("HealthyHostCount", "Minimum", "AlternateTargetGroupFullName"),
+        },
+        "rolling": {("HealthyHostCount", "Minimum", "TargetGroupFullName")},
     }
     assert alarms["${NamePrefix}-slow-responses"]["Dimensions"] == [{"Name": "LoadBalancer", "Value": {"Ref": "LoadBalancerFullName"}}]
     saturated = {q["Id"]: q for q in alarms["${NamePrefix}-cpu-saturated"]["Metrics"]}

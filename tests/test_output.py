@@ -42,6 +42,7 @@ CONFIGURED_PARAMETERS = {
         "AlarmPeriodSeconds",
         "AlertEmails",
         "BadPeriodsToAlarm",
+        "DeploymentStrategy",
         "NamePrefix",
         "RollbackMonitoringMinutes",
         "Target5xxThreshold",
@@ -85,6 +86,7 @@ CONFIGURED_PARAMETERS = {
     "alarms": {
         "AlarmPeriodSeconds",
         "BadPeriodsToAlarm",
+        "DeploymentStrategy",
         "Elb5xxThreshold",
         "MaxCapacity",
         "NamePrefix",
