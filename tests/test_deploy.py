@@ -531,6 +531,18 @@ def test_switching_the_service_to_rolling_while_traffic_is_on_the_alternate_grou
     deployer.refuse_moving_shifted_traffic(layer, change_set("service", parameters=running), "left", discard=False)
 
 
+def test_a_reviewed_change_set_that_would_move_traffic_is_left_for_another_try(aws):
+    # make execute of a change set make changeset left: refused the same way, and not deleted.
+    aws.cf.add_response(
+        "describe_change_set", change_set("alb", changes=RULE_CHANGES), {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")}
+    )
+    aws.deployed("alb")
+    aws.elbv2.add_response("describe_rules", rule_weights(0, 100), {"RuleArns": ["ProductionListenerRule-physical"]})
+    assert aws.run("execute", "--stack", "alb", "--changeset", cs_name("alb"), "--yes") == 1
+    assert "ProductionListenerRule (Modify; now startupwebapp-tg-alt weight 100)" in aws.err
+    assert "change set left for review" in aws.err
+
+
 def test_a_rule_that_cannot_be_read_leaves_no_change_set_behind(aws):
     aws.deployed("cert-dns")
     aws.deployed("alb")
@@ -1014,6 +1026,22 @@ def test_a_service_release_is_recorded_in_ssm(aws):
     assert f"{stack('service')}: UPDATE_COMPLETE" in aws.out
     minutes = OUTPUT_VALUES["RollbackMonitoringMinutes"]
     assert f"rollback triggers: 2 release alarms, watched during the update and {minutes} minutes after" in aws.out
+
+
+def test_a_blue_green_release_is_waited_for_its_bake_time_on_top_of_the_layers_bound(aws, monkeypatch):
+    waits = []
+    wait_for_stack = deploy.Deployer.wait_for_stack
+
+    def recorded(self, stack, token, started=None, stack_id=None, extra_minutes=0):
+        waits.append((stack, extra_minutes))
+        return wait_for_stack(self, stack, token, started, stack_id, extra_minutes)
+
+    monkeypatch.setattr(deploy.Deployer, "wait_for_stack", recorded)
+    service_update(aws, "v2", None)
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
+    values = configuration(ENV, "service")["Parameters"]
+    assert values["DeploymentStrategy"] == "BLUE_GREEN"
+    assert waits == [(stack("service"), int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"]))]
 
 
 def test_a_release_written_by_another_run_meanwhile_is_kept(aws):
