@@ -179,6 +179,7 @@ _create_change_set = responses.CloudFormationResponse.create_change_set
 
 
 def _create_change_set_keeping_rollback_configuration(self):
+    _refuse_failed_rules(self)
     result = _create_change_set(self)
     change_set = self.cloudformation_backend.change_sets[result.result["Id"]]
     change_set.rollback_configuration = self._get_param("RollbackConfiguration")
@@ -186,6 +187,52 @@ def _create_change_set_keeping_rollback_configuration(self):
 
 
 responses.CloudFormationResponse.create_change_set = _create_change_set_keeping_rollback_configuration
+
+
+# Gap: the template's Rules section is ignored. CloudFormation checks it before anything changes, in
+# CreateChangeSet too: a rule whose RuleCondition holds and one of whose assertions is false refuses
+# the request with a ValidationError carrying the AssertDescription.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
+# The rule functions the layers use are evaluated (Ref of a parameter, Fn::Equals, Fn::Not,
+# Fn::And, Fn::Or); any other makes the emulator refuse with a message that says so.
+def _refuse_failed_rules(response) -> None:
+    body = response._get_param("TemplateBody")
+    if not body:
+        return
+    template = json.loads(body) if body.lstrip().startswith("{") else yaml.safe_load(body)
+    rules = (template or {}).get("Rules") or {}
+    if not rules:
+        return
+    given = {p["ParameterKey"]: p.get("ParameterValue") for p in response._get_param("Parameters", [])}
+    defaults = {name: str(spec.get("Default")) for name, spec in template.get("Parameters", {}).items() if "Default" in spec}
+    values = defaults | given
+    for name, rule in rules.items():
+        if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], values, name):
+            continue
+        for assertion in rule.get("Assertions", []):
+            if not _rule_value(assertion["Assert"], values, name):
+                raise responses.ValidationError(message=assertion.get("AssertDescription", f"Rule {name} failed"))
+
+
+def _rule_value(node, values, rule):
+    if isinstance(node, str | int | float | bool):
+        return str(node) if not isinstance(node, bool) else node
+    if isinstance(node, dict) and len(node) == 1:
+        ((function, argument),) = node.items()
+        if function == "Ref":
+            return values.get(argument, "")
+        if function == "Fn::Equals":
+            left, right = (_rule_value(a, values, rule) for a in argument)
+            return left == right
+        if function == "Fn::Not":
+            return not _rule_value(argument[0], values, rule)
+        if function == "Fn::And":
+            return all(_rule_value(a, values, rule) for a in argument)
+        if function == "Fn::Or":
+            return any(_rule_value(a, values, rule) for a in argument)
+    raise responses.ValidationError(
+        message=f"emulator: rule {rule} uses {json.dumps(node)[:80]}, which emulator/moto_compat.py does not evaluate"
+    )
 
 
 # Gap: UpdateTerminationProtection is not implemented (the deployer protects every stack), and

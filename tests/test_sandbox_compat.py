@@ -692,3 +692,20 @@ def test_a_blue_green_release_path_is_created_and_wired(aws):
     assert role["PermissionsBoundary"]["PermissionsBoundaryArn"].endswith(f"policy/{PREFIX.split('-')[0]}-role-boundary")
     found = aws.ecs.describe_services(cluster=CLUSTER, services=[service["ServiceName"]])["services"][0]
     assert found["loadBalancers"][0]["targetGroupArn"] == alb["TargetGroupArn"]
+
+
+def test_a_template_rule_that_fails_refuses_the_change_set_as_cloudformation_does(aws):
+    """The layers' Rules: a release that shifts traffic needs the alb layer's rules, and a test
+    listener needs its testers' CIDR; CloudFormation refuses before anything changes."""
+    wired = certificate_and_zone(aws)
+    with pytest.raises(ClientError) as refused:
+        change_set(aws, "alb", body("alb"), parameters("sandbox", "alb", DeploymentStrategy="BLUE_GREEN", TestListenerCidr="") | wired)
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert "TestListenerCidr must name the addresses" in refused.value.response["Error"]["Message"]
+    shifting = parameters("sandbox", "service", DeploymentStrategy="CANARY") | SERVICE_WIRED  # no listener rules wired
+    with pytest.raises(ClientError) as refused:
+        change_set(aws, "service", body("service"), shifting)
+    assert "deploy the alb layer with the same DeploymentStrategy first" in refused.value.response["Error"]["Message"]
+    assert aws.cloudformation.list_stacks()["StackSummaries"] == []  # nothing was created, not even a stack to review
+    # A rule whose condition does not hold checks nothing: rolling needs neither.
+    assert change_set(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED)["Status"] == "CREATE_COMPLETE"
