@@ -33,6 +33,7 @@ from moto.applicationautoscaling.models import applicationautoscaling_backends
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing, responses
 from moto.cloudwatch import models as cloudwatch_models
+from moto.core import utils as moto_utils
 from moto.core.common_models import CloudFormationModel
 from moto.core.utils import camelcase_to_underscores, pascal_to_camelcase, remap_nested_keys, utcnow
 from moto.ec2 import models as ec2_models
@@ -46,6 +47,8 @@ from moto.sns import models as sns_models
 from moto.ssm import models as ssm_models
 from moto.utilities.utils import get_partition
 from moto.wafv2 import models as wafv2_models
+
+from scripts.deploy.aws import MODELS
 
 
 # Gap: moto reads every template, a JSON one too, with PyYAML's pure-Python loader (a tenth of a
@@ -187,6 +190,21 @@ def _create_change_set_keeping_rollback_configuration(self):
 
 
 responses.CloudFormationResponse.create_change_set = _create_change_set_keeping_rollback_configuration
+
+
+# Gap: moto answers through botocore's model of each API, and the pinned botocore's ECS model
+# predates blue/green: DescribeServices would drop a service's strategy, bake time, lifecycle hooks
+# and advanced load-balancer configuration that the template set. Answer with the same additions to
+# the model the deployer's clients use (scripts/deploy/models/, from the ECS API reference).
+def _create_loader_with_our_models():
+    loader = _create_loader()
+    loader.search_paths.insert(0, str(MODELS))
+    loader.extras_types.append("sdk")
+    return loader
+
+
+_create_loader = moto_utils.create_loader
+moto_utils.create_loader = _create_loader_with_our_models
 
 
 # Gap: the template's Rules section is ignored. CloudFormation checks it before anything changes, in

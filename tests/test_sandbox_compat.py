@@ -16,7 +16,8 @@ import pytest
 from botocore.exceptions import ClientError
 from conftest import ROOT, parameters
 
-from emulator.sandbox import PARAMS_FILE, Sandbox, SandboxError
+from emulator.sandbox import CREDENTIALS, PARAMS_FILE, Sandbox, SandboxError
+from scripts.deploy.aws import make_session
 from templates import params
 
 VALUES = params.load(PARAMS_FILE).values  # expectations come from params/sandbox.yaml, never a copy of it
@@ -690,8 +691,27 @@ def test_a_blue_green_release_path_is_created_and_wired(aws):
     role = aws.iam.get_role(RoleName=resources["InfrastructureRole"]["PhysicalResourceId"])["Role"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs.amazonaws.com"}
     assert role["PermissionsBoundary"]["PermissionsBoundaryArn"].endswith(f"policy/{PREFIX.split('-')[0]}-role-boundary")
-    found = aws.ecs.describe_services(cluster=CLUSTER, services=[service["ServiceName"]])["services"][0]
-    assert found["loadBalancers"][0]["targetGroupArn"] == alb["TargetGroupArn"]
+    # Read with the deployer's ECS model, which knows the blue/green fields the pinned botocore predates
+    # (scripts/deploy/models/): the sandbox keeps what the template asked for.
+    ecs = make_session(region_name=ACCOUNT_REGION.split(":")[0]).client("ecs", endpoint_url=aws._sandbox.endpoint, **CREDENTIALS)
+    found = ecs.describe_services(cluster=CLUSTER, services=[service["ServiceName"]])["services"][0]
+    (balancer,) = found["loadBalancers"]
+    assert balancer["targetGroupArn"] == alb["TargetGroupArn"]
+    assert balancer["advancedConfiguration"] == {
+        "alternateTargetGroupArn": alb["AlternateTargetGroupArn"],
+        "productionListenerRule": alb["ProductionListenerRuleArn"],
+        "testListenerRule": alb["TestListenerRuleArn"],
+        "roleArn": role["Arn"],
+    }
+    deployment = found["deploymentConfiguration"]
+    assert (deployment["strategy"], deployment["bakeTimeInMinutes"]) == ("BLUE_GREEN", int(VALUES["BakeTimeMinutes"]))
+    assert deployment["lifecycleHooks"] == [
+        {
+            "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+            "targetType": "PAUSE",
+            "timeoutConfiguration": {"timeoutInMinutes": 30, "action": "ROLLBACK"},
+        }
+    ]
 
 
 def test_a_template_rule_that_fails_refuses_the_change_set_as_cloudformation_does(aws):

@@ -629,6 +629,13 @@ REVISION = f"arn:aws:ecs:us-east-1:{ACCOUNT}:service-revision/{CLUSTER}/{SERVICE
 HOOK = "ecs-pause-e7tK9G_WRJqNF_EOMjztDXfKenlJuEUVjsNStf4WLKw"
 
 
+@pytest.fixture
+def real_aws_shapes(monkeypatch):
+    """Without AWS_ENDPOINT_URL, which tells make continue it talks to an emulator (the stubbed clients
+    still answer every call, and no request leaves)."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+
+
 def release_in_progress(aws, hook_status="AWAITING_ACTION", target_type="PAUSE"):
     """ListServiceDeployments and DescribeServiceDeployments of a release whose hook is in `hook_status`
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentLifecycleHookDetail.html)."""
@@ -656,7 +663,7 @@ def release_in_progress(aws, hook_status="AWAITING_ACTION", target_type="PAUSE")
 
 
 @pytest.mark.parametrize("action", ["CONTINUE", "ROLLBACK"])
-def test_continue_sends_the_action_for_the_paused_hook_of_the_release(aws, action):
+def test_continue_sends_the_action_for_the_paused_hook_of_the_release(aws, real_aws_shapes, action):
     release_in_progress(aws)
     expected = {"serviceDeploymentArn": DEPLOYMENT, "hookId": HOOK, "action": action}
     aws.ecs.add_response("continue_service_deployment", {"serviceDeploymentArn": DEPLOYMENT}, expected)
@@ -666,24 +673,42 @@ def test_continue_sends_the_action_for_the_paused_hook_of_the_release(aws, actio
 
 
 @pytest.mark.parametrize(("status", "target"), [("SUCCEEDED", "PAUSE"), ("AWAITING_ACTION", "AWS_LAMBDA"), ("TIMED_OUT", "PAUSE")])
-def test_continue_with_no_release_waiting_says_so_and_sends_nothing(aws, status, target):
+def test_continue_with_no_release_waiting_says_so_and_sends_nothing(aws, real_aws_shapes, status, target):
     release_in_progress(aws, status, target)
     assert aws.run("continue", "--yes") == 1
     assert f"error: no release of {SERVICE} is waiting for make continue" in aws.err
     assert "parameters.TestPauseMinutes" in aws.err
 
 
-def test_continue_off_a_terminal_without_yes_sends_nothing(aws):
+def test_continue_off_a_terminal_without_yes_sends_nothing(aws, real_aws_shapes):
     release_in_progress(aws)
     assert aws.run("continue") == 1
     assert "nothing was sent; the release stays paused" in aws.err
 
 
-def test_a_bad_action_is_refused_before_any_aws_call(capsys):
-    with pytest.raises(SystemExit) as exited:
-        deploy.parse(["continue", "--env", ENV, "--action", "PAUSE"])
-    assert exited.value.code == 2
-    assert "invalid choice: 'PAUSE' (choose from 'CONTINUE', 'ROLLBACK')" in capsys.readouterr().err
+def test_a_bad_action_is_one_line_before_any_aws_call(aws):
+    assert aws.run("continue", "--action", "PAUSE") == 2
+    assert aws.err.strip() == "error: ACTION=PAUSE: allowed: CONTINUE or ROLLBACK"
+
+
+def test_the_action_may_be_lower_case(aws, real_aws_shapes):
+    release_in_progress(aws)
+    expected = {"serviceDeploymentArn": DEPLOYMENT, "hookId": HOOK, "action": "ROLLBACK"}
+    aws.ecs.add_response("continue_service_deployment", {"serviceDeploymentArn": DEPLOYMENT}, expected)
+    assert aws.run("continue", "--action", "rollback", "--yes") == 0, aws.err
+
+
+def test_continue_where_releases_roll_or_on_an_emulator_is_one_line_without_asking_ecs(aws, monkeypatch):
+    found = described("service", parameters=PARAMETERS | {"DeploymentStrategy": "ROLLING"})
+    found["Stacks"][0]["Outputs"] = [
+        {"OutputKey": k, "OutputValue": v} for k, v in (("ClusterName", CLUSTER), ("ServiceName", SERVICE), ("LogGroupName", LOG_GROUP))
+    ]
+    aws.cf.add_response("describe_stacks", found, {"StackName": stack("service")})
+    assert aws.run("continue", "--yes") == 2
+    assert f"error: {stack('service')} releases ROLLING: no release waits for make continue" in aws.err
+    aws.service_stack()  # prod: BLUE_GREEN, on the emulator that AWS_ENDPOINT_URL names
+    assert aws.run("continue", "--yes") == 2
+    assert "the emulator runs no release, so none waits for make continue" in aws.err
 
 
 def test_a_release_that_waits_for_tests_says_how_to_go_on_before_it_runs():

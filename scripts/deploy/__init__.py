@@ -33,6 +33,7 @@ from templates.params import load as load_params
 # What tests, bench.py and scripts/purge.py take from here.
 __all__ = ["ALLOW_ALL_POLICY", "API_CALLS", "CONFIG", "MAX_ATTEMPTS", "Deployer", "Failure", "main", "parse", "parse_api_calls"]
 
+CONTINUE_ACTIONS = ("CONTINUE", "ROLLBACK")  # ContinueServiceDeployment's actions
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
 
 
@@ -88,7 +89,6 @@ def parse(argv):
     parser.add_argument("--ca-bundle", help="verify: CA certificates to trust (default: the system's)")
     parser.add_argument(
         "--action",
-        choices=("CONTINUE", "ROLLBACK"),
         default="CONTINUE",
         help="continue: move a release paused for tests to production traffic (CONTINUE), or roll it back (ROLLBACK)",
     )
@@ -111,6 +111,9 @@ def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
     if args.command in ("rollback", "verify", "task", "logs", "continue") and not args.stack:
         args.stack = "service"
+    args.action = args.action.upper()
+    if args.action not in CONTINUE_ACTIONS:
+        raise Failure(f"error: ACTION={args.action}: allowed: {' or '.join(CONTINUE_ACTIONS)}", 2)
     if args.stack and args.stack not in templates.LAYERS:
         raise Failure(f"error: unknown layer {args.stack!r}; layers: {', '.join(templates.LAYERS)}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"

@@ -13,6 +13,7 @@ from scripts.deploy.aws import explain, not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
+from templates.inputs import TRAFFIC_SHIFTING
 
 
 class Commands:
@@ -424,6 +425,20 @@ class Commands:
         https://docs.aws.amazon.com/AmazonECS/latest/developerguide/continue-service-deployment.html"""
         deployer, action = self.deployer, self.args.action
         names = logs.service_stack(deployer)
+        stack = templates.stack_name(self.env, "service")
+        strategy = parameter_values(deployer.describe(stack)).get("DeploymentStrategy")
+        if strategy not in TRAFFIC_SHIFTING:
+            raise Failure(
+                f"error: {stack} releases {strategy}: no release waits for make continue; a release waits once the test listener "
+                "reaches its new tasks with DeploymentStrategy BLUE_GREEN, CANARY or LINEAR and TestPauseMinutes above 0",
+                2,
+            )
+        if os.environ.get("AWS_ENDPOINT_URL"):
+            # moto answers ListServiceDeployments with HTTP 500 (not implemented), and runs no release to pause.
+            raise Failure(
+                f"error: AWS_ENDPOINT_URL={os.environ['AWS_ENDPOINT_URL']}: the emulator runs no release, so none waits for make continue",
+                2,
+            )
         ecs = deployer.client("ecs")
         listed = ecs.list_service_deployments(cluster=names["cluster"], service=names["service"], status=["IN_PROGRESS"])
         arns = [d["serviceDeploymentArn"] for d in listed.get("serviceDeployments", [])]
