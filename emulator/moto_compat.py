@@ -20,6 +20,7 @@ caches CloudFormationModel.__subclasses__() at the first stack, and the classes 
 The sandbox server imports it at start-up. moto is pinned exactly: this touches its internals.
 """
 
+import contextlib
 import json
 import re
 import threading
@@ -36,8 +37,11 @@ from moto.cloudwatch import models as cloudwatch_models
 from moto.core import utils as moto_utils
 from moto.core.common_models import CloudFormationModel
 from moto.core.utils import camelcase_to_underscores, pascal_to_camelcase, remap_nested_keys, utcnow
+from moto.ec2 import exceptions as ec2_exceptions
 from moto.ec2 import models as ec2_models
+from moto.ec2.models import security_groups as ec2_security_groups
 from moto.ecs import models as ecs_models
+from moto.elbv2 import exceptions as elbv2_exceptions
 from moto.elbv2 import models as elbv2_models
 from moto.kms import models as kms_models
 from moto.logs import models as logs_models
@@ -716,6 +720,38 @@ elbv2_models.FakeTargetGroup.delete = lambda self, account_id, region_name: elbv
     region_name
 ].delete_target_group(self.arn)
 elbv2_models.FakeLoadBalancer.get_cfn_attribute = _load_balancer_attribute_full
+
+
+# Gap: a listener, a listener rule or a security-group ingress rule that a stack removes (its
+# Condition turned false: DeploymentStrategy back to ROLLING) or deletes stays in the emulator:
+# moto's models have no delete. Delete them through the backends, as AWS does; one already gone
+# with its load balancer or group is no error.
+def _deleted_quietly(delete):
+    def quietly(self, account_id, region_name):
+        with contextlib.suppress(
+            elbv2_exceptions.ListenerNotFoundError, elbv2_exceptions.RuleNotFoundError, ec2_exceptions.InvalidPermissionNotFoundError
+        ):
+            delete(self, account_id, region_name)
+
+    return quietly
+
+
+def _delete_ingress(self, account_id, region_name):
+    p = self.properties
+    source = {key: p[name] for key, name in (("GroupId", "SourceSecurityGroupId"), ("GroupName", "SourceSecurityGroupName")) if p.get(name)}
+    ranges = [{"CidrIp": p["CidrIp"], "Description": p.get("Description")}] if p.get("CidrIp") else []
+    ec2_models.ec2_backends[account_id][region_name].revoke_security_group_ingress(
+        self.security_group.id, p.get("IpProtocol"), p.get("FromPort"), p.get("ToPort"), ranges, [source] if source else []
+    )
+
+
+elbv2_models.FakeListener.delete = _deleted_quietly(
+    lambda self, account_id, region_name: elbv2_models.elbv2_backends[account_id][region_name].delete_listener(self.arn)
+)
+elbv2_models.FakeListenerRule.delete = _deleted_quietly(
+    lambda self, account_id, region_name: elbv2_models.elbv2_backends[account_id][region_name].delete_rule(self.arn)
+)
+ec2_security_groups.SecurityGroupIngress.delete = _deleted_quietly(_delete_ingress)
 
 
 # Gap: a KMS key made by CloudFormation keeps its KeyPolicy as an object, not the JSON text AWS

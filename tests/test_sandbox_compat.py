@@ -729,3 +729,31 @@ def test_a_template_rule_that_fails_refuses_the_change_set_as_cloudformation_doe
     assert aws.cloudformation.list_stacks()["StackSummaries"] == []  # nothing was created, not even a stack to review
     # A rule whose condition does not hold checks nothing: rolling needs neither.
     assert change_set(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED)["Status"] == "CREATE_COMPLETE"
+
+
+def test_switching_back_to_rolling_removes_the_test_listener_its_rule_and_its_ingress(aws):
+    # What the alb stack no longer has (their Condition turned false) is gone from the account too, so
+    # that switching to BLUE_GREEN again creates them again.
+    wired = certificate_and_zone(aws)
+    testers = "203.0.113.0/24"
+    shifting = parameters("sandbox", "alb", DeploymentStrategy="BLUE_GREEN", TestListenerCidr=testers) | wired
+    rolling = parameters("sandbox", "alb", DeploymentStrategy="ROLLING") | wired
+
+    def listener_ports(arn):
+        return sorted(listener["Port"] for listener in aws.elbv2.describe_listeners(LoadBalancerArn=arn)["Listeners"])
+
+    def testers_allowed():
+        (group,) = aws.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{PREFIX}-alb-sg"]}])["SecurityGroups"]
+        return [r["FromPort"] for r in group["IpPermissions"] if any(c["CidrIp"] == testers for c in r.get("IpRanges", []))]
+
+    first = deploy(aws, "alb", body("alb"), shifting)
+    port = int(first["TestListenerPort"])
+    assert listener_ports(first["LoadBalancerArn"]) == sorted([80, 443, port]) and testers_allowed() == [port]
+    back = deploy(aws, "alb", body("alb"), rolling)
+    assert "ProductionListenerRuleArn" not in back
+    assert listener_ports(first["LoadBalancerArn"]) == [80, 443] and testers_allowed() == []
+    with pytest.raises(ClientError):
+        aws.elbv2.describe_rules(RuleArns=[first["ProductionListenerRuleArn"]])
+    again = deploy(aws, "alb", body("alb"), shifting)
+    assert listener_ports(first["LoadBalancerArn"]) == sorted([80, 443, port]) and testers_allowed() == [port]
+    assert again["ProductionListenerRuleArn"] != first["ProductionListenerRuleArn"]
