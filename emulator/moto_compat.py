@@ -103,6 +103,8 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
     for other in [i for i, c in self.change_sets.items() if c.stack_id == stack.stack_id]:
         del self.change_sets[other]
     stack.template_dict, stack.parameters = change_set.template_dict, change_set.parameters
+    if change_set.change_set_type != "CREATE":  # Gap: DescribeStacks had no LastUpdatedTime (make status shows it)
+        stack.last_updated_time = utcnow()
     stack.description = stack.template_dict.get("Description")
     stack.output_map = stack._create_output_map()
     if getattr(change_set, "rollback_configuration", None) is not None:  # set only by the create_change_set patch below
@@ -740,9 +742,15 @@ def _delete_ingress(self, account_id, region_name):
     p = self.properties
     source = {key: p[name] for key, name in (("GroupId", "SourceSecurityGroupId"), ("GroupName", "SourceSecurityGroupName")) if p.get(name)}
     ranges = [{"CidrIp": p["CidrIp"], "Description": p.get("Description")}] if p.get("CidrIp") else []
-    ec2_models.ec2_backends[account_id][region_name].revoke_security_group_ingress(
-        self.security_group.id, p.get("IpProtocol"), p.get("FromPort"), p.get("ToPort"), ranges, [source] if source else []
-    )
+    try:
+        ec2_models.ec2_backends[account_id][region_name].revoke_security_group_ingress(
+            self.security_group.id, p.get("IpProtocol"), p.get("FromPort"), p.get("ToPort"), ranges, [source] if source else []
+        )
+    except ec2_exceptions.InvalidSecurityGroupNotFoundError:
+        # The source group went first in the same stack deletion (moto deletes in any order, where AWS
+        # would wait for the rule): drop the rule that names it.
+        gone = source.get("GroupId")
+        self.security_group.ingress_rules = [r for r in self.security_group.ingress_rules if r.source_group.get("GroupId") != gone]
 
 
 elbv2_models.FakeListener.delete = _deleted_quietly(

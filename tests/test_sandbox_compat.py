@@ -252,6 +252,15 @@ def test_dependents_whose_properties_did_not_change_are_left_alone(aws):
     assert outputs == first, "the policies were recreated although only the target changed"
 
 
+def test_an_updated_stack_says_when_it_was_last_updated(aws):
+    deploy(aws, "ssm", ssm_template("one"), {"Tag": "one"})
+    (created,) = aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"]
+    assert "LastUpdatedTime" not in created
+    deploy(aws, "ssm", ssm_template("two"), {"Tag": "one"})
+    (updated,) = aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"]
+    assert updated["LastUpdatedTime"] >= updated["CreationTime"]
+
+
 def test_resource_moto_cannot_update_is_kept(aws):
     # moto has no update for a target group: without the patch the stack loses it (and its outputs).
     wired = certificate_and_zone(aws)
@@ -581,6 +590,9 @@ def test_a_deleted_load_balancer_frees_its_certificate_and_its_target_group_goes
     aws.cloudformation.delete_stack(StackName="alb")
     assert aws.acm.describe_certificate(CertificateArn=wired["CertificateArn"])["Certificate"].get("InUseBy", []) == []
     assert aws.elbv2.describe_target_groups()["TargetGroups"] == []
+    # and the backend group's rule from the load balancer's group went with the stack's ingress resource
+    (backend,) = aws.ec2.describe_security_groups(GroupIds=[VALUES["BackendSecurityGroupId"]])["SecurityGroups"]
+    assert [pair for rule in backend["IpPermissions"] for pair in rule.get("UserIdGroupPairs", [])] == []
     aws.acm.delete_certificate(CertificateArn=wired["CertificateArn"])
 
 
