@@ -223,7 +223,7 @@ def _refuse_failed_rules(response) -> None:
     body = response._get_param("TemplateBody")
     if not body:
         return
-    template = json.loads(body) if body.lstrip().startswith("{") else yaml.safe_load(body)
+    template = _JsonFirstYaml.load(body, yaml.SafeLoader)
     rules = (template or {}).get("Rules") or {}
     if not rules:
         return

@@ -49,6 +49,7 @@ from troposphere.iam import ManagedPolicy, OIDCProvider, Policy, Role
 from templates import inputs
 from templates.common import CI_DEPLOY_JOB_MINUTES, PROJECT, ROLE_BOUNDARY, add_outputs, new_template, role_boundary_arn
 from templates.errors import ToolError
+from templates.service import LOAD_BALANCER_READS, TASK_REGISTRATION, TRAFFIC_MOVES
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
@@ -349,7 +350,9 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
             "DeployRole",
             Description="GitHub Actions: drive CloudFormation on the project's stacks through the execution role",
             Path=ROLE_PATH,
-            MaxSessionDuration=CI_DEPLOY_JOB_MINUTES * 60,  # as long as the deploy job may run (templates/__init__.py)
+            # As long as the deploy job may run (templates/common.py); IAM allows 1 to 12 hours.
+            # https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html
+            MaxSessionDuration=CI_DEPLOY_JOB_MINUTES * 60,
             AssumeRolePolicyDocument=trust,
             Policies=[Policy(PolicyName="drive-project-stacks", PolicyDocument=permissions)],
         )
@@ -1016,13 +1019,13 @@ def boundary_statements() -> list[Statement]:
         Statement(
             Sid="ReadLoadBalancing",
             Effect=Allow,
-            Action=actions("elasticloadbalancing", "DescribeListeners", "DescribeRules", "DescribeTargetGroups", "DescribeTargetHealth"),
+            Action=actions("elasticloadbalancing", *LOAD_BALANCER_READS),
             Resource=["*"],
         ),
         Statement(
             Sid="ShiftProjectTraffic",
             Effect=Allow,
-            Action=actions("elasticloadbalancing", "RegisterTargets", "DeregisterTargets", "ModifyListener", "ModifyRule"),
+            Action=actions("elasticloadbalancing", *TASK_REGISTRATION, *TRAFFIC_MOVES),
             Resource=[
                 anywhere("elasticloadbalancing", f"targetgroup/{PROJECT}-*/*"),
                 anywhere("elasticloadbalancing", f"listener/app/{PROJECT}-*/*"),

@@ -56,7 +56,8 @@ def new_template(description: str) -> Template:
 
 
 def add_outputs(template: Template, outputs: dict, condition=None) -> None:
-    """outputs: logical name -> (value, description); with `condition`, they exist only when it holds."""
+    """outputs: logical name -> (value, description); with `condition`, they exist only when it holds
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/outputs-section-structure.html)."""
     extra = {"Condition": condition} if condition else {}
     for name, (value, description) in outputs.items():
         template.add_output(Output(name, Value=value, Description=description, **extra))

@@ -4,8 +4,8 @@ replaces the tasks as DeploymentStrategy says: in place (ROLLING), or beside the
 target group with the load balancer moving traffic (BLUE_GREEN, CANARY, LINEAR), for which ECS
 assumes the infrastructure role this layer creates."""
 
-from awacs import ecr, elasticloadbalancing, logs, secretsmanager
-from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs import ecr, logs, secretsmanager
+from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from awacs.sts import AssumeRole
 from troposphere import AWS_REGION, And, Equals, If, Not, NoValue, Ref, Sub, Template
 from troposphere.ecs import (
@@ -297,6 +297,18 @@ def create_task_definition(t, p, execution_role, task_role, log_group):
 PAUSES_FOR_TESTS = "PausesForTests"
 
 
+# What ECS's infrastructure role does in a BLUE_GREEN, CANARY or LINEAR release (Elastic Load
+# Balancing actions): read the listeners, rules and target groups; register and deregister the new
+# tasks; move the rules' weights. The ci layer's permissions boundary allows exactly these.
+LOAD_BALANCER_READS = ("DescribeListeners", "DescribeRules", "DescribeTargetGroups", "DescribeTargetHealth")
+TASK_REGISTRATION = ("RegisterTargets", "DeregisterTargets")
+TRAFFIC_MOVES = ("ModifyListener", "ModifyRule")
+
+
+def elb_actions(names) -> list[Action]:
+    return [Action("elasticloadbalancing", name) for name in names]
+
+
 def create_infrastructure_role(t):
     """The role ECS assumes to move the listener rules' weights and register the new tasks during a
     BLUE_GREEN, CANARY or LINEAR release. The actions are those of AWS's managed policy
@@ -330,27 +342,17 @@ def create_infrastructure_role(t):
                         Version="2012-10-17",
                         Statement=[
                             # The Describe actions have no resource-level permissions.
-                            Statement(
-                                Sid="ReadLoadBalancing",
-                                Effect=Allow,
-                                Action=[
-                                    elasticloadbalancing.DescribeListeners,
-                                    elasticloadbalancing.DescribeRules,
-                                    elasticloadbalancing.DescribeTargetGroups,
-                                    elasticloadbalancing.DescribeTargetHealth,
-                                ],
-                                Resource=["*"],
-                            ),
+                            Statement(Sid="ReadLoadBalancing", Effect=Allow, Action=elb_actions(LOAD_BALANCER_READS), Resource=["*"]),
                             Statement(
                                 Sid="RegisterTasks",
                                 Effect=Allow,
-                                Action=[elasticloadbalancing.RegisterTargets, elasticloadbalancing.DeregisterTargets],
+                                Action=elb_actions(TASK_REGISTRATION),
                                 Resource=[project("targetgroup/${NamePrefix}-tg*/*")],
                             ),
                             Statement(
                                 Sid="MoveTraffic",
                                 Effect=Allow,
-                                Action=[elasticloadbalancing.ModifyListener, elasticloadbalancing.ModifyRule],
+                                Action=elb_actions(TRAFFIC_MOVES),
                                 Resource=[project("listener/app/${NamePrefix}-alb/*"), project("listener-rule/app/${NamePrefix}-alb/*")],
                             ),
                         ],

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 import templates
 from scripts import purge, zone
@@ -378,6 +378,8 @@ class Deployer:
             self.refuse_moving_shifted_traffic(layer, change_set, left, discard=not reviewed)
         if exists:  # what the DescribeStacks of this run says: no detection started, no call added
             self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
+        given = parameter_values(change_set)
+        self.say(*text.test_pause(given, self.env))  # before the question: it asks for someone at hand
         try:
             self.confirm(f"execute {name} on {layer.stack}? [y/N] ", f"{left}; to execute without asking, rerun with YES=1 (--yes)")
         except Failure:
@@ -390,8 +392,6 @@ class Deployer:
             self.relaxed_policy = layer
         if layer.name in templates.ROLLBACK_TRIGGERS:
             self.say(*text.rollback_triggers(change_set))
-        given = parameter_values(change_set)
-        self.say(*text.test_pause(given, self.env))
         started = self.now()
         self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
         found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"), release_wait_minutes(given))
@@ -407,7 +407,7 @@ class Deployer:
 
     def refuse_moving_shifted_traffic(self, layer, change_set, left, discard):
         """A BLUE_GREEN, CANARY or LINEAR release leaves the listener rules' weights where ECS moved
-        traffic, often all on the alternate target group. Two kinds of change would send production
+        traffic, often all on the alternate target group. Three changes would send production
         traffic back to the primary target group, which may then run no task: an alb change set that
         rewrites a rule (CloudFormation writes it as the template states it) or removes it (the
         listener's default forwards to the primary), and a service change set that switches to
@@ -425,7 +425,7 @@ class Deployer:
         primary = self.outputs(templates.stack_name(self.env, "alb")).get("TargetGroupArn")
         try:
             rules = self.client("elbv2").describe_rules(RuleArns=[arn for _, arn, _ in changed])["Rules"]
-        except ClientError:
+        except (BotoCoreError, ClientError):  # an AWS error or a dead endpoint: leave no change set behind
             if discard:
                 self.discard(layer, change_set, exists=True)
             raise

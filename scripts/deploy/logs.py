@@ -92,8 +92,8 @@ def filtered(logs, group: str, start_ms: int):
 
 
 def transient(error) -> bool:
-    """An error that asking again later may not meet: the network, or AWS's side (botocore has
-    already retried it FOLLOW needs more patience than a single command)."""
+    """An error that asking again later may not meet: the network, or AWS's side. botocore has
+    retried it already; FOLLOW=1 runs for hours, so it rides out a few more."""
     if isinstance(error, ClientError):
         return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500 or error.response["Error"].get("Code") in (
             "ThrottlingException",
