@@ -4,7 +4,9 @@ A file has `region`, optional `tags`, and `parameters`: values for the inputs de
 templates/inputs.py. Anything wrong becomes a ParamsError whose lines each name the file, the
 key, the value and what is allowed."""
 
+import copy
 import difflib
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -166,6 +168,14 @@ def shared_isolation(environments) -> list[str]:
     return problems
 
 
+@functools.lru_cache(maxsize=128)
+def parse_yaml(text: str):
+    """A params file's text as data, kept per text for the process: the deployer, `make review` and
+    the tests read the same files again and again, and the pure-Python parser (the one whose
+    composer can refuse anchors) takes some 15 ms a file. A file that fails to parse is not kept."""
+    return yaml.load(text, Loader=ParamsLoader)
+
+
 def load(path: Path) -> Environment:
     regions, optional_layers = alb.REGIONS, OPTIONAL_LAYERS
     where = str(path)
@@ -177,7 +187,7 @@ def load(path: Path) -> Environment:
             ]
         )
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=ParamsLoader)
+        data = copy.deepcopy(parse_yaml(path.read_text(encoding="utf-8")))  # a copy: callers own what load() returns
     except OSError as error:
         raise ParamsError([f"{where}: cannot be read: {error.strerror}"]) from None
     except UnicodeDecodeError as error:
