@@ -40,8 +40,11 @@ check: $(INSTALLED) ## fail if output/ or a review document in output/review/ is
 	@$(BIN)/python generate.py --check
 	@$(BIN)/python -m scripts.review --check
 
+# Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: pytest keeps each test module's
+# rewritten asserts in __pycache__ (git-ignored), and every deploy and sandbox process the tests
+# start then loads the project's modules compiled; without it, each compiles them again.
 test: $(INSTALLED) ## run every test: pytest (goldens, cfn-lint, checkov, sandbox), ruff
-	$(BIN)/python -m pytest
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

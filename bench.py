@@ -1,7 +1,8 @@
 """`make bench`: performance figures, printed, never asserted (machines here are shared and noisy).
 
 Each figure is the median of several runs, measured in this one run so that ratios compare.
-Peak memory is the largest resident set of the measured process tree (wait4's ru_maxrss)."""
+Peak memory is the largest resident set of the measured process tree (wait4's ru_maxrss); CPU is
+the user and system time of that tree, a steadier figure than wall time on a busy machine."""
 
 import os
 import shutil
@@ -26,22 +27,22 @@ import os, resource, subprocess, sys, time
 start = time.perf_counter()
 process = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
 _, status, usage = os.wait4(process.pid, 0)
-print(time.perf_counter() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status))
+print(time.perf_counter() - start, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, os.waitstatus_to_exitcode(status))
 """
 
 
-def timed(command, cwd, env=None, errors=None) -> tuple[float, float]:
-    """(wall seconds, peak MiB of the command and its children) of one run of command; its stderr
-    is appended to `errors`."""
+def timed(command, cwd, env=None, errors=None) -> tuple[float, float, float]:
+    """(wall seconds, peak MiB, CPU seconds) of one run of command and its children; its stderr is
+    appended to `errors`."""
     result = subprocess.run([sys.executable, "-c", LAUNCHER, *command], cwd=cwd, env=env, capture_output=True, text=True)
     if result.returncode != 0 or not result.stdout.strip():
         sys.exit(f"bench: launcher failed: {result.stderr}")
-    seconds, mib, code = result.stdout.split()
+    seconds, mib, cpu, code = result.stdout.split()
     if int(code) != 0:
         sys.exit(f"bench: {' '.join(command)} failed: {result.stderr}")
     if errors is not None:
         errors.append(result.stderr)
-    return float(seconds), float(mib)
+    return float(seconds), float(mib), float(cpu)
 
 
 def project_copy() -> Path:
@@ -55,13 +56,14 @@ def project_copy() -> Path:
 
 
 def report(name, samples, target_seconds=None, target_mib=None):
-    seconds = statistics.median(s for s, _ in samples)
-    mib = max(m for _, m in samples)
+    seconds = statistics.median(s for s, _, _ in samples)
+    mib = max(m for _, m, _ in samples)
+    cpu = statistics.median(c for _, _, c in samples)
     verdict = ""
     if target_seconds is not None:
         verdict = f"  (target <= {target_seconds} s: {'ok' if seconds <= target_seconds else 'MISSED'}"
         verdict += f"; <= {target_mib} MiB: {'ok' if mib <= target_mib else 'MISSED'})" if target_mib else ")"
-    print(f"{name:<44} median {seconds:6.3f} s   peak {mib:6.1f} MiB   n={len(samples)}{verdict}")
+    print(f"{name:<44} median {seconds:6.3f} s   cpu {cpu:7.2f} s   peak {mib:6.1f} MiB   n={len(samples)}{verdict}")
     return seconds
 
 
@@ -158,7 +160,8 @@ def main():
         print(f"  (target <= 4: {'ok' if worst <= 4 else 'MISSED'})" if kind == "unchanged" else "", end="")
         print(f"; and {unnamed} that name no stack (the environment's lock, the release history)")
 
-    suite = [timed([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], ROOT)]
+    as_make_test = os.environ | {"PYTHONDONTWRITEBYTECODE": ""}  # the Makefile's test target lets pytest keep bytecode
+    suite = [timed([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], ROOT, as_make_test) for _ in range(RUNS)]
     print()
     report("the test suite (pytest, as make test runs it)", suite, 30)
 

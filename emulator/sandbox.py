@@ -16,6 +16,7 @@ Tests use the Sandbox class: `Sandbox(state_dir).start()`, `.seed()`, `.endpoint
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -177,9 +178,11 @@ class Sandbox:
         return was_running
 
     def client(self, service: str):
+        """A boto3 client on the running server, the same one again for the same service and endpoint
+        (a client takes milliseconds to make, and the seed and the tests ask often)."""
         if not self.endpoint:
             raise SandboxError("the sandbox is not running: start it with `make sandbox`")
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=environment().region, **CREDENTIALS)
+        return _client(service, self.endpoint, environment().region)
 
     def environment(self) -> dict:
         """The variables that point boto3, the deployer and the AWS CLI at this sandbox."""
@@ -229,6 +232,11 @@ class Sandbox:
         return created
 
 
+@functools.cache
+def _client(service: str, endpoint: str, region: str):
+    return boto3.client(service, endpoint_url=endpoint, region_name=region, **CREDENTIALS)
+
+
 def signal_each(pids, signal_number) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):  # it ended by itself meanwhile
@@ -253,7 +261,6 @@ def _share_region_lists() -> None:
     each new session loads botocore's endpoint data again (0.2 s a time, most of a second of the
     server's start): in the server process, one session answers them all. The answers are botocore's
     static data, the same from any session."""
-    import functools
 
     from boto3.session import Session
 

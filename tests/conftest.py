@@ -156,13 +156,14 @@ def own_sandbox(tmp_path):
 
 
 # --- The review's scan of output/, shared by test_review.py and test_scanners.py -----------------
-# checkov takes seconds per run: it runs once per session on the committed layer templates (the two
-# modules are one xdist_group, so that under pytest-xdist too one worker runs it, once).
+# cfn-lint and checkov take seconds per run: the scan runs once per session on the committed layer
+# templates (the two modules are one xdist_group, so that under pytest-xdist too one worker runs it, once).
 
 
 @pytest.fixture(scope="session")
 def output_scan():
-    """layer -> the cfn-lint and checkov scan (scripts.review.scan.LayerScan) of output/<layer>.json, not from the cache."""
+    """layer -> the cfn-lint and checkov scan (scripts.review.scan.LayerScan) of output/<layer>.json,
+    from neither the scan's cache nor cfn-lint's."""
     from scripts.review import scan
 
     return scan.scan_templates({name: (ROOT / "output" / f"{name}.json").read_bytes() for name in templates.layer_order()}, use_cache=False)

@@ -206,21 +206,43 @@ def rollback_configuration(layer, repair=False):
 NOT_FOUND = {"service_error_code": "ValidationError", "http_status_code": 400}
 
 
+class StubbedClients(dict):
+    """service -> its client, made with an active Stubber when first asked for (by the test or by
+    the deployer): a test pays only for the clients it uses (a client takes milliseconds to make),
+    and a call no test queued fails as the Stubber's unexpected call."""
+
+    def __init__(self, stubbers):
+        super().__init__()
+        self.stubbers = stubbers
+
+    def __missing__(self, service):
+        client = SESSION.client(service, config=deploy.CONFIG)
+        self.stubbers[service] = Stubber(client)
+        self.stubbers[service].activate()
+        self[service] = client
+        return client
+
+
 class Aws:
     """Stubbed clients plus a runner of scripts.deploy.main that records output and sleeps."""
 
     def __init__(self):
-        session = SESSION
-        names = ("cloudformation", "ecs", "ssm", "sts", "route53", "elbv2")
-        self.clients = {name: session.client(name, config=deploy.CONFIG) for name in names}
-        self.cf = Stubber(self.clients["cloudformation"])
-        self.elbv2 = Stubber(self.clients["elbv2"])
-        self.route53 = Stubber(self.clients["route53"])
-        self.ecs = Stubber(self.clients["ecs"])
-        self.ssm = Stubber(self.clients["ssm"])
-        self.sts = Stubber(self.clients["sts"])
+        self.stubbers = {}  # service -> the active Stubber of its client, for the clients made so far
+        self.clients = StubbedClients(self.stubbers)
         self.sleeps = []
         self.out = self.err = ""
+
+    def stubber(self, service):
+        self.clients[service]  # made and stubbed on first use
+        return self.stubbers[service]
+
+    cf = property(lambda self: self.stubber("cloudformation"))
+    elbv2 = property(lambda self: self.stubber("elbv2"))
+    route53 = property(lambda self: self.stubber("route53"))
+    ecs = property(lambda self: self.stubber("ecs"))
+    ssm = property(lambda self: self.stubber("ssm"))
+    sts = property(lambda self: self.stubber("sts"))
+    logs = property(lambda self: self.stubber("logs"))
 
     def run(self, *argv, tty=False, answer="n", sleep=None, clock=time.monotonic, resolver=None, locking=False):
         argv = [*argv, *([] if "--env" in argv else ["--env", ENV])]
@@ -306,12 +328,21 @@ class Aws:
 
 @pytest.fixture
 def aws(monkeypatch):
+    yield from stubbed(monkeypatch, Aws)
+
+
+def stubbed(monkeypatch, kind):
+    """A kind (Aws or a subclass) whose clients are stubbed, with no credentials or endpoint but
+    127.0.0.1:9; at the end, every response a test queued must have been used."""
     no_real_aws(monkeypatch)
-    aws = Aws()
-    with aws.cf, aws.ecs, aws.ssm, aws.sts, aws.route53, aws.elbv2:
+    aws = kind()
+    try:
         yield aws
-        for stubber in (aws.cf, aws.ecs, aws.ssm, aws.sts, aws.route53, aws.elbv2):
+        for stubber in aws.stubbers.values():
             stubber.assert_no_pending_responses()
+    finally:
+        for stubber in aws.stubbers.values():
+            stubber.deactivate()
 
 
 CERT_CHANGES = [change("Add", "Certificate", "AWS::CertificateManager::Certificate")]

@@ -27,7 +27,7 @@ from templates.params import ISOLATING_INPUTS, load_all
 ENVIRONMENTS = {environment.name: environment for environment in load_all(ROOT / "params")}
 ENVS = list(ENVIRONMENTS)
 COMMITTED = ROOT / "output" / "review"
-# One worker with tests/test_scanners.py: conftest's output_scan (checkov, seconds) runs once, not once per worker.
+# One worker with tests/test_scanners.py: conftest's output_scan (cfn-lint and checkov, seconds) runs once, not once per worker.
 pytestmark = pytest.mark.xdist_group("scan")
 D = Decimal
 
@@ -159,21 +159,22 @@ def test_document_does_not_depend_on_hash_seed_directory_or_key_order(tmp_path, 
     monkeypatch.setattr(scan, "scan_templates", no_scan)
     expected = {env: render.document(collect.collect(env, ROOT / "output", ROOT / "params")) for env in ENVS}
     script = (
-        "import sys; from pathlib import Path; from scripts.review import collect, render, scan; "
+        "import json, sys; from pathlib import Path; from scripts.review import collect, render, scan; "
         "scan.scan_templates = lambda files: {name: scan.LayerScan() for name in files}; "
-        "print(render.document(collect.collect(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))), end='')"
+        "print(json.dumps({env: render.document(collect.collect(env, Path(sys.argv[1]), Path(sys.argv[2]))) for env in sys.argv[3:]}))"
     )
     for seed in ("1", "2"):
+        result = subprocess.run(
+            [sys.executable, "-c", script, str(ROOT / "output"), str(ROOT / "params"), *ENVS],
+            cwd=tmp_path,
+            env=os.environ | {"PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        documents = json.loads(result.stdout)
         for env in ENVS:
-            result = subprocess.run(
-                [sys.executable, "-c", script, env, str(ROOT / "output"), str(ROOT / "params")],
-                cwd=tmp_path,
-                env=os.environ | {"PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)},
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            assert result.stdout == expected[env], (seed, env)
+            assert documents[env] == expected[env], (seed, env)
 
     def reversed_keys(node):
         if isinstance(node, dict):
@@ -319,7 +320,7 @@ def test_scan_cache_is_hit_for_the_same_templates_and_missed_for_a_changed_one(t
         return [(path.name, "passed", "AWS::Made::Up.Thing", "CKV_MADE_UP made up") for path in sorted(directory.iterdir())]
 
     monkeypatch.setattr(validation, "checkov", checkov)
-    monkeypatch.setattr(validation, "cfn_lint", lambda paths: [])
+    monkeypatch.setattr(validation, "cfn_lint", lambda paths, use_cache: [])
     files = layer_files()
     first = scan.scan_templates(files)
     assert len(scanned) == 1 and all(result.passed == 1 for result in first.values())

@@ -6,14 +6,15 @@ from conftest import ROOT
 import templates
 from templates import validation
 
-# One worker with tests/test_review.py: conftest's output_scan (checkov, seconds) runs once, not once per worker.
+# One worker with tests/test_review.py: conftest's output_scan (cfn-lint and checkov, seconds) runs once, not once per worker.
 pytestmark = pytest.mark.xdist_group("scan")
 
 
-def test_cfn_lint_finds_nothing():
+def test_cfn_lint_finds_nothing(output_scan):
+    """output_scan (conftest): cfn-lint's run over every layer template in output/, not from its cache."""
     written = sorted(ROOT.joinpath("output").glob("*.json"))
-    assert [t.stem for t in written] == sorted(templates.LAYERS)
-    assert validation.cfn_lint(written, use_cache=False) == []
+    assert [t.stem for t in written] == sorted(templates.LAYERS) == sorted(output_scan)
+    assert [problem for scanned in output_scan.values() for problem in scanned.problems] == []
 
 
 def test_cfn_lint_reports_a_real_problem(tmp_path):

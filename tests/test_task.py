@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 import test_deploy
-from botocore.stub import ANY, Stubber
-from conftest import configuration, no_real_aws
-from test_deploy import ACCOUNT, ENV, NOW, OUTPUT_VALUES, SESSION, create_params, described, event, stack, stack_id
+from botocore.stub import ANY
+from conftest import configuration
+from test_deploy import ACCOUNT, ENV, NOW, OUTPUT_VALUES, create_params, described, event, stack, stack_id
 
 from scripts import deploy
 from scripts.deploy import commands, tasks
@@ -32,11 +32,6 @@ NETWORK = {
 
 class Aws(test_deploy.Aws):
     """test_deploy's stubbed clients and runner, with CloudWatch Logs."""
-
-    def __init__(self):
-        super().__init__()
-        self.clients["logs"] = SESSION.client("logs", config=deploy.CONFIG)
-        self.logs = Stubber(self.clients["logs"])
 
     def service_stack(self):
         found = described("service")
@@ -162,16 +157,8 @@ def aws(monkeypatch):
 
 
 def stubbed(monkeypatch):
-    """Aws with every client stubbed and no credentials or endpoint but 127.0.0.1:9 (test_deploy's aws fixture, with logs)."""
-    no_real_aws(monkeypatch)
-    aws = Aws()
-    stubbers = (aws.cf, aws.ecs, aws.ssm, aws.sts, aws.route53, aws.logs)
-    for stubber in stubbers:
-        stubber.activate()
-    yield aws
-    for stubber in stubbers:
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
+    """test_deploy's stubbed clients, with this module's Aws."""
+    yield from test_deploy.stubbed(monkeypatch, Aws)
 
 
 MIGRATE = ["python", "manage.py", "migrate", "--noinput"]

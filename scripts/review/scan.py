@@ -50,28 +50,29 @@ def cache_key(files: dict[str, bytes]) -> str:
 
 
 def scan_templates(files: dict[str, bytes], use_cache: bool = True) -> dict[str, LayerScan]:
-    """layer -> its scan, for the layer templates given as layer -> content."""
+    """layer -> its scan, for the layer templates given as layer -> content; use_cache=False runs
+    both scanners, cfn-lint included, whatever either cache holds."""
     cached = CACHE / f"{cache_key(files)}.json"
     if use_cache and cached.is_file():
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):  # a damaged entry is scanned again
             found = from_json(cached.read_text())
             if set(found) == set(files) and all(isinstance(scan, LayerScan) for scan in found.values()):
                 return found
-    result = run_scanners(files)
+    result = run_scanners(files, use_cache)
     if use_cache:
         with contextlib.suppress(OSError):  # the cache only saves time
             write_atomically(cached, to_json(result))
     return result
 
 
-def run_scanners(files: dict[str, bytes]) -> dict[str, LayerScan]:
+def run_scanners(files: dict[str, bytes], use_cache: bool = True) -> dict[str, LayerScan]:
     with tempfile.TemporaryDirectory(prefix="review-") as directory:
         paths = []
         for name, content in files.items():
             path = Path(directory) / f"{name}.json"
             path.write_bytes(content)
             paths.append(path)
-        problems = validation.cfn_lint(paths)
+        problems = validation.cfn_lint(paths, use_cache=use_cache)
         checks = [Check(*check) for check in validation.checkov(Path(directory))]
         prefix = f"{directory}/"
     result = {}
