@@ -297,7 +297,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
     temporary.write_text(f"http://{host}:{bound_port}\n")
     temporary.replace(endpoint_file)  # atomically: the starter polls for this file
     print(f"sandbox: moto {version('moto')} with emulator.moto_compat on http://{host}:{bound_port}", flush=True)
-    while signal.sigtimedwait(stop_signals, 1) is None:
+    while signal.sigtimedwait(stop_signals, 0.2) is None:  # checks for its parent five times a second
         if parent and os.getppid() != parent:
             break  # the test run that started us is gone: do not outlive it
     # The emulator keeps everything in memory, so there is nothing to save: end now rather than

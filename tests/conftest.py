@@ -139,22 +139,6 @@ def seeded_sandbox(sandbox):
     return sandbox, os.environ | sandbox.environment(), deploy_command()
 
 
-@pytest.fixture
-def own_sandbox(tmp_path):
-    """A sandbox of the test's own (not the session's), seeded: (the Sandbox, the environment that
-    points a subprocess at it, the deploy command line)."""
-    import os
-
-    from emulator.sandbox import Sandbox
-
-    box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
-    try:
-        box.seed()
-        yield box, os.environ | box.environment(), deploy_command()
-    finally:
-        box.stop()
-
-
 # --- The review's scan of output/, shared by test_review.py and test_scanners.py -----------------
 # cfn-lint and checkov take seconds per run: the scan runs once per session on the committed layer
 # templates (the two modules are one xdist_group, so that under pytest-xdist too one worker runs it, once).

@@ -199,27 +199,50 @@ def test_a_template_cfn_lint_rejects_is_not_written_and_fails_the_check(tmp_path
 
 
 # --- the sandbox: its state files and its server ---------------------------------------------
-def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(own_sandbox):
+# Where a release is when Ctrl-C comes: the line of `make deploy`'s output after which it is sent.
+RELEASE_POINTS = {
+    "the order is known, nothing is changed yet": "order: ",
+    "the service's change set is shown": "change set startupwebapp-sandbox-service-",
+    "the service stack's update is being followed": "UPDATE_IN_PROGRESS",
+    "the service stack is updated, the release not yet recorded": "startupwebapp-sandbox-service: UPDATE_COMPLETE",
+}
+
+
+def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(seeded_sandbox):
     import os
     import signal
-    import time
+    import threading
 
     from emulator.sandbox import environment
 
-    box, env, command = own_sandbox
+    box, env, command = seeded_sandbox
 
-    def interrupted(argv, delay):
-        deploy = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(delay)
-        os.killpg(deploy.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
-        deploy.communicate(timeout=60)
-        assert box.running(), f"the sandbox died with {argv[3:]} interrupted after {delay} s"
+    def interrupted(argv, point):
+        deploy = subprocess.Popen(
+            argv, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        watchdog = threading.Timer(120, deploy.kill)  # a deploy that never prints the line must not hang the run
+        watchdog.start()
+        try:
+            printed = ""
+            for line in deploy.stdout:
+                printed += line
+                if RELEASE_POINTS[point] in line:
+                    os.killpg(deploy.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
+                    break
+            else:
+                pytest.fail(f"the deploy ended before {point!r}:\n{printed}")
+            deploy.communicate(timeout=60)
+        finally:
+            watchdog.cancel()
+        assert deploy.returncode != 0, f"the deploy interrupted when {point} went on to succeed"
+        assert box.running(), f"the sandbox died with a deploy interrupted when {point}"
 
     with deploying_into(box) as run:  # the first release, in this process: the interrupted ones are `make deploy`'s own
         code, _, err = run("deploy", "--yes")
     assert code == 0, err
-    for n, delay in enumerate((0.6, 1.0, 1.4, 1.8)):  # at several points of a release
-        interrupted([*command, "--image-tag", f"interrupted{n}"], delay)
+    for n, point in enumerate(RELEASE_POINTS):
+        interrupted([*command, "--image-tag", f"interrupted{n}"], point)
     # Nothing lost: every stack is still there. (A deploy right after an interrupted one is not
     # asserted here: the emulator itself sometimes answers 500 after one, a gap of moto's.)
     stacks = {s["StackName"]: s["StackStatus"] for s in box.client("cloudformation").describe_stacks()["Stacks"]}
@@ -276,7 +299,7 @@ def test_a_garbled_endpoint_file_is_named_not_a_traceback(running, garbage):
     assert "does not name it: make sandbox-stop && make sandbox" in result.stderr
 
 
-def test_a_garbled_pid_file_neither_hides_the_server_nor_starts_a_second(state):
+def test_a_garbled_pid_file_neither_hides_the_server_nor_starts_a_second_and_stop_stops_it_alone(state, sandbox):
     state.start(exit_with_parent=True)
     first = state.pid
     state.pid_file.write_text("garbage")
@@ -286,6 +309,8 @@ def test_a_garbled_pid_file_neither_hides_the_server_nor_starts_a_second(state):
     assert state.server_pids() == [first]
     assert sandbox_cli("stop", state_dir=state.state_dir).stdout == "sandbox stopped\n"
     assert state.server_pids() == []
+    assert sandbox.running(), "another state directory's server (the session's) was stopped too"
+    assert sandbox_cli("stop", state_dir=state.state_dir).stdout == "sandbox was not running\n"
 
 
 def test_a_state_directory_that_is_a_file_is_one_line(tmp_path):
