@@ -29,6 +29,7 @@ from functools import cache
 from graphlib import TopologicalSorter
 
 import yaml
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import backends as moto_backends
 from moto.acm.models import acm_backends
@@ -36,6 +37,7 @@ from moto.applicationautoscaling.models import applicationautoscaling_backends
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing, responses
 from moto.cloudwatch import models as cloudwatch_models
+from moto.core import responses as responses_base
 from moto.core import utils as moto_utils
 from moto.core.common_models import CloudFormationModel
 from moto.core.utils import camelcase_to_underscores, pascal_to_camelcase, remap_nested_keys, utcnow
@@ -1269,8 +1271,14 @@ ssm_models.SimpleSystemManagerBackend.delete_parameter = _delete_parameter_atomi
 # --- Speed ----------------------------------------------------------------------------------------
 # moto makes a new 2048-bit RSA key for every KMS key (of any key spec) and every ACM certificate a
 # stack creates: a tenth of a second or more of the server's CPU each, a sixth of its time in a
-# deploy. Nothing in the sandbox reads the key material, so one key per size serves them all.
+# deploy. Nothing in the sandbox reads the key material, so one key per size serves them all; and
+# the certificate's check of its key, which loads the PEM again (tens of milliseconds of RSA
+# checks), loads that one PEM once.
 rsa.generate_private_key = cache(rsa.generate_private_key)
+serialization.load_pem_private_key = cache(serialization.load_pem_private_key)
+
+# moto looks up a response class's methods (inspect.getmembers) on every request: once per class.
+responses_base.method_names_from_class = cache(responses_base.method_names_from_class)
 
 # moto's server lists its own package directory (some 200 stat calls) on every request to find the
 # service it is for: list it once.
