@@ -39,12 +39,18 @@ def _data_loader(data_path: str | None) -> botocore.loaders.Loader:
     return loader
 
 
-def make_session(**kwargs) -> boto3.session.Session:
-    """A boto3 session whose botocore reads the models in MODELS too. Every session of the process
-    shares one data loader, which caches the service models it has read: a new session would read
-    and parse them again (a tenth of a second each; EC2's takes 0.3 s)."""
+def botocore_session() -> botocore.session.Session:
+    """A botocore session that reads the models in MODELS too. Every session of the process shares
+    one data loader, which caches the service models it has read: a new session would read and
+    parse them again (a tenth of a second each; EC2's takes 0.3 s)."""
     core = botocore.session.get_session()
     core.register_component("data_loader", _data_loader(core.get_config_variable("data_path")))
+    return core
+
+
+def make_session(**kwargs) -> boto3.session.Session:
+    """A boto3 session on botocore_session()."""
+    core = botocore_session()
     session = boto3.session.Session(botocore_session=core, **kwargs)
     paths = core.get_component("data_loader").search_paths
     paths[:] = dict.fromkeys(paths)  # each boto3 Session appends boto3's data directory again

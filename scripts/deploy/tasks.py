@@ -9,6 +9,7 @@ import uuid
 
 import templates
 from scripts.deploy import logs
+from scripts.deploy.aws import botocore_session
 from scripts.deploy.failure import Failure
 from templates.service import CONTAINER_NAME, web_log_stream
 
@@ -187,9 +188,7 @@ def register_request(described: dict, image_tag: str) -> dict:
 def registrable_fields() -> frozenset[str]:
     """The members of RegisterTaskDefinition's request, from botocore's model of the ECS API (read
     when TAG= needs it, not at import: every deployer command imports this module)."""
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("ecs")
+    model = botocore_session().get_service_model("ecs")
     return frozenset(model.operation_model("RegisterTaskDefinition").input_shape.members) - {"tags"}
 
 
