@@ -261,7 +261,6 @@ def _share_region_lists() -> None:
     each new session loads botocore's endpoint data again (0.2 s a time, most of a second of the
     server's start): in the server process, one session answers them all. The answers are botocore's
     static data, the same from any session."""
-
     from boto3.session import Session
 
     regions = functools.cache(Session().get_available_regions)

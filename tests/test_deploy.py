@@ -607,6 +607,19 @@ def test_shifted_weights_name_every_target_group_but_the_primary_that_takes_traf
     assert shifted(plain, primary) == ["startupwebapp-tg-alt weight 1"]
 
 
+def test_sessions_share_one_model_loader_that_has_the_model_additions():
+    """scripts/deploy/aws.py: every session of a process reads each service model once, and the ECS
+    model has the calls the pinned botocore lacks (scripts/deploy/models/)."""
+    from scripts.deploy.aws import botocore_session
+
+    sessions = [make_session(region_name="us-east-1") for _ in range(3)]
+    loader = botocore_session().get_component("data_loader")
+    assert all(session._session.get_component("data_loader") is loader for session in sessions)
+    assert len(loader.search_paths) == len(set(loader.search_paths)), loader.search_paths  # not one more per session
+    ecs = sessions[-1].client("ecs", aws_access_key_id="x", aws_secret_access_key="x")
+    assert "ContinueServiceDeployment" in ecs.meta.service_model.operation_names
+
+
 def test_throttling_is_retried_by_botocore(aws, monkeypatch):
     """Stubber answers in `before-call`, before botocore's retry loop, so a stubbed Throttling error is
     never retried. This test answers one level lower, in `before-send`, where the retry handler runs."""

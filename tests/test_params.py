@@ -290,3 +290,18 @@ def test_a_rolling_environment_needs_no_test_listener(tmp_path):
     ran, out = run_generate(tmp_path, with_parameters(DeploymentStrategy="ROLLING", TestListenerCidr=""))
     assert ran.returncode == 0, ran.stderr
     assert json.loads((out / "prod" / "alb.json").read_text())["Parameters"]["DeploymentStrategy"] == "ROLLING"
+
+
+def test_each_load_owns_what_it_returns_and_a_changed_file_is_read_again(tmp_path):
+    """The parse of a file's text is kept for the process (templates/params.py parse_yaml): a caller
+    that changes what load() gave it must not change what the next load gives."""
+    data = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
+    data["smoke_checks"] = [{"path": "/health", "status": 200}]
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(data))
+    first = load(path)
+    first.smoke_checks[0]["path"] = "/changed-by-the-caller"
+    assert load(path).smoke_checks[0]["path"] == "/health"
+    data["smoke_checks"][0]["path"] = "/ready"
+    path.write_text(yaml.safe_dump(data))
+    assert load(path).smoke_checks[0]["path"] == "/ready"

@@ -320,8 +320,12 @@ def test_scan_cache_is_hit_for_the_same_templates_and_missed_for_a_changed_one(t
         return [(path.name, "passed", "AWS::Made::Up.Thing", "CKV_MADE_UP made up") for path in sorted(directory.iterdir())]
 
     monkeypatch.setattr(validation, "checkov", checkov)
-    monkeypatch.setattr(validation, "cfn_lint", lambda paths, use_cache: [])
+    linted = []  # use_cache of each cfn-lint run
+    monkeypatch.setattr(validation, "cfn_lint", lambda paths, use_cache: linted.append(use_cache) or [])
     files = layer_files()
+    scan.scan_templates(files, use_cache=False)
+    assert linted == [False] and not (tmp_path / "cache").exists()  # neither cache read nor written
+    scanned.clear()
     first = scan.scan_templates(files)
     assert len(scanned) == 1 and all(result.passed == 1 for result in first.values())
     assert [path.name for path in (tmp_path / "cache").iterdir()] == [f"{scan.cache_key(files)}.json"]
