@@ -35,7 +35,6 @@ from awacs.aws import (
     Condition,
     Deny,
     ForAllValuesStringLike,
-    PolicyDocument,
     Principal,
     Statement,
     StringEquals,
@@ -47,7 +46,7 @@ from troposphere import AWS_NO_VALUE, And, Equals, If, Join, Not, Ref, Select, S
 from troposphere.iam import ManagedPolicy, OIDCProvider, Policy, Role
 
 from templates import inputs
-from templates.common import CI_DEPLOY_JOB_MINUTES, PROJECT, ROLE_BOUNDARY, add_outputs, new_template, role_boundary_arn
+from templates.common import CI_DEPLOY_JOB_MINUTES, PROJECT, ROLE_BOUNDARY, add_outputs, new_template, policy, role_boundary_arn
 from templates.errors import ToolError
 from templates.service import LOAD_BALANCER_READS, TASK_REGISTRATION, TRAFFIC_MOVES
 
@@ -89,7 +88,7 @@ def build() -> Template:
             "RoleBoundary",
             ManagedPolicyName=ROLE_BOUNDARY,
             Description=f"Permissions boundary of every {PROJECT} role the layers create: ECR pull, the project's logs and secrets",
-            PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=boundary_statements()),
+            PolicyDocument=policy(*boundary_statements()),
         )
     )
     execution_role = create_execution_role(t)
@@ -159,191 +158,183 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
         arn("cloudformation", f"stack/{PROJECT}-*/*"),
         arn("cloudformation", f"changeSet/{PROJECT}-*/*"),
     ]
-    trust = PolicyDocument(
-        Version="2012-10-17",
-        Statement=[
-            Statement(
-                Sid="GitHubActionsOfThisRepository",
-                Effect=Allow,
-                Principal=Principal("Federated", provider_arn),
-                Action=[AssumeRoleWithWebIdentity],
-                Condition=Condition(
-                    [
-                        StringEquals(f"{GITHUB_OIDC_HOST}:aud", STS_AUDIENCE),
-                        StringLike(f"{GITHUB_OIDC_HOST}:sub", github_subjects(p)),
-                    ]
-                ),
-            )
-        ],
+    trust = policy(
+        Statement(
+            Sid="GitHubActionsOfThisRepository",
+            Effect=Allow,
+            Principal=Principal("Federated", provider_arn),
+            Action=[AssumeRoleWithWebIdentity],
+            Condition=Condition(
+                [
+                    StringEquals(f"{GITHUB_OIDC_HOST}:aud", STS_AUDIENCE),
+                    StringLike(f"{GITHUB_OIDC_HOST}:sub", github_subjects(p)),
+                ]
+            ),
+        )
     )
-    permissions = PolicyDocument(
-        Version="2012-10-17",
-        Statement=[
-            Statement(
-                # cloudformation:RoleArn makes every stack operation run as the execution role: never
-                # as this role, and never as a more powerful role an operator once gave a stack.
-                Sid="ChangeProjectStacksAsTheExecutionRole",
-                Effect=Allow,
-                Action=actions("cloudformation", "CreateChangeSet", "ContinueUpdateRollback"),
-                Resource=project_stacks,
-                Condition=Condition(StringEquals("cloudformation:RoleArn", execution_role.get_att("Arn"))),
+    permissions = policy(
+        Statement(
+            # cloudformation:RoleArn makes every stack operation run as the execution role: never
+            # as this role, and never as a more powerful role an operator once gave a stack.
+            Sid="ChangeProjectStacksAsTheExecutionRole",
+            Effect=Allow,
+            Action=actions("cloudformation", "CreateChangeSet", "ContinueUpdateRollback"),
+            Resource=project_stacks,
+            Condition=Condition(StringEquals("cloudformation:RoleArn", execution_role.get_att("Arn"))),
+        ),
+        Statement(
+            Sid="RunAndGuardProjectStacks",
+            Effect=Allow,
+            Action=actions(
+                "cloudformation",
+                "ExecuteChangeSet",
+                "DeleteChangeSet",
+                "SetStackPolicy",
+                "UpdateTerminationProtection",
+                "TagResource",
             ),
-            Statement(
-                Sid="RunAndGuardProjectStacks",
-                Effect=Allow,
-                Action=actions(
-                    "cloudformation",
-                    "ExecuteChangeSet",
-                    "DeleteChangeSet",
-                    "SetStackPolicy",
-                    "UpdateTerminationProtection",
-                    "TagResource",
-                ),
-                Resource=project_stacks,
+            Resource=project_stacks,
+        ),
+        Statement(
+            Sid="ReadProjectStacks",
+            Effect=Allow,
+            Action=actions(
+                "cloudformation",
+                "DescribeStacks",
+                "DescribeStackEvents",
+                "DescribeStackResource",
+                "DescribeStackResources",
+                "DescribeChangeSet",
+                "ListChangeSets",
+                "ListStackResources",
+                "GetTemplate",
+                "GetTemplateSummary",
+                "GetStackPolicy",
             ),
-            Statement(
-                Sid="ReadProjectStacks",
-                Effect=Allow,
-                Action=actions(
-                    "cloudformation",
-                    "DescribeStacks",
-                    "DescribeStackEvents",
-                    "DescribeStackResource",
-                    "DescribeStackResources",
-                    "DescribeChangeSet",
-                    "ListChangeSets",
-                    "ListStackResources",
-                    "GetTemplate",
-                    "GetTemplateSummary",
-                    "GetStackPolicy",
-                ),
-                Resource=project_stacks,
+            Resource=project_stacks,
+        ),
+        # ListStacks and ValidateTemplate have no resource-level permissions.
+        Statement(Sid="ListStacks", Effect=Allow, Action=actions("cloudformation", "ListStacks", "ValidateTemplate"), Resource=["*"]),
+        # It may read this stack (make status lists every layer) but never change it.
+        Statement(
+            Sid="NeverChangeThisStack",
+            Effect=Deny,
+            Action=actions(
+                "cloudformation",
+                "CreateChangeSet",
+                "ExecuteChangeSet",
+                "DeleteChangeSet",
+                "CreateStack",
+                "UpdateStack",
+                "DeleteStack",
+                "CancelUpdateStack",
+                "ContinueUpdateRollback",
+                "SetStackPolicy",
+                "UpdateTerminationProtection",
             ),
-            # ListStacks and ValidateTemplate have no resource-level permissions.
-            Statement(Sid="ListStacks", Effect=Allow, Action=actions("cloudformation", "ListStacks", "ValidateTemplate"), Resource=["*"]),
-            # It may read this stack (make status lists every layer) but never change it.
-            Statement(
-                Sid="NeverChangeThisStack",
-                Effect=Deny,
-                Action=actions(
-                    "cloudformation",
-                    "CreateChangeSet",
-                    "ExecuteChangeSet",
-                    "DeleteChangeSet",
-                    "CreateStack",
-                    "UpdateStack",
-                    "DeleteStack",
-                    "CancelUpdateStack",
-                    "ContinueUpdateRollback",
-                    "SetStackPolicy",
-                    "UpdateTerminationProtection",
-                ),
-                Resource=[arn("cloudformation", "stack/${AWS::StackName}/*")],
+            Resource=[arn("cloudformation", "stack/${AWS::StackName}/*")],
+        ),
+        Statement(
+            Sid="PassOnlyTheExecutionRoleToCloudFormation",
+            Effect=Allow,
+            Action=[Action("iam", "PassRole")],
+            Resource=[execution_role.get_att("Arn")],
+            Condition=Condition(StringEquals("iam:PassedToService", "cloudformation.amazonaws.com")),
+        ),
+        # Before it creates cert-dns the deployer reads the zone's name servers to check the
+        # domain's delegation (scripts/deploy/deployer.py check_hosted_zone).
+        Statement(
+            Sid="ReadHostedZones",
+            Effect=Allow,
+            Action=[Action("route53", "GetHostedZone")],
+            Resource=[arn("route53", "hostedzone/*", region=False, account=False)],
+        ),
+        Statement(
+            Sid="ReadTheService",
+            Effect=Allow,
+            Action=[Action("ecs", "DescribeServices")],
+            Resource=[arn("ecs", f"service/${{ClusterName}}/{PROJECT}-*")],
+        ),
+        # make task (scripts/deploy/tasks.py): the service's task definition run once in its cluster, with
+        # the service's roles, which go to ECS tasks only; make task, make logs and a failed service
+        # deploy read the tasks and their logs (scripts/deploy/logs.py). ListTasks authorizes on the
+        # cluster's container instances (its only resource type), narrowed by ecs:cluster.
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
+        Statement(
+            Sid="RunOneOffTasksInTheCluster",
+            Effect=Allow,
+            Action=[Action("ecs", "RunTask")],
+            Resource=[arn("ecs", f"task-definition/{PROJECT}-*:*")],
+            Condition=Condition(ArnEquals("ecs:cluster", arn("ecs", "cluster/${ClusterName}"))),
+        ),
+        # make task TAG= (scripts/deploy/tasks.py register_request): a copy of the service's task
+        # definition with the new image, registered for one run and deregistered after it; its task and
+        # execution roles are passed with the statement below. DescribeTaskDefinition,
+        # RegisterTaskDefinition and DeregisterTaskDefinition have no resource-level permissions (only
+        # "*"); RegisterTaskDefinition takes aws:RequestTag, so it must carry Project=<project> (the
+        # stacks' tag, copied from the service's revision). Tags on a register are authorized as
+        # ecs:TagResource on the new task definition, with ecs:CreateAction.
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
+        # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html
+        Statement(
+            Sid="ReadAndDeregisterTaskDefinitions",
+            Effect=Allow,
+            Action=actions("ecs", "DescribeTaskDefinition", "DeregisterTaskDefinition"),
+            Resource=["*"],
+        ),
+        Statement(
+            Sid="RegisterProjectTaskDefinitions",
+            Effect=Allow,
+            Action=[Action("ecs", "RegisterTaskDefinition")],
+            Resource=["*"],
+            Condition=Condition(StringEquals("aws:RequestTag/Project", PROJECT)),
+        ),
+        Statement(
+            Sid="TagRegisteredTaskDefinitions",
+            Effect=Allow,
+            Action=[Action("ecs", "TagResource")],
+            Resource=[arn("ecs", f"task-definition/{PROJECT}-*:*")],
+            Condition=Condition(StringEquals("ecs:CreateAction", "RegisterTaskDefinition")),
+        ),
+        Statement(
+            Sid="PassTheServiceRolesToOneOffTasks",
+            Effect=Allow,
+            Action=[Action("iam", "PassRole")],
+            Resource=[arn("iam", f"role/{PROJECT}-*", region=False)],
+            Condition=Condition(StringEquals("iam:PassedToService", "ecs-tasks.amazonaws.com")),
+        ),
+        Statement(Sid="ReadTasks", Effect=Allow, Action=[Action("ecs", "DescribeTasks")], Resource=[arn("ecs", "task/${ClusterName}/*")]),
+        Statement(
+            Sid="ListTasks",
+            Effect=Allow,
+            Action=[Action("ecs", "ListTasks")],
+            Resource=[arn("ecs", "container-instance/${ClusterName}/*")],
+            Condition=Condition(ArnEquals("ecs:cluster", arn("ecs", "cluster/${ClusterName}"))),
+        ),
+        Statement(
+            Sid="ReadServiceLogs",
+            Effect=Allow,
+            Action=actions("logs", "FilterLogEvents", "GetLogEvents"),
+            # log-group:<name> for FilterLogEvents, log-group:<name>:log-stream:<stream> for GetLogEvents
+            Resource=[arn("logs", f"log-group:/ecs/{PROJECT}-*")],
+        ),
+        # make verify reads target health; a deploy of the alb layer reads where the listener rules send
+        # traffic before it changes them (scripts/deploy/deployer.py). Neither has resource-level permissions.
+        Statement(
+            Sid="ReadTargetHealthAndRules",
+            Effect=Allow,
+            Action=actions("elasticloadbalancing", "DescribeTargetHealth", "DescribeRules"),
+            Resource=["*"],
+        ),
+        Statement(
+            # The release history and the environment's lock (scripts/deploy/history.py and lock.py), both SSM parameters.
+            Sid="DeployHistoryAndLock",
+            Effect=Allow,
+            Action=actions(
+                "ssm", "GetParameter", "GetParameters", "GetParametersByPath", "GetParameterHistory", "PutParameter", "DeleteParameter"
             ),
-            Statement(
-                Sid="PassOnlyTheExecutionRoleToCloudFormation",
-                Effect=Allow,
-                Action=[Action("iam", "PassRole")],
-                Resource=[execution_role.get_att("Arn")],
-                Condition=Condition(StringEquals("iam:PassedToService", "cloudformation.amazonaws.com")),
-            ),
-            # Before it creates cert-dns the deployer reads the zone's name servers to check the
-            # domain's delegation (scripts/deploy/deployer.py check_hosted_zone).
-            Statement(
-                Sid="ReadHostedZones",
-                Effect=Allow,
-                Action=[Action("route53", "GetHostedZone")],
-                Resource=[arn("route53", "hostedzone/*", region=False, account=False)],
-            ),
-            Statement(
-                Sid="ReadTheService",
-                Effect=Allow,
-                Action=[Action("ecs", "DescribeServices")],
-                Resource=[arn("ecs", f"service/${{ClusterName}}/{PROJECT}-*")],
-            ),
-            # make task (scripts/deploy/tasks.py): the service's task definition run once in its cluster, with
-            # the service's roles, which go to ECS tasks only; make task, make logs and a failed service
-            # deploy read the tasks and their logs (scripts/deploy/logs.py). ListTasks authorizes on the
-            # cluster's container instances (its only resource type), narrowed by ecs:cluster.
-            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
-            Statement(
-                Sid="RunOneOffTasksInTheCluster",
-                Effect=Allow,
-                Action=[Action("ecs", "RunTask")],
-                Resource=[arn("ecs", f"task-definition/{PROJECT}-*:*")],
-                Condition=Condition(ArnEquals("ecs:cluster", arn("ecs", "cluster/${ClusterName}"))),
-            ),
-            # make task TAG= (scripts/deploy/tasks.py register_request): a copy of the service's task
-            # definition with the new image, registered for one run and deregistered after it; its task and
-            # execution roles are passed with the statement below. DescribeTaskDefinition,
-            # RegisterTaskDefinition and DeregisterTaskDefinition have no resource-level permissions (only
-            # "*"); RegisterTaskDefinition takes aws:RequestTag, so it must carry Project=<project> (the
-            # stacks' tag, copied from the service's revision). Tags on a register are authorized as
-            # ecs:TagResource on the new task definition, with ecs:CreateAction.
-            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
-            # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html
-            Statement(
-                Sid="ReadAndDeregisterTaskDefinitions",
-                Effect=Allow,
-                Action=actions("ecs", "DescribeTaskDefinition", "DeregisterTaskDefinition"),
-                Resource=["*"],
-            ),
-            Statement(
-                Sid="RegisterProjectTaskDefinitions",
-                Effect=Allow,
-                Action=[Action("ecs", "RegisterTaskDefinition")],
-                Resource=["*"],
-                Condition=Condition(StringEquals("aws:RequestTag/Project", PROJECT)),
-            ),
-            Statement(
-                Sid="TagRegisteredTaskDefinitions",
-                Effect=Allow,
-                Action=[Action("ecs", "TagResource")],
-                Resource=[arn("ecs", f"task-definition/{PROJECT}-*:*")],
-                Condition=Condition(StringEquals("ecs:CreateAction", "RegisterTaskDefinition")),
-            ),
-            Statement(
-                Sid="PassTheServiceRolesToOneOffTasks",
-                Effect=Allow,
-                Action=[Action("iam", "PassRole")],
-                Resource=[arn("iam", f"role/{PROJECT}-*", region=False)],
-                Condition=Condition(StringEquals("iam:PassedToService", "ecs-tasks.amazonaws.com")),
-            ),
-            Statement(
-                Sid="ReadTasks", Effect=Allow, Action=[Action("ecs", "DescribeTasks")], Resource=[arn("ecs", "task/${ClusterName}/*")]
-            ),
-            Statement(
-                Sid="ListTasks",
-                Effect=Allow,
-                Action=[Action("ecs", "ListTasks")],
-                Resource=[arn("ecs", "container-instance/${ClusterName}/*")],
-                Condition=Condition(ArnEquals("ecs:cluster", arn("ecs", "cluster/${ClusterName}"))),
-            ),
-            Statement(
-                Sid="ReadServiceLogs",
-                Effect=Allow,
-                Action=actions("logs", "FilterLogEvents", "GetLogEvents"),
-                # log-group:<name> for FilterLogEvents, log-group:<name>:log-stream:<stream> for GetLogEvents
-                Resource=[arn("logs", f"log-group:/ecs/{PROJECT}-*")],
-            ),
-            # make verify reads target health; a deploy of the alb layer reads where the listener rules send
-            # traffic before it changes them (scripts/deploy/deployer.py). Neither has resource-level permissions.
-            Statement(
-                Sid="ReadTargetHealthAndRules",
-                Effect=Allow,
-                Action=actions("elasticloadbalancing", "DescribeTargetHealth", "DescribeRules"),
-                Resource=["*"],
-            ),
-            Statement(
-                # The release history and the environment's lock (scripts/deploy/history.py and lock.py), both SSM parameters.
-                Sid="DeployHistoryAndLock",
-                Effect=Allow,
-                Action=actions(
-                    "ssm", "GetParameter", "GetParameters", "GetParametersByPath", "GetParameterHistory", "PutParameter", "DeleteParameter"
-                ),
-                Resource=[arn("ssm", f"parameter/{PROJECT}/*")],
-            ),
-        ],
+            Resource=[arn("ssm", f"parameter/{PROJECT}/*")],
+        ),
     )
     return t.add_resource(
         Role(
@@ -365,15 +356,12 @@ def create_execution_role(t: Template) -> Role:
             "CloudFormationExecutionRole",
             Description="CloudFormation: create, update and delete the resources of the project's layers",
             Path=ROLE_PATH,
-            AssumeRolePolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Effect=Allow,
-                        Principal=Principal("Service", "cloudformation.amazonaws.com"),
-                        Action=[AssumeRole],
-                    )
-                ],
+            AssumeRolePolicyDocument=policy(
+                Statement(
+                    Effect=Allow,
+                    Principal=Principal("Service", "cloudformation.amazonaws.com"),
+                    Action=[AssumeRole],
+                )
             ),
         )
     )
@@ -393,7 +381,7 @@ def create_execution_role(t: Template) -> Role:
                 name,
                 Description=f"{PROJECT} CloudFormation execution role: {description}",
                 Roles=[role.ref()],
-                PolicyDocument=PolicyDocument(Version="2012-10-17", Statement=statements),
+                PolicyDocument=policy(*statements),
             )
         )
     return role

@@ -63,6 +63,11 @@ def add_outputs(template: Template, outputs: dict, condition=None) -> None:
         template.add_output(Output(name, Value=value, Description=description, **extra))
 
 
+def policy(*statements: Statement) -> PolicyDocument:
+    """An IAM policy document of these statements, in the current policy language version."""
+    return PolicyDocument(Version="2012-10-17", Statement=list(statements))
+
+
 def skip_checkov(*checks) -> dict:
     """Resource metadata that skips checkov checks; each entry is (check id, reason)."""
     return {"checkov": {"skip": [{"id": check, "comment": reason} for check, reason in checks]}}
@@ -77,8 +82,9 @@ def add_key(t: Template, logical_id: str, description, user: Statement, **attrib
         Action=[kms.Action("*")],
         Resource=["*"],
     )
-    policy = PolicyDocument(Version="2012-10-17", Statement=[administers, user])
-    return t.add_resource(Key(logical_id, Description=description, EnableKeyRotation=True, KeyPolicy=policy, **attributes))
+    return t.add_resource(
+        Key(logical_id, Description=description, EnableKeyRotation=True, KeyPolicy=policy(administers, user), **attributes)
+    )
 
 
 def add_encrypted_log_group(t: Template, name: str, retention: Parameter) -> LogGroup:

@@ -5,7 +5,7 @@ target group with the load balancer moving traffic (BLUE_GREEN, CANARY, LINEAR),
 assumes the infrastructure role this layer creates."""
 
 from awacs import ecr, logs, secretsmanager
-from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Action, Allow, Condition, Principal, Statement, StringEquals
 from awacs.sts import AssumeRole
 from troposphere import AWS_REGION, And, Equals, If, Not, NoValue, Ref, Sub, Template
 from troposphere.ecs import (
@@ -41,6 +41,7 @@ from templates.common import (
     add_outputs,
     add_shifts_traffic,
     new_template,
+    policy,
     role_boundary_arn,
     shifts_traffic,
 )
@@ -161,16 +162,13 @@ def build() -> Template:
 
 
 def assume_role_by_ecs_tasks():
-    return PolicyDocument(
-        Version="2012-10-17",
-        Statement=[
-            Statement(
-                Effect=Allow,
-                Principal=Principal("Service", "ecs-tasks.amazonaws.com"),
-                Action=[AssumeRole],
-                Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
-            )
-        ],
+    return policy(
+        Statement(
+            Effect=Allow,
+            Principal=Principal("Service", "ecs-tasks.amazonaws.com"),
+            Action=[AssumeRole],
+            Condition=Condition(StringEquals("aws:SourceAccount", Ref("AWS::AccountId"))),
+        )
     )
 
 
@@ -185,30 +183,27 @@ def create_execution_role(t, p, log_group):
             Policies=[
                 Policy(
                     PolicyName="pull-log-secret",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            # GetAuthorizationToken has no resource-level permissions.
-                            Statement(Sid="EcrLogin", Effect=Allow, Action=[ecr.GetAuthorizationToken], Resource=["*"]),
-                            Statement(
-                                Sid="PullImage",
-                                Effect=Allow,
-                                Action=[ecr.BatchCheckLayerAvailability, ecr.BatchGetImage, ecr.GetDownloadUrlForLayer],
-                                Resource=[repository_arn],
-                            ),
-                            Statement(
-                                Sid="WriteLogs",
-                                Effect=Allow,
-                                Action=[logs.CreateLogStream, logs.PutLogEvents],
-                                Resource=[Sub("${LogGroup.Arn}")],
-                            ),
-                            Statement(
-                                Sid="ReadDatabaseSecret",
-                                Effect=Allow,
-                                Action=[secretsmanager.GetSecretValue],
-                                Resource=[p["DatabaseSecretArn"].ref()],
-                            ),
-                        ],
+                    PolicyDocument=policy(
+                        # GetAuthorizationToken has no resource-level permissions.
+                        Statement(Sid="EcrLogin", Effect=Allow, Action=[ecr.GetAuthorizationToken], Resource=["*"]),
+                        Statement(
+                            Sid="PullImage",
+                            Effect=Allow,
+                            Action=[ecr.BatchCheckLayerAvailability, ecr.BatchGetImage, ecr.GetDownloadUrlForLayer],
+                            Resource=[repository_arn],
+                        ),
+                        Statement(
+                            Sid="WriteLogs",
+                            Effect=Allow,
+                            Action=[logs.CreateLogStream, logs.PutLogEvents],
+                            Resource=[Sub("${LogGroup.Arn}")],
+                        ),
+                        Statement(
+                            Sid="ReadDatabaseSecret",
+                            Effect=Allow,
+                            Action=[secretsmanager.GetSecretValue],
+                            Resource=[p["DatabaseSecretArn"].ref()],
+                        ),
                     ),
                 )
             ],
@@ -325,37 +320,31 @@ def create_infrastructure_role(t):
             "InfrastructureRole",
             Condition=SHIFTS_TRAFFIC,
             Description="ECS: shift the load balancer's traffic between the service's target groups during a release",
-            AssumeRolePolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    # As AWS's own trust policy for this role states it: no aws:SourceAccount condition,
-                    # which ECS is not documented to send when it assumes the role.
-                    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AmazonECSInfrastructureRolePolicyForLoadBalancers.html
-                    Statement(Effect=Allow, Principal=Principal("Service", "ecs.amazonaws.com"), Action=[AssumeRole])
-                ],
+            AssumeRolePolicyDocument=policy(
+                # As AWS's own trust policy for this role states it: no aws:SourceAccount condition,
+                # which ECS is not documented to send when it assumes the role.
+                # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AmazonECSInfrastructureRolePolicyForLoadBalancers.html
+                Statement(Effect=Allow, Principal=Principal("Service", "ecs.amazonaws.com"), Action=[AssumeRole])
             ),
             PermissionsBoundary=role_boundary_arn(),  # created by the ci layer (templates/ci.py)
             Policies=[
                 Policy(
                     PolicyName="shift-traffic",
-                    PolicyDocument=PolicyDocument(
-                        Version="2012-10-17",
-                        Statement=[
-                            # The Describe actions have no resource-level permissions.
-                            Statement(Sid="ReadLoadBalancing", Effect=Allow, Action=elb_actions(LOAD_BALANCER_READS), Resource=["*"]),
-                            Statement(
-                                Sid="RegisterTasks",
-                                Effect=Allow,
-                                Action=elb_actions(TASK_REGISTRATION),
-                                Resource=[project("targetgroup/${NamePrefix}-tg*/*")],
-                            ),
-                            Statement(
-                                Sid="MoveTraffic",
-                                Effect=Allow,
-                                Action=elb_actions(TRAFFIC_MOVES),
-                                Resource=[project("listener/app/${NamePrefix}-alb/*"), project("listener-rule/app/${NamePrefix}-alb/*")],
-                            ),
-                        ],
+                    PolicyDocument=policy(
+                        # The Describe actions have no resource-level permissions.
+                        Statement(Sid="ReadLoadBalancing", Effect=Allow, Action=elb_actions(LOAD_BALANCER_READS), Resource=["*"]),
+                        Statement(
+                            Sid="RegisterTasks",
+                            Effect=Allow,
+                            Action=elb_actions(TASK_REGISTRATION),
+                            Resource=[project("targetgroup/${NamePrefix}-tg*/*")],
+                        ),
+                        Statement(
+                            Sid="MoveTraffic",
+                            Effect=Allow,
+                            Action=elb_actions(TRAFFIC_MOVES),
+                            Resource=[project("listener/app/${NamePrefix}-alb/*"), project("listener-rule/app/${NamePrefix}-alb/*")],
+                        ),
                     ),
                 )
             ],
