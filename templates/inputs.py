@@ -23,8 +23,10 @@ HTTP_PATH = r"/[A-Za-z0-9/._~-]*"
 GITHUB_REPOSITORY = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}"
 # Environments and branches or tags only: a pull request never gets the deploy role.
 GITHUB_SUBJECT = r"(environment:[A-Za-z0-9_.-]{1,255}|ref:refs/(heads|tags)/[A-Za-z0-9_./*-]{1,255})"
-# An IPv4 CIDR whose prefix is /8 to /32: never the whole internet.
-IPV4_CIDR = r"((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])/([89]|[12][0-9]|3[0-2])"
+# An IPv4 CIDR whose prefix is /8 to /32: never the whole internet. Octets without leading zeros,
+# which Python's ipaddress (and so the params checks) refuses as ambiguous.
+IPV4_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_CIDR = rf"({IPV4_OCTET}\.){{3}}{IPV4_OCTET}/([89]|[12][0-9]|3[0-2])"
 OIDC_PROVIDER_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\.actions\.githubusercontent\.com"
 
 # ECS's deployment strategies: ROLLING replaces tasks in place; the others start the new tasks in the

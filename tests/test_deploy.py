@@ -252,7 +252,7 @@ class Aws:
             [*argv, "--api-calls"],
             clients=self.clients.__getitem__,
             sleep=sleep or self.sleeps.append,
-            ask=lambda question: answer,
+            ask=self.answering(answer),
             interactive=tty,
             now=lambda: NOW,
             revision="abc1234",
@@ -265,6 +265,17 @@ class Aws:
         self.out, self.err = out.getvalue(), err.getvalue()
         self.err, _, self.api_calls = self.err.partition("API calls per stack: ")
         return code
+
+    @staticmethod
+    def answering(answer):
+        """The prompt's answer: a string, or an exception the prompt raises (KeyboardInterrupt: Ctrl-C)."""
+
+        def ask(question):
+            if isinstance(answer, BaseException):
+                raise answer
+            return answer
+
+        return ask
 
     def calls(self, layer):
         counts = dict(item.rsplit(" ", 1) for item in self.api_calls.strip().split(", "))
@@ -554,12 +565,12 @@ def test_switching_the_service_to_rolling_while_traffic_is_on_the_alternate_grou
     layer = deploy.load_layer(ENV, "service", ROOT / "output")
     switched = change_set("service", parameters=running | {"DeploymentStrategy": "ROLLING"})
     with pytest.raises(deploy.Failure) as refused:
-        deployer.refuse_moving_shifted_traffic(layer, switched, "change set left for review", discard=False)
+        deployer.refuse_moving_shifted_traffic(layer, switched, "change set left for review")
     assert "the change set switches the service to ROLLING while production traffic is on the alternate target group" in str(refused.value)
     assert "ProductionListenerRule (kept; now startupwebapp-tg-alt weight 100)" in str(refused.value)
     assert f"Put DeploymentStrategy back in params/{ENV}.yaml" in str(refused.value)
     # Staying BLUE_GREEN reads nothing more and goes ahead.
-    deployer.refuse_moving_shifted_traffic(layer, change_set("service", parameters=running), "left", discard=False)
+    deployer.refuse_moving_shifted_traffic(layer, change_set("service", parameters=running), "left")
 
 
 def test_a_reviewed_change_set_that_would_move_traffic_is_left_for_another_try(aws):
@@ -582,6 +593,24 @@ def test_a_rule_that_cannot_be_read_leaves_no_change_set_behind(aws):
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
     assert aws.run("deploy", "--stack", "alb", "--yes") == 1
     assert "RuleNotFound" in aws.err and "Traceback" not in aws.err
+
+
+def test_ctrl_c_at_the_question_deletes_the_change_set_this_run_made(aws):
+    aws.deployed("cert-dns")
+    aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    assert aws.run("deploy", "--stack", "cert-dns", tty=True, answer=KeyboardInterrupt()) == 130
+    assert "interrupted" in aws.err and "Traceback" not in aws.err
+
+
+def test_a_change_set_that_cannot_be_deleted_after_ctrl_c_is_named_with_the_command_that_deletes_it(aws):
+    aws.deployed("cert-dns")
+    aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
+    aws.cf.add_client_error("delete_change_set", "ValidationError", "Rate exceeded", 400)
+    assert aws.run("deploy", "--stack", "cert-dns", tty=True, answer=KeyboardInterrupt()) == 130
+    delete = f"aws cloudformation delete-change-set --stack-name {stack('cert-dns')} --change-set-name {cs_name('cert-dns')}"
+    assert f"change set {cs_name('cert-dns')} could not be deleted and is left; delete it: {delete}" in aws.out
+    assert "interrupted" in aws.err and "Traceback" not in aws.err
 
 
 def test_a_change_to_listener_rules_on_the_primary_target_group_goes_ahead(aws):

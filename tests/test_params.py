@@ -127,6 +127,12 @@ BAD = [
         "203.0.113.7/24 has host bits set",
         "allowed: 203.0.113.0/24",
     ),
+    (
+        "test listener with a leading zero",
+        with_parameters(TestListenerCidr="203.0.113.07/32"),
+        "parameters.TestListenerCidr: '203.0.113.07/32'",
+        "a prefix of /8 to /32",
+    ),
     ("test listener on https", with_parameters(TestListenerPort=443), "parameters.TestListenerPort: 443", "from 1024 to 65535"),
     (
         "pause without a test listener",

@@ -363,29 +363,18 @@ class Deployer:
 
     def execute(self, layer, change_set, exists, allow_replace=False, reviewed=False):
         """Run the change set once it is allowed and confirmed. One that is not: a reviewed one
-        (make execute) is left for another try; one this run made is deleted with nothing changed."""
+        (make execute) is left for another try; one this run made is deleted with nothing changed,
+        whatever stops it (a refusal, an AWS error, a dead endpoint or Ctrl-C)."""
         name = change_set["ChangeSetName"]
         risky = text.stateful_changes(change_set)
         left = "change set left for review" if reviewed else "change set deleted, nothing changed"
-        if risky and not allow_replace:
-            if not reviewed:
-                self.discard(layer, change_set, exists)
-            raise Failure(
-                f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
-                f"{left}; if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
-            )
-        if exists and not self.allow_traffic_reset:
-            self.refuse_moving_shifted_traffic(layer, change_set, left, discard=not reviewed)
-        if exists:  # what the DescribeStacks of this run says: no detection started, no call added
-            self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
-        given = parameter_values(change_set)
-        self.say(*text.test_pause(given, self.env))  # before the question: it asks for someone at hand
         try:
-            self.confirm(f"execute {name} on {layer.stack}? [y/N] ", f"{left}; to execute without asking, rerun with YES=1 (--yes)")
-        except Failure:
+            self.allow(layer, change_set, exists, risky, allow_replace, left)
+        except BaseException:
             if not reviewed:
-                self.discard(layer, change_set, exists)
+                self.discard_or_say(layer, change_set, exists)
             raise
+        given = parameter_values(change_set)
         if risky and exists and layer.policy:
             self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
             self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
@@ -405,7 +394,25 @@ class Deployer:
         changes = len(change_set.get("Changes", []))
         self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
 
-    def refuse_moving_shifted_traffic(self, layer, change_set, left, discard):
+    def allow(self, layer, change_set, exists, risky, allow_replace, left):
+        """Raise Failure unless the change set may run: no unintended stateful replacement, no
+        traffic sent back to an empty target group, and a yes (or --yes)."""
+        if risky and not allow_replace:
+            raise Failure(
+                f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
+                f"{left}; if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
+            )
+        if exists and not self.allow_traffic_reset:
+            self.refuse_moving_shifted_traffic(layer, change_set, left)
+        if exists:  # what the DescribeStacks of this run says: no detection started, no call added
+            self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
+        self.say(*text.test_pause(parameter_values(change_set), self.env))  # before the question: it asks for someone at hand
+        self.confirm(
+            f"execute {change_set['ChangeSetName']} on {layer.stack}? [y/N] ",
+            f"{left}; to execute without asking, rerun with YES=1 (--yes)",
+        )
+
+    def refuse_moving_shifted_traffic(self, layer, change_set, left):
         """A BLUE_GREEN, CANARY or LINEAR release leaves the listener rules' weights where ECS moved
         traffic, often all on the alternate target group. Three changes would send production
         traffic back to the primary target group, which may then run no task: an alb change set that
@@ -423,18 +430,11 @@ class Deployer:
         if not changed:
             return
         primary = self.outputs(templates.stack_name(self.env, "alb")).get("TargetGroupArn")
-        try:
-            rules = self.client("elbv2").describe_rules(RuleArns=[arn for _, arn, _ in changed])["Rules"]
-        except (BotoCoreError, ClientError):  # an AWS error or a dead endpoint: leave no change set behind
-            if discard:
-                self.discard(layer, change_set, exists=True)
-            raise
+        rules = self.client("elbv2").describe_rules(RuleArns=[arn for _, arn, _ in changed])["Rules"]
         shifted = {rule["RuleArn"]: text.shifted_weights(rule, primary) for rule in rules}
         moving = [f"{name} ({action}; now {', '.join(shifted[arn])})" for name, arn, action in changed if shifted.get(arn)]
         if not moving:
             return
-        if discard:
-            self.discard(layer, change_set, exists=True)
         switch_back = switching or any(action == "Remove" for _, _, action in changed)
         remedy = (
             "Put DeploymentStrategy back in params/{env}.yaml, release once more with it (make deploy STACK=service ENV={env} "
@@ -460,6 +460,14 @@ class Deployer:
         self.delete_change_set(layer.stack, change_set["ChangeSetName"])
         if not exists:
             self.cf.delete_stack(StackName=change_set["StackId"], **self.role)
+
+    def discard_or_say(self, layer, change_set, exists):
+        """discard(), or, when AWS cannot be reached or Ctrl-C comes again, say what is left."""
+        try:
+            self.discard(layer, change_set, exists)
+        except (BotoCoreError, ClientError, KeyboardInterrupt):
+            delete = f"aws cloudformation delete-change-set --stack-name {layer.stack} --change-set-name {change_set['ChangeSetName']}"
+            self.say(f"{layer.stack}: change set {change_set['ChangeSetName']} could not be deleted and is left; delete it: {delete}")
 
     def settle(self, layer, created):
         """A service stack just created stated its first task count; switch it at once to leaving
