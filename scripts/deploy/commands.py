@@ -121,7 +121,7 @@ class Commands:
     def drift(self) -> int:
         """CloudFormation's drift detection on each layer: 0 in sync, 1 drifted, 2 some layer not fully
         checked (an error there, a stack busy, a detection failed or not finished in time)."""
-        drifted, unchecked = [], []
+        drifted, unchecked, moved = [], [], []
         for name in self.layers:
             stack = templates.stack_name(self.env, name)
             try:
@@ -131,7 +131,8 @@ class Commands:
                 checked = drift.Checked(drifted=False, complete=False)
             drifted += [name] if checked.drifted else []
             unchecked += [] if checked.complete else [name]
-        self.deployer.say(*text.drift_summary(drifted, unchecked, self.env))
+            moved += [name] if checked.moved else []
+        self.deployer.say(*text.drift_summary(drifted, unchecked, self.env, moved))
         return 2 if unchecked else 1 if drifted else 0
 
     def destroy(self) -> int:

@@ -241,9 +241,7 @@ def drift_report(stack, status, drifts) -> list[str]:
         lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if drift.get("StackResourceDriftStatus") == "DELETED":
             lines.append(f"      deleted outside CloudFormation (was {drift.get('PhysicalResourceId', '?')})")
-        elif drift.get("ResourceType") == "AWS::ElasticLoadBalancingV2::ListenerRule" and all(
-            MOVED_WEIGHT.fullmatch(d["PropertyPath"]) for d in drift.get("PropertyDifferences", [])
-        ):
+        elif moved_by_release(drift):
             lines.append(
                 "      a BLUE_GREEN, CANARY or LINEAR release moves this rule's weights (ECS): expected after one; "
                 "leave it, a deploy that would rewrite it while traffic is on the alternate target group is refused"
@@ -259,6 +257,17 @@ def drift_report(stack, status, drifts) -> list[str]:
 # Where a release moves a listener rule: the weights of its forward action's target groups, and
 # nothing else (a changed condition, priority or action type is someone's change).
 MOVED_WEIGHT = re.compile(r"/Actions/\d+/ForwardConfig/TargetGroups/\d+/Weight")
+
+
+def moved_by_release(drift: dict) -> bool:
+    """A listener rule whose only differences are the weights a release moves: expected, not drift."""
+    differences = drift.get("PropertyDifferences") or []
+    return (
+        drift.get("ResourceType") == "AWS::ElasticLoadBalancingV2::ListenerRule"
+        and drift.get("StackResourceDriftStatus") == "MODIFIED"
+        and bool(differences)
+        and all(MOVED_WEIGHT.fullmatch(d["PropertyPath"]) for d in differences)
+    )
 
 
 def short(value, limit=200) -> str:
@@ -282,9 +291,12 @@ def drift_timeout(stack, detection, minutes, env, layer_name) -> list[str]:
     ]
 
 
-def drift_summary(drifted, unchecked, env) -> list[str]:
-    """The end of `make drift`: the layers that drifted and those it could not check."""
+def drift_summary(drifted, unchecked, env, moved=()) -> list[str]:
+    """The end of `make drift`: the layers that drifted, those it could not check, and those whose
+    only difference is the listener-rule weights a release moved."""
     if not drifted and not unchecked:
+        if moved:
+            return [f"in sync but for the listener-rule weights a release moved ({', '.join(moved)}): nothing to undo"]
         return ["in sync: no resource changed outside CloudFormation"]
     lines = []
     if drifted:
