@@ -1103,18 +1103,35 @@ def test_a_service_release_is_recorded_in_ssm(aws):
 
 def test_a_blue_green_release_is_waited_for_its_bake_time_on_top_of_the_layers_bound(aws, monkeypatch):
     waits = []
-    wait_for_stack = deploy.Deployer.wait_for_stack
+    wait_minutes = deploy.Deployer.wait_minutes
 
-    def recorded(self, stack, token, started=None, stack_id=None, extra_minutes=0):
-        waits.append((stack, extra_minutes))
-        return wait_for_stack(self, stack, token, started, stack_id, extra_minutes)
+    def recorded(self, stack, extra=0):
+        waits.append((stack, extra))
+        return wait_minutes(self, stack, extra)
 
-    monkeypatch.setattr(deploy.Deployer, "wait_for_stack", recorded)
+    monkeypatch.setattr(deploy.Deployer, "wait_minutes", recorded)
     service_update(aws, "v2", None)
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
     values = configuration(ENV, "service")["Parameters"]
     assert values["DeploymentStrategy"] == "BLUE_GREEN"
     assert waits == [(stack("service"), int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"]))]
+
+
+def test_a_wait_on_a_service_update_already_running_allows_for_the_waits_its_parameters_give(aws, monkeypatch):
+    """A rerun after Ctrl-C (ready()) or make recover waits on an update it did not start: its bound
+    comes from the parameters the stack states, the running update's, as the release's would."""
+    waits = []
+    wait_minutes = deploy.Deployer.wait_minutes
+    monkeypatch.setattr(
+        deploy.Deployer, "wait_minutes", lambda self, stack, extra=0: waits.append(extra) or wait_minutes(self, stack, extra)
+    )
+    aws.deployed("service", status="UPDATE_IN_PROGRESS")
+    aws.poll("service", stack_id("service"), described("service"), event("service", stack("service"), "UPDATE_COMPLETE", 60))
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    assert deployer.wait_for_stack(stack("service"), token=None)["StackStatus"] == "UPDATE_COMPLETE"
+    values = configuration(ENV, "service")["Parameters"]
+    assert values["DeploymentStrategy"] == "BLUE_GREEN"
+    assert waits == [int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"])]
 
 
 def test_a_release_written_by_another_run_meanwhile_is_kept(aws):

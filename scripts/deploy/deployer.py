@@ -383,7 +383,7 @@ class Deployer:
             self.say(*text.rollback_triggers(change_set))
         started = self.now()
         self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
-        found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"), release_wait_minutes(given))
+        found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"), given)
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
@@ -514,15 +514,17 @@ class Deployer:
         return [e["LogicalResourceId"] for e in failed]
 
     # --- waiting ----------------------------------------------------------------------------
-    def wait_for_stack(self, stack, token, started=None, stack_id=None, extra_minutes=0):
-        """Poll DescribeStacks and DescribeStackEvents until the stack leaves *_IN_PROGRESS.
+    def wait_for_stack(self, stack, token, started=None, stack_id=None, given=None):
+        """Poll DescribeStacks and DescribeStackEvents until the stack leaves *_IN_PROGRESS, for at
+        most the layer's bound plus the waits of a release that shifts traffic, by the operation's
+        parameter values (`given`; by default, the ones the stack states, a running update's too).
 
         A final status counts once an event of this operation was seen (its ClientRequestToken, or
         a time after the start), or from the third poll on: a stale read never ends the wait."""
         started, seen, self.events = started or self.now(), set(), []
         found = self.describe(stack)
         stack_id = stack_id or (found["StackId"] if found else stack)
-        minutes = self.wait_minutes(stack, extra_minutes)
+        minutes = self.wait_minutes(stack, release_wait_minutes(parameter_values(found or {}) if given is None else given))
         deadline = self.clock() + minutes * 60
         try:
             for polls, delay in enumerate(delays()):
