@@ -381,10 +381,11 @@ def traffic_shifting_problems(v: dict) -> list[str]:
         except ValueError:
             network = ipaddress.IPv4Network(v["TestListenerCidr"], strict=False)
             problems.append(f"parameters.TestListenerCidr: {v['TestListenerCidr']} has host bits set (EC2 refuses it); allowed: {network}")
-    # CloudFormation refuses a canary or linear service update whose configured waits exceed 33 hours
-    # (AWS::ECS::Service CanaryConfiguration and LinearConfiguration in the resource schema), and its
-    # handler gives up on any service update after 36 hours (the schema's timeoutInMinutes, 2160),
-    # which a pause for tests lengthens too.
+    # CloudFormation refuses a canary or linear service update whose configured waits exceed 33 hours,
+    # and its operations time out after 36 hours (the resource schema's timeoutInMinutes, 2160), which
+    # a pause for tests lengthens too.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-service-canaryconfiguration.html
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-service-linearconfiguration.html
     minutes = deployment_wait_minutes(v)
     if minutes > MOST_DEPLOYMENT_WAIT_MINUTES:
         problems.append(
@@ -414,7 +415,8 @@ MOST_CI_RELEASE_MINUTES = CI_DEPLOY_JOB_MINUTES - TASK_WAIT_MINUTES - WAIT_MINUT
 
 
 def linear_steps(step_percent: int) -> int:
-    """Traffic shifts a LINEAR deployment bakes after: the last one, at 100 %, has no step bake."""
+    """Traffic shifts a LINEAR deployment bakes after: the last one, at 100 %, has no step bake (the
+    formula of aws-properties-ecs-service-linearconfiguration.html, cited in traffic_shifting_problems)."""
     return 100 // step_percent - 1 if 100 % step_percent == 0 else 100 // step_percent
 
 

@@ -418,8 +418,10 @@ class Deployer:
         traffic back to the primary target group, which may then run no task: an alb change set that
         rewrites a rule (CloudFormation writes it as the template states it) or removes it (the
         listener's default forwards to the primary), and a service change set that switches to
-        ROLLING (its new tasks register in the primary, and the old ones go).
-        https://github.com/aws/aws-cdk/issues/36649"""
+        ROLLING (its new tasks register in the primary, and the old ones go). ECS registers a
+        release's tasks with the target group its stage calls for and moves the weights itself:
+        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html
+        and CloudFormation, not told, rewrites them: https://github.com/aws/aws-cdk/issues/36649"""
         changed = text.listener_rule_changes(change_set)
         switching = layer.name == "service" and self.switches_to_rolling(layer, change_set)
         if switching:

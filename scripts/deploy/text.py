@@ -256,6 +256,7 @@ def drift_report(stack, status, drifts) -> list[str]:
 
 # Where a release moves a listener rule: the weights of its forward action's target groups, and
 # nothing else (a changed condition, priority or action type is someone's change).
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html
 MOVED_WEIGHT = re.compile(r"/Actions/\d+/ForwardConfig/TargetGroups/\d+/Weight")
 
 
