@@ -46,7 +46,17 @@ from troposphere import AWS_NO_VALUE, And, Equals, If, Join, Not, Ref, Select, S
 from troposphere.iam import ManagedPolicy, OIDCProvider, Policy, Role
 
 from templates import inputs
-from templates.common import CI_DEPLOY_JOB_MINUTES, PROJECT, ROLE_BOUNDARY, add_outputs, new_template, policy, role_boundary_arn
+from templates.common import (
+    CI_DEPLOY_JOB_MINUTES,
+    PROJECT,
+    ROLE_BOUNDARY,
+    actions,
+    add_outputs,
+    arn,
+    new_template,
+    policy,
+    role_boundary_arn,
+)
 from templates.errors import ToolError
 from templates.service import LOAD_BALANCER_READS, TASK_REGISTRATION, TRAFFIC_MOVES
 
@@ -106,17 +116,6 @@ def build() -> Template:
         },
     )
     return t
-
-
-def arn(service: str, resource: str, region: bool = True, account: bool = True) -> Sub:
-    """arn:<partition>:<service>:<this region>:<this account>:<resource>, resource may use ${Parameter}."""
-    return Sub(
-        f"arn:${{AWS::Partition}}:{service}:{'${AWS::Region}' if region else ''}:{'${AWS::AccountId}' if account else ''}:{resource}"
-    )
-
-
-def actions(prefix: str, *names: str) -> list[Action]:
-    return [Action(prefix, name) for name in names]
 
 
 def padded_subjects(p):

@@ -1,7 +1,7 @@
 """Small helpers every layer uses."""
 
 from awacs import kms
-from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import Equals, Not, Output, Parameter, Sub, Template
 from troposphere.kms import Key
 from troposphere.logs import LogGroup
@@ -61,6 +61,17 @@ def add_outputs(template: Template, outputs: dict, condition=None) -> None:
     extra = {"Condition": condition} if condition else {}
     for name, (value, description) in outputs.items():
         template.add_output(Output(name, Value=value, Description=description, **extra))
+
+
+def arn(service: str, resource: str, region: bool = True, account: bool = True) -> Sub:
+    """arn:<partition>:<service>:<this region>:<this account>:<resource>, resource may use ${Parameter}."""
+    return Sub(
+        f"arn:${{AWS::Partition}}:{service}:{'${AWS::Region}' if region else ''}:{'${AWS::AccountId}' if account else ''}:{resource}"
+    )
+
+
+def actions(prefix: str, *names: str) -> list[Action]:
+    return [Action(prefix, name) for name in names]
 
 
 def policy(*statements: Statement) -> PolicyDocument:

@@ -5,7 +5,7 @@ target group with the load balancer moving traffic (BLUE_GREEN, CANARY, LINEAR),
 assumes the infrastructure role this layer creates."""
 
 from awacs import ecr, logs, secretsmanager
-from awacs.aws import Action, Allow, Condition, Principal, Statement, StringEquals
+from awacs.aws import Allow, Condition, Principal, Statement, StringEquals
 from awacs.sts import AssumeRole
 from troposphere import AWS_REGION, And, Equals, If, Not, NoValue, Ref, Sub, Template
 from troposphere.ecs import (
@@ -37,9 +37,11 @@ from troposphere.iam import Policy, Role
 from templates import inputs
 from templates.common import (
     SHIFTS_TRAFFIC,
+    actions,
     add_encrypted_log_group,
     add_outputs,
     add_shifts_traffic,
+    arn,
     new_template,
     policy,
     role_boundary_arn,
@@ -300,10 +302,6 @@ TASK_REGISTRATION = ("RegisterTargets", "DeregisterTargets")
 TRAFFIC_MOVES = ("ModifyListener", "ModifyRule")
 
 
-def elb_actions(names) -> list[Action]:
-    return [Action("elasticloadbalancing", name) for name in names]
-
-
 def create_infrastructure_role(t):
     """The role ECS assumes to move the listener rules' weights and register the new tasks during a
     BLUE_GREEN, CANARY or LINEAR release. The actions are those of AWS's managed policy
@@ -311,9 +309,6 @@ def create_infrastructure_role(t):
     target groups (the managed policy allows every one in the account).
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AmazonECSInfrastructureRolePolicyForLoadBalancers.html
     https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonECSInfrastructureRolePolicyForLoadBalancers.html"""
-
-    def project(resource):
-        return Sub(f"arn:${{AWS::Partition}}:elasticloadbalancing:${{AWS::Region}}:${{AWS::AccountId}}:{resource}")
 
     return t.add_resource(
         Role(
@@ -332,18 +327,26 @@ def create_infrastructure_role(t):
                     PolicyName="shift-traffic",
                     PolicyDocument=policy(
                         # The Describe actions have no resource-level permissions.
-                        Statement(Sid="ReadLoadBalancing", Effect=Allow, Action=elb_actions(LOAD_BALANCER_READS), Resource=["*"]),
+                        Statement(
+                            Sid="ReadLoadBalancing",
+                            Effect=Allow,
+                            Action=actions("elasticloadbalancing", *LOAD_BALANCER_READS),
+                            Resource=["*"],
+                        ),
                         Statement(
                             Sid="RegisterTasks",
                             Effect=Allow,
-                            Action=elb_actions(TASK_REGISTRATION),
-                            Resource=[project("targetgroup/${NamePrefix}-tg*/*")],
+                            Action=actions("elasticloadbalancing", *TASK_REGISTRATION),
+                            Resource=[arn("elasticloadbalancing", "targetgroup/${NamePrefix}-tg*/*")],
                         ),
                         Statement(
                             Sid="MoveTraffic",
                             Effect=Allow,
-                            Action=elb_actions(TRAFFIC_MOVES),
-                            Resource=[project("listener/app/${NamePrefix}-alb/*"), project("listener-rule/app/${NamePrefix}-alb/*")],
+                            Action=actions("elasticloadbalancing", *TRAFFIC_MOVES),
+                            Resource=[
+                                arn("elasticloadbalancing", "listener/app/${NamePrefix}-alb/*"),
+                                arn("elasticloadbalancing", "listener-rule/app/${NamePrefix}-alb/*"),
+                            ],
                         ),
                     ),
                 )
