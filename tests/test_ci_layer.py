@@ -655,6 +655,25 @@ def test_the_boundary_covers_every_environments_image_logs_and_secret(boundary, 
         assert evaluate(own, "secretsmanager:GetSecretValue", secret) == "Allow", env
 
 
+def test_the_boundary_allows_everything_the_infrastructure_role_is_given(boundary, layer, configurations):
+    """A role may do only what both its policy and its boundary allow: each action of the service
+    layer's infrastructure role, on a resource its statement names, must pass the boundary in every
+    environment, or ECS would be refused partway through a release."""
+    (policy,) = layer["service"]["Resources"]["InfrastructureRole"]["Properties"]["Policies"]
+    granted = policy["PolicyDocument"]["Statement"]
+    assert granted
+    for (env, name), configuration in configurations.items():
+        if name != "service":
+            continue
+        values = VALUES | {"NamePrefix": configuration["Parameters"]["NamePrefix"]}
+        for statement in granted:
+            for pattern in as_list(statement["Resource"]):
+                text = pattern["Fn::Sub"] if isinstance(pattern, dict) else pattern
+                resource = re.sub(r"\$\{([\w:]+)\}", lambda m, values=values: values[m.group(1)], text).replace("*", "x1")
+                for action in as_list(statement["Action"]):
+                    assert evaluate(boundary, action, resource) == "Allow", (env, action, resource)
+
+
 def test_every_role_the_layers_create_carries_the_boundary(template):
     roles = {
         (path.stem, name): resource["Properties"]
