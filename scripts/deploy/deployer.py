@@ -334,24 +334,31 @@ class Deployer:
         self.outcomes[layer.name] = "no changes"
         return True
 
+    def polls(self, seconds):
+        """Each poll's number: the first at once, the next ones delays() apart, until `seconds` have
+        passed since the first (the caller's loop ends without a break then)."""
+        deadline = self.clock() + seconds
+        for count, delay in enumerate(delays()):
+            if count and self.clock() >= deadline:
+                return
+            if delay:
+                self.sleep(delay)
+            yield count
+
     def wait_for_change_set(self, stack, name):
         """The change set once CloudFormation has computed it; at most CHANGE_SET_WAIT_MINUTES."""
-        deadline = self.clock() + CHANGE_SET_WAIT_MINUTES * 60
-        change_set = {"Status": "CREATE_PENDING"}
-        for delay in delays():
-            if delay:
-                if self.clock() >= deadline:
-                    raise Failure(
-                        f"error: stopped waiting for change set {name} of {stack} after {CHANGE_SET_WAIT_MINUTES} minutes; it is still "
-                        f"{change_set['Status']}. CloudFormation carries on; nothing was executed. Look at it: aws cloudformation "
-                        f"describe-change-set --stack-name {stack} --change-set-name {name}; execute it once it is ready: make execute "
-                        f"STACK={stack.removeprefix(f'{templates.PROJECT}-{self.env}-')} ENV={self.env} CHANGESET={name}; or delete it: "
-                        f"aws cloudformation delete-change-set --stack-name {stack} --change-set-name {name}"
-                    )
-                self.sleep(delay)
+        for _ in self.polls(CHANGE_SET_WAIT_MINUTES * 60):
             change_set = self.cf.describe_change_set(StackName=stack, ChangeSetName=name)
             if change_set["Status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
                 break
+        else:
+            raise Failure(
+                f"error: stopped waiting for change set {name} of {stack} after {CHANGE_SET_WAIT_MINUTES} minutes; it is still "
+                f"{change_set['Status']}. CloudFormation carries on; nothing was executed. Look at it: aws cloudformation "
+                f"describe-change-set --stack-name {stack} --change-set-name {name}; execute it once it is ready: make execute "
+                f"STACK={stack.removeprefix(f'{templates.PROJECT}-{self.env}-')} ENV={self.env} CHANGESET={name}; or delete it: "
+                f"aws cloudformation delete-change-set --stack-name {stack} --change-set-name {name}"
+            )
         while change_set.get("NextToken"):
             more = self.cf.describe_change_set(StackName=stack, ChangeSetName=name, NextToken=change_set.pop("NextToken"))
             change_set["Changes"] += more.get("Changes", [])
@@ -527,14 +534,8 @@ class Deployer:
         found = self.describe(stack)
         stack_id = stack_id or (found["StackId"] if found else stack)
         minutes = self.wait_minutes(stack, release_wait_minutes(parameter_values(found or {}) if given is None else given))
-        deadline = self.clock() + minutes * 60
         try:
-            for polls, delay in enumerate(delays()):
-                if polls and self.clock() >= deadline:
-                    lines = text.still_in_progress(stack, self.env, found["StackStatus"], minutes, self.events)
-                    raise Failure("\n".join(lines) + self.restore_hint())
-                if delay:
-                    self.sleep(delay)
+            for polls in self.polls(minutes * 60):
                 try:
                     found = self.cf.describe_stacks(StackName=stack_id)["Stacks"][0]
                 except ClientError as error:
@@ -546,6 +547,8 @@ class Deployer:
                 if not found["StackStatus"].endswith("_IN_PROGRESS") and (self.events or polls >= 2):
                     self.stacks[stack] = None if found["StackStatus"] == "DELETE_COMPLETE" else found
                     return found
+            lines = text.still_in_progress(stack, self.env, found["StackStatus"], minutes, self.events)
+            raise Failure("\n".join(lines) + self.restore_hint())
         except KeyboardInterrupt:
             lines = text.interrupted(stack, self.env, found["StackStatus"] if found else "in progress")
             raise Failure("\n".join(lines) + self.restore_hint(), 130) from None

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from scripts.deploy import text
-from scripts.deploy.deployer import delays
 
 # Detection "can take up to several minutes, depending on the number of resources" (DetectStackDrift);
 # past this the run stops waiting, exit 2, and CloudFormation carries on.
@@ -70,15 +69,11 @@ def check(deployer, stack, layer_name) -> Checked:
 
 def wait(deployer, detection) -> dict | None:
     """The detection's final DescribeStackDriftDetectionStatus answer, or None after MAX_WAIT_SECONDS."""
-    deadline = deployer.clock() + MAX_WAIT_SECONDS
-    for polls, delay in enumerate(delays()):
-        if polls and deployer.clock() >= deadline:
-            return None
-        if delay:
-            deployer.sleep(delay)
+    for _ in deployer.polls(MAX_WAIT_SECONDS):
         status = deployer.cf.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
         if status["DetectionStatus"] != "DETECTION_IN_PROGRESS":
             return status
+    return None
 
 
 def resource_drifts(deployer, stack_id) -> list[dict]:
