@@ -188,32 +188,28 @@ def run_checks(
     balancer's test listener, which reaches a release's new tasks before production traffic does;
     the rollout and target checks, which judge a finished release, are skipped then."""
     results = []
+    https = test_listener_port or 443
     if test_listener_port:
         reason = "TEST_LISTENER: the new tasks are checked through the test listener before the release completes"
         results.append(Result.skip("ecs rollout", reason))
         results.append(Result.skip("targets healthy", reason))
         results.append(Result.skip("http redirects to https", "the test listener answers HTTPS only"))
-        https = test_listener_port
-        checks = [
-            (https, ["certificate valid for host", "https /health"], lambda: check_health(endpoint, host, port=https)),
-            *[(https, [f"smoke {s['path']}"], lambda s=s: [check_smoke(endpoint, host, s, https)]) for s in smoke_checks],
-        ]
-        return results + run_http_checks(endpoint, host, checks, emulator)
-    if ecs is not None:
-        if emulator:
-            results.append(check_service(ecs, cluster, service, task_definition))
-            results.append(Result.skip("ecs rollout", f"{NO_CONTAINERS}, so no task starts and no rollout completes"))
-        else:
-            results.append(check_rollout(ecs, cluster, service))
-    if elbv2 is not None:
-        if emulator:
-            results.append(Result.skip("targets healthy", f"{NO_CONTAINERS}, so no target is registered to be healthy"))
-        else:
-            results.append(check_targets(elbv2, target_group_arns))
+    else:
+        if ecs is not None:
+            if emulator:
+                results.append(check_service(ecs, cluster, service, task_definition))
+                results.append(Result.skip("ecs rollout", f"{NO_CONTAINERS}, so no task starts and no rollout completes"))
+            else:
+                results.append(check_rollout(ecs, cluster, service))
+        if elbv2 is not None:
+            if emulator:
+                results.append(Result.skip("targets healthy", f"{NO_CONTAINERS}, so no target is registered to be healthy"))
+            else:
+                results.append(check_targets(elbv2, target_group_arns))
     checks = [
-        (80, ["http redirects to https"], lambda: [check_redirect(endpoint, host)]),
-        (443, ["certificate valid for host", "https /health"], lambda: check_health(endpoint, host)),
-        *[(443, [f"smoke {s['path']}"], lambda s=s: [check_smoke(endpoint, host, s)]) for s in smoke_checks],
+        *([] if test_listener_port else [(80, ["http redirects to https"], lambda: [check_redirect(endpoint, host)])]),
+        (https, ["certificate valid for host", "https /health"], lambda: check_health(endpoint, host, port=https)),
+        *[(https, [f"smoke {s['path']}"], lambda s=s: [check_smoke(endpoint, host, s, https)]) for s in smoke_checks],
     ]
     return results + run_http_checks(endpoint, host, checks, emulator)
 
