@@ -34,6 +34,7 @@ from templates.params import load as load_params
 __all__ = ["ALLOW_ALL_POLICY", "API_CALLS", "CONFIG", "MAX_ATTEMPTS", "Deployer", "Failure", "main", "parse", "parse_api_calls"]
 
 CONTINUE_ACTIONS = ("CONTINUE", "ROLLBACK")  # ContinueServiceDeployment's actions
+SERVICE_COMMANDS = ("rollback", "verify", "task", "logs", "continue")  # the commands of the service layer alone
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
 
 
@@ -109,7 +110,7 @@ def parse(argv):
 
 def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
-    if args.command in ("rollback", "verify", "task", "logs", "continue") and not args.stack:
+    if args.command in SERVICE_COMMANDS and not args.stack:
         args.stack = "service"
     args.action = args.action.upper()
     if args.action not in CONTINUE_ACTIONS:
@@ -142,7 +143,7 @@ def validate(args):
         args.task_command = parse_command(args.cmd)
     if args.command == "logs":
         args.since_seconds = parse_since(args.since)
-    if args.command in ("rollback", "verify", "task", "logs", "continue") and args.stack != "service":
+    if args.command in SERVICE_COMMANDS and args.stack != "service":
         raise Failure(f"error: {args.command} works on the service layer: --stack service", 2)
     if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
         got = f"; got {args.changeset!r}" if args.changeset else ""

@@ -7,6 +7,7 @@ import re
 
 import templates
 from templates.alb import target_group_name
+from templates.inputs import TRAFFIC_SHIFTING
 
 SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
 RED, YELLOW, GREEN = "31", "33", "32"
@@ -326,7 +327,7 @@ def drift_warning(found, layer) -> list[str]:
 def test_pause(given: dict, env: str) -> list[str]:
     """What a release that waits for tests asks of its operator (TestPauseMinutes above 0)."""
     minutes = int(given.get("TestPauseMinutes") or 0)
-    if not minutes or given.get("DeploymentStrategy") in (None, "ROLLING"):
+    if not minutes or given.get("DeploymentStrategy") not in TRAFFIC_SHIFTING:
         return []
     return [
         f"this release waits, once the test listener reaches its new tasks, for at most {minutes} minutes before production "
