@@ -429,14 +429,26 @@ def release_waits(values: dict) -> dict:
     return {"DeploymentStrategy": values["DeploymentStrategy"]} | {name: int(values[name]) for name in WAIT_INPUTS}
 
 
-def deployment_wait_minutes(v: dict) -> int:
-    """Minutes a traffic-shifting deployment waits on purpose, as CloudFormation counts them."""
+def shifting_minutes(v: dict) -> int:
+    """Minutes a deployment waits while it moves production traffic: the canary's or the linear
+    steps' bake times; BLUE_GREEN moves it at once."""
     strategy = v["DeploymentStrategy"]
     if strategy == "CANARY":
-        return v["BakeTimeMinutes"] + v["CanaryBakeTimeMinutes"]
+        return v["CanaryBakeTimeMinutes"]
     if strategy == "LINEAR":
-        return v["BakeTimeMinutes"] + v["LinearStepBakeTimeMinutes"] * linear_steps(v["LinearStepPercent"])
-    return v["BakeTimeMinutes"] if strategy == "BLUE_GREEN" else 0
+        return v["LinearStepBakeTimeMinutes"] * linear_steps(v["LinearStepPercent"])
+    return 0
+
+
+def deployment_wait_minutes(v: dict) -> int:
+    """Minutes a traffic-shifting deployment waits on purpose, as CloudFormation counts them:
+    shifting_minutes and the bake time."""
+    return shifting_minutes(v) + v["BakeTimeMinutes"] if v["DeploymentStrategy"] in TRAFFIC_SHIFTING else 0
+
+
+def release_wait_minutes(v: dict) -> int:
+    """deployment_wait_minutes and, at most, the pause for tests: how long a release may run on purpose."""
+    return deployment_wait_minutes(v) + v["TestPauseMinutes"] if v["DeploymentStrategy"] in TRAFFIC_SHIFTING else 0
 
 
 def as_list(value) -> list:

@@ -21,7 +21,7 @@ from conftest import ROOT
 import templates
 from scripts import review
 from scripts.review import collect, cost, render, resolver, scan
-from templates import generation, validation
+from templates import generation, params, validation
 from templates.params import ISOLATING_INPUTS, load_all
 
 ENVIRONMENTS = {environment.name: environment for environment in load_all(ROOT / "params")}
@@ -383,9 +383,11 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
     # alarms: CpuSaturated, MemorySaturated, TasksBelowDesired and NoHealthyHost (one per target group) are
     # metric math reading 2 metrics each; Elb5xx, SlowResponses read one each: 10 alarm metrics
     alarms = [2 * D("0.10"), 2 * D("0.10"), 2 * D("0.10"), 2 * D("0.10"), D("0.10"), D("0.10")]
-    # BLUE_GREEN: 2 tasks twice over for BakeTimeMinutes at each of 20 releases a month (assumed)
+    # BLUE_GREEN: 2 tasks twice over for BakeTimeMinutes (and at most TestPauseMinutes) at each of 20
+    # releases a month (assumed)
     bake_minutes = int(ENVIRONMENTS["prod"].values["BakeTimeMinutes"])
-    overlap = 2 * (per_task / 730) * bake_minutes / 60 * 20  # 10 minutes: 0.16
+    pause_minutes = int(ENVIRONMENTS["prod"].values["TestPauseMinutes"])
+    overlap = 2 * (per_task / 730) * (bake_minutes + pause_minutes) / 60 * 20  # 10 minutes: 0.16
     expected = {
         "cert-dns": D("0.00"),  # the certificate is free; the zone is made by make zone, outside the layers
         "ci": D("0.00"),  # IAM roles, managed policies and the OIDC provider are free
@@ -413,9 +415,22 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
     assert f"1 LCU on average (assumed) × $0.008 per LCU-hour × 730 hours | ${cents(lcu)} |" in text
     assert f"| CpuSaturatedAlarm | alarm | 2 metrics × $0.10 per standard-resolution alarm metric a month | ${cents(alarms[0])} |" in text
     assert (
-        f"| Service | second set of tasks during releases | 2 tasks × {bake_minutes} min (BakeTimeMinutes {bake_minutes}) × "
-        f"20 releases a month (assumed) × $0.0247 a task-hour | ${cents(overlap)} |"
+        f"| Service | second set of tasks during releases | 2 tasks × {bake_minutes + pause_minutes} min (BakeTimeMinutes {bake_minutes}"
+        f"{f' + TestPauseMinutes {pause_minutes} at most' if pause_minutes else ''}) × 20 releases a month (assumed) × $0.0247 a task-hour "
+        f"| ${cents(overlap)} |"
     ) in text
+
+
+def test_the_second_set_of_tasks_is_priced_for_the_shifting_the_bake_and_at_most_the_pause():
+    waits = {"DeploymentStrategy": "LINEAR", "BakeTimeMinutes": 10, "CanaryBakeTimeMinutes": 5, "LinearStepPercent": 25}
+    waits |= {"LinearStepBakeTimeMinutes": 4, "TestPauseMinutes": 30}
+    assert params.release_wait_minutes(waits) == 3 * 4 + 10 + 30  # 4 shifts of 25 %, the last without a step bake
+    assert cost.wait_terms(waits) == (
+        "LinearStepBakeTimeMinutes 4 × 3 steps of LinearStepPercent 25 + BakeTimeMinutes 10 + TestPauseMinutes 30 at most"
+    )
+    blue_green = waits | {"DeploymentStrategy": "BLUE_GREEN", "TestPauseMinutes": 0}
+    assert params.release_wait_minutes(blue_green) == 10 and cost.wait_terms(blue_green) == "BakeTimeMinutes 10"
+    assert params.release_wait_minutes(waits | {"DeploymentStrategy": "ROLLING"}) == 0
 
 
 def staging_expected():

@@ -24,9 +24,8 @@ from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.text import parameter_values
-from templates import ROOT
+from templates import ROOT, params
 from templates.inputs import KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING, WIRED
-from templates.params import WAIT_INPUTS, deployment_wait_minutes, release_waits
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
@@ -73,10 +72,9 @@ def release_wait_minutes(given: dict) -> int:
     """Minutes a BLUE_GREEN, CANARY or LINEAR release of the service waits on purpose (traffic
     shifting, bake time, and at most TestPauseMinutes for make continue): the service's stack
     operation lasts that much longer."""
-    if given.get("DeploymentStrategy") not in TRAFFIC_SHIFTING or not set(WAIT_INPUTS) <= given.keys():
+    if given.get("DeploymentStrategy") not in TRAFFIC_SHIFTING or not set(params.WAIT_INPUTS) <= given.keys():
         return 0  # a rolling release, or a layer that runs none (the alb layer states the strategy too)
-    waits = release_waits(given)
-    return deployment_wait_minutes(waits) + waits["TestPauseMinutes"]
+    return params.release_wait_minutes(params.release_waits(given))
 
 
 def git_revision() -> str:

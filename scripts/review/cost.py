@@ -112,9 +112,9 @@ def fargate(cfg, name, resource, layer, prices, context):
 
 
 def release_overlap(cfg, name, resource, layer, prices, context):
-    """A release that shifts traffic runs a second full set of tasks while traffic moves and through
-    the bake time (scripts/review/render.py's deploy-time model); a rolling one only while the new
-    tasks start, which is not priced."""
+    """A release that shifts traffic runs a second full set of tasks while traffic moves, through the
+    bake time and, at most, the pause for tests (scripts/review/render.py's deploy-time model); a
+    rolling one only while the new tasks start, which is not priced."""
     values = layer.estimator.values
     strategy = values.get("DeploymentStrategy")
     if strategy not in inputs.TRAFFIC_SHIFTING:
@@ -123,7 +123,7 @@ def release_overlap(cfg, name, resource, layer, prices, context):
     if service is None:
         return None, "the service's tasks are not priced"
     waits = params.release_waits(values)
-    minutes = params.deployment_wait_minutes(waits)
+    minutes = params.release_wait_minutes(waits)
     releases, releases_text = prices.assumption(cfg["units"])
     hours, _ = prices.hours
     per_task_hour = service["per_task"] / hours
@@ -135,15 +135,20 @@ def release_overlap(cfg, name, resource, layer, prices, context):
     return amount, basis
 
 
-def wait_terms(v: dict) -> str:
-    """The terms of params.deployment_wait_minutes in words."""
-    bake = f"BakeTimeMinutes {v['BakeTimeMinutes']}"
+def shift_terms(v: dict) -> str:
+    """The terms of params.shifting_minutes in words ("" for BLUE_GREEN, which moves traffic at once)."""
     if v["DeploymentStrategy"] == "CANARY":
-        return f"CanaryBakeTimeMinutes {v['CanaryBakeTimeMinutes']} + {bake}"
+        return f"CanaryBakeTimeMinutes {v['CanaryBakeTimeMinutes']}"
     if v["DeploymentStrategy"] == "LINEAR":
         steps = params.linear_steps(v["LinearStepPercent"])
-        return f"LinearStepBakeTimeMinutes {v['LinearStepBakeTimeMinutes']} × {steps} steps of LinearStepPercent {v['LinearStepPercent']} + {bake}"
-    return bake
+        return f"LinearStepBakeTimeMinutes {v['LinearStepBakeTimeMinutes']} × {steps} steps of LinearStepPercent {v['LinearStepPercent']}"
+    return ""
+
+
+def wait_terms(v: dict) -> str:
+    """The terms of params.release_wait_minutes in words."""
+    pause = f"TestPauseMinutes {v['TestPauseMinutes']} at most" if v["TestPauseMinutes"] else ""
+    return " + ".join(term for term in (shift_terms(v), f"BakeTimeMinutes {v['BakeTimeMinutes']}", pause) if term)
 
 
 def hourly(cfg, name, resource, layer, prices, context):

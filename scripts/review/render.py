@@ -10,7 +10,7 @@ import yaml
 
 import templates
 from scripts.review.collect import Layer, Review
-from scripts.review.cost import CENT, ZERO, dec, money, number, plural, wait_terms
+from scripts.review.cost import CENT, ZERO, dec, money, number, plural, shift_terms
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code, scalar_text
 from templates import inputs, params, validation
 
@@ -423,7 +423,7 @@ def rolling_steps(env, values, t) -> list[str]:
 # once, a canary share first, or in equal steps), the old tasks keep running for the bake time so
 # that a rollback moves traffic back without starting tasks, then they drain and stop.
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-blue-green.html
-# The waits CloudFormation counts, and its 33-hour bound: templates/params.py deployment_wait_minutes.
+# The waits CloudFormation counts, and its 33-hour bound: templates/params.py shifting_minutes and deployment_wait_minutes.
 SHIFT_TEXT = {
     "BLUE_GREEN": "all production traffic at once",
     "CANARY": "CanaryPercent {CanaryPercent} % of production traffic first, the rest after CanaryBakeTimeMinutes {CanaryBakeTimeMinutes}",
@@ -434,7 +434,7 @@ SHIFT_TEXT = {
 def traffic_shifting_steps(env, values, t) -> list[str]:
     strategy = values["DeploymentStrategy"]
     waits = params.release_waits(values)
-    shifting = (params.deployment_wait_minutes(waits) - waits["BakeTimeMinutes"]) * 60
+    shifting = params.shifting_minutes(waits) * 60
     bake = waits["BakeTimeMinutes"] * 60
     pause = waits["TestPauseMinutes"] * 60
     total = t["first_check"] + pause + shifting + bake + t["drain"] + t["stop"]
@@ -447,7 +447,7 @@ def traffic_shifting_steps(env, values, t) -> list[str]:
         else []
     )
     shift_row = f"| Production traffic moves: {SHIFT_TEXT[strategy].format(**values)} | " + (
-        f"{wait_terms(waits).rsplit(' + ', 1)[0]} | {shifting} |" if shifting else "at once | 0 |"
+        f"{shift_terms(waits)} | {shifting} |" if shifting else "at once | 0 |"
     )
     return [
         f"{env} releases with ECS's {strategy} strategy (DeploymentStrategy): ECS starts a full second set of tasks in the "
