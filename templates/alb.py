@@ -38,7 +38,7 @@ from troposphere.s3 import (
 )
 
 from templates import inputs
-from templates.common import RETAIN, SHIFTS_TRAFFIC, add_outputs, add_shifts_traffic, new_template, shifts_traffic, skip_checkov
+from templates.common import RETAIN, SHIFTS_TRAFFIC, add_outputs, add_shifting_rule, add_shifts_traffic, new_template, skip_checkov
 
 # Regions opened before August 2022 deliver ALB access logs from their own Elastic Load
 # Balancing account; newer ones from the log-delivery service principal ("-" below).
@@ -106,19 +106,12 @@ def build() -> Template:
         ]
     }
     add_shifts_traffic(t, p["DeploymentStrategy"])
-    # CloudFormation checks rules before it changes anything, in the console too.
-    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
-    t.add_rule(
+    add_shifting_rule(
+        t,
+        p["DeploymentStrategy"],
         "TestListenerCidrGiven",
-        {
-            "RuleCondition": shifts_traffic(p["DeploymentStrategy"]),
-            "Assertions": [
-                {
-                    "Assert": Not(Equals(p["TestListenerCidr"].ref(), "")),
-                    "AssertDescription": "TestListenerCidr must name the addresses that may reach the test listener unless DeploymentStrategy is ROLLING",
-                }
-            ],
-        },
+        Not(Equals(p["TestListenerCidr"].ref(), "")),
+        "TestListenerCidr must name the addresses that may reach the test listener unless DeploymentStrategy is ROLLING",
     )
     t.add_mapping("ElbLogAccount", {region: {"AccountId": account} for region, account in ELB_LOG_ACCOUNT_BY_REGION.items()})
     t.add_condition("LogsFromServicePrincipal", Equals(FindInMap("ElbLogAccount", Ref(AWS_REGION), "AccountId"), "-"))

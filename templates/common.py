@@ -44,6 +44,14 @@ def add_shifts_traffic(t: Template, strategy: Parameter) -> None:
     t.add_condition(SHIFTS_TRAFFIC, shifts_traffic(strategy))
 
 
+def add_shifting_rule(t: Template, strategy: Parameter, name: str, assertion, description: str) -> None:
+    """A Rules entry that holds when DeploymentStrategy shifts traffic. CloudFormation checks rules
+    before it changes anything, in the console too; a rule cannot name a template condition, so
+    shifts_traffic is written out in it.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html"""
+    t.add_rule(name, {"RuleCondition": shifts_traffic(strategy), "Assertions": [{"Assert": assertion, "AssertDescription": description}]})
+
+
 def role_boundary_arn() -> Sub:
     """ARN of the ROLE_BOUNDARY managed policy in this account."""
     return Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/{ROLE_BOUNDARY}")

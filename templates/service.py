@@ -40,6 +40,7 @@ from templates.common import (
     actions,
     add_encrypted_log_group,
     add_outputs,
+    add_shifting_rule,
     add_shifts_traffic,
     arn,
     new_template,
@@ -129,19 +130,13 @@ def build() -> Template:
     t.add_condition("Canary", Equals(strategy, "CANARY"))
     t.add_condition("Linear", Equals(strategy, "LINEAR"))
     # The listener rules are outputs of the alb layer only when it was deployed with a strategy that
-    # shifts traffic; CloudFormation checks rules before it changes anything, in the console too.
-    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
-    t.add_rule(
+    # shifts traffic.
+    add_shifting_rule(
+        t,
+        p["DeploymentStrategy"],
         "ListenerRulesGiven",
-        {
-            "RuleCondition": shifts_traffic(p["DeploymentStrategy"]),
-            "Assertions": [
-                {
-                    "Assert": And(Not(Equals(p["ProductionListenerRuleArn"].ref(), "")), Not(Equals(p["TestListenerRuleArn"].ref(), ""))),
-                    "AssertDescription": "DeploymentStrategy shifts traffic, but the alb layer has no listener rules for it: deploy the alb layer with the same DeploymentStrategy first",
-                }
-            ],
-        },
+        And(Not(Equals(p["ProductionListenerRuleArn"].ref(), "")), Not(Equals(p["TestListenerRuleArn"].ref(), ""))),
+        "DeploymentStrategy shifts traffic, but the alb layer has no listener rules for it: deploy the alb layer with the same DeploymentStrategy first",
     )
     log_group = add_encrypted_log_group(t, LOG_GROUP_NAME, p["LogRetentionDays"])
     execution_role = create_execution_role(t, p, log_group)
