@@ -3,11 +3,11 @@ itself, no healthy task at all, slow answers, CPU or memory high while the servi
 its maximum task count, and fewer running tasks than desired. They notify the alert topic."""
 
 from troposphere import Sub, Template
-from troposphere.cloudwatch import Alarm, Metric, MetricDataQuery, MetricDimension, MetricStat
+from troposphere.cloudwatch import Alarm, MetricDataQuery, MetricDimension
 
 from templates import inputs
 from templates.common import add_outputs, add_shifts_traffic, new_template
-from templates.release_alarms import target_groups
+from templates.release_alarms import metric_query, target_groups
 
 INSIGHTS = "ECS/ContainerInsights"  # task counts need Container Insights on the cluster (README)
 
@@ -112,8 +112,8 @@ def build() -> Template:
                     "MaxCapacity or the task size."
                 ),
                 Metrics=[
-                    query("usage", "AWS/ECS", f"{resource}Utilization", service, 300),
-                    query("tasks", INSIGHTS, "RunningTaskCount", service, 300),
+                    metric_query("usage", "AWS/ECS", f"{resource}Utilization", service, 300),
+                    metric_query("tasks", INSIGHTS, "RunningTaskCount", service, 300),
                     MetricDataQuery(
                         Id="saturated",
                         Label=f"{resource} high at the maximum task count",
@@ -138,8 +138,8 @@ def build() -> Template:
                 "service's events and the stopped tasks' stop reasons."
             ),
             Metrics=[
-                query("desired", INSIGHTS, "DesiredTaskCount", service, 60),
-                query("running", INSIGHTS, "RunningTaskCount", service, 60),
+                metric_query("desired", INSIGHTS, "DesiredTaskCount", service, 60),
+                metric_query("running", INSIGHTS, "RunningTaskCount", service, 60),
                 MetricDataQuery(Id="missing", Label="tasks below desired", Expression="desired - running", ReturnData=True),
             ],
             EvaluationPeriods=p["TasksBelowDesiredMinutes"].ref(),
@@ -154,11 +154,3 @@ def build() -> Template:
         t.add_resource(alarm)
     add_outputs(t, {f"{a.title}Name": (a.ref(), a.AlarmDescription.split(":")[0] + ".") for a in alarms})
     return t
-
-
-def query(id_, namespace, metric, dimensions, period):
-    return MetricDataQuery(
-        Id=id_,
-        MetricStat=MetricStat(Metric=Metric(Namespace=namespace, MetricName=metric, Dimensions=dimensions), Period=period, Stat="Average"),
-        ReturnData=False,
-    )

@@ -127,6 +127,12 @@ def add_alert_topic(t, p):
     return topic
 
 
+def metric_query(query_id, namespace, metric, dimensions, period, stat="Average", returned=False, label=None) -> MetricDataQuery:
+    """One metric of an alarm's metric math; returned=True for the one the alarm watches."""
+    metric_stat = MetricStat(Metric=Metric(Namespace=namespace, MetricName=metric, Dimensions=dimensions), Period=period, Stat=stat)
+    return MetricDataQuery(Id=query_id, MetricStat=metric_stat, ReturnData=returned, **({"Label": label} if label else {}))
+
+
 BOTH_TARGET_GROUPS = "FILL(primary, 0) + FILL(alternate, 0)"
 
 
@@ -139,13 +145,8 @@ def target_groups(p, metric, statistic, what) -> If:
             MetricDimension(Name="LoadBalancer", Value=p["LoadBalancerFullName"].ref()),
             MetricDimension(Name="TargetGroup", Value=p[full_name].ref()),
         ]
-        metric_stat = MetricStat(
-            Metric=Metric(Namespace="AWS/ApplicationELB", MetricName=metric, Dimensions=dimensions),
-            Period=p["AlarmPeriodSeconds"].ref(),
-            Stat=statistic,
-        )
-        label = {"Label": f"{what} in the primary target group"} if returned else {}
-        return MetricDataQuery(Id=query_id, MetricStat=metric_stat, ReturnData=returned, **label)
+        label = f"{what} in the primary target group" if returned else None
+        return metric_query(query_id, "AWS/ApplicationELB", metric, dimensions, p["AlarmPeriodSeconds"].ref(), statistic, returned, label)
 
     both = MetricDataQuery(Id="total", Label=f"{what} in both target groups", Expression=BOTH_TARGET_GROUPS, ReturnData=True)
     return If(
