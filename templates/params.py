@@ -30,6 +30,7 @@ TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
 TAG_VALUE = re.compile(r"[\w .:/=+@-]{0,256}")
 MAX_TAGS = 50
 RESERVED_TAGS = ("Project", "Environment", "Layer")  # generate.py sets them on every stack
+MAX_NESTING = 10  # mappings and lists inside one another; the params files use 3
 
 
 class ParamsLoader(yaml.SafeLoader):
@@ -41,6 +42,7 @@ class ParamsLoader(yaml.SafeLoader):
     https://yaml.org/spec/1.2.2/#1032-tag-resolution"""
 
     yaml_implicit_resolvers = {}
+    nesting = 0
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -49,7 +51,17 @@ class ParamsLoader(yaml.SafeLoader):
         event = self.peek_event()
         if getattr(event, "anchor", None):
             raise yaml.composer.ComposerError(None, None, "anchors (&name) are not allowed in params files", event.start_mark)
-        return super().compose_node(parent, index)
+        # Refused at the first level too many: the pure-Python scanner's work grows with the square
+        # of the depth (10,000 brackets took over a second to reach Python's recursion limit).
+        if self.nesting == MAX_NESTING and isinstance(event, yaml.CollectionStartEvent):
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MAX_NESTING} levels deep; allowed: at most {MAX_NESTING}", event.start_mark
+            )
+        self.nesting += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.nesting -= 1
 
     def flatten_mapping(self, node):
         pass  # no merge keys: << is an ordinary (and unknown) key

@@ -1,6 +1,7 @@
 """Faults and hostile input, kept together: each case once failed with a traceback, a hang, lost
 state or a silently wrong value, and now gets one clear line (README: Faults and how they are handled)."""
 
+import functools
 import subprocess
 import types
 from pathlib import Path
@@ -50,7 +51,7 @@ HOSTILE = [
     # (what, file content, words the one error line must hold)
     ("binary file", b"\x00\x01\xff\xfe garbage", "not UTF-8 text"),
     ("UTF-16 file", PROD.encode("utf-16"), "not UTF-8 text"),
-    ("10,000 nested brackets", "region: " + "[" * 10_000 + "]" * 10_000, "prod.yaml"),
+    ("10,000 nested brackets", "region: " + "[" * 10_000 + "]" * 10_000, "levels deep; allowed: at most"),
     ("a list for a scalar", PROD.replace("region: us-east-1", "region: [us-east-1]"), "region: ['us-east-1'] is not supported"),
     ("a list as a key", PROD + "[DesiredCount]: 1\n", "a key must be a plain name"),
     ("nested e-mail lists", prod_parameters(AlertEmails=[["ops@startupwebapp.com"]]), "parameters.AlertEmails"),
@@ -68,6 +69,18 @@ def test_hostile_params_get_one_clear_line_and_nothing_is_written(tmp_path, what
     assert words in stderr, stderr
     assert stderr.startswith("error: ") and "prod.yaml" in stderr.splitlines()[0]
     assert not out.exists()
+
+
+def test_nesting_is_refused_one_level_past_the_limit_not_at_python_recursion_limit():
+    from templates.params import MAX_NESTING, parse_yaml
+
+    def nested(levels):  # the top mapping is one level, each list another
+        return "a: " + "[" * (levels - 1) + "x" + "]" * (levels - 1)
+
+    assert parse_yaml(nested(MAX_NESTING)) == {"a": functools.reduce(lambda inner, _: [inner], range(MAX_NESTING - 1), "x")}
+    with pytest.raises(yaml.YAMLError, match=f"nested more than {MAX_NESTING} levels deep") as refused:
+        parse_yaml(nested(MAX_NESTING + 1))
+    assert refused.value.problem_mark.column == len("a: ") + MAX_NESTING - 1  # at the bracket too many
 
 
 def test_aliases_are_refused_at_once_not_expanded(tmp_path):
