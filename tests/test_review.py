@@ -558,6 +558,10 @@ def test_every_resource_type_of_every_layer_is_priced_or_free(layer, reviewed):
         assert all(cost.amount is not None for line in reviewed[env].layers for cost in line.costs), env
 
 
+def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
+    assert cost.load_prices() == yaml.safe_load(cost.PRICES.read_text(encoding="utf-8"))
+
+
 def test_price_table_defines_what_it_uses_and_uses_what_it_defines():
     """Every price and assumption an item names exists and every one is named by some item (a key ending in
     `price` names a price, one ending in `units` an assumption); every type the table lists occurs in a template."""
