@@ -51,6 +51,11 @@ def layer_files(output_dir=ROOT / "output") -> dict[str, bytes]:
     return {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
 
 
+def documents_of(output_dir, params_dir=ROOT / "params") -> dict:
+    """env -> its document, from one collect_all: generation's freshness check runs once, not once per environment."""
+    return {review.env: render.document(review) for review in collect.collect_all(output_dir, params_dir)}
+
+
 def no_scan(files):
     return {name: scan.LayerScan() for name in files}
 
@@ -77,7 +82,7 @@ def written(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reviewed(written):
     """env -> what the document says, computed (the scan is cached from `written`)."""
-    return {env: collect.collect(env, ROOT / "output", ROOT / "params") for env in ENVS}
+    return {review.env: review for review in collect.collect_all(ROOT / "output", ROOT / "params")}
 
 
 def generate_into(params_dir, output_dir):
@@ -130,8 +135,10 @@ def test_every_environment_gets_its_document_and_check_names_each_stale_one(tmp_
     documents = output_dir / "review"
     assert sorted(path.name for path in documents.iterdir()) == [f"{name}.md" for name in names]
     assert capsys.readouterr().out.splitlines() == [f"{documents / name}.md: written" for name in names]
+    texts = documents_of(output_dir, params_dir)
+    assert sorted(texts) == names
     for name in names:
-        assert (documents / f"{name}.md").read_text() == render.document(collect.collect(name, output_dir, params_dir)), name
+        assert (documents / f"{name}.md").read_text() == texts[name], name
     assert review.main([*every, "--check"]) == 0
     stale, foreign = documents / "copyb.md", documents / "gone.md"
     stale.write_text(stale.read_text().replace("copyb", "copyc"))
@@ -157,24 +164,22 @@ def test_document_does_not_depend_on_hash_seed_directory_or_key_order(tmp_path, 
     """Another process (another hash seed) in another directory, and templates whose keys come in
     reverse order, give the same text."""
     monkeypatch.setattr(scan, "scan_templates", no_scan)
-    expected = {env: render.document(collect.collect(env, ROOT / "output", ROOT / "params")) for env in ENVS}
+    expected = documents_of(ROOT / "output")
     script = (
         "import json, sys; from pathlib import Path; from scripts.review import collect, render, scan; "
         "scan.scan_templates = lambda files: {name: scan.LayerScan() for name in files}; "
-        "print(json.dumps({env: render.document(collect.collect(env, Path(sys.argv[1]), Path(sys.argv[2]))) for env in sys.argv[3:]}))"
+        "print(json.dumps({r.env: render.document(r) for r in collect.collect_all(Path(sys.argv[1]), Path(sys.argv[2]))}))"
     )
     for seed in ("1", "2"):
         result = subprocess.run(
-            [sys.executable, "-c", script, str(ROOT / "output"), str(ROOT / "params"), *ENVS],
+            [sys.executable, "-c", script, str(ROOT / "output"), str(ROOT / "params")],
             cwd=tmp_path,
             env=os.environ | {"PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)},
             capture_output=True,
             text=True,
             check=True,
         )
-        documents = json.loads(result.stdout)
-        for env in ENVS:
-            assert documents[env] == expected[env], (seed, env)
+        assert json.loads(result.stdout) == expected, seed
 
     def reversed_keys(node):
         if isinstance(node, dict):
@@ -185,8 +190,7 @@ def test_document_does_not_depend_on_hash_seed_directory_or_key_order(tmp_path, 
     for path in output_dir.rglob("*.json"):
         path.write_text(json.dumps(reversed_keys(json.loads(path.read_text())), indent=2))
     monkeypatch.setattr(collect, "check_fresh", lambda environments, output_dir: None)  # generation sorts the keys
-    for env in ENVS:
-        assert render.document(collect.collect(env, output_dir, ROOT / "params")) == expected[env], env
+    assert documents_of(output_dir) == expected
 
 
 def test_document_has_every_part(written, reviewed):
@@ -252,8 +256,9 @@ def marker_scan(files):
 
 def test_each_environment_shows_the_findings_of_what_it_deploys(monkeypatch):
     monkeypatch.setattr(scan, "scan_templates", marker_scan)
+    texts = documents_of(ROOT / "output")
     for env, environment in ENVIRONMENTS.items():
-        text = render.document(collect.collect(env, ROOT / "output", ROOT / "params"))
+        text = texts[env]
         findings = text.split("\n## Security findings\n", 1)[1].split("\n## ", 1)[0]
         for name in templates.layer_order():
             for marker in (
