@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from templates import ROOT
@@ -115,9 +116,39 @@ def deploy_figures(python):
                 errors = []
                 samples.append(timed(command, ROOT, env, errors))
                 calls[kind] = parse_api_calls(errors[0])
+        costs = request_costs(box)
     finally:
         box.stop()
-    return full, again, calls, Deployer.LOCK_CALLS
+    return full, again, calls, Deployer.LOCK_CALLS, costs
+
+
+REQUESTS = 50
+
+
+def request_costs(box) -> dict:
+    """request -> (server, client) CPU milliseconds of one call, the mean of REQUESTS calls on the
+    deployed sandbox: where the sandbox tests' time goes. The server's is read from /proc."""
+    pid = box.pid
+
+    def server_cpu():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: proc(5)
+
+    cloudformation, sts = box.client("cloudformation"), box.client("sts")
+    stacks = [stack["StackName"] for stack in cloudformation.describe_stacks()["Stacks"]]
+    requests = {
+        "GetCallerIdentity (next to no work)": sts.get_caller_identity,
+        f"DescribeStacks of one stack ({stacks[0]})": lambda: cloudformation.describe_stacks(StackName=stacks[0]),
+        f"DescribeStacks of all {len(stacks)} stacks": cloudformation.describe_stacks,
+    }
+    costs = {}
+    for name, call in requests.items():
+        call()
+        server, client = server_cpu(), time.process_time()
+        for _ in range(REQUESTS):
+            call()
+        costs[name] = (1000 * (server_cpu() - server) / REQUESTS, 1000 * (time.process_time() - client) / REQUESTS)
+    return costs
 
 
 def main():
@@ -147,7 +178,7 @@ def main():
     report(f"make review, {REVIEWED_ENVIRONMENTS} environments, scan cache cold", cold_review)
     report(f"make review, {REVIEWED_ENVIRONMENTS} environments, scan cached", warm_review, 10)
 
-    full, again, calls, lock_key = deploy_figures(python)
+    full, again, calls, lock_key, costs = deploy_figures(python)
     print()
     report("sandbox deploy of every layer, from empty", full)
     report("sandbox redeploy, nothing changed", again, 1.5)
@@ -159,6 +190,8 @@ def main():
         )
         print(f"  (target <= 4: {'ok' if worst <= 4 else 'MISSED'})" if kind == "unchanged" else "", end="")
         print(f"; and {unnamed} that name no stack (the environment's lock, the release history)")
+    for name, (server, client) in costs.items():
+        print(f"one request, {name}: server {server:.1f} ms, client {client:.1f} ms of CPU (mean of {REQUESTS})")
 
     as_make_test = os.environ | {"PYTHONDONTWRITEBYTECODE": ""}  # the Makefile's test target lets pytest keep bytecode
     suite = [timed([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], ROOT, as_make_test) for _ in range(RUNS)]
