@@ -58,7 +58,7 @@ from templates.common import (
     role_boundary_arn,
 )
 from templates.errors import ToolError
-from templates.service import LOAD_BALANCER_READS, TASK_REGISTRATION, TRAFFIC_MOVES
+from templates.service import READ_LOAD_BALANCING, TASK_REGISTRATION, TRAFFIC_MOVES
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
@@ -1003,12 +1003,7 @@ def boundary_statements() -> list[Statement]:
             Resource=[anywhere("secretsmanager", f"secret:{PROJECT}*")],
         ),
         # The actions of the service layer's infrastructure role (templates/service.py).
-        Statement(
-            Sid="ReadLoadBalancing",
-            Effect=Allow,
-            Action=actions("elasticloadbalancing", *LOAD_BALANCER_READS),
-            Resource=["*"],
-        ),
+        READ_LOAD_BALANCING,
         Statement(
             Sid="ShiftProjectTraffic",
             Effect=Allow,

@@ -292,7 +292,12 @@ PAUSES_FOR_TESTS = "PausesForTests"
 # What ECS's infrastructure role does in a BLUE_GREEN, CANARY or LINEAR release (Elastic Load
 # Balancing actions): read the listeners, rules and target groups; register and deregister the new
 # tasks; move the rules' weights. The ci layer's permissions boundary allows exactly these.
-LOAD_BALANCER_READS = ("DescribeListeners", "DescribeRules", "DescribeTargetGroups", "DescribeTargetHealth")
+READ_LOAD_BALANCING = Statement(
+    Sid="ReadLoadBalancing",
+    Effect=Allow,
+    Action=actions("elasticloadbalancing", "DescribeListeners", "DescribeRules", "DescribeTargetGroups", "DescribeTargetHealth"),
+    Resource=["*"],  # the Describe actions have no resource-level permissions
+)
 TASK_REGISTRATION = ("RegisterTargets", "DeregisterTargets")
 TRAFFIC_MOVES = ("ModifyListener", "ModifyRule")
 
@@ -321,13 +326,7 @@ def create_infrastructure_role(t):
                 Policy(
                     PolicyName="shift-traffic",
                     PolicyDocument=policy(
-                        # The Describe actions have no resource-level permissions.
-                        Statement(
-                            Sid="ReadLoadBalancing",
-                            Effect=Allow,
-                            Action=actions("elasticloadbalancing", *LOAD_BALANCER_READS),
-                            Resource=["*"],
-                        ),
+                        READ_LOAD_BALANCING,
                         Statement(
                             Sid="RegisterTasks",
                             Effect=Allow,
