@@ -28,6 +28,10 @@ RETAIN = {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Reta
 # runners stop a job after 6 hours.
 # https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-syntax#jobsjob_idtimeout-minutes
 CI_DEPLOY_JOB_MINUTES = 360
+# What the deploy job spends outside the deployer's bounded waits: checkout, Python and the pinned
+# dependencies, credentials, generate.py --check, registering the migrations' task definition, the
+# summary. A generous allowance (a few minutes is usual), not a bound anything enforces.
+CI_JOB_STEPS_MINUTES = 15
 
 # The condition of every layer whose resources depend on whether a release shifts traffic between
 # the two target groups (DeploymentStrategy BLUE_GREEN, CANARY or LINEAR) or replaces the tasks in

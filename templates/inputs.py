@@ -352,6 +352,8 @@ INPUTS = {
             "BLUE_GREEN, CANARY or LINEAR: minutes a release waits, once the test listener reaches the new tasks, for make "
             "continue (after make verify TEST_LISTENER=1) before production traffic moves; past them ECS rolls it back. 0: no pause.",
             min_value=0,
+            # A lifecycle hook's timeoutInMinutes: "Minimum value of 1. Maximum value of 20160." (0 here: no hook).
+            # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentLifecycleHookTimeoutConfiguration.html
             max_value=20160,
         ),
         Input(

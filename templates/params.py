@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from templates import CI_DEPLOY_JOB_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order
+from templates import CHANGE_SET_WAIT_MINUTES, CI_DEPLOY_JOB_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order
+from templates.common import CI_JOB_STEPS_MINUTES
 from templates.errors import ToolError
 from templates.inputs import FARGATE_MEMORY_BY_CPU, HTTP_PATH, INPUTS, TRAFFIC_SHIFTING, Input
 
@@ -204,8 +205,6 @@ def load(path: Path) -> Environment:
         raise ParamsError([f"{where}: cannot be read: {error.strerror}"]) from None
     except UnicodeDecodeError as error:
         raise ParamsError([f"{where}: byte {error.start} is not UTF-8 text; allowed: a YAML file in UTF-8"]) from None
-    except RecursionError:
-        raise ParamsError([f"{where}: nested too deeply to read; allowed: the shape of params/prod.yaml"]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}:" if mark else ""
@@ -393,37 +392,40 @@ def traffic_shifting_problems(v: dict) -> list[str]:
         except ValueError:
             network = ipaddress.IPv4Network(v["TestListenerCidr"], strict=False)
             problems.append(f"parameters.TestListenerCidr: {v['TestListenerCidr']} has host bits set (EC2 refuses it); allowed: {network}")
-    # CloudFormation refuses a canary or linear service update whose configured waits exceed 33 hours,
-    # and its operations time out after 36 hours (the resource schema's timeoutInMinutes, 2160), which
-    # a pause for tests lengthens too.
-    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-service-canaryconfiguration.html
-    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-service-linearconfiguration.html
-    minutes = deployment_wait_minutes(v)
-    if minutes > MOST_DEPLOYMENT_WAIT_MINUTES:
+    total = release_wait_minutes(v)
+    most, bound = min(RELEASE_WAIT_BOUNDS)
+    if total > most:
+        parts = f"{shifting_minutes(v)} shifting traffic, {v['BakeTimeMinutes']} bake time, {v['TestPauseMinutes']} pause for tests"
         problems.append(
-            f"parameters.BakeTimeMinutes: with {v['DeploymentStrategy']} the waits add up to {minutes} minutes; "
-            f"allowed: at most {MOST_DEPLOYMENT_WAIT_MINUTES} (33 hours, CloudFormation's bound)"
-        )
-    elif minutes + v["TestPauseMinutes"] > MOST_SERVICE_UPDATE_MINUTES:
-        problems.append(
-            f"parameters.TestPauseMinutes: {v['TestPauseMinutes']} with {minutes} minutes of traffic shifting and bake time makes "
-            f"a release longer than CloudFormation waits for one; allowed: at most {MOST_SERVICE_UPDATE_MINUTES - minutes}"
-        )
-    elif minutes + v["TestPauseMinutes"] > MOST_CI_RELEASE_MINUTES:
-        key = "TestPauseMinutes" if v["TestPauseMinutes"] else "BakeTimeMinutes"
-        problems.append(
-            f"parameters.{key}: the release waits up to {minutes + v['TestPauseMinutes']} minutes (traffic shifting, bake time, pause "
-            f"for tests), which with the deployer's own bounds outlasts the GitHub Actions deploy job ({CI_DEPLOY_JOB_MINUTES} "
-            f"minutes); allowed: waits that add up to at most {MOST_CI_RELEASE_MINUTES} minutes"
+            f"parameters.{'TestPauseMinutes' if v['TestPauseMinutes'] else 'BakeTimeMinutes'}: with {v['DeploymentStrategy']} a release "
+            f"waits up to {total} minutes ({parts}); allowed: waits that add up to at most {most} minutes ({bound})"
         )
     return problems
 
 
-MOST_DEPLOYMENT_WAIT_MINUTES = 33 * 60
-MOST_SERVICE_UPDATE_MINUTES = 36 * 60
-# The deploy job runs the migrations (at most TASK_WAIT_MINUTES) and then waits for the service
-# release (WAIT_MINUTES["service"] plus the release's own waits): all inside the job's time.
-MOST_CI_RELEASE_MINUTES = CI_DEPLOY_JOB_MINUTES - TASK_WAIT_MINUTES - WAIT_MINUTES["service"]
+# How long a release that shifts traffic may wait on purpose (shifting, bake and pause for tests):
+# the tightest of these bounds holds.
+# - CloudFormation refuses a canary or linear service update whose configured waits exceed 33
+#   hours, and its operations time out after 36 hours (the resource schema's timeoutInMinutes,
+#   2160), which a pause for tests lengthens too.
+#   https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-service-canaryconfiguration.html
+#   https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-service-linearconfiguration.html
+# - The GitHub Actions deploy job runs its own steps, the migrations (at most TASK_WAIT_MINUTES),
+#   the service's change set (at most CHANGE_SET_WAIT_MINUTES) and the service update
+#   (WAIT_MINUTES["service"] plus the release's waits): all inside the job's time, so that the
+#   deployer gives up cleanly rather than being killed.
+MOST_CI_RELEASE_MINUTES = (
+    CI_DEPLOY_JOB_MINUTES - CI_JOB_STEPS_MINUTES - TASK_WAIT_MINUTES - CHANGE_SET_WAIT_MINUTES - WAIT_MINUTES["service"]
+)
+RELEASE_WAIT_BOUNDS = [
+    (33 * 60, "33 hours, CloudFormation's bound on a service update's configured waits"),
+    (36 * 60, "36 hours, how long CloudFormation waits for a service update"),
+    (
+        MOST_CI_RELEASE_MINUTES,
+        f"what the GitHub Actions deploy job's {CI_DEPLOY_JOB_MINUTES} minutes leave after its steps, the migrations and the "
+        "deployer's own bounds",
+    ),
+]
 
 
 def linear_steps(step_percent: int) -> int:

@@ -1393,19 +1393,19 @@ def test_the_wait_for_a_stack_is_bounded_and_says_what_is_still_in_progress(aws,
 
 
 def test_a_release_that_shifts_traffic_is_waited_for_its_shifting_and_bake_time_too():
-    from scripts.deploy.deployer import Deployer, release_wait_minutes
+    from scripts.deploy.deployer import Deployer, stated_release_wait_minutes
 
     values = configuration(ENV, "service")["Parameters"]
     assert values["DeploymentStrategy"] == "BLUE_GREEN"  # prod
     bake = int(values["BakeTimeMinutes"])
-    assert release_wait_minutes(values) == bake
-    assert release_wait_minutes(values | {"DeploymentStrategy": "ROLLING"}) == 0
-    assert release_wait_minutes(values | {"TestPauseMinutes": "20"}) == bake + 20  # the release waits at most that for make continue
-    assert release_wait_minutes(values | {"DeploymentStrategy": "CANARY", "CanaryBakeTimeMinutes": "30"}) == 30 + bake
+    assert stated_release_wait_minutes(values) == bake
+    assert stated_release_wait_minutes(values | {"DeploymentStrategy": "ROLLING"}) == 0
+    assert stated_release_wait_minutes(values | {"TestPauseMinutes": "20"}) == bake + 20  # the release waits at most that for make continue
+    assert stated_release_wait_minutes(values | {"DeploymentStrategy": "CANARY", "CanaryBakeTimeMinutes": "30"}) == 30 + bake
     linear = values | {"DeploymentStrategy": "LINEAR", "LinearStepPercent": "20", "LinearStepBakeTimeMinutes": "7"}
-    assert release_wait_minutes(linear) == 4 * 7 + bake  # 5 shifts of 20 %, the last without a step bake
+    assert stated_release_wait_minutes(linear) == 4 * 7 + bake  # 5 shifts of 20 %, the last without a step bake
     assert configuration(ENV, "alb")["Parameters"]["DeploymentStrategy"] == "BLUE_GREEN"
-    assert release_wait_minutes(configuration(ENV, "alb")["Parameters"]) == 0  # the alb layer runs no release
+    assert stated_release_wait_minutes(configuration(ENV, "alb")["Parameters"]) == 0  # the alb layer runs no release
     deployer = Deployer(None, ENV, out=io.StringIO(), err=io.StringIO())
     assert deployer.wait_minutes(stack("service"), bake) == templates.WAIT_MINUTES["service"] + bake
     assert Deployer(None, ENV, out=io.StringIO(), err=io.StringIO(), max_wait=5).wait_minutes(stack("service"), bake) == 5

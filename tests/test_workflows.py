@@ -451,3 +451,28 @@ def test_the_deploy_job_its_credentials_and_the_deploy_role_last_as_long_as_the_
     assert credentials["with"]["role-duration-seconds"] == templates.CI_DEPLOY_JOB_MINUTES * 60
     assert layer["ci"]["Resources"]["DeployRole"]["Properties"]["MaxSessionDuration"] == templates.CI_DEPLOY_JOB_MINUTES * 60
     assert templates.CI_DEPLOY_JOB_MINUTES <= 360  # GitHub's hosted runners stop a job after 6 hours
+
+
+def test_the_longest_release_the_params_accept_ends_inside_the_deploy_job(deploy):
+    """Added up apart from templates/params.py's bound: the job's time from the workflow, each wait's
+    bound from the module that waits, and the longest release the params check lets through."""
+    import templates
+    from scripts.deploy import deployer as change_sets
+    from scripts.deploy import tasks
+    from templates.common import CI_JOB_STEPS_MINUTES
+    from templates.params import traffic_shifting_problems
+
+    for text in ("make task ENV=", "make deploy STACK=service"):
+        assert "MAX_WAIT" not in step_running(deploy, "deploy", text)["run"]  # each waits its default bound
+
+    def accepted(pause):
+        values = {name: spec.default for name, spec in inputs.INPUTS.items()} | {"TestListenerCidr": "203.0.113.0/24"}
+        return not traffic_shifting_problems(values | {"DeploymentStrategy": "BLUE_GREEN", "BakeTimeMinutes": 0, "TestPauseMinutes": pause})
+
+    low, high = 0, inputs.INPUTS["TestPauseMinutes"].max_value
+    assert accepted(low) and not accepted(high)
+    while high - low > 1:  # the longest accepted pause, with nothing else to wait for
+        middle = (low + high) // 2
+        low, high = (middle, high) if accepted(middle) else (low, middle)
+    job = CI_JOB_STEPS_MINUTES + tasks.DEFAULT_WAIT_MINUTES + change_sets.CHANGE_SET_WAIT_MINUTES + templates.WAIT_MINUTES["service"] + low
+    assert job <= deploy["jobs"]["deploy"]["timeout-minutes"]

@@ -24,7 +24,7 @@ from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.text import parameter_values
-from templates import ROOT, params
+from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params
 from templates.inputs import KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING, WIRED
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
@@ -34,8 +34,6 @@ SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_CO
 ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
-# CloudFormation computes a change set in seconds; past this something is wrong, and waiting on is the user's call.
-CHANGE_SET_WAIT_MINUTES = 10
 MAX_TEMPLATE_BODY = 51_200
 
 
@@ -68,12 +66,12 @@ def load_layer(env, name, output_dir: Path) -> Layer:
     return Layer(env, name, stack, body, declared, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"))
 
 
-def release_wait_minutes(given: dict) -> int:
-    """Minutes a BLUE_GREEN, CANARY or LINEAR release of the service waits on purpose (traffic
-    shifting, bake time, and at most TestPauseMinutes for make continue): the service's stack
-    operation lasts that much longer."""
-    if given.get("DeploymentStrategy") not in TRAFFIC_SHIFTING or not set(params.WAIT_INPUTS) <= given.keys():
-        return 0  # a rolling release, or a layer that runs none (the alb layer states the strategy too)
+def stated_release_wait_minutes(given: dict) -> int:
+    """params.release_wait_minutes from the parameters a change set or a stack states (strings):
+    the service's stack operation lasts that much longer. 0 for a layer that runs no release (the
+    alb layer states the strategy too, not the waits)."""
+    if not {"DeploymentStrategy", *params.WAIT_INPUTS} <= given.keys():
+        return 0
     return params.release_wait_minutes(params.release_waits(given))
 
 
@@ -531,7 +529,7 @@ class Deployer:
         started, seen, self.events = started or self.now(), set(), []
         found = self.describe(stack)
         stack_id = stack_id or (found["StackId"] if found else stack)
-        minutes = self.wait_minutes(stack, release_wait_minutes(parameter_values(found or {}) if given is None else given))
+        minutes = self.wait_minutes(stack, stated_release_wait_minutes(parameter_values(found or {}) if given is None else given))
         try:
             for polls in self.polls(minutes * 60):
                 try:
