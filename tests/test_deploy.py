@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
 from conftest import ROOT, configuration, no_real_aws
 
@@ -531,7 +532,21 @@ def test_a_change_to_listener_rules_that_ecs_moved_to_the_alternate_target_group
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
     assert aws.run("deploy", "--stack", "alb", "--yes") == 1
     assert "ProductionListenerRule (Modify; now startupwebapp-tg-alt weight 100)" in aws.err
-    assert "change set deleted, nothing changed" in aws.err and "make deploy STACK=service ENV=prod TAG=<new tag>" in aws.err
+    assert "nothing changed" in aws.err and "make deploy STACK=service ENV=prod TAG=<new tag>" in aws.err
+    assert f"{stack('alb')}: change set {cs_name('alb')} deleted" in aws.out
+
+
+def test_allow_traffic_reset_executes_a_rule_change_while_traffic_is_on_the_alternate_group(aws):
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", RULE_CHANGES)  # no describe_rules: the weights are not read
+    aws.execute("alb")
+    aws.poll("alb", stack_id("alb"), described("alb", "UPDATE_COMPLETE"), event("alb", stack("alb"), "UPDATE_COMPLETE", 60))
+    aws.cf.add_response(
+        "set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(configuration(ENV, "alb")["StackPolicy"])}
+    )
+    assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-traffic-reset") == 0, aws.err
+    assert f"{stack('alb')}: UPDATE_COMPLETE" in aws.out
 
 
 def test_removing_the_rules_while_traffic_is_on_the_alternate_group_says_to_switch_back_first(aws):
@@ -1270,7 +1285,56 @@ def test_a_declined_first_create_leaves_no_stack_behind(aws):
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("cert-dns")})
     assert aws.run("deploy", "--stack", "cert-dns") == 1
-    assert "no terminal to ask on and no YES=1 (--yes): change set deleted, nothing changed" in aws.err
+    assert "no terminal to ask on and no YES=1 (--yes): nothing changed" in aws.err
+    assert f"{stack('cert-dns')}: change set {cs_name('cert-dns')} deleted" in aws.out
+    assert f"{stack('cert-dns')}: stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) deleted" in aws.out
+
+
+def test_an_empty_first_stack_that_cannot_be_deleted_is_named_not_the_change_set(aws):
+    aws.not_deployed("cert-dns")
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    aws.cf.add_client_error("delete_stack", "ValidationError", "Rate exceeded", 400)
+    assert aws.run("deploy", "--stack", "cert-dns") == 1
+    assert f"change set {cs_name('cert-dns')} deleted" in aws.out
+    delete = f"aws cloudformation delete-stack --stack-name {stack('cert-dns')}"
+    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) could not be deleted and is left; delete it: {delete}" in aws.out
+
+
+def test_ctrl_c_while_the_change_set_is_computed_deletes_it(aws):
+    aws.deployed("cert-dns")
+    aws.cf.add_response(
+        "create_change_set",
+        {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},
+        create_params("cert-dns", "UPDATE"),
+    )
+    aws.cf.add_response(
+        "describe_change_set",
+        change_set("cert-dns", "CREATE_IN_PROGRESS"),
+        {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")},
+    )
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+
+    def interrupted(seconds):
+        raise KeyboardInterrupt
+
+    assert aws.run("deploy", "--stack", "cert-dns", sleep=interrupted) == 130
+    assert f"change set {cs_name('cert-dns')} deleted" in aws.out
+    assert "interrupted" in aws.err and "Traceback" not in aws.err
+
+
+def test_an_unreadable_answer_to_the_deletion_still_names_what_is_left_and_keeps_the_refusal(aws):
+    aws.deployed("cert-dns")
+    aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+
+    def unreadable(**_):  # what botocore raises for an answer it cannot parse; it derives from neither of its error bases
+        raise ResponseParserError("Unable to parse response (not well-formed), invalid XML received")
+
+    aws.clients["cloudformation"].meta.events.register("after-call.cloudformation.DeleteChangeSet", unreadable)
+    assert aws.run("deploy", "--stack", "cert-dns") == 1
+    assert f"change set {cs_name('cert-dns')} could not be deleted and is left" in aws.out
+    assert "no terminal to ask on and no YES=1 (--yes): nothing changed" in aws.err and "Traceback" not in aws.err
 
 
 def test_a_multi_layer_deploy_says_which_layers_were_deployed_and_which_were_not(aws):

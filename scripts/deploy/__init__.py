@@ -14,12 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.parsers import ResponseParserError
-
 import templates
 from scripts import zone
-from scripts.deploy.aws import API_CALLS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, parse_api_calls
+from scripts.deploy.aws import API_CALLS, AWS_ERRORS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, parse_api_calls
 from scripts.deploy.commands import COMMANDS, LOCKING_COMMANDS, Commands
 from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
@@ -219,7 +216,7 @@ def main(
         failure = error
     except KeyboardInterrupt:
         failure = Failure("interrupted", 130)
-    except (BotoCoreError, ClientError, ResponseParserError) as error:
+    except AWS_ERRORS as error:
         failure = Failure(explain(error, args.env))
     if failure:
         code = report(failure, err)

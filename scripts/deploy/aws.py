@@ -10,8 +10,19 @@ import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 from botocore.parsers import ResponseParserError
+
+# What a call to AWS may raise, besides Ctrl-C: an answer with an error, no answer (botocore's own
+# errors), or an answer botocore cannot read (ResponseParserError derives from neither).
+AWS_ERRORS = (BotoCoreError, ClientError, ResponseParserError)
 
 # Every call: 5 s to connect, 20 s to read an answer, 5 attempts with botocore's standard retry
 # mode (throttling, 5xx, connection errors; backoff up to 1, 2, 4 and 8 s): an endpoint that refuses

@@ -6,6 +6,7 @@ Shaped like aws-cli's customizations/cloudformation/deployer.py: one small metho
 decided in one place. Wired parameters come from the upstream stacks' outputs (templates.WIRING),
 read with DescribeStacks once per run."""
 
+import contextlib
 import functools
 import json
 import subprocess
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 import templates
 from scripts import purge, zone
 from scripts.deploy import logs, text
-from scripts.deploy.aws import NO_STACK, AwsCalls, not_found
+from scripts.deploy.aws import AWS_ERRORS, NO_STACK, AwsCalls, not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
@@ -35,6 +36,10 @@ ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Pri
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
 MAX_TEMPLATE_BODY = 51_200
+
+
+class StillComputing(Failure):
+    """A change set still computed past CHANGE_SET_WAIT_MINUTES: left, with what to do with it."""
 
 
 @dataclass(frozen=True)
@@ -296,7 +301,7 @@ class Deployer:
             self.revision = git_revision()
         name = f"{layer.stack}-{self.now():%Y%m%d%H%M%S}-{self.revision}{suffix}"
         try:
-            self.cf.create_change_set(
+            made = self.cf.create_change_set(
                 StackName=layer.stack,
                 ChangeSetName=name,
                 ChangeSetType="UPDATE" if exists else "CREATE",
@@ -312,7 +317,8 @@ class Deployer:
             if self.no_changes(layer, None, error.response["Error"].get("Message")):
                 return None
             raise
-        change_set = self.wait_for_change_set(layer.stack, name)
+        with self.discarded_if_stopped(layer, {"ChangeSetName": name, "StackId": made["StackId"]}, exists):
+            change_set = self.wait_for_change_set(layer.stack, name)
         if change_set["Status"] == "FAILED":
             if self.no_changes(layer, name, change_set.get("StatusReason")):
                 return None
@@ -348,7 +354,7 @@ class Deployer:
             if change_set["Status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
                 break
         else:
-            raise Failure(
+            raise StillComputing(
                 f"error: stopped waiting for change set {name} of {stack} after {CHANGE_SET_WAIT_MINUTES} minutes; it is still "
                 f"{change_set['Status']}. CloudFormation carries on; nothing was executed. Look at it: aws cloudformation "
                 f"describe-change-set --stack-name {stack} --change-set-name {name}; execute it once it is ready: make execute "
@@ -366,17 +372,12 @@ class Deployer:
 
     def execute(self, layer, change_set, exists, allow_replace=False, reviewed=False):
         """Run the change set once it is allowed and confirmed. One that is not: a reviewed one
-        (make execute) is left for another try; one this run made is deleted with nothing changed,
-        whatever stops it (a refusal, an AWS error, a dead endpoint or Ctrl-C)."""
+        (make execute) is left for another try; one this run made is deleted (discarded_if_stopped)."""
         name = change_set["ChangeSetName"]
         risky = text.stateful_changes(change_set)
-        left = "change set left for review" if reviewed else "change set deleted, nothing changed"
-        try:
+        left = "change set left for review" if reviewed else "nothing changed"
+        with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
             self.allow(layer, change_set, exists, risky, allow_replace, left)
-        except BaseException:
-            if not reviewed:
-                self.discard_or_say(layer, change_set, exists)
-            raise
         given = parameter_values(change_set)
         if risky and exists and layer.policy:
             self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
@@ -460,19 +461,45 @@ class Deployer:
         running = parameter_values(self.describe(layer.stack) or {}).get("DeploymentStrategy")
         return running in TRAFFIC_SHIFTING and parameter_values(change_set).get("DeploymentStrategy") == "ROLLING"
 
-    def discard(self, layer, change_set, exists):
-        """Delete a change set that will not run, and the empty stack a first create made for it."""
-        self.delete_change_set(layer.stack, change_set["ChangeSetName"])
-        if not exists:
-            self.cf.delete_stack(StackName=change_set["StackId"], **self.role)
-
-    def discard_or_say(self, layer, change_set, exists):
-        """discard(), or, when AWS cannot be reached or Ctrl-C comes again, say what is left."""
+    @contextlib.contextmanager
+    def discarded_if_stopped(self, layer, change_set, exists, keep=False):
+        """Whatever stops the run inside, before the change set this run made executes (a refusal,
+        an AWS error, a dead endpoint or Ctrl-C), deletes it and the empty stack a first create made
+        for it, saying so, or says what is left and how to delete it. Kept: a reviewed change set
+        (make execute), and one still computing past its bound (StillComputing says what to do)."""
         try:
-            self.discard(layer, change_set, exists)
-        except (BotoCoreError, ClientError, KeyboardInterrupt):
-            delete = f"aws cloudformation delete-change-set --stack-name {layer.stack} --change-set-name {change_set['ChangeSetName']}"
-            self.say(f"{layer.stack}: change set {change_set['ChangeSetName']} could not be deleted and is left; delete it: {delete}")
+            yield
+        except StillComputing:
+            raise
+        except BaseException:
+            if not keep:
+                self.discard(layer, change_set, exists)
+            raise
+
+    def discard(self, layer, change_set, exists):
+        name = change_set["ChangeSetName"]
+        made = [
+            (
+                f"change set {name}",
+                lambda: self.delete_change_set(layer.stack, name),
+                f"delete-change-set --stack-name {layer.stack} --change-set-name {name}",
+            )
+        ]
+        if not exists:
+            made.append(
+                (
+                    f"stack {layer.stack}, empty (REVIEW_IN_PROGRESS)",
+                    lambda: self.cf.delete_stack(StackName=change_set["StackId"], **self.role),
+                    f"delete-stack --stack-name {layer.stack}",
+                )
+            )
+        for what, delete, command in made:
+            try:
+                delete()
+            except (*AWS_ERRORS, KeyboardInterrupt):
+                self.say(f"{layer.stack}: {what} could not be deleted and is left; delete it: aws cloudformation {command}")
+            else:
+                self.say(f"{layer.stack}: {what} deleted")
 
     def settle(self, layer, created):
         """A service stack just created stated its first task count; switch it at once to leaving
@@ -623,7 +650,8 @@ class Deployer:
             if found and not leave and self.stack_tags(found) != layer.tags:
                 self.update_tags(layer, found)
             return
-        self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour))
+        with self.discarded_if_stopped(layer, change_set, exists, keep=leave):
+            self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour))
         if leave:
             self.say(*text.left_for_review(change_set, layer))
             return
