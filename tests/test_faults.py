@@ -2,6 +2,7 @@
 state or a silently wrong value, and now gets one clear line (README: Faults and how they are handled)."""
 
 import functools
+import json
 import subprocess
 import types
 from pathlib import Path
@@ -217,8 +218,19 @@ RELEASE_POINTS = {
     "the order is known, nothing is changed yet": "order: ",
     "the service's change set is shown": "change set startupwebapp-sandbox-service-",
     "the service stack's update is being followed": "UPDATE_IN_PROGRESS",
-    "the service stack is updated, the release not yet recorded": "startupwebapp-sandbox-service: UPDATE_COMPLETE",
+    "the service stack is updated (the release is being recorded)": "startupwebapp-sandbox-service: UPDATE_COMPLETE",
 }
+
+
+def stop_if_running(process) -> None:
+    """A `make deploy` a test started and gave up on (it hung past its bound) must not go on writing
+    into the session's sandbox while later tests use it: its whole process group goes."""
+    import os
+    import signal
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(seeded_sandbox):
@@ -248,19 +260,32 @@ def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(seeded_sandbox):
             deploy.communicate(timeout=60)
         finally:
             watchdog.cancel()
+            stop_if_running(deploy)
         assert deploy.returncode != 0, f"the deploy interrupted when {point} went on to succeed"
         assert box.running(), f"the sandbox died with a deploy interrupted when {point}"
 
     with deploying_into(box) as run:  # the first release, in this process: the interrupted ones are `make deploy`'s own
         code, _, err = run("deploy", "--yes")
     assert code == 0, err
+    before = releases(box)
     for n, point in enumerate(RELEASE_POINTS):
         interrupted([*command, "--image-tag", f"interrupted{n}"], point)
-    # Nothing lost: every stack is still there. (A deploy right after an interrupted one is not
-    # asserted here: the emulator itself sometimes answers 500 after one, a gap of moto's.)
+    # Nothing lost: every stack is still there, and the release history still reads, starting with
+    # the first release; an interrupted one is in it at most once. (A deploy right after an
+    # interrupted one is not asserted here: the emulator itself sometimes answers 500 after one, a
+    # gap of moto's.)
     stacks = {s["StackName"]: s["StackStatus"] for s in box.client("cloudformation").describe_stacks()["Stacks"]}
     expected = {templates.stack_name("sandbox", layer) for layer in environment().layers}
     assert expected <= set(stacks), stacks
+    history = releases(box)
+    added = [entry["image_tag"] for entry in history[len(before) :]]
+    assert history[: len(before)] == before and len(added) == len(set(added)), history
+    assert set(added) <= {f"interrupted{n}" for n in range(len(RELEASE_POINTS))}, history
+
+
+def releases(box) -> list:
+    """The sandbox's service release history, as the deployer keeps it (scripts/deploy/history.py)."""
+    return json.loads(box.client("ssm").get_parameter(Name="/startupwebapp/sandbox/service/releases")["Parameter"]["Value"])
 
 
 @pytest.fixture
@@ -439,27 +464,30 @@ def test_an_endpoint_that_is_not_aws_is_named_with_what_it_said(offline_aws):
 
 
 def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_release(seeded_sandbox):
-    import json
-
     box, env, base = seeded_sandbox
     with deploying_into(box) as run:  # the first release, in this process: the concurrent ones are `make deploy`'s own
         code, _, err = run("deploy", "--yes")
     assert code == 0, err
     ssm = box.client("ssm")
-    before = len(json.loads(ssm.get_parameter(Name="/startupwebapp/sandbox/service/releases")["Parameter"]["Value"]))
+    before = len(releases(box))
     tags = [f"v{n}" for n in range(2, 8)]
     runs = {
         tag: subprocess.Popen(
             [*base, "--stack", "service", "--image-tag", tag],
             cwd=ROOT,
             env=env,
+            start_new_session=True,  # a process group of its own, for stop_if_running
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for tag in tags
     }
-    errors = {tag: run.communicate(timeout=300)[1] for tag, run in runs.items()}  # reading as they run: no full pipe
+    try:
+        errors = {tag: run.communicate(timeout=300)[1] for tag, run in runs.items()}  # reading as they run: no full pipe
+    finally:
+        for run in runs.values():
+            stop_if_running(run)
     results = {tag: (runs[tag].returncode, err) for tag, err in errors.items()}
     released = {tag for tag, (code, _) in results.items() if code == 0}
     refused = {  # refused naming the run that holds the lock, or because it finished just as this one started
@@ -472,7 +500,7 @@ def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_rel
         )
     }
     assert released and released | refused == set(tags), {tag: result for tag, result in results.items() if tag not in released | refused}
-    history = json.loads(ssm.get_parameter(Name="/startupwebapp/sandbox/service/releases")["Parameter"]["Value"])
+    history = releases(box)
     # every release that ran is recorded, once, and no refused one
     assert sorted(entry["image_tag"] for entry in history[before:]) == sorted(released), history
     assert ssm.get_parameters(Names=["/startupwebapp/sandbox/deploy-lock"])["InvalidParameters"]  # and the lock is free
