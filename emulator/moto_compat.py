@@ -731,11 +731,13 @@ elbv2_models.FakeLoadBalancer.get_cfn_attribute = _load_balancer_attribute_full
 # Gap: a listener, a listener rule or a security-group ingress rule that a stack removes (its
 # Condition turned false: DeploymentStrategy back to ROLLING) or deletes stays in the emulator:
 # moto's models have no delete. Delete them through the backends, as AWS does; one already gone
-# with its load balancer or group is no error.
+# with its load balancer or its group is no error.
 def _deleted_quietly(delete):
     def quietly(self, account_id, region_name):
         with contextlib.suppress(
-            elbv2_exceptions.ListenerNotFoundError, elbv2_exceptions.RuleNotFoundError, ec2_exceptions.InvalidPermissionNotFoundError
+            elbv2_exceptions.ListenerNotFoundError,
+            ec2_exceptions.InvalidPermissionNotFoundError,
+            ec2_exceptions.InvalidSecurityGroupNotFoundError,
         ):
             delete(self, account_id, region_name)
 
@@ -746,15 +748,33 @@ def _delete_ingress(self, account_id, region_name):
     p = self.properties
     source = {key: p[name] for key, name in (("GroupId", "SourceSecurityGroupId"), ("GroupName", "SourceSecurityGroupName")) if p.get(name)}
     ranges = [{"CidrIp": p["CidrIp"], "Description": p.get("Description")}] if p.get("CidrIp") else []
-    try:
-        ec2_models.ec2_backends[account_id][region_name].revoke_security_group_ingress(
-            self.security_group.id, p.get("IpProtocol"), p.get("FromPort"), p.get("ToPort"), ranges, [source] if source else []
-        )
-    except ec2_exceptions.InvalidSecurityGroupNotFoundError:
-        # The source group went first in the same stack deletion (moto deletes in any order, where AWS
-        # would wait for the rule): drop the rule that names it.
-        gone = source.get("GroupId")
-        self.security_group.ingress_rules = [r for r in self.security_group.ingress_rules if r.source_group.get("GroupId") != gone]
+    ec2_models.ec2_backends[account_id][region_name].revoke_security_group_ingress(
+        self.security_group.id, p.get("IpProtocol"), p.get("FromPort"), p.get("ToPort"), ranges, [source] if source else []
+    )
+
+
+# Gap: moto deletes a security group that another group's rule still names; AWS refuses with
+# DependencyViolation. Refused here too, a stack's deletion deletes such a rule before its source
+# group, as CloudFormation does: moto's ResourceMap.delete tries a refused deletion again once the
+# others have gone.
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSecurityGroup.html
+_delete_security_group = ec2_security_groups.SecurityGroupBackend._delete_security_group
+
+
+def _delete_security_group_unless_named(self, vpc_id, group_id):
+    naming = [
+        group.id
+        for groups in self.groups.values()
+        for group in groups.values()
+        if group.id != group_id
+        and any(rule.source_group.get("GroupId") == group_id for rule in [*group.ingress_rules, *group.egress_rules])
+    ]
+    if naming:
+        raise ec2_exceptions.DependencyViolationError(f"resource {group_id} has a dependent object: the rules of {', '.join(naming)}")
+    _delete_security_group(self, vpc_id, group_id)
+
+
+ec2_security_groups.SecurityGroupBackend._delete_security_group = _delete_security_group_unless_named
 
 
 elbv2_models.FakeListener.delete = _deleted_quietly(

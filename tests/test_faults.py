@@ -319,20 +319,14 @@ def sandbox_cli(*argv, state_dir, params_file=None) -> Ran:
     return Ran(code, out.getvalue(), err.getvalue())
 
 
-@pytest.fixture
-def running(sandbox):
-    """The session's running server, for the tests that garble its endpoint file (and put it back)."""
-    return sandbox
-
-
 @pytest.mark.parametrize("garbage", ["", "not a url", "http://10.0.0.1:80", "\x00\xff"])
-def test_a_garbled_endpoint_file_is_named_not_a_traceback(running, garbage):
-    endpoint = running.endpoint_file.read_text()
-    running.endpoint_file.write_text(garbage)
+def test_a_garbled_endpoint_file_is_named_not_a_traceback(sandbox, garbage):
+    endpoint = sandbox.endpoint_file.read_text()
+    sandbox.endpoint_file.write_text(garbage)
     try:
-        result = sandbox_cli("env", state_dir=running.state_dir)
+        result = sandbox_cli("env", state_dir=sandbox.state_dir)
     finally:
-        running.endpoint_file.write_text(endpoint)
+        sandbox.endpoint_file.write_text(endpoint)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "does not name it: make sandbox-stop && make sandbox" in result.stderr
 

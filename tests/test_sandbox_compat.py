@@ -56,9 +56,7 @@ class Aws:
         self._sandbox = sandbox
 
     def __getattr__(self, name):
-        client = self._sandbox.client(name.replace("_", "-"))
-        setattr(self, name, client)
-        return client
+        return self._sandbox.client(name.replace("_", "-"))  # one per service already (Sandbox.client)
 
 
 @pytest.fixture
@@ -398,11 +396,11 @@ def test_alarms_plain_percentile_and_metric_math_are_created_updated_and_deleted
     assert alarms(aws) == {}
 
 
-def test_alarm_ref_is_its_name_and_getatt_arn_its_arn(aws):
+@pytest.mark.parametrize("strategy", ["ROLLING", "BLUE_GREEN"])
+def test_alarm_ref_is_its_name_and_getatt_arn_its_arn(aws, strategy):
     # Without the alarm model, DescribeStacks of the release-alarms stack is an HTTP 500.
-    outputs = deploy(
-        aws, "release-alarms", body("release-alarms"), parameters("sandbox", "release-alarms", AlertEmails="") | BALANCER_NAMES
-    )
+    given = parameters("sandbox", "release-alarms", AlertEmails="", DeploymentStrategy=strategy)
+    outputs = deploy(aws, "release-alarms", body("release-alarms"), given | BALANCER_NAMES)
     found = alarms(aws)
     names = outputs["DeploymentAlarmNames"].split(",")
     assert names == [f"{PREFIX}-target-5xx", f"{PREFIX}-unhealthy-hosts"]
@@ -418,9 +416,9 @@ def test_alarm_ref_is_its_name_and_getatt_arn_its_arn(aws):
     assert target["AlarmActions"] == [outputs["AlertTopicArn"]]
     unhealthy = found[f"{PREFIX}-unhealthy-hosts"]
     watched = {q["Id"]: q["MetricStat"]["Metric"]["Dimensions"][1]["Value"] for q in unhealthy["Metrics"] if "MetricStat" in q}
-    # the primary target group alone where releases roll (the sandbox); both where they shift traffic
+    # the primary target group alone where releases roll; both where they shift traffic
     expected = {"primary": BALANCER_NAMES["TargetGroupFullName"]}
-    if VALUES["DeploymentStrategy"] != "ROLLING":
+    if strategy == "BLUE_GREEN":
         expected["alternate"] = BALANCER_NAMES["AlternateTargetGroupFullName"]
     assert watched == expected
 
@@ -591,6 +589,22 @@ def test_a_deleted_load_balancer_frees_its_certificate_and_its_target_group_goes
     aws.acm.delete_certificate(CertificateArn=wired["CertificateArn"])
 
 
+def test_a_security_group_that_another_groups_rule_names_is_refused_deletion_until_the_rule_goes(aws):
+    # moto alone deletes it and leaves the rule naming a group that is gone; AWS answers
+    # DependencyViolation: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSecurityGroup.html
+    source = aws.ec2.create_security_group(GroupName="source", Description="source", VpcId=VALUES["VpcId"])["GroupId"]
+    from_source = [{"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8000, "UserIdGroupPairs": [{"GroupId": source}]}]
+    aws.ec2.authorize_security_group_ingress(GroupId=VALUES["BackendSecurityGroupId"], IpPermissions=from_source)
+    aws.ec2.authorize_security_group_ingress(GroupId=source, IpPermissions=from_source)  # its own rule naming itself holds nothing up
+    with pytest.raises(ClientError) as refused:
+        aws.ec2.delete_security_group(GroupId=source)
+    assert refused.value.response["Error"]["Code"] == "DependencyViolation"
+    assert VALUES["BackendSecurityGroupId"] in refused.value.response["Error"]["Message"]
+    aws.ec2.revoke_security_group_ingress(GroupId=VALUES["BackendSecurityGroupId"], IpPermissions=from_source)
+    aws.ec2.delete_security_group(GroupId=source)
+    assert source not in {group["GroupId"] for group in aws.ec2.describe_security_groups()["SecurityGroups"]}
+
+
 def test_change_set_says_which_changes_replace_a_resource(aws):
     # moto alone: no Replacement and no Details on any change.
     given = parameters("sandbox", "waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
@@ -759,8 +773,9 @@ def test_switching_back_to_rolling_removes_the_test_listener_its_rule_and_its_in
     back = deploy(aws, "alb", body("alb"), rolling)
     assert "ProductionListenerRuleArn" not in back
     assert listener_ports(first["LoadBalancerArn"]) == [80, 443] and testers_allowed() == []
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as gone:
         aws.elbv2.describe_rules(RuleArns=[first["ProductionListenerRuleArn"]])
+    assert gone.value.response["Error"]["Code"] == "RuleNotFound"
     again = deploy(aws, "alb", body("alb"), shifting)
     assert listener_ports(first["LoadBalancerArn"]) == sorted([80, 443, port]) and testers_allowed() == [port]
     assert again["ProductionListenerRuleArn"] != first["ProductionListenerRuleArn"]
