@@ -60,8 +60,9 @@ from scripts.deploy.aws import MODELS
 
 
 # Gap: moto reads every template, a JSON one too, with PyYAML's pure-Python loader (a tenth of a
-# second per layer template, several times per change set), where CloudFormation reads a JSON
-# template as JSON. A body that is a JSON object is read with json; anything else goes to YAML.
+# second per layer template, several times per change set). A template is JSON or YAML
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/template-formats.html): a body
+# that is a JSON object is read with json, anything else goes to YAML, as moto does.
 class _JsonFirstYaml:
     """The yaml module as moto's CloudFormation modules see it, but load reads JSON as JSON."""
 
@@ -107,7 +108,9 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
     for other in [i for i, c in self.change_sets.items() if c.stack_id == stack.stack_id]:
         del self.change_sets[other]
     stack.template_dict, stack.parameters = change_set.template_dict, change_set.parameters
-    if change_set.change_set_type != "CREATE":  # Gap: DescribeStacks had no LastUpdatedTime (make status shows it)
+    # Gap: DescribeStacks had no LastUpdatedTime (make status shows it), which AWS returns once a
+    # stack "has been updated at least once": https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html
+    if change_set.change_set_type != "CREATE":
         stack.last_updated_time = utcnow()
     stack.description = stack.template_dict.get("Description")
     stack.output_map = stack._create_output_map()
@@ -192,7 +195,6 @@ _create_change_set = responses.CloudFormationResponse.create_change_set
 
 
 def _create_change_set_keeping_rollback_configuration(self):
-    _refuse_failed_rules(self)
     result = _create_change_set(self)
     change_set = self.cloudformation_backend.change_sets[result.result["Id"]]
     change_set.rollback_configuration = self._get_param("RollbackConfiguration")
@@ -218,20 +220,30 @@ moto_utils.create_loader = _create_loader_with_our_models
 
 
 # Gap: the template's Rules section is ignored. CloudFormation checks it before anything changes, in
-# CreateChangeSet too: a rule whose RuleCondition holds and one of whose assertions is false refuses
-# the request with a ValidationError carrying the AssertDescription.
+# CreateChangeSet too: where a rule whose RuleCondition holds has a false assertion, it neither
+# creates nor updates the stack and shows the AssertDescription.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
+# The emulator refuses the request itself, with a ValidationError carrying that description, and
+# creates nothing, not even a stack to review: its choice of shape, which the page leaves open.
 # The rule functions the layers use are evaluated (Ref of a parameter, Fn::Equals, Fn::Not,
-# Fn::And, Fn::Or); any other makes the emulator refuse with a message that says so.
-def _refuse_failed_rules(response) -> None:
-    body = response._get_param("TemplateBody")
-    if not body:
-        return
-    template = _JsonFirstYaml.load(body, yaml.SafeLoader)
-    rules = (template or {}).get("Rules") or {}
+# Fn::And, Fn::Or); any other makes the emulator refuse with a message that says so. Checked in the
+# backend, on the template and parameter values moto resolved (UsePreviousTemplate, UsePreviousValue,
+# TemplateURL), read as moto reads templates.
+_backend_create_change_set = cfn_models.CloudFormationBackend.create_change_set
+
+
+def _create_change_set_unless_a_rule_fails(self, stack_name, change_set_name, template, parameters, *args, **kwargs):
+    _refuse_failed_rules(cfn_models.Stack.parse_template(template) or {}, parameters)
+    return _backend_create_change_set(self, stack_name, change_set_name, template, parameters, *args, **kwargs)
+
+
+cfn_models.CloudFormationBackend.create_change_set = _create_change_set_unless_a_rule_fails
+
+
+def _refuse_failed_rules(template: dict, given: dict) -> None:
+    rules = template.get("Rules") or {}
     if not rules:
         return
-    given = {p["ParameterKey"]: p.get("ParameterValue") for p in response._get_param("Parameters", [])}
     defaults = {name: str(spec.get("Default")) for name, spec in template.get("Parameters", {}).items() if "Default" in spec}
     values = defaults | given
     for name, rule in rules.items():
@@ -730,8 +742,10 @@ elbv2_models.FakeLoadBalancer.get_cfn_attribute = _load_balancer_attribute_full
 
 # Gap: a listener, a listener rule or a security-group ingress rule that a stack removes (its
 # Condition turned false: DeploymentStrategy back to ROLLING) or deletes stays in the emulator:
-# moto's models have no delete. Delete them through the backends, as AWS does; one already gone
-# with its load balancer or its group is no error.
+# moto's models have no delete. CloudFormation re-evaluates the conditions at each update and
+# deletes the resources whose condition is now false, and a stack's deletion deletes its resources:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html
+# Delete them through the backends; one already gone with its load balancer or its group is no error.
 def _deleted_quietly(delete):
     def quietly(self, account_id, region_name):
         with contextlib.suppress(

@@ -750,6 +750,25 @@ def test_a_template_rule_that_fails_refuses_the_change_set_as_cloudformation_doe
     assert aws.cloudformation.list_stacks()["StackSummaries"] == []  # nothing was created, not even a stack to review
     # A rule whose condition does not hold checks nothing: rolling needs neither.
     assert change_set(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED)["Status"] == "CREATE_COMPLETE"
+    # The rules hold the template and values the stack would get: the previous template, and a
+    # previous value kept with UsePreviousValue (an empty TestListenerCidr, from a rolling alb).
+    deploy(aws, "alb", body("alb"), parameters("sandbox", "alb", TestListenerCidr="") | wired)
+    shifting = parameters("sandbox", "alb", DeploymentStrategy="BLUE_GREEN") | wired
+    with pytest.raises(ClientError) as refused:
+        aws.cloudformation.create_change_set(
+            StackName="alb",
+            ChangeSetName="previous",
+            ChangeSetType="UPDATE",
+            UsePreviousTemplate=True,
+            Parameters=[
+                {"ParameterKey": key, "UsePreviousValue": True}
+                if key == "TestListenerCidr"
+                else {"ParameterKey": key, "ParameterValue": value}
+                for key, value in shifting.items()
+            ],
+            Capabilities=["CAPABILITY_IAM"],
+        )
+    assert "TestListenerCidr must name the addresses" in refused.value.response["Error"]["Message"]
 
 
 def test_switching_back_to_rolling_removes_the_test_listener_its_rule_and_its_ingress(aws):
