@@ -1647,6 +1647,15 @@ def test_a_lock_freed_between_the_take_and_the_read_says_run_again_not_wait(aws)
     assert "make unlock" not in aws.err  # nothing to free
 
 
+def test_a_lock_another_run_is_taking_at_this_moment_says_so_and_run_again(aws):
+    # TooManyUpdates: the other run's PutParameter is under way and has not landed; no holder to name yet.
+    aws.ssm.add_client_error("put_parameter", "TooManyUpdates", "There are concurrent updates for a resource.", 400)
+    for _ in range(2):  # is it our own retried take? whose, then: nobody's yet
+        aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
+    assert aws.err.splitlines()[0] == f"error: another run is taking {ENV}'s lock at this moment; nothing was done: run this again"
+
+
 def test_reading_commands_take_no_lock(aws):
     aws.deployed("cert-dns")
     assert aws.run("status", "--stack", "cert-dns", locking=True) == 0, aws.err

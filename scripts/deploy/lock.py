@@ -40,9 +40,11 @@ class EnvironmentLock:
                 Description=f"held by scripts/deploy while a run changes {self.env}",
             )
         except ClientError as error:
-            # TooManyUpdates: another run's PutParameter on the same name is under way (the API
-            # reference's errors); whoever it was, the lock is not ours to take now.
-            if error.response["Error"].get("Code") not in ("ParameterAlreadyExists", "TooManyUpdates"):
+            # TooManyUpdates: another run's PutParameter on the same name is under way; whoever it
+            # was, the lock is not ours to take now.
+            # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html
+            code = error.response["Error"].get("Code")
+            if code not in ("ParameterAlreadyExists", "TooManyUpdates"):
                 raise
             # botocore retries a PutParameter whose answer timed out: the first attempt may have
             # taken the lock, and the retry then finds it. Holding our own value, it is ours.
@@ -50,6 +52,8 @@ class EnvironmentLock:
                 return
             self.value = None
             holder = self.holder()
+            if holder is None and code == "TooManyUpdates":  # the other run's take has not landed yet
+                raise Failure(f"error: another run is taking {self.env}'s lock at this moment; nothing was done: run this again") from None
             if holder is None:  # freed between our attempt and the read: that run just finished
                 raise Failure(
                     f"error: {self.env} was being changed by another run, which finished just now; nothing was done: run this again"
