@@ -1149,6 +1149,28 @@ def test_a_wait_on_a_service_update_already_running_allows_for_the_waits_its_par
     assert waits == [int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"])]
 
 
+def test_a_running_update_the_stack_states_old_values_for_is_waited_for_as_long_as_the_configured_release(aws, monkeypatch):
+    """Whether DescribeStacks shows a running update's new values is not documented: the wait takes
+    the longer of what the stack states (rolling, here) and what the layer's parameters give."""
+    waits = []
+    wait_minutes = deploy.Deployer.wait_minutes
+    monkeypatch.setattr(
+        deploy.Deployer, "wait_minutes", lambda self, stack, extra=0: waits.append(extra) or wait_minutes(self, stack, extra)
+    )
+    values = configuration(ENV, "service")["Parameters"]
+    rolling = [{"ParameterKey": k, "ParameterValue": "ROLLING" if k == "DeploymentStrategy" else v} for k, v in values.items()]
+    aws.cf.add_response(
+        "describe_stacks",
+        {"Stacks": [described("service", status="UPDATE_IN_PROGRESS")["Stacks"][0] | {"Parameters": rolling}]},
+        {"StackName": stack("service")},
+    )
+    aws.poll("service", stack_id("service"), described("service"), event("service", stack("service"), "UPDATE_COMPLETE", 60))
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    assert deployer.wait_for_stack(stack("service"), token=None, configured=values)["StackStatus"] == "UPDATE_COMPLETE"
+    assert values["DeploymentStrategy"] == "BLUE_GREEN"
+    assert waits == [int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"])]
+
+
 def test_a_release_written_by_another_run_meanwhile_is_kept(aws):
     # Two deploys record at once: ours lands as version 3, not 2, so version 2 (theirs) is merged back.
     service_update(aws, "v2", [release("v1")], conflict=1)

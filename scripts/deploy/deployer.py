@@ -272,7 +272,7 @@ class Deployer:
                 return True
             if status.endswith("_IN_PROGRESS"):
                 self.say(f"{layer.stack} is {status}: waiting for it to settle")
-                self.wait_for_stack(layer.stack, token=None)
+                self.wait_for_stack(layer.stack, token=None, configured=layer.parameters)
             elif status == "ROLLBACK_COMPLETE" and recreate:
                 self.say(f"{layer.stack} is ROLLBACK_COMPLETE: deleting it to create it again (--recreate)")
                 self.delete(layer.stack)
@@ -546,17 +546,20 @@ class Deployer:
         return [e["LogicalResourceId"] for e in failed]
 
     # --- waiting ----------------------------------------------------------------------------
-    def wait_for_stack(self, stack, token, started=None, stack_id=None, given=None):
+    def wait_for_stack(self, stack, token, started=None, stack_id=None, given=None, configured=None):
         """Poll DescribeStacks and DescribeStackEvents until the stack leaves *_IN_PROGRESS, for at
         most the layer's bound plus the waits of a release that shifts traffic, by the operation's
-        parameter values (`given`; by default, the ones the stack states, a running update's too).
+        parameter values (`given`). For an operation this run did not start: the longer of the
+        waits the stack states and those of `configured` (the layer's parameters in output/), as
+        AWS does not document whether DescribeStacks shows a running update's new values.
 
         A final status counts once an event of this operation was seen (its ClientRequestToken, or
         a time after the start), or from the third poll on: a stale read never ends the wait."""
         started, seen, self.events = started or self.now(), set(), []
         found = self.describe(stack)
         stack_id = stack_id or (found["StackId"] if found else stack)
-        minutes = self.wait_minutes(stack, stated_release_wait_minutes(parameter_values(found or {}) if given is None else given))
+        candidates = [given] if given is not None else [parameter_values(found or {}), configured or {}]
+        minutes = self.wait_minutes(stack, max(map(stated_release_wait_minutes, candidates)))
         try:
             for polls in self.polls(minutes * 60):
                 try:
