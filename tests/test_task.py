@@ -623,7 +623,7 @@ def real_aws_shapes(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL")
 
 
-def release_in_progress(aws, hook_status="AWAITING_ACTION", target_type="PAUSE"):
+def release_in_progress(aws, hook_status="AWAITING_ACTION", target_type="PAUSE", timeout_action="ROLLBACK"):
     """ListServiceDeployments and DescribeServiceDeployments of a release whose hook is in `hook_status`
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentLifecycleHookDetail.html)."""
     aws.service_stack()
@@ -636,7 +636,7 @@ def release_in_progress(aws, hook_status="AWAITING_ACTION", target_type="PAUSE")
         "targetType": target_type,
         "status": hook_status,
         "expiresAt": NOW + timedelta(minutes=30),
-        "timeoutAction": "ROLLBACK",
+        "timeoutAction": timeout_action,
     }
     deployment = {
         "serviceDeploymentArn": DEPLOYMENT,
@@ -649,13 +649,19 @@ def release_in_progress(aws, hook_status="AWAITING_ACTION", target_type="PAUSE")
     )
 
 
-@pytest.mark.parametrize("action", ["CONTINUE", "ROLLBACK"])
-def test_continue_sends_the_action_for_the_paused_hook_of_the_release(aws, real_aws_shapes, action):
-    release_in_progress(aws)
+@pytest.mark.parametrize(
+    ("action", "timeout_action", "then"),
+    [("CONTINUE", "ROLLBACK", "rolls it back"), ("ROLLBACK", "CONTINUE", "moves production traffic to it")],
+)
+def test_continue_sends_the_action_for_the_paused_hook_of_the_release(aws, real_aws_shapes, action, timeout_action, then):
+    release_in_progress(aws, timeout_action=timeout_action)
     expected = {"serviceDeploymentArn": DEPLOYMENT, "hookId": HOOK, "action": action}
     aws.ecs.add_response("continue_service_deployment", {"serviceDeploymentArn": DEPLOYMENT}, expected)
     assert aws.run("continue", "--action", action, "--yes") == 0, aws.err
-    assert f"{SERVICE}: release (service revision 4418871437372946) paused for tests, until 2025-11-25 12:30:00 UTC" in aws.out
+    assert (
+        f"{SERVICE}: release (service revision 4418871437372946) paused for tests, until 2025-11-25 12:30:00 UTC; then ECS {then}"
+        in aws.out
+    )
     assert f"{SERVICE}: {action} sent" in aws.out
 
 

@@ -460,7 +460,10 @@ class Commands:
         revision = deployment.get("targetServiceRevision", {}).get("arn", deployment["serviceDeploymentArn"]).rsplit("/", 1)[-1]
         expires = f"{hook['expiresAt']:%Y-%m-%d %H:%M:%S %Z}" if hook.get("expiresAt") else "its timeout"
         what = "move production traffic to it" if action == "CONTINUE" else "roll it back to the running tasks"
-        deployer.say(f"{names['service']}: release (service revision {revision}) paused for tests, until {expires}; then ECS rolls it back")
+        # What ECS does when the pause times out: ROLLBACK unless the hook says CONTINUE.
+        # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentLifecycleHookTimeoutConfiguration.html
+        then = "moves production traffic to it" if hook.get("timeoutAction") == "CONTINUE" else "rolls it back"
+        deployer.say(f"{names['service']}: release (service revision {revision}) paused for tests, until {expires}; then ECS {then}")
         deployer.confirm(
             f"{action}: {what}? [y/N] ", "nothing was sent; the release stays paused; to send it without asking, rerun with YES=1 (--yes)"
         )
