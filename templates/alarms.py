@@ -6,8 +6,7 @@ from troposphere import Sub, Template
 from troposphere.cloudwatch import Alarm, MetricDataQuery, MetricDimension
 
 from templates import inputs
-from templates.common import add_outputs, add_shifts_traffic, new_template
-from templates.release_alarms import metric_query, target_groups
+from templates.common import add_outputs, add_shifts_traffic, metric_query, new_template, target_groups
 
 INSIGHTS = "ECS/ContainerInsights"  # task counts need Container Insights on the cluster (README)
 

@@ -2,7 +2,8 @@
 
 from awacs import kms
 from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from troposphere import Equals, Not, Output, Parameter, Sub, Template
+from troposphere import Equals, If, Not, Output, Parameter, Sub, Template
+from troposphere.cloudwatch import Metric, MetricDataQuery, MetricDimension, MetricStat
 from troposphere.kms import Key
 from troposphere.logs import LogGroup
 
@@ -124,4 +125,34 @@ def add_encrypted_log_group(t: Template, name: str, retention: Parameter) -> Log
     key = add_key(t, "LogKey", Sub(f"Encrypts the {name} log group"), logs_use, **RETAIN)
     return t.add_resource(
         LogGroup("LogGroup", LogGroupName=Sub(name), RetentionInDays=retention.ref(), KmsKeyId=key.get_att("Arn"), **RETAIN)
+    )
+
+
+# --- metric math of the alarms, shared by the release-alarms and alarms layers -------------------
+def metric_query(query_id, namespace, metric, dimensions, period, stat="Average", returned=False, label=None) -> MetricDataQuery:
+    """One metric of an alarm's metric math; returned=True for the one the alarm watches."""
+    metric_stat = MetricStat(Metric=Metric(Namespace=namespace, MetricName=metric, Dimensions=dimensions), Period=period, Stat=stat)
+    return MetricDataQuery(Id=query_id, MetricStat=metric_stat, ReturnData=returned, **({"Label": label} if label else {}))
+
+
+BOTH_TARGET_GROUPS = "FILL(primary, 0) + FILL(alternate, 0)"
+
+
+def target_groups(p, metric, statistic, what) -> If:
+    """`metric` of the target groups that serve: both, summed, when releases shift traffic (the
+    layer's SHIFTS_TRAFFIC condition); the primary one alone under ROLLING."""
+
+    def query(query_id, full_name, returned):
+        dimensions = [
+            MetricDimension(Name="LoadBalancer", Value=p["LoadBalancerFullName"].ref()),
+            MetricDimension(Name="TargetGroup", Value=p[full_name].ref()),
+        ]
+        label = f"{what} in the primary target group" if returned else None
+        return metric_query(query_id, "AWS/ApplicationELB", metric, dimensions, p["AlarmPeriodSeconds"].ref(), statistic, returned, label)
+
+    both = MetricDataQuery(Id="total", Label=f"{what} in both target groups", Expression=BOTH_TARGET_GROUPS, ReturnData=True)
+    return If(
+        SHIFTS_TRAFFIC,
+        [query("primary", "TargetGroupFullName", False), query("alternate", "AlternateTargetGroupFullName", False), both],
+        [query("primary", "TargetGroupFullName", True)],
     )

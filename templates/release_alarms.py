@@ -4,12 +4,12 @@ deployer gives them to CloudFormation as rollback triggers of the service stack.
 
 from awacs import kms
 from awacs.aws import Allow, Principal, Statement
-from troposphere import Equals, If, Join, Not, Select, Split, Sub, Template
-from troposphere.cloudwatch import Alarm, Metric, MetricDataQuery, MetricDimension, MetricStat
+from troposphere import Equals, Join, Not, Select, Split, Sub, Template
+from troposphere.cloudwatch import Alarm, MetricDimension
 from troposphere.sns import SubscriptionResource, Topic
 
 from templates import inputs
-from templates.common import SHIFTS_TRAFFIC, add_key, add_outputs, add_shifts_traffic, new_template
+from templates.common import add_key, add_outputs, add_shifts_traffic, new_template, target_groups
 
 MOST_ALERT_EMAILS = inputs.INPUTS["AlertEmails"].items[1]
 
@@ -125,32 +125,3 @@ def add_alert_topic(t, p):
             )
         )
     return topic
-
-
-def metric_query(query_id, namespace, metric, dimensions, period, stat="Average", returned=False, label=None) -> MetricDataQuery:
-    """One metric of an alarm's metric math; returned=True for the one the alarm watches."""
-    metric_stat = MetricStat(Metric=Metric(Namespace=namespace, MetricName=metric, Dimensions=dimensions), Period=period, Stat=stat)
-    return MetricDataQuery(Id=query_id, MetricStat=metric_stat, ReturnData=returned, **({"Label": label} if label else {}))
-
-
-BOTH_TARGET_GROUPS = "FILL(primary, 0) + FILL(alternate, 0)"
-
-
-def target_groups(p, metric, statistic, what) -> If:
-    """`metric` of the target groups that serve: both, summed, when releases shift traffic (the
-    layer's SHIFTS_TRAFFIC condition); the primary one alone under ROLLING."""
-
-    def query(query_id, full_name, returned):
-        dimensions = [
-            MetricDimension(Name="LoadBalancer", Value=p["LoadBalancerFullName"].ref()),
-            MetricDimension(Name="TargetGroup", Value=p[full_name].ref()),
-        ]
-        label = f"{what} in the primary target group" if returned else None
-        return metric_query(query_id, "AWS/ApplicationELB", metric, dimensions, p["AlarmPeriodSeconds"].ref(), statistic, returned, label)
-
-    both = MetricDataQuery(Id="total", Label=f"{what} in both target groups", Expression=BOTH_TARGET_GROUPS, ReturnData=True)
-    return If(
-        SHIFTS_TRAFFIC,
-        [query("primary", "TargetGroupFullName", False), query("alternate", "AlternateTargetGroupFullName", False), both],
-        [query("primary", "TargetGroupFullName", True)],
-    )
