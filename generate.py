@@ -70,11 +70,12 @@ def main(argv=None) -> int:
         if kept_changed:
             changed.append(kept_path)
         for path in changed:
-            print(f"stale: {path} differs from what generation produces", file=sys.stderr)
+            print(f"stale: {relative(path)} differs from what generation produces", file=sys.stderr)
         for path in stale:
-            print(f"stale: {path} is produced by no layer or environment", file=sys.stderr)
+            print(f"stale: {relative(path)} is produced by no layer or environment", file=sys.stderr)
         if changed or stale:
-            print("run `make templates` and commit output/", file=sys.stderr)
+            also = f" and {relative(kept_path)}" if kept_changed else ""
+            print(f"run `make templates` and commit output/{also}", file=sys.stderr)
             return 1
         problems = [] if args.no_lint else lint(layer_templates, {})
         for line in problems:

@@ -737,6 +737,7 @@ def test_generation_writes_the_derived_actions_and_check_reports_them_stale_writ
     checked = generate_main("--check", "--no-lint")
     assert checked.returncode == 1
     assert f"stale: {kept} differs from what generation produces" in checked.stderr
+    assert f"run `make templates` and commit output/ and {kept}" in checked.stderr
     assert kept.read_text() == stale
     written = generate_main("--no-lint", "--output-dir", tmp_path / "out")
     assert written.returncode == 0, written.stderr
