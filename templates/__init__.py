@@ -62,7 +62,8 @@ ROLLBACK_TRIGGERS = {"service": ("release-alarms", "RollbackAlarmArns", "Rollbac
 WAIT_MINUTES = {"cert-dns": 45, "service": 60}
 DEFAULT_WAIT_MINUTES = 30
 TASK_WAIT_MINUTES = 30  # make task's wait for a one-off task (migrations) to stop, unless MAX_WAIT= says otherwise
-# CloudFormation computes a change set in seconds; past this something is wrong, and waiting on is the user's call.
+# A change set usually takes seconds to compute (our experience, not a documented bound); past this
+# something is wrong, and waiting on is the user's call.
 CHANGE_SET_WAIT_MINUTES = 10
 
 # Resources that hold state or a name other things point at: the stack policy forbids

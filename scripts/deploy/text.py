@@ -258,6 +258,10 @@ def drift_report(stack, status, drifts) -> list[str]:
 # Where a release moves a listener rule: the weights of its forward action's target groups, and
 # nothing else (a changed condition, priority or action type is someone's change).
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html
+# A difference's PropertyPath is "the fully-qualified path to the resource property"
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_PropertyDifference.html);
+# its slash-separated form below is not documented further. A path of any other form is reported as
+# drift, never excused.
 MOVED_WEIGHT = re.compile(r"/Actions/\d+/ForwardConfig/TargetGroups/\d+/Weight")
 
 
