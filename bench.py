@@ -194,6 +194,8 @@ def main():
         print(f"; and {unnamed} that name no stack (the environment's lock, the release history)")
     for name, (server, client) in costs.items():
         print(f"one request, {name}: server {server:.1f} ms, client {client:.1f} ms of CPU (mean of {REQUESTS})")
+    if not costs:
+        print("one request: not measured (no /proc to read the server's CPU from)")
 
     as_make_test = os.environ | {"PYTHONDONTWRITEBYTECODE": ""}  # the Makefile's test target lets pytest keep bytecode
     suite = [timed([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], ROOT, as_make_test) for _ in range(RUNS)]

@@ -194,14 +194,15 @@ def run_checks(
         results.append(Result.skip("ecs rollout", reason))
         results.append(Result.skip("targets healthy", reason))
         results.append(Result.skip("http redirects to https", "the test listener answers HTTPS only"))
-    if not test_listener_port and ecs is not None and emulator:
-        results.append(check_service(ecs, cluster, service, task_definition))
-        results.append(Result.skip("ecs rollout", f"{NO_CONTAINERS}, so no task starts and no rollout completes"))
-    elif not test_listener_port and ecs is not None:
-        results.append(check_rollout(ecs, cluster, service))
-    if not test_listener_port and elbv2 is not None:
-        no_targets = Result.skip("targets healthy", f"{NO_CONTAINERS}, so no target is registered to be healthy")
-        results.append(no_targets if emulator else check_targets(elbv2, target_group_arns))
+    elif emulator:
+        if ecs is not None:
+            results.append(check_service(ecs, cluster, service, task_definition))
+            results.append(Result.skip("ecs rollout", f"{NO_CONTAINERS}, so no task starts and no rollout completes"))
+        if elbv2 is not None:
+            results.append(Result.skip("targets healthy", f"{NO_CONTAINERS}, so no target is registered to be healthy"))
+    else:
+        results += [check_rollout(ecs, cluster, service)] if ecs is not None else []
+        results += [check_targets(elbv2, target_group_arns)] if elbv2 is not None else []
     checks = [
         *([] if test_listener_port else [(80, ["http redirects to https"], lambda: [check_redirect(endpoint, host)])]),
         (https, ["certificate valid for host", "https /health"], lambda: check_health(endpoint, host, port=https)),

@@ -8,7 +8,7 @@ import yaml
 from conftest import ROOT, generate_main
 
 from templates.inputs import INPUTS
-from templates.params import MOST_CI_RELEASE_MINUTES, check_value, load
+from templates.params import MOST_RELEASE_WAIT_MINUTES, check_value, load
 
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
 # What two environments may share only when a params file says why.
@@ -141,16 +141,16 @@ BAD = [
     ),
     (
         "pause past the CI deploy job",
-        with_parameters(DeploymentStrategy="BLUE_GREEN", BakeTimeMinutes=45, TestPauseMinutes=MOST_CI_RELEASE_MINUTES - 44),
-        f"parameters.TestPauseMinutes: with BLUE_GREEN a release waits up to {MOST_CI_RELEASE_MINUTES + 1} minutes "
-        f"(0 shifting traffic, 45 bake time, {MOST_CI_RELEASE_MINUTES - 44} pause for tests)",
-        f"allowed: waits that add up to at most {MOST_CI_RELEASE_MINUTES} minutes (what the GitHub Actions deploy job's",
+        with_parameters(DeploymentStrategy="BLUE_GREEN", BakeTimeMinutes=45, TestPauseMinutes=MOST_RELEASE_WAIT_MINUTES - 44),
+        f"parameters.TestPauseMinutes: with BLUE_GREEN a release waits up to {MOST_RELEASE_WAIT_MINUTES + 1} minutes "
+        f"(0 shifting traffic, 45 bake time, {MOST_RELEASE_WAIT_MINUTES - 44} pause for tests)",
+        f"allowed: waits that add up to at most {MOST_RELEASE_WAIT_MINUTES} minutes (what the GitHub Actions deploy job's",
     ),
     (
         "linear too long",
         with_parameters(DeploymentStrategy="LINEAR", LinearStepPercent=3, LinearStepBakeTimeMinutes=60, BakeTimeMinutes=60),
         "parameters.BakeTimeMinutes: with LINEAR a release waits up to 2040 minutes (1980 shifting traffic, 60 bake time, 0 pause",
-        f"at most {MOST_CI_RELEASE_MINUTES} minutes",
+        f"at most {MOST_RELEASE_WAIT_MINUTES} minutes",
     ),
     ("region", {**GOOD, "region": "xx-north-9"}, "region: 'xx-north-9'", "allowed: af-south-1"),
     (

@@ -319,12 +319,10 @@ class Deployer:
             raise
         with self.discarded_if_stopped(layer, {"ChangeSetName": name, "StackId": made["StackId"]}, exists):
             change_set = self.wait_for_change_set(layer.stack, name)
-        if change_set["Status"] == "FAILED":
-            if self.no_changes(layer, name, change_set.get("StatusReason")):
-                return None
-            self.delete_change_set(layer.stack, name)
-            raise Failure(f"error: change set {name} failed: {change_set.get('StatusReason')} (change set deleted)")
-        return change_set
+            failed = change_set["Status"] == "FAILED"
+            if failed and not self.no_changes(layer, name, change_set.get("StatusReason")):
+                raise Failure(f"error: change set {name} failed: {change_set.get('StatusReason')}")
+        return None if failed else change_set
 
     def no_changes(self, layer, name, reason) -> bool:
         """The one place an empty change set is recognised, deleted and reported."""
@@ -465,8 +463,9 @@ class Deployer:
     def discarded_if_stopped(self, layer, change_set, exists, keep=False):
         """Whatever stops the run inside, before the change set this run made executes (a refusal,
         an AWS error, a dead endpoint or Ctrl-C), deletes it and the empty stack a first create made
-        for it, saying so, or says what is left and how to delete it. Kept: a reviewed change set
-        (make execute), and one still computing past its bound (StillComputing says what to do)."""
+        for it, saying so, or says what may be left and how to delete it. Kept: a reviewed change set
+        (make execute), one make changeset has shown (leave), and one still computing past its bound
+        (StillComputing says what to do). One make changeset stopped before showing it is deleted."""
         try:
             yield
         except StillComputing:
@@ -493,11 +492,16 @@ class Deployer:
                     f"delete-stack --stack-name {layer.stack}",
                 )
             )
-        for what, delete, command in made:
+        for index, (what, delete, _) in enumerate(made):
             try:
                 delete()
-            except (*AWS_ERRORS, KeyboardInterrupt):
-                self.say(f"{layer.stack}: {what} could not be deleted and is left; delete it: aws cloudformation {command}")
+            except (*AWS_ERRORS, KeyboardInterrupt) as error:
+                # Ctrl-C (again) stops the clean-up: what is not deleted yet is named, not tried.
+                left = made[index:] if isinstance(error, KeyboardInterrupt) else made[index : index + 1]
+                for what, _, command in left:
+                    self.say(f"{layer.stack}: {what} may be left; delete it: aws cloudformation {command}")
+                if isinstance(error, KeyboardInterrupt):
+                    return
             else:
                 self.say(f"{layer.stack}: {what} deleted")
 

@@ -50,10 +50,14 @@ class EnvironmentLock:
             # taken the lock, and the retry then finds it. Holding our own value, it is ours.
             if self.held_value() == self.value:
                 return
-            self.value = None
+            taken, self.value = self.value, None
             holder = self.holder()
-            if holder is None and code == "TooManyUpdates":  # the other run's take has not landed yet
-                raise Failure(f"error: another run is taking {self.env}'s lock at this moment; nothing was done: run this again") from None
+            if holder is None and code == "TooManyUpdates":  # a take under way has not landed yet: whose, we cannot tell
+                raise Failure(
+                    f"error: {self.env}'s lock is being written at this moment (by another run, or by this run's own retried "
+                    f"request); nothing was done: run this again; if it then names this run ({json.loads(taken)['holder']}) as "
+                    f"the holder, free the lock: make unlock ENV={self.env}"
+                ) from None
             if holder is None:  # freed between our attempt and the read: that run just finished
                 raise Failure(
                     f"error: {self.env} was being changed by another run, which finished just now; nothing was done: run this again"
