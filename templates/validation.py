@@ -31,18 +31,18 @@ def cfn_lint(paths: list[Path], use_cache: bool = True) -> list[str]:
     pending = [p for p in paths if not (use_cache and (LINT_CACHE / lint_key(p)).exists())]
     if not pending:
         return []
-    # Imported before the workers fork, so that each of them starts with cfn-lint loaded.
-    import cfnlint.runner  # noqa: F401
-
+    # cfn-lint's rules load once, here (about half a second of CPU), and every worker forks with them.
+    runner = lint_runner(pending)
     groups = balanced(pending, min(len(pending), os.cpu_count() or 1))
     if len(groups) == 1:
-        found = [lint_group(groups[0])]
+        found = [lint_group(runner, groups[0])]
     else:
         # Ctrl-C reaches the whole process group: the workers ignore it and the parent alone stops.
+        # A forked worker gets the initializer's arguments as they are in memory, not pickled.
         with ProcessPoolExecutor(
-            len(groups), mp_context=multiprocessing.get_context("fork"), initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)
+            len(groups), mp_context=multiprocessing.get_context("fork"), initializer=start_worker, initargs=(runner,)
         ) as pool:
-            found = list(pool.map(lint_group, groups))
+            found = list(pool.map(lint_in_worker, groups))
     order = {str(path): index for index, path in enumerate(pending)}
     matches = sorted((match for group in found for match in group), key=lambda match: order.get(match[0], len(order)))
     problems = [line for _, line in matches]
@@ -65,14 +65,37 @@ def balanced(paths: list[Path], count: int) -> list[list[Path]]:
     return [sorted(group) for group in groups if group]
 
 
-def lint_group(paths: list[Path]) -> list[tuple[str, str]]:
-    """(file name, problem line) for paths. One runner for the group loads the rules once;
-    ConfigMixIn reads .cfnlintrc like the cfn-lint command does."""
+def lint_config(paths: list[Path]):
+    """cfn-lint's settings for paths: ConfigMixIn reads .cfnlintrc as the cfn-lint command does."""
     from cfnlint.config import ConfigMixIn
+
+    return ConfigMixIn(["--config-file", str(LINT_SETTINGS), "--template", *map(str, paths)])
+
+
+def lint_runner(paths: list[Path]):
+    """A cfn-lint Runner for paths, its rules loaded."""
     from cfnlint.runner import Runner
 
-    matches = Runner(ConfigMixIn(["--config-file", str(LINT_SETTINGS), "--template", *map(str, paths)])).run()
-    return [(str(m.filename), f"{m.filename}:{m.linenumber}:{m.columnnumber}: {m.rule.id} {m.message}") for m in matches]
+    return Runner(lint_config(paths))
+
+
+def lint_group(runner, paths: list[Path]) -> list[tuple[str, str]]:
+    """(file name, problem line) for paths, linted with runner's rules."""
+    runner.config = lint_config(paths)
+    return [(str(m.filename), f"{m.filename}:{m.linenumber}:{m.columnnumber}: {m.rule.id} {m.message}") for m in runner.run()]
+
+
+_worker_runner = None  # a lint worker's Runner, forked with the parent's rules
+
+
+def start_worker(runner) -> None:
+    global _worker_runner
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_runner = runner
+
+
+def lint_in_worker(paths: list[Path]) -> list[tuple[str, str]]:
+    return lint_group(_worker_runner, paths)
 
 
 def checkov(directory: Path) -> list[tuple[str, str, str, str]]:

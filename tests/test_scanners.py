@@ -1,5 +1,7 @@
 """cfn-lint (informational checks included) and checkov on the committed output/."""
 
+import os
+
 import pytest
 from conftest import ROOT
 
@@ -17,12 +19,21 @@ def test_cfn_lint_finds_nothing(output_scan):
     assert [problem for scanned in output_scan.values() for problem in scanned.problems] == []
 
 
-def test_cfn_lint_reports_a_real_problem(tmp_path):
-    broken = tmp_path / "broken.json"
-    text = (ROOT / "output" / "scaling.json").read_text().replace('"ecs:service:DesiredCount"', '"ecs:service:DesiredCont"')
-    broken.write_text(text)
-    problems = validation.cfn_lint([broken], use_cache=False)
-    assert any("E3030" in p or "DesiredCont" in p for p in problems), problems
+def test_cfn_lint_reports_a_real_problem_once_naming_its_file(tmp_path, monkeypatch):
+    """Two templates over two lint workers (the rules loaded once, before they fork): the broken
+    one's problem is reported by the worker that linted it, and by no other."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(validation, "LINT_CACHE", tmp_path / "cache")
+    broken, clean = tmp_path / "broken.json", tmp_path / "clean.json"
+    text = (ROOT / "output" / "scaling.json").read_text()
+    broken.write_text(text.replace('"ecs:service:DesiredCount"', '"ecs:service:DesiredCont"'))
+    clean.write_text(text)
+    problems = validation.cfn_lint([broken, clean])
+    assert any("E3030" in p and "DesiredCont" in p for p in problems), problems
+    assert all(p.startswith(f"{broken}:") for p in problems), problems
+    assert len(problems) == len(set(problems)), problems
+    cached = {path.name for path in (tmp_path / "cache").iterdir()}
+    assert cached == {validation.lint_key(clean)}  # the clean one is not linted again; the broken one is
 
 
 def test_checkov_fails_nothing_and_skips_only_the_explained_checks(output_scan):
