@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import EndpointConnectionError
 from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
 from conftest import ROOT, configuration, no_real_aws
@@ -181,6 +182,7 @@ def create_params(layer, kind, repair=False, **overrides):
     return {
         "StackName": stack(layer),
         "ChangeSetName": cs_name(layer),
+        "ClientToken": cs_name(layer),  # a retry of a request that landed is the same change set
         "ChangeSetType": kind,
         "TemplateBody": json.dumps(json.loads(template(layer)), separators=(",", ":"), sort_keys=True),
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())],
@@ -1323,18 +1325,104 @@ def test_an_empty_first_stack_that_cannot_be_deleted_is_named_not_the_change_set
     assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: {delete}" in aws.out
 
 
+def requests_of(aws, operation, *, raising=None):
+    """The parameters of each CloudFormation `operation` request the run makes, recorded before the
+    Stubber answers it; with raising, each such request raises it instead of being answered."""
+    made = []
+
+    def record(params, **_):
+        made.append(params)
+        if raising is not None:
+            raise raising
+
+    # provide-client-params comes before the Stubber's check of the request, which fails one it has no answer for.
+    aws.clients["cloudformation"].meta.events.register(f"provide-client-params.cloudformation.{operation}", record)
+    return made
+
+
 def test_ctrl_c_during_the_clean_up_names_what_may_be_left_and_tries_nothing_more(aws):
     aws.not_deployed("cert-dns")
     aws.change_set("cert-dns", "CREATE", CERT_CHANGES)  # declined (no terminal): the clean-up starts
+    requests_of(aws, "DeleteChangeSet", raising=KeyboardInterrupt)
+    stack_deletions = requests_of(aws, "DeleteStack")
+    assert aws.run("deploy", "--stack", "cert-dns") == 1
+    assert stack_deletions == []
+    assert f"change set {cs_name('cert-dns')} may be left; delete it: aws cloudformation delete-change-set" in aws.out
+    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: aws cloudformation delete-stack" in aws.out
+    assert "no terminal to ask on" in aws.err and "Traceback" not in aws.err
+
+
+def test_ctrl_c_while_create_change_set_is_answered_deletes_the_change_set_and_names_the_stack(aws):
+    """The request may have made the change set and, on a first create, its empty stack; with no
+    answer the stack's id is not known, so it is named, not deleted."""
+    aws.not_deployed("cert-dns")
+    aws.cf.add_response(
+        "create_change_set",
+        {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},
+        create_params("cert-dns", "CREATE"),
+    )
 
     def interrupted(**_):
         raise KeyboardInterrupt
 
-    aws.clients["cloudformation"].meta.events.register("before-parameter-build.cloudformation.DeleteChangeSet", interrupted)
-    assert aws.run("deploy", "--stack", "cert-dns") == 1  # no DeleteStack is stubbed: trying it would fail the test
-    assert f"change set {cs_name('cert-dns')} may be left; delete it: aws cloudformation delete-change-set" in aws.out
+    aws.clients["cloudformation"].meta.events.register("after-call.cloudformation.CreateChangeSet", interrupted)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    stack_deletions = requests_of(aws, "DeleteStack")
+    assert aws.run("deploy", "--stack", "cert-dns") == 130
+    assert stack_deletions == []
+    assert f"change set {cs_name('cert-dns')} deleted" in aws.out
     assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: aws cloudformation delete-stack" in aws.out
-    assert "no terminal to ask on" in aws.err and "Traceback" not in aws.err
+    assert "interrupted" in aws.err and "Traceback" not in aws.err
+
+
+@pytest.mark.parametrize(
+    "error, code, words",
+    [
+        (EndpointConnectionError(endpoint_url="https://cloudformation.us-east-1.amazonaws.com"), 1, "error: no answer"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+    ],
+    ids=["no answer", "ctrl-c"],
+)
+def test_an_execute_that_may_have_started_keeps_the_change_set_and_says_how_to_go_on(aws, error, code, words):
+    aws.deployed("cert-dns")
+    aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
+    requests_of(aws, "ExecuteChangeSet", raising=error)
+    deletions = requests_of(aws, "DeleteChangeSet")
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes") == code
+    assert deletions == []
+    assert f"{words} while asking CloudFormation to execute {cs_name('cert-dns')}" in aws.err and "; it may have started." in aws.err
+    assert (
+        f"make status STACK=cert-dns ENV={ENV}" in aws.err
+        and f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')}" in aws.err
+    )
+
+
+def test_a_refused_execute_deletes_the_change_set_and_puts_the_relaxed_policy_back(aws):
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(deploy.ALLOW_ALL_POLICY)})
+    aws.cf.add_client_error("execute_change_set", "InvalidChangeSetStatus", "the stack status is UPDATE_IN_PROGRESS", 400)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
+    aws.cf.add_response(
+        "set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(configuration(ENV, "alb")["StackPolicy"])}
+    )
+    assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 1
+    assert "InvalidChangeSetStatus" in aws.err
+    assert f"{stack('alb')}: change set {cs_name('alb')} deleted" in aws.out and f"{stack('alb')}: stack policy put back" in aws.out
+
+
+def test_a_relaxed_policy_that_cannot_be_put_back_is_named_with_the_command(aws):
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    aws.cf.add_client_error("set_stack_policy", "AccessDenied", "not authorized to perform cloudformation:SetStackPolicy", 403)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
+    aws.cf.add_client_error("set_stack_policy", "AccessDenied", "not authorized to perform cloudformation:SetStackPolicy", 403)
+    assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 1
+    assert f"change set {cs_name('alb')} deleted" in aws.out
+    assert f"{stack('alb')}: the stack policy is still relaxed (--allow-replace); restore it" in aws.out
+    assert f"aws cloudformation set-stack-policy --stack-name {stack('alb')}" in aws.out
 
 
 def test_a_failed_change_set_is_deleted_with_the_empty_first_stack_and_its_reason_kept(aws):
@@ -1356,7 +1444,7 @@ def test_a_failed_change_set_is_deleted_with_the_empty_first_stack_and_its_reaso
     )
 
 
-def test_ctrl_c_while_the_change_set_is_computed_deletes_it(aws):
+def test_ctrl_c_while_the_change_set_is_computed_tries_to_delete_it_and_names_it_when_refused(aws):
     aws.deployed("cert-dns")
     aws.cf.add_response(
         "create_change_set",
@@ -1368,13 +1456,15 @@ def test_ctrl_c_while_the_change_set_is_computed_deletes_it(aws):
         change_set("cert-dns", "CREATE_IN_PROGRESS"),
         {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")},
     )
-    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    # DeleteChangeSet's one documented error: the change set may be CREATE_IN_PROGRESS.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeleteChangeSet.html
+    aws.cf.add_client_error("delete_change_set", "InvalidChangeSetStatus", "the change set status is CREATE_IN_PROGRESS", 400)
 
     def interrupted(seconds):
         raise KeyboardInterrupt
 
     assert aws.run("deploy", "--stack", "cert-dns", sleep=interrupted) == 130
-    assert f"change set {cs_name('cert-dns')} deleted" in aws.out
+    assert f"change set {cs_name('cert-dns')} may be left; delete it: aws cloudformation delete-change-set" in aws.out
     assert "interrupted" in aws.err and "Traceback" not in aws.err
 
 
@@ -1548,6 +1638,23 @@ def test_a_change_set_that_is_never_computed_is_waited_for_ten_minutes_then_left
     assert f"stopped waiting for change set {cs_name('alb')} of {stack('alb')} after 10 minutes; it is still CREATE_IN_PROGRESS" in aws.err
     assert f"make execute STACK=alb ENV={ENV} CHANGESET={cs_name('alb')}" in aws.err
     assert "nothing was executed" in aws.err
+
+
+def test_a_first_create_still_computing_names_its_empty_stack_too(aws):
+    aws.not_deployed("cert-dns")
+    aws.cf.add_response(
+        "create_change_set",
+        {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},
+        create_params("cert-dns", "CREATE"),
+    )
+    for _ in range(7):
+        aws.cf.add_response(
+            "describe_change_set",
+            change_set("cert-dns", status="CREATE_IN_PROGRESS"),
+            {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")},
+        )
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes", clock=lambda: 100 * len(aws.sleeps)) == 1
+    assert f"empty (REVIEW_IN_PROGRESS): aws cloudformation delete-stack --stack-name {stack('cert-dns')}" in aws.err
 
 
 def test_max_wait_out_of_range_is_bad_input(aws):

@@ -20,9 +20,11 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
-# What a call to AWS may raise, besides Ctrl-C: an answer with an error, no answer (botocore's own
-# errors), or an answer botocore cannot read (ResponseParserError derives from neither).
-AWS_ERRORS = (BotoCoreError, ClientError, ResponseParserError)
+# What a call to AWS may raise, besides Ctrl-C: no answer (botocore's own errors) or one botocore
+# cannot read (ResponseParserError derives from neither), after which the request may have landed;
+# or an answer with an error (ClientError), after which it did not.
+NO_ANSWER = (BotoCoreError, ResponseParserError)
+AWS_ERRORS = (*NO_ANSWER, ClientError)
 
 # Every call: 5 s to connect, 20 s to read an answer, 5 attempts with botocore's standard retry
 # mode (throttling, 5xx, connection errors; backoff up to 1, 2, 4 and 8 s): an endpoint that refuses

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts import purge, zone
 from scripts.deploy import logs, text
-from scripts.deploy.aws import AWS_ERRORS, NO_STACK, AwsCalls, not_found
+from scripts.deploy.aws import AWS_ERRORS, NO_ANSWER, NO_STACK, AwsCalls, not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
@@ -38,8 +38,16 @@ POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
 MAX_TEMPLATE_BODY = 51_200
 
 
-class StillComputing(Failure):
-    """A change set still computed past CHANGE_SET_WAIT_MINUTES: left, with what to do with it."""
+class ChangeSetKept(Failure):
+    """Stops the run leaving the change set, and says what to do with it."""
+
+
+class StillComputing(ChangeSetKept):
+    """A change set still computed past CHANGE_SET_WAIT_MINUTES."""
+
+
+class ExecutionUnknown(ChangeSetKept):
+    """ExecuteChangeSet got no answer (no connection, an unreadable one, Ctrl-C): it may have started."""
 
 
 @dataclass(frozen=True)
@@ -300,10 +308,27 @@ class Deployer:
         if self.revision is None:
             self.revision = git_revision()
         name = f"{layer.stack}-{self.now():%Y%m%d%H%M%S}-{self.revision}{suffix}"
+        made = {"ChangeSetName": name}  # and its StackId, once CreateChangeSet answers
+        with self.discarded_if_stopped(layer, made, exists):
+            self.request_change_set(layer, name, parameters, exists, made)
+            if "StackId" not in made:
+                return None  # nothing to change: no_changes() said so
+            change_set = self.wait_for_change_set(layer.stack, name, exists)
+            failed = change_set["Status"] == "FAILED"
+            if failed and not self.no_changes(layer, name, change_set.get("StatusReason")):
+                raise Failure(f"error: change set {name} failed: {change_set.get('StatusReason')}")
+        return None if failed else change_set
+
+    def request_change_set(self, layer, name, parameters, exists, made):
+        """CreateChangeSet, its StackId into made. The change-set name is the request's ClientToken,
+        so that a retry (after a read timeout, say) of a request that did land is not refused as a
+        second change set of that name.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html"""
         try:
-            made = self.cf.create_change_set(
+            answer = self.cf.create_change_set(
                 StackName=layer.stack,
                 ChangeSetName=name,
+                ClientToken=name,
                 ChangeSetType="UPDATE" if exists else "CREATE",
                 TemplateBody=layer.template,
                 Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
@@ -314,15 +339,10 @@ class Deployer:
                 **self.role,
             )
         except ClientError as error:
-            if self.no_changes(layer, None, error.response["Error"].get("Message")):
-                return None
-            raise
-        with self.discarded_if_stopped(layer, {"ChangeSetName": name, "StackId": made["StackId"]}, exists):
-            change_set = self.wait_for_change_set(layer.stack, name)
-            failed = change_set["Status"] == "FAILED"
-            if failed and not self.no_changes(layer, name, change_set.get("StatusReason")):
-                raise Failure(f"error: change set {name} failed: {change_set.get('StatusReason')}")
-        return None if failed else change_set
+            if not self.no_changes(layer, None, error.response["Error"].get("Message")):
+                raise
+        else:
+            made["StackId"] = answer["StackId"]
 
     def no_changes(self, layer, name, reason) -> bool:
         """The one place an empty change set is recognised, deleted and reported."""
@@ -345,7 +365,7 @@ class Deployer:
                 self.sleep(delay)
             yield count
 
-    def wait_for_change_set(self, stack, name):
+    def wait_for_change_set(self, stack, name, exists=True):
         """The change set once CloudFormation has computed it; at most CHANGE_SET_WAIT_MINUTES."""
         for _ in self.polls(CHANGE_SET_WAIT_MINUTES * 60):
             change_set = self.cf.describe_change_set(StackName=stack, ChangeSetName=name)
@@ -358,6 +378,11 @@ class Deployer:
                 f"describe-change-set --stack-name {stack} --change-set-name {name}; execute it once it is ready: make execute "
                 f"STACK={stack.removeprefix(f'{templates.PROJECT}-{self.env}-')} ENV={self.env} CHANGESET={name}; or delete it: "
                 f"aws cloudformation delete-change-set --stack-name {stack} --change-set-name {name}"
+                + (
+                    ""
+                    if exists
+                    else f", then the stack it made, empty (REVIEW_IN_PROGRESS): aws cloudformation delete-stack --stack-name {stack}"
+                )
             )
         while change_set.get("NextToken"):
             more = self.cf.describe_change_set(StackName=stack, ChangeSetName=name, NextToken=change_set.pop("NextToken"))
@@ -373,18 +398,18 @@ class Deployer:
         (make execute) is left for another try; one this run made is deleted (discarded_if_stopped)."""
         name = change_set["ChangeSetName"]
         risky = text.stateful_changes(change_set)
+        given = parameter_values(change_set)
         left = "change set left for review" if reviewed else "nothing changed"
         with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
-            self.allow(layer, change_set, exists, risky, allow_replace, left)
-        given = parameter_values(change_set)
-        if risky and exists and layer.policy:
-            self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
-            self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
-            self.relaxed_policy = layer
-        if layer.name in templates.ROLLBACK_TRIGGERS:
-            self.say(*text.rollback_triggers(change_set))
-        started = self.now()
-        self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
+            self.allow(layer, change_set, exists, risky, allow_replace, left, given)
+            if risky and exists and layer.policy:
+                self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
+                self.relaxed_policy = layer  # before the call: one that gets no answer may have relaxed it
+                self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
+            if layer.name in templates.ROLLBACK_TRIGGERS:
+                self.say(*text.rollback_triggers(change_set))
+            started = self.now()
+            self.start_execution(layer, name)
         found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"), given)
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
@@ -396,7 +421,24 @@ class Deployer:
         changes = len(change_set.get("Changes", []))
         self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
 
-    def allow(self, layer, change_set, exists, risky, allow_replace, left):
+    def start_execution(self, layer, name):
+        """ExecuteChangeSet. Refused (an answer with an error), the change set did not run; with no
+        answer it may have, so it is kept and named. The change-set name is the request's
+        ClientRequestToken: botocore's retries of a request that did land are not a second execution.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
+        try:
+            self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
+        except (*NO_ANSWER, KeyboardInterrupt) as error:
+            interrupted = isinstance(error, KeyboardInterrupt)
+            why = "interrupted" if interrupted else "error: no answer"
+            raise ExecutionUnknown(
+                f"{why} while asking CloudFormation to execute {name}{'' if interrupted else f' ({error})'}; it may have started. "
+                f"make status STACK={layer.name} ENV={self.env} shows whether {layer.stack} is updating; if it is not: "
+                f"make execute STACK={layer.name} ENV={self.env} CHANGESET={name}{self.restore_hint()}",
+                130 if interrupted else 1,
+            ) from None
+
+    def allow(self, layer, change_set, exists, risky, allow_replace, left, given):
         """Raise Failure unless the change set may run: no unintended stateful replacement, no
         traffic sent back to an empty target group, and a yes (or --yes)."""
         if risky and not allow_replace:
@@ -408,7 +450,7 @@ class Deployer:
             self.refuse_moving_shifted_traffic(layer, change_set, left)
         if exists:  # what the DescribeStacks of this run says: no detection started, no call added
             self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
-        self.say(*text.test_pause(parameter_values(change_set), self.env))  # before the question: it asks for someone at hand
+        self.say(*text.test_pause(given, self.env))  # before the question: it asks for someone at hand
         self.confirm(
             f"execute {change_set['ChangeSetName']} on {layer.stack}? [y/N] ",
             f"{left}; to execute without asking, rerun with YES=1 (--yes)",
@@ -461,49 +503,61 @@ class Deployer:
 
     @contextlib.contextmanager
     def discarded_if_stopped(self, layer, change_set, exists, keep=False):
-        """Whatever stops the run inside, before the change set this run made executes (a refusal,
-        an AWS error, a dead endpoint or Ctrl-C), deletes it and the empty stack a first create made
-        for it, saying so, or says what may be left and how to delete it. Kept: a reviewed change set
-        (make execute), one make changeset has shown (leave), and one still computing past its bound
-        (StillComputing says what to do). One make changeset stopped before showing it is deleted."""
+        """Whatever stops the run inside (a refusal, an AWS error, a dead endpoint or Ctrl-C), from
+        CreateChangeSet to ExecuteChangeSet, deletes the change set this run made and the empty stack
+        a first create made for it, and puts back a stack policy this run relaxed, saying so, or says
+        what may be left and how to undo it. Kept: a reviewed change set (make execute), and one the
+        error message tells what to do with (ChangeSetKept). A refused CreateChangeSet made nothing."""
         try:
             yield
-        except StillComputing:
+        except ChangeSetKept:
             raise
-        except BaseException:
-            if not keep:
-                self.discard(layer, change_set, exists)
+        except BaseException as error:
+            refused = isinstance(error, ClientError) and error.operation_name == "CreateChangeSet"
+            self.undo(layer, [] if keep or refused else self.what_it_made(layer, change_set, exists))
             raise
 
-    def discard(self, layer, change_set, exists):
+    def what_it_made(self, layer, change_set, exists):
+        """(what deleting it says, how to delete it, what to say if it may be left) for the change set
+        and the empty first stack. Without a StackId, CreateChangeSet got no answer: whether it made
+        the stack is not known here, so the stack is named, not deleted."""
         name = change_set["ChangeSetName"]
         made = [
             (
-                f"change set {name}",
+                f"change set {name} deleted",
                 lambda: self.delete_change_set(layer.stack, name),
-                f"delete-change-set --stack-name {layer.stack} --change-set-name {name}",
+                f"change set {name} may be left; delete it: aws cloudformation delete-change-set --stack-name {layer.stack} --change-set-name {name}",
             )
         ]
         if not exists:
             made.append(
                 (
-                    f"stack {layer.stack}, empty (REVIEW_IN_PROGRESS)",
-                    lambda: self.cf.delete_stack(StackName=change_set["StackId"], **self.role),
-                    f"delete-stack --stack-name {layer.stack}",
+                    f"stack {layer.stack}, empty (REVIEW_IN_PROGRESS) deleted",
+                    (lambda: self.cf.delete_stack(StackName=change_set["StackId"], **self.role)) if "StackId" in change_set else None,
+                    f"stack {layer.stack}, empty (REVIEW_IN_PROGRESS) may be left; delete it: aws cloudformation delete-stack --stack-name {layer.stack}",
                 )
             )
-        for index, (what, delete, _) in enumerate(made):
+        return made
+
+    def undo(self, layer, made):
+        """Delete what made lists and put back a stack policy this run relaxed, saying each done or
+        naming it as possibly left with the command that undoes it. Ctrl-C (again) stops the clean-up:
+        what is not undone yet is named, not tried."""
+        if self.relaxed_policy is layer:
+            made = [*made, ("stack policy put back", lambda: self.restore_policy(layer), self.restore_hint().strip())]
+        for index, (done, action, left) in enumerate(made):
             try:
-                delete()
+                if action is None:
+                    self.say(f"{layer.stack}: {left}")
+                    continue
+                action()
             except (*AWS_ERRORS, KeyboardInterrupt) as error:
-                # Ctrl-C (again) stops the clean-up: what is not deleted yet is named, not tried.
-                left = made[index:] if isinstance(error, KeyboardInterrupt) else made[index : index + 1]
-                for what, _, command in left:
-                    self.say(f"{layer.stack}: {what} may be left; delete it: aws cloudformation {command}")
+                for _, _, left in made[index:] if isinstance(error, KeyboardInterrupt) else [made[index]]:
+                    self.say(f"{layer.stack}: {left}")
                 if isinstance(error, KeyboardInterrupt):
                     return
             else:
-                self.say(f"{layer.stack}: {what} deleted")
+                self.say(f"{layer.stack}: {done}")
 
     def settle(self, layer, created):
         """A service stack just created stated its first task count; switch it at once to leaving
@@ -515,7 +569,7 @@ class Deployer:
         change_set = self.create_change_set(layer, given | {KEEP_RUNNING_COUNT: "true"}, exists=True, suffix="-settle")
         if change_set:
             name, started = change_set["ChangeSetName"], self.now()
-            self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
+            self.start_execution(layer, name)
             self.finish(layer, self.wait_for_stack(layer.stack, name, started))
 
     def protect(self, layer, found):
@@ -523,8 +577,11 @@ class Deployer:
             self.cf.update_termination_protection(StackName=layer.stack, EnableTerminationProtection=True)
             found["EnableTerminationProtection"] = True
         if layer.policy:
-            self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(layer.policy))
-            self.relaxed_policy = None
+            self.restore_policy(layer)
+
+    def restore_policy(self, layer):
+        self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(layer.policy))
+        self.relaxed_policy = None
 
     def finish(self, layer, found, outputs=True):
         status = found["StackStatus"]
@@ -657,7 +714,7 @@ class Deployer:
             if found and not leave and self.stack_tags(found) != layer.tags:
                 self.update_tags(layer, found)
             return
-        with self.discarded_if_stopped(layer, change_set, exists, keep=leave):
+        with self.discarded_if_stopped(layer, change_set, exists):  # make changeset keeps it once shown
             self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour))
         if leave:
             self.say(*text.left_for_review(change_set, layer))
