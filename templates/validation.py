@@ -42,7 +42,14 @@ def cfn_lint(paths: list[Path], use_cache: bool = True) -> list[str]:
         with ProcessPoolExecutor(
             len(groups), mp_context=multiprocessing.get_context("fork"), initializer=start_worker, initargs=(runner,)
         ) as pool:
-            found = list(pool.map(lint_in_worker, groups))
+            # A fork pool forks every worker at the first submit. Ctrl-C waits until they are forked:
+            # in a fork hook Python drops it, and in a worker not yet ignoring it, it breaks the pool.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                linting = [pool.submit(lint_in_worker, group) for group in groups]
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            found = [group.result() for group in linting]
     order = {str(path): index for index, path in enumerate(pending)}
     matches = sorted((match for group in found for match in group), key=lambda match: order.get(match[0], len(order)))
     problems = [line for _, line in matches]
@@ -90,7 +97,7 @@ _worker_runner = None  # a lint worker's Runner, forked with the parent's rules
 
 def start_worker(runner) -> None:
     global _worker_runner
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # it forked with SIGINT held back: a Ctrl-C pending is dropped
     _worker_runner = runner
 
 

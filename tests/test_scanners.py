@@ -20,8 +20,19 @@ def test_cfn_lint_finds_nothing(output_scan):
 
 
 def test_cfn_lint_reports_a_real_problem_once_naming_its_file(tmp_path, monkeypatch):
-    """Two templates over two lint workers (the rules loaded once, before they fork): the broken
-    one's problem is reported by the worker that linted it, and by no other."""
+    """Two templates over two lint workers, cfn-lint's rules loaded once, before they fork: the
+    broken one's problem is reported by the worker that linted it, and by no other."""
+    from cfnlint.runner.cli import Runner
+
+    loads = tmp_path / "rule-loads"  # a line per load of the rules, by whichever process loads them
+    load_rules = Runner._get_rules
+
+    def recorded(self):
+        with loads.open("a") as record:
+            record.write(f"{os.getpid()}\n")
+        load_rules(self)
+
+    monkeypatch.setattr(Runner, "_get_rules", recorded)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(validation, "LINT_CACHE", tmp_path / "cache")
     broken, clean = tmp_path / "broken.json", tmp_path / "clean.json"
@@ -32,6 +43,7 @@ def test_cfn_lint_reports_a_real_problem_once_naming_its_file(tmp_path, monkeypa
     assert any("E3030" in p and "DesiredCont" in p for p in problems), problems
     assert all(p.startswith(f"{broken}:") for p in problems), problems
     assert len(problems) == len(set(problems)), problems
+    assert loads.read_text() == f"{os.getpid()}\n"  # once, here
     cached = {path.name for path in (tmp_path / "cache").iterdir()}
     assert cached == {validation.lint_key(clean)}  # the clean one is not linted again; the broken one is
 
