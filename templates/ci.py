@@ -49,7 +49,10 @@ from templates import inputs
 from templates.common import (
     CI_DEPLOY_JOB_MINUTES,
     PROJECT,
+    READ_LOAD_BALANCING,
     ROLE_BOUNDARY,
+    TASK_REGISTRATION,
+    TRAFFIC_MOVES,
     actions,
     add_outputs,
     arn,
@@ -58,7 +61,6 @@ from templates.common import (
     role_boundary_arn,
 )
 from templates.errors import ToolError
-from templates.service import READ_LOAD_BALANCING, TASK_REGISTRATION, TRAFFIC_MOVES
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"

@@ -92,6 +92,20 @@ def policy(*statements: Statement) -> PolicyDocument:
     return PolicyDocument(Version="2012-10-17", Statement=list(statements))
 
 
+# What ECS's infrastructure role does in a BLUE_GREEN, CANARY or LINEAR release (Elastic Load
+# Balancing actions): read the listeners, rules and target groups; register and deregister the new
+# tasks; move the rules' weights. The service layer's infrastructure role (templates/service.py) does
+# these and the ci layer's permissions boundary allows exactly these.
+READ_LOAD_BALANCING = Statement(
+    Sid="ReadLoadBalancing",
+    Effect=Allow,
+    Action=actions("elasticloadbalancing", "DescribeListeners", "DescribeRules", "DescribeTargetGroups", "DescribeTargetHealth"),
+    Resource=["*"],  # the Describe actions have no resource-level permissions
+)
+TASK_REGISTRATION = ("RegisterTargets", "DeregisterTargets")
+TRAFFIC_MOVES = ("ModifyListener", "ModifyRule")
+
+
 def skip_checkov(*checks) -> dict:
     """Resource metadata that skips checkov checks; each entry is (check id, reason)."""
     return {"checkov": {"skip": [{"id": check, "comment": reason} for check, reason in checks]}}

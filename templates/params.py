@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from templates import CHANGE_SET_WAIT_MINUTES, CI_DEPLOY_JOB_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order
-from templates.common import CI_JOB_STEPS_MINUTES
+from templates import CHANGE_SET_WAIT_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order
+from templates.common import CI_DEPLOY_JOB_MINUTES, CI_JOB_STEPS_MINUTES
 from templates.errors import ToolError
 from templates.inputs import FARGATE_MEMORY_BY_CPU, HTTP_PATH, INPUTS, TRAFFIC_SHIFTING, Input
 
@@ -444,15 +444,12 @@ def shifting_minutes(v: dict) -> int:
     return 0
 
 
-def deployment_wait_minutes(v: dict) -> int:
-    """Minutes a traffic-shifting deployment waits on purpose, as CloudFormation counts them:
-    shifting_minutes and the bake time."""
-    return shifting_minutes(v) + v["BakeTimeMinutes"] if v["DeploymentStrategy"] in TRAFFIC_SHIFTING else 0
-
-
 def release_wait_minutes(v: dict) -> int:
-    """deployment_wait_minutes and, at most, the pause for tests: how long a release may run on purpose."""
-    return deployment_wait_minutes(v) + v["TestPauseMinutes"] if v["DeploymentStrategy"] in TRAFFIC_SHIFTING else 0
+    """How long a traffic-shifting release may run on purpose: shifting_minutes, the bake time and,
+    at most, the pause for tests."""
+    if v["DeploymentStrategy"] not in TRAFFIC_SHIFTING:
+        return 0
+    return shifting_minutes(v) + v["BakeTimeMinutes"] + v["TestPauseMinutes"]
 
 
 def as_list(value) -> list:

@@ -36,7 +36,10 @@ from troposphere.iam import Policy, Role
 
 from templates import inputs
 from templates.common import (
+    READ_LOAD_BALANCING,
     SHIFTS_TRAFFIC,
+    TASK_REGISTRATION,
+    TRAFFIC_MOVES,
     actions,
     add_encrypted_log_group,
     add_outputs,
@@ -287,19 +290,6 @@ def create_task_definition(t, p, execution_role, task_role, log_group):
 
 
 PAUSES_FOR_TESTS = "PausesForTests"
-
-
-# What ECS's infrastructure role does in a BLUE_GREEN, CANARY or LINEAR release (Elastic Load
-# Balancing actions): read the listeners, rules and target groups; register and deregister the new
-# tasks; move the rules' weights. The ci layer's permissions boundary allows exactly these.
-READ_LOAD_BALANCING = Statement(
-    Sid="ReadLoadBalancing",
-    Effect=Allow,
-    Action=actions("elasticloadbalancing", "DescribeListeners", "DescribeRules", "DescribeTargetGroups", "DescribeTargetHealth"),
-    Resource=["*"],  # the Describe actions have no resource-level permissions
-)
-TASK_REGISTRATION = ("RegisterTargets", "DeregisterTargets")
-TRAFFIC_MOVES = ("ModifyListener", "ModifyRule")
 
 
 def create_infrastructure_role(t):
