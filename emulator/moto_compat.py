@@ -12,7 +12,9 @@ Modify (not Add or Remove) and every resource that refers to a modified one as M
 failed update is not rolled back (a failed create is); rollback
 triggers are kept but never watched, alarms never leave OK, e-mail subscriptions are never pending
 confirmation, a web ACL is associated with any ARN and deleted while associated, and an SNS topic
-whose properties change is replaced, losing the subscriptions other resources made;
+whose properties change is replaced, losing the subscriptions other resources made; a security group
+whose inline rules change is replaced too (AWS changes them in place: only GroupDescription, GroupName
+and VpcId are createOnlyProperties), and the replacement is refused once another group's rule names it;
 drift detection checks only log groups' retention and target groups' health check path and interval.
 
 Import this module before moto's CloudFormation parser collects its models: parsing.get_model_list()
@@ -769,9 +771,10 @@ def _delete_ingress(self, account_id, region_name):
 
 # Gap: moto deletes a security group that another group's rule still names; AWS refuses with
 # DependencyViolation. Refused here too, a stack's deletion deletes such a rule before its source
-# group, as CloudFormation does: moto's ResourceMap.delete tries a refused deletion again once the
-# others have gone.
+# group, as CloudFormation does (a resource that refers to another is deleted before it): moto's
+# ResourceMap.delete tries a refused deletion again once the others have gone.
 # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSecurityGroup.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-dependson.html
 _delete_security_group = ec2_security_groups.SecurityGroupBackend._delete_security_group
 
 

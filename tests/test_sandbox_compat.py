@@ -751,13 +751,14 @@ def test_a_template_rule_that_fails_refuses_the_change_set_as_cloudformation_doe
     # A rule whose condition does not hold checks nothing: rolling needs neither.
     assert change_set(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED)["Status"] == "CREATE_COMPLETE"
     # The rules hold the template and values the stack would get: the previous template, and a
-    # previous value kept with UsePreviousValue (an empty TestListenerCidr, from a rolling alb).
-    deploy(aws, "alb", body("alb"), parameters("sandbox", "alb", TestListenerCidr="") | wired)
+    # previous value kept with UsePreviousValue. An empty TestListenerCidr from a rolling alb is
+    # refused; a testers' CIDR kept the same way (not the template's empty default) passes.
     shifting = parameters("sandbox", "alb", DeploymentStrategy="BLUE_GREEN") | wired
-    with pytest.raises(ClientError) as refused:
+
+    def keeping_the_testers_cidr(name):
         aws.cloudformation.create_change_set(
             StackName="alb",
-            ChangeSetName="previous",
+            ChangeSetName=name,
             ChangeSetType="UPDATE",
             UsePreviousTemplate=True,
             Parameters=[
@@ -768,7 +769,14 @@ def test_a_template_rule_that_fails_refuses_the_change_set_as_cloudformation_doe
             ],
             Capabilities=["CAPABILITY_IAM"],
         )
+        return aws.cloudformation.describe_change_set(StackName="alb", ChangeSetName=name)
+
+    deploy(aws, "alb", body("alb"), parameters("sandbox", "alb", TestListenerCidr="") | wired)
+    with pytest.raises(ClientError) as refused:
+        keeping_the_testers_cidr("previous-empty")
     assert "TestListenerCidr must name the addresses" in refused.value.response["Error"]["Message"]
+    deploy(aws, "alb", body("alb"), parameters("sandbox", "alb", TestListenerCidr="203.0.113.0/24") | wired)
+    assert keeping_the_testers_cidr("previous-testers")["Status"] == "CREATE_COMPLETE"
 
 
 def test_switching_back_to_rolling_removes_the_test_listener_its_rule_and_its_ingress(aws):
