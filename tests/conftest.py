@@ -13,16 +13,27 @@ from templates import ROOT, generation
 from templates.params import load_all
 
 
-def pytest_configure(config):
-    gc.disable()  # until collection is done: see below
-
-
-def pytest_collection_finish(session):
-    """What collection imported (troposphere, boto3, cfn-lint, the test modules) lives as long as the
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session):
+    """What collection imports (troposphere, boto3, cfn-lint, the test modules) lives as long as the
     run: made with the cyclic collector paused and then frozen, it is no longer walked at every full
     collection (half a second of each worker's CPU). https://docs.python.org/3/library/gc.html#gc.freeze"""
-    gc.freeze()
-    gc.enable()
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    """What a session fixture makes (checkov's modules, a scan, boto3's service models) lives as long
+    as the run too: frozen once it is made."""
+    result = yield
+    if fixturedef.scope == "session":
+        gc.freeze()
+    return result
 
 
 @pytest.fixture(scope="session")
