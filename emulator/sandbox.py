@@ -17,6 +17,7 @@ Tests use the Sandbox class: `Sandbox(state_dir).start()`, `.seed()`, `.endpoint
 import argparse
 import contextlib
 import functools
+import gc
 import json
 import os
 import re
@@ -277,6 +278,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
 
     if port:  # a busy port fails here, at once, not after the imports nor silently in the server thread
         socket.create_server((HOST, port)).close()
+    gc.disable()  # until the server runs: what start-up makes lives as long as the server (see moto_compat._schemas)
     _share_region_lists()
     # moto loads some 2,700 default AMIs (each with a volume and a snapshot) into every EC2 backend
     # it creates, on every reset: half a second of each seed for images no layer uses.
@@ -290,6 +292,8 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # before the server thread starts: it inherits the mask
     server = ThreadedMotoServer(HOST, port, verbose=False)
     server.start()
+    gc.freeze()
+    gc.enable()
     host, bound_port = server.get_host_and_port()
     endpoint_file = state_dir / "endpoint"
     temporary = endpoint_file.with_suffix(".tmp")
