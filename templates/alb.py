@@ -38,7 +38,7 @@ from troposphere.s3 import (
 )
 
 from templates import inputs
-from templates.common import RETAIN, SHIFTS_TRAFFIC, add_outputs, add_shifting_rule, add_shifts_traffic, new_template, skip_checkov
+from templates.common import RETAIN, SHIFTS_TRAFFIC, add_outputs, add_shifting_rule, add_shifts_traffic, arn, new_template, skip_checkov
 
 # Regions opened before August 2022 deliver ALB access logs from their own Elastic Load
 # Balancing account; newer ones from the log-delivery service principal ("-" below).
@@ -245,7 +245,7 @@ def create_access_log_bucket(t, p):
             **RETAIN,
         )
     )
-    log_objects = Sub("arn:${AWS::Partition}:s3:::${AccessLogBucket}/AWSLogs/${AWS::AccountId}/*")
+    log_objects = arn("s3", "${AccessLogBucket}/AWSLogs/${AWS::AccountId}/*", region=False, account=False)
     principal = If(
         "LogsFromServicePrincipal",
         {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},

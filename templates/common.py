@@ -59,7 +59,7 @@ def add_shifting_rule(t: Template, strategy: Parameter, name: str, assertion, de
 
 def role_boundary_arn() -> Sub:
     """ARN of the ROLE_BOUNDARY managed policy in this account."""
-    return Sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/{ROLE_BOUNDARY}")
+    return arn("iam", f"policy/{ROLE_BOUNDARY}", region=False)
 
 
 def new_template(description: str) -> Template:
@@ -116,7 +116,7 @@ def add_key(t: Template, logical_id: str, description, user: Statement, **attrib
     administers = Statement(
         Sid="AccountAdministers",
         Effect=Allow,
-        Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
+        Principal=Principal("AWS", arn("iam", "root", region=False)),
         Action=[kms.Action("*")],
         Resource=["*"],
     )
@@ -127,7 +127,7 @@ def add_key(t: Template, logical_id: str, description, user: Statement, **attrib
 
 def add_encrypted_log_group(t: Template, name: str, retention: Parameter) -> LogGroup:
     """Log group `name` (a Fn::Sub string) and the KMS key that encrypts only it; both retained."""
-    log_group_arn = Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:" + name)
+    log_group_arn = arn("logs", "log-group:" + name)
     logs_use = Statement(
         Sid="LogsUseForThisLogGroup",
         Effect=Allow,

@@ -173,7 +173,7 @@ def assume_role_by_ecs_tasks():
 
 
 def create_execution_role(t, p, log_group):
-    repository_arn = Sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/${EcrRepositoryName}")
+    repository_arn = arn("ecr", "repository/${EcrRepositoryName}")
     return t.add_resource(
         Role(
             "ExecutionRole",

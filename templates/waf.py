@@ -20,7 +20,7 @@ from troposphere.wafv2 import (
 )
 
 from templates import inputs
-from templates.common import add_encrypted_log_group, add_outputs, new_template
+from templates.common import add_encrypted_log_group, add_outputs, arn, new_template
 
 # Evaluated in this order, after the rate limit; each is an AWS managed rule group.
 MANAGED_RULE_GROUPS = [
@@ -80,7 +80,7 @@ def build() -> Template:
         LoggingConfiguration(
             "WebAclLogging",
             ResourceArn=acl.get_att("Arn"),
-            LogDestinationConfigs=[Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${LogGroup}")],
+            LogDestinationConfigs=[arn("logs", "log-group:${LogGroup}")],
             RedactedFields=[
                 LoggingConfigurationFieldToMatch(SingleHeader=SingleHeader(Name="authorization")),
                 LoggingConfigurationFieldToMatch(SingleHeader=SingleHeader(Name="cookie")),
