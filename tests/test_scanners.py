@@ -1,5 +1,6 @@
 """cfn-lint (informational checks included) and checkov on the committed output/."""
 
+import gc
 import os
 
 import pytest
@@ -20,8 +21,9 @@ def test_cfn_lint_finds_nothing(output_scan):
 
 
 def test_cfn_lint_reports_a_real_problem_once_naming_its_file(tmp_path, monkeypatch):
-    """Two templates over two lint workers, cfn-lint's rules loaded once, before they fork: the
-    broken one's problem is reported by the worker that linted it, and by no other."""
+    """Two templates over two lint workers, cfn-lint's rules loaded once, before they fork, with the
+    cyclic collector paused and then frozen: the broken one's problem is reported by the worker that
+    linted it, and by no other; the collector runs again afterwards."""
     from cfnlint.runner.cli import Runner
 
     loads = tmp_path / "rule-loads"  # a line per load of the rules, by whichever process loads them
@@ -29,7 +31,7 @@ def test_cfn_lint_reports_a_real_problem_once_naming_its_file(tmp_path, monkeypa
 
     def recorded(self):
         with loads.open("a") as record:
-            record.write(f"{os.getpid()}\n")
+            record.write(f"{os.getpid()} collector {'on' if gc.isenabled() else 'paused'}\n")
         load_rules(self)
 
     monkeypatch.setattr(Runner, "_get_rules", recorded)
@@ -39,11 +41,13 @@ def test_cfn_lint_reports_a_real_problem_once_naming_its_file(tmp_path, monkeypa
     text = (ROOT / "output" / "scaling.json").read_text()
     broken.write_text(text.replace('"ecs:service:DesiredCount"', '"ecs:service:DesiredCont"'))
     clean.write_text(text)
+    frozen = gc.get_freeze_count()
     problems = validation.cfn_lint([broken, clean])
+    assert gc.isenabled() and gc.get_freeze_count() > frozen
     assert any("E3030" in p and "DesiredCont" in p for p in problems), problems
     assert all(p.startswith(f"{broken}:") for p in problems), problems
     assert len(problems) == len(set(problems)), problems
-    assert loads.read_text() == f"{os.getpid()}\n"  # once, here
+    assert loads.read_text() == f"{os.getpid()} collector paused\n"  # once, here
     cached = {path.name for path in (tmp_path / "cache").iterdir()}
     assert cached == {validation.lint_key(clean)}  # the clean one is not linted again; the broken one is
 
