@@ -26,16 +26,6 @@ def pytest_collection(session):
         gc.enable()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(fixturedef, request):
-    """What a session fixture makes (checkov's modules, a scan, boto3's service models) lives as long
-    as the run too: frozen once it is made."""
-    result = yield
-    if fixturedef.scope == "session":
-        gc.freeze()
-    return result
-
-
 @pytest.fixture(scope="session")
 def generated():
     """path (relative to the repo) -> content, as generation produces it from params/."""
