@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
 from conftest import ROOT, configuration, no_real_aws
@@ -1375,13 +1375,42 @@ def test_ctrl_c_while_create_change_set_is_answered_deletes_the_change_set_and_n
     assert "interrupted" in aws.err and "Traceback" not in aws.err
 
 
+def retried_throttling(operation):
+    """The error botocore raises when the last of its attempts is throttled: an earlier one may have
+    landed before its answer was lost (aws.may_have_landed)."""
+    return ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}, "ResponseMetadata": {"RetryAttempts": 4}}, operation)
+
+
+def test_an_error_answer_to_a_retried_create_change_set_is_cleaned_up_as_if_it_had_landed(aws):
+    aws.not_deployed("cert-dns")
+    requests_of(aws, "CreateChangeSet", raising=retried_throttling("CreateChangeSet"))
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    assert aws.run("deploy", "--stack", "cert-dns") == 1
+    assert "Throttling" in aws.err
+    assert f"change set {cs_name('cert-dns')} deleted" in aws.out
+    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: aws cloudformation delete-stack" in aws.out
+
+
+def test_missing_rollback_alarms_stop_the_run_before_a_change_set_is_asked_for(aws):
+    aws.deployed("alb")
+    alarms = described("release-alarms")
+    alarms["Stacks"][0]["Outputs"] = [o for o in alarms["Stacks"][0]["Outputs"] if o["OutputKey"] != "RollbackAlarmArns"]
+    aws.cf.add_response("describe_stacks", alarms, {"StackName": stack("release-alarms")})
+    aws.not_deployed("service")
+    deletions = requests_of(aws, "DeleteChangeSet")
+    assert aws.run("changeset", "--stack", "service") == 1
+    assert f"{stack('service')} needs the rollback alarms of release-alarms" in aws.err
+    assert deletions == [] and "may be left" not in aws.out
+
+
 @pytest.mark.parametrize(
     "error, code, words",
     [
         (EndpointConnectionError(endpoint_url="https://cloudformation.us-east-1.amazonaws.com"), 1, "error: no answer"),
         (KeyboardInterrupt(), 130, "interrupted"),
+        (retried_throttling("ExecuteChangeSet"), 1, "error: an error answer to a retry"),
     ],
-    ids=["no answer", "ctrl-c"],
+    ids=["no answer", "ctrl-c", "error after a retry"],
 )
 def test_an_execute_that_may_have_started_keeps_the_change_set_and_says_how_to_go_on(aws, error, code, words):
     aws.deployed("cert-dns")
@@ -1416,13 +1445,27 @@ def test_a_relaxed_policy_that_cannot_be_put_back_is_named_with_the_command(aws)
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", ALB_CHANGES)
-    aws.cf.add_client_error("set_stack_policy", "AccessDenied", "not authorized to perform cloudformation:SetStackPolicy", 403)
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(deploy.ALLOW_ALL_POLICY)})
+    aws.cf.add_client_error("execute_change_set", "InvalidChangeSetStatus", "the stack status is UPDATE_IN_PROGRESS", 400)
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
     aws.cf.add_client_error("set_stack_policy", "AccessDenied", "not authorized to perform cloudformation:SetStackPolicy", 403)
     assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 1
     assert f"change set {cs_name('alb')} deleted" in aws.out
     assert f"{stack('alb')}: the stack policy is still relaxed (--allow-replace); restore it" in aws.out
     assert f"aws cloudformation set-stack-policy --stack-name {stack('alb')}" in aws.out
+
+
+def test_a_refused_relaxing_of_the_policy_leaves_nothing_to_put_back(aws):
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    aws.cf.add_client_error("set_stack_policy", "AccessDenied", "not authorized to perform cloudformation:SetStackPolicy", 403)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
+    policy_writes = requests_of(aws, "SetStackPolicy")
+    assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 1
+    assert "AccessDenied" in aws.err and f"change set {cs_name('alb')} deleted" in aws.out
+    assert len(policy_writes) == 1  # the policy is as it was: nothing to put back
+    assert "put back" not in aws.out and "still relaxed" not in aws.out
 
 
 def test_a_failed_change_set_is_deleted_with_the_empty_first_stack_and_its_reason_kept(aws):
@@ -1633,8 +1676,10 @@ def test_a_change_set_that_is_never_computed_is_waited_for_ten_minutes_then_left
             change_set("alb", status="CREATE_IN_PROGRESS"),
             {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")},
         )
+    deletions = requests_of(aws, "DeleteChangeSet")
     code = aws.run("deploy", "--stack", "alb", "--yes", clock=lambda: 100 * len(aws.sleeps))
     assert code == 1, aws.err
+    assert deletions == []  # kept, for make execute
     assert f"stopped waiting for change set {cs_name('alb')} of {stack('alb')} after 10 minutes; it is still CREATE_IN_PROGRESS" in aws.err
     assert f"make execute STACK=alb ENV={ENV} CHANGESET={cs_name('alb')}" in aws.err
     assert "nothing was executed" in aws.err
@@ -1653,8 +1698,10 @@ def test_a_first_create_still_computing_names_its_empty_stack_too(aws):
             change_set("cert-dns", status="CREATE_IN_PROGRESS"),
             {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")},
         )
+    deletions = requests_of(aws, "DeleteChangeSet"), requests_of(aws, "DeleteStack")
     assert aws.run("deploy", "--stack", "cert-dns", "--yes", clock=lambda: 100 * len(aws.sleeps)) == 1
     assert f"empty (REVIEW_IN_PROGRESS): aws cloudformation delete-stack --stack-name {stack('cert-dns')}" in aws.err
+    assert deletions == ([], [])  # both kept, for make execute
 
 
 def test_max_wait_out_of_range_is_bad_input(aws):

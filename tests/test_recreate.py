@@ -2,7 +2,8 @@
 retained resources never block a new create once `make purge` freed them, purge deletes only what
 the environment's destroyed stacks created and retained, a failed first create rolls back to
 ROLLBACK_COMPLETE (nothing left behind, RECREATE=1 creates it again), and a change set that
-replaces a stateful resource is refused without ALLOW_REPLACE=1 and executed with it.
+replaces a stateful resource is refused without ALLOW_REPLACE=1 and executed with it; a refused
+execute of a new service's second change set deletes it.
 
 Each test seeds the sandbox first (tests/test_e2e_sandbox.py uses the same session sandbox)."""
 
@@ -190,6 +191,35 @@ def test_a_failed_first_create_rolls_back_and_is_created_again_with_recreate(san
     code, out, err = run("deploy", "--stack", "service", "--recreate", "--yes")
     assert code == 0, out + err
     assert f"{stack('service')}: CREATE_COMPLETE" in out
+
+
+def test_a_refused_execute_of_the_settling_change_set_deletes_it(sandbox, run, monkeypatch):
+    """A new service's second change set (the task count left to auto-scaling, Deployer.settle) is
+    this run's too: refused, it is deleted like the first one, not left behind."""
+    from scripts.deploy import aws
+
+    sandbox.seed()
+    for layer in ("cert-dns", "alb", "release-alarms"):
+        code, out, err = run("deploy", "--stack", layer, "--yes")
+        assert code == 0, out + err
+
+    def refuse_settling(params, **_):
+        if params["ChangeSetName"].endswith("-settle"):
+            raise ClientError({"Error": {"Code": "InvalidChangeSetStatus", "Message": "refused by the test"}}, "ExecuteChangeSet")
+
+    session = aws.botocore_session
+
+    def refusing_session():
+        core = session()
+        core.register("provide-client-params.cloudformation.ExecuteChangeSet", refuse_settling)
+        return core
+
+    monkeypatch.setattr(aws, "botocore_session", refusing_session)
+    code, out, err = run("deploy", "--stack", "service", "--yes")
+    assert code == 1 and "refused by the test" in err, out + err
+    settling = [line for line in out.splitlines() if "-settle deleted" in line]
+    assert len(settling) == 1 and settling[0].startswith(f"{stack('service')}: change set {stack('service')}-"), out
+    assert sandbox.client("cloudformation").list_change_sets(StackName=stack("service"))["Summaries"] == []
 
 
 def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox, run, tmp_path):

@@ -21,10 +21,20 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 # What a call to AWS may raise, besides Ctrl-C: no answer (botocore's own errors) or one botocore
-# cannot read (ResponseParserError derives from neither), after which the request may have landed;
-# or an answer with an error (ClientError), after which it did not.
+# cannot read (ResponseParserError derives from neither), or an answer with an error (ClientError).
 NO_ANSWER = (BotoCoreError, ResponseParserError)
 AWS_ERRORS = (*NO_ANSWER, ClientError)
+
+
+def may_have_landed(error: BaseException) -> bool:
+    """Whether the request that raised error may have been carried out all the same: it got no
+    answer, or an unreadable one, or its error answered a retry, whose earlier attempt may have
+    landed before its answer was lost. botocore counts the retries in ResponseMetadata's
+    RetryAttempts, on an error answer too: https://docs.aws.amazon.com/boto3/latest/guide/retries.html"""
+    if isinstance(error, ClientError):
+        return error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+    return isinstance(error, NO_ANSWER)
+
 
 # Every call: 5 s to connect, 20 s to read an answer, 5 attempts with botocore's standard retry
 # mode (throttling, 5xx, connection errors; backoff up to 1, 2, 4 and 8 s): an endpoint that refuses

@@ -4,12 +4,12 @@ them from."""
 import os
 import shlex
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 import templates
 from scripts import purge, verify, zone
 from scripts.deploy import drift, logs, tasks, text
-from scripts.deploy.aws import explain, not_found
+from scripts.deploy.aws import AWS_ERRORS, explain, not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
@@ -46,7 +46,7 @@ class Commands:
         """Execute the change set `make changeset` left, if it is still the one to execute."""
         deployer, layer, name = self.deployer, self.layers[0], self.args.changeset
         try:
-            change_set = deployer.wait_for_change_set(layer.stack, name)
+            change_set = deployer.wait_for_change_set(layer, name)
         except ClientError as error:
             if not_found(error):
                 raise Failure(
@@ -385,7 +385,7 @@ class Commands:
         except KeyboardInterrupt:
             lines = [f"interrupted: task {logs.task_id(arn)} keeps running.", *tasks.still_running(names["cluster"], arn, env)]
             raise Failure("\n".join(lines), 130) from None
-        except (BotoCoreError, ClientError) as error:  # AWS stopped answering: the task does not stop with it
+        except AWS_ERRORS as error:  # AWS stopped answering: the task does not stop with it
             lines = [
                 explain(error, env),
                 f"  task {logs.task_id(arn)} may still be running.",

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts import purge, zone
 from scripts.deploy import logs, text
-from scripts.deploy.aws import AWS_ERRORS, NO_ANSWER, NO_STACK, AwsCalls, not_found
+from scripts.deploy.aws import AWS_ERRORS, NO_ANSWER, NO_STACK, AwsCalls, may_have_landed, not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
@@ -309,17 +309,18 @@ class Deployer:
             self.revision = git_revision()
         name = f"{layer.stack}-{self.now():%Y%m%d%H%M%S}-{self.revision}{suffix}"
         made = {"ChangeSetName": name}  # and its StackId, once CreateChangeSet answers
+        rollback = self.rollback_configuration(layer)  # before the request: what stops it made nothing
         with self.discarded_if_stopped(layer, made, exists):
-            self.request_change_set(layer, name, parameters, exists, made)
+            self.request_change_set(layer, name, parameters, exists, made, rollback)
             if "StackId" not in made:
                 return None  # nothing to change: no_changes() said so
-            change_set = self.wait_for_change_set(layer.stack, name, exists)
+            change_set = self.wait_for_change_set(layer, name, exists)
             failed = change_set["Status"] == "FAILED"
             if failed and not self.no_changes(layer, name, change_set.get("StatusReason")):
                 raise Failure(f"error: change set {name} failed: {change_set.get('StatusReason')}")
         return None if failed else change_set
 
-    def request_change_set(self, layer, name, parameters, exists, made):
+    def request_change_set(self, layer, name, parameters, exists, made, rollback):
         """CreateChangeSet, its StackId into made. The change-set name is the request's ClientToken,
         so that a retry (after a read timeout, say) of a request that did land is not refused as a
         second change set of that name.
@@ -335,7 +336,7 @@ class Deployer:
                 Capabilities=CAPABILITIES,
                 Tags=[{"Key": k, "Value": v} for k, v in sorted(layer.tags.items())],
                 Description=f"{layer.name} layer of {layer.env}, by scripts/deploy",
-                **self.rollback_configuration(layer),
+                **rollback,
                 **self.role,
             )
         except ClientError as error:
@@ -365,8 +366,9 @@ class Deployer:
                 self.sleep(delay)
             yield count
 
-    def wait_for_change_set(self, stack, name, exists=True):
+    def wait_for_change_set(self, layer, name, exists=True):
         """The change set once CloudFormation has computed it; at most CHANGE_SET_WAIT_MINUTES."""
+        stack = layer.stack
         for _ in self.polls(CHANGE_SET_WAIT_MINUTES * 60):
             change_set = self.cf.describe_change_set(StackName=stack, ChangeSetName=name)
             if change_set["Status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
@@ -376,7 +378,7 @@ class Deployer:
                 f"error: stopped waiting for change set {name} of {stack} after {CHANGE_SET_WAIT_MINUTES} minutes; it is still "
                 f"{change_set['Status']}. CloudFormation carries on; nothing was executed. Look at it: aws cloudformation "
                 f"describe-change-set --stack-name {stack} --change-set-name {name}; execute it once it is ready: make execute "
-                f"STACK={stack.removeprefix(f'{templates.PROJECT}-{self.env}-')} ENV={self.env} CHANGESET={name}; or delete it: "
+                f"STACK={layer.name} ENV={self.env} CHANGESET={name}; or delete it: "
                 f"aws cloudformation delete-change-set --stack-name {stack} --change-set-name {name}"
                 + (
                     ""
@@ -405,7 +407,12 @@ class Deployer:
             if risky and exists and layer.policy:
                 self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
                 self.relaxed_policy = layer  # before the call: one that gets no answer may have relaxed it
-                self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
+                try:
+                    self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
+                except ClientError as error:
+                    if not may_have_landed(error):
+                        self.relaxed_policy = None  # refused: the policy is as it was
+                    raise
             if layer.name in templates.ROLLBACK_TRIGGERS:
                 self.say(*text.rollback_triggers(change_set))
             started = self.now()
@@ -422,15 +429,24 @@ class Deployer:
         self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
 
     def start_execution(self, layer, name):
-        """ExecuteChangeSet. Refused (an answer with an error), the change set did not run; with no
-        answer it may have, so it is kept and named. The change-set name is the request's
-        ClientRequestToken: botocore's retries of a request that did land are not a second execution.
+        """ExecuteChangeSet. Refused (an error answer to the first attempt), the change set did not run;
+        otherwise it may have (aws.may_have_landed), so it is kept and named. The change-set name is
+        the request's ClientRequestToken: botocore's retries of a request that did land are not a
+        second execution.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
         try:
             self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
-        except (*NO_ANSWER, KeyboardInterrupt) as error:
+        except (*AWS_ERRORS, KeyboardInterrupt) as error:
             interrupted = isinstance(error, KeyboardInterrupt)
-            why = "interrupted" if interrupted else "error: no answer"
+            if not interrupted and not may_have_landed(error):
+                raise
+            why = (
+                "interrupted"
+                if interrupted
+                else "error: no answer"
+                if isinstance(error, NO_ANSWER)
+                else "error: an error answer to a retry"
+            )
             raise ExecutionUnknown(
                 f"{why} while asking CloudFormation to execute {name}{'' if interrupted else f' ({error})'}; it may have started. "
                 f"make status STACK={layer.name} ENV={self.env} shows whether {layer.stack} is updating; if it is not: "
@@ -513,7 +529,7 @@ class Deployer:
         except ChangeSetKept:
             raise
         except BaseException as error:
-            refused = isinstance(error, ClientError) and error.operation_name == "CreateChangeSet"
+            refused = isinstance(error, ClientError) and error.operation_name == "CreateChangeSet" and not may_have_landed(error)
             self.undo(layer, [] if keep or refused else self.what_it_made(layer, change_set, exists))
             raise
 
@@ -569,7 +585,8 @@ class Deployer:
         change_set = self.create_change_set(layer, given | {KEEP_RUNNING_COUNT: "true"}, exists=True, suffix="-settle")
         if change_set:
             name, started = change_set["ChangeSetName"], self.now()
-            self.start_execution(layer, name)
+            with self.discarded_if_stopped(layer, change_set, exists=True):
+                self.start_execution(layer, name)
             self.finish(layer, self.wait_for_stack(layer.stack, name, started))
 
     def protect(self, layer, found):

@@ -5,10 +5,10 @@ import json
 import os
 import socket
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import explain
+from scripts.deploy.aws import AWS_ERRORS, explain
 from scripts.deploy.failure import Failure
 
 
@@ -50,12 +50,12 @@ class EnvironmentLock:
             # taken the lock, and the retry then finds it. Holding our own value, it is ours.
             if self.held_value() == self.value:
                 return
-            taken, self.value = self.value, None
+            self.value = None
             holder = self.holder()
             if holder is None and code == "TooManyUpdates":  # a take under way has not landed yet: whose, we cannot tell
                 raise Failure(
                     f"error: {self.env}'s lock is being written at this moment (by another run, or by this run's own retried "
-                    f"request); nothing was done: run this again; if it then names this run ({json.loads(taken)['holder']}) as "
+                    f"request); nothing was done: run this again; if it then names this run ({value['holder']}) as "
                     f"the holder, free the lock: make unlock ENV={self.env}"
                 ) from None
             if holder is None:  # freed between our attempt and the read: that run just finished
@@ -75,7 +75,7 @@ class EnvironmentLock:
             if self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"] == self.value:
                 self.ssm.delete_parameter(Name=self.name)
             self.value = None
-        except (BotoCoreError, ClientError) as error:
+        except AWS_ERRORS as error:
             if isinstance(error, ClientError) and error.response["Error"].get("Code") == "ParameterNotFound":
                 self.value = None  # the take never landed
                 return

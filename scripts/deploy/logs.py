@@ -9,9 +9,10 @@ import re
 from datetime import UTC, datetime
 from string import Template
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 import templates
+from scripts.deploy.aws import AWS_ERRORS
 from scripts.deploy.failure import Failure
 from templates import service as service_layer
 from templates.service import web_log_stream
@@ -111,7 +112,7 @@ def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say, explain=s
     while True:
         try:
             events = sorted(filtered(logs, group, since), key=lambda e: (e["timestamp"], e["eventId"]))
-        except (BotoCoreError, ClientError) as error:
+        except AWS_ERRORS as error:
             failures += 1
             if not follow or not transient(error) or failures > FOLLOW_FAILURES:
                 raise
@@ -191,7 +192,7 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
             lines.append(f"    last {len(events)} lines of {names['log_group']} {stream}:" if events else f"    {stream}: no lines")
             lines += [f"      {stream_line(event)}" for event in events]
         return lines
-    except (BotoCoreError, ClientError, KeyError) as error:
+    except (*AWS_ERRORS, KeyError) as error:
         return [f"could not read the stopped tasks ({' '.join(str(error).split())[:200]}); see the service's events in the ECS console"]
 
 
