@@ -14,7 +14,9 @@ triggers are kept but never watched, alarms never leave OK, e-mail subscriptions
 confirmation, a web ACL is associated with any ARN and deleted while associated, and an SNS topic
 whose properties change is replaced, losing the subscriptions other resources made; a security group
 whose inline rules change is replaced too (AWS changes them in place: only GroupDescription, GroupName
-and VpcId are createOnlyProperties), and the replacement is refused once another group's rule names it;
+and VpcId are createOnlyProperties in the resource schema cfn-lint ships, and "Update requires: No
+interruption" for the rules in
+https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroup.html), and the replacement is refused once another group's rule names it;
 drift detection checks only log groups' retention and target groups' health check path and interval.
 
 Import this module before moto's CloudFormation parser collects its models: parsing.get_model_list()
@@ -23,7 +25,6 @@ The sandbox server imports it at start-up. moto is pinned exactly: this touches 
 """
 
 import contextlib
-import gc
 import json
 import re
 import threading
@@ -60,6 +61,7 @@ from moto.utilities.utils import get_partition
 from moto.wafv2 import models as wafv2_models
 
 from scripts.deploy.aws import MODELS
+from templates.errors import long_lived
 
 
 # Gap: moto reads every template, a JSON one too, with PyYAML's pure-Python loader (a tenth of a
@@ -473,15 +475,10 @@ def _resolved_properties(resource_json, resources_map):
 def _schemas():
     """cfn-lint's schema manager and its not-found error. Imported at the first change set, not at
     start-up: it takes a second, which a server that only answers a test's few calls would pay for
-    nothing. What the import makes lives as long as the server: made with the cyclic collector
-    paused and then frozen, it is not walked again and again (a second of the server's CPU in a
-    test run). https://docs.python.org/3/library/gc.html#gc.freeze"""
-    gc.disable()
-    try:
+    nothing. What the import makes lives as long as the server (errors.long_lived: the collector
+    walked it for a second of the server's CPU in a test run)."""
+    with long_lived():
         from cfnlint.schema import PROVIDER_SCHEMA_MANAGER, ResourceNotFoundError
-    finally:
-        gc.freeze()
-        gc.enable()
     return PROVIDER_SCHEMA_MANAGER, ResourceNotFoundError
 
 

@@ -100,7 +100,9 @@ READ_LOAD_BALANCING = Statement(
     Sid="ReadLoadBalancing",
     Effect=Allow,
     Action=actions("elasticloadbalancing", "DescribeListeners", "DescribeRules", "DescribeTargetGroups", "DescribeTargetHealth"),
-    Resource=["*"],  # the Describe actions have no resource-level permissions
+    # The Describe actions have no resource types, so only "*":
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html
+    Resource=["*"],
 )
 TASK_REGISTRATION = ("RegisterTargets", "DeregisterTargets")
 TRAFFIC_MOVES = ("ModifyListener", "ModifyRule")

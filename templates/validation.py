@@ -1,7 +1,6 @@
 """cfn-lint and checkov over generated templates, through their Python APIs."""
 
 import contextlib
-import gc
 import hashlib
 import logging
 import multiprocessing
@@ -13,6 +12,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from templates import ROOT
+from templates.errors import long_lived
 
 LINT_SETTINGS = ROOT / ".cfnlintrc"
 LINT_CACHE = ROOT / ".cache" / "cfn-lint"
@@ -50,7 +50,8 @@ def lint_groups(runner, groups: list[list[Path]]) -> list[list[tuple[str, str]]]
     """Each group's problems: one group linted in this process, more side by side in forked workers."""
     if len(groups) == 1:
         return [lint_group(runner, groups[0])]
-    # Ctrl-C reaches the whole process group: the workers ignore it and the parent alone stops.
+    # Ctrl-C reaches the whole process group: the workers ignore it and finish their group (a second
+    # or two), then the parent stops, having written nothing.
     # A forked worker gets the initializer's arguments as they are in memory, not pickled.
     with ProcessPoolExecutor(
         len(groups), mp_context=multiprocessing.get_context("fork"), initializer=start_worker, initargs=(runner,)
@@ -85,21 +86,12 @@ def lint_config(paths: list[Path]):
 
 def lint_runner(paths: list[Path]):
     """A cfn-lint Runner for paths, its rules loaded. cfn-lint and its rules make some 200,000
-    objects that live as long as the process: they are made with the cyclic collector paused and
-    then frozen (gc.freeze), with every other object alive then, so that the collector no longer
-    walks them (it took a quarter of the load's time and a tenth of the lint's) nor, in the forked
-    workers, writes to the pages they share with the parent. The gc module's documentation advises
-    this before a fork without exec: https://docs.python.org/3/library/gc.html#gc.freeze"""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    objects that live as long as the process (errors.long_lived): walking them took the collector
+    a quarter of the load's time and a tenth of the lint's, in the parent and in each worker."""
+    with long_lived():
         from cfnlint.runner import Runner
 
         return Runner(lint_config(paths))
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 def lint_group(runner, paths: list[Path]) -> list[tuple[str, str]]:

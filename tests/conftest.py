@@ -1,5 +1,4 @@
 import contextlib
-import gc
 import io
 import json
 import sys
@@ -10,20 +9,16 @@ import pytest
 
 import templates
 from templates import ROOT, generation
+from templates.errors import long_lived
 from templates.params import load_all
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collection(session):
     """What collection imports (troposphere, boto3, cfn-lint, the test modules) lives as long as the
-    run: made with the cyclic collector paused and then frozen, it is no longer walked at every full
-    collection (half a second of each worker's CPU). https://docs.python.org/3/library/gc.html#gc.freeze"""
-    gc.disable()
-    try:
+    run (templates.errors.long_lived: walking it took half a second of each worker's CPU)."""
+    with long_lived():
         return (yield)
-    finally:
-        gc.freeze()
-        gc.enable()
 
 
 @pytest.fixture(scope="session")
