@@ -7,9 +7,10 @@ INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1
 # Deploys go to ENV (default: the local sandbox; prod and staging must be named).
 ENV ?= sandbox
 DEPLOY := $(BIN)/python -m scripts.deploy
-FLAGS = --env $(ENV) $(if $(STACK),--stack $(STACK)) $(if $(TAG),--image-tag $(TAG)) $(if $(CHANGESET),--changeset $(CHANGESET)) \
+FLAGS = --env $(call quote,$(ENV)) $(if $(STACK),--stack $(call quote,$(STACK))) $(if $(TAG),--image-tag $(call quote,$(TAG))) \
+	$(if $(CHANGESET),--changeset $(call quote,$(CHANGESET))) \
 	$(if $(YES),--yes) $(if $(ALLOW_REPLACE),--allow-replace) $(if $(ALLOW_TRAFFIC_RESET),--allow-traffic-reset) $(if $(RECREATE),--recreate) $(if $(REPAIR),--repair) \
-	$(if $(MAX_WAIT),--max-wait $(MAX_WAIT))
+	$(if $(MAX_WAIT),--max-wait $(call quote,$(MAX_WAIT)))
 # ENV=sandbox points the AWS clients at the running sandbox, and fails if it does not run,
 # so that a rehearsal can never fall through to real AWS credentials.
 AWS = $(if $(filter sandbox,$(ENV)),e="$$($(BIN)/python -m emulator.sandbox env)" && eval "$$e" &&,)
@@ -54,7 +55,7 @@ lint: $(INSTALLED) ## ruff check and format check only
 
 # ENV has a default (sandbox): `make review` reviews every environment unless ENV is given on the command line.
 review: $(INSTALLED) ## write output/review/<env>.md for every environment (ENV=<env>: that one): what ops read before the console
-	@$(BIN)/python -m scripts.review $(if $(filter command line,$(origin ENV)),--env $(ENV))
+	@$(BIN)/python -m scripts.review $(if $(filter command line,$(origin ENV)),--env $(call quote,$(ENV)))
 
 sandbox: $(INSTALLED) ## start the local AWS sandbox (moto on 127.0.0.1) seeded with the Phase 5.14 resources
 	@$(BIN)/python -m emulator.sandbox start
@@ -69,7 +70,7 @@ unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind
 	@$(AWS) $(DEPLOY) unlock $(FLAGS)
 
 zone: $(INSTALLED) ## find or create ENV's public hosted zone, print its name servers for the registrar, wait for the delegation [TIMEOUT=s]
-	@$(AWS) $(DEPLOY) zone $(FLAGS) $(if $(TIMEOUT),--timeout $(TIMEOUT))
+	@$(AWS) $(DEPLOY) zone $(FLAGS) $(if $(TIMEOUT),--timeout $(call quote,$(TIMEOUT)))
 
 deploy: $(INSTALLED) ## deploy STACK (default: every layer, in order) to ENV through change sets [TAG= YES=1 ALLOW_REPLACE=1 RECREATE=1 REPAIR=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) deploy $(FLAGS)
@@ -108,7 +109,7 @@ rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service
 	@$(FRESH) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
 verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]
-	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(foreach c,$(CONNECT_TO),--connect-to $(c)) \
+	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(TIMEOUT),--timeout $(call quote,$(TIMEOUT))) $(foreach c,$(CONNECT_TO),--connect-to $(c)) \
 		$(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)") $(if $(TEST_LISTENER),--test-listener)
 
 continue: $(INSTALLED) ## let ENV's release that waits for tests (TestPauseMinutes) move production traffic, or ACTION=ROLLBACK it [YES=1]

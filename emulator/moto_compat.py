@@ -623,8 +623,43 @@ def _parse_and_update_resource_if_changed(logical_id, resource_json, resources_m
         return replacement
     # moto returns None for types it cannot update, which would lose the resource: keep it.
     updated = _parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name) or original
+    if resource_json["Type"] in UPDATED_IN_PLACE:
+        UPDATED_IN_PLACE[resource_json["Type"]](updated, properties, account_id, region_name)
     updated.compat_properties = properties
     return updated
+
+
+# Gap: moto cannot update a log group or a target group, so a stack update that changed a log
+# group's retention or a target group's health check kept the old values, and `make drift` then
+# called the template's new values drift. AWS changes both in place (Update requires: No
+# interruption); these apply what DRIFT_READERS reads back.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-loggroup.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-elasticloadbalancingv2-targetgroup.html
+# A resource deleted by hand is left for drift detection to call DELETED.
+def _update_log_group(group, properties, account_id, region_name) -> None:
+    if (found := logs_models.logs_backends[account_id][region_name].groups.get(group.name)) is not None:
+        found.set_retention_policy(properties.get("RetentionInDays"))
+
+
+def _update_target_group(group, properties, account_id, region_name) -> None:
+    backend = elbv2_models.elbv2_backends[account_id][region_name]
+    if group.arn not in backend.target_groups:
+        return
+    backend.modify_target_group(
+        group.arn,
+        health_check_proto=properties.get("HealthCheckProtocol"),
+        health_check_port=properties.get("HealthCheckPort"),
+        health_check_path=properties.get("HealthCheckPath"),
+        health_check_interval=properties.get("HealthCheckIntervalSeconds"),
+        health_check_timeout=properties.get("HealthCheckTimeoutSeconds"),
+        healthy_threshold_count=properties.get("HealthyThresholdCount"),
+        unhealthy_threshold_count=properties.get("UnhealthyThresholdCount"),
+        http_codes=properties.get("Matcher", {}).get("HttpCode"),
+        health_check_enabled=properties.get("HealthCheckEnabled"),
+    )
+
+
+UPDATED_IN_PLACE = {"AWS::Logs::LogGroup": _update_log_group, "AWS::ElasticLoadBalancingV2::TargetGroup": _update_target_group}
 
 
 parsing.parse_and_create_resource = _parse_and_create_resource_remembering

@@ -35,7 +35,7 @@ from templates import ROOT, params
 from templates.errors import ToolError, entry_point, long_lived, run
 
 STATE_DIR = ROOT / ".sandbox"
-PARAMS_FILE = ROOT / "params" / "sandbox.yaml"
+PARAMS_FILE = ROOT / "params" / f"{params.SANDBOX_ENV}.yaml"
 HOST = "127.0.0.1"  # loopback only: nothing listens beyond this machine
 ENDPOINT = re.compile(r"http://127\.0\.0\.1:[0-9]{1,5}")
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}

@@ -25,6 +25,8 @@ TOP_LEVEL_KEYS = ("region", "tags", "enabled_layers", "smoke_checks", "shared_in
 # credentials. Sharing one needs `shared_inputs: {Input: "why"}` in one of the two files.
 ISOLATING_INPUTS = ("BackendSecurityGroupId", "DatabaseSecretArn")
 ENV_NAME = re.compile(r"[a-z][a-z0-9]{1,15}")
+# The environment that lives in the local emulator (emulator/sandbox.py), never in an AWS account.
+SANDBOX_ENV = "sandbox"
 TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
 # CloudFormation stack tags: at most 50, values up to 256 characters of letters, digits, spaces and _.:/=+-@
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html

@@ -750,6 +750,13 @@ def test_upstream_not_deployed_stops_naming_it(aws, status):
         ["changeset"],
         ["deploy", "--stack", "alb", "--image-tag", "v1"],
         ["deploy", "--stack", "service", "--image-tag", "bad tag"],
+        ["deploy", "--env", "./prod"],
+        ["deploy", "--env", ""],
+        ["deploy", "--env"],
+        ["deploy", "--max-wait", "abc"],
+        ["verify", "--timeout", "ten"],
+        ["deploy", "--no-such-option"],
+        ["nope"],
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_no_aws_call(aws, argv):
@@ -759,6 +766,41 @@ def test_bad_input_is_one_line_exit_2_and_no_aws_call(aws, argv):
     aws.clients = type("NoClients", (), {"__getitem__": staticmethod(no_clients)})()
     assert aws.run(*argv) == 2
     assert aws.err.startswith("error: ") and len(aws.err.strip().splitlines()) == 1, aws.err
+
+
+def test_a_value_argparse_cannot_read_is_named_as_make_names_it(aws):
+    assert aws.run("deploy", "--max-wait", "abc") == 2
+    assert aws.err == "error: MAX_WAIT=abc: allowed: 1 to 720 minutes\n"
+    assert aws.run("verify", "--timeout", "-1") == 2
+    assert aws.err == "error: TIMEOUT=-1: allowed: 0 or more seconds\n"
+    assert aws.run("deploy", "--stak", "alb") == 2
+    assert aws.err.startswith("error: unrecognized arguments: --stak alb; the options: python -m scripts.deploy --help")
+
+
+def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch):
+    # make sets AWS_ENDPOINT_URL for ENV=sandbox only (the Makefile's AWS guard); run without it, or
+    # with a path that names the sandbox's params file, nothing is sent anywhere.
+    def no_clients(service):
+        raise AssertionError(f"an AWS client was made for {service}")
+
+    aws.clients = type("NoClients", (), {"__getitem__": staticmethod(no_clients)})()
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    known = ", ".join(sorted(path.stem for path in (ROOT / "params").glob("*.yaml")))
+    assert aws.run("status", "--env", "sandbox") == 2
+    assert aws.err.startswith("error: ENV=sandbox deploys only to the local sandbox, and AWS_ENDPOINT_URL is not set")
+    for path in ("./sandbox", str(ROOT / "params" / "sandbox"), "../params/sandbox"):
+        assert aws.run("status", "--env", path) == 2
+        assert aws.err.startswith(f"error: ENV={path!r} is not an environment name; environments: {known}"), aws.err
+
+
+def test_an_html_error_page_is_named_by_its_title_not_printed(aws):
+    page = "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1><p>The server ...</p>"
+    aws.cf.add_client_error("describe_stacks", "500", page, 500, expected_params={"StackName": stack("cert-dns")})
+    assert aws.run("status", "--stack", "cert-dns") == 1
+    assert aws.err == (
+        "error: DescribeStacks: 500: 500 Internal Server Error (an HTML error page, not an AWS error answer); "
+        f"see where things stand: make status ENV={ENV}\n"
+    )
 
 
 def test_execute_of_a_change_set_that_does_not_exist_is_exit_2(aws):

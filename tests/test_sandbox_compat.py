@@ -264,6 +264,27 @@ def test_resource_moto_cannot_update_is_kept(aws):
     assert sorted(g["TargetGroupArn"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]) == sorted(kept)
 
 
+def test_an_update_reaches_what_drift_detection_reads_and_leaves_the_stacks_in_sync(aws):
+    # moto updates neither type: without the patch the new values never reached the resources, and
+    # `make drift` called the deployed template's own values drift.
+    alb_given = parameters("sandbox", "alb") | certificate_and_zone(aws)
+    waf_given = parameters("sandbox", "waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
+    deploy(aws, "alb", body("alb"), alb_given)
+    deploy(aws, "waf", body("waf"), waf_given)
+    interval = "45" if alb_given["HealthCheckIntervalSeconds"] != "45" else "50"
+    retention = "90" if waf_given["LogRetentionDays"] != "90" else "60"
+    alb = deploy(aws, "alb", body("alb"), alb_given | {"HealthCheckIntervalSeconds": interval})
+    waf = deploy(aws, "waf", body("waf"), waf_given | {"LogRetentionDays": retention})
+    groups = aws.elbv2.describe_target_groups(TargetGroupArns=[alb["TargetGroupArn"], alb["AlternateTargetGroupArn"]])["TargetGroups"]
+    assert [group["HealthCheckIntervalSeconds"] for group in groups] == [int(interval)] * 2
+    (group,) = aws.logs.describe_log_groups(logGroupNamePrefix=waf["WafLogGroupName"])["logGroups"]
+    assert group["retentionInDays"] == int(retention)
+    for stack in ("alb", "waf"):
+        detection = aws.cloudformation.detect_stack_drift(StackName=stack)["StackDriftDetectionId"]
+        status = aws.cloudformation.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+        assert status["StackDriftStatus"] == "IN_SYNC", aws.cloudformation.describe_stack_resource_drifts(StackName=stack)
+
+
 def test_getatt_of_target_group_and_load_balancer(aws):
     wired = certificate_and_zone(aws)
     outputs = deploy(aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)

@@ -153,7 +153,11 @@ def log_event(seconds, message):
 
 @pytest.fixture
 def aws(monkeypatch):
-    yield from stubbed(monkeypatch)
+    """Stubbed clients answering as AWS does, without the AWS_ENDPOINT_URL that tells task and
+    continue they talk to an emulator (the stubbed clients still answer every call; no request leaves)."""
+    for clients in stubbed(monkeypatch):
+        monkeypatch.delenv("AWS_ENDPOINT_URL")
+        yield clients
 
 
 def stubbed(monkeypatch):
@@ -520,6 +524,22 @@ def test_a_bad_tag_is_one_line_exit_2_before_any_aws_call(tag):
     assert err.getvalue() == f"error: TAG={tag}: not a Docker image tag (letters, digits, _ . -, at most 128)\n"
 
 
+def test_task_on_an_emulator_is_one_line_exit_2_before_any_aws_call(monkeypatch):
+    import io
+
+    def no_clients(service):
+        raise AssertionError(f"an AWS client was made: {service}")
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # what make sets for the sandbox
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["task", "--env", ENV, "--cmd", "python manage.py migrate", "--yes"]
+    assert deploy.main(argv, clients=no_clients, out=out, err=err, interactive=False) == 2
+    assert err.getvalue() == (
+        "error: AWS_ENDPOINT_URL=http://127.0.0.1:9: the emulator runs no containers, so a one-off task would never run nor "
+        "stop; make task runs in AWS\n"
+    )
+
+
 # --- a failed service deploy ------------------------------------------------------------------
 def failed_service_update(aws):
     """A service update the circuit breaker rolled back (UPDATE_ROLLBACK_COMPLETE)."""
@@ -616,13 +636,6 @@ REVISION = f"arn:aws:ecs:us-east-1:{ACCOUNT}:service-revision/{CLUSTER}/{SERVICE
 HOOK = "ecs-pause-e7tK9G_WRJqNF_EOMjztDXfKenlJuEUVjsNStf4WLKw"
 
 
-@pytest.fixture
-def real_aws_shapes(monkeypatch):
-    """Without AWS_ENDPOINT_URL, which tells make continue it talks to an emulator (the stubbed clients
-    still answer every call, and no request leaves)."""
-    monkeypatch.delenv("AWS_ENDPOINT_URL")
-
-
 def release_in_progress(aws, hook_status="AWAITING_ACTION", target_type="PAUSE", timeout_action="ROLLBACK"):
     """ListServiceDeployments and DescribeServiceDeployments of a release whose hook is in `hook_status`
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentLifecycleHookDetail.html)."""
@@ -653,7 +666,7 @@ def release_in_progress(aws, hook_status="AWAITING_ACTION", target_type="PAUSE",
     ("action", "timeout_action", "then"),
     [("CONTINUE", "ROLLBACK", "rolls it back"), ("ROLLBACK", "CONTINUE", "moves production traffic to it")],
 )
-def test_continue_sends_the_action_for_the_paused_hook_of_the_release(aws, real_aws_shapes, action, timeout_action, then):
+def test_continue_sends_the_action_for_the_paused_hook_of_the_release(aws, action, timeout_action, then):
     release_in_progress(aws, timeout_action=timeout_action)
     expected = {"serviceDeploymentArn": DEPLOYMENT, "hookId": HOOK, "action": action}
     aws.ecs.add_response("continue_service_deployment", {"serviceDeploymentArn": DEPLOYMENT}, expected)
@@ -666,14 +679,14 @@ def test_continue_sends_the_action_for_the_paused_hook_of_the_release(aws, real_
 
 
 @pytest.mark.parametrize(("status", "target"), [("SUCCEEDED", "PAUSE"), ("AWAITING_ACTION", "AWS_LAMBDA"), ("TIMED_OUT", "PAUSE")])
-def test_continue_with_no_release_waiting_says_so_and_sends_nothing(aws, real_aws_shapes, status, target):
+def test_continue_with_no_release_waiting_says_so_and_sends_nothing(aws, status, target):
     release_in_progress(aws, status, target)
     assert aws.run("continue", "--yes") == 1
     assert f"error: no release of {SERVICE} is waiting for make continue" in aws.err
     assert "parameters.TestPauseMinutes" in aws.err
 
 
-def test_continue_off_a_terminal_without_yes_sends_nothing(aws, real_aws_shapes):
+def test_continue_off_a_terminal_without_yes_sends_nothing(aws):
     release_in_progress(aws)
     assert aws.run("continue") == 1
     assert "nothing was sent; the release stays paused" in aws.err
@@ -684,7 +697,7 @@ def test_a_bad_action_is_one_line_before_any_aws_call(aws):
     assert aws.err.strip() == "error: ACTION=PAUSE: allowed: CONTINUE or ROLLBACK"
 
 
-def test_the_action_may_be_lower_case(aws, real_aws_shapes):
+def test_the_action_may_be_lower_case(aws):
     release_in_progress(aws)
     expected = {"serviceDeploymentArn": DEPLOYMENT, "hookId": HOOK, "action": "ROLLBACK"}
     aws.ecs.add_response("continue_service_deployment", {"serviceDeploymentArn": DEPLOYMENT}, expected)
@@ -699,6 +712,7 @@ def test_continue_where_releases_roll_or_on_an_emulator_is_one_line_without_aski
     aws.cf.add_response("describe_stacks", found, {"StackName": stack("service")})
     assert aws.run("continue", "--yes") == 2
     assert f"error: {stack('service')} releases ROLLING: no release waits for make continue" in aws.err
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # what make sets for the sandbox
     aws.service_stack()  # prod: BLUE_GREEN, on the emulator that AWS_ENDPOINT_URL names
     assert aws.run("continue", "--yes") == 2
     assert "the emulator runs no release, so none waits for make continue" in aws.err

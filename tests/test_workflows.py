@@ -477,3 +477,20 @@ def test_the_longest_release_the_params_accept_ends_inside_the_deploy_job(deploy
         low, high = (middle, high) if accepted(middle) else (low, middle)
     job = CI_JOB_STEPS_MINUTES + tasks.DEFAULT_WAIT_MINUTES + change_sets.CHANGE_SET_WAIT_MINUTES + templates.WAIT_MINUTES["service"] + low
     assert job <= deploy["jobs"]["deploy"]["timeout-minutes"]
+
+
+def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds():
+    # A value with a space, a quote or a ; must reach the deployer whole, where it gets its one-line
+    # error, and never split into other options or run as shell.
+    values = {"ENV": "./sand box", "STACK": "alb; echo hi", "TAG": "bad tag!", "CHANGESET": "it's", "MAX_WAIT": "1 2"}
+    made = subprocess.run(
+        ["make", "-n", "--no-print-directory", "deploy", *(f"{name}={value}" for name, value in values.items())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    words = shlex.split(made.stdout.strip().splitlines()[-1].split("&&")[-1])
+    options = {"ENV": "--env", "STACK": "--stack", "TAG": "--image-tag", "CHANGESET": "--changeset", "MAX_WAIT": "--max-wait"}
+    assert {name: words[words.index(option) + 1] for name, option in options.items()} == values
+    assert words[:4] == [".venv/bin/python", "-m", "scripts.deploy", "deploy"]

@@ -24,7 +24,7 @@ from scripts.deploy.logs import parse_since
 from scripts.deploy.tasks import parse_command
 from templates.errors import report
 from templates.inputs import IMAGE_TAG
-from templates.params import ParamsError
+from templates.params import ENV_NAME, SANDBOX_ENV, ParamsError
 from templates.params import load as load_params
 
 # What tests, bench.py and scripts/purge.py take from here.
@@ -35,8 +35,15 @@ SERVICE_COMMANDS = ("rollback", "verify", "task", "logs", "continue")  # the com
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
 
 
+class Parser(argparse.ArgumentParser):
+    """A command line argparse cannot read is bad input like any other: one line, exit 2."""
+
+    def error(self, message):
+        raise Failure(f"error: {message}; the options: python -m scripts.deploy --help, the make variables: make help", 2)
+
+
 def parse(argv):
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m scripts.deploy",
         description="Deploy the generated CloudFormation layers through reviewed change sets.",
         epilog="exit codes: 0 done or no changes, 1 failed or refused (diff: differs; drift: drifted), 2 bad input "
@@ -60,7 +67,6 @@ def parse(argv):
     )
     parser.add_argument(
         "--max-wait",
-        type=int,
         metavar="MINUTES",
         help="minutes to wait for one stack operation (default: per layer, 30 to 60), or for a one-off task to stop (default 30)",
     )
@@ -74,7 +80,7 @@ def parse(argv):
         help="service role CloudFormation uses for the stacks (default: $CFN_EXECUTION_ROLE_ARN, else your own permissions)",
     )
     parser.add_argument(
-        "--timeout", type=int, default=600, help="verify, zone: seconds to keep retrying failing checks or waiting for DNS (default 600)"
+        "--timeout", default=600, help="verify, zone: seconds to keep retrying failing checks or waiting for DNS (default 600)"
     )
     parser.add_argument(
         "--connect-to",
@@ -105,6 +111,16 @@ def parse(argv):
     return parser.parse_args(argv)
 
 
+def whole_number(given, variable, low, high, allowed):
+    """given (a command-line string, or None: not given) as an int from low to high (None: no bound)."""
+    if given is None:
+        return None
+    number = int(given) if re.fullmatch(r"-?[0-9]{1,9}", str(given)) else None
+    if number is None or number < low or (high is not None and number > high):
+        raise Failure(f"error: {variable}={given}: allowed: {allowed}", 2)
+    return number
+
+
 def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
     if args.command in SERVICE_COMMANDS and not args.stack:
@@ -115,9 +131,18 @@ def validate(args):
     if args.stack and args.stack not in templates.LAYERS:
         raise Failure(f"error: unknown layer {args.stack!r}; layers: {', '.join(templates.LAYERS)}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"
+    known = ", ".join(sorted(p.stem for p in args.params_dir.glob("*.yaml"))) or "none"
+    # A name, not a path: ENV=./sandbox would read params/sandbox.yaml past the Makefile's ENV=sandbox guard.
+    if not ENV_NAME.fullmatch(args.env):
+        raise Failure(f"error: ENV={args.env!r} is not an environment name; environments: {known} (params/<env>.yaml)", 2)
     if not params_file.is_file():
-        known = ", ".join(sorted(p.stem for p in args.params_dir.glob("*.yaml"))) or "none"
         raise Failure(f"error: unknown environment {args.env!r}: no {params_file}; environments: {known}", 2)
+    if args.env == SANDBOX_ENV and not os.environ.get("AWS_ENDPOINT_URL"):
+        raise Failure(
+            f"error: ENV={SANDBOX_ENV} deploys only to the local sandbox, and AWS_ENDPOINT_URL is not set: run it through make "
+            "(make deploy ENV=sandbox points it at the running sandbox; make sandbox starts one), never with AWS credentials",
+            2,
+        )
     try:
         environment = load_params(params_file)
     except ParamsError as error:
@@ -130,14 +155,20 @@ def validate(args):
     names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
     if args.command == "zone" and args.stack:
         raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
-    if args.max_wait is not None and not 1 <= args.max_wait <= 720:
-        raise Failure(f"error: MAX_WAIT={args.max_wait}: allowed: 1 to 720 minutes", 2)
-    if args.timeout < 0:
-        raise Failure(f"error: TIMEOUT={args.timeout}: allowed: 0 or more seconds", 2)
+    args.max_wait = whole_number(args.max_wait, "MAX_WAIT", 1, 720, "1 to 720 minutes")
+    args.timeout = whole_number(args.timeout, "TIMEOUT", 0, None, "0 or more seconds")
     if args.command in ("changeset", "execute", "recover", "events") and not args.stack:
         raise Failure(f"error: {args.command} needs STACK=<layer> (--stack); layers: {', '.join(enabled)}", 2)
     if args.command == "task":
         args.task_command = parse_command(args.cmd)
+        if os.environ.get("AWS_ENDPOINT_URL"):
+            # moto keeps a task it is asked to run RUNNING for ever (it runs no containers), and its
+            # RunTask fails on a Fargate task definition that sizes memory for the task only.
+            raise Failure(
+                f"error: AWS_ENDPOINT_URL={os.environ['AWS_ENDPOINT_URL']}: the emulator runs no containers, so a one-off task "
+                "would never run nor stop; make task runs in AWS",
+                2,
+            )
     if args.command == "logs":
         args.since_seconds = parse_since(args.since)
     if args.command in SERVICE_COMMANDS and args.stack != "service":
@@ -180,7 +211,10 @@ def main(
     locking=True,
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
-    args = parse(argv)
+    try:
+        args = parse(argv)
+    except Failure as failure:
+        return report(failure, err)
     deployer, failure = None, None
     try:
         environment, layers = validate(args)

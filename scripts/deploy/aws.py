@@ -3,6 +3,7 @@ print botocore's retries, and one line with what to do for each error."""
 
 import functools
 import os
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -175,6 +176,9 @@ def explain(error, env) -> str:
         return f"error: {endpoint} answered with something that is not an AWS API response: {' '.join(said.split())[:200]}; is that the endpoint you meant?"
     if isinstance(error, ClientError):
         code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
+        if message.lstrip().startswith("<"):  # an HTTP error page (a proxy's, an emulator's crash), not an AWS error
+            title = re.search(r"<title>(.*?)</title>", message, re.IGNORECASE | re.DOTALL)
+            message = f"{' '.join(title.group(1).split()) if title else 'an HTML page'} (an HTML error page, not an AWS error answer)"
         credentials = any(word in code for word in ("Token", "Denied", "Unauthorized", "Signature"))
         hint = "check the credentials: aws sts get-caller-identity" if credentials else f"see where things stand: make status ENV={env}"
         return f"error: {error.operation_name}: {code}: {message}; {hint}"
