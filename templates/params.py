@@ -176,9 +176,11 @@ def shared_isolation(environments) -> list[str]:
             owner = owners.setdefault(env.values[key], env)
             if owner is env or key in env.shared_inputs or key in owner.shared_inputs:
                 continue
+            unset = [f"{e.name} takes the default from templates/inputs.py" for e in (owner, env) if key not in e.explicit]
+            why = f" ({'; '.join(unset)})" if unset else ""
             problems.append(
-                f"{env.path}: parameters.{key}: {env.values[key]!r} is {owner.name}'s too ({owner.path}); "
-                f"allowed: one of {owner.name}'s own, or, if sharing is meant, `shared_inputs: {{{key}: <why>}}` in one of the two files"
+                f"{env.path}: parameters.{key}: {env.values[key]!r} is {owner.name}'s too ({owner.path}){why}; "
+                f"allowed: {env.name}'s own, or, if sharing is meant, `shared_inputs: {{{key}: <why>}}` in one of the two files"
             )
     return problems
 

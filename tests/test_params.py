@@ -267,6 +267,20 @@ def test_two_environments_may_not_share_a_backend_security_group_or_database_sec
 
 
 @pytest.mark.parametrize("key", ISOLATING)
+def test_a_shared_value_that_neither_file_sets_is_named_as_the_default(tmp_path, key):
+    # Both environments leave the input out: the value is templates/inputs.py's, not prod's choice.
+    both_unset = {name: value for name, value in GOOD["parameters"].items() if name != key}
+    run_generate(tmp_path, {**GOOD, "parameters": both_unset})
+    qa = isolated_qa()
+    del qa["parameters"][key]
+    result, _ = run_generate(tmp_path, qa, name="qa.yaml")
+    assert result.returncode == 2
+    default = INPUTS[key].default
+    assert f"qa.yaml: parameters.{key}: {default!r} is prod's too" in result.stderr
+    assert "(prod takes the default from templates/inputs.py; qa takes the default from templates/inputs.py); allowed: qa's own" in result.stderr
+
+
+@pytest.mark.parametrize("key", ISOLATING)
 def test_sharing_is_allowed_when_a_file_says_why(tmp_path, key):
     run_generate(tmp_path, GOOD)
     document = isolated_qa(**{key: GOOD["parameters"][key]}) | {"shared_inputs": {key: "qa replays prod traffic on prod's tasks"}}
