@@ -277,7 +277,10 @@ def test_a_shared_value_that_neither_file_sets_is_named_as_the_default(tmp_path,
     assert result.returncode == 2
     default = INPUTS[key].default
     assert f"qa.yaml: parameters.{key}: {default!r} is prod's too" in result.stderr
-    assert "(prod takes the default from templates/inputs.py; qa takes the default from templates/inputs.py); allowed: qa's own" in result.stderr
+    assert (
+        "(prod takes the default from templates/inputs.py; qa takes the default from templates/inputs.py); allowed: qa's own"
+        in result.stderr
+    )
 
 
 @pytest.mark.parametrize("key", ISOLATING)
