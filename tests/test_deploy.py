@@ -384,10 +384,10 @@ def test_create_path_creates_executes_waits_protects_and_prints_outputs(aws):
     ]
     aws.poll(layer, stack_id(layer), described(layer, "CREATE_COMPLETE", protected=False), *done)
     aws.cf.add_response(
-        "update_termination_protection", {"StackId": stack_id(layer)}, {"StackName": stack(layer), "EnableTerminationProtection": True}
+        "set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(configuration(ENV, layer)["StackPolicy"])}
     )
     aws.cf.add_response(
-        "set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(configuration(ENV, layer)["StackPolicy"])}
+        "update_termination_protection", {"StackId": stack_id(layer)}, {"StackName": stack(layer), "EnableTerminationProtection": True}
     )
 
     assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
@@ -400,6 +400,39 @@ def test_create_path_creates_executes_waits_protects_and_prints_outputs(aws):
     assert f"CertificateArn = {OUTPUT_VALUES['CertificateArn']}" in aws.out
     assert f"{stack(layer)}: CREATE_COMPLETE" in aws.out
     assert aws.sleeps == [1.0]
+
+
+def test_ctrl_c_while_protecting_a_new_stack_counts_it_created_and_the_next_run_protects_it(aws):
+    layer = PROD_LAYERS[0]
+    policy = configuration(ENV, layer).get("StackPolicy")
+    termination = {"StackName": stack(layer), "EnableTerminationProtection": True}
+
+    def protection():  # the stack policy first (if the layer has one), then termination protection
+        if policy:
+            aws.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(policy)})
+        aws.cf.add_response("update_termination_protection", {"StackId": stack_id(layer)}, termination)
+
+    aws.not_deployed(layer)
+    aws.change_set(layer, "CREATE", CERT_CHANGES)
+    aws.execute(layer)
+    done = [event(layer, stack(layer), "CREATE_IN_PROGRESS", 1, reason="User Initiated"), event(layer, stack(layer), "CREATE_COMPLETE", 91)]
+    aws.poll(layer, stack_id(layer), described(layer, "CREATE_COMPLETE", protected=False), *done)
+    protection()
+
+    def ctrl_c(**_):  # as the answer to the protection arrives
+        raise KeyboardInterrupt
+
+    aws.clients["cloudformation"].meta.events.register("after-call.cloudformation.UpdateTerminationProtection", ctrl_c)
+    assert aws.run("deploy", "--yes") == 130
+    assert [line for line in aws.out.splitlines() if line.startswith("summary, ")][0].endswith(f": {layer} (created, 1 change)")
+    assert aws.err.strip().endswith("interrupted")
+    aws.clients["cloudformation"].meta.events.unregister("after-call.cloudformation.UpdateTerminationProtection", ctrl_c)
+    # The next run, with nothing to change, finds the stack without termination protection and
+    # protects it (a run stopped before the protection may have set the policy or not: both again).
+    aws.deployed(layer, protected=False)
+    aws.empty_change_set(layer)
+    protection()
+    assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
 
 
 @pytest.mark.parametrize(

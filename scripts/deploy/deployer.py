@@ -418,6 +418,9 @@ class Deployer:
             started = self.now()
             self.start_execution(layer, name)
         found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"), given)
+        if found["StackStatus"] in SUCCEEDED:  # the summary says so even if Ctrl-C comes in what follows
+            changes = len(change_set.get("Changes", []))
+            self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
@@ -425,8 +428,6 @@ class Deployer:
             self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"])
         if not exists:
             self.settle(layer, change_set)
-        changes = len(change_set.get("Changes", []))
-        self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
 
     def start_execution(self, layer, name):
         """ExecuteChangeSet. Refused (an error answer to the first attempt), the change set did not run;
@@ -590,11 +591,13 @@ class Deployer:
             self.finish(layer, self.wait_for_stack(layer.stack, name, started))
 
     def protect(self, layer, found):
+        # The stack policy before termination protection: a run stopped between the two leaves the
+        # protection off, which the next run sees (deploy, with no changes) and finishes.
+        if layer.policy:
+            self.restore_policy(layer)
         if not found.get("EnableTerminationProtection"):
             self.cf.update_termination_protection(StackName=layer.stack, EnableTerminationProtection=True)
             found["EnableTerminationProtection"] = True
-        if layer.policy:
-            self.restore_policy(layer)
 
     def restore_policy(self, layer):
         self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(layer.policy))
