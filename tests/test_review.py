@@ -134,7 +134,8 @@ def test_every_environment_gets_its_document_and_check_names_each_stale_one(tmp_
     names = sorted(environment.name for environment in load_all(params_dir))
     documents = output_dir / "review"
     assert sorted(path.name for path in documents.iterdir()) == [f"{name}.md" for name in names]
-    assert capsys.readouterr().out.splitlines() == [f"{documents / name}.md: written" for name in names]
+    summary = f"{documents}/: {len(names)} documents, {len(names)} written, 0 removed"
+    assert capsys.readouterr().out.splitlines() == [*(f"{documents / name}.md: written" for name in names), summary]
     texts = documents_of(output_dir, params_dir)
     assert sorted(texts) == names
     for name in names:
@@ -146,9 +147,21 @@ def test_every_environment_gets_its_document_and_check_names_each_stale_one(tmp_
     assert review.main([*every, "--check"]) == 1
     assert capsys.readouterr().err.splitlines() == [
         f"stale: {stale} is not what `make review ENV=copyb` writes; run it and commit output/review/",
-        f"stale: {foreign} is the review of no environment in params/; remove it and commit output/review/",
+        f"stale: {foreign} is the review of no environment in params/; run `make review` (it removes it) and commit output/review/",
     ]
     assert review.main([*every, "--check", "--env", "staging"]) == 0  # one environment: only its document
+    capsys.readouterr()
+    assert review.main(every) == 0  # writes the stale one again, removes the foreign one
+    assert capsys.readouterr().out.splitlines() == [
+        f"{stale}: written",
+        f"{foreign}: removed (no {params_dir / 'gone'}.yaml)",
+        f"{documents}/: {len(names)} documents, 1 written, 1 removed",
+    ]
+    assert not foreign.exists() and review.main([*every, "--check"]) == 0
+    modified = {path: path.stat().st_mtime_ns for path in documents.iterdir()}
+    assert review.main(every) == 0  # nothing changed: nothing written
+    assert capsys.readouterr().out.splitlines() == [f"{documents}/: {len(names)} documents, 0 written, 0 removed"]
+    assert {path: path.stat().st_mtime_ns for path in documents.iterdir()} == modified
 
 
 def test_document_is_deterministic_and_names_no_absolute_path(written, tmp_path):

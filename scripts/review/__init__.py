@@ -2,7 +2,9 @@
 
     python -m scripts.review [--env prod] [--check] [--output-dir output] [--params-dir params]
 
-writes <output-dir>/review/<env>.md for every params/<env>.yaml (or only --env's) from what
+writes <output-dir>/review/<env>.md for every params/<env>.yaml (or only --env's; a document that
+would not change is left alone, and with every environment reviewed, the document of an environment
+params/ no longer has is removed) from what
 `make templates` generated: the layer templates (<output-dir>/<layer>.json), the environment's
 template configurations (<output-dir>/<env>/<layer>.json), params/<env>.yaml (to say where each
 value comes from) and the price table scripts/prices.yaml. The document holds the layer order as a
@@ -34,6 +36,7 @@ from scripts.review import collect, render
 from scripts.review.collect import ReviewError
 from templates.errors import entry_point
 from templates.generation import OUTPUT_DIR, PARAMS_DIR, relative, write_atomically
+from templates.params import ENV_NAME
 
 
 class StaleDocument(ReviewError):
@@ -69,14 +72,27 @@ def main(argv=None) -> int:
     if args.check:
         check(documents, output_dir / "review" if args.env is None else None)
         return 0
-    for number, (path, text) in enumerate(documents.items()):
+    changed = [(path, text) for path, text in documents.items() if not path.is_file() or path.read_text() != text]
+    for number, (path, text) in enumerate(changed):
         try:
             write_atomically(path, text)
         except OSError as error:
             kept = "it and the documents after it were not written" if number else "nothing was written"
             raise ReviewError(f"cannot write {path}: {error}; {kept}") from None
         print(f"{relative(path)}: written")
+    # Every environment reviewed: the documents of environments params/ no longer has go, as
+    # `make templates` removes their templates.
+    removed = orphans(documents, output_dir / "review") if args.env is None else []
+    for path in removed:
+        path.unlink()
+        print(f"{relative(path)}: removed (no {relative(params_dir / path.stem)}.yaml)")
+    print(f"{relative(output_dir / 'review')}/: {len(documents)} documents, {len(changed)} written, {len(removed)} removed")
     return 0
+
+
+def orphans(documents: dict[Path, str], directory: Path) -> list[Path]:
+    """The documents in directory of no environment reviewed: <env>.md files documents does not hold."""
+    return [path for path in sorted(directory.glob("*.md")) if path not in documents and ENV_NAME.fullmatch(path.stem)]
 
 
 def check(documents: dict[Path, str], directory: Path | None) -> None:
@@ -90,9 +106,8 @@ def check(documents: dict[Path, str], directory: Path | None) -> None:
     ]
     if directory is not None:
         problems += [
-            f"{relative(path)} is the review of no environment in params/; remove it and commit output/review/"
-            for path in sorted(directory.glob("*.md"))
-            if path not in documents and not path.name.startswith(".")
+            f"{relative(path)} is the review of no environment in params/; run `make review` (it removes it) and commit output/review/"
+            for path in orphans(documents, directory)
         ]
     if problems:
         raise StaleDocument("\n".join(problems))
