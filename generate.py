@@ -15,7 +15,18 @@ from pathlib import Path
 import templates
 from templates import ci
 from templates.errors import ToolError, entry_point, run
-from templates.generation import OUTPUT_DIR, PARAMS_DIR, build_all, differences, foreign_files, lint, publish, relative, write_atomically
+from templates.generation import (
+    OUTPUT_DIR,
+    PARAMS_DIR,
+    build_all,
+    differences,
+    foreign_files,
+    lint,
+    publish,
+    relative,
+    stale_reasons,
+    write_atomically,
+)
 from templates.params import load_all
 
 
@@ -71,18 +82,8 @@ def main(argv=None) -> int:
             changed.append(kept_path)
         for path in changed:
             print(f"stale: {relative(path)} differs from what generation produces", file=sys.stderr)
-        # An environment directory whose params file is gone: most often the file was moved or
-        # deleted by mistake, and `make templates` would delete the directory too.
-        orphaned = sorted({p.parent for p in stale if p.parent != output_dir and not (params_dir / f"{p.parent.name}.yaml").is_file()})
-        for path in stale:
-            if path.parent not in orphaned:
-                print(f"stale: {relative(path)} is produced by no layer or environment", file=sys.stderr)
-        for directory in orphaned:
-            print(
-                f"stale: {relative(directory)}/ is no environment's: there is no {relative(params_dir / directory.name)}.yaml; "
-                f"restore it to keep {directory.name}, or run `make templates`, which removes {relative(directory)}/",
-                file=sys.stderr,
-            )
+        for line in stale_reasons(stale, output_dir, params_dir):
+            print(f"stale: {line}", file=sys.stderr)
         if changed or stale:
             also = f" and {relative(kept_path)}" if kept_changed else ""
             print(f"run `make templates` and commit output/{also}", file=sys.stderr)

@@ -140,6 +140,19 @@ def relative(path: Path) -> Path:
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
+def stale_reasons(stale: list[Path], output_dir: Path, params_dir: Path, shown=relative) -> list[str]:
+    """Why each stale file of differences() is stale, one line each; an environment directory whose
+    params file is gone (moved or deleted by mistake, most often) is one line for all its files,
+    with the choice, since `make templates` would remove the directory. shown: how a path prints."""
+    orphaned = sorted({p.parent for p in stale if p.parent != output_dir and not (params_dir / f"{p.parent.name}.yaml").is_file()})
+    lines = [f"{shown(path)} is produced by no layer or environment" for path in stale if path.parent not in orphaned]
+    return lines + [
+        f"{shown(directory)}/ is no environment's: there is no {relative(params_dir / directory.name)}.yaml; "
+        f"restore it to keep {directory.name}, or run `make templates`, which removes {shown(directory)}/"
+        for directory in orphaned
+    ]
+
+
 def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], output_dir: Path, run_lint: bool = True) -> list[str]:
     """All or nothing: the changed files are written to a staging directory and linted there;
     only when cfn-lint finds no problem do they replace the old ones and the stale ones go, so

@@ -14,7 +14,7 @@ from scripts.review.cost import ZERO, Prices, estimate, load_prices
 from scripts.review.resolver import Resolver
 from templates import inputs
 from templates.errors import ToolError
-from templates.generation import build_all, differences, relative
+from templates.generation import build_all, differences, relative, stale_reasons
 from templates.params import Environment, ParamsError, load_all
 
 
@@ -89,7 +89,7 @@ def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> l
     allowed = [environment.name for environment in environments]
     if env is not None and env not in allowed:
         raise ReviewError(f"unknown environment {env!r}; allowed: {', '.join(allowed)}", code=2)
-    check_fresh(environments, output_dir)
+    check_fresh(environments, output_dir, params_dir)
     contents = {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
     scanned = scan.scan_templates(contents)
     table = load_prices()
@@ -127,14 +127,14 @@ def review_of(environment: Environment, output_dir: Path, contents: dict, scanne
     return review
 
 
-def check_fresh(environments: list[Environment], output_dir: Path) -> None:
+def check_fresh(environments: list[Environment], output_dir: Path, params_dir: Path) -> None:
     """The output directory holds exactly what `make templates` generates from the params files."""
     changed, stale = differences(build_all(environments, output_dir), output_dir)
     problems = [
         f"{path.relative_to(output_dir)} {'differs from' if path.exists() else 'is missing from'} what generation produces"
         for path in changed
     ]
-    problems += [f"{path.relative_to(output_dir)} is produced by no layer or environment" for path in stale]
+    problems += stale_reasons(stale, output_dir, params_dir, shown=lambda path: path.relative_to(output_dir))
     if problems:
         raise ReviewError(f"stale output directory: {'; '.join(problems)}: run `make templates`")
 
