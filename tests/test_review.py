@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import pytest
 import yaml
@@ -202,7 +203,7 @@ def test_document_does_not_depend_on_hash_seed_directory_or_key_order(tmp_path, 
     output_dir = copy_output(tmp_path / "output")
     for path in output_dir.rglob("*.json"):
         path.write_text(json.dumps(reversed_keys(json.loads(path.read_text())), indent=2))
-    monkeypatch.setattr(collect, "check_fresh", lambda environments, output_dir: None)  # generation sorts the keys
+    monkeypatch.setattr(collect, "check_fresh", lambda environments, output_dir, params_dir: None)  # generation sorts the keys
     assert documents_of(output_dir) == expected
 
 
@@ -668,6 +669,17 @@ def test_stale_output_directory_is_refused(tmp_path, capsys, change, said):
     assert not (output_dir / "review").exists()
 
 
+def test_an_environment_whose_params_file_is_gone_is_named_once_with_the_choice(tmp_path, capsys):
+    output_dir = copy_output(tmp_path / "output")
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    gone, kept = ENVS[-1], ENVS[0]
+    (params_dir / f"{gone}.yaml").unlink()  # moved or deleted by mistake: output/<gone>/ is still there
+    assert review.main(["--env", kept, "--output-dir", str(output_dir), "--params-dir", str(params_dir)]) == 1
+    error = capsys.readouterr().err
+    assert f"stale output directory: {gone}/ is no environment's: there is no {params_dir / gone}.yaml; restore it" in error
+    assert f"{gone}/alb.json" not in error
+
+
 class BrokenHandle:
     """A file handle whose write stops halfway (disk full)."""
 
@@ -705,6 +717,22 @@ def test_failed_write_leaves_the_old_file_and_no_partial_one(written, tmp_path, 
     assert "nothing was written" in capsys.readouterr().err
     assert target.read_text() == "the previous review\n"
     assert sorted(p.name for p in target.parent.iterdir()) == ["prod.md"]
+
+
+def test_a_document_that_cannot_be_removed_is_one_line(tmp_path, monkeypatch, capsys):
+    output_dir = copy_output(tmp_path / "output")
+    foreign = output_dir / "review" / "gone.md"
+    foreign.parent.mkdir()
+    foreign.write_text("an environment since removed\n")
+
+    def refused(self, missing_ok=False):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "unlink", refused)
+    assert review.main(["--output-dir", str(output_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: cannot remove {foreign}: [Errno 13] Permission denied: '{foreign}'; the documents were written\n"
+    assert foreign.exists()
 
 
 # --- how long a deploy takes

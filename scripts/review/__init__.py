@@ -35,8 +35,7 @@ from pathlib import Path
 from scripts.review import collect, render
 from scripts.review.collect import ReviewError
 from templates.errors import entry_point
-from templates.generation import OUTPUT_DIR, PARAMS_DIR, relative, write_atomically
-from templates.params import ENV_NAME
+from templates.generation import OUTPUT_DIR, PARAMS_DIR, owned, relative, write_atomically
 
 
 class StaleDocument(ReviewError):
@@ -72,10 +71,10 @@ def main(argv=None) -> int:
     if args.check:
         check(documents, output_dir / "review" if args.env is None else None)
         return 0
-    changed = [(path, text) for path, text in documents.items() if not path.is_file() or path.read_text() != text]
-    for number, (path, text) in enumerate(changed):
+    changed = differing(documents)
+    for number, path in enumerate(changed):
         try:
-            write_atomically(path, text)
+            write_atomically(path, documents[path])
         except OSError as error:
             kept = "it and the documents after it were not written" if number else "nothing was written"
             raise ReviewError(f"cannot write {path}: {error}; {kept}") from None
@@ -84,15 +83,23 @@ def main(argv=None) -> int:
     # `make templates` removes their templates.
     removed = orphans(documents, output_dir / "review") if args.env is None else []
     for path in removed:
-        path.unlink()
+        try:
+            path.unlink()
+        except OSError as error:
+            raise ReviewError(f"cannot remove {path}: {error}; the documents were written") from None
         print(f"{relative(path)}: removed (no {relative(params_dir / path.stem)}.yaml)")
     print(f"{relative(output_dir / 'review')}/: {len(documents)} documents, {len(changed)} written, {len(removed)} removed")
     return 0
 
 
+def differing(documents: dict[Path, str]) -> list[Path]:
+    """The documents whose file is missing or holds other text."""
+    return [path for path, text in documents.items() if not path.is_file() or path.read_text() != text]
+
+
 def orphans(documents: dict[Path, str], directory: Path) -> list[Path]:
-    """The documents in directory of no environment reviewed: <env>.md files documents does not hold."""
-    return [path for path in sorted(directory.glob("*.md")) if path not in documents and ENV_NAME.fullmatch(path.stem)]
+    """The review documents (generation.owned) in directory of no environment reviewed."""
+    return [path for path in sorted(directory.glob("*.md")) if path not in documents and owned(path, directory.parent)]
 
 
 def check(documents: dict[Path, str], directory: Path | None) -> None:
@@ -101,8 +108,7 @@ def check(documents: dict[Path, str], directory: Path | None) -> None:
     of an environment params/ does not have."""
     problems = [
         f"{relative(path)} is not what `make review ENV={path.stem}` writes; run it and commit output/review/"
-        for path, text in documents.items()
-        if not path.is_file() or path.read_text() != text
+        for path in differing(documents)
     ]
     if directory is not None:
         problems += [
