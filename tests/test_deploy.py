@@ -418,15 +418,11 @@ def test_ctrl_c_while_protecting_a_new_stack_counts_it_created_and_the_next_run_
     done = [event(layer, stack(layer), "CREATE_IN_PROGRESS", 1, reason="User Initiated"), event(layer, stack(layer), "CREATE_COMPLETE", 91)]
     aws.poll(layer, stack_id(layer), described(layer, "CREATE_COMPLETE", protected=False), *done)
     protection()
-
-    def ctrl_c(**_):  # as the answer to the protection arrives
-        raise KeyboardInterrupt
-
-    aws.clients["cloudformation"].meta.events.register("after-call.cloudformation.UpdateTerminationProtection", ctrl_c)
+    taken_back = interrupted_after(aws, "UpdateTerminationProtection")
     assert aws.run("deploy", "--yes") == 130
     assert [line for line in aws.out.splitlines() if line.startswith("summary, ")][0].endswith(f": {layer} (created, 1 change)")
     assert aws.err.strip().endswith("interrupted")
-    aws.clients["cloudformation"].meta.events.unregister("after-call.cloudformation.UpdateTerminationProtection", ctrl_c)
+    taken_back()
     # The next run, with nothing to change, finds the stack without termination protection and
     # protects it (a run stopped before the protection may have set the policy or not: both again).
     aws.deployed(layer, protected=False)
@@ -1415,6 +1411,18 @@ def requests_of(aws, operation, *, raising=None):
     return made
 
 
+def interrupted_after(aws, operation):
+    """Ctrl-C as the answer to each CloudFormation `operation` request arrives (the request landed);
+    returns what takes it back."""
+
+    def interrupt(**_):
+        raise KeyboardInterrupt
+
+    event = f"after-call.cloudformation.{operation}"
+    aws.clients["cloudformation"].meta.events.register(event, interrupt)
+    return lambda: aws.clients["cloudformation"].meta.events.unregister(event, interrupt)
+
+
 def test_ctrl_c_during_the_clean_up_names_what_may_be_left_and_tries_nothing_more(aws):
     aws.not_deployed("cert-dns")
     aws.change_set("cert-dns", "CREATE", CERT_CHANGES)  # declined (no terminal): the clean-up starts
@@ -1436,11 +1444,7 @@ def test_ctrl_c_while_create_change_set_is_answered_deletes_the_change_set_and_n
         {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},
         create_params("cert-dns", "CREATE"),
     )
-
-    def interrupted(**_):
-        raise KeyboardInterrupt
-
-    aws.clients["cloudformation"].meta.events.register("after-call.cloudformation.CreateChangeSet", interrupted)
+    interrupted_after(aws, "CreateChangeSet")
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     stack_deletions = requests_of(aws, "DeleteStack")
     assert aws.run("deploy", "--stack", "cert-dns") == 130

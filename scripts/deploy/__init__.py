@@ -163,7 +163,8 @@ def validate(args):
         args.task_command = parse_command(args.cmd)
         if os.environ.get("AWS_ENDPOINT_URL"):
             # moto keeps a task it is asked to run RUNNING for ever (it runs no containers), and its
-            # RunTask fails on a Fargate task definition that sizes memory for the task only.
+            # RunTask fails on a Fargate task definition that sizes memory for the task only, which
+            # AWS allows: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-size-best-practice.html
             raise Failure(
                 f"error: AWS_ENDPOINT_URL={os.environ['AWS_ENDPOINT_URL']}: the emulator runs no containers, so a one-off task "
                 "would never run nor stop; make task runs in AWS",
