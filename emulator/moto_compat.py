@@ -7,8 +7,7 @@ reads them: S3 bucket policy and inline security-group egress not created; load 
 group attributes, log group KmsKeyId dropped; target group updates that replace nothing not applied
 (the resource is kept); the CloudFormation-made hosted zone's name has no trailing dot and holds no
 ACM validation records; change sets judge replacement from the templates and createOnlyProperties
-(not from the resolved values), show a resource whose Condition flips as
-Modify (not Add or Remove) and every resource that refers to a modified one as Modify too, ignore DependsOn and stack policies, and finish synchronously; a
+(not from the resolved values) and show every resource that refers to a modified one as Modify too, ignore DependsOn and stack policies, and finish synchronously; a
 failed update is not rolled back (a failed create is); rollback
 triggers are kept but never watched, alarms never leave OK, e-mail subscriptions are never pending
 confirmation, a web ACL is associated with any ARN and deleted while associated, and an SNS topic
@@ -709,9 +708,54 @@ def _replacement(details) -> str:
     return "Conditional" if any(recreation != "Never" for recreation, _ in recreations) else "False"
 
 
+# Gap: the Changes list every resource of the template, whatever its Condition: a first alb deploy
+# listed the blue/green test listener, its rule and its ingress, which a rolling release never
+# creates, and a Condition that turns false or true showed as Modify. CloudFormation creates a
+# resource only while its Condition holds for the stack's parameters, so a change set adds one whose
+# Condition turned true and removes one whose Condition turned false.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-condition.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html
+def _present(resources: dict, conditions) -> set:
+    """The logical ids of resources whose Condition (if any) holds in conditions."""
+    return {name for name, body in resources.items() if "Condition" not in body or conditions[body["Condition"]]}
+
+
+def _conditions_of_change_set(change_set, resource_map):
+    """The new template's conditions, evaluated on the change set's parameters as moto would on
+    execution (defaults, list parameters, mappings, pseudo parameters); None if moto could not
+    evaluate them: execution will then fail with moto's own error."""
+    probe = parsing.ResourceMap(
+        change_set.stack_id,
+        change_set.stack_name,
+        change_set.parameters or {},
+        {},
+        resource_map._region_name,
+        resource_map._account_id,
+        change_set.template_dict,
+        resource_map.cross_stack_resources,
+    )
+    try:
+        probe.load_mapping()
+        probe.load_parameters()
+        probe.load_conditions()
+    except Exception:
+        return None
+    return probe.lazy_condition_map
+
+
 def _change_set_diff_with_parameters(self):
     resource_map = self.stack.resource_map
     names_by_action = resource_map.build_resource_diff(self.template_dict, self.parameters)
+    conditions = _conditions_of_change_set(self, resource_map)
+    if conditions is not None:
+        new, old = self.template_dict["Resources"], resource_map._resource_json_map
+        before = _present(old, getattr(resource_map, "lazy_condition_map", {}))
+        after = _present(new, conditions)
+        names_by_action = {
+            "Add": [name for name in new if name in after - before],
+            "Modify": [name for name in names_by_action["Modify"] if name in after & before],
+            "Remove": [name for name in old if name in before - after],
+        }
     types = {name: r["Type"] for name, r in (resource_map._resource_json_map | self.template_dict["Resources"]).items()}
     changed, affected = _changed_inputs(resource_map, self.template_dict, self.parameters)
     found, replaced = [], set()

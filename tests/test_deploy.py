@@ -2120,6 +2120,22 @@ def test_a_change_set_of_parameters_only_says_so_and_a_new_stack_shows_no_parame
     ]
 
 
+def test_a_resource_added_or_removed_by_its_condition_is_named_with_the_condition():
+    # Switching the release strategy adds or removes the test listener with the template unchanged:
+    # "new in the template" would be wrong. The conditions come from the layer's template.
+    layer = deploy.deployer.load_layer(ENV, "alb", ROOT / "output")
+    template = json.loads((ROOT / "output" / "alb.json").read_text())
+    assert layer.conditions == {name: r["Condition"] for name, r in template["Resources"].items() if "Condition" in r} != {}
+    name, condition = sorted(layer.conditions.items())[0]
+    kind = template["Resources"][name]["Type"]
+    for action, cause in (("Add", f"Condition {condition} holds"), ("Remove", f"Condition {condition} no longer holds")):
+        table = deploy.text.change_set_table(change_set("alb", changes=[change(action, name, kind)]), conditions=layer.conditions)
+        assert table[-1].split()[-len(cause.split()) :] == cause.split(), table
+        assert deploy.text.change_set_table(change_set("alb", changes=[change(action, name, kind)]))[-1].endswith(
+            "new in the template" if action == "Add" else "gone from the template"
+        )
+
+
 def test_the_stateful_changes_are_what_needs_allow_replace_and_changeset_says_so():
     assert deploy.text.stateful_changes(ALB_CHANGE_SET) == [
         "TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, replaced)",
@@ -2225,7 +2241,7 @@ SMALL_TEMPLATE = {"Parameters": {"DomainName": {"Type": "String"}}, "Resources":
 
 def small_layer(template, tags=None):
     body = json.dumps(template, separators=(",", ":"), sort_keys=True)
-    return deploy.deployer.Layer(ENV, "cert-dns", stack("cert-dns"), body, frozenset(), {}, tags or {"Project": "startupwebapp"}, None)
+    return deploy.deployer.Layer(ENV, "cert-dns", stack("cert-dns"), body, frozenset(), {}, tags or {"Project": "startupwebapp"}, None, {})
 
 
 def test_the_diff_shows_template_parameters_and_tags_and_nothing_when_they_are_the_same():

@@ -464,11 +464,24 @@ def test_alert_topic_has_its_kms_key_and_email_subscriptions(aws):
 def test_conditional_resources_follow_their_condition_on_update(aws):
     # One subscription per AlertEmails slot, each with its Condition: removing an address
     # deletes its subscription (moto alone updates it to an empty endpoint), adding one creates it.
+    # The change sets say so: moto alone listed all three subscriptions as Add on create, whatever
+    # AlertEmails held, and a slot that emptied or filled as Modify.
     given = parameters("sandbox", "release-alarms") | BALANCER_NAMES
-    outputs = deploy(aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com,b@example.com"})
-    deploy(aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com"})
+
+    def subscription_changes(description) -> list:
+        return [change for change in changes(description) if change[1].startswith("AlertEmailSubscription")]
+
+    created = change_set(aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com,b@example.com"})
+    assert subscription_changes(created) == [("Add", "AlertEmailSubscription1"), ("Add", "AlertEmailSubscription2")]
+    outputs = execute(aws, created)
+    fewer = change_set(aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com"})
+    assert ("Remove", "AlertEmailSubscription2") in subscription_changes(fewer)
+    execute(aws, fewer)
     assert subscriptions(aws, outputs["AlertTopicArn"]) == [("email", "a@example.com")]
-    deploy(aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com,c@example.com"})
+    more = change_set(aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com,c@example.com"})
+    assert ("Add", "AlertEmailSubscription2") in subscription_changes(more)
+    assert not any(name == "AlertEmailSubscription3" for _, name in subscription_changes(fewer) + subscription_changes(more))
+    execute(aws, more)
     assert subscriptions(aws, outputs["AlertTopicArn"]) == [("email", "a@example.com"), ("email", "c@example.com")]
 
 
@@ -815,15 +828,29 @@ def test_switching_back_to_rolling_removes_the_test_listener_its_rule_and_its_in
         (group,) = aws.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{PREFIX}-alb-sg"]}])["SecurityGroups"]
         return [r["FromPort"] for r in group["IpPermissions"] if any(c["CidrIp"] == testers for c in r.get("IpRanges", []))]
 
-    first = deploy(aws, "alb", body("alb"), shifting)
+    # Each change set says so first: moto alone listed them as Add on every create and as Modify
+    # when the strategy changed.
+    shifted = sorted(name for name, r in json.loads(body("alb"))["Resources"].items() if r.get("Condition") == "ShiftsTraffic")
+    assert shifted, "the alb template no longer has resources that only traffic-shifting releases use"
+
+    def conditional(description) -> list:
+        return sorted((action, name) for action, name in changes(description) if name in shifted)
+
+    created = change_set(aws, "alb", body("alb"), shifting)
+    assert conditional(created) == [("Add", name) for name in shifted]
+    first = execute(aws, created)
     port = int(first["TestListenerPort"])
     assert listener_ports(first["LoadBalancerArn"]) == sorted([80, 443, port]) and testers_allowed() == [port]
-    back = deploy(aws, "alb", body("alb"), rolling)
+    to_rolling = change_set(aws, "alb", body("alb"), rolling)
+    assert conditional(to_rolling) == [("Remove", name) for name in shifted]
+    back = execute(aws, to_rolling)
     assert "ProductionListenerRuleArn" not in back
     assert listener_ports(first["LoadBalancerArn"]) == [80, 443] and testers_allowed() == []
     with pytest.raises(ClientError) as gone:
         aws.elbv2.describe_rules(RuleArns=[first["ProductionListenerRuleArn"]])
     assert gone.value.response["Error"]["Code"] == "RuleNotFound"
-    again = deploy(aws, "alb", body("alb"), shifting)
+    to_shifting = change_set(aws, "alb", body("alb"), shifting)
+    assert conditional(to_shifting) == [("Add", name) for name in shifted]
+    again = execute(aws, to_shifting)
     assert listener_ports(first["LoadBalancerArn"]) == sorted([80, 443, port]) and testers_allowed() == [port]
     assert again["ProductionListenerRuleArn"] != first["ProductionListenerRuleArn"]

@@ -70,7 +70,9 @@ class Commands:
                 f"last update at {updated:%Y-%m-%d %H:%M:%S %Z}; it would undo that update. Make a new one: "
                 f"make changeset STACK={layer.name} ENV={self.env}"
             )
-        deployer.say(*text.change_set_table(change_set, deployer.describe(layer.stack) if exists else None, deployer.colour))
+        deployer.say(
+            *text.change_set_table(change_set, deployer.describe(layer.stack) if exists else None, deployer.colour, layer.conditions)
+        )
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0
 

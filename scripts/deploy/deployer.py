@@ -60,6 +60,7 @@ class Layer:
     parameters: dict  # output/<env>/<layer>.json "Parameters", every value known before deploy
     tags: dict
     policy: dict | None
+    conditions: dict  # logical id -> its Condition in the template (the resources it may not create)
 
 
 def load_layer(env, name, output_dir: Path) -> Layer:
@@ -76,7 +77,10 @@ def load_layer(env, name, output_dir: Path) -> Layer:
         raise Failure(f"error: {files[0]}: {len(body)} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2)
     stack = templates.stack_name(env, name)
     declared = frozenset(template.get("Parameters", {}))
-    return Layer(env, name, stack, body, declared, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"))
+    conditions = {name: r["Condition"] for name, r in template.get("Resources", {}).items() if "Condition" in r}
+    return Layer(
+        env, name, stack, body, declared, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"), conditions
+    )
 
 
 def stated_release_wait_minutes(given: dict) -> int:
@@ -735,7 +739,7 @@ class Deployer:
                 self.update_tags(layer, found)
             return
         with self.discarded_if_stopped(layer, change_set, exists):  # make changeset keeps it once shown
-            self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour))
+            self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour, layer.conditions))
         if leave:
             self.say(*text.left_for_review(change_set, layer))
             return

@@ -23,9 +23,10 @@ def parameter_values(described: dict) -> dict:
 
 
 # --- change sets ------------------------------------------------------------------------------
-def change_set_table(change_set, deployed=None, colour=False) -> list[str]:
+def change_set_table(change_set, deployed=None, colour=False, conditions=None) -> list[str]:
     """A DescribeChangeSet answer as a table, marking what is replaced or removed, stateful, IAM or a
-    security group, then the parameters that differ from the deployed stack's (a DescribeStacks entry)."""
+    security group, then the parameters that differ from the deployed stack's (a DescribeStacks entry).
+    conditions: logical id -> the Condition of that resource in the template deployed (Layer.conditions)."""
     rows, colours = [("", "action", "logical id", "type", "replacement", "cause")], [None]
     for change in change_set.get("Changes", []):
         rc = change.get("ResourceChange", {})
@@ -34,7 +35,16 @@ def change_set_table(change_set, deployed=None, colour=False) -> list[str]:
         marks = ["REPLACE" if action == "Modify" else "REMOVE"] if replacement in ("True", "Conditional") or action == "Remove" else []
         marks += ["STATEFUL"] if marks and kind in templates.STATEFUL_TYPES else []
         marks += ["IAM"] if kind.startswith("AWS::IAM::") else ["SG"] if kind in SECURITY_GROUP_TYPES else []
-        rows.append(("!" + ",".join(marks) if marks else "", action, rc.get("LogicalResourceId", ""), kind, replacement, cause(rc)))
+        rows.append(
+            (
+                "!" + ",".join(marks) if marks else "",
+                action,
+                rc.get("LogicalResourceId", ""),
+                kind,
+                replacement,
+                cause(rc, conditions or {}),
+            )
+        )
         colours.append(RED if marks[:1] in (["REPLACE"], ["REMOVE"]) else YELLOW if marks else None)
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [f"change set {change_set['ChangeSetName']} for {change_set['StackName']}:"]
@@ -49,10 +59,18 @@ def change_set_table(change_set, deployed=None, colour=False) -> list[str]:
     return lines
 
 
-def cause(rc) -> str:
-    """Why a resource changes: the table's last column."""
+def cause(rc, conditions) -> str:
+    """Why a resource changes: the table's last column. A resource with a Condition is added when the
+    Condition turns true and removed when it turns false, the template unchanged (a DeploymentStrategy
+    that leaves ROLLING adds the test listener): CloudFormation creates a resource only while its
+    Condition holds. https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-condition.html"""
+    condition = conditions.get(rc.get("LogicalResourceId"))
+    if rc.get("Action") == "Add":
+        return f"Condition {condition} holds" if condition else "new in the template"
+    if rc.get("Action") == "Remove":
+        return f"Condition {condition} no longer holds" if condition else "gone from the template"
     if rc.get("Action") != "Modify":
-        return {"Add": "new in the template", "Remove": "gone from the template"}.get(rc.get("Action"), "")
+        return ""
     found = []
     for detail in rc.get("Details", []):
         target = detail.get("Target", {})
