@@ -329,7 +329,11 @@ def main(argv=None) -> int:
         return serve(args.state_dir, args.port, args.exit_with_parent)
     sandbox = Sandbox()
     try:
-        if args.command == "start":
+        if args.command == "start" and sandbox.running():
+            # Starting again must not wipe what is deployed in it: a no-op, as its stacks stay.
+            print(f"sandbox already running at {sandbox.endpoint} (PID {sandbox.pid}); left as it is, with what is deployed in it")
+            print("to start afresh (empty, seeded again): make sandbox-stop && make sandbox")
+        elif args.command == "start":
             sandbox.start(port=args.port)
             try:
                 sandbox.seed()

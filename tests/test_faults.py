@@ -332,12 +332,17 @@ def test_a_garbled_endpoint_file_is_named_not_a_traceback(sandbox, garbage):
 
 
 def test_a_garbled_pid_file_neither_hides_the_server_nor_starts_a_second_and_stop_stops_it_alone(state, sandbox):
+    from emulator.sandbox import SandboxError
+
     state.start(exit_with_parent=True)
     first = state.pid
     state.pid_file.write_text("garbage")
     assert state.running() and state.pid == first
     result = sandbox_cli("start", state_dir=state.state_dir)
-    assert result.returncode == 2 and "a sandbox already runs" in result.stderr
+    assert result.returncode == 0 and f"sandbox already running at {state.endpoint} (PID {first})" in result.stdout
+    assert state.server_pids() == [first]
+    with pytest.raises(SandboxError, match="a sandbox already runs"):  # nor does the library start a second
+        state.start()
     assert state.server_pids() == [first]
     assert sandbox_cli("stop", state_dir=state.state_dir).stdout == "sandbox stopped\n"
     assert state.server_pids() == []
