@@ -363,6 +363,8 @@ def test_destroy_everything_in_reverse_order(sandbox, run, deployed):
     assert code == 0, out + err
     deleted = [line.split(":")[0] for line in out.splitlines() if line.endswith(": deleted")]
     assert deleted == [templates.stack_name(ENV, layer) for layer in reversed(LAYERS)]
+    not_enabled = set(templates.LAYERS) - set(LAYERS)  # neither deployed nor enabled: not worth a line
+    assert not any(templates.stack_name(ENV, layer) in out for layer in not_enabled), out
     assert "retained, still in the account: Certificate" in out
     code, out, _ = run("status")
     header, *lines = out.splitlines()

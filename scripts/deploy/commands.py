@@ -161,8 +161,10 @@ class Commands:
                 kept = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in deployer.retained(stack).items())
                 deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
         deployer.confirm(f"destroy {', '.join(existing)}? [y/N] ", "nothing destroyed")
+        # A layer outside enabled_layers is destroyed if deployed, and otherwise not mentioned (as in status).
         for name in names:
-            deployer.destroy(name)
+            if name in self.environment.layers or templates.stack_name(env, name) in existing:
+                deployer.destroy(name)
         return 0
 
     def purge(self) -> int:
