@@ -363,9 +363,17 @@ def test_destroy_everything_in_reverse_order(sandbox, run, deployed):
     assert code == 0, out + err
     deleted = [line.split(":")[0] for line in out.splitlines() if line.endswith(": deleted")]
     assert deleted == [templates.stack_name(ENV, layer) for layer in reversed(LAYERS)]
-    not_enabled = set(templates.LAYERS) - set(LAYERS)  # neither deployed nor enabled: not worth a line
+    not_enabled = [layer for layer in templates.layer_order() if layer not in LAYERS]  # nor deployed: not worth a line
     assert not any(templates.stack_name(ENV, layer) in out for layer in not_enabled), out
     assert "retained, still in the account: Certificate" in out
     code, out, _ = run("status")
     header, *lines = out.splitlines()
     assert header.startswith("STACK") and lines and all(line.endswith("not deployed") for line in lines)
+    # A layer taken out of enabled_layers while it was deployed is destroyed with the others.
+    for layer in not_enabled[:1]:
+        body = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}
+        sandbox.client("cloudformation").create_stack(StackName=templates.stack_name(ENV, layer), TemplateBody=json.dumps(body))
+        code, out, err = run("destroy", "--yes")
+        assert code == 0 and [line for line in out.splitlines() if line.endswith(": deleted")] == [
+            f"{templates.stack_name(ENV, layer)}: deleted"
+        ], out + err
