@@ -716,8 +716,9 @@ def _replacement(details) -> str:
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-condition.html
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html
 def _present(resources: dict, conditions) -> set:
-    """The logical ids of resources whose Condition (if any) holds in conditions."""
-    return {name for name, body in resources.items() if "Condition" not in body or conditions[body["Condition"]]}
+    """The logical ids of resources whose Condition (if any) holds in conditions. One naming a
+    condition the template lacks counts as present: executing the change set then fails as before."""
+    return {name for name, body in resources.items() if body.get("Condition") not in conditions or conditions[body["Condition"]]}
 
 
 def _conditions_of_change_set(change_set, resource_map):
