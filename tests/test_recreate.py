@@ -250,13 +250,45 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
 
 def with_parameter(tmp_path, layer, name, value):
     """A copy of output/ whose sandbox configuration of the layer sets one parameter; the deploy options to use it."""
-    output = tmp_path / "output"
+    return with_parameters(tmp_path / "output", {layer: {name: value}})
+
+
+def with_parameters(output, values: dict):
+    """A copy of output/ in `output` whose sandbox configuration sets values (layer -> parameter ->
+    value) in every layer that declares the parameter; the deploy options to use it."""
     shutil.copytree(ROOT / "output", output)
-    config = output / ENV / f"{layer}.json"
-    document = json.loads(config.read_text())
-    document["Parameters"][name] = value
-    config.write_text(json.dumps(document))
+    for layer, given in values.items():
+        config = output / ENV / f"{layer}.json"
+        document = json.loads(config.read_text())
+        document["Parameters"] |= given
+        config.write_text(json.dumps(document))
     return ("--output-dir", str(output), "--params-dir", str(ROOT / "params"))
+
+
+def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_its_listener_rules(sandbox, run, tmp_path):
+    # Under a traffic-shifting strategy the service names the alb layer's listener rules; back to
+    # ROLLING, a plain make deploy would remove them (alb comes first) while the service still does.
+    def strategy(name, value, **alb):
+        return with_parameters(tmp_path / name, {"alb": {"DeploymentStrategy": value, **alb}, "service": {"DeploymentStrategy": value}})
+
+    shifting = strategy("shifting", "BLUE_GREEN", TestListenerCidr="203.0.113.0/24")
+    rolling = strategy("rolling", "ROLLING")
+    sandbox.seed()
+    code, out, err = run("deploy", *shifting, "--yes")
+    assert code == 0, out + err
+    rules = {name: arn for name, arn in physical_ids(sandbox, "alb").items() if name.endswith("ListenerRule")}
+    assert rules, "a traffic-shifting alb layer has listener rules"
+
+    code, out, err = run("deploy", *rolling, "--yes")
+    assert code == 1, out + err
+    assert f"refused: the change set removes the listener rules {', '.join(sorted(rules))}, which {stack('service')} still uses" in err
+    assert f"make deploy STACK=service ENV={ENV}" in err
+    assert physical_ids(sandbox, "alb").items() >= rules.items(), "nothing changed"
+
+    for argv in (("--stack", "service"), ()):  # the order the refusal gives
+        code, out, err = run("deploy", *argv, *rolling, "--yes")
+        assert code == 0, out + err
+    assert not any(name.endswith("ListenerRule") for name in physical_ids(sandbox, "alb"))
 
 
 def test_destroy_is_refused_before_anything_while_the_load_balancer_has_deletion_protection(sandbox, run, tmp_path):

@@ -469,6 +469,8 @@ class Deployer:
             )
         if exists and not self.allow_traffic_reset:
             self.refuse_moving_shifted_traffic(layer, change_set, left)
+        if exists:
+            self.refuse_removing_rules_in_use(layer, change_set, left)
         if exists:  # what the DescribeStacks of this run says: no detection started, no call added
             self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
         self.say(*text.test_pause(given, self.env))  # before the question: it asks for someone at hand
@@ -516,6 +518,24 @@ class Deployer:
             f"in a release: {'; '.join(moving)}; executing it would send production traffic to the primary target group, which may "
             f"run no task; {left}. {remedy}; or, if no task serves from the alternate one, rerun with ALLOW_TRAFFIC_RESET=1 "
             "(--allow-traffic-reset)"
+        )
+
+    def refuse_removing_rules_in_use(self, layer, change_set, left):
+        """Back to ROLLING, the alb change set removes the listener rules, which the deployed service
+        names while it still shifts traffic (its load balancer's advancedConfiguration): the service
+        layer goes to ROLLING first, then the alb layer, as the README's "Switching an environment" says.
+        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html"""
+        removed = sorted(name for name, _, action in text.listener_rule_changes(change_set) if action == "Remove")
+        if layer.name != "alb" or not removed:
+            return
+        service = templates.stack_name(self.env, "service")
+        strategy = parameter_values(self.describe(service) or {}).get("DeploymentStrategy")
+        if strategy not in TRAFFIC_SHIFTING:
+            return
+        raise Failure(
+            f"error: refused: the change set removes the listener rules {', '.join(removed)}, which {service} still uses "
+            f"(it is deployed with DeploymentStrategy {strategy}); {left}. Deploy the service layer first "
+            f"(make deploy STACK=service ENV={self.env}), so that ECS stops using them, then make deploy ENV={self.env}"
         )
 
     def switches_to_rolling(self, layer, change_set) -> bool:
