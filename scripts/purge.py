@@ -75,16 +75,17 @@ class Retained:
 
 
 # --- what destroy prints ------------------------------------------------------------------------
-def free_command(kind, physical_id, region) -> str | None:
-    """The AWS CLI command that frees one retained resource, or None for a type purge leaves."""
-    q, r = shlex.quote(physical_id), shlex.quote(region)
+def free_command(kind, physical_id) -> str | None:
+    """The AWS CLI command that frees one retained resource, or None for a type purge leaves (the
+    run's region and endpoint are added as it is printed: scripts/deploy/aws.py CommandsOfRun)."""
+    q = shlex.quote(physical_id)
     return {
-        "AWS::Logs::LogGroup": f"aws logs delete-log-group --log-group-name {q} --region {r}",
-        "AWS::KMS::Key": f"aws kms schedule-key-deletion --key-id {q} --pending-window-in-days {KEY_WINDOW_DAYS} --region {r}",
-        "AWS::S3::Bucket": f"aws s3api delete-bucket --bucket {q} --region {r}",
-        "AWS::CertificateManager::Certificate": f"aws acm delete-certificate --certificate-arn {q} --region {r}",
-        "AWS::ElasticLoadBalancingV2::LoadBalancer": f"aws elbv2 delete-load-balancer --load-balancer-arn {q} --region {r}",
-        "AWS::ElasticLoadBalancingV2::TargetGroup": f"aws elbv2 delete-target-group --target-group-arn {q} --region {r}",
+        "AWS::Logs::LogGroup": f"aws logs delete-log-group --log-group-name {q}",
+        "AWS::KMS::Key": f"aws kms schedule-key-deletion --key-id {q} --pending-window-in-days {KEY_WINDOW_DAYS}",
+        "AWS::S3::Bucket": f"aws s3api delete-bucket --bucket {q}",
+        "AWS::CertificateManager::Certificate": f"aws acm delete-certificate --certificate-arn {q}",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer": f"aws elbv2 delete-load-balancer --load-balancer-arn {q}",
+        "AWS::ElasticLoadBalancingV2::TargetGroup": f"aws elbv2 delete-target-group --target-group-arn {q}",
     }.get(kind)
 
 
@@ -100,11 +101,10 @@ WHAT_FREEING_COSTS = {
 
 def say_retained(deployer, layer_name, keep, ids):
     """destroy's lines for what the deleted stack retained: each with the command that frees it."""
-    region = deployer.cf.meta.region_name
     for logical_id, kind in keep.items():
         physical_id = ids.get(logical_id)
         deployer.say(f"  retained, still in the account: {logical_id} ({kind}) {physical_id or '(not created)'}")
-        command = physical_id and free_command(kind, physical_id, region)
+        command = physical_id and free_command(kind, physical_id)
         if command:
             deployer.say(f"    free it: {command}   # {WHAT_FREEING_COSTS.get(kind, 'it holds no data')}")
     if any(ids.get(logical_id) for logical_id in keep):
@@ -265,7 +265,7 @@ ACT = {
 def inspect(deployer, item, ours_elsewhere) -> None:
     """Decide what purge does with one retained resource: item.action, item.note, item.gone, item.foreign."""
     if item.kind not in INSPECT:
-        command = free_command(item.kind, item.physical_id, deployer.cf.meta.region_name)
+        command = free_command(item.kind, item.physical_id)
         item.note = f"left: purge does not delete a {item.kind}" + (f"; by hand: {command}" if command else "")
         return
     try:

@@ -82,9 +82,12 @@ def default(template, parameter_ref):
     return template["Parameters"][parameter_ref["Ref"]]["Default"]
 
 
-def no_real_aws(monkeypatch, endpoint="http://127.0.0.1:9"):
-    """Fake credentials, no profile or config file, the endpoint on loopback (port 9: nothing
-    answers there) and botocore's own retry settings: no test can reach or use a real account."""
+NOWHERE = "http://127.0.0.1:9"  # loopback, port 9: nothing answers there
+
+
+def no_real_aws(monkeypatch, endpoint=NOWHERE):
+    """Fake credentials, no profile or config file, the endpoint on loopback (NOWHERE by default)
+    and botocore's own retry settings: no test can reach or use a real account."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -17,7 +17,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
-from conftest import ROOT, configuration, no_real_aws
+from conftest import NOWHERE, ROOT, configuration, no_real_aws
 
 import templates
 from scripts import deploy, zone
@@ -26,6 +26,10 @@ from templates.inputs import KEEP_RUNNING_COUNT
 from templates.params import load as load_params
 
 ENV = "prod"
+# What a command printed for people to copy starts with (scripts/deploy/aws.py CommandsOfRun): the
+# region of params/prod.yaml and the loopback endpoint these runs are pointed at (no_real_aws).
+REGION_CLI = f"aws --region {load_params(ROOT / 'params' / f'{ENV}.yaml').region}"  # a run on AWS itself (test_task.py)
+CLI = f"{REGION_CLI} --endpoint-url {NOWHERE}"
 # One session for every test: its clients share the service models it loaded once (a session per
 # test would read them from disk again, a quarter of a second each time).
 SESSION = make_session(region_name="us-east-1")  # with the ECS calls the pinned botocore lacks (scripts/deploy/aws.py)
@@ -654,7 +658,7 @@ def test_a_change_set_that_cannot_be_deleted_after_ctrl_c_is_named_with_the_comm
     aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
     aws.cf.add_client_error("delete_change_set", "ValidationError", "Rate exceeded", 400)
     assert aws.run("deploy", "--stack", "cert-dns", tty=True, answer=KeyboardInterrupt()) == 130
-    delete = f"aws cloudformation delete-change-set --stack-name {stack('cert-dns')} --change-set-name {cs_name('cert-dns')}"
+    delete = f"{CLI} cloudformation delete-change-set --stack-name {stack('cert-dns')} --change-set-name {cs_name('cert-dns')}"
     assert f"change set {cs_name('cert-dns')} may be left; delete it: {delete}" in aws.out
     assert "interrupted" in aws.err and "Traceback" not in aws.err
 
@@ -960,7 +964,7 @@ def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_canc
 
     assert aws.run("deploy", "--stack", layer, "--yes", sleep=interrupt) == 130
     assert "nothing was cancelled" in aws.err and f"make status ENV={ENV}" in aws.err
-    assert f"aws cloudformation delete-stack --stack-name {stack(layer)}   (a create cannot be cancelled)" in aws.err
+    assert f"{CLI} cloudformation delete-stack --stack-name {stack(layer)}   (a create cannot be cancelled)" in aws.err
 
 
 def test_rollback_complete_is_explained_and_recreated_only_with_recreate(aws):
@@ -1052,12 +1056,27 @@ def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws):
     assert "nothing deployed" in aws.out
 
 
+def test_printed_commands_name_the_runs_region_and_endpoint_and_nothing_else_is_touched():
+    out = io.StringIO()
+    stream = deploy.aws.CommandsOfRun(out, "eu-west-1", "http://127.0.0.1:4566")
+    stream.write("stop it: aws cloudformation cancel-update-stack --stack-name s   (or: aws sts get-caller-identity)\n")
+    stream.write("tags aws:cloudformation:stack-name, bucket arn:aws:s3:::aws logs; withdraws all\n")
+    assert out.getvalue().splitlines() == [
+        "stop it: aws --region eu-west-1 --endpoint-url http://127.0.0.1:4566 cloudformation cancel-update-stack --stack-name s"
+        "   (or: aws --region eu-west-1 --endpoint-url http://127.0.0.1:4566 sts get-caller-identity)",
+        "tags aws:cloudformation:stack-name, bucket arn:aws:s3:::aws logs; withdraws all",
+    ]
+    plain = io.StringIO()
+    deploy.aws.CommandsOfRun(plain, "eu-west-1", None).write("aws logs tail g")
+    assert plain.getvalue() == "aws --region eu-west-1 logs tail g"
+
+
 def test_aws_errors_are_one_line_without_traceback(aws):
     aws.cf.add_client_error("describe_stacks", "ExpiredToken", "The security token included in the request is expired", 403)
     assert aws.run("status", "--stack", "cert-dns") == 1
     assert (
         aws.err.splitlines()[0]
-        == "error: DescribeStacks: ExpiredToken: The security token included in the request is expired; check the credentials: aws sts get-caller-identity"
+        == f"error: DescribeStacks: ExpiredToken: The security token included in the request is expired; check the credentials: {CLI} sts get-caller-identity"
     )
 
 
@@ -1392,7 +1411,7 @@ def test_an_empty_first_stack_that_cannot_be_deleted_is_named_not_the_change_set
     aws.cf.add_client_error("delete_stack", "ValidationError", "Rate exceeded", 400)
     assert aws.run("deploy", "--stack", "cert-dns") == 1
     assert f"change set {cs_name('cert-dns')} deleted" in aws.out
-    delete = f"aws cloudformation delete-stack --stack-name {stack('cert-dns')}"
+    delete = f"{CLI} cloudformation delete-stack --stack-name {stack('cert-dns')}"
     assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: {delete}" in aws.out
 
 
@@ -1430,8 +1449,8 @@ def test_ctrl_c_during_the_clean_up_names_what_may_be_left_and_tries_nothing_mor
     stack_deletions = requests_of(aws, "DeleteStack")
     assert aws.run("deploy", "--stack", "cert-dns") == 1
     assert stack_deletions == []
-    assert f"change set {cs_name('cert-dns')} may be left; delete it: aws cloudformation delete-change-set" in aws.out
-    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: aws cloudformation delete-stack" in aws.out
+    assert f"change set {cs_name('cert-dns')} may be left; delete it: {CLI} cloudformation delete-change-set" in aws.out
+    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: {CLI} cloudformation delete-stack" in aws.out
     assert "no terminal to ask on" in aws.err and "Traceback" not in aws.err
 
 
@@ -1450,7 +1469,7 @@ def test_ctrl_c_while_create_change_set_is_answered_deletes_the_change_set_and_n
     assert aws.run("deploy", "--stack", "cert-dns") == 130
     assert stack_deletions == []
     assert f"change set {cs_name('cert-dns')} deleted" in aws.out
-    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: aws cloudformation delete-stack" in aws.out
+    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: {CLI} cloudformation delete-stack" in aws.out
     assert "interrupted" in aws.err and "Traceback" not in aws.err
 
 
@@ -1467,7 +1486,7 @@ def test_an_error_answer_to_a_retried_create_change_set_is_cleaned_up_as_if_it_h
     assert aws.run("deploy", "--stack", "cert-dns") == 1
     assert "Throttling" in aws.err
     assert f"change set {cs_name('cert-dns')} deleted" in aws.out
-    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: aws cloudformation delete-stack" in aws.out
+    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: {CLI} cloudformation delete-stack" in aws.out
 
 
 def test_missing_rollback_alarms_stop_the_run_before_a_change_set_is_asked_for(aws):
@@ -1531,7 +1550,7 @@ def test_a_relaxed_policy_that_cannot_be_put_back_is_named_with_the_command(aws)
     assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 1
     assert f"change set {cs_name('alb')} deleted" in aws.out
     assert f"{stack('alb')}: the stack policy is still relaxed (--allow-replace); restore it" in aws.out
-    assert f"aws cloudformation set-stack-policy --stack-name {stack('alb')}" in aws.out
+    assert f"{CLI} cloudformation set-stack-policy --stack-name {stack('alb')}" in aws.out
 
 
 def test_a_refused_relaxing_of_the_policy_leaves_nothing_to_put_back(aws):
@@ -1586,7 +1605,7 @@ def test_ctrl_c_while_the_change_set_is_computed_tries_to_delete_it_and_names_it
         raise KeyboardInterrupt
 
     assert aws.run("deploy", "--stack", "cert-dns", sleep=interrupted) == 130
-    assert f"change set {cs_name('cert-dns')} may be left; delete it: aws cloudformation delete-change-set" in aws.out
+    assert f"change set {cs_name('cert-dns')} may be left; delete it: {CLI} cloudformation delete-change-set" in aws.out
     assert "interrupted" in aws.err and "Traceback" not in aws.err
 
 
@@ -1720,7 +1739,7 @@ def test_the_wait_for_a_stack_is_bounded_and_says_what_is_still_in_progress(aws,
     assert "still CREATE_IN_PROGRESS since 12:00:02: Certificate (AWS::CertificateManager::Certificate)" in aws.err
     assert f"is the hosted zone delegated? make zone ENV={ENV}" in aws.err
     assert "CloudFormation carries on; nothing was cancelled." in aws.err
-    assert f"aws cloudformation delete-stack --stack-name {stack('cert-dns')}" in aws.err
+    assert f"{CLI} cloudformation delete-stack --stack-name {stack('cert-dns')}" in aws.err
 
 
 def test_a_release_that_shifts_traffic_is_waited_for_its_shifting_and_bake_time_too():
@@ -1779,7 +1798,7 @@ def test_a_first_create_still_computing_names_its_empty_stack_too(aws):
         )
     deletions = requests_of(aws, "DeleteChangeSet"), requests_of(aws, "DeleteStack")
     assert aws.run("deploy", "--stack", "cert-dns", "--yes", clock=lambda: 100 * len(aws.sleeps)) == 1
-    assert f"empty (REVIEW_IN_PROGRESS): aws cloudformation delete-stack --stack-name {stack('cert-dns')}" in aws.err
+    assert f"empty (REVIEW_IN_PROGRESS): {CLI} cloudformation delete-stack --stack-name {stack('cert-dns')}" in aws.err
     assert deletions == ([], [])  # both kept, for make execute
 
 

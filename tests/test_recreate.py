@@ -79,9 +79,10 @@ def test_create_destroy_purge_create_again(sandbox, run):
     service, waf, alb, cert = kept["service"], kept["waf"], kept["alb"], kept["cert-dns"]
     # destroy says, for each retained resource, the command that frees it, and that purge frees them all
     assert f"retained, still in the account: LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}" in out
-    assert f"free it: aws logs delete-log-group --log-group-name {SERVICE_LOGS} --region us-east-1" in out
-    assert f"free it: aws kms schedule-key-deletion --key-id {service['LogKey']} --pending-window-in-days 7 --region us-east-1" in out
-    assert f"free it: aws acm delete-certificate --certificate-arn {cert['Certificate']} --region us-east-1" in out
+    cli = f"aws --region {SANDBOX.region} --endpoint-url {sandbox.endpoint}"  # copied, it reaches the sandbox, not AWS
+    assert f"free it: {cli} logs delete-log-group --log-group-name {SERVICE_LOGS}   #" in out
+    assert f"free it: {cli} kms schedule-key-deletion --key-id {service['LogKey']} --pending-window-in-days 7   #" in out
+    assert f"free it: {cli} acm delete-certificate --certificate-arn {cert['Certificate']}   #" in out
     assert f"make purge ENV={ENV} STACK=service" in out
     # the load balancer, its security group and the target group hold no state: they went with the stack
     elbv2, ec2 = sandbox.client("elbv2"), sandbox.client("ec2")

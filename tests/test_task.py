@@ -9,7 +9,7 @@ import pytest
 import test_deploy
 from botocore.stub import ANY
 from conftest import configuration
-from test_deploy import ACCOUNT, ENV, NOW, OUTPUT_VALUES, create_params, described, event, stack, stack_id
+from test_deploy import ACCOUNT, ENV, NOW, OUTPUT_VALUES, REGION_CLI, create_params, described, event, stack, stack_id
 
 from scripts import deploy
 from scripts.deploy import commands, tasks
@@ -222,7 +222,7 @@ def test_the_wait_is_bounded_and_says_how_to_follow_or_stop_the_task(aws):
     assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", "--max-wait", "1", clock=lambda: next(ticks)) == 1
     assert "waiting up to 1 minutes for it to stop" in aws.out
     assert "error: stopped waiting after 1 minutes (MAX_WAIT=); the task is RUNNING." in aws.err
-    assert f"stop it:   aws ecs stop-task --cluster {CLUSTER} --task {TASK_ARN}" in aws.err
+    assert f"stop it:   {REGION_CLI} ecs stop-task --cluster {CLUSTER} --task {TASK_ARN}" in aws.err
     assert aws.sleeps == [2.0]
 
 
@@ -235,7 +235,7 @@ def test_ctrl_c_while_waiting_leaves_the_task_running_and_says_how_to_stop_it(aw
 
     assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", sleep=interrupt) == 130
     assert f"interrupted: task {TASK_ID} keeps running." in aws.err
-    assert f"aws ecs stop-task --cluster {CLUSTER} --task {TASK_ARN}" in aws.err
+    assert f"{REGION_CLI} ecs stop-task --cluster {CLUSTER} --task {TASK_ARN}" in aws.err
     assert f"make logs ENV={ENV} FOLLOW=1" in aws.err
     assert "Traceback" not in aws.err
 
@@ -500,7 +500,7 @@ def test_a_failed_deregistration_is_a_warning_with_the_command_and_keeps_the_tas
     aws.poll(ecs_task("STOPPED", 3), None)
     aws.ecs.add_client_error("deregister_task_definition", "AccessDeniedException", "not authorized", 400)
     assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--image-tag", "v2", "--yes") == 3
-    assert f"remove it with: aws ecs deregister-task-definition --task-definition {COPY}" in aws.out
+    assert f"remove it with: {REGION_CLI} ecs deregister-task-definition --task-definition {COPY}" in aws.out
 
 
 def test_without_yes_nothing_is_registered(aws):
