@@ -7,15 +7,16 @@ INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1
 # Deploys go to ENV (default: the local sandbox; prod and staging must be named).
 ENV ?= sandbox
 DEPLOY := $(BIN)/python -m scripts.deploy
-FLAGS = --env $(call quote,$(ENV)) $(if $(STACK),--stack $(call quote,$(STACK))) $(if $(TAG),--image-tag $(call quote,$(TAG))) \
-	$(if $(CHANGESET),--changeset $(call quote,$(CHANGESET))) \
+FLAGS = --env=$(call quote,$(ENV)) $(if $(STACK),--stack=$(call quote,$(STACK))) $(if $(TAG),--image-tag=$(call quote,$(TAG))) \
+	$(if $(CHANGESET),--changeset=$(call quote,$(CHANGESET))) \
 	$(if $(YES),--yes) $(if $(ALLOW_REPLACE),--allow-replace) $(if $(ALLOW_TRAFFIC_RESET),--allow-traffic-reset) $(if $(RECREATE),--recreate) $(if $(REPAIR),--repair) \
-	$(if $(MAX_WAIT),--max-wait $(call quote,$(MAX_WAIT)))
+	$(if $(MAX_WAIT),--max-wait=$(call quote,$(MAX_WAIT)))
 # ENV=sandbox points the AWS clients at the running sandbox, and fails if it does not run,
 # so that a rehearsal can never fall through to real AWS credentials.
 AWS = $(if $(filter sandbox,$(ENV)),e="$$($(BIN)/python -m emulator.sandbox env)" && eval "$$e" &&,)
 FRESH = $(BIN)/python generate.py --check &&
 # A value as one shell word, whatever quotes it holds: CMD="python manage.py shell -c 'print(1)'".
+# Passed as --option=value, so that a value starting with "-" (TAG=-x) is read as the value, not an option.
 quote = '$(subst ','\'',$(1))'
 
 .DEFAULT_GOAL := help
@@ -55,7 +56,7 @@ lint: $(INSTALLED) ## ruff check and format check only
 
 # ENV has a default (sandbox): `make review` reviews every environment unless ENV is given on the command line.
 review: $(INSTALLED) ## write output/review/<env>.md for every environment (ENV=<env>: that one): what ops read before the console
-	@$(BIN)/python -m scripts.review $(if $(filter command line,$(origin ENV)),--env $(call quote,$(ENV)))
+	@$(BIN)/python -m scripts.review $(if $(filter command line,$(origin ENV)),--env=$(call quote,$(ENV)))
 
 sandbox: $(INSTALLED) ## start the local AWS sandbox (moto on 127.0.0.1) seeded with the Phase 5.14 resources
 	@$(BIN)/python -m emulator.sandbox start
@@ -70,7 +71,7 @@ unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind
 	@$(AWS) $(DEPLOY) unlock $(FLAGS)
 
 zone: $(INSTALLED) ## find or create ENV's public hosted zone, print its name servers for the registrar, wait for the delegation [TIMEOUT=s]
-	@$(AWS) $(DEPLOY) zone $(FLAGS) $(if $(TIMEOUT),--timeout $(call quote,$(TIMEOUT)))
+	@$(AWS) $(DEPLOY) zone $(FLAGS) $(if $(TIMEOUT),--timeout=$(call quote,$(TIMEOUT)))
 
 deploy: $(INSTALLED) ## deploy STACK (default: every layer, in order) to ENV through change sets [TAG= YES=1 ALLOW_REPLACE=1 RECREATE=1 REPAIR=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) deploy $(FLAGS)
@@ -109,17 +110,17 @@ rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service
 	@$(FRESH) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
 verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]
-	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(TIMEOUT),--timeout $(call quote,$(TIMEOUT))) $(foreach c,$(CONNECT_TO),--connect-to $(c)) \
-		$(if $(CA_BUNDLE),--ca-bundle "$(CA_BUNDLE)") $(if $(TEST_LISTENER),--test-listener)
+	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(TIMEOUT),--timeout=$(call quote,$(TIMEOUT))) $(foreach c,$(CONNECT_TO),--connect-to=$(call quote,$(c))) \
+		$(if $(CA_BUNDLE),--ca-bundle=$(call quote,$(CA_BUNDLE))) $(if $(TEST_LISTENER),--test-listener)
 
 continue: $(INSTALLED) ## let ENV's release that waits for tests (TestPauseMinutes) move production traffic, or ACTION=ROLLBACK it [YES=1]
-	@$(AWS) $(DEPLOY) continue $(FLAGS) $(if $(ACTION),--action $(ACTION))
+	@$(AWS) $(DEPLOY) continue $(FLAGS) $(if $(ACTION),--action=$(call quote,$(ACTION)))
 
 task: $(INSTALLED) ## run CMD="python manage.py migrate" once as a task of ENV's service, streaming its log; exits with its exit code [TAG= YES=1 MAX_WAIT=min]
-	@$(AWS) $(DEPLOY) task $(FLAGS) --cmd $(call quote,$(CMD))
+	@$(AWS) $(DEPLOY) task $(FLAGS) --cmd=$(call quote,$(CMD))
 
 logs: $(INSTALLED) ## print ENV's service logs with task ids [SINCE=10m (30s, 2h, 1d) FOLLOW=1: until Ctrl-C]
-	@$(AWS) $(DEPLOY) logs $(FLAGS) $(if $(SINCE),--since $(call quote,$(SINCE))) $(if $(FOLLOW),--follow)
+	@$(AWS) $(DEPLOY) logs $(FLAGS) $(if $(SINCE),--since=$(call quote,$(SINCE))) $(if $(FOLLOW),--follow)
 
 bench: $(INSTALLED) ## print performance figures (medians)
 	@$(BIN)/python bench.py

@@ -481,8 +481,9 @@ def test_the_longest_release_the_params_accept_ends_inside_the_deploy_job(deploy
 
 def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds():
     # A value with a space, a quote or a ; must reach the deployer whole, where it gets its one-line
-    # error, and never split into other options or run as shell.
-    values = {"ENV": "./sand box", "STACK": "alb; echo hi", "TAG": "bad tag!", "CHANGESET": "it's", "MAX_WAIT": "1 2"}
+    # error, and never split into other options or run as shell; one starting with "-" must stay a
+    # value (argparse took `--image-tag -x` for a missing value and printed its own message).
+    values = {"ENV": "./sand box", "STACK": "alb; echo hi", "TAG": "-bad!", "CHANGESET": "it's", "MAX_WAIT": "-1 2"}
     made = subprocess.run(
         ["make", "-n", "--no-print-directory", "deploy", *(f"{name}={value}" for name, value in values.items())],
         cwd=ROOT,
@@ -492,5 +493,7 @@ def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds():
     )
     words = shlex.split(made.stdout.strip().splitlines()[-1].split("&&")[-1])
     options = {"ENV": "--env", "STACK": "--stack", "TAG": "--image-tag", "CHANGESET": "--changeset", "MAX_WAIT": "--max-wait"}
-    assert {name: words[words.index(option) + 1] for name, option in options.items()} == values
+    given = dict(word.split("=", 1) for word in words if word.startswith("--") and "=" in word)
+    assert {name: given[option] for name, option in options.items()} == values
+    assert deployer.parse(words[3:]).image_tag == values["TAG"]  # read as the value, not as an option
     assert words[:4] == [".venv/bin/python", "-m", "scripts.deploy", "deploy"]
