@@ -1902,6 +1902,14 @@ def test_a_failed_deploy_frees_the_lock_too(aws):
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
 
 
+def test_a_take_refused_at_once_leaves_no_lock_to_free_nor_a_warning_about_it(aws):
+    # AccessDenied at the first attempt wrote nothing: the run ends with the one error, and no
+    # "may still be held" (nor a GetParameter to check: no response is queued for one).
+    aws.ssm.add_client_error("put_parameter", "AccessDeniedException", "not authorized to perform ssm:PutParameter", 400)
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
+    assert "not authorized to perform ssm:PutParameter" in aws.err and "may still be held" not in aws.err, aws.err
+
+
 def test_a_lock_that_is_not_this_runs_any_more_is_left_alone(aws):
     lock_taken(aws)
     aws.deployed("cert-dns")

@@ -5,10 +5,10 @@ import json
 import os
 import socket
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, NoCredentialsError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, explain
+from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed
 from scripts.deploy.failure import Failure
 
 
@@ -39,12 +39,17 @@ class EnvironmentLock:
                 Overwrite=False,
                 Description=f"held by scripts/deploy while a run changes {self.env}",
             )
+        except NoCredentialsError:
+            self.value = None  # raised before anything was sent: nothing to free, nothing to warn about
+            raise
         except ClientError as error:
             # TooManyUpdates: another run's PutParameter on the same name is under way; whoever it
             # was, the lock is not ours to take now.
             # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html
             code = error.response["Error"].get("Code")
             if code not in ("ParameterAlreadyExists", "TooManyUpdates"):
+                if not may_have_landed(error):
+                    self.value = None  # refused at the first attempt (AccessDenied...): nothing was written
                 raise
             # botocore retries a PutParameter whose answer timed out: the first attempt may have
             # taken the lock, and the retry then finds it. Holding our own value, it is ours.
