@@ -71,7 +71,7 @@ def environment() -> params.Environment:
     try:
         return params.load(PARAMS_FILE)
     except params.ParamsError as error:
-        raise SandboxError(f"{error}".replace("\n", "\nerror: ")) from None
+        raise SandboxError(str(error)) from None  # one problem a line, each printed with its "error: "
 
 
 class Sandbox:

@@ -13,6 +13,12 @@ from templates.errors import ToolError
 
 ROOT = Path(__file__).resolve().parent.parent  # the project: params/, output/, .cfnlintrc, .cache/
 
+
+def relative(path: Path) -> Path:
+    """Paths under the project print short, as people type them, wherever the tool runs from."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 # Ties in the derived order keep this order: ci first, so that the permissions boundary it creates
 # exists before the service layer creates roles that name it (templates/ci.py).
 LAYERS = {

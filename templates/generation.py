@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import templates
-from templates import ROOT, inputs
+from templates import ROOT, inputs, relative  # noqa: F401  (relative: re-exported for the tools)
 from templates.errors import ToolError
 from templates.params import ENV_NAME, Environment
 
@@ -133,11 +133,6 @@ def lint(paths: list[Path], shown_as: dict[Path, Path]) -> list[str]:
     for path, shown in shown_as.items():
         problems = [line.replace(str(path), str(shown)) for line in problems]
     return problems
-
-
-def relative(path: Path) -> Path:
-    """Paths under the project print short, as people type them, wherever the tool runs from."""
-    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def stale_reasons(stale: list[Path], output_dir: Path, params_dir: Path, shown=relative) -> list[str]:

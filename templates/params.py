@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from templates import CHANGE_SET_WAIT_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order
+from templates import CHANGE_SET_WAIT_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order, relative
 from templates.common import CI_DEPLOY_JOB_MINUTES, CI_JOB_STEPS_MINUTES
 from templates.errors import ToolError
 from templates.inputs import FARGATE_MEMORY_BY_CPU, HTTP_PATH, INPUTS, TRAFFIC_SHIFTING, Input
@@ -195,7 +195,7 @@ def parse_yaml(text: str):
 
 def load(path: Path) -> Environment:
     regions, optional_layers = alb.REGIONS, OPTIONAL_LAYERS
-    where = str(path)
+    where = str(relative(path))
     env = path.stem
     if not ENV_NAME.fullmatch(env):
         raise ParamsError(

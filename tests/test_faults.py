@@ -366,6 +366,24 @@ def test_a_broken_sandbox_params_file_does_not_block_stop_or_status(tmp_path):
         assert result.returncode == code_expected and "Traceback" not in result.stderr, result.stderr
 
 
+def test_each_problem_of_the_sandbox_params_file_is_one_line_with_one_prefix(sandbox, tmp_path):
+    # make deploy, status... on the sandbox read its params file first (make's `sandbox env`).
+    broken = tmp_path / "sandbox.yaml"
+    broken.write_text((ROOT / "params" / "sandbox.yaml").read_text() + "unknown_key: 1\nother_unknown_key: 2\n")
+    result = sandbox_cli("env", state_dir=sandbox.state_dir, params_file=broken)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and len(lines) == 2, result.stderr
+    assert all(line.startswith(f"error: {broken}: ") and "error: error:" not in line for line in lines), result.stderr
+
+
+def test_a_params_file_inside_the_project_is_named_as_people_type_it():
+    from templates import params
+
+    with pytest.raises(params.ParamsError) as refused:
+        params.load(ROOT / "params" / "nope.yaml")
+    assert refused.value.problems == ["params/nope.yaml: cannot be read: No such file or directory"]
+
+
 # --- an endpoint that refuses, freezes or is not AWS: bounded, each retry said, one clear line --
 @pytest.fixture
 def offline_aws(monkeypatch):
