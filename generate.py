@@ -19,6 +19,7 @@ from templates.generation import (
     OUTPUT_DIR,
     PARAMS_DIR,
     build_all,
+    changed_reason,
     differences,
     foreign_files,
     lint,
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
         if kept_changed:
             changed.append(kept_path)
         for path in changed:
-            print(f"stale: {relative(path)} differs from what generation produces", file=sys.stderr)
+            print(f"stale: {changed_reason(path)}", file=sys.stderr)
         for line in stale_reasons(stale, output_dir, params_dir):
             print(f"stale: {line}", file=sys.stderr)
         if changed or stale:

@@ -135,6 +135,11 @@ def lint(paths: list[Path], shown_as: dict[Path, Path]) -> list[str]:
     return problems
 
 
+def changed_reason(path: Path, shown=relative) -> str:
+    """Why a changed file of differences() is stale: it differs, or it is not there at all."""
+    return f"{shown(path)} {'differs from what generation produces' if path.exists() else 'is missing; generation produces it'}"
+
+
 def stale_reasons(stale: list[Path], output_dir: Path, params_dir: Path, shown=relative) -> list[str]:
     """Why each stale file of differences() is stale, one line each; an environment directory whose
     params file is gone (moved or deleted by mistake, most often) is one line for all its files,

@@ -169,6 +169,7 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
     base = [sys.executable, str(ROOT / "generate.py"), "--output-dir", str(out)]
     subprocess.run([*base, "--no-lint"], check=True, capture_output=True)
     (out / "alb.json").write_text(json.dumps({"edited": True}))
+    (out / "service.json").unlink()
     # a layer an environment does not deploy (an optional one it does not enable), or none when each deploys all
     unused = [f"{e.name}/{layer}.json" for e in load_all(ROOT / "params") for layer in templates.LAYERS if not e.deploys(layer)][:1]
     for name in unused:
@@ -177,7 +178,8 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
     (out / "gone" / "alb.json").write_text("{}")
     check = subprocess.run([*base, "--check"], capture_output=True, text=True)
     assert check.returncode == 1
-    assert "alb.json differs" in check.stderr
+    assert f"stale: {out}/alb.json differs from what generation produces" in check.stderr
+    assert f"stale: {out}/service.json is missing; generation produces it" in check.stderr
     assert [name for name in unused if f"{name} is produced by no layer" in check.stderr] == unused
     assert (
         f"{out}/gone/ is no environment's: there is no params/gone.yaml; restore it to keep gone, or run `make templates`" in check.stderr
@@ -185,7 +187,7 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
     assert "gone/alb.json" not in check.stderr
     subprocess.run([*base, "--no-lint"], check=True, capture_output=True)
     assert not (out / "gone" / "alb.json").exists() and not any((out / name).exists() for name in unused)
-    assert json.loads((out / "alb.json").read_text())["Resources"]
+    assert json.loads((out / "alb.json").read_text())["Resources"] and (out / "service.json").is_file()
 
 
 def test_order_is_printed():

@@ -653,7 +653,7 @@ def add_configuration_not_enabled(output_dir):
     "change, said",
     [
         (edit_desired_count, "prod/service.json differs from what generation produces"),
-        (lambda output_dir: (output_dir / "staging" / "waf.json").unlink(), "staging/waf.json is missing from what generation produces"),
+        (lambda output_dir: (output_dir / "staging" / "waf.json").unlink(), "staging/waf.json is missing; generation produces it"),
         (add_configuration_not_enabled, "staging/ci.json is produced by no layer or environment"),
     ],
     ids=["changed", "missing", "left over"],

@@ -14,7 +14,7 @@ from scripts.review.cost import ZERO, Prices, estimate, load_prices
 from scripts.review.resolver import Resolver
 from templates import inputs
 from templates.errors import ToolError
-from templates.generation import build_all, differences, relative, stale_reasons
+from templates.generation import build_all, changed_reason, differences, relative, stale_reasons
 from templates.params import Environment, ParamsError, load_all
 
 
@@ -130,11 +130,11 @@ def review_of(environment: Environment, output_dir: Path, contents: dict, scanne
 def check_fresh(environments: list[Environment], output_dir: Path, params_dir: Path) -> None:
     """The output directory holds exactly what `make templates` generates from the params files."""
     changed, stale = differences(build_all(environments, output_dir), output_dir)
-    problems = [
-        f"{path.relative_to(output_dir)} {'differs from' if path.exists() else 'is missing from'} what generation produces"
-        for path in changed
-    ]
-    problems += stale_reasons(stale, output_dir, params_dir, shown=lambda path: path.relative_to(output_dir))
+
+    def shown(path):
+        return path.relative_to(output_dir)
+
+    problems = [changed_reason(path, shown) for path in changed] + stale_reasons(stale, output_dir, params_dir, shown)
     if problems:
         raise ReviewError(f"stale output directory: {'; '.join(problems)}: run `make templates`")
 
