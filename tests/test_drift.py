@@ -123,6 +123,14 @@ def test_every_layer_by_default_and_a_layer_not_deployed_is_no_error(aws):
     assert all(f"{stack(layer)}: IN_SYNC" in aws.out for layer in PROD_LAYERS if layer != "service")
 
 
+def test_with_no_layer_deployed_drift_says_nothing_was_checked_not_in_sync(aws):
+    for layer in PROD_LAYERS:
+        aws.not_deployed(layer)
+    assert aws.run("drift") == 0, aws.err
+    assert aws.out.splitlines()[-1] == f"nothing deployed in {ENV}: nothing was checked"
+    assert "in sync" not in aws.out
+
+
 def test_a_failed_detection_prints_its_reason_and_the_partial_results_and_exits_2(aws):
     reason = "Failed to detect drift on resource [TaskRole]: User is not authorized to perform: iam:GetRole"
     aws.deployed("service")

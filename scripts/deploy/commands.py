@@ -123,7 +123,7 @@ class Commands:
     def drift(self) -> int:
         """CloudFormation's drift detection on each layer: 0 in sync, 1 drifted, 2 some layer not fully
         checked (an error there, a stack busy, a detection failed or not finished in time)."""
-        drifted, unchecked, moved = [], [], []
+        drifted, unchecked, moved, deployed = [], [], [], []
         for name in self.layers:
             stack = templates.stack_name(self.env, name)
             try:
@@ -134,7 +134,8 @@ class Commands:
             drifted += [name] if checked.drifted else []
             unchecked += [] if checked.complete else [name]
             moved += [name] if checked.moved else []
-        self.deployer.say(*text.drift_summary(drifted, unchecked, self.env, moved))
+            deployed += [name] if checked.deployed else []
+        self.deployer.say(*text.drift_summary(drifted, unchecked, self.env, moved, deployed))
         return 2 if unchecked else 1 if drifted else 0
 
     def destroy(self) -> int:

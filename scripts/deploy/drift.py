@@ -28,6 +28,7 @@ class Checked:
     drifted: bool  # some resource was found MODIFIED or DELETED (other than moved_by_release)
     complete: bool  # every resource that supports drift detection was checked
     moved: bool = False  # a listener rule's weights moved by a release, which need no undoing
+    deployed: bool = True  # False: no stack, nothing was checked
 
 
 def check(deployer, stack, layer_name) -> Checked:
@@ -35,7 +36,7 @@ def check(deployer, stack, layer_name) -> Checked:
     found = deployer.describe(stack)
     if found is None or found["StackStatus"] == "REVIEW_IN_PROGRESS":
         deployer.say(f"{stack}: not deployed, nothing to check")
-        return Checked(drifted=False, complete=True)
+        return Checked(drifted=False, complete=True, deployed=False)
     if found["StackStatus"].endswith("_IN_PROGRESS"):
         # Not sent into a running operation: the stack's resources are changing, so what a detection
         # found would say nothing. (The user guide's "Considerations when detecting drift",
