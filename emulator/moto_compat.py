@@ -417,6 +417,8 @@ parsing.get_references_from_template = lambda template: sorted(_references(templ
 # Gap: a parameter read only through a condition (WafCountOnly in Fn::If, AlertEmails in the
 # subscriptions' Condition) marks nothing changed, and an update ignores Condition: a resource
 # whose condition turned false is updated instead of deleted, one turned true is not created.
+# A resource reading such a condition changes when the condition's value does, and the change is
+# the parameter's (the condition is evaluated on the new values with moto's own evaluator).
 _build_resource_diff = parsing.ResourceMap.build_resource_diff
 
 
@@ -437,15 +439,46 @@ def _conditions_used(node) -> set:
     return found
 
 
-def _changed_inputs(resource_map, template, parameters) -> tuple[set, set]:
-    """(the parameters whose value changes, the conditions that read them)."""
+def _evaluated_conditions(resource_map, template, parameters) -> dict | None:
+    """template's conditions evaluated on parameters as moto evaluates them on execution (defaults,
+    list parameters, mappings, pseudo parameters), with a throwaway ResourceMap; None if moto could
+    not evaluate them: execution then fails with moto's own error."""
+    probe = parsing.ResourceMap(
+        resource_map.stack_id,
+        resource_map._parsed_resources["AWS::StackName"],
+        parameters or {},
+        {},
+        resource_map._region_name,
+        resource_map._account_id,
+        template,
+        resource_map.cross_stack_resources,
+    )
+    try:
+        probe.load_mapping()
+        probe.load_parameters()
+        probe.load_conditions()
+        return {name: bool(probe.lazy_condition_map[name]) for name in template.get("Conditions", {})}
+    except Exception:
+        return None
+
+
+def _changed_inputs(resource_map, template, parameters) -> tuple[set, dict]:
+    """(the parameters whose value changes, condition -> the changed parameters it reads, directly or
+    through other conditions, for each condition whose value changes with them). A condition that
+    reads a changed parameter but keeps its value (Canary when ROLLING becomes BLUE_GREEN) changes
+    nothing that reads it."""
     changed = {name for name, value in (parameters or {}).items() if resource_map.input_parameters.get(name) != value}
-    conditions, affected = template.get("Conditions", {}), set()
+    conditions, reads = template.get("Conditions", {}), {}
     while more := {
-        c for c, body in conditions.items() if c not in affected and (_references(body) & changed or _conditions_used(body) & affected)
+        c: _references(body) & changed | {p for d in _conditions_used(body) & set(reads) for p in reads[d]}
+        for c, body in conditions.items()
+        if c not in reads and (_references(body) & changed or _conditions_used(body) & set(reads))
     }:
-        affected |= more
-    return changed, affected
+        reads |= more
+    after, before = _evaluated_conditions(resource_map, template, parameters), getattr(resource_map, "lazy_condition_map", {})
+    if after is not None:
+        reads = {c: found for c, found in reads.items() if c not in before or bool(before[c]) != after[c]}
+    return changed, reads
 
 
 def _build_resource_diff_with_dependents(self, other_template, parameters=None):
@@ -453,8 +486,8 @@ def _build_resource_diff_with_dependents(self, other_template, parameters=None):
     resources, existing = other_template["Resources"], self._resource_json_map
     refs = {name: _references(body) for name, body in resources.items()}
     uses = {name: _conditions_used(body) for name, body in resources.items()}
-    _, affected = _changed_inputs(self, other_template, parameters)
-    modify = set(actions["Modify"]) | {name for name in resources if name in existing and uses[name] & affected}
+    _, flipped = _changed_inputs(self, other_template, parameters)
+    modify = set(actions["Modify"]) | {name for name in resources if name in existing and uses[name] & set(flipped)}
     while dependents := {name for name in resources if name in existing and name not in modify and refs[name] & modify}:
         modify |= dependents
     order = TopologicalSorter({name: refs[name] & modify - {name} for name in sorted(modify)})
@@ -676,7 +709,7 @@ parsing.parse_and_update_resource = _parse_and_update_resource_if_changed
 # a reference to a resource that is only modified, not replaced, changes nothing and is not listed.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html
-def _change_details(resource_map, name, body, changed, affected, replaced) -> list[dict]:
+def _change_details(resource_map, name, body, changed, flipped, replaced) -> list[dict]:
     before = resource_map._resource_json_map.get(name, {}).get("Properties", {})
     after = body.get("Properties", {})
     create_only = _create_only(body["Type"], resource_map._region_name)
@@ -687,7 +720,8 @@ def _change_details(resource_map, name, body, changed, affected, replaced) -> li
             causes = [("DirectModification", None, "Static")]
         else:
             refs = _references(value)
-            causes = [("ParameterReference", entity, "Static") for entity in sorted(refs & changed | _conditions_used(value) & affected)]
+            read = refs & changed | {p for c in _conditions_used(value) & set(flipped) for p in flipped[c]}  # parameters, never conditions
+            causes = [("ParameterReference", entity, "Static") for entity in sorted(read)]
             causes += [("ResourceReference", entity, "Dynamic") for entity in sorted(refs & replaced - {name})]
         pointer = f"/properties/{prop}"
         recreation = (
@@ -721,33 +755,10 @@ def _present(resources: dict, conditions) -> set:
     return {name for name, body in resources.items() if body.get("Condition") not in conditions or conditions[body["Condition"]]}
 
 
-def _conditions_of_change_set(change_set, resource_map):
-    """The new template's conditions, evaluated on the change set's parameters as moto would on
-    execution (defaults, list parameters, mappings, pseudo parameters); None if moto could not
-    evaluate them: execution will then fail with moto's own error."""
-    probe = parsing.ResourceMap(
-        change_set.stack_id,
-        change_set.stack_name,
-        change_set.parameters or {},
-        {},
-        resource_map._region_name,
-        resource_map._account_id,
-        change_set.template_dict,
-        resource_map.cross_stack_resources,
-    )
-    try:
-        probe.load_mapping()
-        probe.load_parameters()
-        probe.load_conditions()
-    except Exception:
-        return None
-    return probe.lazy_condition_map
-
-
 def _change_set_diff_with_parameters(self):
     resource_map = self.stack.resource_map
     names_by_action = resource_map.build_resource_diff(self.template_dict, self.parameters)
-    conditions = _conditions_of_change_set(self, resource_map)
+    conditions = _evaluated_conditions(resource_map, self.template_dict, self.parameters)
     if conditions is not None:
         new, old = self.template_dict["Resources"], resource_map._resource_json_map
         before = _present(old, getattr(resource_map, "lazy_condition_map", {}))
@@ -758,14 +769,14 @@ def _change_set_diff_with_parameters(self):
             "Remove": [name for name in old if name in before - after],
         }
     types = {name: r["Type"] for name, r in (resource_map._resource_json_map | self.template_dict["Resources"]).items()}
-    changed, affected = _changed_inputs(resource_map, self.template_dict, self.parameters)
+    changed, flipped = _changed_inputs(resource_map, self.template_dict, self.parameters)
     found, replaced = [], set()
     for action, names in names_by_action.items():
         for name in names:  # Modify in dependency order: whether what a resource refers to is replaced is known
             change = cfn_models.Change(action, name, types[name])
             if action == "Modify":
                 body = self.template_dict["Resources"][name]
-                change.details = _change_details(resource_map, name, body, changed, affected, replaced)
+                change.details = _change_details(resource_map, name, body, changed, flipped, replaced)
                 change.replacement = _replacement(change.details)
                 change.scope = ["Properties"] if change.details else []
                 replaced |= {name} if change.replacement != "False" else set()

@@ -513,12 +513,27 @@ def test_parameter_read_only_through_a_condition_updates_what_uses_it(aws):
     # moto alone shows no Changes at all. The association and logging show as Modify too: they
     # refer to the web ACL (a gap left open, see emulator/moto_compat.py).
     assert changes(update) == [("Modify", "WebAcl"), ("Modify", "WebAclAssociation"), ("Modify", "WebAclLogging")]
+    # The cause is the parameter, as CloudFormation names it, never the condition in between.
+    assert {d.get("CausingEntity") for d in resource_changes(update)["WebAcl"]["Details"]} == {"WafCountOnly"}
     assert execute(aws, update) == first, "the web ACL keeps its ARN: updated in place"
     acl = aws.wafv2.get_web_acl_for_resource(ResourceArn=LOAD_BALANCER_ARN)["WebACL"]
     counting = {"AWSManagedRulesKnownBadInputsRuleSet": {"None": {}}}  # blocks even in count-only mode
     assert [(r["Name"], r.get("Action") or r.get("OverrideAction")) for r in acl["Rules"]] == [
         (name, counting.get(name, {"Count": {}})) for name, _, _ in WAF_RULES
     ]
+
+
+def test_a_condition_that_keeps_its_value_changes_nothing_that_reads_it(aws):
+    # UnhealthyHostsAlarm reads DeploymentStrategy only through ShiftsTraffic: BLUE_GREEN to CANARY
+    # keeps it true (no change to list), back to ROLLING turns it false (a change, caused by the
+    # parameter). moto_compat listed the alarm, and named the condition as a parameter.
+    given = parameters("sandbox", "release-alarms") | BALANCER_NAMES
+    deploy(aws, "alerts", body("release-alarms"), given | {"DeploymentStrategy": "BLUE_GREEN"})
+    assert changes(change_set(aws, "alerts", body("release-alarms"), given | {"DeploymentStrategy": "CANARY"})) == []
+    rolling = change_set(aws, "alerts", body("release-alarms"), given | {"DeploymentStrategy": "ROLLING"})
+    assert changes(rolling) == [("Modify", "UnhealthyHostsAlarm")]
+    details = resource_changes(rolling)["UnhealthyHostsAlarm"]["Details"]
+    assert {(d["ChangeSource"], d.get("CausingEntity")) for d in details} == {("ParameterReference", "DeploymentStrategy")}
 
 
 def stack_events(aws, stack: str) -> list:
