@@ -2163,6 +2163,16 @@ def test_a_resource_added_or_removed_by_its_condition_is_named_with_the_conditio
         )
 
 
+def test_an_empty_or_new_parameter_value_is_said_not_left_blank():
+    deployed = described("cert-dns", parameters={"ExistingHostedZoneId": "", "Retired": "x"})["Stacks"][0]
+    given = change_set("cert-dns", parameters={"ExistingHostedZoneId": ZONE, "Added": "y", "Retired": ""})
+    assert deploy.text.change_set_table(given, deployed)[2:5] == [
+        f"  parameter ExistingHostedZoneId: (empty) -> {ZONE}",
+        "  parameter Added: (none) -> y",
+        "  parameter Retired: x -> (empty)",
+    ]
+
+
 def test_the_stateful_changes_are_what_needs_allow_replace_and_changeset_says_so():
     assert deploy.text.stateful_changes(ALB_CHANGE_SET) == [
         "TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, replaced)",

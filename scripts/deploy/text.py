@@ -53,10 +53,17 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
         lines.append("  " + paint(line, row_colour, colour))
     before = parameter_values(deployed)
     changed = [p for p in change_set.get("Parameters", []) if deployed and before.get(p["ParameterKey"]) != p.get("ParameterValue")]
-    lines += [f"  parameter {p['ParameterKey']}: {before.get(p['ParameterKey'])} -> {p.get('ParameterValue')}" for p in changed]
+    lines += [
+        f"  parameter {p['ParameterKey']}: {shown(before.get(p['ParameterKey']))} -> {shown(p.get('ParameterValue'))}" for p in changed
+    ]
     if len(rows) == 1:
         lines.append("  (no resource changes: parameter values or tags only)")
     return lines
+
+
+def shown(value) -> str:
+    """A parameter value as the table prints it: an empty one, or one the stack did not have, is said."""
+    return "(none)" if value is None else "(empty)" if value == "" else value
 
 
 def cause(rc, conditions) -> str:
