@@ -1046,6 +1046,14 @@ def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a
     assert all(line.endswith("not deployed") for line in lines[1:] if line is not orphan)
 
 
+def test_a_disabled_layer_named_by_stack_is_said_not_deployed_by_status_and_outputs(aws):
+    disabled = next(layer for layer in templates.layer_order() if layer not in PROD_LAYERS)
+    for command, said in (("status", f"{stack(disabled):<36} not deployed"), ("outputs", f"{stack(disabled)}: not deployed")):
+        aws.not_deployed(disabled)
+        assert aws.run(command, "--stack", disabled) == 0, aws.err
+        assert aws.out.splitlines()[-1] == said, aws.out
+
+
 def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws):
     disabled = next(layer for layer in templates.layer_order() if layer not in PROD_LAYERS)
     assert aws.run("deploy", "--stack", disabled) == 2  # deploying it needs it enabled

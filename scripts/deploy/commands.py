@@ -76,6 +76,10 @@ class Commands:
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0
 
+    def named(self, name) -> bool:
+        """Whether a layer not deployed is worth a line: it is enabled, or STACK= names it."""
+        return name in self.environment.layers or self.args.stack == name
+
     def status(self) -> int:
         deployer, env = self.deployer, self.env
         deployer.say(f"{'STACK':<36} {'STATUS':<28} LAST CHANGE")
@@ -84,7 +88,7 @@ class Commands:
             found = deployer.describe(stack)
             enabled = name in self.environment.layers
             if found is None:
-                if enabled:
+                if self.named(name):
                     deployer.say(f"{stack:<36} not deployed")
                 continue
             when = found.get("LastUpdatedTime") or found.get("CreationTime")
@@ -98,7 +102,7 @@ class Commands:
         deployer = self.deployer
         for name in self.layers:
             stack = templates.stack_name(self.env, name)
-            if not deployer.has_stack(stack) and name not in self.environment.layers:
+            if not deployer.has_stack(stack) and not self.named(name):
                 continue
             deployer.say(f"{stack}:" if deployer.has_stack(stack) else f"{stack}: not deployed")
             deployer.say(*text.outputs(deployer.describe(stack) or {}))
@@ -164,7 +168,7 @@ class Commands:
         deployer.confirm(f"destroy {', '.join(existing)}? [y/N] ", "nothing destroyed")
         # A layer outside enabled_layers is destroyed if deployed, and otherwise not mentioned (as in status).
         for name in names:
-            if name in self.environment.layers or templates.stack_name(env, name) in existing:
+            if self.named(name) or templates.stack_name(env, name) in existing:
                 deployer.destroy(name)
         return 0
 
