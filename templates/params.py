@@ -323,7 +323,8 @@ def check_value(spec: Input, value):
             ok = value in spec.allowed
         if ok and spec.min_value is not None:
             ok = spec.min_value <= value <= spec.max_value
-        return None if ok else spec.allowed_text()
+        quoted = isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value)  # "2": YAML reads a string
+        return None if ok else spec.allowed_text() + (", without quotes" if quoted else "")
     if spec.allowed == ("true", "false"):
         return None if isinstance(value, bool) else "true or false, without quotes"
     if spec.is_list:

@@ -127,6 +127,12 @@ def test_bad_values_once_accepted_are_refused(tmp_path, what, text, words):
     assert not out.exists()
 
 
+def test_a_quoted_number_is_told_to_lose_its_quotes(tmp_path):
+    code, stderr, _ = generate(tmp_path, prod_parameters(DesiredCount="2"))
+    (line,) = [line for line in stderr.splitlines() if "DesiredCount" in line]
+    assert code == 2 and "'2' is not allowed; allowed: a whole number" in line and line.endswith(", without quotes"), stderr
+
+
 def test_two_environments_may_not_serve_the_same_host_in_one_zone(tmp_path):
     qa = {
         "NamePrefix": "startupwebapp-qa",
