@@ -36,6 +36,7 @@ $(INSTALLED): requirements.txt
 venv: $(INSTALLED) ## create .venv with the pinned dependencies
 
 templates: $(INSTALLED) ## generate output/ from templates/ and params/, then cfn-lint it
+	@$(if $(filter command line,$(origin ENV)),echo "note: make templates generates every environment in params/ whatever ENV= says:" $(call quote,$(ENV)) >&2)
 	@$(BIN)/python generate.py
 
 check: $(INSTALLED) ## fail if output/ or a review document in output/review/ is stale (or cfn-lint rejects a template)

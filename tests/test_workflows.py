@@ -497,3 +497,14 @@ def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds():
     assert {name: given[option] for name, option in options.items()} == values
     assert deployer.parse(words[3:]).image_tag == values["TAG"]  # read as the value, not as an option
     assert words[:4] == [".venv/bin/python", "-m", "scripts.deploy", "deploy"]
+
+
+def test_make_templates_says_that_env_changes_nothing():
+    # It generates every environment: ENV= given to it is said to be unused, not silently ignored.
+    def recipe(*argv):
+        return subprocess.run(
+            ["make", "-n", "--no-print-directory", "templates", *argv], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
+
+    assert "whatever ENV= says:\" 'prod'" in recipe("ENV=prod")
+    assert "ENV=" not in recipe()
