@@ -439,10 +439,11 @@ def _conditions_used(node) -> set:
     return found
 
 
-def _evaluated_conditions(resource_map, template, parameters) -> dict | None:
-    """template's conditions evaluated on parameters as moto evaluates them on execution (defaults,
-    list parameters, mappings, pseudo parameters), with a throwaway ResourceMap; None if moto could
-    not evaluate them: execution then fails with moto's own error."""
+def _resolved(resource_map, template, parameters) -> tuple[dict, dict] | None:
+    """(parameter values, condition values) of template on the given parameters, as moto resolves
+    them on execution (defaults for what is left out, list parameters, mappings, pseudo parameters),
+    with a throwaway ResourceMap; None if moto cannot resolve them: execution then fails with
+    moto's own error."""
     probe = parsing.ResourceMap(
         resource_map.stack_id,
         resource_map._parsed_resources["AWS::StackName"],
@@ -457,17 +458,21 @@ def _evaluated_conditions(resource_map, template, parameters) -> dict | None:
         probe.load_mapping()
         probe.load_parameters()
         probe.load_conditions()
-        return {name: bool(probe.lazy_condition_map[name]) for name in template.get("Conditions", {})}
+        return probe.resolved_parameters, {name: bool(probe.lazy_condition_map[name]) for name in template.get("Conditions", {})}
     except Exception:
         return None
 
 
 def _changed_inputs(resource_map, template, parameters) -> tuple[set, dict]:
-    """(the parameters whose value changes, condition -> the changed parameters it reads, directly or
-    through other conditions, for each condition whose value changes with them). A condition that
-    reads a changed parameter but keeps its value (Canary when ROLLING becomes BLUE_GREEN) changes
-    nothing that reads it."""
-    changed = {name for name, value in (parameters or {}).items() if resource_map.input_parameters.get(name) != value}
+    """(the parameters whose value changes, a default taking the place of a value left out
+    included; condition -> the changed parameters it reads, directly or through other conditions,
+    for each condition whose value changes with them). A condition that reads a changed parameter
+    but keeps its value (Canary when ROLLING becomes BLUE_GREEN) changes nothing that reads it."""
+    resolved, before = _resolved(resource_map, template, parameters), getattr(resource_map, "lazy_condition_map", {})
+    if resolved is None:
+        changed = {name for name, value in (parameters or {}).items() if resource_map.input_parameters.get(name) != value}
+    else:
+        changed = {name for name, value in resolved[0].items() if resource_map.resolved_parameters.get(name) != value}
     conditions, reads = template.get("Conditions", {}), {}
     while more := {
         c: _references(body) & changed | {p for d in _conditions_used(body) & set(reads) for p in reads[d]}
@@ -475,9 +480,8 @@ def _changed_inputs(resource_map, template, parameters) -> tuple[set, dict]:
         if c not in reads and (_references(body) & changed or _conditions_used(body) & set(reads))
     }:
         reads |= more
-    after, before = _evaluated_conditions(resource_map, template, parameters), getattr(resource_map, "lazy_condition_map", {})
-    if after is not None:
-        reads = {c: found for c, found in reads.items() if c not in before or bool(before[c]) != after[c]}
+    if resolved is not None:
+        reads = {c: found for c, found in reads.items() if c not in before or bool(before[c]) != resolved[1][c]}
     return changed, reads
 
 
@@ -486,8 +490,10 @@ def _build_resource_diff_with_dependents(self, other_template, parameters=None):
     resources, existing = other_template["Resources"], self._resource_json_map
     refs = {name: _references(body) for name, body in resources.items()}
     uses = {name: _conditions_used(body) for name, body in resources.items()}
-    _, flipped = _changed_inputs(self, other_template, parameters)
-    modify = set(actions["Modify"]) | {name for name in resources if name in existing and uses[name] & set(flipped)}
+    changed, flipped = _changed_inputs(self, other_template, parameters)
+    modify = set(actions["Modify"]) | {
+        name for name in resources if name in existing and (uses[name] & set(flipped) or refs[name] & changed)
+    }
     while dependents := {name for name in resources if name in existing and name not in modify and refs[name] & modify}:
         modify |= dependents
     order = TopologicalSorter({name: refs[name] & modify - {name} for name in sorted(modify)})
@@ -758,11 +764,11 @@ def _present(resources: dict, conditions) -> set:
 def _change_set_diff_with_parameters(self):
     resource_map = self.stack.resource_map
     names_by_action = resource_map.build_resource_diff(self.template_dict, self.parameters)
-    conditions = _evaluated_conditions(resource_map, self.template_dict, self.parameters)
-    if conditions is not None:
+    resolved = _resolved(resource_map, self.template_dict, self.parameters)
+    if resolved is not None:
         new, old = self.template_dict["Resources"], resource_map._resource_json_map
         before = _present(old, getattr(resource_map, "lazy_condition_map", {}))
-        after = _present(new, conditions)
+        after = _present(new, resolved[1])
         names_by_action = {
             "Add": [name for name in new if name in after - before],
             "Modify": [name for name in names_by_action["Modify"] if name in after & before],

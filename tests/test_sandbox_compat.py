@@ -536,6 +536,35 @@ def test_a_condition_that_keeps_its_value_changes_nothing_that_reads_it(aws):
     assert {(d["ChangeSource"], d.get("CausingEntity")) for d in details} == {("ParameterReference", "DeploymentStrategy")}
 
 
+def test_a_parameter_left_out_takes_its_default_in_the_change_set_and_in_its_execution_alike(aws):
+    # Mode left out of the second change set falls back to its default, "off": the Condition turns
+    # false, so Extra goes and Main's Fn::If changes, in what the change set says and in what it does.
+    template = json.dumps(
+        {
+            "Parameters": {"Mode": {"Type": "String", "Default": "off"}, "Other": {"Type": "String"}},
+            "Conditions": {"On": {"Fn::Equals": [{"Ref": "Mode"}, "on"]}},
+            "Resources": {
+                "Main": {
+                    "Type": "AWS::SSM::Parameter",
+                    "Properties": {"Name": "/sandbox/main", "Type": "String", "Value": {"Fn::If": ["On", "t-on", "t-off"]}},
+                },
+                "Extra": {
+                    "Type": "AWS::SSM::Parameter",
+                    "Condition": "On",
+                    "Properties": {"Name": "/sandbox/extra", "Type": "String", "Value": "x"},
+                },
+            },
+        }
+    )
+    deploy(aws, "modes", template, {"Mode": "on", "Other": "a"})
+    left_out = change_set(aws, "modes", template, {"Other": "b"})
+    assert changes(left_out) == [("Modify", "Main"), ("Remove", "Extra")]
+    assert {d.get("CausingEntity") for d in resource_changes(left_out)["Main"]["Details"]} == {"Mode"}
+    execute(aws, left_out)
+    assert aws.ssm.get_parameter(Name="/sandbox/main")["Parameter"]["Value"] == "t-off"
+    assert aws.ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": ["/sandbox/extra"]}])["Parameters"] == []
+
+
 def stack_events(aws, stack: str) -> list:
     """(logical id, status, reason) of the stack's events, oldest first."""
     found = aws.cloudformation.describe_stack_events(StackName=stack)["StackEvents"]
