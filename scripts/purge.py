@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 import templates
+from scripts.deploy import aws
 
 KEY_WINDOW_DAYS = 7  # the minimum ScheduleKeyDeletion accepts (7 to 30)
 STACK_ID_TAG, LOGICAL_ID_TAG = "aws:cloudformation:stack-id", "aws:cloudformation:logical-id"
@@ -75,17 +76,17 @@ class Retained:
 
 
 # --- what destroy prints ------------------------------------------------------------------------
-def free_command(kind, physical_id) -> str | None:
-    """The AWS CLI command that frees one retained resource, or None for a type purge leaves (the
-    run's region and endpoint are added as it is printed: scripts/deploy/aws.py CommandsOfRun)."""
+def free_command(kind, physical_id, cli) -> str | None:
+    """The AWS CLI command that frees one retained resource, or None for a type purge leaves (cli:
+    how the command starts, the deployer's cli: its region and endpoint)."""
     q = shlex.quote(physical_id)
     return {
-        "AWS::Logs::LogGroup": f"aws logs delete-log-group --log-group-name {q}",
-        "AWS::KMS::Key": f"aws kms schedule-key-deletion --key-id {q} --pending-window-in-days {KEY_WINDOW_DAYS}",
-        "AWS::S3::Bucket": f"aws s3api delete-bucket --bucket {q}",
-        "AWS::CertificateManager::Certificate": f"aws acm delete-certificate --certificate-arn {q}",
-        "AWS::ElasticLoadBalancingV2::LoadBalancer": f"aws elbv2 delete-load-balancer --load-balancer-arn {q}",
-        "AWS::ElasticLoadBalancingV2::TargetGroup": f"aws elbv2 delete-target-group --target-group-arn {q}",
+        "AWS::Logs::LogGroup": f"{cli} logs delete-log-group --log-group-name {q}",
+        "AWS::KMS::Key": f"{cli} kms schedule-key-deletion --key-id {q} --pending-window-in-days {KEY_WINDOW_DAYS}",
+        "AWS::S3::Bucket": f"{cli} s3api delete-bucket --bucket {q}",
+        "AWS::CertificateManager::Certificate": f"{cli} acm delete-certificate --certificate-arn {q}",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer": f"{cli} elbv2 delete-load-balancer --load-balancer-arn {q}",
+        "AWS::ElasticLoadBalancingV2::TargetGroup": f"{cli} elbv2 delete-target-group --target-group-arn {q}",
     }.get(kind)
 
 
@@ -104,7 +105,7 @@ def say_retained(deployer, layer_name, keep, ids):
     for logical_id, kind in keep.items():
         physical_id = ids.get(logical_id)
         deployer.say(f"  retained, still in the account: {logical_id} ({kind}) {physical_id or '(not created)'}")
-        command = physical_id and free_command(kind, physical_id)
+        command = physical_id and free_command(kind, physical_id, deployer.cli)
         if command:
             deployer.say(f"    free it: {command}   # {WHAT_FREEING_COSTS.get(kind, 'it holds no data')}")
     if any(ids.get(logical_id) for logical_id in keep):
@@ -170,7 +171,7 @@ def _inspect_key(clients, item):
         return None, f"deletion already scheduled for {metadata['DeletionDate']:%Y-%m-%d %H:%M %Z}"
     return "schedule", (
         f"KMS deletes it {KEY_WINDOW_DAYS} days later, the minimum wait, never at once; until then "
-        f"aws kms cancel-key-deletion --key-id {item.physical_id} undoes it"
+        f"{aws.cli(clients('kms').meta.region_name)} kms cancel-key-deletion --key-id {item.physical_id} undoes it"
     )
 
 
@@ -265,7 +266,7 @@ ACT = {
 def inspect(deployer, item, ours_elsewhere) -> None:
     """Decide what purge does with one retained resource: item.action, item.note, item.gone, item.foreign."""
     if item.kind not in INSPECT:
-        command = free_command(item.kind, item.physical_id)
+        command = free_command(item.kind, item.physical_id, deployer.cli)
         item.note = f"left: purge does not delete a {item.kind}" + (f"; by hand: {command}" if command else "")
         return
     try:

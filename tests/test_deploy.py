@@ -1064,19 +1064,11 @@ def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws):
     assert "nothing deployed" in aws.out
 
 
-def test_printed_commands_name_the_runs_region_and_endpoint_and_nothing_else_is_touched():
-    out = io.StringIO()
-    stream = deploy.aws.CommandsOfRun(out, "eu-west-1", "http://127.0.0.1:4566")
-    stream.write("stop it: aws cloudformation cancel-update-stack --stack-name s   (or: aws sts get-caller-identity)\n")
-    stream.write("tags aws:cloudformation:stack-name, bucket arn:aws:s3:::aws logs; withdraws all\n")
-    assert out.getvalue().splitlines() == [
-        "stop it: aws --region eu-west-1 --endpoint-url http://127.0.0.1:4566 cloudformation cancel-update-stack --stack-name s"
-        "   (or: aws --region eu-west-1 --endpoint-url http://127.0.0.1:4566 sts get-caller-identity)",
-        "tags aws:cloudformation:stack-name, bucket arn:aws:s3:::aws logs; withdraws all",
-    ]
-    plain = io.StringIO()
-    deploy.aws.CommandsOfRun(plain, "eu-west-1", None).write("aws logs tail g")
-    assert plain.getvalue() == "aws --region eu-west-1 logs tail g"
+def test_a_printed_command_names_the_runs_region_and_the_endpoint_it_was_pointed_at(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1 --endpoint-url http://127.0.0.1:4566"
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1"
 
 
 def test_aws_errors_are_one_line_without_traceback(aws):
@@ -1084,7 +1076,7 @@ def test_aws_errors_are_one_line_without_traceback(aws):
     assert aws.run("status", "--stack", "cert-dns") == 1
     assert (
         aws.err.splitlines()[0]
-        == f"error: DescribeStacks: ExpiredToken: The security token included in the request is expired; check the credentials: {CLI} sts get-caller-identity"
+        == "error: DescribeStacks: ExpiredToken: The security token included in the request is expired; check the credentials: aws sts get-caller-identity"
     )
 
 
@@ -2252,12 +2244,12 @@ def test_outputs_are_listed_by_key():
 @pytest.mark.parametrize(
     ("status", "stop"),
     [
-        ("CREATE_IN_PROGRESS", f"aws cloudformation delete-stack --stack-name {stack('cert-dns')}   (a create cannot be cancelled)"),
-        ("UPDATE_IN_PROGRESS", f"aws cloudformation cancel-update-stack --stack-name {stack('cert-dns')}"),
+        ("CREATE_IN_PROGRESS", f"{CLI} cloudformation delete-stack --stack-name {stack('cert-dns')}   (a create cannot be cancelled)"),
+        ("UPDATE_IN_PROGRESS", f"{CLI} cloudformation cancel-update-stack --stack-name {stack('cert-dns')}"),
     ],
 )
 def test_a_wait_that_stops_names_what_is_still_in_progress_and_how_to_follow_or_stop_it(status, stop):
-    assert deploy.text.still_in_progress(stack("cert-dns"), ENV, status, 45, FAILED_CREATE[:2]) == [
+    assert deploy.text.still_in_progress(stack("cert-dns"), ENV, status, 45, FAILED_CREATE[:2], CLI) == [
         f"error: stopped waiting for {stack('cert-dns')} after 45 minutes; it is still {status}.",
         "  still CREATE_IN_PROGRESS since 12:00:02: Certificate (AWS::CertificateManager::Certificate)",
         "    a certificate waits for its DNS validation record to resolve: is the hosted zone delegated? make zone ENV=prod checks and waits",
@@ -2339,11 +2331,11 @@ def test_tag_changes_list_each_tag_that_differs():
 
 
 def test_an_interrupted_wait_says_cloudformation_carries_on_and_how_to_follow_or_stop_it():
-    assert deploy.text.interrupted(stack("alb"), ENV, "UPDATE_IN_PROGRESS") == [
+    assert deploy.text.interrupted(stack("alb"), ENV, "UPDATE_IN_PROGRESS", CLI) == [
         f"interrupted: CloudFormation carries on with {stack('alb')} (UPDATE_IN_PROGRESS); nothing was cancelled.",
-        f"  follow it:         make status ENV={ENV}   (or: aws cloudformation describe-stack-events --stack-name {stack('alb')})",
-        f"  stop it:           aws cloudformation cancel-update-stack --stack-name {stack('alb')}",
+        f"  follow it:         make status ENV={ENV}   (or: {CLI} cloudformation describe-stack-events --stack-name {stack('alb')})",
+        f"  stop it:           {CLI} cloudformation cancel-update-stack --stack-name {stack('alb')}",
     ]
-    assert deploy.text.interrupted(stack("alb"), ENV, "CREATE_IN_PROGRESS")[2] == (
-        f"  stop it:           aws cloudformation delete-stack --stack-name {stack('alb')}   (a create cannot be cancelled)"
+    assert deploy.text.interrupted(stack("alb"), ENV, "CREATE_IN_PROGRESS", CLI)[2] == (
+        f"  stop it:           {CLI} cloudformation delete-stack --stack-name {stack('alb')}   (a create cannot be cancelled)"
     )

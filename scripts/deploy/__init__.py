@@ -16,7 +16,7 @@ from pathlib import Path
 
 import templates
 from scripts import zone
-from scripts.deploy.aws import API_CALLS, AWS_ERRORS, CONFIG, MAX_ATTEMPTS, CommandsOfRun, boto_clients, explain, parse_api_calls
+from scripts.deploy.aws import API_CALLS, AWS_ERRORS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, parse_api_calls
 from scripts.deploy.commands import COMMANDS, LOCKING_COMMANDS, Commands
 from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
@@ -219,7 +219,6 @@ def main(
     deployer, failure = None, None
     try:
         environment, layers = validate(args)
-        out, err = (CommandsOfRun(stream, environment.region, os.environ.get("AWS_ENDPOINT_URL")) for stream in (out, err))
         if resolver is None and not os.environ.get("AWS_ENDPOINT_URL"):
             resolver = zone.public_name_servers  # an emulator's zones are unknown to public DNS
         deployer = Deployer(

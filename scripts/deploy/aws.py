@@ -95,26 +95,15 @@ def boto_clients(region, err, config):
     return client
 
 
-class CommandsOfRun:
-    """A run's out or err: each `aws <service> <operation>` command it prints for people to copy
-    names the run's region, and its endpoint when AWS_ENDPOINT_URL points the run elsewhere (the
-    sandbox). Copied into a shell, the command then reaches what the run reached, not the shell's
-    default region, nor, from a rehearsal on the sandbox, whatever account the shell's credentials
-    name. The AWS CLI takes --region and --endpoint-url before the service:
+def cli(region: str) -> str:
+    """How an AWS CLI command printed for people to copy starts: with the run's region, and with its
+    endpoint when AWS_ENDPOINT_URL points the run elsewhere (the sandbox). Copied into a shell, the
+    command then reaches what the run reached, not the shell's default region nor, from a rehearsal
+    on the sandbox, whatever account the shell's credentials name.
     https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-options.html and
     https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-endpoints.html"""
-
-    COMMAND = re.compile(r"(?<![\w/.:-])aws (?=[a-z0-9-]+ [a-z])")
-
-    def __init__(self, stream, region: str, endpoint: str | None):
-        self.stream = stream
-        self.prefix = f"aws --region {region} " + (f"--endpoint-url {endpoint} " if endpoint else "")
-
-    def write(self, text: str) -> int:
-        return self.stream.write(self.COMMAND.sub(self.prefix, text))
-
-    def __getattr__(self, name):  # flush, isatty, ...: the stream's own
-        return getattr(self.stream, name)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    return f"aws --region {region}" + (f" --endpoint-url {endpoint}" if endpoint else "")
 
 
 API_CALLS = "API calls per stack: "

@@ -50,7 +50,7 @@ class Commands:
         except ClientError as error:
             if not_found(error):
                 raise Failure(
-                    f"error: no change set {name} on stack {layer.stack}; list them: aws cloudformation list-change-sets --stack-name {layer.stack}",
+                    f"error: no change set {name} on stack {layer.stack}; list them: {deployer.cli} cloudformation list-change-sets --stack-name {layer.stack}",
                     2,
                 ) from None
             raise
@@ -192,7 +192,7 @@ class Commands:
             return 0
         failed = deployer.print_failures()
         raise Failure(
-            f"error: {stack} ended {found['StackStatus']}; if a resource cannot be rolled back, skip it: aws cloudformation "
+            f"error: {stack} ended {found['StackStatus']}; if a resource cannot be rolled back, skip it: {deployer.cli} cloudformation "
             f"continue-update-rollback --stack-name {stack} --resources-to-skip {' '.join(failed) or 'LOGICAL_ID'}"
         )
 
@@ -392,13 +392,16 @@ class Commands:
                 env=env,
             )
         except KeyboardInterrupt:
-            lines = [f"interrupted: task {logs.task_id(arn)} keeps running.", *tasks.still_running(names["cluster"], arn, env)]
+            lines = [
+                f"interrupted: task {logs.task_id(arn)} keeps running.",
+                *tasks.still_running(names["cluster"], arn, env, deployer.cli),
+            ]
             raise Failure("\n".join(lines), 130) from None
         except AWS_ERRORS as error:  # AWS stopped answering: the task does not stop with it
             lines = [
                 explain(error, env),
                 f"  task {logs.task_id(arn)} may still be running.",
-                *tasks.still_running(names["cluster"], arn, env),
+                *tasks.still_running(names["cluster"], arn, env, deployer.cli),
             ]
             raise Failure("\n".join(lines)) from None
         code, lines = tasks.outcome(task)

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts import purge, zone
 from scripts.deploy import logs, text
-from scripts.deploy.aws import AWS_ERRORS, NO_ANSWER, NO_STACK, AwsCalls, may_have_landed, not_found
+from scripts.deploy.aws import AWS_ERRORS, NO_ANSWER, NO_STACK, AwsCalls, cli, may_have_landed, not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
@@ -161,6 +161,11 @@ class Deployer:
         if service not in self._clients:
             self._clients[service] = self.calls.watch(self._client_factory(service))
         return self._clients[service]
+
+    @property
+    def cli(self) -> str:
+        """How a command printed for people to copy starts (aws.cli: the run's region and endpoint)."""
+        return cli(self.cf.meta.region_name)
 
     @property
     def cf(self):
@@ -380,14 +385,14 @@ class Deployer:
         else:
             raise StillComputing(
                 f"error: stopped waiting for change set {name} of {stack} after {CHANGE_SET_WAIT_MINUTES} minutes; it is still "
-                f"{change_set['Status']}. CloudFormation carries on; nothing was executed. Look at it: aws cloudformation "
+                f"{change_set['Status']}. CloudFormation carries on; nothing was executed. Look at it: {self.cli} cloudformation "
                 f"describe-change-set --stack-name {stack} --change-set-name {name}; execute it once it is ready: make execute "
                 f"STACK={layer.name} ENV={self.env} CHANGESET={name}; or delete it: "
-                f"aws cloudformation delete-change-set --stack-name {stack} --change-set-name {name}"
+                f"{self.cli} cloudformation delete-change-set --stack-name {stack} --change-set-name {name}"
                 + (
                     ""
                     if exists
-                    else f", then the stack it made, empty (REVIEW_IN_PROGRESS): aws cloudformation delete-stack --stack-name {stack}"
+                    else f", then the stack it made, empty (REVIEW_IN_PROGRESS): {self.cli} cloudformation delete-stack --stack-name {stack}"
                 )
             )
         while change_set.get("NextToken"):
@@ -567,7 +572,7 @@ class Deployer:
             (
                 f"change set {name} deleted",
                 lambda: self.delete_change_set(layer.stack, name),
-                f"change set {name} may be left; delete it: aws cloudformation delete-change-set --stack-name {layer.stack} --change-set-name {name}",
+                f"change set {name} may be left; delete it: {self.cli} cloudformation delete-change-set --stack-name {layer.stack} --change-set-name {name}",
             )
         ]
         if not exists:
@@ -575,7 +580,7 @@ class Deployer:
                 (
                     f"stack {layer.stack}, empty (REVIEW_IN_PROGRESS) deleted",
                     (lambda: self.cf.delete_stack(StackName=change_set["StackId"], **self.role)) if "StackId" in change_set else None,
-                    f"stack {layer.stack}, empty (REVIEW_IN_PROGRESS) may be left; delete it: aws cloudformation delete-stack --stack-name {layer.stack}",
+                    f"stack {layer.stack}, empty (REVIEW_IN_PROGRESS) may be left; delete it: {self.cli} cloudformation delete-stack --stack-name {layer.stack}",
                 )
             )
         return made
@@ -678,10 +683,10 @@ class Deployer:
                 if not found["StackStatus"].endswith("_IN_PROGRESS") and (self.events or polls >= 2):
                     self.stacks[stack] = None if found["StackStatus"] == "DELETE_COMPLETE" else found
                     return found
-            lines = text.still_in_progress(stack, self.env, found["StackStatus"], minutes, self.events)
+            lines = text.still_in_progress(stack, self.env, found["StackStatus"], minutes, self.events, self.cli)
             raise Failure("\n".join(lines) + self.restore_hint())
         except KeyboardInterrupt:
-            lines = text.interrupted(stack, self.env, found["StackStatus"] if found else "in progress")
+            lines = text.interrupted(stack, self.env, found["StackStatus"] if found else "in progress", self.cli)
             raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
 
     def wait_minutes(self, stack, extra=0) -> int:
@@ -696,7 +701,7 @@ class Deployer:
         if not layer:
             return ""
         return (
-            f"\n  the stack policy is still relaxed (--allow-replace); restore it once the stack settles: aws cloudformation set-stack-policy "
+            f"\n  the stack policy is still relaxed (--allow-replace); restore it once the stack settles: {self.cli} cloudformation set-stack-policy "
             f'--stack-name {layer.stack} --stack-policy-body "$(jq -c .StackPolicy output/{layer.env}/{layer.name}.json)"'
         )
 

@@ -55,7 +55,7 @@ def check(deployer, stack, layer_name) -> Checked:
         return Checked(drifted=False, complete=False)
     status = wait(deployer, detection)
     if status is None:
-        deployer.say(*text.drift_timeout(stack, detection, MAX_WAIT_SECONDS // 60, deployer.env, layer_name))
+        deployer.say(*text.drift_timeout(stack, detection, MAX_WAIT_SECONDS // 60, deployer.env, layer_name, deployer.cli))
         return Checked(drifted=False, complete=False)
     complete = status["DetectionStatus"] == "DETECTION_COMPLETE" and status.get("StackDriftStatus") in ("IN_SYNC", "DRIFTED")
     in_sync = complete and status.get("StackDriftStatus") == "IN_SYNC"

@@ -9,7 +9,7 @@ import uuid
 
 import templates
 from scripts.deploy import logs
-from scripts.deploy.aws import botocore_session
+from scripts.deploy.aws import botocore_session, cli
 from scripts.deploy.failure import Failure
 from templates.service import CONTAINER_NAME, web_log_stream
 
@@ -85,7 +85,12 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
         if not answer.get("tasks"):  # ECS answers with failures (e.g. MISSING) instead
             why = "; ".join(str(f.get("reason")) for f in answer.get("failures", [])) or "not found"
             raise Failure(
-                "\n".join([f"error: ECS no longer describes task {logs.task_id(task_arn)}: {why}", *still_running(cluster, task_arn, env)])
+                "\n".join(
+                    [
+                        f"error: ECS no longer describes task {logs.task_id(task_arn)}: {why}",
+                        *still_running(cluster, task_arn, env, cli(ecs.meta.region_name)),
+                    ]
+                )
             )
         task = answer["tasks"][0]
         if task["lastStatus"] != status:
@@ -98,19 +103,19 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
         if clock() >= deadline:
             lines = [
                 f"error: stopped waiting after {max_minutes} minutes (MAX_WAIT=); the task is {status}.",
-                *still_running(cluster, task_arn, env),
+                *still_running(cluster, task_arn, env, cli(ecs.meta.region_name)),
             ]
             raise Failure("\n".join(lines))
         sleep(POLL_SECONDS)
 
 
-def still_running(cluster, task_arn, env) -> list[str]:
-    """How to follow or stop a task this run no longer waits for."""
+def still_running(cluster, task_arn, env, cli) -> list[str]:
+    """How to follow or stop a task this run no longer waits for (cli: aws.cli)."""
     follow = f"make logs ENV={env} FOLLOW=1"
     return [
         "  ECS carries on with the task; nothing was stopped.",
-        f"  follow it: {follow}   (or: aws ecs describe-tasks --cluster {cluster} --tasks {task_arn})",
-        f"  stop it:   aws ecs stop-task --cluster {cluster} --task {task_arn}",
+        f"  follow it: {follow}   (or: {cli} ecs describe-tasks --cluster {cluster} --tasks {task_arn})",
+        f"  stop it:   {cli} ecs stop-task --cluster {cluster} --task {task_arn}",
     ]
 
 
@@ -200,7 +205,7 @@ def deregister(ecs, arn: str, say) -> None:
     except Exception as error:  # noqa: BLE001 - whatever it is, the task's outcome matters more
         say(
             f"warning: could not deregister {arn.rsplit('/', 1)[-1]} ({error}); "
-            f"remove it with: aws ecs deregister-task-definition --task-definition {arn}"
+            f"remove it with: {cli(ecs.meta.region_name)} ecs deregister-task-definition --task-definition {arn}"
         )
         return
     say(f"deregistered {arn.rsplit('/', 1)[-1]}: make task registered it for TAG= and removed it (a task still running it keeps running)")

@@ -177,7 +177,7 @@ def outputs(found) -> list[str]:
     return [f"  {o['OutputKey']} = {o['OutputValue']}" for o in sorted(found.get("Outputs", []), key=lambda o: o["OutputKey"])]
 
 
-def still_in_progress(stack, env, status, minutes, events) -> list[str]:
+def still_in_progress(stack, env, status, minutes, events, cli) -> list[str]:
     """Why a wait stopped: the resources whose latest event (of these, oldest first) is still *_IN_PROGRESS."""
     latest = {}
     for event in events:  # oldest first: the last one per resource wins
@@ -194,9 +194,9 @@ def still_in_progress(stack, env, status, minutes, events) -> list[str]:
                 f"make zone ENV={env} checks and waits"
             )
     stop = (
-        f"aws cloudformation cancel-update-stack --stack-name {stack}"
+        f"{cli} cloudformation cancel-update-stack --stack-name {stack}"
         if status.startswith("UPDATE")
-        else f"aws cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)"
+        else f"{cli} cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)"
     )
     return lines + [
         "  CloudFormation carries on; nothing was cancelled.",
@@ -206,14 +206,14 @@ def still_in_progress(stack, env, status, minutes, events) -> list[str]:
     ]
 
 
-def interrupted(stack, env, status) -> list[str]:
-    """Ctrl-C during a wait: CloudFormation carries on; how to follow or stop it."""
+def interrupted(stack, env, status, cli) -> list[str]:
+    """Ctrl-C during a wait: CloudFormation carries on; how to follow or stop it (cli: aws.cli)."""
     return [
         f"interrupted: CloudFormation carries on with {stack} ({status}); nothing was cancelled.",
-        f"  follow it:         make status ENV={env}   (or: aws cloudformation describe-stack-events --stack-name {stack})",
-        f"  stop it:           aws cloudformation cancel-update-stack --stack-name {stack}"
+        f"  follow it:         make status ENV={env}   (or: {cli} cloudformation describe-stack-events --stack-name {stack})",
+        f"  stop it:           {cli} cloudformation cancel-update-stack --stack-name {stack}"
         if status.startswith("UPDATE")
-        else f"  stop it:           aws cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)",
+        else f"  stop it:           {cli} cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)",
     ]
 
 
@@ -312,11 +312,11 @@ def drift_busy(stack, status, env, layer_name) -> list[str]:
     ]
 
 
-def drift_timeout(stack, detection, minutes, env, layer_name) -> list[str]:
+def drift_timeout(stack, detection, minutes, env, layer_name, cli) -> list[str]:
     return [
         f"error: stopped waiting for the drift detection of {stack} after {minutes} minutes; CloudFormation carries on.",
-        f"  its result later: aws cloudformation describe-stack-drift-detection-status --stack-drift-detection-id {detection}",
-        f"  then:             aws cloudformation describe-stack-resource-drifts --stack-name {stack} "
+        f"  its result later: {cli} cloudformation describe-stack-drift-detection-status --stack-drift-detection-id {detection}",
+        f"  then:             {cli} cloudformation describe-stack-resource-drifts --stack-name {stack} "
         "--stack-resource-drift-status-filters MODIFIED DELETED",
         f"  or detect again:  make drift STACK={layer_name} ENV={env}",
     ]
