@@ -337,7 +337,7 @@ def main(argv=None) -> int:
             sandbox.start(port=args.port)
             try:
                 sandbox.seed()
-            except Exception:
+            except BaseException:  # Ctrl-C too: an unseeded server left running would pass for a ready one
                 sandbox.stop()
                 raise
             print(f"sandbox running at {sandbox.endpoint} (PID {sandbox.pid}), seeded with the Phase 5.14 resources")

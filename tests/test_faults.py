@@ -325,6 +325,26 @@ def sandbox_cli(*argv, state_dir, params_file=None) -> Ran:
     return Ran(code, out.getvalue(), err.getvalue())
 
 
+def test_ctrl_c_while_make_sandbox_seeds_stops_the_server_it_started(tmp_path, monkeypatch):
+    # The server runs in a session of its own, so Ctrl-C does not reach it: left running unseeded,
+    # the next make sandbox would call it ready. (start and stop stand in for the server here.)
+    from emulator.sandbox import Sandbox
+
+    calls = []
+    monkeypatch.setattr(Sandbox, "running", lambda self: False)
+    monkeypatch.setattr(Sandbox, "start", lambda self, **kwargs: calls.append("start") or self)
+    monkeypatch.setattr(Sandbox, "stop", lambda self: calls.append("stop") or True)
+
+    def seed(self):
+        calls.append("seed")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Sandbox, "seed", seed)
+    result = sandbox_cli("start", state_dir=tmp_path / "state")
+    assert (result.returncode, result.stderr) == (130, "interrupted\n")
+    assert calls == ["start", "seed", "stop"]
+
+
 @pytest.mark.parametrize("garbage", ["", "not a url", "http://10.0.0.1:80", "\x00\xff"])
 def test_a_garbled_endpoint_file_is_named_not_a_traceback(sandbox, garbage):
     endpoint = sandbox.endpoint_file.read_text()
