@@ -1910,6 +1910,25 @@ def test_a_take_refused_at_once_leaves_no_lock_to_free_nor_a_warning_about_it(aw
     assert "not authorized to perform ssm:PutParameter" in aws.err and "may still be held" not in aws.err, aws.err
 
 
+def test_a_take_without_credentials_sent_nothing_and_leaves_nothing_to_free():
+    from botocore.exceptions import EndpointConnectionError, UnauthorizedSSOTokenError
+
+    class Ssm:  # an expired SSO session: botocore raises before a request leaves
+        def put_parameter(self, **_):
+            raise UnauthorizedSSOTokenError(error_msg="The SSO session has expired")
+
+        def get_parameter(self, **_):
+            raise AssertionError("nothing was sent, so there is nothing to read back")
+
+    err = io.StringIO()
+    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, err)
+    with pytest.raises(UnauthorizedSSOTokenError):
+        lock.take("deploy")
+    lock.release()
+    assert err.getvalue() == ""
+    assert deploy.aws.may_have_landed(EndpointConnectionError(endpoint_url="https://ssm")), "no answer: it may have landed"
+
+
 def test_a_lock_that_is_not_this_runs_any_more_is_left_alone(aws):
     lock_taken(aws)
     aws.deployed("cert-dns")

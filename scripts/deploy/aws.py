@@ -15,9 +15,14 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectTimeoutError,
+    CredentialRetrievalError,
     EndpointConnectionError,
     NoCredentialsError,
+    ParamValidationError,
+    PartialCredentialsError,
     ReadTimeoutError,
+    SSOError,
+    TokenRetrievalError,
 )
 from botocore.parsers import ResponseParserError
 
@@ -25,6 +30,9 @@ from botocore.parsers import ResponseParserError
 # cannot read (ResponseParserError derives from neither), or an answer with an error (ClientError).
 NO_ANSWER = (BotoCoreError, ResponseParserError)
 AWS_ERRORS = (*NO_ANSWER, ClientError)
+# What botocore raises before a request leaves: no credentials (none found, half of them, an expired
+# SSO session) or parameters its model refuses.
+NOT_SENT = (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, SSOError, TokenRetrievalError, ParamValidationError)
 
 
 def may_have_landed(error: BaseException) -> bool:
@@ -34,7 +42,7 @@ def may_have_landed(error: BaseException) -> bool:
     RetryAttempts, on an error answer too: https://docs.aws.amazon.com/boto3/latest/guide/retries.html"""
     if isinstance(error, ClientError):
         return error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
-    return isinstance(error, NO_ANSWER)
+    return isinstance(error, NO_ANSWER) and not isinstance(error, NOT_SENT)
 
 
 # Every call: 5 s to connect, 20 s to read an answer, 5 attempts with botocore's standard retry

@@ -5,10 +5,10 @@ import json
 import os
 import socket
 
-from botocore.exceptions import ClientError, NoCredentialsError
+from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed
+from scripts.deploy.aws import AWS_ERRORS, NOT_SENT, explain, may_have_landed
 from scripts.deploy.failure import Failure
 
 
@@ -39,9 +39,6 @@ class EnvironmentLock:
                 Overwrite=False,
                 Description=f"held by scripts/deploy while a run changes {self.env}",
             )
-        except NoCredentialsError:
-            self.value = None  # raised before anything was sent: nothing to free, nothing to warn about
-            raise
         except ClientError as error:
             # TooManyUpdates: another run's PutParameter on the same name is under way; whoever it
             # was, the lock is not ours to take now.
@@ -71,6 +68,9 @@ class EnvironmentLock:
                 f"error: {self.env} is being changed by another run: {holder}; "
                 f"wait for it to finish; if that run died, free the lock: make unlock ENV={self.env}"
             ) from None
+        except NOT_SENT:
+            self.value = None  # no credentials (an expired SSO session...): nothing was sent, nothing to free
+            raise
 
     def release(self):
         """Free the lock if this run holds it (the parameter still has this run's value)."""
