@@ -623,6 +623,27 @@ def test_switching_the_service_to_rolling_while_traffic_is_on_the_alternate_grou
     deployer.refuse_moving_shifted_traffic(layer, change_set("service", parameters=running), "left")
 
 
+@pytest.mark.parametrize("service_status", ["UPDATE_COMPLETE", "REVIEW_IN_PROGRESS"])
+def test_removing_the_rules_the_deployed_service_uses_is_refused_until_it_is_rolling(aws, service_status):
+    # Back to ROLLING, the service layer goes first (README "Switching an environment"); an abandoned
+    # create of the service stack (REVIEW_IN_PROGRESS) uses nothing.
+    running = service_parameters("v1") | {"DeploymentStrategy": "BLUE_GREEN"}
+    aws.deployed("service", status=service_status, parameters=running)
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    layer = deploy.load_layer(ENV, "alb", ROOT / "output")
+    removed = change_set("alb", changes=[change("Remove", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule")])
+    if service_status == "REVIEW_IN_PROGRESS":
+        deployer.refuse_removing_rules_in_use(layer, removed, "nothing changed")
+        return
+    with pytest.raises(deploy.Failure) as refused:
+        deployer.refuse_removing_rules_in_use(layer, removed, "nothing changed")
+    assert str(refused.value) == (
+        f"error: refused: the change set removes the listener rules ProductionListenerRule, which {stack('service')} still uses "
+        f"(it is deployed with DeploymentStrategy BLUE_GREEN); nothing changed. Deploy the service layer first "
+        f"(make deploy STACK=service ENV={ENV}), so that ECS stops using them, then make deploy ENV={ENV}"
+    )
+
+
 def test_a_reviewed_change_set_that_would_move_traffic_is_left_for_another_try(aws):
     # make execute of a change set make changeset left: refused the same way, and not deleted.
     aws.cf.add_response(

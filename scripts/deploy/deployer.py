@@ -535,7 +535,7 @@ class Deployer:
             return
         service = templates.stack_name(self.env, "service")
         strategy = parameter_values(self.describe(service) or {}).get("DeploymentStrategy")
-        if strategy not in TRAFFIC_SHIFTING:
+        if not self.has_stack(service) or strategy not in TRAFFIC_SHIFTING:  # an abandoned create uses nothing
             return
         raise Failure(
             f"error: refused: the change set removes the listener rules {', '.join(removed)}, which {service} still uses "
