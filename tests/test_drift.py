@@ -127,7 +127,7 @@ def test_with_no_layer_deployed_drift_says_nothing_was_checked_not_in_sync(aws):
     for layer in PROD_LAYERS:
         aws.not_deployed(layer)
     assert aws.run("drift") == 0, aws.err
-    assert aws.out.splitlines()[-1] == f"nothing deployed in {ENV}: nothing was checked"
+    assert aws.out.splitlines()[-1] == f"nothing was checked: not deployed in {ENV}: {', '.join(PROD_LAYERS)}"
     assert "in sync" not in aws.out
 
 

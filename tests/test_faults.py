@@ -131,6 +131,8 @@ def test_a_quoted_number_is_told_to_lose_its_quotes(tmp_path):
     code, stderr, _ = generate(tmp_path, prod_parameters(DesiredCount="2"))
     (line,) = [line for line in stderr.splitlines() if "DesiredCount" in line]
     assert code == 2 and "'2' is not allowed; allowed: a whole number" in line and line.endswith(", without quotes"), stderr
+    code, stderr, _ = generate(tmp_path, prod_parameters(DesiredCount="-1"))  # not allowed with or without them
+    assert code == 2 and "without quotes" not in stderr and "DesiredCount: '-1' is not allowed" in stderr, stderr
 
 
 def test_two_environments_may_not_serve_the_same_host_in_one_zone(tmp_path):

@@ -322,11 +322,12 @@ def drift_timeout(stack, detection, minutes, env, layer_name, cli) -> list[str]:
     ]
 
 
-def drift_summary(drifted, unchecked, env, moved, deployed) -> list[str]:
+def drift_summary(drifted, unchecked, env, moved, deployed, looked_at) -> list[str]:
     """The end of `make drift`: the layers that drifted, those it could not check, and those whose
-    only difference is the listener-rule weights a release moved; deployed: the layers that have a stack."""
+    only difference is the listener-rule weights a release moved; deployed: those of looked_at that
+    have a stack."""
     if not deployed and not unchecked:
-        return [f"nothing deployed in {env}: nothing was checked"]
+        return [f"nothing was checked: not deployed in {env}: {', '.join(looked_at)}"]
     if not drifted and not unchecked:
         if moved:
             return [f"in sync but for the listener-rule weights a release moved ({', '.join(moved)}): nothing to undo"]
