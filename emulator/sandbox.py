@@ -147,19 +147,24 @@ class Sandbox:
             self._process = subprocess.Popen(
                 command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        self.pid_file.write_text(f"{self._process.pid}\n")
+        try:
+            self.pid_file.write_text(f"{self._process.pid}\n")
+            self.wait_until_started()
+        except BaseException:  # Ctrl-C too: the server runs in a session of its own, which Ctrl-C misses
+            self.stop()
+            raise
+        return self
+
+    def wait_until_started(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while self.endpoint is None:
             code = self._process.poll()
             if code is not None:
                 last = (self.log_file.read_text().strip().splitlines() or [""])[-1]
-                self.stop()
                 raise SandboxError(f"the sandbox server exited with {code}: {last} (see {self.log_file})")
             if time.monotonic() > deadline:
-                self.stop()
                 raise SandboxError(f"the sandbox server did not start within {START_TIMEOUT_SECONDS} s; see {self.log_file}")
             time.sleep(0.05)
-        return self
 
     def stop(self) -> bool:
         """Stop exactly our server processes (this state directory's); False if none was running."""
@@ -300,7 +305,12 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
     temporary.write_text(f"http://{host}:{bound_port}\n")
     temporary.replace(endpoint_file)  # atomically: the starter polls for this file
     print(f"sandbox: moto {version('moto')} with emulator.moto_compat on http://{host}:{bound_port}", flush=True)
-    while signal.sigtimedwait(stop_signals, 0.2) is None:  # checks for its parent five times a second
+    while True:  # checks for its parent five times a second
+        # Only a stop signal ends the server: after a SIGSTOP and SIGCONT (a debugger, a paused
+        # container), Python 3.11's sigtimedwait returns a siginfo of no stop signal, not None.
+        received = signal.sigtimedwait(stop_signals, 0.2)
+        if received is not None and received.si_signo in stop_signals:
+            break
         if parent and os.getppid() != parent:
             break  # the test run that started us is gone: do not outlive it
     # The emulator keeps everything in memory, so there is nothing to save: end now rather than

@@ -250,7 +250,7 @@ def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(seeded_sandbox):
 
     box, env, command = seeded_sandbox
 
-    def interrupted(argv, point):
+    def interrupted(argv, point, stop):
         deploy = subprocess.Popen(
             argv, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -261,7 +261,7 @@ def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(seeded_sandbox):
             for line in deploy.stdout:
                 printed += line
                 if RELEASE_POINTS[point] in line:
-                    os.killpg(deploy.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
+                    os.killpg(deploy.pid, stop)  # Ctrl-C reaches the whole foreground process group
                     break
             else:
                 pytest.fail(f"the deploy ended before {point!r}:\n{printed}")
@@ -276,8 +276,9 @@ def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(seeded_sandbox):
         code, _, err = run("deploy", "--yes")
     assert code == 0, err
     before = releases(box)
+    # Ctrl-C at each point; at the first, a closed terminal (SIGHUP) instead, which must end the run as Ctrl-C does.
     for n, point in enumerate(RELEASE_POINTS):
-        interrupted([*command, "--image-tag", f"interrupted{n}"], point)
+        interrupted([*command, "--image-tag", f"interrupted{n}"], point, signal.SIGHUP if n == 0 else signal.SIGINT)
     # Nothing lost: every stack is still there, and the release history still reads, starting with
     # the first release; an interrupted one is in it at most once. (A deploy right after an
     # interrupted one is not asserted here: the emulator itself sometimes answers 500 after one, a
@@ -289,6 +290,8 @@ def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(seeded_sandbox):
     added = [entry["image_tag"] for entry in history[len(before) :]]
     assert history[: len(before)] == before and len(added) == len(set(added)), history
     assert set(added) <= {f"interrupted{n}" for n in range(len(RELEASE_POINTS))}, history
+    with pytest.raises(box.client("ssm").exceptions.ParameterNotFound):  # and every run freed the lock
+        box.client("ssm").get_parameter(Name=f"/{templates.PROJECT}/sandbox/deploy-lock")
 
 
 def releases(box) -> list:
@@ -327,6 +330,27 @@ def sandbox_cli(*argv, state_dir, params_file=None) -> Ran:
     return Ran(code, out.getvalue(), err.getvalue())
 
 
+def test_ctrl_c_while_the_server_starts_stops_it(tmp_path, monkeypatch):
+    # Before it answers, as while it seeds (below): the server is in a session of its own.
+    import emulator.sandbox as s
+
+    calls = []
+
+    class Started:  # stands in for the server process
+        pid = 12345
+
+    def interrupted(self):
+        calls.append("wait")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(s.subprocess, "Popen", lambda *args, **kwargs: calls.append("popen") or Started())
+    monkeypatch.setattr(s.Sandbox, "wait_until_started", interrupted)
+    monkeypatch.setattr(s.Sandbox, "stop", lambda self: calls.append("stop") or True)
+    with pytest.raises(KeyboardInterrupt):
+        s.Sandbox(tmp_path / "state").start()
+    assert calls == ["popen", "wait", "stop"]
+
+
 def test_ctrl_c_while_make_sandbox_seeds_stops_the_server_it_started(tmp_path, monkeypatch):
     # The server runs in a session of its own, so Ctrl-C does not reach it: left running unseeded,
     # the next make sandbox would call it ready. (start and stop stand in for the server here.)
@@ -359,11 +383,21 @@ def test_a_garbled_endpoint_file_is_named_not_a_traceback(sandbox, garbage):
     assert "does not name it: make sandbox-stop && make sandbox" in result.stderr
 
 
-def test_a_garbled_pid_file_neither_hides_the_server_nor_starts_a_second_and_stop_stops_it_alone(state, sandbox):
+def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_starts_a_second_and_stop_stops_it_alone(state, sandbox):
+    import os
+    import signal
+    import time
+
     from emulator.sandbox import SandboxError
 
     state.start(exit_with_parent=True)
     first = state.pid
+    # A debugger or a paused container stops and continues it: it used to exit at the SIGCONT.
+    os.kill(first, signal.SIGSTOP)
+    time.sleep(0.3)
+    os.kill(first, signal.SIGCONT)
+    time.sleep(0.5)  # more than its 0.2 s wait for a stop signal
+    assert state.running() and state.client("sts").get_caller_identity()["Account"]
     state.pid_file.write_text("garbage")
     assert state.running() and state.pid == first
     result = sandbox_cli("start", state_dir=state.state_dir)

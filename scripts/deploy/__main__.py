@@ -5,9 +5,12 @@ from templates.errors import run
 
 
 def terminated(signum, frame):
-    raise KeyboardInterrupt  # a CI cancel or `kill` ends the run like Ctrl-C: the lock is freed, the stack left as it is
+    # A CI cancel or `kill` (SIGTERM), or a closed terminal or dropped SSH session (SIGHUP), ends the
+    # run like Ctrl-C: the lock is freed, the stack left as it is.
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, terminated)
+    signal.signal(signal.SIGHUP, terminated)
     run(main)
