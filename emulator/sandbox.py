@@ -37,7 +37,7 @@ from templates.errors import ToolError, entry_point, long_lived, run
 STATE_DIR = ROOT / ".sandbox"
 PARAMS_FILE = ROOT / "params" / f"{params.SANDBOX_ENV}.yaml"
 HOST = "127.0.0.1"  # loopback only: nothing listens beyond this machine
-ENDPOINT = re.compile(r"http://127\.0\.0\.1:[0-9]{1,5}")
+ENDPOINT = re.compile(r"http://127\.0\.0\.1:([0-9]{1,5})")
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 RANDOM_SEED = 5014  # seeds moto's id generator, so the seed creates the same ids on every run
 START_TIMEOUT_SECONDS = 30
@@ -112,7 +112,8 @@ class Sandbox:
             text = self.endpoint_file.read_text().strip()
         except (OSError, UnicodeDecodeError):
             return None
-        return text if ENDPOINT.fullmatch(text) else None
+        found = ENDPOINT.fullmatch(text)
+        return text if found and 0 < int(found.group(1)) < 65536 else None
 
     def is_ours(self, pid: int) -> bool:
         """pid runs `emulator.sandbox serve` for this state directory (not a reused PID)."""
@@ -189,16 +190,21 @@ class Sandbox:
             raise SandboxError("the sandbox is not running: start it with `make sandbox`")
         return _client(service, self.endpoint, environment().region)
 
-    def environment(self) -> dict:
-        """The variables that point boto3, the deployer and the AWS CLI at this sandbox."""
+    def running_endpoint(self) -> str:
+        """The running server's URL; SandboxError if no server runs or its endpoint file does not name it."""
         if not self.running():
             raise SandboxError("the sandbox is not running: start it with `make sandbox`")
         if not self.endpoint:
             raise SandboxError(
                 f"the sandbox runs (PID {self.pid}) but {self.endpoint_file} does not name it: make sandbox-stop && make sandbox"
             )
+        return self.endpoint
+
+    def environment(self) -> dict:
+        """The variables that point boto3, the deployer and the AWS CLI at this sandbox."""
+        endpoint = self.running_endpoint()
         keys = {"AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"]}
-        return {"AWS_ENDPOINT_URL": self.endpoint, **keys, "AWS_DEFAULT_REGION": environment().region}
+        return {"AWS_ENDPOINT_URL": endpoint, **keys, "AWS_DEFAULT_REGION": environment().region}
 
     def seed(self) -> dict:
         """Empty the emulator, then create the Phase 5.14 resources; fail unless they are the ids
@@ -339,6 +345,8 @@ def main(argv=None) -> int:
         return serve(args.state_dir, args.port, args.exit_with_parent)
     sandbox = Sandbox()
     try:
+        if args.command in ("start", "status") and sandbox.running():
+            sandbox.running_endpoint()  # a server whose endpoint file is garbled or gone is one line, not "running at None"
         if args.command == "start" and sandbox.running():
             # Starting again must not wipe what is deployed in it: a no-op, as its stacks stay.
             print(f"sandbox already running at {sandbox.endpoint} (PID {sandbox.pid}); left as it is, with what is deployed in it")

@@ -371,16 +371,17 @@ def test_ctrl_c_while_make_sandbox_seeds_stops_the_server_it_started(tmp_path, m
     assert calls == ["start", "seed", "stop"]
 
 
-@pytest.mark.parametrize("garbage", ["", "not a url", "http://10.0.0.1:80", "\x00\xff"])
+@pytest.mark.parametrize("garbage", ["", "not a url", "http://10.0.0.1:80", "http://127.0.0.1:99999", "\x00\xff"])
 def test_a_garbled_endpoint_file_is_named_not_a_traceback(sandbox, garbage):
     endpoint = sandbox.endpoint_file.read_text()
     sandbox.endpoint_file.write_text(garbage)
     try:
-        result = sandbox_cli("env", state_dir=sandbox.state_dir)
+        results = [sandbox_cli(command, state_dir=sandbox.state_dir) for command in ("env", "status", "start")]
     finally:
         sandbox.endpoint_file.write_text(endpoint)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "does not name it: make sandbox-stop && make sandbox" in result.stderr
+    for result in results:  # status and a second start said "running at None" (exit 0)
+        assert result.returncode == 2 and "Traceback" not in result.stderr and "None" not in result.stdout
+        assert "does not name it: make sandbox-stop && make sandbox" in result.stderr
 
 
 def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_starts_a_second_and_stop_stops_it_alone(state, sandbox):
@@ -444,6 +445,19 @@ def test_a_params_file_inside_the_project_is_named_as_people_type_it():
     with pytest.raises(params.ParamsError) as refused:
         params.load(ROOT / "params" / "nope.yaml")
     assert refused.value.problems == ["params/nope.yaml: cannot be read: No such file or directory"]
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:99999", "http://127.0.0.1:0", "notaurl", "http://[::1", "ftp://127.0.0.1:21"])
+def test_an_endpoint_botocore_cannot_use_is_one_line_before_any_call(monkeypatch, endpoint):
+    import io
+
+    from scripts import deploy
+
+    no_real_aws(monkeypatch, endpoint)
+    out, err = io.StringIO(), io.StringIO()
+    assert deploy.main(["status", "--env", "staging"], out=out, err=err, interactive=False) == 2
+    assert err.getvalue() == f"error: AWS_ENDPOINT_URL={endpoint!r} is not an http(s)://HOST[:PORT] URL (ports 1 to 65535)\n"
+    assert out.getvalue() == ""
 
 
 # --- an endpoint that refuses, freezes or is not AWS: bounded, each retry said, one clear line --

@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 import templates
@@ -137,7 +138,16 @@ def validate(args):
         raise Failure(f"error: ENV={args.env!r} is not an environment name; environments: {known} (params/<env>.yaml)", 2)
     if not params_file.is_file():
         raise Failure(f"error: unknown environment {args.env!r}: no {params_file}; environments: {known}", 2)
-    if args.env == SANDBOX_ENV and not os.environ.get("AWS_ENDPOINT_URL"):
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        try:  # botocore raises ValueError at the first client for what it cannot use
+            parts = urllib.parse.urlsplit(endpoint)
+            usable = parts.scheme in ("http", "https") and parts.hostname and parts.port != 0  # urlsplit refuses over 65535
+        except ValueError:
+            usable = False
+        if not usable:
+            raise Failure(f"error: AWS_ENDPOINT_URL={endpoint!r} is not an http(s)://HOST[:PORT] URL (ports 1 to 65535)", 2)
+    if args.env == SANDBOX_ENV and not endpoint:
         raise Failure(
             f"error: ENV={SANDBOX_ENV} deploys only to the local sandbox, and AWS_ENDPOINT_URL is not set: run it through make "
             "(make deploy ENV=sandbox points it at the running sandbox; make sandbox starts one), never with AWS credentials",
