@@ -29,8 +29,6 @@ import urllib.request
 from importlib.metadata import version
 from pathlib import Path
 
-import boto3
-
 from templates import ROOT, params
 from templates.errors import ToolError, entry_point, long_lived, run
 
@@ -245,6 +243,8 @@ class Sandbox:
 
 @functools.cache
 def _client(service: str, endpoint: str, region: str):
+    import boto3  # here, not at the top: make sandbox-status, -stop and env need none of it
+
     return boto3.client(service, endpoint_url=endpoint, region_name=region, **CREDENTIALS)
 
 

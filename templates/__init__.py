@@ -4,12 +4,18 @@ Each layer module has a pure `build() -> Template`. WIRING is the only place tha
 upstream output becomes which downstream parameter; the deployer reads it at deploy time and
 the layer order is derived from it."""
 
+import sys
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-from templates import alarms, alb, cert_dns, ci, release_alarms, scaling, service, waf
-from templates.common import CI_DEPLOY_JOB_MINUTES, PROJECT  # noqa: F401  (re-exported: templates.PROJECT, ...)
-from templates.errors import ToolError
+from templates.errors import ToolError, interrupted_quietly
+
+# Every tool imports this package before its heavy imports (troposphere, boto3, cfn-lint): a Ctrl-C
+# during them is one line too.
+sys.excepthook = interrupted_quietly
+
+from templates import alarms, alb, cert_dns, ci, release_alarms, scaling, service, waf  # noqa: E402
+from templates.common import CI_DEPLOY_JOB_MINUTES, PROJECT  # noqa: E402, F401  (re-exported: templates.PROJECT, ...)
 
 ROOT = Path(__file__).resolve().parent.parent  # the project: params/, output/, .cfnlintrc, .cache/
 

@@ -37,6 +37,18 @@ def report(error: ToolError, stream=None) -> int:
     return error.code
 
 
+INTERRUPTED = "interrupted"  # what Ctrl-C prints, whenever it comes
+
+
+def interrupted_quietly(kind, value, traceback) -> None:
+    """sys.excepthook while a tool imports, before its entry point runs: Ctrl-C then prints the same
+    one line as later, not a traceback through the imports; Python still exits with 130 (by SIGINT)."""
+    if issubclass(kind, KeyboardInterrupt):
+        print(INTERRUPTED, file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, value, traceback)
+
+
 def entry_point(main):
     """main(...) -> exit status, with ToolError and Ctrl-C turned into their status."""
 
@@ -47,7 +59,7 @@ def entry_point(main):
         except ToolError as error:
             return report(error)
         except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
+            print(INTERRUPTED, file=sys.stderr)
             return 130
 
     return wrapper

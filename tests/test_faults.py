@@ -4,6 +4,7 @@ state or a silently wrong value, and now gets one clear line (README: Faults and
 import functools
 import json
 import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -328,6 +329,17 @@ def sandbox_cli(*argv, state_dir, params_file=None) -> Ran:
     finally:
         patch.undo()
     return Ran(code, out.getvalue(), err.getvalue())
+
+
+def test_ctrl_c_while_a_tool_still_imports_is_one_line_and_exit_130():
+    # Every tool imports templates/ before troposphere, boto3 or cfn-lint: a Ctrl-C in those
+    # imports, before the entry point can catch it, printed a traceback through them.
+    import signal
+
+    ended = subprocess.run(
+        [sys.executable, "-c", "import templates; raise KeyboardInterrupt"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (ended.returncode, ended.stderr) == (-signal.SIGINT, "interrupted\n")  # Python ends itself by SIGINT: 130 in a shell
 
 
 def test_ctrl_c_while_the_server_starts_stops_it(tmp_path, monkeypatch):
