@@ -170,9 +170,7 @@ def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], outp
             problems = lint(sorted(staged) + sorted(in_place), staged)
             if problems:
                 return problems
-        for path in changed:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / path.relative_to(output_dir), path)
+        move_in(staging, changed, output_dir)
         for path in stale:
             path.unlink()
         return []
@@ -180,3 +178,24 @@ def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], outp
         raise ToolError(f"cannot write {output_dir}/: {error.strerror} ({error.filename})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
+    """Each staged file replaces its path in output_dir, each atomically; one that cannot (a
+    directory in its place, a refusing disk) puts back the ones already moved, so that output/ is
+    old or new as a whole, and the error names the file of output/ (not the staged one)."""
+    previous = {path: path.read_text() if path.is_file() else None for path in changed}
+    moved = []
+    try:
+        for path in changed:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / path.relative_to(output_dir), path)
+            moved.append(path)
+    except OSError as error:
+        failed = path
+        for done in moved:
+            if previous[done] is None:
+                done.unlink()
+            else:
+                write_atomically(done, previous[done])
+        raise OSError(error.errno, f"{error.strerror}; nothing was changed", str(relative(failed))) from None

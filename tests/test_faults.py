@@ -195,6 +195,35 @@ def test_a_failed_write_leaves_the_old_output_whole(tmp_path, capsys, monkeypatc
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_file_that_cannot_be_replaced_puts_back_the_ones_already_replaced(tmp_path, capsys, monkeypatch):
+    # Staged and linted, the new files replace the old ones one by one: the fifth meets a directory
+    # in its place (or a refusing disk), and the four before it go back to what they were.
+    import os
+
+    from templates import generation
+
+    out = tmp_path / "out"
+    assert generate_in_process(out, "--no-lint") == 0
+    for path in out.rglob("*.json"):
+        path.write_text(path.read_text().replace('"2010-09-09"', '"old"'))  # every file needs rewriting
+    before = snapshot(out)
+    replaced, real_replace = [], os.replace
+
+    def fifth_refused(source, target):
+        if len(replaced) == 4 and ".staging-" in str(source):
+            replaced.append(target)
+            raise IsADirectoryError(21, "Is a directory", str(source), None, str(target))
+        replaced.append(target)
+        return real_replace(source, target)
+
+    monkeypatch.setattr(generation.os, "replace", fifth_refused)
+    assert generate_in_process(out, "--no-lint") == 1
+    err = capsys.readouterr().err
+    assert f"Is a directory; nothing was changed ({replaced[4]})" in err, err
+    assert snapshot(out) == before  # the four replaced ones put back, no staging directory left
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
 def test_a_template_cfn_lint_rejects_is_not_written_and_fails_the_check(tmp_path, capsys, monkeypatch):
     from templates import scaling
 
