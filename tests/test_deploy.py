@@ -927,7 +927,8 @@ def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):
     assert f"refusing to destroy {stack('alb')}: {stack('service')} still uses its outputs" in aws.err
 
 
-def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
+def service_destroy_requested(aws):
+    """The stubs of `make destroy STACK=service` up to its DeleteStack."""
     aws.not_deployed("alarms")
     aws.not_deployed("scaling")
     aws.deployed("service")
@@ -952,6 +953,10 @@ def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
     aws.cf.add_response(
         "delete_stack", {}, {"StackName": stack("service"), "ClientRequestToken": f"delete-{stack('service')}-20251125120000"}
     )
+
+
+def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
+    service_destroy_requested(aws)
     trail = [
         event("service", stack("service"), "DELETE_IN_PROGRESS", 1, token=None),
         event("service", "LogGroup", "DELETE_SKIPPED", 2, "AWS::Logs::LogGroup", token=None),
@@ -986,6 +991,19 @@ def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_canc
     assert aws.run("deploy", "--stack", layer, "--yes", sleep=interrupt) == 130
     assert "nothing was cancelled" in aws.err and f"make status ENV={ENV}" in aws.err
     assert f"{CLI} cloudformation delete-stack --stack-name {stack(layer)}   (a create cannot be cancelled)" in aws.err
+
+
+def test_interrupt_while_a_destroy_waits_says_a_delete_cannot_be_stopped(aws):
+    # The first poll still reads the stack as it was before the DeleteStack (a read can lag).
+    service_destroy_requested(aws)
+    aws.poll("service", stack_id("service"), described("service", "UPDATE_COMPLETE"))
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    assert aws.run("destroy", "--stack", "service", "--yes", sleep=interrupt) == 130
+    assert f"CloudFormation carries on with {stack('service')} (DELETE_IN_PROGRESS)" in aws.err
+    assert "stop it:           nothing: a delete cannot be stopped" in aws.err and "create cannot be cancelled" not in aws.err
 
 
 def test_rollback_complete_is_explained_and_recreated_only_with_recreate(aws):

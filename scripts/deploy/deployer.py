@@ -100,6 +100,9 @@ def git_revision() -> str:
     return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "nogit"
 
 
+DELETE_TOKEN = "delete-"  # how the ClientRequestToken of a DeleteStack this tool asks for starts
+
+
 def delays():
     """Seconds to sleep before each poll: none before the first."""
     yield 0.0
@@ -686,7 +689,10 @@ class Deployer:
             lines = text.still_in_progress(stack, self.env, found["StackStatus"], minutes, self.events, self.cli)
             raise Failure("\n".join(lines) + self.restore_hint())
         except KeyboardInterrupt:
-            lines = text.interrupted(stack, self.env, found["StackStatus"] if found else "in progress", self.cli)
+            status = found["StackStatus"] if found else "in progress"
+            if (token or "").startswith(DELETE_TOKEN) and not status.startswith("DELETE"):
+                status = "DELETE_IN_PROGRESS"  # asked for; a read from before the request says nothing of it
+            lines = text.interrupted(stack, self.env, status, self.cli)
             raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
 
     def wait_minutes(self, stack, extra=0) -> int:
@@ -818,7 +824,7 @@ class Deployer:
         if found.get("EnableTerminationProtection"):
             self.cf.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
         started = self.now()
-        token = f"delete-{stack}-{started:%Y%m%d%H%M%S}"
+        token = f"{DELETE_TOKEN}{stack}-{started:%Y%m%d%H%M%S}"
         self.cf.delete_stack(StackName=stack, ClientRequestToken=token, **self.role)
         found = self.wait_for_stack(stack, token, started)
         if found["StackStatus"] != "DELETE_COMPLETE":

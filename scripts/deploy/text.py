@@ -193,11 +193,7 @@ def still_in_progress(stack, env, status, minutes, events, cli) -> list[str]:
                 "    a certificate waits for its DNS validation record to resolve: is the hosted zone delegated? "
                 f"make zone ENV={env} checks and waits"
             )
-    stop = (
-        f"{cli} cloudformation cancel-update-stack --stack-name {stack}"
-        if status.startswith("UPDATE")
-        else f"{cli} cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)"
-    )
+    stop = how_to_stop(stack, status, cli)
     return lines + [
         "  CloudFormation carries on; nothing was cancelled.",
         f"  follow it:   make status ENV={env}   (or: make events STACK={stack.removeprefix(f'{templates.PROJECT}-{env}-')} ENV={env})",
@@ -206,14 +202,21 @@ def still_in_progress(stack, env, status, minutes, events, cli) -> list[str]:
     ]
 
 
+def how_to_stop(stack, status, cli) -> str:
+    """What stops the operation a stack is in: an update is cancelled, a create deleted, a delete not at all."""
+    if status.startswith("UPDATE"):
+        return f"{cli} cloudformation cancel-update-stack --stack-name {stack}"
+    if status.startswith("DELETE"):
+        return "nothing: a delete cannot be stopped; it ends DELETE_COMPLETE, or DELETE_FAILED naming what it could not delete"
+    return f"{cli} cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)"
+
+
 def interrupted(stack, env, status, cli) -> list[str]:
     """Ctrl-C during a wait: CloudFormation carries on; how to follow or stop it (cli: aws.cli)."""
     return [
         f"interrupted: CloudFormation carries on with {stack} ({status}); nothing was cancelled.",
         f"  follow it:         make status ENV={env}   (or: {cli} cloudformation describe-stack-events --stack-name {stack})",
-        f"  stop it:           {cli} cloudformation cancel-update-stack --stack-name {stack}"
-        if status.startswith("UPDATE")
-        else f"  stop it:           {cli} cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)",
+        f"  stop it:           {how_to_stop(stack, status, cli)}",
     ]
 
 
