@@ -78,7 +78,7 @@ class ParamsLoader(yaml.SafeLoader):
                 )
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", key_node.start_mark)
+                raise yaml.constructor.ConstructorError(None, None, f"key {shown(key)} is given twice", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
 
@@ -96,6 +96,13 @@ for tag, pattern, first in [
 ]:
     ParamsLoader.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
 ParamsLoader.add_constructor("tag:yaml.org,2002:int", ParamsLoader.construct_yaml_int)
+
+
+def shown(value) -> str:
+    """A value as a message quotes it: in full up to 80 characters, else its start and its length
+    (a 100,000-character tag must not become a 100,000-character error line)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(str(value))} characters)"
 
 
 class ParamsError(ToolError):
@@ -149,7 +156,7 @@ def load_all(params_dir: Path) -> list[Environment]:
         owner = owners.setdefault(env.values["NamePrefix"], env)
         if owner is not env:
             problems.append(
-                f"{env.path}: parameters.NamePrefix: {env.values['NamePrefix']!r} is {owner.name}'s too; "
+                f"{env.path}: parameters.NamePrefix: {shown(env.values['NamePrefix'])} is {owner.name}'s too; "
                 f"allowed: a prefix no other environment uses (their resources would collide)"
             )
     problems += shared_isolation(environments)
@@ -159,7 +166,7 @@ def load_all(params_dir: Path) -> list[Environment]:
         owner = hosts.setdefault((env.values["ExistingHostedZoneId"], host), env)
         if owner is not env:
             problems.append(
-                f"{env.path}: parameters.ApiHostLabel: {env.values['ApiHostLabel']!r} makes {host}, {owner.name}'s host too "
+                f"{env.path}: parameters.ApiHostLabel: {shown(env.values['ApiHostLabel'])} makes {host}, {owner.name}'s host too "
                 f"in the same hosted zone ({owner.path}); allowed: a host label no other environment of the zone uses"
             )
     if problems:
@@ -179,7 +186,7 @@ def shared_isolation(environments) -> list[str]:
             unset = [f"{e.name} takes the default from templates/inputs.py" for e in (owner, env) if key not in e.explicit]
             why = f" ({'; '.join(unset)})" if unset else ""
             problems.append(
-                f"{env.path}: parameters.{key}: {env.values[key]!r} is {owner.name}'s too ({owner.path}){why}; "
+                f"{env.path}: parameters.{key}: {shown(env.values[key])} is {owner.name}'s too ({owner.path}){why}; "
                 f"allowed: {env.name}'s own, or, if sharing is meant, `shared_inputs: {{{key}: <why>}}` in one of the two files"
             )
     return problems
@@ -200,7 +207,7 @@ def load(path: Path) -> Environment:
     if not ENV_NAME.fullmatch(env):
         raise ParamsError(
             [
-                f"{where}: the file name {env!r} is not an environment name; allowed: 2 to 16 lower-case letters and digits, starting with a letter"
+                f"{where}: the file name {shown(env)} is not an environment name; allowed: 2 to 16 lower-case letters and digits, starting with a letter"
             ]
         )
     try:
@@ -223,21 +230,21 @@ def load(path: Path) -> Environment:
             problems.append(f"{where}: {key}: unknown key{did_you_mean(key, TOP_LEVEL_KEYS)}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
     region = data.get("region")
     if not isinstance(region, str) or region not in regions:
-        problems.append(f"{where}: region: {region!r} is not supported; allowed: {', '.join(sorted(regions))}")
+        problems.append(f"{where}: region: {shown(region)} is not supported; allowed: {', '.join(sorted(regions))}")
     tags = data.get("tags") or {}
     if not isinstance(tags, dict):
         problems.append(f"{where}: tags: expected a mapping of tag names to strings")
         tags = {}
     for key, value in tags.items():
         if key in RESERVED_TAGS:
-            problems.append(f"{where}: tags.{key}: {value!r}: the deployer sets {key} itself; allowed: any other tag name")
+            problems.append(f"{where}: tags.{key}: {shown(value)}: the deployer sets {key} itself; allowed: any other tag name")
         elif not (isinstance(key, str) and TAG_KEY.fullmatch(key) and not key.startswith("aws:")):
             problems.append(
                 f"{where}: tags.{key}: not a tag name; allowed: up to 128 letters, digits, spaces and _.:/=+-@, not starting with aws:"
             )
         elif not (isinstance(value, str) and TAG_VALUE.fullmatch(value)):
             problems.append(
-                f"{where}: tags.{key}: {value!r}; allowed: a string of up to 256 letters, digits, spaces and _.:/=+-@ (no newline)"
+                f"{where}: tags.{key}: {shown(value)}; allowed: a string of up to 256 letters, digits, spaces and _.:/=+-@ (no newline)"
             )
     if len(tags) + len(RESERVED_TAGS) > MAX_TAGS:
         problems.append(
@@ -247,31 +254,31 @@ def load(path: Path) -> Environment:
     enabled = data.get("enabled_layers") or []
     allowed_layers = f"allowed: a list of optional layers ({', '.join(optional_layers)}), each once"
     if not isinstance(enabled, list):
-        problems.append(f"{where}: enabled_layers: {enabled!r} is not a list; {allowed_layers}")
+        problems.append(f"{where}: enabled_layers: {shown(enabled)} is not a list; {allowed_layers}")
         enabled = []
     seen = set()
     for layer in enabled:
         if not isinstance(layer, str):
-            problems.append(f"{where}: enabled_layers: {layer!r} is not a layer name; {allowed_layers}")
+            problems.append(f"{where}: enabled_layers: {shown(layer)} is not a layer name; {allowed_layers}")
         elif layer not in optional_layers or layer in seen:
             hint = " is given twice" if layer in seen else did_you_mean(layer, optional_layers)
-            problems.append(f"{where}: enabled_layers: {layer!r}{hint}; {allowed_layers}")
+            problems.append(f"{where}: enabled_layers: {shown(layer)}{hint}; {allowed_layers}")
         seen.add(str(layer))
     enabled = [layer for layer in dict.fromkeys(e for e in enabled if isinstance(e, str)) if layer in optional_layers]
     smoke = data.get("smoke_checks") or []
     if not (isinstance(smoke, list) and all(smoke_check_ok(check) for check in smoke)):
         problems.append(
-            f"{where}: smoke_checks: {smoke!r}; allowed: a list of {{path: /some/path, status: 200}} (a path starting with /, an HTTP status)"
+            f"{where}: smoke_checks: {shown(smoke)}; allowed: a list of {{path: /some/path, status: 200}} (a path starting with /, an HTTP status)"
         )
         smoke = []
     shared = data.get("shared_inputs") or {}
     allowed_shared = f"allowed: a mapping of {' or '.join(ISOLATING_INPUTS)} to why this environment shares it"
     if not isinstance(shared, dict):
-        problems.append(f"{where}: shared_inputs: {shared!r} is not a mapping; {allowed_shared}")
+        problems.append(f"{where}: shared_inputs: {shown(shared)} is not a mapping; {allowed_shared}")
         shared = {}
     for key, why in shared.items():
         if key not in ISOLATING_INPUTS or not (isinstance(why, str) and why.strip()):
-            problems.append(f"{where}: shared_inputs.{key}: {why!r}{did_you_mean(key, ISOLATING_INPUTS)}; {allowed_shared}")
+            problems.append(f"{where}: shared_inputs.{key}: {shown(why)}{did_you_mean(key, ISOLATING_INPUTS)}; {allowed_shared}")
     given = data.get("parameters") or {}
     if not isinstance(given, dict):
         problems.append(f"{where}: parameters: expected a mapping of input names to values")
@@ -285,7 +292,7 @@ def load(path: Path) -> Environment:
             continue
         problem = check_value(spec, raw)
         if problem:
-            problems.append(f"{where}: parameters.{key}: {raw!r} is not allowed; allowed: {problem}")
+            problems.append(f"{where}: parameters.{key}: {shown(raw)} is not allowed; allowed: {problem}")
         else:
             values[key] = raw
     if problems:
@@ -374,7 +381,7 @@ def cross_checks(v: dict) -> list[str]:
         )
     problems.extend(traffic_shifting_problems(v))
     if len(f"{v['ApiHostLabel']}.{v['DomainName']}") > 253:
-        problems.append(f"parameters.ApiHostLabel: {v['ApiHostLabel']!r} makes a host name over 253 characters")
+        problems.append(f"parameters.ApiHostLabel: {shown(v['ApiHostLabel'])} makes a host name over 253 characters")
     return problems
 
 

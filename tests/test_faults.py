@@ -136,6 +136,12 @@ def test_a_quoted_number_is_told_to_lose_its_quotes(tmp_path):
     assert code == 2 and "without quotes" not in stderr and "DesiredCount: '-1' is not allowed" in stderr, stderr
 
 
+def test_a_huge_value_is_quoted_by_its_start_and_length_not_whole(tmp_path):
+    code, stderr, _ = generate(tmp_path, prod_parameters(NamePrefix="x" * 10_000))
+    (line,) = [line for line in stderr.splitlines() if "NamePrefix" in line]
+    assert code == 2 and "... (10000 characters) is not allowed; allowed:" in line and len(line) < 400, line
+
+
 def test_two_environments_may_not_serve_the_same_host_in_one_zone(tmp_path):
     qa = {
         "NamePrefix": "startupwebapp-qa",
