@@ -104,8 +104,10 @@ def say_retained(deployer, layer_name, keep, ids):
     """destroy's lines for what the deleted stack retained: each with the command that frees it."""
     for logical_id, kind in keep.items():
         physical_id = ids.get(logical_id)
-        deployer.say(f"  retained, still in the account: {logical_id} ({kind}) {physical_id or '(not created)'}")
-        command = physical_id and free_command(kind, physical_id, deployer.cli)
+        if not physical_id:
+            continue  # never created (the create that failed, or its Condition false): nothing is retained
+        deployer.say(f"  retained, still in the account: {logical_id} ({kind}) {physical_id}")
+        command = free_command(kind, physical_id, deployer.cli)
         if command:
             deployer.say(f"    free it: {command}   # {WHAT_FREEING_COSTS.get(kind, 'it holds no data')}")
     if any(ids.get(logical_id) for logical_id in keep):

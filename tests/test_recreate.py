@@ -8,6 +8,7 @@ execute of a new service's second change set deletes it.
 Each test seeds the sandbox first (tests/test_e2e_sandbox.py uses the same session sandbox)."""
 
 import json
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 
@@ -90,6 +91,14 @@ def test_create_destroy_purge_create_again(sandbox, run):
     assert elbv2.describe_target_groups()["TargetGroups"] == []
     assert f"{PREFIX}-alb-sg" not in {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]}
     assert {SERVICE_LOGS, WAF_LOGS} <= log_group_names(sandbox)
+
+    # Deployed again before the purge, the first layer with a retained name fails to create; it says
+    # the way out (RECREATE=1 would fail the same way).
+    code, out, err = run("deploy", "--yes")
+    assert code == 1 and "a resource of that name already exists (above). If a destroyed stack retained it:" in err, out + err
+    assert re.search(rf"make destroy STACK=(\S+) ENV={ENV} && make purge STACK=\1 ENV={ENV} ", err), err
+    code, out, err = run("destroy", "--yes")  # what it created goes again
+    assert code == 0 and "(not created)" not in out, out + err  # the failed create retained nothing of its own
 
     code, out, err = run("purge")  # no terminal, no YES=1: shows the list, deletes nothing
     assert code == 1 and "no terminal to ask on and no YES=1" in err, out + err

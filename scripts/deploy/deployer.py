@@ -643,7 +643,8 @@ class Deployer:
             if layer.name == "service":  # a circuit-breaker rollback: why the new tasks stopped (best effort)
                 self.say(*logs.stopped_tasks(self, found))
             hint = {
-                "ROLLBACK_COMPLETE": "the create rolled back; fix the cause above, then rerun with RECREATE=1 (--recreate)",
+                "ROLLBACK_COMPLETE": self.taken_name_hint(layer)
+                or "the create rolled back; fix the cause above, then rerun with RECREATE=1 (--recreate)",
                 "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",
                 "UPDATE_ROLLBACK_FAILED": self.recover_hint(layer.name),
             }.get(status, "see the failed resources above")
@@ -651,6 +652,21 @@ class Deployer:
         self.say(f"{layer.stack}: {status}")
         if outputs:
             self.say(*text.outputs(found))
+
+    def taken_name_hint(self, layer) -> str | None:
+        """What to do when a create failed because a resource of that name already exists, most
+        often what a destroyed stack retained (its log group): RECREATE=1 would fail the same way.
+        A create handler that finds it says AlreadyExists:
+        https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-test-contract-errors.html"""
+        failed = [e for e in self.events if e["ResourceStatus"] == "CREATE_FAILED"]
+        if not any("already exists" in (e.get("ResourceStatusReason") or "").lower() for e in failed):
+            return None
+        return (
+            "the create rolled back: a resource of that name already exists (above). If a destroyed stack retained it: "
+            f"make destroy STACK={layer.name} ENV={self.env} && make purge STACK={layer.name} ENV={self.env} (purge lists what "
+            "it deletes and asks first), then deploy again; if it was made by hand, remove or rename it, then rerun with "
+            "RECREATE=1 (--recreate)"
+        )
 
     def print_failures(self) -> list[str]:
         """Say which resources failed in the last wait; their logical ids."""
