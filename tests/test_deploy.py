@@ -2325,6 +2325,11 @@ def test_the_summary_of_a_multi_layer_deploy():
         "  not deployed: alb, service (the run stopped at alb: see above)",
     ]
     assert deploy.text.summary(["ci"], {"ci": "created, 3 changes"}, 61) == ["summary, 61.0 s: ci (created, 3 changes)"]
+    # Stopped in a layer after its stack operation (the service's settling change set): that layer is named.
+    assert deploy.text.summary(["alb", "service", "scaling"], {"alb": "no changes", "service": "created, 7 changes"}, 3, "service") == [
+        "summary, 3.0 s: alb (no changes), service (created, 7 changes)",
+        "  not deployed: scaling (the run stopped in service, after its stack operation: created, 7 changes: see above)",
+    ]
     assert deploy.text.summary(["ci"], {}, 0.04) == [
         "summary, 0.0 s: no layer deployed",
         "  not deployed: ci (the run stopped at ci: see above)",

@@ -30,12 +30,15 @@ class Commands:
             deployer.deploy(self.layers[0], args.image_tag, args.allow_replace, args.recreate)
             return 0
         deployer.say(f"order: {' -> '.join(layer.name for layer in self.layers)}")
-        started = deployer.clock()
+        started, stopped = deployer.clock(), None
         try:
             for layer in self.layers:
+                stopped = layer.name  # until its deploy returns
                 deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
+            stopped = None
         finally:  # also when a layer fails or is declined: say what was deployed and what was not
-            deployer.say(*text.summary([layer.name for layer in self.layers], deployer.outcomes, deployer.clock() - started))
+            names = [layer.name for layer in self.layers]
+            deployer.say(*text.summary(names, deployer.outcomes, deployer.clock() - started, stopped))
         return 0
 
     def changeset(self) -> int:

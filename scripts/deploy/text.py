@@ -221,13 +221,20 @@ def interrupted(stack, env, status, cli) -> list[str]:
 
 
 # --- whole runs -------------------------------------------------------------------------------
-def summary(names, outcomes, seconds) -> list[str]:
-    """The end of a multi-layer deploy: each layer's outcome (layer -> what its deploy did), and those it did not reach."""
+def summary(names, outcomes, seconds, stopped=None) -> list[str]:
+    """The end of a multi-layer deploy: each layer's outcome (layer -> what its deploy did), and those
+    it did not reach; stopped: the layer the run was in when it stopped (None: it ended)."""
     done = [f"{name} ({outcomes[name]})" for name in names if name in outcomes]
     left = [name for name in names if name not in outcomes]
     lines = [f"summary, {seconds:.1f} s: " + (", ".join(done) or "no layer deployed")]
+    if stopped in outcomes:  # after its stack operation, in what follows it (the service's settling change set)
+        where = f"in {stopped}, after its stack operation: {outcomes[stopped]}"
+    else:
+        where = f"at {stopped or left[0]}" if left else None
     if left:
-        lines.append(f"  not deployed: {', '.join(left)} (the run stopped at {left[0]}: see above)")
+        lines.append(f"  not deployed: {', '.join(left)} (the run stopped {where}: see above)")
+    elif where:
+        lines.append(f"  the run stopped {where}: see above")
     return lines
 
 
