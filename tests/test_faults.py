@@ -178,12 +178,17 @@ def test_files_generation_did_not_write_are_never_deleted(tmp_path, capsys):
     assert snapshot(out) == {Path("package.json"): b"{}", Path("sub/settings.json"): b"{}"}
 
 
-def test_a_failed_write_leaves_the_old_output_whole(tmp_path, capsys, monkeypatch):
-    out = tmp_path / "out"
+def generated_then_all_outdated(out: Path) -> dict:
+    """out/ generated, then every file edited so that the next generation must rewrite each; its snapshot."""
     assert generate_in_process(out, "--no-lint") == 0
     for path in out.rglob("*.json"):
-        path.write_text(path.read_text().replace('"2010-09-09"', '"old"'))  # every file needs rewriting
-    before = snapshot(out)
+        path.write_text(path.read_text().replace('"2010-09-09"', '"old"'))
+    return snapshot(out)
+
+
+def test_a_failed_write_leaves_the_old_output_whole(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    before = generated_then_all_outdated(out)
     written = []
     real_write = Path.write_text
 
@@ -209,10 +214,7 @@ def test_a_file_that_cannot_be_replaced_puts_back_the_ones_already_replaced(tmp_
     from templates import generation
 
     out = tmp_path / "out"
-    assert generate_in_process(out, "--no-lint") == 0
-    for path in out.rglob("*.json"):
-        path.write_text(path.read_text().replace('"2010-09-09"', '"old"'))  # every file needs rewriting
-    before = snapshot(out)
+    before = generated_then_all_outdated(out)
     replaced, real_replace = [], os.replace
 
     def fifth_refused(source, target):
