@@ -1968,6 +1968,23 @@ def test_a_take_without_credentials_sent_nothing_and_leaves_nothing_to_free():
     assert deploy.aws.may_have_landed(EndpointConnectionError(endpoint_url="https://ssm")), "no answer: it may have landed"
 
 
+def test_an_error_is_known_unsent_only_when_no_attempt_of_its_call_connected():
+    from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+
+    def last_of(*attempts):
+        calls = deploy.aws.AwsCalls(io.StringIO())
+        calls.count({})  # a new call
+        for error in attempts:
+            calls.remember_problem(caught_exception=error)
+        return attempts[-1]
+
+    refused = [EndpointConnectionError(endpoint_url="https://ssm") for _ in range(3)]
+    assert not deploy.aws.may_have_landed(last_of(*refused))
+    # An earlier attempt that timed out reading its answer may have landed, whatever the last one got.
+    timed_out = ReadTimeoutError(endpoint_url="https://ssm")
+    assert deploy.aws.may_have_landed(last_of(timed_out, EndpointConnectionError(endpoint_url="https://ssm")))
+
+
 def test_a_lock_that_is_not_this_runs_any_more_is_left_alone(aws):
     lock_taken(aws)
     aws.deployed("cert-dns")

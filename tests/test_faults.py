@@ -556,6 +556,16 @@ def test_a_refused_connection_fails_within_20_seconds_saying_each_retry(offline_
     assert "Traceback" not in err
 
 
+def test_a_lock_whose_every_attempt_was_refused_is_not_said_to_be_held(offline_aws):
+    # No attempt of the PutParameter connected, so nothing was written: no warning that the lock
+    # "may still be held", and no second round of attempts to free it.
+    code, err, _ = offline_aws(f"http://127.0.0.1:{closed_port()}", "deploy", "--stack", "cert-dns", "--yes")
+    assert code == 1 and "may still be held" not in err, err
+    assert [line for line in err.splitlines() if line.startswith("AWS not answering")] == [
+        line for line in err.splitlines() if line.startswith("AWS not answering PutParameter")
+    ]
+
+
 def test_a_frozen_endpoint_times_out_instead_of_hanging(offline_aws, monkeypatch):
     import socket
 

@@ -30,6 +30,9 @@ from botocore.parsers import ResponseParserError
 # cannot read (ResponseParserError derives from neither), or an answer with an error (ClientError).
 NO_ANSWER = (BotoCoreError, ResponseParserError)
 AWS_ERRORS = (*NO_ANSWER, ClientError)
+# An attempt that could not connect (refused, or no connection within the connect timeout) sent
+# nothing; botocore's other connection errors come after the request may have left.
+NEVER_CONNECTED = (EndpointConnectionError, ConnectTimeoutError)
 # What botocore raises before a request leaves: no credentials (none found, half of them, an expired
 # SSO session) or parameters its model refuses.
 NOT_SENT = (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, SSOError, TokenRetrievalError, ParamValidationError)
@@ -42,6 +45,8 @@ def may_have_landed(error: BaseException) -> bool:
     RetryAttempts, on an error answer too: https://docs.aws.amazon.com/boto3/latest/guide/retries.html"""
     if isinstance(error, ClientError):
         return error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+    if getattr(error, "never_sent", False):  # AwsCalls saw every attempt fail to connect
+        return False
     return isinstance(error, NO_ANSWER) and not isinstance(error, NOT_SENT)
 
 
@@ -139,6 +144,7 @@ class AwsCalls:
         self.err = err
         self.per_stack = Counter()  # stack name (or NO_STACK) -> calls
         self.last_problem = "no answer"  # what the last failed attempt of a call got, for the retry line
+        self.sent = False  # whether an attempt of the current call may have reached AWS
 
     def watch(self, client):
         client.meta.events.register("before-parameter-build", self.count)  # once per call, before retries; Stubber answers later
@@ -148,8 +154,14 @@ class AwsCalls:
 
     def count(self, params, **_):
         self.per_stack[stack_of(params)] += 1
+        self.sent = False
 
     def remember_problem(self, response=None, caught_exception=None, **_):
+        """After each attempt of a call, the last one too: what it got, and whether any attempt so far
+        may have been sent. An error no attempt sent is marked (never_sent) for may_have_landed."""
+        self.sent = self.sent or not isinstance(caught_exception, NEVER_CONNECTED)
+        if caught_exception is not None and not self.sent:
+            caught_exception.never_sent = True
         if caught_exception is not None:
             self.last_problem = " ".join(str(caught_exception).split())[:160]
         elif response is not None:

@@ -8,7 +8,7 @@ import socket
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, NOT_SENT, explain, may_have_landed
+from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed
 from scripts.deploy.failure import Failure
 
 
@@ -68,8 +68,9 @@ class EnvironmentLock:
                 f"error: {self.env} is being changed by another run: {holder}; "
                 f"wait for it to finish; if that run died, free the lock: make unlock ENV={self.env}"
             ) from None
-        except NOT_SENT:
-            self.value = None  # no credentials (an expired SSO session...): nothing was sent, nothing to free
+        except AWS_ERRORS as error:
+            if not may_have_landed(error):
+                self.value = None  # no credentials, or no attempt connected: nothing was sent, nothing to free
             raise
 
     def release(self):
