@@ -1985,6 +1985,16 @@ def test_an_error_is_known_unsent_only_when_no_attempt_of_its_call_connected():
     assert deploy.aws.may_have_landed(last_of(timed_out, EndpointConnectionError(endpoint_url="https://ssm")))
 
 
+def test_an_unreachable_sandbox_says_one_started_again_is_empty():
+    from botocore.exceptions import EndpointConnectionError
+
+    refused = EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+    sandbox = deploy.aws.explain(refused, "sandbox")
+    assert sandbox.startswith("error: cannot reach http://127.0.0.1:9") and "make sandbox-status" in sandbox
+    assert "one started again (make sandbox) is empty" in sandbox
+    assert deploy.aws.explain(refused, ENV).endswith("check the network, or AWS_ENDPOINT_URL")
+
+
 def test_a_lock_that_is_not_this_runs_any_more_is_left_alone(aws):
     lock_taken(aws)
     aws.deployed("cert-dns")

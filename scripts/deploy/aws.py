@@ -26,6 +26,8 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
+from templates.params import SANDBOX_ENV
+
 # What a call to AWS may raise, besides Ctrl-C: no answer (botocore's own errors) or one botocore
 # cannot read (ResponseParserError derives from neither), or an answer with an error (ClientError).
 NO_ANSWER = (BotoCoreError, ResponseParserError)
@@ -189,16 +191,15 @@ def explain(error, env) -> str:
     """One line for an AWS or botocore error, with what to do next."""
     if isinstance(error, NoCredentialsError):
         return "error: no AWS credentials found: set AWS_PROFILE (or run `aws sso login`), or use the sandbox"
+    where = (
+        "is the sandbox running? make sandbox-status; one started again (make sandbox) is empty, and make deploy YES=1 creates every layer again"
+        if env == SANDBOX_ENV
+        else "check the network, or AWS_ENDPOINT_URL"
+    )
     if isinstance(error, (ReadTimeoutError, ConnectTimeoutError)):
-        return (
-            f"error: {error.kwargs.get('endpoint_url')} did not answer in time, {MAX_ATTEMPTS} tries: check the network, "
-            "or AWS_ENDPOINT_URL (is the sandbox running? make sandbox-status)"
-        )
+        return f"error: {error.kwargs.get('endpoint_url')} did not answer in time, {MAX_ATTEMPTS} tries: {where}"
     if isinstance(error, EndpointConnectionError):
-        return (
-            f"error: cannot reach {error.kwargs.get('endpoint_url')} ({MAX_ATTEMPTS} tries): check the network, "
-            "or AWS_ENDPOINT_URL (is the sandbox running? make sandbox-status)"
-        )
+        return f"error: cannot reach {error.kwargs.get('endpoint_url')} ({MAX_ATTEMPTS} tries): {where}"
     if isinstance(error, ResponseParserError):
         # Whatever answered is no AWS API: a proxy's page, another server on the port, a JSON error.
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or "the AWS endpoint"
