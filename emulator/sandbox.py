@@ -301,8 +301,13 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
         import emulator.moto_compat  # noqa: F401  (patches moto and adds its models before the first stack is parsed)
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in server.log
-        stop_signals = {signal.SIGTERM, signal.SIGINT}
-        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # before the server thread starts: it inherits the mask
+        # A stop signal only marks the server to end; the loop below ends it. (Python runs the handler
+        # in this thread, whichever thread the signal reaches.) A SIGSTOP and SIGCONT (a debugger, a
+        # paused container) are no stop signal: Python 3.11's sigtimedwait, used before, returned a
+        # siginfo of uninitialised memory after a SIGCONT, at times read as SIGINT.
+        stopping = []
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda signum, frame: stopping.append(signum))
         server = ThreadedMotoServer(HOST, port, verbose=False)
         server.start()
     host, bound_port = server.get_host_and_port()
@@ -311,12 +316,8 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
     temporary.write_text(f"http://{host}:{bound_port}\n")
     temporary.replace(endpoint_file)  # atomically: the starter polls for this file
     print(f"sandbox: moto {version('moto')} with emulator.moto_compat on http://{host}:{bound_port}", flush=True)
-    while True:  # checks for its parent five times a second
-        # Only a stop signal ends the server: after a SIGSTOP and SIGCONT (a debugger, a paused
-        # container), Python 3.11's sigtimedwait returns a siginfo of no stop signal, not None.
-        received = signal.sigtimedwait(stop_signals, 0.2)
-        if received is not None and received.si_signo in stop_signals:
-            break
+    while not stopping:  # checks for a stop signal and for its parent five times a second
+        time.sleep(0.2)
         if parent and os.getppid() != parent:
             break  # the test run that started us is gone: do not outlive it
     # The emulator keeps everything in memory, so there is nothing to save: end now rather than

@@ -8,11 +8,11 @@ import sys
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-from templates.errors import ToolError, interrupted_quietly
+from templates.errors import ToolError, quiet_interrupts
 
 # Every tool imports this package before its heavy imports (troposphere, boto3, cfn-lint): a Ctrl-C
 # during them is one line too.
-sys.excepthook = interrupted_quietly
+sys.excepthook = quiet_interrupts(sys.excepthook)
 
 from templates import alarms, alb, cert_dns, ci, release_alarms, scaling, service, waf  # noqa: E402
 from templates.common import CI_DEPLOY_JOB_MINUTES, PROJECT  # noqa: E402, F401  (re-exported: templates.PROJECT, ...)

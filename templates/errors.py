@@ -40,13 +40,18 @@ def report(error: ToolError, stream=None) -> int:
 INTERRUPTED = "interrupted"  # what Ctrl-C prints, whenever it comes
 
 
-def interrupted_quietly(kind, value, traceback) -> None:
-    """sys.excepthook while a tool imports, before its entry point runs: Ctrl-C then prints the same
-    one line as later, not a traceback through the imports; Python still exits with 130 (by SIGINT)."""
-    if issubclass(kind, KeyboardInterrupt):
-        print(INTERRUPTED, file=sys.stderr)
-    else:
-        sys.__excepthook__(kind, value, traceback)
+def quiet_interrupts(hook):
+    """sys.excepthook for a tool while it imports, before its entry point runs: Ctrl-C then prints
+    the same one line as later, not a traceback through the imports (Python still exits with 130, by
+    SIGINT); any other exception goes to hook, the one it replaces."""
+
+    def excepthook(kind, value, traceback) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            print(INTERRUPTED, file=sys.stderr)
+        else:
+            hook(kind, value, traceback)
+
+    return excepthook
 
 
 def entry_point(main):

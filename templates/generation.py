@@ -66,11 +66,11 @@ def build_all(environments: list[Environment], output_dir: Path = OUTPUT_DIR) ->
     return files
 
 
-def write_atomically(path: Path, content: str) -> None:
+def write_atomically(path: Path, content: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w") as handle:
+        with os.fdopen(fd, "wb" if isinstance(content, bytes) else "w") as handle:
             handle.write(content)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
@@ -184,7 +184,7 @@ def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
     """Each staged file replaces its path in output_dir, each atomically; one that cannot (a
     directory in its place, a refusing disk) puts back the ones already moved, so that output/ is
     old or new as a whole, and the error names the file of output/ (not the staged one)."""
-    previous = {path: path.read_text() if path.is_file() else None for path in changed}
+    previous = {path: path.read_bytes() if path.is_file() else None for path in changed}  # as they are, garbled too
     moved = []
     try:
         for path in changed:
@@ -192,10 +192,13 @@ def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
             os.replace(staging / path.relative_to(output_dir), path)
             moved.append(path)
     except OSError as error:
-        failed = path
-        for done in moved:
-            if previous[done] is None:
-                done.unlink()
-            else:
-                write_atomically(done, previous[done])
-        raise OSError(error.errno, f"{error.strerror}; nothing was changed", str(relative(failed))) from None
+        failed, outcome = path, "nothing was changed"
+        try:
+            for done in moved:
+                if previous[done] is None:
+                    done.unlink()
+                else:
+                    write_atomically(done, previous[done])
+        except OSError:  # the disk refuses the old contents too: say so, rather than "nothing"
+            outcome = "output/ is part old, part new: run make templates again once the cause is gone"
+        raise OSError(error.errno, f"{error.strerror}; {outcome}", str(relative(failed))) from None

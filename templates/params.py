@@ -331,7 +331,7 @@ def check_value(spec: Input, value):
         if ok and spec.min_value is not None:
             ok = spec.min_value <= value <= spec.max_value
         # "2" is a string to YAML: say so when the number itself would do
-        quoted = isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value) and check_value(spec, int(value)) is None
+        quoted = isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value) and check_value(spec, int(value)) is None
         return None if ok else spec.allowed_text() + (", without quotes" if quoted else "")
     if spec.allowed == ("true", "false"):
         return None if isinstance(value, bool) else "true or false, without quotes"

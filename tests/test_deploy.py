@@ -623,16 +623,16 @@ def test_switching_the_service_to_rolling_while_traffic_is_on_the_alternate_grou
     deployer.refuse_moving_shifted_traffic(layer, change_set("service", parameters=running), "left")
 
 
-@pytest.mark.parametrize("service_status", ["UPDATE_COMPLETE", "REVIEW_IN_PROGRESS"])
+@pytest.mark.parametrize("service_status", ["UPDATE_COMPLETE", "REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"])
 def test_removing_the_rules_the_deployed_service_uses_is_refused_until_it_is_rolling(aws, service_status):
     # Back to ROLLING, the service layer goes first (README "Switching an environment"); an abandoned
-    # create of the service stack (REVIEW_IN_PROGRESS) uses nothing.
+    # or rolled-back create of the service stack uses nothing.
     running = service_parameters("v1") | {"DeploymentStrategy": "BLUE_GREEN"}
     aws.deployed("service", status=service_status, parameters=running)
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
     layer = deploy.load_layer(ENV, "alb", ROOT / "output")
     removed = change_set("alb", changes=[change("Remove", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule")])
-    if service_status == "REVIEW_IN_PROGRESS":
+    if service_status != "UPDATE_COMPLETE":  # a create abandoned or rolled back: no service uses the rules
         deployer.refuse_removing_rules_in_use(layer, removed, "nothing changed")
         return
     with pytest.raises(deploy.Failure) as refused:
@@ -1106,6 +1106,8 @@ def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws):
 def test_a_printed_command_names_the_runs_region_and_the_endpoint_it_was_pointed_at(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1 --endpoint-url http://127.0.0.1:4566"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://[::1]:4566")  # brackets: a shell pattern unless quoted
+    assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1 --endpoint-url 'http://[::1]:4566'"
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1"
 
@@ -1983,6 +1985,8 @@ def test_an_error_is_known_unsent_only_when_no_attempt_of_its_call_connected():
     # An earlier attempt that timed out reading its answer may have landed, whatever the last one got.
     timed_out = ReadTimeoutError(endpoint_url="https://ssm")
     assert deploy.aws.may_have_landed(last_of(timed_out, EndpointConnectionError(endpoint_url="https://ssm")))
+    again = EndpointConnectionError(endpoint_url="https://ssm")  # one object raised twice keeps no old mark
+    assert deploy.aws.may_have_landed(last_of(again, timed_out, again))
 
 
 def test_an_unreachable_sandbox_says_one_started_again_is_empty():
@@ -1993,6 +1997,21 @@ def test_an_unreachable_sandbox_says_one_started_again_is_empty():
     assert sandbox.startswith("error: cannot reach http://127.0.0.1:9") and "make sandbox-status" in sandbox
     assert "one started again (make sandbox) is empty" in sandbox
     assert deploy.aws.explain(refused, ENV).endswith("check the network, or AWS_ENDPOINT_URL")
+
+
+def test_a_create_change_set_that_never_connected_made_nothing_to_clean_up(aws, monkeypatch):
+    from botocore.exceptions import EndpointConnectionError
+
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    layer = deploy.load_layer(ENV, "cert-dns", ROOT / "output")
+    undone = []
+    monkeypatch.setattr(deployer, "undo", lambda layer, made: undone.append([what for what, _, _ in made]))
+    refused = EndpointConnectionError(endpoint_url="https://cloudformation")
+    refused.never_sent = True  # as AwsCalls marks it when no attempt connected
+    for stop in (refused, KeyboardInterrupt()):  # Ctrl-C during the request: it may have landed
+        with pytest.raises(type(stop)), deployer.discarded_if_stopped(layer, {"ChangeSetName": "cs"}, exists=False):
+            raise stop
+    assert undone == [[], ["change set cs deleted", f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) deleted"]]
 
 
 def test_a_lock_that_is_not_this_runs_any_more_is_left_alone(aws):

@@ -11,6 +11,7 @@ def terminated(signum, frame):
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, terminated)
-    signal.signal(signal.SIGHUP, terminated)
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(number) is not signal.SIG_IGN:  # under nohup, SIGHUP stays ignored
+            signal.signal(number, terminated)
     run(main)

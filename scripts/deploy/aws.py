@@ -4,6 +4,7 @@ print botocore's retries, and one line with what to do for each error."""
 import functools
 import os
 import re
+import shlex
 from collections import Counter
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def cli(region: str) -> str:
     https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-options.html and
     https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-endpoints.html"""
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    return f"aws --region {region}" + (f" --endpoint-url {endpoint}" if endpoint else "")
+    return f"aws --region {region}" + (f" --endpoint-url {shlex.quote(endpoint)}" if endpoint else "")
 
 
 API_CALLS = "API calls per stack: "
@@ -162,8 +163,8 @@ class AwsCalls:
         """After each attempt of a call, the last one too: what it got, and whether any attempt so far
         may have been sent. An error no attempt sent is marked (never_sent) for may_have_landed."""
         self.sent = self.sent or not isinstance(caught_exception, NEVER_CONNECTED)
-        if caught_exception is not None and not self.sent:
-            caught_exception.never_sent = True
+        if caught_exception is not None:
+            caught_exception.never_sent = not self.sent  # the same object raised again must not keep an old mark
         if caught_exception is not None:
             self.last_problem = " ".join(str(caught_exception).split())[:160]
         elif response is not None:

@@ -537,8 +537,12 @@ class Deployer:
         if layer.name != "alb" or not removed:
             return
         service = templates.stack_name(self.env, "service")
-        strategy = parameter_values(self.describe(service) or {}).get("DeploymentStrategy")
-        if not self.has_stack(service) or strategy not in TRAFFIC_SHIFTING:  # an abandoned create uses nothing
+        found = self.describe(service) or {}
+        # An abandoned create (REVIEW_IN_PROGRESS) or one rolled back (ROLLBACK_COMPLETE) runs no service.
+        if found.get("StackStatus", "REVIEW_IN_PROGRESS") in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"):
+            return
+        strategy = parameter_values(found).get("DeploymentStrategy")
+        if strategy not in TRAFFIC_SHIFTING:
             return
         raise Failure(
             f"error: refused: the change set removes the listener rules {', '.join(removed)}, which {service} still uses "
@@ -562,7 +566,8 @@ class Deployer:
         except ChangeSetKept:
             raise
         except BaseException as error:
-            refused = isinstance(error, ClientError) and error.operation_name == "CreateChangeSet" and not may_have_landed(error)
+            # Before CreateChangeSet answered (no StackId yet), an AWS error that cannot have landed made nothing.
+            refused = isinstance(error, AWS_ERRORS) and "StackId" not in change_set and not may_have_landed(error)
             self.undo(layer, [] if keep or refused else self.what_it_made(layer, change_set, exists))
             raise
 
