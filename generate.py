@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import templates
-from templates import ci
+from templates import ci, relative
 from templates.errors import ToolError, entry_point, run
 from templates.generation import (
     OUTPUT_DIR,
@@ -24,7 +24,6 @@ from templates.generation import (
     foreign_files,
     lint,
     publish,
-    relative,
     stale_reasons,
     write_atomically,
 )

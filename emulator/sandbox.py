@@ -346,11 +346,12 @@ def main(argv=None) -> int:
         return serve(args.state_dir, args.port, args.exit_with_parent)
     sandbox = Sandbox()
     try:
-        if args.command in ("start", "status") and sandbox.running():
-            sandbox.running_endpoint()  # a server whose endpoint file is garbled or gone is one line, not "running at None"
-        if args.command == "start" and sandbox.running():
+        running = args.command in ("start", "status") and sandbox.running()
+        # A server whose endpoint file is garbled or gone is one line, not "running at None".
+        endpoint = sandbox.running_endpoint() if running else None
+        if args.command == "start" and running:
             # Starting again must not wipe what is deployed in it: a no-op, as its stacks stay.
-            print(f"sandbox already running at {sandbox.endpoint} (PID {sandbox.pid}); left as it is, with what is deployed in it")
+            print(f"sandbox already running at {endpoint} (PID {sandbox.pid}); left as it is, with what is deployed in it")
             print("to start afresh (empty, seeded again): make sandbox-stop && make sandbox")
         elif args.command == "start":
             sandbox.start(port=args.port)
@@ -364,8 +365,8 @@ def main(argv=None) -> int:
         elif args.command == "stop":
             print("sandbox stopped" if sandbox.stop() else "sandbox was not running")
         elif args.command == "status":
-            if sandbox.running():
-                print(f"sandbox running at {sandbox.endpoint} (PID {sandbox.pid})")
+            if running:
+                print(f"sandbox running at {endpoint} (PID {sandbox.pid})")
             else:
                 print("sandbox not running")
                 return 1

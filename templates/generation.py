@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import templates
-from templates import ROOT, inputs, relative  # noqa: F401  (relative: re-exported for the tools)
+from templates import ROOT, inputs, relative
 from templates.errors import ToolError
 from templates.params import ENV_NAME, Environment
 
@@ -191,7 +191,7 @@ def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / path.relative_to(output_dir), path)
             moved.append(path)
-    except OSError as error:
+    except BaseException as error:  # Ctrl-C too: what was moved goes back before the run ends
         failed, outcome = path, "nothing was changed"
         try:
             for done in moved:
@@ -201,4 +201,6 @@ def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
                     write_atomically(done, previous[done])
         except OSError:  # the disk refuses the old contents too: say so, rather than "nothing"
             outcome = "output/ is part old, part new: run make templates again once the cause is gone"
+        if not isinstance(error, OSError):
+            raise
         raise OSError(error.errno, f"{error.strerror}; {outcome}", str(relative(failed))) from None

@@ -993,6 +993,20 @@ def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_canc
     assert f"{CLI} cloudformation delete-stack --stack-name {stack(layer)}   (a create cannot be cancelled)" in aws.err
 
 
+def test_a_create_that_failed_on_a_taken_name_is_recognised_by_its_handler_error_code_or_its_words(aws):
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    layer = deploy.load_layer(ENV, "service", ROOT / "output")
+    for reason, recognised in [
+        ('Resource handler returned message: "Log group aws-waf-logs-x exists" (HandlerErrorCode: AlreadyExists)', True),
+        ("Resource of type 'AWS::Logs::LogGroup' with identifier 'aws-waf-logs-x' already exists.", True),
+        ("Invalid request provided: the rule is malformed", False),
+    ]:
+        deployer.events = [{"ResourceStatus": "CREATE_FAILED", "ResourceStatusReason": reason}]
+        hint = deployer.taken_name_hint(layer)
+        assert (hint is not None) == recognised, reason
+        assert not hint or f"make destroy STACK=service ENV={ENV} && make purge STACK=service ENV={ENV}" in hint
+
+
 def test_interrupt_while_a_destroy_waits_says_a_delete_cannot_be_stopped(aws):
     # The first poll still reads the stack as it was before the DeleteStack (a read can lag).
     service_destroy_requested(aws)

@@ -234,6 +234,27 @@ def test_a_file_that_cannot_be_replaced_puts_back_the_ones_already_replaced(tmp_
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
 
 
+def test_ctrl_c_while_the_new_files_replace_the_old_puts_the_old_back(tmp_path, capsys, monkeypatch):
+    import os
+
+    from templates import generation
+
+    out = tmp_path / "out"
+    before = generated_then_all_outdated(out)
+    replaced, real_replace = [], os.replace
+
+    def interrupted_at_the_fifth(source, target):
+        replaced.append(target)
+        if len(replaced) == 5:
+            raise KeyboardInterrupt
+        return real_replace(source, target)
+
+    monkeypatch.setattr(generation.os, "replace", interrupted_at_the_fifth)
+    assert generate_in_process(out, "--no-lint") == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    assert snapshot(out) == before and [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
 def test_a_garbled_output_file_is_replaced_like_any_other(tmp_path):
     out = tmp_path / "out"
     generated_then_all_outdated(out)

@@ -165,7 +165,6 @@ class AwsCalls:
         self.sent = self.sent or not isinstance(caught_exception, NEVER_CONNECTED)
         if caught_exception is not None:
             caught_exception.never_sent = not self.sent  # the same object raised again must not keep an old mark
-        if caught_exception is not None:
             self.last_problem = " ".join(str(caught_exception).split())[:160]
         elif response is not None:
             self.last_problem = (response[1] or {}).get("Error", {}).get("Code") or f"HTTP {response[0].status_code}"

@@ -661,10 +661,11 @@ class Deployer:
     def taken_name_hint(self, layer) -> str | None:
         """What to do when a create failed because a resource of that name already exists, most
         often what a destroyed stack retained (its log group): RECREATE=1 would fail the same way.
-        A create handler that finds it says AlreadyExists:
+        A create handler that finds it fails with the AlreadyExists error code, which the event's
+        reason carries ("... already exists ... (HandlerErrorCode: AlreadyExists)"):
         https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-test-contract-errors.html"""
-        failed = [e for e in self.events if e["ResourceStatus"] == "CREATE_FAILED"]
-        if not any("already exists" in (e.get("ResourceStatusReason") or "").lower() for e in failed):
+        reasons = [e.get("ResourceStatusReason") or "" for e in self.events if e["ResourceStatus"] == "CREATE_FAILED"]
+        if not any("AlreadyExists" in reason or "already exists" in reason.lower() for reason in reasons):
             return None
         return (
             "the create rolled back: a resource of that name already exists (above). If a destroyed stack retained it: "

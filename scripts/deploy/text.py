@@ -203,7 +203,9 @@ def still_in_progress(stack, env, status, minutes, events, cli) -> list[str]:
 
 
 def how_to_stop(stack, status, cli) -> str:
-    """What stops the operation a stack is in: an update is cancelled, a create deleted, a delete not at all."""
+    """What stops the operation a stack is in: an update is cancelled (CancelUpdateStack takes only a
+    stack in UPDATE_IN_PROGRESS), a create deleted, a delete not at all (no API cancels one).
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CancelUpdateStack.html"""
     if status.startswith("UPDATE"):
         return f"{cli} cloudformation cancel-update-stack --stack-name {stack}"
     if status.startswith("DELETE"):

@@ -34,8 +34,9 @@ from pathlib import Path
 
 from scripts.review import collect, render
 from scripts.review.collect import ReviewError
+from templates import relative
 from templates.errors import entry_point
-from templates.generation import OUTPUT_DIR, PARAMS_DIR, owned, relative, write_atomically
+from templates.generation import OUTPUT_DIR, PARAMS_DIR, owned, write_atomically
 
 
 class StaleDocument(ReviewError):

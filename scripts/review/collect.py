@@ -12,9 +12,9 @@ import templates
 from scripts.review import scan
 from scripts.review.cost import ZERO, Prices, estimate, load_prices
 from scripts.review.resolver import Resolver
-from templates import inputs
+from templates import inputs, relative
 from templates.errors import ToolError
-from templates.generation import build_all, changed_reason, differences, relative, stale_reasons
+from templates.generation import build_all, changed_reason, differences, stale_reasons
 from templates.params import Environment, ParamsError, load_all
 
 
