@@ -156,7 +156,7 @@ def load_all(params_dir: Path) -> list[Environment]:
         owner = owners.setdefault(env.values["NamePrefix"], env)
         if owner is not env:
             problems.append(
-                f"{env.path}: parameters.NamePrefix: {shown(env.values['NamePrefix'])} is {owner.name}'s too; "
+                f"{relative(env.path)}: parameters.NamePrefix: {shown(env.values['NamePrefix'])} is {owner.name}'s too; "
                 f"allowed: a prefix no other environment uses (their resources would collide)"
             )
     problems += shared_isolation(environments)
@@ -166,8 +166,8 @@ def load_all(params_dir: Path) -> list[Environment]:
         owner = hosts.setdefault((env.values["ExistingHostedZoneId"], host), env)
         if owner is not env:
             problems.append(
-                f"{env.path}: parameters.ApiHostLabel: {shown(env.values['ApiHostLabel'])} makes {host}, {owner.name}'s host too "
-                f"in the same hosted zone ({owner.path}); allowed: a host label no other environment of the zone uses"
+                f"{relative(env.path)}: parameters.ApiHostLabel: {shown(env.values['ApiHostLabel'])} makes {host}, {owner.name}'s host too "
+                f"in the same hosted zone ({relative(owner.path)}); allowed: a host label no other environment of the zone uses"
             )
     if problems:
         raise ParamsError(problems)
@@ -186,7 +186,7 @@ def shared_isolation(environments) -> list[str]:
             unset = [f"{e.name} takes the default from templates/inputs.py" for e in (owner, env) if key not in e.explicit]
             why = f" ({'; '.join(unset)})" if unset else ""
             problems.append(
-                f"{env.path}: parameters.{key}: {shown(env.values[key])} is {owner.name}'s too ({owner.path}){why}; "
+                f"{relative(env.path)}: parameters.{key}: {shown(env.values[key])} is {owner.name}'s too ({relative(owner.path)}){why}; "
                 f"allowed: {env.name}'s own, or, if sharing is meant, `shared_inputs: {{{key}: <why>}}` in one of the two files"
             )
     return problems
