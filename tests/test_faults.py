@@ -208,9 +208,10 @@ def test_a_failed_write_leaves_the_old_output_whole(tmp_path, capsys, monkeypatc
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
 
 
-def test_a_file_that_cannot_be_replaced_puts_back_the_ones_already_replaced(tmp_path, capsys, monkeypatch):
-    # Staged and linted, the new files replace the old ones one by one: the fifth meets a directory
-    # in its place (or a refusing disk), and the four before it go back to what they were.
+@pytest.mark.parametrize("stop", ["a directory in its place", "Ctrl-C"])
+def test_a_file_that_cannot_be_replaced_puts_back_the_ones_already_replaced(tmp_path, capsys, monkeypatch, stop):
+    # Staged and linted, the new files replace the old ones one by one: at the fifth, a directory in
+    # its place (or a refusing disk) or Ctrl-C, and the four before it go back to what they were.
     import os
 
     from templates import generation
@@ -219,40 +220,22 @@ def test_a_file_that_cannot_be_replaced_puts_back_the_ones_already_replaced(tmp_
     before = generated_then_all_outdated(out)
     replaced, real_replace = [], os.replace
 
-    def fifth_refused(source, target):
-        if len(replaced) == 4 and ".staging-" in str(source):
-            replaced.append(target)
-            raise IsADirectoryError(21, "Is a directory", str(source), None, str(target))
-        replaced.append(target)
-        return real_replace(source, target)
-
-    monkeypatch.setattr(generation.os, "replace", fifth_refused)
-    assert generate_in_process(out, "--no-lint") == 1
-    err = capsys.readouterr().err
-    assert f"Is a directory; nothing was changed ({replaced[4]})" in err, err
-    assert snapshot(out) == before  # the four replaced ones put back, no staging directory left
-    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
-
-
-def test_ctrl_c_while_the_new_files_replace_the_old_puts_the_old_back(tmp_path, capsys, monkeypatch):
-    import os
-
-    from templates import generation
-
-    out = tmp_path / "out"
-    before = generated_then_all_outdated(out)
-    replaced, real_replace = [], os.replace
-
-    def interrupted_at_the_fifth(source, target):
+    def fifth_fails(source, target):
         replaced.append(target)
         if len(replaced) == 5:
-            raise KeyboardInterrupt
+            if stop == "Ctrl-C":
+                raise KeyboardInterrupt
+            raise IsADirectoryError(21, "Is a directory", str(source), None, str(target))
         return real_replace(source, target)
 
-    monkeypatch.setattr(generation.os, "replace", interrupted_at_the_fifth)
-    assert generate_in_process(out, "--no-lint") == 130
-    assert capsys.readouterr().err == "interrupted\n"
-    assert snapshot(out) == before and [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    monkeypatch.setattr(generation.os, "replace", fifth_fails)
+    code, err = generate_in_process(out, "--no-lint"), capsys.readouterr().err
+    if stop == "Ctrl-C":
+        assert (code, err) == (130, "interrupted\n")
+    else:
+        assert code == 1 and f"Is a directory; nothing was changed ({replaced[4]})" in err, err
+    assert snapshot(out) == before  # the four replaced ones put back, no staging directory left
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
 
 
 def test_a_garbled_output_file_is_replaced_like_any_other(tmp_path):
