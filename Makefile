@@ -65,7 +65,7 @@ sandbox: $(INSTALLED) ## start the local AWS sandbox (moto on 127.0.0.1) seeded 
 sandbox-stop: $(INSTALLED) ## stop the sandbox
 	@$(BIN)/python -m emulator.sandbox stop
 
-sandbox-status: $(INSTALLED) ## say whether the sandbox runs
+sandbox-status: $(INSTALLED) ## say whether the sandbox runs and answers
 	@$(BIN)/python -m emulator.sandbox status
 
 unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind (says whose, asks first; YES=1)

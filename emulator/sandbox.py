@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from importlib.metadata import version
 from pathlib import Path
@@ -39,6 +40,7 @@ ENDPOINT = re.compile(r"http://127\.0\.0\.1:([0-9]{1,5})")
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 RANDOM_SEED = 5014  # seeds moto's id generator, so the seed creates the same ids on every run
 START_TIMEOUT_SECONDS = 30
+ANSWER_TIMEOUT_SECONDS = 2  # make sandbox-status: how long the server may take to answer a request
 
 # What Phase 5.14 left in the account.
 VPC_CIDR = "10.0.0.0/16"
@@ -169,6 +171,7 @@ class Sandbox:
         """Stop exactly our server processes (this state directory's); False if none was running."""
         pids = self.server_pids()
         signal_each(pids, signal.SIGTERM)
+        signal_each(pids, signal.SIGCONT)  # a stopped server (Ctrl-Z) handles the SIGTERM once continued
         deadline = time.monotonic() + 10
         while self.server_pids() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -187,6 +190,26 @@ class Sandbox:
         if not self.endpoint:
             raise SandboxError("the sandbox is not running: start it with `make sandbox`")
         return _client(service, self.endpoint, environment().region)
+
+    def answers(self) -> bool:
+        """The server answers an HTTP request within ANSWER_TIMEOUT_SECONDS (any answer: moto
+        refuses an unsigned request). A stopped process's port still accepts connections, as the
+        kernel queues them, so only an answer tells a working server from a paused or hung one."""
+        try:
+            urllib.request.urlopen(self.running_endpoint() + "/", timeout=ANSWER_TIMEOUT_SECONDS).close()
+        except urllib.error.HTTPError:
+            return True
+        except (OSError, SandboxError):
+            return False
+        return True
+
+    def stopped(self) -> bool:
+        """The server process is stopped (SIGSTOP, Ctrl-Z, a debugger): state T or t in /proc/<pid>/stat."""
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rpartition(")")[2].split()[:1] in (["T"], ["t"])
 
     def running_endpoint(self) -> str:
         """The running server's URL; SandboxError if no server runs or its endpoint file does not name it."""
@@ -365,8 +388,17 @@ def main(argv=None) -> int:
         elif args.command == "stop":
             print("sandbox stopped" if sandbox.stop() else "sandbox was not running")
         elif args.command == "status":
-            if running:
+            if running and sandbox.answers():
                 print(f"sandbox running at {endpoint} (PID {sandbox.pid})")
+            elif running:
+                why = (
+                    f"it is stopped (Ctrl-Z or a debugger): `kill -CONT {sandbox.pid}` resumes it"
+                    if sandbox.stopped()
+                    else "it may be hung"
+                )
+                print(f"sandbox running at {endpoint} (PID {sandbox.pid}) but it did not answer within {ANSWER_TIMEOUT_SECONDS} s: {why}")
+                print("to start afresh (empty, seeded again): make sandbox-stop && make sandbox")
+                return 1
             else:
                 print("sandbox not running")
                 return 1

@@ -490,11 +490,14 @@ def test_a_garbled_endpoint_file_is_named_not_a_traceback(sandbox, garbage):
         assert "does not name it: make sandbox-stop && make sandbox" in result.stderr
 
 
-def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_starts_a_second_and_stop_stops_it_alone(state, sandbox):
+def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_starts_a_second_and_stop_stops_it_alone(
+    state, sandbox, monkeypatch
+):
     import os
     import signal
     import time
 
+    import emulator.sandbox as sandbox_module
     from emulator.sandbox import SandboxError
 
     state.start(exit_with_parent=True)
@@ -506,6 +509,15 @@ def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_sta
         os.kill(first, signal.SIGCONT)
         time.sleep(0.3)  # more than its 0.2 s between checks for a stop signal
     assert state.running() and state.client("sts").get_caller_identity()["Account"]
+    # Stopped, its port still takes connections: only an answer tells, and status says how to resume it.
+    monkeypatch.setattr(sandbox_module, "ANSWER_TIMEOUT_SECONDS", 0.3)
+    os.kill(first, signal.SIGSTOP)
+    paused = sandbox_cli("status", state_dir=state.state_dir)
+    assert paused.returncode == 1 and "but it did not answer within 0.3 s" in paused.stdout, paused
+    assert f"it is stopped (Ctrl-Z or a debugger): `kill -CONT {first}` resumes it" in paused.stdout, paused
+    os.kill(first, signal.SIGCONT)
+    resumed = sandbox_cli("status", state_dir=state.state_dir)
+    assert (resumed.returncode, resumed.stdout) == (0, f"sandbox running at {state.endpoint} (PID {first})\n"), resumed
     state.pid_file.write_text("garbage")
     assert state.running() and state.pid == first
     result = sandbox_cli("start", state_dir=state.state_dir)
@@ -514,7 +526,10 @@ def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_sta
     with pytest.raises(SandboxError, match="a sandbox already runs"):  # nor does the library start a second
         state.start()
     assert state.server_pids() == [first]
+    process = state._process
+    os.kill(first, signal.SIGSTOP)  # stopped, it still ends at the stop signal, not killed after a wait
     assert sandbox_cli("stop", state_dir=state.state_dir).stdout == "sandbox stopped\n"
+    assert process.wait(timeout=10) == 0, "the stopped server was killed, not stopped by its signal handler"
     assert state.server_pids() == []
     assert sandbox.running(), "another state directory's server (the session's) was stopped too"
     assert sandbox_cli("stop", state_dir=state.state_dir).stdout == "sandbox was not running\n"
