@@ -418,7 +418,7 @@ def create_traffic_shifting(t, p, alb, alb_sg, https, primary, alternate):
             FromPort=p["TestListenerPort"].ref(),
             ToPort=p["TestListenerPort"].ref(),
             CidrIp=p["TestListenerCidr"].ref(),
-            Description="Test listener, from the testers' addresses only",
+            Description="Test listener, from the addresses of the testers only",
             # cfn-lint reads the parameter's default (empty, which is no CIDR); the rule
             # TestListenerCidrGiven refuses an empty one whenever this resource exists.
             Metadata={"cfn-lint": {"config": {"ignore_checks": ["W1030"]}}},

@@ -39,10 +39,12 @@ def build() -> Template:
             ValidationMethod="DNS",
             Metadata=skip_checkov(("CKV2_AWS_71", "The plan asks for *.<domain>: api and later hosts share one certificate.")),
             # ACM validates *.<domain> and <domain> with one and the same CNAME record; an entry for
-            # each would have CloudFormation write that record twice, which Route 53 rejects. One entry.
+            # each would have CloudFormation write that record twice, which Route 53 rejects. One entry,
+            # for the certificate's DomainName itself: CloudFormation writes the validation record only
+            # when DomainName is identical to a DomainName in DomainValidationOptions.
             # https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html
-            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-certificatemanager-certificate-domainvalidationoption.html
-            DomainValidationOptions=[DomainValidationOption(DomainName=domain.ref(), HostedZoneId=zone.ref())],
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-certificatemanager-certificate.html
+            DomainValidationOptions=[DomainValidationOption(DomainName=wildcard, HostedZoneId=zone.ref())],
             **RETAIN,
         )
     )

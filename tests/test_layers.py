@@ -1,6 +1,7 @@
 """The plan's values in each layer, and the security properties neither cfn-lint nor checkov checks."""
 
 import json
+import re
 
 from conftest import default, only, resources_of_type
 
@@ -40,14 +41,19 @@ def test_cert_dns_validates_in_an_existing_zone_never_one_of_its_own(layer):
     assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ExistingHostedZoneId"}, ""]}]}
 
 
-def test_cert_dns_lists_the_validation_record_once(layer):
+def test_cert_dns_lists_the_validation_record_once_for_the_certificates_own_name(layer):
     # ACM validates *.<domain> and <domain> with one identical CNAME; an entry per name makes
     # CloudFormation write it twice and Route 53 reject the change batch.
     # https://docs.aws.amazon.com/acm/latest/userguide/dns-validation.html
+    # CloudFormation writes the record only when the certificate's DomainName is identical to a
+    # DomainName in DomainValidationOptions ("Failing to keep them like-for-like will result in
+    # failure to create the domain validation records in Route53"):
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-certificatemanager-certificate.html
     props = layer["cert-dns"]["Resources"]["Certificate"]["Properties"]
     names = [props["DomainName"], *props["SubjectAlternativeNames"]]
     assert names == [{"Fn::Sub": "*.${DomainName}"}, {"Ref": "DomainName"}]  # the wildcard and its apex: one record
-    assert props["DomainValidationOptions"] == [{"DomainName": {"Ref": "DomainName"}, "HostedZoneId": {"Ref": "ExistingHostedZoneId"}}]
+    (option,) = props["DomainValidationOptions"]
+    assert option == {"DomainName": props["DomainName"], "HostedZoneId": {"Ref": "ExistingHostedZoneId"}}
 
 
 def test_alb_load_balancer(layer):
@@ -182,6 +188,33 @@ def test_alb_security_groups(layer):
     assert egress["FromPort"] == egress["ToPort"] == {"Ref": "ContainerPort"}
     assert egress["Description"] and "CidrIp" not in egress
     assert not resources_of_type(t, "AWS::EC2::SecurityGroupEgress")
+
+
+def test_security_group_descriptions_use_only_the_characters_ec2_accepts(layer):
+    # EC2 refuses anything else ("Invalid rule description"); cfn-lint, checkov and the sandbox do not.
+    # Rules: "Allowed characters are a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=;{}!$*"
+    # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_UserIdGroupPair.html and API_IpRange.html
+    # Groups: "Valid characters: a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=&;{}!$*"
+    # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html
+    rule_text = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=;{}!$*]*")
+    group_text = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*")
+    checked = []
+    for name, template in layer.items():
+        for type_, key, pattern in (
+            ("AWS::EC2::SecurityGroup", "GroupDescription", group_text),
+            ("AWS::EC2::SecurityGroupIngress", "Description", rule_text),
+            ("AWS::EC2::SecurityGroupEgress", "Description", rule_text),
+        ):
+            for resource in resources_of_type(template, type_).values():
+                props = resource["Properties"]
+                texts = [props.get(key)] + [
+                    rule.get("Description") for k in ("SecurityGroupIngress", "SecurityGroupEgress") for rule in props.get(k, [])
+                ]
+                for text in filter(None, texts):
+                    literal = text["Fn::Sub"] if isinstance(text, dict) else text
+                    assert isinstance(literal, str) and pattern.fullmatch(literal), f"{name}: {text!r}"
+                    checked.append(literal)
+    assert len(checked) >= 5, checked  # the alb layer's group, its three rules and the two ingress resources
 
 
 def test_backend_ingress_only_from_the_alb_group(layer):
