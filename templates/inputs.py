@@ -183,7 +183,10 @@ INPUTS = {
             pattern=HTTP_PATH,
             hint="a URL path starting with /",
         ),
-        Input("HealthCheckIntervalSeconds", "Number", 30, "Seconds between health checks.", min_value=5, max_value=300),
+        # Above the target group's 5 s health-check timeout (templates/alb.py): ELB refuses an interval
+        # that is not ("Health check interval must be greater than the timeout"), whatever its 5-300 range says.
+        # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+        Input("HealthCheckIntervalSeconds", "Number", 30, "Seconds between health checks.", min_value=6, max_value=300),
         Input("HealthyThresholdCount", "Number", 2, "Consecutive passes before a target is healthy.", min_value=2, max_value=10),
         Input(
             "DeregistrationDelaySeconds",

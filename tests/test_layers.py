@@ -190,6 +190,17 @@ def test_alb_security_groups(layer):
     assert not resources_of_type(t, "AWS::EC2::SecurityGroupEgress")
 
 
+def test_every_allowed_health_check_interval_is_longer_than_the_timeout(layer):
+    # ELB answers "ValidationError: Health check interval must be greater than the timeout."
+    # (the error the AWS CDK checks for since aws/aws-cdk#29075); the 5-300 range alone allows 5.
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+    t = layer["alb"]
+    for group in resources_of_type(t, "AWS::ElasticLoadBalancingV2::TargetGroup").values():
+        props = group["Properties"]
+        assert props["HealthCheckIntervalSeconds"] == {"Ref": "HealthCheckIntervalSeconds"}
+        assert t["Parameters"]["HealthCheckIntervalSeconds"]["MinValue"] > props["HealthCheckTimeoutSeconds"]
+
+
 def test_security_group_descriptions_use_only_the_characters_ec2_accepts(layer):
     # EC2 refuses anything else ("Invalid rule description"); cfn-lint, checkov and the sandbox do not.
     # Rules: "Allowed characters are a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=;{}!$*"
