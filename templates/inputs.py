@@ -404,7 +404,12 @@ INPUTS = {
             items=(0, 3),
             hint="an e-mail address",
         ),
-        Input("AlarmPeriodSeconds", "Number", 60, "Period of the load-balancer alarms.", allowed=(10, 30, 60, 300)),
+        # The load balancer sends its metrics once a minute. A 10 or 30 s period on such a metric leaves
+        # most periods without data: an alarm that treats missing data as breaching goes off at once, one
+        # that does not never sees its periods in a row, and both are billed as high-resolution alarms.
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+        # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
+        Input("AlarmPeriodSeconds", "Number", 60, "Period of the load-balancer alarms.", allowed=(60, 300)),
         Input(
             "Target5xxThreshold",
             "Number",

@@ -201,6 +201,35 @@ def test_every_allowed_health_check_interval_is_longer_than_the_timeout(layer):
         assert t["Parameters"]["HealthCheckIntervalSeconds"]["MinValue"] > props["HealthCheckTimeoutSeconds"]
 
 
+def test_every_alarm_period_is_whole_minutes_whatever_the_params_say(layer):
+    # The load balancer and ECS send one-minute metrics: a 10 or 30 s period gets no data for most
+    # periods, and the alarm lapses or never fires (and is billed as high-resolution).
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+    def periods(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "Period":
+                    yield value
+                else:
+                    yield from periods(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from periods(item)
+
+    seen = []
+    for name, template in layer.items():
+        for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values():
+            for period in periods(alarm["Properties"]):
+                if isinstance(period, dict):
+                    parameter = template["Parameters"][period["Ref"]]
+                    values = [int(v) for v in parameter["AllowedValues"]]
+                else:
+                    values = [int(period)]
+                assert values and all(v % 60 == 0 for v in values), f"{name}: a period of {values}"
+                seen.append(period)
+    assert {"Ref": "AlarmPeriodSeconds"} in seen and len(seen) > 3
+
+
 def test_security_group_descriptions_use_only_the_characters_ec2_accepts(layer):
     # EC2 refuses anything else ("Invalid rule description"); cfn-lint, checkov and the sandbox do not.
     # Rules: "Allowed characters are a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=;{}!$*"
