@@ -177,9 +177,12 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
         Statement(
             # cloudformation:RoleArn makes every stack operation run as the execution role: never
             # as this role, and never as a more powerful role an operator once gave a stack.
+            # UpdateStack: a change of stack tags alone, which a change set does not see
+            # (scripts/deploy/deployer.py update_tags); it takes the RoleArn condition key too.
+            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudformation.html
             Sid="ChangeProjectStacksAsTheExecutionRole",
             Effect=Allow,
-            Action=actions("cloudformation", "CreateChangeSet", "ContinueUpdateRollback"),
+            Action=actions("cloudformation", "CreateChangeSet", "UpdateStack", "ContinueUpdateRollback"),
             Resource=project_stacks,
             Condition=Condition(StringEquals("cloudformation:RoleArn", execution_role.get_att("Arn"))),
         ),

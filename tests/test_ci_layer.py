@@ -256,6 +256,32 @@ def test_every_stack_operation_runs_as_the_execution_role(template):
     assert not any("cloudformation:DeleteStack" in as_list(s["Action"]) for s in all_statements(template) if s["Effect"] == "Allow")
 
 
+# CloudFormation calls the deployer makes that stay an operator's (admin credentials), never CI's:
+# deleting a stack (make destroy, and removing a failed first create) and drift detection (make drift).
+OPERATOR_ONLY_CALLS = {"DeleteStack", "DetectStackDrift", "DescribeStackDriftDetectionStatus", "DescribeStackResourceDrifts"}
+
+
+def test_the_deploy_role_may_make_every_cloudformation_call_of_the_tools_but_the_operators(template):
+    """Read from the code, so that a new call (UpdateStack for a change of tags alone, once missed)
+    cannot reach CI untested: CI's `make deploy STACK=service` would fail with AccessDenied."""
+    from botocore import xform_name
+
+    from scripts.deploy.aws import botocore_session
+
+    source = "\n".join(path.read_text() for path in sorted([*ROOT.glob("scripts/*.py"), *ROOT.glob("scripts/deploy/*.py")]))
+    called = set(re.findall(r"\bcf\.([a-z_]+)\(", source)) | set(re.findall(r'\bcf\.get_paginator\("([a-z_]+)"\)', source))
+    called.discard("get_paginator")
+    operations = {xform_name(name): name for name in botocore_session().get_service_model("cloudformation").operation_names}
+    assert called <= set(operations), called - set(operations)
+    calls = {operations[name] for name in called}
+    assert {"CreateChangeSet", "ExecuteChangeSet", "UpdateStack", "DescribeStacks"} <= calls  # the reading works
+    policy = statements(template, "DeployRole")
+    missing = sorted(call for call in calls - OPERATOR_ONLY_CALLS if not matching(policy, f"cloudformation:{call}"))
+    assert missing == [], f"the deploy role may not call {missing}"
+    assert calls >= OPERATOR_ONLY_CALLS, "an operator-only call the tools no longer make: take it off the list"
+    assert not [call for call in OPERATOR_ONLY_CALLS if matching(policy, f"cloudformation:{call}")]
+
+
 def test_deploy_role_may_read_but_never_change_the_ci_stack(template):
     (deny,) = [s for s in statements(template, "DeployRole") if s["Effect"] == "Deny"]
     assert {"cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet", "cloudformation:DeleteStack"} <= set(deny["Action"])
