@@ -187,6 +187,17 @@ INPUTS = {
         # that is not ("Health check interval must be greater than the timeout"), whatever its 5-300 range says.
         # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
         Input("HealthCheckIntervalSeconds", "Number", 30, "Seconds between health checks.", min_value=6, max_value=300),
+        # A response must start within it: a request gunicorn still works on when it elapses gets 504
+        # from the load balancer (templates/params.py keeps GunicornTimeoutSeconds below it).
+        # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-load-balancer-attributes.html
+        Input(
+            "IdleTimeoutSeconds",
+            "Number",
+            60,
+            "Seconds the load balancer keeps a connection on which nothing is sent; a response must start within it.",
+            min_value=1,
+            max_value=4000,
+        ),
         Input("HealthyThresholdCount", "Number", 2, "Consecutive passes before a target is healthy.", min_value=2, max_value=10),
         Input(
             "DeregistrationDelaySeconds",

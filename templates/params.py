@@ -373,6 +373,12 @@ def cross_checks(v: dict) -> list[str]:
             f"parameters.StopTimeoutSeconds: {v['StopTimeoutSeconds']} does not leave gunicorn its graceful timeout "
             f"({v['GunicornTimeoutSeconds']} s); allowed: {v['GunicornTimeoutSeconds'] + 1} to 120"
         )
+    if v["IdleTimeoutSeconds"] <= v["GunicornTimeoutSeconds"]:
+        problems.append(
+            f"parameters.IdleTimeoutSeconds: {v['IdleTimeoutSeconds']} would have the load balancer answer 504 to a request "
+            f"gunicorn still works on (GunicornTimeoutSeconds {v['GunicornTimeoutSeconds']}); "
+            f"allowed: {v['GunicornTimeoutSeconds'] + 1} to {INPUTS['IdleTimeoutSeconds'].max_value}"
+        )
     public, private = (set(as_list(v[key])) for key in ("PublicSubnetIds", "PrivateSubnetIds"))
     if public & private:
         problems.append(

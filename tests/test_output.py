@@ -31,6 +31,7 @@ CONFIGURED_PARAMETERS = {
         "HealthCheckIntervalSeconds",
         "HealthCheckPath",
         "HealthyThresholdCount",
+        "IdleTimeoutSeconds",
         "NamePrefix",
         "PublicSubnetIds",
         "TestListenerCidr",

@@ -101,6 +101,12 @@ BAD = [
         "one of ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
     ),
     ("stop timeout", with_parameters(StopTimeoutSeconds=30), "parameters.StopTimeoutSeconds: 30", "allowed: 31 to 120"),
+    (
+        "idle timeout within gunicorn's",
+        with_parameters(GunicornTimeoutSeconds=20, IdleTimeoutSeconds=20),
+        "parameters.IdleTimeoutSeconds: 20 would have the load balancer answer 504",
+        "allowed: 21 to 4000",
+    ),
     ("log retention", with_parameters(LogRetentionDays=100), "parameters.LogRetentionDays: 100", "one of 1, 3, 5"),
     (
         "unknown strategy",
