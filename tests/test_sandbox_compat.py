@@ -18,7 +18,7 @@ from conftest import ROOT, parameters
 
 from emulator.sandbox import CREDENTIALS, PARAMS_FILE, Sandbox, SandboxError
 from scripts.deploy.aws import make_session
-from templates import params
+from templates import inputs, params
 
 VALUES = params.load(PARAMS_FILE).values  # expectations come from params/sandbox.yaml, never a copy of it
 CLUSTER = VALUES["ClusterName"]
@@ -38,6 +38,15 @@ SERVICE_WIRED = {
     "AlternateTargetGroupArn": f"arn:aws:elasticloadbalancing:{ACCOUNT_REGION}:targetgroup/{PREFIX}-tg-alt/fedcba9876543210",
     "DeploymentAlarmNames": f"{PREFIX}-target-5xx,{PREFIX}-unhealthy-hosts",
 }
+
+
+def rolling_service(**overrides) -> dict:
+    """The service layer's parameters against the stand-in alb outputs above, which wire no listener
+    rules: the service rolls whatever params/sandbox.yaml says (the strategies that shift traffic
+    are deployed against rules of their own below)."""
+    return parameters("sandbox", "service", DeploymentStrategy="ROLLING", **overrides) | SERVICE_WIRED
+
+
 WAF_RULES = [  # name, priority, action or override action when blocking (WafCountOnly false)
     ("RateLimitPerIp", 0, {"Block": {}}),
     ("AWSManagedRulesAmazonIpReputationList", 1, {"None": {}}),
@@ -225,8 +234,8 @@ def test_parameter_used_only_inside_sub_is_applied(aws):
 
 
 def test_new_task_definition_revision_reaches_the_service(aws):
-    first = deploy(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED)
-    update = change_set(aws, "service", body("service"), parameters("sandbox", "service", ImageTag="v2") | SERVICE_WIRED)
+    first = deploy(aws, "service", body("service"), rolling_service())
+    update = change_set(aws, "service", body("service"), rolling_service(ImageTag="v2"))
     assert changes(update) == [("Modify", "TaskDefinition"), ("Modify", "Service")]  # in dependency order
     outputs = execute(aws, update)
     assert outputs["TaskDefinitionArn"] != first["TaskDefinitionArn"]
@@ -240,8 +249,9 @@ def test_dependents_whose_properties_did_not_change_are_left_alone(aws):
     aws.ecs.create_service(cluster=CLUSTER, serviceName=f"{PREFIX}-service", desiredCount=1)
     wired = {"ServiceClusterName": CLUSTER, "ServiceName": f"{PREFIX}-service"}
     first = deploy(aws, "scaling", body("scaling"), parameters("sandbox", "scaling") | wired)
-    outputs = deploy(aws, "scaling", body("scaling"), parameters("sandbox", "scaling", MaxCapacity=3) | wired)
-    assert aws.application_autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]["MaxCapacity"] == 3
+    more = int(VALUES["MaxCapacity"]) + 1  # another value than params/sandbox.yaml's, whatever it is
+    outputs = deploy(aws, "scaling", body("scaling"), parameters("sandbox", "scaling", MaxCapacity=more) | wired)
+    assert aws.application_autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]["MaxCapacity"] == more
     assert outputs == first, "the policies were recreated although only the target changed"
 
 
@@ -300,10 +310,12 @@ def test_getatt_of_target_group_and_load_balancer(aws):
 
 
 def test_ecs_service_and_task_definition_keep_their_properties(aws):
-    outputs = deploy(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED)
+    given = rolling_service()
+    outputs = deploy(aws, "service", body("service"), given)
     service = aws.ecs.describe_services(cluster=CLUSTER, services=[outputs["ServiceName"]])["services"][0]
     assert service["launchType"] == "FARGATE"
-    assert service["loadBalancers"] == [{"targetGroupArn": TARGET_GROUP_ARN, "containerName": "web", "containerPort": 8000}]
+    port = int(given["ContainerPort"])
+    assert service["loadBalancers"] == [{"targetGroupArn": TARGET_GROUP_ARN, "containerName": "web", "containerPort": port}]
     network = service["networkConfiguration"]["awsvpcConfiguration"]
     assert network["subnets"] == parameters("sandbox", "service")["PrivateSubnetIds"].split(",")
     assert (network["securityGroups"], network["assignPublicIp"]) == (
@@ -316,14 +328,15 @@ def test_ecs_service_and_task_definition_keep_their_properties(aws):
         "enable": True,
         "rollback": True,
     }
-    assert service["healthCheckGracePeriodSeconds"] == 120
+    assert service["healthCheckGracePeriodSeconds"] == int(given["HealthCheckGracePeriodSeconds"])
     task = aws.ecs.describe_task_definition(taskDefinition=outputs["TaskDefinitionArn"])["taskDefinition"]
-    assert (task["cpu"], task["memory"], task["networkMode"], task["requiresCompatibilities"]) == ("512", "1024", "awsvpc", ["FARGATE"])
+    sized = (given["TaskCpu"], given["TaskMemory"], "awsvpc", ["FARGATE"])
+    assert (task["cpu"], task["memory"], task["networkMode"], task["requiresCompatibilities"]) == sized
     assert ":role/" in task["executionRoleArn"] and ":role/" in task["taskRoleArn"]
 
 
 def test_deleting_the_service_stack_deletes_the_service(aws):
-    outputs = deploy(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED)
+    outputs = deploy(aws, "service", body("service"), rolling_service())
     aws.cloudformation.delete_stack(StackName="service")
     service = aws.ecs.describe_services(cluster=CLUSTER, services=[outputs["ServiceName"]])["services"][0]
     assert service["status"] == "INACTIVE"
@@ -340,10 +353,11 @@ def test_scalable_target_and_scaling_policies_are_created_and_deleted(aws):
     aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
     wired = {"ServiceClusterName": CLUSTER, "ServiceName": "web-service"}
     outputs = deploy(aws, "scaling", body("scaling"), parameters("sandbox", "scaling") | wired)
-    assert outputs["ScalableTargetId"] == "service/startupwebapp-cluster/web-service|ecs:service:DesiredCount|ecs"
+    assert outputs["ScalableTargetId"] == f"service/{CLUSTER}/web-service|ecs:service:DesiredCount|ecs"
     autoscaling = aws.application_autoscaling
     target = autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]
-    assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == ("service/startupwebapp-cluster/web-service", 1, 2)
+    expected = (f"service/{CLUSTER}/web-service", int(VALUES["MinCapacity"]), int(VALUES["MaxCapacity"]))
+    assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == expected
     policies = autoscaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
     assert sorted(p["PolicyARN"] for p in policies) == sorted([outputs["CpuScalingPolicyArn"], outputs["MemoryScalingPolicyArn"]])
     aws.cloudformation.delete_stack(StackName="scaling")
@@ -600,7 +614,7 @@ def test_a_failed_create_rolls_back_to_rollback_complete(aws):
 def test_created_resources_carry_the_stack_tags_and_cloudformations_own(aws):
     # moto alone: no tag at all on what a change set creates.
     stack_tags = [{"Key": "Project", "Value": "startupwebapp"}, {"Key": "Layer", "Value": "service"}]
-    outputs = deploy(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED, Tags=stack_tags)
+    outputs = deploy(aws, "service", body("service"), rolling_service(), Tags=stack_tags)
     stack_id = aws.cloudformation.describe_stacks(StackName="service")["Stacks"][0]["StackId"]
     group = aws.logs.describe_log_groups(logGroupNamePrefix=outputs["LogGroupName"])["logGroups"][0]
     assert aws.logs.list_tags_for_resource(resourceArn=group["logGroupArn"])["tags"] == {
@@ -619,7 +633,7 @@ def test_a_deleted_stack_keeps_what_it_retains_and_lists_it_by_stack_id(aws):
     # moto alone: RetainExceptOnCreate resources are deleted with the stack; ListStacks has no
     # DeletionTime; ListStackResources of the deleted stack says CREATE_COMPLETE and makes the
     # deleted roles again.
-    outputs = deploy(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED)
+    outputs = deploy(aws, "service", body("service"), rolling_service())
     stack_id = aws.cloudformation.describe_stacks(StackName="service")["Stacks"][0]["StackId"]
     key_id = physical_id(aws, "service", "LogKey")
     aws.cloudformation.delete_stack(StackName="service")
@@ -702,7 +716,8 @@ def test_change_set_says_which_changes_replace_a_resource(aws):
     association = renamed["WebAclAssociation"]  # refers to the replaced web ACL: its new ARN is known only then
     assert association["Replacement"] == "Conditional"
     assert association["Details"][0]["Evaluation"] == "Dynamic" and association["Details"][0]["CausingEntity"] == "WebAcl"
-    kept = resource_changes(change_set(aws, "waf", body("waf"), given | {"LogRetentionDays": "90"}))
+    other = next(str(days) for days in inputs.INPUTS["LogRetentionDays"].allowed if str(days) != given["LogRetentionDays"])
+    kept = resource_changes(change_set(aws, "waf", body("waf"), given | {"LogRetentionDays": other}))
     assert kept["LogGroup"]["Replacement"] == "False"
     assert kept["LogGroup"]["Details"][0]["Target"] == {"Attribute": "Properties", "Name": "RetentionInDays", "RequiresRecreation": "Never"}
 
@@ -827,7 +842,7 @@ def test_a_template_rule_that_fails_refuses_the_change_set_as_cloudformation_doe
     assert "deploy the alb layer with the same DeploymentStrategy first" in refused.value.response["Error"]["Message"]
     assert aws.cloudformation.list_stacks()["StackSummaries"] == []  # nothing was created, not even a stack to review
     # A rule whose condition does not hold checks nothing: rolling needs neither.
-    assert change_set(aws, "service", body("service"), parameters("sandbox", "service") | SERVICE_WIRED)["Status"] == "CREATE_COMPLETE"
+    assert change_set(aws, "service", body("service"), rolling_service())["Status"] == "CREATE_COMPLETE"
     # The rules hold the template and values the stack would get: the previous template, and a
     # previous value kept with UsePreviousValue. An empty TestListenerCidr from a rolling alb is
     # refused; a testers' CIDR kept the same way (not the template's empty default) passes.
@@ -849,11 +864,11 @@ def test_a_template_rule_that_fails_refuses_the_change_set_as_cloudformation_doe
         )
         return aws.cloudformation.describe_change_set(StackName="alb", ChangeSetName=name)
 
-    deploy(aws, "alb", body("alb"), parameters("sandbox", "alb", TestListenerCidr="") | wired)
+    deploy(aws, "alb", body("alb"), parameters("sandbox", "alb", DeploymentStrategy="ROLLING", TestListenerCidr="") | wired)
     with pytest.raises(ClientError) as refused:
         keeping_the_testers_cidr("previous-empty")
     assert "TestListenerCidr must name the addresses" in refused.value.response["Error"]["Message"]
-    deploy(aws, "alb", body("alb"), parameters("sandbox", "alb", TestListenerCidr="203.0.113.0/24") | wired)
+    deploy(aws, "alb", body("alb"), parameters("sandbox", "alb", DeploymentStrategy="ROLLING", TestListenerCidr="203.0.113.0/24") | wired)
     assert keeping_the_testers_cidr("previous-testers")["Status"] == "CREATE_COMPLETE"
 
 
