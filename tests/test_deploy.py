@@ -902,7 +902,8 @@ def test_new_service_states_its_desired_count(aws):
     aws.not_deployed("service")
     expected = create_params("service", "CREATE")
     assert {"ParameterKey": KEEP_RUNNING_COUNT, "ParameterValue": "false"} in expected["Parameters"]
-    assert {"ParameterKey": "DesiredCount", "ParameterValue": "2"} in expected["Parameters"]
+    desired = configuration(ENV, "service")["Parameters"]["DesiredCount"]  # the params file's, passed on as it is
+    assert {"ParameterKey": "DesiredCount", "ParameterValue": desired} in expected["Parameters"]
     aws.change_set("service", "CREATE", [change("Add", "Service", "AWS::ECS::Service")], expected)
     assert aws.run("changeset", "--stack", "service") == 0, aws.err
 

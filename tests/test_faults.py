@@ -102,8 +102,12 @@ def test_aliases_are_refused_at_once_not_expanded(tmp_path):
     ],
 )
 def test_what_the_file_says_is_what_is_deployed(tmp_path, line, key, value):
+    # 2048 MB is a size 0.5 vCPU takes, whatever size params/prod.yaml sets
+    lines = [line, "TaskCpu: 512"] if key == "TaskMemory" else [line]
+    given = {entry.split(":", 1)[0] for entry in lines}
+    kept = [kept for kept in PROD.splitlines(keepends=True) if kept.strip().split(":", 1)[0] not in given or not kept.startswith("  ")]
     path = tmp_path / "prod.yaml"
-    path.write_text(PROD.replace("parameters:\n", f"parameters:\n  {line}\n", 1))
+    path.write_text("".join(kept).replace("parameters:\n", "parameters:\n" + "".join(f"  {entry}\n" for entry in lines), 1))
     assert load(path).values[key] == value
 
 

@@ -63,7 +63,12 @@ BAD = [
         "parameters.MinCapacity: 3",
         "MinCapacity <= MaxCapacity",
     ),
-    ("desired outside range", with_parameters(DesiredCount=5), "parameters.DesiredCount: 5", "allowed: 1 to 4"),
+    (
+        "desired outside range",
+        with_parameters(MinCapacity=1, MaxCapacity=4, DesiredCount=5),
+        "parameters.DesiredCount: 5",
+        "allowed: 1 to 4",
+    ),
     ("fargate pair", with_parameters(TaskCpu=256, TaskMemory=4096), "parameters.TaskMemory: 4096", "allowed: 512, 1024, 2048"),
     ("cpu not offered", with_parameters(TaskCpu=300), "parameters.TaskCpu: 300", "one of 256, 512, 1024, 2048, 4096"),
     (
@@ -208,7 +213,7 @@ def test_bad_environment_file_name(tmp_path):
 
 
 def test_a_new_environment_is_one_params_file(tmp_path):
-    document = with_parameters(NamePrefix="startupwebapp-qa", ApiHostLabel="api-qa", DesiredCount=1)
+    document = with_parameters(NamePrefix="startupwebapp-qa", ApiHostLabel="api-qa", MinCapacity=1, DesiredCount=1)
     result, out = run_generate(tmp_path, document, name="qa.yaml")
     assert result.returncode == 0, result.stderr
     # Every layer, but waf and ci only when the file enables them.
@@ -222,7 +227,7 @@ def test_failed_run_leaves_earlier_output_untouched(tmp_path):
     result, out = run_generate(tmp_path, GOOD)
     assert result.returncode == 0
     before = {p: p.read_bytes() for p in out.rglob("*.json")}
-    result, out = run_generate(tmp_path, with_parameters(DesiredCount=9))
+    result, out = run_generate(tmp_path, with_parameters(DesiredCount=1000))  # above what any file may allow
     assert result.returncode == 2
     assert before == {p: p.read_bytes() for p in out.rglob("*.json")}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, configuration
 
 import templates
 from scripts import review
@@ -228,8 +228,10 @@ def test_document_has_every_part(written, reviewed):
         for title in ("#### Resources", "#### Parameters", "#### Outputs", "#### Estimated monthly cost"):
             assert title in section, (name, title)
     # where values come from: the params file, a default, an upstream output or the deployer, at deploy time
-    assert "| VpcId | `vpc-0a1b2c3d4e5f60718` | params/prod.yaml |" in text
-    assert "| TaskCpu | `512` | default |" in text
+    prod = ENVIRONMENTS["prod"]
+    assert f"| VpcId | `{prod.values['VpcId']}` | params/prod.yaml |" in text  # VpcId has no default: every file sets it
+    defaulted = next(name for name in sorted(configuration("prod", "service")["Parameters"]) if name not in prod.explicit)
+    assert f"| {defaulted} | `{prod.values[defaulted]}` | default |" in text
     assert "| TargetGroupArn | (at deploy time) | output alb.TargetGroupArn |" in text
     assert "| AlertTopicArn | (at deploy time) | output release-alarms.AlertTopicArn |" in text
     assert "What it is for: The internet-facing Application Load Balancer, its security group, the HTTPS and HTTP listeners," in text
@@ -295,8 +297,9 @@ def test_deploy_time_parameter_is_explained_not_missing(written):
         "- **SetDesiredCount**: decided at deploy time by KeepRunningCount, which the deployer sets itself: "
         "`KeepRunningCount (set by the deployer at deploy time) = false`"
     ) in text
-    assert "  - DesiredCount: `If SetDesiredCount (decided at deploy time): 2 (DesiredCount) | (left out)`" in text
-    assert "| 2 tasks (DesiredCount with KeepRunningCount=false, taken as the average) × " in text
+    desired = ENVIRONMENTS["prod"].values["DesiredCount"]
+    assert f"  - DesiredCount: `If SetDesiredCount (decided at deploy time): {desired} (DesiredCount) | (left out)`" in text
+    assert f"| {desired} tasks (DesiredCount with KeepRunningCount=false, taken as the average) × " in text
     assert f'- service: priced with KeepRunningCount=false, its default (set by the deployer at deploy time): "{description}"' in text
     assert "not priced" not in text and "Not priced" not in text
 
@@ -388,25 +391,46 @@ def layer_totals(result):
     return {layer.name: layer.total for layer in result.layers if layer.deployed}
 
 
+def release_minutes(env: str) -> int:
+    """BakeTimeMinutes and at most TestPauseMinutes: how long a BLUE_GREEN release runs the tasks twice over."""
+    v = ENVIRONMENTS[env].values
+    return int(v["BakeTimeMinutes"]) + int(v["TestPauseMinutes"])
+
+
+def per_task_month(env: str) -> Decimal:
+    """One Fargate task of env's size, all month, from the list prices (us-east-1, Linux/x86)."""
+    v = ENVIRONMENTS[env].values
+    return (D(int(v["TaskCpu"])) / 1024 * D("0.04048") + D(int(v["TaskMemory"])) / 1024 * D("0.004445")) * 730
+
+
+def target_groups(env: str) -> int:
+    """The target groups the alarms watch: both when releases shift traffic, the primary one when they roll."""
+    return 1 if ENVIRONMENTS[env].values["DeploymentStrategy"] == "ROLLING" else 2
+
+
 def test_prod_cost_against_hand_computation(reviewed, written, layer):
+    # The prices are the list prices, written here by hand; the sizes, counts and waits are prod's,
+    # read from params/prod.yaml (today 0.5 vCPU, 1 GB, DesiredCount 2, MaxCapacity 4, BLUE_GREEN).
+    v = ENVIRONMENTS["prod"].values
+    desired, most, groups = int(v["DesiredCount"]), int(v["MaxCapacity"]), target_groups("prod")
     alb_hours = D("0.0225") * 730  # 16.425
     lcu = 1 * D("0.008") * 730  # 1 LCU on average: 5.84
-    access_logs = 1 * D("0.023")  # 1 GB stored: 0.023
-    per_task = (D(512) / 1024 * D("0.04048") + D(1024) / 1024 * D("0.004445")) * 730  # 0.5 vCPU, 1 GB: 18.02005
-    tasks = 2 * per_task  # DesiredCount 2: 36.0401
+    access_logs = 1 * D("0.023") if v["AccessLogsEnabled"] == "true" else D(0)  # 1 GB stored: 0.023
+    per_task = per_task_month("prod")  # 0.5 vCPU, 1 GB: 18.02005
+    tasks = desired * per_task  # DesiredCount 2: 36.0401
     kms = D("1.00")  # one customer managed key a month
     log_ingestion = 1 * D("0.50")  # 1 GB a month
     target_tracking = 2 * 2 * D("0.10")  # two target-tracking policies, two alarms each
     # Target5xx reads one metric, UnhealthyHosts one per target group; SNS topic, e-mail subscription free
-    release_alarms = (1 + 2) * D("0.10")
-    # alarms: CpuSaturated, MemorySaturated, TasksBelowDesired and NoHealthyHost (one per target group) are
-    # metric math reading 2 metrics each; Elb5xx, SlowResponses read one each: 10 alarm metrics
-    alarms = [2 * D("0.10"), 2 * D("0.10"), 2 * D("0.10"), 2 * D("0.10"), D("0.10"), D("0.10")]
-    # BLUE_GREEN: 2 tasks twice over for BakeTimeMinutes (and at most TestPauseMinutes) at each of 20
-    # releases a month (assumed)
-    bake_minutes = int(ENVIRONMENTS["prod"].values["BakeTimeMinutes"])
-    pause_minutes = int(ENVIRONMENTS["prod"].values["TestPauseMinutes"])
-    overlap = 2 * (per_task / 730) * (bake_minutes + pause_minutes) / 60 * 20  # 10 minutes: 0.16
+    release_alarms = (1 + groups) * D("0.10")
+    # alarms: CpuSaturated, MemorySaturated and TasksBelowDesired are metric math reading 2 metrics each,
+    # NoHealthyHost one per target group; Elb5xx, SlowResponses read one each: 10 alarm metrics
+    alarms = [2 * D("0.10"), 2 * D("0.10"), 2 * D("0.10"), groups * D("0.10"), D("0.10"), D("0.10")]
+    # BLUE_GREEN: the tasks twice over for BakeTimeMinutes (and at most TestPauseMinutes) at each of 20
+    # releases a month (assumed); ROLLING: no second set
+    bake_minutes = int(v["BakeTimeMinutes"])
+    pause_minutes = int(v["TestPauseMinutes"])
+    overlap = desired * (per_task / 730) * (bake_minutes + pause_minutes) / 60 * 20 if groups == 2 else D(0)  # 10 minutes: 0.16
     expected = {
         "cert-dns": D("0.00"),  # the certificate is free; the zone is made by make zone, outside the layers
         "ci": D("0.00"),  # IAM roles, managed policies and the OIDC provider are free
@@ -424,18 +448,21 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
     text = written["prod"].decode()
     resource_count = sum(len(layer[name]["Resources"]) for name in ENVIRONMENTS["prod"].layers)
     assert f"| | **Total** | | {resource_count} | **${total}** |" in text
-    # the plan's auto-scaling line: 2 tasks above DesiredCount at MaxCapacity 4, half of the month
-    peak = cents(D("0.5") * (4 - 2) * per_task)  # 18.02
+    # the plan's auto-scaling line: the tasks above DesiredCount at MaxCapacity (today 2 at 4), half of the month
+    peak = cents(D("0.5") * (most - desired) * per_task)  # 18.02
     assert f"at MaxCapacity 50% of the month: +${peak}" in text
     # comparable with the plan's $60-80, with the plan's figure beside ours
     assert f"| **Total** | **~$60-80** | **${total}** (${total + peak} with the plan's auto-scaling assumption) |" in text
     assert f"| ECS service (2 tasks) | ~$39 | ${cents(tasks)} |" in text
-    assert "× (0.5 vCPU × $0.04048 per vCPU-hour" in text
+    assert f"× ({cost.number(D(int(v['TaskCpu'])) / 1024)} vCPU × $0.04048 per vCPU-hour" in text
     assert f"1 LCU on average (assumed) × $0.008 per LCU-hour × 730 hours | ${cents(lcu)} |" in text
     assert f"| CpuSaturatedAlarm | alarm | 2 metrics × $0.10 per standard-resolution alarm metric a month | ${cents(alarms[0])} |" in text
+    if groups == 1:
+        return  # prod switched to ROLLING: no second set of tasks
     assert (
-        f"| Service | second set of tasks during releases | 2 tasks × {bake_minutes + pause_minutes} min (BakeTimeMinutes {bake_minutes}"
-        f"{f' + TestPauseMinutes {pause_minutes} at most' if pause_minutes else ''}) × 20 releases a month (assumed) × $0.0247 a task-hour "
+        f"| Service | second set of tasks during releases | {desired} tasks × {bake_minutes + pause_minutes} min (BakeTimeMinutes {bake_minutes}"
+        f"{f' + TestPauseMinutes {pause_minutes} at most' if pause_minutes else ''}) × 20 releases a month (assumed) "
+        f"× ${(per_task / 730).quantize(D('0.0001'), ROUND_HALF_UP)} a task-hour "
         f"| ${cents(overlap)} |"
     ) in text
 
@@ -453,24 +480,31 @@ def test_the_second_set_of_tasks_is_priced_for_the_shifting_the_bake_and_at_most
 
 
 def staging_expected():
-    """staging's cost per layer, computed by hand from the list prices."""
+    """staging's cost per layer, computed by hand from the list prices with staging's sizes and counts
+    from params/staging.yaml (today 0.5 vCPU, 1 GB, DesiredCount 1, ROLLING, access logs off)."""
+    v = ENVIRONMENTS["staging"].values
+    groups = target_groups("staging")
     alb_hours = D("0.0225") * 730  # 16.425
     lcu = 1 * D("0.008") * 730  # 5.84
-    tasks = 1 * (D(512) / 1024 * D("0.04048") + D(1024) / 1024 * D("0.004445")) * 730  # DesiredCount 1: 18.02005
+    access_logs = 1 * D("0.023") if v["AccessLogsEnabled"] == "true" else D(0)  # off: the bucket stays empty
+    per_task = per_task_month("staging")
+    tasks = int(v["DesiredCount"]) * per_task  # DesiredCount 1: 18.02005
+    overlap = int(v["DesiredCount"]) * (per_task / 730) * release_minutes("staging") / 60 * 20 if groups == 2 else D(0)
     kms = D("1.00")
     # the web ACL, 5 rules (the per-IP rate limit and 4 AWS managed rule groups), 1 million requests assumed
     web_acl = D("5.00") + 5 * D("1.00") + 1 * D("0.60")  # 10.60
     waf_logs = 1 * D("0.50")  # 1 GB of WAF request logs a month, vended-log ingestion
     return {
         "cert-dns": D("0.00"),  # the certificate is free
-        "alb": cents(alb_hours) + cents(lcu) + D("0.00"),  # access logs are off: the bucket stays empty; 22.27
+        "alb": cents(alb_hours) + cents(lcu) + cents(access_logs),  # 22.27
         "waf": cents(web_acl) + cents(kms) + cents(waf_logs),  # 12.10
         # ROLLING: both alarms read one metric (the primary target group's); no e-mail address, no subscription: 1.20
-        "release-alarms": cents(2 * D("0.10")) + cents(kms),
+        "release-alarms": cents((1 + groups) * D("0.10")) + cents(kms),
         # KMS key, 1 GB of logs; ROLLING: no second set of tasks priced: 19.52
-        "service": cents(tasks) + cents(kms) + cents(1 * D("0.50")),
+        "service": cents(tasks) + cents(overlap) + cents(kms) + cents(1 * D("0.50")),
         "scaling": cents(2 * 2 * D("0.10")),  # 0.40
-        "alarms": cents(9 * D("0.10")),  # 3 metric-math alarms of 2 metrics, 3 alarms of 1 (ROLLING: one target group): 0.90
+        # 3 metric-math alarms of 2 metrics, NoHealthyHost one per target group, 2 alarms of 1: 0.90
+        "alarms": cents((6 + groups + 2) * D("0.10")),
     }
 
 
@@ -642,7 +676,10 @@ def test_bad_params_file_is_one_line_exit_2_nothing_written(tmp_path, capsys):
 
 def edit_desired_count(output_dir):
     path = output_dir / "prod" / "service.json"
-    path.write_text(path.read_text().replace('"DesiredCount": "2"', '"DesiredCount": "3"'))
+    desired = ENVIRONMENTS["prod"].values["DesiredCount"]
+    text = path.read_text()
+    assert f'"DesiredCount": "{desired}"' in text
+    path.write_text(text.replace(f'"DesiredCount": "{desired}"', f'"DesiredCount": "{int(desired) + 1}"'))
 
 
 def add_configuration_not_enabled(output_dir):
