@@ -24,6 +24,7 @@ The sandbox server imports it at start-up. moto is pinned exactly: this touches 
 """
 
 import contextlib
+import copy
 import json
 import re
 import threading
@@ -98,12 +99,15 @@ _execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
 def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
     change_set = self.describe_change_set(change_set_name)
     stack = self.stacks[change_set.stack_id]
+    before = (copy.deepcopy(stack.resource_map._template), dict(stack.resource_map.input_parameters))
     try:
         _execute_change_set(self, change_set_name, stack_name)
     except Exception as error:
-        if change_set.change_set_type != "CREATE":
-            raise
-        _roll_back_create(stack, change_set, error)  # as AWS does, after an ExecuteChangeSet that succeeded
+        # as AWS does, after an ExecuteChangeSet that succeeded
+        if change_set.change_set_type == "CREATE":
+            _roll_back_create(stack, change_set, error)
+        else:
+            _roll_back_update(stack, change_set, error, *before)
         return
     # Gap: executed change sets stay listed, and a new one of the same name (made within the same
     # second) is then shadowed: DeleteChangeSet by name deletes the old one. AWS keeps a stack's
@@ -173,6 +177,31 @@ def _roll_back_create(stack, change_set, error):
     stack.template, stack.template_dict = change_set.template, change_set.template_dict
     stack.status = "ROLLBACK_FAILED" if left else "ROLLBACK_COMPLETE"
     stack.status_reason = reason
+    stack._add_stack_event(stack.status)
+    change_set.execution_status = "EXECUTE_FAILED"
+
+
+# Gap: a resource that fails to update (a security group that does not exist) made ExecuteChangeSet an
+# HTTP error and left the stack UPDATE_COMPLETE with the new parameters and template, the resources
+# part new and part old: `make diff` then differs while a change set sees nothing to change. AWS
+# accepts the execution, marks the resource UPDATE_FAILED, puts every resource back as the previous
+# template and parameters say and ends UPDATE_ROLLBACK_COMPLETE (UPDATE_ROLLBACK_FAILED when it cannot).
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-failure-options.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-monitor-stack.html
+def _roll_back_update(stack, change_set, error, template, parameters):
+    failed, failed_type = getattr(error, "compat_failed", (stack.name, "AWS::CloudFormation::Stack"))
+    _resource_event(stack, failed, failed_type, "UPDATE_FAILED", reason=f'Resource handler returned message: "{_message(error)}"')
+    reason = f"The following resource(s) failed to update: [{failed}]."
+    stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+    try:
+        stack.resource_map.update(template, parameters)
+    except Exception as problem:
+        stack.status, stack.status_reason = "UPDATE_ROLLBACK_FAILED", _message(problem)
+    else:
+        stack.status, stack.status_reason = "UPDATE_ROLLBACK_COMPLETE", reason
+    stack.template_dict = template
+    stack.template = json.dumps(template)
+    stack.output_map = stack._create_output_map()
     stack._add_stack_event(stack.status)
     change_set.execution_status = "EXECUTE_FAILED"
 
@@ -660,7 +689,12 @@ def _parse_and_update_resource_if_changed(logical_id, resource_json, resources_m
             resources_map._delete_resource(original, resource_json)
         return replacement
     # moto returns None for types it cannot update, which would lose the resource: keep it.
-    updated = _parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name) or original
+    try:
+        updated = _parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name) or original
+    except Exception as error:
+        if not hasattr(error, "compat_failed"):
+            error.compat_failed = (logical_id, resource_json["Type"])  # the update rollback names it
+        raise
     if resource_json["Type"] in UPDATED_IN_PLACE:
         UPDATED_IN_PLACE[resource_json["Type"]](updated, properties, account_id, region_name)
     updated.compat_properties = properties

@@ -258,6 +258,31 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
     assert physical_ids(sandbox, "waf")["LogGroup"] == f"aws-waf-logs-{OTHER_PREFIX}"
 
 
+def test_an_update_that_fails_rolls_back_to_the_previous_template_and_values(sandbox, run, tmp_path):
+    """As CloudFormation does: the execution is accepted, the failed resource named, every resource put
+    back; the stack then holds its previous values, so diff is clean and a deploy has nothing to do."""
+    sandbox.seed()
+    for layer in ("cert-dns", "alb"):
+        code, out, err = run("deploy", "--stack", layer, "--yes")
+        assert code == 0, out + err
+    backend = SANDBOX.values["BackendSecurityGroupId"]
+    missing = "sg-0123456789abcdef0"  # no such group in the sandbox
+    code, out, err = run("deploy", "--stack", "alb", *with_parameter(tmp_path, "alb", "BackendSecurityGroupId", missing), "--yes")
+    assert code == 1, out + err
+    assert f"{stack('alb')} ended UPDATE_ROLLBACK_COMPLETE" in err, out + err
+    assert "failed: BackendIngressFromAlb (AWS::EC2::SecurityGroupIngress)" in out and missing in out, out
+    (deployed,) = sandbox.client("cloudformation").describe_stacks(StackName=stack("alb"))["Stacks"]
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in deployed["Parameters"]}
+    assert (deployed["StackStatus"], values["BackendSecurityGroupId"]) == ("UPDATE_ROLLBACK_COMPLETE", backend)
+    alb_group = physical_ids(sandbox, "alb")["AlbSecurityGroup"]
+    (group,) = sandbox.client("ec2").describe_security_groups(GroupIds=[backend])["SecurityGroups"]
+    assert any(pair["GroupId"] == alb_group for rule in group["IpPermissions"] for pair in rule["UserIdGroupPairs"])
+    code, out, err = run("diff", "--stack", "alb")
+    assert code == 0, out + err
+    code, out, err = run("deploy", "--stack", "alb", "--yes")
+    assert code == 0 and f"{stack('alb')}: no changes" in out, out + err
+
+
 def with_parameter(tmp_path, layer, name, value):
     """A copy of output/ whose sandbox configuration of the layer sets one parameter; the deploy options to use it."""
     return with_parameters(tmp_path / "output", {layer: {name: value}})
