@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import backends as moto_backends
 from moto.acm.models import acm_backends
 from moto.applicationautoscaling.models import applicationautoscaling_backends
+from moto.cloudformation import exceptions as cfn_exceptions
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing, responses
 from moto.cloudwatch import models as cloudwatch_models
@@ -204,6 +205,25 @@ def _roll_back_update(stack, change_set, error, template, parameters):
     stack.output_map = stack._create_output_map()
     stack._add_stack_event(stack.status)
     change_set.execution_status = "EXECUTE_FAILED"
+
+
+# Gap: DeleteChangeSet of a change set that is gone (a deploy deleted it meanwhile) was a 500, an
+# UnboundLocalError in moto. AWS answers ChangeSetNotFound (404), as DescribeChangeSet does.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
+class _ChangeSetNotFound(cfn_exceptions.CloudFormationError):
+    code = "ChangeSetNotFoundException"  # the model's shape: sent as ChangeSetNotFound, 404
+
+
+_delete_change_set = cfn_models.CloudFormationBackend.delete_change_set
+
+
+def _delete_change_set_or_not_found(self, change_set_name):
+    if change_set_name not in self.change_sets and all(c.change_set_name != change_set_name for c in self.change_sets.values()):
+        raise _ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
+    _delete_change_set(self, change_set_name)
+
+
+cfn_models.CloudFormationBackend.delete_change_set = _delete_change_set_or_not_found
 
 
 # Gap: an unchanged redeploy answers CreateChangeSet with 400 "No updates are to be performed."

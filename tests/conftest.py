@@ -89,8 +89,8 @@ def no_real_aws(monkeypatch, endpoint=NOWHERE):
     """Fake credentials, no profile or config file, the endpoint on loopback (NOWHERE by default)
     and botocore's own retry settings: no test can reach or use a real account."""
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKEFAKE",  # not the sandbox's: these runs stand for one on AWS
+        "AWS_SECRET_ACCESS_KEY": "fake",
         "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
         "AWS_ENDPOINT_URL": endpoint,

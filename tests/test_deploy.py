@@ -1119,10 +1119,25 @@ def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws):
 
 
 def test_a_printed_command_names_the_runs_region_and_the_endpoint_it_was_pointed_at(monkeypatch):
+    from emulator.sandbox import CREDENTIALS
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALLOOKINGKEY01")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-sandbox-secret")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1 --endpoint-url http://127.0.0.1:4566"
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://[::1]:4566")  # brackets: a shell pattern unless quoted
     assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1 --endpoint-url 'http://[::1]:4566'"
+    # The sandbox's fixed fake keys are named, so that the command works pasted outside make's shell;
+    # other keys never are.
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert deploy.aws.cli("eu-west-1") == (
+        f"AWS_ACCESS_KEY_ID={CREDENTIALS['aws_access_key_id']} AWS_SECRET_ACCESS_KEY={CREDENTIALS['aws_secret_access_key']} "
+        "aws --region eu-west-1 --endpoint-url 'http://[::1]:4566'"
+    )
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1"
 

@@ -255,6 +255,18 @@ def test_dependents_whose_properties_did_not_change_are_left_alone(aws):
     assert outputs == first, "the policies were recreated although only the target changed"
 
 
+def test_deleting_a_change_set_that_is_gone_is_change_set_not_found_as_in_aws(aws):
+    """What the deployer's clean-up after Ctrl-C, and the command it prints, meet when a deploy
+    deleted the change set meanwhile (moto alone: a 500)."""
+    made = change_set(aws, "ssm", ssm_template("one"), {"Tag": "one"})
+    aws.cloudformation.delete_change_set(StackName="ssm", ChangeSetName=made["ChangeSetName"])
+    with pytest.raises(ClientError) as gone:
+        aws.cloudformation.delete_change_set(StackName="ssm", ChangeSetName=made["ChangeSetName"])
+    error = gone.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("ChangeSetNotFound", 404)
+    assert made["ChangeSetName"] in error["Error"]["Message"]
+
+
 def test_an_updated_stack_says_when_it_was_last_updated(aws):
     deploy(aws, "ssm", ssm_template("one"), {"Tag": "one"})
     (created,) = aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"]

@@ -111,6 +111,10 @@ def boto_clients(region, err, config):
     return client
 
 
+# The sandbox's credentials (emulator/sandbox.py CREDENTIALS): fixed and fake, moto takes any.
+SANDBOX_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
 def cli(region: str) -> str:
     """How an AWS CLI command printed for people to copy starts: with the run's region, and with its
     endpoint when AWS_ENDPOINT_URL points the run elsewhere (the sandbox). Copied into a shell, the
@@ -119,7 +123,13 @@ def cli(region: str) -> str:
     https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-options.html and
     https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-endpoints.html"""
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    return f"aws --region {region}" + (f" --endpoint-url {shlex.quote(endpoint)}" if endpoint else "")
+    if not endpoint:
+        return f"aws --region {region}"
+    # The sandbox's keys live in make's shell only: named, the command works pasted anywhere. They
+    # are the fixed fake ones (any others, real keys above all, are never printed).
+    sandbox_keys = all(os.environ.get(name) == value for name, value in SANDBOX_KEYS.items())
+    keys = "".join(f"{name}={value} " for name, value in SANDBOX_KEYS.items()) if sandbox_keys else ""
+    return f"{keys}aws --region {region} --endpoint-url {shlex.quote(endpoint)}"
 
 
 API_CALLS = "API calls per stack: "
