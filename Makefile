@@ -92,10 +92,10 @@ outputs: $(INSTALLED) ## the outputs of STACK (default: every layer) in ENV
 events: $(INSTALLED) ## the latest events of STACK in ENV
 	@$(AWS) $(DEPLOY) events $(FLAGS)
 
-diff: $(INSTALLED) ## template and parameters of STACK against what ENV runs (exit 0 same, 1 differs, 2 error)
+diff: $(INSTALLED) ## template and parameters of STACK against what ENV runs (fails when they differ)
 	@$(FRESH) $(AWS) $(DEPLOY) diff $(FLAGS)
 
-drift: $(INSTALLED) ## CloudFormation drift detection on STACK (default: every layer) of ENV: what was changed outside it (exit 0 in sync, 1 drifted, 2 error)
+drift: $(INSTALLED) ## CloudFormation drift detection on STACK (default: every layer) of ENV: what was changed outside it (fails when drifted)
 	@$(AWS) $(DEPLOY) drift $(FLAGS)
 
 destroy: $(INSTALLED) ## delete STACK (refused while consumed), or every layer in reverse order; lists what is retained

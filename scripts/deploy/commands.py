@@ -124,7 +124,7 @@ class Commands:
     def diff(self) -> int:
         differing = [layer.name for layer in self.layers if self.deployer.diff(layer, self.args.image_tag)]
         if differing:  # an outcome, not a failure: make's "Error 1" after it only carries the exit code
-            self.deployer.say(f"differs from what {self.env} runs: {', '.join(differing)} (exit 1; make deploy applies it)")
+            self.deployer.say(f"differs from what {self.env} runs: {', '.join(differing)} (make deploy applies it)")
         return 1 if differing else 0
 
     def drift(self) -> int:
