@@ -1151,6 +1151,19 @@ def test_aws_errors_are_one_line_without_traceback(aws):
     )
 
 
+def test_a_reused_client_request_token_is_not_called_a_credentials_problem():
+    """TokenAlreadyExistsException (the botocore model's code for a ClientRequestToken used before)
+    names a token, not the credentials: the hint is where things stand."""
+    from botocore.exceptions import ClientError
+
+    error = ClientError(
+        {"Error": {"Code": "TokenAlreadyExistsException", "Message": "Another Stack Operation has the token"}}, "ExecuteChangeSet"
+    )
+    said = deploy.aws.explain(error, ENV)
+    assert said.startswith("error: ExecuteChangeSet: TokenAlreadyExistsException: ") and "credentials" not in said, said
+    assert said.endswith(f"see where things stand: make status ENV={ENV}"), said
+
+
 def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
     aws.reviewed_change_set("cert-dns")
     aws.execute("cert-dns")
@@ -2380,6 +2393,17 @@ def test_outputs_are_listed_by_key():
     [
         ("CREATE_IN_PROGRESS", f"{CLI} cloudformation delete-stack --stack-name {stack('cert-dns')}   (a create cannot be cancelled)"),
         ("UPDATE_IN_PROGRESS", f"{CLI} cloudformation cancel-update-stack --stack-name {stack('cert-dns')}"),
+        # CancelUpdateStack takes UPDATE_IN_PROGRESS only:
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CancelUpdateStack.html
+        *[
+            (status, f"nothing: {status} (a rollback or a clean-up) cannot be stopped; it ends by itself")
+            for status in (
+                "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+                "UPDATE_ROLLBACK_IN_PROGRESS",
+                "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+                "ROLLBACK_IN_PROGRESS",
+            )
+        ],
     ],
 )
 def test_a_wait_that_stops_names_what_is_still_in_progress_and_how_to_follow_or_stop_it(status, stop):

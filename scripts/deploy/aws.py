@@ -221,7 +221,10 @@ def explain(error, env) -> str:
         if message.lstrip().startswith("<"):  # an HTTP error page (a proxy's, an emulator's crash), not an AWS error
             title = re.search(r"<title>(.*?)</title>", message, re.IGNORECASE | re.DOTALL)
             message = f"{' '.join(title.group(1).split()) if title else 'an HTML page'} (an HTML error page, not an AWS error answer)"
-        credentials = any(word in code for word in ("Token", "Denied", "Unauthorized", "Signature"))
+        # TokenAlreadyExists (a reused ClientRequestToken) is CloudFormation's, not the credentials'.
+        credentials = code != "TokenAlreadyExistsException" and any(
+            word in code for word in ("Token", "Denied", "Unauthorized", "Signature")
+        )
         hint = "check the credentials: aws sts get-caller-identity" if credentials else f"see where things stand: make status ENV={env}"
         return f"error: {error.operation_name}: {code}: {message}; {hint}"
     text = " ".join(str(error).split())[:300]
