@@ -65,7 +65,7 @@ def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, 
             raise ZoneError(
                 f"parameters.ExistingHostedZoneId: {given_id} is the zone of {normal(found['HostedZone']['Name'])}, not of {domain}"
             )
-        return given_id, found["DelegationSet"]["NameServers"]
+        return given_id, name_servers(found, given_id, domain)
     listed = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="100")["HostedZones"]
     public = [z["Id"].split("/")[-1] for z in listed if normal(z["Name"]) == domain and not z.get("Config", {}).get("PrivateZone")]
     if len(public) > 1:
@@ -87,6 +87,19 @@ def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, 
     route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, AddTags=[{"Key": "Project", "Value": PROJECT}])
     say(f"{domain}: created the public hosted zone {zone_id}")
     return zone_id, created["DelegationSet"]["NameServers"]
+
+
+def name_servers(found: dict, zone_id: str, domain: str) -> list[str]:
+    """The name servers of a GetHostedZone answer. A private zone has none (no DelegationSet), and
+    ACM "cannot validate resources in an Amazon VPC private hosted zone": ZoneError.
+    https://docs.aws.amazon.com/acm/latest/userguide/domain-ownership-validation.html
+    https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetHostedZone.html"""
+    if found["HostedZone"].get("Config", {}).get("PrivateZone") or "DelegationSet" not in found:
+        raise ZoneError(
+            f"parameters.ExistingHostedZoneId: {zone_id} is a private hosted zone, in which ACM cannot validate a certificate; "
+            f"allowed: the id of {domain}'s public zone (make zone finds or creates it)"
+        )
+    return found["DelegationSet"]["NameServers"]
 
 
 def wait_for_delegation(domain, name_servers, resolve, timeout, sleep, clock, say) -> bool:

@@ -1792,6 +1792,27 @@ def test_cert_dns_create_is_refused_until_public_dns_delegates_the_domain(aws):
     assert all(server in aws.err for server in ZONE_SERVERS + sorted(REGISTRAR_SERVERS))
 
 
+def private_zone():
+    """GetHostedZone of a private zone: VPCs, no DelegationSet (it is optional in the API)."""
+    found = hosted_zone()
+    found["HostedZone"]["Config"]["PrivateZone"] = True
+    del found["DelegationSet"]
+    return found | {"VPCs": [{"VPCRegion": "us-east-1", "VPCId": "vpc-0a1b2c3d4e5f60718"}]}
+
+
+def test_a_private_zone_is_refused_by_the_cert_dns_create_and_by_make_zone(aws):
+    # ACM "cannot validate resources in an Amazon VPC private hosted zone":
+    # https://docs.aws.amazon.com/acm/latest/userguide/domain-ownership-validation.html
+    aws.not_deployed("cert-dns")
+    aws.route53.add_response("get_hosted_zone", private_zone(), {"Id": ZONE})
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes", resolver=answers(delegated_servers())) == 1
+    said = f"error: params/{ENV}.yaml: parameters.ExistingHostedZoneId: {ZONE} is a private hosted zone, in which ACM cannot validate"
+    assert aws.err.startswith(said) and "Traceback" not in aws.err, aws.err
+    aws.route53.add_response("get_hosted_zone", private_zone(), {"Id": ZONE})
+    assert aws.run("zone", resolver=answers(delegated_servers())) == 1
+    assert aws.err.startswith(said), aws.err
+
+
 def cert_dns_create_until(aws, polls):
     """A cert-dns create on a delegated domain whose certificate stays CREATE_IN_PROGRESS for `polls` polls."""
     layer = "cert-dns"

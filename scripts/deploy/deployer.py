@@ -804,7 +804,10 @@ class Deployer:
         zone_id, domain = layer.parameters.get("ExistingHostedZoneId"), layer.parameters.get("DomainName")
         if not zone_id or exists or self.resolver is None:  # validate() refuses an empty zone id
             return
-        servers = self.client("route53").get_hosted_zone(Id=zone_id)["DelegationSet"]["NameServers"]
+        try:
+            servers = zone.name_servers(self.client("route53").get_hosted_zone(Id=zone_id), zone_id, domain)
+        except zone.ZoneError as error:
+            raise Failure(f"error: params/{self.env}.yaml: {error}") from None
         answered = self.resolver(domain)
         if not zone.delegated(servers, answered):
             raise Failure(
