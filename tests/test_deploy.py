@@ -1212,6 +1212,27 @@ def test_a_stale_final_status_read_right_after_execute_does_not_end_the_wait(aws
     assert aws.sleeps == [1.0, 1.5] and "an-earlier" not in aws.out
 
 
+@pytest.mark.parametrize("stale_polls", [1, 3], ids=["beside this update's first event", "for three polls"])
+def test_a_stale_final_status_ends_the_wait_only_with_the_stacks_own_final_event_of_this_update(aws, stale_polls):
+    """DescribeStacks may still say the previous update's UPDATE_COMPLETE after this one's "User
+    Initiated" event is out, or for longer than two polls: only this operation's own final stack
+    event ends the wait (else the release is recorded and the stack policy reapplied mid-update)."""
+    layer = "cert-dns"
+    aws.deployed(layer)
+    aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])])
+    aws.execute(layer)
+    started = event(layer, stack(layer), "UPDATE_IN_PROGRESS", 1, reason="User Initiated")
+    for _ in range(stale_polls):  # the first event is out at once, or only after the stale reads
+        aws.poll(layer, stack_id(layer), described(layer, "UPDATE_COMPLETE"), *([started] if stale_polls == 1 else []))
+    aws.poll(layer, stack_id(layer), described(layer, "UPDATE_IN_PROGRESS"), started)
+    aws.poll(layer, stack_id(layer), described(layer, "UPDATE_COMPLETE"), started, event(layer, stack(layer), "UPDATE_COMPLETE", 20))
+    aws.cf.add_response(
+        "set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(configuration(ENV, layer)["StackPolicy"])}
+    )
+    assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
+    assert len(aws.sleeps) == stale_polls + 1 and f"{stack(layer)}: UPDATE_COMPLETE" in aws.out
+
+
 def test_a_stack_stuck_in_update_rollback_failed_is_not_touched_and_points_to_recover(aws):
     aws.deployed("cert-dns", status="UPDATE_ROLLBACK_FAILED")
     assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1

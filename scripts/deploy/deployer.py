@@ -688,8 +688,12 @@ class Deployer:
         waits the stack states and those of `configured` (the layer's parameters in output/), as
         AWS does not document whether DescribeStacks shows a running update's new values.
 
-        A final status counts once an event of this operation was seen (its ClientRequestToken, or
-        a time after the start), or from the third poll on: a stale read never ends the wait."""
+        A stale read must never end the wait: AWS does not say that DescribeStacks shows an operation
+        at once, and the previous operation's final status would pass for this one's. For an operation
+        this run started (its ClientRequestToken, which every event of the operation carries:
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html) a final
+        status counts once the stack's own event of this operation says it; for one it did not start,
+        once an event since the start was seen, or from the third poll on (it may have ended already)."""
         started, seen, self.events = started or self.now(), set(), []
         found = self.describe(stack)
         stack_id = stack_id or (found["StackId"] if found else stack)
@@ -705,7 +709,9 @@ class Deployer:
                     found = {"StackName": stack, "StackId": stack_id, "StackStatus": "DELETE_COMPLETE"}
                 stack_id = found["StackId"]
                 self.print_events(stack_id, token, started, seen)
-                if not found["StackStatus"].endswith("_IN_PROGRESS") and (self.events or polls >= 2):
+                status = found["StackStatus"]
+                ended = self.ended_with(stack_id, found) if token else self.events or polls >= 2
+                if not status.endswith("_IN_PROGRESS") and ended:
                     self.stacks[stack] = None if found["StackStatus"] == "DELETE_COMPLETE" else found
                     return found
             lines = text.still_in_progress(stack, self.env, found["StackStatus"], minutes, self.events, self.cli)
@@ -716,6 +722,15 @@ class Deployer:
                 status = "DELETE_IN_PROGRESS"  # asked for; a read from before the request says nothing of it
             lines = text.interrupted(stack, self.env, status, self.cli)
             raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
+
+    def ended_with(self, stack_id, found) -> bool:
+        """Among this operation's events, the stack's own says the status DescribeStacks gave."""
+        return any(
+            event["ResourceType"] == "AWS::CloudFormation::Stack"
+            and event.get("PhysicalResourceId") in (stack_id, found["StackId"], None)
+            and event["ResourceStatus"] == found["StackStatus"]
+            for event in self.events
+        )
 
     def wait_minutes(self, stack, extra=0) -> int:
         """The layer's bound, plus `extra`: the minutes a release that shifts traffic waits on purpose."""
