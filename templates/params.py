@@ -411,11 +411,22 @@ def traffic_shifting_problems(v: dict) -> list[str]:
         except ValueError:
             network = ipaddress.IPv4Network(v["TestListenerCidr"], strict=False)
             problems.append(f"parameters.TestListenerCidr: {v['TestListenerCidr']} has host bits set (EC2 refuses it); allowed: {network}")
-    total = release_wait_minutes(v)
+    # CloudFormation watches the rollback alarms for RollbackMonitoringMinutes after the service update
+    # too, whatever the strategy (the deployer waits for it: scripts/deploy/deployer.py wait_for_stack).
+    release, monitoring = release_wait_minutes(v), v["RollbackMonitoringMinutes"]
+    total = release + monitoring
     if total > MOST_RELEASE_WAIT_MINUTES:
         parts = f"{shifting_minutes(v)} shifting traffic, {v['BakeTimeMinutes']} bake time, {v['TestPauseMinutes']} pause for tests"
+        parts += f", {monitoring} watching the rollback alarms"
+        key = (
+            "RollbackMonitoringMinutes"
+            if release <= MOST_RELEASE_WAIT_MINUTES
+            else "TestPauseMinutes"
+            if v["TestPauseMinutes"]
+            else "BakeTimeMinutes"
+        )
         problems.append(
-            f"parameters.{'TestPauseMinutes' if v['TestPauseMinutes'] else 'BakeTimeMinutes'}: with {v['DeploymentStrategy']} a release "
+            f"parameters.{key}: with {v['DeploymentStrategy']} a release "
             f"waits up to {total} minutes ({parts}); allowed: waits that add up to at most {MOST_RELEASE_WAIT_MINUTES} minutes "
             f"(what the GitHub Actions deploy job's {CI_DEPLOY_JOB_MINUTES} minutes leave after its steps, the migrations and the "
             "deployer's own bounds)"

@@ -1326,24 +1326,30 @@ def test_a_blue_green_release_is_waited_for_its_bake_time_on_top_of_the_layers_b
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
     values = configuration(ENV, "service")["Parameters"]
     assert values["DeploymentStrategy"] == "BLUE_GREEN"
-    assert waits == [(stack("service"), int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"]))]
+    # and the minutes CloudFormation watches the rollback triggers after the update, which the change set states
+    monitoring = rollback_configuration("service")["RollbackConfiguration"]["MonitoringTimeInMinutes"]
+    assert monitoring > 0
+    assert waits == [(stack("service"), int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"]) + monitoring)]
 
 
 def test_a_wait_on_a_service_update_already_running_allows_for_the_waits_its_parameters_give(aws, monkeypatch):
     """A rerun after Ctrl-C (ready()) or make recover waits on an update it did not start: its bound
-    comes from the parameters the stack states, the running update's, as the release's would."""
+    comes from the parameters the stack states, the running update's, as the release's would, and
+    from the rollback triggers' monitoring time the stack states."""
     waits = []
     wait_minutes = deploy.Deployer.wait_minutes
     monkeypatch.setattr(
         deploy.Deployer, "wait_minutes", lambda self, stack, extra=0: waits.append(extra) or wait_minutes(self, stack, extra)
     )
-    aws.deployed("service", status="UPDATE_IN_PROGRESS")
+    monitored = described("service", status="UPDATE_IN_PROGRESS")
+    monitored["Stacks"][0] |= {"RollbackConfiguration": {"MonitoringTimeInMinutes": 25}}
+    aws.cf.add_response("describe_stacks", monitored, {"StackName": stack("service")})
     aws.poll("service", stack_id("service"), described("service"), event("service", stack("service"), "UPDATE_COMPLETE", 60))
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
     assert deployer.wait_for_stack(stack("service"), token=None)["StackStatus"] == "UPDATE_COMPLETE"
     values = configuration(ENV, "service")["Parameters"]
     assert values["DeploymentStrategy"] == "BLUE_GREEN"
-    assert waits == [int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"])]
+    assert waits == [int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"]) + 25]
 
 
 def test_a_running_update_the_stack_states_old_values_for_is_waited_for_as_long_as_the_configured_release(aws, monkeypatch):

@@ -152,16 +152,40 @@ BAD = [
     ),
     (
         "pause past the CI deploy job",
-        with_parameters(DeploymentStrategy="BLUE_GREEN", BakeTimeMinutes=45, TestPauseMinutes=MOST_RELEASE_WAIT_MINUTES - 44),
+        with_parameters(
+            DeploymentStrategy="BLUE_GREEN",
+            BakeTimeMinutes=45,
+            TestPauseMinutes=MOST_RELEASE_WAIT_MINUTES - 44,
+            RollbackMonitoringMinutes=0,
+        ),
         f"parameters.TestPauseMinutes: with BLUE_GREEN a release waits up to {MOST_RELEASE_WAIT_MINUTES + 1} minutes "
-        f"(0 shifting traffic, 45 bake time, {MOST_RELEASE_WAIT_MINUTES - 44} pause for tests)",
+        f"(0 shifting traffic, 45 bake time, {MOST_RELEASE_WAIT_MINUTES - 44} pause for tests, 0 watching the rollback alarms)",
         f"allowed: waits that add up to at most {MOST_RELEASE_WAIT_MINUTES} minutes (what the GitHub Actions deploy job's",
     ),
     (
         "linear too long",
-        with_parameters(DeploymentStrategy="LINEAR", LinearStepPercent=3, LinearStepBakeTimeMinutes=60, BakeTimeMinutes=60),
+        with_parameters(
+            DeploymentStrategy="LINEAR",
+            LinearStepPercent=3,
+            LinearStepBakeTimeMinutes=60,
+            BakeTimeMinutes=60,
+            TestPauseMinutes=0,
+            RollbackMonitoringMinutes=0,
+        ),
         "parameters.BakeTimeMinutes: with LINEAR a release waits up to 2040 minutes (1980 shifting traffic, 60 bake time, 0 pause",
         f"at most {MOST_RELEASE_WAIT_MINUTES} minutes",
+    ),
+    (
+        "rollback monitoring past the CI deploy job",
+        with_parameters(
+            DeploymentStrategy="BLUE_GREEN",
+            BakeTimeMinutes=MOST_RELEASE_WAIT_MINUTES - 100,
+            TestPauseMinutes=0,
+            RollbackMonitoringMinutes=101,
+        ),
+        f"parameters.RollbackMonitoringMinutes: with BLUE_GREEN a release waits up to {MOST_RELEASE_WAIT_MINUTES + 1} minutes "
+        f"(0 shifting traffic, {MOST_RELEASE_WAIT_MINUTES - 100} bake time, 0 pause for tests, 101 watching the rollback alarms)",
+        f"allowed: waits that add up to at most {MOST_RELEASE_WAIT_MINUTES} minutes",
     ),
     ("region", {**GOOD, "region": "xx-north-9"}, "region: 'xx-north-9'", "allowed: af-south-1"),
     (

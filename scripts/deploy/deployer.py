@@ -92,6 +92,11 @@ def stated_release_wait_minutes(given: dict) -> int:
     return params.release_wait_minutes(params.release_waits(given))
 
 
+def monitoring_minutes(described: dict) -> int:
+    """MonitoringTimeInMinutes of a change set's or a stack's RollbackConfiguration; 0 without one."""
+    return int(described.get("RollbackConfiguration", {}).get("MonitoringTimeInMinutes", 0))
+
+
 def git_revision() -> str:
     try:
         result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
@@ -429,7 +434,7 @@ class Deployer:
                 self.say(*text.rollback_triggers(change_set))
             started = self.now()
             self.start_execution(layer, name)
-        found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"), given)
+        found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"), given, monitoring=monitoring_minutes(change_set))
         if found["StackStatus"] in SUCCEEDED:  # the summary says so even if Ctrl-C comes in what follows
             changes = len(change_set.get("Changes", []))
             self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
@@ -681,12 +686,16 @@ class Deployer:
         return [e["LogicalResourceId"] for e in failed]
 
     # --- waiting ----------------------------------------------------------------------------
-    def wait_for_stack(self, stack, token, started=None, stack_id=None, given=None, configured=None):
+    def wait_for_stack(self, stack, token, started=None, stack_id=None, given=None, configured=None, monitoring=None):
         """Poll DescribeStacks and DescribeStackEvents until the stack leaves *_IN_PROGRESS, for at
         most the layer's bound plus the waits of a release that shifts traffic, by the operation's
         parameter values (`given`). For an operation this run did not start: the longer of the
         waits the stack states and those of `configured` (the layer's parameters in output/), as
-        AWS does not document whether DescribeStacks shows a running update's new values.
+        AWS does not document whether DescribeStacks shows a running update's new values. Plus the
+        minutes CloudFormation watches the rollback triggers after the resources are updated, the
+        operation's (`monitoring`) or else the stack's: "CloudFormation still waits the specified
+        period of time before cleaning up old resources after update operations".
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackConfiguration.html
 
         A stale read must never end the wait: AWS does not say that DescribeStacks shows an operation
         at once, and the previous operation's final status would pass for this one's. For an operation
@@ -698,7 +707,8 @@ class Deployer:
         found = self.describe(stack)
         stack_id = stack_id or (found["StackId"] if found else stack)
         candidates = [given] if given is not None else [parameter_values(found or {}), configured or {}]
-        minutes = self.wait_minutes(stack, max(map(stated_release_wait_minutes, candidates)))
+        monitoring = monitoring_minutes(found or {}) if monitoring is None else monitoring
+        minutes = self.wait_minutes(stack, max(map(stated_release_wait_minutes, candidates)) + monitoring)
         try:
             for polls in self.polls(minutes * 60):
                 try:
