@@ -846,9 +846,12 @@ class Deployer:
         return {tag["Key"]: tag["Value"] for tag in found.get("Tags", [])}
 
     def update_tags(self, layer, found):
-        """A change set sees no change when only the stack's tags differ (it ends FAILED, "didn't contain
-        changes"), so new tags go through UpdateStack with the previous template and parameter values;
-        CloudFormation passes stack tags on to the resources that take tags.
+        """When a change set sees no change although the stack's tags differ (it ends FAILED, "didn't
+        contain changes"), new tags go through UpdateStack with the previous template and parameter
+        values; CloudFormation passes stack tags on to the resources that take tags. The sandbox's
+        change sets do that; AWS's list the resources whose tags change (a Modify whose Scope is
+        Tags), which the change set then applies like any other.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStack.html"""
         self.say(*text.tag_changes(layer, self.stack_tags(found)))
         self.confirm(
