@@ -426,6 +426,26 @@ def test_ctrl_c_while_a_tool_still_imports_is_one_line_and_exit_130():
     assert (ended.returncode, ended.stdout) == (1, "their hook\n"), ended.stderr
 
 
+@pytest.mark.parametrize("tool", ["generate", "scripts.deploy", "scripts.review", "emulator.sandbox", "bench"])  # what make runs
+def test_every_tool_imports_templates_before_the_heavy_libraries(tool):
+    """So that its Ctrl-C hook is in place while they load (a Ctrl-C half a second into make deploy
+    printed a traceback through botocore, which scripts/deploy/__init__.py imported first)."""
+    probe = (
+        "import sys\n"
+        "started = []\n"
+        "class Recorder:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        started.append(name)\n"
+        "sys.meta_path.insert(0, Recorder())\n"
+        f"import {tool}\n"
+        "heavy = [n for n in started if n.split('.')[0] in ('botocore', 'boto3', 'troposphere', 'cfnlint', 'checkov', 'moto', 'yaml')]\n"
+        "print(started.index('templates'), started.index(heavy[0]) if heavy else len(started), heavy[:1])"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    first_templates, first_heavy, heavy = ran.stdout.split(maxsplit=2)
+    assert int(first_templates) < int(first_heavy), f"{tool} imports {heavy} before templates"
+
+
 @pytest.mark.parametrize(("inherited", "kept"), [("SIG_DFL", False), ("SIG_IGN", True)])
 def test_a_closed_terminal_stops_a_deploy_unless_it_runs_under_nohup(inherited, kept):
     # make deploy turns SIGHUP (and SIGTERM) into Ctrl-C, except where it was ignored on purpose.

@@ -15,8 +15,6 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
-
 import templates
 from scripts import zone
 from scripts.deploy.aws import API_CALLS, AWS_ERRORS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, parse_api_calls
@@ -142,6 +140,9 @@ def validate(args):
         raise Failure(f"error: unknown environment {args.env!r}: no {params_file}; environments: {known}", 2)
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
+        # Here, not at the top: templates/ must be the first import, for its Ctrl-C hook (templates/__init__.py).
+        from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
+
         try:  # botocore's own test of a client's endpoint (it raises ValueError at the first client), and a real port
             parts = urllib.parse.urlsplit(endpoint)
             usable = parts.scheme in ("http", "https") and parts.port != 0  # urlsplit refuses a port over 65535
