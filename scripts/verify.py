@@ -258,6 +258,6 @@ def parse_connect_to(values) -> dict:
         parts = value.split(":")
         ports_ok = len(parts) == 4 and all(p.isdecimal() and 0 < int(p) < 65536 for p in parts[1::2])
         if not ports_ok or not parts[0] or not parts[2]:
-            raise ValueError(f"--connect-to {value!r}: expected HOST:PORT:ADDRESS:PORT, ports 1 to 65535")
+            raise ValueError(f"CONNECT_TO (--connect-to) {value!r}: expected HOST:PORT:ADDRESS:PORT, ports 1 to 65535")
         mapping[(parts[0], int(parts[1]))] = (parts[2], int(parts[3]))
     return mapping

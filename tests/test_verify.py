@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import boto3
 import pytest
 from botocore.stub import Stubber
-from conftest import ROOT
+from conftest import ROOT, no_real_aws
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -488,6 +488,31 @@ def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
     words = shlex.split(printed[printed.index("scripts.deploy verify") :].replace("\\\n", " "))
     assert [w for w in words if w.startswith("--connect-to")] == ["--connect-to=h:443:127.0.0.1:8443", "--connect-to=h:80:127.0.0.1:8080"]
     assert "--ca-bundle=/tmp/ca dir/ca.pem" in words
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["--ca-bundle", "{tmp}/missing.pem"],
+            "error: CA_BUNDLE={tmp}/missing.pem (--ca-bundle): No such file or directory; allowed: a PEM file",
+        ),
+        (
+            ["--ca-bundle", "{tmp}/empty.pem"],
+            "error: CA_BUNDLE={tmp}/empty.pem (--ca-bundle): [X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate",
+        ),
+        (["--connect-to", "host:443"], "error: CONNECT_TO (--connect-to) 'host:443': expected HOST:PORT:ADDRESS:PORT, ports 1 to 65535"),
+    ],
+    ids=["missing CA file", "empty CA file", "short CONNECT_TO"],
+)
+def test_a_bad_ca_bundle_or_connect_to_is_one_line_naming_it(argv, said, tmp_path, monkeypatch):
+    (tmp_path / "empty.pem").write_text("")
+    argv, said = [arg.format(tmp=tmp_path) for arg in argv], said.format(tmp=tmp_path)
+    no_real_aws(monkeypatch)
+    err = io.StringIO()
+    # refused before any call to AWS: a client asked for fails the test
+    assert deploy.main(["verify", "--env", "prod", "--stack", "service", *argv], clients=pytest.fail, out=io.StringIO(), err=err) == 2
+    assert said in err.getvalue() and "Traceback" not in err.getvalue(), err.getvalue()
 
 
 def test_make_verify_is_for_the_service_layer():

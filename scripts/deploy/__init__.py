@@ -187,7 +187,7 @@ def validate(args):
     if args.command == "logs":
         args.since_seconds = parse_since(args.since)
     if args.command in SERVICE_COMMANDS and args.stack != "service":
-        raise Failure(f"error: {args.command} works on the service layer: --stack service", 2)
+        raise Failure(f"error: {args.command} works on the service layer: STACK=service (--stack service)", 2)
     if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
         got = f"; got {args.changeset!r}" if args.changeset else ""
         raise Failure(f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}", 2)

@@ -234,6 +234,15 @@ class Commands:
     def verify(self) -> int:
         """The checks of scripts/verify.py on the service the stacks' outputs name."""
         deployer, environment, args = self.deployer, self.environment, self.args
+        try:  # bad input: one line before any call to AWS
+            connect_to = verify.parse_connect_to(args.connect_to)
+        except ValueError as error:
+            raise Failure(f"error: {error}", 2) from None
+        try:
+            endpoint = verify.Endpoint(connect_to, ca_bundle=args.ca_bundle)
+        except OSError as error:  # ssl.SSLError too: a file with no certificate in it
+            reason = error.strerror or str(error)
+            raise Failure(f"error: CA_BUNDLE={args.ca_bundle} (--ca-bundle): {reason}; allowed: a PEM file of CA certificates", 2) from None
         outputs = {}
         for layer in ("alb", "service"):
             stack = templates.stack_name(environment.name, layer)
@@ -264,10 +273,6 @@ class Commands:
         emulator = os.environ.get("AWS_ENDPOINT_URL")
         if emulator:
             deployer.say(f"AWS_ENDPOINT_URL={emulator}: an emulator; the checks it cannot pass are skipped, each with its reason")
-        try:
-            endpoint = verify.Endpoint(verify.parse_connect_to(args.connect_to), ca_bundle=args.ca_bundle)
-        except (ValueError, OSError) as error:
-            raise Failure(f"error: {error}", 2) from None
 
         def run_once():
             return verify.run_checks(
