@@ -126,5 +126,9 @@ logs: $(INSTALLED) ## print ENV's service logs with task ids [SINCE=10m (30s, 2h
 bench: $(INSTALLED) ## print performance figures (medians)
 	@$(BIN)/python bench.py
 
-clean: ## remove the virtual environment and caches (not output/)
+# The sandbox server runs on the virtual environment's Python: removed under it, stopping it would
+# first need a new one installed. Refused while it runs.
+clean: ## remove the virtual environment and caches (not output/); refused while the sandbox runs
+	@if test -x $(BIN)/python && $(BIN)/python -c 'import sys; from emulator.sandbox import Sandbox; sys.exit(not Sandbox().running())' 2>/dev/null; then \
+		echo "error: the sandbox runs on $(VENV)'s Python: make sandbox-stop first (what is deployed in it goes with it), then make clean" >&2; exit 1; fi
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

@@ -3,6 +3,7 @@ state or a silently wrong value, and now gets one clear line (README: Faults and
 
 import functools
 import json
+import os
 import subprocess
 import sys
 import types
@@ -444,6 +445,24 @@ def test_every_tool_imports_templates_before_the_heavy_libraries(tool):
     ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     first_templates, first_heavy, heavy = ran.stdout.split(maxsplit=2)
     assert int(first_templates) < int(first_heavy), f"{tool} imports {heavy} before templates"
+
+
+@pytest.mark.parametrize(("running", "removed"), [(True, False), (False, True)])
+def test_make_clean_is_refused_while_the_sandbox_runs_on_the_virtual_environment(tmp_path, running, removed):
+    """Removed under a running server, .venv would have to be installed again just to stop it. The
+    Makefile runs here on a stand-in .venv whose python answers the "does it run?" question."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text(f"#!/bin/sh\nexit {0 if running else 1}\n")
+    python.chmod(0o755)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    made = subprocess.run(
+        ["make", "-s", "-f", str(ROOT / "Makefile"), "clean", "VENV=venv"], cwd=tmp_path, env=environment, capture_output=True, text=True
+    )
+    assert venv.exists() is not removed and (made.returncode == 0) is removed, made.stderr
+    if running:
+        assert "error: the sandbox runs on venv's Python: make sandbox-stop first" in made.stderr
 
 
 @pytest.mark.parametrize(("inherited", "kept"), [("SIG_DFL", False), ("SIG_IGN", True)])
