@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, generate_main
 
 import templates
 from templates.params import load_all
@@ -163,6 +163,17 @@ def test_rerun_writes_nothing_and_check_passes(tmp_path):
     assert mtimes == {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
     check = subprocess.run([*command[:2], "--check", "--output-dir", str(out)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+
+
+def test_a_run_that_writes_says_the_review_documents_follow(tmp_path):
+    """make templates after a params edit: output/review/ is then stale, which make check reports."""
+    out = tmp_path / "out"
+    (out / "review").mkdir(parents=True)
+    note = f"note: {out}/review/ was made from the files before: make review writes it again"
+    assert note in generate_main("--no-lint", "--output-dir", out).stdout
+    (out / "alb.json").write_text("{}")
+    assert note in generate_main("--no-lint", "--output-dir", out).stdout
+    assert note not in generate_main("--no-lint", "--output-dir", out).stdout  # nothing written: nothing to say
 
 
 def test_check_reports_stale_and_leftover_files(tmp_path):
