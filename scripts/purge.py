@@ -100,8 +100,9 @@ WHAT_FREEING_COSTS = {
 }
 
 
-def say_retained(deployer, layer_name, keep, ids):
-    """destroy's lines for what the deleted stack retained: each with the command that frees it."""
+def say_retained(deployer, keep, ids) -> bool:
+    """destroy's lines for what the deleted stack retained, each with the command that frees it;
+    whether it retained anything (destroy then names make purge once, for every layer)."""
     for logical_id, kind in keep.items():
         physical_id = ids.get(logical_id)
         if not physical_id:
@@ -110,13 +111,21 @@ def say_retained(deployer, layer_name, keep, ids):
         command = free_command(kind, physical_id, deployer.cli)
         if command:
             deployer.say(f"    free it: {command}   # {WHAT_FREEING_COSTS.get(kind, 'it holds no data')}")
-    if any(ids.get(logical_id) for logical_id in keep):
-        named = sorted(logical_id for logical_id, kind in keep.items() if kind in NAMED and ids.get(logical_id))
-        if named:
-            deployer.say(f"  {', '.join(named)}: the name blocks creating this layer again until freed")
+    if not any(ids.get(logical_id) for logical_id in keep):
+        return False
+    named = sorted(logical_id for logical_id, kind in keep.items() if kind in NAMED and ids.get(logical_id))
+    if named:
+        deployer.say(f"  {', '.join(named)}: the name blocks creating this layer again until freed")
+    return True
+
+
+def say_purge(deployer, layers, stack_given):
+    """After destroy: one line for what make purge frees, the layers' retained resources and only them."""
+    if layers:
+        which = f" STACK={layers[0]}" if stack_given else ""
         deployer.say(
-            f"  or free all of them, and only them, once the data may go: make purge ENV={deployer.env} STACK={layer_name} "
-            "(lists them and asks first)"
+            f"free all that {'the destroyed stack' if len(layers) == 1 else 'the destroyed stacks'} retained, and only that, once the "
+            f"data may go: make purge ENV={deployer.env}{which} (lists it and asks first)"
         )
 
 

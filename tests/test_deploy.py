@@ -928,7 +928,7 @@ def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):
     assert f"refusing to destroy {stack('alb')}: {stack('service')} still uses its outputs" in aws.err
 
 
-def service_destroy_requested(aws):
+def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE"):
     """The stubs of `make destroy STACK=service` up to its DeleteStack."""
     aws.not_deployed("alarms")
     aws.not_deployed("scaling")
@@ -941,7 +941,7 @@ def service_destroy_requested(aws):
             "PhysicalResourceId": v,
             "ResourceType": t,
             "Timestamp": NOW,
-            "ResourceStatus": "UPDATE_COMPLETE",
+            "ResourceStatus": resource_status,
         }
         for k, v, t in [("LogGroup", "/ecs/startupwebapp", "AWS::Logs::LogGroup"), ("LogKey", "0b1c2d3e-key", "AWS::KMS::Key")]
     ]
@@ -975,6 +975,24 @@ def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
     assert aws.out.index(before_asking) < aws.out.index(f"{stack('service')}: deleted")
     assert "retained, still in the account: LogGroup (AWS::Logs::LogGroup) /ecs/startupwebapp" in aws.out
     assert "retained, still in the account: LogKey (AWS::KMS::Key) 0b1c2d3e-key" in aws.out
+    assert aws.out.splitlines()[-1] == (
+        f"free all that the destroyed stack retained, and only that, once the data may go: make purge ENV={ENV} STACK=service "
+        "(lists it and asks first)"
+    )
+
+
+def test_destroy_of_a_stack_whose_rollback_deleted_its_resources_lists_none_as_retained(aws):
+    """A failed first create's rollback deleted what it made (RetainExceptOnCreate): nothing to free."""
+    service_destroy_requested(aws, resource_status="DELETE_COMPLETE")
+    aws.poll(
+        "service",
+        stack_id("service"),
+        described("service", "DELETE_COMPLETE"),
+        event("service", stack("service"), "DELETE_COMPLETE", 9, token=None),
+    )
+    assert aws.run("destroy", "--stack", "service", "--yes") == 0, aws.err
+    assert f"{stack('service')}: deleted" in aws.out
+    assert "retained, still in the account" not in aws.out and "make purge" not in aws.out, aws.out
 
 
 def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_cancel(aws):

@@ -173,6 +173,7 @@ class Commands:
         for name in names:
             if self.named(name) or templates.stack_name(env, name) in existing:
                 deployer.destroy(name)
+        purge.say_purge(deployer, deployer.retained_layers, bool(self.args.stack))
         return 0
 
     def purge(self) -> int:

@@ -144,6 +144,7 @@ class Deployer:
         self._client_factory, self._clients = client, {}
         self.calls = AwsCalls(err)
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
+        self.retained_layers = []  # the layers this run destroyed that left something in the account (make purge frees it)
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
@@ -902,13 +903,15 @@ class Deployer:
         keep = self.retained(stack) if found["StackStatus"] != "REVIEW_IN_PROGRESS" else {}
         ids = {}
         if keep:
-            ids = {
+            ids = {  # not one a rollback deleted already (a failed first create's)
                 r.get("LogicalResourceId"): r.get("PhysicalResourceId", "")
                 for r in self.cf.describe_stack_resources(StackName=stack)["StackResources"]
+                if r.get("ResourceStatus") != "DELETE_COMPLETE"
             }
         self.delete(stack)
         self.say(f"{stack}: deleted")
-        purge.say_retained(self, layer_name, keep, ids)  # each with the command that frees it; make purge frees them all
+        if purge.say_retained(self, keep, ids):  # each with the command that frees it; make purge frees them all
+            self.retained_layers.append(layer_name)
         if "AWS::Route53::HostedZone" in keep.values():
             self.say("  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again")
 
