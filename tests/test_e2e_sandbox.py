@@ -361,7 +361,8 @@ def test_diff_is_clean_after_deploy(run, deployed):
 def test_destroy_is_refused_while_consumed(run, deployed):
     code, out, err = run("destroy", "--stack", "alb", "--yes")
     assert code == 1
-    assert templates.stack_name(ENV, "service") in err and "still uses its outputs" in err
+    consumers = sorted(templates.stack_name(ENV, layer) for layer in templates.downstream_of("alb") if layer in LAYERS)
+    assert f"{', '.join(consumers)} still use its outputs; destroy those first" in err, err
 
 
 def test_destroy_everything_in_reverse_order(sandbox, run, deployed):

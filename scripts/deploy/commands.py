@@ -150,7 +150,7 @@ class Commands:
         in_use = deployer.consumers(self.args.stack) if self.args.stack else []
         if in_use:
             raise Failure(
-                f"error: refusing to destroy {templates.stack_name(env, self.args.stack)}: {', '.join(in_use)} still uses its outputs; destroy that first"
+                f"error: refusing to destroy {templates.stack_name(env, self.args.stack)}: {', '.join(in_use)} still {'uses' if len(in_use) == 1 else 'use'} its outputs; destroy {'that' if len(in_use) == 1 else 'those'} first"
             )
         existing = [stack for stack in (templates.stack_name(env, name) for name in names) if deployer.describe(stack)]
         if not existing:
@@ -219,7 +219,7 @@ class Commands:
             if release is None:
                 raise Failure(
                     f"error: nothing earlier to roll back to: the release history ({deployer.history.name}) has no image other than "
-                    f"the running {running} and those rolled back from; name one with TAG=<image tag>"
+                    f"the running one (image tag {running}) and those rolled back from; name one with TAG=<image tag>"
                 )
             image_tag = release["image_tag"]
             deployer.say(
