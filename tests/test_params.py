@@ -133,7 +133,7 @@ BAD = [
     ),
     (
         "test listener host bits",
-        with_parameters(TestListenerCidr="203.0.113.7/24"),
+        with_parameters(DeploymentStrategy="BLUE_GREEN", TestListenerCidr="203.0.113.7/24"),
         "203.0.113.7/24 has host bits set",
         "allowed: 203.0.113.0/24",
     ),
@@ -154,6 +154,7 @@ BAD = [
         "pause past the CI deploy job",
         with_parameters(
             DeploymentStrategy="BLUE_GREEN",
+            TestListenerCidr="203.0.113.0/24",
             BakeTimeMinutes=45,
             TestPauseMinutes=MOST_RELEASE_WAIT_MINUTES - 44,
             RollbackMonitoringMinutes=0,
@@ -166,6 +167,7 @@ BAD = [
         "linear too long",
         with_parameters(
             DeploymentStrategy="LINEAR",
+            TestListenerCidr="203.0.113.0/24",
             LinearStepPercent=3,
             LinearStepBakeTimeMinutes=60,
             BakeTimeMinutes=60,
@@ -179,6 +181,7 @@ BAD = [
         "rollback monitoring past the CI deploy job",
         with_parameters(
             DeploymentStrategy="BLUE_GREEN",
+            TestListenerCidr="203.0.113.0/24",
             BakeTimeMinutes=MOST_RELEASE_WAIT_MINUTES - 100,
             TestPauseMinutes=0,
             RollbackMonitoringMinutes=101,

@@ -301,7 +301,8 @@ def test_deploy_time_parameter_is_explained_not_missing(written):
     assert f"  - DesiredCount: `If SetDesiredCount (decided at deploy time): {desired} (DesiredCount) | (left out)`" in text
     assert f"| {desired} tasks (DesiredCount with KeepRunningCount=false, taken as the average) × " in text
     assert f'- service: priced with KeepRunningCount=false, its default (set by the deployer at deploy time): "{description}"' in text
-    assert "not priced" not in text and "Not priced" not in text
+    unpriced = text.replace("so the overlap is not priced", "")  # a rolling release's few minutes of overlap: said, on purpose
+    assert "not priced" not in unpriced and "Not priced" not in unpriced
 
 
 def test_optional_layers_follow_enabled_layers(written, reviewed):
@@ -801,26 +802,28 @@ def test_deploy_time_model_from_the_environment_values(written):
         assert f"| RollbackMonitoringMinutes {v['RollbackMonitoringMinutes']} × 60 |" in section
         assert f"HealthyThresholdCount {v['HealthyThresholdCount']} =" in section
         assert f"HealthCheckGracePeriodSeconds {v['HealthCheckGracePeriodSeconds']} and" in section
-    # staging rolls: one health check, the drain and the stop
-    v = ENVIRONMENTS["staging"].values
-    assert v["DeploymentStrategy"] == "ROLLING"
-    rolling = int(v["HealthCheckIntervalSeconds"]) + int(v["DeregistrationDelaySeconds"]) + int(v["StopTimeoutSeconds"])
-    assert (
-        f"| **Rolling deploy, new tasks running to old tasks gone** | the sum | **{render.duration(rolling)}** |"
-        in written["staging"].decode()
-    )
-    # prod is blue/green: the bake time too, while both sets of tasks run
-    v = ENVIRONMENTS["prod"].values
-    assert v["DeploymentStrategy"] == "BLUE_GREEN"
-    bake = int(v["BakeTimeMinutes"]) * 60
-    blue_green = int(v["HealthCheckIntervalSeconds"]) + bake + int(v["DeregistrationDelaySeconds"]) + int(v["StopTimeoutSeconds"])
-    section = written["prod"].decode().split("\n## How long a deploy takes\n", 1)[1].split("\n## ", 1)[0]
-    assert (
-        f"| Bake: old and new tasks both run, all traffic on the new ones | BakeTimeMinutes {v['BakeTimeMinutes']} × 60 | {bake} |"
-        in section
-    )
-    assert f"| **BLUE_GREEN deploy, new tasks running to old tasks gone** | the sum | **{render.duration(blue_green)}** |" in section
-    assert f"port {v['TestListenerPort']}, reachable from TestListenerCidr {v['TestListenerCidr']} only" in section
+    # each environment's strategy (today staging and sandbox roll, prod is blue/green)
+    strategies = set()
+    for env in ENVS:
+        v = ENVIRONMENTS[env].values
+        strategies.add(v["DeploymentStrategy"])
+        section = written[env].decode().split("\n## How long a deploy takes\n", 1)[1].split("\n## ", 1)[0]
+        if v["DeploymentStrategy"] == "ROLLING":  # one health check, the drain and the stop
+            rolling = int(v["HealthCheckIntervalSeconds"]) + int(v["DeregistrationDelaySeconds"]) + int(v["StopTimeoutSeconds"])
+            assert f"| **Rolling deploy, new tasks running to old tasks gone** | the sum | **{render.duration(rolling)}** |" in section, env
+            continue
+        assert f"port {v['TestListenerPort']}, reachable from TestListenerCidr {v['TestListenerCidr']} only" in section, env
+        if v["DeploymentStrategy"] != "BLUE_GREEN":
+            assert f"| **{v['DeploymentStrategy']} deploy, new tasks running to old tasks gone** | the sum |" in section, env
+            continue
+        bake = int(v["BakeTimeMinutes"]) * 60  # blue/green: the bake time too, while both sets of tasks run
+        blue_green = int(v["HealthCheckIntervalSeconds"]) + bake + int(v["DeregistrationDelaySeconds"]) + int(v["StopTimeoutSeconds"])
+        assert (
+            f"| Bake: old and new tasks both run, all traffic on the new ones | BakeTimeMinutes {v['BakeTimeMinutes']} × 60 | {bake} |"
+            in section
+        )
+        assert f"| **BLUE_GREEN deploy, new tasks running to old tasks gone** | the sum | **{render.duration(blue_green)}** |" in section
+    assert strategies
 
 
 def test_canary_and_linear_waits_are_modelled_as_cloudformation_counts_them():
