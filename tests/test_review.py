@@ -393,9 +393,10 @@ def layer_totals(result):
 
 
 def release_minutes(env: str) -> int:
-    """BakeTimeMinutes and at most TestPauseMinutes: how long a BLUE_GREEN release runs the tasks twice over."""
-    v = ENVIRONMENTS[env].values
-    return int(v["BakeTimeMinutes"]) + int(v["TestPauseMinutes"])
+    """How long a release that shifts traffic runs the tasks twice over: its shifting, BakeTimeMinutes and
+    at most TestPauseMinutes (params.release_wait_minutes, tested on its own against literal figures in
+    test_the_second_set_of_tasks_is_priced_for_the_shifting_the_bake_and_at_most_the_pause)."""
+    return params.release_wait_minutes(params.release_waits(ENVIRONMENTS[env].values))
 
 
 def per_task_month(env: str) -> Decimal:
@@ -431,7 +432,7 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
     # releases a month (assumed); ROLLING: no second set
     bake_minutes = int(v["BakeTimeMinutes"])
     pause_minutes = int(v["TestPauseMinutes"])
-    overlap = desired * (per_task / 730) * (bake_minutes + pause_minutes) / 60 * 20 if groups == 2 else D(0)  # 10 minutes: 0.16
+    overlap = desired * (per_task / 730) * release_minutes("prod") / 60 * 20 if groups == 2 else D(0)  # 10 minutes: 0.16
     expected = {
         "cert-dns": D("0.00"),  # the certificate is free; the zone is made by make zone, outside the layers
         "ci": D("0.00"),  # IAM roles, managed policies and the OIDC provider are free
@@ -458,8 +459,8 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
     assert f"× ({cost.number(D(int(v['TaskCpu'])) / 1024)} vCPU × $0.04048 per vCPU-hour" in text
     assert f"1 LCU on average (assumed) × $0.008 per LCU-hour × 730 hours | ${cents(lcu)} |" in text
     assert f"| CpuSaturatedAlarm | alarm | 2 metrics × $0.10 per standard-resolution alarm metric a month | ${cents(alarms[0])} |" in text
-    if groups == 1:
-        return  # prod switched to ROLLING: no second set of tasks
+    if v["DeploymentStrategy"] != "BLUE_GREEN":
+        return  # prod switched: no second set of tasks (ROLLING), or one for the shifting too (CANARY, LINEAR)
     assert (
         f"| Service | second set of tasks during releases | {desired} tasks × {bake_minutes + pause_minutes} min (BakeTimeMinutes {bake_minutes}"
         f"{f' + TestPauseMinutes {pause_minutes} at most' if pause_minutes else ''}) × 20 releases a month (assumed) "
@@ -536,6 +537,15 @@ def test_staging_cost_against_hand_computation(reviewed, written):
         "every request the load balancer receives is inspected",
         "- 1 GB of WAF request logs a month into each WAF log group: about 1 KB per logged request at the assumed 1 million requests a month",
         "- 1 GB of application logs ingested a month into each log group",
+        # only where releases shift traffic (today staging rolls)
+        *(
+            []
+            if ENVIRONMENTS["staging"].values["DeploymentStrategy"] == "ROLLING"
+            else [
+                "- 20 releases a month: about one a working day; each BLUE_GREEN, CANARY or LINEAR release runs the old and the new "
+                "tasks side by side while traffic moves and through the bake time"
+            ]
+        ),
         "- 2 alarms per target-tracking policy: Application Auto Scaling creates a scale-out and a scale-in alarm for each, "
         "billed as standard alarms",
         "- the running tasks average the service's DesiredCount all month",

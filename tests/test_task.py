@@ -33,8 +33,9 @@ NETWORK = {
 class Aws(test_deploy.Aws):
     """test_deploy's stubbed clients and runner, with CloudWatch Logs."""
 
-    def service_stack(self):
-        found = described("service")
+    def service_stack(self, strategy=None):
+        """The deployed service stack; with `strategy`, releasing that way whatever params/prod.yaml says."""
+        found = described("service", parameters=PARAMETERS | {"DeploymentStrategy": strategy} if strategy else None)
         found["Stacks"][0]["Outputs"] = [
             {"OutputKey": "ClusterName", "OutputValue": CLUSTER},
             {"OutputKey": "ServiceName", "OutputValue": SERVICE},
@@ -639,7 +640,7 @@ HOOK = "ecs-pause-e7tK9G_WRJqNF_EOMjztDXfKenlJuEUVjsNStf4WLKw"
 def release_in_progress(aws, hook_status="AWAITING_ACTION", target_type="PAUSE", timeout_action="ROLLBACK"):
     """ListServiceDeployments and DescribeServiceDeployments of a release whose hook is in `hook_status`
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentLifecycleHookDetail.html)."""
-    aws.service_stack()
+    aws.service_stack(strategy="BLUE_GREEN")  # only a release that shifts traffic pauses for tests
     brief = {"serviceDeploymentArn": DEPLOYMENT, "status": "IN_PROGRESS", "targetServiceRevisionArn": REVISION}
     aws.ecs.add_response(
         "list_service_deployments", {"serviceDeployments": [brief]}, {"cluster": CLUSTER, "service": SERVICE, "status": ["IN_PROGRESS"]}
@@ -713,7 +714,7 @@ def test_continue_where_releases_roll_or_on_an_emulator_is_one_line_without_aski
     assert aws.run("continue", "--yes") == 2
     assert f"error: {stack('service')} releases ROLLING: no release waits for make continue" in aws.err
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # what make sets for the sandbox
-    aws.service_stack()  # prod: BLUE_GREEN, on the emulator that AWS_ENDPOINT_URL names
+    aws.service_stack(strategy="BLUE_GREEN")  # on the emulator that AWS_ENDPOINT_URL names
     assert aws.run("continue", "--yes") == 2
     assert "the emulator runs no release, so none waits for make continue" in aws.err
 
