@@ -194,8 +194,15 @@ def _roll_back_update(stack, change_set, error, template, parameters):
     _resource_event(stack, failed, failed_type, "UPDATE_FAILED", reason=f'Resource handler returned message: "{_message(error)}"')
     reason = f"The following resource(s) failed to update: [{failed}]."
     stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+    resource_map = stack.resource_map
+    if resource_map._resource_json_map == change_set.template_dict["Resources"]:
+        # moto deletes what the update removes first (AWS only once the update has succeeded), yet keeps
+        # the deleted objects in its map, where putting them back would find them: forget them, so
+        # that the rollback creates them again.
+        for name in set(template["Resources"]) - set(change_set.template_dict["Resources"]):
+            resource_map._parsed_resources.pop(name, None)
     try:
-        stack.resource_map.update(template, parameters)
+        resource_map.update(template, parameters)
     except Exception as problem:
         stack.status, stack.status_reason = "UPDATE_ROLLBACK_FAILED", _message(problem)
     else:

@@ -40,6 +40,9 @@ ENDPOINT = re.compile(r"http://127\.0\.0\.1:([0-9]{1,5})")
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 RANDOM_SEED = 5014  # seeds moto's id generator, so the seed creates the same ids on every run
 START_TIMEOUT_SECONDS = 30
+# Requests to the server go straight to it: never through an HTTP_PROXY the shell sets, whose answer
+# (or refusal) would pass for the server's.
+LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 ANSWER_TIMEOUT_SECONDS = 2  # make sandbox-status: how long the server may take to answer a request
 
 # What Phase 5.14 left in the account.
@@ -196,7 +199,7 @@ class Sandbox:
         refuses an unsigned request). A stopped process's port still accepts connections, as the
         kernel queues them, so only an answer tells a working server from a paused or hung one."""
         try:
-            urllib.request.urlopen(self.running_endpoint() + "/", timeout=ANSWER_TIMEOUT_SECONDS).close()
+            LOOPBACK.open(self.running_endpoint() + "/", timeout=ANSWER_TIMEOUT_SECONDS).close()
         except urllib.error.HTTPError:
             return True
         except (OSError, SandboxError):
@@ -232,7 +235,7 @@ class Sandbox:
         params/sandbox.yaml holds. Returns them as params values."""
         values = environment().values
         for path in ("/moto-api/reset", f"/moto-api/seed?a={RANDOM_SEED}"):
-            urllib.request.urlopen(urllib.request.Request(self.endpoint + path, method="POST"), timeout=10).close()
+            LOOPBACK.open(urllib.request.Request(self.endpoint + path, method="POST"), timeout=10).close()
         ec2 = self.client("ec2")
         vpc_id = ec2.create_vpc(CidrBlock=VPC_CIDR, TagSpecifications=_name_tags("vpc", "startupwebapp-vpc"))["Vpc"]["VpcId"]
         subnet_ids = {

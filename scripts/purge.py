@@ -119,14 +119,17 @@ def say_retained(deployer, keep, ids) -> bool:
     return True
 
 
-def say_purge(deployer, layers, stack_given):
-    """After destroy: one line for what make purge frees, the layers' retained resources and only them."""
-    if layers:
-        which = f" STACK={layers[0]}" if stack_given else ""
-        deployer.say(
-            f"free all that {'the destroyed stack' if len(layers) == 1 else 'the destroyed stacks'} retained, and only that, once the "
-            f"data may go: make purge ENV={deployer.env}{which} (lists it and asks first)"
-        )
+def say_purge(deployer, layers, each):
+    """After destroy: one line for what make purge frees, the layers' retained resources and only them;
+    with `each` (STACK= given, or a destroy that stopped half way, whose other stacks make a purge of
+    the whole environment refuse) a command per layer."""
+    if not layers:
+        return
+    commands = [f"make purge ENV={deployer.env} STACK={layer}" for layer in layers] if each else [f"make purge ENV={deployer.env}"]
+    deployer.say(
+        f"free all that {'the destroyed stack' if len(layers) == 1 else 'the destroyed stacks'} retained, and only that, once the "
+        f"data may go: {'; '.join(commands)} (lists it and asks first)"
+    )
 
 
 def deletion_protected(deployer, stacks) -> list[str]:

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import time
+import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -992,6 +993,22 @@ def test_destroy_of_a_stack_whose_rollback_deleted_its_resources_lists_none_as_r
     assert aws.run("destroy", "--stack", "service", "--yes") == 0, aws.err
     assert f"{stack('service')}: deleted" in aws.out
     assert "retained, still in the account" not in aws.out and "make purge" not in aws.out, aws.out
+
+
+def test_the_purge_line_names_the_environment_after_a_whole_destroy_and_each_layer_otherwise():
+    """A destroy that stopped half way leaves stacks that a purge of the whole environment refuses."""
+    from scripts import purge
+
+    said = []
+    deployer = types.SimpleNamespace(env=ENV, say=said.append)
+    purge.say_purge(deployer, ["service", "alb"], each=False)
+    purge.say_purge(deployer, ["service", "alb"], each=True)
+    purge.say_purge(deployer, [], each=True)
+    assert said == [
+        f"free all that the destroyed stacks retained, and only that, once the data may go: make purge ENV={ENV} (lists it and asks first)",
+        "free all that the destroyed stacks retained, and only that, once the data may go: "
+        f"make purge ENV={ENV} STACK=service; make purge ENV={ENV} STACK=alb (lists it and asks first)",
+    ]
 
 
 def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_cancel(aws):
@@ -2465,6 +2482,9 @@ def test_outputs_are_listed_by_key():
                 "ROLLBACK_IN_PROGRESS",
             )
         ],
+        # a status read before the operation showed: its own stop, not "nothing"
+        ("UPDATE_COMPLETE", f"{CLI} cloudformation cancel-update-stack --stack-name {stack('cert-dns')}"),
+        ("REVIEW_IN_PROGRESS", f"{CLI} cloudformation delete-stack --stack-name {stack('cert-dns')}   (a create cannot be cancelled)"),
     ],
 )
 def test_a_wait_that_stops_names_what_is_still_in_progress_and_how_to_follow_or_stop_it(status, stop):

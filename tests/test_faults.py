@@ -560,7 +560,13 @@ def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_sta
     assert f"it is stopped (Ctrl-Z or a debugger): `kill -CONT {first}` resumes it" in paused.stdout, paused
     os.kill(first, signal.SIGCONT)
     monkeypatch.undo()  # continued, it may take more than 0.3 s to answer on a busy machine
+    for proxy in ("HTTP_PROXY", "http_proxy"):  # asked straight, never through a proxy the shell names (here one that refuses)
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
+    import urllib.request
+
+    monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen's opener reads the proxies when made, as in a new process
     resumed = sandbox_cli("status", state_dir=state.state_dir)
+    monkeypatch.undo()
     assert (resumed.returncode, resumed.stdout) == (0, f"sandbox running at {state.endpoint} (PID {first})\n"), resumed
     state.pid_file.write_text("garbage")
     assert state.running() and state.pid == first

@@ -267,6 +267,45 @@ def test_deleting_a_change_set_that_is_gone_is_change_set_not_found_as_in_aws(aw
     assert made["ChangeSetName"] in error["Error"]["Message"]
 
 
+def test_a_failed_update_puts_back_what_it_removed_and_removes_what_it_added(aws):
+    """moto deletes the resources an update removes before the others change: a rollback must create
+    them again (AWS deletes them only after a successful update), and delete what the update added."""
+
+    def template(removed: bool) -> str:
+        resources = {
+            "Group": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "rollback", "VpcId": VALUES["VpcId"]}},
+            "Ingress": {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "Properties": {
+                    "GroupId": {"Ref": "Target"},
+                    "IpProtocol": "tcp",
+                    "FromPort": 80,
+                    "ToPort": 80,
+                    "SourceSecurityGroupId": {"Ref": "Group"},
+                },
+            },
+            "Logs": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {"LogGroupName": "/rollback/removed" if not removed else "/rollback/added"},
+            },
+        }
+        if removed:
+            resources["Added"] = resources.pop("Logs")
+        return json.dumps({"Parameters": {"Target": {"Type": "String"}}, "Resources": resources})
+
+    deploy(aws, "rollback", template(False), {"Target": VALUES["BackendSecurityGroupId"]})
+    failing = change_set(aws, "rollback", template(True), {"Target": "sg-0123456789abcdef0"})  # no such group: the update fails
+    aws.cloudformation.execute_change_set(StackName="rollback", ChangeSetName=failing["ChangeSetName"])
+    (stack,) = aws.cloudformation.describe_stacks(StackName="rollback")["Stacks"]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack.get("StackStatusReason")
+    assert [g["logGroupName"] for g in aws.logs.describe_log_groups(logGroupNamePrefix="/rollback/")["logGroups"]] == ["/rollback/removed"]
+    resources = {
+        r["LogicalResourceId"]: r.get("PhysicalResourceId")
+        for r in aws.cloudformation.describe_stack_resources(StackName="rollback")["StackResources"]
+    }
+    assert resources["Logs"] == "/rollback/removed" and "Added" not in resources
+
+
 def test_an_updated_stack_says_when_it_was_last_updated(aws):
     deploy(aws, "ssm", ssm_template("one"), {"Tag": "one"})
     (created,) = aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"]

@@ -170,10 +170,14 @@ class Commands:
                 deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
         deployer.confirm(f"destroy {', '.join(existing)}? [y/N] ", "nothing destroyed")
         # A layer outside enabled_layers is destroyed if deployed, and otherwise not mentioned (as in status).
-        for name in names:
-            if self.named(name) or templates.stack_name(env, name) in existing:
-                deployer.destroy(name)
-        purge.say_purge(deployer, deployer.retained_layers, bool(self.args.stack))
+        finished = False
+        try:
+            for name in names:
+                if self.named(name) or templates.stack_name(env, name) in existing:
+                    deployer.destroy(name)
+            finished = True
+        finally:  # stopped half way too (a failure, Ctrl-C): what the deleted stacks left is still said
+            purge.say_purge(deployer, deployer.retained_layers, each=bool(self.args.stack) or not finished)
         return 0
 
     def purge(self) -> int:

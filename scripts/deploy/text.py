@@ -206,13 +206,14 @@ def how_to_stop(stack, status, cli) -> str:
     """What stops the operation a stack is in: an update is cancelled (CancelUpdateStack takes only a
     stack in UPDATE_IN_PROGRESS), a create deleted, a delete not at all (no API cancels one).
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CancelUpdateStack.html"""
-    if status == "UPDATE_IN_PROGRESS":
-        return f"{cli} cloudformation cancel-update-stack --stack-name {stack}"
-    if status == "CREATE_IN_PROGRESS":
-        return f"{cli} cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)"
     if status.startswith("DELETE"):
         return "nothing: a delete cannot be stopped; it ends DELETE_COMPLETE, or DELETE_FAILED naming what it could not delete"
-    return f"nothing: {status} (a rollback or a clean-up) cannot be stopped; it ends by itself"
+    if status.endswith("_IN_PROGRESS") and status not in ("UPDATE_IN_PROGRESS", "CREATE_IN_PROGRESS", "REVIEW_IN_PROGRESS"):
+        return f"nothing: {status} (a rollback or a clean-up) cannot be stopped; it ends by itself"
+    # Else the operation itself, or a status read before it showed (a stale final one, or none yet).
+    if status.startswith("UPDATE"):
+        return f"{cli} cloudformation cancel-update-stack --stack-name {stack}"
+    return f"{cli} cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)"
 
 
 def interrupted(stack, env, status, cli) -> list[str]:
