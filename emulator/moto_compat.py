@@ -99,6 +99,10 @@ _execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
 
 def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
     change_set = self.describe_change_set(change_set_name)
+    if change_set.execution_status != "AVAILABLE":  # Gap: moto ran a change set again, a failed one too
+        raise _InvalidChangeSetStatus(
+            f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current execution status of [{change_set.execution_status}]"
+        )
     stack = self.stacks[change_set.stack_id]
     before = (copy.deepcopy(stack.resource_map._template), dict(stack.resource_map.input_parameters))
     try:
@@ -108,7 +112,7 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
         if change_set.change_set_type == "CREATE":
             _roll_back_create(stack, change_set, error)
         else:
-            _roll_back_update(stack, change_set, error, *before)
+            _roll_back_update(self, stack, change_set, error, *before)
         return
     # Gap: executed change sets stay listed, and a new one of the same name (made within the same
     # second) is then shadowed: DeleteChangeSet by name deletes the old one. AWS keeps a stack's
@@ -189,7 +193,7 @@ def _roll_back_create(stack, change_set, error):
 # template and parameters say and ends UPDATE_ROLLBACK_COMPLETE (UPDATE_ROLLBACK_FAILED when it cannot).
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-failure-options.html
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-monitor-stack.html
-def _roll_back_update(stack, change_set, error, template, parameters):
+def _roll_back_update(backend, stack, change_set, error, template, parameters):
     failed, failed_type = getattr(error, "compat_failed", (stack.name, "AWS::CloudFormation::Stack"))
     _resource_event(stack, failed, failed_type, "UPDATE_FAILED", reason=f'Resource handler returned message: "{_message(error)}"')
     reason = f"The following resource(s) failed to update: [{failed}]."
@@ -212,11 +216,18 @@ def _roll_back_update(stack, change_set, error, template, parameters):
     stack.output_map = stack._create_output_map()
     stack._add_stack_event(stack.status)
     change_set.execution_status = "EXECUTE_FAILED"
+    stack.last_updated_time = utcnow()  # updated, if back: make execute's guard sees the attempt
+    for other in [i for i, c in backend.change_sets.items() if c.stack_id == stack.stack_id and c is not change_set]:
+        del backend.change_sets[other]  # executing one ends the stack's others, as on success
 
 
 # Gap: DeleteChangeSet of a change set that is gone (a deploy deleted it meanwhile) was a 500, an
 # UnboundLocalError in moto. AWS answers ChangeSetNotFound (404), as DescribeChangeSet does.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
+class _InvalidChangeSetStatus(cfn_exceptions.CloudFormationError):
+    code = "InvalidChangeSetStatusException"  # sent as InvalidChangeSetStatus
+
+
 class _ChangeSetNotFound(cfn_exceptions.CloudFormationError):
     code = "ChangeSetNotFoundException"  # the model's shape: sent as ChangeSetNotFound, 404
 

@@ -304,6 +304,12 @@ def test_a_failed_update_puts_back_what_it_removed_and_removes_what_it_added(aws
         for r in aws.cloudformation.describe_stack_resources(StackName="rollback")["StackResources"]
     }
     assert resources["Logs"] == "/rollback/removed" and "Added" not in resources
+    # The failed change set cannot run again (moto alone ran it again), and the attempt counts as an update.
+    with pytest.raises(ClientError) as again:
+        aws.cloudformation.execute_change_set(StackName="rollback", ChangeSetName=failing["ChangeSetName"])
+    assert again.value.response["Error"]["Code"] == "InvalidChangeSetStatus"
+    assert "EXECUTE_FAILED" in again.value.response["Error"]["Message"]
+    assert stack["LastUpdatedTime"] > stack["CreationTime"]
 
 
 def test_an_updated_stack_says_when_it_was_last_updated(aws):
