@@ -235,13 +235,30 @@ class _ChangeSetNotFound(cfn_exceptions.CloudFormationError):
 _delete_change_set = cfn_models.CloudFormationBackend.delete_change_set
 
 
-def _delete_change_set_or_not_found(self, change_set_name):
-    if change_set_name not in self.change_sets and all(c.change_set_name != change_set_name for c in self.change_sets.values()):
-        raise _ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
-    _delete_change_set(self, change_set_name)
+def _delete_change_set_or_not_found(self, change_set_name, stack_name=None):
+    """By ARN, or by name within the stack StackName names (moto took the first of that name, any stack's)."""
+    if change_set_name in self.change_sets:
+        _delete_change_set(self, change_set_name)
+        return
+    for arn, change_set in self.change_sets.items():
+        stack = self.stacks.get(change_set.stack_id)
+        if change_set.change_set_name == change_set_name and (
+            stack_name is None or stack_name in (change_set.stack_id, getattr(stack, "name", None))
+        ):
+            del self.change_sets[arn]
+            return
+    raise _ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
 
 
 cfn_models.CloudFormationBackend.delete_change_set = _delete_change_set_or_not_found
+
+
+def _delete_change_set_of_the_stack(self):
+    self.cloudformation_backend.delete_change_set(self._get_param("ChangeSetName"), self._get_param("StackName"))
+    return responses.EmptyResult()
+
+
+responses.CloudFormationResponse.delete_change_set = _delete_change_set_of_the_stack
 
 
 # Gap: an unchanged redeploy answers CreateChangeSet with 400 "No updates are to be performed."

@@ -265,6 +265,18 @@ def test_deleting_a_change_set_that_is_gone_is_change_set_not_found_as_in_aws(aw
     error = gone.value.response
     assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("ChangeSetNotFound", 404)
     assert made["ChangeSetName"] in error["Error"]["Message"]
+    # By name, the change set of the stack StackName names, not another stack's of the same name (moto took the first).
+    for stack in ("first", "second"):
+        aws.cloudformation.create_change_set(
+            StackName=stack,
+            ChangeSetName="same",
+            ChangeSetType="CREATE",
+            TemplateBody=ssm_template(stack),
+            Parameters=[{"ParameterKey": "Tag", "ParameterValue": stack}],
+        )
+    aws.cloudformation.delete_change_set(StackName="second", ChangeSetName="same")
+    left = aws.cloudformation.list_change_sets(StackName="first")["Summaries"]  # moto lists every stack's here: what is left
+    assert [(s["StackName"], s["ChangeSetName"]) for s in left if s["ChangeSetName"] == "same"] == [("first", "same")]
 
 
 def test_a_failed_update_puts_back_what_it_removed_and_removes_what_it_added(aws):
