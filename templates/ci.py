@@ -136,7 +136,7 @@ def github_subjects(p):
     subjects = []
     for repository, condition in (("GitHubRepository", "HasGitHubSubject"), ("GitHubCallerRepository", "CallerSubject")):
         for slot in range(MAX_SUBJECTS):
-            subject = Sub(f"repo:${{{repository}}}:${{Subject}}", Subject=Select(slot, padded))
+            subject = Sub(inputs.GITHUB_SUB.format(repository=f"${{{repository}}}", subject="${Subject}"), Subject=Select(slot, padded))
             # The first item of a CommaDelimitedList always exists.
             always = slot == 0 and repository == "GitHubRepository"
             subjects.append(subject if always else If(f"{condition}{slot}", subject, Ref(AWS_NO_VALUE)))

@@ -35,6 +35,14 @@ OIDC_PROVIDER_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\.actions
 DEPLOYMENT_STRATEGIES = ("ROLLING", "BLUE_GREEN", "CANARY", "LINEAR")
 TRAFFIC_SHIFTING = DEPLOYMENT_STRATEGIES[1:]
 GITHUB_MAX_SUBJECTS = 5  # trust-policy slots of the ci layer's deploy role
+GITHUB_SUB = "repo:{repository}:{subject}"  # the token's sub claim the deploy role trusts (templates/ci.py github_subjects)
+# The deploy role's trust policy must fit IAM's quota for a role trust policy, 2,048 characters unless
+# AWS raised it (up to 4,096) on request; white space is not counted.
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+TRUST_POLICY_MAX_CHARACTERS = 2048
+# Its characters besides the list of sub claims, with the longest provider ARN (tests/test_ci_layer.py
+# measures them on the template).
+TRUST_POLICY_OTHER_CHARACTERS = 400
 # Load balancer TLS policies that AWS recommends (TLS 1.2 minimum, forward secrecy only).
 RECOMMENDED_TLS_POLICIES = [
     "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",

@@ -8,6 +8,7 @@ import copy
 import difflib
 import functools
 import ipaddress
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,17 @@ import yaml
 from templates import CHANGE_SET_WAIT_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order, relative
 from templates.common import CI_DEPLOY_JOB_MINUTES, CI_JOB_STEPS_MINUTES
 from templates.errors import ToolError
-from templates.inputs import FARGATE_MEMORY_BY_CPU, HTTP_PATH, INPUTS, TRAFFIC_SHIFTING, Input
+from templates.inputs import (
+    FARGATE_MEMORY_BY_CPU,
+    GITHUB_MAX_SUBJECTS,
+    GITHUB_SUB,
+    HTTP_PATH,
+    INPUTS,
+    TRAFFIC_SHIFTING,
+    TRUST_POLICY_MAX_CHARACTERS,
+    TRUST_POLICY_OTHER_CHARACTERS,
+    Input,
+)
 
 TOP_LEVEL_KEYS = ("region", "tags", "enabled_layers", "smoke_checks", "shared_inputs", "parameters")
 # Inputs that keep environments apart: two environments with the same backend security group let
@@ -299,11 +310,26 @@ def load(path: Path) -> Environment:
         raise ParamsError(problems)
 
     merged = {name: spec.default for name, spec in INPUTS.items()} | values
-    problems = [f"{where}: {line}" for line in cross_checks(merged)]
+    problems = [f"{where}: {line}" for line in cross_checks(merged) + (trust_policy_checks(merged) if "ci" in enabled else [])]
     if problems:
         raise ParamsError(problems)
     as_strings = {name: to_cfn_string(INPUTS[name], value) for name, value in merged.items()}
     return Environment(env, path, region, dict(tags), tuple(enabled), tuple(smoke), as_strings, frozenset(values), dict(shared))
+
+
+def trust_policy_checks(v: dict) -> list[str]:
+    """The ci layer's deploy role trusts a sub claim per subject and repository: they must fit IAM's quota."""
+    repositories = [v["GitHubRepository"], *([v["GitHubCallerRepository"]] if v["GitHubCallerRepository"] else [])]
+    subjects = as_list(v["GitHubSubjects"])[:GITHUB_MAX_SUBJECTS]
+    claims = [GITHUB_SUB.format(repository=repository, subject=subject) for repository in repositories for subject in subjects]
+    size = TRUST_POLICY_OTHER_CHARACTERS + len(json.dumps(claims, separators=(",", ":")))
+    if size <= TRUST_POLICY_MAX_CHARACTERS:
+        return []
+    return [
+        f"parameters.GitHubSubjects: the deploy role's trust policy would take about {size} characters, {len(claims)} sub claims "
+        f"({len(subjects)} subjects for {' and '.join(repositories)}); allowed: at most {TRUST_POLICY_MAX_CHARACTERS}, IAM's quota "
+        "for a role trust policy: fewer or shorter subjects"
+    ]
 
 
 def did_you_mean(word, choices) -> str:

@@ -81,6 +81,36 @@ def trust_subjects(template, subjects, repository=REPO, caller=""):
     return resolve(statement["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"], params, template["Conditions"])
 
 
+def test_the_trust_policy_besides_its_sub_claims_fits_what_params_allow_for_it(template):
+    """params.py refuses subjects whose sub claims would take the deploy role's trust policy past IAM's
+    quota, counting TRUST_POLICY_OTHER_CHARACTERS for the rest: measured here, with the longest
+    provider ARN (another partition's) and the claims taken out."""
+    document = template["Resources"]["DeployRole"]["Properties"]["AssumeRolePolicyDocument"]
+    provider = "arn:aws-iso-b:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    params = {
+        "GitHubRepository": REPO,
+        "GitHubCallerRepository": "",
+        "GitHubSubjects": ["environment:prod"],
+        "ExistingOidcProviderArn": provider,
+    }
+    conditions = template["Conditions"] | {"CreateOidcProvider": False}
+
+    def evaluated(node):  # the document: plain mappings and lists, with intrinsic functions inside
+        if isinstance(node, list):
+            return [item for item in map(evaluated, node) if item is not NOVALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1 and (next(iter(node)) in ("Ref", "Condition") or next(iter(node)).startswith("Fn::")):
+            return resolve(node, params, conditions)
+        return {key: evaluated(value) for key, value in node.items()}
+
+    resolved = evaluated(document)
+    claims = resolved["Statement"][0]["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"]
+    assert claims == [inputs.GITHUB_SUB.format(repository=REPO, subject="environment:prod")]
+    rest = len(json.dumps(resolved, separators=(",", ":"))) - len(json.dumps(claims, separators=(",", ":")))
+    assert rest <= inputs.TRUST_POLICY_OTHER_CHARACTERS, rest
+
+
 def test_deploy_role_trusts_only_github_oidc_with_the_sts_audience(template):
     trust = template["Resources"]["DeployRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert len(trust) == 1

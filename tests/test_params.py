@@ -190,6 +190,17 @@ BAD = [
         f"(0 shifting traffic, {MOST_RELEASE_WAIT_MINUTES - 100} bake time, 0 pause for tests, 101 watching the rollback alarms)",
         f"allowed: waits that add up to at most {MOST_RELEASE_WAIT_MINUTES} minutes",
     ),
+    (
+        "trust policy past IAM's quota",
+        {
+            **with_parameters(
+                GitHubCallerRepository="startupwebapp/startupwebapp", GitHubSubjects=[f"environment:{n}{'e' * 200}" for n in range(5)]
+            ),
+            "enabled_layers": ["ci"],
+        },
+        "parameters.GitHubSubjects: the deploy role's trust policy would take about",
+        "allowed: at most 2048, IAM's quota for a role trust policy",
+    ),
     ("region", {**GOOD, "region": "xx-north-9"}, "region: 'xx-north-9'", "allowed: af-south-1"),
     (
         "hosted zone id",
