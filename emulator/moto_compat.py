@@ -120,6 +120,9 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-changesets-delete.html
     for other in [i for i, c in self.change_sets.items() if c.stack_id == stack.stack_id]:
         del self.change_sets[other]
+    for resource in stack.resource_map._parsed_resources.values():
+        if hasattr(resource, "compat_replaced"):
+            del resource.compat_replaced  # the update stands: what it replaced is no longer switched back to
     stack.template_dict, stack.parameters = change_set.template_dict, change_set.parameters
     # Gap: DescribeStacks had no LastUpdatedTime (make status shows it), which AWS returns once a
     # stack "has been updated at least once": https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html
@@ -205,6 +208,13 @@ def _roll_back_update(backend, stack, change_set, error, template, parameters):
         # that the rollback creates them again.
         for name in set(template["Resources"]) - set(change_set.template_dict["Resources"]):
             resource_map._parsed_resources.pop(name, None)
+    # A resource the update replaced and kept (UpdateReplacePolicy Retain) is switched back to, and its
+    # replacement deleted, as AWS does; making it again would find its name taken.
+    for name, resource in list(resource_map._parsed_resources.items()):
+        original = getattr(resource, "compat_replaced", None)
+        if original is not None:
+            resource_map._delete_resource(resource, change_set.template_dict["Resources"][name])
+            resource_map._parsed_resources[name] = original
     try:
         resource_map.update(template, parameters)
     except Exception as problem:
@@ -214,7 +224,7 @@ def _roll_back_update(backend, stack, change_set, error, template, parameters):
     stack.template_dict = template
     stack.template = json.dumps(template)
     stack.output_map = stack._create_output_map()
-    stack._add_stack_event(stack.status)
+    stack._add_stack_event(stack.status, resource_status_reason=stack.status_reason)
     change_set.execution_status = "EXECUTE_FAILED"
     stack.last_updated_time = utcnow()  # updated, if back: make execute's guard sees the attempt
     for other in [i for i, c in backend.change_sets.items() if c.stack_id == stack.stack_id and c is not change_set]:
@@ -742,6 +752,8 @@ def _parse_and_update_resource_if_changed(logical_id, resource_json, resources_m
         replacement = _parse_and_create_resource_remembering(logical_id, resource_json, resources_map, account_id, region_name)
         if resource_json.get("UpdateReplacePolicy", "Delete") == "Delete":
             resources_map._delete_resource(original, resource_json)
+        else:
+            replacement.compat_replaced = original  # kept: an update rollback switches back to it
         return replacement
     # moto returns None for types it cannot update, which would lose the resource: keep it.
     try:

@@ -300,6 +300,11 @@ def test_a_failed_update_puts_back_what_it_removed_and_removes_what_it_added(aws
                 "Type": "AWS::Logs::LogGroup",
                 "Properties": {"LogGroupName": "/rollback/removed" if not removed else "/rollback/added"},
             },
+            "Kept": {  # renamed: replaced, and the old one kept (moto alone ended UPDATE_ROLLBACK_FAILED, its name taken)
+                "Type": "AWS::Logs::LogGroup",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": {"LogGroupName": "/rollback/kept-b" if removed else "/rollback/kept-a"},
+            },
         }
         if removed:
             resources["Added"] = resources.pop("Logs")
@@ -310,12 +315,13 @@ def test_a_failed_update_puts_back_what_it_removed_and_removes_what_it_added(aws
     aws.cloudformation.execute_change_set(StackName="rollback", ChangeSetName=failing["ChangeSetName"])
     (stack,) = aws.cloudformation.describe_stacks(StackName="rollback")["Stacks"]
     assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack.get("StackStatusReason")
-    assert [g["logGroupName"] for g in aws.logs.describe_log_groups(logGroupNamePrefix="/rollback/")["logGroups"]] == ["/rollback/removed"]
+    groups = [g["logGroupName"] for g in aws.logs.describe_log_groups(logGroupNamePrefix="/rollback/")["logGroups"]]
+    assert sorted(groups) == ["/rollback/kept-a", "/rollback/removed"]  # the replacement kept-b deleted
     resources = {
         r["LogicalResourceId"]: r.get("PhysicalResourceId")
         for r in aws.cloudformation.describe_stack_resources(StackName="rollback")["StackResources"]
     }
-    assert resources["Logs"] == "/rollback/removed" and "Added" not in resources
+    assert resources["Logs"] == "/rollback/removed" and "Added" not in resources and resources["Kept"] == "/rollback/kept-a"
     # The failed change set cannot run again (moto alone ran it again), and the attempt counts as an update.
     with pytest.raises(ClientError) as again:
         aws.cloudformation.execute_change_set(StackName="rollback", ChangeSetName=failing["ChangeSetName"])
