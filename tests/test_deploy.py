@@ -956,8 +956,9 @@ def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE"):
     )
 
 
-def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
-    service_destroy_requested(aws)
+def destroyed_service(aws, resource_status="UPDATE_COMPLETE") -> str:
+    """What `make destroy STACK=service YES=1` prints when its resources are in resource_status."""
+    service_destroy_requested(aws, resource_status)
     trail = [
         event("service", stack("service"), "DELETE_IN_PROGRESS", 1, token=None),
         event("service", "LogGroup", "DELETE_SKIPPED", 2, "AWS::Logs::LogGroup", token=None),
@@ -971,11 +972,16 @@ def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
     )
     assert aws.run("destroy", "--stack", "service", "--yes") == 0, aws.err
     assert f"{stack('service')}: deleted" in aws.out
+    return aws.out
+
+
+def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
+    out = destroyed_service(aws)
     before_asking = f"{stack('service')}: deleting it leaves in the account: LogGroup (AWS::Logs::LogGroup), LogKey (AWS::KMS::Key)"
-    assert aws.out.index(before_asking) < aws.out.index(f"{stack('service')}: deleted")
-    assert "retained, still in the account: LogGroup (AWS::Logs::LogGroup) /ecs/startupwebapp" in aws.out
-    assert "retained, still in the account: LogKey (AWS::KMS::Key) 0b1c2d3e-key" in aws.out
-    assert aws.out.splitlines()[-1] == (
+    assert out.index(before_asking) < out.index(f"{stack('service')}: deleted")
+    assert "retained, still in the account: LogGroup (AWS::Logs::LogGroup) /ecs/startupwebapp" in out
+    assert "retained, still in the account: LogKey (AWS::KMS::Key) 0b1c2d3e-key" in out
+    assert out.splitlines()[-1] == (
         f"free all that the destroyed stack retained, and only that, once the data may go: make purge ENV={ENV} STACK=service "
         "(lists it and asks first)"
     )
@@ -983,16 +989,8 @@ def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
 
 def test_destroy_of_a_stack_whose_rollback_deleted_its_resources_lists_none_as_retained(aws):
     """A failed first create's rollback deleted what it made (RetainExceptOnCreate): nothing to free."""
-    service_destroy_requested(aws, resource_status="DELETE_COMPLETE")
-    aws.poll(
-        "service",
-        stack_id("service"),
-        described("service", "DELETE_COMPLETE"),
-        event("service", stack("service"), "DELETE_COMPLETE", 9, token=None),
-    )
-    assert aws.run("destroy", "--stack", "service", "--yes") == 0, aws.err
-    assert f"{stack('service')}: deleted" in aws.out
-    assert "retained, still in the account" not in aws.out and "make purge" not in aws.out, aws.out
+    out = destroyed_service(aws, resource_status="DELETE_COMPLETE")
+    assert "retained, still in the account" not in out and "make purge" not in out, out
 
 
 def test_the_purge_line_names_the_environment_after_a_whole_destroy_and_each_layer_otherwise():
