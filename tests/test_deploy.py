@@ -315,7 +315,9 @@ class Aws:
         )
         self.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
 
-    def change_set(self, layer, kind, changes, expected=None, **described_kwargs):
+    def change_set(self, layer, kind, changes, expected=None, waiting=(), left=False, **described_kwargs):
+        """A change set made and described; on a deployed stack, unless it is left for review, the stack's
+        change sets listed too: `waiting` those made for review before, ending when this one runs."""
         self.cf.add_response(
             "create_change_set",
             {"Id": change_set(layer)["ChangeSetId"], "StackId": stack_id(layer)},
@@ -326,6 +328,13 @@ class Aws:
             change_set(layer, changes=changes, **described_kwargs),
             {"StackName": stack(layer), "ChangeSetName": cs_name(layer)},
         )
+        if kind == "UPDATE" and not left:
+            mine = {"StackName": stack(layer), "ChangeSetName": cs_name(layer), "ExecutionStatus": "AVAILABLE", "CreationTime": NOW}
+            summaries = [mine] + [
+                {"StackName": stack(layer), "ChangeSetName": name, "ExecutionStatus": "AVAILABLE", "CreationTime": NOW - timedelta(hours=1)}
+                for name in waiting
+            ]
+            self.cf.add_response("list_change_sets", {"Summaries": summaries}, {"StackName": stack(layer)})
 
     def reviewed_change_set(self, layer):
         """A change set left by `make changeset`, read again by `make execute`, on a deployed stack."""
@@ -891,7 +900,7 @@ def test_service_update_leaves_the_running_count_alone_and_passes_the_image_tag(
     expected = create_params("service", "UPDATE", **wanted)
     assert {"ParameterKey": KEEP_RUNNING_COUNT, "ParameterValue": "true"} in expected["Parameters"]
     parameters = configuration(ENV, "service")["Parameters"] | wired("service") | deploy_time("service") | wanted
-    aws.change_set("service", "UPDATE", service_changes, expected, parameters=parameters)
+    aws.change_set("service", "UPDATE", service_changes, expected, left=True, parameters=parameters)
     assert aws.run("changeset", "--stack", "service", "--image-tag", "v1.4.2") == 0, aws.err
     assert "parameter ImageTag: latest -> v1.4.2" in aws.out
 
@@ -1221,11 +1230,27 @@ def test_a_change_set_older_than_the_stacks_last_update_is_refused(aws):
 def test_parameter_only_change_still_shows(aws):
     before = configuration(ENV, "cert-dns")["Parameters"] | {"ExistingHostedZoneId": "Z0000000000OLDZONE"}
     aws.deployed("cert-dns", parameters=before)
-    aws.change_set("cert-dns", "UPDATE", [])
+    aws.change_set("cert-dns", "UPDATE", [], left=True)
     assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
     wanted = configuration(ENV, "cert-dns")["Parameters"]["ExistingHostedZoneId"]
     assert f"parameter ExistingHostedZoneId: Z0000000000OLDZONE -> {wanted}" in aws.out
     assert "(no resource changes: parameter values or tags only)" in aws.out
+
+
+def test_a_deploy_names_the_change_sets_left_for_review_that_running_its_own_ends(aws):
+    """CloudFormation deletes a stack's other change sets when one runs: a change set made by make
+    changeset and not yet executed is named before the deploy asks, or runs with YES=1."""
+    layer = "cert-dns"
+    aws.deployed(layer)
+    reviewed = f"{stack(layer)}-20251125110000-abc1234"
+    aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone")], waiting=[reviewed])
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})  # declined: discarded
+    assert aws.run("deploy", "--stack", layer) == 1  # no answer off a terminal: nothing runs
+    note = (
+        f"  note: running this change set ends the other change sets of {stack(layer)}, made for review: {reviewed} (made 2025-11-25 11:00"
+    )
+    assert note in aws.out, aws.out
+    assert "no terminal to ask on and no YES=1" in aws.err  # said before the question, which here is refused
 
 
 def test_a_stale_final_status_read_right_after_execute_does_not_end_the_wait(aws):

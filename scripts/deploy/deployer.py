@@ -819,10 +819,28 @@ class Deployer:
             return
         with self.discarded_if_stopped(layer, change_set, exists):  # make changeset keeps it once shown
             self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour, layer.conditions))
+            if exists and not leave:
+                self.say_waiting_change_sets(layer, change_set)
         if leave:
             self.say(*text.left_for_review(change_set, layer))
             return
         self.execute(layer, change_set, exists, allow_replace)
+
+    def say_waiting_change_sets(self, layer, change_set):
+        """Before asking: running this change set ends every other one of the stack ("CloudFormation
+        deletes all other change sets associated with the stack"), a change set left for review too.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
+        waiting = [
+            summary
+            for page in self.cf.get_paginator("list_change_sets").paginate(StackName=layer.stack)
+            for summary in page.get("Summaries", [])
+            if summary.get("StackName") == layer.stack  # the sandbox lists every stack's
+            and summary["ChangeSetName"] != change_set["ChangeSetName"]
+            and summary.get("ExecutionStatus") == "AVAILABLE"
+        ]
+        if waiting:
+            names = ", ".join(f"{s['ChangeSetName']} (made {s['CreationTime']:%Y-%m-%d %H:%M %Z})" for s in waiting)
+            self.say(f"  note: running this change set ends the other change sets of {layer.stack}, made for review: {names}")
 
     def check_hosted_zone(self, layer, exists):
         """The certificate is validated in an existing zone, and only once the domain is delegated to
