@@ -99,7 +99,11 @@ _execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
 
 def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
     change_set = self.describe_change_set(change_set_name)
-    if change_set.execution_status != "AVAILABLE":  # Gap: moto ran a change set again, a failed one too
+    # Gap: moto ran a change set again, a failed one too. AWS: "If an update fails, you must create a
+    # new change set"; ExecuteChangeSet answers InvalidChangeSetStatus for one that "can't be used".
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-changesets-execute.html
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html
+    if change_set.execution_status != "AVAILABLE":
         raise _InvalidChangeSetStatus(
             f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current execution status of [{change_set.execution_status}]"
         )
@@ -114,12 +118,7 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
         else:
             _roll_back_update(self, stack, change_set, error, *before)
         return
-    # Gap: executed change sets stay listed, and a new one of the same name (made within the same
-    # second) is then shadowed: DeleteChangeSet by name deletes the old one. AWS keeps a stack's
-    # change sets only until the stack is updated.
-    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-changesets-delete.html
-    for other in [i for i, c in self.change_sets.items() if c.stack_id == stack.stack_id]:
-        del self.change_sets[other]
+    _end_change_sets(self, stack)
     for resource in stack.resource_map._parsed_resources.values():
         if hasattr(resource, "compat_replaced"):
             del resource.compat_replaced  # the update stands: what it replaced is no longer switched back to
@@ -196,6 +195,15 @@ def _roll_back_create(stack, change_set, error):
 # template and parameters say and ends UPDATE_ROLLBACK_COMPLETE (UPDATE_ROLLBACK_FAILED when it cannot).
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-failure-options.html
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-monitor-stack.html
+def _end_change_sets(backend, stack, kept=None):
+    """Gap: executed change sets stayed listed, and a new one of the same name (made within the same
+    second) was then shadowed. When one runs, "CloudFormation deletes all other change sets associated
+    with the stack". The sandbox keeps the failed one, EXECUTE_FAILED (`kept`), which cannot run again.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
+    for name in [name for name, c in backend.change_sets.items() if c.stack_id == stack.stack_id and c is not kept]:
+        del backend.change_sets[name]
+
+
 def _roll_back_update(backend, stack, change_set, error, template, parameters):
     failed, failed_type = getattr(error, "compat_failed", (stack.name, "AWS::CloudFormation::Stack"))
     _resource_event(stack, failed, failed_type, "UPDATE_FAILED", reason=f'Resource handler returned message: "{_message(error)}"')
@@ -221,23 +229,20 @@ def _roll_back_update(backend, stack, change_set, error, template, parameters):
         stack.status, stack.status_reason = "UPDATE_ROLLBACK_FAILED", _message(problem)
     else:
         stack.status, stack.status_reason = "UPDATE_ROLLBACK_COMPLETE", reason
-    stack.template_dict = template
-    stack.template = json.dumps(template)
-    stack.output_map = stack._create_output_map()
+    stack.output_map = stack._create_output_map()  # the template and parameters stayed the previous ones
     stack._add_stack_event(stack.status, resource_status_reason=stack.status_reason)
     change_set.execution_status = "EXECUTE_FAILED"
     stack.last_updated_time = utcnow()  # updated, if back: make execute's guard sees the attempt
-    for other in [i for i, c in backend.change_sets.items() if c.stack_id == stack.stack_id and c is not change_set]:
-        del backend.change_sets[other]  # executing one ends the stack's others, as on success
+    _end_change_sets(backend, stack, kept=change_set)
+
+
+class _InvalidChangeSetStatus(cfn_exceptions.CloudFormationError):
+    code = "InvalidChangeSetStatusException"  # sent as InvalidChangeSetStatus
 
 
 # Gap: DeleteChangeSet of a change set that is gone (a deploy deleted it meanwhile) was a 500, an
 # UnboundLocalError in moto. AWS answers ChangeSetNotFound (404), as DescribeChangeSet does.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
-class _InvalidChangeSetStatus(cfn_exceptions.CloudFormationError):
-    code = "InvalidChangeSetStatusException"  # sent as InvalidChangeSetStatus
-
-
 class _ChangeSetNotFound(cfn_exceptions.CloudFormationError):
     code = "ChangeSetNotFoundException"  # the model's shape: sent as ChangeSetNotFound, 404
 
