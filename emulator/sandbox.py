@@ -37,7 +37,7 @@ STATE_DIR = ROOT / ".sandbox"
 PARAMS_FILE = ROOT / "params" / f"{params.SANDBOX_ENV}.yaml"
 HOST = "127.0.0.1"  # loopback only: nothing listens beyond this machine
 ENDPOINT = re.compile(r"http://127\.0\.0\.1:([0-9]{1,5})")
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+CREDENTIALS = {name.lower(): value for name, value in params.SANDBOX_KEYS.items()}  # as boto3.client takes them
 RANDOM_SEED = 5014  # seeds moto's id generator, so the seed creates the same ids on every run
 START_TIMEOUT_SECONDS = 30
 # Requests to the server go straight to it: never through an HTTP_PROXY the shell sets, whose answer
@@ -227,8 +227,7 @@ class Sandbox:
     def environment(self) -> dict:
         """The variables that point boto3, the deployer and the AWS CLI at this sandbox."""
         endpoint = self.running_endpoint()
-        keys = {"AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"]}
-        return {"AWS_ENDPOINT_URL": endpoint, **keys, "AWS_DEFAULT_REGION": environment().region}
+        return {"AWS_ENDPOINT_URL": endpoint, **params.SANDBOX_KEYS, "AWS_DEFAULT_REGION": environment().region}
 
     def seed(self) -> dict:
         """Empty the emulator, then create the Phase 5.14 resources; fail unless they are the ids

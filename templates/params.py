@@ -38,6 +38,9 @@ ISOLATING_INPUTS = ("BackendSecurityGroupId", "DatabaseSecretArn")
 ENV_NAME = re.compile(r"[a-z][a-z0-9]{1,15}")
 # The environment that lives in the local emulator (emulator/sandbox.py), never in an AWS account.
 SANDBOX_ENV = "sandbox"
+# The sandbox's credentials, as environment variables: fixed and fake (moto takes any). emulator/sandbox.py
+# points clients at the sandbox with them; the deployer names them in the commands it prints for it.
+SANDBOX_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
 # CloudFormation stack tags: at most 50, values up to 256 characters of letters, digits, spaces and _.:/=+-@
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html

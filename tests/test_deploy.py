@@ -1160,7 +1160,7 @@ def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws):
 
 
 def test_a_printed_command_names_the_runs_region_and_the_endpoint_it_was_pointed_at(monkeypatch):
-    from emulator.sandbox import CREDENTIALS
+    from templates.params import SANDBOX_KEYS  # what the sandbox sets (emulator/sandbox.py environment)
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALLOOKINGKEY01")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-sandbox-secret")
@@ -1170,15 +1170,10 @@ def test_a_printed_command_names_the_runs_region_and_the_endpoint_it_was_pointed
     assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1 --endpoint-url 'http://[::1]:4566'"
     # The sandbox's fixed fake keys are named, so that the command works pasted outside make's shell;
     # other keys never are.
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
-    }.items():
+    for name, value in SANDBOX_KEYS.items():
         monkeypatch.setenv(name, value)
-    assert deploy.aws.cli("eu-west-1") == (
-        f"AWS_ACCESS_KEY_ID={CREDENTIALS['aws_access_key_id']} AWS_SECRET_ACCESS_KEY={CREDENTIALS['aws_secret_access_key']} "
-        "aws --region eu-west-1 --endpoint-url 'http://[::1]:4566'"
-    )
+    keys = " ".join(f"{name}={value}" for name, value in SANDBOX_KEYS.items())
+    assert deploy.aws.cli("eu-west-1") == f"{keys} aws --region eu-west-1 --endpoint-url 'http://[::1]:4566'"
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1"
 

@@ -80,7 +80,7 @@ def test_create_destroy_purge_create_again(sandbox, run):
     service, waf, alb, cert = kept["service"], kept["waf"], kept["alb"], kept["cert-dns"]
     # destroy says, for each retained resource, the command that frees it, and that purge frees them all
     assert f"retained, still in the account: LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}" in out
-    keys = " ".join(f"{name}={value}" for name, value in sandbox.environment().items() if name.endswith(("KEY_ID", "ACCESS_KEY")))
+    keys = " ".join(f"{name}={value}" for name, value in params.SANDBOX_KEYS.items())
     cli = f"{keys} aws --region {SANDBOX.region} --endpoint-url {sandbox.endpoint}"  # copied, it reaches the sandbox, not AWS
     assert f"free it: {cli} logs delete-log-group --log-group-name {SERVICE_LOGS}   #" in out
     assert f"free it: {cli} kms schedule-key-deletion --key-id {service['LogKey']} --pending-window-in-days 7   #" in out

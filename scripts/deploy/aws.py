@@ -27,7 +27,7 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
-from templates.params import SANDBOX_ENV
+from templates.params import SANDBOX_ENV, SANDBOX_KEYS
 
 # What a call to AWS may raise, besides Ctrl-C: no answer (botocore's own errors) or one botocore
 # cannot read (ResponseParserError derives from neither), or an answer with an error (ClientError).
@@ -109,10 +109,6 @@ def boto_clients(region, err, config):
         return made[service]
 
     return client
-
-
-# The sandbox's credentials (emulator/sandbox.py CREDENTIALS): fixed and fake, moto takes any.
-SANDBOX_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 def cli(region: str) -> str:
