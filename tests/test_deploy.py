@@ -1248,6 +1248,17 @@ def test_a_deploy_names_the_change_sets_left_for_review_that_running_its_own_end
     assert "no terminal to ask on and no YES=1" in aws.err  # said before the question, which here is refused
 
 
+def test_change_sets_that_cannot_be_listed_are_a_note_not_a_failure(aws):
+    layer = "cert-dns"
+    aws.deployed(layer)
+    aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone")], left=True)
+    aws.cf.add_client_error("list_change_sets", "AccessDenied", "not allowed", 403, expected_params={"StackName": stack(layer)})
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})  # declined: discarded
+    assert aws.run("deploy", "--stack", layer) == 1  # no terminal to ask on: refused as ever, after the note
+    assert f"  note: the other change sets of {stack(layer)} could not be listed (AccessDenied); any ends when this one runs" in aws.out
+    assert "no terminal to ask on" in aws.err
+
+
 def test_a_stale_final_status_read_right_after_execute_does_not_end_the_wait(aws):
     layer = "cert-dns"
     aws.deployed(layer)

@@ -830,10 +830,16 @@ class Deployer:
         """Before asking: running this change set ends every other one of the stack ("CloudFormation
         deletes all other change sets associated with the stack"), a change set left for review too.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
+        try:
+            summaries = [s for page in self.cf.get_paginator("list_change_sets").paginate(StackName=layer.stack) for s in page["Summaries"]]
+        except ClientError as error:  # only a note: the deploy goes on
+            self.say(
+                f"  note: the other change sets of {layer.stack} could not be listed ({error.response['Error'].get('Code')}); any ends when this one runs"
+            )
+            return
         waiting = [
             summary
-            for page in self.cf.get_paginator("list_change_sets").paginate(StackName=layer.stack)
-            for summary in page.get("Summaries", [])
+            for summary in summaries
             if summary.get("StackName") == layer.stack  # the sandbox lists every stack's
             and summary["ChangeSetName"] != change_set["ChangeSetName"]
             and summary.get("ExecutionStatus") == "AVAILABLE"
