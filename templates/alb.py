@@ -325,7 +325,7 @@ def create_target_group(t, p, title, name):
             HealthCheckProtocol="HTTP",
             HealthCheckPath=p["HealthCheckPath"].ref(),
             HealthCheckIntervalSeconds=p["HealthCheckIntervalSeconds"].ref(),
-            HealthCheckTimeoutSeconds=5,
+            HealthCheckTimeoutSeconds=inputs.HEALTH_CHECK_TIMEOUT_SECONDS,
             HealthyThresholdCount=p["HealthyThresholdCount"].ref(),
             UnhealthyThresholdCount=3,
             Matcher=Matcher(HttpCode="200"),

@@ -172,7 +172,13 @@ def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], outp
                 return problems
         move_in(staging, changed, output_dir)
         for path in stale:
-            path.unlink()
+            try:
+                path.unlink()
+            except OSError as error:
+                raise ToolError(
+                    f"cannot remove {relative(path)}: {error.strerror}; the new files are written, and output/ still holds this one "
+                    "that generation no longer produces: remove it, or run make templates again"
+                ) from None
         return []
     except OSError as error:
         raise ToolError(f"cannot write {output_dir}/: {error.strerror} ({error.filename})") from None

@@ -34,10 +34,12 @@ OIDC_PROVIDER_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\.actions
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-blue-green.html
 DEPLOYMENT_STRATEGIES = ("ROLLING", "BLUE_GREEN", "CANARY", "LINEAR")
 TRAFFIC_SHIFTING = DEPLOYMENT_STRATEGIES[1:]
+HEALTH_CHECK_TIMEOUT_SECONDS = 5  # the target groups' (templates/alb.py)
 GITHUB_MAX_SUBJECTS = 5  # trust-policy slots of the ci layer's deploy role
 GITHUB_SUB = "repo:{repository}:{subject}"  # the token's sub claim the deploy role trusts (templates/ci.py github_subjects)
 # The deploy role's trust policy must fit IAM's quota for a role trust policy, 2,048 characters unless
-# AWS raised it (up to 4,096) on request; white space is not counted.
+# AWS raised it (up to 4,096) on request. The page does not say how that length is counted; counted
+# here as compact JSON, without the white space IAM leaves out of its other policy sizes.
 # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
 TRUST_POLICY_MAX_CHARACTERS = 2048
 # Its characters besides the list of sub claims, with the longest provider ARN (tests/test_ci_layer.py
@@ -191,13 +193,21 @@ INPUTS = {
             pattern=HTTP_PATH,
             hint="a URL path starting with /",
         ),
-        # Above the target group's 5 s health-check timeout (templates/alb.py): ELB refuses an interval
-        # that is not ("Health check interval must be greater than the timeout"), whatever its 5-300 range says.
+        # Above the target group's health-check timeout: ELB answers "ValidationError: Health check interval
+        # must be greater than the timeout." to an interval that is not, whatever its 5-300 range says (the
+        # AWS CDK checks it since aws/aws-cdk#29075).
         # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
-        Input("HealthCheckIntervalSeconds", "Number", 30, "Seconds between health checks.", min_value=6, max_value=300),
-        # A response must start within it: a request gunicorn still works on when it elapses gets 504
-        # from the load balancer (templates/params.py keeps GunicornTimeoutSeconds below it).
-        # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-load-balancer-attributes.html
+        Input(
+            "HealthCheckIntervalSeconds",
+            "Number",
+            30,
+            "Seconds between health checks.",
+            min_value=HEALTH_CHECK_TIMEOUT_SECONDS + 1,
+            max_value=300,
+        ),
+        # A response must start within it: "the target did not respond before the idle timeout period
+        # elapsed" is an HTTP 504 from the load balancer (templates/params.py keeps GunicornTimeoutSeconds below it).
+        # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-troubleshooting.html
         Input(
             "IdleTimeoutSeconds",
             "Number",

@@ -20,7 +20,6 @@ from templates.common import CI_DEPLOY_JOB_MINUTES, CI_JOB_STEPS_MINUTES
 from templates.errors import ToolError
 from templates.inputs import (
     FARGATE_MEMORY_BY_CPU,
-    GITHUB_MAX_SUBJECTS,
     GITHUB_SUB,
     HTTP_PATH,
     INPUTS,
@@ -323,7 +322,7 @@ def load(path: Path) -> Environment:
 def trust_policy_checks(v: dict) -> list[str]:
     """The ci layer's deploy role trusts a sub claim per subject and repository: they must fit IAM's quota."""
     repositories = [v["GitHubRepository"], *([v["GitHubCallerRepository"]] if v["GitHubCallerRepository"] else [])]
-    subjects = as_list(v["GitHubSubjects"])[:GITHUB_MAX_SUBJECTS]
+    subjects = as_list(v["GitHubSubjects"])  # at most GITHUB_MAX_SUBJECTS, as the input's items= allowed
     claims = [GITHUB_SUB.format(repository=repository, subject=subject) for repository in repositories for subject in subjects]
     size = TRUST_POLICY_OTHER_CHARACTERS + len(json.dumps(claims, separators=(",", ":")))
     if size <= TRUST_POLICY_MAX_CHARACTERS:
@@ -441,7 +440,8 @@ def traffic_shifting_problems(v: dict) -> list[str]:
             network = ipaddress.IPv4Network(v["TestListenerCidr"], strict=False)
             problems.append(f"parameters.TestListenerCidr: {v['TestListenerCidr']} has host bits set (EC2 refuses it); allowed: {network}")
     # CloudFormation watches the rollback alarms for RollbackMonitoringMinutes after the service update
-    # too, whatever the strategy (the deployer waits for it: scripts/deploy/deployer.py wait_for_stack).
+    # too (the deployer waits for it: scripts/deploy/deployer.py wait_for_stack). Checked only here:
+    # a rolling release waits for nothing else, and RollbackMonitoringMinutes' 180 at most fit alone.
     release, monitoring = release_wait_minutes(v), v["RollbackMonitoringMinutes"]
     total = release + monitoring
     if total > MOST_RELEASE_WAIT_MINUTES:
@@ -463,7 +463,8 @@ def traffic_shifting_problems(v: dict) -> list[str]:
     return problems
 
 
-# How long a release that shifts traffic may wait on purpose (shifting, bake and pause for tests).
+# How long a release that shifts traffic may wait on purpose (shifting, bake and pause for tests), and
+# CloudFormation watch the rollback alarms after it.
 # The GitHub Actions deploy job runs its own steps, the migrations (at most TASK_WAIT_MINUTES), the
 # service's change set (at most CHANGE_SET_WAIT_MINUTES) and the service update (WAIT_MINUTES
 # ["service"] plus the release's waits): all inside the job's time, so that the deployer gives up

@@ -1018,6 +1018,30 @@ def test_the_purge_line_names_the_environment_after_a_whole_destroy_and_each_lay
     ]
 
 
+@pytest.mark.parametrize(
+    ("operation", "stop"),
+    [
+        ("update", f"{CLI} cloudformation cancel-update-stack --stack-name {stack('cert-dns')}"),
+        ("delete", "nothing: a delete cannot be stopped"),
+        (None, "nothing: it is CREATE_COMPLETE, no operation runs"),
+    ],
+)
+def test_ctrl_c_before_the_stack_reads_as_this_runs_operation_names_that_operations_stop(aws, operation, stop):
+    """A stack created once and never updated still reads CREATE_COMPLETE at the first poll of an
+    update: Ctrl-C then must never advise deleting the stack, as a create's stop would."""
+    aws.deployed("cert-dns", status="CREATE_COMPLETE")  # the run's first read, before polling
+    aws.poll("cert-dns", stack_id("cert-dns"), described("cert-dns", "CREATE_COMPLETE"))
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=interrupt, now=lambda: NOW)
+    with pytest.raises(deploy.Failure) as stopped:
+        deployer.wait_for_stack(stack("cert-dns"), "a-token", NOW, operation=operation)
+    assert f"  stop it:           {stop}" in str(stopped.value), str(stopped.value)
+    assert "delete-stack" not in str(stopped.value)
+
+
 def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_cancel(aws):
     layer = "cert-dns"
     aws.not_deployed(layer)
@@ -2511,8 +2535,7 @@ def test_outputs_are_listed_by_key():
                 "ROLLBACK_IN_PROGRESS",
             )
         ],
-        # a status read before the operation showed: its own stop, not "nothing"
-        ("UPDATE_COMPLETE", f"{CLI} cloudformation cancel-update-stack --stack-name {stack('cert-dns')}"),
+        ("UPDATE_COMPLETE", "nothing: it is UPDATE_COMPLETE, no operation runs"),
         ("REVIEW_IN_PROGRESS", f"{CLI} cloudformation delete-stack --stack-name {stack('cert-dns')}   (a create cannot be cancelled)"),
     ],
 )

@@ -14,7 +14,7 @@ import yaml
 from conftest import ROOT, Ran, deploying_into, generate_main, no_real_aws
 
 import templates
-from templates.params import load
+from templates.params import load, load_all
 
 PROD = (ROOT / "params" / "prod.yaml").read_text()
 GOOD = yaml.safe_load(PROD)
@@ -191,6 +191,27 @@ def generated_then_all_outdated(out: Path) -> dict:
     for path in out.rglob("*.json"):
         path.write_text(path.read_text().replace('"2010-09-09"', '"old"'))
     return snapshot(out)
+
+
+def test_a_stale_file_that_cannot_be_removed_says_the_new_files_are_written(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    assert generate_in_process(out, "--no-lint") == 0
+    # the configuration of a layer an environment does not deploy: generation removes it
+    env, layer = next((e.name, name) for e in load_all(ROOT / "params") for name in templates.LAYERS if not e.deploys(name))
+    left = out / env / f"{layer}.json"
+    left.write_text("{}")
+    unlink = Path.unlink
+
+    def refused(path, *args, **kwargs):
+        if path == left:
+            raise PermissionError(13, "Permission denied", str(path))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", refused)
+    capsys.readouterr()
+    assert generate_in_process(out, "--no-lint") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot remove {left}: Permission denied; the new files are written") and "Traceback" not in err, err
 
 
 def test_a_failed_write_leaves_the_old_output_whole(tmp_path, capsys, monkeypatch):

@@ -165,6 +165,13 @@ def test_every_environment_gets_its_document_and_check_names_each_stale_one(tmp_
     assert {path: path.stat().st_mtime_ns for path in documents.iterdir()} == modified
 
 
+def test_a_garbled_document_is_written_again_not_a_traceback(written, tmp_path):
+    output_dir = copy_output(tmp_path / "output")
+    (output_dir / "review").mkdir()
+    (output_dir / "review" / "prod.md").write_bytes(b"\xff\xfe not UTF-8")
+    assert run("prod", output_dir) == written["prod"]
+
+
 def test_document_is_deterministic_and_names_no_absolute_path(written, tmp_path):
     output_dir = copy_output(tmp_path / "elsewhere" / "output")
     for env in ENVS:

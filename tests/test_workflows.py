@@ -466,8 +466,9 @@ def test_the_longest_release_the_params_accept_ends_inside_the_deploy_job(deploy
     for text in ("make task ENV=", "make deploy STACK=service"):
         assert "MAX_WAIT" not in step_running(deploy, "deploy", text)["run"]  # each waits its default bound
 
+    values = {name: spec.default for name, spec in inputs.INPUTS.items()} | {"TestListenerCidr": "203.0.113.0/24"}
+
     def accepted(pause):
-        values = {name: spec.default for name, spec in inputs.INPUTS.items()} | {"TestListenerCidr": "203.0.113.0/24"}
         return not traffic_shifting_problems(values | {"DeploymentStrategy": "BLUE_GREEN", "BakeTimeMinutes": 0, "TestPauseMinutes": pause})
 
     low, high = 0, inputs.INPUTS["TestPauseMinutes"].max_value
@@ -475,7 +476,9 @@ def test_the_longest_release_the_params_accept_ends_inside_the_deploy_job(deploy
     while high - low > 1:  # the longest accepted pause, with nothing else to wait for
         middle = (low + high) // 2
         low, high = (middle, high) if accepted(middle) else (low, middle)
-    job = CI_JOB_STEPS_MINUTES + tasks.DEFAULT_WAIT_MINUTES + change_sets.CHANGE_SET_WAIT_MINUTES + templates.WAIT_MINUTES["service"] + low
+    # the service update's wait: its bound, the release's pause and the rollback alarms' watch after it
+    update = templates.WAIT_MINUTES["service"] + low + values["RollbackMonitoringMinutes"]
+    job = CI_JOB_STEPS_MINUTES + tasks.DEFAULT_WAIT_MINUTES + change_sets.CHANGE_SET_WAIT_MINUTES + update
     assert job <= deploy["jobs"]["deploy"]["timeout-minutes"]
 
 

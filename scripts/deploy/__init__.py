@@ -23,7 +23,7 @@ from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
 from scripts.deploy.logs import parse_since
 from scripts.deploy.tasks import parse_command
-from templates.errors import report
+from templates.errors import INTERRUPTED, report
 from templates.inputs import IMAGE_TAG
 from templates.params import ENV_NAME, SANDBOX_ENV, ParamsError
 from templates.params import load as load_params
@@ -264,7 +264,7 @@ def main(
     except Failure as error:
         failure = error
     except KeyboardInterrupt:
-        failure = Failure("interrupted", 130)
+        failure = Failure(INTERRUPTED, 130)
     except AWS_ERRORS as error:
         failure = Failure(explain(error, args.env))
     if failure:

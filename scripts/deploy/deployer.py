@@ -105,7 +105,8 @@ def git_revision() -> str:
     return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "nogit"
 
 
-DELETE_TOKEN = "delete-"  # how the ClientRequestToken of a DeleteStack this tool asks for starts
+# The operation a wait is for (wait_for_stack's `operation`) -> the status it puts the stack in.
+OPERATION_STATUS = {"create": "CREATE_IN_PROGRESS", "update": "UPDATE_IN_PROGRESS", "delete": "DELETE_IN_PROGRESS"}
 
 
 def delays():
@@ -435,7 +436,15 @@ class Deployer:
                 self.say(*text.rollback_triggers(change_set))
             started = self.now()
             self.start_execution(layer, name)
-        found = self.wait_for_stack(layer.stack, name, started, change_set.get("StackId"), given, monitoring=monitoring_minutes(change_set))
+        found = self.wait_for_stack(
+            layer.stack,
+            name,
+            started,
+            change_set.get("StackId"),
+            given,
+            monitoring=monitoring_minutes(change_set),
+            operation="update" if exists else "create",
+        )
         if found["StackStatus"] in SUCCEEDED:  # the summary says so even if Ctrl-C comes in what follows
             changes = len(change_set.get("Changes", []))
             self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
@@ -631,7 +640,7 @@ class Deployer:
             name, started = change_set["ChangeSetName"], self.now()
             with self.discarded_if_stopped(layer, change_set, exists=True):
                 self.start_execution(layer, name)
-            self.finish(layer, self.wait_for_stack(layer.stack, name, started))
+            self.finish(layer, self.wait_for_stack(layer.stack, name, started, operation="update"))
 
     def protect(self, layer, found):
         # The stack policy before termination protection: a run stopped between the two leaves the
@@ -687,7 +696,7 @@ class Deployer:
         return [e["LogicalResourceId"] for e in failed]
 
     # --- waiting ----------------------------------------------------------------------------
-    def wait_for_stack(self, stack, token, started=None, stack_id=None, given=None, configured=None, monitoring=None):
+    def wait_for_stack(self, stack, token, started=None, stack_id=None, given=None, configured=None, monitoring=None, operation=None):
         """Poll DescribeStacks and DescribeStackEvents until the stack leaves *_IN_PROGRESS, for at
         most the layer's bound plus the waits of a release that shifts traffic, by the operation's
         parameter values (`given`). For an operation this run did not start: the longer of the
@@ -703,7 +712,9 @@ class Deployer:
         this run started (its ClientRequestToken, which every event of the operation carries:
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html) a final
         status counts once the stack's own event of this operation says it; for one it did not start,
-        once an event since the start was seen, or from the third poll on (it may have ended already)."""
+        once an event since the start was seen, or from the third poll on (it may have ended already).
+        `operation` (OPERATION_STATUS) is what this run asked for: what a stop names while the stack
+        still reads as before it."""
         started, seen, self.events = started or self.now(), set(), []
         found = self.describe(stack)
         stack_id = stack_id or (found["StackId"] if found else stack)
@@ -725,14 +736,20 @@ class Deployer:
                 if not status.endswith("_IN_PROGRESS") and ended:
                     self.stacks[stack] = None if found["StackStatus"] == "DELETE_COMPLETE" else found
                     return found
-            lines = text.still_in_progress(stack, self.env, found["StackStatus"], minutes, self.events, self.cli)
+            lines = text.still_in_progress(stack, self.env, self.running(found, operation), minutes, self.events, self.cli)
             raise Failure("\n".join(lines) + self.restore_hint())
         except KeyboardInterrupt:
-            status = found["StackStatus"] if found else "in progress"
-            if (token or "").startswith(DELETE_TOKEN) and not status.startswith("DELETE"):
-                status = "DELETE_IN_PROGRESS"  # asked for; a read from before the request says nothing of it
-            lines = text.interrupted(stack, self.env, status, self.cli)
+            lines = text.interrupted(stack, self.env, self.running(found, operation), self.cli)
             raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
+
+    @staticmethod
+    def running(found, operation) -> str:
+        """The status a stopped wait speaks of: the stack's, unless it still reads as before the
+        operation this run asked for (a stale read, or none yet), which says nothing of it."""
+        status = found["StackStatus"] if found else "in progress"
+        if operation and not (status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS"):
+            return OPERATION_STATUS[operation]
+        return status
 
     def ended_with(self, stack_id, found) -> bool:
         """Among this operation's events, the stack's own says the status DescribeStacks gave."""
@@ -894,7 +911,7 @@ class Deployer:
             ClientRequestToken=token,
             **self.role,
         )
-        self.finish(layer, self.wait_for_stack(layer.stack, token, started), outputs=False)
+        self.finish(layer, self.wait_for_stack(layer.stack, token, started, operation="update"), outputs=False)
         self.outcomes[layer.name] = "tags updated"
 
     def delete(self, stack):
@@ -902,9 +919,9 @@ class Deployer:
         if found.get("EnableTerminationProtection"):
             self.cf.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
         started = self.now()
-        token = f"{DELETE_TOKEN}{stack}-{started:%Y%m%d%H%M%S}"
+        token = f"delete-{stack}-{started:%Y%m%d%H%M%S}"
         self.cf.delete_stack(StackName=stack, ClientRequestToken=token, **self.role)
-        found = self.wait_for_stack(stack, token, started)
+        found = self.wait_for_stack(stack, token, started, operation="delete")
         if found["StackStatus"] != "DELETE_COMPLETE":
             self.print_failures()
             raise Failure(f"error: {stack} ended {found['StackStatus']}; fix the failed resources above and destroy again")

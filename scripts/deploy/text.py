@@ -208,12 +208,13 @@ def how_to_stop(stack, status, cli) -> str:
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CancelUpdateStack.html"""
     if status.startswith("DELETE"):
         return "nothing: a delete cannot be stopped; it ends DELETE_COMPLETE, or DELETE_FAILED naming what it could not delete"
-    if status.endswith("_IN_PROGRESS") and status not in ("UPDATE_IN_PROGRESS", "CREATE_IN_PROGRESS", "REVIEW_IN_PROGRESS"):
-        return f"nothing: {status} (a rollback or a clean-up) cannot be stopped; it ends by itself"
-    # Else the operation itself, or a status read before it showed (a stale final one, or none yet).
-    if status.startswith("UPDATE"):
+    if status == "UPDATE_IN_PROGRESS":
         return f"{cli} cloudformation cancel-update-stack --stack-name {stack}"
-    return f"{cli} cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)"
+    if status in ("CREATE_IN_PROGRESS", "REVIEW_IN_PROGRESS", "in progress"):  # the last two: a create not yet read as one
+        return f"{cli} cloudformation delete-stack --stack-name {stack}   (a create cannot be cancelled)"
+    if status.endswith("_IN_PROGRESS"):
+        return f"nothing: {status} (a rollback or a clean-up) cannot be stopped; it ends by itself"
+    return f"nothing: it is {status}, no operation runs"
 
 
 def interrupted(stack, env, status, cli) -> list[str]:

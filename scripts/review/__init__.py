@@ -95,7 +95,7 @@ def main(argv=None) -> int:
 
 def differing(documents: dict[Path, str]) -> list[Path]:
     """The documents whose file is missing or holds other text."""
-    return [path for path, text in documents.items() if not path.is_file() or path.read_text() != text]
+    return [path for path, text in documents.items() if not path.is_file() or path.read_bytes() != text.encode()]  # bytes: even garbled
 
 
 def orphans(documents: dict[Path, str], directory: Path) -> list[Path]:
