@@ -276,6 +276,17 @@ def _delete_change_set_of_the_stack(self):
 responses.CloudFormationResponse.delete_change_set = _delete_change_set_of_the_stack
 
 
+# Gap: ListChangeSets listed every stack's change sets, whatever StackName said (its one required parameter).
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ListChangeSets.html
+def _list_change_sets_of_the_stack(self):
+    wanted = self._get_param("StackName")
+    listed = [c for c in self.cloudformation_backend.list_change_sets() if wanted in (c.stack_id, c.stack_name)]
+    return responses.ActionResult({"Summaries": listed})
+
+
+responses.CloudFormationResponse.list_change_sets = _list_change_sets_of_the_stack
+
+
 # Gap: an unchanged redeploy answers CreateChangeSet with 400 "No updates are to be performed."
 # when every parameter is a String. Real CloudFormation creates the change set and reports it
 # FAILED ("The submitted information didn't contain changes..."), which moto's backend already

@@ -275,8 +275,10 @@ def test_deleting_a_change_set_that_is_gone_is_change_set_not_found_as_in_aws(aw
             Parameters=[{"ParameterKey": "Tag", "ParameterValue": stack}],
         )
     aws.cloudformation.delete_change_set(StackName="second", ChangeSetName="same")
-    left = aws.cloudformation.list_change_sets(StackName="first")["Summaries"]  # moto lists every stack's here: what is left
+    left = aws.cloudformation.list_change_sets(StackName="first")["Summaries"]
     assert [(s["StackName"], s["ChangeSetName"]) for s in left if s["ChangeSetName"] == "same"] == [("first", "same")]
+    # and listed by StackName, a stack's own (moto alone listed every stack's)
+    assert {s["StackName"] for s in aws.cloudformation.list_change_sets(StackName="second")["Summaries"]} <= {"second"}
 
 
 def test_a_failed_update_puts_back_what_it_removed_and_removes_what_it_added(aws):

@@ -849,17 +849,14 @@ class Deployer:
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
         try:
             summaries = [s for page in self.cf.get_paginator("list_change_sets").paginate(StackName=layer.stack) for s in page["Summaries"]]
-        except ClientError as error:  # only a note: the deploy goes on
-            self.say(
-                f"  note: the other change sets of {layer.stack} could not be listed ({error.response['Error'].get('Code')}); any ends when this one runs"
-            )
+        except AWS_ERRORS as error:  # only a note: the deploy goes on
+            said = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
+            self.say(f"  note: the other change sets of {layer.stack} could not be listed ({said}); any ends when this one runs")
             return
         waiting = [
             summary
             for summary in summaries
-            if summary.get("StackName") == layer.stack  # the sandbox lists every stack's
-            and summary["ChangeSetName"] != change_set["ChangeSetName"]
-            and summary.get("ExecutionStatus") == "AVAILABLE"
+            if summary["ChangeSetName"] != change_set["ChangeSetName"] and summary.get("ExecutionStatus") == "AVAILABLE"
         ]
         if waiting:
             names = ", ".join(f"{s['ChangeSetName']} (made {s['CreationTime']:%Y-%m-%d %H:%M %Z})" for s in waiting)
