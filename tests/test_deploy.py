@@ -1216,12 +1216,12 @@ def test_a_reused_client_request_token_is_not_called_a_credentials_problem():
     names a token, not the credentials: the hint is where things stand."""
     from botocore.exceptions import ClientError
 
-    error = ClientError(
-        {"Error": {"Code": "TokenAlreadyExistsException", "Message": "Another Stack Operation has the token"}}, "ExecuteChangeSet"
-    )
-    said = deploy.aws.explain(error, ENV)
-    assert said.startswith("error: ExecuteChangeSet: TokenAlreadyExistsException: ") and "credentials" not in said, said
-    assert said.endswith(f"see where things stand: make status ENV={ENV}"), said
+    for code, operation in (("TokenAlreadyExistsException", "ExecuteChangeSet"), ("InvalidNextToken", "GetParameterHistory")):
+        said = deploy.aws.explain(ClientError({"Error": {"Code": code, "Message": "the token"}}, operation), ENV)
+        assert said.startswith(f"error: {operation}: {code}: ") and "credentials" not in said, said
+        assert said.endswith(f"see where things stand: make status ENV={ENV}"), said
+    for code in ("ExpiredTokenException", "AccessDeniedException", "UnrecognizedClientException", "SignatureDoesNotMatch"):
+        assert "check the credentials" in deploy.aws.explain(ClientError({"Error": {"Code": code, "Message": "no"}}, "DescribeStacks"), ENV)
 
 
 def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):

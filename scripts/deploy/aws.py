@@ -111,6 +111,21 @@ def boto_clients(region, err, config):
     return client
 
 
+# Error codes that mean the credentials (not a token of CloudFormation's, TokenAlreadyExistsException,
+# nor SSM's InvalidNextToken): https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html
+CREDENTIAL_ERRORS = (
+    "ExpiredToken",
+    "InvalidClientTokenId",
+    "UnrecognizedClient",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "AccessDenied",
+    "Unauthorized",
+    "MissingAuthenticationToken",
+    "InvalidAccessKeyId",
+)
+
+
 def cli(region: str) -> str:
     """How an AWS CLI command printed for people to copy starts: with the run's region, and with its
     endpoint when AWS_ENDPOINT_URL points the run elsewhere (the sandbox). Copied into a shell, the
@@ -217,10 +232,7 @@ def explain(error, env) -> str:
         if message.lstrip().startswith("<"):  # an HTTP error page (a proxy's, an emulator's crash), not an AWS error
             title = re.search(r"<title>(.*?)</title>", message, re.IGNORECASE | re.DOTALL)
             message = f"{' '.join(title.group(1).split()) if title else 'an HTML page'} (an HTML error page, not an AWS error answer)"
-        # TokenAlreadyExists (a reused ClientRequestToken) is CloudFormation's, not the credentials'.
-        credentials = code != "TokenAlreadyExistsException" and any(
-            word in code for word in ("Token", "Denied", "Unauthorized", "Signature")
-        )
+        credentials = code.startswith(CREDENTIAL_ERRORS)
         hint = "check the credentials: aws sts get-caller-identity" if credentials else f"see where things stand: make status ENV={env}"
         return f"error: {error.operation_name}: {code}: {message}; {hint}"
     text = " ".join(str(error).split())[:300]
