@@ -7,8 +7,8 @@ reads them: S3 bucket policy and inline security-group egress not created; load 
 group attributes, log group KmsKeyId dropped; target group updates that replace nothing not applied
 (the resource is kept); the CloudFormation-made hosted zone's name has no trailing dot and holds no
 ACM validation records; change sets judge replacement from the templates and createOnlyProperties
-(not from the resolved values) and show every resource that refers to a modified one as Modify too, ignore DependsOn and stack policies, and finish synchronously; a
-failed update is not rolled back (a failed create is); rollback
+(not from the resolved values) and show every resource that refers to a modified one as Modify too, ignore DependsOn and stack policies, and finish synchronously; an
+update rollback whose own removal step fails half way can leave deleted resources listed; rollback
 triggers are kept but never watched, alarms never leave OK, e-mail subscriptions are never pending
 confirmation, a web ACL is associated with any ARN and deleted while associated, and an SNS topic
 whose properties change is replaced, losing the subscriptions other resources made; a security group
@@ -216,14 +216,14 @@ def _roll_back_update(backend, stack, change_set, error, template, parameters):
         # that the rollback creates them again.
         for name in set(template["Resources"]) - set(change_set.template_dict["Resources"]):
             resource_map._parsed_resources.pop(name, None)
-    # A resource the update replaced and kept (UpdateReplacePolicy Retain) is switched back to, and its
-    # replacement deleted, as AWS does; making it again would find its name taken.
-    for name, resource in list(resource_map._parsed_resources.items()):
-        original = getattr(resource, "compat_replaced", None)
-        if original is not None:
-            resource_map._delete_resource(resource, change_set.template_dict["Resources"][name])
-            resource_map._parsed_resources[name] = original
     try:
+        # A resource the update replaced and kept (UpdateReplacePolicy Retain) is switched back to, and its
+        # replacement deleted, as AWS does; making it again would find its name taken.
+        for name, resource in list(resource_map._parsed_resources.items()):
+            original = getattr(resource, "compat_replaced", None)
+            if original is not None:
+                resource_map._delete_resource(resource, change_set.template_dict["Resources"][name])
+                resource_map._parsed_resources[name] = original
         resource_map.update(template, parameters)
     except Exception as problem:
         stack.status, stack.status_reason = "UPDATE_ROLLBACK_FAILED", _message(problem)
@@ -241,7 +241,8 @@ class _InvalidChangeSetStatus(cfn_exceptions.CloudFormationError):
 
 
 # Gap: DeleteChangeSet of a change set that is gone (a deploy deleted it meanwhile) was a 500, an
-# UnboundLocalError in moto. AWS answers ChangeSetNotFound (404), as DescribeChangeSet does.
+# UnboundLocalError in moto. The sandbox answers ChangeSetNotFound (404), as AWS's DescribeChangeSet
+# does (AWS's DeleteChangeSet page names no error for it; the deployer takes either answer).
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
 class _ChangeSetNotFound(cfn_exceptions.CloudFormationError):
     code = "ChangeSetNotFoundException"  # the model's shape: sent as ChangeSetNotFound, 404
