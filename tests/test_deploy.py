@@ -1352,11 +1352,21 @@ def service_parameters(tag):
 
 
 def service_update(
-    aws, tag, entries_before, running="v1", service_read=False, rolled_back_from=None, repair=False, conflict=0, recorded=True
+    aws,
+    tag,
+    entries_before,
+    running="v1",
+    service_read=False,
+    rolled_back_from=None,
+    repair=False,
+    conflict=0,
+    recorded=True,
+    strategy=None,
 ):
     """A service deploy of image `tag` that executes, then records the release (its write left to the
-    test when not `recorded`); a repair sends no rollback triggers."""
-    deployed = service_parameters(running)
+    test when not `recorded`); a repair sends no rollback triggers. With `strategy`, the stack and
+    its change set release that way whatever params/prod.yaml says."""
+    deployed = service_parameters(running) | ({"DeploymentStrategy": strategy} if strategy else {})
     aws.deployed("alb")
     aws.deployed("release-alarms")
     if not service_read:  # a rollback has read the service stack before it deploys
@@ -1409,14 +1419,14 @@ def test_a_blue_green_release_is_waited_for_its_bake_time_on_top_of_the_layers_b
         return wait_minutes(self, stack, extra)
 
     monkeypatch.setattr(deploy.Deployer, "wait_minutes", recorded)
-    service_update(aws, "v2", None)
+    service_update(aws, "v2", None, strategy="BLUE_GREEN")
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
     values = configuration(ENV, "service")["Parameters"]
-    # what prod's release waits on purpose (tested on its own in test_a_release_that_shifts_traffic_...), and the
-    # minutes CloudFormation watches the rollback triggers after the update, which the change set states
+    # blue/green: the bake time and at most the pause for tests, and the minutes CloudFormation watches
+    # the rollback triggers after the update, which the change set states
     monitoring = rollback_configuration("service")["RollbackConfiguration"]["MonitoringTimeInMinutes"]
     assert monitoring > 0
-    assert waits == [(stack("service"), deploy.deployer.stated_release_wait_minutes(values) + monitoring)]
+    assert waits == [(stack("service"), int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"]) + monitoring)]
 
 
 def test_a_wait_on_a_service_update_already_running_allows_for_the_waits_its_parameters_give(aws, monkeypatch):
@@ -2430,8 +2440,8 @@ def test_a_resource_added_or_removed_by_its_condition_is_named_with_the_conditio
     # "new in the template" would be wrong. The conditions come from the layer's template.
     layer = deploy.deployer.load_layer(ENV, "alb", ROOT / "output")
     template = json.loads((ROOT / "output" / "alb.json").read_text())
-    assert layer.conditions == {name: r["Condition"] for name, r in template["Resources"].items() if "Condition" in r} != {}
-    name, condition = sorted(layer.conditions.items())[0]
+    assert layer.conditions["TestListenerIngress"] == "ShiftsTraffic"  # the test listener's, as templates/alb.py gives it
+    name, condition = "TestListenerIngress", "ShiftsTraffic"
     kind = template["Resources"][name]["Type"]
     for action, cause in (("Add", f"Condition {condition} holds"), ("Remove", f"Condition {condition} no longer holds")):
         table = deploy.text.change_set_table(change_set("alb", changes=[change(action, name, kind)]), conditions=layer.conditions)
