@@ -676,8 +676,9 @@ class Deployer:
     def taken_name_hint(self, layer) -> str | None:
         """What to do when a create failed because a resource of that name already exists, most
         often what a destroyed stack retained (its log group): RECREATE=1 would fail the same way.
-        A create handler that finds it fails with the AlreadyExists error code, which the event's
-        reason carries ("... already exists ... (HandlerErrorCode: AlreadyExists)"):
+        A create handler that finds it fails with the AlreadyExists error code (the page below); that
+        the event's reason names the code, or says "already exists", is what failed creates show, not
+        a documented format: a hint, so a reason worded otherwise only loses the hint.
         https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-test-contract-errors.html"""
         reasons = [e.get("ResourceStatusReason") or "" for e in self.events if e["ResourceStatus"] == "CREATE_FAILED"]
         if not any("AlreadyExists" in reason or "already exists" in reason.lower() for reason in reasons):
@@ -888,8 +889,9 @@ class Deployer:
         """When a change set sees no change although the stack's tags differ (it ends FAILED, "didn't
         contain changes"), new tags go through UpdateStack with the previous template and parameter
         values; CloudFormation passes stack tags on to the resources that take tags. The sandbox's
-        change sets do that; AWS's list the resources whose tags change (a Modify whose Scope is
-        Tags), which the change set then applies like any other.
+        change sets do that. AWS's have a Scope Tags for a Modify (the first page below), and report
+        a change of stack tags alone that way in the field (not a documented promise; either path
+        applies the tags).
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStack.html"""
         self.say(*text.tag_changes(layer, self.stack_tags(found)))
