@@ -108,12 +108,16 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
             f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current execution status of [{change_set.execution_status}]"
         )
     stack = self.stacks[change_set.stack_id]
-    before = (copy.deepcopy(stack.resource_map._template), dict(stack.resource_map.input_parameters))
+    before = (
+        None
+        if change_set.change_set_type == "CREATE"
+        else (copy.deepcopy(stack.resource_map._template), dict(stack.resource_map.input_parameters))
+    )
     try:
         _execute_change_set(self, change_set_name, stack_name)
     except Exception as error:
         # as AWS does, after an ExecuteChangeSet that succeeded
-        if change_set.change_set_type == "CREATE":
+        if before is None:
             _roll_back_create(stack, change_set, error)
         else:
             _roll_back_update(self, stack, change_set, error, *before)
@@ -152,10 +156,16 @@ def _resource_event(stack, logical_id, resource_type, status, physical_id="", re
     stack.events.append(event)
 
 
+def _failed_event(stack, error, status) -> str:
+    """The event of the resource whose create or update failed (the stack's when moto did not say); its logical id."""
+    failed, failed_type = getattr(error, "compat_failed", (stack.name, "AWS::CloudFormation::Stack"))
+    _resource_event(stack, failed, failed_type, status, reason=f'Resource handler returned message: "{_message(error)}"')
+    return failed
+
+
 def _roll_back_create(stack, change_set, error):
     resource_map, resources = stack.resource_map, change_set.template_dict["Resources"]
-    failed, failed_type = getattr(error, "compat_failed", (stack.name, "AWS::CloudFormation::Stack"))
-    _resource_event(stack, failed, failed_type, "CREATE_FAILED", reason=f'Resource handler returned message: "{_message(error)}"')
+    failed = _failed_event(stack, error, "CREATE_FAILED")
     reason = f"The following resource(s) failed to create: [{failed}]. Rollback requested by user."
     stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
     created = [name for name in reversed(resource_map._parsed_resources) if name in resources and resource_map._parsed_resources[name]]
@@ -205,8 +215,7 @@ def _end_change_sets(backend, stack, kept=None):
 
 
 def _roll_back_update(backend, stack, change_set, error, template, parameters):
-    failed, failed_type = getattr(error, "compat_failed", (stack.name, "AWS::CloudFormation::Stack"))
-    _resource_event(stack, failed, failed_type, "UPDATE_FAILED", reason=f'Resource handler returned message: "{_message(error)}"')
+    failed = _failed_event(stack, error, "UPDATE_FAILED")
     reason = f"The following resource(s) failed to update: [{failed}]."
     stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
     resource_map = stack.resource_map
@@ -736,15 +745,22 @@ logs_models.LogsBackend.delete_log_group = _delete_log_group_and_tags
 s3_models.S3Backend.delete_bucket = _delete_bucket_and_tags
 
 
-def _parse_and_create_resource_remembering(logical_id, resource_json, resources_map, account_id, region_name):
+@contextlib.contextmanager
+def _naming_the_failed(logical_id, resource_json):
+    """An error raised inside names this resource (a rollback's event says which failed)."""
     try:
-        resource = _parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name)
-        if resource is not None:
-            _tag_as_cloudformation_does(resource, resource_json["Type"], logical_id, resources_map, account_id, region_name)
+        yield
     except Exception as error:
         if not hasattr(error, "compat_failed"):  # the innermost one: a resource created on the way is not it
             error.compat_failed = (logical_id, resource_json["Type"])
         raise
+
+
+def _parse_and_create_resource_remembering(logical_id, resource_json, resources_map, account_id, region_name):
+    with _naming_the_failed(logical_id, resource_json):
+        resource = _parse_and_create_resource(logical_id, resource_json, resources_map, account_id, region_name)
+        if resource is not None:
+            _tag_as_cloudformation_does(resource, resource_json["Type"], logical_id, resources_map, account_id, region_name)
     if resource is not None:
         resource.compat_properties = _resolved_properties(resource_json, resources_map)
     return resource
@@ -773,12 +789,8 @@ def _parse_and_update_resource_if_changed(logical_id, resource_json, resources_m
             replacement.compat_replaced = original  # kept: an update rollback switches back to it
         return replacement
     # moto returns None for types it cannot update, which would lose the resource: keep it.
-    try:
+    with _naming_the_failed(logical_id, resource_json):
         updated = _parse_and_update_resource(logical_id, resource_json, resources_map, account_id, region_name) or original
-    except Exception as error:
-        if not hasattr(error, "compat_failed"):
-            error.compat_failed = (logical_id, resource_json["Type"])  # the update rollback names it
-        raise
     if resource_json["Type"] in UPDATED_IN_PLACE:
         UPDATED_IN_PLACE[resource_json["Type"]](updated, properties, account_id, region_name)
     updated.compat_properties = properties

@@ -733,7 +733,7 @@ class Deployer:
                 stack_id = found["StackId"]
                 self.print_events(stack_id, token, started, seen)
                 status = found["StackStatus"]
-                ended = self.ended_with(stack_id, found) if token else self.events or polls >= 2
+                ended = self.ended_with(found) if token else self.events or polls >= 2
                 if not status.endswith("_IN_PROGRESS") and ended:
                     self.stacks[stack] = None if found["StackStatus"] == "DELETE_COMPLETE" else found
                     return found
@@ -752,11 +752,11 @@ class Deployer:
             return OPERATION_STATUS[operation]
         return status
 
-    def ended_with(self, stack_id, found) -> bool:
+    def ended_with(self, found) -> bool:
         """Among this operation's events, the stack's own says the status DescribeStacks gave."""
         return any(
             event["ResourceType"] == "AWS::CloudFormation::Stack"
-            and event.get("PhysicalResourceId") in (stack_id, found["StackId"], None)
+            and event.get("PhysicalResourceId") in (found["StackId"], None)  # None: the sandbox's stack events
             and event["ResourceStatus"] == found["StackStatus"]
             for event in self.events
         )
