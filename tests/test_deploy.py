@@ -329,20 +329,25 @@ class Aws:
             {"StackName": stack(layer), "ChangeSetName": cs_name(layer)},
         )
         if kind == "UPDATE" and not left:
-            mine = {"StackName": stack(layer), "ChangeSetName": cs_name(layer), "ExecutionStatus": "AVAILABLE", "CreationTime": NOW}
-            summaries = [mine] + [
-                {"StackName": stack(layer), "ChangeSetName": name, "ExecutionStatus": "AVAILABLE", "CreationTime": NOW - timedelta(hours=1)}
-                for name in waiting
-            ]
-            self.cf.add_response("list_change_sets", {"Summaries": summaries}, {"StackName": stack(layer)})
+            self.listed_change_sets(layer, waiting)
 
-    def reviewed_change_set(self, layer):
-        """A change set left by `make changeset`, read again by `make execute`, on a deployed stack."""
+    def reviewed_change_set(self, layer, waiting=()):
+        """A change set left by `make changeset`, read again by `make execute`, on a deployed stack;
+        the stack's change sets listed: `waiting` those made for review besides it."""
         changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
         self.cf.add_response(
             "describe_change_set", change_set(layer, changes=changes), {"StackName": stack(layer), "ChangeSetName": cs_name(layer)}
         )
         self.deployed(layer)
+        self.listed_change_sets(layer, waiting)
+
+    def listed_change_sets(self, layer, waiting=()):
+        mine = {"StackName": stack(layer), "ChangeSetName": cs_name(layer), "ExecutionStatus": "AVAILABLE", "CreationTime": NOW}
+        summaries = [mine] + [
+            {"StackName": stack(layer), "ChangeSetName": name, "ExecutionStatus": "AVAILABLE", "CreationTime": NOW - timedelta(hours=1)}
+            for name in waiting
+        ]
+        self.cf.add_response("list_change_sets", {"Summaries": summaries}, {"StackName": stack(layer)})
 
     def execute(self, layer):
         self.cf.add_response(
@@ -1270,6 +1275,15 @@ def test_a_deploy_names_the_change_sets_left_for_review_that_running_its_own_end
     )
     assert note in aws.out, aws.out
     assert "no terminal to ask on and no YES=1" in aws.err  # said before the question, which here is refused
+
+
+def test_make_execute_names_the_other_change_sets_left_for_review_that_it_ends(aws):
+    layer = "cert-dns"
+    other = f"{stack(layer)}-20251125110000-abc1234"
+    aws.reviewed_change_set(layer, waiting=[other])
+    assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1  # no terminal: left, after the note
+    assert f"  note: running this change set ends the other change sets of {stack(layer)}, made for review: {other} (made " in aws.out
+    assert "change set left for review; to execute without asking, rerun with YES=1 (--yes)" in aws.err
 
 
 def test_change_sets_that_cannot_be_listed_are_a_note_not_a_failure(aws):

@@ -76,6 +76,8 @@ class Commands:
         deployer.say(
             *text.change_set_table(change_set, deployer.describe(layer.stack) if exists else None, deployer.colour, layer.conditions)
         )
+        if exists:
+            deployer.say_waiting_change_sets(layer, change_set)
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0
 
