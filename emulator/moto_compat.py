@@ -98,7 +98,7 @@ _execute_change_set = cfn_models.CloudFormationBackend.execute_change_set
 
 
 def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
-    change_set = self.describe_change_set(change_set_name)
+    change_set = self.describe_change_set(change_set_name, stack_name)
     # Gap: moto ran a change set again, a failed one too. AWS: "If an update fails, you must create a
     # new change set"; ExecuteChangeSet answers InvalidChangeSetStatus for one that "can't be used".
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-changesets-execute.html
@@ -114,7 +114,7 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
         else (copy.deepcopy(stack.resource_map._template), dict(stack.resource_map.input_parameters))
     )
     try:
-        _execute_change_set(self, change_set_name, stack_name)
+        _execute_change_set(self, change_set.change_set_id, stack_name)  # by ARN: moto's own lookup by name takes any stack's
     except Exception as error:
         # as AWS does, after an ExecuteChangeSet that succeeded
         if before is None:
@@ -249,41 +249,54 @@ class _InvalidChangeSetStatus(cfn_exceptions.CloudFormationError):
     code = "InvalidChangeSetStatusException"  # sent as InvalidChangeSetStatus
 
 
-# Gap: DeleteChangeSet of a change set that is gone (a deploy deleted it meanwhile) was a 500, an
-# UnboundLocalError in moto. The sandbox answers ChangeSetNotFound (404), as AWS's DescribeChangeSet
-# does (AWS's DeleteChangeSet page names no error for it; the deployer takes either answer).
+# Gap: moto found a change set given by name in any stack (Describe took the last of that name,
+# Execute and Delete the first), and DeleteChangeSet of one that is gone (a deploy deleted it
+# meanwhile) was a 500, an UnboundLocalError. AWS: a change set given by name is the one of the stack
+# StackName names; one that is not there is ChangeSetNotFound (404). AWS's DeleteChangeSet page names
+# no error for it; the deployer takes either answer.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html
 class _ChangeSetNotFound(cfn_exceptions.CloudFormationError):
     code = "ChangeSetNotFoundException"  # the model's shape: sent as ChangeSetNotFound, 404
 
 
-_delete_change_set = cfn_models.CloudFormationBackend.delete_change_set
-
-
-def _delete_change_set_or_not_found(self, change_set_name, stack_name=None):
-    """By ARN, or by name within the stack StackName names (moto took the first of that name, any stack's)."""
+def _find_change_set(self, change_set_name, stack_name=None):
+    """By ARN, or by name within the stack stack_name names (its name or id; any stack's when None).
+    Of two of one name, the newest: moto makes the second, where AWS answers AlreadyExists or, for
+    the same ClientToken, takes it for a retry of the first (API_CreateChangeSet.html). Only runs
+    within one second share the deployer's names: the sandbox's tests, never runs on AWS."""
     if change_set_name in self.change_sets:
-        _delete_change_set(self, change_set_name)
-        return
-    for arn, change_set in self.change_sets.items():
+        return self.change_sets[change_set_name]
+    for change_set in reversed(self.change_sets.values()):
         stack = self.stacks.get(change_set.stack_id)
         if change_set.change_set_name == change_set_name and (
             stack_name is None or stack_name in (change_set.stack_id, getattr(stack, "name", None))
         ):
-            del self.change_sets[arn]
-            return
+            return change_set
     raise _ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist")
 
 
-cfn_models.CloudFormationBackend.delete_change_set = _delete_change_set_or_not_found
+def _delete_change_set_of_the_stack(self, change_set_name, stack_name=None):
+    del self.change_sets[_find_change_set(self, change_set_name, stack_name).change_set_id]
 
 
-def _delete_change_set_of_the_stack(self):
+cfn_models.CloudFormationBackend.describe_change_set = _find_change_set
+cfn_models.CloudFormationBackend.delete_change_set = _delete_change_set_of_the_stack
+
+
+def _describe_change_set_response(self):
+    return responses.ActionResult(
+        self.cloudformation_backend.describe_change_set(self._get_param("ChangeSetName"), self._get_param("StackName"))
+    )
+
+
+def _delete_change_set_response(self):
     self.cloudformation_backend.delete_change_set(self._get_param("ChangeSetName"), self._get_param("StackName"))
     return responses.EmptyResult()
 
 
-responses.CloudFormationResponse.delete_change_set = _delete_change_set_of_the_stack
+responses.CloudFormationResponse.describe_change_set = _describe_change_set_response
+responses.CloudFormationResponse.delete_change_set = _delete_change_set_response
 
 
 # Gap: ListChangeSets listed every stack's change sets, whatever StackName said (its one required parameter).

@@ -255,7 +255,7 @@ def test_dependents_whose_properties_did_not_change_are_left_alone(aws):
     assert outputs == first, "the policies were recreated although only the target changed"
 
 
-def test_deleting_a_change_set_that_is_gone_is_change_set_not_found_as_in_aws(aws):
+def test_a_change_set_named_is_the_one_of_the_stack_stack_name_names_and_one_that_is_gone_is_not_found(aws):
     """What the deployer's clean-up after Ctrl-C, and the command it prints, meet when a deploy
     deleted the change set meanwhile (moto alone: a 500)."""
     made = change_set(aws, "ssm", ssm_template("one"), {"Tag": "one"})
@@ -265,8 +265,12 @@ def test_deleting_a_change_set_that_is_gone_is_change_set_not_found_as_in_aws(aw
     error = gone.value.response
     assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("ChangeSetNotFound", 404)
     assert made["ChangeSetName"] in error["Error"]["Message"]
-    # By name, the change set of the stack StackName names, not another stack's of the same name (moto took the first).
-    for stack in ("first", "second"):
+    with pytest.raises(ClientError) as gone:
+        aws.cloudformation.describe_change_set(StackName="ssm", ChangeSetName=made["ChangeSetName"])
+    assert gone.value.response["Error"]["Code"] == "ChangeSetNotFound"
+    # By name, the change set of the stack StackName names, not another stack's of the same name
+    # (moto took the last to describe, the first to execute or delete).
+    for stack in ("first", "second", "third"):
         aws.cloudformation.create_change_set(
             StackName=stack,
             ChangeSetName="same",
@@ -274,11 +278,17 @@ def test_deleting_a_change_set_that_is_gone_is_change_set_not_found_as_in_aws(aw
             TemplateBody=ssm_template(stack),
             Parameters=[{"ParameterKey": "Tag", "ParameterValue": stack}],
         )
-    aws.cloudformation.delete_change_set(StackName="second", ChangeSetName="same")
+    for stack in ("first", "second", "third"):
+        assert aws.cloudformation.describe_change_set(StackName=stack, ChangeSetName="same")["StackName"] == stack
+    # and listed by StackName, a stack's own (moto alone listed every stack's)
+    assert {s["StackName"] for s in aws.cloudformation.list_change_sets(StackName="third")["Summaries"]} == {"third"}
+    aws.cloudformation.execute_change_set(StackName="second", ChangeSetName="same")
+    second, first = (aws.cloudformation.describe_stacks(StackName=stack)["Stacks"][0] for stack in ("second", "first"))
+    assert (second["StackStatus"], second["Outputs"][0]["OutputValue"]) == ("CREATE_COMPLETE", "second")
+    assert first["StackStatus"] == "REVIEW_IN_PROGRESS"
+    aws.cloudformation.delete_change_set(StackName="third", ChangeSetName="same")
     left = aws.cloudformation.list_change_sets(StackName="first")["Summaries"]
     assert [(s["StackName"], s["ChangeSetName"]) for s in left if s["ChangeSetName"] == "same"] == [("first", "same")]
-    # and listed by StackName, a stack's own (moto alone listed every stack's)
-    assert {s["StackName"] for s in aws.cloudformation.list_change_sets(StackName="second")["Summaries"]} <= {"second"}
 
 
 def test_a_failed_update_puts_back_what_it_removed_and_removes_what_it_added(aws):
