@@ -10,6 +10,7 @@ a ToolError is printed by `report` and becomes the exit status, Ctrl-C becomes "
 import contextlib
 import functools
 import gc
+import os
 import signal
 import sys
 
@@ -88,9 +89,57 @@ def long_lived():
             gc.enable()
 
 
-def run(main) -> None:
-    """`python -m ...`: exit with main()'s status."""
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends the output quietly
+READER_GONE = 141  # the status of a writer that SIGPIPE ended, as a shell reports it (128 + 13)
+
+
+class ReaderGone(Exception):
+    """The output's reader went away (a closed pipe) while a command that only reads was writing."""
+
+
+class Output:
+    """A tool's standard output once its reader may go away (`| head` exited, a CI log reader died).
+    Python ignores SIGPIPE, so a write then raises BrokenPipeError: from there on what is written is
+    dropped, stdout pointing at the null device (also for Python's flush at exit), as Python's
+    documentation advises: https://docs.python.org/3/library/signal.html#note-on-sigpipe
+    A command that changes things goes on to its own end (`goes_on`: stopped half way, it would leave
+    more to clean up, and its lock); one that only reads stops: ReaderGone."""
+
+    def __init__(self, stream, goes_on: bool):
+        self.stream, self.goes_on, self.gone = stream, goes_on, False
+
+    def write(self, text) -> int:
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self.reader_left()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self.reader_left()
+
+    def reader_left(self):
+        self.gone = True
+        with contextlib.suppress(OSError, ValueError):  # a stream without a file descriptor keeps what it has
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        if not self.goes_on:
+            raise ReaderGone
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+
+def run(main, reader_gone_ends=True) -> None:
+    """`python -m ...`: exit with main()'s status. A closed reader (`| head`) ends the tool at once
+    (SIGPIPE: status 141, no message), unless reader_gone_ends is False: then main() handles it (Output)."""
+    if reader_gone_ends:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     code = main()
     # Before it ends, the interpreter would search everything still alive for reference cycles
     # (after a lint, cfn-lint's rules and schemas: about 0.3 s); it skips frozen objects.

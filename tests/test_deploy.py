@@ -252,10 +252,10 @@ class Aws:
     sts = property(lambda self: self.stubber("sts"))
     logs = property(lambda self: self.stubber("logs"))
 
-    def run(self, *argv, tty=False, answer="n", sleep=None, clock=time.monotonic, resolver=None, locking=False):
+    def run(self, *argv, tty=False, answer="n", sleep=None, clock=time.monotonic, resolver=None, locking=False, out=None):
         argv = [*argv, *([] if "--env" in argv else ["--env", ENV])]
         argv += [] if "--output-dir" in argv else ["--output-dir", str(ROOT / "output"), "--params-dir", str(ROOT / "params")]
-        out, err = io.StringIO(), io.StringIO()
+        out, err = out or io.StringIO(), io.StringIO()
         code = deploy.main(
             [*argv, "--api-calls"],
             clients=self.clients.__getitem__,
@@ -1284,6 +1284,52 @@ def test_make_execute_names_the_other_change_sets_left_for_review_that_it_ends(a
     assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1  # no terminal: left, after the note
     assert f"  note: running this change set ends the other change sets of {stack(layer)}, made for review: {other} (made " in aws.out
     assert "change set left for review; to execute without asking, rerun with YES=1 (--yes)" in aws.err
+
+
+class ReaderGoneAfter(io.StringIO):
+    """Standard output whose reader (`| head -n`) goes after `lines` lines: a write then finds the pipe closed."""
+
+    def __init__(self, lines):
+        super().__init__()
+        self.lines = lines
+
+    def write(self, text):
+        if self.getvalue().count("\n") >= self.lines:
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+
+def test_a_deploy_whose_output_reader_is_gone_runs_to_its_end_with_yes_and_is_refused_without(aws):
+    layer = "cert-dns"
+    changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
+    # Asked on a terminal while nobody reads the question: refused, and the change set is not left behind.
+    aws.deployed(layer)
+    aws.change_set(layer, "UPDATE", changes)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
+    assert aws.run("deploy", "--stack", layer, tty=True, answer="y", out=ReaderGoneAfter(1)) == 1
+    assert "error: the output's reader is gone (a closed pipe: nobody reads the question) and no YES=1 (--yes)" in aws.err
+    # The same when input()'s own prompt is what finds the pipe closed.
+    aws.deployed(layer)
+    aws.change_set(layer, "UPDATE", changes)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
+    assert aws.run("deploy", "--stack", layer, tty=True, answer=BrokenPipeError(32, "Broken pipe"), out=ReaderGoneAfter(100)) == 1
+    assert "the output's reader is gone" in aws.err
+    # With YES=1 the deploy goes on to its end, what it says after the first line dropped.
+    aws.deployed(layer)
+    aws.change_set(layer, "UPDATE", changes)
+    aws.execute(layer)
+    aws.poll(layer, stack_id(layer), described(layer), event(layer, stack(layer), "UPDATE_COMPLETE", 30))
+    aws.cf.add_response(
+        "set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(configuration(ENV, layer)["StackPolicy"])}
+    )
+    assert aws.run("deploy", "--stack", layer, "--yes", out=ReaderGoneAfter(1)) == 0, aws.err
+    assert aws.out.count("\n") == 1 and aws.err == ""
+
+
+def test_a_command_that_only_reads_stops_quietly_when_its_output_reader_is_gone(aws):
+    # `make status | head -1` after the header: 141, as a shell reports a writer that SIGPIPE ended; no AWS call after it.
+    assert aws.run("status", out=ReaderGoneAfter(0)) == 141
+    assert aws.err == "" and aws.out == ""
 
 
 def test_change_sets_that_cannot_be_listed_are_a_note_not_a_failure(aws):

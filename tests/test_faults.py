@@ -759,6 +759,25 @@ def test_an_endpoint_that_is_not_aws_is_named_with_what_it_said(offline_aws):
     assert "no such API here" in err and "check the AWS configuration" not in err
 
 
+def test_a_deploy_whose_output_reader_is_gone_goes_on_to_its_end_and_frees_its_lock(seeded_sandbox):
+    """`make deploy YES=1 | head -3`, or a CI log reader that died: the writes that find the pipe
+    closed are dropped (SIGPIPE ended the run half way, its lock taken, its change set left)."""
+    box, env, command = seeded_sandbox
+    reader, writer = os.pipe()
+    os.close(reader)  # gone before the first line: every write finds the pipe closed
+    try:
+        ran = subprocess.run(
+            [*command, "--stack", "cert-dns"], cwd=ROOT, env=env, stdout=writer, stderr=subprocess.PIPE, text=True, timeout=120
+        )
+    finally:
+        os.close(writer)
+    assert ran.returncode == 0 and ran.stderr == "", (ran.returncode, ran.stderr)
+    (stack,) = box.client("cloudformation").describe_stacks(StackName=templates.stack_name("sandbox", "cert-dns"))["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE" and stack["EnableTerminationProtection"]
+    lock = f"/{templates.PROJECT}/sandbox/deploy-lock"
+    assert lock not in {p["Name"] for p in box.client("ssm").describe_parameters()["Parameters"]}
+
+
 def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_release(seeded_sandbox):
     box, env, base = seeded_sandbox
     with deploying_into(box) as run:  # the first release, in this process: the concurrent ones are `make deploy`'s own

@@ -23,7 +23,7 @@ from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
 from scripts.deploy.logs import parse_since
 from scripts.deploy.tasks import parse_command
-from templates.errors import INTERRUPTED, report
+from templates.errors import INTERRUPTED, READER_GONE, Output, ReaderGone, report
 from templates.inputs import IMAGE_TAG
 from templates.params import ENV_NAME, SANDBOX_ENV, ParamsError
 from templates.params import load as load_params
@@ -230,6 +230,7 @@ def main(
         args = parse(argv)
     except Failure as failure:
         return report(failure, err)
+    out = Output(out, goes_on=args.command in LOCKING_COMMANDS)
     deployer, failure = None, None
     try:
         environment, layers = validate(args)
@@ -265,6 +266,8 @@ def main(
         failure = error
     except KeyboardInterrupt:
         failure = Failure(INTERRUPTED, 130)
+    except ReaderGone:
+        return READER_GONE
     except AWS_ERRORS as error:
         failure = Failure(explain(error, args.env))
     if failure:

@@ -14,4 +14,4 @@ if __name__ == "__main__":
     for number in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(number) is not signal.SIG_IGN:  # under nohup, SIGHUP stays ignored
             signal.signal(number, terminated)
-    run(main)
+    run(main, reader_gone_ends=False)  # main's Output: a closed reader does not stop a deploy half way

@@ -191,10 +191,16 @@ class Deployer:
             return None
         if not self.interactive:
             return "no terminal to ask on and no YES=1 (--yes)"
+        reader_gone = "the output's reader is gone (a closed pipe: nobody reads the question) and no YES=1 (--yes)"
+        if getattr(self.out, "gone", False):  # templates.errors.Output
+            return reader_gone
         try:
             answer = self.ask(question)
         except EOFError:
             answer = ""
+        except BrokenPipeError:  # input() writes its prompt to stdout, past Output
+            self.out.reader_left()
+            return reader_gone
         return None if answer.strip().lower() in ("y", "yes") else "not confirmed"
 
     def confirm(self, question, refusal):
