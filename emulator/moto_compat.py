@@ -314,11 +314,16 @@ responses.CloudFormationResponse.list_change_sets = _list_change_sets_of_the_sta
 # when every parameter is a String. Real CloudFormation creates the change set and reports it
 # FAILED ("The submitted information didn't contain changes..."), which moto's backend already
 # does once the UpdateStack-only check is skipped for change sets.
+# Gap: UpdateStack with the previous template and values and new stack tags was refused the same
+# way; AWS updates the tags (UpdateStack's Tags: "CloudFormation also propagates these tags to
+# supported resources in the stack"), as the deployer does when a change set sees no change.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStack.html
 _validate_different_update = responses.CloudFormationResponse._validate_different_update
 
 
 def _validate_different_update_of_update_stack(self, incoming_params, stack_body, old_stack):
-    if self._get_action() != "CreateChangeSet":
+    tags = {tag["Key"]: tag["Value"] for tag in self._get_param("Tags", [])}
+    if self._get_action() != "CreateChangeSet" and not (tags and tags != old_stack.tags):
         _validate_different_update(self, incoming_params, stack_body, old_stack)
 
 

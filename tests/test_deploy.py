@@ -2689,7 +2689,7 @@ def test_tag_changes_list_each_tag_that_differs():
     before = {"Project": "startupwebapp", "CostCenter": "old-centre", "Owner": "ops"}
     layer = small_layer(SMALL_TEMPLATE, tags={"Project": "startupwebapp", "CostCenter": "web", "Team": "a"})
     assert deploy.text.tag_changes(layer, before) == [
-        f"{stack('cert-dns')}: only its tags differ from output/{ENV}/cert-dns.json:",
+        f"{stack('cert-dns')}: but its stack tags differ from output/{ENV}/cert-dns.json:",
         "  tag CostCenter: old-centre -> web",
         "  tag Owner: ops -> (removed)",
         "  tag Team: (none) -> a",

@@ -343,3 +343,28 @@ def test_destroy_is_refused_before_anything_while_the_load_balancer_has_deletion
         "CREATE_COMPLETE",
         "CREATE_COMPLETE",
     ]
+
+
+def test_a_change_of_the_stack_tags_alone_is_applied_and_then_there_is_nothing_left_to_do(sandbox, run, tmp_path):
+    # The sandbox's change set sees no change for new stack tags: the deployer applies them through UpdateStack.
+    sandbox.seed()
+    code, out, err = run("deploy", "--stack", "cert-dns", "--yes")
+    assert code == 0, out + err
+    before = {
+        t["Key"]: t["Value"] for t in sandbox.client("cloudformation").describe_stacks(StackName=stack("cert-dns"))["Stacks"][0]["Tags"]
+    }
+    output = tmp_path / "output"
+    shutil.copytree(ROOT / "output", output)
+    config = output / ENV / "cert-dns.json"
+    document = json.loads(config.read_text())
+    document["Tags"] = {key: f"{value}-retagged" for key, value in document["Tags"].items()}
+    config.write_text(json.dumps(document))
+    retagged = ("--output-dir", str(output), "--params-dir", str(ROOT / "params"))
+    code, out, err = run("deploy", "--stack", "cert-dns", *retagged, "--yes")
+    assert code == 0, out + err
+    key = sorted(document["Tags"])[0]
+    assert f"  tag {key}: {before[key]} -> {document['Tags'][key]}" in out, out + err
+    (deployed,) = sandbox.client("cloudformation").describe_stacks(StackName=stack("cert-dns"))["Stacks"]
+    assert {t["Key"]: t["Value"] for t in deployed["Tags"]} == document["Tags"] and deployed["StackStatus"] == "UPDATE_COMPLETE"
+    code, out, err = run("deploy", "--stack", "cert-dns", *retagged, "--yes")
+    assert code == 0 and out.strip() == f"{stack('cert-dns')}: no changes", out + err

@@ -261,7 +261,7 @@ def as_lines(template) -> list[str]:
 
 def tag_changes(layer, before) -> list[str]:
     """The stack's tags (before: key -> value) that differ from the layer's."""
-    lines = [f"{layer.stack}: only its tags differ from output/{layer.env}/{layer.name}.json:"]
+    lines = [f"{layer.stack}: but its stack tags differ from output/{layer.env}/{layer.name}.json:"]
     for key in sorted(k for k in before.keys() | layer.tags.keys() if before.get(k) != layer.tags.get(k)):
         lines.append(f"  tag {key}: {before.get(key, '(none)')} -> {layer.tags.get(key, '(removed)')}")
     return lines
