@@ -135,9 +135,20 @@ class Output:
         return self.stream.isatty()
 
 
+def terminated(signum, frame):
+    """A CI cancel or `kill` (SIGTERM), or a closed terminal or dropped SSH session (SIGHUP), ends a
+    tool as Ctrl-C does: what it made half way is cleaned up (generation's staging directory, a
+    deploy's change set and lock), and a stack operation under way is left to CloudFormation."""
+    raise KeyboardInterrupt
+
+
 def run(main, reader_gone_ends=True) -> None:
-    """`python -m ...`: exit with main()'s status. A closed reader (`| head`) ends the tool at once
-    (SIGPIPE: status 141, no message), unless reader_gone_ends is False: then main() handles it (Output)."""
+    """`python -m ...`: exit with main()'s status. SIGTERM and SIGHUP end it as Ctrl-C does
+    (terminated). A closed reader (`| head`) ends it at once (SIGPIPE: status 141, no message),
+    unless reader_gone_ends is False: then main() handles it (Output)."""
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(number) is not signal.SIG_IGN:  # under nohup, SIGHUP stays ignored
+            signal.signal(number, terminated)
     if reader_gone_ends:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     code = main()

@@ -482,20 +482,24 @@ def test_make_clean_is_refused_while_the_sandbox_runs_on_the_virtual_environment
         assert "error: the sandbox runs on venv's Python: make sandbox-stop first" in made.stderr
 
 
-@pytest.mark.parametrize(("inherited", "kept"), [("SIG_DFL", False), ("SIG_IGN", True)])
-def test_a_closed_terminal_stops_a_deploy_unless_it_runs_under_nohup(inherited, kept):
-    # make deploy turns SIGHUP (and SIGTERM) into Ctrl-C, except where it was ignored on purpose.
+@pytest.mark.parametrize(
+    ("tool", "inherited", "kept"),
+    [("scripts.deploy", "SIG_IGN", True)]
+    + [(tool, "SIG_DFL", False) for tool in ("scripts.deploy", "generate", "scripts.review", "emulator.sandbox")],
+)
+def test_a_kill_or_a_closed_terminal_stops_a_tool_as_ctrl_c_does_unless_it_runs_under_nohup(tool, inherited, kept):
+    # Every tool make runs turns SIGTERM and SIGHUP into Ctrl-C (whose clean-up the tests above
+    # check: a `timeout 1 make templates` left output/.staging-* behind), except a SIGHUP ignored on purpose.
     probe = (
         "import runpy, signal, sys\n"
         f"signal.signal(signal.SIGHUP, signal.{inherited})\n"
-        "sys.argv = ['scripts.deploy', '--help']\n"
-        "try:\n    runpy.run_module('scripts.deploy', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-        "handler = signal.getsignal(signal.SIGHUP)\n"
-        "print('kept' if handler is signal.SIG_IGN else getattr(handler, '__name__', repr(handler)))"
+        f"sys.argv = ['{tool}', '--help']\n"
+        f"try:\n    runpy.run_module('{tool}', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "name = lambda handler: 'kept' if handler is signal.SIG_IGN else getattr(handler, '__name__', repr(handler))\n"
+        "print(name(signal.getsignal(signal.SIGHUP)), name(signal.getsignal(signal.SIGTERM)))"
     )
     ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    # under nohup the SIGHUP stays ignored; else the deploy's own handler ends the run as Ctrl-C does
-    assert ran.stdout.splitlines()[-1] == ("kept" if kept else "terminated"), ran.stdout + ran.stderr
+    assert ran.stdout.splitlines()[-1] == f"{'kept' if kept else 'terminated'} terminated", ran.stdout + ran.stderr
 
 
 def test_ctrl_c_while_the_server_starts_stops_it(tmp_path, monkeypatch):
