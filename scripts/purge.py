@@ -327,6 +327,13 @@ def deleted_stacks(deployer, stacks) -> list[dict]:
     return sorted(found, key=lambda s: s.get("DeletionTime") or s["CreationTime"], reverse=True)
 
 
+def ours(deployer, summary) -> bool:
+    """The deleted stack carried the tags every stack of ours does (ListStacks has no tags; DescribeStacks
+    reads a deleted stack by its id). https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html"""
+    (found,) = deployer.cf.describe_stacks(StackName=summary["StackId"])["Stacks"]
+    return not deployer.foreign(found)
+
+
 def retained_by(deployer, summary) -> list[Retained]:
     items = []
     for page in deployer.cf.get_paginator("list_stack_resources").paginate(StackName=summary["StackId"]):
@@ -360,7 +367,14 @@ def purge(deployer, names) -> int:
             f"error: refusing to purge: {'; '.join(live)}. purge deletes only what deleted stacks left behind: "
             f"destroy first (make destroy ENV={env}{one}), or purge the destroyed layers one by one with STACK=<layer>; nothing purged"
         )
-    summaries = deleted_stacks(deployer, stacks)
+    summaries = []
+    for summary in deleted_stacks(deployer, stacks):
+        if ours(deployer, summary):
+            summaries.append(summary)
+        else:
+            deployer.say(
+                f"{summary['StackName']} ({summary['StackId']}) was not made by this tool (no tags {templates.PROJECT}'s stacks carry): what it retained is left"
+            )
     items, ids = [], {s["StackId"] for s in summaries}
     for summary in summaries:
         items += retained_by(deployer, summary)

@@ -156,3 +156,9 @@ def check_wiring(templates: dict, wiring=None) -> None:
 
 def stack_name(env: str, layer: str) -> str:
     return f"{PROJECT}-{env}-{layer}"
+
+
+def own_tags(env: str, layer: str) -> dict:
+    """The tags every stack of ours carries (params may not set them): the deployer changes or deletes
+    only a stack that has them, never another one that happens to have our stack's name."""
+    return {"Project": PROJECT, "Environment": env, "Layer": layer}

@@ -43,7 +43,7 @@ def template_configuration(env: Environment, layer: str, template: dict) -> dict
     """CloudFormation's template-configuration format; wired parameters come at deploy time."""
     config = {
         "Parameters": {name: env.values[name] for name in sorted(template.get("Parameters", {})) if name in inputs.INPUTS},
-        "Tags": {"Project": templates.PROJECT, "Environment": env.name, "Layer": layer} | env.tags,
+        "Tags": templates.own_tags(env.name, layer) | env.tags,
     }
     policy = stack_policy(template)
     if policy:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from templates import CHANGE_SET_WAIT_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order, relative
+from templates import CHANGE_SET_WAIT_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order, own_tags, relative
 from templates.common import CI_DEPLOY_JOB_MINUTES, CI_JOB_STEPS_MINUTES
 from templates.errors import ToolError
 from templates.inputs import (
@@ -45,7 +45,7 @@ TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html
 TAG_VALUE = re.compile(r"[\w .:/=+@-]{0,256}")
 MAX_TAGS = 50
-RESERVED_TAGS = ("Project", "Environment", "Layer")  # generate.py sets them on every stack
+RESERVED_TAGS = tuple(own_tags("", ""))  # generate.py sets them on every stack
 MAX_NESTING = 10  # mappings and lists inside one another; the params files use 3
 
 

@@ -1156,7 +1156,8 @@ def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a
     for layer in order:
         if layer == disabled:  # prod has no output/prod/<layer>.json for it: a stack described by hand
             left = described(order[0])
-            left["Stacks"][0] |= {"StackName": stack(layer), "StackId": stack_id(layer)}
+            tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, layer).items()]
+            left["Stacks"][0] |= {"StackName": stack(layer), "StackId": stack_id(layer), "Tags": tags}
             aws.cf.add_response("describe_stacks", left, {"StackName": stack(layer)})
         else:
             aws.deployed(layer) if layer == order[0] else aws.not_deployed(layer)

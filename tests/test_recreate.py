@@ -357,14 +357,49 @@ def test_a_change_of_the_stack_tags_alone_is_applied_and_then_there_is_nothing_l
     shutil.copytree(ROOT / "output", output)
     config = output / ENV / "cert-dns.json"
     document = json.loads(config.read_text())
-    document["Tags"] = {key: f"{value}-retagged" for key, value in document["Tags"].items()}
+    own = templates.own_tags(ENV, "cert-dns")  # what marks the stack as this tool's stays
+    document["Tags"] = {key: value if key in own else f"{value}-retagged" for key, value in document["Tags"].items()} | {"Retagged": "yes"}
     config.write_text(json.dumps(document))
     retagged = ("--output-dir", str(output), "--params-dir", str(ROOT / "params"))
     code, out, err = run("deploy", "--stack", "cert-dns", *retagged, "--yes")
     assert code == 0, out + err
-    key = sorted(document["Tags"])[0]
-    assert f"  tag {key}: {before[key]} -> {document['Tags'][key]}" in out, out + err
+    assert "  tag Retagged: (none) -> yes" in out, out + err
+    for key in document["Tags"].keys() - own.keys() - {"Retagged"}:
+        assert f"  tag {key}: {before[key]} -> {document['Tags'][key]}" in out, out + err
     (deployed,) = sandbox.client("cloudformation").describe_stacks(StackName=stack("cert-dns"))["Stacks"]
     assert {t["Key"]: t["Value"] for t in deployed["Tags"]} == document["Tags"] and deployed["StackStatus"] == "UPDATE_COMPLETE"
     code, out, err = run("deploy", "--stack", "cert-dns", *retagged, "--yes")
     assert code == 0 and out.strip() == f"{stack('cert-dns')}: no changes", out + err
+
+
+def test_stacks_of_our_names_that_this_tool_did_not_make_are_neither_destroyed_nor_purged(sandbox, run):
+    # Made by hand under the name a layer's stack would have (one the sandbox does not enable), without our tags.
+    layer = next(name for name in templates.layer_order() if name not in LAYERS)
+    cloudformation = sandbox.client("cloudformation")
+    sandbox.seed()
+    audit = "/important/audit-trail"
+    kept = {"Audit": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain", "Properties": {"LogGroupName": audit}}}
+    cloudformation.create_stack(StackName=stack(layer), TemplateBody=json.dumps({"Resources": kept}))
+    cloudformation.delete_stack(StackName=stack(layer))
+    assert audit in log_group_names(sandbox)  # retained by the deleted stack
+    code, out, err = run("purge", "--stack", layer, "--yes")
+    assert code == 0, out + err
+    assert f"{stack(layer)} (" in out and "was not made by this tool" in out and audit in log_group_names(sandbox), out
+
+    topic = {"Topic": {"Type": "AWS::SNS::Topic"}}
+    cloudformation.create_stack(StackName=stack(layer), TemplateBody=json.dumps({"Resources": topic}), EnableTerminationProtection=True)
+    enabled = LAYERS[0]  # and one where an enabled layer's stack would be, which a deploy would change
+    cloudformation.create_stack(StackName=stack(enabled), TemplateBody=json.dumps({"Resources": topic}), EnableTerminationProtection=True)
+    for argv in (("destroy", "--stack", layer, "--yes"), ("destroy", "--yes"), ("deploy", "--stack", enabled, "--yes")):
+        code, out, err = run(*argv)
+        named = stack(enabled) if "deploy" in argv or "--stack" not in argv else stack(layer)
+        assert code == 1 and f"error: {named} exists but was not made by this tool: its tags are not " in err, (argv, out + err)
+    for name in (layer, enabled):
+        (found,) = cloudformation.describe_stacks(StackName=stack(name))["Stacks"]
+        assert (found["StackStatus"], found["EnableTerminationProtection"], found.get("Tags", [])) == ("CREATE_COMPLETE", True, [])
+    assert not cloudformation.list_change_sets(StackName=stack(enabled))["Summaries"]
+    code, out, err = run("status")  # only read: shown as it is
+    assert code == 0 and f"{stack(layer)} " in out and "(not made by this tool: it lacks the tags its stacks carry" in out, out + err
+    for name in (layer, enabled):
+        cloudformation.update_termination_protection(StackName=stack(name), EnableTerminationProtection=False)
+        cloudformation.delete_stack(StackName=stack(name))

@@ -253,6 +253,7 @@ def main(
             allow_traffic_reset=args.allow_traffic_reset,
             max_wait=args.max_wait,
             resolver=resolver,
+            changes=args.command in LOCKING_COMMANDS,
         )
         locked = locking and args.command in LOCKING_COMMANDS
         try:

@@ -98,7 +98,9 @@ class Commands:
                 continue
             when = found.get("LastUpdatedTime") or found.get("CreationTime")
             note = "  (abandoned create: not deployed)" if found["StackStatus"] == "REVIEW_IN_PROGRESS" else ""
-            if not enabled:
+            if deployer.foreign(found):
+                note += "  (not made by this tool: it lacks the tags its stacks carry; deploy and destroy leave it alone)"
+            elif not enabled:
                 note += f"  (not in enabled_layers of params/{env}.yaml: make destroy STACK={name} ENV={env} removes it)"
             deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
         return 0

@@ -141,6 +141,7 @@ class Deployer:
         allow_traffic_reset=False,
         max_wait=None,
         resolver=None,
+        changes=False,
     ):
         self._client_factory, self._clients = client, {}
         self.calls = AwsCalls(err)
@@ -153,6 +154,7 @@ class Deployer:
         self.now = now or (lambda: datetime.now(UTC))
         self.revision = revision
         self.interactive, self.yes = interactive, yes
+        self.changes = changes  # the command changes stacks: a foreign one is refused (describe)
         self.colour = getattr(out, "isatty", lambda: False)()
         self.stacks = {}  # stack name -> DescribeStacks entry, or None when not deployed (one read per run)
         self.relaxed_policy = None  # the layer whose stack policy --allow-replace relaxed, until restored
@@ -211,14 +213,33 @@ class Deployer:
 
     # --- reading stacks -------------------------------------------------------------------
     def describe(self, stack):
+        """The stack's DescribeStacks entry, or None when there is none. In a run that changes stacks,
+        one of our name that is not ours (foreign) is refused before anything is done to it."""
         if stack not in self.stacks:
             try:
-                self.stacks[stack] = self.cf.describe_stacks(StackName=stack)["Stacks"][0]
+                found = self.cf.describe_stacks(StackName=stack)["Stacks"][0]
             except ClientError as error:
                 if not not_found(error):
                     raise
-                self.stacks[stack] = None
+                found = None
+            if found and self.changes and self.foreign(found):
+                raise Failure(
+                    f"error: {stack} exists but was not made by this tool: its tags are not "
+                    f"{', '.join(f'{k}={v}' for k, v in self.own_tags(found).items())}, which every stack it makes carries; "
+                    "nothing changed. If it is ours and someone changed its tags, put them back; otherwise remove or rename it yourself"
+                )
+            self.stacks[stack] = found
         return self.stacks[stack]
+
+    def own_tags(self, found) -> dict:
+        """The tags the stack would carry if this tool made it (templates.own_tags)."""
+        return templates.own_tags(self.env, found["StackName"].removeprefix(f"{templates.PROJECT}-{self.env}-"))
+
+    def foreign(self, found) -> bool:
+        """A stack of our name without the tags every stack of ours carries: someone else's, not to
+        be changed or deleted. A REVIEW_IN_PROGRESS one is exempt: the empty stack a CREATE change
+        set makes, holding no resource, which make deploy creates into or deletes."""
+        return found["StackStatus"] != "REVIEW_IN_PROGRESS" and not self.own_tags(found).items() <= self.stack_tags(found).items()
 
     def has_stack(self, stack) -> bool:
         """Deployed: exists and is not an abandoned create (REVIEW_IN_PROGRESS)."""
