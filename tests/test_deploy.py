@@ -1641,6 +1641,21 @@ def test_the_previous_release_is_neither_the_running_image_nor_one_a_rollback_le
     )
     assert previous_release([release("v1")], "v1") is None
     assert previous_release([], "v1") is None
+    # A rollback to v1 that Ctrl-C stopped while CloudFormation finished it: v2 is not gone back to.
+    assert previous_release([release("v1"), release("v2")], "v1") is None
+    assert previous_release([release("v0"), release("v1"), release("v2")], "v1") == release("v0")
+    # A deploy of v3 stopped the same way: v3 runs, unrecorded, and v2 is the one before it.
+    assert previous_release([release("v1"), release("v2")], "v3") == release("v2")
+    # An older image deployed again (not by make rollback): the one before it is the latest other.
+    assert previous_release([release("v1"), release("v2"), release("v1")], "v1") == release("v2")
+
+
+def test_a_rollback_after_one_the_history_missed_names_the_newer_release_and_never_goes_back_to_it(aws):
+    aws.deployed("service", parameters=service_parameters("v1"))
+    history(aws, [release("v1"), release("v2")])  # the rollback from v2 to v1 was never recorded
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert "the history has releases after the running image v1: v2 (rolled back from by a run stopped" in aws.out
+    assert "nothing earlier to roll back to" in aws.err and "from v1 to v2" not in aws.out
 
 
 def test_deploy_without_tag_keeps_the_running_image(aws):

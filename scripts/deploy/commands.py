@@ -11,7 +11,7 @@ from scripts import purge, verify, zone
 from scripts.deploy import drift, logs, tasks, text
 from scripts.deploy.aws import AWS_ERRORS, explain, not_found
 from scripts.deploy.failure import Failure
-from scripts.deploy.history import previous_release
+from scripts.deploy.history import previous_release, released_after
 from scripts.deploy.text import parameter_values
 from templates.inputs import TRAFFIC_SHIFTING
 
@@ -223,7 +223,14 @@ class Commands:
                     f"{len(earlier_stacks)} releases in the history belong to an earlier {layer.stack} (destroyed, then created "
                     f"again at {created}): not rolled back to"
                 )
-            release = previous_release([entry for entry in releases if entry not in earlier_stacks], running)
+            releases = [entry for entry in releases if entry not in earlier_stacks]
+            newer = released_after(releases, running)
+            if newer:
+                deployer.say(
+                    f"the history has releases after the running image {running}: {', '.join(e['image_tag'] for e in newer)} "
+                    "(rolled back from by a run stopped before it recorded that, or changed by hand): not rolled back to"
+                )
+            release = previous_release(releases, running)
             if release is None:
                 raise Failure(
                     f"error: nothing earlier to roll back to: the release history ({deployer.history.name}) has no image other than "

@@ -90,7 +90,16 @@ class ReleaseHistory:
             kwargs["NextToken"] = page["NextToken"]
 
 
+def released_after(releases, running) -> list[dict]:
+    """Releases recorded after the running image's latest one: what runs is older, so these were left
+    by a rollback the history missed (interrupted while CloudFormation finished it) or by hand."""
+    last = max((i for i, entry in enumerate(releases) if entry["image_tag"] == running), default=len(releases))
+    return releases[last + 1 :]
+
+
 def previous_release(releases, running) -> dict | None:
-    """The latest release to roll back to: neither the running image nor one a rollback left."""
+    """The latest release to roll back to: recorded before the running image's latest release, and
+    neither the running image nor one a rollback left."""
     bad = {entry["rolled_back_from"] for entry in releases if entry.get("rolled_back_from")} | {running}
-    return next((entry for entry in reversed(releases) if entry["image_tag"] not in bad), None)
+    before = releases[: len(releases) - len(released_after(releases, running))]
+    return next((entry for entry in reversed(before) if entry["image_tag"] not in bad), None)
