@@ -1344,6 +1344,27 @@ def test_change_sets_that_cannot_be_listed_are_a_note_not_a_failure(aws):
     assert "no terminal to ask on" in aws.err
 
 
+def test_credentials_that_expire_mid_wait_say_cloudformation_carries_on_and_how_to_follow_it(aws):
+    # An SSO session that ends during an hour-long service release: the update goes on without us.
+    layer = "cert-dns"
+    aws.deployed(layer)
+    aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])])
+    aws.execute(layer)
+    aws.poll(layer, stack_id(layer), described(layer, "UPDATE_IN_PROGRESS"), event(layer, stack(layer), "UPDATE_IN_PROGRESS", 1))
+    aws.cf.add_client_error("describe_stacks", "ExpiredToken", "The security token included in the request is expired", 400)
+    assert aws.run("deploy", "--stack", layer, "--yes") == 1
+    lines = aws.err.splitlines()
+    assert (
+        lines[0]
+        == "error: DescribeStacks: ExpiredToken: The security token included in the request is expired; check the credentials: aws sts get-caller-identity"
+    )
+    assert lines[1] == f"  the wait stopped: CloudFormation carries on with {stack(layer)} (UPDATE_IN_PROGRESS); nothing was cancelled."
+    assert (
+        lines[2].startswith(f"  follow it:         make status ENV={ENV}")
+        and f"cancel-update-stack --stack-name {stack(layer)}" in lines[3]
+    )
+
+
 def test_a_stale_final_status_read_right_after_execute_does_not_end_the_wait(aws):
     layer = "cert-dns"
     aws.deployed(layer)

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts import purge, zone
 from scripts.deploy import logs, text
-from scripts.deploy.aws import AWS_ERRORS, NO_ANSWER, NO_STACK, AwsCalls, cli, may_have_landed, not_found
+from scripts.deploy.aws import AWS_ERRORS, NO_ANSWER, NO_STACK, AwsCalls, cli, explain, may_have_landed, not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
@@ -769,6 +769,11 @@ class Deployer:
         except KeyboardInterrupt:
             lines = text.interrupted(stack, self.env, self.running(found, operation), self.cli)
             raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
+        except AWS_ERRORS as error:  # AWS out of reach, or refusing to answer, mid-wait: the operation goes on all the same
+            lines = text.interrupted(
+                stack, self.env, self.running(found, operation), self.cli, why=f"{explain(error, self.env)}\n  the wait stopped"
+            )
+            raise Failure("\n".join(lines) + self.restore_hint()) from None
 
     @staticmethod
     def running(found, operation) -> str:

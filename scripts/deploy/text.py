@@ -7,6 +7,7 @@ import re
 
 import templates
 from templates.alb import target_group_name
+from templates.errors import INTERRUPTED
 from templates.inputs import TRAFFIC_SHIFTING
 
 SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
@@ -217,10 +218,11 @@ def how_to_stop(stack, status, cli) -> str:
     return f"nothing: it is {status}, no operation runs"
 
 
-def interrupted(stack, env, status, cli) -> list[str]:
-    """Ctrl-C during a wait: CloudFormation carries on; how to follow or stop it (cli: aws.cli)."""
+def interrupted(stack, env, status, cli, why=INTERRUPTED) -> list[str]:
+    """A wait stopped (Ctrl-C; why: another cause): CloudFormation carries on; how to follow or stop
+    it (cli: aws.cli)."""
     return [
-        f"interrupted: CloudFormation carries on with {stack} ({status}); nothing was cancelled.",
+        f"{why}: CloudFormation carries on with {stack} ({status}); nothing was cancelled.",
         f"  follow it:         make status ENV={env}   (or: {cli} cloudformation describe-stack-events --stack-name {stack})",
         f"  stop it:           {how_to_stop(stack, status, cli)}",
     ]
