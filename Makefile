@@ -7,15 +7,17 @@ INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1
 # Deploys go to ENV (default: the local sandbox; prod and staging must be named).
 ENV ?= sandbox
 DEPLOY := $(BIN)/python -m scripts.deploy
-FLAGS = --env=$(call quote,$(ENV)) $(if $(STACK),--stack=$(call quote,$(STACK))) $(if $(TAG),--image-tag=$(call quote,$(TAG))) \
-	$(if $(CHANGESET),--changeset=$(call quote,$(CHANGESET))) \
-	$(if $(YES),--yes) $(if $(ALLOW_REPLACE),--allow-replace) $(if $(ALLOW_TRAFFIC_RESET),--allow-traffic-reset) $(if $(RECREATE),--recreate) $(if $(REPAIR),--repair) \
-	$(if $(MAX_WAIT),--max-wait=$(call quote,$(MAX_WAIT)))
+FLAGS = --env=$(call quote,$(value ENV)) $(if $(value STACK),--stack=$(call quote,$(value STACK))) $(if $(value TAG),--image-tag=$(call quote,$(value TAG))) \
+	$(if $(value CHANGESET),--changeset=$(call quote,$(value CHANGESET))) \
+	$(if $(value YES),--yes) $(if $(value ALLOW_REPLACE),--allow-replace) $(if $(value ALLOW_TRAFFIC_RESET),--allow-traffic-reset) $(if $(value RECREATE),--recreate) $(if $(value REPAIR),--repair) \
+	$(if $(value MAX_WAIT),--max-wait=$(call quote,$(value MAX_WAIT)))
 # ENV=sandbox points the AWS clients at the running sandbox, and fails if it does not run,
 # so that a rehearsal can never fall through to real AWS credentials.
-AWS = $(if $(filter sandbox,$(ENV)),e="$$($(BIN)/python -m emulator.sandbox env)" && eval "$$e" &&,)
+AWS = $(if $(filter sandbox,$(value ENV)),e="$$($(BIN)/python -m emulator.sandbox env)" && eval "$$e" &&,)
 FRESH = $(BIN)/python generate.py --check &&
 # A value as one shell word, whatever quotes it holds: CMD="python manage.py shell -c 'print(1)'".
+# Values are read with $(value ...): as given, a `$` in them is not expanded by make (TAG='v1$x'
+# stayed v1; TAG='$(shell ...)' ran the command).
 # Passed as --option=value, so that a value starting with "-" (TAG=-x) is read as the value, not an option.
 quote = '$(subst ','\'',$(1))'
 
@@ -36,7 +38,7 @@ $(INSTALLED): requirements.txt
 venv: $(INSTALLED) ## create .venv with the pinned dependencies
 
 templates: $(INSTALLED) ## generate output/ from templates/ and params/, then cfn-lint it
-	@$(if $(filter command line,$(origin ENV)),echo "note: make templates generates every environment in params/ whatever ENV= says:" $(call quote,$(ENV)) >&2)
+	@$(if $(filter command line,$(origin ENV)),echo "note: make templates generates every environment in params/ whatever ENV= says:" $(call quote,$(value ENV)) >&2)
 	@$(BIN)/python generate.py
 
 check: $(INSTALLED) ## fail if output/ or a review document in output/review/ is stale (or cfn-lint rejects a template)
@@ -57,7 +59,7 @@ lint: $(INSTALLED) ## ruff check and format check only
 
 # ENV has a default (sandbox): `make review` reviews every environment unless ENV is given on the command line.
 review: $(INSTALLED) ## write output/review/<env>.md for every environment (ENV=<env>: that one): what ops read before the console
-	@$(BIN)/python -m scripts.review $(if $(filter command line,$(origin ENV)),--env=$(call quote,$(ENV)))
+	@$(BIN)/python -m scripts.review $(if $(filter command line,$(origin ENV)),--env=$(call quote,$(value ENV)))
 
 sandbox: $(INSTALLED) ## start the local AWS sandbox (moto on 127.0.0.1) seeded with the Phase 5.14 resources
 	@$(BIN)/python -m emulator.sandbox start
@@ -72,7 +74,7 @@ unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind
 	@$(AWS) $(DEPLOY) unlock $(FLAGS)
 
 zone: $(INSTALLED) ## find or create ENV's public hosted zone, print its name servers for the registrar, wait for the delegation [TIMEOUT=s]
-	@$(AWS) $(DEPLOY) zone $(FLAGS) $(if $(TIMEOUT),--timeout=$(call quote,$(TIMEOUT)))
+	@$(AWS) $(DEPLOY) zone $(FLAGS) $(if $(value TIMEOUT),--timeout=$(call quote,$(value TIMEOUT)))
 
 deploy: $(INSTALLED) ## deploy STACK (default: every layer, in order) to ENV through change sets [TAG= YES=1 ALLOW_REPLACE=1 RECREATE=1 REPAIR=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) deploy $(FLAGS)
@@ -111,17 +113,17 @@ rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service
 	@$(FRESH) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
 verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]
-	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(TIMEOUT),--timeout=$(call quote,$(TIMEOUT))) $(foreach c,$(CONNECT_TO),--connect-to=$(call quote,$(c))) \
-		$(if $(CA_BUNDLE),--ca-bundle=$(call quote,$(CA_BUNDLE))) $(if $(TEST_LISTENER),--test-listener)
+	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(value TIMEOUT),--timeout=$(call quote,$(value TIMEOUT))) $(foreach c,$(value CONNECT_TO),--connect-to=$(call quote,$(c))) \
+		$(if $(value CA_BUNDLE),--ca-bundle=$(call quote,$(value CA_BUNDLE))) $(if $(value TEST_LISTENER),--test-listener)
 
 continue: $(INSTALLED) ## let ENV's release that waits for tests (TestPauseMinutes) move production traffic, or ACTION=ROLLBACK it [YES=1]
-	@$(AWS) $(DEPLOY) continue $(FLAGS) $(if $(ACTION),--action=$(call quote,$(ACTION)))
+	@$(AWS) $(DEPLOY) continue $(FLAGS) $(if $(value ACTION),--action=$(call quote,$(value ACTION)))
 
 task: $(INSTALLED) ## run CMD="python manage.py migrate" once as a task of ENV's service, streaming its log; exits with its exit code [TAG= YES=1 MAX_WAIT=min]
-	@$(AWS) $(DEPLOY) task $(FLAGS) --cmd=$(call quote,$(CMD))
+	@$(AWS) $(DEPLOY) task $(FLAGS) --cmd=$(call quote,$(value CMD))
 
 logs: $(INSTALLED) ## print ENV's service logs with task ids [SINCE=10m (30s, 2h, 1d) FOLLOW=1: until Ctrl-C]
-	@$(AWS) $(DEPLOY) logs $(FLAGS) $(if $(SINCE),--since=$(call quote,$(SINCE))) $(if $(FOLLOW),--follow)
+	@$(AWS) $(DEPLOY) logs $(FLAGS) $(if $(value SINCE),--since=$(call quote,$(value SINCE))) $(if $(value FOLLOW),--follow)
 
 bench: $(INSTALLED) ## print performance figures (medians)
 	@$(BIN)/python bench.py

@@ -78,7 +78,7 @@ def makefile() -> dict[str, set[str]]:
     text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
 
     def read(value):
-        return set(re.findall(r"\$[({](\w+)", value))
+        return set(re.findall(r"\$[({](?:value )?(\w+)", value))  # $(NAME), and $(value NAME): NAME as given
 
     variables = {m[1]: read(m[2]) for m in re.finditer(r"^(\w+)[ \t]*[:?+]?=(.*)$", text, re.M)}
     targets = {}
@@ -482,11 +482,13 @@ def test_the_longest_release_the_params_accept_ends_inside_the_deploy_job(deploy
     assert job <= deploy["jobs"]["deploy"]["timeout-minutes"]
 
 
-def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds():
+def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds(tmp_path):
     # A value with a space, a quote or a ; must reach the deployer whole, where it gets its one-line
     # error, and never split into other options or run as shell; one starting with "-" must stay a
-    # value (argparse took `--image-tag -x` for a missing value and printed its own message).
-    values = {"ENV": "./sand box", "STACK": "alb; echo hi", "TAG": "-bad!", "CHANGESET": "it's", "MAX_WAIT": "-1 2"}
+    # value (argparse took `--image-tag -x` for a missing value and printed its own message). A `$`
+    # is not make's either: TAG='v1$x' reached the deployer as v1, and $(shell ...) ran.
+    ran = tmp_path / "ran"
+    values = {"ENV": "./sand box", "STACK": "alb; echo hi", "TAG": "-bad$x!", "CHANGESET": f"it's $(shell touch {ran})", "MAX_WAIT": "-1 2"}
     made = subprocess.run(
         ["make", "-n", "--no-print-directory", "deploy", *(f"{name}={value}" for name, value in values.items())],
         cwd=ROOT,
@@ -500,6 +502,7 @@ def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds():
     assert {name: given[option] for name, option in options.items()} == values
     assert deployer.parse(words[3:]).image_tag == values["TAG"]  # read as the value, not as an option
     assert words[:4] == [".venv/bin/python", "-m", "scripts.deploy", "deploy"]
+    assert not ran.exists()
 
 
 def test_make_templates_says_that_env_changes_nothing():
