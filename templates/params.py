@@ -114,6 +114,8 @@ ParamsLoader.add_constructor("tag:yaml.org,2002:int", ParamsLoader.construct_yam
 def shown(value) -> str:
     """A value as a message quotes it: in full up to 80 characters, else its start and its length
     (a 100,000-character tag must not become a 100,000-character error line)."""
+    if value is None:
+        return "an empty value"  # `key:` or `key: null` (repr: None, a word YAML files do not use)
     text = repr(value)
     return text if len(text) <= 80 else f"{text[:60]}... ({len(str(value))} characters)"
 
@@ -169,7 +171,7 @@ def load_all(params_dir: Path) -> list[Environment]:
         owner = owners.setdefault(env.values["NamePrefix"], env)
         if owner is not env:
             problems.append(
-                f"{relative(env.path)}: parameters.NamePrefix: {shown(env.values['NamePrefix'])} is {owner.name}'s too; "
+                f"{relative(env.path)}: parameters.NamePrefix: {shown(env.values['NamePrefix'])} is {owner.name}'s too ({relative(owner.path)}); "
                 f"allowed: a prefix no other environment uses (their resources would collide)"
             )
     problems += shared_isolation(environments)
@@ -279,19 +281,24 @@ def load(path: Path) -> Environment:
         seen.add(str(layer))
     enabled = [layer for layer in dict.fromkeys(e for e in enabled if isinstance(e, str)) if layer in optional_layers]
     smoke = data.get("smoke_checks") or []
-    if not (isinstance(smoke, list) and all(smoke_check_ok(check) for check in smoke)):
-        problems.append(
-            f"{where}: smoke_checks: {shown(smoke)}; allowed: a list of {{path: /some/path, status: 200}} (a path starting with /, an HTTP status)"
-        )
+    allowed_smoke = "allowed: a list of {path: /some/path, status: 200} (a path starting with /, an HTTP status)"
+    if not isinstance(smoke, list):
+        problems.append(f"{where}: smoke_checks: {shown(smoke)} is not a list; {allowed_smoke}")
         smoke = []
+    for number, check in enumerate(smoke, 1):
+        if not smoke_check_ok(check):
+            problems.append(f"{where}: smoke_checks, item {number}: {shown(check)}; {allowed_smoke}")
+    smoke = [check for check in smoke if smoke_check_ok(check)]
     shared = data.get("shared_inputs") or {}
     allowed_shared = f"allowed: a mapping of {' or '.join(ISOLATING_INPUTS)} to why this environment shares it"
     if not isinstance(shared, dict):
         problems.append(f"{where}: shared_inputs: {shown(shared)} is not a mapping; {allowed_shared}")
         shared = {}
     for key, why in shared.items():
-        if key not in ISOLATING_INPUTS or not (isinstance(why, str) and why.strip()):
-            problems.append(f"{where}: shared_inputs.{key}: {shown(why)}{did_you_mean(key, ISOLATING_INPUTS)}; {allowed_shared}")
+        if key not in ISOLATING_INPUTS:
+            problems.append(f"{where}: shared_inputs.{key}: unknown key{did_you_mean(key, ISOLATING_INPUTS)}; {allowed_shared}")
+        elif not (isinstance(why, str) and why.strip()):
+            problems.append(f"{where}: shared_inputs.{key}: {shown(why)} gives no reason; {allowed_shared}")
     given = data.get("parameters") or {}
     if not isinstance(given, dict):
         problems.append(f"{where}: parameters: expected a mapping of input names to values")
@@ -375,7 +382,10 @@ def check_value(spec: Input, value):
         ok = value in spec.allowed
     if ok and spec.pattern is not None:
         ok = re.fullmatch(spec.pattern, value) is not None
-    return None if ok else spec.allowed_text()
+    # ImageTag: 20250131 is a number to YAML (04000 even loses its zero): say so when the text would do
+    unquoted = isinstance(value, int | float) and check_value(spec, str(value).lower()) is None
+    read_as = "true or false" if isinstance(value, bool) else "a number"
+    return None if ok else spec.allowed_text() + (f", in quotes (unquoted, YAML reads it as {read_as})" if unquoted else "")
 
 
 def cross_checks(v: dict) -> list[str]:

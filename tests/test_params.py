@@ -51,9 +51,22 @@ BAD = [
     ("optional layer twice", {**GOOD, "enabled_layers": ["waf", "waf"]}, "enabled_layers: 'waf'", "each once"),
     (
         "smoke check",
-        {**GOOD, "smoke_checks": [{"path": "health", "status": 200}]},
-        "smoke_checks",
+        {**GOOD, "smoke_checks": [{"path": "/health", "status": 200}, {"path": "health", "status": 200}]},
+        "smoke_checks, item 2: {'path': 'health', 'status': 200}",  # the item, not the whole list
         "a path starting with /, an HTTP status",
+    ),
+    (
+        "a number for a text",
+        with_parameters(ImageTag=20250131),
+        "parameters.ImageTag: 20250131",
+        "in quotes (unquoted, YAML reads it as a number)",
+    ),
+    ("an empty value", with_parameters(DesiredCount=None), "parameters.DesiredCount: an empty value is not allowed", "a whole number"),
+    (
+        "shared without a reason",
+        {**GOOD, "shared_inputs": {"DatabaseSecretArn": ""}},
+        "shared_inputs.DatabaseSecretArn: '' gives no reason",
+        "BackendSecurityGroupId or DatabaseSecretArn to why",
     ),
     ("wrong type", with_parameters(MaxCapacity="4"), "parameters.MaxCapacity: '4'", "a whole number from 1 to 100"),
     ("bool as string", with_parameters(DeletionProtection="yes"), "parameters.DeletionProtection: 'yes'", "true or false"),
@@ -274,7 +287,7 @@ def test_two_environments_may_not_share_a_name_prefix(tmp_path):
     run_generate(tmp_path, GOOD)
     result, out = run_generate(tmp_path, GOOD, name="qa.yaml")
     assert result.returncode == 2
-    assert "qa.yaml: parameters.NamePrefix: 'startupwebapp' is prod's too" in result.stderr
+    assert "qa.yaml: parameters.NamePrefix: 'startupwebapp' is prod's too (" in result.stderr and "prod.yaml); allowed" in result.stderr
     assert not (out / "qa").exists()
 
 
