@@ -2,6 +2,7 @@
 and moved into place all or nothing. generate.py is its command line (`make templates`); the
 review and the tests use the same functions."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -162,7 +163,7 @@ def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], outp
     try:
         staging = stage({path: files[path] for path in changed}, output_dir)
     except OSError as error:
-        raise ToolError(f"cannot write {output_dir}/: {error.strerror} ({error.filename}); nothing was written") from None
+        raise ToolError(f"cannot write {output_dir}/: {os_problem(error)}; nothing was written") from None
     try:
         if run_lint:
             staged = {staging / p.relative_to(output_dir): p for p in layer_templates if p in changed}
@@ -179,11 +180,19 @@ def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], outp
                     f"cannot remove {relative(path)}: {error.strerror}; the new files are written, and output/ still holds this one "
                     "that generation no longer produces: remove it, or run make templates again"
                 ) from None
+        for directory in {path.parent for path in stale} - {output_dir}:  # a removed environment's, once empty
+            with contextlib.suppress(OSError):
+                directory.rmdir()
         return []
     except OSError as error:
-        raise ToolError(f"cannot write {output_dir}/: {error.strerror} ({error.filename})") from None
+        raise ToolError(f"cannot write {output_dir}/: {os_problem(error)}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def os_problem(error: OSError) -> str:
+    """What the system said, and of which file when it said (a full disk names none)."""
+    return f"{error.strerror or error}" + (f" ({error.filename})" if error.filename else "")
 
 
 def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:

@@ -4,6 +4,7 @@ state or a silently wrong value, and now gets one clear line (README: Faults and
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -214,6 +215,15 @@ def test_a_stale_file_that_cannot_be_removed_says_the_new_files_are_written(tmp_
     assert err.startswith(f"error: cannot remove {left}: Permission denied; the new files are written") and "Traceback" not in err, err
 
 
+def test_the_files_of_an_environment_whose_params_file_is_gone_are_removed_with_their_directory(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert generate_in_process(out, "--no-lint") == 0
+    gone = out / "qa"  # generated while params/qa.yaml was there
+    shutil.copytree(next(path for path in out.iterdir() if path.is_dir() and path.name != "review"), gone)
+    assert generate_in_process(out, "--no-lint") == 0
+    assert not gone.exists() and f"{len(list(out.rglob('*.json')))} files, 0 written, " in capsys.readouterr().out
+
+
 def test_a_failed_write_leaves_the_old_output_whole(tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     before = generated_then_all_outdated(out)
@@ -222,14 +232,14 @@ def test_a_failed_write_leaves_the_old_output_whole(tmp_path, capsys, monkeypatc
 
     def disk_fills_up(path, *args, **kwargs):
         if len(written) == 5:
-            raise OSError(28, "No space left on device", str(path))
+            raise OSError(28, "No space left on device")  # as write() says it: no file named
         written.append(path)
         return real_write(path, *args, **kwargs)
 
     monkeypatch.setattr(Path, "write_text", disk_fills_up)
     assert generate_in_process(out, "--no-lint") == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"error: cannot write {out}/: No space left on device") and "nothing was written" in err
+    assert err.startswith(f"error: cannot write {out}/: No space left on device; nothing was written"), err
     assert snapshot(out) == before  # not one file replaced, no staging directory left
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
 
