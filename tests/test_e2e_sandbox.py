@@ -379,7 +379,8 @@ def test_destroy_everything_in_reverse_order(sandbox, run, deployed):
     # A layer taken out of enabled_layers while it was deployed is destroyed with the others.
     for layer in not_enabled[:1]:
         body = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}
-        sandbox.client("cloudformation").create_stack(StackName=templates.stack_name(ENV, layer), TemplateBody=json.dumps(body))
+        tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, layer).items()]  # as a deploy of it made it
+        sandbox.client("cloudformation").create_stack(StackName=templates.stack_name(ENV, layer), TemplateBody=json.dumps(body), Tags=tags)
         code, out, err = run("destroy", "--yes")
         assert code == 0 and [line for line in out.splitlines() if line.endswith(": deleted")] == [
             f"{templates.stack_name(ENV, layer)}: deleted"

@@ -291,6 +291,30 @@ def test_a_change_set_named_is_the_one_of_the_stack_stack_name_names_and_one_tha
     assert [(s["StackName"], s["ChangeSetName"]) for s in left if s["ChangeSetName"] == "same"] == [("first", "same")]
 
 
+def test_a_create_change_set_goes_to_the_stack_an_earlier_one_left_waiting_and_is_refused_for_a_live_one(aws):
+    # A deploy stopped after its first CreateChangeSet leaves an empty REVIEW_IN_PROGRESS stack; the
+    # next one's CREATE change set is for that stack (moto alone made a second stack of the name).
+    def create(name):
+        return aws.cloudformation.create_change_set(
+            StackName="waiting",
+            ChangeSetName=name,
+            ChangeSetType="CREATE",
+            TemplateBody=ssm_template(name),
+            Parameters=[{"ParameterKey": "Tag", "ParameterValue": name}],
+        )
+
+    first = create("first")
+    aws.cloudformation.delete_change_set(StackName="waiting", ChangeSetName="first")
+    second = create("second")
+    assert second["StackId"] == first["StackId"]
+    assert [s["StackId"] for s in aws.cloudformation.describe_stacks()["Stacks"] if s["StackName"] == "waiting"] == [first["StackId"]]
+    aws.cloudformation.execute_change_set(StackName="waiting", ChangeSetName="second")
+    assert aws.cloudformation.describe_stacks(StackName="waiting")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    with pytest.raises(ClientError) as refused:
+        create("third")
+    assert "already exists and cannot be created again with the changeSet [third]" in refused.value.response["Error"]["Message"]
+
+
 def test_a_failed_update_puts_back_what_it_removed_and_removes_what_it_added(aws):
     """moto deletes the resources an update removes before the others change: a rollback must create
     them again (AWS deletes them only after a successful update), and delete what the update added."""
