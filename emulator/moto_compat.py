@@ -946,6 +946,8 @@ def _change_set_diff_with_parameters(self):
     for action, names in names_by_action.items():
         for name in names:  # Modify in dependency order: whether what a resource refers to is replaced is known
             change = cfn_models.Change(action, name, types[name])
+            if action != "Add":  # Gap: moto named no physical id; AWS does for what exists (API_ResourceChange.html)
+                change.physical_resource_id = getattr(resource_map._parsed_resources.get(name), "physical_resource_id", None)
             if action == "Modify":
                 body = self.template_dict["Resources"][name]
                 change.details = _change_details(resource_map, name, body, changed, flipped, replaced)

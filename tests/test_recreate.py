@@ -258,6 +258,11 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
     # The new log group exists; the old one is kept (UpdateReplacePolicy Retain), with its logs.
     assert {f"aws-waf-logs-{OTHER_PREFIX}", WAF_LOGS} <= log_group_names(sandbox)
     assert physical_ids(sandbox, "waf")["LogGroup"] == f"aws-waf-logs-{OTHER_PREFIX}"
+    # ... and said so, with the command that frees it: no stack holds it, so destroy and purge never will.
+    kept = next((line for line in out.splitlines() if "the old one stays in the account" in line), out)
+    assert kept.startswith("  LogGroup (AWS::Logs::LogGroup) was replaced;") and kept.endswith(
+        f"logs delete-log-group --log-group-name {WAF_LOGS}"
+    )
 
 
 def test_an_update_that_fails_rolls_back_to_the_previous_template_and_values(sandbox, run, tmp_path):

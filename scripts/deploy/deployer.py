@@ -61,6 +61,7 @@ class Layer:
     tags: dict
     policy: dict | None
     conditions: dict  # logical id -> its Condition in the template (the resources it may not create)
+    kept_when_replaced: frozenset = frozenset()  # logical ids with UpdateReplacePolicy Retain
 
 
 def load_layer(env, name, output_dir: Path) -> Layer:
@@ -77,9 +78,11 @@ def load_layer(env, name, output_dir: Path) -> Layer:
         raise Failure(f"error: {files[0]}: {len(body)} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2)
     stack = templates.stack_name(env, name)
     declared = frozenset(template.get("Parameters", {}))
-    conditions = {name: r["Condition"] for name, r in template.get("Resources", {}).items() if "Condition" in r}
+    resources = template.get("Resources", {})
+    conditions = {name: r["Condition"] for name, r in resources.items() if "Condition" in r}
+    kept = frozenset(name for name, r in resources.items() if r.get("UpdateReplacePolicy") == "Retain")
     return Layer(
-        env, name, stack, body, declared, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"), conditions
+        env, name, stack, body, declared, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"), conditions, kept
     )
 
 
@@ -475,6 +478,7 @@ class Deployer:
         if found["StackStatus"] in SUCCEEDED:  # the summary says so even if Ctrl-C comes in what follows
             changes = len(change_set.get("Changes", []))
             self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
+            self.say_kept_replacements(layer, change_set)
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
@@ -482,6 +486,20 @@ class Deployer:
             self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"])
         if not exists:
             self.settle(layer, change_set)
+
+    def say_kept_replacements(self, layer, change_set):
+        """A resource replaced under UpdateReplacePolicy Retain leaves the old one in the account, out
+        of every stack (destroy and purge never see it): named, with the command that frees it.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-updatereplacepolicy.html"""
+        for change in change_set.get("Changes", []):
+            rc = change.get("ResourceChange", {})
+            replaced = rc.get("Action") == "Modify" and rc.get("Replacement") in ("True", "Conditional")
+            if replaced and rc.get("PhysicalResourceId") and rc["LogicalResourceId"] in layer.kept_when_replaced:
+                free = purge.free_command(rc["ResourceType"], rc["PhysicalResourceId"], self.cli)
+                self.say(
+                    f"  {rc['LogicalResourceId']} ({rc['ResourceType']}) was replaced; the old one stays in the account, in no stack "
+                    f"(UpdateReplacePolicy Retain): {rc['PhysicalResourceId']}" + (f"; once it is not needed: {free}" if free else "")
+                )
 
     def start_execution(self, layer, name):
         """ExecuteChangeSet. Refused (an error answer to the first attempt), the change set did not run;
