@@ -331,7 +331,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
         # paused container) are no stop signal: Python 3.11's sigtimedwait, used before, returned a
         # siginfo of uninitialised memory after a SIGCONT, at times read as SIGINT.
         stopping = []
-        for number in (signal.SIGTERM, signal.SIGINT):
+        for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(number, lambda signum, frame: stopping.append(signum))
         server = ThreadedMotoServer(HOST, port, verbose=False)
         server.start()
