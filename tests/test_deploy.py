@@ -942,9 +942,13 @@ def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):
     assert f"refusing to destroy {stack('alb')}: {stack('service')} still uses its outputs" in aws.err
 
 
-def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE"):
-    """The stubs of `make destroy STACK=service` up to its DeleteStack."""
-    aws.not_deployed("alarms")
+def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE", alarms=None):
+    """The stubs of `make destroy STACK=service` up to its DeleteStack (alarms: the DescribeStacks
+    answer of the alarms stack, downstream of it; none by default)."""
+    if alarms is None:
+        aws.not_deployed("alarms")
+    else:
+        aws.cf.add_response("describe_stacks", alarms, {"StackName": stack("alarms")})
     aws.not_deployed("scaling")
     aws.deployed("service")
     aws.cf.add_response("get_template", {"TemplateBody": template("service"), "StagesAvailable": ["Original", "Processed"]})
@@ -970,9 +974,9 @@ def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE"):
     )
 
 
-def destroyed_service(aws, resource_status="UPDATE_COMPLETE") -> str:
+def destroyed_service(aws, resource_status="UPDATE_COMPLETE", alarms=None) -> str:
     """What `make destroy STACK=service YES=1` prints when its resources are in resource_status."""
-    service_destroy_requested(aws, resource_status)
+    service_destroy_requested(aws, resource_status, alarms)
     trail = [
         event("service", stack("service"), "DELETE_IN_PROGRESS", 1, token=None),
         event("service", "LogGroup", "DELETE_SKIPPED", 2, "AWS::Logs::LogGroup", token=None),
@@ -999,6 +1003,12 @@ def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
         f"free all that the destroyed stack retained, and only that, once the data may go: make purge ENV={ENV} STACK=service "
         "(lists it and asks first)"
     )
+
+
+def test_a_stack_of_a_downstream_layers_name_that_is_not_ours_does_not_hold_a_destroy_back(aws):
+    someone_elses = described("alarms")
+    someone_elses["Stacks"][0]["Tags"] = [{"Key": "Owner", "Value": "another team"}]
+    assert f"{stack('service')}: deleted" in destroyed_service(aws, alarms=someone_elses)
 
 
 def test_destroy_of_a_stack_whose_rollback_deleted_its_resources_lists_none_as_retained(aws):

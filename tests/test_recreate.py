@@ -10,6 +10,7 @@ Each test seeds the sandbox first (tests/test_e2e_sandbox.py uses the same sessi
 import json
 import re
 import shutil
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -408,3 +409,22 @@ def test_stacks_of_our_names_that_this_tool_did_not_make_are_neither_destroyed_n
     for name in (layer, enabled):
         cloudformation.update_termination_protection(StackName=stack(name), EnableTerminationProtection=False)
         cloudformation.delete_stack(StackName=stack(name))
+
+
+def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_and_its_stack(sandbox, run):
+    # make changeset on a stack not yet created makes it, empty (REVIEW_IN_PROGRESS), with the change
+    # set; a deploy's own CREATE change set goes to that stack: refused, it must not delete the stack.
+    sandbox.seed()
+    code, out, err = run("changeset", "--stack", "cert-dns")
+    assert code == 0, out + err
+    cloudformation = sandbox.client("cloudformation")
+    (reviewed,) = cloudformation.list_change_sets(StackName=stack("cert-dns"))["Summaries"]
+    time.sleep(1 - datetime.now(UTC).microsecond / 1e6)  # the next second: a change set name of its own, as on AWS
+    code, out, err = run("deploy", "--stack", "cert-dns")  # no terminal, no --yes: refused
+    assert code == 1 and "no terminal to ask on" in err, out + err
+    assert f"made for review: {reviewed['ChangeSetName']} (made " in out, out
+    assert "empty (REVIEW_IN_PROGRESS) deleted" not in out, out
+    left = cloudformation.list_change_sets(StackName=stack("cert-dns"))["Summaries"]
+    assert [s["ChangeSetName"] for s in left] == [reviewed["ChangeSetName"]]
+    code, out, err = run("execute", "--stack", "cert-dns", "--changeset", reviewed["ChangeSetName"], "--yes")
+    assert code == 0 and f"{stack('cert-dns')}: CREATE_COMPLETE" in out, out + err

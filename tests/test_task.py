@@ -693,6 +693,14 @@ def test_continue_off_a_terminal_without_yes_sends_nothing(aws):
     assert "nothing was sent; the release stays paused" in aws.err
 
 
+def test_continue_sends_nothing_to_a_service_a_stack_of_our_name_that_is_not_ours_made(aws):
+    found = described("service", parameters=PARAMETERS | {"DeploymentStrategy": "BLUE_GREEN"})
+    found["Stacks"][0]["Tags"] = []  # made by hand under our stack's name
+    aws.cf.add_response("describe_stacks", found, {"StackName": stack("service")})
+    assert aws.run("continue", "--yes") == 1
+    assert f"error: {stack('service')} exists but was not made by this tool" in aws.err
+
+
 def test_a_bad_action_is_one_line_before_any_aws_call(aws):
     assert aws.run("continue", "--action", "PAUSE") == 2
     assert aws.err.strip() == "error: ACTION=PAUSE: allowed: CONTINUE or ROLLBACK"

@@ -18,7 +18,7 @@ from pathlib import Path
 import templates
 from scripts import zone
 from scripts.deploy.aws import API_CALLS, AWS_ERRORS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, parse_api_calls
-from scripts.deploy.commands import COMMANDS, LOCKING_COMMANDS, Commands
+from scripts.deploy.commands import ACTING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands
 from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
 from scripts.deploy.logs import parse_since
@@ -253,7 +253,7 @@ def main(
             allow_traffic_reset=args.allow_traffic_reset,
             max_wait=args.max_wait,
             resolver=resolver,
-            changes=args.command in LOCKING_COMMANDS,
+            changes=args.command in ACTING_COMMANDS,
         )
         locked = locking and args.command in LOCKING_COMMANDS
         try:

@@ -76,8 +76,7 @@ class Commands:
         deployer.say(
             *text.change_set_table(change_set, deployer.describe(layer.stack) if exists else None, deployer.colour, layer.conditions)
         )
-        if exists:
-            deployer.say_waiting_change_sets(layer, change_set)
+        deployer.say_waiting_change_sets(layer, change_set)
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0
 
@@ -534,3 +533,6 @@ COMMANDS = {
 # lock is for, and the workflow runs one right before its service update. It holds the lock until the
 # task stops, or until Ctrl-C or MAX_WAIT ends the wait (the task then runs on without it).
 LOCKING_COMMANDS = ("deploy", "changeset", "execute", "destroy", "recover", "rollback", "purge", "task")
+# Commands that act on what the stacks made: a stack of our name that is not ours is refused
+# (Deployer.describe). `make continue` too, without the lock: it runs while a deploy holds it.
+ACTING_COMMANDS = (*LOCKING_COMMANDS, "continue")

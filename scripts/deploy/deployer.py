@@ -160,6 +160,9 @@ class Deployer:
         self.changes = changes  # the command changes stacks: a foreign one is refused (describe)
         self.colour = getattr(out, "isatty", lambda: False)()
         self.stacks = {}  # stack name -> DescribeStacks entry, or None when not deployed (one read per run)
+        # Stacks REVIEW_IN_PROGRESS at their first read: the empty stack of an earlier CREATE change set
+        # (make changeset's, left for review, or a stopped run's), which a new one is made on, not ours to delete.
+        self.waiting = set()
         self.relaxed_policy = None  # the layer whose stack policy --allow-replace relaxed, until restored
         self.events = []  # events of the last wait, oldest first
         self.rolling_back_from = None  # the image tag a rollback leaves, recorded with the release
@@ -215,24 +218,27 @@ class Deployer:
             raise Failure(f"error: {why}: {refusal}")
 
     # --- reading stacks -------------------------------------------------------------------
-    def describe(self, stack):
+    def describe(self, stack, refuse_foreign=True):
         """The stack's DescribeStacks entry, or None when there is none. In a run that changes stacks,
         one of our name that is not ours (foreign) is refused before anything is done to it."""
         if stack not in self.stacks:
             try:
-                found = self.cf.describe_stacks(StackName=stack)["Stacks"][0]
+                self.stacks[stack] = self.cf.describe_stacks(StackName=stack)["Stacks"][0]
             except ClientError as error:
                 if not not_found(error):
                     raise
-                found = None
-            if found and self.changes and self.foreign(found):
-                raise Failure(
-                    f"error: {stack} exists but was not made by this tool: its tags are not "
-                    f"{', '.join(f'{k}={v}' for k, v in self.own_tags(found).items())}, which every stack it makes carries; "
-                    "nothing changed. If it is ours and someone changed its tags, put them back; otherwise remove or rename it yourself"
-                )
-            self.stacks[stack] = found
-        return self.stacks[stack]
+                self.stacks[stack] = None
+            if self.stacks[stack] and self.stacks[stack]["StackStatus"] == "REVIEW_IN_PROGRESS":
+                self.waiting.add(stack)
+        found = self.stacks[stack]
+        if found and self.changes and refuse_foreign and self.foreign(found):
+            raise Failure(
+                f"error: {stack} exists but was not made by this tool: its tags are not "
+                f"{', '.join(f'{k}={v}' for k, v in self.own_tags(found).items())}, which every stack it makes carries; "
+                "nothing changed. If it is ours (its tags changed by hand), set those tags on it (console: Update stack, "
+                "Use current template, Tags) and run this again; otherwise remove or rename it yourself"
+            )
+        return found
 
     def own_tags(self, found) -> dict:
         """The tags the stack would carry if this tool made it (templates.own_tags)."""
@@ -643,7 +649,7 @@ class Deployer:
                 f"change set {name} may be left; delete it: {self.cli} cloudformation delete-change-set --stack-name {layer.stack} --change-set-name {name}",
             )
         ]
-        if not exists:
+        if not exists and layer.stack not in self.waiting:
             made.append(
                 (
                     f"stack {layer.stack}, empty (REVIEW_IN_PROGRESS) deleted",
@@ -887,7 +893,7 @@ class Deployer:
             return
         with self.discarded_if_stopped(layer, change_set, exists):  # make changeset keeps it once shown
             self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour, layer.conditions))
-            if exists and not leave:
+            if not leave:
                 self.say_waiting_change_sets(layer, change_set)
         if leave:
             self.say(*text.left_for_review(change_set, layer))
@@ -898,6 +904,8 @@ class Deployer:
         """Before asking: running this change set ends every other one of the stack ("CloudFormation
         deletes all other change sets associated with the stack"), a change set left for review too.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
+        if not (self.has_stack(layer.stack) or layer.stack in self.waiting):
+            return  # a stack this run's change set made: it has no other
         try:
             summaries = [s for page in self.cf.get_paginator("list_change_sets").paginate(StackName=layer.stack) for s in page["Summaries"]]
         except AWS_ERRORS as error:  # only a note: the deploy goes on
@@ -977,7 +985,8 @@ class Deployer:
 
     def consumers(self, layer_name):
         downstream = sorted(templates.downstream_of(layer_name))  # enabled or not: a deployed one reads the outputs
-        return [templates.stack_name(self.env, d) for d in downstream if self.has_stack(templates.stack_name(self.env, d))]
+        stacks = [self.describe(templates.stack_name(self.env, d), refuse_foreign=False) for d in downstream]
+        return [s["StackName"] for s in stacks if s and s["StackStatus"] != "REVIEW_IN_PROGRESS" and not self.foreign(s)]
 
     def destroy(self, layer_name):
         stack = templates.stack_name(self.env, layer_name)
