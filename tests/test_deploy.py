@@ -252,10 +252,10 @@ class Aws:
     sts = property(lambda self: self.stubber("sts"))
     logs = property(lambda self: self.stubber("logs"))
 
-    def run(self, *argv, tty=False, answer="n", sleep=None, clock=time.monotonic, resolver=None, locking=False, out=None):
+    def run(self, *argv, tty=False, answer="n", sleep=None, clock=time.monotonic, resolver=None, locking=False, out=None, err=None):
         argv = [*argv, *([] if "--env" in argv else ["--env", ENV])]
         argv += [] if "--output-dir" in argv else ["--output-dir", str(ROOT / "output"), "--params-dir", str(ROOT / "params")]
-        out, err = out or io.StringIO(), io.StringIO()
+        out, err = out or io.StringIO(), err or io.StringIO()
         code = deploy.main(
             [*argv, "--api-calls"],
             clients=self.clients.__getitem__,
@@ -1335,6 +1335,15 @@ def test_a_deploy_whose_output_reader_is_gone_runs_to_its_end_with_yes_and_is_re
     )
     assert aws.run("deploy", "--stack", layer, "--yes", out=ReaderGoneAfter(1)) == 0, aws.err
     assert aws.out.count("\n") == 1 and aws.err == ""
+
+
+def test_a_closed_stderr_neither_stops_a_deploy_nor_ends_it_in_a_traceback(aws):
+    # `make deploy 2>&1 | head -3`: the reader of both streams gone, what goes to stderr is dropped too.
+    layer = "cert-dns"
+    aws.deployed(layer)
+    aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])])
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
+    assert aws.run("deploy", "--stack", layer, out=ReaderGoneAfter(1), err=ReaderGoneAfter(0)) == 1  # refused: no terminal, no YES=1
 
 
 def test_a_command_that_only_reads_stops_quietly_when_its_output_reader_is_gone(aws):

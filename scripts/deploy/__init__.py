@@ -230,7 +230,8 @@ def main(
         args = parse(argv)
     except Failure as failure:
         return report(failure, err)
-    out = Output(out, goes_on=args.command in LOCKING_COMMANDS)
+    # A closed stderr (`2>&1 | head`) must not stop a run either: its lines (retries, the final error) are dropped.
+    out, err = Output(out, goes_on=args.command in LOCKING_COMMANDS), Output(err, goes_on=True)
     deployer, failure = None, None
     try:
         environment, layers = validate(args)
