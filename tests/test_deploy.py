@@ -553,6 +553,30 @@ def test_replacement_is_executed_with_allow_replace_under_a_relaxed_then_restore
     assert "stack policy relaxed" in aws.out
 
 
+@pytest.mark.parametrize(
+    ("replacement", "now", "named"), [("True", "new-bucket", True), ("Conditional", "AccessLogBucket-physical", False)]
+)
+def test_a_replaced_resource_kept_by_its_update_replace_policy_is_named_with_the_command_that_frees_it(aws, replacement, now, named):
+    # "Conditional" is decided as the update runs: the old one is named only once its physical id changed.
+    bucket = [change("Modify", "AccessLogBucket", "AWS::S3::Bucket", replacement, [detail("BucketName", recreation="Always")])]
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", bucket)
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(deploy.ALLOW_ALL_POLICY)})
+    aws.execute("alb")
+    aws.poll("alb", stack_id("alb"), described("alb", "UPDATE_COMPLETE"), event("alb", stack("alb"), "UPDATE_COMPLETE", 60))
+    resource = {"LogicalResourceId": "AccessLogBucket", "PhysicalResourceId": now, "ResourceType": "AWS::S3::Bucket"}
+    resource |= {"Timestamp": NOW, "ResourceStatus": "UPDATE_COMPLETE", "StackName": stack("alb")}
+    aws.cf.add_response("describe_stack_resources", {"StackResources": [resource]}, {"StackName": stack("alb")})
+    aws.cf.add_response(
+        "set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(configuration(ENV, "alb")["StackPolicy"])}
+    )
+    assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 0, aws.err
+    line = "  AccessLogBucket (AWS::S3::Bucket) was replaced; the old one stays in the account, in no stack (UpdateReplacePolicy Retain): "
+    line += f"AccessLogBucket-physical; once it is not needed: {CLI} s3api delete-bucket --bucket AccessLogBucket-physical"
+    assert (line in aws.out.splitlines()) is named, aws.out
+
+
 RULE_CHANGES = [change("Modify", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule", details=[detail("Priority")])]
 
 

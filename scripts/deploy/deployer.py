@@ -497,14 +497,25 @@ class Deployer:
         """A resource replaced under UpdateReplacePolicy Retain leaves the old one in the account, out
         of every stack (destroy and purge never see it): named, with the command that frees it.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-updatereplacepolicy.html"""
-        for change in change_set.get("Changes", []):
-            rc = change.get("ResourceChange", {})
-            replaced = rc.get("Action") == "Modify" and rc.get("Replacement") in ("True", "Conditional")
-            if replaced and rc.get("PhysicalResourceId") and rc["LogicalResourceId"] in layer.kept_when_replaced:
-                free = purge.free_command(rc["ResourceType"], rc["PhysicalResourceId"], self.cli)
+        candidates = [
+            rc
+            for rc in (change.get("ResourceChange", {}) for change in change_set.get("Changes", []))
+            if text.replaced(rc) and rc.get("PhysicalResourceId") and rc["LogicalResourceId"] in layer.kept_when_replaced
+        ]
+        if not candidates:
+            return
+        # "Conditional" may not have replaced it: only a resource whose physical id changed was.
+        now = {
+            r["LogicalResourceId"]: r.get("PhysicalResourceId")
+            for r in self.cf.describe_stack_resources(StackName=layer.stack)["StackResources"]
+        }
+        for rc in candidates:
+            old = rc["PhysicalResourceId"]
+            if now.get(rc["LogicalResourceId"]) != old:
+                free = purge.free_command(rc["ResourceType"], old, self.cli)
                 self.say(
                     f"  {rc['LogicalResourceId']} ({rc['ResourceType']}) was replaced; the old one stays in the account, in no stack "
-                    f"(UpdateReplacePolicy Retain): {rc['PhysicalResourceId']}" + (f"; once it is not needed: {free}" if free else "")
+                    f"(UpdateReplacePolicy Retain): {old}" + (f"; once it is not needed: {free}" if free else "")
                 )
 
     def start_execution(self, layer, name):

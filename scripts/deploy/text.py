@@ -33,7 +33,7 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
         rc = change.get("ResourceChange", {})
         action, kind = rc.get("Action", ""), rc.get("ResourceType", "")
         replacement = rc.get("Replacement", "") if action == "Modify" else ""
-        marks = ["REPLACE" if action == "Modify" else "REMOVE"] if replacement in ("True", "Conditional") or action == "Remove" else []
+        marks = ["REPLACE" if action == "Modify" else "REMOVE"] if replaced(rc) or action == "Remove" else []
         marks += ["STATEFUL"] if marks and kind in templates.STATEFUL_TYPES else []
         marks += ["IAM"] if kind.startswith("AWS::IAM::") else ["SG"] if kind in SECURITY_GROUP_TYPES else []
         rows.append(
@@ -93,14 +93,19 @@ def cause(rc, conditions) -> str:
     return "; ".join(found)
 
 
+def replaced(rc) -> bool:
+    """A ResourceChange that replaces its resource, or may: "Conditional" is decided as the update
+    runs. https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html"""
+    return rc.get("Action") == "Modify" and rc.get("Replacement") in ("True", "Conditional")
+
+
 def stateful_changes(change_set) -> list[str]:
     """The stateful resources the change set replaces or removes: what needs --allow-replace."""
     risky = []
     for change in change_set.get("Changes", []):
         rc = change.get("ResourceChange", {})
-        replaced = rc.get("Action") == "Modify" and rc.get("Replacement") in ("True", "Conditional")
-        if (replaced or rc.get("Action") == "Remove") and rc.get("ResourceType") in templates.STATEFUL_TYPES:
-            risky.append(f"{rc['LogicalResourceId']} ({rc['ResourceType']}, {'replaced' if replaced else 'removed'})")
+        if (replaced(rc) or rc.get("Action") == "Remove") and rc.get("ResourceType") in templates.STATEFUL_TYPES:
+            risky.append(f"{rc['LogicalResourceId']} ({rc['ResourceType']}, {'replaced' if replaced(rc) else 'removed'})")
     return risky
 
 
