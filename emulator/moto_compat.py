@@ -127,6 +127,8 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
         if hasattr(resource, "compat_replaced"):
             del resource.compat_replaced  # the update stands: what it replaced is no longer switched back to
     stack.template_dict, stack.parameters = change_set.template_dict, change_set.parameters
+    if change_set.tags:  # the executed change set's, also on a waiting stack an earlier CREATE change set made with others
+        stack.tags = dict(change_set.tags)
     # Gap: DescribeStacks had no LastUpdatedTime (make status shows it), which AWS returns once a
     # stack "has been updated at least once": https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html
     if change_set.change_set_type != "CREATE":

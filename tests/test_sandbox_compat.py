@@ -301,6 +301,7 @@ def test_a_create_change_set_goes_to_the_stack_an_earlier_one_left_waiting_and_i
             ChangeSetType="CREATE",
             TemplateBody=ssm_template(name),
             Parameters=[{"ParameterKey": "Tag", "ParameterValue": name}],
+            Tags=[{"Key": "ChangeSet", "Value": name}],
         )
 
     first = create("first")
@@ -309,7 +310,8 @@ def test_a_create_change_set_goes_to_the_stack_an_earlier_one_left_waiting_and_i
     assert second["StackId"] == first["StackId"]
     assert [s["StackId"] for s in aws.cloudformation.describe_stacks()["Stacks"] if s["StackName"] == "waiting"] == [first["StackId"]]
     aws.cloudformation.execute_change_set(StackName="waiting", ChangeSetName="second")
-    assert aws.cloudformation.describe_stacks(StackName="waiting")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    (created,) = aws.cloudformation.describe_stacks(StackName="waiting")["Stacks"]
+    assert (created["StackStatus"], created["Tags"]) == ("CREATE_COMPLETE", [{"Key": "ChangeSet", "Value": "second"}])  # the executed one's
     with pytest.raises(ClientError) as refused:
         create("third")
     assert "already exists and cannot be created again with the changeSet [third]" in refused.value.response["Error"]["Message"]
