@@ -349,6 +349,18 @@ class Aws:
         ]
         self.cf.add_response("list_change_sets", {"Summaries": summaries}, {"StackName": stack(layer)})
 
+    def policy_relaxed(self, layer):
+        """--allow-replace: the layer named in the SSM mark, then its stack policy relaxed."""
+        marked = {"Name": RELAXED, "Value": layer, "Type": "String", "Overwrite": True, "Description": ANY}
+        self.ssm.add_response("put_parameter", {"Version": 1}, marked)
+        self.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(deploy.ALLOW_ALL_POLICY)})
+
+    def policy_restored(self, layer):
+        """Its stack policy put back, then the SSM mark deleted."""
+        policy = json.dumps(configuration(ENV, layer)["StackPolicy"])
+        self.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": policy})
+        self.ssm.add_response("delete_parameter", {}, {"Name": RELAXED})
+
     def execute(self, layer):
         self.cf.add_response(
             "execute_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer), "ClientRequestToken": cs_name(layer)}
@@ -543,12 +555,10 @@ def test_replacement_is_executed_with_allow_replace_under_a_relaxed_then_restore
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", ALB_CHANGES)
-    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(deploy.ALLOW_ALL_POLICY)})
+    aws.policy_relaxed("alb")
     aws.execute("alb")
     aws.poll("alb", stack_id("alb"), described("alb", "UPDATE_COMPLETE"), event("alb", stack("alb"), "UPDATE_COMPLETE", 60))
-    aws.cf.add_response(
-        "set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(configuration(ENV, "alb")["StackPolicy"])}
-    )
+    aws.policy_restored("alb")
     assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 0, aws.err
     assert "stack policy relaxed" in aws.out
 
@@ -562,15 +572,13 @@ def test_a_replaced_resource_kept_by_its_update_replace_policy_is_named_with_the
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", bucket)
-    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(deploy.ALLOW_ALL_POLICY)})
+    aws.policy_relaxed("alb")
     aws.execute("alb")
     aws.poll("alb", stack_id("alb"), described("alb", "UPDATE_COMPLETE"), event("alb", stack("alb"), "UPDATE_COMPLETE", 60))
     resource = {"LogicalResourceId": "AccessLogBucket", "PhysicalResourceId": now, "ResourceType": "AWS::S3::Bucket"}
     resource |= {"Timestamp": NOW, "ResourceStatus": "UPDATE_COMPLETE", "StackName": stack("alb")}
     aws.cf.add_response("describe_stack_resources", {"StackResources": [resource]}, {"StackName": stack("alb")})
-    aws.cf.add_response(
-        "set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(configuration(ENV, "alb")["StackPolicy"])}
-    )
+    aws.policy_restored("alb")
     assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 0, aws.err
     line = "  AccessLogBucket (AWS::S3::Bucket) was replaced; the old one stays in the account, in no stack (UpdateReplacePolicy Retain): "
     line += f"AccessLogBucket-physical; once it is not needed: {CLI} s3api delete-bucket --bucket AccessLogBucket-physical"
@@ -1874,12 +1882,10 @@ def test_a_refused_execute_deletes_the_change_set_and_puts_the_relaxed_policy_ba
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", ALB_CHANGES)
-    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(deploy.ALLOW_ALL_POLICY)})
+    aws.policy_relaxed("alb")
     aws.cf.add_client_error("execute_change_set", "InvalidChangeSetStatus", "the stack status is UPDATE_IN_PROGRESS", 400)
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
-    aws.cf.add_response(
-        "set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(configuration(ENV, "alb")["StackPolicy"])}
-    )
+    aws.policy_restored("alb")
     assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 1
     assert "InvalidChangeSetStatus" in aws.err
     assert f"{stack('alb')}: change set {cs_name('alb')} deleted" in aws.out and f"{stack('alb')}: stack policy put back" in aws.out
@@ -1889,7 +1895,7 @@ def test_a_relaxed_policy_that_cannot_be_put_back_is_named_with_the_command(aws)
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", ALB_CHANGES)
-    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(deploy.ALLOW_ALL_POLICY)})
+    aws.policy_relaxed("alb")
     aws.cf.add_client_error("execute_change_set", "InvalidChangeSetStatus", "the stack status is UPDATE_IN_PROGRESS", 400)
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
     aws.cf.add_client_error("set_stack_policy", "AccessDenied", "not authorized to perform cloudformation:SetStackPolicy", 403)
@@ -1903,7 +1909,10 @@ def test_a_refused_relaxing_of_the_policy_leaves_nothing_to_put_back(aws):
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    marked = {"Name": RELAXED, "Value": "alb", "Type": "String", "Overwrite": True, "Description": ANY}
+    aws.ssm.add_response("put_parameter", {"Version": 1}, marked)
     aws.cf.add_client_error("set_stack_policy", "AccessDenied", "not authorized to perform cloudformation:SetStackPolicy", 403)
+    aws.ssm.add_response("delete_parameter", {}, {"Name": RELAXED})  # refused: the mark goes too
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
     policy_writes = requests_of(aws, "SetStackPolicy")
     assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 1
@@ -2231,6 +2240,7 @@ def test_zone_stops_waiting_for_the_registrar_at_the_timeout_and_says_how_to_go_
 
 # --- one run at a time per environment ------------------------------------------------------------
 LOCK = f"/startupwebapp/{ENV}/deploy-lock"
+RELAXED = f"/startupwebapp/{ENV}/relaxed-stack-policy"
 HELD = {"holder": "ci@runner-7 (pid 4242)", "command": "deploy", "since": "2025-11-25T11:58:00Z"}
 
 
@@ -2240,9 +2250,20 @@ def our_lock(command="deploy"):
     return json.dumps({"holder": holder, "command": command, "since": f"{NOW:%Y-%m-%dT%H:%M:%SZ}"})
 
 
-def lock_taken(aws):
+def lock_taken(aws, relaxed=None):
+    """The lock taken, then the mark of a stack policy a stopped run left relaxed read (relaxed: the layer it names)."""
     expected = {"Name": LOCK, "Value": our_lock(), "Type": "String", "Overwrite": False, "Description": ANY}
     aws.ssm.add_response("put_parameter", {"Version": 1}, expected)
+    relaxed_mark_read(aws, relaxed)
+
+
+def relaxed_mark_read(aws, relaxed=None):
+    if relaxed is None:
+        aws.ssm.add_client_error("get_parameter", "ParameterNotFound", "not found", 400, expected_params={"Name": RELAXED})
+    else:
+        aws.ssm.add_response(
+            "get_parameter", {"Parameter": {"Name": RELAXED, "Type": "String", "Value": relaxed, "Version": 1}}, {"Name": RELAXED}
+        )
 
 
 def lock_freed(aws, value=None):
@@ -2352,6 +2373,7 @@ def test_a_retried_take_that_had_landed_is_this_runs_lock_not_another_runs(aws):
     aws.ssm.add_response(
         "get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": our_lock(), "Version": 1}}, {"Name": LOCK}
     )
+    relaxed_mark_read(aws)
     aws.deployed("cert-dns")
     aws.empty_change_set("cert-dns")
     lock_freed(aws)  # and it is freed at the end, as this run's
@@ -2494,7 +2516,27 @@ def test_the_lock_calls_count_under_the_key_of_calls_that_name_no_stack(aws):
     aws.empty_change_set("cert-dns")
     lock_freed(aws)
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
-    assert deploy.parse_api_calls(deploy.API_CALLS + aws.api_calls) == {"(no stack)": 3, stack("cert-dns"): 4}
+    # the lock taken, the relaxed-policy mark read, the lock read and deleted
+    assert deploy.parse_api_calls(deploy.API_CALLS + aws.api_calls) == {"(no stack)": 4, stack("cert-dns"): 4}
+
+
+def test_a_stack_policy_a_stopped_run_left_relaxed_is_put_back_by_the_next_deploy_even_with_nothing_to_change(aws):
+    # Ctrl-C while an --allow-replace update of alb ran: CloudFormation finished it, the policy stayed open.
+    lock_taken(aws, relaxed="alb")
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.empty_change_set("alb")
+    aws.policy_restored("alb")
+    lock_freed(aws)
+    assert aws.run("deploy", "--stack", "alb", locking=True) == 0, aws.err
+    assert f"{stack('alb')}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back" in aws.out
+    # Another layer's mark is left for that layer's deploy.
+    lock_taken(aws, relaxed="alb")
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+    lock_freed(aws)
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
+    assert "put back" not in aws.out
 
 
 # --- what the deployer prints: pure functions of AWS's answers (scripts/deploy/text.py) -------------

@@ -164,6 +164,7 @@ class Deployer:
         # (make changeset's, left for review, or a stopped run's), which a new one is made on, not ours to delete.
         self.waiting = set()
         self.relaxed_policy = None  # the layer whose stack policy --allow-replace relaxed, until restored
+        self.marked_relaxed = None  # the layer relaxed_marker names, once written or read
         self.events = []  # events of the last wait, oldest first
         self.rolling_back_from = None  # the image tag a rollback leaves, recorded with the release
         self.clock = clock
@@ -461,12 +462,14 @@ class Deployer:
             self.allow(layer, change_set, exists, risky, allow_replace, left, given)
             if risky and exists and layer.policy:
                 self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
+                self.mark_relaxed(layer)
                 self.relaxed_policy = layer  # before the call: one that gets no answer may have relaxed it
                 try:
                     self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
                 except ClientError as error:
                     if not may_have_landed(error):
                         self.relaxed_policy = None  # refused: the policy is as it was
+                        self.clear_relaxed_mark()
                     raise
             if layer.name in templates.ROLLBACK_TRIGGERS:
                 self.say(*text.rollback_triggers(change_set))
@@ -716,6 +719,43 @@ class Deployer:
     def restore_policy(self, layer):
         self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(layer.policy))
         self.relaxed_policy = None
+        if self.marked_relaxed == layer.name:
+            self.clear_relaxed_mark()
+
+    # A run stopped while an --allow-replace update runs (Ctrl-C, a closed terminal, the network) leaves
+    # the stack policy relaxed once CloudFormation finishes, and DescribeStacks does not show a policy:
+    # an SSM parameter names the layer from before the policy is relaxed until it is put back, so that
+    # the next deploy of that layer puts it back even with nothing to change.
+    @property
+    def relaxed_marker(self) -> str:
+        return f"/{templates.PROJECT}/{self.env}/relaxed-stack-policy"
+
+    def mark_relaxed(self, layer):
+        self.client("ssm").put_parameter(
+            Name=self.relaxed_marker,
+            Value=layer.name,
+            Type="String",
+            Overwrite=True,
+            Description="the layer whose stack policy scripts/deploy relaxed for an --allow-replace update, until it puts it back",
+        )
+        self.marked_relaxed = layer.name
+
+    def clear_relaxed_mark(self):
+        try:
+            self.client("ssm").delete_parameter(Name=self.relaxed_marker)
+        except ClientError as error:
+            if error.response["Error"].get("Code") != "ParameterNotFound":
+                raise
+        self.marked_relaxed = None
+
+    def read_relaxed_mark(self):
+        """Which layer a stopped run left with its stack policy relaxed: read once a run, with the lock
+        taken (no other run relaxes one meanwhile)."""
+        try:
+            self.marked_relaxed = self.client("ssm").get_parameter(Name=self.relaxed_marker)["Parameter"]["Value"]
+        except ClientError as error:
+            if error.response["Error"].get("Code") != "ParameterNotFound":
+                raise
 
     def finish(self, layer, found, outputs=True):
         status = found["StackStatus"]
@@ -897,6 +937,9 @@ class Deployer:
         change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
         if change_set is None:
             found = self.describe(layer.stack)
+            if found and layer.policy and self.marked_relaxed == layer.name:
+                self.say(f"{layer.stack}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back")
+                self.restore_policy(layer)
             if found and not found.get("EnableTerminationProtection"):
                 self.protect(layer, found)  # finish a run interrupted before it protected the stack
             if found and not leave and self.stack_tags(found) != layer.tags:
