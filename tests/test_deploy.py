@@ -551,13 +551,18 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(aws):
     assert any(line.strip().startswith("!SG") and "AlbSecurityGroup" in line for line in table)
 
 
-def test_replacement_is_executed_with_allow_replace_under_a_relaxed_then_restored_policy(aws):
+def alb_updated_with_allow_replace(aws, changes):
+    """The alb layer's update with ALLOW_REPLACE=1 up to its end: its stack policy relaxed, the change set run."""
     aws.deployed("cert-dns")
     aws.deployed("alb")
-    aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    aws.change_set("alb", "UPDATE", changes)
     aws.policy_relaxed("alb")
     aws.execute("alb")
     aws.poll("alb", stack_id("alb"), described("alb", "UPDATE_COMPLETE"), event("alb", stack("alb"), "UPDATE_COMPLETE", 60))
+
+
+def test_replacement_is_executed_with_allow_replace_under_a_relaxed_then_restored_policy(aws):
+    alb_updated_with_allow_replace(aws, ALB_CHANGES)
     aws.policy_restored("alb")
     assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 0, aws.err
     assert "stack policy relaxed" in aws.out
@@ -569,12 +574,7 @@ def test_replacement_is_executed_with_allow_replace_under_a_relaxed_then_restore
 def test_a_replaced_resource_kept_by_its_update_replace_policy_is_named_with_the_command_that_frees_it(aws, replacement, now, named):
     # "Conditional" is decided as the update runs: the old one is named only once its physical id changed.
     bucket = [change("Modify", "AccessLogBucket", "AWS::S3::Bucket", replacement, [detail("BucketName", recreation="Always")])]
-    aws.deployed("cert-dns")
-    aws.deployed("alb")
-    aws.change_set("alb", "UPDATE", bucket)
-    aws.policy_relaxed("alb")
-    aws.execute("alb")
-    aws.poll("alb", stack_id("alb"), described("alb", "UPDATE_COMPLETE"), event("alb", stack("alb"), "UPDATE_COMPLETE", 60))
+    alb_updated_with_allow_replace(aws, bucket)
     resource = {"LogicalResourceId": "AccessLogBucket", "PhysicalResourceId": now, "ResourceType": "AWS::S3::Bucket"}
     resource |= {"Timestamp": NOW, "ResourceStatus": "UPDATE_COMPLETE", "StackName": stack("alb")}
     aws.cf.add_response("describe_stack_resources", {"StackResources": [resource]}, {"StackName": stack("alb")})
