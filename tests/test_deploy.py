@@ -2315,6 +2315,25 @@ def test_a_take_without_credentials_sent_nothing_and_leaves_nothing_to_free():
     assert deploy.aws.may_have_landed(EndpointConnectionError(endpoint_url="https://ssm")), "no answer: it may have landed"
 
 
+def test_ctrl_c_while_the_lock_is_taken_says_the_request_may_land_late_and_how_to_free_it():
+    class Ssm:  # Ctrl-C while PutParameter waits for its answer; the read-back then finds no lock (yet)
+        def put_parameter(self, **_):
+            raise KeyboardInterrupt
+
+        def get_parameter(self, Name):
+            raise ClientError({"Error": {"Code": "ParameterNotFound", "Message": Name}}, "GetParameter")
+
+    err = io.StringIO()
+    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, err)
+    with pytest.raises(KeyboardInterrupt):
+        lock.take("deploy")
+    lock.release()
+    assert err.getvalue() == (
+        f"note: the lock was being taken when the run stopped; if the next run finds {ENV} held by this one (pid {os.getpid()}), "
+        f"its request landed late: free it with make unlock ENV={ENV}\n"
+    )
+
+
 def test_an_error_is_known_unsent_only_when_no_attempt_of_its_call_connected():
     from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 

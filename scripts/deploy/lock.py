@@ -21,6 +21,7 @@ class EnvironmentLock:
         self.ssm, self.env, self.now, self.err = ssm, env, now, err
         self.name = f"/{templates.PROJECT}/{env}/deploy-lock"
         self.value = None  # the parameter's value while this run holds (or takes) the lock
+        self.interrupted = False  # Ctrl-C came while PutParameter was under way
 
     def take(self, command):
         runner = os.environ.get("GITHUB_RUN_ID")
@@ -72,6 +73,9 @@ class EnvironmentLock:
             if not may_have_landed(error):
                 self.value = None  # no credentials, or no attempt connected: nothing was sent, nothing to free
             raise
+        except KeyboardInterrupt:
+            self.interrupted = True  # the request may land after release() found no lock
+            raise
 
     def release(self):
         """Free the lock if this run holds it (the parameter still has this run's value)."""
@@ -83,7 +87,13 @@ class EnvironmentLock:
             self.value = None
         except AWS_ERRORS as error:
             if isinstance(error, ClientError) and error.response["Error"].get("Code") == "ParameterNotFound":
-                self.value = None  # the take never landed
+                self.value = None  # the take has not landed
+                if self.interrupted:
+                    print(
+                        f"note: the lock was being taken when the run stopped; if the next run finds {self.env} held by this one "
+                        f"(pid {os.getpid()}), its request landed late: free it with make unlock ENV={self.env}",
+                        file=self.err,
+                    )
                 return
             print(
                 f"warning: {self.name} may still be held ({explain(error, self.env)}); free it with: make unlock ENV={self.env}",
