@@ -2,19 +2,25 @@
 
 - The account's GitHub OpenID Connect provider (created here, or an existing one from params).
 - A deploy role that only this repository's chosen environments or branches can assume through
-  that provider. It drives CloudFormation on this project's stacks and nothing else: change sets,
-  their execution, stack policy and termination protection, the read-only calls the deployer and
-  `make verify` make, and the deploy history in SSM. It creates no resource itself.
-- A separate CloudFormation execution role, the only role the deploy role may pass (and only to
-  CloudFormation). It holds every permission the resource schemas of the layers' types list (cfn-lint
-  ships them), scoped to the project's name prefix wherever AWS has resource-level permissions;
-  generation stops when a schema asks for one no statement here grants.
-- The permissions boundary <PROJECT>-role-boundary that every role of the layers carries. The
+  that provider. It drives CloudFormation on this project's stacks (change sets, their execution,
+  stack policy and termination protection) and makes the calls the deployer, `make verify`, `make
+  task` and `make logs` need: reads of the stacks, the service, its tasks, logs and target health;
+  the deploy history and lock in SSM; and a one-off task of the service's task definition (make
+  task), registering a copy with another image for one run and deregistering it after. The
+  resources of the layers it creates only through CloudFormation.
+- A separate CloudFormation execution role, passed by the deploy role to CloudFormation only; the
+  deploy role may also pass the project's roles (role/startupwebapp-*, the service's task roles)
+  to ECS tasks, for make task. The execution role holds every permission the resource schemas of the
+  layers' types list (cfn-lint ships them), scoped to the project's name prefix wherever AWS has
+  resource-level permissions; generation stops when a schema asks for one no statement here grants.
+- The permissions boundary startupwebapp-role-boundary that every role of the layers carries. The
   execution role may create roles and give them policies only with it, never remove or change it,
-  and pass them only to ECS tasks: a role it makes can never do more than pull the project's images,
-  write its logs and read its secrets.
+  and pass them only to ECS (its tasks, and ECS itself for the service's infrastructure role): a
+  role it makes can never do more than pull the project's images, write its logs, read its secrets,
+  and read the load balancers and move traffic between the project's target groups (blue/green,
+  canary and linear releases).
 
-Both roles live under the IAM path /ci/, outside the role/<PROJECT>-* names the execution role
+Both roles live under the IAM path /ci/, outside the role/startupwebapp-* names the execution role
 may manage, so no stack deployed through them can change their permissions; the deploy role is
 also denied every CloudFormation action on this stack. The layer deploys first (templates/__init__.py):
 the boundary must exist before a role names it.
@@ -99,7 +105,7 @@ def build() -> Template:
         ManagedPolicy(
             "RoleBoundary",
             ManagedPolicyName=ROLE_BOUNDARY,
-            Description=f"Permissions boundary of every {PROJECT} role the layers create: ECR pull, the project's logs and secrets",
+            Description=f"Permissions boundary of every {PROJECT} role the layers create: ECR pull, the project's logs and secrets, traffic shifting",
             PolicyDocument=policy(*boundary_statements()),
         )
     )
