@@ -351,7 +351,7 @@ class Aws:
 
     def policy_relaxed(self, layer):
         """--allow-replace: the layer named in the SSM mark, then its stack policy relaxed."""
-        marked = {"Name": RELAXED, "Value": layer, "Type": "String", "Overwrite": True, "Description": ANY}
+        marked = {"Name": f"{RELAXED}/{layer}", "Value": ANY, "Type": "String", "Overwrite": True, "Description": ANY}
         self.ssm.add_response("put_parameter", {"Version": 1}, marked)
         self.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(deploy.ALLOW_ALL_POLICY)})
 
@@ -359,7 +359,7 @@ class Aws:
         """Its stack policy put back, then the SSM mark deleted."""
         policy = json.dumps(configuration(ENV, layer)["StackPolicy"])
         self.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": policy})
-        self.ssm.add_response("delete_parameter", {}, {"Name": RELAXED})
+        self.ssm.add_response("delete_parameter", {}, {"Name": f"{RELAXED}/{layer}"})
 
     def execute(self, layer):
         self.cf.add_response(
@@ -1909,10 +1909,10 @@ def test_a_refused_relaxing_of_the_policy_leaves_nothing_to_put_back(aws):
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", ALB_CHANGES)
-    marked = {"Name": RELAXED, "Value": "alb", "Type": "String", "Overwrite": True, "Description": ANY}
+    marked = {"Name": f"{RELAXED}/alb", "Value": ANY, "Type": "String", "Overwrite": True, "Description": ANY}
     aws.ssm.add_response("put_parameter", {"Version": 1}, marked)
     aws.cf.add_client_error("set_stack_policy", "AccessDenied", "not authorized to perform cloudformation:SetStackPolicy", 403)
-    aws.ssm.add_response("delete_parameter", {}, {"Name": RELAXED})  # refused: the mark goes too
+    aws.ssm.add_response("delete_parameter", {}, {"Name": f"{RELAXED}/alb"})  # refused: the mark goes too
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
     policy_writes = requests_of(aws, "SetStackPolicy")
     assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 1
@@ -2240,7 +2240,7 @@ def test_zone_stops_waiting_for_the_registrar_at_the_timeout_and_says_how_to_go_
 
 # --- one run at a time per environment ------------------------------------------------------------
 LOCK = f"/startupwebapp/{ENV}/deploy-lock"
-RELAXED = f"/startupwebapp/{ENV}/relaxed-stack-policy"
+RELAXED = f"/startupwebapp/{ENV}/relaxed-stack-policy"  # one parameter under it per layer
 HELD = {"holder": "ci@runner-7 (pid 4242)", "command": "deploy", "since": "2025-11-25T11:58:00Z"}
 
 
@@ -2250,20 +2250,16 @@ def our_lock(command="deploy"):
     return json.dumps({"holder": holder, "command": command, "since": f"{NOW:%Y-%m-%dT%H:%M:%SZ}"})
 
 
-def lock_taken(aws, relaxed=None):
-    """The lock taken, then the mark of a stack policy a stopped run left relaxed read (relaxed: the layer it names)."""
+def lock_taken(aws, *relaxed):
+    """The lock taken, then the marks of stack policies stopped runs left relaxed read (relaxed: their layers)."""
     expected = {"Name": LOCK, "Value": our_lock(), "Type": "String", "Overwrite": False, "Description": ANY}
     aws.ssm.add_response("put_parameter", {"Version": 1}, expected)
-    relaxed_mark_read(aws, relaxed)
+    relaxed_mark_read(aws, *relaxed)
 
 
-def relaxed_mark_read(aws, relaxed=None):
-    if relaxed is None:
-        aws.ssm.add_client_error("get_parameter", "ParameterNotFound", "not found", 400, expected_params={"Name": RELAXED})
-    else:
-        aws.ssm.add_response(
-            "get_parameter", {"Parameter": {"Name": RELAXED, "Type": "String", "Value": relaxed, "Version": 1}}, {"Name": RELAXED}
-        )
+def relaxed_mark_read(aws, *relaxed):
+    marks = [{"Name": f"{RELAXED}/{layer}", "Type": "String", "Value": "2025-11-25T11:00:00Z", "Version": 1} for layer in relaxed]
+    aws.ssm.add_response("get_parameters_by_path", {"Parameters": marks}, {"Path": RELAXED})
 
 
 def lock_freed(aws, value=None):
@@ -2539,23 +2535,56 @@ def test_the_lock_calls_count_under_the_key_of_calls_that_name_no_stack(aws):
     assert deploy.parse_api_calls(deploy.API_CALLS + aws.api_calls) == {"(no stack)": 4, stack("cert-dns"): 4}
 
 
-def test_a_stack_policy_a_stopped_run_left_relaxed_is_put_back_by_the_next_deploy_even_with_nothing_to_change(aws):
-    # Ctrl-C while an --allow-replace update of alb ran: CloudFormation finished it, the policy stayed open.
-    lock_taken(aws, relaxed="alb")
+def test_a_stack_policy_a_stopped_run_left_relaxed_is_put_back_by_the_next_deploy_of_its_layer_first(aws):
+    # Ctrl-C while --allow-replace updates of alb and service ran: CloudFormation finished them, both
+    # policies stayed open. A deploy of alb puts alb's back before anything else, and only alb's.
+    lock_taken(aws, "alb", "service")
     aws.deployed("cert-dns")
     aws.deployed("alb")
-    aws.empty_change_set("alb")
     aws.policy_restored("alb")
+    aws.empty_change_set("alb")
     lock_freed(aws)
     assert aws.run("deploy", "--stack", "alb", locking=True) == 0, aws.err
     assert f"{stack('alb')}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back" in aws.out
+    # ... also when the deploy then goes no further (declined: no terminal, no YES=1).
+    lock_taken(aws, "alb")
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.policy_restored("alb")
+    aws.change_set("alb", "UPDATE", [change("Modify", "ApiAliasRecord", "AWS::Route53::RecordSet", details=[detail("AliasTarget")])])
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
+    lock_freed(aws)
+    assert aws.run("deploy", "--stack", "alb", locking=True) == 1
+    assert "put back" in aws.out and "no terminal to ask on" in aws.err
     # Another layer's mark is left for that layer's deploy.
-    lock_taken(aws, relaxed="alb")
+    lock_taken(aws, "alb")
     aws.deployed("cert-dns")
     aws.empty_change_set("cert-dns")
     lock_freed(aws)
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
     assert "put back" not in aws.out
+
+
+def test_a_relaxing_call_that_got_no_answer_keeps_its_mark_after_the_policy_is_put_back(aws):
+    # It may land after the restore: the mark stays, for the next deploy to put the policy back again.
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    marked = {"Name": f"{RELAXED}/alb", "Value": ANY, "Type": "String", "Overwrite": True, "Description": ANY}
+    aws.ssm.add_response("put_parameter", {"Version": 1}, marked)
+    relaxing = []
+
+    def unanswered_first(params, **_):  # the relaxing call: its retries' answer is an error, it may have landed
+        relaxing.append(params)
+        if len(relaxing) == 1:
+            raise retried_throttling("SetStackPolicy")
+
+    aws.clients["cloudformation"].meta.events.register("provide-client-params.cloudformation.SetStackPolicy", unanswered_first)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
+    policy = json.dumps(configuration(ENV, "alb")["StackPolicy"])
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": policy})  # and no DeleteParameter
+    assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 1
+    assert f"{stack('alb')}: stack policy put back" in aws.out
 
 
 # --- what the deployer prints: pure functions of AWS's answers (scripts/deploy/text.py) -------------

@@ -260,7 +260,7 @@ def main(
         try:
             if locked:
                 deployer.lock.take(args.command)
-                deployer.read_relaxed_mark()
+                deployer.read_relaxed_marks()
             code = COMMANDS[args.command](Commands(deployer, args, layers, environment))
         finally:  # also on a failure and on Ctrl-C: the next run must not find the lock taken
             if locked:

@@ -164,7 +164,8 @@ class Deployer:
         # (make changeset's, left for review, or a stopped run's), which a new one is made on, not ours to delete.
         self.waiting = set()
         self.relaxed_policy = None  # the layer whose stack policy --allow-replace relaxed, until restored
-        self.marked_relaxed = None  # the layer relaxed_marker names, once written or read
+        self.marked_relaxed = set()  # the layers relaxed_marks names, as read and written this run
+        self.unanswered_relax = None  # the layer whose relaxing SetStackPolicy got no answer
         self.events = []  # events of the last wait, oldest first
         self.rolling_back_from = None  # the image tag a rollback leaves, recorded with the release
         self.clock = clock
@@ -463,14 +464,16 @@ class Deployer:
             if risky and exists and layer.policy:
                 self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
                 self.mark_relaxed(layer)
-                self.relaxed_policy = layer  # before the call: one that gets no answer may have relaxed it
+                # Before the call: one that gets no answer may have relaxed it, even after a restore.
+                self.relaxed_policy, self.unanswered_relax = layer, layer.name
                 try:
                     self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
                 except ClientError as error:
                     if not may_have_landed(error):
-                        self.relaxed_policy = None  # refused: the policy is as it was
-                        self.clear_relaxed_mark()
+                        self.relaxed_policy = self.unanswered_relax = None  # refused: the policy is as it was
+                        self.clear_relaxed_mark(layer)
                     raise
+                self.unanswered_relax = None
             if layer.name in templates.ROLLBACK_TRIGGERS:
                 self.say(*text.rollback_triggers(change_set))
             started = self.now()
@@ -719,43 +722,52 @@ class Deployer:
     def restore_policy(self, layer):
         self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(layer.policy))
         self.relaxed_policy = None
-        if self.marked_relaxed == layer.name:
-            self.clear_relaxed_mark()
+        # A relaxing call that got no answer may land after this: its mark stays for the next deploy.
+        if layer.name in self.marked_relaxed and self.unanswered_relax != layer.name:
+            self.clear_relaxed_mark(layer)
 
     # A run stopped while an --allow-replace update runs (Ctrl-C, a closed terminal, the network) leaves
     # the stack policy relaxed once CloudFormation finishes, and DescribeStacks does not show a policy:
-    # an SSM parameter names the layer from before the policy is relaxed until it is put back, so that
-    # the next deploy of that layer puts it back even with nothing to change.
+    # an SSM parameter per layer marks it from before the policy is relaxed until it is put back, so
+    # that the next deploy of that layer puts it back first, whatever it then does.
     @property
-    def relaxed_marker(self) -> str:
-        return f"/{templates.PROJECT}/{self.env}/relaxed-stack-policy"
+    def relaxed_marks(self) -> str:
+        return f"/{templates.PROJECT}/{self.env}/relaxed-stack-policy/"
 
     def mark_relaxed(self, layer):
         self.client("ssm").put_parameter(
-            Name=self.relaxed_marker,
-            Value=layer.name,
+            Name=self.relaxed_marks + layer.name,
+            Value=f"{self.now():%Y-%m-%dT%H:%M:%SZ}",
             Type="String",
             Overwrite=True,
-            Description="the layer whose stack policy scripts/deploy relaxed for an --allow-replace update, until it puts it back",
+            Description="scripts/deploy relaxed this layer's stack policy for an --allow-replace update, and has not put it back yet",
         )
-        self.marked_relaxed = layer.name
+        self.marked_relaxed.add(layer.name)
 
-    def clear_relaxed_mark(self):
+    def clear_relaxed_mark(self, layer):
         try:
-            self.client("ssm").delete_parameter(Name=self.relaxed_marker)
+            self.client("ssm").delete_parameter(Name=self.relaxed_marks + layer.name)
         except ClientError as error:
             if error.response["Error"].get("Code") != "ParameterNotFound":
                 raise
-        self.marked_relaxed = None
+        self.marked_relaxed.discard(layer.name)
 
-    def read_relaxed_mark(self):
-        """Which layer a stopped run left with its stack policy relaxed: read once a run, with the lock
+    def read_relaxed_marks(self):
+        """The layers stopped runs left with their stack policy relaxed: read once a run, with the lock
         taken (no other run relaxes one meanwhile)."""
-        try:
-            self.marked_relaxed = self.client("ssm").get_parameter(Name=self.relaxed_marker)["Parameter"]["Value"]
-        except ClientError as error:
-            if error.response["Error"].get("Code") != "ParameterNotFound":
-                raise
+        pages = self.client("ssm").get_paginator("get_parameters_by_path").paginate(Path=self.relaxed_marks.rstrip("/"))
+        for name in (parameter["Name"] for page in pages for parameter in page["Parameters"]):
+            layer = name.removeprefix(self.relaxed_marks)
+            if layer in templates.LAYERS:
+                self.marked_relaxed.add(layer)
+            else:
+                self.say(f"note: {name} marks no layer of this project; delete it: {self.cli} ssm delete-parameter --name {name}")
+
+    def put_back_relaxed_policy(self, layer, exists):
+        """Put back the stack policy a stopped run left relaxed, before this deploy does anything else."""
+        if exists and layer.policy and layer.name in self.marked_relaxed:
+            self.say(f"{layer.stack}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back")
+            self.restore_policy(layer)
 
     def finish(self, layer, found, outputs=True):
         status = found["StackStatus"]
@@ -933,13 +945,11 @@ class Deployer:
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)
         exists = self.ready(layer, recreate)
+        self.put_back_relaxed_policy(layer, exists)
         self.check_hosted_zone(layer, exists)
         change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
         if change_set is None:
             found = self.describe(layer.stack)
-            if found and layer.policy and self.marked_relaxed == layer.name:
-                self.say(f"{layer.stack}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back")
-                self.restore_policy(layer)
             if found and not found.get("EnableTerminationProtection"):
                 self.protect(layer, found)  # finish a run interrupted before it protected the stack
             if found and not leave and self.stack_tags(found) != layer.tags:
