@@ -105,7 +105,8 @@ class Output:
     more to clean up, and its lock); one that only reads stops: ReaderGone."""
 
     def __init__(self, stream, goes_on: bool):
-        self.stream, self.goes_on, self.gone = stream, goes_on, False
+        # None: the descriptor was closed when the tool started (`2>&-`); Python then has no stream
+        self.stream, self.goes_on, self.gone = stream, goes_on, stream is None
 
     def write(self, text) -> int:
         if not self.gone:
@@ -132,7 +133,7 @@ class Output:
             raise ReaderGone
 
     def isatty(self) -> bool:
-        return self.stream.isatty()
+        return self.stream is not None and self.stream.isatty()
 
 
 def terminated(signum, frame):
