@@ -1543,6 +1543,16 @@ def test_a_service_release_is_recorded_in_ssm(aws):
     assert f"rollback triggers: 2 release alarms, watched during the update and {minutes} minutes after" in aws.out
 
 
+def test_a_release_of_an_image_with_releases_after_it_records_going_back_from_the_latest(aws):
+    # v2 runs after a rollback from v3 that Ctrl-C left unrecorded; deploying v2 again (here with TAG=,
+    # as a later deploy keeping the running image does) records it as rolled back from v3, so that
+    # `make rollback` never goes forward to v3 once v2's release is the latest.
+    service_update(aws, "v2", [release("v1"), release("v2"), release("v3")], running="v2", rolled_back_from="v3")
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
+    after = [release("v1"), release("v2"), release("v3"), {**release("v2"), "rolled_back_from": "v3"}]
+    assert deploy.history.previous_release(after, "v2") == release("v1")
+
+
 def test_a_blue_green_release_is_waited_for_its_bake_time_on_top_of_the_layers_bound(aws, monkeypatch):
     waits = []
     wait_minutes = deploy.Deployer.wait_minutes

@@ -41,6 +41,11 @@ class ReleaseHistory:
 
     def record(self, entry):
         entries = self.releases()
+        newer = released_after(entries, entry["image_tag"])
+        if newer and "rolled_back_from" not in entry:
+            # An image recorded before, with releases after it: the run goes back from the latest of
+            # them (a rollback stopped unrecorded, or TAG= of an older image), which is not gone back to.
+            entry = entry | {"rolled_back_from": newer[-1]["image_tag"]}
         # SSM has no conditional write: each write makes the next version, so a version other than
         # the one read + 1 means another run wrote in between. Then its entries are read back from
         # the parameter's history and written again with ours, so that no release is lost.
