@@ -409,6 +409,17 @@ def test_stacks_of_our_names_that_this_tool_did_not_make_are_neither_destroyed_n
     for name in (layer, enabled):
         cloudformation.update_termination_protection(StackName=stack(name), EnableTerminationProtection=False)
         cloudformation.delete_stack(StackName=stack(name))
+    # Someone else's change set waiting for review on a stack of our name: its tags say whose.
+    cloudformation.create_change_set(
+        StackName=stack(layer),
+        ChangeSetName="theirs",
+        ChangeSetType="CREATE",
+        TemplateBody=json.dumps({"Resources": topic}),
+        Tags=[{"Key": "Owner", "Value": "another team"}],
+    )
+    code, out, err = run("destroy", "--stack", layer, "--yes")
+    assert code == 1 and f"error: {stack(layer)} exists but was not made by this tool" in err, out + err
+    assert [s["ChangeSetName"] for s in cloudformation.list_change_sets(StackName=stack(layer))["Summaries"]] == ["theirs"]
 
 
 def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_and_its_stack(sandbox, run):

@@ -248,9 +248,12 @@ class Deployer:
 
     def foreign(self, found) -> bool:
         """A stack of our name without the tags every stack of ours carries: someone else's, not to
-        be changed or deleted. A REVIEW_IN_PROGRESS one is exempt: the empty stack a CREATE change
-        set makes, holding no resource, which make deploy creates into or deletes."""
-        return found["StackStatus"] != "REVIEW_IN_PROGRESS" and not self.own_tags(found).items() <= self.stack_tags(found).items()
+        be changed or deleted. A REVIEW_IN_PROGRESS one without tags is exempt: the empty stack a
+        CREATE change set makes (ours too, if it shows no tags yet), which make deploy creates into."""
+        tags = self.stack_tags(found)
+        if found["StackStatus"] == "REVIEW_IN_PROGRESS" and not tags:
+            return False
+        return not self.own_tags(found).items() <= tags.items()
 
     def has_stack(self, stack) -> bool:
         """Deployed: exists and is not an abandoned create (REVIEW_IN_PROGRESS)."""
