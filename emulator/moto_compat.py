@@ -303,9 +303,10 @@ responses.CloudFormationResponse.delete_change_set = _delete_change_set_response
 
 # Gap: ListChangeSets listed every stack's change sets, whatever StackName said (its one required parameter).
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ListChangeSets.html
+# By name, the live stack's: not those of a deleted stack of the same name (a destroyed, then created again layer).
 def _list_change_sets_of_the_stack(self):
-    wanted = self._get_param("StackName")
-    listed = [c for c in self.cloudformation_backend.list_change_sets() if wanted in (c.stack_id, c.stack_name)]
+    wanted, backend = self._get_param("StackName"), self.cloudformation_backend
+    listed = [c for c in backend.list_change_sets() if wanted == c.stack_id or (wanted == c.stack_name and c.stack_id in backend.stacks)]
     return responses.ActionResult({"Summaries": listed})
 
 

@@ -315,6 +315,18 @@ def test_a_create_change_set_goes_to_the_stack_an_earlier_one_left_waiting_and_i
     with pytest.raises(ClientError) as refused:
         create("third")
     assert "already exists and cannot be created again with the changeSet [third]" in refused.value.response["Error"]["Message"]
+    # Deleted, then made again: the new stack of the name lists its own change sets, not the old one's.
+    create_update = aws.cloudformation.create_change_set(
+        StackName="waiting",
+        ChangeSetName="kept",
+        ChangeSetType="UPDATE",
+        TemplateBody=ssm_template("kept"),
+        Parameters=[{"ParameterKey": "Tag", "ParameterValue": "kept"}],
+    )
+    aws.cloudformation.delete_stack(StackName="waiting")
+    create("again")
+    listed = aws.cloudformation.list_change_sets(StackName="waiting")["Summaries"]
+    assert [s["ChangeSetName"] for s in listed] == ["again"] and create_update["StackId"] == first["StackId"]
 
 
 def test_a_failed_update_puts_back_what_it_removed_and_removes_what_it_added(aws):
