@@ -492,24 +492,28 @@ def test_make_clean_is_refused_while_the_sandbox_runs_on_the_virtual_environment
         assert "error: the sandbox runs on venv's Python: make sandbox-stop first" in made.stderr
 
 
-@pytest.mark.parametrize(
-    ("tool", "inherited", "kept"),
-    [("scripts.deploy", "SIG_IGN", True)]
-    + [(tool, "SIG_DFL", False) for tool in ("scripts.deploy", "generate", "scripts.review", "emulator.sandbox")],
-)
-def test_a_kill_or_a_closed_terminal_stops_a_tool_as_ctrl_c_does_unless_it_runs_under_nohup(tool, inherited, kept):
+def test_a_kill_or_a_closed_terminal_stops_a_tool_as_ctrl_c_does_unless_it_runs_under_nohup():
     # Every tool make runs turns SIGTERM and SIGHUP into Ctrl-C (whose clean-up the tests above
-    # check: a `timeout 1 make templates` left output/.staging-* behind), except a SIGHUP ignored on purpose.
+    # check: a `timeout 1 make templates` left output/.staging-* behind), except a SIGHUP ignored on
+    # purpose. One process runs each tool's entry (--help) in turn, the signals as the shell left them.
+    cases = [("scripts.deploy", "SIG_IGN")] + [
+        (tool, "SIG_DFL") for tool in ("scripts.deploy", "generate", "scripts.review", "emulator.sandbox")
+    ]
     probe = (
         "import runpy, signal, sys\n"
-        f"signal.signal(signal.SIGHUP, signal.{inherited})\n"
-        f"sys.argv = ['{tool}', '--help']\n"
-        f"try:\n    runpy.run_module('{tool}', run_name='__main__')\nexcept SystemExit:\n    pass\n"
         "name = lambda handler: 'kept' if handler is signal.SIG_IGN else getattr(handler, '__name__', repr(handler))\n"
-        "print(name(signal.getsignal(signal.SIGHUP)), name(signal.getsignal(signal.SIGTERM)))"
+        f"for tool, inherited in {cases!r}:\n"
+        "    signal.signal(signal.SIGHUP, getattr(signal, inherited))\n"
+        "    signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+        "    sys.argv = [tool, '--help']\n"
+        "    try:\n        runpy.run_module(tool, run_name='__main__')\n    except SystemExit:\n        pass\n"
+        "    print('probe:', tool, inherited, name(signal.getsignal(signal.SIGHUP)), name(signal.getsignal(signal.SIGTERM)))"
     )
     ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert ran.stdout.splitlines()[-1] == f"{'kept' if kept else 'terminated'} terminated", ran.stdout + ran.stderr
+    said = [line.split()[1:] for line in ran.stdout.splitlines() if line.startswith("probe: ")]
+    # under nohup the SIGHUP stays ignored; else each tool's own handler ends the run as Ctrl-C does
+    expected = [[tool, inherited, "kept" if inherited == "SIG_IGN" else "terminated", "terminated"] for tool, inherited in cases]
+    assert said == expected, ran.stdout + ran.stderr
 
 
 def test_ctrl_c_while_the_server_starts_stops_it(tmp_path, monkeypatch):
