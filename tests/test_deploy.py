@@ -1543,16 +1543,6 @@ def test_a_service_release_is_recorded_in_ssm(aws):
     assert f"rollback triggers: 2 release alarms, watched during the update and {minutes} minutes after" in aws.out
 
 
-def test_a_release_of_an_image_with_releases_after_it_records_going_back_from_the_latest(aws):
-    # v2 runs after a rollback from v3 that Ctrl-C left unrecorded; deploying v2 again (here with TAG=,
-    # as a later deploy keeping the running image does) records it as rolled back from v3, so that
-    # `make rollback` never goes forward to v3 once v2's release is the latest.
-    service_update(aws, "v2", [release("v1"), release("v2"), release("v3")], running="v2", rolled_back_from="v3")
-    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
-    after = [release("v1"), release("v2"), release("v3"), {**release("v2"), "rolled_back_from": "v3"}]
-    assert deploy.history.previous_release(after, "v2") == release("v1")
-
-
 def test_a_blue_green_release_is_waited_for_its_bake_time_on_top_of_the_layers_bound(aws, monkeypatch):
     waits = []
     wait_minutes = deploy.Deployer.wait_minutes
@@ -1728,15 +1718,21 @@ def test_the_previous_release_is_neither_the_running_image_nor_one_a_rollback_le
     assert previous_release([release("v0"), release("v1"), release("v2")], "v1") == release("v0")
     # A deploy of v3 stopped the same way: v3 runs, unrecorded, and v2 is the one before it.
     assert previous_release([release("v1"), release("v2")], "v3") == release("v2")
-    # An older image deployed again (not by make rollback): the one before it is the latest other.
-    assert previous_release([release("v1"), release("v2"), release("v1")], "v1") == release("v2")
+    # An older image deployed again by TAG= (not by make rollback): v2 was gone back from, not gone back to.
+    assert previous_release([release("v1"), release("v2"), release("v1")], "v1") is None
+    # ... and a later deploy of the running image after such a rollback changes nothing of that.
+    assert previous_release([release("v1"), release("v2"), release("v3"), release("v2")], "v2") == release("v1")
+    assert previous_release([release("v1"), release("v2"), release("v3"), release("v4"), release("v2")], "v2") == release("v1")
+    # After a recorded rollback from v3 to v2, v4 is released: a rollback from v4 goes to v2, what ran before it.
+    rolled = [release("v1"), release("v2"), release("v3"), {**release("v2"), "rolled_back_from": "v3"}, release("v4")]
+    assert previous_release(rolled, "v4")["image_tag"] == "v2"
 
 
 def test_a_rollback_after_one_the_history_missed_names_the_newer_release_and_never_goes_back_to_it(aws):
     aws.deployed("service", parameters=service_parameters("v1"))
     history(aws, [release("v1"), release("v2")])  # the rollback from v2 to v1 was never recorded
     assert aws.run("rollback", "--stack", "service") == 1
-    assert "the history has releases after the running image v1: v2 (rolled back from by a run stopped" in aws.out
+    assert "the history has releases after the running image v1 was first released: v2 (gone back from by a rollback stopped" in aws.out
     assert "nothing earlier to roll back to" in aws.err and "from v1 to v2" not in aws.out
 
 

@@ -227,8 +227,8 @@ class Commands:
             newer = released_after(releases, running)
             if newer:
                 deployer.say(
-                    f"the history has releases after the running image {running}: {', '.join(e['image_tag'] for e in newer)} "
-                    "(rolled back from by a run stopped before it recorded that, or changed by hand): not rolled back to"
+                    f"the history has releases after the running image {running} was first released: {', '.join(dict.fromkeys(e['image_tag'] for e in newer))} "
+                    "(gone back from by a rollback stopped before it recorded that, or by a deploy of an older TAG=): not rolled back to"
                 )
             release = previous_release(releases, running)
             if release is None:

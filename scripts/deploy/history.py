@@ -41,11 +41,6 @@ class ReleaseHistory:
 
     def record(self, entry):
         entries = self.releases()
-        newer = released_after(entries, entry["image_tag"])
-        if newer and "rolled_back_from" not in entry:
-            # An image recorded before, with releases after it: the run goes back from the latest of
-            # them (a rollback stopped unrecorded, or TAG= of an older image), which is not gone back to.
-            entry = entry | {"rolled_back_from": newer[-1]["image_tag"]}
         # SSM has no conditional write: each write makes the next version, so a version other than
         # the one read + 1 means another run wrote in between. Then its entries are read back from
         # the parameter's history and written again with ours, so that no release is lost.
@@ -95,16 +90,30 @@ class ReleaseHistory:
             kwargs["NextToken"] = page["NextToken"]
 
 
+# A rollback goes back to what ran before the running image was first released. What was released
+# after that was gone back from, whether the history says so (rolled_back_from) or not: a rollback
+# stopped by Ctrl-C, which CloudFormation finished unrecorded, or a deploy of an older image by TAG=.
+
+
+def first_release(releases, running) -> int:
+    """The index of the running image's first release (len(releases) when it has none)."""
+    return next((i for i, entry in enumerate(releases) if entry["image_tag"] == running), len(releases))
+
+
+def rolled_back_from(releases) -> set:
+    return {entry["rolled_back_from"] for entry in releases if entry.get("rolled_back_from")}
+
+
 def released_after(releases, running) -> list[dict]:
-    """Releases recorded after the running image's latest one: what runs is older, so these were left
-    by a rollback the history missed (interrupted while CloudFormation finished it) or by hand."""
-    last = max((i for i, entry in enumerate(releases) if entry["image_tag"] == running), default=len(releases))
-    return releases[last + 1 :]
+    """The releases of other images after the running image's first one that the history does not
+    already say were rolled back from: gone back from without a record of it."""
+    left = rolled_back_from(releases) | {running}
+    return [entry for entry in releases[first_release(releases, running) + 1 :] if entry["image_tag"] not in left]
 
 
 def previous_release(releases, running) -> dict | None:
-    """The latest release to roll back to: recorded before the running image's latest release, and
-    neither the running image nor one a rollback left."""
-    bad = {entry["rolled_back_from"] for entry in releases if entry.get("rolled_back_from")} | {running}
-    before = releases[: len(releases) - len(released_after(releases, running))]
-    return next((entry for entry in reversed(before) if entry["image_tag"] not in bad), None)
+    """The latest release to roll back to: recorded before the running image's first release, and
+    not one a rollback left."""
+    left = rolled_back_from(releases) | {running}
+    earlier = releases[: first_release(releases, running)]
+    return next((entry for entry in reversed(earlier) if entry["image_tag"] not in left), None)
