@@ -33,8 +33,9 @@ class ToolError(Exception):
 def report(error: ToolError, stream=None) -> int:
     """Print error on stream (stderr by default); return its exit status."""
     stream = stream or sys.stderr
-    for line in error.lines():
-        print(line, file=stream)
+    if stream is not None:  # None: stderr was closed when the tool started (`2>&-`)
+        for line in error.lines():
+            print(line, file=stream)
     return error.code
 
 

@@ -1037,6 +1037,18 @@ def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
     )
 
 
+def test_destroy_deletes_the_relaxed_policy_mark_of_the_layer_it_destroys(aws):
+    lock_taken(aws, "service", command="destroy")
+    service_destroy_requested(aws)
+    trail = [event("service", stack("service"), "DELETE_IN_PROGRESS", 1, token=None)]
+    trail.append(event("service", stack("service"), "DELETE_COMPLETE", 9, token=None))
+    aws.poll("service", stack_id("service"), described("service", "DELETE_COMPLETE"), *trail)
+    aws.ssm.add_response("delete_parameter", {}, {"Name": f"{RELAXED}/service"})  # its stack, and policy, gone
+    lock_freed(aws, command="destroy")
+    assert aws.run("destroy", "--stack", "service", "--yes", locking=True) == 0, aws.err
+    assert "may still be held" not in aws.err  # the lock's own calls came in their turn
+
+
 def test_a_stack_of_a_downstream_layers_name_that_is_not_ours_does_not_hold_a_destroy_back(aws):
     someone_elses = described("alarms")
     someone_elses["Stacks"][0]["Tags"] = [{"Key": "Owner", "Value": "another team"}]
@@ -2163,8 +2175,13 @@ def test_a_change_set_that_is_never_computed_is_waited_for_ten_minutes_then_left
     assert "nothing was executed" in aws.err
 
 
-def test_a_first_create_still_computing_names_its_empty_stack_too(aws):
-    aws.not_deployed("cert-dns")
+@pytest.mark.parametrize("waiting", [False, True])
+def test_a_first_create_still_computing_names_its_empty_stack_too_unless_it_was_there_before(aws, waiting):
+    # Before: an empty stack make changeset made (REVIEW_IN_PROGRESS), maybe with a change set for review: not to delete.
+    if waiting:
+        aws.cf.add_response("describe_stacks", described("cert-dns", "REVIEW_IN_PROGRESS"), {"StackName": stack("cert-dns")})
+    else:
+        aws.not_deployed("cert-dns")
     aws.cf.add_response(
         "create_change_set",
         {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},
@@ -2178,7 +2195,7 @@ def test_a_first_create_still_computing_names_its_empty_stack_too(aws):
         )
     deletions = requests_of(aws, "DeleteChangeSet"), requests_of(aws, "DeleteStack")
     assert aws.run("deploy", "--stack", "cert-dns", "--yes", clock=lambda: 100 * len(aws.sleeps)) == 1
-    assert f"empty (REVIEW_IN_PROGRESS): {CLI} cloudformation delete-stack --stack-name {stack('cert-dns')}" in aws.err
+    assert (f"empty (REVIEW_IN_PROGRESS): {CLI} cloudformation delete-stack --stack-name {stack('cert-dns')}" in aws.err) is not waiting
     assert deletions == ([], [])  # both kept, for make execute
 
 
@@ -2256,9 +2273,9 @@ def our_lock(command="deploy"):
     return json.dumps({"holder": holder, "command": command, "since": f"{NOW:%Y-%m-%dT%H:%M:%SZ}"})
 
 
-def lock_taken(aws, *relaxed):
+def lock_taken(aws, *relaxed, command="deploy"):
     """The lock taken, then the marks of stack policies stopped runs left relaxed read (relaxed: their layers)."""
-    expected = {"Name": LOCK, "Value": our_lock(), "Type": "String", "Overwrite": False, "Description": ANY}
+    expected = {"Name": LOCK, "Value": our_lock(command), "Type": "String", "Overwrite": False, "Description": ANY}
     aws.ssm.add_response("put_parameter", {"Version": 1}, expected)
     relaxed_mark_read(aws, *relaxed)
 
@@ -2268,8 +2285,8 @@ def relaxed_mark_read(aws, *relaxed):
     aws.ssm.add_response("get_parameters_by_path", {"Parameters": marks}, {"Path": RELAXED})
 
 
-def lock_freed(aws, value=None):
-    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value or our_lock(), "Version": 1}}
+def lock_freed(aws, value=None, command="deploy"):
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value or our_lock(command), "Version": 1}}
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
     if value is None:  # only this run's own lock is deleted
         aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
@@ -2569,6 +2586,38 @@ def test_a_stack_policy_a_stopped_run_left_relaxed_is_put_back_by_the_next_deplo
     lock_freed(aws)
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
     assert "put back" not in aws.out
+
+
+def test_a_mark_that_cannot_be_deleted_and_resources_that_cannot_be_read_after_an_update_are_notes_not_failures(aws):
+    # The update stood: its protection, outputs and the rest still follow.
+    bucket = [change("Modify", "AccessLogBucket", "AWS::S3::Bucket", "True", [detail("BucketName", recreation="Always")])]
+    alb_updated_with_allow_replace(aws, bucket)
+    aws.cf.add_client_error("describe_stack_resources", "Throttling", "Rate exceeded", 400, expected_params={"StackName": stack("alb")})
+    policy = json.dumps(configuration(ENV, "alb")["StackPolicy"])
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": policy})
+    aws.ssm.add_client_error("delete_parameter", "AccessDeniedException", "not allowed", 400, expected_params={"Name": f"{RELAXED}/alb"})
+    assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 0, aws.err
+    assert "note: the stack's resources could not be read (ClientError): each below may not have been replaced" in aws.out
+    assert "AccessLogBucket (AWS::S3::Bucket) was replaced; the old one stays in the account" in aws.out
+    assert f"note: {RELAXED}/alb could not be deleted (AccessDeniedException): {CLI} ssm delete-parameter --name {RELAXED}/alb" in aws.out
+
+
+@pytest.mark.parametrize("status", ["UPDATE_COMPLETE", "UPDATE_IN_PROGRESS"])
+def test_make_execute_puts_back_a_policy_a_stopped_run_left_relaxed_once_the_stack_has_settled(aws, status):
+    # make execute does not wait for the stack: while the stopped run's update still runs, the policy waits too.
+    lock_taken(aws, "cert-dns", command="execute")
+    aws.cf.add_response(
+        "describe_change_set", change_set("cert-dns"), {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")}
+    )
+    aws.cf.add_response("describe_stacks", described("cert-dns", status), {"StackName": stack("cert-dns")})
+    settled = status == "UPDATE_COMPLETE"
+    if settled:
+        aws.policy_restored("cert-dns")  # before the change set is shown
+    aws.listed_change_sets("cert-dns")
+    lock_freed(aws, command="execute")
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), locking=True) == 1  # then declined
+    said = f"{stack('cert-dns')}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back"
+    assert (said in aws.out) is settled
 
 
 def test_a_relaxing_call_that_got_no_answer_keeps_its_mark_after_the_policy_is_put_back(aws):

@@ -798,14 +798,15 @@ def test_a_deploy_whose_output_reader_is_gone_goes_on_to_its_end_and_frees_its_l
 
 def test_a_deploy_started_with_stderr_closed_still_exits_with_its_own_status():
     # `2>&-`: Python starts with sys.stderr None; the error line is dropped, its status (2: bad input) kept.
-    ran = subprocess.run(
-        [sys.executable, "-m", "scripts.deploy", "diff", "--env", "sandbox", "--stack", "nope"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        preexec_fn=lambda: os.close(2),
-        timeout=60,
-    )
-    assert ran.returncode == 2, ran
+    for argv in (["diff", "--env", "sandbox", "--stack", "nope"], ["nope", "--env", "sandbox"]):  # a bad stack, a bad command
+        ran = subprocess.run(
+            [sys.executable, "-m", "scripts.deploy", *argv],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            preexec_fn=lambda: os.close(2),
+            timeout=60,
+        )
+        assert (ran.returncode, ran.stdout) == (2, b""), ran
 
 
 def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_release(seeded_sandbox):

@@ -64,7 +64,7 @@ class Commands:
                 f"error: change set {name} cannot be executed: {change_set['Status']}/{change_set.get('ExecutionStatus')} {change_set.get('StatusReason', '')}".rstrip()
             )
         exists = deployer.has_stack(layer.stack)
-        deployer.put_back_relaxed_policy(layer, exists)
+        deployer.put_back_relaxed_policy(layer)
         updated = exists and deployer.describe(layer.stack).get("LastUpdatedTime")
         if updated and change_set.get("CreationTime") and change_set["CreationTime"] < updated:
             # It was computed against the stack as it was then: executing it would put back the

@@ -442,7 +442,7 @@ class Deployer:
                 f"{self.cli} cloudformation delete-change-set --stack-name {stack} --change-set-name {name}"
                 + (
                     ""
-                    if exists
+                    if exists or stack in self.waiting  # a waiting stack was not this run's: it may hold a change set for review
                     else f", then the stack it made, empty (REVIEW_IN_PROGRESS): {self.cli} cloudformation delete-stack --stack-name {stack}"
                 )
             )
@@ -474,7 +474,7 @@ class Deployer:
                 except ClientError as error:
                     if not may_have_landed(error):
                         self.relaxed_policy = self.unanswered_relax = None  # refused: the policy is as it was
-                        self.clear_relaxed_mark(layer)
+                        self.clear_relaxed_mark(layer.name)
                     raise
                 self.unanswered_relax = None
             if layer.name in templates.ROLLBACK_TRIGGERS:
@@ -514,10 +514,12 @@ class Deployer:
         if not candidates:
             return
         # "Conditional" may not have replaced it: only a resource whose physical id changed was.
-        now = {
-            r["LogicalResourceId"]: r.get("PhysicalResourceId")
-            for r in self.cf.describe_stack_resources(StackName=layer.stack)["StackResources"]
-        }
+        try:
+            resources = self.cf.describe_stack_resources(StackName=layer.stack)["StackResources"]
+        except AWS_ERRORS as error:  # only a note: the update stands, and what follows it must still run
+            resources = []
+            self.say(f"  note: the stack's resources could not be read ({type(error).__name__}): each below may not have been replaced")
+        now = {r["LogicalResourceId"]: r.get("PhysicalResourceId") for r in resources}
         for rc in candidates:
             old = rc["PhysicalResourceId"]
             if now.get(rc["LogicalResourceId"]) != old:
@@ -727,7 +729,7 @@ class Deployer:
         self.relaxed_policy = None
         # A relaxing call that got no answer may land after this: its mark stays for the next deploy.
         if layer.name in self.marked_relaxed and self.unanswered_relax != layer.name:
-            self.clear_relaxed_mark(layer)
+            self.clear_relaxed_mark(layer.name)
 
     # A run stopped while an --allow-replace update runs (Ctrl-C, a closed terminal, the network) leaves
     # the stack policy relaxed once CloudFormation finishes, and DescribeStacks does not show a policy:
@@ -747,13 +749,16 @@ class Deployer:
         )
         self.marked_relaxed.add(layer.name)
 
-    def clear_relaxed_mark(self, layer):
+    def clear_relaxed_mark(self, layer_name):
+        """Best effort: a mark left only makes the next deploy of the layer put the policy back again."""
+        name = self.relaxed_marks + layer_name
         try:
-            self.client("ssm").delete_parameter(Name=self.relaxed_marks + layer.name)
-        except ClientError as error:
-            if error.response["Error"].get("Code") != "ParameterNotFound":
-                raise
-        self.marked_relaxed.discard(layer.name)
+            self.client("ssm").delete_parameter(Name=name)
+        except AWS_ERRORS as error:
+            code = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
+            if code != "ParameterNotFound":
+                self.say(f"  note: {name} could not be deleted ({code}): {self.cli} ssm delete-parameter --name {name}")
+        self.marked_relaxed.discard(layer_name)
 
     def read_relaxed_marks(self):
         """The layers stopped runs left with their stack policy relaxed: read once a run, with the lock
@@ -766,9 +771,11 @@ class Deployer:
             else:
                 self.say(f"note: {name} marks no layer of this project; delete it: {self.cli} ssm delete-parameter --name {name}")
 
-    def put_back_relaxed_policy(self, layer, exists):
-        """Put back the stack policy a stopped run left relaxed, before this deploy does anything else."""
-        if exists and layer.policy and layer.name in self.marked_relaxed:
+    def put_back_relaxed_policy(self, layer):
+        """Put back the stack policy a stopped run left relaxed, once the stack has settled (make
+        execute does not wait for that), before this run changes it."""
+        found = self.describe(layer.stack)
+        if found and found["StackStatus"] in UPDATABLE and layer.policy and layer.name in self.marked_relaxed:
             self.say(f"{layer.stack}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back")
             self.restore_policy(layer)
 
@@ -948,7 +955,7 @@ class Deployer:
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)
         exists = self.ready(layer, recreate)
-        self.put_back_relaxed_policy(layer, exists)
+        self.put_back_relaxed_policy(layer)
         self.check_hosted_zone(layer, exists)
         change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
         if change_set is None:
@@ -1076,6 +1083,8 @@ class Deployer:
             }
         self.delete(stack)
         self.say(f"{stack}: deleted")
+        if layer_name in self.marked_relaxed:  # its stack, and so its policy, are gone
+            self.clear_relaxed_mark(layer_name)
         if purge.say_retained(self, keep, ids):  # each with the command that frees it; make purge frees them all
             self.retained_layers.append(layer_name)
         if "AWS::Route53::HostedZone" in keep.values():
