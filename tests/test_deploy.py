@@ -349,10 +349,14 @@ class Aws:
         ]
         self.cf.add_response("list_change_sets", {"Summaries": summaries}, {"StackName": stack(layer)})
 
-    def policy_relaxed(self, layer):
-        """--allow-replace: the layer named in the SSM mark, then its stack policy relaxed."""
+    def policy_marked(self, layer):
+        """The SSM mark that the layer's stack policy is about to be relaxed."""
         marked = {"Name": f"{RELAXED}/{layer}", "Value": ANY, "Type": "String", "Overwrite": True, "Description": ANY}
         self.ssm.add_response("put_parameter", {"Version": 1}, marked)
+
+    def policy_relaxed(self, layer):
+        """--allow-replace: the layer named in the SSM mark, then its stack policy relaxed."""
+        self.policy_marked(layer)
         self.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(deploy.ALLOW_ALL_POLICY)})
 
     def policy_restored(self, layer):
@@ -1927,8 +1931,7 @@ def test_a_refused_relaxing_of_the_policy_leaves_nothing_to_put_back(aws):
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", ALB_CHANGES)
-    marked = {"Name": f"{RELAXED}/alb", "Value": ANY, "Type": "String", "Overwrite": True, "Description": ANY}
-    aws.ssm.add_response("put_parameter", {"Version": 1}, marked)
+    aws.policy_marked("alb")
     aws.cf.add_client_error("set_stack_policy", "AccessDenied", "not authorized to perform cloudformation:SetStackPolicy", 403)
     aws.ssm.add_response("delete_parameter", {}, {"Name": f"{RELAXED}/alb"})  # refused: the mark goes too
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
@@ -2579,13 +2582,17 @@ def test_a_stack_policy_a_stopped_run_left_relaxed_is_put_back_by_the_next_deplo
     lock_freed(aws)
     assert aws.run("deploy", "--stack", "alb", locking=True) == 1
     assert "put back" in aws.out and "no terminal to ask on" in aws.err
-    # Another layer's mark is left for that layer's deploy.
-    lock_taken(aws, "alb")
+    # Another layer's mark is left for that layer's deploy; a mark of no layer is named.
+    lock_taken(aws, "alb", "no-such-layer")
     aws.deployed("cert-dns")
     aws.empty_change_set("cert-dns")
     lock_freed(aws)
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
     assert "put back" not in aws.out
+    assert (
+        f"note: {RELAXED}/no-such-layer marks no layer of this project; delete it: {CLI} ssm delete-parameter --name {RELAXED}/no-such-layer"
+        in aws.out
+    )
 
 
 def test_a_mark_that_cannot_be_deleted_and_resources_that_cannot_be_read_after_an_update_are_notes_not_failures(aws):
@@ -2625,8 +2632,7 @@ def test_a_relaxing_call_that_got_no_answer_keeps_its_mark_after_the_policy_is_p
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", ALB_CHANGES)
-    marked = {"Name": f"{RELAXED}/alb", "Value": ANY, "Type": "String", "Overwrite": True, "Description": ANY}
-    aws.ssm.add_response("put_parameter", {"Version": 1}, marked)
+    aws.policy_marked("alb")
     relaxing = []
 
     def unanswered_first(params, **_):  # the relaxing call: its retries' answer is an error, it may have landed
