@@ -1538,6 +1538,7 @@ def service_update(
     after = [*(entries_before if isinstance(entries_before, list) else []), release(tag, "2025-11-25T12:00:00Z", "abc1234")]
     if rolled_back_from:
         after[-1]["rolled_back_from"] = rolled_back_from
+    after[-1]["replaced"] = running  # the image the stack ran before
     written = {"Name": HISTORY, "Value": json.dumps(after, separators=(",", ":")), "Type": "String", "Overwrite": True, "Description": ANY}
     version = 1 if entries_before is None else 2  # the version read (none, or 1) + 1: nobody wrote in between
     if not recorded:
@@ -1629,7 +1630,7 @@ def test_a_release_history_write_that_meets_another_runs_write_reads_it_again_an
     """PutParameter answers TooManyUpdates while another write of the same parameter is under way."""
     before = [release("v1")]
     service_update(aws, "v2", before, recorded=False)
-    ours = release("v2", "2025-11-25T12:00:00Z", "abc1234")
+    ours = release("v2", "2025-11-25T12:00:00Z", "abc1234") | {"replaced": "v1"}
     written = {"Name": HISTORY, "Type": "String", "Overwrite": True, "Description": ANY}
     aws.ssm.add_client_error("put_parameter", "TooManyUpdates", "concurrent updates", 400, expected_params=written | {"Value": ANY})
     theirs = [*before, release("v9", "2025-11-25T11:59:00Z", "fffffff")]
@@ -1721,7 +1722,32 @@ def test_rollback_never_returns_to_an_image_rolled_back_from(aws):
     assert "nothing earlier to roll back to" in aws.err
 
 
+def test_the_previous_release_is_what_ran_before_the_running_images_own_release():
+    def released(tag, replaced, rolled_back_from=None):
+        return release(tag) | {"replaced": replaced} | ({"rolled_back_from": rolled_back_from} if rolled_back_from else {})
+
+    def back_from(history, running):
+        found = deploy.history.previous_release(history, running)
+        return found and found["image_tag"]
+
+    a, b, c = released("A", None), released("B", "A"), released("C", "B")
+    assert back_from([a, b, c], "C") == "B"
+    # C to B by a rollback Ctrl-C stopped, unrecorded; then D released: back from D is B, what ran before it.
+    assert back_from([a, b, c, released("D", "B")], "D") == "B"
+    # A chain of rollbacks steps back one release each time.
+    assert back_from([a, b, c, released("B", "C", rolled_back_from="C")], "B") == "A"
+    # Forward deploys of older images are releases like any other: back from what ran before.
+    assert back_from([released("v1", None), released("v2", "v1"), released("v1", "v2"), released("v2", "v1")], "v2") == "v1"
+    p, q = released("P", None), released("Q", "P")
+    assert back_from([p, q, released("P", "Q", rolled_back_from="Q"), released("R", "P"), released("Q", "R")], "Q") == "R"
+    # A release of the same image (a change of settings) is not what a rollback goes back from.
+    assert back_from([a, b, released("B", "B")], "B") == "A"
+    # The stack's first release: nothing before it.
+    assert back_from([a], "A") is None
+
+
 def test_the_previous_release_is_neither_the_running_image_nor_one_a_rollback_left():
+    # A history written before releases recorded what they replaced.
     previous_release = deploy.history.previous_release
     assert previous_release([release("v1"), release("v2")], "v2") == release("v1")
     assert previous_release([release("v1"), release("v2"), release("v3"), {**release("v2"), "rolled_back_from": "v3"}], "v2") == release(
@@ -1744,11 +1770,11 @@ def test_the_previous_release_is_neither_the_running_image_nor_one_a_rollback_le
     assert previous_release(rolled, "v4")["image_tag"] == "v2"
 
 
-def test_a_rollback_after_one_the_history_missed_names_the_newer_release_and_never_goes_back_to_it(aws):
+def test_a_rollback_after_one_the_history_missed_never_goes_forward_to_the_image_it_left(aws):
     aws.deployed("service", parameters=service_parameters("v1"))
-    history(aws, [release("v1"), release("v2")])  # the rollback from v2 to v1 was never recorded
+    first, second = release("v1") | {"replaced": None}, release("v2") | {"replaced": "v1"}
+    history(aws, [first, second])  # the rollback from v2 to v1 was never recorded
     assert aws.run("rollback", "--stack", "service") == 1
-    assert "the history has releases after the running image v1 was first released: v2 (gone back from by a rollback stopped" in aws.out
     assert "nothing earlier to roll back to" in aws.err and "from v1 to v2" not in aws.out
 
 

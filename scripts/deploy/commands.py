@@ -11,7 +11,7 @@ from scripts import purge, verify, zone
 from scripts.deploy import drift, logs, tasks, text
 from scripts.deploy.aws import AWS_ERRORS, explain, not_found
 from scripts.deploy.failure import Failure
-from scripts.deploy.history import previous_release, released_after
+from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
 from templates.inputs import TRAFFIC_SHIFTING
 
@@ -213,6 +213,7 @@ class Commands:
         deployer, layer, image_tag = self.deployer, self.layers[0], self.args.image_tag
         if not deployer.has_stack(layer.stack):
             raise Failure(f"error: {layer.stack} is not deployed: nothing to roll back")
+        deployer.put_back_relaxed_policy(layer)  # also when it then finds nothing to roll back to
         running = parameter_values(deployer.describe(layer.stack)).get("ImageTag")
         if image_tag is None:
             created = f"{deployer.describe(layer.stack)['CreationTime']:%Y-%m-%dT%H:%M:%SZ}"
@@ -223,14 +224,7 @@ class Commands:
                     f"{len(earlier_stacks)} releases in the history belong to an earlier {layer.stack} (destroyed, then created "
                     f"again at {created}): not rolled back to"
                 )
-            releases = [entry for entry in releases if entry not in earlier_stacks]
-            newer = released_after(releases, running)
-            if newer:
-                deployer.say(
-                    f"the history has releases after the running image {running} was first released: {', '.join(dict.fromkeys(e['image_tag'] for e in newer))} "
-                    "(gone back from by a rollback stopped before it recorded that, or by a deploy of an older TAG=): not rolled back to"
-                )
-            release = previous_release(releases, running)
+            release = previous_release([entry for entry in releases if entry not in earlier_stacks], running)
             if release is None:
                 raise Failure(
                     f"error: nothing earlier to roll back to: the release history ({deployer.history.name}) has no image other than "

@@ -461,6 +461,7 @@ class Deployer:
         name = change_set["ChangeSetName"]
         risky = text.stateful_changes(change_set)
         given = parameter_values(change_set)
+        replaced = parameter_values(self.describe(layer.stack)).get("ImageTag") if exists else None  # before the update
         left = "change set left for review" if reviewed else "nothing changed"
         with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
             self.allow(layer, change_set, exists, risky, allow_replace, left, given)
@@ -498,7 +499,7 @@ class Deployer:
             self.protect(layer, found)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
         if "ImageTag" in given:
-            self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"])
+            self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
         if not exists:
             self.settle(layer, change_set)
 
@@ -938,7 +939,8 @@ class Deployer:
     def history(self):
         return ReleaseHistory(self.client("ssm"), self.env, self.say, self.sleep)
 
-    def record_release(self, image_tag, rolled_back_from=None, stack_created=None):
+    def record_release(self, image_tag, rolled_back_from=None, stack_created=None, replaced=None):
+        """replaced: the image the stack ran before (what a rollback from this release goes back to)."""
         entry = {
             "time": f"{self.now():%Y-%m-%dT%H:%M:%SZ}",
             "image_tag": image_tag,
@@ -949,6 +951,7 @@ class Deployer:
             entry["stack_created"] = f"{stack_created:%Y-%m-%dT%H:%M:%SZ}"
         if rolled_back_from:
             entry["rolled_back_from"] = rolled_back_from
+        entry["replaced"] = replaced  # None: the stack's first release
         self.history.record(entry)
 
     # --- one layer --------------------------------------------------------------------------

@@ -90,30 +90,19 @@ class ReleaseHistory:
             kwargs["NextToken"] = page["NextToken"]
 
 
-# A rollback goes back to what ran before the running image was first released. What was released
-# after that was gone back from, whether the history says so (rolled_back_from) or not: a rollback
-# stopped by Ctrl-C, which CloudFormation finished unrecorded, or a deploy of an older image by TAG=.
-
-
-def first_release(releases, running) -> int:
-    """The index of the running image's first release (len(releases) when it has none)."""
-    return next((i for i, entry in enumerate(releases) if entry["image_tag"] == running), len(releases))
-
-
-def rolled_back_from(releases) -> set:
-    return {entry["rolled_back_from"] for entry in releases if entry.get("rolled_back_from")}
-
-
-def released_after(releases, running) -> list[dict]:
-    """The releases of other images after the running image's first one that the history does not
-    already say were rolled back from: gone back from without a record of it."""
-    left = rolled_back_from(releases) | {running}
-    return [entry for entry in releases[first_release(releases, running) + 1 :] if entry["image_tag"] not in left]
-
-
 def previous_release(releases, running) -> dict | None:
-    """The latest release to roll back to: recorded before the running image's first release, and
-    not one a rollback left."""
-    left = rolled_back_from(releases) | {running}
-    earlier = releases[: first_release(releases, running)]
-    return next((entry for entry in reversed(earlier) if entry["image_tag"] not in left), None)
+    """The release to roll back to: what ran before the running image was released, as that release
+    recorded it (`replaced`), not counting releases that were rollbacks or redeployed the same image
+    (a rollback from J, reached by rolling back from K, goes to what ran before J's own release). A
+    history written before releases recorded it: the latest release before the running image's first
+    one that was never rolled back from."""
+    own = [e for e in releases if e["image_tag"] == running and not e.get("rolled_back_from") and e.get("replaced") != running]
+    if own and "replaced" in own[-1]:
+        target = own[-1]["replaced"]
+        if target is None:
+            return None  # the stack's first release: nothing ran before it
+        unknown = {"image_tag": target, "time": "?", "by": "?", "revision": "?"}  # its own release is no longer in the history
+        return next((e for e in reversed(releases) if e["image_tag"] == target), unknown)
+    left = {entry["rolled_back_from"] for entry in releases if entry.get("rolled_back_from")} | {running}
+    first = next((i for i, entry in enumerate(releases) if entry["image_tag"] == running), len(releases))
+    return next((entry for entry in reversed(releases[:first]) if entry["image_tag"] not in left), None)
