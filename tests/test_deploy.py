@@ -1770,6 +1770,16 @@ def test_the_previous_release_is_neither_the_running_image_nor_one_a_rollback_le
     assert previous_release(rolled, "v4")["image_tag"] == "v2"
 
 
+def test_a_rollback_with_nothing_earlier_still_puts_back_a_policy_a_stopped_run_left_relaxed(aws):
+    lock_taken(aws, "service", command="rollback")
+    aws.deployed("service", parameters=service_parameters("v1"))
+    aws.policy_restored("service")
+    history(aws, [release("v1") | {"replaced": None}])
+    lock_freed(aws, command="rollback")
+    assert aws.run("rollback", "--stack", "service", locking=True) == 1
+    assert "nothing earlier to roll back to" in aws.err and "put back" in aws.out
+
+
 def test_a_rollback_after_one_the_history_missed_never_goes_forward_to_the_image_it_left(aws):
     aws.deployed("service", parameters=service_parameters("v1"))
     first, second = release("v1") | {"replaced": None}, release("v2") | {"replaced": "v1"}
