@@ -106,19 +106,20 @@ class Output:
     more to clean up, and its lock); one that only reads stops: ReaderGone."""
 
     def __init__(self, stream, goes_on: bool):
-        # None: the descriptor was closed when the tool started (`2>&-`); Python then has no stream
-        self.stream, self.goes_on, self.gone = stream, goes_on, stream is None
+        self.stream, self.goes_on, self.gone = stream, goes_on, False
 
     def write(self, text) -> int:
         if not self.gone:
             try:
+                if self.stream is None:  # the descriptor was closed when the tool started (`>&-`): no reader at all
+                    raise BrokenPipeError
                 return self.stream.write(text)
             except BrokenPipeError:
                 self.reader_left()
         return len(text)
 
     def flush(self) -> None:
-        if not self.gone:
+        if not self.gone and self.stream is not None:
             try:
                 self.stream.flush()
             except BrokenPipeError:
@@ -126,10 +127,11 @@ class Output:
 
     def reader_left(self):
         self.gone = True
-        with contextlib.suppress(OSError, ValueError):  # a stream without a file descriptor keeps what it has
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.stream.fileno())
-            os.close(devnull)
+        if self.stream is not None:
+            with contextlib.suppress(OSError, ValueError):  # a stream without a file descriptor keeps what it has
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
         if not self.goes_on:
             raise ReaderGone
 

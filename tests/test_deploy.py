@@ -1053,6 +1053,36 @@ def test_destroy_deletes_the_relaxed_policy_mark_of_the_layer_it_destroys(aws):
     assert "may still be held" not in aws.err  # the lock's own calls came in their turn
 
 
+def test_destroy_of_a_layer_without_a_stack_deletes_the_mark_its_stack_outlived(aws):
+    lock_taken(aws, "alarms", command="destroy")
+    aws.not_deployed("alarms")
+    aws.ssm.add_response("delete_parameter", {}, {"Name": f"{RELAXED}/alarms"})
+    lock_freed(aws, command="destroy")
+    assert aws.run("destroy", "--stack", "alarms", "--yes", locking=True) == 0, aws.err
+    assert "nothing deployed" in aws.out and "may still be held" not in aws.err
+
+
+def test_status_does_not_call_someone_elses_stack_waiting_for_review_an_abandoned_create(aws):
+    for layer in templates.layer_order():
+        if layer == "alarms":
+            theirs = described("alarms", "REVIEW_IN_PROGRESS")
+            theirs["Stacks"][0]["Tags"] = [{"Key": "Project", "Value": "otherproj"}]
+            aws.cf.add_response("describe_stacks", theirs, {"StackName": stack("alarms")})
+        else:
+            aws.not_deployed(layer)
+    assert aws.run("status") == 0, aws.err
+    (line,) = [line for line in aws.out.splitlines() if line.startswith(stack("alarms"))]
+    assert "(not made by this tool" in line and "abandoned create" not in line
+
+
+def test_a_command_that_only_reads_with_stdout_closed_from_the_start_stops_with_141(aws, monkeypatch):
+    monkeypatch.setattr("sys.stdout", None)  # `make status >&-`: Python starts without a stdout
+    err = io.StringIO()
+    argv = ["status", "--env", ENV, "--output-dir", str(ROOT / "output"), "--params-dir", str(ROOT / "params")]
+    assert deploy.main(argv, clients=aws.clients.__getitem__, out=None, err=err, interactive=False) == 141
+    assert err.getvalue() == ""
+
+
 def test_a_stack_of_a_downstream_layers_name_that_is_not_ours_does_not_hold_a_destroy_back(aws):
     someone_elses = described("alarms")
     someone_elses["Stacks"][0]["Tags"] = [{"Key": "Owner", "Value": "another team"}]
@@ -2681,7 +2711,7 @@ def test_a_relaxing_call_that_got_no_answer_keeps_its_mark_after_the_policy_is_p
     policy = json.dumps(configuration(ENV, "alb")["StackPolicy"])
     aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": policy})  # and no DeleteParameter
     assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 1
-    assert f"{stack('alb')}: stack policy put back" in aws.out
+    assert f"{stack('alb')}: stack policy put back (the call that relaxed it got no answer and may still land: its mark stays" in aws.out
 
 
 # --- what the deployer prints: pure functions of AWS's answers (scripts/deploy/text.py) -------------

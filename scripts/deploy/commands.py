@@ -97,8 +97,9 @@ class Commands:
                     deployer.say(f"{stack:<36} not deployed")
                 continue
             when = found.get("LastUpdatedTime") or found.get("CreationTime")
-            note = "  (abandoned create: not deployed)" if found["StackStatus"] == "REVIEW_IN_PROGRESS" else ""
-            if deployer.foreign(found):
+            foreign = deployer.foreign(found)
+            note = "  (abandoned create: not deployed)" if found["StackStatus"] == "REVIEW_IN_PROGRESS" and not foreign else ""
+            if foreign:
                 note += "  (not made by this tool: it lacks the tags its stacks carry; deploy and destroy leave it alone)"
             elif not enabled:
                 note += f"  (not in enabled_layers of params/{env}.yaml: make destroy STACK={name} ENV={env} removes it)"
@@ -157,6 +158,9 @@ class Commands:
                 f"error: refusing to destroy {templates.stack_name(env, self.args.stack)}: {', '.join(in_use)} still {'uses' if len(in_use) == 1 else 'use'} its outputs; destroy {'that' if len(in_use) == 1 else 'those'} first"
             )
         existing = [stack for stack in (templates.stack_name(env, name) for name in names) if deployer.describe(stack)]
+        for name in names:  # a relaxed-policy mark its stack outlived (destroyed by hand, or a destroy stopped after DeleteStack)
+            if name in deployer.marked_relaxed and templates.stack_name(env, name) not in existing:
+                deployer.clear_relaxed_mark(name)
         if not existing:
             deployer.say("nothing deployed")
             return 0

@@ -687,7 +687,10 @@ class Deployer:
         naming it as possibly left with the command that undoes it. Ctrl-C (again) stops the clean-up:
         what is not undone yet is named, not tried."""
         if self.relaxed_policy is layer:
-            made = [*made, ("stack policy put back", lambda: self.restore_policy(layer), self.restore_hint().strip())]
+            done = "stack policy put back"
+            if self.unanswered_relax == layer.name:
+                done += " (the call that relaxed it got no answer and may still land: its mark stays, and the next deploy of the layer puts it back again)"
+            made = [*made, (done, lambda: self.restore_policy(layer), self.restore_hint().strip())]
         for index, (done, action, left) in enumerate(made):
             try:
                 if action is None:
