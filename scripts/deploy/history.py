@@ -12,7 +12,8 @@ RELEASE_WRITE_TRIES = 3
 
 class ReleaseHistory:
     """The environment's service releases, oldest first: each {time, image_tag, revision, by}, and
-    stack_created (which service stack) and rolled_back_from (the image a rollback left) when known."""
+    stack_created (which service stack), replaced (the image it replaced; None for the stack's first)
+    and rolled_back_from (the image a rollback left) when known."""
 
     def __init__(self, ssm, env, say, sleep):
         self.ssm, self.say, self.sleep = ssm, say, sleep
