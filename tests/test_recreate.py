@@ -420,6 +420,12 @@ def test_stacks_of_our_names_that_this_tool_did_not_make_are_neither_destroyed_n
     code, out, err = run("destroy", "--stack", layer, "--yes")
     assert code == 1 and f"error: {stack(layer)} exists but was not made by this tool" in err, out + err
     assert [s["ChangeSetName"] for s in cloudformation.list_change_sets(StackName=stack(layer))["Summaries"]] == ["theirs"]
+    # Without tags it cannot be told from one of ours left by a stopped run: destroyed, naming the change set that goes with it.
+    cloudformation.delete_stack(StackName=stack(layer))
+    body = json.dumps({"Resources": topic})
+    cloudformation.create_change_set(StackName=stack(layer), ChangeSetName="untagged", ChangeSetType="CREATE", TemplateBody=body)
+    code, out, err = run("destroy", "--stack", layer, "--yes")
+    assert code == 0 and f"{stack(layer)}: deleting it deletes the change sets made for review on it: untagged (made " in out, out + err
 
 
 def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_and_its_stack(sandbox, run):

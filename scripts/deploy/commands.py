@@ -172,8 +172,12 @@ class Commands:
                 f"DeletionProtection: false in params/{env}.yaml, make templates && make deploy ENV={env} STACK=alb, "
                 "then destroy again; nothing destroyed"
             )
-        for stack in existing:  # said before asking, so that the answer knows what stays
-            if deployer.describe(stack)["StackStatus"] != "REVIEW_IN_PROGRESS" and deployer.retained(stack):
+        for stack in existing:  # said before asking, so that the answer knows what stays and what goes
+            if deployer.describe(stack)["StackStatus"] == "REVIEW_IN_PROGRESS":  # an empty stack, perhaps someone's review
+                waiting = deployer.change_sets_for_review(stack, "any goes with the stack")
+                if waiting:
+                    deployer.say(f"{stack}: deleting it deletes the change sets made for review on it: {waiting}")
+            elif deployer.retained(stack):
                 kept = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in deployer.retained(stack).items())
                 deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
         deployer.confirm(f"destroy {', '.join(existing)}? [y/N] ", "nothing destroyed")

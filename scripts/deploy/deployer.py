@@ -986,20 +986,21 @@ class Deployer:
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
         if not (self.has_stack(layer.stack) or layer.stack in self.waiting):
             return  # a stack this run's change set made: it has no other
-        try:
-            summaries = [s for page in self.cf.get_paginator("list_change_sets").paginate(StackName=layer.stack) for s in page["Summaries"]]
-        except AWS_ERRORS as error:  # only a note: the deploy goes on
-            said = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
-            self.say(f"  note: the other change sets of {layer.stack} could not be listed ({said}); any ends when this one runs")
-            return
-        waiting = [
-            summary
-            for summary in summaries
-            if summary["ChangeSetName"] != change_set["ChangeSetName"] and summary.get("ExecutionStatus") == "AVAILABLE"
-        ]
+        waiting = self.change_sets_for_review(layer.stack, "any ends when this one runs", but=change_set["ChangeSetName"])
         if waiting:
-            names = ", ".join(f"{s['ChangeSetName']} (made {s['CreationTime']:%Y-%m-%d %H:%M %Z})" for s in waiting)
-            self.say(f"  note: running this change set ends the other change sets of {layer.stack}, made for review: {names}")
+            self.say(f"  note: running this change set ends the other change sets of {layer.stack}, made for review: {waiting}")
+
+    def change_sets_for_review(self, stack, otherwise, but=None) -> str:
+        """The stack's change sets that could still run (but that one), named with their age; when
+        they cannot be listed, only a note (saying `otherwise`): the run goes on."""
+        try:
+            summaries = [s for page in self.cf.get_paginator("list_change_sets").paginate(StackName=stack) for s in page["Summaries"]]
+        except AWS_ERRORS as error:
+            said = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
+            self.say(f"  note: the other change sets of {stack} could not be listed ({said}); {otherwise}")
+            return ""
+        waiting = [s for s in summaries if s["ChangeSetName"] != but and s.get("ExecutionStatus") == "AVAILABLE"]
+        return ", ".join(f"{s['ChangeSetName']} (made {s['CreationTime']:%Y-%m-%d %H:%M %Z})" for s in waiting)
 
     def check_hosted_zone(self, layer, exists):
         """The certificate is validated in an existing zone, and only once the domain is delegated to
