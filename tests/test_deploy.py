@@ -795,7 +795,8 @@ def test_throttling_is_retried_by_botocore(aws, monkeypatch):
 
     client.meta.events.register("before-send", send)
     monkeypatch.setattr(time, "sleep", backoff.append)  # botocore's backoff between attempts
-    aws.clients = {"cloudformation": client}
+    aws.clients = {"cloudformation": client, "ssm": aws.clients["ssm"]}
+    relaxed_mark_read(aws)
     assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
     assert f"{stack('cert-dns')}" in aws.out and "CREATE_COMPLETE" in aws.out
     assert len(sent) == 3 and len(backoff) == 2 and all(url.startswith("http://127.0.0.1:9") for url in sent)
@@ -899,6 +900,7 @@ def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch)
 
 def test_an_html_error_page_is_named_by_its_title_not_printed(aws):
     page = "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1><p>The server ...</p>"
+    relaxed_mark_read(aws)
     aws.cf.add_client_error("describe_stacks", "500", page, 500, expected_params={"StackName": stack("cert-dns")})
     assert aws.run("status", "--stack", "cert-dns") == 1
     assert aws.err == (
@@ -1063,6 +1065,7 @@ def test_destroy_of_a_layer_without_a_stack_deletes_the_mark_its_stack_outlived(
 
 
 def test_status_does_not_call_someone_elses_stack_waiting_for_review_an_abandoned_create(aws):
+    relaxed_mark_read(aws)
     for layer in templates.layer_order():
         if layer == "alarms":
             theirs = described("alarms", "REVIEW_IN_PROGRESS")
@@ -1239,7 +1242,10 @@ def test_diff_error_is_exit_2(aws):
 
 
 def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a_disabled_layer(aws):
-    order = templates.layer_order()  # every layer: one taken out of enabled_layers may still be deployed
+    order = templates.layer_order()
+    relaxed_mark_read(
+        aws, order[0]
+    )  # its stack policy left relaxed by a stopped --allow-replace run  # every layer: one taken out of enabled_layers may still be deployed
     disabled = next(layer for layer in order if layer not in PROD_LAYERS)
     for layer in order:
         if layer == disabled:  # prod has no output/prod/<layer>.json for it: a stack described by hand
@@ -1254,6 +1260,9 @@ def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a
     assert header.split() == ["STACK", "STATUS", "LAST", "CHANGE"]
     assert [line.split()[0] for line in lines] == [stack(layer) for layer in order if layer in PROD_LAYERS or layer == disabled]
     assert "UPDATE_COMPLETE" in lines[0] and "2025-11-24 12:00:00 UTC" in lines[0]
+    assert lines[0].endswith(
+        "(its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
+    )
     orphan = next(line for line in lines if line.startswith(stack(disabled)))
     assert f"not in enabled_layers of params/{ENV}.yaml: make destroy STACK={disabled} ENV={ENV} removes it" in orphan
     assert all(line.endswith("not deployed") for line in lines[1:] if line is not orphan)
@@ -1262,6 +1271,8 @@ def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a
 def test_a_disabled_layer_named_by_stack_is_said_not_deployed_by_status_and_outputs(aws):
     disabled = next(layer for layer in templates.layer_order() if layer not in PROD_LAYERS)
     for command, said in (("status", f"{stack(disabled):<36} not deployed"), ("outputs", f"{stack(disabled)}: not deployed")):
+        if command == "status":
+            relaxed_mark_read(aws)
         aws.not_deployed(disabled)
         assert aws.run(command, "--stack", disabled) == 0, aws.err
         assert aws.out.splitlines()[-1] == said, aws.out
@@ -1297,6 +1308,7 @@ def test_a_printed_command_names_the_runs_region_and_the_endpoint_it_was_pointed
 
 
 def test_aws_errors_are_one_line_without_traceback(aws):
+    relaxed_mark_read(aws)
     aws.cf.add_client_error("describe_stacks", "ExpiredToken", "The security token included in the request is expired", 403)
     assert aws.run("status", "--stack", "cert-dns") == 1
     assert (
@@ -2531,6 +2543,7 @@ def test_a_lock_another_run_is_taking_at_this_moment_says_so_and_run_again(aws):
 
 
 def test_reading_commands_take_no_lock(aws):
+    relaxed_mark_read(aws)
     aws.deployed("cert-dns")
     assert aws.run("status", "--stack", "cert-dns", locking=True) == 0, aws.err
 

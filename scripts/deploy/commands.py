@@ -88,6 +88,10 @@ class Commands:
     def status(self) -> int:
         deployer, env = self.deployer, self.env
         deployer.say(f"{'STACK':<36} {'STATUS':<28} LAST CHANGE")
+        try:  # only for a note: a stack policy a stopped --allow-replace run left relaxed
+            deployer.read_relaxed_marks()
+        except AWS_ERRORS as error:
+            deployer.say(f"  note: the relaxed-policy marks could not be read ({type(error).__name__})")
         for name in self.layers:
             stack = templates.stack_name(env, name)
             found = deployer.describe(stack)
@@ -103,6 +107,8 @@ class Commands:
                 note += "  (not made by this tool: it lacks the tags its stacks carry; deploy and destroy leave it alone)"
             elif not enabled:
                 note += f"  (not in enabled_layers of params/{env}.yaml: make destroy STACK={name} ENV={env} removes it)"
+            if name in deployer.marked_relaxed:
+                note += "  (its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
             deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
         return 0
 
