@@ -768,7 +768,7 @@ class Deployer:
         """The layers stopped runs left with their stack policy relaxed: read once a run, with the lock
         taken (no other run relaxes one meanwhile)."""
         pages = self.client("ssm").get_paginator("get_parameters_by_path").paginate(Path=self.relaxed_marks.rstrip("/"))
-        for name in (parameter["Name"] for page in pages for parameter in page["Parameters"]):
+        for name in (parameter["Name"] for page in pages for parameter in page.get("Parameters", [])):
             layer = name.removeprefix(self.relaxed_marks)
             if layer in templates.LAYERS:
                 self.marked_relaxed.add(layer)
