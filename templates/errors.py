@@ -135,6 +135,11 @@ class Output:
         if not self.goes_on:
             raise ReaderGone
 
+    @property
+    def reader_gone(self) -> bool:
+        """No one reads it: its reader left, or it was closed before the tool started (`>&-`)."""
+        return self.gone or self.stream is None
+
     def isatty(self) -> bool:
         return self.stream is not None and self.stream.isatty()
 

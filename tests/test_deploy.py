@@ -23,6 +23,7 @@ from conftest import NOWHERE, ROOT, configuration, no_real_aws
 import templates
 from scripts import deploy, zone
 from scripts.deploy.aws import make_session
+from templates.errors import Output
 from templates.inputs import KEEP_RUNNING_COUNT
 from templates.params import load as load_params
 
@@ -1786,6 +1787,23 @@ def test_the_previous_release_is_what_ran_before_the_running_images_own_release(
     assert back_from([a, b, released("B", "B")], "B") == "A"
     # The stack's first release: nothing before it.
     assert back_from([a], "A") is None
+    # What ran before was rolled back from since its own latest release: not gone back to (no swinging between two).
+    v1, v2 = released("v1", None), released("v2", "v1")
+    assert back_from([v1, v2, released("v1", "v2"), released("v2", "v1", rolled_back_from="v1")], "v2") is None
+    assert back_from([a, b, c, released("B", "C"), released("C", "B", rolled_back_from="B")], "C") is None
+    # ... but one released again after that rollback is gone back to.
+    assert back_from([a, b, released("A", "B", rolled_back_from="B"), released("B", "A"), released("C", "B")], "C") == "B"
+    # What ran before, whose own release is not in the history (cut short): named by its tag alone.
+    assert deploy.history.previous_release([released("C", "B")], "C") == {"image_tag": "B"}
+
+
+def test_a_question_with_stdout_closed_from_the_start_is_refused_not_asked():
+    # input() would raise "lost sys.stdout": nobody could read the question anyway.
+    def never(question):
+        raise AssertionError("asked")
+
+    deployer = deploy.Deployer(None, ENV, out=Output(None, goes_on=True), err=io.StringIO(), interactive=True, ask=never)
+    assert deployer.why_not("go on? ") == "the output's reader is gone (a closed pipe: nobody reads the question) and no YES=1 (--yes)"
 
 
 def test_the_previous_release_is_neither_the_running_image_nor_one_a_rollback_left():

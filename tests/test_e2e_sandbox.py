@@ -285,6 +285,7 @@ def test_rollback_puts_the_previous_image_back(sandbox, run, deployed):
     assert running_image(sandbox).endswith(":blue")
     releases = json.loads(ssm.get_parameter(Name=f"/startupwebapp/{ENV}/service/releases")["Parameter"]["Value"])
     assert [r["image_tag"] for r in releases[before:]] == ["blue", "green", "blue"]  # exactly these, in order
+    assert [r["replaced"] for r in releases[before + 1 :]] == ["blue", "green"]  # each names the image that ran before it
     assert all(r["by"].startswith("arn:aws:") and r["revision"] and r["time"].endswith("Z") for r in releases)
 
 

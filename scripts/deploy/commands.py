@@ -241,13 +241,16 @@ class Commands:
             release = previous_release([entry for entry in releases if entry not in earlier_stacks], running)
             if release is None:
                 raise Failure(
-                    f"error: nothing earlier to roll back to: the release history ({deployer.history.name}) has no image other than "
-                    f"the running one (image tag {running}) and those rolled back from; name one with TAG=<image tag>"
+                    f"error: nothing earlier to roll back to: the release history ({deployer.history.name}) names no image that ran "
+                    f"before the running one (image tag {running}) and was not rolled back from since; name one with TAG=<image tag>"
                 )
             image_tag = release["image_tag"]
-            deployer.say(
-                f"rolling back {layer.stack} from {running} to {image_tag} (released {release['time']} by {release['by']}, git {release['revision']})"
+            released = (
+                f"released {release['time']} by {release['by']}, git {release['revision']}"
+                if "time" in release
+                else "its release is not in the history"
             )
+            deployer.say(f"rolling back {layer.stack} from {running} to {image_tag} ({released})")
         else:
             deployer.say(f"rolling back {layer.stack} from {running} to {image_tag}")
         deployer.rolling_back_from = running

@@ -202,7 +202,7 @@ class Deployer:
         if not self.interactive:
             return "no terminal to ask on and no YES=1 (--yes)"
         reader_gone = "the output's reader is gone (a closed pipe: nobody reads the question) and no YES=1 (--yes)"
-        if getattr(self.out, "gone", False):  # templates.errors.Output
+        if getattr(self.out, "reader_gone", False):  # templates.errors.Output
             return reader_gone
         try:
             answer = self.ask(question)
@@ -1079,6 +1079,8 @@ class Deployer:
             self.say(f"{stack} is {found['StackStatus']}: waiting for it to settle")
             found = self.wait_for_stack(stack, token=None)
             if found["StackStatus"] == "DELETE_COMPLETE":
+                if layer_name in self.marked_relaxed:  # its stack, and so its policy, are gone
+                    self.clear_relaxed_mark(layer_name)
                 return
         keep = self.retained(stack) if found["StackStatus"] != "REVIEW_IN_PROGRESS" else {}
         ids = {}

@@ -91,19 +91,30 @@ class ReleaseHistory:
             kwargs["NextToken"] = page["NextToken"]
 
 
+def own_releases(releases, image) -> list[int]:
+    """The indexes of the image's own releases: neither rollbacks nor releases of the same image again."""
+    return [i for i, e in enumerate(releases) if e["image_tag"] == image and not e.get("rolled_back_from") and e.get("replaced") != image]
+
+
+def abandoned(releases, image) -> bool:
+    """A rollback left the image after its latest own release: never gone back to (no swinging between two)."""
+    own = own_releases(releases, image)
+    return any(e.get("rolled_back_from") == image for e in releases[(own[-1] if own else -1) + 1 :])
+
+
 def previous_release(releases, running) -> dict | None:
     """The release to roll back to: what ran before the running image was released, as that release
     recorded it (`replaced`), not counting releases that were rollbacks or redeployed the same image
     (a rollback from J, reached by rolling back from K, goes to what ran before J's own release). A
     history written before releases recorded it: the latest release before the running image's first
     one that was never rolled back from."""
-    own = [e for e in releases if e["image_tag"] == running and not e.get("rolled_back_from") and e.get("replaced") != running]
-    if own and "replaced" in own[-1]:
-        target = own[-1]["replaced"]
-        if target is None:
-            return None  # the stack's first release: nothing ran before it
-        unknown = {"image_tag": target, "time": "?", "by": "?", "revision": "?"}  # its own release is no longer in the history
-        return next((e for e in reversed(releases) if e["image_tag"] == target), unknown)
+    own = own_releases(releases, running)
+    if own and "replaced" in releases[own[-1]]:
+        target = releases[own[-1]]["replaced"]
+        if target is None or abandoned(releases, target):
+            return None  # the stack's first release; or what ran before was rolled back from since: not gone back to
+        # {"image_tag"} alone: its own release is not in the history (cut short, or an earlier stack's)
+        return next((e for e in reversed(releases) if e["image_tag"] == target), {"image_tag": target})
     left = {entry["rolled_back_from"] for entry in releases if entry.get("rolled_back_from")} | {running}
     first = next((i for i, entry in enumerate(releases) if entry["image_tag"] == running), len(releases))
     return next((entry for entry in reversed(releases[:first]) if entry["image_tag"] not in left), None)
