@@ -1056,6 +1056,19 @@ def test_destroy_deletes_the_relaxed_policy_mark_of_the_layer_it_destroys(aws):
     assert "may still be held" not in aws.err  # the lock's own calls came in their turn
 
 
+def test_a_destroy_that_waits_out_a_delete_under_way_deletes_the_layers_mark(aws):
+    # A destroy stopped after DeleteStack, run again while CloudFormation still deletes the stack.
+    lock_taken(aws, "alarms", command="destroy")
+    aws.cf.add_response("describe_stacks", described("alarms", "DELETE_IN_PROGRESS"), {"StackName": stack("alarms")})
+    aws.cf.add_response("get_template", {"TemplateBody": template("alarms"), "StagesAvailable": ["Original", "Processed"]})
+    gone = [event("alarms", stack("alarms"), "DELETE_COMPLETE", 9, token=None)]
+    aws.poll("alarms", stack_id("alarms"), described("alarms", "DELETE_COMPLETE"), *gone)
+    aws.ssm.add_response("delete_parameter", {}, {"Name": f"{RELAXED}/alarms"})
+    lock_freed(aws, command="destroy")
+    assert aws.run("destroy", "--stack", "alarms", "--yes", locking=True) == 0, aws.err
+    assert f"{stack('alarms')} is DELETE_IN_PROGRESS: waiting for it to settle" in aws.out and "may still be held" not in aws.err
+
+
 def test_destroy_of_a_layer_without_a_stack_deletes_the_mark_its_stack_outlived(aws):
     lock_taken(aws, "alarms", command="destroy")
     aws.not_deployed("alarms")
