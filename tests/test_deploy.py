@@ -1069,6 +1069,17 @@ def test_a_destroy_that_waits_out_a_delete_under_way_deletes_the_layers_mark(aws
     assert f"{stack('alarms')} is DELETE_IN_PROGRESS: waiting for it to settle" in aws.out and "may still be held" not in aws.err
 
 
+def test_relaxed_policy_marks_that_cannot_be_read_are_a_note_and_the_deploy_goes_on(aws):
+    expected = {"Name": LOCK, "Value": our_lock(), "Type": "String", "Overwrite": False, "Description": ANY}
+    aws.ssm.add_response("put_parameter", {"Version": 1}, expected)
+    aws.ssm.add_client_error("get_parameters_by_path", "AccessDeniedException", "no", 400, expected_params={"Path": RELAXED})
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+    lock_freed(aws)
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
+    assert f"note: the relaxed-policy marks ({RELAXED}/) could not be read (AccessDeniedException)" in aws.out
+
+
 def test_destroy_of_a_layer_without_a_stack_deletes_the_mark_its_stack_outlived(aws):
     lock_taken(aws, "alarms", command="destroy")
     aws.not_deployed("alarms")

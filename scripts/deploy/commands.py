@@ -88,10 +88,7 @@ class Commands:
     def status(self) -> int:
         deployer, env = self.deployer, self.env
         deployer.say(f"{'STACK':<36} {'STATUS':<28} LAST CHANGE")
-        try:  # only for a note: a stack policy a stopped --allow-replace run left relaxed
-            deployer.read_relaxed_marks()
-        except AWS_ERRORS as error:
-            deployer.say(f"  note: the relaxed-policy marks could not be read ({type(error).__name__})")
+        deployer.read_relaxed_marks()  # for a note: a stack policy a stopped --allow-replace run left relaxed
         for name in self.layers:
             stack = templates.stack_name(env, name)
             found = deployer.describe(stack)

@@ -766,9 +766,16 @@ class Deployer:
 
     def read_relaxed_marks(self):
         """The layers stopped runs left with their stack policy relaxed: read once a run, with the lock
-        taken (no other run relaxes one meanwhile)."""
+        taken (no other run relaxes one meanwhile), and by make status. Best effort: unread, the run
+        goes on and puts back no policy."""
         pages = self.client("ssm").get_paginator("get_parameters_by_path").paginate(Path=self.relaxed_marks.rstrip("/"))
-        for name in (parameter["Name"] for page in pages for parameter in page.get("Parameters", [])):
+        try:
+            names = [parameter["Name"] for page in pages for parameter in page.get("Parameters", [])]
+        except AWS_ERRORS as error:
+            code = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
+            self.say(f"  note: the relaxed-policy marks ({self.relaxed_marks}) could not be read ({code})")
+            return
+        for name in names:
             layer = name.removeprefix(self.relaxed_marks)
             if layer in templates.LAYERS:
                 self.marked_relaxed.add(layer)
