@@ -131,6 +131,8 @@ bench: $(INSTALLED) ## print performance figures (medians)
 # The sandbox server runs on the virtual environment's Python: removed under it, stopping it would
 # first need a new one installed. Refused while it runs.
 clean: ## remove the virtual environment and caches (not output/); refused while the sandbox runs
-	@if test -x $(BIN)/python && $(BIN)/python -c 'import sys; from emulator.sandbox import Sandbox; sys.exit(not Sandbox().running())' 2>/dev/null; then \
-		echo "error: the sandbox runs on $(VENV)'s Python: make sandbox-stop first (what is deployed in it goes with it), then make clean" >&2; exit 1; fi
+	@# 3: not running; any other status (it runs, or the check itself failed in a broken .venv) refuses
+	@if test -x $(BIN)/python; then $(BIN)/python -c 'import sys; from emulator.sandbox import Sandbox; sys.exit(0 if Sandbox().running() else 3)' 2>/dev/null; \
+		status=$$?; if test $$status -ne 3; then \
+		echo "error: the sandbox may run on $(VENV)'s Python: make sandbox-stop first (what is deployed in it goes with it), then make clean" >&2; exit 1; fi; fi
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

@@ -184,9 +184,7 @@ def main():
     report("sandbox deploy of every layer, from empty", full)
     report("sandbox redeploy, nothing changed", again, 1.5)
     for kind, per_stack in calls.items():
-        unnamed = per_stack.pop(
-            lock_key, 0
-        )  # calls that name no stack: the environment's lock, the relaxed-policy marks, the release history
+        unnamed = per_stack.pop(lock_key, 0)
         worst = max(per_stack.values())
         print(
             f"API calls per stack, {kind}: " + ", ".join(f"{stack.rsplit('-sandbox-', 1)[1]} {n}" for stack, n in per_stack.items()), end=""

@@ -200,6 +200,17 @@ def _roll_back_create(stack, change_set, error):
     change_set.execution_status = "EXECUTE_FAILED"
 
 
+def _end_change_sets(backend, stack, kept=None):
+    """Gap: executed change sets stayed listed, and a new one of the same name (made within the same
+    second) was then shadowed. When one runs, "CloudFormation deletes all other change sets associated
+    with the stack". The sandbox keeps the failed one, EXECUTE_FAILED (`kept`), which cannot run again;
+    it also deletes the one that ran, which AWS keeps, EXECUTE_COMPLETE (a gap: the deployer never
+    reads an executed change set again).
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
+    for name in [name for name, c in backend.change_sets.items() if c.stack_id == stack.stack_id and c is not kept]:
+        del backend.change_sets[name]
+
+
 # Gap: a resource that fails to update (a security group that does not exist) made ExecuteChangeSet an
 # HTTP error and left the stack UPDATE_COMPLETE with the new parameters and template, the resources
 # part new and part old: `make diff` then differs while a change set sees nothing to change. AWS
@@ -207,15 +218,6 @@ def _roll_back_create(stack, change_set, error):
 # template and parameters say and ends UPDATE_ROLLBACK_COMPLETE (UPDATE_ROLLBACK_FAILED when it cannot).
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-failure-options.html
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-monitor-stack.html
-def _end_change_sets(backend, stack, kept=None):
-    """Gap: executed change sets stayed listed, and a new one of the same name (made within the same
-    second) was then shadowed. When one runs, "CloudFormation deletes all other change sets associated
-    with the stack". The sandbox keeps the failed one, EXECUTE_FAILED (`kept`), which cannot run again.
-    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
-    for name in [name for name, c in backend.change_sets.items() if c.stack_id == stack.stack_id and c is not kept]:
-        del backend.change_sets[name]
-
-
 def _roll_back_update(backend, stack, change_set, error, template, parameters):
     failed = _failed_event(stack, error, "UPDATE_FAILED")
     reason = f"The following resource(s) failed to update: [{failed}]."

@@ -1351,7 +1351,15 @@ def test_a_reused_client_request_token_is_not_called_a_credentials_problem():
         said = deploy.aws.explain(ClientError({"Error": {"Code": code, "Message": "the token"}}, operation), ENV)
         assert said.startswith(f"error: {operation}: {code}: ") and "credentials" not in said, said
         assert said.endswith(f"see where things stand: make status ENV={ENV}"), said
-    for code in ("ExpiredTokenException", "AccessDeniedException", "UnrecognizedClientException", "SignatureDoesNotMatch"):
+    for code in (
+        "ExpiredTokenException",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "InvalidSignatureException",
+        "RequestExpired",
+        "AuthFailure",
+    ):
         assert "check the credentials" in deploy.aws.explain(ClientError({"Error": {"Code": code, "Message": "no"}}, "DescribeStacks"), ENV)
 
 
@@ -1459,6 +1467,14 @@ def test_a_closed_stderr_neither_stops_a_deploy_nor_ends_it_in_a_traceback(aws):
     aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])])
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
     assert aws.run("deploy", "--stack", layer, out=ReaderGoneAfter(1), err=ReaderGoneAfter(0)) == 1  # refused: no terminal, no YES=1
+    # With YES=1 it runs to its end, every stub used (the fixture checks), though neither stream is read.
+    aws.deployed(layer)
+    aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])])
+    aws.execute(layer)
+    aws.poll(layer, stack_id(layer), described(layer), event(layer, stack(layer), "UPDATE_COMPLETE", 30))
+    policy = json.dumps(configuration(ENV, layer)["StackPolicy"])
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": policy})
+    assert aws.run("deploy", "--stack", layer, "--yes", out=ReaderGoneAfter(0), err=ReaderGoneAfter(0)) == 0
 
 
 def test_a_command_that_only_reads_stops_quietly_when_its_output_reader_is_gone(aws):
@@ -1655,14 +1671,15 @@ def test_a_wait_on_a_service_update_already_running_allows_for_the_waits_its_par
     monkeypatch.setattr(
         deploy.Deployer, "wait_minutes", lambda self, stack, extra=0: waits.append(extra) or wait_minutes(self, stack, extra)
     )
-    monitored = described("service", status="UPDATE_IN_PROGRESS")
+    # a blue/green release whatever params/prod.yaml says: its bake time and pause for tests are waited for
+    values = service_parameters("v1") | {"DeploymentStrategy": "BLUE_GREEN"}
+    monitored = described("service", status="UPDATE_IN_PROGRESS", parameters=values)
     monitored["Stacks"][0] |= {"RollbackConfiguration": {"MonitoringTimeInMinutes": 25}}
     aws.cf.add_response("describe_stacks", monitored, {"StackName": stack("service")})
     aws.poll("service", stack_id("service"), described("service"), event("service", stack("service"), "UPDATE_COMPLETE", 60))
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
     assert deployer.wait_for_stack(stack("service"), token=None)["StackStatus"] == "UPDATE_COMPLETE"
-    values = configuration(ENV, "service")["Parameters"]
-    assert waits == [deploy.deployer.stated_release_wait_minutes(values) + 25]
+    assert waits == [int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"]) + 25]
 
 
 def test_a_running_update_the_stack_states_old_values_for_is_waited_for_as_long_as_the_configured_release(aws, monkeypatch):
@@ -2852,6 +2869,7 @@ def test_a_resource_added_or_removed_by_its_condition_is_named_with_the_conditio
     # "new in the template" would be wrong. The conditions come from the layer's template.
     layer = deploy.deployer.load_layer(ENV, "alb", ROOT / "output")
     template = json.loads((ROOT / "output" / "alb.json").read_text())
+    assert layer.conditions == {n: r["Condition"] for n, r in template["Resources"].items() if "Condition" in r} != {}
     assert layer.conditions["TestListenerIngress"] == "ShiftsTraffic"  # the test listener's, as templates/alb.py gives it
     name, condition = "TestListenerIngress", "ShiftsTraffic"
     kind = template["Resources"][name]["Type"]

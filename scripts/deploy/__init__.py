@@ -18,7 +18,7 @@ from pathlib import Path
 import templates
 from scripts import zone
 from scripts.deploy.aws import API_CALLS, AWS_ERRORS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, parse_api_calls
-from scripts.deploy.commands import ACTING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands
+from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands
 from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
 from scripts.deploy.logs import parse_since
@@ -231,7 +231,7 @@ def main(
     except Failure as failure:
         return report(failure, err)
     # A closed stderr (`2>&1 | head`) must not stop a run either: its lines (retries, the final error) are dropped.
-    out, err = Output(out, goes_on=args.command in LOCKING_COMMANDS), Output(err, goes_on=True)
+    out, err = Output(out, goes_on=args.command in CHANGING_COMMANDS), Output(err, goes_on=True)
     deployer, failure = None, None
     try:
         environment, layers = validate(args)

@@ -123,6 +123,9 @@ CREDENTIAL_ERRORS = (
     "Unauthorized",
     "MissingAuthenticationToken",
     "InvalidAccessKeyId",
+    "InvalidSignature",  # SSM, ECS and Logs (JSON protocol) name a wrong secret key or a skewed clock so
+    "RequestExpired",
+    "AuthFailure",  # EC2's
 )
 
 

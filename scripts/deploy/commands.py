@@ -101,7 +101,7 @@ class Commands:
             foreign = deployer.foreign(found)
             note = "  (abandoned create: not deployed)" if found["StackStatus"] == "REVIEW_IN_PROGRESS" and not foreign else ""
             if foreign:
-                note += "  (not made by this tool: it lacks the tags its stacks carry; deploy and destroy leave it alone)"
+                note += "  (not made by this tool: it lacks the tags its stacks carry; deploy and destroy refuse to run while it is there)"
             elif not enabled:
                 note += f"  (not in enabled_layers of params/{env}.yaml: make destroy STACK={name} ENV={env} removes it)"
             if name in deployer.marked_relaxed:
@@ -545,3 +545,5 @@ LOCKING_COMMANDS = ("deploy", "changeset", "execute", "destroy", "recover", "rol
 # Commands that act on what the stacks made: a stack of our name that is not ours is refused
 # (Deployer.describe). `make continue` too, without the lock: it runs while a deploy holds it.
 ACTING_COMMANDS = (*LOCKING_COMMANDS, "continue")
+# Commands that change something: a closed output reader does not stop them half way (templates.errors.Output).
+CHANGING_COMMANDS = (*ACTING_COMMANDS, "zone", "unlock")
