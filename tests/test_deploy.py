@@ -1267,10 +1267,8 @@ def test_diff_error_is_exit_2(aws):
 
 
 def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a_disabled_layer(aws):
-    order = templates.layer_order()
-    relaxed_mark_read(
-        aws, order[0]
-    )  # its stack policy left relaxed by a stopped --allow-replace run  # every layer: one taken out of enabled_layers may still be deployed
+    order = templates.layer_order()  # every layer: one taken out of enabled_layers may still be deployed
+    relaxed_mark_read(aws, order[0])  # its stack policy left relaxed by a stopped --allow-replace run
     disabled = next(layer for layer in order if layer not in PROD_LAYERS)
     for layer in order:
         if layer == disabled:  # prod has no output/prod/<layer>.json for it: a stack described by hand

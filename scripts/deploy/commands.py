@@ -162,7 +162,7 @@ class Commands:
             )
         existing = [stack for stack in (templates.stack_name(env, name) for name in names) if deployer.describe(stack)]
         for name in names:  # a relaxed-policy mark its stack outlived (destroyed by hand, or a destroy stopped after DeleteStack)
-            if name in deployer.marked_relaxed and templates.stack_name(env, name) not in existing:
+            if templates.stack_name(env, name) not in existing:
                 deployer.clear_relaxed_mark(name)
         if not existing:
             deployer.say("nothing deployed")
@@ -190,6 +190,7 @@ class Commands:
             for name in names:
                 if self.named(name) or templates.stack_name(env, name) in existing:
                     deployer.destroy(name)
+                    deployer.clear_relaxed_mark(name)  # its stack, and so its policy, are gone
             finished = True
         finally:  # stopped half way too (a failure, Ctrl-C): what the deleted stacks left is still said
             purge.say_purge(deployer, deployer.retained_layers, each=bool(self.args.stack) or not finished)

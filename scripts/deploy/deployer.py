@@ -732,7 +732,7 @@ class Deployer:
         self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(layer.policy))
         self.relaxed_policy = None
         # A relaxing call that got no answer may land after this: its mark stays for the next deploy.
-        if layer.name in self.marked_relaxed and self.unanswered_relax != layer.name:
+        if self.unanswered_relax != layer.name:
             self.clear_relaxed_mark(layer.name)
 
     # A run stopped while an --allow-replace update runs (Ctrl-C, a closed terminal, the network) leaves
@@ -754,7 +754,10 @@ class Deployer:
         self.marked_relaxed.add(layer.name)
 
     def clear_relaxed_mark(self, layer_name):
-        """Best effort: a mark left only makes the next deploy of the layer put the policy back again."""
+        """The layer's mark, if this run wrote or read one, deleted. Best effort: a mark left only makes
+        the next deploy of the layer put the policy back again."""
+        if layer_name not in self.marked_relaxed:
+            return
         name = self.relaxed_marks + layer_name
         try:
             self.client("ssm").delete_parameter(Name=name)
@@ -1086,8 +1089,6 @@ class Deployer:
             self.say(f"{stack} is {found['StackStatus']}: waiting for it to settle")
             found = self.wait_for_stack(stack, token=None)
             if found["StackStatus"] == "DELETE_COMPLETE":
-                if layer_name in self.marked_relaxed:  # its stack, and so its policy, are gone
-                    self.clear_relaxed_mark(layer_name)
                 return
         keep = self.retained(stack) if found["StackStatus"] != "REVIEW_IN_PROGRESS" else {}
         ids = {}
@@ -1099,8 +1100,6 @@ class Deployer:
             }
         self.delete(stack)
         self.say(f"{stack}: deleted")
-        if layer_name in self.marked_relaxed:  # its stack, and so its policy, are gone
-            self.clear_relaxed_mark(layer_name)
         if purge.say_retained(self, keep, ids):  # each with the command that frees it; make purge frees them all
             self.retained_layers.append(layer_name)
         if "AWS::Route53::HostedZone" in keep.values():
