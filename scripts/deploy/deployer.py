@@ -20,7 +20,18 @@ from botocore.exceptions import ClientError
 import templates
 from scripts import purge, zone
 from scripts.deploy import logs, text
-from scripts.deploy.aws import AWS_ERRORS, NO_ANSWER, NO_STACK, AwsCalls, cli, explain, may_have_landed, not_found
+from scripts.deploy.aws import (
+    AWS_ERRORS,
+    NEVER_CONNECTED,
+    NO_ANSWER,
+    NO_STACK,
+    NOT_SENT,
+    AwsCalls,
+    cli,
+    explain,
+    may_have_landed,
+    not_found,
+)
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
@@ -769,11 +780,14 @@ class Deployer:
 
     def read_relaxed_marks(self):
         """The layers stopped runs left with their stack policy relaxed: read once a run, with the lock
-        taken (no other run relaxes one meanwhile), and by make status. Best effort: unread, the run
-        goes on and puts back no policy."""
+        taken (no other run relaxes one meanwhile), and by make status. Best effort against an
+        answer refusing it: unread, the run goes on and puts back no policy. An endpoint never reached
+        or no credentials stop the run here, as the next call would after its own round of retries."""
         pages = self.client("ssm").get_paginator("get_parameters_by_path").paginate(Path=self.relaxed_marks.rstrip("/"))
         try:
             names = [parameter["Name"] for page in pages for parameter in page.get("Parameters", [])]
+        except (*NEVER_CONNECTED, *NOT_SENT):
+            raise
         except AWS_ERRORS as error:
             code = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
             self.say(f"  note: the relaxed-policy marks ({self.relaxed_marks}) could not be read ({code})")
