@@ -747,7 +747,10 @@ def test_a_frozen_endpoint_times_out_instead_of_hanging(offline_aws, monkeypatch
     finally:
         frozen.close()
     assert code == 1 and elapsed < 30, (elapsed, err)
-    assert "AWS not answering DescribeStacks (Read timeout" in err
+    # One round of attempts, each a read timeout: the first call's, not a second by the next call.
+    retries = [line for line in err.splitlines() if line.startswith("AWS not answering")]
+    assert [line.rsplit("retry ", 1)[1] for line in retries] == [f"{n} of {deploy.MAX_ATTEMPTS - 1}" for n in range(1, deploy.MAX_ATTEMPTS)]
+    assert all("(Read timeout on endpoint URL" in line for line in retries), err
     assert "did not answer in time" in err.splitlines()[-1]
 
 

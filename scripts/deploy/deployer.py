@@ -22,10 +22,8 @@ from scripts import purge, zone
 from scripts.deploy import logs, text
 from scripts.deploy.aws import (
     AWS_ERRORS,
-    NEVER_CONNECTED,
     NO_ANSWER,
     NO_STACK,
-    NOT_SENT,
     AwsCalls,
     cli,
     explain,
@@ -781,15 +779,14 @@ class Deployer:
     def read_relaxed_marks(self):
         """The layers stopped runs left with their stack policy relaxed: read once a run, with the lock
         taken (no other run relaxes one meanwhile), and by make status. Best effort against an
-        answer refusing it: unread, the run goes on and puts back no policy. An endpoint never reached
-        or no credentials stop the run here, as the next call would after its own round of retries."""
+        answer refusing it (AccessDenied): unread, the run goes on and puts back no policy. No answer
+        (none reached, none in time, no credentials) stops the run here: the next call would fail
+        the same way, after a second round of retries."""
         pages = self.client("ssm").get_paginator("get_parameters_by_path").paginate(Path=self.relaxed_marks.rstrip("/"))
         try:
             names = [parameter["Name"] for page in pages for parameter in page.get("Parameters", [])]
-        except (*NEVER_CONNECTED, *NOT_SENT):
-            raise
-        except AWS_ERRORS as error:
-            code = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
+        except ClientError as error:
+            code = error.response["Error"].get("Code")
             self.say(f"  note: the relaxed-policy marks ({self.relaxed_marks}) could not be read ({code})")
             return
         for name in names:
