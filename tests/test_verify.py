@@ -519,3 +519,30 @@ def test_make_verify_is_for_the_service_layer():
     err = io.StringIO()
     assert deploy.main(["verify", "--env", "prod", "--stack", "alb"], out=io.StringIO(), err=err) == 2
     assert "verify works on the service layer" in err.getvalue()
+
+
+def test_make_verify_of_a_service_whose_first_create_failed_is_one_line(monkeypatch):
+    """A failed first create (ROLLBACK_COMPLETE) is a stack with no outputs: nothing to verify, said
+    in one line, not a KeyError."""
+    no_real_aws(monkeypatch)
+    cloudformation, stub = stubbed("cloudformation")
+    alb = {"ServiceHost": HOST, "ServiceUrl": f"https://{HOST}", "TargetGroupArn": "arn:aws:elasticloadbalancing:tg"}
+    for layer, status, outputs in (("alb", "CREATE_COMPLETE", alb), ("service", "ROLLBACK_COMPLETE", {})):
+        name = f"startupwebapp-prod-{layer}"
+        stack = {
+            "StackName": name,
+            "StackId": f"arn:aws:cloudformation:us-east-1:123456789012:stack/{name}/1",
+            "CreationTime": datetime.datetime(2025, 11, 1, tzinfo=datetime.UTC),
+            "StackStatus": status,
+            "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
+        }
+        stub.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": name})
+    stub.activate()
+    out, err = io.StringIO(), io.StringIO()
+    code = deploy.main(["verify", "--env", "prod", "--timeout", "0"], clients=lambda service: cloudformation, out=out, err=err)
+    assert code == 1, err.getvalue()
+    assert err.getvalue() == (
+        "error: startupwebapp-prod-service is ROLLBACK_COMPLETE and has no output ClusterName, ServiceName: nothing to verify; "
+        "make deploy STACK=service ENV=prod first\n"
+    )
+    stub.assert_no_pending_responses()

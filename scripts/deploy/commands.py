@@ -15,6 +15,9 @@ from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
 from templates.inputs import TRAFFIC_SHIFTING
 
+# The outputs make verify reads from each stack.
+VERIFY_NEEDS = {"alb": ("ServiceHost", "ServiceUrl", "TargetGroupArn"), "service": ("ClusterName", "ServiceName")}
+
 
 class Commands:
     """Each method runs its command with the Deployer on the layers validate() chose (Layers, or
@@ -269,11 +272,17 @@ class Commands:
             reason = error.strerror or str(error)
             raise Failure(f"error: CA_BUNDLE={args.ca_bundle} (--ca-bundle): {reason}; allowed: a PEM file of CA certificates", 2) from None
         outputs = {}
-        for layer in ("alb", "service"):
+        for layer, needed in VERIFY_NEEDS.items():
             stack = templates.stack_name(environment.name, layer)
             if not deployer.has_stack(stack):
                 raise Failure(f"error: {stack} is not deployed: nothing to verify")
             outputs[layer] = deployer.outputs(stack)
+            missing = [name for name in needed if name not in outputs[layer]]
+            if missing:  # a failed first create (ROLLBACK_COMPLETE) has no outputs
+                raise Failure(
+                    f"error: {stack} is {deployer.describe(stack)['StackStatus']} and has no output {', '.join(missing)}: nothing to "
+                    f"verify; make deploy STACK={layer} ENV={environment.name} first"
+                )
         alb, service = outputs["alb"], outputs["service"]
         test_listener_port = None
         if args.test_listener:
