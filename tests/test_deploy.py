@@ -1242,6 +1242,29 @@ def test_recover_continues_the_rollback(aws):
     assert "UPDATE_ROLLBACK_COMPLETE: back on its previous template" in aws.out
 
 
+def test_a_recover_that_fails_again_names_only_the_resources_continue_update_rollback_can_skip(aws):
+    # ResourcesToSkip takes "only resources that are in the UPDATE_FAILED state because a rollback
+    # failed": not the stack itself, and each once.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ContinueUpdateRollback.html
+    aws.deployed("alb", status="UPDATE_ROLLBACK_FAILED")
+    token = f"recover-{stack('alb')}-20251125120000"
+    aws.cf.add_response("continue_update_rollback", {}, {"StackName": stack("alb"), "ClientRequestToken": token})
+    target_group = "AWS::ElasticLoadBalancingV2::TargetGroup"
+    aws.poll(
+        "alb",
+        stack_id("alb"),
+        described("alb", "UPDATE_ROLLBACK_FAILED"),
+        event("alb", "TargetGroup", "UPDATE_FAILED", 10, kind=target_group, reason="rollback failed", token=token),
+        event("alb", "TargetGroup", "UPDATE_FAILED", 12, kind=target_group, reason="rollback failed again", token=token),
+        event("alb", "OldRule", "DELETE_FAILED", 14, kind="AWS::ElasticLoadBalancingV2::ListenerRule", reason="in use", token=token),
+        event("alb", stack("alb"), "UPDATE_ROLLBACK_FAILED", 20, reason="resources failed to roll back", token=token),
+    )
+    assert aws.run("recover", "--stack", "alb") == 1
+    assert f"failed: {stack('alb')} " not in aws.out + aws.err
+    assert "  failed: TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup): rollback failed" in aws.out
+    assert aws.err.splitlines()[-1].endswith(f"continue-update-rollback --stack-name {stack('alb')} --resources-to-skip TargetGroup")
+
+
 @pytest.mark.parametrize("domain, code", [(None, 0), ("example.org", 1)])
 def test_diff_against_deployed_template_and_parameters(aws, domain, code):
     parameters = configuration(ENV, "cert-dns")["Parameters"] | ({"DomainName": domain} if domain else {})

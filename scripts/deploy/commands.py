@@ -217,7 +217,9 @@ class Commands:
         if found["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
             deployer.say(f"{stack}: UPDATE_ROLLBACK_COMPLETE: back on its previous template; fix the cause and deploy again")
             return 0
-        failed = deployer.print_failures()
+        # "You can specify only resources that are in the UPDATE_FAILED state because a rollback failed."
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ContinueUpdateRollback.html
+        failed = list(dict.fromkeys(e["LogicalResourceId"] for e in deployer.print_failures() if e["ResourceStatus"] == "UPDATE_FAILED"))
         raise Failure(
             f"error: {stack} ended {found['StackStatus']}; if a resource cannot be rolled back, skip it: {deployer.cli} cloudformation "
             f"continue-update-rollback --stack-name {stack} --resources-to-skip {' '.join(failed) or 'LOGICAL_ID'}"

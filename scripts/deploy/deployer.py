@@ -839,11 +839,11 @@ class Deployer:
             "RECREATE=1 (--recreate)"
         )
 
-    def print_failures(self) -> list[str]:
-        """Say which resources failed in the last wait; their logical ids."""
-        failed = [e for e in self.events if e["ResourceStatus"].endswith("_FAILED")]
+    def print_failures(self) -> list[dict]:
+        """Say which resources failed in the last wait (the stack's own status is said apart); their events."""
+        failed = [e for e in self.events if e["ResourceStatus"].endswith("_FAILED") and e["LogicalResourceId"] != e.get("StackName")]
         self.say(*text.failed_resources(failed))
-        return [e["LogicalResourceId"] for e in failed]
+        return failed
 
     # --- waiting ----------------------------------------------------------------------------
     def wait_for_stack(self, stack, token, started=None, stack_id=None, given=None, configured=None, monitoring=None, operation=None):
