@@ -1902,12 +1902,20 @@ def test_a_rollback_with_nothing_earlier_still_puts_back_a_policy_a_stopped_run_
     assert "nothing earlier to roll back to" in aws.err and "put back" in aws.out
 
 
-def test_a_rollback_after_one_the_history_missed_never_goes_forward_to_the_image_it_left(aws):
+@pytest.mark.parametrize("before", [[], [release("v0") | {"replaced": None}]], ids=["first release", "a release before it"])
+def test_a_rollback_after_one_the_history_missed_neither_goes_forward_nor_rolls_back_twice(aws, before):
+    # The rollback from v2 to v1 stopped waiting before it was recorded: v1 runs, the history ends
+    # with v2. Going by v1's own release would roll back a second time (to v0); by v2's, forward.
     aws.deployed("service", parameters=service_parameters("v1"))
-    first, second = release("v1") | {"replaced": None}, release("v2") | {"replaced": "v1"}
-    history(aws, [first, second])  # the rollback from v2 to v1 was never recorded
+    first, second = release("v1") | {"replaced": before[-1]["image_tag"] if before else None}, release("v2") | {"replaced": "v1"}
+    history(aws, [*before, first, second])
     assert aws.run("rollback", "--stack", "service") == 1
-    assert "nothing earlier to roll back to" in aws.err and "from v1 to v2" not in aws.out
+    assert "rolling back" not in aws.out
+    assert aws.err == (
+        f"error: {stack('service')} runs image v1, but the last release in the history ({HISTORY}) is v2 ({second['time']}): "
+        "a release or rollback since was not recorded (its wait stopped: it has finished, and v1 runs). What ran before v1 is "
+        "not known: name the image to roll back to with TAG=<image tag> (make rollback TAG=<image tag> ENV=prod)\n"
+    )
 
 
 def test_deploy_without_tag_keeps_the_running_image(aws):

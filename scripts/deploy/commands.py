@@ -230,6 +230,7 @@ class Commands:
         deployer, layer, image_tag = self.deployer, self.layers[0], self.args.image_tag
         if not deployer.has_stack(layer.stack):
             raise Failure(f"error: {layer.stack} is not deployed: nothing to roll back")
+        deployer.ready(layer)  # an update under way (a release whose wait stopped) ends first: then the image it left runs
         deployer.put_back_relaxed_policy(layer)  # also when it then finds nothing to roll back to
         running = parameter_values(deployer.describe(layer.stack)).get("ImageTag")
         if image_tag is None:
@@ -241,7 +242,20 @@ class Commands:
                     f"{len(earlier_stacks)} releases in the history belong to an earlier {layer.stack} (destroyed, then created "
                     f"again at {created}): not rolled back to"
                 )
-            release = previous_release([entry for entry in releases if entry not in earlier_stacks], running)
+            releases = [entry for entry in releases if entry not in earlier_stacks]
+            last = releases[-1] if releases else None
+            if last and last["image_tag"] != running and any(entry["image_tag"] == running for entry in releases):
+                # An image released before runs, yet the history's last release is another: a rollback
+                # or release whose wait stopped before it was recorded (or one made outside this tool).
+                # What ran before the running image is then not known; going by its old release would
+                # roll back a second time.
+                raise Failure(
+                    f"error: {layer.stack} runs image {running}, but the last release in the history ({deployer.history.name}) "
+                    f"is {last['image_tag']} ({last.get('time', '?')}): a release or rollback since was not recorded (its wait "
+                    f"stopped: it has finished, and {running} runs). What ran before {running} is not known: name the image to "
+                    f"roll back to with TAG=<image tag> (make rollback TAG=<image tag> ENV={self.env})"
+                )
+            release = previous_release(releases, running)
             if release is None:
                 raise Failure(
                     f"error: nothing earlier to roll back to: the release history ({deployer.history.name}) names no image that ran "
