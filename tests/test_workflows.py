@@ -505,6 +505,29 @@ def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds(tmp
     assert not ran.exists()
 
 
+def test_values_exported_in_the_shell_change_no_target_only_the_command_line_does():
+    # An exported YES=1 or ENV=prod left in a shell must not confirm or retarget a deploy (and POSIX
+    # shells use ENV for their startup file): every value a recipe reads counts from the command line only.
+    makefile = (ROOT / "Makefile").read_text()
+    read = set(re.findall(r"\$\(value ([A-Z_]+)\)", makefile))
+    listed = set(re.search(r"COMMAND_LINE_ONLY := ((?:\\\n|[^\n])+)", makefile).group(1).replace("\\", " ").split())
+    assert read and read == listed, read ^ listed
+    exported = {name: "x" for name in listed} | {"ENV": "prod", "YES": "1"}
+    for target in ("deploy", "verify", "task", "logs", "continue", "zone"):
+        made = subprocess.run(
+            ["make", "-n", "--no-print-directory", target], cwd=ROOT, env=os.environ | exported, capture_output=True, text=True, check=True
+        )
+        words = shlex.split(made.stdout.replace("\\\n", " ").strip().splitlines()[-1].split("&&")[-1])
+        assert "--env=sandbox" in words and not [w for w in words if w.startswith("--") and w not in ("--env=sandbox", "--cmd=")], words
+        assert made.stderr.startswith("note: ignored, as the shell's environment sets them: "), made.stderr
+        assert set(made.stderr.split(": ", 2)[2].split(" (")[0].split()) == listed
+    clean = {name: value for name, value in os.environ.items() if name not in listed}
+    given = subprocess.run(
+        ["make", "-n", "--no-print-directory", "deploy", "ENV=prod", "YES=1"], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+    assert given.stderr == "" and {"--env=prod", "--yes"} <= set(shlex.split(given.stdout.split("&&")[-1])), given
+
+
 def test_make_templates_says_that_env_changes_nothing():
     # It generates every environment: ENV= given to it is said to be unused, not silently ignored.
     def recipe(*argv):
