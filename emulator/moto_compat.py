@@ -122,7 +122,7 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
         else:
             _roll_back_update(self, stack, change_set, error, *before)
         return
-    _end_change_sets(self, stack)
+    _end_change_sets(self, stack, kept=change_set)
     for resource in stack.resource_map._parsed_resources.values():
         if hasattr(resource, "compat_replaced"):
             del resource.compat_replaced  # the update stands: what it replaced is no longer switched back to
@@ -203,9 +203,8 @@ def _roll_back_create(stack, change_set, error):
 def _end_change_sets(backend, stack, kept=None):
     """Gap: executed change sets stayed listed, and a new one of the same name (made within the same
     second) was then shadowed. When one runs, "CloudFormation deletes all other change sets associated
-    with the stack". The sandbox keeps the failed one, EXECUTE_FAILED (`kept`), which cannot run again;
-    it also deletes the one that ran, which AWS keeps, EXECUTE_COMPLETE (a gap: the deployer never
-    reads an executed change set again).
+    with the stack": the one that ran (`kept`) stays, EXECUTE_COMPLETE or EXECUTE_FAILED, and cannot
+    run again (make execute after a run stopped while asking to execute it reads it).
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
     for name in [name for name, c in backend.change_sets.items() if c.stack_id == stack.stack_id and c is not kept]:
         del backend.change_sets[name]

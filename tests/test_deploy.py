@@ -22,6 +22,7 @@ from conftest import NOWHERE, ROOT, configuration, no_real_aws
 
 import templates
 from scripts import deploy, zone
+from scripts.deploy import commands as deploy_commands
 from scripts.deploy.aws import make_session
 from templates.errors import Output
 from templates.inputs import KEEP_RUNNING_COUNT
@@ -2059,11 +2060,22 @@ def test_an_execute_that_may_have_started_keeps_the_change_set_and_says_how_to_g
     deletions = requests_of(aws, "DeleteChangeSet")
     assert aws.run("deploy", "--stack", "cert-dns", "--yes") == code
     assert deletions == []
-    assert f"{words} while asking CloudFormation to execute {cs_name('cert-dns')}" in aws.err and "; it may have started." in aws.err
+    assert f"{words} while asking CloudFormation to execute {cs_name('cert-dns')}" in aws.err and "; it may have started" in aws.err
     assert (
-        f"make status STACK=cert-dns ENV={ENV}" in aws.err
-        and f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')}" in aws.err
+        f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')} executes it if it did not start, and says so if it did"
+        in aws.err
     )
+
+
+@pytest.mark.parametrize("execution", ["EXECUTE_IN_PROGRESS", "EXECUTE_COMPLETE", "EXECUTE_FAILED"])
+def test_make_execute_of_a_change_set_executed_already_says_so_and_calls_nothing_more(aws, execution):
+    # What a run stopped while asking to execute leaves when the execution had started: the change
+    # set's ExecutionStatus says it (API_ChangeSetSummary), and make execute goes no further.
+    executed = change_set("cert-dns") | {"ExecutionStatus": execution}
+    aws.cf.add_response("describe_change_set", executed, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 1
+    assert aws.err.startswith(f"error: change set {cs_name('cert-dns')} {deploy_commands.ALREADY_EXECUTED[execution]}: nothing to execute.")
+    assert aws.err.endswith(f"make status STACK=cert-dns ENV={ENV} shows {stack('cert-dns')}\n")
 
 
 def test_a_refused_execute_deletes_the_change_set_and_puts_the_relaxed_policy_back(aws):

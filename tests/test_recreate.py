@@ -232,7 +232,9 @@ def test_a_refused_execute_of_the_settling_change_set_deletes_it(sandbox, run, m
     assert code == 1 and "refused by the test" in err, out + err
     settling = [line for line in out.splitlines() if "-settle deleted" in line]
     assert len(settling) == 1 and settling[0].startswith(f"{stack('service')}: change set {stack('service')}-"), out
-    assert sandbox.client("cloudformation").list_change_sets(StackName=stack("service"))["Summaries"] == []
+    # Only the executed CREATE change set stays listed (as AWS keeps it, EXECUTE_COMPLETE): the settling one is gone.
+    listed = sandbox.client("cloudformation").list_change_sets(StackName=stack("service"))["Summaries"]
+    assert [(c["ChangeSetName"].endswith("-settle"), c["ExecutionStatus"]) for c in listed] == [(False, "EXECUTE_COMPLETE")], listed
 
 
 def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox, run, tmp_path):

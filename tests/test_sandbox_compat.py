@@ -291,6 +291,30 @@ def test_a_change_set_named_is_the_one_of_the_stack_stack_name_names_and_one_tha
     assert [(s["StackName"], s["ChangeSetName"]) for s in left if s["ChangeSetName"] == "same"] == [("first", "same")]
 
 
+def test_the_executed_change_set_stays_executed_and_ends_the_others(aws):
+    """As AWS: "CloudFormation deletes all other change sets associated with the stack"; the one that
+    ran stays, EXECUTE_COMPLETE, and cannot run again (what make execute reads after a run stopped
+    while asking to execute it).
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
+    change_set(aws, "kept", ssm_template("one"), {"Tag": "one"})
+    aws.cloudformation.execute_change_set(
+        StackName="kept", ChangeSetName=aws.cloudformation.list_change_sets(StackName="kept")["Summaries"][0]["ChangeSetName"]
+    )
+    ran, other = (change_set(aws, "kept", ssm_template(tag), {"Tag": tag}) for tag in ("two", "three"))
+    aws.cloudformation.execute_change_set(StackName="kept", ChangeSetName=ran["ChangeSetName"])
+    listed = aws.cloudformation.list_change_sets(StackName="kept")["Summaries"]
+    assert ran["ChangeSetName"] in {s["ChangeSetName"] for s in listed} and other["ChangeSetName"] not in {
+        s["ChangeSetName"] for s in listed
+    }
+    assert (
+        aws.cloudformation.describe_change_set(StackName="kept", ChangeSetName=ran["ChangeSetName"])["ExecutionStatus"]
+        == "EXECUTE_COMPLETE"
+    )
+    with pytest.raises(ClientError) as refused:
+        aws.cloudformation.execute_change_set(StackName="kept", ChangeSetName=ran["ChangeSetName"])
+    assert refused.value.response["Error"]["Code"] == "InvalidChangeSetStatus"
+
+
 def test_a_create_change_set_goes_to_the_stack_an_earlier_one_left_waiting_and_is_refused_for_a_live_one(aws):
     # A deploy stopped after its first CreateChangeSet leaves an empty REVIEW_IN_PROGRESS stack; the
     # next one's CREATE change set is for that stack (moto alone made a second stack of the name).

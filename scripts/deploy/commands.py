@@ -15,6 +15,13 @@ from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
 from templates.inputs import TRAFFIC_SHIFTING
 
+# A change set's ExecutionStatus once executed, and what it means.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ChangeSetSummary.html
+ALREADY_EXECUTED = {
+    "EXECUTE_IN_PROGRESS": "is being executed already (the stack is updating)",
+    "EXECUTE_COMPLETE": "was executed already, and the stack has it",
+    "EXECUTE_FAILED": "was executed already, and failed (the stack rolled back)",
+}
 # The outputs make verify reads from each stack.
 VERIFY_NEEDS = {"alb": ("ServiceHost", "ServiceUrl", "TargetGroupArn"), "service": ("ClusterName", "ServiceName")}
 
@@ -62,7 +69,13 @@ class Commands:
             raise
         if change_set["StackName"] != layer.stack:
             raise Failure(f"error: change set {name} belongs to {change_set['StackName']}, not {layer.stack}", 2)
-        if change_set["Status"] != "CREATE_COMPLETE" or change_set.get("ExecutionStatus") != "AVAILABLE":
+        execution = change_set.get("ExecutionStatus")
+        if execution in ALREADY_EXECUTED:  # e.g. a run stopped while asking to execute it: it had started
+            raise Failure(
+                f"error: change set {name} {ALREADY_EXECUTED[execution]}: nothing to execute. make status STACK={layer.name} "
+                f"ENV={self.env} shows {layer.stack}"
+            )
+        if change_set["Status"] != "CREATE_COMPLETE" or execution != "AVAILABLE":
             raise Failure(
                 f"error: change set {name} cannot be executed: {change_set['Status']}/{change_set.get('ExecutionStatus')} {change_set.get('StatusReason', '')}".rstrip()
             )

@@ -559,9 +559,9 @@ class Deployer:
                 else "error: an error answer to a retry"
             )
             raise ExecutionUnknown(
-                f"{why} while asking CloudFormation to execute {name}{'' if interrupted else f' ({error})'}; it may have started. "
-                f"make status STACK={layer.name} ENV={self.env} shows whether {layer.stack} is updating; if it is not: "
-                f"make execute STACK={layer.name} ENV={self.env} CHANGESET={name}{self.restore_hint()}",
+                f"{why} while asking CloudFormation to execute {name}{'' if interrupted else f' ({error})'}; it may have started "
+                f"(and, if short, ended). make execute STACK={layer.name} ENV={self.env} CHANGESET={name} executes it if it did "
+                f"not start, and says so if it did{self.restore_hint()}",
                 130 if interrupted else 1,
             ) from None
 
