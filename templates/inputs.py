@@ -9,9 +9,12 @@ from troposphere import Parameter, Template
 
 from templates.common import PROJECT
 
-SUBNET_ID = r"subnet-[0-9a-f]{8,17}"
-SECURITY_GROUP_ID = r"sg-[0-9a-f]{8,17}"
-VPC_ID = r"vpc-[0-9a-f]{8,17}"
+# EC2 ids: 8 hexadecimal characters after the hyphen (before 2016) or 17, never another length.
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html
+EC2_ID_HEX = r"([0-9a-f]{8}|[0-9a-f]{17})"
+SUBNET_ID = rf"subnet-{EC2_ID_HEX}"
+SECURITY_GROUP_ID = rf"sg-{EC2_ID_HEX}"
+VPC_ID = rf"vpc-{EC2_ID_HEX}"
 DOMAIN_NAME = r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 HOST_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 NAME_PREFIX = rf"{PROJECT}(-[a-z0-9]{{1,8}})?"
@@ -142,7 +145,7 @@ INPUTS = {
             "vpc-0a1b2c3d4e5f60718",
             "VPC from Phase 5.14.",
             pattern=VPC_ID,
-            hint="a VPC id such as vpc-0a1b2c3d",
+            hint="a VPC id: vpc- and 8 or 17 hexadecimal digits, such as vpc-0a1b2c3d4e5f60718",
         ),
         Input(
             "PublicSubnetIds",
@@ -151,7 +154,7 @@ INPUTS = {
             "The two public subnets (one per AZ) for the load balancer.",
             pattern=SUBNET_ID,
             items=(2, 2),
-            hint="a subnet id such as subnet-0a1b2c3d",
+            hint="a subnet id: subnet- and 8 or 17 hexadecimal digits, such as subnet-0a1b2c3d4e5f60718",
         ),
         Input(
             "PrivateSubnetIds",
@@ -160,7 +163,7 @@ INPUTS = {
             "The two private subnets (one per AZ) for the service's tasks.",
             pattern=SUBNET_ID,
             items=(2, 2),
-            hint="a subnet id such as subnet-0a1b2c3d",
+            hint="a subnet id: subnet- and 8 or 17 hexadecimal digits, such as subnet-0a1b2c3d4e5f60718",
         ),
         Input(
             "BackendSecurityGroupId",
@@ -168,7 +171,7 @@ INPUTS = {
             "sg-0a1b2c3d4e5f60001",
             "Security group of the backend tasks (Phase 5.14); the ALB layer lets the ALB reach it.",
             pattern=SECURITY_GROUP_ID,
-            hint="a security group id such as sg-0a1b2c3d",
+            hint="a security group id: sg- and 8 or 17 hexadecimal digits, such as sg-0a1b2c3d4e5f60718",
         ),
         Input(
             "ContainerPort",

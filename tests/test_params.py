@@ -93,6 +93,20 @@ BAD = [
     ("domain", with_parameters(DomainName="Startup WebApp"), "parameters.DomainName: 'Startup WebApp'", "a lower-case domain name"),
     ("subnet", with_parameters(PublicSubnetIds=["subnet-0a1b2c3d", "net-12"]), "parameters.PublicSubnetIds", "each a subnet id"),
     ("one subnet", with_parameters(PrivateSubnetIds=["subnet-0a1b2c3d"]), "parameters.PrivateSubnetIds", "exactly 2 items"),
+    # 8 or 17 hexadecimal digits: one dropped from a 17-digit id (a copy-paste slip) is refused here,
+    # not by the deploy that would replace every resource built on the VPC.
+    (
+        "vpc id one digit short",
+        with_parameters(VpcId="vpc-0a1b2c3d4e5f6071"),
+        "parameters.VpcId: 'vpc-0a1b2c3d4e5f6071'",
+        "8 or 17 hexadecimal",
+    ),
+    (
+        "security group id too long",
+        with_parameters(BackendSecurityGroupId="sg-0a1b2c3d4"),
+        "parameters.BackendSecurityGroupId",
+        "8 or 17 hexadecimal",
+    ),
     (
         "same subnet twice",
         with_parameters(PrivateSubnetIds=["subnet-0a1b2c3d", "subnet-0a1b2c3d"]),
