@@ -28,12 +28,12 @@ def public_name_servers(domain: str, resolver=None) -> set[str] | None:
     import dns.exception  # here: dnspython takes 70 ms to import, and only a few commands ask DNS
     import dns.resolver
 
-    resolver = resolver or dns.resolver.Resolver()
     try:
+        resolver = resolver or dns.resolver.Resolver()  # NoResolverConfiguration: no name server in /etc/resolv.conf
         answer = resolver.resolve(domain, "NS", lifetime=DNS_TIMEOUT_SECONDS)
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return set()
-    except (dns.exception.Timeout, dns.resolver.NoNameservers):
+    except dns.exception.DNSException:  # a timeout, no name server answering or none configured
         return None
     return {normal(record.target.to_text()) for record in answer}
 

@@ -85,3 +85,18 @@ def test_dns_that_does_not_answer_is_none_within_the_time_limit(monkeypatch):
         assert zone.public_name_servers(DOMAIN, mute.resolver()) is None
     finally:
         mute.stop()
+
+
+def test_a_machine_with_no_name_server_configured_gets_no_answer_not_a_traceback(monkeypatch, tmp_path):
+    # dnspython reads /etc/resolv.conf when the resolver is made: with no name server in it, it
+    # raises NoResolverConfiguration. No answer from DNS, as when DNS does not answer.
+    import functools
+
+    import dns.resolver
+
+    empty = tmp_path / "resolv.conf"
+    empty.write_text("# no nameserver line\n")
+    monkeypatch.setattr(dns.resolver, "Resolver", functools.partial(dns.resolver.Resolver, filename=str(empty)))
+    with pytest.raises(dns.resolver.NoResolverConfiguration):
+        dns.resolver.Resolver()
+    assert zone.public_name_servers(DOMAIN) is None
