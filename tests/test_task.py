@@ -256,6 +256,26 @@ def test_without_yes_off_a_terminal_nothing_runs(aws):
     assert "error: no terminal to ask on and no YES=1 (--yes): nothing run" in aws.err
 
 
+@pytest.mark.parametrize("raised", ["no answer", "ctrl-c"])
+def test_a_runtask_that_got_no_answer_says_the_task_may_run_and_how_to_find_it(aws, raised):
+    # The task may have started all the same; a rerun has a new clientToken, so it would run the
+    # command a second time (a migration twice).
+    from botocore.exceptions import ReadTimeoutError
+
+    aws.service_stack()
+    aws.service()
+    error = ReadTimeoutError(endpoint_url="https://ecs.us-east-1.amazonaws.com") if raised == "no answer" else KeyboardInterrupt()
+
+    def no_answer(**_):
+        raise error
+
+    aws.clients["ecs"].meta.events.register("provide-client-params.ecs.RunTask", no_answer)
+    assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == (1 if raised == "no answer" else 130)
+    assert "it may have started all the same: do not run it again before you know." in aws.err
+    assert f"{REGION_CLI} ecs list-tasks --cluster {CLUSTER} --started-by {tasks.STARTED_BY} --desired-status RUNNING" in aws.err
+    assert "Traceback" not in aws.err
+
+
 def test_runtask_failures_are_one_line(aws):
     aws.service_stack()
     aws.service()

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts import purge, verify, zone
 from scripts.deploy import drift, logs, tasks, text
-from scripts.deploy.aws import AWS_ERRORS, explain, not_found
+from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed, not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
@@ -445,7 +445,16 @@ class Commands:
     def run_and_wait(self, ecs, names, request) -> int:
         """RunTask, then its log and exit code until it stops (or MAX_WAIT, Ctrl-C: it keeps running)."""
         deployer, env = self.deployer, self.env
-        started = tasks.start(ecs, request)
+        try:
+            started = tasks.start(ecs, request)
+        except KeyboardInterrupt:
+            lines = ["interrupted while asking ECS to start the task.", *tasks.may_have_started(names["cluster"], env, deployer.cli)]
+            raise Failure("\n".join(lines), 130) from None
+        except AWS_ERRORS as error:
+            if not may_have_landed(error):
+                raise
+            lines = [explain(error, env), *tasks.may_have_started(names["cluster"], env, deployer.cli)]
+            raise Failure("\n".join(lines)) from None
         arn = started["taskArn"]
         minutes = self.args.max_wait or tasks.DEFAULT_WAIT_MINUTES
         deployer.say(f"task {logs.task_id(arn)} started; waiting up to {minutes} minutes for it to stop, printing its log")

@@ -109,6 +109,17 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
         sleep(POLL_SECONDS)
 
 
+def may_have_started(cluster, env, cli) -> list[str]:
+    """How to find a task whose RunTask got no answer (or was interrupted): it may run all the same,
+    and a rerun is a second run of its command (its clientToken is new). ListTasks filters by
+    startedBy and desiredStatus: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListTasks.html"""
+    return [
+        "  it may have started all the same: do not run it again before you know.",
+        f"  find it: {cli} ecs list-tasks --cluster {cluster} --started-by {STARTED_BY} --desired-status RUNNING",
+        f"           (and --desired-status STOPPED for one that has ended); its log: make logs ENV={env} SINCE=10m",
+    ]
+
+
 def still_running(cluster, task_arn, env, cli) -> list[str]:
     """How to follow or stop a task this run no longer waits for (cli: aws.cli)."""
     follow = f"make logs ENV={env} FOLLOW=1"
