@@ -2588,7 +2588,9 @@ def test_a_lock_that_is_not_this_runs_any_more_is_left_alone(aws):
 
 def test_a_retried_take_that_had_landed_is_this_runs_lock_not_another_runs(aws):
     # The first PutParameter took the lock but its answer was lost; botocore's retry then finds it.
-    aws.ssm.add_client_error("put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400)
+    aws.ssm.add_client_error(
+        "put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400, response_meta={"RetryAttempts": 1}
+    )
     aws.ssm.add_response(
         "get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": our_lock(), "Version": 1}}, {"Name": LOCK}
     )
@@ -2609,20 +2611,32 @@ def test_a_retried_take_that_had_landed_is_this_runs_lock_not_another_runs(aws):
     ],
 )
 def test_a_second_run_is_refused_naming_who_holds_the_lock_and_since_when(aws, refusal):
-    aws.ssm.add_client_error("put_parameter", *refusal, 400)
+    aws.ssm.add_client_error("put_parameter", *refusal, 400)  # at the first attempt: not our own retried take
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
-    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})  # is it our own retried take? no
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})  # whose, then
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
     assert f"error: {ENV} is being changed by another run: deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z" in aws.err
     assert f"make unlock ENV={ENV}" in aws.err
 
 
+def test_a_take_refused_at_its_first_attempt_never_calls_the_lock_this_runs_when_it_cannot_read_it(aws):
+    # Refused at once, nothing of this run's was written: when reading whose lock it is fails too,
+    # the run must not warn that the lock "may still be held" and point at make unlock (freeing
+    # another run's lock); the AWS error is the message.
+    aws.ssm.add_client_error("put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400)
+    aws.ssm.add_client_error("get_parameter", "AccessDeniedException", "not allowed to read it", 400, expected_params={"Name": LOCK})
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
+    assert "AccessDeniedException" in aws.err
+    assert "may still be held" not in aws.err and "make unlock" not in aws.err
+
+
 def test_a_lock_freed_between_the_take_and_the_read_says_run_again_not_wait(aws):
     # The holder finished between our PutParameter (refused) and our read of whose it was.
-    aws.ssm.add_client_error("put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400)
+    aws.ssm.add_client_error(
+        "put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400, response_meta={"RetryAttempts": 1}
+    )
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
-    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})  # another run's
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})  # is it our own retried take? another run's
     aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
     assert aws.err.splitlines()[0] == (
@@ -2633,7 +2647,9 @@ def test_a_lock_freed_between_the_take_and_the_read_says_run_again_not_wait(aws)
 
 def test_a_lock_another_run_is_taking_at_this_moment_says_so_and_run_again(aws):
     # TooManyUpdates: the other run's PutParameter is under way and has not landed; no holder to name yet.
-    aws.ssm.add_client_error("put_parameter", "TooManyUpdates", "There are concurrent updates for a resource.", 400)
+    aws.ssm.add_client_error(
+        "put_parameter", "TooManyUpdates", "There are concurrent updates for a resource.", 400, response_meta={"RetryAttempts": 1}
+    )
     for _ in range(2):  # is it our own retried take? whose, then: nobody's yet
         aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1

@@ -50,8 +50,12 @@ class EnvironmentLock:
                     self.value = None  # refused at the first attempt (AccessDenied...): nothing was written
                 raise
             # botocore retries a PutParameter whose answer timed out: the first attempt may have
-            # taken the lock, and the retry then finds it. Holding our own value, it is ours.
-            if self.held_value() == self.value:
+            # taken the lock, and the retry then finds it. Holding our own value, it is ours. Refused
+            # at the first attempt, nothing of ours was written: another run's lock is never freed,
+            # nor said to be ours, should the reads below fail.
+            if not may_have_landed(error):
+                self.value = None
+            elif self.held_value() == self.value:
                 return
             self.value = None
             holder = self.holder()
