@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, StubResponseError
 from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
 from conftest import NOWHERE, ROOT, configuration, no_real_aws
@@ -386,9 +386,27 @@ def stubbed(monkeypatch, kind):
     """A kind (Aws or a subclass) whose clients are stubbed, with no credentials or endpoint but
     127.0.0.1:9; at the end, every response a test queued must have been used."""
     no_real_aws(monkeypatch)
+    # A call no response was queued for (or with other parameters) raises a StubResponseError, which
+    # is a BotoCoreError: the deployer's best-effort paths would take it for an AWS error and go on,
+    # and a test could pass on a call it never meant. Each is recorded and fails the test at its end.
+    unexpected = []
+
+    def recording(method):
+        def recorded(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except StubResponseError as error:  # UnStubbedResponseError and StubAssertionError
+                unexpected.append(error)
+                raise
+
+        return recorded
+
+    for name in ("_get_response_handler", "_assert_expected_params"):
+        monkeypatch.setattr(Stubber, name, recording(getattr(Stubber, name)))
     aws = kind()
     try:
         yield aws
+        assert not unexpected, f"calls the test queued no response for: {unexpected}"
         for stubber in aws.stubbers.values():
             stubber.assert_no_pending_responses()
     finally:
@@ -702,6 +720,7 @@ def test_a_reviewed_change_set_that_would_move_traffic_is_left_for_another_try(a
         "describe_change_set", change_set("alb", changes=RULE_CHANGES), {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")}
     )
     aws.deployed("alb")
+    aws.listed_change_sets("alb")
     aws.elbv2.add_response("describe_rules", rule_weights(0, 100), {"RuleArns": ["ProductionListenerRule-physical"]})
     assert aws.run("execute", "--stack", "alb", "--changeset", cs_name("alb"), "--yes") == 1
     assert "ProductionListenerRule (Modify; now startupwebapp-tg-alt weight 100)" in aws.err
@@ -1997,9 +2016,11 @@ def test_ctrl_c_during_the_clean_up_names_what_may_be_left_and_tries_nothing_mor
     assert "no terminal to ask on" in aws.err and "Traceback" not in aws.err
 
 
-def test_ctrl_c_while_create_change_set_is_answered_deletes_the_change_set_and_names_the_stack(aws):
+def test_ctrl_c_while_create_change_set_is_answered_deletes_the_change_set_and_then_its_stack(aws):
     """The request may have made the change set and, on a first create, its empty stack; with no
-    answer the stack's id is not known, so it is named, not deleted."""
+    answer the stack's id is not known. Once the change set is found and deleted, the request had
+    landed, and the stack it made is looked up by name and deleted too (not said to be deleted and
+    then to be left)."""
     aws.not_deployed("cert-dns")
     aws.cf.add_response(
         "create_change_set",
@@ -2008,12 +2029,30 @@ def test_ctrl_c_while_create_change_set_is_answered_deletes_the_change_set_and_n
     )
     interrupted_after(aws, "CreateChangeSet")
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
-    stack_deletions = requests_of(aws, "DeleteStack")
+    aws.cf.add_response("describe_stacks", described("cert-dns", "REVIEW_IN_PROGRESS"), {"StackName": stack("cert-dns")})
+    aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("cert-dns")})
     assert aws.run("deploy", "--stack", "cert-dns") == 130
-    assert stack_deletions == []
     assert f"change set {cs_name('cert-dns')} deleted" in aws.out
-    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: {CLI} cloudformation delete-stack" in aws.out
+    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) deleted" in aws.out and "may be left" not in aws.out
     assert "interrupted" in aws.err and "Traceback" not in aws.err
+
+
+def test_ctrl_c_before_create_change_set_landed_names_the_stack_it_may_make_without_looking(aws):
+    """No change set to delete: the request has not landed (it may yet), so neither has the stack it
+    may make; both are named, and nothing is looked up or deleted."""
+    aws.not_deployed("cert-dns")
+    aws.cf.add_response(
+        "create_change_set",
+        {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},
+        create_params("cert-dns", "CREATE"),
+    )
+    interrupted_after(aws, "CreateChangeSet")
+    aws.cf.add_client_error("delete_change_set", "ChangeSetNotFound", f"ChangeSet [{cs_name('cert-dns')}] does not exist", 404)
+    looked_up, stack_deletions = requests_of(aws, "DescribeStacks"), requests_of(aws, "DeleteStack")
+    assert aws.run("deploy", "--stack", "cert-dns") == 130
+    assert len(looked_up) == 1 and stack_deletions == []  # the one DescribeStacks: the run's first, before anything
+    assert f"change set {cs_name('cert-dns')} may be left" in aws.out
+    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: {CLI} cloudformation delete-stack" in aws.out
 
 
 def retried_throttling(operation):
@@ -2026,10 +2065,12 @@ def test_an_error_answer_to_a_retried_create_change_set_is_cleaned_up_as_if_it_h
     aws.not_deployed("cert-dns")
     requests_of(aws, "CreateChangeSet", raising=retried_throttling("CreateChangeSet"))
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    aws.cf.add_response("describe_stacks", described("cert-dns", "REVIEW_IN_PROGRESS"), {"StackName": stack("cert-dns")})
+    aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("cert-dns")})
     assert aws.run("deploy", "--stack", "cert-dns") == 1
     assert "Throttling" in aws.err
     assert f"change set {cs_name('cert-dns')} deleted" in aws.out
-    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: {CLI} cloudformation delete-stack" in aws.out
+    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) deleted" in aws.out
 
 
 def test_missing_rollback_alarms_stop_the_run_before_a_change_set_is_asked_for(aws):

@@ -671,21 +671,40 @@ class Deployer:
 
     def what_it_made(self, layer, change_set, exists):
         """(what deleting it says, how to delete it, what to say if it may be left) for the change set
-        and the empty first stack. Without a StackId, CreateChangeSet got no answer: whether it made
-        the stack is not known here, so the stack is named, not deleted."""
+        and the empty first stack. An action that returns False did not know what to delete: what
+        may be left is said. Without a StackId, CreateChangeSet got no answer: once its change set is
+        found and deleted, it had landed and made the stack, which is then looked up and deleted;
+        else whether it made the stack is not known, so the stack is named, not deleted."""
         name = change_set["ChangeSetName"]
+        change_set_deleted = []
+
+        def delete_change_set():
+            self.delete_change_set(layer.stack, name)
+            change_set_deleted.append(name)
+
         made = [
             (
                 f"change set {name} deleted",
-                lambda: self.delete_change_set(layer.stack, name),
+                delete_change_set,
                 f"change set {name} may be left; delete it: {self.cli} cloudformation delete-change-set --stack-name {layer.stack} --change-set-name {name}",
             )
         ]
         if not exists and layer.stack not in self.waiting:
+
+            def delete_empty_stack():
+                stack_id = change_set.get("StackId")
+                if stack_id is None:
+                    if not change_set_deleted:
+                        return False
+                    # The stack this run's CreateChangeSet made: none of the name was there when the run
+                    # began (neither exists nor waiting), and the environment's lock keeps other runs out.
+                    stack_id = self.cf.describe_stacks(StackName=layer.stack)["Stacks"][0]["StackId"]
+                self.cf.delete_stack(StackName=stack_id, **self.role)
+
             made.append(
                 (
                     f"stack {layer.stack}, empty (REVIEW_IN_PROGRESS) deleted",
-                    (lambda: self.cf.delete_stack(StackName=change_set["StackId"], **self.role)) if "StackId" in change_set else None,
+                    delete_empty_stack,
                     f"stack {layer.stack}, empty (REVIEW_IN_PROGRESS) may be left; delete it: {self.cli} cloudformation delete-stack --stack-name {layer.stack}",
                 )
             )
@@ -702,10 +721,9 @@ class Deployer:
             made = [*made, (done, lambda: self.restore_policy(layer), self.restore_hint().strip())]
         for index, (done, action, left) in enumerate(made):
             try:
-                if action is None:
+                if action() is False:
                     self.say(f"{layer.stack}: {left}")
                     continue
-                action()
             except (*AWS_ERRORS, KeyboardInterrupt) as error:
                 for _, _, left in made[index:] if isinstance(error, KeyboardInterrupt) else [made[index]]:
                     self.say(f"{layer.stack}: {left}")
