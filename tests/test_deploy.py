@@ -3112,7 +3112,18 @@ SMALL_TEMPLATE = {"Parameters": {"DomainName": {"Type": "String"}}, "Resources":
 
 def small_layer(template, tags=None):
     body = json.dumps(template, separators=(",", ":"), sort_keys=True)
-    return deploy.deployer.Layer(ENV, "cert-dns", stack("cert-dns"), body, frozenset(), {}, tags or {"Project": "startupwebapp"}, None, {})
+    tags = tags or {"Project": "startupwebapp"}
+    return deploy.deployer.Layer(ENV, "cert-dns", stack("cert-dns"), body, frozenset(), {}, tags, None, {}, source="output/cert-dns.json")
+
+
+def test_a_layer_names_its_template_file_as_given_inside_the_project_or_out(tmp_path):
+    # make diff's label and its "not deployed" line name the file the run read: --output-dir's too.
+    other = tmp_path / "o"
+    (other / ENV).mkdir(parents=True)
+    for name in ("cert-dns.json", f"{ENV}/cert-dns.json"):
+        (other / name).write_text((ROOT / "output" / name).read_text())
+    assert deploy.deployer.load_layer(ENV, "cert-dns", ROOT / "output").source == "output/cert-dns.json"
+    assert deploy.deployer.load_layer(ENV, "cert-dns", other).source == str(other / "cert-dns.json")
 
 
 def test_the_diff_shows_template_parameters_and_tags_and_nothing_when_they_are_the_same():

@@ -71,6 +71,7 @@ class Layer:
     policy: dict | None
     conditions: dict  # logical id -> its Condition in the template (the resources it may not create)
     kept_when_replaced: frozenset = frozenset()  # logical ids with UpdateReplacePolicy Retain
+    source: str = "output/<layer>.json"  # the template's file, as messages name it
 
 
 def load_layer(env, name, output_dir: Path) -> Layer:
@@ -90,8 +91,22 @@ def load_layer(env, name, output_dir: Path) -> Layer:
     resources = template.get("Resources", {})
     conditions = {name: r["Condition"] for name, r in resources.items() if "Condition" in r}
     kept = frozenset(name for name, r in resources.items() if r.get("UpdateReplacePolicy") == "Retain")
+    try:
+        source = str(files[0].resolve().relative_to(ROOT))  # output/<layer>.json, or another --output-dir's
+    except ValueError:
+        source = str(files[0])
     return Layer(
-        env, name, stack, body, declared, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"), conditions, kept
+        env,
+        name,
+        stack,
+        body,
+        declared,
+        config.get("Parameters", {}),
+        config.get("Tags", {}),
+        config.get("StackPolicy"),
+        conditions,
+        kept,
+        source,
     )
 
 
@@ -1136,7 +1151,7 @@ class Deployer:
 
     def diff(self, layer, image_tag=None) -> bool:
         if not self.has_stack(layer.stack):
-            self.say(f"{layer.stack}: not deployed; deploying creates everything in output/{layer.name}.json")
+            self.say(f"{layer.stack}: not deployed; deploying creates everything in {layer.source}")
             return True
         deployed = self.deployed_template(layer.stack)
         wanted = self.parameters(layer, self.wired_parameters(layer), image_tag)

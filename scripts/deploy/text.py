@@ -258,7 +258,7 @@ def template_diff(layer, found, deployed_template, wanted, colour=False) -> list
     old = as_lines(deployed_template) + old + sorted(f"tag {t['Key']}={t['Value']}" for t in found.get("Tags", []))
     new = sorted(f"parameter {k}={v}" for k, v in wanted.items())
     new = as_lines(json.loads(layer.template)) + new + sorted(f"tag {k}={v}" for k, v in layer.tags.items())
-    lines = difflib.unified_diff(old, new, f"deployed {layer.stack}", f"local output/{layer.name}.json + parameters", lineterm="")
+    lines = difflib.unified_diff(old, new, f"deployed {layer.stack}", f"local {layer.source} + parameters", lineterm="")
     return [paint(line, RED if line.startswith("-") else GREEN if line.startswith("+") else None, colour) for line in lines]
 
 
