@@ -67,6 +67,7 @@ class Retained:
     action: str | None = None  # "delete" or "schedule"; None: left as it is
     note: str = ""
     gone: bool = False
+    scheduled: bool = False  # a key whose deletion is scheduled already: nothing left to do, one line for all
     foreign: bool = False  # a resource of that name exists, but that stack did not create it
     facts: dict | None = None
 
@@ -182,6 +183,7 @@ def _inspect_key(clients, item):
         item.foreign = True
         return None, "an AWS managed key: never deleted"
     if metadata["KeyState"] == "PendingDeletion":
+        item.scheduled = True
         return None, f"deletion already scheduled for {metadata['DeletionDate']:%Y-%m-%d %H:%M %Z}"
     return "schedule", (
         f"KMS deletes it {KEY_WINDOW_DAYS} days later, the minimum wait, never at once; until then "
@@ -382,7 +384,8 @@ def purge(deployer, names) -> int:
         inspect(deployer, item, ids - {item.stack_id})
     keep_keys_of_kept_log_groups(items)
 
-    shown = [i for i in items if not i.gone]
+    scheduled = [i for i in items if i.scheduled and not i.gone]
+    shown = [i for i in items if not i.gone and not i.scheduled]
     for summary in summaries:
         mine = [i for i in shown if i.stack_id == summary["StackId"]]
         if mine:
@@ -391,6 +394,8 @@ def purge(deployer, names) -> int:
             for item in mine:
                 what = {"delete": "delete", "schedule": "schedule its deletion"}.get(item.action)
                 deployer.say(f"  {item.label}: {f'{what}; {item.note}' if what else item.note}")
+    if scheduled:  # a second purge would list every one again, stack by stack
+        deployer.say(f"{len(scheduled)} KMS keys of these stacks are scheduled for deletion already: nothing to do for them")
     todo = sorted((i for i in shown if i.action), key=lambda i: ORDER.index(i.kind))
     if not todo:
         deployer.say(f"nothing to purge in {env}" + (": what is listed above stays" if shown else ""))
