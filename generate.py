@@ -37,10 +37,13 @@ def as_typed(path: Path) -> Path:
 
 
 class GenerationError(ToolError):
-    """Generation stops before writing anything."""
+    """Generation stops before writing anything (said, unless the run was --check, which never writes:
+    make deploy, diff and rollback run it first)."""
+
+    checking = False  # set on the instance by a --check run
 
     def lines(self):
-        return super().lines() + ["nothing was written"]
+        return super().lines() + ([] if self.checking else ["nothing was written"])
 
 
 @entry_point
@@ -61,7 +64,9 @@ def main(argv=None) -> int:
     try:
         files = build_all(load_all(params_dir), output_dir)
     except ToolError as error:
-        raise GenerationError(str(error), error.code) from None
+        stopped = GenerationError(str(error), error.code)
+        stopped.checking = args.check
+        raise stopped from None
     foreign = foreign_files(output_dir)
     if foreign:
         named = ", ".join(str(p.relative_to(output_dir)) for p in foreign[:5]) + (

@@ -258,6 +258,17 @@ def test_bad_params_stop_generation_with_one_clear_line(tmp_path, what, document
     assert not out.exists(), "nothing may be written when params are bad"
 
 
+def test_bad_params_say_nothing_was_written_only_where_something_would_have_been(tmp_path):
+    # make deploy, diff and rollback run `generate.py --check` first, which never writes: its error
+    # does not end with "nothing was written" (odd after make diff); a generating run's does.
+    result, _ = run_generate(tmp_path, with_parameters(DesiredCuont=1))
+    assert result.returncode == 2 and result.stderr.splitlines()[-1] == "nothing was written", result.stderr
+    params = tmp_path / "params"
+    checked = generate_main("--check", "--no-lint", "--params-dir", params, "--output-dir", tmp_path / "out")
+    assert checked.returncode == 2 and "parameters.DesiredCuont: unknown key" in checked.stderr
+    assert "nothing was written" not in checked.stderr, checked.stderr
+
+
 def test_every_default_passes_its_own_rules():
     for spec in INPUTS.values():
         boolean = spec.allowed == ("true", "false")  # params files write these as YAML booleans
