@@ -4,15 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
-# The values the targets take count only when given on make's command line (or with make -e): an
+# The values the targets take count only when given on make's command line (with make -e too): an
 # exported YES=1 or ENV=prod left in a shell must not change what a deploy does, and POSIX shells
 # use ENV for their startup file.
 COMMAND_LINE_ONLY := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT TIMEOUT CONNECT_TO \
 	CA_BUNDLE TEST_LISTENER ACTION CMD SINCE FOLLOW
-FROM_ENVIRONMENT := $(strip $(foreach v,$(COMMAND_LINE_ONLY),$(if $(filter environment,$(origin $(v))),$(v))))
+# Reset with override, which also holds under make -e, rather than undefine, which GNU make 3.81
+# (macOS) does not have.
+FROM_ENVIRONMENT := $(strip $(foreach v,$(COMMAND_LINE_ONLY),$(if $(filter environment,$(firstword $(origin $(v)))),$(v))))
 ifneq ($(FROM_ENVIRONMENT),)
 $(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) (make takes them from its command line: make deploy ENV=<env> ...)" >&2)
-$(foreach v,$(FROM_ENVIRONMENT),$(eval undefine $(v)))
+$(foreach v,$(FROM_ENVIRONMENT),$(eval override $(v) := $(if $(filter ENV,$(v)),sandbox)))
 endif
 
 # Deploys go to ENV (default: the local sandbox; prod and staging must be named).
