@@ -40,7 +40,7 @@ class GenerationError(ToolError):
     """Generation stops before writing anything (said, unless the run was --check, which never writes:
     make deploy, diff and rollback run it first)."""
 
-    checking = False  # set on the instance by a --check run
+    checking = False  # set by a --check run, before anything can raise this
 
     def lines(self):
         return super().lines() + ([] if self.checking else ["nothing was written"])
@@ -61,12 +61,11 @@ def main(argv=None) -> int:
     if args.order:
         print(" -> ".join(templates.layer_order()))
         return 0
+    GenerationError.checking = args.check  # at each run's start: every error of the run says it alike
     try:
         files = build_all(load_all(params_dir), output_dir)
     except ToolError as error:
-        stopped = GenerationError(str(error), error.code)
-        stopped.checking = args.check
-        raise stopped from None
+        raise GenerationError(str(error), error.code) from None
     foreign = foreign_files(output_dir)
     if foreign:
         named = ", ".join(str(p.relative_to(output_dir)) for p in foreign[:5]) + (

@@ -267,6 +267,14 @@ def test_bad_params_say_nothing_was_written_only_where_something_would_have_been
     checked = generate_main("--check", "--no-lint", "--params-dir", params, "--output-dir", tmp_path / "out")
     assert checked.returncode == 2 and "parameters.DesiredCuont: unknown key" in checked.stderr
     assert "nothing was written" not in checked.stderr, checked.stderr
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "stray.txt").write_text("not generation's")  # the other error a check can stop on
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "prod.yaml").write_text(yaml.safe_dump(GOOD))
+    checked = generate_main("--check", "--no-lint", "--params-dir", good, "--output-dir", tmp_path / "out")
+    assert checked.returncode == 2 and "holds files generation did not write: stray.txt" in checked.stderr, checked.stderr
+    assert "nothing was written" not in checked.stderr, checked.stderr
 
 
 def test_every_default_passes_its_own_rules():

@@ -272,7 +272,7 @@ def test_a_runtask_that_got_no_answer_says_the_task_may_run_and_how_to_find_it(a
     aws.clients["ecs"].meta.events.register("provide-client-params.ecs.RunTask", no_answer)
     assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == (1 if raised == "no answer" else 130)
     assert "it may have started all the same: do not run it again before you know." in aws.err
-    assert f"{REGION_CLI} ecs list-tasks --cluster {CLUSTER} --started-by {tasks.STARTED_BY} --desired-status RUNNING" in aws.err
+    assert f"{REGION_CLI} ecs list-tasks --cluster {CLUSTER} --started-by {tasks.STARTED_BY}   (the running ones)" in aws.err
     assert "Traceback" not in aws.err
 
 

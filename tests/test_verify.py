@@ -543,6 +543,6 @@ def test_make_verify_of_a_service_whose_first_create_failed_is_one_line(monkeypa
     assert code == 1, err.getvalue()
     assert err.getvalue() == (
         "error: startupwebapp-prod-service is ROLLBACK_COMPLETE and has no output ClusterName, ServiceName: nothing to verify; "
-        "make deploy STACK=service ENV=prod first\n"
+        "make deploy STACK=service ENV=prod RECREATE=1 first\n"
     )
     stub.assert_no_pending_responses()

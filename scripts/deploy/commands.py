@@ -104,10 +104,13 @@ class Commands:
     def status(self) -> int:
         deployer, env = self.deployer, self.env
         deployer.say(f"{'STACK':<36} {'STATUS':<28} LAST CHANGE")
-        deployer.read_relaxed_marks()  # for a note: a stack policy a stopped --allow-replace run left relaxed
-        for name in self.layers:
+        stacks = {name: deployer.describe(templates.stack_name(env, name)) for name in self.layers}
+        # For a note: a stack policy a stopped --allow-replace run left relaxed. Read once CloudFormation
+        # answered: an endpoint out of reach fails on the first call alone, and SSM alone out of reach
+        # (its own endpoint or proxy rule) is a note, not a status that shows nothing.
+        deployer.read_relaxed_marks(no_answer_is_a_note=True)
+        for name, found in stacks.items():
             stack = templates.stack_name(env, name)
-            found = deployer.describe(stack)
             enabled = name in self.environment.layers
             if found is None:
                 if self.named(name):
@@ -232,7 +235,8 @@ class Commands:
             return 0
         # "You can specify only resources that are in the UPDATE_FAILED state because a rollback failed."
         # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ContinueUpdateRollback.html
-        failed = list(dict.fromkeys(e["LogicalResourceId"] for e in deployer.print_failures() if e["ResourceStatus"] == "UPDATE_FAILED"))
+        failed = [e["LogicalResourceId"] for e in deployer.print_failures() if e["ResourceStatus"] == "UPDATE_FAILED"]
+        failed = list(dict.fromkeys(name for name in failed if name != stack))  # the stack's own events are not resources
         raise Failure(
             f"error: {stack} ended {found['StackStatus']}; if a resource cannot be rolled back, skip it: {deployer.cli} cloudformation "
             f"continue-update-rollback --stack-name {stack} --resources-to-skip {' '.join(failed) or 'LOGICAL_ID'}"
@@ -308,9 +312,11 @@ class Commands:
             outputs[layer] = deployer.outputs(stack)
             missing = [name for name in needed if name not in outputs[layer]]
             if missing:  # a failed first create (ROLLBACK_COMPLETE) has no outputs
+                status = deployer.describe(stack)["StackStatus"]
+                again = " RECREATE=1" if status == "ROLLBACK_COMPLETE" else ""  # deploy refuses to update one without it
                 raise Failure(
-                    f"error: {stack} is {deployer.describe(stack)['StackStatus']} and has no output {', '.join(missing)}: nothing to "
-                    f"verify; make deploy STACK={layer} ENV={environment.name} first"
+                    f"error: {stack} is {status} and has no output {', '.join(missing)}: nothing to verify; "
+                    f"make deploy STACK={layer} ENV={environment.name}{again} first"
                 )
         alb, service = outputs["alb"], outputs["service"]
         test_listener_port = None

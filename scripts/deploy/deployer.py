@@ -809,17 +809,19 @@ class Deployer:
                 self.say(f"  note: {name} could not be deleted ({code}): {self.cli} ssm delete-parameter --name {name}")
         self.marked_relaxed.discard(layer_name)
 
-    def read_relaxed_marks(self):
+    def read_relaxed_marks(self, no_answer_is_a_note=False):
         """The layers stopped runs left with their stack policy relaxed: read once a run, with the lock
         taken (no other run relaxes one meanwhile), and by make status. Best effort against an
         answer refusing it (AccessDenied): unread, the run goes on and puts back no policy. No answer
         (none reached, none in time, no credentials) stops the run here: the next call would fail
-        the same way, after a second round of retries."""
+        the same way, after a second round of retries; unless no_answer_is_a_note (make status, which
+        reads them after CloudFormation answered)."""
         pages = self.client("ssm").get_paginator("get_parameters_by_path").paginate(Path=self.relaxed_marks.rstrip("/"))
+        noted = AWS_ERRORS if no_answer_is_a_note else ClientError
         try:
             names = [parameter["Name"] for page in pages for parameter in page.get("Parameters", [])]
-        except ClientError as error:
-            code = error.response["Error"].get("Code")
+        except noted as error:
+            code = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
             self.say(f"  note: the relaxed-policy marks ({self.relaxed_marks}) could not be read ({code})")
             return
         for name in names:
@@ -873,8 +875,9 @@ class Deployer:
         )
 
     def print_failures(self) -> list[dict]:
-        """Say which resources failed in the last wait (the stack's own status is said apart); their events."""
-        failed = [e for e in self.events if e["ResourceStatus"].endswith("_FAILED") and e["LogicalResourceId"] != e.get("StackName")]
+        """Say which resources failed in the last wait; their events. The stack's own failed events
+        stay: where no resource is named (the sandbox's, at times), theirs is the only reason."""
+        failed = [e for e in self.events if e["ResourceStatus"].endswith("_FAILED")]
         self.say(*text.failed_resources(failed))
         return failed
 

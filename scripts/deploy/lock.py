@@ -53,12 +53,17 @@ class EnvironmentLock:
             # taken the lock, and the retry then finds it. Holding our own value, it is ours. Refused
             # at the first attempt, nothing of ours was written: another run's lock is never freed,
             # nor said to be ours, should the reads below fail.
-            if not may_have_landed(error):
+            retried = may_have_landed(error)
+            if not retried:
                 self.value = None
             elif self.held_value() == self.value:
                 return
             self.value = None
             holder = self.holder()
+            if holder is None and code == "TooManyUpdates" and not retried:
+                raise Failure(
+                    f"error: {self.env}'s lock is being written at this moment by another run; nothing was done: run this again"
+                ) from None
             if holder is None and code == "TooManyUpdates":  # a take under way has not landed yet: whose, we cannot tell
                 raise Failure(
                     f"error: {self.env}'s lock is being written at this moment (by another run, or by this run's own retried "

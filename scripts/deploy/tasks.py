@@ -111,12 +111,13 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
 
 def may_have_started(cluster, env, cli) -> list[str]:
     """How to find a task whose RunTask got no answer (or was interrupted): it may run all the same,
-    and a rerun is a second run of its command (its clientToken is new). ListTasks filters by
-    startedBy and desiredStatus: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListTasks.html"""
+    and a rerun is a second run of its command (its clientToken is new). ListTasks: "When you
+    specify startedBy as the filter, it must be the only filter that you use"; it lists running tasks.
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListTasks.html"""
     return [
         "  it may have started all the same: do not run it again before you know.",
-        f"  find it: {cli} ecs list-tasks --cluster {cluster} --started-by {STARTED_BY} --desired-status RUNNING",
-        f"           (and --desired-status STOPPED for one that has ended); its log: make logs ENV={env} SINCE=10m",
+        f"  find it: {cli} ecs list-tasks --cluster {cluster} --started-by {STARTED_BY}   (the running ones)",
+        f"  its log, also of one that has ended: make logs ENV={env} SINCE=10m",
     ]
 
 
