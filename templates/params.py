@@ -34,12 +34,17 @@ TOP_LEVEL_KEYS = ("region", "tags", "enabled_layers", "smoke_checks", "shared_in
 # one's load balancer reach the other's tasks; the same database secret gives one the other's
 # credentials. Sharing one needs `shared_inputs: {Input: "why"}` in one of the two files.
 ISOLATING_INPUTS = ("BackendSecurityGroupId", "DatabaseSecretArn")
-ENV_NAME = re.compile(r"[a-z][a-z0-9]{1,15}")
+# Not "review": output/review/ holds the review documents, not an environment's files.
+ENV_NAME = re.compile(r"(?!review\Z)[a-z][a-z0-9]{1,15}")
+ENV_NAME_ALLOWED = "2 to 16 lower-case letters and digits, starting with a letter, other than review"
 # The environment that lives in the local emulator (emulator/sandbox.py), never in an AWS account.
 SANDBOX_ENV = "sandbox"
 # The sandbox's credentials, as environment variables: fixed and fake (moto takes any). emulator/sandbox.py
 # points clients at the sandbox with them; the deployer names them in the commands it prints for it.
 SANDBOX_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# A key may not start with aws:, reserved for AWS's own tags; refused in any case (AWS:, Aws:), as
+# AWS reports it reserved in every case combination (github.com/awsdocs/amazon-ecs-developer-guide/issues/72).
+# https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html
 TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
 # CloudFormation stack tags: at most 50, values up to 256 characters of letters, digits, spaces and _.:/=+-@
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html
@@ -47,6 +52,7 @@ TAG_VALUE = re.compile(r"[\w .:/=+@-]{0,256}")
 MAX_TAGS = 50
 RESERVED_TAGS = tuple(own_tags("", ""))  # generate.py sets them on every stack
 MAX_NESTING = 10  # mappings and lists inside one another; the params files use 3
+MAX_NUMBER_DIGITS = 30
 
 
 class ParamsLoader(yaml.SafeLoader):
@@ -97,6 +103,11 @@ class ParamsLoader(yaml.SafeLoader):
 
     def construct_yaml_int(self, node):
         text = self.construct_scalar(node)
+        digits = text.lstrip("+-")
+        if len(digits) > MAX_NUMBER_DIGITS:  # no input takes one; Python refuses to print one over 4,300 digits
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a number of {len(digits)} characters; allowed: up to {MAX_NUMBER_DIGITS}", node.start_mark
+            )
         base = {"0o": 8, "0x": 16}.get(text[:2], 10)
         return int(text[2:] if base != 10 else text, base)
 
@@ -109,6 +120,12 @@ for tag, pattern, first in [
 ]:
     ParamsLoader.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
 ParamsLoader.add_constructor("tag:yaml.org,2002:int", ParamsLoader.construct_yaml_int)
+
+
+def named(key) -> str:
+    """A key as a message names it: as written when it is a plain short name, else quoted and cut
+    like a value (a key holding a newline must not start a line of its own)."""
+    return key if isinstance(key, str) and re.fullmatch(r"[\w.:/=+@ -]{1,80}", key) else shown(key)
 
 
 def shown(value) -> str:
@@ -154,10 +171,11 @@ class Environment:
 
 def load_all(params_dir: Path) -> list[Environment]:
     """Load and check every params/<env>.yaml; raise ParamsError listing every problem."""
-    misnamed = sorted(params_dir.glob("*.yml"))
+    # Hidden files are not environments: an editor's lock or backup file (.#prod.yaml) among them.
+    misnamed = sorted(p for p in params_dir.glob("*.yml") if not p.name.startswith("."))
     if misnamed:
         raise ParamsError([f"{path}: params files end in .yaml; rename it to {path.with_suffix('.yaml').name}" for path in misnamed])
-    files = sorted(params_dir.glob("*.yaml"))
+    files = sorted(p for p in params_dir.glob("*.yaml") if not p.name.startswith("."))
     if not files:
         raise ParamsError([f"{params_dir}: no params files (<env>.yaml) found"])
     environments, problems = [], []
@@ -220,11 +238,7 @@ def load(path: Path) -> Environment:
     where = str(relative(path))
     env = path.stem
     if not ENV_NAME.fullmatch(env):
-        raise ParamsError(
-            [
-                f"{where}: the file name {shown(env)} is not an environment name; allowed: 2 to 16 lower-case letters and digits, starting with a letter"
-            ]
-        )
+        raise ParamsError([f"{where}: the file name {shown(env)} is not an environment name; allowed: {ENV_NAME_ALLOWED}"])
     try:
         data = copy.deepcopy(parse_yaml(path.read_text(encoding="utf-8")))  # a copy: callers own what load() returns
     except OSError as error:
@@ -234,28 +248,32 @@ def load(path: Path) -> Environment:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}:" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ParamsError([f"{where}:{line} cannot be read as YAML: {problem}"]) from None
+        problem = " ".join((getattr(error, "problem", None) or str(error)).split())  # one line, whatever it quotes
+        raise ParamsError([f"{where}:{line} cannot be read as YAML: {problem[:200]}"]) from None
+    except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as error:
+        # an explicit tag its value does not fit (!!int abc, !!bool maybe, !!timestamp 2020-13-45)
+        raise ParamsError([f"{where}: cannot be read as YAML: a tagged value (!!...) that is not one ({type(error).__name__})"]) from None
     if not isinstance(data, dict):
         raise ParamsError([f"{where}: expected a mapping with keys {', '.join(TOP_LEVEL_KEYS)}"])
 
     problems = []
     for key in data:
         if key not in TOP_LEVEL_KEYS:
-            problems.append(f"{where}: {key}: unknown key{did_you_mean(key, TOP_LEVEL_KEYS)}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+            problems.append(f"{where}: {named(key)}: unknown key{did_you_mean(key, TOP_LEVEL_KEYS)}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
     region = data.get("region")
     if not isinstance(region, str) or region not in regions:
         problems.append(f"{where}: region: {shown(region)} is not supported; allowed: {', '.join(sorted(regions))}")
-    tags = data.get("tags") or {}
+    tags = {} if data.get("tags") is None else data["tags"]  # tags: 0 or [] is a mistake, not "no tags"
     if not isinstance(tags, dict):
         problems.append(f"{where}: tags: expected a mapping of tag names to strings")
         tags = {}
     for key, value in tags.items():
         if key in RESERVED_TAGS:
             problems.append(f"{where}: tags.{key}: {shown(value)}: the deployer sets {key} itself; allowed: any other tag name")
-        elif not (isinstance(key, str) and TAG_KEY.fullmatch(key) and not key.startswith("aws:")):
+        elif not (isinstance(key, str) and TAG_KEY.fullmatch(key) and not key.lower().startswith("aws:")):
             problems.append(
-                f"{where}: tags.{key}: not a tag name; allowed: up to 128 letters, digits, spaces and _.:/=+-@, not starting with aws:"
+                f"{where}: tags.{named(key)}: not a tag name; allowed: up to 128 letters, digits, spaces and _.:/=+-@, "
+                "not starting with aws: (in any case)"
             )
         elif not (isinstance(value, str) and TAG_VALUE.fullmatch(value)):
             problems.append(
@@ -266,7 +284,7 @@ def load(path: Path) -> Environment:
             f"{where}: tags: {len(tags)} tags and the {len(RESERVED_TAGS)} the deployer sets make {len(tags) + len(RESERVED_TAGS)}; "
             f"allowed: at most {MAX_TAGS - len(RESERVED_TAGS)} (CloudFormation takes {MAX_TAGS} per stack)"
         )
-    enabled = data.get("enabled_layers") or []
+    enabled = [] if data.get("enabled_layers") is None else data["enabled_layers"]
     allowed_layers = f"allowed: a list of optional layers ({', '.join(optional_layers)}), each once"
     if not isinstance(enabled, list):
         problems.append(f"{where}: enabled_layers: {shown(enabled)} is not a list; {allowed_layers}")
@@ -280,7 +298,7 @@ def load(path: Path) -> Environment:
             problems.append(f"{where}: enabled_layers: {shown(layer)}{hint}; {allowed_layers}")
         seen.add(str(layer))
     enabled = [layer for layer in dict.fromkeys(e for e in enabled if isinstance(e, str)) if layer in optional_layers]
-    smoke = data.get("smoke_checks") or []
+    smoke = [] if data.get("smoke_checks") is None else data["smoke_checks"]
     allowed_smoke = "allowed: a list of {path: /some/path, status: 200} (a path starting with /, an HTTP status)"
     if not isinstance(smoke, list):
         problems.append(f"{where}: smoke_checks: {shown(smoke)} is not a list; {allowed_smoke}")
@@ -289,17 +307,17 @@ def load(path: Path) -> Environment:
         if not smoke_check_ok(check):
             problems.append(f"{where}: smoke_checks, item {number}: {shown(check)}; {allowed_smoke}")
     smoke = [check for check in smoke if smoke_check_ok(check)]
-    shared = data.get("shared_inputs") or {}
+    shared = {} if data.get("shared_inputs") is None else data["shared_inputs"]
     allowed_shared = f"allowed: a mapping of {' or '.join(ISOLATING_INPUTS)} to why this environment shares it"
     if not isinstance(shared, dict):
         problems.append(f"{where}: shared_inputs: {shown(shared)} is not a mapping; {allowed_shared}")
         shared = {}
     for key, why in shared.items():
         if key not in ISOLATING_INPUTS:
-            problems.append(f"{where}: shared_inputs.{key}: unknown key{did_you_mean(key, ISOLATING_INPUTS)}; {allowed_shared}")
+            problems.append(f"{where}: shared_inputs.{named(key)}: unknown key{did_you_mean(key, ISOLATING_INPUTS)}; {allowed_shared}")
         elif not (isinstance(why, str) and why.strip()):
             problems.append(f"{where}: shared_inputs.{key}: {shown(why)} gives no reason; {allowed_shared}")
-    given = data.get("parameters") or {}
+    given = {} if data.get("parameters") is None else data["parameters"]
     if not isinstance(given, dict):
         problems.append(f"{where}: parameters: expected a mapping of input names to values")
         given = {}
@@ -308,7 +326,9 @@ def load(path: Path) -> Environment:
     for key, raw in given.items():
         spec = INPUTS.get(key)
         if spec is None:
-            problems.append(f"{where}: parameters.{key}: unknown key{did_you_mean(key, INPUTS)}; allowed: {', '.join(sorted(INPUTS))}")
+            problems.append(
+                f"{where}: parameters.{named(key)}: unknown key{did_you_mean(key, INPUTS)}; allowed: {', '.join(sorted(INPUTS))}"
+            )
             continue
         problem = check_value(spec, raw)
         if problem:
@@ -342,7 +362,9 @@ def trust_policy_checks(v: dict) -> list[str]:
 
 
 def did_you_mean(word, choices) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    if not isinstance(word, str) or len(word) > 80:
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]}?)" if close else ""
 
 

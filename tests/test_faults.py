@@ -47,6 +47,10 @@ def prod_parameters(**changes):
     return dump({**GOOD, "parameters": {**GOOD["parameters"], **changes}})
 
 
+GOOD_TEXT = dump(GOOD)  # params/prod.yaml as read, written again: the cases below change one thing in it
+REGION_LINE = f"region: {GOOD['region']}"
+assert REGION_LINE in GOOD_TEXT
+
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
 )
@@ -59,7 +63,22 @@ HOSTILE = [
     ("a list for a scalar", PROD.replace("region: us-east-1", "region: [us-east-1]"), "region: ['us-east-1'] is not supported"),
     ("a list as a key", PROD + "[DesiredCount]: 1\n", "a key must be a plain name"),
     ("nested e-mail lists", prod_parameters(AlertEmails=[["ops@startupwebapp.com"]]), "parameters.AlertEmails"),
-    ("a merge key", PROD + "<<: {region: eu-west-1}\n", "<<: unknown key"),
+    ("a merge key", PROD + "<<: {region: eu-west-1}\n", "'<<': unknown key"),
+    ("a tag its value does not fit", GOOD_TEXT.replace(REGION_LINE, "region: !!int abc", 1), "a tagged value (!!...) that is not one"),
+    ("a bad date tag", GOOD_TEXT.replace(REGION_LINE, "region: !!timestamp 2020-13-45", 1), "a tagged value (!!...) that is not one"),
+    (
+        "a 5,000-digit number",
+        dump({**GOOD, "parameters": {**GOOD["parameters"], "DesiredCount": 1}}).replace("DesiredCount: 1", "DesiredCount: " + "9" * 5000),
+        "a number of 5000",
+    ),
+    ("a 5,000-digit hex number", GOOD_TEXT + "x: 0x" + "f" * 5000 + "\n", "a number of"),
+    ("a key holding a newline", GOOD_TEXT + '"evil\\nerror: forged": 1\n', "unknown key"),
+    ("a 100,000-character key", GOOD_TEXT + "? " + "x" * 100_000 + "\n: 1\n", "characters): unknown key"),
+    ("a NUL byte", GOOD_TEXT.replace(REGION_LINE, 'region: "us\0east"', 1), "cannot be read as YAML"),
+    ("tags: 0", dump({**GOOD, "tags": 0}), "tags: expected a mapping"),
+    ("enabled_layers: false", dump({**GOOD, "enabled_layers": False}), "enabled_layers: False is not a list"),
+    ("smoke_checks: {}", dump({**GOOD, "smoke_checks": {}}), "smoke_checks: {} is not a list"),
+    ("an AWS: tag", dump({**GOOD, "tags": {"AWS:cloudformation:x": "y"}}), "not starting with aws: (in any case)"),
     ("aliases (billion laughs)", BILLION_LAUGHS, "anchors (&name) are not allowed"),
     ("an alias alone", PROD.replace("CostCenter: startupwebapp", "CostCenter: *x"), "aliases (*name) are not allowed"),
     ("enabled_layers with a list item", PROD.replace("enabled_layers: [ci]", "enabled_layers: [[ci]]"), "enabled_layers: ['ci']"),
@@ -70,8 +89,11 @@ HOSTILE = [
 def test_hostile_params_get_one_clear_line_and_nothing_is_written(tmp_path, what, text, words):
     code, stderr, out = generate(tmp_path, text)
     assert code == 2, stderr
-    assert words in stderr, stderr
-    assert stderr.startswith("error: ") and "prod.yaml" in stderr.splitlines()[0]
+    assert words in stderr, stderr[:2000]
+    *problems, last = stderr.splitlines()
+    assert last == "nothing was written" and problems, stderr[:2000]
+    # each problem one line of its own, naming the file, of a readable length: none split or forged by the input
+    assert all(line.startswith("error: ") and "prod.yaml" in line and len(line) < 600 for line in problems), stderr[:2000]
     assert not out.exists()
 
 

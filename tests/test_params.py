@@ -417,3 +417,22 @@ def test_each_load_owns_what_it_returns_and_a_changed_file_is_read_again(tmp_pat
     data["smoke_checks"][0]["path"] = "/ready"
     path.write_text(yaml.safe_dump(data))
     assert load(path).smoke_checks[0]["path"] == "/ready"
+
+
+def test_review_is_not_an_environment_name_as_output_review_holds_the_documents(tmp_path):
+    # Generated once, output/review/<layer>.json would then be foreign to every later run.
+    result, out = run_generate(tmp_path, GOOD, name="review.yaml")
+    assert result.returncode == 2 and "the file name 'review' is not an environment name" in result.stderr, result.stderr
+    assert "other than review" in result.stderr and not out.exists()
+
+
+def test_hidden_files_in_params_are_no_environment(tmp_path):
+    # An editor's lock file (.#prod.yaml, a dangling symlink) or backup beside the params files.
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "prod.yaml").write_text(yaml.safe_dump(GOOD))
+    (params / ".#prod.yaml").symlink_to("user@host.1234:1700000000")
+    (params / ".prod.yml").write_text("not: params")
+    result = generate_main("--no-lint", "--params-dir", params, "--output-dir", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_dir()) == ["prod"]

@@ -132,7 +132,7 @@ def validate(args):
     if args.stack and args.stack not in templates.LAYERS:
         raise Failure(f"error: unknown layer {args.stack!r}; layers: {', '.join(templates.LAYERS)}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"
-    known = ", ".join(sorted(p.stem for p in args.params_dir.glob("*.yaml"))) or "none"
+    known = ", ".join(sorted(p.stem for p in args.params_dir.glob("*.yaml") if not p.name.startswith("."))) or "none"
     # A name, not a path: ENV=./sandbox would read params/sandbox.yaml past the Makefile's ENV=sandbox guard.
     if not ENV_NAME.fullmatch(args.env):
         raise Failure(f"error: ENV={args.env!r} is not an environment name; environments: {known} (params/<env>.yaml)", 2)
