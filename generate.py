@@ -68,7 +68,7 @@ def main(argv=None) -> int:
         raise GenerationError(str(error), error.code) from None
     foreign = foreign_files(output_dir)
     if foreign:
-        named = ", ".join(str(p.relative_to(output_dir)) for p in foreign[:5]) + (
+        named = ", ".join(str(p.relative_to(output_dir)) + " (a symlink)" * p.is_symlink() for p in foreign[:5]) + (
             f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
         )
         raise GenerationError(

@@ -71,7 +71,8 @@ def write_atomically(path: Path, content: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "wb" if isinstance(content, bytes) else "w") as handle:
+        # UTF-8 whatever the locale: the documents hold →, × and — (LC_ALL=C made this an ASCII write)
+        with os.fdopen(fd, "wb") if isinstance(content, bytes) else os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
@@ -91,13 +92,16 @@ def owned(path: Path, output_dir: Path) -> bool:
 
 
 def foreign_files(output_dir: Path) -> list[Path]:
-    """Files in output_dir that generation did not write (hidden ones, its own temporaries, aside)."""
+    """Files in output_dir that generation did not write (hidden ones, its own temporaries, aside),
+    and any symlink: writing or removing through one would reach files outside output_dir."""
     if not output_dir.is_dir():
         return []
     found = (
-        p for p in output_dir.rglob("*") if not p.is_dir() and not any(part.startswith(".") for part in p.relative_to(output_dir).parts)
+        p
+        for p in output_dir.rglob("*")
+        if (p.is_symlink() or not p.is_dir()) and not any(part.startswith(".") for part in p.relative_to(output_dir).parts)
     )
-    return sorted(p for p in found if not owned(p, output_dir))
+    return sorted(p for p in found if p.is_symlink() or not owned(p, output_dir))
 
 
 def differences(files: dict[Path, str], output_dir: Path) -> tuple[list[Path], list[Path]]:
@@ -118,7 +122,7 @@ def stage(files: dict[Path, str], output_dir: Path) -> Path:
         for path, content in files.items():
             target = staging / path.relative_to(output_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content)
+            target.write_text(content, encoding="utf-8")
             os.chmod(target, 0o644)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

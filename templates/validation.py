@@ -1,6 +1,7 @@
 """cfn-lint and checkov over generated templates, through their Python APIs."""
 
 import contextlib
+import glob
 import hashlib
 import logging
 import multiprocessing
@@ -39,10 +40,11 @@ def cfn_lint(paths: list[Path], use_cache: bool = True) -> list[str]:
     matches = sorted((match for group in found for match in group), key=lambda match: order.get(match[0], len(order)))
     problems = [line for _, line in matches]
     failed = {filename for filename, _ in matches}
-    LINT_CACHE.mkdir(parents=True, exist_ok=True)
-    for path in pending:
-        if str(path) not in failed:
-            (LINT_CACHE / lint_key(path)).touch()
+    with contextlib.suppress(OSError):  # the cache only saves time: a read-only checkout lints each run
+        LINT_CACHE.mkdir(parents=True, exist_ok=True)
+        for path in pending:
+            if str(path) not in failed:
+                (LINT_CACHE / lint_key(path)).touch()
     return problems
 
 
@@ -81,7 +83,8 @@ def lint_config(paths: list[Path]):
     """cfn-lint's settings for paths: ConfigMixIn reads .cfnlintrc as the cfn-lint command does."""
     from cfnlint.config import ConfigMixIn
 
-    return ConfigMixIn(["--config-file", str(LINT_SETTINGS), "--template", *map(str, paths)])
+    # cfn-lint expands each template name with glob: a directory named o[1] must be taken literally.
+    return ConfigMixIn(["--config-file", str(LINT_SETTINGS), "--template", *(glob.escape(str(path)) for path in paths)])
 
 
 def lint_runner(paths: list[Path]):

@@ -1,6 +1,7 @@
 """output/ is exactly what generation produces: the committed files are the golden files."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -205,3 +206,26 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
 def test_order_is_printed():
     result = subprocess.run([sys.executable, str(ROOT / "generate.py"), "--order"], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "ci -> cert-dns -> alb -> waf -> release-alarms -> service -> scaling -> alarms"
+
+
+def test_a_symlink_in_output_is_refused_and_nothing_outside_is_removed_or_written(tmp_path):
+    # Stale-file removal followed output/old -> elsewhere and deleted elsewhere/alb.json; writes
+    # through a symlinked <env>/ would land outside too.
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    elsewhere.mkdir()
+    (elsewhere / "alb.json").write_text('{"mine": true}')
+    (out / "old").symlink_to(elsewhere)
+    ran = generate_main("--no-lint", "--output-dir", out)
+    assert ran.returncode == 2 and "holds files generation did not write: old (a symlink)" in ran.stderr, ran.stderr
+    assert (elsewhere / "alb.json").read_text() == '{"mine": true}'
+
+
+def test_files_are_written_as_utf8_whatever_the_locale(tmp_path):
+    # The review documents hold →, × and —: under LC_ALL=C a text write without an encoding failed.
+    target = tmp_path / "doc.md"
+    probe = f"from pathlib import Path; from templates.generation import write_atomically; write_atomically(Path({str(target)!r}), '\\u2192 \\u00d7 \\u2014')"  # ASCII on the command line
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LC_")} | {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert target.read_bytes() == "→ × —".encode()

@@ -761,7 +761,7 @@ def test_failed_write_leaves_the_old_file_and_no_partial_one(written, tmp_path, 
     target.write_text("the previous review\n")
     if where == "write":
         fdopen = os.fdopen
-        monkeypatch.setattr(os, "fdopen", lambda fd, mode: BrokenHandle(fdopen(fd, mode)))
+        monkeypatch.setattr(os, "fdopen", lambda fd, mode, **kwargs: BrokenHandle(fdopen(fd, mode, **kwargs)))
     else:
 
         def replace(source, destination):

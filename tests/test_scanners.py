@@ -52,6 +52,24 @@ def test_cfn_lint_reports_a_real_problem_once_naming_its_file(tmp_path, monkeypa
     assert cached == {validation.lint_key(clean)}  # the clean one is not linted again; the broken one is
 
 
+def test_cfn_lint_takes_a_bracketed_directory_literally_and_a_cache_it_cannot_write_costs_only_time(tmp_path, monkeypatch):
+    # cfn-lint expands template names with glob: o[1]/x.json matched nothing (or a sibling o1/x.json)
+    # and it exited the process. A cache that cannot be written (a read-only checkout) is no error.
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setattr(validation, "LINT_CACHE", blocked / "cfn-lint")  # mkdir under a file fails
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    text = (ROOT / "output" / "scaling.json").read_text()
+    bracketed, sibling = tmp_path / "o[1]", tmp_path / "o1"
+    for directory in (bracketed, sibling):
+        directory.mkdir()
+    (bracketed / "scaling.json").write_text(text.replace('"ecs:service:DesiredCount"', '"ecs:service:DesiredCont"'))
+    (sibling / "scaling.json").write_text(text)  # what o[1] matched as a pattern
+    problems = validation.cfn_lint([bracketed / "scaling.json"])
+    assert problems and all(p.startswith(f"{bracketed / 'scaling.json'}:") for p in problems), problems
+    assert validation.cfn_lint([sibling / "scaling.json"]) == []
+
+
 def test_checkov_fails_nothing_and_skips_only_the_explained_checks(output_scan):
     """output_scan (conftest): the review's scan of output/, checkov's one run in the session."""
     assert [check for scanned in output_scan.values() for check in scanned.failed] == []
