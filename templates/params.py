@@ -101,6 +101,16 @@ class ParamsLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep)
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
+            # an explicit tag its value does not fit (!!int abc, !!bool maybe, !!timestamp 2020-13-45): at its line
+            tag = node.tag.rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"!!{tag} {shown(node.value)}: not a valid {tag}; allowed: the value without a tag", node.start_mark
+            ) from None
+
     def construct_yaml_int(self, node):
         text = self.construct_scalar(node)
         digits = text.lstrip("+-")

@@ -49,7 +49,7 @@ def prod_parameters(**changes):
 
 GOOD_TEXT = dump(GOOD)  # params/prod.yaml as read, written again: the cases below change one thing in it
 REGION_LINE = f"region: {GOOD['region']}"
-assert REGION_LINE in GOOD_TEXT
+REGION_LINE_NUMBER = GOOD_TEXT.splitlines().index(REGION_LINE) + 1
 
 BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
@@ -64,8 +64,16 @@ HOSTILE = [
     ("a list as a key", PROD + "[DesiredCount]: 1\n", "a key must be a plain name"),
     ("nested e-mail lists", prod_parameters(AlertEmails=[["ops@startupwebapp.com"]]), "parameters.AlertEmails"),
     ("a merge key", PROD + "<<: {region: eu-west-1}\n", "'<<': unknown key"),
-    ("a tag its value does not fit", GOOD_TEXT.replace(REGION_LINE, "region: !!int abc", 1), "a tagged value (!!...) that is not one"),
-    ("a bad date tag", GOOD_TEXT.replace(REGION_LINE, "region: !!timestamp 2020-13-45", 1), "a tagged value (!!...) that is not one"),
+    (
+        "a tag its value does not fit",
+        GOOD_TEXT.replace(REGION_LINE, "region: !!int abc", 1),
+        f"line {REGION_LINE_NUMBER}: cannot be read as YAML: !!int 'abc': not a valid int",
+    ),
+    (
+        "a bad date tag",
+        GOOD_TEXT.replace(REGION_LINE, "region: !!timestamp 2020-13-45", 1),
+        "!!timestamp '2020-13-45': not a valid timestamp",
+    ),
     (
         "a 5,000-digit number",
         dump({**GOOD, "parameters": {**GOOD["parameters"], "DesiredCount": 1}}).replace("DesiredCount: 1", "DesiredCount: " + "9" * 5000),

@@ -774,6 +774,17 @@ def test_failed_write_leaves_the_old_file_and_no_partial_one(written, tmp_path, 
     assert sorted(p.name for p in target.parent.iterdir()) == ["prod.md"]
 
 
+def test_a_symlinked_review_directory_is_refused_before_anything_is_written_or_removed(written, tmp_path, capsys):
+    # Through output/review -> elsewhere, the stale-document removal deleted elsewhere/notes.md.
+    output_dir, elsewhere = copy_output(tmp_path / "output"), tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "notes.md").write_text("mine\n")
+    (output_dir / "review").symlink_to(elsewhere)
+    assert review.main(["--output-dir", str(output_dir)]) == 1
+    assert "review is a symlink" in capsys.readouterr().err
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["notes.md"] and (elsewhere / "notes.md").read_text() == "mine\n"
+
+
 def test_a_document_that_cannot_be_removed_is_one_line(tmp_path, monkeypatch, capsys):
     output_dir = copy_output(tmp_path / "output")
     foreign = output_dir / "review" / "gone.md"

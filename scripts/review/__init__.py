@@ -72,6 +72,10 @@ def main(argv=None) -> int:
     if args.check:
         check(documents, output_dir / "review" if args.env is None else None)
         return 0
+    if (output_dir / "review").is_symlink():  # writing and removing through it would reach files elsewhere
+        raise ReviewError(
+            f"{relative(output_dir / 'review')} is a symlink: the documents go to a directory of their own; nothing was written"
+        )
     changed = differing(documents)
     for number, path in enumerate(changed):
         try:
