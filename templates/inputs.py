@@ -411,7 +411,7 @@ INPUTS = {
             "LogRetentionDays",
             "Number",
             365,
-            "Days the service's log group keeps events.",
+            "Days the log groups keep events: the service's, and the WAF's request log where the waf layer is deployed.",
             allowed=tuple(LOG_RETENTION_DAYS),
         ),
         Input("MinCapacity", "Number", 1, "Fewest tasks auto-scaling keeps.", min_value=1, max_value=100),
@@ -502,7 +502,12 @@ INPUTS = {
             min_value=100,
             max_value=2000000000,
         ),
-        _bool("WafCountOnly", False, "WAF rules only count matches instead of blocking (for a first rollout)."),
+        _bool(
+            "WafCountOnly",
+            False,
+            "WAF rules only count matches instead of blocking (for a first rollout); "
+            "AWSManagedRulesKnownBadInputsRuleSet (exploit payloads such as Log4Shell) blocks all the same.",
+        ),
         Input(
             "GitHubRepository",
             "String",

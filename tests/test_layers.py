@@ -676,6 +676,9 @@ def test_waf(layer):
         "AWSManagedRulesSQLiRuleSet",
     ]
     assert rules["AWSManagedRulesKnownBadInputsRuleSet"]["OverrideAction"] == {"None": {}}
+    # the console says which rule group blocks whatever WafCountOnly says: those whose action is fixed
+    fixed = {name for name, rule in rules.items() if rule["OverrideAction"] == {"None": {}}}
+    assert fixed and all(name in t["Parameters"]["WafCountOnly"]["Description"] for name in fixed)
     assert rules["AWSManagedRulesSQLiRuleSet"]["OverrideAction"] == {"Fn::If": ["CountOnly", {"Count": {}}, {"None": {}}]}
     assert all(r["VisibilityConfig"]["CloudWatchMetricsEnabled"] for r in acl["Rules"])
     assert only(t, "AWS::WAFv2::WebACLAssociation")["ResourceArn"] == {"Ref": "LoadBalancerArn"}
