@@ -52,17 +52,26 @@ def summary(review: Review) -> list[str]:
         f"configurations of the output directory, {review.params_file} and scripts/prices.yaml: do not edit, regenerate. "
         f"Region {review.environment.region}. File names are relative to the output directory.",
         "",
-        "| # | Layer | Stack | Resources | Estimated monthly cost |",
+        f"| # | Layer | Stack | Resources created in {env} | Estimated monthly cost |",
         "|---|---|---|---|---|",
     ]
     for number_, layer in enumerate(review.layers, 1):
         link = f"[{layer.name}](#{anchor(number_, layer.name)})"
         if layer.deployed:
-            lines.append(f"| {number_} | {link} | `{layer.stack}` | {len(layer.resources)} | {money(layer.total)} |")
+            lines.append(f"| {number_} | {link} | `{layer.stack}` | {len(created(layer))} | {money(layer.total)} |")
         else:
             lines.append(f"| {number_} | {link} | {absent_text(review)} | | |")
-    lines.append(f"| | **Total** | | {sum(len(layer.resources) for layer in deployed)} | **{money(review.total)}** |")
+    lines.append(f"| | **Total** | | {sum(len(created(layer)) for layer in deployed)} | **{money(review.total)}** |")
     return lines + [""]
+
+
+def created(layer: Layer) -> list[str]:
+    """The logical ids of the layer's resources its environment creates: not those whose Condition is false."""
+    return [
+        name
+        for name, resource in layer.resources.items()
+        if not (resource.get("Condition") and layer.resolver.condition(resource["Condition"]) is False)
+    ]
 
 
 def layer_order(review: Review) -> list[str]:
@@ -177,7 +186,13 @@ def conditions_section(review: Review, layer: Layer) -> list[str]:
 
 
 def resources_section(review: Review, layer: Layer) -> list[str]:
-    lines = [f"#### Resources ({len(layer.resources)})", ""]
+    made = len(created(layer))
+    counted = (
+        f"{len(layer.resources)}"
+        if made == len(layer.resources)
+        else f"{len(layer.resources)} in the template, {made} created in {review.env}"
+    )
+    lines = [f"#### Resources ({counted})", ""]
     for name, resource in sorted(layer.resources.items()):
         notes = resource_notes(review.env, layer, resource)
         lines.append(f"- **{name}** `{resource['Type']}`" + (f": {'; '.join(notes)}" if notes else ""))
