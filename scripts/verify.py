@@ -16,7 +16,10 @@ an HTTP check runs only when --connect-to maps its host and port (a local server
 the public host."""
 
 import http.client
+import io
+import ipaddress
 import json
+import re
 import socket
 import ssl
 import time
@@ -66,25 +69,71 @@ class Endpoint:
         self.timeout = timeout
 
     def maps(self, host, port) -> bool:
-        return (host, port) in self.connect_to
+        return (host.lower(), port) in self.connect_to  # host names are case-insensitive, as curl takes them
 
     def request(self, scheme, host, path, port=None):
-        """(status, headers, body, peer certificate or None)."""
+        """(status, headers (case-insensitive), body, peer certificate or None). With connect_to given,
+        only the host:ports it maps are requested: never the public host for one it leaves out."""
         port = port or (443 if scheme == "https" else 80)
-        address = self.connect_to.get((host, port), (host, port))
+        if self.connect_to and not self.maps(host, port):
+            raise NotMapped(f"{host}:{port} is not in CONNECT_TO: with it given, nothing else is requested")
+        address = self.connect_to.get((host.lower(), port), (host, port))
+        deadline = time.monotonic() + self.timeout  # for the whole request: a server sending a byte at a time
         sock = socket.create_connection(address, timeout=self.timeout)
         certificate = None
-        if scheme == "https":
-            sock = self.context.wrap_socket(sock, server_hostname=host)
-            certificate = sock.getpeercert()
-        connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
-        connection.sock = sock
         try:
+            if scheme == "https":
+                sock = self.context.wrap_socket(sock, server_hostname=host)
+                certificate = sock.getpeercert()
+            connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            connection.sock = Deadline(sock, deadline)
             connection.request("GET", path, headers={"User-Agent": "startupwebapp-verify", "Accept": "application/json"})
             response = connection.getresponse()
-            return response.status, dict(response.getheaders()), response.read(65536), certificate
+            return response.status, response.headers, response.read(65536), certificate
         finally:
-            connection.close()
+            sock.close()
+
+
+class NotMapped(OSError):
+    """A host:port CONNECT_TO leaves out, once given: the check is skipped, nothing is requested."""
+
+
+class Deadline:
+    """A socket whose every receive and send gets only the time left of the request (socket timeouts
+    bound each call alone, and a server may answer a byte at a time)."""
+
+    def __init__(self, sock, deadline):
+        self.sock, self.deadline = sock, deadline
+
+    def _left(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request took longer than its timeout")
+        self.sock.settimeout(left)
+
+    def recv_into(self, *args):
+        self._left()
+        return self.sock.recv_into(*args)
+
+    def recv(self, *args):
+        self._left()
+        return self.sock.recv(*args)
+
+    def sendall(self, *args):
+        self._left()
+        return self.sock.sendall(*args)
+
+    def makefile(self, mode="rb", *args, **kwargs):  # http.client reads the response through it
+        return io.BufferedReader(socket.SocketIO(self, "rb"))
+
+    def _decref_socketios(self):  # SocketIO's close: the socket itself is closed by request()
+        pass
+
+    def close(self):  # http.client closes a connection it will not reuse before the body is read: request() closes it after
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
 
 
 def check_rollout(ecs, cluster, service) -> Result:
@@ -135,7 +184,7 @@ def check_targets(elbv2, target_group_arns) -> Result:
 
 def check_redirect(endpoint, host) -> Result:
     status, headers, _, _ = endpoint.request("http", host, "/health")
-    location = headers.get("Location", "")
+    location = headers.get("Location", "")  # an HTTP header: any case (an HTTPMessage's get ignores it)
     try:
         target = urlsplit(location)
         ok = status == 301 and target.scheme == "https" and target.hostname == host.lower() and target.port in (None, 443)
@@ -219,6 +268,10 @@ def run_http_checks(endpoint, host, checks, emulator) -> list[Result]:
             reason = f"{host}:{port} is the public host, not the emulator's: CONNECT_TO= maps it to a local server"
             results.extend(Result.skip(name, reason) for name in names)
             continue
+        if endpoint is not None and endpoint.connect_to and not endpoint.maps(host, port):
+            reason = f"{host}:{port} is not in CONNECT_TO: with it given, the public host is never requested"
+            results.extend(Result.skip(name, reason) for name in names)
+            continue
         if endpoint is None:
             results.extend(Result.skip(name, "no HTTP endpoint given") for name in names)
             continue
@@ -251,13 +304,30 @@ def verify(run, *, timeout, interval=5, sleep=time.sleep, clock=time.monotonic, 
     return passed > 0 and not failed
 
 
-def parse_connect_to(values) -> dict:
-    """["host:443:127.0.0.1:8443", ...] -> {("host", 443): ("127.0.0.1", 8443)}."""
+HOST_NAME = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+
+
+def parse_connect_to(values, loopback_only=False) -> dict:
+    """["host:443:127.0.0.1:8443", ...] -> {("host", 443): ("127.0.0.1", 8443)}, host names in lower
+    case. loopback_only: every address must be a loopback IP (an emulator's checks stay on this machine)."""
     mapping = {}
     for value in values:
         parts = value.split(":")
         ports_ok = len(parts) == 4 and all(p.isdecimal() and 0 < int(p) < 65536 for p in parts[1::2])
-        if not ports_ok or not parts[0] or not parts[2]:
-            raise ValueError(f"CONNECT_TO (--connect-to) {value!r}: expected HOST:PORT:ADDRESS:PORT, ports 1 to 65535")
-        mapping[(parts[0], int(parts[1]))] = (parts[2], int(parts[3]))
+        if not ports_ok or not HOST_NAME.fullmatch(parts[0]) or not (is_ip(parts[2]) or HOST_NAME.fullmatch(parts[2])):
+            raise ValueError(
+                f"CONNECT_TO (--connect-to) {value!r}: expected HOST:PORT:ADDRESS:PORT (HOST a host name, ADDRESS an IP address "
+                "or host name), ports 1 to 65535"
+            )
+        if loopback_only and not (is_ip(parts[2]) and ipaddress.ip_address(parts[2]).is_loopback):
+            raise ValueError(f"CONNECT_TO (--connect-to) {value!r}: with AWS_ENDPOINT_URL (an emulator) the address must be 127.0.0.1")
+        mapping[(parts[0].lower(), int(parts[1]))] = (parts[2], int(parts[3]))
     return mapping
+
+
+def is_ip(text) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

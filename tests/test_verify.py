@@ -11,6 +11,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
@@ -69,6 +70,7 @@ class Site:
     def __init__(self):
         self.redirect = True
         self.location = None  # where the redirect points; None: https:// with the request's host and path
+        self.location_header = "Location"  # its name as sent: any case is the same header
         self.requests = []  # (scheme, path) of every request served
         self.health = (200, {"status": "healthy", "database": "ok"})
         self.paths = {"/api/user/login": 200}
@@ -81,7 +83,7 @@ def serve(site, tls_context=None):
             if tls_context is None:
                 if site.redirect:
                     self.send_response(301)
-                    self.send_header("Location", site.location or f"https://{self.headers['Host']}{self.path}")
+                    self.send_header(site.location_header, site.location or f"https://{self.headers['Host']}{self.path}")
                 else:
                     self.send_response(200)
                 self.end_headers()
@@ -124,6 +126,59 @@ def servers(pki):
     for server in started:
         server.shutdown()
         server.server_close()
+
+
+def test_a_lower_case_location_header_and_an_upper_case_host_pass(servers):
+    # Header names and host names are case-insensitive (a proxy may lower-case the one, an output the other).
+    site, endpoint = servers
+    site.location_header = "location"
+    results = by_name(verify.run_checks(endpoint(), HOST.upper()))
+    assert all(r.ok for r in results.values()), [r.line() for r in results.values()]
+
+
+def test_with_connect_to_given_a_port_it_leaves_out_is_skipped_and_never_requested(servers, monkeypatch):
+    # Not AWS_ENDPOINT_URL: before, the unmapped port 80 went to the public host.
+    _, endpoint = servers
+    given = endpoint()
+    del given.connect_to[(HOST, 80)]
+    connected = []
+    create_connection = socket.create_connection
+
+    def recorded(address, *args, **kwargs):
+        connected.append(address)
+        return create_connection(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", recorded)
+    results = by_name(verify.run_checks(given, HOST))
+    assert results["http redirects to https"].skipped and "not in CONNECT_TO" in results["http redirects to https"].detail
+    assert results["https /health"].ok and connected and all(address[0] == "127.0.0.1" for address in connected), connected
+
+
+def test_a_server_answering_a_byte_at_a_time_fails_at_the_request_timeout():
+    # Socket timeouts bound each read alone: a byte every 0.2 s kept a 1 s request going for as long as the server did.
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip():
+        connection, _ = server.accept()
+        with connection:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 100:
+                if stop.wait(0.2):
+                    return
+                connection.sendall(bytes([byte]))
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    endpoint = verify.Endpoint({(HOST, 80): server.getsockname()}, timeout=1)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            endpoint.request("http", HOST, "/health")
+        assert time.monotonic() - started < 5
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
 
 
 def by_name(results):
@@ -501,9 +556,16 @@ def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
             ["--ca-bundle", "{tmp}/empty.pem"],
             "error: CA_BUNDLE={tmp}/empty.pem (--ca-bundle): [X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate",
         ),
-        (["--connect-to", "host:443"], "error: CONNECT_TO (--connect-to) 'host:443': expected HOST:PORT:ADDRESS:PORT, ports 1 to 65535"),
+        (["--connect-to", "host:443"], "error: CONNECT_TO (--connect-to) 'host:443': expected HOST:PORT:ADDRESS:PORT (HOST a host name"),
+        # an address Python's IDNA codec refuses: a traceback before
+        (
+            ["--connect-to", "h:443:127.0.0..1:8443"],
+            "error: CONNECT_TO (--connect-to) 'h:443:127.0.0..1:8443': expected HOST:PORT:ADDRESS:PORT",
+        ),
+        # AWS_ENDPOINT_URL is set (an emulator): checks stay on this machine
+        (["--connect-to", "h:443:10.1.2.3:443"], "with AWS_ENDPOINT_URL (an emulator) the address must be 127.0.0.1"),
     ],
-    ids=["missing CA file", "empty CA file", "short CONNECT_TO"],
+    ids=["missing CA file", "empty CA file", "short CONNECT_TO", "bad address", "not loopback on an emulator"],
 )
 def test_a_bad_ca_bundle_or_connect_to_is_one_line_naming_it(argv, said, tmp_path, monkeypatch):
     (tmp_path / "empty.pem").write_text("")

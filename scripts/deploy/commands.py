@@ -296,7 +296,7 @@ class Commands:
         """The checks of scripts/verify.py on the service the stacks' outputs name."""
         deployer, environment, args = self.deployer, self.environment, self.args
         try:  # bad input: one line before any call to AWS
-            connect_to = verify.parse_connect_to(args.connect_to)
+            connect_to = verify.parse_connect_to(args.connect_to, loopback_only=bool(os.environ.get("AWS_ENDPOINT_URL")))
         except ValueError as error:
             raise Failure(f"error: {error}", 2) from None
         try:
