@@ -2735,11 +2735,25 @@ def test_reading_commands_take_no_lock(aws):
 
 def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws):
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
-    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
-    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    for _ in range(3):  # is it taken; whose; after the answer, still the same?
+        aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
     aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
     assert aws.run("unlock", tty=True, answer="y") == 0, aws.err
     assert f"{ENV}: lock freed (was deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z)" in aws.out
+
+
+def test_unlock_frees_nothing_when_another_run_took_the_lock_while_the_operator_answered(aws):
+    # The run shown ended at the prompt and another took the lock: deleting it would free a live run's.
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
+    other = dict(HELD, holder="someone@laptop (pid 7)", since="2025-11-25T12:05:00Z")
+    taken = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(other), "Version": 2}}
+    for answer in (held, held, taken):
+        aws.ssm.add_response("get_parameter", answer, {"Name": LOCK})
+    deletions = []
+    aws.clients["ssm"].meta.events.register("provide-client-params.ssm.DeleteParameter", lambda params, **_: deletions.append(params))
+    assert aws.run("unlock", tty=True, answer="y") == 1
+    assert deletions == []
+    assert aws.err.startswith(f"error: the lock of {ENV} changed while you answered: it is now deploy by someone@laptop (pid 7)"), aws.err
 
 
 @pytest.mark.parametrize(("tty", "why"), [(False, "no terminal to ask on and no YES=1 (--yes)"), (True, "not confirmed")])

@@ -127,9 +127,9 @@ class EnvironmentLock:
                 raise
             return None
 
-    def holder(self) -> str | None:
-        """Whose the lock is: "<command> by <holder> since <time>"; None once it is free."""
-        value = self.held_value()
+    def holder(self, value=None) -> str | None:
+        """Whose the lock is (or the lock value given): "<command> by <holder> since <time>"; None once it is free."""
+        value = self.held_value() if value is None else value
         if value is None:
             return None
         try:
@@ -138,6 +138,12 @@ class EnvironmentLock:
         except (ValueError, TypeError, KeyError):
             return repr(value[:100])
 
-    def free(self):
-        """`make unlock`: delete the lock, whoever holds it."""
+    def free(self, shown_value) -> str | None:
+        """`make unlock`: delete the lock if it still holds the value its holder was named from (read
+        again: the operator may answer long after, once that run ended and another took it). None
+        when freed; else the lock's value now (None if it is free already)."""
+        now = self.held_value()
+        if now != shown_value:
+            return now or ""
         self.ssm.delete_parameter(Name=self.name)
+        return None
