@@ -144,11 +144,16 @@ class Output:
         return self.stream is not None and self.stream.isatty()
 
 
+class Terminated(KeyboardInterrupt):
+    """A stop signal other than Ctrl-C: handled as Ctrl-C is, except where Ctrl-C is the way a
+    command ends by design (make logs FOLLOW=1)."""
+
+
 def terminated(signum, frame):
     """A CI cancel or `kill` (SIGTERM), or a closed terminal or dropped SSH session (SIGHUP), ends a
     tool as Ctrl-C does: what it made half way is cleaned up (generation's staging directory, a
     deploy's change set and lock), and a stack operation under way is left to CloudFormation."""
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 def run(main, reader_gone_ends=True) -> None:

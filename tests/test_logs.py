@@ -107,7 +107,32 @@ def test_a_bad_since_is_one_line_exit_2_before_any_aws_call(since):
 
     out, err = io.StringIO(), io.StringIO()
     assert deploy.main(["logs", "--env", ENV, "--since", since], clients=no_clients, out=out, err=err, interactive=False) == 2
-    assert err.getvalue() == f"error: SINCE={since}: allowed: a whole number and a unit: s, m, h or d (30s, 10m, 2h, 1d)\n"
+    assert err.getvalue() == (
+        f"error: SINCE={since}: allowed: a whole number and a unit: s, m, h or d (30s, 10m, 2h, 1d), "
+        f"at most {logs.MAX_SINCE_SECONDS // 86400}d (the longest CloudWatch Logs keeps events)\n"
+    )
+
+
+def test_a_since_past_the_longest_retention_is_refused_and_the_longest_taken():
+    # 30000d passed and reached FilterLogEvents as a start before 1970, refused with a botocore message.
+    days = logs.MAX_SINCE_SECONDS // 86400
+    assert logs.parse_since(f"{days}d") == logs.MAX_SINCE_SECONDS
+    with pytest.raises(deploy.Failure, match=f"SINCE={days + 1}d: allowed"):
+        logs.parse_since(f"{days + 1}d")
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_a_stop_signal_or_ctrl_c_outside_follow_is_exit_130_not_success(aws, follow):
+    # Ctrl-C is how FOLLOW=1 ends (exit 0); a kill (SIGTERM) of it, or Ctrl-C of a plain read, is a stop.
+    from templates.errors import Terminated
+
+    aws.service_stack()
+
+    def stopped(**_):
+        raise Terminated if follow else KeyboardInterrupt
+
+    aws.clients["logs"].meta.events.register("provide-client-params.logs.FilterLogEvents", stopped)
+    assert aws.run("logs", *(["--follow"] if follow else [])) == 130
 
 
 def test_the_task_id_is_the_last_part_of_the_stream_name():

@@ -13,6 +13,7 @@ from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed, not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
+from templates.errors import Terminated
 from templates.inputs import TRAFFIC_SHIFTING
 
 # A change set's ExecutionStatus once executed, and what it means.
@@ -520,8 +521,10 @@ class Commands:
                 say=deployer.say,
                 explain=lambda error: explain(error, self.env).removeprefix("error: "),
             )
-        except KeyboardInterrupt:  # the way FOLLOW=1 ends: not a failure
-            return 0
+        except KeyboardInterrupt as stop:  # Ctrl-C is the way FOLLOW=1 ends: not a failure; anything else stopped is
+            if self.args.follow and not isinstance(stop, Terminated):
+                return 0
+            raise
         if not printed:  # silence would leave the reader wondering whether it looked at all
             deployer.say(f"{names['log_group']}: no log events since {self.args.since} ago")
         return 0

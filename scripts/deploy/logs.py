@@ -19,6 +19,10 @@ from templates.service import web_log_stream
 
 SINCE = re.compile(r"([1-9][0-9]{0,5})([smhd])")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# The longest retention a log group takes (PutRetentionPolicy's largest value, about 10 years): older
+# events are gone, and a start time before 1970 is refused by FilterLogEvents.
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
+MAX_SINCE_SECONDS = 3653 * 86400
 FOLLOW_SECONDS = 2.0  # FOLLOW=1 asks again every 2 s
 FOLLOW_FAILURES = 5  # transient errors in a row FOLLOW=1 rides out before it stops
 # CloudWatch Logs may take a few seconds to make an event searchable, and it keeps the event's own
@@ -31,9 +35,14 @@ STOPPED_TASKS, LAST_LINES = 3, 20  # what a failed deploy prints: the latest sto
 def parse_since(text: str) -> int:
     """SINCE= as seconds: 30s, 10m, 2h, 1d; Failure(2) otherwise."""
     match = SINCE.fullmatch(text or "")
-    if not match:
-        raise Failure(f"error: SINCE={text}: allowed: a whole number and a unit: s, m, h or d (30s, 10m, 2h, 1d)", 2)
-    return int(match[1]) * SECONDS[match[2]]
+    seconds = int(match[1]) * SECONDS[match[2]] if match else None
+    if seconds is None or seconds > MAX_SINCE_SECONDS:
+        raise Failure(
+            f"error: SINCE={text}: allowed: a whole number and a unit: s, m, h or d (30s, 10m, 2h, 1d), "
+            f"at most {MAX_SINCE_SECONDS // 86400}d (the longest CloudWatch Logs keeps events)",
+            2,
+        )
+    return seconds
 
 
 def service_names(found: dict) -> dict:
