@@ -491,6 +491,26 @@ def test_tag_deregisters_the_copy_after_ctrl_c_and_the_task_keeps_running(aws):
     assert "deregistered startupwebapp-service-task:8" in aws.out and "a task still running it keeps running" in aws.out
 
 
+@pytest.mark.parametrize("stop", ["ctrl-c", "no answer"])
+def test_a_registration_stopped_or_unanswered_says_the_copy_may_exist_and_how_to_deregister_it(aws, stop):
+    # As the answer came back (or was lost), the copy was registered: the family's newest ACTIVE revision, unnamed before.
+    from botocore.exceptions import ReadTimeoutError
+
+    aws.service_stack()
+    aws.service()
+    aws.ecs.add_response("describe_task_definition", described_task_definition(), {"taskDefinition": TASK_DEFINITION, "include": ["TAGS"]})
+
+    def stopped(**_):
+        raise KeyboardInterrupt if stop == "ctrl-c" else ReadTimeoutError(endpoint_url="https://ecs.us-east-1.amazonaws.com")
+
+    aws.clients["ecs"].meta.events.register("provide-client-params.ecs.RegisterTaskDefinition", stopped)
+    run = ("task", "--cmd", "python manage.py migrate --noinput", "--image-tag", "v2", "--yes")
+    assert aws.run(*run) == (130 if stop == "ctrl-c" else 1)
+    family = expected_registration()["family"]
+    assert f"may have been registered all the same; find it: {REGION_CLI} ecs list-task-definitions --family-prefix {family}" in aws.err
+    assert f"deregister it: {REGION_CLI} ecs deregister-task-definition --task-definition <its ARN>" in aws.err
+
+
 def test_tag_deregisters_the_copy_after_max_wait(aws):
     registered(aws)
     aws.poll(ecs_task("RUNNING"), None)

@@ -450,13 +450,31 @@ class Commands:
         registered = None
         try:
             if register is not None:
-                registered = ecs.register_task_definition(**register)["taskDefinition"]["taskDefinitionArn"]
+                registered = self.register_copy(ecs, register)
                 deployer.say(f"registered {registered.rsplit('/', 1)[-1]}")
                 request["taskDefinition"] = registered
             return self.run_and_wait(ecs, names, request)
         finally:
             if registered:
                 tasks.deregister(ecs, registered, deployer.say)
+
+    def register_copy(self, ecs, register) -> str:
+        """Register the copy with TAG='s image; stopped or unanswered, it may be registered all the same
+        (the family's newest ACTIVE revision then): said, with how to find and deregister it."""
+        cli, family = self.deployer.cli, register["family"]
+        left = [
+            f"  the copy of {family} with the new image may have been registered all the same; find it: {cli} ecs "
+            f"list-task-definitions --family-prefix {family} --sort DESC --max-items 1",
+            f"  deregister it: {cli} ecs deregister-task-definition --task-definition <its ARN>",
+        ]
+        try:
+            return ecs.register_task_definition(**register)["taskDefinition"]["taskDefinitionArn"]
+        except KeyboardInterrupt as stop:
+            raise Failure("\n".join(["interrupted while registering the task definition.", *left]), 130) from stop
+        except AWS_ERRORS as error:
+            if not may_have_landed(error):
+                raise
+            raise Failure("\n".join([explain(error, self.env), *left])) from None
 
     def run_and_wait(self, ecs, names, request) -> int:
         """RunTask, then its log and exit code until it stops (or MAX_WAIT, Ctrl-C: it keeps running)."""
