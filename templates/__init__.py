@@ -148,9 +148,13 @@ def check_wiring(templates: dict, wiring=None) -> None:
             raise WiringError(
                 f"wiring {end}: layer {downstream!r} has no parameter {parameter!r}; parameters: {', '.join(sorted(templates[downstream].parameters))}"
             )
+    from templates.inputs import INPUTS  # here: templates/inputs.py imports this package
+
+    # An input declared without a template Default (default_in_template) comes from every template configuration.
+    configured = {name for name, spec in INPUTS.items() if not spec.default_in_template}
     for layer, template in templates.items():
         for name, parameter in template.parameters.items():
-            if "Default" not in parameter.properties and (layer, name) not in wiring:
+            if "Default" not in parameter.properties and (layer, name) not in wiring and name not in configured:
                 raise WiringError(f"layer {layer!r} parameter {name!r} has no default and nothing wires it")
 
 

@@ -81,6 +81,9 @@ class Input:
     max_value: int | None = None
     items: tuple[int, int] | None = None  # fewest and most items in a list
     hint: str | None = None  # what is allowed, in words, where the pattern says it badly
+    # False: the template declares no Default (the console asks for a value). For a value that keeps
+    # environments apart: a stack made in the console with production's would share production's.
+    default_in_template: bool = True
 
     @property
     def is_list(self):
@@ -169,9 +172,10 @@ INPUTS = {
             "BackendSecurityGroupId",
             "AWS::EC2::SecurityGroup::Id",
             "sg-0a1b2c3d4e5f60001",
-            "Security group of the backend tasks (Phase 5.14); the ALB layer lets the ALB reach it.",
+            "Security group of the backend tasks (Phase 5.14); the ALB layer lets the ALB reach it. Each environment its own.",
             pattern=SECURITY_GROUP_ID,
             hint="a security group id: sg- and 8 or 17 hexadecimal digits, such as sg-0a1b2c3d4e5f60718",
+            default_in_template=False,
         ),
         Input(
             "ContainerPort",
@@ -266,9 +270,10 @@ INPUTS = {
             "DatabaseSecretArn",
             "String",
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:startupwebapp/db-AbCdEf",
-            "Secrets Manager secret with the database credentials (keys username, password, host, port).",
+            "Secrets Manager secret with the database credentials (keys username, password, host, port). Each environment its own.",
             pattern=SECRET_ARN,
             hint="a Secrets Manager secret ARN ending in -XXXXXX",
+            default_in_template=False,
         ),
         Input(
             "DatabaseName",
@@ -586,7 +591,7 @@ def add(template: Template, name: str) -> Parameter:
     """Add the declared input `name` to a template and return the parameter."""
     spec = INPUTS.get(name) or WIRED.get(name) or DEPLOY_TIME[name]
     kwargs = {"Type": spec.type, "Description": spec.description}
-    if spec.default is not None:
+    if spec.default is not None and getattr(spec, "default_in_template", True):  # WIRED and DEPLOY_TIME specs have none
         kwargs["Default"] = str(spec.default) if spec.allowed is not None else spec.default
     if spec.allowed is not None:
         kwargs["AllowedValues"] = [str(a) for a in spec.allowed]

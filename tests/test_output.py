@@ -229,3 +229,22 @@ def test_files_are_written_as_utf8_whatever_the_locale(tmp_path):
     ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
     assert target.read_bytes() == "→ × —".encode()
+
+
+def test_inputs_that_keep_environments_apart_have_no_template_default_and_every_configuration_gives_them():
+    # A stack made in the console from a template with production's backend security group or
+    # database secret as defaults would share production's; the deployer's configurations name each.
+    from templates.params import ISOLATING_INPUTS
+
+    declared = 0
+    for layer in templates.LAYERS:
+        template = json.loads((ROOT / "output" / f"{layer}.json").read_text())
+        for name in ISOLATING_INPUTS:
+            if name in template.get("Parameters", {}):
+                declared += 1
+                assert "Default" not in template["Parameters"][name], (layer, name)
+                for env in load_all(ROOT / "params"):
+                    if env.deploys(layer):
+                        config = json.loads((ROOT / "output" / env.name / f"{layer}.json").read_text())
+                        assert config["Parameters"][name] == env.values[name], (env.name, layer, name)
+    assert declared
