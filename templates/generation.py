@@ -56,6 +56,8 @@ def build_all(environments: list[Environment], output_dir: Path = OUTPUT_DIR) ->
     """Every output file's path and content; pure, writes nothing."""
     built = {layer: module.build() for layer, module in templates.LAYERS.items()}
     templates.check_wiring(built)
+    for template in built.values():
+        template.set_metadata({"AWS::CloudFormation::Interface": inputs.console_interface(template.parameters)})
     files = {}
     for layer in templates.layer_order():
         document = built[layer].to_dict()

@@ -587,6 +587,30 @@ DEPLOY_TIME = {
 }
 
 
+# The console's parameter groups (AWS::CloudFormation::Interface): who gives each value, so that a
+# reviewer reading a template in the console knows which ones a run sets and must not be typed in.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-cloudformation-interface.html
+SET_EACH_RUN = ("ImageTag", *DEPLOY_TIME)
+CONSOLE_GROUPS = (
+    ("This environment's values: params/<env>.yaml, in the configuration file output/<env>/<layer>.json", None),
+    ("Set by the deployer at each run (the image: TAG= or the one running)", SET_EACH_RUN),
+    ("Set by the deployer from the upstream stacks' outputs", tuple(WIRED)),
+)
+
+
+def console_interface(parameter_names) -> dict:
+    """The template's Metadata AWS::CloudFormation::Interface: its parameters in CONSOLE_GROUPS, in
+    alphabetical order within each; a group with none of them left out."""
+    named = sorted(parameter_names)
+    claimed = {name for _, names in CONSOLE_GROUPS if names for name in names}
+    groups = []
+    for label, names in CONSOLE_GROUPS:
+        members = [name for name in named if (name in names if names else name not in claimed)]
+        if members:
+            groups.append({"Label": {"default": label}, "Parameters": members})
+    return {"ParameterGroups": groups}
+
+
 def add(template: Template, name: str) -> Parameter:
     """Add the declared input `name` to a template and return the parameter."""
     spec = INPUTS.get(name) or WIRED.get(name) or DEPLOY_TIME[name]

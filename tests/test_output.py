@@ -248,3 +248,24 @@ def test_inputs_that_keep_environments_apart_have_no_template_default_and_every_
                         config = json.loads((ROOT / "output" / env.name / f"{layer}.json").read_text())
                         assert config["Parameters"][name] == env.values[name], (env.name, layer, name)
     assert declared
+
+
+def test_each_template_groups_every_parameter_once_by_who_gives_it():
+    # The console shows AWS::CloudFormation::Interface's groups: a value a run sets, or one wired
+    # from an upstream stack, must not read as one to type in.
+    from templates.inputs import DEPLOY_TIME, WIRED
+
+    for layer in templates.LAYERS:
+        template = json.loads((ROOT / "output" / f"{layer}.json").read_text())
+        groups = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+        grouped = [name for group in groups for name in group["Parameters"]]
+        assert sorted(grouped) == sorted(template["Parameters"]), layer  # each once, none left out
+        where = {name: group["Label"]["default"] for group in groups for name in group["Parameters"]}
+        for name in template["Parameters"]:
+            label = where[name]
+            if name in WIRED:
+                assert label.startswith("Set by the deployer from the upstream stacks"), (layer, name)
+            elif name in DEPLOY_TIME or name == "ImageTag":
+                assert label.startswith("Set by the deployer at each run"), (layer, name)
+            else:
+                assert label.startswith("This environment's values: params/<env>.yaml"), (layer, name)
