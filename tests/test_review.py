@@ -272,6 +272,16 @@ def test_the_resource_counts_leave_out_what_the_environment_does_not_create(writ
     assert total == sum(int(n) for n in rows.values())
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_alarms_without_an_alert_email_are_a_finding(written, env):
+    # An empty AlertEmails leaves the alert topic without a subscriber: said where ops look, not only as HasAlertEmail1 false.
+    from templates.params import load_all
+
+    environment = next(e for e in load_all(ROOT / "params") if e.name == env)
+    said = "**Alarms that tell nobody**" in written[env].decode()
+    assert said == (environment.values["AlertEmails"] == "" and environment.deploys("release-alarms")), env
+
+
 def test_purpose_is_the_module_docstring_without_the_layer_name():
     docstring = """x-y: does this
     and that.

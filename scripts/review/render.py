@@ -284,9 +284,22 @@ def findings(review: Review) -> list[str]:
     names = ", ".join(f"`{layer.name}.json`" for layer in review.layers if layer.deployed)
     return (
         ["## Security findings", "", f"Scanned: the layer templates deployed in {review.env} ({names}).", ""]
+        + unheard_alarms(review)
         + cfn_lint_section(review.findings.problems)
         + checkov_section(review.findings)
     )
+
+
+def unheard_alarms(review: Review) -> list[str]:
+    """A layer whose alert topic has no e-mail subscriber here: its alarms tell nobody."""
+    lines = []
+    for layer in review.layers:
+        if layer.deployed and "AlertEmails" in layer.template.get("Parameters", {}) and not layer.config["Parameters"].get("AlertEmails"):
+            lines.append(
+                f"- **Alarms that tell nobody** ({layer.name}): AlertEmails is empty in {review.params_file}, so the alert topic "
+                "has no e-mail subscriber; the alarms change state and no one is told."
+            )
+    return lines + ([""] if lines else [])
 
 
 def cfn_lint_section(problems) -> list[str]:
