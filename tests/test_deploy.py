@@ -1302,6 +1302,31 @@ def test_diff_against_deployed_template_and_parameters(aws, domain, code):
         assert "same as deployed" in aws.out
 
 
+@pytest.mark.parametrize("resources_too", [False, True])
+def test_a_template_differing_only_in_metadata_and_descriptions_is_not_a_difference_a_deploy_could_apply(aws, resources_too):
+    # CloudFormation takes the Metadata section (and parameter descriptions, which change no resource)
+    # only with a resource change: alone, a deploy says "no changes", so make diff must not ask for one.
+    deployed = json.loads(template("cert-dns"))
+    deployed.pop("Metadata", None)
+    deployed["Metadata"] = {"Old": "metadata"}
+    for parameter in deployed["Parameters"].values():
+        parameter["Description"] = "an older description"
+    if resources_too:
+        deployed["Resources"]["Legacy"] = {"Type": "AWS::SNS::Topic"}
+    aws.deployed("cert-dns")
+    aws.cf.add_response(
+        "get_template", {"TemplateBody": json.dumps(deployed)}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"}
+    )
+    assert aws.run("diff", "--stack", "cert-dns") == (1 if resources_too else 0), aws.err
+    if resources_too:
+        assert '-    "Legacy": {' in aws.out and '+      "Description"' in aws.out  # the whole difference shown
+    else:
+        assert aws.out.strip().endswith(
+            "same as deployed, but for its Metadata or parameter descriptions, which CloudFormation "
+            "takes only with a change to the resources: the next deploy that changes one carries them"
+        )
+
+
 def test_diff_error_is_exit_2(aws):
     aws.deployed("alb")
     aws.cf.add_response("get_template", {"TemplateBody": template("alb")})

@@ -1159,5 +1159,14 @@ class Deployer:
         deployed = self.deployed_template(layer.stack)
         wanted = self.parameters(layer, self.wired_parameters(layer), image_tag)
         lines = text.template_diff(layer, self.describe(layer.stack), deployed, wanted, self.colour)
+        if lines and not text.template_diff(layer, self.describe(layer.stack), deployed, wanted, ignore=text.NOT_DEPLOYABLE_ALONE):
+            # "During a stack update, you cannot update the Metadata section by itself. You can update it only
+            # when you include changes that add, modify, or delete resources." A deploy says "no changes".
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/metadata-section-structure.html
+            self.say(
+                f"{layer.stack}: same as deployed, but for its Metadata or parameter descriptions, which CloudFormation takes "
+                "only with a change to the resources: the next deploy that changes one carries them"
+            )
+            return False
         self.say(*lines or [f"{layer.stack}: same as deployed"])
         return bool(lines)

@@ -251,13 +251,32 @@ def summary(names, outcomes, seconds, stopped=None) -> list[str]:
     return lines
 
 
-def template_diff(layer, found, deployed_template, wanted, colour=False) -> list[str]:
+# What a stack update cannot change alone: the template's Metadata section (metadata-section-structure)
+# and the parameters' descriptions, which change no resource, so a change set of them alone has no changes.
+NOT_DEPLOYABLE_ALONE = (("Metadata",), ("Parameters", "*", "Description"))
+
+
+def without(template: dict, ignore) -> dict:
+    """template with the paths of ignore (tuples of keys, "*" any key) left out."""
+    template = json.loads(json.dumps(template))
+    for path in ignore:
+        parents = [template]
+        for key in path[:-1]:
+            parents = [child for parent in parents if isinstance(parent, dict) for name, child in parent.items() if key in ("*", name)]
+        for parent in parents:
+            if isinstance(parent, dict):
+                parent.pop(path[-1], None)
+    return template
+
+
+def template_diff(layer, found, deployed_template, wanted, colour=False, ignore=()) -> list[str]:
     """`make diff`: the deployed template, parameters and tags (DescribeStacks entry, GetTemplate body)
-    against the layer's and the parameter values a deploy would send; no lines when they are the same."""
+    against the layer's and the parameter values a deploy would send; no lines when they are the same.
+    ignore: template paths left out of both (NOT_DEPLOYABLE_ALONE)."""
     old = sorted(f"parameter {p['ParameterKey']}={p.get('ParameterValue')}" for p in found.get("Parameters", []))
-    old = as_lines(deployed_template) + old + sorted(f"tag {t['Key']}={t['Value']}" for t in found.get("Tags", []))
+    old = as_lines(without(deployed_template, ignore)) + old + sorted(f"tag {t['Key']}={t['Value']}" for t in found.get("Tags", []))
     new = sorted(f"parameter {k}={v}" for k, v in wanted.items())
-    new = as_lines(json.loads(layer.template)) + new + sorted(f"tag {k}={v}" for k, v in layer.tags.items())
+    new = as_lines(without(json.loads(layer.template), ignore)) + new + sorted(f"tag {k}={v}" for k, v in layer.tags.items())
     lines = difflib.unified_diff(old, new, f"deployed {layer.stack}", f"local {layer.source} + parameters", lineterm="")
     return [paint(line, RED if line.startswith("-") else GREEN if line.startswith("+") else None, colour) for line in lines]
 
