@@ -82,6 +82,7 @@ class Endpoint:
         sock = socket.create_connection(address, timeout=self.timeout)
         certificate = None
         try:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))  # the TLS handshake gets only what is left
             if scheme == "https":
                 sock = self.context.wrap_socket(sock, server_hostname=host)
                 certificate = sock.getpeercert()
@@ -320,7 +321,9 @@ def parse_connect_to(values, loopback_only=False) -> dict:
                 "or host name), ports 1 to 65535"
             )
         if loopback_only and not (is_ip(parts[2]) and ipaddress.ip_address(parts[2]).is_loopback):
-            raise ValueError(f"CONNECT_TO (--connect-to) {value!r}: with AWS_ENDPOINT_URL (an emulator) the address must be 127.0.0.1")
+            raise ValueError(
+                f"CONNECT_TO (--connect-to) {value!r}: with AWS_ENDPOINT_URL (an emulator) the address must be a loopback one such as 127.0.0.1"
+            )
         mapping[(parts[0].lower(), int(parts[1]))] = (parts[2], int(parts[3]))
     return mapping
 

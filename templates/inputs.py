@@ -593,7 +593,7 @@ DEPLOY_TIME = {
 SET_EACH_RUN = ("ImageTag", *DEPLOY_TIME)
 CONSOLE_GROUPS = (
     ("This environment's values: params/<env>.yaml, in the configuration file output/<env>/<layer>.json", None),
-    ("Set by the deployer at each run (the image: TAG= or the one running)", SET_EACH_RUN),
+    ("Set by the deployer at each run (the image: TAG=, else the one running, else on a first deploy params' ImageTag)", SET_EACH_RUN),
     ("Set by the deployer from the upstream stacks' outputs", tuple(WIRED)),
 )
 

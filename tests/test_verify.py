@@ -563,7 +563,7 @@ def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
             "error: CONNECT_TO (--connect-to) 'h:443:127.0.0..1:8443': expected HOST:PORT:ADDRESS:PORT",
         ),
         # AWS_ENDPOINT_URL is set (an emulator): checks stay on this machine
-        (["--connect-to", "h:443:10.1.2.3:443"], "with AWS_ENDPOINT_URL (an emulator) the address must be 127.0.0.1"),
+        (["--connect-to", "h:443:10.1.2.3:443"], "with AWS_ENDPOINT_URL (an emulator) the address must be a loopback one"),
     ],
     ids=["missing CA file", "empty CA file", "short CONNECT_TO", "bad address", "not loopback on an emulator"],
 )
