@@ -1262,6 +1262,22 @@ def test_recover_continues_the_rollback(aws):
     assert "UPDATE_ROLLBACK_COMPLETE: back on its previous template" in aws.out
 
 
+def test_recover_run_again_while_the_rollback_goes_on_waits_for_it(aws):
+    # What a recover whose wait stopped says to do ("a rerun first waits for the stack to settle"):
+    # before, the rerun refused UPDATE_ROLLBACK_IN_PROGRESS as not UPDATE_ROLLBACK_FAILED.
+    aws.deployed("alb", status="UPDATE_ROLLBACK_IN_PROGRESS")
+    token = "recover-earlier-run"
+    aws.poll(
+        "alb",
+        stack_id("alb"),
+        described("alb", "UPDATE_ROLLBACK_COMPLETE"),
+        event("alb", stack("alb"), "UPDATE_ROLLBACK_COMPLETE", 20, token=token),
+    )
+    assert aws.run("recover", "--stack", "alb") == 0, aws.err
+    assert f"{stack('alb')} is UPDATE_ROLLBACK_IN_PROGRESS: waiting for it to settle" in aws.out
+    assert "UPDATE_ROLLBACK_COMPLETE: back on its previous template" in aws.out
+
+
 def test_a_recover_that_fails_again_names_only_the_resources_continue_update_rollback_can_skip(aws):
     # ResourcesToSkip takes "only resources that are in the UPDATE_FAILED state because a rollback
     # failed": not the stack itself, and each once.

@@ -223,6 +223,12 @@ class Commands:
         """Continue an UPDATE_ROLLBACK_FAILED rollback."""
         deployer, stack = self.deployer, templates.stack_name(self.env, self.layers[0])
         found = deployer.describe(stack)
+        if found and found["StackStatus"] == "UPDATE_ROLLBACK_IN_PROGRESS":  # e.g. a recover whose wait stopped, run again
+            deployer.say(f"{stack} is UPDATE_ROLLBACK_IN_PROGRESS: waiting for it to settle")
+            found = deployer.wait_for_stack(stack, token=None)
+            if found["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
+                deployer.say(f"{stack}: UPDATE_ROLLBACK_COMPLETE: back on its previous template; fix the cause and deploy again")
+                return 0
         if not found or found["StackStatus"] != "UPDATE_ROLLBACK_FAILED":
             raise Failure(
                 f"error: {stack} is {found['StackStatus'] if found else 'not deployed'}; recover only continues an UPDATE_ROLLBACK_FAILED rollback"
