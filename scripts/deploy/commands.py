@@ -220,23 +220,20 @@ class Commands:
         return purge.purge(self.deployer, self.layers)
 
     def recover(self) -> int:
-        """Continue an UPDATE_ROLLBACK_FAILED rollback."""
+        """Continue an UPDATE_ROLLBACK_FAILED rollback; run again while it goes on, wait for it."""
         deployer, stack = self.deployer, templates.stack_name(self.env, self.layers[0])
         found = deployer.describe(stack)
-        if found and found["StackStatus"] == "UPDATE_ROLLBACK_IN_PROGRESS":  # e.g. a recover whose wait stopped, run again
+        status = found["StackStatus"] if found else "not deployed"
+        if status == "UPDATE_ROLLBACK_IN_PROGRESS":  # e.g. a recover whose wait stopped, run again
             deployer.say(f"{stack} is UPDATE_ROLLBACK_IN_PROGRESS: waiting for it to settle")
             found = deployer.wait_for_stack(stack, token=None)
-            if found["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
-                deployer.say(f"{stack}: UPDATE_ROLLBACK_COMPLETE: back on its previous template; fix the cause and deploy again")
-                return 0
-        if not found or found["StackStatus"] != "UPDATE_ROLLBACK_FAILED":
-            raise Failure(
-                f"error: {stack} is {found['StackStatus'] if found else 'not deployed'}; recover only continues an UPDATE_ROLLBACK_FAILED rollback"
-            )
-        started = deployer.now()
-        token = f"recover-{stack}-{started:%Y%m%d%H%M%S}"
-        deployer.cf.continue_update_rollback(StackName=stack, ClientRequestToken=token, **deployer.role)
-        found = deployer.wait_for_stack(stack, token, started)
+        elif status == "UPDATE_ROLLBACK_FAILED":
+            started = deployer.now()
+            token = f"recover-{stack}-{started:%Y%m%d%H%M%S}"
+            deployer.cf.continue_update_rollback(StackName=stack, ClientRequestToken=token, **deployer.role)
+            found = deployer.wait_for_stack(stack, token, started)
+        else:
+            raise Failure(f"error: {stack} is {status}; recover only continues an UPDATE_ROLLBACK_FAILED rollback")
         if found["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
             deployer.say(f"{stack}: UPDATE_ROLLBACK_COMPLETE: back on its previous template; fix the cause and deploy again")
             return 0
