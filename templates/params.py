@@ -261,7 +261,7 @@ def load(path: Path) -> Environment:
         problem = " ".join((getattr(error, "problem", None) or str(error)).split())  # one line, whatever it quotes
         raise ParamsError([f"{where}:{line} cannot be read as YAML: {problem[:200]}"]) from None
     except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as error:
-        # an explicit tag its value does not fit (!!int abc, !!bool maybe, !!timestamp 2020-13-45)
+        # a tag on a collection it does not fit (!!map [1]): built after its node, past construct_object's check
         raise ParamsError([f"{where}: cannot be read as YAML: a tagged value (!!...) that is not one ({type(error).__name__})"]) from None
     if not isinstance(data, dict):
         raise ParamsError([f"{where}: expected a mapping with keys {', '.join(TOP_LEVEL_KEYS)}"])

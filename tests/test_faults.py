@@ -69,6 +69,8 @@ HOSTILE = [
         GOOD_TEXT.replace(REGION_LINE, "region: !!int abc", 1),
         f"line {REGION_LINE_NUMBER}: cannot be read as YAML: !!int 'abc': not a valid int",
     ),
+    # built after its node, past the per-node check: the file-level one names it
+    ("a !!map tag on a list", GOOD_TEXT + "x: !!map [1]\n", "a tagged value (!!...) that is not one (TypeError)"),
     (
         "a bad date tag",
         GOOD_TEXT.replace(REGION_LINE, "region: !!timestamp 2020-13-45", 1),
