@@ -2062,11 +2062,13 @@ def test_ctrl_c_during_the_clean_up_names_what_may_be_left_and_tries_nothing_mor
     assert "no terminal to ask on" in aws.err and "Traceback" not in aws.err
 
 
-def test_ctrl_c_while_create_change_set_is_answered_deletes_the_change_set_and_then_its_stack(aws):
+@pytest.mark.parametrize("landed", [True, False], ids=["change set found", "change set not there"])
+def test_ctrl_c_while_create_change_set_is_answered_cleans_up_what_it_can_tell_was_made(aws, landed):
     """The request may have made the change set and, on a first create, its empty stack; with no
     answer the stack's id is not known. Once the change set is found and deleted, the request had
-    landed, and the stack it made is looked up by name and deleted too (not said to be deleted and
-    then to be left)."""
+    landed: the stack it made is looked up by name and deleted too (not said to be deleted and then
+    to be left). No change set to delete: the request has not landed (it may yet), so neither has
+    the stack; both are named, and nothing is looked up or deleted."""
     aws.not_deployed("cert-dns")
     aws.cf.add_response(
         "create_change_set",
@@ -2074,31 +2076,20 @@ def test_ctrl_c_while_create_change_set_is_answered_deletes_the_change_set_and_t
         create_params("cert-dns", "CREATE"),
     )
     interrupted_after(aws, "CreateChangeSet")
-    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
-    aws.cf.add_response("describe_stacks", described("cert-dns", "REVIEW_IN_PROGRESS"), {"StackName": stack("cert-dns")})
-    aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("cert-dns")})
+    if landed:
+        aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+        aws.cf.add_response("describe_stacks", described("cert-dns", "REVIEW_IN_PROGRESS"), {"StackName": stack("cert-dns")})
+        aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("cert-dns")})
+    else:
+        aws.cf.add_client_error("delete_change_set", "ChangeSetNotFound", f"ChangeSet [{cs_name('cert-dns')}] does not exist", 404)
     assert aws.run("deploy", "--stack", "cert-dns") == 130
-    assert f"change set {cs_name('cert-dns')} deleted" in aws.out
-    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) deleted" in aws.out and "may be left" not in aws.out
     assert "interrupted" in aws.err and "Traceback" not in aws.err
-
-
-def test_ctrl_c_before_create_change_set_landed_names_the_stack_it_may_make_without_looking(aws):
-    """No change set to delete: the request has not landed (it may yet), so neither has the stack it
-    may make; both are named, and nothing is looked up or deleted."""
-    aws.not_deployed("cert-dns")
-    aws.cf.add_response(
-        "create_change_set",
-        {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},
-        create_params("cert-dns", "CREATE"),
-    )
-    interrupted_after(aws, "CreateChangeSet")
-    aws.cf.add_client_error("delete_change_set", "ChangeSetNotFound", f"ChangeSet [{cs_name('cert-dns')}] does not exist", 404)
-    looked_up, stack_deletions = requests_of(aws, "DescribeStacks"), requests_of(aws, "DeleteStack")
-    assert aws.run("deploy", "--stack", "cert-dns") == 130
-    assert len(looked_up) == 1 and stack_deletions == []  # the one DescribeStacks: the run's first, before anything
-    assert f"change set {cs_name('cert-dns')} may be left" in aws.out
-    assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: {CLI} cloudformation delete-stack" in aws.out
+    if landed:
+        assert f"change set {cs_name('cert-dns')} deleted" in aws.out
+        assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) deleted" in aws.out and "may be left" not in aws.out
+    else:  # the Stubber fails any DescribeStacks or DeleteStack beyond the run's first describe
+        assert f"change set {cs_name('cert-dns')} may be left" in aws.out
+        assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: {CLI} cloudformation delete-stack" in aws.out
 
 
 def retried_throttling(operation):
