@@ -378,7 +378,7 @@ moto_utils.create_loader = _create_loader_with_our_models
 _backend_create_change_set = cfn_models.CloudFormationBackend.create_change_set
 
 
-def _create_change_set_unless_a_rule_fails(self, stack_name, change_set_name, template, parameters, *args, **kwargs):
+def _create_change_set_unless_a_rule_fails(self, stack_name, change_set_name, template, parameters, description, change_set_type, **kwargs):
     _refuse_failed_rules(cfn_models.Stack.parse_template(template) or {}, parameters)
     # Gap: a CREATE change set for a name a live stack holds made a second stack of that name. AWS
     # refuses the CREATE type "for an existing stack", and takes it for the empty REVIEW_IN_PROGRESS
@@ -386,13 +386,14 @@ def _create_change_set_unless_a_rule_fails(self, stack_name, change_set_name, te
     # so "until you execute the change set" (ChangeSetType in the page below; the deployer relies on
     # it in Deployer.ready, as the AWS CDK does).
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html
-    kind = kwargs.get("change_set_type", args[1] if len(args) > 1 else None)
-    waiting = next((stack for stack in self.stacks.values() if stack.name == stack_name), None) if kind == "CREATE" else None
+    waiting = next((stack for stack in self.stacks.values() if stack.name == stack_name), None) if change_set_type == "CREATE" else None
     if waiting is not None and waiting.status != "REVIEW_IN_PROGRESS":
         raise cfn_exceptions.ValidationError(
             stack_name, message=f"Stack [{stack_name}] already exists and cannot be created again with the changeSet [{change_set_name}]."
         )
-    change_set_id, stack_id = _backend_create_change_set(self, stack_name, change_set_name, template, parameters, *args, **kwargs)
+    change_set_id, stack_id = _backend_create_change_set(
+        self, stack_name, change_set_name, template, parameters, description, change_set_type, **kwargs
+    )
     if waiting is not None:  # moto made a new stack: the change set goes to the waiting one instead
         del self.stacks[stack_id]
         change_set = self.change_sets[change_set_id]

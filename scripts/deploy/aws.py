@@ -206,6 +206,11 @@ class AwsCalls:
         return API_CALLS + ", ".join(f"{stack} {n}" for stack, n in self.per_stack.items())
 
 
+def error_code(error) -> str:
+    """An AWS error answer's code, or the botocore error's class name (ReadTimeoutError, ...)."""
+    return error.response["Error"].get("Code", "") if isinstance(error, ClientError) else type(error).__name__
+
+
 def not_found(error: ClientError) -> bool:
     code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
     return code.startswith("ChangeSetNotFound") or (code == "ValidationError" and "does not exist" in message)

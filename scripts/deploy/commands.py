@@ -400,28 +400,22 @@ class Commands:
     def unlock(self) -> int:
         """Free the lock a dead run left, after saying whose it is and asking."""
         deployer, env = self.deployer, self.env
-        if not deployer.lock.taken():
-            deployer.say(f"{env} is not locked")
-            return 0
         value = deployer.lock.held_value()
         if value is None:
-            deployer.say(f"{env} is not locked (its lock was freed just now)")
+            deployer.say(f"{env} is not locked")
             return 0
         holder = deployer.lock.holder(value)
         deployer.confirm(
             f"free the lock of {env} held by {holder}? Only if that run is gone. [y/N] ",
             f"the lock of {env} ({holder}) is kept; to free it without asking, rerun with YES=1 (--yes)",
         )
-        changed = deployer.lock.free(value)
-        if changed == "":
-            deployer.say(f"{env} is not locked (its lock was freed meanwhile)")
-        elif changed is not None:
+        now = deployer.lock.free(value)
+        if now is not None:
             raise Failure(
-                f"error: the lock of {env} changed while you answered: it is now {deployer.lock.holder(changed)}; nothing freed. "
+                f"error: the lock of {env} changed while you answered: it is now {deployer.lock.holder(now)}; nothing freed. "
                 f"If that run is gone too: make unlock ENV={env}"
             )
-        else:
-            deployer.say(f"{env}: lock freed (was {holder})")
+        deployer.say(f"{env}: lock freed (was {holder})")
         return 0
 
     def task(self) -> int:

@@ -26,6 +26,7 @@ from scripts.deploy.aws import (
     NO_STACK,
     AwsCalls,
     cli,
+    error_code,
     explain,
     may_have_landed,
     not_found,
@@ -804,7 +805,7 @@ class Deployer:
         try:
             self.client("ssm").delete_parameter(Name=name)
         except AWS_ERRORS as error:
-            code = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
+            code = error_code(error)
             if code != "ParameterNotFound":
                 self.say(f"  note: {name} could not be deleted ({code}): {self.cli} ssm delete-parameter --name {name}")
         self.marked_relaxed.discard(layer_name)
@@ -821,7 +822,7 @@ class Deployer:
         try:
             names = [parameter["Name"] for page in pages for parameter in page.get("Parameters", [])]
         except noted as error:
-            code = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
+            code = error_code(error)
             self.say(f"  note: the relaxed-policy marks ({self.relaxed_marks}) could not be read ({code})")
             return
         for name in names:
@@ -1053,7 +1054,7 @@ class Deployer:
         try:
             summaries = [s for page in self.cf.get_paginator("list_change_sets").paginate(StackName=stack) for s in page["Summaries"]]
         except AWS_ERRORS as error:
-            said = error.response["Error"].get("Code") if isinstance(error, ClientError) else type(error).__name__
+            said = error_code(error)
             self.say(f"  note: the other change sets of {stack} could not be listed ({said}); {otherwise}")
             return ""
         waiting = [s for s in summaries if s["ChangeSetName"] != but and s.get("ExecutionStatus") == "AVAILABLE"]
@@ -1159,7 +1160,7 @@ class Deployer:
         deployed = self.deployed_template(layer.stack)
         wanted = self.parameters(layer, self.wired_parameters(layer), image_tag)
         lines = text.template_diff(layer, self.describe(layer.stack), deployed, wanted, self.colour)
-        if lines and not text.template_diff(layer, self.describe(layer.stack), deployed, wanted, ignore=text.NOT_DEPLOYABLE_ALONE):
+        if lines and not text.template_diff(layer, self.describe(layer.stack), deployed, wanted, deployable_only=True):
             # "During a stack update, you cannot update the Metadata section by itself. You can update it only
             # when you include changes that add, modify, or delete resources." A deploy says "no changes".
             # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/metadata-section-structure.html

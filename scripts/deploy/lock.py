@@ -54,21 +54,18 @@ class EnvironmentLock:
             # at the first attempt, nothing of ours was written: another run's lock is never freed,
             # nor said to be ours, should the reads below fail.
             retried = may_have_landed(error)
-            if not retried:
-                self.value = None
-            elif self.held_value() == self.value:
+            if retried and self.held_value() == self.value:
                 return
             self.value = None
             holder = self.holder()
-            if holder is None and code == "TooManyUpdates" and not retried:
-                raise Failure(
-                    f"error: {self.env}'s lock is being written at this moment by another run; nothing was done: run this again"
-                ) from None
             if holder is None and code == "TooManyUpdates":  # a take under way has not landed yet: whose, we cannot tell
+                maybe_ours = (
+                    f" (by another run, or by this run's own retried request); nothing was done: run this again; if it then names "
+                    f"this run ({value['holder']}) as the holder, free the lock: make unlock ENV={self.env}"
+                )
                 raise Failure(
-                    f"error: {self.env}'s lock is being written at this moment (by another run, or by this run's own retried "
-                    f"request); nothing was done: run this again; if it then names this run ({value['holder']}) as "
-                    f"the holder, free the lock: make unlock ENV={self.env}"
+                    f"error: {self.env}'s lock is being written at this moment"
+                    + (maybe_ours if retried else " by another run; nothing was done: run this again")
                 ) from None
             if holder is None:  # freed between our attempt and the read: that run just finished
                 raise Failure(
@@ -109,15 +106,6 @@ class EnvironmentLock:
                 file=self.err,
             )
 
-    def taken(self) -> bool:
-        try:
-            self.ssm.get_parameter(Name=self.name)
-        except ClientError as error:
-            if error.response["Error"].get("Code") != "ParameterNotFound":
-                raise
-            return False
-        return True
-
     def held_value(self) -> str | None:
         """The lock parameter's value; None once it is free."""
         try:
@@ -140,10 +128,10 @@ class EnvironmentLock:
 
     def free(self, shown_value) -> str | None:
         """`make unlock`: delete the lock if it still holds the value its holder was named from (read
-        again: the operator may answer long after, once that run ended and another took it). None
-        when freed; else the lock's value now (None if it is free already)."""
+        again: the operator may answer long after, once that run ended and another took it). The
+        lock's value as it now reads: None once it is free, by this call or meanwhile."""
         now = self.held_value()
-        if now != shown_value:
-            return now or ""
-        self.ssm.delete_parameter(Name=self.name)
-        return None
+        if now == shown_value:
+            self.ssm.delete_parameter(Name=self.name)
+            return None
+        return now

@@ -1,6 +1,7 @@
 """What the deployer prints, as pure functions of what AWS answered: each returns its lines, and the
 Deployer prints them. `colour` adds ANSI colours (only on a terminal)."""
 
+import copy
 import difflib
 import json
 import re
@@ -251,32 +252,25 @@ def summary(names, outcomes, seconds, stopped=None) -> list[str]:
     return lines
 
 
-# What a stack update cannot change alone: the template's Metadata section (metadata-section-structure)
-# and the parameters' descriptions, which change no resource, so a change set of them alone has no changes.
-NOT_DEPLOYABLE_ALONE = (("Metadata",), ("Parameters", "*", "Description"))
-
-
-def without(template: dict, ignore) -> dict:
-    """template with the paths of ignore (tuples of keys, "*" any key) left out."""
-    template = json.loads(json.dumps(template))
-    for path in ignore:
-        parents = [template]
-        for key in path[:-1]:
-            parents = [child for parent in parents if isinstance(parent, dict) for name, child in parent.items() if key in ("*", name)]
-        for parent in parents:
-            if isinstance(parent, dict):
-                parent.pop(path[-1], None)
+def deployable_part(template: dict) -> dict:
+    """template without what a stack update cannot change alone: its Metadata section
+    (metadata-section-structure) and its parameters' descriptions, which change no resource."""
+    template = copy.deepcopy(template)
+    template.pop("Metadata", None)
+    for parameter in template.get("Parameters", {}).values():
+        parameter.pop("Description", None)
     return template
 
 
-def template_diff(layer, found, deployed_template, wanted, colour=False, ignore=()) -> list[str]:
+def template_diff(layer, found, deployed_template, wanted, colour=False, deployable_only=False) -> list[str]:
     """`make diff`: the deployed template, parameters and tags (DescribeStacks entry, GetTemplate body)
     against the layer's and the parameter values a deploy would send; no lines when they are the same.
-    ignore: template paths left out of both (NOT_DEPLOYABLE_ALONE)."""
+    deployable_only: the templates' deployable_part only."""
+    part = deployable_part if deployable_only else (lambda template: template)
     old = sorted(f"parameter {p['ParameterKey']}={p.get('ParameterValue')}" for p in found.get("Parameters", []))
-    old = as_lines(without(deployed_template, ignore)) + old + sorted(f"tag {t['Key']}={t['Value']}" for t in found.get("Tags", []))
+    old = as_lines(part(deployed_template)) + old + sorted(f"tag {t['Key']}={t['Value']}" for t in found.get("Tags", []))
     new = sorted(f"parameter {k}={v}" for k, v in wanted.items())
-    new = as_lines(without(json.loads(layer.template), ignore)) + new + sorted(f"tag {k}={v}" for k, v in layer.tags.items())
+    new = as_lines(part(json.loads(layer.template))) + new + sorted(f"tag {k}={v}" for k, v in layer.tags.items())
     lines = difflib.unified_diff(old, new, f"deployed {layer.stack}", f"local {layer.source} + parameters", lineterm="")
     return [paint(line, RED if line.startswith("-") else GREEN if line.startswith("+") else None, colour) for line in lines]
 
