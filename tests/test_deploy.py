@@ -2763,6 +2763,12 @@ def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws):
     assert f"{ENV}: lock freed (was deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z)" in aws.out
 
 
+def test_unlock_of_an_environment_not_locked_says_so_and_asks_nothing(aws):
+    aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
+    assert aws.run("unlock", tty=True, answer="y") == 0, aws.err
+    assert aws.out == f"{ENV} is not locked\n"
+
+
 def test_unlock_frees_nothing_when_another_run_took_the_lock_while_the_operator_answered(aws):
     # The run shown ended at the prompt and another took the lock: deleting it would free a live run's.
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
