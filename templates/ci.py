@@ -22,7 +22,7 @@
 
 Both roles live under the IAM path /ci/, outside the role/startupwebapp-* names the execution role
 may manage, so no stack deployed through them can change their permissions; the deploy role is
-also denied every CloudFormation action on this stack. The layer deploys first (templates/__init__.py):
+also denied every CloudFormation action on this stack, and any resource import. The layer deploys first (templates/__init__.py):
 the boundary must exist before a role names it.
 """
 
@@ -41,6 +41,7 @@ from awacs.aws import (
     Condition,
     Deny,
     ForAllValuesStringLike,
+    ForAnyValueStringLike,
     Principal,
     Statement,
     StringEquals,
@@ -243,6 +244,18 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
                 "UpdateTerminationProtection",
             ),
             Resource=[arn("cloudformation", "stack/${AWS::StackName}/*")],
+        ),
+        # Nor may it import: the deployer never does, and an IMPORT change set would take any resource of
+        # the account (a KMS key, a security group) into a project stack, for the execution role to change
+        # or delete. ImportResourceTypes is in the request of an import only (AWS's "Deny all
+        # CloudFormation import operations" example):
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/security_iam_id-based-policy-examples.html
+        Statement(
+            Sid="NeverImportResources",
+            Effect=Deny,
+            Action=[Action("cloudformation", "CreateChangeSet")],
+            Resource=["*"],
+            Condition=Condition(ForAnyValueStringLike("cloudformation:ImportResourceTypes", ["*"])),
         ),
         Statement(
             Sid="PassOnlyTheExecutionRoleToCloudFormation",

@@ -313,7 +313,8 @@ def test_the_deploy_role_may_make_every_cloudformation_call_of_the_tools_but_the
 
 
 def test_deploy_role_may_read_but_never_change_the_ci_stack(template):
-    (deny,) = [s for s in statements(template, "DeployRole") if s["Effect"] == "Deny"]
+    (deny,) = [s for s in statements(template, "DeployRole") if s["Sid"] == "NeverChangeThisStack"]
+    assert deny["Effect"] == "Deny" and "Condition" not in deny
     assert {"cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet", "cloudformation:DeleteStack"} <= set(deny["Action"])
     assert not any(a.startswith(("cloudformation:Describe", "cloudformation:Get", "cloudformation:List")) for a in deny["Action"])
 
@@ -327,6 +328,8 @@ def test_deploy_role_reaches_only_the_project_stacks_and_never_this_one(template
         if not any(a.startswith("cloudformation:") for a in as_list(statement["Action"])):
             continue
         resources = as_list(statement["Resource"])
+        if statement["Sid"] == "NeverImportResources":
+            continue  # a Deny on every stack (the test below)
         if statement["Effect"] == "Deny":
             assert resources == [
                 {"Fn::Sub": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*"}
@@ -335,6 +338,20 @@ def test_deploy_role_reaches_only_the_project_stacks_and_never_this_one(template
             assert all(resource_level(a) is False for a in statement["Action"]), statement["Sid"]
         else:
             assert {r["Fn::Sub"] for r in resources} == project, statement["Sid"]
+
+
+def test_deploy_role_may_never_import_an_existing_resource_and_the_deployer_never_asks_to(template):
+    """An IMPORT change set would take a resource the stacks did not create (a KMS key, a security
+    group of the VPC) into a project stack, for the execution role to change or delete."""
+    (deny,) = [s for s in statements(template, "DeployRole") if s["Sid"] == "NeverImportResources"]
+    assert deny["Effect"] == "Deny" and deny["Resource"] == ["*"]
+    assert as_list(deny["Action"]) == ["cloudformation:CreateChangeSet"]  # an import is a change set of type IMPORT
+    # any import type at all; ForAnyValue is false for a request without the key (every other change set)
+    assert deny["Condition"] == {"ForAnyValue:StringLike": {"cloudformation:ImportResourceTypes": ["*"]}}
+    source = "\n".join(path.read_text() for path in sorted(ROOT.glob("scripts/deploy/*.py")))
+    kinds = re.findall(r"ChangeSetType=([^,\n]*)", source)
+    assert kinds and all(set(re.findall(r'"([A-Z]+)"', kind)) <= {"CREATE", "UPDATE"} for kind in kinds), kinds
+    assert "ResourcesToImport" not in source and "ImportExistingResources" not in source
 
 
 def test_roles_live_outside_the_role_names_the_execution_role_manages(template):
