@@ -282,6 +282,26 @@ def test_alarms_without_an_alert_email_are_a_finding(written, env):
     assert said == (environment.values["AlertEmails"] == "" and environment.deploys("release-alarms")), env
 
 
+@pytest.mark.parametrize(
+    "subjects, said",
+    [(["environment:prod"], False), (["environment:prod", "environment:staging"], True), (["ref:refs/heads/*"], True)],
+)
+def test_a_deploy_role_several_subjects_or_a_pattern_may_assume_is_a_finding(tmp_path, monkeypatch, subjects, said):
+    # Every subject gets the one deploy role, which reaches every stack: staging's runs reach production's.
+    monkeypatch.setattr(scan, "scan_templates", no_scan)  # the scan is not what this is about
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    env = next(e.name for e in load_all(params_dir) if e.deploys("ci"))
+    data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
+    data["parameters"]["GitHubSubjects"] = subjects
+    (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    text = render.document(collect.collect(env, generate_into(params_dir, tmp_path / "output"), params_dir))
+    findings = text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+    line = next((line for line in findings.splitlines() if "**One deploy role for several subjects** (ci)" in line), None)
+    assert (line is not None) == said, findings
+    if said:
+        assert f"{env}.yaml lets {', '.join(f'`{s}`' for s in subjects)} assume the same" in line
+
+
 def test_purpose_is_the_module_docstring_without_the_layer_name():
     docstring = """x-y: does this
     and that.

@@ -285,6 +285,7 @@ def findings(review: Review) -> list[str]:
     return (
         ["## Security findings", "", f"Scanned: the layer templates deployed in {review.env} ({names}).", ""]
         + unheard_alarms(review)
+        + shared_deploy_role(review)
         + cfn_lint_section(review.findings.problems)
         + checkov_section(review.findings)
     )
@@ -300,6 +301,23 @@ def unheard_alarms(review: Review) -> list[str]:
                 "has no e-mail subscriber; the alarms change state and no one is told."
             )
     return lines + ([""] if lines else [])
+
+
+def shared_deploy_role(review: Review) -> list[str]:
+    """The ci layer's one deploy role, trusted by several subjects or by a pattern: all their runs
+    reach every stack."""
+    ci = next((layer for layer in review.layers if layer.name == "ci" and layer.deployed), None)
+    subjects = ci.config["Parameters"]["GitHubSubjects"].split(",") if ci else []
+    if len(subjects) < 2 and not any("*" in subject for subject in subjects):
+        return []
+    named = ", ".join(f"`{subject}`" for subject in subjects)
+    return [
+        f"- **One deploy role for several subjects** (ci): GitHubSubjects in {review.params_file} lets {named} assume the same "
+        f"deploy role, which may change every `{templates.PROJECT}-*` stack: a run of any environment or branch they match can "
+        "change production's stacks without the approval production's GitHub environment requires. List only the subjects "
+        "whose runs may change production; the ci layer has no role per environment yet.",
+        "",
+    ]
 
 
 def cfn_lint_section(problems) -> list[str]:
