@@ -91,7 +91,7 @@ def test_outputs_are_wired_into_the_next_layers(sandbox, deployed):
 def test_resources_have_the_plans_values(sandbox, deployed):
     elbv2, alb = sandbox.client("elbv2"), outputs(sandbox, "alb")
     listeners = {listener["Port"]: listener for listener in elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]}
-    assert listeners[443]["Protocol"] == "HTTPS" and listeners[443]["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+    assert listeners[443]["Protocol"] == "HTTPS" and listeners[443]["SslPolicy"] == VALUES["TlsPolicy"]
     certificate_arn = outputs(sandbox, "cert-dns")["CertificateArn"]
     assert listeners[443]["Certificates"][0]["CertificateArn"] == certificate_arn
     redirect = listeners[80]["DefaultActions"][0]
@@ -134,7 +134,10 @@ def test_resources_have_the_plans_values(sandbox, deployed):
         ]["TargetValue"]
         for p in policies
     }
-    assert targets == {"ECSServiceAverageCPUUtilization": 70.0, "ECSServiceAverageMemoryUtilization": 80.0}
+    assert targets == {
+        "ECSServiceAverageCPUUtilization": float(VALUES["CpuTargetPercent"]),
+        "ECSServiceAverageMemoryUtilization": float(VALUES["MemoryTargetPercent"]),
+    }
 
 
 def test_alarms_notify_the_topic_and_guard_the_service_deployment(sandbox, deployed):
@@ -146,9 +149,9 @@ def test_alarms_notify_the_topic_and_guard_the_service_deployment(sandbox, deplo
     # Dimensions of the load balancer alone cover both target groups: after a blue/green release the
     # tasks serve from either.
     expected = {  # the plan's alarms: metric, statistic, comparison, threshold, dimensions
-        "target-5xx": ("HTTPCode_Target_5XX_Count", "Sum", "GreaterThanOrEqualToThreshold", 10.0, on_balancer),
-        "alb-5xx": ("HTTPCode_ELB_5XX_Count", "Sum", "GreaterThanOrEqualToThreshold", 10.0, on_balancer),
-        "slow-responses": ("TargetResponseTime", "p99", "GreaterThanThreshold", 2.0, on_balancer),
+        "target-5xx": ("HTTPCode_Target_5XX_Count", "Sum", "GreaterThanOrEqualToThreshold", float(VALUES["Target5xxThreshold"]), on_balancer),
+        "alb-5xx": ("HTTPCode_ELB_5XX_Count", "Sum", "GreaterThanOrEqualToThreshold", float(VALUES["Elb5xxThreshold"]), on_balancer),
+        "slow-responses": ("TargetResponseTime", "p99", "GreaterThanThreshold", float(VALUES["ResponseTimeP99Seconds"]), on_balancer),
     }
     per_target_group = {  # metric-math sums over both target groups: metric, statistic, comparison
         "unhealthy-hosts": ("UnHealthyHostCount", "Maximum", "GreaterThanOrEqualToThreshold"),
@@ -191,7 +194,7 @@ def test_alarms_notify_the_topic_and_guard_the_service_deployment(sandbox, deplo
     key = sns.get_topic_attributes(TopicArn=topic)["Attributes"]["KmsMasterKeyId"]
     assert sandbox.client("kms").describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
     endpoints = [(s["Protocol"], s["Endpoint"]) for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]]
-    assert endpoints == [("email", "alerts@example.com")]
+    assert endpoints == [("email", address) for address in VALUES["AlertEmails"].split(",") if address]
 
     names = [f"{PREFIX}-target-5xx", f"{PREFIX}-unhealthy-hosts"]
     (ecs,) = sandbox.client("ecs").describe_services(cluster=service["ClusterName"], services=[service["ServiceName"]])["services"]
@@ -199,7 +202,7 @@ def test_alarms_notify_the_topic_and_guard_the_service_deployment(sandbox, deplo
     stack = sandbox.client("cloudformation").describe_stacks(StackName=templates.stack_name(ENV, "service"))["Stacks"][0]
     assert stack["RollbackConfiguration"] == {
         "RollbackTriggers": [{"Arn": found[name]["AlarmArn"], "Type": "AWS::CloudWatch::Alarm"} for name in names],
-        "MonitoringTimeInMinutes": 10,
+        "MonitoringTimeInMinutes": int(VALUES["RollbackMonitoringMinutes"]),
     }
 
 
@@ -207,19 +210,22 @@ def test_web_acl_guards_the_load_balancer_and_logs_to_waf_log_group(sandbox, dep
     wafv2, waf = sandbox.client("wafv2"), outputs(sandbox, "waf")
     acl = wafv2.get_web_acl_for_resource(ResourceArn=outputs(sandbox, "alb")["LoadBalancerArn"])["WebACL"]
     assert (acl["Name"], acl["ARN"], acl["DefaultAction"]) == (f"{PREFIX}-web-acl", waf["WebAclArn"], {"Allow": {}})
+    counting = VALUES["WafCountOnly"] == "true"  # the rules count what they would block, or block it
+    rule, group = ({"Count": {}}, {"Count": {}}) if counting else ({"Block": {}}, {"None": {}})
     assert [(r["Name"], r["Priority"], r.get("Action") or r.get("OverrideAction")) for r in acl["Rules"]] == [
-        ("RateLimitPerIp", 0, {"Block": {}}),  # WafCountOnly false: the rules block
-        ("AWSManagedRulesAmazonIpReputationList", 1, {"None": {}}),
-        ("AWSManagedRulesCommonRuleSet", 2, {"None": {}}),
-        ("AWSManagedRulesKnownBadInputsRuleSet", 3, {"None": {}}),
-        ("AWSManagedRulesSQLiRuleSet", 4, {"None": {}}),
+        ("RateLimitPerIp", 0, rule),
+        ("AWSManagedRulesAmazonIpReputationList", 1, group),
+        ("AWSManagedRulesCommonRuleSet", 2, group),
+        ("AWSManagedRulesKnownBadInputsRuleSet", 3, {"None": {}}),  # blocks in either mode
+        ("AWSManagedRulesSQLiRuleSet", 4, group),
     ]
-    assert acl["Rules"][0]["Statement"] == {"RateBasedStatement": {"Limit": 1000, "AggregateKeyType": "IP"}}
+    assert acl["Rules"][0]["Statement"] == {"RateBasedStatement": {"Limit": int(VALUES["WafRateLimit"]), "AggregateKeyType": "IP"}}
     assert all(r["VisibilityConfig"]["CloudWatchMetricsEnabled"] for r in acl["Rules"])
     logging = wafv2.get_logging_configuration(ResourceArn=acl["ARN"])["LoggingConfiguration"]
     log_group = f"aws-waf-logs-{PREFIX}"
     assert waf["WafLogGroupName"] == log_group
-    assert logging["LogDestinationConfigs"] == [f"arn:aws:logs:us-east-1:123456789012:log-group:{log_group}"]
+    account = sandbox.client("sts").get_caller_identity()["Account"]
+    assert logging["LogDestinationConfigs"] == [f"arn:aws:logs:{ENVIRONMENT.region}:{account}:log-group:{log_group}"]
     groups = sandbox.client("logs").describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]
     assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [(log_group, int(parameters(ENV, "waf")["LogRetentionDays"]))]
 
@@ -256,7 +262,7 @@ def test_auto_scaled_count_survives_a_service_update(sandbox, run, deployed):
         (service,) = ecs.describe_services(cluster=svc["ClusterName"], services=[svc["ServiceName"]])["services"]
         assert service["desiredCount"] == 2
         definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
-        assert definition["containerDefinitions"][0]["image"].endswith("/startupwebapp-backend:v2")
+        assert definition["containerDefinitions"][0]["image"].endswith(f"/{VALUES['EcrRepositoryName']}:v2")
     finally:  # the count the params file asks for, for the tests that follow
         ecs.update_service(cluster=svc["ClusterName"], service=svc["ServiceName"], desiredCount=int(VALUES["DesiredCount"]))
 
@@ -275,7 +281,7 @@ def release(run, tag):
 
 def test_rollback_puts_the_previous_image_back(sandbox, run, deployed):
     ssm = sandbox.client("ssm")
-    before = len(json.loads(ssm.get_parameter(Name=f"/startupwebapp/{ENV}/service/releases")["Parameter"]["Value"]))
+    before = len(json.loads(ssm.get_parameter(Name=f"/{templates.PROJECT}/{ENV}/service/releases")["Parameter"]["Value"]))
     release(run, "blue")
     release(run, "green")
     code, out, err = run("rollback", "--stack", "service", "--yes")
@@ -283,7 +289,7 @@ def test_rollback_puts_the_previous_image_back(sandbox, run, deployed):
     assert f"rolling back {templates.stack_name(ENV, 'service')} from green to blue" in out
     assert "UPDATE_COMPLETE" in out
     assert running_image(sandbox).endswith(":blue")
-    releases = json.loads(ssm.get_parameter(Name=f"/startupwebapp/{ENV}/service/releases")["Parameter"]["Value"])
+    releases = json.loads(ssm.get_parameter(Name=f"/{templates.PROJECT}/{ENV}/service/releases")["Parameter"]["Value"])
     assert [r["image_tag"] for r in releases[before:]] == ["blue", "green", "blue"]  # exactly these, in order
     assert [r["replaced"] for r in releases[before + 1 :]] == ["blue", "green"]  # each names the image that ran before it
     assert all(r["by"].startswith("arn:aws:") and r["revision"] and r["time"].endswith("Z") for r in releases)
