@@ -31,11 +31,12 @@ from templates.params import load as load_params
 ENV = "prod"
 # What a command printed for people to copy starts with (scripts/deploy/aws.py CommandsOfRun): the
 # region of params/prod.yaml and the loopback endpoint these runs are pointed at (no_real_aws).
-REGION_CLI = f"aws --region {load_params(ROOT / 'params' / f'{ENV}.yaml').region}"  # a run on AWS itself (test_task.py)
+REGION = load_params(ROOT / "params" / f"{ENV}.yaml").region
+REGION_CLI = f"aws --region {REGION}"  # a run on AWS itself (test_task.py)
 CLI = f"{REGION_CLI} --endpoint-url {NOWHERE}"
 # One session for every test: its clients share the service models it loaded once (a session per
 # test would read them from disk again, a quarter of a second each time).
-SESSION = make_session(region_name="us-east-1")  # with the ECS calls the pinned botocore lacks (scripts/deploy/aws.py)
+SESSION = make_session(region_name=REGION)  # with the ECS calls the pinned botocore lacks (scripts/deploy/aws.py)
 ACCOUNT = "123456789012"
 NOW = datetime(2025, 11, 25, 12, 0, 0, tzinfo=UTC)
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]

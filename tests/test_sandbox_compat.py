@@ -649,7 +649,8 @@ def test_conditional_resources_follow_their_condition_on_update(aws):
 
 
 def test_web_acl_with_its_association_and_logging_is_created_and_deleted(aws):
-    given = parameters("sandbox", "waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
+    # WAF_RULES are the blocking rules: WafCountOnly false, whatever params/sandbox.yaml says.
+    given = parameters("sandbox", "waf", WafCountOnly="false") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
     outputs = deploy(aws, "waf", body("waf"), given)
     (summary,) = aws.wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"]
     assert (summary["Name"], summary["ARN"]) == (f"{PREFIX}-web-acl", outputs["WebAclArn"])
@@ -669,8 +670,8 @@ def test_web_acl_with_its_association_and_logging_is_created_and_deleted(aws):
 
 
 def test_parameter_read_only_through_a_condition_updates_what_uses_it(aws):
-    # WafCountOnly reaches the web ACL only through the CountOnly condition's Fn::If.
-    given = parameters("sandbox", "waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
+    # WafCountOnly reaches the web ACL only through the CountOnly condition's Fn::If: from false to true.
+    given = parameters("sandbox", "waf", WafCountOnly="false") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
     first = deploy(aws, "waf", body("waf"), given)
     update = change_set(aws, "waf", body("waf"), given | {"WafCountOnly": "true"})
     # moto alone shows no Changes at all. The association and logging show as Modify too: they
