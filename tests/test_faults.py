@@ -60,7 +60,7 @@ HOSTILE = [
     ("binary file", b"\x00\x01\xff\xfe garbage", "not UTF-8 text"),
     ("UTF-16 file", PROD.encode("utf-16"), "not UTF-8 text"),
     ("10,000 nested brackets", "region: " + "[" * 10_000 + "]" * 10_000, "levels deep; allowed: at most"),
-    ("a list for a scalar", PROD.replace("region: us-east-1", "region: [us-east-1]"), "region: ['us-east-1'] is not supported"),
+    ("a list for a scalar", dump({**GOOD, "region": [GOOD["region"]]}), f"region: {[GOOD['region']]} is not supported"),
     ("a list as a key", PROD + "[DesiredCount]: 1\n", "a key must be a plain name"),
     ("nested e-mail lists", prod_parameters(AlertEmails=[["ops@startupwebapp.com"]]), "parameters.AlertEmails"),
     ("a merge key", PROD + "<<: {region: eu-west-1}\n", "'<<': unknown key"),
@@ -90,8 +90,8 @@ HOSTILE = [
     ("smoke_checks: {}", dump({**GOOD, "smoke_checks": {}}), "smoke_checks: {} is not a list"),
     ("an AWS: tag", dump({**GOOD, "tags": {"AWS:cloudformation:x": "y"}}), "not starting with aws: (in any case)"),
     ("aliases (billion laughs)", BILLION_LAUGHS, "anchors (&name) are not allowed"),
-    ("an alias alone", PROD.replace("CostCenter: startupwebapp", "CostCenter: *x"), "aliases (*name) are not allowed"),
-    ("enabled_layers with a list item", PROD.replace("enabled_layers: [ci]", "enabled_layers: [[ci]]"), "enabled_layers: ['ci']"),
+    ("an alias alone", GOOD_TEXT.replace(REGION_LINE, "region: *x", 1), "aliases (*name) are not allowed"),
+    ("enabled_layers with a list item", dump({**GOOD, "enabled_layers": [["ci"]]}), "enabled_layers: ['ci']"),
 ]
 
 
