@@ -8,12 +8,14 @@ import getpass
 import io
 import json
 import os
+import shutil
 import socket
 import time
 import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, StubResponseError
 from botocore.parsers import ResponseParserError
@@ -24,9 +26,11 @@ import templates
 from scripts import deploy, zone
 from scripts.deploy import commands as deploy_commands
 from scripts.deploy.aws import make_session
+from templates import generation
 from templates.errors import Output
 from templates.inputs import KEEP_RUNNING_COUNT
 from templates.params import load as load_params
+from templates.params import load_all
 
 ENV = "prod"
 # What a command printed for people to copy starts with (scripts/deploy/aws.py CommandsOfRun): the
@@ -242,6 +246,7 @@ class Aws:
         self.clients = StubbedClients(self.stubbers)
         self.sleeps = []
         self.out = self.err = ""
+        self.dirs = ROOT / "output", ROOT / "params"  # what a run reads: output/ and params/ unless a test says otherwise
 
     def stubber(self, service):
         self.clients[service]  # made and stubbed on first use
@@ -257,7 +262,7 @@ class Aws:
 
     def run(self, *argv, tty=False, answer="n", sleep=None, clock=time.monotonic, resolver=None, locking=False, out=None, err=None):
         argv = [*argv, *([] if "--env" in argv else ["--env", ENV])]
-        argv += [] if "--output-dir" in argv else ["--output-dir", str(ROOT / "output"), "--params-dir", str(ROOT / "params")]
+        argv += [] if "--output-dir" in argv else ["--output-dir", str(self.dirs[0]), "--params-dir", str(self.dirs[1])]
         out, err = out or io.StringIO(), err or io.StringIO()
         code = deploy.main(
             [*argv, "--api-calls"],
@@ -381,6 +386,26 @@ class Aws:
 @pytest.fixture
 def aws(monkeypatch):
     yield from stubbed(monkeypatch, Aws)
+
+
+@pytest.fixture
+def disabled(aws, tmp_path):
+    """(an optional layer prod does not enable, the layers prod enables), with aws's runs reading such
+    files: params/ and output/ when prod leaves one out; when it enables them all, copies of them
+    where the last is taken out."""
+    left_out = [layer for layer in templates.OPTIONAL_LAYERS if layer not in PROD_LAYERS]
+    if left_out:
+        return left_out[0], PROD_LAYERS
+    layer = templates.OPTIONAL_LAYERS[-1]
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    data = yaml.safe_load((params_dir / f"{ENV}.yaml").read_text())
+    data["enabled_layers"] = [name for name in data["enabled_layers"] if name != layer]
+    (params_dir / f"{ENV}.yaml").write_text(yaml.safe_dump(data))
+    for path, content in generation.build_all(load_all(params_dir), tmp_path / "output").items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    aws.dirs = tmp_path / "output", params_dir
+    return layer, load_params(params_dir / f"{ENV}.yaml").layers
 
 
 def stubbed(monkeypatch, kind):
@@ -1340,10 +1365,10 @@ def test_diff_error_is_exit_2(aws):
     assert aws.run("diff", "--stack", "alb") == 2
 
 
-def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a_disabled_layer(aws):
+def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a_disabled_layer(aws, disabled):
+    disabled, enabled = disabled
     order = templates.layer_order()  # every layer: one taken out of enabled_layers may still be deployed
     relaxed_mark_read(aws, order[0])  # its stack policy left relaxed by a stopped --allow-replace run
-    disabled = next(layer for layer in order if layer not in PROD_LAYERS)
     for layer in order:
         if layer == disabled:  # prod has no output/prod/<layer>.json for it: a stack described by hand
             left = described(order[0])
@@ -1355,13 +1380,14 @@ def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a
     assert aws.run("status") == 0, aws.err
     header, *lines = aws.out.splitlines()
     assert header.split() == ["STACK", "STATUS", "LAST", "CHANGE"]
-    assert [line.split()[0] for line in lines] == [stack(layer) for layer in order if layer in PROD_LAYERS or layer == disabled]
+    assert [line.split()[0] for line in lines] == [stack(layer) for layer in order if layer in enabled or layer == disabled]
     assert "UPDATE_COMPLETE" in lines[0] and "2025-11-24 12:00:00 UTC" in lines[0]
     assert lines[0].endswith(
         "(its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
     )
     orphan = next(line for line in lines if line.startswith(stack(disabled)))
-    assert f"not in enabled_layers of params/{ENV}.yaml: make destroy STACK={disabled} ENV={ENV} removes it" in orphan
+    params_file = templates.relative(aws.dirs[1] / f"{ENV}.yaml")  # params/prod.yaml, unless a copy stands for it
+    assert f"not in enabled_layers of {params_file}: make destroy STACK={disabled} ENV={ENV} removes it" in orphan
     assert all(line.endswith("not deployed") for line in lines[1:] if line is not orphan)
 
 
@@ -1381,8 +1407,8 @@ def test_status_with_ssm_alone_not_answering_shows_the_stacks_and_notes_the_mark
     assert aws.out.splitlines()[-1].startswith(f"{stack('cert-dns'):<36} UPDATE_COMPLETE")
 
 
-def test_a_disabled_layer_named_by_stack_is_said_not_deployed_by_status_and_outputs(aws):
-    disabled = next(layer for layer in templates.layer_order() if layer not in PROD_LAYERS)
+def test_a_disabled_layer_named_by_stack_is_said_not_deployed_by_status_and_outputs(aws, disabled):
+    disabled, _ = disabled
     for command, said in (("status", f"{stack(disabled):<36} not deployed"), ("outputs", f"{stack(disabled)}: not deployed")):
         if command == "status":
             relaxed_mark_read(aws)
@@ -1391,8 +1417,8 @@ def test_a_disabled_layer_named_by_stack_is_said_not_deployed_by_status_and_outp
         assert aws.out.splitlines()[-1] == said, aws.out
 
 
-def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws):
-    disabled = next(layer for layer in templates.layer_order() if layer not in PROD_LAYERS)
+def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws, disabled):
+    disabled, _ = disabled
     assert aws.run("deploy", "--stack", disabled) == 2  # deploying it needs it enabled
     for consumer in sorted(templates.downstream_of(disabled)):
         aws.not_deployed(consumer)
@@ -1862,9 +1888,10 @@ def test_rollback_is_for_the_service_layer_only(aws):
     assert "--stack service" in aws.err
 
 
-def test_an_optional_layer_not_enabled_is_refused_without_aws_calls(aws):
-    assert aws.run("deploy", "--stack", "waf") == 2
-    assert "layer 'waf' is not enabled for prod: add it to enabled_layers" in aws.err
+def test_an_optional_layer_not_enabled_is_refused_without_aws_calls(aws, disabled):
+    disabled, _ = disabled
+    assert aws.run("deploy", "--stack", disabled) == 2
+    assert f"layer '{disabled}' is not enabled for {ENV}: add it to enabled_layers" in aws.err
 
 
 def test_the_execution_role_is_passed_to_cloudformation(aws, monkeypatch):

@@ -149,7 +149,13 @@ def test_alarms_notify_the_topic_and_guard_the_service_deployment(sandbox, deplo
     # Dimensions of the load balancer alone cover both target groups: after a blue/green release the
     # tasks serve from either.
     expected = {  # the plan's alarms: metric, statistic, comparison, threshold, dimensions
-        "target-5xx": ("HTTPCode_Target_5XX_Count", "Sum", "GreaterThanOrEqualToThreshold", float(VALUES["Target5xxThreshold"]), on_balancer),
+        "target-5xx": (
+            "HTTPCode_Target_5XX_Count",
+            "Sum",
+            "GreaterThanOrEqualToThreshold",
+            float(VALUES["Target5xxThreshold"]),
+            on_balancer,
+        ),
         "alb-5xx": ("HTTPCode_ELB_5XX_Count", "Sum", "GreaterThanOrEqualToThreshold", float(VALUES["Elb5xxThreshold"]), on_balancer),
         "slow-responses": ("TargetResponseTime", "p99", "GreaterThanThreshold", float(VALUES["ResponseTimeP99Seconds"]), on_balancer),
     }

@@ -123,7 +123,7 @@ class Commands:
             if foreign:
                 note += "  (not made by this tool: it lacks the tags its stacks carry; deploy and destroy refuse to run while it is there)"
             elif not enabled:
-                note += f"  (not in enabled_layers of params/{env}.yaml: make destroy STACK={name} ENV={env} removes it)"
+                note += f"  (not in enabled_layers of {templates.relative(self.environment.path)}: make destroy STACK={name} ENV={env} removes it)"
             if name in deployer.marked_relaxed:
                 note += "  (its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
             deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
