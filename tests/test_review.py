@@ -229,7 +229,7 @@ def test_document_has_every_part(written, reviewed):
     for name in order:
         section = text.split(f". {name}\n", 1)[1].split("\n### ", 1)[0]
         assert "What it is for: " in section and "(the layer module has no docstring)" not in section
-        if name == "waf":  # optional, and prod does not enable it
+        if not ENVIRONMENTS["prod"].deploys(name):  # an optional layer prod does not enable
             assert "**Not deployed in prod**" in section
             continue
         assert f"- Stack: `{templates.stack_name('prod', name)}`" in section
@@ -250,7 +250,8 @@ def test_document_has_every_part(written, reviewed):
         check_id, _, reason = check.text.partition(" skipped: ")
         assert f"| {check.file} | {check.resource} | {check_id} | {reason} |" in text
     assert f"{findings.passed} passed, {len(findings.failed)} failed, {len(findings.skipped)} skipped" in text
-    assert "Scanned: the layer templates deployed in prod (`ci.json`, `cert-dns.json`, `alb.json`, `release-alarms.json`," in text
+    deployed = ", ".join(f"`{name}.json`" for name in order if prod.deploys(name))  # in the layers' order
+    assert f"Scanned: the layer templates deployed in prod ({deployed})." in text
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -363,22 +364,29 @@ def test_deploy_time_parameter_is_explained_not_missing(written):
 
 
 def test_optional_layers_follow_enabled_layers(written, reviewed):
-    """prod enables ci, staging waf; a layer not enabled is shown as not deployed and not costed."""
+    """A layer an environment does not enable is shown as not deployed and not costed (today prod
+    enables ci, staging waf)."""
+    not_deployed = "an optional layer that params/{env}.yaml does not list in `enabled_layers`, so there is no `{env}/{layer}.json`"
     for env in ENVS:
-        enabled = set(ENVIRONMENTS[env].enabled_layers)
+        enabled, text = set(ENVIRONMENTS[env].enabled_layers), written[env].decode()
         for layer in reviewed[env].layers:
             assert layer.deployed == (layer.name not in templates.OPTIONAL_LAYERS or layer.name in enabled), (env, layer.name)
             assert layer.deployed or not layer.costs
-    prod, staging = written["prod"].decode(), written["staging"].decode()
-    not_deployed = "an optional layer that params/{env}.yaml does not list in `enabled_layers`, so there is no `{env}/{layer}.json`"
-    assert "**Not deployed in prod**: " + not_deployed.format(env="prod", layer="waf") in prod
-    assert "| waf | not deployed in prod (optional, not in `enabled_layers`) | left out |" in prod
-    assert '  waf["waf<br/>not deployed in prod"]' in prod and "  class waf absent" in prod
-    assert "- Optional: deployed in prod as params/prod.yaml lists it in `enabled_layers`" in prod
-    assert "**Not deployed in staging**: " + not_deployed.format(env="staging", layer="ci") in staging
-    assert "| ci | not deployed in staging (optional, not in `enabled_layers`) | left out |" in staging
-    assert "- **CountOnly**: true in staging (from WafCountOnly)" in staging
-    assert "      - OverrideAction: `{Count: {}} (as CountOnly is true)`" in staging
+        for layer in templates.OPTIONAL_LAYERS:
+            if layer in enabled:
+                section = text.split(f". {layer}\n", 1)[1].split("\n### ", 1)[0]
+                assert f"- Optional: deployed in {env} as params/{env}.yaml lists it in `enabled_layers`" in section, (env, layer)
+            else:
+                assert f"**Not deployed in {env}**: " + not_deployed.format(env=env, layer=layer) in text, (env, layer)
+                assert f"| {layer} | not deployed in {env} (optional, not in `enabled_layers`) | left out |" in text, (env, layer)
+                assert f'  {render.node_id(layer)}["{layer}<br/>not deployed in {env}"]' in text, (env, layer)
+                assert f"  class {render.node_id(layer)} absent" in text, (env, layer)
+    staging = ENVIRONMENTS["staging"]
+    if staging.deploys("waf"):  # a condition's value in the environment, and what it decides
+        counting = staging.values["WafCountOnly"]
+        assert f"- **CountOnly**: {counting} in staging (from WafCountOnly)" in written["staging"].decode()
+        override = "{Count: {}} (as CountOnly is true)" if counting == "true" else "{None: {}} (as CountOnly is false)"
+        assert f"      - OverrideAction: `{override}`" in written["staging"].decode()
 
 
 def test_staging_document_shows_what_differs(written):
@@ -498,9 +506,11 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
         "service": cents(tasks) + cents(overlap) + cents(kms) + cents(log_ingestion),  # 37.70
         "scaling": cents(target_tracking),  # 0.40
         "alarms": sum(cents(a) for a in alarms),  # 1.00
+        "waf": waf_cost(),  # when prod enables it (not today)
     }
+    expected = {name: amount for name, amount in expected.items() if ENVIRONMENTS["prod"].deploys(name)}
     total = sum(expected.values())  # 62.69
-    assert layer_totals(reviewed["prod"]) == expected  # and waf is not deployed in prod
+    assert layer_totals(reviewed["prod"]) == expected  # and an optional layer prod leaves out is not costed
     assert reviewed["prod"].total == total
     fargate = next(c for line in reviewed["prod"].layers for c in line.costs if c.item == "fargate_tasks")
     assert fargate.amount == cents(tasks)  # 36.04
@@ -550,13 +560,11 @@ def staging_expected():
     tasks = int(v["DesiredCount"]) * per_task  # DesiredCount 1: 18.02005
     overlap = int(v["DesiredCount"]) * (per_task / 730) * release_minutes("staging") / 60 * 20 if groups == 2 else D(0)
     kms = D("1.00")
-    # the web ACL, 5 rules (the per-IP rate limit and 4 AWS managed rule groups), 1 million requests assumed
-    web_acl = D("5.00") + 5 * D("1.00") + 1 * D("0.60")  # 10.60
-    waf_logs = 1 * D("0.50")  # 1 GB of WAF request logs a month, vended-log ingestion
-    return {
+    expected = {
+        "ci": D("0.00"),  # when staging enables it (not today): IAM is free
         "cert-dns": D("0.00"),  # the certificate is free
         "alb": cents(alb_hours) + cents(lcu) + cents(access_logs),  # 22.27
-        "waf": cents(web_acl) + cents(kms) + cents(waf_logs),  # 12.10
+        "waf": waf_cost(),  # 12.10
         # ROLLING: both alarms read one metric (the primary target group's); no e-mail address, no subscription: 1.20
         "release-alarms": cents((1 + groups) * D("0.10")) + cents(kms),
         # KMS key, 1 GB of logs; ROLLING: no second set of tasks priced: 19.52
@@ -565,12 +573,20 @@ def staging_expected():
         # 3 metric-math alarms of 2 metrics, NoHealthyHost one per target group, 2 alarms of 1: 0.90
         "alarms": cents((6 + groups + 2) * D("0.10")),
     }
+    return {name: amount for name, amount in expected.items() if ENVIRONMENTS["staging"].deploys(name)}
+
+
+def waf_cost():
+    """The waf layer a month: the web ACL with its 5 rules (the per-IP rate limit and 4 AWS managed
+    rule groups) and 1 million requests (assumed), its KMS key, 1 GB of request logs (vended-log ingestion)."""
+    web_acl = D("5.00") + 5 * D("1.00") + 1 * D("0.60")  # 10.60
+    return cents(web_acl) + cents(D("1.00")) + cents(1 * D("0.50"))  # 12.10
 
 
 def test_staging_cost_against_hand_computation(reviewed, written):
     expected = staging_expected()
     total = sum(expected.values())  # 56.39
-    assert layer_totals(reviewed["staging"]) == expected  # and ci is not deployed in staging
+    assert layer_totals(reviewed["staging"]) == expected  # and an optional layer staging leaves out is not costed
     assert reviewed["staging"].total == total
     text = written["staging"].decode()
     assert f"| **Total** | | **${total}** |" in text
