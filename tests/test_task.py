@@ -12,7 +12,7 @@ from conftest import configuration
 from test_deploy import ACCOUNT, ENV, NOW, OUTPUT_VALUES, REGION_CLI, create_params, described, event, stack, stack_id
 
 from scripts import deploy
-from scripts.deploy import commands, tasks
+from scripts.deploy import tasks
 
 CLUSTER, SERVICE = OUTPUT_VALUES["ClusterName"], OUTPUT_VALUES["ServiceName"]
 LOG_GROUP = "/ecs/startupwebapp-service"
@@ -307,8 +307,16 @@ def test_a_bad_command_is_one_line_exit_2_before_any_aws_call(cmd, says):
     assert err.getvalue() == says + "\n"
 
 
-def test_a_task_holds_the_environments_lock_and_logs_does_not():
-    assert "task" in commands.LOCKING_COMMANDS and "logs" not in commands.LOCKING_COMMANDS
+def test_a_task_holds_the_environments_lock_and_logs_does_not(aws):
+    # make task takes the lock before its first call and frees it, failed run or not
+    test_deploy.lock_taken(aws, command="task")
+    aws.cf.add_client_error("describe_stacks", "ValidationError", "boom", 400)
+    test_deploy.lock_freed(aws, command="task")
+    assert aws.run("task", "--cmd", "true", locking=True) == 1, aws.err
+    # make logs only reads: no lock (a PutParameter would be a call nobody queued, failing the test)
+    aws.service_stack()
+    aws.logs.add_response("filter_log_events", {"events": [], "searchedLogStreams": []}, {"logGroupName": LOG_GROUP, "startTime": ANY})
+    assert aws.run("logs", locking=True) == 0, aws.err
 
 
 def test_the_request_takes_capacity_providers_instead_of_the_launch_type():
