@@ -9,6 +9,7 @@ from test_task import LOG_GROUP, log_event, stubbed
 
 from scripts import deploy
 from scripts.deploy import logs
+from templates.inputs import LOG_RETENTION_DAYS
 
 
 @pytest.fixture
@@ -109,14 +110,18 @@ def test_a_bad_since_is_one_line_exit_2_before_any_aws_call(since):
     assert deploy.main(["logs", "--env", ENV, "--since", since], clients=no_clients, out=out, err=err, interactive=False) == 2
     assert err.getvalue() == (
         f"error: SINCE={since}: allowed: a whole number and a unit: s, m, h or d (30s, 10m, 2h, 1d), "
-        f"at most {logs.MAX_SINCE_SECONDS // 86400}d (the longest CloudWatch Logs keeps events)\n"
+        f"at most {LONGEST_RETENTION_DAYS}d (the longest CloudWatch Logs keeps events)\n"
     )
+
+
+# The longest retention a log group takes: PutRetentionPolicy's values, as the LogRetentionDays input lists them.
+LONGEST_RETENTION_DAYS = max(LOG_RETENTION_DAYS)
 
 
 def test_a_since_past_the_longest_retention_is_refused_and_the_longest_taken():
     # 30000d passed and reached FilterLogEvents as a start before 1970, refused with a botocore message.
-    days = logs.MAX_SINCE_SECONDS // 86400
-    assert logs.parse_since(f"{days}d") == logs.MAX_SINCE_SECONDS
+    days = LONGEST_RETENTION_DAYS
+    assert logs.parse_since(f"{days}d") == days * 86400
     with pytest.raises(deploy.Failure, match=f"SINCE={days + 1}d: allowed"):
         logs.parse_since(f"{days + 1}d")
 
