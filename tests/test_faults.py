@@ -373,6 +373,29 @@ RELEASE_POINTS = {
 }
 
 
+# `make deploy` that signals its own process group (as Ctrl-C or a closed terminal reaches it) the moment
+# it writes a line holding argv[1]: at that point exactly, however loaded the machine. (Signalled by
+# the test once it read the line, a deploy on a busy machine had at times finished meanwhile.)
+STOPPED_AT_A_LINE = """
+import os, runpy, sys
+marker, number = sys.argv[1], int(sys.argv[2])
+sys.argv = ["scripts.deploy", *sys.argv[3:]]
+class Tripwire:
+    def __init__(self, stream):
+        self.stream = stream
+    def write(self, text):
+        written = self.stream.write(text)
+        if marker in text:
+            self.stream.flush()
+            os.killpg(os.getpgrp(), number)
+        return written
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+sys.stdout = Tripwire(sys.stdout)
+runpy.run_module("scripts.deploy", run_name="__main__", alter_sys=True)
+"""
+
+
 def stop_if_running(process) -> None:
     """A `make deploy` a test started and gave up on (it hung past its bound) must not go on writing
     into the session's sandbox while later tests use it: its whole process group goes."""
@@ -385,32 +408,29 @@ def stop_if_running(process) -> None:
 
 def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(seeded_sandbox):
     import signal
-    import threading
 
     from emulator.sandbox import environment
 
     box, env, command = seeded_sandbox
 
     def interrupted(argv, point, stop):
+        # Ctrl-C reaches the whole foreground process group: the deploy signals its own (a new session)
+        python, _, _, *arguments = argv  # [python, -m, scripts.deploy, ...]
         deploy = subprocess.Popen(
-            argv, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [python, "-c", STOPPED_AT_A_LINE, RELEASE_POINTS[point], str(int(stop)), *arguments],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
-        watchdog = threading.Timer(120, deploy.kill)  # a deploy that never prints the line must not hang the run
-        watchdog.start()
         try:
-            printed = ""
-            for line in deploy.stdout:
-                printed += line
-                if RELEASE_POINTS[point] in line:
-                    os.killpg(deploy.pid, stop)  # Ctrl-C reaches the whole foreground process group
-                    break
-            else:
-                pytest.fail(f"the deploy ended before {point!r}:\n{printed}")
-            deploy.communicate(timeout=60)
+            printed, _ = deploy.communicate(timeout=120)  # a deploy that hangs must not hang the run
         finally:
-            watchdog.cancel()
             stop_if_running(deploy)
-        assert deploy.returncode != 0, f"the deploy interrupted when {point} went on to succeed"
+        assert RELEASE_POINTS[point] in printed, f"the deploy ended before {point!r}:\n{printed}"
+        assert deploy.returncode != 0, f"the deploy interrupted when {point} went on to succeed:\n{printed}"
         assert box.running(), f"the sandbox died with a deploy interrupted when {point}"
 
     with deploying_into(box) as run:  # the first release, in this process: the interrupted ones are `make deploy`'s own
@@ -437,7 +457,7 @@ def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(seeded_sandbox):
 
 def releases(box) -> list:
     """The sandbox's service release history, as the deployer keeps it (scripts/deploy/history.py)."""
-    return json.loads(box.client("ssm").get_parameter(Name="/startupwebapp/sandbox/service/releases")["Parameter"]["Value"])
+    return json.loads(box.client("ssm").get_parameter(Name=f"/{templates.PROJECT}/sandbox/service/releases")["Parameter"]["Value"])
 
 
 @pytest.fixture
