@@ -6,6 +6,7 @@ DRIFT_READERS); other types are not checked there."""
 from conftest import deploying_into, parameters
 
 import templates
+from templates.inputs import LOG_RETENTION_DAYS
 
 ENV = "sandbox"
 
@@ -33,14 +34,15 @@ def test_drift_is_detected_after_an_out_of_band_change_and_clears_once_undone(se
         }
         expected_path = parameters(ENV, "alb")["HealthCheckPath"]
         retention = parameters(ENV, "waf")["LogRetentionDays"]
+        by_hand = next(days for days in LOG_RETENTION_DAYS if str(days) != retention)  # any other value CloudWatch takes
         box.client("elbv2").modify_target_group(TargetGroupArn=resources["TargetGroup"], HealthCheckPath="/by-hand")
-        box.client("logs").put_retention_policy(logGroupName=waf["LogGroup"], retentionInDays=1)
+        box.client("logs").put_retention_policy(logGroupName=waf["LogGroup"], retentionInDays=by_hand)
 
         code, out, err = run("drift")
         assert code == 1, out + err
         assert f"{templates.stack_name(ENV, 'alb')}: DRIFTED" in out
         assert f"/HealthCheckPath: expected {expected_path}, actual /by-hand (NOT_EQUAL)" in out
-        assert f"/RetentionInDays: expected {retention}, actual 1 (NOT_EQUAL)" in out
+        assert f"/RetentionInDays: expected {retention}, actual {by_hand} (NOT_EQUAL)" in out
         assert "drifted: alb, waf" in out
         assert not any(line.split()[:1] == ["IN_SYNC"] for line in out.splitlines()), out  # only MODIFIED and DELETED are listed
         stack = cf.describe_stacks(StackName=templates.stack_name(ENV, "alb"))["Stacks"][0]
