@@ -89,7 +89,7 @@ unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind
 zone: $(INSTALLED) ## find or create ENV's public hosted zone, print its name servers for the registrar, wait for the delegation [TIMEOUT=s]
 	@$(AWS) $(DEPLOY) zone $(FLAGS) $(if $(value TIMEOUT),--timeout=$(call quote,$(value TIMEOUT)))
 
-deploy: $(INSTALLED) ## deploy STACK (default: every layer, in order) to ENV through change sets [TAG= YES=1 ALLOW_REPLACE=1 RECREATE=1 REPAIR=1 MAX_WAIT=min]
+deploy: $(INSTALLED) ## deploy STACK (default: every layer, in order) to ENV through change sets [TAG= YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 RECREATE=1 REPAIR=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) deploy $(FLAGS)
 
 changeset: $(INSTALLED) ## create and print STACK's change set for ENV, and leave it for review
