@@ -26,8 +26,11 @@ REVIEWED_ENVIRONMENTS = 33  # the three of params/ and copies of staging with th
 LAUNCHER = """
 import os, resource, subprocess, sys, time
 start = time.perf_counter()
-process = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+process = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE)
+output = process.stdout.read()
 _, status, usage = os.wait4(process.pid, 0)
+if status:  # what a failed run printed (pytest's failures go to stdout), for the error line
+    sys.stderr.write(output.decode(errors="replace")[-4000:])
 print(time.perf_counter() - start, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, os.waitstatus_to_exitcode(status))
 """
 
