@@ -374,11 +374,15 @@ RELEASE_POINTS = {
 
 
 # `make deploy` that signals its own process group (as Ctrl-C or a closed terminal reaches it) the moment
-# it writes a line holding argv[1]: at that point exactly, however loaded the machine. (Signalled by
-# the test once it read the line, a deploy on a busy machine had at times finished meanwhile.)
+# it writes a line holding argv[1]: at that point exactly (signalled by the test once it had read the
+# line, the deploy could go on past it first).
 STOPPED_AT_A_LINE = """
-import os, runpy, sys
+import os, runpy, signal, sys
 marker, number = sys.argv[1], int(sys.argv[2])
+# As in a terminal: a test run started in the background of a shell without job control (bash's
+# `pytest &`) ignores SIGINT, and its children inherit that; Python would then ignore Ctrl-C too.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 sys.argv = ["scripts.deploy", *sys.argv[3:]]
 class Tripwire:
     def __init__(self, stream):
