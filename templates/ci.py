@@ -250,6 +250,10 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
         # or delete. ImportResourceTypes is in the request of an import only (AWS's "Deny all
         # CloudFormation import operations" example):
         # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/security_iam_id-based-policy-examples.html
+        # An automatic import (ImportExistingResources) takes only a resource whose static custom name
+        # and primary id are in the template, never one with a read-only id such as a key or a security
+        # group, and the execution role reaches only the project's names:
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/import-resources-automatically.html
         Statement(
             Sid="NeverImportResources",
             Effect=Deny,
