@@ -22,7 +22,7 @@
 
 Both roles live under the IAM path /ci/, outside the role/startupwebapp-* names the execution role
 may manage, so no stack deployed through them can change their permissions; the deploy role is
-also denied every CloudFormation action on this stack, and any resource import. The layer deploys first (templates/__init__.py):
+also denied every CloudFormation action on this stack, and IMPORT change sets. The layer deploys first (templates/__init__.py):
 the boundary must exist before a role names it.
 """
 
