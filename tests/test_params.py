@@ -132,7 +132,13 @@ BAD = [
         "parameters.TlsPolicy",
         "one of ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
     ),
-    ("stop timeout", with_parameters(StopTimeoutSeconds=30), "parameters.StopTimeoutSeconds: 30", "allowed: 31 to 120"),
+    # (the bound follows gunicorn's timeout: set here, whatever prod sets)
+    (
+        "stop timeout",
+        with_parameters(GunicornTimeoutSeconds=30, StopTimeoutSeconds=30),
+        "parameters.StopTimeoutSeconds: 30",
+        "allowed: 31 to 120",
+    ),
     (
         "idle timeout within gunicorn's",
         with_parameters(GunicornTimeoutSeconds=20, IdleTimeoutSeconds=20),
@@ -320,7 +326,8 @@ def test_two_environments_may_not_share_a_name_prefix(tmp_path):
     run_generate(tmp_path, GOOD)
     result, out = run_generate(tmp_path, GOOD, name="qa.yaml")
     assert result.returncode == 2
-    assert "qa.yaml: parameters.NamePrefix: 'startupwebapp' is prod's too (" in result.stderr and "prod.yaml); allowed" in result.stderr
+    prefix = GOOD["parameters"].get("NamePrefix", INPUTS["NamePrefix"].default)  # prod's, from its file or the default
+    assert f"qa.yaml: parameters.NamePrefix: {prefix!r} is prod's too (" in result.stderr and "prod.yaml); allowed" in result.stderr
     assert not (out / "qa").exists()
 
 
@@ -330,12 +337,16 @@ def test_a_yml_params_file_is_named_not_ignored(tmp_path):
     assert result.returncode == 2 and "qa.yml: params files end in .yaml; rename it to qa.yaml" in result.stderr
 
 
-def test_an_environment_deploys_every_layer_but_the_optional_ones_it_does_not_enable():
+@pytest.mark.parametrize("enabled", [[], ["waf"], ["ci"], ["ci", "waf"]])
+def test_an_environment_deploys_every_layer_but_the_optional_ones_it_does_not_enable(tmp_path, enabled):
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(GOOD | {"enabled_layers": enabled}))
+    environment = load(path)
     every = ["ci", "cert-dns", "alb", "waf", "release-alarms", "service", "scaling", "alarms"]  # the order, all enabled
-    for env in ("prod", "staging", "sandbox"):
-        environment = load(ROOT / "params" / f"{env}.yaml")  # enabled_layers: what its operator chose
-        assert environment.layers == [layer for layer in every if layer not in ("ci", "waf") or layer in environment.enabled_layers]
-        assert environment.deploys("alb") and environment.deploys("waf") == ("waf" in environment.enabled_layers)
+    assert environment.layers == [layer for layer in every if layer not in ("ci", "waf") or layer in enabled]
+    assert (
+        environment.deploys("alb") and environment.deploys("waf") == ("waf" in enabled) and environment.deploys("ci") == ("ci" in enabled)
+    )
 
 
 def isolated_qa(**changes):
@@ -399,7 +410,7 @@ def test_shared_inputs_name_an_isolating_input_and_why(tmp_path, shared):
 
 
 def test_a_rolling_environment_needs_no_test_listener(tmp_path):
-    ran, out = run_generate(tmp_path, with_parameters(DeploymentStrategy="ROLLING", TestListenerCidr=""))
+    ran, out = run_generate(tmp_path, with_parameters(DeploymentStrategy="ROLLING", TestListenerCidr="", TestPauseMinutes=0))
     assert ran.returncode == 0, ran.stderr
     assert json.loads((out / "prod" / "alb.json").read_text())["Parameters"]["DeploymentStrategy"] == "ROLLING"
 

@@ -201,9 +201,10 @@ def test_failing_health(servers):
     assert results["certificate valid for host"].ok
 
 
-def test_health_with_wrong_body(servers):
+@pytest.mark.parametrize("body", [{"status": "healthy", "database": "down"}, {"status": "degraded", "database": "ok"}])
+def test_health_with_wrong_body(servers, body):
     site, endpoint = servers
-    site.health = (200, {"status": "healthy", "database": "down"})
+    site.health = (200, body)
     assert not by_name(verify.run_checks(endpoint(), HOST))["https /health"].ok
 
 
@@ -229,6 +230,7 @@ def test_missing_redirect(servers):
         "https://api.example.test.attacker.example/health",
         "https://attacker.example/?https://api.example.test",
         "http://api.example.test/health",
+        "https://api.example.test:8443/health",  # the host, but not on the port the checks use
     ],
 )
 def test_redirect_elsewhere_fails(servers, location):
