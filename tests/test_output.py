@@ -2,9 +2,11 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
+import yaml
 from conftest import ROOT, generate_main
 
 import templates
@@ -178,12 +180,15 @@ def test_a_run_that_writes_says_the_review_documents_follow(tmp_path):
 
 def test_check_reports_stale_and_leftover_files(tmp_path):
     out = tmp_path / "out"
-    base = [sys.executable, str(ROOT / "generate.py"), "--output-dir", str(out)]
+    # prod enabling no optional layer (a copy of params/): their configurations in out/prod/ are left over
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    prod = yaml.safe_load((params_dir / "prod.yaml").read_text())
+    (params_dir / "prod.yaml").write_text(yaml.safe_dump(prod | {"enabled_layers": []}))
+    base = [sys.executable, str(ROOT / "generate.py"), "--output-dir", str(out), "--params-dir", str(params_dir)]
     subprocess.run([*base, "--no-lint"], check=True, capture_output=True)
     (out / "alb.json").write_text(json.dumps({"edited": True}))
     (out / "service.json").unlink()
-    # a layer an environment does not deploy (an optional one it does not enable), or none when each deploys all
-    unused = [f"{e.name}/{layer}.json" for e in load_all(ROOT / "params") for layer in templates.LAYERS if not e.deploys(layer)][:1]
+    unused = [f"prod/{layer}.json" for layer in templates.OPTIONAL_LAYERS]
     for name in unused:
         (out / name).write_text("{}")
     (out / "gone").mkdir()  # an environment whose params file is missing (moved or deleted by mistake?)
@@ -194,7 +199,8 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
     assert f"stale: {out}/service.json is missing; generation produces it" in check.stderr
     assert [name for name in unused if f"{name} is produced by no layer" in check.stderr] == unused
     assert (
-        f"{out}/gone/ is no environment's: there is no params/gone.yaml; restore it to keep gone, or run `make templates`" in check.stderr
+        f"{out}/gone/ is no environment's: there is no {params_dir}/gone.yaml; restore it to keep gone, or run `make templates`"
+        in check.stderr
     )
     assert "gone/alb.json" not in check.stderr
     subprocess.run([*base, "--no-lint"], check=True, capture_output=True)
