@@ -76,7 +76,7 @@ class Endpoint:
         only the host:ports it maps are requested: never the public host for one it leaves out."""
         port = port or (443 if scheme == "https" else 80)
         if self.connect_to and not self.maps(host, port):
-            raise NotMapped(f"{host}:{port} is not in CONNECT_TO: with it given, nothing else is requested")
+            raise NotMapped(f"{host}:{port} is not in CONNECT_TO: with it given, the public host is never requested")
         address = self.connect_to.get((host.lower(), port), (host, port))
         deadline = time.monotonic() + self.timeout  # for the whole request: a server sending a byte at a time
         sock = socket.create_connection(address, timeout=self.timeout)
@@ -96,7 +96,7 @@ class Endpoint:
 
 
 class NotMapped(OSError):
-    """A host:port CONNECT_TO leaves out, once given: the check is skipped, nothing is requested."""
+    """A host:port CONNECT_TO leaves out, once given: nothing is requested, and run_http_checks skips the check."""
 
 
 class Deadline:
@@ -269,15 +269,13 @@ def run_http_checks(endpoint, host, checks, emulator) -> list[Result]:
             reason = f"{host}:{port} is the public host, not the emulator's: CONNECT_TO= maps it to a local server"
             results.extend(Result.skip(name, reason) for name in names)
             continue
-        if endpoint is not None and endpoint.connect_to and not endpoint.maps(host, port):
-            reason = f"{host}:{port} is not in CONNECT_TO: with it given, the public host is never requested"
-            results.extend(Result.skip(name, reason) for name in names)
-            continue
         if endpoint is None:
             results.extend(Result.skip(name, "no HTTP endpoint given") for name in names)
             continue
         try:
             results.extend(check())
+        except NotMapped as left_out:  # before OSError, which it is
+            results.extend(Result.skip(name, str(left_out)) for name in names)
         except (OSError, http.client.HTTPException) as error:
             results.extend(Result(name, False, f"{type(error).__name__}: {error}") for name in names)
     return results

@@ -57,7 +57,8 @@ RECOMMENDED_TLS_POLICIES = [
     "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
     "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
 ]
-# CloudWatch Logs accepts only these retention periods.
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy's retentionInDays):
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
 LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
 # Fargate task sizes: CPU units -> the memory sizes (MiB) offered with them.
 FARGATE_MEMORY_BY_CPU = {

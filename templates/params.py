@@ -179,13 +179,18 @@ class Environment:
         return [layer for layer in layer_order() if self.deploys(layer)]
 
 
+def params_files(params_dir: Path, suffix: str = ".yaml") -> list[Path]:
+    """The params files in params_dir. Hidden files are not environments: an editor's lock or backup
+    file (.#prod.yaml) among them."""
+    return sorted(p for p in params_dir.glob(f"*{suffix}") if not p.name.startswith("."))
+
+
 def load_all(params_dir: Path) -> list[Environment]:
     """Load and check every params/<env>.yaml; raise ParamsError listing every problem."""
-    # Hidden files are not environments: an editor's lock or backup file (.#prod.yaml) among them.
-    misnamed = sorted(p for p in params_dir.glob("*.yml") if not p.name.startswith("."))
+    misnamed = params_files(params_dir, ".yml")
     if misnamed:
         raise ParamsError([f"{path}: params files end in .yaml; rename it to {path.with_suffix('.yaml').name}" for path in misnamed])
-    files = sorted(p for p in params_dir.glob("*.yaml") if not p.name.startswith("."))
+    files = params_files(params_dir)
     if not files:
         raise ParamsError([f"{params_dir}: no params files (<env>.yaml) found"])
     environments, problems = [], []

@@ -25,7 +25,7 @@ from scripts.deploy.logs import parse_since
 from scripts.deploy.tasks import parse_command
 from templates.errors import INTERRUPTED, READER_GONE, Output, ReaderGone, report
 from templates.inputs import IMAGE_TAG
-from templates.params import ENV_NAME, SANDBOX_ENV, ParamsError
+from templates.params import ENV_NAME, SANDBOX_ENV, ParamsError, params_files
 from templates.params import load as load_params
 
 # What tests, bench.py and scripts/purge.py take from here.
@@ -132,7 +132,7 @@ def validate(args):
     if args.stack and args.stack not in templates.LAYERS:
         raise Failure(f"error: unknown layer {args.stack!r}; layers: {', '.join(templates.LAYERS)}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"
-    known = ", ".join(sorted(p.stem for p in args.params_dir.glob("*.yaml") if not p.name.startswith("."))) or "none"
+    known = ", ".join(p.stem for p in params_files(args.params_dir)) or "none"
     # A name, not a path: ENV=./sandbox would read params/sandbox.yaml past the Makefile's ENV=sandbox guard.
     if not ENV_NAME.fullmatch(args.env):
         raise Failure(f"error: ENV={args.env!r} is not an environment name; environments: {known} (params/<env>.yaml)", 2)

@@ -92,10 +92,7 @@ def load_layer(env, name, output_dir: Path) -> Layer:
     resources = template.get("Resources", {})
     conditions = {name: r["Condition"] for name, r in resources.items() if "Condition" in r}
     kept = frozenset(name for name, r in resources.items() if r.get("UpdateReplacePolicy") == "Retain")
-    try:
-        source = str(files[0].resolve().relative_to(ROOT))  # output/<layer>.json, or another --output-dir's
-    except ValueError:
-        source = str(files[0])
+    source = str(templates.relative(files[0].resolve()))  # output/<layer>.json, or another --output-dir's
     return Layer(
         env,
         name,

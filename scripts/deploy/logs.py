@@ -15,14 +15,14 @@ import templates
 from scripts.deploy.aws import AWS_ERRORS
 from scripts.deploy.failure import Failure
 from templates import service as service_layer
+from templates.inputs import LOG_RETENTION_DAYS
 from templates.service import web_log_stream
 
 SINCE = re.compile(r"([1-9][0-9]{0,5})([smhd])")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-# The longest retention a log group takes (PutRetentionPolicy's largest value, about 10 years): older
-# events are gone, and a start time before 1970 is refused by FilterLogEvents.
-# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
-MAX_SINCE_SECONDS = 3653 * 86400
+# The longest retention a log group takes (about 10 years): older events are gone, and a start time
+# before 1970 is refused by FilterLogEvents.
+MAX_SINCE_SECONDS = max(LOG_RETENTION_DAYS) * 86400
 FOLLOW_SECONDS = 2.0  # FOLLOW=1 asks again every 2 s
 FOLLOW_FAILURES = 5  # transient errors in a row FOLLOW=1 rides out before it stops
 # CloudWatch Logs may take a few seconds to make an event searchable, and it keeps the event's own
