@@ -24,13 +24,16 @@ REVIEWED_ENVIRONMENTS = 33  # the three of params/ and copies of staging with th
 # one would report this process's own peak too: Linux carries the parent's high-water mark over
 # fork and exec into ru_maxrss. A small launcher in between keeps the figure the command's own.
 LAUNCHER = """
-import os, resource, subprocess, sys, time
+import os, resource, subprocess, sys, tempfile, time
+# The child's output goes to a file, not a pipe: a process it leaves behind holding a pipe open would
+# keep the bench waiting for its end.
+output = tempfile.TemporaryFile()
 start = time.perf_counter()
-process = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE)
-output = process.stdout.read()
+process = subprocess.Popen(sys.argv[1:], stdout=output)
 _, status, usage = os.wait4(process.pid, 0)
 if status:  # what a failed run printed (pytest's failures go to stdout), for the error line
-    sys.stderr.write(output.decode(errors="replace")[-4000:])
+    output.seek(0)
+    sys.stderr.write(output.read().decode(errors="replace")[-4000:])
 print(time.perf_counter() - start, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, os.waitstatus_to_exitcode(status))
 """
 
