@@ -284,9 +284,12 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
         ),
         # make task (scripts/deploy/tasks.py): the service's task definition run once in its cluster, with
         # the service's roles, which go to ECS tasks only; make task, make logs and a failed service
-        # deploy read the tasks and their logs (scripts/deploy/logs.py). ListTasks authorizes on the
-        # cluster's container instances (its only resource type), narrowed by ecs:cluster.
+        # deploy read the tasks and their logs (scripts/deploy/logs.py). RunTask carries the task
+        # definition's tags (tasks.run_request), and tags on a create are authorized as ecs:TagResource
+        # with ecs:CreateAction: "if the user attempts to create a resource with tags, the request fails
+        # if the user does not have permissions to use the ecs:TagResource action" (supported-iam-actions-tagging).
         # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
+        # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html
         Statement(
             Sid="RunOneOffTasksInTheCluster",
             Effect=Allow,
@@ -332,10 +335,19 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
         ),
         Statement(Sid="ReadTasks", Effect=Allow, Action=[Action("ecs", "DescribeTasks")], Resource=[arn("ecs", "task/${ClusterName}/*")]),
         Statement(
+            Sid="TagOneOffTasksOnRun",
+            Effect=Allow,
+            Action=[Action("ecs", "TagResource")],
+            Resource=["*"],  # as AWS's own example and AmazonEC2ContainerServiceEventsRole: only within a RunTask allowed above
+            Condition=Condition(StringEquals("ecs:CreateAction", "RunTask")),
+        ),
+        # ListTasks' only resource type is a container instance, but a list of a cluster's tasks names
+        # none (scripts/deploy/logs.py): AWS then authorizes it on "*", and ecs:cluster narrows it.
+        Statement(
             Sid="ListTasks",
             Effect=Allow,
             Action=[Action("ecs", "ListTasks")],
-            Resource=[arn("ecs", "container-instance/${ClusterName}/*")],
+            Resource=["*"],
             Condition=Condition(ArnEquals("ecs:cluster", arn("ecs", "cluster/${ClusterName}"))),
         ),
         Statement(
