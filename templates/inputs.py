@@ -19,8 +19,13 @@ DOMAIN_NAME = r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 HOST_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 NAME_PREFIX = rf"{PROJECT}(-[a-z0-9]{{1,8}})?"
 HOSTED_ZONE_ID = r"Z[0-9A-Z]{1,31}"
-SECRET_ARN = r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}"
-ECR_REPOSITORY_NAME = r"[a-z0-9]+([._/-][a-z0-9]+)*"
+# The service's roles carry the permissions boundary (templates/ci.py boundary_statements), which lets
+# them pull only repository/<project>* and read only secret:<project>*: a repository or secret of
+# another name would pass every check here and fail each task's start on AWS. "An entity's permissions
+# boundary allows it to perform only the actions that are allowed by both its identity-based policies
+# and its permissions boundaries." https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
+SECRET_ARN = rf"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{{12}}:secret:{PROJECT}[A-Za-z0-9/_+=.@-]*-[A-Za-z0-9]{{6}}"
+ECR_REPOSITORY_NAME = rf"{PROJECT}[a-z0-9]*([._/-][a-z0-9]+)*"  # an ECR name, [a-z0-9]+([._/-][a-z0-9]+)*, of the project
 IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 HTTP_PATH = r"/[A-Za-z0-9/._~-]*"
 GITHUB_REPOSITORY = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}"
@@ -257,7 +262,7 @@ INPUTS = {
             "startupwebapp-backend",
             "ECR repository holding the production image, in this account and region.",
             pattern=ECR_REPOSITORY_NAME,
-            hint="an ECR repository name such as startupwebapp-backend",
+            hint=f"an ECR repository name starting with {PROJECT} (the roles' permissions boundary allows no other), such as {PROJECT}-backend",
         ),
         Input(
             "ImageTag",
@@ -273,7 +278,7 @@ INPUTS = {
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:startupwebapp/db-AbCdEf",
             "Secrets Manager secret with the database credentials (keys username, password, host, port). Each environment its own.",
             pattern=SECRET_ARN,
-            hint="a Secrets Manager secret ARN ending in -XXXXXX",
+            hint=f"a Secrets Manager secret ARN whose name starts with {PROJECT} (the roles' permissions boundary allows no other) and ends in -XXXXXX",
             default_in_template=False,
         ),
         Input(

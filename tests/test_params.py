@@ -7,6 +7,7 @@ import pytest
 import yaml
 from conftest import ROOT, generate_main
 
+from templates.common import PROJECT
 from templates.inputs import INPUTS
 from templates.params import MOST_RELEASE_WAIT_MINUTES, check_value, load
 
@@ -124,6 +125,19 @@ BAD = [
         with_parameters(DatabaseSecretArn="arn:aws:s3:::bucket"),
         "parameters.DatabaseSecretArn",
         "a Secrets Manager secret ARN",
+    ),
+    # the roles' permissions boundary (templates/ci.py) reaches only the project's repositories and secrets
+    (
+        "secret outside the project's names",
+        with_parameters(DatabaseSecretArn=GOOD["parameters"]["DatabaseSecretArn"].replace(f":secret:{PROJECT}", ":secret:other")),
+        "parameters.DatabaseSecretArn",
+        f"whose name starts with {PROJECT} (the roles' permissions boundary allows no other)",
+    ),
+    (
+        "repository outside the project's names",
+        with_parameters(EcrRepositoryName="other-backend"),
+        "parameters.EcrRepositoryName: 'other-backend'",
+        f"starting with {PROJECT} (the roles' permissions boundary allows no other)",
     ),
     ("health path", with_parameters(HealthCheckPath="health"), "parameters.HealthCheckPath: 'health'", "a URL path starting with /"),
     (
