@@ -38,7 +38,17 @@ from troposphere.s3 import (
 )
 
 from templates import inputs
-from templates.common import RETAIN, SHIFTS_TRAFFIC, add_outputs, add_shifting_rule, add_shifts_traffic, arn, new_template, skip_checkov
+from templates.common import (
+    RETAIN,
+    SHIFTS_TRAFFIC,
+    add_outputs,
+    add_shifting_rule,
+    add_shifts_traffic,
+    arn,
+    ignore_cfn_lint,
+    new_template,
+    skip_checkov,
+)
 
 # Regions opened before August 2022 deliver ALB access logs from their own Elastic Load
 # Balancing account; newer ones from the log-delivery service principal ("-" below).
@@ -241,7 +251,10 @@ def create_access_log_bucket(t, p):
                 ]
             ),
             Metadata=skip_checkov(
-                ("CKV_AWS_18", "This bucket receives the access logs; logging it to itself would loop."),
+                (
+                    "CKV_AWS_18",
+                    "This is the access-log bucket (the load balancer's logs, when AccessLogsEnabled); logging it to itself would loop.",
+                ),
             ),
             **RETAIN,
         )
@@ -421,9 +434,13 @@ def create_traffic_shifting(t, p, alb, alb_sg, https, primary, alternate):
             ToPort=p["TestListenerPort"].ref(),
             CidrIp=p["TestListenerCidr"].ref(),
             Description="Test listener, from the addresses of the testers only",
-            # cfn-lint reads the parameter's default (empty, which is no CIDR); the rule
-            # TestListenerCidrGiven refuses an empty one whenever this resource exists.
-            Metadata={"cfn-lint": {"config": {"ignore_checks": ["W1030"]}}},
+            Metadata=ignore_cfn_lint(
+                (
+                    "W1030",
+                    "cfn-lint reads TestListenerCidr's default, empty (no CIDR), and this resource exists only where a"
+                    " release shifts traffic; the rule TestListenerCidrGiven refuses an empty TestListenerCidr there.",
+                )
+            ),
         )
     )
     return production_rule, test_rule

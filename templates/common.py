@@ -113,6 +113,18 @@ def skip_checkov(*checks) -> dict:
     return {"checkov": {"skip": [{"id": check, "comment": reason} for check, reason in checks]}}
 
 
+IGNORED_RULE_REASONS = "cfn-lint-ignore-reasons"  # resource Metadata beside cfn-lint's own: rule id -> why
+
+
+def ignore_cfn_lint(*rules) -> dict:
+    """Resource metadata that turns cfn-lint rules off for the resource; each entry is (rule id,
+    reason). cfn-lint reads only the ids; the review documents show the reasons."""
+    return {
+        "cfn-lint": {"config": {"ignore_checks": [rule for rule, _ in rules]}},
+        IGNORED_RULE_REASONS: dict(rules),
+    }
+
+
 def add_key(t: Template, logical_id: str, description, user: Statement, **attributes) -> Key:
     """A rotating KMS key that the account administers and `user` (a service statement) may use."""
     administers = Statement(

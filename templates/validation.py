@@ -117,8 +117,8 @@ def lint_in_worker(paths: list[Path]) -> list[tuple[str, str]]:
 
 
 def checkov(directory: Path) -> list[tuple[str, str, str, str]]:
-    """checkov's CloudFormation checks on directory: one (file name, passed/failed/skipped,
-    resource, check and its reason) per check."""
+    """checkov's CloudFormation checks on directory: one (file path relative to directory,
+    passed/failed/skipped, resource, check and its reason) per check."""
     os.environ.setdefault("BC_SKIP_MAPPING", "TRUE")  # no remote guideline download when offline
     os.environ.setdefault("CHECKOV_RUN_SCA_PACKAGE_SCAN_V2", "false")
     logging.getLogger("checkov").setLevel(logging.CRITICAL)
@@ -130,7 +130,7 @@ def checkov(directory: Path) -> list[tuple[str, str, str, str]]:
     checks = [(c, "passed", f"{c.check_id} {c.check_name}") for c in report.passed_checks]
     checks += [(c, "failed", f"{c.check_id} {c.check_name}") for c in report.failed_checks]
     checks += [(c, "skipped", f"{c.check_id} skipped: {(c.check_result or {}).get('suppress_comment', '')}") for c in report.skipped_checks]
-    return [(Path(c.file_path).name, status, c.resource, text) for c, status, text in checks]
+    return [(c.file_path.lstrip("/"), status, c.resource, text) for c, status, text in checks]  # checkov's file_path: /<relative path>
 
 
 SCANNING = threading.Lock()

@@ -58,17 +58,21 @@ def documents_of(output_dir, params_dir=ROOT / "params") -> dict:
     return {review.env: render.document(review) for review in collect.collect_all(output_dir, params_dir)}
 
 
-def no_scan(files):
-    return {name: scan.LayerScan() for name in files}
+def no_scan(files, **_):
+    return {label: scan.LayerScan() for label in files}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def scan_cache(tmp_path_factory, output_scan):
-    """The scan cache in a directory of this module's own, holding the session's one scan of output/'s
-    layer templates (conftest): the reviews of those templates read it, checkov does not run again."""
+    """The scan cache in a directory of this module's own, holding the cfn-lint part of the session's
+    one scan of output/'s layer templates (conftest): the reviews of those templates do not lint them
+    again. checkov reads each layer as each environment deploys it: the first review scans those, and
+    the module's later reviews read them from this cache."""
     patch = pytest.MonkeyPatch()
     patch.setattr(scan, "CACHE", tmp_path_factory.mktemp("review-scan"))
-    generation.write_atomically(scan.CACHE / f"{scan.cache_key(layer_files())}.json", scan.to_json(output_scan))
+    for name, content in layer_files().items():
+        key = scan.cache_key(name, content, ("cfn-lint",))
+        generation.write_atomically(scan.CACHE / f"{key}.json", scan.to_json(scan.LayerScan(problems=output_scan[name].problems)))
     yield scan.CACHE
     patch.undo()
 
@@ -126,7 +130,8 @@ def add_environment(params_dir, name, like):
     (params_dir / f"{name}.yaml").write_text(yaml.safe_dump(data))
 
 
-def test_every_environment_gets_its_document_and_check_names_each_stale_one(tmp_path, capsys):
+def test_every_environment_gets_its_document_and_check_names_each_stale_one(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(scan, "scan_templates", no_scan)  # the scan is not what this is about
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
     for name in ("copya", "copyb"):
         add_environment(params_dir, name, like="staging")
@@ -189,7 +194,7 @@ def test_document_does_not_depend_on_hash_seed_directory_or_key_order(tmp_path, 
     expected = documents_of(ROOT / "output")
     script = (
         "import json, sys; from pathlib import Path; from scripts.review import collect, render, scan; "
-        "scan.scan_templates = lambda files: {name: scan.LayerScan() for name in files}; "
+        "scan.scan_templates = lambda files, **_: {label: scan.LayerScan() for label in files}; "
         "print(json.dumps({r.env: render.document(r) for r in collect.collect_all(Path(sys.argv[1]), Path(sys.argv[2]))}))"
     )
     for seed in ("1", "2"):
@@ -315,20 +320,28 @@ def test_purpose_is_the_module_docstring_without_the_layer_name():
     assert collect.purpose("x-y", None) == "(the layer module has no docstring)"
 
 
-def marker_scan(files):
-    """One cfn-lint problem, one failed and one skipped checkov check and one passed check per layer, named after it."""
-    return {
-        name: scan.LayerScan(
-            problems=(f"{name}.json:1:1: E0000 lint-marker-{name}",),
-            failed=(scan.Check(f"{name}.json", "failed", f"AWS::Made::Up.Failed{name}", f"CKV_FAIL failed-marker-{name}"),),
-            skipped=(scan.Check(f"{name}.json", "skipped", f"AWS::Made::Up.Skipped{name}", f"CKV_SKIP skipped: skipped-marker-{name}"),),
-            passed=1,
+def marker_scan(files, scanners=scan.SCANNERS, **_):
+    """Per template (label: alb, or prod/alb), one cfn-lint problem, or one failed, one skipped and one
+    passed checkov check, of the scanners asked for, named after the label."""
+
+    def scan_of(label):
+        name, marker = Path(label).name, label.replace("/", "-")
+        return scan.LayerScan(
+            problems=(f"{name}.json:1:1: E0000 lint-marker-{marker}",) if "cfn-lint" in scanners else (),
+            failed=(scan.Check(f"{name}.json", "failed", f"AWS::Made::Up.Failed{name}", f"CKV_FAIL failed-marker-{marker}"),)
+            if "checkov" in scanners
+            else (),
+            skipped=(scan.Check(f"{name}.json", "skipped", f"AWS::Made::Up.Skipped{name}", f"CKV_SKIP skipped: skipped-marker-{marker}"),)
+            if "checkov" in scanners
+            else (),
+            passed=1 if "checkov" in scanners else 0,
         )
-        for name in files
-    }
+
+    return {label: scan_of(label) for label in files}
 
 
 def test_each_environment_shows_the_findings_of_what_it_deploys(monkeypatch):
+    """cfn-lint's of the layer templates; checkov's of each layer as this environment deploys it."""
     monkeypatch.setattr(scan, "scan_templates", marker_scan)
     texts = documents_of(ROOT / "output")
     for env, environment in ENVIRONMENTS.items():
@@ -337,10 +350,12 @@ def test_each_environment_shows_the_findings_of_what_it_deploys(monkeypatch):
         for name in templates.layer_order():
             for marker in (
                 f"- `{name}.json:1:1: E0000 lint-marker-{name}`",
-                f"| {name}.json | AWS::Made::Up.Failed{name} | CKV_FAIL failed-marker-{name} |",
-                f"| {name}.json | AWS::Made::Up.Skipped{name} | CKV_SKIP | skipped-marker-{name} |",
+                f"| {name}.json | AWS::Made::Up.Failed{name} | CKV_FAIL failed-marker-{env}-{name} |",
+                f"| {name}.json | AWS::Made::Up.Skipped{name} | CKV_SKIP | skipped-marker-{env}-{name} |",
             ):
                 assert (marker in findings) == environment.deploys(name), (env, name, marker)
+        assert "failed-marker-" not in findings.replace(f"failed-marker-{env}-", ""), env  # no other environment's
+        assert f"{len(environment.layers)} passed, {len(environment.layers)} failed" in findings, env
         count = len(environment.layers)
         assert f"\n{count} problems:\n" in findings, env
         assert f"CloudFormation checks: {count} passed, {count} failed, {count} skipped." in findings, env
@@ -402,11 +417,12 @@ def test_staging_document_shows_what_differs(written):
 
 def test_scan_cache_is_hit_for_the_same_templates_and_missed_for_a_changed_one(tmp_path, monkeypatch):
     monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
-    scanned = []
+    scanned = []  # the templates of each checkov run
 
     def checkov(directory):
-        scanned.append(directory)
-        return [(path.name, "passed", "AWS::Made::Up.Thing", "CKV_MADE_UP made up") for path in sorted(directory.iterdir())]
+        found = sorted(str(path.relative_to(directory)) for path in directory.rglob("*.json"))
+        scanned.append(found)
+        return [(path, "passed", "AWS::Made::Up.Thing", "CKV_MADE_UP made up") for path in found]
 
     monkeypatch.setattr(validation, "checkov", checkov)
     linted = []  # use_cache of each cfn-lint run
@@ -416,25 +432,52 @@ def test_scan_cache_is_hit_for_the_same_templates_and_missed_for_a_changed_one(t
     assert linted == [False] and not (tmp_path / "cache").exists()  # neither cache read nor written
     scanned.clear()
     first = scan.scan_templates(files)
-    assert len(scanned) == 1 and all(result.passed == 1 for result in first.values())
-    assert [path.name for path in (tmp_path / "cache").iterdir()] == [f"{scan.cache_key(files)}.json"]
+    assert scanned == [sorted(f"{name}.json" for name in files)] and all(result.passed == 1 for result in first.values())
+    entries = {path.name for path in (tmp_path / "cache").iterdir()}
+    assert entries == {f"{scan.cache_key(name, content, scan.SCANNERS)}.json" for name, content in files.items()}
     assert scan.scan_templates(files) == first and len(scanned) == 1  # read from the cache
     changed = files | {"alb": files["alb"].replace(b"{", b"{ ", 1)}
-    assert scan.scan_templates(changed) == first and len(scanned) == 2  # a changed template is scanned again
-    assert len(list((tmp_path / "cache").iterdir())) == 2
-    (tmp_path / "cache" / f"{scan.cache_key(files)}.json").write_text("{damaged")
-    assert scan.scan_templates(files) == first and len(scanned) == 3  # a damaged entry too
-    entry = tmp_path / "cache" / f"{scan.cache_key(files)}.json"
-    entry.write_text(json.dumps({layer: data for layer, data in json.loads(entry.read_text()).items() if layer != "alb"}))
-    assert scan.scan_templates(files) == first and len(scanned) == 4  # and one that lacks a layer
-    key = scan.cache_key(files)
+    assert scan.scan_templates(changed) == first and scanned[-1] == ["alb.json"]  # only the changed template is scanned again
+    entry = tmp_path / "cache" / f"{scan.cache_key('alb', files['alb'], scan.SCANNERS)}.json"
+    entry.write_text("{damaged")
+    assert scan.scan_templates(files) == first and scanned[-1] == ["alb.json"]  # a damaged entry too
+    # an environment's layer is its own template, in its own directory, named as the layer
+    deployed = {"staging/alb": files["alb"], "prod/alb": files["alb"].replace(b"{", b"{  ", 1)}
+    assert scan.scan_templates(deployed, scanners=("checkov",)) == {label: scan.LayerScan(passed=1) for label in deployed}
+    assert scanned[-1] == ["prod/alb.json", "staging/alb.json"] and len(linted) == 4  # cfn-lint did not run
+    assert scan.cache_key("alb", files["alb"], ("checkov",)) != scan.cache_key("alb", files["alb"], scan.SCANNERS)
+    key = scan.cache_key("alb", files["alb"], scan.SCANNERS)
     monkeypatch.setattr(scan, "version", lambda tool: "0.0.0")
-    assert scan.cache_key(files) != key  # another cfn-lint or checkov
-    key = scan.cache_key(files)
+    assert scan.cache_key("alb", files["alb"], scan.SCANNERS) != key  # another cfn-lint or checkov
+    key = scan.cache_key("alb", files["alb"], scan.SCANNERS)
     settings = tmp_path / ".cfnlintrc"
     settings.write_text(validation.LINT_SETTINGS.read_text() + "ignore_checks: [W0000]\n")
     monkeypatch.setattr(validation, "LINT_SETTINGS", settings)
-    assert scan.cache_key(files) != key  # other cfn-lint settings
+    assert scan.cache_key("alb", files["alb"], scan.SCANNERS) != key  # other cfn-lint settings
+
+
+def test_checkov_judges_each_environment_by_its_own_values(written):
+    """The real scan: an environment whose load balancer writes no access logs (AccessLogsEnabled in
+    its params) fails checkov's access-log check, one whose load balancer writes them passes it."""
+    for env in ENVS:
+        findings = written[env].decode().split("\n### checkov ", 1)[1].split("\nSkipped", 1)[0]
+        logs = ENVIRONMENTS[env].values["AccessLogsEnabled"] == "true"
+        assert ("| alb.json | AWS::ElasticLoadBalancingV2::LoadBalancer.LoadBalancer | CKV_AWS_91 " in findings) is not logs, (
+            env,
+            findings,
+        )
+
+
+def test_checkov_reads_each_layer_with_the_environments_values():
+    """A template's parameter defaults become the environment's values, and nothing else changes."""
+    template = layer_files()["alb"]
+    values = {name: f"value-of-{name}" for name in json.loads(template)["Parameters"]}
+    document = json.loads(scan.as_deployed(template, values))
+    original = json.loads(template)
+    assert {name: spec["Default"] for name, spec in document["Parameters"].items()} == values
+    for spec in list(document["Parameters"].values()) + list(original["Parameters"].values()):
+        spec.pop("Default", None)
+    assert document == original
 
 
 def test_review_reads_the_scan_from_the_cache(written, tmp_path, monkeypatch):

@@ -13,8 +13,9 @@ cfn-lint and checkov findings; and an estimated monthly cost per layer and in to
 assumption printed beside its figure. --check writes nothing and exits 1 naming every stale
 document (and, for every environment, a document of an environment params/ does not have).
 
-Every environment's document reads one scan of the layer templates (scan.py), cached by content
-in .cache/review-scan/: a review of templates scanned before runs neither cfn-lint nor checkov.
+cfn-lint reads the layer templates; checkov reads each layer as each environment deploys it (scan.py).
+Each template's scan is cached by content in .cache/review-scan/: a review of templates scanned
+before runs neither cfn-lint nor checkov.
 
 An optional layer (templates.OPTIONAL_LAYERS) is deployed only where params/<env>.yaml lists it
 in `enabled_layers`; elsewhere the document says it is not deployed and leaves it out of the cost.
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.review",
         description="Write the review documents ops read before they open the console: one per params/<env>.yaml, or --env's.",
-        epilog="One cfn-lint and checkov scan of the layer templates serves every environment; it is cached by content in .cache/review-scan/.",
+        epilog="cfn-lint reads the layer templates, checkov each layer with each environment's values; each scan is cached by content in .cache/review-scan/.",
     )
     parser.add_argument("--env", help="only this environment (one of the params/<env>.yaml files); default: every one")
     parser.add_argument(

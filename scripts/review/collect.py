@@ -90,19 +90,30 @@ def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> l
     if env is not None and env not in allowed:
         raise ReviewError(f"unknown environment {env!r}; allowed: {', '.join(allowed)}", code=2)
     check_fresh(environments, output_dir, params_dir)
+    reviewed = [environment for environment in environments if env in (None, environment.name)]
     contents = {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
-    scanned = scan.scan_templates(contents)
+    configs = {
+        (environment.name, name): json.loads((output_dir / environment.name / f"{name}.json").read_text())
+        for environment in reviewed
+        for name in contents
+        if environment.deploys(name)
+    }
+    # cfn-lint of each layer template; checkov of each layer as each environment deploys it
+    scanned = scan.scan_templates(contents, scanners=("cfn-lint",))
+    as_deployed = {f"{e}/{name}": scan.as_deployed(contents[name], config["Parameters"]) for (e, name), config in configs.items()}
+    scanned |= scan.scan_templates(as_deployed, scanners=("checkov",))
     table = load_prices()
-    return [review_of(environment, output_dir, contents, scanned, table) for environment in environments if env in (None, environment.name)]
+    return [review_of(environment, contents, configs, scanned, table) for environment in reviewed]
 
 
-def review_of(environment: Environment, output_dir: Path, contents: dict, scanned: dict, table: dict) -> Review:
-    """One environment's review: its layers (templates given as layer -> content, scanned), their cost."""
+def review_of(environment: Environment, contents: dict, configs: dict, scanned: dict, table: dict) -> Review:
+    """One environment's review: its layers (templates given as layer -> content, their configurations
+    as (env, layer) -> content, scans as label -> scan.LayerScan), their cost."""
     env = environment.name
     layers = []
     for name, content in contents.items():
         template = json.loads(content)
-        config = json.loads((output_dir / env / f"{name}.json").read_text()) if environment.deploys(name) else None
+        config = configs.get((env, name))
         wired = {parameter: f"{up}.{output}" for parameter, (up, output) in templates.wired_into(name).items()}
         values = (config or {}).get("Parameters", {})
         layers.append(
@@ -120,7 +131,7 @@ def review_of(environment: Environment, output_dir: Path, contents: dict, scanne
         environment=environment,
         params_file=shown_path(environment.path),
         layers=layers,
-        findings=scan.combined([scanned[layer.name] for layer in layers if layer.deployed]),
+        findings=scan.combined([scanned[label] for layer in layers if layer.deployed for label in (layer.name, f"{env}/{layer.name}")]),
         prices=Prices(table),
     )
     estimate(review)

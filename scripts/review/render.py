@@ -13,6 +13,7 @@ from scripts.review.collect import Layer, Review
 from scripts.review.cost import CENT, ZERO, dec, money, number, plural, shift_terms
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code, scalar_text
 from templates import inputs, params, validation
+from templates.common import IGNORED_RULE_REASONS
 
 
 def document(review: Review) -> str:
@@ -237,9 +238,14 @@ def parameters_section(review: Review, layer: Layer) -> list[str]:
     parameters = layer.template.get("Parameters", {})
     lines = [f"#### Parameters ({len(parameters)})", "", "| Parameter | Value | From | Description |", "|---|---|---|---|"]
     values = layer.config["Parameters"]  # every input of the layer (the output directory is fresh)
+    upstream = {up.name: absent_outputs(up) for up in review.layers}
     for name, spec in sorted(parameters.items()):
         if name in layer.resolver.wired:
+            up, output = layer.resolver.wired[name].split(".")
             value, source = "(at deploy time)", f"output {layer.resolver.wired[name]}"
+            if output in upstream[up]:  # the deployer passes the input's default instead (wired_parameters)
+                value = code(spec.get("Default") or '""')
+                source = f"default: {up} has no output {output} here ({upstream[up][output]} is false)"
         elif name in layer.resolver.deploy_time:
             value, source = "(at deploy time)", DEPLOY_TIME_TEXT
         else:
@@ -248,8 +254,18 @@ def parameters_section(review: Review, layer: Layer) -> list[str]:
     return lines + [""]
 
 
+def absent_outputs(layer: Layer) -> dict[str, str]:
+    """Output -> its Condition, for the layer's outputs whose Condition is false in its environment."""
+    return {
+        name: output["Condition"]
+        for name, output in layer.template.get("Outputs", {}).items()
+        if output.get("Condition") and layer.resolver.condition(output["Condition"]) is False
+    }
+
+
 def outputs_section(layer: Layer) -> list[str]:
-    outputs = layer.template.get("Outputs", {})
+    absent = absent_outputs(layer)
+    outputs = {name: output for name, output in layer.template.get("Outputs", {}).items() if name not in absent}
     lines = [f"#### Outputs ({len(outputs)})", "", "| Output | Value | Used by | Description |", "|---|---|---|---|"]
     for name, output in sorted(outputs.items()):
         users = sorted(
@@ -260,6 +276,9 @@ def outputs_section(layer: Layer) -> list[str]:
         )
         shown = layer.resolver.text(output.get("Value"))
         lines.append(f"| {name} | {cell(code(shown or ''))} | {', '.join(users) or '—'} | {cell(output.get('Description', ''))} |")
+    for condition in sorted(set(absent.values())):
+        names = ", ".join(sorted(name for name, c in absent.items() if c == condition))
+        lines += ["", f"Not in this stack, as {condition} is false here: {names}."]
     return lines + [""]
 
 
@@ -281,12 +300,17 @@ def layer_cost_section(layer: Layer) -> list[str]:
 
 
 def findings(review: Review) -> list[str]:
-    names = ", ".join(f"`{layer.name}.json`" for layer in review.layers if layer.deployed)
+    deployed = [layer for layer in review.layers if layer.deployed]
+    names = ", ".join(f"`{layer.name}.json`" for layer in deployed)
+    scanned = (
+        f"Scanned: the layer templates deployed in {review.env} ({names}). cfn-lint reads them as generated; checkov reads"
+        f" each with {review.env}'s values as its parameters' defaults, so it sees the resources, conditions and values {review.env} deploys."
+    )
     return (
-        ["## Security findings", "", f"Scanned: the layer templates deployed in {review.env} ({names}).", ""]
+        ["## Security findings", "", scanned, ""]
         + unheard_alarms(review)
         + shared_deploy_role(review)
-        + cfn_lint_section(review.findings.problems)
+        + cfn_lint_section(review.findings.problems, deployed)
         + checkov_section(review.findings)
     )
 
@@ -320,7 +344,7 @@ def shared_deploy_role(review: Review) -> list[str]:
     ]
 
 
-def cfn_lint_section(problems) -> list[str]:
+def cfn_lint_section(problems, layers: list[Layer]) -> list[str]:
     settings = yaml.safe_load(validation.LINT_SETTINGS.read_text()) or {}
     ignored = settings.get("ignore_checks") or []
     ignored_text = f"ignores {', '.join(map(str, ignored))}" if ignored else "ignores no rule"
@@ -330,11 +354,35 @@ def cfn_lint_section(problems) -> list[str]:
         f"Errors, warnings and informational checks, with the settings of `.cfnlintrc` (which {ignored_text}).",
         "",
     ]
+    in_metadata = ignored_in_metadata(layers)
+    if in_metadata:
+        lines += [
+            "Rules a resource's Metadata turns off for that resource, each with the reason written beside it:",
+            "",
+            "| Template | Resource | Rule | Reason |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {cell(file)} | {cell(resource)} | {cell(rule)} | {cell(reason)} |" for file, resource, rule, reason in in_metadata]
+        lines.append("")
     if problems:
         lines += [f"{plural(Decimal(len(problems)), 'problem')}:", ""] + [f"- {code(line)}" for line in problems]
     else:
         lines.append("No problems.")
     return lines + [""]
+
+
+def ignored_in_metadata(layers: list[Layer]) -> list[tuple[str, str, str, str]]:
+    """(template, Type.LogicalId, rule, reason) of every cfn-lint rule the Metadata of a resource the
+    environment creates turns off."""
+    found = []
+    for layer in layers:
+        for logical_id in created(layer):
+            resource = layer.resources[logical_id]
+            metadata = resource.get("Metadata", {})
+            reasons = metadata.get(IGNORED_RULE_REASONS, {})
+            for rule in metadata.get("cfn-lint", {}).get("config", {}).get("ignore_checks", []):
+                found.append((f"{layer.name}.json", f"{resource['Type']}.{logical_id}", rule, reasons.get(rule, "(no reason given)")))
+    return sorted(found)
 
 
 def checkov_section(scanned) -> list[str]:

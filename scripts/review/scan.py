@@ -1,8 +1,11 @@
 """cfn-lint and checkov over the layer templates: the findings of the review.
 
-One scan of every layer template serves every environment (each keeps the layers it deploys). It
-is cached by content in .cache/review-scan/<key>.json: the key changes with any layer template,
-.cfnlintrc, or the version of cfn-lint or checkov, so a cached scan is what a new one would say."""
+cfn-lint reads each layer template as generated. checkov reads each layer as each environment
+deploys it: the template with the environment's values as its parameters' defaults, since checkov
+resolves Refs and Conditions with the defaults (a staging load balancer without access logs fails a
+check that prod's passes). Each template's scan is cached by content in .cache/review-scan/<key>.json:
+the key changes with the template, .cfnlintrc, or the version of cfn-lint or checkov, so a cached
+scan is what a new one would say, and a review scans only the templates not scanned before."""
 
 import contextlib
 import hashlib
@@ -38,49 +41,66 @@ class LayerScan:
     passed: int = 0  # how many checkov checks passed
 
 
-def cache_key(files: dict[str, bytes]) -> str:
-    digest = hashlib.sha256()
-    for name, content in sorted(files.items()):
-        digest.update(f"{name}:{len(content)}:".encode())
-        digest.update(content)
+SCANNERS = ("cfn-lint", "checkov")
+
+
+def as_deployed(template: bytes, values: dict) -> bytes:
+    """The template with values (parameter -> value, as in output/<env>/<layer>.json) as its
+    parameters' defaults: what checkov sees of the layer as that environment deploys it."""
+    document = json.loads(template)
+    for name, value in values.items():
+        document["Parameters"][name]["Default"] = value
+    return json.dumps(document, indent=1, sort_keys=True).encode()
+
+
+def cache_key(name: str, content: bytes, scanners: tuple[str, ...]) -> str:
+    """Of one template scan: its file name (the findings name it), content, scanners and their settings."""
+    digest = hashlib.sha256(f"{name}:{len(content)}:".encode())
+    digest.update(content)
     digest.update(validation.LINT_SETTINGS.read_bytes())
-    for tool in ("cfn-lint", "checkov"):
+    for tool in scanners:
         digest.update(f"{tool} {version(tool)};".encode())
     return digest.hexdigest()
 
 
-def scan_templates(files: dict[str, bytes], use_cache: bool = True) -> dict[str, LayerScan]:
-    """layer -> its scan, for the layer templates given as layer -> content; use_cache=False runs
-    both scanners, cfn-lint included, whatever either cache holds."""
-    cached = CACHE / f"{cache_key(files)}.json"
-    if use_cache and cached.is_file():
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):  # a damaged entry is scanned again
-            found = from_json(cached.read_text())
-            if set(found) == set(files) and all(isinstance(scan, LayerScan) for scan in found.values()):
-                return found
-    result = run_scanners(files, use_cache)
-    if use_cache:
-        with contextlib.suppress(OSError):  # the cache only saves time
-            write_atomically(cached, to_json(result))
-    return result
+def scan_templates(files: dict[str, bytes], use_cache: bool = True, scanners: tuple[str, ...] = SCANNERS) -> dict[str, LayerScan]:
+    """label -> the scan of its template, for templates given as label -> content; a label is a path
+    without .json whose last part is the layer (alb, staging/alb). use_cache=False runs the scanners,
+    cfn-lint included, whatever either cache holds."""
+    keys = {label: cache_key(Path(label).name, content, scanners) for label, content in files.items()}
+    found = {label: cached(keys[label]) for label in files} if use_cache else {}
+    pending = {label: content for label, content in files.items() if found.get(label) is None}
+    if pending:
+        scanned = run_scanners(pending, use_cache, scanners)
+        found.update(scanned)
+        if use_cache:
+            for label, scan in scanned.items():
+                with contextlib.suppress(OSError):  # the cache only saves time
+                    write_atomically(CACHE / f"{keys[label]}.json", to_json(scan))
+    return {label: found[label] for label in files}
 
 
-def run_scanners(files: dict[str, bytes], use_cache: bool = True) -> dict[str, LayerScan]:
+def cached(key: str) -> LayerScan | None:
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):  # a damaged entry is scanned again
+        return from_json((CACHE / f"{key}.json").read_text())
+    return None
+
+
+def run_scanners(files: dict[str, bytes], use_cache: bool, scanners: tuple[str, ...]) -> dict[str, LayerScan]:
     with tempfile.TemporaryDirectory(prefix="review-") as directory:
-        paths = []
-        for name, content in files.items():
-            path = Path(directory) / f"{name}.json"
+        paths = {}
+        for label, content in files.items():
+            path = Path(directory) / f"{label}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
-            paths.append(path)
-        problems = validation.cfn_lint(paths, use_cache=use_cache)
-        checks = [Check(*check) for check in validation.checkov(Path(directory))]
-        prefix = f"{directory}/"
+            paths[label] = path
+        problems = validation.cfn_lint(list(paths.values()), use_cache=use_cache) if "cfn-lint" in scanners else []
+        checks = validation.checkov(Path(directory)) if "checkov" in scanners else []
     result = {}
-    for name in files:
-        file = f"{name}.json"
-        mine = [check for check in checks if check.file == file]
-        result[name] = LayerScan(
-            problems=tuple(sorted(p.replace(prefix, "") for p in problems if p.startswith(prefix + file + ":"))),
+    for label in files:
+        mine = [Check(Path(file).name, status, resource, text) for file, status, resource, text in checks if file == f"{label}.json"]
+        result[label] = LayerScan(
+            problems=tuple(sorted(p.replace(f"{paths[label].parent}/", "") for p in problems if p.startswith(f"{paths[label]}:"))),
             failed=tuple(sorted(check for check in mine if check.status == "failed")),
             skipped=tuple(sorted(check for check in mine if check.status == "skipped")),
             passed=sum(1 for check in mine if check.status == "passed"),
@@ -98,17 +118,15 @@ def combined(scans: list[LayerScan]) -> LayerScan:
     )
 
 
-def to_json(scans: dict[str, LayerScan]) -> str:
-    return json.dumps({name: asdict(scan) for name, scan in scans.items()}, indent=1, sort_keys=True) + "\n"
+def to_json(scan: LayerScan) -> str:
+    return json.dumps(asdict(scan), indent=1, sort_keys=True) + "\n"
 
 
-def from_json(text: str) -> dict[str, LayerScan]:
-    return {
-        name: LayerScan(
-            problems=tuple(scan["problems"]),
-            failed=tuple(Check(**check) for check in scan["failed"]),
-            skipped=tuple(Check(**check) for check in scan["skipped"]),
-            passed=scan["passed"],
-        )
-        for name, scan in json.loads(text).items()
-    }
+def from_json(text: str) -> LayerScan:
+    scan = json.loads(text)
+    return LayerScan(
+        problems=tuple(scan["problems"]),
+        failed=tuple(Check(**check) for check in scan["failed"]),
+        skipped=tuple(Check(**check) for check in scan["skipped"]),
+        passed=scan["passed"],
+    )
