@@ -23,7 +23,8 @@ from conftest import ROOT, configuration
 import templates
 from scripts import review
 from scripts.review import collect, cost, render, resolver, scan
-from templates import generation, params, validation
+from templates import generation, inputs, params, validation
+from templates.common import IGNORED_RULE_REASONS
 from templates.params import ISOLATING_INPUTS, load_all
 
 ENVIRONMENTS = {environment.name: environment for environment in load_all(ROOT / "params")}
@@ -466,6 +467,47 @@ def test_checkov_judges_each_environment_by_its_own_values(written):
             env,
             findings,
         )
+
+
+def test_outputs_a_rolling_environment_leaves_out_are_named_so_and_their_inputs_get_the_default(written):
+    """alb's listener-rule outputs exist only where releases shift traffic (DeploymentStrategy in the
+    environment's params); elsewhere the service gets the inputs' empty defaults (deployer.wired_parameters)."""
+    for env in ENVS:
+        text = written[env].decode()
+        alb = re.split(r"\n### [0-9]+\. alb\n", text)[1].split("\n### ", 1)[0]
+        outputs = alb.split("#### Outputs", 1)[1].split("\n#### ", 1)[0]
+        shifts = ENVIRONMENTS[env].values["DeploymentStrategy"] in inputs.TRAFFIC_SHIFTING
+        assert ("| TestListenerRuleArn |" in outputs) is shifts, env
+        assert (
+            "Not in this stack, as ShiftsTraffic is false here: ProductionListenerRuleArn, TestListenerPort, TestListenerRuleArn."
+            in outputs
+        ) is not shifts
+        wired = "| TestListenerRuleArn | (at deploy time) | output alb.TestListenerRuleArn |"
+        defaulted = '| TestListenerRuleArn | `""` | default: alb has no output TestListenerRuleArn here (ShiftsTraffic is false) |'
+        assert (wired in text, defaulted in text) == (shifts, not shifts), env
+
+
+def test_every_rule_a_resource_turns_off_for_cfn_lint_has_its_reason_in_the_documents_that_create_it(written):
+    ignored = [
+        (
+            f"{name}.json",
+            f"{resource['Type']}.{logical_id}",
+            resource.get("Condition"),
+            rule,
+            resource["Metadata"].get(IGNORED_RULE_REASONS, {}),
+        )
+        for name in templates.layer_order()
+        for logical_id, resource in json.loads((ROOT / "output" / f"{name}.json").read_text())["Resources"].items()
+        for rule in resource.get("Metadata", {}).get("cfn-lint", {}).get("config", {}).get("ignore_checks", [])
+    ]
+    assert ignored  # the alb layer's test-listener ingress (W1030) today; the rule holds for any
+    for file, resource, condition, rule, reasons in ignored:
+        assert reasons.get(rule, "").strip(), (file, resource, rule)
+        assert condition in (None, "ShiftsTraffic"), condition  # the only ones this test knows how to evaluate
+        for env in ENVS:
+            created = condition != "ShiftsTraffic" or ENVIRONMENTS[env].values["DeploymentStrategy"] in inputs.TRAFFIC_SHIFTING
+            row = f"| {file} | {resource} | {rule} | {reasons[rule]} |"
+            assert (row in written[env].decode()) is (created and ENVIRONMENTS[env].deploys(file[: -len(".json")])), (env, row)
 
 
 def test_checkov_reads_each_layer_with_the_environments_values():
