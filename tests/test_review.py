@@ -285,8 +285,14 @@ def test_alarms_without_an_alert_email_are_a_finding(written, env):
     from templates.params import load_all
 
     environment = next(e for e in load_all(ROOT / "params") if e.name == env)
-    said = "**Alarms that tell nobody**" in written[env].decode()
+    text = written[env].decode()
+    said = "**Alarms that tell nobody**" in text
     assert said == (environment.values["AlertEmails"] == "" and environment.deploys("release-alarms")), env
+    if said:  # the alarms layer notifies the same topic (templates.WIRING), and is named where deployed
+        assert ("and those of the alarms layer (wired to the same topic)" in text) == environment.deploys("alarms"), env
+        assert ("(the default)" in text.split("**Alarms that tell nobody**")[1].split("\n")[0]) == (
+            "AlertEmails" not in environment.explicit
+        )
 
 
 @pytest.mark.parametrize(

@@ -316,13 +316,23 @@ def findings(review: Review) -> list[str]:
 
 
 def unheard_alarms(review: Review) -> list[str]:
-    """A layer whose alert topic has no e-mail subscriber here: its alarms tell nobody."""
+    """A layer whose alert topic has no e-mail subscriber here: its alarms, and those of the deployed
+    layers wired to its topic, tell nobody."""
     lines = []
     for layer in review.layers:
         if layer.deployed and "AlertEmails" in layer.template.get("Parameters", {}) and not layer.config["Parameters"].get("AlertEmails"):
+            where = review.params_file if "AlertEmails" in review.environment.explicit else f"{review.params_file} (the default)"
+            users = [
+                down.name
+                for down in review.layers
+                if down.deployed and (layer.name, "AlertTopicArn") in templates.wired_into(down.name).values()
+            ]
+            also = (
+                f" and those of the {' and '.join(users)} layer{'s' if len(users) > 1 else ''} (wired to the same topic)" if users else ""
+            )
             lines.append(
-                f"- **Alarms that tell nobody** ({layer.name}): AlertEmails is empty in {review.params_file}, so the alert topic "
-                "has no e-mail subscriber; the alarms change state and no one is told."
+                f"- **Alarms that tell nobody** ({layer.name}): AlertEmails is empty in {where}, so the alert topic "
+                f"has no e-mail subscriber; its alarms{also} change state and no one is told."
             )
     return lines + ([""] if lines else [])
 
