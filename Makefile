@@ -16,9 +16,26 @@ ifneq ($(FROM_ENVIRONMENT),)
 $(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) (make takes them from its command line: make deploy ENV=<env> ...)" >&2)
 $(foreach v,$(FROM_ENVIRONMENT),$(eval override $(v) := $(if $(filter ENV,$(v)),sandbox)))
 endif
-
 # Deploys go to ENV (default: the local sandbox; prod and staging must be named).
 ENV ?= sandbox
+# make would export them to every recipe's environment, expanding them as it does: TAG='$(shell ...)'
+# would run there. The recipes pass them as arguments, read with $(value ...) (quote, below).
+unexport $(COMMAND_LINE_ONLY)
+define NEWLINE
+
+
+endef
+WITH_NEWLINE := $(strip $(foreach v,$(COMMAND_LINE_ONLY),$(if $(findstring $(NEWLINE),$(value $(v))),$(v))))
+ifneq ($(WITH_NEWLINE),)
+$(error $(WITH_NEWLINE): a value on more than one line; allowed: one line)
+endif
+# Switches take 1 or nothing: YES=0 or ALLOW_REPLACE=false must not mean yes.
+SWITCHES := YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR TEST_LISTENER FOLLOW
+NOT_ONE := $(strip $(foreach v,$(SWITCHES),$(if $(value $(v)),$(if $(filter-out 1,$(value $(v)))$(word 2,$(value $(v))),$(v)))))
+ifneq ($(NOT_ONE),)
+$(error $(firstword $(NOT_ONE))=$(value $(firstword $(NOT_ONE))): allowed: 1, or leave it out)
+endif
+
 DEPLOY := $(BIN)/python -m scripts.deploy
 FLAGS = --env=$(call quote,$(value ENV)) $(if $(value STACK),--stack=$(call quote,$(value STACK))) $(if $(value TAG),--image-tag=$(call quote,$(value TAG))) \
 	$(if $(value CHANGESET),--changeset=$(call quote,$(value CHANGESET))) \

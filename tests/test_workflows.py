@@ -534,6 +534,34 @@ def test_values_exported_in_the_shell_change_no_target_only_the_command_line_doe
     assert given.stderr == "" and {"--env=prod", "--yes"} <= set(shlex.split(given.stdout.split("&&")[-1])), given
 
 
+def test_a_switch_is_on_only_with_1_and_any_other_value_is_refused_naming_it():
+    """YES=0, ALLOW_REPLACE=false or RECREATE=no must not mean yes."""
+    makefile = (ROOT / "Makefile").read_text()
+    switches = re.search(r"SWITCHES := ([^\n]+)", makefile).group(1).split()
+    # every variable a recipe passes as a bare option, with no value (--yes, --follow, ...)
+    bare = set(re.findall(r"\$\(if \$\(value ([A-Z_]+)\),--[a-z-]+\)", makefile))
+    assert bare and set(switches) == bare, set(switches) ^ bare
+    clean = {name: value for name, value in os.environ.items() if name not in switches}
+    for switch in switches:
+        for value in ("0", "false", "no", "1 1"):
+            made = subprocess.run(["make", "-n", "deploy", f"{switch}={value}"], cwd=ROOT, env=clean, capture_output=True, text=True)
+            assert made.returncode == 2 and f"*** {switch}={value}: allowed: 1, or leave it out." in made.stderr, made
+        made = subprocess.run(
+            ["make", "-n", "--no-print-directory", "verify", f"{switch}=1"], cwd=ROOT, env=clean, capture_output=True, text=True
+        )
+        assert made.returncode == 0, made.stderr
+
+
+def test_a_value_make_is_given_is_never_run_and_one_on_two_lines_is_refused(tmp_path):
+    # make exports command-line variables to each recipe's environment, expanding them as it does.
+    ran = tmp_path / "ran"
+    made = subprocess.run(["make", "help", f"TAG=$(shell touch {ran})"], cwd=ROOT, capture_output=True, text=True)
+    assert made.returncode == 0 and not ran.exists(), made.stderr
+    made = subprocess.run(["make", "-n", "status", f"STACK=alb\ntouch {ran}"], cwd=ROOT, capture_output=True, text=True)
+    assert made.returncode == 2 and "*** STACK: a value on more than one line; allowed: one line." in made.stderr, made
+    assert not ran.exists()
+
+
 def test_make_templates_says_that_env_changes_nothing():
     # It generates every environment: ENV= given to it is said to be unused, not silently ignored.
     def recipe(*argv):
