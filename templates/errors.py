@@ -144,6 +144,10 @@ class Output:
         return self.stream is not None and self.stream.isatty()
 
 
+# Ctrl-C, and the signals the tools take as Ctrl-C (terminated).
+STOPPING_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+
+
 class Terminated(KeyboardInterrupt):
     """A stop signal other than Ctrl-C: handled as Ctrl-C is, except where Ctrl-C is the way a
     command ends by design (make logs FOLLOW=1)."""
@@ -160,7 +164,7 @@ def run(main, reader_gone_ends=True) -> None:
     """`python -m ...`: exit with main()'s status. SIGTERM and SIGHUP end it as Ctrl-C does
     (terminated). A closed reader (`| head`) ends it at once (SIGPIPE: status 141, no message),
     unless reader_gone_ends is False: then main() handles it (Output)."""
-    for number in (signal.SIGTERM, signal.SIGHUP):
+    for number in STOPPING_SIGNALS - {signal.SIGINT}:
         if signal.getsignal(number) is not signal.SIG_IGN:  # under nohup, SIGHUP stays ignored
             signal.signal(number, terminated)
     if reader_gone_ends:

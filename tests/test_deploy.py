@@ -9,6 +9,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
 import time
 import types
@@ -27,7 +28,7 @@ from scripts import deploy, zone
 from scripts.deploy import commands as deploy_commands
 from scripts.deploy.aws import make_session
 from templates import generation
-from templates.errors import Output
+from templates.errors import STOPPING_SIGNALS, Output, terminated
 from templates.inputs import KEEP_RUNNING_COUNT
 from templates.params import load as load_params
 from templates.params import load_all
@@ -2638,6 +2639,31 @@ def test_ctrl_c_while_the_lock_is_taken_says_the_request_may_land_late_and_how_t
         f"note: the lock was being taken when the run stopped; if the next run finds {ENV} held by this one (pid {os.getpid()}), "
         f"its request landed late: free it with make unlock ENV={ENV}\n"
     )
+
+
+@pytest.mark.parametrize("signum", sorted(STOPPING_SIGNALS))
+def test_a_stop_signal_while_the_lock_is_freed_waits_until_it_is_freed(signum):
+    """Ctrl-C (or SIGTERM, SIGHUP) arriving while the run frees its lock would leave it taken."""
+    calls = []
+
+    class Ssm:
+        def get_parameter(self, Name):
+            calls.append("get")
+            os.kill(os.getpid(), signum)  # arrives while the lock is read back
+            return {"Parameter": {"Value": lock.value}}
+
+        def delete_parameter(self, Name):
+            calls.append("delete")
+
+    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, io.StringIO())
+    lock.value = "this run's"
+    previous = signal.signal(signum, terminated if signum != signal.SIGINT else signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):  # delivered once the lock is freed
+            lock.release()
+    finally:
+        signal.signal(signum, previous)
+    assert calls == ["get", "delete"] and lock.value is None
 
 
 def test_an_error_is_known_unsent_only_when_no_attempt_of_its_call_connected():

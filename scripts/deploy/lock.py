@@ -3,6 +3,7 @@
 import getpass
 import json
 import os
+import signal
 import socket
 
 from botocore.exceptions import ClientError
@@ -10,6 +11,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed
 from scripts.deploy.failure import Failure
+from templates.errors import STOPPING_SIGNALS
 
 
 class EnvironmentLock:
@@ -84,7 +86,16 @@ class EnvironmentLock:
             raise
 
     def release(self):
-        """Free the lock if this run holds it (the parameter still has this run's value)."""
+        """Free the lock if this run holds it (the parameter still has this run's value). A Ctrl-C,
+        SIGTERM or SIGHUP (the tools take the last two as Ctrl-C) waits until it is freed: arriving in
+        here, it would have left the lock taken. The wait is bounded by the calls' timeouts."""
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING_SIGNALS)
+        try:
+            self.delete_if_held()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a signal that came meanwhile is delivered here
+
+    def delete_if_held(self):
         if self.value is None:
             return
         try:
