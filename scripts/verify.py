@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from templates.alb import target_group_name
+from templates.errors import printable
 
 HEALTHY_BODY = {"status": "healthy", "database": "ok"}
 NO_CONTAINERS = "the emulator runs no containers"
@@ -55,7 +56,7 @@ class Result:
 
     def line(self) -> str:
         label = "skip" if self.skipped else "ok  " if self.ok else "FAIL"
-        return f"{label}  {self.name:<28} {self.detail}"
+        return f"{label}  {self.name:<28} {printable(self.detail)}"  # the detail may quote the server's answer
 
 
 class Endpoint:

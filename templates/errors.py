@@ -11,6 +11,7 @@ import contextlib
 import functools
 import gc
 import os
+import re
 import signal
 import sys
 
@@ -142,6 +143,17 @@ class Output:
 
     def isatty(self) -> bool:
         return self.stream is not None and self.stream.isatty()
+
+
+# C0 and C1 control characters but tab and newline: an escape sequence from a log line could retitle
+# or clear the terminal, a carriage return let a line overwrite itself with a forged one.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from outside the tools (a log event, a task's stop reason, an HTTP answer) as it may be
+    printed: each control character shown escaped, as \\x1b or \\r."""
+    return CONTROL_CHARACTERS.sub(lambda found: repr(found.group())[1:-1], text)
 
 
 # Ctrl-C, and the signals the tools take as Ctrl-C (terminated).

@@ -156,3 +156,37 @@ def test_a_stack_without_outputs_names_the_service_from_its_parameters():
         "service": "startupwebapp-staging-service",
         "log_group": "/ecs/startupwebapp-staging-service",
     }
+
+
+HOSTILE = "Not Found: /\x1b]0;PWNED\x07\x1b[2J\x1b[31m red\rforged line\x9b"
+
+
+def test_text_from_outside_reaches_the_terminal_with_its_control_characters_escaped():
+    """A log event, a task's stop reason, a stack event's reason or an HTTP answer could otherwise
+    retitle or clear the terminal, or overwrite its own line with a forged one (\\r)."""
+    from datetime import UTC, datetime
+
+    from scripts import verify
+    from scripts.deploy import text
+
+    event = {"timestamp": 1_700_000_000_000, "logStreamName": "web/web/0123456789abcdef", "message": HOSTILE + "\n"}
+    task = {"taskArn": "arn:aws:ecs:us-east-1:1:task/c/0123", "stoppedReason": HOSTILE, "containers": [{"name": "web", "reason": HOSTILE}]}
+    stack_event = {
+        "Timestamp": datetime(2026, 12, 1, tzinfo=UTC),
+        "ResourceStatus": "CREATE_FAILED",
+        "LogicalResourceId": "Service",
+        "ResourceStatusReason": HOSTILE,
+    }
+    lines = [
+        logs.event_line(event),
+        logs.stream_line(event),
+        *logs.stopped_task_lines(task),
+        text.event_line(stack_event),
+        *text.failed_resources([stack_event]),
+        verify.Result("http redirects to https", False, f"301 -> {HOSTILE}").line(),
+    ]
+    for line in lines:
+        assert not any(ord(c) < 32 and c != "\t" or 0x7F <= ord(c) <= 0x9F for c in line), repr(line)
+        assert "Not Found: /\\x1b]0;PWNED\\x07\\x1b[2J\\x1b[31m red\\rforged line\\x9b" in line, line  # shown, escaped
+    # tabs and the lines of a multi-line event stay as they are
+    assert logs.stream_line(event | {"message": "a\tb\nc"}).endswith("a\tb\nc")

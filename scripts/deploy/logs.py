@@ -15,6 +15,7 @@ import templates
 from scripts.deploy.aws import AWS_ERRORS
 from scripts.deploy.failure import Failure
 from templates import service as service_layer
+from templates.errors import printable
 from templates.inputs import LOG_RETENTION_DAYS
 from templates.service import web_log_stream
 
@@ -79,12 +80,12 @@ def when(milliseconds: int) -> str:
 
 def event_line(event: dict) -> str:
     """A FilterLogEvents event: `time  task-id  message`."""
-    return f"{when(event['timestamp'])}  {task_id(event['logStreamName'])}  {event['message'].rstrip()}"
+    return f"{when(event['timestamp'])}  {task_id(event['logStreamName'])}  {printable(event['message'].rstrip())}"
 
 
 def stream_line(event: dict) -> str:
     """A GetLogEvents event of a known stream: `time  message`."""
-    return f"{when(event['timestamp'])}  {event['message'].rstrip()}"
+    return f"{when(event['timestamp'])}  {printable(event['message'].rstrip())}"
 
 
 # --- make logs --------------------------------------------------------------------------------
@@ -209,10 +210,10 @@ def stopped_task_lines(task: dict) -> list[str]:
     stopped = task.get("stoppedAt")
     at = f" at {stopped:%Y-%m-%d %H:%M:%S %Z}" if stopped else ""
     code = f"{task['stopCode']}: " if task.get("stopCode") else ""
-    lines = [f"  task {task_id(task['taskArn'])}{at}: {code}{task.get('stoppedReason', '(no reason given)')}"]
+    lines = [f"  task {task_id(task['taskArn'])}{at}: {code}{printable(task.get('stoppedReason', '(no reason given)'))}"]
     for container in task.get("containers", []):
         exit_code = container.get("exitCode")
         said = f"exit {exit_code}" if exit_code is not None else "no exit code"
-        reason = f": {container['reason']}" if container.get("reason") else ""
+        reason = f": {printable(container['reason'])}" if container.get("reason") else ""
         lines.append(f"    container {container.get('name')}: {container.get('lastStatus', '')}, {said}{reason}")
     return lines

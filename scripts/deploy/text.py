@@ -8,7 +8,7 @@ import re
 
 import templates
 from templates.alb import target_group_name
-from templates.errors import INTERRUPTED
+from templates.errors import INTERRUPTED, printable
 from templates.inputs import TRAFFIC_SHIFTING
 
 SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
@@ -156,7 +156,7 @@ def rollback_triggers(change_set) -> list[str]:
 
 # --- stacks and their events ------------------------------------------------------------------
 def event_line(event, when="%H:%M:%S") -> str:
-    reason = f"  {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
+    reason = f"  {printable(event['ResourceStatusReason'])}" if event.get("ResourceStatusReason") else ""
     return f"  {event['Timestamp']:{when}}  {event['ResourceStatus']:<32} {event['LogicalResourceId']:<28} {event.get('ResourceType', '')}{reason}"
 
 
@@ -176,7 +176,10 @@ def recent_events(stack, events) -> list[str]:
 
 
 def failed_resources(failed_events) -> list[str]:
-    return [f"  failed: {e['LogicalResourceId']} ({e.get('ResourceType')}): {e.get('ResourceStatusReason', '')}" for e in failed_events]
+    return [
+        f"  failed: {e['LogicalResourceId']} ({e.get('ResourceType')}): {printable(e.get('ResourceStatusReason', ''))}"
+        for e in failed_events
+    ]
 
 
 def outputs(found) -> list[str]:
