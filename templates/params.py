@@ -10,6 +10,7 @@ import functools
 import ipaddress
 import json
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -248,6 +249,28 @@ def parse_yaml(text: str):
     return yaml.load(text, Loader=ParamsLoader)
 
 
+MOST_PARAMS_FILE_BYTES = 1 << 20  # a params file is a few kilobytes; a larger one is no params file
+
+
+def read_params_file(path: Path, where: str) -> str:
+    """The file's text, read only from a regular file of at most MOST_PARAMS_FILE_BYTES: a symlink
+    (to /dev/zero, or to a file outside the project whose lines the errors would print) or a FIFO
+    (which blocks) is refused."""
+    mode = path.lstat().st_mode
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a symlink; allowed: a regular file (copy the file instead of linking it)"
+            if stat.S_ISLNK(mode)
+            else "not a regular file; allowed: a regular file"
+        )
+        raise ParamsError([f"{where}: {kind}"])
+    with path.open("rb") as file:
+        data = file.read(MOST_PARAMS_FILE_BYTES + 1)
+    if len(data) > MOST_PARAMS_FILE_BYTES:
+        raise ParamsError([f"{where}: larger than {MOST_PARAMS_FILE_BYTES // 1024} KiB; allowed: a params file of at most that"])
+    return data.decode("utf-8")
+
+
 def load(path: Path) -> Environment:
     regions, optional_layers = alb.REGIONS, OPTIONAL_LAYERS
     where = str(relative(path))
@@ -255,7 +278,7 @@ def load(path: Path) -> Environment:
     if not ENV_NAME.fullmatch(env):
         raise ParamsError([f"{where}: the file name {shown(env)} is not an environment name; allowed: {ENV_NAME_ALLOWED}"])
     try:
-        data = copy.deepcopy(parse_yaml(path.read_text(encoding="utf-8")))  # a copy: callers own what load() returns
+        data = copy.deepcopy(parse_yaml(read_params_file(path, where)))  # a copy: callers own what load() returns
     except OSError as error:
         raise ParamsError([f"{where}: cannot be read: {error.strerror}"]) from None
     except UnicodeDecodeError as error:

@@ -2,6 +2,9 @@
 nothing is written then."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -9,7 +12,7 @@ from conftest import ROOT, generate_main
 
 from templates.common import PROJECT
 from templates.inputs import INPUTS
-from templates.params import MOST_RELEASE_WAIT_MINUTES, check_value, load
+from templates.params import MOST_PARAMS_FILE_BYTES, MOST_RELEASE_WAIT_MINUTES, check_value, load
 
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
 # What two environments may share only when a params file says why.
@@ -461,3 +464,27 @@ def test_hidden_files_in_params_are_no_environment(tmp_path):
     result = generate_main("--no-lint", "--params-dir", params, "--output-dir", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_dir()) == ["prod"]
+
+
+def test_a_params_file_that_is_no_regular_file_or_too_large_is_refused_without_reading_it(tmp_path):
+    """A symlink to /dev/zero would be read until memory runs out, a FIFO would block, and a symlink
+    to a file outside the project would have its lines printed as errors (in CI's log)."""
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "prod.yaml").write_text(yaml.safe_dump(GOOD))
+    (params / "zero.yaml").symlink_to("/dev/zero")
+    (params / "passwd.yaml").symlink_to("/etc/passwd")
+    os.mkfifo(params / "pipe.yaml")
+    (params / "big.yaml").write_text("a" * (MOST_PARAMS_FILE_BYTES + 1))
+    result = subprocess.run(  # a process of its own, with a time limit: a blocking read must fail the test, not hang it
+        [sys.executable, "generate.py", "--check", "--no-lint", "--params-dir", params, "--output-dir", tmp_path / "out"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"{params / 'zero.yaml'}: a symlink; allowed: a regular file" in result.stderr
+    assert f"{params / 'passwd.yaml'}: a symlink; allowed: a regular file" in result.stderr and "root:" not in result.stderr
+    assert f"{params / 'pipe.yaml'}: not a regular file; allowed: a regular file" in result.stderr
+    assert f"{params / 'big.yaml'}: larger than {MOST_PARAMS_FILE_BYTES // 1024} KiB" in result.stderr
