@@ -946,6 +946,55 @@ def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch)
         assert aws.err.startswith(f"error: ENV={path!r} is not an environment name; environments: {known}"), aws.err
 
 
+def test_the_sandbox_clients_reach_the_sandbox_whatever_the_aws_configuration_says(monkeypatch, tmp_path):
+    """A service-specific endpoint (AWS_ENDPOINT_URL_<SERVICE>, a config file's services section)
+    overrides AWS_ENDPOINT_URL, and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS drops it; an endpoint given to
+    the client wins over both (feature-ss-endpoints.html)."""
+    no_real_aws(monkeypatch, "http://127.0.0.1:4566")
+    config = tmp_path / "config"
+    config.write_text("[default]\nservices = elsewhere\n[services elsewhere]\nssm =\n  endpoint_url = http://127.0.0.1:8\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFORMATION", "http://127.0.0.1:9")
+    plain = deploy.aws.boto_clients("us-east-1", io.StringIO(), deploy.aws.CONFIG)
+    assert (
+        plain("cloudformation").meta.endpoint_url == "http://127.0.0.1:9"
+    )  # (botocore 1.35 puts the config file's after AWS_ENDPOINT_URL)
+    for ignored in ("false", "true"):
+        monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", ignored)
+        sandbox = deploy.aws.boto_clients("us-east-1", io.StringIO(), deploy.aws.CONFIG, "http://127.0.0.1:4566")
+        for service in ("cloudformation", "ssm", "ecs", "logs"):
+            assert sandbox(service).meta.endpoint_url == "http://127.0.0.1:4566", (ignored, service)
+    # the deployer's own clients for ENV=sandbox are made with the sandbox's endpoint; another environment's are not
+    made = []
+
+    class Made(Exception):
+        pass
+
+    def clients(service):
+        raise Made(service)  # a client is asked for: what main() made them with is known, nothing is sent
+
+    monkeypatch.setattr(deploy, "boto_clients", lambda region, err, config, endpoint=None: made.append(endpoint) or clients)
+    for env in ("sandbox", ENV):
+        with pytest.raises(Made):
+            deploy.main(["status", "--env", env, "--stack", "alb"], sleep=lambda seconds: None, out=io.StringIO(), err=io.StringIO())
+    assert made == ["http://127.0.0.1:4566", None]
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://10.0.0.1:4566", "https://cloudformation.us-east-1.amazonaws.com", "http://127.0.0.1.example.com:4566"]
+)
+def test_the_sandbox_environment_refuses_an_endpoint_that_is_not_this_machine(aws, monkeypatch, endpoint):
+    def no_clients(service):
+        raise AssertionError(f"an AWS client was made for {service}")
+
+    aws.clients = type("NoClients", (), {"__getitem__": staticmethod(no_clients)})()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    assert aws.run("status", "--env", "sandbox") == 2
+    assert aws.err.startswith(
+        f"error: ENV=sandbox deploys only to the local sandbox, and AWS_ENDPOINT_URL={endpoint} is no loopback address"
+    ), aws.err
+
+
 def test_an_html_error_page_is_named_by_its_title_not_printed(aws):
     page = "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1><p>The server ...</p>"
     # status reads the relaxed-policy marks only after CloudFormation answered: not here

@@ -8,6 +8,7 @@ deployer.py the Deployer they use, text.py what it prints, aws.py the clients, c
 error lines, history.py the release history, lock.py the environment's lock."""
 
 import argparse
+import ipaddress
 import os
 import re
 import sys
@@ -112,6 +113,14 @@ def parse(argv):
     return parser.parse_args(argv)
 
 
+def is_loopback(host: str | None) -> bool:
+    """Whether host names this machine (the sandbox listens on 127.0.0.1 only)."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
 def whole_number(given, variable, low, high, allowed):
     """given (a command-line string, or None: not given) as an int from low to high (None: no bound)."""
     if given is None:
@@ -155,6 +164,12 @@ def validate(args):
         raise Failure(
             f"error: ENV={SANDBOX_ENV} deploys only to the local sandbox, and AWS_ENDPOINT_URL is not set: run it through make "
             "(make deploy ENV=sandbox points it at the running sandbox; make sandbox starts one), never with AWS credentials",
+            2,
+        )
+    if args.env == SANDBOX_ENV and not is_loopback(urllib.parse.urlsplit(endpoint).hostname):
+        raise Failure(
+            f"error: ENV={SANDBOX_ENV} deploys only to the local sandbox, and AWS_ENDPOINT_URL={endpoint} is no loopback address: "
+            "run it through make (make deploy ENV=sandbox points it at the running sandbox)",
             2,
         )
     try:
@@ -238,7 +253,8 @@ def main(
         if resolver is None and not os.environ.get("AWS_ENDPOINT_URL"):
             resolver = zone.public_name_servers  # an emulator's zones are unknown to public DNS
         deployer = Deployer(
-            clients or boto_clients(environment.region, err, CONFIG),  # this module's CONFIG: tests replace it
+            # this module's CONFIG: tests replace it
+            clients or boto_clients(environment.region, err, CONFIG, os.environ["AWS_ENDPOINT_URL"] if args.env == SANDBOX_ENV else None),
             args.env,
             out=out,
             err=err,

@@ -97,7 +97,12 @@ def make_session(**kwargs) -> boto3.session.Session:
     return session
 
 
-def boto_clients(region, err, config):
+def boto_clients(region, err, config, endpoint=None):
+    """The run's clients, made on first use; endpoint given (the sandbox's), every client is made
+    with it, which nothing in the AWS configuration overrides, while a service-specific endpoint
+    (AWS_ENDPOINT_URL_<SERVICE>, a `services` section of the config file) overrides AWS_ENDPOINT_URL,
+    and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS drops it: a rehearsal could have reached AWS.
+    https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html"""
     session = make_session()
     if session.region_name and session.region_name != region:
         print(f"note: using the environment's region {region} (the AWS configuration says {session.region_name})", file=err)
@@ -105,7 +110,7 @@ def boto_clients(region, err, config):
 
     def client(service):
         if service not in made:
-            made[service] = session.client(service, region_name=region, config=config)
+            made[service] = session.client(service, region_name=region, config=config, endpoint_url=endpoint)
         return made[service]
 
     return client
