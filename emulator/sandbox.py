@@ -16,6 +16,7 @@ Tests use the Sandbox class: `Sandbox(state_dir).start()`, `.seed()`, `.endpoint
 
 import argparse
 import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -40,6 +41,9 @@ ENDPOINT = re.compile(r"http://127\.0\.0\.1:([0-9]{1,5})")
 CREDENTIALS = {name.lower(): value for name, value in params.SANDBOX_KEYS.items()}  # as boto3.client takes them
 RANDOM_SEED = 5014  # seeds moto's id generator, so the seed creates the same ids on every run
 START_TIMEOUT_SECONDS = 30
+# How long a start or stop waits for another one of the same state directory: a start and its seed
+# take seconds, bounded by START_TIMEOUT_SECONDS and the seed's request timeouts.
+TURN_WAIT_SECONDS = 120
 # Requests to the server go straight to it: never through an HTTP_PROXY the shell sets, whose answer
 # (or refusal) would pass for the server's.
 LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -134,14 +138,38 @@ class Sandbox:
             return False
         return self.pid is not None
 
+    def make_state_dir(self) -> None:
+        if self.state_dir.exists() and not self.state_dir.is_dir():
+            raise SandboxError(f"{self.state_dir} is a file, not the sandbox's state directory: move it away")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def one_at_a_time(self):
+        """One start or stop at a time for this state directory: a second `make sandbox` waits for
+        the first to finish, then finds its server running, instead of taking a server still starting
+        for a broken one (and advising to stop it, with what is deployed in it)."""
+        self.make_state_dir()
+        with open(self.state_dir / "turn.lock", "a") as turn:
+            deadline = time.monotonic() + TURN_WAIT_SECONDS
+            while True:
+                try:
+                    fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)  # freed with the file, when this process ends too
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise SandboxError(
+                            f"another make sandbox or sandbox-stop has been under way for {TURN_WAIT_SECONDS} s; "
+                            "when it ends, run this again (make sandbox-status says whether one runs)"
+                        ) from None
+                    time.sleep(0.1)
+            yield
+
     def start(self, port: int = 0, exit_with_parent: bool = False) -> "Sandbox":
         """Start the server in the background (port 0: a free one) and wait until it answers.
         With exit_with_parent the server stops by itself when this process is gone (tests)."""
         if self.running():
             raise SandboxError(f"a sandbox already runs at {self.endpoint} (PID {self.pid}); stop it first: make sandbox-stop")
-        if self.state_dir.exists() and not self.state_dir.is_dir():
-            raise SandboxError(f"{self.state_dir} is a file, not the sandbox's state directory: move it away")
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.make_state_dir()
         for stale in (self.pid_file, self.endpoint_file):
             stale.unlink(missing_ok=True)
         command = [sys.executable, "-m", "emulator.sandbox", "serve", "--state-dir", str(self.state_dir), "--port", str(port)]
@@ -371,43 +399,45 @@ def main(argv=None) -> int:
         return serve(args.state_dir, args.port, args.exit_with_parent)
     sandbox = Sandbox()
     try:
-        running = args.command in ("start", "status") and sandbox.running()
-        # A server whose endpoint file is garbled or gone is one line, not "running at None".
-        endpoint = sandbox.running_endpoint() if running else None
-        if args.command == "start" and running:
-            # Starting again must not wipe what is deployed in it: a no-op, as its stacks stay.
-            print(f"sandbox already running at {endpoint} (PID {sandbox.pid}); left as it is, with what is deployed in it")
-            print("to start afresh (empty, seeded again): make sandbox-stop && make sandbox")
-        elif args.command == "start":
-            sandbox.start(port=args.port)
-            try:
-                sandbox.seed()
-            except BaseException:  # Ctrl-C too: an unseeded server left running would pass for a ready one
-                sandbox.stop()
-                raise
-            print(f"sandbox running at {sandbox.endpoint} (PID {sandbox.pid}), seeded with the Phase 5.14 resources")
-            print("deploy into it with: make deploy YES=1 (ENV=sandbox is the default); its log: .sandbox/server.log")
-        elif args.command == "stop":
-            print("sandbox stopped" if sandbox.stop() else "sandbox was not running")
-        elif args.command == "status":
-            if running and sandbox.answers():
-                print(f"sandbox running at {endpoint} (PID {sandbox.pid})")
-            elif running:
-                why = (
-                    f"it is stopped (Ctrl-Z or a debugger): `kill -CONT {sandbox.pid}` resumes it"
-                    if sandbox.stopped()
-                    else "it may be hung"
-                )
-                print(f"sandbox running at {endpoint} (PID {sandbox.pid}) but it did not answer within {ANSWER_TIMEOUT_SECONDS} s: {why}")
-                print("to start afresh (empty, seeded again): make sandbox-stop && make sandbox")
-                return 1
-            else:
-                print("sandbox not running")
-                return 1
-        elif args.command == "env":
-            print("export " + " ".join(f"{name}={value}" for name, value in sandbox.environment().items()))
+        with sandbox.one_at_a_time() if args.command in ("start", "stop") else contextlib.nullcontext():
+            return command(args, sandbox)
     except OSError as error:
         raise SandboxError(f"{error.filename or sandbox.state_dir}: {error.strerror}") from None
+
+
+def command(args, sandbox: Sandbox) -> int:
+    """start, stop, status or env on sandbox; its exit status."""
+    running = args.command in ("start", "status") and sandbox.running()
+    # A server whose endpoint file is garbled or gone is one line, not "running at None".
+    endpoint = sandbox.running_endpoint() if running else None
+    if args.command == "start" and running:
+        # Starting again must not wipe what is deployed in it: a no-op, as its stacks stay.
+        print(f"sandbox already running at {endpoint} (PID {sandbox.pid}); left as it is, with what is deployed in it")
+        print("to start afresh (empty, seeded again): make sandbox-stop && make sandbox")
+    elif args.command == "start":
+        sandbox.start(port=args.port)
+        try:
+            sandbox.seed()
+        except BaseException:  # Ctrl-C too: an unseeded server left running would pass for a ready one
+            sandbox.stop()
+            raise
+        print(f"sandbox running at {sandbox.endpoint} (PID {sandbox.pid}), seeded with the Phase 5.14 resources")
+        print("deploy into it with: make deploy YES=1 (ENV=sandbox is the default); its log: .sandbox/server.log")
+    elif args.command == "stop":
+        print("sandbox stopped" if sandbox.stop() else "sandbox was not running")
+    elif args.command == "status":
+        if running and sandbox.answers():
+            print(f"sandbox running at {endpoint} (PID {sandbox.pid})")
+        elif running:
+            why = f"it is stopped (Ctrl-Z or a debugger): `kill -CONT {sandbox.pid}` resumes it" if sandbox.stopped() else "it may be hung"
+            print(f"sandbox running at {endpoint} (PID {sandbox.pid}) but it did not answer within {ANSWER_TIMEOUT_SECONDS} s: {why}")
+            print("to start afresh (empty, seeded again): make sandbox-stop && make sandbox")
+            return 1
+        else:
+            print("sandbox not running")
+            return 1
+    elif args.command == "env":
+        print("export " + " ".join(f"{name}={value}" for name, value in sandbox.environment().items()))
     return 0
 
 

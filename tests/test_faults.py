@@ -928,3 +928,27 @@ def test_make_check_fails_on_a_stale_review_document(tmp_path, capsys):
     assert review.main(check) == 1
     err = capsys.readouterr().err
     assert "stale: " in err and "is not what `make review ENV=staging` writes" in err
+
+
+def test_a_start_or_stop_waits_for_another_of_the_same_sandbox_and_says_so_past_its_bound(tmp_path, monkeypatch):
+    """Two `make sandbox` at once: the second took the first's server, still starting, for a broken
+    one and advised stopping it. It now waits its turn (bounded), then finds the server running."""
+    import fcntl
+    import threading
+    import time
+
+    import emulator.sandbox as sandbox_module
+
+    state = tmp_path / "state"
+    state.mkdir()
+    other = open(state / "turn.lock", "a")  # noqa: SIM115 (closed by the timer below): another start or stop under way
+    fcntl.flock(other, fcntl.LOCK_EX)
+    monkeypatch.setattr(sandbox_module, "TURN_WAIT_SECONDS", 0.3)
+    refused = sandbox_cli("stop", state_dir=state)
+    assert refused.returncode != 0 and "another make sandbox or sandbox-stop has been under way for 0.3 s" in refused.stderr, refused
+    monkeypatch.setattr(sandbox_module, "TURN_WAIT_SECONDS", 30)
+    threading.Timer(0.5, other.close).start()  # the other one ends
+    started = time.monotonic()
+    waited = sandbox_cli("stop", state_dir=state)
+    assert waited.returncode == 0 and waited.stdout == "sandbox was not running\n", waited
+    assert time.monotonic() - started >= 0.4
