@@ -160,6 +160,30 @@ def printable(text: str) -> str:
 STOPPING_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
+@contextlib.contextmanager
+def stops_held():
+    """Ctrl-C, SIGTERM and SIGHUP that come during the block act once it ends, as they would have
+    (their handlers run then). Handlers, not a signal mask: a mask holds a signal back only in this
+    thread, and the kernel may hand a process's signal to another thread, whose C-level handler
+    has Python run the handler in this one at once. Main thread only, as signal.signal is."""
+    came = []
+    previous = {number: signal.getsignal(number) for number in sorted(STOPPING_SIGNALS)}
+    for number, handler in previous.items():
+        if handler is not signal.SIG_IGN:  # under nohup, SIGHUP stays ignored
+            signal.signal(number, lambda number, frame: came.append(number))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if came:
+            handler = previous[came[0]]
+            if callable(handler):
+                handler(came[0], None)  # Python's own for SIGINT raises KeyboardInterrupt; terminated, Terminated
+            else:
+                os.kill(os.getpid(), came[0])  # SIG_DFL: what the signal does by default
+
+
 class Terminated(KeyboardInterrupt):
     """A stop signal other than Ctrl-C: handled as Ctrl-C is, except where Ctrl-C is the way a
     command ends by design (make logs FOLLOW=1)."""

@@ -3,7 +3,6 @@
 import getpass
 import json
 import os
-import signal
 import socket
 
 from botocore.exceptions import ClientError
@@ -11,7 +10,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed
 from scripts.deploy.failure import Failure
-from templates.errors import STOPPING_SIGNALS
+from templates.errors import stops_held
 
 
 class EnvironmentLock:
@@ -89,11 +88,8 @@ class EnvironmentLock:
         """Free the lock if this run holds it (the parameter still has this run's value). A Ctrl-C,
         SIGTERM or SIGHUP (the tools take the last two as Ctrl-C) waits until it is freed: arriving in
         here, it would have left the lock taken. The wait is bounded by the calls' timeouts."""
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING_SIGNALS)
-        try:
+        with stops_held():
             self.delete_if_held()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a signal that came meanwhile is delivered here
 
     def delete_if_held(self):
         if self.value is None:
