@@ -93,6 +93,24 @@ STATEFUL_TYPES = frozenset(
 )
 
 
+# The property that gives a resource of these types the custom name the layers set. "You can't perform
+# an update that causes a custom-named resource to be replaced. If you must replace the resource,
+# specify a new name." https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-name.html
+CUSTOM_NAMES = {
+    "AWS::ApplicationAutoScaling::ScalingPolicy": "PolicyName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::EC2::SecurityGroup": "GroupName",
+    "AWS::ECS::Service": "ServiceName",
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": "Name",
+    "AWS::ElasticLoadBalancingV2::TargetGroup": "Name",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::WAFv2::WebACL": "Name",
+}
+
+
 def wired_into(layer: str) -> dict:
     """The layer's parameters that upstream outputs give: parameter -> (upstream layer, output)."""
     return {parameter: source for (downstream, parameter), source in WIRING.items() if downstream == layer}

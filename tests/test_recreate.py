@@ -277,6 +277,25 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
     )
 
 
+def test_replacing_a_resource_under_the_name_it_has_is_refused_even_with_allow_replace(sandbox, run, tmp_path):
+    """A new container port replaces the target groups (Port is create-only), whose Name stays: AWS
+    refuses that update (aws-properties-name.html), which the sandbox would have run."""
+    sandbox.seed()
+    for layer in ("cert-dns", "alb"):
+        code, out, err = run("deploy", "--stack", layer, "--yes")
+        assert code == 0, out + err
+    port = str(int(SANDBOX.values["ContainerPort"]) + 1)
+    before = physical_ids(sandbox, "alb")
+    code, out, err = run("deploy", "--stack", "alb", *with_parameter(tmp_path, "alb", "ContainerPort", port), "--yes", "--allow-replace")
+    assert code == 1, out + err
+    assert "error: refused: CloudFormation cannot replace a resource under the name it has" in err, err
+    assert "TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, its Name unchanged)" in err
+    assert "make destroy STACK=alb ENV=sandbox and deploy it again" in err
+    assert physical_ids(sandbox, "alb") == before  # nothing replaced
+    summaries = sandbox.client("cloudformation").list_change_sets(StackName=stack("alb"))["Summaries"]
+    assert [s for s in summaries if s["ExecutionStatus"] == "AVAILABLE"] == []  # the change set is deleted
+
+
 def test_an_update_that_fails_rolls_back_to_the_previous_template_and_values(sandbox, run, tmp_path):
     """As CloudFormation does: the execution is accepted, the failed resource named, every resource put
     back; the stack then holds its previous values, so diff is clean and a deploy has nothing to do."""

@@ -72,6 +72,7 @@ class Layer:
     policy: dict | None
     conditions: dict  # logical id -> its Condition in the template (the resources it may not create)
     kept_when_replaced: frozenset = frozenset()  # logical ids with UpdateReplacePolicy Retain
+    custom_named: frozenset = frozenset()  # logical ids the template gives a custom name (templates.CUSTOM_NAMES)
     source: str = "output/<layer>.json"  # the template's file, as messages name it
 
 
@@ -92,6 +93,7 @@ def load_layer(env, name, output_dir: Path) -> Layer:
     resources = template.get("Resources", {})
     conditions = {name: r["Condition"] for name, r in resources.items() if "Condition" in r}
     kept = frozenset(name for name, r in resources.items() if r.get("UpdateReplacePolicy") == "Retain")
+    named = frozenset(name for name, r in resources.items() if templates.CUSTOM_NAMES.get(r["Type"]) in r.get("Properties", {}))
     source = str(templates.relative(files[0].resolve()))  # output/<layer>.json, or another --output-dir's
     return Layer(
         env,
@@ -103,8 +105,9 @@ def load_layer(env, name, output_dir: Path) -> Layer:
         config.get("Tags", {}),
         config.get("StackPolicy"),
         conditions,
-        kept,
-        source,
+        kept_when_replaced=kept,
+        custom_named=named,
+        source=source,
     )
 
 
@@ -581,6 +584,13 @@ class Deployer:
     def allow(self, layer, change_set, exists, risky, allow_replace, left, given):
         """Raise Failure unless the change set may run: no unintended stateful replacement, no
         traffic sent back to an empty target group, and a yes (or --yes)."""
+        same_name = text.custom_named_replacements(change_set, layer.custom_named)
+        if same_name:
+            raise Failure(
+                f"error: refused: CloudFormation cannot replace a resource under the name it has, and the update would fail and roll back: "
+                f"{', '.join(same_name)}; {left}; give it a new name in the same change (a new NamePrefix renames them all), or make destroy "
+                f"STACK={layer.name} ENV={self.env} and deploy it again"
+            )
         if risky and not allow_replace:
             raise Failure(
                 f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "

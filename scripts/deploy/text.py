@@ -110,6 +110,24 @@ def stateful_changes(change_set) -> list[str]:
     return risky
 
 
+def custom_named_replacements(change_set, named: frozenset) -> list[str]:
+    """The resources the change set replaces while the custom name the template gives them (named:
+    their logical ids) stays: CloudFormation cannot replace them (templates.CUSTOM_NAMES), so the
+    update would fail and roll back."""
+    found = []
+    for change in change_set.get("Changes", []):
+        rc = change.get("ResourceChange", {})
+        if rc.get("Action") != "Modify" or rc.get("Replacement") != "True" or rc.get("LogicalResourceId") not in named:
+            continue
+        name = templates.CUSTOM_NAMES[rc["ResourceType"]]
+        renamed = any(
+            d.get("Target", {}).get("Attribute") == "Properties" and d["Target"].get("Name") == name for d in rc.get("Details", [])
+        )
+        if not renamed:
+            found.append(f"{rc['LogicalResourceId']} ({rc['ResourceType']}, its {name} unchanged)")
+    return found
+
+
 def listener_rule_changes(change_set) -> list[tuple[str, str, str]]:
     """(logical id, rule ARN, Modify or Remove) of each existing listener rule the change set changes."""
     found = []
@@ -136,7 +154,11 @@ def left_for_review(change_set, layer) -> list[str]:
     """`make changeset`: how to execute the change set it left, and what executing it needs."""
     name = change_set["ChangeSetName"]
     lines = [f"change set {name} left for review; execute it with: make execute STACK={layer.name} ENV={layer.env} CHANGESET={name}"]
-    return lines + [f"  executing needs ALLOW_REPLACE=1 (--allow-replace): {risky}" for risky in stateful_changes(change_set)]
+    lines += [f"  executing needs ALLOW_REPLACE=1 (--allow-replace): {risky}" for risky in stateful_changes(change_set)]
+    return lines + [
+        f"  CloudFormation cannot execute it: {named} would be replaced under the same name"
+        for named in custom_named_replacements(change_set, layer.custom_named)
+    ]
 
 
 def rollback_triggers(change_set) -> list[str]:
