@@ -581,8 +581,16 @@ def test_update_ending_in_update_rollback_failed_points_to_recover(aws):
     assert f"make recover STACK={layer} ENV={ENV}" in aws.err
 
 
+# A stateful replacement AWS can run: the target group gets a new name with its new port (one under
+# the name it has is refused whatever ALLOW_REPLACE says: test_a_replacement_under_the_same_custom_name...).
 ALB_CHANGES = [
-    change("Modify", "TargetGroup", "AWS::ElasticLoadBalancingV2::TargetGroup", "True", [detail("Port", recreation="Always")]),
+    change(
+        "Modify",
+        "TargetGroup",
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        "True",
+        [detail("Port", recreation="Always"), detail("Name", recreation="Always")],
+    ),
     change("Modify", "AlbSecurityGroup", "AWS::EC2::SecurityGroup", "False", [detail("SecurityGroupIngress")]),
 ]
 
@@ -3170,6 +3178,8 @@ def test_the_stateful_changes_are_what_needs_allow_replace_and_changeset_says_so
         f"change set {cs_name('alb')} left for review; execute it with: make execute STACK=alb ENV={ENV} CHANGESET={cs_name('alb')}",
         "  executing needs ALLOW_REPLACE=1 (--allow-replace): TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, replaced)",
         "  executing needs ALLOW_REPLACE=1 (--allow-replace): AccessLogBucket (AWS::S3::Bucket, removed)",
+        # its Port changes and its Name, which output/alb.json sets, does not
+        "  CloudFormation cannot execute it: TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, its Name unchanged) would be replaced under the same name",
     ]
     assert deploy.text.stateful_changes(change_set("cert-dns", changes=CERT_CHANGES)) == []
 
