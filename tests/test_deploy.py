@@ -30,8 +30,8 @@ from scripts.deploy.aws import make_session
 from templates import generation
 from templates.errors import STOPPING_SIGNALS, Output, terminated
 from templates.inputs import KEEP_RUNNING_COUNT
+from templates.params import SANDBOX_KEYS, load_all
 from templates.params import load as load_params
-from templates.params import load_all
 
 ENV = "prod"
 # What a command printed for people to copy starts with (scripts/deploy/aws.py CommandsOfRun): the
@@ -967,11 +967,19 @@ def test_the_sandbox_clients_reach_the_sandbox_whatever_the_aws_configuration_sa
     assert (
         plain("cloudformation").meta.endpoint_url == "http://127.0.0.1:9"
     )  # (botocore 1.35 puts the config file's after AWS_ENDPOINT_URL)
+    # nor through the shell's proxy, nor with the shell's credentials
+    monkeypatch.setenv("HTTP_PROXY", NOWHERE)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "the shell's")
     for ignored in ("false", "true"):
         monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", ignored)
         sandbox = deploy.aws.boto_clients("us-east-1", io.StringIO(), deploy.aws.CONFIG, "http://127.0.0.1:4566")
         for service in ("cloudformation", "ssm", "ecs", "logs"):
-            assert sandbox(service).meta.endpoint_url == "http://127.0.0.1:4566", (ignored, service)
+            client = sandbox(service)
+            assert client.meta.endpoint_url == "http://127.0.0.1:4566", (ignored, service)
+            assert client._endpoint.http_session._proxy_config._proxies == {}, service
+            credentials = client._request_signer._credentials
+            assert (credentials.access_key, credentials.token) == (SANDBOX_KEYS["AWS_ACCESS_KEY_ID"], None), service
+    assert plain("sts")._endpoint.http_session._proxy_config._proxies == {"http": NOWHERE}  # what it would have done
     # the deployer's own clients for ENV=sandbox are made with the sandbox's endpoint; another environment's are not
     made = []
 

@@ -190,3 +190,17 @@ def test_text_from_outside_reaches_the_terminal_with_its_control_characters_esca
         assert "Not Found: /\\x1b]0;PWNED\\x07\\x1b[2J\\x1b[31m red\\rforged line\\x9b" in line, line  # shown, escaped
     # tabs and the lines of a multi-line event stay as they are
     assert logs.stream_line(event | {"message": "a\tb\nc"}).endswith("a\tb\nc")
+
+
+def test_a_stack_status_reason_from_aws_is_printed_escaped_too():
+    from pathlib import Path
+
+    out = io.StringIO()
+    deployer = deploy.Deployer(lambda service: None, ENV, out=out, err=io.StringIO())
+    layer = deploy.load_layer(ENV, "cert-dns", Path(__file__).parents[1] / "output")
+    with pytest.raises(deploy.Failure):
+        deployer.finish(layer, {"StackStatus": "UPDATE_ROLLBACK_COMPLETE", "StackStatusReason": HOSTILE})
+    assert (
+        out.getvalue()
+        == f"{layer.stack}: UPDATE_ROLLBACK_COMPLETE: " + "Not Found: /\\x1b]0;PWNED\\x07\\x1b[2J\\x1b[31m red\\rforged line\\x9b\n"
+    )

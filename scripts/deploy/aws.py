@@ -101,8 +101,14 @@ def boto_clients(region, err, config, endpoint=None):
     """The run's clients, made on first use; endpoint given (the sandbox's), every client is made
     with it, which nothing in the AWS configuration overrides, while a service-specific endpoint
     (AWS_ENDPOINT_URL_<SERVICE>, a `services` section of the config file) overrides AWS_ENDPOINT_URL,
-    and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS drops it: a rehearsal could have reached AWS.
+    and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS drops it: a rehearsal could have reached AWS. Nor do
+    they go through the shell's HTTP(S)_PROXY (botocore reads it only when Config gives no proxies).
     https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html"""
+    # With the sandbox's own keys, no session token: the shell's credentials reach no endpoint.
+    keys = {"aws_access_key_id": SANDBOX_KEYS["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": SANDBOX_KEYS["AWS_SECRET_ACCESS_KEY"]}
+    extra = {"endpoint_url": endpoint, **keys} if endpoint else {}
+    if endpoint:
+        config = config.merge(Config(proxies={}))
     session = make_session()
     if session.region_name and session.region_name != region:
         print(f"note: using the environment's region {region} (the AWS configuration says {session.region_name})", file=err)
@@ -110,7 +116,7 @@ def boto_clients(region, err, config, endpoint=None):
 
     def client(service):
         if service not in made:
-            made[service] = session.client(service, region_name=region, config=config, endpoint_url=endpoint)
+            made[service] = session.client(service, region_name=region, config=config, **extra)
         return made[service]
 
     return client

@@ -13,7 +13,7 @@ from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed, not_found
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
-from templates.errors import Terminated
+from templates.errors import Terminated, printable
 from templates.inputs import TRAFFIC_SHIFTING
 
 # A change set's ExecutionStatus once executed, and what it means.
@@ -78,7 +78,7 @@ class Commands:
             )
         if change_set["Status"] != "CREATE_COMPLETE" or execution != "AVAILABLE":
             raise Failure(
-                f"error: change set {name} cannot be executed: {change_set['Status']}/{change_set.get('ExecutionStatus')} {change_set.get('StatusReason', '')}".rstrip()
+                f"error: change set {name} cannot be executed: {change_set['Status']}/{change_set.get('ExecutionStatus')} {printable(change_set.get('StatusReason', ''))}".rstrip()
             )
         exists = deployer.has_stack(layer.stack)
         deployer.put_back_relaxed_policy(layer)

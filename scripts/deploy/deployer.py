@@ -36,6 +36,7 @@ from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.text import parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params
+from templates.errors import printable
 from templates.inputs import KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING, WIRED
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
@@ -371,14 +372,14 @@ class Deployer:
                 self.delete(layer.stack)
             elif status == "ROLLBACK_COMPLETE":
                 raise Failure(
-                    f"error: {layer.stack} is ROLLBACK_COMPLETE: its first create failed ({found.get('StackStatusReason', 'see its events')}) "
+                    f"error: {layer.stack} is ROLLBACK_COMPLETE: its first create failed ({printable(found.get('StackStatusReason', 'see its events'))}) "
                     f"and CloudFormation cannot update it; fix the cause, then rerun with RECREATE=1 (--recreate) to delete and create it"
                 )
             elif status == "UPDATE_ROLLBACK_FAILED":
                 raise Failure(f"error: {layer.stack} is UPDATE_ROLLBACK_FAILED: {self.recover_hint(layer.name)}")
             else:
                 raise Failure(
-                    f"error: {layer.stack} is {status} ({found.get('StackStatusReason', '')}); resolve it in the CloudFormation console"
+                    f"error: {layer.stack} is {status} ({printable(found.get('StackStatusReason', ''))}); resolve it in the CloudFormation console"
                 )
 
     def recover_hint(self, layer_name):
@@ -402,7 +403,7 @@ class Deployer:
             change_set = self.wait_for_change_set(layer, name, exists)
             failed = change_set["Status"] == "FAILED"
             if failed and not self.no_changes(layer, name, change_set.get("StatusReason")):
-                raise Failure(f"error: change set {name} failed: {change_set.get('StatusReason')}")
+                raise Failure(f"error: change set {name} failed: {printable(change_set.get('StatusReason') or '')}")
         return None if failed else change_set
 
     def request_change_set(self, layer, name, parameters, exists, made, rollback):
@@ -850,7 +851,7 @@ class Deployer:
     def finish(self, layer, found, outputs=True):
         status = found["StackStatus"]
         if status not in SUCCEEDED:
-            self.say(f"{layer.stack}: {status}: {found.get('StackStatusReason', '')}".rstrip(": "))
+            self.say(f"{layer.stack}: {status}: {printable(found.get('StackStatusReason', ''))}".rstrip(": "))
             self.print_failures()
             if layer.name == "service":  # a circuit-breaker rollback: why the new tasks stopped (best effort)
                 self.say(*logs.stopped_tasks(self, found))
