@@ -363,6 +363,8 @@ def moved_by_release(drift: dict) -> bool:
 
 
 def short(value, limit=200) -> str:
+    """A drifted property's value as printed: escaped (changed out of band, it may hold anything), cut at limit."""
+    value = printable(value)
     return value if len(value) <= limit else value[: limit - 3] + "..."
 
 
