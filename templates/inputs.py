@@ -29,7 +29,9 @@ ECR_REPOSITORY_NAME = rf"{PROJECT}[a-z0-9]*([._/-][a-z0-9]+)*"  # an ECR name, [
 IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 HTTP_PATH = r"/[A-Za-z0-9/._~-]*"
 GITHUB_REPOSITORY = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}"
-# Environments and branches or tags only: a pull request never gets the deploy role.
+# Environments and branches or tags only, never pull_request. An environment subject is in the token
+# of any job that names the environment, a pull request's too: the environments' deployment-branch
+# rules decide (README.md, "CI: GitHub Actions"). https://docs.github.com/en/actions/reference/security/oidc
 GITHUB_SUBJECT = r"(environment:[A-Za-z0-9_.-]{1,255}|ref:refs/(heads|tags)/[A-Za-z0-9_./*-]{1,255})"
 # An IPv4 CIDR whose prefix is /8 to /32: never the whole internet. Octets without leading zeros,
 # which Python's ipaddress (and so the params checks) refuses as ambiguous.

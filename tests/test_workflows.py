@@ -131,12 +131,14 @@ def context(**changes):
     return values | {name.replace("__", "."): value for name, value in changes.items()}
 
 
-def run_step(workflow, job, step, tmp_path, values, make_exit=0):
+def run_step(workflow, job, step, tmp_path, values, make_exit=0, earlier_steps_set=None):
     """Run a step's script as GitHub does under `shell: bash` (bash -eo pipefail), in tmp_path, with
-    the workflow's, job's and step's env (expressions looked up in values) and nothing else from
-    this process's environment. (result, make calls as {"args", "env"}, the step summary)."""
+    the workflow's, job's and step's env (expressions looked up in values), what earlier steps wrote
+    to $GITHUB_ENV (earlier_steps_set) and nothing else from this process's environment.
+    (result, make calls as {"args", "env"}, the step summary)."""
     env = {**(workflow.get("env") or {}), **(workflow["jobs"][job].get("env") or {}), **(step.get("env") or {})}
     env = {name: EXPRESSION.sub(lambda m: values[m[1]], str(value)) for name, value in env.items()}
+    env |= (earlier_steps_set or {}) | {"GITHUB_ENV": str(tmp_path / "github-env")}
     stub = tmp_path / "bin" / "make"
     stub.parent.mkdir(exist_ok=True)
     stub.write_text(
@@ -255,7 +257,7 @@ def test_inputs_reach_scripts_only_through_the_environment(deploy):
 
 def test_every_make_command_is_a_makefile_target_with_variables_it_reads(deploy, checks):
     found = {word for workflow in (deploy, checks) for words in make_commands(workflow) for word in words if "=" not in word}
-    assert found == {"test", "check", "deploy", "rollback", "verify", "status", "events", "task"}
+    assert found == {"test", "check", "venv", "deploy", "rollback", "verify", "status", "events", "task"}
     assert make_problems(deploy) == [] and make_problems(checks) == []
 
 
@@ -370,6 +372,44 @@ def test_a_called_run_with_a_bad_input_stops_at_the_first_step(deploy, tmp_path,
     # workflow_call has no choice type: this step is what refuses.
     result, _, _ = run_step(deploy, "test", deploy["jobs"]["test"]["steps"][0], tmp_path, context(**changes))
     assert result.returncode == 1 and result.stdout.startswith("::error::") and refused in result.stdout
+    assert not (tmp_path / "github-env").exists()  # not marked as checked, for the summary
+
+
+def test_a_refused_input_is_never_echoed_where_the_runner_or_the_summary_would_interpret_it(deploy, tmp_path):
+    """A value holding a newline and a workflow command (or Markdown) is refused without being
+    repeated, in the log (::warning would run) or in the job summary (a fake heading, a link)."""
+    hostile = "v1\n::warning title=Approved::all clear\n# Deployed OK\n[Approve](https://evil.example)"
+    test = deploy["jobs"]["test"]["steps"]
+    result, _, _ = run_step(deploy, "test", test[0], tmp_path, context(inputs__image_tag=hostile))
+    assert result.returncode == 1 and result.stdout == (
+        f"::error::image_tag is not a Docker image tag (letters, digits, _ . -, at most 128; {len(hostile)} characters given)\n"
+    )
+    result, _, summary = run_step(deploy, "test", test[-1], tmp_path, context(inputs__image_tag=hostile))
+    assert (
+        result.returncode == 0 and "evil" not in summary and "Approved" not in summary and summary.startswith("## The inputs were refused")
+    )
+    checked = run_step(deploy, "test", test[-1], tmp_path, context(), earlier_steps_set={"INPUTS_CHECKED": "true"})[2]
+    assert "## deploy of service to staging (v1.2.3): tests failed" in checked  # checked values are named
+
+
+def test_no_dependency_is_installed_while_the_aws_credentials_exist(deploy):
+    for job in ("deploy", "verify"):
+        names = [step.get("name") or step.get("uses", "") for step in deploy["jobs"][job]["steps"]]
+        assert names.index("make venv") < names.index("AWS credentials (OIDC)"), (job, names)
+
+
+def test_what_the_deployer_prints_runs_no_workflow_command(deploy, tmp_path):
+    """Its output quotes a migration's log, stack events and the service's answers: a line holding
+    ::error or ##[ would be run by the runner, unless commands are stopped around it."""
+    for job, name in (("deploy", "make task (migrations)"), ("deploy", "make ${{ inputs.action }}"), ("verify", "make verify")):
+        step = next(step for step in deploy["jobs"][job]["steps"] if step.get("name") == name)
+        script = step["run"]
+        assert script.index("::stop-commands::") < script.index("make ") and "trap 'echo \"::$stop::\"' EXIT" in script, name
+    step = next(step for step in deploy["jobs"]["deploy"]["steps"] if step.get("name") == "make ${{ inputs.action }}")
+    result, made, _ = run_step(deploy, "deploy", step, tmp_path, context())
+    lines = result.stdout.splitlines()
+    token = lines[0].removeprefix("::stop-commands::")
+    assert len(token) >= 32 and lines[-1] == f"::{token}::" and made, lines  # stopped before make, started again at the end
 
 
 @pytest.mark.parametrize(
