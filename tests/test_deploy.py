@@ -1401,13 +1401,15 @@ def test_diff_against_deployed_template_and_parameters(aws, domain, code):
 
 @pytest.mark.parametrize("resources_too", [False, True])
 def test_a_template_differing_only_in_metadata_and_descriptions_is_not_a_difference_a_deploy_could_apply(aws, resources_too):
-    # CloudFormation takes the Metadata section (and parameter descriptions, which change no resource)
+    # CloudFormation takes the Metadata section (and parameter declarations, which change no resource)
     # only with a resource change: alone, a deploy says "no changes", so make diff must not ask for one.
     deployed = json.loads(template("cert-dns"))
     deployed.pop("Metadata", None)
     deployed["Metadata"] = {"Old": "metadata"}
+    deployed["Description"] = "an older description of the template"
     for parameter in deployed["Parameters"].values():
         parameter["Description"] = "an older description"
+        parameter["AllowedPattern"] = ".*"  # an input whose pattern changed (EcrRepositoryName's did)
     if resources_too:
         deployed["Resources"]["Legacy"] = {"Type": "AWS::SNS::Topic"}
     aws.deployed("cert-dns")
@@ -1419,7 +1421,7 @@ def test_a_template_differing_only_in_metadata_and_descriptions_is_not_a_differe
         assert '-    "Legacy": {' in aws.out and '+      "Description"' in aws.out  # the whole difference shown
     else:
         assert aws.out.strip().endswith(
-            "same as deployed, but for its Metadata or parameter descriptions, which CloudFormation "
+            "same as deployed, but for its Metadata, Description or parameter declarations, which CloudFormation "
             "takes only with a change to the resources: the next deploy that changes one carries them"
         )
 

@@ -1170,10 +1170,11 @@ class Deployer:
         lines = text.template_diff(layer, self.describe(layer.stack), deployed, wanted, self.colour)
         if lines and not text.template_diff(layer, self.describe(layer.stack), deployed, wanted, deployable_only=True):
             # "During a stack update, you cannot update the Metadata section by itself. You can update it only
-            # when you include changes that add, modify, or delete resources." A deploy says "no changes".
+            # when you include changes that add, modify, or delete resources." A deploy says "no changes";
+            # so for parameter declarations (text.deployable_part).
             # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/metadata-section-structure.html
             self.say(
-                f"{layer.stack}: same as deployed, but for its Metadata or parameter descriptions, which CloudFormation takes "
+                f"{layer.stack}: same as deployed, but for its Metadata, Description or parameter declarations, which CloudFormation takes "
                 "only with a change to the resources: the next deploy that changes one carries them"
             )
             return False

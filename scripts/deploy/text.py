@@ -1,7 +1,6 @@
 """What the deployer prints, as pure functions of what AWS answered: each returns its lines, and the
 Deployer prints them. `colour` adds ANSI colours (only on a terminal)."""
 
-import copy
 import difflib
 import json
 import re
@@ -279,12 +278,12 @@ def summary(names, outcomes, seconds, stopped=None) -> list[str]:
 
 def deployable_part(template: dict) -> dict:
     """template without what a stack update cannot change alone: its Metadata section
-    (metadata-section-structure) and its parameters' descriptions, which change no resource."""
-    template = copy.deepcopy(template)
-    template.pop("Metadata", None)
-    for parameter in template.get("Parameters", {}).values():
-        parameter.pop("Description", None)
-    return template
+    (metadata-section-structure), its Description and its parameters' declarations (descriptions,
+    allowed values; what a deploy passes them is compared apart): "UpdateStack and CreateChangeSet fail ... if the
+    template provided does not update the property values of existing resources in the Resources or
+    Outputs section", a parameter's name changed among the examples.
+    https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027"""
+    return {key: value for key, value in template.items() if key not in ("Metadata", "Description", "Parameters")}
 
 
 def template_diff(layer, found, deployed_template, wanted, colour=False, deployable_only=False) -> list[str]:
