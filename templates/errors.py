@@ -167,10 +167,15 @@ def stops_held():
     thread, and the kernel may hand a process's signal to another thread, whose C-level handler
     has Python run the handler in this one at once. Main thread only, as signal.signal is."""
     came = []
-    previous = {number: signal.getsignal(number) for number in sorted(STOPPING_SIGNALS)}
-    for number, handler in previous.items():
-        if handler is not signal.SIG_IGN:  # under nohup, SIGHUP stays ignored
-            signal.signal(number, lambda number, frame: came.append(number))
+    # Left alone: an ignored signal (SIGHUP under nohup), and one whose handler was set outside Python
+    # (getsignal says None), which signal.signal could not put back.
+    previous = {
+        number: handler
+        for number in sorted(STOPPING_SIGNALS)
+        if (handler := signal.getsignal(number)) is not None and handler is not signal.SIG_IGN
+    }
+    for number in previous:
+        signal.signal(number, lambda number, frame: came.append(number))
     try:
         yield
     finally:

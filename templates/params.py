@@ -6,9 +6,11 @@ key, the value and what is allowed."""
 
 import copy
 import difflib
+import errno
 import functools
 import ipaddress
 import json
+import os
 import re
 import stat
 from dataclasses import dataclass
@@ -256,15 +258,17 @@ def read_params_file(path: Path, where: str) -> str:
     """The file's text, read only from a regular file of at most MOST_PARAMS_FILE_BYTES: a symlink
     (to /dev/zero, or to a file outside the project whose lines the errors would print) or a FIFO
     (which blocks) is refused."""
-    mode = path.lstat().st_mode
-    if not stat.S_ISREG(mode):
-        kind = (
-            "a symlink; allowed: a regular file (copy the file instead of linking it)"
-            if stat.S_ISLNK(mode)
-            else "not a regular file; allowed: a regular file"
-        )
-        raise ParamsError([f"{where}: {kind}"])
-    with path.open("rb") as file:
+    # Opened without following a symlink nor waiting on a FIFO, then judged by what was opened: no
+    # gap between a look at the path and the read.
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ParamsError([f"{where}: a symlink; allowed: a regular file (copy the file instead of linking it)"]) from None
+        raise
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise ParamsError([f"{where}: not a regular file; allowed: a regular file"])
         data = file.read(MOST_PARAMS_FILE_BYTES + 1)
     if len(data) > MOST_PARAMS_FILE_BYTES:
         raise ParamsError([f"{where}: larger than {MOST_PARAMS_FILE_BYTES // 1024} KiB; allowed: a params file of at most that"])

@@ -2733,6 +2733,19 @@ def test_a_stop_signal_while_the_lock_is_freed_waits_until_it_is_freed(signum):
     assert calls == ["get", "delete"] and lock.value is None
 
 
+def test_stop_signals_held_leave_a_handler_set_outside_python_and_an_ignored_one_alone(monkeypatch):
+    """getsignal says None for a handler C code set: signal.signal could not put it back."""
+    import templates.errors
+
+    real = signal.getsignal
+    monkeypatch.setattr(templates.errors.signal, "getsignal", lambda number: None if number == signal.SIGHUP else real(number))
+    before = {number: real(number) for number in STOPPING_SIGNALS}
+    with templates.errors.stops_held():
+        assert real(signal.SIGHUP) is before[signal.SIGHUP]  # not replaced
+        assert real(signal.SIGTERM) is not before[signal.SIGTERM]  # held
+    assert {number: real(number) for number in STOPPING_SIGNALS} == before
+
+
 def test_an_error_is_known_unsent_only_when_no_attempt_of_its_call_connected():
     from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
