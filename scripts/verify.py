@@ -319,7 +319,7 @@ def parse_connect_to(values, loopback_only=False) -> dict:
                 f"CONNECT_TO (--connect-to) {value!r}: expected HOST:PORT:ADDRESS:PORT (HOST a host name, ADDRESS an IP address "
                 "or host name), ports 1 to 65535"
             )
-        if loopback_only and not (is_ip(parts[2]) and ipaddress.ip_address(parts[2]).is_loopback):
+        if loopback_only and not is_loopback_ip(parts[2]):
             raise ValueError(
                 f"CONNECT_TO (--connect-to) {value!r}: with AWS_ENDPOINT_URL (an emulator) the address must be a loopback one such as 127.0.0.1"
             )
@@ -333,3 +333,8 @@ def is_ip(text) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_loopback_ip(text) -> bool:
+    """An IP address of this machine (127.0.0.0/8, ::1)."""
+    return is_ip(text) and ipaddress.ip_address(text).is_loopback

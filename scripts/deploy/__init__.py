@@ -8,7 +8,6 @@ deployer.py the Deployer they use, text.py what it prints, aws.py the clients, c
 error lines, history.py the release history, lock.py the environment's lock."""
 
 import argparse
-import ipaddress
 import os
 import re
 import sys
@@ -17,7 +16,7 @@ import urllib.parse
 from pathlib import Path
 
 import templates
-from scripts import zone
+from scripts import verify, zone
 from scripts.deploy.aws import API_CALLS, AWS_ERRORS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, parse_api_calls
 from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands
 from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
@@ -113,14 +112,6 @@ def parse(argv):
     return parser.parse_args(argv)
 
 
-def is_loopback(host: str | None) -> bool:
-    """Whether host names this machine (the sandbox listens on 127.0.0.1 only)."""
-    try:
-        return host == "localhost" or ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
-
-
 def whole_number(given, variable, low, high, allowed):
     """given (a command-line string, or None: not given) as an int from low to high (None: no bound)."""
     if given is None:
@@ -166,7 +157,8 @@ def validate(args):
             "(make deploy ENV=sandbox points it at the running sandbox; make sandbox starts one), never with AWS credentials",
             2,
         )
-    if args.env == SANDBOX_ENV and not is_loopback(urllib.parse.urlsplit(endpoint).hostname):
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    if args.env == SANDBOX_ENV and not (host == "localhost" or verify.is_loopback_ip(host)):
         raise Failure(
             f"error: ENV={SANDBOX_ENV} deploys only to the local sandbox, and AWS_ENDPOINT_URL={endpoint} is no loopback address: "
             "run it through make (make deploy ENV=sandbox points it at the running sandbox)",
