@@ -266,7 +266,7 @@ def read_params_file(path: Path, where: str) -> str:
         if error.errno == errno.ELOOP:
             raise ParamsError([f"{where}: a symlink; allowed: a regular file (copy the file instead of linking it)"]) from None
         raise
-    with os.fdopen(descriptor, "rb") as file:
+    with open(descriptor, "rb") as file:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             raise ParamsError([f"{where}: not a regular file; allowed: a regular file"])
         data = file.read(MOST_PARAMS_FILE_BYTES + 1)
@@ -282,11 +282,13 @@ def load(path: Path) -> Environment:
     if not ENV_NAME.fullmatch(env):
         raise ParamsError([f"{where}: the file name {shown(env)} is not an environment name; allowed: {ENV_NAME_ALLOWED}"])
     try:
-        data = copy.deepcopy(parse_yaml(read_params_file(path, where)))  # a copy: callers own what load() returns
+        text = read_params_file(path, where)
     except OSError as error:
         raise ParamsError([f"{where}: cannot be read: {error.strerror}"]) from None
     except UnicodeDecodeError as error:
         raise ParamsError([f"{where}: byte {error.start} is not UTF-8 text; allowed: a YAML file in UTF-8"]) from None
+    try:
+        data = copy.deepcopy(parse_yaml(text))  # a copy: callers own what load() returns
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}:" if mark else ""
