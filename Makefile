@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1
 # exported YES=1 or ENV=prod left in a shell must not change what a deploy does, and POSIX shells
 # use ENV for their startup file.
 COMMAND_LINE_ONLY := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT TIMEOUT CONNECT_TO \
-	CA_BUNDLE TEST_LISTENER ACTION CMD SINCE FOLLOW
+	CA_BUNDLE TEST_LISTENER ACTION CMD SINCE FOLLOW UPGRADE
 # Reset with override, which also holds under make -e, rather than undefine, which GNU make 3.81
 # (macOS) does not have.
 FROM_ENVIRONMENT := $(strip $(foreach v,$(COMMAND_LINE_ONLY),$(if $(filter environment,$(firstword $(origin $(v)))),$(v))))
@@ -52,7 +52,7 @@ FRESH = $(BIN)/python generate.py --check &&
 quote = '$(subst ','\'',$(1))'
 
 .DEFAULT_GOAL := help
-.PHONY: help venv templates check test lint bench clean review sandbox sandbox-stop sandbox-status \
+.PHONY: help venv lock templates check test lint bench clean review sandbox sandbox-stop sandbox-status \
 	deploy changeset execute status outputs events diff drift destroy purge recover rollback verify zone unlock \
 	task logs continue
 
@@ -62,10 +62,18 @@ help: ## list the targets
 $(INSTALLED): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing pinned dependencies into $(VENV) (once)"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.txt
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(INSTALLED) ## create .venv with the pinned dependencies
+
+# pip-compile keeps every pin of requirements.txt it is not told to upgrade, and writes the file
+# atomically. It asks the package index, so lock is the one target that needs a network. Its warning
+# that pip and setuptools are not pinned is about pip-tools' own requirements: the venv brings pip,
+# installs go with --no-deps, and nothing here imports setuptools.
+lock: $(INSTALLED) ## write requirements.txt (pins and hashes) from requirements.in; UPGRADE=<package> moves one it does not pin to its newest release
+	@CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
+		--no-emit-find-links $(if $(value UPGRADE),--upgrade-package=$(call quote,$(value UPGRADE))) -o requirements.txt requirements.in
 
 templates: $(INSTALLED) ## generate output/ from templates/ and params/, then cfn-lint it
 	@$(if $(filter command line,$(origin ENV)),echo "note: make templates generates every environment in params/ whatever ENV= says:" $(call quote,$(value ENV)) >&2)
