@@ -30,7 +30,7 @@ from scripts.deploy.aws import make_session
 from templates import generation
 from templates.errors import STOPPING_SIGNALS, Output, terminated
 from templates.inputs import KEEP_RUNNING_COUNT
-from templates.params import SANDBOX_KEYS, load_all
+from templates.params import SANDBOX_ENV, SANDBOX_KEYS, load_all
 from templates.params import load as load_params
 
 ENV = "prod"
@@ -1739,6 +1739,17 @@ def test_a_stack_stuck_in_update_rollback_failed_is_not_touched_and_points_to_re
     assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
     assert aws.err.startswith(f"error: {stack('cert-dns')} is UPDATE_ROLLBACK_FAILED: a rollback could not finish")
     assert f"make recover STACK=cert-dns ENV={ENV}" in aws.err
+
+
+def test_on_the_sandbox_a_stack_stuck_in_update_rollback_failed_points_to_starting_it_afresh_not_to_recover(aws, monkeypatch):
+    # moto has no ContinueUpdateRollback: recover there is refused before any call.
+    monkeypatch.setitem(globals(), "ENV", SANDBOX_ENV)  # stack() and run() name the sandbox's stacks
+    aws.deployed("cert-dns", status="UPDATE_ROLLBACK_FAILED")
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
+    assert aws.err.startswith(f"error: {stack('cert-dns')} is UPDATE_ROLLBACK_FAILED: a rollback could not finish; the sandbox cannot")
+    assert "make sandbox-stop && make sandbox" in aws.err and "make recover" not in aws.err
+    assert aws.run("recover", "--stack", "cert-dns") == 2
+    assert aws.err.startswith("error: the sandbox cannot continue a rollback (moto has no ContinueUpdateRollback)")
 
 
 HISTORY = f"/startupwebapp/{ENV}/service/releases"

@@ -43,6 +43,11 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
 UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
 SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
+# moto has no ContinueUpdateRollback: a stack stuck UPDATE_ROLLBACK_FAILED there stays so.
+SANDBOX_CANNOT_RECOVER = (
+    "the sandbox cannot continue a rollback (moto has no ContinueUpdateRollback): start it afresh with "
+    "make sandbox-stop && make sandbox, then make deploy YES=1"
+)
 ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
@@ -383,6 +388,8 @@ class Deployer:
                 )
 
     def recover_hint(self, layer_name):
+        if self.env == params.SANDBOX_ENV:
+            return f"a rollback could not finish; {SANDBOX_CANNOT_RECOVER}"
         return (
             "a rollback could not finish and the stack is stuck until it does; "
             f"fix the resource named in the failed events, then: make recover STACK={layer_name} ENV={self.env}"
