@@ -123,9 +123,7 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
             _roll_back_update(self, stack, change_set, error, *before)
         return
     _end_change_sets(self, stack, kept=change_set)
-    for resource in stack.resource_map._parsed_resources.values():
-        if hasattr(resource, "compat_replaced"):
-            del resource.compat_replaced  # the update stands: what it replaced is no longer switched back to
+    _clean_up_replaced(stack)
     stack.template_dict, stack.parameters = change_set.template_dict, change_set.parameters
     if change_set.tags:  # the executed change set's, also on a waiting stack an earlier CREATE change set made with others
         stack.tags = dict(change_set.tags)
@@ -200,6 +198,38 @@ def _roll_back_create(stack, change_set, error):
     change_set.execution_status = "EXECUTE_FAILED"
 
 
+def _clean_up_replaced(stack) -> None:
+    """The update stands: what it replaced is no longer switched back to, and is deleted where its
+    UpdateReplacePolicy says Delete; one another old resource still uses (a target group its old
+    listener forwards to) goes on a later pass. What cannot be deleted stays, as in AWS's cleanup."""
+    replaced = []
+    for resource in stack.resource_map._parsed_resources.values():
+        if hasattr(resource, "compat_replaced"):
+            if resource.compat_cleanup is not None:
+                replaced.append((resource.compat_replaced, resource.compat_cleanup))
+            del resource.compat_replaced, resource.compat_cleanup
+    _delete_in_passes(stack.resource_map, replaced)
+
+
+def _delete_in_passes(resource_map, resources: list) -> Exception | None:
+    """Delete each (resource, its template entry); one another still uses goes on a later pass, and a
+    listener already gone with its load balancer counts as deleted. The last problem, if any stays."""
+    left, problem, progress = list(resources), None, True
+    while left and progress:
+        progress = False
+        for resource, resource_json in list(left):
+            try:
+                resource_map._delete_resource(resource, resource_json)
+            except elbv2_exceptions.ListenerNotFoundError:
+                pass
+            except Exception as error:  # noqa: BLE001 (still in use: a later pass)
+                problem = error
+                continue
+            left.remove((resource, resource_json))
+            progress = True
+    return problem if left else None
+
+
 def _end_change_sets(backend, stack, kept=None):
     """Gap: executed change sets stayed listed, and a new one of the same name (made within the same
     second) was then shadowed. When one runs, "CloudFormation deletes all other change sets associated
@@ -229,13 +259,16 @@ def _roll_back_update(backend, stack, change_set, error, template, parameters):
         for name in set(template["Resources"]) - set(change_set.template_dict["Resources"]):
             resource_map._parsed_resources.pop(name, None)
     try:
-        # A resource the update replaced and kept (UpdateReplacePolicy Retain) is switched back to, and its
+        # A resource the update replaced (kept until the cleanup phase) is switched back to, and its
         # replacement deleted, as AWS does; making it again would find its name taken.
+        replacements = []
         for name, resource in list(resource_map._parsed_resources.items()):
             original = getattr(resource, "compat_replaced", None)
             if original is not None:
-                resource_map._delete_resource(resource, change_set.template_dict["Resources"][name])
+                replacements.append((resource, change_set.template_dict["Resources"][name]))
                 resource_map._parsed_resources[name] = original
+        if problem := _delete_in_passes(resource_map, replacements):
+            raise problem
         resource_map.update(template, parameters)
     except Exception as problem:
         stack.status, stack.status_reason = "UPDATE_ROLLBACK_FAILED", _message(problem)
@@ -716,11 +749,6 @@ def _replaced(resource_type, original, properties, region_name) -> bool:
     return before is not None and any(_at(before, p) != _at(properties, p) for p in _create_only(resource_type, region_name))
 
 
-def _updatable(resource_type) -> bool:
-    model = parsing.resource_class_from_type(resource_type)
-    return model is not None and not hasattr(model.update_from_cloudformation_json, "__isabstractmethod__")
-
-
 # Gap: resources a stack creates through a change set carry none of the stack's tags, nor the
 # aws:cloudformation:stack-name, stack-id and logical-id tags CloudFormation adds to the types
 # whose schema says so (cloudFormationSystemTags; not AWS::KMS::Key). Only AWS can set aws: tags,
@@ -818,16 +846,18 @@ def _parse_and_update_resource_if_changed(logical_id, resource_json, resources_m
     properties = _resolved_properties(resource_json, resources_map)
     if getattr(original, "compat_properties", None) == properties:
         return original  # nothing to change
-    if not _updatable(resource_json["Type"]) and _replaced(resource_json["Type"], original, properties, region_name):
-        # Gap: moto cannot update this type, so a create-only property change (a new LogGroupName)
-        # was dropped. AWS replaces: creates the new resource, then deletes the old one unless its
-        # UpdateReplacePolicy keeps it.
+    if _replaced(resource_json["Type"], original, properties, region_name):
+        # Gap: a create-only property change was dropped where moto cannot update the type (a new
+        # LogGroupName), made in place where it can (a listener moved to another load balancer), or
+        # made by deleting the old resource first (a security group others still use): a new
+        # NamePrefix failed. AWS replaces: creates the new resource and, once every resource is updated
+        # (the cleanup phase), deletes the old one unless its UpdateReplacePolicy keeps it. Until
+        # then an update rollback switches back to the old one.
         # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-updatereplacepolicy.html
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-monitor-stack.html
         replacement = _parse_and_create_resource_remembering(logical_id, resource_json, resources_map, account_id, region_name)
-        if resource_json.get("UpdateReplacePolicy", "Delete") == "Delete":
-            resources_map._delete_resource(original, resource_json)
-        else:
-            replacement.compat_replaced = original  # kept: an update rollback switches back to it
+        replacement.compat_replaced = original
+        replacement.compat_cleanup = resource_json if resource_json.get("UpdateReplacePolicy", "Delete") == "Delete" else None
         return replacement
     # moto returns None for types it cannot update, which would lose the resource: keep it.
     with _naming_the_failed(logical_id, resource_json):

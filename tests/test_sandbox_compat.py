@@ -894,6 +894,41 @@ def test_a_create_only_change_of_a_type_moto_cannot_update_replaces_it(aws):
     assert [g["TargetGroupName"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]] == ["second"]
 
 
+def test_a_new_name_prefix_replaces_what_it_names_and_deletes_the_old_only_once_the_update_stands(aws):
+    # moto moved the listeners in place and deleted each replaced resource at once: the old load
+    # balancer took its listeners with it ("The specified listener does not exist"), and the update
+    # could not roll back. AWS creates the replacements and deletes the old resources in its cleanup
+    # phase; a failed update switches back to them.
+    given = parameters("sandbox", "alb") | certificate_and_zone(aws)
+    deploy(aws, "alb", body("alb"), given)
+
+    def named() -> dict:
+        balancers = aws.elbv2.describe_load_balancers()["LoadBalancers"]
+        return {
+            "balancers": sorted(b["LoadBalancerName"] for b in balancers),
+            "listeners": sorted(
+                [b["LoadBalancerName"], listener["Port"]]
+                for b in balancers
+                for listener in aws.elbv2.describe_listeners(LoadBalancerArn=b["LoadBalancerArn"])["Listeners"]
+            ),
+            "groups": sorted(g["TargetGroupName"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]),
+            "security groups": sorted(g["GroupName"] for g in aws.ec2.describe_security_groups()["SecurityGroups"]),
+        }
+
+    before = named()
+    renamed = PREFIX[:-1] + ("y" if PREFIX[-1] != "y" else "z")  # as long as the old one: every name still fits
+    # A backend security group that does not exist fails the ingress rule, after the replacements.
+    failing = given | {"NamePrefix": renamed, "BackendSecurityGroupId": "sg-0000000000000dead"}
+    aws.cloudformation.execute_change_set(ChangeSetName=change_set(aws, "alb", body("alb"), failing)["ChangeSetId"])
+    (stack,) = aws.cloudformation.describe_stacks(StackName="alb")["Stacks"]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack.get("StackStatusReason")
+    assert named() == before
+    deploy(aws, "alb", body("alb"), given | {"NamePrefix": renamed})
+    after = named()
+    assert after == {kind: sorted(json.loads(json.dumps(names).replace(PREFIX, renamed))) for kind, names in before.items()}
+    assert any(PREFIX in name for name in before["balancers"])  # the rename reached something
+
+
 def test_a_busy_port_is_a_clear_error_and_leaves_nothing_running(tmp_path):
     with socket.create_server(("127.0.0.1", 0)) as busy:
         box = Sandbox(tmp_path)
