@@ -286,13 +286,18 @@ def verify(run, *, timeout, interval=5, sleep=time.sleep, clock=time.monotonic, 
     """Run the checks until none fails or `timeout` seconds have gone, saying each retry; print the
     last round, one line per check, skipped ones with their reason. Fails when nothing was checked."""
     deadline = clock() + timeout
-    attempt = 1
+    attempt, said = 1, []
     while True:
         results = run()
         failed = [r for r in results if r.failed]
         if not failed or clock() + interval > deadline:
             break
         say(f"attempt {attempt}: {len(failed)} check(s) failing ({', '.join(r.name for r in failed)}); retrying in {interval} s")
+        # Why, each time it changes: a wrong CA bundle fails the same way until the deadline (10 minutes).
+        for result in failed:
+            if result.line() not in said:
+                say(f"  {result.line()}")
+        said = [result.line() for result in failed]
         sleep(interval)
         attempt += 1
     for result in results:

@@ -444,6 +444,7 @@ def test_verify_retries_until_the_checks_pass_then_prints_one_line_each():
     )
     assert ok
     assert lines[0].startswith("attempt 1: 1 check(s) failing (ecs rollout)")
+    assert lines[1].split() == ["FAIL", "ecs", "rollout", "rollout", "IN_PROGRESS"]  # why, before the wait
     assert lines[-2].startswith("ok    ecs rollout") and lines[-1] == "1 passed, 0 failed"
 
 
@@ -458,6 +459,8 @@ def test_verify_gives_up_at_the_deadline():
     lines = []
     ok = verify.verify(run, timeout=12, interval=5, sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0], say=lines.append)
     assert not ok and len(calls) == 3
+    # The reason is said once while it stays the same, and again at the end.
+    assert [line.split() for line in lines if "503" in line] == [["FAIL", "https", "/health", "503"]] * 2
     assert lines[-1] == "0 passed, 1 failed" and lines[-2].startswith("FAIL  https /health")
 
 
