@@ -898,6 +898,7 @@ def test_upstream_not_deployed_stops_naming_it(aws, status):
         aws.not_deployed("cert-dns")
     assert aws.run("deploy", "--stack", "alb", "--yes") == 1
     assert f"needs {stack('cert-dns')} deployed first" in aws.err and "make deploy STACK=cert-dns" in aws.err
+    assert f"or make deploy ENV={ENV} for every layer in order" in aws.err
 
 
 @pytest.mark.parametrize(
@@ -1148,6 +1149,7 @@ def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
     out = destroyed_service(aws)
     before_asking = f"{stack('service')}: deleting it leaves in the account: LogGroup (AWS::Logs::LogGroup), LogKey (AWS::KMS::Key)"
     assert out.index(before_asking) < out.index(f"{stack('service')}: deleted")
+    assert f"{stack('service')}: termination protection turned off, to delete it" in out
     assert "retained, still in the account: LogGroup (AWS::Logs::LogGroup) /ecs/startupwebapp" in out
     assert "retained, still in the account: LogKey (AWS::KMS::Key) 0b1c2d3e-key" in out
     assert out.splitlines()[-1] == (

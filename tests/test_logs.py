@@ -4,7 +4,7 @@ botocore Stubber with the response shapes CloudWatch Logs sends."""
 import io
 
 import pytest
-from test_deploy import ENV, NOW
+from test_deploy import ENV, NOW, stack
 from test_task import LOG_GROUP, log_event, stubbed
 
 from scripts import deploy
@@ -40,6 +40,12 @@ def test_logs_pages_through_the_group_and_prints_time_task_id_and_message(aws):
         "2025-11-25 11:55:00  aaaa  GET /health 200",
         "2025-11-25 11:59:00  bbbb  POST /api/user/login 405",
     ]
+
+
+def test_logs_of_an_environment_without_the_service_point_to_deploying_every_layer(aws):
+    aws.not_deployed("service")  # make deploy STACK=service would be refused while alb is not deployed either
+    assert aws.run("logs") == 1
+    assert aws.err == f"error: {stack('service')} is not deployed: make deploy ENV={ENV} deploys every layer in order\n"
 
 
 @pytest.mark.parametrize("since, milliseconds", [("30s", 30_000), ("2h", 7_200_000), ("1d", 86_400_000)])

@@ -313,7 +313,8 @@ class Deployer:
             found = self.describe(source)
             if not self.has_stack(source):
                 raise Failure(
-                    f"error: {layer.stack} needs {source} deployed first (its {output}): make deploy STACK={upstream} ENV={self.env}"
+                    f"error: {layer.stack} needs {source} deployed first (its {output}): make deploy STACK={upstream} ENV={self.env}, "
+                    f"or make deploy ENV={self.env} for every layer in order"
                 )
             if found["StackStatus"] not in UPDATABLE:
                 raise Failure(f"error: {layer.stack} reads {source}, which is {found['StackStatus']}; deploy it again first")
@@ -596,8 +597,8 @@ class Deployer:
         if same_name:
             raise Failure(
                 f"error: refused: CloudFormation cannot replace a resource under the name it has, and the update would fail and roll back: "
-                f"{', '.join(same_name)}; {left}; give it a new name in the same change (a new NamePrefix renames them all), or make destroy "
-                f"STACK={layer.name} ENV={self.env} and deploy it again"
+                f"{', '.join(same_name)}; {left}; give it a new name in the same change (a new NamePrefix renames them all), or "
+                f"{self.destroy_and_deploy_again(layer.name)}"
             )
         if risky and not allow_replace:
             raise Failure(
@@ -1129,6 +1130,7 @@ class Deployer:
         found = self.describe(stack)
         if found.get("EnableTerminationProtection"):
             self.cf.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
+            self.say(f"{stack}: termination protection turned off, to delete it")
         started = self.now()
         token = f"delete-{stack}-{started:%Y%m%d%H%M%S}"
         self.cf.delete_stack(StackName=stack, ClientRequestToken=token, **self.role)
@@ -1136,6 +1138,22 @@ class Deployer:
         if found["StackStatus"] != "DELETE_COMPLETE":
             self.print_failures()
             raise Failure(f"error: {stack} ended {found['StackStatus']}; fix the failed resources above and destroy again")
+
+    def destroy_and_deploy_again(self, layer_name) -> str:
+        """How to destroy a layer and deploy it again: the layers that read its outputs, directly or
+        through another, go first (destroy refuses it while one is deployed)."""
+        chain, todo = set(), [layer_name]
+        while todo:
+            if (name := todo.pop()) not in chain:
+                chain.add(name)
+                todo.extend(templates.downstream_of(name))
+        if chain == {layer_name}:
+            return f"make destroy STACK={layer_name} ENV={self.env} and deploy it again"
+        order = [name for name in reversed(templates.layer_order()) if name in chain]
+        return (
+            f"destroy it and the layers that read its outputs: make destroy ENV={self.env} STACK=<layer> for {', '.join(order)}, "
+            f"in that order (one not deployed says so), then make deploy ENV={self.env}"
+        )
 
     def consumers(self, layer_name):
         downstream = sorted(templates.downstream_of(layer_name))  # enabled or not: a deployed one reads the outputs

@@ -64,7 +64,7 @@ def service_stack(deployer) -> dict:
     """The service stack's names, or Failure when it is not deployed."""
     stack = templates.stack_name(deployer.env, "service")
     if not deployer.has_stack(stack):
-        raise Failure(f"error: {stack} is not deployed: make deploy STACK=service ENV={deployer.env}")
+        raise Failure(f"error: {stack} is not deployed: make deploy ENV={deployer.env} deploys every layer in order")
     return service_names(deployer.describe(stack))
 
 
