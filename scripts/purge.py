@@ -353,6 +353,33 @@ def retained_by(deployer, summary) -> list[Retained]:
     return items
 
 
+def blocking(deployer, stacks) -> list[Retained]:
+    """What the deleted stacks of these names retained under a name their create needs, still there:
+    each fails that create, which then rolls back (one layer after another in a whole deploy). A name
+    with a stack (not one under review, which a create still makes) is skipped. One ListStacks, which
+    lists live and deleted stacks alike."""
+    live, summaries = set(), []
+    for page in deployer.cf.get_paginator("list_stacks").paginate():
+        for summary in page["StackSummaries"]:
+            if summary["StackName"] in stacks and summary["StackStatus"] == "DELETE_COMPLETE":
+                summaries.append(summary)
+            elif summary["StackName"] in stacks and summary["StackStatus"] != "REVIEW_IN_PROGRESS":
+                live.add(summary["StackName"])
+    items = []
+    for summary in summaries:
+        if summary["StackName"] in live:
+            continue
+        named = [item for item in retained_by(deployer, summary) if item.kind in NAMED]
+        if named and ours(deployer, summary):  # a stack not of ours: what it retained is never purged
+            items += named
+    ids = {item.stack_id for item in items}
+    for item in items:
+        inspect(deployer, item, ids - {item.stack_id})
+    # One it could not read (no permission: the CI deploy role reads no log group) is not named: its
+    # create says what to do if the name is taken.
+    return [item for item in items if not item.gone and item.facts is not None]
+
+
 def purge(deployer, names) -> int:
     from scripts.deploy import Failure
 

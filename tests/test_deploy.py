@@ -24,7 +24,7 @@ from botocore.stub import ANY, Stubber
 from conftest import NOWHERE, ROOT, configuration, no_real_aws
 
 import templates
-from scripts import deploy, zone
+from scripts import deploy, purge, zone
 from scripts.deploy import commands as deploy_commands
 from scripts.deploy.aws import make_session
 from templates import generation
@@ -413,6 +413,10 @@ def stubbed(monkeypatch, kind):
     """A kind (Aws or a subclass) whose clients are stubbed, with no credentials or endpoint but
     127.0.0.1:9; at the end, every response a test queued must have been used."""
     no_real_aws(monkeypatch)
+    # Stubber answers each client's calls in the order queued; the look for what destroyed stacks
+    # retained before a create (ListStacks, ListStackResources, ...) runs on the sandbox instead
+    # (tests/test_recreate.py), and here finds nothing unless a test puts LOOK_FOR_BLOCKED_CREATES back.
+    monkeypatch.setattr(purge, "blocking", lambda deployer, stacks: [])
     # A call no response was queued for (or with other parameters) raises a StubResponseError, which
     # is a BotoCoreError: the deployer's best-effort paths would take it for an AWS error and go on,
     # and a test could pass on a call it never meant. Each is recorded and fails the test at its end.
@@ -448,6 +452,67 @@ IMAGE_TAG_CHANGES = [
         "Modify", "TaskDefinition", "AWS::ECS::TaskDefinition", "True", [detail("ContainerDefinitions", "ParameterReference", "ImageTag")]
     )
 ]
+
+
+LOOK_FOR_BLOCKED_CREATES = purge.blocking
+DELETED_SERVICE_ID = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/{stack('service')}/11111111-c9f1-11f0-8de9-0a1b2c3d4e5f"
+RETAINED_LOG_GROUP = f"/ecs/{stack('service')}"
+
+
+def a_deleted_service_retained_its_log_group(aws, monkeypatch):
+    """The service's layers upstream deployed, the service not; a deleted service stack of ours retained its log group."""
+    for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("service").values()):
+        aws.deployed(upstream)
+    aws.not_deployed("service")
+    monkeypatch.setattr(purge, "blocking", LOOK_FOR_BLOCKED_CREATES)
+    deleted = {"StackId": DELETED_SERVICE_ID, "StackName": stack("service"), "CreationTime": NOW, "StackStatus": "DELETE_COMPLETE"}
+    aws.cf.add_response("list_stacks", {"StackSummaries": [deleted]}, {})
+    retained = {
+        "LogicalResourceId": "LogGroup",
+        "PhysicalResourceId": RETAINED_LOG_GROUP,
+        "ResourceType": "AWS::Logs::LogGroup",
+        "LastUpdatedTimestamp": NOW,
+        "ResourceStatus": "DELETE_SKIPPED",
+    }
+    aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": [retained]}, {"StackName": DELETED_SERVICE_ID})
+    was = described("service", "DELETE_COMPLETE")["Stacks"][0] | {"StackId": DELETED_SERVICE_ID}
+    aws.cf.add_response("describe_stacks", {"Stacks": [was]}, {"StackName": DELETED_SERVICE_ID})
+
+
+def test_a_create_whose_name_a_destroyed_stack_retained_is_refused_before_anything_naming_what_and_how(aws, monkeypatch):
+    a_deleted_service_retained_its_log_group(aws, monkeypatch)
+    arn = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{RETAINED_LOG_GROUP}"
+    group = {"logGroupName": RETAINED_LOG_GROUP, "logGroupArn": arn, "arn": f"{arn}:*", "storedBytes": 0}
+    aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": RETAINED_LOG_GROUP})
+    tags = {"aws:cloudformation:stack-id": DELETED_SERVICE_ID, "aws:cloudformation:logical-id": "LogGroup"}
+    aws.logs.add_response("list_tags_for_resource", {"tags": tags}, {"resourceArn": arn})
+    assert aws.run("deploy", "--stack", "service", "--yes") == 1
+    assert aws.err == (
+        "error: refused before creating anything: what destroyed stacks retained still holds names their creates need: "
+        f"{stack('service')}: LogGroup (AWS::Logs::LogGroup) {RETAINED_LOG_GROUP}. make purge ENV={ENV} STACK=<layer> for "
+        "service frees what they retained (it lists it and asks first), then deploy again\n"
+    )
+
+
+def test_a_retained_name_that_cannot_be_read_or_listed_is_left_to_the_create(aws, monkeypatch):
+    """The CI deploy role may read no log group: the look ahead is skipped, not the deploy."""
+    a_deleted_service_retained_its_log_group(aws, monkeypatch)
+    aws.logs.add_client_error("describe_log_groups", "AccessDeniedException", "not authorized", 400)
+    aws.cf.add_client_error("create_change_set", "ValidationError", "stop here", 400)
+    assert aws.run("deploy", "--stack", "service", "--yes") == 1
+    assert "refused before creating anything" not in aws.err and "stop here" in aws.err
+
+
+def test_stacks_that_cannot_be_listed_leave_the_create_to_say_what_blocks_it(aws, monkeypatch):
+    for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("service").values()):
+        aws.deployed(upstream)
+    aws.not_deployed("service")
+    monkeypatch.setattr(purge, "blocking", LOOK_FOR_BLOCKED_CREATES)
+    aws.cf.add_client_error("list_stacks", "AccessDenied", "not authorized", 403)
+    aws.cf.add_client_error("create_change_set", "ValidationError", "stop here", 400)
+    assert aws.run("deploy", "--stack", "service", "--yes") == 1
+    assert f"note: what destroyed stacks retained could not be listed (AccessDenied); creating {stack('service')}" in aws.out
+    assert "stop here" in aws.err
 
 
 def test_create_path_creates_executes_waits_protects_and_prints_outputs(aws):

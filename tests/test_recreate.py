@@ -98,13 +98,14 @@ def test_create_destroy_purge_create_again(sandbox, run):
     assert f"{PREFIX}-alb-sg" not in {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]}
     assert log_group_names(sandbox) >= RETAINED_LOGS
 
-    # Deployed again before the purge, the first layer with a retained name fails to create; it says
-    # the way out (RECREATE=1 would fail the same way).
+    # Deployed again before the purge, each layer with a retained name would fail its create and roll
+    # back, one after another: refused before anything is created, naming every one and the way out.
     code, out, err = run("deploy", "--yes")
-    assert code == 1 and "a resource of that name already exists (above). If a destroyed stack retained it:" in err, out + err
-    assert re.search(rf"make destroy STACK=(\S+) ENV={ENV} && make purge STACK=\1 ENV={ENV} ", err), err
-    code, out, err = run("destroy", "--yes")  # what it created goes again
-    assert code == 0 and "(not created)" not in out, out + err  # the failed create retained nothing of its own
+    assert code == 1 and err.startswith("error: refused before creating anything: what destroyed stacks retained"), out + err
+    assert all(f"(AWS::Logs::LogGroup) {name}" in err for name in RETAINED_LOGS), err
+    blocked = [layer for layer in LAYERS if layer in kept and RETAINED_LOGS & set(kept[layer].values())]
+    assert f"make purge ENV={ENV} STACK=<layer> for {', '.join(blocked)} frees what they retained" in err, err
+    assert [s["StackName"] for s in sandbox.client("cloudformation").describe_stacks()["Stacks"]] == []
 
     code, out, err = run("purge")  # no terminal, no YES=1: shows the list, deletes nothing
     assert code == 1 and "no terminal to ask on and no YES=1" in err, out + err

@@ -41,6 +41,7 @@ class Commands:
             deployer.deploy(self.layers[0], args.image_tag, args.allow_replace, args.recreate)
             return 0
         deployer.say(f"order: {' -> '.join(layer.name for layer in self.layers)}")
+        deployer.run_layers = self.layers
         started, stopped = deployer.clock(), None
         try:
             for layer in self.layers:

@@ -181,6 +181,8 @@ class Deployer:
         self.calls = AwsCalls(err)
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
         self.retained_layers = []  # the layers this run destroyed that left something in the account (make purge frees it)
+        self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
+        self.creates_checked = False  # refuse_blocked_creates has looked, at the run's first create
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
@@ -1032,9 +1034,36 @@ class Deployer:
         self.history.record(entry)
 
     # --- one layer --------------------------------------------------------------------------
+    def refuse_blocked_creates(self, layer) -> None:
+        """At a run's first create, before it: refuse while a destroyed stack of this layer, or of one
+        the run deploys after it, retained what holds a name its create needs (a log group), naming
+        every one at once; each would fail its create and roll it back, one layer after another. A
+        run that creates nothing makes no call for it."""
+        if self.creates_checked:
+            return
+        self.creates_checked = True
+        names = [each.name for each in self.run_layers]
+        creates = self.run_layers[names.index(layer.name) :] if layer.name in names else [layer]
+        try:
+            blocked = purge.blocking(self, [each.stack for each in creates])
+        except AWS_ERRORS as error:  # only a look ahead: the create itself says what to do if a name is taken
+            self.say(f"  note: what destroyed stacks retained could not be listed ({error_code(error)}); creating {layer.stack}")
+            return
+        if blocked:
+            layers = ", ".join(layer.name for layer in creates if any(item.stack == layer.stack for item in blocked))
+            raise Failure(
+                "error: refused before creating anything: what destroyed stacks retained still holds names their creates need: "
+                + "; ".join(f"{item.stack}: {item.label}" + (" (not made by that stack)" if item.foreign else "") for item in blocked)
+                + f". make purge ENV={self.env} STACK=<layer> for {layers} frees what they retained (it lists it and asks first)"
+                + ("; a resource not made by that stack you delete yourself" if any(item.foreign for item in blocked) else "")
+                + ", then deploy again"
+            )
+
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)
         exists = self.ready(layer, recreate)
+        if not exists:
+            self.refuse_blocked_creates(layer)
         self.put_back_relaxed_policy(layer)
         self.check_hosted_zone(layer, exists)
         change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
