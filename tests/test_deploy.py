@@ -1268,18 +1268,23 @@ def test_destroy_of_a_layer_without_a_stack_deletes_the_mark_its_stack_outlived(
     assert "nothing deployed" in aws.out and "may still be held" not in aws.err
 
 
-def test_status_does_not_call_someone_elses_stack_waiting_for_review_an_abandoned_create(aws):
+def test_status_says_our_stack_waiting_for_review_is_not_deployed_and_someone_elses_is_not_ours(aws):
     relaxed_mark_read(aws)
     for layer in templates.layer_order():
         if layer == "alarms":
             theirs = described("alarms", "REVIEW_IN_PROGRESS")
             theirs["Stacks"][0]["Tags"] = [{"Key": "Project", "Value": "otherproj"}]
             aws.cf.add_response("describe_stacks", theirs, {"StackName": stack("alarms")})
+        elif layer == "cert-dns":
+            aws.deployed(layer, status="REVIEW_IN_PROGRESS", protected=False)
         else:
             aws.not_deployed(layer)
     assert aws.run("status") == 0, aws.err
-    (line,) = [line for line in aws.out.splitlines() if line.startswith(stack("alarms"))]
-    assert "(not made by this tool" in line and "abandoned create" not in line
+    (theirs,) = [line for line in aws.out.splitlines() if line.startswith(stack("alarms"))]
+    (ours,) = [line for line in aws.out.splitlines() if line.startswith(stack("cert-dns"))]
+    waiting = "(not deployed: its first create waits in a change set left for review (make changeset), or a run stopped"
+    assert "(not made by this tool" in theirs and waiting not in theirs
+    assert waiting in ours and f"make deploy STACK=cert-dns ENV={ENV} creates it)" in ours
 
 
 def test_a_command_that_only_reads_with_stdout_closed_from_the_start_stops_with_141(aws, monkeypatch):

@@ -120,7 +120,13 @@ class Commands:
                 continue
             when = found.get("LastUpdatedTime") or found.get("CreationTime")
             foreign = deployer.foreign(found)
-            note = "  (abandoned create: not deployed)" if found["StackStatus"] == "REVIEW_IN_PROGRESS" and not foreign else ""
+            review = found["StackStatus"] == "REVIEW_IN_PROGRESS" and not foreign
+            note = (
+                f"  (not deployed: its first create waits in a change set left for review (make changeset), or a run stopped "
+                f"before executing it; make deploy STACK={name} ENV={env} creates it)"
+                if review
+                else ""
+            )
             if foreign:
                 note += "  (not made by this tool: it lacks the tags its stacks carry; deploy and destroy refuse to run while it is there)"
             elif not enabled:
