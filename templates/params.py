@@ -207,8 +207,8 @@ def load_all(params_dir: Path) -> list[Environment]:
         owner = owners.setdefault(env.values["NamePrefix"], env)
         if owner is not env:
             problems.append(
-                f"{relative(env.path)}: parameters.NamePrefix: {shown(env.values['NamePrefix'])} is {owner.name}'s too ({relative(owner.path)}); "
-                f"allowed: a prefix no other environment uses (their resources would collide)"
+                f"{both(owner, env, 'NamePrefix')}: both {shown(env.values['NamePrefix'])}{defaults(owner, env, 'NamePrefix')}; "
+                "allowed: a prefix of each environment's own (their resources would collide): set it in the file of the one to change"
             )
     problems += shared_isolation(environments)
     hosts = {}
@@ -217,12 +217,27 @@ def load_all(params_dir: Path) -> list[Environment]:
         owner = hosts.setdefault((env.values["ExistingHostedZoneId"], host), env)
         if owner is not env:
             problems.append(
-                f"{relative(env.path)}: parameters.ApiHostLabel: {shown(env.values['ApiHostLabel'])} makes {host}, {owner.name}'s host too "
-                f"in the same hosted zone ({relative(owner.path)}); allowed: a host label no other environment of the zone uses"
+                f"{both(owner, env, 'ApiHostLabel')}: both {shown(env.values['ApiHostLabel'])}{defaults(owner, env, 'ApiHostLabel')}, "
+                f"which makes {host} in the same hosted zone for both; allowed: a host label of each environment's own in a zone: "
+                "set it in the file of the one to change"
             )
     if problems:
         raise ParamsError(problems)
     return environments
+
+
+def both(first, second, key) -> str:
+    """Where two environments collide on a key, named as both files: which of the two is to change,
+    only the person who added or edited one knows."""
+    return f"{relative(first.path)} and {relative(second.path)}: parameters.{key}"
+
+
+def defaults(first, second, key) -> str:
+    """Which of the two take the value as templates/inputs.py's default, not from their file."""
+    unset = [env.name for env in (first, second) if key not in env.explicit]
+    if not unset:
+        return ""
+    return f" ({' and '.join(unset)} {'take' if len(unset) > 1 else 'takes'} the default from templates/inputs.py)"
 
 
 def shared_isolation(environments) -> list[str]:
@@ -234,11 +249,9 @@ def shared_isolation(environments) -> list[str]:
             owner = owners.setdefault(env.values[key], env)
             if owner is env or key in env.shared_inputs or key in owner.shared_inputs:
                 continue
-            unset = [f"{e.name} takes the default from templates/inputs.py" for e in (owner, env) if key not in e.explicit]
-            why = f" ({'; '.join(unset)})" if unset else ""
             problems.append(
-                f"{relative(env.path)}: parameters.{key}: {shown(env.values[key])} is {owner.name}'s too ({relative(owner.path)}){why}; "
-                f"allowed: {env.name}'s own, or, if sharing is meant, `shared_inputs: {{{key}: <why>}}` in one of the two files"
+                f"{both(owner, env, key)}: both {shown(env.values[key])}{defaults(owner, env, key)}; allowed: each environment's "
+                f"own (set it in the file of the one to change), or, if sharing is meant, `shared_inputs: {{{key}: <why>}}` in one of the two files"
             )
     return problems
 
@@ -305,7 +318,9 @@ def load(path: Path) -> Environment:
         if key not in TOP_LEVEL_KEYS:
             problems.append(f"{where}: {named(key)}: unknown key{did_you_mean(key, TOP_LEVEL_KEYS)}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
     region = data.get("region")
-    if not isinstance(region, str) or region not in regions:
+    if "region" not in data:
+        problems.append(f"{where}: region: missing; allowed: {', '.join(sorted(regions))}")
+    elif not isinstance(region, str) or region not in regions:
         problems.append(f"{where}: region: {shown(region)} is not supported; allowed: {', '.join(sorted(regions))}")
     tags = {} if data.get("tags") is None else data["tags"]  # tags: 0 or [] is a mistake, not "no tags"
     if not isinstance(tags, dict):

@@ -192,7 +192,8 @@ def test_two_environments_may_not_serve_the_same_host_in_one_zone(tmp_path):
     assert code == 2
     prod = load(ROOT / "params" / "prod.yaml").values
     label, host = prod["ApiHostLabel"], f"{prod['ApiHostLabel']}.{prod['DomainName']}"
-    assert f"qa.yaml: parameters.ApiHostLabel: {label!r} makes {host}, prod's host too in the same hosted zone" in stderr
+    assert f"prod.yaml and {tmp_path}/params/qa.yaml: parameters.ApiHostLabel: both {label!r}" in stderr
+    assert f"which makes {host} in the same hosted zone for both" in stderr
     assert generate(tmp_path, prod_parameters(**qa, ApiHostLabel=f"{label}-qa"), name="qa.yaml")[0] == 0
 
 

@@ -130,7 +130,9 @@ def validate(args):
     if args.action not in CONTINUE_ACTIONS:
         raise Failure(f"error: ACTION={args.action}: allowed: {' or '.join(CONTINUE_ACTIONS)}", 2)
     if args.stack and args.stack not in templates.LAYERS:
-        raise Failure(f"error: unknown layer {args.stack!r}; layers: {', '.join(templates.LAYERS)}", 2)
+        named = next((layer for layer in templates.LAYERS if args.stack == templates.stack_name(args.env, layer)), None)
+        hint = f" (STACK takes the layer: STACK={named})" if named else ""
+        raise Failure(f"error: unknown layer {args.stack!r}{hint}; layers: {', '.join(templates.LAYERS)}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"
     known = ", ".join(p.stem for p in params_files(args.params_dir)) or "none"
     # A name, not a path: ENV=./sandbox would read params/sandbox.yaml past the Makefile's ENV=sandbox guard.
