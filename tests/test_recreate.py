@@ -105,6 +105,8 @@ def test_create_destroy_purge_create_again(sandbox, run):
     assert all(f"(AWS::Logs::LogGroup) {name}" in err for name in RETAINED_LOGS), err
     blocked = [layer for layer in LAYERS if layer in kept and RETAINED_LOGS & set(kept[layer].values())]
     assert f"make purge ENV={ENV} STACK=<layer> for {', '.join(blocked)} frees what they retained" in err, err
+    named_at = [err.index(name) for layer in blocked for name in sorted(RETAINED_LOGS & set(kept[layer].values()))]
+    assert named_at == sorted(named_at)  # in the order the layers deploy
     assert [s["StackName"] for s in sandbox.client("cloudformation").describe_stacks()["Stacks"]] == []
 
     code, out, err = run("purge")  # no terminal, no YES=1: shows the list, deletes nothing

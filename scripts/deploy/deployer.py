@@ -1050,6 +1050,8 @@ class Deployer:
             self.say(f"  note: what destroyed stacks retained could not be listed ({error_code(error)}); creating {layer.stack}")
             return
         if blocked:
+            order = [each.stack for each in creates]
+            blocked.sort(key=lambda item: order.index(item.stack))
             layers = ", ".join(layer.name for layer in creates if any(item.stack == layer.stack for item in blocked))
             raise Failure(
                 "error: refused before creating anything: what destroyed stacks retained still holds names their creates need: "
