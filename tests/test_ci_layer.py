@@ -674,8 +674,12 @@ GRANTING = ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:
 def test_roles_get_permissions_only_with_the_boundary(execution_policy, action):
     with_boundary = {"iam:PermissionsBoundary": BOUNDARY}
     assert evaluate(execution_policy, action, PROJECT_ROLE, with_boundary) == "Allow"
-    assert evaluate(execution_policy, action, PROJECT_ROLE) != "Allow"
-    assert evaluate(execution_policy, action, PROJECT_ROLE, {"iam:PermissionsBoundary": ADMIN_POLICY}) != "Allow"
+    # Denied outright, not only left out, so that no other grant can lift it: no boundary, AWS's
+    # admin policy, or another policy of the account (one of the project's name too).
+    own_other = f"arn:aws:iam::{ACCOUNT}:policy/startupwebapp-other"
+    assert evaluate(execution_policy, action, PROJECT_ROLE) == "Deny"
+    for other in (ADMIN_POLICY, own_other, f"arn:aws:iam::{ACCOUNT}:policy/anything"):
+        assert evaluate(execution_policy, action, PROJECT_ROLE, {"iam:PermissionsBoundary": other}) == "Deny", other
     for other in (OTHER_ROLE, EXECUTION_ROLE):
         assert evaluate(execution_policy, action, other, with_boundary) != "Allow"
 
@@ -712,6 +716,55 @@ def test_project_roles_are_passed_to_ecs_only(execution_policy):
     for role in (OTHER_ROLE, EXECUTION_ROLE):
         for service in ("ecs-tasks.amazonaws.com", "ecs.amazonaws.com"):
             assert evaluate(execution_policy, "iam:PassRole", role, {"iam:PassedToService": service}) != "Allow"
+
+
+def test_security_groups_change_only_in_the_environments_vpc(execution_policy):
+    group = f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-0123456789abcdef0"
+    ours = f"arn:aws:ec2:us-east-1:{ACCOUNT}:vpc/{VALUES['VpcId']}"
+    for action in ("ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:CreateTags"):
+        assert evaluate(execution_policy, action, group, {"ec2:Vpc": ours}) == "Allow", action
+        assert evaluate(execution_policy, action, group, {"ec2:Vpc": ours.replace(VALUES["VpcId"], "vpc-0fffffffffffffff0")}) != "Allow"
+        assert evaluate(execution_policy, action, group) != "Allow", action
+
+
+def test_dns_records_change_only_under_the_domain(execution_policy):
+    zone, key, domain = (
+        "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ",
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames",
+        VALUES["DomainName"],
+    )
+    assert (
+        evaluate(execution_policy, "route53:ChangeResourceRecordSets", zone, {key: [f"api.{domain}", f"_acm.{domain}", domain]}) == "Allow"
+    )
+    for names in ([f"api.{domain}", "www.example.com"], [f"{domain}.example.com"], [f"x{domain}"]):
+        assert evaluate(execution_policy, "route53:ChangeResourceRecordSets", zone, {key: names}) != "Allow", names
+
+
+def test_certificates_only_for_the_domain(execution_policy):
+    domain = VALUES["DomainName"]
+    assert evaluate(execution_policy, "acm:RequestCertificate", "*", {"acm:DomainNames": [domain, f"*.{domain}"]}) == "Allow"
+    for names in ([domain, "example.org"], [f"{domain}.example.org"], ["*.example.org"]):
+        assert evaluate(execution_policy, "acm:RequestCertificate", "*", {"acm:DomainNames": names}) != "Allow", names
+
+
+def test_service_linked_roles_only_for_the_services_the_layers_use(execution_policy):
+    def linked(service):
+        resource = f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/{service}/AWSServiceRoleFor"
+        return evaluate(execution_policy, "iam:CreateServiceLinkedRole", resource, {"iam:AWSServiceName": service})
+
+    used = ["ecs.amazonaws.com", "ecs.application-autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com", "wafv2.amazonaws.com"]
+    assert [linked(service) for service in used] == ["Allow"] * len(used)
+    for other in ("lambda.amazonaws.com", "ec2.amazonaws.com", "rds.amazonaws.com", "ecs.amazonaws.com.evil"):
+        assert linked(other) != "Allow", other
+
+
+def test_the_deploy_role_reaches_only_the_projects_parameters(template):
+    policy = concrete(statements(template, "DeployRole"))
+    parameter = f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter"
+    for action in ("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"):
+        assert evaluate(policy, action, f"{parameter}/startupwebapp/prod/service/releases") == "Allow", action
+        for other in (f"{parameter}/other/secret", f"{parameter}/aws/reference/secretsmanager/x", f"{parameter}/startupwebapp-other/x"):
+            assert evaluate(policy, action, other) != "Allow", (action, other)
 
 
 def test_the_boundary_allows_only_what_the_task_roles_need(boundary):
