@@ -955,6 +955,23 @@ def test_review_in_progress_counts_as_not_deployed_and_changeset_leaves_it(aws):
     assert f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')}" in aws.out
 
 
+@pytest.mark.parametrize("status", ["ROLLBACK_COMPLETE", "DELETE_FAILED"])
+def test_a_stack_reason_reaches_the_terminal_with_its_control_characters_escaped(aws, status):
+    # CloudFormation's reasons quote what resource handlers and people wrote: an escape sequence in
+    # one must not clear the terminal or retitle it.
+    aws.deployed("cert-dns", status=status, reason="failed \x1b]0;owned\x07 \x1b[2J here")
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
+    assert "\x1b" not in aws.err and "\x07" not in aws.err and "owned" in aws.err and "here" in aws.err
+
+
+@pytest.mark.parametrize("status", ["ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED"])
+def test_an_upstream_stack_in_a_state_it_cannot_be_read_from_stops_before_anything(aws, status):
+    # Its outputs may be missing or stale (a rolled-back create has none): nothing is read from it.
+    aws.deployed("cert-dns", status=status)
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 1
+    assert aws.err == f"error: {stack('alb')} reads {stack('cert-dns')}, which is {status}; deploy it again first\n"
+
+
 @pytest.mark.parametrize("status", [None, "REVIEW_IN_PROGRESS"])
 def test_upstream_not_deployed_stops_naming_it(aws, status):
     if status:
@@ -1266,6 +1283,18 @@ def test_destroy_of_a_layer_without_a_stack_deletes_the_mark_its_stack_outlived(
     lock_freed(aws, command="destroy")
     assert aws.run("destroy", "--stack", "alarms", "--yes", locking=True) == 0, aws.err
     assert "nothing deployed" in aws.out and "may still be held" not in aws.err
+
+
+@pytest.mark.parametrize("changed", [{"Environment": "staging"}, {"Layer": "alb"}, {"Project": "startupwebapp2"}, {"Layer": None}])
+def test_a_stack_with_our_project_tag_but_not_all_our_tags_is_not_ours(aws, changed):
+    # A stack of this environment's cert-dns name made for another environment or layer (copied
+    # tags, a renamed stack): deploy, destroy and the others leave it alone.
+    found = described("cert-dns")
+    tags = {tag["Key"]: tag["Value"] for tag in found["Stacks"][0]["Tags"]} | changed
+    found["Stacks"][0]["Tags"] = [{"Key": key, "Value": value} for key, value in tags.items() if value is not None]
+    aws.cf.add_response("describe_stacks", found, {"StackName": stack("cert-dns")})
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
+    assert aws.err.startswith(f"error: {stack('cert-dns')} exists but was not made by this tool"), aws.err
 
 
 def test_status_says_our_stack_waiting_for_review_is_not_deployed_and_someone_elses_is_not_ours(aws):

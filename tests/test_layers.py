@@ -281,6 +281,20 @@ def test_access_log_bucket_policy_principal_depends_on_region(layer):
     assert service_principal == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
     assert "ElbAccount" in json.dumps(account_principal)
     assert statement["Action"] == "s3:PutObject"
+    # The load balancer writes only under AWSLogs/<this account>/, as the access-log page's policy says:
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html
+    assert statement["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:s3:::${AccessLogBucket}/AWSLogs/${AWS::AccountId}/*"}
+
+
+def test_access_log_bucket_is_private_and_refuses_plain_http(layer):
+    t = layer["alb"]
+    bucket = only(t, "AWS::S3::Bucket")
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True} and len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}  # no ACLs at all
+    statements = only(t, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert (deny["Principal"], deny["Action"], deny["Condition"]) == ("*", "s3:*", {"Bool": {"aws:SecureTransport": "false"}})
+    assert deny["Resource"] == [{"Fn::GetAtt": ["AccessLogBucket", "Arn"]}, {"Fn::Sub": "${AccessLogBucket.Arn}/*"}]
 
 
 def test_alias_record_and_outputs(layer):

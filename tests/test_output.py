@@ -226,7 +226,7 @@ def test_a_symlink_in_output_is_refused_and_nothing_outside_is_removed_or_writte
     assert (elsewhere / "alb.json").read_text() == '{"mine": true}'
 
 
-def test_files_are_written_as_utf8_whatever_the_locale(tmp_path):
+def test_files_are_written_as_utf8_whatever_the_locale_and_readable_by_all(tmp_path):
     # The review documents hold →, × and —: under LC_ALL=C a text write without an encoding failed.
     target = tmp_path / "doc.md"
     probe = f"from pathlib import Path; from templates.generation import write_atomically; write_atomically(Path({str(target)!r}), '\\u2192 \\u00d7 \\u2014')"  # ASCII on the command line
@@ -234,6 +234,8 @@ def test_files_are_written_as_utf8_whatever_the_locale(tmp_path):
     ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
     assert target.read_bytes() == "→ × —".encode()
+    # Readable by all, as a checkout's files are (mkstemp makes them 0600): ops and CI read them as other users.
+    assert target.stat().st_mode & 0o777 == 0o644
 
 
 def test_inputs_that_keep_environments_apart_have_no_template_default_and_every_configuration_gives_them():

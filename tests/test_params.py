@@ -253,6 +253,9 @@ BAD = [
     ),
     ("region", {**GOOD, "region": "xx-north-9"}, "region: 'xx-north-9'", "allowed: af-south-1"),
     ("no region", {key: value for key, value in GOOD.items() if key != "region"}, "region: missing;", "allowed: af-south-1"),
+    ("root user", with_parameters(ContainerUser="0"), "parameters.ContainerUser: '0'", "a non-zero uid"),
+    ("root group", with_parameters(ContainerUser="1000:0"), "parameters.ContainerUser: '1000:0'", "a non-zero uid"),
+    ("root as 00", with_parameters(ContainerUser="00:1000"), "parameters.ContainerUser: '00:1000'", "a non-zero uid"),
     (
         "hosted zone id",
         with_parameters(ExistingHostedZoneId="zone1"),
