@@ -434,6 +434,20 @@ def test_a_rolling_environment_needs_no_test_listener(tmp_path):
     assert json.loads((out / "prod" / "alb.json").read_text())["Parameters"]["DeploymentStrategy"] == "ROLLING"
 
 
+def test_release_waits_that_add_up_to_the_bound_itself_are_allowed(tmp_path):
+    # The bound is inclusive ("at most"): one minute less rollback monitoring than the refused case.
+    path = tmp_path / "prod.yaml"
+    exact = with_parameters(
+        DeploymentStrategy="BLUE_GREEN",
+        TestListenerCidr="203.0.113.0/24",
+        BakeTimeMinutes=MOST_RELEASE_WAIT_MINUTES - 100,
+        TestPauseMinutes=0,
+        RollbackMonitoringMinutes=100,
+    )
+    path.write_text(yaml.safe_dump(exact))
+    assert int(load(path).values["RollbackMonitoringMinutes"]) == 100
+
+
 def test_each_load_owns_what_it_returns_and_a_changed_file_is_read_again(tmp_path):
     """The parse of a file's text is kept for the process (templates/params.py parse_yaml): a caller
     that changes what load() gave it must not change what the next load gives."""

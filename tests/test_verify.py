@@ -277,7 +277,14 @@ def service_response(state, running, desired, deployments=1, status="ACTIVE", ta
 
 @pytest.mark.parametrize(
     "state, running, desired, deployments, ok",
-    [("COMPLETED", 2, 2, 1, True), ("IN_PROGRESS", 2, 2, 2, False), ("COMPLETED", 1, 2, 1, False), ("FAILED", 2, 2, 1, False)],
+    [
+        ("COMPLETED", 2, 2, 1, True),
+        ("IN_PROGRESS", 2, 2, 2, False),
+        ("COMPLETED", 2, 2, 2, False),  # the primary done, the old tasks still draining: not yet
+        ("COMPLETED", 1, 2, 1, False),
+        ("COMPLETED", 0, 0, 1, False),  # scaled to nothing: nothing serves the site
+        ("FAILED", 2, 2, 1, False),
+    ],
 )
 def test_rollout_check(state, running, desired, deployments, ok):
     ecs, stub = stubbed("ecs")

@@ -61,3 +61,15 @@ def test_what_feeds_a_layer_and_what_it_feeds():
     }
     assert templates.downstream_of("alb") == {"waf", "release-alarms", "service", "alarms"}
     assert templates.downstream_of("alarms") == set()
+
+
+def test_each_input_is_wired_from_the_output_of_its_own_name():
+    # A swap (the alternate target group's name into the primary's input) passes every check of
+    # shape: the names say what each value is, so they must agree, the service's prefixed as read
+    # from the service layer.
+    mismatched = {
+        (downstream, parameter): (upstream, output)
+        for (downstream, parameter), (upstream, output) in templates.WIRING.items()
+        if parameter not in (output, f"{upstream.title()}{output}")
+    }
+    assert mismatched == {}
