@@ -353,23 +353,31 @@ def retained_by(deployer, summary) -> list[Retained]:
     return items
 
 
-def blocking(deployer, stacks) -> list[Retained]:
+def takes(item: Retained, names) -> bool:
+    """The retained resource holds one of names: a log group by its name, a load balancer or target
+    group by the name in its ARN (loadbalancer/app/<name>/<id>, targetgroup/<name>/<id>)."""
+    return any(item.physical_id == name or f"/{name}/" in item.physical_id for name in names)
+
+
+def blocking(deployer, creates: dict) -> list[Retained]:
     """What the deleted stacks of these names retained under a name their create needs, still there:
-    each fails that create, which then rolls back (one layer after another in a whole deploy). A name
-    with a stack (not one under review, which a create still makes) is skipped. One ListStacks, which
-    lists live and deleted stacks alike."""
+    each fails that create, which then rolls back (one layer after another in a whole deploy).
+    creates: stack name -> the names its template gives resources of the NAMED types (a new
+    NamePrefix needs none of the old ones). A name with a stack (not one under review, which a
+    create still makes) is skipped. One ListStacks, which lists live and deleted stacks alike."""
     live, summaries = set(), []
     for page in deployer.cf.get_paginator("list_stacks").paginate():
         for summary in page["StackSummaries"]:
-            if summary["StackName"] in stacks and summary["StackStatus"] == "DELETE_COMPLETE":
+            if summary["StackName"] in creates and summary["StackStatus"] == "DELETE_COMPLETE":
                 summaries.append(summary)
-            elif summary["StackName"] in stacks and summary["StackStatus"] != "REVIEW_IN_PROGRESS":
+            elif summary["StackName"] in creates and summary["StackStatus"] != "REVIEW_IN_PROGRESS":
                 live.add(summary["StackName"])
     items = []
     for summary in summaries:
         if summary["StackName"] in live:
             continue
-        named = [item for item in retained_by(deployer, summary) if item.kind in NAMED]
+        names = creates[summary["StackName"]]
+        named = [item for item in retained_by(deployer, summary) if item.kind in NAMED and takes(item, names)]
         if named and ours(deployer, summary):  # a stack not of ours: what it retained is never purged
             items += named
     ids = {item.stack_id for item in items}

@@ -456,10 +456,13 @@ IMAGE_TAG_CHANGES = [
 
 LOOK_FOR_BLOCKED_CREATES = purge.blocking
 DELETED_SERVICE_ID = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/{stack('service')}/11111111-c9f1-11f0-8de9-0a1b2c3d4e5f"
-RETAINED_LOG_GROUP = f"/ecs/{stack('service')}"
+# The service's log group, as its template names it with this environment's prefix.
+RETAINED_LOG_GROUP = json.loads(template("service"))["Resources"]["LogGroup"]["Properties"]["LogGroupName"]["Fn::Sub"].replace(
+    "${NamePrefix}", configuration(ENV, "service")["Parameters"]["NamePrefix"]
+)
 
 
-def a_deleted_service_retained_its_log_group(aws, monkeypatch):
+def a_deleted_service_retained_its_log_group(aws, monkeypatch, name=RETAINED_LOG_GROUP):
     """The service's layers upstream deployed, the service not; a deleted service stack of ours retained its log group."""
     for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("service").values()):
         aws.deployed(upstream)
@@ -469,14 +472,15 @@ def a_deleted_service_retained_its_log_group(aws, monkeypatch):
     aws.cf.add_response("list_stacks", {"StackSummaries": [deleted]}, {})
     retained = {
         "LogicalResourceId": "LogGroup",
-        "PhysicalResourceId": RETAINED_LOG_GROUP,
+        "PhysicalResourceId": name,
         "ResourceType": "AWS::Logs::LogGroup",
         "LastUpdatedTimestamp": NOW,
         "ResourceStatus": "DELETE_SKIPPED",
     }
     aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": [retained]}, {"StackName": DELETED_SERVICE_ID})
-    was = described("service", "DELETE_COMPLETE")["Stacks"][0] | {"StackId": DELETED_SERVICE_ID}
-    aws.cf.add_response("describe_stacks", {"Stacks": [was]}, {"StackName": DELETED_SERVICE_ID})
+    if name == RETAINED_LOG_GROUP:  # only a name the create needs makes it read the deleted stack's tags
+        was = described("service", "DELETE_COMPLETE")["Stacks"][0] | {"StackId": DELETED_SERVICE_ID}
+        aws.cf.add_response("describe_stacks", {"Stacks": [was]}, {"StackName": DELETED_SERVICE_ID})
 
 
 def test_a_create_whose_name_a_destroyed_stack_retained_is_refused_before_anything_naming_what_and_how(aws, monkeypatch):
@@ -492,6 +496,14 @@ def test_a_create_whose_name_a_destroyed_stack_retained_is_refused_before_anythi
         f"{stack('service')}: LogGroup (AWS::Logs::LogGroup) {RETAINED_LOG_GROUP}. make purge ENV={ENV} STACK=<layer> for "
         "service frees what they retained (it lists it and asks first), then deploy again\n"
     )
+
+
+def test_a_retained_name_the_new_template_does_not_create_blocks_nothing(aws, monkeypatch):
+    """Destroyed, then deployed under a new NamePrefix: the old log group, kept on purpose, stays out of the way."""
+    a_deleted_service_retained_its_log_group(aws, monkeypatch, name=RETAINED_LOG_GROUP.replace("-service", "old-service"))
+    aws.cf.add_client_error("create_change_set", "ValidationError", "stop here", 400)  # nothing else read: no log group looked at
+    assert aws.run("deploy", "--stack", "service", "--yes") == 1
+    assert "refused before creating anything" not in aws.err and "stop here" in aws.err
 
 
 def test_a_retained_name_that_cannot_be_read_or_listed_is_left_to_the_create(aws, monkeypatch):

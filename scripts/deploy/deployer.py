@@ -1045,7 +1045,7 @@ class Deployer:
         names = [each.name for each in self.run_layers]
         creates = self.run_layers[names.index(layer.name) :] if layer.name in names else [layer]
         try:
-            blocked = purge.blocking(self, [each.stack for each in creates])
+            blocked = purge.blocking(self, {each.stack: self.names_created(each) for each in creates})
         except AWS_ERRORS as error:  # only a look ahead: the create itself says what to do if a name is taken
             self.say(f"  note: what destroyed stacks retained could not be listed ({error_code(error)}); creating {layer.stack}")
             return
@@ -1060,6 +1060,22 @@ class Deployer:
                 + ("; a resource not made by that stack you delete yourself" if any(item.foreign for item in blocked) else "")
                 + ", then deploy again"
             )
+
+    def names_created(self, layer) -> set:
+        """The names the layer's template gives its resources of the types whose name a retained one
+        can hold (purge.NAMED), with this environment's values; a name not known before deploy is left out."""
+        from scripts.review.resolver import Resolver
+
+        template = json.loads(layer.template)
+        resolver = Resolver(template, layer.parameters, {}, self.cf.meta.region_name)
+        names = set()
+        for resource in template.get("Resources", {}).values():
+            name_property = templates.CUSTOM_NAMES.get(resource["Type"])
+            if resource["Type"] in purge.NAMED and name_property in resource.get("Properties", {}):
+                name = resolver.value(resource["Properties"][name_property])
+                if isinstance(name, str):
+                    names.add(name)
+        return names
 
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)
