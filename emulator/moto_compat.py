@@ -259,17 +259,18 @@ def _roll_back_update(backend, stack, change_set, error, template, parameters):
         for name in set(template["Resources"]) - set(change_set.template_dict["Resources"]):
             resource_map._parsed_resources.pop(name, None)
     try:
-        # A resource the update replaced (kept until the cleanup phase) is switched back to, and its
-        # replacement deleted, as AWS does; making it again would find its name taken.
+        # A resource the update replaced (kept until the cleanup phase) is switched back to, the
+        # resources that use it are put back on it, and then its replacement is deleted, as AWS does
+        # (deleted first, one still in use by a listener could not go).
         replacements = []
         for name, resource in list(resource_map._parsed_resources.items()):
             original = getattr(resource, "compat_replaced", None)
             if original is not None:
                 replacements.append((resource, change_set.template_dict["Resources"][name]))
                 resource_map._parsed_resources[name] = original
+        resource_map.update(template, parameters)
         if problem := _delete_in_passes(resource_map, replacements):
             raise problem
-        resource_map.update(template, parameters)
     except Exception as problem:
         stack.status, stack.status_reason = "UPDATE_ROLLBACK_FAILED", _message(problem)
     else:
