@@ -929,6 +929,42 @@ def test_a_new_name_prefix_replaces_what_it_names_and_deletes_the_old_only_once_
     assert any(PREFIX in name for name in before["balancers"])  # the rename reached something
 
 
+def test_a_rollback_puts_what_uses_a_replacement_back_on_the_original_before_deleting_the_replacement(aws):
+    # The target group is replaced (a new Name) and its listener, updated in place, moves to it; then
+    # a later resource fails. Deleted before the listener moved back, the new group was still in use.
+    subnets = VALUES["PublicSubnetIds"].split(",") if isinstance(VALUES["PublicSubnetIds"], str) else VALUES["PublicSubnetIds"]
+    template = {
+        "Parameters": {"Name": {"Type": "String"}, "Target": {"Type": "String"}},
+        "Resources": {
+            "Balancer": {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": {"Subnets": subnets}},
+            "Group": {
+                "Type": "AWS::ElasticLoadBalancingV2::TargetGroup",
+                "Properties": {"Name": {"Ref": "Name"}, "Port": 80, "Protocol": "HTTP", "VpcId": VALUES["VpcId"]},
+            },
+            "Listener": {
+                "Type": "AWS::ElasticLoadBalancingV2::Listener",
+                "Properties": {
+                    "LoadBalancerArn": {"Ref": "Balancer"},
+                    "Port": 80,
+                    "Protocol": "HTTP",
+                    "DefaultActions": [{"Type": "forward", "TargetGroupArn": {"Ref": "Group"}}],
+                },
+            },
+            "Ingress": {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "DependsOn": "Listener",
+                "Properties": {"GroupId": {"Ref": "Target"}, "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": "10.0.0.0/8"},
+            },
+        },
+    }
+    deploy(aws, "replaced", json.dumps(template), {"Name": "first", "Target": VALUES["BackendSecurityGroupId"]})
+    failing = change_set(aws, "replaced", json.dumps(template), {"Name": "second", "Target": "sg-0000000000000dead"})
+    aws.cloudformation.execute_change_set(ChangeSetName=failing["ChangeSetId"])
+    (stack,) = aws.cloudformation.describe_stacks(StackName="replaced")["Stacks"]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack.get("StackStatusReason")
+    assert [g["TargetGroupName"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]] == ["first"]
+
+
 def test_a_busy_port_is_a_clear_error_and_leaves_nothing_running(tmp_path):
     with socket.create_server(("127.0.0.1", 0)) as busy:
         box = Sandbox(tmp_path)
