@@ -261,7 +261,9 @@ def _roll_back_update(backend, stack, change_set, error, template, parameters):
     try:
         # A resource the update replaced (kept until the cleanup phase) is switched back to, the
         # resources that use it are put back on it, and then its replacement is deleted, as AWS does
-        # (deleted first, one still in use by a listener could not go).
+        # (deleted first, one still in use by a listener could not go): UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS,
+        # the stack "rolled back to its previous working state", is the removal of the new resources.
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/view-stack-events.html#cfn-console-view-stack-data-resources-status-codes
         replacements = []
         for name, resource in list(resource_map._parsed_resources.items()):
             original = getattr(resource, "compat_replaced", None)

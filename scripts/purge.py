@@ -364,7 +364,10 @@ def blocking(deployer, creates: dict) -> list[Retained]:
     each fails that create, which then rolls back (one layer after another in a whole deploy).
     creates: stack name -> the names its template gives resources of the NAMED types (a new
     NamePrefix needs none of the old ones). A name with a stack (not one under review, which a
-    create still makes) is skipped. One ListStacks, which lists live and deleted stacks alike."""
+    create still makes) is skipped. One ListStacks, which lists live and deleted stacks alike: "If no
+    StackStatusFilter is specified, summary information for all stacks is returned (including existing
+    stacks and stacks that have been deleted)", deleted ones for 90 days.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ListStacks.html"""
     live, summaries = set(), []
     for page in deployer.cf.get_paginator("list_stacks").paginate():
         for summary in page["StackSummaries"]:
