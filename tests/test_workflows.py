@@ -151,6 +151,8 @@ def run_step(workflow, job, step, tmp_path, values, make_exit=0, earlier_steps_s
     stub.chmod(0o755)
     calls, summary, script = tmp_path / "make-calls", tmp_path / "summary.md", tmp_path / "step.sh"
     script.write_text(step["run"])
+    (tmp_path / ".github").mkdir(exist_ok=True)  # the checkout's files the steps source
+    shutil.copy(ROOT / ".github" / "stop-workflow-commands.sh", tmp_path / ".github")
     env |= {"PATH": f"{stub.parent}{os.pathsep}/usr/bin:/bin", "MAKE_CALLS": str(calls), "GITHUB_STEP_SUMMARY": str(summary)}
     command = ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -404,7 +406,7 @@ def test_what_the_deployer_prints_runs_no_workflow_command(deploy, tmp_path):
     for job, name in (("deploy", "make task (migrations)"), ("deploy", "make ${{ inputs.action }}"), ("verify", "make verify")):
         step = next(step for step in deploy["jobs"][job]["steps"] if step.get("name") == name)
         script = step["run"]
-        assert script.index("::stop-commands::") < script.index("make ") and "trap 'echo \"::$stop::\"' EXIT" in script, name
+        assert script.index(". .github/stop-workflow-commands.sh") < script.index("make "), name
     step = next(step for step in deploy["jobs"]["deploy"]["steps"] if step.get("name") == "make ${{ inputs.action }}")
     result, made, _ = run_step(deploy, "deploy", step, tmp_path, context())
     lines = result.stdout.splitlines()
