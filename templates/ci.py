@@ -213,19 +213,16 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
                 "cloudformation",
                 "DescribeStacks",
                 "DescribeStackEvents",
-                "DescribeStackResource",
                 "DescribeStackResources",
                 "DescribeChangeSet",
                 "ListChangeSets",
                 "ListStackResources",
                 "GetTemplate",
-                "GetTemplateSummary",
-                "GetStackPolicy",
             ),
             Resource=project_stacks,
         ),
-        # ListStacks and ValidateTemplate have no resource-level permissions.
-        Statement(Sid="ListStacks", Effect=Allow, Action=actions("cloudformation", "ListStacks", "ValidateTemplate"), Resource=["*"]),
+        # ListStacks has no resource-level permissions.
+        Statement(Sid="ListStacks", Effect=Allow, Action=actions("cloudformation", "ListStacks"), Resource=["*"]),
         # It may read this stack (make status lists every layer) but never change it.
         Statement(
             Sid="NeverChangeThisStack",
@@ -368,13 +365,19 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
             Resource=["*"],
         ),
         Statement(
-            # The release history and the environment's lock (scripts/deploy/history.py and lock.py), both SSM parameters.
+            # The SSM parameters of each environment the tools keep: the release history, the lock and the
+            # marks of relaxed stack policies (scripts/deploy/history.py, lock.py, deployer.py), and no other.
+            # GetParametersByPath is authorised on the path's own ARN (the marks' directory), "not the parameters
+            # returned": https://docs.aws.amazon.com/systems-manager/latest/userguide/ps-retrieval-authorization.html
             Sid="DeployHistoryAndLock",
             Effect=Allow,
-            Action=actions(
-                "ssm", "GetParameter", "GetParameters", "GetParametersByPath", "GetParameterHistory", "PutParameter", "DeleteParameter"
-            ),
-            Resource=[arn("ssm", f"parameter/{PROJECT}/*")],
+            Action=actions("ssm", "GetParameter", "GetParametersByPath", "GetParameterHistory", "PutParameter", "DeleteParameter"),
+            Resource=[
+                arn("ssm", f"parameter/{PROJECT}/*/service/releases"),
+                arn("ssm", f"parameter/{PROJECT}/*/deploy-lock"),
+                arn("ssm", f"parameter/{PROJECT}/*/relaxed-stack-policy"),
+                arn("ssm", f"parameter/{PROJECT}/*/relaxed-stack-policy/*"),
+            ],
         ),
     )
     return t.add_resource(
@@ -572,6 +575,8 @@ def unscoped_actions(statements: list[Statement]) -> list[str]:
     for statement in statements:
         on_any, sid = statement.Resource == ["*"], statement.properties.get("Sid", "a statement without Sid")
         for name in action_names(statement):
+            if "*" in name and statement.Effect == Allow:
+                problems.append(f"{sid}: {name} is a wildcard; name each action the handlers need (this check cannot see what it grants)")
             action = None if "*" in name or statement.Effect != Allow else iam_action(name)
             if action and action[1] and on_any:
                 problems.append(f"{sid}: {name} has resource-level permissions; grant it on the project's ARNs, not on *")
@@ -981,26 +986,34 @@ def observability_statements() -> list[Statement]:
     ]
 
 
+# The bucket and bucket-policy handlers' permissions that are IAM actions on a bucket (the schemas' API
+# names such as DeleteBucketCors are authorised as PutBucketCORS, which is here).
+BUCKET_ACTIONS = (
+    *("CreateBucket", "DeleteBucket", "ListBucket", "TagResource", "UntagResource", "ListTagsForResource"),
+    *("GetBucketAbac", "GetBucketAcl", "GetBucketCORS", "GetBucketLogging", "GetBucketNotification", "GetBucketObjectLockConfiguration"),
+    *("GetBucketOwnershipControls", "GetBucketPolicy", "GetBucketPublicAccessBlock", "GetBucketTagging", "GetBucketVersioning"),
+    *("GetBucketWebsite", "PutBucketAbac", "PutBucketAcl", "PutBucketCORS", "PutBucketLogging", "PutBucketNotification"),
+    *("PutBucketObjectLockConfiguration", "PutBucketOwnershipControls", "PutBucketPolicy", "PutBucketPublicAccessBlock"),
+    *("PutBucketTagging", "PutBucketVersioning", "PutBucketWebsite", "DeleteBucketPolicy", "DeleteBucketWebsite"),
+    *("CreateBucketMetadataTableConfiguration", "GetBucketMetadataTableConfiguration", "DeleteBucketMetadataTableConfiguration"),
+    *("UpdateBucketMetadataAnnotationTableConfiguration", "UpdateBucketMetadataInventoryTableConfiguration"),
+    "UpdateBucketMetadataJournalTableConfiguration",
+    *("GetAccelerateConfiguration", "GetAnalyticsConfiguration", "GetEncryptionConfiguration", "GetIntelligentTieringConfiguration"),
+    *("GetInventoryConfiguration", "GetLifecycleConfiguration", "GetMetricsConfiguration", "GetReplicationConfiguration"),
+    *("PutAccelerateConfiguration", "PutAnalyticsConfiguration", "PutEncryptionConfiguration", "PutIntelligentTieringConfiguration"),
+    *("PutInventoryConfiguration", "PutLifecycleConfiguration", "PutMetricsConfiguration", "PutReplicationConfiguration"),
+)
+
+
 def storage_statements() -> list[Statement]:
     buckets = arn("s3", f"{PROJECT}-*", region=False, account=False)
     return [
         Statement(
             Sid="ProjectBuckets",
             Effect=Allow,
-            Action=actions(
-                "s3",
-                "CreateBucket*",
-                "DeleteBucket*",
-                "ListBucket",
-                "GetBucket*",
-                "PutBucket*",
-                "UpdateBucket*",
-                "Get*Configuration",
-                "Put*Configuration",
-                "TagResource",
-                "UntagResource",
-                "ListTagsForResource",
-            ),
+            # Named one by one: a wildcard (PutBucket*) would also grant what no handler calls
+            # (PutBucketRequestPayment) and what S3 adds later, and unscoped_actions cannot check it.
+            Action=actions("s3", *BUCKET_ACTIONS),
             Resource=[buckets],
         ),
         # The bucket's handlers list these two object calls too.
