@@ -54,18 +54,7 @@ def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, 
     """(zone id, its name servers): the zone ExistingHostedZoneId names, else the account's one
     public zone of the domain, else a new one once confirmed."""
     if given_id:
-        try:
-            found = route53.get_hosted_zone(Id=given_id)
-        except route53.exceptions.NoSuchHostedZone:
-            raise ZoneError(
-                f"parameters.ExistingHostedZoneId: {given_id} is not a hosted zone of this account; "
-                f"allowed: the id of {domain}'s public zone, or empty to find or create it"
-            ) from None
-        if normal(found["HostedZone"]["Name"]) != domain:
-            raise ZoneError(
-                f"parameters.ExistingHostedZoneId: {given_id} is the zone of {normal(found['HostedZone']['Name'])}, not of {domain}"
-            )
-        return given_id, name_servers(found, given_id, domain)
+        return given_id, name_servers(given_zone(route53, given_id, domain), given_id, domain)
     listed = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="100")["HostedZones"]
     public = [z["Id"].split("/")[-1] for z in listed if normal(z["Name"]) == domain and not z.get("Config", {}).get("PrivateZone")]
     if len(public) > 1:
@@ -87,6 +76,22 @@ def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, 
     route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, AddTags=[{"Key": "Project", "Value": PROJECT}])
     say(f"{domain}: created the public hosted zone {zone_id}")
     return zone_id, created["DelegationSet"]["NameServers"]
+
+
+def given_zone(route53, given_id: str, domain: str) -> dict:
+    """GetHostedZone's answer for the zone ExistingHostedZoneId names: a zone of this account, of the domain."""
+    try:
+        found = route53.get_hosted_zone(Id=given_id)
+    except route53.exceptions.NoSuchHostedZone:
+        raise ZoneError(
+            f"parameters.ExistingHostedZoneId: {given_id} is not a hosted zone of this account (are the credentials "
+            f"those of the right account?); allowed: the id of {domain}'s public zone, which make zone finds or creates"
+        ) from None
+    if normal(found["HostedZone"]["Name"]) != domain:
+        raise ZoneError(
+            f"parameters.ExistingHostedZoneId: {given_id} is the zone of {normal(found['HostedZone']['Name'])}, not of {domain}"
+        )
+    return found
 
 
 def name_servers(found: dict, zone_id: str, domain: str) -> list[str]:

@@ -637,7 +637,7 @@ def test_create_ending_in_rollback_complete_prints_failed_resources(aws):
     aws.poll(layer, stack_id(layer), described(layer, "ROLLBACK_COMPLETE", protected=False, with_outputs=False), *trail)
     assert aws.run("deploy", "--stack", layer, "--yes") == 1
     assert f"failed: Certificate (AWS::CertificateManager::Certificate): {why}" in aws.out
-    assert "ended ROLLBACK_COMPLETE" in aws.err and "--recreate" in aws.err
+    assert "ended ROLLBACK_COMPLETE" in aws.err and f"make deploy STACK={layer} ENV={ENV} RECREATE=1" in aws.err
 
 
 def test_update_ending_in_update_rollback_failed_points_to_recover(aws):
@@ -976,12 +976,24 @@ def test_a_stack_reason_reaches_the_terminal_with_its_control_characters_escaped
     assert "\x1b" not in aws.err and "\x07" not in aws.err and "owned" in aws.err and "here" in aws.err
 
 
-@pytest.mark.parametrize("status", ["ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "DELETE_FAILED"])
-def test_an_upstream_stack_in_a_state_it_cannot_be_read_from_stops_before_anything(aws, status):
-    # Its outputs may be missing or stale (a rolled-back create has none): nothing is read from it.
+@pytest.mark.parametrize(
+    "status, way_out",
+    [
+        (
+            "ROLLBACK_COMPLETE",
+            f"fix the cause, then make deploy STACK=cert-dns ENV={ENV} RECREATE=1, which deletes it and creates it again",
+        ),
+        ("UPDATE_ROLLBACK_FAILED", f"fix the resource named in the failed events, then: make recover STACK=cert-dns ENV={ENV}"),
+        ("DELETE_FAILED", "resolve it in the CloudFormation console"),
+    ],
+)
+def test_an_upstream_stack_in_a_state_it_cannot_be_read_from_stops_before_anything_naming_what_frees_it(aws, status, way_out):
+    # Its outputs may be missing or stale (a rolled-back create has none): nothing is read from it. What
+    # to do is about the upstream layer: a deploy of it again would be refused as this one is.
     aws.deployed("cert-dns", status=status)
     assert aws.run("deploy", "--stack", "alb", "--yes") == 1
-    assert aws.err == f"error: {stack('alb')} reads {stack('cert-dns')}, which is {status}; deploy it again first\n"
+    assert aws.err.startswith(f"error: {stack('alb')} reads {stack('cert-dns')}, which is {status}; "), aws.err
+    assert aws.err.endswith(f"{way_out}, then deploy alb again\n"), aws.err
 
 
 @pytest.mark.parametrize("status", [None, "REVIEW_IN_PROGRESS"])
@@ -1437,7 +1449,11 @@ def test_rollback_complete_is_explained_and_recreated_only_with_recreate(aws):
         "cert-dns", status="ROLLBACK_COMPLETE", protected=False, reason="The following resource(s) failed to create: [Certificate]."
     )
     assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
-    assert "ROLLBACK_COMPLETE" in aws.err and "--recreate" in aws.err
+    assert aws.err == (
+        f"error: {stack('cert-dns')} is ROLLBACK_COMPLETE (The following resource(s) failed to create: [Certificate].): its first "
+        f"create failed and CloudFormation cannot update it; fix the cause, then make deploy STACK=cert-dns ENV={ENV} RECREATE=1, "
+        "which deletes it and creates it again\n"
+    )
 
     aws.deployed("cert-dns", status="ROLLBACK_COMPLETE", protected=False)
     aws.cf.add_response(
@@ -1510,6 +1526,29 @@ def test_diff_against_deployed_template_and_parameters(aws, domain, code):
         )
     else:
         assert "same as deployed" in aws.out
+
+
+def test_a_template_deployed_as_yaml_is_read_short_forms_included(aws):
+    """A stack updated with YAML (from the console, say) gives its template back as text; boto3 parses
+    only JSON. cfn-flip's YAML, with !Ref and !Sub, is the same template: nothing to deploy."""
+    import cfn_flip
+
+    yaml_body = cfn_flip.to_yaml(template("cert-dns"))
+    assert "!Ref" in yaml_body or "!Sub" in yaml_body  # the short forms are what a plain YAML reader refuses
+    aws.deployed("cert-dns")
+    aws.cf.add_response("get_template", {"TemplateBody": yaml_body}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"})
+    assert aws.run("diff", "--stack", "cert-dns") == 0, aws.err
+    assert "same as deployed" in aws.out
+
+
+def test_a_deployed_template_that_is_neither_json_nor_yaml_is_one_error_line(aws):
+    aws.deployed("cert-dns")
+    aws.cf.add_response("get_template", {"TemplateBody": "{not a template"}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"})
+    assert aws.run("diff", "--stack", "cert-dns") == 2  # make diff: 1 is "differs"
+    assert aws.err.strip().splitlines()[-1] == (
+        f"error: {stack('cert-dns')}'s template, as CloudFormation gives it, is neither JSON nor YAML: '{{not a template'; "
+        f"see it in the console, or: aws cloudformation get-template --stack-name {stack('cert-dns')}"
+    )
 
 
 @pytest.mark.parametrize("resources_too", [False, True])
@@ -2035,6 +2074,19 @@ def test_a_release_history_write_that_meets_another_runs_write_reads_it_again_an
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
     assert "the release history is being written by another run: reading it again in 1 s" in aws.out
     assert 1 in aws.sleeps
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ExpiredTokenException"])
+def test_a_release_the_history_cannot_take_is_live_and_says_how_to_roll_back_from_it(aws, code):
+    """The service runs the new image whatever the history's write meets (credentials expired in the
+    service's long wait, say): a warning naming the rollback command, and the run goes on."""
+    service_update(aws, "v2", [release("v1")], recorded=False)
+    aws.ssm.add_client_error("put_parameter", code, "no", 400)
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
+    assert (
+        f"warning: the release of v2 is live but not recorded in the release history {HISTORY} ({code}); "
+        f"a rollback from it must name the image: make rollback ENV={ENV} TAG=v1"
+    ) in aws.out
 
 
 @pytest.mark.parametrize("text", ["not json {", '{"image_tag": "v1"}', '[{"time": "x"}]'])
@@ -2584,6 +2636,31 @@ def test_a_private_zone_is_refused_by_the_cert_dns_create_and_by_make_zone(aws):
     aws.route53.add_response("get_hosted_zone", private_zone(), {"Id": ZONE})
     assert aws.run("zone", resolver=answers(delegated_servers())) == 1
     assert aws.err.startswith(said), aws.err
+
+
+@pytest.mark.parametrize("found", ["none", "another domain's"])
+def test_a_zone_id_of_no_zone_or_of_another_domain_is_refused_by_the_cert_dns_create_and_by_make_zone(aws, found):
+    """Same words from both, naming the params file; not GetHostedZone's own error (a wrong id, or
+    credentials of another account)."""
+    said = {
+        "none": f"parameters.ExistingHostedZoneId: {ZONE} is not a hosted zone of this account (are the credentials those of the right "
+        f"account?); allowed: the id of {DOMAIN}'s public zone, which make zone finds or creates",
+        "another domain's": f"parameters.ExistingHostedZoneId: {ZONE} is the zone of example.org, not of {DOMAIN}",
+    }[found]
+
+    def answer():
+        if found == "none":
+            aws.route53.add_client_error("get_hosted_zone", "NoSuchHostedZone", f"No hosted zone found with ID: {ZONE}", 404)
+        else:
+            aws.route53.add_response("get_hosted_zone", hosted_zone(domain="example.org"), {"Id": ZONE})
+
+    aws.not_deployed("cert-dns")
+    answer()
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes", resolver=answers(delegated_servers())) == 1
+    assert aws.err == f"error: params/{ENV}.yaml: {said}\n", aws.err
+    answer()
+    assert aws.run("zone", resolver=answers(delegated_servers())) == 1
+    assert aws.err.endswith(f"{said}\n"), aws.err
 
 
 def cert_dns_create_until(aws, polls):

@@ -787,7 +787,10 @@ def test_a_lock_whose_every_attempt_was_refused_is_not_said_to_be_held(offline_a
     assert retries and all(line.startswith("AWS not answering PutParameter") for line in retries), err
 
 
-def test_a_frozen_endpoint_times_out_instead_of_hanging(offline_aws, monkeypatch):
+@pytest.mark.parametrize("argv", [["status"], ["deploy", "--stack", "alarms", "--yes"]])
+def test_a_frozen_endpoint_times_out_instead_of_hanging(offline_aws, monkeypatch, argv):
+    """A deploy's first call takes the environment's lock: unanswered, it is not released with a second
+    round of unanswered calls (stop signals held), but named as maybe held."""
     import socket
 
     from botocore.config import Config
@@ -799,7 +802,7 @@ def test_a_frozen_endpoint_times_out_instead_of_hanging(offline_aws, monkeypatch
     monkeypatch.setattr(deploy, "CONFIG", deploy.CONFIG.merge(Config(read_timeout=0.3)))
     frozen = socket.create_server(("127.0.0.1", 0))  # accepts connections (the kernel does), never answers
     try:
-        code, err, elapsed = offline_aws(f"http://127.0.0.1:{frozen.getsockname()[1]}", "status")
+        code, err, elapsed = offline_aws(f"http://127.0.0.1:{frozen.getsockname()[1]}", *argv)
     finally:
         frozen.close()
     assert code == 1 and elapsed < 30, (elapsed, err)
@@ -808,6 +811,8 @@ def test_a_frozen_endpoint_times_out_instead_of_hanging(offline_aws, monkeypatch
     assert [line.rsplit("retry ", 1)[1] for line in retries] == [f"{n} of {deploy.MAX_ATTEMPTS - 1}" for n in range(1, deploy.MAX_ATTEMPTS)]
     assert all("(Read timeout on endpoint URL" in line for line in retries), err
     assert "did not answer in time" in err.splitlines()[-1]
+    if argv[0] == "deploy":
+        assert "warning: /startupwebapp/prod/deploy-lock may be held by this run" in err and "make unlock ENV=prod" in err, err
 
 
 def test_an_endpoint_that_is_not_aws_is_named_with_what_it_said(offline_aws):

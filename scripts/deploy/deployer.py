@@ -131,6 +131,12 @@ def monitoring_minutes(described: dict) -> int:
     return int(described.get("RollbackConfiguration", {}).get("MonitoringTimeInMinutes", 0))
 
 
+def reason_of(found) -> str:
+    """A stack's status reason, in parentheses, when it has one."""
+    reason = found.get("StackStatusReason")
+    return f" ({printable(reason)})" if reason else ""
+
+
 def git_revision() -> str:
     try:
         result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
@@ -294,8 +300,25 @@ class Deployer:
         return found is not None and found["StackStatus"] != "REVIEW_IN_PROGRESS"
 
     def deployed_template(self, stack) -> dict:
+        """The stack's template as submitted. boto3 parses a JSON body itself; a YAML one (someone
+        updated the stack from the console or the CLI with YAML) comes as text, read with cfn-flip,
+        which turns the short forms (!Ref) into the long ones."""
         body = self.cf.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
-        return json.loads(body) if isinstance(body, str) else body  # boto3 parses JSON bodies itself
+        if not isinstance(body, str):
+            return body
+        import cfn_flip
+        import yaml
+
+        try:
+            template = cfn_flip.load(body)[0]
+        except (ValueError, yaml.YAMLError):
+            template = None
+        if not isinstance(template, dict):
+            raise Failure(
+                f"error: {stack}'s template, as CloudFormation gives it, is neither JSON nor YAML: {body[:60]!r}; "
+                f"see it in the console, or: aws cloudformation get-template --stack-name {stack}"
+            )
+        return template
 
     def retained(self, stack) -> dict:
         """Logical id -> type of what deleting the stack leaves in the account (read once a run)."""
@@ -319,7 +342,10 @@ class Deployer:
                     f"or make deploy ENV={self.env} for every layer in order"
                 )
             if found["StackStatus"] not in UPDATABLE:
-                raise Failure(f"error: {layer.stack} reads {source}, which is {found['StackStatus']}; deploy it again first")
+                raise Failure(
+                    f"error: {layer.stack} reads {source}, which is {found['StackStatus']}{reason_of(found)}; "
+                    f"{self.way_out(upstream, found['StackStatus'])}, then deploy {layer.name} again"
+                )
             if output in self.outputs(source):
                 values[parameter] = self.outputs(source)[output]
             elif WIRED[parameter].default is not None:
@@ -378,17 +404,22 @@ class Deployer:
             elif status == "ROLLBACK_COMPLETE" and recreate:
                 self.say(f"{layer.stack} is ROLLBACK_COMPLETE: deleting it to create it again (--recreate)")
                 self.delete(layer.stack)
-            elif status == "ROLLBACK_COMPLETE":
-                raise Failure(
-                    f"error: {layer.stack} is ROLLBACK_COMPLETE: its first create failed ({printable(found.get('StackStatusReason', 'see its events'))}) "
-                    f"and CloudFormation cannot update it; fix the cause, then rerun with RECREATE=1 (--recreate) to delete and create it"
-                )
-            elif status == "UPDATE_ROLLBACK_FAILED":
-                raise Failure(f"error: {layer.stack} is UPDATE_ROLLBACK_FAILED: {self.recover_hint(layer.name)}")
             else:
-                raise Failure(
-                    f"error: {layer.stack} is {status} ({printable(found.get('StackStatusReason', ''))}); resolve it in the CloudFormation console"
-                )
+                raise Failure(f"error: {layer.stack} is {status}{reason_of(found)}: {self.way_out(layer.name, status)}")
+
+    def way_out(self, layer_name, status) -> str:
+        """What to do with a layer's stack in a state no change set starts from (ready() waits out the
+        states in progress itself)."""
+        if status == "ROLLBACK_COMPLETE":
+            return (
+                "its first create failed and CloudFormation cannot update it; fix the cause, then "
+                f"make deploy STACK={layer_name} ENV={self.env} RECREATE=1, which deletes it and creates it again"
+            )
+        if status == "UPDATE_ROLLBACK_FAILED":
+            return self.recover_hint(layer_name)
+        if status.endswith("_IN_PROGRESS"):
+            return f"wait for it to settle (make status ENV={self.env})"
+        return "resolve it in the CloudFormation console"
 
     def recover_hint(self, layer_name):
         if self.env == params.SANDBOX_ENV:
@@ -866,8 +897,7 @@ class Deployer:
             if layer.name == "service":  # a circuit-breaker rollback: why the new tasks stopped (best effort)
                 self.say(*logs.stopped_tasks(self, found))
             hint = {
-                "ROLLBACK_COMPLETE": self.taken_name_hint(layer)
-                or "the create rolled back; fix the cause above, then rerun with RECREATE=1 (--recreate)",
+                "ROLLBACK_COMPLETE": self.taken_name_hint(layer) or self.way_out(layer.name, status),
                 "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",
                 "UPDATE_ROLLBACK_FAILED": self.recover_hint(layer.name),
             }.get(status, "see the failed resources above")
@@ -1019,19 +1049,28 @@ class Deployer:
         return ReleaseHistory(self.client("ssm"), self.env, self.say, self.sleep)
 
     def record_release(self, image_tag, rolled_back_from=None, stack_created=None, replaced=None):
-        """replaced: the image the stack ran before (what a rollback from this release goes back to)."""
-        entry = {
-            "time": f"{self.now():%Y-%m-%dT%H:%M:%SZ}",
-            "image_tag": image_tag,
-            "revision": self.revision or git_revision(),
-            "by": self.client("sts").get_caller_identity()["Arn"],
-        }
-        if stack_created:  # which service stack: one destroyed and created again starts a new history
-            entry["stack_created"] = f"{stack_created:%Y-%m-%dT%H:%M:%SZ}"
-        if rolled_back_from:
-            entry["rolled_back_from"] = rolled_back_from
-        entry["replaced"] = replaced  # None: the stack's first release
-        self.history.record(entry)
+        """replaced: the image the stack ran before (what a rollback from this release goes back to).
+        The release is live whatever happens here: a history that cannot be read or written (expired
+        credentials after a long wait, a role without the permission) is a warning, and the run goes on."""
+        try:
+            entry = {
+                "time": f"{self.now():%Y-%m-%dT%H:%M:%SZ}",
+                "image_tag": image_tag,
+                "revision": self.revision or git_revision(),
+                "by": self.client("sts").get_caller_identity()["Arn"],
+            }
+            if stack_created:  # which service stack: one destroyed and created again starts a new history
+                entry["stack_created"] = f"{stack_created:%Y-%m-%dT%H:%M:%SZ}"
+            if rolled_back_from:
+                entry["rolled_back_from"] = rolled_back_from
+            entry["replaced"] = replaced  # None: the stack's first release
+            self.history.record(entry)
+        except AWS_ERRORS as error:
+            back = f"make rollback ENV={self.env} TAG={replaced}" if replaced else f"make rollback ENV={self.env} TAG=<image tag>"
+            self.say(
+                f"warning: the release of {image_tag} is live but not recorded in the release history {self.history.name} "
+                f"({error_code(error)}); a rollback from it must name the image: {back}"
+            )
 
     # --- one layer --------------------------------------------------------------------------
     def refuse_blocked_creates(self, layer) -> None:
@@ -1130,7 +1169,7 @@ class Deployer:
         if not zone_id or exists or self.resolver is None:  # validate() refuses an empty zone id
             return
         try:
-            servers = zone.name_servers(self.client("route53").get_hosted_zone(Id=zone_id), zone_id, domain)
+            servers = zone.name_servers(zone.given_zone(self.client("route53"), zone_id, domain), zone_id, domain)
         except zone.ZoneError as error:
             raise Failure(f"error: params/{self.env}.yaml: {error}") from None
         answered = self.resolver(domain)

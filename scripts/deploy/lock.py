@@ -23,6 +23,7 @@ class EnvironmentLock:
         self.name = f"/{templates.PROJECT}/{env}/deploy-lock"
         self.value = None  # the parameter's value while this run holds (or takes) the lock
         self.interrupted = False  # Ctrl-C came while PutParameter was under way
+        self.unanswered = False  # the take's every attempt went unanswered (timeouts): the endpoint is not answering
 
     def take(self, command):
         runner = os.environ.get("GITHUB_RUN_ID")
@@ -79,6 +80,8 @@ class EnvironmentLock:
         except AWS_ERRORS as error:
             if not may_have_landed(error):
                 self.value = None  # no credentials, or no attempt connected: nothing was sent, nothing to free
+            else:
+                self.unanswered = True
             raise
         except KeyboardInterrupt:
             self.interrupted = True  # the request may land after release() found no lock
@@ -93,6 +96,13 @@ class EnvironmentLock:
 
     def delete_if_held(self):
         if self.value is None:
+            return
+        if self.unanswered:  # a second round of unanswered attempts, with stop signals held, would only double the wait
+            print(
+                f"warning: {self.name} may be held by this run (the take's request went unanswered, and may have landed); "
+                f"once AWS answers, see and free it with: make unlock ENV={self.env}",
+                file=self.err,
+            )
             return
         try:
             if self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"] == self.value:
