@@ -855,7 +855,12 @@ def network_statements() -> list[Statement]:
             Resource=[
                 arn("wafv2", f"regional/webacl/{PROJECT}-*/*"),
                 arn("wafv2", f"regional/rulegroup/{PROJECT}-*/*"),
-                arn("wafv2", "regional/managedruleset/*/*", account=False),
+                # A managed rule group's ARN names its owner's account ("arn:${Partition}:wafv2:${Region}:${Account}:
+                # ${Scope}/managedruleset/${Name}/${Id}", the Service Authorization Reference's format for WAF V2):
+                # any account's, as the web ACL's rule groups are AWS's. Whether CreateWebACL checks this resource
+                # for AWS Managed Rules at all is not documented; an ARN with an empty account could never match.
+                # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awswafv2.html
+                Sub("arn:${AWS::Partition}:wafv2:${AWS::Region}:*:regional/managedruleset/*/*"),
                 load_balancers,
             ],
         ),

@@ -764,6 +764,18 @@ def test_service_linked_roles_only_for_the_services_the_layers_use(execution_pol
         assert linked(other) != "Allow", other
 
 
+def test_the_web_acl_may_name_managed_rule_groups_whatever_account_their_arn_names(execution_policy):
+    """The Service Authorization Reference's managedruleset ARN names an account (list_awswafv2.html); which
+    one AWS's own rule groups carry there is not documented, so any, and never none (which no ARN has)."""
+    from templates import waf
+
+    for group in waf.MANAGED_RULE_GROUPS:
+        for account in ("", ACCOUNT, "aws", "111122223333"):
+            rule_set = f"arn:aws:wafv2:us-east-1:{account}:regional/managedruleset/{group}/a1b2c3d4"
+            assert evaluate(execution_policy, "wafv2:CreateWebACL", rule_set) == "Allow", rule_set
+    assert evaluate(execution_policy, "wafv2:CreateWebACL", "arn:aws:wafv2:us-east-1:111122223333:regional/webacl/other/x") != "Allow"
+
+
 def test_the_deploy_role_reaches_only_the_parameters_the_tools_keep(template):
     from scripts.deploy.deployer import Deployer
     from scripts.deploy.history import ReleaseHistory
