@@ -41,6 +41,7 @@ from templates import inputs
 from templates.common import (
     RETAIN,
     SHIFTS_TRAFFIC,
+    TARGET_GROUP_NAMES,
     add_outputs,
     add_shifting_rule,
     add_shifts_traffic,
@@ -131,8 +132,8 @@ def build() -> Template:
     create_backend_ingress(t, p, alb_sg)
     bucket, bucket_policy = create_access_log_bucket(t, p)
     alb = create_load_balancer(t, p, alb_sg, bucket, bucket_policy)
-    target_group = create_target_group(t, p, "TargetGroup", "${NamePrefix}-tg")
-    alternate = create_target_group(t, p, "AlternateTargetGroup", "${NamePrefix}-tg-alt")
+    target_group = create_target_group(t, p, "TargetGroup", TARGET_GROUP_NAMES[0])
+    alternate = create_target_group(t, p, "AlternateTargetGroup", TARGET_GROUP_NAMES[1])
     https = create_listeners(t, p, alb, target_group)
     production_rule, test_rule = create_traffic_shifting(t, p, alb, alb_sg, https, target_group, alternate)
     host = Sub("${ApiHostLabel}.${DomainName}")

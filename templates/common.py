@@ -76,6 +76,12 @@ def add_outputs(template: Template, outputs: dict, condition=None) -> None:
         template.add_output(Output(name, Value=value, Description=description, **extra))
 
 
+# The alb layer's two target groups; the service layer's infrastructure role registers tasks in them
+# by name. Exact names, not ${NamePrefix}-tg*: that would reach the groups of an environment whose
+# NamePrefix starts with this one's and -tg.
+TARGET_GROUP_NAMES = ("${NamePrefix}-tg", "${NamePrefix}-tg-alt")
+
+
 def arn(service: str, resource: str, region: bool = True, account: bool = True) -> Sub:
     """arn:<partition>:<service>:<this region>:<this account>:<resource>, resource may use ${Parameter}."""
     return Sub(

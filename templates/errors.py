@@ -148,12 +148,14 @@ class Output:
 # C0 and C1 control characters but tab and newline: an escape sequence from a log line could retitle
 # or clear the terminal, a carriage return let a line overwrite itself with a forged one.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+ANY_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def printable(text: str) -> str:
+def printable(text: str, one_line: bool = False) -> str:
     """Text from outside the tools (a log event, a task's stop reason, an HTTP answer) as it may be
-    printed: each control character shown escaped, as \\x1b or \\r."""
-    return CONTROL_CHARACTERS.sub(lambda found: repr(found.group())[1:-1], text)
+    printed: each control character shown escaped, as \\x1b or \\r; one_line: tab and newline too
+    (a name, which a newline would split into a second, forged message line)."""
+    return (ANY_CONTROL_CHARACTER if one_line else CONTROL_CHARACTERS).sub(lambda found: repr(found.group())[1:-1], text)
 
 
 # Ctrl-C, and the signals the tools take as Ctrl-C (terminated).

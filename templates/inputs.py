@@ -77,6 +77,12 @@ FARGATE_MEMORY_BY_CPU = {
 }
 
 
+# "Maximum size of a parameter value: 4,096 bytes", for every value a params file gives (a list as
+# CloudFormation takes it, joined by commas).
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html
+PARAMETER_VALUE_BYTES = 4096
+
+
 @dataclass(frozen=True)
 class Input:
     name: str
@@ -89,6 +95,7 @@ class Input:
     max_value: int | None = None
     items: tuple[int, int] | None = None  # fewest and most items in a list
     hint: str | None = None  # what is allowed, in words, where the pattern says it badly
+    max_length: int | None = None  # characters, where the AWS API takes fewer than CloudFormation's PARAMETER_VALUE_BYTES
     # False: the template declares no Default (the console asks for a value). For a value that keeps
     # environments apart: a stack made in the console with production's would share production's.
     default_in_template: bool = True
@@ -207,6 +214,7 @@ INPUTS = {
             "Path the target group probes; it must answer 200.",
             pattern=HTTP_PATH,
             hint="a URL path starting with /",
+            max_length=1024,  # CreateTargetGroup's HealthCheckPath (the elbv2 API model botocore ships: Path, max 1024)
         ),
         # Above the target group's health-check timeout: ELB answers "ValidationError: Health check interval
         # must be greater than the timeout." to an interval that is not, whatever its 5-300 range says (the
@@ -264,6 +272,7 @@ INPUTS = {
             "startupwebapp-backend",
             "ECR repository holding the production image, in this account and region.",
             pattern=ECR_REPOSITORY_NAME,
+            max_length=256,  # CreateRepository's repositoryName (the ecr API model botocore ships: max 256)
             hint=f"an ECR repository name starting with {PROJECT} (the roles' permissions boundary allows no other), such as {PROJECT}-backend",
         ),
         Input(

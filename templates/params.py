@@ -20,12 +20,13 @@ import yaml
 
 from templates import CHANGE_SET_WAIT_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order, own_tags, relative
 from templates.common import CI_DEPLOY_JOB_MINUTES, CI_JOB_STEPS_MINUTES
-from templates.errors import ToolError
+from templates.errors import ToolError, printable
 from templates.inputs import (
     FARGATE_MEMORY_BY_CPU,
     GITHUB_SUB,
     HTTP_PATH,
     INPUTS,
+    PARAMETER_VALUE_BYTES,
     TRAFFIC_SHIFTING,
     TRUST_POLICY_MAX_CHARACTERS,
     TRUST_POLICY_OTHER_CHARACTERS,
@@ -142,12 +143,13 @@ def named(key) -> str:
 
 
 def shown(value) -> str:
-    """A value as a message quotes it: in full up to 80 characters, else its start and its length
-    (a 100,000-character tag must not become a 100,000-character error line)."""
+    """A value as a message quotes it: in full up to 200 characters (any realistic ARN), else its start,
+    its end and its length (a 100,000-character tag must not become a 100,000-character error line;
+    the end of an ARN is what tells it apart)."""
     if value is None:
         return "an empty value"  # `key:` or `key: null` (repr: None, a word YAML files do not use)
     text = repr(value)
-    return text if len(text) <= 80 else f"{text[:60]}... ({len(str(value))} characters)"
+    return text if len(text) <= 200 else f"{text[:60]}...{text[-40:]} ({len(str(value))} characters)"
 
 
 class ParamsError(ToolError):
@@ -290,7 +292,7 @@ def read_params_file(path: Path, where: str) -> str:
 
 def load(path: Path) -> Environment:
     regions, optional_layers = alb.REGIONS, OPTIONAL_LAYERS
-    where = str(relative(path))
+    where = printable(str(relative(path)), one_line=True)  # a file name may hold control characters
     env = path.stem
     if not ENV_NAME.fullmatch(env):
         raise ParamsError([f"{where}: the file name {shown(env)} is not an environment name; allowed: {ENV_NAME_ALLOWED}"])
@@ -457,16 +459,31 @@ def check_value(spec: Input, value):
         low, high = spec.items
         ok = isinstance(value, list) and all(isinstance(v, str) and re.fullmatch(spec.pattern, v) for v in value)
         ok = ok and low <= len(value) <= high and len(set(value)) == len(value)
-        return None if ok else spec.allowed_text() + ", all different"
+        if not ok:
+            return spec.allowed_text() + ", all different"
+        return too_long(spec, ",".join(value))
+    if value is None and check_value(spec, "") is None:  # `key:` alone is null to YAML, not the empty string
+        return f'{spec.allowed_text()}; write the empty value as "" ({spec.name}: "")'
     ok = isinstance(value, str)
     if ok and spec.allowed is not None:
         ok = value in spec.allowed
     if ok and spec.pattern is not None:
         ok = re.fullmatch(spec.pattern, value) is not None
+    if ok:
+        return too_long(spec, value)
     # ImageTag: 20250131 is a number to YAML (04000 even loses its zero): say so when the text would do
     unquoted = isinstance(value, int | float) and check_value(spec, str(value).lower()) is None
     read_as = "true or false" if isinstance(value, bool) else "a number"
     return None if ok else spec.allowed_text() + (f", in quotes (unquoted, YAML reads it as {read_as})" if unquoted else "")
+
+
+def too_long(spec: Input, value: str) -> str | None:
+    """What is allowed, when a value that fits the input's pattern is longer than AWS takes."""
+    if spec.max_length is not None and len(value) > spec.max_length:
+        return f"{spec.allowed_text()}, at most {spec.max_length} characters"
+    if len(value.encode()) > PARAMETER_VALUE_BYTES:
+        return f"{spec.allowed_text()}, at most {PARAMETER_VALUE_BYTES} bytes (CloudFormation's limit for a parameter value)"
+    return None
 
 
 def cross_checks(v: dict) -> list[str]:
@@ -506,7 +523,10 @@ def cross_checks(v: dict) -> list[str]:
         )
     problems.extend(traffic_shifting_problems(v))
     if len(f"{v['ApiHostLabel']}.{v['DomainName']}") > 253:
-        problems.append(f"parameters.ApiHostLabel: {shown(v['ApiHostLabel'])} makes a host name over 253 characters")
+        problems.append(
+            f"parameters.ApiHostLabel and DomainName: {shown(v['ApiHostLabel'])} and {shown(v['DomainName'])} make a host name of "
+            f"{len(v['ApiHostLabel']) + 1 + len(v['DomainName'])} characters; allowed: at most 253 (DNS's limit): a shorter label or domain"
+        )
     return problems
 
 

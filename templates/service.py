@@ -38,6 +38,7 @@ from templates import inputs
 from templates.common import (
     READ_LOAD_BALANCING,
     SHIFTS_TRAFFIC,
+    TARGET_GROUP_NAMES,
     TASK_REGISTRATION,
     TRAFFIC_MOVES,
     actions,
@@ -321,7 +322,7 @@ def create_infrastructure_role(t):
                             Sid="RegisterTasks",
                             Effect=Allow,
                             Action=actions("elasticloadbalancing", *TASK_REGISTRATION),
-                            Resource=[arn("elasticloadbalancing", "targetgroup/${NamePrefix}-tg*/*")],
+                            Resource=[arn("elasticloadbalancing", f"targetgroup/{name}/*") for name in TARGET_GROUP_NAMES],
                         ),
                         Statement(
                             Sid="MoveTraffic",

@@ -1149,7 +1149,8 @@ def test_service_update_leaves_the_running_count_alone_and_passes_the_image_tag(
     aws.deployed("alb")
     aws.deployed("release-alarms")
     aws.deployed("service")
-    wanted = {"ImageTag": "v1.4.2"}
+    running = configuration(ENV, "service")["Parameters"]["ImageTag"]  # what the stack was deployed with
+    wanted = {"ImageTag": "v1.4.2" if running != "v1.4.2" else "v1.4.3"}
     service_changes = [
         change(
             "Modify",
@@ -1164,8 +1165,8 @@ def test_service_update_leaves_the_running_count_alone_and_passes_the_image_tag(
     assert {"ParameterKey": KEEP_RUNNING_COUNT, "ParameterValue": "true"} in expected["Parameters"]
     parameters = configuration(ENV, "service")["Parameters"] | wired("service") | deploy_time("service") | wanted
     aws.change_set("service", "UPDATE", service_changes, expected, left=True, parameters=parameters)
-    assert aws.run("changeset", "--stack", "service", "--image-tag", "v1.4.2") == 0, aws.err
-    assert "parameter ImageTag: latest -> v1.4.2" in aws.out
+    assert aws.run("changeset", "--stack", "service", "--image-tag", wanted["ImageTag"]) == 0, aws.err
+    assert f"parameter ImageTag: {running} -> {wanted['ImageTag']}" in aws.out
 
 
 def test_new_service_states_its_desired_count(aws):
@@ -3321,8 +3322,10 @@ TEXT_CHANGES = [
     change("Add", "AccessLogsRole", "AWS::IAM::Role"),
     change("Remove", "AccessLogBucket", "AWS::S3::Bucket"),
 ]
+DEPLOYED_PORT = configuration(ENV, "alb")["Parameters"]["ContainerPort"]
+NEW_PORT = "8080" if DEPLOYED_PORT != "8080" else "8081"
 ALB_CHANGE_SET = change_set(
-    "alb", changes=TEXT_CHANGES, parameters=configuration(ENV, "alb")["Parameters"] | wired("alb") | {"ContainerPort": "8080"}
+    "alb", changes=TEXT_CHANGES, parameters=configuration(ENV, "alb")["Parameters"] | wired("alb") | {"ContainerPort": NEW_PORT}
 )
 
 
@@ -3338,7 +3341,7 @@ def test_a_change_set_is_a_table_marking_replacements_stateful_resources_iam_and
         "SecurityGroups <- attribute AlbSecurityGroup.GroupId",
         "  !IAM               Add     AccessLogsRole    AWS::IAM::Role                                          new in the template",
         "  !REMOVE,STATEFUL   Remove  AccessLogBucket   AWS::S3::Bucket                                         gone from the template",
-        "  parameter ContainerPort: 8000 -> 8080",
+        f"  parameter ContainerPort: {DEPLOYED_PORT} -> {NEW_PORT}",
     ]
 
 
@@ -3348,7 +3351,7 @@ def test_on_a_terminal_replacements_and_removals_are_red_and_other_marks_yellow(
     assert [line[2:7] if line.startswith("  \033[") else line[:2] for line in lines[2:8]] == [red, red, yellow, plain, yellow, red]
     assert all(line.endswith("\033[0m") for line in lines[2:8] if line.startswith("  \033["))
     assert lines[:2] + lines[8:] == deploy.text.change_set_table(ALB_CHANGE_SET, described("alb")["Stacks"][0])[:2] + [
-        "  parameter ContainerPort: 8000 -> 8080"
+        f"  parameter ContainerPort: {DEPLOYED_PORT} -> {NEW_PORT}"
     ]
 
 

@@ -176,10 +176,21 @@ def test_a_quoted_number_is_told_to_lose_its_quotes(tmp_path):
     assert code == 2 and "DesiredCount: '99999" in stderr and "Traceback" not in stderr, stderr
 
 
-def test_a_huge_value_is_quoted_by_its_start_and_length_not_whole(tmp_path):
-    code, stderr, _ = generate(tmp_path, prod_parameters(NamePrefix="x" * 10_000))
+def test_a_huge_value_is_quoted_by_its_start_end_and_length_not_whole(tmp_path):
+    code, stderr, _ = generate(tmp_path, prod_parameters(NamePrefix="a" + "x" * 9_998 + "z"))
     (line,) = [line for line in stderr.splitlines() if "NamePrefix" in line]
-    assert code == 2 and "... (10000 characters) is not allowed; allowed:" in line and len(line) < 400, line
+    assert code == 2 and "'axxx" in line and "xxxz' (10000 characters) is not allowed; allowed:" in line and len(line) < 400, line
+
+
+def test_a_long_arn_is_quoted_whole_and_a_longer_one_keeps_its_end(tmp_path):
+    """The end of a secret ARN is what tells two apart: a realistic one is quoted whole, and past 200
+    characters its end still shows."""
+    from templates.params import shown
+
+    realistic = "arn:aws:secretsmanager:us-east-1:123456789012:secret:startupwebapp/production/database/primary-AbCdEf"
+    assert shown(realistic) == repr(realistic)
+    longer = realistic.replace("primary", "p" * 150)
+    assert shown(longer).startswith(repr(longer)[:40]) and f"{'p' * 20}-AbCdEf' ({len(longer)} characters)" in shown(longer)
 
 
 def test_two_environments_may_not_serve_the_same_host_in_one_zone(tmp_path):
@@ -251,7 +262,8 @@ def test_a_stale_file_that_cannot_be_removed_says_the_new_files_are_written(tmp_
 def test_the_files_of_an_environment_whose_params_file_is_gone_are_removed_with_their_directory(tmp_path, capsys):
     out = tmp_path / "out"
     assert generate_in_process(out, "--no-lint") == 0
-    gone = out / "qa"  # generated while params/qa.yaml was there
+    # generated while params/<name>.yaml was there: a name no params file has today
+    gone = out / next(name for n in range(100) if not (ROOT / "params" / f"{(name := f'gone{n}')}.yaml").exists())
     shutil.copytree(next(path for path in out.iterdir() if path.is_dir() and path.name != "review"), gone)
     assert generate_in_process(out, "--no-lint") == 0
     assert not gone.exists() and f"{len(list(out.rglob('*.json')))} files, 0 written, " in capsys.readouterr().out

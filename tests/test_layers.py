@@ -500,6 +500,24 @@ def test_the_infrastructure_role_moves_only_the_projects_traffic(layer):
     assert not any("*:*" in r for r in scoped)
 
 
+def test_the_infrastructure_role_registers_tasks_in_its_environments_target_groups_only(layer, configurations):
+    """Each environment's NamePrefix in the ARNs, as the alb layer names its target groups; never a
+    pattern that reaches another environment's (a NamePrefix may start with another one's)."""
+    from fnmatch import fnmatchcase
+
+    (policy,) = layer["service"]["Resources"]["InfrastructureRole"]["Properties"]["Policies"]
+    (register,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] == "RegisterTasks"]
+    groups = [r["Properties"]["Name"]["Fn::Sub"] for r in layer["alb"]["Resources"].values() if r["Type"].endswith("TargetGroup")]
+    prefixes = {c["Parameters"]["NamePrefix"] for (_, name), c in configurations.items() if name == "service"}
+    for prefix in prefixes:
+        neighbour = f"{prefix}-tg"  # an environment whose NamePrefix starts with this one's and -tg
+        patterns = [r["Fn::Sub"].replace("${NamePrefix}", prefix).split(":${AWS::AccountId}:")[1] for r in register["Resource"]]
+        ours = [f"targetgroup/{g.replace('${NamePrefix}', prefix)}/0123456789abcdef" for g in groups]
+        theirs = [f"targetgroup/{g.replace('${NamePrefix}', neighbour)}/0123456789abcdef" for g in groups]
+        assert all(any(fnmatchcase(arn, p) for p in patterns) for arn in ours), (patterns, ours)
+        assert not any(fnmatchcase(arn, p) for p in patterns for arn in theirs), (patterns, theirs)
+
+
 def test_no_public_ip_anywhere(layer):
     for template in layer.values():
         assert '"AssignPublicIp": "ENABLED"' not in json.dumps(template)

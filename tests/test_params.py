@@ -269,6 +269,43 @@ BAD = [
         "given twice",
     ),
     ("not yaml", "region: [us-east-1\n", "cannot be read as YAML", "expected"),
+    (
+        "host name past DNS's 253",
+        with_parameters(DomainName=".".join(["a" * 63] * 3) + "." + "b" * 60 + ".com", ApiHostLabel="api"),
+        "parameters.ApiHostLabel and DomainName: 'api' and 'aaa",
+        "make a host name of 260 characters; allowed: at most 253 (DNS's limit): a shorter label or domain",
+    ),
+    (
+        "a key alone, for an input that may be empty",
+        "region: us-east-1\nparameters:\n  TestListenerCidr:\n",
+        "parameters.TestListenerCidr: an empty value is not allowed",
+        'write the empty value as "" (TestListenerCidr: "")',
+    ),
+    # AWS's limits, past which the pattern alone would let a value through to CreateChangeSet:
+    (
+        "health check path past ELB's 1,024",
+        with_parameters(HealthCheckPath="/" + "a" * 1024),
+        "parameters.HealthCheckPath: '/aaa",
+        "allowed: a URL path starting with /, at most 1024 characters",
+    ),
+    (
+        "repository name past ECR's 256",
+        with_parameters(EcrRepositoryName="startupwebapp" + "a" * 244),
+        "parameters.EcrRepositoryName: 'startupwebappaaa",
+        "at most 256 characters",
+    ),
+    (
+        "a value past CloudFormation's 4,096 bytes",
+        with_parameters(DjangoSettingsModule="a" * 4097),
+        "parameters.DjangoSettingsModule: 'aaa",
+        "allowed: a dotted Python module path, at most 4096 bytes (CloudFormation's limit for a parameter value)",
+    ),
+    (
+        "a list past CloudFormation's 4,096 bytes, as joined",
+        with_parameters(AlertEmails=[f"{n}{'o' * 700}@{'e' * 700}.com" for n in range(3)]),
+        "parameters.AlertEmails:",
+        "at most 4096 bytes",
+    ),
 ]
 
 
@@ -304,6 +341,13 @@ def test_bad_params_say_nothing_was_written_only_where_something_would_have_been
     assert "nothing was written" not in checked.stderr, checked.stderr
 
 
+def test_values_at_awss_limits_are_taken(tmp_path):
+    at_limits = with_parameters(
+        HealthCheckPath="/" + "a" * 1023, EcrRepositoryName="startupwebapp" + "a" * 243, DjangoSettingsModule="a" * 4096
+    )
+    assert run_generate(tmp_path, at_limits)[0].returncode == 0
+
+
 def test_every_default_passes_its_own_rules():
     for spec in INPUTS.values():
         boolean = spec.allowed == ("true", "false")  # params files write these as YAML booleans
@@ -321,6 +365,12 @@ def test_bad_environment_file_name(tmp_path):
     result, out = run_generate(tmp_path, GOOD, name="Prod_1.yaml")
     assert result.returncode == 2 and "is not an environment name" in result.stderr
     assert not out.exists()
+
+
+def test_a_file_name_with_control_characters_is_one_line_and_reaches_the_terminal_escaped(tmp_path):
+    result, _ = run_generate(tmp_path, GOOD, name="q\x1b[2J\na.yaml")
+    (line,) = [line for line in result.stderr.splitlines() if "is not an environment name" in line]
+    assert "\x1b" not in result.stderr and "q\\x1b[2J\\na.yaml" in line, result.stderr
 
 
 def test_a_new_environment_is_one_params_file(tmp_path):
