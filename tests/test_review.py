@@ -379,7 +379,7 @@ def test_deploy_time_parameter_is_explained_not_missing(written):
     ) in text
     desired = ENVIRONMENTS["prod"].values["DesiredCount"]
     assert f"  - DesiredCount: `If SetDesiredCount (decided at deploy time): {desired} (DesiredCount) | (left out)`" in text
-    assert f"| {desired} task{'s' * (desired != 1)} (DesiredCount with KeepRunningCount=false, taken as the average) × " in text
+    assert f"| {desired} task{'s' * (int(desired) != 1)} (DesiredCount with KeepRunningCount=false, taken as the average) × " in text
     assert f'- service: priced with KeepRunningCount=false, its default (set by the deployer at deploy time): "{description}"' in text
     unpriced = text.replace("so the overlap is not priced", "")  # a rolling release's few minutes of overlap: said, on purpose
     assert "not priced" not in unpriced and "Not priced" not in unpriced
@@ -621,7 +621,7 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
     if v["DeploymentStrategy"] != "BLUE_GREEN":
         return  # prod switched: no second set of tasks (ROLLING), or one for the shifting too (CANARY, LINEAR)
     assert (
-        f"| Service | second set of tasks during releases | {desired} task{'s' * (desired != 1)} × {bake_minutes + pause_minutes} min "
+        f"| Service | second set of tasks during releases | {desired} task{'s' * (int(desired) != 1)} × {bake_minutes + pause_minutes} min "
         f"(BakeTimeMinutes {bake_minutes}"
         f"{f' + TestPauseMinutes {pause_minutes} at most' if pause_minutes else ''}) × 20 releases a month (assumed) "
         f"× ${(per_task / 730).quantize(D('0.0001'), ROUND_HALF_UP)} a task-hour "
