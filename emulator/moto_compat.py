@@ -369,6 +369,19 @@ def _validate_different_update_of_update_stack(self, incoming_params, stack_body
 
 responses.CloudFormationResponse._validate_different_update = _validate_different_update_of_update_stack
 
+# Gap: an UpdateStack (a change of stack tags alone) left LastUpdatedTime as it was, where AWS sets it
+# as for any update (API_Stack.html, above): make status showed the time of the update before.
+_update_stack = cfn_models.CloudFormationBackend.update_stack
+
+
+def _update_stack_with_its_time(self, *args, **kwargs):
+    stack = _update_stack(self, *args, **kwargs)
+    stack.last_updated_time = utcnow()
+    return stack
+
+
+cfn_models.CloudFormationBackend.update_stack = _update_stack_with_its_time
+
 
 # Gap: CreateChangeSet accepts RollbackConfiguration (the service stack's rollback triggers)
 # and drops it: DescribeChangeSet and, once executed, DescribeStacks show none. Keep it; as in

@@ -43,6 +43,10 @@ ENV_NAME = re.compile(r"(?!review\Z)[a-z][a-z0-9]{1,15}")
 ENV_NAME_ALLOWED = "2 to 16 lower-case letters and digits, starting with a letter, other than review"
 # The environment that lives in the local emulator (emulator/sandbox.py), never in an AWS account.
 SANDBOX_ENV = "sandbox"
+# Optional layers the emulator cannot take through create, destroy and create again, and why.
+SANDBOX_CANNOT_REHEARSE = {
+    "ci": "the emulator deletes the roles before detaching their policies: destroy fails half way and leaves them behind"
+}
 # The sandbox's credentials, as environment variables: fixed and fake (moto takes any). emulator/sandbox.py
 # points clients at the sandbox with them; the deployer names them in the commands it prints for it.
 SANDBOX_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -346,6 +350,8 @@ def load(path: Path) -> Environment:
             f"allowed: at most {MAX_TAGS - len(RESERVED_TAGS)} (CloudFormation takes {MAX_TAGS} per stack)"
         )
     enabled = [] if data.get("enabled_layers") is None else data["enabled_layers"]
+    if env == SANDBOX_ENV:
+        optional_layers = tuple(layer for layer in optional_layers if layer not in SANDBOX_CANNOT_REHEARSE)
     allowed_layers = f"allowed: a list of optional layers ({', '.join(optional_layers)}), each once"
     if not isinstance(enabled, list):
         problems.append(f"{where}: enabled_layers: {shown(enabled)} is not a list; {allowed_layers}")
@@ -355,7 +361,13 @@ def load(path: Path) -> Environment:
         if not isinstance(layer, str):
             problems.append(f"{where}: enabled_layers: {shown(layer)} is not a layer name; {allowed_layers}")
         elif layer not in optional_layers or layer in seen:
-            hint = " is given twice" if layer in seen else did_you_mean(layer, optional_layers)
+            hint = (
+                " is given twice"
+                if layer in seen
+                else f": the sandbox cannot rehearse it ({SANDBOX_CANNOT_REHEARSE[layer]})"
+                if env == SANDBOX_ENV and layer in SANDBOX_CANNOT_REHEARSE
+                else did_you_mean(layer, optional_layers)
+            )
             problems.append(f"{where}: enabled_layers: {shown(layer)}{hint}; {allowed_layers}")
         seen.add(str(layer))
     enabled = [layer for layer in dict.fromkeys(e for e in enabled if isinstance(e, str)) if layer in optional_layers]

@@ -1739,9 +1739,7 @@ def test_a_deploy_names_the_change_sets_left_for_review_that_running_its_own_end
     aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone")], waiting=[reviewed])
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})  # declined: discarded
     assert aws.run("deploy", "--stack", layer) == 1  # no answer off a terminal: nothing runs
-    note = (
-        f"  note: running this change set ends the other change sets of {stack(layer)}, made for review: {reviewed} (made 2025-11-25 11:00"
-    )
+    note = f"  note: running this change set ends the other change sets of {stack(layer)}, left for review or by a stopped run: {reviewed} (made 2025-11-25 11:00"
     assert note in aws.out, aws.out
     assert "no terminal to ask on and no YES=1" in aws.err  # said before the question, which here is refused
 
@@ -1751,7 +1749,10 @@ def test_make_execute_names_the_other_change_sets_left_for_review_that_it_ends(a
     other = f"{stack(layer)}-20251125110000-abc1234"
     aws.reviewed_change_set(layer, waiting=[other])
     assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1  # no terminal: left, after the note
-    assert f"  note: running this change set ends the other change sets of {stack(layer)}, made for review: {other} (made " in aws.out
+    assert (
+        f"  note: running this change set ends the other change sets of {stack(layer)}, left for review or by a stopped run: {other} (made "
+        in aws.out
+    )
     assert "change set left for review; to execute without asking, rerun with YES=1 (--yes)" in aws.err
 
 
@@ -2430,8 +2431,10 @@ def test_make_execute_of_a_change_set_executed_already_says_so_and_calls_nothing
     executed = change_set("cert-dns") | {"ExecutionStatus": execution}
     aws.cf.add_response("describe_change_set", executed, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 1
-    assert aws.err.startswith(f"error: change set {cs_name('cert-dns')} {deploy_commands.ALREADY_EXECUTED[execution]}: nothing to execute.")
-    assert aws.err.endswith(f"make status STACK=cert-dns ENV={ENV} shows {stack('cert-dns')}\n")
+    assert aws.err == (
+        f"error: change set {cs_name('cert-dns')} {deploy_commands.ALREADY_EXECUTED[execution]}: nothing to execute; "
+        f"where {stack('cert-dns')} stands: make status ENV={ENV} STACK=cert-dns\n"
+    )
 
 
 def test_a_refused_execute_deletes_the_change_set_and_puts_the_relaxed_policy_back(aws):

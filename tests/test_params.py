@@ -1,6 +1,7 @@
 """Bad params stop generation with one line per problem naming file, key, value and what is allowed;
 nothing is written then."""
 
+import io
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ from conftest import ROOT, generate_main
 
 from templates.common import PROJECT
 from templates.inputs import INPUTS
-from templates.params import MOST_PARAMS_FILE_BYTES, MOST_RELEASE_WAIT_MINUTES, check_value, load
+from templates.params import MOST_PARAMS_FILE_BYTES, MOST_RELEASE_WAIT_MINUTES, ParamsError, check_value, load
 
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
 # What two environments may share only when a params file says why.
@@ -420,6 +421,25 @@ def test_an_environment_deploys_every_layer_but_the_optional_ones_it_does_not_en
     assert (
         environment.deploys("alb") and environment.deploys("waf") == ("waf" in enabled) and environment.deploys("ci") == ("ci" in enabled)
     )
+
+
+def test_the_sandbox_refuses_the_layers_it_cannot_rehearse_and_the_deployer_says_why(tmp_path, monkeypatch):
+    """moto deletes the ci layer's roles before detaching their managed policies (DeleteConflict):
+    deployed there, it could not be destroyed. Refused where it is enabled and where it is named."""
+    from scripts import deploy
+
+    sandbox = yaml.safe_load((ROOT / "params" / "sandbox.yaml").read_text())
+    path = tmp_path / "sandbox.yaml"
+    path.write_text(yaml.safe_dump(sandbox | {"enabled_layers": [*sandbox.get("enabled_layers", []), "ci"]}))
+    with pytest.raises(ParamsError) as error:
+        load(path)
+    assert "enabled_layers: 'ci': the sandbox cannot rehearse it (the emulator deletes the roles before detaching" in str(error.value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # a closed port: the refusal comes before any call
+    err = io.StringIO()
+    assert (
+        deploy.main(["deploy", "--env", "sandbox", "--stack", "ci", "--params-dir", str(ROOT / "params")], out=io.StringIO(), err=err) == 2
+    )
+    assert err.getvalue().startswith("error: the sandbox cannot rehearse the ci layer: the emulator deletes the roles"), err.getvalue()
 
 
 def isolated_qa(**changes):

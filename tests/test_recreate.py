@@ -410,6 +410,7 @@ def test_a_change_of_the_stack_tags_alone_is_applied_and_then_there_is_nothing_l
         assert f"  tag {key}: {before[key]} -> {document['Tags'][key]}" in out, out + err
     (deployed,) = sandbox.client("cloudformation").describe_stacks(StackName=stack("cert-dns"))["Stacks"]
     assert {t["Key"]: t["Value"] for t in deployed["Tags"]} == document["Tags"] and deployed["StackStatus"] == "UPDATE_COMPLETE"
+    assert deployed["LastUpdatedTime"] > deployed["CreationTime"]  # make status shows it as the last change
     code, out, err = run("deploy", "--stack", "cert-dns", *retagged, "--yes")
     assert code == 0 and out.strip() == f"{stack('cert-dns')}: no changes", out + err
 
@@ -463,7 +464,10 @@ def test_stacks_of_our_names_that_this_tool_did_not_make_are_neither_destroyed_n
     body = json.dumps({"Resources": topic})
     cloudformation.create_change_set(StackName=stack(layer), ChangeSetName="untagged", ChangeSetType="CREATE", TemplateBody=body)
     code, out, err = run("destroy", "--stack", layer, "--yes")
-    assert code == 0 and f"{stack(layer)}: deleting it deletes the change sets made for review on it: untagged (made " in out, out + err
+    assert (
+        code == 0
+        and f"{stack(layer)}: deleting it deletes the change sets left on it for review or by a stopped run: untagged (made " in out
+    ), out + err
 
 
 def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_and_its_stack(sandbox, run):
@@ -477,7 +481,7 @@ def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_a
     time.sleep(1 - datetime.now(UTC).microsecond / 1e6)  # the next second: a change set name of its own, as on AWS
     code, out, err = run("deploy", "--stack", "cert-dns")  # no terminal, no --yes: refused
     assert code == 1 and "no terminal to ask on" in err, out + err
-    assert f"made for review: {reviewed['ChangeSetName']} (made " in out, out
+    assert f"left for review or by a stopped run: {reviewed['ChangeSetName']} (made " in out, out
     assert "empty (REVIEW_IN_PROGRESS) deleted" not in out, out
     left = cloudformation.list_change_sets(StackName=stack("cert-dns"))["Summaries"]
     assert [s["ChangeSetName"] for s in left] == [reviewed["ChangeSetName"]]

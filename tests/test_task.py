@@ -670,6 +670,19 @@ def test_the_stopped_task_report_is_best_effort_and_keeps_the_deploys_failure(aw
         "could not read the stopped tasks (An error occurred (AccessDeniedException) when calling the ListTasks operation"
     )
     assert f"error: {stack('service')} ended UPDATE_ROLLBACK_COMPLETE" in aws.err and "ListTasks" not in aws.err
+    assert line.endswith("; see the service's events in the ECS console")
+
+
+def test_where_to_look_instead_is_the_stacks_events_on_the_sandbox_which_has_no_console():
+    from types import SimpleNamespace
+
+    from scripts.deploy import logs
+
+    def refused(name):
+        raise KeyError(name)
+
+    (line,) = logs.stopped_tasks(SimpleNamespace(env="sandbox", client=refused), {"Outputs": []})
+    assert line.startswith("could not read the stopped tasks (") and line.endswith("; see make events ENV=sandbox STACK=service"), line
 
 
 def test_run_task_has_one_token_per_run():

@@ -25,7 +25,7 @@ from scripts.deploy.logs import parse_since
 from scripts.deploy.tasks import parse_command
 from templates.errors import INTERRUPTED, READER_GONE, Output, ReaderGone, report
 from templates.inputs import IMAGE_TAG
-from templates.params import ENV_NAME, SANDBOX_ENV, ParamsError, params_files
+from templates.params import ENV_NAME, SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV, ParamsError, params_files
 from templates.params import load as load_params
 
 # What tests, bench.py and scripts/purge.py take from here.
@@ -174,6 +174,8 @@ def validate(args):
     # A layer taken out of enabled_layers may still be deployed: it can be looked at and destroyed.
     everywhere = args.command in ("status", "outputs", "events", "destroy", "purge")
     if args.stack and args.stack not in enabled and not everywhere:
+        if args.env == SANDBOX_ENV and args.stack in SANDBOX_CANNOT_REHEARSE:
+            raise Failure(f"error: the sandbox cannot rehearse the {args.stack} layer: {SANDBOX_CANNOT_REHEARSE[args.stack]}", 2)
         raise Failure(f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {params_file}", 2)
     names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
     if args.command == "zone" and args.stack:

@@ -74,8 +74,8 @@ class Commands:
         execution = change_set.get("ExecutionStatus")
         if execution in ALREADY_EXECUTED:  # e.g. a run stopped while asking to execute it: it had started
             raise Failure(
-                f"error: change set {name} {ALREADY_EXECUTED[execution]}: nothing to execute. make status STACK={layer.name} "
-                f"ENV={self.env} shows {layer.stack}"
+                f"error: change set {name} {ALREADY_EXECUTED[execution]}: nothing to execute; where {layer.stack} stands: "
+                f"make status ENV={self.env} STACK={layer.name}"
             )
         if change_set["Status"] != "CREATE_COMPLETE" or execution != "AVAILABLE":
             raise Failure(
@@ -206,7 +206,7 @@ class Commands:
             if deployer.describe(stack)["StackStatus"] == "REVIEW_IN_PROGRESS":  # an empty stack, perhaps someone's review
                 waiting = deployer.change_sets_for_review(stack, "any goes with the stack")
                 if waiting:
-                    deployer.say(f"{stack}: deleting it deletes the change sets made for review on it: {waiting}")
+                    deployer.say(f"{stack}: deleting it deletes the change sets left on it for review or by a stopped run: {waiting}")
             elif deployer.retained(stack):
                 kept = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in deployer.retained(stack).items())
                 deployer.say(f"{stack}: deleting it leaves in the account: {kept}")

@@ -1148,7 +1148,9 @@ class Deployer:
             return  # a stack this run's change set made: it has no other
         waiting = self.change_sets_for_review(layer.stack, "any ends when this one runs", but=change_set["ChangeSetName"])
         if waiting:
-            self.say(f"  note: running this change set ends the other change sets of {layer.stack}, made for review: {waiting}")
+            self.say(
+                f"  note: running this change set ends the other change sets of {layer.stack}, left for review or by a stopped run: {waiting}"
+            )
 
     def change_sets_for_review(self, stack, otherwise, but=None) -> str:
         """The stack's change sets that could still run (but that one), named with their age; when

@@ -17,6 +17,7 @@ from scripts.deploy.failure import Failure
 from templates import service as service_layer
 from templates.errors import printable
 from templates.inputs import LOG_RETENTION_DAYS
+from templates.params import SANDBOX_ENV
 from templates.service import web_log_stream
 
 SINCE = re.compile(r"([1-9][0-9]{0,5})([smhd])")
@@ -203,7 +204,11 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
             lines += [f"      {stream_line(event)}" for event in events]
         return lines
     except (*AWS_ERRORS, KeyError) as error:
-        return [f"could not read the stopped tasks ({' '.join(str(error).split())[:200]}); see the service's events in the ECS console"]
+        # The sandbox has no console: its stack's events are what there is.
+        elsewhere = (
+            f"make events ENV={deployer.env} STACK=service" if deployer.env == SANDBOX_ENV else "the service's events in the ECS console"
+        )
+        return [f"could not read the stopped tasks ({' '.join(str(error).split())[:200]}); see {elsewhere}"]
 
 
 def stopped_task_lines(task: dict) -> list[str]:
