@@ -85,7 +85,8 @@ def given_zone(route53, given_id: str, domain: str) -> dict:
     except route53.exceptions.NoSuchHostedZone:
         raise ZoneError(
             f"parameters.ExistingHostedZoneId: {given_id} is not a hosted zone of this account (are the credentials "
-            f"those of the right account?); allowed: the id of {domain}'s public zone, which make zone finds or creates"
+            f"those of the right account?); allowed: the id of {domain}'s public zone; to have make zone find or create it, "
+            'set ExistingHostedZoneId: "" first'
         ) from None
     if normal(found["HostedZone"]["Name"]) != domain:
         raise ZoneError(

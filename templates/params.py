@@ -44,9 +44,7 @@ ENV_NAME_ALLOWED = "2 to 16 lower-case letters and digits, starting with a lette
 # The environment that lives in the local emulator (emulator/sandbox.py), never in an AWS account.
 SANDBOX_ENV = "sandbox"
 # Optional layers the emulator cannot take through create, destroy and create again, and why.
-SANDBOX_CANNOT_REHEARSE = {
-    "ci": "the emulator deletes the roles before detaching their policies: destroy fails half way and leaves them behind"
-}
+SANDBOX_CANNOT_REHEARSE = {"ci": "the emulator deletes its roles before detaching their policies, so its destroy fails half way"}
 # The sandbox's credentials, as environment variables: fixed and fake (moto takes any). emulator/sandbox.py
 # points clients at the sandbox with them; the deployer names them in the commands it prints for it.
 SANDBOX_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -465,7 +463,10 @@ def check_value(spec: Input, value):
         return None if ok else spec.allowed_text() + (", without quotes" if quoted else "")
     if spec.allowed == ("true", "false"):
         return None if isinstance(value, bool) else "true or false, without quotes"
+    if value is None and check_value(spec, "") is None:  # `key:` alone is null to YAML, not the empty string
+        return f'{spec.allowed_text()}; write the empty value as "" ({spec.name}: "")'
     if spec.is_list:
+        written = value
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",")] if value else []
         low, high = spec.items
@@ -473,9 +474,7 @@ def check_value(spec: Input, value):
         ok = ok and low <= len(value) <= high and len(set(value)) == len(value)
         if not ok:
             return spec.allowed_text() + ", all different"
-        return too_long(spec, ",".join(value))
-    if value is None and check_value(spec, "") is None:  # `key:` alone is null to YAML, not the empty string
-        return f'{spec.allowed_text()}; write the empty value as "" ({spec.name}: "")'
+        return too_long(spec, to_cfn_string(spec, written))  # as CloudFormation gets it: a string as written, a list comma-joined
     ok = isinstance(value, str)
     if ok and spec.allowed is not None:
         ok = value in spec.allowed

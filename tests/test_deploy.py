@@ -1529,13 +1529,18 @@ def test_diff_against_deployed_template_and_parameters(aws, domain, code):
         assert "same as deployed" in aws.out
 
 
-def test_a_template_deployed_as_yaml_is_read_short_forms_included(aws):
+@pytest.mark.parametrize("version_quoted", [True, False])
+def test_a_template_deployed_as_yaml_is_read_short_forms_included(aws, version_quoted):
     """A stack updated with YAML (from the console, say) gives its template back as text; boto3 parses
-    only JSON. cfn-flip's YAML, with !Ref and !Sub, is the same template: nothing to deploy."""
+    only JSON. cfn-flip's YAML, with !Ref and !Sub, is the same template: nothing to deploy. Written
+    by hand, AWSTemplateFormatVersion is often unquoted, a date to YAML 1.1."""
     import cfn_flip
 
     yaml_body = cfn_flip.to_yaml(template("cert-dns"))
     assert "!Ref" in yaml_body or "!Sub" in yaml_body  # the short forms are what a plain YAML reader refuses
+    if not version_quoted:
+        assert "AWSTemplateFormatVersion: '2010-09-09'" in yaml_body
+        yaml_body = yaml_body.replace("AWSTemplateFormatVersion: '2010-09-09'", "AWSTemplateFormatVersion: 2010-09-09")
     aws.deployed("cert-dns")
     aws.cf.add_response("get_template", {"TemplateBody": yaml_body}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"})
     assert aws.run("diff", "--stack", "cert-dns") == 0, aws.err
@@ -2076,6 +2081,24 @@ def test_a_release_history_write_that_meets_another_runs_write_reads_it_again_an
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
     assert "the release history is being written by another run: reading it again in 1 s" in aws.out
     assert 1 in aws.sleeps
+
+
+@pytest.mark.parametrize("how", ["a redeploy of the running image", "a rollback"])
+def test_a_release_the_history_cannot_take_names_no_image_where_what_ran_before_is_no_way_back(aws, how):
+    """Only from a release of a new image is what ran before the way back: after a rollback it is the
+    image rolled back from, and after a redeploy the image itself. The warning asks for the image then."""
+    if how == "a rollback":
+        earlier = [release("v1", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
+        aws.deployed("service", parameters=service_parameters("v2"))
+        history(aws, earlier)
+        service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True, recorded=False)
+        command = ("rollback", "--stack", "service", "--yes")
+    else:
+        service_update(aws, "v2", [release("v1"), release("v2")], running="v2", recorded=False)
+        command = ("deploy", "--stack", "service", "--image-tag", "v2", "--yes")
+    aws.ssm.add_client_error("put_parameter", "AccessDeniedException", "no", 400)
+    assert aws.run(*command) == 0, aws.err
+    assert f"a rollback from it must name the image: make rollback ENV={ENV} TAG=<image tag>" in aws.out, aws.out
 
 
 @pytest.mark.parametrize("code", ["AccessDeniedException", "ExpiredTokenException"])
@@ -2648,7 +2671,7 @@ def test_a_zone_id_of_no_zone_or_of_another_domain_is_refused_by_the_cert_dns_cr
     credentials of another account)."""
     said = {
         "none": f"parameters.ExistingHostedZoneId: {ZONE} is not a hosted zone of this account (are the credentials those of the right "
-        f"account?); allowed: the id of {DOMAIN}'s public zone, which make zone finds or creates",
+        f'account?); allowed: the id of {DOMAIN}\'s public zone; to have make zone find or create it, set ExistingHostedZoneId: "" first',
         "another domain's": f"parameters.ExistingHostedZoneId: {ZONE} is the zone of example.org, not of {DOMAIN}",
     }[found]
 

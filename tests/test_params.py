@@ -302,6 +302,12 @@ BAD = [
         "allowed: a dotted Python module path, at most 4096 bytes (CloudFormation's limit for a parameter value)",
     ),
     (
+        "a list written as one string, measured as written",
+        with_parameters(AlertEmails="a@b.co" + " " * 4100 + ",c@d.co"),
+        "parameters.AlertEmails:",
+        "at most 4096 bytes",
+    ),
+    (
         "a list past CloudFormation's 4,096 bytes, as joined",
         with_parameters(AlertEmails=[f"{n}{'o' * 700}@{'e' * 700}.com" for n in range(3)]),
         "parameters.AlertEmails:",
@@ -433,13 +439,24 @@ def test_the_sandbox_refuses_the_layers_it_cannot_rehearse_and_the_deployer_says
     path.write_text(yaml.safe_dump(sandbox | {"enabled_layers": [*sandbox.get("enabled_layers", []), "ci"]}))
     with pytest.raises(ParamsError) as error:
         load(path)
-    assert "enabled_layers: 'ci': the sandbox cannot rehearse it (the emulator deletes the roles before detaching" in str(error.value)
+    assert "enabled_layers: 'ci': the sandbox cannot rehearse it (the emulator deletes its roles before detaching" in str(error.value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # a closed port: the refusal comes before any call
     err = io.StringIO()
     assert (
         deploy.main(["deploy", "--env", "sandbox", "--stack", "ci", "--params-dir", str(ROOT / "params")], out=io.StringIO(), err=err) == 2
     )
-    assert err.getvalue().startswith("error: the sandbox cannot rehearse the ci layer: the emulator deletes the roles"), err.getvalue()
+    assert err.getvalue().startswith("error: the sandbox cannot rehearse the ci layer: the emulator deletes its roles"), err.getvalue()
+    # One left there from before: make status names the way out that works if the destroy cannot.
+    from scripts.deploy.commands import not_enabled_note
+
+    note = not_enabled_note("sandbox", "ci", ROOT / "params" / "sandbox.yaml")
+    assert "make destroy STACK=ci ENV=sandbox removes it" in note and note.endswith(
+        "make sandbox-stop && make sandbox starts the sandbox empty)"
+    )
+    assert "the emulator deletes its roles before detaching their policies" in note, note
+    assert not_enabled_note("prod", "ci", ROOT / "params" / "prod.yaml") == (
+        "(not in enabled_layers of params/prod.yaml: make destroy STACK=ci ENV=prod removes it)"
+    )
 
 
 def isolated_qa(**changes):

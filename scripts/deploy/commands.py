@@ -15,6 +15,7 @@ from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
 from templates.errors import Terminated, printable
 from templates.inputs import TRAFFIC_SHIFTING
+from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV
 
 # A change set's ExecutionStatus once executed, and what it means.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ChangeSetSummary.html
@@ -23,6 +24,19 @@ ALREADY_EXECUTED = {
     "EXECUTE_COMPLETE": "was executed already, and the stack has it",
     "EXECUTE_FAILED": "was executed already, and failed (the stack rolled back)",
 }
+
+
+def not_enabled_note(env, layer, params_path) -> str:
+    """make status's word on the stack of a layer the environment does not enable: how it goes."""
+    destroy = f"make destroy STACK={layer} ENV={env} removes it"
+    if env == SANDBOX_ENV and layer in SANDBOX_CANNOT_REHEARSE:  # deployed there before the sandbox refused it
+        return (
+            f"(the sandbox does not rehearse this layer: {destroy}; one made from the layer's template cannot go that way "
+            f"({SANDBOX_CANNOT_REHEARSE[layer]}): make sandbox-stop && make sandbox starts the sandbox empty)"
+        )
+    return f"(not in enabled_layers of {templates.relative(params_path)}: {destroy})"
+
+
 # The outputs make verify reads from each stack.
 VERIFY_NEEDS = {"alb": ("ServiceHost", "ServiceUrl", "TargetGroupArn"), "service": ("ClusterName", "ServiceName")}
 
@@ -130,7 +144,7 @@ class Commands:
             if foreign:
                 note += "  (not made by this tool: it lacks the tags its stacks carry; deploy and destroy refuse to run while it is there)"
             elif not enabled:
-                note += f"  (not in enabled_layers of {templates.relative(self.environment.path)}: make destroy STACK={name} ENV={env} removes it)"
+                note += "  " + not_enabled_note(env, name, self.environment.path)
             if name in deployer.marked_relaxed:
                 note += "  (its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
             deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")

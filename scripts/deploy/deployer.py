@@ -310,7 +310,9 @@ class Deployer:
         import yaml
 
         try:
-            template = cfn_flip.load(body)[0]
+            # cfn-flip reads YAML 1.1: an unquoted AWSTemplateFormatVersion is a date. As JSON text, as
+            # a JSON template has it, it compares and prints like one.
+            template = json.loads(json.dumps(cfn_flip.load(body)[0], default=str))
         except (ValueError, yaml.YAMLError):
             template = None
         if not isinstance(template, dict):
@@ -1066,7 +1068,10 @@ class Deployer:
             entry["replaced"] = replaced  # None: the stack's first release
             self.history.record(entry)
         except AWS_ERRORS as error:
-            back = f"make rollback ENV={self.env} TAG={replaced}" if replaced else f"make rollback ENV={self.env} TAG=<image tag>"
+            # What ran before is the way back only from a release of a new image: not from a rollback
+            # (back to the image rolled back from), nor from a redeploy of the image that ran.
+            new_image = replaced and replaced != image_tag and not rolled_back_from
+            back = f"make rollback ENV={self.env} TAG={replaced if new_image else '<image tag>'}"
             self.say(
                 f"warning: the release of {image_tag} is live but not recorded in the release history {self.history.name} "
                 f"({error_code(error)}); a rollback from it must name the image: {back}"
