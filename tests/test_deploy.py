@@ -985,14 +985,17 @@ def test_a_stack_reason_reaches_the_terminal_with_its_control_characters_escaped
         ),
         ("UPDATE_ROLLBACK_FAILED", f"fix the resource named in the failed events, then: make recover STACK=cert-dns ENV={ENV}"),
         ("DELETE_FAILED", "resolve it in the CloudFormation console"),
+        ("UPDATE_IN_PROGRESS", f"wait for it to settle (make status ENV={ENV})"),
     ],
 )
-def test_an_upstream_stack_in_a_state_it_cannot_be_read_from_stops_before_anything_naming_what_frees_it(aws, status, way_out):
+@pytest.mark.parametrize("reason", [None, "Resource handler returned message: x"])
+def test_an_upstream_stack_in_a_state_it_cannot_be_read_from_stops_before_anything_naming_what_frees_it(aws, status, way_out, reason):
     # Its outputs may be missing or stale (a rolled-back create has none): nothing is read from it. What
     # to do is about the upstream layer: a deploy of it again would be refused as this one is.
-    aws.deployed("cert-dns", status=status)
+    aws.deployed("cert-dns", status=status, **({"reason": reason} if reason else {}))
     assert aws.run("deploy", "--stack", "alb", "--yes") == 1
-    assert aws.err.startswith(f"error: {stack('alb')} reads {stack('cert-dns')}, which is {status}; "), aws.err
+    why = f" ({reason})" if reason else ""
+    assert aws.err.startswith(f"error: {stack('alb')} reads {stack('cert-dns')}, which is {status}{why}; "), aws.err
     assert aws.err.endswith(f"{way_out}, then deploy alb again\n"), aws.err
 
 
@@ -1547,12 +1550,13 @@ def test_a_template_deployed_as_yaml_is_read_short_forms_included(aws, version_q
     assert "same as deployed" in aws.out
 
 
-def test_a_deployed_template_that_is_neither_json_nor_yaml_is_one_error_line(aws):
+@pytest.mark.parametrize("body", ["{not a template", "just text"])  # the second is YAML, of a string
+def test_a_deployed_template_that_is_neither_json_nor_yaml_is_one_error_line(aws, body):
     aws.deployed("cert-dns")
-    aws.cf.add_response("get_template", {"TemplateBody": "{not a template"}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"})
+    aws.cf.add_response("get_template", {"TemplateBody": body}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"})
     assert aws.run("diff", "--stack", "cert-dns") == 2  # make diff: 1 is "differs"
     assert aws.err.strip().splitlines()[-1] == (
-        f"error: {stack('cert-dns')}'s template, as CloudFormation gives it, is neither JSON nor YAML: '{{not a template'; "
+        f"error: {stack('cert-dns')}'s template, as CloudFormation gives it, is neither JSON nor YAML: {body!r}; "
         f"see it in the console, or: aws cloudformation get-template --stack-name {stack('cert-dns')}"
     )
 

@@ -189,6 +189,7 @@ def test_a_long_arn_is_quoted_whole_and_a_longer_one_keeps_its_end(tmp_path):
 
     realistic = "arn:aws:secretsmanager:us-east-1:123456789012:secret:startupwebapp/production/database/primary-AbCdEf"
     assert shown(realistic) == repr(realistic)
+    assert shown("a" * 198) == repr("a" * 198) and shown("a" * 199) != repr("a" * 199)  # 200 characters quoted, and no more
     longer = realistic.replace("primary", "p" * 150)
     assert shown(longer).startswith(repr(longer)[:40]) and f"{'p' * 20}-AbCdEf' ({len(longer)} characters)" in shown(longer)
 

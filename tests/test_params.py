@@ -348,6 +348,13 @@ def test_bad_params_say_nothing_was_written_only_where_something_would_have_been
     assert "nothing was written" not in checked.stderr, checked.stderr
 
 
+def test_the_hint_to_write_an_empty_value_comes_only_where_empty_is_allowed():
+    for name in ("TestListenerCidr", "AlertEmails", "ExistingOidcProviderArn"):
+        assert check_value(INPUTS[name], None).endswith(f'; write the empty value as "" ({name}: "")'), name
+    for name in ("DomainName", "PublicSubnetIds", "HealthCheckPath"):  # empty is no value of theirs: "" would not do either
+        assert 'write the empty value as ""' not in check_value(INPUTS[name], None), name
+
+
 def test_values_at_awss_limits_are_taken(tmp_path):
     at_limits = with_parameters(
         HealthCheckPath="/" + "a" * 1023, EcrRepositoryName="startupwebapp" + "a" * 243, DjangoSettingsModule="a" * 4096
@@ -454,6 +461,9 @@ def test_the_sandbox_refuses_the_layers_it_cannot_rehearse_and_the_deployer_says
         "make sandbox-stop && make sandbox starts the sandbox empty)"
     )
     assert "the emulator deletes its roles before detaching their policies" in note, note
+    assert not_enabled_note("sandbox", "waf", ROOT / "params" / "sandbox.yaml") == (
+        "(not in enabled_layers of params/sandbox.yaml: make destroy STACK=waf ENV=sandbox removes it)"
+    )
     assert not_enabled_note("prod", "ci", ROOT / "params" / "prod.yaml") == (
         "(not in enabled_layers of params/prod.yaml: make destroy STACK=ci ENV=prod removes it)"
     )
