@@ -206,10 +206,12 @@ def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
     directory in its place, a refusing disk) puts back the ones already moved, so that output/ is
     old or new as a whole, and the error names the file of output/ (not the staged one)."""
     previous = {path: path.read_bytes() if path.is_file() else None for path in changed}  # as they are, garbled too
-    moved = []
+    moved, made = [], []  # made: the environment directories this call created
     try:
         for path in changed:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.parent.exists():
+                path.parent.mkdir(parents=True)
+                made.append(path.parent)
             os.replace(staging / path.relative_to(output_dir), path)
             moved.append(path)
     except BaseException as error:  # Ctrl-C too: what was moved goes back before the run ends
@@ -220,6 +222,8 @@ def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
                     done.unlink()
                 else:
                     write_atomically(done, previous[done])
+            for directory in reversed(made):
+                directory.rmdir()
         except OSError:  # the disk refuses the old contents too: say so, rather than "nothing"
             outcome = "output/ is part old, part new: run make templates again once the cause is gone"
         if not isinstance(error, OSError):

@@ -319,6 +319,25 @@ def test_a_file_that_cannot_be_replaced_puts_back_the_ones_already_replaced(tmp_
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_refused_first_generation_leaves_no_environment_directory_behind(tmp_path, capsys, monkeypatch):
+    # Into a new output directory: the environment directories the moves made go with the files.
+    from templates import generation
+
+    out, real_replace, environments = tmp_path / "out", os.replace, []
+
+    def second_environment_fails(source, target):
+        if Path(target).parent not in (out, *environments):
+            environments.append(Path(target).parent)
+        if len(environments) == 2:
+            raise IsADirectoryError(21, "Is a directory", str(source), None, str(target))
+        return real_replace(source, target)
+
+    monkeypatch.setattr(generation.os, "replace", second_environment_fails)
+    assert generate_in_process(out, "--no-lint") == 1
+    assert "Is a directory; nothing was changed" in capsys.readouterr().err
+    assert list(out.iterdir()) == [], list(out.rglob("*"))
+
+
 def test_a_garbled_output_file_is_replaced_like_any_other(tmp_path):
     out = tmp_path / "out"
     generated_then_all_outdated(out)
