@@ -8,11 +8,12 @@ import socket
 import time
 
 import pytest
-from conftest import deploying_into, parameters
+from conftest import ROOT, deploying_into, parameters
 
 import templates
 from emulator.sandbox import PARAMS_FILE
 from scripts import deploy
+from scripts.deploy.commands import not_enabled_note
 from templates import params
 
 ENV = "sandbox"
@@ -395,6 +396,9 @@ def test_destroy_everything_in_reverse_order(sandbox, run, deployed):
         body = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}
         tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, layer).items()]  # as a deploy of it made it
         sandbox.client("cloudformation").create_stack(StackName=templates.stack_name(ENV, layer), TemplateBody=json.dumps(body), Tags=tags)
+        code, out, err = run("status")
+        (line,) = [line for line in out.splitlines() if line.startswith(templates.stack_name(ENV, layer))]
+        assert code == 0 and line.endswith(not_enabled_note(ENV, layer, ROOT / "params" / f"{ENV}.yaml")), out + err
         code, out, err = run("destroy", "--yes")
         assert code == 0 and [line for line in out.splitlines() if line.endswith(": deleted")] == [
             f"{templates.stack_name(ENV, layer)}: deleted"
