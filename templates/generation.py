@@ -209,9 +209,11 @@ def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
     moved, made = [], []  # made: the environment directories this call created
     try:
         for path in changed:
-            if not path.parent.exists():
+            try:
                 path.parent.mkdir(parents=True)
                 made.append(path.parent)
+            except FileExistsError:  # there already (or a file in its place, which the move below then names)
+                pass
             os.replace(staging / path.relative_to(output_dir), path)
             moved.append(path)
     except BaseException as error:  # Ctrl-C too: what was moved goes back before the run ends

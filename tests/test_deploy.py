@@ -1550,13 +1550,14 @@ def test_a_template_deployed_as_yaml_is_read_short_forms_included(aws, version_q
     assert "same as deployed" in aws.out
 
 
-@pytest.mark.parametrize("body", ["{not a template", "just text"])  # the second is YAML, of a string
-def test_a_deployed_template_that_is_neither_json_nor_yaml_is_one_error_line(aws, body):
+# The second is YAML, of a string; the third a mapping with a key JSON cannot write (a date).
+@pytest.mark.parametrize("body", ["{not a template", "just text", "Resources:\n  2010-09-09: {Type: AWS::SNS::Topic}\n"])
+def test_a_deployed_template_that_is_no_json_or_yaml_mapping_is_one_error_line(aws, body):
     aws.deployed("cert-dns")
     aws.cf.add_response("get_template", {"TemplateBody": body}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"})
     assert aws.run("diff", "--stack", "cert-dns") == 2  # make diff: 1 is "differs"
     assert aws.err.strip().splitlines()[-1] == (
-        f"error: {stack('cert-dns')}'s template, as CloudFormation gives it, is neither JSON nor YAML: {body!r}; "
+        f"error: {stack('cert-dns')}'s template, as CloudFormation gives it, is no JSON or YAML mapping this tool reads: {body!r}; "
         f"see it in the console, or: aws cloudformation get-template --stack-name {stack('cert-dns')}"
     )
 

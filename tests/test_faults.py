@@ -264,7 +264,7 @@ def test_the_files_of_an_environment_whose_params_file_is_gone_are_removed_with_
     out = tmp_path / "out"
     assert generate_in_process(out, "--no-lint") == 0
     # generated while params/<name>.yaml was there: a name no params file has today
-    gone = out / next(name for n in range(100) if not (ROOT / "params" / f"{(name := f'gone{n}')}.yaml").exists())
+    gone = out / next(f"gone{n}" for n in range(100) if not (ROOT / "params" / f"gone{n}.yaml").exists())
     shutil.copytree(next(path for path in out.iterdir() if path.is_dir() and path.name != "review"), gone)
     assert generate_in_process(out, "--no-lint") == 0
     assert not gone.exists() and f"{len(list(out.rglob('*.json')))} files, 0 written, " in capsys.readouterr().out

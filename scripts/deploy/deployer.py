@@ -313,11 +313,11 @@ class Deployer:
             # cfn-flip reads YAML 1.1: an unquoted AWSTemplateFormatVersion is a date. As JSON text, as
             # a JSON template has it, it compares and prints like one.
             template = json.loads(json.dumps(cfn_flip.load(body)[0], default=str))
-        except (ValueError, yaml.YAMLError):
+        except (ValueError, TypeError, yaml.YAMLError):  # TypeError: a key JSON has no form for (a date)
             template = None
         if not isinstance(template, dict):
             raise Failure(
-                f"error: {stack}'s template, as CloudFormation gives it, is neither JSON nor YAML: {body[:60]!r}; "
+                f"error: {stack}'s template, as CloudFormation gives it, is no JSON or YAML mapping this tool reads: {body[:60]!r}; "
                 f"see it in the console, or: aws cloudformation get-template --stack-name {stack}"
             )
         return template
