@@ -726,8 +726,11 @@ def _schemas():
     nothing. What the import makes lives as long as the server (errors.long_lived: the collector
     walked it for a second of the server's CPU in a test run)."""
     with long_lived():
-        from cfnlint.schema import PROVIDER_SCHEMA_MANAGER, ResourceNotFoundError
-    return PROVIDER_SCHEMA_MANAGER, ResourceNotFoundError
+        from cfnlint.schema import ResourceNotFoundError
+
+        from templates.validation import resource_schemas
+
+        return resource_schemas(), ResourceNotFoundError
 
 
 @cache

@@ -525,11 +525,11 @@ def layer_types() -> set[str]:
 def layer_permissions() -> dict[str, set[str]]:
     """Resource type -> the permissions its schema's handlers list, for every type the other layers
     create (the execution role never deploys this layer: the deploy role is denied its stack)."""
-    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+    from templates.validation import resource_schemas
 
     permissions = {}
     for type_ in sorted(layer_types()):
-        handlers = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", type_).schema["handlers"]
+        handlers = resource_schemas().get_resource_schema("us-east-1", type_).schema["handlers"]
         permissions[type_] = {p for handler in handlers.values() for p in handler.get("permissions", [])}
     return permissions
 

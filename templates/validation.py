@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
@@ -17,6 +18,23 @@ from templates.errors import long_lived
 
 LINT_SETTINGS = ROOT / ".cfnlintrc"
 LINT_CACHE = ROOT / ".cache" / "cfn-lint"
+
+
+@cache
+def resource_schemas():
+    """cfn-lint's schema manager, reading the resource schemas the pinned cfn-lint ships. On its own,
+    cfn-lint prefers a newer copy in the user's cache (~/.cache/aws/cfn-lint/schemas on Linux,
+    written by any cfn-lint's --update-specs): lint results, the change-set emulation and the
+    derived IAM actions would then depend on the machine, and the lint cache and the derived
+    actions' digest, which name cfn-lint's version, would not see it. Every use of the schemas here
+    goes through this; the manager is cfn-lint's one instance, so its rules read the same."""
+    import cfnlint.data.schemas
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    shipped = Path(cfnlint.data.schemas.__file__).parent
+    # Its constructor takes the directories; run on the instance every cfn-lint module imported.
+    PROVIDER_SCHEMA_MANAGER.__init__(providers_dir=shipped / "providers", resources_dir=shipped / "resources")
+    return PROVIDER_SCHEMA_MANAGER
 
 
 def lint_key(path: Path) -> str:
@@ -94,6 +112,7 @@ def lint_runner(paths: list[Path]):
     with long_lived():
         from cfnlint.runner import Runner
 
+        resource_schemas()
         return Runner(lint_config(paths))
 
 

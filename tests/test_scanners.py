@@ -1,13 +1,16 @@
 """cfn-lint (informational checks included) and checkov on the committed output/."""
 
 import gc
+import json
 import os
+from pathlib import Path
 
+import cfnlint.data.schemas
 import pytest
 from conftest import ROOT
 
 import templates
-from templates import validation
+from templates import ci, validation
 
 # One worker with tests/test_review.py: conftest's output_scan (cfn-lint and checkov, seconds) runs once, not once per worker.
 pytestmark = pytest.mark.xdist_group("scan")
@@ -89,3 +92,79 @@ def test_checkov_fails_nothing_and_skips_only_the_explained_checks(output_scan):
     # it checks (IAM, S3, load balancer, ECS, WAF) must each have passed checks.
     passed = {f"{name}.json" for name, scanned in output_scan.items() if scanned.passed}
     assert {"ci.json", "alb.json", "service.json", "waf.json"} <= passed
+
+
+@pytest.fixture
+def users_schema_cache(tmp_path, monkeypatch):
+    """What `cfn-lint --update-specs`, by any cfn-lint on the machine, leaves in the user's cache:
+    schemas newer than the pinned cfn-lint's, which cfn-lint prefers to its own. In this one, the log
+    group schema drops RetentionInDays, which the templates set, and its create handler asks for one
+    more permission. cfn-lint's schema manager is made anew as an unpinned cfn-lint makes it, and
+    pinned again afterwards."""
+    from cfnlint.helpers import get_cache_dir
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache = Path(get_cache_dir())
+    if not cache.is_relative_to(tmp_path):
+        pytest.skip(f"cfn-lint's cache on this platform is not under XDG_CACHE_HOME: {cache}")
+    shipped = Path(cfnlint.data.schemas.__file__).parent
+    (cache / "resources").mkdir(parents=True)
+    (cache / "providers").mkdir()
+    for schema in (shipped / "resources").iterdir():
+        (cache / "resources" / schema.name).symlink_to(schema)
+    providers = json.loads((shipped / "providers" / "us-east-1.json").read_text())
+    log_group = json.loads((shipped / "resources" / f"{providers[LOG_GROUP]}.json").read_text())
+    del log_group["properties"]["RetentionInDays"]
+    log_group["additionalProperties"] = False
+    log_group["handlers"]["create"]["permissions"].append("logs:OnlyInTheUsersCache")
+    (cache / "resources" / "changed-log-group.json").write_text(json.dumps(log_group))
+    (cache / "providers" / "us-east-1.json").write_text(json.dumps(providers | {LOG_GROUP: "changed-log-group"}))
+    (cache / "version.json").write_text(json.dumps({"schema_date": "2999-01-01T00:00:00Z"}))
+
+    def unpinned():
+        validation.resource_schemas.cache_clear()
+        PROVIDER_SCHEMA_MANAGER.__init__()
+        return PROVIDER_SCHEMA_MANAGER
+
+    yield unpinned
+    validation.resource_schemas.cache_clear()
+    validation.resource_schemas()
+
+
+LOG_GROUP = "AWS::Logs::LogGroup"
+
+
+def permissions(manager, type_: str) -> set[str]:
+    return {p for handler in manager.get_resource_schema("us-east-1", type_).schema["handlers"].values() for p in handler["permissions"]}
+
+
+def test_lint_and_the_derived_actions_read_the_schemas_of_the_pinned_cfn_lint_not_a_newer_copy_in_the_users_cache(users_schema_cache):
+    """Else lint, the derived IAM actions and the emulator's change sets would differ from machine to machine."""
+    shipped = permissions(validation.resource_schemas(), LOG_GROUP)
+    assert "logs:OnlyInTheUsersCache" in permissions(users_schema_cache(), LOG_GROUP)  # one cfn-lint reads, unpinned
+    assert ci.layer_permissions()[LOG_GROUP] == shipped
+
+    with_retention = [
+        path
+        for path in sorted(ROOT.joinpath("output").glob("*.json"))
+        if any(
+            r["Type"] == LOG_GROUP and "RetentionInDays" in r.get("Properties", {})
+            for r in json.loads(path.read_text())["Resources"].values()
+        )
+    ]
+    assert with_retention
+    users_schema_cache()
+    assert validation.cfn_lint(with_retention[:1], use_cache=False) == []
+
+
+def test_every_use_of_cfn_lints_schemas_goes_through_the_pinned_manager():
+    """validation.resource_schemas() pins them (the test above); the emulator's change sets, which
+    read the schemas in a server of their own, are no exception."""
+    raw = [
+        str(path.relative_to(ROOT))
+        for folder in ("templates", "scripts", "emulator")
+        for path in sorted(ROOT.joinpath(folder).rglob("*.py"))
+        if "PROVIDER_SCHEMA_MANAGER" in path.read_text() and path != ROOT / "templates" / "validation.py"
+    ]
+    assert raw == []
