@@ -7,7 +7,6 @@ from collections import Counter
 from fnmatch import fnmatchcase
 from functools import cache
 from string import Template
-from types import SimpleNamespace
 
 import pytest
 from cfnlint.data import AdditionalSpecs
@@ -775,19 +774,19 @@ def test_the_web_acl_may_name_managed_rule_groups_whatever_account_their_arn_nam
 
 
 def test_the_deploy_role_reaches_only_the_parameters_the_tools_keep(template):
-    from scripts.deploy.deployer import Deployer
     from scripts.deploy.history import ReleaseHistory
     from scripts.deploy.lock import EnvironmentLock
+    from scripts.deploy.marks import RelaxedPolicyMarks
 
     policy = concrete(statements(template, "DeployRole"))
     parameter = f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter"
     for env in ("prod", "staging"):
         kept = [ReleaseHistory(None, env, print, None).name, EnvironmentLock(None, env, None, None).name]
-        marks = Deployer.relaxed_marks.fget(SimpleNamespace(env=env))
+        marks = RelaxedPolicyMarks(None, env, None, None, None).prefix
         for action in ("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"):
-            for name in [*kept, f"{marks}alb"]:  # a mark per layer, named by the layer (deployer.py mark_relaxed)
+            for name in [*kept, f"{marks}alb"]:  # a mark per layer, named by the layer (scripts/deploy/marks.py)
                 assert evaluate(policy, action, f"{parameter}{name}") == "Allow", (action, name)
-        # GetParametersByPath is authorised on the path asked for (scripts/deploy/deployer.py asks without the last /)
+        # GetParametersByPath is authorised on the path asked for (scripts/deploy/marks.py asks without the last /)
         assert evaluate(policy, "ssm:GetParametersByPath", f"{parameter}{marks.rstrip('/')}") == "Allow"
     others = ["/other/secret", "/aws/reference/secretsmanager/x", "/startupwebapp-other/x", "/startupwebapp/prod/database-url"]
     for action in ("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParametersByPath"):

@@ -5,7 +5,8 @@ input (diff, drift: any error), 130 interrupted.
 
 Here: the command line (parse, validate, main). commands.py has one method per command,
 deployer.py the Deployer they use, text.py what it prints, aws.py the clients, call counts and
-error lines, history.py the release history, lock.py the environment's lock."""
+error lines, history.py the release history, lock.py the environment's lock, marks.py the
+stack policies a stopped --allow-replace run left relaxed."""
 
 import argparse
 import os
@@ -274,7 +275,7 @@ def main(
         try:
             if locked:
                 deployer.lock.take(args.command)
-                deployer.read_relaxed_marks()
+                deployer.relaxed_marks.read()
             code = COMMANDS[args.command](Commands(deployer, args, layers, environment))
         finally:  # also on a failure and on Ctrl-C: the next run must not find the lock taken
             if locked:

@@ -124,7 +124,7 @@ class Commands:
         # For a note: a stack policy a stopped --allow-replace run left relaxed. Read once CloudFormation
         # answered: an endpoint out of reach fails on the first call alone, and SSM alone out of reach
         # (its own endpoint or proxy rule) is a note, not a status that shows nothing.
-        deployer.read_relaxed_marks(no_answer_is_a_note=True)
+        deployer.relaxed_marks.read(no_answer_is_a_note=True)
         for name, found in stacks.items():
             stack = templates.stack_name(env, name)
             enabled = name in self.environment.layers
@@ -145,7 +145,7 @@ class Commands:
                 note += "  (not made by this tool: it lacks the tags its stacks carry; deploy and destroy refuse to run while it is there)"
             elif not enabled:
                 note += "  " + not_enabled_note(env, name, self.environment.path)
-            if name in deployer.marked_relaxed:
+            if name in deployer.relaxed_marks:
                 note += "  (its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
             deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
         return 0
@@ -204,7 +204,7 @@ class Commands:
         existing = [stack for stack in (templates.stack_name(env, name) for name in names) if deployer.describe(stack)]
         for name in names:  # a relaxed-policy mark its stack outlived (destroyed by hand, or a destroy stopped after DeleteStack)
             if templates.stack_name(env, name) not in existing:
-                deployer.clear_relaxed_mark(name)
+                deployer.relaxed_marks.clear(name)
         if not existing:
             deployer.say("nothing deployed")
             return 0
@@ -231,7 +231,7 @@ class Commands:
             for name in names:
                 if self.named(name) or templates.stack_name(env, name) in existing:
                     deployer.destroy(name)
-                    deployer.clear_relaxed_mark(name)  # its stack, and so its policy, are gone
+                    deployer.relaxed_marks.clear(name)  # its stack, and so its policy, are gone
             finished = True
         finally:  # stopped half way too (a failure, Ctrl-C): what the deleted stacks left is still said
             purge.say_purge(deployer, deployer.retained_layers, each=bool(self.args.stack) or not finished)

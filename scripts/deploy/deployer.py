@@ -34,6 +34,7 @@ from scripts.deploy.aws import (
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
+from scripts.deploy.marks import RelaxedPolicyMarks
 from scripts.deploy.text import parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params
 from templates.errors import printable
@@ -203,7 +204,6 @@ class Deployer:
         # (make changeset's, left for review, or a stopped run's), which a new one is made on, not ours to delete.
         self.waiting = set()
         self.relaxed_policy = None  # the layer whose stack policy --allow-replace relaxed, until restored
-        self.marked_relaxed = set()  # the layers relaxed_marks names, as read and written this run
         self.unanswered_relax = None  # the layer whose relaxing SetStackPolicy got no answer
         self.events = []  # events of the last wait, oldest first
         self.rolling_back_from = None  # the image tag a rollback leaves, recorded with the release
@@ -536,7 +536,7 @@ class Deployer:
             self.allow(layer, change_set, exists, risky, allow_replace, left, given)
             if risky and exists and layer.policy:
                 self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
-                self.mark_relaxed(layer)
+                self.relaxed_marks.mark(layer.name)
                 # Before the call: one that gets no answer may have relaxed it, even after a restore.
                 self.relaxed_policy, self.unanswered_relax = layer, layer.name
                 try:
@@ -544,7 +544,7 @@ class Deployer:
                 except ClientError as error:
                     if not may_have_landed(error):
                         self.relaxed_policy = self.unanswered_relax = None  # refused: the policy is as it was
-                        self.clear_relaxed_mark(layer.name)
+                        self.relaxed_marks.clear(layer.name)
                     raise
                 self.unanswered_relax = None
             if layer.name in templates.ROLLBACK_TRIGGERS:
@@ -827,67 +827,13 @@ class Deployer:
         self.relaxed_policy = None
         # A relaxing call that got no answer may land after this: its mark stays for the next deploy.
         if self.unanswered_relax != layer.name:
-            self.clear_relaxed_mark(layer.name)
-
-    # A run stopped while an --allow-replace update runs (Ctrl-C, a closed terminal, the network) leaves
-    # the stack policy relaxed once CloudFormation finishes, and DescribeStacks does not show a policy:
-    # an SSM parameter per layer marks it from before the policy is relaxed until it is put back, so
-    # that the next deploy of that layer puts it back first, whatever it then does.
-    @property
-    def relaxed_marks(self) -> str:
-        return f"/{templates.PROJECT}/{self.env}/relaxed-stack-policy/"
-
-    def mark_relaxed(self, layer):
-        self.client("ssm").put_parameter(
-            Name=self.relaxed_marks + layer.name,
-            Value=f"{self.now():%Y-%m-%dT%H:%M:%SZ}",
-            Type="String",
-            Overwrite=True,
-            Description="scripts/deploy relaxed this layer's stack policy for an --allow-replace update, and has not put it back yet",
-        )
-        self.marked_relaxed.add(layer.name)
-
-    def clear_relaxed_mark(self, layer_name):
-        """The layer's mark, if this run wrote or read one, deleted. Best effort: a mark left only makes
-        the next deploy of the layer put the policy back again."""
-        if layer_name not in self.marked_relaxed:
-            return
-        name = self.relaxed_marks + layer_name
-        try:
-            self.client("ssm").delete_parameter(Name=name)
-        except AWS_ERRORS as error:
-            code = error_code(error)
-            if code != "ParameterNotFound":
-                self.say(f"  note: {name} could not be deleted ({code}): {self.cli} ssm delete-parameter --name {name}")
-        self.marked_relaxed.discard(layer_name)
-
-    def read_relaxed_marks(self, no_answer_is_a_note=False):
-        """The layers stopped runs left with their stack policy relaxed: read once a run, with the lock
-        taken (no other run relaxes one meanwhile), and by make status. Best effort against an
-        answer refusing it (AccessDenied): unread, the run goes on and puts back no policy. No answer
-        (none reached, none in time, no credentials) stops the run here: the next call would fail
-        the same way, after a second round of retries; unless no_answer_is_a_note (make status, which
-        reads them after CloudFormation answered)."""
-        pages = self.client("ssm").get_paginator("get_parameters_by_path").paginate(Path=self.relaxed_marks.rstrip("/"))
-        noted = AWS_ERRORS if no_answer_is_a_note else ClientError
-        try:
-            names = [parameter["Name"] for page in pages for parameter in page.get("Parameters", [])]
-        except noted as error:
-            code = error_code(error)
-            self.say(f"  note: the relaxed-policy marks ({self.relaxed_marks}) could not be read ({code})")
-            return
-        for name in names:
-            layer = name.removeprefix(self.relaxed_marks)
-            if layer in templates.LAYERS:
-                self.marked_relaxed.add(layer)
-            else:
-                self.say(f"note: {name} marks no layer of this project; delete it: {self.cli} ssm delete-parameter --name {name}")
+            self.relaxed_marks.clear(layer.name)
 
     def put_back_relaxed_policy(self, layer):
         """Put back the stack policy a stopped run left relaxed, once the stack has settled (make
         execute does not wait for that), before this run changes it."""
         found = self.describe(layer.stack)
-        if found and found["StackStatus"] in UPDATABLE and layer.policy and layer.name in self.marked_relaxed:
+        if found and found["StackStatus"] in UPDATABLE and layer.policy and layer.name in self.relaxed_marks:
             self.say(f"{layer.stack}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back")
             self.restore_policy(layer)
 
@@ -1045,6 +991,10 @@ class Deployer:
     @functools.cached_property
     def lock(self):
         return EnvironmentLock(self.client("ssm"), self.env, self.now, self.err)
+
+    @functools.cached_property
+    def relaxed_marks(self):
+        return RelaxedPolicyMarks(self.client("ssm"), self.env, self.now, self.say, lambda: self.cli)
 
     @functools.cached_property
     def history(self):
