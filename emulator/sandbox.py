@@ -176,8 +176,11 @@ class Sandbox:
         if exit_with_parent:
             command += ["--exit-with-parent", str(os.getpid())]
         with open(self.log_file, "ab") as log:
+            # Without the shell's AWS settings: moto's own sessions would read them (AWS_PROFILE naming a
+            # profile that does not exist stopped the server at its start).
+            environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
             self._process = subprocess.Popen(
-                command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                command, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         try:
             self.pid_file.write_text(f"{self._process.pid}\n")
@@ -296,9 +299,16 @@ class Sandbox:
 
 @functools.cache
 def _client(service: str, endpoint: str, region: str):
-    import boto3  # here, not at the top: make sandbox-status, -stop and env need none of it
+    """A client of the server with the sandbox's keys, reading nothing of the user's AWS
+    configuration (params.SANDBOX_SESSION_VARS), through no proxy, within bounded waits and retries."""
+    # Here, not at the top: make sandbox-status, -stop and env need none of it.
+    import boto3
+    import botocore.session
+    from botocore.config import Config
 
-    return boto3.client(service, endpoint_url=endpoint, region_name=region, **CREDENTIALS)
+    config = Config(proxies={}, connect_timeout=5, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 3})
+    session = boto3.session.Session(botocore_session=botocore.session.get_session(params.SANDBOX_SESSION_VARS))
+    return session.client(service, endpoint_url=endpoint, region_name=region, config=config, **CREDENTIALS)
 
 
 def signal_each(pids, signal_number) -> None:
@@ -401,8 +411,8 @@ def main(argv=None) -> int:
     try:
         with sandbox.one_at_a_time() if args.command in ("start", "stop") else contextlib.nullcontext():
             return command(args, sandbox)
-    except OSError as error:
-        raise SandboxError(f"{error.filename or sandbox.state_dir}: {error.strerror}") from None
+    except OSError as error:  # botocore's connection errors are OSErrors too, with neither file nor strerror
+        raise SandboxError(f"{error.filename or sandbox.state_dir}: {error.strerror or error}") from None
 
 
 def command(args, sandbox: Sandbox) -> int:
@@ -416,10 +426,14 @@ def command(args, sandbox: Sandbox) -> int:
         print("to start afresh (empty, seeded again): make sandbox-stop && make sandbox")
     elif args.command == "start":
         sandbox.start(port=args.port)
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             sandbox.seed()
-        except BaseException:  # Ctrl-C too: an unseeded server left running would pass for a ready one
+        except BaseException as error:  # Ctrl-C too: an unseeded server left running would pass for a ready one
             sandbox.stop()
+            if isinstance(error, BotoCoreError | ClientError):
+                raise SandboxError(f"seeding the sandbox failed, and it is stopped: {error} (its log: {sandbox.log_file})") from None
             raise
         print(f"sandbox running at {sandbox.endpoint} (PID {sandbox.pid}), seeded with the Phase 5.14 resources")
         print("deploy into it with: make deploy YES=1 (ENV=sandbox is the default); its log: .sandbox/server.log")

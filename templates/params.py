@@ -48,6 +48,14 @@ SANDBOX_CANNOT_REHEARSE = {"ci": "the emulator deletes its roles before detachin
 # The sandbox's credentials, as environment variables: fixed and fake (moto takes any). emulator/sandbox.py
 # points clients at the sandbox with them; the deployer names them in the commands it prints for it.
 SANDBOX_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# A client of the sandbox reads no profile, config or credentials file of the user's (an AWS_PROFILE
+# naming a profile that does not exist stopped every sandbox run), as botocore.session.Session's
+# session_vars take them: name -> (config file key, environment variables, default, conversion).
+SANDBOX_SESSION_VARS = {
+    "profile": (None, None, None, None),
+    "config_file": (None, None, os.devnull, None),
+    "credentials_file": (None, None, os.devnull, None),
+}
 # A key may not start with aws:, reserved for AWS's own tags; refused in any case (AWS:, Aws:), as
 # AWS reports it reserved in every case combination (github.com/awsdocs/amazon-ecs-developer-guide/issues/72).
 # https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html

@@ -1,6 +1,7 @@
 import contextlib
 import io
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,13 @@ import templates
 from templates import ROOT, generation
 from templates.errors import long_lived
 from templates.params import load_all
+
+# No test reaches AWS, and none depends on the shell's AWS or proxy settings: they are dropped for
+# the whole run (its subprocesses and servers too), and each test sets what it needs. Left, an
+# AWS_ENDPOINT_URL_SSM or AWS_IGNORE_CONFIGURED_ENDPOINT_URLS sent the fault tests' requests to AWS's
+# hosts, and an HTTP_PROXY got the sandbox's.
+for name in [n for n in os.environ if n.startswith("AWS_") or n.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")]:
+    del os.environ[name]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -145,7 +153,6 @@ def deploy_command() -> list:
 def seeded_sandbox(sandbox):
     """The session's sandbox, emptied and seeded again (tests on one worker run one at a time):
     (the Sandbox, the environment that points a subprocess at it, the deploy command line)."""
-    import os
 
     sandbox.seed()
     return sandbox, os.environ | sandbox.environment(), deploy_command()

@@ -13,7 +13,7 @@ import signal
 import socket
 import time
 import types
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import yaml
@@ -26,6 +26,7 @@ from conftest import NOWHERE, ROOT, configuration, no_real_aws
 import templates
 from scripts import deploy, purge, zone
 from scripts.deploy import commands as deploy_commands
+from scripts.deploy import lock
 from scripts.deploy.aws import make_session
 from templates import generation
 from templates.errors import STOPPING_SIGNALS, Output, terminated
@@ -1064,7 +1065,7 @@ def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch)
         assert aws.err.startswith(f"error: ENV={path!r} is not an environment name; environments: {known}"), aws.err
 
 
-def test_the_sandbox_clients_reach_the_sandbox_whatever_the_aws_configuration_says(monkeypatch, tmp_path):
+def test_the_clients_reach_the_emulator_aws_endpoint_url_names_whatever_the_aws_configuration_says(monkeypatch, tmp_path):
     """A service-specific endpoint (AWS_ENDPOINT_URL_<SERVICE>, a config file's services section)
     overrides AWS_ENDPOINT_URL, and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS drops it; an endpoint given to
     the client wins over both (feature-ss-endpoints.html)."""
@@ -1082,15 +1083,28 @@ def test_the_sandbox_clients_reach_the_sandbox_whatever_the_aws_configuration_sa
     monkeypatch.setenv("AWS_SESSION_TOKEN", "the shell's")
     for ignored in ("false", "true"):
         monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", ignored)
-        sandbox = deploy.aws.boto_clients("us-east-1", io.StringIO(), deploy.aws.CONFIG, "http://127.0.0.1:4566")
+        monkeypatch.setenv("AWS_PROFILE", "does-not-exist")  # read by no sandbox client
+        sandbox = deploy.aws.boto_clients("us-east-1", io.StringIO(), deploy.aws.CONFIG, "http://127.0.0.1:4566", sandbox=True)
         for service in ("cloudformation", "ssm", "ecs", "logs"):
             client = sandbox(service)
             assert client.meta.endpoint_url == "http://127.0.0.1:4566", (ignored, service)
             assert client._endpoint.http_session._proxy_config._proxies == {}, service
             credentials = client._request_signer._credentials
             assert (credentials.access_key, credentials.token) == (SANDBOX_KEYS["AWS_ACCESS_KEY_ID"], None), service
+        monkeypatch.delenv("AWS_PROFILE")
+        # Another emulator, named by AWS_ENDPOINT_URL for another environment: reached as the sandbox
+        # is (the commands treat the run as an emulator's), with the shell's credentials.
+        emulated = deploy.aws.boto_clients("us-east-1", io.StringIO(), deploy.aws.CONFIG, "http://127.0.0.1:4566")
+        for service in ("cloudformation", "ssm"):
+            client = emulated(service)
+            assert client.meta.endpoint_url == "http://127.0.0.1:4566", (ignored, service)
+            assert client._endpoint.http_session._proxy_config._proxies == {}, service
+            credentials = client._request_signer._credentials
+            assert (credentials.access_key, credentials.token) == ("AKIAFAKEFAKEFAKEFAKE", "the shell's"), service
     assert plain("sts")._endpoint.http_session._proxy_config._proxies == {"http": NOWHERE}  # what it would have done
-    # the deployer's own clients for ENV=sandbox are made with the sandbox's endpoint; another environment's are not
+    remote = deploy.aws.boto_clients("us-east-1", io.StringIO(), deploy.aws.CONFIG, "http://10.0.0.1:4566")
+    assert remote("sts")._endpoint.http_session._proxy_config._proxies == {"http": NOWHERE}  # not this machine: as configured
+    # the deployer's clients are made with AWS_ENDPOINT_URL, whatever the environment; the sandbox's alone with its keys
     made = []
 
     class Made(Exception):
@@ -1099,11 +1113,16 @@ def test_the_sandbox_clients_reach_the_sandbox_whatever_the_aws_configuration_sa
     def clients(service):
         raise Made(service)  # a client is asked for: what main() made them with is known, nothing is sent
 
-    monkeypatch.setattr(deploy, "boto_clients", lambda region, err, config, endpoint=None: made.append(endpoint) or clients)
+    monkeypatch.setattr(
+        deploy, "boto_clients", lambda region, err, config, endpoint=None, sandbox=False: made.append((endpoint, sandbox)) or clients
+    )
     for env in ("sandbox", ENV):
         with pytest.raises(Made):
             deploy.main(["status", "--env", env, "--stack", "alb"], sleep=lambda seconds: None, out=io.StringIO(), err=io.StringIO())
-    assert made == ["http://127.0.0.1:4566", None]
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    with pytest.raises(Made):
+        deploy.main(["status", "--env", ENV, "--stack", "alb"], sleep=lambda seconds: None, out=io.StringIO(), err=io.StringIO())
+    assert made == [("http://127.0.0.1:4566", True), ("http://127.0.0.1:4566", False), (None, False)]
 
 
 @pytest.mark.parametrize(
@@ -1362,6 +1381,11 @@ def test_destroy_of_a_stack_whose_rollback_deleted_its_resources_lists_none_as_r
     """A failed first create's rollback deleted what it made (RetainExceptOnCreate): nothing to free."""
     out = destroyed_service(aws, resource_status="DELETE_COMPLETE")
     assert "retained, still in the account" not in out and "make purge" not in out, out
+
+
+def test_purge_prints_a_key_deletion_date_in_utc_whatever_zone_botocore_gives_it_in():
+    kiritimati = timezone(timedelta(hours=14))  # botocore parses a JSON API's times into the local zone
+    assert purge.in_utc(datetime(2026, 12, 10, 4, 36, tzinfo=kiritimati)) == "2026-12-09 14:36 UTC"
 
 
 def test_the_purge_line_names_the_environment_after_a_whole_destroy_and_each_layer_otherwise():
@@ -2862,8 +2886,26 @@ HELD = {"holder": "ci@runner-7 (pid 4242)", "command": "deploy", "since": "2025-
 
 def our_lock(command="deploy"):
     """What the lock says while this run (the test's process: the deployer runs in it) holds it."""
-    holder = f"{getpass.getuser()}@{socket.gethostname()} (pid {os.getpid()})"
+    holder = f"{lock.user()}@{socket.gethostname()} (pid {os.getpid()})"
     return json.dumps({"holder": holder, "command": command, "since": f"{NOW:%Y-%m-%dT%H:%M:%SZ}"})
+
+
+@pytest.mark.parametrize("error", [KeyError("getpwuid(): uid not found: 1234"), OSError("No username set in the environment")])
+def test_a_user_without_a_name_takes_the_lock_as_its_uid(monkeypatch, aws, error):
+    """A container run as a uid with no passwd entry and no USER or LOGNAME (docker run --user 1234):
+    getpass raises KeyError (OSError from Python 3.13); the deploy takes the lock all the same."""
+
+    def nameless():
+        raise error
+
+    monkeypatch.setattr(getpass, "getuser", nameless)
+    assert lock.user() == f"uid {os.getuid()}"
+    assert json.loads(our_lock())["holder"].startswith(f"uid {os.getuid()}@")
+    lock_taken(aws)  # the PutParameter with our_lock() as its value
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+    lock_freed(aws)
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
 
 
 def lock_taken(aws, *relaxed, command="deploy"):

@@ -121,6 +121,8 @@ def test_create_destroy_purge_create_again(sandbox, run):
         metadata = key_state(sandbox, key_id)
         assert metadata["KeyState"] == "PendingDeletion"
         assert timedelta(days=6) < metadata["DeletionDate"] - datetime.now(UTC) <= timedelta(days=7)
+        # in UTC, as every time the tools print, whatever the machine's zone (botocore gives local times)
+        assert f"deletion scheduled for {metadata['DeletionDate'].astimezone(UTC):%Y-%m-%d %H:%M} UTC" in out, out
     s3, acm = sandbox.client("s3"), sandbox.client("acm")
     assert not exists(s3.head_bucket, "404", "NoSuchBucket", Bucket=alb["AccessLogBucket"])  # it was empty
     assert not exists(acm.describe_certificate, "ResourceNotFoundException", CertificateArn=cert["Certificate"])
@@ -232,8 +234,8 @@ def test_a_refused_execute_of_the_settling_change_set_deletes_it(sandbox, run, m
 
     session = aws.botocore_session
 
-    def refusing_session():
-        core = session()
+    def refusing_session(session_vars=None):
+        core = session(session_vars)
         core.register("provide-client-params.cloudformation.ExecuteChangeSet", refuse_settling)
         return core
 

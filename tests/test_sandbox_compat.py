@@ -973,6 +973,26 @@ def test_a_busy_port_is_a_clear_error_and_leaves_nothing_running(tmp_path):
     assert not box.running() and box.pid is None
 
 
+def test_a_sandbox_starts_and_seeds_whatever_the_shells_aws_and_proxy_settings_say(tmp_path, monkeypatch):
+    """make sandbox reads nothing of the shell's AWS configuration: a profile that does not exist
+    stopped the server at its start, a proxy got the seed's requests, and AWS_MAX_ATTEMPTS=20 made
+    a seed that failed wait minutes before saying so."""
+    monkeypatch.setenv("AWS_PROFILE", "does-not-exist")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "20")
+    monkeypatch.setenv("AWS_RETRY_MODE", "legacy")
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
+    box = Sandbox(tmp_path).start(exit_with_parent=True)
+    try:
+        created = box.seed()  # it checks the ids against params/sandbox.yaml
+        assert created["VpcId"] == params.load(PARAMS_FILE).values["VpcId"]
+        ec2 = box.client("ec2")
+        assert ec2._endpoint.http_session._proxy_config._proxies == {}
+        assert ec2.meta.config.retries["total_max_attempts"] == 3
+    finally:
+        box.stop()
+
+
 def test_a_test_server_stops_by_itself_when_its_test_run_dies(tmp_path):
     """A process starts a sandbox with exit_with_parent and dies without stopping it."""
     starter = f"from emulator.sandbox import Sandbox; import os; print(Sandbox({str(tmp_path)!r}).start(exit_with_parent=True).pid, flush=True); os._exit(0)"

@@ -3,8 +3,11 @@
 import gc
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import cfnlint
 import cfnlint.data.schemas
 import pytest
 from conftest import ROOT
@@ -168,3 +171,38 @@ def test_every_use_of_cfn_lints_schemas_goes_through_the_pinned_manager():
         if "PROVIDER_SCHEMA_MANAGER" in path.read_text() and path != ROOT / "templates" / "validation.py"
     ]
     assert raw == []
+
+
+CHECKOV_FROM = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import checkov.cloudformation
+from checkov.cloudformation.checks.resource.registry import cfn_registry
+
+from templates import validation
+
+def check_ids():
+    return sorted({check.id for checks in cfn_registry.checks.values() for check in checks})
+
+imported_from, before = checkov.cloudformation.__file__, check_ids()
+validation.resource_checks_loaded()
+print(json.dumps({"imported_from": imported_from, "before": before, "after": check_ids()}))
+"""
+
+
+def test_checkov_runs_every_resource_check_from_a_path_with_brackets(tmp_path):
+    """checkov finds its CloudFormation checks with glob under its own directory: under a path with
+    [ or ] (a clone in ~/work/app[2]) it found none, and the scan passed on the graph checks alone."""
+    from checkov.cloudformation.checks.resource.registry import cfn_registry
+
+    site_packages = Path(cfnlint.__file__).parent.parent  # the venv's, where checkov is too
+    bracketed = tmp_path / "app[2]"
+    bracketed.symlink_to(site_packages)
+    ran = subprocess.run([sys.executable, "-c", CHECKOV_FROM, str(bracketed)], cwd=ROOT, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    found = json.loads(ran.stdout)
+    assert found["imported_from"].startswith(str(bracketed))
+    assert found["before"] == []  # what checkov loads by itself there
+    validation.resource_checks_loaded()
+    assert found["after"] == sorted({check.id for checks in cfn_registry.checks.values() for check in checks})
+    assert len(found["after"]) > 100

@@ -141,13 +141,15 @@ def run_step(workflow, job, step, tmp_path, values, make_exit=0, earlier_steps_s
     env |= (earlier_steps_set or {}) | {"GITHUB_ENV": str(tmp_path / "github-env")}
     stub = tmp_path / "bin" / "make"
     stub.parent.mkdir(exist_ok=True)
-    stub.write_text(
-        f"#!{sys.executable}\nimport json, os, sys\n"
+    (tmp_path / "bin" / "make.py").write_text(
+        "import json, os, sys\n"
         "print('stub make', *sys.argv[1:])\n"
         "with open(os.environ['MAKE_CALLS'], 'a') as calls:\n"
         "    calls.write(json.dumps({'args': sys.argv[1:], 'env': dict(os.environ)}) + '\\n')\n"
         f"sys.exit({make_exit})\n"
     )
+    # Through sh: a #! line cannot name an interpreter whose path holds a space.
+    stub.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$0.py" "$@"\n')
     stub.chmod(0o755)
     calls, summary, script = tmp_path / "make-calls", tmp_path / "summary.md", tmp_path / "step.sh"
     script.write_text(step["run"])

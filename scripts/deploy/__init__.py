@@ -253,7 +253,7 @@ def main(
             resolver = zone.public_name_servers  # an emulator's zones are unknown to public DNS
         deployer = Deployer(
             # this module's CONFIG: tests replace it
-            clients or boto_clients(environment.region, err, CONFIG, os.environ["AWS_ENDPOINT_URL"] if args.env == SANDBOX_ENV else None),
+            clients or boto_clients(environment.region, err, CONFIG, os.environ.get("AWS_ENDPOINT_URL"), sandbox=args.env == SANDBOX_ENV),
             args.env,
             out=out,
             err=err,

@@ -2,9 +2,11 @@
 print botocore's retries, and one line with what to do for each error."""
 
 import functools
+import ipaddress
 import os
 import re
 import shlex
+import urllib.parse
 from collections import Counter
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
-from templates.params import SANDBOX_ENV, SANDBOX_KEYS
+from templates.params import SANDBOX_ENV, SANDBOX_KEYS, SANDBOX_SESSION_VARS
 
 # What a call to AWS may raise, besides Ctrl-C: no answer (botocore's own errors) or one botocore
 # cannot read (ResponseParserError derives from neither), or an answer with an error (ClientError).
@@ -79,37 +81,41 @@ def _data_loader(data_path: str | None) -> botocore.loaders.Loader:
     return loader
 
 
-def botocore_session() -> botocore.session.Session:
+def botocore_session(session_vars=None) -> botocore.session.Session:
     """A botocore session that reads the models in MODELS too. Every session of the process shares
     one data loader, which caches the service models it has read: a new session would read and
-    parse them again (a tenth of a second each; EC2's takes 0.3 s)."""
-    core = botocore.session.get_session()
+    parse them again (a tenth of a second each; EC2's takes 0.3 s). session_vars: botocore's, such
+    as SANDBOX_SESSION_VARS."""
+    core = botocore.session.get_session(session_vars)
     core.register_component("data_loader", _data_loader(core.get_config_variable("data_path")))
     return core
 
 
-def make_session(**kwargs) -> boto3.session.Session:
+def make_session(session_vars=None, **kwargs) -> boto3.session.Session:
     """A boto3 session on botocore_session()."""
-    core = botocore_session()
+    core = botocore_session(session_vars)
     session = boto3.session.Session(botocore_session=core, **kwargs)
     paths = core.get_component("data_loader").search_paths
     paths[:] = dict.fromkeys(paths)  # each boto3 Session appends boto3's data directory again
     return session
 
 
-def boto_clients(region, err, config, endpoint=None):
-    """The run's clients, made on first use; endpoint given (the sandbox's), every client is made
-    with it, which nothing in the AWS configuration overrides, while a service-specific endpoint
+def boto_clients(region, err, config, endpoint=None, sandbox=False):
+    """The run's clients, made on first use. endpoint given (AWS_ENDPOINT_URL: the sandbox's, or
+    another emulator's, which the commands then treat as one), every client is made with it, which
+    nothing in the AWS configuration overrides, while a service-specific endpoint
     (AWS_ENDPOINT_URL_<SERVICE>, a `services` section of the config file) overrides AWS_ENDPOINT_URL,
-    and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS drops it: a rehearsal could have reached AWS. Nor do
-    they go through the shell's HTTP(S)_PROXY (botocore reads it only when Config gives no proxies).
+    and AWS_IGNORE_CONFIGURED_ENDPOINT_URLS drops it: a run taken for an emulator's could have
+    reached AWS. One on this machine is reached directly, not through the shell's HTTP(S)_PROXY
+    (botocore reads it only when Config gives no proxies). The sandbox's (sandbox) are made with
+    its keys alone, reading no profile nor AWS configuration file.
     https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html"""
-    # With the sandbox's own keys, no session token: the shell's credentials reach no endpoint.
-    keys = {"aws_access_key_id": SANDBOX_KEYS["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": SANDBOX_KEYS["AWS_SECRET_ACCESS_KEY"]}
-    extra = {"endpoint_url": endpoint, **keys} if endpoint else {}
-    if endpoint:
+    extra = {"endpoint_url": endpoint} if endpoint else {}
+    if sandbox:  # its own keys, no session token: the shell's credentials reach no endpoint
+        extra |= {"aws_access_key_id": SANDBOX_KEYS["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": SANDBOX_KEYS["AWS_SECRET_ACCESS_KEY"]}
+    if endpoint and on_this_machine(endpoint):
         config = config.merge(Config(proxies={}))
-    session = make_session()
+    session = make_session(SANDBOX_SESSION_VARS if sandbox else None)
     if session.region_name and session.region_name != region:
         print(f"note: using the environment's region {region} (the AWS configuration says {session.region_name})", file=err)
     made = {}
@@ -120,6 +126,14 @@ def boto_clients(region, err, config, endpoint=None):
         return made[service]
 
     return client
+
+
+def on_this_machine(endpoint: str) -> bool:
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # Error codes that mean the credentials (not a token of CloudFormation's, TokenAlreadyExistsException,

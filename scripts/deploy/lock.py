@@ -13,6 +13,16 @@ from scripts.deploy.failure import Failure
 from templates.errors import stops_held
 
 
+def user() -> str:
+    """Who runs this, for the lock's holder: a container run as a uid without a passwd entry and
+    without USER or LOGNAME (docker run --user 1234) has no name; getpass raises then (KeyError,
+    OSError from Python 3.13)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
 class EnvironmentLock:
     """An SSM parameter that only one PutParameter without Overwrite can create (the others get
     ParameterAlreadyExists), naming its holder and start time.
@@ -27,9 +37,7 @@ class EnvironmentLock:
 
     def take(self, command):
         runner = os.environ.get("GITHUB_RUN_ID")
-        holder = (
-            f"GitHub run {os.environ.get('GITHUB_REPOSITORY', '')}#{runner}" if runner else f"{getpass.getuser()}@{socket.gethostname()}"
-        )
+        holder = f"GitHub run {os.environ.get('GITHUB_REPOSITORY', '')}#{runner}" if runner else f"{user()}@{socket.gethostname()}"
         value = {"holder": f"{holder} (pid {os.getpid()})", "command": command, "since": f"{self.now():%Y-%m-%dT%H:%M:%SZ}"}
         # Marked before the call: a Ctrl-C while it is under way may leave the lock taken, and
         # release() frees it only if it is this value, never another run's.
