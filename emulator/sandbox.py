@@ -176,9 +176,10 @@ class Sandbox:
         if exit_with_parent:
             command += ["--exit-with-parent", str(os.getpid())]
         with open(self.log_file, "ab") as log:
-            # Without the shell's AWS settings: moto's own sessions would read them (AWS_PROFILE naming a
-            # profile that does not exist stopped the server at its start).
+            # Without the shell's AWS settings and files: moto's own sessions would read them (AWS_PROFILE
+            # naming a profile that does not exist, or a garbled ~/.aws/config, stopped the server at its start).
             environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+            environment |= {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
             self._process = subprocess.Popen(
                 command, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
@@ -411,7 +412,7 @@ def main(argv=None) -> int:
     try:
         with sandbox.one_at_a_time() if args.command in ("start", "stop") else contextlib.nullcontext():
             return command(args, sandbox)
-    except OSError as error:  # botocore's connection errors are OSErrors too, with neither file nor strerror
+    except OSError as error:  # some have no strerror (a refused connection is a URLError)
         raise SandboxError(f"{error.filename or sandbox.state_dir}: {error.strerror or error}") from None
 
 
@@ -427,12 +428,13 @@ def command(args, sandbox: Sandbox) -> int:
     elif args.command == "start":
         sandbox.start(port=args.port)
         from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.parsers import ResponseParserError
 
         try:
             sandbox.seed()
         except BaseException as error:  # Ctrl-C too: an unseeded server left running would pass for a ready one
             sandbox.stop()
-            if isinstance(error, BotoCoreError | ClientError):
+            if isinstance(error, BotoCoreError | ClientError | ResponseParserError | OSError):
                 raise SandboxError(f"seeding the sandbox failed, and it is stopped: {error} (its log: {sandbox.log_file})") from None
             raise
         print(f"sandbox running at {sandbox.endpoint} (PID {sandbox.pid}), seeded with the Phase 5.14 resources")

@@ -32,7 +32,6 @@ What it does with each kind:
 
 import shlex
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
@@ -147,11 +146,6 @@ def deletion_protected(deployer, stacks) -> list[str]:
 
 
 # --- reading what a resource is now -------------------------------------------------------------
-def in_utc(moment: datetime) -> str:
-    """As every time this tool prints: in UTC (botocore gives a JSON API's times in the local zone)."""
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-
-
 def _code(error: ClientError) -> str:
     return error.response["Error"].get("Code", "")
 
@@ -190,7 +184,7 @@ def _inspect_key(clients, item):
         return None, "an AWS managed key: never deleted"
     if metadata["KeyState"] == "PendingDeletion":
         item.scheduled = True
-        return None, f"deletion already scheduled for {in_utc(metadata['DeletionDate'])}"
+        return None, f"deletion already scheduled for {metadata['DeletionDate']:%Y-%m-%d %H:%M %Z}"
     return "schedule", (
         f"KMS deletes it {KEY_WINDOW_DAYS} days later, the minimum wait, never at once; until then "
         f"{aws.cli(clients('kms').meta.region_name)} kms cancel-key-deletion --key-id {item.physical_id} undoes it"
@@ -459,7 +453,7 @@ def purge(deployer, names) -> int:
             deployer.say(f"  failed: {item.label}: {_code(error)}: {error.response['Error'].get('Message', '')}")
             continue
         if item.action == "schedule":
-            deployer.say(f"  {item.label}: deletion scheduled for {in_utc(answer['DeletionDate'])}")
+            deployer.say(f"  {item.label}: deletion scheduled for {answer['DeletionDate']:%Y-%m-%d %H:%M %Z}")
         else:
             deployer.say(f"  {item.label}: deleted")
     if failed:

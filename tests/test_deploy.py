@@ -13,8 +13,9 @@ import signal
 import socket
 import time
 import types
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
+import botocore.parsers
 import pytest
 import yaml
 from botocore.awsrequest import AWSResponse
@@ -27,7 +28,7 @@ import templates
 from scripts import deploy, purge, zone
 from scripts.deploy import commands as deploy_commands
 from scripts.deploy import lock
-from scripts.deploy.aws import make_session
+from scripts.deploy.aws import botocore_session, make_session
 from templates import generation
 from templates.errors import STOPPING_SIGNALS, Output, terminated
 from templates.inputs import KEEP_RUNNING_COUNT
@@ -1383,9 +1384,23 @@ def test_destroy_of_a_stack_whose_rollback_deleted_its_resources_lists_none_as_r
     assert "retained, still in the account" not in out and "make purge" not in out, out
 
 
-def test_purge_prints_a_key_deletion_date_in_utc_whatever_zone_botocore_gives_it_in():
-    kiritimati = timezone(timedelta(hours=14))  # botocore parses a JSON API's times into the local zone
-    assert purge.in_utc(datetime(2026, 12, 10, 4, 36, tzinfo=kiritimati)) == "2026-12-09 14:36 UTC"
+def test_the_clients_read_a_json_apis_times_in_utc_whatever_the_machines_zone(monkeypatch):
+    """botocore reads a JSON API's epoch times (KMS, ECS, Logs) into the machine's zone; printed with
+    %Z, make purge said a key's deletion date in +14 on a machine there, every other time in UTC."""
+    monkeypatch.setenv("TZ", "XYZ-14")  # UTC+14, a POSIX zone that needs no zone database
+    time.tzset()
+    try:
+        core = botocore_session()
+        operation = core.get_service_model("kms").operation_model("DescribeKey")
+        parser = core.get_component("response_parser_factory").create_parser(operation.metadata["protocol"])
+        body = json.dumps({"KeyMetadata": {"KeyId": "k", "DeletionDate": 1765341360}}).encode()
+        parsed = parser.parse({"status_code": 200, "headers": {}, "body": body}, operation.output_shape)
+        assert f"{parsed['KeyMetadata']['DeletionDate']:%Y-%m-%d %H:%M %Z}" == "2025-12-10 04:36 UTC"
+        local = botocore.parsers.create_parser("json").parse({"status_code": 200, "headers": {}, "body": body}, operation.output_shape)
+        assert local["KeyMetadata"]["DeletionDate"].utcoffset() == timedelta(hours=14)  # what botocore does by itself
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_the_purge_line_names_the_environment_after_a_whole_destroy_and_each_layer_otherwise():

@@ -114,14 +114,21 @@ def test_create_destroy_purge_create_again(sandbox, run):
     assert f"LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}: delete" in out
     assert log_group_names(sandbox) >= RETAINED_LOGS
 
-    code, out, err = run("purge", "--yes")
+    with pytest.MonkeyPatch.context() as patch:  # a machine east of UTC: KMS gives the key's date as epoch seconds
+        patch.setenv("TZ", "XYZ-14")
+        time.tzset()
+        try:
+            code, out, err = run("purge", "--yes")
+        finally:
+            patch.undo()
+            time.tzset()
     assert code == 0, out + err
     assert not RETAINED_LOGS & log_group_names(sandbox)
     for key_id in log_keys:  # never deleted at once: the minimum 7-day window
         metadata = key_state(sandbox, key_id)
         assert metadata["KeyState"] == "PendingDeletion"
         assert timedelta(days=6) < metadata["DeletionDate"] - datetime.now(UTC) <= timedelta(days=7)
-        # in UTC, as every time the tools print, whatever the machine's zone (botocore gives local times)
+        # in UTC, as every time the tools print, whatever the machine's zone
         assert f"deletion scheduled for {metadata['DeletionDate'].astimezone(UTC):%Y-%m-%d %H:%M} UTC" in out, out
     s3, acm = sandbox.client("s3"), sandbox.client("acm")
     assert not exists(s3.head_bucket, "404", "NoSuchBucket", Bucket=alb["AccessLogBucket"])  # it was empty

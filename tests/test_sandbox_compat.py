@@ -974,15 +974,19 @@ def test_a_busy_port_is_a_clear_error_and_leaves_nothing_running(tmp_path):
 
 
 def test_a_sandbox_starts_and_seeds_whatever_the_shells_aws_and_proxy_settings_say(tmp_path, monkeypatch):
-    """make sandbox reads nothing of the shell's AWS configuration: a profile that does not exist
-    stopped the server at its start, a proxy got the seed's requests, and AWS_MAX_ATTEMPTS=20 made
-    a seed that failed wait minutes before saying so."""
+    """make sandbox reads nothing of the shell's AWS configuration: a profile that does not exist or a
+    garbled ~/.aws/config stopped the server at its start, a proxy got the seed's requests, and
+    AWS_MAX_ATTEMPTS=20 made a seed that failed wait minutes before saying so."""
     monkeypatch.setenv("AWS_PROFILE", "does-not-exist")
+    (tmp_path / "home" / ".aws").mkdir(parents=True)
+    (tmp_path / "home" / ".aws" / "config").write_text("[default\nnot a config file\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("AWS_CONFIG_FILE")  # conftest's: ~/.aws/config is read
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "20")
     monkeypatch.setenv("AWS_RETRY_MODE", "legacy")
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.setenv(proxy, "http://127.0.0.1:9")
-    box = Sandbox(tmp_path).start(exit_with_parent=True)
+    box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
     try:
         created = box.seed()  # it checks the ids against params/sandbox.yaml
         assert created["VpcId"] == params.load(PARAMS_FILE).values["VpcId"]

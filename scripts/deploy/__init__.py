@@ -17,8 +17,8 @@ import urllib.parse
 from pathlib import Path
 
 import templates
-from scripts import verify, zone
-from scripts.deploy.aws import API_CALLS, AWS_ERRORS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, parse_api_calls
+from scripts import zone
+from scripts.deploy.aws import API_CALLS, AWS_ERRORS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, on_this_machine, parse_api_calls
 from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands
 from scripts.deploy.deployer import ALLOW_ALL_POLICY, SANDBOX_CANNOT_RECOVER, Deployer, load_layer
 from scripts.deploy.failure import Failure
@@ -160,8 +160,7 @@ def validate(args):
             "(make deploy ENV=sandbox points it at the running sandbox; make sandbox starts one), never with AWS credentials",
             2,
         )
-    host = urllib.parse.urlsplit(endpoint).hostname or ""
-    if args.env == SANDBOX_ENV and not (host == "localhost" or verify.is_loopback_ip(host)):
+    if args.env == SANDBOX_ENV and not on_this_machine(endpoint):
         raise Failure(
             f"error: ENV={SANDBOX_ENV} deploys only to the local sandbox, and AWS_ENDPOINT_URL={endpoint} is no loopback address: "
             "run it through make (make deploy ENV=sandbox points it at the running sandbox)",

@@ -8,11 +8,13 @@ import re
 import shlex
 import urllib.parse
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
 import botocore.loaders
 import botocore.session
+import botocore.utils
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -87,8 +89,15 @@ def botocore_session(session_vars=None) -> botocore.session.Session:
     parse them again (a tenth of a second each; EC2's takes 0.3 s). session_vars: botocore's, such
     as SANDBOX_SESSION_VARS."""
     core = botocore.session.get_session(session_vars)
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=utc_timestamp)
     core.register_component("data_loader", _data_loader(core.get_config_variable("data_path")))
     return core
+
+
+def utc_timestamp(value) -> datetime:
+    """A time botocore reads, in UTC. botocore reads a JSON API's (ECS, KMS, Logs: epoch seconds) into
+    the machine's zone, and CloudFormation's (ISO 8601, Z) in UTC: the tools print every one in UTC."""
+    return botocore.utils.parse_timestamp(value).astimezone(UTC)
 
 
 def make_session(session_vars=None, **kwargs) -> boto3.session.Session:
