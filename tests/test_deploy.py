@@ -29,6 +29,7 @@ from scripts import deploy, purge, zone
 from scripts.deploy import commands as deploy_commands
 from scripts.deploy import lock
 from scripts.deploy.aws import botocore_session, make_session
+from scripts.deploy.marks import RelaxedPolicyMarks
 from templates import generation
 from templates.errors import STOPPING_SIGNALS, Output, terminated
 from templates.inputs import KEEP_RUNNING_COUNT
@@ -1103,6 +1104,13 @@ def test_the_clients_reach_the_emulator_aws_endpoint_url_names_whatever_the_aws_
             credentials = client._request_signer._credentials
             assert (credentials.access_key, credentials.token) == ("AKIAFAKEFAKEFAKEFAKE", "the shell's"), service
     assert plain("sts")._endpoint.http_session._proxy_config._proxies == {"http": NOWHERE}  # what it would have done
+    for local in ("http://localhost:4566", "http://[::1]:4566"):  # this machine too, by name or IPv6
+        assert (
+            deploy.aws.boto_clients("us-east-1", io.StringIO(), deploy.aws.CONFIG, local)(
+                "sts"
+            )._endpoint.http_session._proxy_config._proxies
+            == {}
+        )
     remote = deploy.aws.boto_clients("us-east-1", io.StringIO(), deploy.aws.CONFIG, "http://10.0.0.1:4566")
     assert remote("sts")._endpoint.http_session._proxy_config._proxies == {"http": NOWHERE}  # not this machine: as configured
     # the deployer's clients are made with AWS_ENDPOINT_URL, whatever the environment; the sandbox's alone with its keys
@@ -1675,6 +1683,45 @@ def test_status_with_ssm_alone_not_answering_shows_the_stacks_and_notes_the_mark
     assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
     assert f"note: the relaxed-policy marks ({RELAXED}/) could not be read (ReadTimeoutError)" in aws.out
     assert aws.out.splitlines()[-1].startswith(f"{stack('cert-dns'):<36} UPDATE_COMPLETE")
+
+
+def marks_on(ssm):
+    said = []
+    return RelaxedPolicyMarks(ssm, ENV, lambda: NOW, said.append, lambda: "aws --region us-east-1"), said
+
+
+def test_a_mark_is_deleted_once_and_one_already_gone_is_no_note():
+    ssm = SESSION.client("ssm", region_name=REGION)
+    marks, said = marks_on(ssm)
+    with Stubber(ssm) as stub:
+        stub.add_response(
+            "put_parameter",
+            {"Version": 1},
+            {"Name": f"{RELAXED}/alb", "Value": ANY, "Type": "String", "Overwrite": True, "Description": ANY},
+        )
+        stub.add_client_error("delete_parameter", "ParameterNotFound", "gone", 400, expected_params={"Name": f"{RELAXED}/alb"})
+        marks.mark("alb")
+        assert "alb" in marks
+        marks.clear("alb")
+        marks.clear("alb")  # once cleared, not asked again: no second DeleteParameter is queued
+        stub.assert_no_pending_responses()
+    assert "alb" not in marks and said == []  # a mark already gone is what clearing wants
+
+
+def test_marks_that_get_no_answer_stop_a_deploy_and_are_only_a_note_for_status():
+    from botocore.exceptions import ReadTimeoutError
+
+    ssm = SESSION.client("ssm", region_name=REGION)
+
+    def no_answer(**_):
+        raise ReadTimeoutError(endpoint_url="https://ssm.us-east-1.amazonaws.com")
+
+    ssm.meta.events.register("provide-client-params.ssm.GetParametersByPath", no_answer)
+    marks, said = marks_on(ssm)
+    with pytest.raises(ReadTimeoutError):  # a deploy: the next call would fail the same way, after more retries
+        marks.read()
+    marks.read(no_answer_is_a_note=True)
+    assert said == [f"  note: the relaxed-policy marks ({RELAXED}/) could not be read (ReadTimeoutError)"]
 
 
 def test_a_disabled_layer_named_by_stack_is_said_not_deployed_by_status_and_outputs(aws, disabled):

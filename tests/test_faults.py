@@ -647,6 +647,51 @@ def test_ctrl_c_while_make_sandbox_seeds_stops_the_server_it_started(tmp_path, m
     assert calls == ["start", "seed", "stop"]
 
 
+def seed_failures():
+    import urllib.error
+
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    return [
+        ClientError({"Error": {"Code": "InternalFailure", "Message": "moto broke"}}, "CreateVpc"),
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:9/"),
+        urllib.error.URLError("refused"),  # the seed's reset, before any client
+    ]
+
+
+@pytest.mark.parametrize("failure", seed_failures(), ids=["ClientError", "EndpointConnectionError", "URLError"])
+def test_a_seed_that_fails_stops_the_server_and_is_one_line_naming_the_log(tmp_path, monkeypatch, failure):
+    from emulator.sandbox import Sandbox
+
+    calls = []
+    monkeypatch.setattr(Sandbox, "running", lambda self: False)
+    monkeypatch.setattr(Sandbox, "start", lambda self, **kwargs: calls.append("start") or self)
+    monkeypatch.setattr(Sandbox, "stop", lambda self: calls.append("stop") or True)
+
+    def seed(self):
+        raise failure
+
+    monkeypatch.setattr(Sandbox, "seed", seed)
+    result = sandbox_cli("start", state_dir=tmp_path / "state")
+    assert calls == ["start", "stop"]
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"error: seeding the sandbox failed, and it is stopped: {failure} (its log: "), result.stderr
+
+
+def test_an_os_error_without_a_message_is_named_by_itself_not_none(tmp_path, monkeypatch):
+    import urllib.error
+
+    import emulator.sandbox as s
+
+    def refused(args, sandbox):
+        raise urllib.error.URLError("refused")  # an OSError with no strerror
+
+    monkeypatch.setattr(s, "command", refused)
+    result = sandbox_cli("status", state_dir=tmp_path / "state")
+    assert result.returncode == 2 and result.stderr.rstrip().endswith("<urlopen error refused>"), result.stderr
+    assert "None" not in result.stderr
+
+
 @pytest.mark.parametrize("garbage", ["", "not a url", "http://10.0.0.1:80", "http://127.0.0.1:99999", "\x00\xff"])
 def test_a_garbled_endpoint_file_is_named_not_a_traceback(sandbox, garbage):
     endpoint = sandbox.endpoint_file.read_text()

@@ -3,6 +3,7 @@ port and stops at the end: the seed is reproducible, every emulator gap the comp
 closes is shown (each test fails without its patch), and the server stays on loopback and stops.
 The whole deployment through the deployer is tests/test_e2e_sandbox.py."""
 
+import io
 import itertools
 import json
 import os
@@ -17,7 +18,8 @@ from botocore.exceptions import ClientError
 from conftest import ROOT, parameters
 
 from emulator.sandbox import CREDENTIALS, PARAMS_FILE, Sandbox, SandboxError
-from scripts.deploy.aws import make_session
+from scripts.deploy.aws import CONFIG, make_session
+from scripts.deploy.aws import boto_clients as make_clients
 from templates import inputs, params
 
 VALUES = params.load(PARAMS_FILE).values  # expectations come from params/sandbox.yaml, never a copy of it
@@ -980,8 +982,10 @@ def test_a_sandbox_starts_and_seeds_whatever_the_shells_aws_and_proxy_settings_s
     monkeypatch.setenv("AWS_PROFILE", "does-not-exist")
     (tmp_path / "home" / ".aws").mkdir(parents=True)
     (tmp_path / "home" / ".aws" / "config").write_text("[default\nnot a config file\n")
+    (tmp_path / "home" / ".aws" / "credentials").write_text("[default\nnot a credentials file\n")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("AWS_CONFIG_FILE")  # conftest's: ~/.aws/config is read
+    monkeypatch.delenv("AWS_CONFIG_FILE")  # conftest's: ~/.aws's files are read
+    monkeypatch.delenv("AWS_SHARED_CREDENTIALS_FILE")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "20")
     monkeypatch.setenv("AWS_RETRY_MODE", "legacy")
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
@@ -993,6 +997,9 @@ def test_a_sandbox_starts_and_seeds_whatever_the_shells_aws_and_proxy_settings_s
         ec2 = box.client("ec2")
         assert ec2._endpoint.http_session._proxy_config._proxies == {}
         assert ec2.meta.config.retries["total_max_attempts"] == 3
+        # and the deployer's clients of it (make deploy ENV=sandbox)
+        deployer = make_clients("us-east-1", io.StringIO(), CONFIG, box.endpoint, sandbox=True)
+        assert deployer("cloudformation").describe_stacks()["Stacks"] == []
     finally:
         box.stop()
 
