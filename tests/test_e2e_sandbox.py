@@ -8,13 +8,13 @@ import socket
 import time
 
 import pytest
-from conftest import ROOT, deploying_into, parameters
+from conftest import deploying_into, parameters
 
 import templates
 from emulator.sandbox import PARAMS_FILE
 from scripts import deploy
-from scripts.deploy.commands import not_enabled_note
 from templates import params
+from templates.params import SANDBOX_CANNOT_REHEARSE
 
 ENV = "sandbox"
 ENVIRONMENT = params.load(PARAMS_FILE)
@@ -398,7 +398,11 @@ def test_destroy_everything_in_reverse_order(sandbox, run, deployed):
         sandbox.client("cloudformation").create_stack(StackName=templates.stack_name(ENV, layer), TemplateBody=json.dumps(body), Tags=tags)
         code, out, err = run("status")
         (line,) = [line for line in out.splitlines() if line.startswith(templates.stack_name(ENV, layer))]
-        assert code == 0 and line.endswith(not_enabled_note(ENV, layer, ROOT / "params" / f"{ENV}.yaml")), out + err
+        assert code == 0 and f"make destroy STACK={layer} ENV={ENV} removes it" in line, out + err
+        if layer in SANDBOX_CANNOT_REHEARSE:  # made before the sandbox refused the layer: it cannot go the usual way
+            assert "make sandbox-stop && make sandbox starts the sandbox empty" in line, line
+        else:
+            assert f"(not in enabled_layers of params/{ENV}.yaml" in line, line
         code, out, err = run("destroy", "--yes")
         assert code == 0 and [line for line in out.splitlines() if line.endswith(": deleted")] == [
             f"{templates.stack_name(ENV, layer)}: deleted"
