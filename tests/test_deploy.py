@@ -8,9 +8,12 @@ import getpass
 import io
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import time
 import types
 from datetime import UTC, datetime, timedelta
@@ -1758,9 +1761,42 @@ def test_a_printed_command_names_the_runs_region_and_the_endpoint_it_was_pointed
     for name, value in SANDBOX_KEYS.items():
         monkeypatch.setenv(name, value)
     keys = " ".join(f"{name}={value}" for name, value in SANDBOX_KEYS.items())
-    assert deploy.aws.cli("eu-west-1") == f"{keys} aws --region eu-west-1 --endpoint-url 'http://[::1]:4566'"
+    dropped = "-u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN"
+    assert deploy.aws.cli("eu-west-1") == f"env {dropped} {keys} aws --region eu-west-1 --endpoint-url 'http://[::1]:4566'"
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1"
+
+
+# A stand-in for the AWS CLI, which reads its profile, credentials and endpoint with botocore as this does.
+AWS_CLI_STAND_IN = """
+import json, sys
+import botocore.session
+session = botocore.session.Session()
+credentials = session.get_credentials()  # ProfileNotFound when AWS_PROFILE names a profile the files lack
+print(json.dumps({"keys": [credentials.access_key, credentials.secret_key, credentials.token], "argv": sys.argv[1:]}))
+"""
+
+
+def test_a_printed_sandbox_command_pasted_into_a_shell_set_for_another_account_reaches_the_sandbox_with_its_keys(monkeypatch, tmp_path):
+    """A shell whose AWS_PROFILE names a profile it lacks stopped the pasted command (ProfileNotFound),
+    and its session token went along with the sandbox's fake keys."""
+    for name, value in SANDBOX_KEYS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    command = deploy.aws.cli("eu-west-1") + " cloudformation list-stacks"
+    stand_in = tmp_path / "bin" / "aws"
+    stand_in.parent.mkdir()
+    stand_in.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -c {shlex.quote(AWS_CLI_STAND_IN)} "$@"\n')
+    stand_in.chmod(0o755)
+    shell = {"PATH": f"{stand_in.parent}:/usr/bin:/bin", "HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "AKIAREALLOOKINGKEY01"}
+    shell |= {"AWS_SECRET_ACCESS_KEY": "not-the-sandbox-secret", "AWS_SESSION_TOKEN": "a-real-session-token"}
+    for profile in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        pasted = subprocess.run(["/bin/sh", "-c", command], env=shell | {profile: "prod-admin"}, capture_output=True, text=True)
+        assert pasted.returncode == 0, pasted.stderr
+        assert json.loads(pasted.stdout) == {
+            "keys": [*SANDBOX_KEYS.values(), None],
+            "argv": ["--region", "eu-west-1", "--endpoint-url", "http://127.0.0.1:4566", "cloudformation", "list-stacks"],
+        }
 
 
 def test_aws_errors_are_one_line_without_traceback(aws):

@@ -175,9 +175,15 @@ def cli(region: str) -> str:
         return f"aws --region {region}"
     # The sandbox's keys live in make's shell only: named, the command works pasted anywhere. They
     # are the fixed fake ones (any others, real keys above all, are never printed).
-    sandbox_keys = all(os.environ.get(name) == value for name, value in SANDBOX_KEYS.items())
-    keys = "".join(f"{name}={value} " for name, value in SANDBOX_KEYS.items()) if sandbox_keys else ""
-    return f"{keys}aws --region {region} --endpoint-url {shlex.quote(endpoint)}"
+    if not all(os.environ.get(name) == value for name, value in SANDBOX_KEYS.items()):
+        return f"aws --region {region} --endpoint-url {shlex.quote(endpoint)}"
+    # Pasted into a shell whose AWS_PROFILE names a profile it lacks, the CLI stops (ProfileNotFound)
+    # whatever keys are given, and a shell's session token would go along with the fake keys.
+    keys = " ".join(f"{name}={value}" for name, value in SANDBOX_KEYS.items())
+    return f"env {SHELL_AWS_SETTINGS_DROPPED} {keys} aws --region {region} --endpoint-url {shlex.quote(endpoint)}"
+
+
+SHELL_AWS_SETTINGS_DROPPED = "-u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN"  # botocore reads both profile variables
 
 
 API_CALLS = "API calls per stack: "
