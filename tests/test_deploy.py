@@ -693,6 +693,22 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(aws):
     assert any(line.strip().startswith("!SG") and "AlbSecurityGroup" in line for line in table)
 
 
+def test_a_log_group_name_that_cannot_be_checked_is_left_to_the_update(aws):
+    """The CI deploy role reads no log group: whether the name a replaced log group takes is free is
+    said to be unknown, and the rest of the checks go on (here: the refusal of a stateful replacement)."""
+    aws.deployed("alb")
+    aws.deployed("release-alarms")
+    aws.deployed("service")
+    renamed = [change("Modify", "LogGroup", "AWS::Logs::LogGroup", "True", [detail("LogGroupName", recreation="Always")])]
+    aws.change_set("service", "UPDATE", renamed)
+    name = f"/ecs/{configuration(ENV, 'service')['Parameters']['NamePrefix']}-service"  # service.py's LogGroupName
+    aws.logs.add_client_error("describe_log_groups", "AccessDeniedException", "not authorized", 400, {"logGroupNamePrefix": name})
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    assert aws.run("deploy", "--stack", "service", "--yes") == 1
+    assert f"  note: could not check that log group {name} is free: cannot read it (AccessDeniedException: not authorized)" in aws.out
+    assert "LogGroup (AWS::Logs::LogGroup, replaced)" in aws.err and "taken" not in aws.err
+
+
 def alb_updated_with_allow_replace(aws, changes):
     """The alb layer's update with ALLOW_REPLACE=1 up to its end: its stack policy relaxed, the change set run."""
     aws.deployed("cert-dns")

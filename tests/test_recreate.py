@@ -19,6 +19,7 @@ from conftest import ROOT, deploying_into
 
 import templates
 from emulator.sandbox import PARAMS_FILE
+from scripts import deploy
 from templates import params
 
 ENV = "sandbox"
@@ -199,15 +200,30 @@ def test_purge_never_touches_what_the_stacks_did_not_create(sandbox, run):
     )
 
 
-def test_a_failed_first_create_rolls_back_and_is_created_again_with_recreate(sandbox, run):
+def test_a_failed_first_create_rolls_back_and_is_created_again_with_recreate(sandbox, run, monkeypatch):
     sandbox.seed()
     for layer in ("cert-dns", "alb", "release-alarms"):
         code, out, err = run("deploy", "--stack", layer, "--yes")
         assert code == 0, out + err
     logs = sandbox.client("logs")
     logs.create_log_group(logGroupName=SERVICE_LOGS)  # takes the name the service layer's log group needs
-
+    # Seen before the change set runs: refused, and the empty stack made for the change set deleted.
     code, out, err = run("deploy", "--stack", "service", "--yes")
+    assert code == 1 and f"LogGroup needs {SERVICE_LOGS}, which is taken (not made by this stack): " in err, out + err
+    assert f"{stack('service')} ROLLBACK_COMPLETE" not in run("status")[1]
+    assert not exists(sandbox.client("cloudformation").describe_stacks, "ValidationError", StackName=stack("service"))
+
+    # Taken between that look and the execution, the name fails the create, which rolls back.
+    logs.delete_log_group(logGroupName=SERVICE_LOGS)
+    look = deploy.Deployer.refuse_taken_log_group_names
+
+    def then_taken(deployer, *args):
+        look(deployer, *args)
+        logs.create_log_group(logGroupName=SERVICE_LOGS)
+
+    monkeypatch.setattr(deploy.Deployer, "refuse_taken_log_group_names", then_taken)
+    code, out, err = run("deploy", "--stack", "service", "--yes")
+    monkeypatch.undo()
     assert code == 1
     assert f"{stack('service')} ended ROLLBACK_COMPLETE" in err and "RECREATE=1" in err, out + err
     assert "failed: LogGroup (AWS::Logs::LogGroup)" in out
@@ -288,6 +304,25 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
     assert kept.startswith("  LogGroup (AWS::Logs::LogGroup) was replaced;") and kept.endswith(
         f"logs delete-log-group --log-group-name {WAF_LOGS}"
     )
+
+    # Back to the old NamePrefix, the update would make the log group under the name the kept one
+    # holds, and fail and roll back there: refused before anything runs, with what frees the name.
+    code, out, err = run("deploy", "--stack", "waf", "--yes", "--allow-replace")
+    assert code == 1, out + err
+    free = f"logs delete-log-group --log-group-name {WAF_LOGS}"
+    assert f"LogGroup needs {WAF_LOGS}, which is taken (kept by an earlier replacement in this stack; it holds " in err, err
+    assert f"{free}; nothing changed." in err, err
+    (waf,) = sandbox.client("cloudformation").describe_stacks(StackName=stack("waf"))["Stacks"]
+    assert (waf["StackStatus"], physical_ids(sandbox, "waf")["LogGroup"]) == ("UPDATE_COMPLETE", f"aws-waf-logs-{OTHER_PREFIX}")
+    # A log group of that name not made by this stack is named as such.
+    sandbox.client("logs").delete_log_group(logGroupName=WAF_LOGS)
+    sandbox.client("logs").create_log_group(logGroupName=WAF_LOGS)
+    code, out, err = run("deploy", "--stack", "waf", "--yes", "--allow-replace")
+    assert code == 1 and f"LogGroup needs {WAF_LOGS}, which is taken (not made by this stack): " in err, out + err
+    sandbox.client("logs").delete_log_group(logGroupName=WAF_LOGS)  # freed, as the command says
+    code, out, err = run("deploy", "--stack", "waf", "--yes", "--allow-replace")
+    assert code == 0, out + err
+    assert physical_ids(sandbox, "waf")["LogGroup"] == WAF_LOGS
 
 
 def test_replacing_a_resource_under_the_name_it_has_is_refused_even_with_allow_replace(sandbox, run, tmp_path):

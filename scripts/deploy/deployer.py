@@ -635,6 +635,7 @@ class Deployer:
                 f"{', '.join(same_name)}; {left}; give it a new name in the same change (a new NamePrefix renames them all), or "
                 f"{self.destroy_and_deploy_again(layer.name)}"
             )
+        self.refuse_taken_log_group_names(layer, change_set, left)
         if risky and not allow_replace:
             raise Failure(
                 f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
@@ -1039,7 +1040,7 @@ class Deployer:
         names = [each.name for each in self.run_layers]
         creates = self.run_layers[names.index(layer.name) :] if layer.name in names else [layer]
         try:
-            blocked = purge.blocking(self, {each.stack: self.names_created(each) for each in creates})
+            blocked = purge.blocking(self, {each.stack: set(self.custom_names(each).values()) for each in creates})
         except AWS_ERRORS as error:  # only a look ahead: the create itself says what to do if a name is taken
             self.say(f"  note: what destroyed stacks retained could not be listed ({error_code(error)}); creating {layer.stack}")
             return
@@ -1055,21 +1056,57 @@ class Deployer:
                 + ", then deploy again"
             )
 
-    def names_created(self, layer) -> set:
-        """The names the layer's template gives its resources of the types whose name a retained one
-        can hold (purge.NAMED), with this environment's values; a name not known before deploy is left out."""
+    def custom_names(self, layer) -> dict:
+        """Logical id -> the name the layer's template gives it, for the resources of the types whose
+        name a retained one can hold (purge.NAMED), with this environment's values; a name not known
+        before deploy is left out."""
         from scripts.review.resolver import Resolver
 
         template = json.loads(layer.template)
         resolver = Resolver(template, layer.parameters, {}, self.cf.meta.region_name)
-        names = set()
-        for resource in template.get("Resources", {}).values():
+        names = {}
+        for logical_id, resource in template.get("Resources", {}).items():
             name_property = templates.CUSTOM_NAMES.get(resource["Type"])
             if resource["Type"] in purge.NAMED and name_property in resource.get("Properties", {}):
                 name = resolver.value(resource["Properties"][name_property])
                 if isinstance(name, str):
-                    names.add(name)
+                    names[logical_id] = name
         return names
+
+    def refuse_taken_log_group_names(self, layer, change_set, left):
+        """A change set that makes a log group under a new name (a replacement, an addition) fails there
+        and rolls back while a log group of that name is in the account: one an earlier replacement
+        kept (UpdateReplacePolicy Retain; a NamePrefix changed and then changed back), or one made
+        by hand. Named before anything runs, with the command that frees it. A change set that makes
+        no log group makes no call for it."""
+        names = self.custom_names(layer)
+        making = [
+            (rc["LogicalResourceId"], names[rc["LogicalResourceId"]])
+            for rc in (change.get("ResourceChange", {}) for change in change_set.get("Changes", []))
+            if rc.get("ResourceType") == "AWS::Logs::LogGroup"
+            and (text.replaced(rc) or rc.get("Action") == "Add")
+            and names.get(rc.get("LogicalResourceId"), rc.get("PhysicalResourceId")) != rc.get("PhysicalResourceId")
+        ]
+        taken = []
+        for logical_id, name in making:
+            item = purge.Retained(layer.stack, change_set.get("StackId", ""), logical_id, "AWS::Logs::LogGroup", name)
+            try:
+                purge.inspect(self, item, set())
+            except AWS_ERRORS as error:
+                item.facts, item.note = None, error_code(error)
+            if item.gone:
+                continue
+            if item.facts is None:  # only a look ahead (the CI deploy role reads no log group): the update says it
+                self.say(f"  note: could not check that log group {name} is free: {item.note.removeprefix('left: ')}")
+                continue
+            made = "not made by this stack" if item.foreign else f"kept by an earlier replacement in this stack; {item.note}"
+            taken.append(f"{logical_id} needs {name}, which is taken ({made}): {purge.free_command(item.kind, name, self.cli)}")
+        if taken:
+            raise Failure(
+                f"error: refused: the change set makes a log group under a name another one holds, and would fail there and roll "
+                f"back: {'; '.join(taken)}; {left}. Free the name with that command once its logs are not needed, or keep the "
+                "names the stack has (the NamePrefix it was deployed with), then deploy again"
+            )
 
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)
