@@ -951,7 +951,7 @@ def test_throttling_is_retried_by_botocore(aws, monkeypatch):
     client.meta.events.register("before-send", send)
     monkeypatch.setattr(time, "sleep", backoff.append)  # botocore's backoff between attempts
     aws.clients = {"cloudformation": client, "ssm": aws.clients["ssm"]}
-    relaxed_mark_read(aws)
+    status_reads(aws)
     assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
     assert f"{stack('cert-dns')}" in aws.out and "CREATE_COMPLETE" in aws.out
     assert len(sent) == 3 and len(backoff) == 2 and all(url.startswith("http://127.0.0.1:9") for url in sent)
@@ -1373,7 +1373,7 @@ def test_a_stack_with_our_project_tag_but_not_all_our_tags_is_not_ours(aws, chan
 
 
 def test_status_says_our_stack_waiting_for_review_is_not_deployed_and_someone_elses_is_not_ours(aws):
-    relaxed_mark_read(aws)
+    status_reads(aws)
     for layer in templates.layer_order():
         if layer == "alarms":
             theirs = described("alarms", "REVIEW_IN_PROGRESS")
@@ -1665,7 +1665,7 @@ def test_diff_error_is_exit_2(aws):
 def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a_disabled_layer(aws, disabled):
     disabled, enabled = disabled
     order = templates.layer_order()  # every layer: one taken out of enabled_layers may still be deployed
-    relaxed_mark_read(aws, order[0])  # its stack policy left relaxed by a stopped --allow-replace run
+    status_reads(aws, order[0])  # its stack policy left relaxed by a stopped --allow-replace run
     for layer in order:
         if layer == disabled:  # prod has no output/prod/<layer>.json for it: a stack described by hand
             left = described(order[0])
@@ -1699,8 +1699,10 @@ def test_status_with_ssm_alone_not_answering_shows_the_stacks_and_notes_the_mark
         raise ReadTimeoutError(endpoint_url="https://ssm.us-east-1.amazonaws.com")
 
     aws.clients["ssm"].meta.events.register("provide-client-params.ssm.GetParametersByPath", no_answer)
+    aws.clients["ssm"].meta.events.register("provide-client-params.ssm.GetParameter", no_answer)
     assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
     assert f"note: the relaxed-policy marks ({RELAXED}/) could not be read (ReadTimeoutError)" in aws.out
+    assert f"note: the lock ({LOCK}) could not be read (ReadTimeoutError)" in aws.out
     assert aws.out.splitlines()[-1].startswith(f"{stack('cert-dns'):<36} UPDATE_COMPLETE")
 
 
@@ -1747,7 +1749,7 @@ def test_a_disabled_layer_named_by_stack_is_said_not_deployed_by_status_and_outp
     disabled, _ = disabled
     for command, said in (("status", f"{stack(disabled):<36} not deployed"), ("outputs", f"{stack(disabled)}: not deployed")):
         if command == "status":
-            relaxed_mark_read(aws)
+            status_reads(aws)
         aws.not_deployed(disabled)
         assert aws.run(command, "--stack", disabled) == 0, aws.err
         assert aws.out.splitlines()[-1] == said, aws.out
@@ -2049,14 +2051,22 @@ def test_a_stack_name_given_for_stack_is_refused_naming_its_layer(aws):
 
 
 def test_on_the_sandbox_a_stack_stuck_in_update_rollback_failed_points_to_starting_it_afresh_not_to_recover(aws, monkeypatch):
-    # moto has no ContinueUpdateRollback: recover there is refused before any call.
+    # moto has no ContinueUpdateRollback: recover there is refused, and only on a stack that needs it
+    # (a healthy one is not told to start the sandbox afresh).
     monkeypatch.setitem(globals(), "ENV", SANDBOX_ENV)  # stack() and run() name the sandbox's stacks
     aws.deployed("cert-dns", status="UPDATE_ROLLBACK_FAILED")
     assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
     assert aws.err.startswith(f"error: {stack('cert-dns')} is UPDATE_ROLLBACK_FAILED: a rollback could not finish; the sandbox cannot")
     assert "make sandbox-stop && make sandbox" in aws.err and "make recover" not in aws.err
-    assert aws.run("recover", "--stack", "cert-dns") == 2
-    assert aws.err.startswith("error: the sandbox cannot continue a rollback (moto has no ContinueUpdateRollback)")
+    aws.deployed("cert-dns", status="UPDATE_ROLLBACK_FAILED")
+    assert aws.run("recover", "--stack", "cert-dns") == 1
+    assert aws.err == (
+        f"error: {stack('cert-dns')} is UPDATE_ROLLBACK_FAILED; the sandbox cannot continue a rollback (moto has no "
+        "ContinueUpdateRollback): start it afresh with make sandbox-stop && make sandbox, then make deploy YES=1\n"
+    )
+    aws.deployed("cert-dns", status="UPDATE_COMPLETE")
+    assert aws.run("recover", "--stack", "cert-dns") == 1
+    assert aws.err == f"error: {stack('cert-dns')} is UPDATE_COMPLETE; recover only continues an UPDATE_ROLLBACK_FAILED rollback\n"
 
 
 HISTORY = f"/startupwebapp/{ENV}/service/releases"
@@ -2709,11 +2719,14 @@ def test_a_multi_layer_deploy_says_which_layers_were_deployed_and_which_were_not
     aws.deployed(declined)
     aws.change_set(declined, "UPDATE", [change("Modify", "Certificate", "AWS::CertificateManager::Certificate")])
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack(declined), "ChangeSetName": cs_name(declined)})
-    assert aws.run("deploy", tty=True, answer="n") == 1
-    summary, stopped = aws.out.splitlines()[-2:]
-    assert summary.startswith("summary, ") and summary.endswith(f": {first} (no changes)")
-    assert stopped == f"  not deployed: {', '.join([declined, *rest])} (the run stopped at {declined}: see above)"
-    assert "not confirmed" in aws.err
+    terminal = io.StringIO()  # what a terminal shows: stdout and stderr in the order written
+    assert aws.run("deploy", tty=True, answer="n", out=terminal, err=terminal) == 1
+    lines = aws.err.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("summary, "))
+    summary, stopped, reason = lines[at : at + 3]
+    assert summary.endswith(f": {first} (no changes)")
+    assert stopped == f"  not deployed: {', '.join([declined, *rest])} (the run stopped at {declined}; the reason is below)"
+    assert reason.startswith("error: ") and "not confirmed" in reason
 
 
 def test_a_reviewed_change_set_not_confirmed_is_left_for_review(aws):
@@ -3029,6 +3042,16 @@ def lock_taken(aws, *relaxed, command="deploy"):
     relaxed_mark_read(aws, *relaxed)
 
 
+def status_reads(aws, *relaxed, lock=None):
+    """What make status reads besides the stacks: the relaxed-policy marks (relaxed: their layers),
+    then the lock (lock: its value; None: free)."""
+    relaxed_mark_read(aws, *relaxed)
+    if lock is None:
+        aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
+    else:
+        aws.ssm.add_response("get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": lock, "Version": 1}}, {"Name": LOCK})
+
+
 def relaxed_mark_read(aws, *relaxed):
     marks = [{"Name": f"{RELAXED}/{layer}", "Type": "String", "Value": "2025-11-25T11:00:00Z", "Version": 1} for layer in relaxed]
     aws.ssm.add_response("get_parameters_by_path", {"Parameters": marks}, {"Path": RELAXED})
@@ -3277,9 +3300,28 @@ def test_a_lock_another_run_is_taking_refusing_the_first_attempt_names_no_retry_
 
 
 def test_reading_commands_take_no_lock(aws):
-    relaxed_mark_read(aws)
+    status_reads(aws)
     aws.deployed("cert-dns")
     assert aws.run("status", "--stack", "cert-dns", locking=True) == 0, aws.err
+
+
+def test_status_names_the_lock_and_says_when_the_run_holding_it_died_on_this_machine(aws):
+    """A deploy killed (SIGKILL, its machine restarted) leaves the lock, which refuses the next deploy:
+    make status says so first, and whether that run is gone, where it can tell (this machine)."""
+    ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    here = f"{lock.user()}@{socket.gethostname()}"
+    for holder, note in (
+        (f"{here} (pid {ended})", f" (no process {ended} runs on this machine, {socket.gethostname()}: that run is gone)"),
+        (f"{here} (pid {os.getpid()})", ""),  # it runs
+        (HELD["holder"], ""),  # another machine's: not known here
+    ):
+        status_reads(aws, lock=json.dumps(HELD | {"holder": holder}))
+        aws.deployed("cert-dns")
+        assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
+        assert aws.out.splitlines()[-1] == (
+            f"locked: deploy by {holder} since {HELD['since']}{note}; deploys wait for that run to finish; if it died, "
+            f"make unlock ENV={ENV} frees the lock"
+        )
 
 
 def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws):
@@ -3693,17 +3735,17 @@ def test_the_summary_of_a_multi_layer_deploy():
     outcomes = {"ci": "no changes", "cert-dns": "updated, 1 change"}
     assert deploy.text.summary(["ci", "cert-dns", "alb", "service"], outcomes, 12.345) == [
         "summary, 12.3 s: ci (no changes), cert-dns (updated, 1 change)",
-        "  not deployed: alb, service (the run stopped at alb: see above)",
+        "  not deployed: alb, service (the run stopped at alb; the reason is below)",
     ]
     assert deploy.text.summary(["ci"], {"ci": "created, 3 changes"}, 61) == ["summary, 61.0 s: ci (created, 3 changes)"]
     # Stopped in a layer after its stack operation (the service's settling change set): that layer is named.
     assert deploy.text.summary(["alb", "service", "scaling"], {"alb": "no changes", "service": "created, 7 changes"}, 3, "service") == [
         "summary, 3.0 s: alb (no changes), service (created, 7 changes)",
-        "  not deployed: scaling (the run stopped in service, after its stack operation: created, 7 changes: see above)",
+        "  not deployed: scaling (the run stopped in service, after its stack operation: created, 7 changes; the reason is below)",
     ]
     assert deploy.text.summary(["ci"], {}, 0.04) == [
         "summary, 0.0 s: no layer deployed",
-        "  not deployed: ci (the run stopped at ci: see above)",
+        "  not deployed: ci (the run stopped at ci; the reason is below)",
     ]
 
 

@@ -20,7 +20,7 @@ import templates
 from scripts import zone
 from scripts.deploy.aws import API_CALLS, AWS_ERRORS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, on_this_machine, parse_api_calls
 from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands
-from scripts.deploy.deployer import ALLOW_ALL_POLICY, SANDBOX_CANNOT_RECOVER, Deployer, load_layer
+from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
 from scripts.deploy.logs import parse_since
 from scripts.deploy.tasks import parse_command
@@ -195,8 +195,6 @@ def validate(args):
                 "would never run nor stop; make task runs in AWS",
                 2,
             )
-    if args.command == "recover" and args.env == SANDBOX_ENV:
-        raise Failure(f"error: {SANDBOX_CANNOT_RECOVER}", 2)
     if args.command == "logs":
         args.since_seconds = parse_since(args.since)
     if args.command in SERVICE_COMMANDS and args.stack != "service":

@@ -9,7 +9,8 @@ from botocore.exceptions import ClientError
 import templates
 from scripts import purge, verify, zone
 from scripts.deploy import drift, logs, tasks, text
-from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed, not_found
+from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found
+from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
@@ -125,6 +126,11 @@ class Commands:
         # answered: an endpoint out of reach fails on the first call alone, and SSM alone out of reach
         # (its own endpoint or proxy rule) is a note, not a status that shows nothing.
         deployer.relaxed_marks.read(no_answer_is_a_note=True)
+        try:  # a lock a dead run left refuses the next deploy: seen here first
+            holder = deployer.lock.holder()
+        except AWS_ERRORS as error:
+            holder = None
+            deployer.say(f"  note: the lock ({deployer.lock.name}) could not be read ({error_code(error)})")
         for name, found in stacks.items():
             stack = templates.stack_name(env, name)
             enabled = name in self.environment.layers
@@ -148,6 +154,8 @@ class Commands:
             if name in deployer.relaxed_marks:
                 note += "  (its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
             deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
+        if holder:
+            deployer.say(f"locked: {holder}; deploys wait for that run to finish; if it died, make unlock ENV={env} frees the lock")
         return 0
 
     def outputs(self) -> int:
@@ -248,6 +256,8 @@ class Commands:
         if status == "UPDATE_ROLLBACK_IN_PROGRESS":  # e.g. a recover whose wait stopped, run again
             deployer.say(f"{stack} is UPDATE_ROLLBACK_IN_PROGRESS: waiting for it to settle")
             found = deployer.wait_for_stack(stack, token=None)
+        elif status == "UPDATE_ROLLBACK_FAILED" and self.env == SANDBOX_ENV:
+            raise Failure(f"error: {stack} is {status}; {SANDBOX_CANNOT_RECOVER}")
         elif status == "UPDATE_ROLLBACK_FAILED":
             started = deployer.now()
             token = f"recover-{stack}-{started:%Y%m%d%H%M%S}"

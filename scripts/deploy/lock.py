@@ -3,6 +3,7 @@
 import getpass
 import json
 import os
+import re
 import socket
 
 from botocore.exceptions import ClientError
@@ -21,6 +22,21 @@ def user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid {os.getuid()}"
+
+
+def gone(holder) -> str:
+    """A note when the holder ("<user>@<host> (pid N)", take's) names this machine and a process
+    that no longer runs on it: that run died (killed, its machine restarted) and left the lock."""
+    named = re.fullmatch(r".*@(?P<host>[^@ ]+) \(pid (?P<pid>\d+)\)", str(holder))
+    if not named or named["host"] != socket.gethostname():
+        return ""  # another machine's run (a CI runner's too): whether it runs cannot be seen from here
+    try:
+        os.kill(int(named["pid"]), 0)  # signal 0: only whether the process exists
+    except ProcessLookupError:
+        return f" (no process {named['pid']} runs on this machine, {named['host']}: that run is gone)"
+    except (OSError, OverflowError):  # PermissionError: it runs, as another user
+        pass
+    return ""
 
 
 class EnvironmentLock:
@@ -147,7 +163,7 @@ class EnvironmentLock:
             return None
         try:
             held = json.loads(value)
-            return f"{held['command']} by {held['holder']} since {held['since']}"
+            return f"{held['command']} by {held['holder']} since {held['since']}{gone(held['holder'])}"
         except (ValueError, TypeError, KeyError):
             return repr(value[:100])
 

@@ -270,9 +270,9 @@ def summary(names, outcomes, seconds, stopped=None) -> list[str]:
     else:
         where = f"at {stopped or left[0]}" if left else None
     if left:
-        lines.append(f"  not deployed: {', '.join(left)} (the run stopped {where}: see above)")
+        lines.append(f"  not deployed: {', '.join(left)} (the run stopped {where}; the reason is below)")
     elif where:
-        lines.append(f"  the run stopped {where}: see above")
+        lines.append(f"  the run stopped {where}; the reason is below")
     return lines
 
 
