@@ -1765,6 +1765,32 @@ def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws, disable
     assert "nothing deployed" in aws.out
 
 
+def test_the_revision_a_deploy_records_says_dirty_when_the_deployed_files_are_not_the_commits(tmp_path):
+    """Change-set names and the release history name the commit; a deploy of edited or new files in
+    output/ (or of a directory outside the repository) is not that commit's, and says so."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
+    repository, output = tmp_path / "repository", tmp_path / "repository" / "output"
+    (output / ENV).mkdir(parents=True)
+    (output / "cert-dns.json").write_text("{}")
+    (repository / "README.md").write_text("")
+    assert deploy.deployer.git_revision(output, repository) == "nogit"  # no repository yet
+    for argv in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "first"]):
+        subprocess.run([*git, *argv], cwd=repository, check=True)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repository, capture_output=True, text=True).stdout.strip()
+    assert deploy.deployer.git_revision(output, repository) == head
+    (repository / "README.md").write_text("edited")  # not what a deploy reads
+    assert deploy.deployer.git_revision(output, repository) == head
+    (output / ENV / "cert-dns.json").write_text("{}")  # new
+    assert deploy.deployer.git_revision(output, repository) == f"{head}-dirty"
+    subprocess.run([*git, "add", "."], cwd=repository, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "second"], cwd=repository, check=True)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repository, capture_output=True, text=True).stdout.strip()
+    assert deploy.deployer.git_revision(output, repository) == head
+    (output / "cert-dns.json").write_text('{"edited": true}')
+    assert deploy.deployer.git_revision(output, repository) == f"{head}-dirty"
+    assert deploy.deployer.git_revision(tmp_path / "elsewhere", repository) == f"{head}-dirty"
+
+
 def test_a_printed_command_names_the_runs_region_and_the_endpoint_it_was_pointed_at(monkeypatch):
     from templates.params import SANDBOX_KEYS  # what the sandbox sets (emulator/sandbox.py environment)
 

@@ -257,6 +257,7 @@ def main(
             sleep=sleep,
             now=now,
             revision=revision,
+            output_dir=args.output_dir,
             ask=ask,
             interactive=sys.stdin.isatty() if interactive is None else interactive,
             yes=args.yes,

@@ -138,12 +138,22 @@ def reason_of(found) -> str:
     return f" ({printable(reason)})" if reason else ""
 
 
-def git_revision() -> str:
+def git_revision(output_dir: Path, root: Path = ROOT) -> str:
+    """What change-set names and the release history call the deployed files: HEAD's short hash,
+    with "-dirty" when output_dir (what the deploy reads) is not what HEAD holds (a file edited or
+    new, or a directory outside the repository); "nogit" without git or a repository."""
+
+    def git(*argv):
+        return subprocess.run(["git", *argv], cwd=root, capture_output=True, text=True, timeout=5)
+
     try:
-        result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5)
+        head = git("rev-parse", "--short", "HEAD")
+        if head.returncode != 0 or not head.stdout.strip():
+            return "nogit"
+        status = git("status", "--porcelain", "--untracked-files=all", "--", str(Path(output_dir).resolve()))
     except (OSError, subprocess.SubprocessError):
         return "nogit"
-    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else "nogit"
+    return head.stdout.strip() + ("-dirty" if status.returncode != 0 or status.stdout.strip() else "")
 
 
 # The operation a wait is for (wait_for_stack's `operation`) -> the status it puts the stack in.
@@ -173,6 +183,7 @@ class Deployer:
         sleep=time.sleep,
         now=None,
         revision=None,
+        output_dir=ROOT / "output",
         ask=input,
         interactive=False,
         yes=False,
@@ -195,7 +206,7 @@ class Deployer:
         self.role = {"RoleARN": role_arn} if role_arn else {}
         self.env, self.out, self.err, self.sleep, self.ask = env, out, err, sleep, ask
         self.now = now or (lambda: datetime.now(UTC))
-        self.revision = revision
+        self.revision, self.output_dir = revision, output_dir
         self.interactive, self.yes = interactive, yes
         self.changes = changes  # the command changes stacks: a foreign one is refused (describe)
         self.colour = getattr(out, "isatty", lambda: False)()
@@ -435,7 +446,7 @@ class Deployer:
     def create_change_set(self, layer, parameters, exists, suffix=""):
         """The change set's description, or None when there is nothing to change (then it is deleted)."""
         if self.revision is None:
-            self.revision = git_revision()
+            self.revision = git_revision(self.output_dir)
         name = f"{layer.stack}-{self.now():%Y%m%d%H%M%S}-{self.revision}{suffix}"
         made = {"ChangeSetName": name}  # and its StackId, once CreateChangeSet answers
         rollback = self.rollback_configuration(layer)  # before the request: what stops it made nothing
@@ -1009,7 +1020,7 @@ class Deployer:
             entry = {
                 "time": f"{self.now():%Y-%m-%dT%H:%M:%SZ}",
                 "image_tag": image_tag,
-                "revision": self.revision or git_revision(),
+                "revision": self.revision or git_revision(self.output_dir),
                 "by": self.client("sts").get_caller_identity()["Arn"],
             }
             if stack_created:  # which service stack: one destroyed and created again starts a new history
