@@ -85,8 +85,9 @@ def build() -> Template:
             "SlowResponsesAlarm",
             AlarmName=Sub("${NamePrefix}-slow-responses"),
             AlarmDescription=(
-                "1 % of requests take longer than the p99 threshold. Look first at the database (slow queries, "
-                "connections) and at CPU: if the service is at its maximum task count, it needs more room."
+                "The p99 response time is over its threshold (ResponseTimeP99Seconds): more than 1 % of requests take "
+                "longer. Look first at the database (slow queries, connections) and at CPU: if the service is at its "
+                "maximum task count, it needs more room."
             ),
             # The load balancer dimension alone covers both target groups.
             # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
@@ -100,13 +101,13 @@ def build() -> Template:
             **notify,
         ),
     ]
-    for resource in ("CPU", "Memory"):
+    for resource, use in (("CPU", "CPU use"), ("Memory", "memory use")):
         alarms.append(
             Alarm(
                 f"{resource.title()}SaturatedAlarm",
                 AlarmName=Sub("${NamePrefix}-" + resource.lower() + "-saturated"),
                 AlarmDescription=(
-                    f"Average {resource} stays high while the service already runs its maximum task count: auto-scaling "
+                    f"Average {use} stays high while the service already runs its maximum task count: auto-scaling "
                     "cannot add more. Look first at what drives the load (traffic, a slow endpoint), then raise "
                     "MaxCapacity or the task size."
                 ),
@@ -151,5 +152,7 @@ def build() -> Template:
     )
     for alarm in alarms:
         t.add_resource(alarm)
-    add_outputs(t, {f"{a.title}Name": (a.ref(), a.AlarmDescription.split(":")[0] + ".") for a in alarms})
+    for alarm in alarms:
+        when = alarm.AlarmDescription.split(":")[0]  # the description's first clause
+        add_outputs(t, {f"{alarm.title}Name": (alarm.ref(), f"Name of the alarm raised when {when[0].lower()}{when[1:]}.")})
     return t

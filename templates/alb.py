@@ -90,7 +90,10 @@ REGIONS = frozenset(ELB_LOG_ACCOUNT_BY_REGION)
 
 
 def build() -> Template:
-    t = new_template("StartupWebApp alb: internet-facing ALB with HTTPS, HTTP->HTTPS redirect, target group and api alias record.")
+    t = new_template(
+        "StartupWebApp alb: internet-facing ALB with HTTPS, HTTP->HTTPS redirect, primary and alternate target groups, "
+        "a test listener for traffic-shifting releases, the access-log bucket and the api alias record."
+    )
     p = {
         name: inputs.add(t, name)
         for name in [

@@ -72,7 +72,8 @@ def build() -> Template:
             "UnhealthyHostsAlarm",
             AlarmName=Sub("${NamePrefix}-unhealthy-hosts"),
             AlarmDescription=(
-                "A registered task fails the /health check: it cannot answer or its database is unreachable. Look first at "
+                "A registered task fails the target group's health check (HealthCheckPath of the alb layer): it cannot "
+                "answer or its database is unreachable. Look first at "
                 "the target groups' health reasons and the task's log stream; a deployment in progress is rolled back."
             ),
             Metrics=target_groups(p, "UnHealthyHostCount", "Maximum", "unhealthy tasks"),
@@ -106,7 +107,12 @@ def add_alert_topic(t, p):
     )
     # Nothing lasting is encrypted with it: notifications are delivered within days.
     key = add_key(
-        t, "AlertTopicKey", "Encrypts the StartupWebApp alert topic", publishes, DeletionPolicy="Delete", UpdateReplacePolicy="Delete"
+        t,
+        "AlertTopicKey",
+        Sub("Encrypts the ${NamePrefix}-alerts SNS topic"),
+        publishes,
+        DeletionPolicy="Delete",
+        UpdateReplacePolicy="Delete",
     )
     topic = t.add_resource(Topic("AlertTopic", TopicName=Sub("${NamePrefix}-alerts"), KmsMasterKeyId=key.ref()))
     # CloudFormation cannot loop over a list: one optional subscription per slot. Padding the
