@@ -1081,6 +1081,7 @@ def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch)
     known = ", ".join(sorted(path.stem for path in (ROOT / "params").glob("*.yaml")))
     assert aws.run("status", "--env", "sandbox") == 2
     assert aws.err.startswith("error: ENV=sandbox deploys only to the local sandbox, and AWS_ENDPOINT_URL is not set")
+    assert "run it through make (make status ENV=sandbox points it at the running sandbox;" in aws.err  # the command run
     for path in ("./sandbox", str(ROOT / "params" / "sandbox"), "../params/sandbox"):
         assert aws.run("status", "--env", path) == 2
         assert aws.err.startswith(f"error: ENV={path!r} is not an environment name; environments: {known}"), aws.err
@@ -1164,7 +1165,8 @@ def test_the_sandbox_environment_refuses_an_endpoint_that_is_not_this_machine(aw
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     assert aws.run("status", "--env", "sandbox") == 2
     assert aws.err.startswith(
-        f"error: ENV=sandbox deploys only to the local sandbox, and AWS_ENDPOINT_URL={endpoint} is no loopback address"
+        f"error: ENV=sandbox deploys only to the local sandbox, and AWS_ENDPOINT_URL={endpoint} is no loopback address: "
+        "run it through make (make status ENV=sandbox points it at the running sandbox)"
     ), aws.err
 
 
@@ -3675,6 +3677,10 @@ def test_the_rollback_triggers_of_a_change_set_and_of_a_repair():
     assert deploy.text.rollback_triggers(change_set("service")) == [
         "rollback triggers: 2 release alarms, watched during the update and 10 minutes after; "
         "CloudFormation rolls the update back if one goes to ALARM"
+    ]
+    assert deploy.text.rollback_triggers(change_set("service"), "create") == [
+        "rollback triggers: 2 release alarms, watched during the create and 10 minutes after; "
+        "CloudFormation rolls the create back if one goes to ALARM"
     ]
     assert deploy.text.rollback_triggers(change_set("service", repair=True)) == [
         "rollback triggers: none for this change set (a repair: make rollback or REPAIR=1); the release alarms may still be in "

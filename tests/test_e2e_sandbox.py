@@ -72,6 +72,8 @@ def test_deploy_every_layer_in_order(first_deploy):
         assert f"{templates.stack_name(ENV, layer)}: CREATE_COMPLETE" in out
     summary = out.splitlines()[-1]
     assert summary.startswith("summary, ") and all(f"{layer} (created, " in summary for layer in LAYERS), summary
+    # The service's first create is watched by the release alarms as an update would be.
+    assert "release alarms, watched during the create and" in out and "watched during the update" not in out
 
 
 def test_outputs_are_wired_into_the_next_layers(sandbox, deployed):

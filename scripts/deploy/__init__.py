@@ -73,7 +73,9 @@ def parse(argv):
         help="minutes to wait for one stack operation (default: per layer, 30 to 60), or for a one-off task to stop (default 30)",
     )
     parser.add_argument("--changeset", metavar="NAME", help="the change set `execute` runs")
-    parser.add_argument("--image-tag", metavar="TAG", help="ImageTag for the service layer (default: the params file)")
+    parser.add_argument(
+        "--image-tag", metavar="TAG", help="ImageTag for the service layer (default: the running image; a first deploy, the params file)"
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("output"), help="generated templates (default: output)")
     parser.add_argument("--params-dir", type=Path, default=Path("params"), help="params files (default: params)")
     parser.add_argument(
@@ -157,13 +159,13 @@ def validate(args):
     if args.env == SANDBOX_ENV and not endpoint:
         raise Failure(
             f"error: ENV={SANDBOX_ENV} deploys only to the local sandbox, and AWS_ENDPOINT_URL is not set: run it through make "
-            "(make deploy ENV=sandbox points it at the running sandbox; make sandbox starts one), never with AWS credentials",
+            f"(make {args.command} ENV=sandbox points it at the running sandbox; make sandbox starts one), never with AWS credentials",
             2,
         )
     if args.env == SANDBOX_ENV and not on_this_machine(endpoint):
         raise Failure(
             f"error: ENV={SANDBOX_ENV} deploys only to the local sandbox, and AWS_ENDPOINT_URL={endpoint} is no loopback address: "
-            "run it through make (make deploy ENV=sandbox points it at the running sandbox)",
+            f"run it through make (make {args.command} ENV=sandbox points it at the running sandbox)",
             2,
         )
     try:

@@ -559,7 +559,7 @@ class Deployer:
                     raise
                 self.unanswered_relax = None
             if layer.name in templates.ROLLBACK_TRIGGERS:
-                self.say(*text.rollback_triggers(change_set))
+                self.say(*text.rollback_triggers(change_set, "update" if exists else "create"))
             started = self.now()
             self.start_execution(layer, name)
         found = self.wait_for_stack(

@@ -160,7 +160,11 @@ def left_for_review(change_set, layer) -> list[str]:
     ]
 
 
-def rollback_triggers(change_set) -> list[str]:
+def rollback_triggers(change_set, operation="update") -> list[str]:
+    """The release alarms CloudFormation watches during the create or update (operation) and the
+    monitoring time after it: "during stack creation and updating operations, and for the specified
+    monitoring period afterwards".
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackConfiguration.html"""
     configuration = change_set.get("RollbackConfiguration") or {}
     triggers = configuration.get("RollbackTriggers") or []
     if not triggers:
@@ -170,8 +174,8 @@ def rollback_triggers(change_set) -> list[str]:
         ]
     minutes = configuration.get("MonitoringTimeInMinutes", 0)
     return [
-        f"rollback triggers: {len(triggers)} release alarms, watched during the update and {minutes} minutes after; "
-        "CloudFormation rolls the update back if one goes to ALARM"
+        f"rollback triggers: {len(triggers)} release alarms, watched during the {operation} and {minutes} minutes after; "
+        f"CloudFormation rolls the {operation} back if one goes to ALARM"
     ]
 
 
