@@ -932,10 +932,32 @@ parsing.parse_and_update_resource = _parse_and_update_resource_if_changed
 # ParameterReference, ResourceReference) and whether it recreates the resource: Always for the
 # properties the type's schema lists in createOnlyProperties. Replacement is True for an Always
 # known now (Static), Conditional for one that depends on a replaced resource's new id (Dynamic);
-# a reference to a resource that is only modified, not replaced, changes nothing and is not listed.
+# A Ref to a resource that is only modified, not replaced, changes nothing and is not listed; a
+# Fn::GetAtt of one may (ResourceAttribute, Dynamic: its value is known once the update ran). A
+# dependent left with no detail changes nothing: moto still updates it (a no-op), but the change set
+# does not list it (it showed an IAM role as modified, with no cause, when a log group's retention changed).
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html
-def _change_details(resource_map, name, body, changed, flipped, replaced) -> list[dict]:
+def _attributes_read(node) -> set:
+    """The "Resource.Attribute" entities a template node reads with Fn::GetAtt (or ${Resource.Attribute} in Fn::Sub)."""
+    found = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Fn::GetAtt":
+                found.add(".".join(value) if isinstance(value, list) else value)
+            elif key == "Fn::Sub":
+                text, variables = (value[0], value[1]) if isinstance(value, list) else (value, {})
+                found |= {name for name in re.findall(r"\$\{([^!}][^}]*)\}", text) if "." in name and name not in variables}
+                found |= _attributes_read(variables)
+            else:
+                found |= _attributes_read(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _attributes_read(item)
+    return found
+
+
+def _change_details(resource_map, name, body, changed, flipped, replaced, modified=frozenset()) -> list[dict]:
     before = resource_map._resource_json_map.get(name, {}).get("Properties", {})
     after = body.get("Properties", {})
     create_only = _create_only(body["Type"], resource_map._region_name)
@@ -949,6 +971,8 @@ def _change_details(resource_map, name, body, changed, flipped, replaced) -> lis
             read = refs & changed | {p for c in _conditions_used(value) & set(flipped) for p in flipped[c]}  # parameters, never conditions
             causes = [("ParameterReference", entity, "Static") for entity in sorted(read)]
             causes += [("ResourceReference", entity, "Dynamic") for entity in sorted(refs & replaced - {name})]
+            read = {entity for entity in _attributes_read(value) if entity.split(".")[0] in modified - replaced - {name}}
+            causes += [("ResourceAttribute", entity, "Dynamic") for entity in sorted(read)]
         pointer = f"/properties/{prop}"
         recreation = (
             "Always" if pointer in create_only else "Conditionally" if any(p.startswith(pointer + "/") for p in create_only) else "Never"
@@ -996,7 +1020,7 @@ def _change_set_diff_with_parameters(self):
         }
     types = {name: r["Type"] for name, r in (resource_map._resource_json_map | self.template_dict["Resources"]).items()}
     changed, flipped = _changed_inputs(resource_map, self.template_dict, self.parameters)
-    found, replaced = [], set()
+    found, replaced, modified = [], set(), set()
     for action, names in names_by_action.items():
         for name in names:  # Modify in dependency order: whether what a resource refers to is replaced is known
             change = cfn_models.Change(action, name, types[name])
@@ -1004,9 +1028,12 @@ def _change_set_diff_with_parameters(self):
                 change.physical_resource_id = getattr(resource_map._parsed_resources.get(name), "physical_resource_id", None)
             if action == "Modify":
                 body = self.template_dict["Resources"][name]
-                change.details = _change_details(resource_map, name, body, changed, flipped, replaced)
+                change.details = _change_details(resource_map, name, body, changed, flipped, replaced, modified)
+                if not change.details:
+                    continue  # a dependent whose inputs do not change
                 change.replacement = _replacement(change.details)
-                change.scope = ["Properties"] if change.details else []
+                change.scope = ["Properties"]
+                modified.add(name)
                 replaced |= {name} if change.replacement != "False" else set()
             found.append(change)
     return found

@@ -372,7 +372,7 @@ def load(path: Path) -> Environment:
                 if layer in seen
                 else f": the sandbox cannot rehearse it ({SANDBOX_CANNOT_REHEARSE[layer]})"
                 if env == SANDBOX_ENV and layer in SANDBOX_CANNOT_REHEARSE
-                else did_you_mean(layer, optional_layers)
+                else " is not an optional layer" + did_you_mean(layer, optional_layers)
             )
             problems.append(f"{where}: enabled_layers: {shown(layer)}{hint}; {allowed_layers}")
         seen.add(str(layer))
@@ -441,10 +441,12 @@ def trust_policy_checks(v: dict) -> list[str]:
 
 
 def did_you_mean(word, choices) -> str:
+    """A close choice, whatever the case: WAF finds waf."""
     if not isinstance(word, str) or len(word) > 80:
         return ""
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1)
+    return f" (did you mean {by_lower[close[0]]}?)" if close else ""
 
 
 def smoke_check_ok(check) -> bool:

@@ -2076,6 +2076,8 @@ def test_a_stack_stuck_in_update_rollback_failed_is_not_touched_and_points_to_re
 def test_a_stack_name_given_for_stack_is_refused_naming_its_layer(aws):
     assert aws.run("status", "--stack", stack("alb")) == 2  # nothing queued: no call is made
     assert aws.err.startswith(f"error: unknown layer {stack('alb')!r} (STACK takes the layer: STACK=alb); layers: ")
+    assert aws.run("status", "--stack", "albb") == 2
+    assert aws.err.startswith("error: unknown layer 'albb' (did you mean alb?); layers: ")
 
 
 def test_on_the_sandbox_a_stack_stuck_in_update_rollback_failed_points_to_starting_it_afresh_not_to_recover(aws, monkeypatch):

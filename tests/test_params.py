@@ -50,8 +50,14 @@ BAD = [
     (
         "unknown optional layer",
         {**GOOD, "enabled_layers": ["cii"]},
-        "enabled_layers: 'cii' (did you mean ci?)",
+        "enabled_layers: 'cii' is not an optional layer (did you mean ci?)",
         "optional layers (waf, ci), each once",
+    ),
+    (
+        "optional layer in capitals",
+        {**GOOD, "enabled_layers": ["WAF"]},
+        "enabled_layers: 'WAF' is not an optional layer (did you mean waf?)",
+        "each once",
     ),
     ("optional layer twice", {**GOOD, "enabled_layers": ["waf", "waf"]}, "enabled_layers: 'waf'", "each once"),
     (

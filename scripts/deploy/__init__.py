@@ -26,7 +26,7 @@ from scripts.deploy.logs import parse_since
 from scripts.deploy.tasks import parse_command
 from templates.errors import INTERRUPTED, READER_GONE, Output, ReaderGone, report
 from templates.inputs import IMAGE_TAG
-from templates.params import ENV_NAME, SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV, ParamsError, params_files
+from templates.params import ENV_NAME, SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV, ParamsError, did_you_mean, params_files
 from templates.params import load as load_params
 
 # What tests, bench.py and scripts/purge.py take from here.
@@ -134,7 +134,7 @@ def validate(args):
         raise Failure(f"error: ACTION={args.action}: allowed: {' or '.join(CONTINUE_ACTIONS)}", 2)
     if args.stack and args.stack not in templates.LAYERS:
         named = next((layer for layer in templates.LAYERS if args.stack == templates.stack_name(args.env, layer)), None)
-        hint = f" (STACK takes the layer: STACK={named})" if named else ""
+        hint = f" (STACK takes the layer: STACK={named})" if named else did_you_mean(args.stack, templates.LAYERS)
         raise Failure(f"error: unknown layer {args.stack!r}{hint}; layers: {', '.join(templates.LAYERS)}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"
     known = ", ".join(p.stem for p in params_files(args.params_dir)) or "none"
