@@ -3675,6 +3675,23 @@ def test_the_stateful_changes_are_what_needs_allow_replace_and_changeset_says_so
     assert deploy.text.stateful_changes(change_set("cert-dns", changes=CERT_CHANGES)) == []
 
 
+def test_e_mail_subscriptions_made_anew_are_said_to_wait_for_confirmation():
+    template = json.loads((ROOT / "output" / "release-alarms.json").read_text())
+    subscription = "AWS::SNS::Subscription"
+    renamed = [  # a new NamePrefix replaces the topic, and with it the subscriptions naming its ARN
+        change(
+            "Modify", "AlertEmailSubscription1", subscription, "True", [detail("TopicArn", "ResourceReference", "AlertTopic", "Always")]
+        ),
+        change("Add", "AlertEmailSubscription2", subscription),
+        change("Modify", "AlertEmailSubscription3", subscription, "False", [detail("FilterPolicy")]),  # kept: nothing to confirm
+    ]
+    assert deploy.text.subscriptions_to_confirm(change_set("release-alarms", changes=renamed), template) == [
+        "  note: e-mail subscriptions made anew (AlertEmailSubscription1, AlertEmailSubscription2): each address is sent a "
+        "confirmation message from AWS Notifications and gets no alarm until it confirms (the link is valid for three days)"
+    ]
+    assert deploy.text.subscriptions_to_confirm(change_set("release-alarms", changes=renamed[2:]), template) == []
+
+
 def test_the_rollback_triggers_of_a_change_set_and_of_a_repair():
     assert deploy.text.rollback_triggers(change_set("service")) == [
         "rollback triggers: 2 release alarms, watched during the update and 10 minutes after; "

@@ -575,6 +575,7 @@ class Deployer:
             changes = len(change_set.get("Changes", []))
             self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
             self.say_kept_replacements(layer, change_set)
+            self.say(*text.subscriptions_to_confirm(change_set, json.loads(layer.template)))
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them

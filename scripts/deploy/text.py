@@ -160,6 +160,27 @@ def left_for_review(change_set, layer) -> list[str]:
     ]
 
 
+def subscriptions_to_confirm(change_set, template: dict) -> list[str]:
+    """After a change set that made e-mail subscriptions anew (the first create, an address added,
+    the topic replaced under a new NamePrefix): each address is sent a confirmation message and gets
+    no alarm until it confirms, within three days.
+    https://docs.aws.amazon.com/sns/latest/api/API_Subscribe.html"""
+    resources = template.get("Resources", {})
+    made = [
+        rc["LogicalResourceId"]
+        for rc in (change.get("ResourceChange", {}) for change in change_set.get("Changes", []))
+        if rc.get("ResourceType") == "AWS::SNS::Subscription"
+        and (rc.get("Action") == "Add" or replaced(rc))
+        and resources.get(rc.get("LogicalResourceId"), {}).get("Properties", {}).get("Protocol") == "email"
+    ]
+    if not made:
+        return []
+    return [
+        f"  note: e-mail subscriptions made anew ({', '.join(made)}): each address is sent a confirmation message from AWS "
+        "Notifications and gets no alarm until it confirms (the link is valid for three days)"
+    ]
+
+
 def rollback_triggers(change_set, operation="update") -> list[str]:
     """The release alarms CloudFormation watches during the create or update (operation) and the
     monitoring time after it: "during stack creation and updating operations, and for the specified
