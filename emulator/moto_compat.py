@@ -934,8 +934,10 @@ parsing.parse_and_update_resource = _parse_and_update_resource_if_changed
 # known now (Static), Conditional for one that depends on a replaced resource's new id (Dynamic);
 # A Ref to a resource that is only modified, not replaced, changes nothing and is not listed; a
 # Fn::GetAtt of one may (ResourceAttribute, Dynamic: its value is known once the update ran). A
-# dependent left with no detail changes nothing: moto still updates it (a no-op), but the change set
-# does not list it (it showed an IAM role as modified, with no cause, when a log group's retention changed).
+# dependent (its own template unchanged) left with no detail changes nothing: moto still updates it
+# (a no-op), but the change set does not list it (it showed an IAM role as modified, with no cause,
+# when a log group's retention changed). One whose template changed outside its properties (a
+# DeletionPolicy) is listed, as before.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html
 def _attributes_read(node) -> set:
@@ -944,7 +946,8 @@ def _attributes_read(node) -> set:
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "Fn::GetAtt":
-                found.add(".".join(value) if isinstance(value, list) else value)
+                parts = value if isinstance(value, list) else str(value).split(".", 1)
+                found.add(".".join(map(str, parts)))  # an attribute given by Ref reads as its parameter's name
             elif key == "Fn::Sub":
                 text, variables = (value[0], value[1]) if isinstance(value, list) else (value, {})
                 found |= {name for name in re.findall(r"\$\{([^!}][^}]*)\}", text) if "." in name and name not in variables}
@@ -1029,10 +1032,10 @@ def _change_set_diff_with_parameters(self):
             if action == "Modify":
                 body = self.template_dict["Resources"][name]
                 change.details = _change_details(resource_map, name, body, changed, flipped, replaced, modified)
-                if not change.details:
+                if not change.details and resource_map._resource_json_map.get(name) == body:
                     continue  # a dependent whose inputs do not change
                 change.replacement = _replacement(change.details)
-                change.scope = ["Properties"]
+                change.scope = ["Properties"] if change.details else []  # [] : DeletionPolicy, DependsOn... changed
                 modified.add(name)
                 replaced |= {name} if change.replacement != "False" else set()
             found.append(change)

@@ -693,20 +693,37 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(aws):
     assert any(line.strip().startswith("!SG") and "AlbSecurityGroup" in line for line in table)
 
 
-def test_a_log_group_name_that_cannot_be_checked_is_left_to_the_update(aws):
-    """The CI deploy role reads no log group: whether the name a replaced log group takes is free is
-    said to be unknown, and the rest of the checks go on (here: the refusal of a stateful replacement)."""
+def service_log_group_renamed(aws):
+    """A service update, with ALLOW_REPLACE=1, that makes its log group anew under the name
+    service.py gives it; its name."""
     aws.deployed("alb")
     aws.deployed("release-alarms")
     aws.deployed("service")
     renamed = [change("Modify", "LogGroup", "AWS::Logs::LogGroup", "True", [detail("LogGroupName", recreation="Always")])]
     aws.change_set("service", "UPDATE", renamed)
-    name = f"/ecs/{configuration(ENV, 'service')['Parameters']['NamePrefix']}-service"  # service.py's LogGroupName
+    return f"/ecs/{configuration(ENV, 'service')['Parameters']['NamePrefix']}-service"
+
+
+def test_a_log_group_name_that_cannot_be_checked_is_left_to_the_update(aws):
+    """The CI deploy role reads no log group: whether the name a replaced log group takes is free is
+    said to be unknown, and the update goes on to its question."""
+    name = service_log_group_renamed(aws)
     aws.logs.add_client_error("describe_log_groups", "AccessDeniedException", "not authorized", 400, {"logGroupNamePrefix": name})
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
-    assert aws.run("deploy", "--stack", "service", "--yes") == 1
-    assert f"  note: could not check that log group {name} is free: cannot read it (AccessDeniedException: not authorized)" in aws.out
-    assert "LogGroup (AWS::Logs::LogGroup, replaced)" in aws.err and "taken" not in aws.err
+    assert aws.run("deploy", "--stack", "service", "--allow-replace", tty=True, answer="n") == 1
+    assert f"  note: could not check that log group {name} is free (AccessDeniedException)" in aws.out
+    assert "not confirmed" in aws.err and "taken" not in aws.err
+
+
+def test_a_log_group_name_taken_by_one_whose_tags_cannot_be_read_is_refused_all_the_same(aws):
+    name = service_log_group_renamed(aws)
+    group = {"logGroupName": name, "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*", "storedBytes": 10}
+    aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": name})
+    aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": name})  # purge's look
+    aws.logs.add_client_error("list_tags_for_resource", "AccessDeniedException", "not authorized", 400)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    assert aws.run("deploy", "--stack", "service", "--allow-replace", "--yes") == 1
+    assert f"LogGroup needs {name}, which is taken (whose, unknown: cannot read it (AccessDeniedException: not authorized)): " in aws.err
 
 
 def alb_updated_with_allow_replace(aws, changes):
@@ -1791,6 +1808,10 @@ def test_the_revision_a_deploy_records_says_dirty_when_the_deployed_files_are_no
     (output / "cert-dns.json").write_text('{"edited": true}')
     assert deploy.deployer.git_revision(output, repository) == f"{head}-dirty"
     assert deploy.deployer.git_revision(tmp_path / "elsewhere", repository) == f"{head}-dirty"
+    (repository / ".gitignore").write_text("ignored/\n")
+    (repository / "ignored").mkdir()
+    (repository / "ignored" / "cert-dns.json").write_text("{}")
+    assert deploy.deployer.git_revision(repository / "ignored", repository) == f"{head}-dirty"  # git status hides it
 
 
 def test_a_printed_command_names_the_runs_region_and_the_endpoint_it_was_pointed_at(monkeypatch):
@@ -1807,8 +1828,10 @@ def test_a_printed_command_names_the_runs_region_and_the_endpoint_it_was_pointed
     for name, value in SANDBOX_KEYS.items():
         monkeypatch.setenv(name, value)
     keys = " ".join(f"{name}={value}" for name, value in SANDBOX_KEYS.items())
-    dropped = "-u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN"
-    assert deploy.aws.cli("eu-west-1") == f"env {dropped} {keys} aws --region eu-west-1 --endpoint-url 'http://[::1]:4566'"
+    dropped = "-u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_SECURITY_TOKEN -u AWS_CREDENTIAL_EXPIRATION"
+    assert deploy.aws.cli("eu-west-1") == (
+        f"env {dropped} no_proxy='[::1]' {keys} aws --region eu-west-1 --endpoint-url 'http://[::1]:4566'"
+    )
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1"
 
@@ -1818,14 +1841,18 @@ AWS_CLI_STAND_IN = """
 import json, sys
 import botocore.session
 session = botocore.session.Session()
+from botocore.utils import get_environ_proxies
 credentials = session.get_credentials()  # ProfileNotFound when AWS_PROFILE names a profile the files lack
-print(json.dumps({"keys": [credentials.access_key, credentials.secret_key, credentials.token], "argv": sys.argv[1:]}))
+keys = credentials.get_frozen_credentials()  # a refresh error when an expiry time is past
+endpoint = sys.argv[sys.argv.index("--endpoint-url") + 1]
+print(json.dumps({"keys": list(keys), "proxies": get_environ_proxies(endpoint), "argv": sys.argv[1:]}))
 """
 
 
 def test_a_printed_sandbox_command_pasted_into_a_shell_set_for_another_account_reaches_the_sandbox_with_its_keys(monkeypatch, tmp_path):
     """A shell whose AWS_PROFILE names a profile it lacks stopped the pasted command (ProfileNotFound),
-    and its session token went along with the sandbox's fake keys."""
+    its session token went along with the sandbox's fake keys, an expiry time past (aws-vault's)
+    stopped it, and its proxy got the request."""
     for name, value in SANDBOX_KEYS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
@@ -1836,11 +1863,14 @@ def test_a_printed_sandbox_command_pasted_into_a_shell_set_for_another_account_r
     stand_in.chmod(0o755)
     shell = {"PATH": f"{stand_in.parent}:/usr/bin:/bin", "HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": "AKIAREALLOOKINGKEY01"}
     shell |= {"AWS_SECRET_ACCESS_KEY": "not-the-sandbox-secret", "AWS_SESSION_TOKEN": "a-real-session-token"}
-    for profile in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-        pasted = subprocess.run(["/bin/sh", "-c", command], env=shell | {profile: "prod-admin"}, capture_output=True, text=True)
+    shell |= {"HTTP_PROXY": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": "example.com"}
+    for setting in ({"AWS_PROFILE": "prod-admin"}, {"AWS_DEFAULT_PROFILE": "prod-admin"}, {"AWS_SECURITY_TOKEN": "a-legacy-token"}):
+        setting |= {"AWS_CREDENTIAL_EXPIRATION": "2020-01-01T00:00:00Z"}
+        pasted = subprocess.run(["/bin/sh", "-c", command], env=shell | setting, capture_output=True, text=True)
         assert pasted.returncode == 0, pasted.stderr
         assert json.loads(pasted.stdout) == {
             "keys": [*SANDBOX_KEYS.values(), None],
+            "proxies": {},
             "argv": ["--region", "eu-west-1", "--endpoint-url", "http://127.0.0.1:4566", "cloudformation", "list-stacks"],
         }
 
@@ -3044,7 +3074,8 @@ HELD = {"holder": "ci@runner-7 (pid 4242)", "command": "deploy", "since": "2025-
 def our_lock(command="deploy"):
     """What the lock says while this run (the test's process: the deployer runs in it) holds it."""
     holder = f"{lock.user()}@{socket.gethostname()} (pid {os.getpid()})"
-    return json.dumps({"holder": holder, "command": command, "since": f"{NOW:%Y-%m-%dT%H:%M:%SZ}"})
+    machine = {"machine": lock.this_machine()} if lock.this_machine() else {}
+    return json.dumps({"holder": holder, "command": command, "since": f"{NOW:%Y-%m-%dT%H:%M:%SZ}"} | machine)
 
 
 @pytest.mark.parametrize("error", [KeyError("getpwuid(): uid not found: 1234"), OSError("No username set in the environment")])
@@ -3336,20 +3367,29 @@ def test_reading_commands_take_no_lock(aws):
 
 
 def test_status_names_the_lock_and_says_when_the_run_holding_it_died_on_this_machine(aws):
-    """A deploy killed (SIGKILL, its machine restarted) leaves the lock, which refuses the next deploy:
-    make status says so first, and whether that run is gone, where it can tell (this machine)."""
+    """A deploy killed (SIGKILL, a closed terminal) leaves the lock, which refuses the next deploy:
+    make status says so first, and whether that run is gone where it can tell: a lock taken in this
+    kernel boot and process-id namespace (a host name alone is no proof: machines share names, and a
+    container on the host's network has the host's name but process ids of its own)."""
     ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
     here = f"{lock.user()}@{socket.gethostname()}"
-    for holder, note in (
-        (f"{here} (pid {ended})", f" (no process {ended} runs on this machine, {socket.gethostname()}: that run is gone)"),
-        (f"{here} (pid {os.getpid()})", ""),  # it runs
-        (HELD["holder"], ""),  # another machine's: not known here
+    machine = lock.this_machine()
+    assert machine, "this test needs Linux's /proc"
+    for held, note in (
+        (
+            {"holder": f"{here} (pid {ended})", "machine": machine},
+            f" (its process {ended} no longer runs on this machine: that run is gone)",
+        ),
+        ({"holder": f"{here} (pid {os.getpid()})", "machine": machine}, ""),  # it runs
+        ({"holder": f"{here} (pid {ended})", "machine": "another-boot/pid:[1]"}, ""),  # this host name, another machine
+        ({"holder": f"{here} (pid {ended})"}, ""),  # a lock that names no machine
+        ({"holder": HELD["holder"]}, ""),
     ):
-        status_reads(aws, lock=json.dumps(HELD | {"holder": holder}))
+        status_reads(aws, lock=json.dumps(HELD | held))
         aws.deployed("cert-dns")
         assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
         assert aws.out.splitlines()[-1] == (
-            f"locked: deploy by {holder} since {HELD['since']}{note}; deploys wait for that run to finish; if it died, "
+            f"locked: deploy by {held['holder']} since {HELD['since']}{note}; deploys wait for that run to finish; if it died, "
             f"make unlock ENV={ENV} frees the lock"
         )
 

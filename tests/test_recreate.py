@@ -86,8 +86,9 @@ def test_create_destroy_purge_create_again(sandbox, run):
     # destroy says, for each retained resource, the command that frees it, and that purge frees them all
     assert f"retained, still in the account: LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}" in out
     keys = " ".join(f"{name}={value}" for name, value in params.SANDBOX_KEYS.items())
-    dropped = "-u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN"
-    cli = f"env {dropped} {keys} aws --region {SANDBOX.region} --endpoint-url {sandbox.endpoint}"  # copied, it reaches the sandbox, not AWS
+    dropped = "-u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_SECURITY_TOKEN -u AWS_CREDENTIAL_EXPIRATION"
+    direct = "no_proxy=127.0.0.1"
+    cli = f"env {dropped} {direct} {keys} aws --region {SANDBOX.region} --endpoint-url {sandbox.endpoint}"  # copied, it reaches the sandbox
     assert f"free it: {cli} logs delete-log-group --log-group-name {SERVICE_LOGS}   #" in out
     assert f"free it: {cli} kms schedule-key-deletion --key-id {service['LogKey']} --pending-window-in-days 7   #" in out
     assert f"free it: {cli} acm delete-certificate --certificate-arn {cert['Certificate']}   #" in out

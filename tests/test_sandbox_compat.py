@@ -741,6 +741,31 @@ def resource_changes(description: dict) -> dict:
     return {c["ResourceChange"]["LogicalResourceId"]: c["ResourceChange"] for c in description["Changes"]}
 
 
+def test_a_change_outside_a_resources_properties_is_listed_and_a_dependent_that_reads_only_its_name_is_not(aws):
+    def template(policy):
+        return json.dumps(
+            {
+                "Resources": {
+                    "Group": {
+                        "Type": "AWS::Logs::LogGroup",
+                        "DeletionPolicy": policy,
+                        "Properties": {"LogGroupName": "/sandbox/policy", "RetentionInDays": 7},
+                    },
+                    "Note": {
+                        "Type": "AWS::SSM::Parameter",
+                        "Properties": {"Name": "/sandbox/policy", "Type": "String", "Value": {"Ref": "Group"}},
+                    },
+                }
+            }
+        )
+
+    deploy(aws, "policy", template("Delete"), {})
+    # Only the log group's DeletionPolicy changes: listed (a change set with no change would not run);
+    # what reads its name, which stays, is not.
+    listed = resource_changes(change_set(aws, "policy", template("Retain"), {}))
+    assert list(listed) == ["Group"] and (listed["Group"]["Action"], listed["Group"]["Details"]) == ("Modify", []), listed
+
+
 def test_a_failed_create_rolls_back_to_rollback_complete(aws):
     # moto alone: ExecuteChangeSet answers HTTP 400 and the stack stays REVIEW_IN_PROGRESS with
     # its security group and bucket made, reported as not deployed and never cleaned up.

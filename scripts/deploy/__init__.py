@@ -74,7 +74,10 @@ def parse(argv):
     )
     parser.add_argument("--changeset", metavar="NAME", help="the change set `execute` runs")
     parser.add_argument(
-        "--image-tag", metavar="TAG", help="ImageTag for the service layer (default: the running image; a first deploy, the params file)"
+        "--image-tag",
+        metavar="TAG",
+        help="ImageTag for the service layer (default: the running image; for rollback, the release before it; "
+        "for a first deploy, the params file)",
     )
     parser.add_argument("--output-dir", type=Path, default=Path("output"), help="generated templates (default: output)")
     parser.add_argument("--params-dir", type=Path, default=Path("params"), help="params files (default: params)")

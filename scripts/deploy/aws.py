@@ -178,12 +178,18 @@ def cli(region: str) -> str:
     if not all(os.environ.get(name) == value for name, value in SANDBOX_KEYS.items()):
         return f"aws --region {region} --endpoint-url {shlex.quote(endpoint)}"
     # Pasted into a shell whose AWS_PROFILE names a profile it lacks, the CLI stops (ProfileNotFound)
-    # whatever keys are given, and a shell's session token would go along with the fake keys.
+    # whatever keys are given; a shell's session token would go along with the fake keys, and its
+    # expiry time (aws-vault's) stop the command once past; its proxy would get the request.
     keys = " ".join(f"{name}={value}" for name, value in SANDBOX_KEYS.items())
-    return f"env {SHELL_AWS_SETTINGS_DROPPED} {keys} aws --region {region} --endpoint-url {shlex.quote(endpoint)}"
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    direct = "no_proxy=" + shlex.quote(f"[{host}]" if ":" in host else host)  # the lower-case one wins over NO_PROXY
+    return f"env {SHELL_AWS_SETTINGS_DROPPED} {direct} {keys} aws --region {region} --endpoint-url {shlex.quote(endpoint)}"
 
 
-SHELL_AWS_SETTINGS_DROPPED = "-u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN"  # botocore reads both profile variables
+# What botocore's credential and profile lookups read that a shell may hold for another account.
+SHELL_AWS_SETTINGS_DROPPED = " ".join(
+    f"-u {name}" for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_CREDENTIAL_EXPIRATION")
+)
 
 
 API_CALLS = "API calls per stack: "

@@ -140,20 +140,25 @@ def reason_of(found) -> str:
 
 def git_revision(output_dir: Path, root: Path = ROOT) -> str:
     """What change-set names and the release history call the deployed files: HEAD's short hash,
-    with "-dirty" when output_dir (what the deploy reads) is not what HEAD holds (a file edited or
-    new, or a directory outside the repository); "nogit" without git or a repository."""
+    with "-dirty" unless output_dir (what the deploy reads) is what HEAD holds: a file edited, new
+    or git-ignored there, a directory outside the repository, or a status git did not give in time;
+    "nogit" without git or a repository."""
 
     def git(*argv):
-        return subprocess.run(["git", *argv], cwd=root, capture_output=True, text=True, timeout=5)
+        return subprocess.run(["git", *argv], cwd=root, capture_output=True, text=True, timeout=10)
 
     try:
-        head = git("rev-parse", "--short", "HEAD")
-        if head.returncode != 0 or not head.stdout.strip():
-            return "nogit"
-        status = git("status", "--porcelain", "--untracked-files=all", "--", str(Path(output_dir).resolve()))
+        head = git("rev-parse", "--short", "HEAD").stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "nogit"
-    return head.stdout.strip() + ("-dirty" if status.returncode != 0 or status.stdout.strip() else "")
+    if not head:
+        return "nogit"
+    try:
+        status = git("status", "--porcelain", "--ignored=matching", "--untracked-files=all", "--", str(Path(output_dir).resolve()))
+        clean = status.returncode == 0 and not status.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        clean = False
+    return head if clean else f"{head}-dirty"
 
 
 # The operation a wait is for (wait_for_stack's `operation`) -> the status it puts the stack in.
@@ -647,12 +652,12 @@ class Deployer:
                 f"{', '.join(same_name)}; {left}; give it a new name in the same change (a new NamePrefix renames them all), or "
                 f"{self.destroy_and_deploy_again(layer.name)}"
             )
-        self.refuse_taken_log_group_names(layer, change_set, left)
         if risky and not allow_replace:
             raise Failure(
                 f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
                 f"{left}; if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
             )
+        self.refuse_taken_log_group_names(layer, change_set, left)  # once the replacement is wanted: it may ask to delete logs
         if exists and not self.allow_traffic_reset:
             self.refuse_moving_shifted_traffic(layer, change_set, left)
         if exists:
@@ -1068,14 +1073,14 @@ class Deployer:
                 + ", then deploy again"
             )
 
-    def custom_names(self, layer) -> dict:
+    def custom_names(self, layer, parameters=None) -> dict:
         """Logical id -> the name the layer's template gives it, for the resources of the types whose
-        name a retained one can hold (purge.NAMED), with this environment's values; a name not known
-        before deploy is left out."""
+        name a retained one can hold (purge.NAMED), with this environment's values (or the parameters
+        given: a change set's); a name not known before deploy is left out."""
         from scripts.review.resolver import Resolver
 
         template = json.loads(layer.template)
-        resolver = Resolver(template, layer.parameters, {}, self.cf.meta.region_name)
+        resolver = Resolver(template, layer.parameters | (parameters or {}), {}, self.cf.meta.region_name)
         names = {}
         for logical_id, resource in template.get("Resources", {}).items():
             name_property = templates.CUSTOM_NAMES.get(resource["Type"])
@@ -1091,28 +1096,41 @@ class Deployer:
         kept (UpdateReplacePolicy Retain; a NamePrefix changed and then changed back), or one made
         by hand. Named before anything runs, with the command that frees it. A change set that makes
         no log group makes no call for it."""
-        names = self.custom_names(layer)
+        made = [
+            rc
+            for rc in (change.get("ResourceChange", {}) for change in change_set.get("Changes", []))
+            if rc.get("ResourceType") == "AWS::Logs::LogGroup" and (text.replaced(rc) or rc.get("Action") == "Add")
+        ]
+        names = self.custom_names(layer, parameter_values(change_set)) if made else {}  # make execute: the change set's values
         making = [
             (rc["LogicalResourceId"], names[rc["LogicalResourceId"]])
-            for rc in (change.get("ResourceChange", {}) for change in change_set.get("Changes", []))
-            if rc.get("ResourceType") == "AWS::Logs::LogGroup"
-            and (text.replaced(rc) or rc.get("Action") == "Add")
-            and names.get(rc.get("LogicalResourceId"), rc.get("PhysicalResourceId")) != rc.get("PhysicalResourceId")
+            for rc in made
+            if names.get(rc["LogicalResourceId"], rc.get("PhysicalResourceId")) != rc.get("PhysicalResourceId")
         ]
         taken = []
         for logical_id, name in making:
-            item = purge.Retained(layer.stack, change_set.get("StackId", ""), logical_id, "AWS::Logs::LogGroup", name)
             try:
+                groups = self.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+            except AWS_ERRORS as error:  # only a look ahead (the CI deploy role reads no log group): the update says it
+                self.say(f"  note: could not check that log group {name} is free ({error_code(error)})")
+                continue
+            if not any(group["logGroupName"] == name for group in groups):
+                continue
+            item = purge.Retained(layer.stack, change_set.get("StackId", ""), logical_id, "AWS::Logs::LogGroup", name)
+            try:  # whose it is, and what it holds
                 purge.inspect(self, item, set())
             except AWS_ERRORS as error:
                 item.facts, item.note = None, error_code(error)
-            if item.gone:
+            if item.gone:  # deleted meanwhile
                 continue
-            if item.facts is None:  # only a look ahead (the CI deploy role reads no log group): the update says it
-                self.say(f"  note: could not check that log group {name} is free: {item.note.removeprefix('left: ')}")
-                continue
-            made = "not made by this stack" if item.foreign else f"kept by an earlier replacement in this stack; {item.note}"
-            taken.append(f"{logical_id} needs {name}, which is taken ({made}): {purge.free_command(item.kind, name, self.cli)}")
+            whose = (
+                f"whose, unknown: {item.note.removeprefix('left: ')}"
+                if item.facts is None
+                else "not made by this stack"
+                if item.foreign
+                else f"kept by an earlier replacement in this stack; {item.note}"
+            )
+            taken.append(f"{logical_id} needs {name}, which is taken ({whose}): {purge.free_command(item.kind, name, self.cli)}")
         if taken:
             raise Failure(
                 f"error: refused: the change set makes a log group under a name another one holds, and would fail there and roll "

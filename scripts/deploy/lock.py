@@ -5,6 +5,7 @@ import json
 import os
 import re
 import socket
+from pathlib import Path
 
 from botocore.exceptions import ClientError
 
@@ -24,16 +25,28 @@ def user() -> str:
         return f"uid {os.getuid()}"
 
 
-def gone(holder) -> str:
-    """A note when the holder ("<user>@<host> (pid N)", take's) names this machine and a process
-    that no longer runs on it: that run died (killed, its machine restarted) and left the lock."""
-    named = re.fullmatch(r".*@(?P<host>[^@ ]+) \(pid (?P<pid>\d+)\)", str(holder))
-    if not named or named["host"] != socket.gethostname():
-        return ""  # another machine's run (a CI runner's too): whether it runs cannot be seen from here
+def this_machine() -> str | None:
+    """This kernel's boot and this process-id namespace ("<boot id>/<namespace>"): where a process id
+    names one process. A host name does not: machines share names (ubuntu, localhost), and a
+    container on the host's network has the host's name but process ids of its own. None where it
+    cannot be read (not Linux)."""
     try:
-        os.kill(int(named["pid"]), 0)  # signal 0: only whether the process exists
+        return f"{Path('/proc/sys/kernel/random/boot_id').read_text().strip()}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return None
+
+
+def gone(held: dict) -> str:
+    """A note when the lock was taken on this machine (its "machine", take's) by a process that no
+    longer runs: that run died (killed, its terminal closed) and left the lock."""
+    pid = re.fullmatch(r".* \(pid (?P<pid>\d+)\)", str(held.get("holder")))
+    machine = this_machine()
+    if not pid or machine is None or held.get("machine") != machine:
+        return ""  # another machine's run (or one taken before the lock named its machine): not seen from here
+    try:
+        os.kill(int(pid["pid"]), 0)  # signal 0: only whether the process exists
     except ProcessLookupError:
-        return f" (no process {named['pid']} runs on this machine, {named['host']}: that run is gone)"
+        return f" (its process {pid['pid']} no longer runs on this machine: that run is gone)"
     except (OSError, OverflowError):  # PermissionError: it runs, as another user
         pass
     return ""
@@ -55,6 +68,8 @@ class EnvironmentLock:
         runner = os.environ.get("GITHUB_RUN_ID")
         holder = f"GitHub run {os.environ.get('GITHUB_REPOSITORY', '')}#{runner}" if runner else f"{user()}@{socket.gethostname()}"
         value = {"holder": f"{holder} (pid {os.getpid()})", "command": command, "since": f"{self.now():%Y-%m-%dT%H:%M:%SZ}"}
+        if this_machine() is not None:
+            value["machine"] = this_machine()
         # Marked before the call: a Ctrl-C while it is under way may leave the lock taken, and
         # release() frees it only if it is this value, never another run's.
         self.value = json.dumps(value)
@@ -163,7 +178,7 @@ class EnvironmentLock:
             return None
         try:
             held = json.loads(value)
-            return f"{held['command']} by {held['holder']} since {held['since']}{gone(held['holder'])}"
+            return f"{held['command']} by {held['holder']} since {held['since']}{gone(held)}"
         except (ValueError, TypeError, KeyError):
             return repr(value[:100])
 
