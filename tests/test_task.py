@@ -590,8 +590,9 @@ def test_task_on_an_emulator_is_one_line_exit_2_before_any_aws_call(monkeypatch)
 
 
 # --- a failed service deploy ------------------------------------------------------------------
-def failed_service_update(aws):
-    """A service update the circuit breaker rolled back (UPDATE_ROLLBACK_COMPLETE)."""
+def failed_service_update(aws, failed=("Service", "AWS::ECS::Service")):
+    """A service update the circuit breaker rolled back (UPDATE_ROLLBACK_COMPLETE); failed: the
+    resource whose failure rolled it back."""
     parameters = test_deploy.service_parameters("v1")
     aws.deployed("alb")
     aws.deployed("release-alarms")
@@ -606,7 +607,7 @@ def failed_service_update(aws):
     )
     trail = [
         event("service", stack("service"), "UPDATE_IN_PROGRESS", 1),
-        event("service", "Service", "UPDATE_FAILED", 300, "AWS::ECS::Service", why),
+        event("service", failed[0], "UPDATE_FAILED", 300, failed[1], why),
         event("service", stack("service"), "UPDATE_ROLLBACK_IN_PROGRESS", 301),
         event("service", stack("service"), "UPDATE_ROLLBACK_COMPLETE", 400),
     ]
@@ -671,6 +672,15 @@ def test_the_stopped_task_report_is_best_effort_and_keeps_the_deploys_failure(aw
     )
     assert f"error: {stack('service')} ended UPDATE_ROLLBACK_COMPLETE" in aws.err and "ListTasks" not in aws.err
     assert line.endswith("; see the service's events in the ECS console")
+
+
+def test_a_service_deploy_that_failed_on_another_resource_reads_no_stopped_tasks(aws):
+    """The log group failed (its name taken, say): the tasks had nothing to do with it, and their
+    report would only be noise ("none listed"). No ECS call is queued: one made fails the test."""
+    failed_service_update(aws, failed=("LogGroup", "AWS::Logs::LogGroup"))
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 1
+    assert "failed: LogGroup (AWS::Logs::LogGroup)" in aws.out and "stopped tasks" not in aws.out
+    assert f"error: {stack('service')} ended UPDATE_ROLLBACK_COMPLETE" in aws.err
 
 
 def test_where_to_look_instead_is_the_stacks_events_on_the_sandbox_which_has_no_console():

@@ -859,8 +859,10 @@ class Deployer:
         status = found["StackStatus"]
         if status not in SUCCEEDED:
             self.say(f"{layer.stack}: {status}: {printable(found.get('StackStatusReason', ''))}".rstrip(": "))
-            self.print_failures()
-            if layer.name == "service":  # a circuit-breaker rollback: why the new tasks stopped (best effort)
+            failed = {e["ResourceType"] for e in self.print_failures() if e["LogicalResourceId"] != layer.stack}
+            # A circuit-breaker rollback (the service failed) or a rollback trigger (no resource did):
+            # why the new tasks stopped (best effort). Another resource's failure is not theirs.
+            if layer.name == "service" and (not failed or "AWS::ECS::Service" in failed):
                 self.say(*logs.stopped_tasks(self, found))
             hint = {
                 "ROLLBACK_COMPLETE": self.taken_name_hint(layer) or self.way_out(layer.name, status),
