@@ -704,6 +704,42 @@ def service_log_group_renamed(aws):
     return f"/ecs/{configuration(ENV, 'service')['Parameters']['NamePrefix']}-service"
 
 
+def test_a_log_group_whose_name_only_starts_the_name_needed_blocks_nothing(aws):
+    name = service_log_group_renamed(aws)
+    group = {"logGroupName": f"{name}-old", "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}-old:*"}
+    aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": name})
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    assert aws.run("deploy", "--stack", "service", "--allow-replace", tty=True, answer="n") == 1
+    assert "not confirmed" in aws.err and "taken" not in aws.err
+
+
+def test_the_taken_name_check_waits_until_the_replacement_is_allowed(aws):
+    """Without ALLOW_REPLACE=1 the stateful replacement is refused first, before any log group is
+    read: the check may ask to delete logs, for a replacement that may not be wanted."""
+    service_log_group_renamed(aws)  # no describe_log_groups queued: one made fails the test
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    assert aws.run("deploy", "--stack", "service", "--yes") == 1
+    assert "refused: the change set replaces or removes stateful resources: LogGroup" in aws.err
+
+
+def test_a_reviewed_change_set_is_checked_with_its_own_name_prefix_not_the_params_files(aws, monkeypatch):
+    """make execute of a change set made with another NamePrefix: the name it takes follows from the
+    change set's values."""
+    from scripts.deploy.deployer import Deployer
+
+    prefix = f"{configuration(ENV, 'service')['Parameters']['NamePrefix']}-renamed"
+    made = change_set("service", changes=[change("Add", "LogGroup", "AWS::Logs::LogGroup")], parameters={"NamePrefix": prefix})
+    looked = []
+    monkeypatch.setattr(deploy.deployer.purge, "inspect", lambda deployer, item, others: looked.append(item.physical_id))
+    deployer = Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    layer = deploy.load_layer(ENV, "service", ROOT / "output")
+    group = {"logGroupName": f"/ecs/{prefix}-service", "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/{prefix}-service:*"}
+    aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": f"/ecs/{prefix}-service"})
+    with pytest.raises(deploy.Failure, match="which is taken"):
+        deployer.refuse_taken_log_group_names(layer, made, "nothing changed")
+    assert looked == [f"/ecs/{prefix}-service"]
+
+
 def test_a_log_group_name_that_cannot_be_checked_is_left_to_the_update(aws):
     """The CI deploy role reads no log group: whether the name a replaced log group takes is free is
     said to be unknown, and the update goes on to its question."""
@@ -3392,6 +3428,39 @@ def test_status_names_the_lock_and_says_when_the_run_holding_it_died_on_this_mac
             f"locked: deploy by {held['holder']} since {HELD['since']}{note}; deploys wait for that run to finish; if it died, "
             f"make unlock ENV={ENV} frees the lock"
         )
+
+
+def test_a_lock_is_said_gone_only_when_this_machine_can_tell(monkeypatch):
+    ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    held = {"holder": f"someone@host (pid {ended})", "machine": lock.this_machine()}
+    assert lock.gone(held).endswith("that run is gone)")
+    # The same kernel boot, another process-id namespace (a container on the host's network).
+    monkeypatch.setattr(lock.os, "readlink", lambda path: "pid:[1]")
+    assert lock.this_machine() != held["machine"] and lock.gone(held) == ""
+    monkeypatch.undo()
+    # Where the machine cannot be read, nothing is claimed, whatever the lock says.
+    monkeypatch.setattr(lock, "this_machine", lambda: None)
+    assert lock.gone({"holder": held["holder"]}) == "" and lock.gone({"holder": held["holder"], "machine": None}) == ""
+    monkeypatch.undo()
+
+    def another_users(pid, signal):
+        raise PermissionError  # it runs, as another user
+
+    monkeypatch.setattr(lock.os, "kill", another_users)
+    assert lock.gone(held) == ""
+
+
+def test_a_git_status_that_does_not_answer_in_time_makes_the_revision_dirty(monkeypatch):
+    real = subprocess.run
+
+    def slow_status(argv, **kwargs):
+        if "status" in argv:
+            raise subprocess.TimeoutExpired(argv, kwargs.get("timeout"))
+        return real(argv, **kwargs)
+
+    monkeypatch.setattr(deploy.deployer.subprocess, "run", slow_status)
+    head = real(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert deploy.deployer.git_revision(ROOT / "output") == f"{head}-dirty"
 
 
 def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws):

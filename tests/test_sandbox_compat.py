@@ -766,6 +766,18 @@ def test_a_change_outside_a_resources_properties_is_listed_and_a_dependent_that_
     assert list(listed) == ["Group"] and (listed["Group"]["Action"], listed["Group"]["Details"]) == ("Modify", []), listed
 
 
+def test_the_attributes_a_resource_reads_are_found_wherever_it_reads_them():
+    from emulator.moto_compat import _attributes_read
+
+    node = {
+        "Policies": [{"Resource": [{"Fn::GetAtt": ["Group", "Arn"]}, {"Fn::Join": ["", [{"Fn::GetAtt": "Key.Arn"}, "/x"]]}]}],
+        "Name": {"Fn::Sub": "${Topic.TopicName}-${AWS::Region}-${Prefix}"},
+        "Other": {"Fn::Sub": ["${Local.Part}-${Queue.Arn}", {"Local.Part": {"Ref": "Prefix"}}]},
+        "Ref": "Group",
+    }
+    assert _attributes_read(node) == {"Group.Arn", "Key.Arn", "Topic.TopicName", "Queue.Arn"}
+
+
 def test_a_failed_create_rolls_back_to_rollback_complete(aws):
     # moto alone: ExecuteChangeSet answers HTTP 400 and the stack stays REVIEW_IN_PROGRESS with
     # its security group and bucket made, reported as not deployed and never cleaned up.
@@ -899,6 +911,8 @@ def test_change_set_says_which_changes_replace_a_resource(aws):
     association = renamed["WebAclAssociation"]  # refers to the replaced web ACL: its new ARN is known only then
     assert association["Replacement"] == "Conditional"
     assert association["Details"][0]["Evaluation"] == "Dynamic" and association["Details"][0]["CausingEntity"] == "WebAcl"
+    # Its web ACL is replaced: a new ARN (ResourceReference), not an attribute of one changed in place.
+    assert [(d["ChangeSource"], d["CausingEntity"]) for d in association["Details"]] == [("ResourceReference", "WebAcl")]
     other = next(str(days) for days in inputs.INPUTS["LogRetentionDays"].allowed if str(days) != given["LogRetentionDays"])
     kept = resource_changes(change_set(aws, "waf", body("waf"), given | {"LogRetentionDays": other}))
     # What names the log group (WebAclLogging, by Ref) reads a name that stays: not listed, as in AWS.
