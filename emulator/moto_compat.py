@@ -597,24 +597,32 @@ cfn_models.Stack.stack_resources = property(lambda self: _created_resources(self
 
 # Gap: parameters used only inside Fn::Sub (ImageTag, TaskCpu, DeregistrationDelaySeconds...)
 # never mark a resource as changed: only Ref is scanned. Scan Sub variables and GetAtt too.
-def _references(node) -> set:
+def _reads(node) -> set:
+    """What a template node reads: "Name" for a Ref (a resource, a parameter or a pseudo parameter),
+    "Resource.Attribute" for a Fn::GetAtt, either for a ${...} of a Fn::Sub (not its own variables)."""
     found = set()
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "Ref" and isinstance(value, str):
                 found.add(value)
             elif key == "Fn::GetAtt":
-                found.add(value[0] if isinstance(value, list) else value.split(".")[0])
+                parts = value if isinstance(value, list) else str(value).split(".", 1)
+                found.add(".".join(map(str, parts)))  # an attribute given by Ref reads as its parameter's name
             elif key == "Fn::Sub":
                 text, variables = (value[0], value[1]) if isinstance(value, list) else (value, {})
-                found |= {name.split(".")[0] for name in re.findall(r"\$\{([^!}][^}]*)\}", text)} - set(variables)
-                found |= _references(variables)
+                found |= {name for name in re.findall(r"\$\{([^!}][^}]*)\}", text) if name not in variables}
+                found |= _reads(variables)
             else:
-                found |= _references(value)
+                found |= _reads(value)
     elif isinstance(node, list):
         for item in node:
-            found |= _references(item)
+            found |= _reads(item)
     return found
+
+
+def _references(node) -> set:
+    """The names (resources, parameters) a template node reads."""
+    return {read.split(".")[0] for read in _reads(node)}
 
 
 parsing.get_references_from_template = lambda template: sorted(_references(template))
@@ -942,22 +950,7 @@ parsing.parse_and_update_resource = _parse_and_update_resource_if_changed
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html
 def _attributes_read(node) -> set:
     """The "Resource.Attribute" entities a template node reads with Fn::GetAtt (or ${Resource.Attribute} in Fn::Sub)."""
-    found = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Fn::GetAtt":
-                parts = value if isinstance(value, list) else str(value).split(".", 1)
-                found.add(".".join(map(str, parts)))  # an attribute given by Ref reads as its parameter's name
-            elif key == "Fn::Sub":
-                text, variables = (value[0], value[1]) if isinstance(value, list) else (value, {})
-                found |= {name for name in re.findall(r"\$\{([^!}][^}]*)\}", text) if "." in name and name not in variables}
-                found |= _attributes_read(variables)
-            else:
-                found |= _attributes_read(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _attributes_read(item)
-    return found
+    return {read for read in _reads(node) if "." in read}
 
 
 def _change_details(resource_map, name, body, changed, flipped, replaced, modified=frozenset()) -> list[dict]:
