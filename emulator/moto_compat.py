@@ -941,7 +941,8 @@ parsing.parse_and_update_resource = _parse_and_update_resource_if_changed
 # properties the type's schema lists in createOnlyProperties. Replacement is True for an Always
 # known now (Static), Conditional for one that depends on a replaced resource's new id (Dynamic);
 # A Ref to a resource that is only modified, not replaced, changes nothing and is not listed; a
-# Fn::GetAtt of one may (ResourceAttribute, Dynamic: its value is known once the update ran). A
+# Fn::GetAtt of one may (ResourceAttribute, Dynamic: its value is known once the update ran, as
+# API_ResourceChangeDetail defines them; that AWS lists each such reader is not checked on AWS). A
 # dependent (its own template unchanged) left with no detail changes nothing: moto still updates it
 # (a no-op), but the change set does not list it (it showed an IAM role as modified, with no cause,
 # when a log group's retention changed). One whose template changed outside its properties (a

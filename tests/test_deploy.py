@@ -744,7 +744,8 @@ def test_a_log_group_name_that_cannot_be_checked_is_left_to_the_update(aws):
     """The CI deploy role reads no log group: whether the name a replaced log group takes is free is
     said to be unknown, and the update goes on to its question."""
     name = service_log_group_renamed(aws)
-    aws.logs.add_client_error("describe_log_groups", "AccessDeniedException", "not authorized", 400, {"logGroupNamePrefix": name})
+    for _ in range(2):  # purge's look, then whether it is there at all
+        aws.logs.add_client_error("describe_log_groups", "AccessDeniedException", "not authorized", 400, {"logGroupNamePrefix": name})
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
     assert aws.run("deploy", "--stack", "service", "--allow-replace", tty=True, answer="n") == 1
     assert f"  note: could not check that log group {name} is free (AccessDeniedException)" in aws.out
@@ -754,9 +755,9 @@ def test_a_log_group_name_that_cannot_be_checked_is_left_to_the_update(aws):
 def test_a_log_group_name_taken_by_one_whose_tags_cannot_be_read_is_refused_all_the_same(aws):
     name = service_log_group_renamed(aws)
     group = {"logGroupName": name, "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*", "storedBytes": 10}
-    aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": name})
     aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": name})  # purge's look
     aws.logs.add_client_error("list_tags_for_resource", "AccessDeniedException", "not authorized", 400)
+    aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": name})  # there, whoever's
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
     assert aws.run("deploy", "--stack", "service", "--allow-replace", "--yes") == 1
     assert f"LogGroup needs {name}, which is taken (whose, unknown: cannot read it (AccessDeniedException: not authorized)): " in aws.err

@@ -1092,6 +1092,16 @@ class Deployer:
                     names[logical_id] = name
         return names
 
+    def log_group_exists(self, name) -> bool:
+        """Whether a log group of that name is there; False, with a note, when that cannot be read
+        (the CI deploy role reads no log group): the update then says it if the name is taken."""
+        try:
+            groups = self.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        except AWS_ERRORS as error:
+            self.say(f"  note: could not check that log group {name} is free ({error_code(error)})")
+            return False
+        return any(group["logGroupName"] == name for group in groups)
+
     def refuse_taken_log_group_names(self, layer, change_set, left):
         """A change set that makes a log group under a new name (a replacement, an addition) fails there
         and rolls back while a log group of that name is in the account: one an earlier replacement
@@ -1111,19 +1121,14 @@ class Deployer:
         ]
         taken = []
         for logical_id, name in making:
-            try:
-                groups = self.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
-            except AWS_ERRORS as error:  # only a look ahead (the CI deploy role reads no log group): the update says it
-                self.say(f"  note: could not check that log group {name} is free ({error_code(error)})")
-                continue
-            if not any(group["logGroupName"] == name for group in groups):
-                continue
             item = purge.Retained(layer.stack, change_set.get("StackId", ""), logical_id, "AWS::Logs::LogGroup", name)
-            try:  # whose it is, and what it holds
+            try:  # whether it is there, whose it is, and what it holds: purge's look
                 purge.inspect(self, item, set())
             except AWS_ERRORS as error:
                 item.facts, item.note = None, error_code(error)
-            if item.gone:  # deleted meanwhile
+            if item.gone:
+                continue
+            if item.facts is None and not self.log_group_exists(name):  # unread: is it there at all?
                 continue
             whose = (
                 f"whose, unknown: {item.note.removeprefix('left: ')}"

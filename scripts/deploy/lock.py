@@ -68,8 +68,8 @@ class EnvironmentLock:
         runner = os.environ.get("GITHUB_RUN_ID")
         holder = f"GitHub run {os.environ.get('GITHUB_REPOSITORY', '')}#{runner}" if runner else f"{user()}@{socket.gethostname()}"
         value = {"holder": f"{holder} (pid {os.getpid()})", "command": command, "since": f"{self.now():%Y-%m-%dT%H:%M:%SZ}"}
-        if this_machine() is not None:
-            value["machine"] = this_machine()
+        if machine := this_machine():
+            value["machine"] = machine
         # Marked before the call: a Ctrl-C while it is under way may leave the lock taken, and
         # release() frees it only if it is this value, never another run's.
         self.value = json.dumps(value)
