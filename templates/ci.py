@@ -267,7 +267,7 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
             Condition=Condition(StringEquals("iam:PassedToService", "cloudformation.amazonaws.com")),
         ),
         # Before it creates cert-dns the deployer reads the zone's name servers to check the
-        # domain's delegation (scripts/deploy/deployer.py check_hosted_zone).
+        # domain's delegation (scripts/deploy/guards.py refuse_undelegated_domain).
         Statement(
             Sid="ReadHostedZones",
             Effect=Allow,

@@ -30,7 +30,7 @@ from conftest import NOWHERE, ROOT, configuration, no_real_aws
 import templates
 from scripts import deploy, purge, zone
 from scripts.deploy import commands as deploy_commands
-from scripts.deploy import lock
+from scripts.deploy import guards, lock
 from scripts.deploy.aws import botocore_session, make_session
 from scripts.deploy.marks import RelaxedPolicyMarks
 from templates import generation
@@ -730,13 +730,13 @@ def test_a_reviewed_change_set_is_checked_with_its_own_name_prefix_not_the_param
     prefix = f"{configuration(ENV, 'service')['Parameters']['NamePrefix']}-renamed"
     made = change_set("service", changes=[change("Add", "LogGroup", "AWS::Logs::LogGroup")], parameters={"NamePrefix": prefix})
     looked = []
-    monkeypatch.setattr(deploy.deployer.purge, "inspect", lambda deployer, item, others: looked.append(item.physical_id))
+    monkeypatch.setattr(guards.purge, "inspect", lambda deployer, item, others: looked.append(item.physical_id))
     deployer = Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
     layer = deploy.load_layer(ENV, "service", ROOT / "output")
     group = {"logGroupName": f"/ecs/{prefix}-service", "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/{prefix}-service:*"}
     aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": f"/ecs/{prefix}-service"})
     with pytest.raises(deploy.Failure, match="which is taken"):
-        deployer.refuse_taken_log_group_names(layer, made, "nothing changed")
+        guards.refuse_taken_log_group_names(deployer, layer, made, "nothing changed")
     assert looked == [f"/ecs/{prefix}-service"]
 
 
@@ -873,12 +873,12 @@ def test_switching_the_service_to_rolling_while_traffic_is_on_the_alternate_grou
     layer = deploy.load_layer(ENV, "service", ROOT / "output")
     switched = change_set("service", parameters=running | {"DeploymentStrategy": "ROLLING"})
     with pytest.raises(deploy.Failure) as refused:
-        deployer.refuse_moving_shifted_traffic(layer, switched, "change set left for review")
+        guards.refuse_moving_shifted_traffic(deployer, layer, switched, "change set left for review")
     assert "the change set switches the service to ROLLING while production traffic is on the alternate target group" in str(refused.value)
     assert "ProductionListenerRule (kept; now startupwebapp-tg-alt weight 100)" in str(refused.value)
     assert f"Put DeploymentStrategy back in params/{ENV}.yaml" in str(refused.value)
     # Staying BLUE_GREEN reads nothing more and goes ahead.
-    deployer.refuse_moving_shifted_traffic(layer, change_set("service", parameters=running), "left")
+    guards.refuse_moving_shifted_traffic(deployer, layer, change_set("service", parameters=running), "left")
 
 
 @pytest.mark.parametrize("service_status", ["UPDATE_COMPLETE", "REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"])
@@ -891,10 +891,10 @@ def test_removing_the_rules_the_deployed_service_uses_is_refused_until_it_is_rol
     layer = deploy.load_layer(ENV, "alb", ROOT / "output")
     removed = change_set("alb", changes=[change("Remove", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule")])
     if service_status != "UPDATE_COMPLETE":  # a create abandoned or rolled back: no service uses the rules
-        deployer.refuse_removing_rules_in_use(layer, removed, "nothing changed")
+        guards.refuse_removing_rules_in_use(deployer, layer, removed, "nothing changed")
         return
     with pytest.raises(deploy.Failure) as refused:
-        deployer.refuse_removing_rules_in_use(layer, removed, "nothing changed")
+        guards.refuse_removing_rules_in_use(deployer, layer, removed, "nothing changed")
     assert str(refused.value) == (
         f"error: refused: the change set removes the listener rules ProductionListenerRule, which {stack('service')} still uses "
         f"(it is deployed with DeploymentStrategy BLUE_GREEN); nothing changed. Deploy the service layer first "

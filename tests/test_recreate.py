@@ -19,7 +19,7 @@ from conftest import ROOT, deploying_into
 
 import templates
 from emulator.sandbox import PARAMS_FILE
-from scripts import deploy
+from scripts.deploy import guards
 from templates import params
 
 ENV = "sandbox"
@@ -216,13 +216,13 @@ def test_a_failed_first_create_rolls_back_and_is_created_again_with_recreate(san
 
     # Taken between that look and the execution, the name fails the create, which rolls back.
     logs.delete_log_group(logGroupName=SERVICE_LOGS)
-    look = deploy.Deployer.refuse_taken_log_group_names
+    look = guards.refuse_taken_log_group_names
 
     def then_taken(deployer, *args):
         look(deployer, *args)
         logs.create_log_group(logGroupName=SERVICE_LOGS)
 
-    monkeypatch.setattr(deploy.Deployer, "refuse_taken_log_group_names", then_taken)
+    monkeypatch.setattr(guards, "refuse_taken_log_group_names", then_taken)
     code, out, err = run("deploy", "--stack", "service", "--yes")
     monkeypatch.undo()
     assert code == 1

@@ -4,9 +4,10 @@ Exit codes: 0 done or nothing to do, 1 failed or refused (diff: differs; drift: 
 input (diff, drift: any error), 130 interrupted.
 
 Here: the command line (parse, validate, main). commands.py has one method per command,
-deployer.py the Deployer they use, text.py what it prints, aws.py the clients, call counts and
-error lines, history.py the release history, lock.py the environment's lock, marks.py the
-stack policies a stopped --allow-replace run left relaxed."""
+deployer.py the Deployer they use, guards.py its refusals before it changes anything, text.py
+what it prints, aws.py the clients, call counts and error lines, history.py the release history,
+lock.py the environment's lock, marks.py the stack policies a stopped --allow-replace run left
+relaxed."""
 
 import argparse
 import os

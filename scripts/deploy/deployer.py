@@ -18,8 +18,8 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 import templates
-from scripts import purge, zone
-from scripts.deploy import logs, text
+from scripts import purge
+from scripts.deploy import guards, logs, text
 from scripts.deploy.aws import (
     AWS_ERRORS,
     NO_ANSWER,
@@ -38,7 +38,7 @@ from scripts.deploy.marks import RelaxedPolicyMarks
 from scripts.deploy.text import parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params
 from templates.errors import printable
-from templates.inputs import KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING, WIRED
+from templates.inputs import KEEP_RUNNING_COUNT, WIRED
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
@@ -205,7 +205,7 @@ class Deployer:
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
         self.retained_layers = []  # the layers this run destroyed that left something in the account (make purge frees it)
         self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
-        self.creates_checked = False  # refuse_blocked_creates has looked, at the run's first create
+        self.creates_checked = False  # guards.refuse_blocked_creates has looked, at the run's first create
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
@@ -226,7 +226,7 @@ class Deployer:
         self.clock = clock
         # A repair (make rollback, REPAIR=1) runs without rollback triggers: see rollback_configuration.
         self.repair = repair
-        self.allow_traffic_reset = allow_traffic_reset  # see refuse_moving_shifted_traffic
+        self.allow_traffic_reset = allow_traffic_reset  # see guards.refuse_moving_shifted_traffic
         self.max_wait = max_wait  # minutes per stack operation; None: templates.WAIT_MINUTES
         # domain -> the name servers public DNS answers with (scripts/zone.py); None: no DNS to ask
         self.resolver = resolver
@@ -549,7 +549,7 @@ class Deployer:
         replaced = parameter_values(self.describe(layer.stack)).get("ImageTag") if exists else None  # before the update
         left = "change set left for review" if reviewed else "nothing changed"
         with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
-            self.allow(layer, change_set, exists, risky, allow_replace, left, given)
+            self.allow(layer, change_set, exists, allow_replace, left, given)
             if risky and exists and layer.policy:
                 self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
                 self.relaxed_marks.mark(layer.name)
@@ -642,26 +642,9 @@ class Deployer:
                 130 if interrupted else 1,
             ) from None
 
-    def allow(self, layer, change_set, exists, risky, allow_replace, left, given):
-        """Raise Failure unless the change set may run: no unintended stateful replacement, no
-        traffic sent back to an empty target group, and a yes (or --yes)."""
-        same_name = text.custom_named_replacements(change_set, layer.custom_named)
-        if same_name:
-            raise Failure(
-                f"error: refused: CloudFormation cannot replace a resource under the name it has, and the update would fail and roll back: "
-                f"{', '.join(same_name)}; {left}; give it a new name in the same change (a new NamePrefix renames them all), or "
-                f"{self.destroy_and_deploy_again(layer.name)}"
-            )
-        if risky and not allow_replace:
-            raise Failure(
-                f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
-                f"{left}; if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
-            )
-        self.refuse_taken_log_group_names(layer, change_set, left)  # once the replacement is wanted: it may ask to delete logs
-        if exists and not self.allow_traffic_reset:
-            self.refuse_moving_shifted_traffic(layer, change_set, left)
-        if exists:
-            self.refuse_removing_rules_in_use(layer, change_set, left)
+    def allow(self, layer, change_set, exists, allow_replace, left, given):
+        """Raise Failure unless the change set may run: nothing guards.py refuses, and a yes (or --yes)."""
+        guards.refuse_before_execute(self, layer, change_set, exists, allow_replace, left)
         if exists:  # what the DescribeStacks of this run says: no detection started, no call added
             self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
         self.say(*text.test_pause(given, self.env))  # before the question: it asks for someone at hand
@@ -669,73 +652,6 @@ class Deployer:
             f"execute {change_set['ChangeSetName']} on {layer.stack}? [y/N] ",
             f"{left}; to execute without asking, rerun with YES=1 (--yes)",
         )
-
-    def refuse_moving_shifted_traffic(self, layer, change_set, left):
-        """A BLUE_GREEN, CANARY or LINEAR release leaves the listener rules' weights where ECS moved
-        traffic, often all on the alternate target group. Three changes would send production
-        traffic back to the primary target group, which may then run no task: an alb change set that
-        rewrites a rule (CloudFormation writes it as the template states it) or removes it (the
-        listener's default forwards to the primary), and a service change set that switches to
-        ROLLING (its new tasks register in the primary, and the old ones go). ECS registers a
-        release's tasks with the target group its stage calls for and moves the weights itself:
-        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html
-        and CloudFormation, not told, rewrites them: https://github.com/aws/aws-cdk/issues/36649"""
-        changed = text.listener_rule_changes(change_set)
-        switching = layer.name == "service" and self.switches_to_rolling(layer, change_set)
-        if switching:
-            changed = [
-                ("ProductionListenerRule", self.outputs(templates.stack_name(self.env, "alb")).get("ProductionListenerRuleArn"), "kept")
-            ]
-        changed = [(name, arn, action) for name, arn, action in changed if arn]
-        if not changed:
-            return
-        primary = self.outputs(templates.stack_name(self.env, "alb")).get("TargetGroupArn")
-        rules = self.client("elbv2").describe_rules(RuleArns=[arn for _, arn, _ in changed])["Rules"]
-        shifted = {rule["RuleArn"]: text.shifted_weights(rule, primary) for rule in rules}
-        moving = [f"{name} ({action}; now {', '.join(shifted[arn])})" for name, arn, action in changed if shifted.get(arn)]
-        if not moving:
-            return
-        switch_back = switching or any(action == "Remove" for _, _, action in changed)
-        remedy = (
-            "Put DeploymentStrategy back in params/{env}.yaml, release once more with it (make deploy STACK=service ENV={env} "
-            "TAG=<new tag>): ECS then moves traffic to the primary target group; then switch to ROLLING"
-            if switch_back
-            else "Release the service once more first (make deploy STACK=service ENV={env} TAG=<new tag>): ECS then moves traffic "
-            "back to the primary target group, and this change is safe"
-        ).format(env=self.env)
-        what = "switches the service to ROLLING" if switching else "rewrites or removes listener rules"
-        raise Failure(
-            f"error: refused: the change set {what} while production traffic is on the alternate target group, where ECS moved it "
-            f"in a release: {'; '.join(moving)}; executing it would send production traffic to the primary target group, which may "
-            f"run no task; {left}. {remedy}; or, if no task serves from the alternate one, rerun with ALLOW_TRAFFIC_RESET=1 "
-            "(--allow-traffic-reset)"
-        )
-
-    def refuse_removing_rules_in_use(self, layer, change_set, left):
-        """Back to ROLLING, the alb change set removes the listener rules, which the deployed service
-        names while it still shifts traffic (its load balancer's advancedConfiguration): the service
-        layer goes to ROLLING first, then the alb layer, as the README's "Switching an environment" says.
-        https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html"""
-        removed = sorted(name for name, _, action in text.listener_rule_changes(change_set) if action == "Remove")
-        if layer.name != "alb" or not removed:
-            return
-        service = templates.stack_name(self.env, "service")
-        found = self.describe(service) or {}
-        # An abandoned create (REVIEW_IN_PROGRESS) or one rolled back (ROLLBACK_COMPLETE) runs no service.
-        if found.get("StackStatus", "REVIEW_IN_PROGRESS") in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"):
-            return
-        strategy = parameter_values(found).get("DeploymentStrategy")
-        if strategy not in TRAFFIC_SHIFTING:
-            return
-        raise Failure(
-            f"error: refused: the change set removes the listener rules {', '.join(removed)}, which {service} still uses "
-            f"(it is deployed with DeploymentStrategy {strategy}); {left}. Deploy the service layer first "
-            f"(make deploy STACK=service ENV={self.env}), so that ECS stops using them, then make deploy ENV={self.env}"
-        )
-
-    def switches_to_rolling(self, layer, change_set) -> bool:
-        running = parameter_values(self.describe(layer.stack) or {}).get("DeploymentStrategy")
-        return running in TRAFFIC_SHIFTING and parameter_values(change_set).get("DeploymentStrategy") == "ROLLING"
 
     @contextlib.contextmanager
     def discarded_if_stopped(self, layer, change_set, exists, keep=False):
@@ -1048,110 +964,13 @@ class Deployer:
             )
 
     # --- one layer --------------------------------------------------------------------------
-    def refuse_blocked_creates(self, layer) -> None:
-        """At a run's first create, before it: refuse while a destroyed stack of this layer, or of one
-        the run deploys after it, retained what holds a name its create needs (a log group), naming
-        every one at once; each would fail its create and roll it back, one layer after another. A
-        run that creates nothing makes no call for it."""
-        if self.creates_checked:
-            return
-        self.creates_checked = True
-        names = [each.name for each in self.run_layers]
-        creates = self.run_layers[names.index(layer.name) :] if layer.name in names else [layer]
-        try:
-            blocked = purge.blocking(self, {each.stack: set(self.custom_names(each).values()) for each in creates})
-        except AWS_ERRORS as error:  # only a look ahead: the create itself says what to do if a name is taken
-            self.say(f"  note: what destroyed stacks retained could not be listed ({error_code(error)}); creating {layer.stack}")
-            return
-        if blocked:
-            order = [each.stack for each in creates]
-            blocked.sort(key=lambda item: order.index(item.stack))
-            layers = ", ".join(layer.name for layer in creates if any(item.stack == layer.stack for item in blocked))
-            raise Failure(
-                "error: refused before creating anything: what destroyed stacks retained still holds names their creates need: "
-                + "; ".join(f"{item.stack}: {item.label}" + (" (not made by that stack)" if item.foreign else "") for item in blocked)
-                + f". make purge ENV={self.env} STACK=<layer> for {layers} frees what they retained (it lists it and asks first)"
-                + ("; a resource not made by that stack you delete yourself" if any(item.foreign for item in blocked) else "")
-                + ", then deploy again"
-            )
-
-    def custom_names(self, layer, parameters=None) -> dict:
-        """Logical id -> the name the layer's template gives it, for the resources of the types whose
-        name a retained one can hold (purge.NAMED), with this environment's values (or the parameters
-        given: a change set's); a name not known before deploy is left out."""
-        from scripts.review.resolver import Resolver
-
-        template = json.loads(layer.template)
-        resolver = Resolver(template, layer.parameters | (parameters or {}), {}, self.cf.meta.region_name)
-        names = {}
-        for logical_id, resource in template.get("Resources", {}).items():
-            name_property = templates.CUSTOM_NAMES.get(resource["Type"])
-            if resource["Type"] in purge.NAMED and name_property in resource.get("Properties", {}):
-                name = resolver.value(resource["Properties"][name_property])
-                if isinstance(name, str):
-                    names[logical_id] = name
-        return names
-
-    def log_group_exists(self, name) -> bool:
-        """Whether a log group of that name is there; False, with a note, when that cannot be read
-        (the CI deploy role reads no log group): the update then says it if the name is taken."""
-        try:
-            groups = self.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
-        except AWS_ERRORS as error:
-            self.say(f"  note: could not check that log group {name} is free ({error_code(error)})")
-            return False
-        return any(group["logGroupName"] == name for group in groups)
-
-    def refuse_taken_log_group_names(self, layer, change_set, left):
-        """A change set that makes a log group under a new name (a replacement, an addition) fails there
-        and rolls back while a log group of that name is in the account: one an earlier replacement
-        kept (UpdateReplacePolicy Retain; a NamePrefix changed and then changed back), or one made
-        by hand. Named before anything runs, with the command that frees it. A change set that makes
-        no log group makes no call for it."""
-        made = [
-            rc
-            for rc in (change.get("ResourceChange", {}) for change in change_set.get("Changes", []))
-            if rc.get("ResourceType") == "AWS::Logs::LogGroup" and (text.replaced(rc) or rc.get("Action") == "Add")
-        ]
-        names = self.custom_names(layer, parameter_values(change_set)) if made else {}  # make execute: the change set's values
-        making = [
-            (rc["LogicalResourceId"], names[rc["LogicalResourceId"]])
-            for rc in made
-            if names.get(rc["LogicalResourceId"], rc.get("PhysicalResourceId")) != rc.get("PhysicalResourceId")
-        ]
-        taken = []
-        for logical_id, name in making:
-            item = purge.Retained(layer.stack, change_set.get("StackId", ""), logical_id, "AWS::Logs::LogGroup", name)
-            try:  # whether it is there, whose it is, and what it holds: purge's look
-                purge.inspect(self, item, set())
-            except AWS_ERRORS as error:
-                item.facts, item.note = None, error_code(error)
-            if item.gone:
-                continue
-            if item.facts is None and not self.log_group_exists(name):  # unread: is it there at all?
-                continue
-            whose = (
-                f"whose, unknown: {item.note.removeprefix('left: ')}"
-                if item.facts is None
-                else "not made by this stack"
-                if item.foreign
-                else f"kept by an earlier replacement in this stack; {item.note}"
-            )
-            taken.append(f"{logical_id} needs {name}, which is taken ({whose}): {purge.free_command(item.kind, name, self.cli)}")
-        if taken:
-            raise Failure(
-                f"error: refused: the change set makes a log group under a name another one holds, and would fail there and roll "
-                f"back: {'; '.join(taken)}; {left}. Free the name with that command once its logs are not needed, or keep the "
-                "names the stack has (the NamePrefix it was deployed with), then deploy again"
-            )
-
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)
         exists = self.ready(layer, recreate)
         if not exists:
-            self.refuse_blocked_creates(layer)
+            guards.refuse_blocked_creates(self, layer)
         self.put_back_relaxed_policy(layer)
-        self.check_hosted_zone(layer, exists)
+        guards.refuse_undelegated_domain(self, layer, exists)
         change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
         if change_set is None:
             found = self.describe(layer.stack)
@@ -1192,24 +1011,6 @@ class Deployer:
             return ""
         waiting = [s for s in summaries if s["ChangeSetName"] != but and s.get("ExecutionStatus") == "AVAILABLE"]
         return ", ".join(f"{s['ChangeSetName']} (made {s['CreationTime']:%Y-%m-%d %H:%M %Z})" for s in waiting)
-
-    def check_hosted_zone(self, layer, exists):
-        """The certificate is validated in an existing zone, and only once the domain is delegated to
-        it: refuse before CloudFormation would wait hours for a validation that cannot happen."""
-        zone_id, domain = layer.parameters.get("ExistingHostedZoneId"), layer.parameters.get("DomainName")
-        if not zone_id or exists or self.resolver is None:  # validate() refuses an empty zone id
-            return
-        try:
-            servers = zone.name_servers(zone.given_zone(self.client("route53"), zone_id, domain), zone_id, domain)
-        except zone.ZoneError as error:
-            raise Failure(f"error: params/{self.env}.yaml: {error}") from None
-        answered = self.resolver(domain)
-        if not zone.delegated(servers, answered):
-            raise Failure(
-                f"error: {domain} is not delegated to hosted zone {zone_id}: public DNS answers {zone.heard_from(answered)}, the registrar must "
-                f"list {', '.join(sorted(zone.normal(n) for n in servers))}; ACM could not validate the certificate. "
-                f"make zone ENV={self.env} prints them and waits for the delegation"
-            )
 
     @staticmethod
     def stack_tags(found) -> dict:

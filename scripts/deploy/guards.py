@@ -1,0 +1,227 @@
+"""The refusals a deploy makes before it changes anything: before a stack's first create, and
+before a change set runs. Each reads what it needs through the Deployer (its clients, its one read
+of each stack) and raises Failure saying what was refused and what to do; None: the run may go on."""
+
+import json
+
+import templates
+from scripts import purge, zone
+from scripts.deploy import text
+from scripts.deploy.aws import AWS_ERRORS, error_code
+from scripts.deploy.failure import Failure
+from scripts.deploy.text import parameter_values
+from templates.inputs import TRAFFIC_SHIFTING
+
+
+def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, left):
+    """The change set may run: no resource replaced under the name it has, no unintended stateful
+    replacement, no log group made under a name another holds, no production traffic sent back to a
+    target group that may run no task. `left`: what the refusal leaves (the change set, or nothing)."""
+    same_name = text.custom_named_replacements(change_set, layer.custom_named)
+    if same_name:
+        raise Failure(
+            f"error: refused: CloudFormation cannot replace a resource under the name it has, and the update would fail and roll back: "
+            f"{', '.join(same_name)}; {left}; give it a new name in the same change (a new NamePrefix renames them all), or "
+            f"{deployer.destroy_and_deploy_again(layer.name)}"
+        )
+    risky = text.stateful_changes(change_set)
+    if risky and not allow_replace:
+        raise Failure(
+            f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
+            f"{left}; if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
+        )
+    refuse_taken_log_group_names(deployer, layer, change_set, left)  # once the replacement is wanted: it may ask to delete logs
+    if exists and not deployer.allow_traffic_reset:
+        refuse_moving_shifted_traffic(deployer, layer, change_set, left)
+    if exists:
+        refuse_removing_rules_in_use(deployer, layer, change_set, left)
+
+
+def refuse_blocked_creates(deployer, layer) -> None:
+    """At a run's first create, before it: refuse while a destroyed stack of this layer, or of one
+    the run deploys after it, retained what holds a name its create needs (a log group), naming
+    every one at once; each would fail its create and roll it back, one layer after another. A
+    run that creates nothing makes no call for it."""
+    if deployer.creates_checked:
+        return
+    deployer.creates_checked = True
+    names = [each.name for each in deployer.run_layers]
+    creates = deployer.run_layers[names.index(layer.name) :] if layer.name in names else [layer]
+    try:
+        blocked = purge.blocking(deployer, {each.stack: set(custom_names(deployer, each).values()) for each in creates})
+    except AWS_ERRORS as error:  # only a look ahead: the create itself says what to do if a name is taken
+        deployer.say(f"  note: what destroyed stacks retained could not be listed ({error_code(error)}); creating {layer.stack}")
+        return
+    if blocked:
+        order = [each.stack for each in creates]
+        blocked.sort(key=lambda item: order.index(item.stack))
+        layers = ", ".join(layer.name for layer in creates if any(item.stack == layer.stack for item in blocked))
+        raise Failure(
+            "error: refused before creating anything: what destroyed stacks retained still holds names their creates need: "
+            + "; ".join(f"{item.stack}: {item.label}" + (" (not made by that stack)" if item.foreign else "") for item in blocked)
+            + f". make purge ENV={deployer.env} STACK=<layer> for {layers} frees what they retained (it lists it and asks first)"
+            + ("; a resource not made by that stack you delete yourself" if any(item.foreign for item in blocked) else "")
+            + ", then deploy again"
+        )
+
+
+def refuse_undelegated_domain(deployer, layer, exists):
+    """The certificate is validated in an existing zone, and only once the domain is delegated to
+    it: refuse before CloudFormation would wait hours for a validation that cannot happen."""
+    zone_id, domain = layer.parameters.get("ExistingHostedZoneId"), layer.parameters.get("DomainName")
+    if not zone_id or exists or deployer.resolver is None:  # validate() refuses an empty zone id
+        return
+    try:
+        servers = zone.name_servers(zone.given_zone(deployer.client("route53"), zone_id, domain), zone_id, domain)
+    except zone.ZoneError as error:
+        raise Failure(f"error: params/{deployer.env}.yaml: {error}") from None
+    answered = deployer.resolver(domain)
+    if not zone.delegated(servers, answered):
+        raise Failure(
+            f"error: {domain} is not delegated to hosted zone {zone_id}: public DNS answers {zone.heard_from(answered)}, the registrar must "
+            f"list {', '.join(sorted(zone.normal(n) for n in servers))}; ACM could not validate the certificate. "
+            f"make zone ENV={deployer.env} prints them and waits for the delegation"
+        )
+
+
+def refuse_taken_log_group_names(deployer, layer, change_set, left):
+    """A change set that makes a log group under a new name (a replacement, an addition) fails there
+    and rolls back while a log group of that name is in the account: one an earlier replacement
+    kept (UpdateReplacePolicy Retain; a NamePrefix changed and then changed back), or one made
+    by hand. Named before anything runs, with the command that frees it. A change set that makes
+    no log group makes no call for it."""
+    made = [
+        rc
+        for rc in (change.get("ResourceChange", {}) for change in change_set.get("Changes", []))
+        if rc.get("ResourceType") == "AWS::Logs::LogGroup" and (text.replaced(rc) or rc.get("Action") == "Add")
+    ]
+    names = custom_names(deployer, layer, parameter_values(change_set)) if made else {}  # make execute: the change set's values
+    making = [
+        (rc["LogicalResourceId"], names[rc["LogicalResourceId"]])
+        for rc in made
+        if names.get(rc["LogicalResourceId"], rc.get("PhysicalResourceId")) != rc.get("PhysicalResourceId")
+    ]
+    taken = []
+    for logical_id, name in making:
+        item = purge.Retained(layer.stack, change_set.get("StackId", ""), logical_id, "AWS::Logs::LogGroup", name)
+        try:  # whether it is there, whose it is, and what it holds: purge's look
+            purge.inspect(deployer, item, set())
+        except AWS_ERRORS as error:
+            item.facts, item.note = None, error_code(error)
+        if item.gone:
+            continue
+        if item.facts is None and not log_group_exists(deployer, name):  # unread: is it there at all?
+            continue
+        whose = (
+            f"whose, unknown: {item.note.removeprefix('left: ')}"
+            if item.facts is None
+            else "not made by this stack"
+            if item.foreign
+            else f"kept by an earlier replacement in this stack; {item.note}"
+        )
+        taken.append(f"{logical_id} needs {name}, which is taken ({whose}): {purge.free_command(item.kind, name, deployer.cli)}")
+    if taken:
+        raise Failure(
+            f"error: refused: the change set makes a log group under a name another one holds, and would fail there and roll "
+            f"back: {'; '.join(taken)}; {left}. Free the name with that command once its logs are not needed, or keep the "
+            "names the stack has (the NamePrefix it was deployed with), then deploy again"
+        )
+
+
+def refuse_moving_shifted_traffic(deployer, layer, change_set, left):
+    """A BLUE_GREEN, CANARY or LINEAR release leaves the listener rules' weights where ECS moved
+    traffic, often all on the alternate target group. Three changes would send production
+    traffic back to the primary target group, which may then run no task: an alb change set that
+    rewrites a rule (CloudFormation writes it as the template states it) or removes it (the
+    listener's default forwards to the primary), and a service change set that switches to
+    ROLLING (its new tasks register in the primary, and the old ones go). ECS registers a
+    release's tasks with the target group its stage calls for and moves the weights itself:
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html
+    and CloudFormation, not told, rewrites them: https://github.com/aws/aws-cdk/issues/36649"""
+    changed = text.listener_rule_changes(change_set)
+    switching = layer.name == "service" and switches_to_rolling(deployer, layer, change_set)
+    if switching:
+        changed = [
+            ("ProductionListenerRule", deployer.outputs(templates.stack_name(deployer.env, "alb")).get("ProductionListenerRuleArn"), "kept")
+        ]
+    changed = [(name, arn, action) for name, arn, action in changed if arn]
+    if not changed:
+        return
+    primary = deployer.outputs(templates.stack_name(deployer.env, "alb")).get("TargetGroupArn")
+    rules = deployer.client("elbv2").describe_rules(RuleArns=[arn for _, arn, _ in changed])["Rules"]
+    shifted = {rule["RuleArn"]: text.shifted_weights(rule, primary) for rule in rules}
+    moving = [f"{name} ({action}; now {', '.join(shifted[arn])})" for name, arn, action in changed if shifted.get(arn)]
+    if not moving:
+        return
+    switch_back = switching or any(action == "Remove" for _, _, action in changed)
+    remedy = (
+        "Put DeploymentStrategy back in params/{env}.yaml, release once more with it (make deploy STACK=service ENV={env} "
+        "TAG=<new tag>): ECS then moves traffic to the primary target group; then switch to ROLLING"
+        if switch_back
+        else "Release the service once more first (make deploy STACK=service ENV={env} TAG=<new tag>): ECS then moves traffic "
+        "back to the primary target group, and this change is safe"
+    ).format(env=deployer.env)
+    what = "switches the service to ROLLING" if switching else "rewrites or removes listener rules"
+    raise Failure(
+        f"error: refused: the change set {what} while production traffic is on the alternate target group, where ECS moved it "
+        f"in a release: {'; '.join(moving)}; executing it would send production traffic to the primary target group, which may "
+        f"run no task; {left}. {remedy}; or, if no task serves from the alternate one, rerun with ALLOW_TRAFFIC_RESET=1 "
+        "(--allow-traffic-reset)"
+    )
+
+
+def refuse_removing_rules_in_use(deployer, layer, change_set, left):
+    """Back to ROLLING, the alb change set removes the listener rules, which the deployed service
+    names while it still shifts traffic (its load balancer's advancedConfiguration): the service
+    layer goes to ROLLING first, then the alb layer, as the README's "Switching an environment" says.
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html"""
+    removed = sorted(name for name, _, action in text.listener_rule_changes(change_set) if action == "Remove")
+    if layer.name != "alb" or not removed:
+        return
+    service = templates.stack_name(deployer.env, "service")
+    found = deployer.describe(service) or {}
+    # An abandoned create (REVIEW_IN_PROGRESS) or one rolled back (ROLLBACK_COMPLETE) runs no service.
+    if found.get("StackStatus", "REVIEW_IN_PROGRESS") in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"):
+        return
+    strategy = parameter_values(found).get("DeploymentStrategy")
+    if strategy not in TRAFFIC_SHIFTING:
+        return
+    raise Failure(
+        f"error: refused: the change set removes the listener rules {', '.join(removed)}, which {service} still uses "
+        f"(it is deployed with DeploymentStrategy {strategy}); {left}. Deploy the service layer first "
+        f"(make deploy STACK=service ENV={deployer.env}), so that ECS stops using them, then make deploy ENV={deployer.env}"
+    )
+
+
+def switches_to_rolling(deployer, layer, change_set) -> bool:
+    running = parameter_values(deployer.describe(layer.stack) or {}).get("DeploymentStrategy")
+    return running in TRAFFIC_SHIFTING and parameter_values(change_set).get("DeploymentStrategy") == "ROLLING"
+
+
+def custom_names(deployer, layer, parameters=None) -> dict:
+    """Logical id -> the name the layer's template gives it, for the resources of the types whose
+    name a retained one can hold (purge.NAMED), with this environment's values (or the parameters
+    given: a change set's); a name not known before deploy is left out."""
+    from scripts.review.resolver import Resolver
+
+    template = json.loads(layer.template)
+    resolver = Resolver(template, layer.parameters | (parameters or {}), {}, deployer.cf.meta.region_name)
+    names = {}
+    for logical_id, resource in template.get("Resources", {}).items():
+        name_property = templates.CUSTOM_NAMES.get(resource["Type"])
+        if resource["Type"] in purge.NAMED and name_property in resource.get("Properties", {}):
+            name = resolver.value(resource["Properties"][name_property])
+            if isinstance(name, str):
+                names[logical_id] = name
+    return names
+
+
+def log_group_exists(deployer, name) -> bool:
+    """Whether a log group of that name is there; False, with a note, when that cannot be read
+    (the CI deploy role reads no log group): the update then says it if the name is taken."""
+    try:
+        groups = deployer.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    except AWS_ERRORS as error:
+        deployer.say(f"  note: could not check that log group {name} is free ({error_code(error)})")
+        return False
+    return any(group["logGroupName"] == name for group in groups)
