@@ -227,6 +227,68 @@ def test_the_wait_is_bounded_and_says_how_to_follow_or_stop_the_task(aws):
     assert aws.sleeps == [2.0]
 
 
+def missing(aws):
+    """A DescribeTasks that does not describe the task: how ECS answers for one it does not know (yet)."""
+    answer = {"tasks": [], "failures": [{"arn": TASK_ARN, "reason": "MISSING"}]}
+    aws.ecs.add_response("describe_tasks", answer, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+
+
+class Clock:
+    """A clock that moves only when the run sleeps."""
+
+    def __init__(self):
+        self.now, self.sleeps = 0.0, []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_a_task_ecs_does_not_describe_yet_is_asked_for_again(aws):
+    """The ECS API is eventually consistent: right after RunTask, DescribeTasks may answer MISSING
+    for the task it started (AWS: retry for up to five minutes; tasks.NOT_YET_DESCRIBED_SECONDS)."""
+    started(aws)
+    missing(aws)
+    missing(aws)
+    aws.poll(ecs_task("RUNNING"), None)
+    aws.poll(ecs_task("STOPPED", 0), None)
+    clock = Clock()
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", sleep=clock.sleep, clock=clock) == 0, aws.err
+    assert aws.out.count("not described by ECS yet (MISSING); asking again") == 1
+    assert [line for line in aws.out.splitlines() if line.startswith(f"task {TASK_ID}: ") and "yet" not in line] == [
+        f"task {TASK_ID}: RUNNING",
+        f"task {TASK_ID}: STOPPED",
+        f"task {TASK_ID}: the web container exited 0",
+    ]
+    assert clock.sleeps == [tasks.POLL_SECONDS] * 3
+
+
+def test_a_task_ecs_never_describes_is_an_error_once_the_bound_is_past(aws):
+    polls = int(tasks.NOT_YET_DESCRIBED_SECONDS / tasks.POLL_SECONDS) + 1
+    started(aws)
+    for _ in range(polls):
+        missing(aws)
+    clock = Clock()
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", sleep=clock.sleep, clock=clock) == 1
+    assert f"error: ECS does not describe task {TASK_ID} {tasks.NOT_YET_DESCRIBED_SECONDS} s after it started: MISSING" in aws.err
+    assert "ECS carries on with the task; nothing was stopped." in aws.err
+    assert len(clock.sleeps) == polls - 1
+    aws.ecs.assert_no_pending_responses()
+
+
+def test_a_task_ecs_stops_describing_once_seen_is_an_error_at_once(aws):
+    started(aws)
+    aws.poll(ecs_task("RUNNING"), None)
+    missing(aws)
+    clock = Clock()
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", sleep=clock.sleep, clock=clock) == 1
+    assert f"error: ECS no longer describes task {TASK_ID}: MISSING" in aws.err
+    assert clock.sleeps == [tasks.POLL_SECONDS]
+
+
 def test_ctrl_c_while_waiting_leaves_the_task_running_and_says_how_to_stop_it(aws):
     started(aws)
     aws.poll(ecs_task("RUNNING"), None)

@@ -15,6 +15,10 @@ from templates.service import CONTAINER_NAME, web_log_stream
 
 STARTED_BY = f"{templates.PROJECT}-deploy-task"  # RunTask's startedBy (at most 128 characters): the task's origin in the console
 POLL_SECONDS = 2.0
+# The ECS API is eventually consistent: a task RunTask just started may not be described yet, and
+# AWS's advice is to retry DescribeTasks for "up to five minutes".
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html
+NOT_YET_DESCRIBED_SECONDS = 300
 DEFAULT_WAIT_MINUTES = templates.TASK_WAIT_MINUTES
 
 
@@ -79,15 +83,30 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
     """Poll DescribeTasks until the task is STOPPED, printing its lastStatus changes and its web log's
     new lines; Failure after max_minutes (the task keeps running)."""
     stream, token, status = web_log_stream(logs.task_id(task_arn)), None, None
-    deadline = clock() + max_minutes * 60
+    started = clock()
+    deadline = started + max_minutes * 60
+    not_yet_said = False
     while True:
         answer = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])
         if not answer.get("tasks"):  # ECS answers with failures (e.g. MISSING) instead
             why = "; ".join(str(f.get("reason")) for f in answer.get("failures", [])) or "not found"
+            now = clock()
+            if status is None and now < min(started + NOT_YET_DESCRIBED_SECONDS, deadline):  # not visible yet
+                if not not_yet_said:
+                    say(f"task {logs.task_id(task_arn)}: not described by ECS yet ({why}); asking again")
+                    not_yet_said = True
+                sleep(POLL_SECONDS)
+                continue
+            task_id = logs.task_id(task_arn)
+            what = (
+                f"does not describe task {task_id} {now - started:.0f} s after it started"
+                if status is None
+                else f"no longer describes task {task_id}"
+            )
             raise Failure(
                 "\n".join(
                     [
-                        f"error: ECS no longer describes task {logs.task_id(task_arn)}: {why}",
+                        f"error: ECS {what}: {why}",
                         *still_running(cluster, task_arn, env, cli(ecs.meta.region_name)),
                     ]
                 )
