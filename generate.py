@@ -14,7 +14,7 @@ from pathlib import Path
 
 import templates
 from templates import ci, relative
-from templates.errors import ToolError, entry_point, run
+from templates.errors import ToolError, entry_point, printable, run
 from templates.generation import (
     OUTPUT_DIR,
     PARAMS_DIR,
@@ -68,9 +68,9 @@ def main(argv=None) -> int:
         raise GenerationError(str(error), error.code) from None
     foreign = foreign_files(output_dir)
     if foreign:
-        named = ", ".join(str(p.relative_to(output_dir)) + " (a symlink)" * p.is_symlink() for p in foreign[:5]) + (
-            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
-        )
+        named = ", ".join(
+            printable(str(p.relative_to(output_dir)), one_line=True) + " (a symlink)" * p.is_symlink() for p in foreign[:5]
+        ) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise GenerationError(
             f"{output_dir}/ holds files generation did not write: {named}; it writes only <layer>.json, <env>/<layer>.json "
             "and review/<env>.md there and removes stale ones of those: use an empty directory or output/",

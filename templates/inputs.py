@@ -24,7 +24,8 @@ HOSTED_ZONE_ID = r"Z[0-9A-Z]{1,31}"
 # another name would pass every check here and fail each task's start on AWS. "An entity's permissions
 # boundary allows it to perform only the actions that are allowed by both its identity-based policies
 # and its permissions boundaries." https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
-SECRET_ARN = rf"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{{12}}:secret:{PROJECT}[A-Za-z0-9/_+=.@-]*-[A-Za-z0-9]{{6}}"
+# The partition is aws: every region params/ may name is in it (templates/alb.py REGIONS).
+SECRET_ARN = rf"arn:aws:secretsmanager:[a-z0-9-]+:[0-9]{{12}}:secret:{PROJECT}[A-Za-z0-9/_+=.@-]*-[A-Za-z0-9]{{6}}"
 ECR_REPOSITORY_NAME = rf"{PROJECT}[a-z0-9]*([._/-][a-z0-9]+)*"  # an ECR name, [a-z0-9]+([._/-][a-z0-9]+)*, of the project
 IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 HTTP_PATH = r"/[A-Za-z0-9/._~-]*"
@@ -37,7 +38,7 @@ GITHUB_SUBJECT = r"(environment:[A-Za-z0-9_.-]{1,255}|ref:refs/(heads|tags)/[A-Z
 # which Python's ipaddress (and so the params checks) refuses as ambiguous.
 IPV4_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4_CIDR = rf"({IPV4_OCTET}\.){{3}}{IPV4_OCTET}/([89]|[12][0-9]|3[0-2])"
-OIDC_PROVIDER_ARN = r"arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/token\.actions\.githubusercontent\.com"
+OIDC_PROVIDER_ARN = r"arn:aws:iam::[0-9]{12}:oidc-provider/token\.actions\.githubusercontent\.com"
 
 # ECS's deployment strategies: ROLLING replaces tasks in place; the others start the new tasks in the
 # alternate target group and move traffic to them through the listener rules.
@@ -114,7 +115,7 @@ class Input:
             low, high = self.items
             size = f"exactly {low}" if low == high else f"{low} to {high}"
             return f"a list of {size} items, each {what}"
-        return what
+        return what + (f", at most {self.max_length} characters" if self.max_length is not None else "")
 
 
 def _bool(name, default, description):
@@ -139,6 +140,9 @@ INPUTS = {
             "Apex domain; the certificate covers it and *.<domain>.",
             pattern=DOMAIN_NAME,
             hint="a lower-case domain name such as example.com",
+            # The certificate's first name, *.<domain>, "cannot exceed 64 octets (characters), including periods"
+            # (RFC 5280's Common Name): https://docs.aws.amazon.com/acm/latest/APIReference/API_RequestCertificate.html
+            max_length=62,
         ),
         Input(
             "ExistingHostedZoneId",
@@ -639,6 +643,8 @@ def add(template: Template, name: str) -> Parameter:
     if spec.pattern is not None and not spec.type.startswith("AWS::") and not spec.is_list:
         kwargs["AllowedPattern"] = f"^{spec.pattern}$"
         kwargs["ConstraintDescription"] = spec.allowed_text()
+    if getattr(spec, "max_length", None) is not None:  # CloudFormation refuses a longer value before any resource does
+        kwargs["MaxLength"] = spec.max_length
     if spec.min_value is not None:
         kwargs["MinValue"] = spec.min_value
         kwargs["MaxValue"] = spec.max_value

@@ -67,6 +67,8 @@ MAX_TAGS = 50
 RESERVED_TAGS = tuple(own_tags("", ""))  # generate.py sets them on every stack
 MAX_NESTING = 10  # mappings and lists inside one another; the params files use 3
 MAX_NUMBER_DIGITS = 30
+MAX_LINUX_ID = 4_294_967_294
+MAX_PROBLEMS = 20
 
 
 class ParamsLoader(yaml.SafeLoader):
@@ -163,11 +165,14 @@ def shown(value) -> str:
 
 
 class ParamsError(ToolError):
-    """Bad params; str() is one line per problem."""
+    """Bad params; str() is one line per problem, at most MAX_PROBLEMS of them and a line counting the rest."""
 
     code = 2
 
     def __init__(self, problems):
+        self.every_problem = problems  # what load_all gathers from each file
+        if len(problems) > MAX_PROBLEMS:  # a file of 80,000 unknown keys is one mistake, not 80,000 lines to read
+            problems = problems[:MAX_PROBLEMS] + [f"and {len(problems) - MAX_PROBLEMS} more problems: fix those above, then run again"]
         self.problems = problems
         super().__init__("\n".join(problems))
 
@@ -204,7 +209,13 @@ def load_all(params_dir: Path) -> list[Environment]:
     """Load and check every params/<env>.yaml; raise ParamsError listing every problem."""
     misnamed = params_files(params_dir, ".yml")
     if misnamed:
-        raise ParamsError([f"{path}: params files end in .yaml; rename it to {path.with_suffix('.yaml').name}" for path in misnamed])
+        raise ParamsError(
+            [
+                f"{printable(str(path), one_line=True)}: params files end in .yaml; rename it to "
+                f"{printable(path.with_suffix('.yaml').name, one_line=True)}"
+                for path in misnamed
+            ]
+        )
     files = params_files(params_dir)
     if not files:
         raise ParamsError([f"{params_dir}: no params files (<env>.yaml) found"])
@@ -213,7 +224,7 @@ def load_all(params_dir: Path) -> list[Environment]:
         try:
             environments.append(load(path))
         except ParamsError as error:
-            problems.extend(error.problems)
+            problems.extend(error.every_problem)
     owners = {}
     for env in environments:  # resource names (ALB, target group, service, ...) come from NamePrefix
         owner = owners.setdefault(env.values["NamePrefix"], env)
@@ -405,9 +416,8 @@ def load(path: Path) -> Environment:
     for key, raw in given.items():
         spec = INPUTS.get(key)
         if spec is None:
-            problems.append(
-                f"{where}: parameters.{named(key)}: unknown key{did_you_mean(key, INPUTS)}; allowed: {', '.join(sorted(INPUTS))}"
-            )
+            hint = did_you_mean(key, INPUTS) if len(problems) < MAX_PROBLEMS else ""  # past those shown: not worth difflib's time
+            problems.append(f"{where}: parameters.{named(key)}: unknown key{hint}; allowed: {', '.join(sorted(INPUTS))}")
             continue
         problem = check_value(spec, raw)
         if problem:
@@ -501,14 +511,14 @@ def check_value(spec: Input, value):
 def too_long(spec: Input, value: str) -> str | None:
     """What is allowed, when a value that fits the input's pattern is longer than AWS takes."""
     if spec.max_length is not None and len(value) > spec.max_length:
-        return f"{spec.allowed_text()}, at most {spec.max_length} characters"
+        return spec.allowed_text()  # which says the length
     if len(value.encode()) > PARAMETER_VALUE_BYTES:
         return f"{spec.allowed_text()}, at most {PARAMETER_VALUE_BYTES} bytes (CloudFormation's limit for a parameter value)"
     return None
 
 
 def cross_checks(v: dict) -> list[str]:
-    """Rules between inputs; each problem names the keys and values involved."""
+    """Rules between inputs, and those a pattern says badly; each problem names the keys and values involved."""
     problems = []
     memory_sizes = FARGATE_MEMORY_BY_CPU.get(v["TaskCpu"], [])
     if v["TaskMemory"] not in memory_sizes:
@@ -543,10 +553,10 @@ def cross_checks(v: dict) -> list[str]:
             "allowed: private subnets apart from the public ones (the tasks must not share the load balancer's internet-facing subnets)"
         )
     problems.extend(traffic_shifting_problems(v))
-    if len(f"{v['ApiHostLabel']}.{v['DomainName']}") > 253:
+    # Linux ids are 32 bits, and 4294967295 is (uid_t)-1, "no id": https://man7.org/linux/man-pages/man2/setresuid.2.html
+    if any(int(part) > MAX_LINUX_ID for part in str(v["ContainerUser"]).split(":")):
         problems.append(
-            f"parameters.ApiHostLabel and DomainName: {shown(v['ApiHostLabel'])} and {shown(v['DomainName'])} make a host name of "
-            f"{len(v['ApiHostLabel']) + 1 + len(v['DomainName'])} characters; allowed: at most 253 (DNS's limit): a shorter label or domain"
+            f"parameters.ContainerUser: {shown(v['ContainerUser'])} is past Linux's largest id; allowed: a uid and gid of at most {MAX_LINUX_ID}"
         )
     return problems
 

@@ -2364,7 +2364,17 @@ def test_a_release_the_history_cannot_take_is_live_and_says_how_to_roll_back_fro
     ) in aws.out
 
 
-@pytest.mark.parametrize("text", ["not json {", '{"image_tag": "v1"}', '[{"time": "x"}]'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json {",
+        '{"image_tag": "v1"}',
+        '[{"time": "x"}]',
+        "[" * 100_000,  # nested deeper than json parses (RecursionError)
+        '[{"image_tag": "v1\\u001b]0;x\\u0007"}]',  # not an image tag: a rollback would deploy it as ImageTag
+    ],
+    ids=["not json", "not a list", "no image tag", "nested too deep", "not an image tag"],
+)
 def test_a_release_history_that_is_not_a_list_of_releases_is_started_again_not_a_traceback(aws, text):
     service_update(aws, "v2", text)
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
@@ -3344,6 +3354,24 @@ def test_a_second_run_is_refused_naming_who_holds_the_lock_and_since_when(aws, r
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
     assert f"error: {ENV} is being changed by another run: deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z" in aws.err
     assert f"make unlock ENV={ENV}" in aws.err
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        ("[" * 100_000, repr("[" * 100)),  # nested deeper than json parses (RecursionError): shown as it is
+        # Anyone who may write the parameter writes what the refusal prints: one line, escaped.
+        (json.dumps(HELD | {"holder": "bob\x1b]0;x\x07\rforged: all good"}), "deploy by bob\\x1b]0;x\\x07\\rforged: all good since"),
+    ],
+    ids=["nested too deep", "control characters"],
+)
+def test_a_lock_value_of_anyones_making_is_shown_on_one_line_escaped_not_a_traceback(aws, value, shown):
+    aws.ssm.add_client_error("put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400)
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value, "Version": 1}}
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
+    assert f"error: {ENV} is being changed by another run: {shown}" in aws.err, aws.err
+    assert "Traceback" not in aws.err and "\x1b" not in aws.err and "\rforged" not in aws.err
 
 
 def test_a_take_refused_at_its_first_attempt_never_calls_the_lock_this_runs_when_it_cannot_read_it(aws):

@@ -277,10 +277,18 @@ BAD = [
     ),
     ("not yaml", "region: [us-east-1\n", "cannot be read as YAML", "expected"),
     (
-        "host name past DNS's 253",
-        with_parameters(DomainName=".".join(["a" * 63] * 3) + "." + "b" * 60 + ".com", ApiHostLabel="api"),
-        "parameters.ApiHostLabel and DomainName: 'api' and 'aaa",
-        "make a host name of 260 characters; allowed: at most 253 (DNS's limit): a shorter label or domain",
+        "domain past the certificate's 64 with its *.",
+        with_parameters(DomainName="a" * 59 + ".com"),
+        "parameters.DomainName: 'aaa",
+        f"allowed: {INPUTS['DomainName'].allowed_text()}",
+    ),
+    ("uid past Linux's", with_parameters(ContainerUser="4294967295"), "parameters.ContainerUser: '4294967295'", "at most 4294967294"),
+    ("gid past Linux's", with_parameters(ContainerUser="1000:9999999999"), "parameters.ContainerUser: '1000:9999999999'", "at most"),
+    (
+        "secret in another partition",
+        with_parameters(DatabaseSecretArn=GOOD["parameters"]["DatabaseSecretArn"].replace("arn:aws:", "arn:aws-cn:")),
+        "parameters.DatabaseSecretArn: 'arn:aws-cn:",
+        "allowed:",
     ),
     (
         "a key alone, for an input that may be empty",
@@ -346,11 +354,14 @@ def test_bad_params_say_nothing_was_written_only_where_something_would_have_been
     assert "nothing was written" not in checked.stderr, checked.stderr
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "stray.txt").write_text("not generation's")  # the other error a check can stop on
+    (tmp_path / "out" / "z\nerror: forged").write_text("a name with a newline: shown escaped, not as a line of its own")
     good = tmp_path / "good"
     good.mkdir()
     (good / "prod.yaml").write_text(yaml.safe_dump(GOOD))
     checked = generate_main("--check", "--no-lint", "--params-dir", good, "--output-dir", tmp_path / "out")
-    assert checked.returncode == 2 and "holds files generation did not write: stray.txt" in checked.stderr, checked.stderr
+    assert checked.returncode == 2 and "holds files generation did not write: stray.txt, z\\nerror: forged;" in checked.stderr, (
+        checked.stderr
+    )
     assert "nothing was written" not in checked.stderr, checked.stderr
 
 
@@ -428,6 +439,11 @@ def test_a_yml_params_file_is_named_not_ignored(tmp_path):
     run_generate(tmp_path, GOOD)
     result, out = run_generate(tmp_path, GOOD, name="qa.yml")
     assert result.returncode == 2 and "qa.yml: params files end in .yaml; rename it to qa.yaml" in result.stderr
+    # A file's name may hold control characters: shown escaped, on the error's own line.
+    (tmp_path / "params" / "qa.yml").rename(tmp_path / "params" / "q\x1b]0;x\x07\rforged.yml")
+    result, _ = run_generate(tmp_path, GOOD)
+    assert result.returncode == 2 and "q\\x1b]0;x\\x07\\rforged.yml: params files end in .yaml" in result.stderr, result.stderr
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr
 
 
 @pytest.mark.parametrize("enabled", [[], ["waf"], ["ci"], ["ci", "waf"]])
@@ -607,3 +623,15 @@ def test_a_params_file_that_is_no_regular_file_or_too_large_is_refused_without_r
     assert f"{params / 'passwd.yaml'}: a symlink; allowed: a regular file" in result.stderr and "root:" not in result.stderr
     assert f"{params / 'pipe.yaml'}: not a regular file; allowed: a regular file" in result.stderr
     assert f"{params / 'big.yaml'}: larger than {MOST_PARAMS_FILE_BYTES // 1024} KiB" in result.stderr
+
+
+def test_a_file_of_many_problems_shows_the_first_ones_and_counts_the_rest(tmp_path):
+    """A file of thousands of unknown keys is one mistake: the error stays readable."""
+    from templates.params import MAX_PROBLEMS
+
+    extra = 10
+    result, out = run_generate(tmp_path, with_parameters(**{f"Unknown{i:03d}": 1 for i in range(MAX_PROBLEMS + extra)}))
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and len([line for line in lines if "unknown key" in line]) == MAX_PROBLEMS, result.stderr
+    assert f"error: and {extra} more problems: fix those above, then run again" in lines, result.stderr
+    assert not out.exists()

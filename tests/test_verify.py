@@ -89,7 +89,7 @@ def serve(site, tls_context=None):
                 self.end_headers()
                 return
             status, body = site.health if self.path == "/health" else (site.paths.get(self.path, 404), {})
-            payload = json.dumps(body).encode()
+            payload = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
@@ -201,7 +201,11 @@ def test_failing_health(servers):
     assert results["certificate valid for host"].ok
 
 
-@pytest.mark.parametrize("body", [{"status": "healthy", "database": "down"}, {"status": "degraded", "database": "ok"}])
+@pytest.mark.parametrize(
+    "body",
+    [{"status": "healthy", "database": "down"}, {"status": "degraded", "database": "ok"}, b"[" * 60_000],  # the last: too deep for json
+    ids=["database down", "degraded", "nested too deep"],
+)
 def test_health_with_wrong_body(servers, body):
     site, endpoint = servers
     site.health = (200, body)

@@ -303,7 +303,7 @@ class Commands:
                 # roll back a second time.
                 raise Failure(
                     f"error: {layer.stack} runs image {running}, but the last release in the history ({deployer.history.name}) "
-                    f"is {last['image_tag']} ({last.get('time', '?')}): a release or rollback since was not recorded (its wait "
+                    f"is {last['image_tag']} ({printable(str(last.get('time', '?')), one_line=True)}): a release or rollback since was not recorded (its wait "
                     f"stopped: it has finished, and {running} runs). What ran before {running} is not known: name the image to "
                     f"roll back to with TAG=<image tag> (make rollback TAG=<image tag> ENV={self.env})"
                 )
@@ -315,7 +315,7 @@ class Commands:
                 )
             image_tag = release["image_tag"]
             released = (
-                f"released {release['time']} by {release['by']}, git {release['revision']}"
+                printable(f"released {release['time']} by {release['by']}, git {release['revision']}", one_line=True)
                 if "time" in release
                 else "its release is not in the history"
             )

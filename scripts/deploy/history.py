@@ -1,10 +1,12 @@
 """The service's release history, in SSM so that any machine can roll back (make rollback)."""
 
 import json
+import re
 
 from botocore.exceptions import ClientError
 
 import templates
+from templates.inputs import IMAGE_TAG
 
 RELEASES_KEPT = 20  # entries of the release history; stays under SSM's 4 KB standard parameter
 RELEASE_WRITE_TRIES = 3
@@ -33,9 +35,9 @@ class ReleaseHistory:
         value, self.version = parameter["Value"], parameter.get("Version", 0)
         try:
             entries = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json parses
             entries = None
-        if not (isinstance(entries, list) and all(isinstance(e, dict) and isinstance(e.get("image_tag"), str) for e in entries)):
+        if not (isinstance(entries, list) and all(is_release(e) for e in entries)):
             self.say(f"warning: the release history {self.name} is not a list of releases ({value[:60]!r}); starting it again")
             return []
         return entries
@@ -83,12 +85,17 @@ class ReleaseHistory:
                 if parameter.get("Version") == version:
                     try:
                         found = json.loads(parameter["Value"])
-                    except ValueError:
+                    except (ValueError, RecursionError):
                         return []
                     return found if isinstance(found, list) else []
             if not page.get("NextToken"):
                 return []
             kwargs["NextToken"] = page["NextToken"]
+
+
+def is_release(entry) -> bool:
+    """An entry a rollback may deploy: its image_tag is an image tag (it becomes the ImageTag parameter)."""
+    return isinstance(entry, dict) and isinstance(entry.get("image_tag"), str) and bool(re.fullmatch(IMAGE_TAG, entry["image_tag"]))
 
 
 def own_releases(releases, image) -> list[int]:

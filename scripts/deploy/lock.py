@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed
 from scripts.deploy.failure import Failure
-from templates.errors import stops_held
+from templates.errors import printable, stops_held
 
 
 def user() -> str:
@@ -178,8 +178,9 @@ class EnvironmentLock:
             return None
         try:
             held = json.loads(value)
-            return f"{held['command']} by {held['holder']} since {held['since']}{gone(held)}"
-        except (ValueError, TypeError, KeyError):
+            # Another run wrote it, or anyone who may write the parameter: shown on one line, escaped.
+            return printable(f"{held['command']} by {held['holder']} since {held['since']}{gone(held)}", one_line=True)
+        except (ValueError, TypeError, KeyError, RecursionError):  # RecursionError: nested deeper than json parses
             return repr(value[:100])
 
     def free(self, shown_value) -> str | None:

@@ -81,7 +81,9 @@ def when(milliseconds: int) -> str:
 
 def event_line(event: dict) -> str:
     """A FilterLogEvents event: `time  task-id  message`."""
-    return f"{when(event['timestamp'])}  {task_id(event['logStreamName'])}  {printable(event['message'].rstrip())}"
+    return (
+        f"{when(event['timestamp'])}  {printable(task_id(event['logStreamName']), one_line=True)}  {printable(event['message'].rstrip())}"
+    )
 
 
 def stream_line(event: dict) -> str:
