@@ -107,7 +107,12 @@ def test_create_destroy_purge_create_again(sandbox, run):
     assert code == 1 and err.startswith("error: refused before creating anything: what destroyed stacks retained"), out + err
     assert all(f"(AWS::Logs::LogGroup) {name}" in err for name in RETAINED_LOGS), err
     blocked = [layer for layer in LAYERS if layer in kept and RETAINED_LOGS & set(kept[layer].values())]
-    assert f"make purge ENV={ENV} STACK=<layer> for {', '.join(blocked)} frees what they retained" in err, err
+    purge = (
+        f"STACK={blocked[0]} frees what it retained"
+        if len(blocked) == 1
+        else f"STACK=<layer> for {', '.join(blocked)} frees what they retained"
+    )
+    assert f"make purge ENV={ENV} {purge}" in err, err
     named_at = [err.index(name) for layer in blocked for name in sorted(RETAINED_LOGS & set(kept[layer].values()))]
     assert named_at == sorted(named_at)  # in the order the layers deploy
     assert [s["StackName"] for s in sandbox.client("cloudformation").describe_stacks()["Stacks"]] == []
@@ -324,6 +329,32 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
     code, out, err = run("deploy", "--stack", "waf", "--yes", "--allow-replace")
     assert code == 0, out + err
     assert physical_ids(sandbox, "waf")["LogGroup"] == WAF_LOGS
+
+
+def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_before_its_first_layer_changes(sandbox, run, tmp_path):
+    """NamePrefix changed and changed back: the first rename kept the old log groups (UpdateReplacePolicy
+    Retain). Refused at the layer that makes one, the run would have replaced the load balancer
+    already, with the layers after it still on the old one: every taken name is named first."""
+    sandbox.seed()
+    code, out, err = run("deploy", "--yes")
+    assert code == 0, out + err
+    renaming = {
+        p.stem: {"NamePrefix": OTHER_PREFIX}
+        for p in (ROOT / "output" / ENV).glob("*.json")
+        if "NamePrefix" in json.loads(p.read_text())["Parameters"]
+    }
+    code, out, err = run("deploy", *with_parameters(tmp_path / "renamed", renaming), "--yes", "--allow-replace")
+    assert code == 0, out + err
+    before = {layer: physical_ids(sandbox, layer) for layer in SANDBOX.layers}
+    kept = sorted(log_group_names(sandbox) & {SERVICE_LOGS, WAF_LOGS})
+    assert kept, log_group_names(sandbox)  # what the rename kept, under the names params/sandbox.yaml gives
+
+    code, out, err = run("deploy", "--yes", "--allow-replace")
+    assert code == 1, out + err
+    assert "error: refused before changing anything: a layer's update would make a log group under a name another one holds" in err
+    assert all(f"LogGroup needs {name}, which is taken (kept by an earlier replacement in this stack;" in err for name in kept), err
+    assert {layer: physical_ids(sandbox, layer) for layer in SANDBOX.layers} == before  # not one layer changed
+    assert "UPDATE_COMPLETE" not in out
 
 
 def test_replacing_a_resource_under_the_name_it_has_is_refused_even_with_allow_replace(sandbox, run, tmp_path):

@@ -206,6 +206,7 @@ class Deployer:
         self.retained_layers = []  # the layers this run destroyed that left something in the account (make purge frees it)
         self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
         self.creates_checked = False  # guards.refuse_blocked_creates has looked, at the run's first create
+        self.renames_checked = False  # guards.refuse_taken_names_ahead has looked, at the run's first layer
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
@@ -967,6 +968,8 @@ class Deployer:
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)
         exists = self.ready(layer, recreate)
+        if allow_replace and not leave:  # make changeset changes nothing: its change set is checked when executed
+            guards.refuse_taken_names_ahead(self, layer)
         if not exists:
             guards.refuse_blocked_creates(self, layer)
         self.put_back_relaxed_policy(layer)

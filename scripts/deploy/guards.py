@@ -59,7 +59,11 @@ def refuse_blocked_creates(deployer, layer) -> None:
         raise Failure(
             "error: refused before creating anything: what destroyed stacks retained still holds names their creates need: "
             + "; ".join(f"{item.stack}: {item.label}" + (" (not made by that stack)" if item.foreign else "") for item in blocked)
-            + f". make purge ENV={deployer.env} STACK=<layer> for {layers} frees what they retained (it lists it and asks first)"
+            + (
+                f". make purge ENV={deployer.env} STACK={layers} frees what it retained (it lists it and asks first)"
+                if "," not in layers
+                else f". make purge ENV={deployer.env} STACK=<layer> for {layers} frees what they retained (it lists it and asks first)"
+            )
             + ("; a resource not made by that stack you delete yourself" if any(item.foreign for item in blocked) else "")
             + ", then deploy again"
         )
@@ -101,31 +105,84 @@ def refuse_taken_log_group_names(deployer, layer, change_set, left):
         for rc in made
         if names.get(rc["LogicalResourceId"], rc.get("PhysicalResourceId")) != rc.get("PhysicalResourceId")
     ]
-    taken = []
-    for logical_id, name in making:
-        item = purge.Retained(layer.stack, change_set.get("StackId", ""), logical_id, "AWS::Logs::LogGroup", name)
-        try:  # whether it is there, whose it is, and what it holds: purge's look
-            purge.inspect(deployer, item, set())
-        except AWS_ERRORS as error:
-            item.facts, item.note = None, error_code(error)
-        if item.gone:
-            continue
-        if item.facts is None and not log_group_exists(deployer, name):  # unread: is it there at all?
-            continue
-        whose = (
-            f"whose, unknown: {item.note.removeprefix('left: ')}"
-            if item.facts is None
-            else "not made by this stack"
-            if item.foreign
-            else f"kept by an earlier replacement in this stack; {item.note}"
-        )
-        taken.append(f"{logical_id} needs {name}, which is taken ({whose}): {purge.free_command(item.kind, name, deployer.cli)}")
+    taken = [
+        why
+        for logical_id, name in making
+        if (why := taken_log_group(deployer, layer.stack, change_set.get("StackId", ""), logical_id, name))
+    ]
     if taken:
         raise Failure(
             f"error: refused: the change set makes a log group under a name another one holds, and would fail there and roll "
-            f"back: {'; '.join(taken)}; {left}. Free the name with that command once its logs are not needed, or keep the "
-            "names the stack has (the NamePrefix it was deployed with), then deploy again"
+            f"back: {'; '.join(taken)}; {left}. {FREE_THE_NAMES}"
         )
+
+
+def refuse_taken_names_ahead(deployer, layer) -> None:
+    """At a run's first layer, before it changes anything: refuse while a layer of the run would make
+    a log group under a new name (its NamePrefix changed) that another log group holds, naming every
+    one at once. Each change set is refused there too (refuse_taken_log_group_names), but in a run
+    of every layer the layers before it would have been updated by then: a new load balancer, and
+    the layers after it still on the old one. The names the stacks have follow from their deployed
+    parameter values; a run that renames nothing makes no call for it. Only with --allow-replace
+    (a renamed log group is a replacement, refused without it): nobody is asked to delete logs for
+    a replacement they may not want."""
+    if deployer.renames_checked:
+        return
+    deployer.renames_checked = True
+    names = [each.name for each in deployer.run_layers]
+    ahead = deployer.run_layers[names.index(layer.name) :] if layer.name in names else [layer]
+    taken = []
+    for each in ahead:
+        found = deployer.describe(each.stack, refuse_foreign=False)  # a foreign one is refused when its turn comes
+        if not found or found["StackStatus"] in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE") or deployer.foreign(found):
+            continue  # a create: refuse_blocked_creates looks
+        deployed = log_group_names(deployer, each, parameter_values(found))
+        renamed = {lid: name for lid, name in log_group_names(deployer, each).items() if deployed.get(lid) != name}
+        if not renamed:
+            continue
+        try:
+            resources = deployer.cf.describe_stack_resources(StackName=each.stack)["StackResources"]
+        except AWS_ERRORS as error:  # only a look ahead: each change set is checked again before it runs
+            deployer.say(
+                f"  note: the resources of {each.stack} could not be read ({error_code(error)}); its log group names are checked at its turn"
+            )
+            continue
+        now = {r["LogicalResourceId"]: r.get("PhysicalResourceId") for r in resources}
+        for logical_id, name in renamed.items():
+            if now.get(logical_id) != name and (why := taken_log_group(deployer, each.stack, found["StackId"], logical_id, name)):
+                taken.append(f"{each.name}: {why}")
+    if taken:
+        raise Failure(
+            "error: refused before changing anything: a layer's update would make a log group under a name another one holds, "
+            f"and fail there and roll back: {'; '.join(taken)}; nothing changed. {FREE_THE_NAMES}"
+        )
+
+
+FREE_THE_NAMES = (
+    "Free the name with that command once its logs are not needed, or keep the names the stack has (the NamePrefix it was "
+    "deployed with), then deploy again"
+)
+
+
+def taken_log_group(deployer, stack, stack_id, logical_id, name) -> str | None:
+    """None while no log group holds `name`; else whose it is, what it holds and the command that frees it (purge's look)."""
+    item = purge.Retained(stack, stack_id, logical_id, "AWS::Logs::LogGroup", name)
+    try:
+        purge.inspect(deployer, item, set())
+    except AWS_ERRORS as error:
+        item.facts, item.note = None, error_code(error)
+    if item.gone:
+        return None
+    if item.facts is None and not log_group_exists(deployer, name):  # unread: is it there at all?
+        return None
+    whose = (
+        f"whose, unknown: {item.note.removeprefix('left: ')}"
+        if item.facts is None
+        else "not made by this stack"
+        if item.foreign
+        else f"kept by an earlier replacement in this stack; {item.note}"
+    )
+    return f"{logical_id} needs {name}, which is taken ({whose}): {purge.free_command(item.kind, name, deployer.cli)}"
 
 
 def refuse_moving_shifted_traffic(deployer, layer, change_set, left):
@@ -214,6 +271,12 @@ def custom_names(deployer, layer, parameters=None) -> dict:
             if isinstance(name, str):
                 names[logical_id] = name
     return names
+
+
+def log_group_names(deployer, layer, parameters=None) -> dict:
+    """custom_names of the layer's log groups."""
+    types = {lid: r["Type"] for lid, r in json.loads(layer.template).get("Resources", {}).items()}
+    return {lid: name for lid, name in custom_names(deployer, layer, parameters).items() if types[lid] == "AWS::Logs::LogGroup"}
 
 
 def log_group_exists(deployer, name) -> bool:
