@@ -433,7 +433,8 @@ def purge(deployer, names) -> int:
                 what = {"delete": "delete", "schedule": "schedule its deletion"}.get(item.action)
                 deployer.say(f"  {item.label}: {f'{what}; {item.note}' if what else item.note}")
     if scheduled:  # a second purge would list every one again, stack by stack
-        deployer.say(f"{len(scheduled)} KMS keys of these stacks are scheduled for deletion already: nothing to do for them")
+        keys = "1 KMS key of these stacks is" if len(scheduled) == 1 else f"{len(scheduled)} KMS keys of these stacks are"
+        deployer.say(f"{keys} scheduled for deletion already: nothing to do for them")
     todo = sorted((i for i in shown if i.action), key=lambda i: ORDER.index(i.kind))
     if not todo:
         deployer.say(f"nothing to purge in {env}" + (": what is listed above stays" if shown else ""))

@@ -428,7 +428,7 @@ def load(path: Path) -> Environment:
         raise ParamsError(problems)
 
     merged = {name: spec.default for name, spec in INPUTS.items()} | values
-    problems = [f"{where}: {line}" for line in cross_checks(merged) + (trust_policy_checks(merged) if "ci" in enabled else [])]
+    problems = [f"{where}: {line}" for line in cross_checks(merged, set(values)) + (trust_policy_checks(merged) if "ci" in enabled else [])]
     if problems:
         raise ParamsError(problems)
     as_strings = {name: to_cfn_string(INPUTS[name], value) for name, value in merged.items()}
@@ -517,13 +517,14 @@ def too_long(spec: Input, value: str) -> str | None:
     return None
 
 
-def cross_checks(v: dict) -> list[str]:
+def cross_checks(v: dict, given: set) -> list[str]:
     """Rules between inputs, and those a pattern says badly; each problem names the keys and values involved."""
     problems = []
     memory_sizes = FARGATE_MEMORY_BY_CPU.get(v["TaskCpu"], [])
     if v["TaskMemory"] not in memory_sizes:
         problems.append(
-            f"parameters.TaskMemory: {v['TaskMemory']} is not offered by Fargate with TaskCpu {v['TaskCpu']}; "
+            f"parameters.TaskMemory: {v['TaskMemory']}{'' if 'TaskMemory' in given else ' (the default: the file does not set it)'} "
+            f"is not offered by Fargate with TaskCpu {v['TaskCpu']}; "
             f"allowed: {', '.join(map(str, memory_sizes))}"
         )
     if v["MinCapacity"] > v["MaxCapacity"]:

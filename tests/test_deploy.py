@@ -499,8 +499,8 @@ def test_a_create_whose_name_a_destroyed_stack_retained_is_refused_before_anythi
     assert aws.run("deploy", "--stack", "service", "--yes") == 1
     assert aws.err == (
         "error: refused before creating anything: what destroyed stacks retained still holds names their creates need: "
-        f"{stack('service')}: LogGroup (AWS::Logs::LogGroup) {RETAINED_LOG_GROUP}. make purge ENV={ENV} STACK=<layer> for "
-        "service frees what they retained (it lists it and asks first), then deploy again\n"
+        f"{stack('service')}: LogGroup (AWS::Logs::LogGroup) {RETAINED_LOG_GROUP}. make purge ENV={ENV} STACK=service "
+        "frees what it retained (it lists it and asks first), then deploy again\n"
     )
 
 
@@ -1138,7 +1138,9 @@ def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch)
     assert "run it through make (make status ENV=sandbox points it at the running sandbox;" in aws.err  # the command run
     for path in ("./sandbox", str(ROOT / "params" / "sandbox"), "../params/sandbox"):
         assert aws.run("status", "--env", path) == 2
-        assert aws.err.startswith(f"error: ENV={path!r} is not an environment name; environments: {known}"), aws.err
+        assert aws.err.startswith(f"error: ENV={path!r} is not an environment name") and f"; environments: {known}" in aws.err, aws.err
+    assert aws.run("status", "--env", "Sandbox") == 2  # names are lower-case
+    assert aws.err.startswith("error: ENV='Sandbox' is not an environment name (did you mean sandbox?); environments: "), aws.err
 
 
 def test_the_clients_reach_the_emulator_aws_endpoint_url_names_whatever_the_aws_configuration_says(monkeypatch, tmp_path):
@@ -2832,7 +2834,7 @@ def test_a_multi_layer_deploy_says_which_layers_were_deployed_and_which_were_not
     at = next(i for i, line in enumerate(lines) if line.startswith("summary, "))
     summary, stopped, reason = lines[at : at + 3]
     assert summary.endswith(f": {first} (no changes)")
-    assert stopped == f"  not deployed: {', '.join([declined, *rest])} (the run stopped at {declined}; the reason is below)"
+    assert stopped == f"  not reached: {', '.join([declined, *rest])} (the run stopped at {declined}; the reason is below)"
     assert reason.startswith("error: ") and "not confirmed" in reason
 
 
@@ -3752,6 +3754,19 @@ def test_on_a_terminal_replacements_and_removals_are_red_and_other_marks_yellow(
     ]
 
 
+@pytest.mark.parametrize("keep_running", ["true", "false"])
+def test_a_new_desired_count_on_a_running_service_says_it_counts_only_at_its_create(keep_running):
+    """Updates omit the count (KeepRunningCount=true, README "Desired count vs auto-scaling"): the
+    change set lists the parameter, and the note says what to change instead."""
+    running = service_parameters("v1") | {"KeepRunningCount": "true"}
+    given = running | {"DesiredCount": str(int(running["DesiredCount"]) + 1), "KeepRunningCount": keep_running}
+    table = deploy.text.change_set_table(change_set("service", parameters=given), described("service", parameters=running)["Stacks"][0])
+    noted = [line for line in table if "DesiredCount counts only when the service is created" in line]
+    assert len(noted) == (1 if keep_running == "true" else 0), table  # a create (and its settling) states the count
+    if noted:
+        assert noted[0].endswith("to run more tasks, raise MinCapacity (the scaling layer)")
+
+
 def test_a_change_set_of_parameters_only_says_so_and_a_new_stack_shows_no_parameter_changes():
     deployed = described(
         "cert-dns", parameters=configuration(ENV, "cert-dns")["Parameters"] | {"ExistingHostedZoneId": "Z0000000000OLDZONE"}
@@ -3924,17 +3939,17 @@ def test_the_summary_of_a_multi_layer_deploy():
     outcomes = {"ci": "no changes", "cert-dns": "updated, 1 change"}
     assert deploy.text.summary(["ci", "cert-dns", "alb", "service"], outcomes, 12.345) == [
         "summary, 12.3 s: ci (no changes), cert-dns (updated, 1 change)",
-        "  not deployed: alb, service (the run stopped at alb; the reason is below)",
+        "  not reached: alb, service (the run stopped at alb; the reason is below)",
     ]
     assert deploy.text.summary(["ci"], {"ci": "created, 3 changes"}, 61) == ["summary, 61.0 s: ci (created, 3 changes)"]
     # Stopped in a layer after its stack operation (the service's settling change set): that layer is named.
     assert deploy.text.summary(["alb", "service", "scaling"], {"alb": "no changes", "service": "created, 7 changes"}, 3, "service") == [
         "summary, 3.0 s: alb (no changes), service (created, 7 changes)",
-        "  not deployed: scaling (the run stopped in service, after its stack operation: created, 7 changes; the reason is below)",
+        "  not reached: scaling (the run stopped in service, after its stack operation: created, 7 changes; the reason is below)",
     ]
     assert deploy.text.summary(["ci"], {}, 0.04) == [
         "summary, 0.0 s: no layer deployed",
-        "  not deployed: ci (the run stopped at ci; the reason is below)",
+        "  not reached: ci (the run stopped at ci; the reason is below)",
     ]
 
 

@@ -5,6 +5,7 @@ DescribeStackResourceDrifts, StackResourceDrift, PropertyDifference)."""
 # ruff: noqa: F811
 
 import json
+from datetime import timedelta
 
 # aws: test_deploy's fixture of stubbed clients, which the tests take as an argument of that name.
 from test_deploy import (  # noqa: F401
@@ -224,6 +225,23 @@ def test_a_change_set_on_a_drifted_stack_is_preceded_by_a_warning(aws):
     assert f"See what: make drift STACK={layer} ENV={ENV}" in aws.out
     # DescribeStacks, CreateChangeSet, DescribeChangeSet, ListChangeSets (any left for review), DeleteChangeSet: no drift call
     assert aws.calls(layer) == 5
+
+
+def test_a_drift_check_older_than_the_stacks_last_update_is_a_note_to_check_again(aws):
+    """An update since the check (a deploy that put the values back, say) may have undone the drift;
+    the status stays as the check left it."""
+    layer = "cert-dns"
+    found = drifted_stack(layer)
+    found["Stacks"][0]["LastUpdatedTime"] = NOW + timedelta(hours=1)
+    aws.cf.add_response("describe_stacks", found, {"StackName": stack(layer)})
+    aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone")])
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
+    assert aws.run("deploy", "--stack", layer) == 1
+    assert "warning:" not in aws.out
+    assert (
+        f"note: the last drift check of {stack(layer)} at 2025-11-25 12:00:00 UTC found resources changed outside CloudFormation; "
+        f"the stack was updated since (2025-11-25 13:00:00 UTC), which may have undone that. Check again: make drift STACK={layer} ENV={ENV}"
+    ) in aws.out
 
 
 def test_no_warning_when_the_last_check_found_no_drift(aws):

@@ -93,7 +93,13 @@ BAD = [
         "parameters.DesiredCount: 5",
         "allowed: 1 to 4",
     ),
-    ("fargate pair", with_parameters(TaskCpu=256, TaskMemory=4096), "parameters.TaskMemory: 4096", "allowed: 512, 1024, 2048"),
+    ("fargate pair", with_parameters(TaskCpu=256, TaskMemory=4096), "parameters.TaskMemory: 4096 is not offered", "allowed: 512, 1024, 2048"),
+    (
+        "fargate pair, the memory left to its default",  # the error is about a key the file does not hold: said
+        {**GOOD, "parameters": {k: v for k, v in GOOD["parameters"].items() if k != "TaskMemory"} | {"TaskCpu": 4096}},
+        f"parameters.TaskMemory: {INPUTS['TaskMemory'].default} (the default: the file does not set it) is not offered",
+        "allowed:",
+    ),
     ("cpu not offered", with_parameters(TaskCpu=300), "parameters.TaskCpu: 300", "one of 256, 512, 1024, 2048, 4096"),
     (
         "name prefix",

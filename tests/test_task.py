@@ -834,9 +834,10 @@ def test_continue_sends_nothing_to_a_service_a_stack_of_our_name_that_is_not_our
     assert f"error: {stack('service')} exists but was not made by this tool" in aws.err
 
 
-def test_a_bad_action_is_one_line_before_any_aws_call(aws):
-    assert aws.run("continue", "--action", "PAUSE") == 2
-    assert aws.err.strip() == "error: ACTION=PAUSE: allowed: CONTINUE or ROLLBACK"
+@pytest.mark.parametrize("action", ["PAUSE", "pause"])
+def test_a_bad_action_is_one_line_before_any_aws_call(aws, action):
+    assert aws.run("continue", "--action", action) == 2
+    assert aws.err.strip() == f"error: ACTION={action}: allowed: CONTINUE or ROLLBACK"  # as typed
 
 
 def test_the_action_may_be_lower_case(aws):

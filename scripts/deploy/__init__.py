@@ -133,9 +133,9 @@ def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
     if args.command in SERVICE_COMMANDS and not args.stack:
         args.stack = "service"
-    args.action = args.action.upper()
-    if args.action not in CONTINUE_ACTIONS:
+    if args.action.upper() not in CONTINUE_ACTIONS:
         raise Failure(f"error: ACTION={args.action}: allowed: {' or '.join(CONTINUE_ACTIONS)}", 2)
+    args.action = args.action.upper()
     if args.stack and args.stack not in templates.LAYERS:
         named = next((layer for layer in templates.LAYERS if args.stack == templates.stack_name(args.env, layer)), None)
         hint = f" (STACK takes the layer: STACK={named})" if named else did_you_mean(args.stack, templates.LAYERS)
@@ -143,10 +143,11 @@ def validate(args):
     params_file = args.params_dir / f"{args.env}.yaml"
     known = ", ".join(p.stem for p in params_files(args.params_dir)) or "none"
     # A name, not a path: ENV=./sandbox would read params/sandbox.yaml past the Makefile's ENV=sandbox guard.
+    hint = did_you_mean(args.env, [p.stem for p in params_files(args.params_dir)])
     if not ENV_NAME.fullmatch(args.env):
-        raise Failure(f"error: ENV={args.env!r} is not an environment name; environments: {known} (params/<env>.yaml)", 2)
+        raise Failure(f"error: ENV={args.env!r} is not an environment name{hint}; environments: {known} (params/<env>.yaml)", 2)
     if not params_file.is_file():
-        raise Failure(f"error: unknown environment {args.env!r}: no {params_file}; environments: {known}", 2)
+        raise Failure(f"error: unknown environment {args.env!r}{hint}: no {params_file}; environments: {known}", 2)
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         # Here, not at the top: templates/ must be the first import, for its Ctrl-C hook (templates/__init__.py).

@@ -8,7 +8,7 @@ import re
 import templates
 from templates.alb import target_group_name
 from templates.errors import INTERRUPTED, printable
-from templates.inputs import TRAFFIC_SHIFTING
+from templates.inputs import KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING
 
 SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
 RED, YELLOW, GREEN = "31", "33", "32"
@@ -57,6 +57,11 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
     lines += [
         f"  parameter {p['ParameterKey']}: {shown(before.get(p['ParameterKey']))} -> {shown(p.get('ParameterValue'))}" for p in changed
     ]
+    if any(p["ParameterKey"] == "DesiredCount" for p in changed) and parameter_values(change_set).get(KEEP_RUNNING_COUNT) == "true":
+        lines.append(
+            "  note: DesiredCount counts only when the service is created (README, Decisions: Desired count vs auto-scaling); "
+            "this update leaves the running count to auto-scaling: to run more tasks, raise MinCapacity (the scaling layer)"
+        )
     if len(rows) == 1:
         lines.append("  (no resource changes: parameter values or tags only)")
     return lines
@@ -295,7 +300,7 @@ def summary(names, outcomes, seconds, stopped=None) -> list[str]:
     else:
         where = f"at {stopped or left[0]}" if left else None
     if left:
-        lines.append(f"  not deployed: {', '.join(left)} (the run stopped {where}; the reason is below)")
+        lines.append(f"  not reached: {', '.join(left)} (the run stopped {where}; the reason is below)")
     elif where:
         lines.append(f"  the run stopped {where}; the reason is below")
     return lines
@@ -431,12 +436,18 @@ def drift_summary(drifted, unchecked, env, moved, deployed, looked_at) -> list[s
 
 
 def drift_warning(found, layer) -> list[str]:
-    """Before a change set runs: the stack's last drift check (DescribeStacks DriftInformation) found drift."""
+    """Before a change set runs: the stack's last drift check (DescribeStacks DriftInformation) found drift.
+    The status stays as that check left it; after an update since, which may have undone the drift, a note."""
     information = found.get("DriftInformation") or {}
     if information.get("StackDriftStatus") != "DRIFTED":
         return []
-    when = information.get("LastCheckTimestamp")
+    when, updated = information.get("LastCheckTimestamp"), found.get("LastUpdatedTime")
     at = f" at {when:%Y-%m-%d %H:%M:%S %Z}" if when else ""
+    if when and updated and updated > when:
+        return [
+            f"note: the last drift check of {layer.stack}{at} found resources changed outside CloudFormation; the stack was "
+            f"updated since ({updated:%Y-%m-%d %H:%M:%S %Z}), which may have undone that. Check again: make drift STACK={layer.name} ENV={layer.env}"
+        ]
     return [
         f"warning: {layer.stack} drifted: its last drift check{at} found resources changed outside CloudFormation; "
         f"this change set was computed from the template, not from them. See what: make drift STACK={layer.name} ENV={layer.env}"
