@@ -1289,15 +1289,31 @@ def test_new_service_states_its_desired_count(aws):
     assert aws.run("changeset", "--stack", "service") == 0, aws.err
 
 
-def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_calls(aws):
+@pytest.mark.parametrize("left_deployed", [False, True])
+def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_calls(aws, left_deployed):
+    """An optional layer the params file does not enable is looked for once: one left deployed (taken
+    out of enabled_layers) is said, with how it goes."""
     order = PROD_LAYERS
     for layer in order:
         aws.deployed(layer)
         aws.empty_change_set(layer)
+    not_enabled = [layer for layer in templates.OPTIONAL_LAYERS if layer not in order]
+    for layer in not_enabled:
+        if not left_deployed:
+            aws.not_deployed(layer)
+            continue
+        # prod generates no configuration for a layer it does not enable: a stack with our tags
+        tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, layer).items()]
+        entry = described(order[0])["Stacks"][0] | {"StackName": stack(layer), "StackId": stack_id(layer), "Parameters": [], "Tags": tags}
+        aws.cf.add_response("describe_stacks", {"Stacks": [entry]}, {"StackName": stack(layer)})
     assert aws.run("deploy") == 0, aws.err
     assert aws.out.splitlines()[0] == f"order: {' -> '.join(order)}"
     for layer in order:
         assert aws.calls(layer) == 4, layer
+    for layer in not_enabled:
+        assert aws.calls(layer) == 1, layer
+        said = f"note: {stack(layer)} is deployed and left as it is (not in enabled_layers of params/{ENV}.yaml: make destroy STACK={layer}"
+        assert (said in aws.out) == left_deployed, aws.out
 
 
 def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):

@@ -93,7 +93,12 @@ BAD = [
         "parameters.DesiredCount: 5",
         "allowed: 1 to 4",
     ),
-    ("fargate pair", with_parameters(TaskCpu=256, TaskMemory=4096), "parameters.TaskMemory: 4096 is not offered", "allowed: 512, 1024, 2048"),
+    (
+        "fargate pair",
+        with_parameters(TaskCpu=256, TaskMemory=4096),
+        "parameters.TaskMemory: 4096 is not offered",
+        "allowed: 512, 1024, 2048",
+    ),
     (
         "fargate pair, the memory left to its default",  # the error is about a key the file does not hold: said
         {**GOOD, "parameters": {k: v for k, v in GOOD["parameters"].items() if k != "TaskMemory"} | {"TaskCpu": 4096}},

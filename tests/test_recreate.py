@@ -357,6 +357,28 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
     assert "UPDATE_COMPLETE" not in out
 
 
+def test_an_update_that_changes_what_deployed_layers_read_names_them_and_how_to_deploy_them(sandbox, run, tmp_path):
+    """make deploy STACK=alb with a new NamePrefix replaces the load balancer and target groups: the
+    layers that read their ARNs keep the old ones until deployed, which that run does not do."""
+    sandbox.seed()
+    code, out, err = run("deploy", "--yes")
+    assert code == 0, out + err
+    code, out, err = run(
+        "deploy", "--stack", "alb", *with_parameter(tmp_path, "alb", "NamePrefix", OTHER_PREFIX), "--yes", "--allow-replace"
+    )
+    assert code == 0, out + err
+    (note,) = [line for line in out.splitlines() if line.startswith("note: this update changed values that deployed layers read")]
+    readers = sorted(layer for layer in templates.downstream_of("alb") if SANDBOX.deploys(layer))
+    assert readers and all(f"{layer} (reads " in note for layer in readers), note
+    assert "LoadBalancerArn" in note and note.endswith(
+        f"make deploy ENV={ENV} deploys them (the layers with nothing to change say no changes)"
+    )
+    # A run of every layer deploys them after alb: nothing to say then.
+    code, out, err = run("deploy", "--yes", "--allow-replace")
+    assert code == 0, out + err
+    assert "note: this update changed values" not in out
+
+
 def test_replacing_a_resource_under_the_name_it_has_is_refused_even_with_allow_replace(sandbox, run, tmp_path):
     """A new container port replaces the target groups (Port is create-only), whose Name stays: AWS
     refuses that update (aws-properties-name.html), which the sandbox would have run."""

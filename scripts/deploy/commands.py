@@ -63,10 +63,20 @@ class Commands:
                 stopped = layer.name  # until its deploy returns
                 deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
             stopped = None
+            self.say_deployed_but_not_enabled()
         finally:  # also when a layer fails or is declined: say what was deployed and what was not
             names = [layer.name for layer in self.layers]
             deployer.say(*text.summary(names, deployer.outcomes, deployer.clock() - started, stopped))
         return 0
+
+    def say_deployed_but_not_enabled(self):
+        """A layer taken out of enabled_layers keeps its stack (a run of every layer leaves it alone):
+        said, with how it goes, as make status says it. One DescribeStacks per optional layer not enabled."""
+        for name in (name for name in templates.OPTIONAL_LAYERS if name not in self.environment.layers):
+            stack = templates.stack_name(self.env, name)
+            found = self.deployer.describe(stack, refuse_foreign=False)
+            if found and found["StackStatus"] != "REVIEW_IN_PROGRESS" and not self.deployer.foreign(found):
+                self.deployer.say(f"note: {stack} is deployed and left as it is {not_enabled_note(self.env, name, self.environment.path)}")
 
     def changeset(self) -> int:
         self.deployer.deploy(self.layers[0], self.args.image_tag, recreate=self.args.recreate, leave=True)

@@ -548,6 +548,7 @@ class Deployer:
         risky = text.stateful_changes(change_set)
         given = parameter_values(change_set)
         replaced = parameter_values(self.describe(layer.stack)).get("ImageTag") if exists else None  # before the update
+        outputs_before = self.outputs(layer.stack) if exists else {}
         left = "change set left for review" if reviewed else "nothing changed"
         with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
             self.allow(layer, change_set, exists, allow_replace, left, given)
@@ -582,6 +583,8 @@ class Deployer:
             self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
             self.say_kept_replacements(layer, change_set)
             self.say(*text.subscriptions_to_confirm(change_set, json.loads(layer.template)))
+            if exists:
+                self.say_downstream_to_deploy(layer, outputs_before, found)
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
@@ -616,6 +619,31 @@ class Deployer:
                     f"  {rc['LogicalResourceId']} ({rc['ResourceType']}) was replaced; the old one stays in the account, in no stack "
                     f"(UpdateReplacePolicy Retain): {old}" + (f"; once it is not needed: {free}" if free else "")
                 )
+
+    def say_downstream_to_deploy(self, layer, outputs_before, found):
+        """An update that changed outputs other layers read (a replaced load balancer's ARN): the deployed
+        layers that read them keep the old values until they are deployed, which this run does not do."""
+        after = {o["OutputKey"]: o.get("OutputValue") for o in found.get("Outputs", [])}
+        changed = {key for key in outputs_before.keys() | after.keys() if outputs_before.get(key) != after.get(key)}
+        names = [each.name for each in self.run_layers]
+        later = set(names[names.index(layer.name) + 1 :]) if layer.name in names else set()
+        reads = {}  # reader layer -> the changed outputs it reads
+        for (reader, _), (upstream, output) in templates.WIRING.items():
+            if upstream == layer.name and output in changed and reader not in later:
+                reads.setdefault(reader, set()).add(output)
+        if not reads:
+            return
+        deployed = set(self.consumers(layer.name))
+        stale = [
+            f"{reader} (reads {', '.join(sorted(outputs))})"
+            for reader, outputs in sorted(reads.items())
+            if templates.stack_name(self.env, reader) in deployed
+        ]
+        if stale:
+            self.say(
+                f"note: this update changed values that deployed layers read, which keep the old ones until deployed: {'; '.join(stale)}. "
+                f"make deploy ENV={self.env} deploys them (the layers with nothing to change say no changes)"
+            )
 
     def start_execution(self, layer, name):
         """ExecuteChangeSet. Refused (an error answer to the first attempt), the change set did not run;
