@@ -48,7 +48,8 @@ CLI = f"{REGION_CLI} --endpoint-url {NOWHERE}"
 # One session for every test: its clients share the service models it loaded once (a session per
 # test would read them from disk again, a quarter of a second each time).
 SESSION = make_session(region_name=REGION)  # with the ECS calls the pinned botocore lacks (scripts/deploy/aws.py)
-ACCOUNT = "123456789012"
+# The account the stacks go to: the one params/prod.yaml's secret is in (deploy refuses an ARN of another).
+ACCOUNT = load_params(ROOT / "params" / f"{ENV}.yaml").values["DatabaseSecretArn"].split(":")[4]
 NOW = datetime(2025, 11, 25, 12, 0, 0, tzinfo=UTC)
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 OUTPUT_VALUES = {
@@ -720,6 +721,46 @@ def test_the_taken_name_check_waits_until_the_replacement_is_allowed(aws):
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
     assert aws.run("deploy", "--stack", "service", "--yes") == 1
     assert "refused: the change set replaces or removes stateful resources: LogGroup" in aws.err
+
+
+def other_account_arn(arn):
+    return arn.replace(f":{ACCOUNT}:", f":{int(ACCOUNT) + 1:012d}:")
+
+
+def test_a_params_arn_of_another_account_than_the_stacks_is_refused_before_a_change_set(aws, tmp_path):
+    """The service's roles may read only their own account's secrets: a task would fail to start,
+    minutes into the release. The account is the one of a stack the run read: no call for it."""
+    aws.deployed("alb")
+    aws.deployed("release-alarms")
+    aws.deployed("service")
+    layer = deploy.load_layer(ENV, "service", ROOT / "output")
+    secret = layer.parameters["DatabaseSecretArn"]
+    other = tmp_path / "output"  # a copy of output/ whose prod service configuration names another account's secret
+    shutil.copytree(ROOT / "output", other)
+    config = other / ENV / "service.json"
+    document = json.loads(config.read_text())
+    document["Parameters"]["DatabaseSecretArn"] = other_account_arn(secret)
+    config.write_text(json.dumps(document))
+    # Refused before CreateChangeSet (and without GetCallerIdentity): the stubs answer neither
+    assert aws.run("deploy", "--stack", "service", "--yes", "--output-dir", str(other)) == 1
+    assert aws.err == (
+        f"error: params/{ENV}.yaml: parameters.DatabaseSecretArn is in account {int(ACCOUNT) + 1:012d}, but {stack('service')} goes to "
+        f"account {ACCOUNT}: the service may read only its own account's secrets, and a role trusts only its own account's OIDC "
+        f"provider; nothing changed. Set the ARN of the one in account {ACCOUNT}, make templates, and deploy again\n"
+    )
+
+
+def test_with_no_stack_read_the_account_is_the_callers(aws):
+    from scripts.deploy import guards
+
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    layer = deploy.load_layer(ENV, "service", ROOT / "output")
+    caller = {"UserId": "AIDAEXAMPLE", "Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/ops"}
+    aws.sts.add_response("get_caller_identity", caller, {})
+    guards.refuse_arns_of_another_account(deployer, layer)  # params/prod.yaml's secret: the caller's account
+    aws.sts.add_response("get_caller_identity", caller | {"Account": f"{int(ACCOUNT) + 1:012d}"}, {})
+    with pytest.raises(deploy.Failure, match=f"parameters.DatabaseSecretArn is in account {ACCOUNT}, but"):
+        guards.refuse_arns_of_another_account(deployer, layer)
 
 
 def test_a_reviewed_change_set_is_checked_with_its_own_name_prefix_not_the_params_files(aws, monkeypatch):

@@ -1002,6 +1002,7 @@ class Deployer:
             guards.refuse_blocked_creates(self, layer)
         self.put_back_relaxed_policy(layer)
         guards.refuse_undelegated_domain(self, layer, exists)
+        guards.refuse_arns_of_another_account(self, layer)
         change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
         if change_set is None:
             found = self.describe(layer.stack)

@@ -3,6 +3,7 @@ before a change set runs. Each reads what it needs through the Deployer (its cli
 of each stack) and raises Failure saying what was refused and what to do; None: the run may go on."""
 
 import json
+import re
 
 import templates
 from scripts import purge, zone
@@ -85,6 +86,31 @@ def refuse_undelegated_domain(deployer, layer, exists):
             f"error: {domain} is not delegated to hosted zone {zone_id}: public DNS answers {zone.heard_from(answered)}, the registrar must "
             f"list {', '.join(sorted(zone.normal(n) for n in servers))}; ACM could not validate the certificate. "
             f"make zone ENV={deployer.env} prints them and waits for the delegation"
+        )
+
+
+# An ARN that names an account: arn:partition:service:region:account:resource (IAM's has no region).
+ACCOUNT_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}):")
+
+
+def refuse_arns_of_another_account(deployer, layer) -> None:
+    """A params ARN of another account than the one the stacks go to: the service's roles may read
+    only their own account's secrets (templates/ci.py, the permissions boundary's ReadProjectSecrets),
+    and a role trusts only an OIDC provider of its own account; each would fail late (a task that
+    cannot start, minutes into the release; a CI run that cannot sign in), not at the change set.
+    params/prod.yaml ships example ARNs to replace. The account: a stack this run read (its StackId),
+    else GetCallerIdentity. A layer without such an ARN makes no call for it."""
+    named = {name: found.group(1) for name, value in sorted(layer.parameters.items()) if (found := ACCOUNT_ARN.match(str(value)))}
+    if not named:
+        return
+    read = next((found["StackId"].split(":")[4] for found in deployer.stacks.values() if found), None)
+    account = read or deployer.client("sts").get_caller_identity()["Account"]
+    other = [f"parameters.{name} is in account {theirs}" for name, theirs in named.items() if theirs != account]
+    if other:
+        raise Failure(
+            f"error: params/{deployer.env}.yaml: {'; '.join(other)}, but {layer.stack} goes to account {account}: the service may "
+            f"read only its own account's secrets, and a role trusts only its own account's OIDC provider; nothing changed. Set the "
+            f"ARN of the one in account {account}, make templates, and deploy again"
         )
 
 
