@@ -744,23 +744,97 @@ def test_a_params_arn_of_another_account_than_the_stacks_is_refused_before_a_cha
     # Refused before CreateChangeSet (and without GetCallerIdentity): the stubs answer neither
     assert aws.run("deploy", "--stack", "service", "--yes", "--output-dir", str(other)) == 1
     assert aws.err == (
-        f"error: params/{ENV}.yaml: parameters.DatabaseSecretArn is in account {int(ACCOUNT) + 1:012d}, but {stack('service')} goes to "
-        f"account {ACCOUNT}: the service may read only its own account's secrets, and a role trusts only its own account's OIDC "
-        f"provider; nothing changed. Set the ARN of the one in account {ACCOUNT}, make templates, and deploy again\n"
+        f"error: params/{ENV}.yaml: parameters.DatabaseSecretArn (the service layer's) is in account {int(ACCOUNT) + 1:012d}, but the "
+        f"stacks go to account {ACCOUNT}: the service may read only its own account's secrets, and a role trusts only its own "
+        f"account's OIDC provider; nothing changed. Set the ARN of the one in account {ACCOUNT}, make templates, and deploy again\n"
     )
 
 
-def test_with_no_stack_read_the_account_is_the_callers(aws):
+def test_with_no_stack_read_the_account_is_the_callers_for_a_layer_with_such_an_arn_and_later_ones_wait(aws):
+    """The environment's first create: the account is asked only for a layer that has such an ARN
+    itself; before it, the check waits until a stack the run made tells the account."""
     from scripts.deploy import guards
 
-    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
-    layer = deploy.load_layer(ENV, "service", ROOT / "output")
+    def deployer(*layers):
+        made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+        made.run_layers = [deploy.load_layer(ENV, name, ROOT / "output") for name in layers]
+        return made, made.run_layers[0]
+
     caller = {"UserId": "AIDAEXAMPLE", "Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/ops"}
     aws.sts.add_response("get_caller_identity", caller, {})
-    guards.refuse_arns_of_another_account(deployer, layer)  # params/prod.yaml's secret: the caller's account
+    guards.refuse_arns_of_another_account(*deployer("service"))  # params/prod.yaml's secret: the caller's account
     aws.sts.add_response("get_caller_identity", caller | {"Account": f"{int(ACCOUNT) + 1:012d}"}, {})
-    with pytest.raises(deploy.Failure, match=f"parameters.DatabaseSecretArn is in account {ACCOUNT}, but"):
-        guards.refuse_arns_of_another_account(deployer, layer)
+    with pytest.raises(deploy.Failure, match=rf"parameters.DatabaseSecretArn \(the service layer's\) is in account {ACCOUNT}, but"):
+        guards.refuse_arns_of_another_account(*deployer("service"))
+    # cert-dns first, nothing read: no call, and the check is left for the service layer's turn
+    first, cert_dns = deployer("cert-dns", "service")
+    guards.refuse_arns_of_another_account(first, cert_dns)
+    assert not first.accounts_checked
+    aws.sts.assert_no_pending_responses()
+
+
+def stack_of_a_layer_prod_does_not_enable(layer):
+    """DescribeStacks of an optional layer's stack, ours by its tags (prod generates no configuration for it)."""
+    tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, layer).items()]
+    entry = described("alb")["Stacks"][0] | {"StackName": stack(layer), "StackId": stack_id(layer), "Parameters": [], "Tags": tags}
+    return {"Stacks": [entry]}
+
+
+def test_an_update_changing_what_other_layers_read_names_them_and_a_reader_not_enabled_apart(aws):
+    readers = sorted(templates.downstream_of("alb"))  # consumers() reads them in this order
+    for reader in readers:
+        if reader in PROD_LAYERS:
+            aws.deployed(reader)
+        else:
+            aws.cf.add_response("describe_stacks", stack_of_a_layer_prod_does_not_enable(reader), {"StackName": stack(reader)})
+    out = io.StringIO()
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO(), enabled_layers=PROD_LAYERS)
+    layer = deploy.load_layer(ENV, "alb", ROOT / "output")
+    found = {"Outputs": [{"OutputKey": "LoadBalancerArn", "OutputValue": "new"}, {"OutputKey": "TargetGroupArn", "OutputValue": "same"}]}
+    deployer.say_downstream_to_deploy(layer, {"LoadBalancerArn": "old", "TargetGroupArn": "same"}, found)
+    wired = {reader for (reader, _), (upstream, output) in templates.WIRING.items() if upstream == "alb" and output == "LoadBalancerArn"}
+    enabled, disabled = sorted(wired & set(PROD_LAYERS)), sorted(wired - set(PROD_LAYERS))
+    lines = out.getvalue().splitlines()
+    if enabled:
+        (note,) = [line for line in lines if line.startswith("note: this update changed values that deployed layers read")]
+        assert all(f"{reader} (reads LoadBalancerArn)" in note for reader in enabled) and "TargetGroupArn" not in note, note
+    for reader in disabled:  # waf, which params/prod.yaml does not enable: no deploy would update it
+        (note,) = [line for line in lines if line.startswith(f"note: {stack(reader)} reads LoadBalancerArn")]
+        assert note.endswith(f"Enable it and make deploy ENV={ENV}, or remove it: make destroy STACK={reader} ENV={ENV}"), note
+
+
+def test_the_note_on_what_other_layers_read_is_only_a_note_when_they_cannot_be_read(aws):
+    aws.cf.add_client_error("describe_stacks", "AccessDenied", "not authorized", 403)
+    out = io.StringIO()
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO(), enabled_layers=PROD_LAYERS)
+    layer = deploy.load_layer(ENV, "alb", ROOT / "output")
+    deployer.say_downstream_to_deploy(
+        layer, {"LoadBalancerArn": "old"}, {"Outputs": [{"OutputKey": "LoadBalancerArn", "OutputValue": "new"}]}
+    )
+    assert f"  note: whether the layers reading {stack('alb')}'s outputs (" in out.getvalue()
+    assert "could not be read (AccessDenied)" in out.getvalue()
+
+
+def test_an_oidc_provider_of_another_account_is_refused_too(aws):
+    """A role trusts only an OIDC provider of its own account: the ci layer's CI runs could not sign in."""
+    import dataclasses
+
+    from scripts.deploy import guards
+
+    aws.deployed("ci")
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    deployer.describe(stack("ci"))  # the run read the ci stack: its account is ACCOUNT
+    layer = deploy.load_layer(ENV, "ci", ROOT / "output")
+    provider = "arn:aws:iam::{}:oidc-provider/token.actions.githubusercontent.com"
+    guards.refuse_arns_of_another_account(
+        deployer, dataclasses.replace(layer, parameters=layer.parameters | {"ExistingOidcProviderArn": provider.format(ACCOUNT)})
+    )
+    deployer.accounts_checked = False  # as a new run
+    other = dataclasses.replace(
+        layer, parameters=layer.parameters | {"ExistingOidcProviderArn": provider.format(f"{int(ACCOUNT) + 1:012d}")}
+    )
+    with pytest.raises(deploy.Failure, match=r"parameters.ExistingOidcProviderArn \(the ci layer's\) is in account"):
+        guards.refuse_arns_of_another_account(deployer, other)
 
 
 def test_a_reviewed_change_set_is_checked_with_its_own_name_prefix_not_the_params_files(aws, monkeypatch):
@@ -1182,6 +1256,8 @@ def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch)
         assert aws.err.startswith(f"error: ENV={path!r} is not an environment name") and f"; environments: {known}" in aws.err, aws.err
     assert aws.run("status", "--env", "Sandbox") == 2  # names are lower-case
     assert aws.err.startswith("error: ENV='Sandbox' is not an environment name (did you mean sandbox?); environments: "), aws.err
+    assert aws.run("status", "--env", "prd") == 2
+    assert aws.err.startswith("error: unknown environment 'prd' (did you mean prod?): no "), aws.err
 
 
 def test_the_clients_reach_the_emulator_aws_endpoint_url_names_whatever_the_aws_configuration_says(monkeypatch, tmp_path):
@@ -1330,16 +1406,19 @@ def test_new_service_states_its_desired_count(aws):
     assert aws.run("changeset", "--stack", "service") == 0, aws.err
 
 
-@pytest.mark.parametrize("left_deployed", [False, True])
+@pytest.mark.parametrize("left_deployed", [False, True, "unreadable"])
 def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_calls(aws, left_deployed):
     """An optional layer the params file does not enable is looked for once: one left deployed (taken
-    out of enabled_layers) is said, with how it goes."""
+    out of enabled_layers) is said, with how it goes; one that cannot be read is a note, the run done."""
     order = PROD_LAYERS
     for layer in order:
         aws.deployed(layer)
         aws.empty_change_set(layer)
     not_enabled = [layer for layer in templates.OPTIONAL_LAYERS if layer not in order]
     for layer in not_enabled:
+        if left_deployed == "unreadable":
+            aws.cf.add_client_error("describe_stacks", "AccessDenied", "not authorized", 403)
+            continue
         if not left_deployed:
             aws.not_deployed(layer)
             continue
@@ -1354,7 +1433,9 @@ def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_ca
     for layer in not_enabled:
         assert aws.calls(layer) == 1, layer
         said = f"note: {stack(layer)} is deployed and left as it is (not in enabled_layers of params/{ENV}.yaml: make destroy STACK={layer}"
-        assert (said in aws.out) == left_deployed, aws.out
+        assert (said in aws.out) == (left_deployed is True), aws.out
+        unread = f"  note: whether {stack(layer)} is still deployed could not be read (AccessDenied)"
+        assert (unread in aws.out) == (left_deployed == "unreadable"), aws.out
 
 
 def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):
@@ -2437,7 +2518,30 @@ def test_a_release_the_history_cannot_take_is_live_and_says_how_to_roll_back_fro
 def test_a_release_history_that_is_not_a_list_of_releases_is_started_again_not_a_traceback(aws, text):
     service_update(aws, "v2", text)
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
-    assert f"warning: the release history {HISTORY} is not a list of releases" in aws.out
+    listed = text.startswith("[{")  # a list whose entries are no release: they are left out, the list read
+    warning = "holds 1 entry that is no release, such as" if listed else "is not a list of releases"
+    assert f"warning: the release history {HISTORY} {warning}" in aws.out, aws.out
+
+
+def test_an_entry_that_is_no_release_is_left_out_and_the_releases_kept_also_in_another_runs_version():
+    """One bad entry (another writer's, or a hand edit) must not cost the whole history."""
+    from scripts.deploy.history import ReleaseHistory
+
+    good, bad = release("v1", "2025-11-25T11:00:00Z", "abc1234"), {"image_tag": "v2\x1b]0;x\x07"}
+    value = json.dumps([good, bad, good | {"image_tag": "v3"}])
+
+    class Ssm:
+        def get_parameter(self, Name):  # noqa: N803 (boto3's names)
+            return {"Parameter": {"Name": Name, "Value": value, "Version": 3}}
+
+        def get_parameter_history(self, Name):  # noqa: N803
+            return {"Parameters": [{"Name": Name, "Version": 3, "Value": value}]}
+
+    said = []
+    history = ReleaseHistory(Ssm(), ENV, said.append, lambda seconds: None)
+    assert [entry["image_tag"] for entry in history.releases()] == ["v1", "v3"]
+    assert said == [f"warning: the release history {HISTORY} holds 1 entry that is no release, such as {str(bad)[:60]!r}: left out"]
+    assert [entry["image_tag"] for entry in history.at(3)] == ["v1", "v3"]
 
 
 def test_a_repair_deploy_sends_an_empty_trigger_list_and_says_so(aws):
@@ -2445,6 +2549,19 @@ def test_a_repair_deploy_sends_an_empty_trigger_list_and_says_so(aws):
     service_update(aws, "v2", None, repair=True)
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--repair", "--yes") == 0, aws.err
     assert "rollback triggers: none for this change set (a repair" in aws.out
+
+
+def test_a_rollback_shows_the_historys_text_escaped_on_one_line(aws):
+    """The history is anyone's to write (an SSM parameter): its time, author and revision may hold
+    control characters, which would retitle the terminal or forge a line."""
+    hostile = CALLER + "\x1b]0;x\x07\nforged: ok"
+    earlier = [release("v1", "2025-11-20T10:00:00Z") | {"by": hostile}, release("v2", "2025-11-22T10:00:00Z")]
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, earlier)
+    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True)
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert f"to v1 (released 2025-11-20T10:00:00Z by {CALLER}\\x1b]0;x\\x07\\nforged: ok, git 1111111)" in aws.out, aws.out
+    assert "\x1b" not in aws.out and "\nforged" not in aws.out
 
 
 def test_rollback_deploys_the_previous_image_through_a_change_set(aws):
@@ -3420,7 +3537,7 @@ def test_a_second_run_is_refused_naming_who_holds_the_lock_and_since_when(aws, r
     [
         ("[" * 100_000, repr("[" * 100)),  # nested deeper than json parses (RecursionError): shown as it is
         # Anyone who may write the parameter writes what the refusal prints: one line, escaped.
-        (json.dumps(HELD | {"holder": "bob\x1b]0;x\x07\rforged: all good"}), "deploy by bob\\x1b]0;x\\x07\\rforged: all good since"),
+        (json.dumps(HELD | {"holder": "bob\x1b]0;x\x07\r\nforged: all good"}), "deploy by bob\\x1b]0;x\\x07\\r\\nforged: all good since"),
     ],
     ids=["nested too deep", "control characters"],
 )

@@ -227,9 +227,9 @@ def test_a_change_set_on_a_drifted_stack_is_preceded_by_a_warning(aws):
     assert aws.calls(layer) == 5
 
 
-def test_a_drift_check_older_than_the_stacks_last_update_is_a_note_to_check_again(aws):
-    """An update since the check (a deploy that put the values back, say) may have undone the drift;
-    the status stays as the check left it."""
+def test_a_drift_check_older_than_the_stacks_last_update_says_so_and_to_check_again(aws):
+    """An update since the check undid the drift only where it set what drifted; the status stays as
+    the check left it: still a warning, saying when the stack was updated."""
     layer = "cert-dns"
     found = drifted_stack(layer)
     found["Stacks"][0]["LastUpdatedTime"] = NOW + timedelta(hours=1)
@@ -237,10 +237,10 @@ def test_a_drift_check_older_than_the_stacks_last_update_is_a_note_to_check_agai
     aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone")])
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
     assert aws.run("deploy", "--stack", layer) == 1
-    assert "warning:" not in aws.out
     assert (
-        f"note: the last drift check of {stack(layer)} at 2025-11-25 12:00:00 UTC found resources changed outside CloudFormation; "
-        f"the stack was updated since (2025-11-25 13:00:00 UTC), which may have undone that. Check again: make drift STACK={layer} ENV={ENV}"
+        f"warning: {stack(layer)} drifted: its last drift check at 2025-11-25 12:00:00 UTC found resources changed outside CloudFormation; "
+        f"the stack was updated since (2025-11-25 13:00:00 UTC), which undid that only where it set what drifted. Check again: "
+        f"make drift STACK={layer} ENV={ENV}"
     ) in aws.out
 
 

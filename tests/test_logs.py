@@ -191,7 +191,9 @@ def test_text_from_outside_reaches_the_terminal_with_its_control_characters_esca
         *text.failed_resources([stack_event]),
         verify.Result("http redirects to https", False, f"301 -> {HOSTILE}").line(),
         text.short(HOSTILE),  # a drifted property's value, changed out of band
-        logs.event_line(event | {"logStreamName": "web/web/" + HOSTILE.replace("/", "")}),  # a stream's name: [^:*]* allows them
+        logs.event_line(
+            event | {"logStreamName": "web/web/" + HOSTILE.replace("/", "") + "\nforged"}
+        ),  # a stream's name: [^:*]* allows them
     ]
     for line in lines:
         assert not any(ord(c) < 32 and c != "\t" or 0x7F <= ord(c) <= 0x9F for c in line), repr(line)

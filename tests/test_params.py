@@ -646,3 +646,19 @@ def test_a_file_of_many_problems_shows_the_first_ones_and_counts_the_rest(tmp_pa
     assert result.returncode == 2 and len([line for line in lines if "unknown key" in line]) == MAX_PROBLEMS, result.stderr
     assert f"error: and {extra} more problems: fix those above, then run again" in lines, result.stderr
     assert not out.exists()
+
+
+def test_exactly_as_many_problems_as_are_shown_are_all_shown_with_no_count(tmp_path):
+    from templates.params import MAX_PROBLEMS
+
+    result, _ = run_generate(tmp_path, with_parameters(**{f"Unknown{i:03d}": 1 for i in range(MAX_PROBLEMS)}))
+    assert result.returncode == 2 and len([line for line in result.stderr.splitlines() if "unknown key" in line]) == MAX_PROBLEMS
+    assert "more problems" not in result.stderr
+
+
+def test_the_largest_linux_ids_are_allowed(tmp_path):
+    from templates.params import MAX_LINUX_ID
+
+    result, out = run_generate(tmp_path, with_parameters(ContainerUser=f"{MAX_LINUX_ID}:{MAX_LINUX_ID}"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "prod" / "service.json").read_text())["Parameters"]["ContainerUser"] == f"{MAX_LINUX_ID}:{MAX_LINUX_ID}"

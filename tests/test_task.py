@@ -279,6 +279,31 @@ def test_a_task_ecs_never_describes_is_an_error_once_the_bound_is_past(aws):
     aws.ecs.assert_no_pending_responses()
 
 
+def test_a_task_ecs_does_not_describe_is_waited_for_no_longer_than_max_wait(aws):
+    minutes = 1  # MAX_WAIT, shorter than tasks.NOT_YET_DESCRIBED_SECONDS
+    polls = int(minutes * 60 / tasks.POLL_SECONDS) + 1
+    started(aws)
+    for _ in range(polls):
+        missing(aws)
+    clock = Clock()
+    assert (
+        aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", "--max-wait", str(minutes), sleep=clock.sleep, clock=clock)
+        == 1
+    )
+    assert f"error: ECS does not describe task {TASK_ID} {minutes * 60} s after it started: MISSING" in aws.err
+    aws.ecs.assert_no_pending_responses()
+
+
+def test_a_task_ecs_describes_as_failed_for_another_reason_is_an_error_at_once(aws):
+    started(aws)
+    answer = {"tasks": [], "failures": [{"arn": TASK_ARN, "reason": "ACCESS_DENIED\x1b]0;x\x07"}]}
+    aws.ecs.add_response("describe_tasks", answer, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    clock = Clock()
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", sleep=clock.sleep, clock=clock) == 1
+    assert f"error: ECS does not describe task {TASK_ID} 0 s after it started: ACCESS_DENIED\\x1b]0;x\\x07" in aws.err
+    assert clock.sleeps == []
+
+
 def test_a_task_ecs_stops_describing_once_seen_is_an_error_at_once(aws):
     started(aws)
     aws.poll(ecs_task("RUNNING"), None)

@@ -275,6 +275,7 @@ def main(
             max_wait=args.max_wait,
             resolver=resolver,
             changes=args.command in ACTING_COMMANDS,
+            enabled_layers=environment.layers,
         )
         locked = locking and args.command in LOCKING_COMMANDS
         try:

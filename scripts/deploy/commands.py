@@ -74,7 +74,11 @@ class Commands:
         said, with how it goes, as make status says it. One DescribeStacks per optional layer not enabled."""
         for name in (name for name in templates.OPTIONAL_LAYERS if name not in self.environment.layers):
             stack = templates.stack_name(self.env, name)
-            found = self.deployer.describe(stack, refuse_foreign=False)
+            try:
+                found = self.deployer.describe(stack, refuse_foreign=False)
+            except AWS_ERRORS as error:  # only a note: the run is done
+                self.deployer.say(f"  note: whether {stack} is still deployed could not be read ({error_code(error)})")
+                continue
             if found and found["StackStatus"] != "REVIEW_IN_PROGRESS" and not self.deployer.foreign(found):
                 self.deployer.say(f"note: {stack} is deployed and left as it is {not_enabled_note(self.env, name, self.environment.path)}")
 

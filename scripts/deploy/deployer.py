@@ -199,14 +199,17 @@ class Deployer:
         max_wait=None,
         resolver=None,
         changes=False,
+        enabled_layers=(),
     ):
         self._client_factory, self._clients = client, {}
         self.calls = AwsCalls(err)
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
         self.retained_layers = []  # the layers this run destroyed that left something in the account (make purge frees it)
         self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
+        self.enabled_layers = enabled_layers  # the params file's layers (a run of every layer deploys them)
         self.creates_checked = False  # guards.refuse_blocked_creates has looked, at the run's first create
         self.renames_checked = False  # guards.refuse_taken_names_ahead has looked, at the run's first layer
+        self.accounts_checked = False  # guards.refuse_arns_of_another_account has looked, at the run's first layer
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
@@ -583,14 +586,14 @@ class Deployer:
             self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
             self.say_kept_replacements(layer, change_set)
             self.say(*text.subscriptions_to_confirm(change_set, json.loads(layer.template)))
-            if exists:
-                self.say_downstream_to_deploy(layer, outputs_before, found)
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
         if "ImageTag" in given:
             self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
-        if not exists:
+        if exists:  # (finish raised unless it succeeded)
+            self.say_downstream_to_deploy(layer, outputs_before, found)
+        else:
             self.settle(layer, change_set)
 
     def say_kept_replacements(self, layer, change_set):
@@ -622,7 +625,8 @@ class Deployer:
 
     def say_downstream_to_deploy(self, layer, outputs_before, found):
         """An update that changed outputs other layers read (a replaced load balancer's ARN): the deployed
-        layers that read them keep the old values until they are deployed, which this run does not do."""
+        layers that read them keep the old values until they are deployed, which this run does not do.
+        Only a note: a stack that cannot be read is said, and the run goes on."""
         after = {o["OutputKey"]: o.get("OutputValue") for o in found.get("Outputs", [])}
         changed = {key for key in outputs_before.keys() | after.keys() if outputs_before.get(key) != after.get(key)}
         names = [each.name for each in self.run_layers]
@@ -633,16 +637,27 @@ class Deployer:
                 reads.setdefault(reader, set()).add(output)
         if not reads:
             return
-        deployed = set(self.consumers(layer.name))
-        stale = [
-            f"{reader} (reads {', '.join(sorted(outputs))})"
-            for reader, outputs in sorted(reads.items())
-            if templates.stack_name(self.env, reader) in deployed
-        ]
-        if stale:
+        try:
+            deployed = set(self.consumers(layer.name))
+        except AWS_ERRORS as error:
             self.say(
-                f"note: this update changed values that deployed layers read, which keep the old ones until deployed: {'; '.join(stale)}. "
-                f"make deploy ENV={self.env} deploys them (the layers with nothing to change say no changes)"
+                f"  note: whether the layers reading {layer.stack}'s outputs ({', '.join(sorted(reads))}) are deployed could not be read ({error_code(error)})"
+            )
+            return
+        stale = {reader: outputs for reader, outputs in sorted(reads.items()) if templates.stack_name(self.env, reader) in deployed}
+        enabled = [reader for reader in stale if reader in self.enabled_layers]
+        disabled = [reader for reader in stale if reader not in self.enabled_layers]
+        if enabled:
+            self.say(
+                "note: this update changed values that deployed layers read, which keep the old ones until deployed: "
+                + "; ".join(f"{reader} (reads {', '.join(sorted(stale[reader]))})" for reader in enabled)
+                + f". make deploy ENV={self.env} deploys them (the layers with nothing to change say no changes)"
+            )
+        for reader in disabled:
+            self.say(
+                f"note: {templates.stack_name(self.env, reader)} reads {', '.join(sorted(stale[reader]))}, which this update changed, and "
+                f"keeps the old values: its layer is not in enabled_layers of params/{self.env}.yaml, so no deploy updates it. "
+                f"Enable it and make deploy ENV={self.env}, or remove it: make destroy STACK={reader} ENV={self.env}"
             )
 
     def start_execution(self, layer, name):
@@ -996,13 +1011,13 @@ class Deployer:
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)
         exists = self.ready(layer, recreate)
+        guards.refuse_arns_of_another_account(self, layer)
         if allow_replace and not leave:  # make changeset changes nothing: its change set is checked when executed
             guards.refuse_taken_names_ahead(self, layer)
         if not exists:
             guards.refuse_blocked_creates(self, layer)
         self.put_back_relaxed_policy(layer)
         guards.refuse_undelegated_domain(self, layer, exists)
-        guards.refuse_arns_of_another_account(self, layer)
         change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
         if change_set is None:
             found = self.describe(layer.stack)

@@ -46,8 +46,7 @@ def refuse_blocked_creates(deployer, layer) -> None:
     if deployer.creates_checked:
         return
     deployer.creates_checked = True
-    names = [each.name for each in deployer.run_layers]
-    creates = deployer.run_layers[names.index(layer.name) :] if layer.name in names else [layer]
+    creates = layers_ahead(deployer, layer)
     try:
         blocked = purge.blocking(deployer, {each.stack: set(custom_names(deployer, each).values()) for each in creates})
     except AWS_ERRORS as error:  # only a look ahead: the create itself says what to do if a name is taken
@@ -94,23 +93,34 @@ ACCOUNT_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}):")
 
 
 def refuse_arns_of_another_account(deployer, layer) -> None:
-    """A params ARN of another account than the one the stacks go to: the service's roles may read
-    only their own account's secrets (templates/ci.py, the permissions boundary's ReadProjectSecrets),
-    and a role trusts only an OIDC provider of its own account; each would fail late (a task that
-    cannot start, minutes into the release; a CI run that cannot sign in), not at the change set.
-    params/prod.yaml ships example ARNs to replace. The account: a stack this run read (its StackId),
-    else GetCallerIdentity. A layer without such an ARN makes no call for it."""
-    named = {name: found.group(1) for name, value in sorted(layer.parameters.items()) if (found := ACCOUNT_ARN.match(str(value)))}
-    if not named:
+    """At a run's first layer, before it changes anything: a params ARN, of any layer the run deploys,
+    in another account than the one the stacks go to. The service's roles may read only their own
+    account's secrets (templates/ci.py, the permissions boundary's ReadProjectSecrets), and a role
+    trusts only an OIDC provider of its own account; each would fail late (a task that cannot start,
+    minutes into the release; a CI run that cannot sign in), not at the change set. params/prod.yaml
+    ships example ARNs to replace. The account: a stack this run read (its StackId); while none is
+    known (the environment's first create), the check waits for the next layer, or, for a layer
+    that has such an ARN itself, asks GetCallerIdentity. A run without such an ARN makes no call."""
+    if deployer.accounts_checked:
         return
-    read = next((found["StackId"].split(":")[4] for found in deployer.stacks.values() if found), None)
-    account = read or deployer.client("sts").get_caller_identity()["Account"]
-    other = [f"parameters.{name} is in account {theirs}" for name, theirs in named.items() if theirs != account]
+    named = [
+        (each, name, found.group(1))
+        for each in layers_ahead(deployer, layer)
+        for name, value in sorted(each.parameters.items())
+        if (found := ACCOUNT_ARN.match(str(value)))
+    ]
+    account = next((found["StackId"].split(":")[4] for found in deployer.stacks.values() if found), None)
+    if account is None and any(each is layer for each, _, _ in named):
+        account = deployer.client("sts").get_caller_identity()["Account"]
+    if account is None and named:
+        return  # asked again at the next layer, once this one's stack is there
+    deployer.accounts_checked = True
+    other = [f"parameters.{name} (the {each.name} layer's) is in account {theirs}" for each, name, theirs in named if theirs != account]
     if other:
         raise Failure(
-            f"error: params/{deployer.env}.yaml: {'; '.join(other)}, but {layer.stack} goes to account {account}: the service may "
-            f"read only its own account's secrets, and a role trusts only its own account's OIDC provider; nothing changed. Set the "
-            f"ARN of the one in account {account}, make templates, and deploy again"
+            f"error: params/{deployer.env}.yaml: {'; '.join(other)}, but the stacks go to account {account}: the service may read "
+            f"only its own account's secrets, and a role trusts only its own account's OIDC provider; nothing changed. Set the ARN "
+            f"of the one in account {account}, make templates, and deploy again"
         )
 
 
@@ -145,27 +155,26 @@ def refuse_taken_log_group_names(deployer, layer, change_set, left):
 
 def refuse_taken_names_ahead(deployer, layer) -> None:
     """At a run's first layer, before it changes anything: refuse while a layer of the run would make
-    a log group under a new name (its NamePrefix changed) that another log group holds, naming every
-    one at once. Each change set is refused there too (refuse_taken_log_group_names), but in a run
-    of every layer the layers before it would have been updated by then: a new load balancer, and
-    the layers after it still on the old one. The names the stacks have follow from their deployed
-    parameter values; a run that renames nothing makes no call for it. Only with --allow-replace
-    (a renamed log group is a replacement, refused without it): nobody is asked to delete logs for
-    a replacement they may not want."""
+    a log group under a new name (a NamePrefix changed, or the template's name) that another log
+    group holds, naming every one at once. Each change set is refused there too
+    (refuse_taken_log_group_names), but in a run of every layer the layers before it would have been
+    updated by then: a new load balancer, and the layers after it still on the old one. The names
+    the stacks have are read (DescribeStackResources, one call per deployed stack of the run that
+    has log groups); a deploy of one layer needs no look ahead. Only with --allow-replace (a renamed log group is a replacement, refused
+    without it): nobody is asked to delete logs for a replacement they may not want, and a plain
+    deploy makes no call for it."""
     if deployer.renames_checked:
         return
     deployer.renames_checked = True
-    names = [each.name for each in deployer.run_layers]
-    ahead = deployer.run_layers[names.index(layer.name) :] if layer.name in names else [layer]
+    ahead = layers_ahead(deployer, layer)
+    if len(ahead) < 2:
+        return  # one layer: its change set is checked before it runs, which is before anything changes
     taken = []
     for each in ahead:
         found = deployer.describe(each.stack, refuse_foreign=False)  # a foreign one is refused when its turn comes
-        if not found or found["StackStatus"] in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE") or deployer.foreign(found):
+        named = log_group_names(deployer, each)
+        if not named or not found or found["StackStatus"] in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE") or deployer.foreign(found):
             continue  # a create: refuse_blocked_creates looks
-        deployed = log_group_names(deployer, each, parameter_values(found))
-        renamed = {lid: name for lid, name in log_group_names(deployer, each).items() if deployed.get(lid) != name}
-        if not renamed:
-            continue
         try:
             resources = deployer.cf.describe_stack_resources(StackName=each.stack)["StackResources"]
         except AWS_ERRORS as error:  # only a look ahead: each change set is checked again before it runs
@@ -174,7 +183,7 @@ def refuse_taken_names_ahead(deployer, layer) -> None:
             )
             continue
         now = {r["LogicalResourceId"]: r.get("PhysicalResourceId") for r in resources}
-        for logical_id, name in renamed.items():
+        for logical_id, name in named.items():
             if now.get(logical_id) != name and (why := taken_log_group(deployer, each.stack, found["StackId"], logical_id, name)):
                 taken.append(f"{each.name}: {why}")
     if taken:
@@ -182,6 +191,12 @@ def refuse_taken_names_ahead(deployer, layer) -> None:
             "error: refused before changing anything: a layer's update would make a log group under a name another one holds, "
             f"and fail there and roll back: {'; '.join(taken)}; nothing changed. {FREE_THE_NAMES}"
         )
+
+
+def layers_ahead(deployer, layer) -> list:
+    """The layers this run deploys from `layer` on (one deploy: that layer)."""
+    names = [each.name for each in deployer.run_layers]
+    return deployer.run_layers[names.index(layer.name) :] if layer.name in names else [layer]
 
 
 FREE_THE_NAMES = (

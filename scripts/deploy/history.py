@@ -23,8 +23,9 @@ class ReleaseHistory:
         self.version = 0  # the parameter's version as last read
 
     def releases(self) -> list[dict]:
-        """The release history; a parameter that is not a list of releases is reported and read as
-        empty (the next release starts it again), never a traceback after a deploy that worked."""
+        """The release history; a parameter that is not a list is reported and read as empty (the next
+        release starts it again), an entry that is not a release is reported and dropped: never a
+        traceback after a deploy that worked."""
         try:
             parameter = self.ssm.get_parameter(Name=self.name)["Parameter"]
         except ClientError as error:
@@ -37,10 +38,16 @@ class ReleaseHistory:
             entries = json.loads(value)
         except (ValueError, RecursionError):  # RecursionError: nested deeper than json parses
             entries = None
-        if not (isinstance(entries, list) and all(is_release(e) for e in entries)):
+        if not isinstance(entries, list):
             self.say(f"warning: the release history {self.name} is not a list of releases ({value[:60]!r}); starting it again")
             return []
-        return entries
+        releases = [entry for entry in entries if is_release(entry)]
+        if len(releases) < len(entries):
+            dropped = next(entry for entry in entries if not is_release(entry))
+            count = len(entries) - len(releases)
+            some = "1 entry that is" if count == 1 else f"{count} entries that are"
+            self.say(f"warning: the release history {self.name} holds {some} no release, such as {str(dropped)[:60]!r}: left out")
+        return releases
 
     def record(self, entry):
         entries = self.releases()
@@ -87,7 +94,7 @@ class ReleaseHistory:
                         found = json.loads(parameter["Value"])
                     except (ValueError, RecursionError):
                         return []
-                    return found if isinstance(found, list) else []
+                    return [entry for entry in found if is_release(entry)] if isinstance(found, list) else []
             if not page.get("NextToken"):
                 return []
             kwargs["NextToken"] = page["NextToken"]

@@ -11,6 +11,7 @@ import templates
 from scripts.deploy import logs
 from scripts.deploy.aws import botocore_session, cli
 from scripts.deploy.failure import Failure
+from templates.errors import printable
 from templates.service import CONTAINER_NAME, web_log_stream
 
 STARTED_BY = f"{templates.PROJECT}-deploy-task"  # RunTask's startedBy (at most 128 characters): the task's origin in the console
@@ -89,9 +90,12 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
     while True:
         answer = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])
         if not answer.get("tasks"):  # ECS answers with failures (e.g. MISSING) instead
-            why = "; ".join(str(f.get("reason")) for f in answer.get("failures", [])) or "not found"
+            reasons = [str(f.get("reason")) for f in answer.get("failures", [])]
+            why = printable("; ".join(reasons) or "not found", one_line=True)
             now = clock()
-            if status is None and now < min(started + NOT_YET_DESCRIBED_SECONDS, deadline):  # not visible yet
+            if (
+                status is None and set(reasons) == {"MISSING"} and now < min(started + NOT_YET_DESCRIBED_SECONDS, deadline)
+            ):  # not visible yet
                 if not not_yet_said:
                     say(f"task {logs.task_id(task_arn)}: not described by ECS yet ({why}); asking again")
                     not_yet_said = True

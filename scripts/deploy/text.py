@@ -445,8 +445,9 @@ def drift_warning(found, layer) -> list[str]:
     at = f" at {when:%Y-%m-%d %H:%M:%S %Z}" if when else ""
     if when and updated and updated > when:
         return [
-            f"note: the last drift check of {layer.stack}{at} found resources changed outside CloudFormation; the stack was "
-            f"updated since ({updated:%Y-%m-%d %H:%M:%S %Z}), which may have undone that. Check again: make drift STACK={layer.name} ENV={layer.env}"
+            f"warning: {layer.stack} drifted: its last drift check{at} found resources changed outside CloudFormation; the stack was "
+            f"updated since ({updated:%Y-%m-%d %H:%M:%S %Z}), which undid that only where it set what drifted. Check again: "
+            f"make drift STACK={layer.name} ENV={layer.env}"
         ]
     return [
         f"warning: {layer.stack} drifted: its last drift check{at} found resources changed outside CloudFormation; "
