@@ -18,7 +18,6 @@ the public host."""
 import http.client
 import io
 import ipaddress
-import json
 import re
 import socket
 import ssl
@@ -28,7 +27,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from templates.alb import target_group_name
-from templates.errors import printable
+from templates.errors import printable, untrusted_json
 
 HEALTHY_BODY = {"status": "healthy", "database": "ok"}
 NO_CONTAINERS = "the emulator runs no containers"
@@ -205,10 +204,7 @@ def check_health(endpoint, host, path="/health", port=443) -> list[Result]:
     expires = datetime.strptime(certificate["notAfter"], "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
     days = (expires - datetime.now(UTC)).days
     results = [Result("certificate valid for host", True, f"{host}, expires in {days} days")]
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than json parses
-        document = None
+    document = untrusted_json(body)
     ok = status == 200 and isinstance(document, dict) and all(document.get(k) == v for k, v in HEALTHY_BODY.items())
     results.append(Result(f"https {path}", ok, f"{status} {body[:200].decode(errors='replace').strip()}"))
     return results

@@ -1,5 +1,6 @@
-"""The one base exception of every tool in this project, and the one place that prints it; and
-what the tools tell Python's cyclic garbage collector about objects that live as long as the process.
+"""The one base exception of every tool in this project, and the one place that prints it; how text
+from outside the tools is read and shown; and what the tools tell Python's cyclic garbage collector
+about objects that live as long as the process.
 
 A ToolError is a problem the person running the tool can fix: str() is the message, `code` the
 exit status (1 by default, 2 for bad input). Every entry point's main() is an `@entry_point`:
@@ -10,6 +11,7 @@ a ToolError is printed by `report` and becomes the exit status, Ctrl-C becomes "
 import contextlib
 import functools
 import gc
+import json
 import os
 import re
 import signal
@@ -149,6 +151,15 @@ class Output:
 # or clear the terminal, a carriage return let a line overwrite itself with a forged one.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 ANY_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def untrusted_json(text):
+    """JSON from outside the tools (an SSM parameter, an HTTP answer) parsed; None when it is not
+    JSON, nested past what json parses (RecursionError) included: a malformed value, never a traceback."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 def printable(text: str, one_line: bool = False) -> str:

@@ -643,7 +643,7 @@ def add(template: Template, name: str) -> Parameter:
     if spec.pattern is not None and not spec.type.startswith("AWS::") and not spec.is_list:
         kwargs["AllowedPattern"] = f"^{spec.pattern}$"
         kwargs["ConstraintDescription"] = spec.allowed_text()
-    if getattr(spec, "max_length", None) is not None:  # CloudFormation refuses a longer value before any resource does
+    if spec.max_length is not None:  # CloudFormation refuses a longer value before any resource does
         kwargs["MaxLength"] = spec.max_length
     if spec.min_value is not None:
         kwargs["MinValue"] = spec.min_value

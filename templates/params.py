@@ -171,10 +171,13 @@ class ParamsError(ToolError):
 
     def __init__(self, problems):
         self.every_problem = problems  # what load_all gathers from each file
-        if len(problems) > MAX_PROBLEMS:  # a file of 80,000 unknown keys is one mistake, not 80,000 lines to read
-            problems = problems[:MAX_PROBLEMS] + [f"and {len(problems) - MAX_PROBLEMS} more problems: fix those above, then run again"]
-        self.problems = problems
-        super().__init__("\n".join(problems))
+        super().__init__("\n".join(self.problems))
+
+    @property
+    def problems(self) -> list[str]:
+        """The lines to print: a file of 80,000 unknown keys is one mistake, not 80,000 lines to read."""
+        shown, left = self.every_problem[:MAX_PROBLEMS], len(self.every_problem) - MAX_PROBLEMS
+        return shown + ([f"and {left} more problems: fix those above, then run again"] if left > 0 else [])
 
 
 @dataclass(frozen=True)

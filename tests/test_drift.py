@@ -228,8 +228,7 @@ def test_a_change_set_on_a_drifted_stack_is_preceded_by_a_warning(aws):
 
 
 def test_a_drift_check_older_than_the_stacks_last_update_says_so_and_to_check_again(aws):
-    """An update since the check undid the drift only where it set what drifted; the status stays as
-    the check left it: still a warning, saying when the stack was updated."""
+    """The status is the last check's: after an update since, still a warning, saying the check is older."""
     layer = "cert-dns"
     found = drifted_stack(layer)
     found["Stacks"][0]["LastUpdatedTime"] = NOW + timedelta(hours=1)
@@ -239,7 +238,7 @@ def test_a_drift_check_older_than_the_stacks_last_update_says_so_and_to_check_ag
     assert aws.run("deploy", "--stack", layer) == 1
     assert (
         f"warning: {stack(layer)} drifted: its last drift check at 2025-11-25 12:00:00 UTC found resources changed outside CloudFormation; "
-        f"the stack was updated since (2025-11-25 13:00:00 UTC), which undid that only where it set what drifted. Check again: "
+        f"the stack was updated since (2025-11-25 13:00:00 UTC), after that check, which may no longer hold. Check again: "
         f"make drift STACK={layer} ENV={ENV}"
     ) in aws.out
 

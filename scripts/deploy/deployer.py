@@ -209,7 +209,7 @@ class Deployer:
         self.enabled_layers = enabled_layers  # the params file's layers (a run of every layer deploys them)
         self.creates_checked = False  # guards.refuse_blocked_creates has looked, at the run's first create
         self.renames_checked = False  # guards.refuse_taken_names_ahead has looked, at the run's first layer
-        self.accounts_checked = False  # guards.refuse_arns_of_another_account has looked, at the run's first layer
+        self.accounts_checked = False  # guards.refuse_a_secret_of_another_account has looked, at the run's first layer
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
@@ -629,8 +629,7 @@ class Deployer:
         Only a note: a stack that cannot be read is said, and the run goes on."""
         after = {o["OutputKey"]: o.get("OutputValue") for o in found.get("Outputs", [])}
         changed = {key for key in outputs_before.keys() | after.keys() if outputs_before.get(key) != after.get(key)}
-        names = [each.name for each in self.run_layers]
-        later = set(names[names.index(layer.name) + 1 :]) if layer.name in names else set()
+        later = {each.name for each in guards.layers_ahead(self, layer)[1:]}
         reads = {}  # reader layer -> the changed outputs it reads
         for (reader, _), (upstream, output) in templates.WIRING.items():
             if upstream == layer.name and output in changed and reader not in later:
@@ -1011,7 +1010,7 @@ class Deployer:
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)
         exists = self.ready(layer, recreate)
-        guards.refuse_arns_of_another_account(self, layer)
+        guards.refuse_a_secret_of_another_account(self, layer)
         if allow_replace and not leave:  # make changeset changes nothing: its change set is checked when executed
             guards.refuse_taken_names_ahead(self, layer)
         if not exists:

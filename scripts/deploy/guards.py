@@ -3,7 +3,6 @@ before a change set runs. Each reads what it needs through the Deployer (its cli
 of each stack) and raises Failure saying what was refused and what to do; None: the run may go on."""
 
 import json
-import re
 
 import templates
 from scripts import purge, zone
@@ -88,39 +87,35 @@ def refuse_undelegated_domain(deployer, layer, exists):
         )
 
 
-# An ARN that names an account: arn:partition:service:region:account:resource (IAM's has no region).
-ACCOUNT_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12}):")
-
-
-def refuse_arns_of_another_account(deployer, layer) -> None:
-    """At a run's first layer, before it changes anything: a params ARN, of any layer the run deploys,
-    in another account than the one the stacks go to. The service's roles may read only their own
-    account's secrets (templates/ci.py, the permissions boundary's ReadProjectSecrets), and a role
-    trusts only an OIDC provider of its own account; each would fail late (a task that cannot start,
-    minutes into the release; a CI run that cannot sign in), not at the change set. params/prod.yaml
-    ships example ARNs to replace. The account: a stack this run read (its StackId); while none is
-    known (the environment's first create), the check waits for the next layer, or, for a layer
-    that has such an ARN itself, asks GetCallerIdentity. A run without such an ARN makes no call."""
+def refuse_a_secret_of_another_account(deployer, layer) -> None:
+    """At a run's first layer, before it changes anything: a DatabaseSecretArn (of any layer the run
+    deploys) in another account than the one the stacks go to. Another account's secret is read
+    only with a customer managed key the reader may use ("You must also allow the identity to use
+    the KMS key that the secret is encrypted with"), and the service's execution role is given no
+    KMS key: every task would fail to start, minutes into the release, not at the change set.
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples_cross.html
+    params/prod.yaml ships an example ARN to replace. The account: a stack this run read (its
+    StackId); while none is known (the environment's first create), the check waits for the next
+    layer, or, for a layer that has the secret itself, asks GetCallerIdentity. A run without the
+    secret makes no call."""
     if deployer.accounts_checked:
         return
-    named = [
-        (each, name, found.group(1))
-        for each in layers_ahead(deployer, layer)
-        for name, value in sorted(each.parameters.items())
-        if (found := ACCOUNT_ARN.match(str(value)))
+    secrets = [
+        (each, each.parameters["DatabaseSecretArn"]) for each in layers_ahead(deployer, layer) if "DatabaseSecretArn" in each.parameters
     ]
     account = next((found["StackId"].split(":")[4] for found in deployer.stacks.values() if found), None)
-    if account is None and any(each is layer for each, _, _ in named):
+    if account is None and any(each is layer for each, _ in secrets):
         account = deployer.client("sts").get_caller_identity()["Account"]
-    if account is None and named:
+    if account is None and secrets:
         return  # asked again at the next layer, once this one's stack is there
     deployer.accounts_checked = True
-    other = [f"parameters.{name} (the {each.name} layer's) is in account {theirs}" for each, name, theirs in named if theirs != account]
-    if other:
+    theirs = sorted({arn.split(":")[4] for _, arn in secrets} - {account})  # SECRET_ARN (templates/inputs.py) names the account
+    if theirs:
         raise Failure(
-            f"error: params/{deployer.env}.yaml: {'; '.join(other)}, but the stacks go to account {account}: the service may read "
-            f"only its own account's secrets, and a role trusts only its own account's OIDC provider; nothing changed. Set the ARN "
-            f"of the one in account {account}, make templates, and deploy again"
+            f"error: params/{deployer.env}.yaml: parameters.DatabaseSecretArn is in account {', '.join(theirs)}, but the stacks go to "
+            f"account {account}: the service's execution role has no KMS permission, which reading another account's secret "
+            f"needs (its customer managed key), so no task would start; nothing changed. Set the ARN of the secret in account {account}, "
+            "make templates, and deploy again"
         )
 
 
@@ -160,9 +155,9 @@ def refuse_taken_names_ahead(deployer, layer) -> None:
     (refuse_taken_log_group_names), but in a run of every layer the layers before it would have been
     updated by then: a new load balancer, and the layers after it still on the old one. The names
     the stacks have are read (DescribeStackResources, one call per deployed stack of the run that
-    has log groups); a deploy of one layer needs no look ahead. Only with --allow-replace (a renamed log group is a replacement, refused
-    without it): nobody is asked to delete logs for a replacement they may not want, and a plain
-    deploy makes no call for it."""
+    has log groups); a deploy of one layer needs no look ahead. Only with --allow-replace (a renamed
+    log group is a replacement, refused without it): nobody is asked to delete logs for a
+    replacement they may not want, and a plain deploy makes no call for it."""
     if deployer.renames_checked:
         return
     deployer.renames_checked = True

@@ -6,6 +6,7 @@ import re
 from botocore.exceptions import ClientError
 
 import templates
+from templates.errors import untrusted_json
 from templates.inputs import IMAGE_TAG
 
 RELEASES_KEPT = 20  # entries of the release history; stays under SSM's 4 KB standard parameter
@@ -34,10 +35,7 @@ class ReleaseHistory:
             self.version = 0
             return []
         value, self.version = parameter["Value"], parameter.get("Version", 0)
-        try:
-            entries = json.loads(value)
-        except (ValueError, RecursionError):  # RecursionError: nested deeper than json parses
-            entries = None
+        entries = untrusted_json(value)
         if not isinstance(entries, list):
             self.say(f"warning: the release history {self.name} is not a list of releases ({value[:60]!r}); starting it again")
             return []
@@ -90,10 +88,7 @@ class ReleaseHistory:
             page = self.ssm.get_parameter_history(**kwargs)
             for parameter in page.get("Parameters", []):
                 if parameter.get("Version") == version:
-                    try:
-                        found = json.loads(parameter["Value"])
-                    except (ValueError, RecursionError):
-                        return []
+                    found = untrusted_json(parameter["Value"])
                     return [entry for entry in found if is_release(entry)] if isinstance(found, list) else []
             if not page.get("NextToken"):
                 return []

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed
 from scripts.deploy.failure import Failure
-from templates.errors import printable, stops_held
+from templates.errors import printable, stops_held, untrusted_json
 
 
 def user() -> str:
@@ -176,11 +176,10 @@ class EnvironmentLock:
         value = self.held_value() if value is None else value
         if value is None:
             return None
-        try:
-            held = json.loads(value)
-            # Another run wrote it, or anyone who may write the parameter: shown on one line, escaped.
+        held = untrusted_json(value)
+        try:  # another run wrote it, or anyone who may write the parameter: shown on one line, escaped
             return printable(f"{held['command']} by {held['holder']} since {held['since']}{gone(held)}", one_line=True)
-        except (ValueError, TypeError, KeyError, RecursionError):  # RecursionError: nested deeper than json parses
+        except (TypeError, KeyError):  # not JSON (None), or not a lock's
             return repr(value[:100])
 
     def free(self, shown_value) -> str | None:

@@ -436,8 +436,10 @@ def drift_summary(drifted, unchecked, env, moved, deployed, looked_at) -> list[s
 
 
 def drift_warning(found, layer) -> list[str]:
-    """Before a change set runs: the stack's last drift check (DescribeStacks DriftInformation) found drift.
-    The status stays as that check left it; after an update since, which may have undone the drift, a note."""
+    """Before a change set runs: the stack's last drift check (DescribeStacks DriftInformation) found
+    drift. The status is that check's (LastCheckTimestamp: "Most recent time when a drift detection
+    operation was initiated on the stack"): when the stack was updated since, that is said too.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackDriftInformation.html"""
     information = found.get("DriftInformation") or {}
     if information.get("StackDriftStatus") != "DRIFTED":
         return []
@@ -446,7 +448,7 @@ def drift_warning(found, layer) -> list[str]:
     if when and updated and updated > when:
         return [
             f"warning: {layer.stack} drifted: its last drift check{at} found resources changed outside CloudFormation; the stack was "
-            f"updated since ({updated:%Y-%m-%d %H:%M:%S %Z}), which undid that only where it set what drifted. Check again: "
+            f"updated since ({updated:%Y-%m-%d %H:%M:%S %Z}), after that check, which may no longer hold. Check again: "
             f"make drift STACK={layer.name} ENV={layer.env}"
         ]
     return [
