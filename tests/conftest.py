@@ -1,4 +1,5 @@
 import contextlib
+import gc
 import io
 import json
 import os
@@ -20,6 +21,13 @@ from templates.params import load_all
 for name in [n for n in os.environ if n.startswith("AWS_") or n.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")]:
     del os.environ[name]
 os.environ |= {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}  # nor ~/.aws's files
+
+
+# The cyclic collector took 7.4 s of the two workers' CPU in a run (timed with gc.callbacks), 5.9 s
+# of it in 39 full passes over their unfrozen heaps (checkov's graphs, cfn-lint's rules, botocore's
+# models: up to 650,000 objects each). Young passes less often, and a full one only after 100 older
+# ones (none in a run): 2.6 s, peak memory no higher. https://docs.python.org/3/library/gc.html#gc.set_threshold
+gc.set_threshold(20_000, 20, 100)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -874,9 +874,9 @@ def test_a_frozen_endpoint_times_out_instead_of_hanging(offline_aws, monkeypatch
 
     from scripts import deploy
 
-    # The same settings with a 0.3 s read timeout, so that the test waits seconds, not the 20 s a real call may take.
+    # The same settings with a 0.1 s read timeout, so that the test waits half a second, not the 20 s a real call may take.
     assert (deploy.CONFIG.connect_timeout, deploy.CONFIG.read_timeout) == (5, 20)
-    monkeypatch.setattr(deploy, "CONFIG", deploy.CONFIG.merge(Config(read_timeout=0.3)))
+    monkeypatch.setattr(deploy, "CONFIG", deploy.CONFIG.merge(Config(read_timeout=0.1)))
     frozen = socket.create_server(("127.0.0.1", 0))  # accepts connections (the kernel does), never answers
     try:
         code, err, elapsed = offline_aws(f"http://127.0.0.1:{frozen.getsockname()[1]}", *argv)
