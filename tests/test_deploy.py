@@ -2267,6 +2267,13 @@ def test_a_stack_name_given_for_stack_is_refused_naming_its_layer(aws):
     assert aws.err.startswith("error: unknown layer 'albb' (did you mean alb?); layers: ")
 
 
+@pytest.mark.parametrize("command", ["destroy", "deploy", "status"])
+def test_an_empty_stack_is_refused_not_taken_for_every_layer(aws, command):
+    # STACK=$LAYER with LAYER unset: `make destroy STACK= YES=1` would have destroyed every layer.
+    assert aws.run(command, "--stack=", "--yes") == 2  # nothing queued: no call is made
+    assert aws.err == f"error: STACK= is empty: name a layer ({', '.join(templates.LAYERS)}), or leave STACK= out for every layer\n"
+
+
 def test_on_the_sandbox_a_stack_stuck_in_update_rollback_failed_points_to_starting_it_afresh_not_to_recover(aws, monkeypatch):
     # moto has no ContinueUpdateRollback: recover there is refused, and only on a stack that needs it
     # (a healthy one is not told to start the sandbox afresh).

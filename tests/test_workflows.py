@@ -549,6 +549,20 @@ def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds(tmp
     assert not ran.exists()
 
 
+def test_an_empty_stack_on_the_command_line_reaches_the_deployer_and_one_left_out_does_not():
+    # Left out, an empty STACK= would mean every layer (the deployer refuses it: test_deploy.py).
+    def words(*values):
+        made = subprocess.run(
+            ["make", "-n", "--no-print-directory", "destroy", "ENV=prod", "YES=1", *values], cwd=ROOT, capture_output=True, text=True
+        )
+        assert made.returncode == 0, made.stderr
+        return [w for w in shlex.split(made.stdout.strip().splitlines()[-1].split("&&")[-1]) if w.startswith("--stack")]
+
+    assert words("STACK=") == ["--stack="]
+    assert words() == []
+    assert words("STACK=alb") == ["--stack=alb"]
+
+
 def test_values_exported_in_the_shell_change_no_target_only_the_command_line_does():
     # An exported YES=1 or ENV=prod left in a shell must not confirm or retarget a deploy (and POSIX
     # shells use ENV for their startup file): every value a recipe reads counts from the command line only.

@@ -136,6 +136,8 @@ def validate(args):
     if args.action.upper() not in CONTINUE_ACTIONS:
         raise Failure(f"error: ACTION={args.action}: allowed: {' or '.join(CONTINUE_ACTIONS)}", 2)
     args.action = args.action.upper()
+    if args.stack == "":  # STACK=$LAYER with LAYER unset: left out, it would mean every layer
+        raise Failure(f"error: STACK= is empty: name a layer ({', '.join(templates.LAYERS)}), or leave STACK= out for every layer", 2)
     if args.stack and args.stack not in templates.LAYERS:
         named = next((layer for layer in templates.LAYERS if args.stack == templates.stack_name(args.env, layer)), None)
         hint = f" (STACK takes the layer: STACK={named})" if named else did_you_mean(args.stack, templates.LAYERS)
