@@ -66,7 +66,20 @@ def main(argv=None) -> int:
         files = build_all(load_all(params_dir), output_dir)
     except ToolError as error:
         raise GenerationError(str(error), error.code) from None
-    foreign = foreign_files(output_dir)
+    inside = output_dir.resolve()
+    if inside != OUTPUT_DIR and inside.is_relative_to(OUTPUT_DIR):  # --output-dir output/prod: its files are output/'s
+        raise GenerationError(
+            f"--output-dir {output_dir} is inside {relative(OUTPUT_DIR)}/, whose files generation writes itself: "
+            f"use {relative(OUTPUT_DIR)}/ or a directory outside it",
+            2,
+        )
+    try:
+        foreign = foreign_files(output_dir)
+    except OSError as error:  # a name too long to open, a directory gone while listed (/proc)
+        found = Path(str(error.filename))  # where, inside output_dir, as short as it can be said
+        where = printable(str(found.relative_to(output_dir) if found.is_relative_to(output_dir) else found), one_line=True)
+        where = f" at {where[:60]}...{where[-60:]}" if len(where) > 120 else f" at {where}" if error.filename else ""
+        raise GenerationError(f"{output_dir}/ cannot be searched{where}: {error.strerror or error}", 2) from None
     if foreign:
         named = ", ".join(
             printable(str(p.relative_to(output_dir)), one_line=True) + " (a symlink)" * p.is_symlink() for p in foreign[:5]

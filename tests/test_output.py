@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import yaml
 from conftest import ROOT, generate_main
 
@@ -176,6 +177,38 @@ def test_a_run_that_writes_says_the_review_documents_follow(tmp_path):
     (out / "alb.json").write_text("{}")
     assert note in generate_main("--no-lint", "--output-dir", out).stdout
     assert note not in generate_main("--no-lint", "--output-dir", out).stdout  # nothing written: nothing to say
+
+
+@pytest.mark.parametrize("inside", ["prod", "prod/deeper", "review"])
+def test_an_output_dir_inside_output_is_refused_before_anything_is_written(inside):
+    # --output-dir output/prod wrote the layer templates over prod's configuration files: their names match.
+    before = {path: path.read_bytes() for path in (ROOT / "output").rglob("*") if path.is_file()}
+    ran = generate_main("--no-lint", "--output-dir", ROOT / "output" / inside)
+    assert ran.returncode == 2, ran
+    assert ran.stderr.startswith("error: --output-dir ") and ran.stderr.endswith(
+        f"output/{inside} is inside output/, whose files generation writes itself: use output/ or a directory outside it\nnothing was written\n"
+    )
+    assert {path: path.read_bytes() for path in (ROOT / "output").rglob("*") if path.is_file()} == before
+
+
+def test_an_output_dir_that_cannot_be_searched_is_one_line(tmp_path):
+    # A path longer than the system takes (PATH_MAX, 4096) deep inside: made one level at a time.
+    out = tmp_path / "out"
+    out.mkdir()
+    level = os.open(out, os.O_RDONLY)
+    try:
+        for _ in range(25):
+            os.mkdir("d" * 200, dir_fd=level)
+            deeper = os.open("d" * 200, os.O_RDONLY, dir_fd=level)
+            os.close(level)
+            level = deeper
+    finally:
+        os.close(level)
+    ran = generate_main("--no-lint", "--output-dir", out)
+    assert ran.returncode == 2 and "Traceback" not in ran.stderr, ran
+    (first, second) = ran.stderr.splitlines()
+    assert first.startswith(f"error: {out}/ cannot be searched at dddd") and first.endswith(": File name too long"), first
+    assert len(first) < 300 and second == "nothing was written"
 
 
 def test_check_reports_stale_and_leftover_files(tmp_path):
