@@ -591,14 +591,18 @@ def traffic_shifting_problems(v: dict) -> list[str]:
     release, monitoring = release_wait_minutes(v), v["RollbackMonitoringMinutes"]
     total = release + monitoring
     if total > MOST_RELEASE_WAIT_MINUTES:
-        parts = f"{shifting_minutes(v)} shifting traffic, {v['BakeTimeMinutes']} bake time, {v['TestPauseMinutes']} pause for tests"
-        parts += f", {monitoring} watching the rollback alarms"
-        key = (
-            "RollbackMonitoringMinutes"
-            if release <= MOST_RELEASE_WAIT_MINUTES
-            else "TestPauseMinutes"
-            if v["TestPauseMinutes"]
-            else "BakeTimeMinutes"
+        # Each key's minutes, the largest share named first: the key to change.
+        shifting = {"CANARY": "CanaryBakeTimeMinutes", "LINEAR": "LinearStepBakeTimeMinutes"}.get(v["DeploymentStrategy"])
+        shares = {
+            **({shifting: shifting_minutes(v)} if shifting else {}),
+            "BakeTimeMinutes": v["BakeTimeMinutes"],
+            "TestPauseMinutes": v["TestPauseMinutes"],
+            "RollbackMonitoringMinutes": monitoring,
+        }
+        key = max(shares, key=shares.get)
+        steps = f" ({v['LinearStepBakeTimeMinutes']} x {linear_steps(v['LinearStepPercent'])} steps of LinearStepPercent {v['LinearStepPercent']})"
+        parts = ", ".join(
+            f"{minutes} {name}{steps * (name == shifting == 'LinearStepBakeTimeMinutes')}" for name, minutes in shares.items()
         )
         problems.append(
             f"parameters.{key}: with {v['DeploymentStrategy']} a release "

@@ -228,7 +228,7 @@ BAD = [
             RollbackMonitoringMinutes=0,
         ),
         f"parameters.TestPauseMinutes: with BLUE_GREEN a release waits up to {MOST_RELEASE_WAIT_MINUTES + 1} minutes "
-        f"(0 shifting traffic, 45 bake time, {MOST_RELEASE_WAIT_MINUTES - 44} pause for tests, 0 watching the rollback alarms)",
+        f"(45 BakeTimeMinutes, {MOST_RELEASE_WAIT_MINUTES - 44} TestPauseMinutes, 0 RollbackMonitoringMinutes)",
         f"allowed: waits that add up to at most {MOST_RELEASE_WAIT_MINUTES} minutes (what the GitHub Actions deploy job's",
     ),
     (
@@ -242,7 +242,22 @@ BAD = [
             TestPauseMinutes=0,
             RollbackMonitoringMinutes=0,
         ),
-        "parameters.BakeTimeMinutes: with LINEAR a release waits up to 2040 minutes (1980 shifting traffic, 60 bake time, 0 pause",
+        "parameters.LinearStepBakeTimeMinutes: with LINEAR a release waits up to 2040 minutes (1980 LinearStepBakeTimeMinutes "
+        "(60 x 33 steps of LinearStepPercent 3), 60 BakeTimeMinutes, 0 TestPauseMinutes, 0 RollbackMonitoringMinutes)",
+        f"at most {MOST_RELEASE_WAIT_MINUTES} minutes",
+    ),
+    (
+        "canary too long, the bake time at its default",
+        with_parameters(
+            DeploymentStrategy="CANARY",
+            TestListenerCidr="203.0.113.0/24",
+            CanaryBakeTimeMinutes=MOST_RELEASE_WAIT_MINUTES,
+            BakeTimeMinutes=10,
+            TestPauseMinutes=1,
+            RollbackMonitoringMinutes=0,
+        ),
+        f"parameters.CanaryBakeTimeMinutes: with CANARY a release waits up to {MOST_RELEASE_WAIT_MINUTES + 11} minutes "
+        f"({MOST_RELEASE_WAIT_MINUTES} CanaryBakeTimeMinutes, 10 BakeTimeMinutes, 1 TestPauseMinutes, 0 RollbackMonitoringMinutes)",
         f"at most {MOST_RELEASE_WAIT_MINUTES} minutes",
     ),
     (
@@ -250,12 +265,12 @@ BAD = [
         with_parameters(
             DeploymentStrategy="BLUE_GREEN",
             TestListenerCidr="203.0.113.0/24",
-            BakeTimeMinutes=MOST_RELEASE_WAIT_MINUTES - 100,
+            BakeTimeMinutes=100,
             TestPauseMinutes=0,
-            RollbackMonitoringMinutes=101,
+            RollbackMonitoringMinutes=MOST_RELEASE_WAIT_MINUTES - 99,
         ),
         f"parameters.RollbackMonitoringMinutes: with BLUE_GREEN a release waits up to {MOST_RELEASE_WAIT_MINUTES + 1} minutes "
-        f"(0 shifting traffic, {MOST_RELEASE_WAIT_MINUTES - 100} bake time, 0 pause for tests, 101 watching the rollback alarms)",
+        f"(100 BakeTimeMinutes, 0 TestPauseMinutes, {MOST_RELEASE_WAIT_MINUTES - 99} RollbackMonitoringMinutes)",
         f"allowed: waits that add up to at most {MOST_RELEASE_WAIT_MINUTES} minutes",
     ),
     (
