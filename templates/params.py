@@ -210,7 +210,8 @@ def params_files(params_dir: Path, suffix: str = ".yaml") -> list[Path]:
 
 def load_all(params_dir: Path) -> list[Environment]:
     """Load and check every params/<env>.yaml; raise ParamsError listing every problem."""
-    misnamed = params_files(params_dir, ".yml")
+    # qa.yml, qa.YAML: meant as params files, and silently not read as one.
+    misnamed = [p for p in params_files(params_dir, "") if p.suffix.lower() in (".yaml", ".yml") and p.suffix != ".yaml"]
     if misnamed:
         raise ParamsError(
             [

@@ -461,6 +461,14 @@ def test_two_environments_may_not_share_a_name_prefix(tmp_path):
     assert not (out / "qa").exists()
 
 
+@pytest.mark.parametrize("name", ["qa.YAML", "qa.Yaml", "qa.YML"])
+def test_a_params_file_of_another_spelling_of_yaml_is_named_not_ignored(tmp_path, name):
+    run_generate(tmp_path, GOOD)
+    result, out = run_generate(tmp_path, GOOD, name=name)
+    assert result.returncode == 2 and f"{name}: params files end in .yaml; rename it to qa.yaml" in result.stderr, result.stderr
+    assert not (out / "qa").exists()
+
+
 def test_a_yml_params_file_is_named_not_ignored(tmp_path):
     run_generate(tmp_path, GOOD)
     result, out = run_generate(tmp_path, GOOD, name="qa.yml")
