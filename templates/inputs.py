@@ -28,6 +28,8 @@ HOSTED_ZONE_ID = r"Z[0-9A-Z]{1,31}"
 SECRET_ARN = rf"arn:aws:secretsmanager:[a-z0-9-]+:[0-9]{{12}}:secret:{PROJECT}[A-Za-z0-9/_+=.@-]*-[A-Za-z0-9]{{6}}"
 ECR_REPOSITORY_NAME = rf"{PROJECT}[a-z0-9]*([._/-][a-z0-9]+)*"  # an ECR name, [a-z0-9]+([._/-][a-z0-9]+)*, of the project
 IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+# Linux ids are 32 bits, and 4294967295 is (uid_t)-1, "no id": https://man7.org/linux/man-pages/man2/setresuid.2.html
+MAX_LINUX_ID = 4_294_967_294
 HTTP_PATH = r"/[A-Za-z0-9/._~-]*"
 GITHUB_REPOSITORY = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}"
 # Environments and branches or tags only, never pull_request. An environment subject is in the token
@@ -347,7 +349,7 @@ INPUTS = {
             "1000:1000",
             "Non-root uid:gid the container runs as.",
             pattern=r"[1-9][0-9]{0,9}(:[1-9][0-9]{0,9})?",
-            hint="a non-zero uid or uid:gid such as 1000:1000",
+            hint=f"a non-zero uid or uid:gid such as 1000:1000, each at most {MAX_LINUX_ID}",
         ),
         Input(
             "HealthCheckGracePeriodSeconds",

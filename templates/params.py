@@ -26,6 +26,7 @@ from templates.inputs import (
     GITHUB_SUB,
     HTTP_PATH,
     INPUTS,
+    MAX_LINUX_ID,
     PARAMETER_VALUE_BYTES,
     TRAFFIC_SHIFTING,
     TRUST_POLICY_MAX_CHARACTERS,
@@ -67,7 +68,6 @@ MAX_TAGS = 50
 RESERVED_TAGS = tuple(own_tags("", ""))  # generate.py sets them on every stack
 MAX_NESTING = 10  # mappings and lists inside one another; the params files use 3
 MAX_NUMBER_DIGITS = 30
-MAX_LINUX_ID = 4_294_967_294
 MAX_PROBLEMS = 20
 
 
@@ -558,7 +558,6 @@ def cross_checks(v: dict, given: set) -> list[str]:
             "allowed: private subnets apart from the public ones (the tasks must not share the load balancer's internet-facing subnets)"
         )
     problems.extend(traffic_shifting_problems(v))
-    # Linux ids are 32 bits, and 4294967295 is (uid_t)-1, "no id": https://man7.org/linux/man-pages/man2/setresuid.2.html
     if any(int(part) > MAX_LINUX_ID for part in str(v["ContainerUser"]).split(":")):
         problems.append(
             f"parameters.ContainerUser: {shown(v['ContainerUser'])} is past Linux's largest id; allowed: a uid and gid of at most {MAX_LINUX_ID}"

@@ -679,8 +679,17 @@ def test_exactly_as_many_problems_as_are_shown_are_all_shown_with_no_count(tmp_p
     assert "more problems" not in result.stderr
 
 
+def test_an_unquoted_id_past_the_largest_is_told_the_bound_with_the_quotes(tmp_path):
+    # Told only to quote it, the operator met the bound at the next run.
+    from templates.inputs import MAX_LINUX_ID
+
+    result, _ = run_generate(tmp_path, with_parameters(ContainerUser=MAX_LINUX_ID + 1))
+    assert result.returncode == 2
+    assert f"each at most {MAX_LINUX_ID}, in quotes (unquoted, YAML reads it as a number)" in result.stderr, result.stderr
+
+
 def test_the_largest_linux_ids_are_allowed(tmp_path):
-    from templates.params import MAX_LINUX_ID
+    from templates.inputs import MAX_LINUX_ID
 
     result, out = run_generate(tmp_path, with_parameters(ContainerUser=f"{MAX_LINUX_ID}:{MAX_LINUX_ID}"))
     assert result.returncode == 0, result.stderr

@@ -120,11 +120,11 @@ def parse(argv):
 
 
 def whole_number(given, variable, low, high, allowed):
-    """given (a command-line string, or None: not given) as an int from low to high (None: no bound)."""
+    """given (a command-line string, or None: not given) as an int from low to high."""
     if given is None:
         return None
     number = int(given) if re.fullmatch(r"-?[0-9]{1,9}", str(given)) else None
-    if number is None or number < low or (high is not None and number > high):
+    if number is None or not low <= number <= high:
         raise Failure(f"error: {variable}={given}: allowed: {allowed}", 2)
     return number
 
@@ -190,7 +190,7 @@ def validate(args):
     if args.command == "zone" and args.stack:
         raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
     args.max_wait = whole_number(args.max_wait, "MAX_WAIT", 1, 720, "1 to 720 minutes")
-    args.timeout = whole_number(args.timeout, "TIMEOUT", 0, None, "0 or more seconds")
+    args.timeout = whole_number(args.timeout, "TIMEOUT", 0, 999_999_999, "0 to 999999999 seconds")
     if args.command in ("changeset", "execute", "recover", "events") and not args.stack:
         raise Failure(f"error: {args.command} needs STACK=<layer> (--stack); layers: {', '.join(enabled)}", 2)
     if args.command == "task":
