@@ -498,7 +498,7 @@ def check_value(spec: Input, value):
         ok = ok and low <= len(value) <= high and len(set(value)) == len(value)
         if not ok:
             return spec.allowed_text() + ", all different"
-        return too_long(spec, to_cfn_string(spec, written))  # as CloudFormation gets it: a string as written, a list comma-joined
+        return too_long(spec, to_cfn_string(spec, written))  # as CloudFormation gets it: the items comma-joined
     ok = isinstance(value, str)
     if ok and spec.allowed is not None:
         ok = value in spec.allowed
@@ -668,9 +668,10 @@ def as_list(value) -> list:
 
 
 def to_cfn_string(spec: Input, value) -> str:
-    """CloudFormation takes every parameter value as a string; lists comma-joined."""
+    """CloudFormation takes every parameter value as a string; lists comma-joined, each item as the
+    checks read it (a string's spaces around its commas left out)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(value)
+    if isinstance(value, list) or spec.is_list:
+        return ",".join(as_list(value))
     return str(value)
