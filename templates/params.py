@@ -160,6 +160,8 @@ def shown(value) -> str:
     the end of an ARN is what tells it apart)."""
     if value is None:
         return "an empty value"  # `key:` or `key: null` (repr: None, a word YAML files do not use)
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as YAML writes them, not Python's True
     text = repr(value)
     return text if len(text) <= 200 else f"{text[:60]}...{text[-40:]} ({len(str(value))} characters)"
 
@@ -306,9 +308,10 @@ def read_params_file(path: Path, where: str) -> str:
         if error.errno == errno.ELOOP:
             raise ParamsError([f"{where}: a symlink; allowed: a regular file (copy the file instead of linking it)"]) from None
         raise
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # before open(), which refuses a directory with its own error
+        os.close(descriptor)
+        raise ParamsError([f"{where}: not a regular file; allowed: a regular file"])
     with open(descriptor, "rb") as file:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise ParamsError([f"{where}: not a regular file; allowed: a regular file"])
         data = file.read(MOST_PARAMS_FILE_BYTES + 1)
     if len(data) > MOST_PARAMS_FILE_BYTES:
         raise ParamsError([f"{where}: larger than {MOST_PARAMS_FILE_BYTES // 1024} KiB; allowed: a params file of at most that"])

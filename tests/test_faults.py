@@ -86,7 +86,7 @@ HOSTILE = [
     ("a 100,000-character key", GOOD_TEXT + "? " + "x" * 100_000 + "\n: 1\n", "characters): unknown key"),
     ("a NUL byte", GOOD_TEXT.replace(REGION_LINE, 'region: "us\0east"', 1), "cannot be read as YAML"),
     ("tags: 0", dump({**GOOD, "tags": 0}), "tags: expected a mapping"),
-    ("enabled_layers: false", dump({**GOOD, "enabled_layers": False}), "enabled_layers: False is not a list"),
+    ("enabled_layers: false", dump({**GOOD, "enabled_layers": False}), "enabled_layers: false is not a list"),  # as YAML writes it
     ("smoke_checks: {}", dump({**GOOD, "smoke_checks": {}}), "smoke_checks: {} is not a list"),
     ("an AWS: tag", dump({**GOOD, "tags": {"AWS:cloudformation:x": "y"}}), "not starting with aws: (in any case)"),
     ("aliases (billion laughs)", BILLION_LAUGHS, "anchors (&name) are not allowed"),

@@ -638,6 +638,7 @@ def test_a_params_file_that_is_no_regular_file_or_too_large_is_refused_without_r
     (params / "zero.yaml").symlink_to("/dev/zero")
     (params / "passwd.yaml").symlink_to("/etc/passwd")
     os.mkfifo(params / "pipe.yaml")
+    (params / "folder.yaml").mkdir()
     (params / "big.yaml").write_text("a" * (MOST_PARAMS_FILE_BYTES + 1))
     result = subprocess.run(  # a process of its own, with a time limit: a blocking read must fail the test, not hang it
         [sys.executable, "generate.py", "--check", "--no-lint", "--params-dir", params, "--output-dir", tmp_path / "out"],
@@ -650,6 +651,7 @@ def test_a_params_file_that_is_no_regular_file_or_too_large_is_refused_without_r
     assert f"{params / 'zero.yaml'}: a symlink; allowed: a regular file" in result.stderr
     assert f"{params / 'passwd.yaml'}: a symlink; allowed: a regular file" in result.stderr and "root:" not in result.stderr
     assert f"{params / 'pipe.yaml'}: not a regular file; allowed: a regular file" in result.stderr
+    assert f"{params / 'folder.yaml'}: not a regular file; allowed: a regular file" in result.stderr
     assert f"{params / 'big.yaml'}: larger than {MOST_PARAMS_FILE_BYTES // 1024} KiB" in result.stderr
 
 
