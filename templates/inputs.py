@@ -287,7 +287,7 @@ INPUTS = {
             "latest",
             "Tag of the image to run; deploys set it to the released tag.",
             pattern=IMAGE_TAG,
-            hint="a Docker image tag: letters, digits, _ . -, at most 128",
+            hint="a Docker image tag: letters, digits, _ . -, not starting with . or -, at most 128",
         ),
         Input(
             "DatabaseSecretArn",

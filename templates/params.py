@@ -159,7 +159,7 @@ def shown(value) -> str:
     its end and its length (a 100,000-character tag must not become a 100,000-character error line;
     the end of an ARN is what tells it apart)."""
     if value is None:
-        return "an empty value"  # `key:` or `key: null` (repr: None, a word YAML files do not use)
+        return "no value (null to YAML)"  # `key:` or `key: null`; not "empty": "" may be allowed where null is not
     if isinstance(value, bool):
         return "true" if value else "false"  # as YAML writes them, not Python's True
     text = repr(value)

@@ -2267,6 +2267,10 @@ def test_a_stack_name_given_for_stack_is_refused_naming_its_layer(aws):
     assert aws.err.startswith(f"error: unknown layer {stack('alb')!r} (STACK takes the layer: STACK=alb); layers: ")
     assert aws.run("status", "--stack", "albb") == 2
     assert aws.err.startswith("error: unknown layer 'albb' (did you mean alb?); layers: ")
+    assert aws.run("status", "--stack", "alb,service") == 2
+    assert aws.err.startswith(
+        "error: unknown layer 'alb,service' (STACK takes one layer: a run per layer, or STACK= left out for every layer); layers: "
+    )
 
 
 @pytest.mark.parametrize("command", ["destroy", "deploy", "status"])
@@ -2997,7 +3001,7 @@ def test_a_multi_layer_deploy_says_which_layers_were_deployed_and_which_were_not
     at = next(i for i, line in enumerate(lines) if line.startswith("summary, "))
     summary, stopped, reason = lines[at : at + 3]
     assert summary.endswith(f": {first} (no changes)")
-    assert stopped == f"  not reached: {', '.join([declined, *rest])} (the run stopped at {declined}; the reason is below)"
+    assert stopped == f"  the run stopped at {declined} (the reason is below); not reached: {', '.join(rest)}"
     assert reason.startswith("error: ") and "not confirmed" in reason
 
 
@@ -3619,7 +3623,7 @@ def test_status_names_the_lock_and_says_when_the_run_holding_it_died_on_this_mac
         aws.deployed("cert-dns")
         assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
         assert aws.out.splitlines()[-1] == (
-            f"locked: deploy by {held['holder']} since {HELD['since']}{note}; deploys wait for that run to finish; if it died, "
+            f"locked: deploy by {held['holder']} since {HELD['since']}{note}; every command that changes the environment is refused until that run ends; if it died, "
             f"make unlock ENV={ENV} frees the lock"
         )
 
@@ -4102,17 +4106,17 @@ def test_the_summary_of_a_multi_layer_deploy():
     outcomes = {"ci": "no changes", "cert-dns": "updated, 1 change"}
     assert deploy.text.summary(["ci", "cert-dns", "alb", "service"], outcomes, 12.345) == [
         "summary, 12.3 s: ci (no changes), cert-dns (updated, 1 change)",
-        "  not reached: alb, service (the run stopped at alb; the reason is below)",
+        "  the run stopped at alb (the reason is below); not reached: service",
     ]
     assert deploy.text.summary(["ci"], {"ci": "created, 3 changes"}, 61) == ["summary, 61.0 s: ci (created, 3 changes)"]
     # Stopped in a layer after its stack operation (the service's settling change set): that layer is named.
     assert deploy.text.summary(["alb", "service", "scaling"], {"alb": "no changes", "service": "created, 7 changes"}, 3, "service") == [
         "summary, 3.0 s: alb (no changes), service (created, 7 changes)",
-        "  not reached: scaling (the run stopped in service, after its stack operation: created, 7 changes; the reason is below)",
+        "  the run stopped in service, after its stack operation: created, 7 changes (the reason is below); not reached: scaling",
     ]
     assert deploy.text.summary(["ci"], {}, 0.04) == [
         "summary, 0.0 s: no layer deployed",
-        "  not reached: ci (the run stopped at ci; the reason is below)",
+        "  the run stopped at ci (the reason is below)",
     ]
 
 

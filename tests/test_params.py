@@ -72,7 +72,12 @@ BAD = [
         "parameters.ImageTag: 20250131",
         "in quotes (unquoted, YAML reads it as a number)",
     ),
-    ("an empty value", with_parameters(DesiredCount=None), "parameters.DesiredCount: an empty value is not allowed", "a whole number"),
+    (
+        "an empty value",
+        with_parameters(DesiredCount=None),
+        "parameters.DesiredCount: no value (null to YAML) is not allowed",
+        "a whole number",
+    ),
     (
         "shared without a reason",
         {**GOOD, "shared_inputs": {"DatabaseSecretArn": ""}},
@@ -319,7 +324,7 @@ BAD = [
     (
         "a key alone, for an input that may be empty",
         "region: us-east-1\nparameters:\n  TestListenerCidr:\n",
-        "parameters.TestListenerCidr: an empty value is not allowed",
+        "parameters.TestListenerCidr: no value (null to YAML) is not allowed",
         'write the empty value as "" (TestListenerCidr: "")',
     ),
     # AWS's limits, past which the pattern alone would let a value through to CreateChangeSet:

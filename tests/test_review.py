@@ -849,6 +849,14 @@ def test_unknown_environment_is_one_line_exit_2_nothing_written(tmp_path):
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"error: unknown environment 'nope'; allowed: {', '.join(ENVS)}"]
     assert not (output_dir / "review").exists()
+    misspelt = ENVS[0][:-1].upper()  # as make status and deploy say it: whatever the case, a letter short
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.review", "--env", misspelt, "--output-dir", str(output_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.stderr.splitlines() == [f"error: unknown environment {misspelt!r} (did you mean {ENVS[0]}?); allowed: {', '.join(ENVS)}"]
 
 
 def test_bad_params_file_is_one_line_exit_2_nothing_written(tmp_path, capsys):

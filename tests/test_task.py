@@ -657,7 +657,7 @@ def test_a_bad_tag_is_one_line_exit_2_before_any_aws_call(tag):
     out, err = io.StringIO(), io.StringIO()
     argv = ["task", "--env", ENV, "--cmd", "python manage.py migrate", f"--image-tag={tag}", "--yes"]
     assert deploy.main(argv, clients=no_clients, out=out, err=err, interactive=False) == 2
-    assert err.getvalue() == f"error: TAG={tag}: not a Docker image tag (letters, digits, _ . -, at most 128)\n"
+    assert err.getvalue() == f"error: TAG={tag}: not a Docker image tag (letters, digits, _ . -, not starting with . or -, at most 128)\n"
 
 
 def test_task_on_an_emulator_is_one_line_exit_2_before_any_aws_call(monkeypatch):

@@ -386,7 +386,7 @@ def test_a_refused_input_is_never_echoed_where_the_runner_or_the_summary_would_i
     test = deploy["jobs"]["test"]["steps"]
     result, _, _ = run_step(deploy, "test", test[0], tmp_path, context(inputs__image_tag=hostile))
     assert result.returncode == 1 and result.stdout == (
-        f"::error::image_tag is not a Docker image tag (letters, digits, _ . -, at most 128; {len(hostile)} characters given)\n"
+        f"::error::image_tag is not a Docker image tag (letters, digits, _ . -, not starting with . or -, at most 128; {len(hostile)} characters given)\n"
     )
     result, _, summary = run_step(deploy, "test", test[-1], tmp_path, context(inputs__image_tag=hostile))
     assert (

@@ -141,6 +141,8 @@ def validate(args):
     if args.stack and args.stack not in templates.LAYERS:
         named = next((layer for layer in templates.LAYERS if args.stack == templates.stack_name(args.env, layer)), None)
         hint = f" (STACK takes the layer: STACK={named})" if named else did_you_mean(args.stack, templates.LAYERS)
+        if not named and "," in args.stack:  # STACK=alb,service
+            hint = " (STACK takes one layer: a run per layer, or STACK= left out for every layer)"
         raise Failure(f"error: unknown layer {args.stack!r}{hint}; layers: {', '.join(templates.LAYERS)}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"
     known = ", ".join(p.stem for p in params_files(args.params_dir)) or "none"
@@ -212,7 +214,9 @@ def validate(args):
         got = f"; got {args.changeset!r}" if args.changeset else ""
         raise Failure(f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}", 2)
     if args.image_tag and not re.fullmatch(IMAGE_TAG, args.image_tag):
-        raise Failure(f"error: TAG={args.image_tag}: not a Docker image tag (letters, digits, _ . -, at most 128)", 2)
+        raise Failure(
+            f"error: TAG={args.image_tag}: not a Docker image tag (letters, digits, _ . -, not starting with . or -, at most 128)", 2
+        )
     if args.image_tag and args.stack and args.stack != "service":
         raise Failure(f"error: TAG= (--image-tag) sets the service layer's image; STACK={args.stack} has none", 2)
     needs_files = args.command in ("deploy", "changeset", "execute", "diff", "rollback")

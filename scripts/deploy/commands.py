@@ -169,7 +169,9 @@ class Commands:
                 note += "  (its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
             deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
         if holder:
-            deployer.say(f"locked: {holder}; deploys wait for that run to finish; if it died, make unlock ENV={env} frees the lock")
+            deployer.say(
+                f"locked: {holder}; every command that changes the environment is refused until that run ends; if it died, make unlock ENV={env} frees the lock"
+            )
         return 0
 
     def outputs(self) -> int:

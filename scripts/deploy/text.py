@@ -290,19 +290,21 @@ def interrupted(stack, env, status, cli, why=INTERRUPTED) -> list[str]:
 
 # --- whole runs -------------------------------------------------------------------------------
 def summary(names, outcomes, seconds, stopped=None) -> list[str]:
-    """The end of a multi-layer deploy: each layer's outcome (layer -> what its deploy did), and those
-    it did not reach; stopped: the layer the run was in when it stopped (None: it ended)."""
+    """The end of a multi-layer deploy: each layer's outcome (layer -> what its deploy did), the layer
+    the run stopped at, and those it did not reach; stopped: the layer the run was in when it stopped
+    (None: it ended). The layer it stopped at was reached: its change set made, refused or declined,
+    its stack operation failed or left running."""
     done = [f"{name} ({outcomes[name]})" for name in names if name in outcomes]
     left = [name for name in names if name not in outcomes]
     lines = [f"summary, {seconds:.1f} s: " + (", ".join(done) or "no layer deployed")]
     if stopped in outcomes:  # after its stack operation, in what follows it (the service's settling change set)
         where = f"in {stopped}, after its stack operation: {outcomes[stopped]}"
+    elif left:
+        stopped = stopped or left[0]
+        where, left = f"at {stopped}", [name for name in left if name != stopped]
     else:
-        where = f"at {stopped or left[0]}" if left else None
-    if left:
-        lines.append(f"  not reached: {', '.join(left)} (the run stopped {where}; the reason is below)")
-    elif where:
-        lines.append(f"  the run stopped {where}; the reason is below")
+        return lines
+    lines.append(f"  the run stopped {where} (the reason is below)" + (f"; not reached: {', '.join(left)}" if left else ""))
     return lines
 
 

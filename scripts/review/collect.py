@@ -15,7 +15,7 @@ from scripts.review.resolver import Resolver
 from templates import inputs, relative
 from templates.errors import ToolError
 from templates.generation import build_all, changed_reason, differences, stale_reasons
-from templates.params import Environment, ParamsError, load_all
+from templates.params import Environment, ParamsError, did_you_mean, load_all
 
 
 class ReviewError(ToolError):
@@ -88,7 +88,7 @@ def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> l
         raise ReviewError(str(error).replace("\n", "; "), code=2) from None
     allowed = [environment.name for environment in environments]
     if env is not None and env not in allowed:
-        raise ReviewError(f"unknown environment {env!r}; allowed: {', '.join(allowed)}", code=2)
+        raise ReviewError(f"unknown environment {env!r}{did_you_mean(env, allowed)}; allowed: {', '.join(allowed)}", code=2)
     check_fresh(environments, output_dir, params_dir)
     reviewed = [environment for environment in environments if env in (None, environment.name)]
     contents = {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
