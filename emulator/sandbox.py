@@ -81,6 +81,15 @@ def environment() -> params.Environment:
         raise SandboxError(str(error)) from None  # one problem a line, each printed with its "error: "
 
 
+def region() -> str:
+    """params/sandbox.yaml's region, read even while the file has problems elsewhere (the commands
+    that only read, make status among them, run all the same: scripts/deploy/__init__.py)."""
+    try:
+        return params.load_for_reading(PARAMS_FILE).region
+    except params.ParamsError as error:
+        raise SandboxError(str(error)) from None
+
+
 class Sandbox:
     """One sandbox server process. State (pid, endpoint, log) lives in state_dir."""
 
@@ -224,7 +233,7 @@ class Sandbox:
         (a client takes milliseconds to make, and the seed and the tests ask often)."""
         if not self.endpoint:
             raise SandboxError("the sandbox is not running: start it with `make sandbox`")
-        return _client(service, self.endpoint, environment().region)
+        return _client(service, self.endpoint, region())
 
     def answers(self) -> bool:
         """The server answers an HTTP request within ANSWER_TIMEOUT_SECONDS (any answer: moto
@@ -259,7 +268,7 @@ class Sandbox:
     def environment(self) -> dict:
         """The variables that point boto3, the deployer and the AWS CLI at this sandbox."""
         endpoint = self.running_endpoint()
-        return {"AWS_ENDPOINT_URL": endpoint, **params.SANDBOX_KEYS, "AWS_DEFAULT_REGION": environment().region}
+        return {"AWS_ENDPOINT_URL": endpoint, **params.SANDBOX_KEYS, "AWS_DEFAULT_REGION": region()}
 
     def seed(self) -> dict:
         """Empty the emulator, then create the Phase 5.14 resources; fail unless they are the ids

@@ -193,6 +193,7 @@ class Environment:
     values: dict  # input name -> value as CloudFormation takes it (a string)
     explicit: frozenset  # the inputs the params file sets; the others take their defaults
     shared_inputs: dict  # ISOLATING_INPUTS this file means to share with another environment -> why
+    problems: tuple = ()  # load_for_reading: what is wrong in the file (then values holds none of it)
 
     def deploys(self, layer: str) -> bool:
         """Every layer but the optional ones this environment does not enable."""
@@ -316,6 +317,28 @@ def read_params_file(path: Path, where: str) -> str:
     if len(data) > MOST_PARAMS_FILE_BYTES:
         raise ParamsError([f"{where}: larger than {MOST_PARAMS_FILE_BYTES // 1024} KiB; allowed: a params file of at most that"])
     return data.decode("utf-8")
+
+
+def load_for_reading(path: Path) -> Environment:
+    """For the commands that only read what is deployed (make status, outputs, events, unlock): the
+    environment even when its file has problems elsewhere, as long as its region can be read (the
+    problems kept in .problems, its values left empty, every optional layer taken as enabled unless
+    enabled_layers reads). A half-done edit must not hide what runs, nor keep a dead run's lock."""
+    try:
+        return load(path)
+    except ParamsError as error:
+        problems = error.every_problem
+    try:
+        data = parse_yaml(read_params_file(path, str(path)))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ParamsError, ValueError, KeyError, AttributeError, TypeError, OverflowError):
+        raise ParamsError(problems) from None
+    region = data.get("region") if isinstance(data, dict) else None
+    if not (isinstance(region, str) and region in alb.REGIONS):
+        raise ParamsError(problems)
+    enabled = data.get("enabled_layers")
+    if not (isinstance(enabled, list) and all(isinstance(layer, str) and layer in OPTIONAL_LAYERS for layer in enabled)):
+        enabled = OPTIONAL_LAYERS
+    return Environment(path.stem, path, region, {}, tuple(enabled), (), {}, frozenset(), {}, tuple(problems))
 
 
 def load(path: Path) -> Environment:

@@ -1933,6 +1933,33 @@ def test_a_disabled_layer_named_by_stack_is_said_not_deployed_by_status_and_outp
         assert aws.out.splitlines()[-1] == said, aws.out
 
 
+def test_a_params_file_with_a_problem_still_lets_status_outputs_and_events_read_what_is_deployed(aws, tmp_path):
+    # A half-done edit (a misspelt key) must not hide what runs, nor keep a dead run's lock (make
+    # unlock), nor stop CI's failure step (make events); anything that changes stacks is refused.
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    path = params_dir / f"{ENV}.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["parameters"]["DesiredCout"] = 1
+    path.write_text(yaml.safe_dump(data))
+    aws.dirs = ROOT / "output", params_dir
+    warning = "warning: " + f"{path}: parameters.DesiredCout: unknown key (did you mean DesiredCount?)"
+    status_reads(aws)
+    aws.deployed("cert-dns")
+    assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
+    assert aws.err.startswith(warning) and f"note: status reads what is deployed in {REGION} all the same" in aws.err, aws.err
+    aws.deployed("cert-dns")
+    assert aws.run("outputs", "--stack", "cert-dns") == 0, aws.err
+    assert aws.err.startswith(warning), aws.err
+    for command in ("deploy", "diff", "destroy", "drift"):
+        assert aws.run(command, "--stack", "cert-dns", "--yes") == 2  # nothing queued: no call is made
+        assert aws.err.startswith(f"error: {path}: parameters.DesiredCout: unknown key"), aws.err
+    # Without a region to read, nothing can be read: the file's problems, as for any command.
+    data["region"] = "mars-1"
+    path.write_text(yaml.safe_dump(data))
+    assert aws.run("status") == 2
+    assert aws.err.startswith("error: ") and "region: 'mars-1' is not supported" in aws.err, aws.err
+
+
 def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws, disabled):
     disabled, _ = disabled
     assert aws.run("deploy", "--stack", disabled) == 2  # deploying it needs it enabled

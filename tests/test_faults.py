@@ -4,6 +4,7 @@ state or a silently wrong value, and now gets one clear line (README: Faults and
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -775,12 +776,17 @@ def test_a_broken_sandbox_params_file_does_not_block_stop_or_status(tmp_path):
 
 
 def test_each_problem_of_the_sandbox_params_file_is_one_line_with_one_prefix(sandbox, tmp_path):
-    # make deploy, status... on the sandbox read its params file first (make's `sandbox env`).
+    # make deploy, status... on the sandbox read its region first (make's `sandbox env`): the
+    # deployer then judges the rest (make status reads all the same, make deploy refuses).
     broken = tmp_path / "sandbox.yaml"
-    broken.write_text((ROOT / "params" / "sandbox.yaml").read_text() + "unknown_key: 1\nother_unknown_key: 2\n")
+    text = (ROOT / "params" / "sandbox.yaml").read_text() + "unknown_key: 1\nother_unknown_key: 2\n"
+    broken.write_text(text)
+    result = sandbox_cli("env", state_dir=sandbox.state_dir, params_file=broken)
+    assert result.returncode == 0 and f"AWS_DEFAULT_REGION={sandbox.environment()['AWS_DEFAULT_REGION']}" in result.stdout, result
+    broken.write_text(re.sub(r"(?m)^region: .*$", "region: nowhere-1", text))
     result = sandbox_cli("env", state_dir=sandbox.state_dir, params_file=broken)
     lines = result.stderr.splitlines()
-    assert result.returncode == 2 and len(lines) == 2, result.stderr
+    assert result.returncode == 2 and len(lines) == 3, result.stderr
     assert all(line.startswith(f"error: {broken}: ") and "error: error:" not in line for line in lines), result.stderr
 
 

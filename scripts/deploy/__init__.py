@@ -27,7 +27,7 @@ from scripts.deploy.logs import parse_since
 from scripts.deploy.tasks import parse_command
 from templates.errors import INTERRUPTED, READER_GONE, Output, ReaderGone, report
 from templates.inputs import IMAGE_TAG
-from templates.params import ENV_NAME, SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV, ParamsError, did_you_mean, params_files
+from templates.params import ENV_NAME, SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV, ParamsError, did_you_mean, load_for_reading, params_files
 from templates.params import load as load_params
 
 # What tests, bench.py and scripts/purge.py take from here.
@@ -129,6 +129,11 @@ def whole_number(given, variable, low, high, allowed):
     return number
 
 
+# Commands that only read what is deployed, or free a dead run's lock: they run while the params file
+# has problems elsewhere than its region (said first), so that a half-done edit hides nothing.
+READS_DESPITE_PARAMS_PROBLEMS = ("status", "outputs", "events", "unlock")
+
+
 def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
     if args.command in SERVICE_COMMANDS and not args.stack:
@@ -178,7 +183,7 @@ def validate(args):
             2,
         )
     try:
-        environment = load_params(params_file)
+        environment = (load_for_reading if args.command in READS_DESPITE_PARAMS_PROBLEMS else load_params)(params_file)
     except ParamsError as error:
         raise Failure("\n".join(f"error: {line}" for line in error.problems), 2) from None
     enabled = environment.layers
@@ -259,6 +264,14 @@ def main(
     deployer, failure = None, None
     try:
         environment, layers = validate(args)
+        for line in ParamsError(list(environment.problems)).problems if environment.problems else []:
+            print(f"warning: {line}", file=err)
+        if environment.problems:
+            print(
+                f"note: {args.command} reads what is deployed in {environment.region} all the same; deploys are refused until "
+                f"{templates.relative(environment.path)} is fixed (make templates lists its problems)",
+                file=err,
+            )
         if resolver is None and not os.environ.get("AWS_ENDPOINT_URL"):
             resolver = zone.public_name_servers  # an emulator's zones are unknown to public DNS
         deployer = Deployer(
