@@ -280,6 +280,14 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
             Action=[Action("ecs", "DescribeServices")],
             Resource=[arn("ecs", f"service/${{ClusterName}}/{PROJECT}-*")],
         ),
+        # A release's image is looked for before its change set (scripts/deploy/guards.py refuse_a_missing_image).
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerregistry.html
+        Statement(
+            Sid="FindReleaseImages",
+            Effect=Allow,
+            Action=[Action("ecr", "DescribeImages")],
+            Resource=[arn("ecr", f"repository/{PROJECT}*")],
+        ),
         # make task (scripts/deploy/tasks.py): the service's task definition run once in its cluster, with
         # the service's roles, which go to ECS tasks only; make task, make logs and a failed service
         # deploy read the tasks and their logs (scripts/deploy/logs.py). RunTask carries the task

@@ -214,7 +214,8 @@ def test_deploy_role_passes_the_execution_role_to_cloudformation_and_project_rol
     assert all(
         # route53:GetHostedZone: the deployer checks the domain's delegation before creating cert-dns;
         # ecs:RunTask, ListTasks and the logs: make task, make logs, a failed deploy's stopped tasks;
-        # Register/DeregisterTaskDefinition and TagResource: make task TAG='s copy of the task definition
+        # Register/DeregisterTaskDefinition and TagResource: make task TAG='s copy of the task definition;
+        # ecr:DescribeImages: a release's image looked for before its change set
         a.startswith(("cloudformation:", "iam:PassRole", "ecs:Describe", "elasticloadbalancing:Describe", "ssm:", "route53:GetHostedZone"))
         or a
         in (
@@ -225,9 +226,18 @@ def test_deploy_role_passes_the_execution_role_to_cloudformation_and_project_rol
             "ecs:RegisterTaskDefinition",
             "ecs:DeregisterTaskDefinition",
             "ecs:TagResource",
+            "ecr:DescribeImages",
         )
         for s in statements(template, "DeployRole")
         for a in as_list(s["Action"])
+    )
+
+
+def test_deploy_role_looks_for_images_in_the_projects_repositories_only(template):
+    (found,) = [s for s in statements(template, "DeployRole") if "ecr:DescribeImages" in as_list(s["Action"])]
+    assert (as_list(found["Action"]), found["Resource"]) == (
+        ["ecr:DescribeImages"],
+        [{"Fn::Sub": "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/startupwebapp*"}],
     )
 
 

@@ -331,6 +331,14 @@ class Aws:
         )
         self.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
 
+    def image(self, tag, code=None):
+        """The service's ECR repository asked for tag: found, or the error code ECR answers."""
+        expected = {"repositoryName": configuration(ENV, "service")["Parameters"]["EcrRepositoryName"], "imageIds": [{"imageTag": tag}]}
+        if code:
+            self.stubber("ecr").add_client_error("describe_images", code, "no", 400, expected_params=expected)
+        else:
+            self.stubber("ecr").add_response("describe_images", {"imageDetails": [{"imageTags": [tag]}]}, expected)
+
     def change_set(self, layer, kind, changes, expected=None, waiting=(), left=False, **described_kwargs):
         """A change set made and described; on a deployed stack, unless it is left for review, the stack's
         change sets listed too: `waiting` those made for review before, ending when this one runs."""

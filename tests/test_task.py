@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import test_deploy
 from botocore.stub import ANY
-from conftest import configuration
+from conftest import NOWHERE, configuration
 from test_deploy import ACCOUNT, ENV, NOW, OUTPUT_VALUES, REGION_CLI, create_params, described, event, stack, stack_id
 
 from scripts import deploy
@@ -685,6 +685,7 @@ def failed_service_update(aws, failed=("Service", "AWS::ECS::Service")):
     aws.deployed("release-alarms")
     aws.deployed("service", parameters=parameters)
     changes = test_deploy.IMAGE_TAG_CHANGES
+    aws.image("v2")  # on AWS (no AWS_ENDPOINT_URL), the new image is looked for first
     expected = create_params("service", "UPDATE", ImageTag="v2")
     aws.change_set("service", "UPDATE", changes, expected, parameters=parameters | {"ImageTag": "v2"})
     aws.execute("service")
@@ -893,3 +894,54 @@ def test_a_release_that_waits_for_tests_says_how_to_go_on_before_it_runs():
     assert f"make verify ENV={ENV} TEST_LISTENER=1" in lines[1] and f"make continue ENV={ENV} ACTION=ROLLBACK" in lines[1]
     assert deploy.text.test_pause(given | {"TestPauseMinutes": "0"}, ENV) == []
     assert deploy.text.test_pause(given | {"DeploymentStrategy": "ROLLING"}, ENV) == []
+
+
+def service_deployed(aws, tag="v1"):
+    """The service layer and what it reads, deployed with image tag."""
+    parameters = test_deploy.service_parameters(tag)
+    aws.deployed("alb")
+    aws.deployed("release-alarms")
+    aws.deployed("service", parameters=parameters)
+    return parameters
+
+
+def test_a_release_of_an_image_ecr_does_not_hold_is_refused_before_its_change_set(aws):
+    # A TAG= typo failed only minutes into the release, at each task's pull, until the circuit breaker rolled it back.
+    service_deployed(aws)
+    aws.image("v2-typo", "ImageNotFoundException")
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2-typo", "--yes") == 1  # no change set queued: none made
+    repository = configuration(ENV, "service")["Parameters"]["EcrRepositoryName"]
+    assert aws.err.splitlines()[-1] == (
+        f"error: image {repository}:v2-typo is not in ECR: push it first, or name a tag the repository holds "
+        f"({REGION_CLI} ecr describe-images --repository-name {repository}); nothing changed"
+    )
+
+
+def test_a_repository_ecr_does_not_know_names_the_params_key(aws):
+    service_deployed(aws)
+    aws.image("v2", "RepositoryNotFoundException")
+    assert aws.run("changeset", "--stack", "service", "--image-tag", "v2") == 1
+    assert aws.err.splitlines()[-1].startswith(f"error: params/{ENV}.yaml: parameters.EcrRepositoryName: no ECR repository ")
+
+
+def test_the_running_image_is_not_looked_for_again(aws):
+    assert service_deployed(aws)["ImageTag"] == "v1"
+    # TAG= the running image: no DescribeImages queued, and none made (the stubs fail an unqueued call)
+    aws.change_set("service", "UPDATE", test_deploy.IMAGE_TAG_CHANGES, create_params("service", "UPDATE", ImageTag="v1"), left=True)
+    assert aws.run("changeset", "--stack", "service", "--image-tag", "v1") == 0, aws.err
+
+
+def test_a_look_for_the_image_the_deploy_role_may_not_make_is_a_note(aws):
+    # A deploy role from before the ci layer allowed ecr:DescribeImages: the release goes on, said.
+    service_deployed(aws)
+    aws.image("v2", "AccessDeniedException")
+    aws.change_set("service", "UPDATE", test_deploy.IMAGE_TAG_CHANGES, create_params("service", "UPDATE", ImageTag="v2"), left=True)
+    assert aws.run("changeset", "--stack", "service", "--image-tag", "v2") == 0, aws.err
+    assert "note: could not check that image " in aws.out and ":v2 is in ECR (ecr:DescribeImages denied); going on" in aws.out
+
+
+def test_on_an_emulator_no_image_is_looked_for(aws, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", NOWHERE)  # the sandbox holds no images: nothing to ask
+    service_deployed(aws)
+    aws.change_set("service", "UPDATE", test_deploy.IMAGE_TAG_CHANGES, create_params("service", "UPDATE", ImageTag="v2"), left=True)
+    assert aws.run("changeset", "--stack", "service", "--image-tag", "v2") == 0, aws.err

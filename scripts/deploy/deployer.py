@@ -200,6 +200,7 @@ class Deployer:
         resolver=None,
         changes=False,
         enabled_layers=(),
+        registry=True,
     ):
         self._client_factory, self._clients = client, {}
         self.calls = AwsCalls(err)
@@ -234,6 +235,7 @@ class Deployer:
         self.max_wait = max_wait  # minutes per stack operation; None: templates.WAIT_MINUTES
         # domain -> the name servers public DNS answers with (scripts/zone.py); None: no DNS to ask
         self.resolver = resolver
+        self.registry = registry  # ECR holds the images the service runs (an emulator holds none)
 
     # --- plumbing -------------------------------------------------------------------------
     def client(self, service):
@@ -1017,7 +1019,9 @@ class Deployer:
             guards.refuse_blocked_creates(self, layer)
         self.put_back_relaxed_policy(layer)
         guards.refuse_undelegated_domain(self, layer, exists)
-        change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
+        parameters = self.parameters(layer, wired, image_tag)
+        guards.refuse_a_missing_image(self, layer, parameters, exists)
+        change_set = self.create_change_set(layer, parameters, exists)
         if change_set is None:
             found = self.describe(layer.stack)
             if found and not found.get("EnableTerminationProtection"):

@@ -87,6 +87,37 @@ def refuse_undelegated_domain(deployer, layer, exists):
         )
 
 
+def refuse_a_missing_image(deployer, layer, parameters, exists) -> None:
+    """Before the change set: the image the service is to run is in its ECR repository (the
+    template's image is the stacks' account's and region's). A tag that is not there, a TAG= typo,
+    would fail only minutes into the release, at each new task's pull, until the circuit breaker
+    rolls it back. The image the service runs already is not asked for; nor, on an emulator, any.
+    https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html"""
+    tag, repository = parameters.get("ImageTag"), parameters.get("EcrRepositoryName")
+    if not (tag and repository and deployer.registry):
+        return
+    if exists and parameter_values(deployer.describe(layer.stack)).get("ImageTag") == tag:
+        return
+    try:
+        deployer.client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+    except AWS_ERRORS as error:
+        code = error_code(error)
+        if code == "ImageNotFoundException":
+            raise Failure(
+                f"error: image {repository}:{tag} is not in ECR: push it first, or name a tag the repository holds "
+                f"({deployer.cli} ecr describe-images --repository-name {repository}); nothing changed"
+            ) from None
+        if code == "RepositoryNotFoundException":
+            raise Failure(
+                f"error: params/{deployer.env}.yaml: parameters.EcrRepositoryName: no ECR repository {repository} in the stacks' "
+                "account and region; nothing changed"
+            ) from None
+        if code not in ("AccessDeniedException", "AccessDenied"):
+            raise
+        # A deploy role made before the ci layer allowed ecr:DescribeImages: the release goes on unchecked.
+        deployer.say(f"note: could not check that image {repository}:{tag} is in ECR (ecr:DescribeImages denied); going on")
+
+
 def refuse_a_secret_of_another_account(deployer, layer) -> None:
     """At a run's first layer, before it changes anything: a DatabaseSecretArn (of any layer the run
     deploys) in another account than the one the stacks go to. Another account's secret is read
