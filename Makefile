@@ -84,6 +84,7 @@ templates: $(INSTALLED) ## generate output/ from templates/ and params/, then cf
 check: $(INSTALLED) ## fail if output/ or a review document in output/review/ is stale (or cfn-lint rejects a template)
 	@$(BIN)/python generate.py --check
 	@$(BIN)/python -m scripts.review --check
+	@echo "output/ and output/review/ are current"
 
 # Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: pytest keeps each test module's
 # rewritten asserts in __pycache__ (git-ignored), and every deploy and sandbox process the tests

@@ -2621,6 +2621,13 @@ def test_rollback_with_nothing_earlier_says_so(aws):
     assert "nothing earlier to roll back to" in aws.err and "TAG=<image tag>" in aws.err
 
 
+def test_a_rollback_to_the_running_image_changes_nothing(aws):
+    # It said "rolling back from v2 to v2", then made a change set of whatever else differed.
+    aws.deployed("service", parameters=service_parameters("v2"))
+    assert aws.run("rollback", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err  # no change set queued
+    assert aws.out.splitlines()[-1] == f"{stack('service')} runs image v2 already: nothing to roll back"
+
+
 def test_rollback_is_for_the_service_layer_only(aws):
     assert aws.run("rollback", "--stack", "alb") == 2
     assert "--stack service" in aws.err

@@ -336,6 +336,9 @@ class Commands:
                 else "its release is not in the history"
             )
             deployer.say(f"rolling back {layer.stack} from {running} to {image_tag} ({released})")
+        elif image_tag == running:  # nothing to roll back; a change set would apply whatever else differs, unasked
+            deployer.say(f"{layer.stack} runs image {running} already: nothing to roll back")
+            return 0
         else:
             deployer.say(f"rolling back {layer.stack} from {running} to {image_tag}")
         deployer.rolling_back_from = running
