@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -980,8 +981,23 @@ def test_a_document_that_cannot_be_removed_is_one_line(tmp_path, monkeypatch, ca
     monkeypatch.setattr(Path, "unlink", refused)
     assert review.main(["--output-dir", str(output_dir)]) == 1
     err = capsys.readouterr().err
-    assert err == f"error: cannot remove {foreign}: [Errno 13] Permission denied: '{foreign}'; the documents were written\n"
+    assert err == f"error: cannot remove {foreign}: Permission denied; the documents were written\n"
     assert foreign.exists()
+
+
+def test_a_document_that_cannot_be_written_is_one_line_naming_it_not_its_temporary_file(tmp_path, monkeypatch, capsys):
+    output_dir = copy_output(tmp_path / "output")
+    (output_dir / "review").mkdir()
+    made = tempfile.mkstemp
+
+    def refused(*args, **kwargs):  # a read-only directory: the temporary file beside the document cannot be made
+        raise PermissionError(13, "Permission denied", str(output_dir / "review" / ".prod.md.x1y2z3"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    assert review.main(["--output-dir", str(output_dir), "--env", ENVS[0]]) == 1
+    monkeypatch.setattr(tempfile, "mkstemp", made)
+    err = capsys.readouterr().err
+    assert err == f"error: cannot write {output_dir / 'review' / ENVS[0]}.md: Permission denied; nothing was written\n", err
 
 
 # --- how long a deploy takes

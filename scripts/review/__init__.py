@@ -83,7 +83,8 @@ def main(argv=None) -> int:
             write_atomically(path, documents[path])
         except OSError as error:
             kept = "it and the documents after it were not written" if number else "nothing was written"
-            raise ReviewError(f"cannot write {path}: {error}; {kept}") from None
+            # What the system said, not its temporary file's name (write_atomically writes one beside the document)
+            raise ReviewError(f"cannot write {relative(path)}: {error.strerror or error}; {kept}") from None
         print(f"{relative(path)}: written")
     # Every environment reviewed: the documents of environments params/ no longer has go, as
     # `make templates` removes their templates.
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
         try:
             path.unlink()
         except OSError as error:
-            raise ReviewError(f"cannot remove {path}: {error}; the documents were written") from None
+            raise ReviewError(f"cannot remove {relative(path)}: {error.strerror or error}; the documents were written") from None
         print(f"{relative(path)}: removed (no {relative(params_dir / path.stem)}.yaml)")
     print(f"{relative(output_dir / 'review')}/: {len(documents)} documents, {len(changed)} written, {len(removed)} removed")
     return 0
