@@ -322,8 +322,9 @@ def read_params_file(path: Path, where: str) -> str:
 def load_for_reading(path: Path) -> Environment:
     """For the commands that only read what is deployed (make status, outputs, events, unlock): the
     environment even when its file has problems elsewhere, as long as its region can be read (the
-    problems kept in .problems, its values left empty, every optional layer taken as enabled unless
-    enabled_layers reads). A half-done edit must not hide what runs, nor keep a dead run's lock."""
+    problems kept in .problems, its values left empty, every optional layer taken as enabled where
+    enabled_layers is not a list of them). A half-done edit must not hide what runs, nor keep a dead
+    run's lock."""
     try:
         return load(path)
     except ParamsError as error:
@@ -335,7 +336,7 @@ def load_for_reading(path: Path) -> Environment:
     region = data.get("region") if isinstance(data, dict) else None
     if not (isinstance(region, str) and region in alb.REGIONS):
         raise ParamsError(problems)
-    enabled = data.get("enabled_layers")
+    enabled = data.get("enabled_layers") or []  # left out or empty: none, as load() reads it
     if not (isinstance(enabled, list) and all(isinstance(layer, str) and layer in OPTIONAL_LAYERS for layer in enabled)):
         enabled = OPTIONAL_LAYERS
     return Environment(path.stem, path, region, {}, tuple(enabled), (), {}, frozenset(), {}, tuple(problems))

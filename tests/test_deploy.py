@@ -1958,6 +1958,13 @@ def test_a_params_file_with_a_problem_still_lets_status_outputs_and_events_read_
     aws.deployed("cert-dns")
     assert aws.run("outputs", "--stack", "cert-dns") == 0, aws.err
     assert aws.err.startswith(warning), aws.err
+    aws.deployed("alb")
+    aws.cf.add_response("describe_stack_events", events(event("alb", stack("alb"), "UPDATE_COMPLETE", 9)), {"StackName": stack_id("alb")})
+    assert aws.run("events", "--stack", "alb") == 0, aws.err  # CI's failure step
+    assert aws.err.startswith(warning) and aws.out.startswith(f"{stack('alb')}: the last 1 events"), aws.out + aws.err
+    aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
+    assert aws.run("unlock", tty=True, answer="y") == 0, aws.err
+    assert f"note: unlock frees the lock in {REGION} all the same" in aws.err and aws.out == f"{ENV} is not locked\n"
     for command in ("deploy", "diff", "destroy", "drift"):
         assert aws.run(command, "--stack", "cert-dns", "--yes") == 2  # nothing queued: no call is made
         assert aws.err.startswith(f"error: {path}: parameters.DesiredCout: unknown key"), aws.err
@@ -3665,7 +3672,7 @@ def test_status_names_the_lock_and_says_when_the_run_holding_it_died_on_this_mac
         aws.deployed("cert-dns")
         assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
         assert aws.out.splitlines()[-1] == (
-            f"locked: deploy by {held['holder']} since {HELD['since']}{note}; every command that changes the environment is refused until that run ends; if it died, "
+            f"locked: deploy by {held['holder']} since {HELD['since']}{note}; {', '.join(deploy.LOCKING_COMMANDS)} are refused until that run ends; if it died, "
             f"make unlock ENV={ENV} frees the lock"
         )
 

@@ -691,6 +691,22 @@ def test_a_list_written_as_one_string_reaches_cloudformation_as_the_checks_read_
     assert parameters["PublicSubnetIds"] == ",".join(item.strip() for item in items)
 
 
+@pytest.mark.parametrize(
+    "enabled, read",
+    # left out or empty: none, as load() reads them; a list of layers: those; anything else: every optional one
+    [(None, ()), ([], ()), (["waf"], ("waf",)), ("waf", "every")],
+)
+def test_a_file_read_despite_its_problems_enables_the_layers_load_would(tmp_path, enabled, read):
+    from templates.params import OPTIONAL_LAYERS, load_for_reading
+
+    document = with_parameters(DesiredCout=1) | {"enabled_layers": enabled}
+    path = tmp_path / "qa.yaml"
+    path.write_text(yaml.safe_dump(document))
+    found = load_for_reading(path)
+    assert found.region == document["region"] and found.problems and found.values == {}
+    assert found.enabled_layers == (tuple(OPTIONAL_LAYERS) if read == "every" else read)
+
+
 def test_an_unquoted_id_past_the_largest_is_told_the_bound_with_the_quotes(tmp_path):
     # Told only to quote it, the operator met the bound at the next run.
     from templates.inputs import MAX_LINUX_ID

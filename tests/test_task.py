@@ -913,7 +913,7 @@ def test_a_release_of_an_image_ecr_does_not_hold_is_refused_before_its_change_se
     repository = configuration(ENV, "service")["Parameters"]["EcrRepositoryName"]
     assert aws.err.splitlines()[-1] == (
         f"error: image {repository}:v2-typo is not in ECR: push it first, or name a tag the repository holds "
-        f"({REGION_CLI} ecr describe-images --repository-name {repository}); nothing changed"
+        f"({REGION_CLI} ecr describe-images --repository-name {repository}); no change set was made"
     )
 
 
@@ -945,3 +945,25 @@ def test_on_an_emulator_no_image_is_looked_for(aws, monkeypatch):
     service_deployed(aws)
     aws.change_set("service", "UPDATE", test_deploy.IMAGE_TAG_CHANGES, create_params("service", "UPDATE", ImageTag="v2"), left=True)
     assert aws.run("changeset", "--stack", "service", "--image-tag", "v2") == 0, aws.err
+
+
+def test_the_running_tag_from_another_repository_is_looked_for(aws):
+    # EcrRepositoryName changed in the params file, the image tag kept: the new repository may not hold it.
+    repository = configuration(ENV, "service")["Parameters"]["EcrRepositoryName"]
+    parameters = test_deploy.service_parameters("v1") | {"EcrRepositoryName": f"{repository}-old"}
+    aws.deployed("alb")
+    aws.deployed("release-alarms")
+    aws.deployed("service", parameters=parameters)
+    aws.image("v1", "ImageNotFoundException")
+    assert aws.run("changeset", "--stack", "service") == 1
+    assert aws.err.splitlines()[-1].startswith(f"error: image {repository}:v1 is not in ECR: push it first")
+
+
+def test_a_run_of_every_layer_looks_for_the_image_at_its_first_layer_before_anything_changes(aws):
+    first, *rest = test_deploy.PROD_LAYERS
+    assert "service" in rest
+    aws.deployed("service", parameters=test_deploy.service_parameters("v1"))
+    aws.image("v2-typo", "ImageNotFoundException")
+    assert aws.run("deploy", "--image-tag", "v2-typo", "--yes") == 1  # nothing queued for the first layer: nothing made
+    assert f"the run stopped at {first} (the reason is below)" in aws.out, aws.out
+    assert aws.err.splitlines()[-1].startswith("error: image ") and "v2-typo is not in ECR" in aws.err

@@ -267,8 +267,9 @@ def main(
         for line in ParamsError(list(environment.problems)).problems if environment.problems else []:
             print(f"warning: {line}", file=err)
         if environment.problems:
+            does = "frees the lock" if args.command == "unlock" else "reads what is deployed"
             print(
-                f"note: {args.command} reads what is deployed in {environment.region} all the same; deploys are refused until "
+                f"note: {args.command} {does} in {environment.region} all the same; deploys are refused until "
                 f"{templates.relative(environment.path)} is fixed (make templates lists its problems)",
                 file=err,
             )

@@ -170,7 +170,7 @@ class Commands:
             deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
         if holder:
             deployer.say(
-                f"locked: {holder}; every command that changes the environment is refused until that run ends; if it died, make unlock ENV={env} frees the lock"
+                f"locked: {holder}; {', '.join(LOCKING_COMMANDS)} are refused until that run ends; if it died, make unlock ENV={env} frees the lock"
             )
         return 0
 

@@ -211,6 +211,7 @@ class Deployer:
         self.creates_checked = False  # guards.refuse_blocked_creates has looked, at the run's first create
         self.renames_checked = False  # guards.refuse_taken_names_ahead has looked, at the run's first layer
         self.accounts_checked = False  # guards.refuse_a_secret_of_another_account has looked, at the run's first layer
+        self.images_checked = False  # guards.refuse_a_missing_image has looked, at the run's first layer
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
@@ -1010,7 +1011,8 @@ class Deployer:
 
     # --- one layer --------------------------------------------------------------------------
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
-        wired = self.wired_parameters(layer)
+        wired = self.wired_parameters(layer)  # reads only
+        guards.refuse_a_missing_image(self, layer, image_tag)
         exists = self.ready(layer, recreate)
         guards.refuse_a_secret_of_another_account(self, layer)
         if allow_replace and not leave:  # make changeset changes nothing: its change set is checked when executed
@@ -1019,9 +1021,7 @@ class Deployer:
             guards.refuse_blocked_creates(self, layer)
         self.put_back_relaxed_policy(layer)
         guards.refuse_undelegated_domain(self, layer, exists)
-        parameters = self.parameters(layer, wired, image_tag)
-        guards.refuse_a_missing_image(self, layer, parameters, exists)
-        change_set = self.create_change_set(layer, parameters, exists)
+        change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
         if change_set is None:
             found = self.describe(layer.stack)
             if found and not found.get("EnableTerminationProtection"):

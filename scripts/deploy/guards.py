@@ -87,16 +87,23 @@ def refuse_undelegated_domain(deployer, layer, exists):
         )
 
 
-def refuse_a_missing_image(deployer, layer, parameters, exists) -> None:
-    """Before the change set: the image the service is to run is in its ECR repository (the
-    template's image is the stacks' account's and region's). A tag that is not there, a TAG= typo,
-    would fail only minutes into the release, at each new task's pull, until the circuit breaker
-    rolls it back. The image the service runs already is not asked for; nor, on an emulator, any.
+def refuse_a_missing_image(deployer, layer, image_tag) -> None:
+    """At a run's first layer, before it changes anything: the image the service layer of the run is
+    to run is in its ECR repository (the template's image is the stacks' account's and region's). A
+    tag that is not there, a TAG= typo, would fail only minutes into the release, at each new task's
+    pull, until the circuit breaker rolls it back. The image the service runs already, from the same
+    repository, is not asked for; nor, on an emulator, any.
     https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html"""
-    tag, repository = parameters.get("ImageTag"), parameters.get("EcrRepositoryName")
-    if not (tag and repository and deployer.registry):
+    if deployer.images_checked or not deployer.registry:
         return
-    if exists and parameter_values(deployer.describe(layer.stack)).get("ImageTag") == tag:
+    deployer.images_checked = True
+    service = next((each for each in layers_ahead(deployer, layer) if "EcrRepositoryName" in each.parameters), None)
+    if service is None:
+        return
+    repository = service.parameters["EcrRepositoryName"]
+    running = parameter_values(deployer.describe(service.stack)) if deployer.has_stack(service.stack) else {}
+    tag = image_tag or running.get("ImageTag") or service.parameters.get("ImageTag")  # as Deployer.parameters chooses it
+    if not tag or (running.get("ImageTag"), running.get("EcrRepositoryName")) == (tag, repository):
         return
     try:
         deployer.client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
@@ -105,12 +112,12 @@ def refuse_a_missing_image(deployer, layer, parameters, exists) -> None:
         if code == "ImageNotFoundException":
             raise Failure(
                 f"error: image {repository}:{tag} is not in ECR: push it first, or name a tag the repository holds "
-                f"({deployer.cli} ecr describe-images --repository-name {repository}); nothing changed"
+                f"({deployer.cli} ecr describe-images --repository-name {repository}); no change set was made"
             ) from None
         if code == "RepositoryNotFoundException":
             raise Failure(
                 f"error: params/{deployer.env}.yaml: parameters.EcrRepositoryName: no ECR repository {repository} in the stacks' "
-                "account and region; nothing changed"
+                "account and region; no change set was made"
             ) from None
         if code not in ("AccessDeniedException", "AccessDenied"):
             raise
