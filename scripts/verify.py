@@ -317,13 +317,13 @@ def parse_connect_to(values, loopback_only=False) -> dict:
         ports_ok = len(parts) == 4 and all(p.isdecimal() and 0 < int(p) < 65536 for p in parts[1::2])
         if not ports_ok or not HOST_NAME.fullmatch(parts[0]) or not (is_ip(parts[2]) or HOST_NAME.fullmatch(parts[2])):
             raise ValueError(
-                f"CONNECT_TO (--connect-to) {value!r}: expected HOST:PORT:ADDRESS:PORT (HOST a host name, ADDRESS an IP address "
+                f"CONNECT_TO (--connect-to) {value!r}: expected HOST:PORT:ADDRESS:PORT (HOST a host name, ADDRESS an IPv4 address "
                 "or host name), ports 1 to 65535"
             )
         if loopback_only and not is_loopback_ip(parts[2]):
             raise ValueError(
-                f"CONNECT_TO (--connect-to) {value!r}: with AWS_ENDPOINT_URL (an emulator) the address must be a loopback IP "
-                "address such as 127.0.0.1 or ::1 (a name such as localhost is not taken: the hosts file may send it elsewhere)"
+                f"CONNECT_TO (--connect-to) {value!r}: with AWS_ENDPOINT_URL (an emulator) the address must be a loopback IPv4 "
+                "address such as 127.0.0.1 (a name such as localhost is not taken: the hosts file may send it elsewhere)"
             )
         mapping[(parts[0].lower(), int(parts[1]))] = (parts[2], int(parts[3]))
     return mapping

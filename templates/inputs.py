@@ -599,6 +599,12 @@ WIRED = {
 
 # Inputs the deployer sets itself on every deploy; never in a params file.
 KEEP_RUNNING_COUNT = "KeepRunningCount"
+# The inputs behind the service's create-only properties (its name, from NamePrefix, and its cluster):
+# a change of one replaces the service, and a new service without DesiredCount starts 1 task ("For new
+# services, if a desired count is not specified, a default value of 1 is used"), so the deployer sets
+# DesiredCount then (tests/test_layers.py checks the list against the resource schema).
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecs-service.html
+SERVICE_REPLACED_BY = ("ClusterName", "NamePrefix")
 DEPLOY_TIME = {
     KEEP_RUNNING_COUNT: Input(
         KEEP_RUNNING_COUNT,

@@ -35,7 +35,7 @@ from scripts.deploy.aws import botocore_session, make_session
 from scripts.deploy.marks import RelaxedPolicyMarks
 from templates import generation
 from templates.errors import STOPPING_SIGNALS, Output, terminated
-from templates.inputs import KEEP_RUNNING_COUNT
+from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY
 from templates.params import SANDBOX_ENV, SANDBOX_KEYS, load_all
 from templates.params import load as load_params
 
@@ -3968,6 +3968,18 @@ def test_on_a_terminal_replacements_and_removals_are_red_and_other_marks_yellow(
     assert lines[:2] + lines[8:] == deploy.text.change_set_table(ALB_CHANGE_SET, described("alb")["Stacks"][0])[:2] + [
         f"  parameter ContainerPort: {DEPLOYED_PORT} -> {NEW_PORT}"
     ]
+
+
+@pytest.mark.parametrize("changed", SERVICE_REPLACED_BY)
+def test_an_update_that_replaces_the_service_sets_its_desired_count(aws, changed):
+    # A new NamePrefix or cluster makes a new service, which without DesiredCount started 1 task, not DesiredCount.
+    running = service_parameters("v1")
+    aws.deployed("alb")
+    aws.deployed("release-alarms")
+    aws.deployed("service", parameters=running | {changed: f"{running[changed]}-old"})
+    expected = create_params("service", "UPDATE", ImageTag="v1", KeepRunningCount="false")
+    aws.change_set("service", "UPDATE", IMAGE_TAG_CHANGES, expected, left=True)
+    assert aws.run("changeset", "--stack", "service") == 0, aws.err
 
 
 @pytest.mark.parametrize("keep_running", ["true", "false"])

@@ -718,3 +718,19 @@ def test_waf(layer):
     logging = only(t, "AWS::WAFv2::LoggingConfiguration")
     assert logging["LogDestinationConfigs"][0]["Fn::Sub"].endswith(":log-group:${LogGroup}")
     assert "waf" in templates.OPTIONAL_LAYERS
+
+
+def test_the_inputs_that_replace_the_service_are_those_behind_its_create_only_properties(layer):
+    """The deployer sets DesiredCount when one of them changes (a new service): the list is what the
+    resource schema's createOnlyProperties of AWS::ECS::Service read from the template's parameters."""
+    from templates.validation import resource_schemas
+
+    schema = resource_schemas().get_resource_schema("us-east-1", "AWS::ECS::Service").schema
+    create_only = {pointer.split("/")[2] for pointer in schema["createOnlyProperties"]}
+    (service,) = resources_of_type(layer["service"], "AWS::ECS::Service").values()
+    read = set()
+    for name, value in service["Properties"].items():
+        if name in create_only:
+            text = json.dumps(value)
+            read |= set(re.findall(r'"Ref": "(\w+)"', text)) | set(re.findall(r"\$\{(\w+)\}", text))
+    assert read == set(inputs.SERVICE_REPLACED_BY), (create_only, read)

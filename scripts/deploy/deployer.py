@@ -38,7 +38,7 @@ from scripts.deploy.marks import RelaxedPolicyMarks
 from scripts.deploy.text import parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params
 from templates.errors import printable
-from templates.inputs import KEEP_RUNNING_COUNT, WIRED
+from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
@@ -409,8 +409,10 @@ class Deployer:
             values["ImageTag"] = image_tag
         if KEEP_RUNNING_COUNT in layer.declared:
             # Once the service exists its template omits DesiredCount, so an update never undoes
-            # what auto-scaling chose.
-            values[KEEP_RUNNING_COUNT] = "true" if self.has_stack(layer.stack) else "false"
+            # what auto-scaling chose; unless the update replaces the service (SERVICE_REPLACED_BY).
+            running = parameter_values(self.describe(layer.stack)) if self.has_stack(layer.stack) else None
+            kept = running is not None and all(running.get(name) == values.get(name) for name in SERVICE_REPLACED_BY)
+            values[KEEP_RUNNING_COUNT] = "true" if kept else "false"
         return values
 
     # --- stack states -----------------------------------------------------------------------
