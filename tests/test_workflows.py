@@ -435,8 +435,8 @@ def test_what_the_deployer_prints_runs_no_workflow_command(deploy, tmp_path):
         ("deploy", {"steps__credentials__outcome": ""}, "A step before the AWS credentials failed", False),
         ("verify", {"steps__credentials__outcome": ""}, "A step before the AWS credentials failed", False),
         ("deploy", {"vars__CFN_EXECUTION_ROLE_ARN": ""}, "vars.CFN_EXECUTION_ROLE_ARN of the staging environment is not set", False),
-        ("deploy", {}, "### Failed events of the service stack", True),
-        ("verify", {}, "### Failed events of the service stack", True),
+        ("deploy", {}, "### Latest events of the service stack (make events)", True),
+        ("verify", {}, "### Latest events of the service stack (make events)", True),
     ],
 )
 def test_a_failure_summary_names_its_cause(deploy, tmp_path, job, changes, says, runs_make):
