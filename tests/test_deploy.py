@@ -339,6 +339,11 @@ class Aws:
         else:
             self.stubber("ecr").add_response("describe_images", {"imageDetails": [{"imageTags": [tag]}]}, expected)
 
+    def readers_not_deployed(self, layer):
+        """The layers reading layer's outputs, read (none deployed) when its change set replaces what they read."""
+        for reader in sorted(templates.downstream_of(layer)):
+            self.not_deployed(reader)
+
     def change_set(self, layer, kind, changes, expected=None, waiting=(), left=False, **described_kwargs):
         """A change set made and described; on a deployed stack, unless it is left for review, the stack's
         change sets listed too: `waiting` those made for review before, ending when this one runs."""
@@ -691,6 +696,7 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(aws):
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    aws.readers_not_deployed("alb")  # the target group replaced: what reads its ARN, deployed?
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
     assert aws.run("deploy", "--stack", "alb", "--yes") == 1
     assert "TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, replaced)" in aws.err and "--allow-replace" in aws.err
@@ -871,6 +877,8 @@ def alb_updated_with_allow_replace(aws, changes):
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", changes)
+    if changes is ALB_CHANGES:
+        aws.readers_not_deployed("alb")  # the target group replaced: what reads its ARN, deployed?
     aws.policy_relaxed("alb")
     aws.execute("alb")
     aws.poll("alb", stack_id("alb"), described("alb", "UPDATE_COMPLETE"), event("alb", stack("alb"), "UPDATE_COMPLETE", 60))
@@ -2942,6 +2950,7 @@ def test_a_refused_execute_deletes_the_change_set_and_puts_the_relaxed_policy_ba
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    aws.readers_not_deployed("alb")  # the target group replaced: what reads its ARN, deployed?
     aws.policy_relaxed("alb")
     aws.cf.add_client_error("execute_change_set", "InvalidChangeSetStatus", "the stack status is UPDATE_IN_PROGRESS", 400)
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
@@ -2955,6 +2964,7 @@ def test_a_relaxed_policy_that_cannot_be_put_back_is_named_with_the_command(aws)
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    aws.readers_not_deployed("alb")  # the target group replaced: what reads its ARN, deployed?
     aws.policy_relaxed("alb")
     aws.cf.add_client_error("execute_change_set", "InvalidChangeSetStatus", "the stack status is UPDATE_IN_PROGRESS", 400)
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
@@ -2969,6 +2979,7 @@ def test_a_refused_relaxing_of_the_policy_leaves_nothing_to_put_back(aws):
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    aws.readers_not_deployed("alb")  # the target group replaced: what reads its ARN, deployed?
     aws.policy_marked("alb")
     aws.cf.add_client_error("set_stack_policy", "AccessDenied", "not authorized to perform cloudformation:SetStackPolicy", 403)
     aws.ssm.add_response("delete_parameter", {}, {"Name": f"{RELAXED}/alb"})  # refused: the mark goes too
@@ -3892,6 +3903,7 @@ def test_a_relaxing_call_that_got_no_answer_keeps_its_mark_after_the_policy_is_p
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    aws.readers_not_deployed("alb")  # the target group replaced: what reads its ARN, deployed?
     aws.policy_marked("alb")
     relaxing = []
 
@@ -4303,3 +4315,14 @@ def test_a_replacement_under_the_same_custom_name_is_found_and_one_that_renames_
         deploy.text.custom_named_replacements({"Changes": [change("TargetGroup", "Conditional", "Port")]}, named) == []
     )  # decided as it runs
     assert deploy.text.custom_named_replacements(same, frozenset()) == []  # a name CloudFormation generates
+
+
+def test_the_logical_ids_a_template_value_reads():
+    assert deploy.text.references({"Ref": "LoadBalancer"}) == {"LoadBalancer"}
+    assert deploy.text.references({"Fn::GetAtt": ["TargetGroup", "TargetGroupArn"]}) == {"TargetGroup"}
+    assert deploy.text.references({"Fn::GetAtt": "Zone.NameServers"}) == {"Zone"}
+    sub = {"Fn::Sub": "https://${Alias}/${AWS::Region}/${Listener.Arn}/${!Literal}"}
+    assert deploy.text.references(sub) == {"Alias", "AWS::Region", "Listener"}
+    assert deploy.text.references({"Fn::Sub": ["${Name}-x", {"Name": {"Ref": "Bucket"}}]}) == {"Name", "Bucket"}
+    assert deploy.text.references({"Fn::Join": [",", [{"Ref": "A"}, {"Fn::GetAtt": ["B", "Arn"]}]]}) == {"A", "B"}
+    assert deploy.text.references("literal") == set()

@@ -368,16 +368,22 @@ def test_an_update_that_changes_what_deployed_layers_read_names_them_and_how_to_
         "deploy", "--stack", "alb", *with_parameter(tmp_path, "alb", "NamePrefix", OTHER_PREFIX), "--yes", "--allow-replace"
     )
     assert code == 0, out + err
-    (note,) = [line for line in out.splitlines() if line.startswith("note: this update changed values that deployed layers read")]
+    lines = out.splitlines()
+    (note,) = [line for line in lines if line.startswith("note: this update changed values that deployed layers read")]
     readers = sorted(layer for layer in templates.downstream_of("alb") if SANDBOX.deploys(layer))
     assert readers and all(f"{layer} (reads " in note for layer in readers), note
+    # Said before the update runs too, from the change set's replacements, with how to avoid the gap.
+    (ahead,) = [line for line in lines if line.startswith("warning: this update replaces ")]
+    assert lines.index(ahead) < next(i for i, line in enumerate(lines) if "UPDATE_IN_PROGRESS" in line), out
+    assert "LoadBalancer" in ahead and all(f"{layer} (reads " in ahead for layer in readers), ahead
+    assert ahead.endswith(f"or every layer in one run (make deploy ENV={ENV} ALLOW_REPLACE=1)")
     assert "LoadBalancerArn" in note and note.endswith(
         f"make deploy ENV={ENV} deploys them (the layers with nothing to change say no changes)"
     )
     # A run of every layer deploys them after alb: nothing to say then.
     code, out, err = run("deploy", "--yes", "--allow-replace")
     assert code == 0, out + err
-    assert "note: this update changed values" not in out
+    assert "note: this update changed values" not in out and "warning: this update replaces" not in out
 
 
 def test_replacing_a_resource_under_the_name_it_has_is_refused_even_with_allow_replace(sandbox, run, tmp_path):

@@ -559,6 +559,8 @@ class Deployer:
         outputs_before = self.outputs(layer.stack) if exists else {}
         left = "change set left for review" if reviewed else "nothing changed"
         with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
+            if exists:
+                self.say_readers_of_replaced(layer, change_set)
             self.allow(layer, change_set, exists, allow_replace, left, given)
             if risky and exists and layer.policy:
                 self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
@@ -627,6 +629,37 @@ class Deployer:
                     f"  {rc['LogicalResourceId']} ({rc['ResourceType']}) was replaced; the old one stays in the account, in no stack "
                     f"(UpdateReplacePolicy Retain): {old}" + (f"; once it is not needed: {free}" if free else "")
                 )
+
+    def say_readers_of_replaced(self, layer, change_set):
+        """Before the confirmation: an update that replaces resources whose outputs deployed layers of
+        later runs read (a new load balancer's target groups) leaves them on the old ones, which the
+        update deletes at its end, until they are deployed. Said ahead, with how to avoid the gap.
+        Only a warning: a stack that cannot be read is said, and the run goes on."""
+        replaced = {
+            rc["LogicalResourceId"] for rc in (c.get("ResourceChange", {}) for c in change_set.get("Changes", [])) if text.replaced(rc)
+        }
+        outputs = json.loads(layer.template).get("Outputs", {})
+        changing = {name for name, output in outputs.items() if text.references(output["Value"]) & replaced}
+        later = {each.name for each in guards.layers_ahead(self, layer)[1:]}
+        reads = {}  # reader layer -> the outputs it reads that the replacements change
+        for (reader, _), (upstream, output) in templates.WIRING.items():
+            if upstream == layer.name and output in changing and reader not in later:
+                reads.setdefault(reader, set()).add(output)
+        if not reads:
+            return
+        try:
+            deployed = set(self.consumers(layer.name))
+        except AWS_ERRORS as error:
+            self.say(f"  note: whether the layers reading {layer.stack}'s outputs are deployed could not be read ({error_code(error)})")
+            return
+        stale = {reader: outputs for reader, outputs in sorted(reads.items()) if templates.stack_name(self.env, reader) in deployed}
+        if stale:
+            self.say(
+                f"warning: this update replaces {', '.join(sorted(replaced))}; "
+                + "; ".join(f"{reader} (reads {', '.join(sorted(names))})" for reader, names in stale.items())
+                + " keep the old values, whose resources the update deletes at its end, until deployed: deploy them right after "
+                f"(make deploy ENV={self.env}), or every layer in one run (make deploy ENV={self.env} ALLOW_REPLACE=1)"
+            )
 
     def say_downstream_to_deploy(self, layer, outputs_before, found):
         """An update that changed outputs other layers read (a replaced load balancer's ARN): the deployed
