@@ -593,3 +593,25 @@ def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_a
     assert [s["ChangeSetName"] for s in left] == [reviewed["ChangeSetName"]]
     code, out, err = run("execute", "--stack", "cert-dns", "--changeset", reviewed["ChangeSetName"], "--yes")
     assert code == 0 and f"{stack('cert-dns')}: CREATE_COMPLETE" in out, out + err
+
+
+def test_an_update_that_replaces_the_service_states_its_count_then_leaves_it_to_auto_scaling(sandbox, run, tmp_path):
+    """A new NamePrefix makes a new service: its update states DesiredCount (a new service without one
+    starts 1 task), then, as after a create, the stack is settled to leave the count to auto-scaling,
+    so that the next deploy of the same files changes nothing and a rollback restores no count."""
+    sandbox.seed()
+    code, out, err = run("deploy", "--yes")
+    assert code == 0, out + err
+    renamed = with_parameters(tmp_path / "output", {layer: {"NamePrefix": OTHER_PREFIX} for layer in LAYERS})
+    code, out, err = run("deploy", *renamed, "--yes", "--allow-replace")
+    assert code == 0, out + err
+    assert f"{stack('service')}: from now on, updates leave the running task count to auto-scaling (KeepRunningCount=true)" in out
+    (service,) = sandbox.client("ecs").describe_services(cluster=SANDBOX.values["ClusterName"], services=[f"{OTHER_PREFIX}-service"])[
+        "services"
+    ]
+    assert service["desiredCount"] == int(SANDBOX.values["DesiredCount"])
+    found = sandbox.client("cloudformation").describe_stacks(StackName=stack("service"))["Stacks"][0]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in found["Parameters"]}["KeepRunningCount"] == "true"
+    code, out, err = run("deploy", *renamed, "--yes", "--allow-replace")
+    assert code == 0, out + err
+    assert "service (no changes)" in out, out

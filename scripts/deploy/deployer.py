@@ -559,8 +559,6 @@ class Deployer:
         outputs_before = self.outputs(layer.stack) if exists else {}
         left = "change set left for review" if reviewed else "nothing changed"
         with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
-            if exists:
-                self.say_readers_of_replaced(layer, change_set)
             self.allow(layer, change_set, exists, allow_replace, left, given)
             if risky and exists and layer.policy:
                 self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
@@ -600,8 +598,7 @@ class Deployer:
             self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
         if exists:  # (finish raised unless it succeeded)
             self.say_downstream_to_deploy(layer, outputs_before, found)
-        else:
-            self.settle(layer, change_set)
+        self.settle(layer, change_set)  # a service just created, or replaced (SERVICE_REPLACED_BY), stated its count
 
     def say_kept_replacements(self, layer, change_set):
         """A resource replaced under UpdateReplacePolicy Retain leaves the old one in the account, out
@@ -728,6 +725,7 @@ class Deployer:
         guards.refuse_before_execute(self, layer, change_set, exists, allow_replace, left)
         if exists:  # what the DescribeStacks of this run says: no detection started, no call added
             self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
+            self.say_readers_of_replaced(layer, change_set)  # once allowed: a refused update leaves them alone
         self.say(*text.test_pause(given, self.env))  # before the question: it asks for someone at hand
         self.confirm(
             f"execute {change_set['ChangeSetName']} on {layer.stack}? [y/N] ",
@@ -815,8 +813,9 @@ class Deployer:
                 self.say(f"{layer.stack}: {done}")
 
     def settle(self, layer, created):
-        """A service stack just created stated its first task count; switch it at once to leaving
-        the count to auto-scaling, so that the next deploy of unchanged files is a quiet no-op."""
+        """A service stack just created, or updated with a new service (Deployer.parameters), stated its
+        first task count; switch it at once to leaving the count to auto-scaling, so that the next
+        deploy of unchanged files is a quiet no-op and a later rollback does not restore the count."""
         given = parameter_values(created)
         if given.get(KEEP_RUNNING_COUNT) != "false":
             return

@@ -107,10 +107,10 @@ def references(value) -> set[str]:
                 found.add(inner)
             elif key == "Fn::GetAtt":
                 found.add(inner[0] if isinstance(inner, list) else str(inner).split(".")[0])
-            elif key == "Fn::Sub":
-                pattern = inner[0] if isinstance(inner, list) else inner
-                found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!][^}]*)\}", pattern if isinstance(pattern, str) else "")}
-                found |= references(inner[1]) if isinstance(inner, list) and len(inner) > 1 else set()
+            elif key == "Fn::Sub":  # ${Name} of the string, less the list form's own variables, which read what their values read
+                pattern, variables = (inner[0], inner[1]) if isinstance(inner, list) and len(inner) > 1 else (inner, {})
+                named = {name.split(".")[0] for name in re.findall(r"\$\{([^}!][^}]*)\}", pattern if isinstance(pattern, str) else "")}
+                found |= (named - set(variables)) | references(variables)
             else:
                 found |= references(inner)
     elif isinstance(value, list):
