@@ -26,7 +26,6 @@ The sandbox server imports it at start-up. moto is pinned exactly: this touches 
 import contextlib
 import copy
 import json
-import re
 import threading
 import uuid
 from functools import cache
@@ -61,6 +60,7 @@ from moto.ssm import models as ssm_models
 from moto.utilities.utils import get_partition
 from moto.wafv2 import models as wafv2_models
 
+from emulator import template_reads
 from scripts.deploy.aws import MODELS
 from templates.errors import long_lived
 
@@ -597,35 +597,7 @@ cfn_models.Stack.stack_resources = property(lambda self: _created_resources(self
 
 # Gap: parameters used only inside Fn::Sub (ImageTag, TaskCpu, DeregistrationDelaySeconds...)
 # never mark a resource as changed: only Ref is scanned. Scan Sub variables and GetAtt too.
-def _reads(node) -> set:
-    """What a template node reads: "Name" for a Ref (a resource, a parameter or a pseudo parameter),
-    "Resource.Attribute" for a Fn::GetAtt, either for a ${...} of a Fn::Sub (not its own variables)."""
-    found = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Ref" and isinstance(value, str):
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                parts = value if isinstance(value, list) else str(value).split(".", 1)
-                found.add(".".join(map(str, parts)))  # an attribute given by Ref reads as its parameter's name
-            elif key == "Fn::Sub":
-                text, variables = (value[0], value[1]) if isinstance(value, list) else (value, {})
-                found |= {name for name in re.findall(r"\$\{([^!}][^}]*)\}", text) if name not in variables}
-                found |= _reads(variables)
-            else:
-                found |= _reads(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _reads(item)
-    return found
-
-
-def _references(node) -> set:
-    """The names (resources, parameters) a template node reads."""
-    return {read.split(".")[0] for read in _reads(node)}
-
-
-parsing.get_references_from_template = lambda template: sorted(_references(template))
+parsing.get_references_from_template = lambda template: sorted(template_reads.references(template))
 
 
 # Gap: a resource whose inputs change because a resource it refers to was modified (the ECS
@@ -638,23 +610,6 @@ parsing.get_references_from_template = lambda template: sorted(_references(templ
 # A resource reading such a condition changes when the condition's value does, and the change is
 # the parameter's (the condition is evaluated on the new values with moto's own evaluator).
 _build_resource_diff = parsing.ResourceMap.build_resource_diff
-
-
-def _conditions_used(node) -> set:
-    """Names of the conditions a template node reads: a Condition key, Fn::If, a condition inside a condition."""
-    found = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Condition" and isinstance(value, str):
-                found.add(value)
-            elif key == "Fn::If":
-                found |= {value[0]} | _conditions_used(value[1:])
-            else:
-                found |= _conditions_used(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _conditions_used(item)
-    return found
 
 
 def _resolved(resource_map, template, parameters) -> tuple[dict, dict] | None:
@@ -693,9 +648,9 @@ def _changed_inputs(resource_map, template, parameters) -> tuple[set, dict]:
         changed = {name for name, value in resolved[0].items() if resource_map.resolved_parameters.get(name) != value}
     conditions, reads = template.get("Conditions", {}), {}
     while more := {
-        c: _references(body) & changed | {p for d in _conditions_used(body) & set(reads) for p in reads[d]}
+        c: template_reads.references(body) & changed | {p for d in template_reads.conditions_used(body) & set(reads) for p in reads[d]}
         for c, body in conditions.items()
-        if c not in reads and (_references(body) & changed or _conditions_used(body) & set(reads))
+        if c not in reads and (template_reads.references(body) & changed or template_reads.conditions_used(body) & set(reads))
     }:
         reads |= more
     if resolved is not None:
@@ -706,8 +661,8 @@ def _changed_inputs(resource_map, template, parameters) -> tuple[set, dict]:
 def _build_resource_diff_with_dependents(self, other_template, parameters=None):
     actions = _build_resource_diff(self, other_template, parameters)
     resources, existing = other_template["Resources"], self._resource_json_map
-    refs = {name: _references(body) for name, body in resources.items()}
-    uses = {name: _conditions_used(body) for name, body in resources.items()}
+    refs = {name: template_reads.references(body) for name, body in resources.items()}
+    uses = {name: template_reads.conditions_used(body) for name, body in resources.items()}
     changed, flipped = _changed_inputs(self, other_template, parameters)
     modify = set(actions["Modify"]) | {
         name for name in resources if name in existing and (uses[name] & set(flipped) or refs[name] & changed)
@@ -949,11 +904,6 @@ parsing.parse_and_update_resource = _parse_and_update_resource_if_changed
 # DeletionPolicy) is listed, as before.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html
-def _attributes_read(node) -> set:
-    """The "Resource.Attribute" entities a template node reads with Fn::GetAtt (or ${Resource.Attribute} in Fn::Sub)."""
-    return {read for read in _reads(node) if "." in read}
-
-
 def _change_details(resource_map, name, body, changed, flipped, replaced, modified=frozenset()) -> list[dict]:
     before = resource_map._resource_json_map.get(name, {}).get("Properties", {})
     after = body.get("Properties", {})
@@ -964,11 +914,13 @@ def _change_details(resource_map, name, body, changed, flipped, replaced, modifi
         if before.get(prop) != value:
             causes = [("DirectModification", None, "Static")]
         else:
-            refs = _references(value)
-            read = refs & changed | {p for c in _conditions_used(value) & set(flipped) for p in flipped[c]}  # parameters, never conditions
+            refs = template_reads.references(value)
+            read = refs & changed | {
+                p for c in template_reads.conditions_used(value) & set(flipped) for p in flipped[c]
+            }  # parameters, never conditions
             causes = [("ParameterReference", entity, "Static") for entity in sorted(read)]
             causes += [("ResourceReference", entity, "Dynamic") for entity in sorted(refs & replaced - {name})]
-            read = {entity for entity in _attributes_read(value) if entity.split(".")[0] in modified - replaced - {name}}
+            read = {entity for entity in template_reads.attributes_read(value) if entity.split(".")[0] in modified - replaced - {name}}
             causes += [("ResourceAttribute", entity, "Dynamic") for entity in sorted(read)]
         pointer = f"/properties/{prop}"
         recreation = (

@@ -720,7 +720,7 @@ def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_sta
     # A debugger or a paused container stops and continues it: it used to exit at a SIGCONT, at times.
     for _ in range(3):
         os.kill(first, signal.SIGSTOP)
-        time.sleep(0.3)
+        time.sleep(0.05)
         os.kill(first, signal.SIGCONT)
         time.sleep(0.3)  # more than its 0.2 s between checks for a stop signal
     assert state.running() and state.client("sts").get_caller_identity()["Account"]

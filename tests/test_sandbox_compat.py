@@ -767,7 +767,7 @@ def test_a_change_outside_a_resources_properties_is_listed_and_a_dependent_that_
 
 
 def test_the_attributes_a_resource_reads_are_found_wherever_it_reads_them():
-    from emulator.moto_compat import _attributes_read
+    from emulator.template_reads import attributes_read
 
     node = {
         "Policies": [{"Resource": [{"Fn::GetAtt": ["Group", "Arn"]}, {"Fn::Join": ["", [{"Fn::GetAtt": "Key.Arn"}, "/x"]]}]}],
@@ -775,7 +775,7 @@ def test_the_attributes_a_resource_reads_are_found_wherever_it_reads_them():
         "Other": {"Fn::Sub": ["${Local.Part}-${Queue.Arn}", {"Local.Part": {"Ref": "Prefix"}}]},
         "Ref": "Group",
     }
-    assert _attributes_read(node) == {"Group.Arn", "Key.Arn", "Topic.TopicName", "Queue.Arn"}
+    assert attributes_read(node) == {"Group.Arn", "Key.Arn", "Topic.TopicName", "Queue.Arn"}
 
 
 def test_a_failed_create_rolls_back_to_rollback_complete(aws):

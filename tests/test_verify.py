@@ -102,7 +102,7 @@ def serve(site, tls_context=None):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     if tls_context is not None:
         server.socket = tls_context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     return server
 
