@@ -68,6 +68,25 @@ WIRING = {
 # the deployer hands these to CloudFormation as rollback triggers when it updates the layer.
 ROLLBACK_TRIGGERS = {"service": ("release-alarms", "RollbackAlarmArns", "RollbackMonitoringMinutes")}
 
+# (layer, output) -> the commands that read it themselves, besides the wiring into other layers. The
+# review lists them under "Used by", so that no reviewer takes them for outputs nothing reads.
+# make logs, task and continue and a failed deploy's stopped tasks find the service through
+# scripts/deploy/logs.py service_names; make verify through scripts/deploy/commands.py VERIFY_NEEDS;
+# make deploy reads the load balancer's rules before a blue/green release path is removed
+# (scripts/deploy/guards.py), and the rollback triggers above.
+SERVICE_READERS = ("make verify", "make logs", "make task", "make continue", "make deploy")
+READ_BY_TOOLS = {
+    ("alb", "ServiceHost"): ("make verify",),
+    ("alb", "ServiceUrl"): ("make verify",),
+    ("alb", "TestListenerPort"): ("make verify",),
+    ("alb", "TargetGroupArn"): ("make verify", "make deploy"),
+    ("alb", "ProductionListenerRuleArn"): ("make deploy",),
+    ("service", "ClusterName"): SERVICE_READERS,
+    ("service", "ServiceName"): SERVICE_READERS,
+    ("service", "LogGroupName"): ("make logs", "make task", "make deploy"),
+    ("service", "TaskDefinitionArn"): ("make verify",),
+} | {(upstream, output): ("make deploy",) for upstream, *outputs in ROLLBACK_TRIGGERS.values() for output in outputs}
+
 # Minutes the deployer waits for one stack operation of a layer; past them it stops waiting, says
 # what is still in progress and how to follow it (CloudFormation carries on). The certificate waits
 # for its DNS validation; the service for healthy tasks and then the rollback triggers' watch.

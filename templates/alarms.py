@@ -48,11 +48,13 @@ def build() -> Template:
         "DatapointsToAlarm": p["BadPeriodsToAlarm"].ref(),
     }
     alarms = [
+        # HTTPCode_ELB_5XX_Count counts every 5xx the load balancer generates (500 too), none of the targets'.
+        # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
         Alarm(
             "Elb5xxAlarm",
             AlarmName=Sub("${NamePrefix}-alb-5xx"),
             AlarmDescription=(
-                "The load balancer itself answers 5xx (502/503/504): no task takes the request or tasks time out. "
+                "The load balancer itself answers 5xx, not the tasks: mostly 502, 503 or 504, when no task takes the request or tasks time out. "
                 "Look first at the target group's healthy count and the tasks' gunicorn timeouts."
             ),
             MetricName="HTTPCode_ELB_5XX_Count",

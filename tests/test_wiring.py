@@ -73,3 +73,35 @@ def test_each_input_is_wired_from_the_output_of_its_own_name():
         if parameter not in (output, f"{upstream.title()}{output}")
     }
     assert mismatched == {}
+
+
+def test_the_outputs_the_tools_read_are_declared_for_the_review(layer):
+    """templates.READ_BY_TOOLS names outputs that exist, and an output nothing is wired from is named
+    in no tool's code unless it is declared there (or is a parameter's name too: then the code may
+    mean the parameter), so that the review shows no output a tool reads as used by nothing."""
+    outputs = {(name, output) for name, template in layer.items() for output in template.get("Outputs", {})}
+    assert set(templates.READ_BY_TOOLS) <= outputs, set(templates.READ_BY_TOOLS) - outputs
+    parameters = {parameter for template in layer.values() for parameter in template["Parameters"]}
+    unread = {pair for pair in outputs - set(templates.READ_BY_TOOLS) - set(templates.WIRING.values()) if pair[1] not in parameters}
+    tools = [path for path in (templates.ROOT / "scripts").rglob("*.py") if "review" not in path.parts]
+    code = {path: path.read_text() for path in [*tools, templates.ROOT / "templates" / "__init__.py"]}
+    named = sorted((name, output, path.name) for name, output in unread for path, text in code.items() if f'"{output}"' in text)
+    assert named == [], f"outputs a tool names, missing from templates.READ_BY_TOOLS: {named}"
+
+
+def test_the_review_lists_the_tools_that_read_an_output():
+    """Each output of READ_BY_TOOLS, in the Outputs table of its layer's section of some committed
+    review document (an environment may leave it out: a false Condition), names its tools."""
+    shown = {}  # (layer, output) -> its "Used by" cells
+    for document in (templates.ROOT / "output" / "review").glob("*.md"):
+        for section in document.read_text().split("\n### ")[1:]:
+            name = section.split("\n", 1)[0].split(". ", 1)[-1]
+            if "#### Outputs" not in section:  # a layer the environment does not deploy, or no layer
+                continue
+            table = section.partition("#### Outputs")[2].split("\n\n", 2)[1]
+            for row in table.splitlines()[2:]:
+                cells = row.split(" | ")
+                shown.setdefault((name, cells[0].removeprefix("| ")), []).append(cells[2])
+    for pair, tools in templates.READ_BY_TOOLS.items():
+        assert pair in shown, f"{pair} is in no review document's outputs"
+        assert all(tool in used.split(", ") for used in shown[pair] for tool in tools), (pair, shown[pair])

@@ -273,7 +273,7 @@ def outputs_section(layer: Layer) -> list[str]:
             for down in templates.downstream_of(layer.name)
             for parameter, source in templates.wired_into(down).items()
             if source == (layer.name, name)
-        )
+        ) + list(templates.READ_BY_TOOLS.get((layer.name, name), ()))
         shown = layer.resolver.text(output.get("Value"))
         lines.append(f"| {name} | {cell(code(shown or ''))} | {', '.join(users) or '—'} | {cell(output.get('Description', ''))} |")
     for condition in sorted(set(absent.values())):
