@@ -1079,3 +1079,36 @@ def test_canary_and_linear_waits_are_modelled_as_cloudformation_counts_them():
     t = render.deploy_times(values)
     bake = int(values["BakeTimeMinutes"]) * 60
     assert f"**{render.duration(t['first_check'] + 1800 + bake + t['drain'] + t['stop'])}**" in "\n".join(paused)
+
+
+def test_a_layer_whose_roles_carry_the_boundary_says_which_ci_stack_creates_it(tmp_path, monkeypatch):
+    """The service layer's roles carry the account's permissions boundary, which only the ci layer
+    creates: an environment that does not deploy ci needs another's ci stack first, and its
+    document names the environments that deploy ci (none, once no params file lists it)."""
+    monkeypatch.setattr(scan, "scan_templates", no_scan)  # the scan is not what this is about
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+
+    def boundary_lines():
+        """env -> the line of its document's service section about the boundary."""
+        output_dir = generate_into(params_dir, Path(tempfile.mkdtemp(dir=tmp_path)) / "output")
+        found = {}
+        for env, document in documents_of(output_dir, params_dir).items():
+            (service,) = [s for s in document.split("\n### ") if s.split("\n", 1)[0].endswith(". service")]
+            (found[env],) = [line for line in service.splitlines() if line.startswith("- Needs too: the permissions boundary")]
+        return found
+
+    with_ci = sorted(e.name for e in load_all(params_dir) if e.deploys("ci"))
+    without = sorted(e.name for e in load_all(params_dir) if not e.deploys("ci") and e.name != "sandbox")
+    assert with_ci and without, "params/ no longer has an environment with ci and one without: the test needs both"
+    lines = boundary_lines()
+    assert all(lines[env].endswith("(deployed first here)") for env in with_ci), lines
+    for env in without:
+        assert f"ci is not deployed in {env}" in lines[env], lines[env]
+        assert lines[env].endswith(f"(environments of params/ deploying ci: {', '.join(with_ci)})"), lines[env]
+    for name in with_ci:  # no environment deploys ci any more
+        data = yaml.safe_load((params_dir / f"{name}.yaml").read_text())
+        data["enabled_layers"] = [layer for layer in data["enabled_layers"] if layer != "ci"]
+        (params_dir / f"{name}.yaml").write_text(yaml.safe_dump(data))
+    lines = boundary_lines()
+    assert all(lines[env].endswith("(environments of params/ deploying ci: none)") for env in with_ci + without), lines
+    assert lines["sandbox"].endswith("(not deployed in the sandbox, which does not look for it)"), lines["sandbox"]

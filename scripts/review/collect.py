@@ -60,6 +60,7 @@ class Review:
     prices: Prices
     scaling: list = field(default_factory=list)  # lines about the tasks auto-scaling may add
     scaling_extra: Decimal | None = None  # a month at MaxCapacity above the estimate, unrounded
+    ci_deployed_in: list = field(default_factory=list)  # the environments of params/ that deploy the ci layer
 
     @property
     def env(self) -> str:
@@ -103,7 +104,10 @@ def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> l
     as_deployed = {f"{e}/{name}": scan.as_deployed(contents[name], config["Parameters"]) for (e, name), config in configs.items()}
     scanned |= scan.scan_templates(as_deployed, scanners=("checkov",))
     table = load_prices()
-    return [review_of(environment, contents, configs, scanned, table) for environment in reviewed]
+    reviews = [review_of(environment, contents, configs, scanned, table) for environment in reviewed]
+    for review in reviews:
+        review.ci_deployed_in = [environment.name for environment in environments if environment.deploys("ci")]
+    return reviews
 
 
 def review_of(environment: Environment, contents: dict, configs: dict, scanned: dict, table: dict) -> Review:

@@ -13,7 +13,7 @@ from scripts.review.collect import Layer, Review
 from scripts.review.cost import CENT, ZERO, dec, money, number, plural, shift_terms
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code, scalar_text
 from templates import inputs, params, validation
-from templates.common import IGNORED_RULE_REASONS
+from templates.common import IGNORED_RULE_REASONS, ROLE_BOUNDARY
 
 
 def document(review: Review) -> str:
@@ -149,6 +149,8 @@ def stack_section(review: Review, layer: Layer) -> list[str]:
         f"- Needs: {linked(needs) or 'nothing from other layers'}",
         f"- Feeds: {linked(feeds) or 'no other layer'}",
     ]
+    if layer.name != "ci" and any("PermissionsBoundary" in r.get("Properties", {}) for r in layer.resources.values()):
+        lines.append(boundary_line(review))
     if layer.optional:
         lines.append(f"- Optional: deployed in {env} as {review.params_file} lists it in `enabled_layers`")
     deploy_time = sorted(layer.resolver.deploy_time)
@@ -165,6 +167,21 @@ def stack_section(review: Review, layer: Layer) -> list[str]:
     lines.append(f"- Stack policy: {policy}")
     lines.append(f"- Tags: {', '.join(f'{k}={v}' for k, v in sorted(tags.items())) or 'none'}")
     return lines + [""]
+
+
+def boundary_line(review: Review) -> str:
+    """What a layer whose roles carry the account's permissions boundary needs of the ci layer, which
+    creates it (one per account), and which must exist when the roles are created."""
+    needs = f"- Needs too: the permissions boundary `{ROLE_BOUNDARY}` its roles carry, which the ci layer creates"
+    if review.env in review.ci_deployed_in:
+        return needs + " (deployed first here)"
+    if review.env == params.SANDBOX_ENV:
+        return needs + " (not deployed in the sandbox, which does not look for it)"
+    elsewhere = ", ".join(review.ci_deployed_in) or "none"
+    return needs + (
+        f"; ci is not deployed in {review.env}: another environment's ci stack must have created it in the account first "
+        f"(environments of params/ deploying ci: {elsewhere})"
+    )
 
 
 def conditions_section(review: Review, layer: Layer) -> list[str]:
