@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, configuration
+from conftest import ROOT, configuration, resources_of_type
 
 import templates
 from scripts import review
@@ -1112,3 +1112,22 @@ def test_a_layer_whose_roles_carry_the_boundary_says_which_ci_stack_creates_it(t
     lines = boundary_lines()
     assert all(lines[env].endswith("(environments of params/ deploying ci: none)") for env in with_ci + without), lines
     assert lines["sandbox"].endswith("(not deployed in the sandbox, which does not look for it)"), lines["sandbox"]
+
+
+def test_an_alarm_reading_container_insights_says_what_it_does_without_them(layer):
+    """The alarms that read ECS/ContainerInsights metrics (which exist only where Container Insights
+    is on for the cluster) say so in the review, with what their TreatMissingData makes of no data;
+    the others do not."""
+    document = (COMMITTED / "prod.md").read_text()
+    alarms = resources_of_type(layer["alarms"], "AWS::CloudWatch::Alarm")
+    reading = {name for name, alarm in alarms.items() if "ECS/ContainerInsights" in json.dumps(alarm["Properties"])}
+    assert reading and reading != set(alarms), "the test needs alarms that read Container Insights and alarms that do not"
+    for name in alarms:
+        (line,) = [line for line in document.splitlines() if line.startswith(f"- **{name}** ")]
+        if name in reading:
+            assert alarms[name]["Properties"]["TreatMissingData"] == "notBreaching"
+            assert line.endswith(
+                "which exist only where Container Insights is on for the cluster: without them, as TreatMissingData is notBreaching, it never alarms"
+            ), line
+        else:
+            assert "Container Insights" not in line, line

@@ -2,6 +2,7 @@
 its own function), the security findings and the cost. Every function returns the section's lines,
 each section ending with a blank line."""
 
+import json
 import re
 from decimal import ROUND_HALF_UP, Decimal
 from importlib.metadata import version
@@ -13,6 +14,7 @@ from scripts.review.collect import Layer, Review
 from scripts.review.cost import CENT, ZERO, dec, money, number, plural, shift_terms
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code, scalar_text
 from templates import inputs, params, validation
+from templates.alarms import INSIGHTS
 from templates.common import IGNORED_RULE_REASONS, ROLE_BOUNDARY
 
 
@@ -248,7 +250,23 @@ def resource_notes(env: str, layer: Layer, resource: dict) -> list[str]:
     depends = resource.get("DependsOn")
     if depends:
         notes.append("created after " + ", ".join(depends if isinstance(depends, list) else [depends]))
+    if resource["Type"] == "AWS::CloudWatch::Alarm" and INSIGHTS in json.dumps(resource.get("Properties", {})):
+        missing = resource["Properties"].get("TreatMissingData", "missing")
+        notes.append(
+            f"reads {INSIGHTS} metrics, which exist only where Container Insights is on for the cluster: "
+            f"without them, as TreatMissingData is {missing}, {WITHOUT_DATA[missing]}"
+        )
     return notes
+
+
+# An alarm's state while its metric has no data points, by TreatMissingData.
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-missing-data
+WITHOUT_DATA = {
+    "notBreaching": "it never alarms",
+    "breaching": "it is always in alarm",
+    "ignore": "it keeps the state it had",
+    "missing": "it goes to INSUFFICIENT_DATA",
+}
 
 
 def parameters_section(review: Review, layer: Layer) -> list[str]:
