@@ -60,8 +60,8 @@ from moto.ssm import models as ssm_models
 from moto.utilities.utils import get_partition
 from moto.wafv2 import models as wafv2_models
 
-from emulator import template_reads
 from scripts.deploy.aws import MODELS
+from templates import template_reads
 from templates.errors import long_lived
 
 

@@ -70,22 +70,25 @@ ROLLBACK_TRIGGERS = {"service": ("release-alarms", "RollbackAlarmArns", "Rollbac
 
 # (layer, output) -> the commands that read it themselves, besides the wiring into other layers. The
 # review lists them under "Used by", so that no reviewer takes them for outputs nothing reads.
-# make logs, task and continue and a failed deploy's stopped tasks find the service through
-# scripts/deploy/logs.py service_names; make verify through scripts/deploy/commands.py VERIFY_NEEDS;
-# make deploy reads the load balancer's rules before a blue/green release path is removed
-# (scripts/deploy/guards.py), and the rollback triggers above.
-SERVICE_READERS = ("make verify", "make logs", "make task", "make continue", "make deploy")
+# make verify reads the service's addresses and target groups (scripts/deploy/commands.py); make
+# logs, task and continue find the service, and a failed release its stopped tasks
+# (scripts/deploy/logs.py service_names); the commands that run a change set check the load
+# balancer's rules before a release path goes (scripts/deploy/guards.py); a change set of the
+# service, but a repair's, carries the rollback triggers (above).
+RUNS_A_CHANGE_SET = ("make deploy", "make execute", "make rollback")
+FINDS_THE_SERVICE = ("make logs", "make task", "make continue", *RUNS_A_CHANGE_SET)
 READ_BY_TOOLS = {
     ("alb", "ServiceHost"): ("make verify",),
     ("alb", "ServiceUrl"): ("make verify",),
     ("alb", "TestListenerPort"): ("make verify",),
-    ("alb", "TargetGroupArn"): ("make verify", "make deploy"),
-    ("alb", "ProductionListenerRuleArn"): ("make deploy",),
-    ("service", "ClusterName"): SERVICE_READERS,
-    ("service", "ServiceName"): SERVICE_READERS,
-    ("service", "LogGroupName"): ("make logs", "make task", "make deploy"),
+    ("alb", "TargetGroupArn"): ("make verify", *RUNS_A_CHANGE_SET),
+    ("alb", "AlternateTargetGroupArn"): ("make verify",),
+    ("alb", "ProductionListenerRuleArn"): RUNS_A_CHANGE_SET,
+    ("service", "ClusterName"): ("make verify", *FINDS_THE_SERVICE),
+    ("service", "ServiceName"): ("make verify", *FINDS_THE_SERVICE),
+    ("service", "LogGroupName"): FINDS_THE_SERVICE,
     ("service", "TaskDefinitionArn"): ("make verify",),
-} | {(upstream, output): ("make deploy",) for upstream, *outputs in ROLLBACK_TRIGGERS.values() for output in outputs}
+} | {(upstream, output): ("make deploy", "make changeset") for upstream, *outputs in ROLLBACK_TRIGGERS.values() for output in outputs}
 
 # Minutes the deployer waits for one stack operation of a layer; past them it stops waiting, says
 # what is still in progress and how to follow it (CloudFormation carries on). The certificate waits

@@ -4315,14 +4315,3 @@ def test_a_replacement_under_the_same_custom_name_is_found_and_one_that_renames_
         deploy.text.custom_named_replacements({"Changes": [change("TargetGroup", "Conditional", "Port")]}, named) == []
     )  # decided as it runs
     assert deploy.text.custom_named_replacements(same, frozenset()) == []  # a name CloudFormation generates
-
-
-def test_the_logical_ids_a_template_value_reads():
-    assert deploy.text.references({"Ref": "LoadBalancer"}) == {"LoadBalancer"}
-    assert deploy.text.references({"Fn::GetAtt": ["TargetGroup", "TargetGroupArn"]}) == {"TargetGroup"}
-    assert deploy.text.references({"Fn::GetAtt": "Zone.NameServers"}) == {"Zone"}
-    sub = {"Fn::Sub": "https://${Alias}/${AWS::Region}/${Listener.Arn}/${!Literal}"}
-    assert deploy.text.references(sub) == {"Alias", "AWS::Region", "Listener"}
-    assert deploy.text.references({"Fn::Sub": ["${Name}-${Topic}", {"Name": {"Ref": "Bucket"}}]}) == {"Topic", "Bucket"}
-    assert deploy.text.references({"Fn::Join": [",", [{"Ref": "A"}, {"Fn::GetAtt": ["B", "Arn"]}]]}) == {"A", "B"}
-    assert deploy.text.references("literal") == set()

@@ -1131,3 +1131,22 @@ def test_an_alarm_reading_container_insights_says_what_it_does_without_them(laye
             ), line
         else:
             assert "Container Insights" not in line, line
+
+
+@pytest.mark.parametrize(
+    "missing, said",
+    [
+        ("notBreaching", "as TreatMissingData is notBreaching, it never alarms"),
+        ("breaching", "as TreatMissingData is breaching, it is always in alarm"),
+        ("ignore", "as TreatMissingData is ignore, it keeps the state it had"),
+        ("missing", "as TreatMissingData is missing, it goes to INSUFFICIENT_DATA"),
+        (None, "as TreatMissingData is missing, it goes to INSUFFICIENT_DATA"),  # left out: CloudWatch's default
+        ({"Ref": "Treat"}, "its TreatMissingData decides its state"),
+    ],
+)
+def test_what_an_alarm_does_without_data_follows_its_treat_missing_data(missing, said):
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-missing-data
+    alarm = {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Namespace": "ECS/ContainerInsights"}}
+    if missing is not None:
+        alarm["Properties"]["TreatMissingData"] = missing
+    assert render.without_data(alarm).endswith(said)

@@ -766,18 +766,6 @@ def test_a_change_outside_a_resources_properties_is_listed_and_a_dependent_that_
     assert list(listed) == ["Group"] and (listed["Group"]["Action"], listed["Group"]["Details"]) == ("Modify", []), listed
 
 
-def test_the_attributes_a_resource_reads_are_found_wherever_it_reads_them():
-    from emulator.template_reads import attributes_read
-
-    node = {
-        "Policies": [{"Resource": [{"Fn::GetAtt": ["Group", "Arn"]}, {"Fn::Join": ["", [{"Fn::GetAtt": "Key.Arn"}, "/x"]]}]}],
-        "Name": {"Fn::Sub": "${Topic.TopicName}-${AWS::Region}-${Prefix}"},
-        "Other": {"Fn::Sub": ["${Local.Part}-${Queue.Arn}", {"Local.Part": {"Ref": "Prefix"}}]},
-        "Ref": "Group",
-    }
-    assert attributes_read(node) == {"Group.Arn", "Key.Arn", "Topic.TopicName", "Queue.Arn"}
-
-
 def test_a_failed_create_rolls_back_to_rollback_complete(aws):
     # moto alone: ExecuteChangeSet answers HTTP 400 and the stack stays REVIEW_IN_PROGRESS with
     # its security group and bucket made, reported as not deployed and never cleaned up.

@@ -38,8 +38,18 @@ def not_enabled_note(env, layer, params_path) -> str:
     return f"(not in enabled_layers of {templates.relative(params_path)}: {destroy})"
 
 
-# The outputs make verify reads from each stack.
-VERIFY_NEEDS = {"alb": ("ServiceHost", "ServiceUrl", "TargetGroupArn"), "service": ("ClusterName", "ServiceName")}
+# The outputs make verify reads (templates.READ_BY_TOOLS), by stack: those it cannot go without, and
+# those a stack has only with some values (the test listener, the alternate target group) or that
+# it checks only when present (the task definition the service should run).
+VERIFY_OPTIONAL = ("TestListenerPort", "AlternateTargetGroupArn", "TaskDefinitionArn")
+VERIFY_NEEDS = {
+    layer: [
+        output
+        for (stack, output), readers in templates.READ_BY_TOOLS.items()
+        if stack == layer and "make verify" in readers and output not in VERIFY_OPTIONAL
+    ]
+    for layer in ("alb", "service")
+}
 
 
 class Commands:

@@ -36,7 +36,7 @@ from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.marks import RelaxedPolicyMarks
 from scripts.deploy.text import parameter_values
-from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params
+from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
 from templates.errors import printable
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 
@@ -636,7 +636,7 @@ class Deployer:
             rc["LogicalResourceId"] for rc in (c.get("ResourceChange", {}) for c in change_set.get("Changes", [])) if text.replaced(rc)
         }
         outputs = json.loads(layer.template).get("Outputs", {})
-        changing = {name for name, output in outputs.items() if text.references(output["Value"]) & replaced}
+        changing = {name for name, output in outputs.items() if template_reads.references(output["Value"]) & replaced}
         later = {each.name for each in guards.layers_ahead(self, layer)[1:]}
         reads = {}  # reader layer -> the outputs it reads that the replacements change
         for (reader, _), (upstream, output) in templates.WIRING.items():

@@ -98,27 +98,6 @@ def cause(rc, conditions) -> str:
     return "; ".join(found)
 
 
-def references(value) -> set[str]:
-    """The logical ids a template value reads: Ref, Fn::GetAtt and ${Name} or ${Name.Attribute} in Fn::Sub."""
-    found = set()
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if key == "Ref" and isinstance(inner, str):
-                found.add(inner)
-            elif key == "Fn::GetAtt":
-                found.add(inner[0] if isinstance(inner, list) else str(inner).split(".")[0])
-            elif key == "Fn::Sub":  # ${Name} of the string, less the list form's own variables, which read what their values read
-                pattern, variables = (inner[0], inner[1]) if isinstance(inner, list) and len(inner) > 1 else (inner, {})
-                named = {name.split(".")[0] for name in re.findall(r"\$\{([^}!][^}]*)\}", pattern if isinstance(pattern, str) else "")}
-                found |= (named - set(variables)) | references(variables)
-            else:
-                found |= references(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            found |= references(inner)
-    return found
-
-
 def replaced(rc) -> bool:
     """A ResourceChange that replaces its resource, or may: "Conditional" is decided as the update
     runs. https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html"""

@@ -58,9 +58,9 @@ class Review:
     layers: list
     findings: scan.LayerScan  # of the layers deployed in the environment
     prices: Prices
+    ci_deployed_in: list  # the environments of its params directory that deploy the ci layer
     scaling: list = field(default_factory=list)  # lines about the tasks auto-scaling may add
     scaling_extra: Decimal | None = None  # a month at MaxCapacity above the estimate, unrounded
-    ci_deployed_in: list = field(default_factory=list)  # the environments of params/ that deploy the ci layer
 
     @property
     def env(self) -> str:
@@ -104,15 +104,14 @@ def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> l
     as_deployed = {f"{e}/{name}": scan.as_deployed(contents[name], config["Parameters"]) for (e, name), config in configs.items()}
     scanned |= scan.scan_templates(as_deployed, scanners=("checkov",))
     table = load_prices()
-    reviews = [review_of(environment, contents, configs, scanned, table) for environment in reviewed]
-    for review in reviews:
-        review.ci_deployed_in = [environment.name for environment in environments if environment.deploys("ci")]
-    return reviews
+    ci_deployed_in = [environment.name for environment in environments if environment.deploys("ci")]
+    return [review_of(environment, contents, configs, scanned, table, ci_deployed_in) for environment in reviewed]
 
 
-def review_of(environment: Environment, contents: dict, configs: dict, scanned: dict, table: dict) -> Review:
+def review_of(environment: Environment, contents: dict, configs: dict, scanned: dict, table: dict, ci_deployed_in: list) -> Review:
     """One environment's review: its layers (templates given as layer -> content, their configurations
-    as (env, layer) -> content, scans as label -> scan.LayerScan), their cost."""
+    as (env, layer) -> content, scans as label -> scan.LayerScan), their cost; ci_deployed_in: the
+    environments of its params directory that deploy the ci layer."""
     env = environment.name
     layers = []
     for name, content in contents.items():
@@ -137,6 +136,7 @@ def review_of(environment: Environment, contents: dict, configs: dict, scanned: 
         layers=layers,
         findings=scan.combined([scanned[label] for layer in layers if layer.deployed for label in (layer.name, f"{env}/{layer.name}")]),
         prices=Prices(table),
+        ci_deployed_in=ci_deployed_in,
     )
     estimate(review)
     return review

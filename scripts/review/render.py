@@ -251,11 +251,7 @@ def resource_notes(env: str, layer: Layer, resource: dict) -> list[str]:
     if depends:
         notes.append("created after " + ", ".join(depends if isinstance(depends, list) else [depends]))
     if resource["Type"] == "AWS::CloudWatch::Alarm" and INSIGHTS in json.dumps(resource.get("Properties", {})):
-        missing = resource["Properties"].get("TreatMissingData", "missing")
-        notes.append(
-            f"reads {INSIGHTS} metrics, which exist only where Container Insights is on for the cluster: "
-            f"without them, as TreatMissingData is {missing}, {WITHOUT_DATA[missing]}"
-        )
+        notes.append(f"reads {INSIGHTS} metrics, which exist only where Container Insights is on for the cluster: {without_data(resource)}")
     return notes
 
 
@@ -267,6 +263,13 @@ WITHOUT_DATA = {
     "ignore": "it keeps the state it had",
     "missing": "it goes to INSUFFICIENT_DATA",
 }
+
+
+def without_data(alarm: dict) -> str:
+    missing = alarm["Properties"].get("TreatMissingData", "missing")  # CloudWatch's default
+    if isinstance(missing, str) and missing in WITHOUT_DATA:
+        return f"without them, as TreatMissingData is {missing}, {WITHOUT_DATA[missing]}"
+    return "without them, its TreatMissingData decides its state"
 
 
 def parameters_section(review: Review, layer: Layer) -> list[str]:

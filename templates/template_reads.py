@@ -1,6 +1,6 @@
-"""What a node of a CloudFormation template reads: pure functions over the template's JSON, which
-emulator/moto_compat.py uses to judge which resources an update changes. Apart from it so that they
-can be used and tested without importing moto."""
+"""What a node of a CloudFormation template reads: pure functions over the template's JSON. The
+deployer uses them for the outputs an update's replacements change (scripts/deploy/deployer.py),
+emulator/moto_compat.py to judge which resources an update changes (and without importing moto)."""
 
 import re
 
@@ -16,10 +16,11 @@ def reads(node) -> set:
             elif key == "Fn::GetAtt":
                 parts = value if isinstance(value, list) else str(value).split(".", 1)
                 found.add(".".join(map(str, parts)))  # an attribute given by Ref reads as its parameter's name
-            elif key == "Fn::Sub":
-                text, variables = (value[0], value[1]) if isinstance(value, list) else (value, {})
-                found |= {name for name in re.findall(r"\$\{([^!}][^}]*)\}", text) if name not in variables}
-                found |= reads(variables)
+            elif key == "Fn::Sub":  # ${Name} of the string, less the list form's own variables, which read what their values read
+                form = value if isinstance(value, list) else [value]
+                text = form[0] if form and isinstance(form[0], str) else ""
+                variables = form[1] if len(form) > 1 and isinstance(form[1], dict) else {}
+                found |= {name for name in re.findall(r"\$\{([^!}][^}]*)\}", text) if name not in variables} | reads(variables)
             else:
                 found |= reads(value)
     elif isinstance(node, list):
