@@ -19,6 +19,12 @@ DOMAIN_NAME = r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 HOST_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 NAME_PREFIX = rf"{PROJECT}(-[a-z0-9]{{1,8}})?"
 HOSTED_ZONE_ID = r"Z[0-9A-Z]{1,31}"
+# Example values, in hints and defaults; the review flags any an environment keeps (scripts/review/render.py).
+EXAMPLE_HOSTED_ZONE_ID = "Z0123456789ABCDEFGHIJ"
+EXAMPLE_ACCOUNT = (
+    "123456789012"  # AWS's documentation example account: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html
+)
+DOCUMENTATION_NETWORKS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")  # reserved for documentation: RFC 5737
 # The service's roles carry the permissions boundary (templates/ci.py boundary_statements), which lets
 # them pull only repository/<project>* and read only secret:<project>*: a repository or secret of
 # another name would pass every check here and fail each task's start on AWS. "An entity's permissions
@@ -153,7 +159,7 @@ INPUTS = {
             "Id of the domain's public Route 53 hosted zone, delegated from the registrar (make zone creates one); "
             "cert-dns validates the certificate in it and is not deployed while this is empty.",
             pattern=f"({HOSTED_ZONE_ID})?",
-            hint="a Route 53 zone id such as Z0123456789ABCDEFGHIJ (empty until make zone has created and delegated one)",
+            hint=f"a Route 53 zone id such as {EXAMPLE_HOSTED_ZONE_ID} (empty until make zone has created and delegated one)",
         ),
         Input(
             "ApiHostLabel",
@@ -292,7 +298,7 @@ INPUTS = {
         Input(
             "DatabaseSecretArn",
             "String",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:startupwebapp/db-AbCdEf",
+            f"arn:aws:secretsmanager:us-east-1:{EXAMPLE_ACCOUNT}:secret:startupwebapp/db-AbCdEf",
             "Secrets Manager secret with the database credentials (keys username, password, host, port). Each environment its own.",
             pattern=SECRET_ARN,
             hint=f"a Secrets Manager secret ARN whose name starts with {PROJECT} (the roles' permissions boundary allows no other) and ends in -XXXXXX",
@@ -433,7 +439,7 @@ INPUTS = {
             "",
             "The only addresses that may reach the test listener (an office or VPN range); required unless DeploymentStrategy is ROLLING.",
             pattern=f"({IPV4_CIDR})?",
-            hint="empty, or an IPv4 CIDR with a prefix of /8 to /32 such as 203.0.113.0/24",
+            hint=f"empty, or an IPv4 CIDR with a prefix of /8 to /32 such as {DOCUMENTATION_NETWORKS[-1]}",
         ),
         Input(
             "LogRetentionDays",

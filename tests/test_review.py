@@ -1150,3 +1150,36 @@ def test_what_an_alarm_does_without_data_follows_its_treat_missing_data(missing,
     if missing is not None:
         alarm["Properties"]["TreatMissingData"] = missing
     assert render.without_data(alarm).endswith(said)
+
+
+def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(tmp_path, monkeypatch):
+    """A documentation example left in a params file (AWS's example account in an ARN, the example
+    zone id, an RFC 5737 range) is a finding of that environment's document; the sandbox's are the
+    emulator's own and no finding."""
+    monkeypatch.setattr(scan, "scan_templates", no_scan)  # the scan is not what this is about
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    examples = {
+        "DatabaseSecretArn": f"arn:aws:secretsmanager:us-east-1:{inputs.EXAMPLE_ACCOUNT}:secret:startupwebapp/db-AbCdEf",
+        "ExistingHostedZoneId": inputs.EXAMPLE_HOSTED_ZONE_ID,
+        "TestListenerCidr": "198.51.100.128/25",  # inside one of inputs.DOCUMENTATION_NETWORKS
+    }
+    real = {
+        "DatabaseSecretArn": "arn:aws:secretsmanager:us-east-1:210987654321:secret:startupwebapp/db-AbCdEf",
+        "ExistingHostedZoneId": "Z05551234ABCDEFGHIJKL",
+        "TestListenerCidr": "10.20.0.0/16",
+    }
+
+    def finding(values):
+        data = yaml.safe_load((params_dir / "prod.yaml").read_text())
+        data["parameters"] |= values
+        (params_dir / "prod.yaml").write_text(yaml.safe_dump(data))
+        output_dir = generate_into(params_dir, Path(tempfile.mkdtemp(dir=tmp_path)) / "output")
+        documents = documents_of(output_dir, params_dir)
+        assert "**Example values**" not in documents["sandbox"]
+        return [line for line in documents["prod"].splitlines() if line.startswith("- **Example values** (prod)")]
+
+    (line,) = finding(examples)
+    for name in examples:
+        assert re.search(rf"{name} \(\S*prod\.yaml\)", line), (name, line)  # the params file that sets it
+    assert f"account {inputs.EXAMPLE_ACCOUNT}" in line and inputs.EXAMPLE_HOSTED_ZONE_ID in line and "198.51.100.128/25" in line, line
+    assert finding(real) == []

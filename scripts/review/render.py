@@ -2,6 +2,7 @@
 its own function), the security findings and the cost. Every function returns the section's lines,
 each section ending with a blank line."""
 
+import ipaddress
 import json
 import re
 from decimal import ROUND_HALF_UP, Decimal
@@ -348,6 +349,7 @@ def findings(review: Review) -> list[str]:
         ["## Security findings", "", scanned, ""]
         + unheard_alarms(review)
         + shared_deploy_role(review)
+        + example_values(review)
         + cfn_lint_section(review.findings.problems, deployed)
         + checkov_section(review.findings)
     )
@@ -373,6 +375,34 @@ def unheard_alarms(review: Review) -> list[str]:
                 f"has no e-mail subscriber; its alarms{also} change state and no one is told."
             )
     return lines + ([""] if lines else [])
+
+
+def example_values(review: Review) -> list[str]:
+    """Values of documentation examples an environment keeps (the sandbox's are the emulator's own:
+    its account is the example one): they pass the params checks and deploy, but name another
+    account's secret, a zone that is not the domain's, or addresses no client has."""
+    if review.env == params.SANDBOX_ENV:
+        return []
+    found = []
+    for name, value in sorted(review.environment.values.items()):
+        where = review.params_file if name in review.environment.explicit else "its default"
+        if f":{inputs.EXAMPLE_ACCOUNT}:" in value:
+            found.append(f"{name} ({where}) names account {inputs.EXAMPLE_ACCOUNT}, AWS's documentation example")
+        elif value == inputs.EXAMPLE_HOSTED_ZONE_ID:
+            found.append(f"{name} ({where}) is the example zone id {value}")
+        elif documentation_network(value):
+            found.append(f"{name} ({where}) is {value}, a range reserved for documentation (RFC 5737) that no client has")
+    if not found:
+        return []
+    return [f"- **Example values** ({review.env}): {'; '.join(found)}. Replace them before deploying {review.env}.", ""]
+
+
+def documentation_network(value: str) -> bool:
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return any(network.version == 4 and network.subnet_of(ipaddress.ip_network(n)) for n in inputs.DOCUMENTATION_NETWORKS)
 
 
 def shared_deploy_role(review: Review) -> list[str]:
