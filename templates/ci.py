@@ -274,6 +274,15 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
             Action=[Action("route53", "GetHostedZone")],
             Resource=[arn("route53", "hostedzone/*", region=False, account=False)],
         ),
+        # Before a change set of the alarms layer, whether the cluster has Container Insights on
+        # (scripts/deploy/guards.py say_when_container_insights_is_off).
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
+        Statement(
+            Sid="ReadTheCluster",
+            Effect=Allow,
+            Action=[Action("ecs", "DescribeClusters")],
+            Resource=[arn("ecs", "cluster/${ClusterName}")],
+        ),
         Statement(
             Sid="ReadTheService",
             Effect=Allow,

@@ -4315,3 +4315,38 @@ def test_a_replacement_under_the_same_custom_name_is_found_and_one_that_renames_
         deploy.text.custom_named_replacements({"Changes": [change("TargetGroup", "Conditional", "Port")]}, named) == []
     )  # decided as it runs
     assert deploy.text.custom_named_replacements(same, frozenset()) == []  # a name CloudFormation generates
+
+
+@pytest.mark.parametrize(
+    "answer, said",
+    [
+        (
+            {"clusters": [{"clusterName": "c", "settings": [{"name": "containerInsights", "value": "disabled"}]}]},
+            "has Container Insights off",
+        ),
+        ({"clusters": [{"clusterName": "c", "settings": [{"name": "containerInsights", "value": "enhanced"}]}]}, None),
+        ({"clusters": [{"clusterName": "c"}]}, None),  # no settings listed: nothing known, nothing said
+        ("AccessDeniedException", "note: could not read whether cluster c has Container Insights on (AccessDeniedException); going on"),
+    ],
+)
+def test_the_container_insights_note_before_a_change_of_the_alarms_layer(aws, answer, said):
+    """Only an explicit "disabled" is said; a cluster the role may not read is a note, never a failure."""
+    expected = {"clusters": ["c"], "include": ["SETTINGS"]}
+    if isinstance(answer, str):
+        aws.ecs.add_client_error("describe_clusters", answer, "no", 400, expected_params=expected)
+    else:
+        aws.ecs.add_response("describe_clusters", answer, expected)
+    said_lines = []
+    deployer = types.SimpleNamespace(client=aws.clients.__getitem__, say=lambda *lines: said_lines.extend(lines), cli="aws")
+    layer = types.SimpleNamespace(template=(ROOT / "output" / "alarms.json").read_text())
+    guards.say_when_container_insights_is_off(deployer, layer, {"ServiceClusterName": "c"})
+    if said:
+        assert len(said_lines) == 1 and said in said_lines[0], said_lines
+    else:
+        assert said_lines == [], said_lines
+
+
+def test_a_layer_without_container_insights_alarms_asks_nothing_about_the_cluster(aws):
+    deployer = types.SimpleNamespace(client=aws.clients.__getitem__, say=pytest.fail, cli="aws")
+    layer = types.SimpleNamespace(template=(ROOT / "output" / "release-alarms.json").read_text())
+    guards.say_when_container_insights_is_off(deployer, layer, {"ServiceClusterName": "c"})  # no call queued: none made

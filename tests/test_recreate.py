@@ -615,3 +615,23 @@ def test_an_update_that_replaces_the_service_states_its_count_then_leaves_it_to_
     code, out, err = run("deploy", *renamed, "--yes", "--allow-replace")
     assert code == 0, out + err
     assert "service (no changes)" in out, out
+
+
+def test_a_change_of_alarms_that_read_container_insights_says_when_the_cluster_has_it_off(sandbox, run):
+    """moto makes a cluster with Container Insights off, as AWS does by default: a change set of the
+    alarms layer notes it, naming the alarms that would never alarm; with it on, nothing is said, and
+    a deploy with nothing to change says nothing either."""
+    sandbox.seed()
+    alarms = json.loads((ROOT / "output" / "alarms.json").read_text())["Resources"]
+    readers = sorted(name for name, r in alarms.items() if "ECS/ContainerInsights" in json.dumps(r["Properties"]))
+    cluster = SANDBOX.values["ClusterName"]
+    note = f"note: cluster {cluster} has Container Insights off: {', '.join(readers)} read its metrics, get none and never alarm"
+    code, out, err = run("deploy", "--yes")
+    assert code == 0 and out.count(note) == 1, out + err
+    assert f"ecs update-cluster-settings --cluster {cluster} --settings name=containerInsights,value=enabled" in out
+    code, out, err = run("deploy", "--yes")
+    assert code == 0 and "Container Insights" not in out, out + err  # nothing to change: nothing said
+    sandbox.client("ecs").update_cluster(cluster=cluster, settings=[{"name": "containerInsights", "value": "enabled"}])
+    assert run("destroy", "--stack", "alarms", "--yes")[0] == 0
+    code, out, err = run("deploy", "--stack", "alarms", "--yes")
+    assert code == 0 and "CREATE_COMPLETE" in out and "Container Insights" not in out, out + err

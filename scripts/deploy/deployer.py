@@ -1063,6 +1063,7 @@ class Deployer:
             if found and not leave and self.stack_tags(found) != layer.tags:
                 self.update_tags(layer, found)
             return
+        guards.say_when_container_insights_is_off(self, layer, wired)
         with self.discarded_if_stopped(layer, change_set, exists):  # make changeset keeps it once shown
             self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour, layer.conditions))
             if not leave:

@@ -10,6 +10,7 @@ from scripts.deploy import text
 from scripts.deploy.aws import AWS_ERRORS, error_code
 from scripts.deploy.failure import Failure
 from scripts.deploy.text import parameter_values
+from templates.alarms import INSIGHTS
 from templates.inputs import TRAFFIC_SHIFTING
 
 
@@ -123,6 +124,33 @@ def refuse_a_missing_image(deployer, layer, image_tag) -> None:
             raise
         # A deploy role made before the ci layer allowed ecr:DescribeImages: the release goes on unchecked.
         deployer.say(f"note: could not check that image {repository}:{tag} is in ECR (ecr:DescribeImages denied); going on")
+
+
+def say_when_container_insights_is_off(deployer, layer, wired) -> None:
+    """Before a change set of a layer whose alarms read ECS/ContainerInsights metrics is shown: a
+    cluster with Container Insights off publishes none of them, and those alarms (TreatMissingData
+    notBreaching) never alarm. A note, never a refusal; said only when the layer changes. The cluster
+    is the one the alarms name (ServiceClusterName, wired from the service layer).
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeClusters.html
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ClusterSetting.html"""
+    resources = json.loads(layer.template).get("Resources", {})
+    readers = sorted(
+        name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm" and INSIGHTS in json.dumps(r.get("Properties", {}))
+    )
+    cluster = wired.get("ServiceClusterName")
+    if not readers or not cluster:
+        return
+    try:
+        found = deployer.client("ecs").describe_clusters(clusters=[cluster], include=["SETTINGS"]).get("clusters", [])
+    except AWS_ERRORS as error:
+        deployer.say(f"note: could not read whether cluster {cluster} has Container Insights on ({error_code(error)}); going on")
+        return
+    settings = {setting.get("name"): setting.get("value") for each in found for setting in each.get("settings", [])}
+    if settings.get("containerInsights") == "disabled":
+        deployer.say(
+            f"note: cluster {cluster} has Container Insights off: {', '.join(readers)} read its metrics, get none and never alarm; "
+            f"turn it on: {deployer.cli} ecs update-cluster-settings --cluster {cluster} --settings name=containerInsights,value=enabled"
+        )
 
 
 def refuse_a_secret_of_another_account(deployer, layer) -> None:
