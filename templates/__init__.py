@@ -86,7 +86,7 @@ READ_BY_TOOLS = {
     ("alb", "ProductionListenerRuleArn"): RUNS_A_CHANGE_SET,
     ("service", "ClusterName"): ("make verify", *FINDS_THE_SERVICE),
     ("service", "ServiceName"): ("make verify", *FINDS_THE_SERVICE),
-    ("service", "LogGroupName"): FINDS_THE_SERVICE,
+    ("service", "LogGroupName"): ("make logs", "make task", *RUNS_A_CHANGE_SET),  # not make continue: it reads no log
     ("service", "TaskDefinitionArn"): ("make verify",),
 } | {(upstream, output): ("make deploy", "make changeset") for upstream, *outputs in ROLLBACK_TRIGGERS.values() for output in outputs}
 

@@ -9,6 +9,7 @@ Each test seeds the sandbox first (tests/test_e2e_sandbox.py uses the same sessi
 
 import json
 import re
+import shlex
 import shutil
 import time
 from datetime import UTC, datetime, timedelta
@@ -628,10 +629,31 @@ def test_a_change_of_alarms_that_read_container_insights_says_when_the_cluster_h
     note = f"note: cluster {cluster} has Container Insights off: {', '.join(readers)} read its metrics, get none and never alarm"
     code, out, err = run("deploy", "--yes")
     assert code == 0 and out.count(note) == 1, out + err
-    assert f"ecs update-cluster-settings --cluster {cluster} --settings name=containerInsights,value=enabled" in out
+    (fix,) = [line for line in out.splitlines() if line.startswith(note)]
+    command = fix.split("turn it on: ", 1)[1]
+    assert command.endswith(f"ecs update-cluster --cluster {cluster} --settings name=containerInsights,value=enabled"), fix
+    # What it asks for works where it was printed, the sandbox too (moto answers UpdateCluster, not UpdateClusterSettings).
+    words = shlex.split(command)
+    at = words.index("update-cluster")
+    assert words[at - 1] == "ecs" and words[at + 1 :] == ["--cluster", cluster, "--settings", "name=containerInsights,value=enabled"]
+    sandbox.client("ecs").update_cluster(cluster=cluster, settings=[{"name": "containerInsights", "value": "enabled"}])
     code, out, err = run("deploy", "--yes")
     assert code == 0 and "Container Insights" not in out, out + err  # nothing to change: nothing said
-    sandbox.client("ecs").update_cluster(cluster=cluster, settings=[{"name": "containerInsights", "value": "enabled"}])
+    # Stopped during the check (Ctrl-C while DescribeClusters retries): the run's change set and the
+    # empty stack of its create are deleted, as anywhere between the change set and its execution.
     assert run("destroy", "--stack", "alarms", "--yes")[0] == 0
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(guards, "say_when_container_insights_is_off", interrupted)
+        code, out, err = run("deploy", "--stack", "alarms", "--yes")
+    assert code == 130 and "deleted" in out + err, out + err
+    stacks = sandbox.client("cloudformation").list_stacks()["StackSummaries"]
+    assert all(s["StackStatus"] == "DELETE_COMPLETE" for s in stacks if s["StackName"] == stack("alarms")), stacks
+    assert sandbox.client("ecs").describe_clusters(clusters=[cluster], include=["SETTINGS"])["clusters"][0]["settings"] == [
+        {"name": "containerInsights", "value": "enabled"}
+    ]
     code, out, err = run("deploy", "--stack", "alarms", "--yes")
     assert code == 0 and "CREATE_COMPLETE" in out and "Container Insights" not in out, out + err

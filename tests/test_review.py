@@ -1105,13 +1105,25 @@ def test_a_layer_whose_roles_carry_the_boundary_says_which_ci_stack_creates_it(t
     for env in without:
         assert f"ci is not deployed in {env}" in lines[env], lines[env]
         assert lines[env].endswith(f"(environments of params/ deploying ci: {', '.join(with_ci)})"), lines[env]
-    for name in with_ci:  # no environment deploys ci any more
-        data = yaml.safe_load((params_dir / f"{name}.yaml").read_text())
-        data["enabled_layers"] = [layer for layer in data["enabled_layers"] if layer != "ci"]
-        (params_dir / f"{name}.yaml").write_text(yaml.safe_dump(data))
-    lines = boundary_lines()
-    assert all(lines[env].endswith("(environments of params/ deploying ci: none)") for env in with_ci + without), lines
     assert lines["sandbox"].endswith("(not deployed in the sandbox, which does not look for it)"), lines["sandbox"]
+
+    def enabling_ci(name, enabled):
+        data = yaml.safe_load((params_dir / f"{name}.yaml").read_text())
+        data["enabled_layers"] = [layer for layer in data.get("enabled_layers", []) if layer != "ci"] + (["ci"] if enabled else [])
+        (params_dir / f"{name}.yaml").write_text(yaml.safe_dump(data))
+
+    enabling_ci(without[0], True)  # two environments deploy ci: in one account the second cannot make the boundary
+    lines = boundary_lines()
+    assert lines[without[0]].endswith(
+        f"(deployed first here; {with_ci[0]} deploys ci too: in one account, only the first ci stack can create it)"
+    )
+    for name in [*with_ci, without[0]]:  # no environment deploys ci any more
+        enabling_ci(name, False)
+    lines = boundary_lines()
+    assert all(
+        lines[env].endswith("; no environment of params/ deploys ci: the roles fail to create unless the account has it already")
+        for env in with_ci + without
+    ), lines
 
 
 def test_an_alarm_reading_container_insights_says_what_it_does_without_them(layer):
@@ -1163,6 +1175,7 @@ def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(
         "ExistingHostedZoneId": inputs.EXAMPLE_HOSTED_ZONE_ID,
         "TestListenerCidr": "198.51.100.128/25",  # inside one of inputs.DOCUMENTATION_NETWORKS
     }
+    overlapping = examples | {"TestListenerCidr": "198.51.100.0/23"}  # holding one of them, and real addresses
     real = {
         "DatabaseSecretArn": "arn:aws:secretsmanager:us-east-1:210987654321:secret:startupwebapp/db-AbCdEf",
         "ExistingHostedZoneId": "Z05551234ABCDEFGHIJKL",
@@ -1182,4 +1195,5 @@ def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(
     for name in examples:
         assert re.search(rf"{name} \(\S*prod\.yaml\)", line), (name, line)  # the params file that sets it
     assert f"account {inputs.EXAMPLE_ACCOUNT}" in line and inputs.EXAMPLE_HOSTED_ZONE_ID in line and "198.51.100.128/25" in line, line
+    assert "TestListenerCidr (" in finding(overlapping)[0]
     assert finding(real) == []

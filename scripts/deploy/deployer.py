@@ -1063,8 +1063,8 @@ class Deployer:
             if found and not leave and self.stack_tags(found) != layer.tags:
                 self.update_tags(layer, found)
             return
-        guards.say_when_container_insights_is_off(self, layer, wired)
         with self.discarded_if_stopped(layer, change_set, exists):  # make changeset keeps it once shown
+            guards.say_when_container_insights_is_off(self, layer, wired)
             self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour, layer.conditions))
             if not leave:
                 self.say_waiting_change_sets(layer, change_set)

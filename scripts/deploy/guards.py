@@ -132,7 +132,9 @@ def say_when_container_insights_is_off(deployer, layer, wired) -> None:
     notBreaching) never alarm. A note, never a refusal; said only when the layer changes. The cluster
     is the one the alarms name (ServiceClusterName, wired from the service layer).
     https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeClusters.html
-    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ClusterSetting.html"""
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ClusterSetting.html
+    The command it prints, UpdateCluster with settings, is one the sandbox answers too (moto lacks
+    UpdateClusterSettings): https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateCluster.html"""
     resources = json.loads(layer.template).get("Resources", {})
     readers = sorted(
         name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm" and INSIGHTS in json.dumps(r.get("Properties", {}))
@@ -149,7 +151,7 @@ def say_when_container_insights_is_off(deployer, layer, wired) -> None:
     if settings.get("containerInsights") == "disabled":
         deployer.say(
             f"note: cluster {cluster} has Container Insights off: {', '.join(readers)} read its metrics, get none and never alarm; "
-            f"turn it on: {deployer.cli} ecs update-cluster-settings --cluster {cluster} --settings name=containerInsights,value=enabled"
+            f"turn it on: {deployer.cli} ecs update-cluster --cluster {cluster} --settings name=containerInsights,value=enabled"
         )
 
 

@@ -174,16 +174,23 @@ def stack_section(review: Review, layer: Layer) -> list[str]:
 
 def boundary_line(review: Review) -> str:
     """What a layer whose roles carry the account's permissions boundary needs of the ci layer, which
-    creates it (one per account), and which must exist when the roles are created."""
+    creates it (one per account, under a fixed name), and which must exist when the roles are created."""
     needs = f"- Needs too: the permissions boundary `{ROLE_BOUNDARY}` its roles carry, which the ci layer creates"
-    if review.env in review.ci_deployed_in:
-        return needs + " (deployed first here)"
+    others = [env for env in review.ci_deployed_in if env != review.env]
     if review.env == params.SANDBOX_ENV:
         return needs + " (not deployed in the sandbox, which does not look for it)"
-    elsewhere = ", ".join(review.ci_deployed_in) or "none"
+    if review.env in review.ci_deployed_in:
+        also = (
+            f"; {', '.join(others)} deploy{'s' if len(others) == 1 else ''} ci too: in one account, only the first ci stack can create it"
+            if others
+            else ""
+        )
+        return needs + f" (deployed first here{also})"
+    if not others:
+        return needs + "; no environment of params/ deploys ci: the roles fail to create unless the account has it already"
     return needs + (
         f"; ci is not deployed in {review.env}: another environment's ci stack must have created it in the account first "
-        f"(environments of params/ deploying ci: {elsewhere})"
+        f"(environments of params/ deploying ci: {', '.join(others)})"
     )
 
 
@@ -391,10 +398,13 @@ def example_values(review: Review) -> list[str]:
         elif value == inputs.EXAMPLE_HOSTED_ZONE_ID:
             found.append(f"{name} ({where}) is the example zone id {value}")
         elif documentation_network(value):
-            found.append(f"{name} ({where}) is {value}, a range reserved for documentation (RFC 5737) that no client has")
+            found.append(f"{name} ({where}) is {value}, which holds addresses reserved for documentation (RFC 5737) that no client has")
     if not found:
         return []
-    return [f"- **Example values** ({review.env}): {'; '.join(found)}. Replace them before deploying {review.env}.", ""]
+    return [
+        f"- **Example values** ({review.env}): {'; '.join(found)}. Replace them, and any other example value, before deploying {review.env}.",
+        "",
+    ]
 
 
 def documentation_network(value: str) -> bool:
@@ -402,7 +412,7 @@ def documentation_network(value: str) -> bool:
         network = ipaddress.ip_network(value, strict=False)
     except ValueError:
         return False
-    return any(network.version == 4 and network.subnet_of(ipaddress.ip_network(n)) for n in inputs.DOCUMENTATION_NETWORKS)
+    return any(network.version == 4 and network.overlaps(ipaddress.ip_network(n)) for n in inputs.DOCUMENTATION_NETWORKS)
 
 
 def shared_deploy_role(review: Review) -> list[str]:
