@@ -497,15 +497,26 @@ def expected_registration():
     return found | {"tags": STACK_TAGS}
 
 
-def registered(aws, command=MIGRATE):
-    """DescribeServices, DescribeTaskDefinition, RegisterTaskDefinition, then RunTask of the copy."""
+def registered(aws, command=MIGRATE, image_code=None):
+    """DescribeServices, DescribeTaskDefinition, DescribeImages (answered with image_code, an error,
+    if given), RegisterTaskDefinition, then RunTask of the copy."""
     aws.service_stack()
     aws.service()
     aws.ecs.add_response("describe_task_definition", described_task_definition(), {"taskDefinition": TASK_DEFINITION, "include": ["TAGS"]})
+    image_in_ecr(aws, code=image_code)
     copy = task_definition(COPY, 8, "v2") | {"registeredAt": NOW + timedelta(seconds=1)}
     aws.ecs.add_response("register_task_definition", {"taskDefinition": copy, "tags": STACK_TAGS}, expected_registration())
     expected = tasks.run_request(CLUSTER, ecs_service(), command) | {"taskDefinition": COPY, "clientToken": ANY}
     aws.ecs.add_response("run_task", {"tasks": [ecs_task("PROVISIONING") | {"taskDefinitionArn": COPY}], "failures": []}, expected)
+
+
+def image_in_ecr(aws, tag="v2", code=None):
+    """TAG='s image looked for in the service image's ECR repository: found, or the error ECR answers."""
+    expected = {"repositoryName": REPOSITORY.split("/", 1)[1], "imageIds": [{"imageTag": tag}]}
+    if code:
+        aws.stubber("ecr").add_client_error("describe_images", code, "no", 400, expected_params=expected)
+    else:
+        aws.stubber("ecr").add_response("describe_images", {"imageDetails": [{"imageTags": [tag]}]}, expected)
 
 
 def deregistered(aws):
@@ -594,6 +605,7 @@ def test_a_registration_stopped_or_unanswered_says_the_copy_may_exist_and_how_to
     aws.service_stack()
     aws.service()
     aws.ecs.add_response("describe_task_definition", described_task_definition(), {"taskDefinition": TASK_DEFINITION, "include": ["TAGS"]})
+    image_in_ecr(aws)
 
     def stopped(**_):
         raise KeyboardInterrupt if stop == "ctrl-c" else ReadTimeoutError(endpoint_url="https://ecs.us-east-1.amazonaws.com")
@@ -622,6 +634,7 @@ def test_tag_deregisters_the_copy_when_runtask_starts_nothing(aws):
     aws.service_stack()
     aws.service()
     aws.ecs.add_response("describe_task_definition", described_task_definition())
+    image_in_ecr(aws)
     aws.ecs.add_response("register_task_definition", {"taskDefinition": task_definition(COPY, 8, "v2"), "tags": STACK_TAGS})
     failure = {"arn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{CLUSTER}", "reason": "MISSING", "detail": "no Fargate capacity"}
     aws.ecs.add_response("run_task", {"tasks": [], "failures": [failure]})
@@ -643,6 +656,7 @@ def test_without_yes_nothing_is_registered(aws):
     aws.service_stack()
     aws.service()
     aws.ecs.add_response("describe_task_definition", described_task_definition())
+    image_in_ecr(aws)
     assert aws.run("task", "--cmd", "python manage.py migrate", "--image-tag", "v2") == 1
     assert "nothing run" in aws.err
 
@@ -967,3 +981,29 @@ def test_a_run_of_every_layer_looks_for_the_image_at_its_first_layer_before_anyt
     assert aws.run("deploy", "--image-tag", "v2-typo", "--yes") == 1  # nothing queued for the first layer: nothing made
     assert f"the run stopped at {first} (the reason is below)" in aws.out, aws.out
     assert aws.err.splitlines()[-1].startswith("error: image ") and "v2-typo is not in ECR" in aws.err
+
+
+@pytest.mark.parametrize(
+    "code, said",
+    [
+        ("ImageNotFoundException", "error: image startupwebapp:v2-typo is not in ECR: push it first, or name a tag the repository holds"),
+        ("RepositoryNotFoundException", "error: no ECR repository startupwebapp (the service's image "),
+    ],
+)
+def test_tag_of_an_image_ecr_lacks_is_refused_before_anything_is_registered_or_run(aws, code, said):
+    # A TAG= typo registered a copy, started a task that failed at its image pull, and deregistered the copy.
+    aws.service_stack()
+    aws.service()
+    aws.ecs.add_response("describe_task_definition", described_task_definition(), {"taskDefinition": TASK_DEFINITION, "include": ["TAGS"]})
+    image_in_ecr(aws, "v2-typo", code)
+    assert aws.run("task", "--cmd", "python manage.py migrate", "--image-tag", "v2-typo", "--yes") == 1  # nothing else queued: nothing made
+    assert aws.err.splitlines()[-1].startswith(said), aws.err
+    assert aws.err.rstrip().endswith(("nothing was registered or run", "nothing was run")), aws.err
+
+
+def test_tag_goes_on_with_a_note_when_the_role_may_not_look_for_images(aws):
+    registered(aws, image_code="AccessDeniedException")
+    aws.poll(ecs_task("STOPPED", 0), None)
+    deregistered(aws)
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--image-tag", "v2", "--yes") == 0, aws.err
+    assert "note: could not check that image startupwebapp:v2 is in ECR (ecr:DescribeImages denied); going on" in aws.out

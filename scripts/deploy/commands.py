@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 import templates
 from scripts import purge, verify, zone
-from scripts.deploy import drift, logs, tasks, text
+from scripts.deploy import drift, guards, logs, tasks, text
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found
 from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER
 from scripts.deploy.failure import Failure
@@ -493,6 +493,7 @@ class Commands:
             described = ecs.describe_task_definition(taskDefinition=service["taskDefinition"], include=["TAGS"])
             register = tasks.register_request(described, image_tag)
             image = next(c["image"] for c in register["containerDefinitions"] if c["name"] == tasks.CONTAINER_NAME)
+            self.refuse_an_image_ecr_lacks(image, image_tag)
             deployer.say(
                 f"one-off task in {env}: {shown}",
                 f"  a copy of task definition {current} of {names['service']} with the image {image}, its network settings and roles;",
@@ -514,6 +515,19 @@ class Commands:
         finally:
             if registered:
                 tasks.deregister(ecs, registered, deployer.say)
+
+    def refuse_an_image_ecr_lacks(self, image, image_tag) -> None:
+        """TAG= names an image its ECR repository does not hold (a typo): refused before anything is
+        registered or run, as a release of it is (guards.refuse_a_missing_image); the task would fail
+        at its image pull. An image of another registry, or any on an emulator, is not asked for."""
+        registry, _, path = tasks.repository(image).partition("/")
+        if not self.deployer.registry or ".dkr.ecr." not in registry:
+            return
+        missing = guards.missing_image(self.deployer, path, image_tag)
+        if missing == "image":
+            raise Failure(f"{guards.not_in_ecr(self.deployer, path, image_tag)}; nothing was registered or run")
+        if missing == "repository":
+            raise Failure(f"error: no ECR repository {path} (the service's image {image}) in this account and region; nothing was run")
 
     def register_copy(self, ecs, register) -> str:
         """Register the copy with TAG='s image; stopped or unanswered, it may be registered all the same

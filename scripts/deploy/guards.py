@@ -106,24 +106,39 @@ def refuse_a_missing_image(deployer, layer, image_tag) -> None:
     tag = image_tag or running.get("ImageTag") or service.parameters.get("ImageTag")  # as Deployer.parameters chooses it
     if not tag or (running.get("ImageTag"), running.get("EcrRepositoryName")) == (tag, repository):
         return
+    missing = missing_image(deployer, repository, tag)
+    if missing == "image":
+        raise Failure(f"{not_in_ecr(deployer, repository, tag)}; no change set was made")
+    if missing == "repository":
+        raise Failure(
+            f"error: params/{deployer.env}.yaml: parameters.EcrRepositoryName: no ECR repository {repository} in the stacks' "
+            "account and region; no change set was made"
+        )
+
+
+def missing_image(deployer, repository, tag) -> str | None:
+    """What ECR lacks of repository:tag: "image", "repository", or None (it holds it, or could not be
+    asked: a deploy role made before the ci layer allowed ecr:DescribeImages; said, and the run goes on).
+    https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html"""
     try:
         deployer.client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
     except AWS_ERRORS as error:
         code = error_code(error)
         if code == "ImageNotFoundException":
-            raise Failure(
-                f"error: image {repository}:{tag} is not in ECR: push it first, or name a tag the repository holds "
-                f"({deployer.cli} ecr describe-images --repository-name {repository}); no change set was made"
-            ) from None
+            return "image"
         if code == "RepositoryNotFoundException":
-            raise Failure(
-                f"error: params/{deployer.env}.yaml: parameters.EcrRepositoryName: no ECR repository {repository} in the stacks' "
-                "account and region; no change set was made"
-            ) from None
+            return "repository"
         if code not in ("AccessDeniedException", "AccessDenied"):
             raise
-        # A deploy role made before the ci layer allowed ecr:DescribeImages: the release goes on unchecked.
         deployer.say(f"note: could not check that image {repository}:{tag} is in ECR (ecr:DescribeImages denied); going on")
+    return None
+
+
+def not_in_ecr(deployer, repository, tag) -> str:
+    return (
+        f"error: image {repository}:{tag} is not in ECR: push it first, or name a tag the repository holds "
+        f"({deployer.cli} ecr describe-images --repository-name {repository})"
+    )
 
 
 def say_when_container_insights_is_off(deployer, layer, wired) -> None:
