@@ -1101,7 +1101,7 @@ def test_a_layer_whose_roles_carry_the_boundary_says_which_ci_stack_creates_it(t
     without = sorted(e.name for e in load_all(params_dir) if not e.deploys("ci") and e.name != "sandbox")
     assert with_ci and without, "params/ no longer has an environment with ci and one without: the test needs both"
     lines = boundary_lines()
-    assert all(lines[env].endswith("(deployed first here)") for env in with_ci), lines
+    assert all(lines[env].endswith("(deployed here, before the other layers)") for env in with_ci), lines
     for env in without:
         assert f"ci is not deployed in {env}" in lines[env], lines[env]
         assert lines[env].endswith(f"(environments of params/ deploying ci: {', '.join(with_ci)})"), lines[env]
@@ -1115,7 +1115,8 @@ def test_a_layer_whose_roles_carry_the_boundary_says_which_ci_stack_creates_it(t
     enabling_ci(without[0], True)  # two environments deploy ci: in one account the second cannot make the boundary
     lines = boundary_lines()
     assert lines[without[0]].endswith(
-        f"(deployed first here; {with_ci[0]} deploys ci too: in one account, only the first ci stack can create it)"
+        f"(deployed here, before the other layers; {with_ci[0]} deploys ci too: if they share an account, only the first "
+        "ci stack deployed can create it, and the others fail)"
     )
     for name in [*with_ci, without[0]]:  # no environment deploys ci any more
         enabling_ci(name, False)
@@ -1175,7 +1176,7 @@ def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(
         "ExistingHostedZoneId": inputs.EXAMPLE_HOSTED_ZONE_ID,
         "TestListenerCidr": "198.51.100.128/25",  # inside one of inputs.DOCUMENTATION_NETWORKS
     }
-    overlapping = examples | {"TestListenerCidr": "198.51.100.0/23"}  # holding one of them, and real addresses
+    holding = examples | {"TestListenerCidr": "203.0.112.0/22"}  # holding one of them, and real addresses: a real range
     real = {
         "DatabaseSecretArn": "arn:aws:secretsmanager:us-east-1:210987654321:secret:startupwebapp/db-AbCdEf",
         "ExistingHostedZoneId": "Z05551234ABCDEFGHIJKL",
@@ -1195,5 +1196,5 @@ def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(
     for name in examples:
         assert re.search(rf"{name} \(\S*prod\.yaml\)", line), (name, line)  # the params file that sets it
     assert f"account {inputs.EXAMPLE_ACCOUNT}" in line and inputs.EXAMPLE_HOSTED_ZONE_ID in line and "198.51.100.128/25" in line, line
-    assert "TestListenerCidr (" in finding(overlapping)[0]
+    assert "TestListenerCidr (" not in finding(holding)[0]
     assert finding(real) == []

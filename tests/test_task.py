@@ -512,7 +512,7 @@ def registered(aws, command=MIGRATE, image_code=None):
 
 def image_in_ecr(aws, tag="v2", code=None):
     """TAG='s image looked for in the service image's ECR repository: found, or the error ECR answers."""
-    expected = {"repositoryName": REPOSITORY.split("/", 1)[1], "imageIds": [{"imageTag": tag}]}
+    expected = {"repositoryName": REPOSITORY.split("/", 1)[1], "imageIds": [{"imageTag": tag}], "registryId": ACCOUNT}
     if code:
         aws.stubber("ecr").add_client_error("describe_images", code, "no", 400, expected_params=expected)
     else:
@@ -986,8 +986,16 @@ def test_a_run_of_every_layer_looks_for_the_image_at_its_first_layer_before_anyt
 @pytest.mark.parametrize(
     "code, said",
     [
-        ("ImageNotFoundException", "error: image startupwebapp:v2-typo is not in ECR: push it first, or name a tag the repository holds"),
-        ("RepositoryNotFoundException", "error: no ECR repository startupwebapp (the service's image "),
+        (
+            "ImageNotFoundException",
+            f"error: image startupwebapp:v2-typo is not in ECR: push it first, or name a tag the repository holds "
+            f"({REGION_CLI} ecr describe-images --repository-name startupwebapp); nothing was registered or run",
+        ),
+        (
+            "RepositoryNotFoundException",
+            f"error: no ECR repository startupwebapp in account {ACCOUNT} (the service's image {REPOSITORY}:v2-typo); "
+            "nothing was registered or run",
+        ),
     ],
 )
 def test_tag_of_an_image_ecr_lacks_is_refused_before_anything_is_registered_or_run(aws, code, said):
@@ -997,8 +1005,26 @@ def test_tag_of_an_image_ecr_lacks_is_refused_before_anything_is_registered_or_r
     aws.ecs.add_response("describe_task_definition", described_task_definition(), {"taskDefinition": TASK_DEFINITION, "include": ["TAGS"]})
     image_in_ecr(aws, "v2-typo", code)
     assert aws.run("task", "--cmd", "python manage.py migrate", "--image-tag", "v2-typo", "--yes") == 1  # nothing else queued: nothing made
-    assert aws.err.splitlines()[-1].startswith(said), aws.err
-    assert aws.err.rstrip().endswith(("nothing was registered or run", "nothing was run")), aws.err
+    assert aws.err.splitlines()[-1] == said, aws.err
+
+
+@pytest.mark.parametrize(
+    "registry",
+    [
+        "registry.example:5000/team",  # not ECR
+        f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com",  # another region's ECR than the run's
+    ],
+)
+def test_tag_of_an_image_of_another_registry_is_not_looked_for(aws, registry):
+    described = described_task_definition()
+    for container in described["taskDefinition"]["containerDefinitions"]:
+        container["image"] = container["image"].replace(REPOSITORY.split("/", 1)[0], registry)
+    aws.service_stack()
+    aws.service()
+    aws.ecs.add_response("describe_task_definition", described, {"taskDefinition": TASK_DEFINITION, "include": ["TAGS"]})
+    # no DescribeImages queued: none asked (the stubs fail an unqueued call); declined at the prompt, nothing registered
+    assert aws.run("task", "--cmd", "python manage.py migrate", "--image-tag", "v2") == 1
+    assert f"with the image {registry}/startupwebapp:v2" in aws.out and "nothing run" in aws.err, aws.out + aws.err
 
 
 def test_tag_goes_on_with_a_note_when_the_role_may_not_look_for_images(aws):

@@ -2,6 +2,7 @@
 them from."""
 
 import os
+import re
 import shlex
 
 from botocore.exceptions import ClientError
@@ -50,6 +51,10 @@ VERIFY_NEEDS = {
     ]
     for layer in ("alb", "service")
 }
+
+
+# An ECR registry's host: <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn].
+ECR_HOST = re.compile(r"(?P<account>[0-9]{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?")
 
 
 class Commands:
@@ -519,15 +524,20 @@ class Commands:
     def refuse_an_image_ecr_lacks(self, image, image_tag) -> None:
         """TAG= names an image its ECR repository does not hold (a typo): refused before anything is
         registered or run, as a release of it is (guards.refuse_a_missing_image); the task would fail
-        at its image pull. An image of another registry, or any on an emulator, is not asked for."""
-        registry, _, path = tasks.repository(image).partition("/")
-        if not self.deployer.registry or ".dkr.ecr." not in registry:
+        at its image pull. The repository is looked for in the account its host names; an image of
+        another registry or of another region's ECR is not asked for. (make task runs on AWS only.)
+        https://docs.aws.amazon.com/AmazonECR/latest/userguide/Registries.html"""
+        host, _, path = tasks.repository(image).partition("/")
+        ecr = ECR_HOST.fullmatch(host)
+        if ecr is None or ecr["region"] != self.deployer.cf.meta.region_name:
             return
-        missing = guards.missing_image(self.deployer, path, image_tag)
+        missing = guards.missing_image(self.deployer, path, image_tag, registry_id=ecr["account"])
         if missing == "image":
             raise Failure(f"{guards.not_in_ecr(self.deployer, path, image_tag)}; nothing was registered or run")
         if missing == "repository":
-            raise Failure(f"error: no ECR repository {path} (the service's image {image}) in this account and region; nothing was run")
+            raise Failure(
+                f"error: no ECR repository {path} in account {ecr['account']} (the service's image {image}); nothing was registered or run"
+            )
 
     def register_copy(self, ecs, register) -> str:
         """Register the copy with TAG='s image; stopped or unanswered, it may be registered all the same

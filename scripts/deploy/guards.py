@@ -116,12 +116,14 @@ def refuse_a_missing_image(deployer, layer, image_tag) -> None:
         )
 
 
-def missing_image(deployer, repository, tag) -> str | None:
-    """What ECR lacks of repository:tag: "image", "repository", or None (it holds it, or could not be
-    asked: a deploy role made before the ci layer allowed ecr:DescribeImages; said, and the run goes on).
+def missing_image(deployer, repository, tag, registry_id=None) -> str | None:
+    """What ECR lacks of repository:tag (in the account registry_id, else the caller's): "image",
+    "repository", or None (it holds it, or could not be asked: a deploy role made before the ci layer
+    allowed ecr:DescribeImages, or another account's registry; said, and the run goes on).
     https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html"""
+    account = {"registryId": registry_id} if registry_id else {}
     try:
-        deployer.client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+        deployer.client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}], **account)
     except AWS_ERRORS as error:
         code = error_code(error)
         if code == "ImageNotFoundException":
@@ -144,8 +146,10 @@ def not_in_ecr(deployer, repository, tag) -> str:
 def say_when_container_insights_is_off(deployer, layer, wired) -> None:
     """Before a change set of a layer whose alarms read ECS/ContainerInsights metrics is shown: a
     cluster with Container Insights off publishes none of them, and those alarms (TreatMissingData
-    notBreaching) never alarm. A note, never a refusal; said only when the layer changes. The cluster
-    is the one the alarms name (ServiceClusterName, wired from the service layer).
+    notBreaching) never alarm. A note, never a refusal; said only when the layer changes, and only for
+    a cluster whose own setting is "disabled" (one that lists none follows the account's setting,
+    which is not read). The cluster is the one the alarms name (ServiceClusterName, wired from the
+    service layer).
     https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeClusters.html
     https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ClusterSetting.html
     The command it prints, UpdateCluster with settings, is one the sandbox answers too (moto lacks

@@ -181,11 +181,12 @@ def boundary_line(review: Review) -> str:
         return needs + " (not deployed in the sandbox, which does not look for it)"
     if review.env in review.ci_deployed_in:
         also = (
-            f"; {', '.join(others)} deploy{'s' if len(others) == 1 else ''} ci too: in one account, only the first ci stack can create it"
+            f"; {', '.join(others)} deploy{'s' if len(others) == 1 else ''} ci too: if they share an account, only the first "
+            "ci stack deployed can create it, and the others fail"
             if others
             else ""
         )
-        return needs + f" (deployed first here{also})"
+        return needs + f" (deployed here, before the other layers{also})"
     if not others:
         return needs + "; no environment of params/ deploys ci: the roles fail to create unless the account has it already"
     return needs + (
@@ -398,7 +399,7 @@ def example_values(review: Review) -> list[str]:
         elif value == inputs.EXAMPLE_HOSTED_ZONE_ID:
             found.append(f"{name} ({where}) is the example zone id {value}")
         elif documentation_network(value):
-            found.append(f"{name} ({where}) is {value}, which holds addresses reserved for documentation (RFC 5737) that no client has")
+            found.append(f"{name} ({where}) is {value}, addresses reserved for documentation (RFC 5737) that no client has")
     if not found:
         return []
     return [
@@ -412,7 +413,7 @@ def documentation_network(value: str) -> bool:
         network = ipaddress.ip_network(value, strict=False)
     except ValueError:
         return False
-    return any(network.version == 4 and network.overlaps(ipaddress.ip_network(n)) for n in inputs.DOCUMENTATION_NETWORKS)
+    return any(network.version == 4 and network.subnet_of(ipaddress.ip_network(n)) for n in inputs.DOCUMENTATION_NETWORKS)
 
 
 def shared_deploy_role(review: Review) -> list[str]:
