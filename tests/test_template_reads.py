@@ -30,3 +30,7 @@ def test_the_attributes_a_resource_reads_are_found_wherever_it_reads_them():
 def test_the_conditions_a_node_reads():
     node = {"Condition": "IsProd", "Properties": {"X": {"Fn::If": ["HasWaf", {"Fn::If": ["Canary", 1, 2]}, 3]}}}
     assert conditions_used(node) == {"IsProd", "HasWaf", "Canary"}
+
+
+def test_an_attribute_named_by_a_ref_reads_the_resource_and_that_ref():
+    assert references({"Fn::GetAtt": ["Stack", {"Ref": "OutputName"}]}) == {"Stack", "OutputName"}

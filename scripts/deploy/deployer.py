@@ -637,19 +637,7 @@ class Deployer:
         }
         outputs = json.loads(layer.template).get("Outputs", {})
         changing = {name for name, output in outputs.items() if template_reads.references(output["Value"]) & replaced}
-        later = {each.name for each in guards.layers_ahead(self, layer)[1:]}
-        reads = {}  # reader layer -> the outputs it reads that the replacements change
-        for (reader, _), (upstream, output) in templates.WIRING.items():
-            if upstream == layer.name and output in changing and reader not in later:
-                reads.setdefault(reader, set()).add(output)
-        if not reads:
-            return
-        try:
-            deployed = set(self.consumers(layer.name))
-        except AWS_ERRORS as error:
-            self.say(f"  note: whether the layers reading {layer.stack}'s outputs are deployed could not be read ({error_code(error)})")
-            return
-        stale = {reader: outputs for reader, outputs in sorted(reads.items()) if templates.stack_name(self.env, reader) in deployed}
+        stale = self.deployed_readers(layer, changing)
         if stale:
             self.say(
                 f"warning: this update replaces {', '.join(sorted(replaced))}; "
@@ -658,27 +646,34 @@ class Deployer:
                 f"(make deploy ENV={self.env}), or every layer in one run (make deploy ENV={self.env} ALLOW_REPLACE=1)"
             )
 
+    def deployed_readers(self, layer, outputs) -> dict[str, set]:
+        """Reader layer -> which of the layer's outputs it reads, for the deployed layers wired from
+        them that this run does not deploy after it. Whether they are deployed cannot be read: said
+        (a note), and none returned."""
+        later = {each.name for each in guards.layers_ahead(self, layer)[1:]}
+        reads = {}
+        for (reader, _), (upstream, output) in templates.WIRING.items():
+            if upstream == layer.name and output in outputs and reader not in later:
+                reads.setdefault(reader, set()).add(output)
+        if not reads:
+            return {}
+        try:
+            deployed = set(self.consumers(layer.name))
+        except AWS_ERRORS as error:
+            self.say(
+                f"  note: whether the layers reading {layer.stack}'s outputs ({', '.join(sorted(reads))}) are deployed "
+                f"could not be read ({error_code(error)})"
+            )
+            return {}
+        return {reader: names for reader, names in sorted(reads.items()) if templates.stack_name(self.env, reader) in deployed}
+
     def say_downstream_to_deploy(self, layer, outputs_before, found):
         """An update that changed outputs other layers read (a replaced load balancer's ARN): the deployed
         layers that read them keep the old values until they are deployed, which this run does not do.
         Only a note: a stack that cannot be read is said, and the run goes on."""
         after = {o["OutputKey"]: o.get("OutputValue") for o in found.get("Outputs", [])}
         changed = {key for key in outputs_before.keys() | after.keys() if outputs_before.get(key) != after.get(key)}
-        later = {each.name for each in guards.layers_ahead(self, layer)[1:]}
-        reads = {}  # reader layer -> the changed outputs it reads
-        for (reader, _), (upstream, output) in templates.WIRING.items():
-            if upstream == layer.name and output in changed and reader not in later:
-                reads.setdefault(reader, set()).add(output)
-        if not reads:
-            return
-        try:
-            deployed = set(self.consumers(layer.name))
-        except AWS_ERRORS as error:
-            self.say(
-                f"  note: whether the layers reading {layer.stack}'s outputs ({', '.join(sorted(reads))}) are deployed could not be read ({error_code(error)})"
-            )
-            return
-        stale = {reader: outputs for reader, outputs in sorted(reads.items()) if templates.stack_name(self.env, reader) in deployed}
+        stale = self.deployed_readers(layer, changed)
         enabled = [reader for reader in stale if reader in self.enabled_layers]
         disabled = [reader for reader in stale if reader not in self.enabled_layers]
         if enabled:
