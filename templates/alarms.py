@@ -2,6 +2,8 @@
 itself, no healthy task at all, slow answers, CPU or memory high while the service already runs
 its maximum task count, and fewer running tasks than desired. They notify the alert topic."""
 
+import json
+
 from troposphere import Sub, Template
 from troposphere.cloudwatch import Alarm, MetricDataQuery, MetricDimension
 
@@ -9,6 +11,12 @@ from templates import inputs
 from templates.common import add_outputs, add_shifts_traffic, metric_query, new_template, target_groups
 
 INSIGHTS = "ECS/ContainerInsights"  # task counts need Container Insights on the cluster (README)
+
+
+def reads_container_insights(resource: dict) -> bool:
+    """Whether a template resource (its JSON) is an alarm reading INSIGHTS metrics, which a cluster
+    without Container Insights never publishes (the review and the deploy's note say so)."""
+    return resource.get("Type") == "AWS::CloudWatch::Alarm" and INSIGHTS in json.dumps(resource.get("Properties", {}))
 
 
 def build() -> Template:

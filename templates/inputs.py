@@ -21,9 +21,8 @@ NAME_PREFIX = rf"{PROJECT}(-[a-z0-9]{{1,8}})?"
 HOSTED_ZONE_ID = r"Z[0-9A-Z]{1,31}"
 # Example values, in hints and defaults; the review flags any an environment keeps (scripts/review/render.py).
 EXAMPLE_HOSTED_ZONE_ID = "Z0123456789ABCDEFGHIJ"
-EXAMPLE_ACCOUNT = (
-    "123456789012"  # AWS's documentation example account: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html
-)
+# AWS's documentation example account: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html
+EXAMPLE_ACCOUNT = "123456789012"
 DOCUMENTATION_NETWORKS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")  # reserved for documentation: RFC 5737
 # The service's roles carry the permissions boundary (templates/ci.py boundary_statements), which lets
 # them pull only repository/<project>* and read only secret:<project>*: a repository or secret of

@@ -619,9 +619,10 @@ def test_an_update_that_replaces_the_service_states_its_count_then_leaves_it_to_
 
 
 def test_a_change_of_alarms_that_read_container_insights_says_when_the_cluster_has_it_off(sandbox, run):
-    """moto makes a cluster with Container Insights off, as AWS does by default: a change set of the
-    alarms layer notes it, naming the alarms that would never alarm; with it on, nothing is said, and
-    a deploy with nothing to change says nothing either."""
+    """moto lists a new cluster's containerInsights setting as "disabled" (on AWS a cluster that sets
+    none follows the account's setting, which the note does not read: API_ClusterSetting): a change
+    set of the alarms layer notes it, naming the alarms that would never alarm; with it on, nothing is
+    said, and a deploy with nothing to change says nothing either."""
     sandbox.seed()
     alarms = json.loads((ROOT / "output" / "alarms.json").read_text())["Resources"]
     readers = sorted(name for name, r in alarms.items() if "ECS/ContainerInsights" in json.dumps(r["Properties"]))

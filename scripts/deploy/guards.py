@@ -10,7 +10,7 @@ from scripts.deploy import text
 from scripts.deploy.aws import AWS_ERRORS, error_code
 from scripts.deploy.failure import Failure
 from scripts.deploy.text import parameter_values
-from templates.alarms import INSIGHTS
+from templates.alarms import reads_container_insights
 from templates.inputs import TRAFFIC_SHIFTING
 
 
@@ -155,9 +155,7 @@ def say_when_container_insights_is_off(deployer, layer, wired) -> None:
     The command it prints, UpdateCluster with settings, is one the sandbox answers too (moto lacks
     UpdateClusterSettings): https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateCluster.html"""
     resources = json.loads(layer.template).get("Resources", {})
-    readers = sorted(
-        name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm" and INSIGHTS in json.dumps(r.get("Properties", {}))
-    )
+    readers = sorted(name for name, resource in resources.items() if reads_container_insights(resource))
     cluster = wired.get("ServiceClusterName")
     if not readers or not cluster:
         return

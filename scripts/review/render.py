@@ -3,7 +3,6 @@ its own function), the security findings and the cost. Every function returns th
 each section ending with a blank line."""
 
 import ipaddress
-import json
 import re
 from decimal import ROUND_HALF_UP, Decimal
 from importlib.metadata import version
@@ -15,7 +14,7 @@ from scripts.review.collect import Layer, Review
 from scripts.review.cost import CENT, ZERO, dec, money, number, plural, shift_terms
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code, scalar_text
 from templates import inputs, params, validation
-from templates.alarms import INSIGHTS
+from templates.alarms import INSIGHTS, reads_container_insights
 from templates.common import IGNORED_RULE_REASONS, ROLE_BOUNDARY
 
 
@@ -259,7 +258,7 @@ def resource_notes(env: str, layer: Layer, resource: dict) -> list[str]:
     depends = resource.get("DependsOn")
     if depends:
         notes.append("created after " + ", ".join(depends if isinstance(depends, list) else [depends]))
-    if resource["Type"] == "AWS::CloudWatch::Alarm" and INSIGHTS in json.dumps(resource.get("Properties", {})):
+    if reads_container_insights(resource):
         notes.append(f"reads {INSIGHTS} metrics, which exist only where Container Insights is on for the cluster: {without_data(resource)}")
     return notes
 
