@@ -1405,14 +1405,16 @@ def test_new_service_states_its_desired_count(aws):
 
 
 @pytest.mark.parametrize("left_deployed", [False, True, "unreadable"])
-def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_calls(aws, left_deployed):
+def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_calls(aws, disabled, left_deployed):
     """An optional layer the params file does not enable is looked for once: one left deployed (taken
-    out of enabled_layers) is said, with how it goes; one that cannot be read is a note, the run done."""
-    order = PROD_LAYERS
+    out of enabled_layers) is said, with how it goes; one that cannot be read is a note, the run done.
+    (disabled: params with one optional layer left out, whatever params/prod.yaml enables.)"""
+    _, order = disabled
     for layer in order:
         aws.deployed(layer)
         aws.empty_change_set(layer)
     not_enabled = [layer for layer in templates.OPTIONAL_LAYERS if layer not in order]
+    assert not_enabled
     for layer in not_enabled:
         if left_deployed == "unreadable":
             aws.cf.add_client_error("describe_stacks", "AccessDenied", "not authorized", 403)
@@ -1430,7 +1432,8 @@ def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_ca
         assert aws.calls(layer) == 4, layer
     for layer in not_enabled:
         assert aws.calls(layer) == 1, layer
-        said = f"note: {stack(layer)} is deployed and left as it is (not in enabled_layers of params/{ENV}.yaml: make destroy STACK={layer}"
+        params_file = templates.relative(aws.dirs[1] / f"{ENV}.yaml")  # params/prod.yaml, unless a copy stands for it
+        said = f"note: {stack(layer)} is deployed and left as it is (not in enabled_layers of {params_file}: make destroy STACK={layer}"
         assert (said in aws.out) == (left_deployed is True), aws.out
         unread = f"  note: whether {stack(layer)} is still deployed could not be read (AccessDenied)"
         assert (unread in aws.out) == (left_deployed == "unreadable"), aws.out
@@ -3219,7 +3222,7 @@ def test_the_wait_for_a_stack_is_bounded_and_says_what_is_still_in_progress(aws,
 def test_a_release_that_shifts_traffic_is_waited_for_its_shifting_and_bake_time_too():
     from scripts.deploy.deployer import Deployer, stated_release_wait_minutes
 
-    values = configuration(ENV, "service")["Parameters"] | {"DeploymentStrategy": "BLUE_GREEN"}  # prod's waits
+    values = configuration(ENV, "service")["Parameters"] | {"DeploymentStrategy": "BLUE_GREEN", "TestPauseMinutes": "0"}  # prod's waits
     bake = int(values["BakeTimeMinutes"])
     assert stated_release_wait_minutes(values) == bake
     assert stated_release_wait_minutes(values | {"DeploymentStrategy": "ROLLING"}) == 0

@@ -414,10 +414,18 @@ def test_optional_layers_follow_enabled_layers(written, reviewed):
 
 
 def test_staging_document_shows_what_differs(written):
+    """Staging's own values, read from params/staging.yaml, and what they decide."""
+    staging = ENVIRONMENTS["staging"]
     text = written["staging"].decode()
-    assert "| DeletionProtection | `false` | params/staging.yaml |" in text
-    assert "`deletion_protection.enabled=false (DeletionProtection)`" in text
-    assert "- **AlertEmailSubscription1** `AWS::SNS::Subscription`: not created in staging: HasAlertEmail1 is false" in text
+    protection = staging.values["DeletionProtection"]
+    source = "params/staging.yaml" if "DeletionProtection" in staging.explicit else "default"
+    assert f"| DeletionProtection | `{protection}` | {source} |" in text
+    assert f"`deletion_protection.enabled={protection} (DeletionProtection)`" in text
+    subscription = "- **AlertEmailSubscription1** `AWS::SNS::Subscription`: "
+    if staging.values["AlertEmails"]:
+        assert f"{subscription}created as HasAlertEmail1 is true" in text
+    else:
+        assert f"{subscription}not created in staging: HasAlertEmail1 is false" in text
 
 
 # --- the scan cache
@@ -1044,7 +1052,12 @@ def test_deploy_time_model_from_the_environment_values(written):
             assert f"| **{v['DeploymentStrategy']} deploy, new tasks running to old tasks gone** | the sum |" in section, env
             continue
         bake = int(v["BakeTimeMinutes"]) * 60  # blue/green: the bake time too, while both sets of tasks run
-        blue_green = int(v["HealthCheckIntervalSeconds"]) + bake + int(v["DeregistrationDelaySeconds"]) + int(v["StopTimeoutSeconds"])
+        pause = int(v["TestPauseMinutes"]) * 60  # at most: until `make continue`
+        blue_green = (
+            int(v["HealthCheckIntervalSeconds"]) + pause + bake + int(v["DeregistrationDelaySeconds"]) + int(v["StopTimeoutSeconds"])
+        )
+        if pause:
+            assert f"| TestPauseMinutes {v['TestPauseMinutes']} × 60, at most | {pause} |" in section, env
         assert (
             f"| Bake: old and new tasks both run, all traffic on the new ones | BakeTimeMinutes {v['BakeTimeMinutes']} × 60 | {bake} |"
             in section

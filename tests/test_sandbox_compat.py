@@ -169,7 +169,7 @@ def test_seed_creates_the_ids_that_params_sandbox_yaml_holds(aws, sandbox):
     group = aws.ec2.describe_security_groups(GroupIds=[created["BackendSecurityGroupId"]])["SecurityGroups"][0]
     assert group["VpcId"] == created["VpcId"]
     assert aws.ecs.describe_clusters(clusters=[CLUSTER])["clusters"][0]["status"] == "ACTIVE"
-    assert aws.ecr.describe_repositories(repositoryNames=["startupwebapp-backend"])["repositories"]
+    assert aws.ecr.describe_repositories(repositoryNames=[VALUES["EcrRepositoryName"]])["repositories"]
     secret = json.loads(aws.secretsmanager.get_secret_value(SecretId=created["DatabaseSecretArn"])["SecretString"])
     assert set(secret) == {"username", "password", "host", "port"}
     assert parameters("sandbox", "service")["DatabaseSecretArn"] == created["DatabaseSecretArn"]
@@ -244,7 +244,7 @@ def test_new_task_definition_revision_reaches_the_service(aws):
     service = aws.ecs.describe_services(cluster=outputs["ClusterName"], services=[outputs["ServiceName"]])["services"][0]
     assert service["taskDefinition"] == outputs["TaskDefinitionArn"]
     image = aws.ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]["containerDefinitions"][0]["image"]
-    assert image.endswith("/startupwebapp-backend:v2")
+    assert image.endswith(f"/{VALUES['EcrRepositoryName']}:v2")
 
 
 def test_dependents_whose_properties_did_not_change_are_left_alone(aws):

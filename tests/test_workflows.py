@@ -20,6 +20,7 @@ from conftest import ROOT
 from packaging.specifiers import SpecifierSet
 
 from scripts import deploy as deployer
+from scripts.deploy import tasks
 from templates import inputs
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -317,9 +318,9 @@ def test_migrations_run_as_a_one_off_task_before_the_service_update_only_when_as
     # TAG=: the migrations of the image about to be deployed, not of the one the service runs
     assert [call["args"] for call in made] == [["task", "ENV=staging", "TAG=v1.2.3", "CMD=python manage.py migrate --noinput", "YES=1"]]
     assert (tmp_path / "migrate.log").read_text().startswith("stub make task ENV=staging TAG=v1.2.3")
-    # The deployer splits CMD as a shell does: the container runs exactly these words; TAG= is --image-tag.
+    # The container runs exactly these words (split as a shell does: tests/test_task.py); TAG= is --image-tag.
     parsed = deployer.parse(["task", "--env", "staging", "--cmd", made[0]["args"][3].removeprefix("CMD="), "--image-tag", "v1.2.3"])
-    assert (parsed.cmd, parsed.image_tag) == ("python manage.py migrate --noinput", "v1.2.3")
+    assert (tasks.parse_command(parsed.cmd), parsed.image_tag) == (["python", "manage.py", "migrate", "--noinput"], "v1.2.3")
 
 
 @pytest.mark.parametrize("changes", [{}, {"inputs__run_migrations": "true", "inputs__action": "rollback"}])
