@@ -194,6 +194,10 @@ def check_redirect(endpoint, host) -> Result:
     return Result("http redirects to https", ok, f"{status} -> {location or '(no Location)'}")
 
 
+def in_days(days: int) -> str:
+    return "within a day" if days < 1 else f"in {days} day{'' if days == 1 else 's'}"
+
+
 def check_health(endpoint, host, path="/health", port=443) -> list[Result]:
     """The certificate and /health; a TLS failure fails both."""
     try:
@@ -203,7 +207,7 @@ def check_health(endpoint, host, path="/health", port=443) -> list[Result]:
         return [Result("certificate valid for host", False, reason), Result(f"https {path}", False, "no TLS connection")]
     expires = datetime.strptime(certificate["notAfter"], "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
     days = (expires - datetime.now(UTC)).days
-    results = [Result("certificate valid for host", True, f"{host}, expires in {days} days")]
+    results = [Result("certificate valid for host", True, f"{host}, expires {in_days(days)}")]
     document = untrusted_json(body)
     ok = status == 200 and isinstance(document, dict) and all(document.get(k) == v for k, v in HEALTHY_BODY.items())
     results.append(Result(f"https {path}", ok, f"{status} {body[:200].decode(errors='replace').strip()}"))

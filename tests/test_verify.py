@@ -194,6 +194,11 @@ def test_a_healthy_site_passes_every_http_check(servers):
     assert re.fullmatch(rf"{HOST}, expires in 8[89] days", results["certificate valid for host"].detail)
 
 
+@pytest.mark.parametrize(("days", "said"), [(0, "within a day"), (1, "in 1 day"), (2, "in 2 days")])
+def test_a_certificate_near_its_end_says_how_near_in_words(days, said):
+    assert verify.in_days(days) == said
+
+
 def test_failing_health(servers):
     site, endpoint = servers
     site.health = (503, {"status": "unhealthy", "database": "error"})

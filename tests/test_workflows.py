@@ -236,7 +236,8 @@ def test_manual_and_called_runs_take_the_same_inputs(deploy):
     dispatch = deploy["on"]["workflow_dispatch"]["inputs"]
     call = deploy["on"]["workflow_call"]["inputs"]
     assert tuple(dispatch) == tuple(call) == INPUTS
-    assert dispatch["environment"]["type"] == "choice" and dispatch["environment"]["options"] == ["staging", "prod"]
+    choices = dispatch["environment"]["options"]  # the environments in params/ that GitHub deploys (README: Environments)
+    assert dispatch["environment"]["type"] == "choice" and choices and "sandbox" not in choices and len(set(choices)) == len(choices)
     assert dispatch["action"]["type"] == "choice" and dispatch["action"]["options"] == ["deploy", "rollback"]
     assert dispatch["image_tag"]["type"] == "string"
     # workflow_call has no choice type: the same inputs as strings, checked by the first step.
@@ -362,10 +363,23 @@ def test_every_choice_passes_the_input_check_and_has_a_params_file(deploy, tmp_p
             assert result.returncode == 0, result.stdout
 
 
+def test_every_place_that_names_the_environments_names_the_choices(deploy):
+    """An environment added to the choices alone would be refused by the input check, and described
+    as not deployable: the README says to add it here, and this names each place it is missing from."""
+    choices = deploy["on"]["workflow_dispatch"]["inputs"]["environment"]["options"]
+    text = (ROOT / ".github" / "workflows" / "deploy-service.yml").read_text()
+    said = " or ".join(choices)
+    (pattern,) = re.findall(r'case "\$DEPLOY_ENV" in (\S+)\)', text)
+    assert pattern.split("|") == choices, "the case of the 'Check the inputs' step"
+    assert f"::error::environment must be {said}" in text, "the input check's error"
+    assert deploy["on"]["workflow_call"]["inputs"]["environment"]["description"].endswith(f"({said})"), "workflow_call's description"
+    assert text.startswith(f"# Deploy (or roll back) the service layer to {said}."), "the file's first line"
+
+
 @pytest.mark.parametrize(
     "changes, refused",
     [
-        ({"inputs__environment": "sandbox"}, "environment must be staging or prod"),
+        ({"inputs__environment": "sandbox"}, "environment must be "),  # the choices (tested above)
         ({"inputs__action": "destroy"}, "action must be deploy or rollback"),
         ({"inputs__image_tag": "-v1"}, "is not a Docker image tag"),
         ({"inputs__image_tag": "v1; make destroy"}, "is not a Docker image tag"),

@@ -428,9 +428,12 @@ def drift_summary(drifted, unchecked, env, moved, deployed, looked_at) -> list[s
         return ["in sync: no resource changed outside CloudFormation"]
     lines = []
     if drifted:
+        # "Traditional change sets ... do not account for stack drift"; a deployment may "revert
+        # critical out-of-band changes": https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/drift-aware-change-sets.html
         lines.append(
             f"drifted: {', '.join(drifted)}: changed outside CloudFormation. Put the change into params/{env}.yaml "
-            f"(make templates && make deploy ENV={env}), or undo it by hand; a deploy does not reset what its change set leaves alone"
+            f"(make templates && make deploy ENV={env}), or undo it by hand. A change set does not show drift: a resource it updates may get "
+            "the template's values back, one it leaves alone keeps the change"
         )
     if unchecked:
         lines.append(f"not fully checked: {', '.join(unchecked)} (see above; exit 2)")
