@@ -1862,27 +1862,28 @@ def test_diff_error_is_exit_2(aws):
 def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a_disabled_layer(aws, disabled):
     disabled, enabled = disabled
     order = templates.layer_order()  # every layer: one taken out of enabled_layers may still be deployed
-    status_reads(aws, order[0])  # its stack policy left relaxed by a stopped --allow-replace run
+    first = next(layer for layer in order if layer in enabled)  # deployed; the others enabled are not
+    status_reads(aws, first)  # its stack policy left relaxed by a stopped --allow-replace run
     for layer in order:
         if layer == disabled:  # prod has no output/prod/<layer>.json for it: a stack described by hand
-            left = described(order[0])
+            left = described(first)
             tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, layer).items()]
             left["Stacks"][0] |= {"StackName": stack(layer), "StackId": stack_id(layer), "Tags": tags}
             aws.cf.add_response("describe_stacks", left, {"StackName": stack(layer)})
         else:
-            aws.deployed(layer) if layer == order[0] else aws.not_deployed(layer)
+            aws.deployed(layer) if layer == first else aws.not_deployed(layer)
     assert aws.run("status") == 0, aws.err
     header, *lines = aws.out.splitlines()
     assert header.split() == ["STACK", "STATUS", "LAST", "CHANGE"]
     assert [line.split()[0] for line in lines] == [stack(layer) for layer in order if layer in enabled or layer == disabled]
-    assert "UPDATE_COMPLETE" in lines[0] and "2025-11-24 12:00:00 UTC" in lines[0]
-    assert lines[0].endswith(
+    line = {layer: next(line for line in lines if line.split()[0] == stack(layer)) for layer in (first, disabled)}
+    assert "UPDATE_COMPLETE" in line[first] and "2025-11-24 12:00:00 UTC" in line[first]
+    assert line[first].endswith(
         "(its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
     )
-    orphan = next(line for line in lines if line.startswith(stack(disabled)))
     params_file = templates.relative(aws.dirs[1] / f"{ENV}.yaml")  # params/prod.yaml, unless a copy stands for it
-    assert f"not in enabled_layers of {params_file}: make destroy STACK={disabled} ENV={ENV} removes it" in orphan
-    assert all(line.endswith("not deployed") for line in lines[1:] if line is not orphan)
+    assert f"not in enabled_layers of {params_file}: make destroy STACK={disabled} ENV={ENV} removes it" in line[disabled]
+    assert all(text.endswith("not deployed") for text in lines if text not in line.values())
 
 
 def test_status_with_ssm_alone_not_answering_shows_the_stacks_and_notes_the_marks(aws):
