@@ -19,6 +19,7 @@ from conftest import ROOT, generate_main
 import templates
 from scripts.deploy import tasks
 from templates import ci, inputs, validation
+from templates.params import load_all
 
 REPO = "startupwebapp/startupwebapp-deploy"
 NOVALUE = object()
@@ -854,7 +855,7 @@ def test_the_boundary_allows_only_what_the_task_roles_need(boundary):
 
 def test_the_boundary_covers_every_environments_image_logs_and_secret(boundary, configurations):
     services = {env: c["Parameters"] for (env, layer), c in configurations.items() if layer == "service"}
-    assert set(services) >= {"prod", "staging", "sandbox"}
+    assert set(services) == {environment.name for environment in load_all(ROOT / "params")}
     for env, parameters in services.items():
         secret = parameters["DatabaseSecretArn"]
         account, region = secret.split(":")[4], secret.split(":")[3]

@@ -808,7 +808,7 @@ def test_an_endpoint_botocore_cannot_use_is_one_line_before_any_call(monkeypatch
 
     no_real_aws(monkeypatch, endpoint)
     out, err = io.StringIO(), io.StringIO()
-    assert deploy.main(["status", "--env", "staging"], out=out, err=err, interactive=False) == 2
+    assert deploy.main(["status", "--env", "prod"], out=out, err=err, interactive=False) == 2
     assert err.getvalue() == f"error: AWS_ENDPOINT_URL={endpoint!r} is not an http(s)://HOST[:PORT] URL (ports 1 to 65535)\n"
     assert out.getvalue() == ""
 
@@ -1009,13 +1009,13 @@ def test_make_check_fails_on_a_stale_review_document(tmp_path, capsys):
 
     out = tmp_path / "output"
     shutil.copytree(ROOT / "output", out)
-    check = ["--env", "staging", "--output-dir", str(out), "--params-dir", str(ROOT / "params"), "--check"]
+    check = ["--env", "prod", "--output-dir", str(out), "--params-dir", str(ROOT / "params"), "--check"]
     assert review.main(check) == 0, capsys.readouterr().err  # the committed document is current
-    document = out / "review" / "staging.md"
-    document.write_text(document.read_text().replace("staging", "stagging", 1))
+    document = out / "review" / "prod.md"
+    document.write_text(document.read_text().replace("review", "reveiw", 1))
     assert review.main(check) == 1
     err = capsys.readouterr().err
-    assert "stale: " in err and "is not what `make review ENV=staging` writes" in err
+    assert "stale: " in err and "is not what `make review ENV=prod` writes" in err
 
 
 def test_a_start_or_stop_waits_for_another_of_the_same_sandbox_and_says_so_past_its_bound(tmp_path, monkeypatch):

@@ -107,7 +107,7 @@ CONFIGURED_PARAMETERS = {
 def test_every_layer_and_environment_is_generated(generated):
     names = sorted(str(p) for p in generated)
     environments = load_all(ROOT / "params")
-    assert {"prod", "staging"} <= {env.name for env in environments}
+    assert "prod" in {env.name for env in environments}  # the defaults are prod's values
     expected = [f"output/{layer}.json" for layer in LAYERS]
     for env in environments:
         # waf and ci are optional: generated for an environment only when its params file enables them.
@@ -148,11 +148,14 @@ def test_stack_policy_protects_stateful_resources(configurations):
     assert set(denied["service"]) == {"LogicalResourceId/LogGroup", "LogicalResourceId/LogKey"}
 
 
-def test_staging_has_its_own_names(configurations):
-    # (Its sizes are the team's choice: a staging bigger than prod is allowed.)
-    prod, staging = ({name: d["Parameters"] for (e, name), d in configurations.items() if e == env} for env in ("prod", "staging"))
-    for parameter in ("ApiHostLabel", "NamePrefix"):
-        assert staging["alb"][parameter] != prod["alb"][parameter], parameter
+def test_each_environment_has_its_own_names(configurations):
+    # (Sizes are the team's choice: a staging bigger than prod is allowed.)
+    alb = {env: document["Parameters"] for (env, name), document in configurations.items() if name == "alb"}
+    zones = {environment.name: environment.values["ExistingHostedZoneId"] for environment in load_all(ROOT / "params")}
+    assert set(alb) == set(zones)
+    assert len({values["NamePrefix"] for values in alb.values()}) == len(alb)
+    # the host's alias record, in its hosted zone (the sandbox's zone is its own)
+    assert len({(zones[env], values["ApiHostLabel"], values["DomainName"]) for env, values in alb.items()}) == len(alb)
 
 
 def test_rerun_writes_nothing_and_check_passes(tmp_path):

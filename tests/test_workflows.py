@@ -51,6 +51,10 @@ def load(text):
     return workflow
 
 
+# The workflow runs below deploy its first environment choice (staging today): whichever it is.
+ENVIRONMENT = load(DEPLOY.read_text())["on"]["workflow_dispatch"]["inputs"]["environment"]["options"][0]
+
+
 @pytest.fixture(scope="module")
 def deploy():
     return load(DEPLOY.read_text())
@@ -120,9 +124,9 @@ def make_problems(workflow) -> list[str]:
 
 
 def context(**changes):
-    """Values of the ${{ }} expressions the step environments use: a staging deploy by default."""
+    """Values of the ${{ }} expressions the step environments use: a deploy to ENVIRONMENT by default."""
     values = {
-        "inputs.environment": "staging",
+        "inputs.environment": ENVIRONMENT,
         "inputs.image_tag": "v1.2.3",
         "inputs.action": "deploy",
         "inputs.run_migrations": "false",
@@ -301,12 +305,12 @@ def test_the_deployer_runs_non_interactively_with_the_execution_role(deploy, tmp
     result, made, _ = run_step(deploy, "deploy", step, tmp_path, context(inputs__action=action))
     assert result.returncode == 0, result.stdout + result.stderr
     (call,) = made
-    assert call["args"] == [action, "STACK=service", "ENV=staging", "TAG=v1.2.3", "YES=1"]
+    assert call["args"] == [action, "STACK=service", f"ENV={ENVIRONMENT}", "TAG=v1.2.3", "YES=1"]
     assert (tmp_path / "deploy.log").read_text() == f"stub make {' '.join(call['args'])}\n"
     # The deployer reads the role from its environment; the ci layer's deploy role may create
     # change sets only with it.
     monkeypatch.setenv("CFN_EXECUTION_ROLE_ARN", call["env"]["CFN_EXECUTION_ROLE_ARN"])
-    assert deployer.parse([action, "--env", "staging"]).role_arn == ROLE
+    assert deployer.parse([action, "--env", ENVIRONMENT]).role_arn == ROLE
 
 
 def test_migrations_run_as_a_one_off_task_before_the_service_update_only_when_asked(deploy, tmp_path):
@@ -317,10 +321,12 @@ def test_migrations_run_as_a_one_off_task_before_the_service_update_only_when_as
     result, made, _ = run_step(deploy, "deploy", migrate, tmp_path, context(inputs__run_migrations="true"))
     assert result.returncode == 0, result.stdout + result.stderr
     # TAG=: the migrations of the image about to be deployed, not of the one the service runs
-    assert [call["args"] for call in made] == [["task", "ENV=staging", "TAG=v1.2.3", "CMD=python manage.py migrate --noinput", "YES=1"]]
-    assert (tmp_path / "migrate.log").read_text().startswith("stub make task ENV=staging TAG=v1.2.3")
+    assert [call["args"] for call in made] == [
+        ["task", f"ENV={ENVIRONMENT}", "TAG=v1.2.3", "CMD=python manage.py migrate --noinput", "YES=1"]
+    ]
+    assert (tmp_path / "migrate.log").read_text().startswith(f"stub make task ENV={ENVIRONMENT} TAG=v1.2.3")
     # The container runs exactly these words (split as a shell does: tests/test_task.py); TAG= is --image-tag.
-    parsed = deployer.parse(["task", "--env", "staging", "--cmd", made[0]["args"][3].removeprefix("CMD="), "--image-tag", "v1.2.3"])
+    parsed = deployer.parse(["task", "--env", ENVIRONMENT, "--cmd", made[0]["args"][3].removeprefix("CMD="), "--image-tag", "v1.2.3"])
     assert (tasks.parse_command(parsed.cmd), parsed.image_tag) == (["python", "manage.py", "migrate", "--noinput"], "v1.2.3")
 
 
@@ -408,7 +414,7 @@ def test_a_refused_input_is_never_echoed_where_the_runner_or_the_summary_would_i
         result.returncode == 0 and "evil" not in summary and "Approved" not in summary and summary.startswith("## The inputs were refused")
     )
     checked = run_step(deploy, "test", test[-1], tmp_path, context(), earlier_steps_set={"INPUTS_CHECKED": "true"})[2]
-    assert "## deploy of service to staging (v1.2.3): tests failed" in checked  # checked values are named
+    assert f"## deploy of service to {ENVIRONMENT} (v1.2.3): tests failed" in checked  # checked values are named
 
 
 def test_no_dependency_is_installed_while_the_aws_credentials_exist(deploy):
@@ -449,7 +455,7 @@ def test_what_the_deployer_prints_runs_no_workflow_command(deploy, tmp_path):
         # Skipped because checkout or setup-python failed: the outcome is empty.
         ("deploy", {"steps__credentials__outcome": ""}, "A step before the AWS credentials failed", False),
         ("verify", {"steps__credentials__outcome": ""}, "A step before the AWS credentials failed", False),
-        ("deploy", {"vars__CFN_EXECUTION_ROLE_ARN": ""}, "vars.CFN_EXECUTION_ROLE_ARN of the staging environment is not set", False),
+        ("deploy", {"vars__CFN_EXECUTION_ROLE_ARN": ""}, f"vars.CFN_EXECUTION_ROLE_ARN of the {ENVIRONMENT} environment is not set", False),
         ("deploy", {}, "### Latest events of the service stack (make events)", True),
         ("verify", {}, "### Latest events of the service stack (make events)", True),
     ],
@@ -462,10 +468,10 @@ def test_a_failure_summary_names_its_cause(deploy, tmp_path, job, changes, says,
     assert says in summary
     if runs_make:
         assert [call["args"] for call in made] == [
-            ["--no-print-directory", "status", "ENV=staging"],
-            ["--no-print-directory", "events", "STACK=service", "ENV=staging"],
+            ["--no-print-directory", "status", f"ENV={ENVIRONMENT}"],
+            ["--no-print-directory", "events", "STACK=service", f"ENV={ENVIRONMENT}"],
         ]
-        assert "stub make --no-print-directory events STACK=service ENV=staging" in summary
+        assert f"stub make --no-print-directory events STACK=service ENV={ENVIRONMENT}" in summary
     else:
         assert made == [] and "No AWS credentials" not in summary.replace(says, "")
 
