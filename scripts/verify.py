@@ -27,9 +27,10 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from templates.alb import target_group_name
-from templates.errors import printable, untrusted_json
+from templates.errors import RefusedFile, printable, read_regular_file, untrusted_json
 
 HEALTHY_BODY = {"status": "healthy", "database": "ok"}
+MOST_CA_BUNDLE_BYTES = 16 << 20
 NO_CONTAINERS = "the emulator runs no containers"
 
 
@@ -65,7 +66,15 @@ class Endpoint:
 
     def __init__(self, connect_to=None, ca_bundle=None, timeout=10):
         self.connect_to = connect_to or {}
-        self.context = ssl.create_default_context(cafile=ca_bundle)
+        # Read here, not by ssl from its path: a FIFO blocked it past any timeout. A bundle of every
+        # public CA is some 200 KB of PEM, which is ASCII text.
+        pem = None if ca_bundle is None else read_regular_file(ca_bundle, MOST_CA_BUNDLE_BYTES, "a CA bundle").decode("ascii")
+        try:
+            if pem is not None and not pem.strip():  # ssl takes no text as no certificate, and would trust none
+                raise ssl.SSLError
+            self.context = ssl.create_default_context(cadata=pem)
+        except ssl.SSLError:  # no start line, bad base64: ssl's words name its cadata, not the file
+            raise RefusedFile("no certificate in it that ssl can read") from None
         self.timeout = timeout
 
     def maps(self, host, port) -> bool:

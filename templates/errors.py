@@ -9,12 +9,14 @@ a ToolError is printed by `report` and becomes the exit status, Ctrl-C becomes "
 """
 
 import contextlib
+import errno
 import functools
 import gc
 import json
 import os
 import re
 import signal
+import stat
 import sys
 
 
@@ -91,6 +93,32 @@ def long_lived():
         gc.freeze()
         if enabled:
             gc.enable()
+
+
+class RefusedFile(ValueError):
+    """A path given to a tool that is no file it reads: str() is the reason, with what is allowed."""
+
+
+def read_regular_file(path, most_bytes: int, what: str = "a file", follow_symlinks: bool = True) -> bytes:
+    """The bytes of a regular file of at most most_bytes. A FIFO (which blocks), a device (/dev/zero
+    never ends), a directory or, unless follow_symlinks, a symlink is RefusedFile; so is a larger file.
+    Opened without waiting on a FIFO, then judged by what was opened: no gap between a look at the
+    path and the read. Other OSErrors (missing, no permission) are raised as they are."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        if error.errno == errno.ELOOP and not follow_symlinks:
+            raise RefusedFile("a symlink; allowed: a regular file (copy the file instead of linking it)") from None
+        raise
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # before open(), which refuses a directory with its own error
+        os.close(descriptor)
+        raise RefusedFile("not a regular file; allowed: a regular file")
+    with open(descriptor, "rb") as file:
+        data = file.read(most_bytes + 1)
+    if len(data) > most_bytes:
+        raise RefusedFile(f"larger than {most_bytes // 1024} KiB; allowed: {what} of at most that")
+    return data
 
 
 READER_GONE = 141  # the status of a writer that SIGPIPE ended, as a shell reports it (128 + 13)

@@ -6,13 +6,11 @@ key, the value and what is allowed."""
 
 import copy
 import difflib
-import errno
 import functools
 import ipaddress
 import json
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import yaml
 
 from templates import CHANGE_SET_WAIT_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order, own_tags, relative
 from templates.common import CI_DEPLOY_JOB_MINUTES, CI_JOB_STEPS_MINUTES
-from templates.errors import ToolError, printable
+from templates.errors import RefusedFile, ToolError, printable, read_regular_file
 from templates.inputs import (
     FARGATE_MEMORY_BY_CPU,
     GITHUB_SUB,
@@ -301,21 +299,10 @@ def read_params_file(path: Path, where: str) -> str:
     """The file's text, read only from a regular file of at most MOST_PARAMS_FILE_BYTES: a symlink
     (to /dev/zero, or to a file outside the project whose lines the errors would print) or a FIFO
     (which blocks) is refused."""
-    # Opened without following a symlink nor waiting on a FIFO, then judged by what was opened: no
-    # gap between a look at the path and the read.
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise ParamsError([f"{where}: a symlink; allowed: a regular file (copy the file instead of linking it)"]) from None
-        raise
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # before open(), which refuses a directory with its own error
-        os.close(descriptor)
-        raise ParamsError([f"{where}: not a regular file; allowed: a regular file"])
-    with open(descriptor, "rb") as file:
-        data = file.read(MOST_PARAMS_FILE_BYTES + 1)
-    if len(data) > MOST_PARAMS_FILE_BYTES:
-        raise ParamsError([f"{where}: larger than {MOST_PARAMS_FILE_BYTES // 1024} KiB; allowed: a params file of at most that"])
+        data = read_regular_file(path, MOST_PARAMS_FILE_BYTES, "a params file", follow_symlinks=False)
+    except RefusedFile as refused:
+        raise ParamsError([f"{where}: {refused}"]) from None
     return data.decode("utf-8")
 
 

@@ -1226,6 +1226,47 @@ def test_bad_input_is_one_line_exit_2_and_no_aws_call(aws, argv):
     assert aws.err.startswith("error: ") and len(aws.err.strip().splitlines()) == 1, aws.err
 
 
+@pytest.mark.parametrize(
+    ("file", "content", "said"),
+    [
+        ("alb.json", "fifo", "alb.json: not a regular file; allowed: a regular file; run `make templates`"),
+        ("alb.json", "/dev/zero", "alb.json: not a regular file; allowed: a regular file"),  # a symlink to a device: never ends
+        ("alb.json", b" " * (1 << 20) + b"{}", "alb.json: larger than 1024 KiB; allowed: a generated file of at most that"),
+        ("alb.json", b"\xff{}", "alb.json: unreadable ("),
+        ("alb.json", [], "alb.json: not a layer template `make templates` writes (no object with Resources)"),
+        ("alb.json", {"Resources": {"X": {}}}, "(a resource without a Type)"),
+        ("alb.json", {"Resources": {"X": 1}}, "(a resource without a Type)"),
+        ("alb.json", {"Resources": {"X": {"Type": "AWS::SNS::Topic"}}, "Parameters": []}, "(Parameters or Conditions not an object)"),
+        (f"{ENV}/alb.json", None, f"{ENV}/alb.json: not a configuration `make templates` writes (an object of Parameters, Tags"),
+        (f"{ENV}/alb.json", {"Parameters": {}, "Tags": "x"}, "(Tags: not an object of strings)"),
+        (f"{ENV}/alb.json", {"Parameters": {"VpcId": 1}}, "(Parameters: not an object of strings)"),
+        # generated files edited by hand: CloudFormation would refuse it, the sandbox took it
+        (f"{ENV}/alb.json", {"Parameters": {"Bogus": "1"}}, "(Parameters: Bogus not declared by the template)"),
+    ],
+    ids=["fifo", "device", "huge", "not utf-8", "a list", "no Type", "a number", "parameters a list", "null", "tags", "a number value", "unknown"],
+)
+def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(aws, tmp_path, file, content, said):
+    """--output-dir may name any directory: what is in it is checked before anything is sent."""
+    output = shutil.copytree(ROOT / "output", tmp_path / "output")
+    path = output / file
+    path.unlink()
+    if content == "fifo":
+        os.mkfifo(path)
+    elif content == "/dev/zero":
+        path.symlink_to("/dev/zero")
+    else:
+        path.write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
+    aws.dirs = output, ROOT / "params"
+
+    def no_clients(service):
+        raise AssertionError(f"an AWS client was made for {service}")
+
+    aws.clients = type("NoClients", (), {"__getitem__": staticmethod(no_clients)})()
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 2
+    assert aws.err.startswith(f"error: {path}: ") and len(aws.err.strip().splitlines()) == 1, aws.err
+    assert said in aws.err, aws.err
+
+
 def test_a_value_argparse_cannot_read_is_named_as_make_names_it(aws):
     assert aws.run("deploy", "--max-wait", "abc") == 2
     assert aws.err == "error: MAX_WAIT=abc: allowed: 1 to 720 minutes\n"

@@ -576,8 +576,16 @@ def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
         ),
         (
             ["--ca-bundle", "{tmp}/empty.pem"],
-            "error: CA_BUNDLE={tmp}/empty.pem (--ca-bundle): [X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate",
+            "error: CA_BUNDLE={tmp}/empty.pem (--ca-bundle): no certificate in it that ssl can read; allowed: a PEM file",
         ),
+        (
+            ["--ca-bundle", "{tmp}/words.pem"],
+            "error: CA_BUNDLE={tmp}/words.pem (--ca-bundle): no certificate in it that ssl can read; allowed: a PEM file",
+        ),
+        (["--ca-bundle", "{tmp}/latin1.pem"], "error: CA_BUNDLE={tmp}/latin1.pem (--ca-bundle): not PEM text; allowed: a PEM file"),
+        # a FIFO blocked ssl's own read of the path past every timeout
+        (["--ca-bundle", "{tmp}/fifo"], "error: CA_BUNDLE={tmp}/fifo (--ca-bundle): not a regular file; allowed: a regular file"),
+        (["--ca-bundle", "{tmp}"], "error: CA_BUNDLE={tmp} (--ca-bundle): not a regular file; allowed: a regular file"),
         (["--connect-to", "host:443"], "error: CONNECT_TO (--connect-to) 'host:443': expected HOST:PORT:ADDRESS:PORT (HOST a host name"),
         # an address Python's IDNA codec refuses: a traceback before
         (
@@ -593,6 +601,10 @@ def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
     ids=[
         "missing CA file",
         "empty CA file",
+        "CA file of words",
+        "CA file not ASCII",
+        "CA FIFO",
+        "CA directory",
         "short CONNECT_TO",
         "bad address",
         "not loopback on an emulator",
@@ -602,6 +614,9 @@ def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
 )
 def test_a_bad_ca_bundle_or_connect_to_is_one_line_naming_it(argv, said, tmp_path, monkeypatch):
     (tmp_path / "empty.pem").write_text("")
+    (tmp_path / "words.pem").write_text("not a certificate\n")
+    (tmp_path / "latin1.pem").write_bytes("café\n".encode("latin-1"))
+    os.mkfifo(tmp_path / "fifo")
     argv, said = [arg.format(tmp=tmp_path) for arg in argv], said.format(tmp=tmp_path)
     no_real_aws(monkeypatch)
     err = io.StringIO()

@@ -370,8 +370,8 @@ class Commands:
             raise Failure(f"error: {error}", 2) from None
         try:
             endpoint = verify.Endpoint(connect_to, ca_bundle=args.ca_bundle)
-        except OSError as error:  # ssl.SSLError too: a file with no certificate in it
-            reason = error.strerror or str(error)
+        except (OSError, ValueError) as error:  # missing; RefusedFile: a FIFO, no certificate; not ASCII
+            reason = "not PEM text" if isinstance(error, UnicodeDecodeError) else getattr(error, "strerror", None) or str(error)
             raise Failure(f"error: CA_BUNDLE={args.ca_bundle} (--ca-bundle): {reason}; allowed: a PEM file of CA certificates", 2) from None
         outputs = {}
         for layer, needed in VERIFY_NEEDS.items():

@@ -37,7 +37,7 @@ from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.marks import RelaxedPolicyMarks
 from scripts.deploy.text import parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
-from templates.errors import printable
+from templates.errors import RefusedFile, printable, read_regular_file
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
@@ -83,14 +83,18 @@ class Layer:
     source: str = "output/<layer>.json"  # the template's file, as messages name it
 
 
+MOST_OUTPUT_FILE_BYTES = 1 << 20  # a layer template is tens of kilobytes; a larger file is none of generation's
+
+
 def load_layer(env, name, output_dir: Path) -> Layer:
     files = [output_dir / f"{name}.json", output_dir / env / f"{name}.json"]
-    try:
-        template, config = json.loads(files[0].read_text()), json.loads(files[1].read_text())
-    except FileNotFoundError as error:
-        raise Failure(f"error: {error.filename}: missing; run `make templates` (generates output/ from params/)", 2) from None
-    except (OSError, ValueError) as error:
-        raise Failure(f"error: {files[0]} or {files[1]}: unreadable ({error}); run `make templates`", 2) from None
+    template, config = (read_output_file(path) for path in files)
+    problem = template_problem(template)
+    if problem:
+        raise Failure(f"error: {files[0]}: not a layer template `make templates` writes ({problem}); run `make templates`", 2)
+    problem = configuration_problem(config, frozenset(template.get("Parameters", {})))
+    if problem:
+        raise Failure(f"error: {files[1]}: not a configuration `make templates` writes ({problem}); run `make templates`", 2)
     # Sent compact: CloudFormation takes at most 51,200 bytes of template inline.
     body = json.dumps(template, separators=(",", ":"), sort_keys=True)
     if len(body) > MAX_TEMPLATE_BODY:
@@ -116,6 +120,45 @@ def load_layer(env, name, output_dir: Path) -> Layer:
         custom_named=named,
         source=source,
     )
+
+
+def read_output_file(path: Path):
+    """A generated file's JSON: a FIFO, a device or a huge file in --output-dir is refused, not read."""
+    try:
+        return json.loads(read_regular_file(path, MOST_OUTPUT_FILE_BYTES, "a generated file"))
+    except FileNotFoundError:
+        raise Failure(f"error: {path}: missing; run `make templates` (generates output/ from params/)", 2) from None
+    except RefusedFile as refused:
+        raise Failure(f"error: {path}: {refused}; run `make templates`", 2) from None
+    except (OSError, ValueError) as error:  # UnicodeDecodeError and json's errors are ValueErrors
+        raise Failure(f"error: {path}: unreadable ({getattr(error, 'strerror', None) or error}); run `make templates`", 2) from None
+
+
+def template_problem(template) -> str | None:
+    """What makes a file no layer template the deployer can read, or None."""
+    if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict) or not template["Resources"]:
+        return "no object with Resources"
+    if not all(isinstance(r, dict) and isinstance(r.get("Type"), str) for r in template["Resources"].values()):
+        return "a resource without a Type"
+    if not isinstance(template.get("Parameters", {}), dict) or not isinstance(template.get("Conditions", {}), dict):
+        return "Parameters or Conditions not an object"
+    return None
+
+
+def configuration_problem(config, declared: frozenset) -> str | None:
+    """What makes a file no template configuration of a template declaring `declared`, or None."""
+    if not isinstance(config, dict) or set(config) - {"Parameters", "Tags", "StackPolicy"}:
+        return "an object of Parameters, Tags and StackPolicy"
+    for key in ("Parameters", "Tags"):
+        values = config.get(key, {})
+        if not isinstance(values, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
+            return f"{key}: not an object of strings"
+    unknown = sorted(set(config.get("Parameters", {})) - declared)
+    if unknown:
+        return f"Parameters: {', '.join(printable(name, one_line=True) for name in unknown[:5])} not declared by the template"
+    if not isinstance(config.get("StackPolicy", {}), dict):
+        return "StackPolicy: not an object"
+    return None
 
 
 def stated_release_wait_minutes(given: dict) -> int:
