@@ -128,16 +128,22 @@ class ReaderGone(Exception):
     """The output's reader went away (a closed pipe) while a command that only reads was writing."""
 
 
+class OutputFailed(ToolError):
+    """What a tool printed could not be written: a full disk, an I/O error (`> /dev/full`)."""
+
+
 class Output:
     """A tool's standard output once its reader may go away (`| head` exited, a CI log reader died).
     Python ignores SIGPIPE, so a write then raises BrokenPipeError: from there on what is written is
     dropped, stdout pointing at the null device (also for Python's flush at exit), as Python's
     documentation advises: https://docs.python.org/3/library/signal.html#note-on-sigpipe
     A command that changes things goes on to its own end (`goes_on`: stopped half way, it would leave
-    more to clean up, and its lock); one that only reads stops: ReaderGone."""
+    more to clean up, and its lock); one that only reads stops: ReaderGone. A write that fails
+    otherwise (a full disk) is dropped the same way and kept in `failure`; one that only reads then
+    stops with OutputFailed."""
 
     def __init__(self, stream, goes_on: bool):
-        self.stream, self.goes_on, self.gone = stream, goes_on, False
+        self.stream, self.goes_on, self.gone, self.failure = stream, goes_on, False, None
 
     def write(self, text) -> int:
         if not self.gone:
@@ -147,6 +153,8 @@ class Output:
                 return self.stream.write(text)
             except BrokenPipeError:
                 self.reader_left()
+            except OSError as error:
+                self.cannot_write(error)
         return len(text)
 
     def flush(self) -> None:
@@ -155,11 +163,23 @@ class Output:
                 self.stream.flush()
             except BrokenPipeError:
                 self.reader_left()
+            except OSError as error:
+                self.cannot_write(error)
+
+    def cannot_write(self, error: OSError):
+        self.failure = f"cannot write the standard output ({error.strerror or error}): what was printed is incomplete"
+        goes_on, self.goes_on = self.goes_on, True
+        self.reader_left()
+        if not goes_on:
+            raise OutputFailed(self.failure)
+
+    def __getattr__(self, name):  # encoding, fileno, buffer: the stream's own, for code that reads them
+        return getattr(self.stream, name)
 
     def reader_left(self):
         self.gone = True
         if self.stream is not None:
-            with contextlib.suppress(OSError, ValueError):  # a stream without a file descriptor keeps what it has
+            with contextlib.suppress(OSError, ValueError, AttributeError):  # a stream without a file descriptor keeps what it has
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, self.stream.fileno())
                 os.close(devnull)
@@ -251,7 +271,13 @@ def run(main, reader_gone_ends=True) -> None:
             signal.signal(number, terminated)
     if reader_gone_ends:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        # A full disk under stdout: the tool goes on to its end (generation's files, the review's
+        # documents are written whole), then says so.
+        sys.stdout = Output(sys.stdout, goes_on=True)
     code = main()
+    if isinstance(sys.stdout, Output) and sys.stdout.failure:
+        failed = report(OutputFailed(sys.stdout.failure))
+        code = code or failed
     # Before it ends, the interpreter would search everything still alive for reference cycles
     # (after a lint, cfn-lint's rules and schemas: about 0.3 s); it skips frozen objects.
     gc.freeze()

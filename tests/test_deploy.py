@@ -1243,7 +1243,20 @@ def test_bad_input_is_one_line_exit_2_and_no_aws_call(aws, argv):
         # generated files edited by hand: CloudFormation would refuse it, the sandbox took it
         (f"{ENV}/alb.json", {"Parameters": {"Bogus": "1"}}, "(Parameters: Bogus not declared by the template)"),
     ],
-    ids=["fifo", "device", "huge", "not utf-8", "a list", "no Type", "a number", "parameters a list", "null", "tags", "a number value", "unknown"],
+    ids=[
+        "fifo",
+        "device",
+        "huge",
+        "not utf-8",
+        "a list",
+        "no Type",
+        "a number",
+        "parameters a list",
+        "null",
+        "tags",
+        "a number value",
+        "unknown",
+    ],
 )
 def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(aws, tmp_path, file, content, said):
     """--output-dir may name any directory: what is in it is checked before anything is sent."""

@@ -1040,3 +1040,45 @@ def test_a_start_or_stop_waits_for_another_of_the_same_sandbox_and_says_so_past_
     waited = sandbox_cli("stop", state_dir=state)
     assert waited.returncode == 0 and waited.stdout == "sandbox was not running\n", waited
     assert time.monotonic() - started >= 0.4
+
+
+# --- a standard output that cannot be written (a full disk, `> /dev/full`) -------------------------
+STDOUT_LOST = "error: cannot write the standard output (No space left on device): what was printed is incomplete\n"
+
+
+class FullDisk:
+    def write(self, text):
+        raise OSError(28, "No space left on device")
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+def test_a_full_disk_under_stdout_ends_a_deploy_where_it_would_and_says_so(seeded_sandbox, monkeypatch):
+    import io
+
+    from scripts import deploy
+
+    box, _, _ = seeded_sandbox
+    for name, value in box.environment().items():
+        monkeypatch.setenv(name, value)
+    err = io.StringIO()
+    argv = ["deploy", "--env", "sandbox", "--stack", "cert-dns", "--yes"]
+    assert deploy.main(argv, out=FullDisk(), err=err, interactive=False, sleep=lambda s: None) == 1
+    assert err.getvalue().endswith(STDOUT_LOST) and "Traceback" not in err.getvalue(), err.getvalue()
+    (stack,) = box.client("cloudformation").describe_stacks(StackName=templates.stack_name("sandbox", "cert-dns"))["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"  # it went on to its end: the change set executed, the lock freed
+    assert box.client("ssm").get_parameters(Names=["/startupwebapp/sandbox/deploy-lock"])["InvalidParameters"]
+    err = io.StringIO()  # a command that only reads stops at its first line
+    assert deploy.main(["status", "--env", "sandbox"], out=FullDisk(), err=err, interactive=False) == 1
+    assert err.getvalue() == STDOUT_LOST
+
+
+@pytest.mark.parametrize("argv", [["generate.py", "--order"], ["-m", "emulator.sandbox", "status"]])
+def test_a_full_disk_under_stdout_is_one_line_from_the_other_tools(argv):
+    with open("/dev/full", "w") as full:
+        ran = subprocess.run([sys.executable, *argv], cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert (ran.returncode, ran.stderr) == (1, STDOUT_LOST)

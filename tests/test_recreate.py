@@ -446,7 +446,8 @@ def with_parameters(output, values: dict):
     for layer, given in values.items():
         config = output / ENV / f"{layer}.json"
         document = json.loads(config.read_text())
-        document["Parameters"] |= given
+        declared = json.loads((output / f"{layer}.json").read_text())["Parameters"]
+        document["Parameters"] |= {name: value for name, value in given.items() if name in declared}
         config.write_text(json.dumps(document))
     return ("--output-dir", str(output), "--params-dir", str(ROOT / "params"))
 

@@ -25,7 +25,7 @@ from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
 from scripts.deploy.logs import parse_since
 from scripts.deploy.tasks import parse_command
-from templates.errors import INTERRUPTED, READER_GONE, Output, ReaderGone, report
+from templates.errors import INTERRUPTED, READER_GONE, Output, OutputFailed, ReaderGone, report
 from templates.inputs import IMAGE_TAG
 from templates.params import ENV_NAME, SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV, ParamsError, did_you_mean, load_for_reading, params_files
 from templates.params import load as load_params
@@ -307,7 +307,7 @@ def main(
         finally:  # also on a failure and on Ctrl-C: the next run must not find the lock taken
             if locked:
                 deployer.lock.release()
-    except Failure as error:
+    except (Failure, OutputFailed) as error:
         failure = error
     except KeyboardInterrupt:
         failure = Failure(INTERRUPTED, 130)
@@ -315,10 +315,15 @@ def main(
         return READER_GONE
     except AWS_ERRORS as error:
         failure = Failure(explain(error, args.env))
+    stdout_lost = out.failure and not isinstance(failure, OutputFailed)  # a command that changes things went on to its end
+    if stdout_lost:
+        report(OutputFailed(out.failure), err)
     if failure:
         code = report(failure, err)
         if args.command in ("diff", "drift") and code != 130:
             code = 2  # their 1 means "differs" and "drifted"
+    elif stdout_lost:
+        code = code or OutputFailed.code
     if args.api_calls and deployer:
         print(deployer.calls.line(), file=err)
     return code
