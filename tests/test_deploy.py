@@ -1280,6 +1280,49 @@ def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(a
     assert said in aws.err, aws.err
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (
+            ["--role-arn", "not-an-arn"],
+            "error: CFN_EXECUTION_ROLE_ARN (--role-arn) 'not-an-arn': not an IAM role ARN; allowed: arn:aws:iam::",
+        ),
+        (["--role-arn", "arn:aws:iam::123456789012:user/ci"], "error: CFN_EXECUTION_ROLE_ARN (--role-arn) 'arn:aws:iam::123456789012:user/ci'"),
+        (
+            ["--stack", "service", "--image-tag", "v1\nerror: forged"],
+            "error: TAG='v1\\nerror: forged': a control character; allowed: one line",
+        ),
+        (["--changeset", "x" * 100_000], "error: CHANGESET: a value of 100000 characters; allowed: at most 4096"),
+        (["--output-dir", "out\x1b[2J"], "error: --output-dir='out\\x1b[2J': a control character"),
+    ],
+    ids=["not an ARN", "a user's ARN", "a newline", "100 KB", "an escape sequence"],
+)
+def test_an_unusable_value_is_refused_naming_it_on_one_line_before_any_aws_call(aws, argv, said):
+    """A newline in a value split the line that quoted it (a forged second error line), a 100 KB
+    value became a 100 KB line, and a role ARN that is none reached CreateChangeSet after the lock."""
+    aws.clients = type("NoClients", (), {"__getitem__": staticmethod(pytest.fail)})()
+    assert aws.run("deploy", *argv) == 2
+    assert aws.err.startswith(said) and len(aws.err.splitlines()) == 1 and len(aws.err) < 1000, aws.err
+
+
+def test_the_execution_role_s_arn_is_taken_with_a_path(aws, monkeypatch):
+    from scripts.deploy import parse, validate
+
+    role = "arn:aws:iam::123456789012:role/ci/startupwebapp-cloudformation"
+    monkeypatch.setenv("CFN_EXECUTION_ROLE_ARN", role)
+    args = parse(["status", "--env", ENV])
+    assert args.role_arn == role and validate(args)
+
+
+def test_a_params_file_that_is_there_but_no_file_is_said_so_not_unknown(aws, tmp_path):
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    (params_dir / f"{ENV}.yaml").unlink()
+    os.mkfifo(params_dir / f"{ENV}.yaml")  # it said: unknown environment 'prod' (did you mean prod?)
+    aws.dirs = ROOT / "output", params_dir
+    assert aws.run("status") == 2
+    assert aws.err == f"error: {params_dir / ENV}.yaml: not a regular file; allowed: a regular file\n"
+
+
 def test_a_value_argparse_cannot_read_is_named_as_make_names_it(aws):
     assert aws.run("deploy", "--max-wait", "abc") == 2
     assert aws.err == "error: MAX_WAIT=abc: allowed: 1 to 720 minutes\n"

@@ -130,6 +130,10 @@ def test_a_since_past_the_longest_retention_is_refused_and_the_longest_taken():
     assert logs.parse_since(f"{days}d") == days * 86400
     with pytest.raises(deploy.Failure, match=f"SINCE={days + 1}d: allowed"):
         logs.parse_since(f"{days + 1}d")
+    # the same span in any unit: seven digits of minutes were refused as past it
+    assert logs.parse_since(f"{days * 1440}m") == logs.parse_since(f"{days * 86400}s") == days * 86400
+    with pytest.raises(deploy.Failure, match=f"SINCE={days * 86400 + 1}s: allowed"):
+        logs.parse_since(f"{days * 86400 + 1}s")
 
 
 @pytest.mark.parametrize("follow", [False, True])

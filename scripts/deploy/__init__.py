@@ -25,9 +25,18 @@ from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
 from scripts.deploy.logs import parse_since
 from scripts.deploy.tasks import parse_command
-from templates.errors import INTERRUPTED, READER_GONE, Output, OutputFailed, ReaderGone, report
+from templates.errors import ANY_CONTROL_CHARACTER, INTERRUPTED, READER_GONE, Output, OutputFailed, ReaderGone, report
 from templates.inputs import IMAGE_TAG
-from templates.params import ENV_NAME, SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV, ParamsError, did_you_mean, load_for_reading, params_files
+from templates.params import (
+    ENV_NAME,
+    SANDBOX_CANNOT_REHEARSE,
+    SANDBOX_ENV,
+    ParamsError,
+    did_you_mean,
+    load_for_reading,
+    params_files,
+    shown,
+)
 from templates.params import load as load_params
 
 # What tests, bench.py and scripts/purge.py take from here.
@@ -116,7 +125,47 @@ def parse(argv):
     parser.add_argument("--since", default="10m", help="logs: how far back, a number and s, m, h or d (default 10m)")
     parser.add_argument("--follow", action="store_true", help="logs: keep printing new events every 2 s until Ctrl-C (which exits 0)")
     parser.add_argument("--api-calls", action="store_true", help="print the AWS API calls made per stack on stderr")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    refuse_unprintable_values(args)
+    return args
+
+
+# A role name and path as IAM's CreateRole takes them (RoleName [\w+=,.@-]{1,64}; Path / or /.../ of
+# printable ASCII): https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html
+ROLE_ARN = re.compile(r"arn:aws(?:-cn|-us-gov)?:iam::\d{12}:role/(?:[\x21-\x7e]{1,510}/)?[\w+=,.@-]{1,64}", re.ASCII)
+# How the messages name a value: as make takes it, else as its option.
+NAMED_AS = {
+    "env": "ENV",
+    "stack": "STACK",
+    "image_tag": "TAG",
+    "changeset": "CHANGESET",
+    "max_wait": "MAX_WAIT",
+    "timeout": "TIMEOUT",
+    "connect_to": "CONNECT_TO",
+    "ca_bundle": "CA_BUNDLE",
+    "action": "ACTION",
+    "cmd": "CMD",
+    "since": "SINCE",
+    "role_arn": "CFN_EXECUTION_ROLE_ARN (--role-arn)",
+}
+MOST_VALUE_CHARACTERS = 4096  # any real value fits (an IAM role ARN: at most 2,048); CMD may be longer
+MOST_CMD_CHARACTERS = 8192  # ECS's limit for a task's overrides as a whole
+CONTROL_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def refuse_unprintable_values(args) -> None:
+    """Every value one line of printable text, and of a length a message may quote: a newline in a
+    value split the error line that named it, and a 100 KB value became a 100 KB line. (CMD may hold tabs.)"""
+    for name, given in vars(args).items():
+        for value in given if isinstance(given, list) else [given]:
+            if not isinstance(value, str | Path):
+                continue
+            text, variable = str(value), NAMED_AS.get(name, f"--{name.replace('_', '-')}")
+            most = MOST_CMD_CHARACTERS if name == "cmd" else MOST_VALUE_CHARACTERS
+            if len(text) > most:
+                raise Failure(f"error: {variable}: a value of {len(text)} characters; allowed: at most {most}", 2)
+            if (CONTROL_BUT_TAB if name == "cmd" else ANY_CONTROL_CHARACTER).search(text):
+                raise Failure(f"error: {variable}={shown(text)}: a control character; allowed: one line of printable text", 2)
 
 
 def whole_number(given, variable, low, high, allowed):
@@ -155,7 +204,7 @@ def validate(args):
     hint = did_you_mean(args.env, [p.stem for p in params_files(args.params_dir)])
     if not ENV_NAME.fullmatch(args.env):
         raise Failure(f"error: ENV={args.env!r} is not an environment name{hint}; environments: {known} (params/<env>.yaml)", 2)
-    if not params_file.is_file():
+    if not os.path.lexists(params_file):  # one that is there but no file (a FIFO, a directory) is the loader's to refuse
         raise Failure(f"error: unknown environment {args.env!r}{hint}: no {params_file}; environments: {known}", 2)
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
@@ -218,6 +267,12 @@ def validate(args):
     if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
         got = f"; got {args.changeset!r}" if args.changeset else ""
         raise Failure(f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}", 2)
+    if args.role_arn is not None and not ROLE_ARN.fullmatch(args.role_arn):
+        raise Failure(
+            f"error: CFN_EXECUTION_ROLE_ARN (--role-arn) {shown(args.role_arn)}: not an IAM role ARN; allowed: "
+            "arn:aws:iam::<12-digit account>:role/<name>, with a path before the name if the role has one",
+            2,
+        )
     if args.image_tag and not re.fullmatch(IMAGE_TAG, args.image_tag):
         raise Failure(
             f"error: TAG={args.image_tag}: not a Docker image tag (letters, digits, _ . -, not starting with . or -, at most 128)", 2

@@ -20,7 +20,7 @@ from templates.inputs import LOG_RETENTION_DAYS
 from templates.params import SANDBOX_ENV
 from templates.service import web_log_stream
 
-SINCE = re.compile(r"([1-9][0-9]{0,5})([smhd])")
+SINCE = re.compile(r"([1-9][0-9]{0,8})([smhd])")  # nine digits: 3653d in seconds (315,619,200 s) fits
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # The longest retention a log group takes (about 10 years): older events are gone, and a start time
 # before 1970 is refused by FilterLogEvents.
