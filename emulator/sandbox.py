@@ -400,20 +400,27 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
     os._exit(0)
 
 
+def port_number(text: str) -> int:
+    """--port: checked here, before a server is started to fail at its bind."""
+    if not re.fullmatch(r"[0-9]{1,5}", text) or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: a port, 1 to 65535 (0: a free one)")
+    return int(text)
+
+
 @entry_point
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m emulator.sandbox", description="The local AWS sandbox (moto server) for rehearsing deploys."
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{start,stop,status,env}")
     start = commands.add_parser("start", help="start the server in the background on 127.0.0.1 and seed it")
-    start.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
+    start.add_argument("--port", type=port_number, default=0, help="port to listen on, 1 to 65535 (default: a free one)")
     commands.add_parser("stop", help="stop the server that `start` started")
     commands.add_parser("status", help="say whether the sandbox runs")
     commands.add_parser("env", help="print the exports that point AWS clients at the sandbox")
-    serve_command = commands.add_parser("serve", help=argparse.SUPPRESS)
+    serve_command = commands.add_parser("serve")  # the server process itself: no help line (help=SUPPRESS printed ==SUPPRESS==)
     serve_command.add_argument("--state-dir", type=Path, required=True)
-    serve_command.add_argument("--port", type=int, default=0)
+    serve_command.add_argument("--port", type=port_number, default=0)
     serve_command.add_argument("--exit-with-parent", type=int, metavar="PID", help="stop once PID, our parent, is gone")
     args = parser.parse_args(argv)
 

@@ -327,7 +327,9 @@ def parse_connect_to(values, loopback_only=False) -> dict:
     mapping = {}
     for value in values:
         parts = value.split(":")
-        ports_ok = len(parts) == 4 and all(p.isdecimal() and 0 < int(p) < 65536 for p in parts[1::2])
+        ports_ok = len(parts) == 4 and all(
+            re.fullmatch(r"[0-9]{1,5}", p) and 0 < int(p) < 65536 for p in parts[1::2]
+        )  # ASCII digits: isdecimal took ١٢٣
         if not ports_ok or not HOST_NAME.fullmatch(parts[0]) or not (is_ip(parts[2]) or HOST_NAME.fullmatch(parts[2])):
             raise ValueError(
                 f"CONNECT_TO (--connect-to) {value!r}: expected HOST:PORT:ADDRESS:PORT (HOST a host name, ADDRESS an IPv4 address "

@@ -1287,7 +1287,10 @@ def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(a
             ["--role-arn", "not-an-arn"],
             "error: CFN_EXECUTION_ROLE_ARN (--role-arn) 'not-an-arn': not an IAM role ARN; allowed: arn:aws:iam::",
         ),
-        (["--role-arn", "arn:aws:iam::123456789012:user/ci"], "error: CFN_EXECUTION_ROLE_ARN (--role-arn) 'arn:aws:iam::123456789012:user/ci'"),
+        (
+            ["--role-arn", "arn:aws:iam::123456789012:user/ci"],
+            "error: CFN_EXECUTION_ROLE_ARN (--role-arn) 'arn:aws:iam::123456789012:user/ci'",
+        ),
         (
             ["--stack", "service", "--image-tag", "v1\nerror: forged"],
             "error: TAG='v1\\nerror: forged': a control character; allowed: one line",

@@ -1082,3 +1082,23 @@ def test_a_full_disk_under_stdout_is_one_line_from_the_other_tools(argv):
     with open("/dev/full", "w") as full:
         ran = subprocess.run([sys.executable, *argv], cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
     assert (ran.returncode, ran.stderr) == (1, STDOUT_LOST)
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "10" * 15, "0x50"])
+def test_a_sandbox_port_out_of_range_is_refused_before_a_server_starts(tmp_path, port, capsys, monkeypatch):
+    import emulator.sandbox as s
+
+    monkeypatch.setattr(s, "STATE_DIR", tmp_path)
+    with pytest.raises(SystemExit) as ended:
+        s.main(["start", "--port", port])
+    assert ended.value.code == 2 and "allowed: a port, 1 to 65535" in capsys.readouterr().err
+    assert not (tmp_path / "pid").exists()  # no server was started to fail at its bind
+
+
+def test_the_sandbox_help_lists_its_commands_only(capsys):
+    import emulator.sandbox as s
+
+    with pytest.raises(SystemExit):
+        s.main(["--help"])
+    help_text = capsys.readouterr().out  # the server's own command, `serve`, printed as ==SUPPRESS==
+    assert "{start,stop,status,env}" in help_text and "SUPPRESS" not in help_text and " serve " not in help_text

@@ -587,6 +587,10 @@ def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
         (["--ca-bundle", "{tmp}/fifo"], "error: CA_BUNDLE={tmp}/fifo (--ca-bundle): not a regular file; allowed: a regular file"),
         (["--ca-bundle", "{tmp}"], "error: CA_BUNDLE={tmp} (--ca-bundle): not a regular file; allowed: a regular file"),
         (["--connect-to", "host:443"], "error: CONNECT_TO (--connect-to) 'host:443': expected HOST:PORT:ADDRESS:PORT (HOST a host name"),
+        (
+            ["--connect-to", "h:443:127.0.0.1:١٢٣"],
+            "error: CONNECT_TO (--connect-to) 'h:443:127.0.0.1:١٢٣': expected HOST:PORT:ADDRESS:PORT",
+        ),
         # an address Python's IDNA codec refuses: a traceback before
         (
             ["--connect-to", "h:443:127.0.0..1:8443"],
@@ -606,6 +610,7 @@ def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
         "CA FIFO",
         "CA directory",
         "short CONNECT_TO",
+        "a port in other digits",
         "bad address",
         "not loopback on an emulator",
         "a name on an emulator",
