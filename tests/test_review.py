@@ -944,11 +944,25 @@ def test_stale_output_directory_is_refused(tmp_path, capsys, change):
     """The output directory must be what `make templates` generates from params/, for every environment."""
     output_dir = copy_output(tmp_path / "output")
     said = change(output_dir)
+    generate = f".venv/bin/python generate.py --output-dir {output_dir} --params-dir params"  # not output/: not make templates
     for env in ENVS:
         assert review.main(["--env", env, "--output-dir", str(output_dir)]) == 1, env
         error = capsys.readouterr().err
-        assert error == f"error: stale output directory: {said}: run `make templates`\n", env
+        assert (
+            error == f"error: stale output directory {output_dir}/: run `{generate}`, then the review again\nerror:   {output_dir}/{said}\n"
+        )
     assert not (output_dir / "review").exists()
+
+
+def test_an_output_directory_that_is_none_is_named_and_a_long_list_of_problems_cut(tmp_path, capsys):
+    assert review.main(["--output-dir", str(tmp_path / "none")]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: {tmp_path / 'none'}: not a directory; allowed: one `make templates` (generate.py --output-dir) writes\n"
+    )
+    assert review.main(["--output-dir", str(tmp_path)]) == 1  # empty: every file missing
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 + collect.MOST_SHOWN + 1 and lines[-1].startswith("error:   and ") and lines[-1].endswith(" more"), lines
 
 
 def test_an_environment_whose_params_file_is_gone_is_named_once_with_the_choice(tmp_path, capsys):
@@ -958,7 +972,7 @@ def test_an_environment_whose_params_file_is_gone_is_named_once_with_the_choice(
     (params_dir / f"{gone}.yaml").unlink()  # moved or deleted by mistake: output/<gone>/ is still there
     assert review.main(["--env", kept, "--output-dir", str(output_dir), "--params-dir", str(params_dir)]) == 1
     error = capsys.readouterr().err
-    assert f"stale output directory: {gone}/ is no environment's: there is no {params_dir / gone}.yaml; restore it" in error
+    assert f"{output_dir / gone}/ is no environment's: there is no {params_dir / gone}.yaml; restore it" in error
     assert f"{gone}/alb.json" not in error
 
 

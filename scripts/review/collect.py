@@ -14,7 +14,7 @@ from scripts.review.cost import ZERO, Prices, estimate, load_prices
 from scripts.review.resolver import Resolver
 from templates import inputs, relative
 from templates.errors import ToolError
-from templates.generation import build_all, changed_reason, differences, stale_reasons
+from templates.generation import OUTPUT_DIR, PARAMS_DIR, build_all, changed_reason, differences, stale_reasons
 from templates.params import Environment, ParamsError, did_you_mean, load_all
 
 
@@ -144,14 +144,23 @@ def review_of(environment: Environment, contents: dict, configs: dict, scanned: 
 
 def check_fresh(environments: list[Environment], output_dir: Path, params_dir: Path) -> None:
     """The output directory holds exactly what `make templates` generates from the params files."""
+    if not output_dir.is_dir():
+        raise ReviewError(f"{relative(output_dir)}: not a directory; allowed: one `make templates` (generate.py --output-dir) writes", 2)
     changed, stale = differences(build_all(environments, output_dir), output_dir)
-
-    def shown(path):
-        return path.relative_to(output_dir)
-
-    problems = [changed_reason(path, shown) for path in changed] + stale_reasons(stale, output_dir, params_dir, shown)
+    problems = [changed_reason(path) for path in changed] + stale_reasons(stale, output_dir, params_dir)
     if problems:
-        raise ReviewError(f"stale output directory: {'; '.join(problems)}: run `make templates`")
+        generate = (
+            "make templates"
+            if (output_dir, params_dir) == (OUTPUT_DIR, PARAMS_DIR)
+            else f".venv/bin/python generate.py --output-dir {relative(output_dir)} --params-dir {relative(params_dir)}"
+        )
+        shown = [f"  {problem}" for problem in problems[:MOST_SHOWN]] + [f"  and {len(problems) - MOST_SHOWN} more"] * (
+            len(problems) > MOST_SHOWN
+        )
+        raise ReviewError("\n".join([f"stale output directory {relative(output_dir)}/: run `{generate}`, then the review again", *shown]))
+
+
+MOST_SHOWN = 10  # a directory with every file missing is one problem, not 80 lines
 
 
 def purpose(name: str, docstring: str | None) -> str:
