@@ -846,6 +846,42 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
     assert cost.load_prices() == yaml.safe_load(cost.PRICES.read_text(encoding="utf-8"))
 
 
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (("usd: 0.0225,", "usd: 0.0225x,"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number of 0 or more"),
+        (
+            ("  alb_hour: {", "  alb_hours_typo: {"),
+            "scripts/prices.yaml: items.alb_hours.price: 'alb_hour' is no entry of prices; allowed: ",
+        ),
+        (("formula: hourly, price: alb_hour}", "formula: hourly2, price: alb_hour}"), "items.alb_hours.formula: allowed: one of hourly, "),
+        (
+            ("[alb_hours, alb_lcu]", "[alb_hours, alb_lcus]"),
+            "resource_types.AWS::ElasticLoadBalancingV2::LoadBalancer: ['alb_lcus'] no entry",
+        ),
+        (("hours_per_month: 730", "hours_per_month: -730"), "scripts/prices.yaml: hours_per_month: allowed: a number above 0"),
+        (("prices:\n", "prices: [\n"), "scripts/prices.yaml: line "),
+    ],
+    ids=["a price not a number", "a price renamed", "an unknown formula", "an unknown item", "negative hours", "not YAML"],
+)
+def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key(tmp_path, edit, said):
+    """The table invites edits ("Change a price here"): a typo was a traceback (decimal.InvalidOperation, KeyError)."""
+    text = cost.PRICES.read_text()
+    assert edit[0] in text
+    path = tmp_path / "scripts" / "prices.yaml"
+    path.parent.mkdir()
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(cost.PriceTableError) as refused:
+        cost.load_prices(path)
+    assert refused.value.code == 2
+    assert all(line.startswith(f"{templates.relative(path)}: ") for line in str(refused.value).splitlines()), str(refused.value)
+    assert said.replace("scripts/prices.yaml", str(templates.relative(path))) in str(refused.value), str(refused.value)
+
+
+def test_the_price_table_has_nothing_the_estimate_cannot_use():
+    assert cost.table_problems(cost.load_prices()) == []
+
+
 def test_price_table_defines_what_it_uses_and_uses_what_it_defines():
     """Every price and assumption an item names exists and every one is named by some item (a key ending in
     `price` names a price, one ending in `units` an assumption); every type the table lists occurs in a template."""

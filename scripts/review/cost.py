@@ -8,16 +8,90 @@ from pathlib import Path
 import yaml
 
 from scripts.review.resolver import DEPLOY_TIME_TEXT, UNKNOWN, as_number
-from templates import ROOT, inputs, params
+from templates import ROOT, inputs, params, relative
+from templates.errors import ToolError
 
 PRICES = ROOT / "scripts" / "prices.yaml"
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
 
+class PriceTableError(ToolError):
+    """scripts/prices.yaml cannot price: one line per problem, each naming the key."""
+
+    code = 2
+
+
 def load_prices(path: Path = PRICES) -> dict:
-    """The table as safe_load reads it, through libyaml where PyYAML has it: 3 ms instead of 28."""
-    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    """The table as safe_load reads it, through libyaml where PyYAML has it (3 ms instead of 28), once
+    it is one the estimate can use (table_problems): the file invites edits ("Change a price here")."""
+    where = relative(path)
+    try:
+        table = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, UnicodeDecodeError) as error:
+        raise PriceTableError(f"{where}: cannot be read: {getattr(error, 'strerror', None) or error}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" line {mark.line + 1}:" if mark else ""
+        raise PriceTableError(f"{where}:{line} cannot be read as YAML: {getattr(error, 'problem', None) or error}") from None
+    problems = table_problems(table)
+    if problems:
+        raise PriceTableError("\n".join(f"{where}: {problem}" for problem in problems))
+    return table
+
+
+def table_problems(table) -> list[str]:
+    """What keeps the estimate from reading the price table, one line each (key, value, what is allowed)."""
+    if not isinstance(table, dict):
+        return ["not a mapping of region, hours_per_month, prices, assumptions, items, resource_types, free, not_included and plan"]
+    sections = {
+        "prices": dict,
+        "assumptions": dict,
+        "items": dict,
+        "resource_types": dict,
+        "free": dict,
+        "not_included": list,
+        "plan": dict,
+    }
+    problems = [f"{key}: missing or not a {kind.__name__}" for key, kind in sections.items() if not isinstance(table.get(key), kind)]
+    problems += [] if decimal_of(table.get("hours_per_month")) else ["hours_per_month: allowed: a number above 0, such as 730"]
+    if problems:
+        return problems
+    for name, entry in table["prices"].items():
+        if not isinstance(entry, dict) or decimal_of(entry.get("usd")) is None or not isinstance(entry.get("per"), str):
+            problems.append(f"prices.{name}: allowed: {{usd: <a number of 0 or more, such as 0.0225>, per: <what it is charged for>}}")
+    for name, entry in table["assumptions"].items():
+        if not isinstance(entry, dict) or decimal_of(entry.get("value")) is None or not isinstance(entry.get("text"), str):
+            problems.append(f"assumptions.{name}: allowed: {{value: <a number of 0 or more>, text: <what it counts>, why: <optional>}}")
+
+    def references(path, entry):
+        for key, value in entry.items():
+            if isinstance(value, dict):
+                references(f"{path}.{key}", value)
+            elif key.endswith("price") and value not in table["prices"]:
+                problems.append(f"{path}.{key}: {value!r} is no entry of prices; allowed: {', '.join(table['prices'])}")
+            elif key.endswith("units") and value not in table["assumptions"]:
+                problems.append(f"{path}.{key}: {value!r} is no entry of assumptions; allowed: {', '.join(table['assumptions'])}")
+
+    for name, entry in table["items"].items():
+        if not isinstance(entry, dict) or entry.get("formula") not in FORMULAS:
+            problems.append(f"items.{name}.formula: allowed: one of {', '.join(FORMULAS)} (scripts/review/cost.py)")
+        else:
+            references(f"items.{name}", entry)
+    for kind, items in table["resource_types"].items():
+        unknown = [item for item in items if item not in table["items"]] if isinstance(items, list) else [items]
+        if unknown:
+            problems.append(f"resource_types.{kind}: {unknown} no entry of items; allowed: a list of {', '.join(table['items'])}")
+    return problems
+
+
+def decimal_of(value) -> Decimal | None:
+    """A price, count or share as the table writes it (a YAML number), or None: text such as 0.0225x, a
+    negative, NaN or infinity cannot be priced."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = Decimal(str(value))
+    return number if number.is_finite() and number >= 0 else None
 
 
 @dataclass(frozen=True)
