@@ -86,7 +86,8 @@ def main(argv=None) -> int:
         ) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise GenerationError(
             f"{output_dir}/ holds files generation did not write: {named}; it writes only <layer>.json, <env>/<layer>.json "
-            "and review/<env>.md there and removes stale ones of those: use an empty directory or output/",
+            "and review/<env>.md there and removes stale ones of those, never another file: move or delete "
+            + ("them, then run make templates again" if inside == OUTPUT_DIR else "them, or use an empty directory"),
             2,
         )
     layer_templates = sorted(path for path in files if path.parent == output_dir)

@@ -229,6 +229,7 @@ def test_files_generation_did_not_write_are_never_deleted(tmp_path, capsys):
     assert generate_in_process(out, "--no-lint") == 2
     err = capsys.readouterr().err
     assert "holds files generation did not write: package.json, sub/settings.json" in err and "nothing was written" in err
+    assert "never another file: move or delete them, or use an empty directory" in err  # output/'s: then run make templates again
     assert snapshot(out) == {Path("package.json"): b"{}", Path("sub/settings.json"): b"{}"}
 
 
