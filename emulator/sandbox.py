@@ -31,7 +31,7 @@ import urllib.request
 from importlib.metadata import version
 from pathlib import Path
 
-from templates import ROOT, params
+from templates import ROOT, params, relative
 from templates.errors import ToolError, entry_point, long_lived, run
 
 STATE_DIR = ROOT / ".sandbox"
@@ -336,10 +336,17 @@ def _name_tags(resource_type: str, name: str) -> list:
 def check_params(created: dict) -> None:
     """Fail, naming every difference, unless params/sandbox.yaml holds the ids the seed created."""
     given = environment().values
-    wrong = [f"  {name}: {given[name]!r} in the file, {value!r} created" for name, value in created.items() if given[name] != value]
+    where = relative(PARAMS_FILE)
+    wrong = [
+        f"  parameters.{name}: {given[name]!r}, but the seed creates {value!r}" for name, value in created.items() if given[name] != value
+    ]
     if wrong:
         lines = "\n".join(f"  {name}: {value}" for name, value in created.items())
-        raise SandboxError(f"{PARAMS_FILE} does not hold the ids the seed created:\n" + "\n".join(wrong) + f"\nthe seed creates:\n{lines}")
+        raise SandboxError(
+            f"{where} does not hold the ids the seed creates:\n"
+            + "\n".join(wrong)
+            + f"\nput these under parameters: in {where} (or git checkout {where}), run make templates, then make sandbox:\n{lines}"
+        )
 
 
 def _share_region_lists() -> None:
@@ -454,6 +461,8 @@ def command(args, sandbox: Sandbox) -> int:
             sandbox.stop()
             if isinstance(error, BotoCoreError | ClientError | ResponseParserError | OSError):
                 raise SandboxError(f"seeding the sandbox failed, and it is stopped: {error} (its log: {sandbox.log_file})") from None
+            if isinstance(error, SandboxError):  # the seed's ids are not params/sandbox.yaml's
+                raise SandboxError(f"{error}\nthe sandbox is stopped") from None
             raise
         print(f"sandbox running at {sandbox.endpoint} (PID {sandbox.pid}), seeded with the Phase 5.14 resources")
         print("deploy into it with: make deploy YES=1 (ENV=sandbox is the default); its log: .sandbox/server.log")
@@ -468,7 +477,7 @@ def command(args, sandbox: Sandbox) -> int:
             print("to start afresh (empty, seeded again): make sandbox-stop && make sandbox")
             return 1
         else:
-            print("sandbox not running")
+            print("sandbox not running: start it with make sandbox (empty, seeded; make deploy YES=1 deploys into it)")
             return 1
     elif args.command == "env":
         print("export " + " ".join(f"{name}={value}" for name, value in sandbox.environment().items()))

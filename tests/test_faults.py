@@ -1103,3 +1103,25 @@ def test_the_sandbox_help_lists_its_commands_only(capsys):
         s.main(["--help"])
     help_text = capsys.readouterr().out  # the server's own command, `serve`, printed as ==SUPPRESS==
     assert "{start,stop,status,env}" in help_text and "SUPPRESS" not in help_text and " serve " not in help_text
+
+
+def test_a_seed_that_params_sandbox_yaml_does_not_match_says_what_to_put_where(capsys):
+    import emulator.sandbox as s
+
+    values = s.environment().values
+    created = {"VpcId": "vpc-0123456789abcdef0", "BackendSecurityGroupId": values["BackendSecurityGroupId"]}
+    with pytest.raises(s.SandboxError) as refused:
+        s.check_params(created)
+    lines = str(refused.value).splitlines()
+    assert lines[0] == "params/sandbox.yaml does not hold the ids the seed creates:"
+    assert lines[1] == f"  parameters.VpcId: {values['VpcId']!r}, but the seed creates 'vpc-0123456789abcdef0'"
+    assert lines[2].startswith("put these under parameters: in params/sandbox.yaml (or git checkout params/sandbox.yaml), run make")
+    assert lines[3:] == [f"  {name}: {value}" for name, value in created.items()]
+
+
+def test_sandbox_status_of_none_running_says_how_to_start_one(tmp_path, capsys, monkeypatch):
+    import emulator.sandbox as s
+
+    monkeypatch.setattr(s, "STATE_DIR", tmp_path)
+    assert s.main(["status"]) == 1
+    assert capsys.readouterr().out == "sandbox not running: start it with make sandbox (empty, seeded; make deploy YES=1 deploys into it)\n"
