@@ -20,7 +20,7 @@ from conftest import ROOT, deploying_into
 
 import templates
 from emulator.sandbox import PARAMS_FILE
-from scripts.deploy import guards
+from scripts.deploy import deployer, guards
 from templates import params
 
 ENV = "sandbox"
@@ -379,8 +379,13 @@ def test_an_update_that_changes_what_deployed_layers_read_names_them_and_how_to_
     assert "LoadBalancer" in ahead and all(f"{layer} (reads " in ahead for layer in readers), ahead
     assert ahead.endswith(f"or every layer in one run (make deploy ENV={ENV} ALLOW_REPLACE=1)")
     assert "LoadBalancerArn" in note and note.endswith(
-        f"make deploy ENV={ENV} deploys them (the layers with nothing to change say no changes)"
+        f"make deploy ENV={ENV} deploys them (the layers with nothing to change say no changes; {deployer.NEEDS_ALLOW_REPLACE})"
     )
+    # which is so here: the new NamePrefix replaces the service's log group, refused without it
+    code, out, err = run(
+        "deploy", *with_parameters(tmp_path / "renamed", {layer: {"NamePrefix": OTHER_PREFIX} for layer in LAYERS}), "--yes"
+    )
+    assert code == 1 and "rerun with ALLOW_REPLACE=1" in err, out + err
     # A run of every layer deploys them after alb: nothing to say then.
     code, out, err = run("deploy", "--yes", "--allow-replace")
     assert code == 0, out + err

@@ -83,6 +83,9 @@ class Layer:
     source: str = "output/<layer>.json"  # the template's file, as messages name it
 
 
+# The advice after an update other layers read: the change that made it (a new NamePrefix) may replace
+# their stateful resources too, which their deploy then refuses without ALLOW_REPLACE=1.
+NEEDS_ALLOW_REPLACE = "with ALLOW_REPLACE=1 where their own change sets replace stateful resources, as a new NamePrefix does"
 MOST_OUTPUT_FILE_BYTES = 1 << 20  # a layer template is tens of kilobytes; a larger file is none of generation's
 
 
@@ -686,7 +689,7 @@ class Deployer:
                 f"warning: this update replaces {', '.join(sorted(replaced))}; "
                 + "; ".join(f"{reader} (reads {', '.join(sorted(names))})" for reader, names in stale.items())
                 + " keep the old values, whose resources the update deletes at its end, until deployed: deploy them right after "
-                f"(make deploy ENV={self.env}), or every layer in one run (make deploy ENV={self.env} ALLOW_REPLACE=1)"
+                f"(make deploy ENV={self.env}, {NEEDS_ALLOW_REPLACE}), or every layer in one run (make deploy ENV={self.env} ALLOW_REPLACE=1)"
             )
 
     def deployed_readers(self, layer, outputs) -> dict[str, set]:
@@ -723,7 +726,7 @@ class Deployer:
             self.say(
                 "note: this update changed values that deployed layers read, which keep the old ones until deployed: "
                 + "; ".join(f"{reader} (reads {', '.join(sorted(stale[reader]))})" for reader in enabled)
-                + f". make deploy ENV={self.env} deploys them (the layers with nothing to change say no changes)"
+                + f". make deploy ENV={self.env} deploys them (the layers with nothing to change say no changes; {NEEDS_ALLOW_REPLACE})"
             )
         for reader in disabled:
             self.say(
