@@ -106,6 +106,11 @@ def test_create_destroy_purge_create_again(sandbox, run):
     # back, one after another: refused before anything is created, naming every one and the way out.
     code, out, err = run("deploy", "--yes")
     assert code == 1 and err.startswith("error: refused before creating anything: what destroyed stacks retained"), out + err
+    first, *rest = LAYERS  # the summary blamed the first layer, whose stack had nothing to do with it
+    assert out.splitlines()[-1] == (
+        f"  the run stopped before {first} changed anything, refused by a look at the layers it deploys next "
+        f"(the reason is below); not reached: {', '.join(rest)}"
+    ), out
     assert all(f"(AWS::Logs::LogGroup) {name}" in err for name in RETAINED_LOGS), err
     blocked = [layer for layer in LAYERS if layer in kept and RETAINED_LOGS & set(kept[layer].values())]
     purge = (

@@ -12,7 +12,7 @@ from scripts import purge, verify, zone
 from scripts.deploy import drift, guards, logs, tasks, text
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found
 from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER
-from scripts.deploy.failure import Failure
+from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
 from templates.errors import Terminated, printable
@@ -72,16 +72,19 @@ class Commands:
             return 0
         deployer.say(f"order: {' -> '.join(layer.name for layer in self.layers)}")
         deployer.run_layers = self.layers
-        started, stopped = deployer.clock(), None
+        started, stopped, ahead = deployer.clock(), None, False
         try:
             for layer in self.layers:
                 stopped = layer.name  # until its deploy returns
                 deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
             stopped = None
             self.say_deployed_but_not_enabled()
+        except RefusedAhead:
+            ahead = True
+            raise
         finally:  # also when a layer fails or is declined: say what was deployed and what was not
             names = [layer.name for layer in self.layers]
-            deployer.say(*text.summary(names, deployer.outcomes, deployer.clock() - started, stopped))
+            deployer.say(*text.summary(names, deployer.outcomes, deployer.clock() - started, stopped, ahead))
         return 0
 
     def say_deployed_but_not_enabled(self):

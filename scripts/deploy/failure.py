@@ -6,3 +6,8 @@ class Failure(ToolError):
     code is the exit status."""
 
     prefix = ""
+
+
+class RefusedAhead(Failure):
+    """A look at the layers a run deploys next (names that destroyed stacks retained, names a rename
+    takes) refused the run before the layer it was at changed anything."""

@@ -8,7 +8,7 @@ import templates
 from scripts import purge, zone
 from scripts.deploy import text
 from scripts.deploy.aws import AWS_ERRORS, error_code
-from scripts.deploy.failure import Failure
+from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.text import parameter_values
 from templates.alarms import reads_container_insights
 from templates.inputs import TRAFFIC_SHIFTING
@@ -56,7 +56,7 @@ def refuse_blocked_creates(deployer, layer) -> None:
         order = [each.stack for each in creates]
         blocked.sort(key=lambda item: order.index(item.stack))
         layers = ", ".join(layer.name for layer in creates if any(item.stack == layer.stack for item in blocked))
-        raise Failure(
+        raise RefusedAhead(
             "error: refused before creating anything: what destroyed stacks retained still holds names their creates need: "
             + "; ".join(f"{item.stack}: {item.label}" + (" (not made by that stack)" if item.foreign else "") for item in blocked)
             + (
@@ -267,7 +267,7 @@ def refuse_taken_names_ahead(deployer, layer) -> None:
             if now.get(logical_id) != name and (why := taken_log_group(deployer, each.stack, found["StackId"], logical_id, name)):
                 taken.append(f"{each.name}: {why}")
     if taken:
-        raise Failure(
+        raise RefusedAhead(
             "error: refused before changing anything: a layer's update would make a log group under a name another one holds, "
             f"and fail there and roll back: {'; '.join(taken)}; nothing changed. {FREE_THE_NAMES}"
         )

@@ -289,11 +289,12 @@ def interrupted(stack, env, status, cli, why=INTERRUPTED) -> list[str]:
 
 
 # --- whole runs -------------------------------------------------------------------------------
-def summary(names, outcomes, seconds, stopped=None) -> list[str]:
+def summary(names, outcomes, seconds, stopped=None, ahead=False) -> list[str]:
     """The end of a multi-layer deploy: each layer's outcome (layer -> what its deploy did), the layer
     the run stopped at, and those it did not reach; stopped: the layer the run was in when it stopped
     (None: it ended). The layer it stopped at was reached: its change set made, refused or declined,
-    its stack operation failed or left running."""
+    its stack operation failed or left running; ahead: refused by a look at the layers ahead, before
+    that layer changed anything (RefusedAhead)."""
     done = [f"{name} ({outcomes[name]})" for name in names if name in outcomes]
     left = [name for name in names if name not in outcomes]
     lines = [f"summary, {seconds:.1f} s: " + (", ".join(done) or "no layer deployed")]
@@ -302,6 +303,8 @@ def summary(names, outcomes, seconds, stopped=None) -> list[str]:
     elif left:
         stopped = stopped or left[0]
         where, left = f"at {stopped}", [name for name in left if name != stopped]
+        if ahead:
+            where = f"before {stopped} changed anything, refused by a look at the layers it deploys next"
     else:
         return lines
     lines.append(f"  the run stopped {where} (the reason is below)" + (f"; not reached: {', '.join(left)}" if left else ""))
