@@ -2646,7 +2646,7 @@ def test_a_release_the_history_cannot_take_is_live_and_says_how_to_roll_back_fro
     aws.ssm.add_client_error("put_parameter", code, "no", 400)
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
     assert (
-        f"warning: the release of v2 is live but not recorded in the release history {HISTORY} ({code}); "
+        f"warning: the release of v2 is live but not recorded in the release history (SSM parameter {HISTORY}) ({code}); "
         f"a rollback from it must name the image: make rollback ENV={ENV} TAG=v1"
     ) in aws.out
 
@@ -2667,7 +2667,7 @@ def test_a_release_history_that_is_not_a_list_of_releases_is_started_again_not_a
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 0, aws.err
     listed = text.startswith("[{")  # a list whose entries are no release: they are left out, the list read
     warning = "holds 1 entry that is no release, such as" if listed else "is not a list of releases"
-    assert f"warning: the release history {HISTORY} {warning}" in aws.out, aws.out
+    assert f"warning: the release history (SSM parameter {HISTORY}) {warning}" in aws.out, aws.out
 
 
 def test_an_entry_that_is_no_release_is_left_out_and_the_releases_kept_also_in_another_runs_version():
@@ -2687,7 +2687,7 @@ def test_an_entry_that_is_no_release_is_left_out_and_the_releases_kept_also_in_a
     said = []
     history = ReleaseHistory(Ssm(), ENV, said.append, lambda seconds: None)
     assert [entry["image_tag"] for entry in history.releases()] == ["v1", "v3"]
-    assert said == [f"warning: the release history {HISTORY} holds 1 entry that is no release, such as {str(bad)[:60]!r}: left out"]
+    assert said == [f"warning: the release history (SSM parameter {HISTORY}) holds 1 entry that is no release, such as {str(bad)[:60]!r}: left out"]
     assert [entry["image_tag"] for entry in history.at(3)] == ["v1", "v3"]
 
 

@@ -344,7 +344,7 @@ class Commands:
             release = previous_release(releases, running)
             if release is None:
                 raise Failure(
-                    f"error: nothing earlier to roll back to: the release history ({deployer.history.name}) names no image that ran "
+                    f"error: nothing earlier to roll back to: the release history (SSM parameter {deployer.history.name}) names no image that ran "
                     f"before the running one (image tag {running}) and was not rolled back from since; name one with TAG=<image tag>"
                 )
             image_tag = release["image_tag"]

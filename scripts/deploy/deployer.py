@@ -1080,7 +1080,7 @@ class Deployer:
             new_image = replaced and replaced != image_tag and not rolled_back_from
             back = f"make rollback ENV={self.env} TAG={replaced if new_image else '<image tag>'}"
             self.say(
-                f"warning: the release of {image_tag} is live but not recorded in the release history {self.history.name} "
+                f"warning: the release of {image_tag} is live but not recorded in the release history (SSM parameter {self.history.name}) "
                 f"({error_code(error)}); a rollback from it must name the image: {back}"
             )
 

@@ -37,14 +37,14 @@ class ReleaseHistory:
         value, self.version = parameter["Value"], parameter.get("Version", 0)
         entries = untrusted_json(value)
         if not isinstance(entries, list):
-            self.say(f"warning: the release history {self.name} is not a list of releases ({value[:60]!r}); starting it again")
+            self.say(f"warning: the release history (SSM parameter {self.name}) is not a list of releases ({value[:60]!r}); starting it again")
             return []
         releases = [entry for entry in entries if is_release(entry)]
         if len(releases) < len(entries):
             dropped = next(entry for entry in entries if not is_release(entry))
             count = len(entries) - len(releases)
             some = "1 entry that is" if count == 1 else f"{count} entries that are"
-            self.say(f"warning: the release history {self.name} holds {some} no release, such as {str(dropped)[:60]!r}: left out")
+            self.say(f"warning: the release history (SSM parameter {self.name}) holds {some} no release, such as {str(dropped)[:60]!r}: left out")
         return releases
 
     def record(self, entry):
@@ -79,7 +79,7 @@ class ReleaseHistory:
             self.say(f"the release history changed while this run wrote it (version {self.version} to {written}): merging")
             entries = [e for e in self.at(written - 1) if e != entry]
             self.version = written
-        self.say(f"warning: the release history {self.name} kept changing; {entry['image_tag']} may be missing from it")
+        self.say(f"warning: the release history (SSM parameter {self.name}) kept changing; {entry['image_tag']} may be missing from it")
 
     def at(self, version) -> list[dict]:
         """The release history as another run wrote it in that version of the parameter."""
