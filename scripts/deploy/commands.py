@@ -112,7 +112,9 @@ class Commands:
         except ClientError as error:
             if not_found(error):
                 raise Failure(
-                    f"error: no change set {name} on stack {layer.stack}; list them: {deployer.cli} cloudformation list-change-sets --stack-name {layer.stack}",
+                    f"error: no change set {name} on stack {layer.stack} (a deploy or execute of the stack since it was made "
+                    f"ends its other change sets: make changeset STACK={layer.name} ENV={self.env} makes a new one); list them: "
+                    f"{deployer.cli} cloudformation list-change-sets --stack-name {layer.stack}",
                     2,
                 ) from None
             raise

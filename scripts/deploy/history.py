@@ -37,14 +37,18 @@ class ReleaseHistory:
         value, self.version = parameter["Value"], parameter.get("Version", 0)
         entries = untrusted_json(value)
         if not isinstance(entries, list):
-            self.say(f"warning: the release history (SSM parameter {self.name}) is not a list of releases ({value[:60]!r}); starting it again")
+            self.say(
+                f"warning: the release history (SSM parameter {self.name}) is not a list of releases ({value[:60]!r}); starting it again"
+            )
             return []
         releases = [entry for entry in entries if is_release(entry)]
         if len(releases) < len(entries):
             dropped = next(entry for entry in entries if not is_release(entry))
             count = len(entries) - len(releases)
             some = "1 entry that is" if count == 1 else f"{count} entries that are"
-            self.say(f"warning: the release history (SSM parameter {self.name}) holds {some} no release, such as {str(dropped)[:60]!r}: left out")
+            self.say(
+                f"warning: the release history (SSM parameter {self.name}) holds {some} no release, such as {str(dropped)[:60]!r}: left out"
+            )
         return releases
 
     def record(self, entry):

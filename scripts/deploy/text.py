@@ -59,8 +59,9 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
     ]
     if any(p["ParameterKey"] == "DesiredCount" for p in changed) and parameter_values(change_set).get(KEEP_RUNNING_COUNT) == "true":
         lines.append(
-            "  note: DesiredCount counts only when the service is created (README, Decisions: Desired count vs auto-scaling); "
-            "this update leaves the running count to auto-scaling: to run more tasks, raise MinCapacity (the scaling layer)"
+            "  note: the Service row above is CloudFormation's reading of the new DesiredCount, which counts only when the "
+            "service is created (README, Decisions: Desired count vs auto-scaling): the running count does not change, "
+            "auto-scaling keeps it; to run more tasks, raise MinCapacity (the scaling layer)"
         )
     if len(rows) == 1:
         lines.append("  (no resource changes: parameter values or tags only)")
