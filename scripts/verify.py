@@ -103,6 +103,11 @@ class Endpoint:
         finally:
             sock.close()
 
+    def target(self, host, port) -> str:
+        """Where a request for host:port goes, as a message names it."""
+        mapped = self.connect_to.get((host.lower(), port))
+        return f"{mapped[0]}:{mapped[1]}, CONNECT_TO's for {host}:{port}" if mapped else f"{host}:{port}"
+
 
 class NotMapped(OSError):
     """A host:port CONNECT_TO leaves out, once given: nothing is requested, and run_http_checks skips the check."""
@@ -287,7 +292,8 @@ def run_http_checks(endpoint, host, checks, emulator) -> list[Result]:
         except NotMapped as left_out:  # before OSError, which it is
             results.extend(Result.skip(name, str(left_out)) for name in names)
         except (OSError, http.client.HTTPException) as error:
-            results.extend(Result(name, False, f"{type(error).__name__}: {error}") for name in names)
+            # which address refused or timed out: with CONNECT_TO, not the host the check names
+            results.extend(Result(name, False, f"{type(error).__name__}: {error} ({endpoint.target(host, port)})") for name in names)
     return results
 
 

@@ -199,6 +199,16 @@ def test_a_certificate_near_its_end_says_how_near_in_words(days, said):
     assert verify.in_days(days) == said
 
 
+def test_a_refused_connection_names_the_address_connect_to_sent_it_to():
+    """It read as if the public host refused; CONNECT_TO had sent the request to a local port."""
+    endpoint = verify.Endpoint({(HOST, 443): ("127.0.0.1", 9), (HOST, 80): ("127.0.0.1", 9)}, timeout=2)  # port 9: nothing there
+    results = by_name(verify.run_checks(endpoint, HOST))
+    for name in ("http redirects to https", "https /health"):
+        detail = results[name].detail
+        port = 80 if name.startswith("http ") else 443
+        assert detail.startswith("ConnectionRefusedError") and detail.endswith(f"(127.0.0.1:9, CONNECT_TO's for {HOST}:{port})"), detail
+
+
 def test_failing_health(servers):
     site, endpoint = servers
     site.health = (503, {"status": "unhealthy", "database": "error"})
