@@ -343,6 +343,12 @@ def load(path: Path) -> Environment:
         raise ParamsError([f"{where}: byte {error.start} is not UTF-8 text; allowed: a YAML file in UTF-8"]) from None
     try:
         data = copy.deepcopy(parse_yaml(text))  # a copy: callers own what load() returns
+    except yaml.reader.ReaderError as error:  # a character YAML does not take: its position in the text, not a mark
+        line = text.count("\n", 0, error.position) + 1
+        character = repr(chr(error.character)) if isinstance(error.character, int) else repr(error.character)
+        raise ParamsError(
+            [f"{where}: line {line}: the control character {character} cannot be read as YAML; allowed: printable text, tabs and newlines"]
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" line {mark.line + 1}:" if mark else ""

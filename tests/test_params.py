@@ -307,6 +307,13 @@ BAD = [
         "given twice",
     ),
     ("not yaml", "region: [us-east-1\n", "cannot be read as YAML", "expected"),
+    # PyYAML's own words were its position in a '<unicode string>'
+    (
+        "a control character",
+        "region: us-east-1\nparameters:\n  DesiredCount: 1\x00\n",
+        "line 3: the control character '\\x00'",
+        "allowed: printable",
+    ),
     (
         "domain past the certificate's 64 with its *.",
         with_parameters(DomainName="a" * 59 + ".com"),
