@@ -945,8 +945,9 @@ def test_bad_params_file_is_one_line_exit_2_nothing_written(tmp_path, capsys):
     data = yaml.safe_load(path.read_text())
     path.write_text(yaml.safe_dump(data | {"enabled_layers": [*data.get("enabled_layers", []), "nope"], "region": "mars"}))
     assert review.main(["--env", ENVS[0], "--output-dir", str(output_dir), "--params-dir", str(params_dir)]) == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and error.startswith("error: ") and "enabled_layers" in error and "region" in error
+    lines = capsys.readouterr().err.splitlines()  # one line per problem, as make templates prints them
+    assert len(lines) == 2 and all(line.startswith(f"error: {path}: ") for line in lines), lines
+    assert "enabled_layers" in lines[0] + lines[1] and "region" in lines[0] + lines[1]
     assert not (output_dir / "review").exists()
 
 

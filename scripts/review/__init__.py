@@ -22,7 +22,7 @@ in `enabled_layers`; elsewhere the document says it is not deployed and leaves i
 A parameter the deployer sets itself (templates.inputs.DEPLOY_TIME) is shown as set at deploy time.
 The committed output/review/<env>.md are the goldens: tests/test_review.py regenerates them.
 The document is deterministic (no time stamps, no absolute paths, everything sorted) and written
-atomically; on wrong or stale input it prints one line (--check: one per stale document), exits 2
+atomically; on wrong or stale input it prints one line per problem (--check: per stale document), exits 2
 (bad environment or params file) or 1 (stale output: run `make templates`) and writes nothing.
 
 Modules: collect.py (what a document says, read from the output directory and params), resolver.py

@@ -86,7 +86,7 @@ def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> l
     try:
         environments = load_all(params_dir)
     except ParamsError as error:
-        raise ReviewError(str(error).replace("\n", "; "), code=2) from None
+        raise ReviewError(str(error), code=2) from None  # one line per problem, as make templates prints them
     allowed = [environment.name for environment in environments]
     if env is not None and env not in allowed:
         raise ReviewError(f"unknown environment {env!r}{did_you_mean(env, allowed)}; allowed: {', '.join(allowed)}", code=2)
