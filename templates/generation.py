@@ -190,8 +190,8 @@ def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], outp
             with contextlib.suppress(OSError):
                 directory.rmdir()
         return []
-    except OSError as error:
-        raise ToolError(f"cannot write {output_dir}/: {os_problem(error)}") from None
+    except OSError as error:  # move_in names the file of output_dir it could not replace
+        raise ToolError(f"cannot write {error.filename or f'{output_dir}/'}: {error.strerror or error}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
