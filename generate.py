@@ -24,6 +24,7 @@ from templates.generation import (
     foreign_files,
     lint,
     publish,
+    same_content,
     stale_reasons,
     write_atomically,
 )
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
 
     changed, stale = differences(files, output_dir)
     kept_path, kept_text = ci.derived_actions_file()
-    kept_changed = not kept_path.is_file() or kept_path.read_bytes() != kept_text.encode()
+    kept_changed = not same_content(kept_path, kept_text.encode())
     if args.check:
         if kept_changed:
             changed.append(kept_path)

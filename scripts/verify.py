@@ -66,15 +66,12 @@ class Endpoint:
 
     def __init__(self, connect_to=None, ca_bundle=None, timeout=10):
         self.connect_to = connect_to or {}
-        # Read here, not by ssl from its path: a FIFO blocked it past any timeout. A bundle of every
-        # public CA is some 200 KB of PEM, which is ASCII text.
-        pem = None if ca_bundle is None else read_regular_file(ca_bundle, MOST_CA_BUNDLE_BYTES, "a CA bundle").decode("ascii")
+        if ca_bundle is not None:  # ssl reads it by path: a FIFO blocked that read past any timeout, /dev/zero never ended
+            read_regular_file(ca_bundle, MOST_CA_BUNDLE_BYTES, "a CA bundle")
         try:
-            if pem is not None and not pem.strip():  # ssl takes no text as no certificate, and would trust none
-                raise ssl.SSLError
-            self.context = ssl.create_default_context(cadata=pem)
-        except ssl.SSLError:  # no start line, bad base64: ssl's words name its cadata, not the file
-            raise RefusedFile("no certificate in it that ssl can read") from None
+            self.context = ssl.create_default_context(cafile=ca_bundle)
+        except ssl.SSLError:  # no certificate, bad base64
+            raise RefusedFile("no certificate in it that ssl can read; allowed: a PEM file of CA certificates") from None
         self.timeout = timeout
 
     def maps(self, host, port) -> bool:

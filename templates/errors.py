@@ -196,9 +196,10 @@ class Output:
 
 
 # C0 and C1 control characters but tab and newline: an escape sequence from a log line could retitle
-# or clear the terminal, a carriage return let a line overwrite itself with a forged one.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-ANY_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# or clear the terminal, a carriage return let a line overwrite itself with a forged one. U+2028 and
+# U+2029 too: str.splitlines() ends a line there, and so did the error lines that quoted them.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+ANY_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def untrusted_json(text):

@@ -108,12 +108,16 @@ def foreign_files(output_dir: Path) -> list[Path]:
 
 def differences(files: dict[Path, str], output_dir: Path) -> tuple[list[Path], list[Path]]:
     """(files to write because absent or different, stale generated files to remove)."""
-    changed = [
-        path for path, content in files.items() if not path.is_file() or path.read_bytes() != content.encode()
-    ]  # bytes: any file, even garbled
+    changed = [path for path, content in files.items() if not same_content(path, content.encode())]
     existing = {p for p in set(output_dir.glob("*.json")) | set(output_dir.glob("*/*.json")) if owned(p, output_dir)}
     stale = sorted(existing - set(files))
     return changed, stale
+
+
+def same_content(path: Path, content: bytes) -> bool:
+    """Whether path is a regular file holding content: bytes, so that any file compares, even garbled;
+    its size first, so that a huge file left in its place is not read (nor a FIFO, nor a device)."""
+    return path.is_file() and path.stat().st_size == len(content) and path.read_bytes() == content
 
 
 def stage(files: dict[Path, str], output_dir: Path) -> Path:
@@ -147,6 +151,13 @@ def changed_reason(path: Path, shown=relative) -> str:
     return f"{shown(path)} {'differs from what generation produces' if path.exists() else 'is missing; generation produces it'}"
 
 
+def regenerate_command(output_dir: Path, params_dir: Path) -> str:
+    """The command that generates output_dir from params_dir again, as messages name it."""
+    if (output_dir.resolve(), params_dir.resolve()) == (OUTPUT_DIR, PARAMS_DIR):
+        return "make templates"
+    return f".venv/bin/python generate.py --output-dir {relative(output_dir)} --params-dir {relative(params_dir)}"
+
+
 def stale_reasons(stale: list[Path], output_dir: Path, params_dir: Path, shown=relative) -> list[str]:
     """Why each stale file of differences() is stale, one line each; an environment directory whose
     params file is gone (moved or deleted by mistake, most often) is one line for all its files,
@@ -155,7 +166,7 @@ def stale_reasons(stale: list[Path], output_dir: Path, params_dir: Path, shown=r
     lines = [f"{shown(path)} is produced by no layer or environment" for path in stale if path.parent not in orphaned]
     return lines + [
         f"{shown(directory)}/ is no environment's: there is no {relative(params_dir / directory.name)}.yaml; "
-        f"restore it to keep {directory.name}, or run `make templates`, which removes {shown(directory)}/"
+        f"restore it to keep {directory.name}, or run `{regenerate_command(output_dir, params_dir)}`, which removes {shown(directory)}/"
         for directory in orphaned
     ]
 

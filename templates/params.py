@@ -295,6 +295,9 @@ def parse_yaml(text: str):
 MOST_PARAMS_FILE_BYTES = 1 << 20  # a params file is a few kilobytes; a larger one is no params file
 
 
+YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
 def read_params_file(path: Path, where: str) -> str:
     """The file's text, read only from a regular file of at most MOST_PARAMS_FILE_BYTES: a symlink
     (to /dev/zero, or to a file outside the project whose lines the errors would print) or a FIFO
@@ -344,7 +347,7 @@ def load(path: Path) -> Environment:
     try:
         data = copy.deepcopy(parse_yaml(text))  # a copy: callers own what load() returns
     except yaml.reader.ReaderError as error:  # a character YAML does not take: its position in the text, not a mark
-        line = text.count("\n", 0, error.position) + 1
+        line = len(YAML_LINE_BREAK.split(text[: error.position]))  # YAML ends lines at \r too, and at \x85, U+2028, U+2029
         character = repr(chr(error.character)) if isinstance(error.character, int) else repr(error.character)
         raise ParamsError(
             [f"{where}: line {line}: the control character {character} cannot be read as YAML; allowed: printable text, tabs and newlines"]

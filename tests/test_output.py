@@ -235,7 +235,8 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
     assert f"stale: {out}/service.json is missing; generation produces it" in check.stderr
     assert [name for name in unused if f"{name} is produced by no layer" in check.stderr] == unused
     assert (
-        f"{out}/gone/ is no environment's: there is no {params_dir}/gone.yaml; restore it to keep gone, or run `make templates`"
+        f"{out}/gone/ is no environment's: there is no {params_dir}/gone.yaml; restore it to keep gone, or run "
+        f"`.venv/bin/python generate.py --output-dir {out} --params-dir {params_dir}`, which removes {out}/gone/"  # not output/
         in check.stderr
     )
     assert "gone/alb.json" not in check.stderr
@@ -312,3 +313,21 @@ def test_each_template_groups_every_parameter_once_by_who_gives_it():
                 assert label.startswith("Set by the deployer at each run"), (layer, name)
             else:
                 assert label.startswith("This environment's values: params/<env>.yaml"), (layer, name)
+
+
+def test_a_huge_file_in_place_of_a_template_is_stale_without_being_read(tmp_path, monkeypatch):
+    """Compared by size first: a 4 GiB file (sparse here) left where a template belongs was read whole."""
+    import pathlib
+
+    out = shutil.copytree(ROOT / "output", tmp_path / "out")
+    huge = out / "service.json"
+    os.truncate(huge, 1 << 32)
+    real_read_bytes = pathlib.Path.read_bytes
+
+    def read_bytes(path):
+        assert path != huge, "the huge file was read"
+        return real_read_bytes(path)
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", read_bytes)
+    ran = generate_main("--check", "--no-lint", "--output-dir", out)
+    assert ran.returncode == 1 and f"stale: {huge} differs from what generation produces" in ran.stderr, ran.stderr

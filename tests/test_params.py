@@ -314,6 +314,8 @@ BAD = [
         "line 3: the control character '\\x00'",
         "allowed: printable",
     ),
+    # YAML ends lines at a carriage return too: counted by newlines, this was line 1
+    ("after CR line ends", "region: us-east-1\rparameters:\r  DesiredCount: 1\x01\r", "line 3: the control character '\\x01'", "allowed:"),
     (
         "domain past the certificate's 64 with its *.",
         with_parameters(DomainName="a" * 59 + ".com"),

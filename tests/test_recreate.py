@@ -108,7 +108,7 @@ def test_create_destroy_purge_create_again(sandbox, run):
     assert code == 1 and err.startswith("error: refused before creating anything: what destroyed stacks retained"), out + err
     first, *rest = LAYERS  # the summary blamed the first layer, whose stack had nothing to do with it
     assert out.splitlines()[-1] == (
-        f"  the run stopped before {first} changed anything, refused by a look at the layers it deploys next "
+        f"  the run stopped at {first}, before its change set: a look at the layers it deploys next refused it "
         f"(the reason is below); not reached: {', '.join(rest)}"
     ), out
     assert all(f"(AWS::Logs::LogGroup) {name}" in err for name in RETAINED_LOGS), err

@@ -860,9 +860,25 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
             "resource_types.AWS::ElasticLoadBalancingV2::LoadBalancer: ['alb_lcus'] no entry",
         ),
         (("hours_per_month: 730", "hours_per_month: -730"), "scripts/prices.yaml: hours_per_month: allowed: a number above 0"),
+        (
+            ("formula: hourly, price: alb_hour}", "formula: hourly}"),
+            "items.alb_hours: price missing or not text; formula hourly reads them",
+        ),
+        (("vcpu_price: fargate_vcpu_hour, ", ""), "items.fargate_tasks: vcpu_price missing or not text; formula fargate reads them"),
+        (("formula: hourly, price: alb_hour}", "formula: hourly, price: [1]}"), "items.alb_hours: price missing or not text"),
         (("prices:\n", "prices: [\n"), "scripts/prices.yaml: line "),
     ],
-    ids=["a price not a number", "a price renamed", "an unknown formula", "an unknown item", "negative hours", "not YAML"],
+    ids=[
+        "a price not a number",
+        "a price renamed",
+        "an unknown formula",
+        "an unknown item",
+        "negative hours",
+        "an item without its price",
+        "fargate without its vCPU price",
+        "a price named by a list",
+        "not YAML",
+    ],
 )
 def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key(tmp_path, edit, said):
     """The table invites edits ("Change a price here"): a typo was a traceback (decimal.InvalidOperation, KeyError)."""

@@ -150,7 +150,7 @@ NAMED_AS = {
 }
 MOST_VALUE_CHARACTERS = 4096  # any real value fits (an IAM role ARN: at most 2,048); CMD may be longer
 MOST_CMD_CHARACTERS = 8192  # ECS's limit for a task's overrides as a whole
-CONTROL_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+CONTROL_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def refuse_unprintable_values(args) -> None:

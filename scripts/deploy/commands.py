@@ -15,7 +15,7 @@ from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
-from templates.errors import Terminated, printable
+from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import TRAFFIC_SHIFTING
 from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV
 
@@ -375,8 +375,10 @@ class Commands:
             raise Failure(f"error: {error}", 2) from None
         try:
             endpoint = verify.Endpoint(connect_to, ca_bundle=args.ca_bundle)
-        except (OSError, ValueError) as error:  # missing; RefusedFile: a FIFO, no certificate; not ASCII
-            reason = "not PEM text" if isinstance(error, UnicodeDecodeError) else getattr(error, "strerror", None) or str(error)
+        except RefusedFile as refused:  # a FIFO, a device, no certificate: its own allowed text
+            raise Failure(f"error: CA_BUNDLE={args.ca_bundle} (--ca-bundle): {refused}", 2) from None
+        except OSError as error:  # missing, no permission
+            reason = error.strerror or str(error)
             raise Failure(f"error: CA_BUNDLE={args.ca_bundle} (--ca-bundle): {reason}; allowed: a PEM file of CA certificates", 2) from None
         outputs = {}
         for layer, needed in VERIFY_NEEDS.items():

@@ -133,18 +133,31 @@ def read_output_file(path: Path):
         raise Failure(f"error: {path}: missing; run `make templates` (generates output/ from params/)", 2) from None
     except RefusedFile as refused:
         raise Failure(f"error: {path}: {refused}; run `make templates`", 2) from None
+    except RecursionError:  # nested past what json parses, in a file well under the size limit
+        raise Failure(f"error: {path}: unreadable (nested too deep for JSON); run `make templates`", 2) from None
     except (OSError, ValueError) as error:  # UnicodeDecodeError and json's errors are ValueErrors
         raise Failure(f"error: {path}: unreadable ({getattr(error, 'strerror', None) or error}); run `make templates`", 2) from None
 
 
 def template_problem(template) -> str | None:
-    """What makes a file no layer template the deployer can read, or None."""
+    """What makes a file no layer template the deployer can read, or None: the parts it reads have
+    the types CloudFormation's template anatomy gives them."""
     if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict) or not template["Resources"]:
         return "no object with Resources"
-    if not all(isinstance(r, dict) and isinstance(r.get("Type"), str) for r in template["Resources"].values()):
-        return "a resource without a Type"
-    if not isinstance(template.get("Parameters", {}), dict) or not isinstance(template.get("Conditions", {}), dict):
-        return "Parameters or Conditions not an object"
+    for name, resource in template["Resources"].items():
+        if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
+            return f"Resources.{printable(str(name), one_line=True)[:60]}: no object with a Type"
+        if not isinstance(resource.get("Properties", {}), dict) or not all(
+            isinstance(resource.get(key, ""), str) for key in ("Condition", "DeletionPolicy", "UpdateReplacePolicy")
+        ):
+            return f"Resources.{printable(str(name), one_line=True)[:60]}: Properties not an object, or a policy or Condition not a name"
+    for section in ("Parameters", "Conditions", "Outputs", "Metadata"):
+        if not isinstance(template.get(section, {}), dict):
+            return f"{section}: not an object"
+    if not all(isinstance(entry, dict) for entry in (*template.get("Parameters", {}).values(), *template.get("Outputs", {}).values())):
+        return "a parameter or an output that is no object"
+    if not all("Value" in output for output in template.get("Outputs", {}).values()):
+        return "an output without a Value"
     return None
 
 

@@ -305,7 +305,7 @@ def summary(names, outcomes, seconds, stopped=None, ahead=False) -> list[str]:
         stopped = stopped or left[0]
         where, left = f"at {stopped}", [name for name in left if name != stopped]
         if ahead:
-            where = f"before {stopped} changed anything, refused by a look at the layers it deploys next"
+            where = f"at {stopped}, before its change set: a look at the layers it deploys next refused it"
     else:
         return lines
     lines.append(f"  the run stopped {where} (the reason is below)" + (f"; not reached: {', '.join(left)}" if left else ""))

@@ -37,7 +37,7 @@ from scripts.review import collect, render
 from scripts.review.collect import ReviewError
 from templates import relative
 from templates.errors import entry_point
-from templates.generation import OUTPUT_DIR, PARAMS_DIR, owned, write_atomically
+from templates.generation import OUTPUT_DIR, PARAMS_DIR, owned, same_content, write_atomically
 
 
 class StaleDocument(ReviewError):
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
 
 def differing(documents: dict[Path, str]) -> list[Path]:
     """The documents whose file is missing or holds other text."""
-    return [path for path, text in documents.items() if not path.is_file() or path.read_bytes() != text.encode()]  # bytes: even garbled
+    return [path for path, text in documents.items() if not same_content(path, text.encode())]
 
 
 def orphans(documents: dict[Path, str], directory: Path) -> list[Path]:

@@ -68,6 +68,10 @@ def table_problems(table) -> list[str]:
         for key, value in entry.items():
             if isinstance(value, dict):
                 references(f"{path}.{key}", value)
+            elif key.endswith(("price", "units")) and not isinstance(value, str):
+                problems.append(
+                    f"{path}.{key}: {value!r}; allowed: the name of an entry of {'prices' if key.endswith('price') else 'assumptions'}"
+                )
             elif key.endswith("price") and value not in table["prices"]:
                 problems.append(f"{path}.{key}: {value!r} is no entry of prices; allowed: {', '.join(table['prices'])}")
             elif key.endswith("units") and value not in table["assumptions"]:
@@ -76,6 +80,10 @@ def table_problems(table) -> list[str]:
     for name, entry in table["items"].items():
         if not isinstance(entry, dict) or entry.get("formula") not in FORMULAS:
             problems.append(f"items.{name}.formula: allowed: one of {', '.join(FORMULAS)} (scripts/review/cost.py)")
+            continue
+        missing = [key for key in ("label", *FORMULA_KEYS[entry["formula"]]) if not isinstance(entry.get(key), str)]
+        if missing:
+            problems.append(f"items.{name}: {', '.join(missing)} missing or not text; formula {entry['formula']} reads them")
         else:
             references(f"items.{name}", entry)
     for kind, items in table["resource_types"].items():
@@ -300,6 +308,19 @@ def waf_web_acl(cfg, name, resource, layer, prices, context):
     )
 
 
+# What each formula reads of its item besides label (kms_key's rotation_note only for a rotated key).
+FORMULA_KEYS = {
+    "hourly": ("price",),
+    "monthly": ("price",),
+    "per_unit": ("price", "units"),
+    "fargate": ("vcpu_price", "gb_price"),
+    "release_overlap": ("units",),
+    "target_tracking_alarms": ("price", "units"),
+    "alarm": ("price", "high_resolution_price"),
+    "waf_web_acl": ("price", "rule_price", "request_price", "request_units"),
+    "log_group": ("price", "units"),
+    "kms_key": ("price", "rotation_note"),
+}
 FORMULAS = {
     "hourly": hourly,
     "monthly": monthly,
