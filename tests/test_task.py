@@ -118,10 +118,10 @@ def container(name, status, exit_code=None, reason=None, arn=TASK_ARN):
 
 def ecs_task(status, exit_code=None, reason=None, stopped_reason="Essential container in task exited", arn=TASK_ARN, stopped_at=None):
     """A DescribeTasks entry; the tmp-permissions container exited 0 once the task runs."""
-    stopped = status == "STOPPED"
+    stopped = status in ("STOPPED", "DELETED")
     init = container(
         "tmp-permissions",
-        "STOPPED" if status in ("RUNNING", "STOPPED") else "PENDING",
+        "STOPPED" if status in ("RUNNING", "STOPPED", "DELETED") else "PENDING",
         0 if stopped or status == "RUNNING" else None,
         arn=arn,
     )
@@ -202,6 +202,16 @@ def test_the_task_streams_its_log_once_in_order_and_exits_with_the_web_container
     assert "one-off task in prod: python manage.py migrate --noinput" in aws.out
     assert "startupwebapp-service-task:7 of startupwebapp-service" in aws.out
     assert aws.sleeps == [2.0, 2.0]
+
+
+def test_a_task_first_seen_deleted_has_ended_with_its_exit_code(aws):
+    """DELETED: "a transition state when a task stops ... displayed in describe-tasks" (ECS's task
+    lifecycle): a poll that sees it waited out MAX_WAIT and lost the migration's exit code."""
+    started(aws)
+    aws.poll(ecs_task("RUNNING"), None)
+    aws.poll(ecs_task("DELETED", 0), None)
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes") == 0, aws.err
+    assert f"task {TASK_ID}: the web container exited 0" in aws.out
 
 
 def test_a_task_without_an_exit_code_prints_why_it_stopped_and_exits_1(aws):

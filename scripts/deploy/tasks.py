@@ -23,6 +23,12 @@ NOT_YET_DESCRIBED_SECONDS = 300
 DEFAULT_WAIT_MINUTES = templates.TASK_WAIT_MINUTES
 
 
+# A stopped task's last statuses: "DELETED — This is a transition state when a task stops. This state is
+# not displayed in the console, but is displayed in describe-tasks." A poll may see either.
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html
+TASK_ENDED = ("STOPPED", "DELETED")
+
+
 def parse_command(text) -> list[str]:
     """CMD= split as a POSIX shell would (no shell runs it: the words are the container's command)."""
     try:
@@ -121,7 +127,7 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
             say(f"task {logs.task_id(task_arn)}: {status}")
         events, token = logs.new_stream_events(logs_client, log_group, stream, token)
         say(*(logs.stream_line(event) for event in events))
-        if status == "STOPPED":
+        if status in TASK_ENDED:
             return task
         if clock() >= deadline:
             lines = [
