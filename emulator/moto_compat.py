@@ -119,6 +119,7 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
         # as AWS does, after an ExecuteChangeSet that succeeded
         if before is None:
             _roll_back_create(stack, change_set, error)
+            _end_change_sets(self, stack, kept=change_set)  # as after any execution: AWS deletes the others
         else:
             _roll_back_update(self, stack, change_set, error, *before)
         return
@@ -247,6 +248,34 @@ def _end_change_sets(backend, stack, kept=None):
 # template and parameters say and ends UPDATE_ROLLBACK_COMPLETE (UPDATE_ROLLBACK_FAILED when it cannot).
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stack-failure-options.html
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-monitor-stack.html
+# Gap: an update that removes a resource (from the template, or by its Condition) deleted it whatever
+# its DeletionPolicy, where AWS keeps it in the account, out of the stack: the policy "also applies to
+# stack update operations that lead to resources being deleted from stacks". RetainExceptOnCreate
+# keeps it too, but for the operation that created it (a failed update's rollback deletes what it
+# added); a plain Retain resource the failed update added stays (ExecuteChangeSet's RetainExceptOnCreate
+# flag, false by default: "newly created resources are deleted when the operation rolls back. This
+# includes newly created resources marked with a deletion policy of Retain").
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html
+def _kept_when_removed(resource_map, logical_id, resource_json) -> bool:
+    policy = resource_json.get("DeletionPolicy")
+    created_now = logical_id in getattr(resource_map, "compat_created_now", ())
+    return policy == "Retain" or (policy == "RetainExceptOnCreate" and not created_now)
+
+
+_resource_map_update = parsing.ResourceMap.update
+
+
+def _update_keeping_what_deletion_policies_keep(self, template, parameters=None):
+    for name, resource_json in self._resource_json_map.items():
+        if name not in template.get("Resources", {}) and _kept_when_removed(self, name, resource_json):
+            self._parsed_resources.pop(name, None)  # out of the stack, left in the account: moto's removal skips it
+    return _resource_map_update(self, template, parameters)
+
+
+parsing.ResourceMap.update = _update_keeping_what_deletion_policies_keep
+
+
 def _roll_back_update(backend, stack, change_set, error, template, parameters):
     failed = _failed_event(stack, error, "UPDATE_FAILED")
     reason = f"The following resource(s) failed to update: [{failed}]."
@@ -270,7 +299,11 @@ def _roll_back_update(backend, stack, change_set, error, template, parameters):
             if original is not None:
                 replacements.append((resource, change_set.template_dict["Resources"][name]))
                 resource_map._parsed_resources[name] = original
-        resource_map.update(template, parameters)
+        resource_map.compat_created_now = set(change_set.template_dict["Resources"]) - set(template["Resources"])
+        try:
+            resource_map.update(template, parameters)
+        finally:
+            del resource_map.compat_created_now
         if problem := _delete_in_passes(resource_map, replacements):
             raise problem
     except Exception as problem:
@@ -370,13 +403,19 @@ def _validate_different_update_of_update_stack(self, incoming_params, stack_body
 responses.CloudFormationResponse._validate_different_update = _validate_different_update_of_update_stack
 
 # Gap: an UpdateStack (a change of stack tags alone) left LastUpdatedTime as it was, where AWS sets it
-# as for any update (API_Stack.html, above): make status showed the time of the update before.
+# as for any update (API_Stack.html, above): make status showed the time of the update before. And the
+# stack's waiting change sets stayed AVAILABLE, to be executed against a stack they no longer describe:
+# AWS makes them OBSOLETE, "because the stack was already updated".
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ChangeSetSummary.html
 _update_stack = cfn_models.CloudFormationBackend.update_stack
 
 
 def _update_stack_with_its_time(self, *args, **kwargs):
     stack = _update_stack(self, *args, **kwargs)
     stack.last_updated_time = utcnow()
+    for change_set in self.change_sets.values():
+        if change_set.stack_id == stack.stack_id and change_set.execution_status == "AVAILABLE":
+            change_set.execution_status = "OBSOLETE"
     return stack
 
 
@@ -820,7 +859,8 @@ def _parse_and_create_resource_remembering(logical_id, resource_json, resources_
 def _parse_and_update_resource_if_changed(logical_id, resource_json, resources_map, account_id, region_name):
     original, condition = resources_map[logical_id], resource_json.get("Condition")
     if condition and not resources_map.lazy_condition_map[condition]:
-        if original is not None:  # its Condition turned false: AWS deletes it (moto would update it)
+        # its Condition turned false: AWS deletes it (moto would update it), unless its DeletionPolicy keeps it
+        if original is not None and not _kept_when_removed(resources_map, logical_id, resource_json):
             resources_map._delete_resource(original, resource_json)
         return None
     if original is None:  # its Condition turned true: create it (a type moto skips stays None)

@@ -406,6 +406,81 @@ def test_a_failed_update_puts_back_what_it_removed_and_removes_what_it_added(aws
     assert stack["LastUpdatedTime"] > stack["CreationTime"]
 
 
+def test_an_update_that_removes_a_resource_keeps_it_where_its_deletion_policy_says(aws):
+    """AWS: DeletionPolicy "also applies to stack update operations that lead to resources being deleted
+    from stacks"; RetainExceptOnCreate deletes only within the operation that created the resource, and a
+    failed update's rollback keeps a plain Retain resource it added (ExecuteChangeSet's RetainExceptOnCreate
+    flag is false by default). moto deleted every removed resource.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
+
+    def template(*groups, target=False) -> str:
+        policies = {
+            "kept": "Retain",
+            "created": "RetainExceptOnCreate",
+            "gone": "Delete",
+            "new-kept": "Retain",
+            "new-created": "RetainExceptOnCreate",
+        }
+        resources = {
+            name.replace("-", ""): {
+                "Type": "AWS::Logs::LogGroup",
+                "DeletionPolicy": policies[name],
+                "Properties": {"LogGroupName": f"/policy/{name}"},
+            }
+            for name in groups
+        }
+        if target:  # a security group rule on a group that does not exist: the update fails
+            resources["Ingress"] = {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "Properties": {
+                    "GroupId": "sg-0123456789abcdef0",
+                    "IpProtocol": "tcp",
+                    "FromPort": 80,
+                    "ToPort": 80,
+                    "CidrIp": "10.0.0.0/8",
+                },
+            }
+        return json.dumps({"Resources": resources})
+
+    def groups():
+        return sorted(g["logGroupName"] for g in aws.logs.describe_log_groups(logGroupNamePrefix="/policy/")["logGroups"])
+
+    deploy(aws, "policy", template("kept", "created", "gone"), {})
+    deploy(aws, "policy", template("gone"), {})  # Retain and RetainExceptOnCreate removed: both kept
+    assert groups() == ["/policy/created", "/policy/gone", "/policy/kept"]
+    listed = [r["LogicalResourceId"] for r in aws.cloudformation.describe_stack_resources(StackName="policy")["StackResources"]]
+    assert listed == ["gone"]  # out of the stack
+    failing = change_set(aws, "policy", template("gone", "new-kept", "new-created", target=True), {})
+    aws.cloudformation.execute_change_set(ChangeSetName=failing["ChangeSetId"])
+    (stack,) = aws.cloudformation.describe_stacks(StackName="policy")["Stacks"]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack.get("StackStatusReason")
+    assert groups() == ["/policy/created", "/policy/gone", "/policy/kept", "/policy/new-kept"]  # the rollback's own create deleted
+
+
+def test_a_change_set_waiting_when_update_stack_changes_the_stack_becomes_obsolete(aws):
+    """UpdateStack (the deployer's change of stack tags alone) left the stack's waiting change sets
+    AVAILABLE: AWS makes them OBSOLETE, "because the stack was already updated", and refuses to run them.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ChangeSetSummary.html"""
+    given = {"Items": "a,b", "Count": "1"}  # every parameter, as the layers' configurations give them
+    deploy(aws, "obsolete", ssm_template("one"), {"Tag": "one"} | given)
+    waiting = change_set(aws, "obsolete", ssm_template("two"), {"Tag": "two"} | given)
+    aws.cloudformation.update_stack(
+        StackName="obsolete",
+        UsePreviousTemplate=True,
+        Parameters=[  # as the deployer sends them: those DescribeStacks lists
+            {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
+            for p in aws.cloudformation.describe_stacks(StackName="obsolete")["Stacks"][0]["Parameters"]
+        ],
+        Tags=[{"Key": "Owner", "Value": "ops"}],
+    )
+    described = aws.cloudformation.describe_change_set(ChangeSetName=waiting["ChangeSetId"])
+    assert described["ExecutionStatus"] == "OBSOLETE"
+    with pytest.raises(ClientError) as refused:
+        aws.cloudformation.execute_change_set(ChangeSetName=waiting["ChangeSetId"])
+    assert refused.value.response["Error"]["Code"] == "InvalidChangeSetStatus" and "OBSOLETE" in refused.value.response["Error"]["Message"]
+
+
 def test_an_updated_stack_says_when_it_was_last_updated(aws):
     deploy(aws, "ssm", ssm_template("one"), {"Tag": "one"})
     (created,) = aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"]
