@@ -1043,3 +1043,30 @@ def test_tag_goes_on_with_a_note_when_the_role_may_not_look_for_images(aws):
     deregistered(aws)
     assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--image-tag", "v2", "--yes") == 0, aws.err
     assert "note: could not check that image startupwebapp:v2 is in ECR (ecr:DescribeImages denied); going on" in aws.out
+
+
+def test_the_stopped_tasks_of_a_crash_looping_release_are_read_past_listtasks_first_page():
+    """ListTasks answers 100 at a time, in no documented order: the report read one page and called its
+    latest "the latest". https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListTasks.html"""
+    import boto3
+    from botocore.stub import Stubber
+
+    from scripts.deploy import logs
+
+    clients = {
+        name: boto3.client(name, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x") for name in ("ecs", "logs")
+    }
+    arns = [f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/{CLUSTER}/{n:032x}" for n in range(1, 5)]
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    with Stubber(clients["ecs"]) as ecs, Stubber(clients["logs"]) as logs_stub:
+        ecs.add_response("list_tasks", {"taskArns": arns[:2], "nextToken": "page2"}, listed)
+        ecs.add_response("list_tasks", {"taskArns": arns[2:]}, listed | {"nextToken": "page2"})
+        found = [ecs_task("STOPPED", 1, arn=arn, stopped_at=NOW + timedelta(seconds=n)) for n, arn in enumerate(arns)]
+        ecs.add_response("describe_tasks", {"tasks": found, "failures": []}, {"cluster": CLUSTER, "tasks": arns})
+        for _ in range(logs.STOPPED_TASKS):
+            logs_stub.add_client_error("get_log_events", "ResourceNotFoundException", "The specified log stream does not exist.", 400)
+        deployer = type("Deployer", (), {"client": staticmethod(clients.__getitem__)})()
+        stack = described("service")["Stacks"][0]
+        lines = logs.stopped_tasks(deployer, stack)
+    assert lines[0] == f"stopped tasks of {SERVICE}: the latest {logs.STOPPED_TASKS} of 4, newest first", lines
+    assert f"task {arns[3].rsplit('/', 1)[-1]}" in lines[1]  # the newest, from the second page

@@ -34,6 +34,9 @@ LATE_MS = 10_000
 STOPPED_TASKS, LAST_LINES = 3, 20  # what a failed deploy prints: the latest stopped tasks, each with its last log lines
 
 
+MOST_TASK_PAGES = 5  # ListTasks pages (100 tasks each) read for a failed release's stopped tasks
+
+
 def parse_since(text: str) -> int:
     """SINCE= as seconds: 30s, 10m, 2h, 1d; Failure(2) otherwise."""
     match = SINCE.fullmatch(text or "")
@@ -183,12 +186,25 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
     try:
         names = service_names(found)
         ecs = deployer.client("ecs")
-        arns = ecs.list_tasks(cluster=names["cluster"], serviceName=names["service"], desiredStatus="STOPPED").get("taskArns", [])
+        # ListTasks answers 100 at a time in no documented order: a crash-looping release stops more.
+        arns, token = [], None
+        for _ in range(MOST_TASK_PAGES):
+            page = ecs.list_tasks(
+                cluster=names["cluster"], serviceName=names["service"], desiredStatus="STOPPED", **({"nextToken": token} if token else {})
+            )
+            arns, token = arns + page.get("taskArns", []), page.get("nextToken")
+            if not token:
+                break
         if not arns:
-            return [f"stopped tasks of {names['service']}: none listed (ECS lists a stopped task for about an hour)"]
-        tasks = ecs.describe_tasks(cluster=names["cluster"], tasks=arns[:100]).get("tasks", [])
+            return [f"stopped tasks of {names['service']}: none listed (ECS lists recently stopped tasks only)"]
+        tasks = [
+            task
+            for i in range(0, len(arns), 100)
+            for task in ecs.describe_tasks(cluster=names["cluster"], tasks=arns[i : i + 100]).get("tasks", [])
+        ]
         latest = sorted(tasks, key=lambda t: t.get("stoppedAt") or t.get("createdAt") or 0, reverse=True)[:STOPPED_TASKS]
-        lines = [f"stopped tasks of {names['service']}: the latest {len(latest)} of {len(arns)}, newest first"]
+        counted = f"{len(arns)}" if not token else f"the first {len(arns)} listed"
+        lines = [f"stopped tasks of {names['service']}: the latest {len(latest)} of {counted}, newest first"]
         for task in latest:
             lines += stopped_task_lines(task)
             stream = web_log_stream(task_id(task["taskArn"]))
