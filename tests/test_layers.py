@@ -734,3 +734,11 @@ def test_the_inputs_that_replace_the_service_are_those_behind_its_create_only_pr
             text = json.dumps(value)
             read |= set(re.findall(r'"Ref": "(\w+)"', text)) | set(re.findall(r"\$\{(\w+)\}", text))
     assert read == set(inputs.SERVICE_REPLACED_BY), (create_only, read)
+
+
+def test_every_layer_stays_within_what_describe_stack_resources_lists(layer):
+    """The deployer reads a stack's resources with DescribeStackResources (the ids a replacement kept,
+    what destroy retains, the log groups a rename would take), which lists "Only the first 100
+    resources": a layer of more must move those reads to ListStackResources first.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackResources.html"""
+    assert {name: len(template["Resources"]) for name, template in layer.items() if len(template["Resources"]) >= 100} == {}
