@@ -41,6 +41,8 @@ from templates.errors import RefusedFile, printable, read_regular_file
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+# A change set's StatusReason when it changes nothing: AWS documents no wording; these are the ones the
+# AWS CLI's own `cloudformation deploy` matches (awscli/customizations/cloudformation/deployer.py).
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
 UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
 SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
@@ -52,6 +54,8 @@ SANDBOX_CANNOT_RECOVER = (
 ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
+# TemplateBody: "a minimum length of 1 byte and a maximum length of 51,200 bytes".
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html
 MAX_TEMPLATE_BODY = 51_200
 
 
