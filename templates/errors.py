@@ -174,6 +174,8 @@ class Output:
             raise OutputFailed(self.failure)
 
     def __getattr__(self, name):  # encoding, fileno, buffer: the stream's own, for code that reads them
+        if name == "stream":  # not set yet (a copy being made): no endless lookup
+            raise AttributeError(name)
         return getattr(self.stream, name)
 
     def reader_left(self):
