@@ -18,6 +18,7 @@ the public host."""
 import http.client
 import io
 import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -27,10 +28,9 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from templates.alb import target_group_name
-from templates.errors import RefusedFile, printable, read_regular_file, untrusted_json
+from templates.errors import RefusedFile, open_regular_file, printable, untrusted_json
 
 HEALTHY_BODY = {"status": "healthy", "database": "ok"}
-MOST_CA_BUNDLE_BYTES = 16 << 20
 NO_CONTAINERS = "the emulator runs no containers"
 
 
@@ -67,7 +67,7 @@ class Endpoint:
     def __init__(self, connect_to=None, ca_bundle=None, timeout=10):
         self.connect_to = connect_to or {}
         if ca_bundle is not None:  # ssl reads it by path: a FIFO blocked that read past any timeout, /dev/zero never ended
-            read_regular_file(ca_bundle, MOST_CA_BUNDLE_BYTES, "a CA bundle")
+            os.close(open_regular_file(ca_bundle))
         try:
             self.context = ssl.create_default_context(cafile=ca_bundle)
         except ssl.SSLError:  # no certificate, bad base64

@@ -100,10 +100,19 @@ class RefusedFile(ValueError):
 
 
 def read_regular_file(path, most_bytes: int, what: str = "a file", follow_symlinks: bool = True) -> bytes:
-    """The bytes of a regular file of at most most_bytes. A FIFO (which blocks), a device (/dev/zero
-    never ends), a directory or, unless follow_symlinks, a symlink is RefusedFile; so is a larger file.
-    Opened without waiting on a FIFO, then judged by what was opened: no gap between a look at the
-    path and the read. Other OSErrors (missing, no permission) are raised as they are."""
+    """The bytes of a regular file of at most most_bytes (open_regular_file); a larger one is RefusedFile."""
+    with open(open_regular_file(path, follow_symlinks), "rb") as file:
+        data = file.read(most_bytes + 1)
+    if len(data) > most_bytes:
+        raise RefusedFile(f"larger than {most_bytes // 1024} KiB; allowed: {what} of at most that")
+    return data
+
+
+def open_regular_file(path, follow_symlinks: bool = True) -> int:
+    """A descriptor of path, read-only, once it is a regular file. A FIFO (which blocks), a device
+    (/dev/zero never ends), a directory or, unless follow_symlinks, a symlink is RefusedFile. Opened
+    without waiting on a FIFO, then judged by what was opened: no gap between a look at the path and
+    the read. Other OSErrors (missing, no permission) are raised as they are."""
     flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
     try:
         descriptor = os.open(path, flags)
@@ -114,11 +123,7 @@ def read_regular_file(path, most_bytes: int, what: str = "a file", follow_symlin
     if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # before open(), which refuses a directory with its own error
         os.close(descriptor)
         raise RefusedFile("not a regular file; allowed: a regular file")
-    with open(descriptor, "rb") as file:
-        data = file.read(most_bytes + 1)
-    if len(data) > most_bytes:
-        raise RefusedFile(f"larger than {most_bytes // 1024} KiB; allowed: {what} of at most that")
-    return data
+    return descriptor
 
 
 READER_GONE = 141  # the status of a writer that SIGPIPE ended, as a shell reports it (128 + 13)
@@ -168,9 +173,8 @@ class Output:
 
     def cannot_write(self, error: OSError):
         self.failure = f"cannot write the standard output ({error.strerror or error}): what was printed is incomplete"
-        goes_on, self.goes_on = self.goes_on, True
-        self.reader_left()
-        if not goes_on:
+        self.drop()
+        if not self.goes_on:
             raise OutputFailed(self.failure)
 
     def __getattr__(self, name):  # encoding, fileno, buffer: the stream's own, for code that reads them
@@ -179,14 +183,18 @@ class Output:
         return getattr(self.stream, name)
 
     def reader_left(self):
+        self.drop()
+        if not self.goes_on:
+            raise ReaderGone
+
+    def drop(self):
+        """What is written from now on is dropped, the stream pointed at the null device."""
         self.gone = True
         if self.stream is not None:
             with contextlib.suppress(OSError, ValueError, AttributeError):  # a stream without a file descriptor keeps what it has
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, self.stream.fileno())
                 os.close(devnull)
-        if not self.goes_on:
-            raise ReaderGone
 
     @property
     def reader_gone(self) -> bool:
