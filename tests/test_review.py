@@ -896,6 +896,7 @@ def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key
 
 def test_the_price_table_has_nothing_the_estimate_cannot_use():
     assert cost.table_problems(cost.load_prices()) == []
+    assert set(cost.FORMULA_KEYS) == set(cost.FORMULAS)  # what each formula reads, for every formula
 
 
 def test_price_table_defines_what_it_uses_and_uses_what_it_defines():
