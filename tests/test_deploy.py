@@ -331,9 +331,11 @@ class Aws:
         )
         self.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
 
-    def image(self, tag, code=None):
-        """The service's ECR repository asked for tag: found, or the error code ECR answers."""
-        expected = {"repositoryName": configuration(ENV, "service")["Parameters"]["EcrRepositoryName"], "imageIds": [{"imageTag": tag}]}
+    def image(self, tag, code=None, repository=None, registry_id=None):
+        """An ECR repository (the service's, unless named) asked for tag, in registry_id's account if
+        given: found, or the error code ECR answers."""
+        repository = repository or configuration(ENV, "service")["Parameters"]["EcrRepositoryName"]
+        expected = {"repositoryName": repository, "imageIds": [{"imageTag": tag}]} | ({"registryId": registry_id} if registry_id else {})
         if code:
             self.stubber("ecr").add_client_error("describe_images", code, "no", 400, expected_params=expected)
         else:
@@ -4119,7 +4121,11 @@ def test_a_new_desired_count_on_a_running_service_says_it_counts_only_at_its_cre
     noted = [line for line in table if "DesiredCount, which counts only when the service is created" in line]
     assert len(noted) == (1 if keep_running == "true" else 0), table  # a create (and its settling) states the count
     if noted:
-        assert "the running count does not change" in noted[0] and noted[0].endswith("raise MinCapacity (the scaling layer)")
+        assert noted[0] == (
+            "  note: the Service row above is CloudFormation's reading of the new DesiredCount, which counts only when the "
+            "service is created (README, Decisions: Desired count vs auto-scaling): the running count does not change, "
+            "auto-scaling keeps it; to run more tasks, raise MinCapacity (the scaling layer)"
+        )
 
 
 def test_a_change_set_of_parameters_only_says_so_and_a_new_stack_shows_no_parameter_changes():

@@ -369,7 +369,10 @@ def test_a_put_back_the_disk_refuses_too_is_said_not_hidden(tmp_path, capsys, mo
     monkeypatch.setattr(generation, "write_atomically", disk_full)
     assert generate_in_process(out, "--no-lint") == 1
     err = capsys.readouterr().err
-    assert f"cannot write {replaced[4]}: No space left on device; output/ is part old, part new: run make templates again once" in err
+    assert (
+        f"cannot write {replaced[4]}: No space left on device; output/ is part old, part new: run make templates again once the cause is gone"
+        in err
+    )
 
 
 def test_a_template_cfn_lint_rejects_is_not_written_and_fails_the_check(tmp_path, capsys, monkeypatch):

@@ -521,12 +521,8 @@ def registered(aws, command=MIGRATE, image_code=None):
 
 
 def image_in_ecr(aws, tag="v2", code=None):
-    """TAG='s image looked for in the service image's ECR repository: found, or the error ECR answers."""
-    expected = {"repositoryName": REPOSITORY.split("/", 1)[1], "imageIds": [{"imageTag": tag}], "registryId": ACCOUNT}
-    if code:
-        aws.stubber("ecr").add_client_error("describe_images", code, "no", 400, expected_params=expected)
-    else:
-        aws.stubber("ecr").add_response("describe_images", {"imageDetails": [{"imageTags": [tag]}]}, expected)
+    """TAG='s image looked for in the service image's ECR repository, in its registry's account."""
+    aws.image(tag, code, repository=REPOSITORY.split("/", 1)[1], registry_id=ACCOUNT)
 
 
 def deregistered(aws):
