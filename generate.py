@@ -24,6 +24,7 @@ from templates.generation import (
     foreign_files,
     lint,
     publish,
+    regenerate_command,
     same_content,
     stale_reasons,
     write_atomically,
@@ -88,7 +89,11 @@ def main(argv=None) -> int:
         raise GenerationError(
             f"{output_dir}/ holds files generation did not write: {named}; it writes only <layer>.json, <env>/<layer>.json "
             "and review/<env>.md there and removes stale ones of those, never another file: move or delete "
-            + ("them, then run make templates again" if inside == OUTPUT_DIR else "them, or use an empty directory"),
+            + (
+                f"them, then run {regenerate_command(output_dir, params_dir)} again"
+                if inside == OUTPUT_DIR
+                else "them, or use an empty directory"
+            ),
             2,
         )
     layer_templates = sorted(path for path in files if path.parent == output_dir)

@@ -252,9 +252,10 @@ def _end_change_sets(backend, stack, kept=None):
 # its DeletionPolicy, where AWS keeps it in the account, out of the stack: the policy "also applies to
 # stack update operations that lead to resources being deleted from stacks". RetainExceptOnCreate
 # keeps it too, but for the operation that created it (a failed update's rollback deletes what it
-# added); a plain Retain resource the failed update added stays (ExecuteChangeSet's RetainExceptOnCreate
-# flag, false by default: "newly created resources are deleted when the operation rolls back. This
-# includes newly created resources marked with a deletion policy of Retain").
+# added); a plain Retain resource the failed update added stays: only ExecuteChangeSet's RetainExceptOnCreate
+# flag set to true (the deployer leaves it false, its default) deletes it ("When set to true, newly
+# created resources are deleted when the operation rolls back. This includes newly created resources
+# marked with a deletion policy of Retain").
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html
 def _kept_when_removed(resource_map, logical_id, resource_json) -> bool:

@@ -13,6 +13,23 @@ from templates.common import add_outputs, add_shifts_traffic, metric_query, new_
 INSIGHTS = "ECS/ContainerInsights"  # task counts need Container Insights on the cluster (README)
 
 
+# An alarm's state while its metric has no data points, by TreatMissingData.
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-missing-data
+WITHOUT_DATA = {
+    "notBreaching": "it never alarms",
+    "breaching": "it is always in alarm",
+    "ignore": "it keeps the state it had",
+    "missing": "it goes to INSUFFICIENT_DATA",
+}
+
+
+def without_data(alarm: dict) -> str:
+    missing = alarm["Properties"].get("TreatMissingData", "missing")  # CloudWatch's default
+    if isinstance(missing, str) and missing in WITHOUT_DATA:
+        return f"without them, as TreatMissingData is {missing}, {WITHOUT_DATA[missing]}"
+    return "without them, its TreatMissingData decides its state"
+
+
 def reads_container_insights(resource: dict) -> bool:
     """Whether a template resource (its JSON) is an alarm reading INSIGHTS metrics, which a cluster
     without Container Insights never publishes (the review and the deploy's note say so)."""

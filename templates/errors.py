@@ -95,6 +95,15 @@ def long_lived():
             gc.enable()
 
 
+def yaml_problem(error) -> str:
+    """A YAML parser's error as a message names it: ' line N: cannot be read as YAML: <problem>', on one
+    line and at most 200 characters of the problem, whatever it quotes."""
+    mark = getattr(error, "problem_mark", None)
+    line = f" line {mark.line + 1}:" if mark else ""
+    problem = " ".join((getattr(error, "problem", None) or str(error)).split())
+    return f"{line} cannot be read as YAML: {problem[:200]}"
+
+
 class RefusedFile(ValueError):
     """A path given to a tool that is no file it reads: str() is the reason, with what is allowed."""
 
@@ -286,6 +295,8 @@ def run(main, reader_gone_ends=True) -> None:
         # documents are written whole), then says so.
         sys.stdout = Output(sys.stdout, goes_on=True)
     code = main()
+    if isinstance(sys.stdout, Output):
+        sys.stdout.flush()  # a file's buffer meets a full disk only here, and Python's flush at exit would not say so
     if isinstance(sys.stdout, Output) and sys.stdout.failure:
         failed = report(OutputFailed(sys.stdout.failure))
         code = code or failed

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import templates
 from templates import ROOT, inputs, relative
-from templates.errors import ToolError
+from templates.errors import RefusedFile, ToolError, read_regular_file
 from templates.params import ENV_NAME, Environment
 
 PARAMS_DIR = ROOT / "params"
@@ -117,7 +117,10 @@ def differences(files: dict[Path, str], output_dir: Path) -> tuple[list[Path], l
 def same_content(path: Path, content: bytes) -> bool:
     """Whether path is a regular file holding content: bytes, so that any file compares, even garbled;
     its size first, so that a huge file left in its place is not read (nor a FIFO, nor a device)."""
-    return path.is_file() and path.stat().st_size == len(content) and path.read_bytes() == content
+    try:
+        return path.stat().st_size == len(content) and read_regular_file(path, len(content)) == content
+    except (OSError, RefusedFile):  # missing, a FIFO, a directory
+        return False
 
 
 def stage(files: dict[Path, str], output_dir: Path) -> Path:

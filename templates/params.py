@@ -18,7 +18,7 @@ import yaml
 
 from templates import CHANGE_SET_WAIT_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order, own_tags, relative
 from templates.common import CI_DEPLOY_JOB_MINUTES, CI_JOB_STEPS_MINUTES
-from templates.errors import RefusedFile, ToolError, printable, read_regular_file
+from templates.errors import RefusedFile, ToolError, printable, read_regular_file, yaml_problem
 from templates.inputs import (
     FARGATE_MEMORY_BY_CPU,
     GITHUB_SUB,
@@ -350,13 +350,10 @@ def load(path: Path) -> Environment:
         line = len(YAML_LINE_BREAK.split(text[: error.position]))  # YAML ends lines at \r too, and at \x85, U+2028, U+2029
         character = repr(chr(error.character)) if isinstance(error.character, int) else repr(error.character)
         raise ParamsError(
-            [f"{where}: line {line}: the control character {character} cannot be read as YAML; allowed: printable text, tabs and newlines"]
+            [f"{where}: line {line}: the character {character} cannot be read as YAML; allowed: printable text, tabs and newlines"]
         ) from None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" line {mark.line + 1}:" if mark else ""
-        problem = " ".join((getattr(error, "problem", None) or str(error)).split())  # one line, whatever it quotes
-        raise ParamsError([f"{where}:{line} cannot be read as YAML: {problem[:200]}"]) from None
+        raise ParamsError([f"{where}:{yaml_problem(error)}"]) from None
     except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as error:
         # a tag on a collection it does not fit (!!map [1]): built after its node, past construct_object's check
         raise ParamsError([f"{where}: cannot be read as YAML: a tagged value (!!...) that is not one ({type(error).__name__})"]) from None

@@ -1083,8 +1083,9 @@ def test_a_full_disk_under_stdout_ends_a_deploy_where_it_would_and_says_so(seede
 
 @pytest.mark.parametrize("argv", [["generate.py", "--order"], ["-m", "emulator.sandbox", "status"]])
 def test_a_full_disk_under_stdout_is_one_line_from_the_other_tools(argv):
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}  # the disk refuses at exit's flush
     with open("/dev/full", "w") as full:
-        ran = subprocess.run([sys.executable, *argv], cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+        ran = subprocess.run([sys.executable, *argv], cwd=ROOT, env=buffered, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
     assert (ran.returncode, ran.stderr) == (1, STDOUT_LOST)
 
 

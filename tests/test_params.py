@@ -311,11 +311,16 @@ BAD = [
     (
         "a control character",
         "region: us-east-1\nparameters:\n  DesiredCount: 1\x00\n",
-        "line 3: the control character '\\x00'",
+        "line 3: the character '\\x00' cannot be read",
         "allowed: printable",
     ),
     # YAML ends lines at a carriage return too: counted by newlines, this was line 1
-    ("after CR line ends", "region: us-east-1\rparameters:\r  DesiredCount: 1\x01\r", "line 3: the control character '\\x01'", "allowed:"),
+    (
+        "after CR line ends",
+        "region: us-east-1\rparameters:\r  DesiredCount: 1\x01\r",
+        "line 3: the character '\\x01' cannot be read",
+        "allowed:",
+    ),
     (
         "domain past the certificate's 64 with its *.",
         with_parameters(DomainName="a" * 59 + ".com"),

@@ -25,6 +25,7 @@ import templates
 from scripts import review
 from scripts.review import collect, cost, render, resolver, scan
 from templates import generation, inputs, params, validation
+from templates.alarms import without_data
 from templates.common import IGNORED_RULE_REASONS
 from templates.params import ISOLATING_INPUTS, load_all
 
@@ -1271,7 +1272,7 @@ def test_what_an_alarm_does_without_data_follows_its_treat_missing_data(missing,
     alarm = {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Namespace": "ECS/ContainerInsights"}}
     if missing is not None:
         alarm["Properties"]["TreatMissingData"] = missing
-    assert render.without_data(alarm).endswith(said)
+    assert without_data(alarm).endswith(said)
 
 
 def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(tmp_path, monkeypatch):

@@ -148,8 +148,10 @@ NAMED_AS = {
     "since": "SINCE",
     "role_arn": "CFN_EXECUTION_ROLE_ARN (--role-arn)",
 }
-MOST_VALUE_CHARACTERS = 4096  # any real value fits (an IAM role ARN: at most 2,048); CMD may be longer
-MOST_CMD_CHARACTERS = 8192  # ECS's limit for a task's overrides as a whole
+# Any real value fits: the longest, an IAM role ARN, is at most 2,048 characters (CreateChangeSet's
+# RoleARN: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html).
+MOST_VALUE_CHARACTERS = 4096
+MOST_CMD_CHARACTERS = 8192  # CMD is a command line, which may be longer: a bound of ours, so that a message can quote it
 CONTROL_BUT_TAB = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 

@@ -10,4 +10,4 @@ class Failure(ToolError):
 
 class RefusedAhead(Failure):
     """A look at the layers a run deploys next (names that destroyed stacks retained, names a rename
-    takes) refused the run before the layer it was at changed anything."""
+    takes) refused the run at a layer, before its change set was made."""

@@ -10,7 +10,7 @@ from scripts.deploy import text
 from scripts.deploy.aws import AWS_ERRORS, error_code
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.text import parameter_values
-from templates.alarms import reads_container_insights
+from templates.alarms import reads_container_insights, without_data
 from templates.inputs import TRAFFIC_SHIFTING
 
 
@@ -155,7 +155,7 @@ def say_when_container_insights_is_off(deployer, layer, wired) -> None:
     The command it prints, UpdateCluster with settings, is one the sandbox answers too (moto lacks
     UpdateClusterSettings): https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateCluster.html"""
     resources = json.loads(layer.template).get("Resources", {})
-    readers = sorted(name for name, resource in resources.items() if reads_container_insights(resource))
+    readers = {name: resource for name, resource in resources.items() if reads_container_insights(resource)}
     cluster = wired.get("ServiceClusterName")
     if not readers or not cluster:
         return
@@ -167,8 +167,9 @@ def say_when_container_insights_is_off(deployer, layer, wired) -> None:
     settings = {setting.get("name"): setting.get("value") for each in found for setting in each.get("settings", [])}
     if settings.get("containerInsights") == "disabled":
         deployer.say(
-            f"note: cluster {cluster} has Container Insights off: {', '.join(readers)} read its metrics, get none and never alarm; "
-            f"turn it on: {deployer.cli} ecs update-cluster --cluster {cluster} --settings name=containerInsights,value=enabled"
+            f"note: cluster {cluster} has Container Insights off, and its metrics are read by "
+            + "; ".join(f"{name}: {without_data(readers[name])}" for name in sorted(readers))
+            + f"; turn it on: {deployer.cli} ecs update-cluster --cluster {cluster} --settings name=containerInsights,value=enabled"
         )
 
 

@@ -34,7 +34,7 @@ LATE_MS = 10_000
 STOPPED_TASKS, LAST_LINES = 3, 20  # what a failed deploy prints: the latest stopped tasks, each with its last log lines
 
 
-MOST_TASK_PAGES = 5  # ListTasks pages (100 tasks each) read for a failed release's stopped tasks
+MOST_TASKS = 500  # stopped tasks listed for a failed release's report (ListTasks answers 100 at a time)
 
 
 def parse_since(text: str) -> int:
@@ -187,14 +187,11 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
         names = service_names(found)
         ecs = deployer.client("ecs")
         # ListTasks answers 100 at a time in no documented order: a crash-looping release stops more.
-        arns, token = [], None
-        for _ in range(MOST_TASK_PAGES):
-            page = ecs.list_tasks(
-                cluster=names["cluster"], serviceName=names["service"], desiredStatus="STOPPED", **({"nextToken": token} if token else {})
-            )
-            arns, token = arns + page.get("taskArns", []), page.get("nextToken")
-            if not token:
-                break
+        listed = ecs.get_paginator("list_tasks").paginate(
+            cluster=names["cluster"], serviceName=names["service"], desiredStatus="STOPPED", PaginationConfig={"MaxItems": MOST_TASKS}
+        )
+        pages = list(listed)
+        arns, token = [arn for page in pages for arn in page.get("taskArns", [])], listed.resume_token
         if not arns:
             return [f"stopped tasks of {names['service']}: none listed (ECS lists recently stopped tasks only)"]
         tasks = [

@@ -295,7 +295,7 @@ def summary(names, outcomes, seconds, stopped=None, ahead=False) -> list[str]:
     the run stopped at, and those it did not reach; stopped: the layer the run was in when it stopped
     (None: it ended). The layer it stopped at was reached: its change set made, refused or declined,
     its stack operation failed or left running; ahead: refused by a look at the layers ahead, before
-    that layer changed anything (RefusedAhead)."""
+    that layer's change set was made (RefusedAhead)."""
     done = [f"{name} ({outcomes[name]})" for name in names if name in outcomes]
     left = [name for name in names if name not in outcomes]
     lines = [f"summary, {seconds:.1f} s: " + (", ".join(done) or "no layer deployed")]

@@ -9,7 +9,7 @@ import yaml
 
 from scripts.review.resolver import DEPLOY_TIME_TEXT, UNKNOWN, as_number
 from templates import ROOT, inputs, params, relative
-from templates.errors import ToolError
+from templates.errors import ToolError, yaml_problem
 
 PRICES = ROOT / "scripts" / "prices.yaml"
 CENT = Decimal("0.01")
@@ -31,9 +31,7 @@ def load_prices(path: Path = PRICES) -> dict:
     except (OSError, UnicodeDecodeError) as error:
         raise PriceTableError(f"{where}: cannot be read: {getattr(error, 'strerror', None) or error}") from None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" line {mark.line + 1}:" if mark else ""
-        raise PriceTableError(f"{where}:{line} cannot be read as YAML: {getattr(error, 'problem', None) or error}") from None
+        raise PriceTableError(f"{where}:{yaml_problem(error)}") from None
     problems = table_problems(table)
     if problems:
         raise PriceTableError("\n".join(f"{where}: {problem}" for problem in problems))
@@ -78,7 +76,7 @@ def table_problems(table) -> list[str]:
                 problems.append(f"{path}.{key}: {value!r} is no entry of assumptions; allowed: {', '.join(table['assumptions'])}")
 
     for name, entry in table["items"].items():
-        if not isinstance(entry, dict) or entry.get("formula") not in FORMULAS:
+        if not isinstance(entry, dict) or not isinstance(entry.get("formula"), str) or entry["formula"] not in FORMULAS:
             problems.append(f"items.{name}.formula: allowed: one of {', '.join(FORMULAS)} (scripts/review/cost.py)")
             continue
         missing = [key for key in ("label", *FORMULA_KEYS[entry["formula"]]) if not isinstance(entry.get(key), str)]
@@ -87,7 +85,9 @@ def table_problems(table) -> list[str]:
         else:
             references(f"items.{name}", entry)
     for kind, items in table["resource_types"].items():
-        unknown = [item for item in items if item not in table["items"]] if isinstance(items, list) else [items]
+        unknown = (
+            [item for item in items if not isinstance(item, str) or item not in table["items"]] if isinstance(items, list) else [items]
+        )
         if unknown:
             problems.append(f"resource_types.{kind}: {unknown} no entry of items; allowed: a list of {', '.join(table['items'])}")
     return problems

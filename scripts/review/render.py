@@ -14,7 +14,7 @@ from scripts.review.collect import Layer, Review
 from scripts.review.cost import CENT, ZERO, dec, money, number, plural, shift_terms
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code, scalar_text
 from templates import inputs, params, validation
-from templates.alarms import INSIGHTS, reads_container_insights
+from templates.alarms import INSIGHTS, reads_container_insights, without_data
 from templates.common import IGNORED_RULE_REASONS, ROLE_BOUNDARY
 
 
@@ -261,23 +261,6 @@ def resource_notes(env: str, layer: Layer, resource: dict) -> list[str]:
     if reads_container_insights(resource):
         notes.append(f"reads {INSIGHTS} metrics, which exist only where Container Insights is on for the cluster: {without_data(resource)}")
     return notes
-
-
-# An alarm's state while its metric has no data points, by TreatMissingData.
-# https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-missing-data
-WITHOUT_DATA = {
-    "notBreaching": "it never alarms",
-    "breaching": "it is always in alarm",
-    "ignore": "it keeps the state it had",
-    "missing": "it goes to INSUFFICIENT_DATA",
-}
-
-
-def without_data(alarm: dict) -> str:
-    missing = alarm["Properties"].get("TreatMissingData", "missing")  # CloudWatch's default
-    if isinstance(missing, str) and missing in WITHOUT_DATA:
-        return f"without them, as TreatMissingData is {missing}, {WITHOUT_DATA[missing]}"
-    return "without them, its TreatMissingData decides its state"
 
 
 def parameters_section(review: Review, layer: Layer) -> list[str]:
