@@ -5,7 +5,6 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -41,8 +40,8 @@ def pytest_collection(session):
 
 @pytest.fixture(scope="session")
 def generated():
-    """path (relative to the repo) -> content, as generation produces it from params/."""
-    return generation.build_all(load_all(ROOT / "params"), Path("output"))
+    """path (under the project's output/) -> content, as generation produces it from params/."""
+    return generation.build_all(load_all(generation.PARAMS_DIR), generation.OUTPUT_DIR)
 
 
 @dataclass

@@ -1365,7 +1365,10 @@ def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch)
     assert aws.run("status", "--env", "Sandbox") == 2  # names are lower-case
     assert aws.err.startswith("error: ENV='Sandbox' is not an environment name (did you mean sandbox?); environments: "), aws.err
     assert aws.run("status", "--env", "prd") == 2
-    assert aws.err.startswith("error: unknown environment 'prd' (did you mean prod?): no "), aws.err
+    assert aws.err == f"error: unknown environment 'prd' (did you mean prod?): no params/prd.yaml; environments: {known}\n", aws.err
+    monkeypatch.chdir(ROOT / "templates")  # params/ and output/ are the project's wherever the tool runs from
+    assert aws.run("status", "--env", "prd") == 2
+    assert aws.err == f"error: unknown environment 'prd' (did you mean prod?): no params/prd.yaml; environments: {known}\n", aws.err
 
 
 def test_the_clients_reach_the_emulator_aws_endpoint_url_names_whatever_the_aws_configuration_says(monkeypatch, tmp_path):

@@ -4,6 +4,7 @@ botocore Stubber with the response shapes CloudWatch Logs sends."""
 import io
 
 import pytest
+from conftest import ROOT
 from test_deploy import ENV, NOW, stack
 from test_task import LOG_GROUP, log_event, stubbed
 
@@ -207,11 +208,10 @@ def test_text_from_outside_reaches_the_terminal_with_its_control_characters_esca
 
 
 def test_a_stack_status_reason_from_aws_is_printed_escaped_too():
-    from pathlib import Path
 
     out = io.StringIO()
     deployer = deploy.Deployer(lambda service: None, ENV, out=out, err=io.StringIO())
-    layer = deploy.load_layer(ENV, "cert-dns", Path(__file__).parents[1] / "output")
+    layer = deploy.load_layer(ENV, "cert-dns", ROOT / "output")
     with pytest.raises(deploy.Failure):
         deployer.finish(layer, {"StackStatus": "UPDATE_ROLLBACK_COMPLETE", "StackStatusReason": HOSTILE})
     assert (

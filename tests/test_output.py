@@ -105,7 +105,7 @@ CONFIGURED_PARAMETERS = {
 
 
 def test_every_layer_and_environment_is_generated(generated):
-    names = sorted(str(p) for p in generated)
+    names = sorted(str(p.relative_to(ROOT)) for p in generated)
     environments = load_all(ROOT / "params")
     assert "prod" in {env.name for env in environments}  # the defaults are prod's values
     expected = [f"output/{layer}.json" for layer in LAYERS]
@@ -118,8 +118,8 @@ def test_every_layer_and_environment_is_generated(generated):
 
 def test_committed_output_matches_generation_byte_for_byte(generated):
     for path, content in generated.items():
-        committed = (ROOT / path).read_text()
-        assert committed == content, f"{path} is stale: run `make templates` and commit output/"
+        committed = path.read_text()
+        assert committed == content, f"{path.relative_to(ROOT)} is stale: run `make templates` and commit output/"
 
 
 def test_template_configuration_format(configurations):

@@ -181,8 +181,7 @@ def test_every_use_of_cfn_lints_schemas_and_policy_sentrys_data_goes_through_the
 
 
 CHECKOV_FROM = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
+import json
 import checkov.cloudformation
 from checkov.cloudformation.checks.resource.registry import cfn_registry
 
@@ -205,7 +204,8 @@ def test_checkov_runs_every_resource_check_from_a_path_with_brackets(tmp_path):
     site_packages = Path(cfnlint.__file__).parent.parent  # the venv's, where checkov is too
     bracketed = tmp_path / "app[2]"
     bracketed.symlink_to(site_packages)
-    ran = subprocess.run([sys.executable, "-c", CHECKOV_FROM, str(bracketed)], cwd=ROOT, capture_output=True, text=True)
+    first_on_path = os.environ | {"PYTHONPATH": f"{bracketed}{os.pathsep}{ROOT}"}  # checkov from app[2], ahead of the venv's
+    ran = subprocess.run([sys.executable, "-c", CHECKOV_FROM], cwd=ROOT, env=first_on_path, capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
     found = json.loads(ran.stdout)
     assert found["imported_from"].startswith(str(bracketed))

@@ -26,6 +26,7 @@ from scripts.deploy.failure import Failure
 from scripts.deploy.logs import parse_since
 from scripts.deploy.tasks import parse_command
 from templates.errors import ANY_CONTROL_CHARACTER, INTERRUPTED, READER_GONE, Output, OutputFailed, ReaderGone, report
+from templates.generation import OUTPUT_DIR, PARAMS_DIR
 from templates.inputs import IMAGE_TAG
 from templates.params import (
     ENV_NAME,
@@ -89,8 +90,8 @@ def parse(argv):
         help="ImageTag for the service layer (default: the running image; for rollback, the release before it; "
         "for a first deploy, the params file)",
     )
-    parser.add_argument("--output-dir", type=Path, default=Path("output"), help="generated templates (default: output)")
-    parser.add_argument("--params-dir", type=Path, default=Path("params"), help="params files (default: params)")
+    parser.add_argument("--output-dir", type=Path, default=OUTPUT_DIR, help="generated templates (default: the project's output/)")
+    parser.add_argument("--params-dir", type=Path, default=PARAMS_DIR, help="params files (default: the project's params/)")
     parser.add_argument(
         "--role-arn",
         default=os.environ.get("CFN_EXECUTION_ROLE_ARN") or None,
@@ -207,7 +208,7 @@ def validate(args):
     if not ENV_NAME.fullmatch(args.env):
         raise Failure(f"error: ENV={args.env!r} is not an environment name{hint}; environments: {known} (params/<env>.yaml)", 2)
     if not os.path.lexists(params_file):  # one that is there but no file (a FIFO, a directory) is the loader's to refuse
-        raise Failure(f"error: unknown environment {args.env!r}{hint}: no {params_file}; environments: {known}", 2)
+        raise Failure(f"error: unknown environment {args.env!r}{hint}: no {templates.relative(params_file)}; environments: {known}", 2)
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         # Here, not at the top: templates/ must be the first import, for its Ctrl-C hook (templates/__init__.py).
@@ -243,7 +244,9 @@ def validate(args):
     if args.stack and args.stack not in enabled and not everywhere:
         if args.env == SANDBOX_ENV and args.stack in SANDBOX_CANNOT_REHEARSE:
             raise Failure(f"error: the sandbox cannot rehearse the {args.stack} layer: {SANDBOX_CANNOT_REHEARSE[args.stack]}", 2)
-        raise Failure(f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {params_file}", 2)
+        raise Failure(
+            f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {templates.relative(params_file)}", 2
+        )
     names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
     if args.command == "zone" and args.stack:
         raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
@@ -286,7 +289,7 @@ def validate(args):
     for layer in layers if args.command in ("deploy", "changeset") else []:
         if "ExistingHostedZoneId" in layer.declared and not layer.parameters.get("ExistingHostedZoneId"):
             raise Failure(
-                f"error: {args.params_dir / f'{args.env}.yaml'}: parameters.ExistingHostedZoneId is empty; {layer.name} validates its "
+                f"error: {templates.relative(params_file)}: parameters.ExistingHostedZoneId is empty; {layer.name} validates its "
                 "certificate by DNS in the domain's public hosted zone, which works only once the registrar delegates the domain "
                 "to the zone's name servers (a zone made with the certificate is not delegated, and its stack would wait 72 hours). "
                 f"Run make zone ENV={args.env}: it finds or creates the zone, prints the name servers to set at the registrar and "

@@ -42,7 +42,7 @@ from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 # A change set's StatusReason when it changes nothing: AWS documents no wording; these are the ones the
-# AWS CLI's own `cloudformation deploy` matches (awscli/customizations/cloudformation/deployer.py).
+# AWS CLI's own `cloudformation deploy` matches (https://github.com/aws/aws-cli/blob/v2/awscli/customizations/cloudformation/deployer.py).
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
 UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
 SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
@@ -96,16 +96,17 @@ MOST_OUTPUT_FILE_BYTES = 1 << 20  # a layer template is tens of kilobytes; a lar
 def load_layer(env, name, output_dir: Path) -> Layer:
     files = [output_dir / f"{name}.json", output_dir / env / f"{name}.json"]
     template, config = (read_output_file(path) for path in files)
+    shown = [templates.relative(path) for path in files]
     problem = template_problem(template)
     if problem:
-        raise Failure(f"error: {files[0]}: not a layer template `make templates` writes ({problem}); run `make templates`", 2)
+        raise Failure(f"error: {shown[0]}: not a layer template `make templates` writes ({problem}); run `make templates`", 2)
     problem = configuration_problem(config, frozenset(template.get("Parameters", {})))
     if problem:
-        raise Failure(f"error: {files[1]}: not a configuration `make templates` writes ({problem}); run `make templates`", 2)
+        raise Failure(f"error: {shown[1]}: not a configuration `make templates` writes ({problem}); run `make templates`", 2)
     # Sent compact: CloudFormation takes at most 51,200 bytes of template inline.
     body = json.dumps(template, separators=(",", ":"), sort_keys=True)
     if len(body) > MAX_TEMPLATE_BODY:
-        raise Failure(f"error: {files[0]}: {len(body)} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2)
+        raise Failure(f"error: {shown[0]}: {len(body)} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2)
     stack = templates.stack_name(env, name)
     declared = frozenset(template.get("Parameters", {}))
     resources = template.get("Resources", {})
@@ -131,16 +132,17 @@ def load_layer(env, name, output_dir: Path) -> Layer:
 
 def read_output_file(path: Path):
     """A generated file's JSON: a FIFO, a device or a huge file in --output-dir is refused, not read."""
+    shown = templates.relative(path)
     try:
         return json.loads(read_regular_file(path, MOST_OUTPUT_FILE_BYTES, "a generated file"))
     except FileNotFoundError:
-        raise Failure(f"error: {path}: missing; run `make templates` (generates output/ from params/)", 2) from None
+        raise Failure(f"error: {shown}: missing; run `make templates` (generates output/ from params/)", 2) from None
     except RefusedFile as refused:
-        raise Failure(f"error: {path}: {refused}; run `make templates`", 2) from None
+        raise Failure(f"error: {shown}: {refused}; run `make templates`", 2) from None
     except RecursionError:  # nested past what json parses, in a file well under the size limit
-        raise Failure(f"error: {path}: unreadable (nested too deep for JSON); run `make templates`", 2) from None
+        raise Failure(f"error: {shown}: unreadable (nested too deep for JSON); run `make templates`", 2) from None
     except (OSError, ValueError) as error:  # UnicodeDecodeError and json's errors are ValueErrors
-        raise Failure(f"error: {path}: unreadable ({getattr(error, 'strerror', None) or error}); run `make templates`", 2) from None
+        raise Failure(f"error: {shown}: unreadable ({getattr(error, 'strerror', None) or error}); run `make templates`", 2) from None
 
 
 def template_problem(template) -> str | None:
