@@ -12,7 +12,10 @@
   deploy role may also pass the project's roles (role/startupwebapp-*, the service's task roles)
   to ECS tasks, for make task. The execution role holds every permission the resource schemas of the
   layers' types list (cfn-lint ships them), scoped to the project's name prefix wherever AWS has
-  resource-level permissions; generation stops when a schema asks for one no statement here grants.
+  resource-level permissions and the resource has a name; KMS keys, ACM certificates and scalable
+  targets have none, so those statements cover the account and region's, and the security-group
+  ones every group in the VPC. Only CloudFormation uses the role, on the project's stacks, which
+  may not import resources. Generation stops when a schema asks for a permission no statement grants.
 - The permissions boundary startupwebapp-role-boundary that every role of the layers carries. The
   execution role may create roles and give them policies only with it, never remove or change it,
   and pass them only to ECS (its tasks, and ECS itself for the service's infrastructure role): a
