@@ -218,3 +218,37 @@ def test_a_stack_status_reason_from_aws_is_printed_escaped_too():
         out.getvalue()
         == f"{layer.stack}: UPDATE_ROLLBACK_COMPLETE: " + "Not Found: /\\x1b]0;PWNED\\x07\\x1b[2J\\x1b[31m red\\rforged line\\x9b\n"
     )
+
+
+def test_an_update_that_completes_without_deleting_an_old_resource_says_it_is_left_outside_the_stack():
+    """CloudFormation skips an old resource it failed to delete three times and completes the update
+    (text.left_outside_the_stack): said, as neither destroy nor purge will see it. One a retry deleted is not."""
+    out = io.StringIO()
+    deployer = deploy.Deployer(lambda service: None, ENV, out=out, err=io.StringIO())
+    layer = deploy.load_layer(ENV, "alb", ROOT / "output")
+    old_alb, old_group = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/old/1", "sg-0old"
+    reason = "Deletion protection is enabled \x1b[2J"
+
+    def event(logical_id, physical_id, status, kind="AWS::ElasticLoadBalancingV2::LoadBalancer", why=""):
+        return {
+            "LogicalResourceId": logical_id,
+            "PhysicalResourceId": physical_id,
+            "ResourceType": kind,
+            "ResourceStatus": status,
+            "ResourceStatusReason": why,
+        }
+
+    deployer.events = [
+        event(layer.stack, "arn:stack", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "AWS::CloudFormation::Stack"),
+        *[event("LoadBalancer", old_alb, status, why=reason) for status in ("DELETE_IN_PROGRESS", "DELETE_FAILED") * 3],
+        event("AlbSecurityGroup", old_group, "DELETE_FAILED", "AWS::EC2::SecurityGroup", "in use"),
+        event("AlbSecurityGroup", old_group, "DELETE_COMPLETE", "AWS::EC2::SecurityGroup"),
+        event(layer.stack, "arn:stack", "UPDATE_COMPLETE", "AWS::CloudFormation::Stack"),
+    ]
+    deployer.finish(layer, {"StackStatus": "UPDATE_COMPLETE"}, outputs=False)
+    assert out.getvalue().splitlines() == [
+        f"{layer.stack}: UPDATE_COMPLETE",
+        f"warning: CloudFormation could not delete the old LoadBalancer (AWS::ElasticLoadBalancingV2::LoadBalancer {old_alb}) and "
+        "left it out of the stack: it still exists, outside every stack (Deletion protection is enabled \\x1b[2J); "
+        "delete it yourself once nothing uses it",
+    ]

@@ -505,6 +505,36 @@ def test_destroy_is_refused_before_anything_while_the_load_balancer_has_deletion
     ]
 
 
+def test_replacing_a_load_balancer_with_deletion_protection_is_refused_until_it_is_turned_off_alone(sandbox, run, tmp_path):
+    """CloudFormation cannot delete the old load balancer and would drop it from the stack, running
+    (guards.refuse_deleting_a_protected_load_balancer); turning protection off in the same change is
+    the new one's setting, so that is refused too; off alone first, then the replacement goes through."""
+    sandbox.seed()
+    protected = with_parameter(tmp_path / "on", "alb", "DeletionProtection", "true")
+    for layer in ("cert-dns", "alb"):
+        code, out, err = run("deploy", "--stack", layer, "--yes", *protected)
+        assert code == 0, out + err
+    deployed = physical_ids(sandbox, "alb")["LoadBalancer"]
+    for protection in ("true", "false"):
+        renamed = with_parameters(
+            tmp_path / f"renamed-{protection}", {"alb": {"NamePrefix": OTHER_PREFIX, "DeletionProtection": protection}}
+        )
+        code, out, err = run("deploy", "--stack", "alb", *renamed, "--yes", "--allow-replace")
+        assert code == 1, out + err
+        assert "error: refused: the change set replaces or removes LoadBalancer, a load balancer with deletion protection on" in err, err
+        assert (
+            "first deploy DeletionProtection: false alone (in params/sandbox.yaml, make templates && make deploy ENV=sandbox STACK=alb"
+            in err
+        )
+        assert physical_ids(sandbox, "alb")["LoadBalancer"] == deployed
+    code, out, err = run("deploy", "--stack", "alb", "--yes", *with_parameter(tmp_path / "off", "alb", "DeletionProtection", "false"))
+    assert code == 0, out + err
+    assert physical_ids(sandbox, "alb")["LoadBalancer"] == deployed  # turned off in place
+    code, out, err = run("deploy", "--stack", "alb", *renamed, "--yes", "--allow-replace")
+    assert code == 0, out + err
+    assert physical_ids(sandbox, "alb")["LoadBalancer"] != deployed
+
+
 def test_a_change_of_the_stack_tags_alone_is_applied_and_then_there_is_nothing_left_to_do(sandbox, run, tmp_path):
     # The sandbox's change set sees no change for new stack tags: the deployer applies them through UpdateStack.
     sandbox.seed()

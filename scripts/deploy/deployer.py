@@ -928,6 +928,8 @@ class Deployer:
             }.get(status, "see the failed resources above")
             raise Failure(f"error: {layer.stack} ended {status}: {hint}{self.restore_hint()}")
         self.say(f"{layer.stack}: {status}")
+        if status == "UPDATE_COMPLETE":
+            self.say(*text.left_outside_the_stack(self.events, layer.stack))
         if outputs:
             self.say(*text.outputs(found))
 

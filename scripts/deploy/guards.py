@@ -25,6 +25,8 @@ def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, le
             f"{', '.join(same_name)}; {left}; give it a new name in the same change (a new NamePrefix renames them all), or "
             f"{deployer.destroy_and_deploy_again(layer.name)}"
         )
+    if exists:
+        refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left)
     risky = text.stateful_changes(change_set)
     if risky and not allow_replace:
         raise Failure(
@@ -36,6 +38,28 @@ def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, le
         refuse_moving_shifted_traffic(deployer, layer, change_set, left)
     if exists:
         refuse_removing_rules_in_use(deployer, layer, change_set, left)
+
+
+def refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left) -> None:
+    """An update that replaces or removes a load balancer whose deletion protection is on: ELB refuses
+    to delete it (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#deletion-protection),
+    and CloudFormation, after three attempts, drops the old one from the stack and reports the update
+    complete (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-monitor-stack.html):
+    it and the security group it holds would run on, billed, in no stack. DeletionProtection false in
+    the same change does not help: that is the new load balancer's setting, not the old one's."""
+    going = [
+        rc["LogicalResourceId"]
+        for rc in (change.get("ResourceChange", {}) for change in change_set.get("Changes", []))
+        if rc.get("ResourceType") == "AWS::ElasticLoadBalancingV2::LoadBalancer" and (text.replaced(rc) or rc.get("Action") == "Remove")
+    ]
+    if going and purge.deletion_protected(deployer, [layer.stack]):
+        raise Failure(
+            f"error: refused: the change set replaces or removes {', '.join(going)}, a load balancer with deletion protection on "
+            "(DeletionProtection=true), which CloudFormation cannot delete: it would leave it running outside the stack and "
+            f"report the update complete; {left}; first deploy DeletionProtection: false alone (in params/{deployer.env}.yaml, "
+            f"make templates && make deploy ENV={deployer.env} STACK={layer.name}: it turns it off in place), then this change, "
+            "then DeletionProtection: true again"
+        )
 
 
 def refuse_blocked_creates(deployer, layer) -> None:

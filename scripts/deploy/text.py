@@ -234,6 +234,25 @@ def failed_resources(failed_events) -> list[str]:
     ]
 
 
+def left_outside_the_stack(events, stack) -> list[str]:
+    """What an update that completed could not delete (an old resource it replaced, or one it removed):
+    CloudFormation tries three times, then skips it, drops it from the stack and completes the update
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-monitor-stack.html,
+    https://repost.aws/knowledge-center/cloudformation-stack-cleanup-stuck). It runs on, billed, in no
+    stack: neither destroy nor purge will see it. Only those whose last event (oldest first) failed."""
+    last = {}
+    for event in events:
+        if event["LogicalResourceId"] != stack and event.get("ResourceStatus", "").startswith("DELETE_"):
+            last[(event["LogicalResourceId"], event.get("PhysicalResourceId"))] = event
+    return [
+        f"warning: CloudFormation could not delete the old {logical_id} ({e.get('ResourceType')} {printable(physical or '')}) and "
+        f"left it out of the stack: it still exists, outside every stack ({printable(e.get('ResourceStatusReason', ''))}); "
+        "delete it yourself once nothing uses it"
+        for (logical_id, physical), e in last.items()
+        if e["ResourceStatus"] == "DELETE_FAILED"
+    ]
+
+
 def outputs(found) -> list[str]:
     """A DescribeStacks entry's outputs, by key."""
     return [f"  {o['OutputKey']} = {o['OutputValue']}" for o in sorted(found.get("Outputs", []), key=lambda o: o["OutputKey"])]
