@@ -298,7 +298,8 @@ INPUTS = {
             "DatabaseSecretArn",
             "String",
             f"arn:aws:secretsmanager:us-east-1:{EXAMPLE_ACCOUNT}:secret:startupwebapp/db-AbCdEf",
-            "Secrets Manager secret with the database credentials (keys username, password, host, port). Each environment its own.",
+            "Secrets Manager secret with the database credentials (keys username, password, host, port), in the stacks' account and "
+            "encrypted with the AWS managed key aws/secretsmanager: the execution role may use no other KMS key. Each environment its own.",
             pattern=SECRET_ARN,
             hint=f"a Secrets Manager secret ARN whose name starts with {PROJECT} (the roles' permissions boundary allows no other) and ends in -XXXXXX",
             default_in_template=False,
