@@ -159,9 +159,15 @@ def build() -> Template:
             "LoadBalancerArn": (alb.ref(), "ARN of the load balancer."),
             "LoadBalancerDnsName": (alb.get_att("DNSName"), "DNS name of the load balancer."),
             "LoadBalancerFullName": (alb.get_att("LoadBalancerFullName"), "LoadBalancer dimension of ALB CloudWatch metrics."),
-            "TargetGroupArn": (target_group.ref(), "ARN of the target group the service registers in."),
+            "TargetGroupArn": (
+                target_group.ref(),
+                "ARN of the primary target group: a rolling service's; under a traffic-shifting strategy each release moves the service to whichever of the two does not serve.",
+            ),
             "TargetGroupFullName": (target_group.get_att("TargetGroupFullName"), "TargetGroup dimension of CloudWatch metrics."),
-            "AlternateTargetGroupArn": (alternate.ref(), "ARN of the target group a release's new tasks register in when traffic shifts."),
+            "AlternateTargetGroupArn": (
+                alternate.ref(),
+                "ARN of the alternate target group: under a traffic-shifting strategy, where a release's new tasks register when the primary serves (and the other way round).",
+            ),
             "AlternateTargetGroupFullName": (
                 alternate.get_att("TargetGroupFullName"),
                 "TargetGroup dimension of the alternate target group.",

@@ -585,13 +585,23 @@ WIRED = {
     for i in [
         Input("CertificateArn", "String", None, "ACM certificate of the HTTPS listener (cert-dns output)."),
         Input("HostedZoneId", "AWS::Route53::HostedZone::Id", None, "Hosted zone of the domain (cert-dns output)."),
-        Input("TargetGroupArn", "String", None, "Target group the service registers in (alb output)."),
+        Input(
+            "TargetGroupArn",
+            "String",
+            None,
+            "Primary target group: the service's first, and a rolling service's always; a traffic-shifting release alternates between the two (alb output).",
+        ),
         Input("ServiceClusterName", "String", None, "Cluster of the scaled service (service output)."),
         Input("ServiceName", "String", None, "The ECS service (service output)."),
         Input("LoadBalancerArn", "String", None, "The load balancer (alb output)."),
         Input("LoadBalancerFullName", "String", None, "LoadBalancer dimension of the ALB metrics (alb output)."),
         Input("TargetGroupFullName", "String", None, "TargetGroup dimension of the ALB metrics (alb output)."),
-        Input("AlternateTargetGroupArn", "String", None, "Target group the new tasks register in when traffic shifts (alb output)."),
+        Input(
+            "AlternateTargetGroupArn",
+            "String",
+            None,
+            "Alternate target group: a traffic-shifting release's new tasks register in whichever of the two does not serve (alb output).",
+        ),
         Input("AlternateTargetGroupFullName", "String", None, "TargetGroup dimension of the alternate target group (alb output)."),
         # Outputs of the alb layer only when traffic shifts: a missing one gives the default (empty),
         # and the service template's rules refuse an empty one where the strategy needs it.

@@ -1,8 +1,9 @@
 """service: the log group (KMS-encrypted), the execution and task roles, the Fargate task
 definition running gunicorn, and the ECS service registered in the ALB's target group. A release
-replaces the tasks as DeploymentStrategy says: in place (ROLLING), or beside them in the alternate
-target group with the load balancer moving traffic (BLUE_GREEN, CANARY, LINEAR), for which ECS
-assumes the infrastructure role this layer creates."""
+replaces the tasks as DeploymentStrategy says: in place (ROLLING), or beside them in the other of
+the ALB's two target groups with the load balancer moving traffic (BLUE_GREEN, CANARY, LINEAR),
+after which the service serves from that one; for these ECS assumes the infrastructure role this
+layer creates."""
 
 from awacs import ecr, logs, secretsmanager
 from awacs.aws import Allow, Condition, Principal, Statement, StringEquals

@@ -1308,3 +1308,18 @@ def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(
     assert f"account {inputs.EXAMPLE_ACCOUNT}" in line and inputs.EXAMPLE_HOSTED_ZONE_ID in line and "198.51.100.128/25" in line, line
     assert "TestListenerCidr (" not in finding(holding)[0]
     assert finding(real) == []
+
+
+def test_the_image_tag_is_a_first_deploys_value_and_the_image_names_it_as_set_at_each_run(written):
+    """The deployer sets ImageTag at each run (TAG=, else the image running): the params value (or the
+    default) is only a first deploy's, so the document neither shows it as the value nor in the image."""
+    for env in ENVS:
+        document = written[env].decode()
+        given = configuration(env, "service")["Parameters"]
+        origin = f"params/{env}.yaml" if "ImageTag" in params.load(ROOT / "params" / f"{env}.yaml").explicit else "default"
+        assert (
+            f"| ImageTag | `{given['ImageTag']}` on a first deploy | {origin}; later runs: set by the deployer (TAG=, else the image running) |"
+            in (document)
+        )
+        images = re.findall(r"- Image: `([^`]*)`", document)
+        assert images and all(image.endswith(f"/{given['EcrRepositoryName']}:${{ImageTag}}") for image in images), images

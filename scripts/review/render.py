@@ -277,6 +277,10 @@ def parameters_section(review: Review, layer: Layer) -> list[str]:
                 source = f"default: {up} has no output {output} here ({upstream[up][output]} is false)"
         elif name in layer.resolver.deploy_time:
             value, source = "(at deploy time)", DEPLOY_TIME_TEXT
+        elif name in layer.resolver.set_each_run:
+            origin = review.params_file if name in review.environment.explicit else "default"
+            value = f"{code(values[name] or chr(34) * 2)} on a first deploy"
+            source = f"{origin}; later runs: set by the deployer (TAG=, else the image running)"
         else:
             value, source = code(values[name] or '""'), review.params_file if name in review.environment.explicit else "default"
         lines.append(f"| {name} | {cell(value)} | {cell(source)} | {cell(spec.get('Description', ''))} |")

@@ -33,6 +33,8 @@ class Resolver:
         self.wired = wired  # parameter -> "upstream-layer.Output", filled in at deploy time
         self.region = region
         self.deploy_time = frozenset(deploy_time) & set(template.get("Parameters", {}))  # set by the deployer on each deploy
+        # The image tag: the deployer sets it at each run (TAG=, else the image running); the params value only on a first deploy.
+        self.set_each_run = (frozenset(inputs.SET_EACH_RUN) - frozenset(inputs.DEPLOY_TIME)) & set(template.get("Parameters", {}))
         self.parameters = template.get("Parameters", {})
         self.deploy_time_read = set()  # the deploy-time parameters whose value was asked for
 
@@ -152,8 +154,8 @@ class Resolver:
             if name.startswith("!"):
                 return "${" + name[1:] + "}"
             value = self.value(variables[name]) if name in variables else UNKNOWN if "." in name else self.parameter(name)
-            if name == "AWS::Region" and not resolve_all:
-                value = UNKNOWN  # shown as ${AWS::Region}, like the other pseudo parameters
+            if (name == "AWS::Region" or name in self.set_each_run) and not resolve_all:
+                value = UNKNOWN  # shown as ${AWS::Region}, like the other pseudo parameters, and ${ImageTag}
             if value is UNKNOWN or isinstance(value, (dict, list)) or value is NO_VALUE:
                 unknown = True
                 return match.group(0)
