@@ -23,6 +23,9 @@ HOSTED_ZONE_ID = r"Z[0-9A-Z]{1,31}"
 EXAMPLE_HOSTED_ZONE_ID = "Z0123456789ABCDEFGHIJ"
 # AWS's documentation example account: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html
 EXAMPLE_ACCOUNT = "123456789012"
+# The example VPC, subnet and security-group ids: these hex digits, then four more.
+EXAMPLE_ID_HEX = "0a1b2c3d4e5f6"
+EXAMPLE_RESOURCE_ID = rf"(vpc|subnet|sg)-{EXAMPLE_ID_HEX}[0-9a-f]{{4}}"
 DOCUMENTATION_NETWORKS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")  # reserved for documentation: RFC 5737
 # The service's roles carry the permissions boundary (templates/ci.py boundary_statements), which lets
 # them pull only repository/<project>* and read only secret:<project>*: a repository or secret of
@@ -171,36 +174,36 @@ INPUTS = {
         Input(
             "VpcId",
             "AWS::EC2::VPC::Id",
-            "vpc-0a1b2c3d4e5f60718",
+            f"vpc-{EXAMPLE_ID_HEX}0718",
             "VPC from Phase 5.14.",
             pattern=VPC_ID,
-            hint="a VPC id: vpc- and 8 or 17 hexadecimal digits, such as vpc-0a1b2c3d4e5f60718",
+            hint=f"a VPC id: vpc- and 8 or 17 hexadecimal digits, such as vpc-{EXAMPLE_ID_HEX}0718",
         ),
         Input(
             "PublicSubnetIds",
             "List<AWS::EC2::Subnet::Id>",
-            "subnet-0a1b2c3d4e5f60001,subnet-0a1b2c3d4e5f60002",
+            f"subnet-{EXAMPLE_ID_HEX}0001,subnet-{EXAMPLE_ID_HEX}0002",
             "The two public subnets (one per AZ) for the load balancer.",
             pattern=SUBNET_ID,
             items=(2, 2),
-            hint="a subnet id: subnet- and 8 or 17 hexadecimal digits, such as subnet-0a1b2c3d4e5f60718",
+            hint=f"a subnet id: subnet- and 8 or 17 hexadecimal digits, such as subnet-{EXAMPLE_ID_HEX}0718",
         ),
         Input(
             "PrivateSubnetIds",
             "List<AWS::EC2::Subnet::Id>",
-            "subnet-0a1b2c3d4e5f60003,subnet-0a1b2c3d4e5f60004",
+            f"subnet-{EXAMPLE_ID_HEX}0003,subnet-{EXAMPLE_ID_HEX}0004",
             "The two private subnets (one per AZ) for the service's tasks.",
             pattern=SUBNET_ID,
             items=(2, 2),
-            hint="a subnet id: subnet- and 8 or 17 hexadecimal digits, such as subnet-0a1b2c3d4e5f60718",
+            hint=f"a subnet id: subnet- and 8 or 17 hexadecimal digits, such as subnet-{EXAMPLE_ID_HEX}0718",
         ),
         Input(
             "BackendSecurityGroupId",
             "AWS::EC2::SecurityGroup::Id",
-            "sg-0a1b2c3d4e5f60001",
+            f"sg-{EXAMPLE_ID_HEX}0001",
             "Security group of the backend tasks (Phase 5.14); the ALB layer lets the ALB reach it. Each environment its own.",
             pattern=SECURITY_GROUP_ID,
-            hint="a security group id: sg- and 8 or 17 hexadecimal digits, such as sg-0a1b2c3d4e5f60718",
+            hint=f"a security group id: sg- and 8 or 17 hexadecimal digits, such as sg-{EXAMPLE_ID_HEX}0718",
             default_in_template=False,
         ),
         Input(

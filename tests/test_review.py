@@ -1277,7 +1277,7 @@ def test_what_an_alarm_does_without_data_follows_its_treat_missing_data(missing,
 
 def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(tmp_path, monkeypatch):
     """A documentation example left in a params file (AWS's example account in an ARN, the example
-    zone id, an RFC 5737 range) is a finding of that environment's document; the sandbox's are the
+    zone id, an RFC 5737 range, the example VPC, subnet and security-group ids) is a finding of that environment's document; the sandbox's are the
     emulator's own and no finding."""
     monkeypatch.setattr(scan, "scan_templates", no_scan)  # the scan is not what this is about
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
@@ -1285,12 +1285,18 @@ def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(
         "DatabaseSecretArn": f"arn:aws:secretsmanager:us-east-1:{inputs.EXAMPLE_ACCOUNT}:secret:startupwebapp/db-AbCdEf",
         "ExistingHostedZoneId": inputs.EXAMPLE_HOSTED_ZONE_ID,
         "TestListenerCidr": "198.51.100.128/25",  # inside one of inputs.DOCUMENTATION_NETWORKS
+        "VpcId": f"vpc-{inputs.EXAMPLE_ID_HEX}0042",
+        "PublicSubnetIds": [f"subnet-{inputs.EXAMPLE_ID_HEX}0042", "subnet-0f9e8d7c6b5a40001"],  # one example id is enough
     }
     holding = examples | {"TestListenerCidr": "203.0.112.0/22"}  # holding one of them, and real addresses: a real range
     real = {
         "DatabaseSecretArn": "arn:aws:secretsmanager:us-east-1:210987654321:secret:startupwebapp/db-AbCdEf",
         "ExistingHostedZoneId": "Z05551234ABCDEFGHIJKL",
         "TestListenerCidr": "10.20.0.0/16",
+        "VpcId": "vpc-0f9e8d7c6b5a40718",
+        "PublicSubnetIds": ["subnet-0f9e8d7c6b5a40001", "subnet-0f9e8d7c6b5a40002"],
+        "PrivateSubnetIds": ["subnet-0f9e8d7c6b5a40003", "subnet-0f9e8d7c6b5a40004"],
+        "BackendSecurityGroupId": "sg-0f9e8d7c6b5a40001",
     }
 
     def finding(values):
@@ -1306,6 +1312,11 @@ def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(
     for name in examples:
         assert re.search(rf"{name} \(\S*prod\.yaml\)", line), (name, line)  # the params file that sets it
     assert f"account {inputs.EXAMPLE_ACCOUNT}" in line and inputs.EXAMPLE_HOSTED_ZONE_ID in line and "198.51.100.128/25" in line, line
+    assert f"VpcId (prod.yaml) is vpc-{inputs.EXAMPLE_ID_HEX}0042, this repository's example id." in line, line
+    assert (
+        f"PublicSubnetIds (prod.yaml) is subnet-{inputs.EXAMPLE_ID_HEX}0042,subnet-0f9e8d7c6b5a40001, this repository's example ids;"
+        in line
+    )
     assert "TestListenerCidr (" not in finding(holding)[0]
     assert finding(real) == []
 

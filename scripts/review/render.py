@@ -373,8 +373,9 @@ def unheard_alarms(review: Review) -> list[str]:
 
 def example_values(review: Review) -> list[str]:
     """Values of documentation examples an environment keeps (the sandbox's are the emulator's own:
-    its account is the example one): they pass the params checks and deploy, but name another
-    account's secret, a zone that is not the domain's, or addresses no client has."""
+    its account is the example one): they pass the params checks, but name another account's secret,
+    a zone that is not the domain's, addresses no client has, or a VPC, subnets and a security group
+    of no one's (CloudFormation refuses those ids at the change set)."""
     if review.env == params.SANDBOX_ENV:
         return []
     found = []
@@ -384,6 +385,8 @@ def example_values(review: Review) -> list[str]:
             found.append(f"{name} ({where}) names account {inputs.EXAMPLE_ACCOUNT}, AWS's documentation example")
         elif value == inputs.EXAMPLE_HOSTED_ZONE_ID:
             found.append(f"{name} ({where}) is the example zone id {value}")
+        elif any(re.fullmatch(inputs.EXAMPLE_RESOURCE_ID, item) for item in value.split(",")):
+            found.append(f"{name} ({where}) is {value}, this repository's example id{'s' if ',' in value else ''}")
         elif documentation_network(value):
             found.append(f"{name} ({where}) is {value}, addresses reserved for documentation (RFC 5737) that no client has")
     if not found:
