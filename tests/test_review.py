@@ -1150,6 +1150,9 @@ def test_deploy_time_model_from_the_environment_values(written):
         if v["DeploymentStrategy"] == "ROLLING":  # one health check, the drain and the stop
             rolling = int(v["HealthCheckIntervalSeconds"]) + int(v["DeregistrationDelaySeconds"]) + int(v["StopTimeoutSeconds"])
             assert f"| **Rolling deploy, new tasks running to old tasks gone** | the sum | **{render.duration(rolling)}** |" in section, env
+            # with deployment alarms, ECS's own bake time after that: said, not summed (no parameter sets it)
+            assert "before the deployment counts as completed (its bake time, which ECS computes from the alarms' settings" in section
+            assert f"plus at most {render.duration(rolling)} and ECS's alarm bake time, then" in section, env
             continue
         assert f"port {v['TestListenerPort']}, reachable from TestListenerCidr {v['TestListenerCidr']} only" in section, env
         if v["DeploymentStrategy"] != "BLUE_GREEN":

@@ -506,6 +506,9 @@ def checkov_section(scanned) -> list[str]:
 # A deregistered target drains for at most the deregistration delay (at once if it has no
 # connections) before ECS stops its task:
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay
+# With deployment alarms ECS keeps a rolling deployment in progress for a bake time it computes from
+# the alarms, after the old tasks are gone ("You can't set this value"):
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-alarm-failure.html
 # ECS ignores failing load balancer health checks of a new task for the grace period:
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-ecs-service.html#cfn-ecs-service-healthcheckgraceperiodseconds
 DEPLOY_TIME_INPUTS = (
@@ -582,11 +585,14 @@ def rolling_steps(env, values, t) -> list[str]:
         f"| An old task stops: SIGTERM, then SIGKILL if gunicorn has not exited | "
         f"StopTimeoutSeconds {values['StopTimeoutSeconds']} | {t['stop']} |",
         f"| **Rolling deploy, new tasks running to old tasks gone** | the sum | **{duration(t['rolling_most'])}** |",
+        "| ECS watches the release alarms once the old tasks are gone, before the deployment counts as completed (its bake time, which "
+        "ECS computes from the alarms' settings and no parameter sets) | set by ECS | not modelled |",
         f"| CloudFormation watches the release alarms before it calls the update good | "
         f"RollbackMonitoringMinutes {values['RollbackMonitoringMinutes']} × 60 | {t['watch']} |",
         "",
-        f"So `make deploy` of a new image takes the task start plus at most {duration(t['rolling_most'])}, then {duration(t['watch'])} of alarm watch before the stack update completes; "
-        "slower than that is slow. The old and new tasks overlap only for those minutes, so the overlap is not priced.",
+        f"So `make deploy` of a new image takes the task start plus at most {duration(t['rolling_most'])} and ECS's alarm bake time, "
+        f"then {duration(t['watch'])} of alarm watch before the stack update completes; slower than that is slow. The old and new "
+        "tasks overlap only until the old ones are gone, so the overlap is not priced.",
     ]
 
 
@@ -646,7 +652,8 @@ def traffic_shifting_steps(env, values, t) -> list[str]:
         "",
         f"Cost: the second set of tasks runs from its start until the old tasks stop, mostly the {duration(shifting + bake)} of shifting and bake; "
         "the alternate target group and the listener rules cost nothing themselves. The cost section prices that overlap per release "
-        '(the Service\'s "second set of tasks during releases" line, at an assumed number of releases a month).',
+        '(the Service\'s "second set of tasks during releases" line, at an assumed number of releases a month) for the shifting, '
+        "bake and pause minutes; the seconds of a new task's first health check and the old ones' draining and stop (above) are not in it.",
     ]
 
 
