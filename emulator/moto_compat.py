@@ -60,7 +60,7 @@ from moto.ssm import models as ssm_models
 from moto.utilities.utils import get_partition
 from moto.wafv2 import models as wafv2_models
 
-from scripts.deploy.aws import MODELS
+from scripts.botocore_models import MODELS
 from templates import template_reads
 from templates.errors import long_lived
 
@@ -442,7 +442,7 @@ responses.CloudFormationResponse.create_change_set = _create_change_set_keeping_
 # Gap: moto answers through botocore's model of each API, and the pinned botocore's ECS model
 # predates blue/green: DescribeServices would drop a service's strategy, bake time, lifecycle hooks
 # and advanced load-balancer configuration that the template set. Answer with the same additions to
-# the model the deployer's clients use (scripts/deploy/models/, from the ECS API reference).
+# the model the deployer's clients use (scripts/models/, from the ECS API reference).
 def _create_loader_with_our_models():
     loader = _create_loader()
     loader.search_paths.insert(0, str(MODELS))

@@ -311,12 +311,12 @@ class Sandbox:
 def _client(service: str, endpoint: str, region: str):
     """A client of the server with the sandbox's keys, reading nothing of the user's AWS
     configuration (params.SANDBOX_SESSION_VARS), through no proxy, within bounded waits and retries.
-    Its session shares the deployer's data loader (scripts.deploy.aws.make_session): a process that
+    Its session shares the deployer's data loader (scripts.botocore_models.make_session): a process that
     seeds sandboxes and deploys to them reads each service model once."""
     # Here, not at the top: make sandbox-status, -stop and env need none of it.
     from botocore.config import Config
 
-    from scripts.deploy.aws import make_session
+    from scripts.botocore_models import make_session
 
     config = Config(proxies={}, connect_timeout=5, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 3})
     session = make_session(params.SANDBOX_SESSION_VARS)

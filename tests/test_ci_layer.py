@@ -321,7 +321,7 @@ def test_the_deploy_role_may_make_every_cloudformation_call_of_the_tools_but_the
     cannot reach CI untested: CI's `make deploy STACK=service` would fail with AccessDenied."""
     from botocore import xform_name
 
-    from scripts.deploy.aws import botocore_session
+    from scripts.botocore_models import botocore_session
 
     source = "\n".join(path.read_text() for path in sorted([*ROOT.glob("scripts/*.py"), *ROOT.glob("scripts/deploy/*.py")]))
     called = set(re.findall(r"\bcf\.([a-z_]+)\(", source)) | set(re.findall(r'\bcf\.get_paginator\("([a-z_]+)"\)', source))

@@ -29,9 +29,9 @@ from conftest import NOWHERE, ROOT, configuration, no_real_aws
 
 import templates
 from scripts import deploy, purge, zone
+from scripts.botocore_models import botocore_session, make_session
 from scripts.deploy import commands as deploy_commands
 from scripts.deploy import guards, lock
-from scripts.deploy.aws import botocore_session, make_session
 from scripts.deploy.marks import RelaxedPolicyMarks
 from templates import generation
 from templates.errors import STOPPING_SIGNALS, Output, terminated
@@ -47,7 +47,7 @@ REGION_CLI = f"aws --region {REGION}"  # a run on AWS itself (test_task.py)
 CLI = f"{REGION_CLI} --endpoint-url {NOWHERE}"
 # One session for every test: its clients share the service models it loaded once (a session per
 # test would read them from disk again, a quarter of a second each time).
-SESSION = make_session(region_name=REGION)  # with the ECS calls the pinned botocore lacks (scripts/deploy/aws.py)
+SESSION = make_session(region_name=REGION)  # with the ECS calls the pinned botocore lacks (scripts/botocore_models.py)
 # The account the stacks go to: the one params/prod.yaml's secret is in (deploy refuses an ARN of another).
 ACCOUNT = load_params(ROOT / "params" / f"{ENV}.yaml").values["DatabaseSecretArn"].split(":")[4]
 NOW = datetime(2025, 11, 25, 12, 0, 0, tzinfo=UTC)
@@ -1081,8 +1081,8 @@ def test_shifted_weights_name_every_target_group_but_the_primary_that_takes_traf
 
 def test_sessions_share_one_model_loader_that_has_the_model_additions():
     """scripts/deploy/aws.py: every session of a process reads each service model once, and the ECS
-    model has the calls the pinned botocore lacks (scripts/deploy/models/)."""
-    from scripts.deploy.aws import botocore_session
+    model has the calls the pinned botocore lacks (scripts/models/)."""
+    from scripts.botocore_models import botocore_session
 
     sessions = [make_session(region_name="us-east-1") for _ in range(3)]
     loader = botocore_session().get_component("data_loader")

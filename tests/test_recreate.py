@@ -258,7 +258,7 @@ def test_a_failed_first_create_rolls_back_and_is_created_again_with_recreate(san
 def test_a_refused_execute_of_the_settling_change_set_deletes_it(sandbox, run, monkeypatch):
     """A new service's second change set (the task count left to auto-scaling, Deployer.settle) is
     this run's too: refused, it is deleted like the first one, not left behind."""
-    from scripts.deploy import aws
+    from scripts import botocore_models
 
     sandbox.seed()
     for layer in ("cert-dns", "alb", "release-alarms"):
@@ -269,14 +269,14 @@ def test_a_refused_execute_of_the_settling_change_set_deletes_it(sandbox, run, m
         if params["ChangeSetName"].endswith("-settle"):
             raise ClientError({"Error": {"Code": "InvalidChangeSetStatus", "Message": "refused by the test"}}, "ExecuteChangeSet")
 
-    session = aws.botocore_session
+    session = botocore_models.botocore_session
 
     def refusing_session(session_vars=None):
         core = session(session_vars)
         core.register("provide-client-params.cloudformation.ExecuteChangeSet", refuse_settling)
         return core
 
-    monkeypatch.setattr(aws, "botocore_session", refusing_session)
+    monkeypatch.setattr(botocore_models, "botocore_session", refusing_session)
     code, out, err = run("deploy", "--stack", "service", "--yes")
     assert code == 1 and "refused by the test" in err, out + err
     settling = [line for line in out.splitlines() if "-settle deleted" in line]

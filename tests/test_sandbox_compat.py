@@ -18,7 +18,8 @@ from botocore.exceptions import ClientError
 from conftest import ROOT, parameters
 
 from emulator.sandbox import CREDENTIALS, PARAMS_FILE, Sandbox, SandboxError
-from scripts.deploy.aws import CONFIG, make_session
+from scripts.botocore_models import make_session
+from scripts.deploy.aws import CONFIG
 from scripts.deploy.aws import boto_clients as make_clients
 from templates import inputs, params
 
@@ -1168,7 +1169,7 @@ def test_a_blue_green_release_path_is_created_and_wired(aws):
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs.amazonaws.com"}
     assert role["PermissionsBoundary"]["PermissionsBoundaryArn"].endswith(f"policy/{PREFIX.split('-')[0]}-role-boundary")
     # Read with the deployer's ECS model, which knows the blue/green fields the pinned botocore predates
-    # (scripts/deploy/models/): the sandbox keeps what the template asked for.
+    # (scripts/models/): the sandbox keeps what the template asked for.
     ecs = make_session(region_name=ACCOUNT_REGION.split(":")[0]).client("ecs", endpoint_url=aws._sandbox.endpoint, **CREDENTIALS)
     found = ecs.describe_services(cluster=CLUSTER, services=[service["ServiceName"]])["services"][0]
     (balancer,) = found["loadBalancers"]

@@ -1,20 +1,13 @@
 """The deployer's side of botocore: the clients' settings, the hooks that count each run's calls and
 print botocore's retries, and one line with what to do for each error."""
 
-import functools
 import ipaddress
 import os
 import re
 import shlex
 import urllib.parse
 from collections import Counter
-from datetime import UTC, datetime
-from pathlib import Path
 
-import boto3
-import botocore.loaders
-import botocore.session
-import botocore.utils
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -31,6 +24,7 @@ from botocore.exceptions import (
 )
 from botocore.parsers import ResponseParserError
 
+from scripts.botocore_models import make_session
 from templates.params import SANDBOX_ENV, SANDBOX_KEYS, SANDBOX_SESSION_VARS
 
 # What a call to AWS may raise, besides Ctrl-C: no answer (botocore's own errors) or one botocore
@@ -68,45 +62,6 @@ CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
     user_agent_extra="startupwebapp-deployer",
 )
-
-
-# botocore merges a service-2.sdk-extras.json found on its data path into the service's model: this
-# adds the ECS API the pinned botocore predates (ContinueServiceDeployment, make continue) and the
-# field that names a paused release's hook, so that calls and Stubber tests are checked against them.
-MODELS = Path(__file__).resolve().parent / "models"
-
-
-@functools.cache
-def _data_loader(data_path: str | None) -> botocore.loaders.Loader:
-    loader = botocore.loaders.create_loader(data_path)
-    loader.search_paths.append(str(MODELS))
-    return loader
-
-
-def botocore_session(session_vars=None) -> botocore.session.Session:
-    """A botocore session that reads the models in MODELS too. Every session of the process shares
-    one data loader, which caches the service models it has read: a new session would read and
-    parse them again (a tenth of a second each; EC2's takes 0.3 s). session_vars: botocore's, such
-    as SANDBOX_SESSION_VARS."""
-    core = botocore.session.get_session(session_vars)
-    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=utc_timestamp)
-    core.register_component("data_loader", _data_loader(core.get_config_variable("data_path")))
-    return core
-
-
-def utc_timestamp(value) -> datetime:
-    """A time botocore reads, in UTC. botocore reads a JSON API's (ECS, KMS, Logs: epoch seconds) into
-    the machine's zone, and CloudFormation's (ISO 8601, Z) in UTC: the tools print every one in UTC."""
-    return botocore.utils.parse_timestamp(value).astimezone(UTC)
-
-
-def make_session(session_vars=None, **kwargs) -> boto3.session.Session:
-    """A boto3 session on botocore_session()."""
-    core = botocore_session(session_vars)
-    session = boto3.session.Session(botocore_session=core, **kwargs)
-    paths = core.get_component("data_loader").search_paths
-    paths[:] = dict.fromkeys(paths)  # each boto3 Session appends boto3's data directory again
-    return session
 
 
 def boto_clients(region, err, config, endpoint=None, sandbox=False):

@@ -8,8 +8,9 @@ import shlex
 import uuid
 
 import templates
+from scripts.botocore_models import botocore_session
 from scripts.deploy import logs
-from scripts.deploy.aws import botocore_session, cli
+from scripts.deploy.aws import cli
 from scripts.deploy.failure import Failure
 from templates.errors import printable
 from templates.service import CONTAINER_NAME, web_log_stream
