@@ -4,7 +4,7 @@ existing public hosted zone (ExistingHostedZoneId). The certificate survives sta
 The zone is not created here: a zone created in the same stack is not yet delegated from the
 registrar, so ACM's DNS validation could never finish and the stack would wait for 72 hours.
 `make zone` creates a zone once per domain, prints its name servers for the registrar and waits
-until DNS answers with them (scripts/zone.py)."""
+until DNS answers with them (scripts/deploy/zone.py)."""
 
 from troposphere import Equals, Not, Sub, Template
 from troposphere.certificatemanager import Certificate, DomainValidationOption

@@ -28,10 +28,10 @@ from botocore.stub import ANY, Stubber
 from conftest import NOWHERE, ROOT, configuration, no_real_aws
 
 import templates
-from scripts import deploy, purge, zone
+from scripts import deploy
 from scripts.botocore_models import botocore_session, make_session
 from scripts.deploy import commands as deploy_commands
-from scripts.deploy import guards, lock
+from scripts.deploy import guards, lock, purge, zone
 from scripts.deploy.marks import RelaxedPolicyMarks
 from templates import generation
 from templates.errors import STOPPING_SIGNALS, Output, terminated
@@ -1743,7 +1743,7 @@ def test_the_clients_read_a_json_apis_times_in_utc_whatever_the_machines_zone(mo
 
 def test_the_purge_line_names_the_environment_after_a_whole_destroy_and_each_layer_otherwise():
     """A destroy that stopped half way leaves stacks that a purge of the whole environment refuses."""
-    from scripts import purge
+    from scripts.deploy import purge
 
     said = []
     deployer = types.SimpleNamespace(env=ENV, say=said.append)

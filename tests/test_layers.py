@@ -34,7 +34,7 @@ def test_cert_dns(layer):
 
 def test_cert_dns_validates_in_an_existing_zone_never_one_of_its_own(layer):
     # A zone made in the same stack is not delegated from the registrar: ACM's DNS validation
-    # would wait 72 hours. The zone comes from `make zone` (scripts/zone.py), by its id.
+    # would wait 72 hours. The zone comes from `make zone` (scripts/deploy/zone.py), by its id.
     t = layer["cert-dns"]
     assert [r["Type"] for r in t["Resources"].values()] == ["AWS::CertificateManager::Certificate"]
     (rule,) = t["Rules"].values()

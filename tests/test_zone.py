@@ -1,4 +1,4 @@
-"""scripts/zone.py's DNS look-up against a DNS server of our own on 127.0.0.1 (never the network)."""
+"""scripts/deploy/zone.py's DNS look-up against a DNS server of our own on 127.0.0.1 (never the network)."""
 
 import socket
 import threading
@@ -11,7 +11,7 @@ import dns.resolver
 import dns.rrset
 import pytest
 
-from scripts import zone
+from scripts.deploy import zone
 
 DOMAIN = "startupwebapp.com"
 SERVERS = ["ns-1.awsdns-01.org.", "ns-2.awsdns-02.co.uk."]

@@ -18,7 +18,7 @@ import urllib.parse
 from pathlib import Path
 
 import templates
-from scripts import zone
+from scripts.deploy import zone
 from scripts.deploy.aws import API_CALLS, AWS_ERRORS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, on_this_machine, parse_api_calls
 from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands
 from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
@@ -40,7 +40,7 @@ from templates.params import (
 )
 from templates.params import load as load_params
 
-# What tests, bench.py and scripts/purge.py take from here.
+# What tests, bench.py and scripts/deploy/purge.py take from here.
 __all__ = ["ALLOW_ALL_POLICY", "API_CALLS", "CONFIG", "MAX_ATTEMPTS", "Deployer", "Failure", "main", "parse", "parse_api_calls"]
 
 CONTINUE_ACTIONS = ("CONTINUE", "ROLLBACK")  # ContinueServiceDeployment's actions

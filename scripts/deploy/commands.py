@@ -8,8 +8,8 @@ import shlex
 from botocore.exceptions import ClientError
 
 import templates
-from scripts import purge, verify, zone
-from scripts.deploy import drift, guards, logs, tasks, text
+from scripts import verify
+from scripts.deploy import drift, guards, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found
 from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER
 from scripts.deploy.failure import Failure, RefusedAhead

@@ -18,8 +18,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 import templates
-from scripts import purge
-from scripts.deploy import guards, logs, text
+from scripts.deploy import guards, logs, purge, text
 from scripts.deploy.aws import (
     AWS_ERRORS,
     NO_ANSWER,
@@ -299,7 +298,7 @@ class Deployer:
         self.repair = repair
         self.allow_traffic_reset = allow_traffic_reset  # see guards.refuse_moving_shifted_traffic
         self.max_wait = max_wait  # minutes per stack operation; None: templates.WAIT_MINUTES
-        # domain -> the name servers public DNS answers with (scripts/zone.py); None: no DNS to ask
+        # domain -> the name servers public DNS answers with (scripts/deploy/zone.py); None: no DNS to ask
         self.resolver = resolver
         self.registry = registry  # ECR holds the images the service runs (an emulator holds none)
 

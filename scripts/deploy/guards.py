@@ -5,8 +5,7 @@ of each stack) and raises Failure saying what was refused and what to do; None: 
 import json
 
 import templates
-from scripts import purge, zone
-from scripts.deploy import text
+from scripts.deploy import purge, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.text import parameter_values

@@ -37,6 +37,7 @@ from botocore.exceptions import ClientError
 
 import templates
 from scripts.deploy import aws
+from scripts.deploy.failure import Failure
 
 KEY_WINDOW_DAYS = 7  # the minimum ScheduleKeyDeletion accepts (7 to 30)
 STACK_ID_TAG, LOGICAL_ID_TAG = "aws:cloudformation:stack-id", "aws:cloudformation:logical-id"
@@ -392,7 +393,6 @@ def blocking(deployer, creates: dict) -> list[Retained]:
 
 
 def purge(deployer, names) -> int:
-    from scripts.deploy import Failure
 
     env = deployer.env
     stacks = [templates.stack_name(env, name) for name in reversed(names)]
