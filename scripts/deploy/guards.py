@@ -11,6 +11,7 @@ from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.text import parameter_values
 from templates.alarms import reads_container_insights, without_data
 from templates.inputs import TRAFFIC_SHIFTING
+from templates.resolver import Resolver
 
 
 def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, left):
@@ -405,8 +406,6 @@ def custom_names(deployer, layer, parameters=None) -> dict:
     """Logical id -> the name the layer's template gives it, for the resources of the types whose
     name a retained one can hold (purge.NAMED), with this environment's values (or the parameters
     given: a change set's); a name not known before deploy is left out."""
-    from scripts.review.resolver import Resolver
-
     template = json.loads(layer.template)
     resolver = Resolver(template, layer.parameters | (parameters or {}), {}, deployer.cf.meta.region_name)
     names = {}

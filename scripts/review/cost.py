@@ -7,9 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from scripts.review.resolver import DEPLOY_TIME_TEXT, UNKNOWN, as_number
+from scripts.review.resolver import DEPLOY_TIME_TEXT
 from templates import ROOT, inputs, params, relative
 from templates.errors import ToolError, yaml_problem
+from templates.resolver import UNKNOWN, as_number
 
 PRICES = ROOT / "scripts" / "prices.yaml"
 CENT = Decimal("0.01")

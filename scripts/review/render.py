@@ -12,10 +12,11 @@ import yaml
 import templates
 from scripts.review.collect import Layer, Review
 from scripts.review.cost import CENT, ZERO, dec, money, number, plural, shift_terms
-from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code, scalar_text
+from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code
 from templates import inputs, params, validation
 from templates.alarms import INSIGHTS, reads_container_insights, without_data
 from templates.common import IGNORED_RULE_REASONS, ROLE_BOUNDARY
+from templates.resolver import scalar_text
 
 
 def document(review: Review) -> str:

@@ -1,0 +1,182 @@
+"""The intrinsic-function evaluator: what a layer template says in one environment, as far as it is
+known before deploy. The review shows it (scripts/review/), and the deployer reads the names a
+template gives its resources with it (scripts/deploy/guards.py)."""
+
+import re
+from decimal import Decimal
+
+from templates import inputs
+
+DECLARED = inputs.INPUTS | inputs.WIRED | inputs.DEPLOY_TIME  # every parameter of every layer template
+
+
+class _Unknown:
+    """A value not known before deploy (an upstream output, an attribute of a new resource)."""
+
+    def __repr__(self):
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
+NO_VALUE = object()  # AWS::NoValue: the property is left out
+
+
+class Resolver:
+    """Evaluates a template's intrinsic functions with one environment's parameter values, as far
+    as they are known before deploy (scripts/review/resolver.py adds how the review shows them)."""
+
+    def __init__(self, template: dict, values: dict, wired: dict, region: str, deploy_time=frozenset()):
+        self.template = template
+        self.values = values  # parameter -> its value in this environment (a string)
+        self.wired = wired  # parameter -> "upstream-layer.Output", filled in at deploy time
+        self.region = region
+        self.deploy_time = frozenset(deploy_time) & set(template.get("Parameters", {}))  # set by the deployer on each deploy
+        # The image tag: the deployer sets it at each run (TAG=, else the image running); the params value only on a first deploy.
+        self.set_each_run = (frozenset(inputs.SET_EACH_RUN) - frozenset(inputs.DEPLOY_TIME)) & set(template.get("Parameters", {}))
+        self.parameters = template.get("Parameters", {})
+        self.deploy_time_read = set()  # the deploy-time parameters whose value was asked for
+
+    def at_deploy_time_defaults(self) -> "Resolver":
+        """This resolver with the deploy-time parameters at their defaults, as the estimate takes them."""
+        defaults = {name: str(inputs.DEPLOY_TIME[name].default) for name in self.deploy_time}
+        return type(self)(self.template, self.values | defaults, self.wired, self.region, self.deploy_time)
+
+    # -- values
+
+    def parameter(self, name):
+        if name == "AWS::Region":
+            return self.region
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.deploy_time:
+            self.deploy_time_read.add(name)
+        if name not in self.values:
+            return UNKNOWN
+        value = self.values[name]
+        return value.split(",") if DECLARED[name].is_list else value
+
+    def condition(self, name: str) -> bool | None:
+        """True or False in this environment; None when it is decided at deploy time."""
+        result = self.value(self.template.get("Conditions", {}).get(name, {"Ref": "AWS::AccountId"}))
+        return result if isinstance(result, bool) else None
+
+    def references(self, node) -> set:
+        """The parameters a value or condition depends on, through the conditions it names."""
+        if isinstance(node, list):
+            return set().union(*(self.references(item) for item in node))
+        if not isinstance(node, dict):
+            return set()
+        intrinsic = self.intrinsic(node)
+        if intrinsic and intrinsic[0] == "Ref":
+            name = intrinsic[1]
+            return {name} if name in self.parameters or name.startswith("AWS::") and name != "AWS::NoValue" else set()
+        if intrinsic and intrinsic[0] == "Condition":
+            return self.references(self.template.get("Conditions", {}).get(intrinsic[1]))
+        if intrinsic and intrinsic[0] == "Fn::If":
+            return self.references({"Condition": intrinsic[1][0]}) | self.references(intrinsic[1][1:])
+        if intrinsic and intrinsic[0] == "Fn::Sub":
+            text, variables = (intrinsic[1], {}) if isinstance(intrinsic[1], str) else intrinsic[1]
+            named = set(re.findall(r"\$\{([^}!.]+)\}", text)) & set(self.parameters)
+            return (named - set(variables)) | self.references(list(variables.values()))
+        return self.references(list(node.values()))
+
+    def value(self, node):
+        if isinstance(node, list):
+            items = [self.value(item) for item in node]
+            return [item for item in items if item is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        intrinsic = self.intrinsic(node)
+        if intrinsic is None:
+            items = {key: self.value(item) for key, item in node.items()}
+            return {key: item for key, item in items.items() if item is not NO_VALUE}
+        key, argument = intrinsic
+        if key == "Ref":
+            return self.parameter(argument)
+        if key == "Condition":
+            result = self.condition(argument)
+            return UNKNOWN if result is None else result
+        return self.function(key, argument)
+
+    @staticmethod
+    def intrinsic(node):
+        if isinstance(node, dict) and len(node) == 1:
+            ((key, argument),) = node.items()
+            if key == "Ref" or key.startswith("Fn::") or key == "Condition":
+                return key, argument
+        return None
+
+    def function(self, key, argument):
+        if key == "Fn::If":
+            chosen = self.condition(argument[0])
+            return UNKNOWN if chosen is None else self.value(argument[1] if chosen else argument[2])
+        if key == "Fn::Sub":
+            return self.substitute(argument, resolve_all=True)
+        if key in ("Fn::GetAtt", "Fn::ImportValue", "Fn::GetAZs", "Fn::Cidr", "Fn::Base64"):
+            return UNKNOWN
+        values = self.value(argument)
+        if not isinstance(values, list) or any(v is UNKNOWN or isinstance(v, dict) for v in values):
+            return UNKNOWN
+        if key in ("Fn::Select", "Fn::Join"):
+            first, items = values if len(values) == 2 else (None, None)
+            if not isinstance(items, list) or any(item is UNKNOWN or isinstance(item, (dict, list)) for item in items):
+                return UNKNOWN
+            if key == "Fn::Join":
+                return scalar_text(first).join(scalar_text(item) for item in items)
+            index = as_number(first)
+            return items[int(index)] if index is not None and index == int(index) and int(index) < len(items) else UNKNOWN
+        if any(isinstance(v, list) for v in values):
+            return UNKNOWN
+        if key == "Fn::Split":
+            separator, text = values
+            return scalar_text(text).split(scalar_text(separator))
+        if key == "Fn::Equals":
+            return scalar_text(values[0]) == scalar_text(values[1])
+        if key in ("Fn::Not", "Fn::And", "Fn::Or"):
+            if not all(isinstance(v, bool) for v in values):
+                return UNKNOWN
+            return not values[0] if key == "Fn::Not" else (all(values) if key == "Fn::And" else any(values))
+        if key == "Fn::FindInMap":
+            return self.template.get("Mappings", {}).get(values[0], {}).get(values[1], {}).get(values[2], UNKNOWN)
+        return UNKNOWN
+
+    def substitute(self, argument, resolve_all: bool):
+        """Fn::Sub with this environment's parameter values. resolve_all: the whole value or UNKNOWN;
+        otherwise the text with whatever is unknown before deploy left as ${...}."""
+        text, variables = (argument, {}) if isinstance(argument, str) else argument
+        unknown = False
+
+        def replace(match):
+            nonlocal unknown
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            value = self.value(variables[name]) if name in variables else UNKNOWN if "." in name else self.parameter(name)
+            if (name == "AWS::Region" or name in self.set_each_run) and not resolve_all:
+                value = UNKNOWN  # shown as ${AWS::Region}, like the other pseudo parameters, and ${ImageTag}
+            if value is UNKNOWN or isinstance(value, (dict, list)) or value is NO_VALUE:
+                unknown = True
+                return match.group(0)
+            return scalar_text(value)
+
+        result = re.sub(r"\$\{([^}]+)\}", replace, text)
+        return UNKNOWN if unknown and resolve_all else result
+
+
+def scalar_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(scalar_text(v) for v in value)
+    return str(value)
+
+
+def as_number(value) -> Decimal | None:
+    """A count or size from a resolved property: 2, "512", "0.5 vCPU" (x1024), "1 GB" (x1024)."""
+    if isinstance(value, bool) or value is UNKNOWN or value is None:
+        return None
+    text = str(value).strip()
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*(vCPU|GB)?", text, re.IGNORECASE)
+    if not match:
+        return None
+    return Decimal(match.group(1)) * (1024 if match.group(2) else 1)
