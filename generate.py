@@ -9,7 +9,6 @@ templates/generation.py.
 
 import argparse
 import contextlib
-import sys
 from pathlib import Path
 
 import templates
@@ -46,6 +45,28 @@ class GenerationError(ToolError):
 
     def lines(self):
         return super().lines() + ([] if self.checking else ["nothing was written"])
+
+
+class StaleOutput(GenerationError):
+    """--check: each file that is not what generation writes now, then what to do."""
+
+    def __init__(self, reasons: list[str], advice: str):
+        super().__init__("\n".join(reasons))
+        self.advice = advice
+
+    def lines(self):
+        return [f"stale: {reason}" for reason in str(self).splitlines()] + [self.advice]
+
+
+class LintFailed(GenerationError):
+    """cfn-lint's problems as it words them, then their count and what follows from them."""
+
+    def __init__(self, problems: list[str], outcome: str):
+        super().__init__("\n".join(problems))
+        self.summary = f"cfn-lint: {len(problems)} problems; {outcome}"
+
+    def lines(self):
+        return str(self).splitlines() + [self.summary]
 
 
 @entry_point
@@ -104,28 +125,18 @@ def main(argv=None) -> int:
     if args.check:
         if kept_changed:
             changed.append(kept_path)
-        for path in changed:
-            print(f"stale: {changed_reason(path)}", file=sys.stderr)
-        for line in stale_reasons(stale, output_dir, params_dir):
-            print(f"stale: {line}", file=sys.stderr)
         if changed or stale:
             also = f" and {relative(kept_path)}" if kept_changed else ""
-            print(f"run `make templates` and commit output/{also}", file=sys.stderr)
-            return 1
+            reasons = [changed_reason(path) for path in changed] + stale_reasons(stale, output_dir, params_dir)
+            raise StaleOutput(reasons, f"run `make templates` and commit output/{also}")
         problems = [] if args.no_lint else lint(layer_templates, {})
-        for line in problems:
-            print(line, file=sys.stderr)
         if problems:  # a template cfn-lint rejects is not fit to deploy, stale or not
-            print(f"cfn-lint: {len(problems)} problems; fix templates/ and run `make templates`", file=sys.stderr)
-            return 1
+            raise LintFailed(problems, "fix templates/ and run `make templates`")
         return 0
 
     problems = publish(files, changed, stale, output_dir, run_lint=not args.no_lint)
-    for line in problems:
-        print(line, file=sys.stderr)
     if problems:
-        print(f"cfn-lint: {len(problems)} problems; nothing was written", file=sys.stderr)
-        return 1
+        raise LintFailed(problems, "nothing was written")
     if kept_changed:
         with contextlib.suppress(OSError):  # a read-only checkout only loses the speed
             write_atomically(kept_path, kept_text)
