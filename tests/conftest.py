@@ -118,6 +118,15 @@ def no_real_aws(monkeypatch, endpoint=NOWHERE):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture
+def aws(monkeypatch):
+    """The deployer's clients answered by botocore Stubbers (tests/stubbed_aws.py Aws); a test fails
+    on a call it queued no response for, and on a response it queued and no call used."""
+    from stubbed_aws import Aws, stubbed
+
+    yield from stubbed(monkeypatch, Aws)
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory):
     """One sandbox server for the test run (127.0.0.1, a free port), stopped at its end; it stops by

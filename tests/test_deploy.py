@@ -16,16 +16,50 @@ import subprocess
 import sys
 import time
 import types
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import botocore.parsers
 import pytest
+import stubbed_aws
 import yaml
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ClientError, EndpointConnectionError, StubResponseError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
 from conftest import NOWHERE, ROOT, configuration, no_real_aws
+from stubbed_aws import (
+    ACCOUNT,
+    CAPABILITIES,
+    ENV,
+    IMAGE_TAG_CHANGES,
+    LOCK,
+    NOW,
+    OUTPUT_VALUES,
+    PROD_LAYERS,
+    REGION,
+    REGION_CLI,
+    RELAXED,
+    SESSION,
+    change,
+    change_set,
+    create_params,
+    cs_name,
+    deploy_time,
+    described,
+    detail,
+    event,
+    events,
+    lock_freed,
+    lock_taken,
+    our_lock,
+    relaxed_mark_read,
+    rollback_configuration,
+    service_parameters,
+    stack,
+    stack_id,
+    template,
+    wired,
+)
 
 import templates
 from scripts import deploy
@@ -39,376 +73,7 @@ from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY
 from templates.params import SANDBOX_ENV, SANDBOX_KEYS, load_all
 from templates.params import load as load_params
 
-ENV = "prod"
-# What a command printed for people to copy starts with (scripts/deploy/aws.py CommandsOfRun): the
-# region of params/prod.yaml and the loopback endpoint these runs are pointed at (no_real_aws).
-REGION = load_params(ROOT / "params" / f"{ENV}.yaml").region
-REGION_CLI = f"aws --region {REGION}"  # a run on AWS itself (test_task.py)
 CLI = f"{REGION_CLI} --endpoint-url {NOWHERE}"
-# One session for every test: its clients share the service models it loaded once (a session per
-# test would read them from disk again, a quarter of a second each time).
-SESSION = make_session(region_name=REGION)  # with the ECS calls the pinned botocore lacks (scripts/botocore_models.py)
-# The account the stacks go to: the one params/prod.yaml's secret is in (deploy refuses an ARN of another).
-ACCOUNT = load_params(ROOT / "params" / f"{ENV}.yaml").values["DatabaseSecretArn"].split(":")[4]
-NOW = datetime(2025, 11, 25, 12, 0, 0, tzinfo=UTC)
-CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
-OUTPUT_VALUES = {
-    "CertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/5f3c2a1e-1111-2222-3333-444455556666",
-    "HostedZoneId": "Z0123456789ABCDEFGHIJ",
-    "TargetGroupArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/startupwebapp-tg/0123456789abcdef",
-    "ClusterName": "startupwebapp-cluster",
-    "ServiceName": "startupwebapp-service",
-    "LoadBalancerArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/startupwebapp-alb/0123456789abcdef",
-    "LoadBalancerFullName": "app/startupwebapp-alb/0123456789abcdef",
-    "TargetGroupFullName": "targetgroup/startupwebapp-tg/0123456789abcdef",
-    "AlternateTargetGroupArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/startupwebapp-tg-alt/fedcba9876543210",
-    "AlternateTargetGroupFullName": "targetgroup/startupwebapp-tg-alt/fedcba9876543210",
-    "ProductionListenerRuleArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener-rule/app/startupwebapp-alb/0123456789abcdef/1111111111111111/2222222222222222",
-    "TestListenerRuleArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener-rule/app/startupwebapp-alb/0123456789abcdef/3333333333333333/4444444444444444",
-    "AlertTopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:startupwebapp-alerts",
-    "DeploymentAlarmNames": "startupwebapp-target-5xx,startupwebapp-unhealthy-hosts",
-    "RollbackAlarmArns": f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:startupwebapp-target-5xx,"
-    f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:startupwebapp-unhealthy-hosts",
-    "RollbackMonitoringMinutes": "10",
-}
-
-
-PROD_LAYERS = load_params(ROOT / "params" / f"{ENV}.yaml").layers
-
-
-def stack(layer):
-    return templates.stack_name(ENV, layer)
-
-
-def stack_id(layer):
-    return f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/{stack(layer)}/0e4c8f70-c9f1-11f0-8de9-0a1b2c3d4e5f"
-
-
-def cs_name(layer):
-    return f"{stack(layer)}-20251125120000-abc1234"
-
-
-def template(layer):
-    return (ROOT / "output" / f"{layer}.json").read_text()
-
-
-def wired(layer):
-    return {p: OUTPUT_VALUES[o] for (d, p), (_, o) in templates.WIRING.items() if d == layer}
-
-
-def deploy_time(layer, kind="UPDATE"):
-    """What the deployer sets itself: KeepRunningCount is true once the service exists."""
-    declared = json.loads(template(layer)).get("Parameters", {})
-    return {KEEP_RUNNING_COUNT: "true" if kind == "UPDATE" else "false"} if KEEP_RUNNING_COUNT in declared else {}
-
-
-def outputs(layer):
-    return {k: OUTPUT_VALUES.get(k, f"{k}-value") for k in json.loads(template(layer)).get("Outputs", {})}
-
-
-def described(layer, status="UPDATE_COMPLETE", protected=True, parameters=None, reason=None, with_outputs=True):
-    entry = {
-        "StackId": stack_id(layer),
-        "StackName": stack(layer),
-        "Description": f"{layer} layer",
-        "Parameters": [
-            {"ParameterKey": k, "ParameterValue": v}
-            for k, v in (parameters or configuration(ENV, layer)["Parameters"] | wired(layer) | deploy_time(layer)).items()
-        ],
-        "CreationTime": NOW - timedelta(days=5),
-        "LastUpdatedTime": NOW - timedelta(days=1),
-        "RollbackConfiguration": {},
-        "StackStatus": status,
-        "DisableRollback": False,
-        "NotificationARNs": [],
-        "Capabilities": CAPABILITIES,
-        "Tags": [{"Key": k, "Value": v} for k, v in configuration(ENV, layer)["Tags"].items()],
-        "EnableTerminationProtection": protected,
-        "DriftInformation": {"StackDriftStatus": "NOT_CHECKED"},
-    }
-    if with_outputs and status != "REVIEW_IN_PROGRESS":
-        entry["Outputs"] = [{"OutputKey": k, "OutputValue": v, "Description": k} for k, v in outputs(layer).items()]
-    if reason:
-        entry["StackStatusReason"] = reason
-    return {"Stacks": [entry]}
-
-
-def event(layer, logical, status, seconds, kind="AWS::CloudFormation::Stack", reason=None, token="same"):
-    entry = {
-        "StackId": stack_id(layer),
-        "EventId": f"{logical}-{status}-{seconds}",
-        "StackName": stack(layer),
-        "LogicalResourceId": logical,
-        "PhysicalResourceId": stack_id(layer) if kind == "AWS::CloudFormation::Stack" else f"{logical}-physical",
-        "ResourceType": kind,
-        "Timestamp": NOW + timedelta(seconds=seconds),
-        "ResourceStatus": status,
-    }
-    if reason:
-        entry["ResourceStatusReason"] = reason
-    if token:
-        entry["ClientRequestToken"] = cs_name(layer) if token == "same" else token
-    return entry
-
-
-def events(*entries):
-    return {"StackEvents": sorted(entries, key=lambda e: e["Timestamp"], reverse=True)}
-
-
-def change(action, logical, kind, replacement="False", details=()):
-    rc = {"Action": action, "LogicalResourceId": logical, "ResourceType": kind, "Scope": [], "Details": list(details)}
-    if action in ("Modify", "Remove"):  # a change set names the physical resource it changes or removes
-        rc["PhysicalResourceId"] = f"{logical}-physical"
-    if action == "Modify":
-        rc |= {"Replacement": replacement, "Scope": ["Properties"]}
-    return {"Type": "Resource", "ResourceChange": rc}
-
-
-def detail(name, source="DirectModification", entity=None, recreation="Never", evaluation="Static"):
-    found = {
-        "Target": {"Attribute": "Properties", "Name": name, "RequiresRecreation": recreation},
-        "Evaluation": evaluation,
-        "ChangeSource": source,
-    }
-    return found | ({"CausingEntity": entity} if entity else {})
-
-
-def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, parameters=None, repair=False):
-    found = {
-        "ChangeSetName": cs_name(layer),
-        "ChangeSetId": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:changeSet/{cs_name(layer)}/6b0f7c1a-aaaa-bbbb-cccc-ddddeeeeffff",
-        "StackId": stack_id(layer),
-        "StackName": stack(layer),
-        "Description": f"{layer} layer of {ENV}, by scripts/deploy",
-        "Parameters": [
-            {"ParameterKey": k, "ParameterValue": v}
-            for k, v in (parameters or configuration(ENV, layer)["Parameters"] | wired(layer)).items()
-        ],
-        "CreationTime": NOW,
-        "ExecutionStatus": "AVAILABLE" if status == "CREATE_COMPLETE" else "UNAVAILABLE",
-        "Status": status,
-        "NotificationARNs": [],
-        "RollbackConfiguration": rollback_configuration(layer, repair).get("RollbackConfiguration", {}),
-        "Capabilities": CAPABILITIES,
-        "Tags": [{"Key": k, "Value": v} for k, v in configuration(ENV, layer)["Tags"].items()],
-        "Changes": list(changes),
-        "IncludeNestedStacks": False,
-    }
-    return found | ({"StatusReason": reason} if reason else {})
-
-
-def create_params(layer, kind, repair=False, **overrides):
-    values = configuration(ENV, layer)["Parameters"] | wired(layer) | deploy_time(layer, kind) | overrides
-    return {
-        "StackName": stack(layer),
-        "ChangeSetName": cs_name(layer),
-        "ClientToken": cs_name(layer),  # a retry of a request that landed is the same change set
-        "ChangeSetType": kind,
-        "TemplateBody": json.dumps(json.loads(template(layer)), separators=(",", ":"), sort_keys=True),
-        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())],
-        "Capabilities": CAPABILITIES,
-        "Tags": [{"Key": k, "Value": v} for k, v in sorted(configuration(ENV, layer)["Tags"].items())],
-        "Description": ANY,
-    } | rollback_configuration(layer, repair)
-
-
-def rollback_configuration(layer, repair=False):
-    if layer not in templates.ROLLBACK_TRIGGERS:
-        return {}
-    if repair:  # an empty list, not none: CloudFormation would keep the stack's last triggers
-        return {"RollbackConfiguration": {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}}
-    arns = OUTPUT_VALUES["RollbackAlarmArns"].split(",")
-    return {
-        "RollbackConfiguration": {
-            "RollbackTriggers": [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in arns],
-            "MonitoringTimeInMinutes": 10,
-        }
-    }
-
-
-NOT_FOUND = {"service_error_code": "ValidationError", "http_status_code": 400}
-
-
-class StubbedClients(dict):
-    """service -> its client, made with an active Stubber when first asked for (by the test or by
-    the deployer): a test pays only for the clients it uses (a client takes milliseconds to make),
-    and a call no test queued fails as the Stubber's unexpected call."""
-
-    def __init__(self, stubbers):
-        super().__init__()
-        self.stubbers = stubbers
-
-    def __missing__(self, service):
-        client = SESSION.client(service, config=deploy.CONFIG)
-        self.stubbers[service] = Stubber(client)
-        self.stubbers[service].activate()
-        self[service] = client
-        return client
-
-
-class Aws:
-    """Stubbed clients plus a runner of scripts.deploy.main that records output and sleeps."""
-
-    def __init__(self):
-        self.stubbers = {}  # service -> the active Stubber of its client, for the clients made so far
-        self.clients = StubbedClients(self.stubbers)
-        self.sleeps = []
-        self.out = self.err = ""
-        self.dirs = ROOT / "output", ROOT / "params"  # what a run reads: output/ and params/ unless a test says otherwise
-
-    def stubber(self, service):
-        self.clients[service]  # made and stubbed on first use
-        return self.stubbers[service]
-
-    cf = property(lambda self: self.stubber("cloudformation"))
-    elbv2 = property(lambda self: self.stubber("elbv2"))
-    route53 = property(lambda self: self.stubber("route53"))
-    ecs = property(lambda self: self.stubber("ecs"))
-    ssm = property(lambda self: self.stubber("ssm"))
-    sts = property(lambda self: self.stubber("sts"))
-    logs = property(lambda self: self.stubber("logs"))
-
-    def run(self, *argv, tty=False, answer="n", sleep=None, clock=time.monotonic, resolver=None, locking=False, out=None, err=None):
-        argv = [*argv, *([] if "--env" in argv else ["--env", ENV])]
-        argv += [] if "--output-dir" in argv else ["--output-dir", str(self.dirs[0]), "--params-dir", str(self.dirs[1])]
-        out, err = out or io.StringIO(), err or io.StringIO()
-        code = deploy.main(
-            [*argv, "--api-calls"],
-            clients=self.clients.__getitem__,
-            sleep=sleep or self.sleeps.append,
-            ask=self.answering(answer),
-            interactive=tty,
-            now=lambda: NOW,
-            revision="abc1234",
-            out=out,
-            err=err,
-            clock=clock,
-            resolver=resolver,
-            locking=locking,  # off unless a test is about the lock: every other exchange stays as it was
-        )
-        self.out, self.err = out.getvalue(), err.getvalue()
-        self.err, _, self.api_calls = self.err.partition("API calls per stack: ")
-        return code
-
-    @staticmethod
-    def answering(answer):
-        """The prompt's answer: a string, or an exception the prompt raises (KeyboardInterrupt: Ctrl-C)."""
-
-        def ask(question):
-            if isinstance(answer, BaseException):
-                raise answer
-            return answer
-
-        return ask
-
-    def calls(self, layer):
-        counts = dict(item.rsplit(" ", 1) for item in self.api_calls.strip().split(", "))
-        return int(counts[stack(layer)])
-
-    # common exchanges
-    def not_deployed(self, layer):
-        self.cf.add_client_error(
-            "describe_stacks",
-            service_message=f"Stack with id {stack(layer)} does not exist",
-            expected_params={"StackName": stack(layer)},
-            **NOT_FOUND,
-        )
-
-    def deployed(self, layer, **kwargs):
-        self.cf.add_response("describe_stacks", described(layer, **kwargs), {"StackName": stack(layer)})
-
-    def empty_change_set(
-        self,
-        layer,
-        kind="UPDATE",
-        reason="The submitted information didn't contain changes. Submit different information to create a change set.",
-    ):
-        self.cf.add_response(
-            "create_change_set", {"Id": change_set(layer)["ChangeSetId"], "StackId": stack_id(layer)}, create_params(layer, kind)
-        )
-        self.cf.add_response(
-            "describe_change_set", change_set(layer, "FAILED", reason=reason), {"StackName": stack(layer), "ChangeSetName": cs_name(layer)}
-        )
-        self.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
-
-    def image(self, tag, code=None, repository=None, registry_id=None):
-        """An ECR repository (the service's, unless named) asked for tag, in registry_id's account if
-        given: found, or the error code ECR answers."""
-        repository = repository or configuration(ENV, "service")["Parameters"]["EcrRepositoryName"]
-        expected = {"repositoryName": repository, "imageIds": [{"imageTag": tag}]} | ({"registryId": registry_id} if registry_id else {})
-        if code:
-            self.stubber("ecr").add_client_error("describe_images", code, "no", 400, expected_params=expected)
-        else:
-            self.stubber("ecr").add_response("describe_images", {"imageDetails": [{"imageTags": [tag]}]}, expected)
-
-    def readers_not_deployed(self, layer):
-        """The layers reading layer's outputs, read (none deployed) when its change set replaces what they read."""
-        for reader in sorted(templates.downstream_of(layer)):
-            self.not_deployed(reader)
-
-    def change_set(self, layer, kind, changes, expected=None, waiting=(), left=False, **described_kwargs):
-        """A change set made and described; on a deployed stack, unless it is left for review, the stack's
-        change sets listed too: `waiting` those made for review before, ending when this one runs."""
-        self.cf.add_response(
-            "create_change_set",
-            {"Id": change_set(layer)["ChangeSetId"], "StackId": stack_id(layer)},
-            expected or create_params(layer, kind),
-        )
-        self.cf.add_response(
-            "describe_change_set",
-            change_set(layer, changes=changes, **described_kwargs),
-            {"StackName": stack(layer), "ChangeSetName": cs_name(layer)},
-        )
-        if kind == "UPDATE" and not left:
-            self.listed_change_sets(layer, waiting)
-
-    def reviewed_change_set(self, layer, waiting=()):
-        """A change set left by `make changeset`, read again by `make execute`, on a deployed stack;
-        the stack's change sets listed: `waiting` those made for review besides it."""
-        changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
-        self.cf.add_response(
-            "describe_change_set", change_set(layer, changes=changes), {"StackName": stack(layer), "ChangeSetName": cs_name(layer)}
-        )
-        self.deployed(layer)
-        self.listed_change_sets(layer, waiting)
-
-    def listed_change_sets(self, layer, waiting=()):
-        mine = {"StackName": stack(layer), "ChangeSetName": cs_name(layer), "ExecutionStatus": "AVAILABLE", "CreationTime": NOW}
-        summaries = [mine] + [
-            {"StackName": stack(layer), "ChangeSetName": name, "ExecutionStatus": "AVAILABLE", "CreationTime": NOW - timedelta(hours=1)}
-            for name in waiting
-        ]
-        self.cf.add_response("list_change_sets", {"Summaries": summaries}, {"StackName": stack(layer)})
-
-    def policy_marked(self, layer):
-        """The SSM mark that the layer's stack policy is about to be relaxed."""
-        marked = {"Name": f"{RELAXED}/{layer}", "Value": ANY, "Type": "String", "Overwrite": True, "Description": ANY}
-        self.ssm.add_response("put_parameter", {"Version": 1}, marked)
-
-    def policy_relaxed(self, layer):
-        """--allow-replace: the layer named in the SSM mark, then its stack policy relaxed."""
-        self.policy_marked(layer)
-        self.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(deploy.ALLOW_ALL_POLICY)})
-
-    def policy_restored(self, layer):
-        """Its stack policy put back, then the SSM mark deleted."""
-        policy = json.dumps(configuration(ENV, layer)["StackPolicy"])
-        self.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": policy})
-        self.ssm.add_response("delete_parameter", {}, {"Name": f"{RELAXED}/{layer}"})
-
-    def execute(self, layer):
-        self.cf.add_response(
-            "execute_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer), "ClientRequestToken": cs_name(layer)}
-        )
-
-    def poll(self, layer, by, description, *stack_events):
-        self.cf.add_response("describe_stacks", description, {"StackName": by})
-        self.cf.add_response("describe_stack_events", events(*stack_events), {"StackName": stack_id(layer)})
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    yield from stubbed(monkeypatch, Aws)
 
 
 @pytest.fixture
@@ -431,49 +96,7 @@ def disabled(aws, tmp_path):
     return layer, load_params(params_dir / f"{ENV}.yaml").layers
 
 
-def stubbed(monkeypatch, kind):
-    """A kind (Aws or a subclass) whose clients are stubbed, with no credentials or endpoint but
-    127.0.0.1:9; at the end, every response a test queued must have been used."""
-    no_real_aws(monkeypatch)
-    # Stubber answers each client's calls in the order queued; the look for what destroyed stacks
-    # retained before a create (ListStacks, ListStackResources, ...) runs on the sandbox instead
-    # (tests/test_recreate.py), and here finds nothing unless a test puts LOOK_FOR_BLOCKED_CREATES back.
-    monkeypatch.setattr(purge, "blocking", lambda deployer, stacks: [])
-    # A call no response was queued for (or with other parameters) raises a StubResponseError, which
-    # is a BotoCoreError: the deployer's best-effort paths would take it for an AWS error and go on,
-    # and a test could pass on a call it never meant. Each is recorded and fails the test at its end.
-    unexpected = []
-
-    def recording(method):
-        def recorded(self, *args, **kwargs):
-            try:
-                return method(self, *args, **kwargs)
-            except StubResponseError as error:  # UnStubbedResponseError and StubAssertionError
-                unexpected.append(error)
-                raise
-
-        return recorded
-
-    for name in ("_get_response_handler", "_assert_expected_params"):
-        monkeypatch.setattr(Stubber, name, recording(getattr(Stubber, name)))
-    aws = kind()
-    try:
-        yield aws
-        assert not unexpected, f"calls the test queued no response for: {unexpected}"
-        for stubber in aws.stubbers.values():
-            stubber.assert_no_pending_responses()
-    finally:
-        for stubber in aws.stubbers.values():
-            stubber.deactivate()
-
-
 CERT_CHANGES = [change("Add", "Certificate", "AWS::CertificateManager::Certificate")]
-# What a new image tag changes in the service stack: its task definition, replaced.
-IMAGE_TAG_CHANGES = [
-    change(
-        "Modify", "TaskDefinition", "AWS::ECS::TaskDefinition", "True", [detail("ContainerDefinitions", "ParameterReference", "ImageTag")]
-    )
-]
 
 
 LOOK_FOR_BLOCKED_CREATES = purge.blocking
@@ -2451,7 +2074,7 @@ def test_an_empty_stack_is_refused_not_taken_for_every_layer(aws, command):
 def test_on_the_sandbox_a_stack_stuck_in_update_rollback_failed_points_to_starting_it_afresh_not_to_recover(aws, monkeypatch):
     # moto has no ContinueUpdateRollback: recover there is refused, and only on a stack that needs it
     # (a healthy one is not told to start the sandbox afresh).
-    monkeypatch.setitem(globals(), "ENV", SANDBOX_ENV)  # stack() and run() name the sandbox's stacks
+    monkeypatch.setattr(stubbed_aws, "ENV", SANDBOX_ENV)  # stack() and run() name the sandbox's stacks
     aws.deployed("cert-dns", status="UPDATE_ROLLBACK_FAILED")
     assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
     assert aws.err.startswith(f"error: {stack('cert-dns')} is UPDATE_ROLLBACK_FAILED: a rollback could not finish; the sandbox cannot")
@@ -2485,10 +2108,6 @@ def history(aws, entries):
         value = entries if isinstance(entries, str) else json.dumps(entries)  # a str: the parameter's raw text
         parameter = {"Name": HISTORY, "Type": "String", "Value": value, "Version": 1}
         aws.ssm.add_response("get_parameter", {"Parameter": parameter}, {"Name": HISTORY})
-
-
-def service_parameters(tag):
-    return configuration(ENV, "service")["Parameters"] | wired("service") | deploy_time("service") | {"ImageTag": tag}
 
 
 def service_update(
@@ -3461,17 +3080,7 @@ def test_zone_stops_waiting_for_the_registrar_at_the_timeout_and_says_how_to_go_
     assert f"run make zone ENV={ENV} again to keep waiting" in aws.err
 
 
-# --- one run at a time per environment ------------------------------------------------------------
-LOCK = f"/startupwebapp/{ENV}/deploy-lock"
-RELAXED = f"/startupwebapp/{ENV}/relaxed-stack-policy"  # one parameter under it per layer
 HELD = {"holder": "ci@runner-7 (pid 4242)", "command": "deploy", "since": "2025-11-25T11:58:00Z"}
-
-
-def our_lock(command="deploy"):
-    """What the lock says while this run (the test's process: the deployer runs in it) holds it."""
-    holder = f"{lock.user()}@{socket.gethostname()} (pid {os.getpid()})"
-    machine = {"machine": lock.this_machine()} if lock.this_machine() else {}
-    return json.dumps({"holder": holder, "command": command, "since": f"{NOW:%Y-%m-%dT%H:%M:%SZ}"} | machine)
 
 
 @pytest.mark.parametrize("error", [KeyError("getpwuid(): uid not found: 1234"), OSError("No username set in the environment")])
@@ -3492,13 +3101,6 @@ def test_a_user_without_a_name_takes_the_lock_as_its_uid(monkeypatch, aws, error
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
 
 
-def lock_taken(aws, *relaxed, command="deploy"):
-    """The lock taken, then the marks of stack policies stopped runs left relaxed read (relaxed: their layers)."""
-    expected = {"Name": LOCK, "Value": our_lock(command), "Type": "String", "Overwrite": False, "Description": ANY}
-    aws.ssm.add_response("put_parameter", {"Version": 1}, expected)
-    relaxed_mark_read(aws, *relaxed)
-
-
 def status_reads(aws, *relaxed, lock=None):
     """What make status reads besides the stacks: the relaxed-policy marks (relaxed: their layers),
     then the lock (lock: its value; None: free)."""
@@ -3507,18 +3109,6 @@ def status_reads(aws, *relaxed, lock=None):
         aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
     else:
         aws.ssm.add_response("get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": lock, "Version": 1}}, {"Name": LOCK})
-
-
-def relaxed_mark_read(aws, *relaxed):
-    marks = [{"Name": f"{RELAXED}/{layer}", "Type": "String", "Value": "2025-11-25T11:00:00Z", "Version": 1} for layer in relaxed]
-    aws.ssm.add_response("get_parameters_by_path", {"Parameters": marks}, {"Path": RELAXED})
-
-
-def lock_freed(aws, value=None, command="deploy"):
-    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value or our_lock(command), "Version": 1}}
-    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
-    if value is None:  # only this run's own lock is deleted
-        aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
 
 
 def test_a_deploy_holds_the_environments_lock_and_frees_it(aws):

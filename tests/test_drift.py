@@ -2,23 +2,10 @@
 the CloudFormation API reference (DetectStackDrift, DescribeStackDriftDetectionStatus,
 DescribeStackResourceDrifts, StackResourceDrift, PropertyDifference)."""
 
-# ruff: noqa: F811
-
 import json
 from datetime import timedelta
 
-# aws: test_deploy's fixture of stubbed clients, which the tests take as an argument of that name.
-from test_deploy import (  # noqa: F401
-    ENV,
-    NOW,
-    PROD_LAYERS,
-    aws,
-    change,
-    cs_name,
-    described,
-    stack,
-    stack_id,
-)
+from stubbed_aws import ENV, NOW, PROD_LAYERS, change, cs_name, described, stack, stack_id
 
 from scripts.deploy import text
 from scripts.deploy.drift import MAX_WAIT_SECONDS

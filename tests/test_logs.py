@@ -5,8 +5,7 @@ import io
 
 import pytest
 from conftest import ROOT
-from test_deploy import ENV, NOW, stack
-from test_task import LOG_GROUP, log_event, stubbed
+from stubbed_aws import ENV, LOG_GROUP, NOW, log_event, stack, stubbed_tasks
 
 from scripts import deploy
 from scripts.deploy import logs
@@ -15,7 +14,7 @@ from templates.inputs import LOG_RETENTION_DAYS
 
 @pytest.fixture
 def aws(monkeypatch):
-    yield from stubbed(monkeypatch)
+    yield from stubbed_tasks(monkeypatch)
 
 
 TEN_MINUTES_AGO = int(NOW.timestamp() * 1000) - 600_000

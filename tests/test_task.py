@@ -6,164 +6,43 @@ import json
 from datetime import timedelta
 
 import pytest
-import test_deploy
+import stubbed_aws
 from botocore.stub import ANY
 from conftest import NOWHERE, configuration
-from test_deploy import ACCOUNT, ENV, NOW, OUTPUT_VALUES, REGION_CLI, create_params, described, event, stack, stack_id
+from stubbed_aws import (
+    ACCOUNT,
+    CLUSTER,
+    ENV,
+    LOG_GROUP,
+    NOW,
+    PARAMETERS,
+    REGION_CLI,
+    SERVICE,
+    TASK_ARN,
+    TASK_DEFINITION,
+    TASK_ID,
+    create_params,
+    described,
+    ecs_service,
+    ecs_task,
+    event,
+    log_event,
+    stack,
+    stack_id,
+    stubbed_tasks,
+)
 
 from scripts import deploy
 from scripts.deploy import tasks
-
-CLUSTER, SERVICE = OUTPUT_VALUES["ClusterName"], OUTPUT_VALUES["ServiceName"]
-LOG_GROUP = "/ecs/startupwebapp-service"
-TASK_ID = "0f6a1c2b3d4e4f5a9b8c7d6e5f4a3b2c"
-TASK_ARN = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/{CLUSTER}/{TASK_ID}"
-TASK_DEFINITION = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/startupwebapp-service-task:7"
-STREAM = f"service/web/{TASK_ID}"
-PARAMETERS = configuration(ENV, "service")["Parameters"]
-NETWORK = {
-    "awsvpcConfiguration": {
-        "subnets": PARAMETERS["PrivateSubnetIds"].split(","),
-        "securityGroups": [PARAMETERS["BackendSecurityGroupId"]],
-        "assignPublicIp": "DISABLED",
-    }
-}
-
-
-class Aws(test_deploy.Aws):
-    """test_deploy's stubbed clients and runner, with CloudWatch Logs."""
-
-    def service_stack(self, strategy=None):
-        """The deployed service stack; with `strategy`, releasing that way whatever params/prod.yaml says."""
-        found = described("service", parameters=PARAMETERS | {"DeploymentStrategy": strategy} if strategy else None)
-        found["Stacks"][0]["Outputs"] = [
-            {"OutputKey": "ClusterName", "OutputValue": CLUSTER},
-            {"OutputKey": "ServiceName", "OutputValue": SERVICE},
-            {"OutputKey": "LogGroupName", "OutputValue": LOG_GROUP},
-            {"OutputKey": "TaskDefinitionArn", "OutputValue": TASK_DEFINITION},
-        ]
-        self.cf.add_response("describe_stacks", found, {"StackName": stack("service")})
-
-    def service(self):
-        self.ecs.add_response(
-            "describe_services", {"services": [ecs_service()], "failures": []}, {"cluster": CLUSTER, "services": [SERVICE]}
-        )
-
-    def run_task(self, command):
-        expected = {
-            "cluster": CLUSTER,
-            "taskDefinition": TASK_DEFINITION,
-            "count": 1,
-            "networkConfiguration": NETWORK,
-            "overrides": {"containerOverrides": [{"name": "web", "command": command}]},
-            "startedBy": "startupwebapp-deploy-task",
-            "clientToken": ANY,  # a fresh one each run: RunTask's idempotency token (test_run_task_has_one_token_per_run)
-            "propagateTags": "TASK_DEFINITION",
-            "enableECSManagedTags": True,
-            "launchType": "FARGATE",
-            "platformVersion": "LATEST",
-        }
-        self.ecs.add_response("run_task", {"tasks": [ecs_task("PROVISIONING")], "failures": []}, expected)
-
-    def poll(self, task, *pages):
-        """One DescribeTasks, then GetLogEvents pages: (token asked with, events, next token), or
-        None for a stream that does not exist yet."""
-        self.ecs.add_response("describe_tasks", {"tasks": [task], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
-        for page in pages:
-            if page is None:
-                self.logs.add_client_error("get_log_events", "ResourceNotFoundException", "The specified log stream does not exist.", 400)
-                continue
-            asked, events, following = page
-            expected = {"logGroupName": LOG_GROUP, "logStreamName": STREAM, "startFromHead": True}
-            expected |= {"nextToken": asked} if asked else {}
-            answer = {
-                "events": events,
-                "nextForwardToken": following,
-                "nextBackwardToken": "b/00000000000000000000000000000000000000000000000000000000",
-            }
-            self.logs.add_response("get_log_events", answer, expected)
-
-
-def ecs_service():
-    return {
-        "serviceArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/{CLUSTER}/{SERVICE}",
-        "serviceName": SERVICE,
-        "clusterArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{CLUSTER}",
-        "status": "ACTIVE",
-        "desiredCount": 2,
-        "runningCount": 2,
-        "pendingCount": 0,
-        "launchType": "FARGATE",
-        "platformVersion": "LATEST",
-        "platformFamily": "Linux",
-        "taskDefinition": TASK_DEFINITION,
-        "networkConfiguration": NETWORK,
-        "propagateTags": "SERVICE",
-        "enableECSManagedTags": True,
-    }
-
-
-def container(name, status, exit_code=None, reason=None, arn=TASK_ARN):
-    found = {
-        "containerArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:container/{CLUSTER}/{arn.rsplit('/', 1)[-1]}/{name}-0a1b",
-        "taskArn": arn,
-        "name": name,
-        "image": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/startupwebapp:v1",
-        "lastStatus": status,
-        "networkInterfaces": [],
-        "healthStatus": "UNKNOWN",
-    }
-    return found | ({"exitCode": exit_code} if exit_code is not None else {}) | ({"reason": reason} if reason else {})
-
-
-def ecs_task(status, exit_code=None, reason=None, stopped_reason="Essential container in task exited", arn=TASK_ARN, stopped_at=None):
-    """A DescribeTasks entry; the tmp-permissions container exited 0 once the task runs."""
-    stopped = status in ("STOPPED", "DELETED")
-    init = container(
-        "tmp-permissions",
-        "STOPPED" if status in ("RUNNING", "STOPPED", "DELETED") else "PENDING",
-        0 if stopped or status == "RUNNING" else None,
-        arn=arn,
-    )
-    found = {
-        "taskArn": arn,
-        "clusterArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{CLUSTER}",
-        "taskDefinitionArn": TASK_DEFINITION,
-        "lastStatus": status,
-        "desiredStatus": "STOPPED" if stopped else "RUNNING",
-        "launchType": "FARGATE",
-        "platformVersion": "1.4.0",
-        "cpu": "512",
-        "memory": "1024",
-        "group": "family:startupwebapp-service-task",
-        "startedBy": "startupwebapp-deploy-task",
-        "createdAt": NOW,
-        "containers": [init, container("web", status, exit_code, reason, arn=arn)],
-        "overrides": {"containerOverrides": [{"name": "web", "command": ["python", "manage.py", "migrate"]}]},
-        "tags": [],
-    }
-    if stopped:
-        found |= {"stopCode": "EssentialContainerExited" if exit_code is not None else "TaskFailedToStart", "stoppedReason": stopped_reason}
-        found |= {"stoppedAt": stopped_at or NOW + timedelta(seconds=40), "stoppingAt": NOW + timedelta(seconds=39)}
-    return found
-
-
-def log_event(seconds, message):
-    return {"timestamp": int((NOW + timedelta(seconds=seconds)).timestamp() * 1000), "message": message, "ingestionTime": 0}
 
 
 @pytest.fixture
 def aws(monkeypatch):
     """Stubbed clients answering as AWS does, without the AWS_ENDPOINT_URL that tells task and
     continue they talk to an emulator (the stubbed clients still answer every call; no request leaves)."""
-    for clients in stubbed(monkeypatch):
+    for clients in stubbed_tasks(monkeypatch):
         monkeypatch.delenv("AWS_ENDPOINT_URL")
         yield clients
-
-
-def stubbed(monkeypatch):
-    """test_deploy's stubbed clients, with this module's Aws."""
-    yield from test_deploy.stubbed(monkeypatch, Aws)
 
 
 MIGRATE = ["python", "manage.py", "migrate", "--noinput"]
@@ -406,9 +285,9 @@ def test_a_bad_command_is_one_line_exit_2_before_any_aws_call(cmd, says):
 
 def test_a_task_holds_the_environments_lock_and_logs_does_not(aws):
     # make task takes the lock before its first call and frees it, failed run or not
-    test_deploy.lock_taken(aws, command="task")
+    stubbed_aws.lock_taken(aws, command="task")
     aws.cf.add_client_error("describe_stacks", "ValidationError", "boom", 400)
-    test_deploy.lock_freed(aws, command="task")
+    stubbed_aws.lock_freed(aws, command="task")
     assert aws.run("task", "--cmd", "true", locking=True) == 1, aws.err
     # make logs only reads: no lock (a PutParameter would be a call nobody queued, failing the test)
     aws.service_stack()
@@ -700,11 +579,11 @@ def test_task_on_an_emulator_is_one_line_exit_2_before_any_aws_call(monkeypatch)
 def failed_service_update(aws, failed=("Service", "AWS::ECS::Service")):
     """A service update the circuit breaker rolled back (UPDATE_ROLLBACK_COMPLETE); failed: the
     resource whose failure rolled it back."""
-    parameters = test_deploy.service_parameters("v1")
+    parameters = stubbed_aws.service_parameters("v1")
     aws.deployed("alb")
     aws.deployed("release-alarms")
     aws.deployed("service", parameters=parameters)
-    changes = test_deploy.IMAGE_TAG_CHANGES
+    changes = stubbed_aws.IMAGE_TAG_CHANGES
     aws.image("v2")  # on AWS (no AWS_ENDPOINT_URL), the new image is looked for first
     expected = create_params("service", "UPDATE", ImageTag="v2")
     aws.change_set("service", "UPDATE", changes, expected, parameters=parameters | {"ImageTag": "v2"})
@@ -723,7 +602,7 @@ def failed_service_update(aws, failed=("Service", "AWS::ECS::Service")):
     for output in rolled_back["Stacks"][0]["Outputs"]:
         output["OutputValue"] = LOG_GROUP if output["OutputKey"] == "LogGroupName" else output["OutputValue"]
     aws.cf.add_response("describe_stacks", rolled_back, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", test_deploy.events(*trail), {"StackName": stack_id("service")})
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
     policy = json.dumps(configuration(ENV, "service")["StackPolicy"])
     aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("service"), "StackPolicyBody": policy})
     return why
@@ -918,7 +797,7 @@ def test_a_release_that_waits_for_tests_says_how_to_go_on_before_it_runs():
 
 def service_deployed(aws, tag="v1"):
     """The service layer and what it reads, deployed with image tag."""
-    parameters = test_deploy.service_parameters(tag)
+    parameters = stubbed_aws.service_parameters(tag)
     aws.deployed("alb")
     aws.deployed("release-alarms")
     aws.deployed("service", parameters=parameters)
@@ -947,7 +826,7 @@ def test_a_repository_ecr_does_not_know_names_the_params_key(aws):
 def test_the_running_image_is_not_looked_for_again(aws):
     assert service_deployed(aws)["ImageTag"] == "v1"
     # TAG= the running image: no DescribeImages queued, and none made (the stubs fail an unqueued call)
-    aws.change_set("service", "UPDATE", test_deploy.IMAGE_TAG_CHANGES, create_params("service", "UPDATE", ImageTag="v1"), left=True)
+    aws.change_set("service", "UPDATE", stubbed_aws.IMAGE_TAG_CHANGES, create_params("service", "UPDATE", ImageTag="v1"), left=True)
     assert aws.run("changeset", "--stack", "service", "--image-tag", "v1") == 0, aws.err
 
 
@@ -955,7 +834,7 @@ def test_a_look_for_the_image_the_deploy_role_may_not_make_is_a_note(aws):
     # A deploy role from before the ci layer allowed ecr:DescribeImages: the release goes on, said.
     service_deployed(aws)
     aws.image("v2", "AccessDeniedException")
-    aws.change_set("service", "UPDATE", test_deploy.IMAGE_TAG_CHANGES, create_params("service", "UPDATE", ImageTag="v2"), left=True)
+    aws.change_set("service", "UPDATE", stubbed_aws.IMAGE_TAG_CHANGES, create_params("service", "UPDATE", ImageTag="v2"), left=True)
     assert aws.run("changeset", "--stack", "service", "--image-tag", "v2") == 0, aws.err
     assert "note: could not check that image " in aws.out and ":v2 is in ECR (ecr:DescribeImages denied); going on" in aws.out
 
@@ -963,14 +842,14 @@ def test_a_look_for_the_image_the_deploy_role_may_not_make_is_a_note(aws):
 def test_on_an_emulator_no_image_is_looked_for(aws, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", NOWHERE)  # the sandbox holds no images: nothing to ask
     service_deployed(aws)
-    aws.change_set("service", "UPDATE", test_deploy.IMAGE_TAG_CHANGES, create_params("service", "UPDATE", ImageTag="v2"), left=True)
+    aws.change_set("service", "UPDATE", stubbed_aws.IMAGE_TAG_CHANGES, create_params("service", "UPDATE", ImageTag="v2"), left=True)
     assert aws.run("changeset", "--stack", "service", "--image-tag", "v2") == 0, aws.err
 
 
 def test_the_running_tag_from_another_repository_is_looked_for(aws):
     # EcrRepositoryName changed in the params file, the image tag kept: the new repository may not hold it.
     repository = configuration(ENV, "service")["Parameters"]["EcrRepositoryName"]
-    parameters = test_deploy.service_parameters("v1") | {"EcrRepositoryName": f"{repository}-old"}
+    parameters = stubbed_aws.service_parameters("v1") | {"EcrRepositoryName": f"{repository}-old"}
     aws.deployed("alb")
     aws.deployed("release-alarms")
     aws.deployed("service", parameters=parameters)
@@ -980,9 +859,9 @@ def test_the_running_tag_from_another_repository_is_looked_for(aws):
 
 
 def test_a_run_of_every_layer_looks_for_the_image_at_its_first_layer_before_anything_changes(aws):
-    first, *rest = test_deploy.PROD_LAYERS
+    first, *rest = stubbed_aws.PROD_LAYERS
     assert "service" in rest
-    aws.deployed("service", parameters=test_deploy.service_parameters("v1"))
+    aws.deployed("service", parameters=stubbed_aws.service_parameters("v1"))
     aws.image("v2-typo", "ImageNotFoundException")
     assert aws.run("deploy", "--image-tag", "v2-typo", "--yes") == 1  # nothing queued for the first layer: nothing made
     assert f"the run stopped at {first} (the reason is below)" in aws.out, aws.out
