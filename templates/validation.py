@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -153,9 +154,8 @@ def lint_in_worker(paths: list[Path]) -> list[tuple[str, str]]:
     return lint_group(_worker_runner, paths)
 
 
-def checkov(directory: Path) -> list[tuple[str, str, str, str]]:
-    """checkov's CloudFormation checks on directory: one (file path relative to directory,
-    passed/failed/skipped, resource, check and its reason) per check."""
+def checkov(directory: Path) -> list["Check"]:
+    """checkov's CloudFormation checks on directory: one Check per check and resource."""
     os.environ.setdefault("BC_SKIP_MAPPING", "TRUE")  # no remote guideline download when offline
     os.environ.setdefault("CHECKOV_RUN_SCA_PACKAGE_SCAN_V2", "false")
     logging.getLogger("checkov").setLevel(logging.CRITICAL)
@@ -169,7 +169,7 @@ def checkov(directory: Path) -> list[tuple[str, str, str, str]]:
     checks = [(c, "passed", f"{c.check_id} {c.check_name}") for c in report.passed_checks]
     checks += [(c, "failed", f"{c.check_id} {c.check_name}") for c in report.failed_checks]
     checks += [(c, "skipped", f"{c.check_id} skipped: {(c.check_result or {}).get('suppress_comment', '')}") for c in report.skipped_checks]
-    return [(c.file_path.lstrip("/"), status, c.resource, text) for c, status, text in checks]  # checkov's file_path: /<relative path>
+    return [Check(c.file_path.lstrip("/"), status, c.resource, text) for c, status, text in checks]  # checkov's file_path: /<relative path>
 
 
 def resource_checks_loaded() -> None:
@@ -214,3 +214,13 @@ def parse_tables_built_once():
             yield
         finally:
             ply.yacc.LRGeneratedTable = build
+
+
+@dataclass(frozen=True, order=True)
+class Check:
+    """One checkov check of one resource."""
+
+    file: str  # the template's path relative to the scanned directory: alb.json
+    status: str  # passed, failed or skipped
+    resource: str  # Type.LogicalId
+    text: str  # "<check id> <check name>", or "<check id> skipped: <reason from the Metadata>"

@@ -364,10 +364,12 @@ def marker_scan(files, scanners=scan.SCANNERS, **_):
         name, marker = Path(label).name, label.replace("/", "-")
         return scan.LayerScan(
             problems=(f"{name}.json:1:1: E0000 lint-marker-{marker}",) if "cfn-lint" in scanners else (),
-            failed=(scan.Check(f"{name}.json", "failed", f"AWS::Made::Up.Failed{name}", f"CKV_FAIL failed-marker-{marker}"),)
+            failed=(validation.Check(f"{name}.json", "failed", f"AWS::Made::Up.Failed{name}", f"CKV_FAIL failed-marker-{marker}"),)
             if "checkov" in scanners
             else (),
-            skipped=(scan.Check(f"{name}.json", "skipped", f"AWS::Made::Up.Skipped{name}", f"CKV_SKIP skipped: skipped-marker-{marker}"),)
+            skipped=(
+                validation.Check(f"{name}.json", "skipped", f"AWS::Made::Up.Skipped{name}", f"CKV_SKIP skipped: skipped-marker-{marker}"),
+            )
             if "checkov" in scanners
             else (),
             passed=1 if "checkov" in scanners else 0,
@@ -466,7 +468,7 @@ def test_scan_cache_is_hit_for_the_same_templates_and_missed_for_a_changed_one(t
     def checkov(directory):
         found = sorted(str(path.relative_to(directory)) for path in directory.rglob("*.json"))
         scanned.append(found)
-        return [(path, "passed", "AWS::Made::Up.Thing", "CKV_MADE_UP made up") for path in found]
+        return [validation.Check(path, "passed", "AWS::Made::Up.Thing", "CKV_MADE_UP made up") for path in found]
 
     monkeypatch.setattr(validation, "checkov", checkov)
     linted = []  # use_cache of each cfn-lint run

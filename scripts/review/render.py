@@ -4,6 +4,7 @@ each section ending with a blank line."""
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from importlib.metadata import version
 
@@ -441,7 +442,7 @@ def cfn_lint_section(problems, layers: list[Layer]) -> list[str]:
             "| Template | Resource | Rule | Reason |",
             "|---|---|---|---|",
         ]
-        lines += [f"| {cell(file)} | {cell(resource)} | {cell(rule)} | {cell(reason)} |" for file, resource, rule, reason in in_metadata]
+        lines += [f"| {cell(i.template)} | {cell(i.resource)} | {cell(i.rule)} | {cell(i.reason)} |" for i in in_metadata]
         lines.append("")
     if problems:
         lines += [f"{plural(Decimal(len(problems)), 'problem')}:", ""] + [f"- {code(line)}" for line in problems]
@@ -450,9 +451,18 @@ def cfn_lint_section(problems, layers: list[Layer]) -> list[str]:
     return lines + [""]
 
 
-def ignored_in_metadata(layers: list[Layer]) -> list[tuple[str, str, str, str]]:
-    """(template, Type.LogicalId, rule, reason) of every cfn-lint rule the Metadata of a resource the
-    environment creates turns off."""
+@dataclass(frozen=True, order=True)
+class IgnoredRule:
+    """A cfn-lint rule the Metadata of one resource turns off, with the reason written beside it."""
+
+    template: str  # alb.json
+    resource: str  # Type.LogicalId
+    rule: str
+    reason: str
+
+
+def ignored_in_metadata(layers: list[Layer]) -> list[IgnoredRule]:
+    """Every cfn-lint rule the Metadata of a resource the environment creates turns off."""
     found = []
     for layer in layers:
         for logical_id in created(layer):
@@ -460,7 +470,9 @@ def ignored_in_metadata(layers: list[Layer]) -> list[tuple[str, str, str, str]]:
             metadata = resource.get("Metadata", {})
             reasons = metadata.get(IGNORED_RULE_REASONS, {})
             for rule in metadata.get("cfn-lint", {}).get("config", {}).get("ignore_checks", []):
-                found.append((f"{layer.name}.json", f"{resource['Type']}.{logical_id}", rule, reasons.get(rule, "(no reason given)")))
+                found.append(
+                    IgnoredRule(f"{layer.name}.json", f"{resource['Type']}.{logical_id}", rule, reasons.get(rule, "(no reason given)"))
+                )
     return sorted(found)
 
 

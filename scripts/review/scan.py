@@ -11,24 +11,15 @@ import contextlib
 import hashlib
 import json
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 
 from templates import ROOT, validation
 from templates.generation import write_atomically
+from templates.validation import Check
 
 CACHE = ROOT / ".cache" / "review-scan"
-
-
-@dataclass(frozen=True, order=True)
-class Check:
-    """One checkov check of one resource."""
-
-    file: str  # the template's file name: alb.json
-    status: str  # passed, failed or skipped
-    resource: str  # Type.LogicalId
-    text: str  # "<check id> <check name>", or "<check id> skipped: <reason from the Metadata>"
 
 
 @dataclass(frozen=True)
@@ -98,7 +89,7 @@ def run_scanners(files: dict[str, bytes], use_cache: bool, scanners: tuple[str, 
         checks = validation.checkov(Path(directory)) if "checkov" in scanners else []
     result = {}
     for label in files:
-        mine = [Check(Path(file).name, status, resource, text) for file, status, resource, text in checks if file == f"{label}.json"]
+        mine = [replace(check, file=Path(check.file).name) for check in checks if check.file == f"{label}.json"]
         result[label] = LayerScan(
             problems=tuple(sorted(p.replace(f"{paths[label].parent}/", "") for p in problems if p.startswith(f"{paths[label]}:"))),
             failed=tuple(sorted(check for check in mine if check.status == "failed")),
