@@ -350,7 +350,7 @@ def create_target_group(t, p, title, name):
             HealthCheckIntervalSeconds=p["HealthCheckIntervalSeconds"].ref(),
             HealthCheckTimeoutSeconds=inputs.HEALTH_CHECK_TIMEOUT_SECONDS,
             HealthyThresholdCount=p["HealthyThresholdCount"].ref(),
-            UnhealthyThresholdCount=3,
+            UnhealthyThresholdCount=inputs.UNHEALTHY_THRESHOLD_COUNT,
             Matcher=Matcher(HttpCode="200"),
             TargetGroupAttributes=[
                 TargetGroupAttribute(Key="deregistration_delay.timeout_seconds", Value=Sub("${DeregistrationDelaySeconds}")),

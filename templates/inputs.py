@@ -56,6 +56,7 @@ OIDC_PROVIDER_ARN = r"arn:aws:iam::[0-9]{12}:oidc-provider/token\.actions\.githu
 DEPLOYMENT_STRATEGIES = ("ROLLING", "BLUE_GREEN", "CANARY", "LINEAR")
 TRAFFIC_SHIFTING = DEPLOYMENT_STRATEGIES[1:]
 HEALTH_CHECK_TIMEOUT_SECONDS = 5  # the target groups' (templates/alb.py)
+UNHEALTHY_THRESHOLD_COUNT = 3  # the target groups' failed checks before a target is unhealthy
 GITHUB_MAX_SUBJECTS = 5  # trust-policy slots of the ci layer's deploy role
 GITHUB_SUB = "repo:{repository}:{subject}"  # the token's sub claim the deploy role trusts (templates/ci.py github_subjects)
 # The deploy role's trust policy must fit IAM's quota for a role trust policy, 2,048 characters unless

@@ -23,7 +23,7 @@ from conftest import ROOT, configuration, resources_of_type
 
 import templates
 from scripts import review
-from scripts.review import collect, cost, render, resolver, scan
+from scripts.review import collect, cost, render, resolver, scan, timing
 from templates import generation, inputs, params, validation
 from templates.alarms import without_data
 from templates.common import IGNORED_RULE_REASONS
@@ -1126,12 +1126,12 @@ def test_deploy_time_model_from_the_environment_values(written):
         "StopTimeoutSeconds": "30",
         "RollbackMonitoringMinutes": "5",
     }
-    t = render.deploy_times(values)
+    t = timing.deploy_times(values)
     # one passing check makes a newly registered target healthy; the threshold is for recovery
     assert (t["first_check"], t["recovery"], t["drain"], t["stop"], t["watch"]) == (10, 30, 45, 30, 300)
     assert t["rolling_most"] == 10 + 45 + 30
     assert t["failing_task"] == 30  # 10 s × UnhealthyThresholdCount 3, longer than the 20 s grace period
-    assert render.duration(85) == "1 min 25 s (85 s)" and render.duration(45) == "45 s"
+    assert timing.duration(85) == "1 min 25 s (85 s)" and timing.duration(45) == "45 s"
     # every environment's document prints each term with its own values
     for env in ENVS:
         text = written[env].decode()
@@ -1151,10 +1151,10 @@ def test_deploy_time_model_from_the_environment_values(written):
         section = written[env].decode().split("\n## How long a deploy takes\n", 1)[1].split("\n## ", 1)[0]
         if v["DeploymentStrategy"] == "ROLLING":  # one health check, the drain and the stop
             rolling = int(v["HealthCheckIntervalSeconds"]) + int(v["DeregistrationDelaySeconds"]) + int(v["StopTimeoutSeconds"])
-            assert f"| **Rolling deploy, new tasks running to old tasks gone** | the sum | **{render.duration(rolling)}** |" in section, env
+            assert f"| **Rolling deploy, new tasks running to old tasks gone** | the sum | **{timing.duration(rolling)}** |" in section, env
             # with deployment alarms, ECS's own bake time after that: said, not summed (no parameter sets it)
             assert "before the deployment counts as completed (its bake time, which ECS computes from the alarms' settings" in section
-            assert f"plus at most {render.duration(rolling)} and ECS's alarm bake time, then" in section, env
+            assert f"plus at most {timing.duration(rolling)} and ECS's alarm bake time, then" in section, env
             continue
         assert f"port {v['TestListenerPort']}, reachable from TestListenerCidr {v['TestListenerCidr']} only" in section, env
         if v["DeploymentStrategy"] != "BLUE_GREEN":
@@ -1171,14 +1171,14 @@ def test_deploy_time_model_from_the_environment_values(written):
             f"| Bake: old and new tasks both run, all traffic on the new ones | BakeTimeMinutes {v['BakeTimeMinutes']} × 60 | {bake} |"
             in section
         )
-        assert f"| **BLUE_GREEN deploy, new tasks running to old tasks gone** | the sum | **{render.duration(blue_green)}** |" in section
+        assert f"| **BLUE_GREEN deploy, new tasks running to old tasks gone** | the sum | **{timing.duration(blue_green)}** |" in section
     assert strategies
 
 
 def test_canary_and_linear_waits_are_modelled_as_cloudformation_counts_them():
     values = {k: str(v.default) for k, v in templates.inputs.INPUTS.items()} | {"TestListenerCidr": "203.0.113.0/24"}
     canary = render.traffic_shifting_steps(
-        "qa", values | {"DeploymentStrategy": "CANARY", "CanaryPercent": "10", "CanaryBakeTimeMinutes": "5"}, render.deploy_times(values)
+        "qa", values | {"DeploymentStrategy": "CANARY", "CanaryPercent": "10", "CanaryBakeTimeMinutes": "5"}, timing.deploy_times(values)
     )
     assert (
         "| Production traffic moves: CanaryPercent 10 % of production traffic first, the rest after CanaryBakeTimeMinutes 5 | CanaryBakeTimeMinutes 5 | 300 |"
@@ -1188,19 +1188,19 @@ def test_canary_and_linear_waits_are_modelled_as_cloudformation_counts_them():
     linear = render.traffic_shifting_steps(
         "qa",
         values | {"DeploymentStrategy": "LINEAR", "LinearStepPercent": "25", "LinearStepBakeTimeMinutes": "2"},
-        render.deploy_times(values),
+        timing.deploy_times(values),
     )
     assert "| LinearStepBakeTimeMinutes 2 × 3 steps of LinearStepPercent 25 | 360 |" in "\n".join(linear)
     paused = render.traffic_shifting_steps(
-        "qa", values | {"DeploymentStrategy": "BLUE_GREEN", "TestPauseMinutes": "30"}, render.deploy_times(values)
+        "qa", values | {"DeploymentStrategy": "BLUE_GREEN", "TestPauseMinutes": "30"}, timing.deploy_times(values)
     )
     assert (
         "| The release waits for `make continue` (after `make verify TEST_LISTENER=1`); without it ECS rolls back | TestPauseMinutes 30 × 60, at most | 1800 |"
         in paused
     )
-    t = render.deploy_times(values)
+    t = timing.deploy_times(values)
     bake = int(values["BakeTimeMinutes"]) * 60
-    assert f"**{render.duration(t['first_check'] + 1800 + bake + t['drain'] + t['stop'])}**" in "\n".join(paused)
+    assert f"**{timing.duration(t['first_check'] + 1800 + bake + t['drain'] + t['stop'])}**" in "\n".join(paused)
 
 
 def test_a_layer_whose_roles_carry_the_boundary_says_which_ci_stack_creates_it(tmp_path, monkeypatch):

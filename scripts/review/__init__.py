@@ -26,7 +26,7 @@ atomically; on wrong or stale input it prints one line per problem (--check: per
 (bad environment or params file) or 1 (stale output: run `make templates`) and writes nothing.
 
 Modules: collect.py (what a document says, read from the output directory and params), resolver.py
-(templates/resolver.py's intrinsic-function evaluator, and how values are shown), cost.py (the price table and the estimate), scan.py (cfn-lint and
+(templates/resolver.py's intrinsic-function evaluator, and how values are shown), cost.py (the price table and the estimate), timing.py (how long a release takes), scan.py (cfn-lint and
 checkov), render.py (the Markdown).
 """
 

@@ -14,6 +14,7 @@ import templates
 from scripts.review.collect import Layer, Review
 from scripts.review.cost import CENT, ZERO, dec, money, number, plural, shift_terms
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code
+from scripts.review.timing import deploy_times, duration
 from templates import inputs, params, validation
 from templates.alarms import INSIGHTS, reads_container_insights, without_data
 from templates.common import IGNORED_RULE_REASONS, ROLE_BOUNDARY
@@ -510,54 +511,6 @@ def checkov_section(scanned) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # How long a deploy takes
 
-# A target the service registers is healthy after ONE passing health check, not after
-# HealthyThresholdCount of them; the threshold counts for a target coming back from unhealthy:
-# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
-# With MinimumHealthyPercent 100 and MaximumPercent 200 (templates/service.py) ECS starts the whole
-# new set of tasks before it stops any old one:
-# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-ecs.html
-# A deregistered target drains for at most the deregistration delay (at once if it has no
-# connections) before ECS stops its task:
-# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay
-# With deployment alarms ECS keeps a rolling deployment in progress for a bake time it computes from
-# the alarms, after the old tasks are gone ("You can't set this value"):
-# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-alarm-failure.html
-# ECS ignores failing load balancer health checks of a new task for the grace period:
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-ecs-service.html#cfn-ecs-service-healthcheckgraceperiodseconds
-DEPLOY_TIME_INPUTS = (
-    "HealthCheckIntervalSeconds",
-    "HealthyThresholdCount",
-    "DeregistrationDelaySeconds",
-    "HealthCheckGracePeriodSeconds",
-    "StopTimeoutSeconds",
-    "RollbackMonitoringMinutes",
-)
-UNHEALTHY_THRESHOLD = 3  # UnhealthyThresholdCount of the target group (templates/alb.py)
-
-
-def deploy_times(values: dict) -> dict:
-    """The deploy-time model's terms in seconds, from an environment's input values (strings)."""
-    v = {name: int(values[name]) for name in DEPLOY_TIME_INPUTS}
-    terms = {
-        "first_check": v["HealthCheckIntervalSeconds"],
-        "recovery": v["HealthCheckIntervalSeconds"] * v["HealthyThresholdCount"],
-        "drain": v["DeregistrationDelaySeconds"],
-        "stop": v["StopTimeoutSeconds"],
-        "watch": v["RollbackMonitoringMinutes"] * 60,
-        "grace": v["HealthCheckGracePeriodSeconds"],
-        "unhealthy": v["HealthCheckIntervalSeconds"] * UNHEALTHY_THRESHOLD,
-    }
-    terms["rolling_most"] = terms["first_check"] + terms["drain"] + terms["stop"]
-    terms["failing_task"] = max(terms["grace"], terms["unhealthy"])
-    return terms
-
-
-def duration(seconds: int) -> str:
-    minutes, rest = divmod(seconds, 60)
-    if not minutes:
-        return f"{rest} s"
-    return f"{minutes} min" + (f" {rest} s" if rest else "") + f" ({seconds} s)"
-
 
 def deploy_duration_section(review: Review) -> list[str]:
     """How long a deploy takes with this environment's values, term by term."""
@@ -577,7 +530,7 @@ def deploy_duration_section(review: Review) -> list[str]:
         f"{values['HealthCheckIntervalSeconds']} × HealthyThresholdCount {values['HealthyThresholdCount']} = {t['recovery']} s",
         f"- a new task that never gets healthy is replaced no sooner than the longer of HealthCheckGracePeriodSeconds "
         f"{values['HealthCheckGracePeriodSeconds']} and HealthCheckIntervalSeconds {values['HealthCheckIntervalSeconds']} × "
-        f"UnhealthyThresholdCount {UNHEALTHY_THRESHOLD} = {t['unhealthy']} s: {duration(t['failing_task'])}; the circuit breaker "
+        f"UnhealthyThresholdCount {inputs.UNHEALTHY_THRESHOLD_COUNT} = {t['unhealthy']} s: {duration(t['failing_task'])}; the circuit breaker "
         "rolls the deploy back after repeated failed tasks",
         "",
     ]
