@@ -13,17 +13,19 @@ from pathlib import Path
 
 import templates
 from templates import ci, relative
-from templates.errors import ToolError, entry_point, printable, run
+from templates.errors import ToolError, entry_point, run
 from templates.generation import (
     OUTPUT_DIR,
     PARAMS_DIR,
+    GenerationError,
+    LintFailed,
+    StaleOutput,
     build_all,
     changed_reason,
     differences,
-    foreign_files,
     lint,
     publish,
-    regenerate_command,
+    refuse_output_dir,
     same_content,
     stale_reasons,
     write_atomically,
@@ -35,38 +37,6 @@ def as_typed(path: Path) -> Path:
     """A path under the working directory, short as people type it (output/prod/alb.json)."""
     path = path.resolve()
     return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-
-
-class GenerationError(ToolError):
-    """Generation stops before writing anything (said, unless the run was --check, which never writes:
-    make deploy, diff and rollback run it first)."""
-
-    checking = False  # set by a --check run, before anything can raise this
-
-    def lines(self):
-        return super().lines() + ([] if self.checking else ["nothing was written"])
-
-
-class StaleOutput(GenerationError):
-    """--check: each file that is not what generation writes now, then what to do."""
-
-    def __init__(self, reasons: list[str], advice: str):
-        super().__init__("\n".join(reasons))
-        self.advice = advice
-
-    def lines(self):
-        return [f"stale: {reason}" for reason in str(self).splitlines()] + [self.advice]
-
-
-class LintFailed(GenerationError):
-    """cfn-lint's problems as it words them, then their count and what follows from them."""
-
-    def __init__(self, problems: list[str], outcome: str):
-        super().__init__("\n".join(problems))
-        self.summary = f"cfn-lint: {len(problems)} problems; {outcome}"
-
-    def lines(self):
-        return str(self).splitlines() + [self.summary]
 
 
 @entry_point
@@ -89,34 +59,7 @@ def main(argv=None) -> int:
         files = build_all(load_all(params_dir), output_dir)
     except ToolError as error:
         raise GenerationError(str(error), error.code) from None
-    inside = output_dir.resolve()
-    if inside != OUTPUT_DIR and inside.is_relative_to(OUTPUT_DIR):  # --output-dir output/prod: its files are output/'s
-        raise GenerationError(
-            f"--output-dir {output_dir} is inside {relative(OUTPUT_DIR)}/, whose files generation writes itself: "
-            f"use {relative(OUTPUT_DIR)}/ or a directory outside it",
-            2,
-        )
-    try:
-        foreign = foreign_files(output_dir)
-    except OSError as error:  # a name too long to open, a directory gone while listed (/proc)
-        found = Path(str(error.filename))  # where, inside output_dir, as short as it can be said
-        where = printable(str(found.relative_to(output_dir) if found.is_relative_to(output_dir) else found), one_line=True)
-        where = f" at {where[:60]}...{where[-60:]}" if len(where) > 120 else f" at {where}" if error.filename else ""
-        raise GenerationError(f"{output_dir}/ cannot be searched{where}: {error.strerror or error}", 2) from None
-    if foreign:
-        named = ", ".join(
-            printable(str(p.relative_to(output_dir)), one_line=True) + " (a symlink)" * p.is_symlink() for p in foreign[:5]
-        ) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        raise GenerationError(
-            f"{output_dir}/ holds files generation did not write: {named}; it writes only <layer>.json, <env>/<layer>.json "
-            "and review/<env>.md there and removes stale ones of those, never another file: move or delete "
-            + (
-                f"them, then run {regenerate_command(output_dir, params_dir)} again"
-                if inside == OUTPUT_DIR
-                else "them, or use an empty directory"
-            ),
-            2,
-        )
+    refuse_output_dir(output_dir, params_dir)
     layer_templates = sorted(path for path in files if path.parent == output_dir)
 
     changed, stale = differences(files, output_dir)

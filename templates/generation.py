@@ -11,7 +11,7 @@ from pathlib import Path
 
 import templates
 from templates import ROOT, inputs, relative
-from templates.errors import RefusedFile, ToolError, read_regular_file
+from templates.errors import RefusedFile, ToolError, printable, read_regular_file
 from templates.params import ENV_NAME, Environment
 
 PARAMS_DIR = ROOT / "params"
@@ -245,3 +245,68 @@ def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
         if not isinstance(error, OSError):
             raise
         raise OSError(error.errno, f"{error.strerror}; {outcome}", str(relative(failed))) from None
+
+
+class GenerationError(ToolError):
+    """Generation stops before writing anything (said, unless the run was --check, which never writes:
+    make deploy, diff and rollback run it first)."""
+
+    checking = False  # set by a --check run, before anything can raise this
+
+    def lines(self):
+        return super().lines() + ([] if self.checking else ["nothing was written"])
+
+
+class StaleOutput(GenerationError):
+    """--check: each file that is not what generation writes now, then what to do."""
+
+    def __init__(self, reasons: list[str], advice: str):
+        super().__init__("\n".join(reasons))
+        self.advice = advice
+
+    def lines(self):
+        return [f"stale: {reason}" for reason in str(self).splitlines()] + [self.advice]
+
+
+class LintFailed(GenerationError):
+    """cfn-lint's problems as it words them, then their count and what follows from them."""
+
+    def __init__(self, problems: list[str], outcome: str):
+        super().__init__("\n".join(problems))
+        self.summary = f"cfn-lint: {len(problems)} problems; {outcome}"
+
+    def lines(self):
+        return str(self).splitlines() + [self.summary]
+
+
+def refuse_output_dir(output_dir: Path, params_dir: Path) -> None:
+    """GenerationError unless output_dir is a directory generation may write into: not a directory
+    inside the project's output/ (whose files it writes itself), and holding no file it did not write."""
+    inside = output_dir.resolve()
+    if inside != OUTPUT_DIR and inside.is_relative_to(OUTPUT_DIR):  # --output-dir output/prod: its files are output/'s
+        raise GenerationError(
+            f"--output-dir {output_dir} is inside {relative(OUTPUT_DIR)}/, whose files generation writes itself: "
+            f"use {relative(OUTPUT_DIR)}/ or a directory outside it",
+            2,
+        )
+    try:
+        foreign = foreign_files(output_dir)
+    except OSError as error:  # a name too long to open, a directory gone while listed (/proc)
+        found = Path(str(error.filename))  # where, inside output_dir, as short as it can be said
+        where = printable(str(found.relative_to(output_dir) if found.is_relative_to(output_dir) else found), one_line=True)
+        where = f" at {where[:60]}...{where[-60:]}" if len(where) > 120 else f" at {where}" if error.filename else ""
+        raise GenerationError(f"{output_dir}/ cannot be searched{where}: {error.strerror or error}", 2) from None
+    if foreign:
+        named = ", ".join(
+            printable(str(p.relative_to(output_dir)), one_line=True) + " (a symlink)" * p.is_symlink() for p in foreign[:5]
+        ) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise GenerationError(
+            f"{output_dir}/ holds files generation did not write: {named}; it writes only <layer>.json, <env>/<layer>.json "
+            "and review/<env>.md there and removes stale ones of those, never another file: move or delete "
+            + (
+                f"them, then run {regenerate_command(output_dir, params_dir)} again"
+                if inside == OUTPUT_DIR
+                else "them, or use an empty directory"
+            ),
+            2,
+        )
