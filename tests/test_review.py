@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import types
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -1339,3 +1340,45 @@ def test_the_image_tag_is_a_first_deploys_value_and_the_image_names_it_as_set_at
         )
         images = re.findall(r"- Image: `([^`]*)`", document)
         assert images and all(image.endswith(f"/{given['EcrRepositoryName']}:${{ImageTag}}") for image in images), images
+
+
+def test_a_layers_rules_say_whether_they_apply_and_hold_with_the_environments_values(written):
+    """CloudFormation refuses a deploy whose Rules fail (rules-section-structure.html): each document
+    lists a deployed layer's rules, whether they apply and hold with its values, and their descriptions."""
+    for env in ENVS:
+        document = written[env].decode()
+        v = ENVIRONMENTS[env].values
+        rule = json.loads((ROOT / "output" / "alb.json").read_text())["Rules"]["TestListenerCidrGiven"]
+        if v["DeploymentStrategy"] == "ROLLING":
+            assert f"- **TestListenerCidrGiven**: does not apply in {env} (from DeploymentStrategy `ROLLING`)" in document, env
+        else:
+            assert (
+                f"- **TestListenerCidrGiven** (applies in {env}, from DeploymentStrategy `{v['DeploymentStrategy']}`): holds "
+                f"(from TestListenerCidr `{v['TestListenerCidr']}`); its description: `{rule['Assertions'][0]['AssertDescription']}`"
+            ) in document, env
+        for layer in ENVIRONMENTS[env].layers:
+            rules = json.loads((ROOT / "output" / f"{layer}.json").read_text()).get("Rules", {})
+            if rules:
+                assert f"#### Rules ({len(rules)})" in document and all(f"- **{name}**" in document for name in rules), (env, layer)
+
+
+def test_a_rule_that_fails_with_the_values_is_said_to_refuse_the_deploy():
+    zone, rule_arn = {"Ref": "ExistingHostedZoneId"}, {"Ref": "ProductionListenerRuleArn"}
+    template = {
+        "Parameters": {name: {"Type": "String"} for name in ("ExistingHostedZoneId", "DeploymentStrategy", "ProductionListenerRuleArn")},
+        "Rules": {
+            "ZoneGiven": {"Assertions": [{"Assert": {"Fn::Not": [{"Fn::Equals": [zone, ""]}]}, "AssertDescription": "a zone"}]},
+            "RuleGiven": {
+                "RuleCondition": {"Fn::Equals": [{"Ref": "DeploymentStrategy"}, "LINEAR"]},
+                "Assertions": [{"Assert": {"Fn::Not": [{"Fn::Equals": [rule_arn, ""]}]}, "AssertDescription": "a rule"}],
+            },
+        },
+    }
+    values = {"ExistingHostedZoneId": "", "DeploymentStrategy": "LINEAR"}
+    wired = {"ProductionListenerRuleArn": "alb.ProductionListenerRuleArn"}
+    layer = collect.Layer("test", "", "stack", template, {"Parameters": values}, resolver.Resolver(template, values, wired, "us-east-1"))
+    assert render.rules_section(types.SimpleNamespace(env="prod"), layer)[4:6] == [
+        "- **RuleGiven** (applies in prod, from DeploymentStrategy `LINEAR`): checked at deploy time "
+        "(from ProductionListenerRuleArn (at deploy time)); its description: `a rule`",
+        '- **ZoneGiven** (always): FAILS: the deploy is refused (from ExistingHostedZoneId `""`); its description: `a zone`',
+    ]

@@ -123,6 +123,7 @@ def layer_part(review: Review, number_: int, layer: Layer) -> list[str]:
         lines
         + stack_section(review, layer)
         + conditions_section(review, layer)
+        + rules_section(review, layer)
         + resources_section(review, layer)
         + parameters_section(review, layer)
         + outputs_section(layer)
@@ -213,6 +214,52 @@ def conditions_section(review: Review, layer: Layer) -> list[str]:
         said = f"by {', '.join(later)}, which the deployer sets itself" if later else f"(from {', '.join(depends) or 'no parameter'})"
         shown = resolver.text(expression) or ""
         lines.append(f"- **{name}**: decided at deploy time {said}" + (f": {code(shown)}" if 0 < len(shown) <= WIDTH else ""))
+    return lines + [""]
+
+
+def rules_section(review: Review, layer: Layer) -> list[str]:
+    """The template's Rules: CloudFormation evaluates them before it creates or updates anything (a
+    change set too), and refuses the request with the AssertDescription of a failed assertion.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html"""
+    rules = layer.template.get("Rules", {})
+    if not rules:
+        return []
+    resolver, env = layer.resolver, review.env
+
+    def given(node) -> str:
+        """The parameters node reads, with their values here: "DeploymentStrategy BLUE_GREEN"."""
+        shown = [
+            f"{name} {code(resolver.values[name] or chr(34) * 2)}" if name in resolver.values else f"{name} (at deploy time)"
+            for name in sorted(resolver.references(node))
+        ]
+        return ", ".join(shown) or "no parameter"
+
+    lines = [
+        f"#### Rules ({len(rules)})",
+        "",
+        "CloudFormation checks these before it changes anything, and refuses the deploy with the rule's description when one fails.",
+        "",
+    ]
+    for name, rule in sorted(rules.items()):
+        when = rule.get("RuleCondition")
+        applies = True if when is None else resolver.value(when)
+        if applies is False:
+            lines.append(f"- **{name}**: does not apply in {env} (from {given(when)})")
+            continue
+        scope = (
+            "always"
+            if when is None
+            else f"applies in {env}, from {given(when)}"
+            if applies is True
+            else "applies as decided at deploy time"
+        )
+        for assertion in rule.get("Assertions", []):
+            holds = resolver.value(assertion["Assert"])
+            verdict = {True: "holds", False: "FAILS: the deploy is refused"}.get(holds, "checked at deploy time")
+            lines.append(
+                f"- **{name}** ({scope}): {verdict} (from {given(assertion['Assert'])}); "
+                f"its description: {code(assertion.get('AssertDescription', ''))}"
+            )
     return lines + [""]
 
 
