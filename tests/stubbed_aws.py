@@ -23,7 +23,7 @@ from templates.params import load as load_params
 ENV = "prod"
 
 
-# What a command printed for people to copy starts with (scripts/deploy/aws.py CommandsOfRun): the
+# What a command printed for people to copy starts with (scripts/deploy/aws.py cli): the
 # region of params/prod.yaml and the loopback endpoint these runs are pointed at (no_real_aws).
 REGION = load_params(ROOT / "params" / f"{ENV}.yaml").region
 
@@ -513,7 +513,7 @@ NETWORK = {
 
 
 class TaskAws(Aws):
-    """tests/py's stubbed clients and runner, with CloudWatch Logs."""
+    """Aws, with ECS tasks and CloudWatch Logs."""
 
     def service_stack(self, strategy=None):
         """The deployed service stack; with `strategy`, releasing that way whatever params/prod.yaml says."""

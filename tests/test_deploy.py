@@ -703,7 +703,7 @@ def test_shifted_weights_name_every_target_group_but_the_primary_that_takes_traf
 
 
 def test_sessions_share_one_model_loader_that_has_the_model_additions():
-    """scripts/deploy/aws.py: every session of a process reads each service model once, and the ECS
+    """scripts/botocore_models.py: every session of a process reads each service model once, and the ECS
     model has the calls the pinned botocore lacks (scripts/models/)."""
     from scripts.botocore_models import botocore_session
 
@@ -989,9 +989,11 @@ def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch)
     assert aws.err.startswith("error: ENV='Sandbox' is not an environment name (did you mean sandbox?); environments: "), aws.err
     assert aws.run("status", "--env", "prd") == 2
     assert aws.err == f"error: unknown environment 'prd' (did you mean prod?): no params/prd.yaml; environments: {known}\n", aws.err
-    monkeypatch.chdir(ROOT / "templates")  # params/ and output/ are the project's wherever the tool runs from
-    assert aws.run("status", "--env", "prd") == 2
-    assert aws.err == f"error: unknown environment 'prd' (did you mean prod?): no params/prd.yaml; environments: {known}\n", aws.err
+    # Without --params-dir (aws.run gives it): params/ and output/ are the project's wherever the tool runs from.
+    monkeypatch.chdir(ROOT / "templates")
+    err = io.StringIO()
+    assert deploy.main(["status", "--env", "prd"], clients=aws.clients, out=io.StringIO(), err=err) == 2
+    assert err.getvalue() == f"error: unknown environment 'prd' (did you mean prod?): no params/prd.yaml; environments: {known}\n"
 
 
 def test_the_clients_reach_the_emulator_aws_endpoint_url_names_whatever_the_aws_configuration_says(monkeypatch, tmp_path):

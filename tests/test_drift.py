@@ -5,13 +5,12 @@ DescribeStackResourceDrifts, StackResourceDrift, PropertyDifference)."""
 import json
 from datetime import timedelta
 
-from stubbed_aws import ENV, NOW, PROD_LAYERS, change, cs_name, described, stack, stack_id
+from stubbed_aws import ENV, LOG_GROUP, NOW, PROD_LAYERS, change, cs_name, described, stack, stack_id
 
 from scripts.deploy import text
 from scripts.deploy.drift import MAX_WAIT_SECONDS
 
 DETECTION = "1a229160-e4d9-xmpl-ab67-0a4f93df83d4"
-LOG_GROUP = "/ecs/startupwebapp-service"
 
 
 def detection_status(layer, detection="DETECTION_COMPLETE", drift="DRIFTED", count=None, reason=None):

@@ -1318,9 +1318,9 @@ def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(
     for name in examples:
         assert re.search(rf"{name} \(\S*prod\.yaml\)", line), (name, line)  # the params file that sets it
     assert f"account {inputs.EXAMPLE_ACCOUNT}" in line and inputs.EXAMPLE_HOSTED_ZONE_ID in line and "198.51.100.128/25" in line, line
-    assert f"VpcId (prod.yaml) is vpc-{inputs.EXAMPLE_ID_HEX}0042, this repository's example id." in line, line
+    assert f"VpcId (prod.yaml) holds vpc-{inputs.EXAMPLE_ID_HEX}0042, this repository's example id." in line, line
     assert (
-        f"PublicSubnetIds (prod.yaml) is subnet-{inputs.EXAMPLE_ID_HEX}0042,subnet-0f9e8d7c6b5a40001, this repository's example ids;"
+        f"PublicSubnetIds (prod.yaml) holds subnet-{inputs.EXAMPLE_ID_HEX}0042, this repository's example id;"  # not the real one beside it
         in line
     )
     assert "TestListenerCidr (" not in finding(holding)[0]
@@ -1335,7 +1335,7 @@ def test_the_image_tag_is_a_first_deploys_value_and_the_image_names_it_as_set_at
         given = configuration(env, "service")["Parameters"]
         origin = f"params/{env}.yaml" if "ImageTag" in params.load(ROOT / "params" / f"{env}.yaml").explicit else "default"
         assert (
-            f"| ImageTag | `{given['ImageTag']}` on a first deploy | {origin}; later runs: set by the deployer (TAG=, else the image running) |"
+            f"| ImageTag | `{given['ImageTag']}` on a first deploy without TAG= | {origin}; set by the deployer at each run: TAG=, else the image running |"
             in (document)
         )
         images = re.findall(r"- Image: `([^`]*)`", document)

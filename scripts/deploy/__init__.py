@@ -40,7 +40,7 @@ from templates.params import (
 )
 from templates.params import load as load_params
 
-# What tests, bench.py and scripts/deploy/purge.py take from here.
+# What tests and bench.py take from here.
 __all__ = ["ALLOW_ALL_POLICY", "API_CALLS", "CONFIG", "MAX_ATTEMPTS", "Deployer", "Failure", "main", "parse", "parse_api_calls"]
 
 CONTINUE_ACTIONS = ("CONTINUE", "ROLLBACK")  # ContinueServiceDeployment's actions

@@ -57,8 +57,8 @@ def refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left)
             f"error: refused: the change set replaces or removes {', '.join(going)}, a load balancer with deletion protection on "
             "(DeletionProtection=true), which CloudFormation cannot delete: it would leave it running outside the stack and "
             f"report the update complete; {left}; first deploy DeletionProtection: false alone (in params/{deployer.env}.yaml, "
-            f"make templates && make deploy ENV={deployer.env} STACK={layer.name}: it turns it off in place), then this change, "
-            "then DeletionProtection: true again"
+            f"make templates && make deploy ENV={deployer.env} STACK={layer.name}: it turns it off in place), then this change "
+            "with DeletionProtection: true, which protects the new load balancer"
         )
 
 

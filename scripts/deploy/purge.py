@@ -393,7 +393,6 @@ def blocking(deployer, creates: dict) -> list[Retained]:
 
 
 def purge(deployer, names) -> int:
-
     env = deployer.env
     stacks = [templates.stack_name(env, name) for name in reversed(names)]
     live = []

@@ -329,8 +329,8 @@ def parameters_section(review: Review, layer: Layer) -> list[str]:
             value, source = "(at deploy time)", DEPLOY_TIME_TEXT
         elif name in layer.resolver.set_each_run:
             origin = review.params_file if name in review.environment.explicit else "default"
-            value = f"{code(values[name] or chr(34) * 2)} on a first deploy"
-            source = f"{origin}; later runs: set by the deployer (TAG=, else the image running)"
+            value = f"{code(values[name] or chr(34) * 2)} on a first deploy without TAG="
+            source = f"{origin}; set by the deployer at each run: TAG=, else the image running"
         else:
             value, source = code(values[name] or '""'), review.params_file if name in review.environment.explicit else "default"
         lines.append(f"| {name} | {cell(value)} | {cell(source)} | {cell(spec.get('Description', ''))} |")
@@ -435,8 +435,8 @@ def example_values(review: Review) -> list[str]:
             found.append(f"{name} ({where}) names account {inputs.EXAMPLE_ACCOUNT}, AWS's documentation example")
         elif value == inputs.EXAMPLE_HOSTED_ZONE_ID:
             found.append(f"{name} ({where}) is the example zone id {value}")
-        elif any(re.fullmatch(inputs.EXAMPLE_RESOURCE_ID, item) for item in value.split(",")):
-            found.append(f"{name} ({where}) is {value}, this repository's example id{'s' if ',' in value else ''}")
+        elif examples := [item for item in value.split(",") if re.fullmatch(inputs.EXAMPLE_RESOURCE_ID, item)]:
+            found.append(f"{name} ({where}) holds {', '.join(examples)}, this repository's example id{'s' * (len(examples) > 1)}")
         elif documentation_network(value):
             found.append(f"{name} ({where}) is {value}, addresses reserved for documentation (RFC 5737) that no client has")
     if not found:
