@@ -256,6 +256,10 @@ def test_document_has_every_part(written, reviewed):
     order = templates.layer_order()
     assert text.startswith("# StartupWebApp review: prod\n")
     assert "```mermaid\nflowchart LR\n" in text
+    # the order, with why ci comes first though no arrow leads from it
+    assert (
+        "(ci first: the permissions boundary it creates must exist before the service layer's roles name it): " + " → ".join(order) in text
+    )
     for (downstream, _), (upstream, output) in templates.WIRING.items():
         up, down = render.node_id(upstream), render.node_id(downstream)
         edge = next(line for line in text.splitlines() if line.startswith(f"  {up} -->|") and line.endswith(f"| {down}"))

@@ -85,7 +85,16 @@ def layer_order(review: Review) -> list[str]:
         "## Layer order",
         "",
         "Each arrow is an upstream output the deployer reads with DescribeStacks and passes to the downstream layer's "
-        "parameter of the same name (or the name after `as`). The order is derived from this wiring: " + " → ".join(review.order) + ".",
+        "parameter of the same name (or the name after `as`). The order is derived from this wiring, with ties in the order "
+        "templates/__init__.py lists the layers"
+        + (
+            " (ci first: the permissions boundary it creates must exist before the service layer's roles name it)"
+            if "ci" in review.order
+            else ""
+        )
+        + ": "
+        + " → ".join(review.order)
+        + ".",
         "",
         "```mermaid",
         "flowchart LR",
