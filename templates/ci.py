@@ -4,8 +4,8 @@
 - A deploy role that only this repository's chosen environments or branches can assume through
   that provider. It drives CloudFormation on this project's stacks (change sets, their execution,
   stack policy and termination protection) and makes the calls the deployer, `make verify`, `make
-  task` and `make logs` need: reads of the stacks, the service, its tasks, logs and target health;
-  the deploy history and lock in SSM; and a one-off task of the service's task definition (make
+  task` and `make logs` need: reads of the stacks, the service, its tasks, logs and target health,
+  and of the database secret's KMS key (not its value); the deploy history and lock in SSM; and a one-off task of the service's task definition (make
   task), registering a copy with another image for one run and deregistering it after. The
   resources of the layers it creates only through CloudFormation.
 - A separate CloudFormation execution role, passed by the deploy role to CloudFormation only; the
@@ -299,6 +299,16 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
             Effect=Allow,
             Action=[Action("ecr", "DescribeImages")],
             Resource=[arn("ecr", f"repository/{PROJECT}*")],
+        ),
+        # Before a release with another database secret, the KMS key that encrypts it
+        # (scripts/deploy/guards.py refuse_a_secret_the_tasks_cannot_read).
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awskeymanagementservice.html
+        Statement(
+            Sid="ReadTheDatabaseSecretsKey",
+            Effect=Allow,
+            Action=[Action("secretsmanager", "DescribeSecret"), Action("kms", "DescribeKey")],
+            Resource=[arn("secretsmanager", f"secret:{PROJECT}*"), arn("kms", "key/*")],
         ),
         # make task (scripts/deploy/tasks.py): the service's task definition run once in its cluster, with
         # the service's roles, which go to ECS tasks only; make task, make logs and a failed service

@@ -216,7 +216,8 @@ def test_deploy_role_passes_the_execution_role_to_cloudformation_and_project_rol
         # route53:GetHostedZone: the deployer checks the domain's delegation before creating cert-dns;
         # ecs:RunTask, ListTasks and the logs: make task, make logs, a failed deploy's stopped tasks;
         # Register/DeregisterTaskDefinition and TagResource: make task TAG='s copy of the task definition;
-        # ecr:DescribeImages: a release's image looked for before its change set
+        # ecr:DescribeImages: a release's image looked for before its change set; secretsmanager:DescribeSecret
+        # and kms:DescribeKey: a new database secret's key, before it (never the secret's value)
         a.startswith(("cloudformation:", "iam:PassRole", "ecs:Describe", "elasticloadbalancing:Describe", "ssm:", "route53:GetHostedZone"))
         or a
         in (
@@ -228,10 +229,24 @@ def test_deploy_role_passes_the_execution_role_to_cloudformation_and_project_rol
             "ecs:DeregisterTaskDefinition",
             "ecs:TagResource",
             "ecr:DescribeImages",
+            "secretsmanager:DescribeSecret",
+            "kms:DescribeKey",
         )
         for s in statements(template, "DeployRole")
         for a in as_list(s["Action"])
     )
+
+
+def test_deploy_role_reads_the_metadata_of_the_projects_secrets_and_the_accounts_keys_only(template):
+    (found,) = [s for s in statements(template, "DeployRole") if "secretsmanager:DescribeSecret" in as_list(s["Action"])]
+    assert (as_list(found["Action"]), found["Resource"]) == (
+        ["secretsmanager:DescribeSecret", "kms:DescribeKey"],
+        [
+            {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:startupwebapp*"},
+            {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"},
+        ],
+    )
+    assert not any("secretsmanager:GetSecretValue" in as_list(s["Action"]) for s in statements(template, "DeployRole"))
 
 
 def test_deploy_role_looks_for_images_in_the_projects_repositories_only(template):

@@ -413,6 +413,69 @@ def test_with_no_stack_read_the_account_is_the_callers_for_a_layer_with_such_an_
     aws.sts.assert_no_pending_responses()
 
 
+def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anything(aws):
+    """guards.refuse_a_secret_the_tasks_cannot_read: the service's roles may use no KMS key, and ECS
+    needs kms:Decrypt on a customer managed one (task_execution_IAM_role.html): DescribeSecret leaves
+    KmsKeyId out for the AWS managed key, a console-made secret names that key by its id, and
+    DescribeKey's KeyManager decides. Asked only for a secret the service does not use yet, on AWS."""
+    from scripts.deploy import guards
+
+    service = deploy.load_layer(ENV, "service", ROOT / "output")
+    arn = service.parameters["DatabaseSecretArn"]
+    key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    def check(deployed=None, on_aws=True):
+        """The guard at a run of the service layer; what it said."""
+        made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=on_aws)
+        made.run_layers = [service]
+        made.stacks[stack("service")] = deployed  # None: not deployed, a first create
+        guards.refuse_a_secret_the_tasks_cannot_read(made, service)
+        return made.out.getvalue()
+
+    secrets, kms = aws.stubber("secretsmanager"), aws.stubber("kms")
+    secrets.add_response("describe_secret", {"ARN": arn, "Name": arn.split(":")[6]}, {"SecretId": arn})  # the AWS managed key
+    assert check() == ""
+    for manager in ("AWS", "CUSTOMER"):  # the key named by its id: whose it is
+        secrets.add_response("describe_secret", {"ARN": arn, "KmsKeyId": key}, {"SecretId": arn})
+        kms.add_response("describe_key", {"KeyMetadata": {"KeyId": key.split("/")[1], "KeyManager": manager}}, {"KeyId": key})
+        if manager == "AWS":
+            assert check() == ""
+            continue
+        with pytest.raises(deploy.Failure) as refused:
+            check()
+        assert str(refused.value) == (
+            f"error: params/{ENV}.yaml: parameters.DatabaseSecretArn: the secret is encrypted with the customer managed KMS key {key}, "
+            "which the service's roles may not use (their permissions boundary allows no KMS key), so no task could read it and none "
+            "would start; nothing changed. Encrypt it with the AWS managed key (the key a secret gets when none is given): "
+            f"{CLI} secretsmanager update-secret --secret-id {arn} --kms-key-id alias/aws/secretsmanager, then deploy again"
+        )
+    secrets.add_client_error("describe_secret", "ResourceNotFoundException", "Secrets Manager can't find the specified secret.", 400)
+    with pytest.raises(deploy.Failure, match=f"parameters.DatabaseSecretArn: no secret {arn} in the stacks' account and region; nothing"):
+        check()
+    secrets.add_client_error("describe_secret", "AccessDeniedException", "not authorized to perform secretsmanager:DescribeSecret", 400)
+    assert check() == f"  note: the KMS key of the database secret {arn} could not be read (AccessDeniedException); going on\n"
+    # no call (the stubs fail an unqueued one): the secret the service uses already, and an emulator's
+    assert check(deployed=described("service")["Stacks"][0]) == ""
+    assert check(on_aws=False) == ""
+
+
+def test_a_deploy_on_aws_of_a_service_with_a_secret_under_a_customer_managed_key_stops_before_its_change_set(aws, monkeypatch):
+    """The guard above in a run (on AWS: no AWS_ENDPOINT_URL): refused before any change set."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    service = deploy.load_layer(ENV, "service", ROOT / "output")
+    arn, key = service.parameters["DatabaseSecretArn"], f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("service").values()):
+        aws.deployed(upstream)
+    aws.not_deployed("service")
+    aws.image(service.parameters["ImageTag"])  # a first create runs params' image, looked for first
+    aws.stubber("secretsmanager").add_response("describe_secret", {"ARN": arn, "KmsKeyId": key}, {"SecretId": arn})
+    aws.stubber("kms").add_response("describe_key", {"KeyMetadata": {"KeyId": key.split("/")[1], "KeyManager": "CUSTOMER"}}, {"KeyId": key})
+    assert aws.run("deploy", "--stack", "service", "--yes") == 1
+    assert aws.err.startswith(
+        f"error: params/{ENV}.yaml: parameters.DatabaseSecretArn: the secret is encrypted with the customer managed"
+    ), aws.err
+
+
 def stack_of_a_layer_prod_does_not_enable(layer):
     """DescribeStacks of an optional layer's stack, ours by its tags (prod generates no configuration for it)."""
     tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, layer).items()]

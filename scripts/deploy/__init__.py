@@ -356,7 +356,7 @@ def main(
             resolver=resolver,
             changes=args.command in ACTING_COMMANDS,
             enabled_layers=environment.layers,
-            registry=not os.environ.get("AWS_ENDPOINT_URL"),  # an emulator holds no images
+            on_aws=not os.environ.get("AWS_ENDPOINT_URL"),  # an emulator holds no images
         )
         locked = locking and args.command in LOCKING_COMMANDS
         try:

@@ -264,7 +264,7 @@ class Deployer:
         resolver=None,
         changes=False,
         enabled_layers=(),
-        registry=True,
+        on_aws=True,
     ):
         self._client_factory, self._clients = client, {}
         self.calls = AwsCalls(err)
@@ -276,6 +276,7 @@ class Deployer:
         self.renames_checked = False  # guards.refuse_taken_names_ahead has looked, at the run's first layer
         self.accounts_checked = False  # guards.refuse_a_secret_of_another_account has looked, at the run's first layer
         self.images_checked = False  # guards.refuse_a_missing_image has looked, at the run's first layer
+        self.secret_keys_checked = False  # guards.refuse_a_secret_the_tasks_cannot_read has looked, at the run's first layer
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
@@ -300,7 +301,8 @@ class Deployer:
         self.max_wait = max_wait  # minutes per stack operation; None: templates.WAIT_MINUTES
         # domain -> the name servers public DNS answers with (scripts/deploy/zone.py); None: no DNS to ask
         self.resolver = resolver
-        self.registry = registry  # ECR holds the images the service runs (an emulator holds none)
+        # AWS itself, not an emulator: ECR holds the images the service runs, KMS the keys of its secret.
+        self.on_aws = on_aws
 
     # --- plumbing -------------------------------------------------------------------------
     def client(self, service):
@@ -1111,6 +1113,7 @@ class Deployer:
         guards.refuse_a_missing_image(self, layer, image_tag)
         exists = self.ready(layer, recreate)
         guards.refuse_a_secret_of_another_account(self, layer)
+        guards.refuse_a_secret_the_tasks_cannot_read(self, layer)
         if allow_replace and not leave:  # make changeset changes nothing: its change set is checked when executed
             guards.refuse_taken_names_ahead(self, layer)
         if not exists:

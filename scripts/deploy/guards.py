@@ -119,7 +119,7 @@ def refuse_a_missing_image(deployer, layer, image_tag) -> None:
     pull, until the circuit breaker rolls it back. The image the service runs already, from the same
     repository, is not asked for; nor, on an emulator, any.
     https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html"""
-    if deployer.images_checked or not deployer.registry:
+    if deployer.images_checked or not deployer.on_aws:
         return
     deployer.images_checked = True
     service = next((each for each in layers_ahead(deployer, layer) if "EcrRepositoryName" in each.parameters), None)
@@ -226,6 +226,48 @@ def refuse_a_secret_of_another_account(deployer, layer) -> None:
             f"account {account}: the service's execution role has no KMS permission, which reading another account's secret "
             f"needs (its customer managed key), so no task would start; nothing changed. Set the ARN of the secret in account {account}, "
             "make templates, and deploy again"
+        )
+
+
+def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
+    """At a run's first layer, before it changes anything: the database secret of the run's service
+    layer, when the service does not use it already, is encrypted with the AWS managed key. The
+    service's execution role, like every role under the permissions boundary, may use no KMS key, and
+    ECS reads a secret encrypted with a customer managed key only with kms:Decrypt on that key
+    (task_execution_IAM_role.html, "Required IAM permissions for Amazon ECS secrets"): every task would
+    fail to start, minutes into the release. DescribeSecret leaves KmsKeyId out for aws/secretsmanager,
+    but a secret made in the console names even that key by its id (API_DescribeSecret.html), so
+    DescribeKey's KeyManager decides. On AWS only, as the image check; where a call is not allowed or
+    fails (a deploy role made before the ci layer allowed them), a note, and the run goes on.
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html
+    UpdateSecret with KmsKeyId re-encrypts the versions labelled AWSCURRENT, AWSPENDING and AWSPREVIOUS:
+    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecret.html"""
+    if deployer.secret_keys_checked or not deployer.on_aws:
+        return
+    deployer.secret_keys_checked = True
+    service = next((each for each in layers_ahead(deployer, layer) if "DatabaseSecretArn" in each.parameters), None)
+    if service is None:
+        return
+    arn = service.parameters["DatabaseSecretArn"]
+    running = parameter_values(deployer.describe(service.stack)) if deployer.has_stack(service.stack) else {}
+    if running.get("DatabaseSecretArn") == arn:
+        return
+    where = f"params/{deployer.env}.yaml: parameters.DatabaseSecretArn"
+    try:
+        key = deployer.client("secretsmanager").describe_secret(SecretId=arn).get("KmsKeyId")
+        manager = deployer.client("kms").describe_key(KeyId=key)["KeyMetadata"].get("KeyManager") if key else "AWS"
+    except AWS_ERRORS as error:
+        if error_code(error) == "ResourceNotFoundException":
+            raise Failure(f"error: {where}: no secret {arn} in the stacks' account and region; nothing changed") from None
+        deployer.say(f"  note: the KMS key of the database secret {arn} could not be read ({error_code(error)}); going on")
+        return
+    if manager != "AWS":
+        raise Failure(
+            f"error: {where}: the secret is encrypted with the customer managed KMS key {key}, which the service's roles may not "
+            "use (their permissions boundary allows no KMS key), so no task could read it and none would start; nothing changed. "
+            "Encrypt it with the AWS managed key (the key a secret gets when none is given): "
+            f"{deployer.cli} secretsmanager update-secret --secret-id {arn} --kms-key-id alias/aws/secretsmanager, then deploy again"
         )
 
 
