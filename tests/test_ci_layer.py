@@ -217,7 +217,8 @@ def test_deploy_role_passes_the_execution_role_to_cloudformation_and_project_rol
         # ecs:RunTask, ListTasks and the logs: make task, make logs, a failed deploy's stopped tasks;
         # Register/DeregisterTaskDefinition and TagResource: make task TAG='s copy of the task definition;
         # ecr:DescribeImages: a release's image looked for before its change set; secretsmanager:DescribeSecret
-        # and kms:DescribeKey: a new database secret's key, before it (never the secret's value)
+        # and kms:DescribeKey: a new database secret's key, before it (never the secret's value);
+        # ec2:DescribeSubnets: new subnets' VPC and zones, before it
         a.startswith(("cloudformation:", "iam:PassRole", "ecs:Describe", "elasticloadbalancing:Describe", "ssm:", "route53:GetHostedZone"))
         or a
         in (
@@ -231,6 +232,7 @@ def test_deploy_role_passes_the_execution_role_to_cloudformation_and_project_rol
             "ecr:DescribeImages",
             "secretsmanager:DescribeSecret",
             "kms:DescribeKey",
+            "ec2:DescribeSubnets",
         )
         for s in statements(template, "DeployRole")
         for a in as_list(s["Action"])

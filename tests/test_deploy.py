@@ -476,6 +476,78 @@ def test_a_deploy_on_aws_of_a_service_with_a_secret_under_a_customer_managed_key
     ), aws.err
 
 
+def test_subnets_outside_the_vpc_or_public_ones_in_one_zone_are_refused_before_anything(aws):
+    """guards.refuse_subnets_the_layers_cannot_use, on AWS: the subnets a layer's stack does not use yet
+    are in VpcId (API_NetworkConfiguration: subnets and security groups of one VPC), and the load
+    balancer's in two Availability Zones (API_CreateLoadBalancer); one DescribeSubnets."""
+    from scripts.deploy import guards
+
+    alb, service = (deploy.load_layer(ENV, name, ROOT / "output") for name in ("alb", "service"))
+    vpc = alb.parameters["VpcId"]
+    public, private = alb.parameters["PublicSubnetIds"].split(","), service.parameters["PrivateSubnetIds"].split(",")
+    every = sorted(public + private)
+
+    def subnets(zones=("a", "b", "a", "b"), vpcs=(vpc,) * 4):
+        """DescribeSubnets of every subnet: public ones, then private ones, in these zones and VPCs."""
+        found = [
+            {"SubnetId": i, "VpcId": v, "AvailabilityZone": f"{REGION}{z}"} for i, z, v in zip(public + private, zones, vpcs, strict=True)
+        ]
+        aws.stubber("ec2").add_response("describe_subnets", {"Subnets": found}, {"SubnetIds": every})
+
+    def check(layers=(alb, service), deployed=None, on_aws=True):
+        made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=on_aws)
+        made.run_layers = list(layers)
+        for each in (alb, service):
+            made.stacks[each.stack] = (deployed or {}).get(each.name)  # None: not deployed
+        guards.refuse_subnets_the_layers_cannot_use(made, made.run_layers[0])
+        return made.out.getvalue()
+
+    subnets()
+    assert check() == ""
+    subnets(zones=("a", "a", "a", "b"))
+    with pytest.raises(deploy.Failure) as refused:
+        check()
+    assert str(refused.value) == (
+        f"error: params/{ENV}.yaml: parameters.PublicSubnetIds: {', '.join(public)} share the Availability Zone {REGION}a; "
+        "the load balancer needs two; nothing changed"
+    )
+    other = "vpc-0f9e8d7c6b5a40718"
+    subnets(vpcs=(vpc, vpc, vpc, other))
+    with pytest.raises(deploy.Failure, match=f"parameters.PrivateSubnetIds: {private[1]} \\(in {other}\\) not in VpcId {vpc}; nothing"):
+        check()
+    aws.stubber("ec2").add_client_error("describe_subnets", "UnauthorizedOperation", "not authorized", 403)
+    assert check() == "  note: the subnets could not be read (UnauthorizedOperation); going on\n"
+    # the subnets the stacks use already: no call (the stubs fail an unqueued one); nor on an emulator
+    deployed = {name: described(name)["Stacks"][0] for name in ("alb", "service")}
+    assert check(deployed=deployed) == ""
+    assert check(on_aws=False) == ""
+    # a run of the service layer alone: VpcId is the deployed alb layer's
+    aws.stubber("ec2").add_response(
+        "describe_subnets",
+        {"Subnets": [{"SubnetId": i, "VpcId": other, "AvailabilityZone": f"{REGION}a"} for i in private]},
+        {"SubnetIds": sorted(private)},
+    )
+    with pytest.raises(deploy.Failure, match=f"parameters.PrivateSubnetIds: .* not in VpcId {vpc}; nothing changed"):
+        check(layers=[service], deployed={"alb": deployed["alb"]})
+
+
+def test_a_deploy_on_aws_of_a_load_balancer_on_public_subnets_of_one_zone_stops_before_its_change_set(aws, monkeypatch):
+    """The guard above in a run (on AWS: no AWS_ENDPOINT_URL): refused before any change set."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    public = deploy.load_layer(ENV, "alb", ROOT / "output").parameters["PublicSubnetIds"].split(",")
+    vpc = deploy.load_layer(ENV, "alb", ROOT / "output").parameters["VpcId"]
+    for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("alb").values()):
+        aws.deployed(upstream)
+    aws.not_deployed("alb")
+    found = [{"SubnetId": i, "VpcId": vpc, "AvailabilityZone": f"{REGION}a"} for i in public]
+    aws.stubber("ec2").add_response("describe_subnets", {"Subnets": found}, {"SubnetIds": sorted(public)})
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 1
+    assert aws.err == (
+        f"error: params/{ENV}.yaml: parameters.PublicSubnetIds: {', '.join(public)} share the Availability Zone {REGION}a; "
+        "the load balancer needs two; nothing changed\n"
+    )
+
+
 def stack_of_a_layer_prod_does_not_enable(layer):
     """DescribeStacks of an optional layer's stack, ours by its tags (prod generates no configuration for it)."""
     tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, layer).items()]

@@ -277,6 +277,7 @@ class Deployer:
         self.accounts_checked = False  # guards.refuse_a_secret_of_another_account has looked, at the run's first layer
         self.images_checked = False  # guards.refuse_a_missing_image has looked, at the run's first layer
         self.secret_keys_checked = False  # guards.refuse_a_secret_the_tasks_cannot_read has looked, at the run's first layer
+        self.subnets_checked = False  # guards.refuse_subnets_the_layers_cannot_use has looked, at the run's first layer
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
@@ -1114,6 +1115,7 @@ class Deployer:
         exists = self.ready(layer, recreate)
         guards.refuse_a_secret_of_another_account(self, layer)
         guards.refuse_a_secret_the_tasks_cannot_read(self, layer)
+        guards.refuse_subnets_the_layers_cannot_use(self, layer)
         if allow_replace and not leave:  # make changeset changes nothing: its change set is checked when executed
             guards.refuse_taken_names_ahead(self, layer)
         if not exists:

@@ -271,6 +271,52 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
         )
 
 
+def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
+    """At a run's first layer, on AWS, before it changes anything: the subnets of the run's layers that
+    their stacks do not use already are in the environment's VPC, and the load balancer's in two
+    Availability Zones. The load balancer's security group is made in VpcId and the backend security
+    group is in it, and "All specified subnets and security groups must be from the same VPC"
+    (API_NetworkConfiguration); an Application Load Balancer needs "subnets from at least two
+    Availability Zones" and takes "only one subnet per Availability Zone" (API_CreateLoadBalancer).
+    Otherwise the layer's create fails minutes in and rolls back (a first create then needs
+    RECREATE=1). One DescribeSubnets; where it is not allowed or fails, a note, and the run goes on.
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_NetworkConfiguration.html
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html"""
+    if deployer.subnets_checked or not deployer.on_aws:
+        return
+    deployer.subnets_checked = True
+    vpc, given = None, {}  # given: parameter -> its subnet ids, where new to the layer's stack
+    for each in layers_ahead(deployer, layer):
+        running = parameter_values(deployer.describe(each.stack)) if deployer.has_stack(each.stack) else {}
+        vpc = vpc or each.parameters.get("VpcId")
+        given |= {
+            name: each.parameters[name].split(",")
+            for name in ("PublicSubnetIds", "PrivateSubnetIds")
+            if name in each.parameters and running.get(name) != each.parameters[name]
+        }
+    if not given:
+        return
+    if vpc is None:  # a run without the alb layer: the deployed one's
+        alb = templates.stack_name(deployer.env, "alb")
+        vpc = parameter_values(deployer.describe(alb)).get("VpcId") if deployer.has_stack(alb) else None
+    try:
+        found = deployer.client("ec2").describe_subnets(SubnetIds=sorted({s for ids in given.values() for s in ids}))["Subnets"]
+    except AWS_ERRORS as error:
+        deployer.say(f"  note: the subnets could not be read ({error_code(error)}); going on")
+        return
+    subnets = {subnet["SubnetId"]: subnet for subnet in found}
+    problems = []
+    for name, ids in sorted(given.items()):
+        elsewhere = [f"{i} (in {subnets[i]['VpcId']})" for i in ids if i in subnets and vpc and subnets[i]["VpcId"] != vpc]
+        if elsewhere:
+            problems.append(f"parameters.{name}: {', '.join(elsewhere)} not in VpcId {vpc}")
+        zones = [subnets[i]["AvailabilityZone"] for i in ids if i in subnets]
+        if name == "PublicSubnetIds" and len(set(zones)) < len(zones):
+            problems.append(f"parameters.{name}: {', '.join(ids)} share the Availability Zone {zones[0]}; the load balancer needs two")
+    if problems:
+        raise Failure(f"error: params/{deployer.env}.yaml: {'; '.join(problems)}; nothing changed")
+
+
 def refuse_taken_log_group_names(deployer, layer, change_set, left):
     """A change set that makes a log group under a new name (a replacement, an addition) fails there
     and rolls back while a log group of that name is in the account: one an earlier replacement
