@@ -5,7 +5,7 @@
   that provider. It drives CloudFormation on this project's stacks (change sets, their execution,
   stack policy and termination protection) and makes the calls the deployer, `make verify`, `make
   task` and `make logs` need: reads of the stacks, the service, its tasks, logs and target health,
-  and of the database secret's KMS key (not its value) and the subnets; the deploy history and lock in SSM; and a one-off task of the service's task definition (make
+  and of the database secret's KMS key (not its value), the subnets and the backend security group; the deploy history and lock in SSM; and a one-off task of the service's task definition (make
   task), registering a copy with another image for one run and deregistering it after. The
   resources of the layers it creates only through CloudFormation.
 - A separate CloudFormation execution role, passed by the deploy role to CloudFormation only; the
@@ -310,10 +310,16 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
             Action=[Action("secretsmanager", "DescribeSecret"), Action("kms", "DescribeKey")],
             Resource=[arn("secretsmanager", f"secret:{PROJECT}*"), arn("kms", "key/*")],
         ),
-        # Before a layer's first subnets or new ones, their VPC and zones (scripts/deploy/guards.py
-        # refuse_subnets_the_layers_cannot_use); DescribeSubnets has no resource-level permissions.
+        # Before a layer's first subnets or backend security group, or new ones, their VPC and zones
+        # (scripts/deploy/guards.py refuse_subnets_the_layers_cannot_use); EC2's Describe actions have
+        # no resource-level permissions.
         # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html
-        Statement(Sid="ReadSubnets", Effect=Allow, Action=[Action("ec2", "DescribeSubnets")], Resource=["*"]),
+        Statement(
+            Sid="ReadTheNetwork",
+            Effect=Allow,
+            Action=[Action("ec2", "DescribeSubnets"), Action("ec2", "DescribeSecurityGroups")],
+            Resource=["*"],
+        ),
         # make task (scripts/deploy/tasks.py): the service's task definition run once in its cluster, with
         # the service's roles, which go to ECS tasks only; make task, make logs and a failed service
         # deploy read the tasks and their logs (scripts/deploy/logs.py). RunTask carries the task

@@ -218,7 +218,7 @@ def test_deploy_role_passes_the_execution_role_to_cloudformation_and_project_rol
         # Register/DeregisterTaskDefinition and TagResource: make task TAG='s copy of the task definition;
         # ecr:DescribeImages: a release's image looked for before its change set; secretsmanager:DescribeSecret
         # and kms:DescribeKey: a new database secret's key, before it (never the secret's value);
-        # ec2:DescribeSubnets: new subnets' VPC and zones, before it
+        # ec2:DescribeSubnets and DescribeSecurityGroups: new subnets' and backend group's VPC and zones, before it
         a.startswith(("cloudformation:", "iam:PassRole", "ecs:Describe", "elasticloadbalancing:Describe", "ssm:", "route53:GetHostedZone"))
         or a
         in (
@@ -233,6 +233,7 @@ def test_deploy_role_passes_the_execution_role_to_cloudformation_and_project_rol
             "secretsmanager:DescribeSecret",
             "kms:DescribeKey",
             "ec2:DescribeSubnets",
+            "ec2:DescribeSecurityGroups",
         )
         for s in statements(template, "DeployRole")
         for a in as_list(s["Action"])

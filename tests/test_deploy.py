@@ -26,7 +26,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
-from conftest import NOWHERE, ROOT, configuration, no_real_aws
+from conftest import NOWHERE, ROOT, configuration, no_real_aws, parameters
 from stubbed_aws import (
     ACCOUNT,
     CAPABILITIES,
@@ -446,17 +446,30 @@ def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anythi
         assert str(refused.value) == (
             f"error: params/{ENV}.yaml: parameters.DatabaseSecretArn: the secret is encrypted with the customer managed KMS key {key}, "
             "which the service's roles may not use (their permissions boundary allows no KMS key), so no task could read it and none "
-            "would start; nothing changed. Encrypt it with the AWS managed key (the key a secret gets when none is given): "
-            f"{CLI} secretsmanager update-secret --secret-id {arn} --kms-key-id alias/aws/secretsmanager, then deploy again"
+            "would start; nothing changed. Encrypt it with the AWS managed key (the key a secret gets when none is given): as someone "
+            f"who may use the current key (kms:Decrypt; without it the versions stay encrypted with it), {CLI} secretsmanager "
+            f"update-secret --secret-id {arn} --kms-key-id alias/aws/secretsmanager, then deploy again"
         )
     secrets.add_client_error("describe_secret", "ResourceNotFoundException", "Secrets Manager can't find the specified secret.", 400)
     with pytest.raises(deploy.Failure, match=f"parameters.DatabaseSecretArn: no secret {arn} in the stacks' account and region; nothing"):
         check()
     secrets.add_client_error("describe_secret", "AccessDeniedException", "not authorized to perform secretsmanager:DescribeSecret", 400)
-    assert check() == f"  note: the KMS key of the database secret {arn} could not be read (AccessDeniedException); going on\n"
+    assert check() == f"  note: the database secret {arn} and its KMS key could not be read (AccessDeniedException); going on\n"
     # no call (the stubs fail an unqueued one): the secret the service uses already, and an emulator's
     assert check(deployed=described("service")["Stacks"][0]) == ""
     assert check(on_aws=False) == ""
+    # a key of another account is a customer managed one: no DescribeKey (the deploy role may not read it)
+    theirs = key.replace(f":{ACCOUNT}:", f":{int(ACCOUNT) + 1:012d}:")
+    secrets.add_response("describe_secret", {"ARN": arn, "KmsKeyId": theirs}, {"SecretId": arn})
+    with pytest.raises(deploy.Failure, match="the secret is encrypted with the customer managed KMS key"):
+        check()
+    # a run of every layer asks at its first layer, for the service layer ahead
+    secrets.add_response("describe_secret", {"ARN": arn, "KmsKeyId": theirs}, {"SecretId": arn})
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    made.run_layers = [deploy.load_layer(ENV, name, ROOT / "output") for name in PROD_LAYERS]
+    made.stacks |= {each.stack: None for each in made.run_layers}
+    with pytest.raises(deploy.Failure, match="the secret is encrypted with the customer managed KMS key"):
+        guards.refuse_a_secret_the_tasks_cannot_read(made, made.run_layers[0])
 
 
 def test_a_deploy_on_aws_of_a_service_with_a_secret_under_a_customer_managed_key_stops_before_its_change_set(aws, monkeypatch):
@@ -476,23 +489,34 @@ def test_a_deploy_on_aws_of_a_service_with_a_secret_under_a_customer_managed_key
     ), aws.err
 
 
-def test_subnets_outside_the_vpc_or_public_ones_in_one_zone_are_refused_before_anything(aws):
-    """guards.refuse_subnets_the_layers_cannot_use, on AWS: the subnets a layer's stack does not use yet
-    are in VpcId (API_NetworkConfiguration: subnets and security groups of one VPC), and the load
-    balancer's in two Availability Zones (API_CreateLoadBalancer); one DescribeSubnets."""
+def test_subnets_or_a_backend_group_outside_the_vpc_or_public_subnets_in_one_zone_are_refused_before_anything(aws):
+    """guards.refuse_subnets_the_layers_cannot_use, on AWS: the subnets and backend security group a
+    layer's stack does not use yet (or all, when VpcId changes) exist, are in VpcId
+    (API_NetworkConfiguration: subnets and security groups of one VPC), and the load balancer's
+    subnets are in two Availability Zones (API_CreateLoadBalancer)."""
     from scripts.deploy import guards
 
     alb, service = (deploy.load_layer(ENV, name, ROOT / "output") for name in ("alb", "service"))
-    vpc = alb.parameters["VpcId"]
+    vpc, group = alb.parameters["VpcId"], service.parameters["BackendSecurityGroupId"]
     public, private = alb.parameters["PublicSubnetIds"].split(","), service.parameters["PrivateSubnetIds"].split(",")
-    every = sorted(public + private)
+    other = "vpc-0f9e8d7c6b5a40718"
 
-    def subnets(zones=("a", "b", "a", "b"), vpcs=(vpc,) * 4):
-        """DescribeSubnets of every subnet: public ones, then private ones, in these zones and VPCs."""
+    def network(zones=("a", "b", "a", "b"), vpcs=(vpc,) * 4, group_vpc=vpc, subnet_ids=None, leave_out=()):
+        """DescribeSubnets (public ones, then private ones, in these zones and VPCs) and DescribeSecurityGroups."""
         found = [
-            {"SubnetId": i, "VpcId": v, "AvailabilityZone": f"{REGION}{z}"} for i, z, v in zip(public + private, zones, vpcs, strict=True)
+            {"SubnetId": i, "VpcId": v, "AvailabilityZone": f"{REGION}{z}"}
+            for i, z, v in zip(public + private, zones, vpcs, strict=True)
+            if i not in leave_out
         ]
-        aws.stubber("ec2").add_response("describe_subnets", {"Subnets": found}, {"SubnetIds": every})
+        asked = sorted(subnet_ids or public + private)
+        ec2 = aws.stubber("ec2")
+        ec2.add_response(
+            "describe_subnets",
+            {"Subnets": [f for f in found if f["SubnetId"] in asked]},
+            {"Filters": [{"Name": "subnet-id", "Values": asked}]},
+        )
+        groups = [{"GroupId": group, "VpcId": group_vpc, "GroupName": "backend", "Description": "backend", "OwnerId": ACCOUNT}]
+        ec2.add_response("describe_security_groups", {"SecurityGroups": groups}, {"Filters": [{"Name": "group-id", "Values": [group]}]})
 
     def check(layers=(alb, service), deployed=None, on_aws=True):
         made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=on_aws)
@@ -502,50 +526,69 @@ def test_subnets_outside_the_vpc_or_public_ones_in_one_zone_are_refused_before_a
         guards.refuse_subnets_the_layers_cannot_use(made, made.run_layers[0])
         return made.out.getvalue()
 
-    subnets()
+    def refused(**deployed_and_layers) -> str:
+        with pytest.raises(deploy.Failure) as failure:
+            check(**deployed_and_layers)
+        return str(failure.value)
+
+    network()
     assert check() == ""
-    subnets(zones=("a", "a", "a", "b"))
-    with pytest.raises(deploy.Failure) as refused:
-        check()
-    assert str(refused.value) == (
+    network(zones=("a", "a", "a", "b"))
+    assert refused() == (
         f"error: params/{ENV}.yaml: parameters.PublicSubnetIds: {', '.join(public)} share the Availability Zone {REGION}a; "
         "the load balancer needs two; nothing changed"
     )
-    other = "vpc-0f9e8d7c6b5a40718"
-    subnets(vpcs=(vpc, vpc, vpc, other))
-    with pytest.raises(deploy.Failure, match=f"parameters.PrivateSubnetIds: {private[1]} \\(in {other}\\) not in VpcId {vpc}; nothing"):
-        check()
+    network(vpcs=(vpc, vpc, vpc, other), group_vpc=other)
+    assert refused() == (
+        f"error: params/{ENV}.yaml: parameters.BackendSecurityGroupId: {group} (in {other}) not in VpcId {vpc}; "
+        f"parameters.PrivateSubnetIds: {private[1]} (in {other}) not in VpcId {vpc}; nothing changed"
+    )
+    network(leave_out=public[:1])  # a typo: no such subnet
+    assert (
+        refused()
+        == f"error: params/{ENV}.yaml: parameters.PublicSubnetIds: no {public[0]} in the stacks' account and region; nothing changed"
+    )
     aws.stubber("ec2").add_client_error("describe_subnets", "UnauthorizedOperation", "not authorized", 403)
-    assert check() == "  note: the subnets could not be read (UnauthorizedOperation); going on\n"
-    # the subnets the stacks use already: no call (the stubs fail an unqueued one); nor on an emulator
+    assert check() == "  note: the subnets and the backend security group could not be read (UnauthorizedOperation); going on\n"
+    # what the stacks use already: no call (the stubs fail an unqueued one); nor on an emulator
     deployed = {name: described(name)["Stacks"][0] for name in ("alb", "service")}
     assert check(deployed=deployed) == ""
     assert check(on_aws=False) == ""
+    # a failed first create (RECREATE=1 deletes it) uses nothing: asked again
+    network(zones=("a", "a", "a", "b"))
+    assert "share the Availability Zone" in refused(deployed={name: described(name, "ROLLBACK_COMPLETE")["Stacks"][0] for name in deployed})
+    # a new VpcId, the same subnets and group: every one asked again
+    moved = {"alb": described("alb", parameters=parameters(ENV, "alb", VpcId=other))["Stacks"][0], "service": deployed["service"]}
+    network()
+    assert check(deployed=moved) == ""
     # a run of the service layer alone: VpcId is the deployed alb layer's
-    aws.stubber("ec2").add_response(
-        "describe_subnets",
-        {"Subnets": [{"SubnetId": i, "VpcId": other, "AvailabilityZone": f"{REGION}a"} for i in private]},
-        {"SubnetIds": sorted(private)},
+    network(vpcs=(vpc, vpc, other, other), subnet_ids=private)
+    assert refused(layers=[service], deployed={"alb": deployed["alb"]}) == (
+        f"error: params/{ENV}.yaml: parameters.PrivateSubnetIds: {private[0]} (in {other}), {private[1]} (in {other}) not in the "
+        f"deployed alb layer's VpcId {vpc}; nothing changed"
     )
-    with pytest.raises(deploy.Failure, match=f"parameters.PrivateSubnetIds: .* not in VpcId {vpc}; nothing changed"):
-        check(layers=[service], deployed={"alb": deployed["alb"]})
 
 
 def test_a_deploy_on_aws_of_a_load_balancer_on_public_subnets_of_one_zone_stops_before_its_change_set(aws, monkeypatch):
-    """The guard above in a run (on AWS: no AWS_ENDPOINT_URL): refused before any change set."""
+    """The guard above in a run (on AWS: no AWS_ENDPOINT_URL): refused before any change set, and
+    with RECREATE=1 before the failed first create is deleted (it would say "nothing changed" after)."""
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    public = deploy.load_layer(ENV, "alb", ROOT / "output").parameters["PublicSubnetIds"].split(",")
-    vpc = deploy.load_layer(ENV, "alb", ROOT / "output").parameters["VpcId"]
-    for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("alb").values()):
-        aws.deployed(upstream)
-    aws.not_deployed("alb")
-    found = [{"SubnetId": i, "VpcId": vpc, "AvailabilityZone": f"{REGION}a"} for i in public]
-    aws.stubber("ec2").add_response("describe_subnets", {"Subnets": found}, {"SubnetIds": sorted(public)})
-    assert aws.run("deploy", "--stack", "alb", "--yes") == 1
-    assert aws.err == (
-        f"error: params/{ENV}.yaml: parameters.PublicSubnetIds: {', '.join(public)} share the Availability Zone {REGION}a; "
-        "the load balancer needs two; nothing changed\n"
-    )
+    alb = deploy.load_layer(ENV, "alb", ROOT / "output")
+    public, vpc, group = alb.parameters["PublicSubnetIds"].split(","), alb.parameters["VpcId"], alb.parameters["BackendSecurityGroupId"]
+    for argv, status in ((), None), (("--recreate",), "ROLLBACK_COMPLETE"):
+        for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("alb").values()):
+            aws.deployed(upstream)
+        aws.deployed("alb", status=status) if status else aws.not_deployed("alb")
+        found = [{"SubnetId": i, "VpcId": vpc, "AvailabilityZone": f"{REGION}a"} for i in public]
+        ec2 = aws.stubber("ec2")
+        ec2.add_response("describe_subnets", {"Subnets": found}, {"Filters": [{"Name": "subnet-id", "Values": sorted(public)}]})
+        groups = [{"GroupId": group, "VpcId": vpc, "GroupName": "backend", "Description": "backend", "OwnerId": ACCOUNT}]
+        ec2.add_response("describe_security_groups", {"SecurityGroups": groups}, {"Filters": [{"Name": "group-id", "Values": [group]}]})
+        assert aws.run("deploy", "--stack", "alb", "--yes", *argv) == 1  # no DeleteStack queued: none made
+        assert aws.err == (
+            f"error: params/{ENV}.yaml: parameters.PublicSubnetIds: {', '.join(public)} share the Availability Zone {REGION}a; "
+            "the load balancer needs two; nothing changed\n"
+        )
 
 
 def stack_of_a_layer_prod_does_not_enable(layer):

@@ -1112,10 +1112,10 @@ class Deployer:
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)  # reads only
         guards.refuse_a_missing_image(self, layer, image_tag)
-        exists = self.ready(layer, recreate)
-        guards.refuse_a_secret_of_another_account(self, layer)
         guards.refuse_a_secret_the_tasks_cannot_read(self, layer)
         guards.refuse_subnets_the_layers_cannot_use(self, layer)
+        exists = self.ready(layer, recreate)  # RECREATE=1 deletes a failed first create: after the refusals
+        guards.refuse_a_secret_of_another_account(self, layer)
         if allow_replace and not leave:  # make changeset changes nothing: its change set is checked when executed
             guards.refuse_taken_names_ahead(self, layer)
         if not exists:

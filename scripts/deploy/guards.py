@@ -229,6 +229,16 @@ def refuse_a_secret_of_another_account(deployer, layer) -> None:
         )
 
 
+def in_use(deployer, stack) -> dict:
+    """The parameter values a stack's resources were made with: none for a stack not deployed, an
+    abandoned create (REVIEW_IN_PROGRESS) or a failed one (ROLLBACK_COMPLETE, which RECREATE=1
+    deletes: its values made nothing that works)."""
+    found = deployer.describe(stack)
+    if not found or found["StackStatus"] in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"):
+        return {}
+    return parameter_values(found)
+
+
 def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
     """At a run's first layer, before it changes anything: the database secret of the run's service
     layer, when the service does not use it already, is encrypted with the AWS managed key. The
@@ -237,12 +247,14 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
     (task_execution_IAM_role.html, "Required IAM permissions for Amazon ECS secrets"): every task would
     fail to start, minutes into the release. DescribeSecret leaves KmsKeyId out for aws/secretsmanager,
     but a secret made in the console names even that key by its id (API_DescribeSecret.html), so
-    DescribeKey's KeyManager decides. On AWS only, as the image check; where a call is not allowed or
-    fails (a deploy role made before the ci layer allowed them), a note, and the run goes on.
+    DescribeKey's KeyManager decides; a key of another account is a customer managed one (the AWS
+    managed key serves its own account only: API_UpdateSecret.html). On AWS only, as the image check;
+    where a call is not allowed or fails, a note, and the run goes on. What it cannot see: a key
+    changed by an UpdateSecret that could not re-encrypt the existing versions (the caller lacked
+    kms:Decrypt on the old key), which DescribeSecret then no longer names.
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html
-    UpdateSecret with KmsKeyId re-encrypts the versions labelled AWSCURRENT, AWSPENDING and AWSPREVIOUS:
-    https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecret.html"""
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_update-encryption-key.html"""
     if deployer.secret_keys_checked or not deployer.on_aws:
         return
     deployer.secret_keys_checked = True
@@ -250,68 +262,89 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
     if service is None:
         return
     arn = service.parameters["DatabaseSecretArn"]
-    running = parameter_values(deployer.describe(service.stack)) if deployer.has_stack(service.stack) else {}
-    if running.get("DatabaseSecretArn") == arn:
+    if in_use(deployer, service.stack).get("DatabaseSecretArn") == arn:
         return
     where = f"params/{deployer.env}.yaml: parameters.DatabaseSecretArn"
     try:
         key = deployer.client("secretsmanager").describe_secret(SecretId=arn).get("KmsKeyId")
-        manager = deployer.client("kms").describe_key(KeyId=key)["KeyMetadata"].get("KeyManager") if key else "AWS"
+        if key and key.startswith("arn:") and key.split(":")[4] != arn.split(":")[4]:
+            manager = "CUSTOMER"  # another account's key
+        else:
+            manager = deployer.client("kms").describe_key(KeyId=key)["KeyMetadata"].get("KeyManager") if key else "AWS"
     except AWS_ERRORS as error:
-        if error_code(error) == "ResourceNotFoundException":
+        if error_code(error) == "ResourceNotFoundException" and arn.split(":")[3] == deployer.cf.meta.region_name:
             raise Failure(f"error: {where}: no secret {arn} in the stacks' account and region; nothing changed") from None
-        deployer.say(f"  note: the KMS key of the database secret {arn} could not be read ({error_code(error)}); going on")
+        deployer.say(f"  note: the database secret {arn} and its KMS key could not be read ({error_code(error)}); going on")
         return
     if manager != "AWS":
         raise Failure(
             f"error: {where}: the secret is encrypted with the customer managed KMS key {key}, which the service's roles may not "
             "use (their permissions boundary allows no KMS key), so no task could read it and none would start; nothing changed. "
-            "Encrypt it with the AWS managed key (the key a secret gets when none is given): "
-            f"{deployer.cli} secretsmanager update-secret --secret-id {arn} --kms-key-id alias/aws/secretsmanager, then deploy again"
+            "Encrypt it with the AWS managed key (the key a secret gets when none is given): as someone who may use the current key "
+            f"(kms:Decrypt; without it the versions stay encrypted with it), {deployer.cli} secretsmanager update-secret "
+            f"--secret-id {arn} --kms-key-id alias/aws/secretsmanager, then deploy again"
         )
 
 
 def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
-    """At a run's first layer, on AWS, before it changes anything: the subnets of the run's layers that
-    their stacks do not use already are in the environment's VPC, and the load balancer's in two
-    Availability Zones. The load balancer's security group is made in VpcId and the backend security
-    group is in it, and "All specified subnets and security groups must be from the same VPC"
-    (API_NetworkConfiguration); an Application Load Balancer needs "subnets from at least two
-    Availability Zones" and takes "only one subnet per Availability Zone" (API_CreateLoadBalancer).
+    """At a run's first layer, on AWS, before it changes anything: the network inputs of the run's
+    layers agree, where a layer's stack does not use them already or VpcId changes: the subnets and
+    the backend security group are in VpcId (the load balancer's security group is made there), as
+    "All specified subnets and security groups must be from the same VPC" (API_NetworkConfiguration),
+    and the load balancer's subnets are in two Availability Zones ("subnets from at least two
+    Availability Zones", "only one subnet per Availability Zone": API_CreateLoadBalancer); each exists.
     Otherwise the layer's create fails minutes in and rolls back (a first create then needs
-    RECREATE=1). One DescribeSubnets; where it is not allowed or fails, a note, and the run goes on.
+    RECREATE=1). One DescribeSubnets and one DescribeSecurityGroups, by filter (an id that does not
+    exist is left out of the answer, not an error); where a call is not allowed, a note, and the run
+    goes on.
     https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_NetworkConfiguration.html
-    https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html"""
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeSubnets.html"""
     if deployer.subnets_checked or not deployer.on_aws:
         return
     deployer.subnets_checked = True
-    vpc, given = None, {}  # given: parameter -> its subnet ids, where new to the layer's stack
-    for each in layers_ahead(deployer, layer):
-        running = parameter_values(deployer.describe(each.stack)) if deployer.has_stack(each.stack) else {}
-        vpc = vpc or each.parameters.get("VpcId")
-        given |= {
-            name: each.parameters[name].split(",")
-            for name in ("PublicSubnetIds", "PrivateSubnetIds")
-            if name in each.parameters and running.get(name) != each.parameters[name]
-        }
+    alb_stack = templates.stack_name(deployer.env, "alb")
+    ahead = layers_ahead(deployer, layer)
+    vpc = next((each.parameters["VpcId"] for each in ahead if "VpcId" in each.parameters), None)
+    vpc_from = "VpcId"
+    if vpc is None:  # a run without the alb layer: the deployed one's
+        vpc, vpc_from = in_use(deployer, alb_stack).get("VpcId"), "the deployed alb layer's VpcId"
+    moved = vpc != in_use(deployer, alb_stack).get("VpcId")
+    given = {}  # parameter -> its ids, where new to the layer's stack (or VpcId changes)
+    for each in ahead:
+        running = in_use(deployer, each.stack)
+        for name in ("PublicSubnetIds", "PrivateSubnetIds", "BackendSecurityGroupId"):
+            if name in each.parameters and (moved or running.get(name) != each.parameters[name]):
+                given[name] = each.parameters[name].split(",")
     if not given:
         return
-    if vpc is None:  # a run without the alb layer: the deployed one's
-        alb = templates.stack_name(deployer.env, "alb")
-        vpc = parameter_values(deployer.describe(alb)).get("VpcId") if deployer.has_stack(alb) else None
+    subnet_ids = sorted({i for name, ids in given.items() if name != "BackendSecurityGroupId" for i in ids})
+    ec2 = deployer.client("ec2")
     try:
-        found = deployer.client("ec2").describe_subnets(SubnetIds=sorted({s for ids in given.values() for s in ids}))["Subnets"]
+        found = (
+            {s["SubnetId"]: s for s in ec2.describe_subnets(Filters=[{"Name": "subnet-id", "Values": subnet_ids}])["Subnets"]}
+            if subnet_ids
+            else {}
+        )
+        groups = given.get("BackendSecurityGroupId", [])
+        found |= (
+            {g["GroupId"]: g for g in ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": groups}])["SecurityGroups"]}
+            if groups
+            else {}
+        )
     except AWS_ERRORS as error:
-        deployer.say(f"  note: the subnets could not be read ({error_code(error)}); going on")
+        deployer.say(f"  note: the subnets and the backend security group could not be read ({error_code(error)}); going on")
         return
-    subnets = {subnet["SubnetId"]: subnet for subnet in found}
     problems = []
     for name, ids in sorted(given.items()):
-        elsewhere = [f"{i} (in {subnets[i]['VpcId']})" for i in ids if i in subnets and vpc and subnets[i]["VpcId"] != vpc]
+        missing = [i for i in ids if i not in found]
+        elsewhere = [f"{i} (in {found[i]['VpcId']})" for i in ids if i in found and vpc and found[i]["VpcId"] != vpc]
+        if missing:
+            problems.append(f"parameters.{name}: no {', '.join(missing)} in the stacks' account and region")
         if elsewhere:
-            problems.append(f"parameters.{name}: {', '.join(elsewhere)} not in VpcId {vpc}")
-        zones = [subnets[i]["AvailabilityZone"] for i in ids if i in subnets]
-        if name == "PublicSubnetIds" and len(set(zones)) < len(zones):
+            problems.append(f"parameters.{name}: {', '.join(elsewhere)} not in {vpc_from} {vpc}")
+        zones = [found[i]["AvailabilityZone"] for i in ids if i in found] if name == "PublicSubnetIds" else []
+        if len(set(zones)) < len(zones):
             problems.append(f"parameters.{name}: {', '.join(ids)} share the Availability Zone {zones[0]}; the load balancer needs two")
     if problems:
         raise Failure(f"error: params/{deployer.env}.yaml: {'; '.join(problems)}; nothing changed")
