@@ -15,7 +15,14 @@ from templates.errors import ToolError, quiet_interrupts
 sys.excepthook = quiet_interrupts(sys.excepthook)
 
 from templates import alarms, alb, cert_dns, ci, release_alarms, scaling, service, waf  # noqa: E402
-from templates.common import CI_DEPLOY_JOB_MINUTES, PROJECT  # noqa: E402, F401  (re-exported: templates.PROJECT, ...)
+from templates.common import (  # noqa: E402, F401  (re-exported: templates.PROJECT, templates.WAIT_MINUTES, ...)
+    CHANGE_SET_WAIT_MINUTES,
+    CI_DEPLOY_JOB_MINUTES,
+    DEFAULT_WAIT_MINUTES,
+    PROJECT,
+    TASK_WAIT_MINUTES,
+    WAIT_MINUTES,
+)
 
 ROOT = Path(__file__).resolve().parent.parent  # the project: params/, output/, .cfnlintrc, .cache/
 
@@ -90,15 +97,6 @@ READ_BY_TOOLS = {
     ("service", "TaskDefinitionArn"): ("make verify",),
 } | {(upstream, output): ("make deploy", "make changeset") for upstream, *outputs in ROLLBACK_TRIGGERS.values() for output in outputs}
 
-# Minutes the deployer waits for one stack operation of a layer; past them it stops waiting, says
-# what is still in progress and how to follow it (CloudFormation carries on). The certificate waits
-# for its DNS validation; the service for healthy tasks and then the rollback triggers' watch.
-WAIT_MINUTES = {"cert-dns": 45, "service": 60}
-DEFAULT_WAIT_MINUTES = 30
-TASK_WAIT_MINUTES = 30  # make task's wait for a one-off task (migrations) to stop, unless MAX_WAIT= says otherwise
-# A change set usually takes seconds to compute (our experience, not a documented bound); past this
-# something is wrong, and waiting on is the user's call.
-CHANGE_SET_WAIT_MINUTES = 10
 
 # Resources that hold state or a name other things point at: the stack policy forbids
 # replacing or deleting them, and the deployer refuses change sets that would.

@@ -34,6 +34,29 @@ CI_DEPLOY_JOB_MINUTES = 360
 # summary. A generous allowance (a few minutes is usual), not a bound anything enforces.
 CI_JOB_STEPS_MINUTES = 15
 
+# Minutes the deployer waits for one stack operation of a layer; past them it stops waiting, says
+# what is still in progress and how to follow it (CloudFormation carries on). The certificate waits
+# for its DNS validation; the service for healthy tasks and then the rollback triggers' watch.
+WAIT_MINUTES = {"cert-dns": 45, "service": 60}
+DEFAULT_WAIT_MINUTES = 30
+TASK_WAIT_MINUTES = 30  # make task's wait for a one-off task (migrations) to stop, unless MAX_WAIT= says otherwise
+# A change set usually takes seconds to compute (our experience, not a documented bound); past this
+# something is wrong, and waiting on is the user's call.
+CHANGE_SET_WAIT_MINUTES = 10
+
+# How long a release that shifts traffic may wait on purpose (shifting, bake and pause for tests), and
+# CloudFormation watch the rollback alarms after it: what the deploy job's time leaves after its own
+# steps, the migrations (at most TASK_WAIT_MINUTES), the service's change set (at most
+# CHANGE_SET_WAIT_MINUTES) and the service update's own bound, so that the deployer gives up cleanly
+# rather than being killed. With the job inside GitHub's 6 hours (tests/test_workflows.py), that is far
+# inside CloudFormation's own bounds: a canary or linear update's configured waits at most 33 hours, an
+# update at most 36.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-service-canaryconfiguration.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-service-linearconfiguration.html
+MOST_RELEASE_WAIT_MINUTES = (
+    CI_DEPLOY_JOB_MINUTES - CI_JOB_STEPS_MINUTES - TASK_WAIT_MINUTES - CHANGE_SET_WAIT_MINUTES - WAIT_MINUTES["service"]
+)
+
 # The condition of every layer whose resources depend on whether a release shifts traffic between
 # the two target groups (DeploymentStrategy BLUE_GREEN, CANARY or LINEAR) or replaces the tasks in
 # place (ROLLING).

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from troposphere import Parameter, Template
 
-from templates.common import PROJECT
+from templates.common import MOST_RELEASE_WAIT_MINUTES, PROJECT
 
 # EC2 ids: 8 hexadecimal characters after the hyphen (before 2016) or 17, never another length.
 # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html
@@ -56,6 +56,11 @@ OIDC_PROVIDER_ARN = r"arn:aws:iam::[0-9]{12}:oidc-provider/token\.actions\.githu
 DEPLOYMENT_STRATEGIES = ("ROLLING", "BLUE_GREEN", "CANARY", "LINEAR")
 TRAFFIC_SHIFTING = DEPLOYMENT_STRATEGIES[1:]
 HEALTH_CHECK_TIMEOUT_SECONDS = 5  # the target groups' (templates/alb.py)
+# The console shows each wait's own bound (AWS's); make templates refuses a release whose waits add up to more.
+WAITS_IN_ALL = (
+    f" With the other release waits and RollbackMonitoringMinutes at most {MOST_RELEASE_WAIT_MINUTES} minutes in all "
+    "(make templates refuses more)."
+)
 UNHEALTHY_THRESHOLD_COUNT = 3  # the target groups' failed checks before a target is unhealthy
 GITHUB_MAX_SUBJECTS = 5  # trust-policy slots of the ci layer's deploy role
 GITHUB_SUB = "repo:{repository}:{subject}"  # the token's sub claim the deploy role trusts (templates/ci.py github_subjects)
@@ -382,7 +387,7 @@ INPUTS = {
             "Number",
             10,
             "Minutes the old tasks keep running after all traffic moved (BLUE_GREEN, CANARY, LINEAR), so that a rollback "
-            "needs no new task.",
+            "needs no new task." + WAITS_IN_ALL,
             min_value=0,
             max_value=1440,
         ),
@@ -398,7 +403,7 @@ INPUTS = {
             "CanaryBakeTimeMinutes",
             "Number",
             5,
-            "CANARY: minutes at that percent before the rest of the traffic moves.",
+            "CANARY: minutes at that percent before the rest of the traffic moves." + WAITS_IN_ALL,
             min_value=0,
             max_value=1440,
         ),
@@ -414,7 +419,7 @@ INPUTS = {
             "LinearStepBakeTimeMinutes",
             "Number",
             2,
-            "LINEAR: minutes between two steps.",
+            "LINEAR: minutes between two steps." + WAITS_IN_ALL,
             min_value=0,
             max_value=1440,
         ),
@@ -423,7 +428,8 @@ INPUTS = {
             "Number",
             0,
             "BLUE_GREEN, CANARY or LINEAR: minutes a release waits, once the test listener reaches the new tasks, for make "
-            "continue (after make verify TEST_LISTENER=1) before production traffic moves; past them ECS rolls it back. 0: no pause.",
+            "continue (after make verify TEST_LISTENER=1) before production traffic moves; past them ECS rolls it back. 0: no pause."
+            + WAITS_IN_ALL,
             min_value=0,
             # A lifecycle hook's timeoutInMinutes: "Minimum value of 1. Maximum value of 20160." (0 here: no hook).
             # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentLifecycleHookTimeoutConfiguration.html

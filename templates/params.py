@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from templates import CHANGE_SET_WAIT_MINUTES, OPTIONAL_LAYERS, TASK_WAIT_MINUTES, WAIT_MINUTES, alb, layer_order, own_tags, relative
-from templates.common import CI_DEPLOY_JOB_MINUTES, CI_JOB_STEPS_MINUTES
+from templates import OPTIONAL_LAYERS, alb, layer_order, own_tags, relative
+from templates.common import CI_DEPLOY_JOB_MINUTES, MOST_RELEASE_WAIT_MINUTES
 from templates.errors import RefusedFile, ToolError, printable, read_regular_file, yaml_problem
 from templates.inputs import (
     FARGATE_MEMORY_BY_CPU,
@@ -633,24 +633,9 @@ def traffic_shifting_problems(v: dict) -> list[str]:
     return problems
 
 
-# How long a release that shifts traffic may wait on purpose (shifting, bake and pause for tests), and
-# CloudFormation watch the rollback alarms after it.
-# The GitHub Actions deploy job runs its own steps, the migrations (at most TASK_WAIT_MINUTES), the
-# service's change set (at most CHANGE_SET_WAIT_MINUTES) and the service update (WAIT_MINUTES
-# ["service"] plus the release's waits): all inside the job's time, so that the deployer gives up
-# cleanly rather than being killed. With the job inside GitHub's 6 hours (tests/test_workflows.py),
-# that is far inside CloudFormation's own bounds: a canary or linear update's configured waits at
-# most 33 hours, an update at most 36.
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-service-canaryconfiguration.html
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-properties-ecs-service-linearconfiguration.html
-MOST_RELEASE_WAIT_MINUTES = (
-    CI_DEPLOY_JOB_MINUTES - CI_JOB_STEPS_MINUTES - TASK_WAIT_MINUTES - CHANGE_SET_WAIT_MINUTES - WAIT_MINUTES["service"]
-)
-
-
 def linear_steps(step_percent: int) -> int:
     """Traffic shifts a LINEAR deployment bakes after: the last one, at 100 %, has no step bake (the
-    formula of aws-properties-ecs-service-linearconfiguration.html, cited at MOST_RELEASE_WAIT_MINUTES)."""
+    formula of aws-properties-ecs-service-linearconfiguration.html, cited at templates/common.py MOST_RELEASE_WAIT_MINUTES)."""
     return 100 // step_percent - 1 if 100 % step_percent == 0 else 100 // step_percent
 
 

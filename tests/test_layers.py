@@ -742,3 +742,13 @@ def test_every_layer_stays_within_what_describe_stack_resources_lists(layer):
     resources": a layer of more must move those reads to ListStackResources first.
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackResources.html"""
     assert {name: len(template["Resources"]) for name, template in layer.items() if len(template["Resources"]) >= 100} == {}
+
+
+def test_each_release_wait_says_in_the_console_what_the_waits_may_add_up_to(layer):
+    """Their MaxValues are AWS's; make templates refuses a release whose waits add up to more
+    (templates/params.py): an ops reviewer in the console sees that bound too."""
+    from templates.common import MOST_RELEASE_WAIT_MINUTES
+
+    for name in ("BakeTimeMinutes", "CanaryBakeTimeMinutes", "LinearStepBakeTimeMinutes", "TestPauseMinutes"):
+        description = layer["service"]["Parameters"][name]["Description"]
+        assert f"at most {MOST_RELEASE_WAIT_MINUTES} minutes in all (make templates refuses more)" in description, name

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from conftest import ROOT, generate_main
 
-from templates.common import PROJECT
+from templates.common import MOST_RELEASE_WAIT_MINUTES, PROJECT
 from templates.inputs import INPUTS
-from templates.params import MOST_PARAMS_FILE_BYTES, MOST_RELEASE_WAIT_MINUTES, ParamsError, check_value, load
+from templates.params import MOST_PARAMS_FILE_BYTES, ParamsError, check_value, load
 
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
 # What two environments may share only when a params file says why.

@@ -623,7 +623,7 @@ def rolling_steps(env, values, t) -> list[str]:
 # once, a canary share first, or in equal steps), the old tasks keep running for the bake time so
 # that a rollback moves traffic back without starting tasks, then they drain and stop.
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-blue-green.html
-# The waits a release makes: templates/params.py shifting_minutes and release_wait_minutes; their bound: MOST_RELEASE_WAIT_MINUTES there.
+# The waits a release makes: templates/params.py shifting_minutes and release_wait_minutes; their bound: MOST_RELEASE_WAIT_MINUTES in templates/common.py.
 SHIFT_TEXT = {
     "BLUE_GREEN": "all production traffic at once",
     "CANARY": "CanaryPercent {CanaryPercent} % of production traffic first, the rest after CanaryBakeTimeMinutes {CanaryBakeTimeMinutes}",
