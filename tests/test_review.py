@@ -1386,3 +1386,24 @@ def test_a_rule_that_fails_with_the_values_is_said_to_refuse_the_deploy():
         "(from ProductionListenerRuleArn (at deploy time)); its description: `a rule`",
         '- **ZoneGiven** (always): FAILS: the deploy is refused (from ExistingHostedZoneId `""`); its description: `a zone`',
     ]
+
+
+def test_the_exposure_section_gathers_what_reaches_the_service_how_it_travels_and_what_is_encrypted(written):
+    """An approver's first questions, answered from the resources each environment creates, with its values."""
+    for env in ENVS:
+        v = ENVIRONMENTS[env].values
+        section = written[env].decode().split("\n## Exposure and encryption\n", 1)[1].split("\n## ", 1)[0]
+        outside = section.split("Reachable from outside the VPC:", 1)[1].split("Between security groups", 1)[0]
+        assert "- alb AlbSecurityGroup: tcp 443 from 0.0.0.0/0" in outside and "- alb AlbSecurityGroup: tcp 80 from 0.0.0.0/0" in outside
+        test_listener = (
+            f"- alb TestListenerIngress: tcp {v['TestListenerPort']} (TestListenerPort) from {v['TestListenerCidr']} (TestListenerCidr)"
+        )
+        assert (test_listener in outside) == (v["DeploymentStrategy"] != "ROLLING"), env  # only where releases shift traffic
+        assert outside.count("\n- ") == 2 + (v["DeploymentStrategy"] != "ROLLING"), outside  # nothing else from outside
+        assert f"- alb BackendIngressFromAlb: tcp {v['ContainerPort']} (ContainerPort) into {v['BackendSecurityGroupId']}" in section
+        assert f"- alb TargetGroup: HTTP from the load balancer to the tasks on {v['ContainerPort']} (ContainerPort)" in section
+        assert "- alb HttpListener: HTTP on 80, redirected to HTTPS" in section
+        assert f"- alb HttpsListener: HTTPS on 443, TLS policy {v['TlsPolicy']} (TlsPolicy)" in section
+        assert "- service LogGroup: KMS key LogKey of this layer" in section
+        assert ("- waf LogGroup: KMS key LogKey of this layer" in section) == ENVIRONMENTS[env].deploys("waf"), env
+        assert "- alb AccessLogBucket: SSE-S3 (AES256, keys S3 manages)" in section

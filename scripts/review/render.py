@@ -22,7 +22,7 @@ from templates.resolver import scalar_text
 
 
 def document(review: Review) -> str:
-    lines = summary(review) + layer_order(review) + ["## Layers", ""]
+    lines = summary(review) + exposure_section(review) + layer_order(review) + ["## Layers", ""]
     for number_, layer in enumerate(review.layers, 1):
         lines += layer_part(review, number_, layer)
     lines += findings(review) + deploy_duration_section(review) + cost(review)
@@ -78,6 +78,70 @@ def created(layer: Layer) -> list[str]:
         for name, resource in layer.resources.items()
         if not (resource.get("Condition") and layer.resolver.condition(resource["Condition"]) is False)
     ]
+
+
+def key_text(layer: Layer, node) -> str:
+    """A KMS key a property names: the layer's own by its logical id, or as the template names it."""
+    target = (node.get("Ref") or (node.get("Fn::GetAtt") or [None])[0]) if isinstance(node, dict) else None
+    return f"KMS key {target} of this layer" if target in layer.resources else f"KMS key {layer.resolver.text(node)}"
+
+
+def exposure_section(review: Review) -> list[str]:
+    """What an approver asks first, gathered from the resources the environment creates: what
+    reaches the load balancer from outside the VPC, how traffic is carried, what is encrypted at rest."""
+    outside, inside, transit, at_rest = [], [], [], []
+    for layer in (each for each in review.layers if each.deployed):
+        resolver = layer.resolver
+
+        for name in created(layer):
+            resource = layer.resources[name]
+            kind, props = resource["Type"], resource.get("Properties", {})
+            where = f"{layer.name} {name}"
+            rules = props.get("SecurityGroupIngress", []) if kind == "AWS::EC2::SecurityGroup" else [props]
+            for rule in rules if kind in ("AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress") else []:
+                port, cidr = resolver.text(rule.get("FromPort")), rule.get("CidrIp")
+                if cidr is not None:
+                    outside.append(f"- {where}: {rule.get('IpProtocol', 'tcp')} {port} from {resolver.text(cidr)}")
+                elif "SourceSecurityGroupId" in rule:
+                    into = f" into {resolver.text(props['GroupId'])}" if "GroupId" in props else ""
+                    inside.append(
+                        f"- {where}: {rule.get('IpProtocol', 'tcp')} {port}{into} from {resolver.text(rule['SourceSecurityGroupId'])}"
+                    )
+            if kind == "AWS::ElasticLoadBalancingV2::Listener":
+                policy = f", TLS policy {resolver.text(props['SslPolicy'])}" if "SslPolicy" in props else ""
+                actions = [action.get("Type") for action in props.get("DefaultActions", [])]
+                redirect = ", redirected to HTTPS" if actions == ["redirect"] else ""
+                transit.append(f"- {where}: {props.get('Protocol')} on {resolver.text(props.get('Port'))}{policy}{redirect}")
+            elif kind == "AWS::ElasticLoadBalancingV2::TargetGroup":
+                transit.append(
+                    f"- {where}: {props.get('Protocol')} from the load balancer to the tasks on {resolver.text(props.get('Port'))}"
+                )
+            elif kind == "AWS::Logs::LogGroup":
+                key = props.get("KmsKeyId")
+                at_rest.append(f"- {where}: " + (key_text(layer, key) if key else "CloudWatch Logs' own encryption (no KMS key)"))
+            elif kind == "AWS::SNS::Topic":
+                key = props.get("KmsMasterKeyId")
+                at_rest.append(f"- {where}: " + (key_text(layer, key) if key else "not encrypted (no KMS key)"))
+            elif kind == "AWS::S3::Bucket":
+                rules = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
+                algorithms = [r.get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules]
+                named = {"AES256": "SSE-S3 (AES256, keys S3 manages)", "aws:kms": "SSE-KMS"}
+                shown = ", ".join(named.get(a, resolver.text(a)) for a in algorithms)
+                at_rest.append(f"- {where}: " + (shown or "S3's default encryption"))
+    lines = [
+        "## Exposure and encryption",
+        "",
+        f"Gathered from the resources {review.env} creates (each layer's section has them in full).",
+        "",
+    ]
+    for title, found in (
+        ("Reachable from outside the VPC", outside),
+        ("Between security groups inside the VPC", inside),
+        ("In transit", transit),
+        ("At rest", at_rest),
+    ):
+        lines += [f"{title}:", "", *(found or ["- none"]), ""]
+    return lines
 
 
 def layer_order(review: Review) -> list[str]:
