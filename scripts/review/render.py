@@ -140,7 +140,7 @@ def exposure_section(review: Review) -> list[str]:
         ("In transit", transit),
         ("At rest", at_rest),
     ):
-        lines += [f"{title}:", "", *(found or ["- none"]), ""]
+        lines += [f"{title}:", "", *(sorted(found) or ["- none"]), ""]  # sorted: not the template's key order
     return lines
 
 
