@@ -368,10 +368,11 @@ def other_account_arn(arn):
 
 def test_a_params_arn_of_another_account_than_the_stacks_is_refused_before_a_change_set(aws, tmp_path):
     """The service's roles may read only their own account's secrets: a task would fail to start,
-    minutes into the release. The account is the one of a stack the run read: no call for it."""
+    minutes into the release. The account is the one of a stack the run read (the upstream ones it
+    takes outputs from: the service's own is not read before the refusal, nor deleted by RECREATE=1):
+    no call for it."""
     aws.deployed("alb")
     aws.deployed("release-alarms")
-    aws.deployed("service")
     layer = deploy.load_layer(ENV, "service", ROOT / "output")
     secret = layer.parameters["DatabaseSecretArn"]
     other = tmp_path / "output"  # a copy of output/ whose prod service configuration names another account's secret
@@ -429,6 +430,7 @@ def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anythi
         made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=on_aws)
         made.run_layers = [service]
         made.stacks[stack("service")] = deployed  # None: not deployed, a first create
+        made.accounts_checked = True  # the secret is the stacks' account's (refuse_a_secret_of_another_account)
         guards.refuse_a_secret_the_tasks_cannot_read(made, service)
         return made.out.getvalue()
 
@@ -468,8 +470,10 @@ def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anythi
     made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
     made.run_layers = [deploy.load_layer(ENV, name, ROOT / "output") for name in PROD_LAYERS]
     made.stacks |= {each.stack: None for each in made.run_layers}
+    guards.refuse_a_secret_the_tasks_cannot_read(made, made.run_layers[0])  # the account not known yet: no call
+    made.accounts_checked = True  # once the account check knows it (at a later layer of the run)
     with pytest.raises(deploy.Failure, match="the secret is encrypted with the customer managed KMS key"):
-        guards.refuse_a_secret_the_tasks_cannot_read(made, made.run_layers[0])
+        guards.refuse_a_secret_the_tasks_cannot_read(made, made.run_layers[1])
 
 
 def test_a_deploy_on_aws_of_a_service_with_a_secret_under_a_customer_managed_key_stops_before_its_change_set(aws, monkeypatch):
@@ -554,6 +558,17 @@ def test_subnets_or_a_backend_group_outside_the_vpc_or_public_subnets_in_one_zon
     deployed = {name: described(name)["Stacks"][0] for name in ("alb", "service")}
     assert check(deployed=deployed) == ""
     assert check(on_aws=False) == ""
+    # stacks still changing (their values may be the old or the new ones) use nothing for sure: asked again
+    network()
+    changing = {
+        "alb": described("alb", "ROLLBACK_IN_PROGRESS")["Stacks"][0],
+        "service": described("service", "UPDATE_IN_PROGRESS")["Stacks"][0],
+    }
+    assert check(deployed=changing) == ""
+    # a layer without subnets or the backend group (cert-dns): nothing read, not even the alb stack
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    made.run_layers = [deploy.load_layer(ENV, "cert-dns", ROOT / "output")]
+    guards.refuse_subnets_the_layers_cannot_use(made, made.run_layers[0])  # the stubs fail any call
     # a failed first create (RECREATE=1 deletes it) uses nothing: asked again
     network(zones=("a", "a", "a", "b"))
     assert "share the Availability Zone" in refused(deployed={name: described(name, "ROLLBACK_COMPLETE")["Stacks"][0] for name in deployed})

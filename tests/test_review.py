@@ -1396,11 +1396,23 @@ def test_the_exposure_section_gathers_what_reaches_the_service_how_it_travels_an
         outside = section.split("Reachable from outside the VPC:", 1)[1].split("Between security groups", 1)[0]
         assert "- alb AlbSecurityGroup: tcp 443 from 0.0.0.0/0" in outside and "- alb AlbSecurityGroup: tcp 80 from 0.0.0.0/0" in outside
         test_listener = (
-            f"- alb TestListenerIngress: tcp {v['TestListenerPort']} (TestListenerPort) from {v['TestListenerCidr']} (TestListenerCidr)"
+            f"- alb TestListenerIngress of GetAtt AlbSecurityGroup.GroupId: tcp {v['TestListenerPort']} (TestListenerPort) "
+            f"from {v['TestListenerCidr']} (TestListenerCidr)"
         )
         assert (test_listener in outside) == (v["DeploymentStrategy"] != "ROLLING"), env  # only where releases shift traffic
         assert outside.count("\n- ") == 2 + (v["DeploymentStrategy"] != "ROLLING"), outside  # nothing else from outside
-        assert f"- alb BackendIngressFromAlb: tcp {v['ContainerPort']} (ContainerPort) into {v['BackendSecurityGroupId']}" in section
+        group, port = v["BackendSecurityGroupId"], v["ContainerPort"]
+        assert (
+            f"- alb BackendIngressFromAlb of {group} (BackendSecurityGroupId): tcp {port} (ContainerPort) from GetAtt AlbSecurityGroup.GroupId"
+        ) in section
+        assert f"- alb AlbSecurityGroup: tcp {port} (ContainerPort) out to {group} (BackendSecurityGroupId)" in section
+        assert f"The backend security group {group} (BackendSecurityGroupId) is an existing one, not this project's" in section
+        if v["DeploymentStrategy"] != "ROLLING":
+            assert (
+                f"- alb TestListener: HTTPS on {v['TestListenerPort']} (TestListenerPort), TLS policy {v['TlsPolicy']} (TlsPolicy)"
+                in section
+            )
+        assert "- release-alarms AlertTopic: KMS key AlertTopicKey of this layer" in section
         assert f"- alb TargetGroup: HTTP from the load balancer to the tasks on {v['ContainerPort']} (ContainerPort)" in section
         assert "- alb HttpListener: HTTP on 80, redirected to HTTPS" in section
         assert f"- alb HttpsListener: HTTPS on 443, TLS policy {v['TlsPolicy']} (TlsPolicy)" in section

@@ -520,7 +520,7 @@ def test_the_deploy_job_its_credentials_and_the_deploy_role_last_as_long_as_the_
 
 
 def test_the_longest_release_the_params_accept_ends_inside_the_deploy_job(deploy):
-    """Added up from each wait the job's steps make, not from templates/params.py's bound: the job's
+    """Added up from each wait the job's steps make, not from templates/common.py's bound (MOST_RELEASE_WAIT_MINUTES): the job's
     time from the workflow, each wait's bound as the module that waits uses it, and the longest
     release the params check lets through, found by asking the check."""
     import templates

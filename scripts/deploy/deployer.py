@@ -384,6 +384,13 @@ class Deployer:
             return False
         return not self.own_tags(found).items() <= tags.items()
 
+    def settled_values(self, stack) -> dict:
+        """The parameter values a stack's resources stand with: those of a stack that has settled and
+        works (UPDATABLE); none for one not deployed, an abandoned or failed create (which RECREATE=1
+        deletes), or one still changing (its values may be the old or the new ones: AWS does not say)."""
+        found = self.describe(stack)
+        return parameter_values(found) if found and found["StackStatus"] in UPDATABLE else {}
+
     def has_stack(self, stack) -> bool:
         """Deployed: exists and is not an abandoned create (REVIEW_IN_PROGRESS)."""
         found = self.describe(stack)
@@ -1112,10 +1119,10 @@ class Deployer:
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)  # reads only
         guards.refuse_a_missing_image(self, layer, image_tag)
+        guards.refuse_a_secret_of_another_account(self, layer)
         guards.refuse_a_secret_the_tasks_cannot_read(self, layer)
         guards.refuse_subnets_the_layers_cannot_use(self, layer)
         exists = self.ready(layer, recreate)  # RECREATE=1 deletes a failed first create: after the refusals
-        guards.refuse_a_secret_of_another_account(self, layer)
         if allow_replace and not leave:  # make changeset changes nothing: its change set is checked when executed
             guards.refuse_taken_names_ahead(self, layer)
         if not exists:

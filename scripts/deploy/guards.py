@@ -229,16 +229,6 @@ def refuse_a_secret_of_another_account(deployer, layer) -> None:
         )
 
 
-def in_use(deployer, stack) -> dict:
-    """The parameter values a stack's resources were made with: none for a stack not deployed, an
-    abandoned create (REVIEW_IN_PROGRESS) or a failed one (ROLLBACK_COMPLETE, which RECREATE=1
-    deletes: its values made nothing that works)."""
-    found = deployer.describe(stack)
-    if not found or found["StackStatus"] in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"):
-        return {}
-    return parameter_values(found)
-
-
 def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
     """At a run's first layer, before it changes anything: the database secret of the run's service
     layer, when the service does not use it already, is encrypted with the AWS managed key. The
@@ -255,14 +245,14 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html
     https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_update-encryption-key.html"""
-    if deployer.secret_keys_checked or not deployer.on_aws:
-        return
+    if deployer.secret_keys_checked or not deployer.on_aws or not deployer.accounts_checked:
+        return  # until refuse_a_secret_of_another_account knows the account: asked again at the next layer
     deployer.secret_keys_checked = True
     service = next((each for each in layers_ahead(deployer, layer) if "DatabaseSecretArn" in each.parameters), None)
     if service is None:
         return
     arn = service.parameters["DatabaseSecretArn"]
-    if in_use(deployer, service.stack).get("DatabaseSecretArn") == arn:
+    if deployer.settled_values(service.stack).get("DatabaseSecretArn") == arn:
         return
     where = f"params/{deployer.env}.yaml: parameters.DatabaseSecretArn"
     try:
@@ -272,7 +262,7 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
         else:
             manager = deployer.client("kms").describe_key(KeyId=key)["KeyMetadata"].get("KeyManager") if key else "AWS"
     except AWS_ERRORS as error:
-        if error_code(error) == "ResourceNotFoundException" and arn.split(":")[3] == deployer.cf.meta.region_name:
+        if error_code(error) == "ResourceNotFoundException" and arn.split(":")[3] == deployer.cf.meta.region_name:  # the account: checked
             raise Failure(f"error: {where}: no secret {arn} in the stacks' account and region; nothing changed") from None
         deployer.say(f"  note: the database secret {arn} and its KMS key could not be read ({error_code(error)}); going on")
         return
@@ -304,18 +294,21 @@ def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
         return
     deployer.subnets_checked = True
     alb_stack = templates.stack_name(deployer.env, "alb")
-    ahead = layers_ahead(deployer, layer)
+    networked = ("PublicSubnetIds", "PrivateSubnetIds", "BackendSecurityGroupId")
+    ahead = [each for each in layers_ahead(deployer, layer) if any(name in each.parameters for name in networked)]
+    if not ahead:  # cert-dns, ci, ...: nothing read
+        return
     vpc = next((each.parameters["VpcId"] for each in ahead if "VpcId" in each.parameters), None)
     vpc_from = "VpcId"
     if vpc is None:  # a run without the alb layer: the deployed one's
-        vpc, vpc_from = in_use(deployer, alb_stack).get("VpcId"), "the deployed alb layer's VpcId"
-    moved = vpc != in_use(deployer, alb_stack).get("VpcId")
+        vpc, vpc_from = deployer.settled_values(alb_stack).get("VpcId"), "the deployed alb layer's VpcId"
+    moved = vpc != deployer.settled_values(alb_stack).get("VpcId")
     given = {}  # parameter -> its ids, where new to the layer's stack (or VpcId changes)
     for each in ahead:
-        running = in_use(deployer, each.stack)
-        for name in ("PublicSubnetIds", "PrivateSubnetIds", "BackendSecurityGroupId"):
+        running = deployer.settled_values(each.stack)
+        for name in networked:
             if name in each.parameters and (moved or running.get(name) != each.parameters[name]):
-                given[name] = each.parameters[name].split(",")
+                given[name] = [i for i in each.parameters[name].split(",") if i]
     if not given:
         return
     subnet_ids = sorted({i for name, ids in given.items() if name != "BackendSecurityGroupId" for i in ids})
@@ -337,6 +330,8 @@ def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
         return
     problems = []
     for name, ids in sorted(given.items()):
+        if not ids:
+            problems.append(f"parameters.{name} is empty")
         missing = [i for i in ids if i not in found]
         elsewhere = [f"{i} (in {found[i]['VpcId']})" for i in ids if i in found and vpc and found[i]["VpcId"] != vpc]
         if missing:

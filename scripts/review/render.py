@@ -86,6 +86,25 @@ def key_text(layer: Layer, node) -> str:
     return f"KMS key {target} of this layer" if target in layer.resources else f"KMS key {layer.resolver.text(node)}"
 
 
+PEERS = ("CidrIp", "CidrIpv6", "SourcePrefixListId", "DestinationPrefixListId", "SourceSecurityGroupId", "DestinationSecurityGroupId")
+
+
+def security_group_rules(kind: str, props: dict) -> list:
+    """(rule, "from" or "out to") of a security group's inline rules or of one rule resource."""
+    if kind == "AWS::EC2::SecurityGroup":
+        return [(r, "from") for r in props.get("SecurityGroupIngress", [])] + [(r, "out to") for r in props.get("SecurityGroupEgress", [])]
+    return {"AWS::EC2::SecurityGroupIngress": [(props, "from")], "AWS::EC2::SecurityGroupEgress": [(props, "out to")]}.get(kind, [])
+
+
+def rule_ports(resolver, rule: dict) -> str:
+    """tcp 443, tcp 1024-65535, or all traffic (IpProtocol -1)."""
+    protocol = resolver.text(rule.get("IpProtocol", "tcp"))
+    if protocol == "-1":
+        return "all traffic"
+    first, last = resolver.text(rule.get("FromPort")), resolver.text(rule.get("ToPort", rule.get("FromPort")))
+    return f"{protocol} {first}" if first == last else f"{protocol} {first}-{last}"
+
+
 def exposure_section(review: Review) -> list[str]:
     """What an approver asks first, gathered from the resources the environment creates: what
     reaches the load balancer from outside the VPC, how traffic is carried, what is encrypted at rest."""
@@ -97,16 +116,12 @@ def exposure_section(review: Review) -> list[str]:
             resource = layer.resources[name]
             kind, props = resource["Type"], resource.get("Properties", {})
             where = f"{layer.name} {name}"
-            rules = props.get("SecurityGroupIngress", []) if kind == "AWS::EC2::SecurityGroup" else [props]
-            for rule in rules if kind in ("AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress") else []:
-                port, cidr = resolver.text(rule.get("FromPort")), rule.get("CidrIp")
-                if cidr is not None:
-                    outside.append(f"- {where}: {rule.get('IpProtocol', 'tcp')} {port} from {resolver.text(cidr)}")
-                elif "SourceSecurityGroupId" in rule:
-                    into = f" into {resolver.text(props['GroupId'])}" if "GroupId" in props else ""
-                    inside.append(
-                        f"- {where}: {rule.get('IpProtocol', 'tcp')} {port}{into} from {resolver.text(rule['SourceSecurityGroupId'])}"
-                    )
+            for rule, direction in security_group_rules(kind, props):
+                traffic = f"{rule_ports(resolver, rule)} {direction}"
+                into = f" of {resolver.text(props['GroupId'])}" if "GroupId" in props else ""
+                peer = next((rule[key] for key in PEERS if key in rule), None)
+                line = f"- {where}{into}: {traffic} {resolver.text(peer)}"
+                (inside if any(key in rule for key in ("SourceSecurityGroupId", "DestinationSecurityGroupId")) else outside).append(line)
             if kind == "AWS::ElasticLoadBalancingV2::Listener":
                 policy = f", TLS policy {resolver.text(props['SslPolicy'])}" if "SslPolicy" in props else ""
                 actions = [action.get("Type") for action in props.get("DefaultActions", [])]
@@ -141,6 +156,13 @@ def exposure_section(review: Review) -> list[str]:
         ("At rest", at_rest),
     ):
         lines += [f"{title}:", "", *(sorted(found) or ["- none"]), ""]  # sorted: not the template's key order
+    group = review.environment.values.get("BackendSecurityGroupId")
+    if group:
+        lines += [
+            f"The backend security group {group} (BackendSecurityGroupId) is an existing one, not this project's: only the rules "
+            f"above are its; `aws ec2 describe-security-group-rules --filters Name=group-id,Values={group}` lists all of them.",
+            "",
+        ]
     return lines
 
 
