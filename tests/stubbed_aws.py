@@ -47,22 +47,22 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 
 
 OUTPUT_VALUES = {
-    "CertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/5f3c2a1e-1111-2222-3333-444455556666",
+    "CertificateArn": f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/5f3c2a1e-1111-2222-3333-444455556666",
     "HostedZoneId": "Z0123456789ABCDEFGHIJ",
-    "TargetGroupArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/startupwebapp-tg/0123456789abcdef",
+    "TargetGroupArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/startupwebapp-tg/0123456789abcdef",
     "ClusterName": "startupwebapp-cluster",
     "ServiceName": "startupwebapp-service",
-    "LoadBalancerArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/startupwebapp-alb/0123456789abcdef",
+    "LoadBalancerArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/startupwebapp-alb/0123456789abcdef",
     "LoadBalancerFullName": "app/startupwebapp-alb/0123456789abcdef",
     "TargetGroupFullName": "targetgroup/startupwebapp-tg/0123456789abcdef",
-    "AlternateTargetGroupArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/startupwebapp-tg-alt/fedcba9876543210",
+    "AlternateTargetGroupArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/startupwebapp-tg-alt/fedcba9876543210",
     "AlternateTargetGroupFullName": "targetgroup/startupwebapp-tg-alt/fedcba9876543210",
-    "ProductionListenerRuleArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener-rule/app/startupwebapp-alb/0123456789abcdef/1111111111111111/2222222222222222",
-    "TestListenerRuleArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:listener-rule/app/startupwebapp-alb/0123456789abcdef/3333333333333333/4444444444444444",
-    "AlertTopicArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:startupwebapp-alerts",
+    "ProductionListenerRuleArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener-rule/app/startupwebapp-alb/0123456789abcdef/1111111111111111/2222222222222222",
+    "TestListenerRuleArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener-rule/app/startupwebapp-alb/0123456789abcdef/3333333333333333/4444444444444444",
+    "AlertTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:startupwebapp-alerts",
     "DeploymentAlarmNames": "startupwebapp-target-5xx,startupwebapp-unhealthy-hosts",
-    "RollbackAlarmArns": f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:startupwebapp-target-5xx,"
-    f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:startupwebapp-unhealthy-hosts",
+    "RollbackAlarmArns": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:startupwebapp-target-5xx,"
+    f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:startupwebapp-unhealthy-hosts",
     "RollbackMonitoringMinutes": "10",
 }
 
@@ -75,7 +75,7 @@ def stack(layer):
 
 
 def stack_id(layer):
-    return f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/{stack(layer)}/0e4c8f70-c9f1-11f0-8de9-0a1b2c3d4e5f"
+    return f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack(layer)}/0e4c8f70-c9f1-11f0-8de9-0a1b2c3d4e5f"
 
 
 def cs_name(layer):
@@ -170,7 +170,7 @@ def detail(name, source="DirectModification", entity=None, recreation="Never", e
 def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, parameters=None, repair=False):
     found = {
         "ChangeSetName": cs_name(layer),
-        "ChangeSetId": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:changeSet/{cs_name(layer)}/6b0f7c1a-aaaa-bbbb-cccc-ddddeeeeffff",
+        "ChangeSetId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/{cs_name(layer)}/6b0f7c1a-aaaa-bbbb-cccc-ddddeeeeffff",
         "StackId": stack_id(layer),
         "StackName": stack(layer),
         "Description": f"{layer} layer of {ENV}, by scripts/deploy",
@@ -491,10 +491,10 @@ LOG_GROUP = "/ecs/startupwebapp-service"
 TASK_ID = "0f6a1c2b3d4e4f5a9b8c7d6e5f4a3b2c"
 
 
-TASK_ARN = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/{CLUSTER}/{TASK_ID}"
+TASK_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/{TASK_ID}"
 
 
-TASK_DEFINITION = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/startupwebapp-service-task:7"
+TASK_DEFINITION = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/startupwebapp-service-task:7"
 
 
 STREAM = f"service/web/{TASK_ID}"
@@ -568,9 +568,9 @@ class TaskAws(Aws):
 
 def ecs_service():
     return {
-        "serviceArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/{CLUSTER}/{SERVICE}",
+        "serviceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{CLUSTER}/{SERVICE}",
         "serviceName": SERVICE,
-        "clusterArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{CLUSTER}",
+        "clusterArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}",
         "status": "ACTIVE",
         "desiredCount": 2,
         "runningCount": 2,
@@ -587,10 +587,10 @@ def ecs_service():
 
 def container(name, status, exit_code=None, reason=None, arn=TASK_ARN):
     found = {
-        "containerArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:container/{CLUSTER}/{arn.rsplit('/', 1)[-1]}/{name}-0a1b",
+        "containerArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:container/{CLUSTER}/{arn.rsplit('/', 1)[-1]}/{name}-0a1b",
         "taskArn": arn,
         "name": name,
-        "image": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/startupwebapp:v1",
+        "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/startupwebapp:v1",
         "lastStatus": status,
         "networkInterfaces": [],
         "healthStatus": "UNKNOWN",
@@ -609,7 +609,7 @@ def ecs_task(status, exit_code=None, reason=None, stopped_reason="Essential cont
     )
     found = {
         "taskArn": arn,
-        "clusterArn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{CLUSTER}",
+        "clusterArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}",
         "taskDefinitionArn": TASK_DEFINITION,
         "lastStatus": status,
         "desiredStatus": "STOPPED" if stopped else "RUNNING",

@@ -1406,7 +1406,10 @@ def test_the_exposure_section_gathers_what_reaches_the_service_how_it_travels_an
             f"- alb BackendIngressFromAlb of {group} (BackendSecurityGroupId): tcp {port} (ContainerPort) from GetAtt AlbSecurityGroup.GroupId"
         ) in section
         assert f"- alb AlbSecurityGroup: tcp {port} (ContainerPort) out to {group} (BackendSecurityGroupId)" in section
-        assert f"The backend security group {group} (BackendSecurityGroupId) is an existing one, not this project's" in section
+        assert f"The backend security group {group} (BackendSecurityGroupId) is not made by these stacks: the rules above" in section
+        # the alternate target group carries traffic only where releases shift it (its listener rules)
+        idle = f" (no listener or rule forwards to it in {env})" * (v["DeploymentStrategy"] == "ROLLING")
+        assert f"- alb AlternateTargetGroup: HTTP from the load balancer to the tasks on {port} (ContainerPort){idle}\n" in section
         if v["DeploymentStrategy"] != "ROLLING":
             assert (
                 f"- alb TestListener: HTTPS on {v['TestListenerPort']} (TestListenerPort), TLS policy {v['TlsPolicy']} (TlsPolicy)"

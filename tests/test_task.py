@@ -16,6 +16,7 @@ from stubbed_aws import (
     LOG_GROUP,
     NOW,
     PARAMETERS,
+    REGION,
     REGION_CLI,
     SERVICE,
     TASK_ARN,
@@ -32,6 +33,7 @@ from stubbed_aws import (
     stubbed_tasks,
 )
 
+import templates
 from scripts import deploy
 from scripts.deploy import tasks
 
@@ -255,7 +257,7 @@ def test_a_runtask_that_got_no_answer_says_the_task_may_run_and_how_to_find_it(a
 def test_runtask_failures_are_one_line(aws):
     aws.service_stack()
     aws.service()
-    failure = {"arn": f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/{CLUSTER}", "reason": "MISSING", "detail": "no Fargate capacity"}
+    failure = {"arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{CLUSTER}", "reason": "MISSING", "detail": "no Fargate capacity"}
     aws.ecs.add_response("run_task", {"tasks": [], "failures": [failure]})
     assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == 1
     assert aws.err.strip() == "error: RunTask started no task: MISSING no Fargate capacity"
@@ -304,7 +306,7 @@ def test_the_request_takes_capacity_providers_instead_of_the_launch_type():
 
 
 # --- TAG=: a copy of the task definition with the new image ------------------------------------
-REPOSITORY = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/startupwebapp"
+REPOSITORY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/startupwebapp"
 COPY = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/startupwebapp-service-task:8"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/startupwebapp-service"
 STACK_TAGS = [{"key": "Project", "value": "startupwebapp"}, {"key": "Environment", "value": ENV}, {"key": "Layer", "value": "service"}]
@@ -313,7 +315,7 @@ STACK_TAGS = [{"key": "Project", "value": "startupwebapp"}, {"key": "Environment
 def task_definition(arn=TASK_DEFINITION, revision=7, tag="v1"):
     """DescribeTaskDefinition's taskDefinition for the revision CloudFormation registered (the shape
     ECS returns: empty lists included, the read-only fields, a volume with an empty host)."""
-    logging = {"logDriver": "awslogs", "options": {"awslogs-group": LOG_GROUP, "awslogs-region": "us-east-1"}, "secretOptions": []}
+    logging = {"logDriver": "awslogs", "options": {"awslogs-group": LOG_GROUP, "awslogs-region": REGION}, "secretOptions": []}
     mount = [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
     init = {
         "name": "tmp-permissions",
@@ -920,28 +922,32 @@ def test_tag_goes_on_with_a_note_when_the_role_may_not_look_for_images(aws):
     assert "note: could not check that image startupwebapp:v2 is in ECR (ecr:DescribeImages denied); going on" in aws.out
 
 
-def test_the_stopped_tasks_of_a_crash_looping_release_are_read_past_listtasks_first_page():
+def test_the_stopped_tasks_of_a_crash_looping_release_are_read_past_listtasks_first_page(aws):
     """ListTasks answers 100 at a time, in no documented order: the report read one page and called its
     latest "the latest". https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ListTasks.html"""
-    import boto3
-    from botocore.stub import Stubber
-
     from scripts.deploy import logs
 
-    clients = {
-        name: boto3.client(name, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x") for name in ("ecs", "logs")
-    }
     arns = [f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/{CLUSTER}/{n:032x}" for n in range(1, 5)]
     listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
-    with Stubber(clients["ecs"]) as ecs, Stubber(clients["logs"]) as logs_stub:
-        ecs.add_response("list_tasks", {"taskArns": arns[:2], "nextToken": "page2"}, listed)
-        ecs.add_response("list_tasks", {"taskArns": arns[2:]}, listed | {"nextToken": "page2"})
-        found = [ecs_task("STOPPED", 1, arn=arn, stopped_at=NOW + timedelta(seconds=n)) for n, arn in enumerate(arns)]
-        ecs.add_response("describe_tasks", {"tasks": found, "failures": []}, {"cluster": CLUSTER, "tasks": arns})
-        for _ in range(logs.STOPPED_TASKS):
-            logs_stub.add_client_error("get_log_events", "ResourceNotFoundException", "The specified log stream does not exist.", 400)
-        deployer = type("Deployer", (), {"client": staticmethod(clients.__getitem__)})()
-        stack = described("service")["Stacks"][0]
-        lines = logs.stopped_tasks(deployer, stack)
+    aws.ecs.add_response("list_tasks", {"taskArns": arns[:2], "nextToken": "page2"}, listed)
+    aws.ecs.add_response("list_tasks", {"taskArns": arns[2:]}, listed | {"nextToken": "page2"})
+    found = [ecs_task("STOPPED", 1, arn=arn, stopped_at=NOW + timedelta(seconds=n)) for n, arn in enumerate(arns)]
+    aws.ecs.add_response("describe_tasks", {"tasks": found, "failures": []}, {"cluster": CLUSTER, "tasks": arns})
+    for _ in range(logs.STOPPED_TASKS):  # the newest ones' logs, each asked for (the harness fails an unused response)
+        aws.stubber("logs").add_client_error("get_log_events", "ResourceNotFoundException", "The specified log stream does not exist.", 400)
+    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__)})()
+    lines = logs.stopped_tasks(deployer, described("service")["Stacks"][0])
     assert lines[0] == f"stopped tasks of {SERVICE}: the latest {logs.STOPPED_TASKS} of 4, newest first", lines
     assert f"task {arns[3].rsplit('/', 1)[-1]}" in lines[1]  # the newest, from the second page
+
+
+def test_a_failed_first_create_of_the_service_is_no_running_image_and_its_tag_is_looked_for_again(aws):
+    """RECREATE=1 after a create that failed (perhaps for that very image): the image is looked for
+    before the failed stack is deleted, not taken as running (guards.refuse_a_missing_image)."""
+    tag = configuration(ENV, "service")["Parameters"]["ImageTag"]  # params' tag, what the create ran
+    for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("service").values()):
+        aws.deployed(upstream)
+    aws.deployed("service", status="ROLLBACK_COMPLETE", parameters=stubbed_aws.service_parameters(tag))
+    aws.image(tag, "ImageNotFoundException")
+    assert aws.run("deploy", "--stack", "service", "--recreate", "--yes") == 1  # no DeleteStack queued: none made
+    assert f":{tag} is not in ECR" in aws.err, aws.err

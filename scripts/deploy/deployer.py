@@ -1119,6 +1119,7 @@ class Deployer:
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)  # reads only
         guards.refuse_a_missing_image(self, layer, image_tag)
+        self.describe(layer.stack)  # read now: the account check finds the account in it, before anything changes
         guards.refuse_a_secret_of_another_account(self, layer)
         guards.refuse_a_secret_the_tasks_cannot_read(self, layer)
         guards.refuse_subnets_the_layers_cannot_use(self, layer)

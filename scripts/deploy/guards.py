@@ -126,7 +126,9 @@ def refuse_a_missing_image(deployer, layer, image_tag) -> None:
     if service is None:
         return
     repository = service.parameters["EcrRepositoryName"]
-    running = parameter_values(deployer.describe(service.stack)) if deployer.has_stack(service.stack) else {}
+    found = deployer.describe(service.stack)
+    # A failed first create runs no image: RECREATE=1 deletes it and deploys params' ImageTag.
+    running = parameter_values(found) if deployer.has_stack(service.stack) and found["StackStatus"] != "ROLLBACK_COMPLETE" else {}
     tag = image_tag or running.get("ImageTag") or service.parameters.get("ImageTag")  # as Deployer.parameters chooses it
     if not tag or (running.get("ImageTag"), running.get("EcrRepositoryName")) == (tag, repository):
         return
@@ -298,11 +300,12 @@ def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
     ahead = [each for each in layers_ahead(deployer, layer) if any(name in each.parameters for name in networked)]
     if not ahead:  # cert-dns, ci, ...: nothing read
         return
+    deployed_vpc = deployer.settled_values(alb_stack).get("VpcId")
     vpc = next((each.parameters["VpcId"] for each in ahead if "VpcId" in each.parameters), None)
     vpc_from = "VpcId"
     if vpc is None:  # a run without the alb layer: the deployed one's
-        vpc, vpc_from = deployer.settled_values(alb_stack).get("VpcId"), "the deployed alb layer's VpcId"
-    moved = vpc != deployer.settled_values(alb_stack).get("VpcId")
+        vpc, vpc_from = deployed_vpc, "the deployed alb layer's VpcId"
+    moved = vpc != deployed_vpc
     given = {}  # parameter -> its ids, where new to the layer's stack (or VpcId changes)
     for each in ahead:
         running = deployer.settled_values(each.stack)
@@ -330,7 +333,7 @@ def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
         return
     problems = []
     for name, ids in sorted(given.items()):
-        if not ids:
+        if not ids:  # only in a hand-edited output/<env>/<layer>.json: params are checked
             problems.append(f"parameters.{name} is empty")
         missing = [i for i in ids if i not in found]
         elsewhere = [f"{i} (in {found[i]['VpcId']})" for i in ids if i in found and vpc and found[i]["VpcId"] != vpc]

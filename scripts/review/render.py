@@ -3,6 +3,7 @@ its own function), the security findings and the cost. Every function returns th
 each section ending with a blank line."""
 
 import ipaddress
+import json
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -105,6 +106,15 @@ def rule_ports(resolver, rule: dict) -> str:
     return f"{protocol} {first}" if first == last else f"{protocol} {first}-{last}"
 
 
+def forwarded_to(layer: Layer, target_group: str) -> bool:
+    """A listener or listener rule the environment creates in the layer names the target group."""
+    return any(
+        layer.resources[name]["Type"] in ("AWS::ElasticLoadBalancingV2::Listener", "AWS::ElasticLoadBalancingV2::ListenerRule")
+        and json.dumps({"Ref": target_group}) in json.dumps(layer.resources[name].get("Properties", {}))
+        for name in created(layer)
+    )
+
+
 def exposure_section(review: Review) -> list[str]:
     """What an approver asks first, gathered from the resources the environment creates: what
     reaches the load balancer from outside the VPC, how traffic is carried, what is encrypted at rest."""
@@ -128,8 +138,9 @@ def exposure_section(review: Review) -> list[str]:
                 redirect = ", redirected to HTTPS" if actions == ["redirect"] else ""
                 transit.append(f"- {where}: {props.get('Protocol')} on {resolver.text(props.get('Port'))}{policy}{redirect}")
             elif kind == "AWS::ElasticLoadBalancingV2::TargetGroup":
+                idle = "" if forwarded_to(layer, name) else f" (no listener or rule forwards to it in {review.env})"
                 transit.append(
-                    f"- {where}: {props.get('Protocol')} from the load balancer to the tasks on {resolver.text(props.get('Port'))}"
+                    f"- {where}: {props.get('Protocol')} from the load balancer to the tasks on {resolver.text(props.get('Port'))}{idle}"
                 )
             elif kind == "AWS::Logs::LogGroup":
                 key = props.get("KmsKeyId")
@@ -159,8 +170,9 @@ def exposure_section(review: Review) -> list[str]:
     group = review.environment.values.get("BackendSecurityGroupId")
     if group:
         lines += [
-            f"The backend security group {group} (BackendSecurityGroupId) is an existing one, not this project's: only the rules "
-            f"above are its; `aws ec2 describe-security-group-rules --filters Name=group-id,Values={group}` lists all of them.",
+            f"The backend security group {group} (BackendSecurityGroupId) is not made by these stacks: the rules above that name it "
+            f"are the ones they add, and its others are not shown; `aws ec2 describe-security-group-rules --filters "
+            f"Name=group-id,Values={group}` lists all of them.",
             "",
         ]
     return lines
