@@ -21,7 +21,6 @@ from templates.generation import (
     LintFailed,
     StaleOutput,
     build_all,
-    changed_reason,
     differences,
     lint,
     publish,
@@ -70,7 +69,7 @@ def main(argv=None) -> int:
             changed.append(kept_path)
         if changed or stale:
             also = f" and {relative(kept_path)}" if kept_changed else ""
-            reasons = [changed_reason(path) for path in changed] + stale_reasons(stale, output_dir, params_dir)
+            reasons = stale_reasons(changed, stale, output_dir, params_dir)
             raise StaleOutput(reasons, f"run `make templates` and commit output/{also}")
         problems = [] if args.no_lint else lint(layer_templates, {})
         if problems:  # a template cfn-lint rejects is not fit to deploy, stale or not

@@ -119,11 +119,11 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
         # as AWS does, after an ExecuteChangeSet that succeeded
         if before is None:
             _roll_back_create(stack, change_set, error)
-            _end_change_sets(self, stack, kept=change_set)  # as after any execution: AWS deletes the others
         else:
-            _roll_back_update(self, stack, change_set, error, *before)
+            _roll_back_update(stack, change_set, error, *before)
         return
-    _end_change_sets(self, stack, kept=change_set)
+    finally:
+        _end_change_sets(self, stack, kept=change_set)  # after any execution, failed or not: AWS ends the others
     _clean_up_replaced(stack)
     stack.template_dict, stack.parameters = change_set.template_dict, change_set.parameters
     if change_set.tags:  # the executed change set's, also on a waiting stack an earlier CREATE change set made with others
@@ -277,7 +277,7 @@ def _update_keeping_what_deletion_policies_keep(self, template, parameters=None)
 parsing.ResourceMap.update = _update_keeping_what_deletion_policies_keep
 
 
-def _roll_back_update(backend, stack, change_set, error, template, parameters):
+def _roll_back_update(stack, change_set, error, template, parameters):
     failed = _failed_event(stack, error, "UPDATE_FAILED")
     reason = f"The following resource(s) failed to update: [{failed}]."
     stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
@@ -315,7 +315,6 @@ def _roll_back_update(backend, stack, change_set, error, template, parameters):
     stack._add_stack_event(stack.status, resource_status_reason=stack.status_reason)
     change_set.execution_status = "EXECUTE_FAILED"
     stack.last_updated_time = utcnow()  # updated, if back: make execute's guard sees the attempt
-    _end_change_sets(backend, stack, kept=change_set)
 
 
 class _InvalidChangeSetStatus(cfn_exceptions.CloudFormationError):

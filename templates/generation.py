@@ -149,11 +149,6 @@ def lint(paths: list[Path], shown_as: dict[Path, Path]) -> list[str]:
     return problems
 
 
-def changed_reason(path: Path, shown=relative) -> str:
-    """Why a changed file of differences() is stale: it differs, or it is not there at all."""
-    return f"{shown(path)} {'differs from what generation produces' if path.exists() else 'is missing; generation produces it'}"
-
-
 def regenerate_command(output_dir: Path, params_dir: Path) -> str:
     """The command that generates output_dir from params_dir again, as messages name it."""
     if (output_dir.resolve(), params_dir.resolve()) == (OUTPUT_DIR, PARAMS_DIR):
@@ -161,17 +156,23 @@ def regenerate_command(output_dir: Path, params_dir: Path) -> str:
     return f".venv/bin/python generate.py --output-dir {relative(output_dir)} --params-dir {relative(params_dir)}"
 
 
-def stale_reasons(stale: list[Path], output_dir: Path, params_dir: Path, shown=relative) -> list[str]:
-    """Why each stale file of differences() is stale, one line each; an environment directory whose
-    params file is gone (moved or deleted by mistake, most often) is one line for all its files,
-    with the choice, since `make templates` would remove the directory. shown: how a path prints."""
+def stale_reasons(changed: list[Path], stale: list[Path], output_dir: Path, params_dir: Path) -> list[str]:
+    """Why each file of differences() is stale, one line each: a changed one differs or is missing; an
+    environment directory whose params file is gone (moved or deleted by mistake, most often) is one
+    line for all its files, with the choice, since `make templates` would remove the directory."""
     orphaned = sorted({p.parent for p in stale if p.parent != output_dir and not (params_dir / f"{p.parent.name}.yaml").is_file()})
-    lines = [f"{shown(path)} is produced by no layer or environment" for path in stale if path.parent not in orphaned]
-    return lines + [
-        f"{shown(directory)}/ is no environment's: there is no {relative(params_dir / directory.name)}.yaml; "
-        f"restore it to keep {directory.name}, or run `{regenerate_command(output_dir, params_dir)}`, which removes {shown(directory)}/"
-        for directory in orphaned
-    ]
+    return (
+        [
+            f"{relative(path)} {'differs from what generation produces' if path.exists() else 'is missing; generation produces it'}"
+            for path in changed
+        ]
+        + [f"{relative(path)} is produced by no layer or environment" for path in stale if path.parent not in orphaned]
+        + [
+            f"{relative(directory)}/ is no environment's: there is no {relative(params_dir / directory.name)}.yaml; "
+            f"restore it to keep {directory.name}, or run `{regenerate_command(output_dir, params_dir)}`, which removes {relative(directory)}/"
+            for directory in orphaned
+        ]
+    )
 
 
 def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], output_dir: Path, run_lint: bool = True) -> list[str]:
@@ -262,10 +263,10 @@ class StaleOutput(GenerationError):
 
     def __init__(self, reasons: list[str], advice: str):
         super().__init__("\n".join(reasons))
-        self.advice = advice
+        self.reasons, self.advice = reasons, advice
 
     def lines(self):
-        return [f"stale: {reason}" for reason in str(self).splitlines()] + [self.advice]
+        return [f"stale: {reason}" for reason in self.reasons] + [self.advice]
 
 
 class LintFailed(GenerationError):
@@ -273,10 +274,10 @@ class LintFailed(GenerationError):
 
     def __init__(self, problems: list[str], outcome: str):
         super().__init__("\n".join(problems))
-        self.summary = f"cfn-lint: {len(problems)} problems; {outcome}"
+        self.problems, self.summary = problems, f"cfn-lint: {len(problems)} problems; {outcome}"
 
     def lines(self):
-        return str(self).splitlines() + [self.summary]
+        return [*self.problems, self.summary]
 
 
 def refuse_output_dir(output_dir: Path, params_dir: Path) -> None:

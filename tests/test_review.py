@@ -875,6 +875,9 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         (("vcpu_price: fargate_vcpu_hour, ", ""), "items.fargate_tasks: vcpu_price missing or not text; formula fargate reads them"),
         (("formula: hourly, price: alb_hour}", "formula: hourly, price: [1]}"), "items.alb_hours: price missing or not text"),
         (("prices:\n", "prices: [\n"), "scripts/prices.yaml: line "),
+        (("\nregion: us-east-1", "\nregions: us-east-1"), "scripts/prices.yaml: region: allowed: the text the estimate names"),
+        (("  rows:\n", "  row:\n"), "scripts/prices.yaml: plan.rows: allowed: a list of"),
+        (("scaling_peak_share: 0.5", "scaling_peak_share: half"), ".scaling_peak_share: allowed: a number of 0 or more"),
     ],
     ids=[
         "a price not a number",
@@ -886,6 +889,9 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         "fargate without its vCPU price",
         "a price named by a list",
         "not YAML",
+        "no region",
+        "the plan's rows renamed",
+        "a peak share not a number",
     ],
 )
 def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key(tmp_path, edit, said):

@@ -14,7 +14,7 @@ from scripts.review.cost import ZERO, Prices, estimate, load_prices
 from scripts.review.resolver import Resolver
 from templates import inputs, relative
 from templates.errors import ToolError
-from templates.generation import build_all, changed_reason, differences, regenerate_command, stale_reasons
+from templates.generation import build_all, differences, regenerate_command, stale_reasons
 from templates.params import Environment, ParamsError, did_you_mean, load_all
 
 
@@ -147,7 +147,7 @@ def check_fresh(environments: list[Environment], output_dir: Path, params_dir: P
     if not output_dir.is_dir():
         raise ReviewError(f"{relative(output_dir)}: not a directory; allowed: one `make templates` (generate.py --output-dir) writes", 2)
     changed, stale = differences(build_all(environments, output_dir), output_dir)
-    problems = [changed_reason(path) for path in changed] + stale_reasons(stale, output_dir, params_dir)
+    problems = stale_reasons(changed, stale, output_dir, params_dir)
     if problems:
         generate = regenerate_command(output_dir, params_dir)
         shown = [f"  {problem}" for problem in problems[:MOST_SHOWN]] + [f"  and {len(problems) - MOST_SHOWN} more"] * (

@@ -54,8 +54,19 @@ def table_problems(table) -> list[str]:
     }
     problems = [f"{key}: missing or not a {kind.__name__}" for key, kind in sections.items() if not isinstance(table.get(key), kind)]
     problems += [] if decimal_of(table.get("hours_per_month")) else ["hours_per_month: allowed: a number above 0, such as 730"]
+    problems += [] if isinstance(table.get("region"), str) else ["region: allowed: the text the estimate names, such as us-east-1"]
     if problems:
         return problems
+    plan = table["plan"]
+    problems += [f"plan.{key}: missing or not text" for key in ("source", "environment", "total") if not isinstance(plan.get(key), str)]
+    rows = plan.get("rows")
+    if not isinstance(rows, list):
+        problems.append("plan.rows: allowed: a list of {what: <text>, plan: <text>, and items, types, outside or scaling_peak_share}")
+    for index, row in enumerate(rows if isinstance(rows, list) else []):
+        if not isinstance(row, dict) or not isinstance(row.get("what"), str) or not isinstance(row.get("plan"), str):
+            problems.append(f"plan.rows[{index}]: allowed: {{what: <text>, plan: <text>, ...}}")
+        elif "scaling_peak_share" in row and decimal_of(row["scaling_peak_share"]) is None:
+            problems.append(f"plan.rows[{index}].scaling_peak_share: allowed: a number of 0 or more, such as 0.5")
     for name, entry in table["prices"].items():
         if not isinstance(entry, dict) or decimal_of(entry.get("usd")) is None or not isinstance(entry.get("per"), str):
             problems.append(f"prices.{name}: allowed: {{usd: <a number of 0 or more, such as 0.0225>, per: <what it is charged for>}}")

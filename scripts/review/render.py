@@ -117,7 +117,11 @@ def forwarded_to(layer: Layer, target_group: str) -> bool:
 
 def exposure_section(review: Review) -> list[str]:
     """What an approver asks first, gathered from the resources the environment creates: what
-    reaches the load balancer from outside the VPC, how traffic is carried, what is encrypted at rest."""
+    reaches the load balancer from outside the VPC, how traffic is carried, what is encrypted at rest.
+    Without a key of their own: CloudWatch Logs encrypts log data at rest all the same
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html), S3 every new
+    object with SSE-S3 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/default-encryption-faq.html),
+    and SNS only with server-side encryption set (https://docs.aws.amazon.com/sns/latest/dg/sns-server-side-encryption.html)."""
     outside, inside, transit, at_rest = [], [], [], []
     for layer in (each for each in review.layers if each.deployed):
         resolver = layer.resolver
