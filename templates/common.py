@@ -36,7 +36,8 @@ CI_JOB_STEPS_MINUTES = 15
 
 # Minutes the deployer waits for one stack operation of a layer; past them it stops waiting, says
 # what is still in progress and how to follow it (CloudFormation carries on). The certificate waits
-# for its DNS validation; the service for healthy tasks and then the rollback triggers' watch.
+# for its DNS validation; the service for healthy tasks, to which the deployer adds the rollback
+# triggers' watch and the minutes a release that shifts traffic waits on purpose (wait_minutes).
 WAIT_MINUTES = {"cert-dns": 45, "service": 60}
 DEFAULT_WAIT_MINUTES = 30
 TASK_WAIT_MINUTES = 30  # make task's wait for a one-off task (migrations) to stop, unless MAX_WAIT= says otherwise
