@@ -86,7 +86,8 @@ def main(argv=None) -> int:
     print(f"{output_dir}/: {len(files)} files, {len(changed)} written, {len(stale)} removed")
     if (changed or stale) and (output_dir / "review").is_dir():
         print(
-            f"note: {output_dir}/review/ was made from the files before: make review writes it again (make check says whether it is stale)"
+            f"note: {output_dir}/review/ was made from the files before this change and may be stale: make check says whether it is, "
+            "make review writes it again"
         )
     if not args.no_lint:
         print(f"cfn-lint: {len(layer_templates)} templates clean (errors, warnings and informational checks)")

@@ -3867,7 +3867,7 @@ def test_a_change_set_is_a_table_marking_replacements_stateful_resources_iam_and
         "                     action  logical id        type                                       replacement  cause",
         "  !REPLACE,STATEFUL  Modify  TargetGroup       AWS::ElasticLoadBalancingV2::TargetGroup   True         "
         "Port <- parameter ContainerPort recreates; Port (DirectModification) recreates",
-        "  !REPLACE           Modify  HttpsListener     AWS::ElasticLoadBalancingV2::Listener      Conditional  DefaultActions <- ref TargetGroup",
+        "  !REPLACE?          Modify  HttpsListener     AWS::ElasticLoadBalancingV2::Listener      Conditional  DefaultActions <- ref TargetGroup",
         "  !SG                Modify  AlbSecurityGroup  AWS::EC2::SecurityGroup                    False        SecurityGroupIngress (DirectModification)",
         "                     Modify  LoadBalancer      AWS::ElasticLoadBalancingV2::LoadBalancer  False        "
         "SecurityGroups <- attribute AlbSecurityGroup.GroupId",

@@ -189,6 +189,8 @@ def test_every_environment_gets_its_document_and_check_names_each_stale_one(tmp_
     ]
     assert review.main([*every, "--check", "--env", ENVS[0]]) == 0  # one environment: only its document
     capsys.readouterr()
+    assert review.main([*every, "--env", ENVS[0]]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{documents}/: 1 document, 0 written, 0 removed"]
     assert review.main(every) == 0  # writes the stale one again, removes the foreign one
     assert capsys.readouterr().out.splitlines() == [
         f"{stale}: written",

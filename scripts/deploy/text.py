@@ -33,7 +33,9 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
         rc = change.get("ResourceChange", {})
         action, kind = rc.get("Action", ""), rc.get("ResourceType", "")
         replacement = rc.get("Replacement", "") if action == "Modify" else ""
-        marks = ["REPLACE" if action == "Modify" else "REMOVE"] if replaced(rc) or action == "Remove" else []
+        # REPLACE? for "Conditional": CloudFormation decides as the update runs (a property that reads
+        # another resource's attribute recreates only if that attribute changes).
+        marks = ["REMOVE"] if action == "Remove" else ["REPLACE?" if replacement == "Conditional" else "REPLACE"] if replaced(rc) else []
         marks += ["STATEFUL"] if marks and kind in templates.STATEFUL_TYPES else []
         marks += ["IAM"] if kind.startswith("AWS::IAM::") else ["SG"] if kind in SECURITY_GROUP_TYPES else []
         rows.append(
@@ -46,7 +48,7 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
                 cause(rc, conditions or {}),
             )
         )
-        colours.append(RED if marks[:1] in (["REPLACE"], ["REMOVE"]) else YELLOW if marks else None)
+        colours.append(RED if marks[:1] in (["REPLACE"], ["REPLACE?"], ["REMOVE"]) else YELLOW if marks else None)
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [f"change set {change_set['ChangeSetName']} for {change_set['StackName']}:"]
     for row, row_colour in zip(rows, colours, strict=True):

@@ -95,7 +95,9 @@ def main(argv=None) -> int:
         except OSError as error:
             raise ReviewError(f"cannot remove {relative(path)}: {error.strerror or error}; the documents were written") from None
         print(f"{relative(path)}: removed (no {relative(params_dir / path.stem)}.yaml)")
-    print(f"{relative(output_dir / 'review')}/: {len(documents)} documents, {len(changed)} written, {len(removed)} removed")
+    print(
+        f"{relative(output_dir / 'review')}/: {len(documents)} document{'s' * (len(documents) != 1)}, {len(changed)} written, {len(removed)} removed"
+    )
     return 0
 
 
