@@ -397,6 +397,32 @@ def test_an_update_that_changes_what_deployed_layers_read_names_them_and_how_to_
     assert "note: this update changed values" not in out and "warning: this update replaces" not in out
 
 
+def test_a_one_layer_update_of_a_value_other_deployed_layers_take_names_them(sandbox, run, tmp_path):
+    """MaxCapacity is a parameter of the scaling and alarms layers: make deploy STACK=scaling after
+    changing it leaves the alarms stack on the old value, which the run says."""
+    takers = [layer for layer in LAYERS if "MaxCapacity" in json.loads((ROOT / "output" / ENV / f"{layer}.json").read_text())["Parameters"]]
+    assert "scaling" in takers and len(takers) > 1, takers
+    others = sorted(set(takers) - {"scaling"})
+    sandbox.seed()
+    code, out, err = run("deploy", "--yes")
+    assert code == 0, out + err
+    changed = with_parameters(
+        tmp_path / "output", {layer: {"MaxCapacity": str(int(SANDBOX.values["MaxCapacity"]) + 1)} for layer in takers}
+    )
+    code, out, err = run("deploy", "--stack", "scaling", *changed, "--yes")
+    assert code == 0, out + err
+    (note,) = [line for line in out.splitlines() if line.startswith("note: this update changed values other layers take too")]
+    assert note.endswith(
+        f": {'; '.join(f'{layer} (MaxCapacity)' for layer in others)}. make deploy ENV={ENV} deploys them "
+        "(the layers with nothing to change say no changes)"
+    ), note
+    for layer in others:
+        code, out, err = run("deploy", "--stack", layer, *changed, "--yes")
+        assert code == 0 and "note: this update changed values other layers take too" not in out, out + err
+    code, out, err = run("deploy", *changed, "--yes")  # every layer now has the new value: nothing to say
+    assert code == 0 and "no changes" in out and "note: this update changed values" not in out, out + err
+
+
 def test_replacing_a_resource_under_the_name_it_has_is_refused_even_with_allow_replace(sandbox, run, tmp_path):
     """A new container port replaces the target groups (Port is create-only), whose Name stays: AWS
     refuses that update (aws-properties-name.html), which the sandbox would have run."""

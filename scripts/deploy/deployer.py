@@ -629,7 +629,8 @@ class Deployer:
         name = change_set["ChangeSetName"]
         risky = text.stateful_changes(change_set)
         given = parameter_values(change_set)
-        replaced = parameter_values(self.describe(layer.stack)).get("ImageTag") if exists else None  # before the update
+        before = parameter_values(self.describe(layer.stack)) if exists else {}
+        replaced = before.get("ImageTag")  # the image before the update
         outputs_before = self.outputs(layer.stack) if exists else {}
         left = "change set left for review" if reviewed else "nothing changed"
         with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
@@ -672,6 +673,7 @@ class Deployer:
             self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
         if exists:  # (finish raised unless it succeeded)
             self.say_downstream_to_deploy(layer, outputs_before, found)
+            self.say_shared_values_to_deploy(layer, before, given)
         self.settle(layer, change_set)  # a service just created, or replaced (SERVICE_REPLACED_BY), stated its count
 
     def say_kept_replacements(self, layer, change_set):
@@ -762,6 +764,33 @@ class Deployer:
                 f"note: {templates.stack_name(self.env, reader)} reads {', '.join(sorted(stale[reader]))}, which this update changed, and "
                 f"keeps the old values: its layer is not in enabled_layers of params/{self.env}.yaml, so no deploy updates it. "
                 f"Enable it and make deploy ENV={self.env}, or remove it: make destroy STACK={reader} ENV={self.env}"
+            )
+
+    def say_shared_values_to_deploy(self, layer, before, given):
+        """An update of params values other layers take too (MaxCapacity: scaling and alarms) in a run
+        that does not deploy them: each deployed one whose stack still has an old value is named. Only
+        a note: a stack that cannot be read is said, and the run goes on."""
+        changed = {name for name in layer.parameters if before.get(name) != given.get(name)}
+        in_run = {each.name for each in self.run_layers} | {layer.name}
+        stale = {}
+        for name in [each for each in self.enabled_layers if each not in in_run]:
+            try:
+                shared = sorted(changed & set(load_layer(self.env, name, self.output_dir).parameters))
+                found = self.describe(templates.stack_name(self.env, name), refuse_foreign=False) if shared else None
+            except Failure:
+                continue  # its files are not current: the next deploy of it says so
+            except AWS_ERRORS as error:
+                self.say(f"  note: whether {name}'s stack still has the old {', '.join(shared)} could not be read ({error_code(error)})")
+                continue
+            if found and found["StackStatus"] in UPDATABLE and not self.foreign(found):
+                old = [key for key in shared if parameter_values(found).get(key) != given.get(key)]
+                if old:
+                    stale[name] = old
+        if stale:
+            self.say(
+                "note: this update changed values other layers take too, whose stacks keep the old ones until deployed: "
+                + "; ".join(f"{name} ({', '.join(keys)})" for name, keys in stale.items())
+                + f". make deploy ENV={self.env} deploys them (the layers with nothing to change say no changes)"
             )
 
     def start_execution(self, layer, name):
