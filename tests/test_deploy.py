@@ -4249,7 +4249,10 @@ def test_the_container_insights_note_before_a_change_of_the_alarms_layer(aws, an
     deployer = types.SimpleNamespace(client=aws.clients.__getitem__, say=lambda *lines: said_lines.extend(lines), cli="aws")
     layer = types.SimpleNamespace(template=(ROOT / "output" / "alarms.json").read_text())
     guards.say_when_container_insights_is_off(deployer, layer, {"ServiceClusterName": "c"})
-    if said:
+    if said == "has Container Insights off":  # the note, then the command that turns it on, on a line of its own
+        turn_on = "  turn it on: aws ecs update-cluster --cluster c --settings name=containerInsights,value=enabled"
+        assert len(said_lines) == 2 and said in said_lines[0] and said_lines[1] == turn_on, said_lines
+    elif said:
         assert len(said_lines) == 1 and said in said_lines[0], said_lines
     else:
         assert said_lines == [], said_lines

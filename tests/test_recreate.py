@@ -694,12 +694,13 @@ def test_a_change_of_alarms_that_read_container_insights_says_when_the_cluster_h
     alarms = json.loads((ROOT / "output" / "alarms.json").read_text())["Resources"]
     readers = sorted(name for name, r in alarms.items() if "ECS/ContainerInsights" in json.dumps(r["Properties"]))
     cluster = SANDBOX.values["ClusterName"]
-    # each reader with what its TreatMissingData makes of no data (literal: the alarms layer's choice)
-    said = "; ".join(f"{name}: without them, as TreatMissingData is notBreaching, it never alarms" for name in readers)
-    note = f"note: cluster {cluster} has Container Insights off, and its metrics are read by {said}"
+    # the readers with what their TreatMissingData makes of no data (literal: the alarms layer's choice)
+    note = f"note: cluster {cluster} has Container Insights off, and its metrics are read by {', '.join(readers)}: without them, as TreatMissingData is notBreaching, it never alarms"
     code, out, err = run("deploy", "--yes")
-    assert code == 0 and out.count(note) == 1, out + err
-    (fix,) = [line for line in out.splitlines() if line.startswith(note)]
+    lines = out.splitlines()
+    assert code == 0 and lines.count(note) == 1, out + err
+    fix = lines[lines.index(note) + 1]
+    assert fix.startswith("  turn it on: "), fix
     command = fix.split("turn it on: ", 1)[1]
     assert command.endswith(f"ecs update-cluster --cluster {cluster} --settings name=containerInsights,value=enabled"), fix
     # What it asks for works where it was printed, the sandbox too (moto answers UpdateCluster, not UpdateClusterSettings).

@@ -192,10 +192,13 @@ def say_when_container_insights_is_off(deployer, layer, wired) -> None:
         return
     settings = {setting.get("name"): setting.get("value") for each in found for setting in each.get("settings", [])}
     if settings.get("containerInsights") == "disabled":
+        said = {}  # what no data makes of an alarm -> the alarms it says so of
+        for name in sorted(readers):
+            said.setdefault(without_data(readers[name]), []).append(name)
         deployer.say(
             f"note: cluster {cluster} has Container Insights off, and its metrics are read by "
-            + "; ".join(f"{name}: {without_data(readers[name])}" for name in sorted(readers))
-            + f"; turn it on: {deployer.cli} ecs update-cluster --cluster {cluster} --settings name=containerInsights,value=enabled"
+            + "; ".join(f"{', '.join(names)}: {text}" for text, names in said.items()),
+            f"  turn it on: {deployer.cli} ecs update-cluster --cluster {cluster} --settings name=containerInsights,value=enabled",
         )
 
 
