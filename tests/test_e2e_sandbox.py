@@ -317,6 +317,16 @@ def test_rollback_to_a_named_tag(sandbox, run, deployed):
     code, out, err = run("rollback", "--stack", "service", "--image-tag", "amber", "--yes")
     assert code == 0, out + err
     assert running_image(sandbox).endswith(":amber")
+    # make diff: nothing to deploy, as a deploy keeps the running image, which it names beside params' own
+    code, out, err = run("diff", "--stack", "service")
+    configured = ENVIRONMENT.values["ImageTag"]
+    said = (
+        f"  image amber runs: ImageTag {configured} of params/{ENV}.yaml counts only for a first create (a deploy keeps the "
+        f"running image; make deploy STACK=service ENV={ENV} TAG=<tag> releases another)"
+    )
+    assert code == 0 and out.splitlines()[-1] == (
+        said if configured != "amber" else f"{templates.stack_name(ENV, 'service')}: same as deployed"
+    ), out + err
 
 
 def verify_lines(out):
@@ -386,7 +396,10 @@ def test_destroy_is_refused_while_consumed(run, deployed):
     code, out, err = run("destroy", "--stack", "alb", "--yes")
     assert code == 1
     consumers = sorted(templates.stack_name(ENV, layer) for layer in templates.downstream_of("alb") if layer in LAYERS)
-    assert f"{', '.join(consumers)} still use its outputs; destroy those first" in err, err
+    assert (
+        f"{', '.join(consumers)} still use its outputs; destroy those first (make destroy STACK=<layer> ENV={ENV}), "
+        f"or every layer, in order: make destroy ENV={ENV}\n" in err
+    ), err
 
 
 def test_destroy_everything_in_reverse_order(sandbox, run, deployed):

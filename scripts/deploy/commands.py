@@ -243,7 +243,8 @@ class Commands:
         in_use = deployer.consumers(self.args.stack) if self.args.stack else []
         if in_use:
             raise Failure(
-                f"error: refusing to destroy {templates.stack_name(env, self.args.stack)}: {', '.join(in_use)} still {'uses' if len(in_use) == 1 else 'use'} its outputs; destroy {'that' if len(in_use) == 1 else 'those'} first"
+                f"error: refusing to destroy {templates.stack_name(env, self.args.stack)}: {', '.join(in_use)} still {'uses' if len(in_use) == 1 else 'use'} its outputs; destroy {'that' if len(in_use) == 1 else 'those'} first "
+                f"(make destroy STACK=<layer> ENV={env}), or every layer, in order: make destroy ENV={env}"
             )
         existing = [stack for stack in (templates.stack_name(env, name) for name in names) if deployer.describe(stack)]
         for name in names:  # a relaxed-policy mark its stack outlived (destroyed by hand, or a destroy stopped after DeleteStack)

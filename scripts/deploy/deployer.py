@@ -1311,4 +1311,10 @@ class Deployer:
             )
             return False
         self.say(*lines or [f"{layer.stack}: same as deployed"])
+        running, configured = parameter_values(self.describe(layer.stack)).get("ImageTag"), layer.parameters.get("ImageTag")
+        if image_tag is None and configured is not None and running not in (None, configured):
+            self.say(
+                f"  image {running} runs: ImageTag {configured} of params/{self.env}.yaml counts only for a first create "
+                f"(a deploy keeps the running image; make deploy STACK={layer.name} ENV={self.env} TAG=<tag> releases another)"
+            )
         return bool(lines)
