@@ -60,6 +60,11 @@ quote = '$(subst ','\'',$(1))'
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@echo
+	@echo "  ENV=<env>      an environment of params/ (default: sandbox, the local sandbox; prod and staging must be named)"
+	@if test -x $(BIN)/python; then echo "  STACK=<layer>  one layer: $$($(BIN)/python generate.py --order)"; \
+		else echo "  STACK=<layer>  one layer (README: Layers and their order)"; fi
+	@echo "  Values are taken from make's command line only (make deploy ENV=prod STACK=service), never from the shell's environment."
 
 $(INSTALLED): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

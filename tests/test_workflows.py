@@ -19,6 +19,7 @@ import yaml
 from conftest import ROOT
 from packaging.specifiers import SpecifierSet
 
+import templates
 from scripts import deploy as deployer
 from scripts.deploy import tasks
 from templates import inputs
@@ -640,6 +641,15 @@ def test_a_value_make_is_given_is_never_run_and_one_on_two_lines_is_refused(tmp_
     made = subprocess.run(["make", "-n", "status", f"STACK=alb\ntouch {ran}"], cwd=ROOT, capture_output=True, text=True)
     assert made.returncode == 2 and "*** STACK: a value on more than one line; allowed: one line." in made.stderr, made
     assert not ran.exists()
+
+
+def test_make_help_says_what_env_and_stack_take():
+    said = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
+    assert "  ENV=<env>      an environment of params/ (default: sandbox, the local sandbox; prod and staging must be named)" in said
+    assert f"  STACK=<layer>  one layer: {' -> '.join(templates.layer_order())}" in said, said
+    # before `make venv` has made .venv: no layer list, and no venv made for it
+    bare = subprocess.run(["make", "help", "BIN=/nonexistent"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "  STACK=<layer>  one layer (README: Layers and their order)" in bare.splitlines(), bare
 
 
 def test_make_templates_says_that_env_changes_nothing():
