@@ -3218,15 +3218,23 @@ def test_max_wait_out_of_range_is_bad_input(aws):
     assert "MAX_WAIT=0: allowed: 1 to 720 minutes" in aws.err
 
 
-def test_zone_names_the_zone_of_the_params_file_and_confirms_the_delegation(aws):
+@pytest.mark.parametrize("certificate", ["not deployed", "deployed", "on another zone"])
+def test_zone_names_the_zone_of_the_params_file_and_confirms_the_delegation(aws, certificate):
     aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
+    if certificate == "not deployed":
+        aws.not_deployed("cert-dns")
+    else:
+        parameters = configuration(ENV, "cert-dns")["Parameters"]
+        aws.deployed("cert-dns", parameters=parameters | ({"ExistingHostedZoneId": "Z0OTHER"} if certificate != "deployed" else {}))
     resolver = answers(REGISTRAR_SERVERS, delegated_servers())
     assert aws.run("zone", resolver=resolver, clock=lambda: sum(aws.sleeps)) == 0, aws.err
     assert f"set exactly these name servers at the registrar of {DOMAIN} (hosted zone {ZONE}):" in aws.out
     assert all(f"  {server}\n" in aws.out for server in ZONE_SERVERS)
     assert "not delegated yet" in aws.out and aws.sleeps == [zone.CHECK_EVERY_SECONDS]
     assert f"{DOMAIN} is delegated" in aws.out
-    assert f"params/{ENV}.yaml names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={ENV}" in aws.out
+    done = f"params/{ENV}.yaml names this zone, and the cert-dns stack is deployed with it: nothing more to do here"
+    advice = f"params/{ENV}.yaml names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={ENV}"
+    assert aws.out.splitlines()[-1] == (done if certificate == "deployed" else advice), aws.out
 
 
 def test_zone_refuses_a_params_zone_of_another_domain(aws):

@@ -462,7 +462,14 @@ class Commands:
                 "waiting: it finds the same zone"
             )
         if given == zone_id:
-            deployer.say(f"params/{env}.yaml names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={env}")
+            try:
+                deployed = deployer.settled_values(templates.stack_name(env, "cert-dns")).get("ExistingHostedZoneId") == zone_id
+            except AWS_ERRORS:
+                deployed = False  # not known: the advice below is right either way
+            if deployed:
+                deployer.say(f"params/{env}.yaml names this zone, and the cert-dns stack is deployed with it: nothing more to do here")
+            else:
+                deployer.say(f"params/{env}.yaml names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={env}")
         else:
             deployer.say(
                 f"next: set `ExistingHostedZoneId: {zone_id}` under parameters in params/{env}.yaml, "
