@@ -5,6 +5,7 @@ templates/inputs.py. Anything wrong becomes a ParamsError whose lines each name 
 key, the value and what is allowed."""
 
 import copy
+import datetime
 import difflib
 import functools
 import ipaddress
@@ -59,9 +60,9 @@ SANDBOX_SESSION_VARS = {
 # AWS reports it reserved in every case combination (github.com/awsdocs/amazon-ecs-developer-guide/issues/72).
 # https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html
 TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
-# CloudFormation stack tags: at most 50, values up to 256 characters of letters, digits, spaces and _.:/=+-@
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html
-TAG_VALUE = re.compile(r"[\w .:/=+@-]{0,256}")
+# CloudFormation stack tags: at most 50, values of 1 to 256 characters of letters, digits, spaces and _.:/=+-@
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html ("Minimum length of 1")
+TAG_VALUE = re.compile(r"[\w .:/=+@-]{1,256}")
 MAX_TAGS = 50
 RESERVED_TAGS = tuple(own_tags("", ""))  # generate.py sets them on every stack
 MAX_NESTING = 10  # mappings and lists inside one another; the params files use 3
@@ -160,6 +161,13 @@ def shown(value) -> str:
         return "no value (null to YAML)"  # `key:` or `key: null`; not "empty": "" may be allowed where null is not
     if isinstance(value, bool):
         return "true" if value else "false"  # as YAML writes them, not Python's True
+    # What YAML reads into no type a params file uses, named as YAML names it, not as Python writes it
+    if isinstance(value, datetime.date):
+        return f"a date (!!timestamp {value.isoformat()})"
+    if isinstance(value, bytes | bytearray):
+        return f"binary data (!!binary, {len(value)} bytes)"
+    if isinstance(value, set | frozenset):
+        return "a set (!!set)"
     text = repr(value)
     return text if len(text) <= 200 else f"{text[:60]}...{text[-40:]} ({len(str(value))} characters)"
 
@@ -383,7 +391,7 @@ def load(path: Path) -> Environment:
             )
         elif not (isinstance(value, str) and TAG_VALUE.fullmatch(value)):
             problems.append(
-                f"{where}: tags.{key}: {shown(value)}; allowed: a string of up to 256 letters, digits, spaces and _.:/=+-@ (no newline)"
+                f"{where}: tags.{key}: {shown(value)}; allowed: a string of 1 to 256 letters, digits, spaces and _.:/=+-@ (no newline)"
             )
     if len(tags) + len(RESERVED_TAGS) > MAX_TAGS:
         problems.append(
@@ -503,7 +511,8 @@ def check_value(spec: Input, value):
         if ok and spec.min_value is not None:
             ok = spec.min_value <= value <= spec.max_value
         # "2" is a string to YAML: say so when the number itself would do
-        quoted = isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value) and check_value(spec, int(value)) is None
+        # (ASCII digits: YAML reads no others as a number, though int() takes them)
+        quoted = isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,18}\s*", value) and check_value(spec, int(value)) is None
         return None if ok else spec.allowed_text() + (", without quotes" if quoted else "")
     if spec.allowed == ("true", "false"):
         return None if isinstance(value, bool) else "true or false, without quotes"

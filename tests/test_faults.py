@@ -155,6 +155,8 @@ SILENTLY_ACCEPTED = [
     ("more than 47 tags", dump({**GOOD, "tags": {f"Tag{i}": "x" for i in range(48)}}), "allowed: at most 47"),
     ("a tag value over 256 characters", dump({**GOOD, "tags": {"Owner": "x" * 257}}), "tags.Owner"),
     ("a tag value with a newline", dump({**GOOD, "tags": {"Owner": "a\nb"}}), "(no newline)"),
+    # CloudFormation's Tag.Value: "Minimum length of 1" (API_Tag.html); the deploy failed after its first calls
+    ("an empty tag value", dump({**GOOD, "tags": {"Owner": ""}}), "tags.Owner: ''; allowed: a string of 1 to 256"),
     ("a tag overriding Project", dump({**GOOD, "tags": {"Project": "other"}}), "the deployer sets Project itself"),
     ("a tag overriding Environment", dump({**GOOD, "tags": {"Environment": "staging"}}), "sets Environment itself"),
 ]
@@ -167,12 +169,27 @@ def test_bad_values_once_accepted_are_refused(tmp_path, what, text, words):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "value, said",
+    [
+        ("!!timestamp 2026-01-02", "a date (!!timestamp 2026-01-02)"),  # (a plain date is read as text)
+        ("!!binary djE=", "binary data (!!binary, 2 bytes)"),
+        ("!!set {v1: null}", "a set (!!set)"),
+    ],
+)
+def test_a_value_of_a_yaml_type_no_input_takes_is_named_as_yaml_names_it(tmp_path, value, said):
+    code, stderr, _ = generate(tmp_path, prod_parameters(ImageTag="image-tag-here").replace("image-tag-here", value))
+    assert code == 2 and f"parameters.ImageTag: {said} is not allowed" in stderr, stderr
+
+
 def test_a_quoted_number_is_told_to_lose_its_quotes(tmp_path):
     code, stderr, _ = generate(tmp_path, prod_parameters(DesiredCount="2"))
     (line,) = [line for line in stderr.splitlines() if "DesiredCount" in line]
     assert code == 2 and "'2' is not allowed; allowed: a whole number" in line and line.endswith(", without quotes"), stderr
     code, stderr, _ = generate(tmp_path, prod_parameters(DesiredCount="-1"))  # not allowed with or without them
     assert code == 2 and "without quotes" not in stderr and "DesiredCount: '-1' is not allowed" in stderr, stderr
+    code, stderr, _ = generate(tmp_path, prod_parameters(DesiredCount="٢"))  # an Arabic-Indic 2: YAML reads no number in it, quoted or not
+    assert code == 2 and "without quotes" not in stderr and "DesiredCount: '٢' is not allowed" in stderr, stderr
     code, stderr, _ = generate(tmp_path, prod_parameters(DesiredCount="9" * 5000))  # past int()'s digit limit
     assert code == 2 and "DesiredCount: '99999" in stderr and "Traceback" not in stderr, stderr
 
