@@ -58,7 +58,7 @@ def main(argv=None) -> int:
         files = build_all(load_all(params_dir), output_dir)
     except ToolError as error:
         raise GenerationError(str(error), error.code) from None
-    refuse_output_dir(output_dir, params_dir)
+    refuse_output_dir(output_dir, params_dir, files)
     layer_templates = sorted(path for path in files if path.parent == output_dir)
 
     changed, stale = differences(files, output_dir)

@@ -93,9 +93,36 @@ def owned(path: Path, output_dir: Path) -> bool:
     return len(parts) == 2 and ENV_NAME.fullmatch(parts[0]) is not None and path.suffix == ".json" and path.stem in templates.LAYERS
 
 
-def foreign_files(output_dir: Path) -> list[Path]:
+MOST_OWN_FILE_BYTES = 1 << 20  # a layer template is tens of kilobytes, a review document some hundred
+
+
+def written_here(path: Path, output_dir: Path) -> bool:
+    """Whether a file named as generation's own (owned) holds what generation or the review writes
+    under that name: a stale one is removed only then, so that a file someone else made under such a
+    name (review/notes.md, or an alb.json in a directory named like an environment) is never deleted."""
+    parts = path.relative_to(output_dir).parts
+    try:
+        content = read_regular_file(path, MOST_OWN_FILE_BYTES)
+    except (OSError, RefusedFile):
+        return False
+    if parts[0] == "review":
+        return content.startswith(f"# StartupWebApp review: {path.stem}\n".encode())
+    try:
+        document = json.loads(content)
+    except ValueError:
+        return False
+    if not isinstance(document, dict):
+        return False
+    if len(parts) == 1:  # a layer template: its Description names the layer (templates/<layer>.py)
+        return str(document.get("Description", "")).startswith(f"StartupWebApp {path.stem}: ")
+    tags = document.get("Tags")  # a template configuration carries the stacks' own tags (its environment's may be gone)
+    return isinstance(tags, dict) and tags.get("Project") == templates.PROJECT and tags.get("Layer") == path.stem
+
+
+def foreign_files(output_dir: Path, expected: frozenset = frozenset()) -> list[Path]:
     """Files in output_dir that generation did not write (hidden ones, its own temporaries, aside),
-    and any symlink: writing or removing through one would reach files outside output_dir."""
+    and any symlink: writing or removing through one would reach files outside output_dir. A file
+    named as generation's own is foreign unless it is one of `expected` (written now) or written_here."""
     if not output_dir.is_dir():
         return []
     found = (
@@ -103,7 +130,7 @@ def foreign_files(output_dir: Path) -> list[Path]:
         for p in output_dir.rglob("*")
         if (p.is_symlink() or not p.is_dir()) and not any(part.startswith(".") for part in p.relative_to(output_dir).parts)
     )
-    return sorted(p for p in found if p.is_symlink() or not owned(p, output_dir))
+    return sorted(p for p in found if p.is_symlink() or not owned(p, output_dir) or (p not in expected and not written_here(p, output_dir)))
 
 
 def differences(files: dict[Path, str], output_dir: Path) -> tuple[list[Path], list[Path]]:
@@ -280,9 +307,10 @@ class LintFailed(GenerationError):
         return [*self.problems, self.summary]
 
 
-def refuse_output_dir(output_dir: Path, params_dir: Path) -> None:
+def refuse_output_dir(output_dir: Path, params_dir: Path, files: dict[Path, str]) -> None:
     """GenerationError unless output_dir is a directory generation may write into: not a directory
-    inside the project's output/ (whose files it writes itself), and holding no file it did not write."""
+    inside the project's output/ (whose files it writes itself), and holding no file it did not write
+    (files: what it writes now; the review documents of their environments are expected there too)."""
     inside = output_dir.resolve()
     if inside != OUTPUT_DIR and inside.is_relative_to(OUTPUT_DIR):  # --output-dir output/prod: its files are output/'s
         raise GenerationError(
@@ -291,7 +319,8 @@ def refuse_output_dir(output_dir: Path, params_dir: Path) -> None:
             2,
         )
     try:
-        foreign = foreign_files(output_dir)
+        environments = {path.parent.name for path in files if path.parent != output_dir}
+        foreign = foreign_files(output_dir, frozenset(files) | {output_dir / "review" / f"{env}.md" for env in environments})
     except OSError as error:  # a name too long to open, a directory gone while listed (/proc)
         found = Path(str(error.filename))  # where, inside output_dir, as short as it can be said
         where = printable(str(found.relative_to(output_dir) if found.is_relative_to(output_dir) else found), one_line=True)

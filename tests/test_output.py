@@ -225,10 +225,10 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
     (out / "alb.json").write_text(json.dumps({"edited": True}))
     (out / "service.json").unlink()
     unused = [f"prod/{layer}.json" for layer in templates.OPTIONAL_LAYERS]
-    for name in unused:
-        (out / name).write_text("{}")
+    for layer in templates.OPTIONAL_LAYERS:  # as generation wrote them while prod enabled them
+        (out / "prod" / f"{layer}.json").write_text(json.dumps({"Parameters": {}, "Tags": templates.own_tags("prod", layer)}))
     (out / "gone").mkdir()  # an environment whose params file is missing (moved or deleted by mistake?)
-    (out / "gone" / "alb.json").write_text("{}")
+    (out / "gone" / "alb.json").write_text(json.dumps({"Parameters": {}, "Tags": templates.own_tags("gone", "alb")}))
     check = subprocess.run([*base, "--check"], capture_output=True, text=True)
     assert check.returncode == 1
     assert f"stale: {out}/alb.json differs from what generation produces" in check.stderr
@@ -243,6 +243,21 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
     subprocess.run([*base, "--no-lint"], check=True, capture_output=True)
     assert not (out / "gone" / "alb.json").exists() and not any((out / name).exists() for name in unused)
     assert json.loads((out / "alb.json").read_text())["Resources"] and (out / "service.json").is_file()
+
+
+def test_a_file_named_like_generations_but_made_by_someone_else_is_refused_not_removed(tmp_path):
+    """An attacker's pass: `mystuff/alb.json` is named as an environment's configuration, and generation
+    removed it as stale; `review/notes.md` as a review document."""
+    out = tmp_path / "out"
+    assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    theirs = {out / "mystuff" / "alb.json": '{"mine": true}\n', out / "review" / "notes.md": "mine\n"}
+    for path, text in theirs.items():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    ran = generate_main("--no-lint", "--output-dir", out)
+    assert ran.returncode == 2 and f"{out}/ holds files generation did not write: mystuff/alb.json, review/notes.md;" in ran.stderr, ran
+    assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before  # nothing removed, nothing written
 
 
 def test_order_is_printed():

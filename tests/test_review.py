@@ -181,7 +181,9 @@ def test_every_environment_gets_its_document_and_check_names_each_stale_one(tmp_
     assert review.main([*every, "--check"]) == 0
     stale, foreign = documents / "copyb.md", documents / "gone.md"
     stale.write_text(stale.read_text().replace("copyb", "copyc"))
-    foreign.write_text("an environment since removed\n")
+    foreign.write_text("# StartupWebApp review: gone\n\nthe document of an environment since removed\n")
+    notes = documents / "notes.md"  # named like a document, written by someone: never the review's to remove
+    notes.write_text("mine\n")
     assert review.main([*every, "--check"]) == 1
     assert capsys.readouterr().err.splitlines() == [
         f"stale: {stale} is not what `make review ENV=copyb` writes; run it and commit output/review/",
@@ -198,6 +200,8 @@ def test_every_environment_gets_its_document_and_check_names_each_stale_one(tmp_
         f"{documents}/: {len(names)} documents, 1 written, 1 removed",
     ]
     assert not foreign.exists() and review.main([*every, "--check"]) == 0
+    assert notes.read_text() == "mine\n"
+    notes.unlink()
     modified = {path: path.stat().st_mtime_ns for path in documents.iterdir()}
     assert review.main(every) == 0  # nothing changed: nothing written
     assert capsys.readouterr().out.splitlines() == [f"{documents}/: {len(names)} documents, 0 written, 0 removed"]
@@ -1100,7 +1104,7 @@ def test_a_document_that_cannot_be_removed_is_one_line(tmp_path, monkeypatch, ca
     output_dir = copy_output(tmp_path / "output")
     foreign = output_dir / "review" / "gone.md"
     foreign.parent.mkdir()
-    foreign.write_text("an environment since removed\n")
+    foreign.write_text("# StartupWebApp review: gone\n\nan environment since removed\n")
 
     def refused(self, missing_ok=False):
         raise PermissionError(13, "Permission denied", str(self))

@@ -37,7 +37,7 @@ from scripts.review import collect, render
 from scripts.review.collect import ReviewError
 from templates import relative
 from templates.errors import entry_point
-from templates.generation import OUTPUT_DIR, PARAMS_DIR, owned, same_content, write_atomically
+from templates.generation import OUTPUT_DIR, PARAMS_DIR, owned, same_content, write_atomically, written_here
 
 
 class StaleDocument(ReviewError):
@@ -107,8 +107,12 @@ def differing(documents: dict[Path, str]) -> list[Path]:
 
 
 def orphans(documents: dict[Path, str], directory: Path) -> list[Path]:
-    """The review documents (generation.owned) in directory of no environment reviewed."""
-    return [path for path in sorted(directory.glob("*.md")) if path not in documents and owned(path, directory.parent)]
+    """The review documents (generation.owned, written_here) in directory of no environment reviewed."""
+    return [
+        path
+        for path in sorted(directory.glob("*.md"))
+        if path not in documents and owned(path, directory.parent) and written_here(path, directory.parent)
+    ]
 
 
 def check(documents: dict[Path, str], directory: Path | None) -> None:
