@@ -3,6 +3,7 @@ and moved into place all or nothing. generate.py is its command line (`make temp
 review and the tests use the same functions."""
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -94,6 +95,7 @@ def owned(path: Path, output_dir: Path) -> bool:
 
 
 MOST_OWN_FILE_BYTES = 1 << 20  # a layer template is tens of kilobytes, a review document some hundred
+MOST_OUTPUT_ENTRIES = 10_000  # output/ holds some 40 files: a directory with more is none generation made
 
 
 def written_here(path: Path, output_dir: Path) -> bool:
@@ -125,9 +127,16 @@ def foreign_files(output_dir: Path, expected: frozenset = frozenset()) -> list[P
     named as generation's own is foreign unless it is one of `expected` (written now) or written_here."""
     if not output_dir.is_dir():
         return []
+    entries = list(itertools.islice(output_dir.rglob("*"), MOST_OUTPUT_ENTRIES + 1))
+    if len(entries) > MOST_OUTPUT_ENTRIES:  # --output-dir / or ~: refused at once, not after a walk of the whole tree
+        raise GenerationError(
+            f"--output-dir {output_dir} holds more than {MOST_OUTPUT_ENTRIES:,} files and directories: not an output directory "
+            f"(generation and the review write {len(expected)} files there); use {relative(OUTPUT_DIR)}/ or an empty directory",
+            2,
+        )
     found = (
         p
-        for p in output_dir.rglob("*")
+        for p in entries
         if (p.is_symlink() or not p.is_dir()) and not any(part.startswith(".") for part in p.relative_to(output_dir).parts)
     )
     return sorted(p for p in found if p.is_symlink() or not owned(p, output_dir) or (p not in expected and not written_here(p, output_dir)))
@@ -311,6 +320,8 @@ def refuse_output_dir(output_dir: Path, params_dir: Path, files: dict[Path, str]
     """GenerationError unless output_dir is a directory generation may write into: not a directory
     inside the project's output/ (whose files it writes itself), and holding no file it did not write
     (files: what it writes now; the review documents of their environments are expected there too)."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise GenerationError(f"--output-dir {output_dir} is not a directory; allowed: a directory (made when missing)", 2)
     inside = output_dir.resolve()
     if inside != OUTPUT_DIR and inside.is_relative_to(OUTPUT_DIR):  # --output-dir output/prod: its files are output/'s
         raise GenerationError(

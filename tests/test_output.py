@@ -11,6 +11,7 @@ import yaml
 from conftest import ROOT, generate_main
 
 import templates
+from templates import generation
 from templates.params import load_all
 
 # Every layer's template, and the layers an environment deploys whatever its enabled_layers say.
@@ -258,6 +259,28 @@ def test_a_file_named_like_generations_but_made_by_someone_else_is_refused_not_r
     ran = generate_main("--no-lint", "--output-dir", out)
     assert ran.returncode == 2 and f"{out}/ holds files generation did not write: mystuff/alb.json, review/notes.md;" in ran.stderr, ran
     assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before  # nothing removed, nothing written
+
+
+def test_an_output_dir_that_is_a_file_or_a_whole_tree_is_refused_at_once(tmp_path, monkeypatch):
+    given = tmp_path / "README.md"
+    given.write_text("mine\n")
+    ran = generate_main("--no-lint", "--output-dir", given)
+    assert (
+        ran.returncode == 2
+        and ran.stderr.splitlines()[0] == f"error: --output-dir {given} is not a directory; allowed: a directory (made when missing)"
+    )
+    # a tree larger than any output directory (--output-dir / took seconds to walk, then failed on a name): refused unwalked
+    monkeypatch.setattr(generation, "MOST_OUTPUT_ENTRIES", 100)
+    tree = tmp_path / "tree"
+    for n in range(101):
+        (tree / f"d{n % 10}").mkdir(parents=True, exist_ok=True)
+        (tree / f"d{n % 10}" / f"f{n}").write_text("")
+    ran = generate_main("--no-lint", "--output-dir", tree)
+    assert (
+        ran.returncode == 2
+        and f"error: --output-dir {tree} holds more than 100 files and directories: not an output directory" in ran.stderr
+    )
+    assert sum(1 for _ in tree.rglob("*")) == 111  # nothing written
 
 
 def test_order_is_printed():
