@@ -59,12 +59,15 @@ class Result:
         return f"{label}  {self.name:<28} {printable(self.detail)}"  # the detail may quote the server's answer
 
 
+MIN_REQUEST_SECONDS = 1  # what a request gets once TIMEOUT has gone: a round still runs every check once
+
+
 class Endpoint:
     """Where to connect for host:port; `connect_to` maps (host, port) to another (address, port),
     like curl's --connect-to, so that checks can run against a local server. TLS still verifies
     the certificate against the real host name."""
 
-    def __init__(self, connect_to=None, ca_bundle=None, timeout=10):
+    def __init__(self, connect_to=None, ca_bundle=None, timeout=10, until=None):
         self.connect_to = connect_to or {}
         if ca_bundle is not None:  # ssl reads it by path: a FIFO blocked that read past any timeout, /dev/zero never ended
             os.close(open_regular_file(ca_bundle))
@@ -73,6 +76,10 @@ class Endpoint:
         except ssl.SSLError:  # no certificate, bad base64
             raise RefusedFile("no certificate in it that ssl can read; allowed: a PEM file of CA certificates") from None
         self.timeout = timeout
+        # time.monotonic() past which make verify's TIMEOUT has gone: a request then gets what is left,
+        # at least MIN_REQUEST_SECONDS, so that a round of checks against a server that never answers
+        # ends near TIMEOUT, not after 10 s per check
+        self.until = until
 
     def maps(self, host, port) -> bool:
         return (host.lower(), port) in self.connect_to  # host names are case-insensitive, as curl takes them
@@ -84,15 +91,17 @@ class Endpoint:
         if self.connect_to and not self.maps(host, port):
             raise NotMapped(f"{host}:{port} is not in CONNECT_TO: with it given, the public host is never requested")
         address = self.connect_to.get((host.lower(), port), (host, port))
-        deadline = time.monotonic() + self.timeout  # for the whole request: a server sending a byte at a time
-        sock = socket.create_connection(address, timeout=self.timeout)
+        now = time.monotonic()
+        timeout = self.timeout if self.until is None else min(self.timeout, max(self.until - now, MIN_REQUEST_SECONDS))
+        deadline = now + timeout  # for the whole request: a server sending a byte at a time
+        sock = socket.create_connection(address, timeout=timeout)
         certificate = None
         try:
             sock.settimeout(max(deadline - time.monotonic(), 0.001))  # the TLS handshake gets only what is left
             if scheme == "https":
                 sock = self.context.wrap_socket(sock, server_hostname=host)
                 certificate = sock.getpeercert()
-            connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            connection = http.client.HTTPConnection(host, port, timeout=timeout)
             connection.sock = Deadline(sock, deadline)
             connection.request("GET", path, headers={"User-Agent": "startupwebapp-verify", "Accept": "application/json"})
             response = connection.getresponse()

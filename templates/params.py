@@ -64,6 +64,10 @@ TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html ("Minimum length of 1")
 TAG_VALUE = re.compile(r"[\w .:/=+@-]{1,256}")
 MAX_TAGS = 50
+# make verify runs every smoke check in each round, each request up to 10 s (scripts/verify.py): a
+# bounded list keeps a round bounded. A path as long as the load balancer's health-check path may be.
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html
+MAX_SMOKE_CHECKS, MAX_SMOKE_PATH = 20, 1024
 RESERVED_TAGS = tuple(own_tags("", ""))  # generate.py sets them on every stack
 MAX_NESTING = 10  # mappings and lists inside one another; the params files use 3
 MAX_NUMBER_DIGITS = 30
@@ -421,10 +425,15 @@ def load(path: Path) -> Environment:
         seen.add(str(layer))
     enabled = [layer for layer in dict.fromkeys(e for e in enabled if isinstance(e, str)) if layer in optional_layers]
     smoke = [] if data.get("smoke_checks") is None else data["smoke_checks"]
-    allowed_smoke = "allowed: a list of {path: /some/path, status: 200} (a path starting with /, an HTTP status)"
+    allowed_smoke = (
+        f"allowed: a list of up to {MAX_SMOKE_CHECKS} {{path: /some/path, status: 200}} "
+        f"(a path starting with /, of at most {MAX_SMOKE_PATH:,} characters; an HTTP status)"
+    )
     if not isinstance(smoke, list):
         problems.append(f"{where}: smoke_checks: {shown(smoke)} is not a list; {allowed_smoke}")
         smoke = []
+    if len(smoke) > MAX_SMOKE_CHECKS:
+        problems.append(f"{where}: smoke_checks: {len(smoke)} checks; {allowed_smoke}")
     for number, check in enumerate(smoke, 1):
         if not smoke_check_ok(check):
             problems.append(f"{where}: smoke_checks, item {number}: {shown(check)}; {allowed_smoke}")
@@ -497,6 +506,7 @@ def smoke_check_ok(check) -> bool:
         and set(check) == {"path", "status"}
         and isinstance(check["path"], str)
         and re.fullmatch(HTTP_PATH, check["path"]) is not None
+        and len(check["path"]) <= MAX_SMOKE_PATH
         and isinstance(check["status"], int)
         and 100 <= check["status"] <= 599
     )

@@ -64,7 +64,20 @@ BAD = [
         "smoke check",
         {**GOOD, "smoke_checks": [{"path": "/health", "status": 200}, {"path": "health", "status": 200}]},
         "smoke_checks, item 2: {'path': 'health', 'status': 200}",  # the item, not the whole list
-        "a path starting with /, an HTTP status",
+        "a path starting with /, of at most 1,024 characters; an HTTP status",
+    ),
+    (
+        # make verify runs each in every round: 3,000 of them made one round of a frozen server hours long
+        "too many smoke checks",
+        {**GOOD, "smoke_checks": [{"path": f"/p{n}", "status": 200} for n in range(21)]},
+        "smoke_checks: 21 checks",
+        "allowed: a list of up to 20",
+    ),
+    (
+        "a smoke check's path too long",
+        {**GOOD, "smoke_checks": [{"path": "/" + "a" * 1024, "status": 200}]},
+        "smoke_checks, item 1: ",
+        "of at most 1,024 characters",
     ),
     (
         "a number for a text",

@@ -154,6 +154,22 @@ def test_with_connect_to_given_a_port_it_leaves_out_is_skipped_and_never_request
     assert results["https /health"].ok and connected and all(address[0] == "127.0.0.1" for address in connected), connected
 
 
+def test_once_verifys_timeout_has_gone_each_request_gets_only_the_least_time(monkeypatch):
+    """A round runs every check: against a server that never answers, 10 s a check took one round of
+    four smoke checks past a minute with TIMEOUT=0. Once `until` has gone a request gets
+    MIN_REQUEST_SECONDS (here 0.1 s), not the endpoint's own timeout (10 s)."""
+    monkeypatch.setattr(verify, "MIN_REQUEST_SECONDS", 0.1)
+    frozen = socket.create_server(("127.0.0.1", 0))  # accepts connections (the kernel does), never answers
+    endpoint = verify.Endpoint({(HOST, 80): frozen.getsockname()}, timeout=10, until=time.monotonic())
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            endpoint.request("http", HOST, "/health")
+        assert time.monotonic() - started < 5  # the endpoint's own timeout: 10 s
+    finally:
+        frozen.close()
+
+
 def test_a_server_answering_a_byte_at_a_time_fails_at_the_request_timeout():
     # Socket timeouts bound each read alone: a byte every 0.2 s kept a 1 s request going for as long as the server did
     # (here a byte every 0.05 s and a 0.25 s limit).

@@ -250,7 +250,8 @@ def validate(args):
     if args.command == "zone" and args.stack:
         raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
     args.max_wait = whole_number(args.max_wait, "MAX_WAIT", 1, 720, "1 to 720 minutes")
-    args.timeout = whole_number(args.timeout, "TIMEOUT", 0, 999_999_999, "0 to 999999999 seconds")
+    # zone's wait for a delegation, which can take 48 hours (commands.py zone), is the longest that makes sense
+    args.timeout = whole_number(args.timeout, "TIMEOUT", 0, 172_800, "0 to 172800 seconds (48 hours)")
     if args.command in ("changeset", "execute", "recover", "events") and not args.stack:
         raise Failure(f"error: {args.command} needs STACK=<layer> (--stack); layers: {', '.join(enabled)}", 2)
     if args.command == "task":

@@ -4,6 +4,7 @@ them from."""
 import os
 import re
 import shlex
+import time
 
 from botocore.exceptions import ClientError
 
@@ -375,7 +376,7 @@ class Commands:
         except ValueError as error:
             raise Failure(f"error: {error}", 2) from None
         try:
-            endpoint = verify.Endpoint(connect_to, ca_bundle=args.ca_bundle)
+            endpoint = verify.Endpoint(connect_to, ca_bundle=args.ca_bundle, until=time.monotonic() + args.timeout)
         except RefusedFile as refused:  # a FIFO, a device, no certificate: its own allowed text
             raise Failure(f"error: CA_BUNDLE={args.ca_bundle} (--ca-bundle): {refused}", 2) from None
         except OSError as error:  # missing, no permission
