@@ -3375,6 +3375,34 @@ def test_ctrl_c_while_the_lock_is_taken_says_the_request_may_land_late_and_how_t
     )
 
 
+def test_after_a_take_that_was_stopped_a_second_stop_ends_the_release_saying_the_lock_may_be_held():
+    """An attacker's pass: SIGTERM while PutParameter waited on a paused endpoint, and the release then
+    spent two minutes in unanswered GetParameter retries with stop signals held."""
+
+    class Ssm:
+        def put_parameter(self, **_):
+            raise KeyboardInterrupt  # the first stop, while the take waits for its answer
+
+        def get_parameter(self, Name):
+            os.kill(os.getpid(), signal.SIGINT)  # the second, while the release waits for its own
+            raise AssertionError("not reached: the second stop ends the release")
+
+    err = io.StringIO()
+    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, err)
+    with pytest.raises(KeyboardInterrupt):
+        lock.take("deploy")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lock.release()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert err.getvalue() == (
+        f"warning: /{templates.PROJECT}/{ENV}/deploy-lock may be held by this run (stopped while it was taken, and again while it "
+        f"was freed); once AWS answers, see and free it with: make unlock ENV={ENV}\n"
+    )
+
+
 @pytest.mark.parametrize("signum", sorted(STOPPING_SIGNALS))
 def test_a_stop_signal_while_the_lock_is_freed_waits_until_it_is_freed(signum):
     """Ctrl-C (or SIGTERM, SIGHUP) arriving while the run frees its lock would leave it taken."""

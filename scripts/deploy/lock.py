@@ -129,9 +129,23 @@ class EnvironmentLock:
     def release(self):
         """Free the lock if this run holds it (the parameter still has this run's value). A Ctrl-C,
         SIGTERM or SIGHUP (the tools take the last two as Ctrl-C) waits until it is freed: arriving in
-        here, it would have left the lock taken. The wait is bounded by the calls' timeouts."""
-        with stops_held():
+        here, it would have left the lock taken. The wait is bounded by the calls' timeouts. Not after
+        a take the run was stopped in: AWS may not be answering (the take's reason to last), and a wait
+        with stops held would then be minutes of retries a second Ctrl-C could not end; one ends it,
+        saying the lock may be held."""
+        if not self.interrupted:
+            with stops_held():
+                self.delete_if_held()
+            return
+        try:
             self.delete_if_held()
+        except KeyboardInterrupt:
+            print(
+                f"warning: {self.name} may be held by this run (stopped while it was taken, and again while it was freed); "
+                f"once AWS answers, see and free it with: make unlock ENV={self.env}",
+                file=self.err,
+            )
+            raise
 
     def delete_if_held(self):
         if self.value is None:
