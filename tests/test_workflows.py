@@ -608,6 +608,7 @@ def test_values_exported_in_the_shell_change_no_target_only_the_command_line_doe
         assert "--env=sandbox" in words and not [w for w in words if w.startswith("--") and w not in ("--env=sandbox", "--cmd=")], words
         assert made.stderr.startswith("note: ignored, as the shell's environment sets them: "), made.stderr
         assert set(made.stderr.split(": ", 2)[2].split(" (")[0].split()) == listed
+        assert f"(make takes them from its command line: make {target} ENV=<env> ...)" in made.stderr, made.stderr  # the target run
     clean = {name: value for name, value in os.environ.items() if name not in listed}
     given = subprocess.run(
         ["make", "-n", "--no-print-directory", "deploy", "ENV=prod", "YES=1"], cwd=ROOT, env=clean, capture_output=True, text=True
