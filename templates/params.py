@@ -601,6 +601,15 @@ def cross_checks(v: dict, given: set) -> list[str]:
         problems.append(
             f"parameters.ContainerUser: {shown(v['ContainerUser'])} is past Linux's largest id; allowed: a uid and gid of at most {MAX_LINUX_ID}"
         )
+    # The pattern takes any region-like word: a mistyped one (us-esat-1) names no secret, and the tasks
+    # would fail to start minutes into the release. ECS takes the secret by its full ARN, region and all:
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Secret.html
+    secret_region = str(v["DatabaseSecretArn"]).split(":")[3:4]
+    if secret_region and secret_region[0] not in alb.REGIONS:
+        problems.append(
+            f"parameters.DatabaseSecretArn: {shown(v['DatabaseSecretArn'])} names region {shown(secret_region[0])}, not a region "
+            f"this project supports (mistyped?); allowed: an ARN in one of {', '.join(sorted(alb.REGIONS))}"
+        )
     return problems
 
 

@@ -155,6 +155,13 @@ SILENTLY_ACCEPTED = [
     ("more than 47 tags", dump({**GOOD, "tags": {f"Tag{i}": "x" for i in range(48)}}), "allowed: at most 47"),
     ("a tag value over 256 characters", dump({**GOOD, "tags": {"Owner": "x" * 257}}), "tags.Owner"),
     ("a tag value with a newline", dump({**GOOD, "tags": {"Owner": "a\nb"}}), "(no newline)"),
+    (
+        "a database secret in a mistyped region",
+        prod_parameters(
+            DatabaseSecretArn=re.sub(r"^(arn:aws:secretsmanager:)[^:]+", r"\1us-esat-1", GOOD["parameters"]["DatabaseSecretArn"])
+        ),
+        "not a region this project supports (mistyped?)",
+    ),
     # CloudFormation's Tag.Value: "Minimum length of 1" (API_Tag.html); the deploy failed after its first calls
     ("an empty tag value", dump({**GOOD, "tags": {"Owner": ""}}), "tags.Owner: ''; allowed: a string of 1 to 256"),
     ("a tag overriding Project", dump({**GOOD, "tags": {"Project": "other"}}), "the deployer sets Project itself"),
