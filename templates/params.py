@@ -521,8 +521,9 @@ def check_value(spec: Input, value):
         if ok and spec.min_value is not None:
             ok = spec.min_value <= value <= spec.max_value
         # "2" is a string to YAML: say so when the number itself would do
-        # (ASCII digits: YAML reads no others as a number, though int() takes them)
-        quoted = isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,18}\s*", value) and check_value(spec, int(value)) is None
+        # (ASCII digits, spaces and tabs: YAML reads no other digits as a number, though int() takes them,
+        # and int() refuses other white space that \s would match: "2\x1c" was a traceback)
+        quoted = isinstance(value, str) and re.fullmatch(r"[ \t]*-?[0-9]{1,18}[ \t]*", value) and check_value(spec, int(value)) is None
         return None if ok else spec.allowed_text() + (", without quotes" if quoted else "")
     if spec.allowed == ("true", "false"):
         return None if isinstance(value, bool) else "true or false, without quotes"

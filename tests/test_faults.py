@@ -197,6 +197,8 @@ def test_a_quoted_number_is_told_to_lose_its_quotes(tmp_path):
     assert code == 2 and "without quotes" not in stderr and "DesiredCount: '-1' is not allowed" in stderr, stderr
     code, stderr, _ = generate(tmp_path, prod_parameters(DesiredCount="٢"))  # an Arabic-Indic 2: YAML reads no number in it, quoted or not
     assert code == 2 and "without quotes" not in stderr and "DesiredCount: '٢' is not allowed" in stderr, stderr
+    code, stderr, _ = generate(tmp_path, prod_parameters(DesiredCount="2\x1c"))  # white space to \s, not to int(): was a traceback
+    assert code == 2 and "Traceback" not in stderr and "without quotes" not in stderr and "parameters.DesiredCount: " in stderr, stderr
     code, stderr, _ = generate(tmp_path, prod_parameters(DesiredCount="9" * 5000))  # past int()'s digit limit
     assert code == 2 and "DesiredCount: '99999" in stderr and "Traceback" not in stderr, stderr
 
