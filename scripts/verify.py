@@ -59,9 +59,6 @@ class Result:
         return f"{label}  {self.name:<28} {printable(self.detail)}"  # the detail may quote the server's answer
 
 
-MIN_REQUEST_SECONDS = 1  # what a request gets once TIMEOUT has gone: a round still runs every check once
-
-
 class Endpoint:
     """Where to connect for host:port; `connect_to` maps (host, port) to another (address, port),
     like curl's --connect-to, so that checks can run against a local server. TLS still verifies
@@ -76,10 +73,12 @@ class Endpoint:
         except ssl.SSLError:  # no certificate, bad base64
             raise RefusedFile("no certificate in it that ssl can read; allowed: a PEM file of CA certificates") from None
         self.timeout = timeout
-        # time.monotonic() past which make verify's TIMEOUT has gone: a request then gets what is left,
-        # at least MIN_REQUEST_SECONDS, so that a round of checks against a server that never answers
-        # ends near TIMEOUT, not after 10 s per check
+        # time.monotonic() past which make verify's TIMEOUT has gone. A round runs every check, each
+        # request with its own timeout (a slow answer passes); past `until`, an address that let one
+        # request time out is not asked again, so that a round against a server that never answers
+        # ends one timeout after TIMEOUT, not one a check later (smoke_checks hold up to 20).
         self.until = until
+        self.unanswered = set()  # addresses that let a request time out past `until`
 
     def maps(self, host, port) -> bool:
         return (host.lower(), port) in self.connect_to  # host names are case-insensitive, as curl takes them
@@ -91,17 +90,26 @@ class Endpoint:
         if self.connect_to and not self.maps(host, port):
             raise NotMapped(f"{host}:{port} is not in CONNECT_TO: with it given, the public host is never requested")
         address = self.connect_to.get((host.lower(), port), (host, port))
-        now = time.monotonic()
-        timeout = self.timeout if self.until is None else min(self.timeout, max(self.until - now, MIN_REQUEST_SECONDS))
-        deadline = now + timeout  # for the whole request: a server sending a byte at a time
-        sock = socket.create_connection(address, timeout=timeout)
+        late = self.until is not None and time.monotonic() > self.until
+        if late and address in self.unanswered:
+            raise TimeoutError(f"not requested: {address[0]}:{address[1]} let an earlier request time out after TIMEOUT")
+        try:
+            return self.request_once(scheme, host, path, port, address)
+        except TimeoutError:
+            if late:
+                self.unanswered.add(address)
+            raise
+
+    def request_once(self, scheme, host, path, port, address):
+        deadline = time.monotonic() + self.timeout  # for the whole request: a server sending a byte at a time
+        sock = socket.create_connection(address, timeout=self.timeout)
         certificate = None
         try:
             sock.settimeout(max(deadline - time.monotonic(), 0.001))  # the TLS handshake gets only what is left
             if scheme == "https":
                 sock = self.context.wrap_socket(sock, server_hostname=host)
                 certificate = sock.getpeercert()
-            connection = http.client.HTTPConnection(host, port, timeout=timeout)
+            connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
             connection.sock = Deadline(sock, deadline)
             connection.request("GET", path, headers={"User-Agent": "startupwebapp-verify", "Accept": "application/json"})
             response = connection.getresponse()

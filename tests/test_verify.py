@@ -154,18 +154,25 @@ def test_with_connect_to_given_a_port_it_leaves_out_is_skipped_and_never_request
     assert results["https /health"].ok and connected and all(address[0] == "127.0.0.1" for address in connected), connected
 
 
-def test_once_verifys_timeout_has_gone_each_request_gets_only_the_least_time(monkeypatch):
-    """A round runs every check: against a server that never answers, 10 s a check took one round of
-    four smoke checks past a minute with TIMEOUT=0. Once `until` has gone a request gets
-    MIN_REQUEST_SECONDS (here 0.1 s), not the endpoint's own timeout (10 s)."""
-    monkeypatch.setattr(verify, "MIN_REQUEST_SECONDS", 0.1)
+def test_past_verifys_timeout_an_address_that_let_a_request_time_out_is_not_asked_again():
+    """A round runs every check: against a server that never answers, four smoke checks at 10 s each
+    took a round past a minute with TIMEOUT=0. Past `until`, the first request still gets its whole
+    timeout (a slow answer passes); once one timed out, the rest of the round's requests to that
+    address fail at once, saying why."""
     frozen = socket.create_server(("127.0.0.1", 0))  # accepts connections (the kernel does), never answers
-    endpoint = verify.Endpoint({(HOST, 80): frozen.getsockname()}, timeout=10, until=time.monotonic())
-    started = time.monotonic()
+    endpoint = verify.Endpoint({(HOST, 80): frozen.getsockname()}, timeout=0.3, until=time.monotonic())
     try:
+        started = time.monotonic()
         with pytest.raises(TimeoutError):
             endpoint.request("http", HOST, "/health")
-        assert time.monotonic() - started < 5  # the endpoint's own timeout: 10 s
+        assert time.monotonic() - started >= 0.3  # its whole timeout
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"not requested: 127\.0\.0\.1:\d+ let an earlier request time out after TIMEOUT"):
+            endpoint.request("http", HOST, "/api/user/login")
+        assert time.monotonic() - started < 0.3  # not asked again
+        endpoint.until = time.monotonic() + 60  # before the deadline every request is made, whatever came before
+        with pytest.raises(TimeoutError, match="took longer|timed out"):
+            endpoint.request("http", HOST, "/health")
     finally:
         frozen.close()
 

@@ -376,7 +376,7 @@ class Commands:
         except ValueError as error:
             raise Failure(f"error: {error}", 2) from None
         try:
-            endpoint = verify.Endpoint(connect_to, ca_bundle=args.ca_bundle, until=time.monotonic() + args.timeout)
+            endpoint = verify.Endpoint(connect_to, ca_bundle=args.ca_bundle)
         except RefusedFile as refused:  # a FIFO, a device, no certificate: its own allowed text
             raise Failure(f"error: CA_BUNDLE={args.ca_bundle} (--ca-bundle): {refused}", 2) from None
         except OSError as error:  # missing, no permission
@@ -437,6 +437,7 @@ class Commands:
                 test_listener_port=test_listener_port,
             )
 
+        endpoint.until = time.monotonic() + args.timeout  # as verify.verify's deadline: from the checks' start
         return 0 if verify.verify(run_once, timeout=args.timeout, sleep=deployer.sleep, say=deployer.say) else 1
 
     def zone(self) -> int:
