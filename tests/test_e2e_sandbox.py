@@ -396,9 +396,10 @@ def test_destroy_is_refused_while_consumed(run, deployed):
     code, out, err = run("destroy", "--stack", "alb", "--yes")
     assert code == 1
     consumers = sorted(templates.stack_name(ENV, layer) for layer in templates.downstream_of("alb") if layer in LAYERS)
+    # every layer that reads alb's outputs, directly or through another (scaling reads only service's), readers first
     assert (
-        f"{', '.join(consumers)} still use its outputs; destroy those first (make destroy STACK=<layer> ENV={ENV}), "
-        f"or every layer, in order: make destroy ENV={ENV}\n" in err
+        f"{', '.join(consumers)} still use its outputs; destroy those first: make destroy ENV={ENV} STACK=<layer> for "
+        "alarms, scaling, service, release-alarms, waf, alb, in that order (one not deployed says so)\n" in err
     ), err
 
 

@@ -12,7 +12,7 @@ import templates
 from scripts import verify
 from scripts.deploy import drift, guards, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found
-from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER
+from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, destroy_order
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
@@ -244,8 +244,8 @@ class Commands:
         in_use = deployer.consumers(self.args.stack) if self.args.stack else []
         if in_use:
             raise Failure(
-                f"error: refusing to destroy {templates.stack_name(env, self.args.stack)}: {', '.join(in_use)} still {'uses' if len(in_use) == 1 else 'use'} its outputs; destroy {'that' if len(in_use) == 1 else 'those'} first "
-                f"(make destroy STACK=<layer> ENV={env}), or every layer, in order: make destroy ENV={env}"
+                f"error: refusing to destroy {templates.stack_name(env, self.args.stack)}: {', '.join(in_use)} still {'uses' if len(in_use) == 1 else 'use'} its outputs; destroy {'that' if len(in_use) == 1 else 'those'} first: "
+                f"make destroy ENV={env} STACK=<layer> for {', '.join(destroy_order(self.args.stack))}, in that order (one not deployed says so)"
             )
         existing = [stack for stack in (templates.stack_name(env, name) for name in names) if deployer.describe(stack)]
         for name in names:  # a relaxed-policy mark its stack outlived (destroyed by hand, or a destroy stopped after DeleteStack)
