@@ -3,7 +3,6 @@ and moved into place all or nothing. generate.py is its command line (`make temp
 review and the tests use the same functions."""
 
 import contextlib
-import itertools
 import json
 import os
 import shutil
@@ -107,18 +106,14 @@ def written_here(path: Path, output_dir: Path) -> bool:
         content = read_regular_file(path, MOST_OWN_FILE_BYTES)
     except (OSError, RefusedFile):
         return False
-    if parts[0] == "review":
-        return content.startswith(f"# StartupWebApp review: {path.stem}\n".encode())
+    if parts[0] == "review":  # its title, whatever line ends an editor gave it
+        return content.replace(b"\r\n", b"\n").startswith(f"# StartupWebApp review: {path.stem}\n".encode())
+    # <env>/<layer>.json (a layer template's own name is always one generation writes now: never stale)
     try:
-        document = json.loads(content)
-    except ValueError:
+        tags = json.loads(content).get("Tags")
+    except (ValueError, AttributeError):
         return False
-    if not isinstance(document, dict):
-        return False
-    if len(parts) == 1:  # a layer template: its Description names the layer (templates/<layer>.py)
-        return str(document.get("Description", "")).startswith(f"StartupWebApp {path.stem}: ")
-    tags = document.get("Tags")  # a template configuration carries the stacks' own tags (its environment's may be gone)
-    return isinstance(tags, dict) and tags.get("Project") == templates.PROJECT and tags.get("Layer") == path.stem
+    return isinstance(tags, dict) and all(tags.get(key) == value for key, value in templates.own_tags(parts[0], path.stem).items())
 
 
 def foreign_files(output_dir: Path, expected: frozenset = frozenset()) -> list[Path]:
@@ -127,19 +122,29 @@ def foreign_files(output_dir: Path, expected: frozenset = frozenset()) -> list[P
     named as generation's own is foreign unless it is one of `expected` (written now) or written_here."""
     if not output_dir.is_dir():
         return []
-    entries = list(itertools.islice(output_dir.rglob("*"), MOST_OUTPUT_ENTRIES + 1))
-    if len(entries) > MOST_OUTPUT_ENTRIES:  # --output-dir / or ~: refused at once, not after a walk of the whole tree
-        raise GenerationError(
-            f"--output-dir {output_dir} holds more than {MOST_OUTPUT_ENTRIES:,} files and directories: not an output directory "
-            f"(generation and the review write {len(expected)} files there); use {relative(OUTPUT_DIR)}/ or an empty directory",
-            2,
-        )
-    found = (
-        p
-        for p in entries
-        if (p.is_symlink() or not p.is_dir()) and not any(part.startswith(".") for part in p.relative_to(output_dir).parts)
-    )
+    found = [p for p in visible_entries(output_dir, len(expected)) if p.is_symlink() or not p.is_dir()]
     return sorted(p for p in found if p.is_symlink() or not owned(p, output_dir) or (p not in expected and not written_here(p, output_dir)))
+
+
+def visible_entries(output_dir: Path, expected_count: int) -> list[Path]:
+    """Every file, directory and symlink in output_dir but hidden ones and what they hold (a .git, its
+    own staging directories), symlinks not followed; GenerationError past MOST_OUTPUT_ENTRIES: for
+    --output-dir / or ~, at once rather than after a walk of the whole tree."""
+
+    def unreadable(error):
+        raise error
+
+    entries = []
+    for top, directories, names in os.walk(output_dir, onerror=unreadable):
+        directories[:] = [name for name in directories if not name.startswith(".")]
+        entries += [Path(top) / name for name in directories + names if not name.startswith(".")]
+        if len(entries) > MOST_OUTPUT_ENTRIES:
+            raise GenerationError(
+                f"--output-dir {output_dir} holds more than {MOST_OUTPUT_ENTRIES:,} files and directories: not an output directory "
+                f"(generation and the review write {expected_count} files there); use {relative(OUTPUT_DIR)}/ or an empty directory",
+                2,
+            )
+    return entries
 
 
 def differences(files: dict[Path, str], output_dir: Path) -> tuple[list[Path], list[Path]]:
@@ -343,7 +348,8 @@ def refuse_output_dir(output_dir: Path, params_dir: Path, files: dict[Path, str]
         ) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise GenerationError(
             f"{output_dir}/ holds files generation did not write: {named}; it writes only <layer>.json, <env>/<layer>.json "
-            "and review/<env>.md there and removes stale ones of those, never another file: move or delete "
+            "and review/<env>.md there and removes stale ones of those, never another file (one named so counts as its own "
+            "only with its content: a configuration's Project, Environment and Layer tags, a document's title): move or delete "
             + (
                 f"them, then run {regenerate_command(output_dir, params_dir)} again"
                 if inside == OUTPUT_DIR

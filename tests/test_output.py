@@ -251,13 +251,19 @@ def test_a_file_named_like_generations_but_made_by_someone_else_is_refused_not_r
     removed it as stale; `review/notes.md` as a review document."""
     out = tmp_path / "out"
     assert generate_main("--no-lint", "--output-dir", out).returncode == 0
-    theirs = {out / "mystuff" / "alb.json": '{"mine": true}\n', out / "review" / "notes.md": "mine\n"}
+    theirs = {
+        out / "mystuff" / "alb.json": '{"mine": true}\n',
+        out / "review" / "notes.md": "mine\n",
+        # a copy of an environment's directory: its configurations carry that environment's tags, not this name's
+        out / "prodold" / "alb.json": (out / "prod" / "alb.json").read_text(),
+    }
     for path, text in theirs.items():
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
     before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
     ran = generate_main("--no-lint", "--output-dir", out)
-    assert ran.returncode == 2 and f"{out}/ holds files generation did not write: mystuff/alb.json, review/notes.md;" in ran.stderr, ran
+    named = "mystuff/alb.json, prodold/alb.json, review/notes.md"
+    assert ran.returncode == 2 and f"{out}/ holds files generation did not write: {named};" in ran.stderr, ran
     assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before  # nothing removed, nothing written
 
 
@@ -281,6 +287,12 @@ def test_an_output_dir_that_is_a_file_or_a_whole_tree_is_refused_at_once(tmp_pat
         and f"error: --output-dir {tree} holds more than 100 files and directories: not an output directory" in ran.stderr
     )
     assert sum(1 for _ in tree.rglob("*")) == 111  # nothing written
+    # hidden entries (a checkout's .git) neither count nor are searched
+    hidden = tmp_path / "checkout"
+    (hidden / ".git").mkdir(parents=True)
+    for n in range(150):
+        (hidden / ".git" / f"object{n}").write_text("")
+    assert generate_main("--no-lint", "--output-dir", hidden).returncode == 0
 
 
 def test_order_is_printed():

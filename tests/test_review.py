@@ -181,7 +181,7 @@ def test_every_environment_gets_its_document_and_check_names_each_stale_one(tmp_
     assert review.main([*every, "--check"]) == 0
     stale, foreign = documents / "copyb.md", documents / "gone.md"
     stale.write_text(stale.read_text().replace("copyb", "copyc"))
-    foreign.write_text("# StartupWebApp review: gone\n\nthe document of an environment since removed\n")
+    foreign.write_bytes(b"# StartupWebApp review: gone\r\n\r\nthe document of an environment since removed, line ends of an editor's\r\n")
     notes = documents / "notes.md"  # named like a document, written by someone: never the review's to remove
     notes.write_text("mine\n")
     assert review.main([*every, "--check"]) == 1
