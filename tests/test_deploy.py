@@ -4298,3 +4298,44 @@ def test_a_layer_without_container_insights_alarms_asks_nothing_about_the_cluste
     deployer = types.SimpleNamespace(client=aws.clients.__getitem__, say=pytest.fail, cli="aws")
     layer = types.SimpleNamespace(template=(ROOT / "output" / "release-alarms.json").read_text())
     guards.say_when_container_insights_is_off(deployer, layer, {"ServiceClusterName": "c"})  # no call queued: none made
+
+
+@pytest.mark.parametrize(
+    "answer, said",
+    [
+        (
+            "UPDATE_COMPLETE",
+            "note: this update changed values other layers take too, whose stacks keep the old ones until deployed: alarms (MaxCapacity)",
+        ),
+        ("UPDATE_IN_PROGRESS", None),  # still changing: its own deploy says so
+        ("UPDATE_ROLLBACK_FAILED", None),
+        ("AccessDenied", "  note: whether alarms's stack still has the old MaxCapacity could not be read (AccessDenied)"),
+    ],
+)
+def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep_the_old_one(answer, said):
+    """Deployer.say_shared_values_to_deploy after `make deploy STACK=scaling` changed MaxCapacity, which
+    the alarms layer takes too (tests/test_recreate.py runs it on the sandbox)."""
+    scaling = deploy.deployer.load_layer(ENV, "scaling", ROOT / "output")
+    old = scaling.parameters["MaxCapacity"]
+    new = str(int(old) + 1)
+    lines, asked = [], []
+
+    def describe(stack, refuse_foreign=True):
+        asked.append((stack, refuse_foreign))
+        if answer == "AccessDenied":
+            raise ClientError({"Error": {"Code": answer, "Message": "no"}}, "DescribeStacks")
+        return described("alarms", answer)["Stacks"][0]  # with params' MaxCapacity, the old one
+
+    deployer = types.SimpleNamespace(
+        env=ENV,
+        output_dir=ROOT / "output",
+        run_layers=[],
+        enabled_layers=list(PROD_LAYERS),
+        say=lambda *said: lines.extend(said),
+        describe=describe,
+        foreign=lambda found: False,
+    )
+    given = scaling.parameters | {"MaxCapacity": new}
+    deploy.deployer.Deployer.say_shared_values_to_deploy(deployer, scaling, scaling.parameters, given)
+    assert asked == [(stack("alarms"), False)]  # only the layer that takes the value, never refused as foreign
+    assert lines[0].startswith(said) if said else lines == [], lines

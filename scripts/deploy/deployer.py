@@ -779,7 +779,8 @@ class Deployer:
 
     def say_shared_values_to_deploy(self, layer, before, given):
         """An update of params values other layers take too (MaxCapacity: scaling and alarms) in a run
-        that does not deploy them: each deployed one whose stack still has an old value is named. Only
+        that does not deploy them: each enabled one whose settled stack (UPDATABLE, ours) still has an
+        old value is named; one still changing or failed is left to its own deploy, which says so. Only
         a note: a stack that cannot be read is said, and the run goes on."""
         changed = {name for name in layer.parameters if before.get(name) != given.get(name)}
         in_run = {each.name for each in self.run_layers} | {layer.name}
@@ -1311,16 +1312,18 @@ class Deployer:
             # when you include changes that add, modify, or delete resources." A deploy says "no changes";
             # so for parameter declarations (text.deployable_part).
             # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/metadata-section-structure.html
-            self.say(
+            lines = [
                 f"{layer.stack}: same as deployed, but for its Metadata, Description or parameter declarations, which CloudFormation takes "
                 "only with a change to the resources: the next deploy that changes one carries them"
-            )
-            return False
-        self.say(*lines or [f"{layer.stack}: same as deployed"])
+            ]
+            differs = False
+        else:
+            lines, differs = lines or [f"{layer.stack}: same as deployed"], bool(lines)
         running, configured = parameter_values(self.describe(layer.stack)).get("ImageTag"), layer.parameters.get("ImageTag")
         if image_tag is None and configured is not None and running not in (None, configured):
-            self.say(
+            lines.append(
                 f"  image {running} runs: ImageTag {configured} of params/{self.env}.yaml counts only for a first create "
                 f"(a deploy keeps the running image; make deploy STACK={layer.name} ENV={self.env} TAG=<tag> releases another)"
             )
-        return bool(lines)
+        self.say(*lines)
+        return differs
