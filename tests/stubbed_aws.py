@@ -308,6 +308,11 @@ class Aws:
             **NOT_FOUND,
         )
 
+    def no_change_sets(self, *layers):
+        """ListChangeSets of each layer's stack answers none (make status asks, of each stack of ours)."""
+        for layer in layers:
+            self.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack(layer)})
+
     def deployed(self, layer, **kwargs):
         self.cf.add_response("describe_stacks", described(layer, **kwargs), {"StackName": stack(layer)})
 

@@ -1804,6 +1804,7 @@ def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a
             aws.cf.add_response("describe_stacks", left, {"StackName": stack(layer)})
         else:
             aws.deployed(layer) if layer == first else aws.not_deployed(layer)
+    aws.no_change_sets(*(layer for layer in order if layer in (first, disabled)))
     assert aws.run("status") == 0, aws.err
     header, *lines = aws.out.splitlines()
     assert header.split() == ["STACK", "STATUS", "LAST", "CHANGE"]
@@ -1824,6 +1825,7 @@ def test_status_with_ssm_alone_not_answering_shows_the_stacks_and_notes_the_mark
     from botocore.exceptions import ReadTimeoutError
 
     aws.deployed("cert-dns")
+    aws.no_change_sets("cert-dns")
 
     def no_answer(**_):
         raise ReadTimeoutError(endpoint_url="https://ssm.us-east-1.amazonaws.com")
@@ -1897,6 +1899,7 @@ def test_a_params_file_with_a_problem_still_lets_status_outputs_and_events_read_
     warning = "warning: " + f"{path}: parameters.DesiredCout: unknown key (did you mean DesiredCount?)"
     status_reads(aws)
     aws.deployed("cert-dns")
+    aws.no_change_sets("cert-dns")
     assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
     assert aws.err.startswith(warning) and f"note: status reads what is deployed in {REGION} all the same" in aws.err, aws.err
     aws.deployed("cert-dns")
@@ -3598,6 +3601,7 @@ def test_a_lock_another_run_is_taking_refusing_the_first_attempt_names_no_retry_
 def test_reading_commands_take_no_lock(aws):
     status_reads(aws)
     aws.deployed("cert-dns")
+    aws.no_change_sets("cert-dns")
     assert aws.run("status", "--stack", "cert-dns", locking=True) == 0, aws.err
 
 
@@ -3622,6 +3626,7 @@ def test_status_names_the_lock_and_says_when_the_run_holding_it_died_on_this_mac
     ):
         status_reads(aws, lock=json.dumps(HELD | held))
         aws.deployed("cert-dns")
+        aws.no_change_sets("cert-dns")
         assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
         assert aws.out.splitlines()[-1] == (
             f"locked: deploy by {held['holder']} since {HELD['since']}{note}; {', '.join(deploy.LOCKING_COMMANDS)} are refused until that run ends; if it died, "
@@ -4339,3 +4344,36 @@ def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep
     deploy.deployer.Deployer.say_shared_values_to_deploy(deployer, scaling, scaling.parameters, given)
     assert asked == [(stack("alarms"), False)]  # only the layer that takes the value, never refused as foreign
     assert lines[0].startswith(said) if said else lines == [], lines
+
+
+@pytest.mark.parametrize("listed", ["AVAILABLE", "AccessDenied"])
+def test_status_names_the_change_sets_that_could_still_run(aws, listed):
+    """make changeset leaves one for review (or a stopped run does): status names it, with how to run
+    it; one executed or made obsolete is not named. Not allowed to list them: a note, the status stands."""
+    status_reads(aws)
+    aws.deployed("cert-dns")
+    if listed == "AccessDenied":
+        aws.cf.add_client_error("list_change_sets", "AccessDenied", "no", 403, expected_params={"StackName": stack("cert-dns")})
+    else:
+        summary = {"StackId": stack_id("cert-dns"), "StackName": stack("cert-dns"), "CreationTime": NOW, "Status": "CREATE_COMPLETE"}
+        aws.cf.add_response(
+            "list_change_sets",
+            {
+                "Summaries": [
+                    summary | {"ChangeSetName": cs_name("cert-dns"), "ExecutionStatus": "AVAILABLE"},
+                    summary | {"ChangeSetName": "older", "ExecutionStatus": "OBSOLETE"},
+                ]
+            },
+            {"StackName": stack("cert-dns")},
+        )
+    assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
+    last = aws.out.splitlines()[-1]
+    assert last.startswith(f"{stack('cert-dns'):<36} UPDATE_COMPLETE"), aws.out
+    if listed == "AVAILABLE":
+        assert last.endswith(
+            f"(change sets that could still run: {cs_name('cert-dns')} (made 2025-11-25 12:00 UTC); "
+            f"make execute STACK=cert-dns CHANGESET=<name> ENV={ENV} runs one)"
+        ), last
+    else:
+        assert f"  note: the change sets of {stack('cert-dns')} could not be listed (AccessDenied); its line below shows none" in aws.out
+        assert "could still run" not in last

@@ -188,6 +188,9 @@ class Commands:
                 note += "  " + not_enabled_note(env, name, self.environment.path)
             if name in deployer.relaxed_marks:
                 note += "  (its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
+            waiting = "" if foreign or review else deployer.change_sets_for_review(stack, "its line below shows none")
+            if waiting:  # make changeset's, or a stopped run's: ExecutionStatus AVAILABLE (API_ChangeSetSummary.html)
+                note += f"  (change sets that could still run: {waiting}; make execute STACK={name} CHANGESET=<name> ENV={env} runs one)"
             deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
         if holder:
             deployer.say(

@@ -1208,7 +1208,7 @@ class Deployer:
             summaries = [s for page in self.cf.get_paginator("list_change_sets").paginate(StackName=stack) for s in page["Summaries"]]
         except AWS_ERRORS as error:
             said = error_code(error)
-            self.say(f"  note: the other change sets of {stack} could not be listed ({said}); {otherwise}")
+            self.say(f"  note: the {'other ' * bool(but)}change sets of {stack} could not be listed ({said}); {otherwise}")
             return ""
         waiting = [s for s in summaries if s["ChangeSetName"] != but and s.get("ExecutionStatus") == "AVAILABLE"]
         return ", ".join(f"{s['ChangeSetName']} (made {s['CreationTime']:%Y-%m-%d %H:%M %Z})" for s in waiting)
