@@ -540,7 +540,7 @@ def test_subnets_or_a_backend_group_outside_the_vpc_or_public_subnets_in_one_zon
     network(zones=("a", "a", "a", "b"))
     assert refused() == (
         f"error: params/{ENV}.yaml: parameters.PublicSubnetIds: {', '.join(public)} share the Availability Zone {REGION}a; "
-        "the load balancer needs two; nothing changed"
+        "the load balancer takes one subnet per zone, in at least two; nothing changed"
     )
     network(vpcs=(vpc, vpc, vpc, other), group_vpc=other)
     assert refused() == (
@@ -602,7 +602,7 @@ def test_a_deploy_on_aws_of_a_load_balancer_on_public_subnets_of_one_zone_stops_
         assert aws.run("deploy", "--stack", "alb", "--yes", *argv) == 1  # no DeleteStack queued: none made
         assert aws.err == (
             f"error: params/{ENV}.yaml: parameters.PublicSubnetIds: {', '.join(public)} share the Availability Zone {REGION}a; "
-            "the load balancer needs two; nothing changed\n"
+            "the load balancer takes one subnet per zone, in at least two; nothing changed\n"
         )
 
 
@@ -3221,14 +3221,19 @@ def test_max_wait_out_of_range_is_bad_input(aws):
     assert "MAX_WAIT=0: allowed: 1 to 720 minutes" in aws.err
 
 
-@pytest.mark.parametrize("certificate", ["not deployed", "deployed", "on another zone"])
+@pytest.mark.parametrize("certificate", ["not deployed", "deployed", "on another zone", "not ours"])
 def test_zone_names_the_zone_of_the_params_file_and_confirms_the_delegation(aws, certificate):
     aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
     if certificate == "not deployed":
         aws.not_deployed("cert-dns")
     else:
         parameters = configuration(ENV, "cert-dns")["Parameters"]
-        aws.deployed("cert-dns", parameters=parameters | ({"ExistingHostedZoneId": "Z0OTHER"} if certificate != "deployed" else {}))
+        found = described(
+            "cert-dns", parameters=parameters | ({"ExistingHostedZoneId": "Z0OTHER"} if certificate == "on another zone" else {})
+        )
+        if certificate == "not ours":  # a stack of our name without our tags: deploy refuses it, and zone's advice stands
+            found["Stacks"][0]["Tags"] = [{"Key": "Project", "Value": "someone-else"}]
+        aws.cf.add_response("describe_stacks", found, {"StackName": stack("cert-dns")})
     resolver = answers(REGISTRAR_SERVERS, delegated_servers())
     assert aws.run("zone", resolver=resolver, clock=lambda: sum(aws.sleeps)) == 0, aws.err
     assert f"set exactly these name servers at the registrar of {DOMAIN} (hosted zone {ZONE}):" in aws.out

@@ -396,11 +396,12 @@ class Deployer:
         return not self.own_tags(found).items() <= tags.items()
 
     def settled_values(self, stack) -> dict:
-        """The parameter values a stack's resources stand with: those of a stack that has settled and
-        works (UPDATABLE); none for one not deployed, an abandoned or failed create (which RECREATE=1
-        deletes), or one still changing (its values may be the old or the new ones: AWS does not say)."""
-        found = self.describe(stack)
-        return parameter_values(found) if found and found["StackStatus"] in UPDATABLE else {}
+        """The parameter values a stack of ours stands with: those of one that has settled and works
+        (UPDATABLE); none for one not deployed, an abandoned or failed create (which RECREATE=1 deletes),
+        one still changing (its values may be the old or the new ones: AWS does not say), or a stack of
+        our name that is not ours (foreign: a command that changes it refuses it where it reads it)."""
+        found = self.describe(stack, refuse_foreign=False)
+        return parameter_values(found) if found and found["StackStatus"] in UPDATABLE and not self.foreign(found) else {}
 
     def has_stack(self, stack) -> bool:
         """Deployed: exists and is not an abandoned create (REVIEW_IN_PROGRESS)."""

@@ -344,9 +344,17 @@ def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
             problems.append(f"parameters.{name}: no {', '.join(missing)} in the stacks' account and region")
         if elsewhere:
             problems.append(f"parameters.{name}: {', '.join(elsewhere)} not in {vpc_from} {vpc}")
-        zones = [found[i]["AvailabilityZone"] for i in ids if i in found] if name == "PublicSubnetIds" else []
-        if len(set(zones)) < len(zones):
-            problems.append(f"parameters.{name}: {', '.join(ids)} share the Availability Zone {zones[0]}; the load balancer needs two")
+        zones = {}  # Availability Zone -> the public subnets in it
+        for i in ids if name == "PublicSubnetIds" else []:
+            if i in found:
+                zones.setdefault(found[i]["AvailabilityZone"], []).append(i)
+        shared = {zone: subnets for zone, subnets in zones.items() if len(subnets) > 1}
+        if shared:
+            problems.append(
+                f"parameters.{name}: "
+                + "; ".join(f"{', '.join(subnets)} share the Availability Zone {zone}" for zone, subnets in sorted(shared.items()))
+                + "; the load balancer takes one subnet per zone, in at least two"
+            )
     if problems:
         raise Failure(f"error: params/{deployer.env}.yaml: {'; '.join(problems)}; nothing changed")
 
