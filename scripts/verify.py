@@ -32,6 +32,7 @@ from templates.errors import RefusedFile, open_regular_file, printable, untruste
 
 HEALTHY_BODY = {"status": "healthy", "database": "ok"}
 NO_CONTAINERS = "the emulator runs no containers"
+MOST_CA_BUNDLE_BYTES = 16 << 20  # a system's whole bundle is some 200 KiB: ssl reads all of a bigger file into memory
 
 
 @dataclass
@@ -67,7 +68,11 @@ class Endpoint:
     def __init__(self, connect_to=None, ca_bundle=None, timeout=10, until=None):
         self.connect_to = connect_to or {}
         if ca_bundle is not None:  # ssl reads it by path: a FIFO blocked that read past any timeout, /dev/zero never ended
-            os.close(open_regular_file(ca_bundle))
+            descriptor = open_regular_file(ca_bundle)
+            size = os.fstat(descriptor).st_size
+            os.close(descriptor)
+            if size > MOST_CA_BUNDLE_BYTES:
+                raise RefusedFile(f"larger than {MOST_CA_BUNDLE_BYTES >> 20} MiB; allowed: a PEM file of CA certificates of at most that")
         try:
             self.context = ssl.create_default_context(cafile=ca_bundle)
         except ssl.SSLError:  # no certificate, bad base64

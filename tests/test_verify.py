@@ -618,6 +618,8 @@ def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
         # a FIFO blocked ssl's own read of the path past every timeout
         (["--ca-bundle", "{tmp}/fifo"], "error: CA_BUNDLE={tmp}/fifo (--ca-bundle): not a regular file; allowed: a regular file"),
         (["--ca-bundle", "{tmp}"], "error: CA_BUNDLE={tmp} (--ca-bundle): not a regular file; allowed: a regular file"),
+        # ssl would read all of it into memory: judged by its size, unread
+        (["--ca-bundle", "{tmp}/huge.pem"], "error: CA_BUNDLE={tmp}/huge.pem (--ca-bundle): larger than 16 MiB; allowed: a PEM file"),
         (["--connect-to", "host:443"], "error: CONNECT_TO (--connect-to) 'host:443': expected HOST:PORT:ADDRESS:PORT (HOST a host name"),
         (
             ["--connect-to", "h:443:127.0.0.1:١٢٣"],
@@ -640,6 +642,7 @@ def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
         "CA file of words",
         "CA FIFO",
         "CA directory",
+        "CA file too large",
         "short CONNECT_TO",
         "a port in other digits",
         "bad address",
@@ -652,6 +655,8 @@ def test_a_bad_ca_bundle_or_connect_to_is_one_line_naming_it(argv, said, tmp_pat
     (tmp_path / "empty.pem").write_text("")
     (tmp_path / "words.pem").write_text("not a certificate\n")
     os.mkfifo(tmp_path / "fifo")
+    with open(tmp_path / "huge.pem", "wb") as huge:  # sparse: no disk used
+        huge.truncate((16 << 20) + 1)
     argv, said = [arg.format(tmp=tmp_path) for arg in argv], said.format(tmp=tmp_path)
     no_real_aws(monkeypatch)
     err = io.StringIO()
