@@ -254,8 +254,12 @@ def test_files_generation_did_not_write_are_never_deleted(tmp_path, capsys):
     (out / "sub" / "settings.json").write_text("{}")
     assert generate_in_process(out, "--no-lint") == 2
     err = capsys.readouterr().err
-    assert "holds files generation did not write: package.json, sub/settings.json" in err and "nothing was written" in err
-    assert "): move or delete them, or use an empty directory" in err  # output/'s: then run make templates again
+    assert err == (
+        f"error: {out}/ holds files generation did not write: package.json, sub/settings.json; it writes only <layer>.json, "
+        "<env>/<layer>.json and review/<env>.md there and removes stale ones of those, never another file (one named so counts as "
+        "its own only with its content: a configuration's Project, Environment and Layer tags, a document's title): move or delete "
+        "them, or use an empty directory\nnothing was written\n"  # output/'s: then run make templates again
+    ), err
     assert snapshot(out) == {Path("package.json"): b"{}", Path("sub/settings.json"): b"{}"}
 
 
