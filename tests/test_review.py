@@ -883,7 +883,16 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         (("prices:\n", "prices: [\n"), "scripts/prices.yaml: line "),
         (("\nregion: us-east-1", "\nregions: us-east-1"), "scripts/prices.yaml: region: allowed: the text the estimate names"),
         (("  rows:\n", "  row:\n"), "scripts/prices.yaml: plan.rows: allowed: a list of"),
-        (("scaling_peak_share: 0.5", "scaling_peak_share: half"), ".scaling_peak_share: allowed: a number of 0 or more"),
+        (("scaling_peak_share: 0.5", "scaling_peak_share: half"), ".scaling_peak_share: allowed: a share of the month from 0 to 1"),
+        (("scaling_peak_share: 0.5", "scaling_peak_share: 7"), ".scaling_peak_share: allowed: a share of the month from 0 to 1"),
+        (("items: [alb_hours]}", "items: 5}"), ".items: allowed: a list of text"),
+        (
+            ('types: ["AWS::CertificateManager::Certificate"]', 'types: "AWS::CertificateManager::Certificate"'),
+            ".types: allowed: a list of text",
+        ),
+        (('outside: "not in the total', 'outside: 5, x: "not in the total'), ".outside: allowed: text"),
+        (("Certificate: public ACM certificates are free", "Certificate: 5"), "free.AWS::CertificateManager::Certificate: allowed: text"),
+        (("zero_when: {parameter: AccessLogsEnabled,", "zero_when: {parameter: [AccessLogsEnabled],"), ".zero_when: allowed: {parameter:"),
     ],
     ids=[
         "a price not a number",
@@ -898,6 +907,12 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         "no region",
         "the plan's rows renamed",
         "a peak share not a number",
+        "a peak share over the month",
+        "a plan row's items not a list",
+        "a plan row's types not a list",
+        "a plan row's outside not text",
+        "a free type's reason not text",
+        "zero_when's parameter not text",
     ],
 )
 def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key(tmp_path, edit, said):

@@ -65,8 +65,14 @@ def table_problems(table) -> list[str]:
     for index, row in enumerate(rows if isinstance(rows, list) else []):
         if not isinstance(row, dict) or not isinstance(row.get("what"), str) or not isinstance(row.get("plan"), str):
             problems.append(f"plan.rows[{index}]: allowed: {{what: <text>, plan: <text>, ...}}")
-        elif "scaling_peak_share" in row and decimal_of(row["scaling_peak_share"]) is None:
-            problems.append(f"plan.rows[{index}].scaling_peak_share: allowed: a number of 0 or more, such as 0.5")
+            continue
+        share = decimal_of(row["scaling_peak_share"]) if "scaling_peak_share" in row else ZERO
+        if share is None or share > 1:
+            problems.append(f"plan.rows[{index}].scaling_peak_share: allowed: a share of the month from 0 to 1, such as 0.5")
+        problems += [f"plan.rows[{index}].{key}: allowed: a list of text" for key in ("items", "types") if not text_list(row.get(key, []))]
+        if not isinstance(row.get("outside", ""), str):
+            problems.append(f"plan.rows[{index}].outside: allowed: text")
+    problems += [f"free.{kind}: allowed: text, why it costs nothing" for kind, why in table["free"].items() if not isinstance(why, str)]
     for name, entry in table["prices"].items():
         if not isinstance(entry, dict) or decimal_of(entry.get("usd")) is None or not isinstance(entry.get("per"), str):
             problems.append(f"prices.{name}: allowed: {{usd: <a number of 0 or more, such as 0.0225>, per: <what it is charged for>}}")
@@ -92,6 +98,11 @@ def table_problems(table) -> list[str]:
             problems.append(f"items.{name}.formula: allowed: one of {', '.join(FORMULAS)} (scripts/review/cost.py)")
             continue
         missing = [key for key in ("label", *FORMULA_KEYS[entry["formula"]]) if not isinstance(entry.get(key), str)]
+        off = entry.get("zero_when")
+        if off is not None and not (
+            isinstance(off, dict) and all(isinstance(off.get(key), str) for key in ("parameter", "value", "reason"))
+        ):
+            problems.append(f"items.{name}.zero_when: allowed: {{parameter: <text>, value: <text>, reason: <text>}}")
         if missing:
             problems.append(f"items.{name}: {', '.join(missing)} missing or not text; formula {entry['formula']} reads them")
         else:
@@ -103,6 +114,10 @@ def table_problems(table) -> list[str]:
         if unknown:
             problems.append(f"resource_types.{kind}: {unknown} no entry of items; allowed: a list of {', '.join(table['items'])}")
     return problems
+
+
+def text_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(each, str) for each in value)
 
 
 def decimal_of(value) -> Decimal | None:
