@@ -534,7 +534,8 @@ INPUTS = {
             "RollbackMonitoringMinutes",
             "Number",
             10,
-            "Minutes CloudFormation watches the release alarms after a service update before it calls the update good.",
+            "Minutes CloudFormation watches the release alarms after a service update before it calls the update good."
+            f" With a traffic-shifting release's waits at most {MOST_RELEASE_WAIT_MINUTES} minutes in all (make templates refuses more).",
             min_value=0,
             max_value=180,
         ),

@@ -749,6 +749,7 @@ def test_each_release_wait_says_in_the_console_what_the_waits_may_add_up_to(laye
     (templates/params.py): an ops reviewer in the console sees that bound too."""
     from templates.common import MOST_RELEASE_WAIT_MINUTES
 
-    for name in ("BakeTimeMinutes", "CanaryBakeTimeMinutes", "LinearStepBakeTimeMinutes", "TestPauseMinutes"):
-        description = layer["service"]["Parameters"][name]["Description"]
-        assert f"at most {MOST_RELEASE_WAIT_MINUTES} minutes in all (make templates refuses more)" in description, name
+    waits = [("service", name) for name in ("BakeTimeMinutes", "CanaryBakeTimeMinutes", "LinearStepBakeTimeMinutes", "TestPauseMinutes")]
+    for each, name in [*waits, ("release-alarms", "RollbackMonitoringMinutes")]:  # the alarms' watch counts in the bound too
+        description = layer[each]["Parameters"][name]["Description"]
+        assert f"at most {MOST_RELEASE_WAIT_MINUTES} minutes in all (make templates refuses more)" in description, (each, name)

@@ -31,10 +31,12 @@ checkov), render.py (the Markdown).
 """
 
 import argparse
+from decimal import Decimal
 from pathlib import Path
 
 from scripts.review import collect, render
 from scripts.review.collect import ReviewError
+from scripts.review.cost import plural
 from templates import relative
 from templates.errors import entry_point
 from templates.generation import OUTPUT_DIR, PARAMS_DIR, owned, same_content, write_atomically, written_here
@@ -96,7 +98,7 @@ def main(argv=None) -> int:
             raise ReviewError(f"cannot remove {relative(path)}: {error.strerror or error}; the documents were written") from None
         print(f"{relative(path)}: removed (no {relative(params_dir / path.stem)}.yaml)")
     print(
-        f"{relative(output_dir / 'review')}/: {len(documents)} document{'s' * (len(documents) != 1)}, {len(changed)} written, {len(removed)} removed"
+        f"{relative(output_dir / 'review')}/: {plural(Decimal(len(documents)), 'document')}, {len(changed)} written, {len(removed)} removed"
     )
     return 0
 

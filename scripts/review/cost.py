@@ -223,7 +223,7 @@ def fargate(cfg, name, resource, layer, prices, context):
 
 def release_overlap(cfg, name, resource, layer, prices, context):
     """A release that shifts traffic runs a second full set of tasks while traffic moves, through the
-    bake time and, at most, the pause for tests (scripts/review/timing.py's deploy-time model); a
+    bake time and, at most, the pause for tests (params.release_waits, as the review's deploy-time section adds them); a
     rolling one only while the new tasks start, which is not priced."""
     values = layer.estimator.values
     strategy = values.get("DeploymentStrategy")

@@ -3,7 +3,6 @@ its own function), the security findings and the cost. Every function returns th
 each section ending with a blank line."""
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -16,7 +15,7 @@ from scripts.review.collect import Layer, Review
 from scripts.review.cost import CENT, ZERO, dec, money, number, plural, shift_terms
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code
 from scripts.review.timing import deploy_times, duration
-from templates import inputs, params, validation
+from templates import inputs, params, template_reads, validation
 from templates.alarms import INSIGHTS, reads_container_insights, without_data
 from templates.common import IGNORED_RULE_REASONS, ROLE_BOUNDARY
 from templates.resolver import scalar_text
@@ -110,7 +109,7 @@ def forwarded_to(layer: Layer, target_group: str) -> bool:
     """A listener or listener rule the environment creates in the layer names the target group."""
     return any(
         layer.resources[name]["Type"] in ("AWS::ElasticLoadBalancingV2::Listener", "AWS::ElasticLoadBalancingV2::ListenerRule")
-        and json.dumps({"Ref": target_group}) in json.dumps(layer.resources[name].get("Properties", {}))
+        and target_group in template_reads.references(layer.resources[name].get("Properties", {}))
         for name in created(layer)
     )
 
@@ -121,7 +120,8 @@ def exposure_section(review: Review) -> list[str]:
     Without a key of their own: CloudWatch Logs encrypts log data at rest all the same
     (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html), S3 every new
     object with SSE-S3 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/default-encryption-faq.html),
-    and SNS only with server-side encryption set (https://docs.aws.amazon.com/sns/latest/dg/sns-server-side-encryption.html)."""
+    and SNS stores messages with disk encryption, server-side encryption adding a KMS key
+    (https://docs.aws.amazon.com/sns/latest/dg/sns-data-encryption.html)."""
     outside, inside, transit, at_rest = [], [], [], []
     for layer in (each for each in review.layers if each.deployed):
         resolver = layer.resolver
@@ -151,7 +151,7 @@ def exposure_section(review: Review) -> list[str]:
                 at_rest.append(f"- {where}: " + (key_text(layer, key) if key else "CloudWatch Logs' own encryption (no KMS key)"))
             elif kind == "AWS::SNS::Topic":
                 key = props.get("KmsMasterKeyId")
-                at_rest.append(f"- {where}: " + (key_text(layer, key) if key else "not encrypted (no KMS key)"))
+                at_rest.append(f"- {where}: " + (key_text(layer, key) if key else "SNS's own disk encryption (no KMS key)"))
             elif kind == "AWS::S3::Bucket":
                 rules = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [])
                 algorithms = [r.get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules]
@@ -188,15 +188,8 @@ def layer_order(review: Review) -> list[str]:
         "",
         "Each arrow is an upstream output the deployer reads with DescribeStacks and passes to the downstream layer's "
         "parameter of the same name (or the name after `as`). The order is derived from this wiring, with ties in the order "
-        "templates/__init__.py lists the layers"
-        + (
-            " (ci first: the permissions boundary it creates must exist before the service layer's roles name it)"
-            if "ci" in review.order
-            else ""
-        )
-        + ": "
-        + " → ".join(review.order)
-        + ".",
+        "templates/__init__.py lists the layers (ci first: the permissions boundary it creates must exist before the service "
+        "layer's roles name it): " + " → ".join(review.order) + ".",
         "",
         "```mermaid",
         "flowchart LR",
