@@ -1449,3 +1449,26 @@ def test_the_exposure_section_gathers_what_reaches_the_service_how_it_travels_an
         assert "- service LogGroup: KMS key LogKey of this layer" in section
         assert ("- waf LogGroup: KMS key LogKey of this layer" in section) == ENVIRONMENTS[env].deploys("waf"), env
         assert "- alb AccessLogBucket: SSE-S3 (AES256, keys S3 manages)" in section
+
+
+def test_the_exposure_section_names_what_no_layer_of_today_makes_by_kind():
+    """Kinds of resources the layers do not make today, so that one added to a template shows as it is:
+    egress resources, all traffic, and data kept without a KMS key of ours (CloudWatch Logs, S3 and SNS
+    encrypt at rest without one: render.exposure_section's docstring cites each)."""
+    from scripts.review.resolver import Resolver
+
+    template = {
+        "Resources": {
+            "Out": {"Type": "AWS::EC2::SecurityGroupEgress", "Properties": {"GroupId": "sg-0a", "IpProtocol": "-1", "CidrIp": "0.0.0.0/0"}},
+            "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {}},
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
+            "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {}},
+        }
+    }
+    layer = collect.Layer("extra", "a layer of kinds no template makes", "stack", template, {}, Resolver(template, {}, {}, "us-east-1", {}))
+    review = types.SimpleNamespace(env="prod", layers=[layer], environment=types.SimpleNamespace(values={}))
+    section = "\n".join(render.exposure_section(review))
+    assert "- extra Out of sg-0a: all traffic out to 0.0.0.0/0" in section
+    assert "- extra Logs: CloudWatch Logs' own encryption (no KMS key)" in section
+    assert "- extra Topic: SNS's own disk encryption (no KMS key)" in section
+    assert "- extra Bucket: S3's default encryption" in section
