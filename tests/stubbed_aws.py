@@ -308,6 +308,11 @@ class Aws:
             **NOT_FOUND,
         )
 
+    def upstream_deployed(self, layer):
+        """DescribeStacks of each layer the layer's parameters are wired from, deployed, in wiring order."""
+        for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into(layer).values()):
+            self.deployed(upstream)
+
     def no_change_sets(self, *layers):
         """ListChangeSets of each layer's stack answers none (make status asks, of each stack of ours)."""
         for layer in layers:

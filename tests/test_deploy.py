@@ -111,8 +111,7 @@ RETAINED_LOG_GROUP = json.loads(template("service"))["Resources"]["LogGroup"]["P
 
 def a_deleted_service_retained_its_log_group(aws, monkeypatch, name=RETAINED_LOG_GROUP):
     """The service's layers upstream deployed, the service not; a deleted service stack of ours retained its log group."""
-    for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("service").values()):
-        aws.deployed(upstream)
+    aws.upstream_deployed("service")
     aws.not_deployed("service")
     monkeypatch.setattr(purge, "blocking", LOOK_FOR_BLOCKED_CREATES)
     deleted = {"StackId": DELETED_SERVICE_ID, "StackName": stack("service"), "CreationTime": NOW, "StackStatus": "DELETE_COMPLETE"}
@@ -163,8 +162,7 @@ def test_a_retained_name_that_cannot_be_read_or_listed_is_left_to_the_create(aws
 
 
 def test_stacks_that_cannot_be_listed_leave_the_create_to_say_what_blocks_it(aws, monkeypatch):
-    for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("service").values()):
-        aws.deployed(upstream)
+    aws.upstream_deployed("service")
     aws.not_deployed("service")
     monkeypatch.setattr(purge, "blocking", LOOK_FOR_BLOCKED_CREATES)
     aws.cf.add_client_error("list_stacks", "AccessDenied", "not authorized", 403)
@@ -497,8 +495,7 @@ def test_a_deploy_on_aws_of_a_service_with_a_secret_under_a_customer_managed_key
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     service = deploy.load_layer(ENV, "service", ROOT / "output")
     arn, key = service.parameters["DatabaseSecretArn"], f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("service").values()):
-        aws.deployed(upstream)
+    aws.upstream_deployed("service")
     aws.not_deployed("service")
     aws.image(service.parameters["ImageTag"])  # a first create runs params' image, looked for first
     aws.stubber("secretsmanager").add_response("describe_secret", {"ARN": arn, "KmsKeyId": key}, {"SecretId": arn})
@@ -607,8 +604,7 @@ def test_a_deploy_on_aws_of_a_load_balancer_on_public_subnets_of_one_zone_stops_
     alb = deploy.load_layer(ENV, "alb", ROOT / "output")
     public, vpc, group = alb.parameters["PublicSubnetIds"].split(","), alb.parameters["VpcId"], alb.parameters["BackendSecurityGroupId"]
     for argv, status in ((), None), (("--recreate",), "ROLLBACK_COMPLETE"):
-        for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("alb").values()):
-            aws.deployed(upstream)
+        aws.upstream_deployed("alb")
         aws.deployed("alb", status=status) if status else aws.not_deployed("alb")
         found = [{"SubnetId": i, "VpcId": vpc, "AvailabilityZone": f"{REGION}a"} for i in public]
         ec2 = aws.stubber("ec2")

@@ -33,7 +33,6 @@ from stubbed_aws import (
     stubbed_tasks,
 )
 
-import templates
 from scripts import deploy
 from scripts.deploy import tasks
 
@@ -945,8 +944,7 @@ def test_a_failed_first_create_of_the_service_is_no_running_image_and_its_tag_is
     """RECREATE=1 after a create that failed (perhaps for that very image): the image is looked for
     before the failed stack is deleted, not taken as running (guards.refuse_a_missing_image)."""
     tag = configuration(ENV, "service")["Parameters"]["ImageTag"]  # params' tag, what the create ran
-    for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("service").values()):
-        aws.deployed(upstream)
+    aws.upstream_deployed("service")
     aws.deployed("service", status="ROLLBACK_COMPLETE", parameters=stubbed_aws.service_parameters(tag))
     aws.image(tag, "ImageNotFoundException")
     assert aws.run("deploy", "--stack", "service", "--recreate", "--yes") == 1  # no DeleteStack queued: none made
