@@ -586,6 +586,26 @@ def test_an_empty_stack_on_the_command_line_reaches_the_deployer_and_one_left_ou
     assert words("STACK=alb") == ["--stack=alb"]
 
 
+def test_a_stack_exported_in_the_shell_is_refused_by_destroy_and_purge_which_would_take_every_layer_without_it():
+    # Ignored like the other shell leftovers, STACK=alarms would make `make destroy YES=1` destroy every layer.
+    clean = {name: value for name, value in os.environ.items() if name != "STACK"}
+    for target in ("destroy", "purge"):
+        made = subprocess.run(
+            ["make", "-n", "--no-print-directory", target, "YES=1"], cwd=ROOT, env=clean | {"STACK": "alarms"}, capture_output=True, text=True
+        )
+        assert made.returncode == 2 and made.stdout == "", made
+        assert (
+            f"*** STACK is set in the shell's environment, which make does not take, and without STACK {target} means every "
+            f"layer: give it on the command line (make {target} STACK=<layer>), or unset STACK for every layer.  Stop." in made.stderr
+        ), made.stderr
+        given = subprocess.run(
+            ["make", "-n", "--no-print-directory", target, "STACK=alb"], cwd=ROOT, env=clean | {"STACK": "alarms"}, capture_output=True, text=True
+        )
+        assert given.returncode == 0 and "--stack='alb'" in given.stdout, given
+    status = subprocess.run(["make", "-n", "--no-print-directory", "status"], cwd=ROOT, env=clean | {"STACK": "alarms"}, capture_output=True, text=True)
+    assert status.returncode == 0 and "--stack" not in status.stdout, status  # a target that reads: the note, as for the other values
+
+
 def test_values_exported_in_the_shell_change_no_target_only_the_command_line_does():
     # An exported YES=1 or ENV=prod left in a shell must not confirm or retarget a deploy (and POSIX
     # shells use ENV for their startup file): every value a recipe reads counts from the command line only.
