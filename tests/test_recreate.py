@@ -213,6 +213,27 @@ def test_purge_never_touches_what_the_stacks_did_not_create(sandbox, run):
     )
 
 
+def test_purge_leaves_a_key_that_a_log_group_in_no_stack_still_uses(sandbox, run):
+    # An update that renamed the service's log group (a new NamePrefix, ALLOW_REPLACE=1) kept the old one,
+    # in no stack, encrypted with the same LogKey: scheduling that key's deletion would make its logs unreadable.
+    sandbox.seed()
+    kept = deploy_and_destroy(sandbox, run)
+    key_arn = key_state(sandbox, kept["service"]["LogKey"])["Arn"]
+    old_logs = f"/ecs/{PREFIX}-before-service"
+    sandbox.client("logs").create_log_group(logGroupName=old_logs, kmsKeyId=key_arn)
+
+    code, out, err = run("purge", "--yes")
+    assert code == 0, out + err
+    assert (
+        f"LogKey (AWS::KMS::Key) {kept['service']['LogKey']}: left: the log group {old_logs}, in no stack of these, uses it; "
+        "its logs would become unreadable" in out
+    ), out
+    assert key_state(sandbox, kept["service"]["LogKey"])["KeyState"] == "Enabled"
+    assert SERVICE_LOGS not in log_group_names(sandbox) and old_logs in log_group_names(sandbox)  # the stack's own group went
+    if "waf" in kept:  # a key no other log group uses is scheduled as before
+        assert key_state(sandbox, kept["waf"]["LogKey"])["KeyState"] == "PendingDeletion"
+
+
 def test_a_failed_first_create_rolls_back_and_is_created_again_with_recreate(sandbox, run, monkeypatch):
     sandbox.seed()
     for layer in ("cert-dns", "alb", "release-alarms"):

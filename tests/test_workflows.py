@@ -588,21 +588,21 @@ def test_an_empty_stack_on_the_command_line_reaches_the_deployer_and_one_left_ou
 
 def test_a_stack_exported_in_the_shell_is_refused_by_destroy_and_purge_which_would_take_every_layer_without_it():
     # Ignored like the other shell leftovers, STACK=alarms would make `make destroy YES=1` destroy every layer.
-    clean = {name: value for name, value in os.environ.items() if name != "STACK"}
+    exported = {name: value for name, value in os.environ.items() if name != "STACK"} | {"STACK": "alarms"}
+
+    def make(*argv):
+        return subprocess.run(["make", "-n", "--no-print-directory", *argv], cwd=ROOT, env=exported, capture_output=True, text=True)
+
     for target in ("destroy", "purge"):
-        made = subprocess.run(
-            ["make", "-n", "--no-print-directory", target, "YES=1"], cwd=ROOT, env=clean | {"STACK": "alarms"}, capture_output=True, text=True
-        )
+        made = make(target, "YES=1")
         assert made.returncode == 2 and made.stdout == "", made
         assert (
             f"*** STACK is set in the shell's environment, which make does not take, and without STACK {target} means every "
             f"layer: give it on the command line (make {target} STACK=<layer>), or unset STACK for every layer.  Stop." in made.stderr
         ), made.stderr
-        given = subprocess.run(
-            ["make", "-n", "--no-print-directory", target, "STACK=alb"], cwd=ROOT, env=clean | {"STACK": "alarms"}, capture_output=True, text=True
-        )
+        given = make(target, "STACK=alb")
         assert given.returncode == 0 and "--stack='alb'" in given.stdout, given
-    status = subprocess.run(["make", "-n", "--no-print-directory", "status"], cwd=ROOT, env=clean | {"STACK": "alarms"}, capture_output=True, text=True)
+    status = make("status")
     assert status.returncode == 0 and "--stack" not in status.stdout, status  # a target that reads: the note, as for the other values
 
 

@@ -20,7 +20,7 @@ the log groups keep their fixed names, which blocks creating the layer again. pu
 What it does with each kind:
 - log group: deleted, with its logs (the list shows how many bytes; export them first if needed);
 - KMS key: deletion scheduled with the minimum 7-day waiting period, never at once, and only once no
-  log group it encrypts stays; `aws kms cancel-key-deletion` undoes it within the 7 days;
+  log group it encrypts stays (one the stacks retained, or any other of the account and region); `aws kms cancel-key-deletion` undoes it within the 7 days;
   https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html
 - S3 bucket: deleted only when empty (no object, version or delete marker); one holding access logs
   is left, saying so;
@@ -321,6 +321,29 @@ def keep_keys_of_kept_log_groups(items) -> None:
                 key.note = f"left: the log group {group.physical_id} it encrypts stays; its logs would become unreadable"
 
 
+def keep_keys_other_log_groups_use(logs, items) -> None:
+    """A log group in no stack may use a key too: the old one an update that renamed its group kept
+    (UpdateReplacePolicy Retain) shares the layer's key with the new one. Every log group of the
+    account and region that names the key, and that this purge does not delete, keeps it: a key
+    scheduled for deletion leaves its logs unreadable. DescribeLogGroups gives each group's key ARN.
+    https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DescribeLogGroups.html"""
+    keys = [i for i in items if i.kind == "AWS::KMS::Key" and i.action == "schedule"]
+    if not keys:
+        return
+    deleted = {i.physical_id for i in items if i.kind == "AWS::Logs::LogGroup" and i.action == "delete"}
+    users = {}  # key ARN -> names of the log groups that use it and stay
+    for page in logs.get_paginator("describe_log_groups").paginate():
+        for group in page["logGroups"]:
+            if group.get("kmsKeyId") and group["logGroupName"] not in deleted:
+                users.setdefault(group["kmsKeyId"], []).append(group["logGroupName"])
+    for key in keys:
+        using = users.get((key.facts or {}).get("arn"), [])
+        if using:
+            key.action = None
+            more = f" and {len(using) - 1} more" if len(using) > 1 else ""
+            key.note = f"left: the log group {using[0]}{more}, in no stack of these, uses it; its logs would become unreadable"
+
+
 # --- the command ----------------------------------------------------------------------------
 def deleted_stacks(deployer, stacks) -> list[dict]:
     """ListStacks summaries of the deleted stacks of these names, newest first (CloudFormation keeps 90 days)."""
@@ -420,6 +443,7 @@ def purge(deployer, names) -> int:
     for item in items:
         inspect(deployer, item, ids - {item.stack_id})
     keep_keys_of_kept_log_groups(items)
+    keep_keys_other_log_groups_use(deployer.client("logs"), items)
 
     scheduled = [i for i in items if i.scheduled and not i.gone]
     shown = [i for i in items if not i.gone and not i.scheduled]
