@@ -3719,7 +3719,38 @@ def test_unlock_not_confirmed_keeps_the_lock_and_says_why(aws, tty, why):
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
     assert aws.run("unlock", tty=tty, answer="n") == 1
     holder = "deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z"
-    assert aws.err == f"error: {why}: the lock of {ENV} ({holder}) is kept; to free it without asking, rerun with YES=1 (--yes)\n"
+    # After a "no" on the terminal, how to free it without asking is not said: the operator just declined.
+    hint = "" if tty else "; to free it without asking, rerun with YES=1 (--yes)"
+    assert aws.err == f"error: {why}: the lock of {ENV} ({holder}) is kept{hint}\n"
+
+
+def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machine(aws):
+    """Freed under a deploy that still runs, a second release ran beside it, and the older image landed last."""
+    machine = lock.this_machine()
+    assert machine, "this test needs Linux's /proc"
+    here = f"{lock.user()}@{socket.gethostname()}"
+    # A live deployer (its command line names scripts.deploy), and a live process that is not one (a reused pid).
+    for argv, refused in (([sys.executable, "-c", "import time; time.sleep(60)", "scripts.deploy"], True), (["sleep", "60"], False)):
+        process = subprocess.Popen(argv)
+        try:
+            value = json.dumps(HELD | {"holder": f"{here} (pid {process.pid})", "machine": machine})
+            held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value, "Version": 1}}
+            aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+            if not refused:
+                aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+                aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
+            code = aws.run("unlock", "--yes")
+        finally:
+            process.kill()
+            process.wait()
+        holder = f"deploy by {here} (pid {process.pid}) since {HELD['since']}"
+        if refused:
+            assert code == 1 and aws.err == (
+                f"error: the lock of {ENV} is held by {holder}, and its process {process.pid} still runs on this machine: nothing freed. "
+                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -INT {process.pid}), which frees the lock\n"
+            ), aws.err
+        else:
+            assert code == 0 and f"{ENV}: lock freed (was {holder})" in aws.out, aws.err
 
 
 def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):

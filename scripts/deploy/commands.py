@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 import templates
 from scripts import verify
-from scripts.deploy import drift, guards, logs, purge, tasks, text, zone
+from scripts.deploy import drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found
 from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, destroy_order
 from scripts.deploy.failure import Failure, RefusedAhead
@@ -490,6 +490,13 @@ class Commands:
             deployer.say(f"{env} is not locked")
             return 0
         holder = deployer.lock.holder(value)
+        held = lock.untrusted_json(value)
+        running = lock.still_running(held) if isinstance(held, dict) else None
+        if running is not None:  # freed, a second run would change the stacks beside it
+            raise Failure(
+                f"error: the lock of {env} is held by {holder}, and its process {running} still runs on this machine: nothing freed. "
+                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -INT {running}), which frees the lock"
+            )
         deployer.confirm(
             f"free the lock of {env} held by {holder}? Only if that run is gone. [y/N] ",
             f"the lock of {env} ({holder}) is kept; to free it without asking, rerun with YES=1 (--yes)",

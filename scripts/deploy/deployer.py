@@ -9,6 +9,7 @@ read with DescribeStacks once per run."""
 import contextlib
 import functools
 import json
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
 from templates.errors import RefusedFile, printable, read_regular_file
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 
+NOT_CONFIRMED = "not confirmed"
+WITHOUT_ASKING = re.compile(r"; to [^;]* without asking, rerun with YES=1 \(--yes\)$")  # the end of a confirm's refusal
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 # A change set's StatusReason when it changes nothing: AWS documents no wording; these are the ones the
 # AWS CLI's own `cloudformation deploy` matches (https://github.com/aws/aws-cli/blob/v2/awscli/customizations/cloudformation/deployer.py).
@@ -351,12 +354,15 @@ class Deployer:
         except BrokenPipeError:  # input() writes its prompt to stdout, past Output
             self.out.reader_left()
             return reader_gone
-        return None if answer.strip().lower() in ("y", "yes") else "not confirmed"
+        return None if answer.strip().lower() in ("y", "yes") else NOT_CONFIRMED
 
     def confirm(self, question, refusal):
-        """Go on once confirmed (why_not); else stop: "error: <why not>: <refusal>"."""
+        """Go on once confirmed (why_not); else stop: "error: <why not>: <refusal>". After a "no" on the
+        terminal, the refusal's hint of how to go on without asking is left out: the person just declined."""
         why = self.why_not(question)
         if why:
+            if why == NOT_CONFIRMED:
+                refusal = WITHOUT_ASKING.sub("", refusal)
             raise Failure(f"error: {why}: {refusal}")
 
     # --- reading stacks -------------------------------------------------------------------

@@ -36,20 +36,41 @@ def this_machine() -> str | None:
         return None
 
 
-def gone(held: dict) -> str:
-    """A note when the lock was taken on this machine (its "machine", take's) by a process that no
-    longer runs: that run died (killed, its terminal closed) and left the lock."""
+def local_pid(held: dict) -> int | None:
+    """The holder's process id when the lock was taken on this machine (its "machine", take's)."""
     pid = re.fullmatch(r".* \(pid (?P<pid>\d+)\)", str(held.get("holder")))
     machine = this_machine()
     if not pid or machine is None or held.get("machine") != machine:
-        return ""  # another machine's run (or one taken before the lock named its machine): not seen from here
+        return None  # another machine's run (or one taken before the lock named its machine): not seen from here
+    return int(pid["pid"])
+
+
+def gone(held: dict) -> str:
+    """A note when the lock was taken on this machine by a process that no longer runs: that run died
+    (killed, its terminal closed) and left the lock."""
+    pid = local_pid(held)
+    if pid is None:
+        return ""
     try:
-        os.kill(int(pid["pid"]), 0)  # signal 0: only whether the process exists
+        os.kill(pid, 0)  # signal 0: only whether the process exists
     except ProcessLookupError:
-        return f" (its process {pid['pid']} no longer runs on this machine: that run is gone)"
+        return f" (its process {pid} no longer runs on this machine: that run is gone)"
     except (OSError, OverflowError):  # PermissionError: it runs, as another user
         pass
     return ""
+
+
+def still_running(held: dict) -> int | None:
+    """The holder's process id when it was taken on this machine and that process is still a deployer
+    (its command line names scripts.deploy: a process id used again by another program is not it)."""
+    pid = local_pid(held)
+    if pid is None:
+        return None
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    return pid if b"scripts.deploy" in command else None
 
 
 class EnvironmentLock:
