@@ -134,7 +134,7 @@ changeset: $(INSTALLED) ## create and print STACK's change set for ENV, and leav
 	@$(FRESH) $(AWS) $(DEPLOY) changeset $(FLAGS)
 
 execute: $(INSTALLED) ## execute the reviewed CHANGESET of STACK in ENV
-	@$(AWS) $(DEPLOY) execute $(FLAGS)
+	@$(FRESH) $(AWS) $(DEPLOY) execute $(FLAGS)
 
 status: $(INSTALLED) ## one line per layer of ENV: stack, status, last update
 	@$(AWS) $(DEPLOY) status $(FLAGS)

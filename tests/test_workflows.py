@@ -586,6 +586,16 @@ def test_an_empty_stack_on_the_command_line_reaches_the_deployer_and_one_left_ou
     assert words("STACK=alb") == ["--stack=alb"]
 
 
+def test_every_target_that_reads_output_to_change_or_compare_stacks_checks_it_is_current_first():
+    # execute takes the stack policy and the refusals (custom names, conditions) from output/: a hand-edited
+    # allow-all policy there was set on the stack while make check called the file stale.
+    for target in ("deploy", "changeset", "execute", "diff", "rollback"):
+        made = subprocess.run(["make", "-n", "--no-print-directory", target, "ENV=prod"], cwd=ROOT, capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
+        assert made.stdout.startswith(".venv/bin/python generate.py --check && "), (target, made.stdout)
+        assert f"-m scripts.deploy {target} " in made.stdout, (target, made.stdout)
+
+
 def test_a_stack_exported_in_the_shell_is_refused_by_destroy_and_purge_which_would_take_every_layer_without_it():
     # Ignored like the other shell leftovers, STACK=alarms would make `make destroy YES=1` destroy every layer.
     exported = {name: value for name, value in os.environ.items() if name != "STACK"} | {"STACK": "alarms"}
