@@ -451,11 +451,11 @@ def command(args, sandbox: Sandbox) -> int:
         print(f"sandbox already running at {endpoint} (PID {sandbox.pid}); left as it is, with what is deployed in it")
         print("to start afresh (empty, seeded again): make sandbox-stop && make sandbox")
     elif args.command == "start":
-        sandbox.start(port=args.port)
         from botocore.exceptions import BotoCoreError, ClientError
         from botocore.parsers import ResponseParserError
 
-        try:
+        try:  # the start inside: a Ctrl-C as it returns, before the seed, must stop the server too
+            sandbox.start(port=args.port)
             sandbox.seed()
         except BaseException as error:  # Ctrl-C too: an unseeded server left running would pass for a ready one
             sandbox.stop()

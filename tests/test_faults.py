@@ -685,6 +685,26 @@ def test_ctrl_c_while_make_sandbox_seeds_stops_the_server_it_started(tmp_path, m
     assert calls == ["start", "seed", "stop"]
 
 
+def test_ctrl_c_as_the_start_returns_before_the_seed_stops_the_server_too(tmp_path, monkeypatch):
+    # A Ctrl-C that arrived as start() returned, before the seed (botocore's imports ran there), left an
+    # unseeded server that the next make sandbox called running (found by a new on-call user).
+    from emulator.sandbox import Sandbox
+
+    calls = []
+    monkeypatch.setattr(Sandbox, "running", lambda self: False)
+
+    def started_then_interrupted(self, **kwargs):
+        calls.append("start")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Sandbox, "start", started_then_interrupted)
+    monkeypatch.setattr(Sandbox, "seed", lambda self: calls.append("seed"))
+    monkeypatch.setattr(Sandbox, "stop", lambda self: calls.append("stop") or True)
+    result = sandbox_cli("start", state_dir=tmp_path / "state")
+    assert (result.returncode, result.stderr) == (130, "interrupted\n")
+    assert calls == ["start", "stop"]
+
+
 def seed_failures():
     import urllib.error
 
