@@ -640,9 +640,15 @@ def test_stacks_of_our_names_that_this_tool_did_not_make_are_neither_destroyed_n
     assert not cloudformation.list_change_sets(StackName=stack(enabled))["Summaries"]
     code, out, err = run("status")  # only read: shown as it is
     assert code == 0 and f"{stack(layer)} " in out and "(not made by this tool: it lacks the tags its stacks carry" in out, out + err
-    for name in (layer, enabled):
-        cloudformation.update_termination_protection(StackName=stack(name), EnableTerminationProtection=False)
-        cloudformation.delete_stack(StackName=stack(name))
+    # Someone else's stack in a layer the environment does not use does not block destroying or purging the others.
+    cloudformation.update_termination_protection(StackName=stack(enabled), EnableTerminationProtection=False)
+    cloudformation.delete_stack(StackName=stack(enabled))
+    left_alone = f"{stack(layer)} was not made by this tool, and {layer} is not in enabled_layers of params/{ENV}.yaml: left alone"
+    for argv in (("destroy", "--yes"), ("purge", "--yes")):
+        code, out, err = run(*argv)
+        assert code == 0 and left_alone in out.splitlines(), (argv, out + err)
+    cloudformation.update_termination_protection(StackName=stack(layer), EnableTerminationProtection=False)
+    cloudformation.delete_stack(StackName=stack(layer))
     # Someone else's change set waiting for review on a stack of our name: its tags say whose.
     cloudformation.create_change_set(
         StackName=stack(layer),

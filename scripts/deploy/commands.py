@@ -250,7 +250,14 @@ class Commands:
                 f"error: refusing to destroy {templates.stack_name(env, self.args.stack)}: {', '.join(in_use)} still {'uses' if len(in_use) == 1 else 'use'} its outputs; destroy {'that' if len(in_use) == 1 else 'those'} first: "
                 f"make destroy ENV={env} STACK=<layer> for {', '.join(destroy_order(self.args.stack))}, in that order (one not deployed says so)"
             )
-        existing = [stack for stack in (templates.stack_name(env, name) for name in names) if deployer.describe(stack)]
+        existing = []
+        for name in names:
+            stack = templates.stack_name(env, name)
+            found = deployer.describe(stack, refuse_foreign=self.named(name))
+            if found and not self.named(name) and deployer.foreign(found):  # someone else's, in a layer this environment does not use
+                deployer.say(f"{stack} was not made by this tool, and {name} is not in enabled_layers of params/{env}.yaml: left alone")
+            elif found:
+                existing.append(stack)
         for name in names:  # a relaxed-policy mark its stack outlived (destroyed by hand, or a destroy stopped after DeleteStack)
             if templates.stack_name(env, name) not in existing:
                 deployer.relaxed_marks.clear(name)

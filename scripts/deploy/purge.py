@@ -417,10 +417,15 @@ def blocking(deployer, creates: dict) -> list[Retained]:
 
 def purge(deployer, names) -> int:
     env = deployer.env
-    stacks = [templates.stack_name(env, name) for name in reversed(names)]
-    live = []
-    for stack in stacks:
-        found = deployer.describe(stack)
+    stacks, live = [], []
+    for name in reversed(names):
+        stack = templates.stack_name(env, name)
+        unused = len(names) > 1 and name not in deployer.enabled_layers  # a layer this environment does not use, not named by STACK=
+        found = deployer.describe(stack, refuse_foreign=not unused)
+        if found is not None and unused and deployer.foreign(found):
+            deployer.say(f"{stack} was not made by this tool, and {name} is not in enabled_layers of params/{env}.yaml: left alone")
+            continue
+        stacks.append(stack)
         if found is not None:
             live.append(f"{stack} still exists ({found['StackStatus']})")
     if live:
