@@ -261,7 +261,7 @@ def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
     """Each staged file replaces its path in output_dir, each atomically; one that cannot (a
     directory in its place, a refusing disk) puts back the ones already moved, so that output/ is
     old or new as a whole, and the error names the file of output/ (not the staged one)."""
-    previous = {path: path.read_bytes() if path.is_file() else None for path in changed}  # as they are, garbled too
+    previous = {path: keep_previous(path, staging / ".previous" / path.relative_to(output_dir)) for path in changed}
     moved, made = [], []  # made: the environment directories this call created
     try:
         for path in changed:
@@ -279,7 +279,7 @@ def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
                 if previous[done] is None:
                     done.unlink()
                 else:
-                    write_atomically(done, previous[done])
+                    os.replace(previous[done], done)
             for directory in reversed(made):
                 directory.rmdir()
         except OSError:  # the disk refuses the old contents too: say so, rather than "nothing"
@@ -287,6 +287,20 @@ def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
         if not isinstance(error, OSError):
             raise
         raise OSError(error.errno, f"{error.strerror}; {outcome}", str(relative(failed))) from None
+
+
+def keep_previous(path: Path, kept: Path) -> Path | None:
+    """The file at path as it is (garbled too), kept in the staging directory to be put back; None
+    if there is none. A hard link, not a read: a file of gigabytes put there is kept without being
+    read into memory (a copy where the file system has no links)."""
+    if not path.is_file():
+        return None
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(path, kept)
+    except OSError:
+        shutil.copy2(path, kept)
+    return kept
 
 
 class GenerationError(ToolError):

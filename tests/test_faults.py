@@ -373,6 +373,30 @@ def test_a_refused_first_generation_leaves_no_environment_directory_behind(tmp_p
     assert list(out.iterdir()) == [], list(out.rglob("*"))
 
 
+def test_an_old_file_of_gigabytes_is_put_back_as_it_was_without_being_read(tmp_path, capsys, monkeypatch):
+    # The old files were read into memory to be put back: a 3 GB one in output/ took 3 GB, or a MemoryError's traceback.
+    from templates import generation
+
+    out = tmp_path / "out"
+    generated_then_all_outdated(out)
+    big = out / "alb.json"
+    os.truncate(big, 1 << 30)  # sparse: 1 GiB that takes no disk
+    inode, real_replace, moved = big.stat().st_ino, os.replace, []
+
+    def the_next_after_alb_fails(source, target):  # once: putting back the moved ones then works
+        if len(moved) == 1:
+            moved.append(target)
+            raise IsADirectoryError(21, "Is a directory", str(source), None, str(target))
+        if Path(target) == big:
+            moved.append(target)
+        return real_replace(source, target)
+
+    monkeypatch.setattr(generation.os, "replace", the_next_after_alb_fails)
+    assert generate_in_process(out, "--no-lint") == 1
+    assert moved and "Is a directory; nothing was changed" in capsys.readouterr().err
+    assert (big.stat().st_ino, big.stat().st_size) == (inode, 1 << 30)  # the file itself, back in place
+
+
 def test_a_garbled_output_file_is_replaced_like_any_other(tmp_path):
     out = tmp_path / "out"
     generated_then_all_outdated(out)
@@ -389,17 +413,13 @@ def test_a_put_back_the_disk_refuses_too_is_said_not_hidden(tmp_path, capsys, mo
     generated_then_all_outdated(out)
     replaced, real_replace = [], os.replace
 
-    def fifth_refused(source, target):
+    def refused_from_the_fifth(source, target):  # the fifth move in, and then putting back the moved ones
         replaced.append(target)
-        if len(replaced) == 5:
+        if len(replaced) >= 5:
             raise OSError(28, "No space left on device", str(source), None, str(target))
         return real_replace(source, target)
 
-    def disk_full(path, content):
-        raise OSError(28, "No space left on device", str(path))
-
-    monkeypatch.setattr(generation.os, "replace", fifth_refused)
-    monkeypatch.setattr(generation, "write_atomically", disk_full)
+    monkeypatch.setattr(generation.os, "replace", refused_from_the_fifth)
     assert generate_in_process(out, "--no-lint") == 1
     err = capsys.readouterr().err
     assert (
