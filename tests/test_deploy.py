@@ -4249,12 +4249,15 @@ def test_the_diff_shows_template_parameters_and_tags_and_nothing_when_they_are_t
 
 
 def test_tag_changes_list_each_tag_that_differs():
-    before = {"Project": "startupwebapp", "CostCenter": "old-centre", "Owner": "ops"}
+    # A deployed tag is anyone's who may tag the stack: a newline in one forged a line of the deploy's output.
+    forged = "ops\nstartupwebapp-prod-alb: UPDATE_COMPLETE"
+    before = {"Project": "startupwebapp", "CostCenter": "old-centre", "Owner": forged, "Owner\x1b[2J": "x"}
     layer = small_layer(SMALL_TEMPLATE, tags={"Project": "startupwebapp", "CostCenter": "web", "Team": "a"})
     assert deploy.text.tag_changes(layer, before) == [
         f"{stack('cert-dns')}: but its stack tags differ from output/{ENV}/cert-dns.json:",
         "  tag CostCenter: old-centre -> web",
-        "  tag Owner: ops -> (removed)",
+        "  tag Owner: ops\\nstartupwebapp-prod-alb: UPDATE_COMPLETE -> (removed)",
+        "  tag Owner\\x1b[2J: x -> (removed)",
         "  tag Team: (none) -> a",
     ]
 

@@ -361,10 +361,12 @@ def as_lines(template) -> list[str]:
 
 
 def tag_changes(layer, before) -> list[str]:
-    """The stack's tags (before: key -> value) that differ from the layer's."""
+    """The stack's tags (before: key -> value) that differ from the layer's; the deployed ones as anyone
+    who may tag the stack wrote them, escaped onto one line each."""
     lines = [f"{layer.stack}: but its stack tags differ from output/{layer.env}/{layer.name}.json:"]
     for key in sorted(k for k in before.keys() | layer.tags.keys() if before.get(k) != layer.tags.get(k)):
-        lines.append(f"  tag {key}: {before.get(key, '(none)')} -> {layer.tags.get(key, '(removed)')}")
+        old = printable(before[key], one_line=True) if key in before else "(none)"
+        lines.append(f"  tag {printable(key, one_line=True)}: {old} -> {layer.tags.get(key, '(removed)')}")
     return lines
 
 
