@@ -221,6 +221,7 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
                 "ListChangeSets",
                 "ListStackResources",
                 "GetTemplate",
+                "GetStackPolicy",
             ),
             Resource=project_stacks,
         ),

@@ -1729,6 +1729,7 @@ def test_diff_against_deployed_template_and_parameters(aws, domain, code):
     aws.cf.add_response(
         "get_template", {"TemplateBody": template("cert-dns")}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"}
     )
+    aws.stack_policy("cert-dns")
     assert aws.run("diff", "--stack", "cert-dns") == code, aws.err
     if domain:
         assert (
@@ -1753,6 +1754,7 @@ def test_a_template_deployed_as_yaml_is_read_short_forms_included(aws, version_q
         yaml_body = yaml_body.replace("AWSTemplateFormatVersion: '2010-09-09'", "AWSTemplateFormatVersion: 2010-09-09")
     aws.deployed("cert-dns")
     aws.cf.add_response("get_template", {"TemplateBody": yaml_body}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"})
+    aws.stack_policy("cert-dns")
     assert aws.run("diff", "--stack", "cert-dns") == 0, aws.err
     assert "same as deployed" in aws.out
 
@@ -1786,6 +1788,7 @@ def test_a_template_differing_only_in_metadata_and_descriptions_is_not_a_differe
     aws.cf.add_response(
         "get_template", {"TemplateBody": json.dumps(deployed)}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"}
     )
+    aws.stack_policy("cert-dns")
     assert aws.run("diff", "--stack", "cert-dns") == (1 if resources_too else 0), aws.err
     if resources_too:
         assert '-    "Legacy": {' in aws.out and '+      "Description"' in aws.out  # the whole difference shown
@@ -1794,6 +1797,24 @@ def test_a_template_differing_only_in_metadata_and_descriptions_is_not_a_differe
             "same as deployed, but for its Metadata, Description or parameter declarations, which CloudFormation "
             "takes only with a change to the resources: the next deploy that changes one carries them"
         )
+
+
+@pytest.mark.parametrize("deployed", [None, {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}])
+def test_diff_names_a_stack_policy_set_outside_the_tool_and_how_to_set_it_back(aws, deployed):
+    # A policy set by hand (allow-all) or removed went unseen: a deploy with nothing else to change leaves it.
+    layer = "cert-dns"
+    aws.deployed(layer)
+    aws.cf.add_response("get_template", {"TemplateBody": template(layer)}, {"StackName": stack(layer), "TemplateStage": "Original"})
+    aws.stack_policy(layer, deployed)
+    assert aws.run("diff", "--stack", layer) == 1, aws.err
+    policy = json.dumps(configuration(ENV, layer)["StackPolicy"])
+    now = "none is set" if deployed is None else "another is set, not by this tool"
+    assert aws.out.splitlines() == [
+        f"{stack(layer)}: its stack policy is not the one output/{ENV}/{layer}.json gives it: {now}. A deploy sets it "
+        "only with a change to the stack; to set it now:",
+        f"  {CLI} cloudformation set-stack-policy --stack-name {stack(layer)} --stack-policy-body '{policy}'",
+        f"only the stack policy differs: {layer} (set it as said above)",
+    ]
 
 
 def test_diff_error_is_exit_2(aws):

@@ -220,8 +220,12 @@ class Commands:
 
     def diff(self) -> int:
         differing = [layer.name for layer in self.layers if self.deployer.diff(layer, self.args.image_tag)]
-        if differing:  # an outcome, not a failure: make's "Error 1" after it only carries the exit code
-            self.deployer.say(f"differs from what {self.env} runs: {', '.join(differing)} (make deploy applies it)")
+        deployable = [name for name in differing if name not in self.deployer.policy_only]
+        # an outcome, not a failure: make's "Error 1" after it only carries the exit code
+        if deployable:
+            self.deployer.say(f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy applies it)")
+        if self.deployer.policy_only:
+            self.deployer.say(f"only the stack policy differs: {', '.join(self.deployer.policy_only)} (set it as said above)")
         return 1 if differing else 0
 
     def drift(self) -> int:

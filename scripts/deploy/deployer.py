@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import re
+import shlex
 import subprocess
 import time
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.marks import RelaxedPolicyMarks
 from scripts.deploy.text import parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
-from templates.errors import RefusedFile, printable, read_regular_file
+from templates.errors import RefusedFile, printable, read_regular_file, untrusted_json
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 
 NOT_CONFIRMED = "not confirmed"
@@ -286,6 +287,7 @@ class Deployer:
         self.retained_layers = []  # the layers this run destroyed that left something in the account (make purge frees it)
         self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
         self.enabled_layers = enabled_layers  # the params file's layers (a run of every layer deploys them)
+        self.policy_only = []  # make diff: the layers whose stack policy alone differs, which a deploy does not set
         self.creates_checked = False  # guards.refuse_blocked_creates has looked, at the run's first create
         self.renames_checked = False  # guards.refuse_taken_names_ahead has looked, at the run's first layer
         self.accounts_checked = False  # guards.refuse_a_secret_of_another_account has looked, at the run's first layer
@@ -1307,6 +1309,22 @@ class Deployer:
         if "AWS::Route53::HostedZone" in keep.values():
             self.say("  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again")
 
+    def policy_difference(self, layer) -> list[str]:
+        """The stack policy set on the stack, when it is not the one output/ gives the layer: set outside
+        this tool (SetStackPolicy is anyone's who may call it), which a deploy with nothing else to change
+        leaves as it is. CloudFormation's drift detection does not look at stack policies."""
+        if not layer.policy:
+            return []
+        body = self.cf.get_stack_policy(StackName=layer.stack).get("StackPolicyBody")
+        if body and untrusted_json(body) == layer.policy:
+            return []
+        now = "none is set" if not body else "another is set, not by this tool"
+        return [
+            f"{layer.stack}: its stack policy is not the one output/{self.env}/{layer.name}.json gives it: {now}. A deploy sets it "
+            "only with a change to the stack; to set it now:",
+            f"  {self.cli} cloudformation set-stack-policy --stack-name {layer.stack} --stack-policy-body {shlex.quote(json.dumps(layer.policy))}",
+        ]
+
     def diff(self, layer, image_tag=None) -> bool:
         if not self.has_stack(layer.stack):
             self.say(f"{layer.stack}: not deployed; deploying creates everything in {layer.source}")
@@ -1326,6 +1344,11 @@ class Deployer:
             differs = False
         else:
             lines, differs = lines or [f"{layer.stack}: same as deployed"], bool(lines)
+        policy = self.policy_difference(layer)
+        if policy:
+            if not differs:
+                self.policy_only.append(layer.name)
+            lines, differs = [line for line in lines if line != f"{layer.stack}: same as deployed"] + policy, True
         running, configured = parameter_values(self.describe(layer.stack)).get("ImageTag"), layer.parameters.get("ImageTag")
         if image_tag is None and configured is not None and running not in (None, configured):
             lines.append(
