@@ -144,6 +144,35 @@ def test_a_create_whose_name_a_destroyed_stack_retained_is_refused_before_anythi
     )
 
 
+def test_a_name_taken_by_a_log_group_made_by_hand_is_named_once_with_the_command_that_deletes_it(aws, monkeypatch):
+    # The service destroyed and purged twice, then its log group made by hand: both deleted stacks list the
+    # name, which was named once per stack, and pointed at make purge, which leaves such a group alone.
+    aws.upstream_deployed("service")
+    aws.not_deployed("service")
+    monkeypatch.setattr(purge, "blocking", LOOK_FOR_BLOCKED_CREATES)
+    ids = [DELETED_SERVICE_ID, DELETED_SERVICE_ID.replace("11111111", "22222222")]
+    deleted = [{"StackId": i, "StackName": stack("service"), "CreationTime": NOW, "StackStatus": "DELETE_COMPLETE"} for i in ids]
+    aws.cf.add_response("list_stacks", {"StackSummaries": deleted}, {})
+    retained = {"LogicalResourceId": "LogGroup", "PhysicalResourceId": RETAINED_LOG_GROUP, "ResourceType": "AWS::Logs::LogGroup"}
+    for deleted_id in ids:
+        summary = retained | {"LastUpdatedTimestamp": NOW, "ResourceStatus": "DELETE_SKIPPED"}
+        aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": [summary]}, {"StackName": deleted_id})
+        was = described("service", "DELETE_COMPLETE")["Stacks"][0] | {"StackId": deleted_id}
+        aws.cf.add_response("describe_stacks", {"Stacks": [was]}, {"StackName": deleted_id})
+    arn = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{RETAINED_LOG_GROUP}"
+    group = {"logGroupName": RETAINED_LOG_GROUP, "logGroupArn": arn, "arn": f"{arn}:*", "storedBytes": 0}
+    for _ in ids:
+        aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": RETAINED_LOG_GROUP})
+        aws.logs.add_response("list_tags_for_resource", {"tags": {"Team": "by hand"}}, {"resourceArn": arn})
+    assert aws.run("deploy", "--stack", "service", "--yes") == 1
+    assert aws.err == (
+        "error: refused before creating anything: what destroyed stacks retained still holds names their creates need: "
+        f"{stack('service')}: LogGroup (AWS::Logs::LogGroup) {RETAINED_LOG_GROUP} (not made by that stack). "
+        f"make purge leaves {RETAINED_LOG_GROUP}, as that stack did not make it: delete it yourself if it is not needed: "
+        f"{CLI} logs delete-log-group --log-group-name {RETAINED_LOG_GROUP}, then deploy again\n"
+    )
+
+
 def test_a_retained_name_the_new_template_does_not_create_blocks_nothing(aws, monkeypatch):
     """Destroyed, then deployed under a new NamePrefix: the old log group, kept on purpose, stays out of the way."""
     a_deleted_service_retained_its_log_group(aws, monkeypatch, name=RETAINED_LOG_GROUP.replace("-service", "old-service"))

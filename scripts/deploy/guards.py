@@ -79,16 +79,28 @@ def refuse_blocked_creates(deployer, layer) -> None:
     if blocked:
         order = [each.stack for each in creates]
         blocked.sort(key=lambda item: order.index(item.stack))
-        layers = ", ".join(layer.name for layer in creates if any(item.stack == layer.stack for item in blocked))
+        # Each destroyed stack of the name lists it: a layer destroyed and purged again and again, then one made by hand.
+        blocked = list({(item.kind, item.physical_id): item for item in reversed(blocked)}.values())[::-1]
+        purgeable = [item for item in blocked if not item.foreign]
+        layers = ", ".join(layer.name for layer in creates if any(item.stack == layer.stack for item in purgeable))
+        advice = []
+        if purgeable:
+            advice.append(
+                f"make purge ENV={deployer.env} STACK={layers} frees what it retained (it lists it and asks first)"
+                if "," not in layers
+                else f"make purge ENV={deployer.env} STACK=<layer> for {layers} frees what they retained (it lists it and asks first)"
+            )
+        for item in blocked:
+            if item.foreign:  # purge never touches it: only its owner knows whether it may go
+                command = purge.free_command(item.kind, item.physical_id, deployer.cli) or "the console"
+                advice.append(
+                    f"make purge leaves {item.physical_id}, as that stack did not make it: delete it yourself if it is not needed: {command}"
+                )
         raise RefusedAhead(
             "error: refused before creating anything: what destroyed stacks retained still holds names their creates need: "
             + "; ".join(f"{item.stack}: {item.label}" + (" (not made by that stack)" if item.foreign else "") for item in blocked)
-            + (
-                f". make purge ENV={deployer.env} STACK={layers} frees what it retained (it lists it and asks first)"
-                if "," not in layers
-                else f". make purge ENV={deployer.env} STACK=<layer> for {layers} frees what they retained (it lists it and asks first)"
-            )
-            + ("; a resource not made by that stack you delete yourself" if any(item.foreign for item in blocked) else "")
+            + ". "
+            + "; ".join(advice)
             + ", then deploy again"
         )
 
