@@ -262,6 +262,10 @@ def test_ctrl_c_while_protecting_a_new_stack_counts_it_created_and_the_next_run_
     aws.empty_change_set(layer)
     protection()
     assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
+    assert (
+        f"{stack(layer)}: termination protection was off (a run stopped before it set it, or a change by hand): turned back on"
+        in aws.out.splitlines()
+    ), aws.out  # said, not done silently under "no changes"
 
 
 @pytest.mark.parametrize(
@@ -1865,7 +1869,8 @@ def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a
             left["Stacks"][0] |= {"StackName": stack(layer), "StackId": stack_id(layer), "Tags": tags}
             aws.cf.add_response("describe_stacks", left, {"StackName": stack(layer)})
         else:
-            aws.deployed(layer) if layer == first else aws.not_deployed(layer)
+            # its termination protection off: a run stopped before it set it (or a change by hand)
+            aws.deployed(layer, protected=False) if layer == first else aws.not_deployed(layer)
     aws.no_change_sets(*(layer for layer in order if layer in (first, disabled)))
     assert aws.run("status") == 0, aws.err
     header, *lines = aws.out.splitlines()
@@ -1875,7 +1880,9 @@ def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a
     assert "UPDATE_COMPLETE" in line[first] and "2025-11-24 12:00:00 UTC" in line[first]
     assert line[first].endswith(
         "(its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
+        f"  (termination protection off: make deploy STACK={first} ENV={ENV} turns it back on)"
     )
+    assert "termination protection" not in line[disabled]
     params_file = f"params/{ENV}.yaml" if aws.dirs[1] == ROOT / "params" else aws.dirs[1] / f"{ENV}.yaml"  # a copy: its own path
     assert f"not in enabled_layers of {params_file}: make destroy STACK={disabled} ENV={ENV} removes it" in line[disabled]
     assert all(text.endswith("not deployed") for text in lines if text not in line.values())

@@ -188,6 +188,8 @@ class Commands:
                 note += "  " + not_enabled_note(env, name, self.environment.path)
             if name in deployer.relaxed_marks:
                 note += "  (its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
+            if not foreign and not review and not found.get("EnableTerminationProtection"):  # a run stopped before it set it, or by hand
+                note += f"  (termination protection off: make deploy STACK={name} ENV={env} turns it back on)"
             waiting = "" if foreign or review else deployer.change_sets_for_review(stack, "its line below shows none")
             if waiting:  # make changeset's, or a stopped run's: ExecutionStatus AVAILABLE (API_ChangeSetSummary.html)
                 note += f"  (change sets that could still run: {waiting}; make execute STACK={name} CHANGESET=<name> ENV={env} runs one)"

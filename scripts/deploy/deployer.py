@@ -1185,6 +1185,9 @@ class Deployer:
             found = self.describe(layer.stack)
             if found and not found.get("EnableTerminationProtection"):
                 self.protect(layer, found)  # finish a run interrupted before it protected the stack
+                self.say(
+                    f"{layer.stack}: termination protection was off (a run stopped before it set it, or a change by hand): turned back on"
+                )
             if found and not leave and self.stack_tags(found) != layer.tags:
                 self.update_tags(layer, found)
             return
