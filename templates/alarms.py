@@ -95,7 +95,8 @@ def build() -> Template:
             "NoHealthyHostAlarm",
             AlarmName=Sub("${NamePrefix}-no-healthy-host"),
             AlarmDescription=(
-                "No task passes the health check: the site is down. Look first at the ECS service's events "
+                "No task passes the health check: the load balancer fails open, sending requests to the unhealthy tasks, or "
+                "answers 503 when none is registered. Look first at the ECS service's events "
                 "(tasks failing to start, image pull or secret errors) and at the database."
             ),
             # Healthy tasks in the target groups that serve: after a BLUE_GREEN, CANARY or LINEAR

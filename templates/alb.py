@@ -238,7 +238,8 @@ def create_access_log_bucket(t, p):
     bucket = t.add_resource(
         Bucket(
             "AccessLogBucket",
-            # ALB access logs support only SSE-S3, not KMS keys.
+            # "The only server-side encryption option that's supported is Amazon S3-managed keys (SSE-S3)":
+            # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html
             BucketEncryption=BucketEncryption(
                 ServerSideEncryptionConfiguration=[
                     ServerSideEncryptionRule(ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(SSEAlgorithm="AES256"))

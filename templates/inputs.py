@@ -72,7 +72,9 @@ TRUST_POLICY_MAX_CHARACTERS = 2048
 # Its characters besides the list of sub claims, with the longest provider ARN (tests/test_ci_layer.py
 # measures them on the template).
 TRUST_POLICY_OTHER_CHARACTERS = 400
-# Load balancer TLS policies that AWS recommends (TLS 1.2 minimum, forward secrecy only).
+# Load balancer TLS policies that AWS recommends (TLS 1.2 minimum, forward secrecy only); the console's
+# default is now ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09, with post-quantum key exchange.
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html
 RECOMMENDED_TLS_POLICIES = [
     "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
     "ELBSecurityPolicy-TLS13-1-2-2021-06",
@@ -259,7 +261,17 @@ INPUTS = {
             min_value=1,
             max_value=4000,
         ),
-        Input("HealthyThresholdCount", "Number", 2, "Consecutive passes before a target is healthy.", min_value=2, max_value=10),
+        # "After your target is registered, it must pass one health check to be considered healthy": the
+        # threshold counts for a target that failed, coming back.
+        # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html
+        Input(
+            "HealthyThresholdCount",
+            "Number",
+            2,
+            "Consecutive passes before a target that failed is healthy again (a newly registered target needs one).",
+            min_value=2,
+            max_value=10,
+        ),
         Input(
             "DeregistrationDelaySeconds",
             "Number",
@@ -535,7 +547,7 @@ INPUTS = {
             "Number",
             10,
             "Minutes CloudFormation watches the release alarms after a service update before it calls the update good."
-            f" With a traffic-shifting release's waits at most {MOST_RELEASE_WAIT_MINUTES} minutes in all (make templates refuses more).",
+            f" With a traffic-shifting release's waits, at most {MOST_RELEASE_WAIT_MINUTES} minutes in all (make templates refuses more).",
             min_value=0,
             max_value=180,
         ),
@@ -543,8 +555,9 @@ INPUTS = {
             "WafRateLimit",
             "Number",
             1000,
-            "Requests one client IP may send in 5 minutes before the WAF blocks it.",
-            min_value=100,
+            "Requests one client IP may send in 5 minutes before the WAF blocks it (only counts them where WafCountOnly is true).",
+            # https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-type-rate-based-high-level-settings.html
+            min_value=10,
             max_value=2000000000,
         ),
         _bool(
@@ -627,7 +640,8 @@ WIRED = {
 # Inputs the deployer sets itself on every deploy; never in a params file.
 KEEP_RUNNING_COUNT = "KeepRunningCount"
 # The inputs behind the service's create-only properties (its name, from NamePrefix, and its cluster):
-# a change of one replaces the service, and a new service without DesiredCount starts 1 task ("For new
+# a change of one replaces the service (of ClusterName alone, refused: the new service would keep its
+# custom name, scripts/deploy/text.py custom_named_replacements), and a new service without DesiredCount starts 1 task ("For new
 # services, if a desired count is not specified, a default value of 1 is used"), so the deployer sets
 # DesiredCount then (tests/test_layers.py checks the list against the resource schema).
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecs-service.html

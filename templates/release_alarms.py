@@ -98,6 +98,7 @@ def build() -> Template:
 def add_alert_topic(t, p):
     # CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key: it needs a
     # customer-managed key whose policy lets cloudwatch.amazonaws.com use it.
+    # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
     publishes = Statement(
         Sid="CloudWatchPublishes",
         Effect=Allow,

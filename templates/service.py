@@ -416,9 +416,9 @@ def create_service(t, p, task_definition, infrastructure_role):
                 # A release that makes the tasks answer 5xx or fail health checks is rolled back. The
                 # circuit breaker and the alarms both work for rolling and blue/green releases:
                 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-failure-detection.html
-                # That page predates LINEAR and CANARY and does not name them; AWS's post on them names
-                # the alarms only (aws.amazon.com/blogs/containers/gradual-deployments-in-amazon-ecs-with-
-                # linear-and-canary-strategies). The circuit breaker is kept for them: unverified on AWS.
+                # That page says both methods "only support rolling update deployment and blue/green
+                # deployment types"; the canary and linear pages (canary-deployment-implementation.html)
+                # name the alarms only. The circuit breaker is kept for them: undocumented, unverified on AWS.
                 Alarms=DeploymentAlarms(AlarmNames=p["DeploymentAlarmNames"].ref(), Enable=True, Rollback=True),
             ),
             PropagateTags="SERVICE",

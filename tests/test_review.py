@@ -841,7 +841,7 @@ def test_types_are_priced_from_the_table_and_unknown_types_are_not_priced():
     assert "3 rules (2 rules, 1 rule group)" in costs["Acl"][0].basis
     assert costs["WafLogs"][0].amount == cents(1 * D("0.50")) and costs["WafLogs"][0].basis.startswith("WAF request logs (vended)")
     assert costs["AppLogs"][0].amount == D("0.50") and "application logs" in costs["AppLogs"][0].basis
-    assert costs["Key"][0].amount == D("1.00") and "each yearly rotation" in costs["Key"][0].basis
+    assert costs["Key"][0].amount == D("1.00") and "each of the first two yearly rotations" in costs["Key"][0].basis
     assert costs["Topic"][0].amount == costs["Provider"][0].amount == D("0.00")
     assert (costs["Thing"][0].label, costs["Thing"][0].amount) == ("not priced", None)
 
