@@ -726,6 +726,9 @@ def test_a_change_of_alarms_that_read_container_insights_says_when_the_cluster_h
     code, out, err = run("deploy", "--yes")
     lines = out.splitlines()
     assert code == 0 and lines.count(note) == 1, out + err
+    # under the alarms layer's change set, not under the layer before it (scaling's outputs)
+    first_of_alarms = next(i for i, line in enumerate(lines) if stack("alarms") in line)
+    assert lines.index(note) > first_of_alarms, out
     fix = lines[lines.index(note) + 1]
     assert fix.startswith("  turn it on: "), fix
     command = fix.split("turn it on: ", 1)[1]

@@ -1192,8 +1192,8 @@ class Deployer:
                 self.update_tags(layer, found)
             return
         with self.discarded_if_stopped(layer, change_set, exists):  # make changeset keeps it once shown
-            guards.say_when_container_insights_is_off(self, layer, wired)
             self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour, layer.conditions))
+            guards.say_when_container_insights_is_off(self, layer, wired)  # under the layer's table, not the layer's before
             if not leave:
                 self.say_waiting_change_sets(layer, change_set)
         if leave:
