@@ -1328,12 +1328,20 @@ def test_an_html_error_page_is_named_by_its_title_not_printed(aws):
     )
 
 
-def test_execute_of_a_change_set_that_does_not_exist_is_exit_2(aws):
+@pytest.mark.parametrize("deployed", [True, False])
+def test_execute_of_a_change_set_that_does_not_exist_is_exit_2(aws, deployed):
     name = f"{stack('alb')}-20990101000000-abc1234"
     aws.cf.add_client_error("describe_change_set", "ChangeSetNotFound", f"ChangeSet [{name}] does not exist", 404)
+    aws.deployed("alb") if deployed else aws.not_deployed("alb")
     assert aws.run("execute", "--stack", "alb", "--changeset", name, "--yes") == 2
-    assert f"no change set {name} on stack {stack('alb')}" in aws.err and len(aws.err.strip().splitlines()) == 1
-    assert f"ends its other change sets: make changeset STACK=alb ENV={ENV} makes a new one" in aws.err  # the likely cause
+    if deployed:
+        assert f"no change set {name} on stack {stack('alb')}" in aws.err and len(aws.err.strip().splitlines()) == 1
+        assert f"ends its other change sets: make changeset STACK=alb ENV={ENV} makes a new one" in aws.err  # the likely cause
+    else:  # not "ended by a deploy since": there is no stack
+        assert aws.err == (
+            f"error: {stack('alb')} is not deployed, and so has no change set {name}: "
+            f"make changeset STACK=alb ENV={ENV} makes one (a first create's too)\n"
+        )
 
 
 @pytest.mark.parametrize("tty", [False, True])

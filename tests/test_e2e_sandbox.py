@@ -381,7 +381,7 @@ def test_verify_through_the_test_listener_is_refused_where_releases_roll(run, de
     # The sandbox rolls like staging; prod's test listener: tests/test_verify.py
     assert code == 2, out + err
     assert (
-        f"{templates.stack_name(ENV, 'alb')} has no test listener: {ENV} releases ROLLING ({ENV}.yaml: parameters.DeploymentStrategy)"
+        f"{templates.stack_name(ENV, 'alb')} has no test listener: {ENV} releases ROLLING (params/{ENV}.yaml: parameters.DeploymentStrategy)"
         in err
     )
     assert "Traceback" not in err

@@ -115,7 +115,7 @@ def test_a_bad_since_is_one_line_exit_2_before_any_aws_call(since):
     out, err = io.StringIO(), io.StringIO()
     assert deploy.main(["logs", "--env", ENV, "--since", since], clients=no_clients, out=out, err=err, interactive=False) == 2
     assert err.getvalue() == (
-        f"error: SINCE={since}: allowed: a whole number and a unit: s, m, h or d (30s, 10m, 2h, 1d), "
+        f"error: SINCE={since}: allowed: a whole number from 1 and a unit: s, m, h or d (30s, 10m, 2h, 1d), "
         f"at most {LONGEST_RETENTION_DAYS}d (the longest CloudWatch Logs keeps events)\n"
     )
 

@@ -111,6 +111,12 @@ class Commands:
         try:
             change_set = deployer.wait_for_change_set(layer, name)
         except ClientError as error:
+            if not_found(error) and deployer.describe(layer.stack) is None:
+                raise Failure(
+                    f"error: {layer.stack} is not deployed, and so has no change set {name}: "
+                    f"make changeset STACK={layer.name} ENV={self.env} makes one (a first create's too)",
+                    2,
+                ) from None
             if not_found(error):
                 raise Failure(
                     f"error: no change set {name} on stack {layer.stack} (a deploy or execute of the stack since it was made "
@@ -419,7 +425,7 @@ class Commands:
                 strategy = environment.values["DeploymentStrategy"]
                 raise Failure(
                     f"error: {templates.stack_name(environment.name, 'alb')} has no test listener: {environment.name} releases "
-                    f"{strategy} ({environment.path.name}: parameters.DeploymentStrategy); the test listener exists with BLUE_GREEN, CANARY or LINEAR, "
+                    f"{strategy} ({templates.relative(environment.path)}: parameters.DeploymentStrategy); the test listener exists with BLUE_GREEN, CANARY or LINEAR, "
                     "once the alb layer is deployed with it",
                     2,
                 )

@@ -43,7 +43,7 @@ def parse_since(text: str) -> int:
     seconds = int(match[1]) * SECONDS[match[2]] if match else None
     if seconds is None or seconds > MAX_SINCE_SECONDS:
         raise Failure(
-            f"error: SINCE={text}: allowed: a whole number and a unit: s, m, h or d (30s, 10m, 2h, 1d), "
+            f"error: SINCE={text}: allowed: a whole number from 1 and a unit: s, m, h or d (30s, 10m, 2h, 1d), "
             f"at most {MAX_SINCE_SECONDS // 86400}d (the longest CloudWatch Logs keeps events)",
             2,
         )
