@@ -407,6 +407,37 @@ def test_log_group_kept_and_encrypted(layer):
     assert t["Parameters"]["LogRetentionDays"]["Default"] == "365"
 
 
+def test_a_log_groups_key_serves_it_under_any_name_prefix_and_no_other_group(layer):
+    # An update to a new NamePrefix keeps the old log group, whose events the same LogKey encrypted:
+    # a key policy naming the new group alone left them unreadable (CloudWatch Logs needs the key to read them).
+    import fnmatch
+
+    def arn_of(name):
+        return f"arn:aws:logs:us-east-1:123456789012:log-group:{name}"
+
+    def resolved(value):  # the Fn::Sub of the condition, in one account and region
+        return (
+            value["Fn::Sub"]
+            .replace("${AWS::Partition}", "aws")
+            .replace("${AWS::Region}", "us-east-1")
+            .replace("${AWS::AccountId}", "123456789012")
+        )
+
+    keyed = {name: t for name, t in layer.items() if "LogKey" in t["Resources"]}
+    assert set(keyed) >= {"service"}, keyed.keys()
+    for name, t in keyed.items():
+        group_name = t["Resources"]["LogGroup"]["Properties"]["LogGroupName"]["Fn::Sub"]
+        (use,) = [s for s in t["Resources"]["LogKey"]["Properties"]["KeyPolicy"]["Statement"] if "Condition" in s]
+        assert use["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}, name
+        (pattern,) = use["Condition"]["ArnLike"].values()
+        pattern = resolved(pattern)
+        for prefix in ("startupwebapp", "startupwebapp-v2", "shop"):
+            assert fnmatch.fnmatchcase(arn_of(group_name.replace("${NamePrefix}", prefix)), pattern), (name, prefix, pattern)
+        for other in ("/aws/lambda/x", "/ecs/startupwebapp-worker", "startupwebapp-service"):
+            assert not fnmatch.fnmatchcase(arn_of(other), pattern), (name, other, pattern)
+        assert not fnmatch.fnmatchcase(arn_of(group_name).replace("us-east-1", "eu-west-1"), pattern)
+
+
 def test_ecs_service(layer):
     t = layer["service"]
     s = only(t, "AWS::ECS::Service")
