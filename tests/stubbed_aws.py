@@ -16,7 +16,7 @@ from conftest import ROOT, configuration, no_real_aws
 import templates
 from scripts import deploy
 from scripts.botocore_models import make_session
-from scripts.deploy import lock, purge
+from scripts.deploy import guards, lock, purge
 from templates.inputs import KEEP_RUNNING_COUNT
 from templates.params import load as load_params
 
@@ -420,9 +420,11 @@ def stubbed(monkeypatch, kind):
     127.0.0.1:9; at the end, every response a test queued must have been used."""
     no_real_aws(monkeypatch)
     # Stubber answers each client's calls in the order queued; the look for what destroyed stacks
-    # retained before a create (ListStacks, ListStackResources, ...) runs on the sandbox instead
-    # (tests/test_recreate.py), and here finds nothing unless a test puts LOOK_FOR_BLOCKED_CREATES back.
+    # retained before a create (ListStacks, ListStackResources, ...) and for log groups in no stack
+    # runs on the sandbox instead (tests/test_recreate.py), and here finds nothing unless a test puts
+    # LOOK_FOR_BLOCKED_CREATES back.
     monkeypatch.setattr(purge, "blocking", lambda deployer, stacks: [])
+    monkeypatch.setattr(guards, "loose_log_groups", lambda deployer, creates, named: [])  # nor log groups in no stack
     # A call no response was queued for (or with other parameters) raises a StubResponseError, which
     # is a BotoCoreError: the deployer's best-effort paths would take it for an AWS error and go on,
     # and a test could pass on a call it never meant. Each is recorded and fails the test at its end.

@@ -234,6 +234,20 @@ def test_purge_leaves_a_key_that_a_log_group_in_no_stack_still_uses(sandbox, run
         assert key_state(sandbox, kept["waf"]["LogKey"])["KeyState"] == "PendingDeletion"
 
 
+def test_a_run_of_every_layer_whose_create_needs_a_log_group_name_in_no_stack_is_refused_before_its_first_create(sandbox, run):
+    # The old log group an update to a new NamePrefix kept, or one made by hand: the run created the
+    # layers before the service's, then failed there (found by an attacker pass).
+    sandbox.seed()
+    sandbox.client("logs").create_log_group(logGroupName=SERVICE_LOGS)
+    code, out, err = run("deploy", "--yes")
+    assert code == 1 and err.startswith(
+        f"error: refused before creating anything: log groups in no stack hold names their creates need: {stack('service')}: {SERVICE_LOGS}. "
+        f"{SERVICE_LOGS} (kept by an update that renamed its group, or made by hand) you delete yourself once its logs are not needed: "
+    ), out + err
+    assert "logs delete-log-group --log-group-name " + SERVICE_LOGS in err
+    assert not sandbox.client("cloudformation").list_stacks()["StackSummaries"]  # nothing created
+
+
 def test_a_failed_first_create_rolls_back_and_is_created_again_with_recreate(sandbox, run, monkeypatch):
     sandbox.seed()
     for layer in ("cert-dns", "alb", "release-alarms"):

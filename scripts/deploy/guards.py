@@ -63,10 +63,11 @@ def refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left)
 
 
 def refuse_blocked_creates(deployer, layer) -> None:
-    """At a run's first create, before it: refuse while a destroyed stack of this layer, or of one
-    the run deploys after it, retained what holds a name its create needs (a log group), naming
-    every one at once; each would fail its create and roll it back, one layer after another. A
-    run that creates nothing makes no call for it."""
+    """At a run's first create, before it: refuse while a name a create of the run needs (a log group)
+    is held, naming every one at once; each would fail its create and roll it back, one layer after
+    another. Held by what a destroyed stack of the layer retained (purge.blocking), or by a log group
+    in no stack: the old one an update to a new NamePrefix kept, or one made by hand. A run that
+    creates nothing makes no call for it."""
     if deployer.creates_checked:
         return
     deployer.creates_checked = True
@@ -76,33 +77,61 @@ def refuse_blocked_creates(deployer, layer) -> None:
     except AWS_ERRORS as error:  # only a look ahead: the create itself says what to do if a name is taken
         deployer.say(f"  note: what destroyed stacks retained could not be listed ({error_code(error)}); creating {layer.stack}")
         return
+    # Each destroyed stack of the name lists it: a layer destroyed and purged again and again, then one made by hand.
+    blocked = list({(item.kind, item.physical_id): item for item in blocked}.values())
+    loose = loose_log_groups(deployer, creates, {item.physical_id for item in blocked})
+    if not blocked and not loose:
+        return
+    order = [each.stack for each in creates]
+    blocked.sort(key=lambda item: order.index(item.stack))
+    purgeable = [item for item in blocked if not item.foreign]
+    layers = ", ".join(layer.name for layer in creates if any(item.stack == layer.stack for item in purgeable))
+    held, advice = [], []
     if blocked:
-        order = [each.stack for each in creates]
-        blocked.sort(key=lambda item: order.index(item.stack))
-        # Each destroyed stack of the name lists it: a layer destroyed and purged again and again, then one made by hand.
-        blocked = list({(item.kind, item.physical_id): item for item in reversed(blocked)}.values())[::-1]
-        purgeable = [item for item in blocked if not item.foreign]
-        layers = ", ".join(layer.name for layer in creates if any(item.stack == layer.stack for item in purgeable))
-        advice = []
-        if purgeable:
-            advice.append(
-                f"make purge ENV={deployer.env} STACK={layers} frees what it retained (it lists it and asks first)"
-                if "," not in layers
-                else f"make purge ENV={deployer.env} STACK=<layer> for {layers} frees what they retained (it lists it and asks first)"
-            )
-        for item in blocked:
-            if item.foreign:  # purge never touches it: only its owner knows whether it may go
-                command = purge.free_command(item.kind, item.physical_id, deployer.cli) or "the console"
-                advice.append(
-                    f"make purge leaves {item.physical_id}, as that stack did not make it: delete it yourself if it is not needed: {command}"
-                )
-        raise RefusedAhead(
-            "error: refused before creating anything: what destroyed stacks retained still holds names their creates need: "
+        held.append(
+            "what destroyed stacks retained still holds names their creates need: "
             + "; ".join(f"{item.stack}: {item.label}" + (" (not made by that stack)" if item.foreign else "") for item in blocked)
-            + ". "
-            + "; ".join(advice)
-            + ", then deploy again"
         )
+    if loose:
+        held.append("log groups in no stack hold names their creates need: " + "; ".join(f"{stack}: {name}" for stack, name in loose))
+    if purgeable:
+        advice.append(
+            f"make purge ENV={deployer.env} STACK={layers} frees what it retained (it lists it and asks first)"
+            if "," not in layers
+            else f"make purge ENV={deployer.env} STACK=<layer> for {layers} frees what they retained (it lists it and asks first)"
+        )
+    for item in blocked:
+        if item.foreign:  # purge never touches it: only its owner knows whether it may go
+            command = purge.free_command(item.kind, item.physical_id, deployer.cli) or "the console"
+            advice.append(
+                f"make purge leaves {item.physical_id}, as that stack did not make it: delete it yourself if it is not needed: {command}"
+            )
+    for _, name in loose:
+        advice.append(
+            f"{name} (kept by an update that renamed its group, or made by hand) you delete yourself once its logs are not needed: "
+            + purge.free_command("AWS::Logs::LogGroup", name, deployer.cli)
+        )
+    raise RefusedAhead("error: refused before creating anything: " + "; ".join(held) + ". " + "; ".join(advice) + ", then deploy again")
+
+
+def loose_log_groups(deployer, creates, named) -> list[tuple[str, str]]:
+    """(stack, name) of each log group in no stack of ours that holds a name a create of the run needs,
+    but those named (what destroyed stacks retained). Creates: layers with no stack yet (an empty one
+    under review is still a create). A run of one layer makes no call: its change set is checked
+    before it runs (refuse_taken_log_group_names), which is before anything changes."""
+    if len(creates) < 2:
+        return []
+    new = [
+        each
+        for each in creates
+        if (deployer.describe(each.stack, refuse_foreign=False) or {}).get("StackStatus", "REVIEW_IN_PROGRESS") == "REVIEW_IN_PROGRESS"
+    ]
+    return [
+        (each.stack, name)
+        for each in new
+        for name in log_group_names(deployer, each).values()
+        if name not in named and purge.loose_log_group(deployer, name)
+    ]
 
 
 def refuse_undelegated_domain(deployer, layer, exists):

@@ -383,6 +383,16 @@ def takes(item: Retained, names) -> bool:
     return any(item.physical_id == name or f"/{name}/" in item.physical_id for name in names)
 
 
+def loose_log_group(deployer, name) -> bool:
+    """A log group of that name exists, whatever made it (blocking names those destroyed stacks retained).
+    Only a look ahead: one that cannot be read (the CI deploy role reads no log group) is left to the create."""
+    try:
+        groups = deployer.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    except aws.AWS_ERRORS:
+        return False
+    return any(group["logGroupName"] == name for group in groups)
+
+
 def blocking(deployer, creates: dict) -> list[Retained]:
     """What the deleted stacks of these names retained under a name their create needs, still there:
     each fails that create, which then rolls back (one layer after another in a whole deploy).
