@@ -1206,6 +1206,11 @@ def test_a_value_argparse_cannot_read_is_named_as_make_names_it(aws):
     assert aws.err == "error: TIMEOUT=172801: allowed: 0 to 172800 seconds (48 hours)\n"
     assert aws.run("deploy", "--stak", "alb") == 2
     assert aws.err.startswith("error: unrecognized arguments: --stak alb; the options: python -m scripts.deploy --help")
+    # A value the command does not take is refused, not ignored (an unlock of "one layer" frees the environment's lock).
+    assert aws.run("unlock", "--stack", "alb") == 2
+    assert aws.err == f"error: unlock frees the lock of {ENV}, one for every layer: leave out STACK= (--stack)\n"
+    assert aws.run("deploy", "--stack", "alb", "--changeset", cs_name("alb")) == 2
+    assert aws.err == "error: CHANGESET= (--changeset) is for make execute; deploy takes none: leave it out\n"
 
 
 def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch):

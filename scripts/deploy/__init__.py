@@ -249,6 +249,10 @@ def validate(args):
     names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
     if args.command == "zone" and args.stack:
         raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
+    if args.command == "unlock" and args.stack:
+        raise Failure(f"error: unlock frees the lock of {args.env}, one for every layer: leave out STACK= (--stack)", 2)
+    if args.changeset and args.command != "execute":
+        raise Failure(f"error: CHANGESET= (--changeset) is for make execute; {args.command} takes none: leave it out", 2)
     args.max_wait = whole_number(args.max_wait, "MAX_WAIT", 1, 720, "1 to 720 minutes")
     # zone's wait for a delegation, which can take 48 hours (commands.py zone), is the longest that makes sense
     args.timeout = whole_number(args.timeout, "TIMEOUT", 0, 172_800, "0 to 172800 seconds (48 hours)")
