@@ -159,7 +159,7 @@ def test_a_name_taken_by_a_log_group_made_by_hand_is_named_once_with_the_command
         aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": [summary]}, {"StackName": deleted_id})
         was = described("service", "DELETE_COMPLETE")["Stacks"][0] | {"StackId": deleted_id}
         aws.cf.add_response("describe_stacks", {"Stacks": [was]}, {"StackName": deleted_id})
-    arn = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{RETAINED_LOG_GROUP}"
+    arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{RETAINED_LOG_GROUP}"
     group = {"logGroupName": RETAINED_LOG_GROUP, "logGroupArn": arn, "arn": f"{arn}:*", "storedBytes": 0}
     for _ in ids:
         aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": RETAINED_LOG_GROUP})
@@ -1877,7 +1877,8 @@ def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a
     status_reads(aws, first)  # its stack policy left relaxed by a stopped --allow-replace run
     for layer in order:
         if layer == disabled:  # prod has no output/prod/<layer>.json for it: a stack described by hand
-            left = described(first)
+            # a failed first create, unprotected: no note that a deploy would protect it (a deploy refuses it)
+            left = described(first, status="ROLLBACK_COMPLETE", protected=False)
             tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, layer).items()]
             left["Stacks"][0] |= {"StackName": stack(layer), "StackId": stack_id(layer), "Tags": tags}
             aws.cf.add_response("describe_stacks", left, {"StackName": stack(layer)})

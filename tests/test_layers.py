@@ -424,7 +424,7 @@ def test_a_log_groups_key_serves_it_under_any_name_prefix_and_no_other_group(lay
         )
 
     keyed = {name: t for name, t in layer.items() if "LogKey" in t["Resources"]}
-    assert set(keyed) >= {"service"}, keyed.keys()
+    assert set(keyed) == {"service", "waf"}, keyed.keys()  # the layers with a log group (common.add_encrypted_log_group)
     for name, t in keyed.items():
         group_name = t["Resources"]["LogGroup"]["Properties"]["LogGroupName"]["Fn::Sub"]
         (use,) = [s for s in t["Resources"]["LogKey"]["Properties"]["KeyPolicy"]["Statement"] if "Condition" in s]
@@ -435,7 +435,9 @@ def test_a_log_groups_key_serves_it_under_any_name_prefix_and_no_other_group(lay
             assert fnmatch.fnmatchcase(arn_of(group_name.replace("${NamePrefix}", prefix)), pattern), (name, prefix, pattern)
         for other in ("/aws/lambda/x", "/ecs/startupwebapp-worker", "startupwebapp-service"):
             assert not fnmatch.fnmatchcase(arn_of(other), pattern), (name, other, pattern)
-        assert not fnmatch.fnmatchcase(arn_of(group_name).replace("us-east-1", "eu-west-1"), pattern)
+        own = arn_of(group_name.replace("${NamePrefix}", "startupwebapp"))
+        assert not fnmatch.fnmatchcase(own.replace("us-east-1", "eu-west-1"), pattern)  # another region
+        assert not fnmatch.fnmatchcase(own.replace("123456789012", "210987654321"), pattern)  # another account
 
 
 def test_ecs_service(layer):

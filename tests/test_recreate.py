@@ -68,6 +68,14 @@ def exists(call, *missing_codes, **kwargs) -> bool:
     return True
 
 
+def sandbox_cli(sandbox) -> str:
+    """How a command the deployer prints for the sandbox starts (scripts/deploy/aws.py cli): without the
+    shell's profile and session, with the sandbox's keys, straight to its endpoint."""
+    dropped = "-u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_SECURITY_TOKEN -u AWS_CREDENTIAL_EXPIRATION"
+    keys = " ".join(f"{name}={value}" for name, value in params.SANDBOX_KEYS.items())
+    return f"env {dropped} no_proxy=127.0.0.1 {keys} aws --region {SANDBOX.region} --endpoint-url {sandbox.endpoint}"
+
+
 def deploy_and_destroy(sandbox, run) -> dict:
     """Every layer deployed, then destroyed; the ids of what the stacks retained, by layer."""
     code, out, err = run("deploy", "--yes")
@@ -86,10 +94,7 @@ def test_create_destroy_purge_create_again(sandbox, run):
     log_keys = [kept[layer]["LogKey"] for layer in ("service", "waf") if layer in kept]  # each log group's KMS key
     # destroy says, for each retained resource, the command that frees it, and that purge frees them all
     assert f"retained, still in the account: LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}" in out
-    keys = " ".join(f"{name}={value}" for name, value in params.SANDBOX_KEYS.items())
-    dropped = "-u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_SECURITY_TOKEN -u AWS_CREDENTIAL_EXPIRATION"
-    direct = "no_proxy=127.0.0.1"
-    cli = f"env {dropped} {direct} {keys} aws --region {SANDBOX.region} --endpoint-url {sandbox.endpoint}"  # copied, it reaches the sandbox
+    cli = sandbox_cli(sandbox)  # copied, it reaches the sandbox
     assert f"free it: {cli} logs delete-log-group --log-group-name {SERVICE_LOGS}   #" in out
     assert f"free it: {cli} kms schedule-key-deletion --key-id {service['LogKey']} --pending-window-in-days 7   #" in out
     assert f"free it: {cli} acm delete-certificate --certificate-arn {cert['Certificate']}   #" in out
@@ -106,6 +111,7 @@ def test_create_destroy_purge_create_again(sandbox, run):
     # back, one after another: refused before anything is created, naming every one and the way out.
     code, out, err = run("deploy", "--yes")
     assert code == 1 and err.startswith("error: refused before creating anything: what destroyed stacks retained"), out + err
+    assert "log groups in no stack" not in err, err  # what they retained is named once, with make purge, not as loose too
     first, *rest = LAYERS  # the summary blamed the first layer, whose stack had nothing to do with it
     assert out.splitlines()[-1] == (
         f"  the run stopped at {first}, before its change set: a look at the layers it deploys next refused it "
@@ -240,11 +246,12 @@ def test_a_run_of_every_layer_whose_create_needs_a_log_group_name_in_no_stack_is
     sandbox.seed()
     sandbox.client("logs").create_log_group(logGroupName=SERVICE_LOGS)
     code, out, err = run("deploy", "--yes")
-    assert code == 1 and err.startswith(
+    command = f"{sandbox_cli(sandbox)} logs delete-log-group --log-group-name {SERVICE_LOGS}"
+    assert code == 1 and err.splitlines()[0] == (
         f"error: refused before creating anything: log groups in no stack hold names their creates need: {stack('service')}: {SERVICE_LOGS}. "
         f"{SERVICE_LOGS} (kept by an update that renamed its group, or made by hand) you delete yourself once its logs are not needed: "
+        f"{command}, then deploy again"
     ), out + err
-    assert "logs delete-log-group --log-group-name " + SERVICE_LOGS in err
     assert not sandbox.client("cloudformation").list_stacks()["StackSummaries"]  # nothing created
 
 
@@ -658,9 +665,26 @@ def test_stacks_of_our_names_that_this_tool_did_not_make_are_neither_destroyed_n
     cloudformation.update_termination_protection(StackName=stack(enabled), EnableTerminationProtection=False)
     cloudformation.delete_stack(StackName=stack(enabled))
     left_alone = f"{stack(layer)} was not made by this tool, and {layer} is not in enabled_layers of params/{ENV}.yaml: left alone"
-    for argv in (("destroy", "--yes"), ("purge", "--yes")):
-        code, out, err = run(*argv)
-        assert code == 0 and left_alone in out.splitlines(), (argv, out + err)
+    code, out, err = run("deploy", "--stack", enabled, "--yes")
+    assert code == 0, out + err
+    keeps = {
+        n
+        for n, r in json.loads((ROOT / "output" / f"{enabled}.json").read_text())["Resources"].items()
+        if "Retain" in r.get("DeletionPolicy", "")
+    }
+    resources = cloudformation.describe_stack_resources(StackName=stack(enabled))["StackResources"]
+    retained = {r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] in keeps}
+    assert retained, f"{enabled} retains nothing: this test needs a layer that does"
+    code, out, err = run("destroy", "--yes")
+    assert code == 0 and left_alone in out.splitlines() and f"{stack(enabled)}: deleted" in out, out + err
+    assert not exists(cloudformation.describe_stacks, "ValidationError", StackName=stack(enabled))
+    code, out, err = run("purge", "--yes")
+    assert code == 0 and left_alone in out.splitlines(), out + err
+    purging = out.split("purging:\n", 1)[-1].splitlines()
+    assert all(
+        any(physical in line and ("deleted" in line or "deletion scheduled" in line) for line in purging) for physical in retained
+    ), out
+    assert audit in log_group_names(sandbox)  # what someone else's deleted stack retained stays
     cloudformation.update_termination_protection(StackName=stack(layer), EnableTerminationProtection=False)
     cloudformation.delete_stack(StackName=stack(layer))
     # Someone else's change set waiting for review on a stack of our name: its tags say whose.

@@ -12,7 +12,7 @@ import templates
 from scripts import verify
 from scripts.deploy import drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found
-from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, destroy_order
+from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, UPDATABLE, destroy_order
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
@@ -194,7 +194,8 @@ class Commands:
                 note += "  " + not_enabled_note(env, name, self.environment.path)
             if name in deployer.relaxed_marks:
                 note += "  (its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
-            if not foreign and not review and not found.get("EnableTerminationProtection"):  # a run stopped before it set it, or by hand
+            # A run stopped before it set it, or a change by hand; not a create under way, nor a stack a deploy refuses (ROLLBACK_COMPLETE)
+            if not foreign and found["StackStatus"] in UPDATABLE and not found.get("EnableTerminationProtection"):
                 note += f"  (termination protection off: make deploy STACK={name} ENV={env} turns it back on)"
             waiting = "" if foreign or review else deployer.change_sets_for_review(stack, "its line below shows none")
             if waiting:  # make changeset's, or a stopped run's: ExecutionStatus AVAILABLE (API_ChangeSetSummary.html)
