@@ -475,7 +475,7 @@ RELAXED = f"/startupwebapp/{ENV}/relaxed-stack-policy"  # one parameter under it
 def our_lock(command="deploy"):
     """What the lock says while this run (the test's process: the deployer runs in it) holds it."""
     holder = f"{lock.user()}@{socket.gethostname()} (pid {os.getpid()})"
-    machine = {"machine": lock.this_machine()} if lock.this_machine() else {}
+    machine = {"machine": lock.this_machine(), "started": lock.start_time(os.getpid())} if lock.this_machine() else {}
     return json.dumps({"holder": holder, "command": command, "since": f"{NOW:%Y-%m-%dT%H:%M:%SZ}"} | machine)
 
 

@@ -18,6 +18,7 @@ import sys
 import time
 import types
 from datetime import timedelta
+from pathlib import Path
 
 import botocore.parsers
 import pytest
@@ -3800,11 +3801,26 @@ def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machin
     machine = lock.this_machine()
     assert machine, "this test needs Linux's /proc"
     here = f"{lock.user()}@{socket.gethostname()}"
-    # A live deployer (its command line names scripts.deploy), and a live process that is not one (a reused pid).
-    for argv, refused in (([sys.executable, "-c", "import time; time.sleep(60)", "scripts.deploy"], True), (["sleep", "60"], False)):
+    sleeping = [sys.executable, "-c", "import time; time.sleep(60)"]
+    cases = [  # (the holder's command line, what the lock records beyond its pid, refused)
+        (sleeping, "its start time", True),  # the process that took it: whatever it runs
+        (sleeping, "another start time", False),  # its id, given again to a later process
+        ([*sleeping, "scripts.deploy", f"--env={ENV}"], None, True),  # a lock that records no start time: a deployer of ENV
+        ([*sleeping, "scripts.deploy", "--env=elsewhere"], None, False),  # another environment's deployer
+        (["sleep", "60"], None, False),  # not a deployer
+    ]
+    for argv, started, refused in cases:
         process = subprocess.Popen(argv)
         try:
-            value = json.dumps(HELD | {"holder": f"{here} (pid {process.pid})", "machine": machine})
+            deadline = time.monotonic() + 10  # until exec'd: its command line is the one given
+            while (
+                Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")[-2:-1] != [argv[-1].encode()] and time.monotonic() < deadline
+            ):
+                time.sleep(0.01)
+            recorded = {"its start time": lock.start_time(process.pid), "another start time": "1", None: None}[started]
+            value = json.dumps(
+                HELD | {"holder": f"{here} (pid {process.pid})", "machine": machine} | ({"started": recorded} if recorded else {})
+            )
             held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value, "Version": 1}}
             aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
             if not refused:
@@ -3818,10 +3834,13 @@ def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machin
         if refused:
             assert code == 1 and aws.err == (
                 f"error: the lock of {ENV} is held by {holder}, and its process {process.pid} still runs on this machine: nothing freed. "
-                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -INT {process.pid}), which frees the lock\n"
-            ), aws.err
+                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -INT {process.pid}), which frees the lock. If that process "
+                f"is not the run, delete the lock yourself: {CLI} ssm delete-parameter --name {LOCK}\n"
+            ), (argv, started, aws.err)
         else:
-            assert code == 0 and f"{ENV}: lock freed (was {holder})" in aws.out, aws.err
+            assert code == 0 and f"{ENV}: lock freed (was {holder}" in aws.out, (argv, started, aws.err)
+    # The lock naming this very process (a container's pid 1 in a reused namespace): never its own holder.
+    assert lock.still_running({"holder": f"{here} (pid {os.getpid()})", "machine": machine}, ENV) is None
 
 
 def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):

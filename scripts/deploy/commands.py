@@ -511,11 +511,12 @@ class Commands:
             return 0
         holder = deployer.lock.holder(value)
         held = lock.untrusted_json(value)
-        running = lock.still_running(held) if isinstance(held, dict) else None
+        running = lock.still_running(held, env) if isinstance(held, dict) else None
         if running is not None:  # freed, a second run would change the stacks beside it
             raise Failure(
                 f"error: the lock of {env} is held by {holder}, and its process {running} still runs on this machine: nothing freed. "
-                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -INT {running}), which frees the lock"
+                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -INT {running}), which frees the lock. If that process is "
+                f"not the run, delete the lock yourself: {deployer.cli} ssm delete-parameter --name {deployer.lock.name}"
             )
         deployer.confirm(
             f"free the lock of {env} held by {holder}? Only if that run is gone. [y/N] ",

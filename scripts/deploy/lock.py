@@ -57,20 +57,34 @@ def gone(held: dict) -> str:
         return f" (its process {pid} no longer runs on this machine: that run is gone)"
     except (OSError, OverflowError):  # PermissionError: it runs, as another user
         pass
+    if held.get("started") and start_time(pid) not in (None, held["started"]):  # the id now names a later process
+        return f" (its process {pid} no longer runs on this machine: that run is gone)"
     return ""
 
 
-def still_running(held: dict) -> int | None:
-    """The holder's process id when it was taken on this machine and that process is still a deployer
-    (its command line names scripts.deploy: a process id used again by another program is not it)."""
-    pid = local_pid(held)
-    if pid is None:
+def start_time(pid: int) -> str | None:
+    """When the process started, in clock ticks since boot (/proc/<pid>/stat's 22nd field): with the
+    machine, it tells the process that took a lock from a later one given the same id (proc(5))."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
         return None
+
+
+def still_running(held: dict, env: str) -> int | None:
+    """The holder's process id when it was taken on this machine and that process is still the run
+    that took it: the same start time where the lock records one; else a deployer of this environment
+    (its command line names scripts.deploy and --env=<env>). Never this process itself."""
+    pid = local_pid(held)
+    if pid is None or pid == os.getpid():
+        return None
+    if held.get("started"):
+        return pid if start_time(pid) == held["started"] else None
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError):
         return None
-    return pid if b"scripts.deploy" in command else None
+    return pid if b"scripts.deploy" in command and f"--env={env}".encode() in command else None
 
 
 class EnvironmentLock:
@@ -91,6 +105,7 @@ class EnvironmentLock:
         value = {"holder": f"{holder} (pid {os.getpid()})", "command": command, "since": f"{self.now():%Y-%m-%dT%H:%M:%SZ}"}
         if machine := this_machine():
             value["machine"] = machine
+            value["started"] = start_time(os.getpid())
         # Marked before the call: a Ctrl-C while it is under way may leave the lock taken, and
         # release() frees it only if it is this value, never another run's.
         self.value = json.dumps(value)
