@@ -1,7 +1,7 @@
 """Small helpers every layer uses."""
 
 from awacs import kms
-from awacs.aws import Action, Allow, ArnLike, Condition, PolicyDocument, Principal, Statement
+from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
 from troposphere import Equals, If, Not, Output, Parameter, Sub, Template
 from troposphere.cloudwatch import Metric, MetricDataQuery, MetricDimension, MetricStat
 from troposphere.kms import Key
@@ -170,22 +170,15 @@ def add_key(t: Template, logical_id: str, description, user: Statement, **attrib
 
 
 def add_encrypted_log_group(t: Template, name: str, retention: Parameter) -> LogGroup:
-    """Log group `name` (a Fn::Sub string with ${NamePrefix}) and the KMS key that encrypts it; both
-    retained. The key serves the layer's log group under any NamePrefix of this account and region:
-    an update to a new NamePrefix keeps the old group (UpdateReplacePolicy Retain), with events this
-    key encrypted, and "CloudWatch Logs will need permissions for the key whenever that data is
-    accessed" (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DisassociateKmsKey.html):
-    a policy naming the new group alone would leave the old one's events unreadable."""
-    assert "${NamePrefix}" in name, name
-    any_prefix = arn("logs", "log-group:" + name.replace("${NamePrefix}", "*"))
+    """Log group `name` (a Fn::Sub string) and the KMS key that encrypts only it; both retained."""
+    log_group_arn = arn("logs", "log-group:" + name)
     logs_use = Statement(
-        Sid="LogsUseForTheLayersLogGroup",
+        Sid="LogsUseForThisLogGroup",
         Effect=Allow,
         Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
         Action=[kms.Encrypt, kms.Decrypt, kms.ReEncryptFrom, kms.ReEncryptTo, kms.GenerateDataKey, kms.DescribeKey],
         Resource=["*"],
-        # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/logs/encrypt-log-data-kms.html
-        Condition=Condition(ArnLike("kms:EncryptionContext:aws:logs:arn", any_prefix)),
+        Condition=Condition(StringEquals("kms:EncryptionContext:aws:logs:arn", log_group_arn)),
     )
     key = add_key(t, "LogKey", Sub(f"Encrypts the {name} log group"), logs_use, **RETAIN)
     return t.add_resource(

@@ -846,6 +846,7 @@ class Deployer:
         if exists:  # what the DescribeStacks of this run says: no detection started, no call added
             self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
             self.say_readers_of_replaced(layer, change_set)  # once allowed: a refused update leaves them alone
+            self.say(*text.kept_logs_unreadable(layer, change_set))
         self.say(*text.test_pause(given, self.env))  # before the question: it asks for someone at hand
         self.confirm(
             f"execute {change_set['ChangeSetName']} on {layer.stack}? [y/N] ",

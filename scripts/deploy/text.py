@@ -6,6 +6,7 @@ import json
 import re
 
 import templates
+from templates import template_reads
 from templates.alb import target_group_name
 from templates.errors import INTERRUPTED, printable
 from templates.inputs import KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING
@@ -358,6 +359,31 @@ def template_diff(layer, found, deployed_template, wanted, colour=False, deploya
 
 def as_lines(template) -> list[str]:
     return json.dumps(template, indent=2, sort_keys=True).splitlines()
+
+
+def kept_logs_unreadable(layer, change_set) -> list[str]:
+    """Before the question: a log group the update replaces (a new name) stays in the account, in no
+    stack, with its events encrypted by the layer's KMS key, whose policy then names only the new
+    group: "CloudWatch Logs will need permissions for the key whenever that data is accessed", so the
+    old events can no longer be read.
+    https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DisassociateKmsKey.html"""
+    resources = json.loads(layer.template).get("Resources", {})
+    lines = []
+    for rc in (c.get("ResourceChange", {}) for c in change_set.get("Changes", [])):
+        logical_id = rc.get("LogicalResourceId", "")
+        if rc.get("ResourceType") != "AWS::Logs::LogGroup" or not replaced(rc):
+            continue
+        keys = sorted(
+            k for k in template_reads.references(resources.get(logical_id, {}).get("Properties", {}).get("KmsKeyId")) if k in resources
+        )
+        if keys:
+            old = printable(rc.get("PhysicalResourceId") or "the old log group", one_line=True)
+            lines.append(
+                f"warning: {logical_id} is replaced: {old} stays in the account, in no stack, but its events stay encrypted with "
+                f"{keys[0]}, whose policy this update makes name only the new log group, so CloudWatch Logs can no longer read "
+                f"them; read or export what is needed first (make logs ENV={layer.env} SINCE=<time>, or aws logs create-export-task)"
+            )
+    return lines
 
 
 def tag_changes(layer, before) -> list[str]:
