@@ -323,7 +323,7 @@ class Aws:
 
     def stack_policy(self, layer, policy="as in output/"):
         """GetStackPolicy's answer: the layer's policy in output/, another one, or None (none set)."""
-        policy = configuration(ENV, layer)["StackPolicy"] if policy == "as in output/" else policy
+        policy = configuration(ENV, layer).get("StackPolicy") if policy == "as in output/" else policy
         self.cf.add_response("get_stack_policy", {"StackPolicyBody": json.dumps(policy)} if policy else {}, {"StackName": stack(layer)})
 
     def empty_change_set(

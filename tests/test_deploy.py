@@ -1846,21 +1846,68 @@ def test_a_template_differing_only_in_metadata_and_descriptions_is_not_a_differe
         )
 
 
-@pytest.mark.parametrize("deployed", [None, {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}])
-def test_diff_names_a_stack_policy_set_outside_the_tool_and_how_to_set_it_back(aws, deployed):
-    # A policy set by hand (allow-all) or removed went unseen: a deploy with nothing else to change leaves it.
+ALLOW_ALL = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
+DENY_ALL = {"Statement": [{"Effect": "Deny", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
+
+
+@pytest.mark.parametrize(
+    ("deployed", "relaxed", "said"),
+    [
+        (None, False, "none is set"),
+        (ALLOW_ALL, False, "another is set, not by this tool"),  # allow-all set by hand
+        (ALLOW_ALL, True, None),  # left relaxed by a stopped --allow-replace run, which the next deploy puts back
+    ],
+)
+def test_diff_names_a_stack_policy_set_outside_the_tool_and_how_to_set_it_back(aws, deployed, relaxed, said):
+    # A policy set by hand or removed went unseen: a deploy with nothing else to change leaves it.
     layer = "cert-dns"
     aws.deployed(layer)
     aws.cf.add_response("get_template", {"TemplateBody": template(layer)}, {"StackName": stack(layer), "TemplateStage": "Original"})
     aws.stack_policy(layer, deployed)
+    if deployed == ALLOW_ALL:
+        stubbed_aws.relaxed_mark_read(aws, *([layer] if relaxed else []))
     assert aws.run("diff", "--stack", layer) == 1, aws.err
     policy = json.dumps(configuration(ENV, layer)["StackPolicy"])
-    now = "none is set" if deployed is None else "another is set, not by this tool"
+    if relaxed:
+        assert aws.out.splitlines()[0] == (
+            f"{stack(layer)}: its stack policy is relaxed (every update allowed) by a stopped --allow-replace run: "
+            f"the next deploy of the layer puts it back (make deploy STACK={layer} ENV={ENV})"
+        )
+        return
     assert aws.out.splitlines() == [
-        f"{stack(layer)}: its stack policy is not the one output/{ENV}/{layer}.json gives it: {now}. A deploy sets it "
+        f"{stack(layer)}: its stack policy is not the one output/{ENV}/{layer}.json gives it: {said}. A deploy sets it "
         "only with a change to the stack; to set it now:",
         f"  {CLI} cloudformation set-stack-policy --stack-name {stack(layer)} --stack-policy-body '{policy}'",
         f"only the stack policy differs: {layer} (set it as said above)",
+    ]
+
+
+def test_diff_reads_no_stack_policy_of_someone_elses_stack_of_our_name(aws):
+    layer = "cert-dns"
+    theirs = described(layer)
+    theirs["Stacks"][0]["Tags"] = []  # not made by this tool: no policy of ours to compare or set
+    aws.cf.add_response("describe_stacks", theirs, {"StackName": stack(layer)})
+    aws.cf.add_response("get_template", {"TemplateBody": template(layer)}, {"StackName": stack(layer), "TemplateStage": "Original"})
+    assert aws.run("diff", "--stack", layer) == 1, aws.out + aws.err  # its tags differ; no GetStackPolicy queued: a call would fail
+    assert "+tag Project=" in aws.out and "stack policy" not in aws.out, aws.out
+
+
+@pytest.mark.parametrize("deployed", [None, ALLOW_ALL, DENY_ALL])
+def test_diff_of_a_layer_without_a_stack_policy_names_one_set_by_hand_that_denies_updates(aws, deployed):
+    # AWS cannot remove a stack policy, only replace it: none and allow-all are the same to an update.
+    layer = next(name for name in PROD_LAYERS if "StackPolicy" not in configuration(ENV, name))
+    aws.deployed(layer)
+    aws.cf.add_response("get_template", {"TemplateBody": template(layer)}, {"StackName": stack(layer), "TemplateStage": "Original"})
+    aws.upstream_deployed(layer)
+    aws.stack_policy(layer, deployed)
+    assert aws.run("diff", "--stack", layer) == (1 if deployed == DENY_ALL else 0), aws.err
+    if deployed != DENY_ALL:
+        assert aws.out.splitlines() == [f"{stack(layer)}: same as deployed"], aws.out
+        return
+    assert aws.out.splitlines()[:2] == [
+        f"{stack(layer)}: its stack policy is not the one output/{ENV}/{layer}.json gives it: one is set, not by this tool, and "
+        "output/ gives it none: an update it denies fails. A deploy sets it only with a change to the stack; to set it now:",
+        f"  {CLI} cloudformation set-stack-policy --stack-name {stack(layer)} --stack-policy-body '{json.dumps(ALLOW_ALL)}'",
     ]
 
 

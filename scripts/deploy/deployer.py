@@ -1314,19 +1314,34 @@ class Deployer:
             self.say("  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again")
 
     def policy_difference(self, layer) -> list[str]:
-        """The stack policy set on the stack, when it is not the one output/ gives the layer: set outside
-        this tool (SetStackPolicy is anyone's who may call it), which a deploy with nothing else to change
-        leaves as it is. CloudFormation's drift detection does not look at stack policies."""
-        if not layer.policy:
+        """The stack policy set on the stack, when it is not the one output/ gives the layer (a layer
+        without one: none, or one that allows every update, which is what AWS makes of none): set
+        outside this tool (SetStackPolicy is anyone's who may call it), which a deploy with nothing else
+        to change leaves as it is, or left relaxed by a stopped --allow-replace run. CloudFormation's
+        drift detection does not look at stack policies. Someone else's stack is not ours to set one on."""
+        found = self.describe(layer.stack, refuse_foreign=False)
+        if found is None or self.foreign(found):
             return []
         body = self.cf.get_stack_policy(StackName=layer.stack).get("StackPolicyBody")
-        if body and untrusted_json(body) == layer.policy:
+        deployed = untrusted_json(body) if body else None
+        if deployed == layer.policy or (not layer.policy and deployed in (None, ALLOW_ALL_POLICY)):
             return []
-        now = "none is set" if not body else "another is set, not by this tool"
+        if layer.policy and deployed == ALLOW_ALL_POLICY:
+            self.relaxed_marks.read(no_answer_is_a_note=True)
+            if layer.name in self.relaxed_marks:
+                return [
+                    f"{layer.stack}: its stack policy is relaxed (every update allowed) by a stopped --allow-replace run: "
+                    f"the next deploy of the layer puts it back (make deploy STACK={layer.name} ENV={self.env})"
+                ]
+        wanted = layer.policy or ALLOW_ALL_POLICY
+        if not layer.policy:
+            now = "one is set, not by this tool, and output/ gives it none: an update it denies fails"
+        else:
+            now = "none is set" if not body else "another is set, not by this tool"
         return [
             f"{layer.stack}: its stack policy is not the one output/{self.env}/{layer.name}.json gives it: {now}. A deploy sets it "
             "only with a change to the stack; to set it now:",
-            f"  {self.cli} cloudformation set-stack-policy --stack-name {layer.stack} --stack-policy-body {shlex.quote(json.dumps(layer.policy))}",
+            f"  {self.cli} cloudformation set-stack-policy --stack-name {layer.stack} --stack-policy-body {shlex.quote(json.dumps(wanted))}",
         ]
 
     def diff(self, layer, image_tag=None) -> bool:
