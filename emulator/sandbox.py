@@ -454,11 +454,15 @@ def command(args, sandbox: Sandbox) -> int:
         from botocore.exceptions import BotoCoreError, ClientError
         from botocore.parsers import ResponseParserError
 
+        seeding = False
         try:  # the start inside: a Ctrl-C as it returns, before the seed, must stop the server too
             sandbox.start(port=args.port)
+            seeding = True
             sandbox.seed()
         except BaseException as error:  # Ctrl-C too: an unseeded server left running would pass for a ready one
-            sandbox.stop()
+            sandbox.stop()  # this state directory's only, and the start holds its turn: no other start's server
+            if not seeding:  # start's own error, which says what failed
+                raise
             if isinstance(error, BotoCoreError | ClientError | ResponseParserError | OSError):
                 raise SandboxError(f"seeding the sandbox failed, and it is stopped: {error} (its log: {sandbox.log_file})") from None
             if isinstance(error, SandboxError):  # the seed's ids are not params/sandbox.yaml's

@@ -726,6 +726,15 @@ def test_ctrl_c_as_the_start_returns_before_the_seed_stops_the_server_too(tmp_pa
     assert calls == ["start", "stop"]
 
 
+def test_a_server_that_cannot_start_is_said_so_not_called_a_failed_seed(tmp_path):
+    # Its log a directory: the start fails before any server runs, and says where.
+    state = tmp_path / "state"
+    (state / "server.log").mkdir(parents=True)
+    result = sandbox_cli("start", state_dir=state)
+    assert (result.returncode, result.stderr) == (2, f"error: {state / 'server.log'}: Is a directory\n"), result
+    assert "seed" not in result.stderr
+
+
 def seed_failures():
     import urllib.error
 
