@@ -12,10 +12,11 @@ COMMAND_LINE_ONLY := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RES
 # Reset with override, which also holds under make -e, rather than undefine, which GNU make 3.81
 # (macOS) does not have.
 FROM_ENVIRONMENT := $(strip $(foreach v,$(COMMAND_LINE_ONLY),$(if $(filter environment,$(firstword $(origin $(v)))),$(v))))
-# Left out, STACK means every layer: a STACK=alarms exported in the shell must not turn a destroy of
-# one layer into a destroy of all of them.
-ifneq ($(and $(filter STACK,$(FROM_ENVIRONMENT)),$(filter destroy purge,$(MAKECMDGOALS))),)
-$(error STACK is set in the shell's environment, which make does not take, and without STACK $(filter destroy purge,$(MAKECMDGOALS)) means every layer: give it on the command line (make $(filter destroy purge,$(MAKECMDGOALS)) STACK=<layer>), or unset STACK for every layer)
+# Left out, STACK means every layer: a STACK=alarms exported in the shell must not turn a destroy (or a
+# deploy) of one layer into one of all of them.
+EVERY_LAYER_WITHOUT_STACK := $(firstword $(filter deploy destroy purge,$(MAKECMDGOALS)))
+ifneq ($(and $(filter STACK,$(FROM_ENVIRONMENT)),$(EVERY_LAYER_WITHOUT_STACK)),)
+$(error STACK is set in the shell's environment, which make does not take, and without STACK $(EVERY_LAYER_WITHOUT_STACK) means every layer: give it on the command line (make $(EVERY_LAYER_WITHOUT_STACK) STACK=<layer>), or unset STACK for every layer)
 endif
 ifneq ($(FROM_ENVIRONMENT),)
 $(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) (make takes them from its command line: make $(or $(firstword $(MAKECMDGOALS)),help) ENV=<env> ...)" >&2)

@@ -261,10 +261,10 @@ def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
     """Each staged file replaces its path in output_dir, each atomically; one that cannot (a
     directory in its place, a refusing disk) puts back the ones already moved, so that output/ is
     old or new as a whole, and the error names the file of output/ (not the staged one)."""
-    previous = {path: keep_previous(path, staging / ".previous" / path.relative_to(output_dir)) for path in changed}
-    moved, made = [], []  # made: the environment directories this call created
+    previous, moved, made = {}, [], []  # made: the environment directories this call created
     try:
         for path in changed:
+            previous[path] = keep_previous(path, staging / ".previous" / path.relative_to(output_dir))
             try:
                 path.parent.mkdir(parents=True)
                 made.append(path.parent)

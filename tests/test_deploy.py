@@ -174,6 +174,18 @@ def test_a_name_taken_by_a_log_group_made_by_hand_is_named_once_with_the_command
     )
 
 
+def test_purge_leaves_every_key_when_the_log_groups_that_may_use_one_cannot_be_listed(aws):
+    # Unread, no key can be shown unused: each stays, with why, and the rest of the purge goes on.
+    key = purge.Retained(
+        stack("service"), DELETED_SERVICE_ID, "LogKey", "AWS::KMS::Key", "k-1", action="schedule", facts={"arn": "arn:k-1"}
+    )
+    group = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogGroup", "AWS::Logs::LogGroup", RETAINED_LOG_GROUP, action="delete")
+    aws.logs.add_client_error("describe_log_groups", "AccessDeniedException", "not authorized", 400)
+    purge.keep_keys_other_log_groups_use(aws.clients["logs"], [key, group])
+    assert (key.action, key.note) == (None, "left: the log groups that may use it could not be listed (AccessDeniedException)")
+    assert group.action == "delete"
+
+
 def test_a_retained_name_the_new_template_does_not_create_blocks_nothing(aws, monkeypatch):
     """Destroyed, then deployed under a new NamePrefix: the old log group, kept on purpose, stays out of the way."""
     a_deleted_service_retained_its_log_group(aws, monkeypatch, name=RETAINED_LOG_GROUP.replace("-service", "old-service"))
@@ -3393,10 +3405,17 @@ def no_zone_yet(aws):
     )
 
 
-def test_zone_creates_no_zone_without_a_confirmation(aws, tmp_path):
+@pytest.mark.parametrize("tty", [False, True])
+def test_zone_creates_no_zone_without_a_confirmation(aws, tmp_path, tty):
     no_zone_yet(aws)
-    assert aws.run("zone", *params_without_zone(tmp_path), resolver=answers(set())) == 1
-    assert f"{DOMAIN} has no public hosted zone and none was created" in aws.err and "YES=1" in aws.err
+    assert aws.run("zone", *params_without_zone(tmp_path), resolver=answers(set()), tty=tty, answer="n") == 1
+    if tty:  # answered no: not told how to do it without asking
+        assert aws.err.endswith(f"not confirmed: {DOMAIN} has no public hosted zone and none was created\n"), aws.err
+    else:
+        assert aws.err.endswith(
+            f"no terminal to ask on and no YES=1 (--yes): {DOMAIN} has no public hosted zone and none was created; "
+            "to create it without asking, rerun with YES=1 (--yes)\n"
+        ), aws.err
 
 
 def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tmp_path):

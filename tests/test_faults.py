@@ -398,6 +398,23 @@ def test_an_old_file_of_gigabytes_is_put_back_as_it_was_without_being_read(tmp_p
     assert (big.stat().st_ino, big.stat().st_size) == (inode, 1 << 30)  # the file itself, back in place
 
 
+def test_an_old_file_that_cannot_be_kept_to_put_back_is_named_as_in_output_and_nothing_changes(tmp_path, capsys, monkeypatch):
+    from templates import generation
+
+    out = tmp_path / "out"
+    before = generated_then_all_outdated(out)
+
+    def full(source, target, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(source), None, str(target))
+
+    monkeypatch.setattr(generation.os, "link", full)
+    monkeypatch.setattr(generation.shutil, "copy2", full)
+    assert generate_in_process(out, "--no-lint") == 1
+    err = capsys.readouterr().err
+    assert ".staging-" not in err and ": No space left on device; nothing was changed" in err, err
+    assert snapshot(out) == before
+
+
 def test_a_garbled_output_file_is_replaced_like_any_other(tmp_path):
     out = tmp_path / "out"
     generated_then_all_outdated(out)

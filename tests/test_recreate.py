@@ -111,7 +111,7 @@ def test_create_destroy_purge_create_again(sandbox, run):
     # back, one after another: refused before anything is created, naming every one and the way out.
     code, out, err = run("deploy", "--yes")
     assert code == 1 and err.startswith("error: refused before creating anything: what destroyed stacks retained"), out + err
-    assert "log groups in no stack" not in err, err  # what they retained is named once, with make purge, not as loose too
+    assert "log groups no destroyed stack" not in err, err  # what they retained is named once, with make purge, not as loose too
     first, *rest = LAYERS  # the summary blamed the first layer, whose stack had nothing to do with it
     assert out.splitlines()[-1] == (
         f"  the run stopped at {first}, before its change set: a look at the layers it deploys next refused it "
@@ -248,8 +248,9 @@ def test_a_run_of_every_layer_whose_create_needs_a_log_group_name_in_no_stack_is
     code, out, err = run("deploy", "--yes")
     command = f"{sandbox_cli(sandbox)} logs delete-log-group --log-group-name {SERVICE_LOGS}"
     assert code == 1 and err.splitlines()[0] == (
-        f"error: refused before creating anything: log groups in no stack hold names their creates need: {stack('service')}: {SERVICE_LOGS}. "
-        f"{SERVICE_LOGS} (kept by an update that renamed its group, or made by hand) you delete yourself once its logs are not needed: "
+        f"error: refused before creating anything: log groups no destroyed stack of theirs retained hold names their creates need: "
+        f"{stack('service')}: {SERVICE_LOGS}. {SERVICE_LOGS}, if no stack uses it (one an update that renamed its group kept, or one "
+        "made by hand), you delete yourself once its logs are not needed: "
         f"{command}, then deploy again"
     ), out + err
     assert not sandbox.client("cloudformation").list_stacks()["StackSummaries"]  # nothing created

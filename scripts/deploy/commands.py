@@ -189,7 +189,10 @@ class Commands:
                 else ""
             )
             if foreign:
-                note += "  (not made by this tool: it lacks the tags its stacks carry; deploy and destroy refuse to run while it is there)"
+                note += (
+                    "  (not made by this tool: it lacks the tags its stacks carry; deploy refuses to run while it is there, and so does "
+                    + ("destroy)" if enabled else "a destroy of the layer, while one of every layer leaves it alone)")
+                )
             elif not enabled:
                 note += "  " + not_enabled_note(env, name, self.environment.path)
             if name in deployer.relaxed_marks:
@@ -470,7 +473,7 @@ class Commands:
         reference = f"{templates.PROJECT}-{env}-{deployer.now():%Y%m%d%H%M%S}"
         try:
             zone_id, servers = zone.find_or_create(
-                deployer.client("route53"), domain, given, env, lambda question: deployer.why_not(question) is None, deployer.say, reference
+                deployer.client("route53"), domain, given, env, deployer.why_not, deployer.say, reference
             )
         except zone.ZoneError as error:
             raise Failure(f"error: params/{env}.yaml: {error}") from None

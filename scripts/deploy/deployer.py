@@ -36,12 +36,11 @@ from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.marks import RelaxedPolicyMarks
-from scripts.deploy.text import parameter_values
+from scripts.deploy.text import NOT_CONFIRMED, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
 from templates.errors import RefusedFile, printable, read_regular_file, untrusted_json
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 
-NOT_CONFIRMED = "not confirmed"
 WITHOUT_ASKING = re.compile(r"; to [^;]* without asking, rerun with YES=1 \(--yes\)$")  # the end of a confirm's refusal
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 # A change set's StatusReason when it changes nothing: AWS documents no wording; these are the ones the

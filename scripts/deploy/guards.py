@@ -93,7 +93,10 @@ def refuse_blocked_creates(deployer, layer) -> None:
             + "; ".join(f"{item.stack}: {item.label}" + (" (not made by that stack)" if item.foreign else "") for item in blocked)
         )
     if loose:
-        held.append("log groups in no stack hold names their creates need: " + "; ".join(f"{stack}: {name}" for stack, name in loose))
+        held.append(
+            "log groups no destroyed stack of theirs retained hold names their creates need: "
+            + "; ".join(f"{stack}: {name}" for stack, name in loose)
+        )
     if purgeable:
         advice.append(
             f"make purge ENV={deployer.env} STACK={layers} frees what it retained (it lists it and asks first)"
@@ -108,7 +111,7 @@ def refuse_blocked_creates(deployer, layer) -> None:
             )
     for _, name in loose:
         advice.append(
-            f"{name} (kept by an update that renamed its group, or made by hand) you delete yourself once its logs are not needed: "
+            f"{name}, if no stack uses it (one an update that renamed its group kept, or one made by hand), you delete yourself once its logs are not needed: "
             + purge.free_command("AWS::Logs::LogGroup", name, deployer.cli)
         )
     raise RefusedAhead("error: refused before creating anything: " + "; ".join(held) + ". " + "; ".join(advice) + ", then deploy again")

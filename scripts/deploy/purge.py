@@ -332,10 +332,16 @@ def keep_keys_other_log_groups_use(logs, items) -> None:
         return
     deleted = {i.physical_id for i in items if i.kind == "AWS::Logs::LogGroup" and i.action == "delete"}
     users = {}  # key ARN -> names of the log groups that use it and stay
-    for page in logs.get_paginator("describe_log_groups").paginate():
-        for group in page["logGroups"]:
-            if group.get("kmsKeyId") and group["logGroupName"] not in deleted:
-                users.setdefault(group["kmsKeyId"], []).append(group["logGroupName"])
+    try:
+        for page in logs.get_paginator("describe_log_groups").paginate():
+            for group in page["logGroups"]:
+                if group.get("kmsKeyId") and group["logGroupName"] not in deleted:
+                    users.setdefault(group["kmsKeyId"], []).append(group["logGroupName"])
+    except aws.AWS_ERRORS as error:  # unread, no key can be shown unused: each stays, and the rest is purged
+        for key in keys:
+            key.action = None
+            key.note = f"left: the log groups that may use it could not be listed ({aws.error_code(error)})"
+        return
     for key in keys:
         using = users.get((key.facts or {}).get("arn"), [])
         if using:

@@ -11,6 +11,7 @@ from templates.alb import target_group_name
 from templates.errors import INTERRUPTED, printable
 from templates.inputs import KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING
 
+NOT_CONFIRMED = "not confirmed"  # why a run goes no further after a "no" on the terminal (Deployer.why_not)
 SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
 RED, YELLOW, GREEN = "31", "33", "32"
 

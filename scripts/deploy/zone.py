@@ -10,6 +10,7 @@ https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/migrate-dns-domain-in-
 
 A zone is never deleted here: it holds the domain's records, and destroy leaves it too."""
 
+from scripts.deploy.text import NOT_CONFIRMED
 from templates import PROJECT
 from templates.errors import ToolError
 
@@ -52,7 +53,7 @@ def delegated(name_servers, answered) -> bool:
 
 def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, caller_reference: str) -> tuple[str, list[str]]:
     """(zone id, its name servers): the zone ExistingHostedZoneId names, else the account's one
-    public zone of the domain, else a new one once confirmed."""
+    public zone of the domain, else a new one once confirmed (confirm: Deployer.why_not, None once it may)."""
     if given_id:
         return given_id, name_servers(given_zone(route53, given_id, domain), given_id, domain)
     listed = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="100")["HostedZones"]
@@ -65,8 +66,10 @@ def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, 
     if public:
         say(f"{domain}: found its public hosted zone {public[0]}")
         return public[0], route53.get_hosted_zone(Id=public[0])["DelegationSet"]["NameServers"]
-    if not confirm(f"create a public hosted zone for {domain} (about $0.50 a month)? [y/N] "):
-        raise ZoneError(f"{domain} has no public hosted zone and none was created; to create it without asking, rerun with YES=1 (--yes)")
+    why = confirm(f"create a public hosted zone for {domain} (about $0.50 a month)? [y/N] ")
+    if why:  # after a "no" on the terminal, how to go on without asking is not said (Deployer.confirm)
+        hint = "" if why == NOT_CONFIRMED else "; to create it without asking, rerun with YES=1 (--yes)"
+        raise ZoneError(f"{why}: {domain} has no public hosted zone and none was created{hint}")
     created = route53.create_hosted_zone(
         Name=domain,
         CallerReference=caller_reference,
