@@ -186,6 +186,33 @@ def test_purge_leaves_every_key_when_the_log_groups_that_may_use_one_cannot_be_l
     assert group.action == "delete"
 
 
+@pytest.mark.parametrize(
+    ("status", "checked"),
+    [(None, True), ("REVIEW_IN_PROGRESS", True), ("ROLLBACK_COMPLETE", True), ("UPDATE_COMPLETE", False)],
+)
+def test_the_look_for_log_groups_that_hold_a_name_takes_every_create_and_no_deployed_stack(status, checked):
+    # A failed first create (ROLLBACK_COMPLETE) is a create too: RECREATE=1 makes it again, and a run that
+    # let it pass created the layers before it, then stopped there. A deployed stack's own group is no obstacle.
+    cert, service = (deploy.deployer.load_layer(ENV, name, ROOT / "output") for name in ("cert-dns", "service"))
+    looked = []
+
+    class Deployer:
+        cf = types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION))
+
+        def describe(self, stack_name, refuse_foreign=True):
+            return {"StackStatus": status} if status and stack_name == service.stack else None
+
+    def exists(deployer, name):
+        looked.append(name)
+        return True
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(purge, "loose_log_group", exists)
+        held = deploy.guards.loose_log_groups(Deployer(), [cert, service], set())
+    assert held == ([(service.stack, RETAINED_LOG_GROUP)] if checked else []) and looked == ([RETAINED_LOG_GROUP] if checked else [])
+    assert deploy.guards.loose_log_groups(Deployer(), [service], set()) == []  # a run of one layer: its change set is checked
+
+
 def test_a_retained_name_the_new_template_does_not_create_blocks_nothing(aws, monkeypatch):
     """Destroyed, then deployed under a new NamePrefix: the old log group, kept on purpose, stays out of the way."""
     a_deleted_service_retained_its_log_group(aws, monkeypatch, name=RETAINED_LOG_GROUP.replace("-service", "old-service"))
@@ -1220,8 +1247,9 @@ def test_a_value_argparse_cannot_read_is_named_as_make_names_it(aws):
     assert aws.run("deploy", "--stak", "alb") == 2
     assert aws.err.startswith("error: unrecognized arguments: --stak alb; the options: python -m scripts.deploy --help")
     # A value the command does not take is refused, not ignored (an unlock of "one layer" frees the environment's lock).
-    assert aws.run("unlock", "--stack", "alb") == 2
-    assert aws.err == f"error: unlock frees the lock of {ENV}, one for every layer: leave out STACK= (--stack)\n"
+    for given in ("alb", ""):  # STACK= empty too: not told to name a layer, which unlock then refuses
+        assert aws.run("unlock", "--stack", given) == 2
+        assert aws.err == f"error: unlock frees the lock of {ENV}, one for every layer: leave out STACK= (--stack)\n"
     assert aws.run("deploy", "--stack", "alb", "--changeset", cs_name("alb")) == 2
     assert aws.err == "error: CHANGESET= (--changeset) is for make execute; deploy takes none: leave it out\n"
 
@@ -1918,7 +1946,7 @@ def test_diff_of_a_layer_without_a_stack_policy_names_one_set_by_hand_that_denie
         return
     assert aws.out.splitlines()[:2] == [
         f"{stack(layer)}: its stack policy is not the one output/{ENV}/{layer}.json gives it: one is set, not by this tool, and "
-        "output/ gives it none: an update it denies fails. A deploy sets it only with a change to the stack; to set it now:",
+        "output/ gives it none: an update it denies fails. A deploy never sets one for this layer; to set it now:",
         f"  {CLI} cloudformation set-stack-policy --stack-name {stack(layer)} --stack-policy-body '{json.dumps(ALLOW_ALL)}'",
     ]
 
@@ -1930,15 +1958,17 @@ def test_diff_error_is_exit_2(aws):
     assert aws.run("diff", "--stack", "alb") == 2
 
 
-def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a_disabled_layer(aws, disabled):
+# The disabled layer's stack, unprotected: a failed first create (a deploy refuses it), or an updatable
+# stack (a deploy of a layer not enabled is refused): neither gets the note that a deploy would protect it.
+@pytest.mark.parametrize("left_status", ["ROLLBACK_COMPLETE", "UPDATE_COMPLETE"])
+def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a_disabled_layer(aws, disabled, left_status):
     disabled, enabled = disabled
     order = templates.layer_order()  # every layer: one taken out of enabled_layers may still be deployed
     first = next(layer for layer in order if layer in enabled)  # deployed; the others enabled are not
     status_reads(aws, first)  # its stack policy left relaxed by a stopped --allow-replace run
     for layer in order:
         if layer == disabled:  # prod has no output/prod/<layer>.json for it: a stack described by hand
-            # a failed first create, unprotected: no note that a deploy would protect it (a deploy refuses it)
-            left = described(first, status="ROLLBACK_COMPLETE", protected=False)
+            left = described(first, status=left_status, protected=False)
             tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, layer).items()]
             left["Stacks"][0] |= {"StackName": stack(layer), "StackId": stack_id(layer), "Tags": tags}
             aws.cf.add_response("describe_stacks", left, {"StackName": stack(layer)})
@@ -3900,7 +3930,7 @@ def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machin
         if refused:
             assert code == 1 and aws.err == (
                 f"error: the lock of {ENV} is held by {holder}, and its process {process.pid} still runs on this machine: nothing freed. "
-                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -INT {process.pid}), which frees the lock. If that process "
+                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -TERM {process.pid}), which frees the lock. If that process "
                 f"is not the run, delete the lock yourself: {CLI} ssm delete-parameter --name {LOCK}\n"
             ), (argv, started, aws.err)
         else:
@@ -4348,6 +4378,28 @@ def test_the_summary_of_a_multi_layer_deploy():
 
 
 SMALL_TEMPLATE = {"Parameters": {"DomainName": {"Type": "String"}}, "Resources": {"Zone": {"Type": "AWS::Route53::HostedZone"}}}
+
+
+def test_the_warning_for_a_replaced_log_group_offers_make_logs_only_for_the_service_group_it_reads():
+    replaced_group = {
+        "ResourceChange": {
+            "Action": "Modify",
+            "LogicalResourceId": "LogGroup",
+            "ResourceType": "AWS::Logs::LogGroup",
+            "Replacement": "True",
+            "PhysicalResourceId": "old-group",
+        }
+    }
+    for name in ("service", "waf"):
+        env = next((e.name for e in load_all(ROOT / "params") if e.deploys(name)), None)  # one that deploys the layer
+        if env is None:  # waf enabled nowhere (params/): no output/<env>/waf.json to read
+            continue
+        (line,) = deploy.text.kept_logs_unreadable(deploy.deployer.load_layer(env, name, ROOT / "output"), {"Changes": [replaced_group]})
+        assert line.startswith(
+            "warning: LogGroup is replaced: old-group stays in the account, in no stack, but its events stay encrypted with LogKey"
+        )
+        reads = f"make logs ENV={env} SINCE=<time>, or " if name == "service" else ""
+        assert line.endswith(f"read or export what is needed first ({reads}aws logs create-export-task)"), line
 
 
 def small_layer(template, tags=None):

@@ -192,6 +192,8 @@ def validate(args):
     if args.action.upper() not in CONTINUE_ACTIONS:
         raise Failure(f"error: ACTION={args.action}: allowed: {' or '.join(CONTINUE_ACTIONS)}", 2)
     args.action = args.action.upper()
+    if args.command == "unlock" and args.stack is not None:
+        raise Failure(f"error: unlock frees the lock of {args.env}, one for every layer: leave out STACK= (--stack)", 2)
     if args.stack == "":  # STACK=$LAYER with LAYER unset: left out, it would mean every layer
         raise Failure(f"error: STACK= is empty: name a layer ({', '.join(templates.LAYERS)}), or leave STACK= out for every layer", 2)
     if args.stack and args.stack not in templates.LAYERS:
@@ -249,8 +251,6 @@ def validate(args):
     names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
     if args.command == "zone" and args.stack:
         raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
-    if args.command == "unlock" and args.stack:
-        raise Failure(f"error: unlock frees the lock of {args.env}, one for every layer: leave out STACK= (--stack)", 2)
     if args.changeset and args.command != "execute":
         raise Failure(f"error: CHANGESET= (--changeset) is for make execute; {args.command} takes none: leave it out", 2)
     args.max_wait = whole_number(args.max_wait, "MAX_WAIT", 1, 720, "1 to 720 minutes")

@@ -189,16 +189,17 @@ class Commands:
                 else ""
             )
             if foreign:
-                note += (
-                    "  (not made by this tool: it lacks the tags its stacks carry; deploy refuses to run while it is there, and so does "
-                    + ("destroy)" if enabled else "a destroy of the layer, while one of every layer leaves it alone)")
+                note += "  (not made by this tool: it lacks the tags its stacks carry; " + (
+                    "deploy and destroy refuse to run while it is there)"
+                    if enabled
+                    else f"a deploy or destroy of STACK={name} is refused while it is there, and one of every layer leaves it alone)"
                 )
             elif not enabled:
                 note += "  " + not_enabled_note(env, name, self.environment.path)
             if name in deployer.relaxed_marks:
                 note += "  (its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
             # A run stopped before it set it, or a change by hand; not a create under way, nor a stack a deploy refuses (ROLLBACK_COMPLETE)
-            if not foreign and found["StackStatus"] in UPDATABLE and not found.get("EnableTerminationProtection"):
+            if enabled and not foreign and found["StackStatus"] in UPDATABLE and not found.get("EnableTerminationProtection"):
                 note += f"  (termination protection off: make deploy STACK={name} ENV={env} turns it back on)"
             waiting = "" if foreign or review else deployer.change_sets_for_review(stack, "its line below shows none")
             if waiting:  # make changeset's, or a stopped run's: ExecutionStatus AVAILABLE (API_ChangeSetSummary.html)
@@ -518,7 +519,7 @@ class Commands:
         if running is not None:  # freed, a second run would change the stacks beside it
             raise Failure(
                 f"error: the lock of {env} is held by {holder}, and its process {running} still runs on this machine: nothing freed. "
-                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -INT {running}), which frees the lock. If that process is "
+                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -TERM {running}), which frees the lock. If that process is "
                 f"not the run, delete the lock yourself: {deployer.cli} ssm delete-parameter --name {deployer.lock.name}"
             )
         deployer.confirm(

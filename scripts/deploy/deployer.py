@@ -1334,12 +1334,13 @@ class Deployer:
                 ]
         wanted = layer.policy or ALLOW_ALL_POLICY
         if not layer.policy:
-            now = "one is set, not by this tool, and output/ gives it none: an update it denies fails"
+            now = (
+                "one is set, not by this tool, and output/ gives it none: an update it denies fails. A deploy never sets one for this layer"
+            )
         else:
-            now = "none is set" if not body else "another is set, not by this tool"
+            now = f"{'none is set' if not body else 'another is set, not by this tool'}. A deploy sets it only with a change to the stack"
         return [
-            f"{layer.stack}: its stack policy is not the one output/{self.env}/{layer.name}.json gives it: {now}. A deploy sets it "
-            "only with a change to the stack; to set it now:",
+            f"{layer.stack}: its stack policy is not the one output/{self.env}/{layer.name}.json gives it: {now}; to set it now:",
             f"  {self.cli} cloudformation set-stack-policy --stack-name {layer.stack} --stack-policy-body {shlex.quote(json.dumps(wanted))}",
         ]
 

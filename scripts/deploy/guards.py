@@ -120,14 +120,16 @@ def refuse_blocked_creates(deployer, layer) -> None:
 def loose_log_groups(deployer, creates, named) -> list[tuple[str, str]]:
     """(stack, name) of each log group in no stack of ours that holds a name a create of the run needs,
     but those named (what destroyed stacks retained). Creates: layers with no stack yet (an empty one
-    under review is still a create). A run of one layer makes no call: its change set is checked
+    under review, or a failed first create that RECREATE=1 makes again, is still a create). A run of one layer makes no call: its change set is checked
     before it runs (refuse_taken_log_group_names), which is before anything changes."""
     if len(creates) < 2:
         return []
     new = [
         each
         for each in creates
-        if (deployer.describe(each.stack, refuse_foreign=False) or {}).get("StackStatus", "REVIEW_IN_PROGRESS") == "REVIEW_IN_PROGRESS"
+        # a failed first create (ROLLBACK_COMPLETE) too: RECREATE=1 deletes it and creates it again
+        if (deployer.describe(each.stack, refuse_foreign=False) or {}).get("StackStatus", "REVIEW_IN_PROGRESS")
+        in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
     ]
     return [
         (each.stack, name)

@@ -413,7 +413,7 @@ def blocking(deployer, creates: dict) -> list[Retained]:
         for summary in page["StackSummaries"]:
             if summary["StackName"] in creates and summary["StackStatus"] == "DELETE_COMPLETE":
                 summaries.append(summary)
-            elif summary["StackName"] in creates and summary["StackStatus"] != "REVIEW_IN_PROGRESS":
+            elif summary["StackName"] in creates and summary["StackStatus"] not in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"):
                 live.add(summary["StackName"])
     items = []
     for summary in summaries:

@@ -379,10 +379,11 @@ def kept_logs_unreadable(layer, change_set) -> list[str]:
         )
         if keys:
             old = printable(rc.get("PhysicalResourceId") or "the old log group", one_line=True)
+            reads = f"make logs ENV={layer.env} SINCE=<time>, or " if layer.name == "service" else ""  # make logs reads the service's
             lines.append(
                 f"warning: {logical_id} is replaced: {old} stays in the account, in no stack, but its events stay encrypted with "
                 f"{keys[0]}, whose policy this update makes name only the new log group, so CloudWatch Logs can no longer read "
-                f"them; read or export what is needed first (make logs ENV={layer.env} SINCE=<time>, or aws logs create-export-task)"
+                f"them; read or export what is needed first ({reads}aws logs create-export-task)"
             )
     return lines
 
