@@ -1317,7 +1317,10 @@ class Deployer:
         without one: none, or one that allows every update, which is what AWS makes of none): set
         outside this tool (SetStackPolicy is anyone's who may call it), which a deploy with nothing else
         to change leaves as it is, or left relaxed by a stopped --allow-replace run. CloudFormation's
-        drift detection does not look at stack policies. Someone else's stack is not ours to set one on."""
+        drift detection does not look at stack policies. Someone else's stack is not ours to set one on.
+        Without a policy "all update actions are allowed on all resources", and the API has no call that
+        removes one (SetStackPolicy and GetStackPolicy only): allow-all stands for none.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/protect-stack-resources.html"""
         found = self.describe(layer.stack, refuse_foreign=False)
         if found is None or self.foreign(found):
             return []
