@@ -742,7 +742,7 @@ def test_an_update_that_replaces_the_service_states_its_count_then_leaves_it_to_
     assert f"{stack('service')}: from now on, updates leave the running task count to auto-scaling (KeepRunningCount=true)" in out
     # Said before the question: the old log group's events, kept, are encrypted with a key whose policy names the new group only.
     assert (
-        f"warning: LogGroup is replaced: {SERVICE_LOGS} stays in the account, in no stack, but its events stay encrypted with LogKey, "
+        f"warning: LogGroup is replaced: {SERVICE_LOGS} would stay in the account, in no stack, but its events stay encrypted with LogKey, "
         "whose policy this update makes name only the new log group, so CloudWatch Logs can no longer read them; read or export "
         f"what is needed first (make logs ENV={ENV} SINCE=<time>, or aws logs create-export-task)" in out.splitlines()
     ), out

@@ -1312,40 +1312,47 @@ class Deployer:
         if "AWS::Route53::HostedZone" in keep.values():
             self.say("  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again")
 
-    def policy_difference(self, layer) -> list[str]:
+    def policy_difference(self, layer) -> tuple[list[str], bool]:
         """The stack policy set on the stack, when it is not the one output/ gives the layer (a layer
         without one: none, or one that allows every update, which is what AWS makes of none): set
         outside this tool (SetStackPolicy is anyone's who may call it), which a deploy with nothing else
         to change leaves as it is, or left relaxed by a stopped --allow-replace run. CloudFormation's
         drift detection does not look at stack policies. Someone else's stack is not ours to set one on.
+        Returns its lines, and whether a deploy puts it back (a relaxed one) or only the printed command.
         Without a policy "all update actions are allowed on all resources", and the API has no call that
         removes one (SetStackPolicy and GetStackPolicy only): allow-all stands for none.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/protect-stack-resources.html"""
         found = self.describe(layer.stack, refuse_foreign=False)
         if found is None or self.foreign(found):
-            return []
+            return [], False
         body = self.cf.get_stack_policy(StackName=layer.stack).get("StackPolicyBody")
         deployed = untrusted_json(body) if body else None
         if deployed == layer.policy or (not layer.policy and deployed in (None, ALLOW_ALL_POLICY)):
-            return []
+            return [], False
         if layer.policy and deployed == ALLOW_ALL_POLICY:
-            self.relaxed_marks.read(no_answer_is_a_note=True)
+            if not self.relaxed_marks.was_read:
+                self.relaxed_marks.read(no_answer_is_a_note=True)
             if layer.name in self.relaxed_marks:
                 return [
                     f"{layer.stack}: its stack policy is relaxed (every update allowed) by a stopped --allow-replace run: "
                     f"the next deploy of the layer puts it back (make deploy STACK={layer.name} ENV={self.env})"
-                ]
-        wanted = layer.policy or ALLOW_ALL_POLICY
+                ], True
+        command = (
+            f"  {self.cli} cloudformation set-stack-policy --stack-name {layer.stack} "
+            f"--stack-policy-body {shlex.quote(json.dumps(layer.policy or ALLOW_ALL_POLICY))}"
+        )
         if not layer.policy:
-            now = (
-                "one is set, not by this tool, and output/ gives it none: an update it denies fails. A deploy never sets one for this layer"
-            )
-        else:
-            now = f"{'none is set' if not body else 'another is set, not by this tool'}. A deploy sets it only with a change to the stack"
+            return [
+                f"{layer.stack}: a stack policy is set on it outside this tool, and output/{self.env}/{layer.name}.json gives it none: "
+                "an update it denies fails. A deploy never sets one for this layer; to allow every update now:",
+                command,
+            ], False
+        now = "none is set" if not body else "another is set, not by this tool"
         return [
-            f"{layer.stack}: its stack policy is not the one output/{self.env}/{layer.name}.json gives it: {now}; to set it now:",
-            f"  {self.cli} cloudformation set-stack-policy --stack-name {layer.stack} --stack-policy-body {shlex.quote(json.dumps(wanted))}",
-        ]
+            f"{layer.stack}: its stack policy is not the one output/{self.env}/{layer.name}.json gives it: {now}. "
+            "A deploy sets it only with a change to the stack; to set it now:",
+            command,
+        ], False
 
     def diff(self, layer, image_tag=None) -> bool:
         if not self.has_stack(layer.stack):
@@ -1366,9 +1373,9 @@ class Deployer:
             differs = False
         else:
             lines, differs = lines or [f"{layer.stack}: same as deployed"], bool(lines)
-        policy = self.policy_difference(layer)
+        policy, by_deploy = self.policy_difference(layer)
         if policy:
-            if not differs:
+            if not differs and not by_deploy:
                 self.policy_only.append(layer.name)
             lines, differs = [line for line in lines if line != f"{layer.stack}: same as deployed"] + policy, True
         running, configured = parameter_values(self.describe(layer.stack)).get("ImageTag"), layer.parameters.get("ImageTag")

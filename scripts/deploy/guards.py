@@ -98,10 +98,26 @@ def refuse_blocked_creates(deployer, layer) -> None:
             + "; ".join(f"{stack}: {name}" for stack, name in loose)
         )
     if purgeable:
+        # A failed first create's stack (ROLLBACK_COMPLETE) holds the name: purge refuses while it exists.
+        failed = [
+            each.name
+            for each in creates
+            if any(item.stack == each.stack for item in purgeable)
+            and (deployer.describe(each.stack, refuse_foreign=False) or {}).get("StackStatus") == "ROLLBACK_COMPLETE"
+        ]
+        first = (
+            f"make destroy ENV={deployer.env} STACK=<layer> for {', '.join(failed)} (a failed first create, whose stack purge "
+            "waits for), then "
+            if failed
+            else ""
+        )
         advice.append(
-            f"make purge ENV={deployer.env} STACK={layers} frees what it retained (it lists it and asks first)"
-            if "," not in layers
-            else f"make purge ENV={deployer.env} STACK=<layer> for {layers} frees what they retained (it lists it and asks first)"
+            first
+            + (
+                f"make purge ENV={deployer.env} STACK={layers} frees what it retained (it lists it and asks first)"
+                if "," not in layers
+                else f"make purge ENV={deployer.env} STACK=<layer> for {layers} frees what they retained (it lists it and asks first)"
+            )
         )
     for item in blocked:
         if item.foreign:  # purge never touches it: only its owner knows whether it may go

@@ -19,6 +19,7 @@ class RelaxedPolicyMarks:
         self.ssm, self.now, self.say, self.cli = ssm, now, say, cli
         self.prefix = f"/{templates.PROJECT}/{env}/relaxed-stack-policy/"
         self.layers = set()
+        self.was_read = False  # read once a run: make diff asks for every layer whose policy is relaxed
 
     def __contains__(self, layer_name) -> bool:
         return layer_name in self.layers
@@ -53,6 +54,7 @@ class RelaxedPolicyMarks:
         puts back no policy. No answer (none reached, none in time, no credentials) stops the run
         here: the next call would fail the same way, after a second round of retries; unless
         no_answer_is_a_note (make status, which reads them after CloudFormation answered)."""
+        self.was_read = True
         # GetParametersByPath is authorised on the path asked for, without the last /.
         pages = self.ssm.get_paginator("get_parameters_by_path").paginate(Path=self.prefix.rstrip("/"))
         noted = AWS_ERRORS if no_answer_is_a_note else ClientError

@@ -381,7 +381,8 @@ def kept_logs_unreadable(layer, change_set) -> list[str]:
             old = printable(rc.get("PhysicalResourceId") or "the old log group", one_line=True)
             reads = f"make logs ENV={layer.env} SINCE=<time>, or " if layer.name == "service" else ""  # make logs reads the service's
             lines.append(
-                f"warning: {logical_id} is replaced: {old} stays in the account, in no stack, but its events stay encrypted with "
+                f"warning: {logical_id} {'may be' if rc.get('Replacement') == 'Conditional' else 'is'} replaced: {old} would stay in the account, "
+                f"in no stack, but its events stay encrypted with "
                 f"{keys[0]}, whose policy this update makes name only the new log group, so CloudWatch Logs can no longer read "
                 f"them; read or export what is needed first ({reads}aws logs create-export-task)"
             )
