@@ -4424,6 +4424,22 @@ def test_the_warning_for_a_replaced_log_group_offers_make_logs_only_for_the_serv
         assert line.endswith(f"read or export what is needed first ({reads}aws logs create-export-task)"), line
 
 
+def test_execute_warns_when_output_holds_other_values_than_the_change_set_was_made_with():
+    # make changeset, then params/ changed back and make templates: execute deploys the change set's values.
+    layer = deploy.deployer.load_layer(ENV, "scaling", ROOT / "output")
+    name, value = next(iter(sorted(layer.parameters.items())))
+    made = {
+        "ChangeSetName": cs_name("scaling"),
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in layer.parameters.items()],
+    }
+    assert deploy.text.values_since_the_change_set(made, layer) == []
+    made["Parameters"] = [p | ({"ParameterValue": f"{value}-then"} if p["ParameterKey"] == name else {}) for p in made["Parameters"]]
+    assert deploy.text.values_since_the_change_set(made, layer) == [
+        f"warning: {cs_name('scaling')} was made with other values than output/{ENV}/scaling.json holds now: {name} {value}-then (now {value}); "
+        f"executing it deploys its values, not these: make changeset STACK=scaling ENV={ENV} makes one with them"
+    ]
+
+
 def small_layer(template, tags=None):
     body = json.dumps(template, separators=(",", ":"), sort_keys=True)
     tags = tags or {"Project": "startupwebapp"}

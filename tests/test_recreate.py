@@ -15,8 +15,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 from botocore.exceptions import ClientError
-from conftest import ROOT, deploying_into
+from conftest import ROOT, deploying_into, generate_main
 
 import templates
 from emulator.sandbox import PARAMS_FILE
@@ -572,6 +573,40 @@ def test_destroy_is_refused_before_anything_while_the_load_balancer_has_deletion
         "CREATE_COMPLETE",
         "CREATE_COMPLETE",
     ]
+
+
+def test_diff_of_every_layer_names_a_deployed_layer_taken_out_of_enabled_layers(sandbox, run, tmp_path):
+    # It still runs (a WAF still blocks), and no deploy changes it: diff said only "same as deployed" for the others.
+    optional = [name for name in templates.OPTIONAL_LAYERS if name in LAYERS]
+    if not optional:
+        pytest.skip(f"{PARAMS_FILE} enables no optional layer to take out")
+    sandbox.seed()
+    assert run("deploy", "--yes")[0] == 0
+    taken_out = optional[0]
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    data = yaml.safe_load((params_dir / f"{ENV}.yaml").read_text())
+    data["enabled_layers"] = [name for name in data["enabled_layers"] if name != taken_out]
+    (params_dir / f"{ENV}.yaml").write_text(yaml.safe_dump(data))
+    assert generate_main("--params-dir", params_dir, "--output-dir", tmp_path / "output", "--no-lint").returncode == 0
+    code, out, err = run("diff", "--params-dir", str(params_dir), "--output-dir", str(tmp_path / "output"))
+    assert code == 0, out + err
+    assert out.splitlines()[-1].startswith(f"note: {stack(taken_out)} is deployed and left as it is (not in enabled_layers of "), out
+
+
+def test_a_failed_first_create_of_a_protected_load_balancer_is_destroyed_not_refused(sandbox, run, tmp_path):
+    # Its create rolled back, deleting the load balancer: the parameter says protected, but nothing is, and the
+    # refusal's advice (deploy DeletionProtection false first) cannot run on a ROLLBACK_COMPLETE stack.
+    sandbox.seed()
+    assert run("deploy", "--stack", "cert-dns", "--yes")[0] == 0
+    failing = with_parameters(
+        tmp_path / "failing", {"alb": {"DeletionProtection": "true", "BackendSecurityGroupId": "sg-0123456789abcdef0"}}
+    )
+    code, out, err = run("deploy", "--stack", "alb", *failing, "--yes")
+    cf = sandbox.client("cloudformation")
+    assert code == 1 and cf.describe_stacks(StackName=stack("alb"))["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE", out + err
+    code, out, err = run("destroy", "--stack", "alb", "--yes", *failing)
+    assert code == 0 and f"{stack('alb')}: deleted" in out, out + err
+    assert not exists(cf.describe_stacks, "ValidationError", StackName=stack("alb"))
 
 
 def test_replacing_a_load_balancer_with_deletion_protection_is_refused_until_it_is_turned_off_alone(sandbox, run, tmp_path):

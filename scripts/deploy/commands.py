@@ -152,6 +152,7 @@ class Commands:
             *text.change_set_table(change_set, deployer.describe(layer.stack) if exists else None, deployer.colour, layer.conditions)
         )
         deployer.say_waiting_change_sets(layer, change_set)
+        deployer.say(*text.values_since_the_change_set(change_set, layer))
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0
 
@@ -239,6 +240,8 @@ class Commands:
             self.deployer.say(f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy applies it)")
         if self.deployer.policy_only:
             self.deployer.say(f"only the stack policy differs: {', '.join(self.deployer.policy_only)} (set it as said above)")
+        if not self.args.stack:  # a layer taken out of enabled_layers still runs: no deploy changes it
+            self.say_deployed_but_not_enabled()
         return 1 if differing else 0
 
     def drift(self) -> int:

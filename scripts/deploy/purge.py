@@ -140,6 +140,10 @@ def deletion_protected(deployer, stacks) -> list[str]:
     found = []
     for stack in stacks:
         described = deployer.describe(stack) or {}
+        # A first create that rolled back deleted what it made (a protected load balancer would have left it
+        # ROLLBACK_FAILED), and an empty stack under review holds none: nothing stops their deletion.
+        if described.get("StackStatus") in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
+            continue
         given = {p["ParameterKey"]: p.get("ParameterValue") for p in described.get("Parameters", [])}
         if given.get("DeletionProtection") == "true":
             found.append(stack)

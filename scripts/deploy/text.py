@@ -362,6 +362,20 @@ def as_lines(template) -> list[str]:
     return json.dumps(template, indent=2, sort_keys=True).splitlines()
 
 
+def values_since_the_change_set(change_set, layer) -> list[str]:
+    """Before the question: the values of output/ (from params/) that changed since `make changeset` made the
+    change set, which executes the values it was made with."""
+    made_with = parameter_values(change_set)
+    changed = {k: v for k, v in layer.parameters.items() if k in made_with and made_with[k] != v and made_with[k] != "****"}
+    if not changed:
+        return []
+    return [
+        f"warning: {change_set['ChangeSetName']} was made with other values than output/{layer.env}/{layer.name}.json holds now: "
+        + ", ".join(f"{k} {printable(made_with[k], one_line=True)} (now {v})" for k, v in sorted(changed.items()))
+        + f"; executing it deploys its values, not these: make changeset STACK={layer.name} ENV={layer.env} makes one with them"
+    ]
+
+
 def kept_logs_unreadable(layer, change_set) -> list[str]:
     """Before the question: a log group the update replaces (a new name) stays in the account, in no
     stack, with its events encrypted by the layer's KMS key, whose policy then names only the new
