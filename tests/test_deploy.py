@@ -892,12 +892,31 @@ def test_removing_the_rules_while_traffic_is_on_the_alternate_group_says_to_swit
     removed = [change("Remove", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule")]
     aws.change_set("alb", "UPDATE", removed)
     aws.elbv2.add_response("describe_rules", rule_weights(0, 100), {"RuleArns": ["ProductionListenerRule-physical"]})
+    aws.deployed("service", parameters=service_parameters("v1") | {"DeploymentStrategy": "BLUE_GREEN"})  # still shifting
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
     # ALLOW_REPLACE is for stateful replacements: it does not move production traffic.
     assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 1
     assert "ProductionListenerRule (Remove; now startupwebapp-tg-alt weight 100)" in aws.err
     assert f"Put DeploymentStrategy back in params/{ENV}.yaml, release once more with it" in aws.err
     assert "ALLOW_TRAFFIC_RESET=1" in aws.err
+
+
+def test_removing_the_rules_once_the_service_runs_rolling_is_what_puts_traffic_back_on_its_tasks(aws):
+    # The service already switched to ROLLING: its tasks are in the primary target group, and the rules'
+    # weights send traffic where none runs. Told to put the strategy back, the operator would undo the switch.
+    aws.deployed("alb")
+    aws.deployed("service", parameters=service_parameters("v1") | {"DeploymentStrategy": "ROLLING"})
+    aws.elbv2.add_response("describe_rules", rule_weights(0, 100), {"RuleArns": ["ProductionListenerRule-physical"]})
+    out = io.StringIO()
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO())
+    layer = deploy.load_layer(ENV, "alb", ROOT / "output")
+    removed = change_set("alb", changes=[change("Remove", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule")])
+    guards.refuse_moving_shifted_traffic(deployer, layer, removed, "change set left for review")  # not refused
+    assert out.getvalue() == (
+        "  note: the listener rules it removes send traffic to the alternate target group (ProductionListenerRule (Remove; now "
+        "startupwebapp-tg-alt weight 100)), and the service already runs ROLLING, its tasks in the primary target group: "
+        "removing them sends the traffic there\n"
+    )
 
 
 def test_switching_the_service_to_rolling_while_traffic_is_on_the_alternate_group_is_refused(aws):

@@ -549,6 +549,14 @@ def refuse_moving_shifted_traffic(deployer, layer, change_set, left):
     moving = [f"{name} ({action}; now {', '.join(shifted[arn])})" for name, arn, action in changed if shifted.get(arn)]
     if not moving:
         return
+    if layer.name == "alb" and all(action == "Remove" for _, _, action in changed) and runs_rolling(deployer):
+        # Back to ROLLING, the service's tasks register in the primary target group: the rules' weights send
+        # traffic where none runs, and removing them is what puts it back on the tasks.
+        deployer.say(
+            f"  note: the listener rules it removes send traffic to the alternate target group ({'; '.join(moving)}), and the "
+            "service already runs ROLLING, its tasks in the primary target group: removing them sends the traffic there"
+        )
+        return
     switch_back = switching or any(action == "Remove" for _, _, action in changed)
     remedy = (
         "Put DeploymentStrategy back in params/{env}.yaml, release once more with it (make deploy STACK=service ENV={env} "
@@ -587,6 +595,13 @@ def refuse_removing_rules_in_use(deployer, layer, change_set, left):
         f"(it is deployed with DeploymentStrategy {strategy}); {left}. Deploy the service layer first "
         f"(make deploy STACK=service ENV={deployer.env}), so that ECS stops using them, then make deploy ENV={deployer.env}"
     )
+
+
+def runs_rolling(deployer) -> bool:
+    """The environment's service stack runs a service (not an abandoned or rolled-back create), ROLLING."""
+    service = deployer.describe(templates.stack_name(deployer.env, "service")) or {}
+    running = service.get("StackStatus", "REVIEW_IN_PROGRESS") not in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
+    return running and parameter_values(service).get("DeploymentStrategy") == "ROLLING"
 
 
 def switches_to_rolling(deployer, layer, change_set) -> bool:
