@@ -5,6 +5,7 @@ answered by a Stubber (which fails on any call not queued) or, for the retry tes
 `before-send` hook inside botocore's HTTP layer. Polling sleeps are injected and recorded."""
 
 import dataclasses
+import functools
 import getpass
 import io
 import json
@@ -198,6 +199,7 @@ def test_the_look_for_log_groups_that_hold_a_name_takes_every_create_and_no_depl
 
     class Deployer:
         cf = types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION))
+        is_create = deploy.deployer.Deployer.is_create  # the real rule, on the stacks described here
 
         def describe(self, stack_name, refuse_foreign=True):
             return {"StackStatus": status} if status and stack_name == service.stack else None
@@ -207,7 +209,7 @@ def test_the_look_for_log_groups_that_hold_a_name_takes_every_create_and_no_depl
         return True
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(purge, "loose_log_group", exists)
+        patch.setattr(deploy.guards, "log_group_exists", exists)
         held = deploy.guards.loose_log_groups(Deployer(), [cert, service], set())
     assert held == ([(service.stack, RETAINED_LOG_GROUP)] if checked else []) and looked == ([RETAINED_LOG_GROUP] if checked else [])
     assert deploy.guards.loose_log_groups(Deployer(), [service], set()) == []  # a run of one layer: its change set is checked
@@ -3983,7 +3985,7 @@ def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machin
         else:
             assert code == 0 and f"{ENV}: lock freed (was {holder}" in aws.out, (argv, started, aws.err)
     # The lock naming this very process (a container's pid 1 in a reused namespace): never its own holder.
-    assert lock.still_running({"holder": f"{here} (pid {os.getpid()})", "machine": machine}, ENV) is None
+    assert lock.still_running(json.dumps({"holder": f"{here} (pid {os.getpid()})", "machine": machine}), ENV) is None
 
 
 def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
@@ -4656,6 +4658,7 @@ def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep
         describe=describe,
         foreign=lambda found: False,
     )
+    deployer.settled_values = functools.partial(deploy.deployer.Deployer.settled_values, deployer)  # the real rule
     given = scaling.parameters | {"MaxCapacity": new}
     deploy.deployer.Deployer.say_shared_values_to_deploy(deployer, scaling, scaling.parameters, given)
     assert asked == [(stack("alarms"), False)]  # only the layer that takes the value, never refused as foreign

@@ -517,8 +517,7 @@ class Commands:
             deployer.say(f"{env} is not locked")
             return 0
         holder = deployer.lock.holder(value)
-        held = lock.untrusted_json(value)
-        running = lock.still_running(held, env) if isinstance(held, dict) else None
+        running = lock.still_running(value, env)
         if running is not None:  # freed, a second run would change the stacks beside it
             raise Failure(
                 f"error: the lock of {env} is held by {holder}, and its process {running} still runs on this machine: nothing freed. "

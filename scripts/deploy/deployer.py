@@ -9,7 +9,6 @@ read with DescribeStacks once per run."""
 import contextlib
 import functools
 import json
-import re
 import shlex
 import subprocess
 import time
@@ -41,7 +40,6 @@ from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
 from templates.errors import RefusedFile, printable, read_regular_file, untrusted_json
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 
-WITHOUT_ASKING = re.compile(r"; to [^;]* without asking, rerun with YES=1 \(--yes\)$")  # the end of a confirm's refusal
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 # A change set's StatusReason when it changes nothing: AWS documents no wording; these are the ones the
 # AWS CLI's own `cloudformation deploy` matches (https://github.com/aws/aws-cli/blob/v2/awscli/customizations/cloudformation/deployer.py).
@@ -359,12 +357,10 @@ class Deployer:
 
     def confirm(self, question, refusal):
         """Go on once confirmed (why_not); else stop: "error: <why not>: <refusal>". After a "no" on the
-        terminal, the refusal's hint of how to go on without asking is left out: the person just declined."""
+        terminal, the refusal's hint of how to go on without asking is left out (text.declined)."""
         why = self.why_not(question)
         if why:
-            if why == NOT_CONFIRMED:
-                refusal = WITHOUT_ASKING.sub("", refusal)
-            raise Failure(f"error: {why}: {refusal}")
+            raise Failure(f"error: {text.declined(why, refusal)}")
 
     # --- reading stacks -------------------------------------------------------------------
     def describe(self, stack, refuse_foreign=True):
@@ -409,6 +405,13 @@ class Deployer:
         our name that is not ours (foreign: a command that changes it refuses it where it reads it)."""
         found = self.describe(stack, refuse_foreign=False)
         return parameter_values(found) if found and found["StackStatus"] in UPDATABLE and not self.foreign(found) else {}
+
+    def is_create(self, stack) -> bool:
+        """A deploy of the stack creates it, and it holds no resource: there is none, an empty one under
+        review (REVIEW_IN_PROGRESS), or a failed first create (ROLLBACK_COMPLETE: its rollback deleted
+        what it made, and RECREATE=1 deletes it and creates it again)."""
+        found = self.describe(stack, refuse_foreign=False)
+        return found is None or found["StackStatus"] in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
 
     def has_stack(self, stack) -> bool:
         """Deployed: exists and is not an abandoned create (REVIEW_IN_PROGRESS)."""
@@ -796,16 +799,15 @@ class Deployer:
         for name in [each for each in self.enabled_layers if each not in in_run]:
             try:
                 shared = sorted(changed & set(load_layer(self.env, name, self.output_dir).parameters))
-                found = self.describe(templates.stack_name(self.env, name), refuse_foreign=False) if shared else None
+                settled = self.settled_values(templates.stack_name(self.env, name)) if shared else {}
             except Failure:
                 continue  # its files are not current: the next deploy of it says so
             except AWS_ERRORS as error:
                 self.say(f"  note: whether {name}'s stack still has the old {', '.join(shared)} could not be read ({error_code(error)})")
                 continue
-            if found and found["StackStatus"] in UPDATABLE and not self.foreign(found):
-                old = [key for key in shared if parameter_values(found).get(key) != given.get(key)]
-                if old:
-                    stale[name] = old
+            old = [key for key in shared if settled and settled.get(key) != given.get(key)]
+            if old:
+                stale[name] = old
         if stale:
             self.say(
                 "note: this update changed values other layers take too, whose stacks keep the old ones until deployed: "
@@ -1361,6 +1363,7 @@ class Deployer:
         deployed = self.deployed_template(layer.stack)
         wanted = self.parameters(layer, self.wired_parameters(layer), image_tag)
         lines = text.template_diff(layer, self.describe(layer.stack), deployed, wanted, self.colour)
+        differs = bool(lines)
         if lines and not text.template_diff(layer, self.describe(layer.stack), deployed, wanted, deployable_only=True):
             # "During a stack update, you cannot update the Metadata section by itself. You can update it only
             # when you include changes that add, modify, or delete resources." A deploy says "no changes";
@@ -1371,13 +1374,10 @@ class Deployer:
                 "only with a change to the resources: the next deploy that changes one carries them"
             ]
             differs = False
-        else:
-            lines, differs = lines or [f"{layer.stack}: same as deployed"], bool(lines)
         policy, by_deploy = self.policy_difference(layer)
-        if policy:
-            if not differs and not by_deploy:
-                self.policy_only.append(layer.name)
-            lines, differs = [line for line in lines if line != f"{layer.stack}: same as deployed"] + policy, True
+        if policy and not differs and not by_deploy:
+            self.policy_only.append(layer.name)
+        lines, differs = (lines + policy) or [f"{layer.stack}: same as deployed"], differs or bool(policy)
         running, configured = parameter_values(self.describe(layer.stack)).get("ImageTag"), layer.parameters.get("ImageTag")
         if image_tag is None and configured is not None and running not in (None, configured):
             lines.append(

@@ -136,22 +136,16 @@ def refuse_blocked_creates(deployer, layer) -> None:
 def loose_log_groups(deployer, creates, named) -> list[tuple[str, str]]:
     """(stack, name) of each log group in no stack of ours that holds a name a create of the run needs,
     but those named (what destroyed stacks retained). Creates: layers with no stack yet (an empty one
-    under review, or a failed first create that RECREATE=1 makes again, is still a create). A run of one layer makes no call: its change set is checked
-    before it runs (refuse_taken_log_group_names), which is before anything changes."""
+    under review, or a failed first create: Deployer.is_create). A run of one layer makes no call: its
+    change set is checked before it runs (refuse_taken_log_group_names), which is before anything changes."""
     if len(creates) < 2:
         return []
-    new = [
-        each
-        for each in creates
-        # a failed first create (ROLLBACK_COMPLETE) too: RECREATE=1 deletes it and creates it again
-        if (deployer.describe(each.stack, refuse_foreign=False) or {}).get("StackStatus", "REVIEW_IN_PROGRESS")
-        in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
-    ]
     return [
         (each.stack, name)
-        for each in new
+        for each in creates
+        if deployer.is_create(each.stack)
         for name in log_group_names(deployer, each).values()
-        if name not in named and purge.loose_log_group(deployer, name)
+        if name not in named and log_group_exists(deployer, name)
     ]
 
 
@@ -470,7 +464,7 @@ def refuse_taken_names_ahead(deployer, layer) -> None:
     for each in ahead:
         found = deployer.describe(each.stack, refuse_foreign=False)  # a foreign one is refused when its turn comes
         named = log_group_names(deployer, each)
-        if not named or not found or found["StackStatus"] in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE") or deployer.foreign(found):
+        if not named or deployer.is_create(each.stack) or deployer.foreign(found):
             continue  # a create: refuse_blocked_creates looks
         try:
             # the first 100 resources only: tests/test_layers.py keeps every layer below that
@@ -583,11 +577,9 @@ def refuse_removing_rules_in_use(deployer, layer, change_set, left):
     if layer.name != "alb" or not removed:
         return
     service = templates.stack_name(deployer.env, "service")
-    found = deployer.describe(service) or {}
-    # An abandoned create (REVIEW_IN_PROGRESS) or one rolled back (ROLLBACK_COMPLETE) runs no service.
-    if found.get("StackStatus", "REVIEW_IN_PROGRESS") in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"):
+    if deployer.is_create(service):  # it runs no service
         return
-    strategy = parameter_values(found).get("DeploymentStrategy")
+    strategy = parameter_values(deployer.describe(service)).get("DeploymentStrategy")
     if strategy not in TRAFFIC_SHIFTING:
         return
     raise Failure(
@@ -598,10 +590,8 @@ def refuse_removing_rules_in_use(deployer, layer, change_set, left):
 
 
 def runs_rolling(deployer) -> bool:
-    """The environment's service stack runs a service (not an abandoned or rolled-back create), ROLLING."""
-    service = deployer.describe(templates.stack_name(deployer.env, "service")) or {}
-    running = service.get("StackStatus", "REVIEW_IN_PROGRESS") not in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
-    return running and parameter_values(service).get("DeploymentStrategy") == "ROLLING"
+    """The environment's service stack has settled, ROLLING (not a create, nor one still changing)."""
+    return deployer.settled_values(templates.stack_name(deployer.env, "service")).get("DeploymentStrategy") == "ROLLING"
 
 
 def switches_to_rolling(deployer, layer, change_set) -> bool:

@@ -71,10 +71,13 @@ def start_time(pid: int) -> str | None:
         return None
 
 
-def still_running(held: dict, env: str) -> int | None:
-    """The holder's process id when it was taken on this machine and that process is still the run
-    that took it: the same start time where the lock records one; else a deployer of this environment
-    (its command line names scripts.deploy and --env=<env>). Never this process itself."""
+def still_running(value: str, env: str) -> int | None:
+    """The holder's process id, from the lock's value, when it was taken on this machine and that process
+    is still the run that took it: the same start time where the lock records one; else a deployer of
+    this environment (its command line names scripts.deploy and --env=<env>). Never this process itself."""
+    held = untrusted_json(value)
+    if not isinstance(held, dict):
+        return None
     pid = local_pid(held)
     if pid is None or pid == os.getpid():
         return None

@@ -139,12 +139,11 @@ def deletion_protected(deployer, stacks) -> list[str]:
     CloudFormation cannot delete it, so deleting the stack would end DELETE_FAILED half way."""
     found = []
     for stack in stacks:
-        described = deployer.describe(stack) or {}
         # A first create that rolled back deleted what it made (a protected load balancer would have left it
         # ROLLBACK_FAILED), and an empty stack under review holds none: nothing stops their deletion.
-        if described.get("StackStatus") in ("ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"):
+        if deployer.is_create(stack):
             continue
-        given = {p["ParameterKey"]: p.get("ParameterValue") for p in described.get("Parameters", [])}
+        given = {p["ParameterKey"]: p.get("ParameterValue") for p in deployer.describe(stack).get("Parameters", [])}
         if given.get("DeletionProtection") == "true":
             found.append(stack)
     return found
@@ -391,16 +390,6 @@ def takes(item: Retained, names) -> bool:
     """The retained resource holds one of names: a log group by its name, a load balancer or target
     group by the name in its ARN (loadbalancer/app/<name>/<id>, targetgroup/<name>/<id>)."""
     return any(item.physical_id == name or f"/{name}/" in item.physical_id for name in names)
-
-
-def loose_log_group(deployer, name) -> bool:
-    """A log group of that name exists, whatever made it (blocking names those destroyed stacks retained).
-    Only a look ahead: one that cannot be read (the CI deploy role reads no log group) is left to the create."""
-    try:
-        groups = deployer.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
-    except aws.AWS_ERRORS:
-        return False
-    return any(group["logGroupName"] == name for group in groups)
 
 
 def blocking(deployer, creates: dict) -> list[Retained]:

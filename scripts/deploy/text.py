@@ -12,6 +12,7 @@ from templates.errors import INTERRUPTED, printable
 from templates.inputs import KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING
 
 NOT_CONFIRMED = "not confirmed"  # why a run goes no further after a "no" on the terminal (Deployer.why_not)
+WITHOUT_ASKING = re.compile(r"; to [^;]* without asking, rerun with YES=1 \(--yes\)$")  # how a refusal ends
 SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
 RED, YELLOW, GREEN = "31", "33", "32"
 
@@ -362,11 +363,17 @@ def as_lines(template) -> list[str]:
     return json.dumps(template, indent=2, sort_keys=True).splitlines()
 
 
+def declined(why: str, refusal: str) -> str:
+    """Why a run goes no further, and what it left: after a "no" on the terminal without the refusal's
+    hint of how to go on without asking, as the person just declined."""
+    return f"{why}: {WITHOUT_ASKING.sub('', refusal) if why == NOT_CONFIRMED else refusal}"
+
+
 def values_since_the_change_set(change_set, layer) -> list[str]:
     """Before the question: the values of output/ (from params/) that changed since `make changeset` made the
     change set, which executes the values it was made with."""
     made_with = parameter_values(change_set)
-    changed = {k: v for k, v in layer.parameters.items() if k in made_with and made_with[k] != v and made_with[k] != "****"}
+    changed = {k: v for k, v in layer.parameters.items() if k in made_with and made_with[k] != v}
     if not changed:
         return []
     return [

@@ -10,7 +10,7 @@ https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/migrate-dns-domain-in-
 
 A zone is never deleted here: it holds the domain's records, and destroy leaves it too."""
 
-from scripts.deploy.text import NOT_CONFIRMED
+from scripts.deploy.text import declined
 from templates import PROJECT
 from templates.errors import ToolError
 
@@ -67,9 +67,10 @@ def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, 
         say(f"{domain}: found its public hosted zone {public[0]}")
         return public[0], route53.get_hosted_zone(Id=public[0])["DelegationSet"]["NameServers"]
     why = confirm(f"create a public hosted zone for {domain} (about $0.50 a month)? [y/N] ")
-    if why:  # after a "no" on the terminal, how to go on without asking is not said (Deployer.confirm)
-        hint = "" if why == NOT_CONFIRMED else "; to create it without asking, rerun with YES=1 (--yes)"
-        raise ZoneError(f"{why}: {domain} has no public hosted zone and none was created{hint}")
+    if why:
+        raise ZoneError(
+            declined(why, f"{domain} has no public hosted zone and none was created; to create it without asking, rerun with YES=1 (--yes)")
+        )
     created = route53.create_hosted_zone(
         Name=domain,
         CallerReference=caller_reference,
