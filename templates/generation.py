@@ -93,6 +93,7 @@ def owned(path: Path, output_dir: Path) -> bool:
     return len(parts) == 2 and ENV_NAME.fullmatch(parts[0]) is not None and path.suffix == ".json" and path.stem in templates.LAYERS
 
 
+REVIEW_TITLE = "# StartupWebApp review: {env}"  # a review document's first line (scripts/review/render.py)
 MOST_OWN_FILE_BYTES = 1 << 20  # a layer template is tens of kilobytes, a review document some hundred
 MOST_OUTPUT_ENTRIES = 10_000  # output/ holds some 40 files: a directory with more is none generation made
 
@@ -107,7 +108,7 @@ def written_here(path: Path, output_dir: Path) -> bool:
     except (OSError, RefusedFile):
         return False
     if parts[0] == "review":  # its title, whatever line ends an editor gave it
-        return content.replace(b"\r\n", b"\n").startswith(f"# StartupWebApp review: {path.stem}\n".encode())
+        return content.replace(b"\r\n", b"\n").startswith(f"{REVIEW_TITLE.format(env=path.stem)}\n".encode())
     # <env>/<layer>.json (a layer template's own name is always one generation writes now: never stale)
     try:
         tags = json.loads(content).get("Tags")
