@@ -67,16 +67,18 @@ class Endpoint:
 
     def __init__(self, connect_to=None, ca_bundle=None, timeout=10, until=None):
         self.connect_to = connect_to or {}
-        if ca_bundle is not None:  # ssl reads it by path: a FIFO blocked that read past any timeout, /dev/zero never ended
-            descriptor = open_regular_file(ca_bundle)
-            size = os.fstat(descriptor).st_size
-            os.close(descriptor)
-            if size > MOST_CA_BUNDLE_BYTES:
-                raise RefusedFile(f"larger than {MOST_CA_BUNDLE_BYTES >> 20} MiB; allowed: a PEM file of CA certificates of at most that")
+        # ssl reads a CA bundle by path: a FIFO blocked that read past any timeout, /dev/zero never ended. It
+        # reads the file opened and judged here, through its descriptor (/dev/fd), not the path again.
+        descriptor = None if ca_bundle is None else open_regular_file(ca_bundle)
         try:
-            self.context = ssl.create_default_context(cafile=ca_bundle)
+            if descriptor is not None and os.fstat(descriptor).st_size > MOST_CA_BUNDLE_BYTES:
+                raise RefusedFile(f"larger than {MOST_CA_BUNDLE_BYTES >> 20} MiB; allowed: a PEM file of CA certificates of at most that")
+            self.context = ssl.create_default_context(cafile=None if descriptor is None else f"/dev/fd/{descriptor}")
         except ssl.SSLError:  # no certificate, bad base64
             raise RefusedFile("no certificate in it that ssl can read; allowed: a PEM file of CA certificates") from None
+        finally:
+            if descriptor is not None:
+                os.close(descriptor)
         self.timeout = timeout
         # time.monotonic() past which make verify's TIMEOUT has gone. A round runs every check, each
         # request with its own timeout (a slow answer passes); past `until`, an address that let one
@@ -316,10 +318,13 @@ def run_http_checks(endpoint, host, checks, emulator) -> list[Result]:
     return results
 
 
-def verify(run, *, timeout, interval=5, sleep=time.sleep, clock=time.monotonic, say=print) -> bool:
+def verify(run, *, timeout, interval=5, sleep=time.sleep, clock=time.monotonic, say=print, endpoint=None) -> bool:
     """Run the checks until none fails or `timeout` seconds have gone, saying each retry; print the
-    last round, one line per check, skipped ones with their reason. Fails when nothing was checked."""
+    last round, one line per check, skipped ones with their reason. Fails when nothing was checked.
+    The endpoint the checks go through learns the deadline (Endpoint.until, on the same clock)."""
     deadline = clock() + timeout
+    if endpoint is not None:
+        endpoint.until = deadline
     attempt, said = 1, []
     while True:
         results = run()

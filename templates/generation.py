@@ -11,7 +11,7 @@ from pathlib import Path
 
 import templates
 from templates import ROOT, inputs, relative
-from templates.errors import RefusedFile, ToolError, printable, read_regular_file
+from templates.errors import RefusedFile, ToolError, printable, read_regular_file, untrusted_json
 from templates.params import ENV_NAME, Environment
 
 PARAMS_DIR = ROOT / "params"
@@ -110,10 +110,8 @@ def written_here(path: Path, output_dir: Path) -> bool:
     if parts[0] == "review":  # its title, whatever line ends an editor gave it
         return content.replace(b"\r\n", b"\n").startswith(f"{REVIEW_TITLE.format(env=path.stem)}\n".encode())
     # <env>/<layer>.json (a layer template's own name is always one generation writes now: never stale)
-    try:
-        tags = json.loads(content).get("Tags")
-    except (ValueError, AttributeError):
-        return False
+    data = untrusted_json(content)  # a configuration nested past what json parses is none of ours either
+    tags = data.get("Tags") if isinstance(data, dict) else None
     return isinstance(tags, dict) and all(tags.get(key) == value for key, value in templates.own_tags(parts[0], path.stem).items())
 
 

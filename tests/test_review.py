@@ -1468,7 +1468,8 @@ def test_the_exposure_section_names_what_no_layer_of_today_makes_by_kind():
     layer = collect.Layer("extra", "a layer of kinds no template makes", "stack", template, {}, Resolver(template, {}, {}, "us-east-1", {}))
     review = types.SimpleNamespace(env="prod", layers=[layer], environment=types.SimpleNamespace(values={}))
     section = "\n".join(render.exposure_section(review))
-    assert "- extra Out of sg-0a: all traffic out to 0.0.0.0/0" in section
+    # under its own heading: an egress rule lets traffic out, it makes nothing reachable from outside
+    assert "Sent out to addresses, not security groups:\n\n- extra Out of sg-0a: all traffic out to 0.0.0.0/0\n" in section, section
     assert "- extra Logs: CloudWatch Logs' own encryption (no KMS key)" in section
     assert "- extra Topic: SNS's own disk encryption (no KMS key)" in section
     assert "- extra Bucket: S3's default encryption" in section

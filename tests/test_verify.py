@@ -553,8 +553,19 @@ def make_verify(servers, pki, extra_argv=(), ports=(443, 80)):
 def test_make_verify_reads_the_stacks_outputs_and_runs_every_check(servers, pki, monkeypatch):
     """The whole command: outputs from CloudFormation, AWS checks and HTTP checks, one line each."""
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # real AWS (every client is stubbed)
+    seen, real = [], verify.verify
+
+    def verify_seeing_the_endpoint(run, **kwargs):
+        seen.append(kwargs["endpoint"])
+        before = time.monotonic()
+        passed = real(run, **kwargs)
+        assert before + 5 <= seen[0].until <= time.monotonic() + 5  # TIMEOUT's deadline, on the endpoint's clock
+        return passed
+
+    monkeypatch.setattr(verify, "verify", verify_seeing_the_endpoint)
     code, lines = make_verify(servers, pki)
     assert code == 0, lines
+    assert len(seen) == 1 and isinstance(seen[0], verify.Endpoint)  # the endpoint the checks go through learns the deadline
     assert lines[0] == f"verifying https://{HOST} (prod), for up to 5 s"
     assert [line.split()[0] for line in lines[1:-1]] == ["ok"] * (5 + len(PROD_SMOKE))
     assert lines[-1] == f"{5 + len(PROD_SMOKE)} passed, 0 failed"

@@ -4,7 +4,6 @@ them from."""
 import os
 import re
 import shlex
-import time
 
 from botocore.exceptions import ClientError
 
@@ -467,8 +466,7 @@ class Commands:
                 test_listener_port=test_listener_port,
             )
 
-        endpoint.until = time.monotonic() + args.timeout  # as verify.verify's deadline: from the checks' start
-        return 0 if verify.verify(run_once, timeout=args.timeout, sleep=deployer.sleep, say=deployer.say) else 1
+        return 0 if verify.verify(run_once, timeout=args.timeout, sleep=deployer.sleep, say=deployer.say, endpoint=endpoint) else 1
 
     def zone(self) -> int:
         """Find or create the domain's public zone, print its name servers, wait for the delegation."""

@@ -123,7 +123,7 @@ def exposure_section(review: Review) -> list[str]:
     object with SSE-S3 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/default-encryption-faq.html),
     and SNS stores messages with disk encryption, server-side encryption adding a KMS key
     (https://docs.aws.amazon.com/sns/latest/dg/sns-data-encryption.html)."""
-    outside, inside, transit, at_rest = [], [], [], []
+    outside, outbound, inside, transit, at_rest = [], [], [], [], []
     for layer in (each for each in review.layers if each.deployed):
         resolver = layer.resolver
 
@@ -136,7 +136,8 @@ def exposure_section(review: Review) -> list[str]:
                 into = f" of {resolver.text(props['GroupId'])}" if "GroupId" in props else ""
                 peer = next((rule[key] for key in PEERS if key in rule), None)
                 line = f"- {where}{into}: {traffic} {resolver.text(peer)}"
-                (inside if any(key in rule for key in ("SourceSecurityGroupId", "DestinationSecurityGroupId")) else outside).append(line)
+                between_groups = any(key in rule for key in ("SourceSecurityGroupId", "DestinationSecurityGroupId"))
+                (inside if between_groups else outbound if direction == "out to" else outside).append(line)
             if kind == "AWS::ElasticLoadBalancingV2::Listener":
                 policy = f", TLS policy {resolver.text(props['SslPolicy'])}" if "SslPolicy" in props else ""
                 actions = [action.get("Type") for action in props.get("DefaultActions", [])]
@@ -167,6 +168,7 @@ def exposure_section(review: Review) -> list[str]:
     ]
     for title, found in (
         ("Reachable from outside the VPC", outside),
+        ("Sent out to addresses, not security groups", outbound),
         ("Between security groups inside the VPC", inside),
         ("In transit", transit),
         ("At rest", at_rest),
