@@ -147,9 +147,11 @@ def visible_entries(output_dir: Path, expected_count: int) -> list[Path]:
 
 
 def differences(files: dict[Path, str], output_dir: Path) -> tuple[list[Path], list[Path]]:
-    """(files to write because absent or different, stale generated files to remove)."""
+    """(files to write because absent or different, stale generated files to remove). A file named as
+    generation's own that it did not write (written_here) is no stale one: refuse_output_dir names it."""
     changed = [path for path, content in files.items() if not same_content(path, content.encode())]
     existing = {p for p in set(output_dir.glob("*.json")) | set(output_dir.glob("*/*.json")) if owned(p, output_dir)}
+    existing = {p for p in existing if p in files or written_here(p, output_dir)}
     stale = sorted(existing - set(files))
     return changed, stale
 

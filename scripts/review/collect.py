@@ -14,7 +14,7 @@ from scripts.review.cost import ZERO, Prices, estimate, load_prices
 from scripts.review.resolver import Resolver
 from templates import inputs, relative
 from templates.errors import ToolError
-from templates.generation import GenerationError, build_all, differences, refuse_output_dir, regenerate_command, stale_reasons
+from templates.generation import build_all, differences, regenerate_command, stale_reasons
 from templates.params import Environment, ParamsError, did_you_mean, load_all
 
 
@@ -146,12 +146,7 @@ def check_fresh(environments: list[Environment], output_dir: Path, params_dir: P
     """The output directory holds exactly what `make templates` generates from the params files."""
     if not output_dir.is_dir():
         raise ReviewError(f"{relative(output_dir)}: not a directory; allowed: one `make templates` (generate.py --output-dir) writes", 2)
-    files = build_all(environments, output_dir)
-    try:  # a file named as generation's own that it did not write: refused as generation refuses it, not called stale
-        refuse_output_dir(output_dir, params_dir, files)
-    except GenerationError as error:
-        raise ReviewError(str(error), error.code) from None
-    changed, stale = differences(files, output_dir)
+    changed, stale = differences(build_all(environments, output_dir), output_dir)
     problems = stale_reasons(changed, stale, output_dir, params_dir)
     if problems:
         generate = regenerate_command(output_dir, params_dir)
