@@ -371,12 +371,15 @@ class Aws:
         if kind == "UPDATE" and not left:
             self.listed_change_sets(layer, waiting)
 
-    def reviewed_change_set(self, layer, waiting=()):
+    def reviewed_change_set(self, layer, waiting=(), parameters=None):
         """A change set left by `make changeset`, read again by `make execute`, on a deployed stack;
-        the stack's change sets listed: `waiting` those made for review besides it."""
+        the stack's change sets listed: `waiting` those made for review besides it. parameters: the
+        values it was made with (output/'s by default)."""
         changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
         self.cf.add_response(
-            "describe_change_set", change_set(layer, changes=changes), {"StackName": stack(layer), "ChangeSetName": cs_name(layer)}
+            "describe_change_set",
+            change_set(layer, changes=changes, parameters=parameters),
+            {"StackName": stack(layer), "ChangeSetName": cs_name(layer)},
         )
         self.deployed(layer)
         self.listed_change_sets(layer, waiting)

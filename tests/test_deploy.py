@@ -903,16 +903,22 @@ def test_removing_the_rules_while_traffic_is_on_the_alternate_group_says_to_swit
     assert "ALLOW_TRAFFIC_RESET=1" in aws.err
 
 
-def test_removing_the_rules_once_the_service_runs_rolling_is_what_puts_traffic_back_on_its_tasks(aws):
+@pytest.mark.parametrize("service_status", ["UPDATE_COMPLETE", "ROLLBACK_COMPLETE"])
+def test_removing_the_rules_once_the_service_runs_rolling_is_what_puts_traffic_back_on_its_tasks(aws, service_status):
     # The service already switched to ROLLING: its tasks are in the primary target group, and the rules'
     # weights send traffic where none runs. Told to put the strategy back, the operator would undo the switch.
+    # A failed first create of it runs no task at all: refused as before.
     aws.deployed("alb")
-    aws.deployed("service", parameters=service_parameters("v1") | {"DeploymentStrategy": "ROLLING"})
+    aws.deployed("service", status=service_status, parameters=service_parameters("v1") | {"DeploymentStrategy": "ROLLING"})
     aws.elbv2.add_response("describe_rules", rule_weights(0, 100), {"RuleArns": ["ProductionListenerRule-physical"]})
     out = io.StringIO()
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO())
     layer = deploy.load_layer(ENV, "alb", ROOT / "output")
     removed = change_set("alb", changes=[change("Remove", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule")])
+    if service_status == "ROLLBACK_COMPLETE":
+        with pytest.raises(deploy.Failure, match="Put DeploymentStrategy back"):
+            guards.refuse_moving_shifted_traffic(deployer, layer, removed, "change set left for review")
+        return
     guards.refuse_moving_shifted_traffic(deployer, layer, removed, "change set left for review")  # not refused
     assert out.getvalue() == (
         "  note: the listener rules it removes send traffic to the alternate target group (ProductionListenerRule (Remove; now "
@@ -2332,6 +2338,7 @@ def test_make_execute_names_the_other_change_sets_left_for_review_that_it_ends(a
         in aws.out
     )
     assert "change set left for review; to execute without asking, rerun with YES=1 (--yes)" in aws.err
+    assert "was made with other values" not in aws.out  # made with output/'s values: nothing to warn of
 
 
 class ReaderGoneAfter(io.StringIO):
@@ -3854,6 +3861,11 @@ def test_status_names_the_lock_and_says_when_the_run_holding_it_died_on_this_mac
             f" (its process {ended} no longer runs on this machine: that run is gone)",
         ),
         ({"holder": f"{here} (pid {os.getpid()})", "machine": machine}, ""),  # it runs
+        ({"holder": f"{here} (pid {os.getpid()})", "machine": machine, "started": lock.start_time(os.getpid())}, ""),  # the very one
+        (
+            {"holder": f"{here} (pid {os.getpid()})", "machine": machine, "started": "1"},  # its id, now a later process's
+            f" (its process {os.getpid()} no longer runs on this machine: that run is gone)",
+        ),
         ({"holder": f"{here} (pid {ended})", "machine": "another-boot/pid:[1]"}, ""),  # this host name, another machine
         ({"holder": f"{here} (pid {ended})"}, ""),  # a lock that names no machine
         ({"holder": HELD["holder"]}, ""),
@@ -3985,7 +3997,8 @@ def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machin
         else:
             assert code == 0 and f"{ENV}: lock freed (was {holder}" in aws.out, (argv, started, aws.err)
     # The lock naming this very process (a container's pid 1 in a reused namespace): never its own holder.
-    assert lock.still_running(json.dumps({"holder": f"{here} (pid {os.getpid()})", "machine": machine}), ENV) is None
+    itself = {"holder": f"{here} (pid {os.getpid()})", "machine": machine, "started": lock.start_time(os.getpid())}
+    assert lock.still_running(json.dumps(itself), ENV) is None
 
 
 def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
@@ -4445,20 +4458,17 @@ def test_the_warning_for_a_replaced_log_group_offers_make_logs_only_for_the_serv
         assert line.endswith(f"read or export what is needed first ({reads}aws logs create-export-task)"), line
 
 
-def test_execute_warns_when_output_holds_other_values_than_the_change_set_was_made_with():
+def test_execute_warns_when_output_holds_other_values_than_the_change_set_was_made_with(aws):
     # make changeset, then params/ changed back and make templates: execute deploys the change set's values.
-    layer = deploy.deployer.load_layer(ENV, "scaling", ROOT / "output")
-    name, value = next(iter(sorted(layer.parameters.items())))
-    made = {
-        "ChangeSetName": cs_name("scaling"),
-        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in layer.parameters.items()],
-    }
-    assert deploy.text.values_since_the_change_set(made, layer) == []
-    made["Parameters"] = [p | ({"ParameterValue": f"{value}-then"} if p["ParameterKey"] == name else {}) for p in made["Parameters"]]
-    assert deploy.text.values_since_the_change_set(made, layer) == [
-        f"warning: {cs_name('scaling')} was made with other values than output/{ENV}/scaling.json holds now: {name} {value}-then (now {value}); "
-        f"executing it deploys its values, not these: make changeset STACK=scaling ENV={ENV} makes one with them"
-    ]
+    layer = "cert-dns"
+    given = configuration(ENV, layer)["Parameters"]
+    name, value = sorted(given.items())[0]
+    aws.reviewed_change_set(layer, parameters=given | {name: f"{value}-then"})
+    assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1  # no terminal: left, after the warning
+    assert (
+        f"warning: {cs_name(layer)} was made with other values than output/{ENV}/{layer}.json holds now: {name} {value}-then "
+        f"(now {value}); executing it deploys its values, not these: make changeset STACK={layer} ENV={ENV} makes one with them"
+    ) in aws.out.splitlines(), aws.out
 
 
 def small_layer(template, tags=None):

@@ -69,7 +69,7 @@ def exists(call, *missing_codes, **kwargs) -> bool:
     return True
 
 
-def sandbox_cli(sandbox) -> str:
+def sandbox_aws_cli(sandbox) -> str:
     """How a command the deployer prints for the sandbox starts (scripts/deploy/aws.py cli): without the
     shell's profile and session, with the sandbox's keys, straight to its endpoint."""
     dropped = "-u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_SECURITY_TOKEN -u AWS_CREDENTIAL_EXPIRATION"
@@ -95,7 +95,7 @@ def test_create_destroy_purge_create_again(sandbox, run):
     log_keys = [kept[layer]["LogKey"] for layer in ("service", "waf") if layer in kept]  # each log group's KMS key
     # destroy says, for each retained resource, the command that frees it, and that purge frees them all
     assert f"retained, still in the account: LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}" in out
-    cli = sandbox_cli(sandbox)  # copied, it reaches the sandbox
+    cli = sandbox_aws_cli(sandbox)  # copied, it reaches the sandbox
     assert f"free it: {cli} logs delete-log-group --log-group-name {SERVICE_LOGS}   #" in out
     assert f"free it: {cli} kms schedule-key-deletion --key-id {service['LogKey']} --pending-window-in-days 7   #" in out
     assert f"free it: {cli} acm delete-certificate --certificate-arn {cert['Certificate']}   #" in out
@@ -247,7 +247,7 @@ def test_a_run_of_every_layer_whose_create_needs_a_log_group_name_in_no_stack_is
     sandbox.seed()
     sandbox.client("logs").create_log_group(logGroupName=SERVICE_LOGS)
     code, out, err = run("deploy", "--yes")
-    command = f"{sandbox_cli(sandbox)} logs delete-log-group --log-group-name {SERVICE_LOGS}"
+    command = f"{sandbox_aws_cli(sandbox)} logs delete-log-group --log-group-name {SERVICE_LOGS}"
     assert code == 1 and err.splitlines()[0] == (
         f"error: refused before creating anything: log groups no destroyed stack of theirs retained hold names their creates need: "
         f"{stack('service')}: {SERVICE_LOGS}. {SERVICE_LOGS}, if no stack uses it (one an update that renamed its group kept, or one "
@@ -696,7 +696,10 @@ def test_stacks_of_our_names_that_this_tool_did_not_make_are_neither_destroyed_n
         assert (found["StackStatus"], found["EnableTerminationProtection"], found.get("Tags", [])) == ("CREATE_COMPLETE", True, [])
     assert not cloudformation.list_change_sets(StackName=stack(enabled))["Summaries"]
     code, out, err = run("status")  # only read: shown as it is
-    assert code == 0 and f"{stack(layer)} " in out and "(not made by this tool: it lacks the tags its stacks carry" in out, out + err
+    assert code == 0 and out.splitlines()[[line.split()[0] for line in out.splitlines()].index(stack(layer))].endswith(
+        f"(not made by this tool: it lacks the tags its stacks carry; a deploy or destroy of STACK={layer} is refused while it is "
+        "there, and one of every layer leaves it alone)"
+    ), out + err
     # Someone else's stack in a layer the environment does not use does not block destroying or purging the others.
     cloudformation.update_termination_protection(StackName=stack(enabled), EnableTerminationProtection=False)
     cloudformation.delete_stack(StackName=stack(enabled))

@@ -863,7 +863,7 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
 @pytest.mark.parametrize(
     ("edit", "said"),
     [
-        (("usd: 0.0225,", "usd: 0.0225x,"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number of 0 or more"),
+        (("usd: 0.0225,", "usd: 0.0225x,"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
         (
             ("  alb_hour: {", "  alb_hours_typo: {"),
             "scripts/prices.yaml: items.alb_hours.price: 'alb_hour' is no entry of prices; allowed: ",
@@ -893,6 +893,12 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         (('outside: "not in the total', 'outside: 5, x: "not in the total'), ".outside: allowed: text"),
         (("Certificate: public ACM certificates are free", "Certificate: 5"), "free.AWS::CertificateManager::Certificate: allowed: text"),
         (("zero_when: {parameter: AccessLogsEnabled,", "zero_when: {parameter: [AccessLogsEnabled],"), ".zero_when: allowed: {parameter:"),
+        (
+            ("zero_when: {parameter: AccessLogsEnabled,", "zero_when: {parameter: AccessLogsEnable,"),
+            ".zero_when: allowed: {parameter: <an input",
+        ),
+        (("usd: 0.0225,", "usd: 1e24,"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
+        (("  - data transfer out of AWS\n", "  - {data: transfer}\n"), "scripts/prices.yaml: not_included: allowed: a list of text"),
     ],
     ids=[
         "a price not a number",
@@ -913,6 +919,9 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         "a plan row's outside not text",
         "a free type's reason not text",
         "zero_when's parameter not text",
+        "zero_when's parameter no input",
+        "a price past any bill",
+        "a left-out entry not text",
     ],
 )
 def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key(tmp_path, edit, said):

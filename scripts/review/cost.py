@@ -53,7 +53,7 @@ def table_problems(table) -> list[str]:
         "plan": dict,
     }
     problems = [f"{key}: missing or not a {kind.__name__}" for key, kind in sections.items() if not isinstance(table.get(key), kind)]
-    problems += [] if decimal_of(table.get("hours_per_month")) else ["hours_per_month: allowed: a number above 0, such as 730"]
+    problems += [] if decimal_of(table.get("hours_per_month")) else ["hours_per_month: allowed: a number above 0, below 10^12, such as 730"]
     problems += [] if isinstance(table.get("region"), str) else ["region: allowed: the text the estimate names, such as us-east-1"]
     if problems:
         return problems
@@ -73,12 +73,13 @@ def table_problems(table) -> list[str]:
         if not isinstance(row.get("outside", ""), str):
             problems.append(f"plan.rows[{index}].outside: allowed: text")
     problems += [f"free.{kind}: allowed: text, why it costs nothing" for kind, why in table["free"].items() if not isinstance(why, str)]
+    problems += [] if text_list(table["not_included"]) else ["not_included: allowed: a list of text, each what the estimate leaves out"]
     for name, entry in table["prices"].items():
         if not isinstance(entry, dict) or decimal_of(entry.get("usd")) is None or not isinstance(entry.get("per"), str):
-            problems.append(f"prices.{name}: allowed: {{usd: <a number of 0 or more, such as 0.0225>, per: <what it is charged for>}}")
+            problems.append(f"prices.{name}: allowed: {{usd: <a number from 0, below 10^12, such as 0.0225>, per: <what it is charged for>}}")
     for name, entry in table["assumptions"].items():
         if not isinstance(entry, dict) or decimal_of(entry.get("value")) is None or not isinstance(entry.get("text"), str):
-            problems.append(f"assumptions.{name}: allowed: {{value: <a number of 0 or more>, text: <what it counts>, why: <optional>}}")
+            problems.append(f"assumptions.{name}: allowed: {{value: <a number from 0, below 10^12>, text: <what it counts>, why: <optional>}}")
 
     def references(path, entry):
         for key, value in entry.items():
@@ -100,9 +101,13 @@ def table_problems(table) -> list[str]:
         missing = [key for key in ("label", *FORMULA_KEYS[entry["formula"]]) if not isinstance(entry.get(key), str)]
         off = entry.get("zero_when")
         if off is not None and not (
-            isinstance(off, dict) and all(isinstance(off.get(key), str) for key in ("parameter", "value", "reason"))
+            isinstance(off, dict)
+            and all(isinstance(off.get(key), str) for key in ("parameter", "value", "reason"))
+            and off["parameter"] in inputs.INPUTS  # another name never matches, and the cost is never zeroed
         ):
-            problems.append(f"items.{name}.zero_when: allowed: {{parameter: <text>, value: <text>, reason: <text>}}")
+            problems.append(
+                f"items.{name}.zero_when: allowed: {{parameter: <an input of templates/inputs.py>, value: <text>, reason: <text>}}"
+            )
         if missing:
             problems.append(f"items.{name}: {', '.join(missing)} missing or not text; formula {entry['formula']} reads them")
         else:
@@ -120,13 +125,16 @@ def text_list(value) -> bool:
     return isinstance(value, list) and all(isinstance(each, str) for each in value)
 
 
+MOST_NUMBER = Decimal(10) ** 12  # no price, count or hour of the table comes near; 1e24 overflowed the cents' rounding
+
+
 def decimal_of(value) -> Decimal | None:
     """A price, count or share as the table writes it (a YAML number), or None: text such as 0.0225x, a
-    negative, NaN or infinity cannot be priced."""
+    negative, NaN, infinity or a number past MOST_NUMBER cannot be priced."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     number = Decimal(str(value))
-    return number if number.is_finite() and number >= 0 else None
+    return number if number.is_finite() and 0 <= number < MOST_NUMBER else None
 
 
 @dataclass(frozen=True)
