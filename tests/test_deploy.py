@@ -104,20 +104,24 @@ CERT_CHANGES = [change("Add", "Certificate", "AWS::CertificateManager::Certifica
 
 
 LOOK_FOR_BLOCKED_CREATES = purge.blocking
-DELETED_SERVICE_ID = f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/{stack('service')}/11111111-c9f1-11f0-8de9-0a1b2c3d4e5f"
+DELETED_SERVICE_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack('service')}/11111111-c9f1-11f0-8de9-0a1b2c3d4e5f"
 # The service's log group, as its template names it with this environment's prefix.
 RETAINED_LOG_GROUP = json.loads(template("service"))["Resources"]["LogGroup"]["Properties"]["LogGroupName"]["Fn::Sub"].replace(
     "${NamePrefix}", configuration(ENV, "service")["Parameters"]["NamePrefix"]
 )
 
 
-def a_deleted_service_retained_its_log_group(aws, monkeypatch, name=RETAINED_LOG_GROUP):
-    """The service's layers upstream deployed, the service not; a deleted service stack of ours retained its log group."""
+SECOND_DELETED_SERVICE_ID = DELETED_SERVICE_ID.replace("11111111", "22222222")
+
+
+def a_deleted_service_retained_its_log_group(aws, monkeypatch, name=RETAINED_LOG_GROUP, ids=(DELETED_SERVICE_ID,)):
+    """The service's layers upstream deployed, the service not; each deleted service stack of ours
+    (ids: the service destroyed and created again) retained its log group."""
     aws.upstream_deployed("service")
     aws.not_deployed("service")
     monkeypatch.setattr(purge, "blocking", LOOK_FOR_BLOCKED_CREATES)
-    deleted = {"StackId": DELETED_SERVICE_ID, "StackName": stack("service"), "CreationTime": NOW, "StackStatus": "DELETE_COMPLETE"}
-    aws.cf.add_response("list_stacks", {"StackSummaries": [deleted]}, {})
+    deleted = [{"StackId": i, "StackName": stack("service"), "CreationTime": NOW, "StackStatus": "DELETE_COMPLETE"} for i in ids]
+    aws.cf.add_response("list_stacks", {"StackSummaries": deleted}, {})
     retained = {
         "LogicalResourceId": "LogGroup",
         "PhysicalResourceId": name,
@@ -125,19 +129,24 @@ def a_deleted_service_retained_its_log_group(aws, monkeypatch, name=RETAINED_LOG
         "LastUpdatedTimestamp": NOW,
         "ResourceStatus": "DELETE_SKIPPED",
     }
-    aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": [retained]}, {"StackName": DELETED_SERVICE_ID})
-    if name == RETAINED_LOG_GROUP:  # only a name the create needs makes it read the deleted stack's tags
-        was = described("service", "DELETE_COMPLETE")["Stacks"][0] | {"StackId": DELETED_SERVICE_ID}
-        aws.cf.add_response("describe_stacks", {"Stacks": [was]}, {"StackName": DELETED_SERVICE_ID})
+    for deleted_id in ids:
+        aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": [retained]}, {"StackName": deleted_id})
+        if name == RETAINED_LOG_GROUP:  # only a name the create needs makes it read the deleted stack's tags
+            was = described("service", "DELETE_COMPLETE")["Stacks"][0] | {"StackId": deleted_id}
+            aws.cf.add_response("describe_stacks", {"Stacks": [was]}, {"StackName": deleted_id})
+
+
+def the_log_group_is_there(aws, tags):
+    """The retained log group, found, with these tags (a deleted stack's own, or another's)."""
+    arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{RETAINED_LOG_GROUP}"
+    group = {"logGroupName": RETAINED_LOG_GROUP, "logGroupArn": arn, "arn": f"{arn}:*", "storedBytes": 0}
+    aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": RETAINED_LOG_GROUP})
+    aws.logs.add_response("list_tags_for_resource", {"tags": tags}, {"resourceArn": arn})
 
 
 def test_a_create_whose_name_a_destroyed_stack_retained_is_refused_before_anything_naming_what_and_how(aws, monkeypatch):
     a_deleted_service_retained_its_log_group(aws, monkeypatch)
-    arn = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{RETAINED_LOG_GROUP}"
-    group = {"logGroupName": RETAINED_LOG_GROUP, "logGroupArn": arn, "arn": f"{arn}:*", "storedBytes": 0}
-    aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": RETAINED_LOG_GROUP})
-    tags = {"aws:cloudformation:stack-id": DELETED_SERVICE_ID, "aws:cloudformation:logical-id": "LogGroup"}
-    aws.logs.add_response("list_tags_for_resource", {"tags": tags}, {"resourceArn": arn})
+    the_log_group_is_there(aws, {"aws:cloudformation:stack-id": DELETED_SERVICE_ID, "aws:cloudformation:logical-id": "LogGroup"})
     assert aws.run("deploy", "--stack", "service", "--yes") == 1
     assert aws.err == (
         "error: refused before creating anything: what destroyed stacks retained still holds names their creates need: "
@@ -149,23 +158,9 @@ def test_a_create_whose_name_a_destroyed_stack_retained_is_refused_before_anythi
 def test_a_name_taken_by_a_log_group_made_by_hand_is_named_once_with_the_command_that_deletes_it(aws, monkeypatch):
     # The service destroyed and purged twice, then its log group made by hand: both deleted stacks list the
     # name, which was named once per stack, and pointed at make purge, which leaves such a group alone.
-    aws.upstream_deployed("service")
-    aws.not_deployed("service")
-    monkeypatch.setattr(purge, "blocking", LOOK_FOR_BLOCKED_CREATES)
-    ids = [DELETED_SERVICE_ID, DELETED_SERVICE_ID.replace("11111111", "22222222")]
-    deleted = [{"StackId": i, "StackName": stack("service"), "CreationTime": NOW, "StackStatus": "DELETE_COMPLETE"} for i in ids]
-    aws.cf.add_response("list_stacks", {"StackSummaries": deleted}, {})
-    retained = {"LogicalResourceId": "LogGroup", "PhysicalResourceId": RETAINED_LOG_GROUP, "ResourceType": "AWS::Logs::LogGroup"}
-    for deleted_id in ids:
-        summary = retained | {"LastUpdatedTimestamp": NOW, "ResourceStatus": "DELETE_SKIPPED"}
-        aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": [summary]}, {"StackName": deleted_id})
-        was = described("service", "DELETE_COMPLETE")["Stacks"][0] | {"StackId": deleted_id}
-        aws.cf.add_response("describe_stacks", {"Stacks": [was]}, {"StackName": deleted_id})
-    arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{RETAINED_LOG_GROUP}"
-    group = {"logGroupName": RETAINED_LOG_GROUP, "logGroupArn": arn, "arn": f"{arn}:*", "storedBytes": 0}
-    for _ in ids:
-        aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": RETAINED_LOG_GROUP})
-        aws.logs.add_response("list_tags_for_resource", {"tags": {"Team": "by hand"}}, {"resourceArn": arn})
+    a_deleted_service_retained_its_log_group(aws, monkeypatch, ids=(DELETED_SERVICE_ID, SECOND_DELETED_SERVICE_ID))
+    for _ in range(2):  # each deleted stack's item is looked at
+        the_log_group_is_there(aws, {"Team": "by hand"})
     assert aws.run("deploy", "--stack", "service", "--yes") == 1
     assert aws.err == (
         "error: refused before creating anything: what destroyed stacks retained still holds names their creates need: "
