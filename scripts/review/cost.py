@@ -76,10 +76,14 @@ def table_problems(table) -> list[str]:
     problems += [] if text_list(table["not_included"]) else ["not_included: allowed: a list of text, each what the estimate leaves out"]
     for name, entry in table["prices"].items():
         if not isinstance(entry, dict) or decimal_of(entry.get("usd")) is None or not isinstance(entry.get("per"), str):
-            problems.append(f"prices.{name}: allowed: {{usd: <a number from 0, below 10^12, such as 0.0225>, per: <what it is charged for>}}")
+            problems.append(
+                f"prices.{name}: allowed: {{usd: <a number from 0, below 10^12, such as 0.0225>, per: <what it is charged for>}}"
+            )
     for name, entry in table["assumptions"].items():
         if not isinstance(entry, dict) or decimal_of(entry.get("value")) is None or not isinstance(entry.get("text"), str):
-            problems.append(f"assumptions.{name}: allowed: {{value: <a number from 0, below 10^12>, text: <what it counts>, why: <optional>}}")
+            problems.append(
+                f"assumptions.{name}: allowed: {{value: <a number from 0, below 10^12>, text: <what it counts>, why: <optional>}}"
+            )
 
     def references(path, entry):
         for key, value in entry.items():
