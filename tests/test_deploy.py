@@ -1042,6 +1042,33 @@ def test_sessions_share_one_model_loader_that_has_the_model_additions():
     assert "ContinueServiceDeployment" in ecs.meta.service_model.operation_names
 
 
+def test_sessions_start_with_botocores_built_in_handlers_and_keep_their_own_apart():
+    """scripts/botocore_models.py copies botocore's built-in handlers into each session instead of
+    registering them again: each event finds the handlers a session botocore made itself finds
+    (HierarchicalEmitter's trie is what emit() searches), and what one session registers (boto3
+    registers its own on each) stays out of the next."""
+    import botocore.handlers
+    import botocore.session
+
+    from scripts.botocore_models import botocore_session
+
+    def handlers(session, event):
+        return list(session.get_component("event_emitter")._emitter._handlers.prefix_search(event))
+
+    first, fresh = botocore_session(), botocore.session.Session()
+    events = {spec[0] for spec in botocore.handlers.BUILTIN_HANDLERS}
+    events |= {event.replace("*", "cloudformation") for event in events} | {"before-call.cloudformation.DescribeStacks"}
+    assert len(events) > 100
+    assert all(handlers(first, event) == handlers(fresh, event) for event in events)
+
+    def mine(**_):
+        pass
+
+    first.register("before-call.cloudformation.DescribeStacks", mine)
+    assert mine in handlers(first, "before-call.cloudformation.DescribeStacks")
+    assert mine not in handlers(botocore_session(), "before-call.cloudformation.DescribeStacks")
+
+
 def test_throttling_is_retried_by_botocore(aws, monkeypatch):
     """Stubber answers in `before-call`, before botocore's retry loop, so a stubbed Throttling error is
     never retried. This test answers one level lower, in `before-send`, where the retry handler runs."""
