@@ -18,6 +18,12 @@ EVERY_LAYER_WITHOUT_STACK := $(firstword $(filter deploy destroy purge,$(MAKECMD
 ifneq ($(and $(filter STACK,$(FROM_ENVIRONMENT)),$(EVERY_LAYER_WITHOUT_STACK)),)
 $(error STACK is set in the shell's environment, which make does not take, and without STACK $(EVERY_LAYER_WITHOUT_STACK) means every layer: give it on the command line (make $(EVERY_LAYER_WITHOUT_STACK) STACK=<layer>), or unset STACK for every layer)
 endif
+# make takes any NAME=value and ignores the names it does not use: a misspelt STACK (STAK=alarms,
+# stack=alarms) would leave STACK out, and so take every layer. These three refuse a name they do not take.
+NOT_TAKEN := $(filter-out $(COMMAND_LINE_ONLY) PYTHON,$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
+ifneq ($(and $(NOT_TAKEN),$(EVERY_LAYER_WITHOUT_STACK)),)
+$(error $(NOT_TAKEN): not a value make takes, and a misspelt STACK would make $(EVERY_LAYER_WITHOUT_STACK) take every layer; allowed: $(COMMAND_LINE_ONLY) (AWS settings such as AWS_PROFILE go in the shell's environment))
+endif
 ifneq ($(FROM_ENVIRONMENT),)
 $(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) (make takes them from its command line: make $(or $(firstword $(MAKECMDGOALS)),help) ENV=<env> ...)" >&2)
 $(foreach v,$(FROM_ENVIRONMENT),$(eval override $(v) := $(if $(filter ENV,$(v)),sandbox)))

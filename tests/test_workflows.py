@@ -616,6 +616,26 @@ def test_a_stack_exported_in_the_shell_is_refused_by_deploy_destroy_and_purge_wh
     assert status.returncode == 0 and "--stack" not in status.stdout, status  # a target that reads: the note, as for the other values
 
 
+def test_a_name_deploy_destroy_and_purge_do_not_take_is_refused_since_a_misspelt_stack_would_take_every_layer():
+    # make ignores a NAME=value it does not use: `make destroy STAK=alarms YES=1` destroyed every layer.
+    def make(*argv):
+        return subprocess.run(["make", "-n", "--no-print-directory", *argv], cwd=ROOT, capture_output=True, text=True)
+
+    listed = re.search(r"COMMAND_LINE_ONLY := ((?:\\\n|[^\n])+)", (ROOT / "Makefile").read_text()).group(1).replace("\\", " ").split()
+    for target in ("deploy", "destroy", "purge"):
+        for misspelt in ("STAK", "stack", "AWS_PROFILE"):
+            made = make(target, f"{misspelt}=alarms", "YES=1")
+            assert made.returncode == 2 and made.stdout == "", made
+            assert (
+                f"*** {misspelt}: not a value make takes, and a misspelt STACK would make {target} take every layer; "
+                f"allowed: {' '.join(listed)} (AWS settings such as AWS_PROFILE go in the shell's environment).  Stop." in made.stderr
+            ), made.stderr
+        given = make(target, "STACK=alb", "YES=1", "PYTHON=python3")
+        assert given.returncode == 0 and "--stack='alb'" in given.stdout, given
+    status = make("status", "STAK=alarms")
+    assert status.returncode == 0 and "-m scripts.deploy status" in status.stdout, status  # a target that reads: as before
+
+
 def test_values_exported_in_the_shell_change_no_target_only_the_command_line_does():
     # An exported YES=1 or ENV=prod left in a shell must not confirm or retarget a deploy (and POSIX
     # shells use ENV for their startup file): every value a recipe reads counts from the command line only.
