@@ -2775,6 +2775,42 @@ def test_an_entry_that_is_no_release_is_left_out_and_the_releases_kept_also_in_a
     assert [entry["image_tag"] for entry in history.at(3)] == ["v1", "v3"]
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("replaced", "bad tag;rm -rf /"),
+        ("replaced", ["v1"]),
+        ("rolled_back_from", ["a"]),
+        ("rolled_back_from", None),
+        ("by", 7),
+        ("time", None),
+    ],
+)
+def test_an_entry_whose_fields_are_not_as_a_release_records_them_is_left_out(field, value):
+    """A hand-edited history (anyone's SSM parameter): a replaced that is no image tag was deployed as
+    ImageTag by a rollback, and a list where text belongs was a traceback in it."""
+    from scripts.deploy.history import is_release, previous_release
+
+    good = release("v2") | {"replaced": "v1"}
+    assert is_release(good) and is_release(good | {"replaced": None}) and is_release(good | {"rolled_back_from": "v3"})
+    assert not is_release(good | {field: value})
+    assert previous_release([release("v1"), good], "v2")["image_tag"] == "v1"
+
+
+def test_a_rollback_of_an_image_no_release_names_asks_which_image_instead_of_skipping_what_ran_between(aws):
+    # v3 runs, but its release (and maybe others after v2) was never recorded: a run stopped between
+    # its update and the record, or a release outside this tool. Rolling back to v2 skipped them.
+    aws.deployed("service", parameters=service_parameters("v3"))
+    history(aws, [release("v1") | {"replaced": None}, release("v2") | {"replaced": "v1"}])
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert "rolling back" not in aws.out
+    assert aws.err == (
+        f"error: {stack('service')} runs image v3, which no release in the history ({HISTORY}) names: it was released outside "
+        "make deploy, or its release was not recorded. What ran before v3 is not known: name the image to roll back to with "
+        "TAG=<image tag> (make rollback TAG=<image tag> ENV=prod)\n"
+    )
+
+
 def test_a_repair_deploy_sends_an_empty_trigger_list_and_says_so(aws):
     # Without RollbackTriggers CloudFormation would reuse the stack's last ones (API_RollbackConfiguration).
     service_update(aws, "v2", None, repair=True)

@@ -374,6 +374,15 @@ class Commands:
                     f"stopped: it has finished, and {running} runs). What ran before {running} is not known: name the image to "
                     f"roll back to with TAG=<image tag> (make rollback TAG=<image tag> ENV={self.env})"
                 )
+            if releases and not any(entry["image_tag"] == running for entry in releases):
+                # No release names the running image: released outside this tool, or its release was
+                # not recorded (a run stopped between its update and the record). Going by the last
+                # recorded release would skip whatever ran in between.
+                raise Failure(
+                    f"error: {layer.stack} runs image {running}, which no release in the history ({deployer.history.name}) names: "
+                    f"it was released outside make deploy, or its release was not recorded. What ran before {running} is not known: "
+                    f"name the image to roll back to with TAG=<image tag> (make rollback TAG=<image tag> ENV={self.env})"
+                )
             release = previous_release(releases, running)
             if release is None:
                 raise Failure(
@@ -382,7 +391,7 @@ class Commands:
                 )
             image_tag = release["image_tag"]
             released = (
-                printable(f"released {release['time']} by {release['by']}, git {release['revision']}", one_line=True)
+                printable(f"released {release['time']} by {release.get('by', '?')}, git {release.get('revision', '?')}", one_line=True)
                 if "time" in release
                 else "its release is not in the history"
             )

@@ -100,8 +100,20 @@ class ReleaseHistory:
 
 
 def is_release(entry) -> bool:
-    """An entry a rollback may deploy: its image_tag is an image tag (it becomes the ImageTag parameter)."""
-    return isinstance(entry, dict) and isinstance(entry.get("image_tag"), str) and bool(re.fullmatch(IMAGE_TAG, entry["image_tag"]))
+    """An entry as a release records it: its image_tag, and the replaced and rolled_back_from it may
+    name, image tags (a rollback deploys them as the ImageTag parameter; replaced may be None, the
+    stack's first release), and its other fields text. A hand-edited entry is left out, not deployed."""
+
+    def image_tag(value):
+        return isinstance(value, str) and bool(re.fullmatch(IMAGE_TAG, value))
+
+    return (
+        isinstance(entry, dict)
+        and image_tag(entry.get("image_tag"))
+        and ("replaced" not in entry or entry["replaced"] is None or image_tag(entry["replaced"]))
+        and ("rolled_back_from" not in entry or image_tag(entry["rolled_back_from"]))
+        and all(isinstance(entry.get(field, ""), str) for field in ("time", "by", "revision", "stack_created"))
+    )
 
 
 def own_releases(releases, image) -> list[int]:
