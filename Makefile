@@ -49,7 +49,7 @@ $(error $(firstword $(NOT_ONE))=$(value $(firstword $(NOT_ONE))): allowed: 1, or
 endif
 
 DEPLOY := $(BIN)/python -m scripts.deploy
-FLAGS = --env=$(call quote,$(value ENV)) $(if $(filter command line,$(origin STACK)),--stack=$(call quote,$(value STACK))) $(if $(value TAG),--image-tag=$(call quote,$(value TAG))) \
+FLAGS = --env=$(call quote,$(value ENV)) $(if $(filter command line,$(origin STACK)),--stack=$(call quote,$(value STACK))) $(if $(filter command line,$(origin TAG)),--image-tag=$(call quote,$(value TAG))) \
 	$(if $(value CHANGESET),--changeset=$(call quote,$(value CHANGESET))) \
 	$(if $(value YES),--yes) $(if $(value ALLOW_REPLACE),--allow-replace) $(if $(value ALLOW_TRAFFIC_RESET),--allow-traffic-reset) $(if $(value RECREATE),--recreate) $(if $(value REPAIR),--repair) \
 	$(if $(value MAX_WAIT),--max-wait=$(call quote,$(value MAX_WAIT)))
@@ -58,7 +58,8 @@ FLAGS = --env=$(call quote,$(value ENV)) $(if $(filter command line,$(origin STA
 AWS = $(if $(filter sandbox,$(value ENV)),e="$$($(BIN)/python -m emulator.sandbox env)" && eval "$$e" &&,)
 FRESH = $(BIN)/python generate.py --check &&
 # STACK= given empty (STACK=$LAYER with LAYER unset) is passed on, and refused, rather than left out,
-# which would mean every layer: `make destroy STACK= YES=1` would destroy them all.
+# which would mean every layer: `make destroy STACK= YES=1` would destroy them all. TAG= likewise: left
+# out, a rollback goes back by the release history.
 # A value as one shell word, whatever quotes it holds: CMD="python manage.py shell -c 'print(1)'".
 # Values are read with $(value ...): as given, a `$` in them is not expanded by make (TAG='v1$x'
 # stayed v1; TAG='$(shell ...)' ran the command).

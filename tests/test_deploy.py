@@ -1328,6 +1328,20 @@ def test_a_value_argparse_cannot_read_is_named_as_make_names_it(aws):
         assert aws.err == f"error: unlock frees the lock of {ENV}, one for every layer: leave out STACK= (--stack)\n"
     assert aws.run("deploy", "--stack", "alb", "--changeset", cs_name("alb")) == 2
     assert aws.err == "error: CHANGESET= (--changeset) is for make execute; deploy takes none: leave it out\n"
+    # TAG= to a command an image means nothing to: `make verify TAG=v9` passed, checking whatever ran.
+    from scripts.deploy import TAKES_TAG
+
+    for command in ("verify", "logs", "status", "events", "unlock", "continue", "execute", "destroy"):
+        assert command not in TAKES_TAG
+        assert aws.run(command, *(["--stack", "service"] if command != "unlock" else []), "--image-tag", "v9") == 2
+        assert aws.err == f"error: TAG= (--image-tag) is for make {', '.join(TAKES_TAG)}; {command} takes none: leave it out\n"
+    # Given empty (TAG=$T, T unset), not read as left out: a rollback would go back by the history.
+    for command in set(TAKES_TAG) - {"task"}:  # task's: tests/test_task.py
+        assert aws.run(command, "--stack", "service", "--image-tag", "") == 2
+        assert aws.err == (
+            "error: TAG=: not a Docker image tag (letters, digits, _ . -, not starting with . or -, at most 128); "
+            "to leave it out, give no TAG=\n"
+        )
 
 
 def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch):

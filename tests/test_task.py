@@ -547,7 +547,7 @@ def test_without_yes_nothing_is_registered(aws):
     assert "nothing run" in aws.err
 
 
-@pytest.mark.parametrize("tag", ["-v2", "v2:latest", "a" * 129, "v 2"])
+@pytest.mark.parametrize("tag", ["-v2", "v2:latest", "a" * 129, "v 2", ""])
 def test_a_bad_tag_is_one_line_exit_2_before_any_aws_call(tag):
     import io
 
@@ -557,7 +557,11 @@ def test_a_bad_tag_is_one_line_exit_2_before_any_aws_call(tag):
     out, err = io.StringIO(), io.StringIO()
     argv = ["task", "--env", ENV, "--cmd", "python manage.py migrate", f"--image-tag={tag}", "--yes"]
     assert deploy.main(argv, clients=no_clients, out=out, err=err, interactive=False) == 2
-    assert err.getvalue() == f"error: TAG={tag}: not a Docker image tag (letters, digits, _ . -, not starting with . or -, at most 128)\n"
+    left_out = "" if tag else "; to leave it out, give no TAG="  # given empty: not the running image
+    assert (
+        err.getvalue()
+        == f"error: TAG={tag}: not a Docker image tag (letters, digits, _ . -, not starting with . or -, at most 128){left_out}\n"
+    )
 
 
 def test_task_on_an_emulator_is_one_line_exit_2_before_any_aws_call(monkeypatch):

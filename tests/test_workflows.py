@@ -632,6 +632,9 @@ def test_a_name_deploy_destroy_and_purge_do_not_take_is_refused_since_a_misspelt
             ), made.stderr
         given = make(target, "STACK=alb", "YES=1", "PYTHON=python3")
         assert given.returncode == 0 and "--stack='alb'" in given.stdout, given
+    # TAG= given empty is passed on, and refused there, as STACK= is: left out, a rollback goes back by the history.
+    assert "--image-tag='' " in make("rollback", "STACK=service", "TAG=").stdout
+    assert "--image-tag" not in make("rollback", "STACK=service").stdout
     status = make("status", "STAK=alarms")
     assert status.returncode == 0 and "-m scripts.deploy status" in status.stdout, status  # a target that reads: as before
 

@@ -45,6 +45,7 @@ __all__ = ["ALLOW_ALL_POLICY", "API_CALLS", "CONFIG", "MAX_ATTEMPTS", "Deployer"
 
 CONTINUE_ACTIONS = ("CONTINUE", "ROLLBACK")  # ContinueServiceDeployment's actions
 SERVICE_COMMANDS = ("rollback", "verify", "task", "logs", "continue")  # the commands of the service layer alone
+TAKES_TAG = ("deploy", "changeset", "diff", "rollback", "task")  # the commands an image tag (TAG=) means something to
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
 
 
@@ -253,6 +254,8 @@ def validate(args):
         raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
     if args.changeset and args.command != "execute":
         raise Failure(f"error: CHANGESET= (--changeset) is for make execute; {args.command} takes none: leave it out", 2)
+    if args.image_tag is not None and args.command not in TAKES_TAG:
+        raise Failure(f"error: TAG= (--image-tag) is for make {', '.join(TAKES_TAG)}; {args.command} takes none: leave it out", 2)
     args.max_wait = whole_number(args.max_wait, "MAX_WAIT", 1, 720, "1 to 720 minutes")
     # zone's wait for a delegation, which can take 48 hours (commands.py zone), is the longest that makes sense
     args.timeout = whole_number(args.timeout, "TIMEOUT", 0, 172_800, "0 to 172800 seconds (48 hours)")
@@ -282,9 +285,13 @@ def validate(args):
             "arn:aws:iam::<12-digit account>:role/<name>, with a path before the name if the role has one",
             2,
         )
-    if args.image_tag and not re.fullmatch(IMAGE_TAG, args.image_tag):
+    # Given empty (TAG=$T with T unset), it is refused rather than read as left out, which makes a
+    # rollback go back by the history and a deploy keep the running image: not what was asked.
+    if args.image_tag is not None and not re.fullmatch(IMAGE_TAG, args.image_tag):
         raise Failure(
-            f"error: TAG={args.image_tag}: not a Docker image tag (letters, digits, _ . -, not starting with . or -, at most 128)", 2
+            f"error: TAG={args.image_tag}: not a Docker image tag (letters, digits, _ . -, not starting with . or -, at most 128)"
+            + ("; to leave it out, give no TAG=" if not args.image_tag else ""),
+            2,
         )
     if args.image_tag and args.stack and args.stack != "service":
         raise Failure(f"error: TAG= (--image-tag) sets the service layer's image; STACK={args.stack} has none", 2)
