@@ -216,9 +216,11 @@ class Output:
 
 # C0 and C1 control characters but tab and newline: an escape sequence from a log line could retitle
 # or clear the terminal, a carriage return let a line overwrite itself with a forged one. U+2028 and
-# U+2029 too: str.splitlines() ends a line there, and so did the error lines that quoted them.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-ANY_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# U+2029 too: str.splitlines() ends a line there, and so did the error lines that quoted them. And
+# the bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), which reorder
+# how the rest of a line is shown: https://www.unicode.org/reports/tr9/#Explicit_Directional_Embeddings
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+ANY_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def untrusted_json(text):

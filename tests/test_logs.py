@@ -202,8 +202,13 @@ def test_text_from_outside_reaches_the_terminal_with_its_control_characters_esca
     for line in lines:
         assert not any(ord(c) < 32 and c != "\t" or 0x7F <= ord(c) <= 0x9F for c in line), repr(line)
         assert "Not Found: /\\x1b]0;PWNED\\x07\\x1b[2J\\x1b[31m red\\rforged line\\x9b" in line, line  # shown, escaped
-    # tabs and the lines of a multi-line event stay as they are
-    assert logs.stream_line(event | {"message": "a\tb\nc"}).endswith("a\tb\nc")
+    # tabs and the lines of a multi-line event stay, its further lines indented: none passes for another event's
+    forged = f"{logs.when(event['timestamp'])}  0123456789abcdef  forged"
+    for line in (logs.stream_line, logs.event_line):
+        assert line(event | {"message": f"a\tb\n{forged}\n"}).endswith(f"a\tb\n    {forged}")
+    # the bidirectional overrides and isolates, which reorder how the rest of the line is shown
+    reordering = "".join(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
+    assert logs.event_line(event | {"message": reordering}).endswith("\\u202a\\u202b\\u202c\\u202d\\u202e\\u2066\\u2067\\u2068\\u2069")
 
 
 def test_a_stack_status_reason_from_aws_is_printed_escaped_too():

@@ -82,16 +82,23 @@ def when(milliseconds: int) -> str:
     return f"{datetime.fromtimestamp(milliseconds / 1000, UTC):%Y-%m-%d %H:%M:%S}"
 
 
+def message(event: dict) -> str:
+    """An event's message, escaped; the further lines of a multi-line one (a traceback) indented, so
+    that none can pass for another event's `time  task-id` line."""
+    return printable(event["message"].rstrip()).replace("\n", "\n" + CONTINUED)
+
+
+CONTINUED = "    "
+
+
 def event_line(event: dict) -> str:
     """A FilterLogEvents event: `time  task-id  message`."""
-    return (
-        f"{when(event['timestamp'])}  {printable(task_id(event['logStreamName']), one_line=True)}  {printable(event['message'].rstrip())}"
-    )
+    return f"{when(event['timestamp'])}  {printable(task_id(event['logStreamName']), one_line=True)}  {message(event)}"
 
 
 def stream_line(event: dict) -> str:
     """A GetLogEvents event of a known stream: `time  message`."""
-    return f"{when(event['timestamp'])}  {printable(event['message'].rstrip())}"
+    return f"{when(event['timestamp'])}  {message(event)}"
 
 
 # --- make logs --------------------------------------------------------------------------------
