@@ -2716,6 +2716,45 @@ def test_a_release_history_write_that_meets_another_runs_write_reads_it_again_an
     assert 1 in aws.sleeps
 
 
+def unanswered(aws) -> dict:
+    """service -> the calls queued for the run that it did not make (a run stopped early), which are
+    then dropped; botocore's Stubber keeps them in its _queue."""
+    pending = {}
+    for service, stubber in aws.stubbers.items():
+        if queued := [response["operation_name"] for response in stubber._queue]:
+            pending[service] = queued
+        stubber._queue.clear()
+    return pending
+
+
+def test_ctrl_c_as_a_release_is_recorded_is_held_until_it_is_recorded(aws):
+    # Between the service update's success and its record, a Ctrl-C left the live release out of the history.
+    service_update(aws, "v2", [release("v1")])
+    # provide-client-params: before the Stubber, which answers in before-call
+    aws.clients["sts"].meta.events.register("provide-client-params.sts.GetCallerIdentity", lambda **_: os.kill(os.getpid(), signal.SIGINT))
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 130
+    assert "interrupted" in aws.err
+    assert unanswered(aws) == {"cloudformation": ["SetStackPolicy"]}  # the history written (PutParameter answered), then stopped
+
+
+def test_a_release_whose_wait_stops_says_a_rollback_from_it_must_name_the_image(aws):
+    service_update(aws, "v2", [release("v1")])
+
+    def interrupt(**_):
+        raise KeyboardInterrupt
+
+    polled = "after-call.cloudformation.DescribeStacks"
+    aws.clients["cloudformation"].meta.events.register(
+        "after-call.cloudformation.ExecuteChangeSet", lambda **_: aws.clients["cloudformation"].meta.events.register(polled, interrupt)
+    )
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 130
+    assert aws.err.endswith(
+        f"if the update completes, the release of v2 is live but not recorded in the release history (SSM parameter {HISTORY}); "
+        f"a rollback from it must name the image: make rollback ENV={ENV} TAG=v1\n"
+    ), aws.err
+    assert "PutParameter" in unanswered(aws)["ssm"]
+
+
 @pytest.mark.parametrize("how", ["a redeploy of the running image", "a rollback"])
 def test_a_release_the_history_cannot_take_names_no_image_where_what_ran_before_is_no_way_back(aws, how):
     """Only from a release of a new image is what ran before the way back: after a rollback it is the

@@ -37,7 +37,7 @@ from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.marks import RelaxedPolicyMarks
 from scripts.deploy.text import NOT_CONFIRMED, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
-from templates.errors import RefusedFile, printable, read_regular_file, untrusted_json
+from templates.errors import RefusedFile, printable, read_regular_file, stops_held, untrusted_json
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
@@ -674,25 +674,32 @@ class Deployer:
                 self.say(*text.rollback_triggers(change_set, "update" if exists else "create"))
             started = self.now()
             self.start_execution(layer, name)
-        found = self.wait_for_stack(
-            layer.stack,
-            name,
-            started,
-            change_set.get("StackId"),
-            given,
-            monitoring=monitoring_minutes(change_set),
-            operation="update" if exists else "create",
-        )
+        try:
+            found = self.wait_for_stack(
+                layer.stack,
+                name,
+                started,
+                change_set.get("StackId"),
+                given,
+                monitoring=monitoring_minutes(change_set),
+                operation="update" if exists else "create",
+            )
+        except Failure as stopped:  # the wait stopped (Ctrl-C, MAX_WAIT, AWS out of reach): the update goes on
+            if "ImageTag" not in given:
+                raise
+            release = text.release_not_recorded(given["ImageTag"], self.env, self.history.name, self.rolling_back_from, replaced)
+            raise Failure(f"{stopped}\nif the update completes, {release}", stopped.code) from None
         if found["StackStatus"] in SUCCEEDED:  # the summary says so even if Ctrl-C comes in what follows
             changes = len(change_set.get("Changes", []))
             self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
+            if "ImageTag" in given:  # first, and Ctrl-C held back meanwhile: a stop must not leave the live release unrecorded
+                with stops_held():
+                    self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
             self.say_kept_replacements(layer, change_set)
             self.say(*text.subscriptions_to_confirm(change_set, json.loads(layer.template)))
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
-        if "ImageTag" in given:
-            self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
         if exists:  # (finish raised unless it succeeded)
             self.say_downstream_to_deploy(layer, outputs_before, found)
             self.say_shared_values_to_deploy(layer, before, given)
@@ -1158,13 +1165,9 @@ class Deployer:
             entry["replaced"] = replaced  # None: the stack's first release
             self.history.record(entry)
         except AWS_ERRORS as error:
-            # What ran before is the way back only from a release of a new image: not from a rollback
-            # (back to the image rolled back from), nor from a redeploy of the image that ran.
-            new_image = replaced and replaced != image_tag and not rolled_back_from
-            back = f"make rollback ENV={self.env} TAG={replaced if new_image else '<image tag>'}"
             self.say(
-                f"warning: the release of {image_tag} is live but not recorded in the release history (SSM parameter {self.history.name}) "
-                f"({error_code(error)}); a rollback from it must name the image: {back}"
+                "warning: "
+                + text.release_not_recorded(image_tag, self.env, self.history.name, rolled_back_from, replaced, error_code(error))
             )
 
     # --- one layer --------------------------------------------------------------------------

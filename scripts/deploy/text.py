@@ -550,3 +550,17 @@ def test_pause(given: dict, env: str) -> list[str]:
         f"  make verify ENV={env} TEST_LISTENER=1     then     make continue ENV={env}     (or: make continue ENV={env} ACTION=ROLLBACK)",
         f"  without either, ECS rolls the release back after {minutes} minutes",
     ]
+
+
+def release_not_recorded(image_tag, env, history, rolled_back_from, replaced, why=None) -> str:
+    """A release that is (or may become) live without its entry in the release history, and the
+    rollback from it, which must then name the image. What ran before is the way back only from a
+    release of a new image: not from a rollback (back to the image rolled back from), nor from a
+    redeploy of the image that ran."""
+    new_image = replaced and replaced != image_tag and not rolled_back_from
+    back = f"make rollback ENV={env} TAG={replaced if new_image else '<image tag>'}"
+    because = f" ({why})" if why else ""
+    return (
+        f"the release of {image_tag} is live but not recorded in the release history (SSM parameter {history}){because}; "
+        f"a rollback from it must name the image: {back}"
+    )
