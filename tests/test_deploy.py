@@ -2864,6 +2864,21 @@ def test_a_rollback_of_an_image_no_release_names_asks_which_image_instead_of_ski
     )
 
 
+def test_only_a_change_set_description_this_tool_wrote_for_a_rollback_names_an_image_rolled_back_from():
+    from scripts.deploy import text
+
+    layer = types.SimpleNamespace(name="service", env=ENV)
+    assert text.rolled_back_from(text.change_set_description(layer, "v2")) == "v2"
+    for description in (
+        text.change_set_description(layer),
+        None,
+        "",
+        "by hand; a rollback from image v2",
+        text.change_set_description(layer, "v2") + ";x",
+    ):
+        assert text.rolled_back_from(description) is None, description
+
+
 def test_a_repair_deploy_sends_an_empty_trigger_list_and_says_so(aws):
     # Without RollbackTriggers CloudFormation would reuse the stack's last ones (API_RollbackConfiguration).
     service_update(aws, "v2", None, repair=True)
@@ -2890,7 +2905,10 @@ def test_rollback_deploys_the_previous_image_through_a_change_set(aws):
     history(aws, earlier)
     # A rollback is made because the release alarms fire: as triggers they would undo it.
     service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True)
+    made = requests_of(aws, "CreateChangeSet")
     assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    # named so, make execute of it (its run stopped at the question) records the rollback it is
+    assert [request["Description"] for request in made] == [f"service layer of {ENV}, by scripts/deploy; a rollback from image v2"]
     assert "rollback triggers: none for this change set" in aws.out
     assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-20T10:00:00Z by {CALLER}, git 1111111)" in aws.out
     assert f"change set {cs_name('service')}" in aws.out

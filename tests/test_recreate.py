@@ -838,3 +838,36 @@ def test_a_change_of_alarms_that_read_container_insights_says_when_the_cluster_h
     sandbox.client("ecs").update_cluster(cluster=cluster, settings=[{"name": "containerInsights", "value": "enabled"}])
     code, out, err = run("deploy", "--stack", "alarms", "--yes")
     assert code == 0 and "CREATE_COMPLETE" in out and "Container Insights" not in out, out + err
+
+
+def test_executing_the_change_set_a_stopped_rollback_left_records_a_rollback(sandbox, run):
+    """A rollback whose run stopped at its question (killed, say) leaves its change set: `make
+    execute` of it recorded a new release, and the next rollback went back to the image it left."""
+    from scripts.deploy import text
+
+    sandbox.seed()
+    first = SANDBOX.values["ImageTag"]
+    bad = f"{first}-next"
+    assert run("deploy", "--yes")[0] == 0
+    assert run("deploy", "--stack", "service", "--image-tag", bad, "--yes")[0] == 0
+    cloudformation = sandbox.client("cloudformation")
+    deployed = cloudformation.describe_stacks(StackName=stack("service"))["Stacks"][0]
+    layer = deployer.load_layer(ENV, "service", ROOT / "output")
+    cloudformation.create_change_set(
+        StackName=stack("service"),
+        ChangeSetName="left-by-a-rollback",
+        ChangeSetType="UPDATE",
+        TemplateBody=json.dumps(cloudformation.get_template(StackName=stack("service"))["TemplateBody"]),
+        Parameters=[  # the deployed values but the image (moto cannot read UsePreviousValue in a change set)
+            {"ParameterKey": p["ParameterKey"], "ParameterValue": first if p["ParameterKey"] == "ImageTag" else p["ParameterValue"]}
+            for p in deployed["Parameters"]
+        ],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Description=text.change_set_description(layer, rolling_back_from=bad),
+    )
+    code, out, err = run("execute", "--stack", "service", "--changeset", "left-by-a-rollback", "--yes")
+    assert code == 0, err
+    history = json.loads(sandbox.client("ssm").get_parameter(Name=f"/{templates.PROJECT}/{ENV}/service/releases")["Parameter"]["Value"])
+    assert (history[-1]["image_tag"], history[-1].get("rolled_back_from")) == (first, bad)
+    code, out, err = run("rollback", "--stack", "service", "--yes")  # never back to the image rolled back from
+    assert code == 1 and "nothing earlier to roll back to" in err, (out, err)

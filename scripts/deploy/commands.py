@@ -152,6 +152,9 @@ class Commands:
         )
         deployer.say_waiting_change_sets(layer, change_set)
         deployer.say(*text.values_since_the_change_set(change_set, layer))
+        # A rollback's change set (one its run left when it stopped at the question) is recorded as
+        # the rollback it is: as a new release, the next rollback would go back to the image it left.
+        deployer.rolling_back_from = text.rolled_back_from(change_set.get("Description"))
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0
 

@@ -585,7 +585,7 @@ class Deployer:
                 Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
                 Capabilities=CAPABILITIES,
                 Tags=[{"Key": k, "Value": v} for k, v in sorted(layer.tags.items())],
-                Description=f"{layer.name} layer of {layer.env}, by scripts/deploy",
+                Description=text.change_set_description(layer, self.rolling_back_from),
                 **rollback,
                 **self.role,
             )

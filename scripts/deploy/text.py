@@ -9,7 +9,7 @@ import templates
 from templates import template_reads
 from templates.alb import target_group_name
 from templates.errors import INTERRUPTED, printable
-from templates.inputs import KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING
+from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING
 
 NOT_CONFIRMED = "not confirmed"  # why a run goes no further after a "no" on the terminal (Deployer.why_not)
 WITHOUT_ASKING = re.compile(r"; to [^;]* without asking, rerun with YES=1 \(--yes\)$")  # how a refusal ends
@@ -564,3 +564,19 @@ def release_not_recorded(image_tag, env, history, rolled_back_from, replaced, wh
         f"the release of {image_tag} is live but not recorded in the release history (SSM parameter {history}){because}; "
         f"a rollback from it must name the image: {back}"
     )
+
+
+ROLLBACK_MARK = "; a rollback from image "
+
+
+def change_set_description(layer, rolling_back_from=None) -> str:
+    """A change set's Description: a rollback's names the image it leaves, so that `make execute` of
+    it, made by a run that stopped at its question, records it as the rollback it is."""
+    mark = f"{ROLLBACK_MARK}{rolling_back_from}" if rolling_back_from else ""
+    return f"{layer.name} layer of {layer.env}, by scripts/deploy{mark}"
+
+
+def rolled_back_from(description) -> str | None:
+    """The image a change set's rollback leaves, as change_set_description wrote it; None for another."""
+    found = re.fullmatch(rf"[a-z-]+ layer of [a-z0-9-]+, by scripts/deploy{re.escape(ROLLBACK_MARK)}({IMAGE_TAG})", description or "")
+    return found and found.group(1)
