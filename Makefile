@@ -25,7 +25,7 @@ ifneq ($(and $(NOT_TAKEN),$(EVERY_LAYER_WITHOUT_STACK)),)
 $(error $(NOT_TAKEN): not a value make takes, and a misspelt STACK would make $(EVERY_LAYER_WITHOUT_STACK) take every layer; allowed: $(COMMAND_LINE_ONLY) (AWS settings such as AWS_PROFILE go in the shell's environment))
 endif
 ifneq ($(FROM_ENVIRONMENT),)
-$(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) (make takes them from its command line: make $(or $(firstword $(MAKECMDGOALS)),help) ENV=<env> ...)" >&2)
+$(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) (make takes them from its command line: make $(or $(firstword $(MAKECMDGOALS)),help) $(patsubst %,%=...,$(FROM_ENVIRONMENT)))" >&2)
 $(foreach v,$(FROM_ENVIRONMENT),$(eval override $(v) := $(if $(filter ENV,$(v)),sandbox)))
 endif
 # Deploys go to ENV (default: the local sandbox; prod and staging must be named).

@@ -399,7 +399,7 @@ def test_destroy_is_refused_while_consumed(run, deployed):
     # every layer that reads alb's outputs, directly or through another (scaling reads only service's), readers first
     assert (
         f"{', '.join(consumers)} still use its outputs; destroy those first: make destroy ENV={ENV} STACK=<layer> for "
-        "alarms, scaling, service, release-alarms, waf, alb, in that order (one not deployed says so)\n" in err
+        "alarms, scaling, service, release-alarms, waf, in that order (one not deployed says so), then STACK=alb\n" in err
     ), err
 
 

@@ -663,7 +663,10 @@ def test_values_exported_in_the_shell_change_no_target_only_the_command_line_doe
         assert "--env=sandbox" in words and not [w for w in words if w.startswith("--") and w not in ("--env=sandbox", "--cmd=")], words
         assert made.stderr.startswith("note: ignored, as the shell's environment sets them: "), made.stderr
         assert set(made.stderr.split(": ", 2)[2].split(" (")[0].split()) == listed - ({"STACK"} if target == "deploy" else set())
-        assert f"(make takes them from its command line: make {target} ENV=<env> ...)" in made.stderr, made.stderr  # the target run
+        ignored = made.stderr.split(": ", 2)[2].split(" (")[0].split()
+        assert f"(make takes them from its command line: make {target} {' '.join(f'{name}=...' for name in ignored)})" in made.stderr, (
+            made.stderr
+        )  # the target run, with the values it ignored
     clean = {name: value for name, value in os.environ.items() if name not in listed}
     given = subprocess.run(
         ["make", "-n", "--no-print-directory", "deploy", "ENV=prod", "YES=1"], cwd=ROOT, env=clean, capture_output=True, text=True

@@ -270,7 +270,8 @@ class Commands:
         if in_use:
             raise Failure(
                 f"error: refusing to destroy {templates.stack_name(env, self.args.stack)}: {', '.join(in_use)} still {'uses' if len(in_use) == 1 else 'use'} its outputs; destroy {'that' if len(in_use) == 1 else 'those'} first: "
-                f"make destroy ENV={env} STACK=<layer> for {', '.join(destroy_order(self.args.stack))}, in that order (one not deployed says so)"
+                f"make destroy ENV={env} STACK=<layer> for {', '.join(destroy_order(self.args.stack)[:-1])}, in that order (one not deployed "
+                f"says so), then STACK={self.args.stack}"
             )
         existing = []
         for name in names:
