@@ -27,8 +27,6 @@ import subprocess
 import sys
 import time
 import urllib.error
-import urllib.request
-from importlib.metadata import version
 from pathlib import Path
 
 from templates import ROOT, params, relative
@@ -44,9 +42,17 @@ START_TIMEOUT_SECONDS = 30
 # How long a start or stop waits for another one of the same state directory: a start and its seed
 # take seconds, bounded by START_TIMEOUT_SECONDS and the seed's request timeouts.
 TURN_WAIT_SECONDS = 120
-# Requests to the server go straight to it: never through an HTTP_PROXY the shell sets, whose answer
-# (or refusal) would pass for the server's.
-LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@functools.cache
+def loopback():
+    """The opener of requests to the server: straight to it, never through an HTTP_PROXY the shell
+    sets, whose answer (or refusal) would pass for the server's. Made on first use: urllib.request
+    is a fifth of the imports of make sandbox-status and of every make command's sandbox env."""
+    import urllib.request
+
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 ANSWER_TIMEOUT_SECONDS = 2  # make sandbox-status: how long the server may take to answer a request
 
 # What Phase 5.14 left in the account.
@@ -240,7 +246,7 @@ class Sandbox:
         refuses an unsigned request). A stopped process's port still accepts connections, as the
         kernel queues them, so only an answer tells a working server from a paused or hung one."""
         try:
-            LOOPBACK.open(self.running_endpoint() + "/", timeout=ANSWER_TIMEOUT_SECONDS).close()
+            loopback().open(self.running_endpoint() + "/", timeout=ANSWER_TIMEOUT_SECONDS).close()
         except urllib.error.HTTPError:
             return True
         except (OSError, SandboxError):
@@ -273,9 +279,11 @@ class Sandbox:
     def seed(self) -> dict:
         """Empty the emulator, then create the Phase 5.14 resources; fail unless they are the ids
         params/sandbox.yaml holds. Returns them as params values."""
+        import urllib.request
+
         values = environment().values
         for path in ("/moto-api/reset", f"/moto-api/seed?a={RANDOM_SEED}"):
-            LOOPBACK.open(urllib.request.Request(self.endpoint + path, method="POST"), timeout=10).close()
+            loopback().open(urllib.request.Request(self.endpoint + path, method="POST"), timeout=10).close()
         ec2 = self.client("ec2")
         vpc_id = ec2.create_vpc(CidrBlock=VPC_CIDR, TagSpecifications=_name_tags("vpc", "startupwebapp-vpc"))["Vpc"]["VpcId"]
         subnet_ids = {
@@ -363,6 +371,7 @@ def _share_region_lists() -> None:
 def serve(state_dir: Path, port: int, parent: int | None) -> int:
     """The server process itself: moto with our compatibility module, on loopback only."""
     import logging
+    from importlib import metadata
 
     # A client that goes away mid-answer (Ctrl-C in a deploy) must cost a BrokenPipeError in one
     # request thread, not the whole server and every stack in it: never die of SIGPIPE.
@@ -397,7 +406,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
     temporary = endpoint_file.with_suffix(".tmp")
     temporary.write_text(f"http://{host}:{bound_port}\n")
     temporary.replace(endpoint_file)  # atomically: the starter polls for this file
-    print(f"sandbox: moto {version('moto')} with emulator.moto_compat on http://{host}:{bound_port}", flush=True)
+    print(f"sandbox: moto {metadata.version('moto')} with emulator.moto_compat on http://{host}:{bound_port}", flush=True)
     while not stopping:  # checks for a stop signal and for its parent five times a second
         time.sleep(0.2)
         if parent and os.getppid() != parent:
