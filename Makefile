@@ -100,6 +100,7 @@ templates: $(INSTALLED) ## generate output/ from templates/ and params/, then cf
 	@$(BIN)/python generate.py
 
 check: $(INSTALLED) ## fail if output/ or a review document in output/review/ is stale (or cfn-lint rejects a template)
+	@$(if $(filter command line,$(origin ENV)),echo "note: make check checks every environment in params/ whatever ENV= says:" $(call quote,$(value ENV)) >&2)
 	@$(BIN)/python generate.py --check
 	@$(BIN)/python -m scripts.review --check
 	@echo "output/ and output/review/ are current"

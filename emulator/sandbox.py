@@ -53,6 +53,7 @@ def loopback():
 
     return urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
+
 ANSWER_TIMEOUT_SECONDS = 2  # make sandbox-status: how long the server may take to answer a request
 
 # What Phase 5.14 left in the account.

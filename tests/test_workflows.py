@@ -711,12 +711,13 @@ def test_make_help_says_what_env_and_stack_take():
     assert "  STACK=<layer>  one layer (README: Layers and their order)" in bare.splitlines(), bare
 
 
-def test_make_templates_says_that_env_changes_nothing():
-    # It generates every environment: ENV= given to it is said to be unused, not silently ignored.
+@pytest.mark.parametrize("target", ["templates", "check"])
+def test_make_templates_and_check_say_that_env_changes_nothing(target):
+    # They work on every environment: ENV= given to them is said to be unused, not silently ignored.
     def recipe(*argv):
         return subprocess.run(
-            ["make", "-n", "--no-print-directory", "templates", *argv], cwd=ROOT, capture_output=True, text=True, check=True
+            ["make", "-n", "--no-print-directory", target, *argv], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout
 
-    assert "whatever ENV= says:\" 'prod'" in recipe("ENV=prod")
+    assert f"note: make {target} " in recipe("ENV=prod") and "whatever ENV= says:\" 'prod'" in recipe("ENV=prod")
     assert "ENV=" not in recipe()
