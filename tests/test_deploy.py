@@ -2805,6 +2805,32 @@ def test_a_release_history_that_is_not_a_list_of_releases_is_started_again_not_a
     assert f"warning: the release history (SSM parameter {HISTORY}) {warning}" in aws.out, aws.out
 
 
+def test_a_version_another_writer_left_garbled_costs_no_release_this_run_read():
+    """Another writer's version in between is not a list: the merge keeps what this run read, as it
+    keeps theirs when it is one."""
+    from scripts.deploy.history import ReleaseHistory
+
+    read = [release("v1"), release("v2")]
+    versions = {1: json.dumps(read), 2: "garbled {"}
+    written = []
+
+    class Ssm:
+        def get_parameter(self, Name):  # noqa: N803 (boto3's names)
+            return {"Parameter": {"Name": Name, "Value": versions[1], "Version": 1}}
+
+        def get_parameter_history(self, Name):  # noqa: N803
+            return {"Parameters": [{"Name": Name, "Version": n, "Value": v} for n, v in versions.items()]}
+
+        def put_parameter(self, **request):
+            written.append(json.loads(request["Value"]))
+            return {"Version": 3 if len(written) == 1 else 4}  # the first write lands after another's version 2
+
+    said = []
+    ours = release("v3")
+    ReleaseHistory(Ssm(), ENV, said.append, lambda seconds: None).record(ours)
+    assert written[-1] == [*read, ours], said
+
+
 def test_an_entry_that_is_no_release_is_left_out_and_the_releases_kept_also_in_another_runs_version():
     """One bad entry (another writer's, or a hand edit) must not cost the whole history."""
     from scripts.deploy.history import ReleaseHistory

@@ -81,7 +81,10 @@ class ReleaseHistory:
             if written == self.version + 1:
                 return
             self.say(f"the release history changed while this run wrote it (version {self.version} to {written}): merging")
-            entries = [e for e in self.at(written - 1) if e != entry]
+            theirs = [e for e in self.at(written - 1) if e != entry]
+            # What this run read and theirs lacks stays: a version that is not a list (a hand edit, say)
+            # reads as none, which would otherwise cost the whole history.
+            entries = [e for e in entries if e not in theirs] + theirs
             self.version = written
         self.say(f"warning: the release history (SSM parameter {self.name}) kept changing; {entry['image_tag']} may be missing from it")
 
