@@ -2876,20 +2876,6 @@ def test_an_entry_whose_fields_are_not_as_a_release_records_them_is_left_out(fie
     assert previous_release([release("v1"), good], "v2")["image_tag"] == "v1"
 
 
-def test_a_rollback_of_an_image_no_release_names_asks_which_image_instead_of_skipping_what_ran_between(aws):
-    # v3 runs, but its release (and maybe others after v2) was never recorded: a run stopped between
-    # its update and the record, or a release outside this tool. Rolling back to v2 skipped them.
-    aws.deployed("service", parameters=service_parameters("v3"))
-    history(aws, [release("v1") | {"replaced": None}, release("v2") | {"replaced": "v1"}])
-    assert aws.run("rollback", "--stack", "service") == 1
-    assert "rolling back" not in aws.out
-    assert aws.err == (
-        f"error: {stack('service')} runs image v3, which no release in the history ({HISTORY}) names: it was released outside "
-        "make deploy, or its release was not recorded. What ran before v3 is not known: name the image to roll back to with "
-        "TAG=<image tag> (make rollback TAG=<image tag> ENV=prod)\n"
-    )
-
-
 def test_only_a_change_set_description_this_tool_wrote_for_a_rollback_names_an_image_rolled_back_from():
     from scripts.deploy import text
 
@@ -3077,19 +3063,34 @@ def test_a_rollback_with_nothing_earlier_still_puts_back_a_policy_a_stopped_run_
     assert "nothing earlier to roll back to" in aws.err and "put back" in aws.out
 
 
-@pytest.mark.parametrize("before", [[], [release("v0") | {"replaced": None}]], ids=["first release", "a release before it"])
-def test_a_rollback_after_one_the_history_missed_neither_goes_forward_nor_rolls_back_twice(aws, before):
+MISSED = "a release or rollback since was not recorded (its wait stopped: it has finished, and v1 runs)"
+NAMED_BY_NONE = "it was released outside make deploy, or its release was not recorded"
+
+
+@pytest.mark.parametrize(
+    "history_before, why",
+    [
+        ([], f"but the last release in the history ({HISTORY}) is v2 (SECOND_TIME): {MISSED}"),
+        ([release("v0") | {"replaced": None}], f"but the last release in the history ({HISTORY}) is v2 (SECOND_TIME): {MISSED}"),
+        (None, f"which no release in the history ({HISTORY}) names: {NAMED_BY_NONE}"),
+    ],
+    ids=["first release", "a release before it", "no release names it"],
+)
+def test_a_rollback_of_an_image_whose_release_the_history_missed_asks_which_image(aws, history_before, why):
     # The rollback from v2 to v1 stopped waiting before it was recorded: v1 runs, the history ends
     # with v2. Going by v1's own release would roll back a second time (to v0); by v2's, forward.
+    # Or no release names v1 (a run stopped between its update and the record, or a release outside
+    # this tool): going back to the last recorded one skipped whatever ran in between.
     aws.deployed("service", parameters=service_parameters("v1"))
+    before = history_before or []
     first, second = release("v1") | {"replaced": before[-1]["image_tag"] if before else None}, release("v2") | {"replaced": "v1"}
-    history(aws, [*before, first, second])
+    history(aws, [*before, first, second] if history_before is not None else [release("v0") | {"replaced": None}, second])
     assert aws.run("rollback", "--stack", "service") == 1
     assert "rolling back" not in aws.out
     assert aws.err == (
-        f"error: {stack('service')} runs image v1, but the last release in the history ({HISTORY}) is v2 ({second['time']}): "
-        "a release or rollback since was not recorded (its wait stopped: it has finished, and v1 runs). What ran before v1 is "
-        "not known: name the image to roll back to with TAG=<image tag> (make rollback TAG=<image tag> ENV=prod)\n"
+        f"error: {stack('service')} runs image v1, {why.replace('SECOND_TIME', second['time'])}. What ran before v1 is not known: "
+        "name the image to roll back to with "
+        "TAG=<image tag> (make rollback TAG=<image tag> ENV=prod)\n"
     )
 
 

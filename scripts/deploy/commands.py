@@ -366,26 +366,28 @@ class Commands:
                     f"again at {created}): not rolled back to"
                 )
             releases = [entry for entry in releases if entry not in earlier_stacks]
-            last = releases[-1] if releases else None
-            if last and last["image_tag"] != running and any(entry["image_tag"] == running for entry in releases):
-                # An image released before runs, yet the history's last release is another: a rollback
-                # or release whose wait stopped before it was recorded (or one made outside this tool).
-                # What ran before the running image is then not known; going by its old release would
-                # roll back a second time.
-                raise Failure(
-                    f"error: {layer.stack} runs image {running}, but the last release in the history ({deployer.history.name}) "
-                    f"is {last['image_tag']} ({printable(str(last.get('time', '?')), one_line=True)}): a release or rollback since was not recorded (its wait "
-                    f"stopped: it has finished, and {running} runs). What ran before {running} is not known: name the image to "
-                    f"roll back to with TAG=<image tag> (make rollback TAG=<image tag> ENV={self.env})"
+            last, named = (releases[-1] if releases else None), any(entry["image_tag"] == running for entry in releases)
+            # What ran before the running image is not known when it is not the history's last release,
+            # yet an earlier one (a rollback or release whose wait stopped before it was recorded: going
+            # by its old release would roll back a second time), or when no release names it (released
+            # outside this tool, or not recorded: going by the last one would skip what ran in between).
+            if last and last["image_tag"] != running and named:
+                unknown = (
+                    f"but the last release in the history ({deployer.history.name}) is {last['image_tag']} "
+                    f"({printable(str(last.get('time', '?')), one_line=True)}): a release or rollback since was not recorded (its wait "
+                    f"stopped: it has finished, and {running} runs)"
                 )
-            if releases and not any(entry["image_tag"] == running for entry in releases):
-                # No release names the running image: released outside this tool, or its release was
-                # not recorded (a run stopped between its update and the record). Going by the last
-                # recorded release would skip whatever ran in between.
+            elif last and not named:
+                unknown = (
+                    f"which no release in the history ({deployer.history.name}) names: it was released outside make deploy, or its "
+                    "release was not recorded"
+                )
+            else:
+                unknown = None
+            if unknown:
                 raise Failure(
-                    f"error: {layer.stack} runs image {running}, which no release in the history ({deployer.history.name}) names: "
-                    f"it was released outside make deploy, or its release was not recorded. What ran before {running} is not known: "
-                    f"name the image to roll back to with TAG=<image tag> (make rollback TAG=<image tag> ENV={self.env})"
+                    f"error: {layer.stack} runs image {running}, {unknown}. What ran before {running} is not known: name the image to "
+                    f"roll back to with TAG=<image tag> (make rollback TAG=<image tag> ENV={self.env})"
                 )
             release = previous_release(releases, running)
             if release is None:
