@@ -18,11 +18,27 @@ EVERY_LAYER_WITHOUT_STACK := $(firstword $(filter deploy destroy purge,$(MAKECMD
 ifneq ($(and $(filter STACK,$(FROM_ENVIRONMENT)),$(EVERY_LAYER_WITHOUT_STACK)),)
 $(error STACK is set in the shell's environment, which make does not take, and without STACK $(EVERY_LAYER_WITHOUT_STACK) means every layer: give it on the command line (make $(EVERY_LAYER_WITHOUT_STACK) STACK=<layer>), or unset STACK for every layer)
 endif
-# make takes any NAME=value and ignores the names it does not use: a misspelt STACK (STAK=alarms,
-# stack=alarms) would leave STACK out, and so take every layer. These three refuse a name they do not take.
-NOT_TAKEN := $(filter-out $(COMMAND_LINE_ONLY) PYTHON,$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
-ifneq ($(and $(NOT_TAKEN),$(EVERY_LAYER_WITHOUT_STACK)),)
-$(error $(NOT_TAKEN): not a value make takes, and a misspelt STACK would make $(EVERY_LAYER_WITHOUT_STACK) take every layer; allowed: $(COMMAND_LINE_ONLY) (AWS settings such as AWS_PROFILE go in the shell's environment))
+# make takes any NAME=value and ignores a name it does not use, and runs the targets before a word it
+# has no target for: a misspelt STACK (STAK=alarms, stack=alarms, or alarms alone) would leave STACK
+# out, and so take every layer. These three refuse both, typed at a shell (at MAKELEVEL 0: under
+# another make, the names on its own command line reach this one through MAKEFLAGS).
+COMMA := ,
+TARGETS := help venv lock templates check test lint bench clean review sandbox sandbox-stop sandbox-status \
+	deploy changeset execute status outputs events diff drift destroy purge recover rollback verify zone unlock \
+	task logs continue
+TAKEN_BY_deploy := ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON
+TAKEN_BY_destroy := ENV STACK YES MAX_WAIT PYTHON
+TAKEN_BY_purge := $(TAKEN_BY_destroy)
+ifeq ($(MAKELEVEL)$(if $(EVERY_LAYER_WITHOUT_STACK),,-),0)
+TAKEN := $(TAKEN_BY_$(EVERY_LAYER_WITHOUT_STACK))
+NOT_TAKEN := $(filter-out $(TAKEN),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
+ifneq ($(NOT_TAKEN),)
+$(error $(NOT_TAKEN): not a value make $(EVERY_LAYER_WITHOUT_STACK) takes$(if $(filter command line,$(origin STACK)),,$(COMMA) and without STACK it takes every layer); allowed: $(TAKEN) (AWS settings such as AWS_PROFILE go in the shell's environment))
+endif
+NOT_TARGETS := $(filter-out $(TARGETS),$(MAKECMDGOALS))
+ifneq ($(NOT_TARGETS),)
+$(error $(NOT_TARGETS): not a make target, and $(EVERY_LAYER_WITHOUT_STACK) would run before make stops at it$(if $(filter command line,$(origin STACK)),,$(COMMA) on every layer without STACK); name a layer with STACK=<layer>)
+endif
 endif
 ifneq ($(FROM_ENVIRONMENT),)
 $(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) (make takes them from its command line: make $(or $(firstword $(MAKECMDGOALS)),help) $(patsubst %,%=...,$(FROM_ENVIRONMENT)))" >&2)
@@ -67,9 +83,7 @@ FRESH = $(BIN)/python generate.py --check &&
 quote = '$(subst ','\'',$(1))'
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock templates check test lint bench clean review sandbox sandbox-stop sandbox-status \
-	deploy changeset execute status outputs events diff drift destroy purge recover rollback verify zone unlock \
-	task logs continue
+.PHONY: $(TARGETS)
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'

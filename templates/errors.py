@@ -244,11 +244,13 @@ STOPPING_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
 @contextlib.contextmanager
-def stops_held():
+def stops_held(held=None):
     """Ctrl-C, SIGTERM and SIGHUP that come during the block act once it ends, as they would have
     (their handlers run then). Handlers, not a signal mask: a mask holds a signal back only in this
     thread, and the kernel may hand a process's signal to another thread, whose C-level handler
-    has Python run the handler in this one at once. Main thread only, as signal.signal is."""
+    has Python run the handler in this one at once. Main thread only, as signal.signal is.
+    held: called at the first such signal, to say what the run finishes first; a second one then
+    acts at once, so that a block whose calls take long (AWS not answering) is not beyond it."""
     came = []
     # Left alone: an ignored signal (SIGHUP under nohup), and one whose handler was set outside Python
     # (getsignal says None), which signal.signal could not put back.
@@ -257,19 +259,36 @@ def stops_held():
         for number in sorted(STOPPING_SIGNALS)
         if (handler := signal.getsignal(number)) is not None and handler is not signal.SIG_IGN
     }
+
+    def put_back():
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    def act(number):
+        handler = previous[number]
+        if callable(handler):
+            handler(number, None)  # Python's own for SIGINT raises KeyboardInterrupt; terminated, Terminated
+        else:
+            os.kill(os.getpid(), number)  # SIG_DFL: what the signal does by default
+
+    def hold(number, frame):
+        came.append(number)
+        if held is not None and len(came) == 1:
+            with contextlib.suppress(RuntimeError):  # the run was itself writing to that stream: said by the next line instead
+                held()
+        elif held is not None:
+            put_back()
+            came.clear()
+            act(number)
+
     for number in previous:
-        signal.signal(number, lambda number, frame: came.append(number))
+        signal.signal(number, hold)
     try:
         yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        put_back()
         if came:
-            handler = previous[came[0]]
-            if callable(handler):
-                handler(came[0], None)  # Python's own for SIGINT raises KeyboardInterrupt; terminated, Terminated
-            else:
-                os.kill(os.getpid(), came[0])  # SIG_DFL: what the signal does by default
+            act(came[0])
 
 
 class Terminated(KeyboardInterrupt):

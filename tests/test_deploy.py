@@ -2734,11 +2734,27 @@ def test_ctrl_c_as_a_release_is_recorded_is_held_until_it_is_recorded(aws):
     aws.clients["sts"].meta.events.register("provide-client-params.sts.GetCallerIdentity", lambda **_: os.kill(os.getpid(), signal.SIGINT))
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 130
     assert "interrupted" in aws.err
-    assert unanswered(aws) == {"cloudformation": ["SetStackPolicy"]}  # the history written (PutParameter answered), then stopped
+    assert f"{stack('service')}: stopping once the release of v2 is recorded (again to stop now)" in aws.out
+    assert unanswered(aws) == {}  # protected, and the history written (PutParameter answered); then stopped
 
 
-def test_a_release_whose_wait_stops_says_a_rollback_from_it_must_name_the_image(aws):
+def test_a_second_ctrl_c_as_a_release_is_recorded_stops_at_once_saying_how_to_roll_back_from_it(aws):
     service_update(aws, "v2", [release("v1")])
+    for client, operation in (("sts", "GetCallerIdentity"), ("ssm", "PutParameter")):
+        aws.clients[client].meta.events.register(
+            f"provide-client-params.{client}.{operation}", lambda **_: os.kill(os.getpid(), signal.SIGINT)
+        )
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 130
+    assert (
+        f"warning: the release of v2 is live but not recorded in the release history (SSM parameter {HISTORY}); "
+        f"a rollback from it must name the image: make rollback ENV={ENV} TAG=v1"
+    ) in aws.out, aws.out
+    assert unanswered(aws) == {"ssm": ["PutParameter"]}
+
+
+@pytest.mark.parametrize("tag", ["v2", "v1"], ids=["a new image", "the running image"])
+def test_a_release_whose_wait_stops_says_a_rollback_from_it_must_name_the_image(aws, tag):
+    service_update(aws, tag, [release("v1")])
 
     def interrupt(**_):
         raise KeyboardInterrupt
@@ -2747,11 +2763,13 @@ def test_a_release_whose_wait_stops_says_a_rollback_from_it_must_name_the_image(
     aws.clients["cloudformation"].meta.events.register(
         "after-call.cloudformation.ExecuteChangeSet", lambda **_: aws.clients["cloudformation"].meta.events.register(polled, interrupt)
     )
-    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 130
-    assert aws.err.endswith(
+    assert aws.run("deploy", "--stack", "service", "--image-tag", tag, "--yes") == 130
+    said = (
         f"if the update completes, the release of v2 is live but not recorded in the release history (SSM parameter {HISTORY}); "
         f"a rollback from it must name the image: make rollback ENV={ENV} TAG=v1\n"
-    ), aws.err
+    )
+    # the running image's own release stays the way back: nothing to say
+    assert aws.err.endswith(said) if tag == "v2" else "if the update completes" not in aws.err, aws.err
     assert "PutParameter" in unanswered(aws)["ssm"]
 
 
@@ -2805,9 +2823,11 @@ def test_a_release_history_that_is_not_a_list_of_releases_is_started_again_not_a
     assert f"warning: the release history (SSM parameter {HISTORY}) {warning}" in aws.out, aws.out
 
 
-def test_a_version_another_writer_left_garbled_costs_no_release_this_run_read():
-    """Another writer's version in between is not a list: the merge keeps what this run read, as it
-    keeps theirs when it is one."""
+@pytest.mark.parametrize("meets", ["a version written in between", "a write under way"])
+def test_a_version_another_writer_left_garbled_costs_no_release_this_run_read(meets):
+    """Another writer's version is not a list: the merge keeps what this run read, as it keeps theirs
+    when it is one, whether that write came in between (a version skipped) or was under way
+    (PutParameter's TooManyUpdates, then the history read again)."""
     from scripts.deploy.history import ReleaseHistory
 
     read = [release("v1"), release("v2")]
@@ -2816,14 +2836,17 @@ def test_a_version_another_writer_left_garbled_costs_no_release_this_run_read():
 
     class Ssm:
         def get_parameter(self, Name):  # noqa: N803 (boto3's names)
-            return {"Parameter": {"Name": Name, "Value": versions[1], "Version": 1}}
+            version = max(versions) if written else 1  # read again after meeting another's write: theirs
+            return {"Parameter": {"Name": Name, "Value": versions[version], "Version": version}}
 
         def get_parameter_history(self, Name):  # noqa: N803
             return {"Parameters": [{"Name": Name, "Version": n, "Value": v} for n, v in versions.items()]}
 
         def put_parameter(self, **request):
             written.append(json.loads(request["Value"]))
-            return {"Version": 3 if len(written) == 1 else 4}  # the first write lands after another's version 2
+            if meets == "a write under way" and len(written) == 1:
+                raise ClientError({"Error": {"Code": "TooManyUpdates", "Message": "under way"}}, "PutParameter")
+            return {"Version": 3 if len(written) == 1 or meets == "a write under way" else 4}  # 3 first: another wrote 2
 
     said = []
     ours = release("v3")

@@ -851,23 +851,33 @@ def test_executing_the_change_set_a_stopped_rollback_left_records_a_rollback(san
     assert run("deploy", "--yes")[0] == 0
     assert run("deploy", "--stack", "service", "--image-tag", bad, "--yes")[0] == 0
     cloudformation = sandbox.client("cloudformation")
-    deployed = cloudformation.describe_stacks(StackName=stack("service"))["Stacks"][0]
     layer = deployer.load_layer(ENV, "service", ROOT / "output")
-    cloudformation.create_change_set(
-        StackName=stack("service"),
-        ChangeSetName="left-by-a-rollback",
-        ChangeSetType="UPDATE",
-        TemplateBody=json.dumps(cloudformation.get_template(StackName=stack("service"))["TemplateBody"]),
-        Parameters=[  # the deployed values but the image (moto cannot read UsePreviousValue in a change set)
-            {"ParameterKey": p["ParameterKey"], "ParameterValue": first if p["ParameterKey"] == "ImageTag" else p["ParameterValue"]}
-            for p in deployed["Parameters"]
-        ],
-        Capabilities=["CAPABILITY_NAMED_IAM"],
-        Description=text.change_set_description(layer, rolling_back_from=bad),
-    )
-    code, out, err = run("execute", "--stack", "service", "--changeset", "left-by-a-rollback", "--yes")
-    assert code == 0, err
-    history = json.loads(sandbox.client("ssm").get_parameter(Name=f"/{templates.PROJECT}/{ENV}/service/releases")["Parameter"]["Value"])
-    assert (history[-1]["image_tag"], history[-1].get("rolled_back_from")) == (first, bad)
+
+    def left_by_a_rollback(name, image, rolling_back_from):
+        deployed = cloudformation.describe_stacks(StackName=stack("service"))["Stacks"][0]
+        cloudformation.create_change_set(
+            StackName=stack("service"),
+            ChangeSetName=name,
+            ChangeSetType="UPDATE",
+            TemplateBody=json.dumps(cloudformation.get_template(StackName=stack("service"))["TemplateBody"]),
+            Parameters=[  # the deployed values but the image (moto cannot read UsePreviousValue in a change set)
+                {"ParameterKey": p["ParameterKey"], "ParameterValue": image if p["ParameterKey"] == "ImageTag" else p["ParameterValue"]}
+                for p in deployed["Parameters"]
+            ],
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+            Description=text.change_set_description(layer, rolling_back_from=rolling_back_from),
+        )
+        code, out, err = run("execute", "--stack", "service", "--changeset", name, "--yes")
+        assert code == 0, err
+        history = json.loads(sandbox.client("ssm").get_parameter(Name=f"/{templates.PROJECT}/{ENV}/service/releases")["Parameter"]["Value"])
+        return out, history[-1]
+
+    out, recorded = left_by_a_rollback("left-by-a-rollback", first, bad)
+    assert f"{stack('service')}: change set left-by-a-rollback is a rollback from {bad} (its description says so): recorded as one" in out
+    assert (recorded["image_tag"], recorded.get("rolled_back_from")) == (first, bad)
     code, out, err = run("rollback", "--stack", "service", "--yes")  # never back to the image rolled back from
     assert code == 1 and "nothing earlier to roll back to" in err, (out, err)
+    # A mark that does not hold (to an image with no release: a description is anyone's to write) is said, not followed.
+    out, recorded = left_by_a_rollback("marked-by-hand", f"{first}-never", first)
+    assert "note: change set marked-by-hand says it is a rollback from" in out
+    assert (recorded["image_tag"], recorded.get("rolled_back_from"), recorded["replaced"]) == (f"{first}-never", None, first)

@@ -557,7 +557,7 @@ def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds(tmp
     ran = tmp_path / "ran"
     values = {"ENV": "./sand box", "STACK": "alb; echo hi", "TAG": "-bad$x!", "CHANGESET": f"it's $(shell touch {ran})", "MAX_WAIT": "-1 2"}
     made = subprocess.run(
-        ["make", "-n", "--no-print-directory", "deploy", *(f"{name}={value}" for name, value in values.items())],
+        ["make", "-n", "--no-print-directory", "execute", *(f"{name}={value}" for name, value in values.items())],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -568,7 +568,7 @@ def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds(tmp
     given = dict(word.split("=", 1) for word in words if word.startswith("--") and "=" in word)
     assert {name: given[option] for name, option in options.items()} == values
     assert deployer.parse(words[3:]).image_tag == values["TAG"]  # read as the value, not as an option
-    assert words[:4] == [".venv/bin/python", "-m", "scripts.deploy", "deploy"]
+    assert words[:4] == [".venv/bin/python", "-m", "scripts.deploy", "execute"]
     assert not ran.exists()
 
 
@@ -616,27 +616,47 @@ def test_a_stack_exported_in_the_shell_is_refused_by_deploy_destroy_and_purge_wh
     assert status.returncode == 0 and "--stack" not in status.stdout, status  # a target that reads: the note, as for the other values
 
 
-def test_a_name_deploy_destroy_and_purge_do_not_take_is_refused_since_a_misspelt_stack_would_take_every_layer():
-    # make ignores a NAME=value it does not use: `make destroy STAK=alarms YES=1` destroyed every layer.
-    def make(*argv):
-        return subprocess.run(["make", "-n", "--no-print-directory", *argv], cwd=ROOT, capture_output=True, text=True)
+def test_a_name_or_word_deploy_destroy_and_purge_do_not_take_is_refused_since_a_misspelt_stack_would_take_every_layer():
+    # make ignores a NAME=value it does not use, and runs the targets before a word it has no target
+    # for: `make destroy STAK=alarms YES=1` destroyed every layer, and so did `make destroy alarms YES=1`.
+    # As typed at a shell: under make (make test), MAKELEVEL and MAKEFLAGS carry the parent's values.
+    shell = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "GNUMAKEFLAGS")
+    }
 
-    listed = re.search(r"COMMAND_LINE_ONLY := ((?:\\\n|[^\n])+)", (ROOT / "Makefile").read_text()).group(1).replace("\\", " ").split()
-    for target in ("deploy", "destroy", "purge"):
+    def make(*argv, env=shell):
+        return subprocess.run(["make", "-n", "--no-print-directory", *argv], cwd=ROOT, env=env, capture_output=True, text=True)
+
+    taken = {"deploy": "ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON"}
+    taken |= {"destroy": "ENV STACK YES MAX_WAIT PYTHON", "purge": "ENV STACK YES MAX_WAIT PYTHON"}
+    advice = "(AWS settings such as AWS_PROFILE go in the shell's environment).  Stop."
+    for target, allowed in taken.items():
         for misspelt in ("STAK", "stack", "AWS_PROFILE"):
             made = make(target, f"{misspelt}=alarms", "YES=1")
             assert made.returncode == 2 and made.stdout == "", made
             assert (
-                f"*** {misspelt}: not a value make takes, and a misspelt STACK would make {target} take every layer; "
-                f"allowed: {' '.join(listed)} (AWS settings such as AWS_PROFILE go in the shell's environment).  Stop." in made.stderr
+                f"*** {misspelt}: not a value make {target} takes, and without STACK it takes every layer; allowed: {allowed} {advice}"
+                in (made.stderr)
             ), made.stderr
-        given = make(target, "STACK=alb", "YES=1", "PYTHON=python3")
-        assert given.returncode == 0 and "--stack='alb'" in given.stdout, given
+        given = make(target, "STACK=alb", "CMD=x")  # STACK given: no word of every layer
+        assert f"*** CMD: not a value make {target} takes; allowed: {allowed} {advice}" in given.stderr, given.stderr
+        word = make(target, "alarms", "YES=1")
+        assert word.returncode == 2 and word.stdout == "", word
+        assert (
+            f"*** alarms: not a make target, and {target} would run before make stops at it, on every layer without STACK; "
+            "name a layer with STACK=<layer>.  Stop." in word.stderr
+        ), word.stderr
+        every = make(target, *[f"{name}=1" for name in allowed.split() if name not in ("ENV", "STACK")], "STACK=alb")
+        assert every.returncode == 0 and "--stack='alb'" in every.stdout, every
+        # under another make: the names on its command line are its own, not typed here
+        assert make(target, "STACK=alb", "VERSION=1", env=shell | {"MAKELEVEL": "1"}).returncode == 0
+    status = make("status", "STAK=alarms")
+    assert status.returncode == 0 and "-m scripts.deploy status" in status.stdout, status  # a target that reads: as before
     # TAG= given empty is passed on, and refused there, as STACK= is: left out, a rollback goes back by the history.
     assert "--image-tag='' " in make("rollback", "STACK=service", "TAG=").stdout
     assert "--image-tag" not in make("rollback", "STACK=service").stdout
-    status = make("status", "STAK=alarms")
-    assert status.returncode == 0 and "-m scripts.deploy status" in status.stdout, status  # a target that reads: as before
 
 
 def test_values_exported_in_the_shell_change_no_target_only_the_command_line_does():
@@ -684,7 +704,7 @@ def test_a_switch_is_on_only_with_1_and_any_other_value_is_refused_naming_it():
     clean = {name: value for name, value in os.environ.items() if name not in switches}
     for switch in switches:
         for value in ("0", "false", "no", "1 1"):
-            made = subprocess.run(["make", "-n", "deploy", f"{switch}={value}"], cwd=ROOT, env=clean, capture_output=True, text=True)
+            made = subprocess.run(["make", "-n", "status", f"{switch}={value}"], cwd=ROOT, env=clean, capture_output=True, text=True)
             assert made.returncode == 2 and f"*** {switch}={value}: allowed: 1, or leave it out." in made.stderr, made
         made = subprocess.run(
             ["make", "-n", "--no-print-directory", "verify", f"{switch}=1"], cwd=ROOT, env=clean, capture_output=True, text=True

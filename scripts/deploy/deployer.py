@@ -685,25 +685,42 @@ class Deployer:
                 operation="update" if exists else "create",
             )
         except Failure as stopped:  # the wait stopped (Ctrl-C, MAX_WAIT, AWS out of reach): the update goes on
-            if "ImageTag" not in given:
-                raise
+            if given.get("ImageTag", replaced) == replaced and not self.rolling_back_from:
+                raise  # the same image: its release in the history stays the way back
             release = text.release_not_recorded(given["ImageTag"], self.env, self.history.name, self.rolling_back_from, replaced)
             raise Failure(f"{stopped}\nif the update completes, {release}", stopped.code) from None
-        if found["StackStatus"] in SUCCEEDED:  # the summary says so even if Ctrl-C comes in what follows
-            changes = len(change_set.get("Changes", []))
-            self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
-            if "ImageTag" in given:  # first, and Ctrl-C held back meanwhile: a stop must not leave the live release unrecorded
-                with stops_held():
-                    self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
-            self.say_kept_replacements(layer, change_set)
-            self.say(*text.subscriptions_to_confirm(change_set, json.loads(layer.template)))
-        if found["StackStatus"] in UPDATABLE:
-            self.protect(layer, found)
+        releasing = found["StackStatus"] in SUCCEEDED and "ImageTag" in given
+        with self.recording(layer, given.get("ImageTag"), replaced) if releasing else contextlib.nullcontext() as recorded:
+            if found["StackStatus"] in SUCCEEDED:  # the summary says so even if Ctrl-C comes in what follows
+                changes = len(change_set.get("Changes", []))
+                self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
+                self.say_kept_replacements(layer, change_set)
+                self.say(*text.subscriptions_to_confirm(change_set, json.loads(layer.template)))
+            if found["StackStatus"] in UPDATABLE:
+                self.protect(layer, found)
+            if releasing:
+                self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
+                recorded()
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
         if exists:  # (finish raised unless it succeeded)
             self.say_downstream_to_deploy(layer, outputs_before, found)
             self.say_shared_values_to_deploy(layer, before, given)
         self.settle(layer, change_set)  # a service just created, or replaced (SERVICE_REPLACED_BY), stated its count
+
+    @contextlib.contextmanager
+    def recording(self, layer, image, replaced):
+        """From a service release's success until it is recorded in the history (recorded(), yielded,
+        says so), stop signals are held: a Ctrl-C there left the live release out of the history, and
+        a rollback then went too far back. The first says what the run finishes first; a second
+        stops it at once, saying a rollback from the release must name the image."""
+        done = []
+        try:
+            with stops_held(held=lambda: self.say(f"{layer.stack}: stopping once the release of {image} is recorded (again to stop now)")):
+                yield lambda: done.append(True)
+        except KeyboardInterrupt:
+            if not done:
+                self.say("warning: " + text.release_not_recorded(image, self.env, self.history.name, self.rolling_back_from, replaced))
+            raise
 
     def say_kept_replacements(self, layer, change_set):
         """A resource replaced under UpdateReplacePolicy Retain leaves the old one in the account, out

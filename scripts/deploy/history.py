@@ -76,15 +76,12 @@ class ReleaseHistory:
                     raise
                 self.say("the release history is being written by another run: reading it again in 1 s")
                 self.sleep(1)
-                entries = [e for e in self.releases() if e != entry]
+                entries = merged(entries, [e for e in self.releases() if e != entry])
                 continue
             if written == self.version + 1:
                 return
             self.say(f"the release history changed while this run wrote it (version {self.version} to {written}): merging")
-            theirs = [e for e in self.at(written - 1) if e != entry]
-            # What this run read and theirs lacks stays: a version that is not a list (a hand edit, say)
-            # reads as none, which would otherwise cost the whole history.
-            entries = [e for e in entries if e not in theirs] + theirs
+            entries = merged(entries, [e for e in self.at(written - 1) if e != entry])
             self.version = written
         self.say(f"warning: the release history (SSM parameter {self.name}) kept changing; {entry['image_tag']} may be missing from it")
 
@@ -100,6 +97,12 @@ class ReleaseHistory:
             if not page.get("NextToken"):
                 return []
             kwargs["NextToken"] = page["NextToken"]
+
+
+def merged(read, theirs) -> list[dict]:
+    """Another run's history with what this run read and theirs lacks before it: a version that is
+    not a list (a hand edit, say) reads as none, which would otherwise cost the whole history."""
+    return [entry for entry in read if entry not in theirs] + theirs
 
 
 def is_release(entry) -> bool:
