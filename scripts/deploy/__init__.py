@@ -168,7 +168,10 @@ def refuse_unprintable_values(args) -> None:
             if len(text) > most:
                 raise Failure(f"error: {variable}: a value of {len(text)} characters; allowed: at most {most}", 2)
             if ANY_CONTROL_CHARACTER.search(text.replace("\t", "") if name == "cmd" else text):
-                raise Failure(f"error: {variable}={shown(text)}: a control character; allowed: one line of printable text", 2)
+                raise Failure(
+                    f"error: {variable}={shown(text)}: a control character (or one that reorders a line); allowed: one line of printable text",
+                    2,
+                )
 
 
 def whole_number(given, variable, low, high, allowed):
