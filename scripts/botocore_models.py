@@ -27,9 +27,9 @@ def _data_loader(data_path: str | None) -> botocore.loaders.Loader:
 
 
 @functools.cache
-def _builtin_handlers(count: int) -> botocore.hooks.HierarchicalEmitter:
-    """botocore's built-in event handlers, registered once per process; again if their list grows
-    (count: its length; moto adds one when it is imported)."""
+def _builtin_handlers(listed: tuple) -> botocore.hooks.HierarchicalEmitter:
+    """botocore's built-in event handlers (listed: botocore.handlers.BUILTIN_HANDLERS), registered
+    once per process; again if the list changes (moto adds one when it is imported)."""
     handlers = botocore.hooks.HierarchicalEmitter()
     botocore.session.Session(event_hooks=handlers)  # registers them on handlers
     return handlers
@@ -41,7 +41,7 @@ def botocore_session(session_vars=None) -> botocore.session.Session:
     parse them again (a tenth of a second each; EC2's takes 0.3 s). Each starts from a copy of
     botocore's built-in handlers, as each client does, instead of registering the 200 of them again
     (4 ms a session: the tests make hundreds). session_vars: botocore's, such as SANDBOX_SESSION_VARS."""
-    handlers = copy.copy(_builtin_handlers(len(botocore.handlers.BUILTIN_HANDLERS)))
+    handlers = copy.copy(_builtin_handlers(tuple(botocore.handlers.BUILTIN_HANDLERS)))
     core = botocore.session.Session(session_vars, event_hooks=handlers, include_builtin_handlers=False)
     core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=utc_timestamp)
     core.register_component("data_loader", _data_loader(core.get_config_variable("data_path")))

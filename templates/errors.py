@@ -274,7 +274,7 @@ def stops_held(held=None):
     def hold(number, frame):
         came.append(number)
         if held is not None and len(came) == 1:
-            with contextlib.suppress(RuntimeError):  # the run was itself writing to that stream: said by the next line instead
+            with contextlib.suppress(RuntimeError):  # the run was itself writing to that stream: the line is lost, not the hold
                 held()
         elif held is not None:
             put_back()

@@ -2746,6 +2746,20 @@ def test_ctrl_c_as_a_release_is_recorded_is_held_until_it_is_recorded(aws):
     assert unanswered(aws) == {}  # protected, and the history written (PutParameter answered); then stopped
 
 
+def test_a_release_is_recorded_before_its_stack_is_protected_which_may_fail(aws):
+    # Recorded after the protection, a release whose SetStackPolicy failed (expired credentials after
+    # a long wait) stayed out of the history, with nothing said.
+    service_update(aws, "v2", [release("v1")])
+
+    def refused(**_):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "SetStackPolicy")
+
+    aws.clients["cloudformation"].meta.events.register("provide-client-params.cloudformation.SetStackPolicy", refused)
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 1
+    assert "AccessDenied" in aws.err and "not recorded" not in aws.out
+    assert unanswered(aws) == {"cloudformation": ["SetStackPolicy"]}  # the history written (PutParameter answered)
+
+
 def test_a_second_ctrl_c_as_a_release_is_recorded_stops_at_once_saying_how_to_roll_back_from_it(aws):
     service_update(aws, "v2", [release("v1")])
     for client, operation in (("sts", "GetCallerIdentity"), ("ssm", "PutParameter")):
@@ -2757,7 +2771,7 @@ def test_a_second_ctrl_c_as_a_release_is_recorded_stops_at_once_saying_how_to_ro
         f"warning: the release of v2 is live but not recorded in the release history (SSM parameter {HISTORY}); "
         f"a rollback from it must name the image: make rollback ENV={ENV} TAG=v1"
     ) in aws.out, aws.out
-    assert unanswered(aws) == {"ssm": ["PutParameter"]}
+    assert unanswered(aws) == {"ssm": ["PutParameter"], "cloudformation": ["SetStackPolicy"]}  # stopped there: protection too is left
 
 
 @pytest.mark.parametrize("tag", ["v2", "v1"], ids=["a new image", "the running image"])

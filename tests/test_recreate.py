@@ -877,7 +877,7 @@ def test_executing_the_change_set_a_stopped_rollback_left_records_a_rollback(san
     assert (recorded["image_tag"], recorded.get("rolled_back_from")) == (first, bad)
     code, out, err = run("rollback", "--stack", "service", "--yes")  # never back to the image rolled back from
     assert code == 1 and "nothing earlier to roll back to" in err, (out, err)
-    # A mark that does not hold (to an image with no release: a description is anyone's to write) is said, not followed.
-    out, recorded = left_by_a_rollback("marked-by-hand", f"{first}-never", first)
-    assert "note: change set marked-by-hand says it is a rollback from" in out
-    assert (recorded["image_tag"], recorded.get("rolled_back_from"), recorded["replaced"]) == (f"{first}-never", None, first)
+    # A mark of an image that no longer runs (a change set made before a release since) is said, not followed.
+    out, recorded = left_by_a_rollback("made-before", f"{first}-again", bad)
+    assert f"note: change set made-before says it is a rollback from {bad}, but {first} runs: recorded as a release" in out
+    assert (recorded["image_tag"], recorded.get("rolled_back_from"), recorded["replaced"]) == (f"{first}-again", None, first)

@@ -154,18 +154,16 @@ class Commands:
         deployer.say(*text.values_since_the_change_set(change_set, layer))
         # A rollback's change set (one its run left when it stopped at the question) is recorded as
         # the rollback it is: as a new release, the next rollback would go back to the image it left.
-        # Only while that image runs, and back to an image the history has a release of: a description
-        # is anyone's to write, and a wrong mark would make the next rollback skip a good image.
+        # Only while that image runs and the change set deploys another: one made when another image
+        # ran is stale. (A rollback with TAG= goes to any image, one the history lacks too.)
         left = text.rolled_back_from(change_set.get("Description"))
         running = parameter_values(deployer.describe(layer.stack)).get("ImageTag") if exists else None
-        back_to = parameter_values(change_set).get("ImageTag")
-        if left and left == running != back_to and any(entry["image_tag"] == back_to for entry in deployer.history.releases()):
+        if left and left == running != parameter_values(change_set).get("ImageTag"):
             deployer.rolling_back_from = left
             deployer.say(f"{layer.stack}: change set {name} is a rollback from {left} (its description says so): recorded as one")
         elif left:
             deployer.say(
-                f"note: change set {name} says it is a rollback from {left}, but {running or 'no image'} runs, or {back_to} has no "
-                "release in the history: recorded as a release"
+                f"note: change set {name} says it is a rollback from {left}, but {running or 'no image'} runs: recorded as a release"
             )
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0

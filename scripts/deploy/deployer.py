@@ -694,13 +694,14 @@ class Deployer:
             if found["StackStatus"] in SUCCEEDED:  # the summary says so even if Ctrl-C comes in what follows
                 changes = len(change_set.get("Changes", []))
                 self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
+            if releasing:  # first: an AWS error in what follows must not leave the live release unrecorded
+                self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
+                recorded()
+            if found["StackStatus"] in SUCCEEDED:
                 self.say_kept_replacements(layer, change_set)
                 self.say(*text.subscriptions_to_confirm(change_set, json.loads(layer.template)))
             if found["StackStatus"] in UPDATABLE:
                 self.protect(layer, found)
-            if releasing:
-                self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
-                recorded()
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
         if exists:  # (finish raised unless it succeeded)
             self.say_downstream_to_deploy(layer, outputs_before, found)
@@ -717,7 +718,7 @@ class Deployer:
         try:
             with stops_held(held=lambda: self.say(f"{layer.stack}: stopping once the release of {image} is recorded (again to stop now)")):
                 yield lambda: done.append(True)
-        except KeyboardInterrupt:
+        except BaseException:  # a second Ctrl-C, or an error before the record: the release is live all the same
             if not done:
                 self.say("warning: " + text.release_not_recorded(image, self.env, self.history.name, self.rolling_back_from, replaced))
             raise
