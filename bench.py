@@ -4,6 +4,9 @@ Each figure is the median of several runs, measured in this one run so that rati
 Peak memory is the largest resident set of the measured process tree (wait4's ru_maxrss); CPU is
 the user and system time of that tree, a steadier figure than wall time on a busy machine."""
 
+import templates  # noqa: F401  (first: its hook makes a Ctrl-C in every import after it one line: templates/__init__.py)
+
+# isort: split
 import os
 import shutil
 import statistics

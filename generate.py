@@ -7,11 +7,13 @@ templates/generation.py.
     python generate.py --order    print the layer order derived from the wiring
 """
 
+import templates  # first: its hook makes a Ctrl-C in every import after it one line (templates/__init__.py)
+
+# isort: split
 import argparse
 import contextlib
 from pathlib import Path
 
-import templates
 from templates import ci, relative
 from templates.errors import ToolError, entry_point, run
 from templates.generation import (

@@ -14,6 +14,9 @@ the ones params/sandbox.yaml holds, and it checks that they match.
 Tests use the Sandbox class: `Sandbox(state_dir).start()`, `.seed()`, `.endpoint`, `.stop()`.
 """
 
+import templates  # noqa: F401  (first: its hook makes a Ctrl-C in every import after it one line: templates/__init__.py)
+
+# isort: split
 import argparse
 import contextlib
 import fcntl

@@ -639,9 +639,10 @@ def test_ctrl_c_while_a_tool_still_imports_is_one_line_and_exit_130():
 
 
 @pytest.mark.parametrize("tool", ["generate", "scripts.deploy", "scripts.review", "emulator.sandbox", "bench"])  # what make runs
-def test_every_tool_imports_templates_before_the_heavy_libraries(tool):
-    """So that its Ctrl-C hook is in place while they load (a Ctrl-C half a second into make deploy
-    printed a traceback through botocore, which scripts/deploy/__init__.py imported first)."""
+def test_every_tool_imports_templates_first(tool):
+    """So that its Ctrl-C hook is in place while everything else loads (a Ctrl-C half a second into
+    make deploy printed a traceback through botocore, which scripts/deploy/__init__.py imported first,
+    and then through urllib, which emulator/sandbox.py imported before templates)."""
     probe = (
         "import sys\n"
         "started = []\n"
@@ -656,6 +657,7 @@ def test_every_tool_imports_templates_before_the_heavy_libraries(tool):
     ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     first_templates, first_heavy, heavy = ran.stdout.split(maxsplit=2)
     assert int(first_templates) < int(first_heavy), f"{tool} imports {heavy} before templates"
+    assert int(first_templates) == len(tool.split(".")), f"{tool} imports other modules before templates"  # after its own package
 
 
 @pytest.mark.parametrize(("answer", "removed"), [(0, False), (3, True), (1, False)])

@@ -9,6 +9,9 @@ what it prints, aws.py the clients, call counts and error lines, history.py the 
 lock.py the environment's lock, marks.py the stack policies a stopped --allow-replace run left
 relaxed."""
 
+import templates  # first: its hook makes a Ctrl-C in every import after it one line (templates/__init__.py)
+
+# isort: split
 import argparse
 import os
 import re
@@ -17,7 +20,6 @@ import time
 import urllib.parse
 from pathlib import Path
 
-import templates
 from scripts.deploy import zone
 from scripts.deploy.aws import API_CALLS, AWS_ERRORS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, on_this_machine, parse_api_calls
 from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands

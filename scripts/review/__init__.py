@@ -30,6 +30,9 @@ Modules: collect.py (what a document says, read from the output directory and pa
 checkov), render.py (the Markdown).
 """
 
+import templates  # noqa: F401  (first: its hook makes a Ctrl-C in every import after it one line: templates/__init__.py)
+
+# isort: split
 import argparse
 from decimal import Decimal
 from pathlib import Path
