@@ -689,19 +689,17 @@ class Deployer:
                 raise  # the same image: its release in the history stays the way back
             release = text.release_not_recorded(given["ImageTag"], self.env, self.history.name, self.rolling_back_from, replaced)
             raise Failure(f"{stopped}\nif the update completes, {release}", stopped.code) from None
-        releasing = found["StackStatus"] in SUCCEEDED and "ImageTag" in given
-        with self.recording(layer, given.get("ImageTag"), replaced) if releasing else contextlib.nullcontext() as recorded:
-            if found["StackStatus"] in SUCCEEDED:  # the summary says so even if Ctrl-C comes in what follows
-                changes = len(change_set.get("Changes", []))
-                self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
-            if releasing:  # first: an AWS error in what follows must not leave the live release unrecorded
-                self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
-                recorded()
-            if found["StackStatus"] in SUCCEEDED:
-                self.say_kept_replacements(layer, change_set)
-                self.say(*text.subscriptions_to_confirm(change_set, json.loads(layer.template)))
-            if found["StackStatus"] in UPDATABLE:
-                self.protect(layer, found)
+        if found["StackStatus"] in SUCCEEDED:  # the summary says so even if Ctrl-C comes in what follows
+            changes = len(change_set.get("Changes", []))
+            self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
+            if "ImageTag" in given:  # first: a Ctrl-C or an AWS error in what follows must not leave the live release unrecorded
+                with self.recording(layer, given["ImageTag"], replaced) as recorded:
+                    self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
+                    recorded()
+            self.say_kept_replacements(layer, change_set)
+            self.say(*text.subscriptions_to_confirm(change_set, json.loads(layer.template)))
+        if found["StackStatus"] in UPDATABLE:
+            self.protect(layer, found)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them
         if exists:  # (finish raised unless it succeeded)
             self.say_downstream_to_deploy(layer, outputs_before, found)
@@ -710,10 +708,10 @@ class Deployer:
 
     @contextlib.contextmanager
     def recording(self, layer, image, replaced):
-        """From a service release's success until it is recorded in the history (recorded(), yielded,
-        says so), stop signals are held: a Ctrl-C there left the live release out of the history, and
-        a rollback then went too far back. The first says what the run finishes first; a second
-        stops it at once, saying a rollback from the release must name the image."""
+        """While a service release is recorded in the history (recorded(), yielded, says it is), stop
+        signals are held: a Ctrl-C there left the live release out of the history, and a rollback then
+        went too far back. The first says what the run finishes first; a second stops it at once,
+        saying a rollback from the release must name the image."""
         done = []
         try:
             with stops_held(held=lambda: self.say(f"{layer.stack}: stopping once the release of {image} is recorded (again to stop now)")):
