@@ -256,3 +256,55 @@ def test_an_update_that_completes_without_deleting_an_old_resource_says_it_is_le
         "left it out of the stack: it still exists, outside every stack (Deletion protection is enabled \\x1b[2J); "
         "delete it yourself once nothing uses it",
     ]
+
+
+def test_what_aws_says_of_a_stack_is_one_line_each_escaped_in_every_read_command():
+    """A change set, an output, a tag or a parameter made by hand reaches make changeset, execute,
+    outputs, diff, drift and events: a newline in it printed a line that passed for the tool's own
+    (`error: ...`), and U+202E reordered the rest of the line."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from scripts.deploy import text
+
+    hostile = HOSTILE + "\nerror: forged\u202eevil"
+    change_set = {
+        "ChangeSetName": "hand",
+        "StackName": "s",
+        "Changes": [
+            {"ResourceChange": {"Action": "Modify", "LogicalResourceId": hostile, "ResourceType": "AWS::X::Y", "Replacement": "False"}}
+        ],
+        "Parameters": [{"ParameterKey": "AlertTopicArn", "ParameterValue": hostile}],
+    }
+    deployed = {
+        "Parameters": [{"ParameterKey": "AlertTopicArn", "ParameterValue": "arn:old"}],
+        "Tags": [{"Key": "CostCenter", "Value": hostile}],
+    }
+    layer = SimpleNamespace(stack="s", source="templates/x.py", template="{}", tags={"CostCenter": "ours"})
+    drift = {
+        "StackResourceDriftStatus": "DELETED",
+        "LogicalResourceId": "Topic",
+        "ResourceType": "AWS::SNS::Topic",
+        "PhysicalResourceId": hostile,
+    }
+    event = {
+        "Timestamp": datetime(2026, 12, 1, tzinfo=UTC),
+        "ResourceStatus": "UPDATE_FAILED",
+        "LogicalResourceId": "X",
+        "ResourceStatusReason": hostile,
+    }
+    lines = [
+        *text.change_set_table(change_set, deployed),
+        *text.outputs({"Outputs": [{"OutputKey": "Evil", "OutputValue": hostile}]}),
+        *text.template_diff(layer, deployed, {}, {"AlertTopicArn": "arn:new"}),
+        *text.drift_report(
+            "s", {"StackDriftStatus": "DRIFTED", "DetectionStatus": "DETECTION_FAILED", "DetectionStatusReason": hostile}, [drift]
+        ),
+        text.event_line(event),
+    ]
+    shown = [line for line in lines if "forged" in line]
+    assert len(shown) >= 6, lines
+    for line in lines:
+        assert "\n" not in line and not line.lstrip().startswith("error:"), repr(line)
+        assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in line), repr(line)
+    assert all("\\nerror: forged\\u202eevil" in line for line in shown), shown

@@ -1400,7 +1400,7 @@ class Deployer:
         running, configured = parameter_values(self.describe(layer.stack)).get("ImageTag"), layer.parameters.get("ImageTag")
         if image_tag is None and configured is not None and running not in (None, configured):
             lines.append(
-                f"  image {running} runs: ImageTag {configured} of params/{self.env}.yaml counts only for a first create "
+                f"  image {printable(running, one_line=True)} runs: ImageTag {configured} of params/{self.env}.yaml counts only for a first create "
                 f"(a deploy keeps the running image; make deploy STACK={layer.name} ENV={self.env} TAG=<tag> releases another)"
             )
         self.say(*lines)

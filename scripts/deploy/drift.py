@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from scripts.deploy import text
+from templates.errors import printable
 
 # Detection "can take up to several minutes, depending on the number of resources" (DetectStackDrift);
 # past this the run stops waiting, exit 2, and CloudFormation carries on.
@@ -51,7 +52,7 @@ def check(deployer, stack, layer_name) -> Checked:
             raise
         # e.g. a detection already running on it ("You can only run a single drift detection
         # operation on a given stack at the same time", detect-drift-stack.html)
-        deployer.say(f"error: {stack}: drift detection refused: {error.response['Error'].get('Message')}")
+        deployer.say(f"error: {stack}: drift detection refused: {printable(error.response['Error'].get('Message') or '', one_line=True)}")
         return Checked(drifted=False, complete=False)
     status = wait(deployer, detection)
     if status is None:

@@ -52,6 +52,7 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
             )
         )
         colours.append(RED if marks[:1] in (["REPLACE"], ["REPLACE?"], ["REMOVE"]) else YELLOW if marks else None)
+    rows = [tuple(printable(cell, one_line=True) for cell in row) for row in rows]  # from AWS: a newline would forge a line
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [f"change set {change_set['ChangeSetName']} for {change_set['StackName']}:"]
     for row, row_colour in zip(rows, colours, strict=True):
@@ -74,8 +75,9 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
 
 
 def shown(value) -> str:
-    """A parameter value as the table prints it: an empty one, or one the stack did not have, is said."""
-    return "(none)" if value is None else "(empty)" if value == "" else value
+    """A parameter value as the table prints it: an empty one, or one the stack did not have, is said;
+    escaped, as it comes from AWS (printable)."""
+    return "(none)" if value is None else "(empty)" if value == "" else printable(value, one_line=True)
 
 
 def cause(rc, conditions) -> str:
@@ -213,7 +215,7 @@ def rollback_triggers(change_set, operation="update") -> list[str]:
 
 # --- stacks and their events ------------------------------------------------------------------
 def event_line(event, when="%H:%M:%S") -> str:
-    reason = f"  {printable(event['ResourceStatusReason'])}" if event.get("ResourceStatusReason") else ""
+    reason = f"  {printable(event['ResourceStatusReason'], one_line=True)}" if event.get("ResourceStatusReason") else ""
     return f"  {event['Timestamp']:{when}}  {event['ResourceStatus']:<32} {event['LogicalResourceId']:<28} {event.get('ResourceType', '')}{reason}"
 
 
@@ -260,7 +262,10 @@ def left_outside_the_stack(events, stack) -> list[str]:
 
 def outputs(found) -> list[str]:
     """A DescribeStacks entry's outputs, by key."""
-    return [f"  {o['OutputKey']} = {o['OutputValue']}" for o in sorted(found.get("Outputs", []), key=lambda o: o["OutputKey"])]
+    return [
+        f"  {printable(o['OutputKey'], one_line=True)} = {printable(o['OutputValue'], one_line=True)}"
+        for o in sorted(found.get("Outputs", []), key=lambda o: o["OutputKey"])
+    ]
 
 
 def still_in_progress(stack, env, status, minutes, events, cli) -> list[str]:
@@ -355,7 +360,10 @@ def template_diff(layer, found, deployed_template, wanted, colour=False, deploya
     old = as_lines(part(deployed_template)) + old + sorted(f"tag {t['Key']}={t['Value']}" for t in found.get("Tags", []))
     new = sorted(f"parameter {k}={v}" for k, v in wanted.items())
     new = as_lines(part(json.loads(layer.template))) + new + sorted(f"tag {k}={v}" for k, v in layer.tags.items())
-    lines = difflib.unified_diff(old, new, f"deployed {layer.stack}", f"local {layer.source} + parameters", lineterm="")
+    lines = [
+        printable(line, one_line=True)
+        for line in difflib.unified_diff(old, new, f"deployed {layer.stack}", f"local {layer.source} + parameters", lineterm="")
+    ]
     return [paint(line, RED if line.startswith("-") else GREEN if line.startswith("+") else None, colour) for line in lines]
 
 
@@ -427,7 +435,7 @@ def drift_report(stack, status, drifts) -> list[str]:
     drift_status, detection = status.get("StackDriftStatus", "UNKNOWN"), status["DetectionStatus"]
     lines = [f"{stack}: {drift_status}" + (f" ({detection})" if detection != "DETECTION_COMPLETE" else "")]
     if status.get("DetectionStatusReason") and detection != "DETECTION_COMPLETE":
-        lines.append(f"  detection did not check everything: {status['DetectionStatusReason']}")
+        lines.append(f"  detection did not check everything: {printable(status['DetectionStatusReason'], one_line=True)}")
     if not drifts:
         return lines
     rows = [("status", "logical id", "type")] + [(d["StackResourceDriftStatus"], d["LogicalResourceId"], d["ResourceType"]) for d in drifts]
@@ -435,7 +443,7 @@ def drift_report(stack, status, drifts) -> list[str]:
     for row, drift in zip(rows, [{}, *drifts], strict=True):
         lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if drift.get("StackResourceDriftStatus") == "DELETED":
-            lines.append(f"      deleted outside CloudFormation (was {drift.get('PhysicalResourceId', '?')})")
+            lines.append(f"      deleted outside CloudFormation (was {printable(drift.get('PhysicalResourceId', '?'), one_line=True)})")
         elif moved_by_release(drift):
             lines.append(
                 "      a BLUE_GREEN, CANARY or LINEAR release moves this rule's weights (ECS): expected after one; "
