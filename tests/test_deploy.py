@@ -2339,6 +2339,21 @@ def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
     assert "HostedZoneConfig (DirectModification)" in aws.out and f"{stack('cert-dns')}: UPDATE_COMPLETE" in aws.out
 
 
+def test_a_change_set_whose_tags_are_not_ours_is_not_executed(aws):
+    # Made by hand with other tags, its execution replaced the stack's: the tool then took the stack for
+    # someone else's and refused to deploy or destroy it.
+    hand = change_set("cert-dns") | {"Tags": [{"Key": "Owner", "Value": "mallory"}]}
+    aws.cf.add_response("describe_change_set", hand, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    executions = requests_of(aws, "ExecuteChangeSet")
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 2
+    assert executions == []
+    assert aws.err == (
+        f"error: change set {cs_name('cert-dns')} lacks the tags every stack of this tool carries (Project={templates.PROJECT}, "
+        f"Environment={ENV}, Layer=cert-dns): made by hand, it would take {stack('cert-dns')} away from the tool, which would then "
+        f"refuse to deploy or destroy it; make one: make changeset STACK=cert-dns ENV={ENV}\n"
+    )
+
+
 def test_a_change_set_older_than_the_stacks_last_update_is_refused(aws):
     # Reviewed yesterday, and someone deployed since: executing it would revert that deploy.
     older = change_set("cert-dns") | {"CreationTime": NOW - timedelta(days=2)}

@@ -126,6 +126,15 @@ class Commands:
             raise
         if change_set["StackName"] != layer.stack:
             raise Failure(f"error: change set {name} belongs to {change_set['StackName']}, not {layer.stack}", 2)
+        # The tags a change set names replace the stack's: without ours, the stack would read as someone else's.
+        tags = deployer.stack_tags(change_set)
+        if tags and not deployer.own_tags(change_set).items() <= tags.items():
+            raise Failure(
+                f"error: change set {name} lacks the tags every stack of this tool carries ({', '.join(f'{k}={v}' for k, v in deployer.own_tags(change_set).items())}): "
+                f"made by hand, it would take {layer.stack} away from the tool, which would then refuse to deploy or destroy it; "
+                f"make one: make changeset STACK={layer.name} ENV={self.env}",
+                2,
+            )
         execution = change_set.get("ExecutionStatus")
         if execution in ALREADY_EXECUTED:  # e.g. a run stopped while asking to execute it: it had started
             raise Failure(
