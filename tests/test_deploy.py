@@ -2021,14 +2021,18 @@ def test_diff_names_a_stack_policy_set_outside_the_tool_and_how_to_set_it_back(a
     ]
 
 
-def test_diff_reads_no_stack_policy_of_someone_elses_stack_of_our_name(aws):
+def test_diff_says_a_stack_of_our_name_is_someone_elses_and_reads_nothing_more_of_it(aws):
+    # It ended "differs ... (make deploy applies it)", which deploy then refused; no template, policy
+    # or parameter of it is ours to compare (no GetTemplate nor GetStackPolicy queued: a call would fail).
     layer = "cert-dns"
     theirs = described(layer)
-    theirs["Stacks"][0]["Tags"] = []  # not made by this tool: no policy of ours to compare or set
+    theirs["Stacks"][0]["Tags"] = []
     aws.cf.add_response("describe_stacks", theirs, {"StackName": stack(layer)})
-    aws.cf.add_response("get_template", {"TemplateBody": template(layer)}, {"StackName": stack(layer), "TemplateStage": "Original"})
-    assert aws.run("diff", "--stack", layer) == 1, aws.out + aws.err  # its tags differ; no GetStackPolicy queued: a call would fail
-    assert "+tag Project=" in aws.out and "stack policy" not in aws.out, aws.out
+    assert aws.run("diff", "--stack", layer) == 1, aws.out + aws.err
+    assert aws.out == (
+        f"{stack(layer)}: not made by this tool (it lacks the tags its stacks carry: Project={templates.PROJECT}, Environment={ENV}, "
+        f"Layer={layer}): deploy and destroy refuse it while it is there\n"
+    )
 
 
 @pytest.mark.parametrize("deployed", [None, ALLOW_ALL, DENY_ALL])

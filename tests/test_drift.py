@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from stubbed_aws import ENV, LOG_GROUP, NOW, PROD_LAYERS, change, cs_name, described, stack, stack_id
 
+import templates
 from scripts.deploy import text
 from scripts.deploy.drift import MAX_WAIT_SECONDS
 
@@ -296,3 +297,16 @@ def test_a_listener_rule_changed_beyond_its_weights_gets_no_such_excuse():
     assert any(excuse in line for line in text.drift_report("s", status, [moved | {"PropertyDifferences": [weight]}]))
     assert not any(excuse in line for line in text.drift_report("s", status, [moved | {"PropertyDifferences": [weight, redirect]}]))
     assert not any(excuse in line for line in text.drift_report("s", status, [moved | {"PropertyDifferences": []}]))
+
+
+def test_a_stack_of_our_name_someone_else_made_is_said_and_not_checked(aws):
+    # It was reported IN_SYNC, "no resource changed outside CloudFormation", as if it were ours.
+    theirs = described("alarms")
+    theirs["Stacks"][0]["Tags"] = [{"Key": "Owner", "Value": "mallory"}]
+    aws.cf.add_response("describe_stacks", theirs, {"StackName": stack("alarms")})
+    assert aws.run("drift", "--stack", "alarms") == 0, aws.err
+    assert aws.out.splitlines()[0] == (
+        f"{stack('alarms')}: not made by this tool (it lacks the tags its stacks carry: Project={templates.PROJECT}, Environment={ENV}, "
+        "Layer=alarms): deploy and destroy refuse it while it is there; not checked"
+    )
+    assert "IN_SYNC" not in aws.out and "in sync" not in aws.out, aws.out

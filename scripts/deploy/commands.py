@@ -255,7 +255,7 @@ class Commands:
 
     def diff(self) -> int:
         differing = [layer.name for layer in self.layers if self.deployer.diff(layer, self.args.image_tag)]
-        deployable = [name for name in differing if name not in self.deployer.policy_only]
+        deployable = [name for name in differing if name not in self.deployer.policy_only + self.deployer.not_ours]
         # an outcome, not a failure: make's "Error 1" after it only carries the exit code
         if deployable:
             self.deployer.say(f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy applies it)")

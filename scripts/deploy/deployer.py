@@ -285,6 +285,7 @@ class Deployer:
         self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
         self.enabled_layers = enabled_layers  # the params file's layers (a run of every layer deploys them)
         self.policy_only = []  # make diff: the layers whose stack policy alone differs, which a deploy does not set
+        self.not_ours = []  # make diff: the layers whose stack of our name this tool did not make, which a deploy refuses
         self.creates_checked = False  # guards.refuse_blocked_creates has looked, at the run's first create
         self.renames_checked = False  # guards.refuse_taken_names_ahead has looked, at the run's first layer
         self.accounts_checked = False  # guards.refuse_a_secret_of_another_account has looked, at the run's first layer
@@ -1378,6 +1379,10 @@ class Deployer:
     def diff(self, layer, image_tag=None) -> bool:
         if not self.has_stack(layer.stack):
             self.say(f"{layer.stack}: not deployed; deploying creates everything in {layer.source}")
+            return True
+        if self.foreign(found := self.describe(layer.stack)):
+            self.say(text.not_ours(layer.stack, self.own_tags(found)))
+            self.not_ours.append(layer.name)
             return True
         deployed = self.deployed_template(layer.stack)
         wanted = self.parameters(layer, self.wired_parameters(layer), image_tag)

@@ -38,6 +38,9 @@ def check(deployer, stack, layer_name) -> Checked:
     if found is None or found["StackStatus"] == "REVIEW_IN_PROGRESS":
         deployer.say(f"{stack}: not deployed, nothing to check")
         return Checked(drifted=False, complete=True, deployed=False)
+    if deployer.foreign(found):  # someone else's: "in sync" would speak for it
+        deployer.say(text.not_ours(stack, deployer.own_tags(found)) + "; not checked")
+        return Checked(drifted=False, complete=True, deployed=False)
     if found["StackStatus"].endswith("_IN_PROGRESS"):
         # Not sent into a running operation: the stack's resources are changing, so what a detection
         # found would say nothing. (The user guide's "Considerations when detecting drift",

@@ -588,3 +588,10 @@ def rolled_back_from(description) -> str | None:
     """The image a change set's rollback leaves, as change_set_description wrote it; None for another."""
     found = re.fullmatch(rf"[a-z-]+ layer of [a-z0-9-]+, by scripts/deploy{re.escape(ROLLBACK_MARK)}({IMAGE_TAG})", description or "")
     return found and found.group(1)
+
+
+def not_ours(stack, own_tags) -> str:
+    """A stack of our name that this tool did not make (Deployer.foreign), where a command that reads
+    meets it: it is not this tool's to compare, check or change."""
+    tags = ", ".join(f"{k}={v}" for k, v in own_tags.items())
+    return f"{stack}: not made by this tool (it lacks the tags its stacks carry: {tags}): deploy and destroy refuse it while it is there"
