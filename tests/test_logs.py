@@ -171,22 +171,28 @@ def test_a_stack_without_outputs_names_the_service_from_its_parameters():
 HOSTILE = "Not Found: /\x1b]0;PWNED\x07\x1b[2J\x1b[31m red\rforged line\x9b"
 
 
+def a_stack_event(reason) -> dict:
+    """A DescribeStackEvents event whose reason is text from outside."""
+    from datetime import UTC, datetime
+
+    return {
+        "Timestamp": datetime(2026, 12, 1, tzinfo=UTC),
+        "ResourceStatus": "CREATE_FAILED",
+        "LogicalResourceId": "Service",
+        "ResourceStatusReason": reason,
+    }
+
+
 def test_text_from_outside_reaches_the_terminal_with_its_control_characters_escaped():
     """A log event, a task's stop reason, a stack event's reason or an HTTP answer could otherwise
     retitle or clear the terminal, or overwrite its own line with a forged one (\\r)."""
-    from datetime import UTC, datetime
 
     from scripts import verify
     from scripts.deploy import text
 
     event = {"timestamp": 1_700_000_000_000, "logStreamName": "web/web/0123456789abcdef", "message": HOSTILE + "\n"}
     task = {"taskArn": "arn:aws:ecs:us-east-1:1:task/c/0123", "stoppedReason": HOSTILE, "containers": [{"name": "web", "reason": HOSTILE}]}
-    stack_event = {
-        "Timestamp": datetime(2026, 12, 1, tzinfo=UTC),
-        "ResourceStatus": "CREATE_FAILED",
-        "LogicalResourceId": "Service",
-        "ResourceStatusReason": HOSTILE,
-    }
+    stack_event = a_stack_event(HOSTILE)
     lines = [
         logs.event_line(event),
         logs.stream_line(event),
@@ -262,7 +268,6 @@ def test_what_aws_says_of_a_stack_is_one_line_each_escaped_in_every_read_command
     """A change set, an output, a tag or a parameter made by hand reaches make changeset, execute,
     outputs, diff, drift and events: a newline in it printed a line that passed for the tool's own
     (`error: ...`), and U+202E reordered the rest of the line."""
-    from datetime import UTC, datetime
     from types import SimpleNamespace
 
     from scripts.deploy import text
@@ -287,12 +292,7 @@ def test_what_aws_says_of_a_stack_is_one_line_each_escaped_in_every_read_command
         "ResourceType": "AWS::SNS::Topic",
         "PhysicalResourceId": hostile,
     }
-    event = {
-        "Timestamp": datetime(2026, 12, 1, tzinfo=UTC),
-        "ResourceStatus": "UPDATE_FAILED",
-        "LogicalResourceId": "X",
-        "ResourceStatusReason": hostile,
-    }
+    event = a_stack_event(hostile)
     lines = [
         *text.change_set_table(change_set, deployed),
         *text.outputs({"Outputs": [{"OutputKey": "Evil", "OutputValue": hostile}]}),

@@ -655,6 +655,13 @@ def test_a_change_of_the_stack_tags_alone_is_applied_and_then_there_is_nothing_l
     document["Tags"] = {key: value if key in own else f"{value}-retagged" for key, value in document["Tags"].items()} | {"Retagged": "yes"}
     config.write_text(json.dumps(document))
     retagged = ("--output-dir", str(output), "--params-dir", str(ROOT / "params"))
+    # make changeset said only "no changes": the tags are a deploy's to set, and it says so
+    code, out, err = run("changeset", "--stack", "cert-dns", *retagged)
+    differing = ", ".join(sorted((document["Tags"].keys() - own.keys()) | {"Retagged"}))
+    assert (
+        code == 0
+        and f"{stack('cert-dns')}: its tags differ from params/{ENV}.yaml's ({differing}), which no change set carries alone: " in out
+    )
     code, out, err = run("deploy", "--stack", "cert-dns", *retagged, "--yes")
     assert code == 0, out + err
     assert "  tag Retagged: (none) -> yes" in out, out + err

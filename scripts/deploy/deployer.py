@@ -1210,8 +1210,15 @@ class Deployer:
                 self.say(
                     f"{layer.stack}: termination protection was off (a run stopped before it set it, or a change by hand): turned back on"
                 )
-            if found and not leave and self.stack_tags(found) != layer.tags:
-                self.update_tags(layer, found)
+            if found and self.stack_tags(found) != layer.tags:
+                if not leave:
+                    self.update_tags(layer, found)
+                else:  # make changeset: the tags, which no change set carries alone here, are a deploy's to set
+                    differing = sorted(set(self.stack_tags(found).items()) ^ set(layer.tags.items()))
+                    self.say(
+                        f"{layer.stack}: its tags differ from params/{self.env}.yaml's ({', '.join(sorted({k for k, _ in differing}))}), "
+                        f"which no change set carries alone: make deploy STACK={layer.name} ENV={self.env} sets them"
+                    )
             return
         with self.discarded_if_stopped(layer, change_set, exists):  # make changeset keeps it once shown
             self.say(*text.change_set_table(change_set, self.describe(layer.stack) if exists else None, self.colour, layer.conditions))
