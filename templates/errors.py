@@ -218,9 +218,10 @@ class Output:
 # or clear the terminal, a carriage return let a line overwrite itself with a forged one. U+2028 and
 # U+2029 too: str.splitlines() ends a line there, and so did the error lines that quoted them. And
 # the bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), which reorder
-# how the rest of a line is shown: https://www.unicode.org/reports/tr9/#Explicit_Directional_Embeddings
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-ANY_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# how the rest of a line is shown, and the invisible marks (U+200E, U+200F, U+061C), which move the
+# characters around them: https://www.unicode.org/reports/tr9/#Explicit_Directional_Embeddings
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+ANY_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 
 
 def untrusted_json(text):

@@ -213,8 +213,10 @@ def test_text_from_outside_reaches_the_terminal_with_its_control_characters_esca
     for line in (logs.stream_line, logs.event_line):
         assert line(event | {"message": f"a\tb\n{forged}\n"}).endswith(f"a\tb\n    {forged}")
     # the bidirectional overrides and isolates, which reorder how the rest of the line is shown
-    reordering = "".join(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
-    assert logs.event_line(event | {"message": reordering}).endswith("\\u202a\\u202b\\u202c\\u202d\\u202e\\u2066\\u2067\\u2068\\u2069")
+    reordering = "".join(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]))
+    assert logs.event_line(event | {"message": reordering}).endswith(
+        "\\u202a\\u202b\\u202c\\u202d\\u202e\\u2066\\u2067\\u2068\\u2069\\u200e\\u200f\\u061c"
+    )
 
 
 def test_a_stack_status_reason_from_aws_is_printed_escaped_too():
