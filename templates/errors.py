@@ -220,8 +220,9 @@ class Output:
 # the bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), which reorder
 # how the rest of a line is shown, and the invisible marks (U+200E, U+200F, U+061C), which move the
 # characters around them: https://www.unicode.org/reports/tr9/#Explicit_Directional_Embeddings
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
-ANY_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+UNPRINTABLE = r"\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
+CONTROL_CHARACTERS = re.compile(rf"[\x00-\x08{UNPRINTABLE}]")
+ANY_CONTROL_CHARACTER = re.compile(rf"[\x00-\x0a{UNPRINTABLE}]")
 
 
 def untrusted_json(text):

@@ -2944,16 +2944,13 @@ def test_an_entry_whose_fields_are_not_as_a_release_records_them_is_left_out(fie
 def test_only_a_change_set_description_this_tool_wrote_for_a_rollback_names_an_image_rolled_back_from():
     from scripts.deploy import text
 
-    layer = types.SimpleNamespace(name="service", env=ENV)
-    assert text.rolled_back_from(text.change_set_description(layer, "v2")) == "v2"
-    for description in (
-        text.change_set_description(layer),
-        None,
-        "",
-        "by hand; a rollback from image v2",
-        text.change_set_description(layer, "v2") + ";x",
-    ):
-        assert text.rolled_back_from(description) is None, description
+    service = types.SimpleNamespace(name="service", env=ENV)
+    ours = f"service layer of {ENV}, by scripts/deploy; a rollback from image v2"  # as the rollback's CreateChangeSet sends it
+    assert text.rolled_back_from(ours, service) == "v2"
+    others = [f"service layer of {ENV}, by scripts/deploy", None, "", "by hand; a rollback from image v2", ours + ";x"]
+    others.append(ours.replace("service layer", "alb layer"))  # another layer's
+    for description in others:
+        assert text.rolled_back_from(description, service) is None, description
 
 
 def test_a_repair_deploy_sends_an_empty_trigger_list_and_says_so(aws):

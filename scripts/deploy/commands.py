@@ -127,10 +127,10 @@ class Commands:
         if change_set["StackName"] != layer.stack:
             raise Failure(f"error: change set {name} belongs to {change_set['StackName']}, not {layer.stack}", 2)
         # The tags a change set names replace the stack's: without ours, the stack would read as someone else's.
-        tags = deployer.stack_tags(change_set)
-        if tags and not deployer.own_tags(change_set).items() <= tags.items():
+        tags, own = deployer.stack_tags(change_set), deployer.own_tags(change_set)
+        if tags and not own.items() <= tags.items():
             raise Failure(
-                f"error: change set {name} lacks the tags every stack of this tool carries ({', '.join(f'{k}={v}' for k, v in deployer.own_tags(change_set).items())}): "
+                f"error: change set {name} lacks the tags every stack of this tool carries ({text.tag_list(own)}): "
                 f"made by hand, it would take {layer.stack} away from the tool, which would then refuse to deploy or destroy it; "
                 f"make one: make changeset STACK={layer.name} ENV={self.env}",
                 2,
@@ -165,7 +165,7 @@ class Commands:
         # the rollback it is: as a new release, the next rollback would go back to the image it left.
         # Only while that image runs and the change set deploys another: one made when another image
         # ran is stale. (A rollback with TAG= goes to any image, one the history lacks too.)
-        left = text.rolled_back_from(change_set.get("Description"))
+        left = text.rolled_back_from(change_set.get("Description"), layer)
         running = parameter_values(deployer.describe(layer.stack)).get("ImageTag") if exists else None
         if left and left == running != parameter_values(change_set).get("ImageTag"):
             deployer.rolling_back_from = left
@@ -292,14 +292,11 @@ class Commands:
                 f"make destroy ENV={env} STACK=<layer> for {', '.join(destroy_order(self.args.stack)[:-1])}, in that order (one not deployed "
                 f"says so), then STACK={self.args.stack}"
             )
-        existing = []
-        for name in names:
-            stack = templates.stack_name(env, name)
-            found = deployer.describe(stack, refuse_foreign=self.named(name))
-            if found and not self.named(name) and deployer.foreign(found):  # someone else's, in a layer this environment does not use
-                deployer.say(f"{stack} was not made by this tool, and {name} is not in enabled_layers of params/{env}.yaml: left alone")
-            elif found:
-                existing.append(stack)
+        existing = [
+            templates.stack_name(env, name)
+            for name in names
+            if not deployer.left_alone(name, self.named(name)) and deployer.describe(templates.stack_name(env, name))
+        ]
         for name in names:  # a relaxed-policy mark its stack outlived (destroyed by hand, or a destroy stopped after DeleteStack)
             if templates.stack_name(env, name) not in existing:
                 deployer.relaxed_marks.clear(name)

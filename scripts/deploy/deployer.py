@@ -380,7 +380,7 @@ class Deployer:
         if found and self.changes and refuse_foreign and self.foreign(found):
             raise Failure(
                 f"error: {stack} exists but was not made by this tool: its tags are not "
-                f"{', '.join(f'{k}={v}' for k, v in self.own_tags(found).items())}, which every stack it makes carries; "
+                f"{text.tag_list(self.own_tags(found))}, which every stack it makes carries; "
                 "nothing changed. If it is ours (its tags changed by hand), set those tags on it (console: Update stack, "
                 "Use current template, Tags) and run this again; otherwise remove or rename it yourself"
             )
@@ -412,7 +412,17 @@ class Deployer:
         review (REVIEW_IN_PROGRESS), or a failed first create (ROLLBACK_COMPLETE: its rollback deleted
         what it made, and RECREATE=1 deletes it and creates it again)."""
         found = self.describe(stack, refuse_foreign=False)
-        return found is None or found["StackStatus"] in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
+        return found is None or found["StackStatus"] in purge.EMPTY_STATUSES
+
+    def left_alone(self, layer_name, named) -> bool:
+        """Someone else's stack in a layer this environment does not use, which a destroy or purge of
+        every layer leaves alone, saying so. named (in enabled_layers, or by STACK=): refused instead."""
+        stack = templates.stack_name(self.env, layer_name)
+        found = self.describe(stack, refuse_foreign=named)
+        if found is None or named or not self.foreign(found):
+            return False
+        self.say(f"{stack} was not made by this tool, and {layer_name} is not in enabled_layers of params/{self.env}.yaml: left alone")
+        return True
 
     def has_stack(self, stack) -> bool:
         """Deployed: exists and is not an abandoned create (REVIEW_IN_PROGRESS)."""
@@ -686,8 +696,8 @@ class Deployer:
                 operation="update" if exists else "create",
             )
         except Failure as stopped:  # the wait stopped (Ctrl-C, MAX_WAIT, AWS out of reach): the update goes on
-            if given.get("ImageTag", replaced) == replaced and not self.rolling_back_from:
-                raise  # the same image: its release in the history stays the way back
+            if "ImageTag" not in given or (given["ImageTag"] == replaced and not self.rolling_back_from):
+                raise  # no release, or the same image: its release in the history stays the way back
             release = text.release_not_recorded(given["ImageTag"], self.env, self.history.name, self.rolling_back_from, replaced)
             raise Failure(f"{stopped}\nif the update completes, {release}", stopped.code) from None
         if found["StackStatus"] in SUCCEEDED:  # the summary says so even if Ctrl-C comes in what follows
@@ -1214,9 +1224,9 @@ class Deployer:
                 if not leave:
                     self.update_tags(layer, found)
                 else:  # make changeset: the tags, which no change set carries alone here, are a deploy's to set
-                    differing = sorted(set(self.stack_tags(found).items()) ^ set(layer.tags.items()))
+                    differing = sorted({key for key, _ in set(self.stack_tags(found).items()) ^ set(layer.tags.items())})
                     self.say(
-                        f"{layer.stack}: its tags differ from params/{self.env}.yaml's ({', '.join(sorted({k for k, _ in differing}))}), "
+                        f"{layer.stack}: its tags differ from params/{self.env}.yaml's ({', '.join(differing)}), "
                         f"which no change set carries alone: make deploy STACK={layer.name} ENV={self.env} sets them"
                     )
             return
@@ -1346,14 +1356,11 @@ class Deployer:
         without one: none, or one that allows every update, which is what AWS makes of none): set
         outside this tool (SetStackPolicy is anyone's who may call it), which a deploy with nothing else
         to change leaves as it is, or left relaxed by a stopped --allow-replace run. CloudFormation's
-        drift detection does not look at stack policies. Someone else's stack is not ours to set one on.
+        drift detection does not look at stack policies. For a deployed stack of ours (diff looks first).
         Returns its lines, and whether a deploy puts it back (a relaxed one) or only the printed command.
         Without a policy "all update actions are allowed on all resources", and the API has no call that
         removes one (SetStackPolicy and GetStackPolicy only): allow-all stands for none.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/protect-stack-resources.html"""
-        found = self.describe(layer.stack, refuse_foreign=False)
-        if found is None or self.foreign(found):
-            return [], False
         body = self.cf.get_stack_policy(StackName=layer.stack).get("StackPolicyBody")
         deployed = untrusted_json(body) if body else None
         if deployed == layer.policy or (not layer.policy and deployed in (None, ALLOW_ALL_POLICY)):
@@ -1393,9 +1400,9 @@ class Deployer:
             return True
         deployed = self.deployed_template(layer.stack)
         wanted = self.parameters(layer, self.wired_parameters(layer), image_tag)
-        lines = text.template_diff(layer, self.describe(layer.stack), deployed, wanted, self.colour)
+        lines = text.template_diff(layer, found, deployed, wanted, self.colour)
         differs = bool(lines)
-        if lines and not text.template_diff(layer, self.describe(layer.stack), deployed, wanted, deployable_only=True):
+        if lines and not text.template_diff(layer, found, deployed, wanted, deployable_only=True):
             # "During a stack update, you cannot update the Metadata section by itself. You can update it only
             # when you include changes that add, modify, or delete resources." A deploy says "no changes";
             # so for parameter declarations (text.deployable_part).
@@ -1409,7 +1416,7 @@ class Deployer:
         if policy and not differs and not by_deploy:
             self.policy_only.append(layer.name)
         lines, differs = (lines + policy) or [f"{layer.stack}: same as deployed"], differs or bool(policy)
-        running, configured = parameter_values(self.describe(layer.stack)).get("ImageTag"), layer.parameters.get("ImageTag")
+        running, configured = parameter_values(found).get("ImageTag"), layer.parameters.get("ImageTag")
         if image_tag is None and configured is not None and running not in (None, configured):
             lines.append(
                 f"  image {printable(running, one_line=True)} runs: ImageTag {configured} of params/{self.env}.yaml counts only for a first create "

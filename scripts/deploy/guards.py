@@ -184,7 +184,7 @@ def refuse_a_missing_image(deployer, layer, image_tag) -> None:
     repository = service.parameters["EcrRepositoryName"]
     found = deployer.describe(service.stack)
     # A failed first create runs no image: RECREATE=1 deletes it and deploys params' ImageTag.
-    running = parameter_values(found) if deployer.has_stack(service.stack) and found["StackStatus"] != "ROLLBACK_COMPLETE" else {}
+    running = {} if deployer.is_create(service.stack) else parameter_values(found)
     tag = image_tag or running.get("ImageTag") or service.parameters.get("ImageTag")  # as Deployer.parameters chooses it
     if not tag or (running.get("ImageTag"), running.get("EcrRepositoryName")) == (tag, repository):
         return

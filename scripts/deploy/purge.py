@@ -39,6 +39,10 @@ import templates
 from scripts.deploy import aws
 from scripts.deploy.failure import Failure
 
+# A stack in these holds no resource, and a deploy creates it: an empty one under review, or a failed
+# first create, whose rollback deleted what it made (Deployer.is_create).
+EMPTY_STATUSES = ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
+
 KEY_WINDOW_DAYS = 7  # the minimum ScheduleKeyDeletion accepts (7 to 30)
 STACK_ID_TAG, LOGICAL_ID_TAG = "aws:cloudformation:stack-id", "aws:cloudformation:logical-id"
 # Resources whose fixed names make a new stack's create fail while they exist.
@@ -406,7 +410,7 @@ def blocking(deployer, creates: dict) -> list[Retained]:
         for summary in page["StackSummaries"]:
             if summary["StackName"] in creates and summary["StackStatus"] == "DELETE_COMPLETE":
                 summaries.append(summary)
-            elif summary["StackName"] in creates and summary["StackStatus"] not in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"):
+            elif summary["StackName"] in creates and summary["StackStatus"] not in EMPTY_STATUSES:
                 live.add(summary["StackName"])
     items = []
     for summary in summaries:
@@ -429,11 +433,9 @@ def purge(deployer, names) -> int:
     stacks, live = [], []
     for name in reversed(names):
         stack = templates.stack_name(env, name)
-        unused = len(names) > 1 and name not in deployer.enabled_layers  # a layer this environment does not use, not named by STACK=
-        found = deployer.describe(stack, refuse_foreign=not unused)
-        if found is not None and unused and deployer.foreign(found):
-            deployer.say(f"{stack} was not made by this tool, and {name} is not in enabled_layers of params/{env}.yaml: left alone")
+        if deployer.left_alone(name, named=len(names) == 1 or name in deployer.enabled_layers):
             continue
+        found = deployer.describe(stack)
         stacks.append(stack)
         if found is not None:
             live.append(f"{stack} still exists ({found['StackStatus']})")

@@ -584,14 +584,18 @@ def change_set_description(layer, rolling_back_from=None) -> str:
     return f"{layer.name} layer of {layer.env}, by scripts/deploy{mark}"
 
 
-def rolled_back_from(description) -> str | None:
-    """The image a change set's rollback leaves, as change_set_description wrote it; None for another."""
-    found = re.fullmatch(rf"[a-z-]+ layer of [a-z0-9-]+, by scripts/deploy{re.escape(ROLLBACK_MARK)}({IMAGE_TAG})", description or "")
-    return found and found.group(1)
+def rolled_back_from(description, layer) -> str | None:
+    """The image a change set of the layer's leaves, as change_set_description wrote it for a rollback;
+    None for another change set."""
+    image = (description or "").removeprefix(change_set_description(layer) + ROLLBACK_MARK)
+    return image if image != description and re.fullmatch(IMAGE_TAG, image) else None
+
+
+def tag_list(tags: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in tags.items())
 
 
 def not_ours(stack, own_tags) -> str:
     """A stack of our name that this tool did not make (Deployer.foreign), where a command that reads
     meets it: it is not this tool's to compare, check or change."""
-    tags = ", ".join(f"{k}={v}" for k, v in own_tags.items())
-    return f"{stack}: not made by this tool (it lacks the tags its stacks carry: {tags}): deploy and destroy refuse it while it is there"
+    return f"{stack}: not made by this tool (it lacks the tags its stacks carry: {tag_list(own_tags)}): deploy and destroy refuse it while it is there"
