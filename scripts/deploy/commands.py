@@ -126,7 +126,8 @@ class Commands:
             raise
         if change_set["StackName"] != layer.stack:
             raise Failure(f"error: change set {name} belongs to {change_set['StackName']}, not {layer.stack}", 2)
-        # The tags a change set names replace the stack's: without ours, the stack would read as someone else's.
+        # A change set's Tags are "key-value pairs to associate with this stack": without ours, executed, the stack
+        # would read as someone else's. https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html
         tags, own = deployer.stack_tags(change_set), deployer.own_tags(change_set)
         if tags and not own.items() <= tags.items():
             raise Failure(

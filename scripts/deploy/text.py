@@ -579,7 +579,9 @@ ROLLBACK_MARK = "; a rollback from image "
 
 def change_set_description(layer, rolling_back_from=None) -> str:
     """A change set's Description: a rollback's names the image it leaves, so that `make execute` of
-    it, made by a run that stopped at its question, records it as the rollback it is."""
+    it, made by a run that stopped at its question, records it as the rollback it is. At most some 200
+    characters (an image tag has 128), of the 1,024 CreateChangeSet takes:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html"""
     mark = f"{ROLLBACK_MARK}{rolling_back_from}" if rolling_back_from else ""
     return f"{layer.name} layer of {layer.env}, by scripts/deploy{mark}"
 
