@@ -660,7 +660,8 @@ def test_a_change_of_the_stack_tags_alone_is_applied_and_then_there_is_nothing_l
     differing = ", ".join(sorted((document["Tags"].keys() - own.keys()) | {"Retagged"}))
     assert (
         code == 0
-        and f"{stack('cert-dns')}: its tags differ from params/{ENV}.yaml's ({differing}), which no change set carries alone: " in out
+        and f"{stack('cert-dns')}: its tags differ from params/{ENV}.yaml's ({differing}), which the empty change set does not carry: "
+        in out
     )
     code, out, err = run("deploy", "--stack", "cert-dns", *retagged, "--yes")
     assert code == 0, out + err

@@ -1223,11 +1223,11 @@ class Deployer:
             if found and self.stack_tags(found) != layer.tags:
                 if not leave:
                     self.update_tags(layer, found)
-                else:  # make changeset: the tags, which no change set carries alone here, are a deploy's to set
+                else:  # make changeset: the tags, which this empty change set (the sandbox's, see update_tags) does not carry, are a deploy's to set
                     differing = sorted({key for key, _ in set(self.stack_tags(found).items()) ^ set(layer.tags.items())})
                     self.say(
                         f"{layer.stack}: its tags differ from params/{self.env}.yaml's ({', '.join(differing)}), "
-                        f"which no change set carries alone: make deploy STACK={layer.name} ENV={self.env} sets them"
+                        f"which the empty change set does not carry: make deploy STACK={layer.name} ENV={self.env} sets them"
                     )
             return
         with self.discarded_if_stopped(layer, change_set, exists):  # make changeset keeps it once shown
