@@ -616,6 +616,13 @@ def test_a_stack_exported_in_the_shell_is_refused_by_deploy_destroy_and_purge_wh
     assert status.returncode == 0 and "--stack" not in status.stdout, status  # a target that reads: the note, as for the other values
 
 
+def test_the_makefiles_targets_list_is_its_targets():
+    # TARGETS is .PHONY and what deploy, destroy and purge take for a target, not a misspelt STACK
+    text = (ROOT / "Makefile").read_text()
+    listed = set(re.search(r"^TARGETS := ((?:\\\n|[^\n])+)", text, re.M).group(1).replace("\\", " ").split())
+    assert listed == set(re.findall(r"^([a-z][a-z-]*):", text, re.M))
+
+
 def test_a_name_or_word_deploy_destroy_and_purge_do_not_take_is_refused_since_a_misspelt_stack_would_take_every_layer():
     # make ignores a NAME=value it does not use, and runs the targets before a word it has no target
     # for: `make destroy STAK=alarms YES=1` destroyed every layer, and so did `make destroy alarms YES=1`.
