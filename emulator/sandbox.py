@@ -152,6 +152,10 @@ class Sandbox:
     def server_pids(self) -> list[int]:
         return sorted(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and self.is_ours(int(p.name)))
 
+    def started_here(self) -> bool:
+        """This object started the server, which start() left running."""
+        return self._process is not None
+
     def running(self) -> bool:
         if self._process is not None and self._process.poll() is not None:
             return False
@@ -473,7 +477,8 @@ def command(args, sandbox: Sandbox) -> int:
             seeding = True
             sandbox.seed()
         except BaseException as error:  # Ctrl-C too: an unseeded server left running would pass for a ready one
-            sandbox.stop()  # this state directory's only, and the start holds its turn: no other start's server
+            if sandbox.started_here():  # not one start() refused for running already, nor one its failure stopped
+                sandbox.stop()
             if not seeding:  # start's own error, which says what failed
                 raise
             if isinstance(error, BotoCoreError | ClientError | ResponseParserError | OSError):

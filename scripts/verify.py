@@ -321,10 +321,11 @@ def run_http_checks(endpoint, host, checks, emulator) -> list[Result]:
 def verify(run, *, timeout, interval=5, sleep=time.sleep, clock=time.monotonic, say=print, endpoint=None) -> bool:
     """Run the checks until none fails or `timeout` seconds have gone, saying each retry; print the
     last round, one line per check, skipped ones with their reason. Fails when nothing was checked.
-    The endpoint the checks go through learns the deadline (Endpoint.until, on the same clock)."""
+    The endpoint the checks go through learns the deadline (Endpoint.until, on its own clock:
+    time.monotonic, which Endpoint.request reads)."""
     deadline = clock() + timeout
     if endpoint is not None:
-        endpoint.until = deadline
+        endpoint.until = time.monotonic() + timeout
     attempt, said = 1, []
     while True:
         results = run()

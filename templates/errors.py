@@ -276,7 +276,8 @@ def stops_held(held=None):
     def hold(number, frame):
         came.append(number)
         if held is not None and len(came) == 1:
-            with contextlib.suppress(RuntimeError):  # the run was itself writing to that stream: the line is lost, not the hold
+            # The run was itself writing to that stream (RuntimeError), or it is gone: the line is lost, not the hold.
+            with contextlib.suppress(Exception):
                 held()
         elif held is not None:
             put_back()

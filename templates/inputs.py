@@ -556,8 +556,11 @@ INPUTS = {
             "Number",
             1000,
             "Requests one client IP may send in 5 minutes before the WAF blocks it (only counts them where WafCountOnly is true).",
+            # AWS's minimum is 10 since August 2024, but not in every region (Hyderabad, Spain, Melbourne, Zurich,
+            # Tel Aviv, GovCloud and China keep 100): 100 holds wherever the layers deploy.
+            # https://aws.amazon.com/about-aws/whats-new/2024/08/aws-waf-rate-based-rules-lower-rate-limits/
             # https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-type-rate-based-high-level-settings.html
-            min_value=10,
+            min_value=100,
             max_value=2000000000,
         ),
         _bool(

@@ -732,6 +732,7 @@ def test_ctrl_c_while_make_sandbox_seeds_stops_the_server_it_started(tmp_path, m
     calls = []
     monkeypatch.setattr(Sandbox, "running", lambda self: False)
     monkeypatch.setattr(Sandbox, "start", lambda self, **kwargs: calls.append("start") or self)
+    monkeypatch.setattr(Sandbox, "started_here", lambda self: True)
     monkeypatch.setattr(Sandbox, "stop", lambda self: calls.append("stop") or True)
 
     def seed(self):
@@ -754,6 +755,7 @@ def test_ctrl_c_as_the_start_returns_before_the_seed_stops_the_server_too(tmp_pa
 
     def started_then_interrupted(self, **kwargs):
         calls.append("start")
+        self._process = object()  # the server start() left running
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Sandbox, "start", started_then_interrupted)
@@ -792,6 +794,7 @@ def test_a_seed_that_fails_stops_the_server_and_is_one_line_naming_the_log(tmp_p
     calls = []
     monkeypatch.setattr(Sandbox, "running", lambda self: False)
     monkeypatch.setattr(Sandbox, "start", lambda self, **kwargs: calls.append("start") or self)
+    monkeypatch.setattr(Sandbox, "started_here", lambda self: True)
     monkeypatch.setattr(Sandbox, "stop", lambda self: calls.append("stop") or True)
 
     def seed(self):
@@ -802,6 +805,24 @@ def test_a_seed_that_fails_stops_the_server_and_is_one_line_naming_the_log(tmp_p
     assert calls == ["start", "stop"]
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith(f"error: seeding the sandbox failed, and it is stopped: {failure} (its log: "), result.stderr
+
+
+def test_a_start_refused_stops_no_server(tmp_path, monkeypatch):
+    """start() refuses while a server runs (one it did not start: another make sandbox's, just now): that
+    server, with what is deployed in it, is left running, not stopped as a half-started one would be."""
+    from emulator.sandbox import Sandbox, SandboxError
+
+    stopped = []
+    monkeypatch.setattr(Sandbox, "running", lambda self: False)  # when make sandbox looked; running by the time it starts
+
+    def start(self, **kwargs):
+        raise SandboxError("a sandbox already runs at http://127.0.0.1:1 (PID 1); stop it first: make sandbox-stop")
+
+    monkeypatch.setattr(Sandbox, "start", start)
+    monkeypatch.setattr(Sandbox, "stop", lambda self: stopped.append(True) or True)
+    result = sandbox_cli("start", state_dir=tmp_path / "state")
+    assert result.returncode == 2 and "a sandbox already runs at" in result.stderr, result
+    assert stopped == []
 
 
 def test_an_os_error_without_a_message_is_named_by_itself_not_none(tmp_path, monkeypatch):

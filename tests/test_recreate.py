@@ -861,17 +861,16 @@ def test_executing_the_change_set_a_stopped_rollback_left_records_a_rollback(san
     cloudformation = sandbox.client("cloudformation")
     layer = deployer.load_layer(ENV, "service", ROOT / "output")
 
-    def left_by_a_rollback(name, image, rolling_back_from):
+    def left_by_a_rollback(name, image, rolling_back_from, **others):
         deployed = cloudformation.describe_stacks(StackName=stack("service"))["Stacks"][0]
+        values = {p["ParameterKey"]: p["ParameterValue"] for p in deployed["Parameters"]} | {"ImageTag": image} | others
         cloudformation.create_change_set(
             StackName=stack("service"),
             ChangeSetName=name,
             ChangeSetType="UPDATE",
             TemplateBody=json.dumps(cloudformation.get_template(StackName=stack("service"))["TemplateBody"]),
-            Parameters=[  # the deployed values but the image (moto cannot read UsePreviousValue in a change set)
-                {"ParameterKey": p["ParameterKey"], "ParameterValue": image if p["ParameterKey"] == "ImageTag" else p["ParameterValue"]}
-                for p in deployed["Parameters"]
-            ],
+            # the deployed values but these (moto cannot read UsePreviousValue in a change set)
+            Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in values.items()],
             Capabilities=["CAPABILITY_NAMED_IAM"],
             Description=text.change_set_description(layer, rolling_back_from=rolling_back_from),
         )
@@ -889,3 +888,11 @@ def test_executing_the_change_set_a_stopped_rollback_left_records_a_rollback(san
     out, recorded = left_by_a_rollback("made-before", f"{first}-again", bad)
     assert f"note: change set made-before says it is a rollback from {bad}, but {first} runs: recorded as a release" in out
     assert (recorded["image_tag"], recorded.get("rolled_back_from"), recorded["replaced"]) == (f"{first}-again", None, first)
+    # nor one that deploys the image it says it leaves
+    retention = str(SANDBOX.values["LogRetentionDays"] * 2)  # with another change, so that it is no empty change set
+    out, recorded = left_by_a_rollback("to-itself", f"{first}-again", f"{first}-again", LogRetentionDays=retention)
+    assert (
+        f"note: change set to-itself says it is a rollback from {first}-again, but it deploys {first}-again itself: recorded as a release"
+        in out
+    )
+    assert (recorded["image_tag"], recorded.get("rolled_back_from")) == (f"{first}-again", None)

@@ -168,13 +168,13 @@ class Commands:
         # ran is stale. (A rollback with TAG= goes to any image, one the history lacks too.)
         left = text.rolled_back_from(change_set.get("Description"), layer)
         running = parameter_values(deployer.describe(layer.stack)).get("ImageTag") if exists else None
-        if left and left == running != parameter_values(change_set).get("ImageTag"):
+        back_to = parameter_values(change_set).get("ImageTag")
+        if left and left == running != back_to:
             deployer.rolling_back_from = left
             deployer.say(f"{layer.stack}: change set {name} is a rollback from {left} (its description says so): recorded as one")
         elif left:
-            deployer.say(
-                f"note: change set {name} says it is a rollback from {left}, but {running or 'no image'} runs: recorded as a release"
-            )
+            why = f"it deploys {left} itself" if left == running else f"{running or 'no image'} runs"
+            deployer.say(f"note: change set {name} says it is a rollback from {left}, but {why}: recorded as a release")
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0
 
