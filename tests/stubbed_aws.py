@@ -100,7 +100,8 @@ def outputs(layer):
     return {k: OUTPUT_VALUES.get(k, f"{k}-value") for k in json.loads(template(layer)).get("Outputs", {})}
 
 
-def described(layer, status="UPDATE_COMPLETE", protected=True, parameters=None, reason=None, with_outputs=True):
+def described(layer, status="UPDATE_COMPLETE", protected=True, parameters=None, reason=None, with_outputs=True, tags=None):
+    """A DescribeStacks answer; tags (key -> value) for other tags than the layer's (someone else's stack, say)."""
     entry = {
         "StackId": stack_id(layer),
         "StackName": stack(layer),
@@ -116,7 +117,7 @@ def described(layer, status="UPDATE_COMPLETE", protected=True, parameters=None, 
         "DisableRollback": False,
         "NotificationARNs": [],
         "Capabilities": CAPABILITIES,
-        "Tags": [{"Key": k, "Value": v} for k, v in configuration(ENV, layer)["Tags"].items()],
+        "Tags": [{"Key": k, "Value": v} for k, v in (configuration(ENV, layer)["Tags"] if tags is None else tags).items()],
         "EnableTerminationProtection": protected,
         "DriftInformation": {"StackDriftStatus": "NOT_CHECKED"},
     }

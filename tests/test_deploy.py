@@ -1690,9 +1690,8 @@ def test_destroy_of_a_layer_without_a_stack_deletes_the_mark_its_stack_outlived(
 def test_a_stack_with_our_project_tag_but_not_all_our_tags_is_not_ours(aws, changed):
     # A stack of this environment's cert-dns name made for another environment or layer (copied
     # tags, a renamed stack): deploy, destroy and the others leave it alone.
-    found = described("cert-dns")
-    tags = {tag["Key"]: tag["Value"] for tag in found["Stacks"][0]["Tags"]} | changed
-    found["Stacks"][0]["Tags"] = [{"Key": key, "Value": value} for key, value in tags.items() if value is not None]
+    tags = configuration(ENV, "cert-dns")["Tags"] | changed
+    found = described("cert-dns", tags={key: value for key, value in tags.items() if value is not None})
     aws.cf.add_response("describe_stacks", found, {"StackName": stack("cert-dns")})
     assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
     assert aws.err.startswith(f"error: {stack('cert-dns')} exists but was not made by this tool"), aws.err
@@ -1702,8 +1701,7 @@ def test_status_says_our_stack_waiting_for_review_is_not_deployed_and_someone_el
     status_reads(aws)
     for layer in templates.layer_order():
         if layer == "alarms":
-            theirs = described("alarms", "REVIEW_IN_PROGRESS")
-            theirs["Stacks"][0]["Tags"] = [{"Key": "Project", "Value": "otherproj"}]
+            theirs = described("alarms", "REVIEW_IN_PROGRESS", tags={"Project": "otherproj"})
             aws.cf.add_response("describe_stacks", theirs, {"StackName": stack("alarms")})
         elif layer == "cert-dns":
             aws.deployed(layer, status="REVIEW_IN_PROGRESS", protected=False)
@@ -1726,8 +1724,7 @@ def test_a_command_that_only_reads_with_stdout_closed_from_the_start_stops_with_
 
 
 def test_a_stack_of_a_downstream_layers_name_that_is_not_ours_does_not_hold_a_destroy_back(aws):
-    someone_elses = described("alarms")
-    someone_elses["Stacks"][0]["Tags"] = [{"Key": "Owner", "Value": "another team"}]
+    someone_elses = described("alarms", tags={"Owner": "another team"})
     assert f"{stack('service')}: deleted" in destroyed_service(aws, alarms=someone_elses)
 
 
@@ -2025,8 +2022,7 @@ def test_diff_says_a_stack_of_our_name_is_someone_elses_and_reads_nothing_more_o
     # It ended "differs ... (make deploy applies it)", which deploy then refused; no template, policy
     # or parameter of it is ours to compare (no GetTemplate nor GetStackPolicy queued: a call would fail).
     layer = "cert-dns"
-    theirs = described(layer)
-    theirs["Stacks"][0]["Tags"] = []
+    theirs = described(layer, tags={})
     aws.cf.add_response("describe_stacks", theirs, {"StackName": stack(layer)})
     assert aws.run("diff", "--stack", layer) == 1, aws.out + aws.err
     assert aws.out == (
@@ -3676,10 +3672,11 @@ def test_zone_names_the_zone_of_the_params_file_and_confirms_the_delegation(aws,
     else:
         parameters = configuration(ENV, "cert-dns")["Parameters"]
         found = described(
-            "cert-dns", parameters=parameters | ({"ExistingHostedZoneId": "Z0OTHER"} if certificate == "on another zone" else {})
+            "cert-dns",
+            parameters=parameters | ({"ExistingHostedZoneId": "Z0OTHER"} if certificate == "on another zone" else {}),
+            # a stack of our name without our tags: deploy refuses it, and zone's advice stands
+            tags={"Project": "someone-else"} if certificate == "not ours" else None,
         )
-        if certificate == "not ours":  # a stack of our name without our tags: deploy refuses it, and zone's advice stands
-            found["Stacks"][0]["Tags"] = [{"Key": "Project", "Value": "someone-else"}]
         aws.cf.add_response("describe_stacks", found, {"StackName": stack("cert-dns")})
     resolver = answers(REGISTRAR_SERVERS, delegated_servers())
     assert aws.run("zone", resolver=resolver, clock=lambda: sum(aws.sleeps)) == 0, aws.err
@@ -4223,10 +4220,7 @@ def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
     # A change set finds nothing to change when only tags differ; UpdateStack with the previous
     # template and values applies them (make diff showed the difference).
     layer = "cert-dns"
-    old = described(layer)
-    old["Stacks"][0]["Tags"] = [
-        {"Key": k, "Value": "old-centre" if k == "CostCenter" else v} for k, v in configuration(ENV, layer)["Tags"].items()
-    ]
+    old = described(layer, tags=configuration(ENV, layer)["Tags"] | {"CostCenter": "old-centre"})
     aws.cf.add_response("describe_stacks", old, {"StackName": stack(layer)})
     aws.empty_change_set(layer)
     token = f"tags-{stack(layer)}-20251125120000"

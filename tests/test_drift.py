@@ -301,8 +301,7 @@ def test_a_listener_rule_changed_beyond_its_weights_gets_no_such_excuse():
 
 def test_a_stack_of_our_name_someone_else_made_is_said_and_not_checked(aws):
     # It was reported IN_SYNC, "no resource changed outside CloudFormation", as if it were ours.
-    theirs = described("alarms")
-    theirs["Stacks"][0]["Tags"] = [{"Key": "Owner", "Value": "mallory"}]
+    theirs = described("alarms", tags={"Owner": "mallory"})
     aws.cf.add_response("describe_stacks", theirs, {"StackName": stack("alarms")})
     assert aws.run("drift", "--stack", "alarms") == 0, aws.err
     assert aws.out.splitlines()[0] == (

@@ -757,8 +757,7 @@ def test_continue_off_a_terminal_without_yes_sends_nothing(aws):
 
 
 def test_continue_sends_nothing_to_a_service_a_stack_of_our_name_that_is_not_ours_made(aws):
-    found = described("service", parameters=PARAMETERS | {"DeploymentStrategy": "BLUE_GREEN"})
-    found["Stacks"][0]["Tags"] = []  # made by hand under our stack's name
+    found = described("service", parameters=PARAMETERS | {"DeploymentStrategy": "BLUE_GREEN"}, tags={})  # made by hand under our name
     aws.cf.add_response("describe_stacks", found, {"StackName": stack("service")})
     assert aws.run("continue", "--yes") == 1
     assert f"error: {stack('service')} exists but was not made by this tool" in aws.err
