@@ -1067,9 +1067,17 @@ def test_sessions_start_with_botocores_built_in_handlers_and_keep_their_own_apar
     first.register("before-call.cloudformation.DescribeStacks", mine)
     assert mine in handlers(first, "before-call.cloudformation.DescribeStacks")
     assert mine not in handlers(botocore_session(), "before-call.cloudformation.DescribeStacks")
-    # one added to botocore's list later (moto adds its own when imported) is in the sessions made after
-    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", [*botocore.handlers.BUILTIN_HANDLERS, ("before-send", mine)])
+    # one added to botocore's list later (moto adds its own when imported) is in the sessions made after,
+    # and so is one put in another's place (a list of the same length)
+    builtin = botocore.handlers.BUILTIN_HANDLERS
+    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", [*builtin, ("before-send", mine)])
     assert mine in handlers(botocore_session(), "before-send.cloudformation.DescribeStacks")
+
+    def theirs(**_):
+        pass
+
+    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", [*builtin, ("before-send", theirs)])
+    assert theirs in handlers(botocore_session(), "before-send.cloudformation.DescribeStacks")
 
 
 def test_throttling_is_retried_by_botocore(aws, monkeypatch):
@@ -1290,10 +1298,11 @@ def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(a
         ),
         # a right-to-left override: what follows it reads backwards
         (["--image-tag", "v1\u202e"], "error: TAG='v1\\u202e': a control character (or one that reorders a line); allowed: one line"),
+        (["--image-tag", "v1\u200f"], "error: TAG='v1\\u200f': a control character (or one that reorders a line); allowed: one line"),
         (["--changeset", "x" * 100_000], "error: CHANGESET: a value of 100000 characters; allowed: at most 4096"),
         (["--output-dir", "out\x1b[2J"], "error: --output-dir='out\\x1b[2J': a control character"),
     ],
-    ids=["not an ARN", "a user's ARN", "a newline", "a line separator", "an override", "100 KB", "an escape sequence"],
+    ids=["not an ARN", "a user's ARN", "a newline", "a line separator", "an override", "a mark", "100 KB", "an escape sequence"],
 )
 def test_an_unusable_value_is_refused_naming_it_on_one_line_before_any_aws_call(aws, argv, said):
     """A newline in a value split the line that quoted it (a forged second error line), a 100 KB

@@ -5,6 +5,7 @@ DescribeStackResourceDrifts, StackResourceDrift, PropertyDifference)."""
 import json
 from datetime import timedelta
 
+import pytest
 from stubbed_aws import ENV, LOG_GROUP, NOW, PROD_LAYERS, change, cs_name, described, stack, stack_id
 
 import templates
@@ -157,12 +158,19 @@ def test_a_stack_in_the_middle_of_an_update_is_not_checked(aws):
     assert aws.calls("service") == 1
 
 
-def test_a_detection_refused_by_cloudformation_is_one_line_and_exit_2(aws):
+@pytest.mark.parametrize(
+    "message, said",
+    [
+        (f"Drift detection is already in progress for stack [{stack_id('service')}]", None),
+        ("refused\nerror: forged\u202eevil", "refused\\nerror: forged\\u202eevil"),  # AWS's text, escaped onto its line
+    ],
+    ids=["in progress", "hostile"],
+)
+def test_a_detection_refused_by_cloudformation_is_one_line_and_exit_2(aws, message, said):
     aws.deployed("service")
-    message = f"Drift detection is already in progress for stack [{stack_id('service')}]"
     aws.cf.add_client_error("detect_stack_drift", "ValidationError", message, 400)
     assert aws.run("drift", "--stack", "service") == 2
-    assert f"error: {stack('service')}: drift detection refused: {message}" in aws.out
+    assert f"error: {stack('service')}: drift detection refused: {said or message}\n" in aws.out, aws.out
 
 
 def test_an_aws_error_while_waiting_is_one_line_and_exit_2(aws):

@@ -6,6 +6,7 @@ import io
 import pytest
 from conftest import ROOT
 from stubbed_aws import ENV, LOG_GROUP, NOW, log_event, stack, stubbed_tasks
+from stubbed_aws import event as a_stack_event
 
 from scripts import deploy
 from scripts.deploy import logs
@@ -171,18 +172,6 @@ def test_a_stack_without_outputs_names_the_service_from_its_parameters():
 HOSTILE = "Not Found: /\x1b]0;PWNED\x07\x1b[2J\x1b[31m red\rforged line\x9b"
 
 
-def a_stack_event(reason) -> dict:
-    """A DescribeStackEvents event whose reason is text from outside."""
-    from datetime import UTC, datetime
-
-    return {
-        "Timestamp": datetime(2026, 12, 1, tzinfo=UTC),
-        "ResourceStatus": "CREATE_FAILED",
-        "LogicalResourceId": "Service",
-        "ResourceStatusReason": reason,
-    }
-
-
 def test_text_from_outside_reaches_the_terminal_with_its_control_characters_escaped():
     """A log event, a task's stop reason, a stack event's reason or an HTTP answer could otherwise
     retitle or clear the terminal, or overwrite its own line with a forged one (\\r)."""
@@ -192,7 +181,7 @@ def test_text_from_outside_reaches_the_terminal_with_its_control_characters_esca
 
     event = {"timestamp": 1_700_000_000_000, "logStreamName": "web/web/0123456789abcdef", "message": HOSTILE + "\n"}
     task = {"taskArn": "arn:aws:ecs:us-east-1:1:task/c/0123", "stoppedReason": HOSTILE, "containers": [{"name": "web", "reason": HOSTILE}]}
-    stack_event = a_stack_event(HOSTILE)
+    stack_event = a_stack_event("service", "Service", "CREATE_FAILED", 0, reason=HOSTILE)
     lines = [
         logs.event_line(event),
         logs.stream_line(event),
@@ -274,7 +263,7 @@ def test_what_aws_says_of_a_stack_is_one_line_each_escaped_in_every_read_command
 
     from scripts.deploy import text
 
-    hostile = HOSTILE + "\nerror: forged\u202eevil"
+    hostile = HOSTILE + "\nerror: forged\u202eevil\u200f"
     change_set = {
         "ChangeSetName": "hand",
         "StackName": "s",
@@ -294,19 +283,16 @@ def test_what_aws_says_of_a_stack_is_one_line_each_escaped_in_every_read_command
         "ResourceType": "AWS::SNS::Topic",
         "PhysicalResourceId": hostile,
     }
-    event = a_stack_event(hostile)
-    lines = [
-        *text.change_set_table(change_set, deployed),
-        *text.outputs({"Outputs": [{"OutputKey": "Evil", "OutputValue": hostile}]}),
-        *text.template_diff(layer, deployed, {}, {"AlertTopicArn": "arn:new"}),
-        *text.drift_report(
-            "s", {"StackDriftStatus": "DRIFTED", "DetectionStatus": "DETECTION_FAILED", "DetectionStatusReason": hostile}, [drift]
-        ),
-        text.event_line(event),
-    ]
-    shown = [line for line in lines if "forged" in line]
-    assert len(shown) >= 6, lines
-    for line in lines:
-        assert "\n" not in line and not line.lstrip().startswith("error:"), repr(line)
-        assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in line), repr(line)
-    assert all("\\nerror: forged\\u202eevil" in line for line in shown), shown
+    status = {"StackStatus": "DRIFTED", "DetectionStatus": "DETECTION_FAILED", "DetectionStatusReason": hostile}
+    by_command = {
+        "changeset, execute": text.change_set_table(change_set, deployed),
+        "outputs": text.outputs({"Outputs": [{"OutputKey": "Evil", "OutputValue": hostile}]}),
+        "diff": text.template_diff(layer, deployed, {}, {"AlertTopicArn": "arn:new"}),
+        "drift": text.drift_report("s", status, [drift]),
+        "events": [text.event_line(a_stack_event("service", "Service", "CREATE_FAILED", 0, reason=hostile))],
+    }
+    for command, lines in by_command.items():
+        assert any("\\nerror: forged\\u202eevil\\u200f" in line for line in lines), (command, lines)  # shown, escaped
+        for line in lines:
+            assert "\n" not in line and not line.lstrip().startswith("error:"), (command, line)
+            assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c in "\u202e\u200f" for c in line), (command, line)

@@ -1419,7 +1419,7 @@ class Deployer:
         running, configured = parameter_values(found).get("ImageTag"), layer.parameters.get("ImageTag")
         if image_tag is None and configured is not None and running not in (None, configured):
             lines.append(
-                f"  image {printable(running, one_line=True)} runs: ImageTag {configured} of params/{self.env}.yaml counts only for a first create "
+                f"  image {running} runs: ImageTag {configured} of params/{self.env}.yaml counts only for a first create "
                 f"(a deploy keeps the running image; make deploy STACK={layer.name} ENV={self.env} TAG=<tag> releases another)"
             )
         self.say(*lines)
