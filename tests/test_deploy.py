@@ -182,6 +182,22 @@ def test_purge_leaves_every_key_when_the_log_groups_that_may_use_one_cannot_be_l
     assert group.action == "delete"
 
 
+def a_deployer_whose_service_is(status, **more):
+    """A stand-in Deployer for the guards: its service stack has this status (None: there is none),
+    is_create the real rule on it; more: other attributes the guard reads."""
+
+    class Deployer:
+        cf = types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION))
+        is_create = deploy.deployer.Deployer.is_create
+
+        def describe(self, stack_name, refuse_foreign=True):
+            return {"StackStatus": status} if status and stack_name == stack("service") else None
+
+    deployer = Deployer()
+    deployer.__dict__.update(more)
+    return deployer
+
+
 @pytest.mark.parametrize(
     ("status", "checked"),
     [(None, True), ("REVIEW_IN_PROGRESS", True), ("ROLLBACK_COMPLETE", True), ("UPDATE_COMPLETE", False)],
@@ -192,22 +208,17 @@ def test_the_look_for_log_groups_that_hold_a_name_takes_every_create_and_no_depl
     cert, service = (deploy.deployer.load_layer(ENV, name, ROOT / "output") for name in ("cert-dns", "service"))
     looked = []
 
-    class Deployer:
-        cf = types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION))
-        is_create = deploy.deployer.Deployer.is_create  # the real rule, on the stacks described here
-
-        def describe(self, stack_name, refuse_foreign=True):
-            return {"StackStatus": status} if status and stack_name == service.stack else None
-
     def exists(deployer, name):
         looked.append(name)
         return True
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(deploy.guards, "log_group_exists", exists)
-        held = deploy.guards.loose_log_groups(Deployer(), [cert, service], set())
+        held = deploy.guards.loose_log_groups(a_deployer_whose_service_is(status), [cert, service], set())
     assert held == ([(service.stack, RETAINED_LOG_GROUP)] if checked else []) and looked == ([RETAINED_LOG_GROUP] if checked else [])
-    assert deploy.guards.loose_log_groups(Deployer(), [service], set()) == []  # a run of one layer: its change set is checked
+    assert (
+        deploy.guards.loose_log_groups(a_deployer_whose_service_is(status), [service], set()) == []
+    )  # a run of one layer: its change set is checked
 
 
 @pytest.mark.parametrize("status", [None, "ROLLBACK_COMPLETE"])
@@ -215,19 +226,13 @@ def test_a_retained_name_of_a_failed_first_create_is_freed_after_destroying_that
     # purge refuses while a stack of the layer exists: a failed first create (ROLLBACK_COMPLETE) is destroyed first.
     cert, service = (deploy.deployer.load_layer(ENV, name, ROOT / "output") for name in ("cert-dns", "service"))
     retained = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogGroup", "AWS::Logs::LogGroup", RETAINED_LOG_GROUP)
-
-    class Deployer:
-        creates_checked, run_layers, env, cli = False, [cert, service], ENV, CLI
-        cf = types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION))
-
-        def describe(self, stack_name, refuse_foreign=True):
-            return {"StackStatus": status} if status and stack_name == service.stack else None
+    deployer = a_deployer_whose_service_is(status, creates_checked=False, run_layers=[cert, service], env=ENV, cli=CLI)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(purge, "blocking", lambda deployer, creates: [retained])
         patch.setattr(deploy.guards, "loose_log_groups", lambda deployer, creates, named: [])
         with pytest.raises(deploy.guards.RefusedAhead) as refused:
-            deploy.guards.refuse_blocked_creates(Deployer(), cert)
+            deploy.guards.refuse_blocked_creates(deployer, cert)
     first = (
         f"make destroy ENV={ENV} STACK=<layer> for service (a failed first create, whose stack purge waits for), then " if status else ""
     )
@@ -2775,11 +2780,7 @@ def test_a_release_is_recorded_before_its_stack_is_protected_which_may_fail(aws)
     # Recorded after the protection, a release whose SetStackPolicy failed (expired credentials after
     # a long wait) stayed out of the history, with nothing said.
     service_update(aws, "v2", [release("v1")])
-
-    def refused(**_):
-        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "SetStackPolicy")
-
-    aws.clients["cloudformation"].meta.events.register("provide-client-params.cloudformation.SetStackPolicy", refused)
+    requests_of(aws, "SetStackPolicy", raising=ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "SetStackPolicy"))
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 1
     assert "AccessDenied" in aws.err and "not recorded" not in aws.out
     assert unanswered(aws) == {"cloudformation": ["SetStackPolicy"]}  # the history written (PutParameter answered)
@@ -2802,13 +2803,9 @@ def test_a_second_ctrl_c_as_a_release_is_recorded_stops_at_once_saying_how_to_ro
 @pytest.mark.parametrize("tag", ["v2", "v1"], ids=["a new image", "the running image"])
 def test_a_release_whose_wait_stops_says_a_rollback_from_it_must_name_the_image(aws, tag):
     service_update(aws, tag, [release("v1")])
-
-    def interrupt(**_):
-        raise KeyboardInterrupt
-
-    polled = "after-call.cloudformation.DescribeStacks"
+    # Ctrl-C at the wait's first DescribeStacks
     aws.clients["cloudformation"].meta.events.register(
-        "after-call.cloudformation.ExecuteChangeSet", lambda **_: aws.clients["cloudformation"].meta.events.register(polled, interrupt)
+        "after-call.cloudformation.ExecuteChangeSet", lambda **_: interrupted_after(aws, "DescribeStacks")
     )
     assert aws.run("deploy", "--stack", "service", "--image-tag", tag, "--yes") == 130
     said = (
@@ -3130,33 +3127,33 @@ def test_a_rollback_with_nothing_earlier_still_puts_back_a_policy_a_stopped_run_
     assert "nothing earlier to roll back to" in aws.err and "put back" in aws.out
 
 
-MISSED = "a release or rollback since was not recorded (its wait stopped: it has finished, and v1 runs)"
-NAMED_BY_NONE = "it was released outside make deploy, or its release was not recorded"
+V0, V2 = release("v0") | {"replaced": None}, release("v2") | {"replaced": "v1"}
+LAST_IS_V2 = f"but the last release in the history ({HISTORY}) is v2 ({V2['time']}): a release or rollback since was not recorded (its wait stopped: it has finished, and v1 runs)"
 
 
 @pytest.mark.parametrize(
-    "history_before, why",
+    "releases, why",
     [
-        ([], f"but the last release in the history ({HISTORY}) is v2 (SECOND_TIME): {MISSED}"),
-        ([release("v0") | {"replaced": None}], f"but the last release in the history ({HISTORY}) is v2 (SECOND_TIME): {MISSED}"),
-        (None, f"which no release in the history ({HISTORY}) names: {NAMED_BY_NONE}"),
+        ([release("v1") | {"replaced": None}, V2], LAST_IS_V2),
+        ([V0, release("v1") | {"replaced": "v0"}, V2], LAST_IS_V2),
+        (
+            [V0, V2],
+            f"which no release in the history ({HISTORY}) names: it was released outside make deploy, or its release was not recorded",
+        ),
     ],
     ids=["first release", "a release before it", "no release names it"],
 )
-def test_a_rollback_of_an_image_whose_release_the_history_missed_asks_which_image(aws, history_before, why):
+def test_a_rollback_of_an_image_whose_release_the_history_missed_asks_which_image(aws, releases, why):
     # The rollback from v2 to v1 stopped waiting before it was recorded: v1 runs, the history ends
     # with v2. Going by v1's own release would roll back a second time (to v0); by v2's, forward.
     # Or no release names v1 (a run stopped between its update and the record, or a release outside
     # this tool): going back to the last recorded one skipped whatever ran in between.
     aws.deployed("service", parameters=service_parameters("v1"))
-    before = history_before or []
-    first, second = release("v1") | {"replaced": before[-1]["image_tag"] if before else None}, release("v2") | {"replaced": "v1"}
-    history(aws, [*before, first, second] if history_before is not None else [release("v0") | {"replaced": None}, second])
+    history(aws, releases)
     assert aws.run("rollback", "--stack", "service") == 1
     assert "rolling back" not in aws.out
     assert aws.err == (
-        f"error: {stack('service')} runs image v1, {why.replace('SECOND_TIME', second['time'])}. What ran before v1 is not known: "
-        "name the image to roll back to with "
+        f"error: {stack('service')} runs image v1, {why}. What ran before v1 is not known: name the image to roll back to with "
         "TAG=<image tag> (make rollback TAG=<image tag> ENV=prod)\n"
     )
 
@@ -4177,52 +4174,60 @@ def test_unlock_not_confirmed_keeps_the_lock_and_says_why(aws, tty, why):
     assert aws.err == f"error: {why}: the lock of {ENV} ({holder}) is kept{hint}\n"
 
 
-def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machine(aws):
+SLEEPING = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+
+@pytest.mark.parametrize(
+    "argv, started, refused",  # the holder's command line, what the lock records beyond its pid, whether unlock refuses
+    [
+        (SLEEPING, "its start time", True),  # the process that took it: whatever it runs
+        (SLEEPING, "another start time", False),  # its id, given again to a later process
+        ([*SLEEPING, "scripts.deploy", f"--env={ENV}"], None, True),  # a lock that records no start time: a deployer of ENV
+        ([*SLEEPING, "scripts.deploy", "--env=elsewhere"], None, False),  # another environment's deployer
+        (["sleep", "60"], None, False),  # not a deployer
+    ],
+    ids=["the holder", "a later process of its id", "a deployer of the environment", "another environment's", "no deployer"],
+)
+def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machine(aws, argv, started, refused):
     """Freed under a deploy that still runs, a second release ran beside it, and the older image landed last."""
     machine = lock.this_machine()
     assert machine, "this test needs Linux's /proc"
     here = f"{lock.user()}@{socket.gethostname()}"
-    sleeping = [sys.executable, "-c", "import time; time.sleep(60)"]
-    cases = [  # (the holder's command line, what the lock records beyond its pid, refused)
-        (sleeping, "its start time", True),  # the process that took it: whatever it runs
-        (sleeping, "another start time", False),  # its id, given again to a later process
-        ([*sleeping, "scripts.deploy", f"--env={ENV}"], None, True),  # a lock that records no start time: a deployer of ENV
-        ([*sleeping, "scripts.deploy", "--env=elsewhere"], None, False),  # another environment's deployer
-        (["sleep", "60"], None, False),  # not a deployer
-    ]
-    for argv, started, refused in cases:
-        process = subprocess.Popen(argv)
-        try:
-            deadline = time.monotonic() + 10  # until exec'd: its command line is the one given
-            while (
-                Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")[-2:-1] != [argv[-1].encode()] and time.monotonic() < deadline
-            ):
-                time.sleep(0.01)
-            recorded = {"its start time": lock.start_time(process.pid), "another start time": "1", None: None}[started]
-            value = json.dumps(
-                HELD | {"holder": f"{here} (pid {process.pid})", "machine": machine} | ({"started": recorded} if recorded else {})
-            )
-            held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value, "Version": 1}}
+    process = subprocess.Popen(argv)
+    try:
+        deadline = time.monotonic() + 30  # until exec'd: its command line is the one given
+        while Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")[-2:-1] != [argv[-1].encode()]:
+            assert time.monotonic() < deadline, f"{argv} not started within 30 s"
+            time.sleep(0.01)
+        recorded = {"its start time": lock.start_time(process.pid), "another start time": "1", None: None}[started]
+        value = json.dumps(
+            HELD | {"holder": f"{here} (pid {process.pid})", "machine": machine} | ({"started": recorded} if recorded else {})
+        )
+        held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value, "Version": 1}}
+        aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+        if not refused:
             aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
-            if not refused:
-                aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
-                aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
-            code = aws.run("unlock", "--yes")
-        finally:
-            process.kill()
-            process.wait()
-        holder = f"deploy by {here} (pid {process.pid}) since {HELD['since']}"
-        if refused:
-            assert code == 1 and aws.err == (
-                f"error: the lock of {ENV} is held by {holder}, and its process {process.pid} still runs on this machine: nothing freed. "
-                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -TERM {process.pid}), which frees the lock. If that process "
-                f"is not the run, delete the lock yourself: {CLI} ssm delete-parameter --name {LOCK}\n"
-            ), (argv, started, aws.err)
-        else:
-            assert code == 0 and f"{ENV}: lock freed (was {holder}" in aws.out, (argv, started, aws.err)
-    # The lock naming this very process (a container's pid 1 in a reused namespace): never its own holder.
-    itself = {"holder": f"{here} (pid {os.getpid()})", "machine": machine, "started": lock.start_time(os.getpid())}
-    assert lock.still_running(json.dumps(itself), ENV) is None
+            aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
+        code = aws.run("unlock", "--yes")
+    finally:
+        process.kill()
+        process.wait()
+    holder = f"deploy by {here} (pid {process.pid}) since {HELD['since']}"
+    if refused:
+        assert code == 1 and aws.err == (
+            f"error: the lock of {ENV} is held by {holder}, and its process {process.pid} still runs on this machine: nothing freed. "
+            f"Let it end, or stop it with Ctrl-C in its terminal (or kill -TERM {process.pid}), which frees the lock. If that process "
+            f"is not the run, delete the lock yourself: {CLI} ssm delete-parameter --name {LOCK}\n"
+        ), aws.err
+    else:
+        assert code == 0 and f"{ENV}: lock freed (was {holder}" in aws.out, aws.err
+
+
+def test_a_lock_naming_this_very_process_is_never_its_own_holder():
+    # a container's pid 1 in a reused namespace
+    assert lock.this_machine(), "this test needs Linux's /proc"
+    itself = {"holder": f"{lock.user()}@{socket.gethostname()} (pid {os.getpid()})", "machine": lock.this_machine()}
+    assert lock.still_running(json.dumps(itself | {"started": lock.start_time(os.getpid())}), ENV) is None
 
 
 def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
