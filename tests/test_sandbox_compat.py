@@ -1120,10 +1120,19 @@ def test_a_test_server_stops_by_itself_when_its_test_run_dies(tmp_path):
     starter = f"from emulator.sandbox import Sandbox; import os; print(Sandbox({str(tmp_path)!r}).start(exit_with_parent=True).pid, flush=True); os._exit(0)"
     result = subprocess.run([sys.executable, "-c", starter], cwd=ROOT, capture_output=True, text=True, timeout=60)
     pid = int(result.stdout.split()[-1])
+
+    def runs() -> bool:
+        """Not yet exited: a server that has exited stays a zombie (state Z) until PID 1 reaps it,
+        which here took more than a second."""
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+        except OSError:
+            return False
+
     deadline = time.monotonic() + 20
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    alive = Path(f"/proc/{pid}").exists()
+    while runs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = runs()
     if alive:  # do not leave it running even when the test fails
         os.kill(pid, 9)
     assert not alive, "the orphaned sandbox server kept running"
