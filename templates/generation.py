@@ -11,7 +11,7 @@ from pathlib import Path
 
 import templates
 from templates import ROOT, inputs, relative
-from templates.errors import RefusedFile, ToolError, printable, read_regular_file, untrusted_json
+from templates.errors import RefusedFile, ToolError, printable, read_regular_file, stops_held, untrusted_json
 from templates.params import ENV_NAME, Environment
 
 PARAMS_DIR = ROOT / "params"
@@ -193,7 +193,7 @@ def lint(paths: list[Path], shown_as: dict[Path, Path]) -> list[str]:
 
 def regenerate_command(output_dir: Path, params_dir: Path) -> str:
     """The command that generates output_dir from params_dir again, as messages name it."""
-    if (output_dir.resolve(), params_dir.resolve()) == (OUTPUT_DIR, PARAMS_DIR):
+    if (output_dir.resolve(), params_dir.resolve()) == (OUTPUT_DIR.resolve(), PARAMS_DIR.resolve()):  # either may be a symlink
         return "make templates"
     return f".venv/bin/python generate.py --output-dir {relative(output_dir)} --params-dir {relative(params_dir)}"
 
@@ -233,24 +233,31 @@ def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], outp
             in_place = {p: p for p in layer_templates if p not in changed}
             problems = lint(sorted(staged) + sorted(in_place), staged)
             if problems:
+                shutil.rmtree(staging, ignore_errors=True)
                 return problems
-        move_in(staging, changed, output_dir)
-        for path in stale:
-            try:
-                path.unlink()
-            except OSError as error:
-                raise ToolError(
-                    f"cannot remove {relative(path)}: {error.strerror}; the new files are written, and output/ still holds this one "
-                    "that generation no longer produces: remove it, or run make templates again"
-                ) from None
-        for directory in {path.parent for path in stale} - {output_dir}:  # a removed environment's, once empty
-            with contextlib.suppress(OSError):
-                directory.rmdir()
-        return []
-    except OSError as error:  # move_in names the file of output_dir it could not replace
-        raise ToolError(f"cannot write {error.filename or f'{output_dir}/'}: {error.strerror or error}") from None
-    finally:
+    except BaseException:  # Ctrl-C in cfn-lint too
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    replaced = False
+    try:
+        # From here a stop signal acts once output/ is old or new as a whole and the staging directory
+        # (which holds the old files while they may be put back) is gone: between a move and its
+        # record, a Ctrl-C left that file out of the put-back, and one in the clean-up left the
+        # directory behind.
+        with stops_held():
+            try:
+                move_in(staging, changed, stale, output_dir)
+                replaced = True
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    except KeyboardInterrupt:
+        if replaced:
+            print(f"{relative(output_dir)}/: {len(changed)} written, {len(stale)} removed before the stop", flush=True)
+        raise
+    for directory in {path.parent for path in stale} - {output_dir}:  # a removed environment's, once empty
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+    return []
 
 
 def os_problem(error: OSError) -> str:
@@ -258,36 +265,41 @@ def os_problem(error: OSError) -> str:
     return f"{error.strerror or error}" + (f" ({error.filename})" if error.filename else "")
 
 
-def move_in(staging: Path, changed: list[Path], output_dir: Path) -> None:
-    """Each staged file replaces its path in output_dir, each atomically; one that cannot (a
-    directory in its place, a refusing disk) puts back the ones already moved, so that output/ is
-    old or new as a whole, and the error names the file of output/ (not the staged one)."""
-    previous, moved, made = {}, [], []  # made: the environment directories this call created
+def move_in(staging: Path, changed: list[Path], stale: list[Path], output_dir: Path) -> None:
+    """Each staged file replaces its path in output_dir and each stale file goes, each atomically;
+    one that cannot (a directory in its place, a refusing disk, a file that may not be removed)
+    puts back the ones already done, so that output/ is old or new as a whole, and the ToolError
+    names the file of output/ (not the staged one). Run with stop signals held (publish)."""
+    previous, done, made = {}, [], []  # made: the environment directories this call created
+    going = set(stale)
     try:
-        for path in changed:
+        for path in changed + stale:
             previous[path] = keep_previous(path, staging / ".previous" / path.relative_to(output_dir))
-            try:
-                path.parent.mkdir(parents=True)
-                made.append(path.parent)
-            except FileExistsError:  # there already (or a file in its place, which the move below then names)
-                pass
-            os.replace(staging / path.relative_to(output_dir), path)
-            moved.append(path)
-    except BaseException as error:  # Ctrl-C too: what was moved goes back before the run ends
-        failed, outcome = path, "nothing was changed"
+            if path in going:
+                path.unlink(missing_ok=True)
+            else:
+                try:
+                    path.parent.mkdir(parents=True)
+                    made.append(path.parent)
+                except FileExistsError:  # there already (or a file in its place, which the move below then names)
+                    pass
+                os.replace(staging / path.relative_to(output_dir), path)
+            done.append(path)
+    except BaseException as error:  # whatever stopped it, what was done goes back before the run ends
+        outcome = "nothing was changed"
         try:
-            for done in moved:
-                if previous[done] is None:
-                    done.unlink()
+            for path_done in reversed(done):
+                if previous[path_done] is None:
+                    path_done.unlink()
                 else:
-                    os.replace(previous[done], done)
+                    os.replace(previous[path_done], path_done)
             for directory in reversed(made):
                 directory.rmdir()
         except OSError:  # the disk refuses the old contents too: say so, rather than "nothing"
             outcome = "output/ is part old, part new: run make templates again once the cause is gone"
         if not isinstance(error, OSError):
             raise
-        raise OSError(error.errno, f"{error.strerror}; {outcome}", str(relative(failed))) from None
+        raise ToolError(f"cannot {'remove' if path in going else 'write'} {relative(path)}: {error.strerror or error}; {outcome}") from None
 
 
 def keep_previous(path: Path, kept: Path) -> Path | None:
@@ -341,9 +353,13 @@ def refuse_output_dir(output_dir: Path, params_dir: Path, files: dict[Path, str]
     inside the project's output/ (whose files it writes itself), and holding no file it did not write
     (files: what it writes now; the review documents of their environments are expected there too)."""
     if output_dir.exists() and not output_dir.is_dir():
-        raise GenerationError(f"--output-dir {output_dir} is not a directory; allowed: a directory (made when missing)", 2)
-    inside = output_dir.resolve()
-    if inside != OUTPUT_DIR and inside.is_relative_to(OUTPUT_DIR):  # --output-dir output/prod: its files are output/'s
+        raise GenerationError(
+            f"{output_dir} is not a directory: generation writes into a directory there (made when missing); move it away, "
+            "or name another with --output-dir",
+            2,
+        )
+    inside, own = output_dir.resolve(), OUTPUT_DIR.resolve()  # output/ may be a symlink to a directory elsewhere
+    if inside != own and inside.is_relative_to(own):  # --output-dir output/prod: its files are output/'s
         raise GenerationError(
             f"--output-dir {output_dir} is inside {relative(OUTPUT_DIR)}/, whose files generation writes itself: "
             f"use {relative(OUTPUT_DIR)}/ or a directory outside it",
@@ -366,9 +382,7 @@ def refuse_output_dir(output_dir: Path, params_dir: Path, files: dict[Path, str]
             "and review/<env>.md there and removes stale ones of those, never another file (one named so counts as its own "
             "only with its content: a configuration's Project, Environment and Layer tags, a document's title): move or delete "
             + (
-                f"them, then run {regenerate_command(output_dir, params_dir)} again"
-                if inside == OUTPUT_DIR
-                else "them, or use an empty directory"
+                f"them, then run {regenerate_command(output_dir, params_dir)} again" if inside == own else "them, or use an empty directory"
             ),
             2,
         )

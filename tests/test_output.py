@@ -195,6 +195,18 @@ def test_an_output_dir_inside_output_is_refused_before_anything_is_written(insid
     assert {path: path.read_bytes() for path in (ROOT / "output").rglob("*") if path.is_file()} == before
 
 
+def test_an_output_dir_inside_output_reached_through_a_symlink_is_refused_too(tmp_path, monkeypatch):
+    # output/ a symlink to a directory elsewhere: the --output-dir given, resolved, was compared with
+    # output/ unresolved, and generation wrote the layer templates over prod's configurations.
+    elsewhere, output = tmp_path / "elsewhere", tmp_path / "output"
+    (elsewhere / "prod").mkdir(parents=True)
+    output.symlink_to(elsewhere)
+    monkeypatch.setattr(generation, "OUTPUT_DIR", output)
+    ran = generate_main("--no-lint", "--output-dir", output / "prod")
+    assert ran.returncode == 2 and f"is inside {output}/, whose files generation writes itself" in ran.stderr, ran
+    assert list(elsewhere.rglob("*")) == [elsewhere / "prod"]  # nothing written
+
+
 def test_an_output_dir_that_cannot_be_searched_is_one_line(tmp_path):
     # A path longer than the system takes (PATH_MAX, 4096) deep inside: made one level at a time.
     out = tmp_path / "out"
@@ -273,7 +285,9 @@ def test_an_output_dir_that_is_a_file_or_a_whole_tree_is_refused_at_once(tmp_pat
     ran = generate_main("--no-lint", "--output-dir", given)
     assert (
         ran.returncode == 2
-        and ran.stderr.splitlines()[0] == f"error: --output-dir {given} is not a directory; allowed: a directory (made when missing)"
+        and ran.stderr.splitlines()[0]
+        == f"error: {given} is not a directory: generation writes into a directory there (made when missing); move it away, "
+        "or name another with --output-dir"
     )
     # a tree larger than any output directory (--output-dir / took seconds to walk, then failed on a name): refused unwalked
     monkeypatch.setattr(generation, "MOST_OUTPUT_ENTRIES", 100)
