@@ -251,6 +251,7 @@ def load_all(params_dir: Path) -> list[Environment]:
                 "allowed: a prefix of each environment's own (their resources would collide): set it in the file of the one to change"
             )
     problems += shared_isolation(environments)
+    problems += beyond_ci_roles(environments)
     hosts = {}
     for env in environments:  # the alb layer writes the host's alias record: two environments would fight over it
         host = f"{env.values['ApiHostLabel']}.{env.values['DomainName']}"
@@ -264,6 +265,37 @@ def load_all(params_dir: Path) -> list[Environment]:
     if problems:
         raise ParamsError(problems)
     return environments
+
+
+def beyond_ci_roles(environments) -> list[str]:
+    """One problem per value that puts an environment outside the ci roles its GitHub runs assume: an
+    environment:<name> subject of the GitHubSubjects of an environment that deploys the ci layer. Those
+    roles reach that environment's region, VPC and cluster alone, and its domain and the names under
+    it (templates/ci.py): AWS denies what no statement allows, so the run would fail half way.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html"""
+    by_name = {env.name: env for env in environments}
+    problems = []
+    for ci in (env for env in environments if env.deploys("ci")):
+        for subject in as_list(ci.values["GitHubSubjects"]):
+            other = by_name.get(subject.removeprefix("environment:")) if subject.startswith("environment:") else None
+            if other is None or other is ci:
+                continue
+            domain = ci.values["DomainName"]
+            apart = [("region", other.region, ci.region, "the same")] if other.region != ci.region else []
+            apart += [
+                (f"parameters.{key}", other.values[key], ci.values[key], "the same")
+                for key in ("VpcId", "ClusterName")
+                if other.values[key] != ci.values[key]
+            ]
+            if other.values["DomainName"] != domain and not other.values["DomainName"].endswith(f".{domain}"):
+                apart.append(("parameters.DomainName", other.values["DomainName"], domain, f"{domain} or a name under it"))
+            problems += [
+                f"{relative(other.path)}: {key}: {shown(value)}, while the ci roles its GitHub runs assume ({subject} in "
+                f"{relative(ci.path)}'s GitHubSubjects) reach {shown(reached)} alone; allowed: {allowed}, or {subject} taken out of "
+                f"{relative(ci.path)}'s GitHubSubjects (the ci layer has no role per environment)"
+                for key, value, reached, allowed in apart
+            ]
+    return problems
 
 
 def both(first, second, key) -> str:

@@ -607,6 +607,47 @@ def test_shared_inputs_name_an_isolating_input_and_why(tmp_path, shared):
     assert not out.exists()
 
 
+def staging_of_prods_ci(**changes):
+    """An environment whose GitHub runs assume prod's ci roles: named by an environment: subject of
+    prod's GitHubSubjects (params/prod.yaml), deploying no ci layer of its own."""
+    name = next(s.removeprefix("environment:") for s in GOOD["parameters"]["GitHubSubjects"] if s != "environment:prod")
+    document = isolated_qa(**changes) | {"enabled_layers": []}
+    return document, f"{name}.yaml", f"environment:{name}"
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("region", "eu-west-1"), ("VpcId", "vpc-0fedcba9876543210"), ("ClusterName", "other-cluster"), ("DomainName", "example.org")],
+)
+def test_an_environment_outside_the_ci_roles_its_github_runs_assume_is_refused(tmp_path, key, value):
+    # prod's ci roles reach prod's region, VPC, cluster and domain alone: staging's CI deploy of
+    # another would be denied half way through its stacks.
+    run_generate(tmp_path, GOOD)
+    document, name, subject = staging_of_prods_ci() if key == "region" else staging_of_prods_ci(**{key: value})
+    if key == "region":
+        document["region"] = value
+    result, _ = run_generate(tmp_path, document, name=name)
+    named = "region" if key == "region" else f"parameters.{key}"
+    assert result.returncode == 2, result
+    assert (
+        f"{tmp_path}/params/{name}: {named}: {value!r}, while the ci roles its GitHub runs assume ({subject} in "
+        f"{tmp_path}/params/prod.yaml's GitHubSubjects) reach"
+    ) in result.stderr, result.stderr
+    # Not named by prod's subjects, it is refused nothing: no run of it assumes those roles.
+    prod = {**GOOD, "parameters": {**GOOD["parameters"], "GitHubSubjects": ["environment:prod"]}}
+    run_generate(tmp_path, prod)
+    assert run_generate(tmp_path, document, name=name)[0].returncode == 0
+
+
+def test_an_environment_under_the_ci_roles_domain_is_within_them(tmp_path):
+    # The roles allow records and certificates for the domain and *.<domain>: a subdomain is inside.
+    run_generate(tmp_path, GOOD)
+    domain = INPUTS["DomainName"].default if "DomainName" not in GOOD["parameters"] else GOOD["parameters"]["DomainName"]
+    document, name, _ = staging_of_prods_ci(DomainName=f"staging.{domain}")
+    result, _ = run_generate(tmp_path, document, name=name)
+    assert result.returncode == 0, result.stderr
+
+
 def test_a_rolling_environment_needs_no_test_listener(tmp_path):
     ran, out = run_generate(tmp_path, with_parameters(DeploymentStrategy="ROLLING", TestListenerCidr="", TestPauseMinutes=0))
     assert ran.returncode == 0, ran.stderr
