@@ -86,13 +86,17 @@ RECOMMENDED_TLS_POLICIES = [
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy's retentionInDays):
 # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
 LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
-# Fargate task sizes: CPU units -> the memory sizes (MiB) offered with them.
+# Fargate task sizes: CPU units -> the memory sizes (MiB) offered with them; 8 and 16 vCPU need Linux
+# platform 1.4.0 or later, which the service's PlatformVersion LATEST is. The table of TaskDefinition's memory:
+# https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/ecs/aws.sdk.kotlin.services.ecs.model/-task-definition/memory.html
 FARGATE_MEMORY_BY_CPU = {
     256: [512, 1024, 2048],
     512: [1024, 2048, 3072, 4096],
     1024: list(range(2048, 8193, 1024)),
     2048: list(range(4096, 16385, 1024)),
     4096: list(range(8192, 30721, 1024)),
+    8192: list(range(16384, 61441, 4096)),
+    16384: list(range(32768, 122881, 8192)),
 }
 
 
@@ -343,7 +347,12 @@ INPUTS = {
         ),
         Input("TaskCpu", "Number", 512, "Task CPU units (512 = 0.5 vCPU).", allowed=tuple(FARGATE_MEMORY_BY_CPU)),
         Input(
-            "TaskMemory", "Number", 1024, "Task memory in MiB; must be a size Fargate offers with TaskCpu.", min_value=512, max_value=30720
+            "TaskMemory",
+            "Number",
+            1024,
+            "Task memory in MiB; must be a size Fargate offers with TaskCpu.",
+            min_value=min(min(sizes) for sizes in FARGATE_MEMORY_BY_CPU.values()),
+            max_value=max(max(sizes) for sizes in FARGATE_MEMORY_BY_CPU.values()),
         ),
         Input(
             "DesiredCount",

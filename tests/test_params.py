@@ -123,7 +123,7 @@ BAD = [
         f"parameters.TaskMemory: {INPUTS['TaskMemory'].default} (the default: the file does not set it) is not offered",
         "allowed:",
     ),
-    ("cpu not offered", with_parameters(TaskCpu=300), "parameters.TaskCpu: 300", "one of 256, 512, 1024, 2048, 4096"),
+    ("cpu not offered", with_parameters(TaskCpu=300), "parameters.TaskCpu: 300", "one of 256, 512, 1024, 2048, 4096, 8192, 16384"),
     (
         "name prefix",
         with_parameters(NamePrefix="shop-prod"),
@@ -429,6 +429,16 @@ def test_values_at_awss_limits_are_taken(tmp_path):
         HealthCheckPath="/" + "a" * 1023, EcrRepositoryName="startupwebapp" + "a" * 243, DjangoSettingsModule="a" * 4096
     )
     assert run_generate(tmp_path, at_limits)[0].returncode == 0
+
+
+@pytest.mark.parametrize("cpu, memory", [(8192, 16384), (8192, 61440), (16384, 32768), (16384, 122880)])
+def test_the_largest_fargate_sizes_are_taken(tmp_path, cpu, memory):
+    # 8 vCPU with 16 to 60 GB in 4 GB steps, 16 vCPU with 32 to 120 GB in 8 GB steps (templates/inputs.py cites the table)
+    result, out = run_generate(tmp_path, with_parameters(TaskCpu=cpu, TaskMemory=memory))
+    assert result.returncode == 0, result.stderr
+    given = json.loads((out / "prod" / "service.json").read_text())["Parameters"]
+    assert (given["TaskCpu"], given["TaskMemory"]) == (str(cpu), str(memory))
+    assert run_generate(tmp_path, with_parameters(TaskCpu=cpu, TaskMemory=memory + 1024))[0].returncode == 2  # between the steps
 
 
 def test_every_default_passes_its_own_rules():
