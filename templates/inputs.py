@@ -38,6 +38,25 @@ ECR_REPOSITORY_NAME = rf"{PROJECT}[a-z0-9]*([._/-][a-z0-9]+)*"  # an ECR name, [
 IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 # Linux ids are 32 bits, and 4294967295 is (uid_t)-1, "no id": https://man7.org/linux/man-pages/man2/setresuid.2.html
 MAX_LINUX_ID = 4_294_967_294
+
+
+def whole_numbers_up_to(largest: int) -> str:
+    """A regex of the whole numbers from 1 to largest, written without a leading zero. An AllowedPattern
+    has no numeric bound, so the bound is spelled digit by digit: any shorter number, then, for each
+    digit of largest, its digits before it followed by a smaller digit and any others, then largest."""
+    digits = str(largest)
+
+    def any_digits(count):
+        return f"[0-9]{{{count}}}" if count else ""
+
+    shorter = [f"[1-9][0-9]{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    smaller = [
+        f"{digits[:i]}[{int(i == 0)}-{int(d) - 1}]{any_digits(len(digits) - i - 1)}" for i, d in enumerate(digits) if int(d) > int(i == 0)
+    ]
+    return "(?:" + "|".join([*shorter, *smaller, digits]) + ")"
+
+
+LINUX_ID = whole_numbers_up_to(MAX_LINUX_ID)
 HTTP_PATH = r"/[A-Za-z0-9/._~-]*"
 GITHUB_REPOSITORY = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}"
 # Environments and branches or tags only, never pull_request. An environment subject is in the token
@@ -384,7 +403,7 @@ INPUTS = {
             "String",
             "1000:1000",
             "Non-root uid:gid the container runs as.",
-            pattern=r"[1-9][0-9]{0,9}(:[1-9][0-9]{0,9})?",
+            pattern=f"{LINUX_ID}(:{LINUX_ID})?",
             hint=f"a non-zero uid or uid:gid such as 1000:1000, each at most {MAX_LINUX_ID}",
         ),
         Input(

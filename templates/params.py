@@ -25,7 +25,6 @@ from templates.inputs import (
     GITHUB_SUB,
     HTTP_PATH,
     INPUTS,
-    MAX_LINUX_ID,
     PARAMETER_VALUE_BYTES,
     TRAFFIC_SHIFTING,
     TRUST_POLICY_MAX_CHARACTERS,
@@ -630,10 +629,6 @@ def cross_checks(v: dict, given: set) -> list[str]:
             "allowed: private subnets apart from the public ones (the tasks must not share the load balancer's internet-facing subnets)"
         )
     problems.extend(traffic_shifting_problems(v))
-    if any(int(part) > MAX_LINUX_ID for part in str(v["ContainerUser"]).split(":")):
-        problems.append(
-            f"parameters.ContainerUser: {shown(v['ContainerUser'])} is past Linux's largest id; allowed: a uid and gid of at most {MAX_LINUX_ID}"
-        )
     # The pattern takes any region-like word: a mistyped one (us-esat-1) names no secret, and the tasks
     # would fail to start minutes into the release. ECS takes the secret by its full ARN, region and all:
     # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Secret.html

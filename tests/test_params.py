@@ -785,13 +785,30 @@ def test_a_file_read_despite_its_problems_enables_the_layers_load_would(tmp_path
     assert found.enabled_layers == (tuple(OPTIONAL_LAYERS) if read == "every" else read)
 
 
+def test_the_templates_pattern_holds_the_id_bound_itself(tmp_path):
+    # A stack made in the console checks only the template's AllowedPattern: ten digits let 9999999999
+    # through, a uid Linux has not, and the tasks failed to start.
+    import re
+
+    from templates.inputs import MAX_LINUX_ID
+
+    pattern = json.loads((ROOT / "output" / "service.json").read_text())["Parameters"]["ContainerUser"]["AllowedPattern"]
+    taken = ["1", "1000:1000", f"{MAX_LINUX_ID}:{MAX_LINUX_ID}", f"{MAX_LINUX_ID - 1}", "999999999", "1000000000:7"]
+    refused = ["0", "01", "1000:0", f"{MAX_LINUX_ID + 1}", f"1:{MAX_LINUX_ID + 1}", "9999999999:1", "42949672950", "1:2:3"]
+    assert [value for value in taken + refused if re.fullmatch(pattern, value)] == taken
+
+
 def test_an_unquoted_id_past_the_largest_is_told_the_bound_with_the_quotes(tmp_path):
     # Told only to quote it, the operator met the bound at the next run.
     from templates.inputs import MAX_LINUX_ID
 
     result, _ = run_generate(tmp_path, with_parameters(ContainerUser=MAX_LINUX_ID + 1))
-    assert result.returncode == 2
-    assert f"each at most {MAX_LINUX_ID}, in quotes (unquoted, YAML reads it as a number)" in result.stderr, result.stderr
+    assert result.returncode == 2  # quoted, it is refused all the same: the bound, and no word of quotes
+    assert result.stderr.splitlines()[0].endswith(
+        f"is not allowed; allowed: a non-zero uid or uid:gid such as 1000:1000, each at most {MAX_LINUX_ID}"
+    )
+    result, _ = run_generate(tmp_path, with_parameters(ContainerUser=MAX_LINUX_ID))
+    assert result.stderr.splitlines()[0].endswith(f"each at most {MAX_LINUX_ID}, in quotes (unquoted, YAML reads it as a number)")
 
 
 def test_the_largest_linux_ids_are_allowed(tmp_path):
