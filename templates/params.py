@@ -152,8 +152,9 @@ ParamsLoader.add_constructor("tag:yaml.org,2002:int", ParamsLoader.construct_yam
 
 def named(key) -> str:
     """A key as a message names it: as written when it is a plain short name, else quoted and cut
-    like a value (a key holding a newline must not start a line of its own)."""
-    return key if isinstance(key, str) and re.fullmatch(r"[\w.:/=+@ -]{1,80}", key) else shown(key)
+    like a value (a key holding a newline must not start a line of its own; one with a space at either
+    end, which the message would not show)."""
+    return key if isinstance(key, str) and re.fullmatch(r"[\w.:/=+@ -]{1,80}", key) and key == key.strip() else shown(key)
 
 
 def shown(value) -> str:

@@ -42,6 +42,12 @@ BAD = [
         "unknown key (did you mean DesiredCount?); allowed: AccessLogRetentionDays",
     ),
     (
+        "a key with a space at its end, which a message quotes to show it",
+        with_parameters(**{"DesiredCount ": 2}),
+        "parameters.'DesiredCount '",
+        "unknown key (did you mean DesiredCount?)",
+    ),
+    (
         "unknown top-level key",
         {**GOOD, "parameter": {}},
         "parameter",

@@ -189,6 +189,14 @@ def test_every_environment_gets_its_document_and_check_names_each_stale_one(tmp_
         f"stale: {stale} is not what `make review ENV=copyb` writes; run it and commit output/review/",
         f"stale: {foreign} is the review of no environment in params/; run `make review` (it removes it) and commit output/review/",
     ]
+    missing = documents / "copya.md"
+    kept = missing.read_bytes()
+    missing.unlink()
+    assert review.main([*every, "--check", "--env", "copya"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"stale: {missing} is missing; `make review ENV=copya` writes it; run it and commit output/review/"
+    ]
+    missing.write_bytes(kept)
     assert review.main([*every, "--check", "--env", ENVS[0]]) == 0  # one environment: only its document
     capsys.readouterr()
     assert review.main([*every, "--env", ENVS[0]]) == 0
@@ -1125,6 +1133,18 @@ def test_a_symlinked_review_directory_is_refused_before_anything_is_written_or_r
     assert review.main(["--output-dir", str(output_dir)]) == 1
     assert "review is a symlink" in capsys.readouterr().err
     assert sorted(p.name for p in elsewhere.iterdir()) == ["notes.md"] and (elsewhere / "notes.md").read_text() == "mine\n"
+
+
+def test_a_review_path_that_is_no_directory_is_named_as_such(tmp_path, capsys):
+    # Each write named the first document (File exists), which does not exist: output/review is the problem.
+    output_dir = copy_output(tmp_path / "output")
+    (output_dir / "review").write_text("mine\n")
+    assert review.main(["--output-dir", str(output_dir)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {output_dir / 'review'} is not a directory: the documents go to a directory of their own there; "
+        "move it away; nothing was written\n"
+    )
+    assert (output_dir / "review").read_text() == "mine\n"
 
 
 def test_a_document_that_cannot_be_removed_is_one_line(tmp_path, monkeypatch, capsys):

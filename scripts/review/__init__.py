@@ -82,6 +82,11 @@ def main(argv=None) -> int:
         raise ReviewError(
             f"{relative(output_dir / 'review')} is a symlink: the documents go to a directory of their own; nothing was written"
         )
+    if (output_dir / "review").exists() and not (output_dir / "review").is_dir():  # each write would name a document, not it
+        raise ReviewError(
+            f"{relative(output_dir / 'review')} is not a directory: the documents go to a directory of their own there; "
+            "move it away; nothing was written"
+        )
     changed = differing(documents)
     for number, path in enumerate(changed):
         try:
@@ -125,7 +130,8 @@ def check(documents: dict[Path, str], directory: Path | None) -> None:
     when every environment was reviewed (directory: where their documents are), each document there
     of an environment params/ does not have."""
     problems = [
-        f"{relative(path)} is not what `make review ENV={path.stem}` writes; run it and commit output/review/"
+        f"{relative(path)} {'is not what' if path.exists() else 'is missing;'} `make review ENV={path.stem}` writes"
+        f"{'' if path.exists() else ' it'}; run it and commit output/review/"
         for path in differing(documents)
     ]
     if directory is not None:
