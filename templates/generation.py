@@ -289,8 +289,8 @@ def move_in(staging: Path, changed: list[Path], stale: list[Path], output_dir: P
         outcome = "nothing was changed"
         try:
             for path_done in reversed(done):
-                if previous[path_done] is None:
-                    path_done.unlink()
+                if previous[path_done] is None:  # a new file goes; a stale one already gone stays so
+                    path_done.unlink(missing_ok=True)
                 else:
                     os.replace(previous[path_done], path_done)
             for directory in reversed(made):

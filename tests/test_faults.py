@@ -2,6 +2,7 @@
 state or a silently wrong value, and now gets one clear line (README: Faults and how they are handled)."""
 
 import functools
+import itertools
 import json
 import os
 import re
@@ -312,6 +313,40 @@ def test_a_stale_file_that_cannot_be_removed_leaves_output_as_it_was(tmp_path, c
     err = capsys.readouterr().err
     assert err == f"error: cannot remove {left}: Permission denied; nothing was changed\n", err
     assert snapshot(out) == before  # the file written before the refusal was put back
+
+
+def test_a_stale_file_gone_by_itself_before_a_later_refusal_is_no_part_of_the_put_back(tmp_path, capsys, monkeypatch):
+    # Removed by someone between the look and the removal, it is missing when what was done goes back:
+    # that is no reason to call output/ part old, part new.
+    from templates import generation
+
+    out = tmp_path / "out"
+    assert generate_in_process(out, "--no-lint") == 0
+    gone, refused = [
+        out / env / f"{layer}.json"
+        for env, layer in itertools.islice(
+            ((e.name, name) for e in load_all(ROOT / "params") for name in templates.LAYERS if not e.deploys(name)), 2
+        )
+    ]
+    for path in (gone, refused):  # configurations of layers their environments do not deploy, as generation wrote them once
+        path.write_text(json.dumps({"Parameters": {}, "Tags": templates.own_tags(path.parent.name, path.stem)}))
+    real_keep, unlink = generation.keep_previous, Path.unlink
+
+    def removed_meanwhile(path, kept):
+        if path == gone:
+            unlink(path)
+        return real_keep(path, kept)
+
+    def refuse(path, *args, **kwargs):
+        if path == refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(generation, "keep_previous", removed_meanwhile)
+    monkeypatch.setattr(Path, "unlink", refuse)
+    assert generate_in_process(out, "--no-lint") == 1
+    assert capsys.readouterr().err.endswith(f"error: cannot remove {refused}: Permission denied; nothing was changed\n")
+    assert refused.exists() and not gone.exists()
 
 
 def test_the_files_of_an_environment_whose_params_file_is_gone_are_removed_with_their_directory(tmp_path, capsys):
