@@ -227,37 +227,48 @@ def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], outp
         staging = stage({path: files[path] for path in changed}, output_dir)
     except OSError as error:
         raise ToolError(f"cannot write {output_dir}/: {os_problem(error)}; nothing was written") from None
-    try:
+    try:  # whatever stops the run, the staging directory goes (a second removal is harmless)
         if run_lint:
             staged = {staging / p.relative_to(output_dir): p for p in layer_templates if p in changed}
             in_place = {p: p for p in layer_templates if p not in changed}
-            problems = lint(sorted(staged) + sorted(in_place), staged)
+            try:
+                problems = lint(sorted(staged) + sorted(in_place), staged)
+            except OSError as error:  # no process to lint in (a refused fork), a template gone meanwhile
+                raise ToolError(f"cfn-lint could not run: {os_problem(error)}; nothing was written") from None
             if problems:
-                shutil.rmtree(staging, ignore_errors=True)
                 return problems
-    except BaseException:  # Ctrl-C in cfn-lint too
+        commit(staging, changed, stale, output_dir)
+        return []
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    replaced = False
+
+
+def commit(staging: Path, changed: list[Path], stale: list[Path], output_dir: Path) -> None:
+    """move_in, then the clean-up, with stop signals held: one acts once output/ is old or new as a
+    whole and the staging directory (which holds the old files while they may be put back) is gone.
+    Between a move and its record, a Ctrl-C left that file out of the put-back, and one in the
+    clean-up left the directory behind. A failure outweighs a stop signal that came meanwhile."""
+    replaced, failure = False, None
     try:
-        # From here a stop signal acts once output/ is old or new as a whole and the staging directory
-        # (which holds the old files while they may be put back) is gone: between a move and its
-        # record, a Ctrl-C left that file out of the put-back, and one in the clean-up left the
-        # directory behind.
         with stops_held():
             try:
                 move_in(staging, changed, stale, output_dir)
                 replaced = True
+            except ToolError as error:
+                failure = error
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
+            for directory in ({path.parent for path in stale} - {output_dir}) if replaced else set():
+                with contextlib.suppress(OSError):  # a removed environment's, once empty
+                    directory.rmdir()
     except KeyboardInterrupt:
+        if failure is not None:
+            raise failure from None
         if replaced:
             print(f"{relative(output_dir)}/: {len(changed)} written, {len(stale)} removed before the stop", flush=True)
         raise
-    for directory in {path.parent for path in stale} - {output_dir}:  # a removed environment's, once empty
-        with contextlib.suppress(OSError):
-            directory.rmdir()
-    return []
+    if failure is not None:
+        raise failure
 
 
 def os_problem(error: OSError) -> str:

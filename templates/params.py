@@ -268,17 +268,23 @@ def load_all(params_dir: Path) -> list[Environment]:
 
 
 def beyond_ci_roles(environments) -> list[str]:
-    """One problem per value that puts an environment outside the ci roles its GitHub runs assume: an
-    environment:<name> subject of the GitHubSubjects of an environment that deploys the ci layer. Those
-    roles reach that environment's region, VPC and cluster alone, and its domain and the names under
-    it (templates/ci.py): AWS denies what no statement allows, so the run would fail half way.
+    """One problem per value that puts an environment outside the ci roles its GitHub runs assume: those
+    of the environment whose ci layer names it in GitHubSubjects (environment:<name>), unless it deploys
+    a ci layer of its own. Those roles reach that environment's region, VPC and cluster alone, and its
+    domain and the names under it (templates/ci.py): AWS denies what no statement allows, so the run
+    would fail half way.
     https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html"""
     by_name = {env.name: env for env in environments}
     problems = []
     for ci in (env for env in environments if env.deploys("ci")):
-        for subject in as_list(ci.values["GitHubSubjects"]):
+        listed = (
+            f"{relative(ci.path)}'s GitHubSubjects"
+            if "GitHubSubjects" in ci.explicit
+            else f"the GitHubSubjects {relative(ci.path)} takes by default"
+        )
+        for subject in dict.fromkeys(as_list(ci.values["GitHubSubjects"])):
             other = by_name.get(subject.removeprefix("environment:")) if subject.startswith("environment:") else None
-            if other is None or other is ci:
+            if other is None or other.deploys("ci"):  # none of ours, or one whose runs assume its own ci roles
                 continue
             domain = ci.values["DomainName"]
             apart = [("region", other.region, ci.region, "the same")] if other.region != ci.region else []
@@ -291,7 +297,7 @@ def beyond_ci_roles(environments) -> list[str]:
                 apart.append(("parameters.DomainName", other.values["DomainName"], domain, f"{domain} or a name under it"))
             problems += [
                 f"{relative(other.path)}: {key}: {shown(value)}, while the ci roles its GitHub runs assume ({subject} in "
-                f"{relative(ci.path)}'s GitHubSubjects) reach {shown(reached)} alone; allowed: {allowed}, or {subject} taken out of "
+                f"{listed}) reach {shown(reached)} alone; allowed: {allowed}, or {subject} taken out of "
                 f"{relative(ci.path)}'s GitHubSubjects (the ci layer has no role per environment)"
                 for key, value, reached, allowed in apart
             ]

@@ -448,6 +448,85 @@ def test_a_stop_signal_once_the_moves_began_acts_when_output_is_new_as_a_whole(t
     assert count > 5 and snapshot(out) == fresh  # every file new, and no staging directory left
 
 
+def test_a_failure_in_the_moves_is_said_though_a_stop_signal_came_meanwhile(tmp_path, capsys, monkeypatch):
+    # The held Ctrl-C acted at the end of the hold and took the failure's place: "interrupted" alone,
+    # while the put-back itself had failed and output/ was part old, part new.
+    import signal
+
+    from templates import generation
+
+    out = tmp_path / "out"
+    generated_then_all_outdated(out)
+    moves, real_replace = [], os.replace
+
+    def ctrl_c_then_every_later_replace_refused(source, target):
+        moves.append(target)
+        if len(moves) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        if len(moves) >= 4:
+            raise PermissionError(13, "Permission denied", str(source), None, str(target))
+        return real_replace(source, target)
+
+    monkeypatch.setattr(generation.os, "replace", ctrl_c_then_every_later_replace_refused)
+    code, err = generate_in_process(out, "--no-lint"), capsys.readouterr().err
+    assert (code, err) == (
+        1,
+        f"error: cannot write {moves[3]}: Permission denied; output/ is part old, part new: run make templates again once the cause is gone\n",
+    )
+
+
+def test_cfn_lint_that_cannot_run_is_one_line_and_nothing_is_written(tmp_path, capsys, monkeypatch):
+    # A refused fork (cfn-lint lints in worker processes) was a traceback.
+    from templates import generation
+
+    out = tmp_path / "out"
+    before = generated_then_all_outdated(out)
+
+    def no_fork(*args, **kwargs):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(generation, "lint", no_fork)
+    code, err = generate_in_process(out), capsys.readouterr().err
+    assert (code, err) == (1, "error: cfn-lint could not run: Resource temporarily unavailable; nothing was written\n")
+    assert snapshot(out) == before  # and no staging directory
+
+
+def test_a_stop_signal_between_the_lint_and_the_moves_leaves_no_staging_directory(tmp_path, capsys, monkeypatch):
+    from templates import generation
+
+    out = tmp_path / "out"
+    before = generated_then_all_outdated(out)
+
+    def stopped(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generation, "commit", stopped)
+    assert generate_in_process(out, "--no-lint") == 130
+    assert snapshot(out) == before
+
+
+def test_a_stop_signal_in_the_clean_up_still_removes_a_removed_environments_directory(tmp_path, capsys, monkeypatch):
+    import signal
+
+    from templates import generation
+
+    out, params = tmp_path / "out", shutil.copytree(ROOT / "params", tmp_path / "params")
+    assert generate_in_process(out, "--no-lint") == 0
+    gone = next(path for path in sorted(params.glob("*.yaml")))
+    gone.unlink()
+    real_rmtree = shutil.rmtree
+
+    def ctrl_c_then_remove(path, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(generation.shutil, "rmtree", ctrl_c_then_remove)
+    import generate
+
+    assert generate.main(["--params-dir", str(params), "--output-dir", str(out), "--no-lint"]) == 130
+    assert not (out / gone.stem).exists() and (out / "alb.json").exists()
+
+
 def test_a_refused_first_generation_leaves_no_environment_directory_behind(tmp_path, capsys, monkeypatch):
     # Into a new output directory: the environment directories the moves made go with the files.
     from templates import generation

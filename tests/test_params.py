@@ -655,6 +655,21 @@ def test_an_environment_outside_the_ci_roles_its_github_runs_assume_is_refused(t
     assert run_generate(tmp_path, document, name=name)[0].returncode == 0
 
 
+def test_the_ci_roles_by_default_subjects_are_named_as_the_default_and_one_with_its_own_ci_is_not_held_to_them(tmp_path):
+    # eu deploys the ci layer and leaves GitHubSubjects to its default, which names prod.
+    default_subject = INPUTS["GitHubSubjects"].default
+    name = (default_subject if isinstance(default_subject, str) else default_subject[0]).removeprefix("environment:")
+    eu = isolated_qa(VpcId="vpc-0fedcba9876543210") | {"region": "eu-west-1", "enabled_layers": ["ci"]}
+    del eu["parameters"]["GitHubSubjects"]
+    run_generate(tmp_path, eu, name="eu.yaml")
+    result, _ = run_generate(tmp_path, GOOD, name=f"{name}.yaml")  # prod deploys its own ci layer: its runs assume its roles
+    assert result.returncode == 0, result.stderr
+    without_ci = {**GOOD, "enabled_layers": []}
+    result, _ = run_generate(tmp_path, without_ci, name=f"{name}.yaml")
+    assert result.returncode == 2
+    assert f"(environment:{name} in the GitHubSubjects {tmp_path}/params/eu.yaml takes by default) reach 'eu-west-1' alone" in result.stderr
+
+
 def test_an_environment_under_the_ci_roles_domain_is_within_them(tmp_path):
     # The roles allow records and certificates for the domain and *.<domain>: a subdomain is inside.
     run_generate(tmp_path, GOOD)
