@@ -19,9 +19,10 @@
 - The permissions boundary startupwebapp-role-boundary that every role of the layers carries. The
   execution role may create roles and give them policies only with it, never remove or change it,
   and pass them only to ECS (its tasks, and ECS itself for the service's infrastructure role): a
-  role it makes can never do more than pull the project's images, write its logs, read its secrets,
-  and read the load balancers and move traffic between the project's target groups (blue/green,
-  canary and linear releases).
+  role it makes can never do more than pull the project's images, write its logs, read the secrets
+  named startupwebapp* (every environment's of the account), read the load balancers, and register
+  targets in the project's target groups and change the project's listeners and listener rules, all
+  they hold (as blue/green, canary and linear releases move traffic through them).
 
 Both roles live under the IAM path /ci/, outside the role/startupwebapp-* names the execution role
 may manage, so no stack deployed through them can change their permissions; the deploy role is

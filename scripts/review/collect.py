@@ -1,6 +1,7 @@
 """What a review document says about one environment, computed from the output directory (layer
 templates and the environment's template configurations), its params file and the price table."""
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -166,9 +167,18 @@ def purpose(name: str, docstring: str | None) -> str:
     blocks = []
     for paragraph in re.split(r"\n\s*\n", text.strip()):
         items = re.split(r"\n\s*(?=- )", paragraph.strip())
-        blocks.append("\n".join(" ".join(item.split()) for item in items if item.strip()))
+        blocks.append("\n".join(prose(" ".join(item.split())) for item in items if item.strip()))
     text = "\n\n".join(block for block in blocks if block)
     return text[:1].upper() + text[1:] if text else "(the layer module has no docstring)"
+
+
+def prose(text: str) -> str:
+    """Text Markdown shows as written: <domain> is no HTML tag for GitHub to strip, the * of *.<domain>
+    and the __ of __init__.py open no emphasis. Code spans and a bullet's leading "- " stay as they are."""
+    bullet, text = ("- ", text[2:]) if text.startswith("- ") else ("", text)
+    parts = re.split(r"(`[^`]*`)", text)  # odd items: code spans
+    escaped = (re.sub(r"[\\<*]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])", lambda m: "\\" + m.group(0), part) for part in parts[::2])
+    return bullet + "".join(part for pair in itertools.zip_longest(escaped, parts[1::2], fillvalue="") for part in pair)
 
 
 def shown_path(path: Path) -> str:

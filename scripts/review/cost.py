@@ -102,7 +102,7 @@ def table_problems(table) -> list[str]:
         if not isinstance(entry, dict) or not isinstance(entry.get("formula"), str) or entry["formula"] not in FORMULAS:
             problems.append(f"items.{name}.formula: allowed: one of {', '.join(FORMULAS)} (scripts/review/cost.py)")
             continue
-        missing = [key for key in ("label", *FORMULA_KEYS[entry["formula"]]) if not isinstance(entry.get(key), str)]
+        missing = [key for key in ("label", *FORMULAS[entry["formula"]][1]) if not isinstance(entry.get(key), str)]
         off = entry.get("zero_when")
         if off is not None and not (
             isinstance(off, dict)
@@ -280,6 +280,20 @@ def hourly(cfg, name, resource, layer, prices, context):
     return units * price * hours, " × ".join(part for part in (units_text, price_said, hours_text) if part)
 
 
+def public_ipv4(cfg, name, resource, layer, prices, context):
+    """An internet-facing load balancer's public IPv4 addresses: one in each of its subnets."""
+    props = resource.get("Properties", {})
+    if layer.estimator.value(props.get("Scheme", "internet-facing")) != "internet-facing":
+        return ZERO, "an internal load balancer has no public address"
+    subnets = layer.estimator.value(props.get("Subnets"))
+    count = len(subnets.split(",")) if isinstance(subnets, str) else len(subnets) if isinstance(subnets, list) else None
+    if not count:
+        return None, "its subnets are not known before deploy"
+    price, price_said = prices.price(cfg["price"])
+    hours, hours_text = prices.hours
+    return count * price * hours, f"{count} address{'es' * (count != 1)} × {price_said} × {hours_text}"
+
+
 def monthly(cfg, name, resource, layer, prices, context):
     price, price_said = prices.price(cfg["price"])
     return price, price_said
@@ -348,29 +362,19 @@ def waf_web_acl(cfg, name, resource, layer, prices, context):
 
 
 # What each formula reads of its item besides label (kms_key's rotation_note only for a rotated key).
-FORMULA_KEYS = {
-    "hourly": ("price",),
-    "monthly": ("price",),
-    "per_unit": ("price", "units"),
-    "fargate": ("vcpu_price", "gb_price"),
-    "release_overlap": ("units",),
-    "target_tracking_alarms": ("price", "units"),
-    "alarm": ("price", "high_resolution_price"),
-    "waf_web_acl": ("price", "rule_price", "request_price", "request_units"),
-    "log_group": ("price", "units"),
-    "kms_key": ("price", "rotation_note"),
-}
+# formula name -> (the function, the keys of its price-table entry it reads)
 FORMULAS = {
-    "hourly": hourly,
-    "monthly": monthly,
-    "per_unit": per_unit,
-    "fargate": fargate,
-    "release_overlap": release_overlap,
-    "target_tracking_alarms": target_tracking_alarms,
-    "alarm": alarm,
-    "waf_web_acl": waf_web_acl,
-    "log_group": log_group,
-    "kms_key": kms_key,
+    "hourly": (hourly, ("price",)),
+    "public_ipv4": (public_ipv4, ("price",)),
+    "monthly": (monthly, ("price",)),
+    "per_unit": (per_unit, ("price", "units")),
+    "fargate": (fargate, ("vcpu_price", "gb_price")),
+    "release_overlap": (release_overlap, ("units",)),
+    "target_tracking_alarms": (target_tracking_alarms, ("price", "units")),
+    "alarm": (alarm, ("price", "high_resolution_price")),
+    "waf_web_acl": (waf_web_acl, ("price", "rule_price", "request_price", "request_units")),
+    "log_group": (log_group, ("price", "units")),
+    "kms_key": (kms_key, ("price", "rotation_note")),
 }
 
 
@@ -394,7 +398,7 @@ def price_resource(name: str, resource: dict, layer, prices: Prices, env: str, c
             if absent:
                 amount, basis = ZERO, off["reason"]
             else:
-                amount, basis = FORMULAS[cfg["formula"]](cfg, name, resource, layer, prices, context)
+                amount, basis = FORMULAS[cfg["formula"]][0](cfg, name, resource, layer, prices, context)
                 if cfg.get("note") and amount is not None:
                     basis += f"; {cfg['note']}"
             rounded = None if amount is None else amount.quantize(CENT, ROUND_HALF_UP)

@@ -11,7 +11,7 @@ from importlib.metadata import version
 import yaml
 
 import templates
-from scripts.review.collect import Layer, Review
+from scripts.review.collect import Layer, Review, prose
 from scripts.review.cost import CENT, ZERO, dec, money, number, plural, shift_terms
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code
 from scripts.review.timing import deploy_times, duration
@@ -191,7 +191,7 @@ def layer_order(review: Review) -> list[str]:
         "",
         "Each arrow is an upstream output the deployer reads with DescribeStacks and passes to the downstream layer's "
         "parameter of the same name (or the name after `as`). The order is derived from this wiring, with ties in the order "
-        "templates/__init__.py lists the layers (ci first: the permissions boundary it creates must exist before the service "
+        "`templates/__init__.py` lists the layers (ci first: the permissions boundary it creates must exist before the service "
         "layer's roles name it): " + " → ".join(review.order) + ".",
         "",
         "```mermaid",
@@ -278,7 +278,7 @@ def stack_section(review: Review, layer: Layer) -> list[str]:
     policy = "updates may not replace or delete " + ", ".join(sorted(denied)) if denied else "none (no stateful resources)"
     tags = layer.config.get("Tags", {})
     lines.append(f"- Stack policy: {policy}")
-    lines.append(f"- Tags: {', '.join(f'{k}={v}' for k, v in sorted(tags.items())) or 'none'}")
+    lines.append(f"- Tags: {', '.join(f'{code(k)}={code(v)}' for k, v in sorted(tags.items())) or 'none'}")
     return lines + [""]
 
 
@@ -440,7 +440,7 @@ def parameters_section(review: Review, layer: Layer) -> list[str]:
             source = f"{origin}; set by the deployer at each run: TAG=, else the image running"
         else:
             value, source = code(values[name] or '""'), review.params_file if name in review.environment.explicit else "default"
-        lines.append(f"| {name} | {cell(value)} | {cell(source)} | {cell(spec.get('Description', ''))} |")
+        lines.append(f"| {name} | {cell(value)} | {cell(source)} | {cell(prose(spec.get('Description', '')))} |")
     return lines + [""]
 
 
@@ -465,7 +465,7 @@ def outputs_section(layer: Layer) -> list[str]:
             if source == (layer.name, name)
         ) + list(templates.READ_BY_TOOLS.get((layer.name, name), ()))
         shown = layer.resolver.text(output.get("Value"))
-        lines.append(f"| {name} | {cell(code(shown or ''))} | {', '.join(users) or '—'} | {cell(output.get('Description', ''))} |")
+        lines.append(f"| {name} | {cell(code(shown or ''))} | {', '.join(users) or '—'} | {cell(prose(output.get('Description', '')))} |")
     for condition in sorted(set(absent.values())):
         names = ", ".join(sorted(name for name, c in absent.items() if c == condition))
         lines += ["", f"Not in this stack, as {condition} is false here: {names}."]
@@ -597,7 +597,7 @@ def cfn_lint_section(problems, layers: list[Layer]) -> list[str]:
             "| Template | Resource | Rule | Reason |",
             "|---|---|---|---|",
         ]
-        lines += [f"| {cell(i.template)} | {cell(i.resource)} | {cell(i.rule)} | {cell(i.reason)} |" for i in in_metadata]
+        lines += [f"| {cell(i.template)} | {cell(i.resource)} | {cell(i.rule)} | {cell(prose(i.reason))} |" for i in in_metadata]
         lines.append("")
     if problems:
         lines += [f"{plural(Decimal(len(problems)), 'problem')}:", ""] + [f"- {code(line)}" for line in problems]
@@ -643,7 +643,7 @@ def checkov_section(scanned) -> list[str]:
     ]
     if failed:
         lines += ["| Template | Resource | Check |", "|---|---|---|"]
-        lines += [f"| {cell(check.file)} | {cell(check.resource)} | {cell(check.text)} |" for check in failed]
+        lines += [f"| {cell(check.file)} | {cell(check.resource)} | {cell(prose(check.text))} |" for check in failed]
         lines.append("")
     if skipped:
         lines += [
@@ -655,7 +655,7 @@ def checkov_section(scanned) -> list[str]:
         for check in skipped:
             check_id, _, reason = check.text.partition(" skipped: ")
             lines.append(
-                f"| {cell(check.file)} | {cell(check.resource)} | {cell(check_id)} | {cell(reason.strip() or '(no reason given)')} |"
+                f"| {cell(check.file)} | {cell(check.resource)} | {cell(check_id)} | {cell(prose(reason.strip()) or '(no reason given)')} |"
             )
     else:
         lines.append("Skipped: none.")
