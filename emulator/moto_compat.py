@@ -369,6 +369,10 @@ def _delete_change_set_response(self):
 
 responses.CloudFormationResponse.describe_change_set = _describe_change_set_response
 responses.CloudFormationResponse.delete_change_set = _delete_change_set_response
+# Gap: DescribeChangeSet answered Tags [] whatever tags the change set was made with (moto keeps them as a
+# mapping, which only DescribeStacks' answer turns into Key/Value pairs); the deployer shows the tags a
+# change set changes. https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
+responses.CloudFormationResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER["DescribeChangeSetOutput.Tags"] = responses.transform_dict
 
 
 # Gap: ListChangeSets listed every stack's change sets, whatever StackName said (its one required parameter).

@@ -4479,6 +4479,24 @@ def test_a_new_desired_count_on_a_running_service_says_it_counts_only_at_its_cre
         )
 
 
+def test_tags_the_change_set_changes_are_shown_with_its_other_changes():
+    # With a resource or parameter change beside them, changed stack tags went on every resource of the
+    # stack unshown (only a change of tags alone was said).
+    ours = configuration(ENV, "alb")["Tags"]
+    before = {k: v for k, v in ours.items() if k != "Project"} | {"CostCenter": "old\ncenter", "Team": "web"}
+    deployed = described("alb", tags=before)["Stacks"][0]
+    table = deploy.text.change_set_table(change_set("alb", changes=CERT_CHANGES), deployed)
+    tag_lines = [line for line in table if line.startswith("  tag ")]
+    assert tag_lines == [
+        f"  tag CostCenter: old\\ncenter -> {ours['CostCenter']}",
+        f"  tag Project: (none) -> {ours['Project']}",
+        "  tag Team: web -> (none)",
+    ], table
+    for untagged in ({}, {"Tags": []}):  # a change set made by hand, without tags, is not taken to remove them
+        made = {k: v for k, v in change_set("alb", changes=CERT_CHANGES).items() if k != "Tags"} | untagged
+        assert not [line for line in deploy.text.change_set_table(made, deployed) if line.startswith("  tag ")]
+
+
 def test_a_change_set_of_parameters_only_says_so_and_a_new_stack_shows_no_parameter_changes():
     deployed = described(
         "cert-dns", parameters=configuration(ENV, "cert-dns")["Parameters"] | {"ExistingHostedZoneId": "Z0000000000OLDZONE"}

@@ -453,8 +453,14 @@ def test_a_one_layer_update_of_a_value_other_deployed_layers_take_names_them(san
     changed = with_parameters(
         tmp_path / "output", {layer: {"MaxCapacity": str(int(SANDBOX.values["MaxCapacity"]) + 1)} for layer in takers}
     )
+    # and a tag of the scaling stack: with a parameter change beside it, it went on the stack unshown
+    scaling = tmp_path / "output" / ENV / "scaling.json"
+    document = json.loads(scaling.read_text())
+    document["Tags"]["Team"] = "platform"
+    scaling.write_text(json.dumps(document))
     code, out, err = run("deploy", "--stack", "scaling", *changed, "--yes")
     assert code == 0, out + err
+    assert "  tag Team: (none) -> platform" in out.splitlines(), out
     (note,) = [line for line in out.splitlines() if line.startswith("note: this update changed values other layers take too")]
     assert note.endswith(
         f": {'; '.join(f'{layer} (MaxCapacity)' for layer in others)}. make deploy ENV={ENV} deploys them "

@@ -29,7 +29,7 @@ def parameter_values(described: dict) -> dict:
 # --- change sets ------------------------------------------------------------------------------
 def change_set_table(change_set, deployed=None, colour=False, conditions=None) -> list[str]:
     """A DescribeChangeSet answer as a table, marking what is replaced or removed, stateful, IAM or a
-    security group, then the parameters that differ from the deployed stack's (a DescribeStacks entry).
+    security group, then the parameters and tags that differ from the deployed stack's (a DescribeStacks entry).
     conditions: logical id -> the Condition of that resource in the template deployed (Layer.conditions)."""
     rows, colours = [("", "action", "logical id", "type", "replacement", "cause")], [None]
     for change in change_set.get("Changes", []):
@@ -63,6 +63,17 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
     lines += [
         f"  parameter {p['ParameterKey']}: {shown(before.get(p['ParameterKey']))} -> {shown(p.get('ParameterValue'))}" for p in changed
     ]
+    # Tags go on every taggable resource of the stack; a change set made without tags (one made by hand)
+    # is not taken to remove them.
+    if deployed and change_set.get("Tags"):
+        tags_before, tags_after = (
+            {tag["Key"]: tag.get("Value") for tag in described.get("Tags", [])} for described in (deployed, change_set)
+        )
+        lines += [
+            f"  tag {printable(key, one_line=True)}: {shown(tags_before.get(key))} -> {shown(tags_after.get(key))}"
+            for key in sorted(tags_before.keys() | tags_after.keys())
+            if tags_before.get(key) != tags_after.get(key)
+        ]
     if any(p["ParameterKey"] == "DesiredCount" for p in changed) and parameter_values(change_set).get(KEEP_RUNNING_COUNT) == "true":
         lines.append(
             "  note: the Service row above is CloudFormation's reading of the new DesiredCount, which counts only when the "
