@@ -247,12 +247,25 @@ def test_no_warning_when_the_last_check_found_no_drift(aws):
     assert "drift" not in aws.out
 
 
-def test_a_no_op_redeploy_of_a_drifted_stack_stays_four_calls(aws):
+def test_a_no_op_redeploy_of_a_drifted_stack_stays_four_calls_and_says_the_drift_stays(aws):
+    # A redeploy to "fix drift" said only "no changes": CloudFormation compares templates, not resources.
     layer = "cert-dns"
     aws.cf.add_response("describe_stacks", drifted_stack(layer), {"StackName": stack(layer)})
     aws.empty_change_set(layer)
     assert aws.run("deploy", "--stack", layer) == 0, aws.err
     assert aws.calls(layer) == 4
+    assert (
+        f"{stack(layer)}: no changes\nnote: {stack(layer)} drifted at its last drift check, and a deploy with nothing to change" in aws.out
+    )
+    assert f"make drift STACK={layer} ENV={ENV} says what" in aws.out
+
+
+def test_a_no_op_redeploy_of_a_stack_without_drift_is_quiet(aws):
+    layer = "cert-dns"
+    aws.deployed(layer)  # DriftInformation NOT_CHECKED
+    aws.empty_change_set(layer)
+    assert aws.run("deploy", "--stack", layer) == 0, aws.err
+    assert "drift" not in aws.out
 
 
 def test_a_listener_rule_that_a_release_moved_is_reported_with_why(aws):

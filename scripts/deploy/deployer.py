@@ -613,6 +613,7 @@ class Deployer:
         if name:
             self.delete_change_set(layer.stack, name)
         self.say(f"{layer.stack}: no changes")
+        self.say(*text.drift_left(self.stacks.get(layer.stack) or {}, layer))  # this run's DescribeStacks: no call added
         self.outcomes[layer.name] = "no changes"
         return True
 

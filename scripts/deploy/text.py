@@ -536,6 +536,18 @@ def drift_summary(drifted, unchecked, env, moved, deployed, looked_at) -> list[s
     return lines
 
 
+def drift_left(found, layer) -> list[str]:
+    """After an empty change set: the stack's last drift check found drift, which a deploy with
+    nothing to change leaves as it is (CloudFormation compares the template with the stack's last
+    template, not with the resources)."""
+    if (found.get("DriftInformation") or {}).get("StackDriftStatus") != "DRIFTED":
+        return []
+    return [
+        f"note: {layer.stack} drifted at its last drift check, and a deploy with nothing to change leaves what was changed "
+        f"outside CloudFormation as it is: make drift STACK={layer.name} ENV={layer.env} says what, and whether it still is"
+    ]
+
+
 def drift_warning(found, layer) -> list[str]:
     """Before a change set runs: the stack's last drift check (DescribeStacks DriftInformation) found
     drift. The status is that check's (LastCheckTimestamp: "Most recent time when a drift detection
