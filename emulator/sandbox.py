@@ -489,7 +489,8 @@ def command(args, sandbox: Sandbox) -> int:
         print(f"sandbox running at {sandbox.endpoint} (PID {sandbox.pid}), seeded with the Phase 5.14 resources")
         print("deploy into it with: make deploy YES=1 (ENV=sandbox is the default); its log: .sandbox/server.log")
     elif args.command == "stop":
-        print("sandbox stopped" if sandbox.stop() else "sandbox was not running")
+        # The emulator keeps everything in memory: its stacks went with it, which a next deploy must know.
+        print("sandbox stopped, and every stack deployed in it with it" if sandbox.stop() else "sandbox was not running")
     elif args.command == "status":
         if running and sandbox.answers():
             print(f"sandbox running at {endpoint} (PID {sandbox.pid})")

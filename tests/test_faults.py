@@ -1052,7 +1052,7 @@ def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_sta
     assert state.server_pids() == [first]
     process = state._process
     os.kill(first, signal.SIGSTOP)  # stopped, it still ends at the stop signal, not killed after a wait
-    assert sandbox_cli("stop", state_dir=state.state_dir).stdout == "sandbox stopped\n"
+    assert sandbox_cli("stop", state_dir=state.state_dir).stdout == "sandbox stopped, and every stack deployed in it with it\n"
     assert process.wait(timeout=10) == 0, "the stopped server was killed, not stopped by its signal handler"
     assert state.server_pids() == []
     assert sandbox.running(), "another state directory's server (the session's) was stopped too"

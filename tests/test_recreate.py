@@ -807,6 +807,12 @@ def test_an_update_that_replaces_the_service_states_its_count_then_leaves_it_to_
     code, out, err = run("deploy", *renamed, "--yes", "--allow-replace")
     assert code == 0, out + err
     assert "service (no changes)" in out, out
+    # make diff says of a new DesiredCount what the change set says: it changes no running count
+    more = str(int(SANDBOX.values["DesiredCount"]) + 1)
+    counted = with_parameters(tmp_path / "counted", {layer: {"NamePrefix": OTHER_PREFIX, "DesiredCount": more} for layer in LAYERS})
+    code, out, err = run("diff", "--stack", "service", *counted)
+    assert code == 1 and f"+parameter DesiredCount={more}" in out, out + err
+    assert "  note: the new DesiredCount above, which counts only when the service is created" in out, out
 
 
 def test_a_change_of_alarms_that_read_container_insights_says_when_the_cluster_has_it_off(sandbox, run):

@@ -74,15 +74,24 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
             for key in sorted(tags_before.keys() | tags_after.keys())
             if tags_before.get(key) != tags_after.get(key)
         ]
-    if any(p["ParameterKey"] == "DesiredCount" for p in changed) and parameter_values(change_set).get(KEEP_RUNNING_COUNT) == "true":
-        lines.append(
-            "  note: the Service row above is CloudFormation's reading of the new DesiredCount, which counts only when the "
-            "service is created (README, Decisions: Desired count vs auto-scaling): the running count does not change, "
-            "auto-scaling keeps it; to run more tasks, raise MinCapacity (the scaling layer)"
+    if any(p["ParameterKey"] == "DesiredCount" for p in changed):
+        lines += desired_count_note(
+            parameter_values(change_set), "the Service row above is CloudFormation's reading of the new DesiredCount"
         )
     if len(rows) == 1:
         lines.append("  (no resource changes: parameter values or tags only)")
     return lines
+
+
+def desired_count_note(sent: dict, what: str) -> list[str]:
+    """A new DesiredCount for a running service (sent: the parameters a deploy sends, KeepRunningCount
+    true on an update) changes no running count: what says where it shows."""
+    if sent.get(KEEP_RUNNING_COUNT) != "true":
+        return []
+    return [
+        f"  note: {what}, which counts only when the service is created (README, Decisions: Desired count vs auto-scaling): "
+        "the running count does not change, auto-scaling keeps it; to run more tasks, raise MinCapacity (the scaling layer)"
+    ]
 
 
 def shown(value) -> str:
