@@ -72,7 +72,7 @@ FLAGS = --env=$(call quote,$(value ENV)) $(if $(filter command line,$(origin STA
 # ENV=sandbox points the AWS clients at the running sandbox, and fails if it does not run,
 # so that a rehearsal can never fall through to real AWS credentials.
 AWS = $(if $(filter sandbox,$(value ENV)),e="$$($(BIN)/python -m emulator.sandbox env)" && eval "$$e" &&,)
-FRESH = $(BIN)/python generate.py --check &&
+FRESH = $(BIN)/python generate.py --check --env=$(call quote,$(value ENV)) &&
 # STACK= given empty (STACK=$LAYER with LAYER unset) is passed on, and refused, rather than left out,
 # which would mean every layer: `make destroy STACK= YES=1` would destroy them all. TAG= likewise: left
 # out, a rollback goes back by the release history.

@@ -12,6 +12,7 @@ import templates  # first: its hook makes a Ctrl-C in every import after it one 
 # isort: split
 import argparse
 import contextlib
+import sys
 from pathlib import Path
 
 from templates import ci, relative
@@ -27,6 +28,7 @@ from templates.generation import (
     lint,
     publish,
     refuse_output_dir,
+    regenerate_command,
     same_content,
     stale_reasons,
     write_atomically,
@@ -40,6 +42,25 @@ def as_typed(path: Path) -> Path:
     return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
 
 
+def of_the_environment(changed: list[Path], stale: list[Path], env: str, output_dir: Path, params_dir: Path) -> tuple[list, list]:
+    """The stale files a deploy of env reads (the layer templates, output/<env>/, anything outside an
+    environment's directory); another environment's are said in a note: a half-made edit of one
+    environment's params must not hold back a deploy or a rollback of another."""
+
+    def theirs(path: Path) -> bool:
+        return path.parent != output_dir and path.parent.parent == output_dir and path.parent.name != env
+
+    others = sorted({path.parent for path in changed + stale if theirs(path)})
+    if others:
+        named = ", ".join(f"{relative(directory)}/" for directory in others)
+        print(
+            f"note: {named} {'is' if len(others) == 1 else 'are'} stale too, of another environment than {env}, which this does "
+            f"not read: `{regenerate_command(output_dir, params_dir)}` writes {'it' if len(others) == 1 else 'them'}",
+            file=sys.stderr,
+        )
+    return [path for path in changed if not theirs(path)], [path for path in stale if not theirs(path)]
+
+
 @entry_point
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Generate and validate the StartupWebApp CloudFormation templates.")
@@ -49,7 +70,14 @@ def main(argv=None) -> int:
     parser.add_argument("--no-lint", action="store_true", help="skip cfn-lint")
     parser.add_argument("--params-dir", type=Path, default=PARAMS_DIR, help="where the <env>.yaml files are (default: params)")
     parser.add_argument("--output-dir", type=Path, default=OUTPUT_DIR, help="where to write (default: output)")
+    parser.add_argument(
+        "--env",
+        help="with --check: only this environment's files and the layer templates must be current; another's stale "
+        "files are noted (make deploy ENV=<env> checks so)",
+    )
     args = parser.parse_args(argv)
+    if args.env is not None and not args.check:
+        parser.error("--env goes with --check (generation always writes every environment's files)")
     params_dir, output_dir = as_typed(args.params_dir), as_typed(args.output_dir)
 
     if args.order:
@@ -69,6 +97,8 @@ def main(argv=None) -> int:
     if args.check:
         if kept_changed:
             changed.append(kept_path)
+        if args.env in {path.parent.name for path in files if path.parent != output_dir}:
+            changed, stale = of_the_environment(changed, stale, args.env, output_dir, params_dir)
         if changed or stale:
             also = f" and {relative(kept_path)}" if kept_changed else ""
             reasons = stale_reasons(changed, stale, output_dir, params_dir)

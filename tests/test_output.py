@@ -309,6 +309,30 @@ def test_an_output_dir_that_is_a_file_or_a_whole_tree_is_refused_at_once(tmp_pat
     assert generate_main("--no-lint", "--output-dir", hidden).returncode == 0
 
 
+def test_a_deploys_check_holds_back_for_its_own_environments_files_and_the_layer_templates_only(tmp_path):
+    # make deploy ENV=<env> runs `generate.py --check --env=<env>`: a half-made edit of another
+    # environment's params held back every environment's deploy and rollback.
+    params = shutil.copytree(ROOT / "params", tmp_path / "params")
+    out = tmp_path / "out"
+    env, other = sorted(path.stem for path in params.glob("*.yaml"))[:2]
+    where = ["--no-lint", "--params-dir", params, "--output-dir", out]
+    assert generate_main(*where).returncode == 0
+    data = yaml.safe_load((params / f"{other}.yaml").read_text())
+    data["parameters"]["LogRetentionDays"] = next(d for d in (1, 3) if d != data["parameters"].get("LogRetentionDays"))
+    (params / f"{other}.yaml").write_text(yaml.safe_dump(data))
+    mine = generate_main("--check", "--env", env, *where)
+    assert mine.returncode == 0, mine
+    assert mine.stderr.startswith(f"note: {out / other}/ is stale too, of another environment than {env}, which this does not read:")
+    theirs = generate_main("--check", "--env", other, *where)
+    assert theirs.returncode == 1 and f"stale: {out / other}/" in theirs.stderr, theirs
+    assert generate_main("--check", *where).returncode == 1  # make check: every environment
+    (out / "alb.json").write_text("{}")  # a layer template every environment deploys
+    assert generate_main("--check", "--env", env, *where).returncode == 1
+    with pytest.raises(SystemExit) as refused:  # without --check it means nothing: argparse's usage error
+        generate_main("--env", env, *where)
+    assert refused.value.code == 2
+
+
 def test_order_is_printed():
     result = subprocess.run([sys.executable, str(ROOT / "generate.py"), "--order"], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "ci -> cert-dns -> alb -> waf -> release-alarms -> service -> scaling -> alarms"

@@ -592,7 +592,7 @@ def test_every_target_that_reads_output_to_change_or_compare_stacks_checks_it_is
     for target in ("deploy", "changeset", "execute", "diff", "rollback"):
         made = subprocess.run(["make", "-n", "--no-print-directory", target, "ENV=prod"], cwd=ROOT, capture_output=True, text=True)
         assert made.returncode == 0, made.stderr
-        assert made.stdout.startswith(".venv/bin/python generate.py --check && "), (target, made.stdout)
+        assert made.stdout.startswith(".venv/bin/python generate.py --check --env='prod' && "), (target, made.stdout)
         assert f"-m scripts.deploy {target} " in made.stdout, (target, made.stdout)
 
 
