@@ -1170,6 +1170,38 @@ def test_a_lock_whose_every_attempt_was_refused_is_not_said_to_be_held(offline_a
     assert retries and all(line.startswith("AWS not answering PutParameter") for line in retries), err
 
 
+def test_a_sandbox_whose_server_is_gone_mid_wait_says_that_alone(tmp_path, monkeypatch):
+    # Its stacks and lock went with it: the advice to follow or delete the stack and to free the lock
+    # named a server that was no more.
+    import botocore.endpoint
+
+    from emulator.sandbox import Sandbox
+    from scripts.deploy import aws
+
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=lambda seconds: None))  # the retries' backoff
+    box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
+    endpoint, watch = box.endpoint, aws.AwsCalls.watch
+
+    def stopping_the_server_once_executed(self, client):
+        client.meta.events.register("after-call.cloudformation.ExecuteChangeSet", lambda **_: box.stop())
+        return watch(self, client)
+
+    monkeypatch.setattr(aws.AwsCalls, "watch", stopping_the_server_once_executed)
+    try:
+        box.seed()
+        with deploying_into(box) as run:
+            code, out, err = run("deploy", "--stack", "cert-dns", "--yes")
+    finally:
+        box.stop()
+    assert code == 1 and not box.running(), out + err
+    *retries, last = err.splitlines()
+    assert last == (
+        f"error: cannot reach {endpoint}/ ({aws.MAX_ATTEMPTS} tries): is the sandbox running? make sandbox-status; one started "
+        "again (make sandbox) is empty, and make deploy YES=1 creates every layer again"
+    ), err
+    assert retries and all(line.startswith("AWS not answering ") for line in retries), err  # each retry said, and nothing else
+
+
 @pytest.mark.parametrize("argv", [["status"], ["deploy", "--stack", "alarms", "--yes"]])
 def test_a_frozen_endpoint_times_out_instead_of_hanging(offline_aws, monkeypatch, argv):
     """A deploy's first call takes the environment's lock: unanswered, it is not released with a second

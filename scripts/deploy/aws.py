@@ -217,6 +217,13 @@ def not_found(error: ClientError) -> bool:
     return code.startswith("ChangeSetNotFound") or (code == "ValidationError" and "does not exist" in message)
 
 
+def sandbox_gone(error, env) -> bool:
+    """On the sandbox, a refused connection: its server is gone, and every stack and lock with it (the
+    emulator keeps them in memory), so there is nothing left to follow, stop or free. A paused server
+    still takes connections (its read times out): its stacks are there."""
+    return env == SANDBOX_ENV and isinstance(error, EndpointConnectionError)
+
+
 def explain(error, env) -> str:
     """One line for an AWS or botocore error, with what to do next."""
     if isinstance(error, NoCredentialsError):

@@ -30,6 +30,7 @@ from scripts.deploy.aws import (
     explain,
     may_have_landed,
     not_found,
+    sandbox_gone,
 )
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory
@@ -1100,6 +1101,8 @@ class Deployer:
             lines = text.interrupted(stack, self.env, self.running(found, operation), self.cli)
             raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
         except AWS_ERRORS as error:  # AWS out of reach, or refusing to answer, mid-wait: the operation goes on all the same
+            if sandbox_gone(error, self.env):  # but not on a sandbox whose server is gone, with the stack
+                raise Failure(explain(error, self.env)) from None
             lines = text.interrupted(
                 stack, self.env, self.running(found, operation), self.cli, why=f"{explain(error, self.env)}\n  the wait stopped"
             )

@@ -10,7 +10,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed
+from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed, sandbox_gone
 from scripts.deploy.failure import Failure
 from templates.errors import printable, stops_held, untrusted_json
 
@@ -210,6 +210,8 @@ class EnvironmentLock:
                         file=self.err,
                     )
                 return
+            if sandbox_gone(error, self.env):
+                return  # and the lock with it: the run's error says so
             print(
                 f"warning: {self.name} may still be held ({explain(error, self.env)}); free it with: make unlock ENV={self.env}",
                 file=self.err,
