@@ -999,6 +999,8 @@ def test_ctrl_c_at_the_question_deletes_the_change_set_this_run_made(aws):
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     assert aws.run("deploy", "--stack", "cert-dns", tty=True, answer=KeyboardInterrupt()) == 130
     assert "interrupted" in aws.err and "Traceback" not in aws.err
+    # the terminal's ^C ends the question's line: what follows starts a line of its own
+    assert f"\n\n{stack('cert-dns')}: change set {cs_name('cert-dns')} deleted" in aws.out, aws.out
 
 
 def test_a_change_set_that_cannot_be_deleted_after_ctrl_c_is_named_with_the_command_that_deletes_it(aws):

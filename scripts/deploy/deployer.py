@@ -355,6 +355,10 @@ class Deployer:
         except BrokenPipeError:  # input() writes its prompt to stdout, past Output
             self.out.reader_left()
             return reader_gone
+        except KeyboardInterrupt:  # what follows starts a line of its own, not after the prompt's ^C
+            with contextlib.suppress(Exception):
+                self.say("")
+            raise
         return None if answer.strip().lower() in ("y", "yes") else NOT_CONFIRMED
 
     def confirm(self, question, refusal):
