@@ -102,7 +102,7 @@ $(INSTALLED): requirements.txt
 venv: $(INSTALLED) ## create .venv with the pinned dependencies
 
 # pip-compile keeps every pin of requirements.txt it is not told to upgrade, and writes the file
-# atomically. It asks the package index, so lock is the one target that needs a network. Its warning
+# atomically. It asks the package index: once .venv is installed, lock is the one target that needs a network. Its warning
 # that pip and setuptools are not pinned is about pip-tools' own requirements: the venv brings pip,
 # installs go with --no-deps, and nothing here imports setuptools.
 lock: $(INSTALLED) ## write requirements.txt (pins and hashes) from requirements.in; UPGRADE=<package> moves one it does not pin to its newest release

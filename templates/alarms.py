@@ -16,10 +16,10 @@ INSIGHTS = "ECS/ContainerInsights"  # task counts need Container Insights on the
 # An alarm's state while its metric has no data points, by TreatMissingData.
 # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-missing-data
 WITHOUT_DATA = {
-    "notBreaching": "it never alarms",
-    "breaching": "it is always in alarm",
-    "ignore": "it keeps the state it had",
-    "missing": "it goes to INSUFFICIENT_DATA",
+    "notBreaching": "no alarm is raised",
+    "breaching": "the alarm is raised",
+    "ignore": "the state stays what it was",
+    "missing": "the state goes to INSUFFICIENT_DATA",
 }
 
 

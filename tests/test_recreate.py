@@ -825,7 +825,7 @@ def test_a_change_of_alarms_that_read_container_insights_says_when_the_cluster_h
     readers = sorted(name for name, r in alarms.items() if "ECS/ContainerInsights" in json.dumps(r["Properties"]))
     cluster = SANDBOX.values["ClusterName"]
     # the readers with what their TreatMissingData makes of no data (literal: the alarms layer's choice)
-    note = f"note: cluster {cluster} has Container Insights off, and its metrics are read by {', '.join(readers)}: without them, as TreatMissingData is notBreaching, it never alarms"
+    note = f"note: cluster {cluster} has Container Insights off, and its metrics are read by {', '.join(readers)}: without them, as TreatMissingData is notBreaching, no alarm is raised"
     code, out, err = run("deploy", "--yes")
     lines = out.splitlines()
     assert code == 0 and lines.count(note) == 1, out + err

@@ -1357,7 +1357,7 @@ def test_an_alarm_reading_container_insights_says_what_it_does_without_them(laye
         if name in reading:
             assert alarms[name]["Properties"]["TreatMissingData"] == "notBreaching"
             assert line.endswith(
-                "which exist only where Container Insights is on for the cluster: without them, as TreatMissingData is notBreaching, it never alarms"
+                "which exist only where Container Insights is on for the cluster: without them, as TreatMissingData is notBreaching, no alarm is raised"
             ), line
         else:
             assert "Container Insights" not in line, line
@@ -1366,11 +1366,11 @@ def test_an_alarm_reading_container_insights_says_what_it_does_without_them(laye
 @pytest.mark.parametrize(
     "missing, said",
     [
-        ("notBreaching", "as TreatMissingData is notBreaching, it never alarms"),
-        ("breaching", "as TreatMissingData is breaching, it is always in alarm"),
-        ("ignore", "as TreatMissingData is ignore, it keeps the state it had"),
-        ("missing", "as TreatMissingData is missing, it goes to INSUFFICIENT_DATA"),
-        (None, "as TreatMissingData is missing, it goes to INSUFFICIENT_DATA"),  # left out: CloudWatch's default
+        ("notBreaching", "as TreatMissingData is notBreaching, no alarm is raised"),
+        ("breaching", "as TreatMissingData is breaching, the alarm is raised"),
+        ("ignore", "as TreatMissingData is ignore, the state stays what it was"),
+        ("missing", "as TreatMissingData is missing, the state goes to INSUFFICIENT_DATA"),
+        (None, "as TreatMissingData is missing, the state goes to INSUFFICIENT_DATA"),  # left out: CloudWatch's default
         ({"Ref": "Treat"}, "its TreatMissingData decides its state"),
     ],
 )
