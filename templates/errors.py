@@ -220,7 +220,10 @@ class Output:
 # the bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), which reorder
 # how the rest of a line is shown, and the invisible marks (U+200E, U+200F, U+061C), which move the
 # characters around them: https://www.unicode.org/reports/tr9/#Explicit_Directional_Embeddings
-UNPRINTABLE = r"\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
+# And the other invisible formatting characters (zero-width space, non-joiner and joiner, word joiner
+# and invisible operators, the byte-order mark, the soft hyphen): a tag key holding one printed as
+# another key, set and removed in the same change-set table.
+UNPRINTABLE = r"\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u00ad\u200b-\u200d\u2060-\u2064\ufeff"
 CONTROL_CHARACTERS = re.compile(rf"[\x00-\x08{UNPRINTABLE}]")
 ANY_CONTROL_CHARACTER = re.compile(rf"[\x00-\x0a{UNPRINTABLE}]")
 

@@ -4494,6 +4494,12 @@ def test_tags_the_change_set_changes_are_shown_with_its_other_changes():
         f"  tag Project: (none) -> {ours['Project']}",
         "  tag Team: web -> (none)",
     ], table
+    # a key that differs by an invisible character is shown as differing
+    hand_tagged = described("alb", tags=ours | {"CostCenter\u200b": "web"})["Stacks"][0]
+    lines = [
+        line for line in deploy.text.change_set_table(change_set("alb", changes=CERT_CHANGES), hand_tagged) if line.startswith("  tag ")
+    ]
+    assert lines == ["  tag CostCenter\\u200b: web -> (none)"], lines
     for untagged in ({}, {"Tags": []}):  # a change set made by hand, without tags, is not taken to remove them
         made = {k: v for k, v in change_set("alb", changes=CERT_CHANGES).items() if k != "Tags"} | untagged
         assert not [line for line in deploy.text.change_set_table(made, deployed) if line.startswith("  tag ")]

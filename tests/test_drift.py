@@ -260,6 +260,20 @@ def test_a_no_op_redeploy_of_a_drifted_stack_stays_four_calls_and_says_the_drift
     assert f"make drift STACK={layer} ENV={ENV} says what" in aws.out
 
 
+def test_a_no_op_redeploy_after_an_update_since_the_drift_check_says_the_check_may_no_longer_hold(aws):
+    layer = "cert-dns"
+    found = drifted_stack(layer)
+    found["Stacks"][0]["LastUpdatedTime"] = NOW + timedelta(hours=1)
+    aws.cf.add_response("describe_stacks", found, {"StackName": stack(layer)})
+    aws.empty_change_set(layer)
+    assert aws.run("deploy", "--stack", layer) == 0, aws.err
+    assert (
+        f"note: {stack(layer)} drifted at its last drift check, before its last update, which may have undone it: "
+        f"make drift STACK={layer} ENV={ENV} says whether it still drifts"
+    ) in aws.out
+    assert "leaves what was changed" not in aws.out
+
+
 def test_a_no_op_redeploy_of_a_stack_without_drift_is_quiet(aws):
     layer = "cert-dns"
     aws.deployed(layer)  # DriftInformation NOT_CHECKED

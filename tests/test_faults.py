@@ -1170,9 +1170,10 @@ def test_a_lock_whose_every_attempt_was_refused_is_not_said_to_be_held(offline_a
     assert retries and all(line.startswith("AWS not answering PutParameter") for line in retries), err
 
 
-def test_a_sandbox_whose_server_is_gone_mid_wait_says_that_alone(tmp_path, monkeypatch):
-    # Its stacks and lock went with it: the advice to follow or delete the stack and to free the lock
-    # named a server that was no more.
+@pytest.mark.parametrize("after", ["CreateChangeSet", "ExecuteChangeSet"])  # before the change set runs, and in the wait
+def test_a_sandbox_whose_server_is_gone_mid_deploy_says_that_alone(tmp_path, monkeypatch, after):
+    # Its change sets, stacks and lock went with it: the advice to delete a change set, follow or delete
+    # the stack and free the lock named a server that was no more.
     import botocore.endpoint
 
     from emulator.sandbox import Sandbox
@@ -1183,7 +1184,7 @@ def test_a_sandbox_whose_server_is_gone_mid_wait_says_that_alone(tmp_path, monke
     endpoint, watch = box.endpoint, aws.AwsCalls.watch
 
     def stopping_the_server_once_executed(self, client):
-        client.meta.events.register("after-call.cloudformation.ExecuteChangeSet", lambda **_: box.stop())
+        client.meta.events.register(f"after-call.cloudformation.{after}", lambda **_: box.stop())
         return watch(self, client)
 
     monkeypatch.setattr(aws.AwsCalls, "watch", stopping_the_server_once_executed)
@@ -1194,6 +1195,7 @@ def test_a_sandbox_whose_server_is_gone_mid_wait_says_that_alone(tmp_path, monke
     finally:
         box.stop()
     assert code == 1 and not box.running(), out + err
+    assert "may be left" not in out and "delete-" not in out, out
     *retries, last = err.splitlines()
     assert last == (
         f"error: cannot reach {endpoint}/ ({aws.MAX_ATTEMPTS} tries): is the sandbox running? make sandbox-status; one started "

@@ -948,6 +948,23 @@ def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key
     assert said.replace("scripts/prices.yaml", str(templates.relative(path))) in str(refused.value), str(refused.value)
 
 
+@pytest.mark.parametrize(
+    "given, addresses",
+    [({}, None), ({"Scheme": "internal"}, 0), ({"IpAddressType": "dualstack-without-public-ipv4"}, 0), ({"Subnets": "subnet-a,,"}, 1)],
+)
+def test_public_ipv4_addresses_are_costed_per_subnet_of_an_internet_facing_load_balancer(reviewed, given, addresses):
+    # $0.005 an address-hour (scripts/prices.yaml): one address per subnet, none for an internal load
+    # balancer or one without public IPv4; None: as many as prod's PublicSubnetIds.
+    (alb,) = [layer for layer in reviewed["prod"].layers if layer.name == "alb"]
+    name, resource = next((n, r) for n, r in alb.resources.items() if r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    changed = {**resource, "Properties": resource["Properties"] | given}
+    prices = cost.Prices(cost.load_prices())
+    amount, _ = cost.public_ipv4(cost.load_prices()["items"]["alb_public_ipv4"], name, changed, alb, prices, [])
+    if addresses is None:
+        addresses = len(params.as_list(ENVIRONMENTS["prod"].values["PublicSubnetIds"]))
+    assert amount == addresses * D("0.005") * 730
+
+
 def test_the_price_table_has_nothing_the_estimate_cannot_use():
     assert cost.table_problems(cost.load_prices()) == []
 

@@ -906,6 +906,8 @@ class Deployer:
         except ChangeSetKept:
             raise
         except BaseException as error:
+            if sandbox_gone(error, self.env):  # what the run made there went with the server: nothing to undo or name
+                raise Failure(explain(error, self.env)) from None
             # Before CreateChangeSet answered (no StackId yet), an AWS error that cannot have landed made nothing.
             refused = isinstance(error, AWS_ERRORS) and "StackId" not in change_set and not may_have_landed(error)
             self.undo(layer, [] if keep or refused else self.what_it_made(layer, change_set, exists))

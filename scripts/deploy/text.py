@@ -549,8 +549,15 @@ def drift_left(found, layer) -> list[str]:
     """After an empty change set: the stack's last drift check found drift, which a deploy with
     nothing to change leaves as it is (CloudFormation compares the template with the stack's last
     template, not with the resources)."""
-    if (found.get("DriftInformation") or {}).get("StackDriftStatus") != "DRIFTED":
+    information = found.get("DriftInformation") or {}
+    if information.get("StackDriftStatus") != "DRIFTED":
         return []
+    when, updated = information.get("LastCheckTimestamp"), found.get("LastUpdatedTime")
+    if when and updated and updated > when:  # an update since may have undone it (drift_warning)
+        return [
+            f"note: {layer.stack} drifted at its last drift check, before its last update, which may have undone it: "
+            f"make drift STACK={layer.name} ENV={layer.env} says whether it still drifts"
+        ]
     return [
         f"note: {layer.stack} drifted at its last drift check, and a deploy with nothing to change leaves what was changed "
         f"outside CloudFormation as it is: make drift STACK={layer.name} ENV={layer.env} says what, and whether it still is"

@@ -285,8 +285,11 @@ def public_ipv4(cfg, name, resource, layer, prices, context):
     props = resource.get("Properties", {})
     if layer.estimator.value(props.get("Scheme", "internet-facing")) != "internet-facing":
         return ZERO, "an internal load balancer has no public address"
+    if layer.estimator.value(props.get("IpAddressType", "ipv4")) == "dualstack-without-public-ipv4":
+        return ZERO, "no public IPv4 address (IpAddressType dualstack-without-public-ipv4)"
     subnets = layer.estimator.value(props.get("Subnets"))
-    count = len(subnets.split(",")) if isinstance(subnets, str) else len(subnets) if isinstance(subnets, list) else None
+    listed = subnets.split(",") if isinstance(subnets, str) else subnets if isinstance(subnets, list) else []
+    count = len([subnet for subnet in listed if isinstance(subnet, str) and subnet.strip()])
     if not count:
         return None, "its subnets are not known before deploy"
     price, price_said = prices.price(cfg["price"])
