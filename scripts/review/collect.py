@@ -174,9 +174,10 @@ def purpose(name: str, docstring: str | None) -> str:
 
 def prose(text: str) -> str:
     """Text Markdown shows as written: <domain> is no HTML tag for GitHub to strip, the * of *.<domain>
-    and the __ of __init__.py open no emphasis. Code spans and a bullet's leading "- " stay as they are."""
+    and the __ of __init__.py open no emphasis. Code spans, bare URLs (a backslash in one would go into
+    the link) and a bullet's leading "- " stay as they are."""
     bullet, text = ("- ", text[2:]) if text.startswith("- ") else ("", text)
-    parts = re.split(r"(`[^`]*`)", text)  # odd items: code spans
+    parts = re.split(r"(`[^`]*`|https?://[^\s<>`]*[^\s<>`.,;:)])", text)  # odd items: code spans and URLs
     escaped = (re.sub(r"[\\<*]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])", lambda m: "\\" + m.group(0), part) for part in parts[::2])
     return bullet + "".join(part for pair in itertools.zip_longest(escaped, parts[1::2], fillvalue="") for part in pair)
 
