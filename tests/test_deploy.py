@@ -1618,10 +1618,10 @@ def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE", alarms=Non
     aws.cf.add_response(
         "update_termination_protection",
         {"StackId": stack_id("service")},
-        {"StackName": stack("service"), "EnableTerminationProtection": False},
+        {"StackName": stack_id("service"), "EnableTerminationProtection": False},  # by its id: the stack read and checked
     )
     aws.cf.add_response(
-        "delete_stack", {}, {"StackName": stack("service"), "ClientRequestToken": f"delete-{stack('service')}-20251125120000"}
+        "delete_stack", {}, {"StackName": stack_id("service"), "ClientRequestToken": f"delete-{stack('service')}-20251125120000"}
     )
 
 
@@ -1866,7 +1866,7 @@ def test_rollback_complete_is_explained_and_recreated_only_with_recreate(aws):
 
     aws.deployed("cert-dns", status="ROLLBACK_COMPLETE", protected=False)
     aws.cf.add_response(
-        "delete_stack", {}, {"StackName": stack("cert-dns"), "ClientRequestToken": f"delete-{stack('cert-dns')}-20251125120000"}
+        "delete_stack", {}, {"StackName": stack_id("cert-dns"), "ClientRequestToken": f"delete-{stack('cert-dns')}-20251125120000"}
     )
     aws.poll(
         "cert-dns",

@@ -1307,13 +1307,17 @@ class Deployer:
         self.outcomes[layer.name] = "tags updated"
 
     def delete(self, stack):
+        """Delete the stack this run read (and checked was ours), by its id: one made under its name
+        since (while the question was open, or while other layers were deleted) is not touched.
+        StackName takes "the name or the unique stack ID":
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeleteStack.html"""
         found = self.describe(stack)
         if found.get("EnableTerminationProtection"):
-            self.cf.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
+            self.cf.update_termination_protection(StackName=found["StackId"], EnableTerminationProtection=False)
             self.say(f"{stack}: termination protection turned off, to delete it")
         started = self.now()
         token = f"delete-{stack}-{started:%Y%m%d%H%M%S}"
-        self.cf.delete_stack(StackName=stack, ClientRequestToken=token, **self.role)
+        self.cf.delete_stack(StackName=found["StackId"], ClientRequestToken=token, **self.role)
         found = self.wait_for_stack(stack, token, started, operation="delete")
         if found["StackStatus"] != "DELETE_COMPLETE":
             self.print_failures()
