@@ -172,6 +172,32 @@ def test_create_destroy_purge_create_again(sandbox, run):
     assert SERVICE_LOGS in log_group_names(sandbox)
 
 
+def test_purge_looks_again_right_before_each_deletion(sandbox, run, monkeypatch):
+    # Checked before the question and deleted by name after it: a log group replaced by hand while the
+    # question was open was deleted, and a key a new log group took was scheduled for deletion.
+    sandbox.seed()
+    kept = deploy_and_destroy(sandbox, run)
+    logs, confirm = sandbox.client("logs"), deployer.Deployer.confirm
+    key_arn = sandbox.client("kms").describe_key(KeyId=kept["service"]["LogKey"])["KeyMetadata"]["Arn"]
+
+    def meanwhile(self, question, refusal):
+        confirm(self, question, refusal)
+        logs.delete_log_group(logGroupName=SERVICE_LOGS)
+        logs.create_log_group(logGroupName=SERVICE_LOGS)  # someone's own, under the retained name
+        logs.create_log_group(logGroupName="/team-b/audit", kmsKeyId=key_arn)  # and the retained key, taken
+
+    monkeypatch.setattr(deployer.Deployer, "confirm", meanwhile)
+    code, out, err = run("purge", "--yes")
+    assert code == 0, out + err
+    assert f"LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}: left: it changed since it was listed (left alone: not the one" in out, out
+    assert (
+        f"LogKey (AWS::KMS::Key) {kept['service']['LogKey']}: left: it changed since it was listed (left: the log group /team-b/audit"
+        in out
+    ), out
+    assert SERVICE_LOGS in log_group_names(sandbox)
+    assert key_state(sandbox, kept["service"]["LogKey"])["KeyState"] == "Enabled"
+
+
 def test_purge_never_touches_what_the_stacks_did_not_create(sandbox, run):
     sandbox.seed()
     kept = deploy_and_destroy(sandbox, run)

@@ -485,6 +485,14 @@ def purge(deployer, names) -> int:
         if item.kind == "AWS::KMS::Key" and item.stack_id in kept_groups:
             deployer.say(f"  {item.label}: left: its stack's log group could not be deleted")
             continue
+        # Looked at again right before it: a resource replaced under its name, or a key a log group
+        # took since (while the question was open, or the items before it went), is no longer the one listed.
+        listed = item.action
+        inspect(deployer, item, ids - {item.stack_id})
+        keep_keys_other_log_groups_use(deployer.client("logs"), [item])
+        if item.gone or item.action != listed:
+            deployer.say(f"  {item.label}: left: it changed since it was listed ({'gone' if item.gone else item.note})")
+            continue
         try:
             answer = ACT[item.kind](deployer.client, item)
         except ClientError as error:
