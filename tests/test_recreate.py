@@ -198,6 +198,26 @@ def test_purge_looks_again_right_before_each_deletion(sandbox, run, monkeypatch)
     assert key_state(sandbox, kept["service"]["LogKey"])["KeyState"] == "Enabled"
 
 
+def test_purge_takes_from_a_deleted_stack_only_what_the_layers_template_retains(sandbox, run):
+    # A stack of a layer's name with the tool's three tags, made by hand, retained a log group the
+    # layer's template never holds: purge deleted it.
+    sandbox.seed()
+    cf, name = sandbox.client("cloudformation"), stack("alarms")
+    body = {
+        "Resources": {
+            "TeamLogs": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain", "Properties": {"LogGroupName": "/team-b/app"}}
+        }
+    }
+    tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, "alarms").items()]
+    cf.create_stack(StackName=name, TemplateBody=json.dumps(body), Tags=tags)
+    cf.delete_stack(StackName=name)
+    assert "/team-b/app" in log_group_names(sandbox)  # retained
+    code, out, err = run("purge", "--stack", "alarms", "--yes")
+    assert code == 0, out + err
+    assert "TeamLogs (AWS::Logs::LogGroup) /team-b/app: left: output/alarms.json retains no AWS::Logs::LogGroup TeamLogs" in out, out
+    assert "/team-b/app" in log_group_names(sandbox)
+
+
 def test_purge_never_touches_what_the_stacks_did_not_create(sandbox, run):
     sandbox.seed()
     kept = deploy_and_destroy(sandbox, run)
