@@ -26,6 +26,7 @@ from templates.generation import (
     build_all,
     differences,
     lint,
+    of_the_environment,
     publish,
     refuse_output_dir,
     regenerate_command,
@@ -40,25 +41,6 @@ def as_typed(path: Path) -> Path:
     """A path under the working directory, short as people type it (output/prod/alb.json)."""
     path = path.resolve()
     return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-
-
-def of_the_environment(changed: list[Path], stale: list[Path], env: str, output_dir: Path, params_dir: Path) -> tuple[list, list]:
-    """The stale files a deploy of env reads (the layer templates, output/<env>/, anything outside an
-    environment's directory); another environment's are said in a note: a half-made edit of one
-    environment's params must not hold back a deploy or a rollback of another."""
-
-    def theirs(path: Path) -> bool:
-        return path.parent != output_dir and path.parent.parent == output_dir and path.parent.name != env
-
-    others = sorted({path.parent for path in changed + stale if theirs(path)})
-    if others:
-        named = ", ".join(f"{relative(directory)}/" for directory in others)
-        print(
-            f"note: {named} {'is' if len(others) == 1 else 'are'} stale too, of another environment than {env}, which this does "
-            f"not read: `{regenerate_command(output_dir, params_dir)}` writes {'it' if len(others) == 1 else 'them'}",
-            file=sys.stderr,
-        )
-    return [path for path in changed if not theirs(path)], [path for path in stale if not theirs(path)]
 
 
 @entry_point
@@ -98,7 +80,14 @@ def main(argv=None) -> int:
         if kept_changed:
             changed.append(kept_path)
         if args.env in {path.parent.name for path in files if path.parent != output_dir}:
-            changed, stale = of_the_environment(changed, stale, args.env, output_dir, params_dir)
+            changed, stale, others = of_the_environment(changed, stale, args.env, output_dir)
+            if others:
+                named = ", ".join(f"{relative(directory)}/" for directory in others)
+                print(
+                    f"note: {named} {'is' if len(others) == 1 else 'are'} stale too, of another environment than {args.env}, "
+                    f"which this does not read: `{regenerate_command(output_dir, params_dir)}` writes {'it' if len(others) == 1 else 'them'}",
+                    file=sys.stderr,
+                )
         if changed or stale:
             also = f" and {relative(kept_path)}" if kept_changed else ""
             reasons = stale_reasons(changed, stale, output_dir, params_dir)

@@ -217,6 +217,18 @@ def stale_reasons(changed: list[Path], stale: list[Path], output_dir: Path, para
     )
 
 
+def of_the_environment(changed: list[Path], stale: list[Path], env: str, output_dir: Path) -> tuple[list, list, list]:
+    """(changed, stale) of differences() less another environment's files, and the directories of
+    those: a deploy of env reads the layer templates and output/<env>/ alone, and a half-made edit of
+    one environment's params must not hold back a deploy or a rollback of another."""
+
+    def theirs(path: Path) -> bool:
+        return path.parent != output_dir and path.parent.parent == output_dir and path.parent.name != env
+
+    others = sorted({path.parent for path in changed + stale if theirs(path)})
+    return [path for path in changed if not theirs(path)], [path for path in stale if not theirs(path)], others
+
+
 def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], output_dir: Path, run_lint: bool = True) -> list[str]:
     """All or nothing: the changed files are written to a staging directory and linted there;
     only when cfn-lint finds no problem do they replace the old ones and the stale ones go, so

@@ -1430,7 +1430,8 @@ class Deployer:
         if policy and not differs and not by_deploy:
             self.policy_only.append(layer.name)
         lines, differs = (lines + policy) or [f"{layer.stack}: same as deployed"], differs or bool(policy)
-        if differs and parameter_values(found).get("DesiredCount", wanted.get("DesiredCount")) != wanted.get("DesiredCount"):
+        running_count, new_count = parameter_values(found).get("DesiredCount"), wanted.get("DesiredCount")
+        if differs and None not in (running_count, new_count) and running_count != new_count:
             lines += text.desired_count_note(wanted, "the new DesiredCount above")
         running, configured = parameter_values(found).get("ImageTag"), layer.parameters.get("ImageTag")
         if image_tag is None and configured is not None and running not in (None, configured):

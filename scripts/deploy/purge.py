@@ -38,7 +38,6 @@ from botocore.exceptions import ClientError
 import templates
 from scripts.deploy import aws
 from scripts.deploy.failure import Failure
-from templates.errors import untrusted_json
 
 # A stack in these holds no resource, and a deploy creates it: an empty one under review, or a failed
 # first create, whose rollback deleted what it made (Deployer.is_create).
@@ -391,16 +390,12 @@ def retained_by(deployer, summary) -> list[Retained]:
     return items
 
 
-def layer_retains(deployer, stack) -> set:
+def layer_retains(deployer, layer) -> set:
     """(logical id, type) of what the layer's template in output/ keeps when its stack is deleted:
     the only resources purge may take from a deleted stack of that layer's name."""
-    layer = stack.removeprefix(f"{templates.PROJECT}-{deployer.env}-")
-    if layer not in templates.LAYERS:
-        return set()
-    try:
-        resources = (untrusted_json((deployer.output_dir / f"{layer}.json").read_text()) or {}).get("Resources", {})
-    except (OSError, UnicodeDecodeError, AttributeError):  # unreadable, or no mapping: nothing is taken
-        return set()
+    from scripts.deploy.deployer import read_output_file  # here, not at the top: deployer.py imports this module
+
+    resources = read_output_file(deployer.output_dir / f"{layer}.json").get("Resources", {})
     retain = ("Retain", "RetainExceptOnCreate")
     return {(name, r.get("Type")) for name, r in resources.items() if isinstance(r, dict) and r.get("DeletionPolicy") in retain}
 
@@ -471,15 +466,18 @@ def purge(deployer, names) -> int:
     items, ids = [], {s["StackId"] for s in summaries}
     for summary in summaries:
         items += retained_by(deployer, summary)
+    retains = {}  # layer -> what its template retains, read once
     for item in items:
         inspect(deployer, item, ids - {item.stack_id})
-        if not item.gone and item.action and (item.logical_id, item.kind) not in layer_retains(deployer, item.stack):
+        layer = item.stack.removeprefix(f"{templates.PROJECT}-{env}-")
+        if layer not in retains:
+            retains[layer] = layer_retains(deployer, layer)
+        if not item.gone and item.action and (item.logical_id, item.kind) not in retains[layer]:
             # a stack with our tags made by hand (or by an older template) retaining what no layer template retains
             command = free_command(item.kind, item.physical_id, deployer.cli)
             item.action = None
-            item.note = (
-                f"left: output/{item.stack.removeprefix(f'{templates.PROJECT}-{env}-')}.json retains no {item.kind} {item.logical_id}"
-                + (f"; if it is no one's, by hand: {command}" if command else "")
+            item.note = f"left: output/{layer}.json retains no {item.kind} {item.logical_id}" + (
+                f"; if it is no one's, by hand: {command}" if command else ""
             )
     keep_keys_of_kept_log_groups(items)
     keep_keys_other_log_groups_use(deployer.client("logs"), items)
