@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import types
@@ -238,6 +239,16 @@ def test_two_environments_may_not_serve_the_same_host_in_one_zone(tmp_path):
 
 
 # --- output/: only generation's own files, all old or all new, never unlinted -----------------
+def ctrl_c_then(call):
+    """call, after a SIGINT to this process: the Ctrl-C comes as it starts."""
+
+    def stopped_then(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return call(*args, **kwargs)
+
+    return stopped_then
+
+
 def generate_in_process(out, *extra):
     import generate
 
@@ -434,12 +445,8 @@ def test_a_stop_signal_once_the_moves_began_acts_when_output_is_new_as_a_whole(t
         if len(moves) == 5:
             os.kill(os.getpid(), signal.SIGINT)
 
-    def ctrl_c_then_remove(path, *args, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)
-        real_rmtree(path, *args, **kwargs)
-
     if when == "in the clean-up":
-        monkeypatch.setattr(generation.shutil, "rmtree", ctrl_c_then_remove)
+        monkeypatch.setattr(generation.shutil, "rmtree", ctrl_c_then(real_rmtree))
     else:
         monkeypatch.setattr(generation.os, "replace", ctrl_c_after_the_fifth)
     code, captured = generate_in_process(out, "--no-lint"), capsys.readouterr()
@@ -506,7 +513,6 @@ def test_a_stop_signal_between_the_lint_and_the_moves_leaves_no_staging_director
 
 
 def test_a_stop_signal_in_the_clean_up_still_removes_a_removed_environments_directory(tmp_path, capsys, monkeypatch):
-    import signal
 
     from templates import generation
 
@@ -514,13 +520,7 @@ def test_a_stop_signal_in_the_clean_up_still_removes_a_removed_environments_dire
     assert generate_in_process(out, "--no-lint") == 0
     gone = next(path for path in sorted(params.glob("*.yaml")))
     gone.unlink()
-    real_rmtree = shutil.rmtree
-
-    def ctrl_c_then_remove(path, *args, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)
-        real_rmtree(path, *args, **kwargs)
-
-    monkeypatch.setattr(generation.shutil, "rmtree", ctrl_c_then_remove)
+    monkeypatch.setattr(generation.shutil, "rmtree", ctrl_c_then(shutil.rmtree))
     import generate
 
     assert generate.main(["--params-dir", str(params), "--output-dir", str(out), "--no-lint"]) == 130

@@ -623,12 +623,14 @@ def test_shared_inputs_name_an_isolating_input_and_why(tmp_path, shared):
     assert not out.exists()
 
 
+# prod (params/prod.yaml's values) deploying the ci layer, whose roles the runs of environment qa assume
+PROD_CI = {**GOOD, "enabled_layers": ["ci"], "parameters": {**GOOD["parameters"], "GitHubSubjects": ["environment:prod", "environment:qa"]}}
+
+
 def staging_of_prods_ci(**changes):
-    """An environment whose GitHub runs assume prod's ci roles: named by an environment: subject of
-    prod's GitHubSubjects (params/prod.yaml), deploying no ci layer of its own."""
-    name = next(s.removeprefix("environment:") for s in GOOD["parameters"]["GitHubSubjects"] if s != "environment:prod")
+    """An environment whose GitHub runs assume prod's ci roles (PROD_CI names it), deploying no ci layer of its own."""
     document = isolated_qa(**changes) | {"enabled_layers": []}
-    return document, f"{name}.yaml", f"environment:{name}"
+    return document, "qa.yaml", "environment:qa"
 
 
 @pytest.mark.parametrize(
@@ -638,7 +640,7 @@ def staging_of_prods_ci(**changes):
 def test_an_environment_outside_the_ci_roles_its_github_runs_assume_is_refused(tmp_path, key, value):
     # prod's ci roles reach prod's region, VPC, cluster and domain alone: staging's CI deploy of
     # another would be denied half way through its stacks.
-    run_generate(tmp_path, GOOD)
+    run_generate(tmp_path, PROD_CI)
     document, name, subject = staging_of_prods_ci() if key == "region" else staging_of_prods_ci(**{key: value})
     if key == "region":
         document["region"] = value
@@ -650,7 +652,7 @@ def test_an_environment_outside_the_ci_roles_its_github_runs_assume_is_refused(t
         f"{tmp_path}/params/prod.yaml's GitHubSubjects) reach"
     ) in result.stderr, result.stderr
     # Not named by prod's subjects, it is refused nothing: no run of it assumes those roles.
-    prod = {**GOOD, "parameters": {**GOOD["parameters"], "GitHubSubjects": ["environment:prod"]}}
+    prod = {**PROD_CI, "parameters": {**PROD_CI["parameters"], "GitHubSubjects": ["environment:prod"]}}
     run_generate(tmp_path, prod)
     assert run_generate(tmp_path, document, name=name)[0].returncode == 0
 
@@ -662,9 +664,9 @@ def test_the_ci_roles_by_default_subjects_are_named_as_the_default_and_one_with_
     eu = isolated_qa(VpcId="vpc-0fedcba9876543210") | {"region": "eu-west-1", "enabled_layers": ["ci"]}
     del eu["parameters"]["GitHubSubjects"]
     run_generate(tmp_path, eu, name="eu.yaml")
-    result, _ = run_generate(tmp_path, GOOD, name=f"{name}.yaml")  # prod deploys its own ci layer: its runs assume its roles
+    result, _ = run_generate(tmp_path, PROD_CI, name=f"{name}.yaml")  # it deploys its own ci layer: its runs assume its roles
     assert result.returncode == 0, result.stderr
-    without_ci = {**GOOD, "enabled_layers": []}
+    without_ci = {**PROD_CI, "enabled_layers": []}
     result, _ = run_generate(tmp_path, without_ci, name=f"{name}.yaml")
     assert result.returncode == 2
     assert f"(environment:{name} in the GitHubSubjects {tmp_path}/params/eu.yaml takes by default) reach 'eu-west-1' alone" in result.stderr
@@ -672,7 +674,7 @@ def test_the_ci_roles_by_default_subjects_are_named_as_the_default_and_one_with_
 
 def test_an_environment_under_the_ci_roles_domain_is_within_them(tmp_path):
     # The roles allow records and certificates for the domain and *.<domain>: a subdomain is inside.
-    run_generate(tmp_path, GOOD)
+    run_generate(tmp_path, PROD_CI)
     domain = INPUTS["DomainName"].default if "DomainName" not in GOOD["parameters"] else GOOD["parameters"]["DomainName"]
     document, name, _ = staging_of_prods_ci(DomainName=f"staging.{domain}")
     result, _ = run_generate(tmp_path, document, name=name)

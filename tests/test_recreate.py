@@ -23,6 +23,7 @@ import templates
 from emulator.sandbox import PARAMS_FILE
 from scripts.deploy import deployer, guards
 from templates import params
+from templates.inputs import LOG_RETENTION_DAYS
 
 ENV = "sandbox"
 SANDBOX = params.load(PARAMS_FILE)
@@ -502,11 +503,12 @@ def test_a_one_layer_update_of_a_value_other_deployed_layers_take_names_them(san
     # and a tag of the scaling stack: with a parameter change beside it, it went on the stack unshown
     scaling = tmp_path / "output" / ENV / "scaling.json"
     document = json.loads(scaling.read_text())
-    document["Tags"]["Team"] = "platform"
+    added = f"{templates.PROJECT}-by-hand"  # a key no params file of the project gives
+    document["Tags"][added] = "platform"
     scaling.write_text(json.dumps(document))
     code, out, err = run("deploy", "--stack", "scaling", *changed, "--yes")
     assert code == 0, out + err
-    assert "  tag Team: (none) -> platform" in out.splitlines(), out
+    assert f"  tag {added}: (none) -> platform" in out.splitlines(), out
     (note,) = [line for line in out.splitlines() if line.startswith("note: this update changed values other layers take too")]
     assert note.endswith(
         f": {'; '.join(f'{layer} (MaxCapacity)' for layer in others)}. make deploy ENV={ENV} deploys them "
@@ -947,7 +949,8 @@ def test_executing_the_change_set_a_stopped_rollback_left_records_a_rollback(san
     assert f"note: change set made-before says it is a rollback from {bad}, but {first} runs: recorded as a release" in out
     assert (recorded["image_tag"], recorded.get("rolled_back_from"), recorded["replaced"]) == (f"{first}-again", None, first)
     # nor one that deploys the image it says it leaves
-    retention = str(SANDBOX.values["LogRetentionDays"] * 2)  # with another change, so that it is no empty change set
+    # with another change, so that it is no empty change set: a retention CloudWatch takes other than params'
+    retention = str(next(days for days in LOG_RETENTION_DAYS if str(days) != SANDBOX.values["LogRetentionDays"]))
     out, recorded = left_by_a_rollback("to-itself", f"{first}-again", f"{first}-again", LogRetentionDays=retention)
     assert (
         f"note: change set to-itself says it is a rollback from {first}-again, but it deploys {first}-again itself: recorded as a release"

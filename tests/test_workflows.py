@@ -164,20 +164,22 @@ def run_step(workflow, job, step, tmp_path, values, make_exit=0, earlier_steps_s
     shutil.copy(ROOT / ".github" / "stop-workflow-commands.sh", tmp_path / ".github")
     env |= {"PATH": f"{stub.parent}{os.pathsep}/usr/bin:/bin", "MAKE_CALLS": str(calls), "GITHUB_STEP_SUMMARY": str(summary)}
     command = ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)]
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     made = [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
     return result, made, summary.read_text() if summary.exists() else ""
 
 
 def test_actionlint_finds_nothing():
-    result = subprocess.run([actionlint(), "-no-color", "-oneline", str(DEPLOY), str(TEMPLATES)], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [actionlint(), "-no-color", "-oneline", str(DEPLOY), str(TEMPLATES)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_actionlint_reports_a_real_problem(tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text(DEPLOY.read_text().replace("${{ inputs.environment }}", "${{ inputs.enviroment }}", 1))
-    result = subprocess.run([actionlint(), "-no-color", "-oneline", str(broken)], capture_output=True, text=True)
+    result = subprocess.run([actionlint(), "-no-color", "-oneline", str(broken)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "enviroment" in result.stdout, result.stdout + result.stderr
 
 
@@ -562,6 +564,7 @@ def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds(tmp
         capture_output=True,
         text=True,
         check=True,
+        timeout=60,
     )
     words = shlex.split(made.stdout.strip().splitlines()[-1].split("&&")[-1])
     options = {"ENV": "--env", "STACK": "--stack", "TAG": "--image-tag", "CHANGESET": "--changeset", "MAX_WAIT": "--max-wait"}
@@ -576,7 +579,11 @@ def test_an_empty_stack_on_the_command_line_reaches_the_deployer_and_one_left_ou
     # Left out, an empty STACK= would mean every layer (the deployer refuses it: test_deploy.py).
     def words(*values):
         made = subprocess.run(
-            ["make", "-n", "--no-print-directory", "destroy", "ENV=prod", "YES=1", *values], cwd=ROOT, capture_output=True, text=True
+            ["make", "-n", "--no-print-directory", "destroy", "ENV=prod", "YES=1", *values],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert made.returncode == 0, made.stderr
         return [w for w in shlex.split(made.stdout.strip().splitlines()[-1].split("&&")[-1]) if w.startswith("--stack")]
@@ -590,7 +597,9 @@ def test_every_target_that_reads_output_to_change_or_compare_stacks_checks_it_is
     # execute takes the stack policy and the refusals (custom names, conditions) from output/: a hand-edited
     # allow-all policy there was set on the stack while make check called the file stale.
     for target in ("deploy", "changeset", "execute", "diff", "rollback"):
-        made = subprocess.run(["make", "-n", "--no-print-directory", target, "ENV=prod"], cwd=ROOT, capture_output=True, text=True)
+        made = subprocess.run(
+            ["make", "-n", "--no-print-directory", target, "ENV=prod"], cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
         assert made.returncode == 0, made.stderr
         assert made.stdout.startswith(".venv/bin/python generate.py --check --env='prod' && "), (target, made.stdout)
         assert f"-m scripts.deploy {target} " in made.stdout, (target, made.stdout)
@@ -601,7 +610,9 @@ def test_a_stack_exported_in_the_shell_is_refused_by_deploy_destroy_and_purge_wh
     exported = {name: value for name, value in os.environ.items() if name != "STACK"} | {"STACK": "alarms"}
 
     def make(*argv):
-        return subprocess.run(["make", "-n", "--no-print-directory", *argv], cwd=ROOT, env=exported, capture_output=True, text=True)
+        return subprocess.run(
+            ["make", "-n", "--no-print-directory", *argv], cwd=ROOT, env=exported, capture_output=True, text=True, timeout=60
+        )
 
     for target in ("deploy", "destroy", "purge"):
         made = make(target, "YES=1")
@@ -634,7 +645,7 @@ def test_a_name_or_word_deploy_destroy_and_purge_do_not_take_is_refused_since_a_
     }
 
     def make(*argv, env=shell):
-        return subprocess.run(["make", "-n", "--no-print-directory", *argv], cwd=ROOT, env=env, capture_output=True, text=True)
+        return subprocess.run(["make", "-n", "--no-print-directory", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
     taken = {"deploy": "ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON"}
     taken |= {"destroy": "ENV STACK YES MAX_WAIT PYTHON", "purge": "ENV STACK YES MAX_WAIT PYTHON"}
@@ -685,6 +696,7 @@ def test_values_exported_in_the_shell_change_no_target_only_the_command_line_doe
             capture_output=True,
             text=True,
             check=True,
+            timeout=60,
         )
         words = shlex.split(made.stdout.replace("\\\n", " ").strip().splitlines()[-1].split("&&")[-1])
         assert "--env=sandbox" in words and not [w for w in words if w.startswith("--") and w not in ("--env=sandbox", "--cmd=")], words
@@ -696,7 +708,12 @@ def test_values_exported_in_the_shell_change_no_target_only_the_command_line_doe
         )  # the target run, with the values it ignored
     clean = {name: value for name, value in os.environ.items() if name not in listed}
     given = subprocess.run(
-        ["make", "-n", "--no-print-directory", "deploy", "ENV=prod", "YES=1"], cwd=ROOT, env=clean, capture_output=True, text=True
+        ["make", "-n", "--no-print-directory", "deploy", "ENV=prod", "YES=1"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert given.stderr == "" and {"--env=prod", "--yes"} <= set(shlex.split(given.stdout.split("&&")[-1])), given
 
@@ -711,10 +728,12 @@ def test_a_switch_is_on_only_with_1_and_any_other_value_is_refused_naming_it():
     clean = {name: value for name, value in os.environ.items() if name not in switches}
     for switch in switches:
         for value in ("0", "false", "no", "1 1"):
-            made = subprocess.run(["make", "-n", "status", f"{switch}={value}"], cwd=ROOT, env=clean, capture_output=True, text=True)
+            made = subprocess.run(
+                ["make", "-n", "status", f"{switch}={value}"], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+            )
             assert made.returncode == 2 and f"*** {switch}={value}: allowed: 1, or leave it out." in made.stderr, made
         made = subprocess.run(
-            ["make", "-n", "--no-print-directory", "verify", f"{switch}=1"], cwd=ROOT, env=clean, capture_output=True, text=True
+            ["make", "-n", "--no-print-directory", "verify", f"{switch}=1"], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
         )
         assert made.returncode == 0, made.stderr
 
@@ -722,19 +741,19 @@ def test_a_switch_is_on_only_with_1_and_any_other_value_is_refused_naming_it():
 def test_a_value_make_is_given_is_never_run_and_one_on_two_lines_is_refused(tmp_path):
     # make exports command-line variables to each recipe's environment, expanding them as it does.
     ran = tmp_path / "ran"
-    made = subprocess.run(["make", "help", f"TAG=$(shell touch {ran})"], cwd=ROOT, capture_output=True, text=True)
+    made = subprocess.run(["make", "help", f"TAG=$(shell touch {ran})"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert made.returncode == 0 and not ran.exists(), made.stderr
-    made = subprocess.run(["make", "-n", "status", f"STACK=alb\ntouch {ran}"], cwd=ROOT, capture_output=True, text=True)
+    made = subprocess.run(["make", "-n", "status", f"STACK=alb\ntouch {ran}"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert made.returncode == 2 and "*** STACK: a value on more than one line; allowed: one line." in made.stderr, made
     assert not ran.exists()
 
 
 def test_make_help_says_what_env_and_stack_take():
-    said = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
+    said = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
     assert "  ENV=<env>      an environment of params/ (default: sandbox, the local sandbox; prod and staging must be named)" in said
     assert f"  STACK=<layer>  one layer: {' -> '.join(templates.layer_order())}" in said, said
     # before `make venv` has made .venv: no layer list, and no venv made for it
-    bare = subprocess.run(["make", "help", "BIN=/nonexistent"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    bare = subprocess.run(["make", "help", "BIN=/nonexistent"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
     assert "  STACK=<layer>  one layer (README: Layers and their order)" in bare.splitlines(), bare
 
 
@@ -743,7 +762,7 @@ def test_make_templates_and_check_say_that_env_changes_nothing(target):
     # They work on every environment: ENV= given to them is said to be unused, not silently ignored.
     def recipe(*argv):
         return subprocess.run(
-            ["make", "-n", "--no-print-directory", target, *argv], cwd=ROOT, capture_output=True, text=True, check=True
+            ["make", "-n", "--no-print-directory", target, *argv], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
         ).stdout
 
     assert f"note: make {target} " in recipe("ENV=prod") and "whatever ENV= says:\" 'prod'" in recipe("ENV=prod")
