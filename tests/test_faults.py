@@ -1022,7 +1022,9 @@ def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_sta
         os.kill(first, signal.SIGSTOP)
         time.sleep(0.05)
         os.kill(first, signal.SIGCONT)
-        time.sleep(0.3)  # more than its 0.2 s between checks for a stop signal
+        time.sleep(0.05)
+    # A stop signal is kept until the server's loop looks, every 0.2 s: one wait past that sees any of the three.
+    time.sleep(0.3)
     assert state.running() and state.client("sts").get_caller_identity()["Account"]
     # Stopped, its port still takes connections: only an answer tells, and status says how to resume it.
     monkeypatch.setattr(sandbox_module, "ANSWER_TIMEOUT_SECONDS", 0.3)
@@ -1214,9 +1216,9 @@ def test_a_frozen_endpoint_times_out_instead_of_hanging(offline_aws, monkeypatch
 
     from scripts import deploy
 
-    # The same settings with a 0.1 s read timeout, so that the test waits half a second, not the 20 s a real call may take.
+    # The same settings with a 0.04 s read timeout, so that the test waits a fifth of a second, not the 20 s a real call may take.
     assert (deploy.CONFIG.connect_timeout, deploy.CONFIG.read_timeout) == (5, 20)
-    monkeypatch.setattr(deploy, "CONFIG", deploy.CONFIG.merge(Config(read_timeout=0.1)))
+    monkeypatch.setattr(deploy, "CONFIG", deploy.CONFIG.merge(Config(read_timeout=0.04)))
     frozen = socket.create_server(("127.0.0.1", 0))  # accepts connections (the kernel does), never answers
     try:
         code, err, elapsed = offline_aws(f"http://127.0.0.1:{frozen.getsockname()[1]}", *argv)
@@ -1365,15 +1367,15 @@ def test_a_start_or_stop_waits_for_another_of_the_same_sandbox_and_says_so_past_
     state.mkdir()
     other = open(state / "turn.lock", "a")  # noqa: SIM115 (closed by the timer below): another start or stop under way
     fcntl.flock(other, fcntl.LOCK_EX)
-    monkeypatch.setattr(sandbox_module, "TURN_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(sandbox_module, "TURN_WAIT_SECONDS", 0.15)
     refused = sandbox_cli("stop", state_dir=state)
-    assert refused.returncode != 0 and "another make sandbox or sandbox-stop has been under way for 0.3 s" in refused.stderr, refused
+    assert refused.returncode != 0 and "another make sandbox or sandbox-stop has been under way for 0.15 s" in refused.stderr, refused
     monkeypatch.setattr(sandbox_module, "TURN_WAIT_SECONDS", 30)
-    threading.Timer(0.5, other.close).start()  # the other one ends
+    threading.Timer(0.25, other.close).start()  # the other one ends
     started = time.monotonic()
     waited = sandbox_cli("stop", state_dir=state)
     assert waited.returncode == 0 and waited.stdout == "sandbox was not running\n", waited
-    assert time.monotonic() - started >= 0.4
+    assert time.monotonic() - started >= 0.2
 
 
 # --- a standard output that cannot be written (a full disk, `> /dev/full`) -------------------------

@@ -810,7 +810,7 @@ def test_stacks_of_our_names_that_this_tool_did_not_make_are_neither_destroyed_n
     ), out + err
 
 
-def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_and_its_stack(sandbox, run):
+def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_and_its_stack(sandbox, run, monkeypatch):
     # make changeset on a stack not yet created makes it, empty (REVIEW_IN_PROGRESS), with the change
     # set; a deploy's own CREATE change set goes to that stack: refused, it must not delete the stack.
     sandbox.seed()
@@ -818,8 +818,15 @@ def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_a
     assert code == 0, out + err
     cloudformation = sandbox.client("cloudformation")
     (reviewed,) = cloudformation.list_change_sets(StackName=stack("cert-dns"))["Summaries"]
-    time.sleep(1 - datetime.now(UTC).microsecond / 1e6)  # the next second: a change set name of its own, as on AWS
+
+    class SecondOn(datetime):  # the deploy's clock a second on: a change set name of its own, as on AWS, without waiting
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.now(tz) + timedelta(seconds=1)
+
+    monkeypatch.setattr(deployer, "datetime", SecondOn)
     code, out, err = run("deploy", "--stack", "cert-dns")  # no terminal, no --yes: refused
+    monkeypatch.undo()
     assert code == 1 and "no terminal to ask on" in err, out + err
     assert f"left for review or by a stopped run: {reviewed['ChangeSetName']} (made " in out, out
     assert "empty (REVIEW_IN_PROGRESS) deleted" not in out, out
