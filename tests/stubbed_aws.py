@@ -248,6 +248,7 @@ class Aws:
         self.stubbers = {}  # service -> the active Stubber of its client, for the clients made so far
         self.clients = StubbedClients(self.stubbers)
         self.sleeps = []
+        self.questions = []  # what the runs asked on the terminal, in order
         self.out = self.err = ""
         self.dirs = ROOT / "output", ROOT / "params"  # what a run reads: output/ and params/ unless a test says otherwise
 
@@ -271,7 +272,7 @@ class Aws:
             [*argv, "--api-calls"],
             clients=self.clients.__getitem__,
             sleep=sleep or self.sleeps.append,
-            ask=self.answering(answer),
+            ask=self.answering(answer, self.questions),
             interactive=tty,
             now=lambda: NOW,
             revision="abc1234",
@@ -286,10 +287,13 @@ class Aws:
         return code
 
     @staticmethod
-    def answering(answer):
-        """The prompt's answer: a string, or an exception the prompt raises (KeyboardInterrupt: Ctrl-C)."""
+    def answering(answer, questions=None):
+        """The prompt's answer: a string, or an exception the prompt raises (KeyboardInterrupt: Ctrl-C);
+        each question asked is added to questions."""
 
         def ask(question):
+            if questions is not None:
+                questions.append(question)
             if isinstance(answer, BaseException):
                 raise answer
             return answer
@@ -301,6 +305,11 @@ class Aws:
         return int(counts[stack(layer)])
 
     # common exchanges
+    def caller(self):
+        """GetCallerIdentity: the account a question names before the run read any stack."""
+        arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/admin/someone"
+        self.sts.add_response("get_caller_identity", {"UserId": "AROAFAKE:someone", "Account": ACCOUNT, "Arn": arn}, {})
+
     def not_deployed(self, layer):
         self.cf.add_client_error(
             "describe_stacks",

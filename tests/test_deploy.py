@@ -453,6 +453,8 @@ def test_a_log_group_whose_name_only_starts_the_name_needed_blocks_nothing(aws):
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
     assert aws.run("deploy", "--stack", "service", "--allow-replace", tty=True, answer="n") == 1
     assert "not confirmed" in aws.err and "taken" not in aws.err
+    # The question names the account and region it acts in: the account from the stack read (its StackId), no call added.
+    assert aws.questions == [f"account {ACCOUNT}, {REGION}: execute {cs_name('service')} on {stack('service')}? [y/N] "]
 
 
 def test_the_taken_name_check_waits_until_the_replacement_is_allowed(aws):
@@ -3717,8 +3719,11 @@ def no_zone_yet(aws):
 @pytest.mark.parametrize("tty", [False, True])
 def test_zone_creates_no_zone_without_a_confirmation(aws, tmp_path, tty):
     no_zone_yet(aws)
+    if tty:  # the question names the account the zone would be made in (no stack read: the caller's) and the region
+        aws.caller()
     assert aws.run("zone", *params_without_zone(tmp_path), resolver=answers(set()), tty=tty, answer="n") == 1
     if tty:  # answered no: not told how to do it without asking
+        assert aws.questions == [f"account {ACCOUNT}, {REGION}: create a public hosted zone for {DOMAIN} (about $0.50 a month)? [y/N] "]
         assert aws.err.endswith(f"not confirmed: {DOMAIN} has no public hosted zone and none was created\n"), aws.err
     else:
         assert aws.err.endswith(
@@ -3730,6 +3735,7 @@ def test_zone_creates_no_zone_without_a_confirmation(aws, tmp_path, tty):
 def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tmp_path):
     new_zone = "Z9876543210ZYXWVUTSRQ"
     no_zone_yet(aws)
+    no_zone_yet(aws)  # looked for again right before it is made
     created = hosted_zone(new_zone) | {"ChangeInfo": {"Id": "/change/C1", "Status": "PENDING", "SubmittedAt": NOW}, "Location": "x"}
     expected = {"Name": DOMAIN, "CallerReference": f"startupwebapp-{ENV}-20251125120000", "HostedZoneConfig": ANY}
     aws.route53.add_response("create_hosted_zone", created, expected)
@@ -3738,6 +3744,19 @@ def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tm
     assert aws.run("zone", "--yes", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 0, aws.err
     assert f"{DOMAIN}: created the public hosted zone {new_zone}" in aws.out
     assert f"next: set `ExistingHostedZoneId: {new_zone}` under parameters in params/{ENV}.yaml" in aws.out
+
+
+def test_zone_made_by_another_run_while_the_question_was_open_is_used_not_made_twice(aws, tmp_path):
+    # Two make zone of one domain (two environments, or two terminals) both asked; one said yes first.
+    no_zone_yet(aws)
+    listed = {"HostedZones": [hosted_zone()["HostedZone"]], "IsTruncated": False, "MaxItems": "100"}
+    aws.route53.add_response("list_hosted_zones_by_name", listed, {"DNSName": DOMAIN, "MaxItems": "100"})
+    aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
+    aws.caller()
+    # no create_hosted_zone queued: one made fails the test
+    assert aws.run("zone", *params_without_zone(tmp_path), resolver=answers(delegated_servers()), tty=True, answer="y") == 0, aws.err
+    assert f"{DOMAIN}: a public hosted zone, {ZONE}, was made while you answered: using it, not making a second" in aws.out, aws.out
+    assert f"next: set `ExistingHostedZoneId: {ZONE}` under parameters in params/{ENV}.yaml" in aws.out, aws.out
 
 
 def test_zone_stops_waiting_for_the_registrar_at_the_timeout_and_says_how_to_go_on(aws):
@@ -4141,8 +4160,11 @@ def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws):
     for _ in range(2):  # whose; after the answer, still the same?
         aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
     aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
+    aws.caller()
     assert aws.run("unlock", tty=True, answer="y") == 0, aws.err
-    assert f"{ENV}: lock freed (was deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z)" in aws.out
+    holder = "deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z"
+    assert aws.questions == [f"account {ACCOUNT}, {REGION}: free the lock of {ENV} held by {holder}? Only if that run is gone. [y/N] "]
+    assert f"{ENV}: lock freed (was {holder})" in aws.out
 
 
 def test_unlock_of_an_environment_not_locked_says_so_and_asks_nothing(aws):
@@ -4160,6 +4182,7 @@ def test_unlock_frees_nothing_when_another_run_took_the_lock_while_the_operator_
         aws.ssm.add_response("get_parameter", answer, {"Name": LOCK})
     deletions = []
     aws.clients["ssm"].meta.events.register("provide-client-params.ssm.DeleteParameter", lambda params, **_: deletions.append(params))
+    aws.caller()
     assert aws.run("unlock", tty=True, answer="y") == 1
     assert deletions == []
     assert aws.err.startswith(f"error: the lock of {ENV} changed while you answered: it is now deploy by someone@laptop (pid 7)"), aws.err
@@ -4169,6 +4192,8 @@ def test_unlock_frees_nothing_when_another_run_took_the_lock_while_the_operator_
 def test_unlock_not_confirmed_keeps_the_lock_and_says_why(aws, tty, why):
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    if tty:
+        aws.caller()
     assert aws.run("unlock", tty=tty, answer="n") == 1
     holder = "deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z"
     # After a "no" on the terminal, how to free it without asking is not said: the operator just declined.

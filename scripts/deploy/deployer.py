@@ -349,7 +349,7 @@ class Deployer:
         if getattr(self.out, "reader_gone", False):  # templates.errors.Output
             return reader_gone
         try:
-            answer = self.ask(question)
+            answer = self.ask(f"{self.where()}: {question}")
         except EOFError:
             answer = ""
         except BrokenPipeError:  # input() writes its prompt to stdout, past Output
@@ -360,6 +360,18 @@ class Deployer:
                 self.say("")
             raise
         return None if answer.strip().lower() in ("y", "yes") else NOT_CONFIRMED
+
+    def where(self) -> str:
+        """The account and region a question's answer acts in: the same stack names and commands
+        work in any account the shell's credentials reach, and only these tell prod's from another's."""
+        return f"account {self.account()}, {self.cf.meta.region_name}"
+
+    def account(self) -> str:
+        """The account of the stacks this run read (a StackId names it); before any, the caller's:
+        GetCallerIdentity, which no policy can deny ("No permissions are required to perform this
+        operation"): https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html"""
+        read = next((found["StackId"].split(":")[4] for found in self.stacks.values() if found), None)
+        return read or self.client("sts").get_caller_identity()["Account"]
 
     def confirm(self, question, refusal):
         """Go on once confirmed (why_not); else stop: "error: <why not>: <refusal>". After a "no" on the

@@ -274,11 +274,9 @@ def refuse_a_secret_of_another_account(deployer, layer) -> None:
     secrets = [
         (each, each.parameters["DatabaseSecretArn"]) for each in layers_ahead(deployer, layer) if "DatabaseSecretArn" in each.parameters
     ]
-    account = next((found["StackId"].split(":")[4] for found in deployer.stacks.values() if found), None)
-    if account is None and any(each is layer for each, _ in secrets):
-        account = deployer.client("sts").get_caller_identity()["Account"]
-    if account is None and secrets:
+    if secrets and not any(deployer.stacks.values()) and not any(each is layer for each, _ in secrets):
         return  # asked again at the next layer, once this one's stack is there
+    account = deployer.account() if secrets else None
     deployer.accounts_checked = True
     theirs = sorted({arn.split(":")[4] for _, arn in secrets} - {account})  # SECRET_ARN (templates/inputs.py) names the account
     if theirs:

@@ -56,21 +56,20 @@ def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, 
     public zone of the domain, else a new one once confirmed (confirm: Deployer.why_not, None once it may)."""
     if given_id:
         return given_id, name_servers(given_zone(route53, given_id, domain), given_id, domain)
-    listed = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="100")["HostedZones"]
-    public = [z["Id"].split("/")[-1] for z in listed if normal(z["Name"]) == domain and not z.get("Config", {}).get("PrivateZone")]
-    if len(public) > 1:
-        raise ZoneError(
-            f"the account has {len(public)} public zones for {domain}: {', '.join(public)}; "
-            "set parameters.ExistingHostedZoneId to the one the registrar delegates to"
-        )
-    if public:
-        say(f"{domain}: found its public hosted zone {public[0]}")
-        return public[0], route53.get_hosted_zone(Id=public[0])["DelegationSet"]["NameServers"]
+    found = public_zone(route53, domain, say, "found its public hosted zone {}")
+    if found:
+        return found
     why = confirm(f"create a public hosted zone for {domain} (about $0.50 a month)? [y/N] ")
     if why:
         raise ZoneError(
             declined(why, f"{domain} has no public hosted zone and none was created; to create it without asking, rerun with YES=1 (--yes)")
         )
+    # Looked for again: another make zone of the domain (another environment's, or a second terminal)
+    # may have made one while the question was open, and a second zone would leave the domain
+    # delegated to one and the certificate's record in the other.
+    found = public_zone(route53, domain, say, "a public hosted zone, {}, was made while you answered: using it, not making a second")
+    if found:
+        return found
     created = route53.create_hosted_zone(
         Name=domain,
         CallerReference=caller_reference,
@@ -80,6 +79,22 @@ def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, 
     route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, AddTags=[{"Key": "Project", "Value": PROJECT}])
     say(f"{domain}: created the public hosted zone {zone_id}")
     return zone_id, created["DelegationSet"]["NameServers"]
+
+
+def public_zone(route53, domain: str, say, found_text: str) -> tuple[str, list[str]] | None:
+    """(zone id, its name servers) of the account's one public zone of the domain, said with
+    found_text ({}: its id); None when it has none; ZoneError when it has several."""
+    listed = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="100")["HostedZones"]
+    public = [z["Id"].split("/")[-1] for z in listed if normal(z["Name"]) == domain and not z.get("Config", {}).get("PrivateZone")]
+    if len(public) > 1:
+        raise ZoneError(
+            f"the account has {len(public)} public zones for {domain}: {', '.join(public)}; "
+            "set parameters.ExistingHostedZoneId to the one the registrar delegates to"
+        )
+    if not public:
+        return None
+    say(f"{domain}: {found_text.format(public[0])}")
+    return public[0], route53.get_hosted_zone(Id=public[0])["DelegationSet"]["NameServers"]
 
 
 def given_zone(route53, given_id: str, domain: str) -> dict:
