@@ -1894,9 +1894,25 @@ def test_recover_continues_the_rollback_or_waits_for_the_one_going_on(aws, statu
         described("alb", "UPDATE_ROLLBACK_COMPLETE"),
         event("alb", stack("alb"), "UPDATE_ROLLBACK_COMPLETE", 20, token=token),
     )
-    assert aws.run("recover", "--stack", "alb") == 0, aws.err
+    assert aws.run("recover", "--stack", "alb", "--yes") == 0, aws.err
     assert "UPDATE_ROLLBACK_COMPLETE: back on its previous template" in aws.out
     assert (f"{stack('alb')} is UPDATE_ROLLBACK_IN_PROGRESS: waiting for it to settle" in aws.out) == (status != "UPDATE_ROLLBACK_FAILED")
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_recover_continues_a_rollback_only_once_confirmed(aws, tty):
+    aws.deployed("alb", status="UPDATE_ROLLBACK_FAILED")
+    # no continue_update_rollback queued (and no GetCallerIdentity: the question's account is the stack's): one sent fails the test
+    assert aws.run("recover", "--stack", "alb", tty=tty, answer="n") == 1
+    assert f"{stack('alb')} is UPDATE_ROLLBACK_FAILED: continuing its rollback puts it back on its previous template" in aws.out
+    if tty:
+        assert aws.questions == [f"account {ACCOUNT}, {REGION}: continue the rollback of {stack('alb')}? [y/N] "]
+        assert aws.err == "error: not confirmed: nothing sent; the stack stays UPDATE_ROLLBACK_FAILED\n", aws.err
+    else:
+        assert aws.err == (
+            "error: no terminal to ask on and no YES=1 (--yes): nothing sent; the stack stays UPDATE_ROLLBACK_FAILED; "
+            "to continue without asking, rerun with YES=1 (--yes)\n"
+        ), aws.err
 
 
 def test_a_recover_that_fails_again_names_only_the_resources_continue_update_rollback_can_skip(aws):
@@ -1917,7 +1933,7 @@ def test_a_recover_that_fails_again_names_only_the_resources_continue_update_rol
         event("alb", stack("alb"), "UPDATE_FAILED", 18, reason="as the sandbox names a failure it cannot place", token=token),
         event("alb", stack("alb"), "UPDATE_ROLLBACK_FAILED", 20, reason="resources failed to roll back", token=token),
     )
-    assert aws.run("recover", "--stack", "alb") == 1
+    assert aws.run("recover", "--stack", "alb", "--yes") == 1
     assert "  failed: TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup): rollback failed" in aws.out
     assert aws.err.splitlines()[-1].endswith(f"continue-update-rollback --stack-name {stack('alb')} --resources-to-skip TargetGroup")
 

@@ -347,6 +347,11 @@ class Commands:
         elif status == "UPDATE_ROLLBACK_FAILED" and self.env == SANDBOX_ENV:
             raise Failure(f"error: {stack} is {status}; {SANDBOX_CANNOT_RECOVER}")
         elif status == "UPDATE_ROLLBACK_FAILED":
+            deployer.say(f"{stack} is UPDATE_ROLLBACK_FAILED: continuing its rollback puts it back on its previous template and values")
+            deployer.confirm(
+                f"continue the rollback of {stack}? [y/N] ",
+                "nothing sent; the stack stays UPDATE_ROLLBACK_FAILED; to continue without asking, rerun with YES=1 (--yes)",
+            )
             started = deployer.now()
             token = f"recover-{stack}-{started:%Y%m%d%H%M%S}"
             deployer.cf.continue_update_rollback(StackName=stack, ClientRequestToken=token, **deployer.role)
