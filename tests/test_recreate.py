@@ -98,7 +98,7 @@ def test_create_destroy_purge_create_again(sandbox, run):
     assert f"retained, still in the account: LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}" in out
     cli = sandbox_aws_cli(sandbox)  # copied, it reaches the sandbox
     assert f"free it: {cli} logs delete-log-group --log-group-name {SERVICE_LOGS}   #" in out
-    assert f"free it: {cli} kms schedule-key-deletion --key-id {service['LogKey']} --pending-window-in-days 7   #" in out
+    assert f"free it: {cli} kms schedule-key-deletion --key-id {service['LogKey']} --pending-window-in-days 30   #" in out
     assert f"free it: {cli} acm delete-certificate --certificate-arn {cert['Certificate']}   #" in out
     # once, for every destroyed stack that retained something
     assert out.count("make purge") == 1 and out.splitlines()[-1].endswith(f"make purge ENV={ENV} (lists it and asks first)"), out
@@ -146,10 +146,10 @@ def test_create_destroy_purge_create_again(sandbox, run):
             time.tzset()
     assert code == 0, out + err
     assert not RETAINED_LOGS & log_group_names(sandbox)
-    for key_id in log_keys:  # never deleted at once: the minimum 7-day window
+    for key_id in log_keys:  # never deleted at once: the longest window, 30 days
         metadata = key_state(sandbox, key_id)
         assert metadata["KeyState"] == "PendingDeletion"
-        assert timedelta(days=6) < metadata["DeletionDate"] - datetime.now(UTC) <= timedelta(days=7)
+        assert timedelta(days=29) < metadata["DeletionDate"] - datetime.now(UTC) <= timedelta(days=30)
         # in UTC, as every time the tools print, whatever the machine's zone
         assert f"deletion scheduled for {metadata['DeletionDate'].astimezone(UTC):%Y-%m-%d %H:%M} UTC" in out, out
     s3, acm = sandbox.client("s3"), sandbox.client("acm")

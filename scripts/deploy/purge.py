@@ -19,8 +19,12 @@ the log groups keep their fixed names, which blocks creating the layer again. pu
 
 What it does with each kind:
 - log group: deleted, with its logs (the list shows how many bytes; export them first if needed);
-- KMS key: deletion scheduled with the minimum 7-day waiting period, never at once, and only once no
-  log group it encrypts stays (one the stacks retained, or any other of the account and region); `aws kms cancel-key-deletion` undoes it within the 7 days;
+- KMS key: deletion scheduled with the longest waiting period, 30 days, never at once, and only once
+  no log group it encrypts stays (one the stacks retained, or any other of the account and region);
+  `aws kms cancel-key-deletion` undoes it within the 30 days. The account administers the key, so
+  anyone of the account may have encrypted other data with it since the stack went; nothing tells
+  (but CloudTrail), and a key pending deletion "can't be used in any cryptographic operations": such
+  a use fails from the scheduling on, which is the sign to cancel, for a month rather than a week;
   https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html
 - S3 bucket: deleted only when empty (no object, version or delete marker); one holding access logs
   is left, saying so;
@@ -43,7 +47,7 @@ from scripts.deploy.failure import Failure
 # first create, whose rollback deleted what it made (Deployer.is_create).
 EMPTY_STATUSES = ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
 
-KEY_WINDOW_DAYS = 7  # the minimum ScheduleKeyDeletion accepts (7 to 30)
+KEY_WINDOW_DAYS = 30  # the longest ScheduleKeyDeletion accepts (7 to 30; see the docstring)
 STACK_ID_TAG, LOGICAL_ID_TAG = "aws:cloudformation:stack-id", "aws:cloudformation:logical-id"
 # Resources whose fixed names make a new stack's create fail while they exist.
 NAMED = {"AWS::Logs::LogGroup", "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup"}
@@ -98,7 +102,7 @@ def free_command(kind, physical_id, cli) -> str | None:
 
 WHAT_FREEING_COSTS = {
     "AWS::Logs::LogGroup": "its logs go with it",
-    "AWS::KMS::Key": f"deleted {KEY_WINDOW_DAYS} days later, the minimum; cancel-key-deletion undoes it until then; "
+    "AWS::KMS::Key": f"deleted {KEY_WINDOW_DAYS} days later; cancel-key-deletion undoes it until then; "
     "the logs it encrypts become unreadable: free its log group first",
     "AWS::S3::Bucket": "refused while it holds objects or versions, the access logs: empty it first if they may go",
     "AWS::CertificateManager::Certificate": "refused while a load balancer uses it; it holds no data",
@@ -194,7 +198,7 @@ def _inspect_key(clients, item):
         item.scheduled = True
         return None, f"deletion already scheduled for {metadata['DeletionDate']:%Y-%m-%d %H:%M %Z}"
     return "schedule", (
-        f"KMS deletes it {KEY_WINDOW_DAYS} days later, the minimum wait, never at once; until then "
+        f"KMS deletes it {KEY_WINDOW_DAYS} days later, never at once, and any use of it fails from now on; until then "
         f"{aws.cli(clients('kms').meta.region_name)} kms cancel-key-deletion --key-id {item.physical_id} undoes it"
     )
 
