@@ -40,6 +40,24 @@ ifneq ($(NOT_TARGETS),)
 $(error $(NOT_TARGETS): not a make target, and $(EVERY_LAYER_WITHOUT_STACK) would run before make stops at it$(if $(filter command line,$(origin STACK)),,$(COMMA) on every layer without STACK); name a layer with STACK=<layer>)
 endif
 endif
+# The other targets that run the deployer: a name they do not take (a misspelt ACTION=ROLLBACK, an
+# IMAGE_TAG=v2 for TAG=) would be ignored, and make continue would then send CONTINUE, make rollback
+# go back by the history, make task run the running image. Each takes the values every deployer run is
+# given (refused there where they do not apply, as TAG= and CHANGESET= are) and its own.
+DEPLOYER_VALUES := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON
+OWN_VALUES_zone := TIMEOUT
+OWN_VALUES_verify := TIMEOUT CONNECT_TO CA_BUNDLE TEST_LISTENER
+OWN_VALUES_continue := ACTION
+OWN_VALUES_task := CMD
+OWN_VALUES_logs := SINCE FOLLOW
+DEPLOYER_TARGETS := unlock zone changeset execute status outputs events diff drift recover rollback verify continue task logs
+ifeq ($(MAKELEVEL),0)
+ON_COMMAND_LINE := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
+REFUSING := $(firstword $(foreach g,$(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS)),$(if $(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(g)),$(ON_COMMAND_LINE)),$(g))))
+ifneq ($(REFUSING),)
+$(error $(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(REFUSING)),$(ON_COMMAND_LINE)): not a value make $(REFUSING) takes; allowed: $(strip $(DEPLOYER_VALUES) $(OWN_VALUES_$(REFUSING))) (AWS settings such as AWS_PROFILE go in the shell's environment))
+endif
+endif
 ifneq ($(FROM_ENVIRONMENT),)
 $(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) (make takes them from its command line: make $(or $(firstword $(MAKECMDGOALS)),help) $(patsubst %,%=...,$(FROM_ENVIRONMENT)))" >&2)
 $(foreach v,$(FROM_ENVIRONMENT),$(eval override $(v) := $(if $(filter ENV,$(v)),sandbox)))

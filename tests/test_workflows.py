@@ -670,11 +670,41 @@ def test_a_name_or_word_deploy_destroy_and_purge_do_not_take_is_refused_since_a_
         assert every.returncode == 0 and "--stack='alb'" in every.stdout, every
         # under another make: the names on its command line are its own, not typed here
         assert make(target, "STACK=alb", "VERSION=1", env=shell | {"MAKELEVEL": "1"}).returncode == 0
-    status = make("status", "STAK=alarms")
-    assert status.returncode == 0 and "-m scripts.deploy status" in status.stdout, status  # a target that reads: as before
+    status = make("status", "STAK=alarms")  # a target that reads refuses it too (the test below)
+    assert status.returncode == 2 and "*** STAK: not a value make status takes" in status.stderr, status
     # TAG= given empty is passed on, and refused there, as STACK= is: left out, a rollback goes back by the history.
     assert "--image-tag='' " in make("rollback", "STACK=service", "TAG=").stdout
     assert "--image-tag" not in make("rollback", "STACK=service").stdout
+
+
+@pytest.mark.parametrize(
+    ("target", "misspelt", "meant", "passed", "own"),
+    [
+        ("continue", "action=ROLLBACK", "ACTION=ROLLBACK", "--action='ROLLBACK'", " ACTION"),  # ignored, it sent CONTINUE: traffic moved
+        ("rollback", "IMAGE_TAG=v1", "TAG=v1", "--image-tag='v1'", ""),  # ignored, it went back by the history
+        ("task", "tag=v2", "TAG=v2", "--image-tag='v2'", " CMD"),  # ignored, the running image ran the migration
+        ("logs", "since=2h", "SINCE=2h", "--since='2h'", " SINCE FOLLOW"),
+        ("zone", "TIME_OUT=60", "TIMEOUT=60", "--timeout='60'", " TIMEOUT"),
+        ("status", "STAK=alarms", "STACK=alarms", "--stack='alarms'", ""),
+    ],
+)
+def test_a_name_the_other_deployer_targets_do_not_take_is_refused_naming_what_they_take(target, misspelt, meant, passed, own):
+    # make ignores a NAME=value it does not use: a misspelt one left the run doing what its default does.
+    shell = {name: value for name, value in os.environ.items() if name not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
+
+    def make(*argv, env=shell):
+        return subprocess.run(["make", "-n", "--no-print-directory", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    given = ["ENV=prod", *(["STACK=service"] if target in ("rollback", "logs") else []), *(["CMD=true"] if target == "task" else [])]
+    refused = make(target, *given, misspelt, "YES=1")
+    name = misspelt.split("=")[0]
+    assert refused.returncode == 2 and refused.stdout == "", refused
+    allowed = f"ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON{own}"
+    advice = "(AWS settings such as AWS_PROFILE go in the shell's environment).  Stop."
+    assert f"*** {name}: not a value make {target} takes; allowed: {allowed} {advice}" in refused.stderr, refused.stderr
+    spelt = make(target, *given, meant, "YES=1")
+    assert spelt.returncode == 0 and passed in spelt.stdout, spelt
+    assert make(target, *given, misspelt, env=shell | {"MAKELEVEL": "1"}).returncode == 0  # under another make: its own names
 
 
 def test_values_exported_in_the_shell_change_no_target_only_the_command_line_does():
@@ -726,16 +756,19 @@ def test_a_switch_is_on_only_with_1_and_any_other_value_is_refused_naming_it():
     bare = set(re.findall(r"\$\(if \$\(value ([A-Z_]+)\),--[a-z-]+\)", makefile))
     assert bare and set(switches) == bare, set(switches) ^ bare
     clean = {name: value for name, value in os.environ.items() if name not in switches}
+    # each with a target that takes it (another refuses it as not its value)
+    taking = {"TEST_LISTENER": ["verify", "STACK=service"], "FOLLOW": ["logs", "STACK=service"]}
     for switch in switches:
+        target = taking.get(switch, ["deploy", "STACK=alb"])
         for value in ("0", "false", "no", "1 1"):
             made = subprocess.run(
-                ["make", "-n", "status", f"{switch}={value}"], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+                ["make", "-n", *target, f"{switch}={value}"], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
             )
             assert made.returncode == 2 and f"*** {switch}={value}: allowed: 1, or leave it out." in made.stderr, made
         made = subprocess.run(
-            ["make", "-n", "--no-print-directory", "verify", f"{switch}=1"], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+            ["make", "-n", "--no-print-directory", *target, f"{switch}=1"], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
         )
-        assert made.returncode == 0, made.stderr
+        assert made.returncode == 0 and f"--{switch.lower().replace('_', '-')}" in made.stdout, made.stderr
 
 
 def test_a_value_make_is_given_is_never_run_and_one_on_two_lines_is_refused(tmp_path):
