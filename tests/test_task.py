@@ -84,6 +84,35 @@ def test_the_task_streams_its_log_once_in_order_and_exits_with_the_web_container
     assert aws.sleeps == [2.0, 2.0]
 
 
+def test_a_log_that_cannot_be_read_leaves_the_wait_for_the_exit_code_and_the_lock_held(aws):
+    # One throttled GetLogEvents ended the wait with an error and freed the lock while the migration ran on.
+    stubbed_aws.lock_taken(aws, command="task")
+    started(aws)
+    aws.poll(ecs_task("RUNNING"))
+    aws.logs.add_client_error("get_log_events", "ThrottlingException", "Rate exceeded", 400)
+    aws.poll(ecs_task("RUNNING"))
+    aws.logs.add_client_error("get_log_events", "ThrottlingException", "Rate exceeded", 400)  # said once
+    last = [log_event(20, "  Applying user.0042_email_unique... OK")]
+    aws.poll(ecs_task("STOPPED", 0), (None, last, "f/001"), ("f/001", [], "f/001"))  # read again from the start: nothing lost
+    stubbed_aws.lock_freed(aws, command="task")
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", locking=True) == 0, aws.err
+    said = [line for line in aws.out.splitlines() if "log" in line and line.startswith(f"task {TASK_ID}: its")]
+    assert said == [
+        f"task {TASK_ID}: its log not read (ThrottlingException); waiting for its exit code all the same",
+        f"task {TASK_ID}: its log read again",
+    ], aws.out
+    assert "2025-11-25 12:00:20    Applying user.0042_email_unique... OK" in aws.out, aws.out
+    assert aws.out.splitlines()[-1] == f"task {TASK_ID}: the web container exited 0", aws.out
+
+
+def test_a_log_still_unread_when_the_task_stops_says_where_its_last_lines_are(aws):
+    started(aws)
+    aws.poll(ecs_task("STOPPED", 0))
+    aws.logs.add_client_error("get_log_events", "AccessDeniedException", "not authorized to perform: logs:GetLogEvents", 400)
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes") == 0, aws.err
+    assert f"  its last lines may be missing above: make logs ENV={ENV} SINCE=10m prints them" in aws.out, aws.out
+
+
 def test_a_task_first_seen_deleted_has_ended_with_its_exit_code(aws):
     """DELETED: "a transition state when a task stops ... displayed in describe-tasks" (ECS's task
     lifecycle): a poll that sees it waited out MAX_WAIT and lost the migration's exit code."""
@@ -165,6 +194,7 @@ def test_a_task_ecs_never_describes_is_an_error_once_the_bound_is_past(aws):
     assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", sleep=clock.sleep, clock=clock) == 1
     assert f"error: ECS does not describe task {TASK_ID} {tasks.NOT_YET_DESCRIBED_SECONDS} s after it started: MISSING" in aws.err
     assert "ECS carries on with the task; nothing was stopped." in aws.err
+    assert f"  the lock of {ENV} goes with this run: deploy nothing to {ENV} before the task has stopped" in aws.err, aws.err
     assert len(clock.sleeps) == polls - 1
     aws.ecs.assert_no_pending_responses()
 
@@ -528,6 +558,31 @@ def test_tag_deregisters_the_copy_when_runtask_starts_nothing(aws):
     assert aws.run("task", "--cmd", "python manage.py migrate", "--image-tag", "v2", "--yes") == 1
     assert "error: RunTask started no task: MISSING no Fargate capacity" in aws.err
     assert "deregistered startupwebapp-service-task:8" in aws.out
+
+
+@pytest.mark.parametrize("stops", [1, 2])
+def test_ctrl_c_while_the_copy_is_deregistered_waits_for_it_or_says_how_to_remove_it(aws, stops):
+    # A Ctrl-C there (one: once it is done; a second: at once) left the copy registered and unnamed.
+    import signal
+
+    registered(aws)
+    aws.poll(ecs_task("STOPPED", 0), None)
+    deregistered(aws)
+
+    def ctrl_c(**_):  # as the request goes out: the signal itself, as a terminal sends it
+        for _ in range(stops):
+            signal.raise_signal(signal.SIGINT)
+
+    aws.clients["ecs"].meta.events.register("provide-client-params.ecs.DeregisterTaskDefinition", ctrl_c)
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--image-tag", "v2", "--yes") == 130
+    assert "stopping once startupwebapp-service-task:8 is deregistered (again to stop now)" in aws.out, aws.out
+    assert f"task {TASK_ID}: the web container exited 0" in aws.out, aws.out  # said before the stop
+    command = f"{REGION_CLI} ecs deregister-task-definition --task-definition {COPY}"
+    if stops == 1:
+        assert "deregistered startupwebapp-service-task:8" in aws.out and command not in aws.out, aws.out
+    else:
+        aws.ecs.assert_no_pending_responses = lambda: None  # the second stop came before the answer was read
+        assert f"warning: could not deregister startupwebapp-service-task:8 (interrupted); remove it with: {command}" in aws.out, aws.out
 
 
 def test_a_failed_deregistration_is_a_warning_with_the_command_and_keeps_the_tasks_exit_code(aws):

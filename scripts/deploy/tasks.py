@@ -7,12 +7,14 @@ import functools
 import shlex
 import uuid
 
+from botocore.exceptions import ClientError
+
 import templates
 from scripts.botocore_models import botocore_session
 from scripts.deploy import logs
-from scripts.deploy.aws import cli
+from scripts.deploy.aws import AWS_ERRORS, cli
 from scripts.deploy.failure import Failure
-from templates.errors import printable
+from templates.errors import printable, stops_held
 from templates.service import CONTAINER_NAME, web_log_stream
 
 STARTED_BY = f"{templates.PROJECT}-deploy-task"  # RunTask's startedBy (at most 128 characters): the task's origin in the console
@@ -91,6 +93,7 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
     """Poll DescribeTasks until the task is STOPPED, printing its lastStatus changes and its web log's
     new lines; Failure after max_minutes (the task keeps running)."""
     stream, token, status = web_log_stream(logs.task_id(task_arn)), None, None
+    log_unread = False  # the last GetLogEvents failed (throttled, say): said once, asked again at the next poll
     started = clock()
     deadline = started + max_minutes * 60
     not_yet_said = False
@@ -126,9 +129,21 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
         if task["lastStatus"] != status:
             status = task["lastStatus"]
             say(f"task {logs.task_id(task_arn)}: {status}")
-        events, token = logs.new_stream_events(logs_client, log_group, stream, token)
+        try:
+            events, token = logs.new_stream_events(logs_client, log_group, stream, token)
+        except AWS_ERRORS as error:  # the log is only shown: the wait is for the exit code, and its token stays to read it again
+            events = []
+            if not log_unread:
+                say(f"task {logs.task_id(task_arn)}: its log not read ({code_of(error)}); waiting for its exit code all the same")
+            log_unread = True
+        else:
+            if log_unread:
+                say(f"task {logs.task_id(task_arn)}: its log read again")
+            log_unread = False
         say(*(logs.stream_line(event) for event in events))
         if status in TASK_ENDED:
+            if log_unread:
+                say(f"  its last lines may be missing above: make logs ENV={env} SINCE=10m prints them")
             return task
         if clock() >= deadline:
             lines = [
@@ -137,6 +152,11 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
             ]
             raise Failure("\n".join(lines))
         sleep(POLL_SECONDS)
+
+
+def code_of(error) -> str:
+    """An AWS error's code (ThrottlingException), else botocore's error class (ReadTimeoutError)."""
+    return error.response["Error"].get("Code", "no code") if isinstance(error, ClientError) else type(error).__name__
 
 
 def may_have_started(cluster, env, cli) -> list[str]:
@@ -156,6 +176,7 @@ def still_running(cluster, task_arn, env, cli) -> list[str]:
     follow = f"make logs ENV={env} FOLLOW=1"
     return [
         "  ECS carries on with the task; nothing was stopped.",
+        f"  the lock of {env} goes with this run: deploy nothing to {env} before the task has stopped (it may be migrating the database)",
         f"  follow it: {follow}   (or: {cli} ecs describe-tasks --cluster {cluster} --tasks {task_arn})",
         f"  stop it:   {cli} ecs stop-task --cluster {cluster} --task {task_arn}",
     ]
@@ -241,13 +262,19 @@ def registrable_fields() -> frozenset[str]:
 
 def deregister(ecs, arn: str, say) -> None:
     """DeregisterTaskDefinition of the revision make task registered; best effort: a failure is one
-    line with the command, and the task's outcome stays the exit reason."""
+    line with the command, and the task's outcome stays the exit reason. A stop signal waits for it
+    (a second one stops at once, saying how to remove the copy): a Ctrl-C there left the copy the
+    family's newest ACTIVE revision, unnamed."""
+    name, done = arn.rsplit("/", 1)[-1], []
     try:
-        ecs.deregister_task_definition(taskDefinition=arn)
-    except Exception as error:  # noqa: BLE001 - whatever it is, the task's outcome matters more
-        say(
-            f"warning: could not deregister {arn.rsplit('/', 1)[-1]} ({error}); "
-            f"remove it with: {cli(ecs.meta.region_name)} ecs deregister-task-definition --task-definition {arn}"
-        )
-        return
-    say(f"deregistered {arn.rsplit('/', 1)[-1]}: make task registered it for TAG= and removed it (a task still running it keeps running)")
+        with stops_held(held=lambda: say(f"stopping once {name} is deregistered (again to stop now)")):
+            ecs.deregister_task_definition(taskDefinition=arn)
+            done.append(True)
+            say(f"deregistered {name}: make task registered it for TAG= and removed it (a task still running it keeps running)")
+    except BaseException as error:  # whatever it is, the task's outcome matters more
+        if done:
+            raise  # the stop held while it was deregistered
+        command = f"{cli(ecs.meta.region_name)} ecs deregister-task-definition --task-definition {arn}"
+        say(f"warning: could not deregister {name} ({error if isinstance(error, Exception) else 'interrupted'}); remove it with: {command}")
+        if not isinstance(error, Exception):
+            raise
