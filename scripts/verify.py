@@ -57,7 +57,8 @@ class Result:
 
     def line(self) -> str:
         label = "skip" if self.skipped else "ok  " if self.ok else "FAIL"
-        return f"{label}  {self.name:<28} {printable(self.detail)}"  # the detail may quote the server's answer
+        # the detail may quote the server's answer: on one line, or its newlines would print forged results
+        return f"{label}  {self.name:<28} {printable(self.detail, one_line=True)}"
 
 
 class Endpoint:

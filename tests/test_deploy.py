@@ -1162,6 +1162,15 @@ def test_a_stack_reason_reaches_the_terminal_with_its_control_characters_escaped
     assert "\x1b" not in aws.err and "\x07" not in aws.err and "owned" in aws.err and "here" in aws.err
 
 
+def test_an_aws_error_message_reaches_the_terminal_escaped_on_one_line(aws):
+    # AWS's messages quote what they were given and what others named: an escape or a newline in one
+    # retitled the terminal or printed a forged error line.
+    aws.cf.add_client_error("describe_stacks", "AccessDenied", "denied \x1b]0;owned\x07\nerror: forged line", 403)
+    assert aws.run("status", "--stack", "cert-dns") != 0
+    assert "\x1b" not in aws.err and "\x07" not in aws.err and "\nerror: forged" not in aws.err, aws.err
+    assert "AccessDenied: denied \\x1b]0;owned\\x07\\nerror: forged line; " in aws.err, aws.err
+
+
 @pytest.mark.parametrize(
     "status, way_out",
     [

@@ -90,6 +90,24 @@ def test_a_drifted_stack_prints_each_resource_and_its_property_differences_and_e
     assert aws.sleeps == [1.0] and aws.err == ""
 
 
+def test_a_value_changed_out_of_band_is_printed_escaped_on_one_line_and_forges_no_line(aws):
+    # An alarm description, a key's or role's description: anyone allowed to edit it out of band may put anything in it.
+    forged = "in sync: no resource changed outside CloudFormation"
+    drifted = modified_log_group()
+    drifted["PropertyDifferences"] = [
+        {"PropertyPath": "/Description\x1b]0;x\x07", "ExpectedValue": "logs", "ActualValue": f"x\n{forged}\t", "DifferenceType": "NOT_EQUAL"}
+    ]
+    drifted["LogicalResourceId"] = "LogGroup\nIN_SYNC"
+    aws.deployed("service")
+    detect(aws, "service")
+    poll(aws, detection_status("service", count=1))
+    resource_drifts(aws, "service", [drifted])
+    assert aws.run("drift", "--stack", "service") == 1, aws.err
+    assert f"      /Description\\x1b]0;x\\x07: expected logs, actual x\\n{forged}\\t (NOT_EQUAL)" in aws.out.splitlines(), aws.out
+    assert forged not in aws.out.replace(f"\\n{forged}", ""), aws.out
+    assert "\x1b" not in aws.out and "\nIN_SYNC" not in aws.out and "LogGroup\\nIN_SYNC" in aws.out, aws.out
+
+
 def test_a_stack_in_sync_exits_0_without_listing_resources(aws):
     aws.deployed("service")
     detect(aws, "service")

@@ -413,6 +413,14 @@ def test_on_an_emulator_only_the_mapped_ports_are_requested(servers, monkeypatch
     assert site.requests == [("https", "/health"), ("https", "/api/user/login")]
 
 
+def test_a_servers_answer_is_printed_on_one_line_and_forges_no_result():
+    # A /health body a broken site serves: its newlines printed passing results and a summary of their own.
+    body = 'maintenance\nok    https /health                200 {"status": "healthy"}\n3 passed, 0 failed, 3 skipped'
+    line = verify.Result("https /health", False, f"503 {body}").line()
+    assert line == "FAIL  https /health                503 " + body.replace("\n", "\\n"), line
+    assert "\n" not in line
+
+
 def test_a_skipped_check_never_counts_as_passed():
     said = []
     assert not verify.verify(lambda: [verify.Result.skip("https /health", "why")], timeout=0, say=said.append)
@@ -604,7 +612,7 @@ def test_make_verify_on_an_emulator_fails_when_a_check_it_runs_fails(servers, pk
 def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
     """CONNECT_TO: several mappings separated by spaces; CA_BUNDLE: a file."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
-    command = ["make", "-n", "verify", "AWS=", "CONNECT_TO=h:443:127.0.0.1:8443 h:80:127.0.0.1:8080", "CA_BUNDLE=/tmp/ca dir/ca.pem"]
+    command = ["make", "-n", "verify", "CONNECT_TO=h:443:127.0.0.1:8443 h:80:127.0.0.1:8080", "CA_BUNDLE=/tmp/ca dir/ca.pem"]
     printed = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, check=True).stdout
     words = shlex.split(printed[printed.index("scripts.deploy verify") :].replace("\\\n", " "))
     assert [w for w in words if w.startswith("--connect-to")] == ["--connect-to=h:443:127.0.0.1:8443", "--connect-to=h:80:127.0.0.1:8080"]

@@ -25,6 +25,7 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from scripts.botocore_models import make_session
+from templates.errors import printable
 from templates.params import SANDBOX_ENV, SANDBOX_KEYS, SANDBOX_SESSION_VARS
 
 # What a call to AWS may raise, besides Ctrl-C: no answer (botocore's own errors) or one botocore
@@ -242,7 +243,8 @@ def explain(error, env) -> str:
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or "the AWS endpoint"
         text = str(error)
         said = text[text.find("b'") :] if "b'" in text else text
-        return f"error: {endpoint} answered with something that is not an AWS API response: {' '.join(said.split())[:200]}; is that the endpoint you meant?"
+        said = printable(" ".join(said.split())[:200], one_line=True)
+        return f"error: {endpoint} answered with something that is not an AWS API response: {said}; is that the endpoint you meant?"
     if isinstance(error, ClientError):
         code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
         if message.lstrip().startswith("<"):  # an HTTP error page (a proxy's, an emulator's crash), not an AWS error
@@ -250,6 +252,7 @@ def explain(error, env) -> str:
             message = f"{' '.join(title.group(1).split()) if title else 'an HTML page'} (an HTML error page, not an AWS error answer)"
         credentials = code.startswith(CREDENTIAL_ERRORS)
         hint = "check the credentials: aws sts get-caller-identity" if credentials else f"see where things stand: make status ENV={env}"
-        return f"error: {error.operation_name}: {code}: {message}; {hint}"
-    text = " ".join(str(error).split())[:300]
+        # AWS's message quotes what it was given and what others named (a resource, a policy): escaped, on one line
+        return f"error: {error.operation_name}: {printable(code, one_line=True)}: {printable(message, one_line=True)}; {hint}"
+    text = printable(" ".join(str(error).split())[:300], one_line=True)
     return f"error: {text}; check the AWS configuration (profile, region, AWS_ENDPOINT_URL)"

@@ -458,7 +458,10 @@ def drift_report(stack, status, drifts) -> list[str]:
         lines.append(f"  detection did not check everything: {printable(status['DetectionStatusReason'], one_line=True)}")
     if not drifts:
         return lines
-    rows = [("status", "logical id", "type")] + [(d["StackResourceDriftStatus"], d["LogicalResourceId"], d["ResourceType"]) for d in drifts]
+    # every field as AWS gives it, escaped: a value changed out of band may hold anything
+    rows = [("status", "logical id", "type")] + [
+        tuple(printable(d[key], one_line=True) for key in ("StackResourceDriftStatus", "LogicalResourceId", "ResourceType")) for d in drifts
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(2)] + [0]
     for row, drift in zip(rows, [{}, *drifts], strict=True):
         lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -471,8 +474,8 @@ def drift_report(stack, status, drifts) -> list[str]:
             )
         for difference in drift.get("PropertyDifferences", []):
             lines.append(
-                f"      {difference['PropertyPath']}: expected {short(difference['ExpectedValue'])}, "
-                f"actual {short(difference['ActualValue'])} ({difference['DifferenceType']})"
+                f"      {printable(difference['PropertyPath'], one_line=True)}: expected {short(difference['ExpectedValue'])}, "
+                f"actual {short(difference['ActualValue'])} ({printable(difference['DifferenceType'], one_line=True)})"
             )
     return lines
 
@@ -499,8 +502,9 @@ def moved_by_release(drift: dict) -> bool:
 
 
 def short(value, limit=200) -> str:
-    """A drifted property's value as printed: escaped (changed out of band, it may hold anything), cut at limit."""
-    value = printable(value)
+    """A drifted property's value as printed: escaped on one line (changed out of band, it may hold
+    anything, a newline that would print a forged line too), cut at limit."""
+    value = printable(value, one_line=True)
     return value if len(value) <= limit else value[: limit - 3] + "..."
 
 
