@@ -95,7 +95,12 @@ def test_a_value_changed_out_of_band_is_printed_escaped_on_one_line_and_forges_n
     forged = "in sync: no resource changed outside CloudFormation"
     drifted = modified_log_group()
     drifted["PropertyDifferences"] = [
-        {"PropertyPath": "/Description\x1b]0;x\x07", "ExpectedValue": "logs", "ActualValue": f"x\n{forged}\t", "DifferenceType": "NOT_EQUAL"}
+        {
+            "PropertyPath": "/Description\x1b]0;x\x07",
+            "ExpectedValue": "logs",
+            "ActualValue": f"x\n{forged}\t",
+            "DifferenceType": "NOT_EQUAL",
+        }
     ]
     drifted["LogicalResourceId"] = "LogGroup\nIN_SYNC"
     aws.deployed("service")
