@@ -73,7 +73,7 @@ from scripts.deploy.marks import RelaxedPolicyMarks
 from templates import generation
 from templates.alb import REGIONS
 from templates.errors import STOPPING_SIGNALS, Output, terminated
-from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY
+from templates.inputs import KEEP_RUNNING_COUNT, LOG_RETENTION_DAYS, SERVICE_REPLACED_BY
 from templates.params import SANDBOX_ENV, SANDBOX_KEYS, load_all
 from templates.params import load as load_params
 
@@ -2650,11 +2650,18 @@ def service_update(
     conflict=0,
     recorded=True,
     strategy=None,
+    ran=None,
+    runs_template=None,
 ):
     """A service deploy of image `tag` that executes, then records the release (its write left to the
     test when not `recorded`); a repair sends no rollback triggers. With `strategy`, the stack and
-    its change set release that way whatever params/prod.yaml says."""
-    deployed = service_parameters(running) | ({"DeploymentStrategy": strategy} if strategy else {})
+    its change set release that way whatever params/prod.yaml says. A rollback (rolled_back_from)
+    reads the template the stack runs (runs_template, else output/'s) and sends it with the values
+    it runs (ran, else output/'s), the image alone changed."""
+    deployed = ran or service_parameters(running) | ({"DeploymentStrategy": strategy} if strategy else {})
+    body = runs_template or template("service")
+    if rolled_back_from:
+        aws.cf.add_response("get_template", {"TemplateBody": body}, {"StackName": stack("service"), "TemplateStage": "Original"})
     aws.deployed("alb")
     aws.deployed("release-alarms")
     if not service_read:  # a rollback has read the service stack before it deploys
@@ -2662,6 +2669,12 @@ def service_update(
     changes = IMAGE_TAG_CHANGES
     parameters = deployed | {"ImageTag": tag}
     expected = create_params("service", "UPDATE", repair, ImageTag=tag)
+    if rolled_back_from:
+        sent = parameters | {KEEP_RUNNING_COUNT: "true"}
+        expected |= {
+            "TemplateBody": json.dumps(json.loads(body), separators=(",", ":"), sort_keys=True),
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(sent.items())],
+        }
     aws.change_set("service", "UPDATE", changes, expected, parameters=parameters, repair=repair)
     aws.execute("service")
     aws.poll(
@@ -3017,6 +3030,27 @@ def test_rollback_deploys_the_previous_image_through_a_change_set(aws):
     assert "rollback triggers: none for this change set" in aws.out
     assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-20T10:00:00Z by {CALLER}, git 1111111)" in aws.out
     assert f"change set {cs_name('service')}" in aws.out
+
+
+def test_a_rollback_changes_the_image_alone_not_what_else_output_holds(aws):
+    # output/ of a newer checkout (CI rolling back from main, say) holds another template and other
+    # values than the stack runs: a rollback, made without rollback alarms, carried them in unasked.
+    earlier = [release("v1", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
+    retention = configuration(ENV, "service")["Parameters"]["LogRetentionDays"]
+    other = str(next(days for days in LOG_RETENTION_DAYS if str(days) != retention))
+    ran = service_parameters("v2") | {"LogRetentionDays": other}
+    runs = json.loads(template("service"))
+    runs["Description"] = "the service layer as an earlier checkout generated it"
+    aws.deployed("service", parameters=ran)
+    history(aws, earlier)
+    service_update(
+        aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True, ran=ran, runs_template=json.dumps(runs)
+    )
+    made = requests_of(aws, "CreateChangeSet")
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    sent = {p["ParameterKey"]: p["ParameterValue"] for p in made[0]["Parameters"]}
+    assert sent["LogRetentionDays"] == other and sent["ImageTag"] == "v1", sent
+    assert json.loads(made[0]["TemplateBody"])["Description"] == runs["Description"]
 
 
 def test_releases_of_a_destroyed_service_stack_are_not_rolled_back_to(aws):

@@ -431,7 +431,8 @@ class Commands:
             deployer.say(f"rolling back {layer.stack} from {running} to {image_tag}")
         deployer.rolling_back_from = running
         deployer.repair = True
-        deployer.deploy(layer, image_tag, self.args.allow_replace)
+        # The image alone: the template and values the stack runs, not output/'s, which may hold other changes.
+        deployer.deploy(deployer.as_deployed(layer), image_tag, self.args.allow_replace)
         return 0
 
     def verify(self) -> int:

@@ -39,6 +39,7 @@ from scripts.deploy.marks import RelaxedPolicyMarks
 from scripts.deploy.text import NOT_CONFIRMED, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
 from templates.errors import RefusedFile, printable, read_regular_file, stops_held, untrusted_json
+from templates.generation import stack_policy
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
@@ -104,29 +105,31 @@ def load_layer(env, name, output_dir: Path) -> Layer:
     problem = configuration_problem(config, frozenset(template.get("Parameters", {})))
     if problem:
         raise Failure(f"error: {shown[1]}: not a configuration `make templates` writes ({problem}); run `make templates`", 2)
+    source = str(templates.relative(files[0].resolve()))  # output/<layer>.json, or another --output-dir's
+    return layer_of(env, name, template, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"), source)
+
+
+def layer_of(env, name, template: dict, parameters: dict, tags: dict, policy: dict | None, source: str) -> Layer:
+    """The layer a template (read by template_problem) and its values make; source names the template in messages."""
     # Sent compact: CloudFormation takes at most 51,200 bytes of template inline.
     body = json.dumps(template, separators=(",", ":"), sort_keys=True)
     if len(body) > MAX_TEMPLATE_BODY:
-        raise Failure(f"error: {shown[0]}: {len(body)} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2)
-    stack = templates.stack_name(env, name)
-    declared = frozenset(template.get("Parameters", {}))
+        raise Failure(f"error: {source}: {len(body)} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2)
     resources = template.get("Resources", {})
-    conditions = {name: r["Condition"] for name, r in resources.items() if "Condition" in r}
-    kept = frozenset(name for name, r in resources.items() if r.get("UpdateReplacePolicy") == "Retain")
-    named = frozenset(name for name, r in resources.items() if templates.CUSTOM_NAMES.get(r["Type"]) in r.get("Properties", {}))
-    source = str(templates.relative(files[0].resolve()))  # output/<layer>.json, or another --output-dir's
     return Layer(
         env,
         name,
-        stack,
+        templates.stack_name(env, name),
         body,
-        declared,
-        config.get("Parameters", {}),
-        config.get("Tags", {}),
-        config.get("StackPolicy"),
-        conditions,
-        kept_when_replaced=kept,
-        custom_named=named,
+        frozenset(template.get("Parameters", {})),
+        parameters,
+        tags,
+        policy,
+        {logical_id: r["Condition"] for logical_id, r in resources.items() if "Condition" in r},
+        kept_when_replaced=frozenset(logical_id for logical_id, r in resources.items() if r.get("UpdateReplacePolicy") == "Retain"),
+        custom_named=frozenset(
+            logical_id for logical_id, r in resources.items() if templates.CUSTOM_NAMES.get(r["Type"]) in r.get("Properties", {})
+        ),
         source=source,
     )
 
@@ -468,6 +471,21 @@ class Deployer:
                 f"see it in the console, or: aws cloudformation get-template --stack-name {stack}"
             )
         return template
+
+    def as_deployed(self, layer) -> Layer:
+        """The layer as its stack runs it: the template it was last given, its parameter values and its
+        tags, for a change of the image alone (a rollback). output/ may hold other changes (a newer
+        checkout's), which a rollback, made without rollback alarms, must not carry in unasked."""
+        found = self.describe(layer.stack)
+        template = self.deployed_template(layer.stack)
+        problem = template_problem(template)
+        if problem:
+            raise Failure(
+                f"error: {layer.stack}'s template, as CloudFormation gives it, is not one this tool reads ({problem}); "
+                f"roll back by deploying the image instead: make deploy STACK={layer.name} ENV={self.env} TAG=<image tag>"
+            )
+        policy = stack_policy(template)
+        return layer_of(self.env, layer.name, template, parameter_values(found), self.stack_tags(found), policy, f"{layer.stack}'s template")
 
     def retained(self, stack) -> dict:
         """Logical id -> type of what deleting the stack leaves in the account (read once a run)."""
@@ -1013,7 +1031,7 @@ class Deployer:
             found["EnableTerminationProtection"] = True
 
     def restore_policy(self, layer):
-        self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(layer.policy))
+        self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(layer.policy, sort_keys=True))
         self.relaxed_policy = None
         # A relaxing call that got no answer may land after this: its mark stays for the next deploy.
         if self.unanswered_relax != layer.name:
