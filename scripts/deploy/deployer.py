@@ -485,7 +485,9 @@ class Deployer:
                 f"roll back by deploying the image instead: make deploy STACK={layer.name} ENV={self.env} TAG=<image tag>"
             )
         policy = stack_policy(template)
-        return layer_of(self.env, layer.name, template, parameter_values(found), self.stack_tags(found), policy, f"{layer.stack}'s template")
+        return layer_of(
+            self.env, layer.name, template, parameter_values(found), self.stack_tags(found), policy, f"{layer.stack}'s template"
+        )
 
     def retained(self, stack) -> dict:
         """Logical id -> type of what deleting the stack leaves in the account (read once a run)."""
