@@ -2909,6 +2909,40 @@ def test_a_release_history_that_is_not_a_list_of_releases_is_started_again_not_a
     assert f"warning: the release history (SSM parameter {HISTORY}) {warning}" in aws.out, aws.out
 
 
+def test_a_hand_edit_that_garbles_the_history_reads_the_last_version_that_is_a_list_and_loses_no_release():
+    # A comma too many in the console: a rollback found nothing earlier, and the next release wrote itself alone over the history.
+    from scripts.deploy.history import ReleaseHistory
+
+    kept = [release("v5"), release("v6"), release("v7")]
+    versions = {3: json.dumps(kept[:2]), 4: json.dumps(kept), 5: json.dumps(kept)[:-1] + ",]"}
+    written = []
+
+    class Ssm:
+        def get_parameter(self, Name):  # noqa: N803 (boto3's names)
+            return {"Parameter": {"Name": Name, "Value": versions[5], "Version": 5}}
+
+        def get_parameter_history(self, Name, NextToken=None):  # noqa: N803
+            pages = {None: ([3, 4], "page-2"), "page-2": ([5], None)}  # two pages: the one before the last is on the first
+            numbers, following = pages[NextToken]
+            return {"Parameters": [{"Name": Name, "Version": n, "Value": versions[n]} for n in numbers]} | (
+                {"NextToken": following} if following else {}
+            )
+
+        def put_parameter(self, **request):
+            written.append(request)
+            return {"Version": 6}
+
+    said = []
+    history = ReleaseHistory(Ssm(), ENV, said.append, sleep=lambda seconds: None)
+    assert history.releases() == kept
+    assert said == [
+        f"warning: the release history (SSM parameter {HISTORY}) is not a list of releases in its version 5 ({versions[5][:60]!r}); "
+        "reading version 4, the last that is one"
+    ]
+    history.record(release("v8"))
+    assert json.loads(written[-1]["Value"]) == [*kept, release("v8")]
+
+
 @pytest.mark.parametrize("meets", ["a version written in between", "a write under way"])
 def test_a_version_another_writer_left_garbled_costs_no_release_this_run_read(meets):
     """Another writer's version is not a list: the merge keeps what this run read, as it keeps theirs

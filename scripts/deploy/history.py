@@ -37,10 +37,16 @@ class ReleaseHistory:
         value, self.version = parameter["Value"], parameter.get("Version", 0)
         entries = untrusted_json(value)
         if not isinstance(entries, list):
+            # A hand edit (a comma too many): the versions before it still hold the releases, which the
+            # next write would otherwise replace with its own alone.
+            earlier, entries = self.last_list_before(self.version)
+            then = f"reading version {earlier}, the last that is one" if earlier else "starting it again"
             self.say(
-                f"warning: the release history (SSM parameter {self.name}) is not a list of releases ({value[:60]!r}); starting it again"
+                f"warning: the release history (SSM parameter {self.name}) is not a list of releases in its version {self.version} "
+                f"({value[:60]!r}); {then}"
             )
-            return []
+            if not earlier:
+                return []
         releases = [entry for entry in entries if is_release(entry)]
         if len(releases) < len(entries):
             dropped = next(entry for entry in entries if not is_release(entry))
@@ -84,6 +90,20 @@ class ReleaseHistory:
             entries = merged(entries, [e for e in self.at(written - 1) if e != entry])
             self.version = written
         self.say(f"warning: the release history (SSM parameter {self.name}) kept changing; {entry['image_tag']} may be missing from it")
+
+    def last_list_before(self, version) -> tuple[int, list | None]:
+        """(version, its entries) of the newest version before `version` that holds a list; (0, None) if none."""
+        found, kwargs = (0, None), {"Name": self.name}
+        while version > 1:  # version 1 has none before it
+            page = self.ssm.get_parameter_history(**kwargs)
+            for parameter in page.get("Parameters", []):
+                entries = untrusted_json(parameter["Value"])
+                if found[0] < parameter.get("Version", 0) < version and isinstance(entries, list):
+                    found = (parameter["Version"], entries)
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        return found
 
     def at(self, version) -> list[dict]:
         """The release history as another run wrote it in that version of the parameter."""
