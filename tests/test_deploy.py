@@ -3087,6 +3087,20 @@ def test_a_rollback_changes_the_image_alone_not_what_else_output_holds(aws):
     assert json.loads(made[0]["TemplateBody"])["Description"] == runs["Description"]
 
 
+def test_a_rollback_that_waits_out_a_release_cloudformation_undoes_rolls_back_nothing_more(aws):
+    # v3's release: its run stopped waiting; its alarms fire, someone runs make rollback, and CloudFormation,
+    # still at it, rolls v3 back to v2. Rolling back from v2 then undid the good release too.
+    aws.deployed("service", status="UPDATE_IN_PROGRESS", parameters=service_parameters("v3"))
+    back = described("service", "UPDATE_ROLLBACK_COMPLETE", parameters=service_parameters("v2"))
+    aws.poll("service", stack_id("service"), back, event("service", stack("service"), "UPDATE_ROLLBACK_COMPLETE", 6, token="Console"))
+    # no history, change set nor execution queued: none is read or made (it went back to v1)
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert (
+        f"{stack('service')}: the update under way when this rollback started ended UPDATE_ROLLBACK_COMPLETE: CloudFormation rolled it "
+        f"back, and v2 runs again; nothing more rolled back (make rollback ENV={ENV} again steps back one more release)"
+    ) in aws.out, aws.out
+
+
 def test_releases_of_a_destroyed_service_stack_are_not_rolled_back_to(aws):
     # The service was destroyed and created again: the history of the stack before is not this one's.
     before = [release("v1", "2025-11-01T10:00:00Z", stack_created="2025-10-01T00:00:00Z")]

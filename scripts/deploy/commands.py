@@ -375,9 +375,18 @@ class Commands:
         deployer, layer, image_tag = self.deployer, self.layers[0], self.args.image_tag
         if not deployer.has_stack(layer.stack):
             raise Failure(f"error: {layer.stack} is not deployed: nothing to roll back")
+        under_way = deployer.describe(layer.stack)["StackStatus"].endswith("_IN_PROGRESS")
         deployer.ready(layer)  # an update under way (a release whose wait stopped) ends first: then the image it left runs
         deployer.put_back_relaxed_policy(layer)  # also when it then finds nothing to roll back to
         running = parameter_values(deployer.describe(layer.stack)).get("ImageTag")
+        if image_tag is None and under_way and deployer.describe(layer.stack)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
+            # The release this rollback was made for (its alarms fired) was undone by CloudFormation
+            # meanwhile: rolling back from what runs now would undo the good release before it too.
+            deployer.say(
+                f"{layer.stack}: the update under way when this rollback started ended UPDATE_ROLLBACK_COMPLETE: CloudFormation "
+                f"rolled it back, and {running} runs again; nothing more rolled back (make rollback ENV={self.env} again steps back one more release)"
+            )
+            return 0
         if image_tag is None:
             created = f"{deployer.describe(layer.stack)['CreationTime']:%Y-%m-%dT%H:%M:%SZ}"
             releases = deployer.history.releases()
