@@ -2074,6 +2074,26 @@ def test_diff_says_a_stack_of_our_name_is_someone_elses_and_reads_nothing_more_o
     )
 
 
+@pytest.mark.parametrize(
+    ("status", "way_out"),
+    [
+        (
+            "ROLLBACK_COMPLETE",
+            f"its first create failed and CloudFormation cannot update it; fix the cause, then make deploy STACK=alarms ENV={ENV} RECREATE=1",
+        ),
+        ("UPDATE_ROLLBACK_IN_PROGRESS", f"wait for it to settle (make status ENV={ENV})"),
+        ("UPDATE_ROLLBACK_FAILED", "a rollback could not finish and the stack is stuck until it does"),
+    ],
+)
+def test_diff_of_a_stack_in_no_settled_state_compares_nothing_and_says_what_to_do(aws, status, way_out):
+    # A failed first create holds no resource, yet its template matched output/: "same as deployed", exit 0, for a CI gate to trust.
+    aws.deployed("alarms", status=status, protected=False, with_outputs=False)  # no GetTemplate nor GetStackPolicy queued: none is read
+    assert aws.run("diff", "--stack", "alarms") == 1, aws.out + aws.err
+    lines = aws.out.splitlines()
+    assert lines[0].startswith(f"{stack('alarms')}: {status}: not compared; {way_out}"), aws.out
+    assert lines[-1] == "not compared, in no settled state: alarms (see above)" and "make deploy applies it" not in aws.out, aws.out
+
+
 @pytest.mark.parametrize("deployed", [None, ALLOW_ALL, DENY_ALL])
 def test_diff_of_a_layer_without_a_stack_policy_names_one_set_by_hand_that_denies_updates(aws, deployed):
     # AWS cannot remove a stack policy, only replace it: none and allow-all are the same to an update.

@@ -256,12 +256,16 @@ class Commands:
 
     def diff(self) -> int:
         differing = [layer.name for layer in self.layers if self.deployer.diff(layer, self.args.image_tag)]
-        deployable = [name for name in differing if name not in self.deployer.policy_only + self.deployer.not_ours]
+        deployable = [
+            name for name in differing if name not in self.deployer.policy_only + self.deployer.not_ours + self.deployer.not_compared
+        ]
         # an outcome, not a failure: make's "Error 1" after it only carries the exit code
         if deployable:
             self.deployer.say(f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy applies it)")
         if self.deployer.policy_only:
             self.deployer.say(f"only the stack policy differs: {', '.join(self.deployer.policy_only)} (set it as said above)")
+        if self.deployer.not_compared:
+            self.deployer.say(f"not compared, in no settled state: {', '.join(self.deployer.not_compared)} (see above)")
         if not self.args.stack:  # a layer taken out of enabled_layers still runs: no deploy changes it
             self.say_deployed_but_not_enabled()
         return 1 if differing else 0

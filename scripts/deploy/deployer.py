@@ -290,6 +290,7 @@ class Deployer:
         self.enabled_layers = enabled_layers  # the params file's layers (a run of every layer deploys them)
         self.policy_only = []  # make diff: the layers whose stack policy alone differs, which a deploy does not set
         self.not_ours = []  # make diff: the layers whose stack of our name this tool did not make, which a deploy refuses
+        self.not_compared = []  # make diff: the layers whose stack is in no settled state (a failed create, an update under way)
         self.creates_checked = False  # guards.refuse_blocked_creates has looked, at the run's first create
         self.renames_checked = False  # guards.refuse_taken_names_ahead has looked, at the run's first layer
         self.accounts_checked = False  # guards.refuse_a_secret_of_another_account has looked, at the run's first layer
@@ -1443,6 +1444,14 @@ class Deployer:
         if self.foreign(found := self.describe(layer.stack)):
             self.say(text.not_ours(layer.stack, self.own_tags(found)))
             self.not_ours.append(layer.name)
+            return True
+        if (
+            found["StackStatus"] not in UPDATABLE
+        ):  # a failed create holds nothing; one in progress or stuck is no settled state to compare with
+            self.say(
+                f"{layer.stack}: {found['StackStatus']}{reason_of(found)}: not compared; {self.way_out(layer.name, found['StackStatus'])}"
+            )
+            self.not_compared.append(layer.name)
             return True
         deployed = self.deployed_template(layer.stack)
         wanted = self.parameters(layer, self.wired_parameters(layer), image_tag)
