@@ -3175,6 +3175,35 @@ def test_events_prints_the_latest_events_oldest_first(aws):
     assert "LoadBalancer" in lines[1] and stack("alb") in lines[2]
 
 
+def test_events_and_outputs_of_a_stack_of_our_name_someone_else_made_say_so(aws):
+    # status, diff and drift said "not made by this tool"; events and outputs showed it as the layer's
+    aws.cf.add_response("describe_stacks", described("alb", tags={"Owner": "mallory"}), {"StackName": stack("alb")})
+    hook = event("alb", "LoadBalancer", "UPDATE_COMPLETE", 5, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    del hook["ResourceStatus"]  # optional in the API's model: a traceback once
+    aws.cf.add_response("describe_stack_events", events(hook), {"StackName": stack_id("alb")})
+    assert aws.run("events", "--stack", "alb") == 0, aws.err
+    mark = f"note: {stack('alb')}: not made by this tool"
+    assert aws.out.splitlines()[-1].startswith(mark) and "LoadBalancer" in aws.out, aws.out
+    aws.cf.add_response("describe_stacks", described("alb", tags={"Owner": "mallory"}), {"StackName": stack("alb")})
+    assert aws.run("outputs", "--stack", "alb") == 0, aws.err
+    assert aws.out.splitlines()[1].startswith(f"  {mark}"), aws.out
+
+
+def test_diff_says_termination_protection_found_off_which_a_deploy_turns_back_on(aws):
+    layer = "cert-dns"
+    aws.deployed(layer, protected=False)
+    aws.cf.add_response("get_template", {"TemplateBody": template(layer)}, {"StackName": stack(layer), "TemplateStage": "Original"})
+    aws.upstream_deployed(layer)
+    aws.stack_policy(layer)
+    assert aws.run("diff", "--stack", layer) == 1, aws.out + aws.err
+    assert aws.out.splitlines()[:2] == [
+        f"{stack(layer)}: template and values as deployed, but",
+        "  termination protection is off (a run stopped before setting it, or a change by hand): "
+        f"make deploy STACK={layer} ENV={ENV} turns it back on",
+    ], aws.out
+    assert f"differs from what {ENV} runs: {layer} (make deploy applies it)" in aws.out
+
+
 def test_rollback_never_returns_to_an_image_rolled_back_from(aws):
     history_entries = [release("v1"), release("v2"), {**release("v1"), "rolled_back_from": "v2"}]
     aws.deployed("service", parameters=service_parameters("v1"))

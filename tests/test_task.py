@@ -113,6 +113,34 @@ def test_a_log_still_unread_when_the_task_stops_says_where_its_last_lines_are(aw
     assert f"  its last lines may be missing above: make logs ENV={ENV} SINCE=10m prints them" in aws.out, aws.out
 
 
+@pytest.mark.parametrize(
+    ("stop_code", "reason", "stopped_reason", "said"),
+    [
+        # killed out of memory: 137, with the container's reason
+        (
+            None,
+            "OutOfMemoryError: Container killed due to memory usage",
+            "Essential container in task exited",
+            "OutOfMemoryError: Container killed due to memory usage",
+        ),
+        (
+            "UserInitiated",
+            None,
+            "stopped by someone\nforged: exited 0",
+            "UserInitiated: stopped by someone\\nforged: exited 0",
+        ),  # StopTask: 143
+    ],
+)
+def test_an_exit_code_the_task_did_not_give_itself_comes_with_why_it_stopped(aws, stop_code, reason, stopped_reason, said):
+    started(aws)
+    task = ecs_task("STOPPED", 137 if reason else 143, reason, stopped_reason)
+    task |= {"stopCode": stop_code} if stop_code else {}
+    aws.poll(task, None)
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes") == (137 if reason else 143), aws.err
+    assert f"task {TASK_ID}: the web container exited {137 if reason else 143}" in aws.out
+    assert said in aws.out and "\nforged" not in aws.out, aws.out
+
+
 def test_a_task_first_seen_deleted_has_ended_with_its_exit_code(aws):
     """DELETED: "a transition state when a task stops ... displayed in describe-tasks" (ECS's task
     lifecycle): a poll that sees it waited out MAX_WAIT and lost the migration's exit code."""

@@ -241,6 +241,8 @@ class Commands:
             if not deployer.has_stack(stack) and not self.named(name):
                 continue
             deployer.say(f"{stack}:" if deployer.has_stack(stack) else f"{stack}: not deployed")
+            if deployer.has_stack(stack) and deployer.foreign(deployer.describe(stack)):  # shown, but not as the layer's
+                deployer.say(f"  note: {text.not_ours(stack, deployer.own_tags(deployer.describe(stack)))}")
             deployer.say(*text.outputs(deployer.describe(stack) or {}))
         return 0
 
@@ -252,6 +254,8 @@ class Commands:
             return 0
         events = deployer.cf.describe_stack_events(StackName=found["StackId"]).get("StackEvents", [])[:count]
         deployer.say(*text.recent_events(stack, events))
+        if deployer.foreign(found):  # shown, but not as the layer's
+            deployer.say(f"note: {text.not_ours(stack, deployer.own_tags(found))}")
         return 0
 
     def diff(self) -> int:

@@ -1467,6 +1467,12 @@ class Deployer:
                 "only with a change to the resources: the next deploy that changes one carries them"
             ]
             differs = False
+        if not found.get("EnableTerminationProtection"):  # a deploy of the layer turns it back on, even with nothing else to change
+            lines = (lines or [f"{layer.stack}: template and values as deployed, but"]) + [
+                "  termination protection is off (a run stopped before setting it, or a change by hand): "
+                f"make deploy STACK={layer.name} ENV={self.env} turns it back on"
+            ]
+            differs = True
         policy, by_deploy = self.policy_difference(layer)
         if policy and not differs and not by_deploy:
             self.policy_only.append(layer.name)

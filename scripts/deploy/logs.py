@@ -237,10 +237,13 @@ def stopped_task_lines(task: dict) -> list[str]:
     stopped = task.get("stoppedAt")
     at = f" at {stopped:%Y-%m-%d %H:%M:%S %Z}" if stopped else ""
     code = f"{task['stopCode']}: " if task.get("stopCode") else ""
-    lines = [f"  task {task_id(task['taskArn'])}{at}: {code}{printable(task.get('stoppedReason', '(no reason given)'))}"]
+    # StopTask's reason is anyone's text (up to 255 characters): on one line, or it could print forged lines
+    lines = [f"  task {task_id(task['taskArn'])}{at}: {code}{printable(task.get('stoppedReason', '(no reason given)'), one_line=True)}"]
     for container in task.get("containers", []):
         exit_code = container.get("exitCode")
         said = f"exit {exit_code}" if exit_code is not None else "no exit code"
-        reason = f": {printable(container['reason'])}" if container.get("reason") else ""
-        lines.append(f"    container {container.get('name')}: {container.get('lastStatus', '')}, {said}{reason}")
+        reason = f": {printable(container['reason'], one_line=True)}" if container.get("reason") else ""
+        lines.append(
+            f"    container {printable(str(container.get('name')), one_line=True)}: {container.get('lastStatus', '')}, {said}{reason}"
+        )
     return lines

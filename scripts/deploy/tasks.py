@@ -188,7 +188,12 @@ def outcome(task: dict) -> tuple[int, list[str]]:
     web = next((c for c in task.get("containers", []) if c.get("name") == CONTAINER_NAME), {})
     code = web.get("exitCode")
     if code is not None:
-        return code, [f"task {logs.task_id(task['taskArn'])}: the {CONTAINER_NAME} container exited {code}"]
+        exited = [f"task {logs.task_id(task['taskArn'])}: the {CONTAINER_NAME} container exited {code}"]
+        # Stopped by something else than its own exit (killed out of memory: 137; StopTask: 143): why, too.
+        # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html (stopCode)
+        if web.get("reason") or task.get("stopCode") not in (None, "EssentialContainerExited"):
+            exited += logs.stopped_task_lines(task)
+        return code, exited
     return 1, [
         f"error: the {CONTAINER_NAME} container of task {logs.task_id(task['taskArn'])} has no exit code:",
         *logs.stopped_task_lines(task),

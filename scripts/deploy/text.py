@@ -236,7 +236,8 @@ def rollback_triggers(change_set, operation="update") -> list[str]:
 # --- stacks and their events ------------------------------------------------------------------
 def event_line(event, when="%H:%M:%S") -> str:
     reason = f"  {printable(event['ResourceStatusReason'], one_line=True)}" if event.get("ResourceStatusReason") else ""
-    return f"  {event['Timestamp']:{when}}  {event['ResourceStatus']:<32} {event['LogicalResourceId']:<28} {event.get('ResourceType', '')}{reason}"
+    # ResourceStatus is optional in the API's model (a hook's event may lack it)
+    return f"  {event['Timestamp']:{when}}  {event.get('ResourceStatus', '?'):<32} {event['LogicalResourceId']:<28} {event.get('ResourceType', '')}{reason}"
 
 
 def event_lines(events, colour=False) -> list[str]:
