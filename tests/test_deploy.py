@@ -5109,6 +5109,24 @@ def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep
     assert lines == ([said + tail] if said and said.startswith("note: this update") else [said] if said else []), lines
 
 
+@pytest.mark.parametrize("review", [False, True])
+def test_status_of_a_layer_not_enabled_names_no_command_that_refuses_it(aws, disabled, review):
+    # It said make execute ... runs one, or make deploy ... creates it: both refused for a layer not in enabled_layers.
+    layer, _ = disabled
+    status_reads(aws)
+    ours = templates.own_tags(ENV, layer)  # no output/<env>/ file of the layer to take its values and tags from
+    aws.deployed(layer, status="REVIEW_IN_PROGRESS" if review else "UPDATE_COMPLETE", parameters={"Some": "value"}, tags=ours)
+    if not review:
+        summary = {"StackId": stack_id(layer), "StackName": stack(layer), "CreationTime": NOW, "Status": "CREATE_COMPLETE"}
+        listed = {"Summaries": [summary | {"ChangeSetName": cs_name(layer), "ExecutionStatus": "AVAILABLE"}]}
+        aws.cf.add_response("list_change_sets", listed, {"StackName": stack(layer)})
+    assert aws.run("status", "--stack", layer) == 0, aws.err
+    last = aws.out.splitlines()[-1]
+    assert "make execute" not in last and "make deploy" not in last, last
+    assert f"make destroy STACK={layer} ENV={ENV} removes it" in last, last
+    assert ("waits in a change set left for review" if review else f"change sets that could still run: {cs_name(layer)}") in last, last
+
+
 @pytest.mark.parametrize("listed", ["AVAILABLE", "AccessDenied"])
 def test_status_names_the_change_sets_that_could_still_run(aws, listed):
     """make changeset leaves one for review (or a stopped run does): status names it, with how to run

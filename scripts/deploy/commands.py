@@ -205,9 +205,10 @@ class Commands:
             when = found.get("LastUpdatedTime") or found.get("CreationTime")
             foreign = deployer.foreign(found)
             review = found["StackStatus"] == "REVIEW_IN_PROGRESS" and not foreign
+            # what to run is said only for an enabled layer: every command but status, destroy and purge refuses another
             note = (
                 f"  (not deployed: its first create waits in a change set left for review (make changeset), or a run stopped "
-                f"before executing it; make deploy STACK={name} ENV={env} creates it)"
+                f"before executing it{f'; make deploy STACK={name} ENV={env} creates it' if enabled else ''})"
                 if review
                 else ""
             )
@@ -226,7 +227,8 @@ class Commands:
                 note += f"  (termination protection off: make deploy STACK={name} ENV={env} turns it back on)"
             waiting = "" if foreign or review else deployer.change_sets_for_review(stack, "its line below shows none")
             if waiting:  # make changeset's, or a stopped run's: ExecutionStatus AVAILABLE (API_ChangeSetSummary.html)
-                note += f"  (change sets that could still run: {waiting}; make execute STACK={name} CHANGESET=<name> ENV={env} runs one)"
+                run_one = f"; make execute STACK={name} CHANGESET=<name> ENV={env} runs one" if enabled else ""
+                note += f"  (change sets that could still run: {waiting}{run_one})"
             deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
         if holder:
             deployer.say(
