@@ -2113,6 +2113,16 @@ def test_diff_of_a_layer_without_a_stack_policy_names_one_set_by_hand_that_denie
     ]
 
 
+def test_diff_of_a_layer_reading_a_stack_someone_else_made_compares_nothing(aws):
+    # It showed that stack's outputs as new parameter values "make deploy applies", and the deploy then refused.
+    aws.deployed("alb")
+    aws.cf.add_response("get_template", {"TemplateBody": template("alb")}, {"StackName": stack("alb"), "TemplateStage": "Original"})
+    aws.cf.add_response("describe_stacks", described("cert-dns", tags={"Owner": "mallory"}), {"StackName": stack("cert-dns")})
+    assert aws.run("diff", "--stack", "alb") == 2
+    assert aws.err.startswith(f"error: {stack('alb')} reads {stack('cert-dns')}: not made by this tool"), aws.err
+    assert "make deploy applies it" not in aws.out, aws.out
+
+
 def test_diff_error_is_exit_2(aws):
     aws.deployed("alb")
     aws.cf.add_response("get_template", {"TemplateBody": template("alb")})

@@ -511,6 +511,8 @@ class Deployer:
                     f"error: {layer.stack} needs {source} deployed first (its {output}): make deploy STACK={upstream} ENV={self.env}, "
                     f"or make deploy ENV={self.env} for every layer in order"
                 )
+            if self.foreign(found):  # a deploy refuses it when it reads it; make diff would show its outputs as ours
+                raise Failure(f"error: {layer.stack} reads {text.not_ours(source, self.own_tags(found))}")
             if found["StackStatus"] not in UPDATABLE:
                 raise Failure(
                     f"error: {layer.stack} reads {source}, which is {found['StackStatus']}{reason_of(found)}; "
