@@ -173,7 +173,9 @@ class Deadline:
         return getattr(self.sock, name)
 
 
-def check_rollout(ecs, cluster, service) -> Result:
+def check_rollout(ecs, cluster, service, task_definition=None) -> Result:
+    """The service's release is complete and runs task_definition, the stack's: a rollback of ECS's
+    own (stop-service-deployment, a circuit breaker) or an update-service by hand completes too."""
     found = ecs.describe_services(cluster=cluster, services=[service])["services"]
     if not found:
         return Result("ecs rollout", False, f"service {service} not found in cluster {cluster}")
@@ -181,6 +183,13 @@ def check_rollout(ecs, cluster, service) -> Result:
     primary = next((d for d in svc["deployments"] if d["status"] == "PRIMARY"), None)
     state = (primary or {}).get("rolloutState", "UNKNOWN")
     counts = f"running {svc['runningCount']}/{svc['desiredCount']}, {len(svc['deployments'])} deployment(s), rollout {state}"
+    running = (primary or {}).get("taskDefinition") or svc.get("taskDefinition", "")
+    if task_definition and running != task_definition:
+        return Result(
+            "ecs rollout",
+            False,
+            f"{counts}, of task definition {running.split('/')[-1]}, but the stack's is {task_definition.split('/')[-1]}",
+        )
     ok = state == "COMPLETED" and len(svc["deployments"]) == 1 and svc["runningCount"] == svc["desiredCount"] > 0
     return Result("ecs rollout", ok, counts)
 
@@ -288,7 +297,7 @@ def run_checks(
         if elbv2 is not None:
             results.append(Result.skip("targets healthy", f"{NO_CONTAINERS}, so no target is registered to be healthy"))
     else:
-        results += [check_rollout(ecs, cluster, service)] if ecs is not None else []
+        results += [check_rollout(ecs, cluster, service, task_definition)] if ecs is not None else []
         results += [check_targets(elbv2, target_group_arns)] if elbv2 is not None else []
     checks = [
         *([] if test_listener_port else [(80, ["http redirects to https"], lambda: [check_redirect(endpoint, host)])]),

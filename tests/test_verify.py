@@ -136,6 +136,16 @@ def test_a_lower_case_location_header_and_an_upper_case_host_pass(servers):
     assert all(r.ok for r in results.values()), [r.line() for r in results.values()]
 
 
+def test_on_aws_the_rollout_check_is_of_the_task_definition_the_stack_deployed(servers):
+    site, endpoint = servers
+    ecs, stub = stubbed("ecs")
+    ecs_rolled_back = service_response("COMPLETED", 2, 2, task_definition=TASK_DEFINITION.replace(":7", ":6"))
+    stub.add_response("describe_services", ecs_rolled_back, {"cluster": "c", "services": ["svc"]})
+    with stub:
+        results = by_name(verify.run_checks(endpoint(), HOST, ecs=ecs, cluster="c", service="svc", task_definition=TASK_DEFINITION))
+    assert results["ecs rollout"].ok is False and "but the stack's is svc-task:7" in results["ecs rollout"].detail
+
+
 def test_with_connect_to_given_a_port_it_leaves_out_is_skipped_and_never_requested(servers, monkeypatch):
     # Not AWS_ENDPOINT_URL: before, the unmapped port 80 went to the public host.
     _, endpoint = servers
@@ -336,6 +346,19 @@ def test_rollout_check(state, running, desired, deployments, ok):
         result = verify.check_rollout(ecs, "c", "svc")
     assert result.ok is ok
     assert f"running {running}/{desired}" in result.detail
+
+
+@pytest.mark.parametrize("runs", [TASK_DEFINITION, TASK_DEFINITION.replace(":7", ":6")])
+def test_a_complete_rollout_of_another_task_definition_than_the_stacks_fails(runs):
+    # ECS rolled the release back by itself (stop-service-deployment, the circuit breaker), or someone ran update-service:
+    # the rollout completes, on another revision than the stack deployed.
+    ecs, stub = stubbed("ecs")
+    stub.add_response("describe_services", service_response("COMPLETED", 2, 2, task_definition=runs), {"cluster": "c", "services": ["svc"]})
+    with stub:
+        result = verify.check_rollout(ecs, "c", "svc", TASK_DEFINITION)
+    assert result.ok is (runs == TASK_DEFINITION), result.detail
+    if runs != TASK_DEFINITION:
+        assert result.detail.endswith(", of task definition svc-task:6, but the stack's is svc-task:7"), result.detail
 
 
 @pytest.mark.parametrize(
