@@ -110,7 +110,7 @@ class Endpoint:
 
     def request_once(self, scheme, host, path, port, address):
         deadline = time.monotonic() + self.timeout  # for the whole request: a server sending a byte at a time
-        sock = socket.create_connection(address, timeout=self.timeout)
+        sock = connect(address, deadline)
         certificate = None
         try:
             sock.settimeout(max(deadline - time.monotonic(), 0.001))  # the TLS handshake gets only what is left
@@ -129,6 +129,30 @@ class Endpoint:
         """Where a request for host:port goes, as a message names it."""
         mapped = self.connect_to.get((host.lower(), port))
         return f"{mapped[0]}:{mapped[1]}, CONNECT_TO's for {host}:{port}" if mapped else f"{host}:{port}"
+
+
+def connect(address, deadline) -> socket.socket:
+    """A TCP connection to one of the addresses the host name resolves to, by the deadline. A load
+    balancer's name has one address per zone: socket.create_connection gave each the whole timeout,
+    so one that dropped the connection cost it all (twice it, for two), and the address that answered
+    was left no time for its TLS handshake. Each address but the last gets half of what is left, as
+    curl gives it. The name lookup itself is the system resolver's, with its own time limits."""
+    host, port = address
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    failed = None
+    for n, (family, kind, protocol, _, where) in enumerate(found):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock = socket.socket(family, kind, protocol)
+        sock.settimeout(left if n == len(found) - 1 else left / 2)
+        try:
+            sock.connect(where)
+            return sock
+        except OSError as error:
+            sock.close()
+            failed = error
+    raise failed or TimeoutError(f"no time left to connect to {host}:{port}")
 
 
 class NotMapped(OSError):

@@ -152,16 +152,63 @@ def test_with_connect_to_given_a_port_it_leaves_out_is_skipped_and_never_request
     given = endpoint()
     del given.connect_to[(HOST, 80)]
     connected = []
-    create_connection = socket.create_connection
+    connect = verify.connect
 
     def recorded(address, *args, **kwargs):
         connected.append(address)
-        return create_connection(address, *args, **kwargs)
+        return connect(address, *args, **kwargs)
 
-    monkeypatch.setattr(socket, "create_connection", recorded)
+    monkeypatch.setattr(verify, "connect", recorded)
     results = by_name(verify.run_checks(given, HOST))
     assert results["http redirects to https"].skipped and "not in CONNECT_TO" in results["http redirects to https"].detail
     assert results["https /health"].ok and connected and all(address[0] == "127.0.0.1" for address in connected), connected
+
+
+@pytest.fixture
+def dropping():
+    """An address on loopback that drops connections, as a firewall does: a listener whose queue of
+    connections not yet accepted is full, so that the kernel drops further SYNs."""
+    server = socket.create_server(("127.0.0.1", 0), backlog=0)
+    queued = [socket.create_connection(server.getsockname(), timeout=1)]
+    for _ in range(3):  # until one is dropped: the queue is full then
+        attempt = socket.socket()
+        attempt.settimeout(0.2)
+        try:
+            attempt.connect(server.getsockname())
+            queued.append(attempt)
+        except TimeoutError:
+            attempt.close()
+            break
+    yield server.getsockname()
+    for sock in [*queued, server]:
+        sock.close()
+
+
+def test_a_host_with_several_addresses_is_asked_within_the_requests_time_however_many_drop(servers, dropping, monkeypatch):
+    # A load balancer's name has one address per zone: each one that dropped the connection cost the
+    # whole timeout, and the one that answered was left no time for its TLS handshake.
+    site, endpoint = servers
+    given = endpoint()
+    https = given.connect_to[(HOST, 443)]
+    resolve = socket.getaddrinfo
+
+    def addresses(host, port, *args, **kwargs):  # the name of a load balancer: a zone out of reach, then one that answers
+        if (host, port) == (HOST, 443):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", where) for where in (dropping, https)]
+        return resolve(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(verify.socket, "getaddrinfo", addresses)
+    given.connect_to, given.timeout = {}, 1.0  # as on AWS: the host name, resolved
+    started = time.monotonic()
+    status, _, _, _ = given.request("https", HOST, "/health")
+    assert status == 200 and time.monotonic() - started < 1.0
+    monkeypatch.setattr(
+        verify.socket, "getaddrinfo", lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", dropping)] * 3
+    )
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        given.request("https", HOST, "/health")
+    assert time.monotonic() - started < 1.2  # the request's 1 s in all, not 1 s an address
 
 
 def test_past_verifys_timeout_an_address_that_let_a_request_time_out_is_not_asked_again():
