@@ -500,6 +500,13 @@ class Commands:
             )
         else:
             deployer.say(f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s")
+        host, https = alb["ServiceHost"], test_listener_port or 443
+        if connect_to and not any(endpoint.maps(host, port) for port in (https, 80)):  # a typo: every HTTP check skipped, and passed
+            raise Failure(
+                f"error: CONNECT_TO (--connect-to) maps {', '.join(sorted(f'{h}:{p}' for h, p in connect_to))}, neither {host}:{https} "
+                f"nor {host}:80, the site verified: with it given, only the host:ports it maps are requested, so no HTTP check would run",
+                2,
+            )
         # With AWS_ENDPOINT_URL the stacks live in an emulator: it runs no containers, and the public host
         # in their outputs is not theirs. verify.run_checks skips what cannot pass there, saying why, and
         # makes HTTP requests only to the --connect-to addresses (a local server), never the public host.
