@@ -81,6 +81,38 @@ def test_follow_polls_every_2_s_prints_each_event_once_and_ctrl_c_exits_0(aws):
     assert sleeps == [2.0, 2.0] and "Traceback" not in aws.err
 
 
+def test_each_page_is_printed_as_it_comes_and_what_came_stays_printed_after_ctrl_c(aws):
+    # It printed nothing until every page was read: a long SINCE= waited in silence, held all in memory, and Ctrl-C lost it.
+    aws.service_stack()
+    page(aws, TEN_MINUTES_AGO, [filtered("aaaa", -300, "first page", "1")], following="n/1")
+
+    def ctrl_c(params, **_):
+        if params.get("nextToken") == "n/1":
+            raise KeyboardInterrupt
+
+    aws.clients["logs"].meta.events.register("provide-client-params.logs.FilterLogEvents", ctrl_c)
+    assert aws.run("logs") == 130
+    assert aws.out.splitlines() == ["2025-11-25 11:55:00  aaaa  first page"], aws.out
+
+
+def test_follow_does_not_skip_ahead_past_an_event_stamped_in_the_future():
+    # PutLogEvents takes events up to 2 hours ahead: the next poll started 10 s before it, and skipped an hour of events.
+    now = int(NOW.timestamp() * 1000)
+    ahead = filtered("aaaa", 3600, "stamped an hour ahead", "1")
+    asked = []
+
+    class Logs:
+        def filter_log_events(self, **request):
+            asked.append(request["startTime"])
+            if len(asked) == 2:
+                raise KeyboardInterrupt
+            return {"events": [ahead] if len(asked) == 1 else []}
+
+    with pytest.raises(KeyboardInterrupt):
+        logs.tail(Logs(), LOG_GROUP, TEN_MINUTES_AGO, follow=True, sleep=lambda seconds: None, say=lambda *lines: None, now_ms=lambda: now)
+    assert asked == [TEN_MINUTES_AGO, now - logs.LATE_MS]
+
+
 def test_follow_rides_out_transient_errors_and_stops_after_too_many_in_a_row(aws):
     aws.service_stack()
     first = filtered("aaaa", -5, "one", "1")

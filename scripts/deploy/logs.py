@@ -6,6 +6,7 @@ The service's names (cluster, service, log group) come from the service stack: i
 stack whose create rolled back (no outputs), its parameters read through templates/service.py's names."""
 
 import re
+import time
 from datetime import UTC, datetime
 from string import Template
 
@@ -126,15 +127,26 @@ def transient(error) -> bool:
     return isinstance(error, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError))
 
 
-def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say, explain=str) -> int:
-    """Print the group's events from start_ms and return how many; with follow, ask again every
-    FOLLOW_SECONDS until Ctrl-C (KeyboardInterrupt reaches the caller). While following, a transient
-    error is said and asked again, up to FOLLOW_FAILURES times in a row."""
-    printed = {}  # eventId -> timestamp, of the events printed within LATE_MS of the newest
-    since, failures = start_ms, 0
+def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say, explain=str, now_ms=None) -> int:
+    """Print the group's events from start_ms as each page comes (FilterLogEvents returns them sorted
+    by timestamp) and return how many; with follow, ask again every FOLLOW_SECONDS until Ctrl-C
+    (KeyboardInterrupt reaches the caller). While following, a transient error is said and asked
+    again, up to FOLLOW_FAILURES times in a row. now_ms: the clock (milliseconds) that bounds where
+    the next poll starts, so that an event stamped in the future does not skip what comes before it."""
+    now_ms = now_ms or (lambda: int(time.time() * 1000))
+    printed = {}  # while following: eventId -> timestamp, of the events printed within LATE_MS of the newest
+    since, failures, shown = start_ms, 0, 0
     while True:
+        newest = since
         try:
-            events = sorted(filtered(logs, group, since), key=lambda e: (e["timestamp"], e["eventId"]))
+            for event in filtered(logs, group, since):
+                if event["eventId"] in printed:
+                    continue
+                if follow:
+                    printed[event["eventId"]] = event["timestamp"]
+                newest = max(newest, event["timestamp"])
+                shown += 1
+                say(event_line(event))
         except AWS_ERRORS as error:
             failures += 1
             if not follow or not transient(error) or failures > FOLLOW_FAILURES:
@@ -143,14 +155,10 @@ def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say, explain=s
             sleep(FOLLOW_SECONDS)
             continue
         failures = 0
-        for event in events:
-            if event["eventId"] not in printed:
-                printed[event["eventId"]] = event["timestamp"]
-                say(event_line(event))
         if not follow:
-            return len(printed)
-        newest = max(printed.values(), default=since)
-        since = max(start_ms, newest - LATE_MS)
+            return shown
+        # PutLogEvents takes events stamped up to 2 hours ahead: one such is no reason to skip ahead
+        since = max(start_ms, since, min(newest, now_ms()) - LATE_MS)
         printed = {key: stamp for key, stamp in printed.items() if stamp >= since}
         sleep(FOLLOW_SECONDS)
 
