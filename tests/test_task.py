@@ -559,7 +559,9 @@ def test_a_registration_stopped_or_unanswered_says_the_copy_may_exist_and_how_to
     assert aws.run(*run) == (130 if stop == "ctrl-c" else 1)
     family = expected_registration()["family"]
     assert f"may have been registered all the same; find it: {REGION_CLI} ecs list-task-definitions --family-prefix {family}" in aws.err
-    assert f"deregister it: {REGION_CLI} ecs deregister-task-definition --task-definition <its ARN>" in aws.err
+    # if it was not registered, that newest revision is CloudFormation's, which the service runs: told apart before it goes
+    assert f"it is the copy only if it names image {REPOSITORY}:v2 and you as registeredBy" in aws.err, aws.err
+    assert f"then deregister it: {REGION_CLI} ecs deregister-task-definition --task-definition <its ARN>" in aws.err
 
 
 def test_tag_deregisters_the_copy_after_max_wait(aws):

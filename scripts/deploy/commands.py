@@ -662,7 +662,10 @@ class Commands:
         left = [
             f"  the copy of {family} with the new image may have been registered all the same; find it: {cli} ecs "
             f"list-task-definitions --family-prefix {family} --sort DESC --max-items 1",
-            f"  deregister it: {cli} ecs deregister-task-definition --task-definition <its ARN>",
+            # if it was not, that newest revision is CloudFormation's, which the service runs
+            f"  it is the copy only if it names image {next(c['image'] for c in register['containerDefinitions'] if c['name'] == tasks.CONTAINER_NAME)} and you as registeredBy "
+            f"({cli} ecs describe-task-definition --task-definition <its ARN>); then deregister it: "
+            f"{cli} ecs deregister-task-definition --task-definition <its ARN>",
         ]
         try:
             return ecs.register_task_definition(**register)["taskDefinition"]["taskDefinitionArn"]
