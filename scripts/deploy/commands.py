@@ -613,7 +613,7 @@ class Commands:
         if image_tag:
             described = ecs.describe_task_definition(taskDefinition=service["taskDefinition"], include=["TAGS"])
             register = tasks.register_request(described, image_tag)
-            image = next(c["image"] for c in register["containerDefinitions"] if c["name"] == tasks.CONTAINER_NAME)
+            image = tasks.web_image(register)
             self.refuse_an_image_ecr_lacks(image, image_tag)
             deployer.say(
                 f"one-off task in {env}: {shown}",
@@ -663,7 +663,7 @@ class Commands:
             f"  the copy of {family} with the new image may have been registered all the same; find it: {cli} ecs "
             f"list-task-definitions --family-prefix {family} --sort DESC --max-items 1",
             # if it was not, that newest revision is CloudFormation's, which the service runs
-            f"  it is the copy only if it names image {next(c['image'] for c in register['containerDefinitions'] if c['name'] == tasks.CONTAINER_NAME)} and you as registeredBy "
+            f"  it is the copy only if it names image {tasks.web_image(register)} and you as registeredBy "
             f"({cli} ecs describe-task-definition --task-definition <its ARN>); then deregister it: "
             f"{cli} ecs deregister-task-definition --task-definition <its ARN>",
         ]

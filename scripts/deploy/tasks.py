@@ -257,6 +257,11 @@ def register_request(described: dict, image_tag: str) -> dict:
     return request
 
 
+def web_image(register: dict) -> str:
+    """The web container's image in a RegisterTaskDefinition request."""
+    return next(c["image"] for c in register["containerDefinitions"] if c["name"] == CONTAINER_NAME)
+
+
 @functools.cache
 def registrable_fields() -> frozenset[str]:
     """The members of RegisterTaskDefinition's request, from botocore's model of the ECS API (read
