@@ -52,6 +52,11 @@ OWN_VALUES_task := CMD
 OWN_VALUES_logs := SINCE FOLLOW
 DEPLOYER_TARGETS := unlock zone changeset execute status outputs events diff drift recover rollback verify continue task logs
 ifeq ($(MAKELEVEL),0)
+# A word that is no target (make continue ACTION= ROLLBACK) would be run after the target, as make does.
+NOT_A_TARGET := $(if $(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS)),$(filter-out $(TARGETS),$(MAKECMDGOALS)))
+ifneq ($(NOT_A_TARGET),)
+$(error $(NOT_A_TARGET): not a make target, and make $(firstword $(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS))) would run before make stops at it; a value goes as NAME=value, with no space around = (ACTION=ROLLBACK, TAG=v1))
+endif
 ON_COMMAND_LINE := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
 REFUSING := $(firstword $(foreach g,$(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS)),$(if $(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(g)),$(ON_COMMAND_LINE)),$(g))))
 ifneq ($(REFUSING),)

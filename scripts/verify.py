@@ -144,13 +144,15 @@ def connect(address, deadline) -> socket.socket:
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        sock = socket.socket(family, kind, protocol)
-        sock.settimeout(left if n == len(found) - 1 else left / 2)
-        try:
+        sock = None
+        try:  # the socket too: a family this kernel lacks (IPv6 turned off) goes on to the next address, as create_connection does
+            sock = socket.socket(family, kind, protocol)
+            sock.settimeout(left if n == len(found) - 1 else left / 2)
             sock.connect(where)
             return sock
         except OSError as error:
-            sock.close()
+            if sock is not None:
+                sock.close()
             failed = error
     raise failed or TimeoutError(f"no time left to connect to {host}:{port}")
 

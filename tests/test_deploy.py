@@ -3131,6 +3131,35 @@ def test_a_rollback_that_waits_out_a_release_cloudformation_undoes_rolls_back_no
     ) in aws.out, aws.out
 
 
+def test_a_rollback_sends_no_wired_value_the_template_the_stack_runs_does_not_take(aws):
+    # A template of an earlier checkout, without a parameter today's wiring fills: CloudFormation refuses a change
+    # set given a parameter its template does not declare.
+    earlier = [release("v1", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
+    ran = {k: v for k, v in service_parameters("v2").items() if k != "TestListenerRuleArn"}
+    runs = json.loads(template("service"))
+    del runs["Parameters"]["TestListenerRuleArn"]
+    aws.deployed("service", parameters=ran)
+    history(aws, earlier)
+    service_update(
+        aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True, ran=ran, runs_template=json.dumps(runs)
+    )
+    made = requests_of(aws, "CreateChangeSet")
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert "TestListenerRuleArn" not in {p["ParameterKey"] for p in made[0]["Parameters"]}
+
+
+def test_a_rollback_that_waits_out_an_update_of_the_same_image_cloudformation_undoes_still_rolls_back(aws):
+    # The update under way changed something else (its own alarms undid it): the image that runs is the bad one still.
+    aws.deployed("service", status="UPDATE_IN_PROGRESS", parameters=service_parameters("v3"))
+    back = described("service", "UPDATE_ROLLBACK_COMPLETE", parameters=service_parameters("v3"))
+    aws.poll("service", stack_id("service"), back, event("service", stack("service"), "UPDATE_ROLLBACK_COMPLETE", 6, token="Console"))
+    earlier = [release("v2", "2025-11-20T10:00:00Z") | {"replaced": None}, release("v3", "2025-11-22T10:00:00Z") | {"replaced": "v2"}]
+    history(aws, earlier)
+    service_update(aws, "v2", earlier, running="v3", service_read=True, rolled_back_from="v3", repair=True)
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert f"rolling back {stack('service')} from v3 to v2" in aws.out and "nothing more rolled back" not in aws.out, aws.out
+
+
 def test_releases_of_a_destroyed_service_stack_are_not_rolled_back_to(aws):
     # The service was destroyed and created again: the history of the stack before is not this one's.
     before = [release("v1", "2025-11-01T10:00:00Z", stack_created="2025-10-01T00:00:00Z")]
@@ -4331,6 +4360,15 @@ def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws):
     holder = "deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z"
     assert aws.questions == [f"account {ACCOUNT}, {REGION}: free the lock of {ENV} held by {holder}? Only if that run is gone. [y/N] "]
     assert f"{ENV}: lock freed (was {holder})" in aws.out
+
+
+def test_a_question_whose_account_cannot_be_read_is_asked_all_the_same_saying_so(aws):
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    aws.sts.add_client_error("get_caller_identity", "Throttling", "Rate exceeded", 400)
+    assert aws.run("unlock", tty=True, answer="n") == 1
+    assert aws.questions[0].startswith(f"account not known (Throttling), {REGION}: free the lock of {ENV} held by "), aws.questions
+    assert "not confirmed" in aws.err, aws.err
 
 
 def test_unlock_of_an_environment_not_locked_says_so_and_asks_nothing(aws):

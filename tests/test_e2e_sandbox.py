@@ -369,9 +369,11 @@ def test_verify_on_the_sandbox_runs_what_the_emulator_can_pass_and_names_what_it
     assert "ConnectionRefusedError" in checks["https /health"][1]
     assert checks["http redirects to https"][0] == "skip" and f"{HOST}:80" in checks["http redirects to https"][1]
     assert out.splitlines()[-1] == f"1 passed, {2 + len(smoke)} failed, 3 skipped"
-    # A typo in the host: every HTTP check skipped as not mapped, and the run passed on the service check alone.
-    code, out, err = run("verify", "--connect-to", f"{HOST}x:443:127.0.0.1:9", "--timeout", "0")
-    assert code == 2 and err.startswith(f"error: CONNECT_TO (--connect-to) maps {HOST}x:443, neither {HOST}:443 nor {HOST}:80"), out + err
+    # A typo in the host or the HTTPS port: the certificate, /health and smoke checks skipped as not mapped, and the run passed.
+    for typo in (f"{HOST}x:443", f"{HOST}:433"):
+        code, out, err = run("verify", "--connect-to", f"{HOST}:80:127.0.0.1:9", "--connect-to", f"{typo}:127.0.0.1:9", "--timeout", "0")
+        assert code == 2 and err.startswith("error: CONNECT_TO (--connect-to) maps ") and typo in err, out + err
+        assert f"not {HOST}:443, the site verified: with it given, only the host:ports it maps are requested" in err, out + err
 
 
 def test_verify_through_the_test_listener_is_refused_where_releases_roll(run, deployed):

@@ -560,7 +560,10 @@ def test_a_registration_stopped_or_unanswered_says_the_copy_may_exist_and_how_to
     family = expected_registration()["family"]
     assert f"may have been registered all the same; find it: {REGION_CLI} ecs list-task-definitions --family-prefix {family}" in aws.err
     # if it was not registered, that newest revision is CloudFormation's, which the service runs: told apart before it goes
-    assert f"it is the copy only if it names image {REPOSITORY}:v2 and you as registeredBy" in aws.err, aws.err
+    assert (
+        f"it is the copy only if it is newer than startupwebapp-service-task:7, the revision the service runs, and names image {REPOSITORY}:v2"
+        in aws.err
+    ), aws.err
     assert f"then deregister it: {REGION_CLI} ecs deregister-task-definition --task-definition <its ARN>" in aws.err
 
 
@@ -613,6 +616,23 @@ def test_ctrl_c_while_the_copy_is_deregistered_waits_for_it_or_says_how_to_remov
     else:
         aws.ecs.assert_no_pending_responses = lambda: None  # the second stop came before the answer was read
         assert f"warning: could not deregister startupwebapp-service-task:8 (interrupted); remove it with: {command}" in aws.out, aws.out
+
+
+def test_a_second_ctrl_c_while_the_copy_is_deregistered_keeps_the_firsts_advice(aws):
+    # The first Ctrl-C stopped the wait; the second, as the copy was deregistered, replaced its advice with "interrupted".
+    registered(aws)
+    aws.poll(ecs_task("RUNNING"), None)
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    def ctrl_c(**_):
+        raise KeyboardInterrupt
+
+    aws.clients["ecs"].meta.events.register("provide-client-params.ecs.DeregisterTaskDefinition", ctrl_c)
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--image-tag", "v2", "--yes", sleep=interrupt) == 130
+    assert f"interrupted: task {TASK_ID} keeps running." in aws.err and f"ecs stop-task --cluster {CLUSTER} --task {TASK_ARN}" in aws.err
+    assert f"remove it with: {REGION_CLI} ecs deregister-task-definition --task-definition {COPY}" in aws.out, aws.out
 
 
 def test_a_failed_deregistration_is_a_warning_with_the_command_and_keeps_the_tasks_exit_code(aws):

@@ -211,6 +211,31 @@ def test_a_host_with_several_addresses_is_asked_within_the_requests_time_however
     assert time.monotonic() - started < 1.2  # the request's 1 s in all, not 1 s an address
 
 
+def test_an_address_family_the_kernel_lacks_goes_on_to_the_next_address(servers, monkeypatch):
+    # IPv6 turned off (ipv6.disable=1): a dual-stack name's AAAA record failed the request before its A record was tried.
+    site, endpoint = servers
+    given = endpoint()
+    https = given.connect_to[(HOST, 443)]
+    real = socket.socket
+
+    def no_ipv6(family=socket.AF_INET, *args, **kwargs):
+        if family == socket.AF_INET6:
+            raise OSError(97, "Address family not supported by protocol")
+        return real(family, *args, **kwargs)
+
+    monkeypatch.setattr(
+        verify.socket,
+        "getaddrinfo",
+        lambda *a, **k: [
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", https[1], 0, 0)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", https),
+        ],
+    )
+    monkeypatch.setattr(verify.socket, "socket", no_ipv6)
+    given.connect_to = {}
+    assert given.request("https", HOST, "/health")[0] == 200
+
+
 def test_past_verifys_timeout_an_address_that_let_a_request_time_out_is_not_asked_again():
     """A round runs every check: against a server that never answers, four smoke checks at 10 s each
     took a round past a minute with TIMEOUT=0. Past `until`, the first request still gets its whole

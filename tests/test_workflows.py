@@ -704,6 +704,11 @@ def test_a_name_the_other_deployer_targets_do_not_take_is_refused_naming_what_th
     assert f"*** {name}: not a value make {target} takes; allowed: {allowed} {advice}" in refused.stderr, refused.stderr
     spelt = make(target, *given, meant, "YES=1")
     assert spelt.returncode == 0 and passed in spelt.stdout, spelt
+    # NAME= value with a space: make takes the value for a target, run after this one (ACTION= ROLLBACK sent CONTINUE)
+    name, value = meant.split("=")
+    spaced = make(target, *given, f"{name}=", value, "YES=1")
+    assert spaced.returncode == 2 and spaced.stdout == "", spaced
+    assert f"*** {value}: not a make target, and make {target} would run before make stops at it" in spaced.stderr, spaced.stderr
     assert make(target, *given, misspelt, env=shell | {"MAKELEVEL": "1"}).returncode == 0  # under another make: its own names
 
 

@@ -4,6 +4,7 @@ them from."""
 import os
 import re
 import shlex
+import sys
 
 from botocore.exceptions import ClientError
 
@@ -221,7 +222,8 @@ class Commands:
             elif not enabled:
                 note += "  " + not_enabled_note(env, name, self.environment.path)
             if name in deployer.relaxed_marks:
-                note += "  (its stack policy is still relaxed by a stopped --allow-replace run: the next deploy of the layer puts it back)"
+                back = ": the next deploy of the layer puts it back" if enabled else ""
+                note += f"  (its stack policy is still relaxed by a stopped --allow-replace run{back})"
             # A run stopped before it set it, or a change by hand; not a create under way, nor a stack a deploy refuses (ROLLBACK_COMPLETE)
             if enabled and not foreign and found["StackStatus"] in UPDATABLE and not found.get("EnableTerminationProtection"):
                 note += f"  (termination protection off: make deploy STACK={name} ENV={env} turns it back on)"
@@ -385,11 +387,13 @@ class Commands:
         deployer, layer, image_tag = self.deployer, self.layers[0], self.args.image_tag
         if not deployer.has_stack(layer.stack):
             raise Failure(f"error: {layer.stack} is not deployed: nothing to roll back")
-        under_way = deployer.describe(layer.stack)["StackStatus"].endswith("_IN_PROGRESS")
+        before = deployer.describe(layer.stack)
+        under_way = before["StackStatus"].endswith("_IN_PROGRESS")
         deployer.ready(layer)  # an update under way (a release whose wait stopped) ends first: then the image it left runs
         deployer.put_back_relaxed_policy(layer)  # also when it then finds nothing to roll back to
         running = parameter_values(deployer.describe(layer.stack)).get("ImageTag")
-        if image_tag is None and under_way and deployer.describe(layer.stack)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
+        undone = parameter_values(before).get("ImageTag") != running  # the update under way was a release, and is gone
+        if image_tag is None and under_way and undone and deployer.describe(layer.stack)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
             # The release this rollback was made for (its alarms fired) was undone by CloudFormation
             # meanwhile: rolling back from what runs now would undo the good release before it too.
             deployer.say(
@@ -450,7 +454,7 @@ class Commands:
             deployer.say(f"rolling back {layer.stack} from {running} to {image_tag}")
         deployer.rolling_back_from = running
         deployer.repair = True
-        # The image alone: the template and values the stack runs, not output/'s, which may hold other changes.
+        # The image alone changes: the template, values and tags the stack runs, not output/'s, which may hold other changes.
         deployer.deploy(deployer.as_deployed(layer), image_tag, self.args.allow_replace)
         return 0
 
@@ -501,10 +505,11 @@ class Commands:
         else:
             deployer.say(f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s")
         host, https = alb["ServiceHost"], test_listener_port or 443
-        if connect_to and not any(endpoint.maps(host, port) for port in (https, 80)):  # a typo: every HTTP check skipped, and passed
+        if connect_to and not endpoint.maps(host, https):  # a typo: the certificate, /health and smoke checks skipped, and passed
             raise Failure(
-                f"error: CONNECT_TO (--connect-to) maps {', '.join(sorted(f'{h}:{p}' for h, p in connect_to))}, neither {host}:{https} "
-                f"nor {host}:80, the site verified: with it given, only the host:ports it maps are requested, so no HTTP check would run",
+                f"error: CONNECT_TO (--connect-to) maps {', '.join(sorted(f'{h}:{p}' for h, p in connect_to))}, not {host}:{https}, "
+                "the site verified: with it given, only the host:ports it maps are requested, so neither its certificate, /health "
+                "nor a smoke check would run",
                 2,
             )
         # With AWS_ENDPOINT_URL the stacks live in an emulator: it runs no containers, and the public host
@@ -629,13 +634,18 @@ class Commands:
         registered = None
         try:
             if register is not None:
-                registered = self.register_copy(ecs, register)
+                registered = self.register_copy(ecs, register, current)
                 deployer.say(f"registered {registered.rsplit('/', 1)[-1]}")
                 request["taskDefinition"] = registered
             return self.run_and_wait(ecs, names, request)
         finally:
             if registered:
-                tasks.deregister(ecs, registered, deployer.say)
+                stopping = sys.exc_info()[1]  # what already stops the run (a Ctrl-C in the wait, with its advice)
+                try:
+                    tasks.deregister(ecs, registered, deployer.say)
+                except KeyboardInterrupt:
+                    if stopping is None:
+                        raise  # a second Ctrl-C during the deregistration: its own stop; else the first one's advice stands
 
     def refuse_an_image_ecr_lacks(self, image, image_tag) -> None:
         """TAG= names an image its ECR repository does not hold (a typo): refused before anything is
@@ -655,17 +665,17 @@ class Commands:
                 f"error: no ECR repository {path} in account {ecr['account']} (the service's image {image}); nothing was registered or run"
             )
 
-    def register_copy(self, ecs, register) -> str:
+    def register_copy(self, ecs, register, current) -> str:
         """Register the copy with TAG='s image; stopped or unanswered, it may be registered all the same
-        (the family's newest ACTIVE revision then): said, with how to find and deregister it."""
+        (the family's newest ACTIVE revision then): said, with how to find and deregister it. current:
+        the revision the service runs (family:n), which the newest is when the copy was not registered."""
         cli, family = self.deployer.cli, register["family"]
         left = [
             f"  the copy of {family} with the new image may have been registered all the same; find it: {cli} ecs "
             f"list-task-definitions --family-prefix {family} --sort DESC --max-items 1",
             # if it was not, that newest revision is CloudFormation's, which the service runs
-            f"  it is the copy only if it names image {tasks.web_image(register)} and you as registeredBy "
-            f"({cli} ecs describe-task-definition --task-definition <its ARN>); then deregister it: "
-            f"{cli} ecs deregister-task-definition --task-definition <its ARN>",
+            f"  it is the copy only if it is newer than {current}, the revision the service runs, and names image "
+            f"{tasks.web_image(register)}; then deregister it: {cli} ecs deregister-task-definition --task-definition <its ARN>",
         ]
         try:
             return ecs.register_task_definition(**register)["taskDefinition"]["taskDefinitionArn"]

@@ -367,8 +367,13 @@ class Deployer:
 
     def where(self) -> str:
         """The account and region a question's answer acts in: the same stack names and commands
-        work in any account the shell's credentials reach, and only these tell prod's from another's."""
-        return f"account {self.account()}, {self.cf.meta.region_name}"
+        work in any account the shell's credentials reach, and only these tell prod's from another's.
+        An account that cannot be read is said so, and the question asked all the same."""
+        try:
+            account = self.account()
+        except AWS_ERRORS as error:
+            account = f"not known ({error_code(error)})"
+        return f"account {account}, {self.cf.meta.region_name}"
 
     def account(self) -> str:
         """The account of the stacks this run read (a StackId names it); before any, the caller's:
@@ -504,6 +509,8 @@ class Deployer:
     def wired_parameters(self, layer) -> dict:
         values = {}
         for parameter, (upstream, output) in templates.wired_into(layer.name).items():
+            if parameter not in layer.declared:  # a template of an earlier checkout (a rollback's) takes fewer
+                continue
             source = templates.stack_name(self.env, upstream)
             found = self.describe(source)
             if not self.has_stack(source):
