@@ -369,6 +369,22 @@ def _delete_change_set_response(self):
 
 responses.CloudFormationResponse.describe_change_set = _describe_change_set_response
 responses.CloudFormationResponse.delete_change_set = _delete_change_set_response
+
+# Gap: GetTemplate ignored ChangeSetName and answered the stack's template, not the change set's
+# ("returns the template associated with the change set", by name with StackName, or by ARN):
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_GetTemplate.html
+_get_template_of_the_stack = responses.CloudFormationResponse.get_template
+
+
+def _get_template_of_the_change_set_too(self):
+    name = self._get_param("ChangeSetName")
+    if not name:
+        return _get_template_of_the_stack(self)
+    change_set = self.cloudformation_backend.describe_change_set(name, self._get_param("StackName"))
+    return responses.ActionResult({"TemplateBody": change_set.template})
+
+
+responses.CloudFormationResponse.get_template = _get_template_of_the_change_set_too
 # Gap: DescribeChangeSet answered Tags [] whatever tags the change set was made with (moto keeps them as a
 # mapping, which only DescribeStacks' answer turns into Key/Value pairs); the deployer shows the tags a
 # change set changes. https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html

@@ -392,7 +392,13 @@ class Aws:
             {"StackName": stack(layer), "ChangeSetName": cs_name(layer)},
         )
         self.deployed(layer)
+        self.change_set_template(layer)
         self.listed_change_sets(layer, waiting)
+
+    def change_set_template(self, layer, body=None):
+        """GetTemplate of the change set (by its ARN): output/'s template unless body says otherwise."""
+        expected = {"StackName": stack(layer), "TemplateStage": "Original", "ChangeSetName": change_set(layer)["ChangeSetId"]}
+        self.cf.add_response("get_template", {"TemplateBody": body or template(layer)}, expected)
 
     def listed_change_sets(self, layer, waiting=()):
         mine = {"StackName": stack(layer), "ChangeSetName": cs_name(layer), "ExecutionStatus": "AVAILABLE", "CreationTime": NOW}
@@ -420,7 +426,10 @@ class Aws:
 
     def execute(self, layer):
         self.cf.add_response(
-            "execute_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer), "ClientRequestToken": cs_name(layer)}
+            # by the ARN of the change set described: not one made under its name since
+            "execute_change_set",
+            {},
+            {"StackName": stack(layer), "ChangeSetName": change_set(layer)["ChangeSetId"], "ClientRequestToken": cs_name(layer)},
         )
 
     def poll(self, layer, by, description, *stack_events):

@@ -978,6 +978,7 @@ def test_a_reviewed_change_set_that_would_move_traffic_is_left_for_another_try(a
         "describe_change_set", change_set("alb", changes=RULE_CHANGES), {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")}
     )
     aws.deployed("alb")
+    aws.change_set_template("alb")
     aws.listed_change_sets("alb")
     aws.elbv2.add_response("describe_rules", rule_weights(0, 100), {"RuleArns": ["ProductionListenerRule-physical"]})
     assert aws.run("execute", "--stack", "alb", "--changeset", cs_name("alb"), "--yes") == 1
@@ -2397,6 +2398,27 @@ def test_a_reused_client_request_token_is_not_called_a_credentials_problem():
         "AuthFailure",
     ):
         assert "check the credentials" in deploy.aws.explain(ClientError({"Error": {"Code": code, "Message": "no"}}, "DescribeStacks"), ENV)
+
+
+@pytest.mark.parametrize("made_from", ["an earlier checkout", "a hand swapped in"])
+def test_a_change_set_made_from_another_template_than_output_holds_is_not_executed(aws, made_from):
+    # Another template under the reviewed name (made by hand since the review), or output/ moved on (a pull and make
+    # templates since make changeset): executing it deployed a template nobody compared with output/.
+    other = json.loads(template("cert-dns"))
+    other["Resources"]["OpenSsh"] = {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": {"CidrIp": "0.0.0.0/0", "IpProtocol": "tcp"}}
+    if made_from == "an earlier checkout":
+        other = json.loads(template("cert-dns")) | {"Description": "what an earlier checkout generated"}
+    aws.cf.add_response(
+        "describe_change_set", change_set("cert-dns"), {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")}
+    )
+    aws.deployed("cert-dns")
+    aws.change_set_template("cert-dns", json.dumps(other))
+    executions = requests_of(aws, "ExecuteChangeSet")
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 2
+    assert executions == []
+    assert aws.err.startswith(
+        f"error: change set {cs_name('cert-dns')} was made from another template than output/cert-dns.json holds now"
+    ), aws.err
 
 
 def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
@@ -4590,6 +4612,7 @@ def test_make_execute_puts_back_a_policy_a_stopped_run_left_relaxed_once_the_sta
     settled = status == "UPDATE_COMPLETE"
     if settled:
         aws.policy_restored("cert-dns")  # before the change set is shown
+    aws.change_set_template("cert-dns")
     aws.listed_change_sets("cert-dns")
     lock_freed(aws, command="execute")
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), locking=True) == 1  # then declined

@@ -294,6 +294,22 @@ def test_a_change_set_named_is_the_one_of_the_stack_stack_name_names_and_one_tha
     assert [(s["StackName"], s["ChangeSetName"]) for s in left if s["ChangeSetName"] == "same"] == [("first", "same")]
 
 
+def test_a_change_sets_template_is_its_own_by_name_or_arn_not_the_stacks(aws):
+    # make execute compares it with output/'s: moto answered the stack's whatever ChangeSetName said.
+    first = change_set(aws, "ssm", ssm_template("one"), {"Tag": "one"})
+    aws.cloudformation.execute_change_set(ChangeSetName=first["ChangeSetId"])
+    second = aws.cloudformation.create_change_set(
+        StackName="ssm",
+        ChangeSetName="next",
+        ChangeSetType="UPDATE",
+        TemplateBody=ssm_template("two"),
+        Parameters=[{"ParameterKey": "Tag", "ParameterValue": "two"}],
+    )
+    assert aws.cloudformation.get_template(StackName="ssm")["TemplateBody"] == json.loads(ssm_template("one"))
+    for which in ({"StackName": "ssm", "ChangeSetName": "next"}, {"ChangeSetName": second["Id"]}):
+        assert aws.cloudformation.get_template(TemplateStage="Original", **which)["TemplateBody"] == json.loads(ssm_template("two")), which
+
+
 def test_the_executed_change_set_stays_executed_and_ends_the_others(aws):
     """As AWS: "CloudFormation deletes all other change sets associated with the stack"; the one that
     ran stays, EXECUTE_COMPLETE, and cannot run again (what make execute reads after a run stopped

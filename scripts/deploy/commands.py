@@ -1,6 +1,7 @@
 """The commands of `python -m scripts.deploy`, one method each, and COMMANDS, the table main() runs
 them from."""
 
+import json
 import os
 import re
 import shlex
@@ -157,6 +158,16 @@ class Commands:
                 f"error: change set {name} was created at {change_set['CreationTime']:%Y-%m-%d %H:%M:%S %Z}, before {layer.stack}'s "
                 f"last update at {updated:%Y-%m-%d %H:%M:%S %Z}; it would undo that update. Make a new one: "
                 f"make changeset STACK={layer.name} ENV={self.env}"
+            )
+        # Made from another template than output/ holds (an earlier checkout's, or one made by hand under
+        # the name since it was reviewed): executing it would deploy that one.
+        made_from = deployer.deployed_template(layer.stack, change_set.get("ChangeSetId", name))
+        if json.dumps(made_from, separators=(",", ":"), sort_keys=True) != layer.template:
+            raise Failure(
+                f"error: change set {name} was made from another template than {layer.source} holds now (an earlier checkout's, "
+                f"or one made by hand since): nothing executed. Make one from output/: make changeset STACK={layer.name} ENV={self.env}; "
+                f"or check out the commit it was made from, make templates, and execute it",
+                2,
             )
         deployer.say(
             *text.change_set_table(change_set, deployer.describe(layer.stack) if exists else None, deployer.colour, layer.conditions)

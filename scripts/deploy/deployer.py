@@ -455,11 +455,13 @@ class Deployer:
         found = self.describe(stack)
         return found is not None and found["StackStatus"] != "REVIEW_IN_PROGRESS"
 
-    def deployed_template(self, stack) -> dict:
-        """The stack's template as submitted. boto3 parses a JSON body itself; a YAML one (someone
-        updated the stack from the console or the CLI with YAML) comes as text, read with cfn-flip,
-        which turns the short forms (!Ref) into the long ones."""
-        body = self.cf.get_template(StackName=stack, TemplateStage="Original")["TemplateBody"]
+    def deployed_template(self, stack, change_set=None) -> dict:
+        """The stack's template as submitted (or a change set's: its ARN). boto3 parses a JSON body
+        itself; a YAML one (someone updated the stack from the console or the CLI with YAML) comes as
+        text, read with cfn-flip, which turns the short forms (!Ref) into the long ones.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_GetTemplate.html"""
+        which = {"ChangeSetName": change_set} if change_set else {}
+        body = self.cf.get_template(StackName=stack, TemplateStage="Original", **which)["TemplateBody"]
         if not isinstance(body, str):
             return body
         import cfn_flip
@@ -732,7 +734,7 @@ class Deployer:
             if layer.name in templates.ROLLBACK_TRIGGERS:
                 self.say(*text.rollback_triggers(change_set, "update" if exists else "create"))
             started = self.now()
-            self.start_execution(layer, name)
+            self.start_execution(layer, change_set)
         try:
             found = self.wait_for_stack(
                 layer.stack,
@@ -897,14 +899,16 @@ class Deployer:
                 + f". make deploy ENV={self.env} deploys them (the layers with nothing to change say no changes)"
             )
 
-    def start_execution(self, layer, name):
-        """ExecuteChangeSet. Refused (an error answer to the first attempt), the change set did not run;
-        otherwise it may have (aws.may_have_landed), so it is kept and named. The change-set name is
-        the request's ClientRequestToken: botocore's retries of a request that did land are not a
-        second execution.
+    def start_execution(self, layer, change_set):
+        """ExecuteChangeSet of the change set this run described (by its ARN, ChangeSetId: one made
+        under its name since, while the question was open, is not the one shown). Refused (an error
+        answer to the first attempt), the change set did not run; otherwise it may have
+        (aws.may_have_landed), so it is kept and named. The change-set name is the request's
+        ClientRequestToken: botocore's retries of a request that did land are not a second execution.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
+        name = change_set["ChangeSetName"]
         try:
-            self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=name, ClientRequestToken=name)
+            self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=change_set.get("ChangeSetId", name), ClientRequestToken=name)
         except (*AWS_ERRORS, KeyboardInterrupt) as error:
             interrupted = isinstance(error, KeyboardInterrupt)
             if not interrupted and not may_have_landed(error):
@@ -1030,7 +1034,7 @@ class Deployer:
         if change_set:
             name, started = change_set["ChangeSetName"], self.now()
             with self.discarded_if_stopped(layer, change_set, exists=True):
-                self.start_execution(layer, name)
+                self.start_execution(layer, change_set)
             self.finish(layer, self.wait_for_stack(layer.stack, name, started, operation="update"))
 
     def protect(self, layer, found):
