@@ -2764,6 +2764,29 @@ def test_a_service_release_is_recorded_in_ssm(aws):
     assert f"rollback triggers: 2 release alarms, watched during the update and {minutes} minutes after" in aws.out
 
 
+def test_the_rollback_triggers_are_said_before_the_question(aws):
+    # Said after the yes, a repair made without REPAIR=1 while the alarms fire was rolled back unwarned.
+    aws.deployed("alb")
+    aws.deployed("release-alarms")
+    aws.deployed("service", parameters=service_parameters("v1"))
+    parameters = service_parameters("v1") | {"ImageTag": "v2"}
+    aws.change_set("service", "UPDATE", IMAGE_TAG_CHANGES, create_params("service", "UPDATE", ImageTag="v2"), parameters=parameters)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", tty=True, answer="n") == 1
+    # declined at the question, nothing ran after it: what is printed came before it
+    assert len(aws.questions) == 1 and "not confirmed" in aws.err, aws.err
+    assert "rollback triggers: 2 release alarms, watched during the update" in aws.out, aws.out
+
+
+@pytest.mark.parametrize("command", [["execute", "--stack", "service", "--changeset", "x"], ["status"], ["destroy", "--stack", "alarms"]])
+def test_repair_is_refused_where_it_cannot_apply(aws, command):
+    # make execute REPAIR=1 ran the reviewed change set with the triggers it was made with: a repair rolled back.
+    assert aws.run(*command, "--repair") == 2  # nothing queued: no call is made
+    assert aws.err.startswith("error: REPAIR=1 (--repair) is for make deploy and make changeset (and make rollback, which implies it)"), (
+        aws.err
+    )
+
+
 def test_a_blue_green_release_is_waited_for_its_bake_time_on_top_of_the_layers_bound(aws, monkeypatch):
     waits = []
     wait_minutes = deploy.Deployer.wait_minutes

@@ -259,6 +259,16 @@ def validate(args):
         raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
     if args.changeset and args.command != "execute":
         raise Failure(f"error: CHANGESET= (--changeset) is for make execute; {args.command} takes none: leave it out", 2)
+    if args.repair and args.command not in (
+        "deploy",
+        "changeset",
+        "rollback",
+    ):  # a change set's triggers are set when it is made (a rollback is one)
+        raise Failure(
+            f"error: REPAIR=1 (--repair) is for make deploy and make changeset (and make rollback, which implies it), whose change sets it makes without rollback triggers; "
+            f"{args.command} takes none: leave it out (for a reviewed change set: make changeset STACK=<layer> REPAIR=1)",
+            2,
+        )
     if args.image_tag is not None and args.command not in TAKES_TAG:
         raise Failure(f"error: TAG= (--image-tag) is for make {', '.join(TAKES_TAG)}; {args.command} takes none: leave it out", 2)
     args.max_wait = whole_number(args.max_wait, "MAX_WAIT", 1, 720, "1 to 720 minutes")

@@ -731,8 +731,6 @@ class Deployer:
                         self.relaxed_marks.clear(layer.name)
                     raise
                 self.unanswered_relax = None
-            if layer.name in templates.ROLLBACK_TRIGGERS:
-                self.say(*text.rollback_triggers(change_set, "update" if exists else "create"))
             started = self.now()
             self.start_execution(layer, change_set)
         try:
@@ -935,6 +933,8 @@ class Deployer:
             self.say_readers_of_replaced(layer, change_set)  # once allowed: a refused update leaves them alone
             self.say(*text.kept_logs_unreadable(layer, change_set))
         self.say(*text.test_pause(given, self.env))  # before the question: it asks for someone at hand
+        if layer.name in templates.ROLLBACK_TRIGGERS:  # before the question too: a repair made with them would be undone
+            self.say(*text.rollback_triggers(change_set, "update" if exists else "create"))
         self.confirm(
             f"execute {change_set['ChangeSetName']} on {layer.stack}? [y/N] ",
             f"{left}; to execute without asking, rerun with YES=1 (--yes)",
