@@ -1157,10 +1157,11 @@ def test_review_in_progress_counts_as_not_deployed_and_changeset_leaves_it(aws):
 @pytest.mark.parametrize("status", ["ROLLBACK_COMPLETE", "DELETE_FAILED"])
 def test_a_stack_reason_reaches_the_terminal_with_its_control_characters_escaped(aws, status):
     # CloudFormation's reasons quote what resource handlers and people wrote: an escape sequence in
-    # one must not clear the terminal or retitle it.
-    aws.deployed("cert-dns", status=status, reason="failed \x1b]0;owned\x07 \x1b[2J here")
+    # one must not clear the terminal or retitle it, nor a newline print a forged line.
+    aws.deployed("cert-dns", status=status, reason="failed \x1b]0;owned\x07 \x1b[2J here\nforged: ok")
     assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
     assert "\x1b" not in aws.err and "\x07" not in aws.err and "owned" in aws.err and "here" in aws.err
+    assert "\nforged" not in aws.err and "here\\nforged: ok" in aws.err, aws.err
 
 
 def test_an_aws_error_message_reaches_the_terminal_escaped_on_one_line(aws):
@@ -3563,6 +3564,17 @@ def test_an_execute_that_may_have_started_keeps_the_change_set_and_says_how_to_g
     )
 
 
+def test_the_execute_command_after_an_unanswered_execution_carries_the_switches_the_run_needed(aws):
+    # Run as printed, without ALLOW_REPLACE=1, make execute refused the change set the run had allowed.
+    aws.deployed("cert-dns")
+    aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
+    requests_of(aws, "ExecuteChangeSet", raising=EndpointConnectionError(endpoint_url="https://cloudformation.us-east-1.amazonaws.com"))
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes", "--allow-replace") == 1
+    assert (
+        f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')} ALLOW_REPLACE=1 executes it if it did not start" in aws.err
+    )
+
+
 @pytest.mark.parametrize("execution", ["EXECUTE_IN_PROGRESS", "EXECUTE_COMPLETE", "EXECUTE_FAILED"])
 def test_make_execute_of_a_change_set_executed_already_says_so_and_calls_nothing_more(aws, execution):
     # What a run stopped while asking to execute leaves when the execution had started: the change
@@ -4510,9 +4522,10 @@ def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
     # A change set finds nothing to change when only tags differ; UpdateStack with the previous
     # template and values applies them (make diff showed the difference).
     layer = "cert-dns"
-    old = described(layer, tags=configuration(ENV, layer)["Tags"] | {"CostCenter": "old-centre"})
+    old = described(layer, tags=configuration(ENV, layer)["Tags"] | {"Retired": "old-centre"})  # a key no params file gives
     aws.cf.add_response("describe_stacks", old, {"StackName": stack(layer)})
     aws.empty_change_set(layer)
+    aws.listed_change_sets(layer, waiting=["reviewed-earlier"])  # an UpdateStack ends them: named before the question
     token = f"tags-{stack(layer)}-20251125120000"
     aws.cf.add_response(
         "update_stack",
@@ -4528,8 +4541,8 @@ def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
     )
     aws.poll(layer, stack_id(layer), described(layer), event(layer, stack(layer), "UPDATE_COMPLETE", 5, token=token))
     assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
-    wanted = configuration(ENV, layer)["Tags"]["CostCenter"]
-    assert f"  tag CostCenter: old-centre -> {wanted}" in aws.out
+    assert "  tag Retired: old-centre -> " in aws.out, aws.out
+    assert "running this change set ends the other change sets" in aws.out and "reviewed-earlier" in aws.out, aws.out
     assert f"{stack(layer)}: UPDATE_COMPLETE" in aws.out
 
 
@@ -4996,6 +5009,39 @@ def test_execute_warns_when_output_holds_other_values_than_the_change_set_was_ma
         f"warning: {cs_name(layer)} was made with other values than output/{ENV}/{layer}.json holds now: {name} {value}-then "
         f"(now {value}); executing it deploys its values, not these: make changeset STACK={layer} ENV={ENV} makes one with them"
     ) in aws.out.splitlines(), aws.out
+
+
+def test_execute_does_not_warn_of_the_running_image_a_change_set_for_an_update_keeps(aws):
+    # params' ImageTag counts only for a first create: a change set made without TAG= keeps the running image,
+    # and one with TAG= deploys that one; "made with other values ... make changeset makes one with them" was false.
+    layer = "service"
+    given = configuration(ENV, layer)["Parameters"]
+    aws.reviewed_change_set(layer, parameters=given | {"ImageTag": given["ImageTag"] + "-running"})
+    aws.run("execute", "--stack", layer, "--changeset", cs_name(layer))
+    assert "was made with other values" not in aws.out, aws.out
+
+
+def test_an_obsolete_change_set_says_the_stack_was_updated_since_and_how_to_make_a_new_one(aws):
+    obsolete = change_set("cert-dns") | {"ExecutionStatus": "OBSOLETE"}
+    aws.cf.add_response("describe_change_set", obsolete, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 1
+    assert aws.err.rstrip().endswith(f"the stack was updated since it was made: make changeset STACK=cert-dns ENV={ENV} makes a new one"), (
+        aws.err
+    )
+
+
+def test_a_change_set_parameter_without_a_value_is_no_traceback(aws):
+    # The API's model allows UsePreviousValue without ParameterValue in what DescribeChangeSet answers.
+    layer = "cert-dns"
+    given = configuration(ENV, layer)["Parameters"]
+    made = change_set(layer, parameters=given)
+    made["Parameters"][0] = {"ParameterKey": made["Parameters"][0]["ParameterKey"], "UsePreviousValue": True}
+    aws.cf.add_response("describe_change_set", made, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
+    aws.deployed(layer)
+    aws.change_set_template(layer)
+    aws.listed_change_sets(layer)
+    assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1  # no terminal: left, not a traceback
+    assert "Traceback" not in aws.err and "no terminal to ask on" in aws.err, aws.err
 
 
 def small_layer(template, tags=None):

@@ -145,8 +145,16 @@ class Commands:
                 f"make status ENV={self.env} STACK={layer.name}"
             )
         if change_set["Status"] != "CREATE_COMPLETE" or execution != "AVAILABLE":
+            # OBSOLETE: "the stack was already updated" since it was made (API_DescribeChangeSet)
+            anew = (
+                f"; the stack was updated since it was made: make changeset STACK={layer.name} ENV={self.env} makes a new one"
+                if execution == "OBSOLETE"
+                else ""
+            )
             raise Failure(
-                f"error: change set {name} cannot be executed: {change_set['Status']}/{change_set.get('ExecutionStatus')} {printable(change_set.get('StatusReason', ''))}".rstrip()
+                f"error: change set {name} cannot be executed: {change_set['Status']}/{execution} "
+                f"{printable(change_set.get('StatusReason', ''), one_line=True)}".rstrip()
+                + anew
             )
         exists = deployer.has_stack(layer.stack)
         deployer.put_back_relaxed_policy(layer)
@@ -173,7 +181,7 @@ class Commands:
             *text.change_set_table(change_set, deployer.describe(layer.stack) if exists else None, deployer.colour, layer.conditions)
         )
         deployer.say_waiting_change_sets(layer, change_set)
-        deployer.say(*text.values_since_the_change_set(change_set, layer))
+        deployer.say(*text.values_since_the_change_set(change_set, layer, exists))
         # A rollback's change set (one its run left when it stopped at the question) is recorded as
         # the rollback it is: as a new release, the next rollback would go back to the image it left.
         # Only while that image runs and the change set deploys another: one made when another image

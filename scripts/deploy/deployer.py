@@ -215,7 +215,7 @@ def monitoring_minutes(described: dict) -> int:
 def reason_of(found) -> str:
     """A stack's status reason, in parentheses, when it has one."""
     reason = found.get("StackStatusReason")
-    return f" ({printable(reason)})" if reason else ""
+    return f" ({printable(reason, one_line=True)})" if reason else ""
 
 
 def git_revision(output_dir: Path, root: Path = ROOT) -> str:
@@ -318,6 +318,7 @@ class Deployer:
         # A repair (make rollback, REPAIR=1) runs without rollback triggers: see rollback_configuration.
         self.repair = repair
         self.allow_traffic_reset = allow_traffic_reset  # see guards.refuse_moving_shifted_traffic
+        self.allowed_replace = False  # the ALLOW_REPLACE=1 of the change set being executed, for the advice if it gets no answer
         self.max_wait = max_wait  # minutes per stack operation; None: templates.WAIT_MINUTES
         # domain -> the name servers public DNS answers with (scripts/deploy/zone.py); None: no DNS to ask
         self.resolver = resolver
@@ -920,13 +921,20 @@ class Deployer:
             )
             raise ExecutionUnknown(
                 f"{why} while asking CloudFormation to execute {name}{'' if interrupted else f' ({error})'}; it may have started "
-                f"(and, if short, ended). make execute STACK={layer.name} ENV={self.env} CHANGESET={name} executes it if it did "
-                f"not start, and says so if it did{self.restore_hint()}",
+                f"(and, if short, ended). make execute STACK={layer.name} ENV={self.env} CHANGESET={name}{self.switches_given()} executes "
+                f"it if it did not start, and says so if it did{self.restore_hint()}",
                 130 if interrupted else 1,
             ) from None
 
+    def switches_given(self) -> str:
+        """The switches this run's change set needed, for a make execute of it to be allowed as this run was."""
+        return "".join(
+            f" {name}=1" for name, on in (("ALLOW_REPLACE", self.allowed_replace), ("ALLOW_TRAFFIC_RESET", self.allow_traffic_reset)) if on
+        )
+
     def allow(self, layer, change_set, exists, allow_replace, left, given):
         """Raise Failure unless the change set may run: nothing guards.py refuses, and a yes (or --yes)."""
+        self.allowed_replace = allow_replace
         guards.refuse_before_execute(self, layer, change_set, exists, allow_replace, left)
         if exists:  # what the DescribeStacks of this run says: no detection started, no call added
             self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
@@ -1064,7 +1072,7 @@ class Deployer:
     def finish(self, layer, found, outputs=True):
         status = found["StackStatus"]
         if status not in SUCCEEDED:
-            self.say(f"{layer.stack}: {status}: {printable(found.get('StackStatusReason', ''))}".rstrip(": "))
+            self.say(f"{layer.stack}: {status}: {printable(found.get('StackStatusReason', ''), one_line=True)}".rstrip(": "))
             failed = {e["ResourceType"] for e in self.print_failures() if e["LogicalResourceId"] != layer.stack}
             # A circuit-breaker rollback (the service failed) or a rollback trigger (no resource did):
             # why the new tasks stopped (best effort). Another resource's failure is not theirs.
@@ -1334,6 +1342,7 @@ class Deployer:
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStack.html"""
         self.say(*text.tag_changes(layer, self.stack_tags(found)))
+        self.say_waiting_change_sets(layer, {"ChangeSetName": None})  # an UpdateStack ends them too
         self.confirm(
             f"update the tags of {layer.stack}? [y/N] ",
             f"tags of {layer.stack} left as they are; to update without asking, rerun with YES=1 (--yes)",

@@ -398,11 +398,14 @@ def declined(why: str, refusal: str) -> str:
     return f"{why}: {WITHOUT_ASKING.sub('', refusal) if why == NOT_CONFIRMED else refusal}"
 
 
-def values_since_the_change_set(change_set, layer) -> list[str]:
+def values_since_the_change_set(change_set, layer, exists) -> list[str]:
     """Before the question: the values of output/ (from params/) that changed since `make changeset` made the
-    change set, which executes the values it was made with."""
+    change set, which executes the values it was made with. Not ImageTag of a stack that exists: params'
+    counts only for a first create, and an update's change set keeps the running image or takes TAG='s."""
     made_with = parameter_values(change_set)
-    changed = {k: v for k, v in layer.parameters.items() if k in made_with and made_with[k] != v}
+    changed = {
+        k: v for k, v in layer.parameters.items() if made_with.get(k) is not None and made_with[k] != v and not (k == "ImageTag" and exists)
+    }
     if not changed:
         return []
     return [
