@@ -69,6 +69,7 @@ from scripts import deploy
 from scripts.botocore_models import botocore_session, make_session
 from scripts.deploy import commands as deploy_commands
 from scripts.deploy import guards, lock, purge, zone
+from scripts.deploy import text as deploy_text
 from scripts.deploy.marks import RelaxedPolicyMarks
 from templates import generation
 from templates.alb import REGIONS
@@ -2420,6 +2421,22 @@ def test_a_change_set_made_from_another_template_than_output_holds_is_not_execut
     assert aws.err.startswith(
         f"error: change set {cs_name('cert-dns')} was made from another template than output/cert-dns.json holds now"
     ), aws.err
+
+
+def test_a_rollbacks_change_set_left_at_its_question_is_compared_with_the_template_the_stack_runs(aws):
+    # make rollback makes it from the deployed template, not output/'s: compared with output/'s, make execute refused it.
+    layer = deploy.deployer.load_layer(ENV, "service", ROOT / "output")
+    runs = json.loads(template("service")) | {"Description": "the service layer as an earlier checkout generated it"}
+    left = change_set("service", parameters=service_parameters("v1")) | {
+        "Description": deploy_text.change_set_description(layer, rolling_back_from="v2")
+    }
+    aws.cf.add_response("describe_change_set", left, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    aws.deployed("service", parameters=service_parameters("v2"))
+    aws.cf.add_response("get_template", {"TemplateBody": json.dumps(runs)}, {"StackName": stack("service"), "TemplateStage": "Original"})
+    aws.change_set_template("service", json.dumps(runs))
+    aws.listed_change_sets("service")
+    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service")) == 1  # no terminal: left at the question
+    assert "no terminal to ask on" in aws.err and "another template" not in aws.err, aws.err
 
 
 def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):

@@ -167,8 +167,12 @@ class Commands:
                 f"last update at {updated:%Y-%m-%d %H:%M:%S %Z}; it would undo that update. Make a new one: "
                 f"make changeset STACK={layer.name} ENV={self.env}"
             )
-        # Made from another template than output/ holds (an earlier checkout's, or one made by hand under
-        # the name since it was reviewed): executing it would deploy that one.
+        # A rollback's change set (its run stopped at the question) was made from the template the stack
+        # runs, as make rollback makes them (Deployer.as_deployed); any other from output/'s.
+        if exists and text.rolled_back_from(change_set.get("Description"), layer):
+            layer = deployer.as_deployed(layer)
+        # Made from another template (an earlier checkout's, or one made by hand under the name since it
+        # was reviewed): executing it would deploy that one.
         made_from = deployer.deployed_template(layer.stack, change_set.get("ChangeSetId", name))
         if json.dumps(made_from, separators=(",", ":"), sort_keys=True) != layer.template:
             raise Failure(
