@@ -380,6 +380,8 @@ def _get_template_of_the_change_set_too(self):
     name = self._get_param("ChangeSetName")
     if not name:
         return _get_template_of_the_stack(self)
+    if not name.startswith("arn:") and not self._get_param("StackName"):  # "If you specify a name, you must also specify the StackName"
+        raise cfn_exceptions.ValidationError(name, "StackName is required when ChangeSetName is given by name, not ARN")
     change_set = self.cloudformation_backend.describe_change_set(name, self._get_param("StackName"))
     return responses.ActionResult({"TemplateBody": change_set.template})
 

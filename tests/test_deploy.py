@@ -3211,6 +3211,18 @@ def test_a_rollback_sends_no_wired_value_the_template_the_stack_runs_does_not_ta
     assert "TestListenerRuleArn" not in {p["ParameterKey"] for p in made[0]["Parameters"]}
 
 
+@pytest.mark.parametrize("status", ["UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"])
+def test_a_rollback_started_while_cloudformation_undoes_the_release_rolls_back_nothing_more(aws, status):
+    # Its release alarms fired and CloudFormation was undoing v3 already, the stack showing v2 restored: rolling
+    # back from v2 undid the good release too.
+    aws.deployed("service", status=status, parameters=service_parameters("v2"))
+    back = described("service", "UPDATE_ROLLBACK_COMPLETE", parameters=service_parameters("v2"))
+    aws.poll("service", stack_id("service"), back, event("service", stack("service"), "UPDATE_ROLLBACK_COMPLETE", 6, token="Console"))
+    # no history, change set nor execution queued: none is read or made
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert "CloudFormation rolled it back, and v2 runs again; nothing more rolled back" in aws.out, aws.out
+
+
 def test_a_rollback_that_waits_out_an_update_of_the_same_image_cloudformation_undoes_still_rolls_back(aws):
     # The update under way changed something else (its own alarms undid it): the image that runs is the bad one still.
     aws.deployed("service", status="UPDATE_IN_PROGRESS", parameters=service_parameters("v3"))
@@ -3579,6 +3591,30 @@ def test_an_execute_that_may_have_started_keeps_the_change_set_and_says_how_to_g
         f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')} executes it if it did not start, and says so if it did"
         in aws.err
     )
+
+
+def test_a_tags_only_update_of_a_layer_with_rollback_triggers_says_them_and_sends_a_repairs_empty_list(aws):
+    # UpdateStack without RollbackConfiguration keeps the stack's last triggers: REPAIR=1 did not apply, unsaid.
+    aws.deployed("alb")
+    aws.deployed("release-alarms")
+    tags = configuration(ENV, "service")["Tags"] | {"Retired": "old"}
+    aws.cf.add_response(
+        "describe_stacks", described("service", tags=tags, parameters=service_parameters("v1")), {"StackName": stack("service")}
+    )
+    expected = create_params("service", "UPDATE", repair=True, ImageTag="v1")
+    aws.cf.add_response("create_change_set", {"Id": change_set("service")["ChangeSetId"], "StackId": stack_id("service")}, expected)
+    reason = "The submitted information didn't contain changes. Submit different information to create a change set."
+    aws.cf.add_response(
+        "describe_change_set",
+        change_set("service", "FAILED", reason=reason),
+        {"StackName": stack("service"), "ChangeSetName": cs_name("service")},
+    )
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack("service")})
+    updates = requests_of(aws, "UpdateStack", raising=KeyboardInterrupt())
+    assert aws.run("deploy", "--stack", "service", "--repair", "--yes") == 130
+    assert "rollback triggers: none for this change set" in aws.out, aws.out
+    assert updates[0]["RollbackConfiguration"] == {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}, updates
 
 
 def test_the_execute_command_after_an_unanswered_execution_carries_the_switches_the_run_needed(aws):
@@ -4542,7 +4578,9 @@ def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
     old = described(layer, tags=configuration(ENV, layer)["Tags"] | {"Retired": "old-centre"})  # a key no params file gives
     aws.cf.add_response("describe_stacks", old, {"StackName": stack(layer)})
     aws.empty_change_set(layer)
-    aws.listed_change_sets(layer, waiting=["reviewed-earlier"])  # an UpdateStack ends them: named before the question
+    # an UpdateStack ends the change sets left for review: named before the question (the run's own empty one is gone)
+    waiting = {"StackName": stack(layer), "ChangeSetName": "reviewed-earlier", "ExecutionStatus": "AVAILABLE", "CreationTime": NOW}
+    aws.cf.add_response("list_change_sets", {"Summaries": [waiting]}, {"StackName": stack(layer)})
     token = f"tags-{stack(layer)}-20251125120000"
     aws.cf.add_response(
         "update_stack",
@@ -4558,8 +4596,11 @@ def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
     )
     aws.poll(layer, stack_id(layer), described(layer), event(layer, stack(layer), "UPDATE_COMPLETE", 5, token=token))
     assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
-    assert "  tag Retired: old-centre -> " in aws.out, aws.out
-    assert "running this change set ends the other change sets" in aws.out and "reviewed-earlier" in aws.out, aws.out
+    assert "  tag Retired: old-centre -> (removed)" in aws.out.splitlines(), aws.out
+    assert (
+        f"  note: updating its tags ends the other change sets of {stack(layer)}, left for review or by a stopped run: "
+        "reviewed-earlier (made 2025-11-25 12:00 UTC)"
+    ) in aws.out.splitlines(), aws.out
     assert f"{stack(layer)}: UPDATE_COMPLETE" in aws.out
 
 

@@ -346,6 +346,26 @@ def test_a_failed_first_create_rolls_back_and_is_created_again_with_recreate(san
     assert f"{stack('service')}: CREATE_COMPLETE" in out
 
 
+def test_executing_a_repairs_change_set_settles_the_new_service_without_rollback_triggers_too(sandbox, run):
+    # make changeset REPAIR=1, then make execute: the settling update that follows a new service set the triggers again.
+    sandbox.seed()
+    for layer in ("cert-dns", "alb", "release-alarms"):
+        code, out, err = run("deploy", "--stack", layer, "--yes")
+        assert code == 0, out + err
+    code, out, err = run("changeset", "--stack", "service", "--repair")
+    assert code == 0, out + err
+    cloudformation = sandbox.client("cloudformation")
+    (made,) = cloudformation.list_change_sets(StackName=stack("service"))["Summaries"]
+    code, out, err = run("execute", "--stack", "service", "--changeset", made["ChangeSetName"], "--yes")
+    assert code == 0 and "from now on, updates leave the running task count to auto-scaling" in out, out + err
+    settling = [
+        s for s in cloudformation.list_change_sets(StackName=stack("service"))["Summaries"] if s["ChangeSetName"].endswith("-settle")
+    ]
+    assert settling, out
+    described_settle = cloudformation.describe_change_set(StackName=stack("service"), ChangeSetName=settling[0]["ChangeSetName"])
+    assert described_settle["RollbackConfiguration"].get("RollbackTriggers", []) == [], described_settle["RollbackConfiguration"]
+
+
 def test_a_refused_execute_of_the_settling_change_set_deletes_it(sandbox, run, monkeypatch):
     """A new service's second change set (the task count left to auto-scaling, Deployer.settle) is
     this run's too: refused, it is deleted like the first one, not left behind."""

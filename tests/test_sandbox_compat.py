@@ -308,6 +308,9 @@ def test_a_change_sets_template_is_its_own_by_name_or_arn_not_the_stacks(aws):
     assert aws.cloudformation.get_template(StackName="ssm")["TemplateBody"] == json.loads(ssm_template("one"))
     for which in ({"StackName": "ssm", "ChangeSetName": "next"}, {"ChangeSetName": second["Id"]}):
         assert aws.cloudformation.get_template(TemplateStage="Original", **which)["TemplateBody"] == json.loads(ssm_template("two")), which
+    with pytest.raises(ClientError) as refused:  # "If you specify a name, you must also specify the StackName"
+        aws.cloudformation.get_template(ChangeSetName="next")
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
 
 
 def test_the_executed_change_set_stays_executed_and_ends_the_others(aws):

@@ -199,6 +199,8 @@ class Commands:
         elif left:
             why = f"it deploys {left} itself" if left == running else f"{running or 'no image'} runs"
             deployer.say(f"note: change set {name} says it is a rollback from {left}, but {why}: recorded as a release")
+        if layer.name in templates.ROLLBACK_TRIGGERS and not change_set.get("RollbackConfiguration", {}).get("RollbackTriggers"):
+            deployer.repair = True  # made with REPAIR=1 (or by make rollback): what follows it (settle) goes without them too
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0
 
@@ -415,7 +417,9 @@ class Commands:
         deployer.ready(layer)  # an update under way (a release whose wait stopped) ends first: then the image it left runs
         deployer.put_back_relaxed_policy(layer)  # also when it then finds nothing to roll back to
         running = parameter_values(deployer.describe(layer.stack)).get("ImageTag")
-        undone = parameter_values(before).get("ImageTag") != running  # the update under way was a release, and is gone
+        # The update under way was a release, and is gone: another image ran, or CloudFormation was already
+        # undoing it (its rollback triggers are the release alarms; the stack may show the image restored by then).
+        undone = parameter_values(before).get("ImageTag") != running or before["StackStatus"].startswith("UPDATE_ROLLBACK")
         if image_tag is None and under_way and undone and deployer.describe(layer.stack)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
             # The release this rollback was made for (its alarms fired) was undone by CloudFormation
             # meanwhile: rolling back from what runs now would undo the good release before it too.

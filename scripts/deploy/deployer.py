@@ -1304,17 +1304,15 @@ class Deployer:
             return
         self.execute(layer, change_set, exists, allow_replace)
 
-    def say_waiting_change_sets(self, layer, change_set):
-        """Before asking: running this change set ends every other one of the stack ("CloudFormation
+    def say_waiting_change_sets(self, layer, change_set, what="running this change set"):
+        """Before asking: running this change set (or what) ends every other one of the stack ("CloudFormation
         deletes all other change sets associated with the stack"), a change set left for review too.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
         if not (self.has_stack(layer.stack) or layer.stack in self.waiting):
             return  # a stack this run's change set made: it has no other
         waiting = self.change_sets_for_review(layer.stack, "any ends when this one runs", but=change_set["ChangeSetName"])
         if waiting:
-            self.say(
-                f"  note: running this change set ends the other change sets of {layer.stack}, left for review or by a stopped run: {waiting}"
-            )
+            self.say(f"  note: {what} ends the other change sets of {layer.stack}, left for review or by a stopped run: {waiting}")
 
     def change_sets_for_review(self, stack, otherwise, but=None) -> str:
         """The stack's change sets that could still run (but that one), named with their age; when
@@ -1342,7 +1340,11 @@ class Deployer:
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStack.html"""
         self.say(*text.tag_changes(layer, self.stack_tags(found)))
-        self.say_waiting_change_sets(layer, {"ChangeSetName": None})  # an UpdateStack ends them too
+        self.say_waiting_change_sets(layer, {"ChangeSetName": None}, what="updating its tags")  # an UpdateStack ends them too
+        # UpdateStack given no RollbackConfiguration keeps the stack's last triggers: a repair's empty list goes too
+        rollback = self.rollback_configuration(layer)
+        if rollback:
+            self.say(*text.rollback_triggers(rollback, "update"))
         self.confirm(
             f"update the tags of {layer.stack}? [y/N] ",
             f"tags of {layer.stack} left as they are; to update without asking, rerun with YES=1 (--yes)",
@@ -1356,6 +1358,7 @@ class Deployer:
             Capabilities=CAPABILITIES,
             Tags=[{"Key": k, "Value": v} for k, v in sorted(layer.tags.items())],
             ClientRequestToken=token,
+            **rollback,
             **self.role,
         )
         self.finish(layer, self.wait_for_stack(layer.stack, token, started, operation="update"), outputs=False)
