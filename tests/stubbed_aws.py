@@ -341,9 +341,14 @@ class Aws:
         layer,
         kind="UPDATE",
         reason="The submitted information didn't contain changes. Submit different information to create a change set.",
+        repair=False,
+        **overrides,
     ):
+        """A change set made with output/'s values (but overrides), found to change nothing, and deleted."""
         self.cf.add_response(
-            "create_change_set", {"Id": change_set(layer)["ChangeSetId"], "StackId": stack_id(layer)}, create_params(layer, kind)
+            "create_change_set",
+            {"Id": change_set(layer)["ChangeSetId"], "StackId": stack_id(layer)},
+            create_params(layer, kind, repair, **overrides),
         )
         self.cf.add_response(
             "describe_change_set", change_set(layer, "FAILED", reason=reason), {"StackName": stack(layer), "ChangeSetName": cs_name(layer)}

@@ -3159,15 +3159,10 @@ def test_rollback_deploys_the_previous_image_through_a_change_set(aws):
     assert f"change set {cs_name('service')}" in aws.out
 
 
-def test_a_rollback_changes_the_image_alone_not_what_else_output_holds(aws):
-    # output/ of a newer checkout (CI rolling back from main, say) holds another template and other
-    # values than the stack runs: a rollback, made without rollback alarms, carried them in unasked.
+def rolled_back_from_v2(aws, ran, runs) -> list:
+    """make rollback of a service stack that runs v2 with values `ran` and template `runs` (a dict), back to v1:
+    the CreateChangeSet requests it made."""
     earlier = [release("v1", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
-    retention = configuration(ENV, "service")["Parameters"]["LogRetentionDays"]
-    other = str(next(days for days in LOG_RETENTION_DAYS if str(days) != retention))
-    ran = service_parameters("v2") | {"LogRetentionDays": other}
-    runs = json.loads(template("service"))
-    runs["Description"] = "the service layer as an earlier checkout generated it"
     aws.deployed("service", parameters=ran)
     history(aws, earlier)
     service_update(
@@ -3175,6 +3170,17 @@ def test_a_rollback_changes_the_image_alone_not_what_else_output_holds(aws):
     )
     made = requests_of(aws, "CreateChangeSet")
     assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    return made
+
+
+def test_a_rollback_changes_the_image_alone_not_what_else_output_holds(aws):
+    # output/ of a newer checkout (CI rolling back from main, say) holds another template and other
+    # values than the stack runs: a rollback, made without rollback alarms, carried them in unasked.
+    retention = configuration(ENV, "service")["Parameters"]["LogRetentionDays"]
+    other = str(next(days for days in LOG_RETENTION_DAYS if str(days) != retention))
+    runs = json.loads(template("service"))
+    runs["Description"] = "the service layer as an earlier checkout generated it"
+    made = rolled_back_from_v2(aws, service_parameters("v2") | {"LogRetentionDays": other}, runs)
     sent = {p["ParameterKey"]: p["ParameterValue"] for p in made[0]["Parameters"]}
     assert sent["LogRetentionDays"] == other and sent["ImageTag"] == "v1", sent
     assert json.loads(made[0]["TemplateBody"])["Description"] == runs["Description"]
@@ -3197,17 +3203,9 @@ def test_a_rollback_that_waits_out_a_release_cloudformation_undoes_rolls_back_no
 def test_a_rollback_sends_no_wired_value_the_template_the_stack_runs_does_not_take(aws):
     # A template of an earlier checkout, without a parameter today's wiring fills: CloudFormation refuses a change
     # set given a parameter its template does not declare.
-    earlier = [release("v1", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
-    ran = {k: v for k, v in service_parameters("v2").items() if k != "TestListenerRuleArn"}
     runs = json.loads(template("service"))
     del runs["Parameters"]["TestListenerRuleArn"]
-    aws.deployed("service", parameters=ran)
-    history(aws, earlier)
-    service_update(
-        aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True, ran=ran, runs_template=json.dumps(runs)
-    )
-    made = requests_of(aws, "CreateChangeSet")
-    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    made = rolled_back_from_v2(aws, {k: v for k, v in service_parameters("v2").items() if k != "TestListenerRuleArn"}, runs)
     assert "TestListenerRuleArn" not in {p["ParameterKey"] for p in made[0]["Parameters"]}
 
 
@@ -3436,15 +3434,7 @@ def test_deploy_without_tag_keeps_the_running_image(aws):
     aws.deployed("alb")
     aws.deployed("release-alarms")
     aws.deployed("service", parameters=service_parameters("v7"))
-    expected = create_params("service", "UPDATE", ImageTag="v7")
-    aws.cf.add_response("create_change_set", {"Id": change_set("service")["ChangeSetId"], "StackId": stack_id("service")}, expected)
-    reason = "The submitted information didn't contain changes. Submit different information to create a change set."
-    aws.cf.add_response(
-        "describe_change_set",
-        change_set("service", "FAILED", reason=reason),
-        {"StackName": stack("service"), "ChangeSetName": cs_name("service")},
-    )
-    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    aws.empty_change_set("service", ImageTag="v7")
     assert aws.run("deploy", "--stack", "service") == 0, aws.err
     assert f"{stack('service')}: no changes" in aws.out
 
@@ -3601,15 +3591,7 @@ def test_a_tags_only_update_of_a_layer_with_rollback_triggers_says_them_and_send
     aws.cf.add_response(
         "describe_stacks", described("service", tags=tags, parameters=service_parameters("v1")), {"StackName": stack("service")}
     )
-    expected = create_params("service", "UPDATE", repair=True, ImageTag="v1")
-    aws.cf.add_response("create_change_set", {"Id": change_set("service")["ChangeSetId"], "StackId": stack_id("service")}, expected)
-    reason = "The submitted information didn't contain changes. Submit different information to create a change set."
-    aws.cf.add_response(
-        "describe_change_set",
-        change_set("service", "FAILED", reason=reason),
-        {"StackName": stack("service"), "ChangeSetName": cs_name("service")},
-    )
-    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    aws.empty_change_set("service", repair=True, ImageTag="v1")
     aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack("service")})
     updates = requests_of(aws, "UpdateStack", raising=KeyboardInterrupt())
     assert aws.run("deploy", "--stack", "service", "--repair", "--yes") == 130
