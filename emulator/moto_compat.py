@@ -459,6 +459,21 @@ def _create_change_set_keeping_rollback_configuration(self):
 
 responses.CloudFormationResponse.create_change_set = _create_change_set_keeping_rollback_configuration
 
+# Gap: UpdateStack dropped its RollbackConfiguration too (a tags-only update sends one): keep it on the
+# stack; one without it leaves the previous configuration, as for a change set.
+_update_stack_response = responses.CloudFormationResponse.update_stack
+
+
+def _update_stack_keeping_rollback_configuration(self):
+    result = _update_stack_response(self)
+    given = self._get_param("RollbackConfiguration")
+    if given is not None:
+        self.cloudformation_backend.get_stack(self._get_param("StackName")).rollback_configuration = given
+    return result
+
+
+responses.CloudFormationResponse.update_stack = _update_stack_keeping_rollback_configuration
+
 
 # Gap: moto answers through botocore's model of each API, and the pinned botocore's ECS model
 # predates blue/green: DescribeServices would drop a service's strategy, bake time, lifecycle hooks

@@ -3196,7 +3196,7 @@ def test_a_rollback_that_waits_out_a_release_cloudformation_undoes_rolls_back_no
     assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
     assert (
         f"{stack('service')}: the update under way when this rollback started ended UPDATE_ROLLBACK_COMPLETE: CloudFormation rolled it "
-        f"back, and v2 runs again; nothing more rolled back (make rollback ENV={ENV} again steps back one more release)"
+        f"back, and v2 runs now; nothing more rolled back. If v2 is the image to leave too: make rollback ENV={ENV} again"
     ) in aws.out, aws.out
 
 
@@ -3218,7 +3218,7 @@ def test_a_rollback_started_while_cloudformation_undoes_the_release_rolls_back_n
     aws.poll("service", stack_id("service"), back, event("service", stack("service"), "UPDATE_ROLLBACK_COMPLETE", 6, token="Console"))
     # no history, change set nor execution queued: none is read or made
     assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
-    assert "CloudFormation rolled it back, and v2 runs again; nothing more rolled back" in aws.out, aws.out
+    assert "CloudFormation rolled it back, and v2 runs now; nothing more rolled back" in aws.out, aws.out
 
 
 def test_a_rollback_that_waits_out_an_update_of_the_same_image_cloudformation_undoes_still_rolls_back(aws):
@@ -3595,8 +3595,42 @@ def test_a_tags_only_update_of_a_layer_with_rollback_triggers_says_them_and_send
     aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack("service")})
     updates = requests_of(aws, "UpdateStack", raising=KeyboardInterrupt())
     assert aws.run("deploy", "--stack", "service", "--repair", "--yes") == 130
-    assert "rollback triggers: none for this change set" in aws.out, aws.out
+    assert "rollback triggers: none for this update of its tags" in aws.out, aws.out
     assert updates[0]["RollbackConfiguration"] == {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}, updates
+
+
+def test_a_tags_only_update_waits_for_the_monitoring_minutes_of_the_triggers_it_sends(aws, monkeypatch):
+    # Its wait left them out: past its bound while CloudFormation still watched the alarms.
+    aws.deployed("alb")
+    aws.deployed("release-alarms")
+    tags = configuration(ENV, "service")["Tags"] | {"Retired": "old"}
+    aws.cf.add_response(
+        "describe_stacks", described("service", tags=tags, parameters=service_parameters("v1")), {"StackName": stack("service")}
+    )
+    aws.empty_change_set("service", ImageTag="v1")
+    aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack("service")})
+    aws.cf.add_response("update_stack", {"StackId": stack_id("service")})
+    waits = []
+
+    def waited(self, *args, **kwargs):
+        waits.append(kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(deploy.deployer.Deployer, "wait_for_stack", waited)
+    assert aws.run("deploy", "--stack", "service", "--yes") == 130
+    assert waits[0]["monitoring"] == int(OUTPUT_VALUES["RollbackMonitoringMinutes"]), waits
+
+
+def test_a_change_set_made_without_rollback_triggers_is_said_to_keep_the_stacks_not_taken_for_a_repair(aws):
+    # Made by hand without a RollbackConfiguration: CloudFormation keeps the stack's last triggers; it read as a repair.
+    made = change_set("service", parameters=service_parameters("v2"))
+    del made["RollbackConfiguration"]
+    aws.cf.add_response("describe_change_set", made, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    aws.deployed("service", parameters=service_parameters("v1"))
+    aws.change_set_template("service")
+    aws.listed_change_sets("service")
+    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service")) == 1  # no terminal: at the question
+    assert "rollback triggers: none given with this change set: CloudFormation keeps those the stack last had" in aws.out, aws.out
 
 
 def test_the_execute_command_after_an_unanswered_execution_carries_the_switches_the_run_needed(aws):

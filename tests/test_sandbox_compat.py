@@ -313,6 +313,20 @@ def test_a_change_sets_template_is_its_own_by_name_or_arn_not_the_stacks(aws):
     assert refused.value.response["Error"]["Code"] == "ValidationError"
 
 
+def test_update_stack_keeps_the_rollback_configuration_it_is_given_and_one_without_keeps_the_last(aws):
+    # A tags-only update sends the triggers (a repair's empty list): moto dropped them, and the stack kept its last.
+    first = change_set(aws, "ssm", ssm_template("one"), {"Tag": "one"})
+    aws.cloudformation.execute_change_set(ChangeSetName=first["ChangeSetId"])
+    given = {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}
+    update = {"StackName": "ssm", "UsePreviousTemplate": True, "Parameters": [{"ParameterKey": "Tag", "UsePreviousValue": True}]}
+    aws.cloudformation.update_stack(
+        **update, Tags=[{"Key": "a", "Value": "1"}], RollbackConfiguration=given | {"MonitoringTimeInMinutes": 5}
+    )
+    assert aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"][0]["RollbackConfiguration"]["MonitoringTimeInMinutes"] == 5
+    aws.cloudformation.update_stack(**update, Tags=[{"Key": "a", "Value": "2"}])
+    assert aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"][0]["RollbackConfiguration"]["MonitoringTimeInMinutes"] == 5
+
+
 def test_the_executed_change_set_stays_executed_and_ends_the_others(aws):
     """As AWS: "CloudFormation deletes all other change sets associated with the stack"; the one that
     ran stays, EXECUTE_COMPLETE, and cannot run again (what make execute reads after a run stopped

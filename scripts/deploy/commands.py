@@ -169,7 +169,8 @@ class Commands:
             )
         # A rollback's change set (its run stopped at the question) was made from the template the stack
         # runs, as make rollback makes them (Deployer.as_deployed); any other from output/'s.
-        if exists and text.rolled_back_from(change_set.get("Description"), layer):
+        a_rollback = exists and text.rolled_back_from(change_set.get("Description"), layer)
+        if a_rollback:
             layer = deployer.as_deployed(layer)
         # Made from another template (an earlier checkout's, or one made by hand under the name since it
         # was reviewed): executing it would deploy that one.
@@ -185,7 +186,8 @@ class Commands:
             *text.change_set_table(change_set, deployer.describe(layer.stack) if exists else None, deployer.colour, layer.conditions)
         )
         deployer.say_waiting_change_sets(layer, change_set)
-        deployer.say(*text.values_since_the_change_set(change_set, layer, exists))
+        if not a_rollback:  # a rollback's values are the stack's own but its image: output/'s are not its to compare with
+            deployer.say(*text.values_since_the_change_set(change_set, layer, exists))
         # A rollback's change set (one its run left when it stopped at the question) is recorded as
         # the rollback it is: as a new release, the next rollback would go back to the image it left.
         # Only while that image runs and the change set deploys another: one made when another image
@@ -199,8 +201,11 @@ class Commands:
         elif left:
             why = f"it deploys {left} itself" if left == running else f"{running or 'no image'} runs"
             deployer.say(f"note: change set {name} says it is a rollback from {left}, but {why}: recorded as a release")
-        if layer.name in templates.ROLLBACK_TRIGGERS and not change_set.get("RollbackConfiguration", {}).get("RollbackTriggers"):
-            deployer.repair = True  # made with REPAIR=1 (or by make rollback): what follows it (settle) goes without them too
+        configuration = change_set.get("RollbackConfiguration") or {}
+        if layer.name in templates.ROLLBACK_TRIGGERS and configuration and not configuration.get("RollbackTriggers"):
+            # made with REPAIR=1 (or by make rollback), an empty list given: what follows it (settle) goes without them
+            # too; a change set made with none at all keeps the stack's last ones, and so does what follows it
+            deployer.repair = True
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0
 
@@ -425,7 +430,8 @@ class Commands:
             # meanwhile: rolling back from what runs now would undo the good release before it too.
             deployer.say(
                 f"{layer.stack}: the update under way when this rollback started ended UPDATE_ROLLBACK_COMPLETE: CloudFormation "
-                f"rolled it back, and {running} runs again; nothing more rolled back (make rollback ENV={self.env} again steps back one more release)"
+                f"rolled it back, and {running} runs now; nothing more rolled back. If {running} is the image to leave too: "
+                f"make rollback ENV={self.env} again"
             )
             return 0
         if image_tag is None:

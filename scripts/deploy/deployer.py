@@ -1310,7 +1310,8 @@ class Deployer:
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
         if not (self.has_stack(layer.stack) or layer.stack in self.waiting):
             return  # a stack this run's change set made: it has no other
-        waiting = self.change_sets_for_review(layer.stack, "any ends when this one runs", but=change_set["ChangeSetName"])
+        otherwise = "any ends when this one runs" if what == "running this change set" else f"any ends by {what}"
+        waiting = self.change_sets_for_review(layer.stack, otherwise, but=change_set["ChangeSetName"])
         if waiting:
             self.say(f"  note: {what} ends the other change sets of {layer.stack}, left for review or by a stopped run: {waiting}")
 
@@ -1344,7 +1345,7 @@ class Deployer:
         # UpdateStack given no RollbackConfiguration keeps the stack's last triggers: a repair's empty list goes too
         rollback = self.rollback_configuration(layer)
         if rollback:
-            self.say(*text.rollback_triggers(rollback, "update"))
+            self.say(*text.rollback_triggers(rollback, "update", what="this update of its tags"))
         self.confirm(
             f"update the tags of {layer.stack}? [y/N] ",
             f"tags of {layer.stack} left as they are; to update without asking, rerun with YES=1 (--yes)",
@@ -1361,7 +1362,8 @@ class Deployer:
             **rollback,
             **self.role,
         )
-        self.finish(layer, self.wait_for_stack(layer.stack, token, started, operation="update"), outputs=False)
+        found = self.wait_for_stack(layer.stack, token, started, monitoring=monitoring_minutes(rollback), operation="update")
+        self.finish(layer, found, outputs=False)
         self.outcomes[layer.name] = "tags updated"
 
     def delete(self, stack):

@@ -214,16 +214,18 @@ def subscriptions_to_confirm(change_set, template: dict) -> list[str]:
     ]
 
 
-def rollback_triggers(change_set, operation="update") -> list[str]:
+def rollback_triggers(change_set, operation="update", what="this change set") -> list[str]:
     """The release alarms CloudFormation watches during the create or update (operation) and the
     monitoring time after it: "during stack creation and updating operations, and for the specified
     monitoring period afterwards".
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackConfiguration.html"""
     configuration = change_set.get("RollbackConfiguration") or {}
     triggers = configuration.get("RollbackTriggers") or []
+    if not configuration:  # made without one (by hand): "To use the rollback triggers previously specified for this stack, if any, don't specify this parameter"
+        return [f"rollback triggers: none given with {what}: CloudFormation keeps those the stack last had, watched as before"]
     if not triggers:
         return [
-            "rollback triggers: none for this change set (a repair: make rollback or REPAIR=1); the release alarms "
+            f"rollback triggers: none for {what} (a repair: make rollback or REPAIR=1); the release alarms "
             "may still be in ALARM from the release being repaired; the next deploy without REPAIR=1 watches them again"
         ]
     minutes = configuration.get("MonitoringTimeInMinutes", 0)
