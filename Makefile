@@ -179,7 +179,7 @@ deploy: $(INSTALLED) ## deploy STACK (default: every layer, in order) to ENV thr
 changeset: $(INSTALLED) ## create and print STACK's change set for ENV, and leave it for review
 	@$(FRESH) $(AWS) $(DEPLOY) changeset $(FLAGS)
 
-execute: $(INSTALLED) ## execute the reviewed CHANGESET of STACK in ENV
+execute: $(INSTALLED) ## execute the reviewed CHANGESET of STACK in ENV (asks first) [YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1]
 	@$(FRESH) $(AWS) $(DEPLOY) execute $(FLAGS)
 
 status: $(INSTALLED) ## one line per layer of ENV: stack, status, last update
@@ -203,7 +203,7 @@ destroy: $(INSTALLED) ## delete STACK (refused while consumed), or every layer i
 purge: $(INSTALLED) ## delete what ENV's destroyed stacks (STACK's, default every layer's) retained, only that; lists it, asks [YES=1]
 	@$(AWS) $(DEPLOY) purge $(FLAGS)
 
-recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED
+recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED (asks first) [YES=1]
 	@$(AWS) $(DEPLOY) recover $(FLAGS)
 
 rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers
