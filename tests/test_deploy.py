@@ -3633,6 +3633,54 @@ def test_a_change_set_made_without_rollback_triggers_is_said_to_keep_the_stacks_
     assert "rollback triggers: none given with this change set: CloudFormation keeps those the stack last had" in aws.out, aws.out
 
 
+def test_a_repairs_change_set_says_so_in_its_description_and_is_executed_as_one_whatever_aws_echoes(aws):
+    # Whether DescribeChangeSet echoes a repair's empty list of triggers is not documented: with {} it read as "none given",
+    # and what follows its execution (the settling of a new service) sent the release alarms again.
+    service_update(aws, "v2", None, repair=True)
+    made = requests_of(aws, "CreateChangeSet")
+    assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--repair", "--yes") == 0, aws.err
+    assert made[0]["Description"] == f"service layer of {ENV}, by scripts/deploy; a repair, without rollback triggers"
+
+
+def test_make_execute_of_a_change_set_marked_a_repair_goes_without_triggers_even_if_aws_drops_its_empty_list(aws):
+    layer = deploy.deployer.load_layer(ENV, "service", ROOT / "output")
+    marked = change_set("service", parameters=service_parameters("v2")) | {
+        "Description": deploy_text.change_set_description(layer, repair=True),
+        "RollbackConfiguration": {},
+    }
+    aws.cf.add_response("describe_change_set", marked, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    aws.deployed("service", parameters=service_parameters("v1"))
+    aws.change_set_template("service")
+    aws.listed_change_sets("service")
+    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service")) == 1  # no terminal: at the question
+    assert "rollback triggers: none for this change set (a repair" in aws.out, aws.out
+
+
+def test_a_change_set_given_no_triggers_is_waited_for_with_the_stacks_monitoring_minutes_and_settled_without_any(aws, monkeypatch):
+    # "CloudFormation keeps those the stack last had": its wait left their monitoring minutes out, and the settling
+    # change set after it sent the release alarms again where the stack last had none (a repair's).
+    made = change_set("service", parameters=service_parameters("v2"))
+    del made["RollbackConfiguration"]
+    aws.cf.add_response("describe_change_set", made, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    last = described("service", parameters=service_parameters("v1"))
+    last["Stacks"][0]["RollbackConfiguration"] = {"RollbackTriggers": [], "MonitoringTimeInMinutes": 7}
+    aws.cf.add_response("describe_stacks", last, {"StackName": stack("service")})
+    aws.change_set_template("service")
+    aws.listed_change_sets("service")
+    aws.execute("service")
+    waits, settling = [], []
+
+    def waited(self, *args, **kwargs):
+        waits.append(kwargs)
+        settling.append(self.rollback_configuration(deploy.deployer.load_layer(ENV, "service", ROOT / "output")))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(deploy.deployer.Deployer, "wait_for_stack", waited)
+    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service"), "--yes") == 130
+    assert waits[0]["monitoring"] == 7, waits
+    assert settling == [{}]  # what follows it (the settling change set) gives none either: the stack keeps its last
+
+
 def test_the_execute_command_after_an_unanswered_execution_carries_the_switches_the_run_needed(aws):
     # Run as printed, without ALLOW_REPLACE=1, make execute refused the change set the run had allowed.
     aws.deployed("cert-dns")

@@ -202,10 +202,11 @@ class Commands:
             why = f"it deploys {left} itself" if left == running else f"{running or 'no image'} runs"
             deployer.say(f"note: change set {name} says it is a rollback from {left}, but {why}: recorded as a release")
         configuration = change_set.get("RollbackConfiguration") or {}
-        if layer.name in templates.ROLLBACK_TRIGGERS and configuration and not configuration.get("RollbackTriggers"):
-            # made with REPAIR=1 (or by make rollback), an empty list given: what follows it (settle) goes without them
-            # too; a change set made with none at all keeps the stack's last ones, and so does what follows it
-            deployer.repair = True
+        if layer.name in templates.ROLLBACK_TRIGGERS:
+            if text.made_as_repair(change_set.get("Description"), layer) or (configuration and not configuration.get("RollbackTriggers")):
+                deployer.repair = True  # made with REPAIR=1 or by make rollback: what follows it (settle) goes without them too
+            elif not configuration:
+                deployer.keep_triggers = True  # made with none given (by hand): the stack keeps its last, and so does what follows
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0
 

@@ -319,6 +319,7 @@ class Deployer:
         self.repair = repair
         self.allow_traffic_reset = allow_traffic_reset  # see guards.refuse_moving_shifted_traffic
         self.allowed_replace = False  # the ALLOW_REPLACE=1 of the change set being executed, for the advice if it gets no answer
+        self.keep_triggers = False  # make execute of a change set given no rollback configuration: what follows it gives none either
         self.max_wait = max_wait  # minutes per stack operation; None: templates.WAIT_MINUTES
         # domain -> the name servers public DNS answers with (scripts/deploy/zone.py); None: no DNS to ask
         self.resolver = resolver
@@ -545,8 +546,8 @@ class Deployer:
         CloudFormation would undo the repair. CloudFormation keeps a stack's last triggers for later
         updates unless given a list, so a repair sends an empty one and the next deploy sets them again.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackConfiguration.html"""
-        if layer.name not in templates.ROLLBACK_TRIGGERS:
-            return {}
+        if layer.name not in templates.ROLLBACK_TRIGGERS or self.keep_triggers:
+            return {}  # none given: CloudFormation keeps the stack's last triggers
         if self.repair:
             return {"RollbackConfiguration": {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}}
         upstream, arns, minutes = templates.ROLLBACK_TRIGGERS[layer.name]
@@ -646,7 +647,7 @@ class Deployer:
                 Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
                 Capabilities=CAPABILITIES,
                 Tags=[{"Key": k, "Value": v} for k, v in sorted(layer.tags.items())],
-                Description=text.change_set_description(layer, self.rolling_back_from),
+                Description=text.change_set_description(layer, self.rolling_back_from, repair=self.repair),
                 **rollback,
                 **self.role,
             )
@@ -733,6 +734,7 @@ class Deployer:
                     raise
                 self.unanswered_relax = None
             started = self.now()
+            found_before = self.describe(layer.stack) or {} if exists else {}
             self.start_execution(layer, change_set)
         try:
             found = self.wait_for_stack(
@@ -741,7 +743,8 @@ class Deployer:
                 started,
                 change_set.get("StackId"),
                 given,
-                monitoring=monitoring_minutes(change_set),
+                # made with none given (by hand): the stack's own minutes go on
+                monitoring=monitoring_minutes(change_set if change_set.get("RollbackConfiguration") or self.repair else found_before),
                 operation="update" if exists else "create",
             )
         except Failure as stopped:  # the wait stopped (Ctrl-C, MAX_WAIT, AWS out of reach): the update goes on
@@ -942,7 +945,7 @@ class Deployer:
             self.say(*text.kept_logs_unreadable(layer, change_set))
         self.say(*text.test_pause(given, self.env))  # before the question: it asks for someone at hand
         if layer.name in templates.ROLLBACK_TRIGGERS:  # before the question too: a repair made with them would be undone
-            self.say(*text.rollback_triggers(change_set, "update" if exists else "create"))
+            self.say(*text.rollback_triggers(change_set, "update" if exists else "create", repair=self.repair))
         self.confirm(
             f"execute {change_set['ChangeSetName']} on {layer.stack}? [y/N] ",
             f"{left}; to execute without asking, rerun with YES=1 (--yes)",

@@ -214,14 +214,15 @@ def subscriptions_to_confirm(change_set, template: dict) -> list[str]:
     ]
 
 
-def rollback_triggers(change_set, operation="update", what="this change set") -> list[str]:
+def rollback_triggers(change_set, operation="update", what="this change set", repair=False) -> list[str]:
     """The release alarms CloudFormation watches during the create or update (operation) and the
     monitoring time after it: "during stack creation and updating operations, and for the specified
     monitoring period afterwards".
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackConfiguration.html"""
     configuration = change_set.get("RollbackConfiguration") or {}
     triggers = configuration.get("RollbackTriggers") or []
-    if not configuration:  # made without one (by hand): "To use the rollback triggers previously specified for this stack, if any, don't specify this parameter"
+    if not triggers and not configuration and not repair:
+        # made without one (by hand): "To use the rollback triggers previously specified for this stack, if any, don't specify this parameter"
         return [f"rollback triggers: none given with {what}: CloudFormation keeps those the stack last had, watched as before"]
     if not triggers:
         return [
@@ -624,15 +625,23 @@ def release_not_recorded(image_tag, env, history, rolled_back_from, replaced, wh
 
 
 ROLLBACK_MARK = "; a rollback from image "
+REPAIR_MARK = "; a repair, without rollback triggers"
 
 
-def change_set_description(layer, rolling_back_from=None) -> str:
+def change_set_description(layer, rolling_back_from=None, repair=False) -> str:
     """A change set's Description: a rollback's names the image it leaves, so that `make execute` of
-    it, made by a run that stopped at its question, records it as the rollback it is. At most some 200
-    characters (an image tag has 128), of the 1,024 CreateChangeSet takes:
+    it, made by a run that stopped at its question, records it as the rollback it is; a repair's says
+    so, so that what follows its execution goes without rollback triggers too (whether AWS echoes its
+    empty list of them is not documented). At most some 200 characters (an image tag has 128), of the
+    1,024 CreateChangeSet takes:
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html"""
-    mark = f"{ROLLBACK_MARK}{rolling_back_from}" if rolling_back_from else ""
+    mark = f"{ROLLBACK_MARK}{rolling_back_from}" if rolling_back_from else REPAIR_MARK if repair else ""
     return f"{layer.name} layer of {layer.env}, by scripts/deploy{mark}"
+
+
+def made_as_repair(description, layer) -> bool:
+    """A change set of the layer's made without rollback triggers on purpose: REPAIR=1, or a rollback."""
+    return description == change_set_description(layer, repair=True) or rolled_back_from(description, layer) is not None
 
 
 def rolled_back_from(description, layer) -> str | None:
