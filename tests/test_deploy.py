@@ -3621,15 +3621,21 @@ def test_a_tags_only_update_waits_for_the_monitoring_minutes_of_the_triggers_it_
     assert waits[0]["monitoring"] == int(OUTPUT_VALUES["RollbackMonitoringMinutes"]), waits
 
 
-def test_a_change_set_made_without_rollback_triggers_is_said_to_keep_the_stacks_not_taken_for_a_repair(aws):
-    # Made by hand without a RollbackConfiguration: CloudFormation keeps the stack's last triggers; it read as a repair.
-    made = change_set("service", parameters=service_parameters("v2"))
-    del made["RollbackConfiguration"]
+def executed_up_to_the_question(aws, made):
+    """make execute of the service's change set `made` (a DescribeChangeSet answer) on a stack running v1, with no terminal:
+    it goes as far as its question, and no further."""
     aws.cf.add_response("describe_change_set", made, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
     aws.deployed("service", parameters=service_parameters("v1"))
     aws.change_set_template("service")
     aws.listed_change_sets("service")
-    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service")) == 1  # no terminal: at the question
+    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service")) == 1 and "no terminal to ask on" in aws.err
+
+
+def test_a_change_set_made_without_rollback_triggers_is_said_to_keep_the_stacks_not_taken_for_a_repair(aws):
+    # Made by hand without a RollbackConfiguration: CloudFormation keeps the stack's last triggers; it read as a repair.
+    made = change_set("service", parameters=service_parameters("v2"))
+    del made["RollbackConfiguration"]
+    executed_up_to_the_question(aws, made)
     assert "rollback triggers: none given with this change set: CloudFormation keeps those the stack last had" in aws.out, aws.out
 
 
@@ -3648,11 +3654,7 @@ def test_make_execute_of_a_change_set_marked_a_repair_goes_without_triggers_even
         "Description": deploy_text.change_set_description(layer, repair=True),
         "RollbackConfiguration": {},
     }
-    aws.cf.add_response("describe_change_set", marked, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
-    aws.deployed("service", parameters=service_parameters("v1"))
-    aws.change_set_template("service")
-    aws.listed_change_sets("service")
-    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service")) == 1  # no terminal: at the question
+    executed_up_to_the_question(aws, marked)
     assert "rollback triggers: none for this change set (a repair" in aws.out, aws.out
 
 
