@@ -48,6 +48,8 @@ __all__ = ["ALLOW_ALL_POLICY", "API_CALLS", "CONFIG", "MAX_ATTEMPTS", "Deployer"
 CONTINUE_ACTIONS = ("CONTINUE", "ROLLBACK")  # ContinueServiceDeployment's actions
 SERVICE_COMMANDS = ("rollback", "verify", "task", "logs", "continue")  # the commands of the service layer alone
 TAKES_TAG = ("deploy", "changeset", "diff", "rollback", "task")  # the commands an image tag (TAG=) means something to
+# REPAIR=1 makes a change set without rollback triggers, which are set when it is made (a rollback makes one so)
+TAKES_REPAIR = ("deploy", "changeset", "rollback")
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
 
 
@@ -259,11 +261,7 @@ def validate(args):
         raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
     if args.changeset and args.command != "execute":
         raise Failure(f"error: CHANGESET= (--changeset) is for make execute; {args.command} takes none: leave it out", 2)
-    if args.repair and args.command not in (
-        "deploy",
-        "changeset",
-        "rollback",
-    ):  # a change set's triggers are set when it is made (a rollback is one)
+    if args.repair and args.command not in TAKES_REPAIR:
         raise Failure(
             f"error: REPAIR=1 (--repair) is for make deploy and make changeset (and make rollback, which implies it), whose change sets it makes without rollback triggers; "
             f"{args.command} takes none: leave it out (for a reviewed change set: make changeset STACK=<layer> REPAIR=1)",

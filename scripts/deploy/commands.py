@@ -1,7 +1,6 @@
 """The commands of `python -m scripts.deploy`, one method each, and COMMANDS, the table main() runs
 them from."""
 
-import json
 import os
 import re
 import shlex
@@ -13,7 +12,7 @@ import templates
 from scripts import verify
 from scripts.deploy import drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found
-from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, UPDATABLE, destroy_order
+from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, UPDATABLE, compact, destroy_order
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import previous_release
 from scripts.deploy.text import parameter_values
@@ -174,8 +173,7 @@ class Commands:
             layer = deployer.as_deployed(layer)
         # Made from another template (an earlier checkout's, or one made by hand under the name since it
         # was reviewed): executing it would deploy that one.
-        made_from = deployer.deployed_template(layer.stack, change_set.get("ChangeSetId", name))
-        if json.dumps(made_from, separators=(",", ":"), sort_keys=True) != layer.template:
+        if compact(deployer.deployed_template(layer.stack, change_set.get("ChangeSetId", name))) != layer.template:
             raise Failure(
                 f"error: change set {name} was made from another template than {layer.source} holds now (an earlier checkout's, "
                 f"or one made by hand since): nothing executed. Make one from output/: make changeset STACK={layer.name} ENV={self.env}; "
@@ -201,12 +199,7 @@ class Commands:
         elif left:
             why = f"it deploys {left} itself" if left == running else f"{running or 'no image'} runs"
             deployer.say(f"note: change set {name} says it is a rollback from {left}, but {why}: recorded as a release")
-        configuration = change_set.get("RollbackConfiguration") or {}
-        if layer.name in templates.ROLLBACK_TRIGGERS:
-            if text.made_as_repair(change_set.get("Description"), layer) or (configuration and not configuration.get("RollbackTriggers")):
-                deployer.repair = True  # made with REPAIR=1 or by make rollback: what follows it (settle) goes without them too
-            elif not configuration:
-                deployer.keep_triggers = True  # made with none given (by hand): the stack keeps its last, and so does what follows
+        deployer.take_triggers_of(layer, change_set)
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0
 

@@ -109,10 +109,14 @@ def load_layer(env, name, output_dir: Path) -> Layer:
     return layer_of(env, name, template, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"), source)
 
 
+def compact(template: dict) -> str:
+    """A template's body as sent (CloudFormation takes at most 51,200 bytes inline), and as two are compared."""
+    return json.dumps(template, separators=(",", ":"), sort_keys=True)
+
+
 def layer_of(env, name, template: dict, parameters: dict, tags: dict, policy: dict | None, source: str) -> Layer:
     """The layer a template (read by template_problem) and its values make; source names the template in messages."""
-    # Sent compact: CloudFormation takes at most 51,200 bytes of template inline.
-    body = json.dumps(template, separators=(",", ":"), sort_keys=True)
+    body = compact(template)
     if len(body) > MAX_TEMPLATE_BODY:
         raise Failure(f"error: {source}: {len(body)} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2)
     resources = template.get("Resources", {})
@@ -539,6 +543,19 @@ class Deployer:
                 raise Failure(f"error: {source} has no output {output}; redeploy it: make deploy STACK={upstream} ENV={self.env}")
         return values
 
+    def take_triggers_of(self, layer, change_set):
+        """make execute of a reviewed change set: what follows it (the settling of a new service) goes
+        with the triggers it was made with. One made as a repair (REPAIR=1, or a rollback: its description
+        says so, or an empty list given) goes without; one given no configuration at all (by hand) leaves
+        the stack's last ones, and so does what follows it."""
+        if layer.name not in templates.ROLLBACK_TRIGGERS:
+            return
+        configuration = change_set.get("RollbackConfiguration") or {}
+        if text.made_as_repair(change_set.get("Description"), layer) or (configuration and not configuration.get("RollbackTriggers")):
+            self.repair = True
+        elif not configuration:
+            self.keep_triggers = True
+
     def rollback_configuration(self, layer) -> dict:
         """CloudFormation rolls the layer back if these alarms fire while it deploys or soon after.
 
@@ -733,8 +750,9 @@ class Deployer:
                         self.relaxed_marks.clear(layer.name)
                     raise
                 self.unanswered_relax = None
+            # a change set given no rollback configuration (by hand) keeps the stack's triggers, and their minutes
+            watched = change_set if change_set.get("RollbackConfiguration") or self.repair or not exists else self.describe(layer.stack)
             started = self.now()
-            found_before = self.describe(layer.stack) or {} if exists else {}
             self.start_execution(layer, change_set)
         try:
             found = self.wait_for_stack(
@@ -743,8 +761,7 @@ class Deployer:
                 started,
                 change_set.get("StackId"),
                 given,
-                # made with none given (by hand): the stack's own minutes go on
-                monitoring=monitoring_minutes(change_set if change_set.get("RollbackConfiguration") or self.repair else found_before),
+                monitoring=monitoring_minutes(watched),
                 operation="update" if exists else "create",
             )
         except Failure as stopped:  # the wait stopped (Ctrl-C, MAX_WAIT, AWS out of reach): the update goes on
@@ -1475,9 +1492,8 @@ class Deployer:
             self.say(text.not_ours(layer.stack, self.own_tags(found)))
             self.not_ours.append(layer.name)
             return True
-        if (
-            found["StackStatus"] not in UPDATABLE
-        ):  # a failed create holds nothing; one in progress or stuck is no settled state to compare with
+        # a failed create holds nothing; one in progress or stuck is no settled state to compare with
+        if found["StackStatus"] not in UPDATABLE:
             self.say(
                 f"{layer.stack}: {found['StackStatus']}{reason_of(found)}: not compared; {self.way_out(layer.name, found['StackStatus'])}"
             )

@@ -91,32 +91,28 @@ class ReleaseHistory:
             self.version = written
         self.say(f"warning: the release history (SSM parameter {self.name}) kept changing; {entry['image_tag']} may be missing from it")
 
-    def last_list_before(self, version) -> tuple[int, list | None]:
-        """(version, its entries) of the newest version before `version` that holds a list; (0, None) if none."""
-        found, kwargs = (0, None), {"Name": self.name}
-        while version > 1:  # version 1 has none before it
-            page = self.ssm.get_parameter_history(**kwargs)
-            for parameter in page.get("Parameters", []):
-                entries = untrusted_json(parameter["Value"])
-                if found[0] < parameter.get("Version", 0) < version and isinstance(entries, list):
-                    found = (parameter["Version"], entries)
-            if not page.get("NextToken"):
-                break
-            kwargs["NextToken"] = page["NextToken"]
-        return found
-
-    def at(self, version) -> list[dict]:
-        """The release history as another run wrote it in that version of the parameter."""
+    def versions(self):
+        """(version, its value read as JSON) of each version of the parameter, page after page."""
         kwargs = {"Name": self.name}
         while True:
             page = self.ssm.get_parameter_history(**kwargs)
             for parameter in page.get("Parameters", []):
-                if parameter.get("Version") == version:
-                    found = untrusted_json(parameter["Value"])
-                    return [entry for entry in found if is_release(entry)] if isinstance(found, list) else []
+                yield parameter.get("Version", 0), untrusted_json(parameter["Value"])
             if not page.get("NextToken"):
-                return []
+                return
             kwargs["NextToken"] = page["NextToken"]
+
+    def last_list_before(self, version) -> tuple[int, list | None]:
+        """(version, its entries) of the newest version before `version` that holds a list; (0, None) if none."""
+        if version <= 1:  # version 1 has none before it
+            return 0, None
+        lists = [(n, entries) for n, entries in self.versions() if n < version and isinstance(entries, list)]
+        return max(lists, key=lambda found: found[0], default=(0, None))
+
+    def at(self, version) -> list[dict]:
+        """The release history as another run wrote it in that version of the parameter."""
+        found = next((entries for n, entries in self.versions() if n == version), None)
+        return [entry for entry in found if is_release(entry)] if isinstance(found, list) else []
 
 
 def merged(read, theirs) -> list[dict]:

@@ -7,12 +7,10 @@ import functools
 import shlex
 import uuid
 
-from botocore.exceptions import ClientError
-
 import templates
 from scripts.botocore_models import botocore_session
 from scripts.deploy import logs
-from scripts.deploy.aws import AWS_ERRORS, cli
+from scripts.deploy.aws import AWS_ERRORS, cli, error_code
 from scripts.deploy.failure import Failure
 from templates.errors import printable, stops_held
 from templates.service import CONTAINER_NAME, web_log_stream
@@ -134,7 +132,7 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
         except AWS_ERRORS as error:  # the log is only shown: the wait is for the exit code, and its token stays to read it again
             events = []
             if not log_unread:
-                say(f"task {logs.task_id(task_arn)}: its log not read ({code_of(error)}); waiting for its exit code all the same")
+                say(f"task {logs.task_id(task_arn)}: its log not read ({error_code(error)}); waiting for its exit code all the same")
             log_unread = True
         else:
             if log_unread:
@@ -152,11 +150,6 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
             ]
             raise Failure("\n".join(lines))
         sleep(POLL_SECONDS)
-
-
-def code_of(error) -> str:
-    """An AWS error's code (ThrottlingException), else botocore's error class (ReadTimeoutError)."""
-    return error.response["Error"].get("Code", "no code") if isinstance(error, ClientError) else type(error).__name__
 
 
 def may_have_started(cluster, env, cli) -> list[str]:
