@@ -3029,7 +3029,8 @@ def test_a_hand_edit_that_garbles_the_history_reads_the_last_version_that_is_a_l
     history = ReleaseHistory(Ssm(), ENV, said.append, sleep=lambda seconds: None)
     assert history.releases() == kept
     assert said == [
-        f"warning: the release history (SSM parameter {HISTORY}) is not a list of releases in its version 5 ({versions[5][:60]!r}); "
+        f"warning: the release history (SSM parameter {HISTORY}) is not a list of releases in its version 5 "
+        '(\'[{"time": "2025-11-20T10:00:00Z", "image_tag": "v5", "revisi\'); '
         "reading version 4, the last that is one"
     ]
     history.record(release("v8"))
@@ -3186,20 +3187,6 @@ def test_a_rollback_changes_the_image_alone_not_what_else_output_holds(aws):
     assert json.loads(made[0]["TemplateBody"])["Description"] == runs["Description"]
 
 
-def test_a_rollback_that_waits_out_a_release_cloudformation_undoes_rolls_back_nothing_more(aws):
-    # v3's release: its run stopped waiting; its alarms fire, someone runs make rollback, and CloudFormation,
-    # still at it, rolls v3 back to v2. Rolling back from v2 then undid the good release too.
-    aws.deployed("service", status="UPDATE_IN_PROGRESS", parameters=service_parameters("v3"))
-    back = described("service", "UPDATE_ROLLBACK_COMPLETE", parameters=service_parameters("v2"))
-    aws.poll("service", stack_id("service"), back, event("service", stack("service"), "UPDATE_ROLLBACK_COMPLETE", 6, token="Console"))
-    # no history, change set nor execution queued: none is read or made (it went back to v1)
-    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
-    assert (
-        f"{stack('service')}: the update under way when this rollback started ended UPDATE_ROLLBACK_COMPLETE: CloudFormation rolled it "
-        f"back, and v2 runs now; nothing more rolled back. If v2 is the image to leave too: make rollback ENV={ENV} again"
-    ) in aws.out, aws.out
-
-
 def test_a_rollback_sends_no_wired_value_the_template_the_stack_runs_does_not_take(aws):
     # A template of an earlier checkout, without a parameter today's wiring fills: CloudFormation refuses a change
     # set given a parameter its template does not declare.
@@ -3209,23 +3196,38 @@ def test_a_rollback_sends_no_wired_value_the_template_the_stack_runs_does_not_ta
     assert "TestListenerRuleArn" not in {p["ParameterKey"] for p in made[0]["Parameters"]}
 
 
-@pytest.mark.parametrize("status", ["UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"])
-def test_a_rollback_started_while_cloudformation_undoes_the_release_rolls_back_nothing_more(aws, status):
-    # Its release alarms fired and CloudFormation was undoing v3 already, the stack showing v2 restored: rolling
-    # back from v2 undid the good release too.
-    aws.deployed("service", status=status, parameters=service_parameters("v2"))
-    back = described("service", "UPDATE_ROLLBACK_COMPLETE", parameters=service_parameters("v2"))
+def rollback_met_an_update_under_way(aws, status, image, restored):
+    """make rollback of a service stack found `status` running `image`, which ends UPDATE_ROLLBACK_COMPLETE running `restored`."""
+    aws.deployed("service", status=status, parameters=service_parameters(image))
+    back = described("service", "UPDATE_ROLLBACK_COMPLETE", parameters=service_parameters(restored))
     aws.poll("service", stack_id("service"), back, event("service", stack("service"), "UPDATE_ROLLBACK_COMPLETE", 6, token="Console"))
-    # no history, change set nor execution queued: none is read or made
+
+
+@pytest.mark.parametrize(
+    ("status", "image"),
+    [
+        # v3's release: its run stopped waiting; its alarms fire, someone runs make rollback, and CloudFormation, still at it,
+        # rolls v3 back to v2
+        ("UPDATE_IN_PROGRESS", "v3"),
+        # CloudFormation was undoing v3 already, the stack showing v2 restored
+        ("UPDATE_ROLLBACK_IN_PROGRESS", "v2"),
+        ("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "v2"),
+    ],
+)
+def test_a_rollback_that_meets_a_release_cloudformation_undoes_rolls_back_nothing_more(aws, status, image):
+    # Rolling back from v2 then undid the good release too.
+    rollback_met_an_update_under_way(aws, status, image, "v2")
+    # no history, change set nor execution queued: none is read or made (it went on from v2 to v1)
     assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
-    assert "CloudFormation rolled it back, and v2 runs now; nothing more rolled back" in aws.out, aws.out
+    assert (
+        f"{stack('service')}: the update under way when this rollback started ended UPDATE_ROLLBACK_COMPLETE: CloudFormation rolled it "
+        f"back, and v2 runs now; nothing more rolled back. If v2 is the image to leave too: make rollback ENV={ENV} again"
+    ) in aws.out, aws.out
 
 
 def test_a_rollback_that_waits_out_an_update_of_the_same_image_cloudformation_undoes_still_rolls_back(aws):
     # The update under way changed something else (its own alarms undid it): the image that runs is the bad one still.
-    aws.deployed("service", status="UPDATE_IN_PROGRESS", parameters=service_parameters("v3"))
-    back = described("service", "UPDATE_ROLLBACK_COMPLETE", parameters=service_parameters("v3"))
-    aws.poll("service", stack_id("service"), back, event("service", stack("service"), "UPDATE_ROLLBACK_COMPLETE", 6, token="Console"))
+    rollback_met_an_update_under_way(aws, "UPDATE_IN_PROGRESS", "v3", "v3")
     earlier = [release("v2", "2025-11-20T10:00:00Z") | {"replaced": None}, release("v3", "2025-11-22T10:00:00Z") | {"replaced": "v2"}]
     history(aws, earlier)
     service_update(aws, "v2", earlier, running="v3", service_read=True, rolled_back_from="v3", repair=True)
@@ -3583,16 +3585,22 @@ def test_an_execute_that_may_have_started_keeps_the_change_set_and_says_how_to_g
     )
 
 
-def test_a_tags_only_update_of_a_layer_with_rollback_triggers_says_them_and_sends_a_repairs_empty_list(aws):
-    # UpdateStack without RollbackConfiguration keeps the stack's last triggers: REPAIR=1 did not apply, unsaid.
+def tags_only_service_update(aws, repair=False):
+    """A service stack running v1 whose stack tags alone differ (a tag key no params file gives): its change set
+    finds nothing to change, none other is waiting, and the tags go through UpdateStack (left to the test)."""
     aws.deployed("alb")
     aws.deployed("release-alarms")
     tags = configuration(ENV, "service")["Tags"] | {"Retired": "old"}
     aws.cf.add_response(
         "describe_stacks", described("service", tags=tags, parameters=service_parameters("v1")), {"StackName": stack("service")}
     )
-    aws.empty_change_set("service", repair=True, ImageTag="v1")
+    aws.empty_change_set("service", repair=repair, ImageTag="v1")
     aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack("service")})
+
+
+def test_a_tags_only_update_of_a_layer_with_rollback_triggers_says_them_and_sends_a_repairs_empty_list(aws):
+    # UpdateStack without RollbackConfiguration keeps the stack's last triggers: REPAIR=1 did not apply, unsaid.
+    tags_only_service_update(aws, repair=True)
     updates = requests_of(aws, "UpdateStack", raising=KeyboardInterrupt())
     assert aws.run("deploy", "--stack", "service", "--repair", "--yes") == 130
     assert "rollback triggers: none for this update of its tags" in aws.out, aws.out
@@ -3601,14 +3609,7 @@ def test_a_tags_only_update_of_a_layer_with_rollback_triggers_says_them_and_send
 
 def test_a_tags_only_update_waits_for_the_monitoring_minutes_of_the_triggers_it_sends(aws, monkeypatch):
     # Its wait left them out: past its bound while CloudFormation still watched the alarms.
-    aws.deployed("alb")
-    aws.deployed("release-alarms")
-    tags = configuration(ENV, "service")["Tags"] | {"Retired": "old"}
-    aws.cf.add_response(
-        "describe_stacks", described("service", tags=tags, parameters=service_parameters("v1")), {"StackName": stack("service")}
-    )
-    aws.empty_change_set("service", ImageTag="v1")
-    aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack("service")})
+    tags_only_service_update(aws)
     aws.cf.add_response("update_stack", {"StackId": stack_id("service")})
     waits = []
 
@@ -4902,10 +4903,11 @@ def test_tags_the_change_set_changes_are_shown_with_its_other_changes():
     deployed = described("alb", tags=before)["Stacks"][0]
     table = deploy.text.change_set_table(change_set("alb", changes=CERT_CHANGES), deployed)
     tag_lines = [line for line in table if line.startswith("  tag ")]
-    assert tag_lines == sorted(
-        [f"  tag Layer: old\\nlayer -> {ours['Layer']}", f"  tag Project: (none) -> {ours['Project']}", f"  tag {extra}: web -> (none)"],
-        key=lambda line: line.split(":")[0],
-    ), table
+    assert tag_lines == [
+        "  tag Layer: old\\nlayer -> alb",
+        "  tag Project: (none) -> startupwebapp",
+        "  tag startupwebapp-by-hand: web -> (none)",
+    ], table
     # a key that differs by an invisible character is shown as differing
     hand_tagged = described("alb", tags=ours | {"Layer\u200b": "web"})["Stacks"][0]
     lines = [
@@ -5141,7 +5143,7 @@ def test_execute_does_not_warn_of_the_running_image_a_change_set_for_an_update_k
     layer = "service"
     given = configuration(ENV, layer)["Parameters"]
     aws.reviewed_change_set(layer, parameters=given | {"ImageTag": given["ImageTag"] + "-running"})
-    aws.run("execute", "--stack", layer, "--changeset", cs_name(layer))
+    assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1 and "no terminal to ask on" in aws.err, aws.err
     assert "was made with other values" not in aws.out, aws.out
 
 

@@ -363,7 +363,7 @@ def test_executing_a_repairs_change_set_settles_the_new_service_without_rollback
     ]
     assert settling, out
     described_settle = cloudformation.describe_change_set(StackName=stack("service"), ChangeSetName=settling[0]["ChangeSetName"])
-    assert described_settle["RollbackConfiguration"].get("RollbackTriggers", []) == [], described_settle["RollbackConfiguration"]
+    assert described_settle["RollbackConfiguration"] == {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}, described_settle
 
 
 def test_a_refused_execute_of_the_settling_change_set_deletes_it(sandbox, run, monkeypatch):

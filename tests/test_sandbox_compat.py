@@ -298,18 +298,12 @@ def test_a_change_sets_template_is_its_own_by_name_or_arn_not_the_stacks(aws):
     # make execute compares it with output/'s: moto answered the stack's whatever ChangeSetName said.
     first = change_set(aws, "ssm", ssm_template("one"), {"Tag": "one"})
     aws.cloudformation.execute_change_set(ChangeSetName=first["ChangeSetId"])
-    second = aws.cloudformation.create_change_set(
-        StackName="ssm",
-        ChangeSetName="next",
-        ChangeSetType="UPDATE",
-        TemplateBody=ssm_template("two"),
-        Parameters=[{"ParameterKey": "Tag", "ParameterValue": "two"}],
-    )
+    second = change_set(aws, "ssm", ssm_template("two"), {"Tag": "two"})
     assert aws.cloudformation.get_template(StackName="ssm")["TemplateBody"] == json.loads(ssm_template("one"))
-    for which in ({"StackName": "ssm", "ChangeSetName": "next"}, {"ChangeSetName": second["Id"]}):
+    for which in ({"StackName": "ssm", "ChangeSetName": second["ChangeSetName"]}, {"ChangeSetName": second["ChangeSetId"]}):
         assert aws.cloudformation.get_template(TemplateStage="Original", **which)["TemplateBody"] == json.loads(ssm_template("two")), which
     with pytest.raises(ClientError) as refused:  # "If you specify a name, you must also specify the StackName"
-        aws.cloudformation.get_template(ChangeSetName="next")
+        aws.cloudformation.get_template(ChangeSetName=second["ChangeSetName"])
     assert refused.value.response["Error"]["Code"] == "ValidationError"
 
 

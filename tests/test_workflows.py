@@ -605,14 +605,30 @@ def test_every_target_that_reads_output_to_change_or_compare_stacks_checks_it_is
         assert f"-m scripts.deploy {target} " in made.stdout, (target, made.stdout)
 
 
+# As typed at a shell: under make (make test), MAKELEVEL and MAKEFLAGS carry the parent's values.
+SHELL_ENV = {
+    name: value for name, value in os.environ.items() if name not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "GNUMAKEFLAGS")
+}
+
+
+def make_n(*argv, env=None):
+    """`make -n ARGV`, what would run, as typed at a shell (env: SHELL_ENV unless given)."""
+    return subprocess.run(
+        ["make", "-n", "--no-print-directory", *argv],
+        cwd=ROOT,
+        env=SHELL_ENV if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_a_stack_exported_in_the_shell_is_refused_by_deploy_destroy_and_purge_which_would_take_every_layer_without_it():
     # Ignored like the other shell leftovers, STACK=alarms would make `make destroy YES=1` destroy every layer.
-    exported = {name: value for name, value in os.environ.items() if name != "STACK"} | {"STACK": "alarms"}
+    exported = {name: value for name, value in SHELL_ENV.items() if name != "STACK"} | {"STACK": "alarms"}
 
     def make(*argv):
-        return subprocess.run(
-            ["make", "-n", "--no-print-directory", *argv], cwd=ROOT, env=exported, capture_output=True, text=True, timeout=60
-        )
+        return make_n(*argv, env=exported)
 
     for target in ("deploy", "destroy", "purge"):
         made = make(target, "YES=1")
@@ -637,15 +653,7 @@ def test_the_makefiles_targets_list_is_its_targets():
 def test_a_name_or_word_deploy_destroy_and_purge_do_not_take_is_refused_since_a_misspelt_stack_would_take_every_layer():
     # make ignores a NAME=value it does not use, and runs the targets before a word it has no target
     # for: `make destroy STAK=alarms YES=1` destroyed every layer, and so did `make destroy alarms YES=1`.
-    # As typed at a shell: under make (make test), MAKELEVEL and MAKEFLAGS carry the parent's values.
-    shell = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "GNUMAKEFLAGS")
-    }
-
-    def make(*argv, env=shell):
-        return subprocess.run(["make", "-n", "--no-print-directory", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    shell, make = SHELL_ENV, make_n
 
     taken = {"deploy": "ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON"}
     taken |= {"destroy": "ENV STACK YES MAX_WAIT PYTHON", "purge": "ENV STACK YES MAX_WAIT PYTHON"}
@@ -690,10 +698,7 @@ def test_a_name_or_word_deploy_destroy_and_purge_do_not_take_is_refused_since_a_
 )
 def test_a_name_the_other_deployer_targets_do_not_take_is_refused_naming_what_they_take(target, misspelt, meant, passed, own):
     # make ignores a NAME=value it does not use: a misspelt one left the run doing what its default does.
-    shell = {name: value for name, value in os.environ.items() if name not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
-
-    def make(*argv, env=shell):
-        return subprocess.run(["make", "-n", "--no-print-directory", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    shell, make = SHELL_ENV, make_n
 
     given = ["ENV=prod", *(["STACK=service"] if target in ("rollback", "logs") else []), *(["CMD=true"] if target == "task" else [])]
     refused = make(target, *given, misspelt, "YES=1")
