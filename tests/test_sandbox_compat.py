@@ -3,6 +3,7 @@ port and stops at the end: the seed is reproducible, every emulator gap the comp
 closes is shown (each test fails without its patch), and the server stays on loopback and stops.
 The whole deployment through the deployer is tests/test_e2e_sandbox.py."""
 
+import contextlib
 import io
 import itertools
 import json
@@ -1111,6 +1112,43 @@ def test_a_busy_port_is_a_clear_error_and_leaves_nothing_running(tmp_path):
         with pytest.raises(SandboxError, match=r"the sandbox server exited with 1: .*Address already in use"):
             box.start(port=busy.getsockname()[1], exit_with_parent=True)
     assert not box.running() and box.pid is None
+
+
+def open_sockets() -> int:
+    """How many sockets this process holds open."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the directory listing's own descriptor, closed by now
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+def test_a_clients_calls_go_over_one_connection_that_the_server_keeps_open(sandbox, monkeypatch):
+    """werkzeug's development server, moto's own, closed the connection after every answer: each call
+    of a deploy paid a new connection and a new server thread (emulator/sandbox.py serve)."""
+    connects = []
+    real = socket.socket.connect
+    monkeypatch.setattr(socket.socket, "connect", lambda self, address: connects.append(address) or real(self, address))
+    sts = make_session(params.SANDBOX_SESSION_VARS).client("sts", endpoint_url=sandbox.endpoint, region_name="us-east-1", **CREDENTIALS)
+    for _ in range(3):
+        sts.get_caller_identity()
+    sts.close()
+    assert len(connects) == 1, connects
+
+
+def test_a_deploy_run_closes_its_connections(sandbox, monkeypatch):
+    """A process that runs the deployer again and again (these tests) held every run's connections
+    open until a garbage collection: hundreds, against the server's limit of 100."""
+    from conftest import deploying_into
+
+    sandbox.seed()
+    with deploying_into(sandbox) as run:
+        run("status")  # the first run of the process: what it opens for good (the sandbox's own clients) is open now
+        before = open_sockets()
+        for _ in range(3):
+            code, out, err = run("status")
+            assert code == 0, out + err
+        assert open_sockets() == before
 
 
 def test_a_sandbox_starts_and_seeds_whatever_the_shells_aws_and_proxy_settings_say(tmp_path, monkeypatch):

@@ -399,6 +399,9 @@ def main(
         return READER_GONE
     except AWS_ERRORS as error:
         failure = Failure(explain(error, args.env))
+    finally:
+        if deployer:
+            deployer.close()
     stdout_lost = out.failure and not isinstance(failure, OutputFailed)  # a command that changes things went on to its end
     if stdout_lost:
         report(OutputFailed(out.failure), err)

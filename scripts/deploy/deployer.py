@@ -344,6 +344,13 @@ class Deployer:
             self._clients[service] = self.calls.watch(self._client_factory(service))
         return self._clients[service]
 
+    def close(self) -> None:
+        """Close the connections of the clients this run made (botocore's client.close): a process that
+        runs the deployer again (the tests do, hundreds of times) would otherwise keep each run's open until
+        a garbage collection, against the sandbox server's limit of connections."""
+        for client in self._clients.values():
+            client.close()
+
     @property
     def cli(self) -> str:
         """How a command printed for people to copy starts (aws.cli: the run's region and endpoint)."""
