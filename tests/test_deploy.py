@@ -26,7 +26,7 @@ import pytest
 import stubbed_aws
 import yaml
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, PaginationError
 from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
 from conftest import NOWHERE, ROOT, configuration, no_real_aws, parameters
@@ -36,6 +36,7 @@ from stubbed_aws import (
     ENV,
     IMAGE_TAG_CHANGES,
     LOCK,
+    LOG_GROUP,
     NOW,
     OUTPUT_VALUES,
     PROD_LAYERS,
@@ -68,8 +69,10 @@ import templates
 from scripts import deploy
 from scripts.botocore_models import botocore_session, make_session
 from scripts.deploy import commands as deploy_commands
-from scripts.deploy import guards, lock, purge, zone
+from scripts.deploy import deployer, drift, guards, lock, logs, purge, zone
 from scripts.deploy import text as deploy_text
+from scripts.deploy.aws import explain
+from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.marks import RelaxedPolicyMarks
 from templates import generation
 from templates.alb import REGIONS
@@ -3066,6 +3069,88 @@ def test_a_version_another_writer_left_garbled_costs_no_release_this_run_read(me
     ours = release("v3")
     ReleaseHistory(Ssm(), ENV, said.append, lambda seconds: None).record(ours)
     assert written[-1] == [*read, ours], said
+
+
+def paging_forever(service, operation, asked, page, key="NextToken"):
+    """A client whose answers to operation name, from the second on, the token they were asked with."""
+    client = SESSION.client(service, config=deploy.CONFIG)
+    stubber = Stubber(client)
+    stubber.add_response(operation, page | {key: "again"}, asked)
+    stubber.add_response(operation, page | {key: "again"}, asked | {key: "again"})
+    stubber.activate()
+    return client
+
+
+def stack_events_read(monkeypatch):
+    client = paging_forever("cloudformation", "describe_stack_events", {"StackName": stack_id("alb")}, {"StackEvents": []})
+    page = client.describe_stack_events  # each page holds an event of this run, so that the reader asks for the next
+    answers = iter([event("alb", "Listener", "CREATE_COMPLETE", 2), event("alb", "Listener", "CREATE_IN_PROGRESS", 1)])
+    monkeypatch.setattr(client, "describe_stack_events", lambda **asked: page(**asked) | {"StackEvents": [next(answers)]})
+    run = types.SimpleNamespace(cf=client, events=[], say=lambda *lines: None, colour=False)
+    deployer.Deployer.print_events(run, stack_id("alb"), cs_name("alb"), NOW, set())
+
+
+def change_set_read():
+    client = paging_forever(
+        "cloudformation",
+        "describe_change_set",
+        {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")},
+        {"Status": "CREATE_COMPLETE", "ExecutionStatus": "AVAILABLE", "Changes": []},
+    )
+    run = types.SimpleNamespace(cf=client, polls=lambda seconds: iter([0]))
+    deployer.Deployer.wait_for_change_set(run, types.SimpleNamespace(stack=stack("alb"), name="alb"), cs_name("alb"))
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(stack_events_read, id="stack events"),
+        pytest.param(lambda monkeypatch: change_set_read(), id="a change set's further pages"),
+        pytest.param(
+            lambda monkeypatch: drift.resource_drifts(
+                types.SimpleNamespace(
+                    cf=paging_forever(
+                        "cloudformation",
+                        "describe_stack_resource_drifts",
+                        {"StackName": stack_id("alb"), "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]},
+                        {"StackResourceDrifts": []},
+                    )
+                ),
+                stack_id("alb"),
+            ),
+            id="resource drifts",
+        ),
+        pytest.param(
+            lambda monkeypatch: list(
+                ReleaseHistory(
+                    paging_forever("ssm", "get_parameter_history", {"Name": HISTORY}, {"Parameters": []}), ENV, print, lambda s: None
+                ).versions()
+            ),
+            id="release history",
+        ),
+        pytest.param(
+            lambda monkeypatch: list(
+                logs.filtered(
+                    paging_forever("logs", "filter_log_events", {"logGroupName": LOG_GROUP, "startTime": 0}, {"events": []}, "nextToken"),
+                    LOG_GROUP,
+                    0,
+                )
+            ),
+            id="make logs",
+        ),
+    ],
+)
+def test_an_answer_that_names_the_token_it_was_asked_with_stops_the_paging_and_says_so(read, monkeypatch):
+    """Paged on, such an answer (AWS's fault, or an emulator's) would be asked for again and again,
+    with no bound: botocore's paginators stop on it, and so do the pages read without one."""
+    no_real_aws(monkeypatch)
+    with pytest.raises(PaginationError) as stopped:
+        read(monkeypatch)
+    assert "he same next token was received twice: " in str(stopped.value)  # botocore's words (The), or ours (the)
+    said = explain(stopped.value, "prod")
+    assert said.endswith(
+        "the answers would have been paged forever, so the run stopped; run it again, and see where things stand: make status ENV=prod"
+    )
 
 
 def test_an_entry_that_is_no_release_is_left_out_and_the_releases_kept_also_in_another_runs_version():

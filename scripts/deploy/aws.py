@@ -16,6 +16,7 @@ from botocore.exceptions import (
     CredentialRetrievalError,
     EndpointConnectionError,
     NoCredentialsError,
+    PaginationError,
     ParamValidationError,
     PartialCredentialsError,
     ReadTimeoutError,
@@ -208,6 +209,18 @@ class AwsCalls:
         return API_CALLS + ", ".join(f"{stack} {n}" for stack, n in self.per_stack.items())
 
 
+def next_page_token(page: dict, asked_with, key: str = "NextToken"):
+    """The next-page token of a page asked for with the token asked_with (None: the last page). An
+    answer that names the token it was asked with would be paged forever: botocore's paginators stop
+    on it (PaginationError), and so does this, for the pages read without one: a call botocore has no
+    paginator for (DescribeStackResourceDrifts), paging on from a page already read (DescribeChangeSet),
+    and the readers that take any object with the call (the release history, make logs)."""
+    token = page.get(key)
+    if token is not None and token == asked_with:
+        raise PaginationError(message=f"the same next token was received twice: {token}")
+    return token
+
+
 def error_code(error) -> str:
     """An AWS error answer's code, or the botocore error's class name (ReadTimeoutError, ...)."""
     return error.response["Error"].get("Code", "") if isinstance(error, ClientError) else type(error).__name__
@@ -245,6 +258,9 @@ def explain(error, env) -> str:
         said = text[text.find("b'") :] if "b'" in text else text
         said = printable(" ".join(said.split())[:200], one_line=True)
         return f"error: {endpoint} answered with something that is not an AWS API response: {said}; is that the endpoint you meant?"
+    if isinstance(error, PaginationError):  # AWS's side (or an emulator's): asking again may not meet it
+        text = printable(" ".join(str(error).split())[:300], one_line=True)
+        return f"error: {text}: the answers would have been paged forever, so the run stopped; run it again, and see where things stand: make status ENV={env}"
     if isinstance(error, ClientError):
         code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
         if message.lstrip().startswith("<"):  # an HTTP error page (a proxy's, an emulator's crash), not an AWS error

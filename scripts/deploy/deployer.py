@@ -29,6 +29,7 @@ from scripts.deploy.aws import (
     error_code,
     explain,
     may_have_landed,
+    next_page_token,
     not_found,
     sandbox_gone,
 )
@@ -729,10 +730,11 @@ class Deployer:
                     else f", then the stack it made, empty (REVIEW_IN_PROGRESS): {self.cli} cloudformation delete-stack --stack-name {stack}"
                 )
             )
-        while change_set.get("NextToken"):
-            more = self.cf.describe_change_set(StackName=stack, ChangeSetName=name, NextToken=change_set.pop("NextToken"))
+        token = change_set.pop("NextToken", None)
+        while token:
+            more = self.cf.describe_change_set(StackName=stack, ChangeSetName=name, NextToken=token)
             change_set["Changes"] += more.get("Changes", [])
-            change_set["NextToken"] = more.get("NextToken")
+            token = next_page_token(more, token)
         return change_set
 
     def delete_change_set(self, stack, name):
@@ -1236,9 +1238,8 @@ class Deployer:
         )
 
     def print_events(self, stack_id, token, started, seen):
-        new, kwargs = [], {"StackName": stack_id}
-        while True:
-            page = self.cf.describe_stack_events(**kwargs)
+        new = []
+        for page in self.cf.get_paginator("describe_stack_events").paginate(StackName=stack_id):  # read as needed
             done = False
             for event in page.get("StackEvents", []):  # newest first
                 mine = (
@@ -1249,9 +1250,8 @@ class Deployer:
                     break
                 seen.add(event["EventId"])
                 new.append(event)
-            if done or not page.get("NextToken"):
+            if done:
                 break
-            kwargs["NextToken"] = page["NextToken"]
         new.reverse()  # oldest first
         self.events += new
         self.say(*text.event_lines(new, self.colour))

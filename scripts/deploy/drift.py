@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from scripts.deploy import text
+from scripts.deploy.aws import next_page_token
 from templates.errors import printable
 
 # Detection "can take up to several minutes, depending on the number of resources" (DetectStackDrift);
@@ -88,6 +89,7 @@ def resource_drifts(deployer, stack_id) -> list[dict]:
     while True:
         page = deployer.cf.describe_stack_resource_drifts(**kwargs)
         drifts += page.get("StackResourceDrifts", [])
-        if not page.get("NextToken"):
+        token = next_page_token(page, kwargs.get("NextToken"))
+        if not token:
             return drifts
-        kwargs["NextToken"] = page["NextToken"]
+        kwargs["NextToken"] = token

@@ -6,6 +6,7 @@ import re
 from botocore.exceptions import ClientError
 
 import templates
+from scripts.deploy.aws import next_page_token
 from templates.errors import untrusted_json
 from templates.inputs import IMAGE_TAG
 
@@ -92,15 +93,17 @@ class ReleaseHistory:
         self.say(f"warning: the release history (SSM parameter {self.name}) kept changing; {entry['image_tag']} may be missing from it")
 
     def versions(self):
-        """(version, its value read as JSON) of each version of the parameter, page after page."""
+        """(version, its value read as JSON) of each version of the parameter, page after page, as they
+        are read."""
         kwargs = {"Name": self.name}
         while True:
             page = self.ssm.get_parameter_history(**kwargs)
             for parameter in page.get("Parameters", []):
                 yield parameter.get("Version", 0), untrusted_json(parameter["Value"])
-            if not page.get("NextToken"):
+            token = next_page_token(page, kwargs.get("NextToken"))
+            if not token:
                 return
-            kwargs["NextToken"] = page["NextToken"]
+            kwargs["NextToken"] = token
 
     def last_list_before(self, version) -> tuple[int, list | None]:
         """(version, its entries) of the newest version before `version` that holds a list; (0, None) if none."""

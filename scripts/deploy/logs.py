@@ -13,7 +13,7 @@ from string import Template
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS
+from scripts.deploy.aws import AWS_ERRORS, next_page_token
 from scripts.deploy.failure import Failure
 from templates import service as service_layer
 from templates.errors import printable
@@ -111,9 +111,10 @@ def filtered(logs, group: str, start_ms: int):
     while True:
         page = logs.filter_log_events(**kwargs)
         yield from page.get("events", [])
-        if not page.get("nextToken"):
+        token = next_page_token(page, kwargs.get("nextToken"), "nextToken")
+        if not token:
             return
-        kwargs["nextToken"] = page["nextToken"]
+        kwargs["nextToken"] = token
 
 
 def transient(error) -> bool:
