@@ -22,6 +22,7 @@ import os
 import re
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -136,9 +137,9 @@ def connect(address, deadline) -> socket.socket:
     balancer's name has one address per zone: socket.create_connection gave each the whole timeout,
     so one that dropped the connection cost it all (twice it, for two), and the address that answered
     was left no time for its TLS handshake. Each address but the last gets half of what is left, as
-    curl gives it. The name lookup itself is the system resolver's, with its own time limits."""
+    curl gives it."""
     host, port = address
-    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    found = look_up(host, port, deadline)
     failed = None
     for n, (family, kind, protocol, _, where) in enumerate(found):
         left = deadline - time.monotonic()
@@ -155,6 +156,30 @@ def connect(address, deadline) -> socket.socket:
                 sock.close()
             failed = error
     raise failed or TimeoutError(f"no time left to connect to {host}:{port}")
+
+
+def look_up(host, port, deadline) -> list:
+    """socket.getaddrinfo(host, port) by the deadline. The system's resolver has time limits of its own,
+    which no socket timeout bounds: 5 s an attempt, 2 attempts, for each name server of resolv.conf
+    (https://man7.org/linux/man-pages/man5/resolv.conf.5.html), so a name server that does not answer
+    held a request for 10 s or more past its timeout. A lookup still under way at the deadline is left
+    to end in its own (daemon) thread."""
+    answer = {}
+
+    def ask():
+        try:
+            answer["found"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as error:
+            answer["error"] = error
+
+    lookup = threading.Thread(target=ask, name=f"look up {host}", daemon=True)
+    lookup.start()
+    lookup.join(max(deadline - time.monotonic(), 0))
+    if lookup.is_alive():
+        raise TimeoutError(f"looking up {host} took longer than the request's timeout")
+    if "error" in answer:
+        raise answer["error"]
+    return answer["found"]
 
 
 class NotMapped(OSError):

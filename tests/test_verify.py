@@ -211,6 +211,21 @@ def test_a_host_with_several_addresses_is_asked_within_the_requests_time_however
     assert time.monotonic() - started < 1.2  # the request's 1 s in all, not 1 s an address
 
 
+def test_a_name_lookup_that_does_not_end_fails_the_request_at_its_timeout(monkeypatch):
+    # The system's resolver waits 5 s an attempt for a name server that does not answer, twice, for
+    # each one: the lookup held the request that long past its timeout.
+    released = threading.Event()
+    monkeypatch.setattr(verify.socket, "getaddrinfo", lambda *args, **kwargs: released.wait(30) and [])
+    given = verify.Endpoint(timeout=0.3)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError, match=r"^looking up app\.example\.com took longer than the request's timeout$"):
+            given.request("https", "app.example.com", "/health")
+        assert time.monotonic() - started < 1.0
+    finally:
+        released.set()
+
+
 def test_an_address_family_the_kernel_lacks_goes_on_to_the_next_address(servers, monkeypatch):
     # IPv6 turned off (ipv6.disable=1): a dual-stack name's AAAA record failed the request before its A record was tried.
     site, endpoint = servers
