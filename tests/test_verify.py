@@ -226,6 +226,11 @@ def test_a_name_lookup_that_does_not_end_fails_the_request_at_its_timeout(monkey
         released.set()
 
 
+def test_what_the_name_lookup_raises_is_raised_to_the_request_as_it_was():
+    with pytest.raises(UnicodeError):  # a label over 63 characters: idna's error, not a thread's traceback
+        verify.Endpoint(timeout=1).request("https", f"{'x' * 64}.example.com", "/health")
+
+
 def test_an_address_family_the_kernel_lacks_goes_on_to_the_next_address(servers, monkeypatch):
     # IPv6 turned off (ipv6.disable=1): a dual-stack name's AAAA record failed the request before its A record was tried.
     site, endpoint = servers
