@@ -1530,6 +1530,12 @@ def test_the_exposure_section_gathers_what_reaches_the_service_how_it_travels_an
         ) in section
         assert f"- alb AlbSecurityGroup: tcp {port} (ContainerPort) out to {group} (BackendSecurityGroupId)" in section
         assert f"The backend security group {group} (BackendSecurityGroupId) is not made by these stacks: the rules above" in section
+        # the command to list its other rules: in the environment's region; on the sandbox, against the sandbox with its keys,
+        # never the account the reader's shell reaches
+        listed = f"aws --region {ENVIRONMENTS[env].region} ec2 describe-security-group-rules --filters Name=group-id,Values={group}"
+        if env == "sandbox":
+            listed = f'(eval "$(.venv/bin/python -m emulator.sandbox env)" && {listed})'
+        assert f"its others are not shown; `{listed}` lists all of them." in section
         # the alternate target group carries traffic only where releases shift it (its listener rules)
         idle = f" (no listener or rule forwards to it in {env})" * (v["DeploymentStrategy"] == "ROLLING")
         assert f"- alb AlternateTargetGroup: HTTP from the load balancer to the tasks on {port} (ContainerPort){idle}\n" in section

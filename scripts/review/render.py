@@ -178,11 +178,22 @@ def exposure_section(review: Review) -> list[str]:
     if group:
         lines += [
             f"The backend security group {group} (BackendSecurityGroupId) is not made by these stacks: the rules above that name it "
-            f"are the ones they add, and its others are not shown; `aws ec2 describe-security-group-rules --filters "
-            f"Name=group-id,Values={group}` lists all of them.",
+            f"are the ones they add, and its others are not shown; "
+            f"`{aws_command(review, f'ec2 describe-security-group-rules --filters Name=group-id,Values={group}')}` lists all of them.",
             "",
         ]
     return lines
+
+
+def aws_command(review: Review, command: str) -> str:
+    """An AWS CLI command for the document's reader to paste: in the environment's region, not the shell's;
+    for the sandbox, against the running sandbox with its keys (what `python -m emulator.sandbox env`
+    exports, in a subshell), not whatever account the shell's credentials reach. The sandbox's port is
+    chosen when it starts, so the document cannot name it."""
+    pasted = f"aws --region {review.environment.region} {command}"
+    if review.env == params.SANDBOX_ENV:
+        return f'(eval "$(.venv/bin/python -m emulator.sandbox env)" && {pasted})'
+    return pasted
 
 
 def layer_order(review: Review) -> list[str]:
