@@ -66,6 +66,14 @@ def main(argv=None) -> int:
         print(" -> ".join(templates.layer_order()))
         return 0
     GenerationError.checking = args.check  # at each run's start: every error of the run says it alike
+    if not args.check and output_dir.resolve() == OUTPUT_DIR.resolve() and params_dir.resolve() != PARAMS_DIR.resolve():
+        # output/ is what params/ generates (make check, make deploy and the review compare the two): written from
+        # another directory, it would lose the files of every environment that directory lacks.
+        raise GenerationError(
+            f"--params-dir {params_dir} writes into {relative(OUTPUT_DIR)}/, which holds what {relative(PARAMS_DIR)}/ generates: "
+            f"give --output-dir too (a directory outside {relative(OUTPUT_DIR)}/), or copy the files into {relative(PARAMS_DIR)}/",
+            2,
+        )
     try:
         files = build_all(load_all(params_dir), output_dir)
     except ToolError as error:

@@ -207,6 +207,36 @@ def test_an_output_dir_inside_output_reached_through_a_symlink_is_refused_too(tm
     assert list(elsewhere.rglob("*")) == [elsewhere / "prod"]  # nothing written
 
 
+def test_another_params_dir_is_refused_for_output_unless_an_output_dir_is_given_too(tmp_path, monkeypatch):
+    # generate.py --params-dir <a folder with one environment's file> wrote into output/, and removed
+    # every other environment's files there as stale. Here output/ and params/ are copies, so that a
+    # regression costs the copies, not the project's.
+    import generate
+
+    output, params_copy, scratch = tmp_path / "output", tmp_path / "params", tmp_path / "scratch"
+    shutil.copytree(ROOT / "output", output)
+    shutil.copytree(ROOT / "params", params_copy)
+    scratch.mkdir()
+    first = sorted(params_copy.glob("*.yaml"))[0]
+    shutil.copy(first, scratch / first.name)
+    monkeypatch.setattr(generate, "OUTPUT_DIR", output)
+    monkeypatch.setattr(generate, "PARAMS_DIR", params_copy)
+    before = {path: path.read_bytes() for path in output.rglob("*") if path.is_file()}
+
+    ran = generate_main("--no-lint", "--params-dir", scratch)
+    assert ran.returncode == 2, ran
+    assert ran.stderr == (
+        f"error: --params-dir {scratch} writes into {output}/, which holds what {params_copy}/ generates: give --output-dir "
+        f"too (a directory outside {output}/), or copy the files into {params_copy}/\nnothing was written\n"
+    )
+    assert {path: path.read_bytes() for path in output.rglob("*") if path.is_file()} == before
+    # with --output-dir, or with the params/ directory itself named, it writes as ever
+    assert generate_main("--no-lint", "--params-dir", scratch, "--output-dir", tmp_path / "elsewhere").returncode == 0
+    assert {path.parent.name for path in (tmp_path / "elsewhere").glob("*/*.json")} == {first.stem}
+    assert generate_main("--no-lint", "--params-dir", params_copy).returncode == 0
+    assert {path: path.read_bytes() for path in output.rglob("*") if path.is_file()} == before
+
+
 def test_an_output_dir_that_cannot_be_searched_is_one_line(tmp_path):
     # A path longer than the system takes (PATH_MAX, 4096) deep inside: made one level at a time.
     out = tmp_path / "out"
