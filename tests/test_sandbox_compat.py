@@ -892,6 +892,33 @@ def test_a_failed_create_rolls_back_to_rollback_complete(aws):
     assert aws.cloudformation.describe_stack_resources(StackName="alb")["StackResources"] == []
 
 
+def test_a_log_group_a_stack_makes_keeps_its_kms_key_and_an_update_changes_it(aws):
+    """make purge leaves a key that a log group in no stack still uses (the groups an update to a new
+    NamePrefix or a destroy kept): moto dropped a stack-made group's KmsKeyId, so the sandbox could not
+    show it."""
+    template = {
+        "Parameters": {"Keyed": {"Type": "String"}},
+        "Conditions": {"IsKeyed": {"Fn::Equals": [{"Ref": "Keyed"}, "yes"]}},
+        "Resources": {
+            "Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": []}}},
+            "Logs": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {
+                    "LogGroupName": "keyed-logs",
+                    "KmsKeyId": {"Fn::If": ["IsKeyed", {"Fn::GetAtt": ["Key", "Arn"]}, {"Ref": "AWS::NoValue"}]},
+                },
+            },
+        },
+    }
+    deploy(aws, "keyed", json.dumps(template), {"Keyed": "yes"})
+    key_arn = aws.kms.describe_key(KeyId=physical_id(aws, "keyed", "Key"))["KeyMetadata"]["Arn"]
+    (group,) = aws.logs.describe_log_groups(logGroupNamePrefix="keyed-logs")["logGroups"]
+    assert group.get("kmsKeyId") == key_arn
+    deploy(aws, "keyed", json.dumps(template), {"Keyed": "no"})
+    (group,) = aws.logs.describe_log_groups(logGroupNamePrefix="keyed-logs")["logGroups"]
+    assert "kmsKeyId" not in group
+
+
 def test_created_resources_carry_the_stack_tags_and_cloudformations_own(aws):
     # moto alone: no tag at all on what a change set creates.
     stack_tags = [{"Key": "Project", "Value": "startupwebapp"}, {"Key": "Layer", "Value": "service"}]
