@@ -207,7 +207,7 @@ def validate(args):
     if args.stack and args.stack not in templates.LAYERS:
         named = next((layer for layer in templates.LAYERS if args.stack == templates.stack_name(args.env, layer)), None)
         hint = f" (STACK takes the layer: STACK={named})" if named else did_you_mean(args.stack, templates.LAYERS)
-        if not named and "," in args.stack:  # STACK=alb,service
+        if not named and len(args.stack.replace(",", " ").split()) > 1:  # STACK=alb,service or STACK="alb service"
             hint = " (STACK takes one layer: a run per layer, or STACK= left out for every layer)"
         raise Failure(f"error: unknown layer {args.stack!r}{hint}; layers: {', '.join(templates.LAYERS)}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"
