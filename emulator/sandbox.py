@@ -376,8 +376,27 @@ def _share_region_lists() -> None:
     Session.get_available_regions = lambda self, *args, **kwargs: list(regions(*args, **kwargs))
 
 
+SANDBOX_CONNECTIONS = 4000  # open at once, at most: far past what deploys hold (a few each)
+
+
+def connection_limit() -> int:
+    """How many connections the server keeps open at once: SANDBOX_CONNECTIONS, within the process's
+    limit of open files, raised as far as its hard limit allows (64 left for the server's own files)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = SANDBOX_CONNECTIONS + 64
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return SANDBOX_CONNECTIONS if soft == resource.RLIM_INFINITY else max(min(SANDBOX_CONNECTIONS, soft - 64), 100)
+
+
 def serve(state_dir: Path, port: int, parent: int | None) -> int:
     """The server process itself: moto with our compatibility module, on loopback only."""
+    import logging
     from importlib import metadata
 
     # A client that goes away mid-answer (Ctrl-C in a deploy) must cost a BrokenPipeError in one
@@ -416,8 +435,20 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
         # client's. It drops request headers with an underscore in their name, which moto's handler kept
         # for S3 object metadata, which no layer or command sends.
         # https://docs.pylonsproject.org/projects/waitress/en/stable/arguments.html
-        server = create_server(DomainDispatcherApplication(create_backend_app), host=HOST, port=port, threads=4)
+        # Its limit of 100 open connections (werkzeug had none) let any local process that held 100 idle ones
+        # stall every deploy until the 120 s idle timeout closed them: the sandbox takes as many as the open-file
+        # limit leaves room for, watched with poll() rather than select(), which takes no descriptor past 1023.
+        server = create_server(
+            DomainDispatcherApplication(create_backend_app),
+            host=HOST,
+            port=port,
+            threads=4,
+            connection_limit=connection_limit(),
+            asyncore_use_poll=True,
+        )
         threading.Thread(target=server.run, name="waitress", daemon=True).start()
+        # Past 4 requests waiting it logs "Task queue depth is N" for each: server.log is for what goes wrong.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     host, bound_port = HOST, server.effective_port
     endpoint_file = state_dir / "endpoint"
     temporary = endpoint_file.with_suffix(".tmp")

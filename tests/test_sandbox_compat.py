@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from conftest import ROOT, parameters
 
@@ -1161,6 +1162,42 @@ def test_a_clients_calls_go_over_one_connection_that_the_server_keeps_open(sandb
         sts.get_caller_identity()
     sts.close()
     assert len(connects) == 1, connects
+
+
+def test_idle_connections_another_process_holds_neither_stall_the_sandbox_nor_fill_its_log(sandbox):
+    """waitress keeps 100 connections open by default and logs a line for each request that waits for a
+    thread: 100 idle connections (any local process's) stalled every deploy until its 120 s idle timeout
+    closed them, and a burst of calls filled server.log."""
+    import threading
+
+    host, port = sandbox.endpoint.removeprefix("http://").split(":")
+    held = [socket.create_connection((host, int(port))) for _ in range(150)]
+    try:
+        quick = CONFIG.merge(Config(read_timeout=5, retries={"total_max_attempts": 1}, proxies={}))
+        sts = make_session(params.SANDBOX_SESSION_VARS).client(
+            "sts", endpoint_url=sandbox.endpoint, region_name="us-east-1", config=quick, **CREDENTIALS
+        )
+        assert sts.get_caller_identity()["Account"]
+        sts.close()
+    finally:
+        for sock in held:
+            sock.close()
+    logged = sandbox.log_file.read_text().count("Task queue depth")
+
+    def burst():
+        client = make_session(params.SANDBOX_SESSION_VARS).client(
+            "sts", endpoint_url=sandbox.endpoint, region_name="us-east-1", **CREDENTIALS
+        )
+        for _ in range(10):
+            client.get_caller_identity()
+        client.close()
+
+    callers = [threading.Thread(target=burst) for _ in range(16)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(60)
+    assert sandbox.log_file.read_text().count("Task queue depth") == logged == 0
 
 
 def test_a_deploy_run_closes_its_connections(sandbox, monkeypatch):
