@@ -169,7 +169,7 @@ def look_up(host, port, deadline) -> list:
     def ask():
         try:
             answer["found"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except Exception as error:  # raised in the caller, as getaddrinfo's own (a UnicodeError for a label over 63 characters)
+        except BaseException as error:  # raised in the caller, as getaddrinfo's own (a UnicodeError for a label over 63 characters)
             answer["error"] = error
 
     lookup = threading.Thread(target=ask, name=f"look up {host}", daemon=True)

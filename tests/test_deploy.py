@@ -3073,11 +3073,12 @@ def test_a_version_another_writer_left_garbled_costs_no_release_this_run_read(me
 
 
 def paging_forever(service, operation, asked, page, key="NextToken"):
-    """A client whose answers to operation name, from the second on, the token they were asked with."""
+    """A client whose answers to operation give the next-page tokens A, B, then A again: paged on, it
+    would be asked for B and A without end."""
     client = SESSION.client(service, config=deploy.CONFIG)
     stubber = Stubber(client)
-    stubber.add_response(operation, page | {key: "again"}, asked)
-    stubber.add_response(operation, page | {key: "again"}, asked | {key: "again"})
+    for asked_with, answered in ((None, "A"), ("A", "B"), ("B", "A")):
+        stubber.add_response(operation, page | {key: answered}, asked | ({key: asked_with} if asked_with else {}))
     stubber.activate()
     return client
 
@@ -3085,13 +3086,15 @@ def paging_forever(service, operation, asked, page, key="NextToken"):
 def stack_events_read(monkeypatch):
     client = paging_forever("cloudformation", "describe_stack_events", {"StackName": stack_id("alb")}, {"StackEvents": []})
     page = client.describe_stack_events  # each page holds an event of this run, so that the reader asks for the next
-    answers = iter([event("alb", "Listener", "CREATE_COMPLETE", 2), event("alb", "Listener", "CREATE_IN_PROGRESS", 1)])
+    answers = iter(
+        [event("alb", "Listener", status, seconds) for status, seconds in (("CREATE_COMPLETE", 3), ("UPDATE", 2), ("CREATE", 1))]
+    )
     monkeypatch.setattr(client, "describe_stack_events", lambda **asked: page(**asked) | {"StackEvents": [next(answers)]})
     run = types.SimpleNamespace(cf=client, events=[], say=lambda *lines: None, colour=False)
     deployer.Deployer.print_events(run, stack_id("alb"), cs_name("alb"), NOW, set())
 
 
-def change_set_read():
+def change_set_read(monkeypatch):
     client = paging_forever(
         "cloudformation",
         "describe_change_set",
@@ -3102,55 +3105,41 @@ def change_set_read():
     deployer.Deployer.wait_for_change_set(run, types.SimpleNamespace(stack=stack("alb"), name="alb"), cs_name("alb"))
 
 
+def resource_drifts_read(monkeypatch):
+    asked = {"StackName": stack_id("alb"), "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]}
+    client = paging_forever("cloudformation", "describe_stack_resource_drifts", asked, {"StackResourceDrifts": []})
+    drift.resource_drifts(types.SimpleNamespace(cf=client), stack_id("alb"))
+
+
+def release_history_read(monkeypatch):
+    client = paging_forever("ssm", "get_parameter_history", {"Name": HISTORY}, {"Parameters": []})
+    list(ReleaseHistory(client, ENV, print, lambda seconds: None).versions())
+
+
+def log_events_read(monkeypatch):
+    client = paging_forever("logs", "filter_log_events", {"logGroupName": LOG_GROUP, "startTime": 0}, {"events": []}, "nextToken")
+    list(logs.filtered(client, LOG_GROUP, 0))
+
+
 @pytest.mark.parametrize(
-    "read",
+    "read, operation",
     [
-        pytest.param(stack_events_read, id="stack events"),
-        pytest.param(lambda monkeypatch: change_set_read(), id="a change set's further pages"),
-        pytest.param(
-            lambda monkeypatch: drift.resource_drifts(
-                types.SimpleNamespace(
-                    cf=paging_forever(
-                        "cloudformation",
-                        "describe_stack_resource_drifts",
-                        {"StackName": stack_id("alb"), "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]},
-                        {"StackResourceDrifts": []},
-                    )
-                ),
-                stack_id("alb"),
-            ),
-            id="resource drifts",
-        ),
-        pytest.param(
-            lambda monkeypatch: list(
-                ReleaseHistory(
-                    paging_forever("ssm", "get_parameter_history", {"Name": HISTORY}, {"Parameters": []}), ENV, print, lambda s: None
-                ).versions()
-            ),
-            id="release history",
-        ),
-        pytest.param(
-            lambda monkeypatch: list(
-                logs.filtered(
-                    paging_forever("logs", "filter_log_events", {"logGroupName": LOG_GROUP, "startTime": 0}, {"events": []}, "nextToken"),
-                    LOG_GROUP,
-                    0,
-                )
-            ),
-            id="make logs",
-        ),
+        (stack_events_read, "DescribeStackEvents"),
+        (change_set_read, "DescribeChangeSet"),
+        (resource_drifts_read, "DescribeStackResourceDrifts"),
+        (release_history_read, "GetParameterHistory"),
+        (log_events_read, "FilterLogEvents"),
     ],
 )
-def test_an_answer_that_names_the_token_it_was_asked_with_stops_the_paging_and_says_so(read, monkeypatch):
-    """Paged on, such an answer (AWS's fault, or an emulator's) would be asked for again and again,
-    with no bound: botocore's paginators stop on it, and so do the pages read without one."""
+def test_an_answer_that_gives_a_next_page_token_it_gave_before_stops_the_paging_and_says_so(read, operation, monkeypatch):
+    """Paged on, such answers (AWS's fault, or an emulator's) would be asked for again and again, with no
+    bound; botocore's paginators catch only the token a page was asked with, not A, B, A."""
     no_real_aws(monkeypatch)
     with pytest.raises(PaginationError) as stopped:
         read(monkeypatch)
-    assert "he same next token was received twice: " in str(stopped.value)  # botocore's words (The), or ours (the)
-    said = explain(stopped.value, "prod")
-    assert said.endswith(
-        "the answers would have been paged forever, so the run stopped; run it again, and see where things stand: make status ENV=prod"
+    assert explain(stopped.value, "prod") == (
+        f"error: {operation} answered a next-page token it had given before (A): paging on would never end, so the run "
+        "stopped; run it again, and see where things stand: make status ENV=prod"
     )
 
 

@@ -226,9 +226,16 @@ def test_a_name_lookup_that_does_not_end_fails_the_request_at_its_timeout(monkey
         released.set()
 
 
-def test_what_the_name_lookup_raises_is_raised_to_the_request_as_it_was():
+def test_what_the_name_lookup_raises_is_raised_to_the_request_as_it_was(monkeypatch):
     with pytest.raises(UnicodeError):  # a label over 63 characters: idna's error, not a thread's traceback
         verify.Endpoint(timeout=1).request("https", f"{'x' * 64}.example.com", "/health")
+
+    def stop(*args, **kwargs):
+        raise SystemExit(3)
+
+    monkeypatch.setattr(verify.socket, "getaddrinfo", stop)
+    with pytest.raises(SystemExit):  # not a KeyError for the answer it never gave
+        verify.Endpoint(timeout=1).request("https", "app.example.com", "/health")
 
 
 def test_an_address_family_the_kernel_lacks_goes_on_to_the_next_address(servers, monkeypatch):

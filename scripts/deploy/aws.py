@@ -209,15 +209,18 @@ class AwsCalls:
         return API_CALLS + ", ".join(f"{stack} {n}" for stack, n in self.per_stack.items())
 
 
-def next_page_token(page: dict, asked_with, key: str = "NextToken"):
-    """The next-page token of a page asked for with the token asked_with (None: the last page). An
-    answer that names the token it was asked with would be paged forever: botocore's paginators stop
-    on it (PaginationError), and so does this, for the pages read without one: a call botocore has no
-    paginator for (DescribeStackResourceDrifts), paging on from a page already read (DescribeChangeSet),
-    and the readers that take any object with the call (the release history, make logs)."""
+def next_page_token(page: dict, seen: set, operation: str, key: str = "NextToken"):
+    """The page's next-page token (None: the last page), added to seen, the tokens this paging has had
+    so far. One had before (the token asked with, or any earlier one: A, B, A) would be paged without
+    end: PaginationError. botocore's paginators catch only the token asked with, so every paging loop
+    here reads its pages with this."""
     token = page.get(key)
-    if token is not None and token == asked_with:
-        raise PaginationError(message=f"the same next token was received twice: {token}")
+    if token is not None:
+        if token in seen:
+            raise PaginationError(
+                message=f"{operation} answered a next-page token it had given before ({printable(token, one_line=True)[:60]})"
+            )
+        seen.add(token)
     return token
 
 
@@ -259,8 +262,10 @@ def explain(error, env) -> str:
         said = printable(" ".join(said.split())[:200], one_line=True)
         return f"error: {endpoint} answered with something that is not an AWS API response: {said}; is that the endpoint you meant?"
     if isinstance(error, PaginationError):  # AWS's side (or an emulator's): asking again may not meet it
-        text = printable(" ".join(str(error).split())[:300], one_line=True)
-        return f"error: {text}: the answers would have been paged forever, so the run stopped; run it again, and see where things stand: make status ENV={env}"
+        text = printable(" ".join(str(error).split())[:300], one_line=True).removeprefix("Error during pagination: ")
+        return (
+            f"error: {text}: paging on would never end, so the run stopped; run it again, and see where things stand: make status ENV={env}"
+        )
     if isinstance(error, ClientError):
         code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
         if message.lstrip().startswith("<"):  # an HTTP error page (a proxy's, an emulator's crash), not an AWS error

@@ -730,11 +730,13 @@ class Deployer:
                     else f", then the stack it made, empty (REVIEW_IN_PROGRESS): {self.cli} cloudformation delete-stack --stack-name {stack}"
                 )
             )
-        token = change_set.pop("NextToken", None)
+        seen = set()
+        token = next_page_token(change_set, seen, "DescribeChangeSet")
+        change_set.pop("NextToken", None)
         while token:
             more = self.cf.describe_change_set(StackName=stack, ChangeSetName=name, NextToken=token)
             change_set["Changes"] += more.get("Changes", [])
-            token = next_page_token(more, token)
+            token = next_page_token(more, seen, "DescribeChangeSet")
         return change_set
 
     def delete_change_set(self, stack, name):
@@ -1238,8 +1240,9 @@ class Deployer:
         )
 
     def print_events(self, stack_id, token, started, seen):
-        new = []
-        for page in self.cf.get_paginator("describe_stack_events").paginate(StackName=stack_id):  # read as needed
+        new, kwargs, tokens = [], {"StackName": stack_id}, set()
+        while True:
+            page = self.cf.describe_stack_events(**kwargs)
             done = False
             for event in page.get("StackEvents", []):  # newest first
                 mine = (
@@ -1250,8 +1253,10 @@ class Deployer:
                     break
                 seen.add(event["EventId"])
                 new.append(event)
-            if done:
+            next_token = None if done else next_page_token(page, tokens, "DescribeStackEvents")
+            if not next_token:
                 break
+            kwargs["NextToken"] = next_token
         new.reverse()  # oldest first
         self.events += new
         self.say(*text.event_lines(new, self.colour))

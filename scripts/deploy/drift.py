@@ -85,11 +85,11 @@ def wait(deployer, detection) -> dict | None:
 def resource_drifts(deployer, stack_id) -> list[dict]:
     """The stack's MODIFIED and DELETED resources from its last detection, every page."""
     kwargs = {"StackName": stack_id, "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]}
-    drifts = []
+    drifts, seen = [], set()
     while True:
         page = deployer.cf.describe_stack_resource_drifts(**kwargs)
         drifts += page.get("StackResourceDrifts", [])
-        token = next_page_token(page, kwargs.get("NextToken"))
+        token = next_page_token(page, seen, "DescribeStackResourceDrifts")
         if not token:
             return drifts
         kwargs["NextToken"] = token

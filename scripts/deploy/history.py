@@ -95,12 +95,12 @@ class ReleaseHistory:
     def versions(self):
         """(version, its value read as JSON) of each version of the parameter, page after page, as they
         are read."""
-        kwargs = {"Name": self.name}
+        kwargs, seen = {"Name": self.name}, set()
         while True:
             page = self.ssm.get_parameter_history(**kwargs)
             for parameter in page.get("Parameters", []):
                 yield parameter.get("Version", 0), untrusted_json(parameter["Value"])
-            token = next_page_token(page, kwargs.get("NextToken"))
+            token = next_page_token(page, seen, "GetParameterHistory")
             if not token:
                 return
             kwargs["NextToken"] = token

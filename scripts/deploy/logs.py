@@ -107,11 +107,11 @@ def filtered(logs, group: str, start_ms: int):
     """Every event of the log group from start_ms on, page after page (nextToken).
     https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html
     (startTime: milliseconds after the epoch; a page may be empty while a nextToken follows)."""
-    kwargs = {"logGroupName": group, "startTime": start_ms}
+    kwargs, seen = {"logGroupName": group, "startTime": start_ms}, set()
     while True:
         page = logs.filter_log_events(**kwargs)
         yield from page.get("events", [])
-        token = next_page_token(page, kwargs.get("nextToken"), "nextToken")
+        token = next_page_token(page, seen, "FilterLogEvents", "nextToken")
         if not token:
             return
         kwargs["nextToken"] = token
