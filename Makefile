@@ -188,7 +188,7 @@ status: $(INSTALLED) ## one line per layer of ENV: stack, status, last update
 outputs: $(INSTALLED) ## the outputs of STACK (default: every layer) in ENV
 	@$(AWS) $(DEPLOY) outputs $(FLAGS)
 
-events: $(INSTALLED) ## the latest events of STACK in ENV
+events: $(INSTALLED) ## the latest events of STACK in ENV (destroyed: of its stack deleted last)
 	@$(AWS) $(DEPLOY) events $(FLAGS)
 
 diff: $(INSTALLED) ## template and parameters of STACK against what ENV runs (fails when they differ)

@@ -3364,6 +3364,37 @@ def test_events_prints_the_latest_events_oldest_first(aws):
     assert "LoadBalancer" in lines[1] and stack("alb") in lines[2]
 
 
+def test_events_of_a_destroyed_layer_are_those_of_its_stack_deleted_last(aws):
+    # After make destroy, what it deleted and what it kept (DELETE_SKIPPED) was "not deployed" alone.
+    aws.not_deployed("service")
+    deleted_at = NOW + timedelta(hours=1)
+    summaries = [
+        {"StackId": stack_id("service").replace("service", "service-older"), "StackName": stack("service"), "CreationTime": NOW}
+        | {"StackStatus": "DELETE_COMPLETE", "DeletionTime": NOW - timedelta(days=8)},
+        {"StackId": stack_id("service"), "StackName": stack("service"), "CreationTime": NOW - timedelta(days=5)}
+        | {"StackStatus": "DELETE_COMPLETE", "DeletionTime": deleted_at},
+        {"StackId": stack_id("alb"), "StackName": stack("alb"), "CreationTime": NOW, "StackStatus": "DELETE_COMPLETE", "DeletionTime": NOW},
+    ]
+    aws.cf.add_response("list_stacks", {"StackSummaries": summaries}, {"StackStatusFilter": ["DELETE_COMPLETE"]})
+    gone = described("service", status="DELETE_COMPLETE")
+    gone["Stacks"][0]["DeletionTime"] = deleted_at
+    aws.cf.add_response("describe_stacks", gone, {"StackName": stack_id("service")})
+    kept = event("service", "LogGroup", "DELETE_SKIPPED", 3600, "AWS::Logs::LogGroup")
+    trail = events(event("service", stack("service"), "DELETE_COMPLETE", 3601), kept)
+    aws.cf.add_response("describe_stack_events", trail, {"StackName": stack_id("service")})
+    assert aws.run("events", "--stack", "service") == 0, aws.err
+    lines = aws.out.splitlines()
+    assert lines[:2] == [
+        f"{stack('service')}: not deployed; the one deleted last, at {deleted_at:%Y-%m-%d %H:%M:%S} UTC:",
+        f"{stack('service')}: the last 2 events, oldest first",
+    ], aws.out
+    assert "LogGroup" in lines[2] and "DELETE_SKIPPED" in lines[2] and "DELETE_COMPLETE" in lines[3], aws.out
+    aws.not_deployed("service")  # never deployed: as before
+    aws.cf.add_response("list_stacks", {"StackSummaries": summaries[2:]}, {"StackStatusFilter": ["DELETE_COMPLETE"]})
+    assert aws.run("events", "--stack", "service") == 0, aws.err
+    assert aws.out == f"{stack('service')}: not deployed\n"
+
+
 def test_events_and_outputs_of_a_stack_of_our_name_someone_else_made_say_so(aws):
     # status, diff and drift said "not made by this tool"; events and outputs showed it as the layer's
     aws.cf.add_response("describe_stacks", described("alb", tags={"Owner": "mallory"}), {"StackName": stack("alb")})

@@ -108,6 +108,10 @@ def test_create_destroy_purge_create_again(sandbox, run):
     assert elbv2.describe_target_groups()["TargetGroups"] == []
     assert f"{PREFIX}-alb-sg" not in {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]}
     assert log_group_names(sandbox) >= RETAINED_LOGS
+    # make events after the destroy: the deleted stack's, with what it kept
+    code, out, err = run("events", "--stack", "service")
+    assert code == 0 and out.startswith(f"{stack('service')}: not deployed; the one deleted last, at "), out + err
+    assert any("DELETE_SKIPPED" in line and "LogGroup" in line for line in out.splitlines()), out  # the log group it retained
 
     # Deployed again before the purge, each layer with a retained name would fail its create and roll
     # back, one after another: refused before anything is created, naming every one and the way out.

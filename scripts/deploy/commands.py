@@ -278,8 +278,16 @@ class Commands:
         deployer, stack = self.deployer, templates.stack_name(self.env, self.layers[0])
         found = deployer.describe(stack)
         if found is None:
-            deployer.say(f"{stack}: not deployed")
-            return 0
+            # After a destroy, its events (what it deleted, what it kept: DELETE_SKIPPED) are what one looks for:
+            # CloudFormation keeps a deleted stack's for 90 days, read by its id.
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackEvents.html
+            deleted = purge.deleted_stacks(deployer, {stack})
+            if not deleted:
+                deployer.say(f"{stack}: not deployed")
+                return 0
+            found = deployer.cf.describe_stacks(StackName=deleted[0]["StackId"])["Stacks"][0]
+            when = found.get("DeletionTime") or deleted[0].get("DeletionTime")
+            deployer.say(f"{stack}: not deployed; the one deleted last" + (f", at {when:%Y-%m-%d %H:%M:%S} UTC" if when else "") + ":")
         events = deployer.cf.describe_stack_events(StackName=found["StackId"]).get("StackEvents", [])[:count]
         deployer.say(*text.recent_events(stack, events))
         if deployer.foreign(found):  # shown, but not as the layer's
