@@ -45,6 +45,12 @@ endif
 # go back by the history, make task run the running image. Each takes the values every deployer run is
 # given (refused there where they do not apply, as TAG= and CHANGESET= are) and its own.
 DEPLOYER_VALUES := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON
+# The refusal names as allowed only what the target uses: TAG=, REPAIR= and CHANGESET= where the deployer
+# takes them (scripts/deploy/__init__.py TAKES_TAG and TAKES_REPAIR, tests/test_workflows.py keeping these alike).
+TAG_TARGETS := deploy changeset diff rollback task
+REPAIR_TARGETS := deploy changeset rollback
+CHANGESET_TARGETS := execute
+ALLOWED_FOR = $(filter-out $(foreach v,TAG REPAIR CHANGESET,$(if $(filter $(1),$($(v)_TARGETS)),,$(v))),$(DEPLOYER_VALUES)) $(OWN_VALUES_$(1))
 OWN_VALUES_zone := TIMEOUT
 OWN_VALUES_verify := TIMEOUT CONNECT_TO CA_BUNDLE TEST_LISTENER
 OWN_VALUES_continue := ACTION
@@ -60,7 +66,7 @@ endif
 ON_COMMAND_LINE := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
 REFUSING := $(firstword $(foreach g,$(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS)),$(if $(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(g)),$(ON_COMMAND_LINE)),$(g))))
 ifneq ($(REFUSING),)
-$(error $(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(REFUSING)),$(ON_COMMAND_LINE)): not a value make $(REFUSING) takes; allowed: $(strip $(DEPLOYER_VALUES) $(OWN_VALUES_$(REFUSING))) (AWS settings such as AWS_PROFILE go in the shell's environment))
+$(error $(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(REFUSING)),$(ON_COMMAND_LINE)): not a value make $(REFUSING) takes; allowed: $(strip $(call ALLOWED_FOR,$(REFUSING))) (AWS settings such as AWS_PROFILE go in the shell's environment))
 endif
 endif
 ifneq ($(FROM_ENVIRONMENT),)

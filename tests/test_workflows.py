@@ -685,18 +685,43 @@ def test_a_name_or_word_deploy_destroy_and_purge_do_not_take_is_refused_since_a_
     assert "--image-tag" not in make("rollback", "STACK=service").stdout
 
 
+COMMON = "ENV STACK YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE MAX_WAIT PYTHON"  # what every deployer target takes
+
+
 @pytest.mark.parametrize(
-    ("target", "misspelt", "meant", "passed", "own"),
+    ("target", "misspelt", "meant", "passed", "allowed"),
     [
-        ("continue", "action=ROLLBACK", "ACTION=ROLLBACK", "--action='ROLLBACK'", " ACTION"),  # ignored, it sent CONTINUE: traffic moved
-        ("rollback", "IMAGE_TAG=v1", "TAG=v1", "--image-tag='v1'", ""),  # ignored, it went back by the history
-        ("task", "tag=v2", "TAG=v2", "--image-tag='v2'", " CMD"),  # ignored, the running image ran the migration
-        ("logs", "since=2h", "SINCE=2h", "--since='2h'", " SINCE FOLLOW"),
-        ("zone", "TIME_OUT=60", "TIMEOUT=60", "--timeout='60'", " TIMEOUT"),
-        ("status", "STAK=alarms", "STACK=alarms", "--stack='alarms'", ""),
+        ("continue", "action=ROLLBACK", "ACTION=ROLLBACK", "--action='ROLLBACK'", f"{COMMON} ACTION"),  # ignored, it sent CONTINUE
+        # ignored, it went back by the history
+        (
+            "rollback",
+            "IMAGE_TAG=v1",
+            "TAG=v1",
+            "--image-tag='v1'",
+            "ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON",
+        ),
+        # ignored, the running image ran the migration
+        (
+            "task",
+            "tag=v2",
+            "TAG=v2",
+            "--image-tag='v2'",
+            "ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE MAX_WAIT PYTHON CMD",
+        ),
+        ("logs", "since=2h", "SINCE=2h", "--since='2h'", f"{COMMON} SINCE FOLLOW"),
+        ("zone", "TIME_OUT=60", "TIMEOUT=60", "--timeout='60'", f"{COMMON} TIMEOUT"),
+        # TAG=, CHANGESET= and REPAIR=, which status refuses, were listed as allowed
+        ("status", "STAK=alarms", "STACK=alarms", "--stack='alarms'", COMMON),
+        (
+            "execute",
+            "CHANGE_SET=x",
+            "CHANGESET=x",
+            "--changeset='x'",
+            "ENV STACK CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE MAX_WAIT PYTHON",
+        ),
     ],
 )
-def test_a_name_the_other_deployer_targets_do_not_take_is_refused_naming_what_they_take(target, misspelt, meant, passed, own):
+def test_a_name_the_other_deployer_targets_do_not_take_is_refused_naming_what_they_take(target, misspelt, meant, passed, allowed):
     # make ignores a NAME=value it does not use: a misspelt one left the run doing what its default does.
     shell, make = SHELL_ENV, make_n
 
@@ -704,7 +729,6 @@ def test_a_name_the_other_deployer_targets_do_not_take_is_refused_naming_what_th
     refused = make(target, *given, misspelt, "YES=1")
     name = misspelt.split("=")[0]
     assert refused.returncode == 2 and refused.stdout == "", refused
-    allowed = f"ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON{own}"
     advice = "(AWS settings such as AWS_PROFILE go in the shell's environment).  Stop."
     assert f"*** {name}: not a value make {target} takes; allowed: {allowed} {advice}" in refused.stderr, refused.stderr
     spelt = make(target, *given, meant, "YES=1")
@@ -715,6 +739,16 @@ def test_a_name_the_other_deployer_targets_do_not_take_is_refused_naming_what_th
     assert spaced.returncode == 2 and spaced.stdout == "", spaced
     assert f"*** {value}: not a make target, and make {target} would run before make stops at it" in spaced.stderr, spaced.stderr
     assert make(target, *given, misspelt, env=shell | {"MAKELEVEL": "1"}).returncode == 0  # under another make: its own names
+
+
+def test_the_targets_the_makefile_names_for_tag_and_repair_are_those_the_deployer_takes_them_for():
+    from scripts import deploy
+
+    makefile = (ROOT / "Makefile").read_text()
+    listed = {
+        name: re.search(rf"^{name}_TARGETS := (.*)$", makefile, re.MULTILINE).group(1).split() for name in ("TAG", "REPAIR", "CHANGESET")
+    }
+    assert listed == {"TAG": list(deploy.TAKES_TAG), "REPAIR": list(deploy.TAKES_REPAIR), "CHANGESET": ["execute"]}
 
 
 def test_values_exported_in_the_shell_change_no_target_only_the_command_line_does():
