@@ -3714,18 +3714,20 @@ def test_a_tags_only_update_of_a_layer_with_rollback_triggers_says_them_and_send
 
 
 def test_a_tags_only_update_waits_for_the_monitoring_minutes_of_the_triggers_it_sends(aws, monkeypatch):
-    # Its wait left them out: past its bound while CloudFormation still watched the alarms.
+    # Its wait left them out: past its bound while CloudFormation still watched the alarms. And a run of
+    # every layer stopped in that wait summed the layer up as "no changes", its change set's outcome.
     tags_only_service_update(aws)
     aws.cf.add_response("update_stack", {"StackId": stack_id("service")})
     waits = []
 
     def waited(self, *args, **kwargs):
-        waits.append(kwargs)
+        waits.append(kwargs | {"outcome": self.outcomes.get("service")})
         raise KeyboardInterrupt
 
     monkeypatch.setattr(deploy.deployer.Deployer, "wait_for_stack", waited)
     assert aws.run("deploy", "--stack", "service", "--yes") == 130
     assert waits[0]["monitoring"] == int(OUTPUT_VALUES["RollbackMonitoringMinutes"]), waits
+    assert waits[0]["outcome"] is None, waits  # the summary: stopped at service, not "service (no changes)"
 
 
 def executed_up_to_the_question(aws, made):

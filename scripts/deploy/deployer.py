@@ -1388,6 +1388,7 @@ class Deployer:
             f"update the tags of {layer.stack}? [y/N] ",
             f"tags of {layer.stack} left as they are; to update without asking, rerun with YES=1 (--yes)",
         )
+        self.outcomes.pop(layer.name, None)  # its change set's "no changes" is not this update's: the summary waits for its end
         started = self.now()
         token = f"tags-{layer.stack}-{started:%Y%m%d%H%M%S}"
         self.cf.update_stack(
