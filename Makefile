@@ -177,7 +177,7 @@ unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind
 	@$(AWS) $(DEPLOY) unlock $(FLAGS)
 
 zone: $(INSTALLED) ## find or create ENV's public hosted zone, print its name servers for the registrar, wait for the delegation [TIMEOUT=s]
-	@$(AWS) $(DEPLOY) zone $(FLAGS) $(if $(value TIMEOUT),--timeout=$(call quote,$(value TIMEOUT)))
+	@$(AWS) $(DEPLOY) zone $(FLAGS) $(if $(filter command line,$(origin TIMEOUT)),--timeout=$(call quote,$(value TIMEOUT)))
 
 deploy: $(INSTALLED) ## deploy STACK (default: every layer, in order) to ENV through change sets [TAG= YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 RECREATE=1 REPAIR=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) deploy $(FLAGS)
@@ -216,7 +216,7 @@ rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service
 	@$(FRESH) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
 verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]
-	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(value TIMEOUT),--timeout=$(call quote,$(value TIMEOUT))) $(foreach c,$(value CONNECT_TO),--connect-to=$(call quote,$(c))) \
+	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(filter command line,$(origin TIMEOUT)),--timeout=$(call quote,$(value TIMEOUT))) $(foreach c,$(value CONNECT_TO),--connect-to=$(call quote,$(c))) \
 		$(if $(value CA_BUNDLE),--ca-bundle=$(call quote,$(value CA_BUNDLE))) $(if $(value TEST_LISTENER),--test-listener)
 
 continue: $(INSTALLED) ## let ENV's release that waits for tests (TestPauseMinutes) move production traffic, or ACTION=ROLLBACK it [YES=1]
@@ -226,7 +226,7 @@ task: $(INSTALLED) ## run CMD="python manage.py migrate" once as a task of ENV's
 	@$(AWS) $(DEPLOY) task $(FLAGS) --cmd=$(call quote,$(value CMD))
 
 logs: $(INSTALLED) ## print ENV's service logs with task ids [SINCE=10m (30s, 2h, 1d) FOLLOW=1: until Ctrl-C]
-	@$(AWS) $(DEPLOY) logs $(FLAGS) $(if $(value SINCE),--since=$(call quote,$(value SINCE))) $(if $(value FOLLOW),--follow)
+	@$(AWS) $(DEPLOY) logs $(FLAGS) $(if $(filter command line,$(origin SINCE)),--since=$(call quote,$(value SINCE))) $(if $(value FOLLOW),--follow)
 
 bench: $(INSTALLED) ## print performance figures (medians)
 	@$(BIN)/python bench.py

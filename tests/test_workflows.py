@@ -683,6 +683,10 @@ def test_a_name_or_word_deploy_destroy_and_purge_do_not_take_is_refused_since_a_
     # TAG= given empty is passed on, and refused there, as STACK= is: left out, a rollback goes back by the history.
     assert "--image-tag='' " in make("rollback", "STACK=service", "TAG=").stdout
     assert "--image-tag" not in make("rollback", "STACK=service").stdout
+    # So are SINCE= and TIMEOUT=: left out for an empty value, make logs read 10 minutes as if none were given.
+    for target, name, flag in (("logs", "SINCE", "--since"), ("zone", "TIMEOUT", "--timeout"), ("verify", "TIMEOUT", "--timeout")):
+        assert f"{flag}=''" in make(target, f"{name}=").stdout.split(), target
+        assert flag not in make(target).stdout, target
 
 
 COMMON = "ENV STACK YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE MAX_WAIT PYTHON"  # what every deployer target takes
