@@ -1505,6 +1505,19 @@ def test_an_html_error_page_is_named_by_its_title_not_printed(aws):
     )
 
 
+def test_execute_of_another_layers_change_set_names_the_layer_it_is_of(aws):
+    # "no change set on stack alb (a deploy or execute since ... ends its other change sets)": the name said it was the service's.
+    for layer, named in (("alb", "service"), ("alarms", "release-alarms"), ("release-alarms", "alarms")):
+        name = f"{stack(named)}-20990101000000-abc1234"
+        aws.cf.add_client_error("describe_change_set", "ChangeSetNotFound", f"ChangeSet [{name}] does not exist", 404)
+        aws.deployed(layer)
+        assert aws.run("execute", "--stack", layer, "--changeset", name, "--yes") == 2
+        assert aws.err == (
+            f"error: no change set {name} on stack {stack(layer)}: its name is one of {stack(named)}'s: "
+            f"make execute STACK={named} ENV={ENV} CHANGESET={name}\n"
+        ), aws.err
+
+
 @pytest.mark.parametrize("deployed", [True, False])
 def test_execute_of_a_change_set_that_does_not_exist_is_exit_2(aws, deployed):
     name = f"{stack('alb')}-20990101000000-abc1234"

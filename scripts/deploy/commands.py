@@ -117,6 +117,17 @@ class Commands:
                     f"make changeset STACK={layer.name} ENV={self.env} makes one (a first create's too)",
                     2,
                 ) from None
+            named_for = max(  # this tool names a change set after its stack: <stack>-<time>-<revision>
+                (other for other in templates.LAYERS if name.startswith(f"{templates.stack_name(self.env, other)}-")),
+                key=lambda other: len(templates.stack_name(self.env, other)),
+                default=layer.name,
+            )
+            if not_found(error) and named_for != layer.name:
+                raise Failure(
+                    f"error: no change set {name} on stack {layer.stack}: its name is one of "
+                    f"{templates.stack_name(self.env, named_for)}'s: make execute STACK={named_for} ENV={self.env} CHANGESET={name}",
+                    2,
+                ) from None
             if not_found(error):
                 raise Failure(
                     f"error: no change set {name} on stack {layer.stack} (a deploy or execute of the stack since it was made "
