@@ -3471,8 +3471,13 @@ def test_the_previous_release_is_what_ran_before_the_running_images_own_release(
     v1, v2 = released("v1", None), released("v2", "v1")
     assert back_from([v1, v2, released("v1", "v2"), released("v2", "v1", rolled_back_from="v1")], "v2") is None
     assert back_from([a, b, c, released("B", "C"), released("C", "B", rolled_back_from="B")], "C") is None
-    # ... but one released again after that rollback is gone back to.
+    # ... but one released again after that rollback is gone back to,
     assert back_from([a, b, released("A", "B", rolled_back_from="B"), released("B", "A"), released("C", "B")], "C") == "B"
+    # as is one gone back to by a rollback that named it (TAG=B), then replaced: it was "rolled back from since".
+    assert (
+        back_from([a, b, released("A", "B", rolled_back_from="B"), released("B", "A", rolled_back_from="A"), released("C", "B")], "C")
+        == "B"
+    )
     # What ran before, whose own release is not in the history (cut short): named by its tag alone.
     assert deploy.history.previous_release([released("C", "B")], "C") == {"image_tag": "B"}
 

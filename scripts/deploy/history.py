@@ -147,9 +147,11 @@ def own_releases(releases, image) -> list[int]:
 
 
 def abandoned(releases, image) -> bool:
-    """A rollback left the image after its latest own release: never gone back to (no swinging between two)."""
-    own = own_releases(releases, image)
-    return any(e.get("rolled_back_from") == image for e in releases[(own[-1] if own else -1) + 1 :])
+    """A rollback left the image after it last began to run (its latest entry: a release of it, or a rollback to
+    it): never gone back to (no swinging between two). Counted from its own release alone, an image rolled
+    back from, then gone back to by name (TAG=) and replaced by a new release, was refused as the way back."""
+    last = max((i for i, e in enumerate(releases) if e["image_tag"] == image), default=-1)
+    return any(e.get("rolled_back_from") == image for e in releases[last + 1 :])
 
 
 def previous_release(releases, running) -> dict | None:
