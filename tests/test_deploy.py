@@ -391,6 +391,24 @@ def test_create_ending_in_rollback_complete_prints_failed_resources(aws):
     assert "ended ROLLBACK_COMPLETE" in aws.err and f"make deploy STACK={layer} ENV={ENV} RECREATE=1" in aws.err
 
 
+def test_a_run_of_one_layer_stopped_after_its_stack_operation_says_what_the_operation_did(aws, monkeypatch):
+    # Ctrl-C once the create had completed, in what follows it: "interrupted" alone, exit 130, as if nothing had happened.
+    layer = "cert-dns"
+    aws.not_deployed(layer)
+    aws.change_set(layer, "CREATE", CERT_CHANGES)
+    aws.execute(layer)
+    aws.poll(
+        layer, stack_id(layer), described(layer, "CREATE_COMPLETE", protected=False), event(layer, stack(layer), "CREATE_COMPLETE", 30)
+    )
+
+    def stopped(self, layer, found):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(deploy.deployer.Deployer, "protect", stopped)
+    assert aws.run("deploy", "--stack", layer, "--yes") == 130
+    assert len(CERT_CHANGES) == 1 and aws.out.splitlines()[-1] == f"{layer}: created, 1 change, before the run stopped", aws.out
+
+
 def test_update_ending_in_update_rollback_failed_points_to_recover(aws):
     layer = "cert-dns"
     aws.deployed(layer)

@@ -69,7 +69,12 @@ class Commands:
     def deploy(self) -> int:
         deployer, args = self.deployer, self.args
         if args.stack:
-            deployer.deploy(self.layers[0], args.image_tag, args.allow_replace, args.recreate)
+            try:
+                deployer.deploy(self.layers[0], args.image_tag, args.allow_replace, args.recreate)
+            except BaseException:  # a Ctrl-C or a failure after its stack operation ended: what that did, as a summary says it
+                if self.layers[0].name in deployer.outcomes:
+                    deployer.say(f"{self.layers[0].name}: {deployer.outcomes[self.layers[0].name]}, before the run stopped")
+                raise
             return 0
         deployer.say(f"order: {' -> '.join(layer.name for layer in self.layers)}")
         deployer.run_layers = self.layers
