@@ -617,6 +617,10 @@ def release_not_recorded(image_tag, env, history, rolled_back_from, replaced, wh
     redeploy of the image that ran."""
     new_image = replaced and replaced != image_tag and not rolled_back_from
     back = f"make rollback ENV={env} TAG={replaced if new_image else '<image tag>'}"
+    if rolled_back_from:
+        back += f" (not {rolled_back_from}, which this rollback left: an image that ran before it)"
+    elif not new_image:
+        back += " (an image that ran before it)"
     because = f" ({why})" if why else ""
     return (
         f"the release of {image_tag} is live but not recorded in the release history (SSM parameter {history}){because}; "
