@@ -373,11 +373,17 @@ def test_failed_change_set_with_another_reason_is_reported_and_deleted(aws):
     assert reason in aws.err and "Traceback" not in aws.err
 
 
-def test_create_ending_in_rollback_complete_prints_failed_resources(aws):
+def cert_dns_created(aws, status, *trail, **described_kwargs):
+    """A first deploy of cert-dns as far as its stack's wait, which finds the stack `status` after trail's events."""
     layer = "cert-dns"
     aws.not_deployed(layer)
     aws.change_set(layer, "CREATE", CERT_CHANGES)
     aws.execute(layer)
+    aws.poll(layer, stack_id(layer), described(layer, status, protected=False, **described_kwargs), *trail)
+
+
+def test_create_ending_in_rollback_complete_prints_failed_resources(aws):
+    layer = "cert-dns"
     why = 'Resource handler returned message: "Invalid domain name" (RequestToken: 1a2b, HandlerErrorCode: InvalidRequest)'
     trail = [
         event(layer, stack(layer), "CREATE_IN_PROGRESS", 1),
@@ -385,7 +391,7 @@ def test_create_ending_in_rollback_complete_prints_failed_resources(aws):
         event(layer, stack(layer), "ROLLBACK_IN_PROGRESS", 6, reason="The following resource(s) failed to create: [Certificate]."),
         event(layer, stack(layer), "ROLLBACK_COMPLETE", 30),
     ]
-    aws.poll(layer, stack_id(layer), described(layer, "ROLLBACK_COMPLETE", protected=False, with_outputs=False), *trail)
+    cert_dns_created(aws, "ROLLBACK_COMPLETE", *trail, with_outputs=False)
     assert aws.run("deploy", "--stack", layer, "--yes") == 1
     assert f"failed: Certificate (AWS::CertificateManager::Certificate): {why}" in aws.out
     assert "ended ROLLBACK_COMPLETE" in aws.err and f"make deploy STACK={layer} ENV={ENV} RECREATE=1" in aws.err
@@ -394,12 +400,7 @@ def test_create_ending_in_rollback_complete_prints_failed_resources(aws):
 def test_a_run_of_one_layer_stopped_after_its_stack_operation_says_what_the_operation_did(aws, monkeypatch):
     # Ctrl-C once the create had completed, in what follows it: "interrupted" alone, exit 130, as if nothing had happened.
     layer = "cert-dns"
-    aws.not_deployed(layer)
-    aws.change_set(layer, "CREATE", CERT_CHANGES)
-    aws.execute(layer)
-    aws.poll(
-        layer, stack_id(layer), described(layer, "CREATE_COMPLETE", protected=False), event(layer, stack(layer), "CREATE_COMPLETE", 30)
-    )
+    cert_dns_created(aws, "CREATE_COMPLETE", event(layer, stack(layer), "CREATE_COMPLETE", 30))
 
     def stopped(self, layer, found):
         raise KeyboardInterrupt
@@ -1859,12 +1860,7 @@ def test_ctrl_c_before_the_stack_reads_as_this_runs_operation_names_that_operati
 
 def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_cancel(aws):
     layer = "cert-dns"
-    aws.not_deployed(layer)
-    aws.change_set(layer, "CREATE", CERT_CHANGES)
-    aws.execute(layer)
-    aws.poll(
-        layer, stack_id(layer), described(layer, "CREATE_IN_PROGRESS", protected=False), event(layer, stack(layer), "CREATE_IN_PROGRESS", 1)
-    )
+    cert_dns_created(aws, "CREATE_IN_PROGRESS", event(layer, stack(layer), "CREATE_IN_PROGRESS", 1))
 
     def interrupt(seconds):
         raise KeyboardInterrupt
