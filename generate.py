@@ -30,6 +30,7 @@ from templates.generation import (
     publish,
     refuse_output_dir,
     regenerate_command,
+    regenerates_in_place,
     same_content,
     stale_reasons,
     write_atomically,
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
         print(" -> ".join(templates.layer_order()))
         return 0
     GenerationError.checking = args.check  # at each run's start: every error of the run says it alike
-    if not args.check and output_dir.resolve() == OUTPUT_DIR.resolve() and params_dir.resolve() != PARAMS_DIR.resolve():
+    if not args.check and not regenerates_in_place(output_dir, params_dir):
         # output/ is what params/ generates (make check, make deploy and the review compare the two): written from
         # another directory, it would lose the files of every environment that directory lacks.
         raise GenerationError(
@@ -99,7 +100,9 @@ def main(argv=None) -> int:
         if changed or stale:
             also = f" and {relative(kept_path)}" if kept_changed else ""
             reasons = stale_reasons(changed, stale, output_dir, params_dir)
-            raise StaleOutput(reasons, f"run `make templates` and commit output/{also}")
+            command = regenerate_command(output_dir, params_dir)
+            fix = f"run `{command}` and commit output/{also}" if command == "make templates" else f"run `{command}`{also}"
+            raise StaleOutput(reasons, fix)
         problems = [] if args.no_lint else lint(layer_templates, {})
         if problems:  # a template cfn-lint rejects is not fit to deploy, stale or not
             raise LintFailed(problems, "fix templates/ and run `make templates`")

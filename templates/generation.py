@@ -195,6 +195,10 @@ def regenerate_command(output_dir: Path, params_dir: Path) -> str:
     """The command that generates output_dir from params_dir again, as messages name it."""
     if (output_dir.resolve(), params_dir.resolve()) == (OUTPUT_DIR.resolve(), PARAMS_DIR.resolve()):  # either may be a symlink
         return "make templates"
+    if not regenerates_in_place(output_dir, params_dir):  # output/ is params/'s: generate.py refuses another directory's there
+        return (
+            f".venv/bin/python generate.py --params-dir {relative(params_dir)} --output-dir <a directory outside {relative(OUTPUT_DIR)}/>"
+        )
     return f".venv/bin/python generate.py --output-dir {relative(output_dir)} --params-dir {relative(params_dir)}"
 
 
@@ -211,10 +215,19 @@ def stale_reasons(changed: list[Path], stale: list[Path], output_dir: Path, para
         + [f"{relative(path)} is produced by no layer or environment" for path in stale if path.parent not in orphaned]
         + [
             f"{relative(directory)}/ is no environment's: there is no {relative(params_dir / directory.name)}.yaml; "
-            f"restore it to keep {directory.name}, or run `{regenerate_command(output_dir, params_dir)}`, which removes {relative(directory)}/"
+            + (
+                f"restore it to keep {directory.name}, or run `{regenerate_command(output_dir, params_dir)}`, which removes {relative(directory)}/"
+                if regenerates_in_place(output_dir, params_dir)
+                else f"{relative(OUTPUT_DIR)}/ holds what {relative(PARAMS_DIR)}/ generates, not {relative(params_dir)}/"
+            )
             for directory in orphaned
         ]
     )
+
+
+def regenerates_in_place(output_dir: Path, params_dir: Path) -> bool:
+    """Whether generation writes output_dir from params_dir: not the project's output/ from another directory's params."""
+    return output_dir.resolve() != OUTPUT_DIR.resolve() or params_dir.resolve() == PARAMS_DIR.resolve()
 
 
 def of_the_environment(changed: list[Path], stale: list[Path], env: str, output_dir: Path) -> tuple[list, list, list]:

@@ -219,8 +219,9 @@ def test_another_params_dir_is_refused_for_output_unless_an_output_dir_is_given_
     scratch.mkdir()
     first = sorted(params_copy.glob("*.yaml"))[0]
     shutil.copy(first, scratch / first.name)
-    monkeypatch.setattr(generate, "OUTPUT_DIR", output)
-    monkeypatch.setattr(generate, "PARAMS_DIR", params_copy)
+    for module in (generate, generation):  # the defaults generate.py gives, and the directories generation compares with
+        monkeypatch.setattr(module, "OUTPUT_DIR", output)
+        monkeypatch.setattr(module, "PARAMS_DIR", params_copy)
     before = {path: path.read_bytes() for path in output.rglob("*") if path.is_file()}
 
     ran = generate_main("--no-lint", "--params-dir", scratch)
@@ -235,6 +236,30 @@ def test_another_params_dir_is_refused_for_output_unless_an_output_dir_is_given_
     assert {path.parent.name for path in (tmp_path / "elsewhere").glob("*/*.json")} == {first.stem}
     assert generate_main("--no-lint", "--params-dir", params_copy).returncode == 0
     assert {path: path.read_bytes() for path in output.rglob("*") if path.is_file()} == before
+
+
+def test_a_stale_check_names_the_command_that_writes_the_directory_it_checked(tmp_path):
+    # --check of another --output-dir said "run `make templates` and commit output/", which writes output/; and of
+    # another --params-dir it named `generate.py --output-dir output --params-dir <it>`, which generate.py refuses.
+    out = tmp_path / "out"
+    assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    configuration = sorted(out.glob("*/*.json"))[0]
+    configuration.write_text(configuration.read_text() + " ")
+    ran = generate_main("--check", "--no-lint", "--output-dir", out)
+    assert (
+        ran.returncode == 1 and ran.stderr.splitlines()[-1] == f"run `.venv/bin/python generate.py --output-dir {out} --params-dir params`"
+    ), ran
+    scratch = tmp_path / "params"
+    scratch.mkdir()
+    first = sorted((ROOT / "params").glob("*.yaml"))[0]
+    shutil.copy(first, scratch / first.name)
+    ran = generate_main("--check", "--no-lint", "--params-dir", scratch)
+    assert ran.returncode == 1, ran
+    assert (
+        ran.stderr.splitlines()[-1]
+        == f"run `.venv/bin/python generate.py --params-dir {scratch} --output-dir <a directory outside output/>`"
+    )
+    assert "which removes" not in ran.stderr and f"output/ holds what params/ generates, not {scratch}/" in ran.stderr, ran.stderr
 
 
 def test_an_output_dir_that_cannot_be_searched_is_one_line(tmp_path):
