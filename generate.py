@@ -25,6 +25,7 @@ from templates.generation import (
     StaleOutput,
     build_all,
     differences,
+    leftover_staging,
     lint,
     of_the_environment,
     publish,
@@ -106,6 +107,7 @@ def main(argv=None) -> int:
         problems = [] if args.no_lint else lint(layer_templates, {})
         if problems:  # a template cfn-lint rejects is not fit to deploy, stale or not
             raise LintFailed(problems, "fix templates/ and run `make templates`")
+        say_leftover_staging(output_dir)
         return 0
 
     problems = publish(files, changed, stale, output_dir, run_lint=not args.no_lint)
@@ -123,7 +125,17 @@ def main(argv=None) -> int:
         )
     if not args.no_lint:
         print(f"cfn-lint: {len(layer_templates)} templates clean (errors, warnings and informational checks)")
+    say_leftover_staging(output_dir)
     return 0
+
+
+def say_leftover_staging(output_dir: Path) -> None:
+    for staging in leftover_staging(output_dir):
+        print(
+            f"note: {as_typed(staging)}/ is a staging directory left by a run of generation that was killed (or used by one "
+            f"running now), not output: do not commit it; once no make templates runs, remove it: rm -r {as_typed(staging)}",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -225,6 +225,14 @@ def stale_reasons(changed: list[Path], stale: list[Path], output_dir: Path, para
     )
 
 
+def leftover_staging(output_dir: Path) -> list[Path]:
+    """Staging directories (stage()) in output_dir: a run killed before it removed its own (SIGKILL, a power
+    cut) left them; a run under way now has its own there too."""
+    with contextlib.suppress(OSError):
+        return sorted(p for p in output_dir.glob(".staging-*") if p.is_dir() and not p.is_symlink())
+    return []
+
+
 def regenerates_in_place(output_dir: Path, params_dir: Path) -> bool:
     """Whether generation writes output_dir from params_dir: not the project's output/ from another directory's params."""
     return output_dir.resolve() != OUTPUT_DIR.resolve() or params_dir.resolve() == PARAMS_DIR.resolve()

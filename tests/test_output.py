@@ -262,6 +262,23 @@ def test_a_stale_check_names_the_command_that_writes_the_directory_it_checked(tm
     assert "which removes" not in ran.stderr and f"output/ holds what params/ generates, not {scratch}/" in ran.stderr, ran.stderr
 
 
+def test_a_staging_directory_a_killed_run_left_is_said_by_generation_and_its_check(tmp_path):
+    # SIGKILL while generation staged its files left output/.staging-*/ behind: make check said output/ was current,
+    # and `git add output` took it in.
+    out = tmp_path / "out"
+    assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    (out / ".staging-k1ll3d" / "qa").mkdir(parents=True)
+    (out / ".staging-k1ll3d" / "qa" / "alb.json").write_text("{}")
+    said = (
+        f"note: {out}/.staging-k1ll3d/ is a staging directory left by a run of generation that was killed (or used by one running "
+        f"now), not output: do not commit it; once no make templates runs, remove it: rm -r {out}/.staging-k1ll3d\n"
+    )
+    for check in (["--check"], []):
+        ran = generate_main(*check, "--no-lint", "--output-dir", out)
+        assert ran.returncode == 0 and ran.stderr == said, ran
+    assert (out / ".staging-k1ll3d" / "qa" / "alb.json").is_file()  # another run's may be in use: said, not removed
+
+
 def test_an_output_dir_that_cannot_be_searched_is_one_line(tmp_path):
     # A path longer than the system takes (PATH_MAX, 4096) deep inside: made one level at a time.
     out = tmp_path / "out"
