@@ -937,7 +937,8 @@ def _parse_and_update_resource_if_changed(logical_id, resource_json, resources_m
 def _update_log_group(group, properties, account_id, region_name) -> None:
     if (found := logs_models.logs_backends[account_id][region_name].groups.get(group.name)) is not None:
         found.set_retention_policy(properties.get("RetentionInDays"))
-        found.kms_key_id = properties.get("KmsKeyId")  # also changed in place (Update requires: No interruption)
+        # KmsKeyId is changed in place too: the resource schema cfn-lint ships has LogGroupName alone createOnly
+        found.kms_key_id = properties.get("KmsKeyId")
 
 
 # Gap: moto's LogGroup takes the API's kmsKeyId, not the template's KmsKeyId, so a log group a stack

@@ -391,7 +391,9 @@ def connection_limit() -> int:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return SANDBOX_CONNECTIONS if soft == resource.RLIM_INFINITY else max(min(SANDBOX_CONNECTIONS, soft - 64), 100)
+    if soft == resource.RLIM_INFINITY:
+        return SANDBOX_CONNECTIONS
+    return max(min(SANDBOX_CONNECTIONS, soft - 64), 100)  # a hard limit under 164 files: waitress's own default
 
 
 def serve(state_dir: Path, port: int, parent: int | None) -> int:
@@ -446,9 +448,9 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
             connection_limit=connection_limit(),
             asyncore_use_poll=True,
         )
-        threading.Thread(target=server.run, name="waitress", daemon=True).start()
         # Past 4 requests waiting it logs "Task queue depth is N" for each: server.log is for what goes wrong.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+        threading.Thread(target=server.run, name="waitress", daemon=True).start()
     host, bound_port = HOST, server.effective_port
     endpoint_file = state_dir / "endpoint"
     temporary = endpoint_file.with_suffix(".tmp")

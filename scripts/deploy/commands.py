@@ -69,11 +69,12 @@ class Commands:
     def deploy(self) -> int:
         deployer, args = self.deployer, self.args
         if args.stack:
+            layer, started = self.layers[0], deployer.clock()
             try:
-                deployer.deploy(self.layers[0], args.image_tag, args.allow_replace, args.recreate)
-            except BaseException:  # a Ctrl-C or a failure after its stack operation ended: what that did, as a summary says it
-                if self.layers[0].name in deployer.outcomes:
-                    deployer.say(f"{self.layers[0].name}: {deployer.outcomes[self.layers[0].name]}, before the run stopped")
+                deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
+            except BaseException:  # a Ctrl-C or a failure after its stack operation ended: the summary a run of every layer says
+                if layer.name in deployer.outcomes:
+                    deployer.say(*text.summary([layer.name], deployer.outcomes, deployer.clock() - started, layer.name))
                 raise
             return 0
         deployer.say(f"order: {' -> '.join(layer.name for layer in self.layers)}")
@@ -122,18 +123,18 @@ class Commands:
                     f"make changeset STACK={layer.name} ENV={self.env} makes one (a first create's too)",
                     2,
                 ) from None
-            named_for = max(  # this tool names a change set after its stack: <stack>-<time>-<revision>
-                (other for other in templates.LAYERS if name.startswith(f"{templates.stack_name(self.env, other)}-")),
-                key=lambda other: len(templates.stack_name(self.env, other)),
-                default=layer.name,
-            )
-            if not_found(error) and named_for != layer.name:
-                raise Failure(
-                    f"error: no change set {name} on stack {layer.stack}: its name is one of "
-                    f"{templates.stack_name(self.env, named_for)}'s: make execute STACK={named_for} ENV={self.env} CHANGESET={name}",
-                    2,
-                ) from None
             if not_found(error):
+                named_for = max(  # this tool names a change set after its stack: <stack>-<time>-<revision>
+                    (other for other in templates.LAYERS if name.startswith(f"{templates.stack_name(self.env, other)}-")),
+                    key=lambda other: len(templates.stack_name(self.env, other)),
+                    default=layer.name,
+                )
+                if named_for != layer.name:
+                    raise Failure(
+                        f"error: no change set {name} on stack {layer.stack}: its name is one of "
+                        f"{templates.stack_name(self.env, named_for)}'s: make execute STACK={named_for} ENV={self.env} CHANGESET={name}",
+                        2,
+                    ) from None
                 raise Failure(
                     f"error: no change set {name} on stack {layer.stack} (a deploy or execute of the stack since it was made "
                     f"ends its other change sets: make changeset STACK={layer.name} ENV={self.env} makes a new one); list them: "
@@ -294,15 +295,15 @@ class Commands:
         deployer, stack = self.deployer, templates.stack_name(self.env, self.layers[0])
         found = deployer.describe(stack)
         if found is None:
-            # After a destroy, its events (what it deleted, what it kept: DELETE_SKIPPED) are what one looks for:
-            # CloudFormation keeps a deleted stack's for 90 days, read by its id.
+            # After a destroy, its events (what it deleted, what it kept: DELETE_SKIPPED) are what one looks for.
+            # "Deleted stacks: You must specify the unique stack ID", which ListStacks gives (purge.deleted_stacks):
             # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackEvents.html
             deleted = purge.deleted_stacks(deployer, {stack})
             if not deleted:
                 deployer.say(f"{stack}: not deployed")
                 return 0
-            found = deployer.cf.describe_stacks(StackName=deleted[0]["StackId"])["Stacks"][0]
-            when = found.get("DeletionTime") or deleted[0].get("DeletionTime")
+            found = deployer.cf.describe_stacks(StackName=deleted[0]["StackId"])["Stacks"][0]  # its tags: ours?
+            when = deleted[0].get("DeletionTime")
             deployer.say(f"{stack}: not deployed; the one deleted last" + (f", at {when:%Y-%m-%d %H:%M:%S} UTC" if when else "") + ":")
         events = deployer.cf.describe_stack_events(StackName=found["StackId"]).get("StackEvents", [])[:count]
         deployer.say(*text.recent_events(stack, events))
