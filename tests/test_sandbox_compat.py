@@ -1200,7 +1200,7 @@ def test_idle_connections_another_process_holds_neither_stall_the_sandbox_nor_fi
     assert sandbox.log_file.read_text().count("Task queue depth") == logged == 0
 
 
-def test_a_deploy_run_closes_its_connections(sandbox, monkeypatch):
+def test_a_deploy_run_closes_its_connections(sandbox):
     """A process that runs the deployer again and again (these tests) held every run's connections
     open until a garbage collection: hundreds, against the server's limit of 100."""
     from conftest import deploying_into
