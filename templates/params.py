@@ -221,8 +221,20 @@ def params_files(params_dir: Path, suffix: str = ".yaml") -> list[Path]:
     return sorted(p for p in params_dir.glob(f"*{suffix}") if not p.name.startswith("."))
 
 
+def missing_params_dir(params_dir: Path) -> str | None:
+    """What is wrong with a params directory that is not one (a mistyped --params-dir), else None:
+    said as that, not as a directory without the environment's file."""
+    if params_dir.is_dir():
+        return None
+    what = "not a directory" if params_dir.exists() else "no such directory"
+    return f"{printable(str(params_dir), one_line=True)}: {what}; the params directory holds one <env>.yaml per environment"
+
+
 def load_all(params_dir: Path) -> list[Environment]:
     """Load and check every params/<env>.yaml; raise ParamsError listing every problem."""
+    missing = missing_params_dir(params_dir)
+    if missing:
+        raise ParamsError([missing])
     # qa.yml, qa.YAML: meant as params files, and silently not read as one.
     misnamed = [p for p in params_files(params_dir, "") if p.suffix.lower() in (".yaml", ".yml") and p.suffix != ".yaml"]
     if misnamed:
@@ -235,7 +247,7 @@ def load_all(params_dir: Path) -> list[Environment]:
         )
     files = params_files(params_dir)
     if not files:
-        raise ParamsError([f"{params_dir}: no params files (<env>.yaml) found"])
+        raise ParamsError([f"{printable(str(params_dir), one_line=True)}: no params files (<env>.yaml) found"])
     environments, problems = [], []
     for path in files:
         try:

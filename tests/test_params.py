@@ -840,3 +840,22 @@ def test_the_largest_linux_ids_are_allowed(tmp_path):
     result, out = run_generate(tmp_path, with_parameters(ContainerUser=f"{MAX_LINUX_ID}:{MAX_LINUX_ID}"))
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "prod" / "service.json").read_text())["Parameters"]["ContainerUser"] == f"{MAX_LINUX_ID}:{MAX_LINUX_ID}"
+
+
+def test_a_params_dir_that_is_missing_a_file_or_empty_is_named_as_such_and_nothing_is_written(tmp_path):
+    from scripts import deploy
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a-file.yaml").write_text("parameters: {}\n")
+    for given, said in [
+        (tmp_path / "missing", "no such directory"),
+        (tmp_path / "a-file.yaml", "not a directory"),
+        (tmp_path / "empty", "no params files (<env>.yaml) found"),
+    ]:
+        result = generate_main("--no-lint", "--params-dir", given, "--output-dir", tmp_path / "out")
+        assert result.returncode == 2 and result.stderr.startswith(f"error: {given}: {said}"), result.stderr
+        assert not (tmp_path / "out").exists()
+        if said != "no params files (<env>.yaml) found":  # deploy reads one environment's file: an empty directory has none
+            err = io.StringIO()
+            assert deploy.main(["diff", "--env", "sandbox", "--params-dir", str(given)], out=io.StringIO(), err=err) == 2
+            assert err.getvalue().startswith(f"error: {given}: {said}"), err.getvalue()

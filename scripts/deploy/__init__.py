@@ -37,6 +37,7 @@ from templates.params import (
     ParamsError,
     did_you_mean,
     load_for_reading,
+    missing_params_dir,
     params_files,
     shown,
 )
@@ -210,6 +211,9 @@ def validate(args):
         if not named and len(args.stack.replace(",", " ").split()) > 1:  # STACK=alb,service or STACK="alb service"
             hint = " (STACK takes one layer: a run per layer, or STACK= left out for every layer)"
         raise Failure(f"error: unknown layer {args.stack!r}{hint}; layers: {', '.join(templates.LAYERS)}", 2)
+    missing = missing_params_dir(args.params_dir)
+    if missing:
+        raise Failure(f"error: {missing}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"
     known = ", ".join(p.stem for p in params_files(args.params_dir)) or "none"
     # A name, not a path: ENV=./sandbox would read params/sandbox.yaml past the Makefile's ENV=sandbox guard.
