@@ -172,8 +172,12 @@ def shown(value) -> str:
         return f"binary data (!!binary, {len(value)} bytes)"
     if isinstance(value, set | frozenset):
         return "a set (!!set)"
-    text = repr(value)
-    return text if len(text) <= 200 else f"{text[:60]}...{text[-40:]} ({len(str(value))} characters)"
+    if isinstance(value, list | dict):  # in YAML's flow style, as the file could write it: [a, {b: true}], not ['a', {'b': True}]
+        text = yaml.safe_dump(value, default_flow_style=True, width=float("inf"), allow_unicode=False).strip()
+        length = len(text)
+    else:
+        text, length = repr(value), len(str(value))
+    return text if len(text) <= 200 else f"{text[:60]}...{text[-40:]} ({length} characters)"
 
 
 class ParamsError(ToolError):

@@ -13,7 +13,7 @@ from conftest import ROOT, generate_main
 
 from templates.common import MOST_RELEASE_WAIT_MINUTES, PROJECT
 from templates.inputs import INPUTS
-from templates.params import MOST_PARAMS_FILE_BYTES, ParamsError, check_value, load
+from templates.params import MOST_PARAMS_FILE_BYTES, ParamsError, check_value, load, shown
 
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
 # What two environments may share only when a params file says why.
@@ -69,7 +69,7 @@ BAD = [
     (
         "smoke check",
         {**GOOD, "smoke_checks": [{"path": "/health", "status": 200}, {"path": "health", "status": 200}]},
-        "smoke_checks, item 2: {'path': 'health', 'status': 200}",  # the item, not the whole list
+        "smoke_checks, item 2: {path: health, status: 200}",  # the item, not the whole list, as YAML writes it
         "a path starting with /, of at most 1,024 characters; an HTTP status",
     ),
     (
@@ -859,3 +859,13 @@ def test_a_params_dir_that_is_missing_a_file_or_empty_is_named_as_such_and_nothi
             err = io.StringIO()
             assert deploy.main(["diff", "--env", "sandbox", "--params-dir", str(given)], out=io.StringIO(), err=err) == 2
             assert err.getvalue().startswith(f"error: {given}: {said}"), err.getvalue()
+
+
+def test_a_list_or_mapping_where_a_value_belongs_is_shown_as_yaml_writes_it(tmp_path):
+    """Not as Python writes it (['a', {'b': True}]): the reader wrote YAML."""
+    document = {**GOOD, "parameters": GOOD["parameters"] | {"DatabaseName": ["a", {"b": True, "c": None}]}}
+    result, _ = run_generate(tmp_path, document)
+    assert result.returncode == 2 and "parameters.DatabaseName: [a, {b: true, c: null}] is not allowed" in result.stderr, result.stderr
+    # A long one: its start, its end and its length, on one line.
+    said = shown([f"item-{n}" for n in range(100)])
+    assert said.startswith("[item-0, item-1, item-2, ") and said.endswith(", item-98, item-99] (890 characters)"), said
