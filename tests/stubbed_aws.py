@@ -431,10 +431,10 @@ class Aws:
 
     def execute(self, layer):
         self.cf.add_response(
-            # by the ARN of the change set described: not one made under its name since
+            # by the ARN of the change set described (not one made under its name since), which names its stack
             "execute_change_set",
             {},
-            {"StackName": stack(layer), "ChangeSetName": change_set(layer)["ChangeSetId"], "ClientRequestToken": cs_name(layer)},
+            {"ChangeSetName": change_set(layer)["ChangeSetId"], "ClientRequestToken": cs_name(layer)},
         )
 
     def poll(self, layer, by, description, *stack_events):

@@ -941,10 +941,11 @@ class Deployer:
         answer to the first attempt), the change set did not run; otherwise it may have
         (aws.may_have_landed), so it is kept and named. The change-set name is the request's
         ClientRequestToken: botocore's retries of a request that did land are not a second execution.
+        No StackName: the ARN names its stack, and the API asks for one only with a change set's name.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
         name = change_set["ChangeSetName"]
         try:
-            self.cf.execute_change_set(StackName=layer.stack, ChangeSetName=change_set.get("ChangeSetId", name), ClientRequestToken=name)
+            self.cf.execute_change_set(ChangeSetName=change_set["ChangeSetId"], ClientRequestToken=name)
         except (*AWS_ERRORS, KeyboardInterrupt) as error:
             interrupted = isinstance(error, KeyboardInterrupt)
             if not interrupted and not may_have_landed(error):
