@@ -36,7 +36,7 @@ from templates.generation import (
     stale_reasons,
     write_atomically,
 )
-from templates.params import load_all
+from templates.params import load_all, unknown_environment
 
 
 def as_typed(path: Path) -> Path:
@@ -77,9 +77,13 @@ def main(argv=None) -> int:
             2,
         )
     try:
-        files = build_all(load_all(params_dir), output_dir)
+        environments = load_all(params_dir)
     except ToolError as error:
         raise GenerationError(str(error), error.code) from None
+    if args.env is not None and args.env not in {environment.name for environment in environments}:
+        # make deploy ENV=<typo> checks with --env first: checked as every environment, it named their stale files
+        raise GenerationError(unknown_environment(args.env, params_dir), 2)
+    files = build_all(environments, output_dir)
     refuse_output_dir(output_dir, params_dir, files)
     layer_templates = sorted(path for path in files if path.parent == output_dir)
 

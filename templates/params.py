@@ -225,6 +225,13 @@ def params_files(params_dir: Path, suffix: str = ".yaml") -> list[Path]:
     return sorted(p for p in params_dir.glob(f"*{suffix}") if not p.name.startswith("."))
 
 
+def unknown_environment(env: str, params_dir: Path) -> str:
+    """The error for an environment params_dir has no file of, naming those it has."""
+    names = [path.stem for path in params_files(params_dir)]
+    missing = printable(str(relative(params_dir / f"{env}.yaml")), one_line=True)
+    return f"unknown environment {env!r}{did_you_mean(env, names)}: no {missing}; environments: {', '.join(names) or 'none'}"
+
+
 def missing_params_dir(params_dir: Path) -> str | None:
     """What is wrong with a params directory that is not one (a mistyped --params-dir), else None:
     said as that, not as a directory without the environment's file."""

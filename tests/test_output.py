@@ -403,6 +403,15 @@ def test_a_deploys_check_holds_back_for_its_own_environments_files_and_the_layer
     with pytest.raises(SystemExit) as refused:  # without --check it means nothing: argparse's usage error
         generate_main("--env", env, *where)
     assert refused.value.code == 2
+    # A mistyped name (make deploy ENV=<typo>) is said as such: it was checked as every environment,
+    # which named another's stale files and not the typo.
+    typo = env[:-1]
+    unknown = generate_main("--check", "--env", typo, *where)
+    assert unknown.returncode == 2, unknown
+    assert unknown.stderr == (
+        f"error: unknown environment {typo!r} (did you mean {env}?): no {params / typo}.yaml; "
+        f"environments: {', '.join(sorted(path.stem for path in params.glob('*.yaml')))}\n"
+    ), unknown.stderr
 
 
 def test_order_is_printed():

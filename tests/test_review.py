@@ -1018,7 +1018,7 @@ def test_unknown_environment_is_one_line_exit_2_nothing_written(tmp_path):
         text=True,
     )
     assert result.returncode == 2
-    assert result.stderr.splitlines() == [f"error: unknown environment 'nope'; allowed: {', '.join(ENVS)}"]
+    assert result.stderr.splitlines() == [f"error: unknown environment 'nope': no params/nope.yaml; environments: {', '.join(ENVS)}"]
     assert not (output_dir / "review").exists()
     misspelt = ENVS[0][:-1].upper()  # as make status and deploy say it: whatever the case, a letter short
     result = subprocess.run(
@@ -1027,7 +1027,9 @@ def test_unknown_environment_is_one_line_exit_2_nothing_written(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert result.stderr.splitlines() == [f"error: unknown environment {misspelt!r} (did you mean {ENVS[0]}?); allowed: {', '.join(ENVS)}"]
+    assert result.stderr.splitlines() == [
+        f"error: unknown environment {misspelt!r} (did you mean {ENVS[0]}?): no params/{misspelt}.yaml; environments: {', '.join(ENVS)}"
+    ]
 
 
 def test_bad_params_file_is_one_line_exit_2_nothing_written(tmp_path, capsys):

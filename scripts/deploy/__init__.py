@@ -40,6 +40,7 @@ from templates.params import (
     missing_params_dir,
     params_files,
     shown,
+    unknown_environment,
 )
 from templates.params import load as load_params
 
@@ -221,7 +222,7 @@ def validate(args):
     if not ENV_NAME.fullmatch(args.env):
         raise Failure(f"error: ENV={args.env!r} is not an environment name{hint}; environments: {known} (params/<env>.yaml)", 2)
     if not os.path.lexists(params_file):  # one that is there but no file (a FIFO, a directory) is the loader's to refuse
-        raise Failure(f"error: unknown environment {args.env!r}{hint}: no {templates.relative(params_file)}; environments: {known}", 2)
+        raise Failure(f"error: {unknown_environment(args.env, args.params_dir)}", 2)
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         # Here, not at the top: templates/ must be the first import, for its Ctrl-C hook (templates/__init__.py).

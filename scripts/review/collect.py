@@ -16,7 +16,7 @@ from scripts.review.resolver import Resolver
 from templates import inputs, relative
 from templates.errors import ToolError
 from templates.generation import build_all, differences, regenerate_command, stale_reasons
-from templates.params import Environment, ParamsError, did_you_mean, load_all
+from templates.params import Environment, ParamsError, load_all, unknown_environment
 
 
 class ReviewError(ToolError):
@@ -88,9 +88,8 @@ def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> l
         environments = load_all(params_dir)
     except ParamsError as error:
         raise ReviewError(str(error), code=2) from None  # one line per problem, as make templates prints them
-    allowed = [environment.name for environment in environments]
-    if env is not None and env not in allowed:
-        raise ReviewError(f"unknown environment {env!r}{did_you_mean(env, allowed)}; allowed: {', '.join(allowed)}", code=2)
+    if env is not None and env not in {environment.name for environment in environments}:
+        raise ReviewError(unknown_environment(env, params_dir), code=2)  # as generate.py and the deployer say it
     check_fresh(environments, output_dir, params_dir)
     reviewed = [environment for environment in environments if env in (None, environment.name)]
     contents = {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
