@@ -78,12 +78,12 @@ def main(argv=None) -> int:
         )
     try:
         environments = load_all(params_dir)
+        if args.env is not None and args.env not in {environment.name for environment in environments}:
+            # make deploy ENV=<typo> checks with --env first: checked as every environment, it named their stale files
+            raise GenerationError(unknown_environment(args.env, params_dir), 2)
+        files = build_all(environments, output_dir)
     except ToolError as error:
         raise GenerationError(str(error), error.code) from None
-    if args.env is not None and args.env not in {environment.name for environment in environments}:
-        # make deploy ENV=<typo> checks with --env first: checked as every environment, it named their stale files
-        raise GenerationError(unknown_environment(args.env, params_dir), 2)
-    files = build_all(environments, output_dir)
     refuse_output_dir(output_dir, params_dir, files)
     layer_templates = sorted(path for path in files if path.parent == output_dir)
 
