@@ -1215,6 +1215,22 @@ def test_a_deploy_run_closes_its_connections(sandbox):
         assert open_sockets() == before
 
 
+def test_make_zone_on_the_sandbox_says_its_name_servers_are_the_emulators_not_to_be_set_at_the_registrar(sandbox):
+    """The sandbox's zone is of the real domain (params/sandbox.yaml's DomainName), and its name servers
+    are moto's: `make zone ENV=sandbox` said to set them at the domain's registrar."""
+    from conftest import deploying_into
+
+    seeded = sandbox.seed()
+    values = params.load(PARAMS_FILE).values
+    with deploying_into(sandbox) as run:
+        code, out, err = run("zone")
+    assert code == 0, out + err
+    lines = out.splitlines()
+    emulators = f"the emulator's hosted zone {seeded['ExistingHostedZoneId']} of {values['DomainName']} lists these name servers, which are not AWS's:"
+    assert emulators in lines and lines[lines.index(emulators) + 1].startswith("  ns-"), out
+    assert "set none of them at the registrar; delegation not checked" in out and "set exactly these" not in out, out
+
+
 def test_a_sandbox_starts_and_seeds_whatever_the_shells_aws_and_proxy_settings_say(tmp_path, monkeypatch):
     """make sandbox reads nothing of the shell's AWS configuration: a profile that does not exist or a
     garbled ~/.aws/config stopped the server at its start, a proxy got the seed's requests, and

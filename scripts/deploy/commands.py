@@ -600,18 +600,21 @@ class Commands:
             )
         except zone.ZoneError as error:
             raise Failure(f"error: params/{env}.yaml: {error}") from None
-        deployer.say(f"set exactly these name servers at the registrar of {domain} (hosted zone {zone_id}):")
-        deployer.say(*(f"  {zone.normal(server)}" for server in servers))
-        if deployer.resolver is None:
-            deployer.say("delegation not checked: AWS_ENDPOINT_URL is set, so public DNS knows nothing of this zone")
-        elif zone.wait_for_delegation(domain, servers, deployer.resolver, timeout, deployer.sleep, deployer.clock, deployer.say):
-            deployer.say(f"{domain} is delegated: public DNS answers with the zone's name servers")
-        else:
-            raise Failure(
-                f"error: {domain} is not delegated to {zone_id} yet after {timeout} s; a registrar's change often shows within "
-                f"an hour and can take up to 48 hours (the old name servers' TTL); run make zone ENV={env} again to keep "
-                "waiting: it finds the same zone"
+        listed = [f"  {zone.normal(server)}" for server in servers]
+        if deployer.resolver is None:  # an emulator's zone: its name servers are made up, and the domain is a real one
+            deployer.say(f"the emulator's hosted zone {zone_id} of {domain} lists these name servers, which are not AWS's:", *listed)
+            deployer.say(
+                "set none of them at the registrar; delegation not checked: AWS_ENDPOINT_URL is set, so public DNS knows nothing of this zone"
             )
+        else:
+            deployer.say(f"set exactly these name servers at the registrar of {domain} (hosted zone {zone_id}):", *listed)
+            if not zone.wait_for_delegation(domain, servers, deployer.resolver, timeout, deployer.sleep, deployer.clock, deployer.say):
+                raise Failure(
+                    f"error: {domain} is not delegated to {zone_id} yet after {timeout} s; a registrar's change often shows within "
+                    f"an hour and can take up to 48 hours (the old name servers' TTL); run make zone ENV={env} again to keep "
+                    "waiting: it finds the same zone"
+                )
+            deployer.say(f"{domain} is delegated: public DNS answers with the zone's name servers")
         if given == zone_id:
             try:
                 deployed = deployer.settled_values(templates.stack_name(env, "cert-dns")).get("ExistingHostedZoneId") == zone_id
