@@ -36,7 +36,7 @@ from templates.generation import (
     stale_reasons,
     write_atomically,
 )
-from templates.params import load_all, unknown_environment
+from templates.params import ParamsError, load_all, unknown_environment
 
 
 def as_typed(path: Path) -> Path:
@@ -82,6 +82,14 @@ def main(argv=None) -> int:
             # make deploy ENV=<typo> checks with --env first: checked as every environment, it named their stale files
             raise GenerationError(unknown_environment(args.env, params_dir), 2)
         files = build_all(environments, output_dir)
+    except ParamsError as error:
+        own = str(relative(params_dir / f"{args.env}.yaml"))
+        others_only = args.env is not None and not any(own in problem for problem in error.every_problem)
+        note = (
+            f"note: these are in other environments' params files: a check of {args.env} reads every one, as make templates "
+            "does (output/ holds them all); keep a draft outside params/ until it is ready"
+        )
+        raise GenerationError(str(error), error.code, notes=[note] if others_only else []) from None
     except ToolError as error:
         raise GenerationError(str(error), error.code) from None
     refuse_output_dir(output_dir, params_dir, files)

@@ -366,8 +366,12 @@ class GenerationError(ToolError):
 
     checking = False  # set by a --check run, before anything can raise this
 
+    def __init__(self, message, code: int | None = None, notes: tuple = ()):
+        super().__init__(message, code)
+        self.notes = list(notes)  # lines after the error's, without its prefix
+
     def lines(self):
-        return super().lines() + ([] if self.checking else ["nothing was written"])
+        return super().lines() + ([] if self.checking else ["nothing was written"]) + self.notes
 
 
 class StaleOutput(GenerationError):

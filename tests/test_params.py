@@ -4,6 +4,7 @@ nothing is written then."""
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -869,3 +870,18 @@ def test_a_list_or_mapping_where_a_value_belongs_is_shown_as_yaml_writes_it(tmp_
     # A long one: its start, its end and its length, on one line.
     said = shown([f"item-{n}" for n in range(100)])
     assert said.startswith("[item-0, item-1, item-2, ") and said.endswith(", item-98, item-99] (890 characters)"), said
+
+
+def test_a_check_of_one_environment_stopped_by_another_environments_file_says_why_it_reads_that_file(tmp_path):
+    """A draft params/qa.yaml, copied from another environment's, stopped `make deploy ENV=<env>` with
+    errors naming qa's and that other environment's files alone."""
+    params = shutil.copytree(ROOT / "params", tmp_path / "params")
+    source, bystander = sorted(path.stem for path in params.glob("*.yaml"))[:2]
+    shutil.copy(params / f"{source}.yaml", params / "qa.yaml")  # NamePrefix and more: both environments' now
+    where = ["--no-lint", "--params-dir", params, "--output-dir", tmp_path / "out"]
+    for env, noted in [(bystander, True), (source, False), ("qa", False), (None, False)]:
+        result = generate_main("--check", *(["--env", env] if env else []), *where)
+        named = [line for line in result.stderr.splitlines() if "parameters.NamePrefix: both" in line]
+        assert result.returncode == 2 and len(named) == 1 and f"{params}/qa.yaml" in named[0] and f"{params}/{source}.yaml" in named[0]
+        said = f"note: these are in other environments' params files: a check of {env} reads every one, as make templates does"
+        assert (said in result.stderr) == noted, result.stderr
