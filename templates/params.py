@@ -496,9 +496,10 @@ def load(path: Path) -> Environment:
     if len(smoke) > MAX_SMOKE_CHECKS:
         problems.append(f"{where}: smoke_checks: {len(smoke)} checks; {allowed_smoke}")
     for number, check in enumerate(smoke, 1):
-        if not smoke_check_ok(check):
-            problems.append(f"{where}: smoke_checks, item {number}: {shown(check)}; {allowed_smoke}")
-    smoke = [check for check in smoke if smoke_check_ok(check)]
+        wrong = smoke_check_problem(check)
+        if wrong:
+            problems.append(f"{where}: smoke_checks, item {number}: {shown(check)}: {wrong}; {allowed_smoke}")
+    smoke = [check for check in smoke if not smoke_check_problem(check)]
     shared = {} if data.get("shared_inputs") is None else data["shared_inputs"]
     allowed_shared = f"allowed: a mapping of {' or '.join(ISOLATING_INPUTS)} to why this environment shares it"
     if not isinstance(shared, dict):
@@ -561,16 +562,24 @@ def did_you_mean(word, choices) -> str:
     return f" (did you mean {by_lower[close[0]]}?)" if close else ""
 
 
-def smoke_check_ok(check) -> bool:
-    return (
-        isinstance(check, dict)
-        and set(check) == {"path", "status"}
-        and isinstance(check["path"], str)
-        and re.fullmatch(HTTP_PATH, check["path"]) is not None
-        and len(check["path"]) <= MAX_SMOKE_PATH
-        and isinstance(check["status"], int)
-        and 100 <= check["status"] <= 599
-    )
+def smoke_check_problem(check) -> str | None:
+    """What is wrong with one of smoke_checks' items, in words; None if nothing is."""
+    if not isinstance(check, dict):
+        return "not a mapping"
+    unknown = [key for key in check if key not in ("path", "status")]
+    if unknown:
+        return f"{named(unknown[0])}: unknown key{did_you_mean(str(unknown[0]), ['path', 'status'])}"
+    missing = [key for key in ("path", "status") if key not in check]
+    if missing:
+        return f"no {missing[0]}"
+    path, status = check["path"], check["status"]
+    if not (isinstance(path, str) and re.fullmatch(HTTP_PATH, path)):
+        return "its path does not start with / or holds characters other than letters, digits and /._~-"
+    if len(path) > MAX_SMOKE_PATH:
+        return f"its path is {len(path):,} characters"
+    if not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599):
+        return "its status is not an HTTP status (100 to 599)"
+    return None
 
 
 def check_value(spec: Input, value):

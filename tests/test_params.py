@@ -885,3 +885,24 @@ def test_a_check_of_one_environment_stopped_by_another_environments_file_says_wh
         assert result.returncode == 2 and len(named) == 1 and f"{params}/qa.yaml" in named[0] and f"{params}/{source}.yaml" in named[0]
         said = f"note: these are in other environments' params files: a check of {env} reads every one, as make templates does"
         assert (said in result.stderr) == noted, result.stderr
+
+
+@pytest.mark.parametrize(
+    "check, said",
+    [
+        ({"path": "/api/user", "staus": 200}, "staus: unknown key (did you mean status?)"),
+        ({"path": "/api/user"}, "no status"),
+        ({"status": 200}, "no path"),
+        ({"path": "api/user", "status": 200}, "its path does not start with / or holds characters other than"),
+        ({"path": "/" + "a" * 1024, "status": 200}, "its path is 1,025 characters"),
+        ({"path": "/api/user", "status": 999}, "its status is not an HTTP status (100 to 599)"),
+        ({"path": "/api/user", "status": True}, "its status is not an HTTP status (100 to 599)"),
+        (["/api/user", 200], "not a mapping"),
+    ],
+    ids=["misspelt key", "no status", "no path", "relative path", "long path", "status out of range", "boolean status", "a list"],
+)
+def test_a_smoke_check_that_is_wrong_says_which_part_is(tmp_path, check, said):
+    result, _ = run_generate(tmp_path, {**GOOD, "smoke_checks": [{"path": "/health", "status": 200}, check]})
+    problems = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 2 and len(problems) == 1, result.stderr
+    assert f"smoke_checks, item 2: {shown(check)}: {said}" in problems[0], problems[0]
