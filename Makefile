@@ -182,7 +182,7 @@ zone: $(INSTALLED) ## find or create ENV's public hosted zone, print its name se
 deploy: $(INSTALLED) ## deploy STACK (default: every layer, in order) to ENV through change sets [TAG= YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 RECREATE=1 REPAIR=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) deploy $(FLAGS)
 
-changeset: $(INSTALLED) ## create and print STACK's change set for ENV, and leave it for review
+changeset: $(INSTALLED) ## create and print STACK's change set for ENV, and leave it for review [TAG= REPAIR=1]
 	@$(FRESH) $(AWS) $(DEPLOY) changeset $(FLAGS)
 
 execute: $(INSTALLED) ## execute the reviewed CHANGESET of STACK in ENV (asks first) [YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1]
@@ -197,7 +197,7 @@ outputs: $(INSTALLED) ## the outputs of STACK (default: every layer) in ENV
 events: $(INSTALLED) ## the latest events of STACK in ENV (destroyed: of its stack deleted last)
 	@$(AWS) $(DEPLOY) events $(FLAGS)
 
-diff: $(INSTALLED) ## template and parameters of STACK against what ENV runs (fails when they differ)
+diff: $(INSTALLED) ## template and parameters of STACK against what ENV runs (fails when they differ) [TAG=]
 	@$(FRESH) $(AWS) $(DEPLOY) diff $(FLAGS)
 
 drift: $(INSTALLED) ## CloudFormation drift detection on STACK (default: every layer) of ENV: what was changed outside it (fails when drifted)
@@ -212,7 +212,7 @@ purge: $(INSTALLED) ## delete what ENV's destroyed stacks (STACK's, default ever
 recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED (asks first) [YES=1]
 	@$(AWS) $(DEPLOY) recover $(FLAGS)
 
-rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers
+rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers [YES=1 REPAIR=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
 verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]

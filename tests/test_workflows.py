@@ -838,6 +838,16 @@ def test_make_help_says_what_env_and_stack_take():
     assert "  STACK=<layer>  one layer (README: Layers and their order)" in bare.splitlines(), bare
 
 
+def test_make_help_names_tag_and_repair_on_the_targets_that_take_them():
+    """make help's changeset, diff and rollback lines named neither TAG= nor REPAIR=1, which they take."""
+    said = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
+    line = {words[1]: text for text in said if (words := text.split()) and words[0] == "make" and len(words) > 1}
+    for target in deployer.TAKES_TAG:
+        assert "TAG=" in line[target], line[target]
+    for target in deployer.TAKES_REPAIR:
+        assert "REPAIR=1" in line[target], line[target]
+
+
 @pytest.mark.parametrize("target", ["templates", "check"])
 def test_make_templates_and_check_say_that_env_changes_nothing(target):
     # They work on every environment: ENV= given to them is said to be unused, not silently ignored.
