@@ -529,17 +529,24 @@ class Deployer:
         return {o["OutputKey"]: o["OutputValue"] for o in (self.describe(stack) or {}).get("Outputs", [])}
 
     def wired_parameters(self, layer) -> dict:
+        # a template of an earlier checkout (a rollback's) takes fewer
+        wired = {parameter: read for parameter, read in templates.wired_into(layer.name).items() if parameter in layer.declared}
+        missing = {}  # every layer it reads that is not deployed, in deploy order: the first alone was named
+        for upstream in templates.layer_order():
+            read = sorted(output for up, output in wired.values() if up == upstream)
+            if read and not self.has_stack(templates.stack_name(self.env, upstream)):
+                missing[upstream] = f"{templates.stack_name(self.env, upstream)} (its {', '.join(read)})"
+        if missing:
+            first, *then = missing
+            raise Failure(
+                f"error: {layer.stack} needs {' and '.join(missing.values())} deployed first: make deploy STACK={first} ENV={self.env}"
+                + "".join(f", then STACK={upstream}" for upstream in then)
+                + f", or make deploy ENV={self.env} for every layer in order"
+            )
         values = {}
-        for parameter, (upstream, output) in templates.wired_into(layer.name).items():
-            if parameter not in layer.declared:  # a template of an earlier checkout (a rollback's) takes fewer
-                continue
+        for parameter, (upstream, output) in wired.items():
             source = templates.stack_name(self.env, upstream)
             found = self.describe(source)
-            if not self.has_stack(source):
-                raise Failure(
-                    f"error: {layer.stack} needs {source} deployed first (its {output}): make deploy STACK={upstream} ENV={self.env}, "
-                    f"or make deploy ENV={self.env} for every layer in order"
-                )
             if self.foreign(found):  # a deploy refuses it when it reads it; make diff would show its outputs as ours
                 raise Failure(f"error: {layer.stack} reads {text.not_ours(source, self.own_tags(found))}")
             if found["StackStatus"] not in UPDATABLE:
