@@ -1564,6 +1564,7 @@ def test_execute_of_a_change_set_that_does_not_exist_is_exit_2(aws, deployed):
     if deployed:
         assert f"no change set {name} on stack {stack('alb')}" in aws.err and len(aws.err.strip().splitlines()) == 1
         assert f"ends its other change sets: make changeset STACK=alb ENV={ENV} makes a new one" in aws.err  # the likely cause
+        assert aws.err.endswith(f"; make status ENV={ENV} names those that could still run\n"), aws.err  # the tool's own listing
     else:  # not "ended by a deploy since": there is no stack
         assert aws.err == (
             f"error: {stack('alb')} is not deployed, and so has no change set {name}: "

@@ -137,8 +137,8 @@ class Commands:
                     ) from None
                 raise Failure(
                     f"error: no change set {name} on stack {layer.stack} (a deploy or execute of the stack since it was made "
-                    f"ends its other change sets: make changeset STACK={layer.name} ENV={self.env} makes a new one); list them: "
-                    f"{deployer.cli} cloudformation list-change-sets --stack-name {layer.stack}",
+                    f"ends its other change sets: make changeset STACK={layer.name} ENV={self.env} makes a new one); "
+                    f"make status ENV={self.env} names those that could still run",
                     2,
                 ) from None
             raise
