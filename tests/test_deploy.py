@@ -4687,6 +4687,18 @@ def test_a_git_status_that_does_not_answer_in_time_makes_the_revision_dirty(monk
     assert deploy.deployer.git_revision(ROOT / "output") == f"{head}-dirty"
 
 
+def test_a_question_on_the_sandbox_says_it_is_the_sandboxs_not_an_accounts(aws, monkeypatch):
+    # "account 123456789012, us-east-1: destroy ...?" read as a question about a real account: the
+    # sandbox's is the example account of the params files.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", NOWHERE)  # as make points ENV=sandbox at the running sandbox
+    lock = LOCK.replace(f"/{ENV}/", f"/{SANDBOX_ENV}/")
+    aws.ssm.add_response("get_parameter", {"Parameter": {"Name": lock, "Type": "String", "Value": json.dumps(HELD), "Version": 1}})
+    aws.caller()
+    assert aws.run("unlock", "--env", SANDBOX_ENV, tty=True, answer="n") == 1, aws.err
+    where = f"the local sandbox at {aws.clients['cloudformation'].meta.endpoint_url} (account {ACCOUNT}, {REGION}): "
+    assert len(aws.questions) == 1 and aws.questions[0].startswith(where + f"free the lock of {SANDBOX_ENV} held by "), aws.questions
+
+
 def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws):
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
     for _ in range(2):  # whose; after the answer, still the same?

@@ -390,12 +390,14 @@ class Deployer:
     def where(self) -> str:
         """The account and region a question's answer acts in: the same stack names and commands
         work in any account the shell's credentials reach, and only these tell prod's from another's.
-        An account that cannot be read is said so, and the question asked all the same."""
+        An account that cannot be read is said so, and the question asked all the same. The sandbox's
+        is said to be the sandbox's: its account is the one the example params files name."""
         try:
             account = self.account()
         except AWS_ERRORS as error:
             account = f"not known ({error_code(error)})"
-        return f"account {account}, {self.cf.meta.region_name}"
+        place = f"account {account}, {self.cf.meta.region_name}"
+        return f"the local sandbox at {self.cf.meta.endpoint_url} ({place})" if self.env == params.SANDBOX_ENV else place
 
     def account(self) -> str:
         """The account of the stacks this run read (a StackId names it); before any, the caller's:
