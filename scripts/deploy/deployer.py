@@ -803,7 +803,7 @@ class Deployer:
                     self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
                     recorded()
             self.say_kept_replacements(layer, change_set)
-            self.say(*text.subscriptions_to_confirm(change_set, json.loads(layer.template)))
+            self.say(*text.subscriptions_to_confirm(change_set, json.loads(layer.template), sandbox=self.env == params.SANDBOX_ENV))
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them

@@ -193,10 +193,10 @@ def left_for_review(change_set, layer) -> list[str]:
     ]
 
 
-def subscriptions_to_confirm(change_set, template: dict) -> list[str]:
+def subscriptions_to_confirm(change_set, template: dict, sandbox: bool = False) -> list[str]:
     """After a change set that made e-mail subscriptions anew (the first create, an address added,
     the topic replaced under a new NamePrefix): each address is sent a confirmation message and gets
-    no alarm until it confirms, within three days.
+    no alarm until it confirms, within three days; on AWS, that is: the sandbox sends no mail.
     https://docs.aws.amazon.com/sns/latest/api/API_Subscribe.html"""
     resources = template.get("Resources", {})
     made = [
@@ -209,8 +209,9 @@ def subscriptions_to_confirm(change_set, template: dict) -> list[str]:
     if not made:
         return []
     return [
-        f"  note: e-mail subscriptions made anew ({', '.join(made)}): each address is sent a confirmation message from AWS "
-        "Notifications and gets no alarm until it confirms (the link is valid for three days)"
+        f"  note: e-mail subscriptions made anew ({', '.join(made)}): {'on AWS, ' * sandbox}each address is sent a confirmation "
+        "message from AWS Notifications and gets no alarm until it confirms (the link is valid for three days)"
+        + ("; the sandbox sends none" if sandbox else "")
     ]
 
 
