@@ -212,7 +212,7 @@ purge: $(INSTALLED) ## delete what ENV's destroyed stacks (STACK's, default ever
 recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED (asks first) [YES=1]
 	@$(AWS) $(DEPLOY) recover $(FLAGS)
 
-rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers [YES=1 REPAIR=1 MAX_WAIT=min]
+rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers [YES=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
 verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]

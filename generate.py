@@ -36,7 +36,7 @@ from templates.generation import (
     stale_reasons,
     write_atomically,
 )
-from templates.params import ParamsError, load_all, unknown_environment
+from templates.params import ParamsError, environment_problem, load, load_all
 
 
 def as_typed(path: Path) -> Path:
@@ -76,20 +76,14 @@ def main(argv=None) -> int:
             f"give --output-dir too (a directory outside {relative(OUTPUT_DIR)}/), or copy the files into {relative(PARAMS_DIR)}/",
             2,
         )
+    # make deploy ENV=<typo> checks with --env first: checked as every environment, it named their stale files or problems
+    unknown = None if args.env is None else environment_problem(args.env, params_dir)
+    if unknown:
+        raise GenerationError(unknown, 2)
     try:
-        environments = load_all(params_dir)
-        if args.env is not None and args.env not in {environment.name for environment in environments}:
-            # make deploy ENV=<typo> checks with --env first: checked as every environment, it named their stale files
-            raise GenerationError(unknown_environment(args.env, params_dir), 2)
-        files = build_all(environments, output_dir)
+        files = build_all(load_all(params_dir), output_dir)
     except ParamsError as error:
-        own = str(relative(params_dir / f"{args.env}.yaml"))
-        others_only = args.env is not None and not any(own in problem for problem in error.every_problem)
-        note = (
-            f"note: these are in other environments' params files: a check of {args.env} reads every one, as make templates "
-            "does (output/ holds them all); keep a draft outside params/ until it is ready"
-        )
-        raise GenerationError(str(error), error.code, notes=[note] if others_only else []) from None
+        raise GenerationError(str(error), error.code, notes=others_read_too(args.env, params_dir)) from None
     except ToolError as error:
         raise GenerationError(str(error), error.code) from None
     refuse_output_dir(output_dir, params_dir, files)
@@ -139,6 +133,22 @@ def main(argv=None) -> int:
         print(f"cfn-lint: {len(layer_templates)} templates clean (errors, warnings and informational checks)")
     say_leftover_staging(output_dir)
     return 0
+
+
+def others_read_too(env: str | None, params_dir: Path) -> list[str]:
+    """Under the params problems of a check of one environment whose own file is sound on its own:
+    why that check reads the others' (a draft params/qa.yaml stopped make deploy of every environment)."""
+    if env is None:
+        return []
+    own = params_dir / f"{env}.yaml"
+    try:
+        load(own)
+    except ToolError:
+        return []  # its own file's problems are among them
+    return [
+        f"note: {relative(own)} is sound on its own; a check of {env} reads every params file, as make templates does "
+        "(output/ holds what they all generate): keep a draft outside params/ until it is ready"
+    ]
 
 
 def say_leftover_staging(output_dir: Path) -> None:

@@ -157,6 +157,21 @@ def named(key) -> str:
     return key if isinstance(key, str) and re.fullmatch(r"[\w.:/=+@ -]{1,80}", key) and key == key.strip() else shown(key)
 
 
+class OneLineDumper(yaml.SafeDumper):
+    """Flow style on one line: a string with a newline or another control character double-quoted,
+    escaped ("a\\nb"), where PyYAML would fold it over lines (a newline in a value, printed, would start
+    a forged message line of its own)."""
+
+
+def _escaped_string(dumper, value):
+    style = '"' if CONTROL_IN_TEXT.search(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+CONTROL_IN_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+OneLineDumper.add_representer(str, _escaped_string)
+
+
 def shown(value) -> str:
     """A value as a message quotes it: in full up to 200 characters (any realistic ARN), else its start,
     its end and its length (a 100,000-character tag must not become a 100,000-character error line;
@@ -173,7 +188,8 @@ def shown(value) -> str:
     if isinstance(value, set | frozenset):
         return "a set (!!set)"
     if isinstance(value, list | dict):  # in YAML's flow style, as the file could write it: [a, {b: true}], not ['a', {'b': True}]
-        text = yaml.safe_dump(value, default_flow_style=True, width=float("inf"), allow_unicode=False).strip()
+        flow = yaml.dump(value, Dumper=OneLineDumper, default_flow_style=True, width=float("inf"), allow_unicode=False, sort_keys=False)
+        text = printable(flow.strip(), one_line=True)
         length = len(text)
     else:
         text, length = repr(value), len(str(value))
@@ -225,19 +241,32 @@ def params_files(params_dir: Path, suffix: str = ".yaml") -> list[Path]:
     return sorted(p for p in params_dir.glob(f"*{suffix}") if not p.name.startswith("."))
 
 
-def unknown_environment(env: str, params_dir: Path) -> str:
-    """The error for an environment params_dir has no file of, naming those it has."""
+def environment_problem(env: str, params_dir: Path) -> str | None:
+    """Why env names no environment of params_dir (a name, not a path: ENV=./sandbox would read
+    params/sandbox.yaml past the Makefile's ENV=sandbox guard; or no file of that name), naming those
+    there are; None if it names one. The deployer, generate.py --check --env and the review say it so."""
+    missing = missing_params_dir(params_dir)
+    if missing:
+        return missing
     names = [path.stem for path in params_files(params_dir)]
-    missing = printable(str(relative(params_dir / f"{env}.yaml")), one_line=True)
-    return f"unknown environment {env!r}{did_you_mean(env, names)}: no {missing}; environments: {', '.join(names) or 'none'}"
+    known, hint = ", ".join(names) or "none", did_you_mean(env, names)
+    if not ENV_NAME.fullmatch(env):
+        return f"ENV={shown(env)} is not an environment name{hint}; environments: {known} (params/<env>.yaml)"
+    path = params_dir / f"{env}.yaml"
+    if not os.path.lexists(path):  # one that is there but no file (a FIFO, a directory) is the loader's to refuse
+        return f"unknown environment {env!r}{hint}: no {printable(str(relative(path)), one_line=True)}; environments: {known}"
+    return None
 
 
 def missing_params_dir(params_dir: Path) -> str | None:
     """What is wrong with a params directory that is not one (a mistyped --params-dir), else None:
     said as that, not as a directory without the environment's file."""
-    if params_dir.is_dir():
-        return None
-    what = "not a directory" if params_dir.exists() else "no such directory"
+    try:
+        if params_dir.is_dir():
+            return None
+        what = "not a directory" if params_dir.exists() else "no such directory"
+    except OSError as error:  # Python 3.11's is_dir() raises a PermissionError (EACCES) rather than say False
+        what = f"cannot be read ({error.strerror or error})"
     return f"{printable(str(params_dir), one_line=True)}: {what}; the params directory holds one <env>.yaml per environment"
 
 
@@ -568,13 +597,16 @@ def smoke_check_problem(check) -> str | None:
         return "not a mapping"
     unknown = [key for key in check if key not in ("path", "status")]
     if unknown:
-        return f"{named(unknown[0])}: unknown key{did_you_mean(str(unknown[0]), ['path', 'status'])}"
+        key = unknown[0]
+        return f"{named(key)}: unknown key{did_you_mean(key, ['path', 'status'])}" if isinstance(key, str) else "a key that is no name"
     missing = [key for key in ("path", "status") if key not in check]
     if missing:
         return f"no {missing[0]}"
     path, status = check["path"], check["status"]
-    if not (isinstance(path, str) and re.fullmatch(HTTP_PATH, path)):
-        return "its path does not start with / or holds characters other than letters, digits and /._~-"
+    if not isinstance(path, str):
+        return "its path is not text"
+    if not re.fullmatch(HTTP_PATH, path):
+        return "its path does not start with / or holds characters other than ASCII letters, digits and /._~-"
     if len(path) > MAX_SMOKE_PATH:
         return f"its path is {len(path):,} characters"
     if not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599):

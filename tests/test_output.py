@@ -412,6 +412,15 @@ def test_a_deploys_check_holds_back_for_its_own_environments_files_and_the_layer
         f"error: unknown environment {typo!r} (did you mean {env}?): no {params / typo}.yaml; "
         f"environments: {', '.join(sorted(path.stem for path in params.glob('*.yaml')))}\n"
     ), unknown.stderr
+    # the same while another file has problems (a draft): the typo first, not the draft's problems
+    (params / "qa.yaml").write_text((params / f"{other}.yaml").read_text())
+    drafted = generate_main("--check", "--env", typo, *where)
+    assert drafted.returncode == 2 and drafted.stderr.startswith(f"error: unknown environment {typo!r} (did you mean {env}?)"), drafted
+    assert len(drafted.stderr.splitlines()) == 1 and ", qa, " in drafted.stderr, drafted.stderr
+    # and a path is no name: ENV=../params/<env> is not read through
+    path = f"../{params.name}/{env}"
+    said = generate_main("--check", "--env", path, *where).stderr
+    assert said.startswith(f"error: ENV={path!r} is not an environment name"), said
 
 
 def test_order_is_printed():

@@ -873,36 +873,91 @@ def test_a_list_or_mapping_where_a_value_belongs_is_shown_as_yaml_writes_it(tmp_
 
 
 def test_a_check_of_one_environment_stopped_by_another_environments_file_says_why_it_reads_that_file(tmp_path):
-    """A draft params/qa.yaml, copied from another environment's, stopped `make deploy ENV=<env>` with
-    errors naming qa's and that other environment's files alone."""
+    """A draft params/qa.yaml, copied from another environment's, stopped `make deploy ENV=<env>` of every
+    environment with errors naming qa's and that other environment's files alone."""
     params = shutil.copytree(ROOT / "params", tmp_path / "params")
     source, bystander = sorted(path.stem for path in params.glob("*.yaml"))[:2]
     shutil.copy(params / f"{source}.yaml", params / "qa.yaml")  # NamePrefix and more: both environments' now
     where = ["--no-lint", "--params-dir", params, "--output-dir", tmp_path / "out"]
-    for env, noted in [(bystander, True), (source, False), ("qa", False), (None, False)]:
-        result = generate_main("--check", *(["--env", env] if env else []), *where)
+
+    def checked(*env):
+        result = generate_main("--check", *(["--env", *env] if env else []), *where)
         named = [line for line in result.stderr.splitlines() if "parameters.NamePrefix: both" in line]
         assert result.returncode == 2 and len(named) == 1 and f"{params}/qa.yaml" in named[0] and f"{params}/{source}.yaml" in named[0]
-        said = f"note: these are in other environments' params files: a check of {env} reads every one, as make templates does"
-        assert (said in result.stderr) == noted, result.stderr
+        return result.stderr
+
+    for env in (bystander, source, "qa"):  # each file sound on its own: the problems come from reading them together
+        said = f"note: {params}/{env}.yaml is sound on its own; a check of {env} reads every params file, as make templates does"
+        assert said in checked(env), checked(env)
+    assert "note: " not in checked()  # make check: every environment's, as it says
+    text = (params / f"{bystander}.yaml").read_text()
+    (params / f"{bystander}.yaml").write_text(text + "nonsense: 1\n")  # a problem of its own: no note
+    assert "note: " not in checked(bystander) and f"{params}/{bystander}.yaml: nonsense: unknown key" in checked(bystander)
 
 
 @pytest.mark.parametrize(
     "check, said",
     [
-        ({"path": "/api/user", "staus": 200}, "staus: unknown key (did you mean status?)"),
-        ({"path": "/api/user"}, "no status"),
-        ({"status": 200}, "no path"),
-        ({"path": "api/user", "status": 200}, "its path does not start with / or holds characters other than"),
-        ({"path": "/" + "a" * 1024, "status": 200}, "its path is 1,025 characters"),
-        ({"path": "/api/user", "status": 999}, "its status is not an HTTP status (100 to 599)"),
-        ({"path": "/api/user", "status": True}, "its status is not an HTTP status (100 to 599)"),
-        (["/api/user", 200], "not a mapping"),
+        ({"path": "/api/user", "staus": 200}, "{path: /api/user, staus: 200}: staus: unknown key (did you mean status?)"),
+        ({"path": "/api/user", None: 200}, "{path: /api/user, null: 200}: a key that is no name"),
+        ({"path": "/api/user"}, "{path: /api/user}: no status"),
+        ({"status": 200}, "{status: 200}: no path"),
+        ({"path": 5, "status": 200}, "{path: 5, status: 200}: its path is not text"),
+        ({"path": "api/user", "status": 200}, "{path: api/user, status: 200}: its path does not start with / or holds characters other"),
+        (
+            {"path": "/caf\u00e9", "status": 200},
+            '{path: "/caf\\xE9", status: 200}: its path does not start with / or holds characters other',
+        ),
+        ({"path": "/" + "a" * 1024, "status": 200}, "{path: /aaaa"),
+        ({"path": "/api/user", "status": 999}, "{path: /api/user, status: 999}: its status is not an HTTP status (100 to 599)"),
+        ({"path": "/api/user", "status": True}, "{path: /api/user, status: true}: its status is not an HTTP status (100 to 599)"),
+        (["/api/user", 200], "[/api/user, 200]: not a mapping"),
     ],
-    ids=["misspelt key", "no status", "no path", "relative path", "long path", "status out of range", "boolean status", "a list"],
+    ids=[
+        "misspelt key",
+        "null key",
+        "no status",
+        "no path",
+        "path not text",
+        "relative path",
+        "non-ASCII path",
+        "long path",
+        "status out of range",
+        "boolean status",
+        "a list",
+    ],
 )
 def test_a_smoke_check_that_is_wrong_says_which_part_is(tmp_path, check, said):
     result, _ = run_generate(tmp_path, {**GOOD, "smoke_checks": [{"path": "/health", "status": 200}, check]})
     problems = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert result.returncode == 2 and len(problems) == 1, result.stderr
-    assert f"smoke_checks, item 2: {shown(check)}: {said}" in problems[0], problems[0]
+    assert f"smoke_checks, item 2: {said}" in problems[0], problems[0]
+    if check == {"path": "/" + "a" * 1024, "status": 200}:  # the item cut, as every long value is; the part said whole
+        assert problems[0].count("a") < 200 and "(1046 characters): its path is 1,025 characters;" in problems[0], problems[0]
+
+
+def test_a_newline_in_a_list_value_stays_on_its_error_line(tmp_path):
+    # PyYAML folds a quoted string with a newline over lines, even in flow style: the rest of the
+    # value started error lines of its own, and could forge one.
+    document = {**GOOD, "parameters": GOOD["parameters"] | {"DatabaseName": ["a\nerror: forged line", "b"]}}
+    result, _ = run_generate(tmp_path, document)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and lines[-1] == "nothing was written", result.stderr
+    assert len(lines) == 2 and 'parameters.DatabaseName: ["a\\nerror: forged line", b] is not allowed' in lines[0], result.stderr
+
+
+def test_a_params_dir_that_cannot_be_read_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    # Python 3.11's Path.is_dir() raises PermissionError (EACCES) where a parent may not be searched.
+    from pathlib import Path
+
+    locked = tmp_path / "locked" / "params"
+    is_dir = Path.is_dir
+
+    def refused(path):
+        if path == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return is_dir(path)
+
+    monkeypatch.setattr(Path, "is_dir", refused)
+    result = generate_main("--no-lint", "--params-dir", locked, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {locked}: cannot be read (Permission denied); "), result.stderr

@@ -1027,8 +1027,8 @@ def test_unknown_environment_is_one_line_exit_2_nothing_written(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert result.stderr.splitlines() == [
-        f"error: unknown environment {misspelt!r} (did you mean {ENVS[0]}?): no params/{misspelt}.yaml; environments: {', '.join(ENVS)}"
+    assert result.stderr.splitlines() == [  # not a name at all (names are lower-case), as the deployer says it
+        f"error: ENV={misspelt!r} is not an environment name (did you mean {ENVS[0]}?); environments: {', '.join(ENVS)} (params/<env>.yaml)"
     ]
 
 

@@ -31,16 +31,13 @@ from templates.errors import ANY_CONTROL_CHARACTER, INTERRUPTED, READER_GONE, Ou
 from templates.generation import OUTPUT_DIR, PARAMS_DIR
 from templates.inputs import IMAGE_TAG
 from templates.params import (
-    ENV_NAME,
     SANDBOX_CANNOT_REHEARSE,
     SANDBOX_ENV,
     ParamsError,
     did_you_mean,
+    environment_problem,
     load_for_reading,
-    missing_params_dir,
-    params_files,
     shown,
-    unknown_environment,
 )
 from templates.params import load as load_params
 
@@ -212,17 +209,10 @@ def validate(args):
         if not named and len(args.stack.replace(",", " ").split()) > 1:  # STACK=alb,service or STACK="alb service"
             hint = " (STACK takes one layer: a run per layer, or STACK= left out for every layer)"
         raise Failure(f"error: unknown layer {args.stack!r}{hint}; layers: {', '.join(templates.LAYERS)}", 2)
-    missing = missing_params_dir(args.params_dir)
-    if missing:
-        raise Failure(f"error: {missing}", 2)
+    unknown = environment_problem(args.env, args.params_dir)
+    if unknown:
+        raise Failure(f"error: {unknown}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"
-    known = ", ".join(p.stem for p in params_files(args.params_dir)) or "none"
-    # A name, not a path: ENV=./sandbox would read params/sandbox.yaml past the Makefile's ENV=sandbox guard.
-    hint = did_you_mean(args.env, [p.stem for p in params_files(args.params_dir)])
-    if not ENV_NAME.fullmatch(args.env):
-        raise Failure(f"error: ENV={args.env!r} is not an environment name{hint}; environments: {known} (params/<env>.yaml)", 2)
-    if not os.path.lexists(params_file):  # one that is there but no file (a FIFO, a directory) is the loader's to refuse
-        raise Failure(f"error: {unknown_environment(args.env, args.params_dir)}", 2)
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
         # Here, not at the top: templates/ must be the first import, for its Ctrl-C hook (templates/__init__.py).

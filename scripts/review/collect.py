@@ -16,7 +16,7 @@ from scripts.review.resolver import Resolver
 from templates import inputs, relative
 from templates.errors import ToolError
 from templates.generation import build_all, differences, regenerate_command, stale_reasons
-from templates.params import Environment, ParamsError, load_all, unknown_environment
+from templates.params import Environment, ParamsError, environment_problem, load_all
 
 
 class ReviewError(ToolError):
@@ -84,12 +84,13 @@ def collect(env: str, output_dir: Path, params_dir: Path) -> Review:
 def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> list[Review]:
     """The reviews of every environment in params_dir (or only env's), from one scan of the layer
     templates; raises ReviewError on wrong or stale input."""
+    unknown = None if env is None else environment_problem(env, params_dir)  # before other files' problems: the typo first
+    if unknown:
+        raise ReviewError(unknown, code=2)
     try:
         environments = load_all(params_dir)
     except ParamsError as error:
         raise ReviewError(str(error), code=2) from None  # one line per problem, as make templates prints them
-    if env is not None and env not in {environment.name for environment in environments}:
-        raise ReviewError(unknown_environment(env, params_dir), code=2)  # as generate.py and the deployer say it
     check_fresh(environments, output_dir, params_dir)
     reviewed = [environment for environment in environments if env in (None, environment.name)]
     contents = {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
