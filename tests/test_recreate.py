@@ -988,3 +988,22 @@ def test_executing_the_change_set_a_stopped_rollback_left_records_a_rollback(san
         in out
     )
     assert (recorded["image_tag"], recorded.get("rolled_back_from")) == (f"{first}-again", None)
+
+
+def test_a_layer_whose_upstream_layers_are_not_deployed_names_every_one_in_an_order_that_works(sandbox, run):
+    # The service layer on an empty account named the load balancer's stack alone; deployed, the next
+    # try named the release alarms', and the load balancer's own needed the certificate's first.
+    sandbox.seed()
+    code, out, err = run("deploy", "--stack", "scaling", "--yes")
+    assert code == 1, out + err
+    advice = re.search(
+        r": make deploy STACK=(\S+) ENV=sandbox((?:, then STACK=[^,\s]+)*), or make deploy ENV=sandbox for every layer in order$", err
+    )
+    assert err.startswith(f"error: {stack('scaling')} needs ") and advice, err
+    order = [advice.group(1), *re.findall(r"then STACK=([^,\s]+)", advice.group(2))]
+    assert len(order) > 2 and all(stack(layer) in err.partition(" deployed first")[0] for layer in order), err  # the whole way
+    for layer in order:  # as it says
+        code, out, err = run("deploy", "--stack", layer, "--yes")
+        assert code == 0, f"{layer}: {out}{err}"
+    code, out, err = run("deploy", "--stack", "scaling", "--yes")
+    assert code == 0, out + err

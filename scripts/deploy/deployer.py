@@ -533,16 +533,14 @@ class Deployer:
     def wired_parameters(self, layer) -> dict:
         # a template of an earlier checkout (a rollback's) takes fewer
         wired = {parameter: read for parameter, read in templates.wired_into(layer.name).items() if parameter in layer.declared}
-        missing = {}  # every layer it reads that is not deployed, in deploy order: the first alone was named
-        for upstream in templates.layer_order():
-            read = sorted(output for up, output in wired.values() if up == upstream)
-            if read and not self.has_stack(templates.stack_name(self.env, upstream)):
-                missing[upstream] = f"{templates.stack_name(self.env, upstream)} (its {', '.join(read)})"
+        missing = self.undeployed_upstreams(wired)
         if missing:
             first, *then = missing
+            stacks = [templates.stack_name(self.env, name) for name in missing]
             raise Failure(
-                f"error: {layer.stack} needs {' and '.join(missing.values())} deployed first: make deploy STACK={first} ENV={self.env}"
-                + "".join(f", then STACK={upstream}" for upstream in then)
+                f"error: {layer.stack} needs {', '.join(stacks[:-1]) + ' and ' if then else ''}{stacks[-1]} deployed first"
+                f"{', in that order' if then else ''}: make deploy STACK={first} ENV={self.env}"
+                + "".join(f", then STACK={name}" for name in then)
                 + f", or make deploy ENV={self.env} for every layer in order"
             )
         values = {}
@@ -565,6 +563,17 @@ class Deployer:
             else:
                 raise Failure(f"error: {source} has no output {output}; redeploy it: make deploy STACK={upstream} ENV={self.env}")
         return values
+
+    def undeployed_upstreams(self, wired) -> list:
+        """The layers wired (parameter -> (layer, output)) reads that are not deployed, and those these read
+        that are not, in deploy order: the whole way there, where naming the first alone cost a run for each."""
+        missing, reading = set(), [wired]
+        while reading:
+            for upstream, _ in reading.pop().values():
+                if upstream not in missing and not self.has_stack(templates.stack_name(self.env, upstream)):
+                    missing.add(upstream)
+                    reading.append(templates.wired_into(upstream))
+        return sorted(missing, key=templates.layer_order().index)
 
     def take_triggers_of(self, layer, change_set):
         """make execute of a reviewed change set: what follows it (the settling of a new service) goes
