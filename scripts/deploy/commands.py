@@ -268,7 +268,7 @@ class Commands:
             # A run stopped before it set it, or a change by hand; not a create under way, nor a stack a deploy refuses (ROLLBACK_COMPLETE)
             if enabled and not foreign and found["StackStatus"] in UPDATABLE and not found.get("EnableTerminationProtection"):
                 note += f"  (termination protection off: make deploy STACK={name} ENV={env} turns it back on)"
-            waiting = "" if foreign or review else deployer.change_sets_for_review(stack, "its line below shows none")
+            waiting = "" if foreign else deployer.change_sets_for_review(stack, "its line below shows none")
             if waiting:  # make changeset's, or a stopped run's: ExecutionStatus AVAILABLE (API_ChangeSetSummary.html)
                 run_one = f"; make execute STACK={name} CHANGESET=<name> ENV={env} runs one" if enabled else ""
                 note += f"  (change sets that could still run: {waiting}{run_one})"
