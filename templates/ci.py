@@ -3,9 +3,11 @@
 - The account's GitHub OpenID Connect provider (created here, or an existing one from params).
 - A deploy role that only this repository's chosen environments or branches can assume through
   that provider. It drives CloudFormation on this project's stacks (change sets, their execution,
-  stack policy and termination protection) and makes the calls the deployer, `make verify`, `make
+  stack policy and termination protection: the stack policies guard against mistakes, not against this
+  role) and makes the calls the deployer, `make verify`, `make
   task` and `make logs` need: reads of the stacks, the service, its tasks, logs and target health,
-  and of the database secret's KMS key (not its value), the subnets and the backend security group; the deploy history and lock in SSM; and a one-off task of the service's task definition (make
+  and of the database secret's KMS key (not its value), the account and region's subnets and security groups (AWS
+  scopes those reads no narrower); the deploy history and lock in SSM; and a one-off task of the service's task definition (make
   task), registering a copy with another image for one run and deregistering it after. The
   resources of the layers it creates only through CloudFormation.
 - A separate CloudFormation execution role, passed by the deploy role to CloudFormation only; the
@@ -13,16 +15,20 @@
   to ECS tasks, for make task. The execution role holds every permission the resource schemas of the
   layers' types list (cfn-lint ships them), scoped to the project's name prefix wherever AWS has
   resource-level permissions and the resource has a name; KMS keys, ACM certificates and scalable
-  targets have none, so those statements cover the account and region's, and the security-group
-  ones every group in the VPC. Only CloudFormation uses the role, on the project's stacks, which
+  targets have none, so those statements cover the account and region's (deleting a key or a
+  certificate and changing a key's policy among them), the security-group ones every group in the VPC,
+  the record ones the domain's names in any hosted zone, and the actions AWS gives no resource-level
+  permission (UnscopedPolicy) whatever they act on. Only CloudFormation uses the role, on the project's stacks, which
   may not import resources. Generation stops when a schema asks for a permission no statement grants.
 - The permissions boundary startupwebapp-role-boundary that every role of the layers carries. The
   execution role may create roles and give them policies only with it, never remove or change it,
   and pass them only to ECS (its tasks, and ECS itself for the service's infrastructure role): a
   role it makes can never do more than pull the project's images, write its logs, read the secrets
-  named startupwebapp* (every environment's of the account), read the load balancers, and register
+  named startupwebapp* (every environment's of the account), read the load balancers' listeners, rules,
+  target groups and target health, and register
   targets in the project's target groups and change the project's listeners and listener rules, all
-  they hold (as blue/green, canary and linear releases move traffic through them).
+  they hold (as blue/green, canary and linear releases move traffic through them). The boundary caps
+  what such a role may do, not who may assume it: the execution role sets the roles' trust policies.
 
 Both roles live under the IAM path /ci/, outside the role/startupwebapp-* names the execution role
 may manage, so no stack deployed through them can change their permissions; the deploy role is

@@ -584,8 +584,10 @@ def shared_deploy_role(review: Review) -> list[str]:
     return [
         f"- **One deploy role for several subjects** (ci): GitHubSubjects in {review.params_file} lets {named} assume the same "
         f"deploy role, which may change every `{templates.PROJECT}-*` stack: a run of any environment or branch they match can "
-        "change production's stacks without the approval production's GitHub environment requires. List only the subjects "
-        "whose runs may change production; the ci layer has no role per environment yet.",
+        "change production's stacks, or run a one-off task of production's service with an image of its own (make task), "
+        "which reads production's database secret without changing any stack, all without the approval production's GitHub "
+        "environment requires. List only the subjects whose runs may change production; the ci layer has no role per "
+        "environment yet.",
         "",
     ]
 
