@@ -913,7 +913,11 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
             ".zero_when: allowed: {parameter: <an input",
         ),
         (("usd: 0.0225,", "usd: 1e24,"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
-        (("  - data transfer out of AWS\n", "  - {data: transfer}\n"), "scripts/prices.yaml: not_included: allowed: a list of text"),
+        (("  - data transfer out of AWS\n", "  - {data: transfer}\n"), "scripts/prices.yaml: not_included[1]: allowed: text, what the"),
+        (
+            ("  - layer: waf  #", "  - layer: wfa  #"),
+            "not_included[4]: allowed: text, what the estimate leaves out, or {layer: <one of ci, ",
+        ),
     ],
     ids=[
         "a price not a number",
@@ -937,6 +941,7 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         "zero_when's parameter no input",
         "a price past any bill",
         "a left-out entry not text",
+        "a left-out entry of no layer",
     ],
 )
 def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key(tmp_path, edit, said):
@@ -1570,10 +1575,28 @@ def test_the_exposure_section_names_what_no_layer_of_today_makes_by_kind():
         }
     }
     layer = collect.Layer("extra", "a layer of kinds no template makes", "stack", template, {}, Resolver(template, {}, {}, "us-east-1", {}))
-    review = types.SimpleNamespace(env="prod", layers=[layer], environment=types.SimpleNamespace(values={}))
+    review = types.SimpleNamespace(env="prod", layers=[layer], environment=types.SimpleNamespace(values={}), params_file="params/prod.yaml")
     section = "\n".join(render.exposure_section(review))
     # under its own heading: an egress rule lets traffic out, it makes nothing reachable from outside
     assert "Sent out to addresses, not security groups:\n\n- extra Out of sg-0a: all traffic out to 0.0.0.0/0\n" in section, section
     assert "- extra Logs: CloudWatch Logs' own encryption (no KMS key)" in section
     assert "- extra Topic: SNS's own disk encryption (no KMS key)" in section
     assert "- extra Bucket: S3's default encryption" in section
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_exposure_section_says_whether_a_web_acl_is_in_front_of_the_load_balancer(written, env):
+    # An ops reviewer of prod read its exposure without learning that no WAF is in front (staging's has one).
+    text = written[env].decode()
+    exposure = text[text.index("## Exposure and encryption") : text.index("\n## ", text.index("## Exposure and encryption") + 1)]
+    deployed = "In front of the load balancer: the waf layer's web ACL"
+    missing = f"In front of the load balancer: no web application firewall (the waf layer is not in enabled_layers of params/{env}.yaml)."
+    assert (deployed in exposure, missing in exposure) == (ENVIRONMENTS[env].deploys("waf"), not ENVIRONMENTS[env].deploys("waf")), exposure
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_what_the_estimate_leaves_out_of_a_layer_is_said_only_where_the_layer_is_deployed(written, env):
+    # prod's estimate listed WAF's subscription fees left out, for a WAF prod does not deploy.
+    text = written[env].decode()
+    left_out = text[text.index("Not included:") :]
+    assert ("- WAF: managed rule groups with a subscription fee" in left_out) == ENVIRONMENTS[env].deploys("waf"), left_out

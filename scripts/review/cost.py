@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from scripts.review.resolver import DEPLOY_TIME_TEXT
-from templates import ROOT, inputs, params, relative
+from templates import LAYERS, ROOT, inputs, params, relative
 from templates.errors import ToolError, yaml_problem
 from templates.resolver import UNKNOWN, as_number
 
@@ -73,7 +73,15 @@ def table_problems(table) -> list[str]:
         if not isinstance(row.get("outside", ""), str):
             problems.append(f"plan.rows[{index}].outside: allowed: text")
     problems += [f"free.{kind}: allowed: text, why it costs nothing" for kind, why in table["free"].items() if not isinstance(why, str)]
-    problems += [] if text_list(table["not_included"]) else ["not_included: allowed: a list of text, each what the estimate leaves out"]
+    problems += [
+        f"not_included[{index}]: allowed: text, what the estimate leaves out, or {{layer: <one of {', '.join(LAYERS)}>, "
+        "text: <text>}, said only where that layer is deployed"
+        for index, entry in enumerate(table["not_included"])
+        if not (
+            isinstance(entry, str)
+            or (isinstance(entry, dict) and set(entry) == {"layer", "text"} and isinstance(entry["text"], str) and entry["layer"] in LAYERS)
+        )
+    ]
     for name, entry in table["prices"].items():
         if not isinstance(entry, dict) or decimal_of(entry.get("usd")) is None or not isinstance(entry.get("per"), str):
             problems.append(

@@ -174,6 +174,13 @@ def exposure_section(review: Review) -> list[str]:
         ("At rest", at_rest),
     ):
         lines += [f"{title}:", "", *(sorted(found) or ["- none"]), ""]  # sorted: not the template's key order
+    waf = next((layer for layer in review.layers if layer.name == "waf"), None)
+    lines += [
+        "In front of the load balancer: the waf layer's web ACL (its section says which rules block and which only count)."
+        if waf and waf.deployed
+        else f"In front of the load balancer: no web application firewall (the waf layer is not in enabled_layers of {review.params_file}).",
+        "",
+    ]
     group = review.environment.values.get("BackendSecurityGroupId")
     if group:
         lines += [
@@ -827,7 +834,13 @@ def cost_summary_section(review: Review) -> list[str]:
     lines.append("")
     if review.scaling:
         lines += ["Scaling range (not in the total):", ""] + [f"- {line}" for line in review.scaling] + [""]
-    lines += ["Not included:", ""] + [f"- {item}" for item in table["not_included"]]
+    deployed = {layer.name for layer in review.layers if layer.deployed}
+    left_out = [
+        item if isinstance(item, str) else item["text"]
+        for item in table["not_included"]
+        if isinstance(item, str) or item["layer"] in deployed
+    ]
+    lines += ["Not included:", ""] + [f"- {item}" for item in left_out]
     return lines + [""]
 
 
