@@ -113,6 +113,14 @@ STATEFUL_TYPES = frozenset(
 )
 
 
+def retained_resources(template: dict) -> dict:
+    """Logical id -> type of what deleting a stack of the template leaves in the account (its
+    DeletionPolicy Retain or RetainExceptOnCreate): what make destroy lists and the review states."""
+    resources = template.get("Resources", {}) if isinstance(template, dict) else {}
+    retain = ("Retain", "RetainExceptOnCreate")
+    return {k: r.get("Type") for k, r in sorted(resources.items()) if isinstance(r, dict) and r.get("DeletionPolicy") in retain}
+
+
 # The property that gives a resource of these types the custom name the layers set. "You can't perform
 # an update that causes a custom-named resource to be replaced. If you must replace the resource,
 # specify a new name." https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-name.html

@@ -1600,3 +1600,20 @@ def test_what_the_estimate_leaves_out_of_a_layer_is_said_only_where_the_layer_is
     text = written[env].decode()
     left_out = text[text.index("Not included:") :]
     assert ("- WAF: managed rule groups with a subscription fee" in left_out) == ENVIRONMENTS[env].deploys("waf"), left_out
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_layer_says_what_deleting_its_stack_keeps(written, env):
+    # An ops reviewer found no word of what a deleted stack leaves in the account (make destroy lists it).
+    text = written[env].decode()
+    said = [line for line in text.splitlines() if line.startswith("- When the stack is deleted: ")]
+    deployed = ENVIRONMENTS[env].layers
+    assert len(said) == len(deployed), said
+    for layer, line in zip([name for name in templates.layer_order() if name in deployed], said, strict=True):
+        resources = json.loads((ROOT / "output" / f"{layer}.json").read_text())["Resources"]
+        kept = {name: r["Type"] for name, r in resources.items() if r.get("DeletionPolicy", "Delete").startswith("Retain")}
+        if not kept:
+            assert line == "- When the stack is deleted: every resource is deleted with it", (layer, line)
+        for name, kind in kept.items():
+            if "Condition" not in resources[name]:  # one under a condition is said where the condition holds
+                assert f"{name} ({kind})" in line and "which make destroy lists and make purge deletes" in line, (layer, line)

@@ -110,14 +110,6 @@ def load_layer(env, name, output_dir: Path) -> Layer:
     return layer_of(env, name, template, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"), source)
 
 
-def retained_resources(template: dict) -> dict:
-    """Logical id -> type of what deleting a stack of the template leaves in the account (its
-    DeletionPolicy Retain or RetainExceptOnCreate)."""
-    resources = template.get("Resources", {}) if isinstance(template, dict) else {}
-    retain = ("Retain", "RetainExceptOnCreate")
-    return {k: r.get("Type") for k, r in sorted(resources.items()) if isinstance(r, dict) and r.get("DeletionPolicy") in retain}
-
-
 def compact(template: dict) -> str:
     """A template's body as sent (CloudFormation takes at most 51,200 bytes inline), and as two are compared."""
     return json.dumps(template, separators=(",", ":"), sort_keys=True)
@@ -524,7 +516,7 @@ class Deployer:
     def retained(self, stack) -> dict:
         """Logical id -> type of what deleting the stack leaves in the account (read once a run)."""
         if stack not in self.retained_by:
-            self.retained_by[stack] = retained_resources(self.deployed_template(stack))
+            self.retained_by[stack] = templates.retained_resources(self.deployed_template(stack))
         return self.retained_by[stack]
 
     def outputs(self, stack) -> dict:

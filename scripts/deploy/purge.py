@@ -397,9 +397,9 @@ def retained_by(deployer, summary) -> list[Retained]:
 def layer_retains(deployer, layer) -> set:
     """(logical id, type) of what the layer's template in output/ keeps when its stack is deleted:
     the only resources purge may take from a deleted stack of that layer's name."""
-    from scripts.deploy.deployer import read_output_file, retained_resources  # here, not at the top: deployer.py imports this module
+    from scripts.deploy.deployer import read_output_file  # here, not at the top: deployer.py imports this module
 
-    return set(retained_resources(read_output_file(deployer.output_dir / f"{layer}.json")).items())
+    return set(templates.retained_resources(read_output_file(deployer.output_dir / f"{layer}.json")).items())
 
 
 def takes(item: Retained, names) -> bool:

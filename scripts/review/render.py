@@ -296,6 +296,18 @@ def stack_section(review: Review, layer: Layer) -> list[str]:
     policy = "updates may not replace or delete " + ", ".join(sorted(denied)) if denied else "none (no stateful resources)"
     tags = layer.config.get("Tags", {})
     lines.append(f"- Stack policy: {policy}")
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-deletionpolicy.html
+    made = set(created(layer))
+    kept = [name for name in templates.retained_resources(layer.template) if name in made]
+    named = ", ".join(f"{name} ({layer.resources[name]['Type']})" for name in kept)
+    why = {"Retain": "always", "RetainExceptOnCreate": "unless the stack's first create fails and rolls back"}
+    policies = "; ".join(f"{policy}: {why[policy]}" for policy in sorted({layer.resources[name]["DeletionPolicy"] for name in kept}))
+    lines.append(
+        f"- When the stack is deleted: {named} {'is' if len(kept) == 1 else 'are'} kept (DeletionPolicy {policies}), "
+        "which make destroy lists and make purge deletes; every other resource is deleted with it"
+        if kept
+        else "- When the stack is deleted: every resource is deleted with it"
+    )
     lines.append(f"- Tags: {', '.join(f'{code(k)}={code(v)}' for k, v in sorted(tags.items())) or 'none'}")
     return lines + [""]
 
