@@ -1,5 +1,12 @@
 """scaling: Application Auto Scaling of the service's desired count between MinCapacity and
-MaxCapacity, tracking average CPU and average memory."""
+MaxCapacity, tracking average CPU and average memory. Target tracking also scales in below the
+DesiredCount a deploy sets: at MinCapacity 1, a quiet spell leaves one task, in one Availability Zone,
+serving alone until load brings a second (MinCapacity 2 keeps two)."""
+
+# Target tracking "adds or removes service tasks as required to keep the metric at, or close to, the
+# specified target value", and the desired count "will not go below" the minimum:
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-autoscaling-targettracking.html
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/target-tracking-create-policy.html
 
 from troposphere import Sub, Template
 from troposphere.applicationautoscaling import (
