@@ -19,7 +19,7 @@ import yaml
 
 from templates import OPTIONAL_LAYERS, alb, layer_order, own_tags, relative
 from templates.common import CI_DEPLOY_JOB_MINUTES, MOST_RELEASE_WAIT_MINUTES
-from templates.errors import RefusedFile, ToolError, printable, read_regular_file, yaml_problem
+from templates.errors import ANY_CONTROL_CHARACTER, RefusedFile, ToolError, printable, read_regular_file, yaml_problem
 from templates.inputs import (
     FARGATE_MEMORY_BY_CPU,
     GITHUB_SUB,
@@ -164,11 +164,10 @@ class OneLineDumper(yaml.SafeDumper):
 
 
 def _escaped_string(dumper, value):
-    style = '"' if CONTROL_IN_TEXT.search(value) else None
+    style = '"' if ANY_CONTROL_CHARACTER.search(value) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-CONTROL_IN_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 OneLineDumper.add_representer(str, _escaped_string)
 
 
