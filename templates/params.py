@@ -87,10 +87,12 @@ class ParamsLoader(yaml.SafeLoader):
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in params files", event.start_mark)
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed: they expand without bound", event.start_mark)
         event = self.peek_event()
         if getattr(event, "anchor", None):
-            raise yaml.composer.ComposerError(None, None, "anchors (&name) are not allowed in params files", event.start_mark)
+            raise yaml.composer.ComposerError(
+                None, None, "anchors (&name) are not allowed: an alias would expand them without bound", event.start_mark
+            )
         # Refused at the first level too many: the pure-Python scanner's work grows with the square
         # of the depth (10,000 brackets took over a second to reach Python's recursion limit).
         if self.nesting == MAX_NESTING and isinstance(event, yaml.CollectionStartEvent):
@@ -397,6 +399,24 @@ MOST_PARAMS_FILE_BYTES = 1 << 20  # a params file is a few kilobytes; a larger o
 
 
 YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+# PyYAML's reader ends a line at NEL, U+2028 and U+2029, as YAML 1.1 did; YAML 1.2 reads them as
+# ordinary characters (https://yaml.org/spec/1.2.2/#54-line-break-characters), and so do git diff,
+# grep and editors, which show what follows one on the same line: "# a comment<U+2028>key: value"
+# looked like a comment and set the key.
+HIDDEN_LINE_BREAK = re.compile("[\x85\u2028\u2029]")
+
+
+def hidden_line_break(text: str) -> str | None:
+    """Where text holds a character the YAML reader ends a line at and people do not see as one, said
+    as a problem (line as git and editors count lines); None if it holds none."""
+    found = HIDDEN_LINE_BREAK.search(text)
+    if found is None:
+        return None
+    line = len(re.split("\r\n|[\r\n]", text[: found.start()]))
+    return (
+        f"line {line}: the character {found.group()!r} ends a line for the YAML reader, but not for git diff, grep or an "
+        "editor, which show what follows it on the same line; allowed: newlines (\\n) to end a line"
+    )
 
 
 def read_params_file(path: Path, where: str) -> str:
@@ -407,7 +427,11 @@ def read_params_file(path: Path, where: str) -> str:
         data = read_regular_file(path, MOST_PARAMS_FILE_BYTES, "a params file", follow_symlinks=False)
     except RefusedFile as refused:
         raise ParamsError([f"{where}: {refused}"]) from None
-    return data.decode("utf-8")
+    text = data.decode("utf-8")
+    hidden = hidden_line_break(text)
+    if hidden:
+        raise ParamsError([f"{where}: {hidden}"])
+    return text
 
 
 def load_for_reading(path: Path) -> Environment:
@@ -477,14 +501,17 @@ def load(path: Path) -> Environment:
     for key, value in tags.items():
         if key in RESERVED_TAGS:
             problems.append(f"{where}: tags.{key}: {shown(value)}: the deployer sets {key} itself; allowed: any other tag name")
-        elif not (isinstance(key, str) and TAG_KEY.fullmatch(key) and not key.lower().startswith("aws:")):
+        # A space at either end is a tag of its own to AWS, and shown as the trimmed one: "Environment "
+        # beside the deployer's Environment read as two values of one tag.
+        elif not (isinstance(key, str) and TAG_KEY.fullmatch(key) and key == key.strip() and not key.lower().startswith("aws:")):
             problems.append(
                 f"{where}: tags.{named(key)}: not a tag name; allowed: up to 128 letters, digits, spaces and _.:/=+-@, "
-                "not starting with aws: (in any case)"
+                "no space at either end, not starting with aws: (in any case)"
             )
-        elif not (isinstance(value, str) and TAG_VALUE.fullmatch(value)):
+        elif not (isinstance(value, str) and TAG_VALUE.fullmatch(value) and value == value.strip()):
             problems.append(
-                f"{where}: tags.{key}: {shown(value)}; allowed: a string of 1 to 256 letters, digits, spaces and _.:/=+-@ (no newline)"
+                f"{where}: tags.{key}: {shown(value)}; allowed: a string of 1 to 256 letters, digits, spaces and _.:/=+-@ "
+                "(no newline, no space at either end)"
             )
     if len(tags) + len(RESERVED_TAGS) > MAX_TAGS:
         problems.append(

@@ -95,6 +95,18 @@ HOSTILE = [
     ("aliases (billion laughs)", BILLION_LAUGHS, "anchors (&name) are not allowed"),
     ("an alias alone", GOOD_TEXT.replace(REGION_LINE, "region: *x", 1), "aliases (*name) are not allowed"),
     ("enabled_layers with a list item", dump({**GOOD, "enabled_layers": [["ci"]]}), "enabled_layers: [ci] is not a layer name"),
+    # PyYAML ends a line at each, where git diff, grep and editors show one line: "# the region<U+2028>region: ..."
+    # looked like a comment and was read as the key (any value: a DeletionProtection: false so)
+    *(
+        (
+            f"a comment hiding a key behind {name}",
+            GOOD_TEXT.replace(REGION_LINE, f"# the region{character}{REGION_LINE}", 1),
+            f"prod.yaml: line {REGION_LINE_NUMBER}: the character {character!r} ends a line for the YAML reader, but not for git diff",
+        )
+        for name, character in (("NEL", "\x85"), ("a line separator", "\u2028"), ("a paragraph separator", "\u2029"))
+    ),
+    ("a tag name with a space at its end", dump({**GOOD, "tags": {"Environment ": "prod"}}), "no space at either end, not starting"),
+    ("a tag value with a space at its start", dump({**GOOD, "tags": {"Owner": " ops"}}), "tags.Owner: ' ops'; allowed: a string"),
 ]
 
 
@@ -156,7 +168,7 @@ SILENTLY_ACCEPTED = [
     ),
     ("more than 47 tags", dump({**GOOD, "tags": {f"Tag{i}": "x" for i in range(48)}}), "allowed: at most 47"),
     ("a tag value over 256 characters", dump({**GOOD, "tags": {"Owner": "x" * 257}}), "tags.Owner"),
-    ("a tag value with a newline", dump({**GOOD, "tags": {"Owner": "a\nb"}}), "(no newline)"),
+    ("a tag value with a newline", dump({**GOOD, "tags": {"Owner": "a\nb"}}), "(no newline, no space at either end)"),
     (
         "a database secret in a mistyped region",
         prod_parameters(
