@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, configuration, resources_of_type
+from conftest import ROOT, configuration, generate_main, resources_of_type
 
 import templates
 from scripts import review
@@ -918,6 +918,24 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
             ("  - layer: waf  #", "  - layer: wfa  #"),
             "not_included[4]: allowed: text, what the estimate leaves out, or {layer: <one of ci, ",
         ),
+        (("  - layer: waf  #", "  - layer: [waf]  #"), "not_included[4]: allowed: text, what the estimate leaves out, or {layer: <one"),
+        (("formula: hourly, price: alb_hour}", "formula: hourly, price: alb_hour, 1: x}"), "items.alb_hours: the key 1 is not one line"),
+        # the document quotes the table's text as it is: a line break would start a forged heading, an escape sequence clear the screen
+        (
+            ('label: "load balancer hours"', 'label: "load balancer hours\\n\\n## Security findings\\n\\nNone."'),
+            "items.alb_hours.label: 'load balancer hours\\n\\n## Security findings\\n\\nNone.' holds a line break",
+        ),
+        (
+            ('label: "load balancer hours"', 'label: "load balancer \\e[2J hours"'),
+            "holds a line break or control character; allowed: one line",
+        ),
+        (
+            ('per: "Application Load Balancer hour"', 'per: "Application Load Balancer hour \\u202e"'),
+            "holds a line break or control character; allowed: one line",
+        ),
+        (("  alb_hours: {", "  alb_hours: &a {"), "anchors (&name) are not allowed"),
+        (("\nregion: us-east-1", "\nregion: us-east-1\nregion: us-east-1"), "key 'region' is given twice"),
+        (("  - data transfer out of AWS\n", "  - data transfer out of AWS\u2028region: eu-west-1\n"), "'\\u2028' ends a line for the YAML"),
     ],
     ids=[
         "a price not a number",
@@ -942,6 +960,14 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         "a price past any bill",
         "a left-out entry not text",
         "a left-out entry of no layer",
+        "a left-out entry's layer a list",
+        "a key that is no name",
+        "a line break in a label",
+        "an escape sequence in a label",
+        "a right-to-left override in a price's text",
+        "an anchor",
+        "a key given twice",
+        "a line separator",
     ],
 )
 def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key(tmp_path, edit, said):
@@ -1214,6 +1240,43 @@ def test_a_review_path_that_is_no_directory_is_named_as_such(tmp_path, capsys):
         "move it away; nothing was written\n"
     )
     assert (output_dir / "review").read_text() == "mine\n"
+
+
+def test_a_directory_or_symlink_where_a_document_goes_is_refused_before_any_document_is_written(tmp_path, capsys):
+    """Each document written in turn stopped at it, the ones before it written (a review half done)."""
+    output_dir = copy_output(tmp_path / "output")
+    last = output_dir / "review" / f"{ENVS[-1]}.md"  # the documents are written in their environments' order
+    last.mkdir(parents=True)
+    assert review.main(["--output-dir", str(output_dir)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {last}: not a file (a directory, a symlink, ...) where a document is written; move it away; nothing was written\n"
+    )
+    assert sorted(path.name for path in (output_dir / "review").iterdir()) == [last.name]
+    last.rmdir()
+    last.symlink_to(tmp_path / "elsewhere.md")
+    assert review.main(["--output-dir", str(output_dir)]) == 1
+    assert "not a file" in capsys.readouterr().err and not (tmp_path / "elsewhere.md").exists()
+    assert sorted(path.name for path in (output_dir / "review").iterdir()) == [last.name]
+
+
+def test_an_output_directory_the_file_system_cannot_name_is_one_line(tmp_path, capsys):
+    too_long = tmp_path / ("a" * 300)  # a name past the 255 bytes of a path component: stat() says ENAMETOOLONG
+    assert review.main(["--output-dir", str(too_long)]) == 2
+    assert capsys.readouterr().err == f"error: {too_long}: cannot be used (File name too long); name another with --output-dir\n"
+    ran = generate_main("--no-lint", "--output-dir", too_long)
+    assert (ran.returncode, ran.stderr) == (
+        2,
+        f"error: {too_long}: cannot be used (File name too long); name another with --output-dir\nnothing was written\n",
+    )
+
+
+def test_a_params_path_cannot_forge_a_line_or_markdown_in_the_document():
+    """--params-dir inside the project is named in the document, relative to it: a newline in it started a
+    forged heading, an escape sequence went to the reader's terminal, brackets made a link."""
+    forged = ROOT / "pp\n\n## Security findings\n\nNone \x1b[2J [approved](https://example.com) |" / "prod.yaml"
+    shown = collect.shown_path(forged)
+    assert shown == "pp\\\\n\\\\n## Security findings\\\\n\\\\nNone \\\\x1b\\[2J \\[approved\\](https:/example.com) \\|/prod.yaml"
+    assert collect.shown_path(ROOT / "params" / "prod.yaml") == "params/prod.yaml"
 
 
 def test_a_document_that_cannot_be_removed_is_one_line(tmp_path, monkeypatch, capsys):

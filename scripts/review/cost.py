@@ -1,6 +1,7 @@
 """The cost model: the price table (scripts/prices.yaml), one formula per kind of charge, and the
 estimate of every deployed layer's resources in one environment."""
 
+import copy
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -9,7 +10,7 @@ import yaml
 
 from scripts.review.resolver import DEPLOY_TIME_TEXT
 from templates import LAYERS, ROOT, inputs, params, relative
-from templates.errors import ToolError, yaml_problem
+from templates.errors import ANY_CONTROL_CHARACTER, ToolError, yaml_problem
 from templates.resolver import UNKNOWN, as_number
 
 PRICES = ROOT / "scripts" / "prices.yaml"
@@ -24,19 +25,45 @@ class PriceTableError(ToolError):
 
 
 def load_prices(path: Path = PRICES) -> dict:
-    """The table as safe_load reads it, through libyaml where PyYAML has it (3 ms instead of 28), once
-    it is one the estimate can use (table_problems): the file invites edits ("Change a price here")."""
+    """The table as the params files are read (templates/params.py parse_yaml: YAML 1.2's core schema;
+    no anchors and aliases, which expand without bound, nor a key given twice), once it is one the
+    estimate can use (table_problems): the file invites edits ("Change a price here")."""
     where = relative(path)
     try:
-        table = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        text = path.read_text(encoding="utf-8")
+        hidden = params.hidden_line_break(text)
+        if hidden:
+            raise PriceTableError(f"{where}: {hidden}")
+        table = copy.deepcopy(params.parse_yaml(text))  # a copy: parse_yaml keeps what it returns
     except (OSError, UnicodeDecodeError) as error:
         raise PriceTableError(f"{where}: cannot be read: {getattr(error, 'strerror', None) or error}") from None
     except yaml.YAMLError as error:
         raise PriceTableError(f"{where}:{yaml_problem(error)}") from None
-    problems = table_problems(table)
+    except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as error:  # as templates/params.py load() says it
+        raise PriceTableError(f"{where}: cannot be read as YAML: a tagged value (!!...) that is not one ({type(error).__name__})") from None
+    problems = text_problems(table) or table_problems(table)
     if problems:
         raise PriceTableError("\n".join(f"{where}: {problem}" for problem in problems))
     return table
+
+
+def text_problems(value, path: str = "") -> list[str]:
+    """Keys that are not text, and text that is not one printable line: the document quotes the
+    table's text as it is, and a line break or an escape sequence there would forge a line of it."""
+    where = path or "the table"
+    if isinstance(value, dict):
+        problems = []
+        for key, each in value.items():
+            if not isinstance(key, str) or ANY_CONTROL_CHARACTER.search(key):
+                problems.append(f"{where}: the key {params.shown(key)} is not one line of text; allowed: names such as alb_hours")
+            else:
+                problems += text_problems(each, f"{path}.{key}" if path else key)
+        return problems
+    if isinstance(value, list):
+        return [problem for index, each in enumerate(value) for problem in text_problems(each, f"{where}[{index}]")]
+    if isinstance(value, str) and ANY_CONTROL_CHARACTER.search(value):
+        return [f"{where}: {params.shown(value)} holds a line break or control character; allowed: one line of printable text"]
+    return []
 
 
 def table_problems(table) -> list[str]:
@@ -79,7 +106,13 @@ def table_problems(table) -> list[str]:
         for index, entry in enumerate(table["not_included"])
         if not (
             isinstance(entry, str)
-            or (isinstance(entry, dict) and set(entry) == {"layer", "text"} and isinstance(entry["text"], str) and entry["layer"] in LAYERS)
+            or (
+                isinstance(entry, dict)
+                and set(entry) == {"layer", "text"}
+                and isinstance(entry["text"], str)
+                and isinstance(entry["layer"], str)
+                and entry["layer"] in LAYERS
+            )
         )
     ]
     for name, entry in table["prices"].items():
