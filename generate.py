@@ -34,6 +34,7 @@ from templates.generation import (
     regenerates_in_place,
     same_content,
     stale_reasons,
+    unusable_output_dir,
     write_atomically,
 )
 from templates.params import ParamsError, environment_problem, load, load_all
@@ -68,6 +69,9 @@ def main(argv=None) -> int:
         print(" -> ".join(templates.layer_order()))
         return 0
     GenerationError.checking = args.check  # at each run's start: every error of the run says it alike
+    unusable = unusable_output_dir(output_dir)
+    if unusable:
+        raise GenerationError(unusable, 2)
     if not args.check and not regenerates_in_place(output_dir, params_dir):
         # output/ is what params/ generates (make check, make deploy and the review compare the two): written from
         # another directory, it would lose the files of every environment that directory lacks.

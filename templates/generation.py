@@ -396,6 +396,16 @@ class LintFailed(GenerationError):
         return [*self.problems, self.summary]
 
 
+def unusable_output_dir(output_dir: Path) -> str | None:
+    """Why the tools cannot even look at output_dir (a name longer than the file system takes, a
+    directory above it they may not search), said before they try to read or write there; else None."""
+    try:
+        output_dir.exists()  # Python 3.11 says False only for the errors that mean "not there"
+    except OSError as error:
+        return f"{printable(str(output_dir), one_line=True)}: cannot be used ({error.strerror or error}); name another with --output-dir"
+    return None
+
+
 def refuse_output_dir(output_dir: Path, params_dir: Path, files: dict[Path, str]) -> None:
     """GenerationError unless output_dir is a directory generation may write into: not a directory
     inside the project's output/ (whose files it writes itself), and holding no file it did not write

@@ -42,7 +42,7 @@ from scripts.review.collect import ReviewError
 from scripts.review.cost import plural
 from templates import relative
 from templates.errors import entry_point
-from templates.generation import OUTPUT_DIR, PARAMS_DIR, owned, same_content, write_atomically, written_here
+from templates.generation import OUTPUT_DIR, PARAMS_DIR, owned, same_content, unusable_output_dir, write_atomically, written_here
 
 
 class StaleDocument(ReviewError):
@@ -70,6 +70,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 naming every stale document")
     args = parser.parse_args(argv)
+    unusable = unusable_output_dir(args.output_dir)
+    if unusable:
+        raise ReviewError(unusable, 2)
     output_dir, params_dir = args.output_dir.resolve(), args.params_dir.resolve()
     documents = {
         output_dir / "review" / f"{review.env}.md": render.document(review)
@@ -88,6 +91,13 @@ def main(argv=None) -> int:
             "move it away; nothing was written"
         )
     changed = differing(documents)
+    # Said before the first write, so that none is written: a write of each in turn would stop at it.
+    in_the_way = [path for path in changed if path.is_symlink() or (path.exists() and not path.is_file())]
+    if in_the_way:
+        raise ReviewError(
+            f"{', '.join(str(relative(path)) for path in in_the_way)}: not a file (a directory, a symlink, ...) where a document "
+            "is written; move it away; nothing was written"
+        )
     for number, path in enumerate(changed):
         try:
             write_atomically(path, documents[path])

@@ -14,7 +14,7 @@ from scripts.review import scan
 from scripts.review.cost import ZERO, Prices, estimate, load_prices
 from scripts.review.resolver import Resolver
 from templates import inputs, relative
-from templates.errors import ToolError
+from templates.errors import ToolError, printable
 from templates.generation import build_all, differences, regenerate_command, stale_reasons
 from templates.params import Environment, ParamsError, environment_problem, load_all
 
@@ -182,7 +182,14 @@ def prose(text: str) -> str:
     return bullet + "".join(part for pair in itertools.zip_longest(escaped, parts[1::2], fillvalue="") for part in pair)
 
 
+# What Markdown reads as a link, code, emphasis, HTML or a table cell's end, taken literally in a path.
+MARKDOWN_SIGNIFICANT = re.compile(r"([\\`*\[\]<>|])")
+
+
 def shown_path(path: Path) -> str:
-    """Relative to the project, or only the name: the document holds no absolute path."""
+    """Relative to the project, or only the name: the document holds no absolute path. As text: a
+    control character escaped (--params-dir "a<newline>## Findings" started a forged heading) and
+    Markdown's own characters taken literally."""
     shown = relative(path.resolve())
-    return path.name if shown.is_absolute() else str(shown)
+    text = printable(path.name if shown.is_absolute() else str(shown), one_line=True)
+    return MARKDOWN_SIGNIFICANT.sub(r"\\\1", text)
