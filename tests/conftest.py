@@ -11,7 +11,7 @@ import pytest
 import templates
 from templates import ROOT, generation
 from templates.errors import long_lived
-from templates.params import load_all
+from templates.params import load, load_all
 
 # No test reaches AWS, and none depends on the shell's AWS or proxy settings: they are dropped for
 # the whole run (its subprocesses and servers too), and each test sets what it needs. Left, an
@@ -80,8 +80,14 @@ def configuration(env: str, layer: str) -> dict:
 
 
 def parameters(env: str, layer: str, **overrides) -> dict:
-    """The layer's parameter values in env (from its params file, through output/), with overrides."""
-    return configuration(env, layer)["Parameters"] | {name: str(value) for name, value in overrides.items()}
+    """The layer's parameter values in env (from its params file, through output/; for an optional layer
+    env does not deploy, as generation would write them were it enabled), with overrides."""
+    if (ROOT / "output" / env / f"{layer}.json").exists():
+        given = configuration(env, layer)["Parameters"]
+    else:
+        template = json.loads((ROOT / "output" / f"{layer}.json").read_text())
+        given = generation.template_configuration(load(ROOT / "params" / f"{env}.yaml"), layer, template)["Parameters"]
+    return given | {name: str(value) for name, value in overrides.items()}
 
 
 def resources_of_type(template, type_):

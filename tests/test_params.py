@@ -2,6 +2,7 @@
 nothing is written then."""
 
 import io
+import itertools
 import json
 import os
 import shutil
@@ -17,6 +18,9 @@ from templates.inputs import INPUTS
 from templates.params import MOST_PARAMS_FILE_BYTES, ParamsError, check_value, load, shown
 
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
+# Another region and another domain than prod's, whatever params/prod.yaml says.
+OTHER_REGION = next(region for region in ("eu-west-1", "us-west-2") if region != GOOD["region"])
+OTHER_DOMAIN = next(domain for domain in ("example.org", "example.net") if domain != GOOD["parameters"].get("DomainName"))
 # What two environments may share only when a params file says why.
 ISOLATING = ["BackendSecurityGroupId", "DatabaseSecretArn"]
 
@@ -636,7 +640,7 @@ def staging_of_prods_ci(**changes):
 
 @pytest.mark.parametrize(
     "key, value",
-    [("region", "eu-west-1"), ("VpcId", "vpc-0fedcba9876543210"), ("ClusterName", "other-cluster"), ("DomainName", "example.org")],
+    [("region", OTHER_REGION), ("VpcId", "vpc-0fedcba9876543210"), ("ClusterName", "other-cluster"), ("DomainName", OTHER_DOMAIN)],
 )
 def test_an_environment_outside_the_ci_roles_its_github_runs_assume_is_refused(tmp_path, key, value):
     # prod's ci roles reach prod's region, VPC, cluster and domain alone: staging's CI deploy of
@@ -662,7 +666,7 @@ def test_the_ci_roles_by_default_subjects_are_named_as_the_default_and_one_with_
     # eu deploys the ci layer and leaves GitHubSubjects to its default, which names prod.
     default_subject = INPUTS["GitHubSubjects"].default
     name = (default_subject if isinstance(default_subject, str) else default_subject[0]).removeprefix("environment:")
-    eu = isolated_qa(VpcId="vpc-0fedcba9876543210") | {"region": "eu-west-1", "enabled_layers": ["ci"]}
+    eu = isolated_qa(VpcId="vpc-0fedcba9876543210") | {"region": OTHER_REGION, "enabled_layers": ["ci"]}
     del eu["parameters"]["GitHubSubjects"]
     run_generate(tmp_path, eu, name="eu.yaml")
     result, _ = run_generate(tmp_path, PROD_CI, name=f"{name}.yaml")  # it deploys its own ci layer: its runs assume its roles
@@ -670,14 +674,20 @@ def test_the_ci_roles_by_default_subjects_are_named_as_the_default_and_one_with_
     without_ci = {**PROD_CI, "enabled_layers": []}
     result, _ = run_generate(tmp_path, without_ci, name=f"{name}.yaml")
     assert result.returncode == 2
-    assert f"(environment:{name} in the GitHubSubjects {tmp_path}/params/eu.yaml takes by default) reach 'eu-west-1' alone" in result.stderr
+    assert (
+        f"(environment:{name} in the GitHubSubjects {tmp_path}/params/eu.yaml takes by default) reach {OTHER_REGION!r} alone"
+        in result.stderr
+    )
 
 
 def test_an_environment_under_the_ci_roles_domain_is_within_them(tmp_path):
     # The roles allow records and certificates for the domain and *.<domain>: a subdomain is inside.
     run_generate(tmp_path, PROD_CI)
     domain = INPUTS["DomainName"].default if "DomainName" not in GOOD["parameters"] else GOOD["parameters"]["DomainName"]
-    document, name, _ = staging_of_prods_ci(DomainName=f"staging.{domain}")
+    # a label as short as one gets: a domain of up to 62 characters is allowed, and with "staging." it was past them
+    if len(f"s.{domain}") > INPUTS["DomainName"].max_length:
+        pytest.skip(f"{domain} leaves no room for a subdomain under the {INPUTS['DomainName'].max_length} characters a domain may have")
+    document, name, _ = staging_of_prods_ci(DomainName=f"s.{domain}")
     result, _ = run_generate(tmp_path, document, name=name)
     assert result.returncode == 0, result.stderr
 
@@ -876,17 +886,19 @@ def test_a_check_of_one_environment_stopped_by_another_environments_file_says_wh
     """A draft params/qa.yaml, copied from another environment's, stopped `make deploy ENV=<env>` of every
     environment with errors naming qa's and that other environment's files alone."""
     params = shutil.copytree(ROOT / "params", tmp_path / "params")
-    source, bystander = sorted(path.stem for path in params.glob("*.yaml"))[:2]
-    shutil.copy(params / f"{source}.yaml", params / "qa.yaml")  # NamePrefix and more: both environments' now
+    environments = sorted(path.stem for path in params.glob("*.yaml"))
+    source, bystander = environments[:2]
+    draft = next(name for name in (f"qa{n or ''}" for n in itertools.count()) if name not in environments)  # params/ may have a qa
+    shutil.copy(params / f"{source}.yaml", params / f"{draft}.yaml")  # NamePrefix and more: both environments' now
     where = ["--no-lint", "--params-dir", params, "--output-dir", tmp_path / "out"]
 
     def checked(*env):
         result = generate_main("--check", *(["--env", *env] if env else []), *where)
         named = [line for line in result.stderr.splitlines() if "parameters.NamePrefix: both" in line]
-        assert result.returncode == 2 and len(named) == 1 and f"{params}/qa.yaml" in named[0] and f"{params}/{source}.yaml" in named[0]
+        assert result.returncode == 2 and len(named) == 1 and f"{params}/{draft}.yaml" in named[0] and f"{params}/{source}.yaml" in named[0]
         return result.stderr
 
-    for env in (bystander, source, "qa"):  # each file sound on its own: the problems come from reading them together
+    for env in (bystander, source, draft):  # each file sound on its own: the problems come from reading them together
         said = f"note: {params}/{env}.yaml is sound on its own; a check of {env} reads every params file, as make templates does"
         assert said in checked(env), checked(env)
     assert "note: " not in checked()  # make check: every environment's, as it says

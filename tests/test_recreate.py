@@ -498,7 +498,8 @@ def test_an_update_that_changes_what_deployed_layers_read_names_them_and_how_to_
     assert lines.index(ahead) < next(i for i, line in enumerate(lines) if "UPDATE_IN_PROGRESS" in line), out
     assert "LoadBalancer" in ahead and all(f"{layer} (reads " in ahead for layer in readers), ahead
     assert ahead.endswith(f"or every layer in one run (make deploy ENV={ENV} ALLOW_REPLACE=1)")
-    assert "LoadBalancerArn" in note and note.endswith(
+    assert ("LoadBalancerArn" in note) == SANDBOX.deploys("waf")  # the one layer that reads it, where deployed
+    assert note.endswith(
         f"make deploy ENV={ENV} deploys them (the layers with nothing to change say no changes; {deployer.NEEDS_ALLOW_REPLACE})"
     )
     # which is so here: the new NamePrefix replaces the service's log group, refused without it

@@ -350,13 +350,15 @@ def test_alarms_without_an_alert_email_are_a_finding(written, env):
 
 @pytest.mark.parametrize(
     "subjects, said",
-    [(["environment:prod"], False), (["environment:prod", "environment:staging"], True), (["ref:refs/heads/*"], True)],
+    # {env}: the environment whose ci layer is reviewed; a branch's runs are a second subject whatever params/ holds
+    [(["environment:{env}"], False), (["environment:{env}", "ref:refs/heads/main"], True), (["ref:refs/heads/*"], True)],
 )
 def test_a_deploy_role_several_subjects_or_a_pattern_may_assume_is_a_finding(tmp_path, monkeypatch, subjects, said):
     # Every subject gets the one deploy role, which reaches every stack: staging's runs reach production's.
     monkeypatch.setattr(scan, "scan_templates", no_scan)  # the scan is not what this is about
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
     env = with_and_without_ci(params_dir)[0][0]
+    subjects = [subject.format(env=env) for subject in subjects]
     data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
     data["parameters"]["GitHubSubjects"] = subjects
     (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
@@ -672,12 +674,12 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
     assert fargate.amount == cents(tasks)  # 36.04
     text = written["prod"].decode()
     # (the resources counted there: test_the_resource_counts_leave_out_what_the_environment_does_not_create)
-    assert re.search(rf"^\| \| \*\*Total\*\* \| \| \d+ \| \*\*\${total}\*\* \|$", text, re.M), text[:1500]
+    assert re.search(rf"^\| \| \*\*Total\*\* \| \| \d+ \| \*\*\${total:,.2f}\*\* \|$", text, re.M), text[:1500]
     # the plan's auto-scaling line: the tasks above DesiredCount at MaxCapacity (today 2 at 4), half of the month
     peak = cents(D("0.5") * (most - desired) * per_task)  # 18.02
-    assert f"at MaxCapacity 50% of the month: +${peak}" in text
+    assert f"at MaxCapacity 50% of the month: +${peak:,.2f}" in text
     # comparable with the plan's $60-80, with the plan's figure beside ours
-    assert f"| **Total** | **~$60-80** | **${total}** (${total + peak} with the plan's auto-scaling assumption) |" in text
+    assert f"| **Total** | **~$60-80** | **${total:,.2f}** (${total + peak:,.2f} with the plan's auto-scaling assumption) |" in text
     assert f"| ECS service (2 tasks) | ~$39 | ${cents(tasks)} |" in text
     assert f"× ({cost.number(D(int(v['TaskCpu'])) / 1024)} vCPU × $0.04048 per vCPU-hour" in text
     assert f"1 LCU on average (assumed) × $0.008 per LCU-hour × 730 hours | ${cents(lcu)} |" in text
@@ -748,7 +750,7 @@ def test_staging_cost_against_hand_computation(reviewed, written):
     assert layer_totals(reviewed["staging"]) == expected  # and an optional layer staging leaves out is not costed
     assert reviewed["staging"].total == total
     text = written["staging"].decode()
-    assert f"| **Total** | | **${total}** |" in text
+    assert f"| **Total** | | **${total:,.2f}** |" in text
     waf = ENVIRONMENTS["staging"].deploys("waf")  # (today it does)
     assert waf == (
         "| WebAcl | web ACL, its rules and requests | $5.00 per WAF web ACL a month + 5 rules (1 rule, 4 rule groups) × $1.00 per WAF "

@@ -1008,7 +1008,7 @@ def test_tag_of_an_image_ecr_lacks_is_refused_before_anything_is_registered_or_r
     "registry",
     [
         "registry.example:5000/team",  # not ECR
-        f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com",  # another region's ECR than the run's
+        f"{ACCOUNT}.dkr.ecr.{next(r for r in ('eu-west-1', 'us-west-2') if r != REGION)}.amazonaws.com",  # another region's ECR than the run's
     ],
 )
 def test_tag_of_an_image_of_another_registry_is_not_looked_for(aws, registry):

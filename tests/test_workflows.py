@@ -367,7 +367,10 @@ def test_every_choice_passes_the_input_check_and_has_a_params_file(deploy, tmp_p
     check = deploy["jobs"]["test"]["steps"][0]
     options = deploy["on"]["workflow_dispatch"]["inputs"]
     for environment in options["environment"]["options"]:
-        assert (ROOT / "params" / f"{environment}.yaml").is_file(), environment
+        assert (ROOT / "params" / f"{environment}.yaml").is_file(), (
+            f"{environment}: a choice of .github/workflows/deploy-service.yml without params/{environment}.yaml; "
+            "take a removed environment out of the workflow too (README: Remove an environment)"
+        )
         for action in options["action"]["options"]:
             result, _, _ = run_step(deploy, "test", check, tmp_path, context(inputs__environment=environment, inputs__action=action))
             assert result.returncode == 0, result.stdout
