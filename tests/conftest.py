@@ -74,19 +74,19 @@ def configurations(generated):
     return {(p.parent.name, p.stem): json.loads(c) for p, c in generated.items() if p.parent.name != "output"}
 
 
-def configuration(env: str, layer: str) -> dict:
+def configuration(env: str, layer: str, output_dir=ROOT / "output") -> dict:
     """output/<env>/<layer>.json: the layer's Parameters, Tags and StackPolicy in env, as committed."""
-    return json.loads((ROOT / "output" / env / f"{layer}.json").read_text())
+    return json.loads((output_dir / env / f"{layer}.json").read_text())
 
 
-def parameters(env: str, layer: str, **overrides) -> dict:
+def parameters(env: str, layer: str, output_dir=ROOT / "output", params_dir=ROOT / "params", **overrides) -> dict:
     """The layer's parameter values in env (from its params file, through output/; for an optional layer
     env does not deploy, as generation would write them were it enabled), with overrides."""
-    if (ROOT / "output" / env / f"{layer}.json").exists():
-        given = configuration(env, layer)["Parameters"]
+    if (output_dir / env / f"{layer}.json").exists():
+        given = configuration(env, layer, output_dir)["Parameters"]
     else:
-        template = json.loads((ROOT / "output" / f"{layer}.json").read_text())
-        given = generation.template_configuration(load(ROOT / "params" / f"{env}.yaml"), layer, template)["Parameters"]
+        template = json.loads((output_dir / f"{layer}.json").read_text())
+        given = generation.template_configuration(load(params_dir / f"{env}.yaml"), layer, template)["Parameters"]
     return given | {name: str(value) for name, value in overrides.items()}
 
 

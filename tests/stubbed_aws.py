@@ -2,25 +2,62 @@
 test_drift.py): clients whose every call is answered by a botocore Stubber with the response shapes
 real CloudFormation, SSM and ECS send, and the builders of those responses."""
 
+import atexit
 import io
 import json
 import os
+import shutil
 import socket
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import conftest
+import yaml
 from botocore.exceptions import StubResponseError
 from botocore.stub import ANY, Stubber
-from conftest import ROOT, configuration, no_real_aws
+from conftest import ROOT, generate_main, no_real_aws
 
 import templates
 from scripts import deploy
 from scripts.botocore_models import make_session
 from scripts.deploy import guards, lock, purge
-from templates.inputs import KEEP_RUNNING_COUNT
+from templates.inputs import EXAMPLE_HOSTED_ZONE_ID, KEEP_RUNNING_COUNT
 from templates.params import load as load_params
 
 ENV = "prod"
+
+
+def deployer_files():
+    """(output dir, params dir) the deployer's tests run: the project's own; or, while params/prod.yaml
+    has no ExistingHostedZoneId (emptied for make zone to find or create the zone, as make zone says to),
+    generation's output of a copy of params/ that has the example zone id: these tests deploy prod's
+    layers, cert-dns among them, which a deploy refuses without a zone."""
+    params_file = ROOT / "params" / f"{ENV}.yaml"
+    if load_params(params_file).values["ExistingHostedZoneId"]:
+        return ROOT / "output", ROOT / "params"
+    copy = Path(tempfile.mkdtemp(prefix="deployer-tests-"))
+    atexit.register(shutil.rmtree, copy, ignore_errors=True)
+    params_dir = shutil.copytree(ROOT / "params", copy / "params")
+    document = yaml.safe_load(params_file.read_text())
+    document.setdefault("parameters", {})["ExistingHostedZoneId"] = EXAMPLE_HOSTED_ZONE_ID
+    (params_dir / params_file.name).write_text(yaml.safe_dump(document))
+    ran = generate_main("--no-lint", "--params-dir", params_dir, "--output-dir", copy / "output")
+    assert ran.returncode == 0, ran.stderr
+    return copy / "output", params_dir
+
+
+OUTPUT, PARAMS = deployer_files()
+
+
+def configuration(env: str, layer: str) -> dict:
+    """output/<env>/<layer>.json as these tests deploy it (deployer_files)."""
+    return conftest.configuration(env, layer, OUTPUT)
+
+
+def parameters(env: str, layer: str, **overrides) -> dict:
+    return conftest.parameters(env, layer, OUTPUT, PARAMS, **overrides)
 
 
 # What a command printed for people to copy starts with (scripts/deploy/aws.py cli): the
@@ -83,7 +120,7 @@ def cs_name(layer):
 
 
 def template(layer):
-    return (ROOT / "output" / f"{layer}.json").read_text()
+    return (OUTPUT / f"{layer}.json").read_text()
 
 
 def wired(layer):
@@ -250,7 +287,7 @@ class Aws:
         self.sleeps = []
         self.questions = []  # what the runs asked on the terminal, in order
         self.out = self.err = ""
-        self.dirs = ROOT / "output", ROOT / "params"  # what a run reads: output/ and params/ unless a test says otherwise
+        self.dirs = OUTPUT, PARAMS  # what a run reads: output/ and params/ (deployer_files) unless a test says otherwise
 
     def stubber(self, service):
         self.clients[service]  # made and stubbed on first use

@@ -30,7 +30,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, PaginationError
 from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
-from conftest import NOWHERE, ROOT, configuration, no_real_aws, parameters
+from conftest import NOWHERE, ROOT, no_real_aws
 from stubbed_aws import (
     ACCOUNT,
     CAPABILITIES,
@@ -39,7 +39,9 @@ from stubbed_aws import (
     LOCK,
     LOG_GROUP,
     NOW,
+    OUTPUT,
     OUTPUT_VALUES,
+    PARAMS,
     PROD_LAYERS,
     REGION,
     REGION_CLI,
@@ -47,6 +49,7 @@ from stubbed_aws import (
     SESSION,
     change,
     change_set,
+    configuration,
     create_params,
     cs_name,
     deploy_time,
@@ -57,6 +60,7 @@ from stubbed_aws import (
     lock_freed,
     lock_taken,
     our_lock,
+    parameters,
     relaxed_mark_read,
     rollback_configuration,
     service_parameters,
@@ -94,7 +98,7 @@ def disabled(aws, tmp_path):
     if left_out:
         return left_out[0], PROD_LAYERS
     layer = templates.OPTIONAL_LAYERS[-1]
-    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    params_dir = shutil.copytree(PARAMS, tmp_path / "params")
     data = yaml.safe_load((params_dir / f"{ENV}.yaml").read_text())
     data["enabled_layers"] = [name for name in data["enabled_layers"] if name != layer]
     (params_dir / f"{ENV}.yaml").write_text(yaml.safe_dump(data))
@@ -210,7 +214,7 @@ def a_deployer_whose_service_is(status, **more):
 def test_the_look_for_log_groups_that_hold_a_name_takes_every_create_and_no_deployed_stack(status, checked):
     # A failed first create (ROLLBACK_COMPLETE) is a create too: RECREATE=1 makes it again, and a run that
     # let it pass created the layers before it, then stopped there. A deployed stack's own group is no obstacle.
-    cert, service = (deploy.deployer.load_layer(ENV, name, ROOT / "output") for name in ("cert-dns", "service"))
+    cert, service = (deploy.deployer.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "service"))
     looked = []
 
     def exists(deployer, name):
@@ -229,7 +233,7 @@ def test_the_look_for_log_groups_that_hold_a_name_takes_every_create_and_no_depl
 @pytest.mark.parametrize("status", [None, "ROLLBACK_COMPLETE"])
 def test_a_retained_name_of_a_failed_first_create_is_freed_after_destroying_that_stack(status):
     # purge refuses while a stack of the layer exists: a failed first create (ROLLBACK_COMPLETE) is destroyed first.
-    cert, service = (deploy.deployer.load_layer(ENV, name, ROOT / "output") for name in ("cert-dns", "service"))
+    cert, service = (deploy.deployer.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "service"))
     retained = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogGroup", "AWS::Logs::LogGroup", RETAINED_LOG_GROUP)
     deployer = a_deployer_whose_service_is(status, creates_checked=False, run_layers=[cert, service], env=ENV, cli=CLI)
 
@@ -504,10 +508,10 @@ def test_a_params_arn_of_another_account_than_the_stacks_is_refused_before_a_cha
     aws.deployed("alb")
     aws.deployed("release-alarms")
     aws.deployed("service")
-    layer = deploy.load_layer(ENV, "service", ROOT / "output")
+    layer = deploy.load_layer(ENV, "service", OUTPUT)
     secret = layer.parameters["DatabaseSecretArn"]
     other = tmp_path / "output"  # a copy of output/ whose prod service configuration names another account's secret
-    shutil.copytree(ROOT / "output", other)
+    shutil.copytree(OUTPUT, other)
     config = other / ENV / "service.json"
     document = json.loads(config.read_text())
     document["Parameters"]["DatabaseSecretArn"] = other_account_arn(secret)
@@ -529,7 +533,7 @@ def test_with_no_stack_read_the_account_is_the_callers_for_a_layer_with_such_an_
 
     def deployer(*layers):
         made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
-        made.run_layers = [deploy.load_layer(ENV, name, ROOT / "output") for name in layers]
+        made.run_layers = [deploy.load_layer(ENV, name, OUTPUT) for name in layers]
         return made, made.run_layers[0]
 
     caller = {"UserId": "AIDAEXAMPLE", "Account": ACCOUNT, "Arn": f"arn:aws:iam::{ACCOUNT}:user/ops"}
@@ -552,7 +556,7 @@ def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anythi
     DescribeKey's KeyManager decides. Asked only for a secret the service does not use yet, on AWS."""
     from scripts.deploy import guards
 
-    service = deploy.load_layer(ENV, "service", ROOT / "output")
+    service = deploy.load_layer(ENV, "service", OUTPUT)
     arn = service.parameters["DatabaseSecretArn"]
     key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -598,7 +602,7 @@ def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anythi
                 check()
         else:
             assert check() == f"  note: the database secret {arn} and its KMS key could not be read (ResourceNotFoundException); going on\n"
-    service = deploy.load_layer(ENV, "service", ROOT / "output")
+    service = deploy.load_layer(ENV, "service", OUTPUT)
     arn = service.parameters["DatabaseSecretArn"]
     secrets.add_client_error("describe_secret", "AccessDeniedException", "not authorized to perform secretsmanager:DescribeSecret", 400)
     assert check() == f"  note: the database secret {arn} and its KMS key could not be read (AccessDeniedException); going on\n"
@@ -613,7 +617,7 @@ def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anythi
     # a run of every layer asks at its first layer, for the service layer ahead
     secrets.add_response("describe_secret", {"ARN": arn, "KmsKeyId": theirs}, {"SecretId": arn})
     made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
-    made.run_layers = [deploy.load_layer(ENV, name, ROOT / "output") for name in PROD_LAYERS]
+    made.run_layers = [deploy.load_layer(ENV, name, OUTPUT) for name in PROD_LAYERS]
     made.stacks |= {each.stack: None for each in made.run_layers}
     guards.refuse_a_secret_the_tasks_cannot_read(made, made.run_layers[0])  # the account not known yet: no call
     made.accounts_checked = True  # once the account check knows it (at a later layer of the run)
@@ -624,7 +628,7 @@ def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anythi
 def test_a_deploy_on_aws_of_a_service_with_a_secret_under_a_customer_managed_key_stops_before_its_change_set(aws, monkeypatch):
     """The guard above in a run (on AWS: no AWS_ENDPOINT_URL): refused before any change set."""
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    service = deploy.load_layer(ENV, "service", ROOT / "output")
+    service = deploy.load_layer(ENV, "service", OUTPUT)
     arn, key = service.parameters["DatabaseSecretArn"], f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     aws.upstream_deployed("service")
     aws.not_deployed("service")
@@ -644,7 +648,7 @@ def test_subnets_or_a_backend_group_outside_the_vpc_or_public_subnets_in_one_zon
     subnets are in two Availability Zones (API_CreateLoadBalancer)."""
     from scripts.deploy import guards
 
-    alb, service = (deploy.load_layer(ENV, name, ROOT / "output") for name in ("alb", "service"))
+    alb, service = (deploy.load_layer(ENV, name, OUTPUT) for name in ("alb", "service"))
     vpc, group = alb.parameters["VpcId"], service.parameters["BackendSecurityGroupId"]
     public, private = alb.parameters["PublicSubnetIds"].split(","), service.parameters["PrivateSubnetIds"].split(",")
     other = "vpc-0f9e8d7c6b5a40718"
@@ -711,7 +715,7 @@ def test_subnets_or_a_backend_group_outside_the_vpc_or_public_subnets_in_one_zon
     assert check(deployed=changing) == ""
     # a layer without subnets or the backend group (cert-dns): nothing read, not even the alb stack
     made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
-    made.run_layers = [deploy.load_layer(ENV, "cert-dns", ROOT / "output")]
+    made.run_layers = [deploy.load_layer(ENV, "cert-dns", OUTPUT)]
     guards.refuse_subnets_the_layers_cannot_use(made, made.run_layers[0])  # the stubs fail any call
     # a failed first create (RECREATE=1 deletes it) uses nothing: asked again
     network(zones=("a", "a", "a", "b"))
@@ -732,7 +736,7 @@ def test_a_deploy_on_aws_of_a_load_balancer_on_public_subnets_of_one_zone_stops_
     """The guard above in a run (on AWS: no AWS_ENDPOINT_URL): refused before any change set, and
     with RECREATE=1 before the failed first create is deleted (it would say "nothing changed" after)."""
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    alb = deploy.load_layer(ENV, "alb", ROOT / "output")
+    alb = deploy.load_layer(ENV, "alb", OUTPUT)
     public, vpc, group = alb.parameters["PublicSubnetIds"].split(","), alb.parameters["VpcId"], alb.parameters["BackendSecurityGroupId"]
     for argv, status in ((), None), (("--recreate",), "ROLLBACK_COMPLETE"):
         aws.upstream_deployed("alb")
@@ -765,7 +769,7 @@ def test_an_update_changing_what_other_layers_read_names_them_and_a_reader_not_e
             aws.cf.add_response("describe_stacks", stack_of_a_layer_prod_does_not_enable(reader), {"StackName": stack(reader)})
     out = io.StringIO()
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO(), enabled_layers=PROD_LAYERS)
-    layer = deploy.load_layer(ENV, "alb", ROOT / "output")
+    layer = deploy.load_layer(ENV, "alb", OUTPUT)
     found = {"Outputs": [{"OutputKey": "LoadBalancerArn", "OutputValue": "new"}, {"OutputKey": "TargetGroupArn", "OutputValue": "same"}]}
     deployer.say_downstream_to_deploy(layer, {"LoadBalancerArn": "old", "TargetGroupArn": "same"}, found)
     wired = {reader for (reader, _), (upstream, output) in templates.WIRING.items() if upstream == "alb" and output == "LoadBalancerArn"}
@@ -784,7 +788,7 @@ def test_the_note_on_what_other_layers_read_is_only_a_note_when_they_cannot_be_r
     aws.cf.add_client_error("describe_stacks", "AccessDenied", "not authorized", 403)
     out = io.StringIO()
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO(), enabled_layers=PROD_LAYERS)
-    layer = deploy.load_layer(ENV, "alb", ROOT / "output")
+    layer = deploy.load_layer(ENV, "alb", OUTPUT)
     deployer.say_downstream_to_deploy(
         layer, {"LoadBalancerArn": "old"}, {"Outputs": [{"OutputKey": "LoadBalancerArn", "OutputValue": "new"}]}
     )
@@ -802,7 +806,7 @@ def test_a_reviewed_change_set_is_checked_with_its_own_name_prefix_not_the_param
     looked = []
     monkeypatch.setattr(guards.purge, "inspect", lambda deployer, item, others: looked.append(item.physical_id))
     deployer = Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
-    layer = deploy.load_layer(ENV, "service", ROOT / "output")
+    layer = deploy.load_layer(ENV, "service", OUTPUT)
     group = {"logGroupName": f"/ecs/{prefix}-service", "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/{prefix}-service:*"}
     aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": f"/ecs/{prefix}-service"})
     with pytest.raises(deploy.Failure, match="which is taken"):
@@ -942,7 +946,7 @@ def test_removing_the_rules_once_the_service_runs_rolling_is_what_puts_traffic_b
     aws.elbv2.add_response("describe_rules", rule_weights(0, 100), {"RuleArns": ["ProductionListenerRule-physical"]})
     out = io.StringIO()
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO())
-    layer = deploy.load_layer(ENV, "alb", ROOT / "output")
+    layer = deploy.load_layer(ENV, "alb", OUTPUT)
     removed = change_set("alb", changes=[change("Remove", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule")])
     if service_status == "ROLLBACK_COMPLETE":
         with pytest.raises(deploy.Failure, match="Put DeploymentStrategy back"):
@@ -967,7 +971,7 @@ def test_switching_the_service_to_rolling_while_traffic_is_on_the_alternate_grou
     answer["Rules"][0]["RuleArn"] = rule
     aws.elbv2.add_response("describe_rules", answer, {"RuleArns": [rule]})
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
-    layer = deploy.load_layer(ENV, "service", ROOT / "output")
+    layer = deploy.load_layer(ENV, "service", OUTPUT)
     switched = change_set("service", parameters=running | {"DeploymentStrategy": "ROLLING"})
     with pytest.raises(deploy.Failure) as refused:
         guards.refuse_moving_shifted_traffic(deployer, layer, switched, "change set left for review")
@@ -985,7 +989,7 @@ def test_removing_the_rules_the_deployed_service_uses_is_refused_until_it_is_rol
     running = service_parameters("v1") | {"DeploymentStrategy": "BLUE_GREEN"}
     aws.deployed("service", status=service_status, parameters=running)
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
-    layer = deploy.load_layer(ENV, "alb", ROOT / "output")
+    layer = deploy.load_layer(ENV, "alb", OUTPUT)
     removed = change_set("alb", changes=[change("Remove", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule")])
     if service_status != "UPDATE_COMPLETE":  # a create abandoned or rolled back: no service uses the rules
         guards.refuse_removing_rules_in_use(deployer, layer, removed, "nothing changed")
@@ -1241,7 +1245,7 @@ def test_upstream_not_deployed_stops_naming_it(aws, status):
     [
         ["deploy", "--stack", "nope"],
         ["deploy", "--env", "nope"],
-        ["deploy", "--stack", "alb", "--output-dir", "/nonexistent", "--params-dir", str(ROOT / "params")],
+        ["deploy", "--stack", "alb", "--output-dir", "/nonexistent", "--params-dir", str(PARAMS)],
         ["execute", "--stack", "alb", "--changeset", "not a name!"],
         ["execute", "--stack", "alb"],
         ["changeset"],
@@ -1305,7 +1309,7 @@ def test_bad_input_is_one_line_exit_2_and_no_aws_call(aws, argv):
 )
 def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(aws, tmp_path, file, content, said):
     """--output-dir may name any directory: what is in it is checked before anything is sent."""
-    output = shutil.copytree(ROOT / "output", tmp_path / "output")
+    output = shutil.copytree(OUTPUT, tmp_path / "output")
     path = output / file
     path.unlink()
     if content == "fifo":
@@ -1314,7 +1318,7 @@ def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(a
         path.symlink_to("/dev/zero")
     else:
         path.write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
-    aws.dirs = output, ROOT / "params"
+    aws.dirs = output, PARAMS
 
     def no_clients(service):
         raise AssertionError(f"an AWS client was made for {service}")
@@ -1371,10 +1375,10 @@ def test_the_execution_role_s_arn_is_taken_with_a_path(aws, monkeypatch):
 
 
 def test_a_params_file_that_is_there_but_no_file_is_said_so_not_unknown(aws, tmp_path):
-    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    params_dir = shutil.copytree(PARAMS, tmp_path / "params")
     (params_dir / f"{ENV}.yaml").unlink()
     os.mkfifo(params_dir / f"{ENV}.yaml")  # it said: unknown environment 'prod' (did you mean prod?)
-    aws.dirs = ROOT / "output", params_dir
+    aws.dirs = OUTPUT, params_dir
     assert aws.run("status") == 2
     assert aws.err == f"error: {params_dir / ENV}.yaml: not a regular file; allowed: a regular file\n"
 
@@ -1418,17 +1422,18 @@ def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch)
 
     aws.clients = type("NoClients", (), {"__getitem__": staticmethod(no_clients)})()
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    known = ", ".join(sorted(path.stem for path in (ROOT / "params").glob("*.yaml")))
+    known = ", ".join(sorted(path.stem for path in PARAMS.glob("*.yaml")))
     assert aws.run("status", "--env", "sandbox") == 2
     assert aws.err.startswith("error: ENV=sandbox deploys only to the local sandbox, and AWS_ENDPOINT_URL is not set")
     assert "run it through make (make status ENV=sandbox points it at the running sandbox;" in aws.err  # the command run
-    for path in ("./sandbox", str(ROOT / "params" / "sandbox"), "../params/sandbox"):
+    for path in ("./sandbox", str(PARAMS / "sandbox"), "../params/sandbox"):
         assert aws.run("status", "--env", path) == 2
         assert aws.err.startswith(f"error: ENV={path!r} is not an environment name") and f"; environments: {known}" in aws.err, aws.err
     assert aws.run("status", "--env", "Sandbox") == 2  # names are lower-case
     assert aws.err.startswith("error: ENV='Sandbox' is not an environment name (did you mean sandbox?); environments: "), aws.err
     assert aws.run("status", "--env", "prd") == 2
-    assert aws.err == f"error: unknown environment 'prd' (did you mean prod?): no params/prd.yaml; environments: {known}\n", aws.err
+    missing = templates.relative(aws.dirs[1] / "prd.yaml")
+    assert aws.err == f"error: unknown environment 'prd' (did you mean prod?): no {missing}; environments: {known}\n", aws.err
     # Without --params-dir (aws.run gives it): params/ and output/ are the project's wherever the tool runs from.
     monkeypatch.chdir(ROOT / "templates")
     err = io.StringIO()
@@ -1633,7 +1638,7 @@ def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_ca
         assert aws.calls(layer) == 4, layer
     for layer in not_enabled:
         assert aws.calls(layer) == 1, layer
-        params_file = f"params/{ENV}.yaml" if aws.dirs[1] == ROOT / "params" else aws.dirs[1] / f"{ENV}.yaml"  # a copy: its own path
+        params_file = templates.relative(aws.dirs[1] / f"{ENV}.yaml")  # a copy's path as it is: no path under the project
         said = f"note: {stack(layer)} is deployed and left as it is (not in enabled_layers of {params_file}: make destroy STACK={layer}"
         assert (said in aws.out) == (left_deployed is True), aws.out
         unread = f"  note: whether {stack(layer)} is still deployed could not be read (AccessDenied)"
@@ -1792,7 +1797,7 @@ def test_status_says_our_stack_waiting_for_review_is_not_deployed_and_someone_el
 def test_a_command_that_only_reads_with_stdout_closed_from_the_start_stops_with_141(aws, monkeypatch):
     monkeypatch.setattr("sys.stdout", None)  # `make status >&-`: Python starts without a stdout
     err = io.StringIO()
-    argv = ["status", "--env", ENV, "--output-dir", str(ROOT / "output"), "--params-dir", str(ROOT / "params")]
+    argv = ["status", "--env", ENV, "--output-dir", str(OUTPUT), "--params-dir", str(PARAMS)]
     assert deploy.main(argv, clients=aws.clients.__getitem__, out=None, err=err, interactive=False) == 141
     assert err.getvalue() == ""
 
@@ -1881,7 +1886,7 @@ def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_canc
 
 def test_a_create_that_failed_on_a_taken_name_is_recognised_by_its_handler_error_code_or_its_words(aws):
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
-    layer = deploy.load_layer(ENV, "service", ROOT / "output")
+    layer = deploy.load_layer(ENV, "service", OUTPUT)
     for reason, recognised in [
         ('Resource handler returned message: "Log group aws-waf-logs-x exists" (HandlerErrorCode: AlreadyExists)', True),
         ("Resource of type 'AWS::Logs::LogGroup' with identifier 'aws-waf-logs-x' already exists.", True),
@@ -2201,7 +2206,7 @@ def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a
         f"  (termination protection off: make deploy STACK={first} ENV={ENV} turns it back on)"
     )
     assert "termination protection" not in line[disabled]
-    params_file = f"params/{ENV}.yaml" if aws.dirs[1] == ROOT / "params" else aws.dirs[1] / f"{ENV}.yaml"  # a copy: its own path
+    params_file = templates.relative(aws.dirs[1] / f"{ENV}.yaml")  # a copy's path as it is: no path under the project
     assert f"not in enabled_layers of {params_file}: make destroy STACK={disabled} ENV={ENV} removes it" in line[disabled]
     assert all(text.endswith("not deployed") for text in lines if text not in line.values())
 
@@ -2277,12 +2282,12 @@ def test_a_disabled_layer_named_by_stack_is_said_not_deployed_by_status_and_outp
 def test_a_params_file_with_a_problem_still_lets_status_outputs_and_events_read_what_is_deployed(aws, tmp_path):
     # A half-done edit (a misspelt key) must not hide what runs, nor keep a dead run's lock (make
     # unlock), nor stop CI's failure step (make events); anything that changes stacks is refused.
-    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    params_dir = shutil.copytree(PARAMS, tmp_path / "params")
     path = params_dir / f"{ENV}.yaml"
     data = yaml.safe_load(path.read_text())
     data["parameters"]["DesiredCout"] = 1
     path.write_text(yaml.safe_dump(data))
-    aws.dirs = ROOT / "output", params_dir
+    aws.dirs = OUTPUT, params_dir
     warning = "warning: " + f"{path}: parameters.DesiredCout: unknown key (did you mean DesiredCount?)"
     status_reads(aws)
     aws.deployed("cert-dns")
@@ -2458,13 +2463,13 @@ def test_a_change_set_made_from_another_template_than_output_holds_is_not_execut
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 2
     assert executions == []
     assert aws.err.startswith(
-        f"error: change set {cs_name('cert-dns')} was made from another template than output/cert-dns.json holds now"
+        f"error: change set {cs_name('cert-dns')} was made from another template than {templates.relative(OUTPUT / 'cert-dns.json')} holds now"
     ), aws.err
 
 
 def test_a_rollbacks_change_set_left_at_its_question_is_compared_with_the_template_the_stack_runs(aws):
     # make rollback makes it from the deployed template, not output/'s: compared with output/'s, make execute refused it.
-    layer = deploy.deployer.load_layer(ENV, "service", ROOT / "output")
+    layer = deploy.deployer.load_layer(ENV, "service", OUTPUT)
     runs = json.loads(template("service")) | {"Description": "the service layer as an earlier checkout generated it"}
     left = change_set("service", parameters=service_parameters("v1")) | {
         "Description": deploy_text.change_set_description(layer, rolling_back_from="v2")
@@ -3800,7 +3805,7 @@ def test_a_repairs_change_set_says_so_in_its_description_and_is_executed_as_one_
 
 
 def test_make_execute_of_a_change_set_marked_a_repair_goes_without_triggers_even_if_aws_drops_its_empty_list(aws):
-    layer = deploy.deployer.load_layer(ENV, "service", ROOT / "output")
+    layer = deploy.deployer.load_layer(ENV, "service", OUTPUT)
     marked = change_set("service", parameters=service_parameters("v2")) | {
         "Description": deploy_text.change_set_description(layer, repair=True),
         "RollbackConfiguration": {},
@@ -3825,7 +3830,7 @@ def test_a_change_set_given_no_triggers_is_waited_for_with_the_stacks_monitoring
 
     def waited(self, *args, **kwargs):
         waits.append(kwargs)
-        settling.append(self.rollback_configuration(deploy.deployer.load_layer(ENV, "service", ROOT / "output")))
+        settling.append(self.rollback_configuration(deploy.deployer.load_layer(ENV, "service", OUTPUT)))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(deploy.deployer.Deployer, "wait_for_stack", waited)
@@ -4017,7 +4022,7 @@ def params_without_zone(tmp_path):
     """A copy of params/ and output/ where prod has no ExistingHostedZoneId yet."""
     params, output = tmp_path / "params", tmp_path / "output"
     params.mkdir()
-    for path in (ROOT / "params").glob("*.yaml"):
+    for path in (PARAMS).glob("*.yaml"):
         text = path.read_text()
         if path.stem == ENV:
             text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("ExistingHostedZoneId:"))
@@ -4482,7 +4487,7 @@ def test_a_create_change_set_that_never_connected_made_nothing_to_clean_up(aws, 
     from botocore.exceptions import EndpointConnectionError
 
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
-    layer = deploy.load_layer(ENV, "cert-dns", ROOT / "output")
+    layer = deploy.load_layer(ENV, "cert-dns", OUTPUT)
     undone = []
     monkeypatch.setattr(deployer, "undo", lambda layer, made: undone.append([what for what, _, _ in made]))
     refused = EndpointConnectionError(endpoint_url="https://cloudformation")
@@ -5102,8 +5107,8 @@ def test_a_change_set_of_parameters_only_says_so_and_a_new_stack_shows_no_parame
 def test_a_resource_added_or_removed_by_its_condition_is_named_with_the_condition():
     # Switching the release strategy adds or removes the test listener with the template unchanged:
     # "new in the template" would be wrong. The conditions come from the layer's template.
-    layer = deploy.deployer.load_layer(ENV, "alb", ROOT / "output")
-    template = json.loads((ROOT / "output" / "alb.json").read_text())
+    layer = deploy.deployer.load_layer(ENV, "alb", OUTPUT)
+    template = json.loads((OUTPUT / "alb.json").read_text())
     assert layer.conditions == {n: r["Condition"] for n, r in template["Resources"].items() if "Condition" in r} != {}
     assert layer.conditions["TestListenerIngress"] == "ShiftsTraffic"  # the test listener's, as templates/alb.py gives it
     name, condition = "TestListenerIngress", "ShiftsTraffic"
@@ -5131,7 +5136,7 @@ def test_the_stateful_changes_are_what_needs_allow_replace_and_changeset_says_so
         "TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, replaced)",
         "AccessLogBucket (AWS::S3::Bucket, removed)",
     ]
-    layer = deploy.deployer.load_layer(ENV, "alb", ROOT / "output")
+    layer = deploy.deployer.load_layer(ENV, "alb", OUTPUT)
     assert deploy.text.left_for_review(ALB_CHANGE_SET, layer) == [
         f"change set {cs_name('alb')} left for review; execute it with: make execute STACK=alb ENV={ENV} CHANGESET={cs_name('alb')}",
         "  executing needs ALLOW_REPLACE=1 (--allow-replace): TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, replaced)",
@@ -5143,7 +5148,7 @@ def test_the_stateful_changes_are_what_needs_allow_replace_and_changeset_says_so
 
 
 def test_e_mail_subscriptions_made_anew_are_said_to_wait_for_confirmation():
-    template = json.loads((ROOT / "output" / "release-alarms.json").read_text())
+    template = json.loads((OUTPUT / "release-alarms.json").read_text())
     subscription = "AWS::SNS::Subscription"
     renamed = [  # a new NamePrefix replaces the topic, and with it the subscriptions naming its ARN
         change(
@@ -5275,10 +5280,10 @@ def test_the_warning_for_a_replaced_log_group_offers_make_logs_only_for_the_serv
     change = {"Action": "Modify", "LogicalResourceId": "LogGroup", "ResourceType": "AWS::Logs::LogGroup", "Replacement": replacement}
     replaced_group = {"ResourceChange": change | {"PhysicalResourceId": "old-group"}}
     for name in ("service", "waf"):
-        env = next((e.name for e in load_all(ROOT / "params") if e.deploys(name)), None)  # one that deploys the layer
+        env = next((e.name for e in load_all(PARAMS) if e.deploys(name)), None)  # one that deploys the layer
         if env is None:  # waf enabled nowhere (params/): no output/<env>/waf.json to read
             continue
-        (line,) = deploy.text.kept_logs_unreadable(deploy.deployer.load_layer(env, name, ROOT / "output"), {"Changes": [replaced_group]})
+        (line,) = deploy.text.kept_logs_unreadable(deploy.deployer.load_layer(env, name, OUTPUT), {"Changes": [replaced_group]})
         assert line.startswith(
             f"warning: LogGroup {is_} replaced: old-group would stay in the account, in no stack, but its events stay encrypted with LogKey"
         ), line
@@ -5343,7 +5348,7 @@ def test_a_layer_names_its_template_file_as_given_inside_the_project_or_out(tmp_
     other = tmp_path / "o"
     (other / ENV).mkdir(parents=True)
     for name in ("cert-dns.json", f"{ENV}/cert-dns.json"):
-        (other / name).write_text((ROOT / "output" / name).read_text())
+        (other / name).write_text((OUTPUT / name).read_text())
     assert deploy.deployer.load_layer(ENV, "cert-dns", ROOT / "output").source == "output/cert-dns.json"
     assert deploy.deployer.load_layer(ENV, "cert-dns", other).source == str(other / "cert-dns.json")
 
@@ -5421,7 +5426,7 @@ def test_every_name_a_template_gives_a_resource_is_known_as_a_custom_name_or_not
         ("AWS::Route53::RecordSet", "Name"): "the record's DNS name, not a name of the resource's own",
     }
     found = set()
-    for path in sorted((ROOT / "output").glob("*.json")):
+    for path in sorted((OUTPUT).glob("*.json")):
         for resource in json.loads(path.read_text())["Resources"].values():
             schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource["Type"]).schema
             create_only = {p.rsplit("/", 1)[-1] for p in schema.get("createOnlyProperties", [])}
@@ -5477,7 +5482,7 @@ def test_the_container_insights_note_before_a_change_of_the_alarms_layer(aws, an
         aws.ecs.add_response("describe_clusters", answer, expected)
     said_lines = []
     deployer = types.SimpleNamespace(client=aws.clients.__getitem__, say=lambda *lines: said_lines.extend(lines), cli="aws")
-    layer = types.SimpleNamespace(template=(ROOT / "output" / "alarms.json").read_text())
+    layer = types.SimpleNamespace(template=(OUTPUT / "alarms.json").read_text())
     guards.say_when_container_insights_is_off(deployer, layer, {"ServiceClusterName": "c"})
     if said == "has Container Insights off":  # the note, then the command that turns it on, on a line of its own
         turn_on = "  turn it on: aws ecs update-cluster --cluster c --settings name=containerInsights,value=enabled"
@@ -5490,7 +5495,7 @@ def test_the_container_insights_note_before_a_change_of_the_alarms_layer(aws, an
 
 def test_a_layer_without_container_insights_alarms_asks_nothing_about_the_cluster(aws):
     deployer = types.SimpleNamespace(client=aws.clients.__getitem__, say=pytest.fail, cli="aws")
-    layer = types.SimpleNamespace(template=(ROOT / "output" / "release-alarms.json").read_text())
+    layer = types.SimpleNamespace(template=(OUTPUT / "release-alarms.json").read_text())
     guards.say_when_container_insights_is_off(deployer, layer, {"ServiceClusterName": "c"})  # no call queued: none made
 
 
@@ -5509,7 +5514,7 @@ def test_a_layer_without_container_insights_alarms_asks_nothing_about_the_cluste
 def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep_the_old_one(answer, said):
     """Deployer.say_shared_values_to_deploy after `make deploy STACK=scaling` changed MaxCapacity, which
     the alarms layer takes too (tests/test_recreate.py runs it on the sandbox)."""
-    scaling = deploy.deployer.load_layer(ENV, "scaling", ROOT / "output")
+    scaling = deploy.deployer.load_layer(ENV, "scaling", OUTPUT)
     old = scaling.parameters["MaxCapacity"]
     new = str(int(old) + 1)
     lines, asked = [], []
@@ -5522,7 +5527,7 @@ def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep
 
     deployer = types.SimpleNamespace(
         env=ENV,
-        output_dir=ROOT / "output",
+        output_dir=OUTPUT,
         run_layers=[],
         enabled_layers=list(PROD_LAYERS),
         say=lambda *said: lines.extend(said),

@@ -4,8 +4,7 @@ botocore Stubber with the response shapes CloudWatch Logs sends."""
 import io
 
 import pytest
-from conftest import ROOT
-from stubbed_aws import ENV, LOG_GROUP, NOW, log_event, stack, stubbed_tasks
+from stubbed_aws import ENV, LOG_GROUP, NOW, OUTPUT, log_event, stack, stubbed_tasks
 from stubbed_aws import event as a_stack_event
 
 from scripts import deploy
@@ -244,7 +243,7 @@ def test_a_stack_status_reason_from_aws_is_printed_escaped_too():
 
     out = io.StringIO()
     deployer = deploy.Deployer(lambda service: None, ENV, out=out, err=io.StringIO())
-    layer = deploy.load_layer(ENV, "cert-dns", ROOT / "output")
+    layer = deploy.load_layer(ENV, "cert-dns", OUTPUT)
     with pytest.raises(deploy.Failure):
         deployer.finish(layer, {"StackStatus": "UPDATE_ROLLBACK_COMPLETE", "StackStatusReason": HOSTILE})
     assert (
@@ -258,7 +257,7 @@ def test_an_update_that_completes_without_deleting_an_old_resource_says_it_is_le
     (text.left_outside_the_stack): said, as neither destroy nor purge will see it. One a retry deleted is not."""
     out = io.StringIO()
     deployer = deploy.Deployer(lambda service: None, ENV, out=out, err=io.StringIO())
-    layer = deploy.load_layer(ENV, "alb", ROOT / "output")
+    layer = deploy.load_layer(ENV, "alb", OUTPUT)
     old_alb, old_group = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/old/1", "sg-0old"
     reason = "Deletion protection is enabled \x1b[2J"
 

@@ -680,10 +680,12 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
     assert f"at MaxCapacity 50% of the month: +${peak:,.2f}" in text
     # comparable with the plan's $60-80, with the plan's figure beside ours
     assert f"| **Total** | **~$60-80** | **${total:,.2f}** (${total + peak:,.2f} with the plan's auto-scaling assumption) |" in text
-    assert f"| ECS service (2 tasks) | ~$39 | ${cents(tasks)} |" in text
+    assert f"| ECS service (2 tasks) | ~$39 | ${cents(tasks):,.2f} |" in text
     assert f"× ({cost.number(D(int(v['TaskCpu'])) / 1024)} vCPU × $0.04048 per vCPU-hour" in text
-    assert f"1 LCU on average (assumed) × $0.008 per LCU-hour × 730 hours | ${cents(lcu)} |" in text
-    assert f"| CpuSaturatedAlarm | alarm | 2 metrics × $0.10 per standard-resolution alarm metric a month | ${cents(alarms[0])} |" in text
+    assert f"1 LCU on average (assumed) × $0.008 per LCU-hour × 730 hours | ${cents(lcu):,.2f} |" in text
+    assert (
+        f"| CpuSaturatedAlarm | alarm | 2 metrics × $0.10 per standard-resolution alarm metric a month | ${cents(alarms[0]):,.2f} |" in text
+    )
     if v["DeploymentStrategy"] != "BLUE_GREEN":
         return  # prod switched: no second set of tasks (ROLLING), or one for the shifting too (CANARY, LINEAR)
     assert (
@@ -691,7 +693,7 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
         f"(BakeTimeMinutes {bake_minutes}"
         f"{f' + TestPauseMinutes {pause_minutes} at most' if pause_minutes else ''}) × 20 releases a month (assumed) "
         f"× ${(per_task / 730).quantize(D('0.0001'), ROUND_HALF_UP)} a task-hour "
-        f"| ${cents(overlap)} |"
+        f"| ${cents(overlap):,.2f} |"
     ) in text
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import stubbed_aws
 from botocore.stub import ANY
-from conftest import NOWHERE, configuration
+from conftest import NOWHERE
 from stubbed_aws import (
     ACCOUNT,
     CLUSTER,
@@ -22,6 +22,7 @@ from stubbed_aws import (
     TASK_ARN,
     TASK_DEFINITION,
     TASK_ID,
+    configuration,
     create_params,
     described,
     ecs_service,
