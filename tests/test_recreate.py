@@ -1008,3 +1008,37 @@ def test_a_layer_whose_upstream_layers_are_not_deployed_names_every_one_in_an_or
         assert code == 0, f"{layer}: {out}{err}"
     code, out, err = run("deploy", "--stack", "scaling", "--yes")
     assert code == 0, out + err
+
+
+def test_a_release_whose_run_stopped_as_it_asked_to_execute_it_says_how_to_roll_back_from_it(sandbox, run, monkeypatch):
+    """A Ctrl-C as ExecuteChangeSet answered: the release ran, and its run could not record it. The run,
+    and then make execute of its change set as the run advises, say so, naming the image a rollback from
+    it goes back to (make rollback, without it, found no release of the running image)."""
+    from scripts.deploy import aws
+
+    sandbox.seed()
+    first = SANDBOX.values["ImageTag"]
+    new = f"{first}-next"
+    assert run("deploy", "--yes")[0] == 0
+    watch = aws.AwsCalls.watch
+
+    def stopped_once_executed(self, client):
+        def ctrl_c(**_):
+            raise KeyboardInterrupt
+
+        client.meta.events.register("after-call.cloudformation.ExecuteChangeSet", ctrl_c)
+        return watch(self, client)
+
+    monkeypatch.setattr(aws.AwsCalls, "watch", stopped_once_executed)
+    code, out, err = run("deploy", "--stack", "service", "--image-tag", new, "--yes")
+    monkeypatch.undo()
+    rollback = f"make rollback ENV={ENV} TAG={first}"
+    unrecorded = f"the release of {new} is live but not recorded in the release history"
+    assert code == 130 and f"\n  if it started and completes, {unrecorded}" in err and rollback in err, out + err
+    name = re.search(r"CHANGESET=(\S+)", err).group(1)
+    code, out, err = run("execute", "--stack", "service", "--changeset", name, "--yes")  # as the run advises
+    assert code == 1 and "was executed already, and the stack has it: nothing to execute" in err, out + err
+    assert f"\n{unrecorded}" in err and rollback in err, err
+    code, out, err = run("rollback", "--stack", "service", "--image-tag", first, "--yes")  # the advice, followed
+    assert code == 0, out + err
+    assert f"{unrecorded}" not in run("execute", "--stack", "service", "--changeset", name, "--yes")[2]  # not once it no longer runs

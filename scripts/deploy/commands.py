@@ -156,9 +156,10 @@ class Commands:
             )
         execution = change_set.get("ExecutionStatus")
         if execution in ALREADY_EXECUTED:  # e.g. a run stopped while asking to execute it: it had started
+            unrecorded = self.unrecorded_release(layer, change_set) if execution == "EXECUTE_COMPLETE" else ""
             raise Failure(
                 f"error: change set {name} {ALREADY_EXECUTED[execution]}: nothing to execute; where {layer.stack} stands: "
-                f"make status ENV={self.env} STACK={layer.name}"
+                f"make status ENV={self.env} STACK={layer.name}{unrecorded}"
             )
         if change_set["Status"] != "CREATE_COMPLETE" or execution != "AVAILABLE":
             # OBSOLETE: "the stack was already updated" since it was made (API_DescribeChangeSet)
@@ -219,6 +220,24 @@ class Commands:
         deployer.take_triggers_of(layer, change_set)
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0
+
+    def unrecorded_release(self, layer, change_set) -> str:
+        """For a release's change set that ran, and whose image runs, but is not the release history's
+        latest (the run that asked to execute it was stopped before it could record it): what that means
+        for a rollback from it, which must then name the image. Nothing when that cannot be read."""
+        deployer = self.deployer
+        image = parameter_values(change_set).get("ImageTag")
+        if image is None or image != parameter_values(deployer.describe(layer.stack) or {}).get("ImageTag"):
+            return ""
+        try:
+            releases = deployer.history.releases()
+        except AWS_ERRORS:
+            return ""
+        if releases and releases[-1]["image_tag"] == image:
+            return ""
+        replaced = releases[-1]["image_tag"] if releases else None
+        left = text.rolled_back_from(change_set.get("Description"), layer) or None
+        return "\n" + text.release_not_recorded(image, self.env, deployer.history.name, left, replaced)
 
     def named(self, name) -> bool:
         """Whether a layer not deployed is worth a line: it is enabled, or STACK= names it."""

@@ -780,7 +780,7 @@ class Deployer:
             # a change set given no rollback configuration (by hand) keeps the stack's triggers, and their minutes
             watched = change_set if change_set.get("RollbackConfiguration") or self.repair or not exists else self.describe(layer.stack)
             started = self.now()
-            self.start_execution(layer, change_set)
+            self.start_execution(layer, change_set, self.release_hint(change_set, replaced))
         try:
             found = self.wait_for_stack(
                 layer.stack,
@@ -945,13 +945,14 @@ class Deployer:
                 + f". make deploy ENV={self.env} deploys them (the layers with nothing to change say no changes)"
             )
 
-    def start_execution(self, layer, change_set):
+    def start_execution(self, layer, change_set, release_hint=""):
         """ExecuteChangeSet of the change set this run described (by its ARN, ChangeSetId: one made
         under its name since, while the question was open, is not the one shown). Refused (an error
         answer to the first attempt), the change set did not run; otherwise it may have
         (aws.may_have_landed), so it is kept and named. The change-set name is the request's
         ClientRequestToken: botocore's retries of a request that did land are not a second execution.
         No StackName: the ARN names its stack, and the API asks for one only with a change set's name.
+        release_hint: for a release, what to know of it if it started (Deployer.release_hint).
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
         name = change_set["ChangeSetName"]
         try:
@@ -970,9 +971,20 @@ class Deployer:
             raise ExecutionUnknown(
                 f"{why} while asking CloudFormation to execute {name}{'' if interrupted else f' ({error})'}; it may have started "
                 f"(and, if short, ended). make execute STACK={layer.name} ENV={self.env} CHANGESET={name}{self.switches_given()} executes "
-                f"it if it did not start, and says so if it did{self.restore_hint()}",
+                f"it if it did not start, and says so if it did{release_hint}{self.restore_hint()}",
                 130 if interrupted else 1,
             ) from None
+
+    def release_hint(self, change_set, replaced) -> str:
+        """For a change set that releases an image (a new one, or a rollback; replaced: the image that
+        runs), what to know if it ran when this run cannot tell: its release is then not in the history,
+        and a rollback from it names the image, as a stopped wait says (execute)."""
+        image = parameter_values(change_set).get("ImageTag")
+        if image is None or (image == replaced and not self.rolling_back_from):
+            return ""
+        return "\n  if it started and completes, " + text.release_not_recorded(
+            image, self.env, self.history.name, self.rolling_back_from, replaced
+        )
 
     def switches_given(self) -> str:
         """The switches this run's change set needed, for a make execute of it to be allowed as this run was."""
