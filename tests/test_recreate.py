@@ -1042,3 +1042,38 @@ def test_a_release_whose_run_stopped_as_it_asked_to_execute_it_says_how_to_roll_
     code, out, err = run("rollback", "--stack", "service", "--image-tag", first, "--yes")  # the advice, followed
     assert code == 0, out + err
     assert f"{unrecorded}" not in run("execute", "--stack", "service", "--changeset", name, "--yes")[2]  # not once it no longer runs
+
+
+def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its_layer_too(sandbox, run, monkeypatch):
+    """A Ctrl-C after cert-dns's DeleteStack (the last layer destroyed): the stack went, and the certificate
+    it retains stayed; the purge commands the stopped run printed named the layers it had seen deleted
+    alone, and the certificate was left by them."""
+    from scripts.deploy import aws
+
+    sandbox.seed()
+    assert run("deploy", "--yes")[0] == 0
+    certificate = physical_ids(sandbox, "cert-dns")["Certificate"]
+    watch, deleting = aws.AwsCalls.watch, []
+
+    def stopped_once_cert_dns_is_deleted(self, client):
+        client.meta.events.register(
+            "before-parameter-build.cloudformation.DeleteStack", lambda params, **_: deleting.append(params["StackName"])
+        )
+
+        def ctrl_c(**_):
+            if f"/{stack('cert-dns')}/" in deleting[-1]:
+                raise KeyboardInterrupt
+
+        client.meta.events.register("after-call.cloudformation.DeleteStack", ctrl_c)
+        return watch(self, client)
+
+    monkeypatch.setattr(aws.AwsCalls, "watch", stopped_once_cert_dns_is_deleted)
+    code, out, err = run("destroy", "--yes")
+    monkeypatch.undo()
+    assert code == 130 and f"{stack('cert-dns')}: deleted" not in out, out + err
+    purges = re.findall(r"make purge ENV=sandbox STACK=([\w-]+)", out)
+    assert "cert-dns" in purges, out
+    for layer in purges:  # as printed
+        code, out, err = run("purge", "--stack", layer, "--yes")
+        assert code == 0, out + err
+    assert certificate not in {c["CertificateArn"] for c in sandbox.client("acm").list_certificates()["CertificateSummaryList"]}

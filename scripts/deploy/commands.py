@@ -410,7 +410,9 @@ class Commands:
                     deployer.relaxed_marks.clear(name)  # its stack, and so its policy, are gone
             finished = True
         finally:  # stopped half way too (a failure, Ctrl-C): what the deleted stacks left is still said
-            purge.say_purge(deployer, deployer.retained_layers, each=bool(self.args.stack) or not finished)
+            # and the layer whose deletion was under way: its stack may be gone, and what it retains with it
+            deleting = [deployer.deleting] if deployer.deleting and deployer.deleting not in deployer.retained_layers else []
+            purge.say_purge(deployer, deployer.retained_layers + deleting, each=bool(self.args.stack) or not finished)
         return 0
 
     def purge(self) -> int:

@@ -291,6 +291,7 @@ class Deployer:
         self.calls = AwsCalls(err)
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
         self.retained_layers = []  # the layers this run destroyed that left something in the account (make purge frees it)
+        self.deleting = None  # the layer whose stack this run is deleting, when it retains something
         self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
         self.enabled_layers = enabled_layers  # the params file's layers (a run of every layer deploys them)
         self.policy_only = []  # make diff: the layers whose stack policy alone differs, which a deploy does not set
@@ -1480,7 +1481,11 @@ class Deployer:
                 for r in self.cf.describe_stack_resources(StackName=stack)["StackResources"]
                 if r.get("ResourceStatus") != "DELETE_COMPLETE"
             }
+        # A run stopped in the deletion (its wait) may leave the stack deleted all the same: make purge is
+        # named for this layer too then, as for the layers it saw deleted (commands.py destroy).
+        self.deleting = layer_name if any(ids.get(logical_id) for logical_id in keep) else None
         self.delete(stack)
+        self.deleting = None
         self.say(f"{stack}: deleted")
         if purge.say_retained(self, keep, ids):  # each with the command that frees it; make purge frees them all
             self.retained_layers.append(layer_name)
