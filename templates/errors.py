@@ -222,8 +222,13 @@ class Output:
 # characters around them: https://www.unicode.org/reports/tr9/#Explicit_Directional_Embeddings
 # And the other invisible formatting characters (zero-width space, non-joiner and joiner, word joiner
 # and invisible operators, the byte-order mark, the soft hyphen): a tag key holding one printed as
-# another key, set and removed in the same change-set table.
-UNPRINTABLE = r"\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u00ad\u200b-\u200d\u2060-\u2064\ufeff"
+# another key, set and removed in the same change-set table. And the letters that show as nothing (the
+# Hangul fillers, the Mongolian vowel separator, the combining grapheme joiner): "startupwebapp<U+3164>"
+# read as startupwebapp in a review document.
+UNPRINTABLE = (
+    r"\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u00ad\u200b-\u200d\u2060-\u2064\ufeff"
+    r"\u115f\u1160\u3164\uffa0\u180e\u034f"
+)
 CONTROL_CHARACTERS = re.compile(rf"[\x00-\x08{UNPRINTABLE}]")
 ANY_CONTROL_CHARACTER = re.compile(rf"[\x00-\x0a{UNPRINTABLE}]")
 
@@ -241,7 +246,14 @@ def printable(text: str, one_line: bool = False) -> str:
     """Text from outside the tools (a log event, a task's stop reason, an HTTP answer) as it may be
     printed: each control character shown escaped, as \\x1b or \\r; one_line: tab and newline too
     (a name, which a newline would split into a second, forged message line)."""
-    return (ANY_CONTROL_CHARACTER if one_line else CONTROL_CHARACTERS).sub(lambda found: repr(found.group())[1:-1], text)
+    return (ANY_CONTROL_CHARACTER if one_line else CONTROL_CHARACTERS).sub(_escaped, text)
+
+
+def _escaped(found) -> str:
+    """A character as Python's repr escapes it, or, one repr shows as it is (a letter that shows as nothing), as \\uXXXX."""
+    character = found.group()
+    escaped = repr(character)[1:-1]
+    return escaped if escaped != character else f"\\u{ord(character):04x}"
 
 
 # Ctrl-C, and the signals the tools take as Ctrl-C (terminated).

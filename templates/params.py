@@ -193,7 +193,7 @@ def shown(value) -> str:
         text = printable(flow.strip(), one_line=True)
         length = len(text)
     else:
-        text, length = repr(value), len(str(value))
+        text, length = printable(repr(value), one_line=True), len(str(value))  # repr shows a letter that shows as nothing as it is
     return text if len(text) <= 200 else f"{text[:60]}...{text[-40:]} ({length} characters)"
 
 
@@ -508,7 +508,9 @@ def load(path: Path) -> Environment:
                 f"{where}: tags.{named(key)}: not a tag name; allowed: up to 128 letters, digits, spaces and _.:/=+-@, "
                 "no space at either end, not starting with aws: (in any case)"
             )
-        elif not (isinstance(value, str) and TAG_VALUE.fullmatch(value) and value == value.strip()):
+        elif not (
+            isinstance(value, str) and TAG_VALUE.fullmatch(value) and value == value.strip() and not ANY_CONTROL_CHARACTER.search(value)
+        ):
             problems.append(
                 f"{where}: tags.{key}: {shown(value)}; allowed: a string of 1 to 256 letters, digits, spaces and _.:/=+-@ "
                 "(no newline, no space at either end)"

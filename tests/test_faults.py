@@ -107,6 +107,8 @@ HOSTILE = [
     ),
     ("a tag name with a space at its end", dump({**GOOD, "tags": {"Environment ": "prod"}}), "no space at either end, not starting"),
     ("a tag value with a space at its start", dump({**GOOD, "tags": {"Owner": " ops"}}), "tags.Owner: ' ops'; allowed: a string"),
+    # a letter that shows as nothing: the review showed startupwebapp<U+3164> as startupwebapp
+    ("a tag value with an invisible letter", dump({**GOOD, "tags": {"Owner": "ops\u3164"}}), "tags.Owner: 'ops\\u3164'; allowed: a string"),
 ]
 
 

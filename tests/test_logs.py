@@ -237,6 +237,10 @@ def test_text_from_outside_reaches_the_terminal_with_its_control_characters_esca
     assert logs.event_line(event | {"message": reordering}).endswith(
         "\\u202a\\u202b\\u202c\\u202d\\u202e\\u2066\\u2067\\u2068\\u2069\\u200e\\u200f\\u061c"
     )
+    # and the letters that show as nothing, which repr() leaves as they are
+    assert logs.event_line(event | {"message": "web\u3164\u115f\u1160\uffa0\u180e\u034f"}).endswith(
+        "web\\u3164\\u115f\\u1160\\uffa0\\u180e\\u034f"
+    )
 
 
 def test_a_stack_status_reason_from_aws_is_printed_escaped_too():
