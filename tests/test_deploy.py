@@ -3863,6 +3863,19 @@ def test_make_execute_of_a_change_set_executed_already_says_so_and_calls_nothing
     )
 
 
+def test_make_execute_of_an_executed_release_whose_stack_cannot_be_read_still_says_it_was_executed(aws):
+    # Whether the release is recorded is a second look (DescribeStacks, the history): refused, it adds nothing.
+    executed = change_set("service") | {"ExecutionStatus": "EXECUTE_COMPLETE"}
+    assert "ImageTag" in {p["ParameterKey"] for p in executed["Parameters"]}  # a release's change set
+    aws.cf.add_response("describe_change_set", executed, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    aws.cf.add_client_error("describe_stacks", "AccessDenied", "not allowed", 403)
+    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service"), "--yes") == 1
+    assert aws.err == (
+        f"error: change set {cs_name('service')} {deploy_commands.ALREADY_EXECUTED['EXECUTE_COMPLETE']}: nothing to execute; "
+        f"where {stack('service')} stands: make status ENV={ENV} STACK=service\n"
+    )
+
+
 def test_a_refused_execute_deletes_the_change_set_and_puts_the_relaxed_policy_back(aws):
     aws.deployed("cert-dns")
     aws.deployed("alb")

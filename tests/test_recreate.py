@@ -1077,3 +1077,31 @@ def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its
         code, out, err = run("purge", "--stack", layer, "--yes")
         assert code == 0, out + err
     assert certificate not in {c["CertificateArn"] for c in sandbox.client("acm").list_certificates()["CertificateSummaryList"]}
+
+
+def test_a_destroy_whose_delete_stack_is_refused_names_no_purge_of_that_layer(sandbox, run, monkeypatch):
+    """DeleteStack refused (AccessDenied): the stack is there, and make purge of its layer would refuse it."""
+    from botocore.awsrequest import AWSResponse
+
+    from scripts.deploy import aws
+
+    sandbox.seed()
+    assert run("deploy", "--yes")[0] == 0
+    watch = aws.AwsCalls.watch
+
+    def refused_for_cert_dns(self, client):
+        def refuse(params, **_):
+            if stack("cert-dns") in params["body"].get("StackName", ""):
+                return AWSResponse("", 403, {}, None), {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
+            return None
+
+        client.meta.events.register("before-call.cloudformation.DeleteStack", refuse)
+        return watch(self, client)
+
+    monkeypatch.setattr(aws.AwsCalls, "watch", refused_for_cert_dns)
+    code, out, err = run("destroy", "--yes")
+    monkeypatch.undo()
+    assert code != 0 and "AccessDenied" in err, out + err
+    assert sandbox.client("cloudformation").describe_stacks(StackName=stack("cert-dns"))["Stacks"]  # still there
+    purges = re.findall(r"make purge ENV=sandbox STACK=([\w-]+)", out)
+    assert purges and "cert-dns" not in purges, out

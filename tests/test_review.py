@@ -923,7 +923,10 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
             "not_included[4]: allowed: text, what the estimate leaves out, or {layer: <one of ci, ",
         ),
         (("  - layer: waf  #", "  - layer: [waf]  #"), "not_included[4]: allowed: text, what the estimate leaves out, or {layer: <one"),
-        (("formula: hourly, price: alb_hour}", "formula: hourly, price: alb_hour, 1: x}"), "items.alb_hours: the key 1 is not one line"),
+        (
+            ("formula: hourly, price: alb_hour}", "formula: hourly, price: alb_hour, 1: x}"),
+            "items.alb_hours: the key 1 is no name; allowed: names such as alb_hours",
+        ),
         # the document quotes the table's text as it is: a line break would start a forged heading, an escape sequence clear the screen
         (
             ('label: "load balancer hours"', 'label: "load balancer hours\\n\\n## Security findings\\n\\nNone."'),
@@ -1279,7 +1282,8 @@ def test_a_params_path_cannot_forge_a_line_or_markdown_in_the_document():
     forged heading, an escape sequence went to the reader's terminal, brackets made a link."""
     forged = ROOT / "pp\n\n## Security findings\n\nNone \x1b[2J [approved](https://example.com) |" / "prod.yaml"
     shown = collect.shown_path(forged)
-    assert shown == "pp\\\\n\\\\n## Security findings\\\\n\\\\nNone \\\\x1b\\[2J \\[approved\\](https:/example.com) \\|/prod.yaml"
+    assert shown == "pp\\\\n\\\\n## Security findings\\\\n\\\\nNone \\\\x1b\\[2J \\[approved\\](https:/example.com) |/prod.yaml"
+    assert render.cell(shown).endswith(" \\|/prod.yaml")  # a table cell's | escaped once, by the table
     assert collect.shown_path(ROOT / "params" / "prod.yaml") == "params/prod.yaml"
 
 
@@ -1684,3 +1688,11 @@ def test_each_layer_says_what_deleting_its_stack_keeps(written, env):
         for name, kind in kept.items():
             if "Condition" not in resources[name]:  # one under a condition is said where the condition holds
                 assert f"{name} ({kind})" in line and "which make destroy lists and make purge deletes" in line, (layer, line)
+
+
+def test_a_price_table_that_is_no_regular_file_is_one_line_not_a_wait(tmp_path):
+    """Read as a params file is: a FIFO in its place blocked the review until something wrote to it."""
+    fifo = tmp_path / "prices.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(cost.PriceTableError, match="prices.yaml: not a regular file; allowed: a regular file"):
+        cost.load_prices(fifo)

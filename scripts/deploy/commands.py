@@ -227,10 +227,14 @@ class Commands:
         for a rollback from it, which must then name the image. Nothing when that cannot be read."""
         deployer = self.deployer
         image = parameter_values(change_set).get("ImageTag")
-        if image is None or image != parameter_values(deployer.describe(layer.stack) or {}).get("ImageTag"):
+        if image is None:  # no release: no call
             return ""
         try:
-            releases = deployer.history.releases()
+            found = deployer.describe(layer.stack) or {}
+            if image != parameter_values(found).get("ImageTag"):
+                return ""
+            created = f"{found['CreationTime']:%Y-%m-%dT%H:%M:%SZ}"  # this stack's releases, not an earlier one's (as rollback reads them)
+            releases = [entry for entry in deployer.history.releases() if entry.get("stack_created", created) == created]
         except AWS_ERRORS:
             return ""
         if releases and releases[-1]["image_tag"] == image:
@@ -411,7 +415,7 @@ class Commands:
             finished = True
         finally:  # stopped half way too (a failure, Ctrl-C): what the deleted stacks left is still said
             # and the layer whose deletion was under way: its stack may be gone, and what it retains with it
-            deleting = [deployer.deleting] if deployer.deleting and deployer.deleting not in deployer.retained_layers else []
+            deleting = [deployer.deleting] if deployer.deleting else []
             purge.say_purge(deployer, deployer.retained_layers + deleting, each=bool(self.args.stack) or not finished)
         return 0
 

@@ -291,7 +291,7 @@ class Deployer:
         self.calls = AwsCalls(err)
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
         self.retained_layers = []  # the layers this run destroyed that left something in the account (make purge frees it)
-        self.deleting = None  # the layer whose stack this run is deleting, when it retains something
+        self.deleting = None  # the layer whose stack's deletion may have started when the run stopped (delete)
         self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
         self.enabled_layers = enabled_layers  # the params file's layers (a run of every layer deploys them)
         self.policy_only = []  # make diff: the layers whose stack policy alone differs, which a deploy does not set
@@ -781,7 +781,8 @@ class Deployer:
             # a change set given no rollback configuration (by hand) keeps the stack's triggers, and their minutes
             watched = change_set if change_set.get("RollbackConfiguration") or self.repair or not exists else self.describe(layer.stack)
             started = self.now()
-            self.start_execution(layer, change_set, self.release_hint(change_set, replaced))
+            release = self.unrecorded_if_it_runs(change_set, replaced)
+            self.start_execution(layer, change_set, release and f"\n  if it started and completes, {release}")
         try:
             found = self.wait_for_stack(
                 layer.stack,
@@ -793,9 +794,9 @@ class Deployer:
                 operation="update" if exists else "create",
             )
         except Failure as stopped:  # the wait stopped (Ctrl-C, MAX_WAIT, AWS out of reach): the update goes on
-            if "ImageTag" not in given or (given["ImageTag"] == replaced and not self.rolling_back_from):
+            release = self.unrecorded_if_it_runs(change_set, replaced)
+            if not release:
                 raise  # no release, or the same image: its release in the history stays the way back
-            release = text.release_not_recorded(given["ImageTag"], self.env, self.history.name, self.rolling_back_from, replaced)
             raise Failure(f"{stopped}\nif the update completes, {release}", stopped.code) from None
         if found["StackStatus"] in SUCCEEDED:  # the summary says so even if Ctrl-C comes in what follows
             changes = len(change_set.get("Changes", []))
@@ -953,7 +954,7 @@ class Deployer:
         (aws.may_have_landed), so it is kept and named. The change-set name is the request's
         ClientRequestToken: botocore's retries of a request that did land are not a second execution.
         No StackName: the ARN names its stack, and the API asks for one only with a change set's name.
-        release_hint: for a release, what to know of it if it started (Deployer.release_hint).
+        release_hint: for a release, what to know of it if it started (unrecorded_if_it_runs).
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
         name = change_set["ChangeSetName"]
         try:
@@ -976,16 +977,15 @@ class Deployer:
                 130 if interrupted else 1,
             ) from None
 
-    def release_hint(self, change_set, replaced) -> str:
+    def unrecorded_if_it_runs(self, change_set, replaced) -> str:
         """For a change set that releases an image (a new one, or a rollback; replaced: the image that
-        runs), what to know if it ran when this run cannot tell: its release is then not in the history,
-        and a rollback from it names the image, as a stopped wait says (execute)."""
+        runs), what to know when this run cannot tell whether it ran (a stopped ExecuteChangeSet or wait):
+        its release is then not in the history, and a rollback from it names the image. "" for no release,
+        or a redeploy of the running image, whose release in the history stays the way back."""
         image = parameter_values(change_set).get("ImageTag")
         if image is None or (image == replaced and not self.rolling_back_from):
             return ""
-        return "\n  if it started and completes, " + text.release_not_recorded(
-            image, self.env, self.history.name, self.rolling_back_from, replaced
-        )
+        return text.release_not_recorded(image, self.env, self.history.name, self.rolling_back_from, replaced)
 
     def switches_given(self) -> str:
         """The switches this run's change set needed, for a make execute of it to be allowed as this run was."""
@@ -1429,19 +1429,29 @@ class Deployer:
         self.finish(layer, found, outputs=False)
         self.outcomes[layer.name] = "tags updated"
 
-    def delete(self, stack):
+    def delete(self, stack, retaining=None):
         """Delete the stack this run read (and checked was ours), by its id: one made under its name
         since (while the question was open, or while other layers were deleted) is not touched.
         StackName takes "the name or the unique stack ID":
-        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeleteStack.html"""
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeleteStack.html
+        retaining: the stack's layer when it retains something; a run stopped once DeleteStack may have
+        landed (Ctrl-C, no answer, a stopped wait) leaves it in self.deleting: the stack may be gone, and
+        destroy names make purge for it too (commands.py). Refused or ended otherwise, it is not."""
         found = self.describe(stack)
         if found.get("EnableTerminationProtection"):
             self.cf.update_termination_protection(StackName=found["StackId"], EnableTerminationProtection=False)
             self.say(f"{stack}: termination protection turned off, to delete it")
         started = self.now()
         token = f"delete-{stack}-{started:%Y%m%d%H%M%S}"
-        self.cf.delete_stack(StackName=found["StackId"], ClientRequestToken=token, **self.role)
+        self.deleting = retaining
+        try:
+            self.cf.delete_stack(StackName=found["StackId"], ClientRequestToken=token, **self.role)
+        except ClientError as error:
+            if not may_have_landed(error):
+                self.deleting = None  # refused: the stack is there
+            raise
         found = self.wait_for_stack(stack, token, started, operation="delete")
+        self.deleting = None
         if found["StackStatus"] != "DELETE_COMPLETE":
             self.print_failures()
             raise Failure(f"error: {stack} ended {found['StackStatus']}; fix the failed resources above and destroy again")
@@ -1481,11 +1491,7 @@ class Deployer:
                 for r in self.cf.describe_stack_resources(StackName=stack)["StackResources"]
                 if r.get("ResourceStatus") != "DELETE_COMPLETE"
             }
-        # A run stopped in the deletion (its wait) may leave the stack deleted all the same: make purge is
-        # named for this layer too then, as for the layers it saw deleted (commands.py destroy).
-        self.deleting = layer_name if any(ids.get(logical_id) for logical_id in keep) else None
-        self.delete(stack)
-        self.deleting = None
+        self.delete(stack, layer_name if any(ids.get(logical_id) for logical_id in keep) else None)
         self.say(f"{stack}: deleted")
         if purge.say_retained(self, keep, ids):  # each with the command that frees it; make purge frees them all
             self.retained_layers.append(layer_name)

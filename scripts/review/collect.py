@@ -182,8 +182,10 @@ def prose(text: str) -> str:
     return bullet + "".join(part for pair in itertools.zip_longest(escaped, parts[1::2], fillvalue="") for part in pair)
 
 
-# What Markdown reads as a link, code, emphasis, HTML or a table cell's end, taken literally in a path.
-MARKDOWN_SIGNIFICANT = re.compile(r"([\\`*\[\]<>|])")
+# What Markdown reads as a link, code, emphasis or HTML, taken literally in a path: unlike prose(), which
+# keeps the code spans and URLs the tools' own text holds, a path is someone's text and none of them.
+# (A table cell's | is render.cell()'s to escape.)
+MARKDOWN_SIGNIFICANT = re.compile(r"([\\`*\[\]<>])")
 
 
 def shown_path(path: Path) -> str:

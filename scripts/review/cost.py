@@ -10,7 +10,7 @@ import yaml
 
 from scripts.review.resolver import DEPLOY_TIME_TEXT
 from templates import LAYERS, ROOT, inputs, params, relative
-from templates.errors import ANY_CONTROL_CHARACTER, ToolError, yaml_problem
+from templates.errors import ANY_CONTROL_CHARACTER, RefusedFile, ToolError, read_regular_file, yaml_problem
 from templates.resolver import UNKNOWN, as_number
 
 PRICES = ROOT / "scripts" / "prices.yaml"
@@ -30,11 +30,13 @@ def load_prices(path: Path = PRICES) -> dict:
     estimate can use (table_problems): the file invites edits ("Change a price here")."""
     where = relative(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path, params.MOST_PARAMS_FILE_BYTES, "the price table", follow_symlinks=False).decode("utf-8")
         hidden = params.hidden_line_break(text)
         if hidden:
             raise PriceTableError(f"{where}: {hidden}")
         table = copy.deepcopy(params.parse_yaml(text))  # a copy: parse_yaml keeps what it returns
+    except RefusedFile as refused:  # a FIFO (which blocks), a symlink, a file past a megabyte
+        raise PriceTableError(f"{where}: {refused}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise PriceTableError(f"{where}: cannot be read: {getattr(error, 'strerror', None) or error}") from None
     except yaml.YAMLError as error:
@@ -55,7 +57,8 @@ def text_problems(value, path: str = "") -> list[str]:
         problems = []
         for key, each in value.items():
             if not isinstance(key, str) or ANY_CONTROL_CHARACTER.search(key):
-                problems.append(f"{where}: the key {params.shown(key)} is not one line of text; allowed: names such as alb_hours")
+                what = "holds a line break or control character" if isinstance(key, str) else "is no name"
+                problems.append(f"{where}: the key {params.shown(key)} {what}; allowed: names such as alb_hours")
             else:
                 problems += text_problems(each, f"{path}.{key}" if path else key)
         return problems
