@@ -88,6 +88,19 @@ def deploy_and_destroy(sandbox, run) -> dict:
     return kept | {"destroy output": out}
 
 
+def on_each_client(monkeypatch, event, handler):
+    """The deployer's clients made from now on call handler on botocore's event (until monkeypatch.undo())."""
+    from scripts.deploy import aws
+
+    watch = aws.AwsCalls.watch
+
+    def watching(self, client):
+        client.meta.events.register(event, handler)
+        return watch(self, client)
+
+    monkeypatch.setattr(aws.AwsCalls, "watch", watching)
+
+
 def test_create_destroy_purge_create_again(sandbox, run):
     sandbox.seed()
     kept = deploy_and_destroy(sandbox, run)
@@ -1014,22 +1027,15 @@ def test_a_release_whose_run_stopped_as_it_asked_to_execute_it_says_how_to_roll_
     """A Ctrl-C as ExecuteChangeSet answered: the release ran, and its run could not record it. The run,
     and then make execute of its change set as the run advises, say so, naming the image a rollback from
     it goes back to (make rollback, without it, found no release of the running image)."""
-    from scripts.deploy import aws
-
     sandbox.seed()
     first = SANDBOX.values["ImageTag"]
     new = f"{first}-next"
     assert run("deploy", "--yes")[0] == 0
-    watch = aws.AwsCalls.watch
 
-    def stopped_once_executed(self, client):
-        def ctrl_c(**_):
-            raise KeyboardInterrupt
+    def ctrl_c(**_):
+        raise KeyboardInterrupt
 
-        client.meta.events.register("after-call.cloudformation.ExecuteChangeSet", ctrl_c)
-        return watch(self, client)
-
-    monkeypatch.setattr(aws.AwsCalls, "watch", stopped_once_executed)
+    on_each_client(monkeypatch, "after-call.cloudformation.ExecuteChangeSet", ctrl_c)
     code, out, err = run("deploy", "--stack", "service", "--image-tag", new, "--yes")
     monkeypatch.undo()
     rollback = f"make rollback ENV={ENV} TAG={first}"
@@ -1048,26 +1054,19 @@ def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its
     """A Ctrl-C after cert-dns's DeleteStack (the last layer destroyed): the stack went, and the certificate
     it retains stayed; the purge commands the stopped run printed named the layers it had seen deleted
     alone, and the certificate was left by them."""
-    from scripts.deploy import aws
-
     sandbox.seed()
     assert run("deploy", "--yes")[0] == 0
     certificate = physical_ids(sandbox, "cert-dns")["Certificate"]
-    watch, deleting = aws.AwsCalls.watch, []
+    deleting = []
 
-    def stopped_once_cert_dns_is_deleted(self, client):
-        client.meta.events.register(
-            "before-parameter-build.cloudformation.DeleteStack", lambda params, **_: deleting.append(params["StackName"])
-        )
+    def ctrl_c(**_):
+        if f"/{stack('cert-dns')}/" in deleting[-1]:
+            raise KeyboardInterrupt
 
-        def ctrl_c(**_):
-            if f"/{stack('cert-dns')}/" in deleting[-1]:
-                raise KeyboardInterrupt
-
-        client.meta.events.register("after-call.cloudformation.DeleteStack", ctrl_c)
-        return watch(self, client)
-
-    monkeypatch.setattr(aws.AwsCalls, "watch", stopped_once_cert_dns_is_deleted)
+    on_each_client(
+        monkeypatch, "before-parameter-build.cloudformation.DeleteStack", lambda params, **_: deleting.append(params["StackName"])
+    )
+    on_each_client(monkeypatch, "after-call.cloudformation.DeleteStack", ctrl_c)
     code, out, err = run("destroy", "--yes")
     monkeypatch.undo()
     assert code == 130 and f"{stack('cert-dns')}: deleted" not in out, out + err
@@ -1083,22 +1082,15 @@ def test_a_destroy_whose_delete_stack_is_refused_names_no_purge_of_that_layer(sa
     """DeleteStack refused (AccessDenied): the stack is there, and make purge of its layer would refuse it."""
     from botocore.awsrequest import AWSResponse
 
-    from scripts.deploy import aws
-
     sandbox.seed()
     assert run("deploy", "--yes")[0] == 0
-    watch = aws.AwsCalls.watch
 
-    def refused_for_cert_dns(self, client):
-        def refuse(params, **_):
-            if stack("cert-dns") in params["body"].get("StackName", ""):
-                return AWSResponse("", 403, {}, None), {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
-            return None
+    def refuse(params, **_):
+        if stack("cert-dns") in params["body"].get("StackName", ""):
+            return AWSResponse("", 403, {}, None), {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
+        return None
 
-        client.meta.events.register("before-call.cloudformation.DeleteStack", refuse)
-        return watch(self, client)
-
-    monkeypatch.setattr(aws.AwsCalls, "watch", refused_for_cert_dns)
+    on_each_client(monkeypatch, "before-call.cloudformation.DeleteStack", refuse)
     code, out, err = run("destroy", "--yes")
     monkeypatch.undo()
     assert code != 0 and "AccessDenied" in err, out + err
