@@ -45,12 +45,17 @@ endif
 # go back by the history, make task run the running image. Each takes the values every deployer run is
 # given (refused there where they do not apply, as TAG= and CHANGESET= are) and its own.
 DEPLOYER_VALUES := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON
-# The refusal names as allowed only what the target uses: TAG=, REPAIR= and CHANGESET= where the deployer
-# takes them (scripts/deploy/__init__.py TAKES_TAG and TAKES_REPAIR, tests/test_workflows.py keeping these alike).
+# The refusal names as allowed only what the target uses: TAG=, REPAIR=, CHANGESET=, ALLOW_REPLACE=,
+# ALLOW_TRAFFIC_RESET= and RECREATE= where the deployer takes them (scripts/deploy/__init__.py TAKES_TAG,
+# TAKES_REPAIR, TAKES_ALLOW and TAKES_RECREATE, tests/test_workflows.py keeping these alike).
 TAG_TARGETS := deploy changeset diff rollback task
 REPAIR_TARGETS := deploy changeset rollback
 CHANGESET_TARGETS := execute
-ALLOWED_FOR = $(filter-out $(foreach v,TAG REPAIR CHANGESET,$(if $(filter $(1),$($(v)_TARGETS)),,$(v))),$(DEPLOYER_VALUES)) $(OWN_VALUES_$(1))
+ALLOW_REPLACE_TARGETS := deploy execute rollback
+ALLOW_TRAFFIC_RESET_TARGETS := deploy execute rollback
+RECREATE_TARGETS := deploy changeset
+TARGETED_VALUES := TAG REPAIR CHANGESET ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE
+ALLOWED_FOR = $(filter-out $(foreach v,$(TARGETED_VALUES),$(if $(filter $(1),$($(v)_TARGETS)),,$(v))),$(DEPLOYER_VALUES)) $(OWN_VALUES_$(1))
 OWN_VALUES_zone := TIMEOUT
 OWN_VALUES_verify := TIMEOUT CONNECT_TO CA_BUNDLE TEST_LISTENER
 OWN_VALUES_continue := ACTION
@@ -182,7 +187,7 @@ zone: $(INSTALLED) ## find or create ENV's public hosted zone, print its name se
 deploy: $(INSTALLED) ## deploy STACK (default: every layer, in order) to ENV through change sets [TAG= YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 RECREATE=1 REPAIR=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) deploy $(FLAGS)
 
-changeset: $(INSTALLED) ## create and print STACK's change set for ENV, and leave it for review [TAG= REPAIR=1]
+changeset: $(INSTALLED) ## create and print STACK's change set for ENV, and leave it for review [TAG= REPAIR=1 RECREATE=1]
 	@$(FRESH) $(AWS) $(DEPLOY) changeset $(FLAGS)
 
 execute: $(INSTALLED) ## execute the reviewed CHANGESET of STACK in ENV (asks first) [YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1]
@@ -212,7 +217,7 @@ purge: $(INSTALLED) ## delete what ENV's destroyed stacks (STACK's, default ever
 recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED (asks first) [YES=1]
 	@$(AWS) $(DEPLOY) recover $(FLAGS)
 
-rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers [YES=1 MAX_WAIT=min]
+rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers [YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
 verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]

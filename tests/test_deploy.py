@@ -1405,6 +1405,19 @@ def test_a_value_argparse_cannot_read_is_named_as_make_names_it(aws):
     for command in ("verify", "logs", "status", "events", "unlock", "continue", "execute", "destroy"):
         assert aws.run(command, *(["--stack", "service"] if command != "unlock" else []), "--image-tag", "v9") == 2
         assert aws.err == f"error: TAG= (--image-tag) is for make {', '.join(TAKES_TAG)}; {command} takes none: leave it out\n"
+    # A switch to a command it means nothing to: `make status ALLOW_REPLACE=1` passed, meaning nothing.
+    from scripts.deploy import TAKES_ALLOW, TAKES_RECREATE
+
+    for switch, takes, said in (
+        ("--allow-replace", TAKES_ALLOW, "ALLOW_REPLACE=1 (--allow-replace)"),
+        ("--allow-traffic-reset", TAKES_ALLOW, "ALLOW_TRAFFIC_RESET=1 (--allow-traffic-reset)"),
+        ("--recreate", TAKES_RECREATE, "RECREATE=1 (--recreate)"),
+    ):
+        for command in ("verify", "logs", "status", "events", "unlock", "continue", "diff", "destroy", "changeset", "execute"):
+            if command in takes:
+                continue
+            assert aws.run(command, *(["--stack", "service"] if command != "unlock" else []), switch) == 2, (command, switch)
+            assert aws.err == f"error: {said} is for make {', '.join(takes)}; {command} takes none: leave it out\n", aws.err
     # Given empty (TAG=$T, T unset), not read as left out: a rollback would go back by the history.
     for command in ("deploy", "changeset", "diff", "rollback"):  # task's: tests/test_task.py
         assert aws.run(command, "--stack", "service", "--image-tag", "") == 2

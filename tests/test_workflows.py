@@ -692,7 +692,7 @@ def test_a_name_or_word_deploy_destroy_and_purge_do_not_take_is_refused_since_a_
         assert flag not in make(target).stdout, target
 
 
-COMMON = "ENV STACK YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE MAX_WAIT PYTHON"  # what every deployer target takes
+COMMON = "ENV STACK YES MAX_WAIT PYTHON"  # what every deployer target takes
 
 
 @pytest.mark.parametrize(
@@ -705,7 +705,7 @@ COMMON = "ENV STACK YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE MAX_WAIT PYTH
             "IMAGE_TAG=v1",
             "TAG=v1",
             "--image-tag='v1'",
-            "ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON",
+            "ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET REPAIR MAX_WAIT PYTHON",
         ),
         # ignored, the running image ran the migration
         (
@@ -713,18 +713,18 @@ COMMON = "ENV STACK YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE MAX_WAIT PYTH
             "tag=v2",
             "TAG=v2",
             "--image-tag='v2'",
-            "ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE MAX_WAIT PYTHON CMD",
+            "ENV STACK TAG YES MAX_WAIT PYTHON CMD",
         ),
         ("logs", "since=2h", "SINCE=2h", "--since='2h'", f"{COMMON} SINCE FOLLOW"),
         ("zone", "TIME_OUT=60", "TIMEOUT=60", "--timeout='60'", f"{COMMON} TIMEOUT"),
-        # TAG=, CHANGESET= and REPAIR=, which status refuses, were listed as allowed
+        # TAG=, CHANGESET=, REPAIR=, ALLOW_REPLACE=, ALLOW_TRAFFIC_RESET= and RECREATE=, which status refuses, were listed as allowed
         ("status", "STAK=alarms", "STACK=alarms", "--stack='alarms'", COMMON),
         (
             "execute",
             "CHANGE_SET=x",
             "CHANGESET=x",
             "--changeset='x'",
-            "ENV STACK CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE MAX_WAIT PYTHON",
+            "ENV STACK CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET MAX_WAIT PYTHON",
         ),
     ],
 )
@@ -753,9 +753,17 @@ def test_the_targets_the_makefile_names_for_tag_and_repair_are_those_the_deploye
 
     makefile = (ROOT / "Makefile").read_text()
     listed = {
-        name: re.search(rf"^{name}_TARGETS := (.*)$", makefile, re.MULTILINE).group(1).split() for name in ("TAG", "REPAIR", "CHANGESET")
+        name: re.search(rf"^{name}_TARGETS := (.*)$", makefile, re.MULTILINE).group(1).split()
+        for name in ("TAG", "REPAIR", "CHANGESET", "ALLOW_REPLACE", "ALLOW_TRAFFIC_RESET", "RECREATE")
     }
-    assert listed == {"TAG": list(deploy.TAKES_TAG), "REPAIR": list(deploy.TAKES_REPAIR), "CHANGESET": ["execute"]}
+    assert listed == {
+        "TAG": list(deploy.TAKES_TAG),
+        "REPAIR": list(deploy.TAKES_REPAIR),
+        "CHANGESET": ["execute"],
+        "ALLOW_REPLACE": list(deploy.TAKES_ALLOW),
+        "ALLOW_TRAFFIC_RESET": list(deploy.TAKES_ALLOW),
+        "RECREATE": list(deploy.TAKES_RECREATE),
+    }
 
 
 def test_values_exported_in_the_shell_change_no_target_only_the_command_line_does():

@@ -49,6 +49,10 @@ SERVICE_COMMANDS = ("rollback", "verify", "task", "logs", "continue")  # the com
 TAKES_TAG = ("deploy", "changeset", "diff", "rollback", "task")  # the commands an image tag (TAG=) means something to
 # REPAIR=1 makes a change set without rollback triggers, which are set when it is made (a rollback makes one so)
 TAKES_REPAIR = ("deploy", "changeset", "rollback")
+# ALLOW_REPLACE=1 and ALLOW_TRAFFIC_RESET=1 let a change set run that guards.refuse_before_execute refuses
+# otherwise: the commands that execute one. RECREATE=1 makes a failed first create's change set anew.
+TAKES_ALLOW = ("deploy", "execute", "rollback")
+TAKES_RECREATE = ("deploy", "changeset")
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
 
 
@@ -262,6 +266,13 @@ def validate(args):
             f"{args.command} takes none: leave it out (for a reviewed change set: make changeset STACK=<layer> REPAIR=1)",
             2,
         )
+    for given, switch, takes in (
+        (args.allow_replace, "ALLOW_REPLACE=1 (--allow-replace)", TAKES_ALLOW),
+        (args.allow_traffic_reset, "ALLOW_TRAFFIC_RESET=1 (--allow-traffic-reset)", TAKES_ALLOW),
+        (args.recreate, "RECREATE=1 (--recreate)", TAKES_RECREATE),
+    ):
+        if given and args.command not in takes:  # accepted and ignored, it let make status ALLOW_REPLACE=1 look like it meant something
+            raise Failure(f"error: {switch} is for make {', '.join(takes)}; {args.command} takes none: leave it out", 2)
     if args.image_tag is not None and args.command not in TAKES_TAG:
         raise Failure(f"error: TAG= (--image-tag) is for make {', '.join(TAKES_TAG)}; {args.command} takes none: leave it out", 2)
     args.max_wait = whole_number(args.max_wait, "MAX_WAIT", 1, 720, "1 to 720 minutes")
