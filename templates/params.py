@@ -398,40 +398,49 @@ def parse_yaml(text: str):
 MOST_PARAMS_FILE_BYTES = 1 << 20  # a params file is a few kilobytes; a larger one is no params file
 
 
-YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
-# PyYAML's reader ends a line at NEL, U+2028 and U+2029, as YAML 1.1 did; YAML 1.2 reads them as
-# ordinary characters (https://yaml.org/spec/1.2.2/#54-line-break-characters), and so do git diff,
-# grep and editors, which show what follows one on the same line: "# a comment<U+2028>key: value"
-# looked like a comment and set the key.
+# Lines as people count them (git diff, grep, editors): PyYAML's reader also ends a line at NEL,
+# U+2028 and U+2029, as YAML 1.1 did; YAML 1.2 reads them as ordinary characters
+# (https://yaml.org/spec/1.2.2/#54-line-break-characters), as those tools do, which show what follows one
+# on the same line: "# a comment<U+2028>key: value" looked like a comment and set the key. Refused.
+LINE_BREAK = re.compile("\r\n|[\r\n]")
 HIDDEN_LINE_BREAK = re.compile("[\x85\u2028\u2029]")
 
 
-def hidden_line_break(text: str) -> str | None:
-    """Where text holds a character the YAML reader ends a line at and people do not see as one, said
-    as a problem (line as git and editors count lines); None if it holds none."""
-    found = HIDDEN_LINE_BREAK.search(text)
-    if found is None:
-        return None
-    line = len(re.split("\r\n|[\r\n]", text[: found.start()]))
-    return (
-        f"line {line}: the character {found.group()!r} ends a line for the YAML reader, but not for git diff, grep or an "
-        "editor, which show what follows it on the same line; allowed: newlines (\\n) to end a line"
-    )
-
-
-def read_params_file(path: Path, where: str) -> str:
-    """The file's text, read only from a regular file of at most MOST_PARAMS_FILE_BYTES: a symlink
-    (to /dev/zero, or to a file outside the project whose lines the errors would print) or a FIFO
-    (which blocks) is refused."""
+def read_yaml(path: Path, where: str, what: str = "a params file"):
+    """The data of a YAML file the tools take (a params file, the price table), a copy of parse_yaml's:
+    read only from a regular file of at most MOST_PARAMS_FILE_BYTES (a symlink to /dev/zero, or to a file
+    outside the project whose lines the errors would print, and a FIFO, which blocks, are refused), in
+    UTF-8, without a hidden line break. ParamsError, one line naming where, for what it cannot read."""
     try:
-        data = read_regular_file(path, MOST_PARAMS_FILE_BYTES, "a params file", follow_symlinks=False)
+        text = read_regular_file(path, MOST_PARAMS_FILE_BYTES, what, follow_symlinks=False).decode("utf-8")
     except RefusedFile as refused:
         raise ParamsError([f"{where}: {refused}"]) from None
-    text = data.decode("utf-8")
-    hidden = hidden_line_break(text)
+    except OSError as error:
+        raise ParamsError([f"{where}: cannot be read: {error.strerror or error}"]) from None
+    except UnicodeDecodeError as error:
+        raise ParamsError([f"{where}: byte {error.start} is not UTF-8 text; allowed: a YAML file in UTF-8"]) from None
+    hidden = HIDDEN_LINE_BREAK.search(text)
     if hidden:
-        raise ParamsError([f"{where}: {hidden}"])
-    return text
+        raise ParamsError(
+            [
+                f"{where}: line {len(LINE_BREAK.split(text[: hidden.start()]))}: the character {hidden.group()!r} ends a line for the "
+                "YAML reader, but not for git diff, grep or an editor, which show what follows it on the same line; allowed: "
+                "newlines (\\n) to end a line"
+            ]
+        )
+    try:
+        return copy.deepcopy(parse_yaml(text))  # a copy: callers own what they read
+    except yaml.reader.ReaderError as error:  # a character YAML does not take: its position in the text, not a mark
+        line = len(LINE_BREAK.split(text[: error.position]))
+        character = repr(chr(error.character)) if isinstance(error.character, int) else repr(error.character)
+        raise ParamsError(
+            [f"{where}: line {line}: the character {character} cannot be read as YAML; allowed: printable text, tabs and newlines"]
+        ) from None
+    except yaml.YAMLError as error:
+        raise ParamsError([f"{where}:{yaml_problem(error)}"]) from None
+    except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as error:
+        # a tag on a collection it does not fit (!!map [1]): built after its node, past construct_object's check
+        raise ParamsError([f"{where}: cannot be read as YAML: a tagged value (!!...) that is not one ({type(error).__name__})"]) from None
 
 
 def load_for_reading(path: Path) -> Environment:
@@ -445,8 +454,8 @@ def load_for_reading(path: Path) -> Environment:
     except ParamsError as error:
         problems = error.every_problem
     try:
-        data = parse_yaml(read_params_file(path, str(path)))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, ParamsError, ValueError, KeyError, AttributeError, TypeError, OverflowError):
+        data = read_yaml(path, str(path))
+    except ParamsError:
         raise ParamsError(problems) from None
     region = data.get("region") if isinstance(data, dict) else None
     if not (isinstance(region, str) and region in alb.REGIONS):
@@ -463,25 +472,7 @@ def load(path: Path) -> Environment:
     env = path.stem
     if not ENV_NAME.fullmatch(env):
         raise ParamsError([f"{where}: the file name {shown(env)} is not an environment name; allowed: {ENV_NAME_ALLOWED}"])
-    try:
-        text = read_params_file(path, where)
-    except OSError as error:
-        raise ParamsError([f"{where}: cannot be read: {error.strerror}"]) from None
-    except UnicodeDecodeError as error:
-        raise ParamsError([f"{where}: byte {error.start} is not UTF-8 text; allowed: a YAML file in UTF-8"]) from None
-    try:
-        data = copy.deepcopy(parse_yaml(text))  # a copy: callers own what load() returns
-    except yaml.reader.ReaderError as error:  # a character YAML does not take: its position in the text, not a mark
-        line = len(YAML_LINE_BREAK.split(text[: error.position]))  # YAML ends lines at \r too, and at \x85, U+2028, U+2029
-        character = repr(chr(error.character)) if isinstance(error.character, int) else repr(error.character)
-        raise ParamsError(
-            [f"{where}: line {line}: the character {character} cannot be read as YAML; allowed: printable text, tabs and newlines"]
-        ) from None
-    except yaml.YAMLError as error:
-        raise ParamsError([f"{where}:{yaml_problem(error)}"]) from None
-    except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as error:
-        # a tag on a collection it does not fit (!!map [1]): built after its node, past construct_object's check
-        raise ParamsError([f"{where}: cannot be read as YAML: a tagged value (!!...) that is not one ({type(error).__name__})"]) from None
+    data = read_yaml(path, where)
     if not isinstance(data, dict):
         raise ParamsError([f"{where}: expected a mapping with keys {', '.join(TOP_LEVEL_KEYS)}"])
 

@@ -761,7 +761,7 @@ def test_the_targets_the_makefile_names_for_tag_and_repair_are_those_the_deploye
         "REPAIR": list(deploy.TAKES_REPAIR),
         "CHANGESET": ["execute"],
         "ALLOW_REPLACE": list(deploy.TAKES_ALLOW),
-        "ALLOW_TRAFFIC_RESET": list(deploy.TAKES_ALLOW),
+        "ALLOW_TRAFFIC_RESET": ["$(ALLOW_REPLACE_TARGETS)"],  # the deployer takes both where it executes change sets
         "RECREATE": list(deploy.TAKES_RECREATE),
     }
 

@@ -14,7 +14,7 @@ from scripts.deploy import drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found
 from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, UPDATABLE, compact, destroy_order
 from scripts.deploy.failure import Failure, RefusedAhead
-from scripts.deploy.history import previous_release
+from scripts.deploy.history import of_the_stack, previous_release, stack_mark
 from scripts.deploy.text import parameter_values
 from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import TRAFFIC_SHIFTING
@@ -233,8 +233,7 @@ class Commands:
             found = deployer.describe(layer.stack) or {}
             if image != parameter_values(found).get("ImageTag"):
                 return ""
-            created = f"{found['CreationTime']:%Y-%m-%dT%H:%M:%SZ}"  # this stack's releases, not an earlier one's (as rollback reads them)
-            releases = [entry for entry in deployer.history.releases() if entry.get("stack_created", created) == created]
+            releases = of_the_stack(deployer.history.releases(), found["CreationTime"])  # not an earlier stack's, as rollback reads them
         except AWS_ERRORS:
             return ""
         if releases and releases[-1]["image_tag"] == image:
@@ -479,15 +478,14 @@ class Commands:
             )
             return 0
         if image_tag is None:
-            created = f"{deployer.describe(layer.stack)['CreationTime']:%Y-%m-%dT%H:%M:%SZ}"
-            releases = deployer.history.releases()
-            earlier_stacks = [entry for entry in releases if entry.get("stack_created", created) != created]
-            if earlier_stacks:
+            creation_time = deployer.describe(layer.stack)["CreationTime"]
+            every = deployer.history.releases()
+            releases = of_the_stack(every, creation_time)
+            if len(every) > len(releases):
                 deployer.say(
-                    f"{len(earlier_stacks)} releases in the history belong to an earlier {layer.stack} (destroyed, then created "
-                    f"again at {created}): not rolled back to"
+                    f"{len(every) - len(releases)} releases in the history belong to an earlier {layer.stack} (destroyed, then created "
+                    f"again at {stack_mark(creation_time)}): not rolled back to"
                 )
-            releases = [entry for entry in releases if entry not in earlier_stacks]
             last, named = (releases[-1] if releases else None), any(entry["image_tag"] == running for entry in releases)
             # What ran before the running image is not known when it is not the history's last release,
             # yet an earlier one (a rollback or release whose wait stopped before it was recorded: going

@@ -34,7 +34,7 @@ from scripts.deploy.aws import (
     sandbox_gone,
 )
 from scripts.deploy.failure import Failure
-from scripts.deploy.history import ReleaseHistory
+from scripts.deploy.history import ReleaseHistory, stack_mark
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.marks import RelaxedPolicyMarks
 from scripts.deploy.text import NOT_CONFIRMED, parameter_values
@@ -1312,7 +1312,7 @@ class Deployer:
                 "by": self.client("sts").get_caller_identity()["Arn"],
             }
             if stack_created:  # which service stack: one destroyed and created again starts a new history
-                entry["stack_created"] = f"{stack_created:%Y-%m-%dT%H:%M:%SZ}"
+                entry["stack_created"] = stack_mark(stack_created)
             if rolled_back_from:
                 entry["rolled_back_from"] = rolled_back_from
             entry["replaced"] = replaced  # None: the stack's first release
@@ -1446,9 +1446,9 @@ class Deployer:
         self.deleting = retaining
         try:
             self.cf.delete_stack(StackName=found["StackId"], ClientRequestToken=token, **self.role)
-        except ClientError as error:
+        except AWS_ERRORS as error:
             if not may_have_landed(error):
-                self.deleting = None  # refused: the stack is there
+                self.deleting = None  # refused, or never sent: the stack is there
             raise
         found = self.wait_for_stack(stack, token, started, operation="delete")
         self.deleting = None

@@ -124,6 +124,19 @@ def merged(read, theirs) -> list[dict]:
     return [entry for entry in read if entry not in theirs] + theirs
 
 
+def stack_mark(creation_time) -> str:
+    """How a release names its service stack (stack_created): the stack's CreationTime, so that one
+    destroyed and created again starts a history of its own."""
+    return f"{creation_time:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def of_the_stack(releases, creation_time) -> list[dict]:
+    """The releases of the service stack created at creation_time (one without stack_created predates
+    the field: taken as its)."""
+    mark = stack_mark(creation_time)
+    return [entry for entry in releases if entry.get("stack_created", mark) == mark]
+
+
 def is_release(entry) -> bool:
     """An entry as a release records it: its image_tag, and the replaced and rolled_back_from it may
     name, image tags (a rollback deploys them as the ImageTag parameter; replaced may be None, the

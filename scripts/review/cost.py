@@ -1,16 +1,13 @@
 """The cost model: the price table (scripts/prices.yaml), one formula per kind of charge, and the
 estimate of every deployed layer's resources in one environment."""
 
-import copy
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import yaml
-
 from scripts.review.resolver import DEPLOY_TIME_TEXT
 from templates import LAYERS, ROOT, inputs, params, relative
-from templates.errors import ANY_CONTROL_CHARACTER, RefusedFile, ToolError, read_regular_file, yaml_problem
+from templates.errors import ANY_CONTROL_CHARACTER, ToolError
 from templates.resolver import UNKNOWN, as_number
 
 PRICES = ROOT / "scripts" / "prices.yaml"
@@ -25,24 +22,14 @@ class PriceTableError(ToolError):
 
 
 def load_prices(path: Path = PRICES) -> dict:
-    """The table as the params files are read (templates/params.py parse_yaml: YAML 1.2's core schema;
-    no anchors and aliases, which expand without bound, nor a key given twice), once it is one the
-    estimate can use (table_problems): the file invites edits ("Change a price here")."""
+    """The table as the params files are read (templates/params.py read_yaml: a regular file, YAML 1.2's
+    core schema, no anchors and aliases, which expand without bound, nor a key given twice), once it is
+    one the estimate can use (table_problems): the file invites edits ("Change a price here")."""
     where = relative(path)
     try:
-        text = read_regular_file(path, params.MOST_PARAMS_FILE_BYTES, "the price table", follow_symlinks=False).decode("utf-8")
-        hidden = params.hidden_line_break(text)
-        if hidden:
-            raise PriceTableError(f"{where}: {hidden}")
-        table = copy.deepcopy(params.parse_yaml(text))  # a copy: parse_yaml keeps what it returns
-    except RefusedFile as refused:  # a FIFO (which blocks), a symlink, a file past a megabyte
-        raise PriceTableError(f"{where}: {refused}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise PriceTableError(f"{where}: cannot be read: {getattr(error, 'strerror', None) or error}") from None
-    except yaml.YAMLError as error:
-        raise PriceTableError(f"{where}:{yaml_problem(error)}") from None
-    except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as error:  # as templates/params.py load() says it
-        raise PriceTableError(f"{where}: cannot be read as YAML: a tagged value (!!...) that is not one ({type(error).__name__})") from None
+        table = params.read_yaml(path, where, "the price table")
+    except params.ParamsError as error:
+        raise PriceTableError(str(error)) from None
     problems = text_problems(table) or table_problems(table)
     if problems:
         raise PriceTableError("\n".join(f"{where}: {problem}" for problem in problems))
