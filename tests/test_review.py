@@ -368,6 +368,10 @@ def test_a_deploy_role_several_subjects_or_a_pattern_may_assume_is_a_finding(tmp
     assert (line is not None) == said, findings
     if said:
         assert f"{env}.yaml lets {', '.join(f'`{s}`' for s in subjects)} assume the same" in line
+        # what the execution role reaches beyond the stacks: the VPC's security groups, the domain's records
+        values = json.loads((tmp_path / "output" / env / "ci.json").read_text())["Parameters"]
+        assert f"any security group in VPC `{values['VpcId']}`" in line, line
+        assert f"any DNS record of `{values['DomainName']}` and its subdomains" in line, line
 
 
 def test_purpose_is_the_module_docstring_without_the_layer_name():
@@ -1684,7 +1688,14 @@ def test_each_layer_says_what_deleting_its_stack_keeps(written, env):
         resources = json.loads((ROOT / "output" / f"{layer}.json").read_text())["Resources"]
         kept = {name: r["Type"] for name, r in resources.items() if r.get("DeletionPolicy", "Delete").startswith("Retain")}
         if not kept:
-            assert line == "- When the stack is deleted: every resource is deleted with it", (layer, line)
+            assert line.startswith("- When the stack is deleted: every resource is deleted with it"), (layer, line)
+        # A KMS key deleted with the stack is only scheduled for deletion (AWS::KMS::Key PendingWindowInDays, 30 unset).
+        keys = {name: r.get("Properties", {}).get("PendingWindowInDays", 30) for name, r in resources.items() if name not in kept}
+        keys = {name: days for name, days in keys.items() if resources[name]["Type"] == "AWS::KMS::Key"}
+        for name, days in keys.items():
+            if "Condition" not in resources[name]:
+                assert f"KMS deletes {name} only {days} days later" in line and "aws kms cancel-key-deletion" in line, (layer, line)
+        assert ("KMS deletes" in line) == bool(keys), (layer, line)
         for name, kind in kept.items():
             if "Condition" not in resources[name]:  # one under a condition is said where the condition holds
                 assert f"{name} ({kind})" in line and "which make destroy lists and make purge deletes" in line, (layer, line)

@@ -303,13 +303,31 @@ def stack_section(review: Review, layer: Layer) -> list[str]:
     why = {"Retain": "always", "RetainExceptOnCreate": "unless the stack's first create fails and rolls back"}
     policies = "; ".join(f"{policy}: {why[policy]}" for policy in sorted({layer.resources[name]["DeletionPolicy"] for name in kept}))
     lines.append(
-        f"- When the stack is deleted: {named} {'is' if len(kept) == 1 else 'are'} kept (DeletionPolicy {policies}), "
-        "which make destroy lists and make purge deletes; every other resource is deleted with it"
-        if kept
-        else "- When the stack is deleted: every resource is deleted with it"
+        (
+            f"- When the stack is deleted: {named} {'is' if len(kept) == 1 else 'are'} kept (DeletionPolicy {policies}), "
+            "which make destroy lists and make purge deletes; every other resource is deleted with it"
+            if kept
+            else "- When the stack is deleted: every resource is deleted with it"
+        )
+        + key_deletions(layer, [name for name in made if name not in kept])
     )
     lines.append(f"- Tags: {', '.join(f'{code(k)}={code(v)}' for k, v in sorted(tags.items())) or 'none'}")
     return lines + [""]
+
+
+def key_deletions(layer: Layer, deleted: list[str]) -> str:
+    """What "deleted with it" means for a KMS key: "When you remove a KMS key from a CloudFormation stack,
+    AWS KMS schedules the KMS key for deletion and starts the mandatory waiting period", PendingWindowInDays
+    (7 to 30; 30 when the template sets none); CancelKeyDeletion undoes it until then.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html"""
+    waits = [
+        f"{name} only {layer.resolver.text(layer.resources[name].get('Properties', {}).get('PendingWindowInDays', 30))} days later"
+        for name in deleted
+        if layer.resources[name]["Type"] == "AWS::KMS::Key"
+    ]
+    if not waits:
+        return ""
+    return f", except that KMS deletes {' and '.join(waits)} (the key's waiting period), and `aws kms cancel-key-deletion` undoes that until then"
 
 
 def boundary_line(review: Review) -> str:
@@ -600,10 +618,14 @@ def shared_deploy_role(review: Review) -> list[str]:
     if len(subjects) < 2 and not any("*" in subject for subject in subjects):
         return []
     named = ", ".join(f"`{subject}`" for subject in subjects)
+    values = ci.config["Parameters"]
     return [
         f"- **One deploy role for several subjects** (ci): GitHubSubjects in {review.params_file} lets {named} assume the same "
         f"deploy role, which may change every `{templates.PROJECT}-*` stack: a run of any environment or branch they match can "
-        "change production's stacks, or run a one-off task of production's service with an image of its own (make task), "
+        "change production's stacks, and through them (the CloudFormation execution role) the rules of any security group in "
+        f"VPC {code(values['VpcId'])}, the database's too, and any DNS record of {code(values['DomainName'])} and its subdomains "
+        "in any hosted zone, "
+        "or run a one-off task of production's service with an image of its own (make task), "
         "which reads production's database secret without changing any stack, all without the approval production's GitHub "
         "environment requires. List only the subjects whose runs may change production; the ci layer has no role per "
         "environment yet.",
