@@ -98,10 +98,10 @@ def reviewed(written):
     return {review.env: review for review in collect.collect_all(ROOT / "output", ROOT / "params")}
 
 
-def enable_ci(params_dir, name, enabled):
-    """In params_dir (a copy of params/): <name>.yaml lists the ci layer in enabled_layers, or not."""
+def enable_layer(params_dir, name, enabled, optional="ci"):
+    """In params_dir (a copy of params/): <name>.yaml lists the optional layer in enabled_layers, or not."""
     data = yaml.safe_load((params_dir / f"{name}.yaml").read_text())
-    data["enabled_layers"] = [layer for layer in data.get("enabled_layers") or [] if layer != "ci"] + (["ci"] if enabled else [])
+    data["enabled_layers"] = [layer for layer in data.get("enabled_layers") or [] if layer != optional] + ([optional] if enabled else [])
     (params_dir / f"{name}.yaml").write_text(yaml.safe_dump(data))
 
 
@@ -118,7 +118,7 @@ def with_and_without_ci(params_dir) -> tuple[list[str], list[str]]:
         add_environment(params_dir, "citest", like=(with_ci + without)[0])
     with_ci, without = split()
     if not with_ci or not without:
-        enable_ci(params_dir, (without or with_ci)[0], not with_ci)
+        enable_layer(params_dir, (without or with_ci)[0], not with_ci)
     return split()
 
 
@@ -1435,14 +1435,14 @@ def test_a_layer_whose_roles_carry_the_boundary_says_which_ci_stack_creates_it(t
         assert lines[env].endswith(f"(environments of params/ deploying ci: {', '.join(with_ci)})"), lines[env]
     assert lines["sandbox"].endswith("(not deployed in the sandbox, which does not look for it)"), lines["sandbox"]
 
-    enable_ci(params_dir, without[0], True)  # two environments deploy ci: in one account the second cannot make the boundary
+    enable_layer(params_dir, without[0], True)  # two environments deploy ci: in one account the second cannot make the boundary
     lines = boundary_lines()
     assert lines[without[0]].endswith(
         f"(deployed here, before the other layers; {with_ci[0]} deploys ci too: if they share an account, only the first "
         "ci stack deployed can create it, and the others fail)"
     )
     for name in [*with_ci, without[0]]:  # no environment deploys ci any more
-        enable_ci(params_dir, name, False)
+        enable_layer(params_dir, name, False)
     lines = boundary_lines()
     assert all(
         lines[env].endswith("; no environment of params/ deploys ci: the roles fail to create unless the account has it already")
@@ -1657,6 +1657,21 @@ def test_the_exposure_section_names_what_no_layer_of_today_makes_by_kind():
     assert "- extra Logs: CloudWatch Logs' own encryption (no KMS key)" in section
     assert "- extra Topic: SNS's own disk encryption (no KMS key)" in section
     assert "- extra Bucket: S3's default encryption" in section
+
+
+@pytest.mark.parametrize("with_waf", [True, False])
+def test_a_load_balancer_without_the_waf_layer_is_a_security_finding(tmp_path, monkeypatch, with_waf):
+    # An ops reviewer read prod's findings without learning that no web ACL is in front (only its exposure section said it).
+    monkeypatch.setattr(scan, "scan_templates", no_scan)  # the scan is not what this is about
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    env = next(e.name for e in load_all(params_dir) if e.deploys("alb"))
+    enable_layer(params_dir, env, with_waf, optional="waf")
+    text = render.document(collect.collect(env, generate_into(params_dir, tmp_path / "output"), params_dir))
+    findings = text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+    said = "- **No web application firewall** (alb): the load balancer answers the internet with no web ACL in front of it, as the waf layer is not in enabled_layers of "
+    assert (said in findings) == (not with_waf), findings
+    if not with_waf:
+        assert findings.split(said, 1)[1].split(" ", 1)[0].endswith(f"{env}.yaml."), findings
 
 
 @pytest.mark.parametrize("env", ENVS)

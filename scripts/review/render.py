@@ -547,6 +547,7 @@ def findings(review: Review) -> list[str]:
     return (
         ["## Security findings", "", scanned, ""]
         + unheard_alarms(review)
+        + no_firewall(review)
         + shared_deploy_role(review)
         + example_values(review)
         + cfn_lint_section(review.findings.problems, deployed)
@@ -574,6 +575,21 @@ def unheard_alarms(review: Review) -> list[str]:
                 f"has no e-mail subscriber; its alarms{also} change state and no one is told."
             )
     return lines + ([""] if lines else [])
+
+
+def no_firewall(review: Review) -> list[str]:
+    """The load balancer deployed without the waf layer's web ACL in front of it (the exposure section
+    says so too; a reviewer reading only the findings missed it)."""
+    alb = next((layer for layer in review.layers if layer.name == "alb"), None)
+    waf = next((layer for layer in review.layers if layer.name == "waf"), None)
+    if not alb or not alb.deployed or not waf or waf.deployed:
+        return []
+    return [
+        f"- **No web application firewall** (alb): the load balancer answers the internet with no web ACL in front of it, as "
+        f"the waf layer is not in enabled_layers of {review.params_file}. Add it with WafCountOnly true first, look at what "
+        "it would block, then set WafCountOnly to false.",
+        "",
+    ]
 
 
 def example_values(review: Review) -> list[str]:
