@@ -419,6 +419,10 @@ def create_service(t, p, task_definition, infrastructure_role):
                 # That page says both methods "only support rolling update deployment and blue/green
                 # deployment types"; the canary and linear pages (canary-deployment-implementation.html)
                 # name the alarms only. The circuit breaker is kept for them: undocumented, unverified on AWS.
+                # The API reference's "can only be used for services using the rolling update (ECS) deployment
+                # type" (API_DeploymentCircuitBreaker.html) names the ECS deployment controller, which blue/green
+                # uses too ("Set the service deployment controller to ECS"), against CODE_DEPLOY and EXTERNAL:
+                # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/blue-green-deployment-implementation.html
                 Alarms=DeploymentAlarms(AlarmNames=p["DeploymentAlarmNames"].ref(), Enable=True, Rollback=True),
             ),
             PropagateTags="SERVICE",
