@@ -2,8 +2,9 @@
 
 One line per check, exit 1 if any fails: the ECS rollout finished with running == desired,
 every target registered in either target group healthy (a blue/green release leaves the tasks in
-either), HTTP answers 301 to HTTPS, HTTPS /health answers 200 with {"status": "healthy",
-"database": "ok"} over a certificate valid for the host, and the environment's own smoke checks
+either), HTTP answers 301 to HTTPS, HTTPS on the target group's health-check path (HealthCheckPath,
+/health by default) answers 200 with {"status": "healthy", "database": "ok"} over a certificate
+valid for the host, and the environment's own smoke checks
 (params file, `smoke_checks`). Failing checks are retried until --timeout while a rollout may
 still be settling. With TEST_LISTENER=1 the HTTPS checks go to the test listener instead, which
 reaches a release's new tasks before production traffic does.
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 
 from templates.alb import target_group_name
 from templates.errors import RefusedFile, open_regular_file, printable, untrusted_json
+from templates.inputs import INPUTS
 
 HEALTHY_BODY = {"status": "healthy", "database": "ok"}
 NO_CONTAINERS = "the emulator runs no containers"
@@ -279,8 +281,8 @@ def check_targets(elbv2, target_group_arns) -> Result:
     return Result("targets healthy", not unhealthy, "; ".join(unhealthy) or healthy)
 
 
-def check_redirect(endpoint, host) -> Result:
-    status, headers, _, _ = endpoint.request("http", host, "/health")
+def check_redirect(endpoint, host, path) -> Result:
+    status, headers, _, _ = endpoint.request("http", host, path)
     location = headers.get("Location", "")  # an HTTP header: any case (an HTTPMessage's get ignores it)
     try:
         target = urlsplit(location)
@@ -294,8 +296,8 @@ def in_days(days: int) -> str:
     return "within a day" if days < 1 else f"in {days} day{'' if days == 1 else 's'}"
 
 
-def check_health(endpoint, host, path="/health", port=443) -> list[Result]:
-    """The certificate and /health; a TLS failure fails both."""
+def check_health(endpoint, host, path, port=443) -> list[Result]:
+    """The certificate and the health-check path; a TLS failure fails both."""
     try:
         status, _, body, certificate = endpoint.request("https", host, path, port)
     except ssl.SSLCertVerificationError as error:
@@ -328,12 +330,16 @@ def run_checks(
     emulator=False,
     task_definition=None,
     test_listener_port=None,
+    health_path=None,
 ) -> list[Result]:
     """One result per check, in a fixed order. With `emulator` the checks it cannot pass are
     skipped, and an HTTP check runs only where `endpoint` maps its host and port (a local server);
     endpoint None: no HTTP check runs. With `test_listener_port` the HTTPS checks go to the load
     balancer's test listener, which reaches a release's new tasks before production traffic does;
-    the rollout and target checks, which judge a finished release, are skipped then."""
+    the rollout and target checks, which judge a finished release, are skipped then. health_path: the
+    path the target group probes (the alb layer's HealthCheckPath), which the application answers;
+    None: the input's default (a stack deployed without the parameter)."""
+    health_path = health_path or INPUTS["HealthCheckPath"].default
     results = []
     https = test_listener_port or 443
     if test_listener_port:
@@ -351,8 +357,8 @@ def run_checks(
         results += [check_rollout(ecs, cluster, service, task_definition)] if ecs is not None else []
         results += [check_targets(elbv2, target_group_arns)] if elbv2 is not None else []
     checks = [
-        *([] if test_listener_port else [(80, ["http redirects to https"], lambda: [check_redirect(endpoint, host)])]),
-        (https, ["certificate valid for host", "https /health"], lambda: check_health(endpoint, host, port=https)),
+        *([] if test_listener_port else [(80, ["http redirects to https"], lambda: [check_redirect(endpoint, host, health_path)])]),
+        (https, ["certificate valid for host", f"https {health_path}"], lambda: check_health(endpoint, host, health_path, https)),
         *[(https, [f"smoke {s['path']}"], lambda s=s: [check_smoke(endpoint, host, s, https)]) for s in smoke_checks],
     ]
     return results + run_http_checks(endpoint, host, checks, emulator)

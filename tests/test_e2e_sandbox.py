@@ -18,6 +18,7 @@ from templates.params import SANDBOX_CANNOT_REHEARSE
 
 ENV = "sandbox"
 ENVIRONMENT = params.load(PARAMS_FILE)
+HEALTH = f"https {ENVIRONMENT.values['HealthCheckPath']}"  # verify's check of the path the target group probes
 VALUES = ENVIRONMENT.values  # what the tests expect comes from params/sandbox.yaml, never a copy of it
 DOMAIN = VALUES["DomainName"]
 HOST = f"{VALUES['ApiHostLabel']}.{DOMAIN}"
@@ -353,7 +354,7 @@ def test_verify_on_the_sandbox_runs_what_the_emulator_can_pass_and_names_what_it
         "targets healthy": "skip",
         "http redirects to https": "skip",
         "certificate valid for host": "skip",
-        "https /health": "skip",
+        HEALTH: "skip",
         **smoke,
     }, out
     assert "runs no" in checks["ecs rollout"][1] and "runs no" in checks["targets healthy"][1]
@@ -366,8 +367,8 @@ def test_verify_on_the_sandbox_runs_what_the_emulator_can_pass_and_names_what_it
         code, out, err = run("verify", "--connect-to", f"{HOST}:443:127.0.0.1:{closed.getsockname()[1]}", "--timeout", "0")
     checks = verify_lines(out)
     assert code == 1, out + err
-    assert [name for name, (state, _) in checks.items() if state == "FAIL"] == ["certificate valid for host", "https /health", *smoke], out
-    assert "ConnectionRefusedError" in checks["https /health"][1]
+    assert [name for name, (state, _) in checks.items() if state == "FAIL"] == ["certificate valid for host", HEALTH, *smoke], out
+    assert "ConnectionRefusedError" in checks[HEALTH][1]
     assert checks["http redirects to https"][0] == "skip" and f"{HOST}:80" in checks["http redirects to https"][1]
     assert out.splitlines()[-1] == f"1 passed, {2 + len(smoke)} failed, 3 skipped"
     # A typo in the host or the HTTPS port: the certificate, /health and smoke checks skipped as not mapped, and the run passed.

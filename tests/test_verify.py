@@ -73,6 +73,7 @@ class Site:
         self.location_header = "Location"  # its name as sent: any case is the same header
         self.requests = []  # (scheme, path) of every request served
         self.health = (200, {"status": "healthy", "database": "ok"})
+        self.health_path = "/health"  # where the application answers health checks
         self.paths = {"/api/user/login": 200}
 
 
@@ -88,7 +89,7 @@ def serve(site, tls_context=None):
                     self.send_response(200)
                 self.end_headers()
                 return
-            status, body = site.health if self.path == "/health" else (site.paths.get(self.path, 404), {})
+            status, body = site.health if self.path == site.health_path else (site.paths.get(self.path, 404), {})
             payload = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -347,6 +348,17 @@ def test_failing_health(servers):
     results = by_name(verify.run_checks(endpoint(), HOST))
     assert not results["https /health"].ok and "503" in results["https /health"].detail
     assert results["certificate valid for host"].ok
+
+
+def test_the_health_check_is_requested_on_the_path_the_target_group_probes(servers):
+    # make verify asked /health whatever HealthCheckPath the alb layer gave the target group.
+    site, endpoint = servers
+    site.health_path = "/healthz"
+    results = by_name(verify.run_checks(endpoint(), HOST, health_path="/healthz"))
+    assert results["https /healthz"].ok and "https /health" not in results, results
+    assert ("https", "/healthz") in site.requests and ("http", "/healthz") in site.requests, site.requests
+    assert not any(path == "/health" for _, path in site.requests), site.requests
+    assert not by_name(verify.run_checks(endpoint(), HOST))["https /health"].ok  # the default path answers 404 here
 
 
 @pytest.mark.parametrize(
@@ -646,9 +658,10 @@ def test_verify_gives_up_at_the_deadline():
     assert lines[-1] == "0 passed, 1 failed" and lines[-2].startswith("FAIL  https /health")
 
 
-def make_verify(servers, pki, extra_argv=(), ports=(443, 80)):
+def make_verify(servers, pki, extra_argv=(), ports=(443, 80), alb_parameters=None):
     """deploy.main("verify", ...) on stubbed CloudFormation, ECS and ELBv2 (a healthy service) with
-    --connect-to the local servers for `ports`: (exit code, printed lines)."""
+    --connect-to the local servers for `ports`: (exit code, printed lines). alb_parameters: the
+    deployed alb stack's parameter values (none by default)."""
     site, endpoint = servers
     started = endpoint()
     arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tg/0123456789abcdef"
@@ -665,6 +678,8 @@ def make_verify(servers, pki, extra_argv=(), ports=(443, 80)):
             "StackStatus": "UPDATE_COMPLETE",
             "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
         }
+        if name.endswith("-alb") and alb_parameters:
+            stack["Parameters"] = [{"ParameterKey": k, "ParameterValue": v} for k, v in alb_parameters.items()]
         clients["cloudformation"][1].add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": name})
     clients["ecs"][1].add_response("describe_services", service_response("COMPLETED", 2, 2), {"cluster": "c", "services": ["svc"]})
     healthy = [{"Target": {"Id": f"10.0.{i}.5", "Port": 8000}, "TargetHealth": {"State": "healthy"}} for i in (1, 2)]
@@ -701,6 +716,16 @@ def test_make_verify_reads_the_stacks_outputs_and_runs_every_check(servers, pki,
     assert lines[0] == f"verifying https://{HOST} (prod), for up to 5 s"
     assert [line.split()[0] for line in lines[1:-1]] == ["ok"] * (5 + len(PROD_SMOKE))
     assert lines[-1] == f"{5 + len(PROD_SMOKE)} passed, 0 failed"
+
+
+def test_make_verify_asks_the_health_check_path_the_deployed_alb_stack_gives_its_target_group(servers, pki, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # real AWS (every client is stubbed)
+    site, _ = servers
+    site.health_path = "/healthz"
+    code, lines = make_verify(servers, pki, alb_parameters={"HealthCheckPath": "/healthz"})
+    assert code == 0, lines
+    assert any(line.split()[:3] == ["ok", "https", "/healthz"] for line in lines), lines
+    assert ("https", "/healthz") in site.requests and ("http", "/healthz") in site.requests, site.requests
 
 
 def test_make_verify_on_an_emulator_with_connect_to_runs_the_http_checks_against_the_local_server(servers, pki, monkeypatch):

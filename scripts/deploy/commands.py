@@ -580,10 +580,12 @@ class Commands:
         else:
             deployer.say(f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s")
         host, https = alb["ServiceHost"], test_listener_port or 443
-        if connect_to and not endpoint.maps(host, https):  # a typo: the certificate, /health and smoke checks skipped, and passed
+        # the path the deployed target group probes, which the application answers (params' HealthCheckPath)
+        health_path = parameter_values(deployer.describe(templates.stack_name(environment.name, "alb"))).get("HealthCheckPath")
+        if connect_to and not endpoint.maps(host, https):  # a typo: the certificate, health and smoke checks skipped, and passed
             raise Failure(
                 f"error: CONNECT_TO (--connect-to) maps {', '.join(sorted(f'{h}:{p}' for h, p in connect_to))}, not {host}:{https}, "
-                "the site verified: with it given, only the host:ports it maps are requested, so neither its certificate, /health "
+                "the site verified: with it given, only the host:ports it maps are requested, so neither its certificate, its health check "
                 "nor a smoke check would run",
                 2,
             )
@@ -608,6 +610,7 @@ class Commands:
                 emulator=bool(emulator),
                 task_definition=service.get("TaskDefinitionArn"),
                 test_listener_port=test_listener_port,
+                health_path=health_path,
             )
 
         return 0 if verify.verify(run_once, timeout=args.timeout, sleep=deployer.sleep, say=deployer.say, endpoint=endpoint) else 1
