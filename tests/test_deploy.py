@@ -3176,9 +3176,23 @@ def log_events_read(monkeypatch):
     list(logs.filtered(client, LOG_GROUP, 0))
 
 
+def deleted_stacks_read(monkeypatch):
+    # a botocore paginator's pages (purge reads deleted stacks with one)
+    client = paging_forever("cloudformation", "list_stacks", {"StackStatusFilter": ["DELETE_COMPLETE"]}, {"StackSummaries": []})
+    purge.deleted_stacks(types.SimpleNamespace(cf=client), [stack("alb")])
+
+
+def relaxed_marks_read(monkeypatch):
+    prefix = f"/{templates.PROJECT}/{ENV}/relaxed-stack-policy"
+    client = paging_forever("ssm", "get_parameters_by_path", {"Path": prefix}, {"Parameters": []})
+    RelaxedPolicyMarks(client, ENV, lambda: NOW, print, lambda: "aws").read()
+
+
 @pytest.mark.parametrize(
     "read, operation",
     [
+        (deleted_stacks_read, "ListStacks"),
+        (relaxed_marks_read, "GetParametersByPath"),
         (stack_events_read, "DescribeStackEvents"),
         (change_set_read, "DescribeChangeSet"),
         (resource_drifts_read, "DescribeStackResourceDrifts"),

@@ -212,8 +212,9 @@ class AwsCalls:
 def next_page_token(page: dict, seen: set, operation: str, key: str = "NextToken"):
     """The page's next-page token (None: the last page), added to seen, the tokens this paging has had
     so far. One had before (the token asked with, or any earlier one: A, B, A) would be paged without
-    end: PaginationError. botocore's paginators catch only the token asked with, so every paging loop
-    here reads its pages with this."""
+    end: PaginationError. botocore's paginators catch only the token asked with (A, A: botocore's
+    paginate.py), so every paging loop here reads its pages with this: by hand, or a paginator's through
+    checked_pages."""
     token = page.get(key)
     if token is not None:
         if token in seen:
@@ -222,6 +223,15 @@ def next_page_token(page: dict, seen: set, operation: str, key: str = "NextToken
             )
         seen.add(token)
     return token
+
+
+def checked_pages(pages, operation: str, key: str = "NextToken"):
+    """A botocore paginator's pages (its PageIterator), each one's next-page token checked as
+    next_page_token does before the next page is asked for."""
+    seen = set()
+    for page in pages:
+        next_page_token(page, seen, operation, key)
+        yield page
 
 
 def error_code(error) -> str:

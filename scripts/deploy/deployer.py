@@ -25,6 +25,7 @@ from scripts.deploy.aws import (
     NO_ANSWER,
     NO_STACK,
     AwsCalls,
+    checked_pages,
     cli,
     error_code,
     explain,
@@ -1381,7 +1382,8 @@ class Deployer:
         """The stack's change sets that could still run (but that one), named with their age; when
         they cannot be listed, only a note (saying `otherwise`): the run goes on."""
         try:
-            summaries = [s for page in self.cf.get_paginator("list_change_sets").paginate(StackName=stack) for s in page["Summaries"]]
+            pages = checked_pages(self.cf.get_paginator("list_change_sets").paginate(StackName=stack), "ListChangeSets")
+            summaries = [s for page in pages for s in page["Summaries"]]
         except AWS_ERRORS as error:
             said = error_code(error)
             self.say(f"  note: the {'other ' * bool(but)}change sets of {stack} could not be listed ({said}); {otherwise}")

@@ -13,7 +13,7 @@ from string import Template
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, next_page_token
+from scripts.deploy.aws import AWS_ERRORS, checked_pages, next_page_token
 from scripts.deploy.failure import Failure
 from templates import service as service_layer
 from templates.errors import printable
@@ -206,7 +206,7 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
         listed = ecs.get_paginator("list_tasks").paginate(
             cluster=names["cluster"], serviceName=names["service"], desiredStatus="STOPPED", PaginationConfig={"MaxItems": MOST_TASKS}
         )
-        pages = list(listed)
+        pages = list(checked_pages(listed, "ListTasks", "nextToken"))
         arns, token = [arn for page in pages for arn in page.get("taskArns", [])], listed.resume_token
         if not arns:
             return [f"stopped tasks of {names['service']}: none listed (ECS lists recently stopped tasks only)"]

@@ -8,7 +8,7 @@ that the next deploy of that layer puts it back first, whatever it then does."""
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, error_code
+from scripts.deploy.aws import AWS_ERRORS, checked_pages, error_code
 
 
 class RelaxedPolicyMarks:
@@ -56,7 +56,9 @@ class RelaxedPolicyMarks:
         no_answer_is_a_note (make status, which reads them after CloudFormation answered)."""
         self.was_read = True
         # GetParametersByPath is authorised on the path asked for, without the last /.
-        pages = self.ssm.get_paginator("get_parameters_by_path").paginate(Path=self.prefix.rstrip("/"))
+        pages = checked_pages(
+            self.ssm.get_paginator("get_parameters_by_path").paginate(Path=self.prefix.rstrip("/")), "GetParametersByPath"
+        )
         noted = AWS_ERRORS if no_answer_is_a_note else ClientError
         try:
             names = [parameter["Name"] for page in pages for parameter in page.get("Parameters", [])]

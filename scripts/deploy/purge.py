@@ -344,7 +344,7 @@ def keep_keys_other_log_groups_use(logs, items) -> None:
     deleted = {i.physical_id for i in items if i.kind == "AWS::Logs::LogGroup" and i.action == "delete"}
     users = {}  # key ARN -> names of the log groups that use it and stay
     try:
-        for page in logs.get_paginator("describe_log_groups").paginate():
+        for page in aws.checked_pages(logs.get_paginator("describe_log_groups").paginate(), "DescribeLogGroups", "nextToken"):
             for group in page["logGroups"]:
                 if group.get("kmsKeyId") and group["logGroupName"] not in deleted:
                     users.setdefault(group["kmsKeyId"], []).append(group["logGroupName"])
@@ -365,7 +365,7 @@ def keep_keys_other_log_groups_use(logs, items) -> None:
 def deleted_stacks(deployer, stacks) -> list[dict]:
     """ListStacks summaries of the deleted stacks of these names, newest first (CloudFormation keeps 90 days)."""
     found = []
-    for page in deployer.cf.get_paginator("list_stacks").paginate(StackStatusFilter=["DELETE_COMPLETE"]):
+    for page in aws.checked_pages(deployer.cf.get_paginator("list_stacks").paginate(StackStatusFilter=["DELETE_COMPLETE"]), "ListStacks"):
         found += [summary for summary in page["StackSummaries"] if summary["StackName"] in stacks]
     return sorted(found, key=lambda s: s.get("DeletionTime") or s["CreationTime"], reverse=True)
 
@@ -379,7 +379,9 @@ def ours(deployer, summary) -> bool:
 
 def retained_by(deployer, summary) -> list[Retained]:
     items = []
-    for page in deployer.cf.get_paginator("list_stack_resources").paginate(StackName=summary["StackId"]):
+    for page in aws.checked_pages(
+        deployer.cf.get_paginator("list_stack_resources").paginate(StackName=summary["StackId"]), "ListStackResources"
+    ):
         for resource in page["StackResourceSummaries"]:
             if resource["ResourceStatus"] == "DELETE_SKIPPED" and resource.get("PhysicalResourceId"):
                 items.append(
@@ -418,7 +420,7 @@ def blocking(deployer, creates: dict) -> list[Retained]:
     stacks and stacks that have been deleted)", deleted ones for 90 days.
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ListStacks.html"""
     live, summaries = set(), []
-    for page in deployer.cf.get_paginator("list_stacks").paginate():
+    for page in aws.checked_pages(deployer.cf.get_paginator("list_stacks").paginate(), "ListStacks"):
         for summary in page["StackSummaries"]:
             if summary["StackName"] in creates and summary["StackStatus"] == "DELETE_COMPLETE":
                 summaries.append(summary)
