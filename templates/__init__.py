@@ -208,6 +208,11 @@ def stack_name(env: str, layer: str) -> str:
     return f"{PROJECT}-{env}-{layer}"
 
 
+def layer_of(env: str, stack: str) -> str:
+    """The layer of the environment's stack of that name: stack_name's inverse."""
+    return stack.removeprefix(stack_name(env, ""))
+
+
 def own_tags(env: str, layer: str) -> dict:
     """The tags every stack of ours carries (params may not set them): the deployer changes or deletes
     only a stack that has them, never another one that happens to have our stack's name."""

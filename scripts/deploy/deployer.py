@@ -38,7 +38,7 @@ from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory, stack_mark
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.marks import RelaxedPolicyMarks
-from scripts.deploy.text import NOT_CONFIRMED, parameter_values
+from scripts.deploy.text import NOT_CONFIRMED, output_values, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
 from templates.errors import RefusedFile, printable, read_regular_file, stops_held, untrusted_json
 from templates.generation import stack_policy
@@ -432,7 +432,7 @@ class Deployer:
 
     def own_tags(self, found) -> dict:
         """The tags the stack would carry if this tool made it (templates.own_tags)."""
-        return templates.own_tags(self.env, found["StackName"].removeprefix(f"{templates.PROJECT}-{self.env}-"))
+        return templates.own_tags(self.env, templates.layer_of(self.env, found["StackName"]))
 
     def foreign(self, found) -> bool:
         """A stack of our name without the tags every stack of ours carries: someone else's, not to
@@ -522,7 +522,7 @@ class Deployer:
         return self.retained_by[stack]
 
     def outputs(self, stack) -> dict:
-        return {o["OutputKey"]: o["OutputValue"] for o in (self.describe(stack) or {}).get("Outputs", [])}
+        return output_values(self.describe(stack))
 
     def wired_parameters(self, layer) -> dict:
         # a template of an earlier checkout (a rollback's) takes fewer
@@ -600,14 +600,17 @@ class Deployer:
         triggers = [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in found[arns].split(",") if arn]
         return {"RollbackConfiguration": {"RollbackTriggers": triggers, "MonitoringTimeInMinutes": int(found.get(minutes, "0"))}}
 
+    def image_to_deploy(self, layer, image_tag=None) -> str | None:
+        """The image tag a deploy of the layer sends: TAG='s, else the running one (a deploy without TAG=
+        keeps it: changing a threshold must not swap the release), else on a create, which runs none (a
+        failed first create's is gone with it), the params file's ImageTag."""
+        running = None if self.is_create(layer.stack) else parameter_values(self.describe(layer.stack)).get("ImageTag")
+        return image_tag or running or layer.parameters.get("ImageTag")
+
     def parameters(self, layer, wired, image_tag=None) -> dict:
         values = dict(layer.parameters) | wired
-        if "ImageTag" in values and image_tag is None and self.has_stack(layer.stack):
-            # A deploy without TAG= keeps the running image: changing a threshold must not
-            # swap the release (the params file's ImageTag is for the first deploy only).
-            image_tag = parameter_values(self.describe(layer.stack)).get("ImageTag")
-        if image_tag and "ImageTag" in values:
-            values["ImageTag"] = image_tag
+        if "ImageTag" in values:
+            values["ImageTag"] = self.image_to_deploy(layer, image_tag)
         if KEEP_RUNNING_COUNT in layer.declared:
             # Once the service exists its template omits DesiredCount, so an update never undoes
             # what auto-scaling chose; unless the update replaces the service (SERVICE_REPLACED_BY).
@@ -903,7 +906,7 @@ class Deployer:
         """An update that changed outputs other layers read (a replaced load balancer's ARN): the deployed
         layers that read them keep the old values until they are deployed, which this run does not do.
         Only a note: a stack that cannot be read is said, and the run goes on."""
-        after = {o["OutputKey"]: o.get("OutputValue") for o in found.get("Outputs", [])}
+        after = output_values(found)
         changed = {key for key in outputs_before.keys() | after.keys() if outputs_before.get(key) != after.get(key)}
         stale = self.deployed_readers(layer, changed)
         enabled = [reader for reader in stale if reader in self.enabled_layers]
@@ -1252,7 +1255,7 @@ class Deployer:
         """The layer's bound, plus `extra`: the minutes a release that shifts traffic waits on purpose."""
         if self.max_wait is not None:
             return self.max_wait
-        layer = stack.removeprefix(f"{templates.PROJECT}-{self.env}-")
+        layer = templates.layer_of(self.env, stack)
         return templates.WAIT_MINUTES.get(layer, templates.DEFAULT_WAIT_MINUTES) + extra
 
     def restore_hint(self):

@@ -185,7 +185,7 @@ def refuse_a_missing_image(deployer, layer, image_tag) -> None:
     found = deployer.describe(service.stack)
     # A failed first create runs no image: RECREATE=1 deletes it and deploys params' ImageTag.
     running = {} if deployer.is_create(service.stack) else parameter_values(found)
-    tag = image_tag or running.get("ImageTag") or service.parameters.get("ImageTag")  # as Deployer.parameters chooses it
+    tag = deployer.image_to_deploy(service, image_tag)
     if not tag or (running.get("ImageTag"), running.get("EcrRepositoryName")) == (tag, repository):
         return
     missing = missing_image(deployer, repository, tag)

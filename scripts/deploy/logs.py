@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnec
 import templates
 from scripts.deploy.aws import AWS_ERRORS, checked_pages, next_page_token
 from scripts.deploy.failure import Failure
+from scripts.deploy.text import output_values, parameter_values
 from templates import service as service_layer
 from templates.errors import printable
 from templates.inputs import LOG_RETENTION_DAYS
@@ -54,10 +55,10 @@ def parse_since(text: str) -> int:
 def service_names(found: dict) -> dict:
     """cluster, service and log group of a service stack (a DescribeStacks entry): from its outputs,
     else (a create that rolled back keeps no outputs) from its parameters and the template's names."""
-    values = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    values = output_values(found)
     if {"ClusterName", "ServiceName", "LogGroupName"} <= values.keys():
         return {"cluster": values["ClusterName"], "service": values["ServiceName"], "log_group": values["LogGroupName"]}
-    given = {p["ParameterKey"]: p.get("ParameterValue") for p in found.get("Parameters", [])}
+    given = parameter_values(found)
     return {
         "cluster": given["ClusterName"],
         "service": Template(service_layer.SERVICE_NAME).substitute(given),

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy import aws
+from scripts.deploy import aws, text
 from scripts.deploy.failure import Failure
 
 # A stack in these holds no resource, and a deploy creates it: an empty one under review, or a failed
@@ -151,7 +151,7 @@ def deletion_protected(deployer, stacks) -> list[str]:
         # ROLLBACK_FAILED), and an empty stack under review holds none: nothing stops their deletion.
         if deployer.is_create(stack):
             continue
-        given = {p["ParameterKey"]: p.get("ParameterValue") for p in deployer.describe(stack).get("Parameters", [])}
+        given = text.parameter_values(deployer.describe(stack))
         if given.get("DeletionProtection") == "true":
             found.append(stack)
     return found
@@ -473,7 +473,7 @@ def purge(deployer, names) -> int:
     retains = {}  # layer -> what its template retains, read once
     for item in items:
         inspect(deployer, item, ids - {item.stack_id})
-        layer = item.stack.removeprefix(f"{templates.PROJECT}-{env}-")
+        layer = templates.layer_of(env, item.stack)
         if layer not in retains:
             retains[layer] = layer_retains(deployer, layer)
         if not item.gone and item.action and (item.logical_id, item.kind) not in retains[layer]:

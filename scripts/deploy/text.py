@@ -26,6 +26,11 @@ def parameter_values(described: dict) -> dict:
     return {p["ParameterKey"]: p.get("ParameterValue") for p in (described or {}).get("Parameters", [])}
 
 
+def output_values(described: dict) -> dict:
+    """OutputKey -> OutputValue of a DescribeStacks entry (none for a stack that has no outputs, or None)."""
+    return {o["OutputKey"]: o.get("OutputValue") for o in (described or {}).get("Outputs", [])}
+
+
 # --- change sets ------------------------------------------------------------------------------
 def change_set_table(change_set, deployed=None, colour=False, conditions=None) -> list[str]:
     """A DescribeChangeSet answer as a table, marking what is replaced or removed, stateful, IAM or a
@@ -312,7 +317,7 @@ def still_in_progress(stack, env, status, minutes, events, cli) -> list[str]:
     stop = how_to_stop(stack, status, cli)
     return lines + [
         "  CloudFormation carries on; nothing was cancelled.",
-        f"  follow it:   make status ENV={env}   (or: make events STACK={stack.removeprefix(f'{templates.PROJECT}-{env}-')} ENV={env})",
+        f"  follow it:   make status ENV={env}   (or: make events STACK={templates.layer_of(env, stack)} ENV={env})",
         f"  stop it:     {stop}",
         "  wait longer: rerun with MAX_WAIT=<minutes> (--max-wait); a rerun first waits for the stack to settle",
     ]
