@@ -362,7 +362,7 @@ def keep_previous(path: Path, kept: Path) -> Path | None:
 
 class GenerationError(ToolError):
     """Generation stops before writing anything (said, unless the run was --check, which never writes:
-    make deploy, diff and rollback run it first)."""
+    make deploy, changeset, execute, diff and rollback run it first)."""
 
     checking = False  # set by a --check run, before anything can raise this
 

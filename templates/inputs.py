@@ -716,7 +716,7 @@ def add(template: Template, name: str) -> Parameter:
     """Add the declared input `name` to a template and return the parameter."""
     spec = INPUTS.get(name) or WIRED.get(name) or DEPLOY_TIME[name]
     kwargs = {"Type": spec.type, "Description": spec.description}
-    if spec.default is not None and getattr(spec, "default_in_template", True):  # WIRED and DEPLOY_TIME specs have none
+    if spec.default is not None and spec.default_in_template:
         kwargs["Default"] = str(spec.default) if spec.allowed is not None else spec.default
     if spec.allowed is not None:
         kwargs["AllowedValues"] = [str(a) for a in spec.allowed]

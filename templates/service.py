@@ -198,7 +198,7 @@ def create_execution_role(t, p, log_group):
                             Sid="WriteLogs",
                             Effect=Allow,
                             Action=[logs.CreateLogStream, logs.PutLogEvents],
-                            Resource=[Sub("${LogGroup.Arn}")],
+                            Resource=[Sub(f"${{{log_group.title}.Arn}}")],
                         ),
                         Statement(
                             Sid="ReadDatabaseSecret",

@@ -613,10 +613,10 @@ def custom_names(deployer, layer, parameters=None) -> dict:
     return names
 
 
-def log_group_names(deployer, layer, parameters=None) -> dict:
+def log_group_names(deployer, layer) -> dict:
     """custom_names of the layer's log groups."""
     types = {lid: r["Type"] for lid, r in json.loads(layer.template).get("Resources", {}).items()}
-    return {lid: name for lid, name in custom_names(deployer, layer, parameters).items() if types[lid] == "AWS::Logs::LogGroup"}
+    return {lid: name for lid, name in custom_names(deployer, layer).items() if types[lid] == "AWS::Logs::LogGroup"}
 
 
 def log_group_exists(deployer, name) -> bool:

@@ -162,8 +162,9 @@ def _code(error: ClientError) -> str:
     return error.response["Error"].get("Code", "")
 
 
-def _tags(pairs, key="Key", value="Value") -> dict:
-    return {pair[key]: pair.get(value) for pair in pairs or []}
+def _pairs(pairs) -> dict:
+    """Key -> Value of a list of Key/Value pairs (tags, a load balancer's attributes)."""
+    return {pair["Key"]: pair.get("Value") for pair in pairs or []}
 
 
 def _ours(item, tags) -> bool:
@@ -206,7 +207,7 @@ def _inspect_key(clients, item):
 def _inspect_bucket(clients, item):
     s3 = clients("s3")
     try:
-        tags = _tags(s3.get_bucket_tagging(Bucket=item.physical_id)["TagSet"])
+        tags = _pairs(s3.get_bucket_tagging(Bucket=item.physical_id)["TagSet"])
     except ClientError as error:
         if _code(error) in ("NoSuchBucket", "404"):
             raise Gone from None
@@ -233,7 +234,7 @@ def _inspect_certificate(clients, item):
         if _code(error) == "ResourceNotFoundException":
             raise Gone from None
         raise
-    item.facts = {"tags": _tags(acm.list_tags_for_certificate(CertificateArn=item.physical_id).get("Tags"))}
+    item.facts = {"tags": _pairs(acm.list_tags_for_certificate(CertificateArn=item.physical_id).get("Tags"))}
     if certificate.get("InUseBy"):
         return None, f"left: in use by {', '.join(certificate['InUseBy'])}"
     return "delete", "holds no data; a new cert-dns stack requests a new one"
@@ -247,8 +248,8 @@ def _inspect_load_balancer(clients, item):
         if _code(error) == "LoadBalancerNotFound":
             raise Gone from None
         raise
-    item.facts = {"tags": _tags(elbv2.describe_tags(ResourceArns=[item.physical_id])["TagDescriptions"][0]["Tags"])}
-    attributes = _tags(elbv2.describe_load_balancer_attributes(LoadBalancerArn=item.physical_id)["Attributes"])
+    item.facts = {"tags": _pairs(elbv2.describe_pairs(ResourceArns=[item.physical_id])["TagDescriptions"][0]["Tags"])}
+    attributes = _pairs(elbv2.describe_load_balancer_attributes(LoadBalancerArn=item.physical_id)["Attributes"])
     if attributes.get("deletion_protection.enabled") == "true":
         return None, "left: deletion protection is on; turn it off first if it is really to go"
     return "delete", "holds no data; its name blocks creating the layer again"
@@ -262,7 +263,7 @@ def _inspect_target_group(clients, item):
         if _code(error) == "TargetGroupNotFound":
             raise Gone from None
         raise
-    item.facts = {"tags": _tags(elbv2.describe_tags(ResourceArns=[item.physical_id])["TagDescriptions"][0]["Tags"])}
+    item.facts = {"tags": _pairs(elbv2.describe_pairs(ResourceArns=[item.physical_id])["TagDescriptions"][0]["Tags"])}
     if group.get("LoadBalancerArns"):
         return None, f"left: in use by {', '.join(group['LoadBalancerArns'])}"
     return "delete", "holds no data; its name blocks creating the layer again"

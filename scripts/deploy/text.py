@@ -514,11 +514,11 @@ def moved_by_release(drift: dict) -> bool:
     )
 
 
-def short(value, limit=200) -> str:
+def short(value) -> str:
     """A drifted property's value as printed: escaped on one line (changed out of band, it may hold
-    anything, a newline that would print a forged line too), cut at limit."""
+    anything, a newline that would print a forged line too), cut at 200 characters."""
     value = printable(value, one_line=True)
-    return value if len(value) <= limit else value[: limit - 3] + "..."
+    return value if len(value) <= 200 else value[:197] + "..."
 
 
 def drift_busy(stack, status, env, layer_name) -> list[str]:
