@@ -3212,6 +3212,32 @@ def test_an_answer_that_gives_a_next_page_token_it_gave_before_stops_the_paging_
     )
 
 
+def test_the_history_keeps_the_newest_releases_whose_stored_value_fits_the_standard_tier():
+    """The size is measured on the value written (compact JSON): measured with json.dumps's spaces, a
+    history of long entries kept one release fewer than fits. Tags of many lengths, up to the longest
+    IMAGE_TAG allows, so that some fall where the two measures keep different counts."""
+    from scripts.deploy import history as release_history
+
+    for length in range(64, 129):
+        tag = "v" + "1" * (length - 1)
+        entries = [release(f"{tag[:-3]}{i:03}", "2025-11-25T11:00:00Z", "a" * 40) | {"replaced": tag} for i in range(25)]
+        written = []
+
+        class Ssm:
+            def get_parameter(self, Name, entries=entries):  # noqa: N803 (boto3's names)
+                return {"Parameter": {"Name": Name, "Value": release_history.stored(entries[:-1]), "Version": 1}}
+
+            def put_parameter(self, written=written, **given):
+                written.append(given["Value"])
+                return {"Version": 2}
+
+        release_history.ReleaseHistory(Ssm(), ENV, print, lambda seconds: None).record(entries[-1])
+        kept = json.loads(written[0])
+        assert kept == entries[-len(kept) :], (length, kept)
+        # within the limit, and one release more would not be
+        assert len(written[0]) <= release_history.MOST_STORED < len(release_history.stored(entries[-len(kept) - 1 :])), length
+
+
 def test_an_entry_that_is_no_release_is_left_out_and_the_releases_kept_also_in_another_runs_version():
     """One bad entry (another writer's, or a hand edit) must not cost the whole history."""
     from scripts.deploy.history import ReleaseHistory

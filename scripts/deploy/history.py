@@ -10,7 +10,15 @@ from scripts.deploy.aws import next_page_token
 from templates.errors import untrusted_json
 from templates.inputs import IMAGE_TAG
 
-RELEASES_KEPT = 20  # entries of the release history; stays under SSM's 4 KB standard parameter
+RELEASES_KEPT = 20  # entries of the release history, fewer when they pass MOST_STORED
+MOST_STORED = 4000  # characters of the stored value: under the 4 KB of SSM's standard tier
+
+
+def stored(entries) -> str:
+    """The history as the parameter holds it (ASCII: one character a byte)."""
+    return json.dumps(entries, separators=(",", ":"))
+
+
 RELEASE_WRITE_TRIES = 3
 
 
@@ -65,12 +73,12 @@ class ReleaseHistory:
         # the parameter's history and written again with ours, so that no release is lost.
         for _ in range(RELEASE_WRITE_TRIES):
             kept = [*entries, entry][-RELEASES_KEPT:]
-            while len(json.dumps(kept)) > 4000:
+            while len(stored(kept)) > MOST_STORED:
                 kept.pop(0)
             try:
                 written = self.ssm.put_parameter(
                     Name=self.name,
-                    Value=json.dumps(kept, separators=(",", ":")),
+                    Value=stored(kept),
                     Type="String",
                     Overwrite=True,
                     Description="StartupWebApp service releases (scripts/deploy): time, image tag, git revision, who",
