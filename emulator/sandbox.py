@@ -61,11 +61,11 @@ ANSWER_TIMEOUT_SECONDS = 2  # make sandbox-status: how long the server may take 
 
 # What Phase 5.14 left in the account.
 VPC_CIDR = "10.0.0.0/16"
-SUBNETS = {  # name -> (availability zone, CIDR); public ones hold the ALB, private ones the tasks
-    "public-a": ("us-east-1a", "10.0.1.0/24"),
-    "public-b": ("us-east-1b", "10.0.2.0/24"),
-    "private-a": ("us-east-1a", "10.0.11.0/24"),
-    "private-b": ("us-east-1b", "10.0.12.0/24"),
+SUBNETS = {  # name -> (availability zone in the sandbox's region, CIDR); public ones hold the ALB, private ones the tasks
+    "public-a": ("a", "10.0.1.0/24"),
+    "public-b": ("b", "10.0.2.0/24"),
+    "private-a": ("a", "10.0.11.0/24"),
+    "private-b": ("b", "10.0.12.0/24"),
 }
 SECRET_NAME = "startupwebapp/db"
 SECRET_VALUE = {
@@ -296,7 +296,10 @@ class Sandbox:
         vpc_id = ec2.create_vpc(CidrBlock=VPC_CIDR, TagSpecifications=_name_tags("vpc", "startupwebapp-vpc"))["Vpc"]["VpcId"]
         subnet_ids = {
             name: ec2.create_subnet(
-                VpcId=vpc_id, AvailabilityZone=zone, CidrBlock=cidr, TagSpecifications=_name_tags("subnet", f"startupwebapp-{name}")
+                VpcId=vpc_id,
+                AvailabilityZone=region() + zone,
+                CidrBlock=cidr,
+                TagSpecifications=_name_tags("subnet", f"startupwebapp-{name}"),
             )["Subnet"]["SubnetId"]
             for name, (zone, cidr) in SUBNETS.items()
         }

@@ -22,6 +22,9 @@ def render(document: dict) -> str:
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
+ALLOW_EVERY_UPDATE = {"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}
+
+
 def stack_policy(template: dict) -> dict | None:
     """Deny replacing or deleting the layer's stateful resources; allow every other update."""
     stateful = sorted(name for name, resource in template["Resources"].items() if resource["Type"] in templates.STATEFUL_TYPES)
@@ -29,7 +32,7 @@ def stack_policy(template: dict) -> dict | None:
         return None
     return {
         "Statement": [
-            {"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"},
+            ALLOW_EVERY_UPDATE,
             {
                 "Effect": "Deny",
                 "Action": ["Update:Replace", "Update:Delete"],

@@ -531,7 +531,6 @@ def test_the_longest_release_the_params_accept_ends_inside_the_deploy_job(deploy
     release the params check lets through, found by asking the check."""
     import templates
     from scripts.deploy import deployer as change_sets
-    from scripts.deploy import tasks
     from templates.common import CI_JOB_STEPS_MINUTES
     from templates.params import traffic_shifting_problems
 
@@ -550,7 +549,7 @@ def test_the_longest_release_the_params_accept_ends_inside_the_deploy_job(deploy
         low, high = (middle, high) if accepted(middle) else (low, middle)
     # the service update's wait: its bound, the release's pause and the rollback alarms' watch after it
     update = templates.WAIT_MINUTES["service"] + low + values["RollbackMonitoringMinutes"]
-    job = CI_JOB_STEPS_MINUTES + tasks.DEFAULT_WAIT_MINUTES + change_sets.CHANGE_SET_WAIT_MINUTES + update
+    job = CI_JOB_STEPS_MINUTES + templates.TASK_WAIT_MINUTES + change_sets.CHANGE_SET_WAIT_MINUTES + update
     assert job <= deploy["jobs"]["deploy"]["timeout-minutes"]
 
 

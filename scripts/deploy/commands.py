@@ -781,7 +781,7 @@ class Commands:
             lines = [explain(error, env), *tasks.may_have_started(names["cluster"], env, deployer.cli)]
             raise Failure("\n".join(lines)) from None
         arn = started["taskArn"]
-        minutes = self.args.max_wait or tasks.DEFAULT_WAIT_MINUTES
+        minutes = self.args.max_wait or templates.TASK_WAIT_MINUTES
         deployer.say(f"task {logs.task_id(arn)} started; waiting up to {minutes} minutes for it to stop, printing its log")
         try:
             task = tasks.wait(

@@ -41,7 +41,7 @@ from scripts.deploy.marks import RelaxedPolicyMarks
 from scripts.deploy.text import NOT_CONFIRMED, output_values, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
 from templates.errors import RefusedFile, printable, read_regular_file, stops_held, untrusted_json
-from templates.generation import stack_policy
+from templates.generation import ALLOW_EVERY_UPDATE, stack_policy
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
@@ -55,7 +55,7 @@ SANDBOX_CANNOT_RECOVER = (
     "the sandbox cannot continue a rollback (moto has no ContinueUpdateRollback): start it afresh with "
     "make sandbox-stop && make sandbox, then make deploy YES=1"
 )
-ALLOW_ALL_POLICY = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
+ALLOW_ALL_POLICY = {"Statement": [ALLOW_EVERY_UPDATE]}
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
 # TemplateBody: "a minimum length of 1 byte and a maximum length of 51,200 bytes".

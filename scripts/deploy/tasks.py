@@ -21,7 +21,6 @@ POLL_SECONDS = 2.0
 # AWS's advice is to retry DescribeTasks for "up to five minutes".
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html
 NOT_YET_DESCRIBED_SECONDS = 300
-DEFAULT_WAIT_MINUTES = templates.TASK_WAIT_MINUTES
 
 
 # A stopped task's last statuses: "DELETED — This is a transition state when a task stops. This state is
