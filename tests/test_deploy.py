@@ -4695,7 +4695,10 @@ def test_status_names_the_lock_and_says_when_the_run_holding_it_died_on_this_mac
             {"holder": f"{here} (pid {ended})", "machine": machine},
             f" (its process {ended} no longer runs on this machine: that run is gone)",
         ),
-        ({"holder": f"{here} (pid {os.getpid()})", "machine": machine}, ""),  # it runs
+        (  # no start time (an older tool's lock): told by its command line, which is pytest's, no deployer's
+            {"holder": f"{here} (pid {os.getpid()})", "machine": machine},
+            f" (its process {os.getpid()} no longer runs on this machine: that run is gone)",
+        ),
         ({"holder": f"{here} (pid {os.getpid()})", "machine": machine, "started": lock.start_time(os.getpid())}, ""),  # the very one
         (
             {"holder": f"{here} (pid {os.getpid()})", "machine": machine, "started": "1"},  # its id, now a later process's
@@ -4718,21 +4721,26 @@ def test_status_names_the_lock_and_says_when_the_run_holding_it_died_on_this_mac
 def test_a_lock_is_said_gone_only_when_this_machine_can_tell(monkeypatch):
     ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
     held = {"holder": f"someone@host (pid {ended})", "machine": lock.this_machine()}
-    assert lock.gone(held).endswith("that run is gone)")
+    assert lock.gone(held, ENV).endswith("that run is gone)")
     # The same kernel boot, another process-id namespace (a container on the host's network).
     monkeypatch.setattr(lock.os, "readlink", lambda path: "pid:[1]")
-    assert lock.this_machine() != held["machine"] and lock.gone(held) == ""
+    assert lock.this_machine() != held["machine"] and lock.gone(held, ENV) == ""
     monkeypatch.undo()
     # Where the machine cannot be read, nothing is claimed, whatever the lock says.
     monkeypatch.setattr(lock, "this_machine", lambda: None)
-    assert lock.gone({"holder": held["holder"]}) == "" and lock.gone({"holder": held["holder"], "machine": None}) == ""
+    assert lock.gone({"holder": held["holder"]}, ENV) == "" and lock.gone({"holder": held["holder"], "machine": None}, ENV) == ""
     monkeypatch.undo()
 
     def another_users(pid, signal):
         raise PermissionError  # it runs, as another user
 
     monkeypatch.setattr(lock.os, "kill", another_users)
-    assert lock.gone(held) == ""
+    assert lock.gone(held, ENV) == ""
+    monkeypatch.undo()
+    # A lock an older tool took (no start time): its process id now names a process that is no deployer
+    # of this environment (this test's), so the run is gone, as make unlock also judges it.
+    reused = {"holder": f"someone@host (pid {os.getpid()})", "machine": lock.this_machine()}
+    assert lock.gone(reused, ENV).endswith("that run is gone)") and lock.still_running(json.dumps(reused), ENV) is None
 
 
 def test_a_git_status_that_does_not_answer_in_time_makes_the_revision_dirty(monkeypatch):

@@ -45,20 +45,35 @@ def local_pid(held: dict) -> int | None:
     return int(pid["pid"])
 
 
-def gone(held: dict) -> str:
-    """A note when the lock was taken on this machine by a process that no longer runs: that run died
-    (killed, its terminal closed) and left the lock."""
+def holder_runs(held: dict, env: str) -> bool | None:
+    """Whether the process that took the lock is still the run that took it: None when this machine
+    cannot tell (the lock was taken on another one, or the process may not be looked at). The run's
+    start time tells it from a later process given the same id; a lock that records none (an older
+    tool's) by its command line: a deployer of this environment (scripts.deploy and --env=<env>)."""
     pid = local_pid(held)
     if pid is None:
-        return ""
+        return None
     try:
         os.kill(pid, 0)  # signal 0: only whether the process exists
     except ProcessLookupError:
-        return f" (its process {pid} no longer runs on this machine: that run is gone)"
+        return False
     except (OSError, OverflowError):  # PermissionError: it runs, as another user
         pass
-    if held.get("started") and start_time(pid) not in (None, held["started"]):  # the id now names a later process
-        return f" (its process {pid} no longer runs on this machine: that run is gone)"
+    if held.get("started"):
+        started = start_time(pid)
+        return None if started is None else started == held["started"]
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    return b"scripts.deploy" in command and f"--env={env}".encode() in command
+
+
+def gone(held: dict, env: str) -> str:
+    """A note when the lock was taken on this machine by a process that is no longer that run: it died
+    (killed, its terminal closed) and left the lock."""
+    if holder_runs(held, env) is False:
+        return f" (its process {local_pid(held)} no longer runs on this machine: that run is gone)"
     return ""
 
 
@@ -72,22 +87,15 @@ def start_time(pid: int) -> str | None:
 
 
 def still_running(value: str, env: str) -> int | None:
-    """The holder's process id, from the lock's value, when it was taken on this machine and that process
-    is still the run that took it: the same start time where the lock records one; else a deployer of
-    this environment (its command line names scripts.deploy and --env=<env>). Never this process itself."""
+    """The holder's process id, from the lock's value, when holder_runs says it still runs. Never this
+    process itself."""
     held = untrusted_json(value)
     if not isinstance(held, dict):
         return None
     pid = local_pid(held)
     if pid is None or pid == os.getpid():
         return None
-    if held.get("started"):
-        return pid if start_time(pid) == held["started"] else None
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError):
-        return None
-    return pid if b"scripts.deploy" in command and f"--env={env}".encode() in command else None
+    return pid if holder_runs(held, env) else None
 
 
 class EnvironmentLock:
@@ -233,7 +241,7 @@ class EnvironmentLock:
             return None
         held = untrusted_json(value)
         try:  # another run wrote it, or anyone who may write the parameter: shown on one line, escaped
-            return printable(f"{held['command']} by {held['holder']} since {held['since']}{gone(held)}", one_line=True)
+            return printable(f"{held['command']} by {held['holder']} since {held['since']}{gone(held, self.env)}", one_line=True)
         except (TypeError, KeyError):  # not JSON (None), or not a lock's
             return repr(value[:100])
 
