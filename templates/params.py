@@ -758,7 +758,7 @@ def traffic_shifting_problems(v: dict) -> list[str]:
     total = release + monitoring
     if total > MOST_RELEASE_WAIT_MINUTES:
         # Each key's minutes, the largest share named first: the key to change.
-        shifting = {"CANARY": "CanaryBakeTimeMinutes", "LINEAR": "LinearStepBakeTimeMinutes"}.get(v["DeploymentStrategy"])
+        shifting = SHIFTING_WAIT_INPUT.get(v["DeploymentStrategy"])
         shares = {
             **({shifting: shifting_minutes(v)} if shifting else {}),
             "BakeTimeMinutes": v["BakeTimeMinutes"],
@@ -766,7 +766,7 @@ def traffic_shifting_problems(v: dict) -> list[str]:
             "RollbackMonitoringMinutes": monitoring,
         }
         key = max(shares, key=shares.get)
-        steps = f" ({v['LinearStepBakeTimeMinutes']} x {linear_steps(v['LinearStepPercent'])} steps of LinearStepPercent {v['LinearStepPercent']})"
+        steps = f" ({shifting_terms(v).removeprefix('LinearStepBakeTimeMinutes ')})"  # LINEAR's: the minutes' product
         parts = ", ".join(
             f"{minutes} {name}{steps * (name == shifting == 'LinearStepBakeTimeMinutes')}" for name, minutes in shares.items()
         )
@@ -794,15 +794,28 @@ def release_waits(values: dict) -> dict:
     return {"DeploymentStrategy": values["DeploymentStrategy"]} | {name: int(values[name]) for name in WAIT_INPUTS}
 
 
+# The input whose bake time a release waits while it moves production traffic; BLUE_GREEN moves it at once.
+SHIFTING_WAIT_INPUT = {"CANARY": "CanaryBakeTimeMinutes", "LINEAR": "LinearStepBakeTimeMinutes"}
+
+
 def shifting_minutes(v: dict) -> int:
-    """Minutes a deployment waits while it moves production traffic: the canary's or the linear
-    steps' bake times; BLUE_GREEN moves it at once."""
-    strategy = v["DeploymentStrategy"]
-    if strategy == "CANARY":
-        return v["CanaryBakeTimeMinutes"]
-    if strategy == "LINEAR":
-        return v["LinearStepBakeTimeMinutes"] * linear_steps(v["LinearStepPercent"])
-    return 0
+    """Minutes a deployment waits while it moves production traffic: the canary's bake time, or the
+    linear steps' bake time once a step."""
+    name = SHIFTING_WAIT_INPUT.get(v["DeploymentStrategy"])
+    if name is None:
+        return 0
+    return v[name] * (linear_steps(v["LinearStepPercent"]) if v["DeploymentStrategy"] == "LINEAR" else 1)
+
+
+def shifting_terms(v: dict, times: str = "x") -> str:
+    """shifting_minutes' terms in words ("" for a strategy that waits for none), times the sign of a
+    product (the review documents' ×)."""
+    name = SHIFTING_WAIT_INPUT.get(v["DeploymentStrategy"])
+    if name is None:
+        return ""
+    if v["DeploymentStrategy"] == "LINEAR":
+        return f"{name} {v[name]} {times} {linear_steps(v['LinearStepPercent'])} steps of LinearStepPercent {v['LinearStepPercent']}"
+    return f"{name} {v[name]}"
 
 
 def release_wait_minutes(v: dict) -> int:

@@ -1326,7 +1326,7 @@ def test_a_document_that_cannot_be_written_is_one_line_naming_it_not_its_tempora
 
 
 def test_deploy_time_model_from_the_environment_values(written):
-    values = {
+    values = {k: str(v.default) for k, v in templates.inputs.INPUTS.items()} | {
         "HealthCheckIntervalSeconds": "10",
         "HealthyThresholdCount": "3",
         "DeregistrationDelaySeconds": "45",
@@ -1338,6 +1338,9 @@ def test_deploy_time_model_from_the_environment_values(written):
     # one passing check makes a newly registered target healthy; the threshold is for recovery
     assert (t["first_check"], t["recovery"], t["drain"], t["stop"], t["watch"]) == (10, 30, 45, 30, 300)
     assert t["rolling_most"] == 10 + 45 + 30
+    # a release that shifts traffic waits its bake time (and canary's, and at most the pause) on top
+    shifting = values | {"DeploymentStrategy": "CANARY", "CanaryBakeTimeMinutes": "5", "BakeTimeMinutes": "10", "TestPauseMinutes": "3"}
+    assert timing.deploy_times(shifting)["shifting_most"] == 10 + 45 + 30 + (5 + 10 + 3) * 60
     assert t["failing_task"] == 30  # 10 s × UnhealthyThresholdCount 3, longer than the 20 s grace period
     assert timing.duration(85) == "1 min 25 s (85 s)" and timing.duration(45) == "45 s"
     # every environment's document prints each term with its own values
@@ -1385,23 +1388,19 @@ def test_deploy_time_model_from_the_environment_values(written):
 
 def test_canary_and_linear_waits_are_modelled_as_cloudformation_counts_them():
     values = {k: str(v.default) for k, v in templates.inputs.INPUTS.items()} | {"TestListenerCidr": "203.0.113.0/24"}
-    canary = render.traffic_shifting_steps(
-        "qa", values | {"DeploymentStrategy": "CANARY", "CanaryPercent": "10", "CanaryBakeTimeMinutes": "5"}, timing.deploy_times(values)
-    )
+
+    def steps(given):
+        return render.traffic_shifting_steps("qa", values | given, timing.deploy_times(values | given))
+
+    canary = steps({"DeploymentStrategy": "CANARY", "CanaryPercent": "10", "CanaryBakeTimeMinutes": "5"})
     assert (
         "| Production traffic moves: CanaryPercent 10 % of production traffic first, the rest after CanaryBakeTimeMinutes 5 | CanaryBakeTimeMinutes 5 | 300 |"
         in canary
     )
     # 100 / 25 = 4 shifts, the last without a step bake: 3 steps
-    linear = render.traffic_shifting_steps(
-        "qa",
-        values | {"DeploymentStrategy": "LINEAR", "LinearStepPercent": "25", "LinearStepBakeTimeMinutes": "2"},
-        timing.deploy_times(values),
-    )
+    linear = steps({"DeploymentStrategy": "LINEAR", "LinearStepPercent": "25", "LinearStepBakeTimeMinutes": "2"})
     assert "| LinearStepBakeTimeMinutes 2 × 3 steps of LinearStepPercent 25 | 360 |" in "\n".join(linear)
-    paused = render.traffic_shifting_steps(
-        "qa", values | {"DeploymentStrategy": "BLUE_GREEN", "TestPauseMinutes": "30"}, timing.deploy_times(values)
-    )
+    paused = steps({"DeploymentStrategy": "BLUE_GREEN", "TestPauseMinutes": "30"})
     assert (
         "| The release waits for `make continue` (after `make verify TEST_LISTENER=1`); without it ECS rolls back | TestPauseMinutes 30 × 60, at most | 1800 |"
         in paused
@@ -1409,6 +1408,8 @@ def test_canary_and_linear_waits_are_modelled_as_cloudformation_counts_them():
     t = timing.deploy_times(values)
     bake = int(values["BakeTimeMinutes"]) * 60
     assert f"**{timing.duration(t['first_check'] + 1800 + bake + t['drain'] + t['stop'])}**" in "\n".join(paused)
+    assert f"**{timing.duration(t['first_check'] + 300 + bake + t['drain'] + t['stop'])}**" in "\n".join(canary)
+    assert f"**{timing.duration(t['first_check'] + 360 + bake + t['drain'] + t['stop'])}**" in "\n".join(linear)
 
 
 def test_a_layer_whose_roles_carry_the_boundary_says_which_ci_stack_creates_it(tmp_path, monkeypatch):

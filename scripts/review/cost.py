@@ -288,20 +288,10 @@ def release_overlap(cfg, name, resource, layer, prices, context):
     return amount, basis
 
 
-def shift_terms(v: dict) -> str:
-    """The terms of params.shifting_minutes in words ("" for BLUE_GREEN, which moves traffic at once)."""
-    if v["DeploymentStrategy"] == "CANARY":
-        return f"CanaryBakeTimeMinutes {v['CanaryBakeTimeMinutes']}"
-    if v["DeploymentStrategy"] == "LINEAR":
-        steps = params.linear_steps(v["LinearStepPercent"])
-        return f"LinearStepBakeTimeMinutes {v['LinearStepBakeTimeMinutes']} × {steps} steps of LinearStepPercent {v['LinearStepPercent']}"
-    return ""
-
-
 def wait_terms(v: dict) -> str:
     """The terms of params.release_wait_minutes in words."""
     pause = f"TestPauseMinutes {v['TestPauseMinutes']} at most" if v["TestPauseMinutes"] else ""
-    return " + ".join(term for term in (shift_terms(v), f"BakeTimeMinutes {v['BakeTimeMinutes']}", pause) if term)
+    return " + ".join(term for term in (params.shifting_terms(v, "×"), f"BakeTimeMinutes {v['BakeTimeMinutes']}", pause) if term)
 
 
 def hourly(cfg, name, resource, layer, prices, context):

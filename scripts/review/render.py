@@ -12,7 +12,7 @@ import yaml
 
 import templates
 from scripts.review.collect import Layer, Review, prose
-from scripts.review.cost import CENT, ZERO, dec, money, number, plural, shift_terms
+from scripts.review.cost import CENT, ZERO, dec, money, number, plural
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code
 from scripts.review.timing import deploy_times, duration
 from templates import inputs, params, template_reads, validation
@@ -805,7 +805,7 @@ def traffic_shifting_steps(env, values, t) -> list[str]:
     shifting = params.shifting_minutes(waits) * 60
     bake = waits["BakeTimeMinutes"] * 60
     pause = waits["TestPauseMinutes"] * 60
-    total = t["first_check"] + pause + shifting + bake + t["drain"] + t["stop"]
+    total = t["shifting_most"]
     pause_rows = (
         [
             f"| The release waits for `make continue` (after `make verify TEST_LISTENER=1`); without it ECS rolls back | "
@@ -815,7 +815,7 @@ def traffic_shifting_steps(env, values, t) -> list[str]:
         else []
     )
     shift_row = f"| Production traffic moves: {SHIFT_TEXT[strategy].format(**values)} | " + (
-        f"{shift_terms(waits)} | {shifting} |" if shifting else "at once | 0 |"
+        f"{params.shifting_terms(waits, '×')} | {shifting} |" if shifting else "at once | 0 |"
     )
     return [
         f"{env} releases with ECS's {strategy} strategy (DeploymentStrategy): ECS starts a full second set of tasks in the "

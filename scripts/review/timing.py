@@ -1,7 +1,7 @@
 """How long a release takes, step by step, from an environment's values: the model of the review's
 deploy-time section (scripts/review/render.py)."""
 
-from templates import inputs
+from templates import inputs, params
 
 # A target the service registers is healthy after ONE passing health check, not after
 # HealthyThresholdCount of them; the threshold counts for a target coming back from unhealthy:
@@ -28,7 +28,8 @@ DEPLOY_TIME_INPUTS = (
 
 
 def deploy_times(values: dict) -> dict:
-    """The deploy-time model's terms in seconds, from an environment's input values (strings)."""
+    """The deploy-time model's terms in seconds, from an environment's input values (strings):
+    DEPLOY_TIME_INPUTS, and DeploymentStrategy and params.WAIT_INPUTS for a release that shifts traffic."""
     v = {name: int(values[name]) for name in DEPLOY_TIME_INPUTS}
     terms = {
         "first_check": v["HealthCheckIntervalSeconds"],
@@ -40,6 +41,8 @@ def deploy_times(values: dict) -> dict:
         "unhealthy": v["HealthCheckIntervalSeconds"] * inputs.UNHEALTHY_THRESHOLD_COUNT,
     }
     terms["rolling_most"] = terms["first_check"] + terms["drain"] + terms["stop"]
+    # a release that shifts traffic also waits on purpose: the shifting, the bake and, at most, the pause
+    terms["shifting_most"] = terms["rolling_most"] + params.release_wait_minutes(params.release_waits(values)) * 60
     terms["failing_task"] = max(terms["grace"], terms["unhealthy"])
     return terms
 
