@@ -562,15 +562,27 @@ def drift_summary(drifted, unchecked, env, moved, deployed, looked_at) -> list[s
     return lines
 
 
+def last_drift(found) -> tuple | None:
+    """(when, updated) of a stack whose last drift check (DescribeStacks DriftInformation) found drift: that
+    check's time (LastCheckTimestamp: "Most recent time when a drift detection operation was initiated on
+    the stack") and, when the stack was updated after it (which may have undone the drift), that update's
+    time, else None. None for a stack that did not drift at its last check.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackDriftInformation.html"""
+    information = found.get("DriftInformation") or {}
+    if information.get("StackDriftStatus") != "DRIFTED":
+        return None
+    when, updated = information.get("LastCheckTimestamp"), found.get("LastUpdatedTime")
+    return when, (updated if when and updated and updated > when else None)
+
+
 def drift_left(found, layer) -> list[str]:
     """After an empty change set: the stack's last drift check found drift, which a deploy with
     nothing to change leaves as it is (CloudFormation compares the template with the stack's last
     template, not with the resources)."""
-    information = found.get("DriftInformation") or {}
-    if information.get("StackDriftStatus") != "DRIFTED":
+    drifted = last_drift(found)
+    if drifted is None:
         return []
-    when, updated = information.get("LastCheckTimestamp"), found.get("LastUpdatedTime")
-    if when and updated and updated > when:  # an update since may have undone it (drift_warning)
+    if drifted[1]:
         return [
             f"note: {layer.stack} drifted at its last drift check, before its last update, which may have undone it: "
             f"make drift STACK={layer.name} ENV={layer.env} says whether it still drifts"
@@ -582,16 +594,14 @@ def drift_left(found, layer) -> list[str]:
 
 
 def drift_warning(found, layer) -> list[str]:
-    """Before a change set runs: the stack's last drift check (DescribeStacks DriftInformation) found
-    drift. The status is that check's (LastCheckTimestamp: "Most recent time when a drift detection
-    operation was initiated on the stack"): when the stack was updated since, that is said too.
-    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackDriftInformation.html"""
-    information = found.get("DriftInformation") or {}
-    if information.get("StackDriftStatus") != "DRIFTED":
+    """Before a change set runs: the stack's last drift check found drift (last_drift); when the stack was
+    updated since, that is said too."""
+    drifted = last_drift(found)
+    if drifted is None:
         return []
-    when, updated = information.get("LastCheckTimestamp"), found.get("LastUpdatedTime")
+    when, updated = drifted
     at = f" at {when:%Y-%m-%d %H:%M:%S %Z}" if when else ""
-    if when and updated and updated > when:
+    if updated:
         return [
             f"warning: {layer.stack} drifted: its last drift check{at} found resources changed outside CloudFormation; the stack was "
             f"updated since ({updated:%Y-%m-%d %H:%M:%S %Z}), after that check, which may no longer hold. Check again: "
