@@ -3956,6 +3956,8 @@ def test_a_relaxed_policy_that_cannot_be_put_back_is_named_with_the_command(aws)
     assert f"change set {cs_name('alb')} deleted" in aws.out
     assert f"{stack('alb')}: the stack policy is still relaxed (--allow-replace); restore it" in aws.out
     assert f"{CLI} cloudformation set-stack-policy --stack-name {stack('alb')}" in aws.out
+    # the layer's policy itself, not read from a file that may be another checkout's (or another --output-dir's)
+    assert f"--stack-policy-body {shlex.quote(json.dumps(configuration(ENV, 'alb')['StackPolicy']))}" in aws.out, aws.out
 
 
 def test_a_refused_relaxing_of_the_policy_leaves_nothing_to_put_back(aws):
@@ -5414,7 +5416,19 @@ def test_a_change_set_parameter_without_a_value_is_no_traceback(aws):
 def small_layer(template, tags=None):
     body = json.dumps(template, separators=(",", ":"), sort_keys=True)
     tags = tags or {"Project": "startupwebapp"}
-    return deploy.deployer.Layer(ENV, "cert-dns", stack("cert-dns"), body, frozenset(), {}, tags, None, {}, source="output/cert-dns.json")
+    return deploy.deployer.Layer(
+        ENV,
+        "cert-dns",
+        stack("cert-dns"),
+        body,
+        frozenset(),
+        {},
+        tags,
+        None,
+        {},
+        source="output/cert-dns.json",
+        configuration=f"output/{ENV}/cert-dns.json",
+    )
 
 
 def test_a_layer_names_its_template_file_as_given_inside_the_project_or_out(tmp_path):

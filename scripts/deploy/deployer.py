@@ -89,6 +89,7 @@ class Layer:
     kept_when_replaced: frozenset = frozenset()  # logical ids with UpdateReplacePolicy Retain
     custom_named: frozenset = frozenset()  # logical ids the template gives a custom name (templates.CUSTOM_NAMES)
     source: str = "output/<layer>.json"  # the template's file, as messages name it
+    configuration: str = "output/<env>/<layer>.json"  # where its parameters, tags and policy come from, as messages name it (load_layer)
 
 
 # The advice after an update other layers read: the change that made it (a new NamePrefix) may replace
@@ -107,8 +108,10 @@ def load_layer(env, name, output_dir: Path) -> Layer:
     problem = configuration_problem(config, frozenset(template.get("Parameters", {})))
     if problem:
         raise Failure(f"error: {shown[1]}: not a configuration `make templates` writes ({problem}); run `make templates`", 2)
-    source = str(templates.relative(files[0].resolve()))  # output/<layer>.json, or another --output-dir's
-    return layer_of(env, name, template, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"), source)
+    source, configuration = (str(templates.relative(path.resolve())) for path in files)  # output/'s, or another --output-dir's
+    return layer_of(
+        env, name, template, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"), source, configuration
+    )
 
 
 def compact(template: dict) -> str:
@@ -116,8 +119,9 @@ def compact(template: dict) -> str:
     return json.dumps(template, separators=(",", ":"), sort_keys=True)
 
 
-def layer_of(env, name, template: dict, parameters: dict, tags: dict, policy: dict | None, source: str) -> Layer:
-    """The layer a template (read by template_problem) and its values make; source names the template in messages."""
+def layer_of(env, name, template: dict, parameters: dict, tags: dict, policy: dict | None, source: str, configuration: str) -> Layer:
+    """The layer a template (read by template_problem) and its values make; source names the template in
+    messages, configuration where the values come from."""
     body = compact(template)
     if len(body) > MAX_TEMPLATE_BODY:
         raise Failure(f"error: {source}: {len(body)} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2)
@@ -137,6 +141,7 @@ def layer_of(env, name, template: dict, parameters: dict, tags: dict, policy: di
             logical_id for logical_id, r in resources.items() if templates.CUSTOM_NAMES.get(r["Type"]) in r.get("Properties", {})
         ),
         source=source,
+        configuration=configuration,
     )
 
 
@@ -512,7 +517,14 @@ class Deployer:
             )
         policy = stack_policy(template)
         return layer_of(
-            self.env, layer.name, template, parameter_values(found), self.stack_tags(found), policy, f"{layer.stack}'s template"
+            self.env,
+            layer.name,
+            template,
+            parameter_values(found),
+            self.stack_tags(found),
+            policy,
+            f"{layer.stack}'s template",
+            f"{layer.stack}'s parameters and tags",
         )
 
     def retained(self, stack) -> dict:
@@ -1264,7 +1276,7 @@ class Deployer:
             return ""
         return (
             f"\n  the stack policy is still relaxed (--allow-replace); restore it once the stack settles: {self.cli} cloudformation set-stack-policy "
-            f'--stack-name {layer.stack} --stack-policy-body "$(jq -c .StackPolicy output/{layer.env}/{layer.name}.json)"'
+            f"--stack-name {layer.stack} --stack-policy-body {shlex.quote(json.dumps(layer.policy or ALLOW_ALL_POLICY))}"
         )
 
     def print_events(self, stack_id, token, started, seen):
@@ -1531,13 +1543,13 @@ class Deployer:
         )
         if not layer.policy:
             return [
-                f"{layer.stack}: a stack policy is set on it outside this tool, and output/{self.env}/{layer.name}.json gives it none: "
+                f"{layer.stack}: a stack policy is set on it outside this tool, and {layer.configuration} gives it none: "
                 "an update it denies fails. A deploy never sets one for this layer; to allow every update now:",
                 command,
             ], False
         now = "none is set" if not body else "another is set, not by this tool"
         return [
-            f"{layer.stack}: its stack policy is not the one output/{self.env}/{layer.name}.json gives it: {now}. "
+            f"{layer.stack}: its stack policy is not the one {layer.configuration} gives it: {now}. "
             "A deploy sets it only with a change to the stack; to set it now:",
             command,
         ], False

@@ -481,7 +481,7 @@ def purge(deployer, names) -> int:
             # a stack with our tags made by hand (or by an older template) retaining what no layer template retains
             command = free_command(item.kind, item.physical_id, deployer.cli)
             item.action = None
-            item.note = f"left: output/{layer}.json retains no {item.kind} {item.logical_id}" + (
+            item.note = f"left: {templates.relative(deployer.output_dir / f'{layer}.json')} retains no {item.kind} {item.logical_id}" + (
                 f"; if it is no one's, by hand: {command}" if command else ""
             )
     keep_keys_of_kept_log_groups(items)

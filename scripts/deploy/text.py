@@ -418,7 +418,7 @@ def values_since_the_change_set(change_set, layer, exists) -> list[str]:
     if not changed:
         return []
     return [
-        f"warning: {change_set['ChangeSetName']} was made with other values than output/{layer.env}/{layer.name}.json holds now: "
+        f"warning: {change_set['ChangeSetName']} was made with other values than {layer.configuration} holds now: "
         + ", ".join(f"{k} {printable(made_with[k], one_line=True)} (now {v})" for k, v in sorted(changed.items()))
         + f"; executing it deploys its values, not these: make changeset STACK={layer.name} ENV={layer.env} makes one with them"
     ]
@@ -454,7 +454,7 @@ def kept_logs_unreadable(layer, change_set) -> list[str]:
 def tag_changes(layer, before) -> list[str]:
     """The stack's tags (before: key -> value) that differ from the layer's; the deployed ones as anyone
     who may tag the stack wrote them, escaped onto one line each."""
-    lines = [f"{layer.stack}: but its stack tags differ from output/{layer.env}/{layer.name}.json:"]
+    lines = [f"{layer.stack}: but its stack tags differ from {layer.configuration}:"]
     for key in sorted(k for k in before.keys() | layer.tags.keys() if before.get(k) != layer.tags.get(k)):
         old = printable(before[key], one_line=True) if key in before else "(none)"
         lines.append(f"  tag {printable(key, one_line=True)}: {old} -> {layer.tags.get(key, '(removed)')}")
