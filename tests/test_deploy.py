@@ -4604,7 +4604,18 @@ def test_a_second_run_is_refused_naming_who_holds_the_lock_and_since_when(aws, r
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})  # whose, then
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
     assert f"error: {ENV} is being changed by another run: deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z" in aws.err
-    assert f"make unlock ENV={ENV}" in aws.err
+    assert aws.err.rstrip().endswith(f"; wait for it to finish; if that run died, free the lock: make unlock ENV={ENV}"), aws.err
+
+
+def test_a_run_refused_by_the_lock_of_a_run_known_gone_is_told_to_free_it_not_to_wait(aws):
+    # "(its process ... no longer runs on this machine: that run is gone); wait for it to finish" said both.
+    ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    gone = HELD | {"holder": f"{lock.user()}@{socket.gethostname()} (pid {ended})", "machine": lock.this_machine()}
+    aws.ssm.add_client_error("put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400)
+    aws.ssm.add_response("get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(gone), "Version": 1}})
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
+    assert aws.err.rstrip().endswith(f"no longer runs on this machine: that run is gone); free the lock: make unlock ENV={ENV}"), aws.err
+    assert "wait for it" not in aws.err
 
 
 @pytest.mark.parametrize(

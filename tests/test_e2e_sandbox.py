@@ -399,6 +399,14 @@ def test_diff_is_clean_after_deploy(run, deployed):
     assert code == 0, out + err
 
 
+def test_a_diff_against_another_image_names_the_deploy_with_that_tag(run, deployed):
+    # "(make deploy applies it)": a deploy without TAG= keeps the running image, and would change nothing.
+    running = parameters(ENV, "service")["ImageTag"]
+    code, out, err = run("diff", "--stack", "service", "--image-tag", running + "-next")
+    assert code == 1, out + err
+    assert out.splitlines()[-1] == f"differs from what {ENV} runs: service (make deploy TAG={running}-next applies it)", out
+
+
 def test_destroy_is_refused_while_consumed(run, deployed):
     code, out, err = run("destroy", "--stack", "alb", "--yes")
     assert code == 1

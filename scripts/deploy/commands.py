@@ -340,7 +340,9 @@ class Commands:
         ]
         # an outcome, not a failure: make's "Error 1" after it only carries the exit code
         if deployable:
-            self.deployer.say(f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy applies it)")
+            # a deploy without TAG= keeps the running image: the one compared needs TAG= too
+            tag = f" TAG={self.args.image_tag}" if self.args.image_tag and "service" in deployable else ""
+            self.deployer.say(f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy{tag} applies it)")
         if self.deployer.policy_only:
             self.deployer.say(f"only the stack policy differs: {', '.join(self.deployer.policy_only)} (set it as said above)")
         if self.deployer.not_compared:

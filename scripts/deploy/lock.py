@@ -159,10 +159,10 @@ class EnvironmentLock:
                 raise Failure(
                     f"error: {self.env} was being changed by another run, which finished just now; nothing was done: run this again"
                 ) from None
-            raise Failure(
-                f"error: {self.env} is being changed by another run: {holder}; "
-                f"wait for it to finish; if that run died, free the lock: make unlock ENV={self.env}"
-            ) from None
+            then = (  # its process gone (said in holder): waiting would not end
+                "free the lock" if holder.endswith("that run is gone)") else "wait for it to finish; if that run died, free the lock"
+            )
+            raise Failure(f"error: {self.env} is being changed by another run: {holder}; {then}: make unlock ENV={self.env}") from None
         except AWS_ERRORS as error:
             if not may_have_landed(error):
                 self.value = None  # no credentials, or no attempt connected: nothing was sent, nothing to free
