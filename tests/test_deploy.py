@@ -4451,6 +4451,7 @@ def test_ctrl_c_while_the_lock_is_taken_says_the_request_may_land_late_and_how_t
         lock.take("deploy")
     lock.release()
     assert err.getvalue() == (
+        f"stopping: freeing the lock this run was taking (/{templates.PROJECT}/{ENV}/deploy-lock); Ctrl-C again stops at once\n"
         f"note: the lock was being taken when the run stopped; if the next run finds {ENV} held by this one (pid {os.getpid()}), "
         f"its request landed late: free it with make unlock ENV={ENV}\n"
     )
@@ -4479,6 +4480,7 @@ def test_after_a_take_that_was_stopped_a_second_stop_ends_the_release_saying_the
     finally:
         signal.signal(signal.SIGINT, previous)
     assert err.getvalue() == (
+        f"stopping: freeing the lock this run was taking (/{templates.PROJECT}/{ENV}/deploy-lock); Ctrl-C again stops at once\n"
         f"warning: /{templates.PROJECT}/{ENV}/deploy-lock may be held by this run (stopped while it was taken, and again while it "
         f"was freed); once AWS answers, see and free it with: make unlock ENV={ENV}\n"
     )

@@ -184,6 +184,8 @@ class EnvironmentLock:
             with stops_held():
                 self.delete_if_held()
             return
+        if self.value is not None:  # said at once: AWS may take its retries to answer (a paused endpoint: minutes)
+            print(f"stopping: freeing the lock this run was taking ({self.name}); Ctrl-C again stops at once", file=self.err, flush=True)
         try:
             self.delete_if_held()
         except KeyboardInterrupt:
