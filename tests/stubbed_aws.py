@@ -116,7 +116,7 @@ def stack_id(layer):
 
 
 def cs_name(layer):
-    return f"{stack(layer)}-20251125120000-abc1234"
+    return f"{stack(layer)}-20251125120000000-abc1234"
 
 
 def template(layer):

@@ -856,15 +856,7 @@ def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_a
     assert code == 0, out + err
     cloudformation = sandbox.client("cloudformation")
     (reviewed,) = cloudformation.list_change_sets(StackName=stack("cert-dns"))["Summaries"]
-
-    class SecondOn(datetime):  # the deploy's clock a second on: a change set name of its own, as on AWS, without waiting
-        @classmethod
-        def now(cls, tz=None):
-            return datetime.now(tz) + timedelta(seconds=1)
-
-    monkeypatch.setattr(deployer, "datetime", SecondOn)
     code, out, err = run("deploy", "--stack", "cert-dns")  # no terminal, no --yes: refused
-    monkeypatch.undo()
     assert code == 1 and "no terminal to ask on" in err, out + err
     assert f"left for review or by a stopped run: {reviewed['ChangeSetName']} (made " in out, out
     assert "empty (REVIEW_IN_PROGRESS) deleted" not in out, out
@@ -872,6 +864,23 @@ def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_a
     assert [s["ChangeSetName"] for s in left] == [reviewed["ChangeSetName"]]
     code, out, err = run("execute", "--stack", "cert-dns", "--changeset", reviewed["ChangeSetName"], "--yes")
     assert code == 0 and f"{stack('cert-dns')}: CREATE_COMPLETE" in out, out + err
+
+
+def test_two_change_sets_made_in_the_same_second_have_names_of_their_own(sandbox, run, monkeypatch):
+    # The name is also the request's ClientToken: the second of two equal ones is taken for a retry of the first.
+    sandbox.seed()
+    for millisecond in (100, 900):
+
+        class Fixed(datetime):
+            @classmethod
+            def now(cls, tz=None, millisecond=millisecond):
+                return datetime(2026, 1, 1, 12, 0, 0, millisecond * 1000, tzinfo=tz)
+
+        monkeypatch.setattr(deployer, "datetime", Fixed)
+        code, out, err = run("changeset", "--stack", "cert-dns")
+        assert code == 0, out + err
+    names = [s["ChangeSetName"] for s in sandbox.client("cloudformation").list_change_sets(StackName=stack("cert-dns"))["Summaries"]]
+    assert len(set(names)) == 2, names
 
 
 def test_an_update_that_replaces_the_service_states_its_count_then_leaves_it_to_auto_scaling(sandbox, run, tmp_path):

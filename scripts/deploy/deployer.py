@@ -677,7 +677,11 @@ class Deployer:
         """The change set's description, or None when there is nothing to change (then it is deleted)."""
         if self.revision is None:
             self.revision = git_revision(self.output_dir)
-        name = f"{layer.stack}-{self.now():%Y%m%d%H%M%S}-{self.revision}{suffix}"
+        # To the millisecond: two runs of one environment take the lock in turn, so the second's time is
+        # later, but on the sandbox within the same second; the name is also the request's ClientToken, and
+        # the second of two equal ones would be taken for a retry of the first.
+        stamp = self.now()
+        name = f"{layer.stack}-{stamp:%Y%m%d%H%M%S}{stamp.microsecond // 1000:03}-{self.revision}{suffix}"
         made = {"ChangeSetName": name}  # and its StackId, once CreateChangeSet answers
         rollback = self.rollback_configuration(layer)  # before the request: what stops it made nothing
         with self.discarded_if_stopped(layer, made, exists):
