@@ -280,6 +280,7 @@ def test_stacks_that_cannot_be_listed_leave_the_create_to_say_what_blocks_it(aws
 
 
 def test_create_path_creates_executes_waits_protects_and_prints_outputs(aws):
+    aws.caller()  # the account a YES=1 run prints with its question, before it read any stack
     layer = "cert-dns"
     aws.not_deployed(layer)
     aws.change_set(layer, "CREATE", CERT_CHANGES)
@@ -314,6 +315,7 @@ def test_create_path_creates_executes_waits_protects_and_prints_outputs(aws):
 
 
 def test_ctrl_c_while_protecting_a_new_stack_counts_it_created_and_the_next_run_protects_it(aws):
+    aws.caller()  # the account a YES=1 run prints with its question, before it read any stack
     layer = PROD_LAYERS[0]
     policy = configuration(ENV, layer).get("StackPolicy")
     termination = {"StackName": stack(layer), "EnableTerminationProtection": True}
@@ -388,6 +390,7 @@ def cert_dns_created(aws, status, *trail, **described_kwargs):
 
 
 def test_create_ending_in_rollback_complete_prints_failed_resources(aws):
+    aws.caller()  # the account a YES=1 run prints with its question, before it read any stack
     layer = "cert-dns"
     why = 'Resource handler returned message: "Invalid domain name" (RequestToken: 1a2b, HandlerErrorCode: InvalidRequest)'
     trail = [
@@ -403,6 +406,7 @@ def test_create_ending_in_rollback_complete_prints_failed_resources(aws):
 
 
 def test_a_run_of_one_layer_stopped_after_its_stack_operation_says_what_the_operation_did(aws, monkeypatch):
+    aws.caller()  # the account a YES=1 run prints with its question, before it read any stack
     # Ctrl-C once the create had completed, in what follows it: "interrupted" alone, exit 130, as if nothing had happened.
     layer = "cert-dns"
     cert_dns_created(aws, "CREATE_COMPLETE", event(layer, stack(layer), "CREATE_COMPLETE", 30))
@@ -1886,6 +1890,7 @@ def test_ctrl_c_before_the_stack_reads_as_this_runs_operation_names_that_operati
 
 
 def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_cancel(aws):
+    aws.caller()  # the account a YES=1 run prints with its question, before it read any stack
     layer = "cert-dns"
     cert_dns_created(aws, "CREATE_IN_PROGRESS", event(layer, stack(layer), "CREATE_IN_PROGRESS", 1))
 
@@ -4184,6 +4189,7 @@ def cert_dns_create_until(aws, polls):
 
 @pytest.mark.parametrize(("max_wait", "polls"), [(None, 4), (1, 2)])
 def test_the_wait_for_a_stack_is_bounded_and_says_what_is_still_in_progress(aws, max_wait, polls):
+    aws.caller()  # the account a YES=1 run prints with its question, before it read any stack
     # Each poll's sleep advances this clock by 1,000 s: the limit (45 min = 2,700 s for cert-dns,
     # or 60 s with --max-wait 1) passes after the 4th, or the 2nd, poll.
     minutes = max_wait or templates.WAIT_MINUTES["cert-dns"]
@@ -4328,6 +4334,7 @@ def test_zone_creates_no_zone_without_a_confirmation(aws, tmp_path, tty):
 
 
 def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tmp_path):
+    aws.caller()  # the account a YES=1 run prints with its question, before it read any stack
     new_zone = "Z9876543210ZYXWVUTSRQ"
     no_zone_yet(aws)
     no_zone_yet(aws)  # looked for again right before it is made
@@ -4795,6 +4802,19 @@ def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws):
     assert f"{ENV}: lock freed (was {holder})" in aws.out
 
 
+def test_with_yes_the_question_is_printed_with_its_answer_naming_the_account(aws):
+    # A CI log of make deploy YES=1 said nowhere which account and region the run changed.
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
+    for _ in range(2):
+        aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
+    aws.caller()
+    assert aws.run("unlock", "--yes") == 0, aws.err
+    holder = "deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z"
+    assert f"account {ACCOUNT}, {REGION}: free the lock of {ENV} held by {holder}? Only if that run is gone. yes (YES=1)\n" in aws.out
+    assert aws.questions == []
+
+
 def test_a_question_whose_account_cannot_be_read_is_asked_all_the_same_saying_so(aws):
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
@@ -4870,6 +4890,7 @@ def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machin
         held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value, "Version": 1}}
         aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
         if not refused:
+            aws.caller()  # the account a YES=1 run prints with its question
             aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
             aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
         code = aws.run("unlock", "--yes")

@@ -365,8 +365,10 @@ class Deployer:
             print(line, file=self.out, flush=True)
 
     def why_not(self, question) -> str | None:
-        """None once the run may go on: --yes, or "y" on the terminal; else why it may not."""
+        """None once the run may go on: --yes, or "y" on the terminal; else why it may not. With --yes the
+        question is printed with its answer: a CI log, too, says which account and region each was."""
         if self.yes:
+            self.say(f"{self.where()}: {question.removesuffix('[y/N] ').rstrip()} yes (YES=1)")
             return None
         if not self.interactive:
             return "no terminal to ask on and no YES=1 (--yes)"
