@@ -399,6 +399,17 @@ def test_diff_is_clean_after_deploy(run, deployed):
     assert code == 0, out + err
 
 
+def test_status_names_the_image_the_service_runs(sandbox, run, deployed):
+    # "how do I see what runs": make status showed no image; only make diff named one.
+    stack = templates.stack_name(ENV, "service")
+    found = sandbox.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    running = next(p["ParameterValue"] for p in found["Parameters"] if p["ParameterKey"] == "ImageTag")
+    code, out, err = run("status")
+    (line,) = [line for line in out.splitlines() if line.startswith(stack + " ")]
+    assert code == 0 and f"  image {running}" in line, out + err
+    assert not any("  image " in other for other in out.splitlines() if other != line), out
+
+
 def test_a_diff_against_another_image_names_the_deploy_with_that_tag(run, deployed):
     # "(make deploy applies it)": a deploy without TAG= keeps the running image, and would change nothing.
     running = parameters(ENV, "service")["ImageTag"]

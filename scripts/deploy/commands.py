@@ -276,6 +276,9 @@ class Commands:
                 if review
                 else ""
             )
+            running = None if foreign or deployer.is_create(stack) else parameter_values(found).get("ImageTag")
+            if running:  # the service's release: what make rollback steps back from
+                note = f"  image {printable(running, one_line=True)}" + note
             if foreign:
                 note += "  (not made by this tool: it lacks the tags its stacks carry; " + (
                     "deploy and destroy refuse to run while it is there)"
