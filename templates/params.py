@@ -484,7 +484,9 @@ def load(path: Path) -> Environment:
     if "region" not in data:
         problems.append(f"{where}: region: missing; allowed: {', '.join(sorted(regions))}")
     elif not isinstance(region, str) or region not in regions:
-        problems.append(f"{where}: region: {shown(region)} is not supported; allowed: {', '.join(sorted(regions))}")
+        problems.append(
+            f"{where}: region: {shown(region)} is not supported{did_you_mean(region, regions)}; allowed: {', '.join(sorted(regions))}"
+        )
     tags = {} if data.get("tags") is None else data["tags"]  # tags: 0 or [] is a mistake, not "no tags"
     if not isinstance(tags, dict):
         problems.append(f"{where}: tags: expected a mapping of tag names to strings")
@@ -572,7 +574,9 @@ def load(path: Path) -> Environment:
             continue
         problem = check_value(spec, raw)
         if problem:
-            problems.append(f"{where}: parameters.{key}: {shown(raw)} is not allowed; allowed: {problem}")
+            named_choices = spec.allowed if spec.allowed not in (None, ("true", "false")) and spec.type == "String" else ()
+            hint = did_you_mean(raw, named_choices) if named_choices else ""  # BLUE-GREEN: BLUE_GREEN
+            problems.append(f"{where}: parameters.{key}: {shown(raw)} is not allowed{hint}; allowed: {problem}")
         else:
             values[key] = raw
     if problems:

@@ -72,6 +72,18 @@ BAD = [
     ),
     ("optional layer twice", {**GOOD, "enabled_layers": ["waf", "waf"]}, "enabled_layers: 'waf'", "each once"),
     (
+        "a region mistyped",
+        {**GOOD, "region": "us-east1"},
+        "region: 'us-east1' is not supported (did you mean us-east-1?)",
+        "allowed: ",
+    ),
+    (
+        "a named value mistyped",
+        with_parameters(DeploymentStrategy="BLUE-GREEN"),
+        "parameters.DeploymentStrategy: 'BLUE-GREEN' is not allowed (did you mean BLUE_GREEN?)",
+        "allowed: ",
+    ),
+    (
         "smoke check",
         {**GOOD, "smoke_checks": [{"path": "/health", "status": 200}, {"path": "health", "status": 200}]},
         "smoke_checks, item 2: {path: health, status: 200}",  # the item, not the whole list, as YAML writes it
