@@ -98,10 +98,14 @@ def long_lived():
 def yaml_problem(error) -> str:
     """A YAML parser's error as a message names it: ' line N: cannot be read as YAML: <problem>', on one
     line and at most 200 characters of the problem, whatever it quotes."""
-    mark = getattr(error, "problem_mark", None)
+    mark, context, since = (getattr(error, name, None) for name in ("problem_mark", "context", "context_mark"))
+    problem = " ".join((getattr(error, "problem", None) or str(error)).split())[:200]
+    if mark and context and since and since.line < mark.line:
+        # what it was reading began on an earlier line, which holds the mistake ("DesiredCount 1" without
+        # its colon is found missing on the line after)
+        return f" line {since.line + 1}: cannot be read as YAML: {' '.join(context.split())[:100]}, up to line {mark.line + 1}: {problem}"
     line = f" line {mark.line + 1}:" if mark else ""
-    problem = " ".join((getattr(error, "problem", None) or str(error)).split())
-    return f"{line} cannot be read as YAML: {problem[:200]}"
+    return f"{line} cannot be read as YAML: {problem}"
 
 
 class RefusedFile(ValueError):

@@ -343,6 +343,13 @@ BAD = [
         "given twice",
     ),
     ("not yaml", "region: [us-east-1\n", "cannot be read as YAML", "expected"),
+    (
+        # PyYAML finds the colon missing on the line after: the line that lacks it is named first
+        "a key without its colon",
+        "region: us-east-1\nparameters:\n  DesiredCount 1\n  MinCapacity: 1\n",
+        "line 3: cannot be read as YAML: while scanning a simple key, up to line 4:",
+        "could not find expected ':'",
+    ),
     # PyYAML's own words were its position in a '<unicode string>'
     (
         "a control character",
