@@ -346,8 +346,8 @@ BAD = [
     (
         # PyYAML finds the colon missing on the line after: the line that lacks it is named first
         "a key without its colon",
-        "region: us-east-1\nparameters:\n  DesiredCount 1\n  MinCapacity: 1\n",
-        "line 3: cannot be read as YAML: while scanning a simple key, up to line 4:",
+        "region: us-east-1\nparameters:\n  MaxCapacity: 2\n  DesiredCount 1\n  MinCapacity: 1\n",
+        "line 4: cannot be read as YAML: while scanning a simple key, up to line 5:",
         "could not find expected ':'",
     ),
     # PyYAML's own words were its position in a '<unicode string>'
