@@ -3320,6 +3320,15 @@ def test_a_rollback_shows_the_historys_text_escaped_on_one_line(aws):
     assert "\x1b" not in aws.out and "\nforged" not in aws.out
 
 
+def test_a_rollback_to_latest_warns_that_the_tag_may_name_another_image_now(aws):
+    earlier = [release("latest", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, earlier)
+    service_update(aws, "latest", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True)
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert "warning: latest is the tag a push moves by default: this deploys the image it names now" in aws.out, aws.out
+
+
 def test_rollback_deploys_the_previous_image_through_a_change_set(aws):
     earlier = [release("v1", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
     aws.deployed("service", parameters=service_parameters("v2"))

@@ -20,6 +20,7 @@ from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import TRAFFIC_SHIFTING
 from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV
 
+MOVING_TAG = "latest"  # the tag docker push gives an image when it names none, and a first deploy's default ImageTag
 # A change set's ExecutionStatus once executed, and what it means.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ChangeSetSummary.html
 ALREADY_EXECUTED = {
@@ -532,6 +533,11 @@ class Commands:
             return 0
         else:
             deployer.say(f"rolling back {layer.stack} from {running} to {image_tag}")
+        if image_tag == MOVING_TAG:
+            deployer.say(
+                f"warning: {MOVING_TAG} is the tag a push moves by default: this deploys the image it names now, which may not be the one "
+                "that ran then (the history keeps tags); TAG=<version tag> names one image"
+            )
         deployer.rolling_back_from = running
         deployer.repair = True
         # The image alone changes: the template, values and tags the stack runs, not output/'s, which may hold other changes.
