@@ -25,7 +25,7 @@ endif
 COMMA := ,
 TARGETS := help venv lock templates check test lint bench clean review sandbox sandbox-stop sandbox-status \
 	deploy changeset execute status outputs events diff drift destroy purge recover rollback verify zone unlock \
-	task logs continue
+	task logs continue releases
 TAKEN_BY_deploy := ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON
 TAKEN_BY_destroy := ENV STACK YES MAX_WAIT PYTHON
 TAKEN_BY_purge := $(TAKEN_BY_destroy)
@@ -61,7 +61,7 @@ OWN_VALUES_verify := TIMEOUT CONNECT_TO CA_BUNDLE TEST_LISTENER
 OWN_VALUES_continue := ACTION
 OWN_VALUES_task := CMD
 OWN_VALUES_logs := SINCE FOLLOW
-DEPLOYER_TARGETS := unlock zone changeset execute status outputs events diff drift recover rollback verify continue task logs
+DEPLOYER_TARGETS := unlock zone changeset execute status outputs events diff drift recover rollback verify continue task logs releases
 ifeq ($(MAKELEVEL),0)
 # A word that is no target (make continue ACTION= ROLLBACK) would be run after the target, as make does.
 NOT_A_TARGET := $(if $(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS)),$(filter-out $(TARGETS),$(MAKECMDGOALS)))
@@ -220,7 +220,7 @@ recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED 
 rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers [YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
-verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, /health, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]
+verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, health check, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]
 	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(filter command line,$(origin TIMEOUT)),--timeout=$(call quote,$(value TIMEOUT))) $(foreach c,$(value CONNECT_TO),--connect-to=$(call quote,$(c))) \
 		$(if $(value CA_BUNDLE),--ca-bundle=$(call quote,$(value CA_BUNDLE))) $(if $(value TEST_LISTENER),--test-listener)
 
@@ -232,6 +232,9 @@ task: $(INSTALLED) ## run CMD="python manage.py migrate" once as a task of ENV's
 
 logs: $(INSTALLED) ## print ENV's service logs with task ids [SINCE=10m (30s, 2h, 1d) FOLLOW=1: until Ctrl-C]
 	@$(AWS) $(DEPLOY) logs $(FLAGS) $(if $(filter command line,$(origin SINCE)),--since=$(call quote,$(value SINCE))) $(if $(value FOLLOW),--follow)
+
+releases: $(INSTALLED) ## ENV's service releases make rollback reads, newest first, and the image that runs
+	@$(AWS) $(DEPLOY) releases $(FLAGS)
 
 bench: $(INSTALLED) ## print performance figures (medians)
 	@$(BIN)/python bench.py

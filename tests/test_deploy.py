@@ -3320,6 +3320,36 @@ def test_a_rollback_shows_the_historys_text_escaped_on_one_line(aws):
     assert "\x1b" not in aws.out and "\nforged" not in aws.out
 
 
+def test_releases_lists_the_history_newest_first_with_what_runs(aws):
+    # On call, before make rollback: which releases the history holds and which image runs (it was an SSM read by hand).
+    earlier = [
+        release("v0", "2025-11-01T10:00:00Z", stack_created="2025-10-01T00:00:00Z"),  # a destroyed service stack's
+        release("v1", "2025-11-20T10:00:00Z"),
+        release("v2", "2025-11-22T10:00:00Z"),
+        release("v1", "2025-11-23T10:00:00Z") | {"rolled_back_from": "v2"},
+    ]
+    aws.deployed("service", parameters=service_parameters("v1"))
+    history(aws, earlier)
+    assert aws.run("releases") == 0, aws.err
+    assert aws.out.splitlines() == [
+        f"2025-11-23T10:00:00Z  v1  git 1111111  by {CALLER}  (a rollback from v2)",
+        f"2025-11-22T10:00:00Z  v2  git 1111111  by {CALLER}",
+        f"2025-11-20T10:00:00Z  v1  git 1111111  by {CALLER}",
+        f"2025-11-01T10:00:00Z  v0  git 1111111  by {CALLER}  (of an earlier service stack: make rollback passes it over)",
+        f"{stack('service')} runs image v1",
+    ], aws.out
+
+
+def test_releases_of_a_service_not_deployed_with_no_history_says_both(aws):
+    aws.not_deployed("service")
+    history(aws, None)
+    assert aws.run("releases") == 0, aws.err
+    assert aws.out.splitlines() == [
+        f"no release recorded in /{templates.PROJECT}/{ENV}/service/releases",
+        f"{stack('service')} is not deployed: no image runs",
+    ], aws.out
+
+
 def test_a_rollback_to_latest_warns_that_the_tag_may_name_another_image_now(aws):
     earlier = [release("latest", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
     aws.deployed("service", parameters=service_parameters("v2"))

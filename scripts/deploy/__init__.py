@@ -45,7 +45,7 @@ from templates.params import load as load_params
 __all__ = ["ALLOW_ALL_POLICY", "API_CALLS", "CONFIG", "MAX_ATTEMPTS", "Deployer", "Failure", "main", "parse", "parse_api_calls"]
 
 CONTINUE_ACTIONS = ("CONTINUE", "ROLLBACK")  # ContinueServiceDeployment's actions
-SERVICE_COMMANDS = ("rollback", "verify", "task", "logs", "continue")  # the commands of the service layer alone
+SERVICE_COMMANDS = ("rollback", "verify", "task", "logs", "continue", "releases")  # the commands of the service layer alone
 TAKES_TAG = ("deploy", "changeset", "diff", "rollback", "task")  # the commands an image tag (TAG=) means something to
 # REPAIR=1 makes a change set without rollback triggers, which are set when it is made (a rollback makes one so)
 TAKES_REPAIR = ("deploy", "changeset", "rollback")

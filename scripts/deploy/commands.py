@@ -824,6 +824,25 @@ class Commands:
         deployer.say(*lines)
         return code
 
+    def releases(self) -> int:
+        """make releases: the service's releases the history holds (what make rollback reads), newest
+        first, each with its time, revision and caller, and the image the service runs."""
+        deployer, stack = self.deployer, templates.stack_name(self.env, "service")
+        found = deployer.describe(stack)
+        running = None if found is None or deployer.is_create(stack) else parameter_values(found).get("ImageTag")
+        every = deployer.history.releases()
+        ours = of_the_stack(every, found["CreationTime"]) if running else []
+        if not every:
+            deployer.say(f"no release recorded in {deployer.history.name}")
+        for entry in reversed(every):
+            notes = [f"a rollback from {entry['rolled_back_from']}" if entry.get("rolled_back_from") else ""]
+            notes.append("" if not running or entry in ours else "of an earlier service stack: make rollback passes it over")
+            said = "; ".join(note for note in notes if note)
+            line = f"{entry.get('time', '?')}  {entry['image_tag']}  git {entry.get('revision', '?')}  by {entry.get('by', '?')}"
+            deployer.say(printable(line + (f"  ({said})" if said else ""), one_line=True))
+        deployer.say(f"{stack} runs image {printable(running, one_line=True)}" if running else f"{stack} is not deployed: no image runs")
+        return 0
+
     def logs(self) -> int:
         """Print the service's log events since SINCE; with FOLLOW, keep printing until Ctrl-C, then exit 0."""
         deployer = self.deployer
@@ -922,6 +941,7 @@ COMMANDS = {
     "purge": Commands.purge,
     "task": Commands.task,
     "logs": Commands.logs,
+    "releases": Commands.releases,
 }
 # Commands that change an environment hold its lock (scripts/deploy/lock.py) while they run. A one-off
 # task does too: a migration while a deploy replaces the tasks (or two migrations at once) is what the
