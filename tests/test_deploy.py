@@ -3320,6 +3320,30 @@ def test_a_rollback_shows_the_historys_text_escaped_on_one_line(aws):
     assert "\x1b" not in aws.out and "\nforged" not in aws.out
 
 
+@pytest.mark.parametrize("kind", ["AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup"])
+def test_purge_reads_a_retained_load_balancers_or_target_groups_tags_and_state(kind):
+    """Each call as botocore's elbv2 model has it (a rename once made it call describe_pairs, a traceback)."""
+    client = SESSION.client("elbv2", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    arn = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:" + (
+        "loadbalancer/app/x/1" if kind.endswith("LoadBalancer") else "targetgroup/x/1"
+    )
+    item = purge.Retained(stack("alb"), stack_id("alb"), "Thing", kind, arn)
+    tags = [{"Key": purge.STACK_ID_TAG, "Value": item.stack_id}, {"Key": purge.LOGICAL_ID_TAG, "Value": "Thing"}]
+    if kind.endswith("LoadBalancer"):
+        stubber.add_response("describe_load_balancers", {"LoadBalancers": [{"LoadBalancerArn": arn}]}, {"LoadBalancerArns": [arn]})
+    else:
+        stubber.add_response("describe_target_groups", {"TargetGroups": [{"TargetGroupArn": arn}]}, {"TargetGroupArns": [arn]})
+    stubber.add_response("describe_tags", {"TagDescriptions": [{"ResourceArn": arn, "Tags": tags}]}, {"ResourceArns": [arn]})
+    if kind.endswith("LoadBalancer"):
+        attributes = [{"Key": "deletion_protection.enabled", "Value": "false"}]
+        stubber.add_response("describe_load_balancer_attributes", {"Attributes": attributes}, {"LoadBalancerArn": arn})
+    with stubber:
+        action, _ = purge.INSPECT[kind](lambda service: client, item)
+    stubber.assert_no_pending_responses()
+    assert action == "delete" and item.facts["tags"] == {t["Key"]: t["Value"] for t in tags}
+
+
 def test_releases_lists_the_history_newest_first_with_what_runs(aws):
     # On call, before make rollback: which releases the history holds and which image runs (it was an SSM read by hand).
     earlier = [

@@ -248,7 +248,7 @@ def _inspect_load_balancer(clients, item):
         if _code(error) == "LoadBalancerNotFound":
             raise Gone from None
         raise
-    item.facts = {"tags": _pairs(elbv2.describe_pairs(ResourceArns=[item.physical_id])["TagDescriptions"][0]["Tags"])}
+    item.facts = {"tags": _pairs(elbv2.describe_tags(ResourceArns=[item.physical_id])["TagDescriptions"][0]["Tags"])}
     attributes = _pairs(elbv2.describe_load_balancer_attributes(LoadBalancerArn=item.physical_id)["Attributes"])
     if attributes.get("deletion_protection.enabled") == "true":
         return None, "left: deletion protection is on; turn it off first if it is really to go"
@@ -263,7 +263,7 @@ def _inspect_target_group(clients, item):
         if _code(error) == "TargetGroupNotFound":
             raise Gone from None
         raise
-    item.facts = {"tags": _pairs(elbv2.describe_pairs(ResourceArns=[item.physical_id])["TagDescriptions"][0]["Tags"])}
+    item.facts = {"tags": _pairs(elbv2.describe_tags(ResourceArns=[item.physical_id])["TagDescriptions"][0]["Tags"])}
     if group.get("LoadBalancerArns"):
         return None, f"left: in use by {', '.join(group['LoadBalancerArns'])}"
     return "delete", "holds no data; its name blocks creating the layer again"
