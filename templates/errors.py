@@ -100,9 +100,9 @@ def yaml_problem(error) -> str:
     line and at most 200 characters of the problem, whatever it quotes."""
     mark, context, since = (getattr(error, name, None) for name in ("problem_mark", "context", "context_mark"))
     problem = " ".join((getattr(error, "problem", None) or str(error)).split())[:200]
-    if mark and context and since and since.line < mark.line:
-        # what it was reading began on an earlier line, which holds the mistake ("DesiredCount 1" without
-        # its colon is found missing on the line after)
+    if mark and since and since.line < mark.line and context == "while scanning a simple key":
+        # a key whose colon is missing ("DesiredCount 1") is found so on the line after; the key's line
+        # holds the mistake. Other contexts (a block mapping, a flow sequence) start far above it.
         return f" line {since.line + 1}: cannot be read as YAML: {' '.join(context.split())[:100]}, up to line {mark.line + 1}: {problem}"
     line = f" line {mark.line + 1}:" if mark else ""
     return f"{line} cannot be read as YAML: {problem}"

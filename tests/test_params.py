@@ -344,6 +344,13 @@ BAD = [
     ),
     ("not yaml", "region: [us-east-1\n", "cannot be read as YAML", "expected"),
     (
+        # a key indented one space less than the others: the line of that key, not of the mapping it breaks
+        "a key out of line",
+        "region: us-east-1\nparameters:\n  MaxCapacity: 2\n DesiredCount: 1\n",
+        "line 4: cannot be read as YAML",
+        "expected",
+    ),
+    (
         # PyYAML finds the colon missing on the line after: the line that lacks it is named first
         "a key without its colon",
         "region: us-east-1\nparameters:\n  MaxCapacity: 2\n  DesiredCount 1\n  MinCapacity: 1\n",
