@@ -2119,7 +2119,7 @@ def test_diff_names_a_stack_policy_set_outside_the_tool_and_how_to_set_it_back(a
         ]
         return
     assert aws.out.splitlines() == [
-        f"{stack(layer)}: its stack policy is not the one output/{ENV}/{layer}.json gives it: {said}. A deploy sets it "
+        f"{stack(layer)}: its stack policy is not the one {templates.relative(OUTPUT / ENV / f'{layer}.json')} gives it: {said}. A deploy sets it "
         "only with a change to the stack; to set it now:",
         f"  {CLI} cloudformation set-stack-policy --stack-name {stack(layer)} --stack-policy-body '{policy}'",
         f"only the stack policy differs: {layer} (set it as said above)",
@@ -2172,7 +2172,7 @@ def test_diff_of_a_layer_without_a_stack_policy_names_one_set_by_hand_that_denie
         assert aws.out.splitlines() == [f"{stack(layer)}: same as deployed"], aws.out
         return
     assert aws.out.splitlines()[:2] == [
-        f"{stack(layer)}: a stack policy is set on it outside this tool, and output/{ENV}/{layer}.json gives it none: "
+        f"{stack(layer)}: a stack policy is set on it outside this tool, and {templates.relative(OUTPUT / ENV / f'{layer}.json')} gives it none: "
         "an update it denies fails. A deploy never sets one for this layer; to allow every update now:",
         f"  {CLI} cloudformation set-stack-policy --stack-name {stack(layer)} --stack-policy-body '{json.dumps(ALLOW_ALL)}'",
     ]
@@ -3187,6 +3187,11 @@ def deleted_stacks_read(monkeypatch):
     purge.deleted_stacks(types.SimpleNamespace(cf=client), [stack("alb")])
 
 
+def retained_resources_read(monkeypatch):
+    client = paging_forever("cloudformation", "list_stack_resources", {"StackName": stack_id("alb")}, {"StackResourceSummaries": []})
+    purge.retained_by(types.SimpleNamespace(cf=client), {"StackId": stack_id("alb"), "StackName": stack("alb")})
+
+
 def relaxed_marks_read(monkeypatch):
     prefix = f"/{templates.PROJECT}/{ENV}/relaxed-stack-policy"
     client = paging_forever("ssm", "get_parameters_by_path", {"Path": prefix}, {"Parameters": []})
@@ -3198,6 +3203,7 @@ def relaxed_marks_read(monkeypatch):
     [
         (deleted_stacks_read, "ListStacks"),
         (relaxed_marks_read, "GetParametersByPath"),
+        (retained_resources_read, "ListStackResources"),
         (stack_events_read, "DescribeStackEvents"),
         (change_set_read, "DescribeChangeSet"),
         (resource_drifts_read, "DescribeStackResourceDrifts"),
@@ -3241,6 +3247,14 @@ def test_the_history_keeps_the_newest_releases_whose_stored_value_fits_the_stand
         assert kept == entries[-len(kept) :], (length, kept)
         # within the limit, and one release more would not be
         assert len(written[0]) <= release_history.MOST_STORED < len(release_history.stored(entries[-len(kept) - 1 :])), length
+
+
+def test_change_sets_whose_listing_gives_a_token_again_are_a_note_and_the_run_goes_on():
+    client = paging_forever("cloudformation", "list_change_sets", {"StackName": stack("alb")}, {"Summaries": []})
+    said = []
+    run = types.SimpleNamespace(cf=client, say=said.append)
+    assert deployer.Deployer.change_sets_for_review(run, stack("alb"), "its line shows none") == ""
+    assert said == [f"  note: the change sets of {stack('alb')} could not be listed (PaginationError); its line shows none"], said
 
 
 def test_an_entry_that_is_no_release_is_left_out_and_the_releases_kept_also_in_another_runs_version():
@@ -3361,6 +3375,16 @@ def test_releases_lists_the_history_newest_first_with_what_runs(aws):
         f"2025-11-20T10:00:00Z  v1  git 1111111  by {CALLER}",
         f"2025-11-01T10:00:00Z  v0  git 1111111  by {CALLER}  (of an earlier service stack: make rollback passes it over)",
         f"{stack('service')} runs image v1",
+    ], aws.out
+
+
+def test_releases_of_a_destroyed_service_are_each_marked_as_an_earlier_stacks(aws):
+    aws.not_deployed("service")
+    history(aws, [release("v1", "2025-11-20T10:00:00Z")])
+    assert aws.run("releases") == 0, aws.err
+    assert aws.out.splitlines() == [
+        f"2025-11-20T10:00:00Z  v1  git 1111111  by {CALLER}  (of an earlier service stack: make rollback passes it over)",
+        f"{stack('service')} is not deployed: no image runs",
     ], aws.out
 
 
@@ -5472,9 +5496,20 @@ def test_execute_warns_when_output_holds_other_values_than_the_change_set_was_ma
     aws.reviewed_change_set(layer, parameters=given | {name: f"{value}-then"})
     assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1  # no terminal: left, after the warning
     assert (
-        f"warning: {cs_name(layer)} was made with other values than output/{ENV}/{layer}.json holds now: {name} {value}-then "
+        f"warning: {cs_name(layer)} was made with other values than {templates.relative(OUTPUT / ENV / f'{layer}.json')} holds now: {name} {value}-then "
         f"(now {value}); executing it deploys its values, not these: make changeset STACK={layer} ENV={ENV} makes one with them"
     ) in aws.out.splitlines(), aws.out
+
+
+def test_a_message_names_the_configuration_file_of_the_output_dir_the_run_read(aws, tmp_path):
+    # It named output/<env>/<layer>.json whatever --output-dir the run read.
+    other = shutil.copytree(OUTPUT, tmp_path / "elsewhere")
+    layer = "cert-dns"
+    given = configuration(ENV, layer)["Parameters"]
+    name, value = sorted(given.items())[0]
+    aws.reviewed_change_set(layer, parameters=given | {name: f"{value}-then"})
+    assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer), "--output-dir", str(other)) == 1
+    assert f"was made with other values than {other / ENV / f'{layer}.json'} holds now: " in aws.out, aws.out
 
 
 def test_execute_does_not_warn_of_the_running_image_a_change_set_for_an_update_keeps(aws):

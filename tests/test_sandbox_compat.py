@@ -168,7 +168,8 @@ def test_seed_creates_the_ids_that_params_sandbox_yaml_holds(aws, sandbox):
     assert created == {name: params.load(PARAMS_FILE).values[name] for name in created}
     subnets = {s["SubnetId"]: s for s in aws.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [created["VpcId"]]}])["Subnets"]}
     for pair in (created["PublicSubnetIds"].split(","), created["PrivateSubnetIds"].split(",")):
-        assert [subnets[s]["AvailabilityZone"] for s in pair] == ["us-east-1a", "us-east-1b"]
+        region = params.load(PARAMS_FILE).region  # the sandbox's zones are in the sandbox's region
+        assert [subnets[s]["AvailabilityZone"] for s in pair] == [f"{region}a", f"{region}b"]
     group = aws.ec2.describe_security_groups(GroupIds=[created["BackendSecurityGroupId"]])["SecurityGroups"][0]
     assert group["VpcId"] == created["VpcId"]
     assert aws.ecs.describe_clusters(clusters=[CLUSTER])["clusters"][0]["status"] == "ACTIVE"

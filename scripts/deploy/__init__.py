@@ -125,7 +125,7 @@ def parse(argv):
     parser.add_argument(
         "--test-listener",
         action="store_true",
-        help="verify: check /health and the smoke checks through the load balancer's test listener, which reaches a "
+        help="verify: check the health-check path and the smoke checks through the load balancer's test listener, which reaches a "
         "release's new tasks before production traffic does (not with DeploymentStrategy ROLLING)",
     )
     parser.add_argument(

@@ -212,9 +212,8 @@ class AwsCalls:
 def next_page_token(page: dict, seen: set, operation: str, key: str = "NextToken"):
     """The page's next-page token (None: the last page), added to seen, the tokens this paging has had
     so far. One had before (the token asked with, or any earlier one: A, B, A) would be paged without
-    end: PaginationError. botocore's paginators catch only the token asked with (A, A: botocore's
-    paginate.py), so every paging loop here reads its pages with this: by hand, or a paginator's through
-    checked_pages."""
+    end: PaginationError. botocore's paginators catch only the token asked with (A, A), so every paging
+    loop here reads its pages with this: by hand, or a paginator's through checked_pages."""
     token = page.get(key)
     if token is not None:
         if token in seen:

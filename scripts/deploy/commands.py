@@ -20,7 +20,7 @@ from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import TRAFFIC_SHIFTING
 from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV
 
-MOVING_TAG = "latest"  # the tag docker push gives an image when it names none, and a first deploy's default ImageTag
+MOVING_TAG = "latest"  # the tag docker push gives an image when it names none: each push moves it
 # A change set's ExecutionStatus once executed, and what it means.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ChangeSetSummary.html
 ALREADY_EXECUTED = {
@@ -831,12 +831,12 @@ class Commands:
         found = deployer.describe(stack)
         running = None if found is None or deployer.is_create(stack) else parameter_values(found).get("ImageTag")
         every = deployer.history.releases()
-        ours = of_the_stack(every, found["CreationTime"]) if running else []
+        ours = of_the_stack(every, found["CreationTime"]) if found else []  # with no stack, every release is a destroyed one's
         if not every:
             deployer.say(f"no release recorded in {deployer.history.name}")
         for entry in reversed(every):
             notes = [f"a rollback from {entry['rolled_back_from']}" if entry.get("rolled_back_from") else ""]
-            notes.append("" if not running or entry in ours else "of an earlier service stack: make rollback passes it over")
+            notes.append("" if entry in ours else "of an earlier service stack: make rollback passes it over")
             said = "; ".join(note for note in notes if note)
             line = f"{entry.get('time', '?')}  {entry['image_tag']}  git {entry.get('revision', '?')}  by {entry.get('by', '?')}"
             deployer.say(printable(line + (f"  ({said})" if said else ""), one_line=True))

@@ -145,7 +145,8 @@ class EnvironmentLock:
             if retried and self.held_value() == self.value:
                 return
             self.value = None
-            holder = self.holder()
+            held_value = self.held_value()
+            holder = None if held_value is None else self.holder(held_value)
             if holder is None and code == "TooManyUpdates":  # a take under way has not landed yet: whose, we cannot tell
                 maybe_ours = (
                     f" (by another run, or by this run's own retried request); nothing was done: run this again; if it then names "
@@ -159,9 +160,9 @@ class EnvironmentLock:
                 raise Failure(
                     f"error: {self.env} was being changed by another run, which finished just now; nothing was done: run this again"
                 ) from None
-            then = (  # its process gone (said in holder): waiting would not end
-                "free the lock" if holder.endswith("that run is gone)") else "wait for it to finish; if that run died, free the lock"
-            )
+            held = untrusted_json(held_value)
+            gone_for_sure = isinstance(held, dict) and holder_runs(held, self.env) is False  # waiting would not end
+            then = "free the lock" if gone_for_sure else "wait for it to finish; if that run died, free the lock"
             raise Failure(f"error: {self.env} is being changed by another run: {holder}; {then}: make unlock ENV={self.env}") from None
         except AWS_ERRORS as error:
             if not may_have_landed(error):
