@@ -232,6 +232,9 @@ class Output:
 UNPRINTABLE = (
     r"\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\u00ad\u200b-\u200d\u2060-\u2064\ufeff"
     r"\u115f\u1160\u3164\uffa0\u180e\u034f"
+    # Surrogates: JSON's "\udc9b" escapes give them, and stdout writes one as the raw byte it stands for
+    # under surrogateescape (a C1 control, part of a bidi override) or fails on it (a traceback).
+    r"\ud800-\udfff"
 )
 CONTROL_CHARACTERS = re.compile(rf"[\x00-\x08{UNPRINTABLE}]")
 ANY_CONTROL_CHARACTER = re.compile(rf"[\x00-\x0a{UNPRINTABLE}]")

@@ -12,6 +12,7 @@ import ipaddress
 import json
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -606,9 +607,14 @@ def trust_policy_checks(v: dict) -> list[str]:
 
 
 def did_you_mean(word, choices) -> str:
-    """A close choice, whatever the case: WAF finds waf."""
+    """A close choice, whatever the case: WAF finds waf. A word that only looks like an ASCII choice
+    ("us-east-1" with a Cyrillic a, which difflib scored as close to us-west-1) is said to hold what it does."""
     if not isinstance(word, str) or len(word) > 80:
         return ""
+    foreign = sorted({c for c in word if not c.isascii()})
+    if foreign and all(choice.isascii() for choice in choices):
+        named = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in foreign[:3])
+        return f" (it holds {named}: not ASCII, as every allowed value is)"
     by_lower = {choice.lower(): choice for choice in choices}
     close = difflib.get_close_matches(word.lower(), list(by_lower), n=1)
     return f" (did you mean {by_lower[close[0]]}?)" if close else ""

@@ -3378,6 +3378,17 @@ def test_releases_lists_the_history_newest_first_with_what_runs(aws):
     ], aws.out
 
 
+def test_releases_prints_the_historys_text_escaped_whatever_it_holds(aws):
+    # anyone who may write the parameter writes what make releases prints: surrogates (from JSON's \\u
+    # escapes) went to the terminal as raw bytes, or failed to print at all (a traceback)
+    hostile = "x\udc9b2J\udcc2\udc85y\u202e\ud800"
+    aws.deployed("service", parameters=service_parameters("v1"))
+    history(aws, [release("v1", hostile) | {"by": hostile}])
+    assert aws.run("releases") == 0, aws.err
+    assert "x\\udc9b2J\\udcc2\\udc85y\\u202e\\ud800  v1" in aws.out, aws.out
+    assert not re.search("[\ud800-\udfff\u202e]", aws.out), ascii(aws.out)
+
+
 def test_releases_of_a_destroyed_service_are_each_marked_as_an_earlier_stacks(aws):
     aws.not_deployed("service")
     history(aws, [release("v1", "2025-11-20T10:00:00Z")])
@@ -3505,6 +3516,16 @@ def test_releases_of_a_destroyed_service_stack_are_not_rolled_back_to(aws):
     assert aws.run("rollback", "--stack", "service") == 1
     assert f"1 releases in the history belong to an earlier {stack('service')}" in aws.out
     assert "nothing earlier to roll back to" in aws.err
+
+
+def test_a_rollback_from_an_image_tag_of_anyones_writing_prints_it_escaped(aws):
+    # The stack's ImageTag is whatever anyone who may update the stack wrote (a template swapped by hand).
+    hostile = "a\r\u202e\u3164\x9b2J\u2028x"
+    aws.deployed("service", parameters=service_parameters(hostile))
+    service_update(aws, "v1", [], running=hostile, service_read=True, rolled_back_from=hostile, repair=True)
+    assert aws.run("rollback", "--stack", "service", "--image-tag", "v1", "--yes") == 0, aws.err
+    assert f"rolling back {stack('service')} from a\\r\\u202e\\u3164\\x9b2J\\u2028x to v1" in aws.out.splitlines(), aws.out
+    assert not re.search("[\r\u202e\u3164\x9b\u2028]", aws.out), ascii(aws.out)
 
 
 def test_rollback_with_nothing_earlier_says_so(aws):
@@ -4720,8 +4741,14 @@ def test_a_run_refused_by_the_lock_of_a_run_known_gone_is_told_to_free_it_not_to
         ("[" * 100_000, repr("[" * 100)),  # nested deeper than json parses (RecursionError): shown as it is
         # Anyone who may write the parameter writes what the refusal prints: one line, escaped.
         (json.dumps(HELD | {"holder": "bob\x1b]0;x\x07\r\nforged: all good"}), "deploy by bob\\x1b]0;x\\x07\\r\\nforged: all good since"),
+        # JSON's \\u escapes give lone surrogates, which stdout wrote as raw bytes (a C1 control, a bidi override) or failed on
+        (json.dumps(HELD | {"holder": "bob\udce2\udc80\udcae\udcc2\udc9b2J"}), "deploy by bob\\udce2\\udc80\\udcae\\udcc2\\udc9b2J since"),
+        (
+            "prod-deploy\u3164 by admin",
+            "'prod-deploy\\u3164 by admin'",
+        ),  # no JSON: shown as repr() would, a letter that shows as nothing escaped
     ],
-    ids=["nested too deep", "control characters"],
+    ids=["nested too deep", "control characters", "surrogates", "no JSON, an invisible letter"],
 )
 def test_a_lock_value_of_anyones_making_is_shown_on_one_line_escaped_not_a_traceback(aws, value, shown):
     aws.ssm.add_client_error("put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400)
@@ -4900,6 +4927,18 @@ def test_with_yes_the_question_is_printed_with_its_answer_naming_the_account(aws
     holder = "deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z"
     assert f"account {ACCOUNT}, {REGION}: free the lock of {ENV} held by {holder}? Only if that run is gone. yes (YES=1)\n" in aws.out
     assert aws.questions == []
+
+
+def test_the_account_an_endpoint_answers_is_printed_escaped_with_the_question(aws):
+    # GetCallerIdentity's answer is the endpoint's to write: on one that is not AWS, anything.
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
+    for _ in range(2):
+        aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
+    hostile = "111111111111 \u202e(dorp) \u2028fake"
+    aws.sts.add_response("get_caller_identity", {"UserId": "x", "Account": hostile, "Arn": "arn:aws:iam::1:user/x"}, {})
+    assert aws.run("unlock", "--yes") == 0, aws.err
+    assert f"account 111111111111 \\u202e(dorp) \\u2028fake, {REGION}: free the lock" in aws.out, aws.out
 
 
 def test_a_question_whose_account_cannot_be_read_is_asked_all_the_same_saying_so(aws):

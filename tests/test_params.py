@@ -78,6 +78,13 @@ BAD = [
         "allowed: ",
     ),
     (
+        # it looks like us-east-1: difflib scored it as close to us-west-1 and suggested that
+        "a region with a Cyrillic letter",
+        {**GOOD, "region": "us-e\u0430st-1"},
+        "(it holds U+0430 CYRILLIC SMALL LETTER A: not ASCII, as every allowed value is)",
+        "allowed: ",
+    ),
+    (
         "a named value mistyped",
         with_parameters(DeploymentStrategy="BLUE-GREEN"),
         "parameters.DeploymentStrategy: 'BLUE-GREEN' is not allowed (did you mean BLUE_GREEN?)",

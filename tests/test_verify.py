@@ -728,6 +728,19 @@ def test_make_verify_asks_the_health_check_path_the_deployed_alb_stack_gives_its
     assert ("https", "/healthz") in site.requests and ("http", "/healthz") in site.requests, site.requests
 
 
+@pytest.mark.parametrize("path", ["/caf\u00e9", "http://evil.example/x", "/h\r\nX-Injected: 1", "/h\u202eevil\x9b2J"])
+def test_make_verify_refuses_a_health_check_path_that_is_no_path_before_any_request(servers, pki, monkeypatch, path):
+    # The alb stack's parameter, as anyone who may update the stack wrote it: a full URL was requested as one
+    # (a forged Host), a non-ASCII one was a traceback in http.client, control characters went to the terminal.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    site, _ = servers
+    code, lines = make_verify(servers, pki, alb_parameters={"HealthCheckPath": path})
+    assert code == 2 and site.requests == [], lines
+    (said,) = [line for line in lines if line.startswith("error: ")]
+    assert "HealthCheckPath " in said and "is no path this tool requests" in said and "nothing was requested" in said, said
+    assert not any(c in said for c in "\r\n\u202e\x9b"), ascii(said)
+
+
 def test_make_verify_on_an_emulator_with_connect_to_runs_the_http_checks_against_the_local_server(servers, pki, monkeypatch):
     """A local rehearsal: the sandbox's stacks, the app on a local HTTPS server."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")

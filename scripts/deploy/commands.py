@@ -17,7 +17,7 @@ from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import of_the_stack, previous_release, stack_mark
 from scripts.deploy.text import parameter_values
 from templates.errors import RefusedFile, Terminated, printable
-from templates.inputs import TRAFFIC_SHIFTING
+from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
 from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV
 
 MOVING_TAG = "latest"  # the tag docker push gives an image when it names none: each push moves it
@@ -216,7 +216,7 @@ class Commands:
             deployer.rolling_back_from = left
             deployer.say(f"{layer.stack}: change set {name} is a rollback from {left} (its description says so): recorded as one")
         elif left:
-            why = f"it deploys {left} itself" if left == running else f"{running or 'no image'} runs"
+            why = f"it deploys {left} itself" if left == running else f"{printable(running, one_line=True) if running else 'no image'} runs"
             deployer.say(f"note: change set {name} says it is a rollback from {left}, but {why}: recorded as a release")
         deployer.take_triggers_of(layer, change_set)
         deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
@@ -471,6 +471,7 @@ class Commands:
         deployer.ready(layer)  # an update under way (a release whose wait stopped) ends first: then the image it left runs
         deployer.put_back_relaxed_policy(layer)  # also when it then finds nothing to roll back to
         running = parameter_values(deployer.describe(layer.stack)).get("ImageTag")
+        said = printable(running, one_line=True) if running else running  # the stack's: anyone who may update it wrote it
         # The update under way was a release, and is gone: another image ran, or CloudFormation was already
         # undoing it (its rollback triggers are the release alarms; the stack may show the image restored by then).
         undone = parameter_values(before).get("ImageTag") != running or before["StackStatus"].startswith("UPDATE_ROLLBACK")
@@ -479,7 +480,7 @@ class Commands:
             # meanwhile: rolling back from what runs now would undo the good release before it too.
             deployer.say(
                 f"{layer.stack}: the update under way when this rollback started ended UPDATE_ROLLBACK_COMPLETE: CloudFormation "
-                f"rolled it back, and {running} runs now; nothing more rolled back. If {running} is the image to leave too: "
+                f"rolled it back, and {said} runs now; nothing more rolled back. If {said} is the image to leave too: "
                 f"make rollback ENV={self.env} again"
             )
             return 0
@@ -501,7 +502,7 @@ class Commands:
                 unknown = (
                     f"but the last release in the history ({deployer.history.name}) is {last['image_tag']} "
                     f"({printable(str(last.get('time', '?')), one_line=True)}): a release or rollback since was not recorded (its wait "
-                    f"stopped: it has finished, and {running} runs)"
+                    f"stopped: it has finished, and {said} runs)"
                 )
             elif last and not named:
                 unknown = (
@@ -512,14 +513,14 @@ class Commands:
                 unknown = None
             if unknown:
                 raise Failure(
-                    f"error: {layer.stack} runs image {running}, {unknown}. What ran before {running} is not known: name the image to "
+                    f"error: {layer.stack} runs image {said}, {unknown}. What ran before {said} is not known: name the image to "
                     f"roll back to with TAG=<image tag> (make rollback TAG=<image tag> ENV={self.env})"
                 )
             release = previous_release(releases, running)
             if release is None:
                 raise Failure(
                     f"error: nothing earlier to roll back to: the release history (SSM parameter {deployer.history.name}) names no image that ran "
-                    f"before the running one (image tag {running}) and was not rolled back from since; name one with TAG=<image tag>"
+                    f"before the running one (image tag {said}) and was not rolled back from since; name one with TAG=<image tag>"
                 )
             image_tag = release["image_tag"]
             released = (
@@ -527,12 +528,12 @@ class Commands:
                 if "time" in release
                 else "its release is not in the history"
             )
-            deployer.say(f"rolling back {layer.stack} from {running} to {image_tag} ({released})")
+            deployer.say(f"rolling back {layer.stack} from {said} to {image_tag} ({released})")
         elif image_tag == running:  # nothing to roll back; a change set would apply whatever else differs, unasked
-            deployer.say(f"{layer.stack} runs image {running} already: nothing to roll back")
+            deployer.say(f"{layer.stack} runs image {said} already: nothing to roll back")
             return 0
         else:
-            deployer.say(f"rolling back {layer.stack} from {running} to {image_tag}")
+            deployer.say(f"rolling back {layer.stack} from {said} to {image_tag}")
         if image_tag == MOVING_TAG:
             deployer.say(
                 f"warning: {MOVING_TAG} is the tag a push moves by default: this deploys the image it names now, which may not be the one "
@@ -593,6 +594,13 @@ class Commands:
         host, https = alb["ServiceHost"], test_listener_port or 443
         # the path the deployed target group probes, which the application answers (params' HealthCheckPath)
         health_path = parameter_values(deployer.describe(templates.stack_name(environment.name, "alb"))).get("HealthCheckPath")
+        if health_path is not None and not re.fullmatch(HTTP_PATH, health_path):  # the template's AllowedPattern, unless it was swapped
+            raise Failure(
+                f"error: {templates.stack_name(environment.name, 'alb')}'s HealthCheckPath {printable(health_path, one_line=True)[:200]} "
+                f"is no path this tool requests (its template changed outside this tool?); allowed: {INPUTS['HealthCheckPath'].hint}; "
+                "nothing was requested",
+                2,
+            )
         if connect_to and not endpoint.maps(host, https):  # a typo: the certificate, health and smoke checks skipped, and passed
             raise Failure(
                 f"error: CONNECT_TO (--connect-to) maps {', '.join(sorted(f'{h}:{p}' for h, p in connect_to))}, not {host}:{https}, "

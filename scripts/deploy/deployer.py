@@ -397,7 +397,7 @@ class Deployer:
             account = self.account()
         except AWS_ERRORS as error:
             account = f"not known ({error_code(error)})"
-        place = f"account {account}, {self.cf.meta.region_name}"
+        place = f"account {printable(account, one_line=True)}, {self.cf.meta.region_name}"  # STS's answer: anyone's on a hostile endpoint
         return f"the local sandbox at {self.cf.meta.endpoint_url} ({place})" if self.env == params.SANDBOX_ENV else place
 
     def account(self) -> str:
@@ -1605,7 +1605,7 @@ class Deployer:
         running, configured = parameter_values(found).get("ImageTag"), layer.parameters.get("ImageTag")
         if image_tag is None and configured is not None and running not in (None, configured):
             lines.append(
-                f"  image {running} runs: ImageTag {configured} of params/{self.env}.yaml counts only for a first create "
+                f"  image {printable(running, one_line=True)} runs: ImageTag {configured} of params/{self.env}.yaml counts only for a first create "
                 f"(a deploy keeps the running image; make deploy STACK={layer.name} ENV={self.env} TAG=<tag> releases another)"
             )
         self.say(*lines)

@@ -7,7 +7,7 @@ from botocore.exceptions import ClientError
 
 import templates
 from scripts.deploy.aws import next_page_token
-from templates.errors import untrusted_json
+from templates.errors import printable, untrusted_json
 from templates.inputs import IMAGE_TAG
 
 RELEASES_KEPT = 20  # entries of the release history, fewer when they pass MOST_STORED
@@ -52,7 +52,7 @@ class ReleaseHistory:
             then = f"reading version {earlier}, the last that is one" if earlier else "starting it again"
             self.say(
                 f"warning: the release history (SSM parameter {self.name}) is not a list of releases in its version {self.version} "
-                f"({value[:60]!r}); {then}"
+                f"({printable(repr(value[:60]), one_line=True)}); {then}"
             )
             if not earlier:
                 return []
@@ -62,7 +62,7 @@ class ReleaseHistory:
             count = len(entries) - len(releases)
             some = "1 entry that is" if count == 1 else f"{count} entries that are"
             self.say(
-                f"warning: the release history (SSM parameter {self.name}) holds {some} no release, such as {str(dropped)[:60]!r}: left out"
+                f"warning: the release history (SSM parameter {self.name}) holds {some} no release, such as {printable(repr(str(dropped)[:60]), one_line=True)}: left out"
             )
         return releases
 

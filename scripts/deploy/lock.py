@@ -246,7 +246,7 @@ class EnvironmentLock:
         try:  # another run wrote it, or anyone who may write the parameter: shown on one line, escaped
             return printable(f"{held['command']} by {held['holder']} since {held['since']}{gone(held, self.env)}", one_line=True)
         except (TypeError, KeyError):  # not JSON (None), or not a lock's
-            return repr(value[:100])
+            return printable(repr(value[:100]), one_line=True)
 
     def free(self, shown_value) -> str | None:
         """`make unlock`: delete the lock if it still holds the value its holder was named from (read
