@@ -3151,7 +3151,7 @@ def stack_events_read(monkeypatch):
     )
     monkeypatch.setattr(client, "describe_stack_events", lambda **asked: page(**asked) | {"StackEvents": [next(answers)]})
     run = types.SimpleNamespace(cf=client, events=[], say=lambda *lines: None, colour=False)
-    deployer.Deployer.print_events(run, stack_id("alb"), cs_name("alb"), NOW, set())
+    deployer.Deployer.print_events(run, stack_id("alb"), deployer.Deployer.execution_token(cs_name("alb")), NOW, set())
 
 
 def change_set_read(monkeypatch):

@@ -394,7 +394,7 @@ def test_a_refused_execute_of_the_settling_change_set_deletes_it(sandbox, run, m
         assert code == 0, out + err
 
     def refuse_settling(params, **_):
-        if params["ClientRequestToken"].endswith("-settle"):  # the change set goes by its ARN, its name is the token
+        if params["ClientRequestToken"].endswith("-settle"):  # the change set goes by its ARN, its name is in the token
             raise ClientError({"Error": {"Code": "InvalidChangeSetStatus", "Message": "refused by the test"}}, "ExecuteChangeSet")
 
     session = botocore_models.botocore_session

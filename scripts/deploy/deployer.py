@@ -808,7 +808,7 @@ class Deployer:
         try:
             found = self.wait_for_stack(
                 layer.stack,
-                name,
+                self.execution_token(name),
                 started,
                 change_set.get("StackId"),
                 given,
@@ -969,18 +969,26 @@ class Deployer:
                 + f". make deploy ENV={self.env} deploys them (the layers with nothing to change say no changes)"
             )
 
+    @staticmethod
+    def execution_token(name) -> str:
+        """ExecuteChangeSet's ClientRequestToken for the change set of that name, which its stack events
+        carry: not the name itself, CreateChangeSet's ClientToken, as AWS does not say whether the two
+        requests' tokens are apart (CDK keeps them apart too). Letters, digits and -, at most 128.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
+        return f"execute-{name}"
+
     def start_execution(self, layer, change_set, release_hint=""):
         """ExecuteChangeSet of the change set this run described (by its ARN, ChangeSetId: one made
         under its name since, while the question was open, is not the one shown). Refused (an error
         answer to the first attempt), the change set did not run; otherwise it may have
-        (aws.may_have_landed), so it is kept and named. The change-set name is the request's
-        ClientRequestToken: botocore's retries of a request that did land are not a second execution.
+        (aws.may_have_landed), so it is kept and named. Its ClientRequestToken (execution_token): botocore's
+        retries of a request that did land are not a second execution.
         No StackName: the ARN names its stack, and the API asks for one only with a change set's name.
         release_hint: for a release, what to know of it if it started (unrecorded_if_it_runs).
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
         name = change_set["ChangeSetName"]
         try:
-            self.cf.execute_change_set(ChangeSetName=change_set["ChangeSetId"], ClientRequestToken=name)
+            self.cf.execute_change_set(ChangeSetName=change_set["ChangeSetId"], ClientRequestToken=self.execution_token(name))
         except (*AWS_ERRORS, KeyboardInterrupt) as error:
             interrupted = isinstance(error, KeyboardInterrupt)
             if not interrupted and not may_have_landed(error):
@@ -1126,7 +1134,7 @@ class Deployer:
             name, started = change_set["ChangeSetName"], self.now()
             with self.discarded_if_stopped(layer, change_set, exists=True):
                 self.start_execution(layer, change_set)
-            self.finish(layer, self.wait_for_stack(layer.stack, name, started, operation="update"))
+            self.finish(layer, self.wait_for_stack(layer.stack, self.execution_token(name), started, operation="update"))
 
     def protect(self, layer, found):
         # The stack policy before termination protection: a run stopped between the two leaves the
