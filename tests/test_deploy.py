@@ -4456,6 +4456,22 @@ def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tm
     assert f"next: set `ExistingHostedZoneId: {new_zone}` under parameters in params/{ENV}.yaml" in aws.out
 
 
+def test_a_zone_create_whose_retry_finds_it_made_by_its_own_first_attempt_uses_and_tags_it(aws, tmp_path):
+    # botocore retried a CreateHostedZone whose answer was lost: the retry, of the same CallerReference, is refused.
+    aws.caller()
+    no_zone_yet(aws)
+    no_zone_yet(aws)
+    aws.route53.add_client_error("create_hosted_zone", "HostedZoneAlreadyExists", "A hosted zone has already been created", 409)
+    listed = {"HostedZones": [hosted_zone()["HostedZone"]], "IsTruncated": False, "MaxItems": "100"}
+    aws.route53.add_response("list_hosted_zones_by_name", listed, {"DNSName": DOMAIN, "MaxItems": "100"})
+    aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
+    tags = {"ResourceType": "hostedzone", "ResourceId": ZONE, "AddTags": [{"Key": "Project", "Value": templates.PROJECT}]}
+    aws.route53.add_response("change_tags_for_resource", {}, tags)
+    assert aws.run("zone", "--yes", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 0, aws.err
+    assert f"{DOMAIN}: created the public hosted zone {ZONE}" in aws.out, aws.out
+    assert f"next: set `ExistingHostedZoneId: {ZONE}` under parameters in params/{ENV}.yaml" in aws.out, aws.out
+
+
 def test_zone_made_by_another_run_while_the_question_was_open_is_used_not_made_twice(aws, tmp_path):
     # Two make zone of one domain (two environments, or two terminals) both asked; one said yes first.
     no_zone_yet(aws)

@@ -55,7 +55,9 @@ class RelaxedPolicyMarks:
         here: the next call would fail the same way, after a second round of retries; unless
         no_answer_is_a_note (make status, which reads them after CloudFormation answered)."""
         self.was_read = True
-        # GetParametersByPath is authorised on the path asked for, without the last /.
+        # GetParametersByPath is authorised on the path asked for, without the last /: "it authorizes against
+        # the path in the request rather than against the parameters it returns".
+        # https://docs.aws.amazon.com/systems-manager/latest/userguide/ps-retrieval-authorization.html
         pages = checked_pages(
             self.ssm.get_paginator("get_parameters_by_path").paginate(Path=self.prefix.rstrip("/")), "GetParametersByPath"
         )

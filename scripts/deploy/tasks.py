@@ -102,7 +102,7 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
             now = clock()
             if (
                 status is None and set(reasons) == {"MISSING"} and now < min(started + NOT_YET_DESCRIBED_SECONDS, deadline)
-            ):  # not visible yet
+            ):  # not visible yet: MISSING, "The specified task wasn't found" (api_failures_messages.html)
                 if not not_yet_said:
                     say(f"task {logs.task_id(task_arn)}: not described by ECS yet ({why}); asking again")
                     not_yet_said = True

@@ -10,6 +10,9 @@ https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/migrate-dns-domain-in-
 
 A zone is never deleted here: it holds the domain's records, and destroy leaves it too."""
 
+from botocore.exceptions import ClientError
+
+from scripts.deploy.aws import error_code
 from scripts.deploy.text import declined
 from templates import PROJECT
 from templates.errors import ToolError
@@ -70,15 +73,26 @@ def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, 
     found = public_zone(route53, domain, say, "a public hosted zone, {}, was made while you answered: using it, not making a second")
     if found:
         return found
-    created = route53.create_hosted_zone(
-        Name=domain,
-        CallerReference=caller_reference,
-        HostedZoneConfig={"Comment": f"{PROJECT} public zone, made by make zone ENV={env}", "PrivateZone": False},
-    )
-    zone_id = created["HostedZone"]["Id"].split("/")[-1]
+    try:
+        created = route53.create_hosted_zone(
+            Name=domain,
+            CallerReference=caller_reference,
+            HostedZoneConfig={"Comment": f"{PROJECT} public zone, made by make zone ENV={env}", "PrivateZone": False},
+        )
+        zone_id, servers = created["HostedZone"]["Id"].split("/")[-1], created["DelegationSet"]["NameServers"]
+    except ClientError as error:
+        # botocore's retry of a request whose answer was lost: Route 53 "returns this error when a hosted zone
+        # has already been created with the specified CallerReference", this run's own (a new one each run).
+        # https://docs.aws.amazon.com/Route53/latest/APIReference/API_CreateHostedZone.html
+        if error_code(error) != "HostedZoneAlreadyExists":
+            raise
+        made = public_zone(route53, domain, say, "the public hosted zone {} was made by this run's request, whose answer was lost")
+        if made is None:
+            raise
+        zone_id, servers = made
     route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, AddTags=[{"Key": "Project", "Value": PROJECT}])
     say(f"{domain}: created the public hosted zone {zone_id}")
-    return zone_id, created["DelegationSet"]["NameServers"]
+    return zone_id, servers
 
 
 def public_zone(route53, domain: str, say, found_text: str) -> tuple[str, list[str]] | None:
