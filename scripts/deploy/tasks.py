@@ -102,7 +102,8 @@ def wait(ecs, logs_client, cluster, task_arn, log_group, *, sleep, clock, max_mi
             now = clock()
             if (
                 status is None and set(reasons) == {"MISSING"} and now < min(started + NOT_YET_DESCRIBED_SECONDS, deadline)
-            ):  # not visible yet: MISSING, "The specified task wasn't found" (api_failures_messages.html)
+            ):  # not visible yet: MISSING, "The specified task wasn't found"
+                # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/api_failures_messages.html
                 if not not_yet_said:
                     say(f"task {logs.task_id(task_arn)}: not described by ECS yet ({why}); asking again")
                     not_yet_said = True
