@@ -612,7 +612,7 @@ def did_you_mean(word, choices) -> str:
     if not isinstance(word, str) or len(word) > 80:
         return ""
     foreign = sorted({c for c in word if not c.isascii()})
-    if foreign and all(choice.isascii() for choice in choices):
+    if foreign and choices and all(choice.isascii() for choice in choices):
         named = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in foreign[:3])
         return f" (it holds {named}: not ASCII, as every allowed value is)"
     by_lower = {choice.lower(): choice for choice in choices}

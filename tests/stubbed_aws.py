@@ -179,7 +179,7 @@ def event(layer, logical, status, seconds, kind="AWS::CloudFormation::Stack", re
     if reason:
         entry["ResourceStatusReason"] = reason
     if token:
-        entry["ClientRequestToken"] = f"execute-{cs_name(layer)}" if token == "same" else token
+        entry["ClientRequestToken"] = deploy.deployer.Deployer.execution_token(cs_name(layer)) if token == "same" else token
     return entry
 
 
@@ -471,7 +471,10 @@ class Aws:
             # by the ARN of the change set described (not one made under its name since), which names its stack
             "execute_change_set",
             {},
-            {"ChangeSetName": change_set(layer)["ChangeSetId"], "ClientRequestToken": f"execute-{cs_name(layer)}"},
+            {
+                "ChangeSetName": change_set(layer)["ChangeSetId"],
+                "ClientRequestToken": deploy.deployer.Deployer.execution_token(cs_name(layer)),
+            },
         )
 
     def poll(self, layer, by, description, *stack_events):

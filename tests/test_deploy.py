@@ -1346,20 +1346,41 @@ def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(a
         ),
         (
             ["--stack", "service", "--image-tag", "v1\nerror: forged"],
-            "error: TAG='v1\\nerror: forged': a control character (or one that reorders a line); allowed: one line",
+            "error: TAG='v1\\nerror: forged': a control character, one that reorders a line or shows as nothing, or a byte that is not UTF-8; allowed: one line",
         ),
         # a line separator: str.splitlines() ends a line there too
         (
             ["--max-wait", "5\u2028error: forged"],
-            "error: MAX_WAIT='5\\u2028error: forged': a control character (or one that reorders a line); allowed: one line",
+            "error: MAX_WAIT='5\\u2028error: forged': a control character, one that reorders a line or shows as nothing, or a byte that is not UTF-8; allowed: one line",
         ),
         # a right-to-left override: what follows it reads backwards
-        (["--image-tag", "v1\u202e"], "error: TAG='v1\\u202e': a control character (or one that reorders a line); allowed: one line"),
-        (["--image-tag", "v1\u200f"], "error: TAG='v1\\u200f': a control character (or one that reorders a line); allowed: one line"),
+        (
+            ["--image-tag", "v1\u202e"],
+            "error: TAG='v1\\u202e': a control character, one that reorders a line or shows as nothing, or a byte that is not UTF-8; allowed: one line",
+        ),
+        (
+            ["--image-tag", "v1\u200f"],
+            "error: TAG='v1\\u200f': a control character, one that reorders a line or shows as nothing, or a byte that is not UTF-8; allowed: one line",
+        ),
         (["--changeset", "x" * 100_000], "error: CHANGESET: a value of 100000 characters; allowed: at most 4096"),
         (["--output-dir", "out\x1b[2J"], "error: --output-dir='out\\x1b[2J': a control character"),
+        # a path of bytes that are not UTF-8, as Python's arguments hold them (surrogates): refused, saying so
+        (
+            ["--output-dir", "caf\udce9"],
+            "error: --output-dir='caf\\udce9': a control character, one that reorders a line or shows as nothing, or a byte that is not UTF-8",
+        ),
     ],
-    ids=["not an ARN", "a user's ARN", "a newline", "a line separator", "an override", "a mark", "100 KB", "an escape sequence"],
+    ids=[
+        "not an ARN",
+        "a user's ARN",
+        "a newline",
+        "a line separator",
+        "an override",
+        "a mark",
+        "100 KB",
+        "an escape sequence",
+        "not UTF-8",
+    ],
 )
 def test_an_unusable_value_is_refused_naming_it_on_one_line_before_any_aws_call(aws, argv, said):
     """A newline in a value split the line that quoted it (a forged second error line), a 100 KB
@@ -2443,6 +2464,15 @@ def test_aws_errors_are_one_line_without_traceback(aws):
     )
 
 
+def test_the_execution_token_is_apart_from_the_change_sets_name_and_fits_128_characters():
+    name = cs_name("alb")
+    assert deployer.Deployer.execution_token(name) == f"execute-{name}"
+    long = "a" + "-b" * 63 + "c"  # 128 characters: a name CHANGE_SET_NAME takes, made by hand
+    token = deployer.Deployer.execution_token(long)
+    assert len(token) <= 128 and token.startswith("execute-") and token == deployer.Deployer.execution_token(long)
+    assert token != deployer.Deployer.execution_token(long[:-1] + "d")
+
+
 def test_a_reused_client_request_token_is_not_called_a_credentials_problem():
     """TokenAlreadyExistsException (the botocore model's code for a ClientRequestToken used before)
     names a token, not the credentials: the hint is where things stand."""
@@ -3055,8 +3085,11 @@ def test_a_release_the_history_cannot_take_is_live_and_says_how_to_roll_back_fro
         '[{"time": "x"}]',
         "[" * 100_000,  # nested deeper than json parses (RecursionError)
         '[{"image_tag": "v1\\u001b]0;x\\u0007"}]',  # not an image tag: a rollback would deploy it as ImageTag
+        # what the warnings quote is anyone's text: a letter that shows as nothing and a lone surrogate, shown escaped
+        "not json \u3164\udc9b",
+        '[{"image_tag": "v1\u3164\\udc9b"}]',
     ],
-    ids=["not json", "not a list", "no image tag", "nested too deep", "not an image tag"],
+    ids=["not json", "not a list", "no image tag", "nested too deep", "not an image tag", "not json, hidden", "not a tag, hidden"],
 )
 def test_a_release_history_that_is_not_a_list_of_releases_is_started_again_not_a_traceback(aws, text):
     service_update(aws, "v2", text)
@@ -3064,6 +3097,7 @@ def test_a_release_history_that_is_not_a_list_of_releases_is_started_again_not_a
     listed = text.startswith("[{")  # a list whose entries are no release: they are left out, the list read
     warning = "holds 1 entry that is no release, such as" if listed else "is not a list of releases"
     assert f"warning: the release history (SSM parameter {HISTORY}) {warning}" in aws.out, aws.out
+    assert not re.search("[\u3164\ud800-\udfff\x1b]", aws.out), ascii(aws.out)
 
 
 def test_a_hand_edit_that_garbles_the_history_reads_the_last_version_that_is_a_list_and_loses_no_release():
@@ -3782,9 +3816,9 @@ def test_an_empty_first_stack_that_cannot_be_deleted_is_named_not_the_change_set
     assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) may be left; delete it: {delete}" in aws.out
 
 
-def requests_of(aws, operation, *, raising=None):
-    """The parameters of each CloudFormation `operation` request the run makes, recorded before the
-    Stubber answers it; with raising, each such request raises it instead of being answered."""
+def requests_of(aws, operation, *, raising=None, service="cloudformation"):
+    """The parameters of each `operation` request (CloudFormation's, or service's) the run makes, recorded
+    before the Stubber answers it; with raising, each such request raises it instead of being answered."""
     made = []
 
     def record(params, **_):
@@ -3793,7 +3827,7 @@ def requests_of(aws, operation, *, raising=None):
             raise raising
 
     # provide-client-params comes before the Stubber's check of the request, which fails one it has no answer for.
-    aws.clients["cloudformation"].meta.events.register(f"provide-client-params.cloudformation.{operation}", record)
+    aws.clients[service].meta.events.register(f"provide-client-params.{service}.{operation}", record)
     return made
 
 
@@ -4447,13 +4481,16 @@ def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tm
     no_zone_yet(aws)
     no_zone_yet(aws)  # looked for again right before it is made
     created = hosted_zone(new_zone) | {"ChangeInfo": {"Id": "/change/C1", "Status": "PENDING", "SubmittedAt": NOW}, "Location": "x"}
-    expected = {"Name": DOMAIN, "CallerReference": f"startupwebapp-{ENV}-20251125120000", "HostedZoneConfig": ANY}
+    expected = {"Name": DOMAIN, "CallerReference": ANY, "HostedZoneConfig": ANY}
     aws.route53.add_response("create_hosted_zone", created, expected)
+    sent = requests_of(aws, "CreateHostedZone", service="route53")
     tags = {"ResourceType": "hostedzone", "ResourceId": new_zone, "AddTags": [{"Key": "Project", "Value": templates.PROJECT}]}
     aws.route53.add_response("change_tags_for_resource", {}, tags)
     assert aws.run("zone", "--yes", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 0, aws.err
     assert f"{DOMAIN}: created the public hosted zone {new_zone}" in aws.out
     assert f"next: set `ExistingHostedZoneId: {new_zone}` under parameters in params/{ENV}.yaml" in aws.out
+    # the run's own reference: its time and a random part, so that another make zone in the same second has its own
+    assert re.fullmatch(rf"startupwebapp-{ENV}-20251125120000-[0-9a-f]{{12}}", sent[0]["CallerReference"]), sent
 
 
 def test_a_zone_create_whose_retry_finds_it_made_by_its_own_first_attempt_uses_and_tags_it(aws, tmp_path):

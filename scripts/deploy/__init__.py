@@ -176,7 +176,7 @@ def refuse_unprintable_values(args) -> None:
                 raise Failure(f"error: {variable}: a value of {len(text)} characters; allowed: at most {most}", 2)
             if ANY_CONTROL_CHARACTER.search(text.replace("\t", "") if name == "cmd" else text):
                 raise Failure(
-                    f"error: {variable}={shown(text)}: a control character (or one that reorders a line); allowed: one line of printable text",
+                    f"error: {variable}={shown(text)}: a control character, one that reorders a line or shows as nothing, or a byte that is not UTF-8; allowed: one line of printable text",
                     2,
                 )
 

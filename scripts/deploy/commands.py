@@ -5,6 +5,7 @@ import os
 import re
 import shlex
 import sys
+import uuid
 
 from botocore.exceptions import ClientError
 
@@ -638,7 +639,8 @@ class Commands:
         """Find or create the domain's public zone, print its name servers, wait for the delegation."""
         deployer, env, timeout = self.deployer, self.env, self.args.timeout
         domain, given = self.environment.values["DomainName"], self.environment.values["ExistingHostedZoneId"]
-        reference = f"{templates.PROJECT}-{env}-{deployer.now():%Y%m%d%H%M%S}"
+        # this run's own (botocore's retries resend it): a second make zone, which takes no lock, in the same second has another
+        reference = f"{templates.PROJECT}-{env}-{deployer.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:12]}"
         try:
             zone_id, servers = zone.find_or_create(
                 deployer.client("route53"), domain, given, env, deployer.why_not, deployer.say, reference

@@ -8,6 +8,7 @@ read with DescribeStacks once per run."""
 
 import contextlib
 import functools
+import hashlib
 import json
 import shlex
 import subprocess
@@ -973,9 +974,11 @@ class Deployer:
     def execution_token(name) -> str:
         """ExecuteChangeSet's ClientRequestToken for the change set of that name, which its stack events
         carry: not the name itself, CreateChangeSet's ClientToken, as AWS does not say whether the two
-        requests' tokens are apart (CDK keeps them apart too). Letters, digits and -, at most 128.
+        requests' tokens are apart (CDK keeps them apart too). Letters, digits and -, at most 128: a name
+        too long for the prefix (one made by hand: ours are under 100) goes by its digest.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
-        return f"execute-{name}"
+        token = f"execute-{name}"
+        return token if len(token) <= 128 else f"execute-{hashlib.sha256(name.encode()).hexdigest()}"
 
     def start_execution(self, layer, change_set, release_hint=""):
         """ExecuteChangeSet of the change set this run described (by its ARN, ChangeSetId: one made

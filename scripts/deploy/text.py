@@ -632,7 +632,8 @@ def release_not_recorded(image_tag, env, history, rolled_back_from, replaced, wh
     release of a new image: not from a rollback (back to the image rolled back from), nor from a
     redeploy of the image that ran."""
     new_image = replaced and replaced != image_tag and not rolled_back_from
-    back = f"make rollback ENV={env} TAG={replaced if new_image else '<image tag>'}"
+    # replaced: the stack's ImageTag before, anyone's to write who may update the stack
+    back = f"make rollback ENV={env} TAG={printable(replaced, one_line=True) if new_image else '<image tag>'}"
     if rolled_back_from:
         back += f" (not {rolled_back_from}, which this rollback left: an image that ran before it)"
     elif not new_image:

@@ -82,7 +82,7 @@ def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, 
         zone_id, servers = created["HostedZone"]["Id"].split("/")[-1], created["DelegationSet"]["NameServers"]
     except ClientError as error:
         # botocore's retry of a request whose answer was lost: Route 53 "returns this error when a hosted zone
-        # has already been created with the specified CallerReference", this run's own (a new one each run).
+        # has already been created with the specified CallerReference", this run's own (random, commands.py zone).
         # https://docs.aws.amazon.com/Route53/latest/APIReference/API_CreateHostedZone.html
         if error_code(error) != "HostedZoneAlreadyExists":
             raise
