@@ -4,6 +4,7 @@ order, check the resources through the services' APIs, redeploy with nothing cha
 parameter, destroy."""
 
 import json
+import re
 import socket
 import time
 
@@ -329,6 +330,36 @@ def test_rollback_to_a_named_tag(sandbox, run, deployed):
     assert code == 0 and out.splitlines()[-1] == (
         said if configured != "amber" else f"{templates.stack_name(ENV, 'service')}: same as deployed"
     ), out + err
+
+
+def set_image_tag(sandbox, value):
+    """The service stack's ImageTag set by hand (the stack's own template: moto checks no AllowedPattern)."""
+    cloudformation = sandbox.client("cloudformation")
+    stack = templates.stack_name(ENV, "service")
+    found = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+    given = [
+        {"ParameterKey": p["ParameterKey"], "ParameterValue": value}
+        if p["ParameterKey"] == "ImageTag"
+        else {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
+        for p in found["Parameters"]
+    ]
+    cloudformation.update_stack(
+        StackName=stack, UsePreviousTemplate=True, Parameters=given, Tags=found["Tags"], Capabilities=["CAPABILITY_NAMED_IAM"]
+    )
+
+
+def test_a_running_image_tag_of_anyones_writing_is_printed_escaped(sandbox, run, deployed):
+    # The stack's ImageTag is whoever may update the stack's to write: make diff split it over lines, raw.
+    found = sandbox.client("cloudformation").describe_stacks(StackName=templates.stack_name(ENV, "service"))["Stacks"][0]
+    running = next(p["ParameterValue"] for p in found["Parameters"] if p["ParameterKey"] == "ImageTag")
+    set_image_tag(sandbox, "a\r\u202e\u3164\x9b2J\u2028x\ny")
+    try:
+        code, out, err = run("diff", "--stack", "service")
+        # (the sandbox's XML answers turn the \r into \n)
+        assert "\\u202e\\u3164\\x9b2J\\u2028x\\ny runs: " in out, out + err
+        assert not re.search("[\r\u202e\u3164\x9b\u2028]", out), ascii(out)
+    finally:
+        set_image_tag(sandbox, running)
 
 
 def verify_lines(out):
