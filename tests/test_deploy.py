@@ -3423,24 +3423,25 @@ def test_releases_prints_the_historys_text_escaped_whatever_it_holds(aws):
     assert not re.search("[\ud800-\udfff\u202e]", aws.out), ascii(aws.out)
 
 
-def test_releases_of_a_destroyed_service_are_each_marked_as_an_earlier_stacks(aws):
+@pytest.mark.parametrize(
+    "entries, said",
+    [
+        # every release of a destroyed service stack is an earlier stack's
+        (
+            [release("v1", "2025-11-20T10:00:00Z")],
+            "2025-11-20T10:00:00Z  v1  git 1111111  by {caller}  (of an earlier service stack: make rollback passes it over)",
+        ),
+        (None, "no release recorded in {history}"),
+    ],
+    ids=["releases of a destroyed stack", "no history"],
+)
+def test_releases_of_a_service_not_deployed_says_what_the_history_holds_and_that_no_image_runs(aws, entries, said):
     aws.not_deployed("service")
-    history(aws, [release("v1", "2025-11-20T10:00:00Z")])
+    history(aws, entries)
     assert aws.run("releases") == 0, aws.err
-    assert aws.out.splitlines() == [
-        f"2025-11-20T10:00:00Z  v1  git 1111111  by {CALLER}  (of an earlier service stack: make rollback passes it over)",
-        f"{stack('service')} is not deployed: no image runs",
-    ], aws.out
-
-
-def test_releases_of_a_service_not_deployed_with_no_history_says_both(aws):
-    aws.not_deployed("service")
-    history(aws, None)
-    assert aws.run("releases") == 0, aws.err
-    assert aws.out.splitlines() == [
-        f"no release recorded in /{templates.PROJECT}/{ENV}/service/releases",
-        f"{stack('service')} is not deployed: no image runs",
-    ], aws.out
+    assert aws.out.splitlines() == [said.format(caller=CALLER, history=HISTORY), f"{stack('service')} is not deployed: no image runs"], (
+        aws.out
+    )
 
 
 def test_a_rollback_to_latest_warns_that_the_tag_may_name_another_image_now(aws):
