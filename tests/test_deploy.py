@@ -2136,7 +2136,7 @@ def test_diff_names_a_stack_policy_set_outside_the_tool_and_how_to_set_it_back(a
         assert aws.out.splitlines() == [
             f"{stack(layer)}: its stack policy is relaxed (every update allowed) by a stopped --allow-replace run: "
             f"the next deploy of the layer puts it back (make deploy STACK={layer} ENV={ENV})",
-            f"differs from what {ENV} runs: {layer} (make deploy applies it)",
+            f"differs from what {ENV} runs: {layer} (make deploy STACK={layer} ENV={ENV} applies it)",
         ]
         return
     assert aws.out.splitlines() == [
@@ -2177,7 +2177,7 @@ def test_diff_of_a_stack_in_no_settled_state_compares_nothing_and_says_what_to_d
     assert aws.run("diff", "--stack", "alarms") == 1, aws.out + aws.err
     lines = aws.out.splitlines()
     assert lines[0].startswith(f"{stack('alarms')}: {status}: not compared; {way_out}"), aws.out
-    assert lines[-1] == "not compared, in no settled state: alarms (see above)" and "make deploy applies it" not in aws.out, aws.out
+    assert lines[-1] == "not compared, in no settled state: alarms (see above)" and "applies it" not in aws.out, aws.out
 
 
 @pytest.mark.parametrize("deployed", [None, ALLOW_ALL, DENY_ALL])
@@ -2206,7 +2206,7 @@ def test_diff_of_a_layer_reading_a_stack_someone_else_made_compares_nothing(aws)
     aws.cf.add_response("describe_stacks", described("cert-dns", tags={"Owner": "mallory"}), {"StackName": stack("cert-dns")})
     assert aws.run("diff", "--stack", "alb") == 2
     assert aws.err.startswith(f"error: {stack('alb')} reads {stack('cert-dns')}: not made by this tool"), aws.err
-    assert "make deploy applies it" not in aws.out, aws.out
+    assert "applies it" not in aws.out, aws.out
 
 
 def test_diff_error_is_exit_2(aws):
@@ -3664,7 +3664,7 @@ def test_diff_says_termination_protection_found_off_which_a_deploy_turns_back_on
         "  termination protection is off (a run stopped before setting it, or a change by hand): "
         f"make deploy STACK={layer} ENV={ENV} turns it back on",
     ], aws.out
-    assert f"differs from what {ENV} runs: {layer} (make deploy applies it)" in aws.out
+    assert f"differs from what {ENV} runs: {layer} (make deploy STACK={layer} ENV={ENV} applies it)" in aws.out
 
 
 def test_rollback_never_returns_to_an_image_rolled_back_from(aws):

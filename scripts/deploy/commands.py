@@ -345,9 +345,13 @@ class Commands:
         ]
         # an outcome, not a failure: make's "Error 1" after it only carries the exit code
         if deployable:
-            # a deploy without TAG= keeps the running image: the one compared needs TAG= too
+            # the command as given (a copied one must not go to another environment or every layer); a deploy
+            # without TAG= keeps the running image: the one compared needs TAG= too
+            stack = f" STACK={self.args.stack}" if self.args.stack else ""
             tag = f" TAG={self.args.image_tag}" if self.args.image_tag and "service" in deployable else ""
-            self.deployer.say(f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy{tag} applies it)")
+            self.deployer.say(
+                f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy{stack} ENV={self.env}{tag} applies it)"
+            )
         if self.deployer.policy_only:
             self.deployer.say(f"only the stack policy differs: {', '.join(self.deployer.policy_only)} (set it as said above)")
         if self.deployer.not_compared:
