@@ -446,7 +446,9 @@ def test_a_diff_against_another_image_names_the_deploy_with_that_tag(run, deploy
     running = parameters(ENV, "service")["ImageTag"]
     code, out, err = run("diff", "--stack", "service", "--image-tag", running + "-next")
     assert code == 1, out + err
-    assert out.splitlines()[-1] == f"differs from what {ENV} runs: service (make deploy STACK=service ENV={ENV} TAG={running}-next applies it)", out
+    assert (
+        out.splitlines()[-1] == f"differs from what {ENV} runs: service (make deploy STACK=service ENV={ENV} TAG={running}-next applies it)"
+    ), out
 
 
 def test_destroy_is_refused_while_consumed(run, deployed):
