@@ -776,10 +776,8 @@ def traffic_shifting_problems(v: dict) -> list[str]:
             "RollbackMonitoringMinutes": monitoring,
         }
         key = max(shares, key=shares.get)
-        steps = f" ({shifting_terms(v).removeprefix('LinearStepBakeTimeMinutes ')})"  # LINEAR's: the minutes' product
-        parts = ", ".join(
-            f"{minutes} {name}{steps * (name == shifting == 'LinearStepBakeTimeMinutes')}" for name, minutes in shares.items()
-        )
+        steps = f" ({shifting_product(v)})" if v["DeploymentStrategy"] == "LINEAR" else ""  # the minutes' product
+        parts = ", ".join(f"{minutes} {name}{steps if name == shifting else ''}" for name, minutes in shares.items())
         problems.append(
             f"parameters.{key}: with {v['DeploymentStrategy']} a release "
             f"waits up to {total} minutes ({parts}); allowed: waits that add up to at most {MOST_RELEASE_WAIT_MINUTES} minutes "
@@ -817,15 +815,19 @@ def shifting_minutes(v: dict) -> int:
     return v[name] * (linear_steps(v["LinearStepPercent"]) if v["DeploymentStrategy"] == "LINEAR" else 1)
 
 
-def shifting_terms(v: dict, times: str = "x") -> str:
-    """shifting_minutes' terms in words ("" for a strategy that waits for none), times the sign of a
-    product (the review documents' ×)."""
-    name = SHIFTING_WAIT_INPUT.get(v["DeploymentStrategy"])
-    if name is None:
-        return ""
+def shifting_product(v: dict, times: str = "x") -> str:
+    """shifting_minutes' factors in words, for a strategy that shifts: the bake time, and for LINEAR its
+    steps; times is the sign of a product (the review documents' ×)."""
+    minutes = v[SHIFTING_WAIT_INPUT[v["DeploymentStrategy"]]]
     if v["DeploymentStrategy"] == "LINEAR":
-        return f"{name} {v[name]} {times} {linear_steps(v['LinearStepPercent'])} steps of LinearStepPercent {v['LinearStepPercent']}"
-    return f"{name} {v[name]}"
+        return f"{minutes} {times} {linear_steps(v['LinearStepPercent'])} steps of LinearStepPercent {v['LinearStepPercent']}"
+    return f"{minutes}"
+
+
+def shifting_terms(v: dict, times: str = "x") -> str:
+    """shifting_minutes' terms in words: the input and shifting_product ("" for a strategy that waits for none)."""
+    name = SHIFTING_WAIT_INPUT.get(v["DeploymentStrategy"])
+    return f"{name} {shifting_product(v, times)}" if name else ""
 
 
 def release_wait_minutes(v: dict) -> int:

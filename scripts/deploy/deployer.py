@@ -87,10 +87,10 @@ class Layer:
     tags: dict
     policy: dict | None
     conditions: dict  # logical id -> its Condition in the template (the resources it may not create)
+    source: str  # the template's file, as messages name it (output/<layer>.json, or another --output-dir's)
+    configuration: str  # where its parameters, tags and policy come from, as messages name it
     kept_when_replaced: frozenset = frozenset()  # logical ids with UpdateReplacePolicy Retain
     custom_named: frozenset = frozenset()  # logical ids the template gives a custom name (templates.CUSTOM_NAMES)
-    source: str = "output/<layer>.json"  # the template's file, as messages name it
-    configuration: str = "output/<env>/<layer>.json"  # where its parameters, tags and policy come from, as messages name it (load_layer)
 
 
 # The advice after an update other layers read: the change that made it (a new NamePrefix) may replace

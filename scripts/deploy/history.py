@@ -12,14 +12,12 @@ from templates.inputs import IMAGE_TAG
 
 RELEASES_KEPT = 20  # entries of the release history, fewer when they pass MOST_STORED
 MOST_STORED = 4000  # characters of the stored value: under the 4 KB of SSM's standard tier
+RELEASE_WRITE_TRIES = 3
 
 
 def stored(entries) -> str:
     """The history as the parameter holds it (ASCII: one character a byte)."""
     return json.dumps(entries, separators=(",", ":"))
-
-
-RELEASE_WRITE_TRIES = 3
 
 
 class ReleaseHistory:

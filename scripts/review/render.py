@@ -309,7 +309,7 @@ def stack_section(review: Review, layer: Layer) -> list[str]:
             if kept
             else "- When the stack is deleted: every resource is deleted with it"
         )
-        + key_deletions(layer, [name for name in made if name not in kept])
+        + key_deletions(layer, [name for name in created(layer) if name not in kept])  # the template's order, not a set's
     )
     lines.append(f"- Tags: {', '.join(f'{code(k)}={code(v)}' for k, v in sorted(tags.items())) or 'none'}")
     return lines + [""]
