@@ -150,16 +150,30 @@ def sandbox(tmp_path_factory):
 def deploying_into(sandbox, *extra):
     """run(*argv) -> (exit code, stdout, stderr) of scripts.deploy's entry point against sandbox,
     through the environment variables `make` sets for ENV=sandbox; extra arguments on every call."""
-    from scripts import deploy
+    from scripts import botocore_models, deploy
 
     patch = pytest.MonkeyPatch()
     for name, value in sandbox.environment().items():
         patch.setenv(name, value)
     patch.delenv("AWS_PROFILE", raising=False)
+    # The clients of one run taken again by the next (boto_clients' reuse): a third of a sandbox test's
+    # time went into making them. Those made while a test replaces what makes or watches them carry its
+    # hooks: kept apart, by what made them.
+    reused = {}
+
+    def made_by():
+        return deploy.aws.AwsCalls.watch, deploy.aws.make_session, botocore_models.botocore_session
 
     def run(*argv):
         out, err = io.StringIO(), io.StringIO()
-        code = deploy.main([*argv, "--env", "sandbox", *extra], out=out, err=err, interactive=False, sleep=lambda s: None)
+        code = deploy.main(
+            [*argv, "--env", "sandbox", *extra],
+            out=out,
+            err=err,
+            interactive=False,
+            sleep=lambda s: None,
+            reuse_clients=reused.setdefault(made_by(), {}),
+        )
         return code, out.getvalue(), err.getvalue()
 
     try:

@@ -1535,7 +1535,9 @@ def test_the_clients_reach_the_emulator_aws_endpoint_url_names_whatever_the_aws_
         raise Made(service)  # a client is asked for: what main() made them with is known, nothing is sent
 
     monkeypatch.setattr(
-        deploy, "boto_clients", lambda region, err, config, endpoint=None, sandbox=False: made.append((endpoint, sandbox)) or clients
+        deploy,
+        "boto_clients",
+        lambda region, err, config, endpoint=None, sandbox=False, reuse=None: made.append((endpoint, sandbox)) or clients,
     )
     for env in ("sandbox", ENV):
         with pytest.raises(Made):
@@ -1544,6 +1546,31 @@ def test_the_clients_reach_the_emulator_aws_endpoint_url_names_whatever_the_aws_
     with pytest.raises(Made):
         deploy.main(["status", "--env", ENV, "--stack", "alb"], sleep=lambda seconds: None, out=io.StringIO(), err=io.StringIO())
     assert made == [("http://127.0.0.1:4566", True), ("http://127.0.0.1:4566", False), (None, False)]
+
+
+def test_a_later_run_takes_the_clients_an_earlier_one_made_alike_and_counts_their_calls_alone(monkeypatch):
+    """boto_clients' reuse (the tests run the deployer hundreds of times in one process): a client made
+    again only when what it is made from changed, and each call counted by the run that makes it."""
+    no_real_aws(monkeypatch)
+    reuse = {}
+
+    def run_clients(config=deploy.aws.CONFIG):
+        return deploy.aws.boto_clients("us-east-1", io.StringIO(), config, NOWHERE, sandbox=True, reuse=reuse)
+
+    first = run_clients()("ssm")
+    assert run_clients()("ssm") is first
+    assert run_clients(deploy.aws.CONFIG.merge(deploy.aws.Config(read_timeout=1)))("ssm") is not first
+    monkeypatch.setenv("HTTPS_PROXY", NOWHERE)  # anything of the environment: made again
+    assert run_clients()("ssm") is not first
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert run_clients()("ssm") is first
+    earlier, later = deploy.aws.AwsCalls(io.StringIO()), deploy.aws.AwsCalls(io.StringIO())
+    earlier.watch(first)
+    later.watch(first)
+    with Stubber(first) as stubber:
+        stubber.add_response("get_parameter", {"Parameter": {"Name": "/a", "Value": "b"}}, {"Name": "/a"})
+        first.get_parameter(Name="/a")
+    assert (sum(earlier.per_stack.values()), sum(later.per_stack.values())) == (0, 1)
 
 
 @pytest.mark.parametrize(

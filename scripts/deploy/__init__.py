@@ -343,6 +343,7 @@ def main(
     clock=time.monotonic,
     resolver=None,
     locking=True,
+    reuse_clients=None,
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     try:
@@ -367,7 +368,10 @@ def main(
             resolver = zone.public_name_servers  # an emulator's zones are unknown to public DNS
         deployer = Deployer(
             # this module's CONFIG: tests replace it
-            clients or boto_clients(environment.region, err, CONFIG, os.environ.get("AWS_ENDPOINT_URL"), sandbox=args.env == SANDBOX_ENV),
+            clients
+            or boto_clients(
+                environment.region, err, CONFIG, os.environ.get("AWS_ENDPOINT_URL"), sandbox=args.env == SANDBOX_ENV, reuse=reuse_clients
+            ),
             args.env,
             out=out,
             err=err,

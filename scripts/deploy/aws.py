@@ -66,7 +66,7 @@ CONFIG = Config(
 )
 
 
-def boto_clients(region, err, config, endpoint=None, sandbox=False):
+def boto_clients(region, err, config, endpoint=None, sandbox=False, reuse=None):
     """The run's clients, made on first use. endpoint given (AWS_ENDPOINT_URL: the sandbox's, or
     another emulator's, which the commands then treat as one), every client is made with it, which
     nothing in the AWS configuration overrides, while a service-specific endpoint
@@ -75,7 +75,12 @@ def boto_clients(region, err, config, endpoint=None, sandbox=False):
     reached AWS. One on this machine is reached directly, not through the shell's HTTP(S)_PROXY
     (botocore reads it only when Config gives no proxies). The sandbox's (sandbox) are made with
     its keys alone, reading no profile nor AWS configuration file.
-    https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html"""
+    https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html
+
+    reuse: a dict kept by a caller that runs the deployer more than once in one process (the tests):
+    the clients an earlier run made with the same settings and environment are taken again, as
+    making one costs botocore several milliseconds of CPU. AwsCalls.watch moves them to the new run."""
+    made = {} if reuse is None else reuse.setdefault((region, config, endpoint, sandbox, frozenset(os.environ.items())), {})
     extra = {"endpoint_url": endpoint} if endpoint else {}
     if sandbox:  # its own keys, no session token: the shell's credentials reach no endpoint
         extra |= {"aws_access_key_id": SANDBOX_KEYS["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": SANDBOX_KEYS["AWS_SECRET_ACCESS_KEY"]}
@@ -84,7 +89,6 @@ def boto_clients(region, err, config, endpoint=None, sandbox=False):
     session = make_session(SANDBOX_SESSION_VARS if sandbox else None)
     if session.region_name and session.region_name != region:
         print(f"note: using the environment's region {region} (the AWS configuration says {session.region_name})", file=err)
-    made = {}
 
     def client(service):
         if service not in made:
@@ -177,9 +181,16 @@ class AwsCalls:
         self.sent = False  # whether an attempt of the current call may have reached AWS
 
     def watch(self, client):
-        client.meta.events.register("before-parameter-build", self.count)  # once per call, before retries; Stubber answers later
-        client.meta.events.register("needs-retry", self.remember_problem)
-        client.meta.events.register("request-created", self.say_retry)
+        """The client's calls counted and its retries printed by this run, in place of any run that
+        watched it before (boto_clients' reuse)."""
+        events = client.meta.events
+        for event, hook in (
+            ("before-parameter-build", self.count),  # once per call, before retries; Stubber answers later
+            ("needs-retry", self.remember_problem),
+            ("request-created", self.say_retry),
+        ):
+            events.unregister(event, unique_id=f"deployer-{event}")
+            events.register(event, hook, unique_id=f"deployer-{event}")
         return client
 
     def count(self, params, **_):
