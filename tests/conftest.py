@@ -3,6 +3,7 @@ import gc
 import io
 import json
 import os
+import signal
 import sys
 from dataclasses import dataclass
 
@@ -20,6 +21,12 @@ from templates.params import load, load_all
 for name in [n for n in os.environ if n.startswith("AWS_") or n.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")]:
     del os.environ[name]
 os.environ |= {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}  # nor ~/.aws's files
+
+# A shell starts a background job (`make test &`, a script's `&`) with Ctrl-C's signal ignored, which the
+# workers and every process they start inherit: the tests of what Ctrl-C does failed. Python's own
+# handler, as at a terminal (exec resets a handled signal to its default, so the processes started get that).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # The cyclic collector took 7.4 s of the two workers' CPU in a run (timed with gc.callbacks), 5.9 s
