@@ -154,24 +154,31 @@ def sandbox(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def deploying_into(sandbox, *extra):
+def deploying_into(sandbox, *extra, reuse_clients=True):
     """run(*argv) -> (exit code, stdout, stderr) of scripts.deploy's entry point against sandbox,
-    through the environment variables `make` sets for ENV=sandbox; extra arguments on every call."""
+    through the environment variables `make` sets for ENV=sandbox; extra arguments on every call.
+    The runs of one test take the clients its first run made (reuse_clients=False: each run makes
+    its own, as each `make` command's process does)."""
     from scripts import botocore_models, deploy
 
     patch = pytest.MonkeyPatch()
     for name, value in sandbox.environment().items():
         patch.setenv(name, value)
     patch.delenv("AWS_PROFILE", raising=False)
-    # The clients of one run taken again by the next (boto_clients' reuse): a third of a sandbox test's
-    # time went into making them. Those made while a test replaces what makes or watches them carry its
-    # hooks: kept apart, by what made them.
-    reused = {}
+    # boto_clients' reuse: a third of a sandbox test's time went into making clients. Within one test
+    # only (a module's fixture spans many): a client keeps its retry quota, which a new process starts
+    # full, and so is dropped after a run that retried too. Those made while a test replaces what
+    # makes or watches them carry its hooks: kept apart, by what made them.
+    reused, reused_by = {}, [None]
 
     def made_by():
         return deploy.aws.AwsCalls.watch, deploy.aws.make_session, botocore_models.botocore_session
 
     def run(*argv):
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").rpartition(" ")[0]  # "tests/x.py::name (call)"
+        if test != reused_by[0]:
+            reused.clear()
+            reused_by[0] = test
         out, err = io.StringIO(), io.StringIO()
         code = deploy.main(
             [*argv, "--env", "sandbox", *extra],
@@ -179,8 +186,10 @@ def deploying_into(sandbox, *extra):
             err=err,
             interactive=False,
             sleep=lambda s: None,
-            reuse_clients=reused.setdefault(made_by(), {}),
+            reuse_clients=reused.setdefault(made_by(), {}) if reuse_clients else None,
         )
+        if deploy.aws.RETRY_LINE in err.getvalue():
+            reused.clear()
         return code, out.getvalue(), err.getvalue()
 
     try:

@@ -1201,7 +1201,7 @@ def test_a_sandbox_whose_server_is_gone_mid_deploy_says_that_alone(tmp_path, mon
     endpoint, watch = box.endpoint, aws.AwsCalls.watch
 
     def stopping_the_server_once_executed(self, client):
-        client.meta.events.register(f"after-call.cloudformation.{after}", lambda **_: box.stop())
+        client.meta.events.register(f"after-call.cloudformation.{after}", lambda **_: box.stop(), unique_id="test-stop-the-server")
         return watch(self, client)
 
     monkeypatch.setattr(aws.AwsCalls, "watch", stopping_the_server_once_executed)

@@ -95,7 +95,7 @@ def on_each_client(monkeypatch, event, handler):
     watch = aws.AwsCalls.watch
 
     def watching(self, client):
-        client.meta.events.register(event, handler)
+        client.meta.events.register(event, handler, unique_id=f"test-{event}")  # once, however many runs watch it
         return watch(self, client)
 
     monkeypatch.setattr(aws.AwsCalls, "watch", watching)

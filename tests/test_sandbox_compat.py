@@ -1208,7 +1208,7 @@ def test_a_deploy_run_closes_its_connections(sandbox):
     from conftest import deploying_into
 
     sandbox.seed()
-    with deploying_into(sandbox) as run:
+    with deploying_into(sandbox, reuse_clients=False) as run:  # new clients each run, as each make command's
         run("status")  # the first run of the process: what it opens for good (the sandbox's own clients) is open now
         gc.collect()  # earlier tests' garbage closed now, not during the runs (28 open after 29 was seen)
         before = open_sockets()

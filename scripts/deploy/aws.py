@@ -79,7 +79,9 @@ def boto_clients(region, err, config, endpoint=None, sandbox=False, reuse=None):
 
     reuse: a dict kept by a caller that runs the deployer more than once in one process (the tests):
     the clients an earlier run made with the same settings and environment are taken again, as
-    making one costs botocore several milliseconds of CPU. AwsCalls.watch moves them to the new run."""
+    making one costs botocore several milliseconds of CPU. AwsCalls.watch moves them to the new run.
+    A client keeps what botocore keeps per client, such as its retry quota: the caller decides how
+    long to keep them."""
     made = {} if reuse is None else reuse.setdefault((region, config, endpoint, sandbox, frozenset(os.environ.items())), {})
     extra = {"endpoint_url": endpoint} if endpoint else {}
     if sandbox:  # its own keys, no session token: the shell's credentials reach no endpoint
@@ -171,6 +173,9 @@ def stack_of(params) -> str:
     return name.split(":stack/", 1)[1].split("/", 1)[0] if name.startswith("arn:") else name
 
 
+RETRY_LINE = "AWS not answering "  # how the line printed for each retry starts
+
+
 class AwsCalls:
     """Hooks on each client of a run: count its calls per stack (--api-calls), print a line for each retry."""
 
@@ -211,7 +216,7 @@ class AwsCalls:
         attempt = request.context.get("retries", {}).get("attempt", 1)
         if attempt > 1:
             print(
-                f"AWS not answering {operation_name} ({self.last_problem}): retry {attempt - 1} of {MAX_ATTEMPTS - 1}",
+                f"{RETRY_LINE}{operation_name} ({self.last_problem}): retry {attempt - 1} of {MAX_ATTEMPTS - 1}",
                 file=self.err,
                 flush=True,
             )
