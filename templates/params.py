@@ -824,10 +824,11 @@ def shifting_product(v: dict, times: str = "x") -> str:
     return f"{minutes}"
 
 
-def shifting_terms(v: dict, times: str = "x") -> str:
-    """shifting_minutes' terms in words: the input and shifting_product ("" for a strategy that waits for none)."""
+def shifting_terms(v: dict) -> str:
+    """shifting_minutes' terms in words, as the review documents write them: the input and
+    shifting_product with × ("" for a strategy that waits for none)."""
     name = SHIFTING_WAIT_INPUT.get(v["DeploymentStrategy"])
-    return f"{name} {shifting_product(v, times)}" if name else ""
+    return f"{name} {shifting_product(v, '×')}" if name else ""
 
 
 def release_wait_minutes(v: dict) -> int:

@@ -804,7 +804,7 @@ class Deployer:
             # a change set given no rollback configuration (by hand) keeps the stack's triggers, and their minutes
             watched = change_set if change_set.get("RollbackConfiguration") or self.repair or not exists else self.describe(layer.stack)
             started = self.now()
-            release = self.unrecorded_if_it_runs(change_set, replaced)
+            release = self.unrecorded_if_it_runs(given.get("ImageTag"), replaced)
             self.start_execution(layer, change_set, release and f"\n  if it started and completes, {release}")
         try:
             found = self.wait_for_stack(
@@ -817,7 +817,6 @@ class Deployer:
                 operation="update" if exists else "create",
             )
         except Failure as stopped:  # the wait stopped (Ctrl-C, MAX_WAIT, AWS out of reach): the update goes on
-            release = self.unrecorded_if_it_runs(change_set, replaced)
             if not release:
                 raise  # no release, or the same image: its release in the history stays the way back
             raise Failure(f"{stopped}\nif the update completes, {release}", stopped.code) from None
@@ -1010,12 +1009,11 @@ class Deployer:
                 130 if interrupted else 1,
             ) from None
 
-    def unrecorded_if_it_runs(self, change_set, replaced) -> str:
-        """For a change set that releases an image (a new one, or a rollback; replaced: the image that
-        runs), what to know when this run cannot tell whether it ran (a stopped ExecuteChangeSet or wait):
-        its release is then not in the history, and a rollback from it names the image. "" for no release,
-        or a redeploy of the running image, whose release in the history stays the way back."""
-        image = parameter_values(change_set).get("ImageTag")
+    def unrecorded_if_it_runs(self, image, replaced) -> str:
+        """For a change set that releases image (a new one, or a rollback; replaced: the image that runs),
+        what to know when this run cannot tell whether it ran (a stopped ExecuteChangeSet or wait): its
+        release is then not in the history, and a rollback from it names the image. "" for no release
+        (image None), or a redeploy of the running image, whose release in the history stays the way back."""
         if image is None or (image == replaced and not self.rolling_back_from):
             return ""
         return text.release_not_recorded(image, self.env, self.history.name, self.rolling_back_from, replaced)

@@ -291,7 +291,7 @@ def release_overlap(cfg, name, resource, layer, prices, context):
 def wait_terms(v: dict) -> str:
     """The terms of params.release_wait_minutes in words."""
     pause = f"TestPauseMinutes {v['TestPauseMinutes']} at most" if v["TestPauseMinutes"] else ""
-    return " + ".join(term for term in (params.shifting_terms(v, "×"), f"BakeTimeMinutes {v['BakeTimeMinutes']}", pause) if term)
+    return " + ".join(term for term in (params.shifting_terms(v), f"BakeTimeMinutes {v['BakeTimeMinutes']}", pause) if term)
 
 
 def hourly(cfg, name, resource, layer, prices, context):

@@ -815,7 +815,7 @@ def traffic_shifting_steps(env, values, t) -> list[str]:
         else []
     )
     shift_row = f"| Production traffic moves: {SHIFT_TEXT[strategy].format(**values)} | " + (
-        f"{params.shifting_terms(waits, '×')} | {shifting} |" if shifting else "at once | 0 |"
+        f"{params.shifting_terms(waits)} | {shifting} |" if shifting else "at once | 0 |"
     )
     return [
         f"{env} releases with ECS's {strategy} strategy (DeploymentStrategy): ECS starts a full second set of tasks in the "
