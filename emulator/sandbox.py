@@ -61,11 +61,13 @@ ANSWER_TIMEOUT_SECONDS = 2  # make sandbox-status: how long the server may take 
 
 # What Phase 5.14 left in the account.
 VPC_CIDR = "10.0.0.0/16"
-SUBNETS = {  # name -> (availability zone in the sandbox's region, CIDR); public ones hold the ALB, private ones the tasks
-    "public-a": ("a", "10.0.1.0/24"),
-    "public-b": ("b", "10.0.2.0/24"),
-    "private-a": ("a", "10.0.11.0/24"),
-    "private-b": ("b", "10.0.12.0/24"),
+# name -> (which of the region's availability zones, first or second by name; CIDR); public ones hold the
+# ALB, private ones the tasks.
+SUBNETS = {
+    "public-a": (0, "10.0.1.0/24"),
+    "public-b": (1, "10.0.2.0/24"),
+    "private-a": (0, "10.0.11.0/24"),
+    "private-b": (1, "10.0.12.0/24"),
 }
 SECRET_NAME = "startupwebapp/db"
 SECRET_VALUE = {
@@ -290,14 +292,17 @@ class Sandbox:
         import urllib.request
 
         values = environment().values
+        ec2 = self.client("ec2")
+        # Before the reset and the seed of moto's random numbers, which every request draws on: the ids stay those of
+        # params/sandbox.yaml. The region's own zones, by name: their letters vary (ap-northeast-1 has no b).
+        zones = sorted(zone["ZoneName"] for zone in ec2.describe_availability_zones()["AvailabilityZones"])
         for path in ("/moto-api/reset", f"/moto-api/seed?a={RANDOM_SEED}"):
             loopback().open(urllib.request.Request(self.endpoint + path, method="POST"), timeout=10).close()
-        ec2 = self.client("ec2")
         vpc_id = ec2.create_vpc(CidrBlock=VPC_CIDR, TagSpecifications=_name_tags("vpc", "startupwebapp-vpc"))["Vpc"]["VpcId"]
         subnet_ids = {
             name: ec2.create_subnet(
                 VpcId=vpc_id,
-                AvailabilityZone=region() + zone,
+                AvailabilityZone=zones[zone],
                 CidrBlock=cidr,
                 TagSpecifications=_name_tags("subnet", f"startupwebapp-{name}"),
             )["Subnet"]["SubnetId"]

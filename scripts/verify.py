@@ -2,8 +2,8 @@
 
 One line per check, exit 1 if any fails: the ECS rollout finished with running == desired,
 every target registered in either target group healthy (a blue/green release leaves the tasks in
-either), HTTP answers 301 to HTTPS, HTTPS on the target group's health-check path (HealthCheckPath,
-/health by default) answers 200 with {"status": "healthy", "database": "ok"} over a certificate
+either), HTTP answers 301 to HTTPS, HTTPS on the alb layer's HealthCheckPath (its stack's parameter, which
+the stack sets on the target groups' health check; /health by default) answers 200 with {"status": "healthy", "database": "ok"} over a certificate
 valid for the host, and the environment's own smoke checks
 (params file, `smoke_checks`). Failing checks are retried until --timeout while a rollout may
 still be settling. With TEST_LISTENER=1 the HTTPS checks go to the test listener instead, which

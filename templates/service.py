@@ -301,7 +301,8 @@ def create_infrastructure_role(t):
     target groups (the managed policy allows every one in the account). Copied from the policy's version
     v2 (July 2025); its page now shows v6 (edited February 2026), whose added statements could not be read
     here: a release that fails with AccessDenied for the role's session (CloudTrail's roleSessionName
-    ECSNetworkingWithELB) names the action to add to this policy and to the boundary (templates/ci.py).
+    ECSNetworkingWithELB or ecs-service-scheduler, the developer guide's page below says) names the action
+    to add to this policy and to the boundary (templates/ci.py).
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/AmazonECSInfrastructureRolePolicyForLoadBalancers.html
     https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonECSInfrastructureRolePolicyForLoadBalancers.html"""
 

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import types
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -4521,18 +4522,32 @@ def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tm
     assert re.fullmatch(rf"startupwebapp-{ENV}-20251125120000-[0-9a-f]{{12}}", sent[0]["CallerReference"]), sent
 
 
-def test_a_zone_create_whose_retry_finds_it_made_by_its_own_first_attempt_uses_and_tags_it(aws, tmp_path):
-    # botocore retried a CreateHostedZone whose answer was lost: the retry, of the same CallerReference, is refused.
+@pytest.mark.parametrize("its_own", [True, False])
+def test_a_zone_create_whose_retry_finds_it_made_by_its_own_first_attempt_uses_and_tags_it(aws, tmp_path, monkeypatch, its_own):
+    # botocore retried a CreateHostedZone whose answer was lost: the retry, of the same CallerReference, is
+    # refused (API_CreateHostedZone.html). The zone of that reference is this run's; another run's zone of the
+    # domain, made meanwhile under its own reference, is not taken for it.
+    monkeypatch.setattr(deploy.commands.uuid, "uuid4", lambda: uuid.UUID(int=7))
+    reference = f"{templates.PROJECT}-{ENV}-{NOW:%Y%m%d%H%M%S}-{uuid.UUID(int=7).hex[:12]}"
     aws.caller()
     no_zone_yet(aws)
     no_zone_yet(aws)
-    aws.route53.add_client_error("create_hosted_zone", "HostedZoneAlreadyExists", "A hosted zone has already been created", 409)
-    listed = {"HostedZones": [hosted_zone()["HostedZone"]], "IsTruncated": False, "MaxItems": "100"}
+    created = {"Name": DOMAIN, "CallerReference": reference, "HostedZoneConfig": ANY}
+    aws.route53.add_client_error(
+        "create_hosted_zone", "HostedZoneAlreadyExists", "A hosted zone has already been created", 409, expected_params=created
+    )
+    found = hosted_zone()["HostedZone"] | {"CallerReference": reference if its_own else "another-runs"}
+    listed = {"HostedZones": [found], "IsTruncated": False, "MaxItems": "100"}
     aws.route53.add_response("list_hosted_zones_by_name", listed, {"DNSName": DOMAIN, "MaxItems": "100"})
+    if not its_own:
+        assert aws.run("zone", "--yes", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 1
+        assert "HostedZoneAlreadyExists" in aws.err and "created the public hosted zone" not in aws.out, aws.out + aws.err
+        return
     aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
     tags = {"ResourceType": "hostedzone", "ResourceId": ZONE, "AddTags": [{"Key": "Project", "Value": templates.PROJECT}]}
     aws.route53.add_response("change_tags_for_resource", {}, tags)
     assert aws.run("zone", "--yes", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 0, aws.err
+    assert f"{DOMAIN}: the public hosted zone {ZONE} was made by this run's request, whose answer was lost" in aws.out, aws.out
     assert f"{DOMAIN}: created the public hosted zone {ZONE}" in aws.out, aws.out
     assert f"next: set `ExistingHostedZoneId: {ZONE}` under parameters in params/{ENV}.yaml" in aws.out, aws.out
 

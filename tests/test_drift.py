@@ -238,7 +238,7 @@ def test_a_change_set_on_a_drifted_stack_is_preceded_by_a_warning(aws):
     aws.change_set(layer, "UPDATE", [change("Modify", "HostedZone", "AWS::Route53::HostedZone")])
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
     assert aws.run("deploy", "--stack", layer) == 1  # no terminal, no --yes: refused after the warning
-    warning = f"warning: {stack(layer)} drifted: its last drift check at 2025-11-25 12:00:00 UTC found resources changed outside"
+    warning = f"warning: {stack(layer)} drifted: its last drift check (of the stack or one of its resources) at 2025-11-25 12:00:00 UTC found resources changed outside"
     assert warning in aws.out
     assert f"See what: make drift STACK={layer} ENV={ENV}" in aws.out
     # DescribeStacks, CreateChangeSet, DescribeChangeSet, ListChangeSets (any left for review), DeleteChangeSet: no drift call
@@ -255,7 +255,7 @@ def test_a_drift_check_older_than_the_stacks_last_update_says_so_and_to_check_ag
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
     assert aws.run("deploy", "--stack", layer) == 1
     assert (
-        f"warning: {stack(layer)} drifted: its last drift check at 2025-11-25 12:00:00 UTC found resources changed outside CloudFormation; "
+        f"warning: {stack(layer)} drifted: its last drift check (of the stack or one of its resources) at 2025-11-25 12:00:00 UTC found resources changed outside CloudFormation; "
         f"the stack was updated since (2025-11-25 13:00:00 UTC), after that check, which may no longer hold. Check again: "
         f"make drift STACK={layer} ENV={ENV}"
     ) in aws.out

@@ -180,6 +180,27 @@ def test_seed_creates_the_ids_that_params_sandbox_yaml_holds(aws, sandbox):
     assert parameters("sandbox", "service")["DatabaseSecretArn"] == created["DatabaseSecretArn"]
 
 
+def test_seed_takes_a_regions_first_two_zones_whatever_their_letters(sandbox, tmp_path, monkeypatch):
+    """A sandbox moved to a region whose zones skip a letter (moto's ap-northeast-1: a, c, d): its seed
+    stopped at CreateSubnet (InvalidParameterValue) for a zone "b"; now it gets as far as naming the ids
+    another region's seed creates (moto's ids depend on the region), for params/sandbox.yaml."""
+    import emulator.sandbox
+
+    moved = tmp_path / "sandbox.yaml"
+    moved.write_text("".join("region: ap-northeast-1\n" if line.startswith("region:") else line for line in PARAMS_FILE.open()))
+    monkeypatch.setattr(emulator.sandbox, "PARAMS_FILE", moved)
+    with pytest.raises(SandboxError, match="does not hold the ids the seed creates"):
+        sandbox.seed()
+    subnets = sandbox.client("ec2").describe_subnets(Filters=[{"Name": "tag:Name", "Values": ["startupwebapp-*"]}])["Subnets"]
+    zones = {tag["Value"]: subnet["AvailabilityZone"] for subnet in subnets for tag in subnet["Tags"] if tag["Key"] == "Name"}
+    assert zones == {
+        "startupwebapp-public-a": "ap-northeast-1a",
+        "startupwebapp-public-b": "ap-northeast-1c",
+        "startupwebapp-private-a": "ap-northeast-1a",
+        "startupwebapp-private-b": "ap-northeast-1c",
+    }
+
+
 def test_sandbox_listens_on_loopback_only(sandbox):
     """The session's server (tests/test_faults.py stops one of its own and checks that only it stops)."""
     port = int(sandbox.endpoint.rsplit(":", 1)[1])

@@ -975,7 +975,8 @@ class Deployer:
         carry: not the name itself, CreateChangeSet's ClientToken, as AWS does not say whether the two
         requests' tokens are apart (CDK keeps them apart too). Letters, digits and -, at most 128: a name
         too long for the prefix (one made by hand: ours are under 100) goes by its digest.
-        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html (the token's
+        limits) and https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html (events carry it)"""
         token = f"execute-{name}"
         return token if len(token) <= 128 else f"execute-{hashlib.sha256(name.encode()).hexdigest()}"
 

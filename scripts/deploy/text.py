@@ -565,7 +565,7 @@ def drift_summary(drifted, unchecked, env, moved, deployed, looked_at) -> list[s
 def last_drift(found) -> tuple | None:
     """(when, updated) of a stack whose last drift check (DescribeStacks DriftInformation) found drift: that
     check's time (LastCheckTimestamp: "Most recent time when a drift detection operation was initiated on
-    the stack") and, when the stack was updated after it (which may have undone the drift), that update's
+    the stack, or any of its individual resources that support drift detection") and, when the stack was updated after it (which may have undone the drift), that update's
     time, else None. None for a stack that did not drift at its last check.
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackDriftInformation.html"""
     information = found.get("DriftInformation") or {}
@@ -600,7 +600,7 @@ def drift_warning(found, layer) -> list[str]:
     if drifted is None:
         return []
     when, updated = drifted
-    at = f" at {when:%Y-%m-%d %H:%M:%S %Z}" if when else ""
+    at = f" (of the stack or one of its resources) at {when:%Y-%m-%d %H:%M:%S %Z}" if when else ""
     if updated:
         return [
             f"warning: {layer.stack} drifted: its last drift check{at} found resources changed outside CloudFormation; the stack was "

@@ -86,10 +86,15 @@ def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, 
         # https://docs.aws.amazon.com/Route53/latest/APIReference/API_CreateHostedZone.html
         if error_code(error) != "HostedZoneAlreadyExists":
             raise
-        made = public_zone(route53, domain, say, "the public hosted zone {} was made by this run's request, whose answer was lost")
-        if made is None:
+        # The zone of this reference, which ListHostedZonesByName names (HostedZone's CallerReference): not
+        # any zone of the domain, which another run may have made meanwhile under another reference.
+        listed = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="100")["HostedZones"]
+        made = [z["Id"].split("/")[-1] for z in listed if z.get("CallerReference") == caller_reference]
+        if not made:
             raise
-        zone_id, servers = made
+        zone_id = made[0]
+        say(f"{domain}: the public hosted zone {zone_id} was made by this run's request, whose answer was lost")
+        servers = route53.get_hosted_zone(Id=zone_id)["DelegationSet"]["NameServers"]
     route53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id, AddTags=[{"Key": "Project", "Value": PROJECT}])
     say(f"{domain}: created the public hosted zone {zone_id}")
     return zone_id, servers
