@@ -198,6 +198,36 @@ def deploying_into(sandbox, *extra, reuse_clients=True):
         patch.undo()
 
 
+def on_each_client(monkeypatch, event, handler):
+    """The deployer's clients made from now on call handler on botocore's event (until monkeypatch.undo())."""
+    from scripts.deploy import aws
+
+    watch = aws.AwsCalls.watch
+
+    def watching(self, client):
+        client.meta.events.register(event, handler, unique_id=f"test-{event}")  # once, however many runs watch it
+        return watch(self, client)
+
+    monkeypatch.setattr(aws.AwsCalls, "watch", watching)
+
+
+@contextlib.contextmanager
+def within(seconds=10):
+    """What runs inside fails the test (TimeoutError) once it runs past seconds, rather than hang the run:
+    for a test of a FIFO that must be refused, not read (a read blocks until something writes to it)."""
+
+    def expired(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s: blocked, on a read?")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def deploy_command() -> list:
     """`make deploy ENV=sandbox YES=1` as a subprocess runs it."""
     return [sys.executable, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes"]

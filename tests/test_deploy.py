@@ -31,7 +31,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, PaginationError
 from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
-from conftest import NOWHERE, ROOT, no_real_aws
+from conftest import NOWHERE, ROOT, no_real_aws, within
 from stubbed_aws import (
     ACCOUNT,
     CAPABILITIES,
@@ -1329,7 +1329,8 @@ def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(a
         raise AssertionError(f"an AWS client was made for {service}")
 
     aws.clients = type("NoClients", (), {"__getitem__": staticmethod(no_clients)})()
-    assert aws.run("deploy", "--stack", "alb", "--yes") == 2
+    with within():  # a FIFO read would block
+        assert aws.run("deploy", "--stack", "alb", "--yes") == 2
     assert aws.err.startswith(f"error: {path}: ") and len(aws.err.strip().splitlines()) == 1, aws.err
     assert said in aws.err, aws.err
 
@@ -1405,7 +1406,8 @@ def test_a_params_file_that_is_there_but_no_file_is_said_so_not_unknown(aws, tmp
     (params_dir / f"{ENV}.yaml").unlink()
     os.mkfifo(params_dir / f"{ENV}.yaml")  # it said: unknown environment 'prod' (did you mean prod?)
     aws.dirs = OUTPUT, params_dir
-    assert aws.run("status") == 2
+    with within():  # a FIFO read would block
+        assert aws.run("status") == 2
     assert aws.err == f"error: {params_dir / ENV}.yaml: not a regular file; allowed: a regular file\n"
 
 
@@ -3310,6 +3312,23 @@ def test_the_history_keeps_the_newest_releases_whose_stored_value_fits_the_stand
         # within the limit, and one release more would not be
         assert len(written[0]) <= release_history.MOST_STORED < len(release_history.stored(entries[-len(kept) - 1 :])), length
 
+    # A history of exactly the limit is kept whole.
+    entries = [release(f"v{i}", "2025-11-25T11:00:00Z", "a" * 40) for i in range(release_history.RELEASES_KEPT)]
+    entries[0]["by"] += "x" * (release_history.MOST_STORED - len(release_history.stored(entries)))
+    assert len(release_history.stored(entries)) == release_history.MOST_STORED
+    written = []
+
+    class Exact:
+        def get_parameter(self, Name):  # noqa: N803 (boto3's names)
+            return {"Parameter": {"Name": Name, "Value": release_history.stored(entries[:-1]), "Version": 1}}
+
+        def put_parameter(self, **given):
+            written.append(given["Value"])
+            return {"Version": 2}
+
+    release_history.ReleaseHistory(Exact(), ENV, print, lambda seconds: None).record(entries[-1])
+    assert json.loads(written[0]) == entries
+
 
 def test_change_sets_whose_listing_gives_a_token_again_are_a_note_and_the_run_goes_on():
     client = paging_forever("cloudformation", "list_change_sets", {"StackName": stack("alb")}, {"Summaries": []})
@@ -4105,6 +4124,34 @@ def test_make_execute_of_an_executed_release_whose_stack_cannot_be_read_still_sa
     )
 
 
+@pytest.mark.parametrize("case", ["another image runs", "recorded", "recorded for an earlier stack", "not recorded"])
+def test_make_execute_of_an_executed_release_says_it_is_unrecorded_only_when_its_image_runs_unrecorded(aws, case):
+    # A run stopped as it asked to execute a release: its change set ran, and the history lacks it. Said only
+    # when its image runs and the history's last release of this service stack (not an earlier one's) is
+    # another image: a rollback from it must then name the image to go back to.
+    executed = change_set("service") | {"ExecutionStatus": "EXECUTE_COMPLETE"}
+    image = deploy.text.parameter_values(executed)["ImageTag"]
+    aws.cf.add_response("describe_change_set", executed, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    running = described("service")["Stacks"][0]
+    runs = {p["ParameterKey"]: p["ParameterValue"] for p in running["Parameters"]} | {
+        "ImageTag": f"{image}-other" if case == "another image runs" else image
+    }
+    aws.deployed("service", parameters=runs)
+    earlier_stack = f"{running['CreationTime'] - timedelta(days=30):%Y-%m-%dT%H:%M:%SZ}"
+    entries = {
+        "recorded": [release("v0"), release(image)],
+        "recorded for an earlier stack": [release("v0"), release(image, stack_created=earlier_stack)],
+        "not recorded": [release("v0")],
+    }
+    if case != "another image runs":  # no release of a running image: the history is not read
+        history(aws, entries[case])
+    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service"), "--yes") == 1
+    unrecorded = f"the release of {image} is live but not recorded in the release history (SSM parameter {HISTORY})"
+    assert (unrecorded in aws.err) == (case in ("recorded for an earlier stack", "not recorded")), aws.err
+    if unrecorded in aws.err:
+        assert f"make rollback ENV={ENV} TAG=v0" in aws.err, aws.err  # back to this stack's last recorded release
+
+
 def test_a_refused_execute_deletes_the_change_set_and_puts_the_relaxed_policy_back(aws):
     aws.deployed("cert-dns")
     aws.deployed("alb")
@@ -4519,7 +4566,7 @@ def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tm
     assert f"{DOMAIN}: created the public hosted zone {new_zone}" in aws.out
     assert f"next: set `ExistingHostedZoneId: {new_zone}` under parameters in params/{ENV}.yaml" in aws.out
     # the run's own reference: its time and a random part, so that another make zone in the same second has its own
-    assert re.fullmatch(rf"startupwebapp-{ENV}-20251125120000-[0-9a-f]{{12}}", sent[0]["CallerReference"]), sent
+    assert re.fullmatch(rf"{templates.PROJECT}-{ENV}-{NOW:%Y%m%d%H%M%S}-[0-9a-f]{{12}}", sent[0]["CallerReference"]), sent
 
 
 @pytest.mark.parametrize("its_own", [True, False])

@@ -355,6 +355,7 @@ def test_a_running_image_tag_of_anyones_writing_is_printed_escaped(sandbox, run,
     set_image_tag(sandbox, "a\r\u202e\u3164\x9b2J\u2028x\ny")
     try:
         code, out, err = run("diff", "--stack", "service")
+        assert code == 0, out + err  # the running image is kept: nothing else differs
         # (the sandbox's XML answers turn the \r into \n)
         assert "\\u202e\\u3164\\x9b2J\\u2028x\\ny runs: " in out, out + err
         assert not re.search("[\r\u202e\u3164\x9b\u2028]", out), ascii(out)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import NOWHERE, ROOT, Ran, deploying_into, generate_main, no_real_aws
+from conftest import NOWHERE, ROOT, Ran, deploying_into, generate_main, no_real_aws, on_each_client
 
 import templates
 from templates.params import load, load_all
@@ -1198,13 +1198,8 @@ def test_a_sandbox_whose_server_is_gone_mid_deploy_says_that_alone(tmp_path, mon
 
     monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=lambda seconds: None))  # the retries' backoff
     box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
-    endpoint, watch = box.endpoint, aws.AwsCalls.watch
-
-    def stopping_the_server_once_executed(self, client):
-        client.meta.events.register(f"after-call.cloudformation.{after}", lambda **_: box.stop(), unique_id="test-stop-the-server")
-        return watch(self, client)
-
-    monkeypatch.setattr(aws.AwsCalls, "watch", stopping_the_server_once_executed)
+    endpoint = box.endpoint
+    on_each_client(monkeypatch, f"after-call.cloudformation.{after}", lambda **_: box.stop())
     try:
         box.seed()
         with deploying_into(box) as run:
