@@ -40,6 +40,7 @@ PARAMS_FILE = ROOT / "params" / f"{params.SANDBOX_ENV}.yaml"
 HOST = "127.0.0.1"  # loopback only: nothing listens beyond this machine
 ENDPOINT = re.compile(r"http://127\.0\.0\.1:([0-9]{1,5})")
 CREDENTIALS = {name.lower(): value for name, value in params.SANDBOX_KEYS.items()}  # as boto3.client takes them
+SAVED_STATES_PATH = "/sandbox-api/"  # POST save/<name>, restore/<name>: emulator/saved_states.py
 RANDOM_SEED = 5014  # seeds moto's id generator, so the seed creates the same ids on every run
 START_TIMEOUT_SECONDS = 30
 # How long a start or stop waits for another one of the same state directory: a start and its seed
@@ -330,6 +331,27 @@ class Sandbox:
         check_params(created)
         return created
 
+    def save(self, name: str) -> None:
+        """Keep what the server holds now as name, in its memory (emulator/saved_states.py)."""
+        self._post_saved_states("save", name)
+
+    def restore(self, name: str) -> bool:
+        """Put back what the server held when it saved name: False, with nothing changed, when it saved none."""
+        try:
+            self._post_saved_states("restore", name)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return False
+            raise
+        return True
+
+    def _post_saved_states(self, action: str, name: str) -> None:
+        import urllib.parse
+        import urllib.request
+
+        url = f"{self.endpoint}{SAVED_STATES_PATH}{action}/{urllib.parse.quote(name, safe='')}"
+        loopback().open(urllib.request.Request(url, method="POST"), timeout=30).close()
+
 
 @functools.cache
 def _client(service: str, endpoint: str, region: str):
@@ -429,6 +451,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
         from waitress.server import create_server
 
         import emulator.moto_compat  # noqa: F401  (patches moto and adds its models before the first stack is parsed)
+        from emulator import saved_states
 
         # A stop signal only marks the server to end; the loop below ends it. (Python runs the handler
         # in this thread, whichever thread the signal reaches.) A SIGSTOP and SIGCONT (a debugger, a
@@ -449,7 +472,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
         # stall every deploy until the 120 s idle timeout closed them: the sandbox takes as many as the open-file
         # limit leaves room for, watched with poll() rather than select(), which takes no descriptor past 1023.
         server = create_server(
-            DomainDispatcherApplication(create_backend_app),
+            saved_states.serving(DomainDispatcherApplication(create_backend_app), SAVED_STATES_PATH),
             host=HOST,
             port=port,
             threads=4,

@@ -192,10 +192,26 @@ def deploying_into(sandbox, *extra, reuse_clients=True):
             reused.clear()
         return code, out.getvalue(), err.getvalue()
 
+    run.extra = extra
     try:
         yield run
     finally:
         patch.undo()
+
+
+def deployed(sandbox, run, *layers):
+    """The sandbox seeded, then `make deploy STACK=<layer>` of each of layers in turn (`make deploy` of
+    every layer when none), through run (deploying_into's), as a test starts from. The first test of a
+    worker's sandbox to ask runs them and saves what they left (emulator/saved_states.py); later ones
+    get it back: ~15 ms of the server's CPU against ~0.4 s of the two processes' for every layer."""
+    name = " ".join(["deployed", *(layers or ["every layer"]), *run.extra])
+    if sandbox.restore(name):
+        return
+    sandbox.seed()
+    for argv in [["--stack", layer] for layer in layers] or [[]]:
+        code, out, err = run("deploy", *argv, "--yes")
+        assert code == 0, out + err
+    sandbox.save(name)
 
 
 def on_each_client(monkeypatch, event, handler):

@@ -5,7 +5,8 @@ ROLLBACK_COMPLETE (nothing left behind, RECREATE=1 creates it again), and a chan
 replaces a stateful resource is refused without ALLOW_REPLACE=1 and executed with it; a refused
 execute of a new service's second change set deletes it.
 
-Each test seeds the sandbox first (tests/test_e2e_sandbox.py uses the same session sandbox)."""
+Each test seeds the sandbox first (tests/test_e2e_sandbox.py uses the same session sandbox), or
+starts from layers deployed on a seeded one (conftest.deployed), the same whichever test ran first."""
 
 import json
 import re
@@ -17,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from botocore.exceptions import ClientError
-from conftest import ROOT, deploying_into, generate_main, on_each_client
+from conftest import ROOT, deployed, deploying_into, generate_main, on_each_client
 
 import templates
 from emulator.sandbox import PARAMS_FILE
@@ -79,9 +80,8 @@ def sandbox_aws_cli(sandbox) -> str:
 
 
 def deploy_and_destroy(sandbox, run) -> dict:
-    """Every layer deployed, then destroyed; the ids of what the stacks retained, by layer."""
-    code, out, err = run("deploy", "--yes")
-    assert code == 0, out + err
+    """Every layer deployed on the seeded sandbox, then destroyed; the ids of what the stacks retained, by layer."""
+    deployed(sandbox, run)
     kept = {layer: physical_ids(sandbox, layer) for layer in ("cert-dns", "alb", "waf", "service") if layer in LAYERS}
     code, out, err = run("destroy", "--yes")
     assert code == 0, out + err
@@ -89,7 +89,6 @@ def deploy_and_destroy(sandbox, run) -> dict:
 
 
 def test_create_destroy_purge_create_again(sandbox, run):
-    sandbox.seed()
     kept = deploy_and_destroy(sandbox, run)
     out = kept["destroy output"]
     service, alb, cert = kept["service"], kept["alb"], kept["cert-dns"]
@@ -180,7 +179,6 @@ def test_create_destroy_purge_create_again(sandbox, run):
 def test_purge_looks_again_right_before_each_deletion(sandbox, run, monkeypatch):
     # Checked before the question and deleted by name after it: a log group replaced by hand while the
     # question was open was deleted, and a key a new log group took was scheduled for deletion.
-    sandbox.seed()
     kept = deploy_and_destroy(sandbox, run)
     logs, confirm = sandbox.client("logs"), deployer.Deployer.confirm
     key_arn = sandbox.client("kms").describe_key(KeyId=kept["service"]["LogKey"])["KeyMetadata"]["Arn"]
@@ -224,7 +222,6 @@ def test_purge_takes_from_a_deleted_stack_only_what_the_layers_template_retains(
 
 
 def test_purge_never_touches_what_the_stacks_did_not_create(sandbox, run):
-    sandbox.seed()
     kept = deploy_and_destroy(sandbox, run)
     logs, kms, s3, elbv2 = (sandbox.client(name) for name in ("logs", "kms", "s3", "elbv2"))
     # Someone deleted the retained service log group and made one of the same name by hand, with logs.
@@ -274,7 +271,6 @@ def test_purge_never_touches_what_the_stacks_did_not_create(sandbox, run):
 def test_purge_leaves_a_key_that_a_log_group_in_no_stack_still_uses(sandbox, run):
     # An update that renamed the service's log group (a new NamePrefix, ALLOW_REPLACE=1) kept the old one,
     # in no stack, encrypted with the same LogKey: scheduling that key's deletion would make its logs unreadable.
-    sandbox.seed()
     kept = deploy_and_destroy(sandbox, run)
     key_arn = key_state(sandbox, kept["service"]["LogKey"])["Arn"]
     old_logs = f"/ecs/{PREFIX}-before-service"
@@ -309,10 +305,7 @@ def test_a_run_of_every_layer_whose_create_needs_a_log_group_name_in_no_stack_is
 
 
 def test_a_failed_first_create_rolls_back_and_is_created_again_with_recreate(sandbox, run, monkeypatch):
-    sandbox.seed()
-    for layer in ("cert-dns", "alb", "release-alarms"):
-        code, out, err = run("deploy", "--stack", layer, "--yes")
-        assert code == 0, out + err
+    deployed(sandbox, run, "cert-dns", "alb", "release-alarms")
     logs = sandbox.client("logs")
     logs.create_log_group(logGroupName=SERVICE_LOGS)  # takes the name the service layer's log group needs
     # Seen before the change set runs: refused, and the empty stack made for the change set deleted.
@@ -352,10 +345,7 @@ def test_a_failed_first_create_rolls_back_and_is_created_again_with_recreate(san
 
 def test_executing_a_repairs_change_set_settles_the_new_service_without_rollback_triggers_too(sandbox, run):
     # make changeset REPAIR=1, then make execute: the settling update that follows a new service set the triggers again.
-    sandbox.seed()
-    for layer in ("cert-dns", "alb", "release-alarms"):
-        code, out, err = run("deploy", "--stack", layer, "--yes")
-        assert code == 0, out + err
+    deployed(sandbox, run, "cert-dns", "alb", "release-alarms")
     code, out, err = run("changeset", "--stack", "service", "--repair")
     assert code == 0, out + err
     cloudformation = sandbox.client("cloudformation")
@@ -375,10 +365,7 @@ def test_a_refused_execute_of_the_settling_change_set_deletes_it(sandbox, run, m
     this run's too: refused, it is deleted like the first one, not left behind."""
     from scripts import botocore_models
 
-    sandbox.seed()
-    for layer in ("cert-dns", "alb", "release-alarms"):
-        code, out, err = run("deploy", "--stack", layer, "--yes")
-        assert code == 0, out + err
+    deployed(sandbox, run, "cert-dns", "alb", "release-alarms")
 
     def refuse_settling(params, **_):
         if params["ClientRequestToken"].endswith("-settle"):  # the change set goes by its ARN, its name is in the token
@@ -404,10 +391,7 @@ def test_a_refused_execute_of_the_settling_change_set_deletes_it(sandbox, run, m
 def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox, run, tmp_path):
     if not SANDBOX.deploys("waf"):
         pytest.skip(f"{PARAMS_FILE} does not enable waf, whose log group this replaces")
-    sandbox.seed()
-    for layer in ("cert-dns", "alb", "waf"):
-        code, out, err = run("deploy", "--stack", layer, "--yes")
-        assert code == 0, out + err
+    deployed(sandbox, run, "cert-dns", "alb", "waf")
     # A new NamePrefix renames the waf layer's log group: LogGroupName is create-only, so replaced.
     given = ("--stack", "waf", *with_parameter(tmp_path, "waf", "NamePrefix", OTHER_PREFIX), "--yes")
 
@@ -457,9 +441,7 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
     """NamePrefix changed and changed back: the first rename kept the old log groups (UpdateReplacePolicy
     Retain). Refused at the layer that makes one, the run would have replaced the load balancer
     already, with the layers after it still on the old one: every taken name is named first."""
-    sandbox.seed()
-    code, out, err = run("deploy", "--yes")
-    assert code == 0, out + err
+    deployed(sandbox, run)
     renaming = {
         p.stem: {"NamePrefix": OTHER_PREFIX}
         for p in (ROOT / "output" / ENV).glob("*.json")
@@ -482,9 +464,7 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
 def test_an_update_that_changes_what_deployed_layers_read_names_them_and_how_to_deploy_them(sandbox, run, tmp_path):
     """make deploy STACK=alb with a new NamePrefix replaces the load balancer and target groups: the
     layers that read their ARNs keep the old ones until deployed, which that run does not do."""
-    sandbox.seed()
-    code, out, err = run("deploy", "--yes")
-    assert code == 0, out + err
+    deployed(sandbox, run)
     code, out, err = run(
         "deploy", "--stack", "alb", *with_parameter(tmp_path, "alb", "NamePrefix", OTHER_PREFIX), "--yes", "--allow-replace"
     )
@@ -519,9 +499,7 @@ def test_a_one_layer_update_of_a_value_other_deployed_layers_take_names_them(san
     takers = [layer for layer in LAYERS if "MaxCapacity" in json.loads((ROOT / "output" / ENV / f"{layer}.json").read_text())["Parameters"]]
     assert "scaling" in takers and len(takers) > 1, takers
     others = sorted(set(takers) - {"scaling"})
-    sandbox.seed()
-    code, out, err = run("deploy", "--yes")
-    assert code == 0, out + err
+    deployed(sandbox, run)
     changed = with_parameters(
         tmp_path / "output", {layer: {"MaxCapacity": str(int(SANDBOX.values["MaxCapacity"]) + 1)} for layer in takers}
     )
@@ -549,10 +527,7 @@ def test_a_one_layer_update_of_a_value_other_deployed_layers_take_names_them(san
 def test_replacing_a_resource_under_the_name_it_has_is_refused_even_with_allow_replace(sandbox, run, tmp_path):
     """A new container port replaces the target groups (Port is create-only), whose Name stays: AWS
     refuses that update (aws-properties-name.html), which the sandbox would have run."""
-    sandbox.seed()
-    for layer in ("cert-dns", "alb"):
-        code, out, err = run("deploy", "--stack", layer, "--yes")
-        assert code == 0, out + err
+    deployed(sandbox, run, "cert-dns", "alb")
     port = str(int(SANDBOX.values["ContainerPort"]) + 1)
     before = physical_ids(sandbox, "alb")
     code, out, err = run("deploy", "--stack", "alb", *with_parameter(tmp_path, "alb", "ContainerPort", port), "--yes", "--allow-replace")
@@ -571,19 +546,16 @@ def test_replacing_a_resource_under_the_name_it_has_is_refused_even_with_allow_r
 def test_an_update_that_fails_rolls_back_to_the_previous_template_and_values(sandbox, run, tmp_path):
     """As CloudFormation does: the execution is accepted, the failed resource named, every resource put
     back; the stack then holds its previous values, so diff is clean and a deploy has nothing to do."""
-    sandbox.seed()
-    for layer in ("cert-dns", "alb"):
-        code, out, err = run("deploy", "--stack", layer, "--yes")
-        assert code == 0, out + err
+    deployed(sandbox, run, "cert-dns", "alb")
     backend = SANDBOX.values["BackendSecurityGroupId"]
     missing = "sg-0123456789abcdef0"  # no such group in the sandbox
     code, out, err = run("deploy", "--stack", "alb", *with_parameter(tmp_path, "alb", "BackendSecurityGroupId", missing), "--yes")
     assert code == 1, out + err
     assert f"{stack('alb')} ended UPDATE_ROLLBACK_COMPLETE" in err, out + err
     assert "failed: BackendIngressFromAlb (AWS::EC2::SecurityGroupIngress)" in out and missing in out, out
-    (deployed,) = sandbox.client("cloudformation").describe_stacks(StackName=stack("alb"))["Stacks"]
-    values = {p["ParameterKey"]: p["ParameterValue"] for p in deployed["Parameters"]}
-    assert (deployed["StackStatus"], values["BackendSecurityGroupId"]) == ("UPDATE_ROLLBACK_COMPLETE", backend)
+    (alb,) = sandbox.client("cloudformation").describe_stacks(StackName=stack("alb"))["Stacks"]
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in alb["Parameters"]}
+    assert (alb["StackStatus"], values["BackendSecurityGroupId"]) == ("UPDATE_ROLLBACK_COMPLETE", backend)
     alb_group = physical_ids(sandbox, "alb")["AlbSecurityGroup"]
     (group,) = sandbox.client("ec2").describe_security_groups(GroupIds=[backend])["SecurityGroups"]
     assert any(pair["GroupId"] == alb_group for rule in group["IpPermissions"] for pair in rule["UserIdGroupPairs"])
@@ -659,8 +631,7 @@ def test_diff_of_every_layer_names_a_deployed_layer_taken_out_of_enabled_layers(
     optional = [name for name in templates.OPTIONAL_LAYERS if name in LAYERS]
     if not optional:
         pytest.skip(f"{PARAMS_FILE} enables no optional layer to take out")
-    sandbox.seed()
-    assert run("deploy", "--yes")[0] == 0
+    deployed(sandbox, run)
     taken_out = optional[0]
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
     data = yaml.safe_load((params_dir / f"{ENV}.yaml").read_text())
@@ -675,8 +646,7 @@ def test_diff_of_every_layer_names_a_deployed_layer_taken_out_of_enabled_layers(
 def test_a_failed_first_create_of_a_protected_load_balancer_is_destroyed_not_refused(sandbox, run, tmp_path):
     # Its create rolled back, deleting the load balancer: the parameter says protected, but nothing is, and the
     # refusal's advice (deploy DeletionProtection false first) cannot run on a ROLLBACK_COMPLETE stack.
-    sandbox.seed()
-    assert run("deploy", "--stack", "cert-dns", "--yes")[0] == 0
+    deployed(sandbox, run, "cert-dns")
     failing = with_parameters(
         tmp_path / "failing", {"alb": {"DeletionProtection": "true", "BackendSecurityGroupId": "sg-0123456789abcdef0"}}
     )
@@ -720,9 +690,7 @@ def test_replacing_a_load_balancer_with_deletion_protection_is_refused_until_it_
 
 def test_a_change_of_the_stack_tags_alone_is_applied_and_then_there_is_nothing_left_to_do(sandbox, run, tmp_path):
     # The sandbox's change set sees no change for new stack tags: the deployer applies them through UpdateStack.
-    sandbox.seed()
-    code, out, err = run("deploy", "--stack", "cert-dns", "--yes")
-    assert code == 0, out + err
+    deployed(sandbox, run, "cert-dns")
     before = {
         t["Key"]: t["Value"] for t in sandbox.client("cloudformation").describe_stacks(StackName=stack("cert-dns"))["Stacks"][0]["Tags"]
     }
@@ -747,9 +715,9 @@ def test_a_change_of_the_stack_tags_alone_is_applied_and_then_there_is_nothing_l
     assert "  tag Retagged: (none) -> yes" in out, out + err
     for key in document["Tags"].keys() - own.keys() - {"Retagged"}:
         assert f"  tag {key}: {before[key]} -> {document['Tags'][key]}" in out, out + err
-    (deployed,) = sandbox.client("cloudformation").describe_stacks(StackName=stack("cert-dns"))["Stacks"]
-    assert {t["Key"]: t["Value"] for t in deployed["Tags"]} == document["Tags"] and deployed["StackStatus"] == "UPDATE_COMPLETE"
-    assert deployed["LastUpdatedTime"] > deployed["CreationTime"]  # make status shows it as the last change
+    (cert_dns,) = sandbox.client("cloudformation").describe_stacks(StackName=stack("cert-dns"))["Stacks"]
+    assert {t["Key"]: t["Value"] for t in cert_dns["Tags"]} == document["Tags"] and cert_dns["StackStatus"] == "UPDATE_COMPLETE"
+    assert cert_dns["LastUpdatedTime"] > cert_dns["CreationTime"]  # make status shows it as the last change
     code, out, err = run("deploy", "--stack", "cert-dns", *retagged, "--yes")
     assert code == 0 and out.strip() == f"{stack('cert-dns')}: no changes", out + err
 
@@ -874,9 +842,7 @@ def test_an_update_that_replaces_the_service_states_its_count_then_leaves_it_to_
     """A new NamePrefix makes a new service: its update states DesiredCount (a new service without one
     starts 1 task), then, as after a create, the stack is settled to leave the count to auto-scaling,
     so that the next deploy of the same files changes nothing and a rollback restores no count."""
-    sandbox.seed()
-    code, out, err = run("deploy", "--yes")
-    assert code == 0, out + err
+    deployed(sandbox, run)
     renamed = with_parameters(tmp_path / "output", {layer: {"NamePrefix": OTHER_PREFIX} for layer in LAYERS})
     code, out, err = run("deploy", *renamed, "--yes", "--allow-replace")
     assert code == 0, out + err
@@ -954,17 +920,16 @@ def test_executing_the_change_set_a_stopped_rollback_left_records_a_rollback(san
     execute` of it recorded a new release, and the next rollback went back to the image it left."""
     from scripts.deploy import text
 
-    sandbox.seed()
+    deployed(sandbox, run)
     first = SANDBOX.values["ImageTag"]
     bad = f"{first}-next"
-    assert run("deploy", "--yes")[0] == 0
     assert run("deploy", "--stack", "service", "--image-tag", bad, "--yes")[0] == 0
     cloudformation = sandbox.client("cloudformation")
     layer = deployer.load_layer(ENV, "service", ROOT / "output")
 
     def left_by_a_rollback(name, image, rolling_back_from, **others):
-        deployed = cloudformation.describe_stacks(StackName=stack("service"))["Stacks"][0]
-        values = {p["ParameterKey"]: p["ParameterValue"] for p in deployed["Parameters"]} | {"ImageTag": image} | others
+        service = cloudformation.describe_stacks(StackName=stack("service"))["Stacks"][0]
+        values = {p["ParameterKey"]: p["ParameterValue"] for p in service["Parameters"]} | {"ImageTag": image} | others
         cloudformation.create_change_set(
             StackName=stack("service"),
             ChangeSetName=name,
@@ -1023,10 +988,9 @@ def test_a_release_whose_run_stopped_as_it_asked_to_execute_it_says_how_to_roll_
     """A Ctrl-C as ExecuteChangeSet answered: the release ran, and its run could not record it. The run,
     and then make execute of its change set as the run advises, say so, naming the image a rollback from
     it goes back to (make rollback, without it, found no release of the running image)."""
-    sandbox.seed()
+    deployed(sandbox, run)
     first = SANDBOX.values["ImageTag"]
     new = f"{first}-next"
-    assert run("deploy", "--yes")[0] == 0
 
     def ctrl_c(**_):
         raise KeyboardInterrupt
@@ -1049,8 +1013,7 @@ def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its
     """A Ctrl-C after cert-dns's DeleteStack (the last layer destroyed): the stack went, and the certificate
     it retains stayed; the purge commands the stopped run printed named the layers it had seen deleted
     alone, and the certificate was left by them."""
-    sandbox.seed()
-    assert run("deploy", "--yes")[0] == 0
+    deployed(sandbox, run)
     certificate = physical_ids(sandbox, "cert-dns")["Certificate"]
     deleting = []
 
@@ -1077,8 +1040,7 @@ def test_a_destroy_whose_delete_stack_is_refused_names_no_purge_of_that_layer(sa
     """DeleteStack refused (AccessDenied): the stack is there, and make purge of its layer would refuse it."""
     from botocore.awsrequest import AWSResponse
 
-    sandbox.seed()
-    assert run("deploy", "--yes")[0] == 0
+    deployed(sandbox, run)
 
     def refuse(params, **_):
         if stack("cert-dns") in params["body"].get("StackName", ""):

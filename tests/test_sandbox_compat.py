@@ -201,6 +201,37 @@ def test_seed_takes_a_regions_first_two_zones_whatever_their_letters(sandbox, tm
     }
 
 
+def test_a_restored_state_is_the_saved_one_and_what_follows_it_gets_the_ids_it_got_then(sandbox):
+    """emulator/saved_states.py, which tests/conftest.py deployed starts tests from."""
+    created = sandbox.seed()
+    ec2, s3, ssm = (sandbox.client(name) for name in ("ec2", "s3", "ssm"))
+    ssm.put_parameter(Name="/saved/value", Value="as saved", Type="String")
+    sandbox.save("no bucket")
+
+    def next_group():
+        return ec2.create_security_group(GroupName="next", Description="after the save", VpcId=created["VpcId"])["GroupId"]
+
+    made_after_the_save = next_group()
+    ssm.put_parameter(Name="/saved/value", Value="changed", Type="String", Overwrite=True)
+    # S3 keeps every bucket name's account apart from its backends: a name is free again once restored away
+    s3.create_bucket(Bucket="first")
+    assert sandbox.restore("no bucket")
+    assert next_group() == made_after_the_save  # first: every answer draws on the random numbers (its request id)
+    assert ssm.get_parameter(Name="/saved/value")["Parameter"]["Value"] == "as saved"
+    assert s3.list_buckets()["Buckets"] == []
+    s3.create_bucket(Bucket="first")  # S3 first used since the save
+    sandbox.save("one bucket")
+    s3.create_bucket(Bucket="second")
+    assert sandbox.restore("one bucket")
+    assert [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]] == ["first"]
+    s3.create_bucket(Bucket="second")  # S3 used before the save too
+    assert sandbox.restore("no bucket")  # as it was saved, whatever came after
+    assert ssm.get_parameter(Name="/saved/value")["Parameter"]["Value"] == "as saved"
+    assert s3.list_buckets()["Buckets"] == []
+    assert not sandbox.restore("never saved")
+    assert ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["next"]}])["SecurityGroups"] == []  # unchanged
+
+
 def test_sandbox_listens_on_loopback_only(sandbox):
     """The session's server (tests/test_faults.py stops one of its own and checks that only it stops)."""
     port = int(sandbox.endpoint.rsplit(":", 1)[1])
