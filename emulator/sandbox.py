@@ -164,8 +164,11 @@ class Sandbox:
             return False
         return self.pid is not None
 
+    def state_dir_is_a_file(self) -> bool:
+        return self.state_dir.exists() and not self.state_dir.is_dir()
+
     def make_state_dir(self) -> None:
-        if self.state_dir.exists() and not self.state_dir.is_dir():
+        if self.state_dir_is_a_file():
             raise SandboxError(f"{self.state_dir} is a file, not the sandbox's state directory: move it away")
         self.state_dir.mkdir(parents=True, exist_ok=True)
 
@@ -241,7 +244,7 @@ class Sandbox:
         if self._process is not None:
             self._process.wait(timeout=10)
             self._process = None
-        for path in (self.pid_file, self.endpoint_file):
+        for path in (self.pid_file, self.endpoint_file) if not self.state_dir_is_a_file() else ():
             path.unlink(missing_ok=True)
         return was_running
 
@@ -277,9 +280,10 @@ class Sandbox:
         if not self.running():
             raise SandboxError("the sandbox is not running: start it with `make sandbox`")
         if not self.endpoint:
-            raise SandboxError(
-                f"the sandbox runs (PID {self.pid}) but {self.endpoint_file} does not name it: make sandbox-stop && make sandbox"
-            )
+            restart = "make sandbox-stop && make sandbox"
+            if self.state_dir_is_a_file():
+                restart = f"make sandbox-stop, move the file {self.state_dir} away, then make sandbox"
+            raise SandboxError(f"the sandbox runs (PID {self.pid}) but {self.endpoint_file} does not name it: {restart}")
         return self.endpoint
 
     def environment(self) -> dict:
@@ -525,7 +529,10 @@ def main(argv=None) -> int:
         return serve(args.state_dir, args.port, args.exit_with_parent)
     sandbox = Sandbox()
     try:
-        with sandbox.one_at_a_time() if args.command in ("start", "stop") else contextlib.nullcontext():
+        # Where the state directory has become a file, no start can get past it (make_state_dir): a stop
+        # goes on without the turn's lock there, and stops a server still running for that directory.
+        taking_turns = args.command == "start" or (args.command == "stop" and not sandbox.state_dir_is_a_file())
+        with sandbox.one_at_a_time() if taking_turns else contextlib.nullcontext():
             return command(args, sandbox)
     except OSError as error:  # some have no strerror (a refused connection is a URLError)
         raise SandboxError(f"{error.filename or sandbox.state_dir}: {error.strerror or error}") from None

@@ -1021,7 +1021,7 @@ def test_a_garbled_endpoint_file_is_named_not_a_traceback(sandbox, garbage):
 
 
 def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_starts_a_second_and_stop_stops_it_alone(
-    state, sandbox, monkeypatch
+    state, sandbox, monkeypatch, tmp_path
 ):
     import signal
     import time
@@ -1068,6 +1068,10 @@ def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_sta
     assert state.server_pids() == [first]
     process = state._process
     os.kill(first, signal.SIGSTOP)  # stopped, it still ends at the stop signal, not killed after a wait
+    state.state_dir.rename(tmp_path / "moved")  # and its state directory become a file: found and stopped all the same
+    state.state_dir.write_text("a file")
+    status = sandbox_cli("status", state_dir=state.state_dir)
+    assert status.stderr.endswith(f"make sandbox-stop, move the file {state.state_dir} away, then make sandbox\n"), status
     assert sandbox_cli("stop", state_dir=state.state_dir).stdout == "sandbox stopped, and every stack deployed in it with it\n"
     assert process.wait(timeout=10) == 0, "the stopped server was killed, not stopped by its signal handler"
     assert state.server_pids() == []
