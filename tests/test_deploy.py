@@ -5913,12 +5913,22 @@ def test_a_layer_without_container_insights_alarms_asks_nothing_about_the_cluste
         ("AccessDenied", "  note: whether alarms's stack still has the old MaxCapacity could not be read (AccessDenied)"),
     ],
 )
-def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep_the_old_one(answer, said):
+@pytest.mark.parametrize("in_output", [True, False], ids=["deploy", "execute of a change set made with other values"])
+def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep_the_old_one(answer, said, in_output, tmp_path):
     """Deployer.say_shared_values_to_deploy after `make deploy STACK=scaling` changed MaxCapacity, which
-    the alarms layer takes too (tests/test_recreate.py runs it on the sandbox)."""
+    the alarms layer takes too (tests/test_recreate.py runs it on the sandbox): output/ holds the new
+    value for both. After `make execute` of a change set made with another value than output/ holds, a
+    deploy of alarms would not give it that value, and would put scaling back: said so."""
     scaling = deploy.deployer.load_layer(ENV, "scaling", OUTPUT)
     old = scaling.parameters["MaxCapacity"]
     new = str(int(old) + 1)
+    output = tmp_path / "output"
+    (output / ENV).mkdir(parents=True)
+    for path in (OUTPUT / "alarms.json", OUTPUT / ENV / "alarms.json"):
+        document = json.loads(path.read_text())
+        if in_output and path.parent.name == ENV:
+            document["Parameters"]["MaxCapacity"] = new  # as make templates writes it after params changed
+        (output / path.relative_to(OUTPUT)).write_text(json.dumps(document))
     lines, asked = [], []
 
     def describe(stack, refuse_foreign=True):
@@ -5929,7 +5939,7 @@ def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep
 
     deployer = types.SimpleNamespace(
         env=ENV,
-        output_dir=OUTPUT,
+        output_dir=output,
         run_layers=[],
         enabled_layers=list(PROD_LAYERS),
         say=lambda *said: lines.extend(said),
@@ -5941,7 +5951,14 @@ def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep
     deploy.deployer.Deployer.say_shared_values_to_deploy(deployer, scaling, scaling.parameters, given)
     assert asked == [(stack("alarms"), False)]  # only the layer that takes the value, never refused as foreign
     tail = f". make deploy ENV={ENV} deploys them (the layers with nothing to change say no changes)"
-    assert lines == ([said + tail] if said and said.startswith("note: this update") else [said] if said else []), lines
+    if said and said.startswith("note: this update") and not in_output:
+        said, tail = (
+            f"note: scaling now has MaxCapacity {new}, from the change set, where output/{ENV}/scaling.json holds MaxCapacity {old}; "
+            "other layers take the same values and keep their own until deployed: alarms (MaxCapacity)",
+            f". To have the change set's everywhere, set them in params/{ENV}.yaml, make templates, then make deploy ENV={ENV}; "
+            f"make deploy ENV={ENV} as things are puts scaling back to MaxCapacity {old}",
+        )
+    assert lines == ([said + tail] if said and said.startswith("note: ") else [said] if said else []), lines
 
 
 @pytest.mark.parametrize("review", [False, True])

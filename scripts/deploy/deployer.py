@@ -949,24 +949,35 @@ class Deployer:
         a note: a stack that cannot be read is said, and the run goes on."""
         changed = {name for name in layer.parameters if before.get(name) != given.get(name)}
         in_run = {each.name for each in self.run_layers} | {layer.name}
-        stale = {}
+        stale, not_in_output = {}, {}
         for name in [each for each in self.enabled_layers if each not in in_run]:
             try:
-                shared = sorted(changed & set(load_layer(self.env, name, self.output_dir).parameters))
+                taken = load_layer(self.env, name, self.output_dir).parameters
+                shared = sorted(changed & set(taken))
                 settled = self.settled_values(templates.stack_name(self.env, name)) if shared else {}
             except Failure:
                 continue  # its files are not current: the next deploy of it says so
             except AWS_ERRORS as error:
                 self.say(f"  note: whether {name}'s stack still has the old {', '.join(shared)} could not be read ({error_code(error)})")
                 continue
-            old = [key for key in shared if settled and settled.get(key) != given.get(key)]
-            if old:
-                stale[name] = old
+            for key in [key for key in shared if settled and settled.get(key) != given.get(key)]:
+                # A deploy gives it output/'s value: not this run's after make execute of a change set made with other values.
+                (stale if taken[key] == given.get(key) else not_in_output).setdefault(name, []).append(key)
         if stale:
             self.say(
                 "note: this update changed values other layers take too, whose stacks keep the old ones until deployed: "
                 + "; ".join(f"{name} ({', '.join(keys)})" for name, keys in stale.items())
                 + f". make deploy ENV={self.env} deploys them (the layers with nothing to change say no changes)"
+            )
+        if not_in_output:
+            keys = sorted({key for keys in not_in_output.values() for key in keys})
+            now, configured = (", ".join(f"{key} {values[key]}" for key in keys) for values in (given, layer.parameters))
+            self.say(
+                f"note: {layer.name} now has {now}, from the change set, where {layer.configuration} holds {configured}; "
+                "other layers take the same values and keep their own until deployed: "
+                + "; ".join(f"{name} ({', '.join(keys)})" for name, keys in not_in_output.items())
+                + f". To have the change set's everywhere, set them in params/{self.env}.yaml, make templates, then make deploy "
+                f"ENV={self.env}; make deploy ENV={self.env} as things are puts {layer.name} back to {configured}"
             )
 
     @staticmethod
