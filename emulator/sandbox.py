@@ -123,6 +123,28 @@ class Sandbox:
         return self.state_dir / "server.log"
 
     @property
+    def seeded_region_file(self) -> Path:
+        return self.state_dir / "seeded-region"
+
+    def seeded_region(self) -> str | None:
+        """The region the running server's last seed was in (None: not known, as for one not seeded)."""
+        try:
+            return self.seeded_region_file.read_text().strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def check_region(self) -> None:
+        """The server was seeded in params/sandbox.yaml's region: moved since, a deploy would create the
+        layers there, beside nothing the seed made, and fail at the first that reads VpcId."""
+        seeded, now = self.seeded_region(), region()
+        if seeded and seeded != now:
+            raise SandboxError(
+                f"the sandbox was seeded in {seeded}, but {relative(PARAMS_FILE)} now says region: {now}; what it holds is in "
+                f"{seeded}. Put region: {seeded} back, or start it afresh in {now}: make sandbox-stop && make sandbox "
+                "(empty; moto's ids depend on the region, so its seed names the ids to put in the file)"
+            )
+
+    @property
     def pid(self) -> int | None:
         """Our server's PID: the recorded one if it is our server, else one found among the
         processes (a garbled or lost pid file must not hide a running server)."""
@@ -199,7 +221,7 @@ class Sandbox:
         if self.running():
             raise SandboxError(f"a sandbox already runs at {self.endpoint} (PID {self.pid}); stop it first: make sandbox-stop")
         self.make_state_dir()
-        for stale in (self.pid_file, self.endpoint_file):
+        for stale in (self.pid_file, self.endpoint_file, self.seeded_region_file):
             stale.unlink(missing_ok=True)
         command = [sys.executable, "-m", "emulator.sandbox", "serve", "--state-dir", str(self.state_dir), "--port", str(port)]
         if exit_with_parent:
@@ -244,7 +266,7 @@ class Sandbox:
         if self._process is not None:
             self._process.wait(timeout=10)
             self._process = None
-        for path in (self.pid_file, self.endpoint_file) if not self.state_dir_is_a_file() else ():
+        for path in (self.pid_file, self.endpoint_file, self.seeded_region_file) if not self.state_dir_is_a_file() else ():
             path.unlink(missing_ok=True)
         return was_running
 
@@ -333,6 +355,9 @@ class Sandbox:
             "DatabaseSecretArn": secret_arn,
         }
         check_params(created)
+        temporary = self.seeded_region_file.with_suffix(".tmp")
+        temporary.write_text(f"{region()}\n")
+        temporary.replace(self.seeded_region_file)
         return created
 
     def save(self, name: str) -> None:
@@ -582,7 +607,8 @@ def command(args, sandbox: Sandbox) -> int:
         else:
             print("sandbox not running: start it with make sandbox (empty, seeded; make deploy YES=1 deploys into it)")
             return 1
-    elif args.command == "env":
+    elif args.command == "env":  # what make runs before every command on ENV=sandbox
+        sandbox.check_region()
         print("export " + " ".join(f"{name}={value}" for name, value in sandbox.environment().items()))
     return 0
 

@@ -1110,6 +1110,22 @@ def test_each_problem_of_the_sandbox_params_file_is_one_line_with_one_prefix(san
     assert all(line.startswith(f"error: {broken}: ") and "error: error:" not in line for line in lines), result.stderr
 
 
+def test_a_sandbox_seeded_in_another_region_than_params_names_is_refused_before_any_command(sandbox, tmp_path):
+    """region changed in params/sandbox.yaml while the sandbox runs: a deploy created cert-dns in the new
+    region, then failed at alb (no VpcId there) and advised RECREATE=1, which cannot help. make runs
+    `sandbox env` before every command on ENV=sandbox: it refuses, naming both regions and both ways out."""
+    sandbox.seed()
+    seeded = sandbox.environment()["AWS_DEFAULT_REGION"]
+    other = "eu-west-1" if seeded != "eu-west-1" else "us-west-2"
+    moved = tmp_path / "sandbox.yaml"
+    moved.write_text(re.sub(r"(?m)^region: .*$", f"region: {other}", (ROOT / "params" / "sandbox.yaml").read_text()))
+    result = sandbox_cli("env", state_dir=sandbox.state_dir, params_file=moved)
+    assert result.returncode == 2 and result.stdout == "", result
+    assert result.stderr.startswith(f"error: the sandbox was seeded in {seeded}, but {moved} now says region: {other}; "), result
+    assert f"Put region: {seeded} back, or start it afresh in {other}: make sandbox-stop && make sandbox" in result.stderr, result
+    assert sandbox_cli("env", state_dir=sandbox.state_dir).returncode == 0  # params/sandbox.yaml's own region
+
+
 def test_a_params_file_inside_the_project_is_named_as_people_type_it():
     from templates import params
 
