@@ -250,8 +250,8 @@ class Commands:
 
     def status(self) -> int:
         deployer, env = self.deployer, self.env
+        deployer.say(f"{'STACK':<36} {'STATUS':<28} LAST CHANGE")
         stacks = {name: deployer.describe(templates.stack_name(env, name)) for name in self.layers}
-        deployer.say(f"{'STACK':<36} {'STATUS':<28} LAST CHANGE")  # after the reads: no header above a first call's error
         # For a note: a stack policy a stopped --allow-replace run left relaxed. Read once CloudFormation
         # answered: an endpoint out of reach fails on the first call alone, and SSM alone out of reach
         # (its own endpoint or proxy rule) is a note, not a status that shows nothing.
