@@ -107,6 +107,9 @@ FLAGS = --env=$(call quote,$(value ENV)) $(if $(filter command line,$(origin STA
 # so that a rehearsal can never fall through to real AWS credentials.
 AWS = $(if $(filter sandbox,$(value ENV)),e="$$($(BIN)/python -m emulator.sandbox env)" && eval "$$e" &&,)
 FRESH = $(BIN)/python generate.py --check --env=$(call quote,$(value ENV)) &&
+# make rollback reads the service layer's files alone (the image is the one change): another layer's stale
+# file (an edit of its params not generated yet) must not hold back a rollback in an incident.
+FRESH_SERVICE = $(BIN)/python generate.py --check --env=$(call quote,$(value ENV)) --layer=service &&
 # STACK= given empty (STACK=$LAYER with LAYER unset) is passed on, and refused, rather than left out,
 # which would mean every layer: `make destroy STACK= YES=1` would destroy them all. TAG= likewise: left
 # out, a rollback goes back by the release history.
@@ -218,7 +221,7 @@ recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED 
 	@$(AWS) $(DEPLOY) recover $(FLAGS)
 
 rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers [YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 MAX_WAIT=min]
-	@$(FRESH) $(AWS) $(DEPLOY) rollback $(FLAGS)
+	@$(FRESH_SERVICE) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
 verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, health check, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]
 	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(filter command line,$(origin TIMEOUT)),--timeout=$(call quote,$(value TIMEOUT))) $(foreach c,$(value CONNECT_TO),--connect-to=$(call quote,$(c))) \

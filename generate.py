@@ -60,9 +60,17 @@ def main(argv=None) -> int:
         help="with --check: only this environment's files and the layer templates must be current; another's stale "
         "files are noted (make deploy ENV=<env> checks so)",
     )
+    parser.add_argument(
+        "--layer",
+        choices=templates.LAYERS,
+        help="with --env: only this layer's template and configuration must be current (make rollback checks so: it reads the "
+        "service layer's alone)",
+    )
     args = parser.parse_args(argv)
     if args.env is not None and not args.check:
         parser.error("--env goes with --check (generation always writes every environment's files)")
+    if args.layer is not None and args.env is None:
+        parser.error("--layer goes with --check and --env")
     params_dir, output_dir = as_typed(args.params_dir), as_typed(args.output_dir)
 
     if args.order:
@@ -100,11 +108,12 @@ def main(argv=None) -> int:
         if kept_changed:
             changed.append(kept_path)
         if args.env in {path.parent.name for path in files if path.parent != output_dir}:
-            changed, stale, others = of_the_environment(changed, stale, args.env, output_dir)
+            changed, stale, others = of_the_environment(changed, stale, args.env, output_dir, args.layer)
             if others:
-                named = ", ".join(f"{relative(directory)}/" for directory in others)
+                named = ", ".join(f"{relative(path)}{'' if path.suffix == '.json' else '/'}" for path in others)  # files, or directories
+                than = f"environment or layer than {args.env}'s {args.layer}" if args.layer else f"environment than {args.env}"
                 print(
-                    f"note: {named} {'is' if len(others) == 1 else 'are'} stale too, of another environment than {args.env}, "
+                    f"note: {named} {'is' if len(others) == 1 else 'are'} stale too, of another {than}, "
                     f"which this does not read: `{regenerate_command(output_dir, params_dir)}` writes {'it' if len(others) == 1 else 'them'}",
                     file=sys.stderr,
                 )

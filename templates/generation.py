@@ -241,16 +241,25 @@ def regenerates_in_place(output_dir: Path, params_dir: Path) -> bool:
     return output_dir.resolve() != OUTPUT_DIR.resolve() or params_dir.resolve() == PARAMS_DIR.resolve()
 
 
-def of_the_environment(changed: list[Path], stale: list[Path], env: str, output_dir: Path) -> tuple[list, list, list]:
+def of_the_environment(
+    changed: list[Path], stale: list[Path], env: str, output_dir: Path, layer: str | None = None
+) -> tuple[list, list, list]:
     """(changed, stale) of differences() less another environment's files, and the directories of
     those: a deploy of env reads the layer templates and output/<env>/ alone, and a half-made edit of
-    one environment's params must not hold back a deploy or a rollback of another."""
+    one environment's params must not hold back a deploy or a rollback of another. With layer, less
+    the other layers' files too, and those files: a rollback reads the service layer's alone, and an
+    edit of the alarms values not generated yet must not hold it back."""
 
     def theirs(path: Path) -> bool:
         return path.parent != output_dir and path.parent.parent == output_dir and path.parent.name != env
 
+    def other_layers(path: Path) -> bool:
+        return layer is not None and not theirs(path) and path.name != f"{layer}.json"
+
     others = sorted({path.parent for path in changed + stale if theirs(path)})
-    return [path for path in changed if not theirs(path)], [path for path in stale if not theirs(path)], others
+    others += sorted(path for path in changed + stale if other_layers(path))
+    kept = [[path for path in paths if not theirs(path) and not other_layers(path)] for paths in (changed, stale)]
+    return kept[0], kept[1], others
 
 
 def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], output_dir: Path, run_lint: bool = True) -> list[str]:

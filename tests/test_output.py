@@ -12,7 +12,7 @@ from conftest import ROOT, generate_main
 
 import templates
 from templates import generation
-from templates.params import load_all
+from templates.params import load, load_all
 
 # Every layer's template, and the layers an environment deploys whatever its enabled_layers say.
 LAYERS = ["alarms", "alb", "cert-dns", "ci", "release-alarms", "scaling", "service", "waf"]
@@ -379,6 +379,32 @@ def test_an_output_dir_that_is_a_file_or_a_whole_tree_is_refused_at_once(tmp_pat
     for n in range(150):
         (hidden / ".git" / f"object{n}").write_text("")
     assert generate_main("--no-lint", "--output-dir", hidden).returncode == 0
+
+
+def test_a_rollbacks_check_holds_back_for_the_service_layers_files_only(tmp_path):
+    """make rollback runs `generate.py --check --env=<env> --layer=service`: an edit of another layer's
+    value not generated yet (an alarm threshold) held back a rollback in an incident, with `make templates`
+    and a commit as the way on."""
+    params = shutil.copytree(ROOT / "params", tmp_path / "params")
+    out = tmp_path / "out"
+    env = next(path.stem for path in sorted(params.glob("*.yaml")) if load(path).deploys("alarms"))
+    where = ["--no-lint", "--params-dir", params, "--output-dir", out]
+    assert generate_main(*where).returncode == 0
+    data = yaml.safe_load((params / f"{env}.yaml").read_text())
+    data["parameters"]["Elb5xxThreshold"] = int(data["parameters"].get("Elb5xxThreshold", 10)) + 1  # the alarms layer's alone
+    (params / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    rollback = generate_main("--check", "--env", env, "--layer", "service", *where)
+    assert rollback.returncode == 0, rollback
+    assert rollback.stderr == (
+        f"note: {out / env / 'alarms.json'} is stale too, of another environment or layer than {env}'s service, which this "
+        f"does not read: `.venv/bin/python generate.py --output-dir {out} --params-dir {params}` writes it\n"
+    ), rollback.stderr
+    assert generate_main("--check", "--env", env, *where).returncode == 1  # make deploy: the whole environment
+    (out / "service.json").write_text("{}")  # the service layer's own template
+    assert generate_main("--check", "--env", env, "--layer", "service", *where).returncode == 1
+    with pytest.raises(SystemExit) as refused:  # without --env it means nothing: argparse's usage error
+        generate_main("--check", "--layer", "service", *where)
+    assert refused.value.code == 2
 
 
 def test_a_deploys_check_holds_back_for_its_own_environments_files_and_the_layer_templates_only(tmp_path):
