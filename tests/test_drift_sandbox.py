@@ -7,6 +7,7 @@ from conftest import deploying_into, parameters
 
 import templates
 from emulator.sandbox import PARAMS_FILE
+from scripts.deploy import text
 from templates import params
 from templates.inputs import LOG_RETENTION_DAYS
 
@@ -26,6 +27,7 @@ def test_drift_is_detected_after_an_out_of_band_change_and_clears_once_undone(se
         code, out, err = run("drift")
         assert code == 0, out + err
         assert f"{templates.stack_name(ENV, 'alb')}: IN_SYNC" in out
+        assert out.splitlines()[-2:] == ["in sync: nothing it checked changed", text.OFF_AWS_DRIFT], out  # not "no resource changed"
         for layer in SANDBOX.layers[SANDBOX.layers.index(LOGS) + 1 :]:  # the layers after them
             assert f"{templates.stack_name(ENV, layer)}: not deployed, nothing to check" in out
 

@@ -375,7 +375,7 @@ class Commands:
             unchecked += [] if checked.complete else [name]
             moved += [name] if checked.moved else []
             deployed += [name] if checked.deployed else []
-        self.deployer.say(*text.drift_summary(drifted, unchecked, self.env, moved, deployed, self.layers))
+        self.deployer.say(*text.drift_summary(drifted, unchecked, self.env, moved, deployed, self.layers, self.deployer.on_aws))
         return 2 if unchecked else 1 if drifted else 0
 
     def destroy(self) -> int:

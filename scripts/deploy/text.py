@@ -538,17 +538,26 @@ def drift_timeout(stack, detection, minutes, env, layer_name, cli) -> list[str]:
     ]
 
 
-def drift_summary(drifted, unchecked, env, moved, deployed, looked_at) -> list[str]:
+# Off AWS the endpoint's drift detection is an emulator's: "in sync" there spoke for every resource (a
+# security group opened to the world by hand too) where the sandbox compares two types (README, Drift).
+OFF_AWS_DRIFT = (
+    "note: this endpoint is not AWS (AWS_ENDPOINT_URL): its drift detection checks only the resource types it "
+    "implements (the sandbox: log groups and target groups, README's Drift section); other changes go unseen here"
+)
+
+
+def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=True) -> list[str]:
     """The end of `make drift`: the layers that drifted, those it could not check, and those whose
     only difference is the listener-rule weights a release moved; deployed: those of looked_at that
     have a stack."""
     if not deployed and not unchecked:
         return [f"nothing was checked: not deployed in {env}: {', '.join(looked_at)}"]
+    off_aws = [] if on_aws else [OFF_AWS_DRIFT]
     if not drifted and not unchecked:
         if moved:
-            return [f"in sync but for the listener-rule weights a release moved ({', '.join(moved)}): nothing to undo"]
-        return ["in sync: no resource changed outside CloudFormation"]
-    lines = []
+            return [f"in sync but for the listener-rule weights a release moved ({', '.join(moved)}): nothing to undo", *off_aws]
+        return ["in sync: no resource changed outside CloudFormation" if on_aws else "in sync: nothing it checked changed", *off_aws]
+    lines = [*off_aws]
     if drifted:
         # "Traditional change sets ... do not account for stack drift"; a deployment may "revert
         # critical out-of-band changes": https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/drift-aware-change-sets.html
