@@ -1675,6 +1675,33 @@ def test_a_load_balancer_without_the_waf_layer_is_a_security_finding(tmp_path, m
         assert findings.split(said, 1)[1].split(" ", 1)[0].endswith(f"{env}.yaml."), findings
 
 
+@pytest.mark.parametrize("count_only", [True, False])
+def test_a_web_acl_whose_rules_only_count_is_a_security_finding_naming_what_counts_and_what_blocks(tmp_path, monkeypatch, count_only):
+    # staging's WAF only counted (WafCountOnly: true), and its findings said nothing: a reviewer took it for protected.
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    env = next(e.name for e in load_all(params_dir) if e.deploys("alb") and e.name != "sandbox")
+    enable_layer(params_dir, env, True, optional="waf")
+    data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
+    data.setdefault("parameters", {})["WafCountOnly"] = count_only
+    (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    text = render.document(collect.collect(env, generate_into(params_dir, tmp_path / "output"), params_dir))
+    findings = text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+    said = "- **Web application firewall that only counts** (waf): WafCountOnly is true in "
+    assert (said in findings) == count_only, findings
+    if count_only:  # literal: the waf layer's rules, and the one whose matches block whatever WafCountOnly says
+        where, rest = findings.split(said, 1)[1].split(", so ", 1)
+        assert where.endswith(f"{env}.yaml"), findings  # the params file, as the copy's path is shown
+        counting, blocking = rest.split(" count what they match and let it through; ", 1)
+        assert set(counting.split(", ")) == {
+            "RateLimitPerIp",
+            "AWSManagedRulesAmazonIpReputationList",
+            "AWSManagedRulesCommonRuleSet",
+            "AWSManagedRulesSQLiRuleSet",
+        }, findings
+        assert blocking.startswith("AWSManagedRulesKnownBadInputsRuleSet blocks. Look at what they counted"), findings
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_the_exposure_section_says_whether_a_web_acl_is_in_front_of_the_load_balancer(written, env):
     # An ops reviewer of prod read its exposure without learning that no WAF is in front (staging's has one).

@@ -548,6 +548,7 @@ def findings(review: Review) -> list[str]:
         ["## Security findings", "", scanned, ""]
         + unheard_alarms(review)
         + no_firewall(review)
+        + counting_firewall(review)
         + shared_deploy_role(review)
         + example_values(review)
         + cfn_lint_section(review.findings.problems, deployed)
@@ -588,6 +589,32 @@ def no_firewall(review: Review) -> list[str]:
         f"- **No web application firewall** (alb): the load balancer answers the internet with no web ACL in front of it, as "
         f"the waf layer is not in enabled_layers of {review.params_file}. Add it with WafCountOnly true first, look at what "
         "it would block, then set WafCountOnly to false.",
+        "",
+    ]
+
+
+def counting_firewall(review: Review) -> list[str]:
+    """The waf layer deployed with rules that only count (WafCountOnly true): the exposure section puts
+    its web ACL in front of the load balancer, and prod without the layer gets a finding; a reviewer
+    reading only the findings took this environment for protected."""
+    waf = next((layer for layer in review.layers if layer.name == "waf" and layer.deployed), None)
+    if not waf:
+        return []
+    rules = [
+        (rule.get("Name", "?"), waf.resolver.value(rule.get("Action", rule.get("OverrideAction", {}))))
+        for resource in waf.template["Resources"].values()
+        if resource["Type"] == "AWS::WAFv2::WebACL"
+        for rule in resource["Properties"].get("Rules", [])
+    ]
+    counting = [name for name, action in rules if isinstance(action, dict) and "Count" in action]
+    if not counting:
+        return []
+    blocking = [name for name, action in rules if name not in counting]
+    where = review.params_file if "WafCountOnly" in review.environment.explicit else f"{review.params_file} (the default)"
+    return [
+        f"- **Web application firewall that only counts** (waf): WafCountOnly is true in {where}, so {', '.join(counting)} "
+        f"count what they match and let it through; {', '.join(blocking) or 'no rule'} block{'s' * (len(blocking) == 1)}. "
+        "Look at what they counted (the web ACL's sampled requests and logs), then set WafCountOnly to false.",
         "",
     ]
 
