@@ -1702,6 +1702,17 @@ def test_a_web_acl_whose_rules_only_count_is_a_security_finding_naming_what_coun
         assert blocking.startswith("AWSManagedRulesKnownBadInputsRuleSet blocks. Look at what they counted"), findings
 
 
+@pytest.mark.parametrize("env", [env for env in ENVS if ENVIRONMENTS[env].deploys("alarms")])
+def test_a_number_put_into_text_names_the_setting_it_comes_from(written, env):
+    # The saturation alarms' expression showed "tasks >= 4" with nothing to say that 4 is MaxCapacity, and moves with it.
+    text, values = written[env].decode(), ENVIRONMENTS[env].values
+    saturation, most = values["SaturationPercent"], values["MaxCapacity"]
+    expression = f"IF(usage > {saturation} AND tasks >= {most}, 1, 0) (SaturationPercent {saturation}, MaxCapacity {most})"
+    assert f"      - Expression: `{expression}`" in text.splitlines(), env
+    # a value that is the whole text is shown as a Ref's is
+    assert f"  - Cpu: `{values['TaskCpu']} (TaskCpu)`" in text.splitlines(), env
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_the_exposure_section_says_whether_a_web_acl_is_in_front_of_the_load_balancer(written, env):
     # An ops reviewer of prod read its exposure without learning that no WAF is in front (staging's has one).

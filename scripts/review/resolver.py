@@ -1,6 +1,8 @@
 """The review's resolver: the evaluator of templates/resolver.py, and the same values rendered
 compactly for people."""
 
+import re
+
 from templates.resolver import UNKNOWN, scalar_text
 from templates.resolver import Resolver as Evaluator
 
@@ -50,7 +52,17 @@ class Resolver(Evaluator):
             resource, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
             return f"GetAtt {resource}.{self.text(attribute)}"
         if key == "Fn::Sub":
-            return self.substitute(argument, resolve_all=False)
+            # a number put into text (an alarm's expression) is named, as a Ref's value is: it moves with its setting
+            text = argument if isinstance(argument, str) else argument[0]
+            numbers = [
+                name
+                for name in dict.fromkeys(re.findall(r"\$\{([A-Za-z0-9]+)\}", text))
+                if self.parameters.get(name, {}).get("Type") == "Number" and name in self.values
+            ]
+            if numbers and text == f"${{{numbers[0]}}}":  # the value alone, as a Ref shows it
+                return self.intrinsic_text("Ref", numbers[0])
+            named = f" ({', '.join(f'{name} {self.values[name]}' for name in numbers)})" if numbers else ""
+            return self.substitute(argument, resolve_all=False) + named
         if key == "Fn::If":
             name, when_true, when_false = argument
             chosen = self.condition(name)
