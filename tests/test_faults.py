@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import NOWHERE, ROOT, Ran, deploying_into, generate_main, no_real_aws, on_each_client
+from conftest import NOWHERE, ROOT, Ran, deployed, deploying_into, generate_main, no_real_aws, on_each_client
 
 import templates
 from templates.params import load, load_all
@@ -734,8 +734,7 @@ def test_ctrl_c_in_a_deploy_leaves_the_sandbox_and_its_stacks(seeded_sandbox):
         assert box.running(), f"the sandbox died with a deploy interrupted when {point}"
 
     with deploying_into(box) as run:  # the first release, in this process: the interrupted ones are `make deploy`'s own
-        code, _, err = run("deploy", "--yes")
-    assert code == 0, err
+        deployed(box, run)
     before = releases(box)
     # Ctrl-C at each point; at the first, a closed terminal (SIGHUP) instead, which must end the run as Ctrl-C does.
     for n, point in enumerate(RELEASE_POINTS):
@@ -1328,8 +1327,7 @@ def test_a_deploy_started_with_stderr_closed_still_exits_with_its_own_status():
 def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_release(seeded_sandbox):
     box, env, base = seeded_sandbox
     with deploying_into(box) as run:  # the first release, in this process: the concurrent ones are `make deploy`'s own
-        code, _, err = run("deploy", "--yes")
-    assert code == 0, err
+        deployed(box, run)
     ssm = box.client("ssm")
     before = len(releases(box))
     tags = [f"v{n}" for n in range(2, 8)]
