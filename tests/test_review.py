@@ -786,7 +786,9 @@ def test_staging_cost_against_hand_computation(reviewed, written):
             else []
         ),
         *(  # staging's access logs are off today: an empty bucket, no storage assumed
-            ["- 1 GB of access logs stored: kept small by the lifecycle rule, which expires them after AccessLogRetentionDays"]
+            [
+                "- 1 GB of access logs stored: a small API's; the lifecycle rule deletes each after AccessLogRetentionDays, so more days keep more of them"
+            ]
             if not logs_off
             else []
         ),
