@@ -1716,6 +1716,19 @@ def test_a_number_put_into_text_names_the_setting_it_comes_from(written, env):
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_the_costs_the_plan_leaves_out_say_how_many_of_each(written, env):
+    # "KMS key" stood for the two or three keys of the layers deployed, each a dollar a month.
+    row = next(line for line in written[env].decode().splitlines() if line.startswith("| Not in the plan: "))
+    keys = sum(
+        resource["Type"] == "AWS::KMS::Key" and "Condition" not in resource
+        for layer in ENVIRONMENTS[env].layers
+        for resource in json.loads((ROOT / "output" / f"{layer}.json").read_text())["Resources"].values()
+    )
+    named = row.removeprefix("| Not in the plan: ").split(" | ")[0].split(", ")
+    assert (f"KMS key ×{keys}" if keys > 1 else "KMS key") in named, row
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_the_exposure_section_says_whether_a_web_acl_is_in_front_of_the_load_balancer(written, env):
     # An ops reviewer of prod read its exposure without learning that no WAF is in front (staging's has one).
     text = written[env].decode()

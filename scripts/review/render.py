@@ -4,6 +4,7 @@ each section ending with a blank line."""
 
 import ipaddress
 import re
+from collections import Counter
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from importlib.metadata import version
@@ -964,7 +965,8 @@ def plan_section(review: Review) -> list[str]:
         lines.append(f"| {cell(row['what'])} | {cell(row['plan'])} | {cell(ours)} |")
     rest = [line for index, line in enumerate(costs) if index not in counted and line.amount]
     if rest:
-        labels = ", ".join(sorted({line.label for line in rest}))
+        counts = Counter(line.label for line in rest)  # "KMS key" read as one where the layers hold two
+        labels = ", ".join(f"{label} ×{count}" if count > 1 else label for label, count in sorted(counts.items()))
         lines.append(f"| Not in the plan: {cell(labels)} | — | {money(sum((line.amount for line in rest), ZERO))} |")
     lines.append(f"| **Total** | **{cell(plan['total'])}** | **{money(review.total)}**{cell(with_peak)} |")
     return lines + [""]
