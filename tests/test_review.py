@@ -1716,6 +1716,16 @@ def test_a_number_put_into_text_names_the_setting_it_comes_from(written, env):
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_the_document_names_the_smoke_checks_make_verify_asks_of_a_release(written, env):
+    # The README says prod's and staging's smoke checks are examples to replace; the review never showed them.
+    checks, health = ENVIRONMENTS[env].smoke_checks, ENVIRONMENTS[env].values["HealthCheckPath"]
+    said = f"After a release, `make verify` checks the health-check path (HealthCheckPath {health}) "
+    listed = "; ".join(f"GET {check['path']} answers {check['status']}" for check in checks)
+    said += f"and the `smoke_checks` of params/{env}.yaml: {listed}." if checks else f"alone: params/{env}.yaml lists no `smoke_checks`."
+    assert said in written[env].decode().splitlines(), env
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_the_costs_the_plan_leaves_out_say_how_many_of_each(written, env):
     # "KMS key" stood for the two or three keys of the layers deployed, each a dollar a month.
     row = next(line for line in written[env].decode().splitlines() if line.startswith("| Not in the plan: "))

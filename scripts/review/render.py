@@ -785,6 +785,25 @@ def deploy_duration_section(review: Review) -> list[str]:
         f"UnhealthyThresholdCount {inputs.UNHEALTHY_THRESHOLD_COUNT} = {t['unhealthy']} s: {duration(t['failing_task'])}; the circuit breaker "
         "rolls the deploy back after repeated failed tasks",
         "",
+        *release_checks(review),
+    ]
+
+
+def release_checks(review: Review) -> list[str]:
+    """What `make verify` asks of a release beyond the health check: the params file's smoke checks, which a
+    reviewer of a first deploy should see are the application's own paths, not the shipped examples."""
+    checks = review.environment.smoke_checks
+    if not checks:
+        return [
+            f"After a release, `make verify` checks the health-check path (HealthCheckPath {review.environment.values['HealthCheckPath']}) "
+            f"alone: {review.params_file} lists no `smoke_checks`.",
+            "",
+        ]
+    listed = "; ".join(f"GET {check['path']} answers {check['status']}" for check in checks)
+    return [
+        f"After a release, `make verify` checks the health-check path (HealthCheckPath {review.environment.values['HealthCheckPath']}) "
+        f"and the `smoke_checks` of {review.params_file}: {listed}.",
+        "",
     ]
 
 
