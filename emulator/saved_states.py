@@ -7,19 +7,19 @@ A test that starts from every layer deployed restores that state rather than see
 With the random numbers put back as they were, what the test creates next gets the ids it would
 have got after a deploy of its own. Between requests only: one in flight may see either state."""
 
-import _thread
 import copy
 import copyreg
 import threading
 from collections import defaultdict
 
 from moto.core.base_backend import BackendDict, backend_lock
+from moto.core.common_models import BaseModel
 from moto.moto_api._internal import mock_random
 from moto.ssm.models import ParameterDict
 
-# What deepcopy cannot copy by itself: a lock (S3's objects and ECR's registry hold one), copied as a new,
-# free one; SSM's parameters, a defaultdict whose class takes arguments its reduction does not give.
-copyreg.pickle(_thread.LockType, lambda lock: (threading.Lock, ()))
+# What deepcopy cannot copy by itself: ECR's registry holds a reentrant lock, copied as a new, free one
+# (S3's objects drop theirs when copied); SSM's parameters, a defaultdict whose class takes arguments its
+# reduction does not give. Anything else that cannot be copied fails the save, in the server's log.
 copyreg.pickle(type(threading.RLock()), lambda lock: (threading.RLock, ()))
 
 
@@ -33,11 +33,26 @@ def _parameters(state: dict) -> ParameterDict:
 copyreg.pickle(ParameterDict, lambda parameters: (_parameters, (dict(parameters.__dict__),), None, None, iter(parameters.items())))
 
 
+def _models(model: type) -> set:
+    """Every subclass of moto's BaseModel (model_data names only the first of a service's classes of one name)."""
+    found = set()
+    for subclass in model.__subclasses__():
+        found |= {subclass} | _models(subclass)
+    return found
+
+
 def _copy(held: dict) -> dict:
     """BackendDict -> (its accounts' backends, its attributes: S3's keeps every bucket name's account),
     copied in one pass (a stack's resources are the same objects as the services' own, and stay so);
-    the BackendDicts themselves, moto's module-level registries, are not copied."""
-    return copy.deepcopy(held, {id(registry): registry for registry in held})
+    the BackendDicts themselves, moto's module-level registries, are not copied. The copies are kept out
+    of the lists moto keeps of every model it made: a reset closes each S3 object's buffer it finds there,
+    the saved copies' too (they came back empty), and the lists grew with every restore."""
+    tracked = [(model, len(model.instances_tracked)) for model in _models(BaseModel)]
+    try:
+        return copy.deepcopy(held, {id(registry): registry for registry in held})
+    finally:
+        for model, length in tracked:
+            del model.instances_tracked[length:]
 
 
 def _save() -> tuple:

@@ -86,7 +86,7 @@ def test_a_drifted_stack_prints_each_resource_and_its_property_differences_and_e
     assert "      /RetentionInDays: expected 90, actual 7 (NOT_EQUAL)" in lines
     assert any(line.split() == ["DELETED", "TaskRole", "AWS::IAM::Role"] for line in lines), aws.out
     assert "deleted outside CloudFormation (was startupwebapp-task-role)" in aws.out
-    assert lines[-1].startswith("drifted: service: changed outside CloudFormation")
+    assert lines[-2:] == [text.OFF_AWS_DRIFT, lines[-1]] and lines[-1].startswith("drifted: service: changed outside CloudFormation")
     assert aws.sleeps == [1.0] and aws.err == ""
 
 
@@ -313,10 +313,12 @@ def test_a_no_op_redeploy_of_a_stack_without_drift_is_quiet(aws):
     assert "drift" not in aws.out
 
 
-def test_a_listener_rule_that_a_release_moved_is_reported_with_why(aws, monkeypatch):
+@pytest.mark.parametrize("on_aws", [True, False])
+def test_a_listener_rule_that_a_release_moved_is_reported_with_why(aws, monkeypatch, on_aws):
     """ECS moves the production rule's weights in a blue/green release: CloudFormation calls it
     drift, the report says why it is expected, and `make drift` exits 0 for it (nothing to undo)."""
-    monkeypatch.delenv("AWS_ENDPOINT_URL")  # on AWS (the clients are stubbed: nothing is sent)
+    if on_aws:
+        monkeypatch.delenv("AWS_ENDPOINT_URL")  # the clients are stubbed: nothing is sent
     arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/startupwebapp-alb/0123456789abcdef/1111111111111111/2222222222222222"
     moved = {
         "StackId": stack_id("alb"),
@@ -341,7 +343,8 @@ def test_a_listener_rule_that_a_release_moved_is_reported_with_why(aws, monkeypa
     poll(aws, detection_status("alb", count=1))
     resource_drifts(aws, "alb", [moved])
     assert aws.run("drift", "--stack", "alb") == 0, aws.err
-    assert aws.out.splitlines()[-1] == "in sync but for the listener-rule weights a release moved (alb): nothing to undo"
+    moved_line = "in sync but for the listener-rule weights a release moved (alb): nothing to undo"
+    assert aws.out.splitlines()[-2:] == ([aws.out.splitlines()[-2], moved_line] if on_aws else [moved_line, text.OFF_AWS_DRIFT])
     assert "      /Actions/0/ForwardConfig/TargetGroups/0/Weight: expected 100, actual 0 (NOT_EQUAL)" in aws.out.splitlines()
     assert "moves this rule's weights (ECS): expected after one" in aws.out
 

@@ -391,13 +391,15 @@ def test_a_rollbacks_check_holds_back_for_the_service_layers_files_only(tmp_path
     where = ["--no-lint", "--params-dir", params, "--output-dir", out]
     assert generate_main(*where).returncode == 0
     data = yaml.safe_load((params / f"{env}.yaml").read_text())
-    data["parameters"]["Elb5xxThreshold"] = int(data["parameters"].get("Elb5xxThreshold", 10)) + 1  # the alarms layer's alone
+    threshold = int(load(params / f"{env}.yaml").values["Elb5xxThreshold"])
+    data.setdefault("parameters", {})["Elb5xxThreshold"] = threshold + 1  # the alarms layer's alone
     (params / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    (out / "alarms.json").write_text("{}")  # and the layer's template, which every environment deploys
     rollback = generate_main("--check", "--env", env, "--layer", "service", *where)
     assert rollback.returncode == 0, rollback
     assert rollback.stderr == (
-        f"note: {out / env / 'alarms.json'} is stale too, of another environment or layer than {env}'s service, which this "
-        f"does not read: `.venv/bin/python generate.py --output-dir {out} --params-dir {params}` writes it\n"
+        f"note: {out / 'alarms.json'}, {out / env / 'alarms.json'} are stale too, of another environment or layer than {env}'s "
+        f"service, which this does not read: `.venv/bin/python generate.py --output-dir {out} --params-dir {params}` writes them\n"
     ), rollback.stderr
     assert generate_main("--check", "--env", env, *where).returncode == 1  # make deploy: the whole environment
     (out / "service.json").write_text("{}")  # the service layer's own template

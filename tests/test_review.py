@@ -1711,8 +1711,9 @@ def test_a_number_put_into_text_names_the_setting_it_comes_from(written, env):
     saturation, most = values["SaturationPercent"], values["MaxCapacity"]
     expression = f"IF(usage > {saturation} AND tasks >= {most}, 1, 0) (SaturationPercent {saturation}, MaxCapacity {most})"
     assert f"      - Expression: `{expression}`" in text.splitlines(), env
-    # a value that is the whole text is shown as a Ref's is
+    # a value that is the whole text is shown as a Ref's is; a name put into text is no setting to point at
     assert f"  - Cpu: `{values['TaskCpu']} (TaskCpu)`" in text.splitlines(), env
+    assert f"(NamePrefix {values['NamePrefix']})" not in text, env
 
 
 @pytest.mark.parametrize("env", ENVS)

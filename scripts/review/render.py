@@ -614,7 +614,7 @@ def counting_firewall(review: Review) -> list[str]:
     where = review.params_file if "WafCountOnly" in review.environment.explicit else f"{review.params_file} (the default)"
     return [
         f"- **Web application firewall that only counts** (waf): WafCountOnly is true in {where}, so {', '.join(counting)} "
-        f"count what they match and let it through; {', '.join(blocking) or 'no rule'} block{'s' * (len(blocking) == 1)}. "
+        f"count what they match and let it through; {', '.join(blocking) or 'no rule'} block{'s' * (len(blocking) < 2)}. "
         "Look at what they counted (the web ACL's sampled requests and logs), then set WafCountOnly to false.",
         "",
     ]

@@ -53,11 +53,11 @@ class Resolver(Evaluator):
             return f"GetAtt {resource}.{self.text(attribute)}"
         if key == "Fn::Sub":
             # a number put into text (an alarm's expression) is named, as a Ref's value is: it moves with its setting
-            text = argument if isinstance(argument, str) else argument[0]
+            text, local = (argument, {}) if isinstance(argument, str) else argument  # a local variable is not the parameter
             numbers = [
                 name
                 for name in dict.fromkeys(re.findall(r"\$\{([A-Za-z0-9]+)\}", text))
-                if self.parameters.get(name, {}).get("Type") == "Number" and name in self.values
+                if self.parameters.get(name, {}).get("Type") == "Number" and name in self.values and name not in local
             ]
             if numbers and text == f"${{{numbers[0]}}}":  # the value alone, as a Ref shows it
                 return self.intrinsic_text("Ref", numbers[0])
