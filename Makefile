@@ -146,12 +146,16 @@ lock: $(INSTALLED) ## write requirements.txt (pins and hashes) from requirements
 	@CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url \
 		--no-emit-find-links $(if $(value UPGRADE),--upgrade-package=$(call quote,$(value UPGRADE))) -o requirements.txt requirements.in
 
+# A value given to a target that does not take it (make templates STACK=alb, make sandbox-stop ENV=prod) is
+# said to be unused rather than silently ignored: $(call unused,<what the target does>,<names>).
+unused = @$(foreach v,$(2),$(if $(filter command line,$(origin $(v))),echo "note: make $@ $(1) whatever $(v)= says:" $(call quote,$(value $(v))) >&2;)) true
+
 templates: $(INSTALLED) ## generate output/ from templates/ and params/, then cfn-lint it
-	@$(if $(filter command line,$(origin ENV)),echo "note: make templates generates every environment in params/ whatever ENV= says:" $(call quote,$(value ENV)) >&2)
+	$(call unused,generates every environment in params/ and every layer,ENV STACK)
 	@$(BIN)/python generate.py
 
 check: $(INSTALLED) ## fail if output/ or a review document in output/review/ is stale (or cfn-lint rejects a template)
-	@$(if $(filter command line,$(origin ENV)),echo "note: make check checks every environment in params/ whatever ENV= says:" $(call quote,$(value ENV)) >&2)
+	$(call unused,checks every environment in params/ and every layer,ENV STACK)
 	@$(BIN)/python generate.py --check
 	@$(BIN)/python -m scripts.review --check
 	@echo "output/ and output/review/ are current"
@@ -170,15 +174,19 @@ lint: $(INSTALLED) ## ruff check and format check only
 
 # ENV has a default (sandbox): `make review` reviews every environment unless ENV is given on the command line.
 review: $(INSTALLED) ## write output/review/<env>.md for every environment (ENV=<env>: that one): what ops read before the console
+	$(call unused,reviews every layer of the environment,STACK)
 	@$(BIN)/python -m scripts.review $(if $(filter command line,$(origin ENV)),--env=$(call quote,$(value ENV)))
 
 sandbox: $(INSTALLED) ## start the local AWS sandbox (moto on 127.0.0.1) seeded with the Phase 5.14 resources
+	$(call unused,starts the one local sandbox (ENV=sandbox),ENV STACK)
 	@$(BIN)/python -m emulator.sandbox start
 
 sandbox-stop: $(INSTALLED) ## stop the sandbox
+	$(call unused,stops the one local sandbox (ENV=sandbox),ENV STACK)
 	@$(BIN)/python -m emulator.sandbox stop
 
 sandbox-status: $(INSTALLED) ## say whether the sandbox runs and answers
+	$(call unused,says whether the one local sandbox (ENV=sandbox) runs,ENV STACK)
 	@$(BIN)/python -m emulator.sandbox status
 
 unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind (says whose, asks first; YES=1)

@@ -860,13 +860,26 @@ def test_make_help_names_tag_and_repair_on_the_targets_that_take_them():
     assert "REPAIR" not in line["rollback"] and "without rollback triggers" in line["rollback"], line["rollback"]
 
 
-@pytest.mark.parametrize("target", ["templates", "check"])
-def test_make_templates_and_check_say_that_env_changes_nothing(target):
-    # They work on every environment: ENV= given to them is said to be unused, not silently ignored.
+@pytest.mark.parametrize(
+    "target, unused",
+    [
+        ("templates", ["ENV", "STACK"]),
+        ("check", ["ENV", "STACK"]),
+        ("review", ["STACK"]),
+        ("sandbox", ["ENV", "STACK"]),
+        ("sandbox-stop", ["ENV", "STACK"]),
+        ("sandbox-status", ["ENV", "STACK"]),
+    ],
+)
+def test_a_target_says_that_a_value_it_does_not_take_changes_nothing(target, unused):
+    # templates and check work on every environment and layer, the sandbox targets on the one sandbox: ENV= or
+    # STACK= given to them is said to be unused, not silently ignored (make sandbox-stop ENV=prod said nothing).
     def recipe(*argv):
         return subprocess.run(
             ["make", "-n", "--no-print-directory", target, *argv], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
         ).stdout
 
-    assert f"note: make {target} " in recipe("ENV=prod") and "whatever ENV= says:\" 'prod'" in recipe("ENV=prod")
-    assert "ENV=" not in recipe()
+    for name in unused:
+        given = recipe(f"{name}=prod")
+        assert f'echo "note: make {target} ' in given and f"whatever {name}= says:\" 'prod'" in given, given
+    assert "note:" not in recipe()
