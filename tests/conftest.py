@@ -21,6 +21,10 @@ from templates.params import load, load_all
 for name in [n for n in os.environ if n.startswith("AWS_") or n.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")]:
     del os.environ[name]
 os.environ |= {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}  # nor ~/.aws's files
+# A run without credentials (a test of that error) must not ask the instance metadata service for
+# some: botocore's chain ends there, at 169.254.169.254, off this machine.
+# https://docs.aws.amazon.com/sdkref/latest/guide/feature-imds-credentials.html (AWS_EC2_METADATA_DISABLED)
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 # A shell starts a background job (`make test &`, a script's `&`) with Ctrl-C's signal ignored, which the
 # workers and every process they start inherit: the tests of what Ctrl-C does failed. Python's own

@@ -1235,6 +1235,17 @@ def test_a_sandbox_whose_server_is_gone_mid_deploy_says_that_alone(tmp_path, mon
     assert retries and all(line.startswith("AWS not answering ") for line in retries), err  # each retry said, and nothing else
 
 
+def test_no_credentials_is_one_line_naming_the_environment_and_the_sandbox_command(offline_aws, monkeypatch):
+    # It said "or use the sandbox", without how; nothing is sent (botocore stops before signing).
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    code, err, _ = offline_aws(NOWHERE, "status")
+    assert code == 1 and err == (
+        "error: no AWS credentials found for ENV=prod: set AWS_PROFILE (or run `aws sso login`), or rehearse on the local "
+        "sandbox: make sandbox, then the same command with ENV=sandbox\n"
+    ), err
+
+
 @pytest.mark.parametrize("argv", [["status"], ["deploy", "--stack", "alarms", "--yes"]])
 def test_a_frozen_endpoint_times_out_instead_of_hanging(offline_aws, monkeypatch, argv):
     """A deploy's first call takes the environment's lock: unanswered, it is not released with a second

@@ -269,7 +269,10 @@ def sandbox_gone(error, env) -> bool:
 def explain(error, env) -> str:
     """One line for an AWS or botocore error, with what to do next."""
     if isinstance(error, NoCredentialsError):
-        return "error: no AWS credentials found: set AWS_PROFILE (or run `aws sso login`), or use the sandbox"
+        return (
+            f"error: no AWS credentials found for ENV={env}: set AWS_PROFILE (or run `aws sso login`), "
+            "or rehearse on the local sandbox: make sandbox, then the same command with ENV=sandbox"
+        )
     where = (
         "is the sandbox running? make sandbox-status; one started again (make sandbox) is empty, and make deploy YES=1 creates every layer again"
         if env == SANDBOX_ENV
