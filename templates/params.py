@@ -305,7 +305,7 @@ def load_all(params_dir: Path) -> list[Environment]:
                 "allowed: a prefix of each environment's own (their resources would collide): set it in the file of the one to change"
             )
     problems += shared_isolation(environments)
-    problems += beyond_ci_roles(environments)
+    problems += beyond_ci_roles(environments, {path.stem for path in files})
     hosts = {}
     for env in environments:  # the alb layer writes the host's alias record: two environments would fight over it
         host = f"{env.values['ApiHostLabel']}.{env.values['DomainName']}"
@@ -321,12 +321,13 @@ def load_all(params_dir: Path) -> list[Environment]:
     return environments
 
 
-def beyond_ci_roles(environments) -> list[str]:
+def beyond_ci_roles(environments, names) -> list[str]:
     """One problem per value that puts an environment outside the ci roles its GitHub runs assume: those
     of the environment whose ci layer names it in GitHubSubjects (environment:<name>), unless it deploys
     a ci layer of its own. Those roles reach that environment's region, VPC and cluster alone, and its
     domain and the names under it (templates/ci.py): AWS denies what no statement allows, so the run
-    would fail half way.
+    would fail half way. And one per environment:<name> of no params file (names: those of the params
+    directory, read or not): a removed environment's runs, or a misspelt one's, kept the deploy role.
     https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html"""
     by_name = {env.name: env for env in environments}
     problems = []
@@ -337,7 +338,16 @@ def beyond_ci_roles(environments) -> list[str]:
             else f"the GitHubSubjects {relative(ci.path)} takes by default"
         )
         for subject in dict.fromkeys(as_list(ci.values["GitHubSubjects"])):
-            other = by_name.get(subject.removeprefix("environment:")) if subject.startswith("environment:") else None
+            name = subject.removeprefix("environment:") if subject.startswith("environment:") else None
+            if name is not None and name not in names:
+                problems.append(
+                    f"{relative(ci.path)}: parameters.GitHubSubjects{'' if 'GitHubSubjects' in ci.explicit else ' (its default)'}: "
+                    f"{shown(subject)} names no environment of {relative(ci.path.parent)}/{did_you_mean(name, sorted(names))}, "
+                    f"yet its GitHub runs could assume the deploy role: take it out, or restore {relative(ci.path.parent)}/{name}.yaml "
+                    f"if it went by mistake; allowed: environment:<name> of {', '.join(sorted(names))}, or a ref: subject"
+                )
+                continue
+            other = by_name.get(name)
             if other is None or other.deploys("ci"):  # none of ours, or one whose runs assume its own ci roles
                 continue
             domain = ci.values["DomainName"]

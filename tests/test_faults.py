@@ -242,9 +242,11 @@ def test_two_environments_may_not_serve_the_same_host_in_one_zone(tmp_path):
         "NamePrefix": "startupwebapp-qa",
         "BackendSecurityGroupId": "sg-0fedcba987654321f",
         "DatabaseSecretArn": GOOD["parameters"]["DatabaseSecretArn"].replace("/db-", "/qa/db-"),
+        "GitHubSubjects": ["environment:prod"],  # no staging here
     }
-    code, stderr, _ = generate(tmp_path, prod_parameters(**qa), name="qa.yaml", others=[("prod.yaml", PROD)])
-    assert code == 2
+    prod = prod_parameters(GitHubSubjects=qa["GitHubSubjects"])
+    code, stderr, _ = generate(tmp_path, prod_parameters(**qa), name="qa.yaml", others=[("prod.yaml", prod)])
+    assert code == 2, stderr
     prod = load(ROOT / "params" / "prod.yaml").values
     label, host = prod["ApiHostLabel"], f"{prod['ApiHostLabel']}.{prod['DomainName']}"
     assert f"prod.yaml and {tmp_path}/params/qa.yaml: parameters.ApiHostLabel: both {label!r}" in stderr

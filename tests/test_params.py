@@ -18,6 +18,8 @@ from templates.inputs import INPUTS
 from templates.params import MOST_PARAMS_FILE_BYTES, ParamsError, check_value, load, shown
 
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
+# Written alone or beside files of other names, it names no environment:<name> of a file the directory lacks.
+GOOD.setdefault("parameters", {})["GitHubSubjects"] = ["ref:refs/heads/main"]
 # Another region and another domain than prod's, whatever params/prod.yaml says.
 OTHER_REGION = next(region for region in ("eu-west-1", "us-west-2") if region != GOOD["region"])
 OTHER_DOMAIN = next(domain for domain in ("example.org", "example.net") if domain != GOOD["parameters"].get("DomainName"))
@@ -702,15 +704,38 @@ def test_the_ci_roles_by_default_subjects_are_named_as_the_default_and_one_with_
     eu = isolated_qa(VpcId="vpc-0fedcba9876543210") | {"region": OTHER_REGION, "enabled_layers": ["ci"]}
     del eu["parameters"]["GitHubSubjects"]
     run_generate(tmp_path, eu, name="eu.yaml")
-    result, _ = run_generate(tmp_path, PROD_CI, name=f"{name}.yaml")  # it deploys its own ci layer: its runs assume its roles
+    own = {**PROD_CI, "parameters": {**PROD_CI["parameters"], "GitHubSubjects": [f"environment:{name}"]}}  # no qa here
+    result, _ = run_generate(tmp_path, own, name=f"{name}.yaml")  # it deploys its own ci layer: its runs assume its roles
     assert result.returncode == 0, result.stderr
-    without_ci = {**PROD_CI, "enabled_layers": []}
+    without_ci = {**own, "enabled_layers": []}
     result, _ = run_generate(tmp_path, without_ci, name=f"{name}.yaml")
     assert result.returncode == 2
     assert (
         f"(environment:{name} in the GitHubSubjects {tmp_path}/params/eu.yaml takes by default) reach {OTHER_REGION!r} alone"
         in result.stderr
     )
+
+
+def test_a_subject_naming_an_environment_params_does_not_have_is_refused(tmp_path):
+    """An environment removed (its params file deleted) but left in GitHubSubjects, or one misspelt:
+    generation and make check went on, and that environment's GitHub runs could still assume the deploy
+    role that changes production's stacks."""
+    result, _ = run_generate(tmp_path, PROD_CI)  # names environment:qa, and params/ has no qa.yaml
+    assert result.returncode == 2, result.stderr
+    where = f"{tmp_path}/params"
+    assert result.stderr.splitlines()[0] == (
+        f"error: {where}/prod.yaml: parameters.GitHubSubjects: 'environment:qa' names no environment of {where}/, yet its "
+        f"GitHub runs could assume the deploy role: take it out, or restore {where}/qa.yaml if it went by mistake; "
+        "allowed: environment:<name> of prod, or a ref: subject"
+    ), result.stderr
+    document, name, _ = staging_of_prods_ci()  # qa.yaml
+    run_generate(tmp_path, document, name=name)
+    misspelt = {**PROD_CI, "parameters": {**PROD_CI["parameters"], "GitHubSubjects": ["environment:prod", "environment:qaa"]}}
+    result, _ = run_generate(tmp_path, misspelt)
+    assert result.returncode == 2 and "'environment:qaa' names no environment of " in result.stderr, result.stderr
+    assert f"{where}/ (did you mean qa?), yet" in result.stderr, result.stderr
+    result, _ = run_generate(tmp_path, PROD_CI)  # qa.yaml there now
+    assert result.returncode == 0, result.stderr
 
 
 def test_an_environment_under_the_ci_roles_domain_is_within_them(tmp_path):

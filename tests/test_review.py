@@ -1146,7 +1146,10 @@ def test_an_output_directory_that_is_none_is_named_and_a_long_list_of_problems_c
 def test_an_environment_whose_params_file_is_gone_is_named_once_with_the_choice(tmp_path, capsys):
     output_dir = copy_output(tmp_path / "output")
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
-    gone, kept = ENVS[-1], ENVS[0]
+    kept = ENVS[0]
+    named = {s for env in ENVIRONMENTS.values() if env.deploys("ci") for s in env.values["GitHubSubjects"].split(",")}
+    # one no GitHubSubjects names (a named one gone is refused first, as its runs would keep the deploy role)
+    gone = next(env for env in reversed(ENVS) if env != kept and f"environment:{env}" not in named)
     (params_dir / f"{gone}.yaml").unlink()  # moved or deleted by mistake: output/<gone>/ is still there
     assert review.main(["--env", kept, "--output-dir", str(output_dir), "--params-dir", str(params_dir)]) == 1
     error = capsys.readouterr().err
