@@ -381,12 +381,20 @@ def test_every_place_that_names_the_environments_names_the_choices(deploy):
     as not deployable: the README says to add it here, and this names each place it is missing from."""
     choices = deploy["on"]["workflow_dispatch"]["inputs"]["environment"]["options"]
     text = (ROOT / ".github" / "workflows" / "deploy-service.yml").read_text()
-    said = " or ".join(choices)
+    said = " or ".join(choices)  # how the three lines in words name them: "staging or prod or qa"
     (pattern,) = re.findall(r'case "\$DEPLOY_ENV" in (\S+)\)', text)
-    assert pattern.split("|") == choices, "the case of the 'Check the inputs' step"
-    assert f"::error::environment must be {said}" in text, "the input check's error"
-    assert deploy["on"]["workflow_call"]["inputs"]["environment"]["description"].endswith(f"({said})"), "workflow_call's description"
-    assert text.startswith(f"# Deploy (or roll back) the service layer to {said}."), "the file's first line"
+    places = {  # every place at once, not the first one missing
+        "the case of the 'Check the inputs' step": pattern.split("|") == choices,
+        f"the input check's error (::error::environment must be {said})": f"::error::environment must be {said}" in text,
+        f"workflow_call's description (ending ({said}))": deploy["on"]["workflow_call"]["inputs"]["environment"]["description"].endswith(
+            f"({said})"
+        ),
+        f"the file's first line (# Deploy (or roll back) the service layer to {said}.)": text.startswith(
+            f"# Deploy (or roll back) the service layer to {said}."
+        ),
+    }
+    missing = [place for place, names_them in places.items() if not names_them]
+    assert not missing, f"the environment choices {choices} are missing from: " + "; ".join(missing)
 
 
 @pytest.mark.parametrize(
