@@ -78,7 +78,7 @@ ifneq ($(FROM_ENVIRONMENT),)
 $(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) (make takes them from its command line: make $(or $(firstword $(MAKECMDGOALS)),help) $(patsubst %,%=...,$(FROM_ENVIRONMENT)))" >&2)
 $(foreach v,$(FROM_ENVIRONMENT),$(eval override $(v) := $(if $(filter ENV,$(v)),sandbox)))
 endif
-# Deploys go to ENV (default: the local sandbox; prod and staging must be named).
+# Deploys go to ENV (default: the local sandbox; every other environment must be named).
 ENV ?= sandbox
 # make would export them to every recipe's environment, expanding them as it does: TAG='$(shell ...)'
 # would run there. The recipes pass them as arguments, read with $(value ...) (quote, below).
@@ -125,7 +125,7 @@ quote = '$(subst ','\'',$(1))'
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 	@echo
-	@echo "  ENV=<env>      an environment of params/ (default: sandbox, the local sandbox; prod and staging must be named)"
+	@echo "  ENV=<env>      an environment of params/ (default: sandbox, the local sandbox; every other one must be named)"
 	@if test -x $(BIN)/python; then echo "  STACK=<layer>  one layer: $$($(BIN)/python generate.py --order)"; \
 		else echo "  STACK=<layer>  one layer (README: Layers and their order)"; fi
 	@echo "  Values are taken from make's command line only (make deploy ENV=prod STACK=service), never from the shell's environment."

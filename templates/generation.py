@@ -215,7 +215,16 @@ def stale_reasons(changed: list[Path], stale: list[Path], output_dir: Path, para
             f"{relative(path)} {'differs from what generation produces' if path.exists() else 'is missing; generation produces it'}"
             for path in changed
         ]
-        + [f"{relative(path)} is produced by no layer or environment" for path in stale if path.parent not in orphaned]
+        + [
+            f"{relative(path)} is produced by no layer or environment"
+            + (
+                f" now: {path.stem} is not in enabled_layers of {relative(params_dir / path.parent.name)}.yaml"
+                if path.parent != output_dir and path.stem in templates.LAYERS
+                else ""
+            )
+            for path in stale
+            if path.parent not in orphaned
+        ]
         + [
             f"{relative(directory)}/ is no environment's: there is no {relative(params_dir / directory.name)}.yaml; "
             + (

@@ -1112,7 +1112,7 @@ def add_configuration_not_enabled(output_dir):
     left = json.loads((output_dir / "prod" / "cert-dns.json").read_text())
     left["Tags"] |= templates.own_tags(env, layer)
     (output_dir / env / f"{layer}.json").write_text(json.dumps(left))
-    return f"{env}/{layer}.json is produced by no layer or environment"
+    return f"{env}/{layer}.json is produced by no layer or environment now: {layer} is not in enabled_layers of params/{env}.yaml"
 
 
 @pytest.mark.parametrize(

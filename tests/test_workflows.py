@@ -850,7 +850,7 @@ def test_a_value_make_is_given_is_never_run_and_one_on_two_lines_is_refused(tmp_
 
 def test_make_help_says_what_env_and_stack_take():
     said = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
-    assert "  ENV=<env>      an environment of params/ (default: sandbox, the local sandbox; prod and staging must be named)" in said
+    assert "  ENV=<env>      an environment of params/ (default: sandbox, the local sandbox; every other one must be named)" in said
     assert f"  STACK=<layer>  one layer: {' -> '.join(templates.layer_order())}" in said, said
     # before `make venv` has made .venv: no layer list, and no venv made for it
     bare = subprocess.run(["make", "help", "BIN=/nonexistent"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
