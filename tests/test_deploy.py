@@ -280,6 +280,19 @@ def test_stacks_that_cannot_be_listed_leave_the_create_to_say_what_blocks_it(aws
     assert "stop here" in aws.err
 
 
+def test_diff_of_a_layer_not_deployed_takes_the_deploys_look_at_held_names_and_a_failed_look_is_a_note(aws, monkeypatch):
+    # tests/test_recreate.py runs the look that finds a held name on the sandbox; here the look cannot list the stacks.
+    aws.not_deployed("service")
+    monkeypatch.setattr(purge, "blocking", LOOK_FOR_BLOCKED_CREATES)
+    aws.cf.add_client_error("list_stacks", "AccessDenied", "not authorized", 403)
+    assert aws.run("diff", "--stack", "service") == 1, aws.err
+    lines = aws.out.splitlines()
+    assert lines[:2] == [
+        f"{stack('service')}: not deployed; deploying creates everything in {templates.relative(OUTPUT / 'service.json')}",
+        "  note: what destroyed stacks retained could not be listed (AccessDenied); make deploy looks again before its first create",
+    ], aws.out
+
+
 def test_create_path_creates_executes_waits_protects_and_prints_outputs(aws):
     aws.caller()  # the account a YES=1 run prints with its question, before it read any stack
     layer = "cert-dns"

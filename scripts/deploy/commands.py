@@ -340,6 +340,7 @@ class Commands:
 
     def diff(self) -> int:
         differing = [layer.name for layer in self.layers if self.deployer.diff(layer, self.args.image_tag)]
+        self.say_creates_refused_ahead()
         deployable = [
             name for name in differing if name not in self.deployer.policy_only + self.deployer.not_ours + self.deployer.not_compared
         ]
@@ -359,6 +360,21 @@ class Commands:
         if not self.args.stack:  # a layer taken out of enabled_layers still runs: no deploy changes it
             self.say_deployed_but_not_enabled()
         return 1 if differing else 0
+
+    def say_creates_refused_ahead(self):
+        """make diff of a layer not deployed said "deploying creates everything", and make deploy then
+        refused: a name its create needs is held (what a destroyed stack retained, a log group in no
+        stack). The deploy's own look (guards.refuse_blocked_creates), said as a note; its calls only
+        where a layer is not deployed."""
+        deployer = self.deployer
+        creates = [layer for layer in self.layers if not deployer.has_stack(layer.stack)]
+        if not creates:
+            return
+        deployer.run_layers = self.layers
+        try:
+            guards.refuse_blocked_creates(deployer, creates[0], then="make deploy looks again before its first create")
+        except RefusedAhead as refused:
+            deployer.say("note: make deploy would be refused: " + str(refused).removeprefix("error: refused before creating anything: "))
 
     def drift(self) -> int:
         """CloudFormation's drift detection on each layer: 0 in sync, 1 drifted, 2 some layer not fully

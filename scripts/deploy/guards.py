@@ -62,12 +62,13 @@ def refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left)
         )
 
 
-def refuse_blocked_creates(deployer, layer) -> None:
+def refuse_blocked_creates(deployer, layer, then=None) -> None:
     """At a run's first create, before it: refuse while a name a create of the run needs (a log group)
     is held, naming every one at once; each would fail its create and roll it back, one layer after
     another. Held by what a destroyed stack of the layer retained (purge.blocking), or by a log group
     in no stack: the old one an update to a new NamePrefix kept, or one made by hand. A run that
-    creates nothing makes no call for it."""
+    creates nothing makes no call for it. then: what the note of a failed look says comes next
+    (default: the create)."""
     if deployer.creates_checked:
         return
     deployer.creates_checked = True
@@ -75,7 +76,9 @@ def refuse_blocked_creates(deployer, layer) -> None:
     try:
         blocked = purge.blocking(deployer, {each.stack: set(custom_names(deployer, each).values()) for each in creates})
     except AWS_ERRORS as error:  # only a look ahead: the create itself says what to do if a name is taken
-        deployer.say(f"  note: what destroyed stacks retained could not be listed ({error_code(error)}); creating {layer.stack}")
+        deployer.say(
+            f"  note: what destroyed stacks retained could not be listed ({error_code(error)}); {then or f'creating {layer.stack}'}"
+        )
         return
     # Each destroyed stack of the name lists it: a layer destroyed and purged again and again, then one made by hand.
     blocked = list({(item.kind, item.physical_id): item for item in blocked}.values())
