@@ -793,16 +793,12 @@ def release_checks(review: Review) -> list[str]:
     """What `make verify` asks of a release beyond the health check: the params file's smoke checks, which a
     reviewer of a first deploy should see are the application's own paths, not the shipped examples."""
     checks = review.environment.smoke_checks
-    if not checks:
-        return [
-            f"After a release, `make verify` checks the health-check path (HealthCheckPath {review.environment.values['HealthCheckPath']}) "
-            f"alone: {review.params_file} lists no `smoke_checks`.",
-            "",
-        ]
     listed = "; ".join(f"GET {check['path']} answers {check['status']}" for check in checks)
+    what = (
+        f"and the `smoke_checks` of {review.params_file}: {listed}." if checks else f"alone: {review.params_file} lists no `smoke_checks`."
+    )
     return [
-        f"After a release, `make verify` checks the health-check path (HealthCheckPath {review.environment.values['HealthCheckPath']}) "
-        f"and the `smoke_checks` of {review.params_file}: {listed}.",
+        f"After a release, `make verify` checks the health-check path (HealthCheckPath {review.environment.values['HealthCheckPath']}) {what}",
         "",
     ]
 
