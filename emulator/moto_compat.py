@@ -334,9 +334,10 @@ class _ChangeSetNotFound(cfn_exceptions.CloudFormationError):
 
 def _find_change_set(self, change_set_name, stack_name=None):
     """By ARN, or by name within the stack stack_name names (its name or id; any stack's when None).
-    Of two of one name, the newest: moto makes the second, where AWS answers AlreadyExists or, for
-    the same ClientToken, takes it for a retry of the first (API_CreateChangeSet.html). Only runs
-    within one millisecond share the deployer's names: the sandbox's tests, never runs on AWS."""
+    Of two of one name, the newest: moto makes the second, where AWS answers AlreadyExists, or takes
+    one of the same ClientToken for a retry (the token lets CloudFormation know "you're not attempting to
+    create another change set with the same name": API_CreateChangeSet.html; what it then answers is not
+    documented). Only runs within one millisecond share the deployer's names: the sandbox's tests."""
     if change_set_name in self.change_sets:
         return self.change_sets[change_set_name]
     for change_set in reversed(self.change_sets.values()):

@@ -92,7 +92,7 @@ def test_a_drifted_stack_prints_each_resource_and_its_property_differences_and_e
 
 def test_a_value_changed_out_of_band_is_printed_escaped_on_one_line_and_forges_no_line(aws):
     # An alarm description, a key's or role's description: anyone allowed to edit it out of band may put anything in it.
-    forged = "in sync: no resource changed outside CloudFormation"
+    forged = "in sync: no property the templates set changed outside CloudFormation, on the resource types drift detection supports"
     drifted = modified_log_group()
     drifted["PropertyDifferences"] = [
         {
@@ -124,7 +124,9 @@ def test_a_stack_in_sync_exits_0_without_listing_resources(aws, monkeypatch, on_
     poll(aws, detection_status("service", drift="IN_SYNC", count=0))
     assert aws.run("drift", "--stack", "service") == 0, aws.err
     summary = (
-        ["in sync: no resource changed outside CloudFormation"] if on_aws else ["in sync: nothing it checked changed", text.OFF_AWS_DRIFT]
+        ["in sync: no property the templates set changed outside CloudFormation, on the resource types drift detection supports"]
+        if on_aws
+        else ["in sync: nothing it checked changed", text.OFF_AWS_DRIFT]
     )
     assert aws.out.splitlines() == [f"{stack('service')}: IN_SYNC", *summary]
     assert aws.calls("service") == 2  # DescribeStacks, DetectStackDrift (the status poll names a detection, not the stack)

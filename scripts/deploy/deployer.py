@@ -681,8 +681,10 @@ class Deployer:
         if self.revision is None:
             self.revision = git_revision(self.output_dir)
         # To the millisecond: two runs of one environment take the lock in turn, so the second's time is
-        # later, but on the sandbox within the same second; the name is also the request's ClientToken, and
-        # the second of two equal ones would be taken for a retry of the first.
+        # later, but on the sandbox within the same second; the name is also the request's ClientToken, which
+        # tells CloudFormation "you're not attempting to create another change set with the same name", so the
+        # second of two equal ones would pass for a retry of the first (what AWS then answers is not documented).
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html
         stamp = self.now()
         name = f"{layer.stack}-{stamp:%Y%m%d%H%M%S}{stamp.microsecond // 1000:03}-{self.revision}{suffix}"
         made = {"ChangeSetName": name}  # and its StackId, once CreateChangeSet answers
@@ -809,7 +811,7 @@ class Deployer:
         try:
             found = self.wait_for_stack(
                 layer.stack,
-                self.execution_token(name),
+                self.execution_tokens(name),
                 started,
                 change_set.get("StackId"),
                 given,
@@ -991,6 +993,16 @@ class Deployer:
         token = f"execute-{name}"
         return token if len(token) <= 128 else f"execute-{hashlib.sha256(name.encode()).hexdigest()}"
 
+    @classmethod
+    def execution_tokens(cls, name) -> tuple:
+        """The tokens the events of the change set's execution may carry: ExecuteChangeSet's (execution_token), as
+        API_StackEvent has it ("the token passed to the operation that generated this event"; the console's tokens
+        are named after the operation, Console-CreateStack-...), or CreateChangeSet's, the name: its only example is
+        CreateStack, which makes and runs a stack in one request. A wait that took neither for this run's would go on
+        to its bound, taking no event as this operation's.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html"""
+        return (cls.execution_token(name), name)
+
     def start_execution(self, layer, change_set, release_hint=""):
         """ExecuteChangeSet of the change set this run described (by its ARN, ChangeSetId: one made
         under its name since, while the question was open, is not the one shown). Refused (an error
@@ -1147,7 +1159,7 @@ class Deployer:
             name, started = change_set["ChangeSetName"], self.now()
             with self.discarded_if_stopped(layer, change_set, exists=True):
                 self.start_execution(layer, change_set)
-            self.finish(layer, self.wait_for_stack(layer.stack, self.execution_token(name), started, operation="update"))
+            self.finish(layer, self.wait_for_stack(layer.stack, self.execution_tokens(name), started, operation="update"))
 
     def protect(self, layer, found):
         # The stack policy before termination protection: a run stopped between the two leaves the
@@ -1232,7 +1244,8 @@ class Deployer:
 
         A stale read must never end the wait: AWS does not say that DescribeStacks shows an operation
         at once, and the previous operation's final status would pass for this one's. For an operation
-        this run started (its ClientRequestToken, which every event of the operation carries:
+        this run started (token: its ClientRequestToken, or the tokens one of them, which every event of
+        the operation carries:
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html) a final
         status counts once the stack's own event of this operation says it; for one it did not start,
         once an event since the start was seen, or from the third poll on (it may have ended already).
@@ -1308,12 +1321,13 @@ class Deployer:
 
     def print_events(self, stack_id, token, started, seen):
         new, kwargs, tokens = [], {"StackName": stack_id}, set()
+        ours = (token,) if isinstance(token, str) else token  # a token, or those one of which the operation's events carry
         while True:
             page = self.cf.describe_stack_events(**kwargs)
             done = False
             for event in page.get("StackEvents", []):  # newest first
                 mine = (
-                    event.get("ClientRequestToken") == token if token and event.get("ClientRequestToken") else event["Timestamp"] >= started
+                    event.get("ClientRequestToken") in ours if ours and event.get("ClientRequestToken") else event["Timestamp"] >= started
                 )
                 if event["EventId"] in seen or not mine:
                     done = True

@@ -538,8 +538,12 @@ def drift_timeout(stack, detection, minutes, env, layer_name, cli) -> list[str]:
     ]
 
 
-# Off AWS the endpoint's drift detection is an emulator's: "in sync" there spoke for every resource (a
-# security group opened to the world by hand too) where the sandbox compares two types (README, Drift).
+# What "in sync" speaks for: on AWS, the properties the templates set, on the types drift detection supports
+# ("Only resource properties explicitly defined in the stack template are checked"; other types "can't be checked":
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceDrift.html). Off AWS the
+# endpoint's detection is an emulator's, and the sandbox compares two types: a security group opened to the world
+# by hand went unseen there, reported as "no resource changed" (README, Drift).
+IN_SYNC_ON_AWS = "in sync: no property the templates set changed outside CloudFormation, on the resource types drift detection supports"
 OFF_AWS_DRIFT = (
     "note: this endpoint is not AWS (AWS_ENDPOINT_URL): its drift detection checks only the resource types it "
     "implements (the sandbox: log groups and target groups, README's Drift section); other changes go unseen here"
@@ -556,7 +560,7 @@ def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=Tr
     if not drifted and not unchecked:
         if moved:
             return [f"in sync but for the listener-rule weights a release moved ({', '.join(moved)}): nothing to undo", *off_aws]
-        return ["in sync: no resource changed outside CloudFormation" if on_aws else "in sync: nothing it checked changed", *off_aws]
+        return [IN_SYNC_ON_AWS if on_aws else "in sync: nothing it checked changed", *off_aws]
     lines = [*off_aws]
     if drifted:
         # "Traditional change sets ... do not account for stack drift"; a deployment may "revert
