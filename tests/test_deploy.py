@@ -2298,6 +2298,20 @@ def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a
     assert all(text.endswith("not deployed") for text in lines if text not in line.values())
 
 
+HOSTILE_IMAGE = "v1\x1b[2J\u202egpj.exe"  # set on the stack by anyone who may update it: a screen clear, a bidi override
+
+
+def test_the_running_image_a_stack_holds_is_shown_escaped_by_status_and_in_the_unrecorded_release_hint(aws):
+    status_reads(aws)
+    aws.deployed("service", parameters=service_parameters(HOSTILE_IMAGE))
+    aws.no_change_sets("service")
+    assert aws.run("status", "--stack", "service") == 0, aws.err
+    line = aws.out.splitlines()[-1]
+    assert line.startswith(f"{stack('service'):<36} UPDATE_COMPLETE") and "  image v1\\x1b[2J\\u202egpj.exe" in line, line
+    hint = deploy_text.release_not_recorded("v2", ENV, "/history", None, HOSTILE_IMAGE)
+    assert "make rollback ENV=prod TAG=v1\\x1b[2J\\u202egpj.exe" in hint and "\x1b" not in hint and "\u202e" not in hint, hint
+
+
 def test_status_with_ssm_alone_not_answering_shows_the_stacks_and_notes_the_marks(aws):
     # The marks are read after CloudFormation answered: SSM out of reach alone (its own endpoint, a
     # proxy rule) is a note under a status that still shows every stack, not a failed status.

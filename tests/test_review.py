@@ -1704,7 +1704,10 @@ def test_a_web_acl_whose_rules_only_count_is_a_security_finding_naming_what_coun
             "AWSManagedRulesCommonRuleSet",
             "AWSManagedRulesSQLiRuleSet",
         }, findings
-        assert blocking.startswith("AWSManagedRulesKnownBadInputsRuleSet blocks. Look at what they counted"), findings
+        assert blocking.split("\n", 1)[0] == (
+            "AWSManagedRulesKnownBadInputsRuleSet blocks. Look at what they counted (the web ACL's sampled requests and logs), "
+            "then set WafCountOnly to false."
+        ), findings
 
 
 @pytest.mark.parametrize("env", [env for env in ENVS if ENVIRONMENTS[env].deploys("alarms")])

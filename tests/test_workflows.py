@@ -727,6 +727,7 @@ COMMON = "ENV STACK YES MAX_WAIT PYTHON"  # what every deployer target takes
         ("zone", "TIME_OUT=60", "TIMEOUT=60", "--timeout='60'", f"{COMMON} TIMEOUT"),
         # TAG=, CHANGESET=, REPAIR=, ALLOW_REPLACE=, ALLOW_TRAFFIC_RESET= and RECREATE=, which status refuses, were listed as allowed
         ("status", "STAK=alarms", "STACK=alarms", "--stack='alarms'", COMMON),
+        ("releases", "STAK=service", "STACK=service", "--stack='service'", COMMON),
         (
             "execute",
             "CHANGE_SET=x",
