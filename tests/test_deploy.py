@@ -2299,6 +2299,7 @@ def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a
 
 
 HOSTILE_IMAGE = "v1\x1b[2J\u202egpj.exe"  # set on the stack by anyone who may update it: a screen clear, a bidi override
+HOSTILE_SHOWN = "v1\\x1b[2J\\u202egpj.exe"  # as the messages show it
 
 
 def test_the_running_image_a_stack_holds_is_shown_escaped_by_status_and_in_the_unrecorded_release_hint(aws):
@@ -2591,6 +2592,24 @@ def test_a_rollbacks_change_set_left_at_its_question_is_compared_with_the_templa
     aws.listed_change_sets("service")
     assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service")) == 1  # no terminal: left at the question
     assert "no terminal to ask on" in aws.err and "another template" not in aws.err, aws.err
+
+
+def test_execute_of_a_rollbacks_change_set_made_while_another_image_ran_shows_the_running_image_escaped(aws):
+    # Its description says it rolls back from v2, but the stack runs an image anyone who may update it wrote.
+    layer = deploy.deployer.load_layer(ENV, "service", OUTPUT)
+    left = change_set("service", parameters=service_parameters("v1")) | {
+        "Description": deploy_text.change_set_description(layer, rolling_back_from="v2")
+    }
+    aws.cf.add_response("describe_change_set", left, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    aws.deployed("service", parameters=service_parameters(HOSTILE_IMAGE))
+    aws.cf.add_response("get_template", {"TemplateBody": template("service")}, {"StackName": stack("service"), "TemplateStage": "Original"})
+    aws.change_set_template("service")
+    aws.listed_change_sets("service")
+    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service")) == 1  # no terminal: left at the question
+    assert (
+        f"note: change set {cs_name('service')} says it is a rollback from v2, but {HOSTILE_SHOWN} runs: recorded as a release"
+    ) in aws.out.splitlines(), ascii(aws.out)
+    assert "\x1b" not in aws.out and "\u202e" not in aws.out, ascii(aws.out)
 
 
 def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
@@ -3863,6 +3882,42 @@ def test_a_rollback_of_an_image_whose_release_the_history_missed_asks_which_imag
         f"error: {stack('service')} runs image v1, {why}. What ran before v1 is not known: name the image to roll back to with "
         "TAG=<image tag> (make rollback TAG=<image tag> ENV=prod)\n"
     )
+
+
+@pytest.mark.parametrize(
+    "releases, error",
+    [
+        (
+            [V0, V2],
+            f"error: {stack('service')} runs image {HOSTILE_SHOWN}, which no release in the history ({HISTORY}) names: it was released "
+            f"outside make deploy, or its release was not recorded. What ran before {HOSTILE_SHOWN} is not known: name the image to roll "
+            f"back to with TAG=<image tag> (make rollback TAG=<image tag> ENV={ENV})\n",
+        ),
+        (
+            [],
+            f"error: nothing earlier to roll back to: the release history (SSM parameter {HISTORY}) names no image that ran before the "
+            f"running one (image tag {HOSTILE_SHOWN}) and was not rolled back from since; name one with TAG=<image tag>\n",
+        ),
+    ],
+    ids=["no release names it", "no release at all"],
+)
+def test_a_rollback_that_cannot_tell_what_ran_before_shows_the_running_image_escaped(aws, releases, error):
+    # The stack's ImageTag is whatever anyone who may update the stack wrote: a screen clear, a bidi override.
+    aws.deployed("service", parameters=service_parameters(HOSTILE_IMAGE))
+    history(aws, releases)
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert aws.err == error, ascii(aws.err)
+
+
+def test_a_rollback_that_meets_a_release_cloudformation_undoes_shows_the_image_it_restored_escaped(aws):
+    rollback_met_an_update_under_way(aws, "UPDATE_ROLLBACK_IN_PROGRESS", HOSTILE_IMAGE, HOSTILE_IMAGE)
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert (
+        f"{stack('service')}: the update under way when this rollback started ended UPDATE_ROLLBACK_COMPLETE: CloudFormation rolled it "
+        f"back, and {HOSTILE_SHOWN} runs now; nothing more rolled back. If {HOSTILE_SHOWN} is the image to leave too: make rollback "
+        f"ENV={ENV} again"
+    ) in aws.out.splitlines(), ascii(aws.out)
+    assert "\x1b" not in aws.out and "\u202e" not in aws.out, ascii(aws.out)
 
 
 def test_deploy_without_tag_keeps_the_running_image(aws):
@@ -5713,6 +5768,21 @@ def test_execute_warns_when_output_holds_other_values_than_the_change_set_was_ma
         f"warning: {cs_name(layer)} was made with other values than {templates.relative(OUTPUT / ENV / f'{layer}.json')} holds now: {name} {value}-then "
         f"(now {value}); executing it deploys its values, not these: make changeset STACK={layer} ENV={ENV} makes one with them"
     ) in aws.out.splitlines(), aws.out
+
+
+def test_execute_shows_a_value_the_change_set_was_made_with_escaped(aws):
+    # A change set is anyone's to make who may make one under the stack: its values may hold a terminal's escape sequences.
+    layer = "cert-dns"
+    given = configuration(ENV, layer)["Parameters"]
+    name, value = sorted(given.items())[0]
+    aws.reviewed_change_set(layer, parameters=given | {name: f"{value}\x1b]0;x\x07"})
+    assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1  # no terminal: left, after the warning
+    assert (
+        f"warning: {cs_name(layer)} was made with other values than {templates.relative(OUTPUT / ENV / f'{layer}.json')} holds now: "
+        f"{name} {value}\\x1b]0;x\\x07 (now {value}); executing it deploys its values, not these: make changeset STACK={layer} "
+        f"ENV={ENV} makes one with them"
+    ) in aws.out.splitlines(), ascii(aws.out)
+    assert "\x1b" not in aws.out and "\x07" not in aws.out, ascii(aws.out)
 
 
 def test_a_message_names_the_configuration_file_of_the_output_dir_the_run_read(aws, tmp_path):
