@@ -31,6 +31,7 @@ CLUSTER = VALUES["ClusterName"]
 DOMAIN = VALUES["DomainName"]
 PREFIX = VALUES["NamePrefix"]
 ACCOUNT_REGION = "us-east-1:123456789012"
+OTHER_ACCOUNT = "210987654321"  # a second account of the same sandbox (moto's x-moto-account-id header)
 # What the alb and release-alarms layers would give the layers downstream, for tests of one layer.
 LOAD_BALANCER_ARN = f"arn:aws:elasticloadbalancing:{ACCOUNT_REGION}:loadbalancer/app/{PREFIX}-alb/0123456789abcdef"
 TARGET_GROUP_ARN = f"arn:aws:elasticloadbalancing:{ACCOUNT_REGION}:targetgroup/{PREFIX}-tg/0123456789abcdef"
@@ -234,6 +235,24 @@ def test_a_restored_state_is_the_saved_one_and_what_follows_it_gets_the_ids_it_g
     # The restore of "no bucket" reset S3, whose reset closes the buffer of every object moto tracks: the saved copies' came back empty.
     assert sandbox.restore("one bucket")
     assert s3.get_object(Bucket="first", Key="kept")["Body"].read() == b"its bytes"
+
+
+def test_a_restore_drops_what_an_account_first_used_after_the_save_holds(sandbox):
+    """moto keeps each account's backends apart (the x-moto-account-id header names one): one a test
+    used after the save, in a service used before it, kept what it made there through the restore."""
+    sandbox.seed()
+    sandbox.client("ssm").put_parameter(Name="/saved/value", Value="as saved", Type="String")
+    sandbox.save("one account")
+    other = make_session(params.SANDBOX_SESSION_VARS).client(
+        "ssm", endpoint_url=sandbox.endpoint, region_name=sandbox.environment()["AWS_DEFAULT_REGION"], **CREDENTIALS
+    )
+    other.meta.events.register("before-sign.ssm", lambda request, **_: request.headers.__setitem__("x-moto-account-id", OTHER_ACCOUNT))
+    other.put_parameter(Name="/saved/value", Value="another account's", Type="String")  # no ParameterAlreadyExists: another account
+    assert sandbox.restore("one account")
+    with pytest.raises(ClientError) as gone:
+        other.get_parameter(Name="/saved/value")
+    assert gone.value.response["Error"]["Code"] == "ParameterNotFound"
+    assert sandbox.client("ssm").get_parameter(Name="/saved/value")["Parameter"]["Value"] == "as saved"
 
 
 def test_sandbox_listens_on_loopback_only(sandbox):
