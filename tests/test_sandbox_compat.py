@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -253,6 +254,26 @@ def test_a_restore_drops_what_an_account_first_used_after_the_save_holds(sandbox
         other.get_parameter(Name="/saved/value")
     assert gone.value.response["Error"]["Code"] == "ParameterNotFound"
     assert sandbox.client("ssm").get_parameter(Name="/saved/value")["Parameter"]["Value"] == "as saved"
+
+
+def test_a_get_of_the_saved_states_paths_neither_saves_nor_restores(sandbox):
+    """POST alone saves or restores: anything else goes to moto, which takes the path for an S3 object
+    of a bucket named after its first part (here none)."""
+    from emulator.sandbox import SAVED_STATES_PATH, loopback
+
+    sandbox.seed()
+    ssm = sandbox.client("ssm")
+    ssm.put_parameter(Name="/saved/value", Value="as saved", Type="String")
+    sandbox.save("posted")
+    ssm.put_parameter(Name="/saved/value", Value="changed", Type="String", Overwrite=True)
+    for action in ("save/got", "restore/posted"):
+        with pytest.raises(urllib.error.HTTPError) as answered:
+            loopback().open(f"{sandbox.endpoint}{SAVED_STATES_PATH}{action}", timeout=10)
+        with answered.value:
+            assert answered.value.code == 404, action
+            assert f"<BucketName>{SAVED_STATES_PATH.strip('/')}</BucketName>" in answered.value.read().decode(), action
+    assert ssm.get_parameter(Name="/saved/value")["Parameter"]["Value"] == "changed"
+    assert not sandbox.restore("got")
 
 
 def test_sandbox_listens_on_loopback_only(sandbox):
