@@ -2313,6 +2313,19 @@ def test_the_running_image_a_stack_holds_is_shown_escaped_by_status_and_in_the_u
     assert "make rollback ENV=prod TAG=v1\\x1b[2J\\u202egpj.exe" in hint and "\x1b" not in hint and "\u202e" not in hint, hint
 
 
+def test_diff_of_the_service_shows_the_running_image_escaped_beside_params_own(aws):
+    aws.deployed("service", parameters=service_parameters(HOSTILE_IMAGE))
+    aws.cf.add_response("get_template", {"TemplateBody": template("service")}, {"StackName": stack("service"), "TemplateStage": "Original"})
+    aws.upstream_deployed("service")
+    aws.stack_policy("service")
+    assert aws.run("diff", "--stack", "service") == 0, aws.err
+    configured = configuration(ENV, "service")["Parameters"]["ImageTag"]
+    assert aws.out.splitlines()[-1] == (
+        f"  image {HOSTILE_SHOWN} runs: ImageTag {configured} of params/{ENV}.yaml counts only for a first create (a deploy keeps the "
+        f"running image; make deploy STACK=service ENV={ENV} TAG=<tag> releases another)"
+    ), ascii(aws.out)
+
+
 def test_status_with_ssm_alone_not_answering_shows_the_stacks_and_notes_the_marks(aws):
     # The marks are read after CloudFormation answered: SSM out of reach alone (its own endpoint, a
     # proxy rule) is a note under a status that still shows every stack, not a failed status.

@@ -1345,10 +1345,14 @@ def test_a_sandbox_starts_and_seeds_whatever_the_shells_aws_and_proxy_settings_s
     monkeypatch.setenv("AWS_RETRY_MODE", "legacy")
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.setenv(proxy, "http://127.0.0.1:9")
+    # A server killed (not stopped) leaves its seeded region: the new, empty server's start drops it, and its stop its own.
+    (tmp_path / "state").mkdir()
+    Sandbox(tmp_path / "state").seeded_region_file.write_text("eu-west-1\n")
     box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
     try:
+        assert box.seeded_region() is None
         created = box.seed()  # it checks the ids against params/sandbox.yaml
-        assert created["VpcId"] == params.load(PARAMS_FILE).values["VpcId"]
+        assert created["VpcId"] == params.load(PARAMS_FILE).values["VpcId"] and box.seeded_region() == params.load(PARAMS_FILE).region
         ec2 = box.client("ec2")
         assert ec2._endpoint.http_session._proxy_config._proxies == {}
         assert ec2.meta.config.retries["total_max_attempts"] == 3
@@ -1357,6 +1361,7 @@ def test_a_sandbox_starts_and_seeds_whatever_the_shells_aws_and_proxy_settings_s
         assert deployer("cloudformation").describe_stacks()["Stacks"] == []
     finally:
         box.stop()
+    assert not box.seeded_region_file.exists()
 
 
 def test_a_test_server_stops_by_itself_when_its_test_run_dies(tmp_path):
