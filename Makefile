@@ -28,7 +28,7 @@ TARGETS := help venv lock templates check test lint bench clean review sandbox s
 	task logs continue releases
 TAKEN_BY_deploy := ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON
 TAKEN_BY_destroy := ENV STACK YES MAX_WAIT PYTHON
-TAKEN_BY_purge := $(TAKEN_BY_destroy)
+TAKEN_BY_purge := ENV STACK YES PYTHON
 ifeq ($(MAKELEVEL)$(if $(EVERY_LAYER_WITHOUT_STACK),,-),0)
 TAKEN := $(TAKEN_BY_$(EVERY_LAYER_WITHOUT_STACK))
 NOT_TAKEN := $(filter-out $(TAKEN),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
@@ -46,15 +46,18 @@ endif
 # given (refused there where they do not apply, as TAG= and CHANGESET= are) and its own.
 DEPLOYER_VALUES := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON
 # The refusal names as allowed only what the target uses: TAG=, REPAIR=, CHANGESET=, ALLOW_REPLACE=,
-# ALLOW_TRAFFIC_RESET= and RECREATE= where the deployer takes them (scripts/deploy/__init__.py TAKES_TAG,
-# TAKES_REPAIR, TAKES_ALLOW and TAKES_RECREATE, tests/test_workflows.py keeping these alike).
+# ALLOW_TRAFFIC_RESET=, RECREATE=, YES= and MAX_WAIT= where the deployer takes them (scripts/deploy/__init__.py
+# TAKES_TAG, TAKES_REPAIR, TAKES_ALLOW, TAKES_RECREATE, TAKES_YES and TAKES_MAX_WAIT, tests/test_workflows.py
+# keeping these alike).
 TAG_TARGETS := deploy changeset diff rollback task
 REPAIR_TARGETS := deploy changeset rollback
 CHANGESET_TARGETS := execute
 ALLOW_REPLACE_TARGETS := deploy execute rollback
 ALLOW_TRAFFIC_RESET_TARGETS := $(ALLOW_REPLACE_TARGETS)
 RECREATE_TARGETS := deploy changeset
-TARGETED_VALUES := TAG REPAIR CHANGESET ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE
+YES_TARGETS := deploy execute destroy purge recover rollback zone unlock task continue
+MAX_WAIT_TARGETS := deploy changeset execute destroy recover rollback task
+TARGETED_VALUES := TAG REPAIR CHANGESET ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE YES MAX_WAIT
 ALLOWED_FOR = $(filter-out $(foreach v,$(TARGETED_VALUES),$(if $(filter $(1),$($(v)_TARGETS)),,$(v))),$(DEPLOYER_VALUES)) $(OWN_VALUES_$(1))
 OWN_VALUES_zone := TIMEOUT
 OWN_VALUES_verify := TIMEOUT CONNECT_TO CA_BUNDLE TEST_LISTENER
@@ -100,9 +103,9 @@ endif
 
 DEPLOY := $(BIN)/python -m scripts.deploy
 FLAGS = --env=$(call quote,$(value ENV)) $(if $(filter command line,$(origin STACK)),--stack=$(call quote,$(value STACK))) $(if $(filter command line,$(origin TAG)),--image-tag=$(call quote,$(value TAG))) \
-	$(if $(value CHANGESET),--changeset=$(call quote,$(value CHANGESET))) \
+	$(if $(filter command line,$(origin CHANGESET)),--changeset=$(call quote,$(value CHANGESET))) \
 	$(if $(value YES),--yes) $(if $(value ALLOW_REPLACE),--allow-replace) $(if $(value ALLOW_TRAFFIC_RESET),--allow-traffic-reset) $(if $(value RECREATE),--recreate) $(if $(value REPAIR),--repair) \
-	$(if $(value MAX_WAIT),--max-wait=$(call quote,$(value MAX_WAIT)))
+	$(if $(filter command line,$(origin MAX_WAIT)),--max-wait=$(call quote,$(value MAX_WAIT)))
 # ENV=sandbox points the AWS clients at the running sandbox, and fails if it does not run,
 # so that a rehearsal can never fall through to real AWS credentials.
 AWS = $(if $(filter sandbox,$(value ENV)),e="$$($(BIN)/python -m emulator.sandbox env)" && eval "$$e" &&,)
@@ -112,7 +115,8 @@ FRESH = $(BIN)/python generate.py --check --env=$(call quote,$(value ENV)) &&
 FRESH_SERVICE = $(BIN)/python generate.py --check --env=$(call quote,$(value ENV)) --layer=service &&
 # STACK= given empty (STACK=$LAYER with LAYER unset) is passed on, and refused, rather than left out,
 # which would mean every layer: `make destroy STACK= YES=1` would destroy them all. TAG= likewise: left
-# out, a rollback goes back by the release history.
+# out, a rollback goes back by the release history. So is every value but a switch: an empty ACTION= left
+# out sent CONTINUE, an empty CONNECT_TO= sent make verify's checks to the public host.
 # A value as one shell word, whatever quotes it holds: CMD="python manage.py shell -c 'print(1)'".
 # Values are read with $(value ...): as given, a `$` in them is not expanded by make (TAG='v1$x'
 # stayed v1; TAG='$(shell ...)' ran the command).
@@ -232,11 +236,11 @@ rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service
 	@$(FRESH_SERVICE) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
 verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, health check, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]
-	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(filter command line,$(origin TIMEOUT)),--timeout=$(call quote,$(value TIMEOUT))) $(foreach c,$(value CONNECT_TO),--connect-to=$(call quote,$(c))) \
-		$(if $(value CA_BUNDLE),--ca-bundle=$(call quote,$(value CA_BUNDLE))) $(if $(value TEST_LISTENER),--test-listener)
+	@$(AWS) $(DEPLOY) verify $(FLAGS) $(if $(filter command line,$(origin TIMEOUT)),--timeout=$(call quote,$(value TIMEOUT))) $(if $(filter command line,$(origin CONNECT_TO)),$(or $(foreach c,$(value CONNECT_TO),--connect-to=$(call quote,$(c))),--connect-to='')) \
+		$(if $(filter command line,$(origin CA_BUNDLE)),--ca-bundle=$(call quote,$(value CA_BUNDLE))) $(if $(value TEST_LISTENER),--test-listener)
 
 continue: $(INSTALLED) ## let ENV's release that waits for tests (TestPauseMinutes) move production traffic, or ACTION=ROLLBACK it [YES=1]
-	@$(AWS) $(DEPLOY) continue $(FLAGS) $(if $(value ACTION),--action=$(call quote,$(value ACTION)))
+	@$(AWS) $(DEPLOY) continue $(FLAGS) $(if $(filter command line,$(origin ACTION)),--action=$(call quote,$(value ACTION)))
 
 task: $(INSTALLED) ## run CMD="python manage.py migrate" once as a task of ENV's service, streaming its log; exits with its exit code [TAG= YES=1 MAX_WAIT=min]
 	@$(AWS) $(DEPLOY) task $(FLAGS) --cmd=$(call quote,$(value CMD))

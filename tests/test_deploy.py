@@ -1464,6 +1464,38 @@ def test_a_value_argparse_cannot_read_is_named_as_make_names_it(aws):
                 continue
             assert aws.run(command, *(["--stack", "service"] if command != "unlock" else []), switch) == 2, (command, switch)
             assert aws.err == f"error: {said} is for make {', '.join(takes)}; {command} takes none: leave it out\n", aws.err
+    # YES=1 and MAX_WAIT= likewise: `make verify MAX_WAIT=1` waited verify's own 10 minutes.
+    from scripts.deploy import TAKES_MAX_WAIT, TAKES_YES
+
+    assert set(TAKES_YES) == {
+        "deploy",
+        "execute",
+        "destroy",
+        "purge",
+        "recover",
+        "rollback",
+        "zone",
+        "unlock",
+        "task",
+        "continue",
+    }  # they ask
+    assert set(TAKES_MAX_WAIT) == {
+        "deploy",
+        "changeset",
+        "execute",
+        "destroy",
+        "recover",
+        "rollback",
+        "task",
+    }  # they wait for a stack or task
+    for command in deploy.COMMANDS:
+        stack = [] if command in ("unlock", "zone") else ["--stack", "service"]
+        for given, said, takes in (["--yes"], "YES=1 (--yes)", TAKES_YES), (["--max-wait", "5"], "MAX_WAIT= (--max-wait)", TAKES_MAX_WAIT):
+            if command in takes:
+                continue
+            bound = " (its own bound is TIMEOUT=<seconds>)" if said.startswith("MAX_WAIT") and command in ("verify", "zone") else ""
+            assert aws.run(command, *stack, *given) == 2, (command, given)
+            assert aws.err == f"error: {said} is for make {', '.join(takes)}; {command} takes none: leave it out{bound}\n", aws.err
     # Given empty (TAG=$T, T unset), not read as left out: a rollback would go back by the history.
     for command in ("deploy", "changeset", "diff", "rollback"):  # task's: tests/test_task.py
         assert aws.run(command, "--stack", "service", "--image-tag", "") == 2

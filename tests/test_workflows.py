@@ -4,6 +4,7 @@ work: the make targets and variables exist, the deployer gets its execution role
 is the templates' pattern, the failure summary names the cause. Step scripts run under bash as
 GitHub runs them, with `make` replaced by a stub that records its calls."""
 
+import io
 import json
 import os
 import re
@@ -585,22 +586,41 @@ def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds(tmp
     assert not ran.exists()
 
 
-def test_an_empty_stack_on_the_command_line_reaches_the_deployer_and_one_left_out_does_not():
-    # Left out, an empty STACK= would mean every layer (the deployer refuses it: test_deploy.py).
-    def words(*values):
-        made = subprocess.run(
-            ["make", "-n", "--no-print-directory", "destroy", "ENV=prod", "YES=1", *values],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert made.returncode == 0, made.stderr
-        return [w for w in shlex.split(made.stdout.strip().splitlines()[-1].split("&&")[-1]) if w.startswith("--stack")]
+# A value each deployer target takes, given empty (STACK=$LAYER with LAYER unset), with a target that takes it
+# and the option it becomes. CMD is always passed; UPGRADE is make lock's (an empty one upgrades nothing).
+EMPTY_VALUES = {
+    "STACK": ("destroy", "--stack"),  # left out, every layer
+    "TAG": ("rollback", "--image-tag"),  # left out, the history's previous release
+    "CHANGESET": ("execute", "--changeset"),
+    "MAX_WAIT": ("deploy", "--max-wait"),
+    "TIMEOUT": ("verify", "--timeout"),
+    "CONNECT_TO": ("verify", "--connect-to"),  # left out, the checks go to the public host
+    "CA_BUNDLE": ("verify", "--ca-bundle"),
+    "ACTION": ("continue", "--action"),  # left out, CONTINUE
+    "SINCE": ("logs", "--since"),
+}
 
-    assert words("STACK=") == ["--stack="]
+
+@pytest.mark.parametrize("name", EMPTY_VALUES)
+def test_a_value_given_empty_reaches_the_deployer_which_refuses_it_and_one_left_out_does_not(name):
+    makefile = (ROOT / "Makefile").read_text()
+    valued = set(re.search(r"COMMAND_LINE_ONLY := ((?:\\\n|[^\n])+)", makefile).group(1).replace("\\", " ").split())
+    switches = set(re.search(r"SWITCHES := ([^\n]+)", makefile).group(1).split())
+    assert set(EMPTY_VALUES) == valued - switches - {"ENV", "CMD", "UPGRADE"}  # every other value is in the list
+    target, option = EMPTY_VALUES[name]
+
+    def words(*values):
+        made = make_n(target, "ENV=prod", "STACK=service", *values) if name != "STACK" else make_n(target, "ENV=prod", *values)
+        assert made.returncode == 0, made.stderr
+        line = made.stdout.replace("\\\n", " ").strip().splitlines()[-1].split("&&")[-1]
+        return [w for w in shlex.split(line) if w.startswith(option)]
+
+    assert words(f"{name}=") == [f"{option}="]
     assert words() == []
-    assert words("STACK=alb") == ["--stack=alb"]
+    out, err = io.StringIO(), io.StringIO()  # refused before any client is made: no credentials needed
+    code = deployer.main([target, "--env", "prod", *(["--stack", "service"] if name != "STACK" else []), f"{option}="], out=out, err=err)
+    assert code == 2 and err.getvalue().startswith("error: ") and err.getvalue().count("\n") == 1 and out.getvalue() == "", err.getvalue()
+    assert name in err.getvalue(), err.getvalue()  # refused for the empty value, not for something else
 
 
 def test_every_target_that_reads_output_to_change_or_compare_stacks_checks_it_is_current_first():
@@ -667,7 +687,7 @@ def test_a_name_or_word_deploy_destroy_and_purge_do_not_take_is_refused_since_a_
     shell, make = SHELL_ENV, make_n
 
     taken = {"deploy": "ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON"}
-    taken |= {"destroy": "ENV STACK YES MAX_WAIT PYTHON", "purge": "ENV STACK YES MAX_WAIT PYTHON"}
+    taken |= {"destroy": "ENV STACK YES MAX_WAIT PYTHON", "purge": "ENV STACK YES PYTHON"}
     advice = "(AWS settings such as AWS_PROFILE go in the shell's environment).  Stop."
     for target, allowed in taken.items():
         for misspelt in ("STAK", "stack", "AWS_PROFILE"):
@@ -700,13 +720,19 @@ def test_a_name_or_word_deploy_destroy_and_purge_do_not_take_is_refused_since_a_
         assert flag not in make(target).stdout, target
 
 
-COMMON = "ENV STACK YES MAX_WAIT PYTHON"  # what every deployer target takes
+COMMON = "ENV STACK PYTHON"  # what every deployer target takes
 
 
 @pytest.mark.parametrize(
     ("target", "misspelt", "meant", "passed", "allowed"),
     [
-        ("continue", "action=ROLLBACK", "ACTION=ROLLBACK", "--action='ROLLBACK'", f"{COMMON} ACTION"),  # ignored, it sent CONTINUE
+        (
+            "continue",
+            "action=ROLLBACK",
+            "ACTION=ROLLBACK",
+            "--action='ROLLBACK'",
+            "ENV STACK YES PYTHON ACTION",
+        ),  # ignored, it sent CONTINUE
         # ignored, it went back by the history
         (
             "rollback",
@@ -724,8 +750,8 @@ COMMON = "ENV STACK YES MAX_WAIT PYTHON"  # what every deployer target takes
             "ENV STACK TAG YES MAX_WAIT PYTHON CMD",
         ),
         ("logs", "since=2h", "SINCE=2h", "--since='2h'", f"{COMMON} SINCE FOLLOW"),
-        ("zone", "TIME_OUT=60", "TIMEOUT=60", "--timeout='60'", f"{COMMON} TIMEOUT"),
-        # TAG=, CHANGESET=, REPAIR=, ALLOW_REPLACE=, ALLOW_TRAFFIC_RESET= and RECREATE=, which status refuses, were listed as allowed
+        ("zone", "TIME_OUT=60", "TIMEOUT=60", "--timeout='60'", "ENV STACK YES PYTHON TIMEOUT"),
+        # TAG=, CHANGESET=, REPAIR=, ALLOW_REPLACE=, ALLOW_TRAFFIC_RESET=, RECREATE=, YES= and MAX_WAIT=, which status refuses, were listed
         ("status", "STAK=alarms", "STACK=alarms", "--stack='alarms'", COMMON),
         ("releases", "STAK=service", "STACK=service", "--stack='service'", COMMON),
         (
@@ -763,7 +789,7 @@ def test_the_targets_the_makefile_names_for_tag_and_repair_are_those_the_deploye
     makefile = (ROOT / "Makefile").read_text()
     listed = {
         name: re.search(rf"^{name}_TARGETS := (.*)$", makefile, re.MULTILINE).group(1).split()
-        for name in ("TAG", "REPAIR", "CHANGESET", "ALLOW_REPLACE", "ALLOW_TRAFFIC_RESET", "RECREATE")
+        for name in ("TAG", "REPAIR", "CHANGESET", "ALLOW_REPLACE", "ALLOW_TRAFFIC_RESET", "RECREATE", "YES", "MAX_WAIT")
     }
     assert listed == {
         "TAG": list(deploy.TAKES_TAG),
@@ -772,6 +798,8 @@ def test_the_targets_the_makefile_names_for_tag_and_repair_are_those_the_deploye
         "ALLOW_REPLACE": list(deploy.TAKES_ALLOW),
         "ALLOW_TRAFFIC_RESET": ["$(ALLOW_REPLACE_TARGETS)"],  # the deployer takes both where it executes change sets
         "RECREATE": list(deploy.TAKES_RECREATE),
+        "YES": list(deploy.TAKES_YES),
+        "MAX_WAIT": list(deploy.TAKES_MAX_WAIT),
     }
 
 

@@ -53,6 +53,11 @@ TAKES_REPAIR = ("deploy", "changeset", "rollback")
 # otherwise: the commands that execute one. RECREATE=1 makes a failed first create's change set anew.
 TAKES_ALLOW = ("deploy", "execute", "rollback")
 TAKES_RECREATE = ("deploy", "changeset")
+# YES=1 answers a question: the commands that ask before they change something. MAX_WAIT= bounds a wait for a
+# stack operation (changeset's too: it waits for a stack to settle, or for a failed create's deletion with RECREATE=1)
+# or for a one-off task. Given to another command they meant nothing (make verify MAX_WAIT=1 waited its 10 minutes).
+TAKES_YES = ("deploy", "execute", "destroy", "purge", "recover", "rollback", "zone", "unlock", "task", "continue")
+TAKES_MAX_WAIT = ("deploy", "changeset", "execute", "destroy", "recover", "rollback", "task")
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
 
 
@@ -258,7 +263,7 @@ def validate(args):
     names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
     if args.command == "zone" and args.stack:
         raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
-    if args.changeset and args.command != "execute":
+    if args.changeset is not None and args.command != "execute":
         raise Failure(f"error: CHANGESET= (--changeset) is for make execute; {args.command} takes none: leave it out", 2)
     if args.repair and args.command not in TAKES_REPAIR:
         raise Failure(
@@ -270,9 +275,12 @@ def validate(args):
         (args.allow_replace, "ALLOW_REPLACE=1 (--allow-replace)", TAKES_ALLOW),
         (args.allow_traffic_reset, "ALLOW_TRAFFIC_RESET=1 (--allow-traffic-reset)", TAKES_ALLOW),
         (args.recreate, "RECREATE=1 (--recreate)", TAKES_RECREATE),
+        (args.yes, "YES=1 (--yes)", TAKES_YES),
+        (args.max_wait is not None, "MAX_WAIT= (--max-wait)", TAKES_MAX_WAIT),
     ):
         if given and args.command not in takes:  # accepted and ignored, it let make status ALLOW_REPLACE=1 look like it meant something
-            raise Failure(f"error: {switch} is for make {', '.join(takes)}; {args.command} takes none: leave it out", 2)
+            bound = " (its own bound is TIMEOUT=<seconds>)" if takes is TAKES_MAX_WAIT and args.command in ("verify", "zone") else ""
+            raise Failure(f"error: {switch} is for make {', '.join(takes)}; {args.command} takes none: leave it out{bound}", 2)
     if args.image_tag is not None and args.command not in TAKES_TAG:
         raise Failure(f"error: TAG= (--image-tag) is for make {', '.join(TAKES_TAG)}; {args.command} takes none: leave it out", 2)
     args.max_wait = whole_number(args.max_wait, "MAX_WAIT", 1, 720, "1 to 720 minutes")
