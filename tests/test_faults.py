@@ -1208,11 +1208,21 @@ def test_a_lock_whose_every_attempt_was_refused_is_not_said_to_be_held(offline_a
     assert retries and all(line.startswith("AWS not answering PutParameter") for line in retries), err
 
 
-@pytest.mark.parametrize("after", ["CreateChangeSet", "ExecuteChangeSet"])  # before the change set runs, and in the wait
+# Stopped once the change set is made (before it runs), while ExecuteChangeSet is under way (its first attempt's
+# answer lost, as when a paused server is stopped: the retries find nothing listening), and in the wait.
+@pytest.mark.parametrize(
+    "after",
+    [
+        "after-call.cloudformation.CreateChangeSet",
+        "before-send.cloudformation.ExecuteChangeSet",
+        "after-call.cloudformation.ExecuteChangeSet",
+    ],
+)
 def test_a_sandbox_whose_server_is_gone_mid_deploy_says_that_alone(tmp_path, monkeypatch, after):
     # Its change sets, stacks and lock went with it: the advice to delete a change set, follow or delete
-    # the stack and free the lock named a server that was no more.
+    # the stack and free the lock named a server that was no more (make execute of a change set it no longer had).
     import botocore.endpoint
+    from botocore.exceptions import ReadTimeoutError
 
     from emulator.sandbox import Sandbox
     from scripts.deploy import aws
@@ -1220,7 +1230,12 @@ def test_a_sandbox_whose_server_is_gone_mid_deploy_says_that_alone(tmp_path, mon
     monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=lambda seconds: None))  # the retries' backoff
     box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
     endpoint = box.endpoint
-    on_each_client(monkeypatch, f"after-call.cloudformation.{after}", lambda **_: box.stop())
+
+    def stop(**_):
+        if box.stop() and after.startswith("before-send"):  # sent, and its answer lost; what a handler returns is the response
+            raise ReadTimeoutError(endpoint_url=endpoint)
+
+    on_each_client(monkeypatch, after, stop)
     try:
         box.seed()
         with deploying_into(box) as run:

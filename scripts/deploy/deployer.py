@@ -1017,7 +1017,8 @@ class Deployer:
             self.cf.execute_change_set(ChangeSetName=change_set["ChangeSetId"], ClientRequestToken=self.execution_token(name))
         except (*AWS_ERRORS, KeyboardInterrupt) as error:
             interrupted = isinstance(error, KeyboardInterrupt)
-            if not interrupted and not may_have_landed(error):
+            # A sandbox whose server is gone took the change set with it: no make execute of it to advise (discarded_if_stopped says so)
+            if not interrupted and (not may_have_landed(error) or sandbox_gone(error, self.env)):
                 raise
             why = (
                 "interrupted"
