@@ -1051,10 +1051,54 @@ def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its
     assert code == 130 and f"{stack('cert-dns')}: deleted" not in out, out + err
     purges = re.findall(r"make purge ENV=sandbox STACK=([\w-]+)", out)
     assert "cert-dns" in purges, out
+    # and the next step: the run's last layer (of the enabled ones, in reverse order) may still be there
+    assert (
+        "not destroyed yet: cert-dns (cert-dns's deletion may be under way); make destroy ENV=sandbox destroys what is left, in the same order"
+        in (out.splitlines())
+    ), out
+    code, again, err = run("destroy", "--yes")
+    assert code == 0 and again.splitlines()[-1] == "nothing deployed", again + err
     for layer in purges:  # as printed
         code, out, err = run("purge", "--stack", layer, "--yes")
         assert code == 0, out + err
     assert certificate not in {c["CertificateArn"] for c in sandbox.client("acm").list_certificates()["CertificateSummaryList"]}
+
+
+def test_a_destroy_and_a_purge_stopped_half_way_say_the_command_that_finishes_them_and_it_does(sandbox, run, monkeypatch):
+    """Ctrl-C at alb's DeleteStack (the layers before it deleted), then at the purge's second deletion: each
+    run said `interrupted` and no next step."""
+    deployed(sandbox, run)
+    order = list(reversed(LAYERS))
+    deleting = []
+
+    def ctrl_c_at_alb(params, **_):
+        if f"/{stack('alb')}/" in params["StackName"]:  # by its id
+            raise KeyboardInterrupt
+
+    on_each_client(monkeypatch, "before-parameter-build.cloudformation.DeleteStack", ctrl_c_at_alb)
+    code, out, err = run("destroy", "--yes")
+    monkeypatch.undo()
+    left = order[order.index("alb") :]
+    assert code == 130 and err.splitlines()[-1] == "interrupted", out + err
+    assert out.splitlines()[-1] == (
+        f"not destroyed yet: {', '.join(left)} (alb's deletion may be under way); make destroy ENV=sandbox destroys what is left, in the same order"
+    ), out
+    code, out, err = run("destroy", "--yes")  # as said
+    assert code == 0 and [f"{stack(layer)}: deleted" in out for layer in left] == [True] * len(left), out + err
+
+    def ctrl_c_at_the_second(**_):
+        deleting.append(1)
+        if len(deleting) == 2:
+            raise KeyboardInterrupt
+
+    on_each_client(monkeypatch, "after-call.logs.DeleteLogGroup", ctrl_c_at_the_second)
+    code, out, err = run("purge", "--yes")
+    monkeypatch.undo()
+    assert code == 130 and out.splitlines()[-1] == "stopped: make purge ENV=sandbox lists what is left of these and asks again", out + err
+    purged = [line.split(": deleted")[0].strip() for line in out.splitlines() if line.endswith(": deleted")]
+    code, out, err = run("purge", "--yes")  # as said
+    assert code == 0 and purged and not [item for item in purged if item in out], out + err
+    assert RETAINED_LOGS.isdisjoint(log_group_names(sandbox))
 
 
 def test_a_destroy_whose_delete_stack_is_refused_names_no_purge_of_that_layer(sandbox, run, monkeypatch):

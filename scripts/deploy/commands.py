@@ -432,17 +432,23 @@ class Commands:
                 deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
         deployer.confirm(f"destroy {', '.join(existing)}? [y/N] ", "nothing destroyed")
         # A layer outside enabled_layers is destroyed if deployed, and otherwise not mentioned (as in status).
-        finished = False
+        todo = [name for name in names if self.named(name) or templates.stack_name(env, name) in existing]
+        destroyed = []
         try:
-            for name in names:
-                if self.named(name) or templates.stack_name(env, name) in existing:
-                    deployer.destroy(name)
-                    deployer.relaxed_marks.clear(name)  # its stack, and so its policy, are gone
-            finished = True
+            for name in todo:
+                deployer.destroy(name)
+                deployer.relaxed_marks.clear(name)  # its stack, and so its policy, are gone
+                destroyed.append(name)
         finally:  # stopped half way too (a failure, Ctrl-C): what the deleted stacks left is still said
             # and the layer whose deletion was under way: its stack may be gone, and what it retains with it
             deleting = [deployer.deleting] if deployer.deleting else []
-            purge.say_purge(deployer, deployer.retained_layers + deleting, each=bool(self.args.stack) or not finished)
+            left = [name for name in todo if name not in destroyed]
+            purge.say_purge(deployer, deployer.retained_layers + deleting, each=bool(self.args.stack) or bool(left))
+            if left and len(todo) > 1:  # the next step: the layers before are gone, the one it stopped at may be going
+                going = f" ({left[0]}'s deletion may be under way)" if deployer.deleting == left[0] else ""
+                deployer.say(
+                    f"not destroyed yet: {', '.join(left)}{going}; make destroy ENV={env} destroys what is left, in the same order"
+                )
         return 0
 
     def purge(self) -> int:

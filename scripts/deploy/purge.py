@@ -78,6 +78,7 @@ class Retained:
     gone: bool = False
     scheduled: bool = False  # a key whose deletion is scheduled already: nothing left to do, one line for all
     foreign: bool = False  # a resource of that name exists, but that stack did not create it
+    failed: bool = False  # its deletion was refused (said as it happened)
     facts: dict | None = None
 
     @property
@@ -505,8 +506,22 @@ def purge(deployer, names) -> int:
         deployer.say(f"nothing to purge in {env}" + (": what is listed above stays" if shown else ""))
         return 0
     deployer.confirm(f"purge these {len(todo)} resources? [y/N] ", "nothing purged")
-    failed, kept_groups = 0, set()  # stack ids whose log group could not be deleted: their keys stay
+    kept_groups = set()  # stack ids whose log group could not be deleted: their keys stay
     deployer.say("purging:")
+    try:
+        purge_each(deployer, todo, ids, kept_groups)
+    except KeyboardInterrupt:  # what was purged is said above; the next step, as a purge lists only what is left
+        one = f" STACK={names[0]}" if len(names) == 1 else ""
+        deployer.say(f"stopped: make purge ENV={env}{one} lists what is left of these and asks again")
+        raise
+    failed = sum(1 for item in todo if item.failed)
+    if failed:
+        raise Failure(f"error: {failed} of {len(todo)} could not be purged (see above); nothing else was touched")
+    return 0
+
+
+def purge_each(deployer, todo, ids, kept_groups) -> None:
+    """Delete (or schedule the deletion of) each item, looked at again right before; a failure is said and marked on it."""
     for item in todo:
         if item.kind == "AWS::KMS::Key" and item.stack_id in kept_groups:
             deployer.say(f"  {item.label}: left: its stack's log group could not be deleted")
@@ -522,7 +537,7 @@ def purge(deployer, names) -> int:
         try:
             answer = ACT[item.kind](deployer.client, item)
         except ClientError as error:
-            failed += 1
+            item.failed = True
             kept_groups |= {item.stack_id} if item.kind == "AWS::Logs::LogGroup" else set()
             deployer.say(f"  failed: {item.label}: {_code(error)}: {error.response['Error'].get('Message', '')}")
             continue
@@ -530,6 +545,3 @@ def purge(deployer, names) -> int:
             deployer.say(f"  {item.label}: deletion scheduled for {answer['DeletionDate']:%Y-%m-%d %H:%M %Z}")
         else:
             deployer.say(f"  {item.label}: deleted")
-    if failed:
-        raise Failure(f"error: {failed} of {len(todo)} could not be purged (see above); nothing else was touched")
-    return 0
