@@ -490,7 +490,9 @@ def load(path: Path) -> Environment:
     problems = []
     for key in data:
         if key not in TOP_LEVEL_KEYS:
-            problems.append(f"{where}: {named(key)}: unknown key{did_you_mean(key, TOP_LEVEL_KEYS)}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
+            # an input at the top level: indented one level too little
+            hint = f" (an input: it goes under parameters:, as parameters.{key})" if key in INPUTS else did_you_mean(key, TOP_LEVEL_KEYS)
+            problems.append(f"{where}: {named(key)}: unknown key{hint}; allowed: {', '.join(TOP_LEVEL_KEYS)}")
     region = data.get("region")
     if "region" not in data:
         problems.append(f"{where}: region: missing; allowed: {', '.join(sorted(regions))}")
@@ -505,6 +507,11 @@ def load(path: Path) -> Environment:
     for key, value in tags.items():
         if key in RESERVED_TAGS:
             problems.append(f"{where}: tags.{key}: {shown(value)}: the deployer sets {key} itself; allowed: any other tag name")
+        elif key in INPUTS:  # indented under tags: by mistake, an input becomes a tag on every stack and the input keeps its value
+            problems.append(
+                f"{where}: tags.{key}: {shown(value)}: named as an input, which goes under parameters: (as a tag it sets nothing); "
+                "allowed: the input under parameters:, or a tag of another name"
+            )
         # A space at either end is a tag of its own to AWS, and shown as the trimmed one: "Environment "
         # beside the deployer's Environment read as two values of one tag.
         elif not (isinstance(key, str) and TAG_KEY.fullmatch(key) and key == key.strip() and not key.lower().startswith("aws:")):

@@ -61,6 +61,20 @@ BAD = [
         "allowed: region, tags, enabled_layers, smoke_checks, shared_inputs, parameters",
     ),
     (
+        # indented one level too little
+        "an input at the top level",
+        {**GOOD, "DeletionProtection": "true"},
+        "DeletionProtection: unknown key (an input: it goes under parameters:, as parameters.DeletionProtection)",
+        "allowed: region, tags, enabled_layers, smoke_checks, shared_inputs, parameters",
+    ),
+    (
+        # indented under tags: it was a tag on every stack, and the input kept its value
+        "an input among the tags",
+        {**GOOD, "tags": {**GOOD.get("tags", {}), "WafCountOnly": "false"}},
+        "tags.WafCountOnly: 'false': named as an input, which goes under parameters: (as a tag it sets nothing)",
+        "allowed: the input under parameters:, or a tag of another name",
+    ),
+    (
         "unknown optional layer",
         {**GOOD, "enabled_layers": ["cii"]},
         "enabled_layers: 'cii' is not an optional layer (did you mean ci?)",
