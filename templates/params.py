@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from templates import OPTIONAL_LAYERS, alb, layer_order, own_tags, relative
-from templates.common import CI_DEPLOY_JOB_MINUTES, MOST_RELEASE_WAIT_MINUTES
+from templates.common import CI_DEPLOY_JOB_MINUTES, MOST_RELEASE_WAIT_MINUTES, ROLE_BOUNDARY
 from templates.errors import ANY_CONTROL_CHARACTER, RefusedFile, ToolError, printable, read_regular_file, yaml_problem
 from templates.inputs import (
     FARGATE_MEMORY_BY_CPU,
@@ -306,6 +306,7 @@ def load_all(params_dir: Path) -> list[Environment]:
             )
     problems += shared_isolation(environments)
     problems += beyond_ci_roles(environments, {path.stem for path in files})
+    problems += one_ci_per_account(environments)
     hosts = {}
     for env in environments:  # the alb layer writes the host's alias record: two environments would fight over it
         host = f"{env.values['ApiHostLabel']}.{env.values['DomainName']}"
@@ -365,6 +366,28 @@ def beyond_ci_roles(environments, names) -> list[str]:
                 f"{relative(ci.path)}'s GitHubSubjects (the ci layer has no role per environment)"
                 for key, value, reached, allowed in apart
             ]
+    return problems
+
+
+def one_ci_per_account(environments) -> list[str]:
+    """One problem per second environment of an account that deploys the ci layer: it makes what an account
+    has one of, its roles' boundary (a managed policy of a fixed name: "IAM user, group, role, and policy names
+    must be unique within the account") and GitHub's OIDC provider ("You cannot register the same provider
+    multiple times in a single Amazon Web Services account"), so the second create would fail. The account:
+    DatabaseSecretArn's, which the deployer holds to the stacks' account (scripts/deploy/guards.py).
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreatePolicy.html
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateOpenIDConnectProvider.html"""
+    owners, problems = {}, []
+    for env in (env for env in environments if env.deploys("ci")):
+        account = env.values["DatabaseSecretArn"].split(":")[4]  # SECRET_ARN (templates/inputs.py) names the account
+        owner = owners.setdefault(account, env)
+        if owner is not env:
+            problems.append(
+                f"{relative(owner.path)} and {relative(env.path)}: enabled_layers: both deploy the ci layer in account {account} (their "
+                f"parameters.DatabaseSecretArn), which has one boundary policy {ROLE_BOUNDARY} and one GitHub OIDC provider: the second "
+                f"create would fail; allowed: ci in one of them, whose GitHubSubjects names the other (environment:{env.name}), as its "
+                "runs assume that one's roles"
+            )
     return problems
 
 

@@ -622,14 +622,19 @@ def test_the_sandbox_refuses_the_layers_it_cannot_rehearse_and_the_deployer_says
 
 
 def isolated_qa(**changes):
-    """A second environment of the account with its own names, security group and secret."""
+    """A second environment of the account with its own names, security group and secret, and not the ci
+    layer, which an account has once (prod's, where prod enables it)."""
     own = {
         "NamePrefix": "startupwebapp-qa",
         "ApiHostLabel": "api-qa",
         "BackendSecurityGroupId": "sg-0fedcba987654321f",
         "DatabaseSecretArn": GOOD["parameters"]["DatabaseSecretArn"].replace("/db-", "/qa/db-"),
     }
-    return with_parameters(**(own | changes))
+    return with_parameters(**(own | changes)) | {"enabled_layers": [layer for layer in GOOD.get("enabled_layers") or [] if layer != "ci"]}
+
+
+ACCOUNT = GOOD["parameters"]["DatabaseSecretArn"].split(":")[4]  # prod's, as its secret names it
+OTHER_ACCOUNT = "210987654321" if ACCOUNT != "210987654321" else "123456789012"
 
 
 @pytest.mark.parametrize("key", ISOLATING)
@@ -642,6 +647,25 @@ def test_two_environments_may_not_share_a_backend_security_group_or_database_sec
     assert result.returncode == 2
     assert f"params/prod.yaml and {tmp_path}/params/qa.yaml: parameters.{key}: both {GOOD['parameters'][key]!r}; allowed" in result.stderr
     assert f"shared_inputs: {{{key}: <why>}}" in result.stderr
+
+
+def test_two_environments_of_one_account_may_not_both_deploy_the_ci_layer(tmp_path):
+    # It makes what an account has one of (a boundary policy of a fixed name, GitHub's OIDC provider): the second create failed.
+    from templates.common import ROLE_BOUNDARY
+
+    account = ACCOUNT
+    run_generate(tmp_path, GOOD | {"enabled_layers": ["ci"]})
+    assert run_generate(tmp_path, isolated_qa(), name="qa.yaml")[0].returncode == 0  # ci in one of them
+    result, out = run_generate(tmp_path, isolated_qa() | {"enabled_layers": ["ci"]}, name="qa.yaml")
+    assert result.returncode == 2 and result.stderr.count("error: ") == 1, result.stderr
+    assert (
+        f"params/prod.yaml and {tmp_path}/params/qa.yaml: enabled_layers: both deploy the ci layer in account {account} (their "
+        f"parameters.DatabaseSecretArn), which has one boundary policy {ROLE_BOUNDARY} and one GitHub OIDC provider: the second create "
+        "would fail; allowed: ci in one of them, whose GitHubSubjects names the other (environment:qa)"
+    ) in result.stderr, result.stderr
+    elsewhere = isolated_qa(DatabaseSecretArn=GOOD["parameters"]["DatabaseSecretArn"].replace(f":{account}:", f":{OTHER_ACCOUNT}:"))
+    result, out = run_generate(tmp_path, elsewhere | {"enabled_layers": ["ci"]}, name="qa.yaml")
+    assert result.returncode == 0, result.stderr  # an account of its own
 
 
 @pytest.mark.parametrize("key", ISOLATING)
@@ -715,7 +739,8 @@ def test_the_ci_roles_by_default_subjects_are_named_as_the_default_and_one_with_
     # eu deploys the ci layer and leaves GitHubSubjects to its default, which names prod.
     default_subject = INPUTS["GitHubSubjects"].default
     name = (default_subject if isinstance(default_subject, str) else default_subject[0]).removeprefix("environment:")
-    eu = isolated_qa(VpcId="vpc-0fedcba9876543210") | {"region": OTHER_REGION, "enabled_layers": ["ci"]}
+    secret = GOOD["parameters"]["DatabaseSecretArn"].replace(f":{ACCOUNT}:", f":{OTHER_ACCOUNT}:")  # ci once an account
+    eu = isolated_qa(VpcId="vpc-0fedcba9876543210", DatabaseSecretArn=secret) | {"region": OTHER_REGION, "enabled_layers": ["ci"]}
     del eu["parameters"]["GitHubSubjects"]
     run_generate(tmp_path, eu, name="eu.yaml")
     own = {**PROD_CI, "parameters": {**PROD_CI["parameters"], "GitHubSubjects": [f"environment:{name}"]}}  # no qa here

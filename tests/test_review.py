@@ -158,6 +158,7 @@ def add_environment(params_dir, name, like):
     data = yaml.safe_load((params_dir / f"{like}.yaml").read_text())
     data["parameters"] |= {"NamePrefix": f"{templates.PROJECT}-{name}", "ApiHostLabel": f"api-{name}"}
     data["shared_inputs"] = {key: f"a copy of {like} for a test" for key in ISOLATING_INPUTS}
+    data["enabled_layers"] = [layer for layer in data.get("enabled_layers") or [] if layer != "ci"]  # an account's ci is <like>'s
     (params_dir / f"{name}.yaml").write_text(yaml.safe_dump(data))
 
 
@@ -1441,11 +1442,18 @@ def test_a_layer_whose_roles_carry_the_boundary_says_which_ci_stack_creates_it(t
         assert lines[env].endswith(f"(environments of params/ deploying ci: {', '.join(with_ci)})"), lines[env]
     assert lines["sandbox"].endswith("(not deployed in the sandbox, which does not look for it)"), lines["sandbox"]
 
-    enable_layer(params_dir, without[0], True)  # two environments deploy ci: in one account the second cannot make the boundary
+    # two environments deploy ci, each in an account of its own (in one, generation refuses the second: tests/test_params.py)
+    secret = {e.name: e for e in load_all(params_dir)}[with_ci[0]].values["DatabaseSecretArn"]
+    enable_layer(params_dir, without[0], True)
+    path = params_dir / f"{without[0]}.yaml"
+    data, account = yaml.safe_load(path.read_text()), secret.split(":")[4]
+    data["parameters"]["DatabaseSecretArn"] = secret.replace(
+        f":{account}:", ":210987654321:" if account != "210987654321" else ":123456789012:"
+    )
+    path.write_text(yaml.safe_dump(data))
     lines = boundary_lines()
     assert lines[without[0]].endswith(
-        f"(deployed here, before the other layers; {with_ci[0]} deploys ci too: if they share an account, only the first "
-        "ci stack deployed can create it, and the others fail)"
+        f"(deployed here, before the other layers; {with_ci[0]} deploys ci too, each in an account of its own)"
     )
     for name in [*with_ci, without[0]]:  # no environment deploys ci any more
         enable_layer(params_dir, name, False)

@@ -340,10 +340,8 @@ def boundary_line(review: Review) -> str:
         return needs + " (not deployed in the sandbox, which does not look for it)"
     if review.env in review.ci_deployed_in:
         also = (
-            f"; {', '.join(others)} deploy{'s' if len(others) == 1 else ''} ci too: if they share an account, only the first "
-            "ci stack deployed can create it, and the others fail"
-            if others
-            else ""
+            # generation refuses two environments that deploy ci in one account (templates/params.py one_ci_per_account)
+            f"; {', '.join(others)} deploy{'s' if len(others) == 1 else ''} ci too, each in an account of its own" if others else ""
         )
         return needs + f" (deployed here, before the other layers{also})"
     if not others:
