@@ -245,13 +245,23 @@ def test_two_environments_may_not_serve_the_same_host_in_one_zone(tmp_path):
         "GitHubSubjects": ["environment:prod"],  # no staging here
     }
     prod = prod_parameters(GitHubSubjects=qa["GitHubSubjects"])
-    code, stderr, _ = generate(tmp_path, prod_parameters(**qa), name="qa.yaml", others=[("prod.yaml", prod)])
+
+    def qa_parameters(**changes):  # without the ci layer, which an account has once (prod's)
+        return dump(
+            {
+                **GOOD,
+                "enabled_layers": [layer for layer in GOOD.get("enabled_layers") or [] if layer != "ci"],
+                "parameters": {**GOOD["parameters"], **changes},
+            }
+        )
+
+    code, stderr, _ = generate(tmp_path, qa_parameters(**qa), name="qa.yaml", others=[("prod.yaml", prod)])
     assert code == 2, stderr
     prod = load(ROOT / "params" / "prod.yaml").values
     label, host = prod["ApiHostLabel"], f"{prod['ApiHostLabel']}.{prod['DomainName']}"
     assert f"prod.yaml and {tmp_path}/params/qa.yaml: parameters.ApiHostLabel: both {label!r}" in stderr
     assert f"which makes {host} in the same hosted zone for both" in stderr
-    assert generate(tmp_path, prod_parameters(**qa, ApiHostLabel=f"{label}-qa"), name="qa.yaml")[0] == 0
+    assert generate(tmp_path, qa_parameters(**qa, ApiHostLabel=f"{label}-qa"), name="qa.yaml")[0] == 0
 
 
 # --- output/: only generation's own files, all old or all new, never unlinted -----------------
