@@ -586,14 +586,18 @@ def with_parameters(output, values: dict):
 def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_its_listener_rules(sandbox, run, tmp_path):
     # Under a traffic-shifting strategy the service names the alb layer's listener rules; back to
     # ROLLING, a plain make deploy would remove them (alb comes first) while the service still does.
-    def strategy(name, value, **alb):
-        return with_parameters(tmp_path / name, {"alb": {"DeploymentStrategy": value, **alb}, "service": {"DeploymentStrategy": value}})
+    def strategy(name, value, service=None, **alb):
+        service = {"DeploymentStrategy": value, **(service or {})}
+        return with_parameters(tmp_path / name, {"alb": {"DeploymentStrategy": value, **alb}, "service": service})
 
-    shifting = strategy("shifting", "BLUE_GREEN", TestListenerCidr="203.0.113.0/24")
+    shifting = strategy("shifting", "BLUE_GREEN", {"TestPauseMinutes": "5"}, TestListenerCidr="203.0.113.0/24")
     rolling = strategy("rolling", "ROLLING")
     sandbox.seed()
     code, out, err = run("deploy", *shifting, "--yes")
     assert code == 0, out + err
+    # a release that would wait for tests on AWS: the emulator runs none, so no make verify or make continue to advise
+    assert "note: on AWS this release would wait up to 5 minutes for make verify ENV=<env> TEST_LISTENER=1 and make continue" in out, out
+    assert "TEST_LISTENER=1     then" not in out, out
     rules = {name: arn for name, arn in physical_ids(sandbox, "alb").items() if name.endswith("ListenerRule")}
     assert rules, "a traffic-shifting alb layer has listener rules"
 
