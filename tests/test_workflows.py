@@ -877,6 +877,14 @@ def test_a_value_make_is_given_is_never_run_and_one_on_two_lines_is_refused(tmp_
     assert not ran.exists()
 
 
+def test_a_misspelt_target_is_refused_naming_make_help():
+    # make's own "No rule to make target 'delpoy'. Stop." named no way on
+    for typed in (["delpoy"], ["templates", "tempaltes"]):
+        made = make_n(*typed)
+        assert made.returncode == 2 and made.stdout == "", made
+        assert f"*** {typed[-1]}: not a make target; make help lists them.  Stop." in made.stderr, made.stderr
+
+
 def test_make_help_says_what_env_and_stack_take():
     said = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
     assert "  ENV=<env>      an environment of params/ (default: sandbox, the local sandbox; every other one must be named)" in said
