@@ -140,7 +140,30 @@ class ParamsLoader(yaml.SafeLoader):
                 None, None, f"a number of {len(digits)} characters; allowed: up to {MAX_NUMBER_DIGITS}", node.start_mark
             )
         base = {"0o": 8, "0x": 16}.get(text[:2], 10)
-        return int(text[2:] if base != 10 else text, base)
+        return WrittenInt.of(int(text[2:] if base != 10 else text, base), text)
+
+    def construct_yaml_float(self, node):
+        return WrittenFloat.of(super().construct_yaml_float(node), self.construct_scalar(node))
+
+
+def _as_written(cls, value, written):
+    number = cls(value)
+    number.written = written
+    return number
+
+
+class WrittenInt(int):
+    """A number as the file wrote it too (04000, 0x1A, 1.10, 1e3): a message quotes that text, as the
+    value Python reads (4000, 26, 1.1, 1000.0) is not what to put in quotes."""
+
+    written: str
+    of = classmethod(_as_written)
+
+
+class WrittenFloat(float):
+    __doc__ = WrittenInt.__doc__
+    written: str
+    of = classmethod(_as_written)
 
 
 for tag, pattern, first in [
@@ -151,6 +174,7 @@ for tag, pattern, first in [
 ]:
     ParamsLoader.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
 ParamsLoader.add_constructor("tag:yaml.org,2002:int", ParamsLoader.construct_yaml_int)
+ParamsLoader.add_constructor("tag:yaml.org,2002:float", ParamsLoader.construct_yaml_float)
 
 
 def named(key) -> str:
@@ -172,6 +196,10 @@ def _escaped_string(dumper, value):
 
 
 OneLineDumper.add_representer(str, _escaped_string)
+for _number, _tag in ((WrittenInt, "int"), (WrittenFloat, "float")):
+    OneLineDumper.add_representer(
+        _number, lambda dumper, value, tag=_tag: dumper.represent_scalar(f"tag:yaml.org,2002:{tag}", value.written)
+    )
 
 
 def shown(value) -> str:
@@ -182,6 +210,8 @@ def shown(value) -> str:
         return "no value (null to YAML)"  # `key:` or `key: null`; not "empty": "" may be allowed where null is not
     if isinstance(value, bool):
         return "true" if value else "false"  # as YAML writes them, not Python's True
+    if isinstance(value, WrittenInt | WrittenFloat):
+        return printable(value.written, one_line=True)[:200]
     # What YAML reads into no type a params file uses, named as YAML names it, not as Python writes it
     if isinstance(value, datetime.date):
         return f"a date (!!timestamp {value.isoformat()})"
@@ -718,7 +748,7 @@ def check_value(spec: Input, value):
     if ok:
         return too_long(spec, value)
     # ImageTag: 20250131 is a number to YAML (04000 even loses its zero): say so when the text would do
-    unquoted = isinstance(value, int | float) and check_value(spec, str(value).lower()) is None
+    unquoted = isinstance(value, int | float) and check_value(spec, getattr(value, "written", str(value).lower())) is None
     read_as = "true or false" if isinstance(value, bool) else "a number"
     return None if ok else spec.allowed_text() + (f", in quotes (unquoted, YAML reads it as {read_as})" if unquoted else "")
 
