@@ -448,6 +448,13 @@ def shared_isolation(environments) -> list[str]:
                 f"{both(owner, env, key)}: both {shown(env.values[key])}{defaults(owner, env, key)}; allowed: each environment's "
                 f"own (set it in the file of the one to change), or, if sharing is meant, `shared_inputs: {{{key}: <why>}}` in one of the two files"
             )
+    for env in environments:  # an exemption left from a share that ended would let a later, accidental one through unsaid
+        for key in env.shared_inputs:
+            if not [other for other in environments if other is not env and other.values[key] == env.values[key]]:
+                problems.append(
+                    f"{relative(env.path)}: shared_inputs.{key}: no other environment of {relative(env.path.parent)}/ has its {key}; "
+                    "allowed: take it out (it would let a later, accidental share of it through), or share the value as it says"
+                )
     return problems
 
 

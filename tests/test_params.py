@@ -702,6 +702,19 @@ def test_sharing_is_allowed_when_a_file_says_why(tmp_path, key):
     assert load(tmp_path / "params" / "qa.yaml").shared_inputs == {key: "qa replays prod traffic on prod's tasks"}
 
 
+@pytest.mark.parametrize("key", ISOLATING)
+def test_a_shared_input_no_other_environment_shares_is_refused(tmp_path, key):
+    # left from a share that ended, it would let a later, accidental one through
+    run_generate(tmp_path, GOOD)
+    document = isolated_qa() | {"shared_inputs": {key: "qa replays prod traffic on prod's tasks"}}
+    result, out = run_generate(tmp_path, document, name="qa.yaml")
+    assert result.returncode == 2 and result.stderr.count("error: ") == 1, result.stderr
+    assert (
+        f"error: {tmp_path}/params/qa.yaml: shared_inputs.{key}: no other environment of {tmp_path}/params/ has its {key}; allowed: "
+        "take it out (it would let a later, accidental share of it through), or share the value as it says"
+    ) in result.stderr.splitlines(), result.stderr
+
+
 @pytest.mark.parametrize(
     "shared",
     [["BackendSecurityGroupId"], {"BackendSecurityGroupIds": "why"}, {"DatabaseSecretArn": ""}, {"VpcId": "the VPC is shared anyway"}],
