@@ -352,9 +352,10 @@ INPUTS = {
             "DatabaseName",
             "String",
             "startupwebapp_prod",
-            "Database the service uses (DATABASE_NAME).",
+            "Database the service uses (DATABASE_NAME). Each environment its own.",
             pattern=r"[A-Za-z_][A-Za-z0-9_]{0,62}",
             hint="a PostgreSQL database name",
+            default_in_template=False,
         ),
         Input(
             "DjangoSettingsModule",

@@ -36,8 +36,10 @@ from templates.inputs import (
 TOP_LEVEL_KEYS = ("region", "tags", "enabled_layers", "smoke_checks", "shared_inputs", "parameters")
 # Inputs that keep environments apart: two environments with the same backend security group let
 # one's load balancer reach the other's tasks; the same database secret gives one the other's
-# credentials. Sharing one needs `shared_inputs: {Input: "why"}` in one of the two files.
-ISOLATING_INPUTS = ("BackendSecurityGroupId", "DatabaseSecretArn")
+# credentials; the same database name on one server (a shared secret, or secrets naming one host) gives
+# both one database (a copied params file kept it). Sharing one needs `shared_inputs: {Input: "why"}` in
+# one of the two files.
+ISOLATING_INPUTS = ("BackendSecurityGroupId", "DatabaseSecretArn", "DatabaseName")
 # Not "review": output/review/ holds the review documents, not an environment's files.
 ENV_NAME = re.compile(r"(?!review\Z)[a-z][a-z0-9]{1,15}")
 ENV_NAME_ALLOWED = "2 to 16 lower-case letters and digits, starting with a letter, other than review"
@@ -629,7 +631,7 @@ def load(path: Path) -> Environment:
             problems.append(f"{where}: smoke_checks, item {number}: {shown(check)}: {wrong}; {allowed_smoke}")
     smoke = [check for check in smoke if not smoke_check_problem(check)]
     shared = {} if data.get("shared_inputs") is None else data["shared_inputs"]
-    allowed_shared = f"allowed: a mapping of {' or '.join(ISOLATING_INPUTS)} to why this environment shares it"
+    allowed_shared = f"allowed: a mapping of {', '.join(ISOLATING_INPUTS[:-1])} or {ISOLATING_INPUTS[-1]} to why this environment shares it"
     if not isinstance(shared, dict):
         problems.append(f"{where}: shared_inputs: {shown(shared)} is not a mapping; {allowed_shared}")
         shared = {}

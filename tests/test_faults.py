@@ -242,6 +242,7 @@ def test_two_environments_may_not_serve_the_same_host_in_one_zone(tmp_path):
         "NamePrefix": "startupwebapp-qa",
         "BackendSecurityGroupId": "sg-0fedcba987654321f",
         "DatabaseSecretArn": GOOD["parameters"]["DatabaseSecretArn"].replace("/db-", "/qa/db-"),
+        "DatabaseName": "startupwebapp_qa",
         "GitHubSubjects": ["environment:prod"],  # no staging here
     }
     prod = prod_parameters(GitHubSubjects=qa["GitHubSubjects"])

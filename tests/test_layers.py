@@ -353,8 +353,11 @@ def test_task_definition(layer):
     ]
     assert t["Parameters"]["GunicornWorkers"]["Default"] == 3
     assert c["PortMappings"] == [{"ContainerPort": {"Ref": "ContainerPort"}, "Protocol": "tcp"}]
-    environment = {e["Name"]: default(t, e["Value"]) for e in c["Environment"]}
-    assert environment == {"DJANGO_SETTINGS_MODULE": "StartupWebApp.settings_production", "DATABASE_NAME": "startupwebapp_prod"}
+    environment = {e["Name"]: e["Value"] for e in c["Environment"]}
+    # DatabaseName has no default in the template: each environment's configuration gives its own (params.ISOLATING_INPUTS)
+    assert environment == {"DJANGO_SETTINGS_MODULE": {"Ref": "DjangoSettingsModule"}, "DATABASE_NAME": {"Ref": "DatabaseName"}}
+    assert default(t, environment["DJANGO_SETTINGS_MODULE"]) == "StartupWebApp.settings_production"
+    assert "Default" not in t["Parameters"]["DatabaseName"]
     assert c["LogConfiguration"]["LogDriver"] == "awslogs"
     assert c["ReadonlyRootFilesystem"] is True
     assert c["MountPoints"] == [{"ContainerPath": "/tmp", "ReadOnly": False, "SourceVolume": "tmp"}]

@@ -24,7 +24,7 @@ GOOD.setdefault("parameters", {})["GitHubSubjects"] = ["ref:refs/heads/main"]
 OTHER_REGION = next(region for region in ("eu-west-1", "us-west-2") if region != GOOD["region"])
 OTHER_DOMAIN = next(domain for domain in ("example.org", "example.net") if domain != GOOD["parameters"].get("DomainName"))
 # What two environments may share only when a params file says why.
-ISOLATING = ["BackendSecurityGroupId", "DatabaseSecretArn"]
+ISOLATING = ["BackendSecurityGroupId", "DatabaseSecretArn", "DatabaseName"]
 
 
 def run_generate(tmp_path, document, name="prod.yaml"):
@@ -153,7 +153,7 @@ BAD = [
         "shared without a reason",
         {**GOOD, "shared_inputs": {"DatabaseSecretArn": ""}},
         "shared_inputs.DatabaseSecretArn: '' gives no reason",
-        "BackendSecurityGroupId or DatabaseSecretArn to why",
+        "BackendSecurityGroupId, DatabaseSecretArn or DatabaseName to why",
     ),
     ("wrong type", with_parameters(MaxCapacity="4"), "parameters.MaxCapacity: '4'", "a whole number from 1 to 100"),
     ("bool as string", with_parameters(DeletionProtection="yes"), "parameters.DeletionProtection: 'yes'", "true or false"),
@@ -641,6 +641,7 @@ def isolated_qa(**changes):
         "ApiHostLabel": "api-qa",
         "BackendSecurityGroupId": "sg-0fedcba987654321f",
         "DatabaseSecretArn": GOOD["parameters"]["DatabaseSecretArn"].replace("/db-", "/qa/db-"),
+        "DatabaseName": "startupwebapp_qa",
     }
     return with_parameters(**(own | changes)) | {"enabled_layers": [layer for layer in GOOD.get("enabled_layers") or [] if layer != "ci"]}
 
@@ -722,7 +723,7 @@ def test_a_shared_input_no_other_environment_shares_is_refused(tmp_path, key):
 def test_shared_inputs_name_an_isolating_input_and_why(tmp_path, shared):
     result, out = run_generate(tmp_path, GOOD | {"shared_inputs": shared})
     assert result.returncode == 2
-    assert "prod.yaml: shared_inputs" in result.stderr and "BackendSecurityGroupId or DatabaseSecretArn" in result.stderr
+    assert "prod.yaml: shared_inputs" in result.stderr and "BackendSecurityGroupId, DatabaseSecretArn or DatabaseName" in result.stderr
     assert not out.exists()
 
 
