@@ -105,7 +105,9 @@ def yaml_problem(error) -> str:
         # holds the mistake. Other contexts (a block mapping, a flow sequence) start far above it.
         return f" line {since.line + 1}: cannot be read as YAML: {' '.join(context.split())[:100]}, up to line {mark.line + 1}: {problem}"
     line = f" line {mark.line + 1}:" if mark else ""
-    return f"{line} cannot be read as YAML: {problem}"
+    # PyYAML takes no tab where a token starts (MaxCapacity:<tab>2, an indent): its message names the character alone
+    tab = "; allowed: spaces there (a tab, which editors show as spaces)" if "'\\t'" in problem else ""
+    return f"{line} cannot be read as YAML: {problem}{tab}"
 
 
 class RefusedFile(ValueError):

@@ -61,7 +61,17 @@ BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 HOSTILE = [
     # (what, file content, words the one error line must hold)
     ("binary file", b"\x00\x01\xff\xfe garbage", "not UTF-8 text"),
-    ("UTF-16 file", PROD.encode("utf-16"), "not UTF-8 text"),
+    (
+        "UTF-16 file",
+        PROD.encode("utf-16"),
+        "byte 0 is not UTF-8 text (it starts as UTF-16 does: save it as UTF-8); allowed: a YAML file in UTF-8",
+    ),
+    # YAML 1.2 takes it; PyYAML names the character alone, which an editor shows as spaces
+    (
+        "a tab after a colon",
+        dump({**GOOD, "parameters": {**GOOD["parameters"], "DesiredCount": 1}}).replace("DesiredCount: 1", "DesiredCount:\t1"),
+        "found character '\\t' that cannot start any token; allowed: spaces there (a tab, which editors show as spaces)",
+    ),
     ("10,000 nested brackets", "region: " + "[" * 10_000 + "]" * 10_000, "levels deep; allowed: at most"),
     ("a list for a scalar", dump({**GOOD, "region": [GOOD["region"]]}), f"region: [{GOOD['region']}] is not supported"),
     ("a list as a key", PROD + "[DesiredCount]: 1\n", "a key must be a plain name"),
