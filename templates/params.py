@@ -595,11 +595,14 @@ def load(path: Path) -> Environment:
             f"{where}: tags: {len(tags)} tags and the {len(RESERVED_TAGS)} the deployer sets make {len(tags) + len(RESERVED_TAGS)}; "
             f"allowed: at most {MAX_TAGS - len(RESERVED_TAGS)} (CloudFormation takes {MAX_TAGS} per stack)"
         )
-    enabled = [] if data.get("enabled_layers") is None else data["enabled_layers"]
+    enabled = [] if "enabled_layers" not in data else data["enabled_layers"]
     if env == SANDBOX_ENV:
         optional_layers = tuple(layer for layer in optional_layers if layer not in SANDBOX_CANNOT_REHEARSE)
     allowed_layers = f"allowed: a list of optional layers ({', '.join(optional_layers)}), each once"
-    if not isinstance(enabled, list):
+    if enabled is None:  # `enabled_layers:` with its items not written (yet): read as none, it took every optional layer's files away
+        problems.append(f"{where}: enabled_layers: {shown(enabled)}; {allowed_layers}, or [] for none")
+        enabled = []
+    elif not isinstance(enabled, list):
         problems.append(f"{where}: enabled_layers: {shown(enabled)} is not a list; {allowed_layers}")
         enabled = []
     seen = set()

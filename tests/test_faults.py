@@ -100,6 +100,12 @@ HOSTILE = [
     ("a NUL byte", GOOD_TEXT.replace(REGION_LINE, 'region: "us\0east"', 1), "cannot be read as YAML"),
     ("tags: 0", dump({**GOOD, "tags": 0}), "tags: expected a mapping"),
     ("enabled_layers: false", dump({**GOOD, "enabled_layers": False}), "enabled_layers: false is not a list"),  # as YAML writes it
+    # its items not written: read as none, it removed every optional layer's files
+    (
+        "enabled_layers: with no value",
+        dump({**GOOD, "enabled_layers": None}),
+        "enabled_layers: no value (null to YAML); allowed: a list of optional layers (waf, ci), each once, or [] for none",
+    ),
     ("smoke_checks: {}", dump({**GOOD, "smoke_checks": {}}), "smoke_checks: {} is not a list"),
     ("an AWS: tag", dump({**GOOD, "tags": {"AWS:cloudformation:x": "y"}}), "not starting with aws: (in any case)"),
     ("aliases (billion laughs)", BILLION_LAUGHS, "anchors (&name) are not allowed"),
