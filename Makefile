@@ -82,8 +82,14 @@ ifneq ($(REFUSING),)
 $(error $(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(REFUSING)),$(ON_COMMAND_LINE)): not a value make $(REFUSING) takes; allowed: $(strip $(call ALLOWED_FOR,$(REFUSING))) (AWS settings such as AWS_PROFILE go in the shell's environment))
 endif
 endif
+# The note's command names only what the target takes: make status TAG=... would be refused.
+GOAL := $(or $(firstword $(MAKECMDGOALS)),help)
+TAKEN_BY_review := ENV
+TAKEN_BY_lock := UPGRADE
+TAKEN_BY_GOAL = $(or $(TAKEN_BY_$(GOAL)),$(if $(filter $(GOAL),$(DEPLOYER_TARGETS)),$(call ALLOWED_FOR,$(GOAL))))
+SUGGESTED = $(filter $(TAKEN_BY_GOAL),$(FROM_ENVIRONMENT))
 ifneq ($(FROM_ENVIRONMENT),)
-$(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) (make takes them from its command line: make $(or $(firstword $(MAKECMDGOALS)),help) $(patsubst %,%=...,$(FROM_ENVIRONMENT)))" >&2)
+$(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) ($(if $(SUGGESTED),make takes values from its command line only: make $(GOAL) $(patsubst %,%=...,$(SUGGESTED)),make $(GOAL) takes none of them; make help lists what each target takes))" >&2)
 $(foreach v,$(FROM_ENVIRONMENT),$(eval override $(v) := $(if $(filter ENV,$(v)),sandbox)))
 endif
 # Deploys go to ENV (default: the local sandbox; every other environment must be named).
@@ -172,7 +178,7 @@ check: $(INSTALLED) ## fail if output/ or a review document in output/review/ is
 # Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: pytest keeps each test module's
 # rewritten asserts in __pycache__ (git-ignored), and every deploy and sandbox process the tests
 # start then loads the project's modules compiled; without it, each compiles them again.
-test: $(INSTALLED) ## run every test: pytest (goldens, cfn-lint, checkov, sandbox), ruff
+test: $(INSTALLED) ## run every test: pytest (goldens, cfn-lint, checkov, actionlint, sandbox), ruff
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -201,16 +207,16 @@ sandbox-status: $(INSTALLED) ## say whether the sandbox runs and answers
 unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind (says whose, asks first; YES=1)
 	@$(AWS) $(DEPLOY) unlock $(FLAGS)
 
-zone: $(INSTALLED) ## find or create ENV's public hosted zone, print its name servers for the registrar, wait for the delegation [TIMEOUT=s]
+zone: $(INSTALLED) ## find or create ENV's public hosted zone, print its name servers for the registrar, wait for the delegation [YES=1 TIMEOUT=s]
 	@$(AWS) $(DEPLOY) zone $(FLAGS) $(if $(filter command line,$(origin TIMEOUT)),--timeout=$(call quote,$(value TIMEOUT)))
 
 deploy: $(INSTALLED) ## deploy STACK (default: every layer, in order) to ENV through change sets [TAG= YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 RECREATE=1 REPAIR=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) deploy $(FLAGS)
 
-changeset: $(INSTALLED) ## create and print STACK's change set for ENV, and leave it for review [TAG= REPAIR=1 RECREATE=1]
+changeset: $(INSTALLED) ## create and print STACK's change set for ENV, and leave it for review [TAG= REPAIR=1 RECREATE=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) changeset $(FLAGS)
 
-execute: $(INSTALLED) ## execute the reviewed CHANGESET of STACK in ENV (asks first) [YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1]
+execute: $(INSTALLED) ## execute the reviewed CHANGESET of STACK in ENV (asks first) [YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) execute $(FLAGS)
 
 status: $(INSTALLED) ## one line per layer of ENV: stack, status, last update
@@ -228,13 +234,13 @@ diff: $(INSTALLED) ## template and parameters of STACK against what ENV runs (fa
 drift: $(INSTALLED) ## CloudFormation drift detection on STACK (default: every layer) of ENV: what was changed outside it (fails when drifted)
 	@$(AWS) $(DEPLOY) drift $(FLAGS)
 
-destroy: $(INSTALLED) ## delete STACK (refused while consumed), or every layer in reverse order; lists what is retained
+destroy: $(INSTALLED) ## delete STACK (refused while consumed), or every layer in reverse order; lists what is retained, asks first [YES=1 MAX_WAIT=min]
 	@$(AWS) $(DEPLOY) destroy $(FLAGS)
 
 purge: $(INSTALLED) ## delete what ENV's destroyed stacks (STACK's, default every layer's) retained, only that; lists it, asks [YES=1]
 	@$(AWS) $(DEPLOY) purge $(FLAGS)
 
-recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED (asks first) [YES=1]
+recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED (asks first) [YES=1 MAX_WAIT=min]
 	@$(AWS) $(DEPLOY) recover $(FLAGS)
 
 rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers [YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 MAX_WAIT=min]

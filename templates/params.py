@@ -34,6 +34,7 @@ from templates.inputs import (
 )
 
 TOP_LEVEL_KEYS = ("region", "tags", "enabled_layers", "smoke_checks", "shared_inputs", "parameters")
+INPUTS_BY_LOWER = {name.lower(): name for name in INPUTS}
 # Inputs that keep environments apart: two environments with the same backend security group let
 # one's load balancer reach the other's tasks; the same database secret gives one the other's
 # credentials; the same database name on one server (a shared secret, or secrets naming one host) gives
@@ -402,13 +403,12 @@ def beyond_ci_roles(environments, names) -> list[str]:
 
 
 def one_ci_per_account(environments) -> list[str]:
-    """One problem per second environment of an account that deploys the ci layer: it makes what an account
-    has one of, its roles' boundary (a managed policy of a fixed name: "IAM user, group, role, and policy names
-    must be unique within the account") and GitHub's OIDC provider ("You cannot register the same provider
-    multiple times in a single Amazon Web Services account"), so the second create would fail. The account:
-    DatabaseSecretArn's, which the deployer holds to the stacks' account (scripts/deploy/guards.py).
-    https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreatePolicy.html
-    https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateOpenIDConnectProvider.html"""
+    """One problem per second environment of an account that deploys the ci layer: it makes its roles'
+    boundary, a managed policy of a fixed name (templates/ci.py), and "IAM user, group, role, and policy
+    names must be unique within the account", so the second create would fail. (GitHub's OIDC provider,
+    one per account too, a second ci layer could take as ExistingOidcProviderArn; the boundary it cannot.)
+    The account: DatabaseSecretArn's, which the deployer holds to the stacks' account (scripts/deploy/guards.py).
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreatePolicy.html"""
     owners, problems = {}, []
     for env in (env for env in environments if env.deploys("ci")):
         account = env.values["DatabaseSecretArn"].split(":")[4]  # SECRET_ARN (templates/inputs.py) names the account
@@ -416,9 +416,9 @@ def one_ci_per_account(environments) -> list[str]:
         if owner is not env:
             problems.append(
                 f"{relative(owner.path)} and {relative(env.path)}: enabled_layers: both deploy the ci layer in account {account} (their "
-                f"parameters.DatabaseSecretArn), which has one boundary policy {ROLE_BOUNDARY} and one GitHub OIDC provider: the second "
-                f"create would fail; allowed: ci in one of them, whose GitHubSubjects names the other (environment:{env.name}), as its "
-                "runs assume that one's roles"
+                f"parameters.DatabaseSecretArn), whose roles' boundary, the managed policy {ROLE_BOUNDARY}, an account has once: the "
+                "second create would fail; allowed: the ci layer in one of them, whose GitHubSubjects names the other "
+                f"(environment:{owner.name} or environment:{env.name}), as the other's runs assume its roles"
             )
     return problems
 
@@ -571,10 +571,12 @@ def load(path: Path) -> Environment:
     for key, value in tags.items():
         if key in RESERVED_TAGS:
             problems.append(f"{where}: tags.{key}: {shown(value)}: the deployer sets {key} itself; allowed: any other tag name")
-        elif key in INPUTS:  # indented under tags: by mistake, an input becomes a tag on every stack and the input keeps its value
+        elif (
+            isinstance(key, str) and key.lower() in INPUTS_BY_LOWER
+        ):  # indented under tags: by mistake, an input became a tag on every stack
             problems.append(
-                f"{where}: tags.{key}: {shown(value)}: named as an input, which goes under parameters: (as a tag it sets nothing); "
-                "allowed: the input under parameters:, or a tag of another name"
+                f"{where}: tags.{key}: {shown(value)}: named as the input {INPUTS_BY_LOWER[key.lower()]}, which goes under parameters: "
+                "(as a tag it sets nothing); allowed: the input under parameters:, or a tag of another name"
             )
         # A space at either end is a tag of its own to AWS, and shown as the trimmed one: "Environment "
         # beside the deployer's Environment read as two values of one tag.
@@ -595,7 +597,7 @@ def load(path: Path) -> Environment:
             f"{where}: tags: {len(tags)} tags and the {len(RESERVED_TAGS)} the deployer sets make {len(tags) + len(RESERVED_TAGS)}; "
             f"allowed: at most {MAX_TAGS - len(RESERVED_TAGS)} (CloudFormation takes {MAX_TAGS} per stack)"
         )
-    enabled = [] if "enabled_layers" not in data else data["enabled_layers"]
+    enabled = data.get("enabled_layers", [])
     if env == SANDBOX_ENV:
         optional_layers = tuple(layer for layer in optional_layers if layer not in SANDBOX_CANNOT_REHEARSE)
     allowed_layers = f"allowed: a list of optional layers ({', '.join(optional_layers)}), each once"

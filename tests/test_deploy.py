@@ -1464,6 +1464,11 @@ def test_a_value_argparse_cannot_read_is_named_as_make_names_it(aws):
                 continue
             assert aws.run(command, *(["--stack", "service"] if command != "unlock" else []), switch) == 2, (command, switch)
             assert aws.err == f"error: {said} is for make {', '.join(takes)}; {command} takes none: leave it out\n", aws.err
+    # Given empty (CHANGESET=$C, M unset): refused as given, not read as left out, nor as a MAX_WAIT status would take
+    assert aws.run("status", "--changeset=") == 2
+    assert aws.err == "error: CHANGESET= (--changeset) is for make execute; status takes none: leave it out\n", aws.err
+    assert aws.run("status", "--max-wait=") == 2
+    assert aws.err.startswith("error: MAX_WAIT= (--max-wait) is for make deploy, "), aws.err
     # YES=1 and MAX_WAIT= likewise: `make verify MAX_WAIT=1` waited verify's own 10 minutes.
     from scripts.deploy import TAKES_MAX_WAIT, TAKES_YES
 
@@ -2027,6 +2032,7 @@ def test_interrupt_while_a_destroy_waits_says_a_delete_cannot_be_stopped(aws):
 
     assert aws.run("destroy", "--stack", "service", "--yes", sleep=interrupt) == 130
     assert f"CloudFormation carries on with {stack('service')} (DELETE_IN_PROGRESS)" in aws.err
+    assert "not destroyed yet" not in aws.out, aws.out  # a destroy of one layer: make destroy ENV= alone would take every layer
     assert "stop it:           nothing: a delete cannot be stopped" in aws.err and "create cannot be cancelled" not in aws.err
 
 
@@ -3808,6 +3814,26 @@ def test_diff_says_termination_protection_found_off_which_a_deploy_turns_back_on
         f"make deploy STACK={layer} ENV={ENV} turns it back on",
     ], aws.out
     assert f"differs from what {ENV} runs: {layer} (make deploy STACK={layer} ENV={ENV} applies it)" in aws.out
+
+
+def test_diff_of_a_stack_left_without_its_policy_and_protection_says_the_next_deploy_sets_both(aws):
+    # A first create stopped before they were set: the next deploy, even with nothing else to change, protects the
+    # stack (its policy first). diff advised setting the policy by hand, "a deploy sets it only with a change".
+    layer = "cert-dns"
+    assert configuration(ENV, layer).get("StackPolicy"), "the test needs a layer with a stack policy"
+    aws.deployed(layer, protected=False)
+    aws.cf.add_response("get_template", {"TemplateBody": template(layer)}, {"StackName": stack(layer), "TemplateStage": "Original"})
+    aws.upstream_deployed(layer)
+    aws.stack_policy(layer, None)
+    assert aws.run("diff", "--stack", layer) == 1, aws.out + aws.err
+    assert (
+        f"{stack(layer)}: its stack policy is not the one {templates.relative(OUTPUT / ENV / f'{layer}.json')} gives it: none is set, and "
+        "its termination protection is off (a run stopped before it set them, or a change by hand): the next deploy of the layer sets "
+        f"both, even with nothing else to change (make deploy STACK={layer} ENV={ENV})"
+    ) in aws.out.splitlines(), aws.out
+    assert "set-stack-policy" not in aws.out and aws.out.splitlines()[-1] == (
+        f"differs from what {ENV} runs: {layer} (make deploy STACK={layer} ENV={ENV} applies it)"
+    ), aws.out
 
 
 def test_rollback_never_returns_to_an_image_rolled_back_from(aws):

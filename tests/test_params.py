@@ -83,7 +83,13 @@ BAD = [
         # indented under tags: it was a tag on every stack, and the input kept its value
         "an input among the tags",
         {**GOOD, "tags": {**GOOD.get("tags", {}), "WafCountOnly": "false"}},
-        "tags.WafCountOnly: 'false': named as an input, which goes under parameters: (as a tag it sets nothing)",
+        "tags.WafCountOnly: 'false': named as the input WafCountOnly, which goes under parameters: (as a tag it sets nothing)",
+        "allowed: the input under parameters:, or a tag of another name",
+    ),
+    (
+        "an input among the tags, in another case",
+        {**GOOD, "tags": {**GOOD.get("tags", {}), "deletionprotection": "true"}},
+        "tags.deletionprotection: 'true': named as the input DeletionProtection, which goes under parameters:",
         "allowed: the input under parameters:, or a tag of another name",
     ),
     (
@@ -673,8 +679,9 @@ def test_two_environments_of_one_account_may_not_both_deploy_the_ci_layer(tmp_pa
     assert result.returncode == 2 and result.stderr.count("error: ") == 1, result.stderr
     assert (
         f"params/prod.yaml and {tmp_path}/params/qa.yaml: enabled_layers: both deploy the ci layer in account {account} (their "
-        f"parameters.DatabaseSecretArn), which has one boundary policy {ROLE_BOUNDARY} and one GitHub OIDC provider: the second create "
-        "would fail; allowed: ci in one of them, whose GitHubSubjects names the other (environment:qa)"
+        f"parameters.DatabaseSecretArn), whose roles' boundary, the managed policy {ROLE_BOUNDARY}, an account has once: the second "
+        "create would fail; allowed: the ci layer in one of them, whose GitHubSubjects names the other (environment:prod or "
+        "environment:qa), as the other's runs assume its roles"
     ) in result.stderr, result.stderr
     elsewhere = isolated_qa(DatabaseSecretArn=GOOD["parameters"]["DatabaseSecretArn"].replace(f":{account}:", f":{OTHER_ACCOUNT}:"))
     result, out = run_generate(tmp_path, elsewhere | {"enabled_layers": ["ci"]}, name="qa.yaml")

@@ -1057,9 +1057,9 @@ def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its
     assert "cert-dns" in purges, out
     # and the next step: the run's last layer (of the enabled ones, in reverse order) may still be there
     assert (
-        "not destroyed yet: cert-dns (cert-dns's deletion may be under way); make destroy ENV=sandbox destroys what is left, in the same order"
-        in (out.splitlines())
-    ), out
+        "not destroyed yet: cert-dns (the run stopped in cert-dns's destroy: its stack may be gone or going already); make destroy "
+        "ENV=sandbox destroys what is left, in the same order"
+    ) in out.splitlines(), out
     code, again, err = run("destroy", "--yes")
     assert code == 0 and again.splitlines()[-1] == "nothing deployed", again + err
     for layer in purges:  # as printed
@@ -1069,11 +1069,14 @@ def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its
 
 
 def test_a_destroy_and_a_purge_stopped_half_way_say_the_command_that_finishes_them_and_it_does(sandbox, run, monkeypatch):
-    """Ctrl-C at alb's DeleteStack (the layers before it deleted), then at the purge's second deletion: each
-    run said `interrupted` and no next step."""
+    """Ctrl-C at alb's DeleteStack (the layers before it deleted), then in purges of one layer and of every
+    layer: each run said `interrupted` and no next step. And a purge whose log group deletion is refused
+    keeps that stack's key (its logs would become unreadable) and fails, counting it."""
+    from botocore.awsrequest import AWSResponse
+
     deployed(sandbox, run)
+    kept = physical_ids(sandbox, "service")
     order = list(reversed(LAYERS))
-    deleting = []
 
     def ctrl_c_at_alb(params, **_):
         if f"/{stack('alb')}/" in params["StackName"]:  # by its id
@@ -1085,24 +1088,39 @@ def test_a_destroy_and_a_purge_stopped_half_way_say_the_command_that_finishes_th
     left = order[order.index("alb") :]
     assert code == 130 and err.splitlines()[-1] == "interrupted", out + err
     assert out.splitlines()[-1] == (
-        f"not destroyed yet: {', '.join(left)} (alb's deletion may be under way); make destroy ENV=sandbox destroys what is left, in the same order"
+        f"not destroyed yet: {', '.join(left)} (the run stopped in alb's destroy: its stack may be gone or going already); make destroy "
+        "ENV=sandbox destroys what is left, in the same order"
     ), out
     code, out, err = run("destroy", "--yes")  # as said
     assert code == 0 and [f"{stack(layer)}: deleted" in out for layer in left] == [True] * len(left), out + err
 
-    def ctrl_c_at_the_second(**_):
-        deleting.append(1)
-        if len(deleting) == 2:
-            raise KeyboardInterrupt
+    def refused(params, **_):
+        if json.loads(params["body"]).get("logGroupName") == SERVICE_LOGS:  # a JSON API's body
+            return AWSResponse("", 400, {}, None), {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}
+        return None
 
-    on_each_client(monkeypatch, "after-call.logs.DeleteLogGroup", ctrl_c_at_the_second)
-    code, out, err = run("purge", "--yes")
+    on_each_client(monkeypatch, "before-call.logs.DeleteLogGroup", refused)
+    code, out, err = run("purge", "--stack", "service", "--yes")
+    monkeypatch.undo()
+    assert code == 1 and err.splitlines()[-1].startswith("error: 1 of 2 could not be purged (see above)"), out + err
+    assert f"  failed: LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}: AccessDeniedException: not allowed" in out, out
+    assert f"  LogKey (AWS::KMS::Key) {kept['LogKey']}: left: its stack's log group could not be deleted" in out, out
+    assert key_state(sandbox, kept["LogKey"])["KeyState"] == "Enabled" and SERVICE_LOGS in log_group_names(sandbox)
+
+    def ctrl_c(**_):
+        raise KeyboardInterrupt
+
+    on_each_client(monkeypatch, "after-call.logs.DeleteLogGroup", ctrl_c)  # the service's log group deleted, its key not yet
+    code, out, err = run("purge", "--stack", "service", "--yes")
+    assert (
+        code == 130 and out.splitlines()[-1] == "stopped: make purge ENV=sandbox STACK=service lists what is left of these and asks again"
+    )
+    code, out, err = run("purge", "--yes")  # every layer's: stopped at its first log group
     monkeypatch.undo()
     assert code == 130 and out.splitlines()[-1] == "stopped: make purge ENV=sandbox lists what is left of these and asks again", out + err
-    purged = [line.split(": deleted")[0].strip() for line in out.splitlines() if line.endswith(": deleted")]
     code, out, err = run("purge", "--yes")  # as said
-    assert code == 0 and purged and not [item for item in purged if item in out], out + err
-    assert RETAINED_LOGS.isdisjoint(log_group_names(sandbox))
+    assert code == 0 and SERVICE_LOGS not in out, out + err
+    assert RETAINED_LOGS.isdisjoint(log_group_names(sandbox)) and key_state(sandbox, kept["LogKey"])["KeyState"] == "PendingDeletion"
 
 
 def test_a_destroy_whose_delete_stack_is_refused_names_no_purge_of_that_layer(sandbox, run, monkeypatch):

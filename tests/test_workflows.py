@@ -829,9 +829,22 @@ def test_values_exported_in_the_shell_change_no_target_only_the_command_line_doe
         assert made.stderr.startswith("note: ignored, as the shell's environment sets them: "), made.stderr
         assert set(made.stderr.split(": ", 2)[2].split(" (")[0].split()) == listed - ({"STACK"} if target == "deploy" else set())
         ignored = made.stderr.split(": ", 2)[2].split(" (")[0].split()
-        assert f"(make takes them from its command line: make {target} {' '.join(f'{name}=...' for name in ignored)})" in made.stderr, (
-            made.stderr
-        )  # the target run, with the values it ignored
+        # the target run, with the values it ignored that it takes (make status TAG=... would be refused): what the
+        # Makefile's own refusal of a name the target does not take lists as allowed
+        refusal = make_n(target, "NOT_A_NAME=1").stderr
+        taken = refusal.split("allowed: ", 1)[1].split(" (")[0].split()
+        suggested = [name for name in ignored if name in taken]
+        assert (
+            suggested
+            and f"(make takes values from its command line only: make {target} {' '.join(f'{name}=...' for name in suggested)})"
+            in (made.stderr)
+        ), made.stderr
+    # a target that takes none of them says so, rather than naming a command that would be refused
+    shell = {**os.environ, "TAG": "v1"}
+    made = subprocess.run(["make", "-n", "--no-print-directory", "status"], cwd=ROOT, env=shell, capture_output=True, text=True, timeout=60)
+    assert made.stderr.startswith(
+        "note: ignored, as the shell's environment sets them: TAG (make status takes none of them; make help lists what each target takes)"
+    ), made.stderr
     clean = {name: value for name, value in os.environ.items() if name not in listed}
     given = subprocess.run(
         ["make", "-n", "--no-print-directory", "deploy", "ENV=prod", "YES=1"],
@@ -903,6 +916,12 @@ def test_make_help_names_tag_and_repair_on_the_targets_that_take_them():
     for target in set(deployer.TAKES_REPAIR) - {"rollback"}:  # a rollback repairs whether REPAIR=1 is given or not
         assert "REPAIR=1" in line[target], line[target]
     assert "REPAIR" not in line["rollback"] and "without rollback triggers" in line["rollback"], line["rollback"]
+    for target in deployer.TAKES_YES:  # the ones that ask: required without a terminal
+        assert "YES=1" in line[target], line[target]
+    for target in deployer.TAKES_MAX_WAIT:
+        assert "MAX_WAIT=min" in line[target], line[target]
+    for target in set(line) - set(deployer.TAKES_YES) - set(deployer.TAKES_MAX_WAIT):  # nor where the deployer refuses them
+        assert "YES=1" not in line[target] and "MAX_WAIT" not in line[target], line[target]
 
 
 @pytest.mark.parametrize(

@@ -444,10 +444,10 @@ class Commands:
             deleting = [deployer.deleting] if deployer.deleting else []
             left = [name for name in todo if name not in destroyed]
             purge.say_purge(deployer, deployer.retained_layers + deleting, each=bool(self.args.stack) or bool(left))
-            if left and len(todo) > 1:  # the next step: the layers before are gone, the one it stopped at may be going
-                going = f" ({left[0]}'s deletion may be under way)" if deployer.deleting == left[0] else ""
+            if left and len(todo) > 1:  # the next step (a destroy of every layer: STACK= names one): the layers before it are gone
                 deployer.say(
-                    f"not destroyed yet: {', '.join(left)}{going}; make destroy ENV={env} destroys what is left, in the same order"
+                    f"not destroyed yet: {', '.join(left)} (the run stopped in {left[0]}'s destroy: its stack may be gone or going "
+                    f"already); make destroy ENV={env} destroys what is left, in the same order"
                 )
         return 0
 

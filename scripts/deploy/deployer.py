@@ -1590,6 +1590,13 @@ class Deployer:
                 command,
             ], False
         now = "none is set" if not body else "another is set, not by this tool"
+        if not (self.describe(layer.stack) or {}).get("EnableTerminationProtection"):
+            # a deploy with nothing else to change protects the stack, its policy first (deploy, protect)
+            return [
+                f"{layer.stack}: its stack policy is not the one {layer.configuration} gives it: {now}, and its termination protection "
+                "is off (a run stopped before it set them, or a change by hand): the next deploy of the layer sets both, even with "
+                f"nothing else to change (make deploy STACK={layer.name} ENV={self.env})"
+            ], True
         return [
             f"{layer.stack}: its stack policy is not the one {layer.configuration} gives it: {now}. "
             "A deploy sets it only with a change to the stack; to set it now:",

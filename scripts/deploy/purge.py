@@ -506,11 +506,10 @@ def purge(deployer, names) -> int:
         deployer.say(f"nothing to purge in {env}" + (": what is listed above stays" if shown else ""))
         return 0
     deployer.confirm(f"purge these {len(todo)} resources? [y/N] ", "nothing purged")
-    kept_groups = set()  # stack ids whose log group could not be deleted: their keys stay
     deployer.say("purging:")
     try:
-        purge_each(deployer, todo, ids, kept_groups)
-    except KeyboardInterrupt:  # what was purged is said above; the next step, as a purge lists only what is left
+        purge_each(deployer, todo, ids)
+    except BaseException:  # Ctrl-C, AWS out of reach: what was purged is said above; the next step, as a purge lists only what is left
         one = f" STACK={names[0]}" if len(names) == 1 else ""
         deployer.say(f"stopped: make purge ENV={env}{one} lists what is left of these and asks again")
         raise
@@ -520,8 +519,9 @@ def purge(deployer, names) -> int:
     return 0
 
 
-def purge_each(deployer, todo, ids, kept_groups) -> None:
+def purge_each(deployer, todo, ids) -> None:
     """Delete (or schedule the deletion of) each item, looked at again right before; a failure is said and marked on it."""
+    kept_groups = set()  # stack ids whose log group could not be deleted: their keys stay
     for item in todo:
         if item.kind == "AWS::KMS::Key" and item.stack_id in kept_groups:
             deployer.say(f"  {item.label}: left: its stack's log group could not be deleted")
