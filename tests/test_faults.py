@@ -2,6 +2,7 @@
 state or a silently wrong value, and now gets one clear line (README: Faults and how they are handled)."""
 
 import functools
+import io
 import itertools
 import json
 import os
@@ -1276,7 +1277,31 @@ def test_a_sandbox_whose_server_is_gone_mid_deploy_says_that_alone(tmp_path, mon
         f"error: cannot reach {endpoint}/ ({aws.MAX_ATTEMPTS} tries): is the sandbox running? make sandbox-status; one started "
         "again (make sandbox) is empty, and make deploy YES=1 creates every layer again"
     ), err
-    assert retries and all(line.startswith("AWS not answering ") for line in retries), err  # each retry said, and nothing else
+    # each retry said, and nothing else; those of one call alone: the calls after it (the lock's release) end the run at once
+    assert len(retries) == aws.MAX_ATTEMPTS - 1 and all(line.startswith("AWS not answering ") for line in retries), err
+
+
+def test_once_every_attempt_of_a_call_to_the_sandbox_was_refused_its_next_call_ends_the_run_past_any_best_effort_read():
+    """A best-effort read (Container Insights, a change set list) takes an AWS error for a note: after a call whose
+    every attempt the sandbox refused, the run asked its question and retried each later call in vain, to the same
+    line. Its next call raises SandboxGone, which no `except AWS_ERRORS` takes, and main says that line."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from scripts.deploy import aws
+
+    refused = EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+    assert not issubclass(aws.SandboxGone, aws.AWS_ERRORS)
+    on_aws, sandbox = aws.AwsCalls(io.StringIO()), aws.AwsCalls(io.StringIO(), sandbox=True)
+    for calls in (on_aws, sandbox):
+        calls.remember_problem(caught_exception=refused, attempts=aws.MAX_ATTEMPTS - 1)  # not the last attempt: it retries
+        calls.refuse_once_gone()
+    on_aws.remember_problem(caught_exception=refused, attempts=aws.MAX_ATTEMPTS)
+    on_aws.refuse_once_gone()  # off the sandbox, a refused endpoint may come back: every call retries
+    sandbox.remember_problem(caught_exception=refused, attempts=aws.MAX_ATTEMPTS)
+    with pytest.raises(aws.SandboxGone) as gone:
+        sandbox.refuse_once_gone()
+    assert aws.explain(gone.value, "sandbox") == aws.explain(refused, "sandbox")
+    assert aws.explain(gone.value, "sandbox").startswith("error: cannot reach http://127.0.0.1:9 ")
 
 
 def test_no_credentials_is_one_line_naming_the_environment_and_the_sandbox_command(offline_aws, monkeypatch):

@@ -21,7 +21,17 @@ import urllib.parse
 from pathlib import Path
 
 from scripts.deploy import zone
-from scripts.deploy.aws import API_CALLS, AWS_ERRORS, CONFIG, MAX_ATTEMPTS, boto_clients, explain, on_this_machine, parse_api_calls
+from scripts.deploy.aws import (
+    API_CALLS,
+    AWS_ERRORS,
+    CONFIG,
+    MAX_ATTEMPTS,
+    SandboxGone,
+    boto_clients,
+    explain,
+    on_this_machine,
+    parse_api_calls,
+)
 from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands
 from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
 from scripts.deploy.failure import Failure
@@ -415,7 +425,7 @@ def main(
         failure = Failure(INTERRUPTED, 130)
     except ReaderGone:
         return READER_GONE
-    except AWS_ERRORS as error:
+    except (*AWS_ERRORS, SandboxGone) as error:
         failure = Failure(explain(error, args.env))
     finally:
         if deployer:

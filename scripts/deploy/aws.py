@@ -176,11 +176,20 @@ def stack_of(params) -> str:
 RETRY_LINE = "AWS not answering "  # how the line printed for each retry starts
 
 
-class AwsCalls:
-    """Hooks on each client of a run: count its calls per stack (--api-calls), print a line for each retry."""
+class SandboxGone(BaseException):  # noqa: N818 (not an Exception: no best-effort `except AWS_ERRORS` takes it for a note)
+    """The sandbox's server refused every attempt of a call: it is gone, with every stack and lock, and the
+    run's later calls end it at once (args: that call's EndpointConnectionError) rather than each retrying
+    in vain, a note between them, to the same one line."""
 
-    def __init__(self, err):
+
+class AwsCalls:
+    """Hooks on each client of a run: count its calls per stack (--api-calls), print a line for each retry;
+    on the sandbox, end the run at the first call after one whose every attempt was refused (SandboxGone)."""
+
+    def __init__(self, err, sandbox=False):
         self.err = err
+        self.sandbox = sandbox
+        self.gone = None  # on the sandbox: the refused call's error, once every attempt of one was refused
         self.per_stack = Counter()  # stack name (or NO_STACK) -> calls
         self.last_problem = "no answer"  # what the last failed attempt of a call got, for the retry line
         self.sent = False  # whether an attempt of the current call may have reached AWS
@@ -193,6 +202,7 @@ class AwsCalls:
             ("before-parameter-build", self.count),  # once per call, before retries; Stubber answers later
             ("needs-retry", self.remember_problem),
             ("request-created", self.say_retry),
+            ("before-send", self.refuse_once_gone),
         ):
             events.unregister(event, unique_id=f"deployer-{event}")
             events.register(event, hook, unique_id=f"deployer-{event}")
@@ -202,9 +212,11 @@ class AwsCalls:
         self.per_stack[stack_of(params)] += 1
         self.sent = False
 
-    def remember_problem(self, response=None, caught_exception=None, **_):
+    def remember_problem(self, response=None, caught_exception=None, attempts=1, **_):
         """After each attempt of a call, the last one too: what it got, and whether any attempt so far
         may have been sent. An error no attempt sent is marked (never_sent) for may_have_landed."""
+        if self.sandbox and isinstance(caught_exception, EndpointConnectionError) and attempts >= MAX_ATTEMPTS:
+            self.gone = caught_exception  # the last attempt refused too: nothing listens on the sandbox's port
         self.sent = self.sent or not isinstance(caught_exception, NEVER_CONNECTED)
         if caught_exception is not None:
             caught_exception.never_sent = not self.sent  # the same object raised again must not keep an old mark
@@ -220,6 +232,10 @@ class AwsCalls:
                 file=self.err,
                 flush=True,
             )
+
+    def refuse_once_gone(self, **_):
+        if self.gone is not None:
+            raise SandboxGone(self.gone)
 
     def line(self) -> str:
         return API_CALLS + ", ".join(f"{stack} {n}" for stack, n in self.per_stack.items())
@@ -263,7 +279,7 @@ def sandbox_gone(error, env) -> bool:
     """On the sandbox, a refused connection: its server is gone, and every stack and lock with it (the
     emulator keeps them in memory), so there is nothing left to follow, stop or free. A paused server
     still takes connections (its read times out): its stacks are there."""
-    return env == SANDBOX_ENV and isinstance(error, EndpointConnectionError)
+    return env == SANDBOX_ENV and isinstance(error, EndpointConnectionError | SandboxGone)
 
 
 def explain(error, env) -> str:
@@ -280,6 +296,8 @@ def explain(error, env) -> str:
     )
     if isinstance(error, (ReadTimeoutError, ConnectTimeoutError)):
         return f"error: {error.kwargs.get('endpoint_url')} did not answer in time, {MAX_ATTEMPTS} tries: {where}"
+    if isinstance(error, SandboxGone):
+        error = error.args[0]
     if isinstance(error, EndpointConnectionError):
         return f"error: cannot reach {error.kwargs.get('endpoint_url')} ({MAX_ATTEMPTS} tries): {where}"
     if isinstance(error, ResponseParserError):

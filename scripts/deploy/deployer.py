@@ -295,7 +295,7 @@ class Deployer:
         on_aws=True,
     ):
         self._client_factory, self._clients = client, {}
-        self.calls = AwsCalls(err)
+        self.calls = AwsCalls(err, sandbox=env == params.SANDBOX_ENV)
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
         self.retained_layers = []  # the layers this run destroyed that left something in the account (make purge frees it)
         self.deleting = None  # the layer whose stack's deletion may have started when the run stopped (delete)
