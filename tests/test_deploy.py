@@ -5828,29 +5828,18 @@ def test_the_warning_for_a_replaced_log_group_offers_make_logs_only_for_the_serv
         assert line.endswith(f"read or export what is needed first ({reads}aws logs create-export-task)"), line
 
 
-def test_execute_warns_when_output_holds_other_values_than_the_change_set_was_made_with(aws):
-    # make changeset, then params/ changed back and make templates: execute deploys the change set's values.
+# make changeset, then params/ changed back and make templates: execute deploys the change set's values. A change set is
+# anyone's to make who may make one under the stack: its values may hold a terminal's escape sequences, shown escaped.
+@pytest.mark.parametrize(("made_with", "shown"), [("-then", "-then"), ("\x1b]0;x\x07", "\\x1b]0;x\\x07")], ids=["changed", "escaped"])
+def test_execute_warns_when_output_holds_other_values_than_the_change_set_was_made_with(aws, made_with, shown):
     layer = "cert-dns"
     given = configuration(ENV, layer)["Parameters"]
     name, value = sorted(given.items())[0]
-    aws.reviewed_change_set(layer, parameters=given | {name: f"{value}-then"})
-    assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1  # no terminal: left, after the warning
-    assert (
-        f"warning: {cs_name(layer)} was made with other values than {templates.relative(OUTPUT / ENV / f'{layer}.json')} holds now: {name} {value}-then "
-        f"(now {value}); executing it deploys its values, not these: make changeset STACK={layer} ENV={ENV} makes one with them"
-    ) in aws.out.splitlines(), aws.out
-
-
-def test_execute_shows_a_value_the_change_set_was_made_with_escaped(aws):
-    # A change set is anyone's to make who may make one under the stack: its values may hold a terminal's escape sequences.
-    layer = "cert-dns"
-    given = configuration(ENV, layer)["Parameters"]
-    name, value = sorted(given.items())[0]
-    aws.reviewed_change_set(layer, parameters=given | {name: f"{value}\x1b]0;x\x07"})
+    aws.reviewed_change_set(layer, parameters=given | {name: f"{value}{made_with}"})
     assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1  # no terminal: left, after the warning
     assert (
         f"warning: {cs_name(layer)} was made with other values than {templates.relative(OUTPUT / ENV / f'{layer}.json')} holds now: "
-        f"{name} {value}\\x1b]0;x\\x07 (now {value}); executing it deploys its values, not these: make changeset STACK={layer} "
+        f"{name} {value}{shown} (now {value}); executing it deploys its values, not these: make changeset STACK={layer} "
         f"ENV={ENV} makes one with them"
     ) in aws.out.splitlines(), ascii(aws.out)
     assert "\x1b" not in aws.out and "\x07" not in aws.out, ascii(aws.out)
