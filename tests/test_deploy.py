@@ -4109,6 +4109,53 @@ def test_an_error_answer_to_a_retried_create_change_set_is_cleaned_up_as_if_it_h
     assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) deleted" in aws.out
 
 
+@pytest.mark.parametrize(
+    "arns, minutes",
+    [
+        (",", "10"),  # none: it read as a repair's empty list, "the next deploy watches them again"
+        (f"arn:aws:cloudwatch:{stubbed_aws.REGION}:{stubbed_aws.ACCOUNT}:alarm:attacker-never", "10"),  # another's alarm
+        (stubbed_aws.OUTPUT_VALUES["RollbackAlarmArns"], "ten"),  # a traceback (int())
+        (stubbed_aws.OUTPUT_VALUES["RollbackAlarmArns"], "181"),  # past what CloudFormation takes
+    ],
+    ids=["no alarm", "another alarm", "minutes not a number", "minutes past 180"],
+)
+def test_rollback_alarms_the_release_alarms_stack_did_not_make_stop_the_run_before_a_change_set(aws, arns, minutes):
+    # The outputs are that stack's to say, anyone's to change who may update it: a release watched by no alarm,
+    # or by another's, looked like any other.
+    aws.deployed("alb")
+    alarms = described("release-alarms")
+    changed = {"RollbackAlarmArns": arns, "RollbackMonitoringMinutes": minutes}
+    for output in alarms["Stacks"][0]["Outputs"]:
+        output["OutputValue"] = changed.get(output["OutputKey"], output["OutputValue"])
+    aws.cf.add_response("describe_stacks", alarms, {"StackName": stack("release-alarms")})
+    aws.not_deployed("service")
+    created = requests_of(aws, "CreateChangeSet")
+    assert aws.run("changeset", "--stack", "service") == 1
+    assert aws.err.startswith(
+        f"error: {stack('release-alarms')}'s outputs RollbackAlarmArns ({arns}) and RollbackMonitoringMinutes ({minutes}) are not what "
+        f"its template makes: its 2 alarms, named {configuration(ENV, 'release-alarms')['Parameters']['NamePrefix']}-..., and 0 to 180 "
+        f"minutes; a release would be watched by other alarms than its own, or by none. make deploy STACK=release-alarms ENV={ENV} puts "
+        "them back; nothing changed"
+    ), aws.err
+    assert created == [] and "Traceback" not in aws.err
+
+
+def test_verify_through_a_test_listener_whose_port_output_is_no_port_is_an_error_not_a_traceback(aws, monkeypatch):
+    # The alb stack's outputs are anyone's to change who may update it: int() of "8443x" was a traceback.
+    from scripts.deploy.commands import VERIFY_NEEDS
+
+    if "TestListenerPort" not in stubbed_aws.outputs("alb"):
+        pytest.skip("the alb layer has no TestListenerPort output")
+    monkeypatch.setitem(stubbed_aws.OUTPUT_VALUES, "TestListenerPort", "8443x")
+    for layer in VERIFY_NEEDS:
+        aws.deployed(layer)
+    assert aws.run("verify", "--stack", "service", "--test-listener") == 1, aws.err
+    assert aws.err == (
+        f"error: {stack('alb')}'s output TestListenerPort is '8443x', which is no port: not what its template makes; "
+        f"make deploy STACK=alb ENV={ENV} puts it back\n"
+    ), aws.err
+
+
 def test_missing_rollback_alarms_stop_the_run_before_a_change_set_is_asked_for(aws):
     aws.deployed("alb")
     alarms = described("release-alarms")
@@ -4595,6 +4642,15 @@ def test_a_release_that_shifts_traffic_is_waited_for_its_shifting_and_bake_time_
     linear = values | {"DeploymentStrategy": "LINEAR", "LinearStepPercent": "20", "LinearStepBakeTimeMinutes": "7"}
     assert stated_release_wait_minutes(linear) == 4 * 7 + bake  # 5 shifts of 20 %, the last without a step bake
     assert stated_release_wait_minutes(configuration(ENV, "alb")["Parameters"] | {"DeploymentStrategy": "BLUE_GREEN"}) == 0  # no release
+    # What a stack states is anyone's to set who may update it: a Number CloudFormation takes (10.0, 1e1), rounded up;
+    # one no release of this tool's states bounds the wait by the longest a release may wait, where int() was a traceback
+    # (make rollback and make destroy stopped by it after they had changed the stack)
+    from templates.common import MOST_RELEASE_WAIT_MINUTES
+
+    assert stated_release_wait_minutes(values | {"BakeTimeMinutes": "4.0", "TestPauseMinutes": "1e1"}) == 4 + 10
+    assert stated_release_wait_minutes(values | {"BakeTimeMinutes": "4.5"}) == 5
+    for odd in ({"BakeTimeMinutes": "ten"}, {"TestPauseMinutes": "nan"}, {"BakeTimeMinutes": "-5"}, {"LinearStepPercent": "0"}):
+        assert stated_release_wait_minutes(values | odd) == MOST_RELEASE_WAIT_MINUTES, odd
     deployer = Deployer(None, ENV, out=io.StringIO(), err=io.StringIO())
     assert deployer.wait_minutes(stack("service"), bake) == templates.WAIT_MINUTES["service"] + bake
     assert Deployer(None, ENV, out=io.StringIO(), err=io.StringIO(), max_wait=5).wait_minutes(stack("service"), bake) == 5
@@ -5291,13 +5347,21 @@ SLEEPING = [sys.executable, "-c", "import time; time.sleep(60)"]
 @pytest.mark.parametrize(
     "argv, started, refused",  # the holder's command line, what the lock records beyond its pid, whether unlock refuses
     [
-        (SLEEPING, "its start time", True),  # the process that took it: whatever it runs
+        ([*SLEEPING, "scripts.deploy"], "its start time", True),  # the process that took it
+        (SLEEPING, "its start time", True),  # or named by a forged lock (with its start time): refused, no kill advised
         (SLEEPING, "another start time", False),  # its id, given again to a later process
         ([*SLEEPING, "scripts.deploy", f"--env={ENV}"], None, True),  # a lock that records no start time: a deployer of ENV
         ([*SLEEPING, "scripts.deploy", "--env=elsewhere"], None, False),  # another environment's deployer
         (["sleep", "60"], None, False),  # not a deployer
     ],
-    ids=["the holder", "a later process of its id", "a deployer of the environment", "another environment's", "no deployer"],
+    ids=[
+        "the holder",
+        "a process named falsely",
+        "a later process of its id",
+        "a deployer of the environment",
+        "another environment's",
+        "no deployer",
+    ],
 )
 def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machine(aws, argv, started, refused):
     """Freed under a deploy that still runs, a second release ran beside it, and the older image landed last."""
@@ -5325,11 +5389,17 @@ def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machin
         process.kill()
         process.wait()
     holder = f"deploy by {here} (pid {process.pid}) since {HELD['since']}"
-    if refused:
+    if refused and "scripts.deploy" in argv:
         assert code == 1 and aws.err == (
             f"error: the lock of {ENV} is held by {holder}, and its process {process.pid} still runs on this machine: nothing freed. "
             f"Let it end, or stop it with Ctrl-C in its terminal (or kill -TERM {process.pid}), which frees the lock. If that process "
             f"is not the run, delete the lock yourself: {CLI} ssm delete-parameter --name {LOCK}\n"
+        ), aws.err
+    elif refused:  # a process that runs no deployer: what it runs is shown, and no kill of it advised
+        assert code == 1 and aws.err == (
+            f"error: the lock of {ENV} is held by {holder}, and its process {process.pid} still runs on this machine: nothing freed. "
+            f"It runs no deployer ({' '.join(argv)}): if it is not the run (the lock may name it falsely), delete the lock yourself: "
+            f"{CLI} ssm delete-parameter --name {LOCK}\n"
         ), aws.err
     else:
         assert code == 0 and f"{ENV}: lock freed (was {holder}" in aws.out, aws.err

@@ -13,7 +13,7 @@ import templates
 from scripts import verify
 from scripts.deploy import drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found
-from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, UPDATABLE, compact, destroy_order
+from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, UPDATABLE, compact, destroy_order, stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import of_the_stack, previous_release, stack_mark
 from scripts.deploy.text import parameter_values
@@ -611,7 +611,13 @@ class Commands:
                     "once the alb layer is deployed with it",
                     2,
                 )
-            test_listener_port = int(alb["TestListenerPort"])
+            test_listener_port = stated_whole_number(alb["TestListenerPort"], 65535)  # the stack's to say: anyone's
+            if not test_listener_port:
+                raise Failure(
+                    f"error: {templates.stack_name(environment.name, 'alb')}'s output TestListenerPort is "
+                    f"{printable(alb['TestListenerPort'], one_line=True)[:40]!r}, which is no port: not what its template makes; "
+                    f"make deploy STACK=alb ENV={environment.name} puts it back"
+                )
             deployer.say(
                 f"verifying the test listener https://{alb['ServiceHost']}:{test_listener_port} ({environment.name}): the new tasks of a "
                 f"release before production traffic moves; reachable from TestListenerCidr {environment.values['TestListenerCidr']} only"
@@ -714,10 +720,19 @@ class Commands:
         holder = deployer.lock.holder(value)
         running = lock.still_running(value, env)
         if running is not None:  # freed, a second run would change the stacks beside it
+            command = lock.command_line(running) or []
+            # The lock is anyone's to write who may put the parameter: one forged to name another process (a shell, init)
+            # with its start time must not get a kill of it advised. Ctrl-C or a kill only for a deployer's process.
+            ending = (
+                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -TERM {running}), which frees the lock. If that process is "
+                "not the run"
+                if "scripts.deploy" in command
+                else f"It runs no deployer ({printable(' '.join(command), one_line=True)[:100] or 'its command line unreadable'}): if it is "
+                "not the run (the lock may name it falsely)"
+            )
             raise Failure(
                 f"error: the lock of {env} is held by {holder}, and its process {running} still runs on this machine: nothing freed. "
-                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -TERM {running}), which frees the lock. If that process is "
-                f"not the run, delete the lock yourself: {deployer.cli} ssm delete-parameter --name {deployer.lock.name}"
+                f"{ending}, delete the lock yourself: {deployer.cli} ssm delete-parameter --name {deployer.lock.name}"
             )
         deployer.confirm(
             f"free the lock of {env} held by {holder}? Only if that run is gone. [y/N] ",

@@ -10,6 +10,8 @@ import contextlib
 import functools
 import hashlib
 import json
+import math
+import re
 import shlex
 import subprocess
 import time
@@ -41,6 +43,7 @@ from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.marks import RelaxedPolicyMarks
 from scripts.deploy.text import NOT_CONFIRMED, output_values, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
+from templates.common import MOST_RELEASE_WAIT_MINUTES
 from templates.errors import RefusedFile, printable, read_regular_file, stops_held, untrusted_json
 from templates.generation import ALLOW_EVERY_UPDATE, stack_policy
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
@@ -199,13 +202,27 @@ def configuration_problem(config, declared: frozenset) -> str | None:
     return None
 
 
+def stated_whole_number(value, most: int) -> int | None:
+    """A number a stack or a change set states (a string anyone who may update the stack wrote: a
+    CloudFormation Number takes 10.0, 1e1 and -0 too), rounded up; None for none from 0 to most."""
+    try:
+        number = math.ceil(float(value))
+    except (TypeError, ValueError, OverflowError):  # text, nan, inf
+        return None
+    return number if 0 <= number <= most else None
+
+
 def stated_release_wait_minutes(given: dict) -> int:
     """params.release_wait_minutes from the parameters a change set or a stack states (strings):
     the service's stack operation lasts that much longer. 0 for a layer that runs no release (the
-    alb layer states the strategy too, not the waits)."""
+    alb layer states the strategy too, not the waits). Values no release of this tool's states (10.0,
+    text: set by hand) bound the wait by the longest a release may wait, not by a traceback."""
     if not {"DeploymentStrategy", *params.WAIT_INPUTS} <= given.keys():
         return 0
-    return params.release_wait_minutes(params.release_waits(given))
+    numbers = {name: stated_whole_number(given[name], MOST_RELEASE_WAIT_MINUTES) for name in params.WAIT_INPUTS}
+    if None in numbers.values() or not 1 <= numbers["LinearStepPercent"] <= 100:
+        return MOST_RELEASE_WAIT_MINUTES
+    return params.release_wait_minutes({"DeploymentStrategy": given["DeploymentStrategy"]} | numbers)
 
 
 def destroy_order(layer_name) -> list[str]:
@@ -612,8 +629,23 @@ class Deployer:
         found = self.outputs(templates.stack_name(self.env, upstream))
         if arns not in found:
             raise Failure(f"error: {layer.stack} needs the rollback alarms of {upstream}: make deploy STACK={upstream} ENV={self.env}")
-        triggers = [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in found[arns].split(",") if arn]
-        return {"RollbackConfiguration": {"RollbackTriggers": triggers, "MonitoringTimeInMinutes": int(found.get(minutes, "0"))}}
+        # The outputs are what that stack says, anyone's to change who may update it: a release watched by
+        # other alarms than its own, or by none (an empty list reads as a repair's), or a traceback, were theirs to make.
+        watched, given = [arn for arn in found[arns].split(",") if arn], found.get(minutes, "0")
+        upstream_layer = load_layer(self.env, upstream, self.output_dir)
+        alarms = [r for r in json.loads(upstream_layer.template)["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+        prefix = re.escape(upstream_layer.parameters.get("NamePrefix", ""))
+        own = re.compile(rf"arn:aws[a-z-]*:cloudwatch:{re.escape(self.cf.meta.region_name)}:[0-9]{{12}}:alarm:{prefix}-[A-Za-z0-9-]+")
+        monitoring = stated_whole_number(given, 180)  # API_RollbackConfiguration: MonitoringTimeInMinutes, 0 to 180
+        if len(watched) != len(alarms) or not all(own.fullmatch(arn) for arn in watched) or monitoring is None:
+            raise Failure(
+                f"error: {templates.stack_name(self.env, upstream)}'s outputs {arns} ({printable(found[arns], one_line=True)[:300]}) and "
+                f"{minutes} ({printable(given, one_line=True)[:40]}) are not what its template makes: its {len(alarms)} alarms, named "
+                f"{upstream_layer.parameters.get('NamePrefix', '')}-..., and 0 to 180 minutes; a release would be watched by other "
+                f"alarms than its own, or by none. make deploy STACK={upstream} ENV={self.env} puts them back; nothing changed"
+            )
+        triggers = [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in watched]
+        return {"RollbackConfiguration": {"RollbackTriggers": triggers, "MonitoringTimeInMinutes": monitoring}}
 
     def image_to_deploy(self, layer, image_tag=None) -> str | None:
         """The image tag a deploy of the layer sends: TAG='s, else the running one (a deploy without TAG=

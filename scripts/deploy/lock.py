@@ -86,6 +86,14 @@ def start_time(pid: int) -> str | None:
         return None
 
 
+def command_line(pid: int) -> list[str] | None:
+    """The process's command line, its words as given (/proc/<pid>/cmdline), or None when it cannot be read."""
+    try:
+        return [word.decode(errors="replace") for word in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if word]
+    except (OSError, ValueError):
+        return None
+
+
 def still_running(value: str, env: str) -> int | None:
     """The holder's process id, from the lock's value, when holder_runs says it still runs. Never this
     process itself."""
