@@ -3561,6 +3561,25 @@ def test_releases_lists_the_history_newest_first_with_what_runs(aws):
     ], aws.out
 
 
+def test_releases_names_what_a_release_replaced_when_it_is_not_the_release_listed_below_it(aws):
+    # make rollback goes back to what the running release replaced, as its entry says: an entry anyone who may put the
+    # parameter can write ("replaced": "evil"), which make releases did not show
+    entries = [
+        release("v1", "2025-11-20T10:00:00Z") | {"replaced": None},
+        release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"},
+        release("v3", "2025-11-22T10:00:00Z") | {"replaced": "evil"},
+    ]
+    aws.deployed("service", parameters=service_parameters("v3"))
+    history(aws, entries)
+    assert aws.run("releases") == 0, aws.err
+    assert aws.out.splitlines()[:3] == [
+        f"2025-11-22T10:00:00Z  v3  git 1111111  by {CALLER}  (it replaced evil, not the release listed below it: make rollback from it "
+        "goes back to evil)",
+        f"2025-11-21T10:00:00Z  v2  git 1111111  by {CALLER}",
+        f"2025-11-20T10:00:00Z  v1  git 1111111  by {CALLER}",
+    ], aws.out
+
+
 def test_releases_prints_the_historys_text_escaped_whatever_it_holds(aws):
     # anyone who may write the parameter writes what make releases prints: surrogates (from JSON's \\u
     # escapes) went to the terminal as raw bytes, or failed to print at all (a traceback)

@@ -885,8 +885,20 @@ class Commands:
         ours = of_the_stack(every, found["CreationTime"]) if found else []  # with no stack, every release is a destroyed one's
         if not every:
             deployer.say(f"no release recorded in {deployer.history.name}")
-        for entry in reversed(every):
+        for index, entry in reversed(list(enumerate(every))):
             notes = [f"a rollback from {entry['rolled_back_from']}" if entry.get("rolled_back_from") else ""]
+            # what a rollback from it goes back to (history.previous_release), when the list does not show it: the entry
+            # is anyone's to write who may put the parameter, and make rollback follows it
+            before = every[index - 1]["image_tag"] if index else None
+            replaced = entry.get("replaced")
+            if (
+                index
+                and replaced is not None
+                and replaced != before
+                and not entry.get("rolled_back_from")
+                and replaced != entry["image_tag"]
+            ):
+                notes.append(f"it replaced {replaced}, not the release listed below it: make rollback from it goes back to {replaced}")
             notes.append("" if entry in ours else "of an earlier service stack: make rollback passes it over")
             said = "; ".join(note for note in notes if note)
             line = f"{entry.get('time', '?')}  {entry['image_tag']}  git {entry.get('revision', '?')}  by {entry.get('by', '?')}"
