@@ -199,6 +199,9 @@ def _escaped_string(dumper, value):
 
 
 OneLineDumper.add_representer(str, _escaped_string)
+# Written as the params files are read (YAML 1.2's core schema, ParamsLoader): a number as its file wrote it,
+# untagged ([1e3, 09], not [!!float '1e3', !!int '09']), and a string quoted where that schema would read another type.
+OneLineDumper.yaml_implicit_resolvers = ParamsLoader.yaml_implicit_resolvers
 for _number, _tag in ((WrittenInt, "int"), (WrittenFloat, "float")):
     OneLineDumper.add_representer(
         _number, lambda dumper, value, tag=_tag: dumper.represent_scalar(f"tag:yaml.org,2002:{tag}", value.written)

@@ -100,6 +100,7 @@ HOSTILE = [
     ("a 100,000-character key", GOOD_TEXT + "? " + "x" * 100_000 + "\n: 1\n", "characters): unknown key"),
     ("a NUL byte", GOOD_TEXT.replace(REGION_LINE, 'region: "us\0east"', 1), "cannot be read as YAML"),
     ("tags: 0", dump({**GOOD, "tags": 0}), "tags: expected a mapping"),
+    ("a tag named by a number", dump({**GOOD, "tags": {1: "x"}}), "tags.1: not a tag name"),
     ("enabled_layers: false", dump({**GOOD, "enabled_layers": False}), "enabled_layers: false is not a list"),  # as YAML writes it
     # its items not written: read as none, it removed every optional layer's files
     (
@@ -1281,11 +1282,34 @@ def test_a_sandbox_whose_server_is_gone_mid_deploy_says_that_alone(tmp_path, mon
     assert len(retries) == aws.MAX_ATTEMPTS - 1 and all(line.startswith("AWS not answering ") for line in retries), err
 
 
+def test_a_destroy_on_a_sandbox_whose_server_is_gone_says_that_alone(tmp_path, monkeypatch):
+    # It named the purge of the layers it had seen deleted and "make destroy destroys what is left", of stacks gone with the server.
+    import botocore.endpoint
+
+    from emulator.sandbox import Sandbox
+
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=lambda seconds: None))  # the retries' backoff
+    box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
+    endpoint = box.endpoint
+    try:
+        box.seed()
+        with deploying_into(box) as run:
+            for layer in ("cert-dns", "alb"):
+                code, out, err = run("deploy", "--stack", layer, "--yes")
+                assert code == 0, out + err
+            on_each_client(monkeypatch, "after-call.cloudformation.DeleteStack", lambda **_: box.stop())  # alb's, the first
+            code, out, err = run("destroy", "--yes")
+    finally:
+        box.stop()
+    assert code == 1 and "not destroyed yet" not in out and "make purge" not in out, out
+    assert err.splitlines()[-1].startswith(f"error: cannot reach {endpoint}/ "), err
+
+
 def test_once_every_attempt_of_a_call_to_the_sandbox_was_refused_its_next_call_ends_the_run_past_any_best_effort_read():
     """A best-effort read (Container Insights, a change set list) takes an AWS error for a note: after a call whose
     every attempt the sandbox refused, the run asked its question and retried each later call in vain, to the same
     line. Its next call raises SandboxGone, which no `except AWS_ERRORS` takes, and main says that line."""
-    from botocore.exceptions import EndpointConnectionError
+    from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
     from scripts.deploy import aws
 
@@ -1297,6 +1321,8 @@ def test_once_every_attempt_of_a_call_to_the_sandbox_was_refused_its_next_call_e
         calls.refuse_once_gone()
     on_aws.remember_problem(caught_exception=refused, attempts=aws.MAX_ATTEMPTS)
     on_aws.refuse_once_gone()  # off the sandbox, a refused endpoint may come back: every call retries
+    sandbox.remember_problem(caught_exception=ReadTimeoutError(endpoint_url="http://127.0.0.1:9"), attempts=aws.MAX_ATTEMPTS)
+    sandbox.refuse_once_gone()  # a paused server times out, and holds every stack and lock still: not gone
     sandbox.remember_problem(caught_exception=refused, attempts=aws.MAX_ATTEMPTS)
     with pytest.raises(aws.SandboxGone) as gone:
         sandbox.refuse_once_gone()

@@ -54,6 +54,13 @@ BAD = [
     ("a host label in an exponent's form", written("ApiHostLabel: 1e3"), "parameters.ApiHostLabel: 1e3 is not allowed", "in quotes"),
     ("a fraction for a whole number", written("DesiredCount: 1.5"), "parameters.DesiredCount: 1.5 is not allowed", "a whole number"),
     ("a whole number written as a fraction", written("DesiredCount: 2.0"), "parameters.DesiredCount: 2.0 is not allowed", "a whole number"),
+    # in a list too, untagged, and a quoted one quoted ([!!float '1e3', !!int '09'] named no number the file holds)
+    (
+        "numbers in a list",
+        written("PublicSubnetIds: [1e3, 09, '10']"),
+        "parameters.PublicSubnetIds: [1e3, 09, '10'] is not allowed",
+        "allowed",
+    ),
     (
         "unknown key",
         with_parameters(DesiredCout=2),

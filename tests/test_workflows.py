@@ -845,6 +845,16 @@ def test_values_exported_in_the_shell_change_no_target_only_the_command_line_doe
     assert made.stderr.startswith(
         "note: ignored, as the shell's environment sets them: TAG (make status takes none of them; make help lists what each target takes)"
     ), made.stderr
+    for target, name in (("review", "ENV"), ("lock", "UPGRADE")):  # targets that run no deployer and take one
+        made = subprocess.run(
+            ["make", "-n", "--no-print-directory", target],
+            cwd=ROOT,
+            env={**os.environ, name: "x"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert f"(make takes values from its command line only: make {target} {name}=...)" in made.stderr, made.stderr
     clean = {name: value for name, value in os.environ.items() if name not in listed}
     given = subprocess.run(
         ["make", "-n", "--no-print-directory", "deploy", "ENV=prod", "YES=1"],

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts import verify
 from scripts.deploy import drift, guards, lock, logs, purge, tasks, text, zone
-from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found
+from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found, sandbox_gone
 from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, UPDATABLE, compact, destroy_order, stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import of_the_stack, previous_release, stack_mark
@@ -433,23 +433,35 @@ class Commands:
         deployer.confirm(f"destroy {', '.join(existing)}? [y/N] ", "nothing destroyed")
         # A layer outside enabled_layers is destroyed if deployed, and otherwise not mentioned (as in status).
         todo = [name for name in names if self.named(name) or templates.stack_name(env, name) in existing]
-        destroyed = []
+        destroyed, stopped = [], None
         try:
             for name in todo:
                 deployer.destroy(name)
                 deployer.relaxed_marks.clear(name)  # its stack, and so its policy, are gone
                 destroyed.append(name)
-        finally:  # stopped half way too (a failure, Ctrl-C): what the deleted stacks left is still said
-            # and the layer whose deletion was under way: its stack may be gone, and what it retains with it
-            deleting = [deployer.deleting] if deployer.deleting else []
-            left = [name for name in todo if name not in destroyed]
-            purge.say_purge(deployer, deployer.retained_layers + deleting, each=bool(self.args.stack) or bool(left))
-            if left and len(todo) > 1:  # the next step (a destroy of every layer: STACK= names one): the layers before it are gone
-                deployer.say(
-                    f"not destroyed yet: {', '.join(left)} (the run stopped in {left[0]}'s destroy: its stack may be gone or going "
-                    f"already); make destroy ENV={env} destroys what is left, in the same order"
-                )
+        except BaseException as error:
+            stopped = error
+            raise
+        finally:  # stopped half way too (a failure, Ctrl-C): what the deleted stacks left is still said, and the next step,
+            # but not on a sandbox whose server is gone, with every stack: its one line says what to do
+            if not sandbox_gone(stopped, env):
+                self.say_how_to_finish(todo, destroyed)
         return 0
+
+    def say_how_to_finish(self, todo, destroyed):
+        """What the deleted stacks left (and the layer whose deletion was under way: its stack may be gone, and what
+        it retains with it), and, for a destroy of every layer stopped half way, the command that finishes it."""
+        deployer, env = self.deployer, self.env
+        deleting = [deployer.deleting] if deployer.deleting else []
+        left = [name for name in todo if name not in destroyed]
+        purge.say_purge(deployer, deployer.retained_layers + deleting, each=bool(self.args.stack) or bool(left))
+        if left and len(todo) > 1:  # STACK= names one layer: make destroy alone would take every one
+            going = deployer.delete_sent == templates.stack_name(env, left[0])
+            deployer.say(
+                f"not destroyed yet: {', '.join(left)}"
+                + (f" (the run stopped in {left[0]}'s deletion: its stack may be gone or going already)" if going else "")
+                + f"; make destroy ENV={env} destroys what is left, in the same order"
+            )
 
     def purge(self) -> int:
         return purge.purge(self.deployer, self.layers)

@@ -28,6 +28,7 @@ from scripts.deploy.aws import (
     NO_ANSWER,
     NO_STACK,
     AwsCalls,
+    SandboxGone,
     checked_pages,
     cli,
     error_code,
@@ -315,6 +316,7 @@ class Deployer:
         self.calls = AwsCalls(err, sandbox=env == params.SANDBOX_ENV)
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
         self.retained_layers = []  # the layers this run destroyed that left something in the account (make purge frees it)
+        self.delete_sent = None  # the stack whose DeleteStack may have landed and whose deletion is not seen to end (destroy)
         self.deleting = None  # the layer whose stack's deletion may have started when the run stopped (delete)
         self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
         self.enabled_layers = enabled_layers  # the params file's layers (a run of every layer deploys them)
@@ -1110,7 +1112,7 @@ class Deployer:
             raise
         except BaseException as error:
             if sandbox_gone(error, self.env):  # what the run made there went with the server: nothing to undo or name
-                raise Failure(explain(error, self.env)) from None
+                raise error if isinstance(error, SandboxGone) else SandboxGone(error) from None
             # Before CreateChangeSet answered (no StackId yet), an AWS error that cannot have landed made nothing.
             refused = isinstance(error, AWS_ERRORS) and "StackId" not in change_set and not may_have_landed(error)
             self.undo(layer, [] if keep or refused else self.what_it_made(layer, change_set, exists))
@@ -1311,8 +1313,8 @@ class Deployer:
             lines = text.interrupted(stack, self.env, self.running(found, operation), self.cli)
             raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
         except AWS_ERRORS as error:  # AWS out of reach, or refusing to answer, mid-wait: the operation goes on all the same
-            if sandbox_gone(error, self.env):  # but not on a sandbox whose server is gone, with the stack
-                raise Failure(explain(error, self.env)) from None
+            if sandbox_gone(error, self.env):  # but not on a sandbox whose server is gone, with the stack (main says its one line)
+                raise SandboxGone(error) from None
             lines = text.interrupted(
                 stack, self.env, self.running(found, operation), self.cli, why=f"{explain(error, self.env)}\n  the wait stopped"
             )
@@ -1534,15 +1536,15 @@ class Deployer:
             self.say(f"{stack}: termination protection turned off, to delete it")
         started = self.now()
         token = f"delete-{stack}-{started:%Y%m%d%H%M%S}"
-        self.deleting = retaining
+        self.deleting, self.delete_sent = retaining, stack
         try:
             self.cf.delete_stack(StackName=found["StackId"], ClientRequestToken=token, **self.role)
         except AWS_ERRORS as error:
             if not may_have_landed(error):
-                self.deleting = None  # refused, or never sent: the stack is there
+                self.deleting = self.delete_sent = None  # refused, or never sent: the stack is there
             raise
         found = self.wait_for_stack(stack, token, started, operation="delete")
-        self.deleting = None
+        self.deleting = self.delete_sent = None
         if found["StackStatus"] != "DELETE_COMPLETE":
             self.print_failures()
             raise Failure(f"error: {stack} ended {found['StackStatus']}; fix the failed resources above and destroy again")
