@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from botocore.exceptions import ClientError
-from conftest import ROOT, deployed, deploying_into, generate_main, on_each_client
+from conftest import ROOT, deployed, deploying_into, generate_main, on_each_client, parameters
 
 import templates
 from emulator.sandbox import PARAMS_FILE
@@ -266,6 +266,40 @@ def test_purge_never_touches_what_the_stacks_did_not_create(sandbox, run):
     assert not exists(
         sandbox.client("acm").describe_certificate, "ResourceNotFoundException", CertificateArn=kept["cert-dns"]["Certificate"]
     )
+
+
+def test_purge_leaves_what_a_stack_of_a_layers_name_made_by_hand_retained_under_another_name(sandbox, run):
+    """A stack made by hand under the service layer's name, with this tool's three tags and the layer's logical ids
+    and types, retaining another team's log group and its key: purge deleted both (it checked tags, logical id and
+    type, not the name the layer gives its log group)."""
+    deploy_and_destroy(sandbox, run)
+    code, out, err = run("purge", "--yes")
+    assert code == 0, out + err
+    service = json.loads((ROOT / "output" / "service.json").read_text())
+    other = "/other-team/audit-trail"
+    resources = {name: json.loads(json.dumps(service["Resources"][name])) for name in ("LogKey", "LogGroup")}
+    resources["LogGroup"]["Properties"]["LogGroupName"] = other
+    used = {name for name in service["Parameters"] if f'"{name}"' in json.dumps(resources) or "${" + name + "}" in json.dumps(resources)}
+    cf = sandbox.client("cloudformation")
+    values = parameters(ENV, "service")
+    cf.create_stack(
+        StackName=stack("service"),
+        TemplateBody=json.dumps({"Parameters": {name: service["Parameters"][name] for name in used}, "Resources": resources}),
+        Parameters=[{"ParameterKey": name, "ParameterValue": values[name]} for name in sorted(used)],
+        Tags=[{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, "service").items()],
+    )
+    key = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"] for r in cf.describe_stack_resources(StackName=stack("service"))["StackResources"]
+    }["LogKey"]
+    cf.delete_stack(StackName=stack("service"))
+    code, out, err = run("purge", "--stack", "service", "--yes")
+    assert code == 0, out + err
+    assert (
+        f"  LogGroup (AWS::Logs::LogGroup) {other}: left: output/{ENV}/service.json gives the layer's AWS::Logs::LogGroup {SERVICE_LOGS}: "
+        "a stack of its name this tool did not make (or one of an earlier NamePrefix) left this one"
+    ) in out, out
+    assert f"LogKey (AWS::KMS::Key) {key}: left: the log group {other} it encrypts stays" in out, out
+    assert other in log_group_names(sandbox) and key_state(sandbox, key)["KeyState"] == "Enabled"
 
 
 def test_purge_leaves_a_key_that_a_log_group_in_no_stack_still_uses(sandbox, run):

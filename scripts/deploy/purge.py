@@ -406,6 +406,14 @@ def layer_retains(deployer, layer) -> set:
     return set(templates.retained_resources(read_output_file(deployer.output_dir / f"{layer}.json")).items())
 
 
+def layer_names(deployer, layer) -> set:
+    """The names the layer's template gives its resources of the NAMED types in this environment (guards.custom_names)."""
+    from scripts.deploy.deployer import load_layer  # here, not at the top: deployer.py imports this module
+    from scripts.deploy.guards import custom_names
+
+    return set(custom_names(deployer, load_layer(deployer.env, layer, deployer.output_dir)).values())
+
+
 def takes(item: Retained, names) -> bool:
     """The retained resource holds one of names: a log group by its name, a load balancer or target
     group by the name in its ARN (loadbalancer/app/<name>/<id>, targetgroup/<name>/<id>)."""
@@ -472,18 +480,28 @@ def purge(deployer, names) -> int:
     items, ids = [], {s["StackId"] for s in summaries}
     for summary in summaries:
         items += retained_by(deployer, summary)
-    retains = {}  # layer -> what its template retains, read once
+    retains, named = {}, {}  # layer -> what its template retains, and the names it gives in this environment: read once
     for item in items:
         inspect(deployer, item, ids - {item.stack_id})
         layer = templates.layer_of(env, item.stack)
         if layer not in retains:
-            retains[layer] = layer_retains(deployer, layer)
+            retains[layer], named[layer] = layer_retains(deployer, layer), layer_names(deployer, layer)
+        command = free_command(item.kind, item.physical_id, deployer.cli)
+        by_hand = f"; if it is no one's, by hand: {command}" if command else ""
         if not item.gone and item.action and (item.logical_id, item.kind) not in retains[layer]:
             # a stack with our tags made by hand (or by an older template) retaining what no layer template retains
-            command = free_command(item.kind, item.physical_id, deployer.cli)
             item.action = None
-            item.note = f"left: {templates.relative(deployer.output_dir / f'{layer}.json')} retains no {item.kind} {item.logical_id}" + (
-                f"; if it is no one's, by hand: {command}" if command else ""
+            item.note = (
+                f"left: {templates.relative(deployer.output_dir / f'{layer}.json')} retains no {item.kind} {item.logical_id}{by_hand}"
+            )
+        elif not item.gone and item.action and item.kind in NAMED and not takes(item, named[layer]):
+            # the layer's type and logical id, another name: a stack of its name made by hand (another team's log group),
+            # or one of an earlier NamePrefix; its key then stays with it (keep_keys_of_kept_log_groups)
+            item.action = None
+            item.note = (
+                f"left: {templates.relative(deployer.output_dir / env / f'{layer}.json')} gives the layer's {item.kind} "
+                f"{', '.join(sorted(named[layer])) or 'no name'}: a stack of its name this tool did not make (or one of an earlier "
+                f"NamePrefix) left this one{by_hand}"
             )
     keep_keys_of_kept_log_groups(items)
     keep_keys_other_log_groups_use(deployer.client("logs"), items)
