@@ -425,8 +425,8 @@ class Aws:
 
     def reviewed_change_set(self, layer, waiting=(), parameters=None):
         """A change set left by `make changeset`, read again by `make execute`, on a deployed stack;
-        the stack's change sets listed: `waiting` those made for review besides it. parameters: the
-        values it was made with (output/'s by default)."""
+        the stack's change sets listed: `waiting` those made for review besides it; the layers it reads.
+        parameters: the values it was made with (output/'s by default)."""
         changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
         self.cf.add_response(
             "describe_change_set",
@@ -436,6 +436,7 @@ class Aws:
         self.deployed(layer)
         self.change_set_template(layer)
         self.listed_change_sets(layer, waiting)
+        self.upstream_deployed(layer)  # what it reads of other layers, compared with what the change set takes
 
     def change_set_template(self, layer, body=None):
         """GetTemplate of the change set (by its ARN): output/'s template unless body says otherwise."""

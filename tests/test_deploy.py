@@ -1034,6 +1034,7 @@ def test_a_reviewed_change_set_that_would_move_traffic_is_left_for_another_try(a
     aws.deployed("alb")
     aws.change_set_template("alb")
     aws.listed_change_sets("alb")
+    aws.upstream_deployed("alb")  # what it reads, compared with what the change set takes
     aws.elbv2.add_response("describe_rules", rule_weights(0, 100), {"RuleArns": ["ProductionListenerRule-physical"]})
     assert aws.run("execute", "--stack", "alb", "--changeset", cs_name("alb"), "--yes") == 1
     assert "ProductionListenerRule (Modify; now startupwebapp-tg-alt weight 100)" in aws.err
@@ -4256,6 +4257,7 @@ def executed_up_to_the_question(aws, made):
     aws.deployed("service", parameters=service_parameters("v1"))
     aws.change_set_template("service")
     aws.listed_change_sets("service")
+    aws.upstream_deployed("service")  # what it reads, compared with what the change set takes
     assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service")) == 1 and "no terminal to ask on" in aws.err
 
 
@@ -4297,6 +4299,7 @@ def test_a_change_set_given_no_triggers_is_waited_for_with_the_stacks_monitoring
     aws.cf.add_response("describe_stacks", last, {"StackName": stack("service")})
     aws.change_set_template("service")
     aws.listed_change_sets("service")
+    aws.upstream_deployed("service")  # what it reads, compared with what the change set takes
     aws.execute("service")
     waits, settling = [], []
 
@@ -5932,6 +5935,22 @@ def test_execute_warns_when_output_holds_other_values_than_the_change_set_was_ma
         f"ENV={ENV} makes one with them"
     ) in aws.out.splitlines(), ascii(aws.out)
     assert "\x1b" not in aws.out and "\x07" not in aws.out, ascii(aws.out)
+
+
+def test_execute_warns_when_the_change_set_takes_other_values_than_the_layers_it_reads_give_now(aws):
+    # Anyone who may make a change set under the stack can make one of the reviewed name with another of these
+    # (an alarm topic of theirs): the table shows no parameter, and it ran without a word.
+    layer = next(name for name in PROD_LAYERS if stubbed_aws.wired(name) and name != "service")
+    wired = stubbed_aws.wired(layer)
+    name = sorted(wired)[0]
+    taken = configuration(ENV, layer)["Parameters"] | wired | stubbed_aws.deploy_time(layer) | {name: "theirs\x1b[2J"}
+    aws.reviewed_change_set(layer, parameters=taken)
+    assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1  # no terminal: left, after the warning
+    assert (
+        f"warning: {cs_name(layer)} takes other values than the layers it reads give now: {name} theirs\\x1b[2J (now {wired[name]}); "
+        "executing it deploys its values, not these (a change set made before those layers changed, or by hand): "
+        f"make changeset STACK={layer} ENV={ENV} makes one with them"
+    ) in aws.out.splitlines(), ascii(aws.out)
 
 
 def test_a_message_names_the_configuration_file_of_the_output_dir_the_run_read(aws, tmp_path):

@@ -424,6 +424,21 @@ def values_since_the_change_set(change_set, layer, exists) -> list[str]:
     ]
 
 
+def wired_values_since_the_change_set(change_set, layer, wired: dict) -> list[str]:
+    """Before the question: the values the change set takes from other layers' outputs (wired: parameter -> what
+    those outputs say now) where it says another. Executing it deploys its values."""
+    made_with = parameter_values(change_set)
+    changed = {k: v for k, v in wired.items() if made_with.get(k) is not None and made_with[k] != v}
+    if not changed:
+        return []
+    return [
+        f"warning: {change_set['ChangeSetName']} takes other values than the layers it reads give now: "
+        + ", ".join(f"{k} {printable(made_with[k], one_line=True)} (now {printable(v, one_line=True)})" for k, v in sorted(changed.items()))
+        + f"; executing it deploys its values, not these (a change set made before those layers changed, or by hand): "
+        f"make changeset STACK={layer.name} ENV={layer.env} makes one with them"
+    ]
+
+
 def kept_logs_unreadable(layer, change_set) -> list[str]:
     """Before the question: a log group the update replaces (a new name) stays in the account, in no
     stack, with its events encrypted by the layer's KMS key, whose policy then names only the new
