@@ -205,10 +205,8 @@ class Commands:
         )
         deployer.say_waiting_change_sets(layer, change_set)
         if not a_rollback:  # a rollback's values are the stack's own but its image: output/'s are not its to compare with
-            deployer.say(*text.values_since_the_change_set(change_set, layer, exists))
-            # and those read from other layers' outputs: anyone who may make a change set under the stack can make one of
-            # the reviewed name with other values (an alarm's topic that is theirs); the table shows no parameter
-            deployer.say(*text.wired_values_since_the_change_set(change_set, layer, deployer.wired_parameters(layer)))
+            # and those read from other layers' outputs: the change set table shows no parameter
+            deployer.say(*text.values_since_the_change_set(change_set, layer, exists, deployer.wired_parameters(layer)))
         # A rollback's change set (one its run left when it stopped at the question) is recorded as
         # the rollback it is: as a new release, the next rollback would go back to the image it left.
         # Only while that image runs and the change set deploys another: one made when another image

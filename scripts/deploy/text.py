@@ -407,35 +407,36 @@ def declined(why: str, refusal: str) -> str:
     return f"{why}: {WITHOUT_ASKING.sub('', refusal) if why == NOT_CONFIRMED else refusal}"
 
 
-def values_since_the_change_set(change_set, layer, exists) -> list[str]:
+def values_since_the_change_set(change_set, layer, exists, wired: dict) -> list[str]:
     """Before the question: the values of output/ (from params/) that changed since `make changeset` made the
     change set, which executes the values it was made with. Not ImageTag of a stack that exists: params'
-    counts only for a first create, and an update's change set keeps the running image or takes TAG='s."""
+    counts only for a first create, and an update's change set keeps the running image or takes TAG='s. And the
+    values it takes from other layers' outputs (wired: parameter -> what they say now) where it says another:
+    made before those layers changed, or one of the reviewed name made by anyone who may make change sets."""
     made_with = parameter_values(change_set)
-    changed = {
-        k: v for k, v in layer.parameters.items() if made_with.get(k) is not None and made_with[k] != v and not (k == "ImageTag" and exists)
-    }
-    if not changed:
-        return []
+    own = {k: v for k, v in layer.parameters.items() if not (k == "ImageTag" and exists)}
     return [
-        f"warning: {change_set['ChangeSetName']} was made with other values than {layer.configuration} holds now: "
-        + ", ".join(f"{k} {printable(made_with[k], one_line=True)} (now {v})" for k, v in sorted(changed.items()))
-        + f"; executing it deploys its values, not these: make changeset STACK={layer.name} ENV={layer.env} makes one with them"
+        *taken_otherwise(change_set, layer, made_with, own, f"was made with other values than {layer.configuration} holds now", ""),
+        *taken_otherwise(
+            change_set,
+            layer,
+            made_with,
+            wired,
+            "takes other values than the layers it reads give now",
+            " (a change set made before those layers changed, or by hand)",
+        ),
     ]
 
 
-def wired_values_since_the_change_set(change_set, layer, wired: dict) -> list[str]:
-    """Before the question: the values the change set takes from other layers' outputs (wired: parameter -> what
-    those outputs say now) where it says another. Executing it deploys its values."""
-    made_with = parameter_values(change_set)
-    changed = {k: v for k, v in wired.items() if made_with.get(k) is not None and made_with[k] != v}
+def taken_otherwise(change_set, layer, made_with, now: dict, what: str, why: str) -> list[str]:
+    """The warning naming each value of now the change set was made with another of (made_with), if any."""
+    changed = {k: v for k, v in now.items() if made_with.get(k) is not None and made_with[k] != v}
     if not changed:
         return []
     return [
-        f"warning: {change_set['ChangeSetName']} takes other values than the layers it reads give now: "
+        f"warning: {change_set['ChangeSetName']} {what}: "
         + ", ".join(f"{k} {printable(made_with[k], one_line=True)} (now {printable(v, one_line=True)})" for k, v in sorted(changed.items()))
-        + f"; executing it deploys its values, not these (a change set made before those layers changed, or by hand): "
-        f"make changeset STACK={layer.name} ENV={layer.env} makes one with them"
+        + f"; executing it deploys its values, not these{why}: make changeset STACK={layer.name} ENV={layer.env} makes one with them"
     ]
 
 
