@@ -423,7 +423,7 @@ class Aws:
         if kind == "UPDATE" and not left:
             self.listed_change_sets(layer, waiting)
 
-    def reviewed_change_set(self, layer, waiting=(), parameters=None):
+    def reviewed_change_set(self, layer, waiting=(), parameters=None, upstream_gone=False):
         """A change set left by `make changeset`, read again by `make execute`, on a deployed stack;
         the stack's change sets listed: `waiting` those made for review besides it; the layers it reads.
         parameters: the values it was made with (output/'s by default)."""
@@ -436,7 +436,10 @@ class Aws:
         self.deployed(layer)
         self.change_set_template(layer)
         self.listed_change_sets(layer, waiting)
-        self.upstream_deployed(layer)  # what it reads of other layers, compared with what the change set takes
+        if upstream_gone:  # the first layer it reads destroyed since
+            self.not_deployed(next(iter(dict.fromkeys(upstream for upstream, _ in templates.wired_into(layer).values()))))
+        else:
+            self.upstream_deployed(layer)  # what it reads of other layers, compared with what the change set takes
 
     def change_set_template(self, layer, body=None):
         """GetTemplate of the change set (by its ARN): output/'s template unless body says otherwise."""

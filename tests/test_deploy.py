@@ -3566,7 +3566,7 @@ def test_releases_names_what_a_release_replaced_when_it_is_not_the_release_liste
     # make rollback goes back to what the running release replaced, as its entry says: an entry anyone who may put the
     # parameter can write ("replaced": "evil"), which make releases did not show
     entries = [
-        release("v1", "2025-11-20T10:00:00Z") | {"replaced": None},
+        release("v1", "2025-11-20T10:00:00Z") | {"replaced": "v0"},  # the oldest kept: v0's release cut from the history
         release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"},
         release("v3", "2025-11-22T10:00:00Z") | {"replaced": "evil"},
     ]
@@ -3577,7 +3577,7 @@ def test_releases_names_what_a_release_replaced_when_it_is_not_the_release_liste
         f"2025-11-22T10:00:00Z  v3  git 1111111  by {CALLER}  (it replaced evil, not the release listed below it: make rollback from it "
         "goes back to evil)",
         f"2025-11-21T10:00:00Z  v2  git 1111111  by {CALLER}",
-        f"2025-11-20T10:00:00Z  v1  git 1111111  by {CALLER}",
+        f"2025-11-20T10:00:00Z  v1  git 1111111  by {CALLER}  (it replaced v0: make rollback from it goes back to v0)",
     ], aws.out
 
 
@@ -4129,15 +4129,20 @@ def test_an_error_answer_to_a_retried_create_change_set_is_cleaned_up_as_if_it_h
     assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) deleted" in aws.out
 
 
+OWN_ALARMS = sorted(stubbed_aws.OUTPUT_VALUES["RollbackAlarmArns"].split(","))  # the release-alarms stack's, as it makes them
+
+
 @pytest.mark.parametrize(
     "arns, minutes",
     [
         (",", "10"),  # none: it read as a repair's empty list, "the next deploy watches them again"
-        (f"arn:aws:cloudwatch:{stubbed_aws.REGION}:{stubbed_aws.ACCOUNT}:alarm:attacker-never", "10"),  # another's alarm
-        (stubbed_aws.OUTPUT_VALUES["RollbackAlarmArns"], "ten"),  # a traceback (int())
-        (stubbed_aws.OUTPUT_VALUES["RollbackAlarmArns"], "181"),  # past what CloudFormation takes
+        (OWN_ALARMS[0].rsplit(":", 1)[0] + ":attacker-never", "10"),  # another's alarm
+        (",".join([OWN_ALARMS[0], OWN_ALARMS[0]]), "10"),  # one of its two, twice
+        (",".join(arn.replace(":alarm:startupwebapp-", ":alarm:startupwebapp-eu-") for arn in OWN_ALARMS), "10"),  # another prefix's
+        (",".join(OWN_ALARMS), "ten"),  # a traceback (int())
+        (",".join(OWN_ALARMS), "181"),  # past what CloudFormation takes
     ],
-    ids=["no alarm", "another alarm", "minutes not a number", "minutes past 180"],
+    ids=["no alarm", "another alarm", "one twice", "a longer prefix's", "minutes not a number", "minutes past 180"],
 )
 def test_rollback_alarms_the_release_alarms_stack_did_not_make_stop_the_run_before_a_change_set(aws, arns, minutes):
     # The outputs are that stack's to say, anyone's to change who may update it: a release watched by no alarm,
@@ -4153,27 +4158,10 @@ def test_rollback_alarms_the_release_alarms_stack_did_not_make_stop_the_run_befo
     assert aws.run("changeset", "--stack", "service") == 1
     assert aws.err.startswith(
         f"error: {stack('release-alarms')}'s outputs RollbackAlarmArns ({arns}) and RollbackMonitoringMinutes ({minutes}) are not what "
-        f"its template makes: its 2 alarms, named {configuration(ENV, 'release-alarms')['Parameters']['NamePrefix']}-..., and 0 to 180 "
-        f"minutes; a release would be watched by other alarms than its own, or by none. make deploy STACK=release-alarms ENV={ENV} puts "
-        "them back; nothing changed"
+        f"its template makes: its alarms ({', '.join(OWN_ALARMS)}), each once, and 0 to 180 minutes; a release would be watched by "
+        f"other alarms than its own, or by fewer. make deploy STACK=release-alarms ENV={ENV} puts them back; nothing changed"
     ), aws.err
     assert created == [] and "Traceback" not in aws.err
-
-
-def test_verify_through_a_test_listener_whose_port_output_is_no_port_is_an_error_not_a_traceback(aws, monkeypatch):
-    # The alb stack's outputs are anyone's to change who may update it: int() of "8443x" was a traceback.
-    from scripts.deploy.commands import VERIFY_NEEDS
-
-    if "TestListenerPort" not in stubbed_aws.outputs("alb"):
-        pytest.skip("the alb layer has no TestListenerPort output")
-    monkeypatch.setitem(stubbed_aws.OUTPUT_VALUES, "TestListenerPort", "8443x")
-    for layer in VERIFY_NEEDS:
-        aws.deployed(layer)
-    assert aws.run("verify", "--stack", "service", "--test-listener") == 1, aws.err
-    assert aws.err == (
-        f"error: {stack('alb')}'s output TestListenerPort is '8443x', which is no port: not what its template makes; "
-        f"make deploy STACK=alb ENV={ENV} puts it back\n"
-    ), aws.err
 
 
 def test_missing_rollback_alarms_stop_the_run_before_a_change_set_is_asked_for(aws):
@@ -4671,6 +4659,16 @@ def test_a_release_that_shifts_traffic_is_waited_for_its_shifting_and_bake_time_
 
     assert stated_release_wait_minutes(values | {"BakeTimeMinutes": "4.0", "TestPauseMinutes": "1e1"}) == 4 + 10
     assert stated_release_wait_minutes(values | {"BakeTimeMinutes": "4.5"}) == 5
+    assert (
+        stated_release_wait_minutes(values | {"BakeTimeMinutes": "4", "TestPauseMinutes": "1440"}) == 4 + 1440
+    )  # past a release's own bound
+    thirds = values | {
+        "DeploymentStrategy": "LINEAR",
+        "LinearStepPercent": "33.3",
+        "LinearStepBakeTimeMinutes": "10",
+        "BakeTimeMinutes": "4",
+    }
+    assert stated_release_wait_minutes(thirds) == 3 * 10 + 4  # shifts of 33.3, 66.6, 99.9 %, each baked, then 100 %
     for odd in ({"BakeTimeMinutes": "ten"}, {"TestPauseMinutes": "nan"}, {"BakeTimeMinutes": "-5"}, {"LinearStepPercent": "0"}):
         assert stated_release_wait_minutes(values | odd) == MOST_RELEASE_WAIT_MINUTES, odd
     deployer = Deployer(None, ENV, out=io.StringIO(), err=io.StringIO())
@@ -5369,7 +5367,7 @@ SLEEPING = [sys.executable, "-c", "import time; time.sleep(60)"]
 @pytest.mark.parametrize(
     "argv, started, refused",  # the holder's command line, what the lock records beyond its pid, whether unlock refuses
     [
-        ([*SLEEPING, "scripts.deploy"], "its start time", True),  # the process that took it
+        ([*SLEEPING, "scripts.deploy", f"--env={ENV}"], "its start time", True),  # the process that took it
         (SLEEPING, "its start time", True),  # or named by a forged lock (with its start time): refused, no kill advised
         (SLEEPING, "another start time", False),  # its id, given again to a later process
         ([*SLEEPING, "scripts.deploy", f"--env={ENV}"], None, True),  # a lock that records no start time: a deployer of ENV
@@ -5411,7 +5409,7 @@ def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machin
         process.kill()
         process.wait()
     holder = f"deploy by {here} (pid {process.pid}) since {HELD['since']}"
-    if refused and "scripts.deploy" in argv:
+    if refused and f"--env={ENV}" in argv:  # a deployer of the environment: Ctrl-C or a kill of it frees the lock
         assert code == 1 and aws.err == (
             f"error: the lock of {ENV} is held by {holder}, and its process {process.pid} still runs on this machine: nothing freed. "
             f"Let it end, or stop it with Ctrl-C in its terminal (or kill -TERM {process.pid}), which frees the lock. If that process "
@@ -5420,7 +5418,7 @@ def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machin
     elif refused:  # a process that runs no deployer: what it runs is shown, and no kill of it advised
         assert code == 1 and aws.err == (
             f"error: the lock of {ENV} is held by {holder}, and its process {process.pid} still runs on this machine: nothing freed. "
-            f"It runs no deployer ({' '.join(argv)}): if it is not the run (the lock may name it falsely), delete the lock yourself: "
+            f"It runs no deployer of {ENV} ({' '.join(argv)}): if it is not the run (the lock may name it falsely), delete the lock yourself: "
             f"{CLI} ssm delete-parameter --name {LOCK}\n"
         ), aws.err
     else:
@@ -5951,6 +5949,14 @@ def test_execute_warns_when_the_change_set_takes_other_values_than_the_layers_it
         "executing it deploys its values, not these (a change set made before those layers changed, or by hand): "
         f"make changeset STACK={layer} ENV={ENV} makes one with them"
     ) in aws.out.splitlines(), ascii(aws.out)
+
+
+def test_execute_of_a_change_set_whose_upstream_layer_is_gone_since_goes_on_to_its_question(aws):
+    # The comparison of the values read from other layers is a warning: a layer it reads destroyed since refused the execute.
+    layer = next(name for name in PROD_LAYERS if stubbed_aws.wired(name) and name != "service")
+    aws.reviewed_change_set(layer, upstream_gone=True)
+    assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1
+    assert "no terminal to ask on" in aws.err and "deployed first" not in aws.err, aws.err
 
 
 def test_a_message_names_the_configuration_file_of_the_output_dir_the_run_read(aws, tmp_path):

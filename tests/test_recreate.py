@@ -681,6 +681,23 @@ def test_diff_of_every_layer_names_a_deployed_layer_taken_out_of_enabled_layers(
     assert out.splitlines()[-1].startswith(f"note: {stack(taken_out)} is deployed and left as it is (not in enabled_layers of "), out
 
 
+def test_purge_frees_what_a_layer_taken_out_of_enabled_layers_retained(sandbox, run, tmp_path):
+    # output/ has no configuration of a layer the environment does not enable, whose names purge then checked: it refused.
+    optional = [name for name in templates.OPTIONAL_LAYERS if name in LAYERS and name != "ci"]
+    if not optional:
+        pytest.skip(f"{PARAMS_FILE} enables no optional layer that retains something")
+    deploy_and_destroy(sandbox, run)
+    taken_out = optional[0]
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    data = yaml.safe_load((params_dir / f"{ENV}.yaml").read_text())
+    data["enabled_layers"] = [name for name in data["enabled_layers"] if name != taken_out]
+    (params_dir / f"{ENV}.yaml").write_text(yaml.safe_dump(data))
+    assert generate_main("--params-dir", params_dir, "--output-dir", tmp_path / "output", "--no-lint").returncode == 0
+    code, out, err = run("purge", "--yes", "--params-dir", str(params_dir), "--output-dir", str(tmp_path / "output"))
+    assert code == 0, out + err
+    assert RETAINED_LOGS.isdisjoint(log_group_names(sandbox)), out
+
+
 def test_diff_of_layers_whose_creates_retained_names_block_says_the_deploy_would_be_refused(sandbox, run, monkeypatch):
     """make diff said "not deployed; deploying creates everything", and make deploy then refused: the
     destroyed stacks' retained log groups hold the names. diff says it first, from the deploy's own look,

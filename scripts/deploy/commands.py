@@ -15,7 +15,7 @@ from scripts.deploy import drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found, sandbox_gone
 from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, UPDATABLE, compact, destroy_order, stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
-from scripts.deploy.history import of_the_stack, previous_release, stack_mark
+from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark
 from scripts.deploy.text import parameter_values
 from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
@@ -205,8 +205,13 @@ class Commands:
         )
         deployer.say_waiting_change_sets(layer, change_set)
         if not a_rollback:  # a rollback's values are the stack's own but its image: output/'s are not its to compare with
-            # and those read from other layers' outputs: the change set table shows no parameter
-            deployer.say(*text.values_since_the_change_set(change_set, layer, exists, deployer.wired_parameters(layer)))
+            # and those read from other layers' outputs (the change set table shows no parameter), where they can be read:
+            # an upstream layer destroyed since, or in no settled state, leaves the change set to run as it was made
+            try:
+                wired = deployer.wired_parameters(layer)
+            except Failure:
+                wired = {}
+            deployer.say(*text.values_since_the_change_set(change_set, layer, exists, wired))
         # A rollback's change set (one its run left when it stopped at the question) is recorded as
         # the rollback it is: as a new release, the next rollback would go back to the image it left.
         # Only while that image runs and the change set deploys another: one made when another image
@@ -739,9 +744,9 @@ class Commands:
             ending = (
                 f"Let it end, or stop it with Ctrl-C in its terminal (or kill -TERM {running}), which frees the lock. If that process is "
                 "not the run"
-                if "scripts.deploy" in command
-                else f"It runs no deployer ({printable(' '.join(command), one_line=True)[:100] or 'its command line unreadable'}): if it is "
-                "not the run (the lock may name it falsely)"
+                if "scripts.deploy" in command and (f"--env={env}" in command or ("--env", env) in zip(command, command[1:], strict=False))
+                else f"It runs no deployer of {env} ({printable(' '.join(command), one_line=True)[:100] or 'its command line unreadable'}): "
+                "if it is not the run (the lock may name it falsely)"
             )
             raise Failure(
                 f"error: the lock of {env} is held by {holder}, and its process {running} still runs on this machine: nothing freed. "
@@ -904,14 +909,10 @@ class Commands:
             # is anyone's to write who may put the parameter, and make rollback follows it
             before = every[index - 1]["image_tag"] if index else None
             replaced = entry.get("replaced")
-            if (
-                index
-                and replaced is not None
-                and replaced != before
-                and not entry.get("rolled_back_from")
-                and replaced != entry["image_tag"]
-            ):
-                notes.append(f"it replaced {replaced}, not the release listed below it: make rollback from it goes back to {replaced}")
+            if replaced is not None and replaced != before and not entry.get("rolled_back_from") and replaced != entry["image_tag"]:
+                below = ", not the release listed below it" if index else ""
+                back = "is not gone back to: it was rolled back from since" if abandoned(every, replaced) else f"goes back to {replaced}"
+                notes.append(f"it replaced {replaced}{below}: make rollback from it {back}")
             notes.append("" if entry in ours else "of an earlier service stack: make rollback passes it over")
             said = "; ".join(note for note in notes if note)
             line = f"{entry.get('time', '?')}  {entry['image_tag']}  git {entry.get('revision', '?')}  by {entry.get('by', '?')}"

@@ -11,7 +11,6 @@ import functools
 import hashlib
 import json
 import math
-import re
 import shlex
 import subprocess
 import time
@@ -48,6 +47,7 @@ from templates.common import MOST_RELEASE_WAIT_MINUTES
 from templates.errors import RefusedFile, printable, read_regular_file, stops_held, untrusted_json
 from templates.generation import ALLOW_EVERY_UPDATE, stack_policy
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
+from templates.resolver import Resolver
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 # A change set's StatusReason when it changes nothing: AWS documents no wording; these are the ones the
@@ -203,27 +203,37 @@ def configuration_problem(config, declared: frozenset) -> str | None:
     return None
 
 
-def stated_whole_number(value, most: int) -> int | None:
+def stated_number(value, most: float) -> float | None:
     """A number a stack or a change set states (a string anyone who may update the stack wrote: a
-    CloudFormation Number takes 10.0, 1e1 and -0 too), rounded up; None for none from 0 to most."""
+    CloudFormation Number takes 10.0, 1e1 and 33.3 too); None for none from 0 to most."""
     try:
-        number = math.ceil(float(value))
-    except (TypeError, ValueError, OverflowError):  # text, nan, inf
+        number = float(value)
+    except (TypeError, ValueError):
         return None
-    return number if 0 <= number <= most else None
+    return number if 0 <= number <= most else None  # nan and inf fall outside
+
+
+def stated_whole_number(value, most: int) -> int | None:
+    """stated_number rounded up."""
+    number = stated_number(value, most)
+    return None if number is None else math.ceil(number)
 
 
 def stated_release_wait_minutes(given: dict) -> int:
     """params.release_wait_minutes from the parameters a change set or a stack states (strings):
     the service's stack operation lasts that much longer. 0 for a layer that runs no release (the
     alb layer states the strategy too, not the waits). Values no release of this tool's states (10.0,
-    text: set by hand) bound the wait by the longest a release may wait, not by a traceback."""
+    33.3 % steps: set by hand) count as CloudFormation's Numbers, rounded up at the end; text bounds the
+    wait by the longest a release of this tool's may wait, not by a traceback."""
     if not {"DeploymentStrategy", *params.WAIT_INPUTS} <= given.keys():
         return 0
-    numbers = {name: stated_whole_number(given[name], MOST_RELEASE_WAIT_MINUTES) for name in params.WAIT_INPUTS}
-    if None in numbers.values() or not 1 <= numbers["LinearStepPercent"] <= 100:
+    numbers = {name: stated_number(given[name], STATED_WAITS_MOST) for name in params.WAIT_INPUTS}
+    if None in numbers.values() or not 0 < numbers["LinearStepPercent"] <= 100:
         return MOST_RELEASE_WAIT_MINUTES
-    return params.release_wait_minutes({"DeploymentStrategy": given["DeploymentStrategy"]} | numbers)
+    return math.ceil(params.release_wait_minutes({"DeploymentStrategy": given["DeploymentStrategy"]} | numbers))
+
+
+STATED_WAITS_MOST = 100_000  # minutes: past any wait a service's template takes (TestPauseMinutes, up to 14 days)
 
 
 def destroy_order(layer_name) -> list[str]:
@@ -634,20 +644,32 @@ class Deployer:
         # The outputs are what that stack says, anyone's to change who may update it: a release watched by
         # other alarms than its own, or by none (an empty list reads as a repair's), or a traceback, were theirs to make.
         watched, given = [arn for arn in found[arns].split(",") if arn], found.get(minutes, "0")
-        upstream_layer = load_layer(self.env, upstream, self.output_dir)
-        alarms = [r for r in json.loads(upstream_layer.template)["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
-        prefix = re.escape(upstream_layer.parameters.get("NamePrefix", ""))
-        own = re.compile(rf"arn:aws[a-z-]*:cloudwatch:{re.escape(self.cf.meta.region_name)}:[0-9]{{12}}:alarm:{prefix}-[A-Za-z0-9-]+")
+        own = self.own_alarm_arns(upstream)
         monitoring = stated_whole_number(given, 180)  # API_RollbackConfiguration: MonitoringTimeInMinutes, 0 to 180
-        if len(watched) != len(alarms) or not all(own.fullmatch(arn) for arn in watched) or monitoring is None:
+        if sorted(watched) != own or monitoring is None:
             raise Failure(
                 f"error: {templates.stack_name(self.env, upstream)}'s outputs {arns} ({printable(found[arns], one_line=True)[:300]}) and "
-                f"{minutes} ({printable(given, one_line=True)[:40]}) are not what its template makes: its {len(alarms)} alarms, named "
-                f"{upstream_layer.parameters.get('NamePrefix', '')}-..., and 0 to 180 minutes; a release would be watched by other "
-                f"alarms than its own, or by none. make deploy STACK={upstream} ENV={self.env} puts them back; nothing changed"
+                f"{minutes} ({printable(given, one_line=True)[:40]}) are not what its template makes: its alarms ({', '.join(own)}), "
+                f"each once, and 0 to 180 minutes; a release would be watched by other alarms than its own, or by fewer. "
+                f"make deploy STACK={upstream} ENV={self.env} puts them back; nothing changed"
             )
         triggers = [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in watched]
         return {"RollbackConfiguration": {"RollbackTriggers": triggers, "MonitoringTimeInMinutes": monitoring}}
+
+    def own_alarm_arns(self, layer_name) -> list[str]:
+        """The ARNs of the alarms the layer's stack makes, by output/'s template and the values the stack states (its
+        NamePrefix: one changed in params/ and not deployed yet names the old alarms), in the stack's partition, region
+        and account (its StackId's): a DescribeStacks this run has made, no other call."""
+        found = self.describe(templates.stack_name(self.env, layer_name))
+        partition, _, region, account = found["StackId"].split(":")[1:5]
+        template = json.loads(load_layer(self.env, layer_name, self.output_dir).template)
+        resolver = Resolver(template, parameter_values(found), {}, region)
+        names = [
+            resolver.value(r["Properties"].get("AlarmName"))
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::CloudWatch::Alarm"
+        ]
+        return sorted(f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}" for name in names)
 
     def image_to_deploy(self, layer, image_tag=None) -> str | None:
         """The image tag a deploy of the layer sends: TAG='s, else the running one (a deploy without TAG=

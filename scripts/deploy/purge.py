@@ -406,11 +406,15 @@ def layer_retains(deployer, layer) -> set:
     return set(templates.retained_resources(read_output_file(deployer.output_dir / f"{layer}.json")).items())
 
 
-def layer_names(deployer, layer) -> set:
-    """The names the layer's template gives its resources of the NAMED types in this environment (guards.custom_names)."""
+def layer_names(deployer, layer) -> set | None:
+    """The names the layer's template gives its resources of the NAMED types in this environment (guards.custom_names);
+    None for a layer the environment does not enable (output/ has no configuration of it), whose stack may still
+    have been destroyed: its names are then not known, and not checked."""
     from scripts.deploy.deployer import load_layer  # here, not at the top: deployer.py imports this module
     from scripts.deploy.guards import custom_names
 
+    if not (deployer.output_dir / deployer.env / f"{layer}.json").exists():
+        return None
     return set(custom_names(deployer, load_layer(deployer.env, layer, deployer.output_dir)).values())
 
 
@@ -494,7 +498,7 @@ def purge(deployer, names) -> int:
             item.note = (
                 f"left: {templates.relative(deployer.output_dir / f'{layer}.json')} retains no {item.kind} {item.logical_id}{by_hand}"
             )
-        elif not item.gone and item.action and item.kind in NAMED and not takes(item, named[layer]):
+        elif not item.gone and item.action and item.kind in NAMED and named[layer] is not None and not takes(item, named[layer]):
             # the layer's type and logical id, another name: a stack of its name made by hand (another team's log group),
             # or one of an earlier NamePrefix; its key then stays with it (keep_keys_of_kept_log_groups)
             item.action = None
