@@ -664,6 +664,16 @@ def test_destroy_is_refused_before_anything_while_the_load_balancer_has_deletion
     ]
 
 
+def without_layer(tmp_path, taken_out) -> tuple:
+    """A copy of params/ whose sandbox environment no longer enables the optional layer, generated: the deploy options to use it."""
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    data = yaml.safe_load((params_dir / f"{ENV}.yaml").read_text())
+    data["enabled_layers"] = [name for name in data["enabled_layers"] if name != taken_out]
+    (params_dir / f"{ENV}.yaml").write_text(yaml.safe_dump(data))
+    assert generate_main("--params-dir", params_dir, "--output-dir", tmp_path / "output", "--no-lint").returncode == 0
+    return ("--params-dir", str(params_dir), "--output-dir", str(tmp_path / "output"))
+
+
 def test_diff_of_every_layer_names_a_deployed_layer_taken_out_of_enabled_layers(sandbox, run, tmp_path):
     # It still runs (a WAF still blocks), and no deploy changes it: diff said only "same as deployed" for the others.
     optional = [name for name in templates.OPTIONAL_LAYERS if name in LAYERS]
@@ -671,12 +681,7 @@ def test_diff_of_every_layer_names_a_deployed_layer_taken_out_of_enabled_layers(
         pytest.skip(f"{PARAMS_FILE} enables no optional layer to take out")
     deployed(sandbox, run)
     taken_out = optional[0]
-    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
-    data = yaml.safe_load((params_dir / f"{ENV}.yaml").read_text())
-    data["enabled_layers"] = [name for name in data["enabled_layers"] if name != taken_out]
-    (params_dir / f"{ENV}.yaml").write_text(yaml.safe_dump(data))
-    assert generate_main("--params-dir", params_dir, "--output-dir", tmp_path / "output", "--no-lint").returncode == 0
-    code, out, err = run("diff", "--params-dir", str(params_dir), "--output-dir", str(tmp_path / "output"))
+    code, out, err = run("diff", *without_layer(tmp_path, taken_out))
     assert code == 0, out + err
     assert out.splitlines()[-1].startswith(f"note: {stack(taken_out)} is deployed and left as it is (not in enabled_layers of "), out
 
@@ -687,13 +692,7 @@ def test_purge_frees_what_a_layer_taken_out_of_enabled_layers_retained(sandbox, 
     if not optional:
         pytest.skip(f"{PARAMS_FILE} enables no optional layer that retains something")
     deploy_and_destroy(sandbox, run)
-    taken_out = optional[0]
-    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
-    data = yaml.safe_load((params_dir / f"{ENV}.yaml").read_text())
-    data["enabled_layers"] = [name for name in data["enabled_layers"] if name != taken_out]
-    (params_dir / f"{ENV}.yaml").write_text(yaml.safe_dump(data))
-    assert generate_main("--params-dir", params_dir, "--output-dir", tmp_path / "output", "--no-lint").returncode == 0
-    code, out, err = run("purge", "--yes", "--params-dir", str(params_dir), "--output-dir", str(tmp_path / "output"))
+    code, out, err = run("purge", "--yes", *without_layer(tmp_path, optional[0]))
     assert code == 0, out + err
     assert RETAINED_LOGS.isdisjoint(log_group_names(sandbox)), out
 
