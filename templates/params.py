@@ -574,9 +574,8 @@ def load(path: Path) -> Environment:
     for key, value in tags.items():
         if key in RESERVED_TAGS:
             problems.append(f"{where}: tags.{key}: {shown(value)}: the deployer sets {key} itself; allowed: any other tag name")
-        elif (
-            isinstance(key, str) and key.lower() in INPUTS_BY_LOWER
-        ):  # indented under tags: by mistake, an input became a tag on every stack
+        # an input indented under tags: by mistake became a tag on every stack, and the input kept its value
+        elif isinstance(key, str) and key.lower() in INPUTS_BY_LOWER:
             problems.append(
                 f"{where}: tags.{key}: {shown(value)}: named as the input {INPUTS_BY_LOWER[key.lower()]}, which goes under parameters: "
                 "(as a tag it sets nothing); allowed: the input under parameters:, or a tag of another name"

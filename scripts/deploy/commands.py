@@ -458,11 +458,11 @@ class Commands:
         """What the deleted stacks left (and the layer whose deletion was under way: its stack may be gone, and what
         it retains with it), and, for a destroy of every layer stopped half way, the command that finishes it."""
         deployer, env = self.deployer, self.env
-        deleting = [deployer.deleting] if deployer.deleting else []
+        stopped_in, retains = deployer.deleting or (None, False)
         left = [name for name in todo if name not in destroyed]
-        purge.say_purge(deployer, deployer.retained_layers + deleting, each=bool(self.args.stack) or bool(left))
+        purge.say_purge(deployer, deployer.retained_layers + ([stopped_in] if retains else []), each=bool(self.args.stack) or bool(left))
         if left and len(todo) > 1:  # STACK= names one layer: make destroy alone would take every one
-            going = deployer.delete_sent == templates.stack_name(env, left[0])
+            going = stopped_in == left[0]
             deployer.say(
                 f"not destroyed yet: {', '.join(left)}"
                 + (f" (the run stopped in {left[0]}'s deletion: its stack may be gone or going already)" if going else "")
@@ -744,7 +744,7 @@ class Commands:
             ending = (
                 f"Let it end, or stop it with Ctrl-C in its terminal (or kill -TERM {running}), which frees the lock. If that process is "
                 "not the run"
-                if "scripts.deploy" in command and (f"--env={env}" in command or ("--env", env) in zip(command, command[1:], strict=False))
+                if lock.runs_deployer_of(command, env)
                 else f"It runs no deployer of {env} ({printable(' '.join(command), one_line=True)[:100] or 'its command line unreadable'}): "
                 "if it is not the run (the lock may name it falsely)"
             )

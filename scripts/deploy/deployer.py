@@ -326,8 +326,7 @@ class Deployer:
         self.calls = AwsCalls(err, sandbox=env == params.SANDBOX_ENV)
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
         self.retained_layers = []  # the layers this run destroyed that left something in the account (make purge frees it)
-        self.delete_sent = None  # the stack whose DeleteStack may have landed and whose deletion is not seen to end (destroy)
-        self.deleting = None  # the layer whose stack's deletion may have started when the run stopped (delete)
+        self.deleting = None  # (layer, whether it retains something) while its stack's DeleteStack may have landed (delete)
         self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
         self.enabled_layers = enabled_layers  # the params file's layers (a run of every layer deploys them)
         self.policy_only = []  # make diff: the layers whose stack policy alone differs, which a deploy does not set
@@ -1544,29 +1543,29 @@ class Deployer:
         self.finish(layer, found, outputs=False)
         self.outcomes[layer.name] = "tags updated"
 
-    def delete(self, stack, retaining=None):
+    def delete(self, stack, retains=False):
         """Delete the stack this run read (and checked was ours), by its id: one made under its name
         since (while the question was open, or while other layers were deleted) is not touched.
         StackName takes "the name or the unique stack ID":
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeleteStack.html
-        retaining: the stack's layer when it retains something; a run stopped once DeleteStack may have
-        landed (Ctrl-C, no answer, a stopped wait) leaves it in self.deleting: the stack may be gone, and
-        destroy names make purge for it too (commands.py). Refused or ended otherwise, it is not."""
+        A run stopped once DeleteStack may have landed (Ctrl-C, no answer, a stopped wait) leaves the stack's
+        layer in self.deleting, with whether it retains something: the stack may be gone, and destroy names it
+        as such, and make purge for it too (commands.py). Refused or ended otherwise, it is not."""
         found = self.describe(stack)
         if found.get("EnableTerminationProtection"):
             self.cf.update_termination_protection(StackName=found["StackId"], EnableTerminationProtection=False)
             self.say(f"{stack}: termination protection turned off, to delete it")
         started = self.now()
         token = f"delete-{stack}-{started:%Y%m%d%H%M%S}"
-        self.deleting, self.delete_sent = retaining, stack
+        self.deleting = (templates.layer_of(self.env, stack), retains)
         try:
             self.cf.delete_stack(StackName=found["StackId"], ClientRequestToken=token, **self.role)
         except AWS_ERRORS as error:
             if not may_have_landed(error):
-                self.deleting = self.delete_sent = None  # refused, or never sent: the stack is there
+                self.deleting = None  # refused, or never sent: the stack is there
             raise
         found = self.wait_for_stack(stack, token, started, operation="delete")
-        self.deleting = self.delete_sent = None
+        self.deleting = None
         if found["StackStatus"] != "DELETE_COMPLETE":
             self.print_failures()
             raise Failure(f"error: {stack} ended {found['StackStatus']}; fix the failed resources above and destroy again")
@@ -1606,7 +1605,7 @@ class Deployer:
                 for r in self.cf.describe_stack_resources(StackName=stack)["StackResources"]
                 if r.get("ResourceStatus") != "DELETE_COMPLETE"
             }
-        self.delete(stack, layer_name if any(ids.get(logical_id) for logical_id in keep) else None)
+        self.delete(stack, retains=any(ids.get(logical_id) for logical_id in keep))
         self.say(f"{stack}: deleted")
         if purge.say_retained(self, keep, ids):  # each with the command that frees it; make purge frees them all
             self.retained_layers.append(layer_name)

@@ -62,11 +62,8 @@ def holder_runs(held: dict, env: str) -> bool | None:
     if held.get("started"):
         started = start_time(pid)
         return None if started is None else started == held["started"]
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError):
-        return None
-    return b"scripts.deploy" in command and f"--env={env}".encode() in command
+    command = command_line(pid)
+    return None if command is None else runs_deployer_of(command, env)
 
 
 def gone(held: dict, env: str) -> str:
@@ -92,6 +89,11 @@ def command_line(pid: int) -> list[str] | None:
         return [word.decode(errors="replace") for word in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if word]
     except (OSError, ValueError):
         return None
+
+
+def runs_deployer_of(command: list[str], env: str) -> bool:
+    """The command line is a deployer's of env: scripts.deploy with --env=<env> (make's form) or --env <env>."""
+    return "scripts.deploy" in command and (f"--env={env}" in command or ("--env", env) in zip(command, command[1:], strict=False))
 
 
 def still_running(value: str, env: str) -> int | None:

@@ -531,9 +531,8 @@ def purge(deployer, names) -> int:
     deployer.say("purging:")
     try:
         purge_each(deployer, todo, ids)
-    except (
-        BaseException
-    ) as error:  # Ctrl-C, AWS out of reach: what was purged is said above; the next step, as a purge lists only what is left
+    # Ctrl-C, AWS out of reach: what was purged is said above; the next step, as a purge lists only what is left
+    except BaseException as error:
         if not aws.sandbox_gone(error, env):  # a sandbox whose server is gone took everything with it: its one line says so
             one = f" STACK={names[0]}" if len(names) == 1 else ""
             deployer.say(f"stopped: make purge ENV={env}{one} lists what is left of these and asks again")
