@@ -644,7 +644,9 @@ class Deployer:
         # other alarms than its own, or by none (an empty list reads as a repair's), or a traceback, were theirs to make.
         watched, given = [arn for arn in found[arns].split(",") if arn], found.get(minutes, "0")
         own = self.own_alarm_arns(upstream)
-        monitoring = stated_whole_number(given, 180)  # API_RollbackConfiguration: MonitoringTimeInMinutes, 0 to 180
+        # MonitoringTimeInMinutes: "Minimum value of 0. Maximum value of 180."
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackConfiguration.html
+        monitoring = stated_whole_number(given, 180)
         if sorted(watched) != own or monitoring is None:
             raise Failure(
                 f"error: {templates.stack_name(self.env, upstream)}'s outputs {arns} ({printable(found[arns], one_line=True)[:300]}) and "
