@@ -83,6 +83,8 @@ NOW = datetime(2025, 11, 25, 12, 0, 0, tzinfo=UTC)
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 
 
+ALARM_PREFIX = configuration(ENV, "release-alarms")["Parameters"]["NamePrefix"]  # the release alarms' names start with it
+
 OUTPUT_VALUES = {
     "CertificateArn": f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/5f3c2a1e-1111-2222-3333-444455556666",
     "HostedZoneId": "Z0123456789ABCDEFGHIJ",
@@ -97,9 +99,9 @@ OUTPUT_VALUES = {
     "ProductionListenerRuleArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener-rule/app/startupwebapp-alb/0123456789abcdef/1111111111111111/2222222222222222",
     "TestListenerRuleArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener-rule/app/startupwebapp-alb/0123456789abcdef/3333333333333333/4444444444444444",
     "AlertTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:startupwebapp-alerts",
-    "DeploymentAlarmNames": "startupwebapp-target-5xx,startupwebapp-unhealthy-hosts",
-    "RollbackAlarmArns": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:startupwebapp-target-5xx,"
-    f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:startupwebapp-unhealthy-hosts",
+    "DeploymentAlarmNames": f"{ALARM_PREFIX}-target-5xx,{ALARM_PREFIX}-unhealthy-hosts",
+    "RollbackAlarmArns": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ALARM_PREFIX}-target-5xx,"
+    f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ALARM_PREFIX}-unhealthy-hosts",
     "RollbackMonitoringMinutes": "10",
 }
 

@@ -1469,7 +1469,9 @@ def test_a_value_argparse_cannot_read_is_named_as_make_names_it(aws):
     assert aws.run("status", "--changeset=") == 2
     assert aws.err == "error: CHANGESET= (--changeset) is for make execute; status takes none: leave it out\n", aws.err
     assert aws.run("status", "--max-wait=") == 2
-    assert aws.err.startswith("error: MAX_WAIT= (--max-wait) is for make deploy, "), aws.err
+    assert aws.err == (
+        f"error: MAX_WAIT= (--max-wait) is for make {', '.join(deploy.TAKES_MAX_WAIT)}; status takes none: leave it out\n"
+    ), aws.err
     # YES=1 and MAX_WAIT= likewise: `make verify MAX_WAIT=1` waited verify's own 10 minutes.
     from scripts.deploy import TAKES_MAX_WAIT, TAKES_YES
 
@@ -2349,7 +2351,7 @@ def test_the_running_image_a_stack_holds_is_shown_escaped_by_status_and_in_the_u
     line = aws.out.splitlines()[-1]
     assert line.startswith(f"{stack('service'):<36} UPDATE_COMPLETE") and "  image v1\\x1b[2J\\u202egpj.exe" in line, line
     hint = deploy_text.release_not_recorded("v2", ENV, "/history", None, HOSTILE_IMAGE)
-    assert "make rollback ENV=prod TAG=v1\\x1b[2J\\u202egpj.exe" in hint and "\x1b" not in hint and "\u202e" not in hint, hint
+    assert f"make rollback ENV={ENV} TAG=v1\\x1b[2J\\u202egpj.exe" in hint and "\x1b" not in hint and "\u202e" not in hint, hint
 
 
 def test_diff_of_the_service_shows_the_running_image_escaped_beside_params_own(aws):
@@ -4129,6 +4131,7 @@ def test_an_error_answer_to_a_retried_create_change_set_is_cleaned_up_as_if_it_h
     assert f"stack {stack('cert-dns')}, empty (REVIEW_IN_PROGRESS) deleted" in aws.out
 
 
+ALARM_PREFIX = stubbed_aws.ALARM_PREFIX
 OWN_ALARMS = sorted(stubbed_aws.OUTPUT_VALUES["RollbackAlarmArns"].split(","))  # the release-alarms stack's, as it makes them
 
 
@@ -4138,7 +4141,7 @@ OWN_ALARMS = sorted(stubbed_aws.OUTPUT_VALUES["RollbackAlarmArns"].split(","))  
         (",", "10"),  # none: it read as a repair's empty list, "the next deploy watches them again"
         (OWN_ALARMS[0].rsplit(":", 1)[0] + ":attacker-never", "10"),  # another's alarm
         (",".join([OWN_ALARMS[0], OWN_ALARMS[0]]), "10"),  # one of its two, twice
-        (",".join(arn.replace(":alarm:startupwebapp-", ":alarm:startupwebapp-eu-") for arn in OWN_ALARMS), "10"),  # another prefix's
+        (",".join(arn.replace(f":alarm:{ALARM_PREFIX}-", f":alarm:{ALARM_PREFIX}-eu-") for arn in OWN_ALARMS), "10"),  # a longer prefix's
         (",".join(OWN_ALARMS), "ten"),  # a traceback (int())
         (",".join(OWN_ALARMS), "181"),  # past what CloudFormation takes
     ],

@@ -591,7 +591,7 @@ def test_make_hands_each_value_to_the_deployer_as_one_word_whatever_it_holds(tmp
 EMPTY_VALUES = {
     "STACK": ("destroy", "--stack"),  # left out, every layer
     "TAG": ("rollback", "--image-tag"),  # left out, the history's previous release
-    "CHANGESET": ("execute", "--changeset"),
+    "CHANGESET": ("status", "--changeset"),  # not execute's: there left out is refused with the same line
     "MAX_WAIT": ("deploy", "--max-wait"),
     "TIMEOUT": ("verify", "--timeout"),
     "CONNECT_TO": ("verify", "--connect-to"),  # left out, the checks go to the public host
