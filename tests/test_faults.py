@@ -1237,6 +1237,23 @@ def test_a_lock_whose_every_attempt_was_refused_is_not_said_to_be_held(offline_a
     assert retries and all(line.startswith("AWS not answering PutParameter") for line in retries), err
 
 
+@pytest.fixture
+def own_sandbox(tmp_path, monkeypatch):
+    """A seeded sandbox of the test's own, which the test may stop (the session's serves other tests);
+    stopped at its end. The retries' backoff is skipped: a stopped server refuses at once."""
+    import botocore.endpoint
+
+    from emulator.sandbox import Sandbox
+
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=lambda seconds: None))
+    box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
+    try:
+        box.seed()
+        yield box
+    finally:
+        box.stop()
+
+
 # Stopped once the change set is made (before it runs), while ExecuteChangeSet is under way (its first attempt's
 # answer lost, as when a paused server is stopped: the retries find nothing listening), and in the wait.
 @pytest.mark.parametrize(
@@ -1247,30 +1264,22 @@ def test_a_lock_whose_every_attempt_was_refused_is_not_said_to_be_held(offline_a
         "after-call.cloudformation.ExecuteChangeSet",
     ],
 )
-def test_a_sandbox_whose_server_is_gone_mid_deploy_says_that_alone(tmp_path, monkeypatch, after):
+def test_a_sandbox_whose_server_is_gone_mid_deploy_says_that_alone(own_sandbox, monkeypatch, after):
     # Its change sets, stacks and lock went with it: the advice to delete a change set, follow or delete
     # the stack and free the lock named a server that was no more (make execute of a change set it no longer had).
-    import botocore.endpoint
     from botocore.exceptions import ReadTimeoutError
 
-    from emulator.sandbox import Sandbox
     from scripts.deploy import aws
 
-    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=lambda seconds: None))  # the retries' backoff
-    box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
-    endpoint = box.endpoint
+    box, endpoint = own_sandbox, own_sandbox.endpoint
 
     def stop(**_):
         if box.stop() and after.startswith("before-send"):  # sent, and its answer lost; what a handler returns is the response
             raise ReadTimeoutError(endpoint_url=endpoint)
 
     on_each_client(monkeypatch, after, stop)
-    try:
-        box.seed()
-        with deploying_into(box) as run:
-            code, out, err = run("deploy", "--stack", "cert-dns", "--yes")
-    finally:
-        box.stop()
+    with deploying_into(box) as run:
+        code, out, err = run("deploy", "--stack", "cert-dns", "--yes")
     assert code == 1 and not box.running(), out + err
     assert "may be left" not in out and "delete-" not in out, out
     *retries, last = err.splitlines()
@@ -1282,25 +1291,15 @@ def test_a_sandbox_whose_server_is_gone_mid_deploy_says_that_alone(tmp_path, mon
     assert len(retries) == aws.MAX_ATTEMPTS - 1 and all(line.startswith("AWS not answering ") for line in retries), err
 
 
-def test_a_destroy_on_a_sandbox_whose_server_is_gone_says_that_alone(tmp_path, monkeypatch):
+def test_a_destroy_on_a_sandbox_whose_server_is_gone_says_that_alone(own_sandbox, monkeypatch):
     # It named the purge of the layers it had seen deleted and "make destroy destroys what is left", of stacks gone with the server.
-    import botocore.endpoint
-
-    from emulator.sandbox import Sandbox
-
-    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=lambda seconds: None))  # the retries' backoff
-    box = Sandbox(tmp_path / "state").start(exit_with_parent=True)
-    endpoint = box.endpoint
-    try:
-        box.seed()
-        with deploying_into(box) as run:
-            for layer in ("cert-dns", "alb"):
-                code, out, err = run("deploy", "--stack", layer, "--yes")
-                assert code == 0, out + err
-            on_each_client(monkeypatch, "after-call.cloudformation.DeleteStack", lambda **_: box.stop())  # alb's, the first
-            code, out, err = run("destroy", "--yes")
-    finally:
-        box.stop()
+    box, endpoint = own_sandbox, own_sandbox.endpoint
+    with deploying_into(box) as run:
+        for layer in ("cert-dns", "alb"):
+            code, out, err = run("deploy", "--stack", layer, "--yes")
+            assert code == 0, out + err
+        on_each_client(monkeypatch, "after-call.cloudformation.DeleteStack", lambda **_: box.stop())  # alb's, the first
+        code, out, err = run("destroy", "--yes")
     assert code == 1 and "not destroyed yet" not in out and "make purge" not in out, out
     assert err.splitlines()[-1].startswith(f"error: cannot reach {endpoint}/ "), err
 
