@@ -1836,8 +1836,8 @@ def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
     before_asking = f"{stack('service')}: deleting it leaves in the account: LogGroup (AWS::Logs::LogGroup), LogKey (AWS::KMS::Key)"
     assert out.index(before_asking) < out.index(f"{stack('service')}: deleted")
     assert f"{stack('service')}: termination protection turned off, to delete it" in out
-    assert "retained, still in the account: LogGroup (AWS::Logs::LogGroup) /ecs/startupwebapp" in out
-    assert "retained, still in the account: LogKey (AWS::KMS::Key) 0b1c2d3e-key" in out
+    assert "retained, not deleted with the stack: LogGroup (AWS::Logs::LogGroup) /ecs/startupwebapp" in out
+    assert "retained, not deleted with the stack: LogKey (AWS::KMS::Key) 0b1c2d3e-key" in out
     assert out.splitlines()[-1] == (
         f"free all that the destroyed stack retained, and only that, once the data may go: make purge ENV={ENV} STACK=service "
         "(lists it and asks first)"
@@ -1936,7 +1936,7 @@ def test_a_stack_of_a_downstream_layers_name_that_is_not_ours_does_not_hold_a_de
 def test_destroy_of_a_stack_whose_rollback_deleted_its_resources_lists_none_as_retained(aws):
     """A failed first create's rollback deleted what it made (RetainExceptOnCreate): nothing to free."""
     out = destroyed_service(aws, resource_status="DELETE_COMPLETE")
-    assert "retained, still in the account" not in out and "make purge" not in out, out
+    assert "retained, not deleted with the stack" not in out and "make purge" not in out, out
 
 
 def test_the_clients_read_a_json_apis_times_in_utc_whatever_the_machines_zone(monkeypatch):

@@ -470,7 +470,7 @@ def test_destroy_everything_in_reverse_order(sandbox, run, deployed):
     assert deleted == [templates.stack_name(ENV, layer) for layer in reversed(LAYERS)]
     not_enabled = [layer for layer in templates.layer_order() if layer not in LAYERS]  # nor deployed: not worth a line
     assert not any(templates.stack_name(ENV, layer) in out for layer in not_enabled), out
-    assert "retained, still in the account: Certificate" in out
+    assert "retained, not deleted with the stack: Certificate" in out
     code, out, _ = run("status")
     header, *lines = out.splitlines()
     assert header.startswith("STACK") and lines and all(line.endswith("not deployed") for line in lines)

@@ -94,7 +94,7 @@ def test_create_destroy_purge_create_again(sandbox, run):
     service, alb, cert = kept["service"], kept["alb"], kept["cert-dns"]
     log_keys = [kept[layer]["LogKey"] for layer in ("service", "waf") if layer in kept]  # each log group's KMS key
     # destroy says, for each retained resource, the command that frees it, and that purge frees them all
-    assert f"retained, still in the account: LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}" in out
+    assert f"retained, not deleted with the stack: LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}" in out
     cli = sandbox_aws_cli(sandbox)  # copied, it reaches the sandbox
     assert f"free it: {cli} logs delete-log-group --log-group-name {SERVICE_LOGS}   #" in out
     assert f"free it: {cli} kms schedule-key-deletion --key-id {service['LogKey']} --pending-window-in-days 30   #" in out

@@ -118,7 +118,8 @@ def say_retained(deployer, keep, ids) -> bool:
         physical_id = ids.get(logical_id)
         if not physical_id:
             continue  # never created (the create that failed, or its Condition false): nothing is retained
-        deployer.say(f"  retained, still in the account: {logical_id} ({kind}) {physical_id}")
+        # What CloudFormation skipped, not looked up: one deleted by hand before is gone (make purge looks, and lists only what is there).
+        deployer.say(f"  retained, not deleted with the stack: {logical_id} ({kind}) {physical_id}")
         command = free_command(kind, physical_id, deployer.cli)
         if command:
             deployer.say(f"    free it: {command}   # {WHAT_FREEING_COSTS.get(kind, 'it holds no data')}")
