@@ -571,9 +571,19 @@ def load(path: Path) -> Environment:
     if not isinstance(tags, dict):
         problems.append(f"{where}: tags: expected a mapping of tag names to strings")
         tags = {}
+    # IAM takes tag names that differ only in case for one, and refuses a role given both ("Duplicate tag keys
+    # found. Please note that Tag keys are case insensitive."): the stacks' tags reach their roles, so the
+    # service layer's create would fail half way through a deploy of every layer.
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_tags.html (Case sensitivity)
+    taken = {name.lower(): f"the deployer's {name}" for name in RESERVED_TAGS}
     for key, value in tags.items():
         if key in RESERVED_TAGS:
             problems.append(f"{where}: tags.{key}: {shown(value)}: the deployer sets {key} itself; allowed: any other tag name")
+        elif isinstance(key, str) and key.lower() in taken:
+            problems.append(
+                f"{where}: tags.{named(key)}: the same name as {taken[key.lower()]} but for case, which IAM takes for one tag "
+                "(a role given both is refused); allowed: a name no other tag has in any case"
+            )
         # an input indented under tags: by mistake became a tag on every stack, and the input kept its value
         elif isinstance(key, str) and key.lower() in INPUTS_BY_LOWER:
             problems.append(
@@ -584,7 +594,7 @@ def load(path: Path) -> Environment:
         # beside the deployer's Environment read as two values of one tag.
         elif not (isinstance(key, str) and TAG_KEY.fullmatch(key) and key == key.strip() and not key.lower().startswith("aws:")):
             problems.append(
-                f"{where}: tags.{named(key)}: not a tag name; allowed: up to 128 letters, digits, spaces and _.:/=+-@, "
+                f"{where}: tags.{named(key)}: not a tag name; allowed: up to 128 ASCII letters, digits, spaces and _.:/=+-@, "
                 "no space at either end, not starting with aws: (in any case)"
             )
         elif not (
@@ -594,6 +604,8 @@ def load(path: Path) -> Environment:
                 f"{where}: tags.{key}: {shown(value)}; allowed: a string of 1 to 256 letters, digits, spaces and _.:/=+-@ "
                 "(no newline, no space at either end)"
             )
+        if isinstance(key, str):
+            taken.setdefault(key.lower(), f"tags.{named(key)}")
     if len(tags) + len(RESERVED_TAGS) > MAX_TAGS:
         problems.append(
             f"{where}: tags: {len(tags)} tags and the {len(RESERVED_TAGS)} the deployer sets make {len(tags) + len(RESERVED_TAGS)}; "

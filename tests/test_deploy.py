@@ -3435,6 +3435,38 @@ def test_the_history_keeps_the_newest_releases_whose_stored_value_fits_the_stand
     assert json.loads(written[0]) == entries
 
 
+def test_updates_that_kept_the_image_leave_the_history_before_the_release_a_rollback_goes_back_to():
+    """Every service update that runs is recorded: a full history of setting changes that kept the image pushed
+    out the running image's own release, and make rollback found nothing earlier. They go first, oldest first."""
+    from scripts.deploy import history as release_history
+
+    kept = release_history.RELEASES_KEPT
+    v5 = release("v5", "2025-11-20T10:00:00Z") | {"replaced": None}
+    v6 = release("v6", "2025-11-21T10:00:00Z") | {"replaced": "v5"}
+    rollback = release("v5", "2025-11-21T11:00:00Z") | {"replaced": "v6", "rolled_back_from": "v6"}
+    v6_again = release("v6", "2025-11-21T12:00:00Z") | {"replaced": "v5"}
+    same = [release("v6", f"2025-11-22T10:{i:02}:00Z") | {"replaced": "v6"} for i in range(kept + 5)]
+    entries = [v5, v6, rollback, v6_again, *same]
+    written = []
+
+    class Ssm:
+        def get_parameter(self, Name):  # noqa: N803 (boto3's names)
+            return {"Parameter": {"Name": Name, "Value": release_history.stored(entries[:-1]), "Version": 1}}
+
+        def put_parameter(self, **given):
+            written.append(json.loads(given["Value"]))
+            return {"Version": 2}
+
+    release_history.ReleaseHistory(Ssm(), ENV, print, lambda seconds: None).record(entries[-1])
+    (history,) = written
+    # the releases and the rollback stay, with the newest updates that kept the image after them
+    assert history == [v5, v6, rollback, v6_again, *same[-(kept - 4) :]], history
+    assert release_history.previous_release(history, "v6") == rollback  # v5, as it last ran
+    # with only releases left, the oldest go
+    releases = [release(f"v{i}", "2025-11-20T10:00:00Z") | {"replaced": f"v{i - 1}"} for i in range(kept + 3)]
+    assert release_history.trimmed([*releases, *same]) == releases[-(kept - 1) :] + same[-1:]
+
+
 def test_change_sets_whose_listing_gives_a_token_again_are_a_note_and_the_run_goes_on():
     client = paging_forever("cloudformation", "list_change_sets", {"StackName": stack("alb")}, {"Summaries": []})
     said = []

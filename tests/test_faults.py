@@ -200,6 +200,18 @@ SILENTLY_ACCEPTED = [
     ("an empty tag value", dump({**GOOD, "tags": {"Owner": ""}}), "tags.Owner: ''; allowed: a string of 1 to 256"),
     ("a tag overriding Project", dump({**GOOD, "tags": {"Project": "other"}}), "the deployer sets Project itself"),
     ("a tag overriding Environment", dump({**GOOD, "tags": {"Environment": "staging"}}), "sets Environment itself"),
+    # IAM takes tag names that differ only in case for one, and refuses a role given both: the service layer's create failed
+    (
+        "the deployer's tag in another case",
+        dump({**GOOD, "tags": {"environment": "x"}}),
+        "tags.environment: the same name as the deployer's Environment but for case, which IAM takes for one tag",
+    ),
+    (
+        "two tags that differ only in case",
+        dump({**GOOD, "tags": {"CostCenter": "a", "costcenter": "b"}}),
+        "tags.costcenter: the same name as tags.CostCenter but for case, which IAM takes for one tag (a role given both is refused); "
+        "allowed: a name no other tag has in any case",
+    ),
 ]
 
 

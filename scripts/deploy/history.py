@@ -70,9 +70,7 @@ class ReleaseHistory:
         # the one read + 1 means another run wrote in between. Then its entries are read back from
         # the parameter's history and written again with ours, so that no release is lost.
         for _ in range(RELEASE_WRITE_TRIES):
-            kept = [*entries, entry][-RELEASES_KEPT:]
-            while len(stored(kept)) > MOST_STORED:
-                kept.pop(0)
+            kept = trimmed([*entries, entry])
             try:
                 written = self.ssm.put_parameter(
                     Name=self.name,
@@ -124,6 +122,21 @@ class ReleaseHistory:
         return [entry for entry in found if is_release(entry)] if isinstance(found, list) else []
 
 
+def redeploy(entry) -> bool:
+    """A service update that kept the image that ran (another setting changed): no rollback goes back to it."""
+    return entry.get("replaced") == entry["image_tag"] and not entry.get("rolled_back_from")
+
+
+def trimmed(entries) -> list[dict]:
+    """The history as written: at most RELEASES_KEPT entries, within MOST_STORED characters. The oldest
+    redeploy goes first, then the oldest entry: routine setting changes, each recorded, pushed out the
+    release a rollback goes back to (21 of them, and make rollback found nothing earlier)."""
+    kept = list(entries)
+    while len(kept) > RELEASES_KEPT or len(stored(kept)) > MOST_STORED:
+        del kept[next((i for i, entry in enumerate(kept[:-1]) if redeploy(entry)), 0)]
+    return kept
+
+
 def merged(read, theirs) -> list[dict]:
     """Another run's history with what this run read and theirs lacks before it: a version that is
     not a list (a hand edit, say) reads as none, which would otherwise cost the whole history."""
@@ -162,7 +175,7 @@ def is_release(entry) -> bool:
 
 def own_releases(releases, image) -> list[int]:
     """The indexes of the image's own releases: neither rollbacks nor releases of the same image again."""
-    return [i for i, e in enumerate(releases) if e["image_tag"] == image and not e.get("rolled_back_from") and e.get("replaced") != image]
+    return [i for i, e in enumerate(releases) if e["image_tag"] == image and not e.get("rolled_back_from") and not redeploy(e)]
 
 
 def abandoned(releases, image) -> bool:
