@@ -477,9 +477,10 @@ MOST_PARAMS_FILE_BYTES = 1 << 20  # a params file is a few kilobytes; a larger o
 # Lines as people count them (git diff, grep, editors): PyYAML's reader also ends a line at NEL,
 # U+2028 and U+2029, as YAML 1.1 did; YAML 1.2 reads them as ordinary characters
 # (https://yaml.org/spec/1.2.2/#54-line-break-characters), as those tools do, which show what follows one
-# on the same line: "# a comment<U+2028>key: value" looked like a comment and set the key. Refused.
+# on the same line: "# a comment<U+2028>key: value" looked like a comment and set the key. Refused, and so
+# is a carriage return without a newline after it, which git diff shows as ^M and grep as nothing, on one line.
 LINE_BREAK = re.compile("\r\n|[\r\n]")
-HIDDEN_LINE_BREAK = re.compile("[\x85\u2028\u2029]")
+HIDDEN_LINE_BREAK = re.compile("[\x85\u2028\u2029]|\r(?!\n)")
 
 
 def read_yaml(path: Path, where: str, what: str = "a params file"):
@@ -503,7 +504,7 @@ def read_yaml(path: Path, where: str, what: str = "a params file"):
             [
                 f"{where}: line {len(LINE_BREAK.split(text[: hidden.start()]))}: the character {hidden.group()!r} ends a line for the "
                 "YAML reader, but not for git diff, grep or an editor, which show what follows it on the same line; allowed: "
-                "newlines (\\n) to end a line"
+                "newlines (\\n, or \\r\\n) to end a line"
             ]
         )
     try:

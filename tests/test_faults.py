@@ -121,13 +121,24 @@ HOSTILE = [
             GOOD_TEXT.replace(REGION_LINE, f"# the region{character}{REGION_LINE}", 1),
             f"prod.yaml: line {REGION_LINE_NUMBER}: the character {character!r} ends a line for the YAML reader, but not for git diff",
         )
-        for name, character in (("NEL", "\x85"), ("a line separator", "\u2028"), ("a paragraph separator", "\u2029"))
+        for name, character in (("NEL", "\x85"), ("a line separator", "\u2028"), ("a paragraph separator", "\u2029"), ("a lone CR", "\r"))
     ),
     ("a tag name with a space at its end", dump({**GOOD, "tags": {"Environment ": "prod"}}), "no space at either end, not starting"),
     ("a tag value with a space at its start", dump({**GOOD, "tags": {"Owner": " ops"}}), "tags.Owner: ' ops'; allowed: a string"),
     # a letter that shows as nothing: the review showed startupwebapp<U+3164> as startupwebapp
     ("a tag value with an invisible letter", dump({**GOOD, "tags": {"Owner": "ops\u3164"}}), "tags.Owner: 'ops\\u3164'; allowed: a string"),
 ]
+
+
+def test_a_params_file_with_windows_line_ends_is_read_as_with_newlines(tmp_path):
+    # \r\n ends a line for every tool; a lone \r does not (HOSTILE above)
+    windows, unix = tmp_path / "windows", tmp_path / "unix"
+    windows.mkdir(), unix.mkdir()
+    text = (ROOT / "params" / "sandbox.yaml").read_bytes()
+    assert b"\r" not in text
+    assert generate(windows, text.replace(b"\n", b"\r\n"), name="sandbox.yaml")[0] == 0
+    assert generate(unix, text, name="sandbox.yaml")[0] == 0
+    assert snapshot(windows / "out") == snapshot(unix / "out") != {}
 
 
 @pytest.mark.parametrize(("what", "text", "words"), HOSTILE, ids=[case[0] for case in HOSTILE])
