@@ -93,7 +93,7 @@ def refuse_blocked_creates(deployer, layer, then=None) -> None:
     if blocked:
         held.append(
             "what destroyed stacks retained still holds names their creates need: "
-            + "; ".join(f"{item.stack}: {item.label}" + (" (not made by that stack)" if item.foreign else "") for item in blocked)
+            + "; ".join(f"{item.stack}: {item.label}" + held_since(item) for item in blocked)
         )
     if loose:
         held.append(
@@ -125,15 +125,20 @@ def refuse_blocked_creates(deployer, layer, then=None) -> None:
     for item in blocked:
         if item.foreign:  # purge never touches it: only its owner knows whether it may go
             command = purge.free_command(item.kind, item.physical_id, deployer.cli) or "the console"
-            advice.append(
-                f"make purge leaves {item.physical_id}, as that stack did not make it: delete it yourself if it is not needed: {command}"
-            )
+            why = "as no stack lists it as retained" if item.kept_on_replace else "as that stack did not make it"
+            advice.append(f"make purge leaves {item.physical_id}, {why}: delete it yourself if it is not needed: {command}")
     for _, name in loose:
         advice.append(
             f"{name}, if no stack uses it (one an update that renamed its group kept, or one made by hand), you delete yourself once its logs are not needed: "
             + purge.free_command("AWS::Logs::LogGroup", name, deployer.cli)
         )
     raise RefusedAhead("error: refused before creating anything: " + "; ".join(held) + ". " + "; ".join(advice) + ", then deploy again")
+
+
+def held_since(item) -> str:
+    if item.kept_on_replace:
+        return " (made by a later stack of that name, which kept it when an update replaced it)"
+    return " (not made by that stack)" if item.foreign else ""
 
 
 def loose_log_groups(deployer, creates, named) -> list[tuple[str, str]]:
@@ -502,7 +507,7 @@ def taken_log_group(deployer, stack, stack_id, logical_id, name) -> str | None:
     """None while no log group holds `name`; else whose it is, what it holds and the command that frees it (purge's look)."""
     item = purge.Retained(stack, stack_id, logical_id, "AWS::Logs::LogGroup", name)
     try:
-        purge.inspect(deployer, item, set())
+        purge.inspect(deployer, item, {})
     except AWS_ERRORS as error:
         item.facts, item.note = None, error_code(error)
     if item.gone:

@@ -77,7 +77,8 @@ class Retained:
     note: str = ""
     gone: bool = False
     scheduled: bool = False  # a key whose deletion is scheduled already: nothing left to do, one line for all
-    foreign: bool = False  # a resource of that name exists, but that stack did not create it
+    foreign: bool = False  # a resource of that name exists, but that stack did not make it
+    kept_on_replace: bool = False  # foreign: a later stack of that name made it, and kept it when an update replaced it
     failed: bool = False  # its deletion was refused (said as it happened)
     facts: dict | None = None
 
@@ -294,8 +295,17 @@ ACT = {
 }
 
 
-def inspect(deployer, item, ours_elsewhere) -> None:
-    """Decide what purge does with one retained resource: item.action, item.note, item.gone, item.foreign."""
+def listing(summaries, items) -> dict:
+    """Deleted stack id -> the physical ids of what it retained (its every item)."""
+    listed = {summary["StackId"]: set() for summary in summaries}
+    for item in items:
+        listed[item.stack_id].add(item.physical_id)
+    return listed
+
+
+def inspect(deployer, item, listed) -> None:
+    """Decide what purge does with one retained resource: item.action, item.note, item.gone, item.foreign.
+    listed: deleted stack id -> what it retained (listing), of the deleted stacks of the names looked at."""
     if item.kind not in INSPECT:
         command = free_command(item.kind, item.physical_id, deployer.cli)
         item.note = f"left: purge does not delete a {item.kind}" + (f"; by hand: {command}" if command else "")
@@ -311,16 +321,22 @@ def inspect(deployer, item, ours_elsewhere) -> None:
     tags = (item.facts or {}).get("tags")
     if tags is not None and not _ours(item, tags):
         item.action = None
-        if tags.get(STACK_ID_TAG) in ours_elsewhere:  # the one a later stack of that layer created: listed under it
+        maker = tags.get(STACK_ID_TAG)
+        if maker != item.stack_id and item.physical_id in listed.get(maker, ()):  # a later stack of that name made it: listed under it
             item.gone = True
             return
         item.foreign = True
+        # A later stack of that name made it, then an update replaced it (a NamePrefix change renames a log group) and kept it
+        # (UpdateReplacePolicy): that stack's list of what it retained names the new one, not this.
+        item.kept_on_replace = maker != item.stack_id and maker in listed and tags.get(LOGICAL_ID_TAG) == item.logical_id
         item.note = (
-            f"left alone: not the one {item.stack} created (it carries no aws:cloudformation tags of that stack: made by hand "
+            f"left alone: made by a later {item.stack} ({maker}), which kept it when an update replaced it: no stack lists it as retained"
+            if item.kept_on_replace
+            else f"left alone: not the one {item.stack} created (it carries no aws:cloudformation tags of that stack: made by hand "
             "or by another tool)"
         )
         if item.kind in NAMED:
-            item.note += "; its name blocks creating the layer again: delete it yourself if it is not needed"
+            item.note += f"; its name blocks creating the layer again: delete it yourself if it is not needed: {free_command(item.kind, item.physical_id, deployer.cli)}"
 
 
 def keep_keys_of_kept_log_groups(items) -> None:
@@ -441,17 +457,18 @@ def blocking(deployer, creates: dict) -> list[Retained]:
                 summaries.append(summary)
             elif summary["StackName"] in creates and summary["StackStatus"] not in EMPTY_STATUSES:
                 live.add(summary["StackName"])
-    items = []
+    items, every = [], []
+    summaries = [summary for summary in summaries if summary["StackName"] not in live]
     for summary in summaries:
-        if summary["StackName"] in live:
-            continue
         names = creates[summary["StackName"]]
-        named = [item for item in retained_by(deployer, summary) if item.kind in NAMED and takes(item, names)]
+        retained = retained_by(deployer, summary)
+        every += retained
+        named = [item for item in retained if item.kind in NAMED and takes(item, names)]
         if named and ours(deployer, summary):  # a stack not of ours: what it retained is never purged
             items += named
-    ids = {item.stack_id for item in items}
+    listed = listing(summaries, every)
     for item in items:
-        inspect(deployer, item, ids - {item.stack_id})
+        inspect(deployer, item, listed)
     # One it could not read (no permission: the CI deploy role reads no log group) is not named: its
     # create says what to do if the name is taken.
     return [item for item in items if not item.gone and item.facts is not None]
@@ -482,12 +499,13 @@ def purge(deployer, names) -> int:
             deployer.say(
                 f"{summary['StackName']} ({summary['StackId']}) was not made by this tool (no tags {templates.PROJECT}'s stacks carry): what it retained is left"
             )
-    items, ids = [], {s["StackId"] for s in summaries}
+    items = []
     for summary in summaries:
         items += retained_by(deployer, summary)
+    listed = listing(summaries, items)
     retains, named = {}, {}  # layer -> what its template retains, and the names it gives in this environment: read once
     for item in items:
-        inspect(deployer, item, ids - {item.stack_id})
+        inspect(deployer, item, listed)
         layer = templates.layer_of(env, item.stack)
         if layer not in retains:
             retains[layer], named[layer] = layer_retains(deployer, layer), layer_names(deployer, layer)
@@ -531,7 +549,7 @@ def purge(deployer, names) -> int:
     deployer.confirm(f"purge these {len(todo)} resources? [y/N] ", "nothing purged")
     deployer.say("purging:")
     try:
-        purge_each(deployer, todo, ids)
+        purge_each(deployer, todo, listed)
     # Ctrl-C, AWS out of reach: what was purged is said above; the next step, as a purge lists only what is left
     except BaseException as error:
         if not aws.sandbox_gone(error, env):  # a sandbox whose server is gone took everything with it: its one line says so
@@ -544,7 +562,7 @@ def purge(deployer, names) -> int:
     return 0
 
 
-def purge_each(deployer, todo, ids) -> None:
+def purge_each(deployer, todo, listed) -> None:
     """Delete (or schedule the deletion of) each item, looked at again right before; a failure is said and marked on it."""
     kept_groups = set()  # stack ids whose log group could not be deleted: their keys stay
     for item in todo:
@@ -553,10 +571,10 @@ def purge_each(deployer, todo, ids) -> None:
             continue
         # Looked at again right before it: a resource replaced under its name, or a key a log group
         # took since (while the question was open, or the items before it went), is no longer the one listed.
-        listed = item.action
-        inspect(deployer, item, ids - {item.stack_id})
+        action = item.action
+        inspect(deployer, item, listed)
         keep_keys_other_log_groups_use(deployer.client("logs"), [item])
-        if item.gone or item.action != listed:
+        if item.gone or item.action != action:
             deployer.say(f"  {item.label}: left: it changed since it was listed ({'gone' if item.gone else item.note})")
             continue
         try:
