@@ -149,6 +149,17 @@ def downstream_of(layer: str) -> set:
     return {downstream for (downstream, _), (upstream, _) in WIRING.items() if upstream == layer}
 
 
+def destroy_order(layer_name) -> list[str]:
+    """The layer and every layer that reads its outputs, directly or through another, in the order
+    destroy takes them (readers first: it refuses a layer while one is deployed)."""
+    chain, todo = set(), [layer_name]
+    while todo:
+        if (name := todo.pop()) not in chain:
+            chain.add(name)
+            todo.extend(downstream_of(name))
+    return [name for name in reversed(layer_order()) if name in chain]
+
+
 class WiringError(ToolError):
     """The layers' wiring does not fit their templates; generation stops."""
 

@@ -44,6 +44,7 @@ def test_logs_pages_through_the_group_and_prints_time_task_id_and_message(aws):
 
 def test_logs_of_an_environment_without_the_service_point_to_deploying_every_layer(aws):
     aws.not_deployed("service")  # make deploy STACK=service would be refused while alb is not deployed either
+    aws.cf.add_response("list_stacks", {"StackSummaries": []}, {"StackStatusFilter": ["DELETE_COMPLETE"]})  # none destroyed either
     assert aws.run("logs") == 1
     assert aws.err == f"error: {stack('service')} is not deployed: make deploy ENV={ENV} deploys every layer in order\n"
 

@@ -173,7 +173,36 @@ def test_create_destroy_purge_create_again(sandbox, run):
 
     code, out, err = run("purge", "--stack", "service", "--yes")  # the stack exists again: refused
     assert code == 1 and f"refusing to purge: {stack('service')} still exists (UPDATE_COMPLETE)" in err, out + err
+    # the layers that read the service's outputs are destroyed first: a destroy of the service alone is refused
+    if set(templates.destroy_order("service")[:-1]) & set(LAYERS):
+        assert (
+            f"destroy first (make destroy ENV={ENV} STACK=<layer> for {', '.join(templates.destroy_order('service'))}, in that order)"
+            in err
+        )
+        assert run("destroy", "--stack", "service", "--yes")[0] == 1  # what the advice was before
+    else:
+        assert f"destroy first (make destroy ENV={ENV} STACK=service)" in err, err
     assert SERVICE_LOGS in log_group_names(sandbox)
+
+
+def test_logs_after_a_destroy_read_the_log_group_it_retained_until_purge_deletes_it(sandbox, run):
+    # destroy and purge advise reading the logs first (make logs SINCE=<time>), which refused: the service is not deployed
+    deploy_and_destroy(sandbox, run)
+    logs = sandbox.client("logs")
+    logs.create_log_stream(logGroupName=SERVICE_LOGS, logStreamName="web/web/abcd")
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=SERVICE_LOGS, logStreamName="web/web/abcd", logEvents=[{"timestamp": now, "message": "last words"}])
+    code, out, err = run("logs", "--since", "1h")
+    assert code == 0, out + err
+    first, *events = out.splitlines()
+    assert first.startswith(f"note: {stack('service')} is not deployed; {SERVICE_LOGS}, which the one deleted last at "), out
+    assert first.endswith(f" retained, holds what it logged (until make purge ENV={ENV} deletes it)"), out
+    assert [line.split("  ", 2)[1:] for line in events] == [["abcd", "last words"]], out
+    assert run("purge", "--stack", "service", "--yes")[0] == 0
+    code, out, err = run("logs")
+    assert code == 1 and err == f"error: {stack('service')} is not deployed: make deploy ENV={ENV} deploys every layer in order\n", (
+        out + err
+    )
 
 
 def test_purge_looks_again_right_before_each_deletion(sandbox, run, monkeypatch):
@@ -748,6 +777,10 @@ def test_diff_of_layers_whose_creates_retained_names_block_says_the_deploy_would
         note
     )
     assert all(name in note for name in RETAINED_LOGS), note  # the service layer's too, past the first layer created (cert-dns)
+    # its last line advises the deploy once the names are freed, not as if it could run now
+    assert out.splitlines()[-1] == (
+        f"differs from what {ENV} runs: {', '.join(LAYERS)} (make deploy ENV={ENV} applies it, once what the note above names is freed)"
+    ), out
     code, out, err = run("deploy", "--yes")
     assert code == 1 and err.startswith("error: refused before creating anything: what destroyed stacks retained"), out + err
 

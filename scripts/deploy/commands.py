@@ -13,7 +13,7 @@ import templates
 from scripts import verify
 from scripts.deploy import drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found, sandbox_gone
-from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, UPDATABLE, compact, destroy_order, stated_whole_number
+from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, UPDATABLE, compact, stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark
 from scripts.deploy.text import parameter_values
@@ -346,7 +346,7 @@ class Commands:
 
     def diff(self) -> int:
         differing = [layer.name for layer in self.layers if self.deployer.diff(layer, self.args.image_tag)]
-        self.say_creates_refused_ahead()
+        refused_ahead = self.say_creates_refused_ahead()
         deployable = [
             name for name in differing if name not in self.deployer.policy_only + self.deployer.not_ours + self.deployer.not_compared
         ]
@@ -356,8 +356,9 @@ class Commands:
             # without TAG= keeps the running image: the one compared needs TAG= too
             stack = f" STACK={self.args.stack}" if self.args.stack else ""
             tag = f" TAG={self.args.image_tag}" if self.args.image_tag and "service" in deployable else ""
+            once = ", once what the note above names is freed" if refused_ahead else ""
             self.deployer.say(
-                f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy{stack} ENV={self.env}{tag} applies it)"
+                f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy{stack} ENV={self.env}{tag} applies it{once})"
             )
         if self.deployer.policy_only:
             self.deployer.say(f"only the stack policy differs: {', '.join(self.deployer.policy_only)} (set it as said above)")
@@ -367,20 +368,22 @@ class Commands:
             self.say_deployed_but_not_enabled()
         return 1 if differing else 0
 
-    def say_creates_refused_ahead(self):
+    def say_creates_refused_ahead(self) -> bool:
         """make diff of a layer not deployed said "deploying creates everything", and make deploy then
         refused: a name its create needs is held (what a destroyed stack retained, a log group in no
         stack). The deploy's own look (guards.refuse_blocked_creates), said as a note; its calls only
-        where a layer is not deployed."""
+        where a layer is not deployed. Whether it would be refused."""
         deployer = self.deployer
         creates = [layer for layer in self.layers if not deployer.has_stack(layer.stack)]
         if not creates:
-            return
+            return False
         deployer.run_layers = self.layers
         try:
             guards.refuse_blocked_creates(deployer, creates[0], then="make deploy looks again before its first create")
         except RefusedAhead as refused:
             deployer.say("note: make deploy would be refused: " + str(refused).removeprefix("error: refused before creating anything: "))
+            return True
+        return False
 
     def drift(self) -> int:
         """CloudFormation's drift detection on each layer: 0 in sync, 1 drifted, 2 some layer not fully
@@ -406,7 +409,7 @@ class Commands:
         if in_use:
             raise Failure(
                 f"error: refusing to destroy {templates.stack_name(env, self.args.stack)}: {', '.join(in_use)} still {'uses' if len(in_use) == 1 else 'use'} its outputs; destroy {'that' if len(in_use) == 1 else 'those'} first: "
-                f"make destroy ENV={env} STACK=<layer> for {', '.join(destroy_order(self.args.stack)[:-1])}, in that order (one not deployed "
+                f"make destroy ENV={env} STACK=<layer> for {', '.join(templates.destroy_order(self.args.stack)[:-1])}, in that order (one not deployed "
                 f"says so), then STACK={self.args.stack}"
             )
         existing = [
@@ -922,8 +925,16 @@ class Commands:
 
     def logs(self) -> int:
         """Print the service's log events since SINCE; with FOLLOW, keep printing until Ctrl-C, then exit 0."""
-        deployer = self.deployer
-        names = logs.service_stack(deployer)
+        deployer, stack = self.deployer, templates.stack_name(self.env, "service")
+        kept = None if deployer.has_stack(stack) else purge.kept_log_group(deployer, stack)
+        if kept:
+            name, deleted = kept
+            when = f" at {deleted:%Y-%m-%d %H:%M:%S %Z}" if deleted else ""
+            deployer.say(
+                f"note: {stack} is not deployed; {name}, which the one deleted last{when} retained, holds what it logged "
+                f"(until make purge ENV={self.env} deletes it)"
+            )
+        names = {"log_group": kept[0]} if kept else logs.service_stack(deployer)
         start_ms = int(deployer.now().timestamp() * 1000) - self.args.since_seconds * 1000
         if self.args.follow:
             deployer.say(f"{names['log_group']} since {self.args.since}, every {logs.FOLLOW_SECONDS:g} s until Ctrl-C")

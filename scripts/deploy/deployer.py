@@ -236,17 +236,6 @@ def stated_release_wait_minutes(given: dict) -> int:
 STATED_WAITS_MOST = 100_000  # minutes: past any wait a service's template takes (TestPauseMinutes, up to 14 days)
 
 
-def destroy_order(layer_name) -> list[str]:
-    """The layer and every layer that reads its outputs, directly or through another, in the order
-    destroy takes them (readers first: it refuses a layer while one is deployed)."""
-    chain, todo = set(), [layer_name]
-    while todo:
-        if (name := todo.pop()) not in chain:
-            chain.add(name)
-            todo.extend(templates.downstream_of(name))
-    return [name for name in reversed(templates.layer_order()) if name in chain]
-
-
 def monitoring_minutes(described: dict) -> int:
     """MonitoringTimeInMinutes of a change set's or a stack's RollbackConfiguration; 0 without one."""
     return int(described.get("RollbackConfiguration", {}).get("MonitoringTimeInMinutes", 0))
@@ -1575,7 +1564,7 @@ class Deployer:
     def destroy_and_deploy_again(self, layer_name) -> str:
         """How to destroy a layer and deploy it again: the layers that read its outputs, directly or
         through another, go first (destroy refuses it while one is deployed)."""
-        order = destroy_order(layer_name)
+        order = templates.destroy_order(layer_name)
         if order == [layer_name]:
             return f"make destroy STACK={layer_name} ENV={self.env} and deploy it again"
         return (

@@ -389,6 +389,21 @@ def deleted_stacks(deployer, stacks) -> list[dict]:
     return sorted(found, key=lambda s: s.get("DeletionTime") or s["CreationTime"], reverse=True)
 
 
+def kept_log_group(deployer, stack) -> tuple[str, object] | None:
+    """After a destroy: (name, deletion time) of the log group the stack deleted last retained, while it is still
+    the one that stack created (purge's look); None otherwise. What make logs reads once the service is destroyed,
+    as destroy's and purge's advice to read the logs before they go says."""
+    for summary in deleted_stacks(deployer, {stack})[:1]:
+        if not ours(deployer, summary):
+            return None
+        for item in retained_by(deployer, summary):
+            if item.kind == "AWS::Logs::LogGroup":
+                inspect(deployer, item, {})
+                if not item.gone and not item.foreign and item.facts is not None:
+                    return item.physical_id, summary.get("DeletionTime")
+    return None
+
+
 def ours(deployer, summary) -> bool:
     """The deleted stack carried the tags every stack of ours does (ListStacks has no tags; DescribeStacks
     reads a deleted stack by its id). https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html"""
@@ -487,9 +502,15 @@ def purge(deployer, names) -> int:
             live.append(f"{stack} still exists ({found['StackStatus']})")
     if live:
         one = f" STACK={names[0]}" if len(names) == 1 else ""
+        # A layer other deployed layers read is destroyed after them: its destroy alone is refused.
+        first = (
+            f" STACK=<layer> for {', '.join(templates.destroy_order(names[0]))}, in that order"
+            if one and deployer.consumers(names[0])
+            else ""
+        )
         raise Failure(
             f"error: refusing to purge: {'; '.join(live)}. purge deletes only what deleted stacks left behind: "
-            f"destroy first (make destroy ENV={env}{one}), or purge the destroyed layers one by one with STACK=<layer>; nothing purged"
+            f"destroy first (make destroy ENV={env}{first or one}), or purge the destroyed layers one by one with STACK=<layer>; nothing purged"
         )
     summaries = []
     for summary in deleted_stacks(deployer, stacks):
