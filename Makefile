@@ -71,10 +71,12 @@ NOT_A_TARGET := $(if $(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS)),$(filter-out 
 ifneq ($(NOT_A_TARGET),)
 $(error $(NOT_A_TARGET): not a make target, and make $(firstword $(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS))) would run before make stops at it; a value goes as NAME=value, with no space around = (ACTION=ROLLBACK, TAG=v1))
 endif
-# Any other misspelt target (make delpoy): make's own "No rule to make target" names no way on.
+# Any other misspelt target (make delpoy): make's own "No rule to make target" names no way on. One
+# whose first word is a target's (sandbox-start) names the targets that start with it.
 NO_SUCH_TARGET := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 ifneq ($(NO_SUCH_TARGET),)
-$(error $(firstword $(NO_SUCH_TARGET)): not a make target; make help lists them)
+LIKE := $(filter $(firstword $(subst -, ,$(firstword $(NO_SUCH_TARGET))))%,$(TARGETS))
+$(error $(firstword $(NO_SUCH_TARGET)): not a make target$(if $(LIKE),$(COMMA) like $(LIKE)); make help lists them)
 endif
 ON_COMMAND_LINE := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
 REFUSING := $(firstword $(foreach g,$(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS)),$(if $(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(g)),$(ON_COMMAND_LINE)),$(g))))

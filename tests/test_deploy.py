@@ -2367,6 +2367,21 @@ def test_diff_of_the_service_shows_the_running_image_escaped_beside_params_own(a
     ), ascii(aws.out)
 
 
+def test_diff_of_a_service_whose_create_stopped_before_its_settling_step_says_the_next_deploy_runs_it(aws):
+    # Ctrl-C between the create and the update that sets KeepRunningCount true: the diff showed false -> true unexplained.
+    configured = configuration(ENV, "service")["Parameters"]["ImageTag"]
+    aws.deployed("service", parameters=service_parameters(configured) | {"KeepRunningCount": "false"})
+    aws.cf.add_response("get_template", {"TemplateBody": template("service")}, {"StackName": stack("service"), "TemplateStage": "Original"})
+    aws.upstream_deployed("service")
+    aws.stack_policy("service")
+    assert aws.run("diff", "--stack", "service") == 1, aws.err
+    assert "-parameter KeepRunningCount=false" in aws.out.splitlines(), aws.out
+    assert aws.out.splitlines()[-2] == (
+        "  note: KeepRunningCount false: the step after the service's create that leaves the task count to auto-scaling did not run "
+        f"(a run stopped before it); make deploy STACK=service ENV={ENV} runs it"
+    ), aws.out
+
+
 def test_status_with_ssm_alone_not_answering_shows_the_stacks_and_notes_the_marks(aws):
     # The marks are read after CloudFormation answered: SSM out of reach alone (its own endpoint, a
     # proxy rule) is a note under a status that still shows every stack, not a failed status.

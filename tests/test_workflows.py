@@ -906,6 +906,10 @@ def test_a_misspelt_target_is_refused_naming_make_help():
         made = make_n(*typed)
         assert made.returncode == 2 and made.stdout == "", made
         assert f"*** {typed[-1]}: not a make target; make help lists them.  Stop." in made.stderr, made.stderr
+    # a first word that is a target's names the targets that start with it
+    made = make_n("sandbox-start")
+    assert made.returncode == 2 and made.stdout == "", made
+    assert "*** sandbox-start: not a make target, like sandbox sandbox-stop sandbox-status; make help lists them.  Stop." in made.stderr
 
 
 def test_make_help_says_what_env_and_stack_take():

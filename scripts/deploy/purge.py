@@ -183,7 +183,7 @@ def _inspect_log_group(clients, item):
     arn = group.get("logGroupArn") or group["arn"].removesuffix(":*")
     item.facts = {"kms": group.get("kmsKeyId"), "tags": logs.list_tags_for_resource(resourceArn=arn).get("tags", {})}
     stored, days = group.get("storedBytes", 0), group.get("retentionInDays")
-    kept = f", kept {days} days" if days else ""
+    kept = f", kept {days} day{'' if days == 1 else 's'}" if days else ""
     return "delete", f"it holds {stored} bytes of logs{kept}; they go with it: export them first if they are needed"
 
 
