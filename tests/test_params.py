@@ -412,10 +412,17 @@ BAD = [
         "line 3: the character '\\x00' cannot be read",
         "allowed: printable",
     ),
-    # YAML ends lines at a carriage return too: counted by newlines, this was line 1
+    # YAML ends lines at a carriage return too; git diff and grep do not: one without a newline after it is refused
+    # where it stands, and \r\n counts as one line end
     (
         "after CR line ends",
         "region: us-east-1\rparameters:\r  DesiredCount: 1\x01\r",
+        "line 1: the character '\\r' ends a line for the YAML reader, but not for git diff",
+        "allowed: newlines (\\n, or \\r\\n) to end a line",
+    ),
+    (
+        "after CR LF line ends",
+        "region: us-east-1\r\nparameters:\r\n  DesiredCount: 1\x01\r\n",
         "line 3: the character '\\x01' cannot be read",
         "allowed:",
     ),
