@@ -33,7 +33,11 @@ DOCUMENTATION_NETWORKS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")  
 # boundary allows it to perform only the actions that are allowed by both its identity-based policies
 # and its permissions boundaries." https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
 # The partition is aws: every region params/ may name is in it (templates/alb.py REGIONS).
-SECRET_ARN = rf"arn:aws:secretsmanager:[a-z0-9-]+:[0-9]{{12}}:secret:{PROJECT}[A-Za-z0-9/_+=.@-]*-[A-Za-z0-9]{{6}}"
+# A secret's name is at most 512 characters (botocore's secretsmanager model, CreateSecret Name: NameType, max
+# 512); its ARN ends in the name, a hyphen and six random characters.
+# https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html
+MOST_SECRET_NAME = 512
+SECRET_ARN = rf"arn:aws:secretsmanager:[a-z0-9-]+:[0-9]{{12}}:secret:{PROJECT}[A-Za-z0-9/_+=.@-]{{0,{MOST_SECRET_NAME - len(PROJECT)}}}-[A-Za-z0-9]{{6}}"
 ECR_REPOSITORY_NAME = rf"{PROJECT}[a-z0-9]*([._/-][a-z0-9]+)*"  # an ECR name, [a-z0-9]+([._/-][a-z0-9]+)*, of the project
 IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 # Linux ids are 32 bits, and 4294967295 is (uid_t)-1, "no id": https://man7.org/linux/man-pages/man2/setresuid.2.html
@@ -345,7 +349,7 @@ INPUTS = {
             "Secrets Manager secret with the database credentials (keys username, password, host, port), in the stacks' account and "
             "encrypted with the AWS managed key aws/secretsmanager: the execution role may use no other KMS key. Each environment its own.",
             pattern=SECRET_ARN,
-            hint=f"a Secrets Manager secret ARN whose name starts with {PROJECT} (the roles' permissions boundary allows no other) and ends in -XXXXXX",
+            hint=f"a Secrets Manager secret ARN whose name starts with {PROJECT} (the roles' permissions boundary allows no other), of at most {MOST_SECRET_NAME} characters, and ends in -XXXXXX",
             default_in_template=False,
         ),
         Input(

@@ -19,6 +19,7 @@ import yaml
 from conftest import NOWHERE, ROOT, Ran, deployed, deploying_into, generate_main, no_real_aws, on_each_client
 
 import templates
+from templates.inputs import MOST_SECRET_NAME
 from templates.params import load, load_all
 
 PROD = (ROOT / "params" / "prod.yaml").read_text()
@@ -211,6 +212,14 @@ SILENTLY_ACCEPTED = [
     ("an empty tag value", dump({**GOOD, "tags": {"Owner": ""}}), "tags.Owner: ''; allowed: a string of 1 to 256"),
     ("a tag overriding Project", dump({**GOOD, "tags": {"Project": "other"}}), "the deployer sets Project itself"),
     ("a tag overriding Environment", dump({**GOOD, "tags": {"Environment": "staging"}}), "sets Environment itself"),
+    # no secret has a name past Secrets Manager's 512 characters: a deploy with it would fail each task's start
+    (
+        "a database secret whose name is longer than a secret's may be",
+        prod_parameters(
+            DatabaseSecretArn=re.sub(r"(:secret:[^-]+)", lambda m: m[1] + "x" * MOST_SECRET_NAME, GOOD["parameters"]["DatabaseSecretArn"])
+        ),
+        f"of at most {MOST_SECRET_NAME} characters, and ends in -XXXXXX",
+    ),
     # IAM takes tag names that differ only in case for one, and refuses a role given both: the service layer's create failed
     (
         "the deployer's tag in another case",
