@@ -231,6 +231,8 @@ def shown(value) -> str:
         length = len(text)
     else:
         text, length = printable(repr(value), one_line=True), len(str(value))  # repr shows a letter that shows as nothing as it is
+        # A combining mark shows as part of the letter before it: 'a' and U+0301 read as one refused 'á'.
+        text = "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Mn", "Me") else c for c in text)
     return text if len(text) <= 200 else f"{text[:60]}...{text[-40:]} ({length} characters)"
 
 

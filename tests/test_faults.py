@@ -128,6 +128,8 @@ HOSTILE = [
     ("a tag value with a space at its start", dump({**GOOD, "tags": {"Owner": " ops"}}), "tags.Owner: ' ops'; allowed: a string"),
     # a letter that shows as nothing: the review showed startupwebapp<U+3164> as startupwebapp
     ("a tag value with an invisible letter", dump({**GOOD, "tags": {"Owner": "ops\u3164"}}), "tags.Owner: 'ops\\u3164'; allowed: a string"),
+    # a combining accent read as part of the letter before it: the refused value showed as 'á', with nothing to see wrong
+    ("a tag value with a combining accent", dump({**GOOD, "tags": {"Owner": "a\u0301"}}), "tags.Owner: 'a\\u0301'; allowed: a string"),
 ]
 
 
