@@ -948,6 +948,7 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
             "holds a line break or control character; allowed: one line",
         ),
         (("  alb_hours: {", "  alb_hours: &a {"), "anchors (&name) are not allowed"),
+        (("range: [60, 80]", "range: [80, 60]"), "plan.range: allowed: the plan total's lowest and highest dollars"),
         (("\nregion: us-east-1", "\nregion: us-east-1\nregion: us-east-1"), "key 'region' is given twice"),
         (("  - data transfer out of AWS\n", "  - data transfer out of AWS\u2028region: eu-west-1\n"), "'\\u2028' ends a line for the YAML"),
     ],
@@ -980,6 +981,7 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         "an escape sequence in a label",
         "a right-to-left override in a price's text",
         "an anchor",
+        "a plan range upside down",
         "a key given twice",
         "a line separator",
     ],
@@ -1738,6 +1740,27 @@ def test_the_document_names_the_smoke_checks_make_verify_asks_of_a_release(writt
     listed = "; ".join(f"GET {check['path']} answers {check['status']}" for check in checks)
     said += f"and the `smoke_checks` of params/{env}.yaml: {listed}." if checks else f"alone: params/{env}.yaml lists no `smoke_checks`."
     assert said in written[env].decode().splitlines(), env
+
+
+def test_an_estimate_outside_the_plans_range_says_so_beside_the_plans_items(reviewed):
+    # The plan's row labels (ECS service (2 tasks)) stay the plan's whatever params say; a total past the plan's range
+    # (MaxCapacity and DesiredCount raised) was not flagged.
+    plan = cost.load_prices()["plan"]
+    low, high = (Decimal(str(bound)) for bound in plan["range"])
+    ours = reviewed[plan["environment"]]
+    for total, side in ((high + 1, "above"), (low - 1, "below"), (low, None), (high, None)):
+        estimate = types.SimpleNamespace(
+            env=ours.env, prices=ours.prices, layers=ours.layers, scaling_extra=ours.scaling_extra, total=total
+        )
+        lines = render.plan_section(estimate)
+        assert lines[4].startswith("| The plan's item | Plan ("), lines
+        said = [line for line in lines if line.startswith("This estimate is ")]
+        assert said == ([f"This estimate is {side} the plan's {plan['total']}: the rows above show where it differs."] if side else []), (
+            said
+        )
+    other = next(env for env in reviewed if env != plan["environment"])  # the plan prices its environment alone
+    estimate = types.SimpleNamespace(env=other, prices=ours.prices, layers=ours.layers, scaling_extra=ours.scaling_extra, total=high * 10)
+    assert not any(line.startswith("This estimate is ") for line in render.plan_section(estimate))
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -76,6 +76,14 @@ def table_problems(table) -> list[str]:
         return problems
     plan = table["plan"]
     problems += [f"plan.{key}: missing or not text" for key in ("source", "environment", "total") if not isinstance(plan.get(key), str)]
+    bounds = plan.get("range")
+    if not (
+        isinstance(bounds, list)
+        and len(bounds) == 2
+        and all(decimal_of(b) is not None for b in bounds)
+        and decimal_of(bounds[0]) <= decimal_of(bounds[1])
+    ):
+        problems.append("plan.range: allowed: the plan total's lowest and highest dollars, such as [60, 80]")
     rows = plan.get("rows")
     if not isinstance(rows, list):
         problems.append("plan.rows: allowed: a list of {what: <text>, plan: <text>, and items, types, outside or scaling_peak_share}")

@@ -948,7 +948,7 @@ def plan_section(review: Review) -> list[str]:
         "",
         f"The plan estimated {plan['total']} a month for this phase in {plan['environment']}.{note}",
         "",
-        f"| Item | Plan ({plan['environment']}) | This estimate ({env}) |",
+        f"| The plan's item | Plan ({plan['environment']}) | This estimate ({env}) |",
         "|---|---|---|",
     ]
     costs = cost_lines(review)
@@ -982,4 +982,8 @@ def plan_section(review: Review) -> list[str]:
         labels = ", ".join(f"{label} ×{count}" if count > 1 else label for label, count in sorted(counts.items()))
         lines.append(f"| Not in the plan: {cell(labels)} | — | {money(sum((line.amount for line in rest), ZERO))} |")
     lines.append(f"| **Total** | **{cell(plan['total'])}** | **{money(review.total)}**{cell(with_peak)} |")
+    low, high = (dec(bound) for bound in plan["range"])
+    if env == plan["environment"] and not low <= review.total <= high:
+        side = "above" if review.total > high else "below"
+        lines += ["", f"This estimate is {side} the plan's {plan['total']}: the rows above show where it differs."]
     return lines + [""]
