@@ -1535,8 +1535,17 @@ def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(
         (params_dir / "prod.yaml").write_text(yaml.safe_dump(data))
         output_dir = generate_into(params_dir, Path(tempfile.mkdtemp(dir=tmp_path)) / "output")
         documents = documents_of(output_dir, params_dir)
-        assert "**Example values**" not in documents["sandbox"]
-        return [line for line in documents["prod"].splitlines() if line.startswith("- **Example values** (prod)")]
+        assert "**Example values**" not in documents["sandbox"] and "Not deployable" not in documents["sandbox"]
+        lines = documents["prod"].splitlines()
+        found = [line for line in lines if line.startswith("- **Example values** (prod)")]
+        # said at the top too, before the exposure that shows them as the account's: the same inputs as the finding's
+        banner = [i for i, line in enumerate(lines) if line.startswith("**Not deployable as it is**: ")]
+        assert len(banner) == len(found), banner
+        if banner:
+            named = re.findall(r"(\w+) \([^)]*\) (?:names|is|holds) ", found[0])
+            assert lines[banner[0]].startswith(f"**Not deployable as it is**: {', '.join(named)} hold"), (named, lines[banner[0]])
+            assert banner[0] < lines.index("## Exposure and encryption")
+        return found
 
     (line,) = finding(examples)
     for name in examples:

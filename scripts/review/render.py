@@ -70,7 +70,17 @@ def summary(review: Review) -> list[str]:
         else:
             lines.append(f"| {number_} | {link} | {absent_text(review)} | | |")
     lines.append(f"| | **Total** | | {sum(len(created(layer)) for layer in deployed)} | **{money(review.total)}** |")
-    return lines + [""]
+    lines.append("")
+    examples = example_inputs(review)
+    if examples:  # said at the top too: the table and the exposure below show them as if they were the account's
+        lines += [
+            f"**Not deployable as it is**: {', '.join(name for name, _ in examples)} "
+            f"{'hold documentation examples' if len(examples) > 1 else 'holds a documentation example'}, shown below as "
+            f"{'they are' if len(examples) > 1 else 'it is'}: replace {'them' if len(examples) > 1 else 'it'} in {review.params_file} "
+            "(see [Security findings](#security-findings)).",
+            "",
+        ]
+    return lines
 
 
 def created(layer: Layer) -> list[str]:
@@ -619,29 +629,35 @@ def counting_firewall(review: Review) -> list[str]:
 
 
 def example_values(review: Review) -> list[str]:
-    """Values of documentation examples an environment keeps (the sandbox's are the emulator's own:
-    its account is the example one): they pass the params checks, but name another account's secret,
-    a zone that is not the domain's, addresses no client has, or a VPC, subnets and a security group
-    of no one's (CloudFormation refuses those ids at the change set)."""
-    if review.env == params.SANDBOX_ENV:
-        return []
-    found = []
-    for name, value in sorted(review.environment.values.items()):
-        where = review.params_file if name in review.environment.explicit else "its default"
-        if f":{inputs.EXAMPLE_ACCOUNT}:" in value:
-            found.append(f"{name} ({where}) names account {inputs.EXAMPLE_ACCOUNT}, AWS's documentation example")
-        elif value == inputs.EXAMPLE_HOSTED_ZONE_ID:
-            found.append(f"{name} ({where}) is the example zone id {value}")
-        elif examples := [item for item in value.split(",") if re.fullmatch(inputs.EXAMPLE_RESOURCE_ID, item)]:
-            found.append(f"{name} ({where}) holds {', '.join(examples)}, this repository's example id{'s' * (len(examples) > 1)}")
-        elif documentation_network(value):
-            found.append(f"{name} ({where}) is {value}, addresses reserved for documentation (RFC 5737) that no client has")
+    """The finding of the documentation examples an environment keeps."""
+    found = [said for _, said in example_inputs(review)]
     if not found:
         return []
     return [
         f"- **Example values** ({review.env}): {'; '.join(found)}. Replace them, and any other example value, before deploying {review.env}.",
         "",
     ]
+
+
+def example_inputs(review: Review) -> list[tuple[str, str]]:
+    """(input, what it holds) of the values of documentation examples an environment keeps (the sandbox's
+    are the emulator's own: its account is the example one): they pass the params checks, but name
+    another account's secret, a zone that is not the domain's, addresses no client has, or a VPC, subnets
+    and a security group of no one's (CloudFormation refuses those ids at the change set)."""
+    if review.env == params.SANDBOX_ENV:
+        return []
+    found = []
+    for name, value in sorted(review.environment.values.items()):
+        where = review.params_file if name in review.environment.explicit else "its default"
+        if f":{inputs.EXAMPLE_ACCOUNT}:" in value:
+            found.append((name, f"{name} ({where}) names account {inputs.EXAMPLE_ACCOUNT}, AWS's documentation example"))
+        elif value == inputs.EXAMPLE_HOSTED_ZONE_ID:
+            found.append((name, f"{name} ({where}) is the example zone id {value}"))
+        elif examples := [item for item in value.split(",") if re.fullmatch(inputs.EXAMPLE_RESOURCE_ID, item)]:
+            found.append((name, f"{name} ({where}) holds {', '.join(examples)}, this repository's example id{'s' * (len(examples) > 1)}"))
+        elif documentation_network(value):
+            found.append((name, f"{name} ({where}) is {value}, addresses reserved for documentation (RFC 5737) that no client has"))
+    return found
 
 
 def documentation_network(value: str) -> bool:
