@@ -1786,6 +1786,23 @@ def test_the_costs_the_plan_leaves_out_say_how_many_of_each(written, env):
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_what_a_deletion_of_the_stack_leaves_says_a_protected_load_balancer_and_the_boundary_the_ci_layer_gives(written, env):
+    # "every other resource is deleted with it" of the alb layer, whose load balancer prod protects: its destroy is refused.
+    # The ci layer "Feeds: no other layer", yet the service roles carry the boundary it creates, by name.
+    text = written[env].decode()
+    alb = next(line for line in text.splitlines() if line.startswith("- When the stack is deleted: ") and "AccessLogBucket" in line)
+    protected = ENVIRONMENTS[env].values["DeletionProtection"] == "true"
+    said = "; but LoadBalancer has deletion protection on (DeletionProtection true in "
+    assert (said in alb) == protected, alb
+    if protected:
+        assert alb.endswith("make destroy refuses until a deploy with DeletionProtection false turns it off"), alb
+    feeds = [line for line in text.splitlines() if line.startswith("- Feeds too: the permissions boundary ")]
+    assert len(feeds) == ENVIRONMENTS[env].deploys("ci"), feeds
+    if feeds:
+        assert f"`{templates.common.ROLE_BOUNDARY}` it creates, which the roles of the service layer carry" in feeds[0], feeds
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_the_exposure_section_says_whether_a_web_acl_is_in_front_of_the_load_balancer(written, env):
     # An ops reviewer of prod read its exposure without learning that no WAF is in front (staging's has one).
     text = written[env].decode()

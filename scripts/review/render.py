@@ -293,6 +293,17 @@ def stack_section(review: Review, layer: Layer) -> list[str]:
     ]
     if layer.name != "ci" and any("PermissionsBoundary" in r.get("Properties", {}) for r in layer.resources.values()):
         lines.append(boundary_line(review))
+    if layer.name == "ci":  # by its fixed name, not an output: "Feeds" does not show it
+        carriers = [
+            other.name
+            for other in review.layers
+            if other.name != "ci" and any("PermissionsBoundary" in r.get("Properties", {}) for r in other.resources.values())
+        ]
+        lines.append(
+            f"- Feeds too: the permissions boundary `{ROLE_BOUNDARY}` it creates, which the roles of the {', '.join(carriers)} "
+            f"layer{'s' * (len(carriers) > 1)} carry in every environment deployed to this account: make destroy deletes this "
+            "layer last, and a destroy of it alone is for an account none of them runs in any more"
+        )
     if layer.optional:
         lines.append(f"- Optional: deployed in {env} as {review.params_file} lists it in `enabled_layers`")
     deploy_time = sorted(layer.resolver.deploy_time)
@@ -321,9 +332,35 @@ def stack_section(review: Review, layer: Layer) -> list[str]:
             else "- When the stack is deleted: every resource is deleted with it"
         )
         + key_deletions(layer, [name for name in created(layer) if name not in kept])  # the template's order, not a set's
+        + protected_load_balancers(review, layer, kept)
     )
     lines.append(f"- Tags: {', '.join(f'{code(k)}={code(v)}' for k, v in sorted(tags.items())) or 'none'}")
     return lines + [""]
+
+
+def protected_load_balancers(review: Review, layer: Layer, kept: list[str]) -> str:
+    """A load balancer whose deletion protection is on cannot be deleted: neither can its stack, and make destroy
+    refuses it first (scripts/deploy/purge.py deletion_protected)."""
+    protected = {
+        name: attribute.get("Value")
+        for name in created(layer)
+        if name not in kept and layer.resources[name]["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"
+        for attribute in layer.resources[name].get("Properties", {}).get("LoadBalancerAttributes", [])
+        if attribute.get("Key") == "deletion_protection.enabled" and str(layer.resolver.value(attribute.get("Value"))).lower() == "true"
+    }
+    if not protected:
+        return ""
+    setting = next(iter(protected.values()))
+    given = setting.get("Ref") if isinstance(setting, dict) else None  # the input that turns it on, or the template itself
+    where = (
+        f"{given} true in {review.params_file if given in review.environment.explicit else 'its default'}"
+        if given
+        else "set in the template"
+    )
+    return (
+        f"; but {', '.join(protected)} has deletion protection on ({where}), so neither it nor the stack can be deleted: make destroy "
+        f"refuses until a deploy with {given or 'it'} false turns it off"
+    )
 
 
 def key_deletions(layer: Layer, deleted: list[str]) -> str:
