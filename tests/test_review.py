@@ -1737,7 +1737,7 @@ def test_a_number_put_into_text_names_the_setting_it_comes_from(written, env):
     expression = f"IF(usage > {saturation} AND tasks >= {most}, 1, 0) (SaturationPercent {saturation}, MaxCapacity {most})"
     assert f"      - Expression: `{expression}`" in text.splitlines(), env
     # a value that is the whole text is shown as a Ref's is; a name put into text is no setting to point at
-    assert f"  - Cpu: `{values['TaskCpu']} (TaskCpu)`" in text.splitlines(), env
+    assert f"  - Cpu: `{values['TaskCpu']} (TaskCpu)` CPU units (1,024 a vCPU)" in text.splitlines(), env
     assert f"(NamePrefix {values['NamePrefix']})" not in text, env
 
 
@@ -1803,6 +1803,16 @@ def test_what_a_deletion_of_the_stack_leaves_says_a_protected_load_balancer_and_
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_numbers_whose_property_name_does_not_say_their_unit_are_given_one(written, env):
+    # MaxSessionDuration: `21600`, Cpu: `512`, Memory: `1024`: seconds? MB? a reviewer had to look them up
+    lines = written[env].decode().splitlines()
+    values = ENVIRONMENTS[env].values
+    assert f"  - Memory: `{values['TaskMemory']} (TaskMemory)` MiB" in lines
+    assert f"  - Period: `{values['AlarmPeriodSeconds']} (AlarmPeriodSeconds)` seconds" in lines
+    assert all(line.endswith("` seconds") for line in lines if line.lstrip().startswith(("- MaxSessionDuration: ", "- StopTimeout: ")))
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_the_exposure_section_says_whether_a_web_acl_is_in_front_of_the_load_balancer(written, env):
     # An ops reviewer of prod read its exposure without learning that no WAF is in front (staging's has one).
     text = written[env].decode()
@@ -1831,6 +1841,7 @@ def test_each_layer_says_what_deleting_its_stack_keeps(written, env):
         resources = json.loads((ROOT / "output" / f"{layer}.json").read_text())["Resources"]
         kept = {name: r["Type"] for name, r in resources.items() if r.get("DeletionPolicy", "Delete").startswith("Retain")}
         said, _, after = line.partition(" deleted with it")
+        after = after.partition("; but LoadBalancer has deletion protection on ")[0]  # where the environment protects it (tested apart)
         if not kept:
             assert said == "- When the stack is deleted: every resource is", (layer, line)
         # nothing after it but the KMS clause (checked below)

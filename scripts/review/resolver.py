@@ -112,7 +112,8 @@ class Resolver(Evaluator):
             return [f"{indent}- {name}: (left out in this environment)"]
         plain_dict = isinstance(node, dict) and not self.intrinsic(node) and not self.pair(node)
         if (len(name) + len(shown) <= WIDTH and not split) or depth >= 3 or not (plain_dict or isinstance(node, list)):
-            return [f"{indent}- {name}: {code(shown)}"]
+            unit = f" {UNITS[name]}" if name in UNITS and not plain_dict and not isinstance(node, list) else ""
+            return [f"{indent}- {name}: {code(shown)}{unit}"]
         lines = [f"{indent}- {name}:"]
         if plain_dict:
             for key, item in sorted(node.items()):
@@ -129,6 +130,21 @@ class Resolver(Evaluator):
                 if shown is not None:
                     lines.append(f"{indent}  - {code(shown)}")
         return lines
+
+
+# The unit of a number whose property name does not say it, as the resource references give it: AWS::IAM::Role
+# MaxSessionDuration, AWS::CloudWatch::Alarm Period, ScalingPolicy TargetTrackingScalingPolicyConfiguration
+# ScaleInCooldown/ScaleOutCooldown and ContainerDefinition StopTimeout in seconds; AWS::ECS::TaskDefinition Cpu in
+# CPU units (1,024 a vCPU) and Memory in MiB. https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecs-taskdefinition.html
+UNITS = {
+    "MaxSessionDuration": "seconds",
+    "Period": "seconds",
+    "ScaleInCooldown": "seconds",
+    "ScaleOutCooldown": "seconds",
+    "StopTimeout": "seconds",
+    "Cpu": "CPU units (1,024 a vCPU)",
+    "Memory": "MiB",
+}
 
 
 def code(text: str) -> str:
