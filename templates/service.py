@@ -386,6 +386,12 @@ def create_service(t, p, task_definition, infrastructure_role):
             DeploymentConfiguration=DeploymentConfiguration(
                 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-blue-green.html
                 Strategy=strategy,
+                # Left out under ROLLING. The ECS guide: with deployment alarms, ECS "computes this time period based
+                # on the alarm configuration ... You can't set this value"
+                # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-alarm-failure.html); the
+                # CloudFormation reference says an unset one is "3 hours (180 minutes)" for rolling deployments
+                # (aws-properties-ecs-service-deploymentconfiguration.html). The two disagree: a rolling release that
+                # stays in progress far past its tasks' health is the sign the second holds (make status shows it).
                 BakeTimeInMinutes=If(SHIFTS_TRAFFIC, p["BakeTimeMinutes"].ref(), NoValue),
                 CanaryConfiguration=If(
                     "Canary",
