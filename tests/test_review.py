@@ -1813,6 +1813,20 @@ def test_numbers_whose_property_name_does_not_say_their_unit_are_given_one(writt
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_the_exposure_section_says_who_may_change_the_stacks_from_outside_the_account(written, env):
+    # prod's deploy role trusts staging's runs too: said only among the findings near the end, not where exposure is read
+    text = written[env].decode()
+    exposure = text[text.index("## Exposure and encryption") : text.index("\n## ", text.index("## Exposure and encryption") + 1)]
+    said = [line for line in exposure.splitlines() if line.startswith("Who may change these stacks from outside the account: ")]
+    assert len(said) == ENVIRONMENTS[env].deploys("ci"), said
+    if said:
+        given = configuration(env, "ci")["Parameters"]
+        subjects = given["GitHubSubjects"].split(",")
+        assert f"runs of `{given['GitHubRepository']}`" in said[0] and all(f"`{subject}`" in said[0] for subject in subjects), said
+        assert ("One deploy role for several subjects" in said[0]) == (len(subjects) > 1 or any("*" in s for s in subjects)), said
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_the_exposure_section_says_whether_a_web_acl_is_in_front_of_the_load_balancer(written, env):
     # An ops reviewer of prod read its exposure without learning that no WAF is in front (staging's has one).
     text = written[env].decode()

@@ -192,6 +192,17 @@ def exposure_section(review: Review) -> list[str]:
         else f"In front of the load balancer: no web application firewall (the waf layer is not in enabled_layers of {review.params_file}).",
         "",
     ]
+    ci = next((layer for layer in review.layers if layer.name == "ci" and layer.deployed), None)
+    if ci:  # not a network path, but what may change every stack, the security groups above included
+        given = ci.config["Parameters"]
+        subjects = ", ".join(f"`{subject}`" for subject in given["GitHubSubjects"].split(","))
+        several = " (see the security finding One deploy role for several subjects)" if shared_deploy_role(review) else ""
+        repositories = " or ".join(f"`{name}`" for name in (given["GitHubRepository"], given.get("GitHubCallerRepository")) if name)
+        lines += [
+            f"Who may change these stacks from outside the account: GitHub Actions runs of {repositories} whose "
+            f"subject is {subjects}, through the ci layer's deploy role{several}.",
+            "",
+        ]
     group = review.environment.values.get("BackendSecurityGroupId")
     if group:
         lines += [
