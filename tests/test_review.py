@@ -1813,6 +1813,19 @@ def test_numbers_whose_property_name_does_not_say_their_unit_are_given_one(writt
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_a_wired_value_the_environments_values_decide_is_shown_not_left_to_deploy_time(written, env):
+    # The alias record's HostedZoneId is cert-dns's output of ExistingHostedZoneId, the scaling target's cluster the service's
+    # ClusterName: "(at deploy time)" left a reviewer nothing to check the change set's parameters against.
+    text, values = written[env].decode(), ENVIRONMENTS[env].values
+    assert f"| HostedZoneId | `{values['ExistingHostedZoneId']}` | output cert-dns.HostedZoneId |" in text, env
+    assert f"  - HostedZoneId: `{values['ExistingHostedZoneId']} (cert-dns.HostedZoneId)`" in text.splitlines(), env
+    if ENVIRONMENTS[env].deploys("scaling"):
+        assert f"| ServiceClusterName | `{values['ClusterName']}` | output service.ClusterName |" in text, env
+    # a resource's attribute stays unknown until deploy
+    assert "| TargetGroupArn | (at deploy time) | output alb.TargetGroupArn |" in text, env
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_the_exposure_section_says_who_may_change_the_stacks_from_outside_the_account(written, env):
     # prod's deploy role trusts staging's runs too: said only among the findings near the end, not where exposure is read
     text = written[env].decode()

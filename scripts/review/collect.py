@@ -109,17 +109,34 @@ def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> l
     return [review_of(environment, contents, configs, scanned, table, ci_deployed_in) for environment in reviewed]
 
 
+def known_outputs(template: dict, resolver: Resolver) -> dict:
+    """The layer's outputs whose value its environment's values decide before deploy (a parameter passed on, a
+    name made of NamePrefix), not a resource's attribute nor a value the deployer sets at each run: what a
+    reviewer can check a change set's wired parameters against, rather than "(at deploy time)"."""
+    found = {}
+    for name, output in template.get("Outputs", {}).items():
+        if "Condition" in output and resolver.condition(output["Condition"]) is not True:
+            continue
+        if resolver.references(output["Value"]) & (resolver.deploy_time | resolver.set_each_run):
+            continue
+        value = resolver.value(output["Value"])
+        if isinstance(value, str):
+            found[name] = value
+    return found
+
+
 def review_of(environment: Environment, contents: dict, configs: dict, scanned: dict, table: dict, ci_deployed_in: list) -> Review:
     """One environment's review: its layers (templates given as layer -> content, their configurations
     as (env, layer) -> content, scans as label -> scan.LayerScan), their cost; ci_deployed_in: the
     environments of its params directory that deploy the ci layer."""
     env = environment.name
-    layers = []
-    for name, content in contents.items():
-        template = json.loads(content)
+    layers, known = [], {}  # known: "layer.Output" -> its value, where the environment's values alone decide it
+    for name in sorted(contents, key=templates.layer_order().index):  # upstream first: its outputs are read below
+        template = json.loads(contents[name])
         config = configs.get((env, name))
         wired = {parameter: f"{up}.{output}" for parameter, (up, output) in templates.wired_into(name).items()}
-        values = (config or {}).get("Parameters", {})
+        values = (config or {}).get("Parameters", {}) | {parameter: known[source] for parameter, source in wired.items() if source in known}
+        resolver = Resolver(template, values, wired, environment.region, inputs.DEPLOY_TIME)
         layers.append(
             Layer(
                 name=name,
@@ -127,10 +144,13 @@ def review_of(environment: Environment, contents: dict, configs: dict, scanned: 
                 stack=templates.stack_name(env, name),
                 template=template,
                 config=config,
-                resolver=Resolver(template, values, wired, environment.region, inputs.DEPLOY_TIME),
+                resolver=resolver,
                 optional=name in templates.OPTIONAL_LAYERS,
             )
         )
+        if config is not None:
+            known |= {f"{name}.{output}": value for output, value in known_outputs(template, resolver).items()}
+    layers.sort(key=lambda layer: list(contents).index(layer.name))
     review = Review(
         environment=environment,
         params_file=shown_path(environment.path),

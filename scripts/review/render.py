@@ -533,7 +533,8 @@ def parameters_section(review: Review, layer: Layer) -> list[str]:
     for name, spec in sorted(parameters.items()):
         if name in layer.resolver.wired:
             up, output = layer.resolver.wired[name].split(".")
-            value, source = "(at deploy time)", f"output {layer.resolver.wired[name]}"
+            known = layer.resolver.values.get(name)  # decided by the environment's values (collect.known_outputs)
+            value, source = "(at deploy time)" if known is None else code(known or '""'), f"output {layer.resolver.wired[name]}"
             if output in upstream[up]:  # the deployer passes the input's default instead (wired_parameters)
                 value = code(spec.get("Default") or '""')
                 source = f"default: {up} has no output {output} here ({upstream[up][output]} is false)"

@@ -39,10 +39,11 @@ class Resolver(Evaluator):
         if key == "Ref":
             if argument == "AWS::NoValue":
                 return None
+            if argument in self.wired:  # known before deploy where the upstream layer's output is (collect.known_outputs)
+                shown = self.values.get(argument)
+                return f"{self.wired[argument]} (at deploy time)" if shown is None else f"{shown or chr(34) * 2} ({self.wired[argument]})"
             if argument in self.values:
                 return f"{self.values[argument] or chr(34) * 2} ({argument})"
-            if argument in self.wired:
-                return f"{self.wired[argument]} (at deploy time)"
             if argument in self.deploy_time:
                 return f"{argument} ({DEPLOY_TIME_TEXT})"
             if argument == "AWS::Region":
