@@ -1826,6 +1826,28 @@ def test_a_wired_value_the_environments_values_decide_is_shown_not_left_to_deplo
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_the_findings_name_a_single_task_floor_and_the_alarms_that_need_container_insights(written, env):
+    # Both were said only inside the scaling and alarms sections, where an ops reviewer did not count them as findings.
+    lines = written[env].decode().splitlines()
+    floor = [line for line in lines if line.startswith("- **One task at the least** ")]
+    name = "MinCapacity" if ENVIRONMENTS[env].deploys("scaling") else "DesiredCount"
+    layer = "scaling" if name == "MinCapacity" else "service"
+    assert len(floor) == (configuration(env, layer)["Parameters"][name] == "1"), floor
+    if floor:
+        assert floor[0].startswith(f"- **One task at the least** ({layer}): {name} is 1 in params/{env}.yaml"), floor
+    insights = [line for line in lines if line.startswith("- **Alarms that need Container Insights** ")]
+    readers = [
+        name
+        for name, resource in json.loads((ROOT / "output" / "alarms.json").read_text())["Resources"].items()
+        if "ECS/ContainerInsights" in json.dumps(resource.get("Properties", {}))
+    ]
+    assert len(insights) == (ENVIRONMENTS[env].deploys("alarms") and bool(readers)), insights
+    if insights:
+        assert all(f"alarms {name}" in insights[0] for name in readers), insights
+        assert f"ecs describe-clusters --clusters {ENVIRONMENTS[env].values['ClusterName']} --include SETTINGS" in insights[0]
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_the_exposure_section_says_who_may_change_the_stacks_from_outside_the_account(written, env):
     # prod's deploy role trusts staging's runs too: said only among the findings near the end, not where exposure is read
     text = written[env].decode()

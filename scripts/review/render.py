@@ -608,10 +608,54 @@ def findings(review: Review) -> list[str]:
         + no_firewall(review)
         + counting_firewall(review)
         + shared_deploy_role(review)
+        + one_task_at_least(review)
+        + alarms_without_insights(review)
         + example_values(review)
         + cfn_lint_section(review.findings.problems, deployed)
         + checkov_section(review.findings)
     )
+
+
+def one_task_at_least(review: Review) -> list[str]:
+    """The fewest tasks the service may run: one serves from one Availability Zone, and nothing serves while it is replaced.
+    Two or more are spread across the zones of the subnets ("By default, the service scheduler spreads tasks across
+    Availability Zones": https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html)."""
+    layers = {layer.name: layer for layer in review.layers if layer.deployed}
+    if "service" not in layers:
+        return []
+    name, layer = ("MinCapacity", layers["scaling"]) if "scaling" in layers else ("DesiredCount", layers["service"])
+    if layer.config["Parameters"].get(name) != "1":
+        return []
+    where = review.params_file if name in review.environment.explicit else f"{review.params_file} (the default)"
+    quiet = "auto-scaling may leave it one task in a quiet spell" if name == "MinCapacity" else "it runs one task"
+    return [
+        f"- **One task at the least** ({layer.name}): {name} is 1 in {where}, so {quiet}: it serves from one Availability Zone, "
+        f"and while it is replaced (a failed health check, a Fargate retirement, its zone's outage) nothing answers. {name} 2 "
+        "keeps two, which ECS spreads across the zones of PrivateSubnetIds.",
+        "",
+    ]
+
+
+def alarms_without_insights(review: Review) -> list[str]:
+    """Alarms that read ECS/ContainerInsights metrics alarm only where the cluster has Container Insights on, a setting of
+    the Phase 5.14 cluster that no layer makes; the document cannot see it, the reader's command can."""
+    readers = [
+        f"{layer.name} {name}"
+        for layer in review.layers
+        if layer.deployed
+        for name in sorted(created(layer))  # not the template's key order
+        if reads_container_insights(layer.resources[name])
+    ]
+    cluster = review.environment.values.get("ClusterName")
+    if not readers or not cluster:
+        return []
+    command = aws_command(review, f"ecs describe-clusters --clusters {cluster} --include SETTINGS")
+    return [
+        f"- **Alarms that need Container Insights** ({', '.join(readers)}): they read {INSIGHTS} metrics, which cluster "
+        f"{cluster} publishes only with Container Insights on, and without them never alarm. `{command}` shows its "
+        "containerInsights setting (make deploy says so too when the setting is disabled).",
+        "",
+    ]
 
 
 def unheard_alarms(review: Review) -> list[str]:
