@@ -1011,7 +1011,12 @@ def cost_summary_section(review: Review) -> list[str]:
         "",
         f"{table['region']} list prices in US dollars from scripts/prices.yaml, {hours} a month, "
         f"the sizes of {env} from its parameter values; each line above shows its prices and assumptions. "
-        "Lines are rounded to the cent, totals add the rounded lines.",
+        "Lines are rounded to the cent, totals add the rounded lines."
+        + (
+            " The sandbox runs on the local emulator and costs nothing: these are what its values would cost on AWS."
+            if env == params.SANDBOX_ENV
+            else ""
+        ),
         "",
         "| Layer | Stack | Monthly |",
         "|---|---|---|",
