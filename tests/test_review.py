@@ -1851,7 +1851,7 @@ def test_the_findings_name_a_single_task_floor_and_the_alarms_that_need_containe
 def test_the_sandboxs_estimate_says_the_emulator_costs_nothing(written, env):
     # sandbox.md priced the local emulator at some $60 a month without a word
     text = written[env].decode()
-    estimate = text[text.index("## Estimated monthly cost") :].split("\n\n")[1]
+    estimate = text[text.index("\n## Estimated monthly cost\n") :].split("\n\n")[1]
     said = "The sandbox runs on the local emulator and costs nothing: these are what its values would cost on AWS."
     assert (said in estimate) == (env == params.SANDBOX_ENV), estimate
 
