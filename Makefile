@@ -75,7 +75,8 @@ endif
 # whose first word is a target's (sandbox-start) names the targets that start with it.
 NO_SUCH_TARGET := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 ifneq ($(NO_SUCH_TARGET),)
-LIKE := $(filter $(firstword $(subst -, ,$(firstword $(NO_SUCH_TARGET))))%,$(TARGETS))
+FIRST_WORD := $(firstword $(subst -, ,$(firstword $(NO_SUCH_TARGET))))
+LIKE := $(if $(filter $(FIRST_WORD),$(TARGETS)),$(filter $(FIRST_WORD)%,$(TARGETS)))
 $(error $(firstword $(NO_SUCH_TARGET)): not a make target$(if $(LIKE),$(COMMA) like $(LIKE)); make help lists them)
 endif
 ON_COMMAND_LINE := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))

@@ -407,6 +407,12 @@ def beyond_ci_roles(environments, names) -> list[str]:
     return problems
 
 
+def account_of(environment) -> str:
+    """The account an environment's stacks go to, as generation can tell it: its DatabaseSecretArn's, which the deployer
+    holds to the stacks' account (scripts/deploy/guards.py); SECRET_ARN (templates/inputs.py) names the account."""
+    return environment.values["DatabaseSecretArn"].split(":")[4]
+
+
 def one_ci_per_account(environments) -> list[str]:
     """One problem per second environment of an account that deploys the ci layer: it makes its roles'
     boundary, a managed policy of a fixed name (templates/ci.py), and "IAM user, group, role, and policy
@@ -416,7 +422,7 @@ def one_ci_per_account(environments) -> list[str]:
     https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreatePolicy.html"""
     owners, problems = {}, []
     for env in (env for env in environments if env.deploys("ci")):
-        account = env.values["DatabaseSecretArn"].split(":")[4]  # SECRET_ARN (templates/inputs.py) names the account
+        account = account_of(env)
         owner = owners.setdefault(account, env)
         if owner is not env:
             problems.append(
@@ -505,8 +511,8 @@ def read_yaml(path: Path, where: str, what: str = "a params file"):
         raise ParamsError(
             [
                 f"{where}: line {len(LINE_BREAK.split(text[: hidden.start()]))}: the character {hidden.group()!r} ends a line for the "
-                "YAML reader, but not for git diff, grep or an editor, which show what follows it on the same line; allowed: "
-                "newlines (\\n, or \\r\\n) to end a line"
+                f"YAML reader, but not for {'git diff or grep' if hidden.group() == chr(13) else 'git diff, grep or an editor'}, which "
+                "show what follows it on the same line; allowed: newlines (\\n, or \\r\\n) to end a line"
             ]
         )
     try:

@@ -2377,8 +2377,8 @@ def test_diff_of_a_service_whose_create_stopped_before_its_settling_step_says_th
     assert aws.run("diff", "--stack", "service") == 1, aws.err
     assert "-parameter KeepRunningCount=false" in aws.out.splitlines(), aws.out
     assert aws.out.splitlines()[-2] == (
-        "  note: KeepRunningCount false: the step after the service's create that leaves the task count to auto-scaling did not run "
-        f"(a run stopped before it); make deploy STACK=service ENV={ENV} runs it"
+        "  note: KeepRunningCount false: the step after the service's create (or replacement) that leaves the task count to "
+        f"auto-scaling did not run (a run stopped before it); make deploy STACK=service ENV={ENV} runs it"
     ), aws.out
 
 

@@ -1558,6 +1558,9 @@ def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(
     )
     assert "TestListenerCidr (" not in finding(holding)[0]
     assert finding(real) == []
+    # an example value no resource of the environment reads (no test listener where no release shifts traffic) blocks nothing
+    (line,) = finding(examples | {"DeploymentStrategy": "ROLLING"})
+    assert "TestListenerCidr (" not in line and "VpcId (" in line, line
 
 
 def test_the_image_tag_is_a_first_deploys_value_and_the_image_names_it_as_set_at_each_run(written):
@@ -1675,7 +1678,9 @@ def test_the_exposure_section_names_what_no_layer_of_today_makes_by_kind():
         }
     }
     layer = collect.Layer("extra", "a layer of kinds no template makes", "stack", template, {}, Resolver(template, {}, {}, "us-east-1", {}))
-    review = types.SimpleNamespace(env="prod", layers=[layer], environment=types.SimpleNamespace(values={}), params_file="params/prod.yaml")
+    review = types.SimpleNamespace(
+        env="prod", layers=[layer], environment=types.SimpleNamespace(values={}), params_file="params/prod.yaml", deploy_role_of=None
+    )
     section = "\n".join(render.exposure_section(review))
     # under its own heading: an egress rule lets traffic out, it makes nothing reachable from outside
     assert "Sent out to addresses, not security groups:\n\n- extra Out of sg-0a: all traffic out to 0.0.0.0/0\n" in section, section
@@ -1834,7 +1839,8 @@ def test_the_findings_name_a_single_task_floor_and_the_alarms_that_need_containe
     layer = "scaling" if name == "MinCapacity" else "service"
     assert len(floor) == (configuration(env, layer)["Parameters"][name] == "1"), floor
     if floor:
-        assert floor[0].startswith(f"- **One task at the least** ({layer}): {name} is 1 in params/{env}.yaml"), floor
+        where = f"in params/{env}.yaml" if name in ENVIRONMENTS[env].explicit else f"(its default; params/{env}.yaml sets none)"
+        assert floor[0].startswith(f"- **One task at the least** ({layer}): {name} is 1 {where}, so "), floor
     insights = [line for line in lines if line.startswith("- **Alarms that need Container Insights** ")]
     readers = [
         name
@@ -1862,12 +1868,18 @@ def test_the_exposure_section_says_who_may_change_the_stacks_from_outside_the_ac
     text = written[env].decode()
     exposure = text[text.index("## Exposure and encryption") : text.index("\n## ", text.index("## Exposure and encryption") + 1)]
     said = [line for line in exposure.splitlines() if line.startswith("Who may change these stacks from outside the account: ")]
-    assert len(said) == ENVIRONMENTS[env].deploys("ci"), said
+    # the deploy role of the ci layer of the environment's account (staging's stacks are in prod's): none for the emulator
+    owners = [e for e in ENVIRONMENTS.values() if e.deploys("ci") and params.account_of(e) == params.account_of(ENVIRONMENTS[env])]
+    assert len(said) == (bool(owners) and env != params.SANDBOX_ENV), said
     if said:
-        given = configuration(env, "ci")["Parameters"]
+        (owner,) = owners
+        given = configuration(owner.name, "ci")["Parameters"]
         subjects = given["GitHubSubjects"].split(",")
         assert f"runs of `{given['GitHubRepository']}`" in said[0] and all(f"`{subject}`" in said[0] for subject in subjects), said
-        assert ("One deploy role for several subjects" in said[0]) == (len(subjects) > 1 or any("*" in s for s in subjects)), said
+        role = "the ci layer's deploy role" if owner.name == env else f"the deploy role of {owner.name}'s ci layer, in the same account"
+        assert f", through {role}" in said[0], said
+        shared = owner.name == env and (len(subjects) > 1 or any("*" in s for s in subjects))
+        assert ("One deploy role for several subjects" in said[0]) == shared, said
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -1693,8 +1693,8 @@ class Deployer:
             lines += text.desired_count_note(wanted, "the new DesiredCount above")
         if differs and parameter_values(found).get(KEEP_RUNNING_COUNT) == "false" and wanted.get(KEEP_RUNNING_COUNT) == "true":
             lines.append(
-                f"  note: {KEEP_RUNNING_COUNT} false: the step after the service's create that leaves the task count to auto-scaling "
-                f"did not run (a run stopped before it); make deploy STACK={layer.name} ENV={self.env} runs it"
+                f"  note: {KEEP_RUNNING_COUNT} false: the step after the service's create (or replacement) that leaves the task count "
+                f"to auto-scaling did not run (a run stopped before it); make deploy STACK={layer.name} ENV={self.env} runs it"
             )
         running, configured = parameter_values(found).get("ImageTag"), layer.parameters.get("ImageTag")
         if image_tag is None and configured is not None and running not in (None, configured):

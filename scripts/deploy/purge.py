@@ -389,18 +389,17 @@ def deleted_stacks(deployer, stacks) -> list[dict]:
     return sorted(found, key=lambda s: s.get("DeletionTime") or s["CreationTime"], reverse=True)
 
 
-def kept_log_group(deployer, stack) -> tuple[str, object] | None:
-    """After a destroy: (name, deletion time) of the log group the stack deleted last retained, while it is still
-    the one that stack created (purge's look); None otherwise. What make logs reads once the service is destroyed,
-    as destroy's and purge's advice to read the logs before they go says."""
+def kept_log_group(deployer, stack) -> tuple[Retained, object] | None:
+    """After a destroy: (the log group the stack deleted last retained, looked at as purge looks: gone, another's,
+    or not readable, facts None; its deletion time), or None when no deleted stack of ours retained one. What make
+    logs reads once the service is destroyed, as destroy's and purge's advice to read the logs before they go says."""
     for summary in deleted_stacks(deployer, {stack})[:1]:
         if not ours(deployer, summary):
             return None
         for item in retained_by(deployer, summary):
             if item.kind == "AWS::Logs::LogGroup":
                 inspect(deployer, item, {})
-                if not item.gone and not item.foreign and item.facts is not None:
-                    return item.physical_id, summary.get("DeletionTime")
+                return item, summary.get("DeletionTime")
     return None
 
 

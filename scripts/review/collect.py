@@ -13,7 +13,7 @@ import templates
 from scripts.review import scan
 from scripts.review.cost import ZERO, Prices, estimate, load_prices
 from scripts.review.resolver import Resolver
-from templates import inputs, relative
+from templates import inputs, params, relative
 from templates.errors import ToolError, printable
 from templates.generation import build_all, differences, regenerate_command, stale_reasons
 from templates.params import Environment, ParamsError, environment_problem, load_all
@@ -60,6 +60,7 @@ class Review:
     findings: scan.LayerScan  # of the layers deployed in the environment
     prices: Prices
     ci_deployed_in: list  # the environments of its params directory that deploy the ci layer
+    deploy_role_of: Environment | None = None  # the environment whose ci layer's deploy role reaches its stacks (same account)
     scaling: list = field(default_factory=list)  # lines about the tasks auto-scaling may add
     scaling_extra: Decimal | None = None  # a month at MaxCapacity above the estimate, unrounded
 
@@ -106,7 +107,14 @@ def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> l
     scanned |= scan.scan_templates(as_deployed, scanners=("checkov",))
     table = load_prices()
     ci_deployed_in = [environment.name for environment in environments if environment.deploys("ci")]
-    return [review_of(environment, contents, configs, scanned, table, ci_deployed_in) for environment in reviewed]
+    # The ci layer's deploy role may change every stack of the project in its account (templates/ci.py): the other
+    # environments of that account are reached through it too. Not the sandbox's emulator, whatever account it names.
+    ci_of_account = {params.account_of(environment): environment for environment in environments if environment.deploys("ci")}
+    reviews = [review_of(environment, contents, configs, scanned, table, ci_deployed_in) for environment in reviewed]
+    for review in reviews:
+        if review.env != params.SANDBOX_ENV:
+            review.deploy_role_of = ci_of_account.get(params.account_of(review.environment))
+    return reviews
 
 
 def known_outputs(template: dict, resolver: Resolver) -> dict:

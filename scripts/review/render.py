@@ -192,15 +192,18 @@ def exposure_section(review: Review) -> list[str]:
         else f"In front of the load balancer: no web application firewall (the waf layer is not in enabled_layers of {review.params_file}).",
         "",
     ]
-    ci = next((layer for layer in review.layers if layer.name == "ci" and layer.deployed), None)
-    if ci:  # not a network path, but what may change every stack, the security groups above included
-        given = ci.config["Parameters"]
+    owner = review.deploy_role_of
+    if owner is not None:  # not a network path, but what may change every stack, the security groups above included
+        given = owner.values
         subjects = ", ".join(f"`{subject}`" for subject in given["GitHubSubjects"].split(","))
         several = " (see the security finding One deploy role for several subjects)" if shared_deploy_role(review) else ""
         repositories = " or ".join(f"`{name}`" for name in (given["GitHubRepository"], given.get("GitHubCallerRepository")) if name)
+        role = (
+            "the ci layer's deploy role" if owner.name == review.env else f"the deploy role of {owner.name}'s ci layer, in the same account"
+        )
         lines += [
             f"Who may change these stacks from outside the account: GitHub Actions runs of {repositories} whose "
-            f"subject is {subjects}, through the ci layer's deploy role{several}.",
+            f"subject is {subjects}, through {role}{several}.",
             "",
         ]
     group = review.environment.values.get("BackendSecurityGroupId")
@@ -312,8 +315,8 @@ def stack_section(review: Review, layer: Layer) -> list[str]:
         ]
         lines.append(
             f"- Feeds too: the permissions boundary `{ROLE_BOUNDARY}` it creates, which the roles of the {', '.join(carriers)} "
-            f"layer{'s' * (len(carriers) > 1)} carry in every environment deployed to this account: make destroy deletes this "
-            "layer last, and a destroy of it alone is for an account none of them runs in any more"
+            f"layer{'s' * (len(carriers) > 1)} carry in every environment deployed to this account: destroy it only once none "
+            "of them runs there any more (make destroy of every layer deletes it last, but after this environment's layers alone)"
         )
     if layer.optional:
         lines.append(f"- Optional: deployed in {env} as {review.params_file} lists it in `enabled_layers`")
@@ -364,7 +367,7 @@ def protected_load_balancers(review: Review, layer: Layer, kept: list[str]) -> s
     setting = next(iter(protected.values()))
     given = setting.get("Ref") if isinstance(setting, dict) else None  # the input that turns it on, or the template itself
     where = (
-        f"{given} true in {review.params_file if given in review.environment.explicit else 'its default'}"
+        (f"{given} true in {review.params_file}" if given in review.environment.explicit else f"{given} true, its default")
         if given
         else "set in the template"
     )
@@ -626,12 +629,15 @@ def one_task_at_least(review: Review) -> list[str]:
     name, layer = ("MinCapacity", layers["scaling"]) if "scaling" in layers else ("DesiredCount", layers["service"])
     if layer.config["Parameters"].get(name) != "1":
         return []
-    where = review.params_file if name in review.environment.explicit else f"{review.params_file} (the default)"
+    where = f"in {review.params_file}" if name in review.environment.explicit else f"(its default; {review.params_file} sets none)"
     quiet = "auto-scaling may leave it one task in a quiet spell" if name == "MinCapacity" else "it runs one task"
+    # MaxCapacity 1 too: MinCapacity 2 alone would be refused (MinCapacity above MaxCapacity)
+    raise_too = name == "MinCapacity" and layer.config["Parameters"].get("MaxCapacity") == "1"
+    more = "MinCapacity and MaxCapacity of 2 keep" if raise_too else f"{name} 2 keeps"
     return [
-        f"- **One task at the least** ({layer.name}): {name} is 1 in {where}, so {quiet}: it serves from one Availability Zone, "
-        f"and while it is replaced (a failed health check, a Fargate retirement, its zone's outage) nothing answers. {name} 2 "
-        "keeps two, which ECS spreads across the zones of PrivateSubnetIds.",
+        f"- **One task at the least** ({layer.name}): {name} is 1 {where}, so {quiet}: it serves from one Availability Zone, "
+        f"and while it is replaced (a failed health check, a Fargate retirement, its zone's outage) nothing answers. {more} "
+        "two, which ECS spreads across the zones of PrivateSubnetIds.",
         "",
     ]
 
@@ -739,8 +745,14 @@ def example_inputs(review: Review) -> list[tuple[str, str]]:
     and a security group of no one's (CloudFormation refuses those ids at the change set)."""
     if review.env == params.SANDBOX_ENV:
         return []
+    # Only what a resource the environment creates reads: staging's TestListenerCidr, with no release that shifts traffic, is none.
+    used = set().union(
+        *(layer.resolver.references(layer.resources[name]) for layer in review.layers if layer.deployed for name in created(layer))
+    )
     found = []
     for name, value in sorted(review.environment.values.items()):
+        if name not in used:
+            continue
         where = review.params_file if name in review.environment.explicit else "its default"
         if f":{inputs.EXAMPLE_ACCOUNT}:" in value:
             found.append((name, f"{name} ({where}) names account {inputs.EXAMPLE_ACCOUNT}, AWS's documentation example"))
