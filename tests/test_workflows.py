@@ -910,6 +910,8 @@ def test_a_misspelt_target_is_refused_naming_make_help():
     made = make_n("sandbox-start")
     assert made.returncode == 2 and made.stdout == "", made
     assert "*** sandbox-start: not a make target, like sandbox sandbox-stop sandbox-status; make help lists them.  Stop." in made.stderr
+    made = make_n("t")  # no target's first word: no guesses (templates, test, task)
+    assert "*** t: not a make target; make help lists them.  Stop." in made.stderr, made.stderr
 
 
 def test_make_help_says_what_env_and_stack_take():
