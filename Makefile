@@ -147,6 +147,7 @@ help: ## list the targets
 	@if test -x $(BIN)/python; then echo "  STACK=<layer>  one layer: $$($(BIN)/python generate.py --order)"; \
 		else echo "  STACK=<layer>  one layer (README: Layers and their order)"; fi
 	@echo "  Values are taken from make's command line only (make deploy ENV=prod STACK=service), never from the shell's environment."
+	@echo "  PYTHON=python3.12  the interpreter .venv is made with (make venv); BENCH_RUNS=5  runs per figure of make bench"
 
 $(INSTALLED): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

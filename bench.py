@@ -8,6 +8,7 @@ import templates  # noqa: F401  (first: its hook makes a Ctrl-C in every import 
 
 # isort: split
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -17,8 +18,10 @@ import time
 from pathlib import Path
 
 from templates import ROOT
+from templates.errors import ToolError, entry_point
 
-RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+DEFAULT_RUNS = 5
+RUNS = DEFAULT_RUNS  # BENCH_RUNS=, read by main
 SOURCES = ["generate.py", "templates", "scripts", "params", ".cfnlintrc", "Makefile", "requirements.txt", "pyproject.toml"]
 REVIEWED_ENVIRONMENTS = 33  # the three of params/ and copies of staging with their own names
 
@@ -161,7 +164,14 @@ def request_costs(box) -> dict:
     return costs
 
 
+@entry_point
 def main():
+    global RUNS
+    given = os.environ.get("BENCH_RUNS")
+    if given is not None:
+        if not re.fullmatch(r"[1-9][0-9]{0,2}", given):  # a number of runs, each of every figure: minutes each
+            raise ToolError(f"BENCH_RUNS={given!r}: allowed: a whole number of runs from 1 to 999 (default {DEFAULT_RUNS})", code=2)
+        RUNS = int(given)
     python = str(ROOT / ".venv" / "bin" / "python")
     print(f"{RUNS} runs each on {os.cpu_count()} cores\n")
     generate_only = [
@@ -210,4 +220,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -914,10 +914,25 @@ def test_a_misspelt_target_is_refused_naming_make_help():
     assert "*** t: not a make target; make help lists them.  Stop." in made.stderr, made.stderr
 
 
+@pytest.mark.parametrize("given", ["abc", "0", "1e3", " 5", "10000"])
+def test_a_bench_runs_value_that_is_no_number_of_runs_is_one_line_before_any_run(given, monkeypatch, capsys):
+    import bench
+
+    monkeypatch.setenv("BENCH_RUNS", given)
+    assert bench.main() == 2
+    err = capsys.readouterr().err
+    assert err == f"error: BENCH_RUNS={given!r}: allowed: a whole number of runs from 1 to 999 (default {bench.DEFAULT_RUNS})\n", err
+
+
 def test_make_help_says_what_env_and_stack_take():
     said = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
     assert "  ENV=<env>      an environment of params/ (default: sandbox, the local sandbox; every other one must be named)" in said
     assert f"  STACK=<layer>  one layer: {' -> '.join(templates.layer_order())}" in said, said
+    # the two other values the README names: the venv's interpreter and the bench's runs, with bench.py's default
+    import bench
+
+    runs = [line for line in said if line.startswith("  PYTHON=")]
+    assert runs and "the interpreter .venv is made with" in runs[0] and f"BENCH_RUNS={bench.DEFAULT_RUNS} " in runs[0], said
     # before `make venv` has made .venv: no layer list, and no venv made for it
     bare = subprocess.run(["make", "help", "BIN=/nonexistent"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
     assert "  STACK=<layer>  one layer (README: Layers and their order)" in bare.splitlines(), bare
