@@ -1826,6 +1826,12 @@ def test_a_wired_value_the_environments_values_decide_is_shown_not_left_to_deplo
     assert f"  - HostedZoneId: `{values['ExistingHostedZoneId']} (cert-dns.HostedZoneId)`" in text.splitlines(), env
     if ENVIRONMENTS[env].deploys("scaling"):
         assert f"| ServiceClusterName | `{values['ClusterName']}` | output service.ClusterName |" in text, env
+    # the alarms' names, which their AlarmName gives (Ref of an alarm is its name): the release's alarms a reviewer looks for
+    if ENVIRONMENTS[env].deploys("service"):
+        row = next(line for line in text.splitlines() if "| output release-alarms.DeploymentAlarmNames |" in line)
+        assert row.startswith("| DeploymentAlarmNames | `"), row
+        names = row.split("`")[1].split(",")
+        assert len(names) == 2 and all(name.startswith(f"{values['NamePrefix']}-") for name in names), row
     # a resource's attribute stays unknown until deploy
     assert "| TargetGroupArn | (at deploy time) | output alb.TargetGroupArn |" in text, env
 

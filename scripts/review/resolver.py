@@ -11,7 +11,23 @@ WIDTH = 100  # a property whose one-line form is longer is split into one bullet
 PAIRS = (("Key", "Value"), ("Name", "Value"), ("Name", "ValueFrom"))
 
 
+# Resources whose Ref is the name a property of theirs gives, known before deploy where that property is: "Ref returns
+# the alarm name", "Ref returns the log group name" (the resources' Return values).
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudwatch-alarm.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-loggroup.html
+REF_IS_NAME = {"AWS::CloudWatch::Alarm": "AlarmName", "AWS::Logs::LogGroup": "LogGroupName"}
+
+
 class Resolver(Evaluator):
+    def parameter(self, name):
+        resource = self.template.get("Resources", {}).get(name)
+        if resource and resource.get("Type") in REF_IS_NAME and "Condition" not in resource:  # the name its property gives
+            named = resource.get("Properties", {}).get(REF_IS_NAME[resource["Type"]])
+            value = self.value(named) if named is not None else None
+            if isinstance(value, str):
+                return value
+        return super().parameter(name)
+
     def text(self, node):
         """One line; None for AWS::NoValue."""
         if isinstance(node, list):
