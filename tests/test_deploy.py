@@ -2382,6 +2382,16 @@ def test_diff_of_a_service_whose_create_stopped_before_its_settling_step_says_th
     ), aws.out
 
 
+def test_diff_of_a_settled_service_that_differs_says_nothing_of_the_settling_step(aws):
+    configured = configuration(ENV, "service")["Parameters"]
+    aws.deployed("service", parameters=service_parameters(configured["ImageTag"]) | {"HealthCheckPath": "/other"})
+    aws.cf.add_response("get_template", {"TemplateBody": template("service")}, {"StackName": stack("service"), "TemplateStage": "Original"})
+    aws.upstream_deployed("service")
+    aws.stack_policy("service")
+    assert aws.run("diff", "--stack", "service") == 1, aws.err
+    assert "-parameter HealthCheckPath=/other" in aws.out.splitlines() and "note: KeepRunningCount" not in aws.out, aws.out
+
+
 def test_status_with_ssm_alone_not_answering_shows_the_stacks_and_notes_the_marks(aws):
     # The marks are read after CloudFormation answered: SSM out of reach alone (its own endpoint, a
     # proxy rule) is a note under a status that still shows every stack, not a failed status.
@@ -3480,6 +3490,9 @@ def test_updates_that_kept_the_image_leave_the_history_before_the_release_a_roll
     # with only releases left, the oldest go
     releases = [release(f"v{i}", "2025-11-20T10:00:00Z") | {"replaced": f"v{i - 1}"} for i in range(kept + 3)]
     assert release_history.trimmed([*releases, *same]) == releases[-(kept - 1) :] + same[-1:]
+    # a rollback is no update that kept the image, whatever it replaced: its mark of what it left stays
+    odd = release("v6", "2025-11-21T13:00:00Z") | {"replaced": "v6", "rolled_back_from": "v7"}
+    assert odd in release_history.trimmed([odd, *same])
 
 
 def test_change_sets_whose_listing_gives_a_token_again_are_a_note_and_the_run_goes_on():

@@ -417,7 +417,7 @@ BAD = [
     (
         "after CR line ends",
         "region: us-east-1\rparameters:\r  DesiredCount: 1\x01\r",
-        "line 1: the character '\\r' ends a line for the YAML reader, but not for git diff",
+        "line 1: the character '\\r' ends a line for the YAML reader, but not for git diff or grep, which show what follows it",
         "allowed: newlines (\\n, or \\r\\n) to end a line",
     ),
     (
@@ -1117,3 +1117,16 @@ def test_a_params_dir_that_cannot_be_read_is_one_line_not_a_traceback(tmp_path, 
     monkeypatch.setattr(Path, "is_dir", refused)
     result = generate_main("--no-lint", "--params-dir", locked, "--output-dir", tmp_path / "out")
     assert result.returncode == 2 and result.stderr.startswith(f"error: {locked}: cannot be read (Permission denied); "), result.stderr
+
+
+def test_a_database_secret_name_is_at_most_what_secrets_manager_takes():
+    # botocore's secretsmanager model: CreateSecret Name, NameType, max 512; the ARN adds a hyphen and six characters
+    from templates.inputs import MOST_SECRET_NAME
+
+    def arn(length):
+        return f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{PROJECT}{'a' * (length - len(PROJECT))}-AbCdEf"
+
+    spec = INPUTS["DatabaseSecretArn"]
+    assert check_value(spec, arn(MOST_SECRET_NAME)) is None
+    assert check_value(spec, arn(MOST_SECRET_NAME + 1)) is not None
+    assert f"of at most {MOST_SECRET_NAME} characters" in check_value(spec, arn(MOST_SECRET_NAME + 1))

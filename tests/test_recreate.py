@@ -182,6 +182,10 @@ def test_create_destroy_purge_create_again(sandbox, run):
         assert run("destroy", "--stack", "service", "--yes")[0] == 1  # what the advice was before
     else:
         assert f"destroy first (make destroy ENV={ENV} STACK=service)" in err, err
+    last = LAYERS[-1]  # no deployed layer reads its outputs: its own destroy is the advice
+    assert not set(templates.destroy_order(last)[:-1]) & set(LAYERS)
+    code, out, err = run("purge", "--stack", last, "--yes")
+    assert code == 1 and f"destroy first (make destroy ENV={ENV} STACK={last}), or purge" in err, out + err
     assert SERVICE_LOGS in log_group_names(sandbox)
 
 
@@ -221,6 +225,35 @@ def test_logs_after_a_destroy_read_the_log_group_it_retained_while_it_is_the_sta
         f"error: {stack('service')} is not deployed, and {SERVICE_LOGS}, the log group the one deleted last retained, is gone: "
         f"make deploy ENV={ENV} deploys every layer in order\n"
     ), out + err
+    # Created and destroyed again: the second deleted stack's log group is read, the one deleted last, whose tags it carries.
+    for argv in (("purge",), ("deploy",), ("destroy",)):
+        code, out, err = run(*argv, "--yes")
+        assert code == 0, (argv, out + err)
+    code, out, err = run("logs")
+    assert code == 0 and out.startswith(f"note: {stack('service')} is not deployed; {SERVICE_LOGS}, which the one deleted last at "), (
+        out + err
+    )
+    # both deleted stacks list a log group of that name; the one the second made is listed once, under it
+    code, out, err = run("purge", "--stack", "service", "--yes")
+    listed = out.partition("purging:")[0]
+    assert code == 0 and listed.count(f") {SERVICE_LOGS}: ") == 1 and f"LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}: delete;" in listed, (
+        out + err
+    )
+
+
+def test_logs_read_no_log_group_a_stack_this_tool_did_not_make_retained(sandbox, run):
+    # A stack of the service's name made by hand, deleted, kept a log group of the service's name: not the service's logs.
+    sandbox.seed()
+    cloudformation = sandbox.client("cloudformation")
+    kept = {"LogGroup": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain", "Properties": {"LogGroupName": SERVICE_LOGS}}}
+    cloudformation.create_stack(StackName=stack("service"), TemplateBody=json.dumps({"Resources": kept}))
+    cloudformation.delete_stack(StackName=stack("service"))
+    assert SERVICE_LOGS in log_group_names(sandbox)
+    code, out, err = run("logs")
+    assert (code, out) == (
+        1,
+        "",
+    ) and err == f"error: {stack('service')} is not deployed: make deploy ENV={ENV} deploys every layer in order\n", out + err
 
 
 def test_purge_looks_again_right_before_each_deletion(sandbox, run, monkeypatch):

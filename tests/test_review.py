@@ -1868,6 +1868,36 @@ def test_the_sandboxs_estimate_says_the_emulator_costs_nothing(written, env):
     assert (said in estimate) == (env == params.SANDBOX_ENV), estimate
 
 
+def test_an_output_is_known_before_deploy_only_where_the_environments_values_decide_it():
+    template = {
+        "Parameters": {"NamePrefix": {"Type": "String"}, "KeepRunningCount": {"Type": "String"}},
+        "Conditions": {"Never": {"Fn::Equals": ["a", "b"]}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "Named": {"Value": {"Fn::Sub": "${NamePrefix}-cluster"}},
+            "SetAtDeploy": {"Value": {"Fn::Sub": "${NamePrefix}-${KeepRunningCount}"}},  # a value the deployer sets at each run
+            "UnderFalseCondition": {"Condition": "Never", "Value": {"Ref": "NamePrefix"}},
+            "Attribute": {"Value": {"Fn::GetAtt": ["Topic", "TopicName"]}},
+        },
+    }
+    values = {"NamePrefix": "p", "KeepRunningCount": "true"}
+    known = collect.known_outputs(template, resolver.Resolver(template, values, {}, "us-east-1", inputs.DEPLOY_TIME))
+    assert known == {"Named": "p-cluster"}, known
+
+
+def test_a_one_task_floor_with_a_ceiling_of_one_advises_raising_both(tmp_path, monkeypatch):
+    # MinCapacity 2 alone, under MaxCapacity 1, is refused by generation: the advice named a change that cannot be made
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    data = yaml.safe_load((params_dir / "prod.yaml").read_text())
+    data["parameters"] |= {"MinCapacity": 1, "MaxCapacity": 1, "DesiredCount": 1}
+    (params_dir / "prod.yaml").write_text(yaml.safe_dump(data))
+    document = documents_of(generate_into(params_dir, tmp_path / "output"), params_dir)["prod"]
+    (line,) = [line for line in document.splitlines() if line.startswith("- **One task at the least** ")]
+    assert re.match(r"- \*\*One task at the least\*\* \(scaling\): MinCapacity is 1 in \S*prod\.yaml, so ", line), line
+    assert line.endswith("MinCapacity and MaxCapacity of 2 keep two, which ECS spreads across the zones of PrivateSubnetIds."), line
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_the_exposure_section_says_who_may_change_the_stacks_from_outside_the_account(written, env):
     # prod's deploy role trusts staging's runs too: said only among the findings near the end, not where exposure is read
