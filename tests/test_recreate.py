@@ -211,20 +211,15 @@ def test_logs_after_a_destroy_read_the_log_group_it_retained_while_it_is_the_sta
         "; whether it is still that stack's could not be looked at (left: cannot read it (AccessDeniedException: not authorized))"
     ), out + err
     assert out.splitlines()[1:] == events, out
-    # one of its name made by hand since: not read
-    logs.delete_log_group(logGroupName=SERVICE_LOGS)
-    logs.create_log_group(logGroupName=SERVICE_LOGS)
-    code, out, err = run("logs")
-    assert code == 1 and err == (
-        f"error: {stack('service')} is not deployed, and {SERVICE_LOGS}, the log group the one deleted last retained, was replaced by "
-        f"one it did not make, whose logs are not read; make diff ENV={ENV} says what a new deploy needs first\n"
-    ), out + err
-    logs.delete_log_group(logGroupName=SERVICE_LOGS)
-    code, out, err = run("logs")
-    assert code == 1 and err == (
-        f"error: {stack('service')} is not deployed, and {SERVICE_LOGS}, the log group the one deleted last retained, is gone: "
-        f"make deploy ENV={ENV} deploys every layer in order\n"
-    ), out + err
+    # one of its name made by hand since: not read; then none at all
+    replaced = f"was replaced by one it did not make, whose logs are not read; make diff ENV={ENV} says what a new deploy needs first"
+    for made_again, what in ((True, replaced), (False, f"is gone: make deploy ENV={ENV} deploys every layer in order")):
+        logs.delete_log_group(logGroupName=SERVICE_LOGS)
+        if made_again:
+            logs.create_log_group(logGroupName=SERVICE_LOGS)
+        code, out, err = run("logs")
+        said = f"error: {stack('service')} is not deployed, and {SERVICE_LOGS}, the log group the one deleted last retained, {what}\n"
+        assert code == 1 and err == said, out + err
     # Created and destroyed again: the second deleted stack's log group is read, the one deleted last, whose tags it carries.
     for argv in (("purge",), ("deploy",), ("destroy",)):
         code, out, err = run(*argv, "--yes")
