@@ -22,6 +22,7 @@ from templates.errors import ToolError, entry_point
 
 DEFAULT_RUNS = 5
 RUNS = DEFAULT_RUNS  # BENCH_RUNS=, read by main
+RUNS_GIVEN = r"[1-9][0-9]{0,2}"  # a number of runs, each of every figure: minutes each
 SOURCES = ["generate.py", "templates", "scripts", "params", ".cfnlintrc", "Makefile", "requirements.txt", "pyproject.toml"]
 REVIEWED_ENVIRONMENTS = 33  # the three of params/ and copies of staging with their own names
 
@@ -169,7 +170,7 @@ def main():
     global RUNS
     given = os.environ.get("BENCH_RUNS")
     if given is not None:
-        if not re.fullmatch(r"[1-9][0-9]{0,2}", given):  # a number of runs, each of every figure: minutes each
+        if not re.fullmatch(RUNS_GIVEN, given):
             raise ToolError(f"BENCH_RUNS={given!r}: allowed: a whole number of runs from 1 to 999 (default {DEFAULT_RUNS})", code=2)
         RUNS = int(given)
     python = str(ROOT / ".venv" / "bin" / "python")

@@ -924,6 +924,13 @@ def test_a_bench_runs_value_that_is_no_number_of_runs_is_one_line_before_any_run
     assert err == f"error: BENCH_RUNS={given!r}: allowed: a whole number of runs from 1 to 999 (default {bench.DEFAULT_RUNS})\n", err
 
 
+def test_bench_runs_from_1_to_999_are_taken():
+    # checked on the pattern: a value it wrongly took would start a real bench of that many runs
+    import bench
+
+    assert [n for n in ("1", "999", "1000", "01") if re.fullmatch(bench.RUNS_GIVEN, n)] == ["1", "999"]
+
+
 def test_make_help_says_what_env_and_stack_take():
     said = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
     assert "  ENV=<env>      an environment of params/ (default: sandbox, the local sandbox; every other one must be named)" in said
