@@ -1899,6 +1899,15 @@ def test_a_one_task_floor_with_a_ceiling_of_one_advises_raising_both(tmp_path, m
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_what_is_at_rest_says_how_long_it_is_kept(written, env):
+    # Retention was scattered across the layer sections: the exposure's "At rest" listed the encryption alone.
+    text, values = written[env].decode(), ENVIRONMENTS[env].values
+    at_rest = text[text.index("At rest:") : text.index("In front of the load balancer:")]
+    assert f"- service LogGroup: KMS key LogKey of this layer; events kept {values['LogRetentionDays']} days (LogRetentionDays)" in at_rest
+    assert f"; objects kept {values['AccessLogRetentionDays']} days (AccessLogRetentionDays) by its lifecycle rule" in at_rest, at_rest
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_the_exposure_section_says_who_may_change_the_stacks_from_outside_the_account(written, env):
     # prod's deploy role trusts staging's runs too: said only among the findings near the end, not where exposure is read
     text = written[env].decode()

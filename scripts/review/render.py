@@ -161,7 +161,11 @@ def exposure_section(review: Review) -> list[str]:
                 )
             elif kind == "AWS::Logs::LogGroup":
                 key = props.get("KmsKeyId")
-                at_rest.append(f"- {where}: " + (key_text(layer, key) if key else "CloudWatch Logs' own encryption (no KMS key)"))
+                # "Log events do not expire if they belong to log groups without a retention policy."
+                # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DeleteRetentionPolicy.html
+                days = props.get("RetentionInDays")
+                kept = f"; events kept {days_text(resolver, days)}" if days is not None else "; events kept forever (no RetentionInDays)"
+                at_rest.append(f"- {where}: " + (key_text(layer, key) if key else "CloudWatch Logs' own encryption (no KMS key)") + kept)
             elif kind == "AWS::SNS::Topic":
                 key = props.get("KmsMasterKeyId")
                 at_rest.append(f"- {where}: " + (key_text(layer, key) if key else "SNS's own disk encryption (no KMS key)"))
@@ -170,7 +174,17 @@ def exposure_section(review: Review) -> list[str]:
                 algorithms = [r.get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules]
                 named = {"AES256": "SSE-S3 (AES256, keys S3 manages)", "aws:kms": "SSE-KMS"}
                 shown = ", ".join(named.get(a, resolver.text(a)) for a in algorithms)
-                at_rest.append(f"- {where}: " + (shown or "S3's default encryption"))
+                expiring = [
+                    rule.get("ExpirationInDays")
+                    for rule in props.get("LifecycleConfiguration", {}).get("Rules", [])
+                    if rule.get("Status") == "Enabled" and rule.get("ExpirationInDays") is not None
+                ]
+                kept = (
+                    f"; objects kept {days_text(resolver, expiring[0])} by its lifecycle rule"
+                    if expiring
+                    else "; objects kept until deleted"
+                )
+                at_rest.append(f"- {where}: " + (shown or "S3's default encryption") + kept)
     lines = [
         "## Exposure and encryption",
         "",
@@ -215,6 +229,14 @@ def exposure_section(review: Review) -> list[str]:
             "",
         ]
     return lines
+
+
+def days_text(resolver, node) -> str:
+    """365 days (LogRetentionDays): a number of days and the settings it comes from."""
+    value, names = resolver.value(node), sorted(resolver.references(node))
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return f"{resolver.text(node)} days"
+    return f"{value} days" + (f" ({', '.join(names)})" if names else "")
 
 
 def aws_command(review: Review, command: str) -> str:
