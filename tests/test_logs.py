@@ -49,6 +49,14 @@ def test_logs_of_an_environment_without_the_service_point_to_deploying_every_lay
     assert aws.err == f"error: {stack('service')} is not deployed: make deploy ENV={ENV} deploys every layer in order\n"
 
 
+def test_logs_where_deleted_stacks_cannot_be_listed_say_the_service_is_not_deployed(aws):
+    # the look for a destroyed stack's log group is only a look: a role without ListStacks gets the plain answer, no AWS error
+    aws.not_deployed("service")
+    aws.cf.add_client_error("list_stacks", "AccessDenied", "not authorized", 403)
+    assert aws.run("logs") == 1
+    assert aws.err == f"error: {stack('service')} is not deployed: make deploy ENV={ENV} deploys every layer in order\n", aws.err
+
+
 @pytest.mark.parametrize("since, milliseconds", [("30s", 30_000), ("2h", 7_200_000), ("1d", 86_400_000)])
 def test_since_sets_the_start(aws, since, milliseconds):
     aws.service_stack()

@@ -925,28 +925,8 @@ class Commands:
 
     def logs(self) -> int:
         """Print the service's log events since SINCE; with FOLLOW, keep printing until Ctrl-C, then exit 0."""
-        deployer, stack = self.deployer, templates.stack_name(self.env, "service")
-        kept = None if deployer.has_stack(stack) else purge.kept_log_group(deployer, stack)
-        if kept:
-            group, deleted = kept
-            if group.gone or group.foreign:  # purged (or deleted by hand), or one of its name made since: nothing of the stack's to read
-                what = (
-                    f"is gone: make deploy ENV={self.env} deploys every layer in order"
-                    if group.gone
-                    else f"was replaced by one it did not make, whose logs are not read; make diff ENV={self.env} says what a new deploy "
-                    "needs first"
-                )
-                raise Failure(
-                    f"error: {stack} is not deployed, and {group.physical_id}, the log group the one deleted last retained, {what}"
-                )
-            when = f" at {deleted:%Y-%m-%d %H:%M:%S %Z}" if deleted else ""
-            # A role that may not read log groups (the CI deploy role may filter events, not describe groups): read by name.
-            unchecked = "" if group.facts is not None else f"; whether it is still that stack's could not be looked at ({group.note})"
-            deployer.say(
-                f"note: {stack} is not deployed; {group.physical_id}, which the one deleted last{when} retained, holds what it logged "
-                f"(until make purge ENV={self.env} deletes it){unchecked}"
-            )
-        names = {"log_group": kept[0].physical_id} if kept else logs.service_stack(deployer)
+        deployer = self.deployer
+        names = {"log_group": logs.log_group_to_read(deployer)}
         start_ms = int(deployer.now().timestamp() * 1000) - self.args.since_seconds * 1000
         if self.args.follow:
             deployer.say(f"{names['log_group']} since {self.args.since}, every {logs.FOLLOW_SECONDS:g} s until Ctrl-C")

@@ -13,6 +13,7 @@ from string import Template
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 import templates
+from scripts.deploy import purge
 from scripts.deploy.aws import AWS_ERRORS, checked_pages, next_page_token
 from scripts.deploy.failure import Failure
 from scripts.deploy.text import output_values, parameter_values
@@ -72,6 +73,38 @@ def service_stack(deployer) -> dict:
     if not deployer.has_stack(stack):
         raise Failure(f"error: {stack} is not deployed: make deploy ENV={deployer.env} deploys every layer in order")
     return service_names(deployer.describe(stack))
+
+
+def log_group_to_read(deployer) -> str:
+    """What make logs reads: the service stack's log group; after a destroy, the one the deleted stack retained, while
+    it is still that stack's (destroy and purge advise reading the logs before they go), said in a note. Failure when
+    there is none to read."""
+    stack = templates.stack_name(deployer.env, "service")
+    if deployer.has_stack(stack):
+        return service_names(deployer.describe(stack))["log_group"]
+    try:
+        kept = purge.kept_log_group(deployer, stack)
+    except AWS_ERRORS:  # only a look after a destroy: where deleted stacks cannot be listed, the service is not deployed
+        kept = None
+    if kept is None:
+        return service_stack(deployer)["log_group"]  # its Failure: not deployed
+    group, deleted = kept
+    if group.gone or group.foreign:  # purged (or deleted by hand), or one of its name made since: nothing of the stack's to read
+        what = (
+            f"is gone: make deploy ENV={deployer.env} deploys every layer in order"
+            if group.gone
+            else f"was replaced by one it did not make, whose logs are not read; make diff ENV={deployer.env} says what a new deploy "
+            "needs first"
+        )
+        raise Failure(f"error: {stack} is not deployed, and {group.physical_id}, the log group the one deleted last retained, {what}")
+    when = f" at {deleted:%Y-%m-%d %H:%M:%S %Z}" if deleted else ""
+    # A role that may not read log groups (the CI deploy role may filter events, not describe groups): read by name.
+    unchecked = "" if group.facts is not None else f"; whether it is still that stack's could not be looked at ({group.note})"
+    deployer.say(
+        f"note: {stack} is not deployed; {group.physical_id}, which the one deleted last{when} retained, holds what it logged "
+        f"(until make purge ENV={deployer.env} deletes it){unchecked}"
+    )
+    return group.physical_id
 
 
 # --- printing ---------------------------------------------------------------------------------
