@@ -134,13 +134,13 @@ def known_outputs(template: dict, resolver: Resolver) -> dict:
 
 
 def review_of(environment: Environment, contents: dict, configs: dict, scanned: dict, table: dict, ci_deployed_in: list) -> Review:
-    """One environment's review: its layers (templates given as layer -> content, their configurations
+    """One environment's review: its layers (templates given as layer -> content, in layer order; their configurations
     as (env, layer) -> content, scans as label -> scan.LayerScan), their cost; ci_deployed_in: the
     environments of its params directory that deploy the ci layer."""
     env = environment.name
     layers, known = [], {}  # known: "layer.Output" -> its value, where the environment's values alone decide it
-    for name in sorted(contents, key=templates.layer_order().index):  # upstream first: its outputs are read below
-        template = json.loads(contents[name])
+    for name, content in contents.items():  # in layer order, upstream first: its outputs are read below
+        template = json.loads(content)
         config = configs.get((env, name))
         wired = {parameter: f"{up}.{output}" for parameter, (up, output) in templates.wired_into(name).items()}
         values = (config or {}).get("Parameters", {}) | {parameter: known[source] for parameter, source in wired.items() if source in known}
@@ -158,7 +158,6 @@ def review_of(environment: Environment, contents: dict, configs: dict, scanned: 
         )
         if config is not None:
             known |= {f"{name}.{output}": value for output, value in known_outputs(template, resolver).items()}
-    layers.sort(key=lambda layer: list(contents).index(layer.name))
     review = Review(
         environment=environment,
         params_file=shown_path(environment.path),
