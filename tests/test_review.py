@@ -1885,6 +1885,12 @@ def test_an_output_is_known_before_deploy_only_where_the_environments_values_dec
     assert known == {"Named": "p-cluster"}, known
 
 
+def test_a_ref_the_review_reads_as_a_name_is_the_resource_types_primary_identifier():
+    schemas = validation.resource_schemas()
+    for kind, name in resolver.REF_IS_NAME.items():
+        assert schemas.get_resource_schema("us-east-1", kind).schema["primaryIdentifier"] == [f"/properties/{name}"], kind
+
+
 def test_a_one_task_floor_with_a_ceiling_of_one_advises_raising_both(tmp_path, monkeypatch):
     # MinCapacity 2 alone, under MaxCapacity 1, is refused by generation: the advice named a change that cannot be made
     monkeypatch.setattr(scan, "scan_templates", no_scan)

@@ -11,9 +11,9 @@ WIDTH = 100  # a property whose one-line form is longer is split into one bullet
 PAIRS = (("Key", "Value"), ("Name", "Value"), ("Name", "ValueFrom"))
 
 
-# Resources whose Ref is the name a property of theirs gives, known before deploy where that property is: "Ref returns
-# the alarm name", "Ref returns the log group name" (the resources' Return values).
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudwatch-alarm.html
+# Resources whose Ref is the name a property of theirs gives, known before deploy where that property is: Ref returns
+# a resource's primary identifier, which the resource schemas cfn-lint ships give as /properties/AlarmName and
+# /properties/LogGroupName (tests/test_review.py checks them). The resources' Return values say so too:
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-loggroup.html
 REF_IS_NAME = {"AWS::CloudWatch::Alarm": "AlarmName", "AWS::Logs::LogGroup": "LogGroupName"}
 
@@ -149,7 +149,7 @@ class Resolver(Evaluator):
         return lines
 
 
-# The unit of a number whose property name does not say it, as the resource references give it: AWS::IAM::Role
+# The unit of a number whose property name does not say it, as the resource schemas cfn-lint ships describe it: AWS::IAM::Role
 # MaxSessionDuration, AWS::CloudWatch::Alarm Period, ScalingPolicy TargetTrackingScalingPolicyConfiguration
 # ScaleInCooldown/ScaleOutCooldown and ContainerDefinition StopTimeout in seconds; AWS::ECS::TaskDefinition Cpu in
 # CPU units (1,024 a vCPU) and Memory in MiB. https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecs-taskdefinition.html
