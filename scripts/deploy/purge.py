@@ -490,6 +490,7 @@ def blocking(deployer, creates: dict) -> list[Retained]:
 
 def purge(deployer, names) -> int:
     env = deployer.env
+    one = f" STACK={names[0]}" if len(names) == 1 else ""  # the command as given: a purge of one layer, or of every one
     stacks, live = [], []
     for name in reversed(names):
         stack = templates.stack_name(env, name)
@@ -500,7 +501,6 @@ def purge(deployer, names) -> int:
         if found is not None:
             live.append(f"{stack} still exists ({found['StackStatus']})")
     if live:
-        one = f" STACK={names[0]}" if len(names) == 1 else ""
         # A layer other deployed layers read is destroyed after them: its destroy alone is refused.
         first = (
             f" STACK=<layer> for {', '.join(templates.destroy_order(names[0]))}, in that order"
@@ -573,7 +573,6 @@ def purge(deployer, names) -> int:
     # Ctrl-C, AWS out of reach: what was purged is said above; the next step, as a purge lists only what is left
     except BaseException as error:
         if not aws.sandbox_gone(error, env):  # a sandbox whose server is gone took everything with it: its one line says so
-            one = f" STACK={names[0]}" if len(names) == 1 else ""
             deployer.say(f"stopped: make purge ENV={env}{one} lists what is left of these and asks again")
         raise
     failed = sum(1 for item in todo if item.failed)
