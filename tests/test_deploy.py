@@ -4219,10 +4219,10 @@ def test_rollback_alarms_the_release_alarms_stack_did_not_make_stop_the_run_befo
     aws.not_deployed("service")
     created = requests_of(aws, "CreateChangeSet")
     assert aws.run("changeset", "--stack", "service") == 1
-    assert aws.err.startswith(
+    assert aws.err == (
         f"error: {stack('release-alarms')}'s outputs RollbackAlarmArns ({arns}) and RollbackMonitoringMinutes ({minutes}) are not what "
         f"its template makes: its alarms ({', '.join(OWN_ALARMS)}), each once, and 0 to 180 minutes; a release would be watched by "
-        f"other alarms than its own, or by fewer. make deploy STACK=release-alarms ENV={ENV} puts them back; nothing changed"
+        f"other alarms than its own, or by fewer. make deploy STACK=release-alarms ENV={ENV} puts them back; nothing changed\n"
     ), aws.err
     assert created == [] and "Traceback" not in aws.err
 

@@ -1120,13 +1120,16 @@ def test_a_params_dir_that_cannot_be_read_is_one_line_not_a_traceback(tmp_path, 
 
 
 def test_a_database_secret_name_is_at_most_what_secrets_manager_takes():
-    # botocore's secretsmanager model: CreateSecret Name, NameType, max 512; the ARN adds a hyphen and six characters
-    from templates.inputs import MOST_SECRET_NAME
+    # the bound read from botocore's secretsmanager model (CreateSecret's Name), not from the code under test; the ARN adds
+    # a hyphen and six characters
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("secretsmanager")
+    most = model.operation_model("CreateSecret").input_shape.members["Name"].metadata["max"]
 
     def arn(length):
         return f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{PROJECT}{'a' * (length - len(PROJECT))}-AbCdEf"
 
     spec = INPUTS["DatabaseSecretArn"]
-    assert check_value(spec, arn(MOST_SECRET_NAME)) is None
-    assert check_value(spec, arn(MOST_SECRET_NAME + 1)) is not None
-    assert f"of at most {MOST_SECRET_NAME} characters" in check_value(spec, arn(MOST_SECRET_NAME + 1))
+    assert check_value(spec, arn(most)) is None
+    assert f"of at most {most} characters" in check_value(spec, arn(most + 1))

@@ -1814,7 +1814,9 @@ def test_numbers_whose_property_name_does_not_say_their_unit_are_given_one(writt
     values = ENVIRONMENTS[env].values
     assert f"  - Memory: `{values['TaskMemory']} (TaskMemory)` MiB" in lines
     assert f"  - Period: `{values['AlarmPeriodSeconds']} (AlarmPeriodSeconds)` seconds" in lines
-    assert all(line.endswith("` seconds") for line in lines if line.lstrip().startswith(("- MaxSessionDuration: ", "- StopTimeout: ")))
+    timed = [line for line in lines if line.lstrip().startswith(("- MaxSessionDuration: ", "- StopTimeout: "))]
+    assert timed and all(line.endswith("` seconds") for line in timed), timed
+    assert f"      - StopTimeout: `{values['StopTimeoutSeconds']} (StopTimeoutSeconds)` seconds" in lines
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -617,8 +617,9 @@ def test_a_value_given_empty_reaches_the_deployer_which_refuses_it_and_one_left_
 
     assert words(f"{name}=") == [f"{option}="]
     assert words() == []
-    out, err = io.StringIO(), io.StringIO()  # refused before any client is made: no credentials needed
-    code = deployer.main([target, "--env", "prod", *(["--stack", "service"] if name != "STACK" else []), f"{option}="], out=out, err=err)
+    out, err = io.StringIO(), io.StringIO()  # refused before any client is made: one asked for fails the test, never reaches AWS
+    argv = [target, "--env", "prod", *(["--stack", "service"] if name != "STACK" else []), f"{option}="]
+    code = deployer.main(argv, out=out, err=err, clients=pytest.fail)
     assert code == 2 and err.getvalue().startswith("error: ") and err.getvalue().count("\n") == 1 and out.getvalue() == "", err.getvalue()
     assert name in err.getvalue(), err.getvalue()  # refused for the empty value, not for something else
 
@@ -919,6 +920,7 @@ def test_a_bench_runs_value_that_is_no_number_of_runs_is_one_line_before_any_run
     import bench
 
     monkeypatch.setenv("BENCH_RUNS", given)
+    monkeypatch.setattr(bench, "timed", pytest.fail)  # a value wrongly taken fails here, rather than start a bench of it
     assert bench.main() == 2
     err = capsys.readouterr().err
     assert err == f"error: BENCH_RUNS={given!r}: allowed: a whole number of runs from 1 to 999 (default {bench.DEFAULT_RUNS})\n", err
