@@ -370,6 +370,14 @@ class Aws:
     def deployed(self, layer, **kwargs):
         self.cf.add_response("describe_stacks", described(layer, **kwargs), {"StackName": stack(layer)})
 
+    def diff_reads(self, layer, policy="as in output/", **deployed):
+        """What make diff of a deployed layer reads: its stack (described with deployed), its template as deployed, the
+        layers it reads and its stack policy (stack_policy's policy)."""
+        self.deployed(layer, **deployed)
+        self.cf.add_response("get_template", {"TemplateBody": template(layer)}, {"StackName": stack(layer), "TemplateStage": "Original"})
+        self.upstream_deployed(layer)
+        self.stack_policy(layer, policy)
+
     def stack_policy(self, layer, policy="as in output/"):
         """GetStackPolicy's answer: the layer's policy in output/, another one, or None (none set)."""
         policy = configuration(ENV, layer).get("StackPolicy") if policy == "as in output/" else policy

@@ -2273,10 +2273,7 @@ def test_diff_of_a_stack_in_no_settled_state_compares_nothing_and_says_what_to_d
 def test_diff_of_a_layer_without_a_stack_policy_names_one_set_by_hand_that_denies_updates(aws, deployed):
     # AWS cannot remove a stack policy, only replace it: none and allow-all are the same to an update.
     layer = next(name for name in PROD_LAYERS if "StackPolicy" not in configuration(ENV, name))
-    aws.deployed(layer)
-    aws.cf.add_response("get_template", {"TemplateBody": template(layer)}, {"StackName": stack(layer), "TemplateStage": "Original"})
-    aws.upstream_deployed(layer)
-    aws.stack_policy(layer, deployed)
+    aws.diff_reads(layer, deployed)
     assert aws.run("diff", "--stack", layer) == (1 if deployed == DENY_ALL else 0), aws.err
     if deployed != DENY_ALL:
         assert aws.out.splitlines() == [f"{stack(layer)}: same as deployed"], aws.out
@@ -2355,10 +2352,7 @@ def test_the_running_image_a_stack_holds_is_shown_escaped_by_status_and_in_the_u
 
 
 def test_diff_of_the_service_shows_the_running_image_escaped_beside_params_own(aws):
-    aws.deployed("service", parameters=service_parameters(HOSTILE_IMAGE))
-    aws.cf.add_response("get_template", {"TemplateBody": template("service")}, {"StackName": stack("service"), "TemplateStage": "Original"})
-    aws.upstream_deployed("service")
-    aws.stack_policy("service")
+    aws.diff_reads("service", parameters=service_parameters(HOSTILE_IMAGE))
     assert aws.run("diff", "--stack", "service") == 0, aws.err
     configured = configuration(ENV, "service")["Parameters"]["ImageTag"]
     assert aws.out.splitlines()[-1] == (
@@ -2370,10 +2364,7 @@ def test_diff_of_the_service_shows_the_running_image_escaped_beside_params_own(a
 def test_diff_of_a_service_whose_create_stopped_before_its_settling_step_says_the_next_deploy_runs_it(aws):
     # Ctrl-C between the create and the update that sets KeepRunningCount true: the diff showed false -> true unexplained.
     configured = configuration(ENV, "service")["Parameters"]["ImageTag"]
-    aws.deployed("service", parameters=service_parameters(configured) | {"KeepRunningCount": "false"})
-    aws.cf.add_response("get_template", {"TemplateBody": template("service")}, {"StackName": stack("service"), "TemplateStage": "Original"})
-    aws.upstream_deployed("service")
-    aws.stack_policy("service")
+    aws.diff_reads("service", parameters=service_parameters(configured) | {"KeepRunningCount": "false"})
     assert aws.run("diff", "--stack", "service") == 1, aws.err
     assert "-parameter KeepRunningCount=false" in aws.out.splitlines(), aws.out
     assert aws.out.splitlines()[-2] == (
@@ -2384,10 +2375,7 @@ def test_diff_of_a_service_whose_create_stopped_before_its_settling_step_says_th
 
 def test_diff_of_a_settled_service_that_differs_says_nothing_of_the_settling_step(aws):
     configured = configuration(ENV, "service")["Parameters"]
-    aws.deployed("service", parameters=service_parameters(configured["ImageTag"]) | {"HealthCheckPath": "/other"})
-    aws.cf.add_response("get_template", {"TemplateBody": template("service")}, {"StackName": stack("service"), "TemplateStage": "Original"})
-    aws.upstream_deployed("service")
-    aws.stack_policy("service")
+    aws.diff_reads("service", parameters=service_parameters(configured["ImageTag"]) | {"HealthCheckPath": "/other"})
     assert aws.run("diff", "--stack", "service") == 1, aws.err
     assert "-parameter HealthCheckPath=/other" in aws.out.splitlines() and "note: KeepRunningCount" not in aws.out, aws.out
 
@@ -3885,10 +3873,7 @@ def test_events_and_outputs_of_a_stack_of_our_name_someone_else_made_say_so(aws)
 
 def test_diff_says_termination_protection_found_off_which_a_deploy_turns_back_on(aws):
     layer = "cert-dns"
-    aws.deployed(layer, protected=False)
-    aws.cf.add_response("get_template", {"TemplateBody": template(layer)}, {"StackName": stack(layer), "TemplateStage": "Original"})
-    aws.upstream_deployed(layer)
-    aws.stack_policy(layer)
+    aws.diff_reads(layer, protected=False)
     assert aws.run("diff", "--stack", layer) == 1, aws.out + aws.err
     assert aws.out.splitlines()[:2] == [
         f"{stack(layer)}: template and values as deployed, but",
@@ -3903,10 +3888,7 @@ def test_diff_of_a_stack_left_without_its_policy_and_protection_says_the_next_de
     # stack (its policy first). diff advised setting the policy by hand, "a deploy sets it only with a change".
     layer = "cert-dns"
     assert configuration(ENV, layer).get("StackPolicy"), "the test needs a layer with a stack policy"
-    aws.deployed(layer, protected=False)
-    aws.cf.add_response("get_template", {"TemplateBody": template(layer)}, {"StackName": stack(layer), "TemplateStage": "Original"})
-    aws.upstream_deployed(layer)
-    aws.stack_policy(layer, None)
+    aws.diff_reads(layer, None, protected=False)
     assert aws.run("diff", "--stack", layer) == 1, aws.out + aws.err
     assert (
         f"{stack(layer)}: its stack policy is not the one {templates.relative(OUTPUT / ENV / f'{layer}.json')} gives it: none is set, and "
