@@ -116,6 +116,12 @@ def default(template, parameter_ref):
     return template["Parameters"][parameter_ref["Ref"]]["Default"]
 
 
+def without_ci(params: dict) -> list:
+    """params' enabled_layers without the ci layer: another environment in the account has it, as an
+    account has one."""
+    return [layer for layer in params.get("enabled_layers") or [] if layer != "ci"]
+
+
 NOWHERE = "http://127.0.0.1:9"  # loopback, port 9: nothing answers there
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import NOWHERE, ROOT, Ran, deployed, deploying_into, generate_main, no_real_aws, on_each_client
+from conftest import NOWHERE, ROOT, Ran, deployed, deploying_into, generate_main, no_real_aws, on_each_client, without_ci
 
 import templates
 from templates.inputs import MOST_SECRET_NAME
@@ -303,7 +303,7 @@ def test_two_environments_may_not_serve_the_same_host_in_one_zone(tmp_path):
         return dump(
             {
                 **GOOD,
-                "enabled_layers": [layer for layer in GOOD.get("enabled_layers") or [] if layer != "ci"],
+                "enabled_layers": without_ci(GOOD),
                 "parameters": {**GOOD["parameters"], **changes},
             }
         )

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import ROOT, generate_main
+from conftest import ROOT, generate_main, without_ci
 
 from templates.common import MOST_RELEASE_WAIT_MINUTES, PROJECT
 from templates.inputs import INPUTS
@@ -663,7 +663,7 @@ def isolated_qa(**changes):
         "DatabaseSecretArn": GOOD["parameters"]["DatabaseSecretArn"].replace("/db-", "/qa/db-"),
         "DatabaseName": "startupwebapp_qa",
     }
-    return with_parameters(**(own | changes)) | {"enabled_layers": [layer for layer in GOOD.get("enabled_layers") or [] if layer != "ci"]}
+    return with_parameters(**(own | changes)) | {"enabled_layers": without_ci(GOOD)}
 
 
 ACCOUNT = GOOD["parameters"]["DatabaseSecretArn"].split(":")[4]  # prod's, as its secret names it

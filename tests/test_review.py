@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, configuration, generate_main, resources_of_type, within
+from conftest import ROOT, configuration, generate_main, resources_of_type, within, without_ci
 
 import templates
 from scripts import review
@@ -158,7 +158,7 @@ def add_environment(params_dir, name, like):
     data = yaml.safe_load((params_dir / f"{like}.yaml").read_text())
     data["parameters"] |= {"NamePrefix": f"{templates.PROJECT}-{name}", "ApiHostLabel": f"api-{name}"}
     data["shared_inputs"] = {key: f"a copy of {like} for a test" for key in ISOLATING_INPUTS}
-    data["enabled_layers"] = [layer for layer in data.get("enabled_layers") or [] if layer != "ci"]  # an account's ci is <like>'s
+    data["enabled_layers"] = without_ci(data)  # an account's ci is <like>'s
     (params_dir / f"{name}.yaml").write_text(yaml.safe_dump(data))
 
 
