@@ -433,17 +433,16 @@ class Aws:
         if kind == "UPDATE" and not left:
             self.listed_change_sets(layer, waiting)
 
-    def reviewed_change_set(self, layer, waiting=(), parameters=None, upstream_gone=False):
-        """A change set left by `make changeset`, read again by `make execute`, on a deployed stack;
-        the stack's change sets listed: `waiting` those made for review besides it; the layers it reads.
-        parameters: the values it was made with (output/'s by default)."""
-        changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
-        self.cf.add_response(
-            "describe_change_set",
-            change_set(layer, changes=changes, parameters=parameters),
-            {"StackName": stack(layer), "ChangeSetName": cs_name(layer)},
-        )
-        self.deployed(layer)
+    def reviewed_change_set(self, layer, waiting=(), parameters=None, upstream_gone=False, made=None, running=None):
+        """A change set left by `make changeset`, read again by `make execute`, on a deployed stack (running: the
+        values it runs with, output/'s by default); the stack's change sets listed: `waiting` those made for review
+        besides it; the layers it reads. parameters: the values the change set was made with (output/'s by default);
+        made: DescribeChangeSet's whole answer instead."""
+        if made is None:
+            changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
+            made = change_set(layer, changes=changes, parameters=parameters)
+        self.cf.add_response("describe_change_set", made, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
+        self.deployed(layer, parameters=running)
         self.change_set_template(layer)
         self.listed_change_sets(layer, waiting)
         if upstream_gone:  # the first layer it reads destroyed since

@@ -1028,13 +1028,7 @@ def test_removing_the_rules_the_deployed_service_uses_is_refused_until_it_is_rol
 
 def test_a_reviewed_change_set_that_would_move_traffic_is_left_for_another_try(aws):
     # make execute of a change set make changeset left: refused the same way, and not deleted.
-    aws.cf.add_response(
-        "describe_change_set", change_set("alb", changes=RULE_CHANGES), {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")}
-    )
-    aws.deployed("alb")
-    aws.change_set_template("alb")
-    aws.listed_change_sets("alb")
-    aws.upstream_deployed("alb")  # what it reads, compared with what the change set takes
+    aws.reviewed_change_set("alb", made=change_set("alb", changes=RULE_CHANGES))
     aws.elbv2.add_response("describe_rules", rule_weights(0, 100), {"RuleArns": ["ProductionListenerRule-physical"]})
     assert aws.run("execute", "--stack", "alb", "--changeset", cs_name("alb"), "--yes") == 1
     assert "ProductionListenerRule (Modify; now startupwebapp-tg-alt weight 100)" in aws.err
@@ -4286,11 +4280,7 @@ def test_a_tags_only_update_waits_for_the_monitoring_minutes_of_the_triggers_it_
 def executed_up_to_the_question(aws, made):
     """make execute of the service's change set `made` (a DescribeChangeSet answer) on a stack running v1, with no terminal:
     it goes as far as its question, and no further."""
-    aws.cf.add_response("describe_change_set", made, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
-    aws.deployed("service", parameters=service_parameters("v1"))
-    aws.change_set_template("service")
-    aws.listed_change_sets("service")
-    aws.upstream_deployed("service")  # what it reads, compared with what the change set takes
+    aws.reviewed_change_set("service", made=made, running=service_parameters("v1"))
     assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service")) == 1 and "no terminal to ask on" in aws.err
 
 
@@ -6040,10 +6030,7 @@ def test_a_change_set_parameter_without_a_value_is_no_traceback(aws):
     given = configuration(ENV, layer)["Parameters"]
     made = change_set(layer, parameters=given)
     made["Parameters"][0] = {"ParameterKey": made["Parameters"][0]["ParameterKey"], "UsePreviousValue": True}
-    aws.cf.add_response("describe_change_set", made, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
-    aws.deployed(layer)
-    aws.change_set_template(layer)
-    aws.listed_change_sets(layer)
+    aws.reviewed_change_set(layer, made=made)
     assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1  # no terminal: left, not a traceback
     assert "Traceback" not in aws.err and "no terminal to ask on" in aws.err, aws.err
 
