@@ -620,8 +620,20 @@ def test_a_value_given_empty_reaches_the_deployer_which_refuses_it_and_one_left_
     out, err = io.StringIO(), io.StringIO()  # refused before any client is made: one asked for fails the test, never reaches AWS
     argv = [target, "--env", "prod", *(["--stack", "service"] if name != "STACK" else []), f"{option}="]
     code = deployer.main(argv, out=out, err=err, clients=pytest.fail)
-    assert code == 2 and err.getvalue().startswith("error: ") and err.getvalue().count("\n") == 1 and out.getvalue() == "", err.getvalue()
-    assert name in err.getvalue(), err.getvalue()  # refused for the empty value, not for something else
+    assert (code, err.getvalue(), out.getvalue()) == (2, f"error: {EMPTY_REFUSED[name]}\n", "")  # for the empty value, not something else
+
+
+EMPTY_REFUSED = {
+    "STACK": "STACK= is empty: name a layer (ci, cert-dns, alb, waf, release-alarms, service, scaling, alarms), or leave STACK= out for every layer",
+    "TAG": "TAG=: not a Docker image tag (letters, digits, _ . -, not starting with . or -, at most 128); to leave it out, give no TAG=",
+    "CHANGESET": "CHANGESET= (--changeset) is for make execute; status takes none: leave it out",
+    "MAX_WAIT": "MAX_WAIT=: allowed: 1 to 720 minutes",
+    "TIMEOUT": "TIMEOUT=: allowed: 0 to 172800 seconds (48 hours)",
+    "CONNECT_TO": "CONNECT_TO (--connect-to) '': expected HOST:PORT:ADDRESS:PORT (HOST a host name, ADDRESS an IPv4 address or host name), ports 1 to 65535",
+    "CA_BUNDLE": "CA_BUNDLE= (--ca-bundle): No such file or directory; allowed: a PEM file of CA certificates",
+    "ACTION": "ACTION=: allowed: CONTINUE or ROLLBACK",
+    "SINCE": "SINCE=: allowed: a whole number from 1 and a unit: s, m, h or d (30s, 10m, 2h, 1d), at most 3653d (the longest CloudWatch Logs keeps events)",
+}
 
 
 def test_every_target_that_reads_output_to_change_or_compare_stacks_checks_it_is_current_first():
