@@ -2639,14 +2639,19 @@ def test_a_change_set_made_from_another_template_than_output_holds_is_not_execut
     ), aws.err
 
 
+def rollbacks_change_set_left():
+    """The change set of a make rollback from v2 to v1 that stopped at its question."""
+    layer = deploy.deployer.load_layer(ENV, "service", OUTPUT)
+    description = deploy_text.change_set_description(layer, rolling_back_from="v2")
+    return change_set("service", parameters=service_parameters("v1")) | {"Description": description}
+
+
 def test_a_rollbacks_change_set_left_at_its_question_is_compared_with_the_template_the_stack_runs(aws):
     # make rollback makes it from the deployed template, not output/'s: compared with output/'s, make execute refused it.
-    layer = deploy.deployer.load_layer(ENV, "service", OUTPUT)
     runs = json.loads(template("service")) | {"Description": "the service layer as an earlier checkout generated it"}
-    left = change_set("service", parameters=service_parameters("v1")) | {
-        "Description": deploy_text.change_set_description(layer, rolling_back_from="v2")
-    }
-    aws.cf.add_response("describe_change_set", left, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    aws.cf.add_response(
+        "describe_change_set", rollbacks_change_set_left(), {"StackName": stack("service"), "ChangeSetName": cs_name("service")}
+    )
     aws.deployed("service", parameters=service_parameters("v2"))
     aws.cf.add_response("get_template", {"TemplateBody": json.dumps(runs)}, {"StackName": stack("service"), "TemplateStage": "Original"})
     aws.change_set_template("service", json.dumps(runs))
@@ -2657,11 +2662,9 @@ def test_a_rollbacks_change_set_left_at_its_question_is_compared_with_the_templa
 
 def test_execute_of_a_rollbacks_change_set_made_while_another_image_ran_shows_the_running_image_escaped(aws):
     # Its description says it rolls back from v2, but the stack runs an image anyone who may update it wrote.
-    layer = deploy.deployer.load_layer(ENV, "service", OUTPUT)
-    left = change_set("service", parameters=service_parameters("v1")) | {
-        "Description": deploy_text.change_set_description(layer, rolling_back_from="v2")
-    }
-    aws.cf.add_response("describe_change_set", left, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    aws.cf.add_response(
+        "describe_change_set", rollbacks_change_set_left(), {"StackName": stack("service"), "ChangeSetName": cs_name("service")}
+    )
     aws.deployed("service", parameters=service_parameters(HOSTILE_IMAGE))
     aws.cf.add_response("get_template", {"TemplateBody": template("service")}, {"StackName": stack("service"), "TemplateStage": "Original"})
     aws.change_set_template("service")
