@@ -821,7 +821,10 @@ def compute_statements() -> list[Statement]:
             ),
             Resource=[arn("application-autoscaling", "scalable-target/*")],
         ),
-        # Target tracking creates and deletes its alarms with the caller's permissions.
+        # Target tracking creates and deletes its alarms with the caller's permissions, which Application Auto
+        # Scaling checks first ("the API caller has permissions to access AWS resources ... in CloudWatch"):
+        # https://docs.aws.amazon.com/autoscaling/application/userguide/security_iam_id-based-policy-examples.html
+        # https://docs.aws.amazon.com/autoscaling/application/userguide/security_iam_permission_validation.html
         Statement(
             Sid="TargetTrackingAlarms",
             Effect=Allow,
