@@ -84,6 +84,18 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 
 
 ALARM_PREFIX = configuration(ENV, "release-alarms")["Parameters"]["NamePrefix"]  # the release alarms' names start with it
+ZONE = configuration(ENV, "cert-dns")["Parameters"]["ExistingHostedZoneId"]
+DOMAIN = configuration(ENV, "cert-dns")["Parameters"]["DomainName"]
+ZONE_SERVERS = ["ns-1.awsdns-01.org", "ns-2.awsdns-02.co.uk", "ns-3.awsdns-03.com", "ns-4.awsdns-04.net"]
+
+
+def hosted_zone(zone_id=ZONE, domain=DOMAIN):
+    """GetHostedZone of a public zone."""
+    return {
+        "HostedZone": {"Id": f"/hostedzone/{zone_id}", "Name": f"{domain}.", "CallerReference": "ref", "Config": {"PrivateZone": False}},
+        "DelegationSet": {"NameServers": ZONE_SERVERS},
+    }
+
 
 OUTPUT_VALUES = {
     "CertificateArn": f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/5f3c2a1e-1111-2222-3333-444455556666",
@@ -420,6 +432,8 @@ class Aws:
     def change_set(self, layer, kind, changes, expected=None, waiting=(), left=False, **described_kwargs):
         """A change set made and described; on a deployed stack, unless it is left for review, the stack's
         change sets listed too: `waiting` those made for review before, ending when this one runs."""
+        if kind == "CREATE":
+            self.zone_checked(layer)
         self.cf.add_response(
             "create_change_set",
             {"Id": change_set(layer)["ChangeSetId"], "StackId": stack_id(layer)},
@@ -432,6 +446,11 @@ class Aws:
         )
         if kind == "UPDATE" and not left:
             self.listed_change_sets(layer, waiting)
+
+    def zone_checked(self, layer):
+        """GetHostedZone of the zone a layer's certificate is validated in, which a create of it reads first."""
+        if "ExistingHostedZoneId" in configuration(ENV, layer)["Parameters"]:
+            self.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
 
     def reviewed_change_set(self, layer, waiting=(), parameters=None, upstream_gone=False, made=None, running=None):
         """A change set left by `make changeset`, read again by `make execute`, on a deployed stack (running: the

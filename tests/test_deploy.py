@@ -35,6 +35,7 @@ from conftest import NOWHERE, ROOT, no_real_aws, within
 from stubbed_aws import (
     ACCOUNT,
     CAPABILITIES,
+    DOMAIN,
     ENV,
     IMAGE_TAG_CHANGES,
     LOCK,
@@ -48,6 +49,8 @@ from stubbed_aws import (
     REGION_CLI,
     RELAXED,
     SESSION,
+    ZONE,
+    ZONE_SERVERS,
     change,
     change_set,
     configuration,
@@ -58,6 +61,7 @@ from stubbed_aws import (
     detail,
     event,
     events,
+    hosted_zone,
     lock_freed,
     lock_taken,
     our_lock,
@@ -2716,6 +2720,7 @@ def test_a_change_set_older_than_the_stacks_last_update_is_refused(aws):
 def test_parameter_only_change_still_shows(aws):
     before = configuration(ENV, "cert-dns")["Parameters"] | {"ExistingHostedZoneId": "Z0000000000OLDZONE"}
     aws.deployed("cert-dns", parameters=before)
+    aws.zone_checked("cert-dns")  # another zone: asked for, as at a create
     aws.change_set("cert-dns", "UPDATE", [], left=True)
     assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
     wanted = configuration(ENV, "cert-dns")["Parameters"]["ExistingHostedZoneId"]
@@ -4130,6 +4135,7 @@ def test_ctrl_c_while_create_change_set_is_answered_cleans_up_what_it_can_tell_w
     to be left). No change set to delete: the request has not landed (it may yet), so neither has
     the stack; both are named, and nothing is looked up or deleted."""
     aws.not_deployed("cert-dns")
+    aws.zone_checked("cert-dns")
     aws.cf.add_response(
         "create_change_set",
         {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},
@@ -4160,6 +4166,7 @@ def retried_throttling(operation):
 
 def test_an_error_answer_to_a_retried_create_change_set_is_cleaned_up_as_if_it_had_landed(aws):
     aws.not_deployed("cert-dns")
+    aws.zone_checked("cert-dns")
     requests_of(aws, "CreateChangeSet", raising=retried_throttling("CreateChangeSet"))
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     aws.cf.add_response("describe_stacks", described("cert-dns", "REVIEW_IN_PROGRESS"), {"StackName": stack("cert-dns")})
@@ -4454,6 +4461,7 @@ def test_a_refused_relaxing_of_the_policy_leaves_nothing_to_put_back(aws):
 
 def test_a_failed_change_set_is_deleted_with_the_empty_first_stack_and_its_reason_kept(aws):
     aws.not_deployed("cert-dns")
+    aws.zone_checked("cert-dns")
     aws.cf.add_response(
         "create_change_set",
         {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},
@@ -4533,17 +4541,7 @@ def test_a_reviewed_change_set_not_confirmed_is_left_for_review(aws):
 
 
 # --- the hosted zone, its delegation and the bounded wait (issue: real-AWS correctness) ---------
-ZONE = configuration(ENV, "cert-dns")["Parameters"]["ExistingHostedZoneId"]
-DOMAIN = configuration(ENV, "cert-dns")["Parameters"]["DomainName"]
-ZONE_SERVERS = ["ns-1.awsdns-01.org", "ns-2.awsdns-02.co.uk", "ns-3.awsdns-03.com", "ns-4.awsdns-04.net"]
 REGISTRAR_SERVERS = {"ns1.registrar.example", "ns2.registrar.example"}
-
-
-def hosted_zone(zone_id=ZONE, domain=DOMAIN):
-    return {
-        "HostedZone": {"Id": f"/hostedzone/{zone_id}", "Name": f"{domain}.", "CallerReference": "ref", "Config": {"PrivateZone": False}},
-        "DelegationSet": {"NameServers": ZONE_SERVERS},
-    }
 
 
 def answers(*sequence):
@@ -4643,12 +4641,37 @@ def test_a_zone_id_of_no_zone_or_of_another_domain_is_refused_by_the_cert_dns_cr
     assert aws.err.endswith(f"{said}\n"), aws.err
 
 
+@pytest.mark.parametrize("changed", ["DomainName", "ExistingHostedZoneId"])
+def test_an_update_to_another_domain_or_zone_is_checked_as_a_create_is_on_an_emulator_too(aws, changed):
+    # It was checked at a create alone, and with public DNS alone: an update to a domain the zone is not
+    # of replaced the certificate, whose validation records the zone cannot hold.
+    running = configuration(ENV, "cert-dns")["Parameters"] | {
+        changed: {"DomainName": "other.example", "ExistingHostedZoneId": "Z0OTHER"}[changed]
+    }
+    aws.deployed("cert-dns", parameters=running)
+    aws.route53.add_response("get_hosted_zone", hosted_zone(domain="example.org"), {"Id": ZONE})
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1  # no resolver: the emulator's way
+    assert aws.err == f"error: params/{ENV}.yaml: parameters.ExistingHostedZoneId: {ZONE} is the zone of example.org, not of {DOMAIN}\n"
+    aws.deployed("cert-dns", parameters=running)
+    aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
+    resolver = answers(REGISTRAR_SERVERS)
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes", resolver=resolver) == 1
+    assert resolver.asked == [DOMAIN] and f"{DOMAIN} is not delegated to hosted zone {ZONE}" in aws.err, aws.err
+
+
+def test_an_update_that_keeps_the_domain_and_zone_asks_neither_route_53_nor_dns(aws):
+    resolver = answers(REGISTRAR_SERVERS)
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes", resolver=resolver) == 0, aws.err
+    assert resolver.asked == [] and aws.calls("cert-dns") == 4, aws.api_calls  # and no GetHostedZone: none is stubbed
+
+
 def cert_dns_create_until(aws, polls):
     """A cert-dns create on a delegated domain whose certificate stays CREATE_IN_PROGRESS for `polls` polls."""
     layer = "cert-dns"
     aws.not_deployed(layer)
-    aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
-    aws.change_set(layer, "CREATE", CERT_CHANGES)
+    aws.change_set(layer, "CREATE", CERT_CHANGES)  # the zone asked for first
     aws.execute(layer)
     started = [
         event(layer, stack(layer), "CREATE_IN_PROGRESS", 1, reason="User Initiated"),
@@ -4743,6 +4766,7 @@ def test_a_first_create_still_computing_names_its_empty_stack_too_unless_it_was_
         aws.cf.add_response("describe_stacks", described("cert-dns", "REVIEW_IN_PROGRESS"), {"StackName": stack("cert-dns")})
     else:
         aws.not_deployed("cert-dns")
+    aws.zone_checked("cert-dns")
     aws.cf.add_response(
         "create_change_set",
         {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},

@@ -158,15 +158,23 @@ def loose_log_groups(deployer, creates, named) -> list[tuple[str, str]]:
 
 
 def refuse_undelegated_domain(deployer, layer, exists):
-    """The certificate is validated in an existing zone, and only once the domain is delegated to
-    it: refuse before CloudFormation would wait hours for a validation that cannot happen."""
+    """The certificate is validated in an existing zone, of its domain, and only once the domain is
+    delegated to it: refuse before CloudFormation would wait hours for a validation that cannot happen.
+    Asked at a create, and at an update that changes the domain or the zone (a new certificate, or new
+    validation records); on an emulator the zone alone (its name servers are made up)."""
     zone_id, domain = layer.parameters.get("ExistingHostedZoneId"), layer.parameters.get("DomainName")
-    if not zone_id or exists or deployer.resolver is None:  # validate() refuses an empty zone id
+    if not zone_id:  # validate() refuses an empty zone id
         return
+    if exists:
+        running = parameter_values(deployer.describe(layer.stack))
+        if (running.get("ExistingHostedZoneId"), running.get("DomainName")) == (zone_id, domain):
+            return
     try:
         servers = zone.name_servers(zone.given_zone(deployer.client("route53"), zone_id, domain), zone_id, domain)
     except zone.ZoneError as error:
         raise Failure(f"error: params/{deployer.env}.yaml: {error}") from None
+    if deployer.resolver is None:
+        return
     answered = deployer.resolver(domain)
     if not zone.delegated(servers, answered):
         raise Failure(
