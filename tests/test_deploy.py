@@ -2267,6 +2267,54 @@ def test_diff_of_a_stack_in_no_settled_state_compares_nothing_and_says_what_to_d
     assert lines[-1] == "not compared, in no settled state: alarms (see above)" and "applies it" not in aws.out, aws.out
 
 
+@pytest.mark.parametrize("renamed", [False, True])
+def test_diff_says_a_deploy_would_be_refused_for_a_named_resource_it_would_replace_unless_renamed_too(aws, renamed):
+    # make diff said "make deploy applies it"; the deploy then refused the change set: ECS::Service's Cluster is create-only
+    # in its resource schema, and the service keeps its ServiceName.
+    given = configuration(ENV, "service")["Parameters"]
+    running = service_parameters(given["ImageTag"]) | {"ClusterName": f"{given['ClusterName']}-old"}
+    if renamed:  # a new NamePrefix names the new service otherwise: CloudFormation replaces it under that name
+        running["NamePrefix"] = f"{running['NamePrefix']}-old"
+    aws.diff_reads("service", parameters=running)
+    assert aws.run("diff", "--stack", "service") == 1, aws.err
+    said = (
+        "  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: Service (AWS::ECS::Service, "
+        "its Cluster changed, its ServiceName unchanged); give it a new name in the same change (a new NamePrefix renames them all), "
+        f"or {deployer.Deployer.destroy_and_deploy_again(types.SimpleNamespace(env=ENV), 'service')}"
+    )
+    lines = aws.out.splitlines()
+    if renamed:
+        assert said not in lines and "refused" not in aws.out and lines[-1].endswith(f"(make deploy STACK=service ENV={ENV} applies it)"), (
+            aws.out
+        )
+    else:
+        assert said in lines and lines[-1] == "a deploy would be refused: service (see the note above)" and "applies it" not in aws.out, (
+            aws.out
+        )
+
+
+def test_diffs_look_ahead_names_a_replacement_only_where_both_values_are_known_before_deploy():
+    # A policy's ScalingTargetId (create-only) is the scalable target's Ref, known at deploy time alone: a deployed
+    # template that gave it as text is not taken to differ. Given as text that differs, it is.
+    layer = deploy.deployer.load_layer(ENV, "scaling", OUTPUT)
+    values = parameters(ENV, "scaling") | wired("scaling") | deploy_time("scaling")
+    client = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
+
+    def ahead(deployed_target_id):
+        deployed = json.loads(layer.template)
+        deployed["Resources"]["CpuScalingPolicy"]["Properties"]["ScalingTargetId"] = deployed_target_id
+        return guards.named_replacements_ahead(client, layer, deployed, values, values)
+
+    assert ahead("service/cluster/name|ecs:service:DesiredCount|ecs") == []
+    deployed_with_text = json.loads(layer.template)
+    deployed_with_text["Resources"]["CpuScalingPolicy"]["Properties"]["ScalingTargetId"] = "a"
+    layer_with_text = dataclasses.replace(layer, template=json.dumps(deployed_with_text))
+    deployed_with_text["Resources"]["CpuScalingPolicy"]["Properties"]["ScalingTargetId"] = "b"
+    assert guards.named_replacements_ahead(client, layer_with_text, deployed_with_text, values, values) == [
+        "CpuScalingPolicy (AWS::ApplicationAutoScaling::ScalingPolicy, its ScalingTargetId changed, its PolicyName unchanged)"
+    ]
+
+
 @pytest.mark.parametrize("deployed", [None, ALLOW_ALL, DENY_ALL])
 def test_diff_of_a_layer_without_a_stack_policy_names_one_set_by_hand_that_denies_updates(aws, deployed):
     # AWS cannot remove a stack policy, only replace it: none and allow-all are the same to an update.

@@ -347,9 +347,8 @@ class Commands:
     def diff(self) -> int:
         differing = [layer.name for layer in self.layers if self.deployer.diff(layer, self.args.image_tag)]
         refused_ahead = self.say_creates_refused_ahead()
-        deployable = [
-            name for name in differing if name not in self.deployer.policy_only + self.deployer.not_ours + self.deployer.not_compared
-        ]
+        held_back = self.deployer.policy_only + self.deployer.not_ours + self.deployer.not_compared + self.deployer.refused_replacing
+        deployable = [name for name in differing if name not in held_back]
         # an outcome, not a failure: make's "Error 1" after it only carries the exit code
         if deployable:
             # the command as given (a copied one must not go to another environment or every layer); a deploy
@@ -364,6 +363,9 @@ class Commands:
             self.deployer.say(f"only the stack policy differs: {', '.join(self.deployer.policy_only)} (set it as said above)")
         if self.deployer.not_compared:
             self.deployer.say(f"not compared, in no settled state: {', '.join(self.deployer.not_compared)} (see above)")
+        if self.deployer.refused_replacing:
+            notes = "the note above" if len(self.deployer.refused_replacing) == 1 else "their notes above"
+            self.deployer.say(f"a deploy would be refused: {', '.join(self.deployer.refused_replacing)} (see {notes})")
         if not self.args.stack:  # a layer taken out of enabled_layers still runs: no deploy changes it
             self.say_deployed_but_not_enabled()
         return 1 if differing else 0

@@ -321,6 +321,7 @@ class Deployer:
         self.policy_only = []  # make diff: the layers whose stack policy alone differs, which a deploy does not set
         self.not_ours = []  # make diff: the layers whose stack of our name this tool did not make, which a deploy refuses
         self.not_compared = []  # make diff: the layers whose stack is in no settled state (a failed create, an update under way)
+        self.refused_replacing = []  # make diff: the layers whose deploy would be refused for a resource replaced under its name
         self.creates_checked = False  # guards.refuse_blocked_creates has looked, at the run's first create
         self.renames_checked = False  # guards.refuse_taken_names_ahead has looked, at the run's first layer
         self.accounts_checked = False  # guards.refuse_a_secret_of_another_account has looked, at the run's first layer
@@ -1688,6 +1689,13 @@ class Deployer:
         if policy and not differs and not by_deploy:
             self.policy_only.append(layer.name)
         lines, differs = (lines + policy) or [f"{layer.stack}: same as deployed"], differs or bool(policy)
+        same_name = guards.named_replacements_ahead(self, layer, deployed, parameter_values(found), wanted) if differs else []
+        if same_name:
+            self.refused_replacing.append(layer.name)
+            lines.append(
+                f"  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: {', '.join(same_name)}; "
+                f"give it a new name in the same change (a new NamePrefix renames them all), or {self.destroy_and_deploy_again(layer.name)}"
+            )
         running_count, new_count = parameter_values(found).get("DesiredCount"), wanted.get("DesiredCount")
         if differs and None not in (running_count, new_count) and running_count != new_count:
             lines += text.desired_count_note(wanted, "the new DesiredCount above")

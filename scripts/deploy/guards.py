@@ -11,7 +11,7 @@ from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.text import parameter_values
 from templates.alarms import reads_container_insights, without_data
 from templates.inputs import TRAFFIC_SHIFTING
-from templates.resolver import Resolver
+from templates.resolver import UNKNOWN, Resolver
 
 
 def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, left):
@@ -627,6 +627,52 @@ def custom_names(deployer, layer, parameters=None) -> dict:
             if isinstance(name, str):
                 names[logical_id] = name
     return names
+
+
+def named_replacements_ahead(deployer, layer, deployed: dict, running: dict, wanted: dict) -> list[str]:
+    """make diff's look at what refuse_before_execute refuses once a change set says it: the resources of a
+    custom name (Layer.custom_named) that a deploy would replace under that name. A resource is replaced when
+    a property its type's schema lists as create-only ("createOnlyProperties") takes another value: each is
+    read with the template and values deployed and with the new ones; one not known before deploy (another
+    resource's attribute) counts as unchanged, so this names only what is certain.
+    https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-schema.html"""
+    from templates.validation import resource_schemas
+
+    template, region = json.loads(layer.template), deployer.cf.meta.region_name
+    before, after = Resolver(deployed, running, {}, region), Resolver(template, wanted, {}, region)
+    found = []
+    for logical_id in sorted(layer.custom_named):
+        old, new = deployed.get("Resources", {}).get(logical_id), template["Resources"][logical_id]
+        if not old or old.get("Type") != new["Type"]:
+            continue
+        schema = resource_schemas().get_resource_schema("us-east-1", new["Type"]).schema
+
+        name_property = templates.CUSTOM_NAMES[new["Type"]]
+        names = known_pair(before.value(old.get("Properties", {}).get(name_property)), after.value(new["Properties"][name_property]))
+        if names is None or names[0] != names[1]:
+            continue  # renamed in the same change: CloudFormation replaces it under the new name
+        changed = [
+            name
+            for name in (pointer.removeprefix("/properties/") for pointer in schema.get("createOnlyProperties", []))
+            if (pair := known_pair(before.value(old.get("Properties", {}).get(name)), after.value(new["Properties"].get(name))))
+            and pair[0] != pair[1]
+        ]
+        if changed:
+            found.append(f"{logical_id} ({new['Type']}, its {', '.join(changed)} changed, its {name_property} unchanged)")
+    return found
+
+
+def known_pair(deployed, new) -> tuple | None:
+    """(deployed, new), or None when either is not known before deploy."""
+    return None if holds_unknown(deployed) or holds_unknown(new) else (deployed, new)
+
+
+def holds_unknown(value) -> bool:
+    if isinstance(value, dict):
+        return any(holds_unknown(each) for each in value.values())
+    if isinstance(value, list):
+        return any(holds_unknown(each) for each in value)
+    return value is UNKNOWN
 
 
 def log_group_names(deployer, layer) -> dict:
