@@ -6110,6 +6110,27 @@ def test_a_change_set_parameter_without_a_value_is_no_traceback(aws):
     assert "Traceback" not in aws.err and "no terminal to ask on" in aws.err, aws.err
 
 
+@pytest.mark.parametrize("layer", ["cert-dns", "alb"])
+def test_the_warning_before_replacing_what_deployed_layers_read_says_whether_the_old_resource_is_deleted_or_kept(layer):
+    # It said "whose resources the update deletes at its end" of a certificate kept on replace (UpdateReplacePolicy Retain).
+    loaded = deploy.deployer.load_layer(ENV, layer, OUTPUT)
+    template = json.loads(loaded.template)
+    read = {name for output in template["Outputs"].values() for name in deploy.deployer.template_reads.references(output["Value"])}
+    replaced = sorted(name for name in read if name in template["Resources"])
+    made = {"Changes": [change("Modify", name, template["Resources"][name]["Type"], replacement="True") for name in replaced]}
+    said = []
+    fake = types.SimpleNamespace(env=ENV, say=said.append, deployed_readers=lambda _, outputs: {"reader": outputs})
+    deploy.deployer.Deployer.say_readers_of_replaced(fake, loaded, made)
+    if layer == "cert-dns":
+        assert "keep the old values until deployed (the old Certificate is kept on replace, in no stack): " in said[0], said
+    else:
+        assert (
+            "keep the old values until deployed (the update deletes the old AlbSecurityGroup, AlternateTargetGroup, HttpsListener, "
+            "LoadBalancer, ProductionListenerRule, TargetGroup, TestListenerRule at its end; the old AccessLogBucket is kept on "
+            "replace, in no stack): "
+        ) in said[0], said
+
+
 def small_layer(template, tags=None):
     body = json.dumps(template, separators=(",", ":"), sort_keys=True)
     tags = tags or {"Project": "startupwebapp"}

@@ -932,19 +932,26 @@ class Deployer:
     def say_readers_of_replaced(self, layer, change_set):
         """Before the confirmation: an update that replaces resources whose outputs deployed layers of
         later runs read (a new load balancer's target groups) leaves them on the old ones, which the
-        update deletes at its end, until they are deployed. Said ahead, with how to avoid the gap.
+        update deletes at its end (or, kept on replace, leaves in no stack), until they are deployed.
+        Said ahead, with how to avoid the gap.
         Only a warning: a stack that cannot be read is said, and the run goes on."""
         replaced = {
             rc["LogicalResourceId"] for rc in (c.get("ResourceChange", {}) for c in change_set.get("Changes", [])) if text.replaced(rc)
         }
         outputs = json.loads(layer.template).get("Outputs", {})
-        changing = {name for name, output in outputs.items() if template_reads.references(output["Value"]) & replaced}
-        stale = self.deployed_readers(layer, changing)
+        read = {name: template_reads.references(output["Value"]) & replaced for name, output in outputs.items()}
+        stale = self.deployed_readers(layer, {name for name, resources in read.items() if resources})
         if stale:
+            old = set().union(*(read[name] for names in stale.values() for name in names))
+            deleted, kept = sorted(old - layer.kept_when_replaced), sorted(old & layer.kept_when_replaced)
+            fate = "; ".join(
+                [f"the update deletes the old {', '.join(deleted)} at its end"] * bool(deleted)
+                + [f"the old {', '.join(kept)} {'is' if len(kept) == 1 else 'are'} kept on replace, in no stack"] * bool(kept)
+            )
             self.say(
                 f"warning: this update replaces {', '.join(sorted(replaced))}; "
                 + "; ".join(f"{reader} (reads {', '.join(sorted(names))})" for reader, names in stale.items())
-                + " keep the old values, whose resources the update deletes at its end, until deployed: deploy them right after "
+                + f" keep the old values until deployed ({fate}): deploy them right after "
                 f"(make deploy ENV={self.env}, {NEEDS_ALLOW_REPLACE}), or every layer in one run (make deploy ENV={self.env} ALLOW_REPLACE=1)"
             )
 
