@@ -1778,9 +1778,10 @@ def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):
     assert f"refusing to destroy {stack('alb')}: {stack('service')} still uses its outputs" in aws.err
 
 
-def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE", alarms=None):
+def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE", alarms=None, deleted=True):
     """The stubs of `make destroy STACK=service` up to its DeleteStack (alarms: the DescribeStacks
-    answer of the alarms stack, downstream of it; none by default)."""
+    answer of the alarms stack, downstream of it; none by default); deleted False: up to the
+    UpdateTerminationProtection before it."""
     if alarms is None:
         aws.not_deployed("alarms")
     else:
@@ -1805,9 +1806,10 @@ def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE", alarms=Non
         {"StackId": stack_id("service")},
         {"StackName": stack_id("service"), "EnableTerminationProtection": False},  # by its id: the stack read and checked
     )
-    aws.cf.add_response(
-        "delete_stack", {}, {"StackName": stack_id("service"), "ClientRequestToken": f"delete-{stack('service')}-20251125120000"}
-    )
+    if deleted:
+        aws.cf.add_response(
+            "delete_stack", {}, {"StackName": stack_id("service"), "ClientRequestToken": f"delete-{stack('service')}-20251125120000"}
+        )
 
 
 def destroyed_service(aws, resource_status="UPDATE_COMPLETE", alarms=None) -> str:
@@ -2021,6 +2023,25 @@ def test_a_create_that_failed_on_a_taken_name_is_recognised_by_its_handler_error
         hint = deployer.taken_name_hint(layer)
         assert (hint is not None) == recognised, reason
         assert not hint or f"make destroy STACK=service ENV={ENV} && make purge STACK=service ENV={ENV}" in hint
+
+
+@pytest.mark.parametrize("stopped", ["before DeleteStack", "DeleteStack refused", "DeleteStack sent"])
+def test_a_destroy_stopped_after_turning_termination_protection_off_says_how_to_turn_it_back_on(aws, stopped):
+    # It said only how to finish the destroy: a Ctrl-C there often means "keep it", and the stack stayed unprotected.
+    service_destroy_requested(aws, deleted=stopped == "DeleteStack sent")
+    if stopped == "before DeleteStack":
+        interrupted_after(aws, "UpdateTerminationProtection")
+    elif stopped == "DeleteStack refused":
+        aws.cf.add_client_error("delete_stack", "ValidationError", "Stack is in UPDATE_IN_PROGRESS state and can not be deleted", 400)
+    else:
+        interrupted_after(aws, "DeleteStack")
+    assert aws.run("destroy", "--stack", "service", "--yes") in (1, 130), aws.err
+    said = (
+        f"note: {stack('service')} has its termination protection off, turned off by this run to delete it: "
+        f"make deploy STACK=service ENV={ENV} turns it back on, if it is to stay"
+    )
+    assert (said in aws.out.splitlines()) == (stopped != "DeleteStack sent"), aws.out
+    assert (f"note: if it is still there, {said[6:]}" in aws.out.splitlines()) == (stopped == "DeleteStack sent"), aws.out
 
 
 def test_interrupt_while_a_destroy_waits_says_a_delete_cannot_be_stopped(aws):

@@ -466,6 +466,13 @@ class Commands:
         stopped_in, retains = deployer.deleting or (None, False)
         left = [name for name in todo if name not in destroyed]
         purge.say_purge(deployer, deployer.retained_layers + ([stopped_in] if retains else []), each=bool(self.args.stack) or bool(left))
+        if deployer.unprotected:  # stopped between turning it off and the deletion: a stack that stays is unprotected
+            name = deployer.unprotected
+            deployer.say(
+                f"note: {'if it is still there, ' if stopped_in == name else ''}{templates.stack_name(env, name)} has its termination "
+                f"protection off, turned off by this run to delete it: make deploy STACK={name} ENV={env} turns it back on, if it is "
+                "to stay"
+            )
         if left and len(todo) > 1:  # STACK= names one layer: make destroy alone would take every one
             going = stopped_in == left[0]
             deployer.say(

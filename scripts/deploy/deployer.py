@@ -320,6 +320,7 @@ class Deployer:
         self.enabled_layers = enabled_layers  # the params file's layers (a run of every layer deploys them)
         self.policy_only = []  # make diff: the layers whose stack policy alone differs, which a deploy does not set
         self.not_ours = []  # make diff: the layers whose stack of our name this tool did not make, which a deploy refuses
+        self.unprotected = None  # make destroy: the layer whose stack's termination protection it turned off, not yet deleting
         self.not_compared = []  # make diff: the layers whose stack is in no settled state (a failed create, an update under way)
         self.refused_replacing = []  # make diff: the layers whose deploy would be refused for a resource replaced under its name
         self.creates_checked = False  # guards.refuse_blocked_creates has looked, at the run's first create
@@ -1551,18 +1552,21 @@ class Deployer:
         layer in self.deleting, with whether it retains something: the stack may be gone, and destroy names it
         as such, and make purge for it too (commands.py). Refused or ended otherwise, it is not."""
         found = self.describe(stack)
+        layer_name = templates.layer_of(self.env, stack)
         if found.get("EnableTerminationProtection"):
+            self.unprotected = layer_name  # from the request on: its answer may be lost
             self.cf.update_termination_protection(StackName=found["StackId"], EnableTerminationProtection=False)
             self.say(f"{stack}: termination protection turned off, to delete it")
         started = self.now()
         token = f"delete-{stack}-{started:%Y%m%d%H%M%S}"
-        self.deleting = (templates.layer_of(self.env, stack), retains)
+        self.deleting = (layer_name, retains)
         try:
             self.cf.delete_stack(StackName=found["StackId"], ClientRequestToken=token, **self.role)
         except AWS_ERRORS as error:
             if not may_have_landed(error):
                 self.deleting = None  # refused, or never sent: the stack is there
             raise
+        self.unprotected = None  # it is being deleted
         found = self.wait_for_stack(stack, token, started, operation="delete")
         self.deleting = None
         if found["StackStatus"] != "DELETE_COMPLETE":
