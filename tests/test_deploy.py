@@ -191,7 +191,7 @@ def test_purge_leaves_every_key_when_the_log_groups_that_may_use_one_cannot_be_l
     )
     group = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogGroup", "AWS::Logs::LogGroup", RETAINED_LOG_GROUP, action="delete")
     aws.logs.add_client_error("describe_log_groups", "AccessDeniedException", "not authorized", 400)
-    purge.keep_keys_other_log_groups_use(aws.clients["logs"], [key, group])
+    purge.keep_keys_other_log_groups_use(aws.clients["logs"], [key, group], CLI)
     assert (key.action, key.note) == (None, "left: the log groups that may use it could not be listed (AccessDeniedException)")
     assert group.action == "delete"
 

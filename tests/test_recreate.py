@@ -389,7 +389,8 @@ def test_purge_leaves_a_key_that_a_log_group_in_no_stack_still_uses(sandbox, run
     assert code == 0, out + err
     assert (
         f"LogKey (AWS::KMS::Key) {kept['service']['LogKey']}: left: the log group {old_logs}, in no stack of these, uses it; "
-        "its logs would become unreadable" in out
+        "its logs would become unreadable. If not needed, delete it by hand (the logs go too), and make purge again schedules the "
+        f"key: {sandbox_aws_cli(sandbox)} logs delete-log-group --log-group-name {old_logs}" in out
     ), out
     assert key_state(sandbox, kept["service"]["LogKey"])["KeyState"] == "Enabled"
     assert SERVICE_LOGS not in log_group_names(sandbox) and old_logs in log_group_names(sandbox)  # the stack's own group went

@@ -351,11 +351,13 @@ def keep_keys_of_kept_log_groups(items) -> None:
                 key.note = f"left: the log group {group.physical_id} it encrypts stays; its logs would become unreadable"
 
 
-def keep_keys_other_log_groups_use(logs, items) -> None:
+def keep_keys_other_log_groups_use(logs, items, cli) -> None:
     """A log group in no stack may use a key too: the old one an update that renamed its group kept
     (UpdateReplacePolicy Retain) shares the layer's key with the new one. Every log group of the
     account and region that names the key, and that this purge does not delete, keeps it: a key
     scheduled for deletion leaves its logs unreadable. DescribeLogGroups gives each group's key ARN.
+    Each is named with the command that deletes it (cli: how it starts), for one that is not needed: purge
+    deletes only what a deleted stack lists as retained, and such a group's name may block a create.
     https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_DescribeLogGroups.html"""
     keys = [i for i in items if i.kind == "AWS::KMS::Key" and i.action == "schedule"]
     if not keys:
@@ -377,7 +379,11 @@ def keep_keys_other_log_groups_use(logs, items) -> None:
         if using:
             key.action = None
             more = f" and {len(using) - 1} more" if len(using) > 1 else ""
-            key.note = f"left: the log group {using[0]}{more}, in no stack of these, uses it; its logs would become unreadable"
+            commands = "; ".join(free_command("AWS::Logs::LogGroup", name, cli) for name in using)
+            key.note = (
+                f"left: the log group {using[0]}{more}, in no stack of these, uses it; its logs would become unreadable. If not needed, "
+                f"delete {'it' if len(using) == 1 else 'them'} by hand (the logs go too), and make purge again schedules the key: {commands}"
+            )
 
 
 # --- the command ----------------------------------------------------------------------------
@@ -547,7 +553,7 @@ def purge(deployer, names) -> int:
                 f"NamePrefix) left this one{by_hand}"
             )
     keep_keys_of_kept_log_groups(items)
-    keep_keys_other_log_groups_use(deployer.client("logs"), items)
+    keep_keys_other_log_groups_use(deployer.client("logs"), items, deployer.cli)
 
     scheduled = [i for i in items if i.scheduled and not i.gone]
     shown = [i for i in items if not i.gone and not i.scheduled]
@@ -592,7 +598,7 @@ def purge_each(deployer, todo, listed) -> None:
         # took since (while the question was open, or the items before it went), is no longer the one listed.
         action = item.action
         inspect(deployer, item, listed)
-        keep_keys_other_log_groups_use(deployer.client("logs"), [item])
+        keep_keys_other_log_groups_use(deployer.client("logs"), [item], deployer.cli)
         if item.gone or item.action != action:
             deployer.say(f"  {item.label}: left: it changed since it was listed ({'gone' if item.gone else item.note})")
             continue
