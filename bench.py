@@ -115,7 +115,7 @@ def review_figures(python):
 def deploy_figures(python):
     """A full sandbox deploy of every layer and a redeploy with nothing changed, RUNS times each."""
     from emulator.sandbox import Sandbox
-    from scripts.deploy import Deployer, parse_api_calls
+    from scripts.deploy import parse_api_calls
 
     box = Sandbox(Path(tempfile.mkdtemp(prefix="bench-sandbox-"))).start(exit_with_parent=True)
     env = os.environ | box.environment()
@@ -132,7 +132,7 @@ def deploy_figures(python):
         costs = request_costs(box)
     finally:
         box.stop()
-    return full, again, calls, Deployer.LOCK_CALLS, costs
+    return full, again, calls, costs
 
 
 REQUESTS = 50
@@ -199,12 +199,14 @@ def main():
     report(f"make review, {REVIEWED_ENVIRONMENTS} environments, scan cache cold", cold_review)
     report(f"make review, {REVIEWED_ENVIRONMENTS} environments, scan cached", warm_review, 10)
 
-    full, again, calls, lock_key, costs = deploy_figures(python)
+    from scripts.deploy.aws import NO_STACK
+
+    full, again, calls, costs = deploy_figures(python)
     print()
     report("sandbox deploy of every layer, from empty", full)
     report("sandbox redeploy, nothing changed", again, 1.5)
     for kind, per_stack in calls.items():
-        unnamed = per_stack.pop(lock_key, 0)
+        unnamed = per_stack.pop(NO_STACK, 0)
         worst = max(per_stack.values())
         print(
             f"API calls per stack, {kind}: " + ", ".join(f"{stack.rsplit('-sandbox-', 1)[1]} {n}" for stack, n in per_stack.items()), end=""

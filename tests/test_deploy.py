@@ -81,7 +81,7 @@ from scripts.botocore_models import botocore_session, make_session
 from scripts.deploy import commands as deploy_commands
 from scripts.deploy import deployer, drift, guards, lock, logs, purge, zone
 from scripts.deploy import text as deploy_text
-from scripts.deploy.aws import explain
+from scripts.deploy.aws import NO_STACK, explain
 from scripts.deploy.history import ReleaseHistory
 from scripts.deploy.marks import RelaxedPolicyMarks
 from templates import generation
@@ -5617,8 +5617,26 @@ def test_calls_are_counted_per_stack_named_and_the_others_under_one_key(aws):
     cf.describe_stacks(StackName=stack("cert-dns"))
     cf.list_stacks()
     ssm.get_parameter(Name=LOCK)
-    assert calls.per_stack == {stack("alb"): 2, stack("cert-dns"): 1, deploy.Deployer.LOCK_CALLS: 2}
+    assert calls.per_stack == {stack("alb"): 2, stack("cert-dns"): 1, NO_STACK: 2}
     assert calls.line() == f"API calls per stack: {stack('alb')} 2, {stack('cert-dns')} 1, (no stack) 2"
+
+
+def test_a_change_sets_calls_by_its_arn_alone_count_under_the_stack_its_answers_named(aws):
+    # ExecuteChangeSet and DeleteChangeSet by the ARN send no StackName: every execution was counted under "(no stack)".
+    calls = deploy.aws.AwsCalls(io.StringIO())
+    cf = calls.watch(aws.clients["cloudformation"])
+    made, other = change_set("alb"), change_set("cert-dns")
+    aws.cf.add_response("create_change_set", {"Id": made["ChangeSetId"], "StackId": stack_id("alb")})
+    aws.cf.add_response("describe_change_set", other, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    aws.cf.add_response("execute_change_set", {}, {"ChangeSetName": made["ChangeSetId"]})
+    aws.cf.add_response("delete_change_set", {}, {"ChangeSetName": other["ChangeSetId"]})
+    aws.cf.add_response("delete_change_set", {}, {"ChangeSetName": "arn:aws:cloudformation:us-east-1:1:changeSet/unknown/1"})
+    cf.create_change_set(StackName=stack("alb"), ChangeSetName=cs_name("alb"), TemplateBody="{}")
+    cf.describe_change_set(StackName=stack("cert-dns"), ChangeSetName=cs_name("cert-dns"))
+    cf.execute_change_set(ChangeSetName=made["ChangeSetId"])
+    cf.delete_change_set(ChangeSetName=other["ChangeSetId"])
+    cf.delete_change_set(ChangeSetName="arn:aws:cloudformation:us-east-1:1:changeSet/unknown/1")  # no answer named its stack
+    assert calls.per_stack == {stack("alb"): 2, stack("cert-dns"): 2, NO_STACK: 1}
 
 
 def test_reading_an_upstream_stack_counts_under_that_stack(aws):

@@ -14,6 +14,7 @@ from conftest import deploying_into, parameters
 import templates
 from emulator.sandbox import PARAMS_FILE
 from scripts import deploy
+from scripts.deploy.aws import NO_STACK
 from templates import params
 from templates.params import SANDBOX_CANNOT_REHEARSE
 
@@ -263,7 +264,7 @@ def test_second_deploy_executes_nothing(sandbox, run, deployed):
     ]
     calls = deploy.parse_api_calls(err)
     # take the environment's lock, read the relaxed-policy mark, read the lock back and free it: once a run
-    assert calls.pop(deploy.Deployer.LOCK_CALLS) == 4, err
+    assert calls.pop(NO_STACK) == 4, err
     # ... and each optional layer params/sandbox.yaml does not enable is looked for once (left deployed, it is said)
     looked_for = {templates.stack_name(ENV, layer) for layer in templates.OPTIONAL_LAYERS if layer not in LAYERS}
     assert {stack: n for stack, n in calls.items() if stack in looked_for} == dict.fromkeys(looked_for, 1), err

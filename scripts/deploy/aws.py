@@ -191,6 +191,7 @@ class AwsCalls:
         self.sandbox = sandbox
         self.gone = None  # on the sandbox: the refused call's error, once every attempt of one was refused
         self.per_stack = Counter()  # stack name (or NO_STACK) -> calls
+        self.change_sets = {}  # change set ARN -> its stack's name, from the answers that give both
         self.last_problem = "no answer"  # what the last failed attempt of a call got, for the retry line
         self.sent = False  # whether an attempt of the current call may have reached AWS
 
@@ -203,14 +204,24 @@ class AwsCalls:
             ("needs-retry", self.remember_problem),
             ("request-created", self.say_retry),
             ("before-send", self.refuse_once_gone),
+            ("after-call.cloudformation.CreateChangeSet", self.remember_change_set),
+            ("after-call.cloudformation.DescribeChangeSet", self.remember_change_set),
         ):
             events.unregister(event, unique_id=f"deployer-{event}")
             events.register(event, hook, unique_id=f"deployer-{event}")
         return client
 
     def count(self, params, **_):
-        self.per_stack[stack_of(params)] += 1
+        # ExecuteChangeSet and DeleteChangeSet by the change set's ARN alone: its stack is the one an answer gave
+        stack = stack_of(params)
+        self.per_stack[self.change_sets.get(params.get("ChangeSetName"), stack) if stack == NO_STACK else stack] += 1
         self.sent = False
+
+    def remember_change_set(self, parsed, **_):
+        """CreateChangeSet answers Id and StackId, DescribeChangeSet ChangeSetId and StackName."""
+        change_set, stack = parsed.get("Id") or parsed.get("ChangeSetId"), parsed.get("StackId") or parsed.get("StackName")
+        if change_set and stack:
+            self.change_sets[change_set] = stack_of({"StackName": stack})
 
     def remember_problem(self, response=None, caught_exception=None, attempts=1, **_):
         """After each attempt of a call, the last one too: what it got, and whether any attempt so far

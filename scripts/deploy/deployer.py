@@ -25,7 +25,6 @@ from scripts.deploy import guards, logs, purge, text
 from scripts.deploy.aws import (
     AWS_ERRORS,
     NO_ANSWER,
-    NO_STACK,
     AwsCalls,
     SandboxGone,
     checked_pages,
@@ -1064,7 +1063,8 @@ class Deployer:
         answer to the first attempt), the change set did not run; otherwise it may have
         (aws.may_have_landed), so it is kept and named. Its ClientRequestToken (execution_token): botocore's
         retries of a request that did land are not a second execution.
-        No StackName: the ARN names its stack, and the API asks for one only with a change set's name.
+        No StackName: the API asks for one only with a change set's name (--api-calls counts the call under
+        the stack the change set's answers named: AwsCalls.remember_change_set).
         release_hint: for a release, what to know of it if it started (unrecorded_if_it_runs).
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
         name = change_set["ChangeSetName"]
@@ -1399,7 +1399,6 @@ class Deployer:
         self.say(*text.event_lines(new, self.colour))
 
     # --- one run at a time per environment, and the release history ---------------------------
-    LOCK_CALLS = NO_STACK  # where --api-calls counts the lock's calls, with the others that name no stack (bench.py)
 
     @functools.cached_property
     def lock(self):
