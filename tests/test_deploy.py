@@ -4908,10 +4908,10 @@ def test_zone_creates_no_zone_without_a_confirmation(aws, tmp_path, tty):
     assert aws.run("zone", *params_without_zone(tmp_path), resolver=answers(set()), tty=tty, answer="n") == 1
     if tty:  # answered no: not told how to do it without asking
         assert aws.questions == [f"account {ACCOUNT}, {REGION}: create a public hosted zone for {DOMAIN} (about $0.50 a month)? [y/N] "]
-        assert aws.err.endswith(f"not confirmed: {DOMAIN} has no public hosted zone and none was created\n"), aws.err
-    else:
-        assert aws.err.endswith(
-            f"no terminal to ask on and no YES=1 (--yes): {DOMAIN} has no public hosted zone and none was created; "
+        assert aws.err == f"error: not confirmed: {DOMAIN} has no public hosted zone and none was created\n", aws.err
+    else:  # not a params problem: the params file is not named
+        assert aws.err == (
+            f"error: no terminal to ask on and no YES=1 (--yes): {DOMAIN} has no public hosted zone and none was created; "
             "to create it without asking, rerun with YES=1 (--yes)\n"
         ), aws.err
 

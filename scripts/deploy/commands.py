@@ -705,7 +705,7 @@ class Commands:
         reference = f"{templates.PROJECT}-{env}-{deployer.now():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:12]}"
         try:
             zone_id, servers = zone.find_or_create(
-                deployer.client("route53"), domain, given, env, deployer.why_not, deployer.say, reference
+                deployer.client("route53"), domain, given, env, deployer.confirm, deployer.say, reference
             )
         except zone.ZoneError as error:
             raise Failure(f"error: params/{env}.yaml: {error}") from None

@@ -13,7 +13,6 @@ A zone is never deleted here: it holds the domain's records, and destroy leaves 
 from botocore.exceptions import ClientError
 
 from scripts.deploy.aws import error_code
-from scripts.deploy.text import declined
 from templates import PROJECT
 from templates.errors import ToolError
 
@@ -56,17 +55,16 @@ def delegated(name_servers, answered) -> bool:
 
 def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, caller_reference: str) -> tuple[str, list[str]]:
     """(zone id, its name servers): the zone ExistingHostedZoneId names, else the account's one
-    public zone of the domain, else a new one once confirmed (confirm: Deployer.why_not, None once it may)."""
+    public zone of the domain, else a new one once confirmed (confirm: Deployer.confirm, which stops the run if not)."""
     if given_id:
         return given_id, name_servers(given_zone(route53, given_id, domain), given_id, domain)
     found = public_zone(route53, domain, say, "found its public hosted zone {}")
     if found:
         return found
-    why = confirm(f"create a public hosted zone for {domain} (about $0.50 a month)? [y/N] ")
-    if why:
-        raise ZoneError(
-            declined(why, f"{domain} has no public hosted zone and none was created; to create it without asking, rerun with YES=1 (--yes)")
-        )
+    confirm(
+        f"create a public hosted zone for {domain} (about $0.50 a month)? [y/N] ",
+        f"{domain} has no public hosted zone and none was created; to create it without asking, rerun with YES=1 (--yes)",
+    )
     # Looked for again: another make zone of the domain (another environment's, or a second terminal)
     # may have made one while the question was open, and a second zone would leave the domain
     # delegated to one and the certificate's record in the other.
