@@ -4929,7 +4929,7 @@ def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tm
     aws.route53.add_response("change_tags_for_resource", {}, tags)
     assert aws.run("zone", "--yes", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 0, aws.err
     assert f"{DOMAIN}: created the public hosted zone {new_zone}" in aws.out
-    assert f"next: set `ExistingHostedZoneId: {new_zone}` under parameters in params/{ENV}.yaml" in aws.out
+    assert f"next: set `ExistingHostedZoneId: {new_zone}` under parameters in {tmp_path / 'params' / ENV}.yaml" in aws.out
     # the run's own reference: its time and a random part, so that another make zone in the same second has its own
     assert re.fullmatch(rf"{templates.PROJECT}-{ENV}-{NOW:%Y%m%d%H%M%S}-[0-9a-f]{{12}}", sent[0]["CallerReference"]), sent
 
@@ -4961,7 +4961,7 @@ def test_a_zone_create_whose_retry_finds_it_made_by_its_own_first_attempt_uses_a
     assert aws.run("zone", "--yes", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 0, aws.err
     assert f"{DOMAIN}: the public hosted zone {ZONE} was made by this run's request, whose answer was lost" in aws.out, aws.out
     assert f"{DOMAIN}: created the public hosted zone {ZONE}" in aws.out, aws.out
-    assert f"next: set `ExistingHostedZoneId: {ZONE}` under parameters in params/{ENV}.yaml" in aws.out, aws.out
+    assert f"next: set `ExistingHostedZoneId: {ZONE}` under parameters in {tmp_path / 'params' / ENV}.yaml" in aws.out, aws.out
 
 
 def test_zone_made_by_another_run_while_the_question_was_open_is_used_not_made_twice(aws, tmp_path):
@@ -4974,7 +4974,7 @@ def test_zone_made_by_another_run_while_the_question_was_open_is_used_not_made_t
     # no create_hosted_zone queued: one made fails the test
     assert aws.run("zone", *params_without_zone(tmp_path), resolver=answers(delegated_servers()), tty=True, answer="y") == 0, aws.err
     assert f"{DOMAIN}: a public hosted zone, {ZONE}, was made while you answered: using it, not making a second" in aws.out, aws.out
-    assert f"next: set `ExistingHostedZoneId: {ZONE}` under parameters in params/{ENV}.yaml" in aws.out, aws.out
+    assert f"next: set `ExistingHostedZoneId: {ZONE}` under parameters in {tmp_path / 'params' / ENV}.yaml" in aws.out, aws.out
 
 
 def test_zone_stops_waiting_for_the_registrar_at_the_timeout_and_says_how_to_go_on(aws):
@@ -6382,6 +6382,7 @@ def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep
 
     deployer = types.SimpleNamespace(
         env=ENV,
+        params_file=f"params/{ENV}.yaml",
         output_dir=output,
         run_layers=[],
         enabled_layers=list(PROD_LAYERS),

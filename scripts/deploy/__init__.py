@@ -397,6 +397,7 @@ def main(
             now=now,
             revision=revision,
             output_dir=args.output_dir,
+            params_file=templates.relative(environment.path),
             ask=ask,
             interactive=sys.stdin.isatty() if interactive is None else interactive,
             yes=args.yes,

@@ -402,7 +402,9 @@ class Commands:
             unchecked += [] if checked.complete else [name]
             moved += [name] if checked.moved else []
             deployed += [name] if checked.deployed else []
-        self.deployer.say(*text.drift_summary(drifted, unchecked, self.env, moved, deployed, self.layers, self.deployer.on_aws))
+        self.deployer.say(
+            *text.drift_summary(drifted, unchecked, self.env, moved, deployed, self.layers, self.deployer.on_aws, self.deployer.params_file)
+        )
         return 2 if unchecked else 1 if drifted else 0
 
     def destroy(self) -> int:
@@ -430,7 +432,7 @@ class Commands:
             raise Failure(
                 f"error: refusing to destroy {protected[0]}: its load balancer has deletion protection on (DeletionProtection=true), "
                 "which CloudFormation cannot delete: the stack would end DELETE_FAILED. If it is really to go, set "
-                f"DeletionProtection: false in params/{env}.yaml, make templates && make deploy ENV={env} STACK=alb, "
+                f"DeletionProtection: false in {deployer.params_file}, make templates && make deploy ENV={env} STACK=alb, "
                 "then destroy again; nothing destroyed"
             )
         for stack in existing:  # said before asking, so that the answer knows what stays and what goes
@@ -708,7 +710,7 @@ class Commands:
                 deployer.client("route53"), domain, given, env, deployer.confirm, deployer.say, reference
             )
         except zone.ZoneError as error:
-            raise Failure(f"error: params/{env}.yaml: {error}") from None
+            raise Failure(f"error: {deployer.params_file}: {error}") from None
         listed = [f"  {zone.normal(server)}" for server in servers]
         if deployer.resolver is None:  # an emulator's zone: its name servers are made up, and the domain is a real one
             deployer.say(f"the emulator's hosted zone {zone_id} of {domain} lists these name servers, which are not AWS's:", *listed)
@@ -730,12 +732,12 @@ class Commands:
             except AWS_ERRORS:
                 deployed = False  # not known: the advice below is right either way
             if deployed:
-                deployer.say(f"params/{env}.yaml names this zone, and the cert-dns stack is deployed with it: nothing more to do here")
+                deployer.say(f"{deployer.params_file} names this zone, and the cert-dns stack is deployed with it: nothing more to do here")
             else:
-                deployer.say(f"params/{env}.yaml names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={env}")
+                deployer.say(f"{deployer.params_file} names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={env}")
         else:
             deployer.say(
-                f"next: set `ExistingHostedZoneId: {zone_id}` under parameters in params/{env}.yaml, "
+                f"next: set `ExistingHostedZoneId: {zone_id}` under parameters in {deployer.params_file}, "
                 f"then: make templates && make deploy STACK=cert-dns ENV={env}"
             )
         return 0

@@ -309,7 +309,9 @@ class Deployer:
         changes=False,
         enabled_layers=(),
         on_aws=True,
+        params_file=None,
     ):
+        self.params_file = params_file or f"params/{env}.yaml"  # as messages name it: make's, or --params-dir's
         self._client_factory, self._clients = client, {}
         self.calls = AwsCalls(err, sandbox=env == params.SANDBOX_ENV)
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
@@ -491,7 +493,7 @@ class Deployer:
         found = self.describe(stack, refuse_foreign=named)
         if found is None or named or not self.foreign(found):
             return False
-        self.say(f"{stack} was not made by this tool, and {layer_name} is not in enabled_layers of params/{self.env}.yaml: left alone")
+        self.say(f"{stack} was not made by this tool, and {layer_name} is not in enabled_layers of {self.params_file}: left alone")
         return True
 
     def has_stack(self, stack) -> bool:
@@ -994,7 +996,7 @@ class Deployer:
         for reader in disabled:
             self.say(
                 f"note: {templates.stack_name(self.env, reader)} reads {', '.join(sorted(stale[reader]))}, which this update changed, and "
-                f"keeps the old values: its layer is not in enabled_layers of params/{self.env}.yaml, so no deploy updates it. "
+                f"keeps the old values: its layer is not in enabled_layers of {self.params_file}, so no deploy updates it. "
                 f"Enable it and make deploy ENV={self.env}, or remove it: make destroy STACK={reader} ENV={self.env}"
             )
 
@@ -1032,7 +1034,7 @@ class Deployer:
                 f"note: {layer.name} now has {now}, from the change set, where {layer.configuration} holds {configured}; "
                 "other layers take the same values and keep their own until deployed: "
                 + "; ".join(f"{name} ({', '.join(keys)})" for name, keys in not_in_output.items())
-                + f". To have the change set's everywhere, set them in params/{self.env}.yaml, make templates, then make deploy "
+                + f". To have the change set's everywhere, set them in {self.params_file}, make templates, then make deploy "
                 f"ENV={self.env}; make deploy ENV={self.env} as things are puts {layer.name} back to {configured}"
             )
 
@@ -1464,7 +1466,7 @@ class Deployer:
                 else:  # make changeset: the tags, which this empty change set (the sandbox's, see update_tags) does not carry, are a deploy's to set
                     differing = sorted({key for key, _ in set(self.stack_tags(found).items()) ^ set(layer.tags.items())})
                     self.say(
-                        f"{layer.stack}: its tags differ from params/{self.env}.yaml's ({', '.join(differing)}), "
+                        f"{layer.stack}: its tags differ from {self.params_file}'s ({', '.join(differing)}), "
                         f"which the empty change set does not carry: make deploy STACK={layer.name} ENV={self.env} sets them"
                     )
             return
@@ -1717,7 +1719,7 @@ class Deployer:
         running, configured = parameter_values(found).get("ImageTag"), layer.parameters.get("ImageTag")
         if image_tag is None and configured is not None and running not in (None, configured):
             lines.append(
-                f"  image {printable(running, one_line=True)} runs: ImageTag {configured} of params/{self.env}.yaml counts only for a first create "
+                f"  image {printable(running, one_line=True)} runs: ImageTag {configured} of {self.params_file} counts only for a first create "
                 f"(a deploy keeps the running image; make deploy STACK={layer.name} ENV={self.env} TAG=<tag> releases another)"
             )
         self.say(*lines)

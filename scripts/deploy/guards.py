@@ -56,7 +56,7 @@ def refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left)
         raise Failure(
             f"error: refused: the change set replaces or removes {', '.join(going)}, a load balancer with deletion protection on "
             "(DeletionProtection=true), which CloudFormation cannot delete: it would leave it running outside the stack and "
-            f"report the update complete; {left}; first deploy DeletionProtection: false alone (in params/{deployer.env}.yaml, "
+            f"report the update complete; {left}; first deploy DeletionProtection: false alone (in {deployer.params_file}, "
             f"make templates && make deploy ENV={deployer.env} STACK={layer.name}: it turns it off in place), then this change "
             "with DeletionProtection: true, which protects the new load balancer"
         )
@@ -172,7 +172,7 @@ def refuse_undelegated_domain(deployer, layer, exists):
     try:
         servers = zone.name_servers(zone.given_zone(deployer.client("route53"), zone_id, domain), zone_id, domain)
     except zone.ZoneError as error:
-        raise Failure(f"error: params/{deployer.env}.yaml: {error}") from None
+        raise Failure(f"error: {deployer.params_file}: {error}") from None
     if deployer.resolver is None:
         return
     answered = deployer.resolver(domain)
@@ -209,7 +209,7 @@ def refuse_a_missing_image(deployer, layer, image_tag) -> None:
         raise Failure(f"{not_in_ecr(deployer, repository, tag)}; no change set was made")
     if missing == "repository":
         raise Failure(
-            f"error: params/{deployer.env}.yaml: parameters.EcrRepositoryName: no ECR repository {repository} in the stacks' "
+            f"error: {deployer.params_file}: parameters.EcrRepositoryName: no ECR repository {repository} in the stacks' "
             "account and region; no change set was made"
         )
 
@@ -297,7 +297,7 @@ def refuse_a_secret_of_another_account(deployer, layer) -> None:
     theirs = sorted({arn.split(":")[4] for _, arn in secrets} - {account})  # SECRET_ARN (templates/inputs.py) names the account
     if theirs:
         raise Failure(
-            f"error: params/{deployer.env}.yaml: parameters.DatabaseSecretArn is in account {', '.join(theirs)}, but the stacks go to "
+            f"error: {deployer.params_file}: parameters.DatabaseSecretArn is in account {', '.join(theirs)}, but the stacks go to "
             f"account {account}: the service's execution role has no KMS permission, which reading another account's secret "
             f"needs (its customer managed key), so no task would start; nothing changed. Set the ARN of the secret in account {account}, "
             "make templates, and deploy again"
@@ -329,7 +329,7 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
     arn = service.parameters["DatabaseSecretArn"]
     if deployer.settled_values(service.stack).get("DatabaseSecretArn") == arn:
         return
-    where = f"params/{deployer.env}.yaml: parameters.DatabaseSecretArn"
+    where = f"{deployer.params_file}: parameters.DatabaseSecretArn"
     try:
         key = deployer.client("secretsmanager").describe_secret(SecretId=arn).get("KmsKeyId")
         if key and key.startswith("arn:") and key.split(":")[4] != arn.split(":")[4]:
@@ -426,7 +426,7 @@ def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
                 + "; the load balancer takes one subnet per zone, in at least two"
             )
     if problems:
-        raise Failure(f"error: params/{deployer.env}.yaml: {'; '.join(problems)}; nothing changed")
+        raise Failure(f"error: {deployer.params_file}: {'; '.join(problems)}; nothing changed")
 
 
 def refuse_taken_log_group_names(deployer, layer, change_set, left):
@@ -567,12 +567,12 @@ def refuse_moving_shifted_traffic(deployer, layer, change_set, left):
         return
     switch_back = switching or any(action == "Remove" for _, _, action in changed)
     remedy = (
-        "Put DeploymentStrategy back in params/{env}.yaml, release once more with it (make deploy STACK=service ENV={env} "
+        "Put DeploymentStrategy back in {params_file}, release once more with it (make deploy STACK=service ENV={env} "
         "TAG=<new tag>): ECS then moves traffic to the primary target group; then switch to ROLLING"
         if switch_back
         else "Release the service once more first (make deploy STACK=service ENV={env} TAG=<new tag>): ECS then moves traffic "
         "back to the primary target group, and this change is safe"
-    ).format(env=deployer.env)
+    ).format(env=deployer.env, params_file=deployer.params_file)
     what = "switches the service to ROLLING" if switching else "rewrites or removes listener rules"
     raise Failure(
         f"error: refused: the change set {what} while production traffic is on the alternate target group, where ECS moved it "

@@ -566,10 +566,11 @@ OFF_AWS_DRIFT = (
 )
 
 
-def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=True) -> list[str]:
+def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=True, params_file=None) -> list[str]:
     """The end of `make drift`: the layers that drifted, those it could not check, and those whose
     only difference is the listener-rule weights a release moved; deployed: those of looked_at that
-    have a stack."""
+    have a stack. params_file: as messages name it (params/<env>.yaml by default)."""
+    params_file = params_file or f"params/{env}.yaml"
     if not deployed and not unchecked:
         return [f"nothing was checked: not deployed in {env}: {', '.join(looked_at)}"]
     off_aws = [] if on_aws else [OFF_AWS_DRIFT]
@@ -582,7 +583,7 @@ def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=Tr
         # "Traditional change sets ... do not account for stack drift"; a deployment may "revert
         # critical out-of-band changes": https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/drift-aware-change-sets.html
         lines.append(
-            f"drifted: {', '.join(drifted)}: changed outside CloudFormation. Put the change into params/{env}.yaml "
+            f"drifted: {', '.join(drifted)}: changed outside CloudFormation. Put the change into {params_file} "
             f"(make templates && make deploy ENV={env}), or undo it by hand. A change set does not show drift: a resource it updates may get "
             "the template's values back, one it leaves alone keeps the change"
         )
