@@ -50,10 +50,10 @@ def timed(command, cwd, env=None, errors=None) -> tuple[float, float, float]:
     appended to `errors`."""
     result = subprocess.run([sys.executable, "-c", LAUNCHER, *command], cwd=cwd, env=env, capture_output=True, text=True)
     if result.returncode != 0 or not result.stdout.strip():
-        sys.exit(f"bench: launcher failed: {result.stderr}")
+        raise ToolError(f"bench: launcher failed: {result.stderr}")
     seconds, mib, cpu, code = result.stdout.split()
     if int(code) != 0:
-        sys.exit(f"bench: {' '.join(command)} failed: {result.stderr}")
+        raise ToolError(f"bench: {' '.join(command)} failed: {result.stderr}")
     if errors is not None:
         errors.append(result.stderr)
     return float(seconds), float(mib), float(cpu)

@@ -3,9 +3,11 @@ from outside the tools is read and shown; and what the tools tell Python's cycli
 about objects that live as long as the process.
 
 A ToolError is a problem the person running the tool can fix: str() is the message, `code` the
-exit status (1 by default, 2 for bad input). Every entry point's main() is an `@entry_point`:
-a ToolError is printed by `report` and becomes the exit status, Ctrl-C becomes "interrupted" and
-130, never a traceback; `run(main)` exits with what main() returns.
+exit status (1 by default, 2 for bad input). Every entry point prints it with `report`, and it
+becomes the exit status; Ctrl-C becomes "interrupted" and 130, never a traceback. A main() with
+nothing to do after an error is an `@entry_point`, which does both; the deployer's main
+(scripts/deploy/__init__.py) does them itself, as it frees its lock and prints its API-call count
+after. `run(main)` exits with what main() returns.
 """
 
 import contextlib

@@ -71,7 +71,7 @@ MAX_TAGS = 50
 # bounded list keeps a round bounded. A path as long as the load balancer's health-check path may be.
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html
 MAX_SMOKE_CHECKS, MAX_SMOKE_PATH = 20, 1024
-RESERVED_TAGS = tuple(own_tags("", ""))  # generate.py sets them on every stack
+RESERVED_TAGS = tuple(own_tags("", ""))  # templates/generation.py sets them on every stack
 MAX_NESTING = 10  # mappings and lists inside one another; the params files use 3
 MAX_NUMBER_DIGITS = 30
 MAX_PROBLEMS = 20

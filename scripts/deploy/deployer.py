@@ -44,7 +44,7 @@ from scripts.deploy.text import NOT_CONFIRMED, output_values, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
 from templates.common import MOST_RELEASE_WAIT_MINUTES
 from templates.errors import RefusedFile, printable, read_regular_file, stops_held, untrusted_json
-from templates.generation import ALLOW_EVERY_UPDATE, stack_policy
+from templates.generation import ALLOW_EVERY_UPDATE, MOST_OWN_FILE_BYTES, stack_policy
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 from templates.resolver import Resolver
 
@@ -99,7 +99,6 @@ class Layer:
 # The advice after an update other layers read: the change that made it (a new NamePrefix) may replace
 # their stateful resources too, which their deploy then refuses without ALLOW_REPLACE=1.
 NEEDS_ALLOW_REPLACE = "with ALLOW_REPLACE=1 where their own change sets replace stateful resources, as a new NamePrefix does"
-MOST_OUTPUT_FILE_BYTES = 1 << 20  # a layer template is tens of kilobytes; a larger file is none of generation's
 
 
 def load_layer(env, name, output_dir: Path) -> Layer:
@@ -153,7 +152,7 @@ def read_output_file(path: Path):
     """A generated file's JSON: a FIFO, a device or a huge file in --output-dir is refused, not read."""
     shown = templates.relative(path)
     try:
-        return json.loads(read_regular_file(path, MOST_OUTPUT_FILE_BYTES, "a generated file"))
+        return json.loads(read_regular_file(path, MOST_OWN_FILE_BYTES, "a generated file"))
     except FileNotFoundError:
         raise Failure(f"error: {shown}: missing; run `make templates` (generates output/ from params/)", 2) from None
     except RefusedFile as refused:
