@@ -382,14 +382,12 @@ def main(
                 f"{templates.relative(environment.path)} is fixed (make templates lists its problems)",
                 file=err,
             )
-        if resolver is None and not os.environ.get("AWS_ENDPOINT_URL"):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")  # checked by validate()
+        if resolver is None and not endpoint:
             resolver = zone.public_name_servers  # an emulator's zones are unknown to public DNS
         deployer = Deployer(
             # this module's CONFIG: tests replace it
-            clients
-            or boto_clients(
-                environment.region, err, CONFIG, os.environ.get("AWS_ENDPOINT_URL"), sandbox=args.env == SANDBOX_ENV, reuse=reuse_clients
-            ),
+            clients or boto_clients(environment.region, err, CONFIG, endpoint, sandbox=args.env == SANDBOX_ENV, reuse=reuse_clients),
             args.env,
             out=out,
             err=err,
@@ -409,7 +407,7 @@ def main(
             resolver=resolver,
             changes=args.command in ACTING_COMMANDS,
             enabled_layers=environment.layers,
-            on_aws=not os.environ.get("AWS_ENDPOINT_URL"),  # an emulator holds no images
+            on_aws=not endpoint,  # AWS_ENDPOINT_URL: an emulator (the sandbox), or another endpoint the commands take for one
         )
         locked = locking and args.command in LOCKING_COMMANDS
         try:

@@ -608,7 +608,7 @@ class Commands:
         """The checks of scripts/verify.py on the service the stacks' outputs name."""
         deployer, environment, args = self.deployer, self.environment, self.args
         try:  # bad input: one line before any call to AWS
-            connect_to = verify.parse_connect_to(args.connect_to, loopback_only=bool(os.environ.get("AWS_ENDPOINT_URL")))
+            connect_to = verify.parse_connect_to(args.connect_to, loopback_only=not deployer.on_aws)
         except ValueError as error:
             raise Failure(f"error: {error}", 2) from None
         try:
@@ -676,9 +676,10 @@ class Commands:
         # With AWS_ENDPOINT_URL the stacks live in an emulator: it runs no containers, and the public host
         # in their outputs is not theirs. verify.run_checks skips what cannot pass there, saying why, and
         # makes HTTP requests only to the --connect-to addresses (a local server), never the public host.
-        emulator = os.environ.get("AWS_ENDPOINT_URL")
-        if emulator:
-            deployer.say(f"AWS_ENDPOINT_URL={emulator}: an emulator; the checks it cannot pass are skipped, each with its reason")
+        if not deployer.on_aws:
+            deployer.say(
+                f"AWS_ENDPOINT_URL={os.environ['AWS_ENDPOINT_URL']}: an emulator; the checks it cannot pass are skipped, each with its reason"
+            )
 
         def run_once():
             return verify.run_checks(
@@ -691,7 +692,7 @@ class Commands:
                 # Both: a release that shifts traffic leaves the tasks in either (templates/alb.py).
                 target_group_arns=[alb[name] for name in ("TargetGroupArn", "AlternateTargetGroupArn") if name in alb],
                 smoke_checks=environment.smoke_checks,
-                emulator=bool(emulator),
+                emulator=not deployer.on_aws,
                 task_definition=service.get("TaskDefinitionArn"),
                 test_listener_port=test_listener_port,
                 health_path=health_path,
@@ -974,7 +975,7 @@ class Commands:
                 "reaches its new tasks with DeploymentStrategy BLUE_GREEN, CANARY or LINEAR and TestPauseMinutes above 0",
                 2,
             )
-        if os.environ.get("AWS_ENDPOINT_URL"):
+        if not self.deployer.on_aws:
             # moto answers ListServiceDeployments with HTTP 500 (not implemented), and runs no release to pause.
             raise Failure(
                 f"error: AWS_ENDPOINT_URL={os.environ['AWS_ENDPOINT_URL']}: the emulator runs no release, so none waits for make continue",
