@@ -13,9 +13,10 @@ import templates
 from scripts import verify
 from scripts.deploy import drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found, sandbox_gone
-from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, UPDATABLE, compact, stated_whole_number
+from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, compact, stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark
+from scripts.deploy.status import UPDATABLE, deployed
 from scripts.deploy.text import parameter_values
 from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
@@ -106,7 +107,7 @@ class Commands:
             except AWS_ERRORS as error:  # only a note: the run is done
                 self.deployer.say(f"  note: whether {stack} is still deployed could not be read ({error_code(error)})")
                 continue
-            if found and found["StackStatus"] != "REVIEW_IN_PROGRESS" and not self.deployer.foreign(found):
+            if deployed(found) and not self.deployer.foreign(found):
                 self.deployer.say(f"note: {stack} is deployed and left as it is {not_enabled_note(self.env, name, self.environment.path)}")
 
     def changeset(self) -> int:

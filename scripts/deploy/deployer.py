@@ -40,6 +40,7 @@ from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory, stack_mark
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.marks import RelaxedPolicyMarks
+from scripts.deploy.status import EMPTY_STATUSES, SUCCEEDED, UPDATABLE, busy, deployed
 from scripts.deploy.text import NOT_CONFIRMED, output_values, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
 from templates.common import MOST_RELEASE_WAIT_MINUTES
@@ -52,8 +53,6 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 # A change set's StatusReason when it changes nothing: AWS documents no wording; these are the ones the
 # AWS CLI's own `cloudformation deploy` matches (https://github.com/aws/aws-cli/blob/v2/awscli/customizations/cloudformation/deployer.py).
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
-UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
-SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
 # moto has no ContinueUpdateRollback: a stack stuck UPDATE_ROLLBACK_FAILED there stays so.
 SANDBOX_CANNOT_RECOVER = (
     "the sandbox cannot continue a rollback (moto has no ContinueUpdateRollback): start it afresh with "
@@ -483,7 +482,7 @@ class Deployer:
         review (REVIEW_IN_PROGRESS), or a failed first create (ROLLBACK_COMPLETE: its rollback deleted
         what it made, and RECREATE=1 deletes it and creates it again)."""
         found = self.describe(stack, refuse_foreign=False)
-        return found is None or found["StackStatus"] in purge.EMPTY_STATUSES
+        return found is None or found["StackStatus"] in EMPTY_STATUSES
 
     def left_alone(self, layer_name, named) -> bool:
         """Someone else's stack in a layer this environment does not use, which a destroy or purge of
@@ -497,8 +496,7 @@ class Deployer:
 
     def has_stack(self, stack) -> bool:
         """Deployed: exists and is not an abandoned create (REVIEW_IN_PROGRESS)."""
-        found = self.describe(stack)
-        return found is not None and found["StackStatus"] != "REVIEW_IN_PROGRESS"
+        return deployed(self.describe(stack))
 
     def deployed_template(self, stack, change_set=None) -> dict:
         """The stack's template as submitted (or a change set's: its ARN). boto3 parses a JSON body
@@ -1347,7 +1345,7 @@ class Deployer:
         """The status a stopped wait speaks of: the stack's, unless it still reads as before the
         operation this run asked for (a stale read, or none yet), which says nothing of it."""
         status = found["StackStatus"] if found else "in progress"
-        if operation and not (status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS"):
+        if operation and not busy(status):
             return OPERATION_STATUS[operation]
         return status
 
@@ -1587,7 +1585,7 @@ class Deployer:
     def consumers(self, layer_name):
         downstream = sorted(templates.downstream_of(layer_name))  # enabled or not: a deployed one reads the outputs
         stacks = [self.describe(templates.stack_name(self.env, d), refuse_foreign=False) for d in downstream]
-        return [s["StackName"] for s in stacks if s and s["StackStatus"] != "REVIEW_IN_PROGRESS" and not self.foreign(s)]
+        return [s["StackName"] for s in stacks if deployed(s) and not self.foreign(s)]
 
     def destroy(self, layer_name):
         stack = templates.stack_name(self.env, layer_name)
@@ -1595,7 +1593,7 @@ class Deployer:
         if found is None:
             self.say(f"{stack}: not deployed")
             return
-        if found["StackStatus"].endswith("_IN_PROGRESS") and found["StackStatus"] != "REVIEW_IN_PROGRESS":
+        if busy(found["StackStatus"]):
             self.say(f"{stack} is {found['StackStatus']}: waiting for it to settle")
             found = self.wait_for_stack(stack, token=None)
             if found["StackStatus"] == "DELETE_COMPLETE":

@@ -42,10 +42,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts.deploy import aws, text
 from scripts.deploy.failure import Failure
-
-# A stack in these holds no resource, and a deploy creates it: an empty one under review, or a failed
-# first create, whose rollback deleted what it made (Deployer.is_create).
-EMPTY_STATUSES = ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
+from scripts.deploy.status import EMPTY_STATUSES
 
 KEY_WINDOW_DAYS = 30  # the longest ScheduleKeyDeletion accepts (7 to 30; see the docstring)
 STACK_ID_TAG, LOGICAL_ID_TAG = "aws:cloudformation:stack-id", "aws:cloudformation:logical-id"

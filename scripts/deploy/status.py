@@ -1,0 +1,21 @@
+"""What a stack's status says, decided in one place for every command.
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/view-stack-events.html#cfn-console-view-stack-data-resources-status-codes"""
+
+# A settled stack an update can change.
+UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"}
+SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_COMPLETE"}
+# A stack in these holds no resource, and a deploy creates it: an empty one under review, or a failed
+# first create, whose rollback deleted what it made (Deployer.is_create).
+EMPTY_STATUSES = ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
+# The empty stack a CREATE change set makes: no operation runs on it, and it was never deployed.
+UNDER_REVIEW = "REVIEW_IN_PROGRESS"
+
+
+def deployed(found: dict | None) -> bool:
+    """A DescribeStacks entry of a stack that was deployed: there is one, and not just the empty one under review."""
+    return found is not None and found["StackStatus"] != UNDER_REVIEW
+
+
+def busy(status: str) -> bool:
+    """A stack operation under way, which a deploy or destroy waits for."""
+    return status.endswith("_IN_PROGRESS") and status != UNDER_REVIEW
