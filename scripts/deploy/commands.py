@@ -501,7 +501,8 @@ class Commands:
             deployer.say(f"{stack} is UPDATE_ROLLBACK_FAILED: continuing its rollback puts it back on its previous template and values")
             deployer.confirm(
                 f"continue the rollback of {stack}? [y/N] ",
-                "nothing sent; the stack stays UPDATE_ROLLBACK_FAILED; to continue without asking, rerun with YES=1 (--yes)",
+                "nothing sent; the stack stays UPDATE_ROLLBACK_FAILED",
+                "continue",
             )
             started = deployer.now()
             token = f"recover-{stack}-{started:%Y%m%d%H%M%S}"
@@ -770,7 +771,8 @@ class Commands:
             )
         deployer.confirm(
             f"free the lock of {env} held by {holder}? Only if that run is gone. [y/N] ",
-            f"the lock of {env} ({holder}) is kept; to free it without asking, rerun with YES=1 (--yes)",
+            f"the lock of {env} ({holder}) is kept",
+            "free it",
         )
         now = deployer.lock.free(value)
         if now is not None:
@@ -807,7 +809,7 @@ class Commands:
                 f"one-off task in {env}: {shown}",
                 f"  task definition {current} of {names['service']}, its network settings and roles",
             )
-        deployer.confirm("run it? [y/N] ", "nothing run; to run without asking, rerun with YES=1 (--yes)")
+        deployer.confirm("run it? [y/N] ", "nothing run", "run")
         registered = None
         try:
             if register is not None:
@@ -1006,9 +1008,7 @@ class Commands:
         # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentLifecycleHookTimeoutConfiguration.html
         then = "moves production traffic to it" if hook.get("timeoutAction") == "CONTINUE" else "rolls it back"
         deployer.say(f"{names['service']}: release (service revision {revision}) paused for tests, until {expires}; then ECS {then}")
-        deployer.confirm(
-            f"{action}: {what}? [y/N] ", "nothing was sent; the release stays paused; to send it without asking, rerun with YES=1 (--yes)"
-        )
+        deployer.confirm(f"{action}: {what}? [y/N] ", "nothing was sent; the release stays paused", "send it")
         ecs.continue_service_deployment(serviceDeploymentArn=deployment["serviceDeploymentArn"], hookId=hook["hookId"], action=action)
         deployer.say(f"{names['service']}: {action} sent; the deploy that started the release follows it to the end")
         return 0

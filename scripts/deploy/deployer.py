@@ -426,12 +426,12 @@ class Deployer:
         read = next((found["StackId"].split(":")[4] for found in self.stacks.values() if found), None)
         return read or self.client("sts").get_caller_identity()["Account"]
 
-    def confirm(self, question, refusal):
-        """Go on once confirmed (why_not); else stop: "error: <why not>: <refusal>". After a "no" on the
-        terminal, the refusal's hint of how to go on without asking is left out (text.declined)."""
+    def confirm(self, question, refusal, without_asking=None):
+        """Go on once confirmed (why_not); else stop: "error: <why not>: <refusal>", and how to go on without
+        asking (without_asking: what YES=1 does, "execute"), but after a "no" on the terminal (text.declined)."""
         why = self.why_not(question)
         if why:
-            raise Failure(f"error: {text.declined(why, refusal)}")
+            raise Failure(f"error: {text.declined(why, refusal, without_asking)}")
 
     # --- reading stacks -------------------------------------------------------------------
     def describe(self, stack, refuse_foreign=True):
@@ -1116,7 +1116,8 @@ class Deployer:
             self.say(*text.rollback_triggers(change_set, "update" if exists else "create", repair=self.repair))
         self.confirm(
             f"execute {change_set['ChangeSetName']} on {layer.stack}? [y/N] ",
-            f"{left}; to execute without asking, rerun with YES=1 (--yes)",
+            left,
+            "execute",
         )
 
     @contextlib.contextmanager
@@ -1522,7 +1523,8 @@ class Deployer:
             self.say(*text.rollback_triggers(rollback, "update", what="this update of its tags"))
         self.confirm(
             f"update the tags of {layer.stack}? [y/N] ",
-            f"tags of {layer.stack} left as they are; to update without asking, rerun with YES=1 (--yes)",
+            f"tags of {layer.stack} left as they are",
+            "update",
         )
         self.outcomes.pop(layer.name, None)  # its change set's "no changes" is not this update's: the summary waits for its end
         started = self.now()

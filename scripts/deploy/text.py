@@ -12,7 +12,6 @@ from templates.errors import INTERRUPTED, printable
 from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING
 
 NOT_CONFIRMED = "not confirmed"  # why a run goes no further after a "no" on the terminal (Deployer.why_not)
-WITHOUT_ASKING = re.compile(r"; to [^;]* without asking, rerun with YES=1 \(--yes\)$")  # how a refusal ends
 SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
 RED, YELLOW, GREEN = "31", "33", "32"
 
@@ -401,10 +400,11 @@ def as_lines(template) -> list[str]:
     return json.dumps(template, indent=2, sort_keys=True).splitlines()
 
 
-def declined(why: str, refusal: str) -> str:
-    """Why a run goes no further, and what it left: after a "no" on the terminal without the refusal's
-    hint of how to go on without asking, as the person just declined."""
-    return f"{why}: {WITHOUT_ASKING.sub('', refusal) if why == NOT_CONFIRMED else refusal}"
+def declined(why: str, refusal: str, without_asking: str | None = None) -> str:
+    """Why a run goes no further, and what it left; and, but after a "no" on the terminal (the person
+    just declined), how to go on without asking: "to <without_asking> without asking, rerun with YES=1"."""
+    hint = f"; to {without_asking} without asking, rerun with YES=1 (--yes)" if without_asking and why != NOT_CONFIRMED else ""
+    return f"{why}: {refusal}{hint}"
 
 
 def values_since_the_change_set(change_set, layer, exists, wired: dict) -> list[str]:

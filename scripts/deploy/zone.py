@@ -63,7 +63,8 @@ def find_or_create(route53, domain: str, given_id: str, env: str, confirm, say, 
         return found
     confirm(
         f"create a public hosted zone for {domain} (about $0.50 a month)? [y/N] ",
-        f"{domain} has no public hosted zone and none was created; to create it without asking, rerun with YES=1 (--yes)",
+        f"{domain} has no public hosted zone and none was created",
+        "create it",
     )
     # Looked for again: another make zone of the domain (another environment's, or a second terminal)
     # may have made one while the question was open, and a second zone would leave the domain
