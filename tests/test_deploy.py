@@ -219,7 +219,7 @@ def a_deployer_whose_service_is(status, **more):
 def test_the_look_for_log_groups_that_hold_a_name_takes_every_create_and_no_deployed_stack(status, checked):
     # A failed first create (ROLLBACK_COMPLETE) is a create too: RECREATE=1 makes it again, and a run that
     # let it pass created the layers before it, then stopped there. A deployed stack's own group is no obstacle.
-    cert, service = (deploy.deployer.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "service"))
+    cert, service = (deploy.layer.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "service"))
     looked = []
 
     def exists(deployer, name):
@@ -238,7 +238,7 @@ def test_the_look_for_log_groups_that_hold_a_name_takes_every_create_and_no_depl
 @pytest.mark.parametrize("status", [None, "ROLLBACK_COMPLETE"])
 def test_a_retained_name_of_a_failed_first_create_is_freed_after_destroying_that_stack(status):
     # purge refuses while a stack of the layer exists: a failed first create (ROLLBACK_COMPLETE) is destroyed first.
-    cert, service = (deploy.deployer.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "service"))
+    cert, service = (deploy.layer.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "service"))
     retained = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogGroup", "AWS::Logs::LogGroup", RETAINED_LOG_GROUP)
     deployer = a_deployer_whose_service_is(status, creates_checked=False, run_layers=[cert, service], env=ENV, cli=CLI)
 
@@ -2317,7 +2317,7 @@ def test_diff_says_a_deploy_would_be_refused_for_a_named_resource_it_would_repla
 def test_diffs_look_ahead_names_a_replacement_only_where_both_values_are_known_before_deploy():
     # A policy's ScalingTargetId (create-only) is the scalable target's Ref, known at deploy time alone: a deployed
     # template that gave it as text is not taken to differ. Given as text that differs, it is.
-    layer = deploy.deployer.load_layer(ENV, "scaling", OUTPUT)
+    layer = deploy.layer.load_layer(ENV, "scaling", OUTPUT)
     values = parameters(ENV, "scaling") | wired("scaling") | deploy_time("scaling")
     client = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
 
@@ -2714,7 +2714,7 @@ def test_a_change_set_made_from_another_template_than_output_holds_is_not_execut
 
 def rollbacks_change_set_left():
     """The change set of a make rollback from v2 to v1 that stopped at its question."""
-    layer = deploy.deployer.load_layer(ENV, "service", OUTPUT)
+    layer = deploy.layer.load_layer(ENV, "service", OUTPUT)
     description = deploy_text.change_set_description(layer, rolling_back_from="v2")
     return change_set("service", parameters=service_parameters("v1")) | {"Description": description}
 
@@ -4381,7 +4381,7 @@ def test_a_repairs_change_set_says_so_in_its_description_and_is_executed_as_one_
 
 
 def test_make_execute_of_a_change_set_marked_a_repair_goes_without_triggers_even_if_aws_drops_its_empty_list(aws):
-    layer = deploy.deployer.load_layer(ENV, "service", OUTPUT)
+    layer = deploy.layer.load_layer(ENV, "service", OUTPUT)
     marked = change_set("service", parameters=service_parameters("v2")) | {
         "Description": deploy_text.change_set_description(layer, repair=True),
         "RollbackConfiguration": {},
@@ -4407,7 +4407,7 @@ def test_a_change_set_given_no_triggers_is_waited_for_with_the_stacks_monitoring
 
     def waited(self, *args, **kwargs):
         waits.append(kwargs)
-        settling.append(self.rollback_configuration(deploy.deployer.load_layer(ENV, "service", OUTPUT)))
+        settling.append(self.rollback_configuration(deploy.layer.load_layer(ENV, "service", OUTPUT)))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(deploy.deployer.Deployer, "wait_for_stack", waited)
@@ -5883,7 +5883,7 @@ def test_a_change_set_of_parameters_only_says_so_and_a_new_stack_shows_no_parame
 def test_a_resource_added_or_removed_by_its_condition_is_named_with_the_condition():
     # Switching the release strategy adds or removes the test listener with the template unchanged:
     # "new in the template" would be wrong. The conditions come from the layer's template.
-    layer = deploy.deployer.load_layer(ENV, "alb", OUTPUT)
+    layer = deploy.layer.load_layer(ENV, "alb", OUTPUT)
     template = json.loads((OUTPUT / "alb.json").read_text())
     assert layer.conditions == {n: r["Condition"] for n, r in template["Resources"].items() if "Condition" in r} != {}
     assert layer.conditions["TestListenerIngress"] == "ShiftsTraffic"  # the test listener's, as templates/alb.py gives it
@@ -5912,7 +5912,7 @@ def test_the_stateful_changes_are_what_needs_allow_replace_and_changeset_says_so
         "TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, replaced)",
         "AccessLogBucket (AWS::S3::Bucket, removed)",
     ]
-    layer = deploy.deployer.load_layer(ENV, "alb", OUTPUT)
+    layer = deploy.layer.load_layer(ENV, "alb", OUTPUT)
     assert deploy.text.left_for_review(ALB_CHANGE_SET, layer) == [
         f"change set {cs_name('alb')} left for review; execute it with: make execute STACK=alb ENV={ENV} CHANGESET={cs_name('alb')}",
         "  executing needs ALLOW_REPLACE=1 (--allow-replace): TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, replaced)",
@@ -6059,7 +6059,7 @@ def test_the_warning_for_a_replaced_log_group_offers_make_logs_only_for_the_serv
         env = next((e.name for e in load_all(PARAMS) if e.deploys(name)), None)  # one that deploys the layer
         if env is None:  # waf enabled nowhere (params/): no output/<env>/waf.json to read
             continue
-        (line,) = deploy.text.kept_logs_unreadable(deploy.deployer.load_layer(env, name, OUTPUT), {"Changes": [replaced_group]})
+        (line,) = deploy.text.kept_logs_unreadable(deploy.layer.load_layer(env, name, OUTPUT), {"Changes": [replaced_group]})
         assert line.startswith(
             f"warning: LogGroup {is_} replaced: old-group would stay in the account, in no stack, but its events stay encrypted with LogKey"
         ), line
@@ -6152,7 +6152,7 @@ def test_a_change_set_parameter_without_a_value_is_no_traceback(aws):
 @pytest.mark.parametrize("layer", ["cert-dns", "alb"])
 def test_the_warning_before_replacing_what_deployed_layers_read_says_whether_the_old_resource_is_deleted_or_kept(layer):
     # It said "whose resources the update deletes at its end" of a certificate kept on replace (UpdateReplacePolicy Retain).
-    loaded = deploy.deployer.load_layer(ENV, layer, OUTPUT)
+    loaded = deploy.layer.load_layer(ENV, layer, OUTPUT)
     template = json.loads(loaded.template)
     read = {name for output in template["Outputs"].values() for name in deploy.deployer.template_reads.references(output["Value"])}
     replaced = sorted(name for name in read if name in template["Resources"])
@@ -6173,7 +6173,7 @@ def test_the_warning_before_replacing_what_deployed_layers_read_says_whether_the
 def small_layer(template, tags=None):
     body = json.dumps(template, separators=(",", ":"), sort_keys=True)
     tags = tags or {"Project": "startupwebapp"}
-    return deploy.deployer.Layer(
+    return deploy.layer.Layer(
         ENV,
         "cert-dns",
         stack("cert-dns"),
@@ -6194,8 +6194,8 @@ def test_a_layer_names_its_template_file_as_given_inside_the_project_or_out(tmp_
     (other / ENV).mkdir(parents=True)
     for name in ("cert-dns.json", f"{ENV}/cert-dns.json"):
         (other / name).write_text((OUTPUT / name).read_text())
-    assert deploy.deployer.load_layer(ENV, "cert-dns", ROOT / "output").source == "output/cert-dns.json"
-    assert deploy.deployer.load_layer(ENV, "cert-dns", other).source == str(other / "cert-dns.json")
+    assert deploy.layer.load_layer(ENV, "cert-dns", ROOT / "output").source == "output/cert-dns.json"
+    assert deploy.layer.load_layer(ENV, "cert-dns", other).source == str(other / "cert-dns.json")
 
 
 def test_the_diff_shows_template_parameters_and_tags_and_nothing_when_they_are_the_same():
@@ -6362,7 +6362,7 @@ def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep
     the alarms layer takes too (tests/test_recreate.py runs it on the sandbox): output/ holds the new
     value for both. After `make execute` of a change set made with another value than output/ holds, a
     deploy of alarms would not give it that value, and would put scaling back: said so."""
-    scaling = deploy.deployer.load_layer(ENV, "scaling", OUTPUT)
+    scaling = deploy.layer.load_layer(ENV, "scaling", OUTPUT)
     old = scaling.parameters["MaxCapacity"]
     new = str(int(old) + 1)
     output = tmp_path / "output"

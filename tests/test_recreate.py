@@ -23,6 +23,7 @@ from conftest import ROOT, deployed, deploying_into, generate_main, on_each_clie
 import templates
 from emulator.sandbox import PARAMS_FILE
 from scripts.deploy import deployer, guards
+from scripts.deploy.layer import load_layer
 from templates import params
 from templates.inputs import LOG_RETENTION_DAYS
 
@@ -1114,7 +1115,7 @@ def test_executing_the_change_set_a_stopped_rollback_left_records_a_rollback(san
     bad = f"{first}-next"
     assert run("deploy", "--stack", "service", "--image-tag", bad, "--yes")[0] == 0
     cloudformation = sandbox.client("cloudformation")
-    layer = deployer.load_layer(ENV, "service", ROOT / "output")
+    layer = load_layer(ENV, "service", ROOT / "output")
 
     def left_by_a_rollback(name, image, rolling_back_from, **others):
         service = cloudformation.describe_stacks(StackName=stack("service"))["Stacks"][0]

@@ -33,8 +33,9 @@ from scripts.deploy.aws import (
     parse_api_calls,
 )
 from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands
-from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer, load_layer
+from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer
 from scripts.deploy.failure import Failure
+from scripts.deploy.layer import load_layer
 from scripts.deploy.logs import parse_since
 from scripts.deploy.tasks import parse_command
 from templates.errors import ANY_CONTROL_CHARACTER, INTERRUPTED, READER_GONE, Output, OutputFailed, ReaderGone, report

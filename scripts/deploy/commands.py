@@ -13,9 +13,10 @@ import templates
 from scripts import verify
 from scripts.deploy import drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found, sandbox_gone
-from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, compact, stated_whole_number
+from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark
+from scripts.deploy.layer import compact
 from scripts.deploy.status import UPDATABLE, deployed
 from scripts.deploy.text import parameter_values
 from templates.errors import RefusedFile, Terminated, printable

@@ -14,7 +14,6 @@ import math
 import shlex
 import subprocess
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,14 +37,15 @@ from scripts.deploy.aws import (
 )
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory, stack_mark
+from scripts.deploy.layer import Layer, layer_of, load_layer, template_problem
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.marks import RelaxedPolicyMarks
 from scripts.deploy.status import EMPTY_STATUSES, SUCCEEDED, UPDATABLE, busy, deployed
 from scripts.deploy.text import NOT_CONFIRMED, output_values, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
 from templates.common import MOST_RELEASE_WAIT_MINUTES
-from templates.errors import RefusedFile, printable, read_regular_file, stops_held, untrusted_json
-from templates.generation import ALLOW_EVERY_UPDATE, MOST_OWN_FILE_BYTES, stack_policy
+from templates.errors import printable, stops_held, untrusted_json
+from templates.generation import ALLOW_EVERY_UPDATE, stack_policy
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 from templates.resolver import Resolver
 
@@ -61,9 +61,6 @@ SANDBOX_CANNOT_RECOVER = (
 ALLOW_ALL_POLICY = {"Statement": [ALLOW_EVERY_UPDATE]}
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
-# TemplateBody: "a minimum length of 1 byte and a maximum length of 51,200 bytes".
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html
-MAX_TEMPLATE_BODY = 51_200
 
 
 class ChangeSetKept(Failure):
@@ -78,126 +75,9 @@ class ExecutionUnknown(ChangeSetKept):
     """ExecuteChangeSet got no answer (no connection, an unreadable one, Ctrl-C): it may have started."""
 
 
-@dataclass(frozen=True)
-class Layer:
-    env: str
-    name: str
-    stack: str
-    template: str  # the body of output/<layer>.json, compact
-    declared: frozenset  # the template's parameter names
-    parameters: dict  # output/<env>/<layer>.json "Parameters", every value known before deploy
-    tags: dict
-    policy: dict | None
-    conditions: dict  # logical id -> its Condition in the template (the resources it may not create)
-    source: str  # the template's file, as messages name it (output/<layer>.json, or another --output-dir's)
-    configuration: str  # where its parameters, tags and policy come from, as messages name it
-    kept_when_replaced: frozenset = frozenset()  # logical ids with UpdateReplacePolicy Retain
-    custom_named: frozenset = frozenset()  # logical ids the template gives a custom name (templates.CUSTOM_NAMES)
-
-
 # The advice after an update other layers read: the change that made it (a new NamePrefix) may replace
 # their stateful resources too, which their deploy then refuses without ALLOW_REPLACE=1.
 NEEDS_ALLOW_REPLACE = "with ALLOW_REPLACE=1 where their own change sets replace stateful resources, as a new NamePrefix does"
-
-
-def load_layer(env, name, output_dir: Path) -> Layer:
-    files = [output_dir / f"{name}.json", output_dir / env / f"{name}.json"]
-    template, config = (read_output_file(path) for path in files)
-    shown = [templates.relative(path) for path in files]
-    problem = template_problem(template)
-    if problem:
-        raise Failure(f"error: {shown[0]}: not a layer template `make templates` writes ({problem}); run `make templates`", 2)
-    problem = configuration_problem(config, frozenset(template.get("Parameters", {})))
-    if problem:
-        raise Failure(f"error: {shown[1]}: not a configuration `make templates` writes ({problem}); run `make templates`", 2)
-    source, configuration = (str(templates.relative(path.resolve())) for path in files)  # output/'s, or another --output-dir's
-    return layer_of(
-        env, name, template, config.get("Parameters", {}), config.get("Tags", {}), config.get("StackPolicy"), source, configuration
-    )
-
-
-def compact(template: dict) -> str:
-    """A template's body as sent (CloudFormation takes at most 51,200 bytes inline), and as two are compared."""
-    return json.dumps(template, separators=(",", ":"), sort_keys=True)
-
-
-def layer_of(env, name, template: dict, parameters: dict, tags: dict, policy: dict | None, source: str, configuration: str) -> Layer:
-    """The layer a template (read by template_problem) and its values make; source names the template in
-    messages, configuration where the values come from."""
-    body = compact(template)
-    if len(body) > MAX_TEMPLATE_BODY:
-        raise Failure(f"error: {source}: {len(body)} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2)
-    resources = template.get("Resources", {})
-    return Layer(
-        env,
-        name,
-        templates.stack_name(env, name),
-        body,
-        frozenset(template.get("Parameters", {})),
-        parameters,
-        tags,
-        policy,
-        {logical_id: r["Condition"] for logical_id, r in resources.items() if "Condition" in r},
-        kept_when_replaced=frozenset(logical_id for logical_id, r in resources.items() if r.get("UpdateReplacePolicy") == "Retain"),
-        custom_named=frozenset(
-            logical_id for logical_id, r in resources.items() if templates.CUSTOM_NAMES.get(r["Type"]) in r.get("Properties", {})
-        ),
-        source=source,
-        configuration=configuration,
-    )
-
-
-def read_output_file(path: Path):
-    """A generated file's JSON: a FIFO, a device or a huge file in --output-dir is refused, not read."""
-    shown = templates.relative(path)
-    try:
-        return json.loads(read_regular_file(path, MOST_OWN_FILE_BYTES, "a generated file"))
-    except FileNotFoundError:
-        raise Failure(f"error: {shown}: missing; run `make templates` (generates output/ from params/)", 2) from None
-    except RefusedFile as refused:
-        raise Failure(f"error: {shown}: {refused}; run `make templates`", 2) from None
-    except RecursionError:  # nested past what json parses, in a file well under the size limit
-        raise Failure(f"error: {shown}: unreadable (nested too deep for JSON); run `make templates`", 2) from None
-    except (OSError, ValueError) as error:  # UnicodeDecodeError and json's errors are ValueErrors
-        raise Failure(f"error: {shown}: unreadable ({getattr(error, 'strerror', None) or error}); run `make templates`", 2) from None
-
-
-def template_problem(template) -> str | None:
-    """What makes a file no layer template the deployer can read, or None: the parts it reads have
-    the types CloudFormation's template anatomy gives them."""
-    if not isinstance(template, dict) or not isinstance(template.get("Resources"), dict) or not template["Resources"]:
-        return "no object with Resources"
-    for name, resource in template["Resources"].items():
-        if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
-            return f"Resources.{printable(str(name), one_line=True)[:60]}: no object with a Type"
-        if not isinstance(resource.get("Properties", {}), dict) or not all(
-            isinstance(resource.get(key, ""), str) for key in ("Condition", "DeletionPolicy", "UpdateReplacePolicy")
-        ):
-            return f"Resources.{printable(str(name), one_line=True)[:60]}: Properties not an object, or a policy or Condition not a name"
-    for section in ("Parameters", "Conditions", "Outputs", "Metadata"):
-        if not isinstance(template.get(section, {}), dict):
-            return f"{section}: not an object"
-    if not all(isinstance(entry, dict) for entry in (*template.get("Parameters", {}).values(), *template.get("Outputs", {}).values())):
-        return "a parameter or an output that is no object"
-    if not all("Value" in output for output in template.get("Outputs", {}).values()):
-        return "an output without a Value"
-    return None
-
-
-def configuration_problem(config, declared: frozenset) -> str | None:
-    """What makes a file no template configuration of a template declaring `declared`, or None."""
-    if not isinstance(config, dict) or set(config) - {"Parameters", "Tags", "StackPolicy"}:
-        return "an object of Parameters, Tags and StackPolicy"
-    for key in ("Parameters", "Tags"):
-        values = config.get(key, {})
-        if not isinstance(values, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in values.items()):
-            return f"{key}: not an object of strings"
-    unknown = sorted(set(config.get("Parameters", {})) - declared)
-    if unknown:
-        return f"Parameters: {', '.join(printable(name, one_line=True) for name in unknown[:5])} not declared by the template"
-    if not isinstance(config.get("StackPolicy", {}), dict):
-        return "StackPolicy: not an object"
-    return None
 
 
 def stated_number(value, most: float) -> float | None:

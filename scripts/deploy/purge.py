@@ -42,6 +42,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts.deploy import aws, text
 from scripts.deploy.failure import Failure
+from scripts.deploy.layer import load_layer, read_output_file
 from scripts.deploy.status import EMPTY_STATUSES
 
 KEY_WINDOW_DAYS = 30  # the longest ScheduleKeyDeletion accepts (7 to 30; see the docstring)
@@ -435,8 +436,6 @@ def retained_by(deployer, summary) -> list[Retained]:
 def layer_retains(deployer, layer) -> set:
     """(logical id, type) of what the layer's template in output/ keeps when its stack is deleted:
     the only resources purge may take from a deleted stack of that layer's name."""
-    from scripts.deploy.deployer import read_output_file  # here, not at the top: deployer.py imports this module
-
     return set(templates.retained_resources(read_output_file(deployer.output_dir / f"{layer}.json")).items())
 
 
@@ -444,8 +443,7 @@ def layer_names(deployer, layer) -> set | None:
     """The names the layer's template gives its resources of the NAMED types in this environment (guards.custom_names);
     None for a layer the environment does not enable (output/ has no configuration of it), whose stack may still
     have been destroyed: its names are then not known, and not checked."""
-    from scripts.deploy.deployer import load_layer  # here, not at the top: deployer.py imports this module
-    from scripts.deploy.guards import custom_names
+    from scripts.deploy.guards import custom_names  # here, not at the top: guards.py imports this module
 
     if not (deployer.output_dir / deployer.env / f"{layer}.json").exists():
         return None
