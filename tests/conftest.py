@@ -122,6 +122,13 @@ def without_ci(params: dict) -> list:
     return [layer for layer in params.get("enabled_layers") or [] if layer != "ci"]
 
 
+def create_bucket(s3, name):
+    """A bucket in the client's region: S3 takes a LocationConstraint for every region but us-east-1, which refuses one.
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html"""
+    region = s3.meta.region_name
+    s3.create_bucket(Bucket=name, **({} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}))
+
+
 NOWHERE = "http://127.0.0.1:9"  # loopback, port 9: nothing answers there
 
 

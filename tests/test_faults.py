@@ -20,7 +20,7 @@ from conftest import NOWHERE, ROOT, Ran, deployed, deploying_into, generate_main
 
 import templates
 from templates.inputs import MOST_SECRET_NAME
-from templates.params import load, load_all
+from templates.params import SANDBOX_ENV, load, load_all
 
 PROD = (ROOT / "params" / "prod.yaml").read_text()
 GOOD = yaml.safe_load(PROD)
@@ -363,14 +363,16 @@ def test_a_file_named_as_an_environments_but_not_generations_is_refused_by_gener
     out = tmp_path / "out"
     assert generate_in_process(out, "--no-lint") == 0
     assert review.main(["--output-dir", str(out)]) == 0
-    (out / "qa").mkdir()
-    (out / "qa" / "alb.json").write_text(content)
+    stray = "nowhere"  # shaped as an environment's name, and none is (README's example "qa" may well be)
+    assert not (ROOT / "params" / f"{stray}.yaml").exists()
+    (out / stray).mkdir()
+    (out / stray / "alb.json").write_text(content)
     capsys.readouterr()
     assert generate_in_process(out, "--no-lint", "--check") == 2
     said = capsys.readouterr().err
-    assert said.startswith(f"error: {out}/ holds files generation did not write: qa/alb.json; "), said
+    assert said.startswith(f"error: {out}/ holds files generation did not write: {stray}/alb.json; "), said
     assert review.main(["--check", "--output-dir", str(out)]) == 0, capsys.readouterr().err  # its documents are current
-    assert "Traceback" not in said + capsys.readouterr().err and (out / "qa" / "alb.json").read_text() == content
+    assert "Traceback" not in said + capsys.readouterr().err and (out / stray / "alb.json").read_text() == content
 
 
 def generated_then_all_outdated(out: Path) -> dict:
@@ -597,7 +599,7 @@ def test_a_stop_signal_in_the_clean_up_still_removes_a_removed_environments_dire
 
     out, params = tmp_path / "out", shutil.copytree(ROOT / "params", tmp_path / "params")
     assert generate_in_process(out, "--no-lint") == 0
-    gone = next(path for path in sorted(params.glob("*.yaml")))
+    gone = params / f"{SANDBOX_ENV}.yaml"  # no other environment names it (a GitHub subject, a shared input)
     gone.unlink()
     monkeypatch.setattr(generation.shutil, "rmtree", ctrl_c_then(shutil.rmtree))
     import generate

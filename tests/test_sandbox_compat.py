@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import ROOT, parameters
+from conftest import ROOT, create_bucket, parameters
 
 from emulator.sandbox import CREDENTIALS, PARAMS_FILE, Sandbox, SandboxError
 from scripts.botocore_models import make_session
@@ -31,7 +31,8 @@ VALUES = params.load(PARAMS_FILE).values  # expectations come from params/sandbo
 CLUSTER = VALUES["ClusterName"]
 DOMAIN = VALUES["DomainName"]
 PREFIX = VALUES["NamePrefix"]
-ACCOUNT_REGION = "us-east-1:123456789012"
+REGION = params.load(PARAMS_FILE).region
+ACCOUNT_REGION = f"{REGION}:123456789012"  # the region params/sandbox.yaml gives, and moto's default account
 OTHER_ACCOUNT = "210987654321"  # a second account of the same sandbox (moto's x-moto-account-id header)
 # What the alb and release-alarms layers would give the layers downstream, for tests of one layer.
 LOAD_BALANCER_ARN = f"arn:aws:elasticloadbalancing:{ACCOUNT_REGION}:loadbalancer/app/{PREFIX}-alb/0123456789abcdef"
@@ -216,18 +217,18 @@ def test_a_restored_state_is_the_saved_one_and_what_follows_it_gets_the_ids_it_g
     made_after_the_save = next_group()
     ssm.put_parameter(Name="/saved/value", Value="changed", Type="String", Overwrite=True)
     # S3 keeps every bucket name's account apart from its backends: a name is free again once restored away
-    s3.create_bucket(Bucket="first")
+    create_bucket(s3, "first")
     assert sandbox.restore("no bucket")
     assert next_group() == made_after_the_save  # first: every answer draws on the random numbers (its request id)
     assert ssm.get_parameter(Name="/saved/value")["Parameter"]["Value"] == "as saved"
     assert s3.list_buckets()["Buckets"] == []
-    s3.create_bucket(Bucket="first")  # S3 first used since the save
+    create_bucket(s3, "first")  # S3 first used since the save
     s3.put_object(Bucket="first", Key="kept", Body=b"its bytes")
     sandbox.save("one bucket")
-    s3.create_bucket(Bucket="second")
+    create_bucket(s3, "second")
     assert sandbox.restore("one bucket")
     assert [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]] == ["first"]
-    s3.create_bucket(Bucket="second")  # S3 used before the save too
+    create_bucket(s3, "second")  # S3 used before the save too
     assert sandbox.restore("no bucket")  # as it was saved, whatever came after
     assert ssm.get_parameter(Name="/saved/value")["Parameter"]["Value"] == "as saved"
     assert s3.list_buckets()["Buckets"] == []
@@ -1065,10 +1066,10 @@ def test_a_resource_made_again_under_a_deleted_ones_name_has_none_of_its_tags(aw
     aws.logs.create_log_group(logGroupName="/ecs/again")
     arn = aws.logs.describe_log_groups(logGroupNamePrefix="/ecs/again")["logGroups"][0]["logGroupArn"]
     assert aws.logs.list_tags_for_resource(resourceArn=arn)["tags"] == {}
-    aws.s3.create_bucket(Bucket="again")
+    create_bucket(aws.s3, "again")
     aws.s3.put_bucket_tagging(Bucket="again", Tagging={"TagSet": [{"Key": "Owner", "Value": "old"}]})
     aws.s3.delete_bucket(Bucket="again")
-    aws.s3.create_bucket(Bucket="again")
+    create_bucket(aws.s3, "again")
     with pytest.raises(ClientError, match="NoSuchTagSet"):
         aws.s3.get_bucket_tagging(Bucket="again")
 
@@ -1428,7 +1429,7 @@ def test_a_blue_green_release_path_is_created_and_wired(aws):
     assert role["PermissionsBoundary"]["PermissionsBoundaryArn"].endswith(f"policy/{PREFIX.split('-')[0]}-role-boundary")
     # Read with the deployer's ECS model, which knows the blue/green fields the pinned botocore predates
     # (scripts/models/): the sandbox keeps what the template asked for.
-    ecs = make_session(region_name=ACCOUNT_REGION.split(":")[0]).client("ecs", endpoint_url=aws._sandbox.endpoint, **CREDENTIALS)
+    ecs = make_session(region_name=REGION).client("ecs", endpoint_url=aws._sandbox.endpoint, **CREDENTIALS)
     found = ecs.describe_services(cluster=CLUSTER, services=[service["ServiceName"]])["services"][0]
     (balancer,) = found["loadBalancers"]
     assert balancer["targetGroupArn"] == alb["TargetGroupArn"]
