@@ -45,8 +45,8 @@ def first_deploy(sandbox, run):
 
 
 @pytest.fixture
-def deployed(sandbox, run, first_deploy):
-    """Every layer deployed, whichever test ran before: after one that destroyed them (leaving
+def every_layer_deployed(sandbox, run, first_deploy):
+    """Every layer every_layer_deployed, whichever test ran before: after one that destroyed them (leaving
     what they retain), the account is seeded again and everything deployed again."""
     code, out, err = first_deploy
     assert code == 0, out + err
@@ -62,7 +62,7 @@ def outputs(sandbox, layer):
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
-# Each test starts from every layer deployed (the `deployed` fixture), in any order; a test that
+# Each test starts from every layer deployed (the `every_layer_deployed` fixture), in any order; a test that
 # changes the image deploys its own tags first.
 
 
@@ -83,7 +83,7 @@ def test_deploy_every_layer_in_order(first_deploy):
     assert (note in out) == bool(addresses) and ("(the link is valid for three days); the sandbox sends none" in out) == bool(addresses)
 
 
-def test_outputs_are_wired_into_the_next_layers(sandbox, deployed):
+def test_outputs_are_wired_into_the_next_layers(sandbox, every_layer_deployed):
     cf = sandbox.client("cloudformation")
     for (downstream, parameter), (upstream, output) in templates.WIRING.items():
         if downstream not in LAYERS:
@@ -98,7 +98,7 @@ def test_outputs_are_wired_into_the_next_layers(sandbox, deployed):
         assert given[parameter] == outputs(sandbox, upstream)[output], (downstream, parameter)
 
 
-def test_resources_have_the_plans_values(sandbox, deployed):
+def test_resources_have_the_plans_values(sandbox, every_layer_deployed):
     elbv2, alb = sandbox.client("elbv2"), outputs(sandbox, "alb")
     listeners = {listener["Port"]: listener for listener in elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]}
     assert listeners[443]["Protocol"] == "HTTPS" and listeners[443]["SslPolicy"] == VALUES["TlsPolicy"]
@@ -150,7 +150,7 @@ def test_resources_have_the_plans_values(sandbox, deployed):
     }
 
 
-def test_alarms_notify_the_topic_and_guard_the_service_deployment(sandbox, deployed):
+def test_alarms_notify_the_topic_and_guard_the_service_deployment(sandbox, every_layer_deployed):
     release, service, alb = outputs(sandbox, "release-alarms"), outputs(sandbox, "service"), outputs(sandbox, "alb")
     found = {a["AlarmName"]: a for a in sandbox.client("cloudwatch").describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]}
     on_balancer = [{"Name": "LoadBalancer", "Value": alb["LoadBalancerFullName"]}]
@@ -223,7 +223,7 @@ def test_alarms_notify_the_topic_and_guard_the_service_deployment(sandbox, deplo
 
 
 @pytest.mark.skipif(not ENVIRONMENT.deploys("waf"), reason="params/sandbox.yaml does not enable the waf layer")
-def test_web_acl_guards_the_load_balancer_and_logs_to_waf_log_group(sandbox, deployed):
+def test_web_acl_guards_the_load_balancer_and_logs_to_waf_log_group(sandbox, every_layer_deployed):
     wafv2, waf = sandbox.client("wafv2"), outputs(sandbox, "waf")
     acl = wafv2.get_web_acl_for_resource(ResourceArn=outputs(sandbox, "alb")["LoadBalancerArn"])["WebACL"]
     assert (acl["Name"], acl["ARN"], acl["DefaultAction"]) == (f"{PREFIX}-web-acl", waf["WebAclArn"], {"Allow": {}})
@@ -247,7 +247,7 @@ def test_web_acl_guards_the_load_balancer_and_logs_to_waf_log_group(sandbox, dep
     assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [(log_group, int(parameters(ENV, "waf")["LogRetentionDays"]))]
 
 
-def test_stacks_are_protected_and_the_service_leaves_its_count_to_auto_scaling(sandbox, deployed):
+def test_stacks_are_protected_and_the_service_leaves_its_count_to_auto_scaling(sandbox, every_layer_deployed):
     for layer in LAYERS:
         stack = sandbox.client("cloudformation").describe_stacks(StackName=templates.stack_name(ENV, layer))["Stacks"][0]
         assert stack["EnableTerminationProtection"] is True
@@ -255,7 +255,7 @@ def test_stacks_are_protected_and_the_service_leaves_its_count_to_auto_scaling(s
             assert {"ParameterKey": "KeepRunningCount", "ParameterValue": "true"} in stack["Parameters"]
 
 
-def test_second_deploy_executes_nothing(sandbox, run, deployed):
+def test_second_deploy_executes_nothing(sandbox, run, every_layer_deployed):
     code, out, err = run("deploy", "--yes")
     assert code == 0, out + err
     assert "change set" not in out and "UPDATE_COMPLETE" not in out
@@ -265,14 +265,14 @@ def test_second_deploy_executes_nothing(sandbox, run, deployed):
     calls = deploy.parse_api_calls(err)
     # take the environment's lock, read the relaxed-policy mark, read the lock back and free it: once a run
     assert calls.pop(NO_STACK) == 4, err
-    # ... and each optional layer params/sandbox.yaml does not enable is looked for once (left deployed, it is said)
+    # ... and each optional layer params/sandbox.yaml does not enable is looked for once (left every_layer_deployed, it is said)
     looked_for = {templates.stack_name(ENV, layer) for layer in templates.OPTIONAL_LAYERS if layer not in LAYERS}
     assert {stack: n for stack, n in calls.items() if stack in looked_for} == dict.fromkeys(looked_for, 1), err
     assert {n for stack, n in calls.items() if stack not in looked_for} == {4}, err
     assert out.splitlines()[-1].endswith(": " + ", ".join(f"{layer} (no changes)" for layer in LAYERS))
 
 
-def test_auto_scaled_count_survives_a_service_update(sandbox, run, deployed):
+def test_auto_scaled_count_survives_a_service_update(sandbox, run, every_layer_deployed):
     svc, ecs = outputs(sandbox, "service"), sandbox.client("ecs")
     ecs.update_service(cluster=svc["ClusterName"], service=svc["ServiceName"], desiredCount=2)  # as auto-scaling would
     try:
@@ -299,7 +299,7 @@ def release(run, tag):
     assert code == 0, out + err
 
 
-def test_rollback_puts_the_previous_image_back(sandbox, run, deployed):
+def test_rollback_puts_the_previous_image_back(sandbox, run, every_layer_deployed):
     ssm = sandbox.client("ssm")
     before = len(json.loads(ssm.get_parameter(Name=f"/{templates.PROJECT}/{ENV}/service/releases")["Parameter"]["Value"]))
     release(run, "blue")
@@ -315,7 +315,7 @@ def test_rollback_puts_the_previous_image_back(sandbox, run, deployed):
     assert all(r["by"].startswith("arn:aws:") and r["revision"] and r["time"].endswith("Z") for r in releases)
 
 
-def test_rollback_to_a_named_tag(sandbox, run, deployed):
+def test_rollback_to_a_named_tag(sandbox, run, every_layer_deployed):
     release(run, "amber")
     release(run, "teal")
     code, out, err = run("rollback", "--stack", "service", "--image-tag", "amber", "--yes")
@@ -349,7 +349,7 @@ def set_image_tag(sandbox, value):
     )
 
 
-def test_a_running_image_tag_of_anyones_writing_is_printed_escaped(sandbox, run, deployed):
+def test_a_running_image_tag_of_anyones_writing_is_printed_escaped(sandbox, run, every_layer_deployed):
     # The stack's ImageTag is whoever may update the stack's to write: make diff split it over lines, raw.
     found = sandbox.client("cloudformation").describe_stacks(StackName=templates.stack_name(ENV, "service"))["Stacks"][0]
     running = next(p["ParameterValue"] for p in found["Parameters"] if p["ParameterKey"] == "ImageTag")
@@ -369,7 +369,7 @@ def verify_lines(out):
     return {line[6:34].strip(): (line[:4].strip(), line[35:]) for line in out.splitlines() if line.startswith(("ok  ", "FAIL", "skip"))}
 
 
-def test_verify_on_the_sandbox_runs_what_the_emulator_can_pass_and_names_what_it_skips(run, deployed):
+def test_verify_on_the_sandbox_runs_what_the_emulator_can_pass_and_names_what_it_skips(run, every_layer_deployed):
     """The emulator runs no containers: verify checks what it can show, says which checks it skips
     and why, and answers at once under the default timeout (600 s) instead of retrying until it."""
     started = time.monotonic()
@@ -411,7 +411,7 @@ def test_verify_on_the_sandbox_runs_what_the_emulator_can_pass_and_names_what_it
         assert f"not {HOST}:443, the site verified: with it given, only the host:ports it maps are requested" in err, out + err
 
 
-def test_verify_through_the_test_listener_is_refused_where_releases_roll(run, deployed):
+def test_verify_through_the_test_listener_is_refused_where_releases_roll(run, every_layer_deployed):
     code, out, err = run("verify", "--test-listener")
     if VALUES["DeploymentStrategy"] != "ROLLING":  # switched as the README says: the test listener is there,
         # and every check through it needs a server the emulator does not run
@@ -427,12 +427,12 @@ def test_verify_through_the_test_listener_is_refused_where_releases_roll(run, de
     assert "Traceback" not in err
 
 
-def test_diff_is_clean_after_deploy(run, deployed):
+def test_diff_is_clean_after_deploy(run, every_layer_deployed):
     code, out, err = run("diff", "--stack", "alb")
     assert code == 0, out + err
 
 
-def test_status_names_the_image_the_service_runs(sandbox, run, deployed):
+def test_status_names_the_image_the_service_runs(sandbox, run, every_layer_deployed):
     # "how do I see what runs": make status showed no image; only make diff named one.
     stack = templates.stack_name(ENV, "service")
     found = sandbox.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
@@ -443,7 +443,7 @@ def test_status_names_the_image_the_service_runs(sandbox, run, deployed):
     assert not any("  image " in other for other in out.splitlines() if other != line), out
 
 
-def test_a_diff_against_another_image_names_the_deploy_with_that_tag(run, deployed):
+def test_a_diff_against_another_image_names_the_deploy_with_that_tag(run, every_layer_deployed):
     # "(make deploy applies it)": a deploy without TAG= keeps the running image, and would change nothing.
     running = parameters(ENV, "service")["ImageTag"]
     code, out, err = run("diff", "--stack", "service", "--image-tag", running + "-next")
@@ -453,7 +453,7 @@ def test_a_diff_against_another_image_names_the_deploy_with_that_tag(run, deploy
     ), out
 
 
-def test_destroy_is_refused_while_consumed(run, deployed):
+def test_destroy_is_refused_while_consumed(run, every_layer_deployed):
     code, out, err = run("destroy", "--stack", "alb", "--yes")
     assert code == 1
     consumers = sorted(templates.stack_name(ENV, layer) for layer in templates.downstream_of("alb") if layer in LAYERS)
@@ -464,7 +464,7 @@ def test_destroy_is_refused_while_consumed(run, deployed):
     ), err
 
 
-def test_destroy_everything_in_reverse_order(sandbox, run, deployed):
+def test_destroy_everything_in_reverse_order(sandbox, run, every_layer_deployed):
     code, out, err = run("destroy", "--yes")
     assert code == 0, out + err
     deleted = [line.split(":")[0] for line in out.splitlines() if line.endswith(": deleted")]

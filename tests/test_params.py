@@ -40,7 +40,7 @@ def with_parameters(**changes):
     return document
 
 
-def written(line):
+def typed(line):
     """GOOD's text with one parameter line as typed (key: value), in place of GOOD's own value."""
     key = line.split(":")[0]
     return yaml.safe_dump(with_parameters(**{key: "TYPED"})).replace(f"{key}: TYPED", f"{key}: {line.split(': ', 1)[1]}")
@@ -49,15 +49,15 @@ def written(line):
 BAD = [
     # (what, document, the key named, words of what is allowed)
     # A number is named as typed, not as Python reads it: quoting 1.1 would deploy another tag than 1.10
-    ("an image tag YAML reads as a number", written("ImageTag: 1.10"), "parameters.ImageTag: 1.10 is not allowed", "in quotes (unquoted"),
-    ("a host label YAML reads as a number", written("ApiHostLabel: 0123"), "parameters.ApiHostLabel: 0123 is not allowed", "in quotes"),
-    ("a host label in an exponent's form", written("ApiHostLabel: 1e3"), "parameters.ApiHostLabel: 1e3 is not allowed", "in quotes"),
-    ("a fraction for a whole number", written("DesiredCount: 1.5"), "parameters.DesiredCount: 1.5 is not allowed", "a whole number"),
-    ("a whole number written as a fraction", written("DesiredCount: 2.0"), "parameters.DesiredCount: 2.0 is not allowed", "a whole number"),
+    ("an image tag YAML reads as a number", typed("ImageTag: 1.10"), "parameters.ImageTag: 1.10 is not allowed", "in quotes (unquoted"),
+    ("a host label YAML reads as a number", typed("ApiHostLabel: 0123"), "parameters.ApiHostLabel: 0123 is not allowed", "in quotes"),
+    ("a host label in an exponent's form", typed("ApiHostLabel: 1e3"), "parameters.ApiHostLabel: 1e3 is not allowed", "in quotes"),
+    ("a fraction for a whole number", typed("DesiredCount: 1.5"), "parameters.DesiredCount: 1.5 is not allowed", "a whole number"),
+    ("a whole number written as a fraction", typed("DesiredCount: 2.0"), "parameters.DesiredCount: 2.0 is not allowed", "a whole number"),
     # in a list too, untagged, and a quoted one quoted ([!!float '1e3', !!int '09'] named no number the file holds)
     (
         "numbers in a list",
-        written("PublicSubnetIds: [1e3, 09, '10']"),
+        typed("PublicSubnetIds: [1e3, 09, '10']"),
         "parameters.PublicSubnetIds: [1e3, 09, '10'] is not allowed",
         "allowed",
     ),

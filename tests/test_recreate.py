@@ -504,7 +504,7 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
         pytest.skip(f"{PARAMS_FILE} does not enable waf, whose log group this replaces")
     deployed(sandbox, run, "cert-dns", "alb", "waf")
     # A new NamePrefix renames the waf layer's log group: LogGroupName is create-only, so replaced.
-    given = ("--stack", "waf", *with_parameter(tmp_path, "waf", "NamePrefix", OTHER_PREFIX), "--yes")
+    given = ("--stack", "waf", *output_with_parameter(tmp_path, "waf", "NamePrefix", OTHER_PREFIX), "--yes")
 
     code, out, err = run("deploy", *given)
     assert code == 1, out + err
@@ -558,7 +558,7 @@ def test_a_log_group_a_later_stack_kept_when_an_update_replaced_it_is_named_as_t
     for argv in (("destroy", "--stack", "waf"), ("purge", "--stack", "waf"), ("deploy", "--stack", "waf")):
         code, out, err = run(*argv, "--yes")
         assert code == 0, out + err
-    renamed = with_parameter(tmp_path, "waf", "NamePrefix", OTHER_PREFIX)
+    renamed = output_with_parameter(tmp_path, "waf", "NamePrefix", OTHER_PREFIX)
     for argv in (("deploy", "--allow-replace"), ("destroy",), ("purge",)):
         code, out, err = run(*argv, "--stack", "waf", *renamed, "--yes")
         assert code == 0, out + err
@@ -592,7 +592,7 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
         for p in (ROOT / "output" / ENV).glob("*.json")
         if "NamePrefix" in json.loads(p.read_text())["Parameters"]
     }
-    code, out, err = run("deploy", *with_parameters(tmp_path / "renamed", renaming), "--yes", "--allow-replace")
+    code, out, err = run("deploy", *output_with_parameters(tmp_path / "renamed", renaming), "--yes", "--allow-replace")
     assert code == 0, out + err
     before = {layer: physical_ids(sandbox, layer) for layer in SANDBOX.layers}
     kept = sorted(log_group_names(sandbox) & {SERVICE_LOGS, WAF_LOGS})
@@ -611,7 +611,7 @@ def test_an_update_that_changes_what_deployed_layers_read_names_them_and_how_to_
     layers that read their ARNs keep the old ones until deployed, which that run does not do."""
     deployed(sandbox, run)
     code, out, err = run(
-        "deploy", "--stack", "alb", *with_parameter(tmp_path, "alb", "NamePrefix", OTHER_PREFIX), "--yes", "--allow-replace"
+        "deploy", "--stack", "alb", *output_with_parameter(tmp_path, "alb", "NamePrefix", OTHER_PREFIX), "--yes", "--allow-replace"
     )
     assert code == 0, out + err
     lines = out.splitlines()
@@ -629,7 +629,7 @@ def test_an_update_that_changes_what_deployed_layers_read_names_them_and_how_to_
     )
     # which is so here: the new NamePrefix replaces the service's log group, refused without it
     code, out, err = run(
-        "deploy", *with_parameters(tmp_path / "renamed", {layer: {"NamePrefix": OTHER_PREFIX} for layer in LAYERS}), "--yes"
+        "deploy", *output_with_parameters(tmp_path / "renamed", {layer: {"NamePrefix": OTHER_PREFIX} for layer in LAYERS}), "--yes"
     )
     assert code == 1 and "rerun with ALLOW_REPLACE=1" in err, out + err
     # A run of every layer deploys them after alb: nothing to say then.
@@ -645,7 +645,7 @@ def test_a_one_layer_update_of_a_value_other_deployed_layers_take_names_them(san
     assert "scaling" in takers and len(takers) > 1, takers
     others = sorted(set(takers) - {"scaling"})
     deployed(sandbox, run)
-    changed = with_parameters(
+    changed = output_with_parameters(
         tmp_path / "output", {layer: {"MaxCapacity": str(int(SANDBOX.values["MaxCapacity"]) + 1)} for layer in takers}
     )
     # and a tag of the scaling stack: with a parameter change beside it, it went on the stack unshown
@@ -675,7 +675,9 @@ def test_replacing_a_resource_under_the_name_it_has_is_refused_even_with_allow_r
     deployed(sandbox, run, "cert-dns", "alb")
     port = str(int(SANDBOX.values["ContainerPort"]) + 1)
     before = physical_ids(sandbox, "alb")
-    code, out, err = run("deploy", "--stack", "alb", *with_parameter(tmp_path, "alb", "ContainerPort", port), "--yes", "--allow-replace")
+    code, out, err = run(
+        "deploy", "--stack", "alb", *output_with_parameter(tmp_path, "alb", "ContainerPort", port), "--yes", "--allow-replace"
+    )
     assert code == 1, out + err
     assert "error: refused: CloudFormation cannot replace a resource under the name it has" in err, err
     assert "TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, its Name unchanged)" in err
@@ -694,7 +696,7 @@ def test_an_update_that_fails_rolls_back_to_the_previous_template_and_values(san
     deployed(sandbox, run, "cert-dns", "alb")
     backend = SANDBOX.values["BackendSecurityGroupId"]
     missing = "sg-0123456789abcdef0"  # no such group in the sandbox
-    code, out, err = run("deploy", "--stack", "alb", *with_parameter(tmp_path, "alb", "BackendSecurityGroupId", missing), "--yes")
+    code, out, err = run("deploy", "--stack", "alb", *output_with_parameter(tmp_path, "alb", "BackendSecurityGroupId", missing), "--yes")
     assert code == 1, out + err
     assert f"{stack('alb')} ended UPDATE_ROLLBACK_COMPLETE" in err, out + err
     assert "failed: BackendIngressFromAlb (AWS::EC2::SecurityGroupIngress)" in out and missing in out, out
@@ -710,12 +712,12 @@ def test_an_update_that_fails_rolls_back_to_the_previous_template_and_values(san
     assert code == 0 and f"{stack('alb')}: no changes" in out, out + err
 
 
-def with_parameter(tmp_path, layer, name, value):
+def output_with_parameter(tmp_path, layer, name, value):
     """A copy of output/ whose sandbox configuration of the layer sets one parameter; the deploy options to use it."""
-    return with_parameters(tmp_path / "output", {layer: {name: value}})
+    return output_with_parameters(tmp_path / "output", {layer: {name: value}})
 
 
-def with_parameters(output, values: dict):
+def output_with_parameters(output, values: dict):
     """A copy of output/ in `output` whose sandbox configuration sets values (layer -> parameter ->
     value) in every layer that declares the parameter; the deploy options to use it."""
     shutil.copytree(ROOT / "output", output)
@@ -733,7 +735,7 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
     # ROLLING, a plain make deploy would remove them (alb comes first) while the service still does.
     def strategy(name, value, service=None, **alb):
         service = {"DeploymentStrategy": value, **(service or {})}
-        return with_parameters(tmp_path / name, {"alb": {"DeploymentStrategy": value, **alb}, "service": service})
+        return output_with_parameters(tmp_path / name, {"alb": {"DeploymentStrategy": value, **alb}, "service": service})
 
     shifting = strategy("shifting", "BLUE_GREEN", {"TestPauseMinutes": "5"}, TestListenerCidr="203.0.113.0/24")
     rolling = strategy("rolling", "ROLLING")
@@ -760,7 +762,7 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
 
 def test_destroy_is_refused_before_anything_while_the_load_balancer_has_deletion_protection(sandbox, run, tmp_path):
     sandbox.seed()
-    protected = with_parameter(tmp_path, "alb", "DeletionProtection", "true")
+    protected = output_with_parameter(tmp_path, "alb", "DeletionProtection", "true")
     for layer in ("cert-dns", "alb"):
         code, out, err = run("deploy", "--stack", layer, "--yes", *protected)
         assert code == 0, out + err
@@ -837,7 +839,7 @@ def test_a_failed_first_create_of_a_protected_load_balancer_is_destroyed_not_ref
     # Its create rolled back, deleting the load balancer: the parameter says protected, but nothing is, and the
     # refusal's advice (deploy DeletionProtection false first) cannot run on a ROLLBACK_COMPLETE stack.
     deployed(sandbox, run, "cert-dns")
-    failing = with_parameters(
+    failing = output_with_parameters(
         tmp_path / "failing", {"alb": {"DeletionProtection": "true", "BackendSecurityGroupId": "sg-0123456789abcdef0"}}
     )
     code, out, err = run("deploy", "--stack", "alb", *failing, "--yes")
@@ -853,13 +855,13 @@ def test_replacing_a_load_balancer_with_deletion_protection_is_refused_until_it_
     (guards.refuse_deleting_a_protected_load_balancer); turning protection off in the same change is
     the new one's setting, so that is refused too; off alone first, then the replacement goes through."""
     sandbox.seed()
-    protected = with_parameter(tmp_path / "on", "alb", "DeletionProtection", "true")
+    protected = output_with_parameter(tmp_path / "on", "alb", "DeletionProtection", "true")
     for layer in ("cert-dns", "alb"):
         code, out, err = run("deploy", "--stack", layer, "--yes", *protected)
         assert code == 0, out + err
     deployed = physical_ids(sandbox, "alb")["LoadBalancer"]
     for protection in ("true", "false"):
-        renamed = with_parameters(
+        renamed = output_with_parameters(
             tmp_path / f"renamed-{protection}", {"alb": {"NamePrefix": OTHER_PREFIX, "DeletionProtection": protection}}
         )
         code, out, err = run("deploy", "--stack", "alb", *renamed, "--yes", "--allow-replace")
@@ -870,7 +872,9 @@ def test_replacing_a_load_balancer_with_deletion_protection_is_refused_until_it_
             in err
         )
         assert physical_ids(sandbox, "alb")["LoadBalancer"] == deployed
-    code, out, err = run("deploy", "--stack", "alb", "--yes", *with_parameter(tmp_path / "off", "alb", "DeletionProtection", "false"))
+    code, out, err = run(
+        "deploy", "--stack", "alb", "--yes", *output_with_parameter(tmp_path / "off", "alb", "DeletionProtection", "false")
+    )
     assert code == 0, out + err
     assert physical_ids(sandbox, "alb")["LoadBalancer"] == deployed  # turned off in place
     code, out, err = run("deploy", "--stack", "alb", *renamed, "--yes", "--allow-replace")
@@ -1033,7 +1037,7 @@ def test_an_update_that_replaces_the_service_states_its_count_then_leaves_it_to_
     starts 1 task), then, as after a create, the stack is settled to leave the count to auto-scaling,
     so that the next deploy of the same files changes nothing and a rollback restores no count."""
     deployed(sandbox, run)
-    renamed = with_parameters(tmp_path / "output", {layer: {"NamePrefix": OTHER_PREFIX} for layer in LAYERS})
+    renamed = output_with_parameters(tmp_path / "output", {layer: {"NamePrefix": OTHER_PREFIX} for layer in LAYERS})
     code, out, err = run("deploy", *renamed, "--yes", "--allow-replace")
     assert code == 0, out + err
     assert f"{stack('service')}: from now on, updates leave the running task count to auto-scaling (KeepRunningCount=true)" in out
@@ -1054,7 +1058,7 @@ def test_an_update_that_replaces_the_service_states_its_count_then_leaves_it_to_
     assert "service (no changes)" in out, out
     # make diff says of a new DesiredCount what the change set says: it changes no running count
     more = str(int(SANDBOX.values["DesiredCount"]) + 1)
-    counted = with_parameters(tmp_path / "counted", {layer: {"NamePrefix": OTHER_PREFIX, "DesiredCount": more} for layer in LAYERS})
+    counted = output_with_parameters(tmp_path / "counted", {layer: {"NamePrefix": OTHER_PREFIX, "DesiredCount": more} for layer in LAYERS})
     code, out, err = run("diff", "--stack", "service", *counted)
     assert code == 1 and f"+parameter DesiredCount={more}" in out, out + err
     assert "  note: the new DesiredCount above, which counts only when the service is created" in out, out

@@ -51,7 +51,7 @@ def copy_output(destination):
     return destination
 
 
-def run(env, output_dir) -> bytes:
+def review_of(env, output_dir) -> bytes:
     assert review.main(["--env", env, "--output-dir", str(output_dir)]) == 0
     return (output_dir / "review" / f"{env}.md").read_bytes()
 
@@ -221,13 +221,13 @@ def test_a_garbled_document_is_written_again_not_a_traceback(written, tmp_path):
     output_dir = copy_output(tmp_path / "output")
     (output_dir / "review").mkdir()
     (output_dir / "review" / "prod.md").write_bytes(b"\xff\xfe not UTF-8")
-    assert run("prod", output_dir) == written["prod"]
+    assert review_of("prod", output_dir) == written["prod"]
 
 
 def test_document_is_deterministic_and_names_no_absolute_path(written, tmp_path):
     output_dir = copy_output(tmp_path / "elsewhere" / "output")
     for env in ENVS:
-        again = run(env, output_dir)
+        again = review_of(env, output_dir)
         assert again == written[env], env
         text = again.decode()
         assert str(tmp_path) not in text and str(ROOT) not in text
@@ -609,7 +609,7 @@ def test_review_reads_the_scan_from_the_cache(written, tmp_path, monkeypatch):
     monkeypatch.setattr(validation, "cfn_lint", fail)
     output_dir = copy_output(tmp_path / "output")
     for env in ENVS:
-        assert run(env, output_dir) == written[env], env
+        assert review_of(env, output_dir) == written[env], env
 
 
 # --- the cost
