@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 import templates
 from scripts import verify
-from scripts.deploy import drift, guards, lock, logs, purge, tasks, text, zone
+from scripts.deploy import diff, drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found, sandbox_gone
 from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
@@ -347,10 +347,13 @@ class Commands:
         return 0
 
     def diff(self) -> int:
-        differing = [layer.name for layer in self.layers if self.deployer.diff(layer, self.args.image_tag)]
+        compared = {layer.name: diff.compare(self.deployer, layer, self.args.image_tag) for layer in self.layers}
         refused_ahead = self.say_creates_refused_ahead()
-        held_back = self.deployer.policy_only + self.deployer.not_ours + self.deployer.not_compared + self.deployer.refused_replacing
-        deployable = [name for name in differing if name not in held_back]
+
+        def held_back(why):
+            return [name for name, each in compared.items() if each.held_back == why]
+
+        deployable = [name for name, each in compared.items() if each.differs and each.held_back is None]
         # an outcome, not a failure: make's "Error 1" after it only carries the exit code
         if deployable:
             # the command as given (a copied one must not go to another environment or every layer); a deploy
@@ -361,16 +364,17 @@ class Commands:
             self.deployer.say(
                 f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy{stack} ENV={self.env}{tag} applies it{once})"
             )
-        if self.deployer.policy_only:
-            self.deployer.say(f"only the stack policy differs: {', '.join(self.deployer.policy_only)} (set it as said above)")
-        if self.deployer.not_compared:
-            self.deployer.say(f"not compared, in no settled state: {', '.join(self.deployer.not_compared)} (see above)")
-        if self.deployer.refused_replacing:
-            notes = "the note above" if len(self.deployer.refused_replacing) == 1 else "their notes above"
-            self.deployer.say(f"a deploy would be refused: {', '.join(self.deployer.refused_replacing)} (see {notes})")
+        if held_back(diff.POLICY_ONLY):
+            self.deployer.say(f"only the stack policy differs: {', '.join(held_back(diff.POLICY_ONLY))} (set it as said above)")
+        if held_back(diff.NOT_COMPARED):
+            self.deployer.say(f"not compared, in no settled state: {', '.join(held_back(diff.NOT_COMPARED))} (see above)")
+        refused = held_back(diff.REFUSED)
+        if refused:
+            notes = "the note above" if len(refused) == 1 else "their notes above"
+            self.deployer.say(f"a deploy would be refused: {', '.join(refused)} (see {notes})")
         if not self.args.stack:  # a layer taken out of enabled_layers still runs: no deploy changes it
             self.say_deployed_but_not_enabled()
-        return 1 if differing else 0
+        return 1 if any(each.differs for each in compared.values()) else 0
 
     def say_creates_refused_ahead(self) -> bool:
         """make diff of a layer not deployed said "deploying creates everything", and make deploy then

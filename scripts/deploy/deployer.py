@@ -44,7 +44,7 @@ from scripts.deploy.status import EMPTY_STATUSES, SUCCEEDED, UPDATABLE, busy, de
 from scripts.deploy.text import NOT_CONFIRMED, output_values, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params, template_reads
 from templates.common import MOST_RELEASE_WAIT_MINUTES
-from templates.errors import printable, stops_held, untrusted_json
+from templates.errors import printable, stops_held
 from templates.generation import ALLOW_EVERY_UPDATE, stack_policy
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 from templates.resolver import Resolver
@@ -197,11 +197,7 @@ class Deployer:
         self.deleting = None  # (layer, whether it retains something) while its stack's DeleteStack may have landed (delete)
         self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
         self.enabled_layers = enabled_layers  # the params file's layers (a run of every layer deploys them)
-        self.policy_only = []  # make diff: the layers whose stack policy alone differs, which a deploy does not set
-        self.not_ours = []  # make diff: the layers whose stack of our name this tool did not make, which a deploy refuses
         self.unprotected = None  # make destroy: the layer whose stack's termination protection it turned off, not yet deleting
-        self.not_compared = []  # make diff: the layers whose stack is in no settled state (a failed create, an update under way)
-        self.refused_replacing = []  # make diff: the layers whose deploy would be refused for a resource replaced under its name
         self.creates_checked = False  # guards.refuse_blocked_creates has looked, at the run's first create
         self.renames_checked = False  # guards.refuse_taken_names_ahead has looked, at the run's first layer
         self.accounts_checked = False  # guards.refuse_a_secret_of_another_account has looked, at the run's first layer
@@ -1494,112 +1490,3 @@ class Deployer:
             self.retained_layers.append(layer_name)
         if "AWS::Route53::HostedZone" in keep.values():
             self.say("  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again")
-
-    def policy_difference(self, layer) -> tuple[list[str], bool]:
-        """The stack policy set on the stack, when it is not the one output/ gives the layer (a layer
-        without one: none, or one that allows every update, which is what AWS makes of none): set
-        outside this tool (SetStackPolicy is anyone's who may call it), which a deploy with nothing else
-        to change leaves as it is, or left relaxed by a stopped --allow-replace run. CloudFormation's
-        drift detection does not look at stack policies. For a deployed stack of ours (diff looks first).
-        Returns its lines, and whether a deploy puts it back (a relaxed one) or only the printed command.
-        Without a policy "all update actions are allowed on all resources", and the API has no call that
-        removes one (SetStackPolicy and GetStackPolicy only): allow-all stands for none.
-        https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/protect-stack-resources.html"""
-        body = self.cf.get_stack_policy(StackName=layer.stack).get("StackPolicyBody")
-        deployed = untrusted_json(body) if body else None
-        if deployed == layer.policy or (not layer.policy and deployed in (None, ALLOW_ALL_POLICY)):
-            return [], False
-        if layer.policy and deployed == ALLOW_ALL_POLICY:
-            if not self.relaxed_marks.was_read:
-                self.relaxed_marks.read(no_answer_is_a_note=True)
-            if layer.name in self.relaxed_marks:
-                return [
-                    f"{layer.stack}: its stack policy is relaxed (every update allowed) by a stopped --allow-replace run: "
-                    f"the next deploy of the layer puts it back (make deploy STACK={layer.name} ENV={self.env})"
-                ], True
-        command = (
-            f"  {self.cli} cloudformation set-stack-policy --stack-name {layer.stack} "
-            f"--stack-policy-body {shlex.quote(json.dumps(layer.policy or ALLOW_ALL_POLICY))}"
-        )
-        if not layer.policy:
-            return [
-                f"{layer.stack}: a stack policy is set on it outside this tool, and {layer.configuration} gives it none: "
-                "an update it denies fails. A deploy never sets one for this layer; to allow every update now:",
-                command,
-            ], False
-        now = "none is set" if not body else "another is set, not by this tool"
-        if not (self.describe(layer.stack) or {}).get("EnableTerminationProtection"):
-            # a deploy with nothing else to change protects the stack, its policy first (deploy, protect)
-            return [
-                f"{layer.stack}: its stack policy is not the one {layer.configuration} gives it: {now}, and its termination protection "
-                "is off (a run stopped before it set them, or a change by hand): the next deploy of the layer sets both, even with "
-                f"nothing else to change (make deploy STACK={layer.name} ENV={self.env})"
-            ], True
-        return [
-            f"{layer.stack}: its stack policy is not the one {layer.configuration} gives it: {now}. "
-            "A deploy sets it only with a change to the stack; to set it now:",
-            command,
-        ], False
-
-    def diff(self, layer, image_tag=None) -> bool:
-        if not self.has_stack(layer.stack):
-            self.say(f"{layer.stack}: not deployed; deploying creates everything in {layer.source}")
-            return True
-        if self.foreign(found := self.describe(layer.stack)):
-            self.say(text.not_ours(layer.stack, self.own_tags(found)))
-            self.not_ours.append(layer.name)
-            return True
-        # a failed create holds nothing; one in progress or stuck is no settled state to compare with
-        if found["StackStatus"] not in UPDATABLE:
-            self.say(
-                f"{layer.stack}: {found['StackStatus']}{reason_of(found)}: not compared; {self.way_out(layer.name, found['StackStatus'])}"
-            )
-            self.not_compared.append(layer.name)
-            return True
-        deployed = self.deployed_template(layer.stack)
-        wanted = self.parameters(layer, self.wired_parameters(layer), image_tag)
-        lines = text.template_diff(layer, found, deployed, wanted, self.colour)
-        differs = bool(lines)
-        if lines and not text.template_diff(layer, found, deployed, wanted, deployable_only=True):
-            # "During a stack update, you cannot update the Metadata section by itself. You can update it only
-            # when you include changes that add, modify, or delete resources." A deploy says "no changes";
-            # so for parameter declarations (text.deployable_part).
-            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/metadata-section-structure.html
-            lines = [
-                f"{layer.stack}: same as deployed, but for its Metadata, Description or parameter declarations, which CloudFormation takes "
-                "only with a change to the resources: the next deploy that changes one carries them"
-            ]
-            differs = False
-        if not found.get("EnableTerminationProtection"):  # a deploy of the layer turns it back on, even with nothing else to change
-            lines = (lines or [f"{layer.stack}: template and values as deployed, but"]) + [
-                "  termination protection is off (a run stopped before setting it, or a change by hand): "
-                f"make deploy STACK={layer.name} ENV={self.env} turns it back on"
-            ]
-            differs = True
-        policy, by_deploy = self.policy_difference(layer)
-        if policy and not differs and not by_deploy:
-            self.policy_only.append(layer.name)
-        lines, differs = (lines + policy) or [f"{layer.stack}: same as deployed"], differs or bool(policy)
-        same_name = guards.named_replacements_ahead(self, layer, deployed, parameter_values(found), wanted) if differs else []
-        if same_name:
-            self.refused_replacing.append(layer.name)
-            lines.append(
-                f"  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: {', '.join(same_name)}; "
-                f"give it a new name in the same change (a new NamePrefix renames them all), or {self.destroy_and_deploy_again(layer.name)}"
-            )
-        running_count, new_count = parameter_values(found).get("DesiredCount"), wanted.get("DesiredCount")
-        if differs and None not in (running_count, new_count) and running_count != new_count:
-            lines += text.desired_count_note(wanted, "the new DesiredCount above")
-        if differs and parameter_values(found).get(KEEP_RUNNING_COUNT) == "false" and wanted.get(KEEP_RUNNING_COUNT) == "true":
-            lines.append(
-                f"  note: {KEEP_RUNNING_COUNT} false: the step after the service's create (or replacement) that leaves the task count "
-                f"to auto-scaling did not run (a run stopped before it); make deploy STACK={layer.name} ENV={self.env} runs it"
-            )
-        running, configured = parameter_values(found).get("ImageTag"), layer.parameters.get("ImageTag")
-        if image_tag is None and configured is not None and running not in (None, configured):
-            lines.append(
-                f"  image {printable(running, one_line=True)} runs: ImageTag {configured} of {self.params_file} counts only for a first create "
-                f"(a deploy keeps the running image; make deploy STACK={layer.name} ENV={self.env} TAG=<tag> releases another)"
-            )
-        self.say(*lines)
-        return differs

@@ -1,0 +1,133 @@
+"""`make diff`: a layer's template and values against its deployed stack's, said line by line, with
+what a deploy would and would not do about the difference."""
+
+import json
+import shlex
+from dataclasses import dataclass
+
+from scripts.deploy import guards, text
+from scripts.deploy.deployer import ALLOW_ALL_POLICY, reason_of
+from scripts.deploy.status import UPDATABLE
+from scripts.deploy.text import parameter_values
+from templates.errors import printable, untrusted_json
+from templates.inputs import KEEP_RUNNING_COUNT
+
+# Why a deploy would not apply a difference make diff found (Compared.held_back)
+POLICY_ONLY = "only the stack policy differs"  # a deploy sets it only with a change to the stack
+NOT_OURS = "not ours"  # a stack of our name this tool did not make: a deploy refuses it
+NOT_COMPARED = "not compared"  # in no settled state: a failed create, an update under way
+REFUSED = "refused"  # a deploy would be refused: a resource replaced under the name it keeps
+
+
+@dataclass(frozen=True)
+class Compared:
+    differs: bool
+    held_back: str | None = None  # why a deploy would not apply the difference, if it would not
+
+
+def policy_difference(deployer, layer) -> tuple[list[str], bool]:
+    """The stack policy set on the stack, when it is not the one output/ gives the layer (a layer
+    without one: none, or one that allows every update, which is what AWS makes of none): set
+    outside this tool (SetStackPolicy is anyone's who may call it), which a deploy with nothing else
+    to change leaves as it is, or left relaxed by a stopped --allow-replace run. CloudFormation's
+    drift detection does not look at stack policies. For a deployed stack of ours (diff looks first).
+    Returns its lines, and whether a deploy puts it back (a relaxed one) or only the printed command.
+    Without a policy "all update actions are allowed on all resources", and the API has no call that
+    removes one (SetStackPolicy and GetStackPolicy only): allow-all stands for none.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/protect-stack-resources.html"""
+    body = deployer.cf.get_stack_policy(StackName=layer.stack).get("StackPolicyBody")
+    deployed = untrusted_json(body) if body else None
+    if deployed == layer.policy or (not layer.policy and deployed in (None, ALLOW_ALL_POLICY)):
+        return [], False
+    if layer.policy and deployed == ALLOW_ALL_POLICY:
+        if not deployer.relaxed_marks.was_read:
+            deployer.relaxed_marks.read(no_answer_is_a_note=True)
+        if layer.name in deployer.relaxed_marks:
+            return [
+                f"{layer.stack}: its stack policy is relaxed (every update allowed) by a stopped --allow-replace run: "
+                f"the next deploy of the layer puts it back (make deploy STACK={layer.name} ENV={deployer.env})"
+            ], True
+    command = (
+        f"  {deployer.cli} cloudformation set-stack-policy --stack-name {layer.stack} "
+        f"--stack-policy-body {shlex.quote(json.dumps(layer.policy or ALLOW_ALL_POLICY))}"
+    )
+    if not layer.policy:
+        return [
+            f"{layer.stack}: a stack policy is set on it outside this tool, and {layer.configuration} gives it none: "
+            "an update it denies fails. A deploy never sets one for this layer; to allow every update now:",
+            command,
+        ], False
+    now = "none is set" if not body else "another is set, not by this tool"
+    if not (deployer.describe(layer.stack) or {}).get("EnableTerminationProtection"):
+        # a deploy with nothing else to change protects the stack, its policy first (deploy, protect)
+        return [
+            f"{layer.stack}: its stack policy is not the one {layer.configuration} gives it: {now}, and its termination protection "
+            "is off (a run stopped before it set them, or a change by hand): the next deploy of the layer sets both, even with "
+            f"nothing else to change (make deploy STACK={layer.name} ENV={deployer.env})"
+        ], True
+    return [
+        f"{layer.stack}: its stack policy is not the one {layer.configuration} gives it: {now}. "
+        "A deploy sets it only with a change to the stack; to set it now:",
+        command,
+    ], False
+
+
+def compare(deployer, layer, image_tag=None) -> Compared:
+    if not deployer.has_stack(layer.stack):
+        deployer.say(f"{layer.stack}: not deployed; deploying creates everything in {layer.source}")
+        return Compared(True)
+    if deployer.foreign(found := deployer.describe(layer.stack)):
+        deployer.say(text.not_ours(layer.stack, deployer.own_tags(found)))
+        return Compared(True, NOT_OURS)
+    # a failed create holds nothing; one in progress or stuck is no settled state to compare with
+    if found["StackStatus"] not in UPDATABLE:
+        deployer.say(
+            f"{layer.stack}: {found['StackStatus']}{reason_of(found)}: not compared; {deployer.way_out(layer.name, found['StackStatus'])}"
+        )
+        return Compared(True, NOT_COMPARED)
+    deployed = deployer.deployed_template(layer.stack)
+    wanted = deployer.parameters(layer, deployer.wired_parameters(layer), image_tag)
+    lines = text.template_diff(layer, found, deployed, wanted, deployer.colour)
+    differs = bool(lines)
+    if lines and not text.template_diff(layer, found, deployed, wanted, deployable_only=True):
+        # "During a stack update, you cannot update the Metadata section by itself. You can update it only
+        # when you include changes that add, modify, or delete resources." A deploy says "no changes";
+        # so for parameter declarations (text.deployable_part).
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/metadata-section-structure.html
+        lines = [
+            f"{layer.stack}: same as deployed, but for its Metadata, Description or parameter declarations, which CloudFormation takes "
+            "only with a change to the resources: the next deploy that changes one carries them"
+        ]
+        differs = False
+    if not found.get("EnableTerminationProtection"):  # a deploy of the layer turns it back on, even with nothing else to change
+        lines = (lines or [f"{layer.stack}: template and values as deployed, but"]) + [
+            "  termination protection is off (a run stopped before setting it, or a change by hand): "
+            f"make deploy STACK={layer.name} ENV={deployer.env} turns it back on"
+        ]
+        differs = True
+    policy, by_deploy = policy_difference(deployer, layer)
+    held_back = POLICY_ONLY if policy and not differs and not by_deploy else None
+    lines, differs = (lines + policy) or [f"{layer.stack}: same as deployed"], differs or bool(policy)
+    same_name = guards.named_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else []
+    if same_name:
+        held_back = REFUSED
+        lines.append(
+            f"  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: {', '.join(same_name)}; "
+            f"give it a new name in the same change (a new NamePrefix renames them all), or {deployer.destroy_and_deploy_again(layer.name)}"
+        )
+    running_count, new_count = parameter_values(found).get("DesiredCount"), wanted.get("DesiredCount")
+    if differs and None not in (running_count, new_count) and running_count != new_count:
+        lines += text.desired_count_note(wanted, "the new DesiredCount above")
+    if differs and parameter_values(found).get(KEEP_RUNNING_COUNT) == "false" and wanted.get(KEEP_RUNNING_COUNT) == "true":
+        lines.append(
+            f"  note: {KEEP_RUNNING_COUNT} false: the step after the service's create (or replacement) that leaves the task count "
+            f"to auto-scaling did not run (a run stopped before it); make deploy STACK={layer.name} ENV={deployer.env} runs it"
+        )
+    running, configured = parameter_values(found).get("ImageTag"), layer.parameters.get("ImageTag")
+    if image_tag is None and configured is not None and running not in (None, configured):
+        lines.append(
+            f"  image {printable(running, one_line=True)} runs: ImageTag {configured} of {deployer.params_file} counts only for a first create "
+            f"(a deploy keeps the running image; make deploy STACK={layer.name} ENV={deployer.env} TAG=<tag> releases another)"
+        )
+    deployer.say(*lines)
+    return Compared(differs, held_back)
