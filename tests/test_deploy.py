@@ -240,7 +240,7 @@ def test_a_retained_name_of_a_failed_first_create_is_freed_after_destroying_that
     # purge refuses while a stack of the layer exists: a failed first create (ROLLBACK_COMPLETE) is destroyed first.
     cert, service = (deploy.layer.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "service"))
     retained = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogGroup", "AWS::Logs::LogGroup", RETAINED_LOG_GROUP)
-    deployer = a_deployer_whose_service_is(status, creates_checked=False, run_layers=[cert, service], env=ENV, cli=CLI)
+    deployer = a_deployer_whose_service_is(status, checked=set(), run_layers=[cert, service], env=ENV, cli=CLI)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(purge, "blocking", lambda deployer, creates: [retained])
@@ -572,7 +572,7 @@ def test_with_no_stack_read_the_account_is_the_callers_for_a_layer_with_such_an_
     # cert-dns first, nothing read: no call, and the check is left for the service layer's turn
     first, cert_dns = deployer("cert-dns", "service")
     guards.refuse_a_secret_of_another_account(first, cert_dns)
-    assert not first.accounts_checked
+    assert guards.ACCOUNTS not in first.checked
     aws.sts.assert_no_pending_responses()
 
 
@@ -592,7 +592,7 @@ def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anythi
         made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=on_aws)
         made.run_layers = [service]
         made.stacks[stack("service")] = deployed  # None: not deployed, a first create
-        made.accounts_checked = True  # the secret is the stacks' account's (refuse_a_secret_of_another_account)
+        made.checked.add(guards.ACCOUNTS)  # the secret is the stacks' account's (refuse_a_secret_of_another_account)
         guards.refuse_a_secret_the_tasks_cannot_read(made, service)
         return made.out.getvalue()
 
@@ -647,7 +647,7 @@ def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anythi
     made.run_layers = [deploy.load_layer(ENV, name, OUTPUT) for name in PROD_LAYERS]
     made.stacks |= {each.stack: None for each in made.run_layers}
     guards.refuse_a_secret_the_tasks_cannot_read(made, made.run_layers[0])  # the account not known yet: no call
-    made.accounts_checked = True  # once the account check knows it (at a later layer of the run)
+    made.checked.add(guards.ACCOUNTS)  # once the account check knows it (at a later layer of the run)
     with pytest.raises(deploy.Failure, match="the secret is encrypted with the customer managed KMS key"):
         guards.refuse_a_secret_the_tasks_cannot_read(made, made.run_layers[1])
 

@@ -198,12 +198,7 @@ class Deployer:
         self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
         self.enabled_layers = enabled_layers  # the params file's layers (a run of every layer deploys them)
         self.unprotected = None  # make destroy: the layer whose stack's termination protection it turned off, not yet deleting
-        self.creates_checked = False  # guards.refuse_blocked_creates has looked, at the run's first create
-        self.renames_checked = False  # guards.refuse_taken_names_ahead has looked, at the run's first layer
-        self.accounts_checked = False  # guards.refuse_a_secret_of_another_account has looked, at the run's first layer
-        self.images_checked = False  # guards.refuse_a_missing_image has looked, at the run's first layer
-        self.secret_keys_checked = False  # guards.refuse_a_secret_the_tasks_cannot_read has looked, at the run's first layer
-        self.subnets_checked = False  # guards.refuse_subnets_the_layers_cannot_use has looked, at the run's first layer
+        self.checked = set()  # the guards.py checks of the whole run that have looked (guards.CREATES, ...)
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}

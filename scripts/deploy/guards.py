@@ -13,6 +13,11 @@ from templates.alarms import reads_container_insights, without_data
 from templates.inputs import TRAFFIC_SHIFTING
 from templates.resolver import UNKNOWN, Resolver
 
+# The checks that look once a run, ahead at every layer it deploys (Deployer.checked): at its first layer,
+# or, for CREATES, at its first create.
+CREATES, RENAMES, ACCOUNTS = "creates", "renames", "accounts"
+IMAGES, SECRET_KEYS, SUBNETS = "images", "secret keys", "subnets"
+
 
 def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, left):
     """The change set may run: no resource replaced under the name it has, no unintended stateful
@@ -69,9 +74,9 @@ def refuse_blocked_creates(deployer, layer, then=None) -> None:
     in no stack: the old one an update to a new NamePrefix kept, or one made by hand. A run that
     creates nothing makes no call for it. then: what the note of a failed look says comes next
     (default: the create)."""
-    if deployer.creates_checked:
+    if CREATES in deployer.checked:
         return
-    deployer.creates_checked = True
+    deployer.checked.add(CREATES)
     creates = layers_ahead(deployer, layer)
     try:
         blocked = purge.blocking(deployer, {each.stack: set(custom_names(deployer, each).values()) for each in creates})
@@ -191,9 +196,9 @@ def refuse_a_missing_image(deployer, layer, image_tag) -> None:
     pull, until the circuit breaker rolls it back. The image the service runs already, from the same
     repository, is not asked for; nor, on an emulator, any.
     https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html"""
-    if deployer.images_checked or not deployer.on_aws:
+    if IMAGES in deployer.checked or not deployer.on_aws:
         return
-    deployer.images_checked = True
+    deployer.checked.add(IMAGES)
     service = next((each for each in layers_ahead(deployer, layer) if "EcrRepositoryName" in each.parameters), None)
     if service is None:
         return
@@ -285,7 +290,7 @@ def refuse_a_secret_of_another_account(deployer, layer) -> None:
     StackId); while none is known (the environment's first create), the check waits for the next
     layer, or, for a layer that has the secret itself, asks GetCallerIdentity. A run without the
     secret makes no call."""
-    if deployer.accounts_checked:
+    if ACCOUNTS in deployer.checked:
         return
     secrets = [
         (each, each.parameters["DatabaseSecretArn"]) for each in layers_ahead(deployer, layer) if "DatabaseSecretArn" in each.parameters
@@ -293,7 +298,7 @@ def refuse_a_secret_of_another_account(deployer, layer) -> None:
     if secrets and not any(deployer.stacks.values()) and not any(each is layer for each, _ in secrets):
         return  # asked again at the next layer, once this one's stack is there
     account = deployer.account() if secrets else None
-    deployer.accounts_checked = True
+    deployer.checked.add(ACCOUNTS)
     theirs = sorted({arn.split(":")[4] for _, arn in secrets} - {account})  # SECRET_ARN (templates/inputs.py) names the account
     if theirs:
         raise Failure(
@@ -320,9 +325,9 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html
     https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_update-encryption-key.html"""
-    if deployer.secret_keys_checked or not deployer.on_aws or not deployer.accounts_checked:
+    if SECRET_KEYS in deployer.checked or not deployer.on_aws or ACCOUNTS not in deployer.checked:
         return  # until refuse_a_secret_of_another_account knows the account: asked again at the next layer
-    deployer.secret_keys_checked = True
+    deployer.checked.add(SECRET_KEYS)
     service = next((each for each in layers_ahead(deployer, layer) if "DatabaseSecretArn" in each.parameters), None)
     if service is None:
         return
@@ -365,9 +370,9 @@ def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
     https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_NetworkConfiguration.html
     https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html
     https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeSubnets.html"""
-    if deployer.subnets_checked or not deployer.on_aws:
+    if SUBNETS in deployer.checked or not deployer.on_aws:
         return
-    deployer.subnets_checked = True
+    deployer.checked.add(SUBNETS)
     alb_stack = templates.stack_name(deployer.env, "alb")
     networked = ("PublicSubnetIds", "PrivateSubnetIds", "BackendSecurityGroupId")
     ahead = [each for each in layers_ahead(deployer, layer) if any(name in each.parameters for name in networked)]
@@ -468,9 +473,9 @@ def refuse_taken_names_ahead(deployer, layer) -> None:
     has log groups); a deploy of one layer needs no look ahead. Only with --allow-replace (a renamed
     log group is a replacement, refused without it): nobody is asked to delete logs for a
     replacement they may not want, and a plain deploy makes no call for it."""
-    if deployer.renames_checked:
+    if RENAMES in deployer.checked:
         return
-    deployer.renames_checked = True
+    deployer.checked.add(RENAMES)
     ahead = layers_ahead(deployer, layer)
     if len(ahead) < 2:
         return  # one layer: its change set is checked before it runs, which is before anything changes
