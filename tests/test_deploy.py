@@ -2301,7 +2301,7 @@ def test_diff_says_a_deploy_would_be_refused_for_a_named_resource_it_would_repla
     said = (
         "  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: Service (AWS::ECS::Service, "
         "its Cluster changed, its ServiceName unchanged); give it a new name in the same change (a new NamePrefix renames them all), "
-        f"or {deployer.Deployer.destroy_and_deploy_again(types.SimpleNamespace(env=ENV), 'service')}"
+        f"or {deploy_text.destroy_and_deploy_again(ENV, 'service')}"
     )
     lines = aws.out.splitlines()
     if renamed:

@@ -13,7 +13,7 @@ import templates
 from scripts import verify
 from scripts.deploy import diff, drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found, sandbox_gone
-from scripts.deploy.deployer import SANDBOX_CANNOT_RECOVER, stated_whole_number
+from scripts.deploy.deployer import stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark
 from scripts.deploy.layer import compact
@@ -501,7 +501,7 @@ class Commands:
             deployer.say(f"{stack} is UPDATE_ROLLBACK_IN_PROGRESS: waiting for it to settle")
             found = deployer.wait_for_stack(stack, token=None)
         elif status == "UPDATE_ROLLBACK_FAILED" and self.env == SANDBOX_ENV:
-            raise Failure(f"error: {stack} is {status}; {SANDBOX_CANNOT_RECOVER}")
+            raise Failure(f"error: {stack} is {status}; {text.SANDBOX_CANNOT_RECOVER}")
         elif status == "UPDATE_ROLLBACK_FAILED":
             deployer.say(f"{stack} is UPDATE_ROLLBACK_FAILED: continuing its rollback puts it back on its previous template and values")
             deployer.confirm(

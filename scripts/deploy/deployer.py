@@ -53,11 +53,6 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 # A change set's StatusReason when it changes nothing: AWS documents no wording; these are the ones the
 # AWS CLI's own `cloudformation deploy` matches (https://github.com/aws/aws-cli/blob/v2/awscli/customizations/cloudformation/deployer.py).
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
-# moto has no ContinueUpdateRollback: a stack stuck UPDATE_ROLLBACK_FAILED there stays so.
-SANDBOX_CANNOT_RECOVER = (
-    "the sandbox cannot continue a rollback (moto has no ContinueUpdateRollback): start it afresh with "
-    "make sandbox-stop && make sandbox, then make deploy YES=1"
-)
 ALLOW_ALL_POLICY = {"Statement": [ALLOW_EVERY_UPDATE]}
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
@@ -449,7 +444,7 @@ class Deployer:
             if found["StackStatus"] not in UPDATABLE:
                 raise Failure(
                     f"error: {layer.stack} reads {source}, which is {found['StackStatus']}{reason_of(found)}; "
-                    f"{self.way_out(upstream, found['StackStatus'])}, then deploy {layer.name} again"
+                    f"{text.way_out(self.env, upstream, found['StackStatus'])}, then deploy {layer.name} again"
                 )
             if output in self.outputs(source):
                 values[parameter] = self.outputs(source)[output]
@@ -568,29 +563,7 @@ class Deployer:
                 self.say(f"{layer.stack} is ROLLBACK_COMPLETE: deleting it to create it again (--recreate)")
                 self.delete(layer.stack)
             else:
-                raise Failure(f"error: {layer.stack} is {status}{reason_of(found)}: {self.way_out(layer.name, status)}")
-
-    def way_out(self, layer_name, status) -> str:
-        """What to do with a layer's stack in a state no change set starts from (ready() waits out the
-        states in progress itself)."""
-        if status == "ROLLBACK_COMPLETE":
-            return (
-                "its first create failed and CloudFormation cannot update it; fix the cause, then "
-                f"make deploy STACK={layer_name} ENV={self.env} RECREATE=1, which deletes it and creates it again"
-            )
-        if status == "UPDATE_ROLLBACK_FAILED":
-            return self.recover_hint(layer_name)
-        if status.endswith("_IN_PROGRESS"):
-            return f"wait for it to settle (make status ENV={self.env})"
-        return "resolve it in the CloudFormation console"
-
-    def recover_hint(self, layer_name):
-        if self.env == params.SANDBOX_ENV:
-            return f"a rollback could not finish; {SANDBOX_CANNOT_RECOVER}"
-        return (
-            "a rollback could not finish and the stack is stuck until it does; "
-            f"fix the resource named in the failed events, then: make recover STACK={layer_name} ENV={self.env}"
-        )
+                raise Failure(f"error: {layer.stack} is {status}{reason_of(found)}: {text.way_out(self.env, layer.name, status)}")
 
     # --- change sets ------------------------------------------------------------------------
     def create_change_set(self, layer, parameters, exists, suffix=""):
@@ -1122,9 +1095,9 @@ class Deployer:
             if layer.name == "service" and (not failed or "AWS::ECS::Service" in failed):
                 self.say(*logs.stopped_tasks(self, found))
             hint = {
-                "ROLLBACK_COMPLETE": self.taken_name_hint(layer) or self.way_out(layer.name, status),
+                "ROLLBACK_COMPLETE": self.taken_name_hint(layer) or text.way_out(self.env, layer.name, status),
                 "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",
-                "UPDATE_ROLLBACK_FAILED": self.recover_hint(layer.name),
+                "UPDATE_ROLLBACK_FAILED": text.recover_hint(self.env, layer.name),
             }.get(status, "see the failed resources above")
             raise Failure(f"error: {layer.stack} ended {status}: {hint}{self.restore_hint()}")
         self.say(f"{layer.stack}: {status}")
@@ -1443,17 +1416,6 @@ class Deployer:
         if found["StackStatus"] != "DELETE_COMPLETE":
             self.print_failures()
             raise Failure(f"error: {stack} ended {found['StackStatus']}; fix the failed resources above and destroy again")
-
-    def destroy_and_deploy_again(self, layer_name) -> str:
-        """How to destroy a layer and deploy it again: the layers that read its outputs, directly or
-        through another, go first (destroy refuses it while one is deployed)."""
-        order = templates.destroy_order(layer_name)
-        if order == [layer_name]:
-            return f"make destroy STACK={layer_name} ENV={self.env} and deploy it again"
-        return (
-            f"destroy it and the layers that read its outputs: make destroy ENV={self.env} STACK=<layer> for {', '.join(order)}, "
-            f"in that order (one not deployed says so), then make deploy ENV={self.env}"
-        )
 
     def consumers(self, layer_name):
         downstream = sorted(templates.downstream_of(layer_name))  # enabled or not: a deployed one reads the outputs

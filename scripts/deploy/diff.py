@@ -82,7 +82,7 @@ def compare(deployer, layer, image_tag=None) -> Compared:
     # a failed create holds nothing; one in progress or stuck is no settled state to compare with
     if found["StackStatus"] not in UPDATABLE:
         deployer.say(
-            f"{layer.stack}: {found['StackStatus']}{reason_of(found)}: not compared; {deployer.way_out(layer.name, found['StackStatus'])}"
+            f"{layer.stack}: {found['StackStatus']}{reason_of(found)}: not compared; {text.way_out(deployer.env, layer.name, found['StackStatus'])}"
         )
         return Compared(True, NOT_COMPARED)
     deployed = deployer.deployed_template(layer.stack)
@@ -113,7 +113,7 @@ def compare(deployer, layer, image_tag=None) -> Compared:
         held_back = REFUSED
         lines.append(
             f"  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: {', '.join(same_name)}; "
-            f"give it a new name in the same change (a new NamePrefix renames them all), or {deployer.destroy_and_deploy_again(layer.name)}"
+            f"give it a new name in the same change (a new NamePrefix renames them all), or {text.destroy_and_deploy_again(deployer.env, layer.name)}"
         )
     running_count, new_count = parameter_values(found).get("DesiredCount"), wanted.get("DesiredCount")
     if differs and None not in (running_count, new_count) and running_count != new_count:

@@ -10,6 +10,7 @@ from templates import template_reads
 from templates.alb import target_group_name
 from templates.errors import INTERRUPTED, printable
 from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING
+from templates.params import SANDBOX_ENV
 
 NOT_CONFIRMED = "not confirmed"  # why a run goes no further after a "no" on the terminal (Deployer.why_not)
 SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
@@ -717,3 +718,46 @@ def not_ours(stack, own_tags) -> str:
     """A stack of our name that this tool did not make (Deployer.foreign), where a command that reads
     meets it: it is not this tool's to compare, check or change."""
     return f"{stack}: not made by this tool (it lacks the tags its stacks carry: {tag_list(own_tags)}): deploy and destroy refuse it while it is there"
+
+
+# moto has no ContinueUpdateRollback: a stack stuck UPDATE_ROLLBACK_FAILED there stays so.
+SANDBOX_CANNOT_RECOVER = (
+    "the sandbox cannot continue a rollback (moto has no ContinueUpdateRollback): start it afresh with "
+    "make sandbox-stop && make sandbox, then make deploy YES=1"
+)
+
+
+def way_out(env, layer_name, status) -> str:
+    """What to do with a layer's stack in a state no change set starts from (ready() waits out the
+    states in progress itself)."""
+    if status == "ROLLBACK_COMPLETE":
+        return (
+            "its first create failed and CloudFormation cannot update it; fix the cause, then "
+            f"make deploy STACK={layer_name} ENV={env} RECREATE=1, which deletes it and creates it again"
+        )
+    if status == "UPDATE_ROLLBACK_FAILED":
+        return recover_hint(env, layer_name)
+    if status.endswith("_IN_PROGRESS"):
+        return f"wait for it to settle (make status ENV={env})"
+    return "resolve it in the CloudFormation console"
+
+
+def recover_hint(env, layer_name) -> str:
+    if env == SANDBOX_ENV:
+        return f"a rollback could not finish; {SANDBOX_CANNOT_RECOVER}"
+    return (
+        "a rollback could not finish and the stack is stuck until it does; "
+        f"fix the resource named in the failed events, then: make recover STACK={layer_name} ENV={env}"
+    )
+
+
+def destroy_and_deploy_again(env, layer_name) -> str:
+    """How to destroy a layer and deploy it again: the layers that read its outputs, directly or
+    through another, go first (destroy refuses it while one is deployed)."""
+    order = templates.destroy_order(layer_name)
+    if order == [layer_name]:
+        return f"make destroy STACK={layer_name} ENV={env} and deploy it again"
+    return (
+        f"destroy it and the layers that read its outputs: make destroy ENV={env} STACK=<layer> for {', '.join(order)}, "
+        f"in that order (one not deployed says so), then make deploy ENV={env}"
+    )
