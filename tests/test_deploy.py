@@ -1778,10 +1778,10 @@ def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):
     assert f"refusing to destroy {stack('alb')}: {stack('service')} still uses its outputs" in aws.err
 
 
-def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE", alarms=None, deleted=True):
+def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE", alarms=None, deleted=True, unprotected=True):
     """The stubs of `make destroy STACK=service` up to its DeleteStack (alarms: the DescribeStacks
     answer of the alarms stack, downstream of it; none by default); deleted False: up to the
-    UpdateTerminationProtection before it."""
+    UpdateTerminationProtection before it; unprotected False: that refused (AccessDenied)."""
     if alarms is None:
         aws.not_deployed("alarms")
     else:
@@ -1801,6 +1801,9 @@ def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE", alarms=Non
         for k, v, t in [("LogGroup", "/ecs/startupwebapp", "AWS::Logs::LogGroup"), ("LogKey", "0b1c2d3e-key", "AWS::KMS::Key")]
     ]
     aws.cf.add_response("describe_stack_resources", {"StackResources": resources})
+    if not unprotected:
+        aws.cf.add_client_error("update_termination_protection", "AccessDenied", "not allowed", 403)
+        return
     aws.cf.add_response(
         "update_termination_protection",
         {"StackId": stack_id("service")},
@@ -2025,23 +2028,31 @@ def test_a_create_that_failed_on_a_taken_name_is_recognised_by_its_handler_error
         assert not hint or f"make destroy STACK=service ENV={ENV} && make purge STACK=service ENV={ENV}" in hint
 
 
-@pytest.mark.parametrize("stopped", ["before DeleteStack", "DeleteStack refused", "DeleteStack sent"])
+@pytest.mark.parametrize("stopped", ["protection call refused", "at the protection call", "DeleteStack refused", "DeleteStack sent"])
 def test_a_destroy_stopped_after_turning_termination_protection_off_says_how_to_turn_it_back_on(aws, stopped):
     # It said only how to finish the destroy: a Ctrl-C there often means "keep it", and the stack stayed unprotected.
-    service_destroy_requested(aws, deleted=stopped == "DeleteStack sent")
-    if stopped == "before DeleteStack":
-        interrupted_after(aws, "UpdateTerminationProtection")
+    # And where the call that turns it off was refused, that it is off; where its answer was lost, it may be.
+    service_destroy_requested(aws, deleted=stopped == "DeleteStack sent", unprotected=stopped != "protection call refused")
+    if stopped == "at the protection call":
+        interrupted_after(aws, "UpdateTerminationProtection")  # the answer lost to the Ctrl-C: it may have landed
     elif stopped == "DeleteStack refused":
         aws.cf.add_client_error("delete_stack", "ValidationError", "Stack is in UPDATE_IN_PROGRESS state and can not be deleted", 400)
     else:
         interrupted_after(aws, "DeleteStack")
     assert aws.run("destroy", "--stack", "service", "--yes") in (1, 130), aws.err
-    said = (
-        f"note: {stack('service')} has its termination protection off, turned off by this run to delete it: "
-        f"make deploy STACK=service ENV={ENV} turns it back on, if it is to stay"
-    )
-    assert (said in aws.out.splitlines()) == (stopped != "DeleteStack sent"), aws.out
-    assert (f"note: if it is still there, {said[6:]}" in aws.out.splitlines()) == (stopped == "DeleteStack sent"), aws.out
+    off = f"{stack('service')} has its termination protection off, turned off by this run to delete it"
+    maybe = f"{stack('service')} may have its termination protection off, asked off by this run to delete it"
+    back_on = f": make deploy STACK=service ENV={ENV} turns it back on, if it is to stay"
+    said = [line for line in aws.out.splitlines() if "termination protection off" in line]
+    assert (
+        said
+        == {
+            "protection call refused": [],
+            "at the protection call": [f"note: {maybe}{back_on}"],
+            "DeleteStack refused": [f"note: {off}{back_on}"],
+            "DeleteStack sent": [f"note: if it is still there, {off}{back_on}"],
+        }[stopped]
+    ), aws.out
 
 
 def test_interrupt_while_a_destroy_waits_says_a_delete_cannot_be_stopped(aws):

@@ -835,6 +835,24 @@ def test_diff_of_layers_whose_creates_retained_names_block_says_the_deploy_would
     assert code == 1 and err.startswith("error: refused before creating anything: what destroyed stacks retained"), out + err
 
 
+def test_a_diff_of_every_layer_whose_deploy_stops_at_a_refused_layer_says_so_and_the_deploy_does(sandbox, run, tmp_path):
+    """A new ContainerPort: the alb layer's target groups would be replaced under their names, which a deploy refuses,
+    and the service layer takes the port too. make diff said "make deploy applies it" of the service; the deploy of
+    every layer stopped at alb and never reached it."""
+    deployed(sandbox, run)
+    port = str(int(parameters(ENV, "service")["ContainerPort"]) + 1)
+    options = output_with_parameters(tmp_path / "output", {"alb": {"ContainerPort": port}, "service": {"ContainerPort": port}})
+    code, out, err = run("diff", *options)
+    assert code == 1, out + err
+    assert out.splitlines()[-2:] == [
+        f"differs from what {ENV} runs: service (make deploy ENV={ENV} applies it, once alb can be deployed)",
+        "a deploy would be refused: alb (see the note above)",
+    ], out
+    code, out, err = run("deploy", "--yes", *options)
+    assert code == 1 and "error: refused: CloudFormation cannot replace a resource under the name it has" in err, out + err
+    assert f"{stack('service')}: " not in out, out  # not reached
+
+
 def test_a_failed_first_create_of_a_protected_load_balancer_is_destroyed_not_refused(sandbox, run, tmp_path):
     # Its create rolled back, deleting the load balancer: the parameter says protected, but nothing is, and the
     # refusal's advice (deploy DeletionProtection false first) cannot run on a ROLLBACK_COMPLETE stack.

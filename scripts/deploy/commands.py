@@ -354,13 +354,16 @@ class Commands:
             return [name for name, each in compared.items() if each.held_back == why]
 
         deployable = [name for name, each in compared.items() if each.differs and each.held_back is None]
+        refused = held_back(diff.REFUSED)
         # an outcome, not a failure: make's "Error 1" after it only carries the exit code
         if deployable:
             # the command as given (a copied one must not go to another environment or every layer); a deploy
             # without TAG= keeps the running image: the one compared needs TAG= too
             stack = f" STACK={self.args.stack}" if self.args.stack else ""
             tag = f" TAG={self.args.image_tag}" if self.args.image_tag and "service" in deployable else ""
-            once = ", once what the note above names is freed" if refused_ahead else ""
+            # a deploy of every layer stops at the first layer it refuses
+            once = [" what the note above names is freed"] * refused_ahead + [f" {', '.join(refused)} can be deployed"] * bool(refused)
+            once = f", once{' and'.join(once)}" if once else ""
             self.deployer.say(
                 f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy{stack} ENV={self.env}{tag} applies it{once})"
             )
@@ -368,7 +371,6 @@ class Commands:
             self.deployer.say(f"only the stack policy differs: {', '.join(held_back(diff.POLICY_ONLY))} (set it as said above)")
         if held_back(diff.NOT_COMPARED):
             self.deployer.say(f"not compared, in no settled state: {', '.join(held_back(diff.NOT_COMPARED))} (see above)")
-        refused = held_back(diff.REFUSED)
         if refused:
             notes = "the note above" if len(refused) == 1 else "their notes above"
             self.deployer.say(f"a deploy would be refused: {', '.join(refused)} (see {notes})")
@@ -475,11 +477,11 @@ class Commands:
         left = [name for name in todo if name not in destroyed]
         purge.say_purge(deployer, deployer.retained_layers + ([stopped_in] if retains else []), each=bool(self.args.stack) or bool(left))
         if deployer.unprotected:  # stopped between turning it off and the deletion: a stack that stays is unprotected
-            name = deployer.unprotected
+            name, known = deployer.unprotected
+            how = "has its termination protection off, turned off" if known else "may have its termination protection off, asked off"
             deployer.say(
-                f"note: {'if it is still there, ' if stopped_in == name else ''}{templates.stack_name(env, name)} has its termination "
-                f"protection off, turned off by this run to delete it: make deploy STACK={name} ENV={env} turns it back on, if it is "
-                "to stay"
+                f"note: {'if it is still there, ' if stopped_in == name else ''}{templates.stack_name(env, name)} {how} by this run "
+                f"to delete it: make deploy STACK={name} ENV={env} turns it back on, if it is to stay"
             )
         if left and len(todo) > 1:  # STACK= names one layer: make destroy alone would take every one
             going = stopped_in == left[0]

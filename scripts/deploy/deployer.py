@@ -192,7 +192,8 @@ class Deployer:
         self.deleting = None  # (layer, whether it retains something) while its stack's DeleteStack may have landed (delete)
         self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
         self.enabled_layers = enabled_layers  # the params file's layers (a run of every layer deploys them)
-        self.unprotected = None  # make destroy: the layer whose stack's termination protection it turned off, not yet deleting
+        # make destroy: (layer, whether it is known to be off) whose stack's termination protection it turned off, not yet deleting
+        self.unprotected = None
         self.checked = set()  # the guards.py checks of the whole run that have looked (guards.CREATES, ...)
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
@@ -1398,8 +1399,14 @@ class Deployer:
         found = self.describe(stack)
         layer_name = templates.layer_of(self.env, stack)
         if found.get("EnableTerminationProtection"):
-            self.unprotected = layer_name  # from the request on: its answer may be lost
-            self.cf.update_termination_protection(StackName=found["StackId"], EnableTerminationProtection=False)
+            self.unprotected = (layer_name, False)  # from the request on, until known: its answer may be lost
+            try:
+                self.cf.update_termination_protection(StackName=found["StackId"], EnableTerminationProtection=False)
+            except AWS_ERRORS as error:
+                if not may_have_landed(error):
+                    self.unprotected = None  # refused, or never sent: still protected
+                raise
+            self.unprotected = (layer_name, True)
             self.say(f"{stack}: termination protection turned off, to delete it")
         started = self.now()
         token = f"delete-{stack}-{started:%Y%m%d%H%M%S}"
