@@ -1778,16 +1778,17 @@ def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):
     assert f"refusing to destroy {stack('alb')}: {stack('service')} still uses its outputs" in aws.err
 
 
-def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE", alarms=None, deleted=True, unprotected=True):
+def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE", alarms=None, deleted=True, protection="turned off"):
     """The stubs of `make destroy STACK=service` up to its DeleteStack (alarms: the DescribeStacks
     answer of the alarms stack, downstream of it; none by default); deleted False: up to the
-    UpdateTerminationProtection before it; unprotected False: that refused (AccessDenied)."""
+    UpdateTerminationProtection before it. protection: "turned off" by that call, "refused" it
+    (AccessDenied), or "already off" (no call)."""
     if alarms is None:
         aws.not_deployed("alarms")
     else:
         aws.cf.add_response("describe_stacks", alarms, {"StackName": stack("alarms")})
     aws.not_deployed("scaling")
-    aws.deployed("service")
+    aws.deployed("service", protected=protection != "already off")
     aws.cf.add_response("get_template", {"TemplateBody": template("service"), "StagesAvailable": ["Original", "Processed"]})
     resources = [
         {
@@ -1801,14 +1802,15 @@ def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE", alarms=Non
         for k, v, t in [("LogGroup", "/ecs/startupwebapp", "AWS::Logs::LogGroup"), ("LogKey", "0b1c2d3e-key", "AWS::KMS::Key")]
     ]
     aws.cf.add_response("describe_stack_resources", {"StackResources": resources})
-    if not unprotected:
+    if protection == "refused":
         aws.cf.add_client_error("update_termination_protection", "AccessDenied", "not allowed", 403)
         return
-    aws.cf.add_response(
-        "update_termination_protection",
-        {"StackId": stack_id("service")},
-        {"StackName": stack_id("service"), "EnableTerminationProtection": False},  # by its id: the stack read and checked
-    )
+    if protection == "turned off":
+        aws.cf.add_response(
+            "update_termination_protection",
+            {"StackId": stack_id("service")},
+            {"StackName": stack_id("service"), "EnableTerminationProtection": False},  # by its id: the stack read and checked
+        )
     if deleted:
         aws.cf.add_response(
             "delete_stack", {}, {"StackName": stack_id("service"), "ClientRequestToken": f"delete-{stack('service')}-20251125120000"}
@@ -2028,14 +2030,18 @@ def test_a_create_that_failed_on_a_taken_name_is_recognised_by_its_handler_error
         assert not hint or f"make destroy STACK=service ENV={ENV} && make purge STACK=service ENV={ENV}" in hint
 
 
-@pytest.mark.parametrize("stopped", ["protection call refused", "at the protection call", "DeleteStack refused", "DeleteStack sent"])
+@pytest.mark.parametrize(
+    "stopped",
+    ["protection call refused", "at the protection call", "DeleteStack refused", "DeleteStack sent", "already off, DeleteStack refused"],
+)
 def test_a_destroy_stopped_after_turning_termination_protection_off_says_how_to_turn_it_back_on(aws, stopped):
     # It said only how to finish the destroy: a Ctrl-C there often means "keep it", and the stack stayed unprotected.
     # And where the call that turns it off was refused, that it is off; where its answer was lost, it may be.
-    service_destroy_requested(aws, deleted=stopped == "DeleteStack sent", unprotected=stopped != "protection call refused")
+    protection = {"protection call refused": "refused", "already off, DeleteStack refused": "already off"}.get(stopped, "turned off")
+    service_destroy_requested(aws, deleted=stopped == "DeleteStack sent", protection=protection)
     if stopped == "at the protection call":
         interrupted_after(aws, "UpdateTerminationProtection")  # the answer lost to the Ctrl-C: it may have landed
-    elif stopped == "DeleteStack refused":
+    elif stopped.endswith("DeleteStack refused"):
         aws.cf.add_client_error("delete_stack", "ValidationError", "Stack is in UPDATE_IN_PROGRESS state and can not be deleted", 400)
     else:
         interrupted_after(aws, "DeleteStack")
@@ -2051,8 +2057,37 @@ def test_a_destroy_stopped_after_turning_termination_protection_off_says_how_to_
             "at the protection call": [f"note: {maybe}{back_on}"],
             "DeleteStack refused": [f"note: {off}{back_on}"],
             "DeleteStack sent": [f"note: if it is still there, {off}{back_on}"],
+            "already off, DeleteStack refused": [],  # not this run's doing
         }[stopped]
     ), aws.out
+
+
+def test_a_destroy_off_a_terminal_without_yes_destroys_nothing_and_says_so_in_one_line(aws):
+    aws.not_deployed("alarms")
+    aws.not_deployed("scaling")
+    aws.deployed("service")
+    aws.cf.add_response("get_template", {"TemplateBody": template("service")})  # what it keeps, said before the question
+    assert aws.run("destroy", "--stack", "service") == 1
+    assert aws.err == "error: no terminal to ask on and no YES=1 (--yes): nothing destroyed\n", aws.err  # YES=1 named in the why
+
+
+def test_a_destroy_of_an_empty_stack_under_review_deletes_it_without_waiting_for_it_to_settle(aws):
+    # REVIEW_IN_PROGRESS ends in _IN_PROGRESS, but no operation runs on it: a wait for it to settle would never end.
+    aws.not_deployed("alarms")
+    aws.not_deployed("scaling")
+    aws.deployed("service", status="REVIEW_IN_PROGRESS", protected=False, with_outputs=False)
+    aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack("service")})
+    aws.cf.add_response(
+        "delete_stack", {}, {"StackName": stack_id("service"), "ClientRequestToken": f"delete-{stack('service')}-20251125120000"}
+    )
+    aws.poll(
+        "service",
+        stack_id("service"),
+        described("service", "DELETE_COMPLETE"),
+        event("service", stack("service"), "DELETE_COMPLETE", 5, token=None),
+    )
+    assert aws.run("destroy", "--stack", "service", "--yes") == 0, aws.err
+    assert "waiting for it to settle" not in aws.out and f"{stack('service')}: deleted" in aws.out, aws.out
 
 
 def test_interrupt_while_a_destroy_waits_says_a_delete_cannot_be_stopped(aws):
@@ -2325,26 +2360,40 @@ def test_diff_says_a_deploy_would_be_refused_for_a_named_resource_it_would_repla
         )
 
 
-def test_diffs_look_ahead_names_a_replacement_only_where_both_values_are_known_before_deploy():
-    # A policy's ScalingTargetId (create-only) is the scalable target's Ref, known at deploy time alone: a deployed
-    # template that gave it as text is not taken to differ. Given as text that differs, it is.
-    layer = deploy.layer.load_layer(ENV, "scaling", OUTPUT)
+@pytest.mark.parametrize(
+    "deployed_target, new_target, deployed_name, replaced",
+    [
+        ("a", "a", None, False),  # unchanged
+        ("a", "b", None, True),  # both known, and they differ: replaced under the name it keeps
+        ("a", {"Ref": "ScalableTarget"}, None, False),  # the new one known at deploy time alone: not said
+        ({"Ref": "ScalableTarget"}, "a", None, False),  # so the deployed one
+        ("a", "b", {"Fn::Sub": "${AWS::AccountId}-policy"}, False),  # its name known at deploy time alone: may be renamed
+        ("a", "b", "another-policy", False),  # renamed in the same change: replaced under the new name
+    ],
+)
+def test_diffs_look_ahead_names_a_replacement_only_where_it_is_certain(deployed_target, new_target, deployed_name, replaced):
+    # A policy's ScalingTargetId is create-only in its resource schema, PolicyName its custom name (templates.CUSTOM_NAMES).
+    loaded = deploy.layer.load_layer(ENV, "scaling", OUTPUT)
     values = parameters(ENV, "scaling") | wired("scaling") | deploy_time("scaling")
     client = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
+    template, deployed = json.loads(loaded.template), json.loads(loaded.template)
+    template["Resources"]["CpuScalingPolicy"]["Properties"]["ScalingTargetId"] = new_target
+    deployed["Resources"]["CpuScalingPolicy"]["Properties"]["ScalingTargetId"] = deployed_target
+    if isinstance(deployed_name, dict):  # in both templates
+        template["Resources"]["CpuScalingPolicy"]["Properties"]["PolicyName"] = deployed_name
+    if deployed_name is not None:
+        deployed["Resources"]["CpuScalingPolicy"]["Properties"]["PolicyName"] = deployed_name
+    layer = dataclasses.replace(loaded, template=json.dumps(template))
+    said = "CpuScalingPolicy (AWS::ApplicationAutoScaling::ScalingPolicy, its ScalingTargetId changed, its PolicyName unchanged)"
+    assert guards.named_replacements_ahead(client, layer, deployed, values, values) == [said] * replaced
 
-    def ahead(deployed_target_id):
-        deployed = json.loads(layer.template)
-        deployed["Resources"]["CpuScalingPolicy"]["Properties"]["ScalingTargetId"] = deployed_target_id
-        return guards.named_replacements_ahead(client, layer, deployed, values, values)
 
-    assert ahead("service/cluster/name|ecs:service:DesiredCount|ecs") == []
-    deployed_with_text = json.loads(layer.template)
-    deployed_with_text["Resources"]["CpuScalingPolicy"]["Properties"]["ScalingTargetId"] = "a"
-    layer_with_text = dataclasses.replace(layer, template=json.dumps(deployed_with_text))
-    deployed_with_text["Resources"]["CpuScalingPolicy"]["Properties"]["ScalingTargetId"] = "b"
-    assert guards.named_replacements_ahead(client, layer_with_text, deployed_with_text, values, values) == [
-        "CpuScalingPolicy (AWS::ApplicationAutoScaling::ScalingPolicy, its ScalingTargetId changed, its PolicyName unchanged)"
-    ]
+def test_a_value_holding_one_not_known_before_deploy_anywhere_in_it_is_not_compared():
+    from templates.resolver import UNKNOWN
+
+    assert guards.known_pair([UNKNOWN], ["x"]) is None and guards.known_pair(["x"], [["y", UNKNOWN]]) is None
+    assert guards.known_pair({"k": UNKNOWN}, {"k": "x"}) is None and guards.known_pair("x", {"a": [{"b": UNKNOWN}]}) is None
+    assert guards.known_pair([{"k": "a"}], [{"k": "b"}]) == ([{"k": "a"}], [{"k": "b"}])
 
 
 @pytest.mark.parametrize("deployed", [None, ALLOW_ALL, DENY_ALL])
@@ -6179,6 +6228,24 @@ def test_the_warning_before_replacing_what_deployed_layers_read_says_whether_the
             "LoadBalancer, ProductionListenerRule, TargetGroup, TestListenerRule at its end; the old AccessLogBucket is kept on "
             "replace, in no stack): "
         ) in said[0], said
+
+
+def test_the_warning_before_replacing_names_the_fate_of_what_the_deployed_layers_read_alone():
+    # Every resource the change set replaces is named, but what is deleted or kept only of what the readers read.
+    loaded = deploy.layer.load_layer(ENV, "alb", OUTPUT)
+    template = json.loads(loaded.template)
+    made = {
+        "Changes": [
+            change("Modify", name, template["Resources"][name]["Type"], replacement="True") for name in ("AccessLogBucket", "TargetGroup")
+        ]
+    }
+    said = []
+    fake = types.SimpleNamespace(env=ENV, say=said.append, deployed_readers=lambda _, outputs: {"service": outputs & {"TargetGroupArn"}})
+    deploy.deployer.Deployer.say_readers_of_replaced(fake, loaded, made)
+    assert said[0].startswith(
+        "warning: this update replaces AccessLogBucket, TargetGroup; service (reads TargetGroupArn) keep the old values until deployed "
+        "(the update deletes the old TargetGroup at its end): "
+    ), said
 
 
 def small_layer(template, tags=None):

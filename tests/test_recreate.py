@@ -270,9 +270,10 @@ def test_purge_looks_again_right_before_each_deletion(sandbox, run, monkeypatch)
     assert code == 0, out + err
     assert f"LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}: left: it changed since it was listed (left alone: not the one" in out, out
     assert (
-        f"LogKey (AWS::KMS::Key) {kept['service']['LogKey']}: left: it changed since it was listed (left: the log group /team-b/audit"
-        in out
-    ), out
+        f"  LogKey (AWS::KMS::Key) {kept['service']['LogKey']}: left: it changed since it was listed (left: the log group /team-b/audit, "
+        "in no stack of these, uses it; its logs would become unreadable. If not needed, delete it by hand (the logs go too), and make "
+        f"purge again schedules the key: {sandbox_aws_cli(sandbox)} logs delete-log-group --log-group-name /team-b/audit)"
+    ) in out.splitlines(), out
     assert SERVICE_LOGS in log_group_names(sandbox)
     assert key_state(sandbox, kept["service"]["LogKey"])["KeyState"] == "Enabled"
 
@@ -383,18 +384,20 @@ def test_purge_leaves_a_key_that_a_log_group_in_no_stack_still_uses(sandbox, run
     # in no stack, encrypted with the same LogKey: scheduling that key's deletion would make its logs unreadable.
     kept = deploy_and_destroy(sandbox, run)
     key_arn = key_state(sandbox, kept["service"]["LogKey"])["Arn"]
-    old_logs = f"/ecs/{PREFIX}-before-service"
-    sandbox.client("logs").create_log_group(logGroupName=old_logs, kmsKeyId=key_arn)
+    old_logs, older_logs = f"/ecs/{PREFIX}-before-service", f"/ecs/{PREFIX}-long-before-service"
+    for name in (old_logs, older_logs):
+        sandbox.client("logs").create_log_group(logGroupName=name, kmsKeyId=key_arn)
 
     code, out, err = run("purge", "--yes")
     assert code == 0, out + err
+    cli = sandbox_aws_cli(sandbox)
     assert (
-        f"LogKey (AWS::KMS::Key) {kept['service']['LogKey']}: left: the log group {old_logs}, in no stack of these, uses it; "
-        "its logs would become unreadable. If not needed, delete it by hand (the logs go too), and make purge again schedules the "
-        f"key: {sandbox_aws_cli(sandbox)} logs delete-log-group --log-group-name {old_logs}" in out
-    ), out
+        f"  LogKey (AWS::KMS::Key) {kept['service']['LogKey']}: left: the log group {old_logs} and 1 more, in no stack of these, uses it; "
+        "its logs would become unreadable. If not needed, delete them by hand (the logs go too), and make purge again schedules the "
+        f"key: {cli} logs delete-log-group --log-group-name {old_logs}; {cli} logs delete-log-group --log-group-name {older_logs}"
+    ) in out.splitlines(), out
     assert key_state(sandbox, kept["service"]["LogKey"])["KeyState"] == "Enabled"
-    assert SERVICE_LOGS not in log_group_names(sandbox) and old_logs in log_group_names(sandbox)  # the stack's own group went
+    assert SERVICE_LOGS not in log_group_names(sandbox) and {old_logs, older_logs} <= log_group_names(sandbox)  # the stack's own went
     if "waf" in kept:  # a key no other log group uses is scheduled as before
         assert key_state(sandbox, kept["waf"]["LogKey"])["KeyState"] == "PendingDeletion"
 

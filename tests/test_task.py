@@ -289,7 +289,9 @@ def test_without_yes_off_a_terminal_nothing_runs(aws):
     aws.service_stack()
     aws.service()
     assert aws.run("task", "--cmd", "python manage.py check --deploy") == 1
-    assert "error: no terminal to ask on and no YES=1 (--yes): nothing run" in aws.err
+    assert aws.err.endswith(
+        "error: no terminal to ask on and no YES=1 (--yes): nothing run; to run without asking, rerun with YES=1 (--yes)\n"
+    )
 
 
 @pytest.mark.parametrize("raised", ["no answer", "ctrl-c"])
@@ -861,7 +863,10 @@ def test_continue_with_no_release_waiting_says_so_and_sends_nothing(aws, status,
 def test_continue_off_a_terminal_without_yes_sends_nothing(aws):
     release_in_progress(aws)
     assert aws.run("continue") == 1
-    assert "nothing was sent; the release stays paused" in aws.err
+    assert aws.err.endswith(
+        "error: no terminal to ask on and no YES=1 (--yes): nothing was sent; the release stays paused; to send it without asking, "
+        "rerun with YES=1 (--yes)\n"
+    ), aws.err
 
 
 def test_continue_sends_nothing_to_a_service_a_stack_of_our_name_that_is_not_ours_made(aws):
