@@ -1,4 +1,5 @@
 import contextlib
+import faulthandler
 import gc
 import io
 import json
@@ -114,6 +115,19 @@ def only(template, type_):
 def default(template, parameter_ref):
     """The production default behind {"Ref": name}."""
     return template["Parameters"][parameter_ref["Ref"]]["Default"]
+
+
+# The slowest test takes a few seconds. One that waits for something that never comes (a server that does not
+# answer, a poll whose end never comes) ends its process after this, with every thread's traceback, rather than
+# holding the run until CI's own limit: under xdist the worker is replaced and the test reported as failed.
+TEST_TIME_LIMIT_SECONDS = 120
+
+
+@pytest.fixture(autouse=True)
+def time_limit():
+    faulthandler.dump_traceback_later(TEST_TIME_LIMIT_SECONDS, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 def without_ci(params: dict) -> list:
