@@ -78,8 +78,8 @@ from stubbed_aws import (
 import templates
 from scripts import deploy
 from scripts.botocore_models import botocore_session, make_session
+from scripts.deploy import advice, deployer, drift, guards, lock, logs, purge, zone
 from scripts.deploy import commands as deploy_commands
-from scripts.deploy import deployer, drift, guards, lock, logs, purge, zone
 from scripts.deploy import text as deploy_text
 from scripts.deploy.aws import NO_STACK, explain
 from scripts.deploy.history import ReleaseHistory
@@ -798,7 +798,7 @@ def test_an_update_changing_what_other_layers_read_names_them_and_a_reader_not_e
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO(), enabled_layers=PROD_LAYERS)
     layer = deploy.load_layer(ENV, "alb", OUTPUT)
     found = {"Outputs": [{"OutputKey": "LoadBalancerArn", "OutputValue": "new"}, {"OutputKey": "TargetGroupArn", "OutputValue": "same"}]}
-    deployer.say_downstream_to_deploy(layer, {"LoadBalancerArn": "old", "TargetGroupArn": "same"}, found)
+    advice.downstream_to_deploy(deployer, layer, {"LoadBalancerArn": "old", "TargetGroupArn": "same"}, found)
     wired = {reader for (reader, _), (upstream, output) in templates.WIRING.items() if upstream == "alb" and output == "LoadBalancerArn"}
     enabled, disabled = sorted(wired & set(PROD_LAYERS)), sorted(wired - set(PROD_LAYERS))
     assert enabled or disabled, "no layer reads LoadBalancerArn: this test checks nothing"
@@ -816,8 +816,8 @@ def test_the_note_on_what_other_layers_read_is_only_a_note_when_they_cannot_be_r
     out = io.StringIO()
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO(), enabled_layers=PROD_LAYERS)
     layer = deploy.load_layer(ENV, "alb", OUTPUT)
-    deployer.say_downstream_to_deploy(
-        layer, {"LoadBalancerArn": "old"}, {"Outputs": [{"OutputKey": "LoadBalancerArn", "OutputValue": "new"}]}
+    advice.downstream_to_deploy(
+        deployer, layer, {"LoadBalancerArn": "old"}, {"Outputs": [{"OutputKey": "LoadBalancerArn", "OutputValue": "new"}]}
     )
     assert f"  note: whether the layers reading {stack('alb')}'s outputs (" in out.getvalue()
     assert "could not be read (AccessDenied)" in out.getvalue()
@@ -6210,16 +6210,16 @@ def test_a_change_set_parameter_without_a_value_is_no_traceback(aws):
 
 
 @pytest.mark.parametrize("layer", ["cert-dns", "alb"])
-def test_the_warning_before_replacing_what_deployed_layers_read_says_whether_the_old_resource_is_deleted_or_kept(layer):
+def test_the_warning_before_replacing_what_deployed_layers_read_says_whether_the_old_resource_is_deleted_or_kept(layer, monkeypatch):
     # It said "whose resources the update deletes at its end" of a certificate kept on replace (UpdateReplacePolicy Retain).
     loaded = deploy.layer.load_layer(ENV, layer, OUTPUT)
     template = json.loads(loaded.template)
-    read = {name for output in template["Outputs"].values() for name in deploy.deployer.template_reads.references(output["Value"])}
+    read = {name for output in template["Outputs"].values() for name in templates.template_reads.references(output["Value"])}
     replaced = sorted(name for name in read if name in template["Resources"])
     made = {"Changes": [change("Modify", name, template["Resources"][name]["Type"], replacement="True") for name in replaced]}
     said = []
-    fake = types.SimpleNamespace(env=ENV, say=said.append, deployed_readers=lambda _, outputs: {"reader": outputs})
-    deploy.deployer.Deployer.say_readers_of_replaced(fake, loaded, made)
+    monkeypatch.setattr(advice, "deployed_readers", lambda deployer, layer, outputs: {"reader": outputs})
+    advice.readers_of_replaced(types.SimpleNamespace(env=ENV, say=said.append), loaded, made)
     if layer == "cert-dns":
         assert "keep the old values until deployed (the old Certificate is kept on replace, in no stack): " in said[0], said
     else:
@@ -6230,7 +6230,7 @@ def test_the_warning_before_replacing_what_deployed_layers_read_says_whether_the
         ) in said[0], said
 
 
-def test_the_warning_before_replacing_names_the_fate_of_what_the_deployed_layers_read_alone():
+def test_the_warning_before_replacing_names_the_fate_of_what_the_deployed_layers_read_alone(monkeypatch):
     # Every resource the change set replaces is named, but what is deleted or kept only of what the readers read.
     loaded = deploy.layer.load_layer(ENV, "alb", OUTPUT)
     template = json.loads(loaded.template)
@@ -6240,8 +6240,8 @@ def test_the_warning_before_replacing_names_the_fate_of_what_the_deployed_layers
         ]
     }
     said = []
-    fake = types.SimpleNamespace(env=ENV, say=said.append, deployed_readers=lambda _, outputs: {"service": outputs & {"TargetGroupArn"}})
-    deploy.deployer.Deployer.say_readers_of_replaced(fake, loaded, made)
+    monkeypatch.setattr(advice, "deployed_readers", lambda deployer, layer, outputs: {"service": outputs & {"TargetGroupArn"}})
+    advice.readers_of_replaced(types.SimpleNamespace(env=ENV, say=said.append), loaded, made)
     assert said[0].startswith(
         "warning: this update replaces AccessLogBucket, TargetGroup; service (reads TargetGroupArn) keep the old values until deployed "
         "(the update deletes the old TargetGroup at its end): "
@@ -6436,7 +6436,7 @@ def test_a_layer_without_container_insights_alarms_asks_nothing_about_the_cluste
 )
 @pytest.mark.parametrize("in_output", [True, False], ids=["deploy", "execute of a change set made with other values"])
 def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep_the_old_one(answer, said, in_output, tmp_path):
-    """Deployer.say_shared_values_to_deploy after `make deploy STACK=scaling` changed MaxCapacity, which
+    """advice.shared_values_to_deploy after `make deploy STACK=scaling` changed MaxCapacity, which
     the alarms layer takes too (tests/test_recreate.py runs it on the sandbox): output/ holds the new
     value for both. After `make execute` of a change set made with another value than output/ holds, a
     deploy of alarms would not give it that value, and would put scaling back: said so."""
@@ -6470,7 +6470,7 @@ def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep
     )
     deployer.settled_values = functools.partial(deploy.deployer.Deployer.settled_values, deployer)  # the real rule
     given = scaling.parameters | {"MaxCapacity": new}
-    deploy.deployer.Deployer.say_shared_values_to_deploy(deployer, scaling, scaling.parameters, given)
+    advice.shared_values_to_deploy(deployer, scaling, scaling.parameters, given)
     assert asked == [(stack("alarms"), False)]  # only the layer that takes the value, never refused as foreign
     tail = f". make deploy ENV={ENV} deploys them (the layers with nothing to change say no changes)"
     if said and said.startswith("note: this update") and not in_output:

@@ -22,7 +22,7 @@ from conftest import ROOT, create_bucket, deployed, deploying_into, generate_mai
 
 import templates
 from emulator.sandbox import PARAMS_FILE
-from scripts.deploy import deployer, guards
+from scripts.deploy import advice, deployer, guards
 from scripts.deploy.layer import load_layer
 from templates import params
 from templates.inputs import LOG_RETENTION_DAYS
@@ -628,7 +628,7 @@ def test_an_update_that_changes_what_deployed_layers_read_names_them_and_how_to_
     assert ahead.endswith(f"or every layer in one run (make deploy ENV={ENV} ALLOW_REPLACE=1)")
     assert ("LoadBalancerArn" in note) == SANDBOX.deploys("waf")  # the one layer that reads it, where deployed
     assert note.endswith(
-        f"make deploy ENV={ENV} deploys them (the layers with nothing to change say no changes; {deployer.NEEDS_ALLOW_REPLACE})"
+        f"make deploy ENV={ENV} deploys them (the layers with nothing to change say no changes; {advice.NEEDS_ALLOW_REPLACE})"
     )
     # which is so here: the new NamePrefix replaces the service's log group, refused without it
     code, out, err = run(
