@@ -5236,6 +5236,19 @@ def test_an_unreachable_sandbox_says_one_started_again_is_empty():
     assert deploy.aws.explain(refused, ENV).endswith("check the network, or AWS_ENDPOINT_URL")
 
 
+def test_a_sandbox_that_took_the_connection_but_did_not_answer_is_said_paused_or_busy_not_gone():
+    # A timeout: the server runs (its stacks with it); the advice to start one again, empty, and deploy every layer
+    # again was wrong there (a purge's or destroy's run, continued by deploying what it removes).
+    from botocore.exceptions import ReadTimeoutError
+
+    slow = ReadTimeoutError(endpoint_url="http://127.0.0.1:9")
+    assert deploy.aws.explain(slow, "sandbox") == (
+        f"error: http://127.0.0.1:9 did not answer in time, {deploy.MAX_ATTEMPTS} tries: is the sandbox paused or busy? "
+        "make sandbox-status says whether it answers; once it does, the same command continues"
+    )
+    assert deploy.aws.explain(slow, ENV).endswith("check the network, or AWS_ENDPOINT_URL")
+
+
 def test_a_create_change_set_that_never_connected_made_nothing_to_clean_up(aws, monkeypatch):
     from botocore.exceptions import EndpointConnectionError
 

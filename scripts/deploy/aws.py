@@ -306,6 +306,8 @@ def explain(error, env) -> str:
         else "check the network, or AWS_ENDPOINT_URL"
     )
     if isinstance(error, (ReadTimeoutError, ConnectTimeoutError)):
+        if env == SANDBOX_ENV:  # it took the connection: a server paused or busy, its stacks still there
+            where = "is the sandbox paused or busy? make sandbox-status says whether it answers; once it does, the same command continues"
         return f"error: {error.kwargs.get('endpoint_url')} did not answer in time, {MAX_ATTEMPTS} tries: {where}"
     if isinstance(error, SandboxGone):
         error = error.args[0]
