@@ -379,6 +379,31 @@ def test_purge_leaves_what_a_stack_of_a_layers_name_made_by_hand_retained_under_
     assert other in log_group_names(sandbox) and key_state(sandbox, key)["KeyState"] == "Enabled"
 
 
+@pytest.mark.parametrize("retried", [True, False], ids=["its answer lost", "gone meanwhile"])
+def test_a_deletion_that_finds_its_resource_gone_is_no_failure(sandbox, run, monkeypatch, retried):
+    """A retried DeleteBucket whose first attempt landed answers NoSuchBucket: purge said it failed (exit 1), though
+    the bucket was gone. A bucket gone on a first attempt went since purge looked at it: left, not failed."""
+    from botocore.exceptions import ClientError
+
+    from scripts.deploy import purge
+
+    kept = deploy_and_destroy(sandbox, run)
+    bucket = kept["alb"]["AccessLogBucket"]
+    delete = purge.ACT["AWS::S3::Bucket"]
+
+    def answer_lost(clients, item):
+        delete(clients, item)  # landed
+        answer = {"Error": {"Code": "NoSuchBucket", "Message": "The specified bucket does not exist"}}
+        raise ClientError(answer | {"ResponseMetadata": {"RetryAttempts": 1 if retried else 0}}, "DeleteBucket")
+
+    monkeypatch.setitem(purge.ACT, "AWS::S3::Bucket", answer_lost)
+    code, out, err = run("purge", "--stack", "alb", "--yes")
+    assert code == 0, out + err
+    said = "deleted (a retry found it gone: the first attempt's answer was lost)" if retried else "left: gone since it was looked at"
+    assert f"  AccessLogBucket (AWS::S3::Bucket) {bucket}: {said}" in out.splitlines(), out
+    assert "failed" not in out
+
+
 def test_purge_leaves_a_key_that_a_log_group_in_no_stack_still_uses(sandbox, run):
     # An update that renamed the service's log group (a new NamePrefix, ALLOW_REPLACE=1) kept the old one,
     # in no stack, encrypted with the same LogKey: scheduling that key's deletion would make its logs unreadable.

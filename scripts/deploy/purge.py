@@ -293,6 +293,18 @@ ACT = {
 }
 
 
+# The error code of each kind's deletion when the resource is not there: after a retry, the first attempt's
+# deletion landed and its answer was lost (aws.may_have_landed); on a first attempt, it went since it was looked at.
+GONE_CODES = {
+    "AWS::Logs::LogGroup": "ResourceNotFoundException",
+    "AWS::KMS::Key": "NotFoundException",
+    "AWS::S3::Bucket": "NoSuchBucket",
+    "AWS::CertificateManager::Certificate": "ResourceNotFoundException",
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": "LoadBalancerNotFound",
+    "AWS::ElasticLoadBalancingV2::TargetGroup": "TargetGroupNotFound",
+}
+
+
 def listing(summaries, items) -> dict:
     """Deleted stack id -> the physical ids of what it retained (its every item)."""
     listed = {summary["StackId"]: set() for summary in summaries}
@@ -600,6 +612,14 @@ def purge_each(deployer, todo, listed) -> None:
         try:
             answer = ACT[item.kind](deployer.client, item)
         except ClientError as error:
+            if _code(error) == GONE_CODES.get(item.kind):
+                landed = aws.may_have_landed(error)
+                deployer.say(
+                    f"  {item.label}: deleted (a retry found it gone: the first attempt's answer was lost)"
+                    if landed
+                    else f"  {item.label}: left: gone since it was looked at"
+                )
+                continue
             item.failed = True
             kept_groups |= {item.stack_id} if item.kind == "AWS::Logs::LogGroup" else set()
             deployer.say(f"  failed: {item.label}: {_code(error)}: {error.response['Error'].get('Message', '')}")
