@@ -513,6 +513,13 @@ class Aws:
         self.cf.add_response("describe_stacks", description, {"StackName": by})
         self.cf.add_response("describe_stack_events", events(*stack_events), {"StackName": stack_id(layer)})
 
+    def stack_deleted(self, layer):
+        """DeleteStack of the layer's stack (by its id, with the run's token), then a poll that finds it DELETE_COMPLETE."""
+        token = f"delete-{stack(layer)}-{NOW:%Y%m%d%H%M%S}"
+        self.cf.add_response("delete_stack", {}, {"StackName": stack_id(layer), "ClientRequestToken": token})
+        deleted = event(layer, stack(layer), "DELETE_COMPLETE", 5, token=None)
+        self.poll(layer, stack_id(layer), described(layer, "DELETE_COMPLETE"), deleted)
+
 
 def stubbed(monkeypatch, kind):
     """A kind (Aws or a subclass) whose clients are stubbed, with no credentials or endpoint but

@@ -2077,15 +2077,7 @@ def test_a_destroy_of_an_empty_stack_under_review_deletes_it_without_waiting_for
     aws.not_deployed("scaling")
     aws.deployed("service", status="REVIEW_IN_PROGRESS", protected=False, with_outputs=False)
     aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack("service")})
-    aws.cf.add_response(
-        "delete_stack", {}, {"StackName": stack_id("service"), "ClientRequestToken": f"delete-{stack('service')}-20251125120000"}
-    )
-    aws.poll(
-        "service",
-        stack_id("service"),
-        described("service", "DELETE_COMPLETE"),
-        event("service", stack("service"), "DELETE_COMPLETE", 5, token=None),
-    )
+    aws.stack_deleted("service")
     assert aws.run("destroy", "--stack", "service", "--yes") == 0, aws.err
     assert "waiting for it to settle" not in aws.out and f"{stack('service')}: deleted" in aws.out, aws.out
 
@@ -2116,15 +2108,7 @@ def test_rollback_complete_is_explained_and_recreated_only_with_recreate(aws):
     )
 
     aws.deployed("cert-dns", status="ROLLBACK_COMPLETE", protected=False)
-    aws.cf.add_response(
-        "delete_stack", {}, {"StackName": stack_id("cert-dns"), "ClientRequestToken": f"delete-{stack('cert-dns')}-20251125120000"}
-    )
-    aws.poll(
-        "cert-dns",
-        stack_id("cert-dns"),
-        described("cert-dns", "DELETE_COMPLETE"),
-        event("cert-dns", stack("cert-dns"), "DELETE_COMPLETE", 5, token=None),
-    )
+    aws.stack_deleted("cert-dns")
     aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
     assert aws.run("changeset", "--stack", "cert-dns", "--recreate") == 0, aws.err
 
