@@ -357,6 +357,7 @@ def test_ctrl_c_while_protecting_a_new_stack_counts_it_created_and_the_next_run_
     taken_back = interrupted_after(aws, "UpdateTerminationProtection")
     assert aws.run("deploy", "--yes") == 130
     assert [line for line in aws.out.splitlines() if line.startswith("summary, ")][0].endswith(f": {layer} (created, 1 change)")
+    assert aws.out.splitlines()[-1] == "  to go on: the same command again (the layers done say no changes)", aws.out
     assert aws.err.strip().endswith("interrupted")
     taken_back()
     # The next run, with nothing to change, finds the stack without termination protection and

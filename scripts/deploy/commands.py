@@ -83,7 +83,7 @@ class Commands:
             return 0
         deployer.say(f"order: {' -> '.join(layer.name for layer in self.layers)}")
         deployer.run_layers = self.layers
-        started, stopped, ahead = deployer.clock(), None, False
+        started, stopped, ahead, interrupted = deployer.clock(), None, False, False
         try:
             for layer in self.layers:
                 stopped = layer.name  # until its deploy returns
@@ -93,9 +93,14 @@ class Commands:
         except RefusedAhead:
             ahead = True
             raise
+        except KeyboardInterrupt:  # outside a stack operation (a wait says how to follow its own): nothing half done
+            interrupted = True
+            raise
         finally:  # also when a layer fails or is declined: say what was deployed and what was not
             names = [layer.name for layer in self.layers]
             deployer.say(*text.summary(names, deployer.outcomes, deployer.clock() - started, stopped, ahead))
+            if interrupted and stopped:
+                deployer.say("  to go on: the same command again (the layers done say no changes)")
         return 0
 
     def say_deployed_but_not_enabled(self):
