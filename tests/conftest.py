@@ -143,6 +143,9 @@ def create_bucket(s3, name):
     s3.create_bucket(Bucket=name, **({} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}))
 
 
+# The region of the environment the stubbed runs take (tests/stubbed_aws.py ENV), as the shell's AWS configuration:
+# another would add the deployer's note that the configuration says another region to every run's output.
+STUBBED_REGION = load(ROOT / "params" / "prod.yaml").region
 NOWHERE = "http://127.0.0.1:9"  # loopback, port 9: nothing answers there
 
 
@@ -155,7 +158,7 @@ def no_real_aws(monkeypatch, endpoint=NOWHERE):
         "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
         "AWS_ENDPOINT_URL": endpoint,
-        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": STUBBED_REGION,
     }.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "GITHUB_RUN_ID"):
