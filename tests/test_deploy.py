@@ -184,6 +184,24 @@ def test_a_name_taken_by_a_log_group_made_by_hand_is_named_once_with_the_command
     )
 
 
+def test_a_deletion_taken_for_done_when_not_found_is_so_by_the_error_its_operation_answers():
+    # purge.GONE_CODES, against the pinned botocore's models of the operations purge.ACT calls (S3 keeps its codes apart).
+    operations = {
+        "AWS::Logs::LogGroup": ("logs", "DeleteLogGroup"),
+        "AWS::KMS::Key": ("kms", "ScheduleKeyDeletion"),
+        "AWS::CertificateManager::Certificate": ("acm", "DeleteCertificate"),
+        "AWS::ElasticLoadBalancingV2::LoadBalancer": ("elbv2", "DeleteLoadBalancer"),
+    }
+    session = botocore_session()
+    for kind, code in purge.GONE_CODES.items():
+        if kind == "AWS::S3::Bucket":
+            continue
+        service, operation = operations[kind]
+        errors = session.get_service_model(service).operation_model(operation).error_shapes
+        assert code in {shape.metadata.get("error", {}).get("code", shape.name) for shape in errors}, (kind, code)
+    assert set(purge.GONE_CODES) <= set(purge.ACT)
+
+
 def test_purge_leaves_every_key_when_the_log_groups_that_may_use_one_cannot_be_listed(aws):
     # Unread, no key can be shown unused: each stays, with why, and the rest of the purge goes on.
     key = purge.Retained(

@@ -295,13 +295,15 @@ ACT = {
 
 # The error code of each kind's deletion when the resource is not there: after a retry, the first attempt's
 # deletion landed and its answer was lost (aws.may_have_landed); on a first attempt, it went since it was looked at.
+# Each is one its operation's model lists (tests/test_deploy.py checks botocore's); S3 lists its codes apart:
+# "NoSuchBucket: The specified bucket does not exist" (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
+# DeleteTargetGroup lists no not-found error: a failure of it stays a failure.
 GONE_CODES = {
     "AWS::Logs::LogGroup": "ResourceNotFoundException",
     "AWS::KMS::Key": "NotFoundException",
     "AWS::S3::Bucket": "NoSuchBucket",
     "AWS::CertificateManager::Certificate": "ResourceNotFoundException",
     "AWS::ElasticLoadBalancingV2::LoadBalancer": "LoadBalancerNotFound",
-    "AWS::ElasticLoadBalancingV2::TargetGroup": "TargetGroupNotFound",
 }
 
 
