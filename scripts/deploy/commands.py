@@ -17,7 +17,7 @@ from scripts.deploy.deployer import stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark
 from scripts.deploy.layer import compact
-from scripts.deploy.status import UPDATABLE, deployed
+from scripts.deploy.status import UPDATABLE, is_deployed
 from scripts.deploy.text import parameter_values
 from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
@@ -113,7 +113,7 @@ class Commands:
             except AWS_ERRORS as error:  # only a note: the run is done
                 self.deployer.say(f"  note: whether {stack} is still deployed could not be read ({error_code(error)})")
                 continue
-            if deployed(found) and not self.deployer.foreign(found):
+            if is_deployed(found) and not self.deployer.foreign(found):
                 self.deployer.say(f"note: {stack} is deployed and left as it is {not_enabled_note(self.env, name, self.environment.path)}")
 
     def changeset(self) -> int:
@@ -367,8 +367,8 @@ class Commands:
             stack = f" STACK={self.args.stack}" if self.args.stack else ""
             tag = f" TAG={self.args.image_tag}" if self.args.image_tag and "service" in deployable else ""
             # a deploy of every layer stops at the first layer it refuses
-            once = [" what the note above names is freed"] * refused_ahead + [f" {', '.join(refused)} can be deployed"] * bool(refused)
-            once = f", once{' and'.join(once)}" if once else ""
+            first = ["what the note above names is freed"] * refused_ahead + [f"{', '.join(refused)} can be deployed"] * bool(refused)
+            once = f", once {' and '.join(first)}" if first else ""
             self.deployer.say(
                 f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy{stack} ENV={self.env}{tag} applies it{once})"
             )

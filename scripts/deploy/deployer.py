@@ -40,7 +40,7 @@ from scripts.deploy.history import ReleaseHistory, stack_mark
 from scripts.deploy.layer import Layer, layer_of, load_layer, template_problem
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.marks import RelaxedPolicyMarks
-from scripts.deploy.status import EMPTY_STATUSES, SUCCEEDED, UPDATABLE, busy, deployed
+from scripts.deploy.status import EMPTY_STATUSES, SUCCEEDED, UPDATABLE, busy, is_deployed
 from scripts.deploy.text import NOT_CONFIRMED, output_values, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params
 from templates.common import MOST_RELEASE_WAIT_MINUTES
@@ -358,7 +358,7 @@ class Deployer:
 
     def has_stack(self, stack) -> bool:
         """Deployed: exists and is not an abandoned create (REVIEW_IN_PROGRESS)."""
-        return deployed(self.describe(stack))
+        return is_deployed(self.describe(stack))
 
     def deployed_template(self, stack, change_set=None) -> dict:
         """The stack's template as submitted (or a change set's: its ARN). boto3 parses a JSON body
@@ -1287,7 +1287,7 @@ class Deployer:
     def consumers(self, layer_name):
         downstream = sorted(templates.downstream_of(layer_name))  # enabled or not: a deployed one reads the outputs
         stacks = [self.describe(templates.stack_name(self.env, d), refuse_foreign=False) for d in downstream]
-        return [s["StackName"] for s in stacks if deployed(s) and not self.foreign(s)]
+        return [s["StackName"] for s in stacks if is_deployed(s) and not self.foreign(s)]
 
     def destroy(self, layer_name):
         stack = templates.stack_name(self.env, layer_name)

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from scripts.deploy import text
 from scripts.deploy.aws import next_page_token
-from scripts.deploy.status import deployed
+from scripts.deploy.status import is_deployed
 from templates.errors import printable
 
 # Detection "can take up to several minutes, depending on the number of resources" (DetectStackDrift);
@@ -37,7 +37,7 @@ class Checked:
 def check(deployer, stack, layer_name) -> Checked:
     """Detect drift on the stack, wait for it and print what drifted."""
     found = deployer.describe(stack)
-    if not deployed(found):
+    if not is_deployed(found):
         deployer.say(f"{stack}: not deployed, nothing to check")
         return Checked(drifted=False, complete=True, deployed=False)
     if deployer.foreign(found):  # someone else's: "in sync" would speak for it

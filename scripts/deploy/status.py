@@ -11,7 +11,7 @@ EMPTY_STATUSES = ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
 UNDER_REVIEW = "REVIEW_IN_PROGRESS"
 
 
-def deployed(found: dict | None) -> bool:
+def is_deployed(found: dict | None) -> bool:
     """A DescribeStacks entry of a stack that was deployed: there is one, and not just the empty one under review."""
     return found is not None and found["StackStatus"] != UNDER_REVIEW
 
