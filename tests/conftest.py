@@ -143,9 +143,10 @@ def create_bucket(s3, name):
     s3.create_bucket(Bucket=name, **({} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}))
 
 
-# The region of the environment the stubbed runs take (tests/stubbed_aws.py ENV), as the shell's AWS configuration:
+# The environment the stubbed runs take (tests/stubbed_aws.py ENV), and its region as the shell's AWS configuration:
 # another would add the deployer's note that the configuration says another region to every run's output.
-STUBBED_REGION = load(ROOT / "params" / "prod.yaml").region
+STUBBED_ENV = "prod"
+STUBBED_REGION = load(ROOT / "params" / f"{STUBBED_ENV}.yaml").region
 NOWHERE = "http://127.0.0.1:9"  # loopback, port 9: nothing answers there
 
 

@@ -26,7 +26,7 @@ from scripts.deploy import guards, lock, purge
 from templates.inputs import EXAMPLE_HOSTED_ZONE_ID, KEEP_RUNNING_COUNT
 from templates.params import load as load_params
 
-ENV = "prod"
+ENV = conftest.STUBBED_ENV
 
 
 def deployer_files():
@@ -62,7 +62,7 @@ def parameters(env: str, layer: str, **overrides) -> dict:
 
 # What a command printed for people to copy starts with (scripts/deploy/aws.py cli): the
 # region of params/prod.yaml and the loopback endpoint these runs are pointed at (no_real_aws).
-REGION = load_params(ROOT / "params" / f"{ENV}.yaml").region
+REGION = conftest.STUBBED_REGION  # ENV's
 
 
 REGION_CLI = f"aws --region {REGION}"  # a run on AWS itself (test_task.py)

@@ -2064,7 +2064,8 @@ def test_a_destroy_stopped_after_turning_termination_protection_off_says_how_to_
         aws.cf.add_client_error("delete_stack", "ValidationError", "Stack is in UPDATE_IN_PROGRESS state and can not be deleted", 400)
     else:
         interrupted_after(aws, "DeleteStack")
-    assert aws.run("destroy", "--stack", "service", "--yes") in (1, 130), aws.err
+    interrupted = stopped in ("at the protection call", "DeleteStack sent")
+    assert aws.run("destroy", "--stack", "service", "--yes") == (130 if interrupted else 1), aws.err
     off = f"{stack('service')} has its termination protection off, turned off by this run to delete it"
     maybe = f"{stack('service')} may have its termination protection off, asked off by this run to delete it"
     back_on = f": make deploy STACK=service ENV={ENV} turns it back on, if it is to stay"
@@ -2350,7 +2351,8 @@ def test_diff_says_a_deploy_would_be_refused_for_a_named_resource_it_would_repla
     said = (
         "  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: Service (AWS::ECS::Service, "
         "its Cluster changed, its ServiceName unchanged); give it a new name in the same change (a new NamePrefix renames them all), "
-        f"or {deploy_text.destroy_and_deploy_again(ENV, 'service')}"
+        f"or destroy it and the layers that read its outputs: make destroy ENV={ENV} STACK=<layer> for alarms, scaling, service, "
+        f"in that order (one not deployed says so), then make deploy ENV={ENV}"
     )
     lines = aws.out.splitlines()
     if renamed:
@@ -2775,37 +2777,32 @@ def test_a_change_set_made_from_another_template_than_output_holds_is_not_execut
     ), aws.err
 
 
-def rollbacks_change_set_left():
-    """The change set of a make rollback from v2 to v1 that stopped at its question."""
+def rollbacks_change_set_left_at_its_question(aws, running, body=None):
+    """make execute of the change set of a make rollback from v2 to v1 that stopped at its question, on a stack running
+    the image `running` from the template `body` (output/'s by default), made from that template: no terminal, it goes as
+    far as its question, and no further."""
     layer = deploy.layer.load_layer(ENV, "service", OUTPUT)
     description = deploy_text.change_set_description(layer, rolling_back_from="v2")
-    return change_set("service", parameters=service_parameters("v1")) | {"Description": description}
+    left = change_set("service", parameters=service_parameters("v1")) | {"Description": description}
+    aws.cf.add_response("describe_change_set", left, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    aws.deployed("service", parameters=service_parameters(running))
+    body = body or template("service")
+    aws.cf.add_response("get_template", {"TemplateBody": body}, {"StackName": stack("service"), "TemplateStage": "Original"})
+    aws.change_set_template("service", body)
+    aws.listed_change_sets("service")
+    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service")) == 1  # no terminal: left at the question
 
 
 def test_a_rollbacks_change_set_left_at_its_question_is_compared_with_the_template_the_stack_runs(aws):
     # make rollback makes it from the deployed template, not output/'s: compared with output/'s, make execute refused it.
     runs = json.loads(template("service")) | {"Description": "the service layer as an earlier checkout generated it"}
-    aws.cf.add_response(
-        "describe_change_set", rollbacks_change_set_left(), {"StackName": stack("service"), "ChangeSetName": cs_name("service")}
-    )
-    aws.deployed("service", parameters=service_parameters("v2"))
-    aws.cf.add_response("get_template", {"TemplateBody": json.dumps(runs)}, {"StackName": stack("service"), "TemplateStage": "Original"})
-    aws.change_set_template("service", json.dumps(runs))
-    aws.listed_change_sets("service")
-    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service")) == 1  # no terminal: left at the question
+    rollbacks_change_set_left_at_its_question(aws, "v2", json.dumps(runs))
     assert "no terminal to ask on" in aws.err and "another template" not in aws.err, aws.err
 
 
 def test_execute_of_a_rollbacks_change_set_made_while_another_image_ran_shows_the_running_image_escaped(aws):
     # Its description says it rolls back from v2, but the stack runs an image anyone who may update it wrote.
-    aws.cf.add_response(
-        "describe_change_set", rollbacks_change_set_left(), {"StackName": stack("service"), "ChangeSetName": cs_name("service")}
-    )
-    aws.deployed("service", parameters=service_parameters(HOSTILE_IMAGE))
-    aws.cf.add_response("get_template", {"TemplateBody": template("service")}, {"StackName": stack("service"), "TemplateStage": "Original"})
-    aws.change_set_template("service")
-    aws.listed_change_sets("service")
-    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service")) == 1  # no terminal: left at the question
+    rollbacks_change_set_left_at_its_question(aws, HOSTILE_IMAGE)
     assert (
         f"note: change set {cs_name('service')} says it is a rollback from v2, but {HOSTILE_SHOWN} runs: recorded as a release"
     ) in aws.out.splitlines(), ascii(aws.out)

@@ -46,7 +46,7 @@ def first_deploy(sandbox, run):
 
 @pytest.fixture
 def every_layer_deployed(sandbox, run, first_deploy):
-    """Every layer every_layer_deployed, whichever test ran before: after one that destroyed them (leaving
+    """Every layer deployed, whichever test ran before: after one that destroyed them (leaving
     what they retain), the account is seeded again and everything deployed again."""
     code, out, err = first_deploy
     assert code == 0, out + err
@@ -265,7 +265,7 @@ def test_second_deploy_executes_nothing(sandbox, run, every_layer_deployed):
     calls = deploy.parse_api_calls(err)
     # take the environment's lock, read the relaxed-policy mark, read the lock back and free it: once a run
     assert calls.pop(NO_STACK) == 4, err
-    # ... and each optional layer params/sandbox.yaml does not enable is looked for once (left every_layer_deployed, it is said)
+    # ... and each optional layer params/sandbox.yaml does not enable is looked for once (left deployed, it is said)
     looked_for = {templates.stack_name(ENV, layer) for layer in templates.OPTIONAL_LAYERS if layer not in LAYERS}
     assert {stack: n for stack, n in calls.items() if stack in looked_for} == dict.fromkeys(looked_for, 1), err
     assert {n for stack, n in calls.items() if stack not in looked_for} == {4}, err
