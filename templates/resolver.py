@@ -50,7 +50,7 @@ class Resolver:
             return NO_VALUE
         if name in self.deploy_time:
             self.deploy_time_read.add(name)
-        if name not in self.values:
+        if name not in self.values or name not in DECLARED:  # not one of ours: a template edited by hand (make diff reads the deployed one)
             return UNKNOWN
         value = self.values[name]
         return value.split(",") if DECLARED[name].is_list else value

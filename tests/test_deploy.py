@@ -2393,6 +2393,17 @@ def test_diffs_look_ahead_names_a_replacement_only_where_it_is_certain(deployed_
     assert guards.named_replacements_ahead(client, layer, deployed, values, values) == [said] * replaced
 
 
+def test_diffs_look_ahead_takes_a_parameter_a_template_edited_by_hand_declares_for_one_not_known():
+    # The deployed template is anyone's who may update the stack: a parameter none of ours declares was a KeyError.
+    loaded = deploy.layer.load_layer(ENV, "scaling", OUTPUT)
+    values = parameters(ENV, "scaling") | wired("scaling") | deploy_time("scaling")
+    client = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
+    deployed = json.loads(loaded.template)
+    deployed["Parameters"]["ByHand"] = {"Type": "String"}
+    deployed["Resources"]["CpuScalingPolicy"]["Properties"]["ScalingTargetId"] = {"Ref": "ByHand"}
+    assert guards.named_replacements_ahead(client, loaded, deployed, values | {"ByHand": "x"}, values) == []
+
+
 def test_a_value_holding_one_not_known_before_deploy_anywhere_in_it_is_not_compared():
     from templates.resolver import UNKNOWN
 
