@@ -79,7 +79,7 @@ import templates
 from scripts import deploy
 from scripts.botocore_models import botocore_session, make_session
 from scripts.deploy import advice, deployer, drift, guards, lock, logs, purge, zone
-from scripts.deploy import commands as deploy_commands
+from scripts.deploy import status as deploy_status
 from scripts.deploy import text as deploy_text
 from scripts.deploy.aws import NO_STACK, explain
 from scripts.deploy.history import ReleaseHistory
@@ -4378,6 +4378,8 @@ def test_an_execute_that_may_have_started_keeps_the_change_set_and_says_how_to_g
     aws.deployed("cert-dns")
     aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
     requests_of(aws, "ExecuteChangeSet", raising=error)
+    if isinstance(error, ClientError):  # an endpoint that answers is asked whether the change set started: not yet
+        execution_status_read(aws, "cert-dns", "AVAILABLE")
     deletions = requests_of(aws, "DeleteChangeSet")
     assert aws.run("deploy", "--stack", "cert-dns", "--yes") == code
     assert deletions == []
@@ -4386,6 +4388,49 @@ def test_an_execute_that_may_have_started_keeps_the_change_set_and_says_how_to_g
         f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')} executes it if it did not start, and says so if it did"
         in aws.err
     )
+
+
+def execution_status_read(aws, layer, execution):
+    """DescribeChangeSet of the layer's change set, by its ARN, answering that ExecutionStatus."""
+    arn = change_set(layer)["ChangeSetId"]
+    aws.cf.add_response("describe_change_set", change_set(layer) | {"ExecutionStatus": execution}, {"ChangeSetName": arn})
+
+
+def invalid_status_after_a_retry():
+    """The answer to a retried ExecuteChangeSet whose first attempt started the change set (API_ExecuteChangeSet.html)."""
+    answer = {"Error": {"Code": "InvalidChangeSetStatus", "Message": "ChangeSet is in EXECUTE_IN_PROGRESS state"}}
+    return ClientError(answer | {"ResponseMetadata": {"RetryAttempts": 1}}, "ExecuteChangeSet")
+
+
+@pytest.mark.parametrize("execution", ["EXECUTE_IN_PROGRESS", "EXECUTE_COMPLETE"])
+def test_an_execute_whose_retry_finds_the_change_set_started_follows_the_stack(aws, execution):
+    # The first attempt landed and its answer was lost; botocore's retry was refused, as the change set was
+    # executing: the run exited 1 saying it may have started, though its own first attempt had started it.
+    aws.reviewed_change_set("cert-dns")
+    requests_of(aws, "ExecuteChangeSet", raising=invalid_status_after_a_retry())
+    execution_status_read(aws, "cert-dns", execution)
+    aws.poll("cert-dns", stack_id("cert-dns"), described("cert-dns"), event("cert-dns", stack("cert-dns"), "UPDATE_COMPLETE", 30))
+    policy = json.dumps(configuration(ENV, "cert-dns")["StackPolicy"])
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("cert-dns"), "StackPolicyBody": policy})
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 0, aws.err
+    assert (
+        f"{stack('cert-dns')}: a retry of the request to execute {cs_name('cert-dns')} was answered InvalidChangeSetStatus, and the "
+        f"change set is {execution}: the first attempt, whose answer was lost, started it; following it"
+    ) in aws.out.splitlines(), aws.out
+    assert f"{stack('cert-dns')}: UPDATE_COMPLETE" in aws.out and "may have started" not in aws.err, aws.err
+
+
+def test_ctrl_c_while_asking_whether_a_retried_execute_started_says_it_may_have(aws):
+    aws.reviewed_change_set("cert-dns")
+    requests_of(aws, "ExecuteChangeSet", raising=invalid_status_after_a_retry())
+
+    def interrupt(params, **_):
+        if "StackName" not in params:  # the lookup by ARN, not make execute's read of the change set by its name
+            raise KeyboardInterrupt
+
+    aws.clients["cloudformation"].meta.events.register("provide-client-params.cloudformation.DescribeChangeSet", interrupt)
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 130
+    assert aws.err.startswith(f"interrupted while asking CloudFormation to execute {cs_name('cert-dns')}; it may have started"), aws.err
 
 
 def tags_only_service_update(aws, repair=False):
@@ -4506,7 +4551,7 @@ def test_make_execute_of_a_change_set_executed_already_says_so_and_calls_nothing
     aws.cf.add_response("describe_change_set", executed, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 1
     assert aws.err == (
-        f"error: change set {cs_name('cert-dns')} {deploy_commands.ALREADY_EXECUTED[execution]}: nothing to execute; "
+        f"error: change set {cs_name('cert-dns')} {deploy_status.ALREADY_EXECUTED[execution]}: nothing to execute; "
         f"where {stack('cert-dns')} stands: make status ENV={ENV} STACK=cert-dns\n"
     )
 
@@ -4519,7 +4564,7 @@ def test_make_execute_of_an_executed_release_whose_stack_cannot_be_read_still_sa
     aws.cf.add_client_error("describe_stacks", "AccessDenied", "not allowed", 403)
     assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service"), "--yes") == 1
     assert aws.err == (
-        f"error: change set {cs_name('service')} {deploy_commands.ALREADY_EXECUTED['EXECUTE_COMPLETE']}: nothing to execute; "
+        f"error: change set {cs_name('service')} {deploy_status.ALREADY_EXECUTED['EXECUTE_COMPLETE']}: nothing to execute; "
         f"where {stack('service')} stands: make status ENV={ENV} STACK=service\n"
     )
 

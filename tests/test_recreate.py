@@ -1249,6 +1249,28 @@ def test_a_release_whose_run_stopped_as_it_asked_to_execute_it_says_how_to_roll_
     assert code == 0, out + err
 
 
+def test_a_release_whose_execute_was_retried_after_it_landed_is_followed_and_recorded(sandbox, run, monkeypatch):
+    """ExecuteChangeSet landed and its answer was lost (botocore retried it, as it does a 5xx): the retry was
+    answered InvalidChangeSetStatus, the change set being executed already. The run said it may have started
+    and exited 1, leaving the release live but out of the history; it now sees it started and follows it."""
+    deployed(sandbox, run)
+    new = f"{SANDBOX.values['ImageTag']}-retried"
+    made = []
+
+    def answer_lost(attempts, **_):  # needs-retry: what a handler returns is the delay before a retry
+        made.append(attempts)
+        return 0 if attempts == 1 else None
+
+    on_each_client(monkeypatch, "needs-retry.cloudformation.ExecuteChangeSet", answer_lost)
+    code, out, err = run("deploy", "--stack", "service", "--image-tag", new, "--yes")
+    monkeypatch.undo()
+    assert made == [1, 2], made  # the first attempt landed, the second was refused
+    assert code == 0, out + err
+    assert "was answered InvalidChangeSetStatus, and the change set is EXECUTE_COMPLETE: the first attempt, whose answer was lost" in out
+    releases = sandbox.client("ssm").get_parameter(Name=f"/{templates.PROJECT}/{ENV}/service/releases")["Parameter"]["Value"]
+    assert json.loads(releases)[-1]["image_tag"] == new, releases
+
+
 def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its_layer_too(sandbox, run, monkeypatch):
     """A Ctrl-C after cert-dns's DeleteStack (the last layer destroyed): the stack went, and the certificate
     it retains stayed; the purge commands the stopped run printed named the layers it had seen deleted

@@ -17,20 +17,13 @@ from scripts.deploy.deployer import stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark
 from scripts.deploy.layer import compact
-from scripts.deploy.status import UPDATABLE, is_deployed
+from scripts.deploy.status import ALREADY_EXECUTED, UPDATABLE, is_deployed
 from scripts.deploy.text import parameter_values
 from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
 from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV
 
 MOVING_TAG = "latest"  # the tag docker push gives an image when it names none: each push moves it
-# A change set's ExecutionStatus once executed, and what it means.
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ChangeSetSummary.html
-ALREADY_EXECUTED = {
-    "EXECUTE_IN_PROGRESS": "is being executed already (the stack is updating)",
-    "EXECUTE_COMPLETE": "was executed already, and the stack has it",
-    "EXECUTE_FAILED": "was executed already, and failed (the stack rolled back)",
-}
 
 
 def not_enabled_note(env, layer, params_path) -> str:

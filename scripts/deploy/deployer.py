@@ -40,7 +40,7 @@ from scripts.deploy.history import ReleaseHistory, stack_mark
 from scripts.deploy.layer import Layer, layer_of, load_layer, template_problem
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.marks import RelaxedPolicyMarks
-from scripts.deploy.status import EMPTY_STATUSES, SUCCEEDED, UPDATABLE, busy, is_deployed
+from scripts.deploy.status import ALREADY_EXECUTED, EMPTY_STATUSES, SUCCEEDED, UPDATABLE, busy, is_deployed
 from scripts.deploy.text import NOT_CONFIRMED, output_values, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params
 from templates.common import MOST_RELEASE_WAIT_MINUTES
@@ -779,6 +779,12 @@ class Deployer:
             # A sandbox whose server is gone took the change set with it: no make execute of it to advise (discarded_if_stopped says so)
             if not interrupted and (not may_have_landed(error) or sandbox_gone(error, self.env)):
                 raise
+            if isinstance(error, ClientError):
+                try:
+                    if self.started_by_an_earlier_attempt(layer, change_set, error):
+                        return
+                except KeyboardInterrupt:
+                    interrupted = True
             why = (
                 "interrupted"
                 if interrupted
@@ -792,6 +798,25 @@ class Deployer:
                 f"it if it did not start, and says so if it did{release_hint}{self.restore_hint()}",
                 130 if interrupted else 1,
             ) from None
+
+    def started_by_an_earlier_attempt(self, layer, change_set, error) -> bool:
+        """After an error answer to a retried ExecuteChangeSet (the InvalidChangeSetStatus a change set already
+        executing gets), whether the change set's ExecutionStatus says it started: the earlier attempt,
+        whose answer was lost, started it, with this run's token, which the wait then follows. Said when so.
+        A lookup that fails leaves the answer unknown (False), as it was.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html (InvalidChangeSetStatus)
+        and https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html (ExecutionStatus)"""
+        try:
+            execution = self.cf.describe_change_set(ChangeSetName=change_set["ChangeSetId"]).get("ExecutionStatus")
+        except AWS_ERRORS:
+            return False
+        if execution not in ALREADY_EXECUTED:
+            return False
+        self.say(
+            f"{layer.stack}: a retry of the request to execute {change_set['ChangeSetName']} was answered {error_code(error)}, "
+            f"and the change set is {execution}: the first attempt, whose answer was lost, started it; following it"
+        )
+        return True
 
     def unrecorded_if_it_runs(self, image, replaced) -> str:
         """For a change set that releases image (a new one, or a rollback; replaced: the image that runs),

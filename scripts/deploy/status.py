@@ -19,3 +19,12 @@ def is_deployed(found: dict | None) -> bool:
 def busy(status: str) -> bool:
     """A stack operation under way, which a deploy or destroy waits for."""
     return status.endswith("_IN_PROGRESS") and status != UNDER_REVIEW
+
+
+# A change set's ExecutionStatus once executed, and what it means.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ChangeSetSummary.html
+ALREADY_EXECUTED = {
+    "EXECUTE_IN_PROGRESS": "is being executed already (the stack is updating)",
+    "EXECUTE_COMPLETE": "was executed already, and the stack has it",
+    "EXECUTE_FAILED": "was executed already, and failed (the stack rolled back)",
+}
