@@ -1271,6 +1271,33 @@ def test_a_release_whose_execute_was_retried_after_it_landed_is_followed_and_rec
     assert json.loads(releases)[-1]["image_tag"] == new, releases
 
 
+@pytest.mark.parametrize(
+    "command, going_on",
+    [
+        ("deploy", "; to go on: the same command again (what is deployed already says no changes)"),
+        ("changeset", "; to go on: the same command again (it makes a new change set)"),
+        ("rollback", ""),  # done, the same command would roll back one release further
+    ],
+)
+def test_ctrl_c_outside_a_stack_operation_says_how_to_go_on_where_the_same_command_does(sandbox, run, monkeypatch, command, going_on):
+    # A one-layer deploy stopped by Ctrl-C as its change set was made said `interrupted` alone.
+    deployed(sandbox, run)
+
+    def ctrl_c(**_):
+        raise KeyboardInterrupt
+
+    argv = [command, "--stack", "service"]
+    argv += ["--image-tag", f"{SANDBOX.values['ImageTag']}-stopped"] if command != "rollback" else []
+    argv += ["--yes"] if command != "changeset" else []  # changeset asks nothing
+    on_each_client(monkeypatch, "after-call.cloudformation.DescribeStacks", ctrl_c)
+    code, out, err = run(*argv)
+    monkeypatch.undo()
+    assert code == 130 and err.splitlines()[-1] == f"interrupted{going_on}", out + err
+    if going_on:  # and it does
+        code, out, err = run(*argv)
+        assert code == 0, out + err
+
+
 def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its_layer_too(sandbox, run, monkeypatch):
     """A Ctrl-C after cert-dns's DeleteStack (the last layer destroyed): the stack went, and the certificate
     it retains stayed; the purge commands the stopped run printed named the layers it had seen deleted

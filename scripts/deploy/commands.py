@@ -76,7 +76,7 @@ class Commands:
             return 0
         deployer.say(f"order: {' -> '.join(layer.name for layer in self.layers)}")
         deployer.run_layers = self.layers
-        started, stopped, ahead, interrupted = deployer.clock(), None, False, False
+        started, stopped, ahead = deployer.clock(), None, False
         try:
             for layer in self.layers:
                 stopped = layer.name  # until its deploy returns
@@ -86,14 +86,9 @@ class Commands:
         except RefusedAhead:
             ahead = True
             raise
-        except KeyboardInterrupt:  # outside a stack operation (a wait says how to follow its own): nothing half done
-            interrupted = True
-            raise
         finally:  # also when a layer fails or is declined: say what was deployed and what was not
             names = [layer.name for layer in self.layers]
             deployer.say(*text.summary(names, deployer.outcomes, deployer.clock() - started, stopped, ahead))
-            if interrupted and stopped:
-                deployer.say("  to go on: the same command again (the layers done say no changes)")
         return 0
 
     def say_deployed_but_not_enabled(self):
@@ -1045,6 +1040,13 @@ COMMANDS = {
 # task does too: a migration while a deploy replaces the tasks (or two migrations at once) is what the
 # lock is for, and the workflow runs one right before its service update. It holds the lock until the
 # task stops, or until Ctrl-C or MAX_WAIT ends the wait (the task then runs on without it).
+# What Ctrl-C outside a stack operation (a wait says how to follow its own) leaves to do: nothing is half
+# done, and the same command goes on, saying no changes for what is done. Not so for a rollback (done, it would
+# go one release further back) or a task (it would run twice); the rest say their own or change nothing.
+GOING_ON_AFTER_CTRL_C = {
+    "deploy": "to go on: the same command again (what is deployed already says no changes)",
+    "changeset": "to go on: the same command again (it makes a new change set)",
+}
 LOCKING_COMMANDS = ("deploy", "changeset", "execute", "destroy", "recover", "rollback", "purge", "task")
 # Commands that act on what the stacks made: a stack of our name that is not ours is refused
 # (Deployer.describe). `make continue` too, without the lock: it runs while a deploy holds it.
