@@ -1298,6 +1298,33 @@ def test_ctrl_c_outside_a_stack_operation_says_how_to_go_on_where_the_same_comma
         assert code == 0, out + err
 
 
+@pytest.mark.parametrize(
+    "stopped_at, going_on",
+    [
+        ("DescribeStacks", "; to go on: the same command again (the change set is kept, not executed)"),
+        ("SetStackPolicy", ""),  # once the change set ran: its policy put back after the update, as make deploy of it does
+    ],
+)
+def test_ctrl_c_in_make_execute_says_the_same_command_goes_on_until_the_change_set_runs(sandbox, run, monkeypatch, stopped_at, going_on):
+    deployed(sandbox, run)
+    code, out, err = run("changeset", "--stack", "service", "--image-tag", f"{SANDBOX.values['ImageTag']}-reviewed")
+    assert code == 0, out + err
+    argv = ["execute", "--stack", "service", "--changeset", re.search(r"CHANGESET=(\S+)", out).group(1), "--yes"]
+
+    def ctrl_c(**_):
+        raise KeyboardInterrupt
+
+    on_each_client(monkeypatch, f"after-call.cloudformation.{stopped_at}", ctrl_c)
+    code, out, err = run(*argv)
+    monkeypatch.undo()
+    assert code == 130 and err.splitlines()[-1] == f"interrupted{going_on}", out + err
+    code, out, err = run(*argv)
+    if going_on:  # and it does
+        assert code == 0 and "UPDATE_COMPLETE" in out, out + err
+    else:
+        assert code == 1 and "was executed already, and the stack has it" in err, out + err
+
+
 def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its_layer_too(sandbox, run, monkeypatch):
     """A Ctrl-C after cert-dns's DeleteStack (the last layer destroyed): the stack went, and the certificate
     it retains stayed; the purge commands the stopped run printed named the layers it had seen deleted

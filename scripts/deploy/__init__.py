@@ -32,7 +32,7 @@ from scripts.deploy.aws import (
     on_this_machine,
     parse_api_calls,
 )
-from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, GOING_ON_AFTER_CTRL_C, LOCKING_COMMANDS, Commands
+from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands, going_on_after_ctrl_c
 from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer
 from scripts.deploy.failure import Failure
 from scripts.deploy.layer import load_layer
@@ -422,7 +422,7 @@ def main(
     except (Failure, OutputFailed) as error:
         failure = error
     except KeyboardInterrupt:
-        going_on = GOING_ON_AFTER_CTRL_C.get(args.command)
+        going_on = going_on_after_ctrl_c(args.command, deployer)
         failure = Failure(f"{INTERRUPTED}; {going_on}" if going_on else INTERRUPTED, 130)
     except ReaderGone:
         return READER_GONE

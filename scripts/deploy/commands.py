@@ -1046,7 +1046,17 @@ COMMANDS = {
 GOING_ON_AFTER_CTRL_C = {
     "deploy": "to go on: the same command again (what is deployed already says no changes)",
     "changeset": "to go on: the same command again (it makes a new change set)",
+    "execute": "to go on: the same command again (the change set is kept, not executed)",  # until it is asked to run
 }
+
+
+def going_on_after_ctrl_c(command, deployer) -> str | None:
+    """What a Ctrl-C that reached the entry point leaves to do (GOING_ON_AFTER_CTRL_C), if anything is said."""
+    if command == "execute" and deployer is not None and deployer.execution_asked:
+        return None  # ExecuteChangeSet sent: the run said what may have started (Deployer.start_execution)
+    return GOING_ON_AFTER_CTRL_C.get(command)
+
+
 LOCKING_COMMANDS = ("deploy", "changeset", "execute", "destroy", "recover", "rollback", "purge", "task")
 # Commands that act on what the stacks made: a stack of our name that is not ours is refused
 # (Deployer.describe). `make continue` too, without the lock: it runs while a deploy holds it.

@@ -191,6 +191,7 @@ class Deployer:
         self.unprotected = None
         self.checked = set()  # the guards.py checks of the whole run that have looked (guards.CREATES, ...)
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
+        self.execution_asked = set()  # the layers whose ExecuteChangeSet this run sent (or began to)
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
         self.env, self.out, self.err, self.sleep, self.ask = env, out, err, sleep, ask
@@ -772,6 +773,7 @@ class Deployer:
         release_hint: for a release, what to know of it if it started (unrecorded_if_it_runs).
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
         name = change_set["ChangeSetName"]
+        self.execution_asked.add(layer.name)
         try:
             self.cf.execute_change_set(ChangeSetName=change_set["ChangeSetId"], ClientRequestToken=self.execution_token(name))
         except (*AWS_ERRORS, KeyboardInterrupt) as error:
