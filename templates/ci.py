@@ -414,7 +414,7 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
         ),
         Statement(
             # The SSM parameters of each environment the tools keep: the release history, the lock and the
-            # marks of relaxed stack policies (scripts/deploy/history.py, lock.py, marks.py), and no other.
+            # marks of relaxed stack policies (scripts/deploy/history.py, lock.py, policies.py), and no other.
             # GetParametersByPath is authorised on the path's own ARN (the marks' directory), "not the parameters
             # returned": https://docs.aws.amazon.com/systems-manager/latest/userguide/ps-retrieval-authorization.html
             Sid="DeployHistoryAndLock",

@@ -859,7 +859,7 @@ def test_the_web_acl_may_name_managed_rule_groups_whatever_account_their_arn_nam
 def test_the_deploy_role_reaches_only_the_parameters_the_tools_keep(template):
     from scripts.deploy.history import ReleaseHistory
     from scripts.deploy.lock import EnvironmentLock
-    from scripts.deploy.marks import RelaxedPolicyMarks
+    from scripts.deploy.policies import RelaxedPolicyMarks
 
     policy = concrete(statements(template, "DeployRole"))
     parameter = f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter"
@@ -867,9 +867,9 @@ def test_the_deploy_role_reaches_only_the_parameters_the_tools_keep(template):
         kept = [ReleaseHistory(None, env, print, None).name, EnvironmentLock(None, env, None, None).name]
         marks = RelaxedPolicyMarks(None, env, None, None, None).prefix
         for action in ("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"):
-            for name in [*kept, f"{marks}alb"]:  # a mark per layer, named by the layer (scripts/deploy/marks.py)
+            for name in [*kept, f"{marks}alb"]:  # a mark per layer, named by the layer (scripts/deploy/policies.py)
                 assert evaluate(policy, action, f"{parameter}{name}") == "Allow", (action, name)
-        # GetParametersByPath is authorised on the path asked for (scripts/deploy/marks.py asks without the last /)
+        # GetParametersByPath is authorised on the path asked for (scripts/deploy/policies.py asks without the last /)
         assert evaluate(policy, "ssm:GetParametersByPath", f"{parameter}{marks.rstrip('/')}") == "Allow"
     others = ["/other/secret", "/aws/reference/secretsmanager/x", "/startupwebapp-other/x", "/startupwebapp/prod/database-url"]
     for action in ("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParametersByPath"):

@@ -83,7 +83,7 @@ from scripts.deploy import status as deploy_status
 from scripts.deploy import text as deploy_text
 from scripts.deploy.aws import NO_STACK, explain
 from scripts.deploy.history import ReleaseHistory
-from scripts.deploy.marks import RelaxedPolicyMarks
+from scripts.deploy.policies import RelaxedPolicyMarks
 from templates import generation
 from templates.alb import REGIONS
 from templates.errors import STOPPING_SIGNALS, Output, terminated

@@ -6,8 +6,8 @@ input (diff, drift: any error), 130 interrupted.
 Here: the command line (parse, validate, main). commands.py has one method per command,
 deployer.py the Deployer they use, guards.py its refusals before it changes anything, text.py
 what it prints, aws.py the clients, call counts and error lines, history.py the release history,
-lock.py the environment's lock, marks.py the stack policies a stopped --allow-replace run left
-relaxed."""
+lock.py the environment's lock, policies.py relaxing a stack policy for an --allow-replace update
+and putting it back (also one a stopped run left relaxed)."""
 
 import templates  # first: its hook makes a Ctrl-C in every import after it one line (templates/__init__.py)
 
@@ -33,10 +33,11 @@ from scripts.deploy.aws import (
     parse_api_calls,
 )
 from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands, going_on_after_ctrl_c
-from scripts.deploy.deployer import ALLOW_ALL_POLICY, Deployer
+from scripts.deploy.deployer import Deployer
 from scripts.deploy.failure import Failure
 from scripts.deploy.layer import load_layer
 from scripts.deploy.logs import parse_since
+from scripts.deploy.policies import ALLOW_ALL_POLICY
 from scripts.deploy.tasks import parse_command
 from templates.errors import ANY_CONTROL_CHARACTER, INTERRUPTED, READER_GONE, Output, OutputFailed, ReaderGone, report
 from templates.generation import OUTPUT_DIR, PARAMS_DIR

@@ -171,7 +171,7 @@ class Commands:
                 + anew
             )
         exists = deployer.has_stack(layer.stack)
-        deployer.put_back_relaxed_policy(layer)
+        deployer.policies.put_back_if_marked(layer, deployer.describe(layer.stack))
         updated = exists and deployer.describe(layer.stack).get("LastUpdatedTime")
         if updated and change_set.get("CreationTime") and change_set["CreationTime"] < updated:
             # It was computed against the stack as it was then: executing it would put back the
@@ -530,7 +530,7 @@ class Commands:
         before = deployer.describe(layer.stack)
         under_way = before["StackStatus"].endswith("_IN_PROGRESS")
         deployer.ready(layer)  # an update under way (a release whose wait stopped) ends first: then the image it left runs
-        deployer.put_back_relaxed_policy(layer)  # also when it then finds nothing to roll back to
+        deployer.policies.put_back_if_marked(layer, deployer.describe(layer.stack))  # also when it then finds nothing to roll back to
         running = parameter_values(deployer.describe(layer.stack)).get("ImageTag")
         said = printable(running, one_line=True) if running else running  # the stack's: anyone who may update it wrote it
         # The update under way was a release, and is gone: another image ran, or CloudFormation was already

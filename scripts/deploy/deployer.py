@@ -11,7 +11,6 @@ import functools
 import hashlib
 import json
 import math
-import shlex
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -39,13 +38,13 @@ from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory, stack_mark
 from scripts.deploy.layer import Layer, layer_of, load_layer, template_problem
 from scripts.deploy.lock import EnvironmentLock
-from scripts.deploy.marks import RelaxedPolicyMarks
+from scripts.deploy.policies import RelaxedPolicyMarks, StackPolicies
 from scripts.deploy.status import ALREADY_EXECUTED, EMPTY_STATUSES, SUCCEEDED, UPDATABLE, busy, is_deployed
 from scripts.deploy.text import NOT_CONFIRMED, output_values, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params
 from templates.common import MOST_RELEASE_WAIT_MINUTES
 from templates.errors import printable, stops_held
-from templates.generation import ALLOW_EVERY_UPDATE, stack_policy
+from templates.generation import stack_policy
 from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 from templates.resolver import Resolver
 
@@ -53,7 +52,6 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 # A change set's StatusReason when it changes nothing: AWS documents no wording; these are the ones the
 # AWS CLI's own `cloudformation deploy` matches (https://github.com/aws/aws-cli/blob/v2/awscli/customizations/cloudformation/deployer.py).
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
-ALLOW_ALL_POLICY = {"Statement": [ALLOW_EVERY_UPDATE]}
 # Polls start right away, then every second growing to 2 s: a final state is noticed within 2 s.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 2.0
 
@@ -204,8 +202,6 @@ class Deployer:
         # Stacks REVIEW_IN_PROGRESS at their first read: the empty stack of an earlier CREATE change set
         # (make changeset's, left for review, or a stopped run's), which a new one is made on, not ours to delete.
         self.waiting = set()
-        self.relaxed_policy = None  # the layer whose stack policy --allow-replace relaxed, until restored
-        self.unanswered_relax = None  # the layer whose relaxing SetStackPolicy got no answer
         self.events = []  # events of the last wait, oldest first
         self.rolling_back_from = None  # the image tag a rollback leaves, recorded with the release
         self.clock = clock
@@ -678,18 +674,7 @@ class Deployer:
         with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
             self.allow(layer, change_set, exists, allow_replace, left, given)
             if risky and exists and layer.policy:
-                self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
-                self.relaxed_marks.mark(layer.name)
-                # Before the call: one that gets no answer may have relaxed it, even after a restore.
-                self.relaxed_policy, self.unanswered_relax = layer, layer.name
-                try:
-                    self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
-                except ClientError as error:
-                    if not may_have_landed(error):
-                        self.relaxed_policy = self.unanswered_relax = None  # refused: the policy is as it was
-                        self.relaxed_marks.clear(layer.name)
-                    raise
-                self.unanswered_relax = None
+                self.policies.relax(layer)
             # a change set given no rollback configuration (by hand) keeps the stack's triggers, and their minutes
             watched = change_set if change_set.get("RollbackConfiguration") or self.repair or not exists else self.describe(layer.stack)
             started = self.now()
@@ -797,7 +782,7 @@ class Deployer:
             raise ExecutionUnknown(
                 f"{why} while asking CloudFormation to execute {name}{'' if interrupted else f' ({error})'}; it may have started "
                 f"(and, if short, ended). make execute STACK={layer.name} ENV={self.env} CHANGESET={name}{self.switches_given()} executes "
-                f"it if it did not start, and says so if it did{release_hint}{self.restore_hint()}",
+                f"it if it did not start, and says so if it did{release_hint}{self.policies.still_relaxed()}",
                 130 if interrupted else 1,
             ) from None
 
@@ -916,11 +901,9 @@ class Deployer:
         """Delete what made lists and put back a stack policy this run relaxed, saying each done or
         naming it as possibly left with the command that undoes it. Ctrl-C (again) stops the clean-up:
         what is not undone yet is named, not tried."""
-        if self.relaxed_policy is layer:
-            done = "stack policy put back"
-            if self.unanswered_relax == layer.name:
-                done += " (the call that relaxed it got no answer and may still land: its mark stays, and the next deploy of the layer puts it back again)"
-            made = [*made, (done, lambda: self.restore_policy(layer), self.restore_hint().strip())]
+        put_back = self.policies.undo_step(layer)
+        if put_back:
+            made = [*made, put_back]
         for index, (done, action, left) in enumerate(made):
             try:
                 if action() is False:
@@ -953,25 +936,10 @@ class Deployer:
         # The stack policy before termination protection: a run stopped between the two leaves the
         # protection off, which the next run sees (deploy, with no changes) and finishes.
         if layer.policy:
-            self.restore_policy(layer)
+            self.policies.restore(layer)
         if not found.get("EnableTerminationProtection"):
             self.cf.update_termination_protection(StackName=layer.stack, EnableTerminationProtection=True)
             found["EnableTerminationProtection"] = True
-
-    def restore_policy(self, layer):
-        self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(layer.policy, sort_keys=True))
-        self.relaxed_policy = None
-        # A relaxing call that got no answer may land after this: its mark stays for the next deploy.
-        if self.unanswered_relax != layer.name:
-            self.relaxed_marks.clear(layer.name)
-
-    def put_back_relaxed_policy(self, layer):
-        """Put back the stack policy a stopped run left relaxed, once the stack has settled (make
-        execute does not wait for that), before this run changes it."""
-        found = self.describe(layer.stack)
-        if found and found["StackStatus"] in UPDATABLE and layer.policy and layer.name in self.relaxed_marks:
-            self.say(f"{layer.stack}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back")
-            self.restore_policy(layer)
 
     def finish(self, layer, found, outputs=True):
         status = found["StackStatus"]
@@ -987,7 +955,7 @@ class Deployer:
                 "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",
                 "UPDATE_ROLLBACK_FAILED": text.recover_hint(self.env, layer.name),
             }.get(status, "see the failed resources above")
-            raise Failure(f"error: {layer.stack} ended {status}: {hint}{self.restore_hint()}")
+            raise Failure(f"error: {layer.stack} ended {status}: {hint}{self.policies.still_relaxed()}")
         self.say(f"{layer.stack}: {status}")
         if status == "UPDATE_COMPLETE":
             self.say(*text.left_outside_the_stack(self.events, layer.stack))
@@ -1061,17 +1029,17 @@ class Deployer:
                     self.stacks[stack] = None if found["StackStatus"] == "DELETE_COMPLETE" else found
                     return found
             lines = text.still_in_progress(stack, self.env, self.running(found, operation), minutes, self.events, self.cli)
-            raise Failure("\n".join(lines) + self.restore_hint())
+            raise Failure("\n".join(lines) + self.policies.still_relaxed())
         except KeyboardInterrupt:
             lines = text.interrupted(stack, self.env, self.running(found, operation), self.cli)
-            raise Failure("\n".join(lines) + self.restore_hint(), 130) from None
+            raise Failure("\n".join(lines) + self.policies.still_relaxed(), 130) from None
         except AWS_ERRORS as error:  # AWS out of reach, or refusing to answer, mid-wait: the operation goes on all the same
             if sandbox_gone(error, self.env):  # but not on a sandbox whose server is gone, with the stack (main says its one line)
                 raise SandboxGone(error) from None
             lines = text.interrupted(
                 stack, self.env, self.running(found, operation), self.cli, why=f"{explain(error, self.env)}\n  the wait stopped"
             )
-            raise Failure("\n".join(lines) + self.restore_hint()) from None
+            raise Failure("\n".join(lines) + self.policies.still_relaxed()) from None
 
     @staticmethod
     def running(found, operation) -> str:
@@ -1097,15 +1065,6 @@ class Deployer:
             return self.max_wait
         layer = templates.layer_of(self.env, stack)
         return templates.WAIT_MINUTES.get(layer, templates.DEFAULT_WAIT_MINUTES) + extra
-
-    def restore_hint(self):
-        layer = self.relaxed_policy
-        if not layer:
-            return ""
-        return (
-            f"\n  the stack policy is still relaxed (--allow-replace); restore it once the stack settles: {self.cli} cloudformation set-stack-policy "
-            f"--stack-name {layer.stack} --stack-policy-body {shlex.quote(json.dumps(layer.policy or ALLOW_ALL_POLICY))}"
-        )
 
     def print_events(self, stack_id, token, started, seen):
         new, kwargs, tokens = [], {"StackName": stack_id}, set()
@@ -1139,6 +1098,10 @@ class Deployer:
     @functools.cached_property
     def relaxed_marks(self):
         return RelaxedPolicyMarks(self.client("ssm"), self.env, self.now, self.say, lambda: self.cli)
+
+    @functools.cached_property
+    def policies(self):
+        return StackPolicies(self.cf, self.relaxed_marks, self.say, lambda: self.cli)
 
     @functools.cached_property
     def history(self):
@@ -1180,7 +1143,7 @@ class Deployer:
             guards.refuse_taken_names_ahead(self, layer)
         if not exists:
             guards.refuse_blocked_creates(self, layer)
-        self.put_back_relaxed_policy(layer)
+        self.policies.put_back_if_marked(layer, self.describe(layer.stack))
         guards.refuse_undelegated_domain(self, layer, exists)
         change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
         if change_set is None:

@@ -6,7 +6,8 @@ import shlex
 from dataclasses import dataclass
 
 from scripts.deploy import guards, text
-from scripts.deploy.deployer import ALLOW_ALL_POLICY, reason_of
+from scripts.deploy.deployer import reason_of
+from scripts.deploy.policies import ALLOW_ALL_POLICY
 from scripts.deploy.status import UPDATABLE
 from scripts.deploy.text import parameter_values
 from templates.errors import printable, untrusted_json

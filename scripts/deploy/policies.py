@@ -1,14 +1,80 @@
-"""The layers whose stack policy a stopped --allow-replace run left relaxed.
+"""The stack policies an --allow-replace update relaxes, and putting them back.
 
 A run stopped while an --allow-replace update runs (Ctrl-C, a closed terminal, the network) leaves
 the stack policy relaxed once CloudFormation finishes, and DescribeStacks does not show a policy:
 an SSM parameter per layer marks it from before the policy is relaxed until it is put back, so
 that the next deploy of that layer puts it back first, whatever it then does."""
 
+import json
+import shlex
+
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, checked_pages, error_code
+from scripts.deploy.aws import AWS_ERRORS, checked_pages, error_code, may_have_landed
+from scripts.deploy.status import UPDATABLE
+from templates.generation import ALLOW_EVERY_UPDATE
+
+# The policy an --allow-replace update runs under: "Update:*" on every resource, replacements too.
+ALLOW_ALL_POLICY = {"Statement": [ALLOW_EVERY_UPDATE]}
+
+
+class StackPolicies:
+    """Relaxing a layer's stack policy for one update and putting it back, with its mark (RelaxedPolicyMarks)
+    written before and deleted after, so that a run stopped in between leaves the next deploy to put it back."""
+
+    def __init__(self, cf, marks, say, cli):
+        self.cf, self.marks, self.say, self.cli = cf, marks, say, cli
+        self.relaxed = None  # the layer whose stack policy this run relaxed, until put back
+        self.unanswered = None  # the name of the layer whose relaxing SetStackPolicy got no answer
+
+    def relax(self, layer):
+        self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
+        self.marks.mark(layer.name)
+        # Before the call: one that gets no answer may have relaxed it, even after a restore.
+        self.relaxed, self.unanswered = layer, layer.name
+        try:
+            self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(ALLOW_ALL_POLICY))
+        except ClientError as error:
+            if not may_have_landed(error):
+                self.relaxed = self.unanswered = None  # refused: the policy is as it was
+                self.marks.clear(layer.name)
+            raise
+        self.unanswered = None
+
+    def restore(self, layer):
+        self.cf.set_stack_policy(StackName=layer.stack, StackPolicyBody=json.dumps(layer.policy, sort_keys=True))
+        self.relaxed = None
+        # A relaxing call that got no answer may land after this: its mark stays for the next deploy.
+        if self.unanswered != layer.name:
+            self.marks.clear(layer.name)
+
+    def put_back_if_marked(self, layer, found):
+        """Put back the stack policy a stopped run left relaxed, once the stack (found: its DescribeStacks
+        entry) has settled (make execute does not wait for that), before this run changes it."""
+        if found and found["StackStatus"] in UPDATABLE and layer.policy and layer.name in self.marks:
+            self.say(f"{layer.stack}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back")
+            self.restore(layer)
+
+    def undo_step(self, layer) -> tuple | None:
+        """For Deployer.undo: (what putting the policy back says, how, what to say if it may be left), if this
+        run relaxed the layer's."""
+        if self.relaxed is not layer:
+            return None
+        done = "stack policy put back"
+        if self.unanswered == layer.name:
+            done += " (the call that relaxed it got no answer and may still land: its mark stays, and the next deploy of the layer puts it back again)"
+        return (done, lambda: self.restore(layer), self.still_relaxed().strip())
+
+    def still_relaxed(self) -> str:
+        """A line for an error that stops the run while the policy is relaxed: the command that puts it back."""
+        layer = self.relaxed
+        if not layer:
+            return ""
+        return (
+            f"\n  the stack policy is still relaxed (--allow-replace); restore it once the stack settles: {self.cli()} cloudformation set-stack-policy "
+            f"--stack-name {layer.stack} --stack-policy-body {shlex.quote(json.dumps(layer.policy or ALLOW_ALL_POLICY))}"
+        )
 
 
 class RelaxedPolicyMarks:
