@@ -21,7 +21,6 @@ from templates import ROOT
 from templates.errors import ToolError, entry_point
 
 DEFAULT_RUNS = 5
-RUNS = DEFAULT_RUNS  # BENCH_RUNS=, read by main
 RUNS_GIVEN = r"[1-9][0-9]{0,2}"  # a number of runs, each of every figure: minutes each
 SOURCES = ["generate.py", "templates", "scripts", "params", ".cfnlintrc", "Makefile", "requirements.txt", "pyproject.toml"]
 REVIEWED_ENVIRONMENTS = 33  # the three of params/ and copies of staging with their own names
@@ -96,10 +95,10 @@ def add_environments(params_dir: Path, count: int) -> None:
         (params_dir / f"{name}.yaml").write_text(yaml.safe_dump(data))
 
 
-def review_figures(python):
+def review_figures(python, runs):
     """`make review` of REVIEWED_ENVIRONMENTS environments in one run: with the scan cache cold, then warm."""
     cold, warm = [], []
-    for _ in range(RUNS):
+    for _ in range(runs):
         copy = project_copy()
         try:
             add_environments(copy / "params", REVIEWED_ENVIRONMENTS)
@@ -112,8 +111,8 @@ def review_figures(python):
     return cold, warm
 
 
-def deploy_figures(python):
-    """A full sandbox deploy of every layer and a redeploy with nothing changed, RUNS times each."""
+def deploy_figures(python, runs):
+    """A full sandbox deploy of every layer and a redeploy with nothing changed, runs times each."""
     from emulator.sandbox import Sandbox
     from scripts.deploy import parse_api_calls
 
@@ -123,7 +122,7 @@ def deploy_figures(python):
     command = [python, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes", "--api-calls"]
     full, again, calls = [], [], {}
     try:
-        for _ in range(RUNS):
+        for _ in range(runs):
             box.seed()
             for samples, kind in ((full, "full"), (again, "unchanged")):
                 errors = []
@@ -165,24 +164,29 @@ def request_costs(box) -> dict:
     return costs
 
 
+def runs_asked() -> int:
+    """BENCH_RUNS=, checked: how many runs of each figure."""
+    given = os.environ.get("BENCH_RUNS")
+    if given is None:
+        return DEFAULT_RUNS
+    if not re.fullmatch(RUNS_GIVEN, given):
+        raise ToolError(f"BENCH_RUNS={given!r}: allowed: a whole number of runs from 1 to 999 (default {DEFAULT_RUNS})", code=2)
+    return int(given)
+
+
 @entry_point
 def main():
-    global RUNS
-    given = os.environ.get("BENCH_RUNS")
-    if given is not None:
-        if not re.fullmatch(RUNS_GIVEN, given):
-            raise ToolError(f"BENCH_RUNS={given!r}: allowed: a whole number of runs from 1 to 999 (default {DEFAULT_RUNS})", code=2)
-        RUNS = int(given)
+    runs = runs_asked()
     python = str(ROOT / ".venv" / "bin" / "python")
-    print(f"{RUNS} runs each on {os.cpu_count()} cores\n")
+    print(f"{runs} runs each on {os.cpu_count()} cores\n")
     generate_only = [
         python,
         "-c",
         "from templates import generation, params; generation.build_all(params.load_all(generation.PARAMS_DIR))",
     ]
-    generation = [timed(generate_only, ROOT) for _ in range(RUNS)]
+    generation = [timed(generate_only, ROOT) for _ in range(runs)]
     cold, warm = [], []
-    for _ in range(RUNS):
+    for _ in range(runs):
         copy = project_copy()
         try:
             cold.append(timed(["make", "-s", "templates"], copy))
@@ -194,14 +198,14 @@ def main():
     w = report("make templates, nothing changed", warm, 0.5, 200)
     print(f"\nratios: cold/generation {c / g:.1f}x, cold/unchanged {c / w:.1f}x")
 
-    cold_review, warm_review = review_figures(python)
+    cold_review, warm_review = review_figures(python, runs)
     print()
     report(f"make review, {REVIEWED_ENVIRONMENTS} environments, scan cache cold", cold_review)
     report(f"make review, {REVIEWED_ENVIRONMENTS} environments, scan cached", warm_review, 10)
 
     from scripts.deploy.aws import NO_STACK
 
-    full, again, calls, costs = deploy_figures(python)
+    full, again, calls, costs = deploy_figures(python, runs)
     print()
     report("sandbox deploy of every layer, from empty", full)
     report("sandbox redeploy, nothing changed", again, 1.5)
@@ -217,7 +221,7 @@ def main():
         print(f"one request, {name}: server {server:.1f} ms, client {client:.1f} ms of CPU (mean of {REQUESTS})")
 
     as_make_test = os.environ | {"PYTHONDONTWRITEBYTECODE": ""}  # the Makefile's test target lets pytest keep bytecode
-    suite = [timed([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], ROOT, as_make_test) for _ in range(RUNS)]
+    suite = [timed([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], ROOT, as_make_test) for _ in range(runs)]
     print()
     report("the test suite (pytest, as make test runs it)", suite, 30)
 
