@@ -375,7 +375,7 @@ def test_ctrl_c_while_protecting_a_new_stack_counts_it_created_and_the_next_run_
     taken_back = interrupted_after(aws, "UpdateTerminationProtection")
     assert aws.run("deploy", "--yes") == 130
     assert [line for line in aws.out.splitlines() if line.startswith("summary, ")][0].endswith(f": {layer} (created, 1 change)")
-    assert aws.err.splitlines()[-1] == "interrupted; to go on: the same command again (what is deployed already says no changes)"
+    assert aws.err.splitlines()[-1] == "interrupted; to go on: the same command again (what is done already is not done again)"
     taken_back()
     # The next run, with nothing to change, finds the stack without termination protection and
     # protects it (a run stopped before the protection may have set the policy or not: both again).
@@ -4389,10 +4389,14 @@ def test_an_execute_that_may_have_started_keeps_the_change_set_and_says_how_to_g
     )
 
 
-def execution_status_read(aws, layer, execution):
-    """DescribeChangeSet of the layer's change set, by its ARN, answering that ExecutionStatus."""
+def execution_status_read(aws, layer, execution, token="same"):
+    """DescribeChangeSet of the layer's change set, by its ARN, answering that ExecutionStatus; once it says
+    the change set started, the stack's latest events, of the execution whose request carried token."""
     arn = change_set(layer)["ChangeSetId"]
     aws.cf.add_response("describe_change_set", change_set(layer) | {"ExecutionStatus": execution}, {"ChangeSetName": arn})
+    if execution in deploy_status.ALREADY_EXECUTED:
+        started = event(layer, stack(layer), "UPDATE_IN_PROGRESS", 1, reason="User Initiated", token=token)
+        aws.cf.add_response("describe_stack_events", events(started), {"StackName": stack_id(layer)})
 
 
 def invalid_status_after_a_retry():
@@ -4414,9 +4418,37 @@ def test_an_execute_whose_retry_finds_the_change_set_started_follows_the_stack(a
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 0, aws.err
     assert (
         f"{stack('cert-dns')}: a retry of the request to execute {cs_name('cert-dns')} was answered InvalidChangeSetStatus, and the "
-        f"change set is {execution}: the first attempt, whose answer was lost, started it; following it"
+        f"change set is {execution}, its events this run's: the first attempt, whose answer was lost, started it; following it"
     ) in aws.out.splitlines(), aws.out
     assert f"{stack('cert-dns')}: UPDATE_COMPLETE" in aws.out and "may have started" not in aws.err, aws.err
+
+
+def test_an_execute_whose_retry_finds_the_change_set_failed_follows_it_to_its_rollback(aws):
+    aws.reviewed_change_set("cert-dns")
+    requests_of(aws, "ExecuteChangeSet", raising=invalid_status_after_a_retry())
+    execution_status_read(aws, "cert-dns", "EXECUTE_FAILED")
+    rolled_back = event("cert-dns", stack("cert-dns"), "UPDATE_ROLLBACK_COMPLETE", 30)
+    aws.poll("cert-dns", stack_id("cert-dns"), described("cert-dns", "UPDATE_ROLLBACK_COMPLETE"), rolled_back)
+    policy = json.dumps(configuration(ENV, "cert-dns")["StackPolicy"])
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("cert-dns"), "StackPolicyBody": policy})
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 1
+    assert "and the change set is EXECUTE_FAILED, its events this run's: the first attempt, whose answer was lost" in aws.out, aws.out
+    assert aws.err.startswith(f"error: {stack('cert-dns')} ended UPDATE_ROLLBACK_COMPLETE"), aws.err
+
+
+@pytest.mark.parametrize("looked_up", ["another's execution", "a lookup refused"])
+def test_an_execute_whose_retry_cannot_tell_the_change_set_started_by_this_run_says_it_may_have(aws, looked_up):
+    # Executed by another request (its events carry the console's token), following it waited for events of
+    # this run's to its bound (45 minutes for cert-dns) while every poll read UPDATE_COMPLETE.
+    aws.reviewed_change_set("cert-dns")
+    requests_of(aws, "ExecuteChangeSet", raising=invalid_status_after_a_retry())
+    if looked_up == "another's execution":
+        execution_status_read(aws, "cert-dns", "EXECUTE_COMPLETE", token="Console-ExecuteChangeSet-abc")
+    else:
+        aws.cf.add_client_error("describe_change_set", "Throttling", "Rate exceeded", 400)
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 1
+    assert aws.err.startswith(f"error: an error answer to a retry while asking CloudFormation to execute {cs_name('cert-dns')}"), aws.err
+    assert "; it may have started" in aws.err and "following it" not in aws.out, aws.out + aws.err
 
 
 def test_ctrl_c_while_asking_whether_a_retried_execute_started_says_it_may_have(aws):

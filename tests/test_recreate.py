@@ -1266,7 +1266,7 @@ def test_a_release_whose_execute_was_retried_after_it_landed_is_followed_and_rec
     monkeypatch.undo()
     assert made == [1, 2], made  # the first attempt landed, the second was refused
     assert code == 0, out + err
-    assert "was answered InvalidChangeSetStatus, and the change set is EXECUTE_COMPLETE: the first attempt, whose answer was lost" in out
+    assert "was answered InvalidChangeSetStatus, and the change set is EXECUTE_COMPLETE, its events this run's: the first attempt" in out
     releases = sandbox.client("ssm").get_parameter(Name=f"/{templates.PROJECT}/{ENV}/service/releases")["Parameter"]["Value"]
     assert json.loads(releases)[-1]["image_tag"] == new, releases
 
@@ -1274,7 +1274,7 @@ def test_a_release_whose_execute_was_retried_after_it_landed_is_followed_and_rec
 @pytest.mark.parametrize(
     "command, going_on",
     [
-        ("deploy", "; to go on: the same command again (what is deployed already says no changes)"),
+        ("deploy", "; to go on: the same command again (what is done already is not done again)"),
         ("changeset", "; to go on: the same command again (it makes a new change set)"),
         ("rollback", ""),  # done, the same command would roll back one release further
     ],
@@ -1323,6 +1323,53 @@ def test_ctrl_c_in_make_execute_says_the_same_command_goes_on_until_the_change_s
         assert code == 0 and "UPDATE_COMPLETE" in out, out + err
     else:
         assert code == 1 and "was executed already, and the stack has it" in err, out + err
+
+
+def test_ctrl_c_once_the_command_finished_or_its_change_set_was_followed_adds_no_way_to_go_on(sandbox, run, monkeypatch):
+    """A Ctrl-C held while the lock is freed, once make changeset left its change set, went off after it: the run
+    said the same command again goes on, which would make a second change set. And make execute that followed
+    its change set (a retry found it started) and was stopped after it said the change set was kept, not executed."""
+    import os
+    import signal
+
+    deployed(sandbox, run)
+    sent = []
+
+    def sigint(**_):  # a real SIGINT: the lock's release holds it until the lock is freed
+        if not sent:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    on_each_client(monkeypatch, "after-call.ssm.DeleteParameter", sigint)
+    code, out, err = run("changeset", "--stack", "service", "--image-tag", f"{SANDBOX.values['ImageTag']}-left")
+    monkeypatch.undo()
+    assert sent and code == 130 and err.splitlines()[-1] == "interrupted", out + err
+    name = re.search(r"CHANGESET=(\S+)", out).group(1)
+
+    def answer_lost(attempts, **_):
+        return 0 if attempts == 1 else None
+
+    def ctrl_c(**_):
+        raise KeyboardInterrupt
+
+    on_each_client(monkeypatch, "needs-retry.cloudformation.ExecuteChangeSet", answer_lost)
+    on_each_client(monkeypatch, "after-call.cloudformation.SetStackPolicy", ctrl_c)
+    code, out, err = run("execute", "--stack", "service", "--changeset", name, "--yes")
+    monkeypatch.undo()
+    assert "whose answer was lost, started it; following it" in out, out + err
+    assert code == 130 and err.splitlines()[-1] == "interrupted", out + err
+
+
+def test_ctrl_c_before_the_run_reads_anything_says_how_to_go_on(run, monkeypatch):
+    from scripts import deploy
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(deploy, "validate", ctrl_c)
+    code, out, err = run("execute", "--stack", "service", "--changeset", "any-1", "--yes")
+    monkeypatch.undo()
+    assert code == 130 and err.splitlines() == ["interrupted; to go on: the same command again (the change set is kept, not executed)"], err
 
 
 def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its_layer_too(sandbox, run, monkeypatch):

@@ -372,7 +372,7 @@ def main(
         return report(failure, err)
     # A closed stderr (`2>&1 | head`) must not stop a run either: its lines (retries, the final error) are dropped.
     out, err = Output(out, goes_on=args.command in CHANGING_COMMANDS), Output(err, goes_on=True)
-    deployer, failure = None, None
+    deployer, failure, finished = None, None, False
     try:
         environment, layers = validate(args)
         for line in ParamsError(list(environment.problems)).problems if environment.problems else []:
@@ -417,13 +417,14 @@ def main(
                 deployer.lock.take(args.command)
                 deployer.relaxed_marks.read()
             code = COMMANDS[args.command](Commands(deployer, args, layers, environment))
+            finished = True
         finally:  # also on a failure and on Ctrl-C: the next run must not find the lock taken
             if locked:
                 deployer.lock.release()
     except (Failure, OutputFailed) as error:
         failure = error
     except KeyboardInterrupt:
-        going_on = going_on_after_ctrl_c(args.command, deployer)
+        going_on = going_on_after_ctrl_c(args.command, deployer, finished)
         failure = Failure(f"{INTERRUPTED}; {going_on}" if going_on else INTERRUPTED, 130)
     except ReaderGone:
         return READER_GONE

@@ -1044,15 +1044,16 @@ COMMANDS = {
 # done, and the same command goes on, saying no changes for what is done. Not so for a rollback (done, it would
 # go one release further back) or a task (it would run twice); the rest say their own or change nothing.
 GOING_ON_AFTER_CTRL_C = {
-    "deploy": "to go on: the same command again (what is deployed already says no changes)",
+    "deploy": "to go on: the same command again (what is done already is not done again)",
     "changeset": "to go on: the same command again (it makes a new change set)",
     "execute": "to go on: the same command again (the change set is kept, not executed)",  # until it is asked to run
 }
 
 
-def going_on_after_ctrl_c(command, deployer) -> str | None:
-    """What a Ctrl-C that reached the entry point leaves to do (GOING_ON_AFTER_CTRL_C), if anything is said."""
-    if command == "execute" and deployer is not None and deployer.execution_asked:
+def going_on_after_ctrl_c(command, deployer, finished) -> str | None:
+    """What a Ctrl-C that reached the entry point leaves to do (GOING_ON_AFTER_CTRL_C), if anything is said.
+    finished: the command had returned (the Ctrl-C came as the lock was freed): nothing left to do."""
+    if finished or (command == "execute" and deployer is not None and deployer.execution_asked):
         return None  # ExecuteChangeSet sent: the run said what may have started (Deployer.start_execution)
     return GOING_ON_AFTER_CTRL_C.get(command)
 

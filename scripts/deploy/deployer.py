@@ -68,6 +68,14 @@ class ExecutionUnknown(ChangeSetKept):
     """ExecuteChangeSet got no answer (no connection, an unreadable one, Ctrl-C): it may have started."""
 
 
+def of_the_operation(event, tokens, started) -> bool:
+    """Whether a stack event is of the operation a wait follows: it carries one of tokens (those the operation's
+    request may have given its events); with no token to tell by (none given, or an event without one, as an
+    emulator's), one from started on."""
+    token = event.get("ClientRequestToken")
+    return token in tokens if tokens and token else event["Timestamp"] >= started
+
+
 def stated_number(value, most: float) -> float | None:
     """A number a stack or a change set states (a string anyone who may update the stack wrote: a
     CloudFormation Number takes 10.0, 1e1 and 33.3 too); None for none from 0 to most."""
@@ -679,7 +687,7 @@ class Deployer:
             watched = change_set if change_set.get("RollbackConfiguration") or self.repair or not exists else self.describe(layer.stack)
             started = self.now()
             release = self.unrecorded_if_it_runs(given.get("ImageTag"), replaced)
-            self.start_execution(layer, change_set, release and f"\n  if it started and completes, {release}")
+            self.start_execution(layer, change_set, started, release and f"\n  if it started and completes, {release}")
         try:
             found = self.wait_for_stack(
                 layer.stack,
@@ -747,7 +755,7 @@ class Deployer:
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html"""
         return (cls.execution_token(name), name)
 
-    def start_execution(self, layer, change_set, release_hint=""):
+    def start_execution(self, layer, change_set, started, release_hint=""):
         """ExecuteChangeSet of the change set this run described (by its ARN, ChangeSetId: one made
         under its name since, while the question was open, is not the one shown). Refused (an error
         answer to the first attempt), the change set did not run; otherwise it may have
@@ -768,7 +776,7 @@ class Deployer:
                 raise
             if isinstance(error, ClientError):
                 try:
-                    if self.started_by_an_earlier_attempt(layer, change_set, error):
+                    if self.started_by_an_earlier_attempt(layer, change_set, error, started):
                         return
                 except KeyboardInterrupt:
                     interrupted = True
@@ -786,22 +794,29 @@ class Deployer:
                 130 if interrupted else 1,
             ) from None
 
-    def started_by_an_earlier_attempt(self, layer, change_set, error) -> bool:
-        """After an error answer to a retried ExecuteChangeSet (the InvalidChangeSetStatus a change set already
-        executing gets), whether the change set's ExecutionStatus says it started: the earlier attempt,
-        whose answer was lost, started it, with this run's token, which the wait then follows. Said when so.
-        A lookup that fails leaves the answer unknown (False), as it was.
-        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html (InvalidChangeSetStatus)
-        and https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html (ExecutionStatus)"""
+    def started_by_an_earlier_attempt(self, layer, change_set, error, started) -> bool:
+        """After an error answer to a retried ExecuteChangeSet (such as InvalidChangeSetStatus: what a retry with
+        the same token gets once the first attempt ran is not documented), whether this run's first attempt,
+        whose answer was lost, started the change set: its ExecutionStatus says it started, and the stack's
+        latest events are this run's operation's as the wait takes them (of_the_operation: "all events triggered
+        by a given stack operation are assigned the same client request token"), which it then follows. Said when
+        so. Started by another request (the console's token), or a lookup that fails: unknown (False), as it was.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html,
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html (ExecutionStatus)
+        and https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html (ClientRequestToken)"""
         try:
             execution = self.cf.describe_change_set(ChangeSetName=change_set["ChangeSetId"]).get("ExecutionStatus")
+            if execution not in ALREADY_EXECUTED:
+                return False
+            latest = self.cf.describe_stack_events(StackName=change_set["StackId"]).get("StackEvents", [])
         except AWS_ERRORS:
             return False
-        if execution not in ALREADY_EXECUTED:
+        tokens = self.execution_tokens(change_set["ChangeSetName"])
+        if not any(of_the_operation(event, tokens, started) for event in latest):
             return False
         self.say(
             f"{layer.stack}: a retry of the request to execute {change_set['ChangeSetName']} was answered {error_code(error)}, "
-            f"and the change set is {execution}: the first attempt, whose answer was lost, started it; following it"
+            f"and the change set is {execution}, its events this run's: the first attempt, whose answer was lost, started it; following it"
         )
         return True
 
@@ -929,7 +944,7 @@ class Deployer:
         if change_set:
             name, started = change_set["ChangeSetName"], self.now()
             with self.discarded_if_stopped(layer, change_set, exists=True):
-                self.start_execution(layer, change_set)
+                self.start_execution(layer, change_set, started)
             self.finish(layer, self.wait_for_stack(layer.stack, self.execution_tokens(name), started, operation="update"))
 
     def protect(self, layer, found):
@@ -1073,10 +1088,7 @@ class Deployer:
             page = self.cf.describe_stack_events(**kwargs)
             done = False
             for event in page.get("StackEvents", []):  # newest first
-                mine = (
-                    event.get("ClientRequestToken") in ours if ours and event.get("ClientRequestToken") else event["Timestamp"] >= started
-                )
-                if event["EventId"] in seen or not mine:
+                if event["EventId"] in seen or not of_the_operation(event, ours, started):
                     done = True
                     break
                 seen.add(event["EventId"])
