@@ -1372,6 +1372,32 @@ def test_ctrl_c_before_the_run_reads_anything_says_how_to_go_on(run, monkeypatch
     assert code == 130 and err.splitlines() == ["interrupted; to go on: the same command again (the change set is kept, not executed)"], err
 
 
+@pytest.mark.parametrize("stop", ["AccessDenied", "Ctrl-C"])
+def test_a_rollback_stopped_after_its_update_says_it_is_done_and_that_another_goes_one_release_further(sandbox, run, monkeypatch, stop):
+    """A rollback whose stack policy could not be put back after its update said only the error: the natural retry,
+    make rollback again, then rolled back one release further."""
+    from botocore.awsrequest import AWSResponse
+
+    deployed(sandbox, run)
+    first = SANDBOX.values["ImageTag"]
+    for tag in (f"{first}-one", f"{first}-two"):
+        assert run("deploy", "--stack", "service", "--image-tag", tag, "--yes")[0] == 0
+
+    def refused(**_):  # before-call: what a handler returns is the answer
+        if stop == "Ctrl-C":
+            raise KeyboardInterrupt
+        return AWSResponse("", 403, {}, None), {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
+
+    on_each_client(monkeypatch, "before-call.cloudformation.SetStackPolicy", refused)
+    code, out, err = run("rollback", "--stack", "service", "--yes")
+    monkeypatch.undo()
+    assert code == (130 if stop == "Ctrl-C" else 1), out + err
+    assert out.splitlines()[-2:] == [
+        "  the run stopped in service, after its stack operation: updated, 2 changes (the reason is below)",
+        f"  {first}-one runs: make rollback ENV={ENV} again would roll back one release further",
+    ], out
+
+
 def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its_layer_too(sandbox, run, monkeypatch):
     """A Ctrl-C after cert-dns's DeleteStack (the last layer destroyed): the stack went, and the certificate
     it retains stayed; the purge commands the stopped run printed named the layers it had seen deleted

@@ -1,6 +1,7 @@
 """The commands of `python -m scripts.deploy`, one method each, and COMMANDS, the table main() runs
 them from."""
 
+import contextlib
 import os
 import re
 import shlex
@@ -63,16 +64,23 @@ class Commands:
         self.deployer, self.args, self.layers, self.environment = deployer, args, layers, environment
         self.env = args.env
 
+    @contextlib.contextmanager
+    def summed_up_if_stopped(self, layer, *then):
+        """A Ctrl-C or a failure after the layer's stack operation ended, in what follows it: the summary a run of
+        every layer says, that the operation was done, and then's lines."""
+        deployer, started = self.deployer, self.deployer.clock()
+        try:
+            yield
+        except BaseException:
+            if layer.name in deployer.outcomes:
+                deployer.say(*text.summary([layer.name], deployer.outcomes, deployer.clock() - started, layer.name), *then)
+            raise
+
     def deploy(self) -> int:
         deployer, args = self.deployer, self.args
         if args.stack:
-            layer, started = self.layers[0], deployer.clock()
-            try:
-                deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
-            except BaseException:  # a Ctrl-C or a failure after its stack operation ended: the summary a run of every layer says
-                if layer.name in deployer.outcomes:
-                    deployer.say(*text.summary([layer.name], deployer.outcomes, deployer.clock() - started, layer.name))
-                raise
+            with self.summed_up_if_stopped(self.layers[0]):
+                deployer.deploy(self.layers[0], args.image_tag, args.allow_replace, args.recreate)
             return 0
         deployer.say(f"order: {' -> '.join(layer.name for layer in self.layers)}")
         deployer.run_layers = self.layers
@@ -221,7 +229,8 @@ class Commands:
             why = f"it deploys {left} itself" if left == running else f"{printable(running, one_line=True) if running else 'no image'} runs"
             deployer.say(f"note: change set {name} says it is a rollback from {left}, but {why}: recorded as a release")
         deployer.take_triggers_of(layer, change_set)
-        deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
+        with self.summed_up_if_stopped(layer):
+            deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
         return 0
 
     def unrecorded_release(self, layer, change_set) -> str:
@@ -603,7 +612,9 @@ class Commands:
         deployer.rolling_back_from = running
         deployer.repair = True
         # The image alone changes: the template, values and tags the stack runs, not output/'s, which may hold other changes.
-        deployer.deploy(deployer.as_deployed(layer), image_tag, self.args.allow_replace)
+        done = f"  {printable(image_tag, one_line=True)} runs: make rollback ENV={self.env} again would roll back one release further"
+        with self.summed_up_if_stopped(layer, done):
+            deployer.deploy(deployer.as_deployed(layer), image_tag, self.args.allow_replace)
         return 0
 
     def verify(self) -> int:
