@@ -404,6 +404,37 @@ def test_a_deletion_that_finds_its_resource_gone_is_no_failure(sandbox, run, mon
     assert "failed" not in out
 
 
+def test_a_resource_purge_cannot_read_again_before_its_deletion_is_a_failure_and_its_key_stays(sandbox, run, monkeypatch):
+    """The look right before a deletion refused (throttled past retries): purge said the log group "changed since it
+    was listed", exited 0, and said its key was left for a log group "in no stack of these", with a command to
+    delete that group by hand, though it was the stack's own."""
+    from scripts.deploy import purge
+
+    kept = deploy_and_destroy(sandbox, run)
+    look, looked = purge.INSPECT["AWS::Logs::LogGroup"], []
+
+    def throttled_the_second_time(clients, item):
+        if item.physical_id == SERVICE_LOGS:
+            looked.append(item.physical_id)
+            if len(looked) == 2:  # the listing's look went through; the one right before the deletion is refused
+                answer = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}, "ResponseMetadata": {"RetryAttempts": 4}}
+                raise ClientError(answer, "DescribeLogGroups")
+        return look(clients, item)
+
+    monkeypatch.setitem(purge.INSPECT, "AWS::Logs::LogGroup", throttled_the_second_time)
+    code, out, err = run("purge", "--yes")
+    monkeypatch.undo()
+    assert code == 1 and re.fullmatch(r"error: 1 of \d+ could not be purged \(see above\); nothing else was touched\n", err), out + err
+    assert (
+        f"  failed: LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}: could not be read again right before its deletion "
+        "(cannot read it (ThrottlingException: Rate exceeded))"
+    ) in out.splitlines(), out
+    assert f"  LogKey (AWS::KMS::Key) {kept['service']['LogKey']}: left: its stack's log group was not deleted" in out.splitlines(), out
+    assert SERVICE_LOGS in log_group_names(sandbox) and key_state(sandbox, kept["service"]["LogKey"])["KeyState"] == "Enabled"
+    code, out, err = run("purge", "--yes")  # and the next purge does what was left
+    assert code == 0 and SERVICE_LOGS not in log_group_names(sandbox), out + err
+
+
 def test_purge_leaves_a_key_that_a_log_group_in_no_stack_still_uses(sandbox, run):
     # An update that renamed the service's log group (a new NamePrefix, ALLOW_REPLACE=1) kept the old one,
     # in no stack, encrypted with the same LogKey: scheduling that key's deletion would make its logs unreadable.
@@ -1469,7 +1500,7 @@ def test_a_destroy_and_a_purge_stopped_half_way_say_the_command_that_finishes_th
     monkeypatch.undo()
     assert code == 1 and err.splitlines()[-1].startswith("error: 1 of 2 could not be purged (see above)"), out + err
     assert f"  failed: LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}: AccessDeniedException: not allowed" in out, out
-    assert f"  LogKey (AWS::KMS::Key) {kept['LogKey']}: left: its stack's log group could not be deleted" in out, out
+    assert f"  LogKey (AWS::KMS::Key) {kept['LogKey']}: left: its stack's log group was not deleted" in out, out
     assert key_state(sandbox, kept["LogKey"])["KeyState"] == "Enabled" and SERVICE_LOGS in log_group_names(sandbox)
 
     def ctrl_c(**_):

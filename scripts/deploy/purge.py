@@ -77,7 +77,8 @@ class Retained:
     scheduled: bool = False  # a key whose deletion is scheduled already: nothing left to do, one line for all
     foreign: bool = False  # a resource of that name exists, but that stack did not make it
     kept_on_replace: bool = False  # foreign: a later stack of that name made it, and kept it when an update replaced it
-    failed: bool = False  # its deletion was refused (said as it happened)
+    failed: bool = False  # its deletion was refused, or it could not be read again before it (said as it happened)
+    unreadable: bool = False  # inspect could not read it (no permission, throttled): left
     facts: dict | None = None
 
     @property
@@ -329,6 +330,7 @@ def inspect(deployer, item, listed) -> None:
         return
     except ClientError as error:  # not readable (another account's bucket, no permission): never touched
         item.action, item.note = None, f"left: cannot read it ({_code(error)}: {error.response['Error'].get('Message', '')})"
+        item.unreadable = True
         return
     tags = (item.facts or {}).get("tags")
     if tags is not None and not _ours(item, tags):
@@ -598,10 +600,10 @@ def purge(deployer, names) -> int:
 
 def purge_each(deployer, todo, listed) -> None:
     """Delete (or schedule the deletion of) each item, looked at again right before; a failure is said and marked on it."""
-    kept_groups = set()  # stack ids whose log group could not be deleted: their keys stay
+    kept_groups = set()  # stack ids whose log group stays: their keys stay
     for item in todo:
         if item.kind == "AWS::KMS::Key" and item.stack_id in kept_groups:
-            deployer.say(f"  {item.label}: left: its stack's log group could not be deleted")
+            deployer.say(f"  {item.label}: left: its stack's log group was not deleted")
             continue
         # Looked at again right before it: a resource replaced under its name, or a key a log group
         # took since (while the question was open, or the items before it went), is no longer the one listed.
@@ -609,7 +611,15 @@ def purge_each(deployer, todo, listed) -> None:
         inspect(deployer, item, listed)
         keep_keys_other_log_groups_use(deployer.client("logs"), [item], deployer.cli)
         if item.gone or item.action != action:
-            deployer.say(f"  {item.label}: left: it changed since it was listed ({'gone' if item.gone else item.note})")
+            # the stack's own log group stays (not one someone made under its name since): its key stays too
+            kept_groups |= {item.stack_id} if item.kind == "AWS::Logs::LogGroup" and not (item.gone or item.foreign) else set()
+            if item.unreadable:  # nothing changed but the read: a failure, which the next purge tries again
+                item.failed = True
+                deployer.say(
+                    f"  failed: {item.label}: could not be read again right before its deletion ({item.note.removeprefix('left: ')})"
+                )
+            else:
+                deployer.say(f"  {item.label}: left: it changed since it was listed ({'gone' if item.gone else item.note})")
             continue
         try:
             answer = ACT[item.kind](deployer.client, item)
