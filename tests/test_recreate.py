@@ -1429,6 +1429,41 @@ def test_a_rollback_stopped_after_its_update_says_it_is_done_and_that_another_go
     ], out
 
 
+@pytest.mark.parametrize("fault", ["a history write that landed, its answer lost", "who the run is, unreadable"])
+def test_a_release_is_recorded_when_its_write_landed_unanswered_or_the_caller_cannot_be_read(sandbox, run, monkeypatch, fault):
+    """A history write whose retried attempt was refused after an earlier one landed was said not recorded, though it
+    was; a GetCallerIdentity refused, only for the entry's "by", left the release out of the history."""
+    from botocore.awsrequest import AWSResponse
+
+    deployed(sandbox, run)
+    history = f"/{templates.PROJECT}/{ENV}/service/releases"
+    new = f"{SANDBOX.values['ImageTag']}-recorded"
+    executed = []
+    on_each_client(monkeypatch, "after-call.cloudformation.ExecuteChangeSet", lambda **_: executed.append(True))
+
+    def landed_then_throttled(params, **_):  # the write done, then the error a last retry gets
+        if params.get("Name") == history:
+            sandbox.client("ssm").put_parameter(**params)
+            answer = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}, "ResponseMetadata": {"RetryAttempts": 4}}
+            raise ClientError(answer, "PutParameter")
+
+    def refused(**_):  # before-call: what a handler returns is the answer
+        if executed:
+            return AWSResponse("", 403, {}, None), {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
+
+    if fault.startswith("a history write"):
+        on_each_client(monkeypatch, "provide-client-params.ssm.PutParameter", landed_then_throttled)
+    else:
+        on_each_client(monkeypatch, "before-call.sts.GetCallerIdentity", refused)
+    code, out, err = run("deploy", "--stack", "service", "--image-tag", new, "--yes")
+    monkeypatch.undo()
+    assert code == 0 and executed and "not recorded" not in out + err, out + err
+    last = json.loads(sandbox.client("ssm").get_parameter(Name=history)["Parameter"]["Value"])[-1]
+    assert last["image_tag"] == new, last
+    if not fault.startswith("a history write"):
+        assert last["by"] == "unknown (GetCallerIdentity: AccessDenied)", last
+
+
 def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its_layer_too(sandbox, run, monkeypatch):
     """A Ctrl-C after cert-dns's DeleteStack (the last layer destroyed): the stack went, and the certificate
     it retains stayed; the purge commands the stopped run printed named the layers it had seen deleted

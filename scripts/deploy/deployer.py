@@ -1128,7 +1128,7 @@ class Deployer:
                 "time": f"{self.now():%Y-%m-%dT%H:%M:%SZ}",
                 "image_tag": image_tag,
                 "revision": self.revision or git_revision(self.output_dir),
-                "by": self.client("sts").get_caller_identity()["Arn"],
+                "by": self.caller_arn(),
             }
             if stack_created:  # which service stack: one destroyed and created again starts a new history
                 entry["stack_created"] = stack_mark(stack_created)
@@ -1141,6 +1141,13 @@ class Deployer:
                 "warning: "
                 + text.release_not_recorded(image_tag, self.env, self.history.name, rolled_back_from, replaced, error_code(error))
             )
+
+    def caller_arn(self) -> str:
+        """Who this run runs as, for the release history: a release is recorded all the same when it cannot be read."""
+        try:
+            return self.client("sts").get_caller_identity()["Arn"]
+        except AWS_ERRORS as error:
+            return f"unknown (GetCallerIdentity: {error_code(error)})"
 
     # --- one layer --------------------------------------------------------------------------
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):

@@ -6,7 +6,7 @@ import re
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import next_page_token
+from scripts.deploy.aws import AWS_ERRORS, may_have_landed, next_page_token
 from templates.errors import printable, untrusted_json
 from templates.inputs import IMAGE_TAG
 
@@ -84,6 +84,8 @@ class ReleaseHistory:
                 # what it wrote, then write again with it.
                 # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html
                 if error.response["Error"].get("Code") != "TooManyUpdates":
+                    if may_have_landed(error) and self.holds(entry):  # an earlier attempt wrote it; its answer was lost
+                        return
                     raise
                 self.say("the release history is being written by another run: reading it again in 1 s")
                 self.sleep(1)
@@ -95,6 +97,13 @@ class ReleaseHistory:
             entries = merged(entries, [e for e in self.at(written - 1) if e != entry])
             self.version = written
         self.say(f"warning: the release history (SSM parameter {self.name}) kept changing; {entry['image_tag']} may be missing from it")
+
+    def holds(self, entry) -> bool:
+        """Whether the history as it reads now holds entry; False when it cannot be read."""
+        try:
+            return entry in self.releases()
+        except AWS_ERRORS:
+            return False
 
     def versions(self):
         """(version, its value read as JSON) of each version of the parameter, page after page, as they
