@@ -1113,7 +1113,7 @@ class Deployer:
 
     @functools.cached_property
     def policies(self):
-        return StackPolicies(self.cf, self.relaxed_marks, self.say, lambda: self.cli)
+        return StackPolicies(self.client, lambda: self.relaxed_marks, self.say, lambda: self.cli)
 
     @functools.cached_property
     def history(self):

@@ -23,10 +23,19 @@ class StackPolicies:
     """Relaxing a layer's stack policy for one update and putting it back, with its mark (RelaxedPolicyMarks)
     written before and deleted after, so that a run stopped in between leaves the next deploy to put it back."""
 
-    def __init__(self, cf, marks, say, cli):
-        self.cf, self.marks, self.say, self.cli = cf, marks, say, cli
+    def __init__(self, client, marks, say, cli):
+        # client(service) and marks(): the run's, made when first used (an error's hint makes none)
+        self.client, self.marks_of_the_run, self.say, self.cli = client, marks, say, cli
         self.relaxed = None  # the layer whose stack policy this run relaxed, until put back
         self.unanswered = None  # the name of the layer whose relaxing SetStackPolicy got no answer
+
+    @property
+    def cf(self):
+        return self.client("cloudformation")
+
+    @property
+    def marks(self) -> "RelaxedPolicyMarks":
+        return self.marks_of_the_run()
 
     def relax(self, layer):
         self.say(f"{layer.stack}: stack policy relaxed for this update (--allow-replace)")
