@@ -237,6 +237,28 @@ def test_logs_after_a_destroy_read_the_log_group_it_retained_while_it_is_the_sta
     )
 
 
+@pytest.mark.parametrize("answer", ["none in time", "AccessDenied"])
+def test_logs_after_a_destroy_whose_look_for_the_deleted_stack_fails_say_why_unless_it_was_refused(sandbox, run, monkeypatch, answer):
+    # A ListStacks that got no answer was taken for a refusal: "not deployed: make deploy", hiding the log group to read.
+    from botocore.exceptions import ReadTimeoutError
+
+    deploy_and_destroy(sandbox, run)
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "ListStacks")
+    failure = denied if answer == "AccessDenied" else ReadTimeoutError(endpoint_url=sandbox.environment()["AWS_ENDPOINT_URL"])
+
+    def fails(**_):
+        raise failure
+
+    on_each_client(monkeypatch, "before-call.cloudformation.ListStacks", fails)
+    code, out, err = run("logs")
+    monkeypatch.undo()
+    not_deployed = f"error: {stack('service')} is not deployed: make deploy ENV={ENV} deploys every layer in order\n"
+    if answer == "AccessDenied":  # may not list deleted stacks (a role that reads logs alone): nothing retained to look for
+        assert (code, err) == (1, not_deployed), out + err
+    else:
+        assert code == 1 and "did not answer in time" in err and "not deployed" not in err, out + err
+
+
 def test_logs_read_no_log_group_a_stack_this_tool_did_not_make_retained(sandbox, run):
     # A stack of the service's name made by hand, deleted, kept a log group of the service's name: not the service's logs.
     sandbox.seed()

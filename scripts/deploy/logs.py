@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnec
 
 import templates
 from scripts.deploy import purge
-from scripts.deploy.aws import AWS_ERRORS, checked_pages, next_page_token
+from scripts.deploy.aws import AWS_ERRORS, checked_pages, error_code, next_page_token
 from scripts.deploy.failure import Failure
 from scripts.deploy.text import output_values, parameter_values
 from templates import service as service_layer
@@ -84,7 +84,9 @@ def log_group_to_read(deployer) -> str:
         return service_names(deployer.describe(stack))["log_group"]
     try:
         kept = purge.kept_log_group(deployer, stack)
-    except AWS_ERRORS:  # only a look after a destroy: where deleted stacks cannot be listed, the service is not deployed
+    except ClientError as error:  # only a look after a destroy: where deleted stacks may not be listed, the service is not deployed
+        if not error_code(error).startswith("AccessDenied"):  # no answer, throttled, a server error: said as it is
+            raise
         kept = None
     if kept is None:
         return service_stack(deployer)["log_group"]  # its Failure: not deployed
