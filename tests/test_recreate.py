@@ -457,6 +457,34 @@ def test_a_resource_purge_cannot_read_again_before_its_deletion_is_a_failure_and
     assert code == 0 and SERVICE_LOGS not in log_group_names(sandbox), out + err
 
 
+def test_a_key_whose_users_purge_cannot_list_again_before_its_deletion_is_a_failure(sandbox, run, monkeypatch):
+    # The account's log groups unlisted right before a key's deletion (no answer): "changed since it was listed", exit 0.
+    from botocore.exceptions import ReadTimeoutError
+
+    kept = deploy_and_destroy(sandbox, run)
+    confirm, confirmed = deployer.Deployer.confirm, []
+
+    def then_unanswered(self, question, refusal):
+        confirm(self, question, refusal)
+        confirmed.append(True)
+
+    def every_group_listed(params, **_):  # the look for a key's users lists every log group, by no name prefix
+        if confirmed and "logGroupNamePrefix" not in params:
+            raise ReadTimeoutError(endpoint_url=sandbox.environment()["AWS_ENDPOINT_URL"])
+
+    monkeypatch.setattr(deployer.Deployer, "confirm", then_unanswered)
+    on_each_client(monkeypatch, "provide-client-params.logs.DescribeLogGroups", every_group_listed)
+    code, out, err = run("purge", "--yes")
+    monkeypatch.undo()
+    key = kept["service"]["LogKey"]
+    assert code == 1 and re.fullmatch(r"error: \d+ of \d+ could not be purged \(see above\); nothing else was touched\n", err), out + err
+    assert (
+        f"  failed: LogKey (AWS::KMS::Key) {key}: could not be read again right before its deletion "
+        "(the log groups that may use it could not be listed (ReadTimeoutError))"
+    ) in out.splitlines(), out
+    assert key_state(sandbox, key)["KeyState"] == "Enabled"
+
+
 def test_purge_leaves_a_key_that_a_log_group_in_no_stack_still_uses(sandbox, run):
     # An update that renamed the service's log group (a new NamePrefix, ALLOW_REPLACE=1) kept the old one,
     # in no stack, encrypted with the same LogKey: scheduling that key's deletion would make its logs unreadable.

@@ -78,7 +78,7 @@ class Retained:
     foreign: bool = False  # a resource of that name exists, but that stack did not make it
     kept_on_replace: bool = False  # foreign: a later stack of that name made it, and kept it when an update replaced it
     failed: bool = False  # its deletion was refused, or it could not be read again before it (said as it happened)
-    unreadable: bool = False  # inspect could not read it (no permission, throttled): left
+    unreadable: bool = False  # it, or for a key the log groups that may use it, could not be read (no permission, no answer): left
     facts: dict | None = None
 
     @property
@@ -385,7 +385,7 @@ def keep_keys_other_log_groups_use(logs, items, cli) -> None:
                     users.setdefault(group["kmsKeyId"], []).append(group["logGroupName"])
     except aws.AWS_ERRORS as error:  # unread, no key can be shown unused: each stays, and the rest is purged
         for key in keys:
-            key.action = None
+            key.action, key.unreadable = None, True
             key.note = f"left: the log groups that may use it could not be listed ({aws.error_code(error)})"
         return
     for key in keys:
