@@ -5173,6 +5173,21 @@ def test_a_deploy_holds_the_environments_lock_and_frees_it(aws):
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
 
 
+def test_a_lock_that_cannot_be_freed_is_named_with_make_unlock_not_with_the_command_again(aws):
+    # The warning quoted the error's explanation, whose next step ("the same command continues") the lock then refused.
+    lock_taken(aws)
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": our_lock(), "Version": 1}}
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    aws.ssm.add_client_error("delete_parameter", "InternalServerError", "try later", 500, expected_params={"Name": LOCK})
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
+    assert aws.err.splitlines()[-1] == (
+        f"warning: {LOCK} may still be held (freeing it failed: An error occurred (InternalServerError) when calling the "
+        f"DeleteParameter operation: try later); free it with: make unlock ENV={ENV}"
+    ), aws.err
+
+
 def test_a_failed_deploy_frees_the_lock_too(aws):
     lock_taken(aws)
     aws.cf.add_client_error("describe_stacks", "ValidationError", "boom", 400)

@@ -10,7 +10,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, explain, may_have_landed, sandbox_gone
+from scripts.deploy.aws import AWS_ERRORS, may_have_landed, sandbox_gone
 from scripts.deploy.failure import Failure
 from templates.errors import printable, stops_held, untrusted_json
 
@@ -234,7 +234,9 @@ class EnvironmentLock:
             if sandbox_gone(error, self.env):
                 return  # and the lock with it: the run's error says so
             print(
-                f"warning: {self.name} may still be held ({explain(error, self.env)}); free it with: make unlock ENV={self.env}",
+                # the error's own words, not explain()'s next step: the command is done, and the lock it left refuses it
+                f"warning: {self.name} may still be held (freeing it failed: {printable(str(error), one_line=True)}); "
+                f"free it with: make unlock ENV={self.env}",
                 file=self.err,
             )
 
