@@ -5285,7 +5285,8 @@ def test_a_stop_signal_while_the_lock_is_freed_waits_until_it_is_freed(signum):
         def delete_parameter(self, Name):
             calls.append("delete")
 
-    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, io.StringIO())
+    err = io.StringIO()
+    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, err)
     lock.value = "this run's"
     previous = signal.signal(signum, terminated if signum != signal.SIGINT else signal.default_int_handler)
     try:
@@ -5294,6 +5295,62 @@ def test_a_stop_signal_while_the_lock_is_freed_waits_until_it_is_freed(signum):
     finally:
         signal.signal(signum, previous)
     assert calls == ["get", "delete"] and lock.value is None
+    assert err.getvalue() == f"stopping once the lock ({LOCK}) is freed; Ctrl-C again stops at once, and may leave it held\n"
+
+
+def test_a_second_stop_signal_while_the_lock_is_freed_stops_at_once_saying_it_may_be_held():
+    # AWS not answering makes the release minutes of retries, which the first Ctrl-C waited out with no way to stop.
+    calls = []
+
+    class Ssm:
+        def get_parameter(self, Name):
+            calls.append("get")
+            os.kill(os.getpid(), signal.SIGINT)  # held
+            os.kill(os.getpid(), signal.SIGINT)  # acts at once
+            return {"Parameter": {"Value": lock.value}}
+
+        def delete_parameter(self, Name):
+            calls.append("delete")
+
+    err = io.StringIO()
+    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, err)
+    lock.value = "this run's"
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lock.release()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert calls == ["get"] and lock.value == "this run's"
+    assert err.getvalue().splitlines() == [
+        f"stopping once the lock ({LOCK}) is freed; Ctrl-C again stops at once, and may leave it held",
+        f"warning: {LOCK} may be held by this run (stopped twice while it was freed); once AWS answers, see and free it "
+        f"with: make unlock ENV={ENV}",
+    ]
+
+
+def test_a_run_stopped_again_while_its_lock_is_freed_still_says_what_stopped_it(aws):
+    # Ctrl-C as ExecuteChangeSet was answered, then twice more during the lock's release (AWS paused): the run said a
+    # bare "interrupted; to go on: the same command again", which found no changes and left the release unrecorded.
+    lock_taken(aws)
+    aws.deployed("cert-dns")
+    aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
+    requests_of(aws, "ExecuteChangeSet", raising=KeyboardInterrupt())
+
+    def stopped_twice(**_):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    aws.clients["ssm"].meta.events.register("provide-client-params.ssm.GetParameter", stopped_twice)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert aws.run("deploy", "--stack", "cert-dns", "--yes", locking=True) == 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert f"warning: {LOCK} may be held by this run (stopped twice while it was freed)" in aws.err, aws.err
+    assert aws.err.splitlines()[-1].startswith(
+        f"interrupted while asking CloudFormation to execute {cs_name('cert-dns')}; it may have started"
+    ), aws.err
 
 
 def test_stop_signals_held_leave_a_handler_set_outside_python_and_an_ignored_one_alone(monkeypatch):

@@ -411,16 +411,25 @@ def main(
             enabled_layers=environment.layers,
             on_aws=not endpoint,  # AWS_ENDPOINT_URL: an emulator (the sandbox), or another endpoint the commands take for one
         )
-        locked = locking and args.command in LOCKING_COMMANDS
+        locked, stopped_by = locking and args.command in LOCKING_COMMANDS, None
         try:
             if locked:
                 deployer.lock.take(args.command)
                 deployer.relaxed_marks.read()
             code = COMMANDS[args.command](Commands(deployer, args, layers, environment))
             finished = True
+        except BaseException as error:
+            stopped_by = error
+            raise
         finally:  # also on a failure and on Ctrl-C: the next run must not find the lock taken
             if locked:
-                deployer.lock.release()
+                try:
+                    deployer.lock.release()
+                except KeyboardInterrupt:
+                    # Stopped (again) while the lock was freed, which said so: what stopped the run, if anything,
+                    # is what it says, such as a change set that may have started, not a bare "interrupted".
+                    if stopped_by is None:
+                        raise
     except (Failure, OutputFailed) as error:
         failure = error
     except KeyboardInterrupt:

@@ -186,14 +186,23 @@ class EnvironmentLock:
 
     def release(self):
         """Free the lock if this run holds it (the parameter still has this run's value). A Ctrl-C,
-        SIGTERM or SIGHUP (the tools take the last two as Ctrl-C) waits until it is freed: arriving in
-        here, it would have left the lock taken. The wait is bounded by the calls' timeouts. Not after
-        a take the run was stopped in: AWS may not be answering (the take's reason to last), and a wait
-        with stops held would then be minutes of retries a second Ctrl-C could not end; one ends it,
-        saying the lock may be held."""
+        SIGTERM or SIGHUP (the tools take the last two as Ctrl-C) waits until it is freed, saying so:
+        arriving in here, it would have left the lock taken. A second one acts at once (AWS not answering
+        makes the wait minutes of retries), saying the lock may be held. After a take the run was
+        stopped in (AWS may not be answering: the take's reason to last), the first one acts at once."""
         if not self.interrupted:
-            with stops_held():
-                self.delete_if_held()
+            held = f"stopping once the lock ({self.name}) is freed; Ctrl-C again stops at once, and may leave it held"
+            try:
+                with stops_held(held=lambda: print(held, file=self.err, flush=True)):
+                    self.delete_if_held()
+            except KeyboardInterrupt:
+                if self.value is not None:  # a second stop, before it was freed (a held one acts once it is)
+                    print(
+                        f"warning: {self.name} may be held by this run (stopped twice while it was freed); "
+                        f"once AWS answers, see and free it with: make unlock ENV={self.env}",
+                        file=self.err,
+                    )
+                raise
             return
         if self.value is not None:  # said at once: AWS may take its retries to answer (a paused endpoint: minutes)
             print(f"stopping: freeing the lock this run was taking ({self.name}); Ctrl-C again stops at once", file=self.err, flush=True)
