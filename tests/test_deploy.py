@@ -4142,8 +4142,15 @@ LAST_IS_V2 = f"but the last release in the history ({HISTORY}) is v2 ({V2['time'
             [V0, V2],
             f"which no release in the history ({HISTORY}) names: it was released outside make deploy, or its release was not recorded",
         ),
+        (
+            # v1's release went unrecorded (a run stopped in its wait), then a change of settings alone redeployed v1 and
+            # a rollback went back to it: going by the history's order rolled back past the image that ran before v1
+            [V0, release("v1") | {"replaced": "v1"}, V2, release("v1") | {"replaced": "v2", "rolled_back_from": "v2"}],
+            f"whose own release the history ({HISTORY}) does not hold, only a redeploy of it or a rollback to it: its release "
+            "was not recorded",
+        ),
     ],
-    ids=["first release", "a release before it", "no release names it"],
+    ids=["first release", "a release before it", "no release names it", "only a redeploy and a rollback name it"],
 )
 def test_a_rollback_of_an_image_whose_release_the_history_missed_asks_which_image(aws, releases, why):
     # The rollback from v2 to v1 stopped waiting before it was recorded: v1 runs, the history ends

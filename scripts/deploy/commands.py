@@ -16,7 +16,7 @@ from scripts.deploy import diff, drift, guards, lock, logs, purge, tasks, text, 
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found, sandbox_gone
 from scripts.deploy.deployer import stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
-from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark
+from scripts.deploy.history import abandoned, of_the_stack, own_releases, previous_release, releases_record_what_they_replaced, stack_mark
 from scripts.deploy.layer import compact
 from scripts.deploy.status import ALREADY_EXECUTED, UPDATABLE, is_deployed
 from scripts.deploy.text import parameter_values
@@ -578,6 +578,13 @@ class Commands:
                 unknown = (
                     f"which no release in the history ({deployer.history.name}) names: it was released outside make deploy, or its "
                     "release was not recorded"
+                )
+            elif releases_record_what_they_replaced(releases) and not own_releases(releases, running):
+                # Named only by a redeploy of it or a rollback to it: what ran before its own release is not recorded,
+                # and going by the history's order would skip what ran in between (an unrecorded release's way back).
+                unknown = (
+                    f"whose own release the history ({deployer.history.name}) does not hold, only a redeploy of it or a rollback "
+                    "to it: its release was not recorded"
                 )
             else:
                 unknown = None

@@ -187,6 +187,12 @@ def own_releases(releases, image) -> list[int]:
     return [i for i, e in enumerate(releases) if e["image_tag"] == image and not e.get("rolled_back_from") and not redeploy(e)]
 
 
+def releases_record_what_they_replaced(releases) -> bool:
+    """Whether the history is of this tool's releases that record the image they replaced (`replaced`), not an
+    earlier one's, whose order alone tells what ran before."""
+    return any("replaced" in entry for entry in releases)
+
+
 def abandoned(releases, image) -> bool:
     """A rollback left the image after it last began to run (its latest entry: a release of it, or a rollback to
     it): never gone back to (no swinging between two). Counted from its own release alone, an image rolled
