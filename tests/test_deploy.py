@@ -3546,6 +3546,84 @@ def test_an_answer_that_gives_a_next_page_token_it_gave_before_stops_the_paging_
     )
 
 
+def test_an_allow_replace_update_that_rolled_back_puts_its_policy_back_and_says_it_is_not_still_relaxed(aws):
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", ALB_CHANGES)
+    aws.readers_not_deployed("alb")
+    aws.policy_relaxed("alb")
+    aws.execute("alb")
+    aws.poll(
+        "alb", stack_id("alb"), described("alb", "UPDATE_ROLLBACK_COMPLETE"), event("alb", stack("alb"), "UPDATE_ROLLBACK_COMPLETE", 60)
+    )
+    aws.policy_restored("alb")
+    assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 1
+    assert "ended UPDATE_ROLLBACK_COMPLETE" in aws.err and "still relaxed" not in aws.out + aws.err, aws.out + aws.err
+
+
+class ScriptedSsm:
+    """The release history's parameter as a list of versions (version n at index n - 1), PutParameter answered by
+    the functions given, one a write."""
+
+    def __init__(self, first, *puts):
+        self.versions, self.puts = [first], list(puts)
+
+    def get_parameter(self, Name):
+        return {"Parameter": {"Value": self.versions[-1], "Version": len(self.versions)}}
+
+    def get_parameter_history(self, Name, **_):
+        return {"Parameters": [{"Version": n + 1, "Value": value} for n, value in enumerate(self.versions)]}
+
+    def put_parameter(self, Name, Value, **_):
+        return self.puts.pop(0)(self, Value)
+
+
+def throttled_after_retries(ssm, value):
+    raise ClientError({"Error": {"Code": "ThrottlingException"}, "ResponseMetadata": {"RetryAttempts": 4}}, "PutParameter")
+
+
+ENTRY_A = {"time": "2026-01-01T00:00:00Z", "image_tag": "a", "revision": "r", "by": "x", "replaced": None}
+ENTRY_E = {"time": "2026-01-03T00:00:00Z", "image_tag": "e", "revision": "r", "by": "z", "replaced": "a"}
+
+
+@pytest.mark.parametrize(
+    "case", ["did not land", "an earlier release of the same image", "read back refused", "another run's release lost"]
+)
+def test_a_history_write_refused_after_retries_is_taken_for_recorded_only_if_the_history_holds_what_it_wrote(case):
+    """A write refused on a retry may have landed: read back, it counts as recorded only when the history holds every
+    entry it wrote (this run's, and another run's it merged), never by image tag alone, nor when it cannot be read."""
+    from scripts.deploy.history import ReleaseHistory, stored
+
+    entry, said = ENTRY_E, []
+    if case == "did not land":
+        ssm = ScriptedSsm(stored([ENTRY_A]), throttled_after_retries)
+    elif case == "an earlier release of the same image":
+        entry = ENTRY_A | {"time": "2026-01-05T00:00:00Z", "replaced": "b"}
+        ssm = ScriptedSsm(stored([ENTRY_A, ENTRY_A | {"image_tag": "b", "replaced": "a"}]), throttled_after_retries)
+    elif case == "read back refused":
+        ssm, reads = ScriptedSsm(stored([ENTRY_A]), throttled_after_retries), []
+        read = ssm.get_parameter
+
+        def get_parameter(Name):  # the read before the write answers; the read back does not
+            reads.append(Name)
+            if len(reads) > 1:
+                raise ClientError({"Error": {"Code": "ThrottlingException"}, "ResponseMetadata": {"RetryAttempts": 4}}, "GetParameter")
+            return read(Name)
+
+        ssm.get_parameter = get_parameter
+    else:
+        other = {"time": "2026-01-02T00:00:00Z", "image_tag": "b", "revision": "r", "by": "y", "replaced": "a"}
+
+        def another_run_wrote_between(ssm, value):  # version 2 the other run's, version 3 this one's: a merge follows
+            ssm.versions += [stored([ENTRY_A, other]), value]
+            return {"Version": 3}
+
+        ssm = ScriptedSsm(stored([ENTRY_A]), another_run_wrote_between, throttled_after_retries)
+    history = ReleaseHistory(ssm, ENV, said.append, lambda seconds: None)
+    with pytest.raises(ClientError):
+        history.record(entry)
+
+
 def test_the_history_keeps_the_newest_releases_whose_stored_value_fits_the_standard_tier():
     """The size is measured on the value written (compact JSON): measured with json.dumps's spaces, a
     history of long entries kept one release fewer than fits. Tags of many lengths, up to the longest

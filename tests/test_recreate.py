@@ -1475,7 +1475,7 @@ def test_a_rollback_stopped_after_its_update_says_it_is_done_and_that_another_go
     assert code == (130 if stop == "Ctrl-C" else 1), out + err
     assert out.splitlines()[-2:] == [
         "  the run stopped in service, after its stack operation: updated, 2 changes (the reason is below)",
-        f"  {first}-one runs: make rollback ENV={ENV} again would roll back one release further",
+        f"  the rollback to {first}-one is done and recorded: make rollback ENV={ENV} again would roll back from {first}-one too",
     ], out
 
 
@@ -1512,6 +1512,62 @@ def test_a_release_is_recorded_when_its_write_landed_unanswered_or_the_caller_ca
     assert last["image_tag"] == new, last
     if not fault.startswith("a history write"):
         assert last["by"] == "unknown (GetCallerIdentity: AccessDenied)", last
+
+
+def test_a_rollback_whose_release_was_not_recorded_says_no_more_than_its_warning(sandbox, run, monkeypatch):
+    # The history write refused (a warning: a rollback from it must name the image), then SetStackPolicy: the summary
+    # added that make rollback again would roll back one release further, which then refused, asking for TAG=.
+    from botocore.awsrequest import AWSResponse
+
+    deployed(sandbox, run)
+    first = SANDBOX.values["ImageTag"]
+    for tag in (f"{first}-one", f"{first}-two"):
+        assert run("deploy", "--stack", "service", "--image-tag", tag, "--yes")[0] == 0
+    history = f"/{templates.PROJECT}/{ENV}/service/releases"
+
+    def history_refused(params, **_):
+        if params.get("Name") == history:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "PutParameter")
+
+    def refused(**_):  # before-call: what a handler returns is the answer
+        return AWSResponse("", 403, {}, None), {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
+
+    on_each_client(monkeypatch, "provide-client-params.ssm.PutParameter", history_refused)
+    on_each_client(monkeypatch, "before-call.cloudformation.SetStackPolicy", refused)
+    code, out, err = run("rollback", "--stack", "service", "--yes")
+    monkeypatch.undo()
+    assert code == 1 and f"the release of {first}-one is live but not recorded" in out, out + err
+    assert out.splitlines()[-1] == "  the run stopped in service, after its stack operation: updated, 2 changes (the reason is below)", out
+
+
+@pytest.mark.parametrize("command", ["execute", "rollback"])
+def test_a_run_of_one_layer_stopped_before_or_after_its_stack_operation_says_the_summary_only_after(sandbox, run, monkeypatch, command):
+    from botocore.awsrequest import AWSResponse
+
+    deployed(sandbox, run)
+    first = SANDBOX.values["ImageTag"]
+    if command == "execute":
+        code, out, err = run("changeset", "--stack", "service", "--image-tag", f"{first}-reviewed")
+        assert code == 0, out + err
+        argv = ["execute", "--stack", "service", "--changeset", re.search(r"CHANGESET=(\S+)", out).group(1), "--yes"]
+    else:  # two releases: a rollback for each case
+        for tag in (f"{first}-one", f"{first}-two"):
+            assert run("deploy", "--stack", "service", "--image-tag", tag, "--yes")[0] == 0
+        argv = ["rollback", "--stack", "service", "--yes"]
+
+    def refused(**_):
+        return AWSResponse("", 403, {}, None), {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
+
+    # after its stack operation (the policy put back), then before it (its change set refused)
+    for operation, summed_up in (("SetStackPolicy", True), ("CreateChangeSet", False)):
+        if operation == "CreateChangeSet" and command == "execute":
+            continue  # make execute makes no change set
+        on_each_client(monkeypatch, f"before-call.cloudformation.{operation}", refused)
+        code, out, err = run(*argv)
+        monkeypatch.undo()
+        assert code == 1 and "AccessDenied" in err, out + err
+        stopped = "  the run stopped in service, after its stack operation: updated, 2 changes (the reason is below)"
+        assert (stopped in out.splitlines()) == summed_up and ("summary" in out) == summed_up, out
 
 
 def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its_layer_too(sandbox, run, monkeypatch):

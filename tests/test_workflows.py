@@ -945,6 +945,31 @@ def test_bench_runs_from_1_to_999_are_taken():
     assert [n for n in ("1", "999", "1000", "01") if re.fullmatch(bench.RUNS_GIVEN, n)] == ["1", "999"]
 
 
+@pytest.mark.parametrize("given", [None, "1", "7", "999"])
+def test_bench_takes_the_number_of_runs_bench_runs_gives_and_runs_that_many(given, monkeypatch, tmp_path):
+    import bench
+
+    if given is None:
+        monkeypatch.delenv("BENCH_RUNS", raising=False)
+    else:
+        monkeypatch.setenv("BENCH_RUNS", given)
+    runs = bench.runs_asked()
+    assert runs == (5 if given is None else int(given))
+    # and a figure is measured that many times (the review's, each in a copy of the project)
+    copies = []
+
+    def project_copy():
+        copies.append(tmp_path / f"copy{len(copies)}")
+        (copies[-1] / "params").mkdir(parents=True)
+        return copies[-1]
+
+    monkeypatch.setattr(bench, "project_copy", project_copy)
+    monkeypatch.setattr(bench, "add_environments", lambda *args: None)
+    monkeypatch.setattr(bench, "timed", lambda *args, **kwargs: 1.0)
+    cold, warm = bench.review_figures("python", min(runs, 3))
+    assert len(cold) == len(warm) == len(copies) == min(runs, 3)
+
+
 def test_make_help_says_what_env_and_stack_take():
     said = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()
     assert "  ENV=<env>      an environment of params/ (default: sandbox, the local sandbox; every other one must be named)" in said

@@ -65,15 +65,15 @@ class Commands:
         self.env = args.env
 
     @contextlib.contextmanager
-    def summed_up_if_stopped(self, layer, *then):
+    def summed_up_if_stopped(self, layer, then=lambda: ()):
         """A Ctrl-C or a failure after the layer's stack operation ended, in what follows it: the summary a run of
-        every layer says, that the operation was done, and then's lines."""
+        every layer says, that the operation was done, and the lines then() gives then."""
         deployer, started = self.deployer, self.deployer.clock()
         try:
             yield
         except BaseException:
             if layer.name in deployer.outcomes:
-                deployer.say(*text.summary([layer.name], deployer.outcomes, deployer.clock() - started, layer.name), *then)
+                deployer.say(*text.summary([layer.name], deployer.outcomes, deployer.clock() - started, layer.name), *then())
             raise
 
     def deploy(self) -> int:
@@ -619,8 +619,10 @@ class Commands:
         deployer.rolling_back_from = running
         deployer.repair = True
         # The image alone changes: the template, values and tags the stack runs, not output/'s, which may hold other changes.
-        done = f"  {printable(image_tag, one_line=True)} runs: make rollback ENV={self.env} again would roll back one release further"
-        with self.summed_up_if_stopped(layer, done):
+        shown = printable(image_tag, one_line=True)
+        # Recorded, the rollback is what a rollback goes back from (unrecorded, the warning said how to roll back from it).
+        done = f"  the rollback to {shown} is done and recorded: make rollback ENV={self.env} again would roll back from {shown} too"
+        with self.summed_up_if_stopped(layer, lambda: [done] if deployer.release_recorded else []):
             deployer.deploy(deployer.as_deployed(layer), image_tag, self.args.allow_replace)
         return 0
 

@@ -198,6 +198,7 @@ class Deployer:
         self.checked = set()  # the guards.py checks of the whole run that have looked (guards.CREATES, ...)
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         self.execution_asked = set()  # the layers whose ExecuteChangeSet this run sent (or began to)
+        self.release_recorded = False  # this run's release is in the release history (record_release)
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
         self.env, self.out, self.err, self.sleep, self.ask = env, out, err, sleep, ask
@@ -1136,6 +1137,7 @@ class Deployer:
                 entry["rolled_back_from"] = rolled_back_from
             entry["replaced"] = replaced  # None: the stack's first release
             self.history.record(entry)
+            self.release_recorded = True
         except AWS_ERRORS as error:
             self.say(
                 "warning: "
@@ -1143,10 +1145,11 @@ class Deployer:
             )
 
     def caller_arn(self) -> str:
-        """Who this run runs as, for the release history: a release is recorded all the same when it cannot be read."""
+        """Who this run runs as, for the release history: a release is recorded all the same when that is refused.
+        No answer ends the record (a warning): the history's own write would wait out the same retries."""
         try:
             return self.client("sts").get_caller_identity()["Arn"]
-        except AWS_ERRORS as error:
+        except ClientError as error:
             return f"unknown (GetCallerIdentity: {error_code(error)})"
 
     # --- one layer --------------------------------------------------------------------------

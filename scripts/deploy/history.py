@@ -84,7 +84,7 @@ class ReleaseHistory:
                 # what it wrote, then write again with it.
                 # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html
                 if error.response["Error"].get("Code") != "TooManyUpdates":
-                    if may_have_landed(error) and self.holds(entry):  # an earlier attempt wrote it; its answer was lost
+                    if may_have_landed(error) and self.holds(kept):  # an earlier attempt wrote it; its answer was lost
                         return
                     raise
                 self.say("the release history is being written by another run: reading it again in 1 s")
@@ -98,12 +98,14 @@ class ReleaseHistory:
             self.version = written
         self.say(f"warning: the release history (SSM parameter {self.name}) kept changing; {entry['image_tag']} may be missing from it")
 
-    def holds(self, entry) -> bool:
-        """Whether the history as it reads now holds entry; False when it cannot be read."""
+    def holds(self, entries) -> bool:
+        """Whether the history as it reads now holds every one of entries (what a write of them merged from
+        other runs' too); False when it cannot be read."""
         try:
-            return entry in self.releases()
+            now = self.releases()
         except AWS_ERRORS:
             return False
+        return all(entry in now for entry in entries)
 
     def versions(self):
         """(version, its value read as JSON) of each version of the parameter, page after page, as they
