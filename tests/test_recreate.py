@@ -1379,6 +1379,18 @@ def test_ctrl_c_outside_a_stack_operation_says_how_to_go_on_where_the_same_comma
         assert code == 0, out + err
 
 
+def test_execute_takes_the_layer_from_the_change_sets_name_when_stack_is_left_out(sandbox, run):
+    # make execute CHANGESET=<the name make changeset printed> said "execute needs STACK=<layer>", though the name says it.
+    deployed(sandbox, run)
+    code, out, err = run("changeset", "--stack", "service", "--image-tag", f"{SANDBOX.values['ImageTag']}-named")
+    assert code == 0, out + err
+    name = re.search(r"CHANGESET=(\S+)", out).group(1)
+    code, out, err = run("execute", "--changeset", "someone-elses-1", "--yes")  # a name of no stack of ours
+    assert code == 2 and err.startswith("error: execute needs STACK=<layer> (--stack); layers: "), err
+    code, out, err = run("execute", "--changeset", name, "--yes")
+    assert code == 0 and f"{stack('service')}: UPDATE_COMPLETE" in out, out + err
+
+
 @pytest.mark.parametrize(
     "stopped_at, going_on",
     [

@@ -35,7 +35,7 @@ from scripts.deploy.aws import (
 from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands, going_on_after_ctrl_c
 from scripts.deploy.deployer import Deployer
 from scripts.deploy.failure import Failure
-from scripts.deploy.layer import load_layer
+from scripts.deploy.layer import layer_named_in, load_layer
 from scripts.deploy.logs import parse_since
 from scripts.deploy.policies import ALLOW_ALL_POLICY
 from scripts.deploy.tasks import parse_command
@@ -217,6 +217,8 @@ def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
     if args.command in SERVICE_COMMANDS and not args.stack:
         args.stack = "service"
+    if args.command == "execute" and not args.stack and args.changeset:
+        args.stack = layer_named_in(args.changeset, args.env)  # STACK= left out: the layer the name says, if it is one of ours
     if args.action.upper() not in CONTINUE_ACTIONS:
         raise Failure(f"error: ACTION={args.action}: allowed: {' or '.join(CONTINUE_ACTIONS)}", 2)
     args.action = args.action.upper()

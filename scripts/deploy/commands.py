@@ -17,7 +17,7 @@ from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed,
 from scripts.deploy.deployer import stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import abandoned, of_the_stack, own_releases, previous_release, releases_record_what_they_replaced, stack_mark
-from scripts.deploy.layer import compact
+from scripts.deploy.layer import compact, layer_named_in
 from scripts.deploy.status import ALREADY_EXECUTED, UPDATABLE, is_deployed
 from scripts.deploy.text import parameter_values
 from templates.errors import RefusedFile, Terminated, printable
@@ -129,11 +129,7 @@ class Commands:
                     2,
                 ) from None
             if not_found(error):
-                named_for = max(  # this tool names a change set after its stack: <stack>-<time>-<revision>
-                    (other for other in templates.LAYERS if name.startswith(f"{templates.stack_name(self.env, other)}-")),
-                    key=lambda other: len(templates.stack_name(self.env, other)),
-                    default=layer.name,
-                )
+                named_for = layer_named_in(name, self.env) or layer.name
                 if named_for != layer.name:
                     raise Failure(
                         f"error: no change set {name} on stack {layer.stack}: its name is one of "

@@ -131,3 +131,10 @@ def configuration_problem(config, declared: frozenset) -> str | None:
     if not isinstance(config.get("StackPolicy", {}), dict):
         return "StackPolicy: not an object"
     return None
+
+
+def layer_named_in(change_set_name, env) -> str | None:
+    """The layer whose stack name starts a change set's name, as this tool names them (<stack>-<time>-<revision>): the
+    longest such stack name's, so that a layer whose stack name begins another's does not take that one's change sets."""
+    named = [layer for layer in templates.LAYERS if change_set_name.startswith(f"{templates.stack_name(env, layer)}-")]
+    return max(named, key=lambda layer: len(templates.stack_name(env, layer)), default=None)
