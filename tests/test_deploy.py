@@ -3586,6 +3586,19 @@ ENTRY_A = {"time": "2026-01-01T00:00:00Z", "image_tag": "a", "revision": "r", "b
 ENTRY_E = {"time": "2026-01-03T00:00:00Z", "image_tag": "e", "revision": "r", "by": "z", "replaced": "a"}
 
 
+def test_a_history_write_whose_retry_wrote_it_again_is_not_said_to_merge_another_runs():
+    # botocore retried a PutParameter whose answer was lost: two versions of this run's own, said as another run's write.
+    from scripts.deploy.history import ReleaseHistory, stored
+
+    def written_twice(ssm, value):
+        ssm.versions += [value, value]
+        return {"Version": len(ssm.versions)}
+
+    ssm, said = ScriptedSsm(stored([ENTRY_A]), written_twice), []
+    ReleaseHistory(ssm, ENV, said.append, lambda seconds: None).record(ENTRY_E)
+    assert said == [] and json.loads(ssm.versions[-1]) == [ENTRY_A, ENTRY_E], said
+
+
 @pytest.mark.parametrize(
     "case", ["did not land", "an earlier release of the same image", "read back refused", "another run's release lost"]
 )

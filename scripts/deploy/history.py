@@ -93,6 +93,8 @@ class ReleaseHistory:
                 continue
             if written == self.version + 1:
                 return
+            if all(self.at(version) == kept for version in range(self.version + 1, written)):
+                return  # the versions between are this write's own: botocore retried it, its first answer lost
             self.say(f"the release history changed while this run wrote it (version {self.version} to {written}): merging")
             entries = merged(entries, [e for e in self.at(written - 1) if e != entry])
             self.version = written
