@@ -93,10 +93,11 @@ class ReleaseHistory:
                 continue
             if written == self.version + 1:
                 return
-            if all(self.at(version) == kept for version in range(self.version + 1, written)):
-                return  # the versions between are this write's own: botocore retried it, its first answer lost
+            before = self.at(written - 1)
+            if written == self.version + 2 and before == kept:
+                return  # the version between is this write's own: botocore retried it, its first answer lost
             self.say(f"the release history changed while this run wrote it (version {self.version} to {written}): merging")
-            entries = merged(entries, [e for e in self.at(written - 1) if e != entry])
+            entries = merged(entries, [e for e in before if e != entry])
             self.version = written
         self.say(f"warning: the release history (SSM parameter {self.name}) kept changing; {entry['image_tag']} may be missing from it")
 
