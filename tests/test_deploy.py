@@ -3599,6 +3599,44 @@ def test_a_history_write_whose_retry_wrote_it_again_is_not_said_to_merge_another
     assert said == [] and json.loads(ssm.versions[-1]) == [ENTRY_A, ENTRY_E], said
 
 
+def test_another_runs_write_before_this_runs_first_attempt_and_its_retry_is_merged_back():
+    # B wrote version 2; this run's first attempt landed as 3 (its answer lost), botocore's retry as 4: merging from
+    # version 3 alone, this run's own, lost B's release.
+    from scripts.deploy.history import ReleaseHistory, stored
+
+    other = {"time": "2026-01-02T00:00:00Z", "image_tag": "b", "revision": "r", "by": "y", "replaced": "a"}
+
+    def b_then_this_write_twice(ssm, value):
+        ssm.versions += [stored([ENTRY_A, other]), value, value]
+        return {"Version": len(ssm.versions)}
+
+    def written(ssm, value):
+        ssm.versions.append(value)
+        return {"Version": len(ssm.versions)}
+
+    ssm, said = ScriptedSsm(stored([ENTRY_A]), b_then_this_write_twice, written), []
+    ReleaseHistory(ssm, ENV, said.append, lambda seconds: None).record(ENTRY_E)
+    assert json.loads(ssm.versions[-1]) == [ENTRY_A, other, ENTRY_E], said
+
+
+def test_a_landed_write_of_a_full_history_another_run_then_trimmed_is_taken_for_recorded():
+    # The history at its RELEASES_KEPT: this run's write landed (the retry throttled), then another run's write trimmed
+    # the oldest entry. The history holds this run's release, yet it was said not recorded: the read back asked for
+    # every entry this run wrote, the trimmed one too.
+    from scripts.deploy.history import RELEASES_KEPT, ReleaseHistory, stored, trimmed
+
+    old = [ENTRY_A | {"time": f"2026-01-01T00:00:{n:02d}Z", "image_tag": f"v{n}"} for n in range(1, RELEASES_KEPT + 1)]
+    theirs = ENTRY_A | {"time": "2026-02-01T00:00:01Z", "image_tag": "theirs", "replaced": "e"}
+
+    def landed_then_trimmed_by_another_run(ssm, value):
+        ssm.versions += [value, stored(trimmed([*json.loads(value), theirs]))]
+        raise ClientError({"Error": {"Code": "ThrottlingException"}, "ResponseMetadata": {"RetryAttempts": 4}}, "PutParameter")
+
+    ssm = ScriptedSsm(stored(old), landed_then_trimmed_by_another_run)
+    ReleaseHistory(ssm, ENV, lambda line: None, lambda seconds: None).record(ENTRY_E)  # no error: recorded
+    assert ENTRY_E in json.loads(ssm.versions[-1])
+
+
 @pytest.mark.parametrize(
     "case", ["did not land", "an earlier release of the same image", "read back refused", "another run's release lost"]
 )
@@ -3743,7 +3781,7 @@ def test_an_entry_that_is_no_release_is_left_out_and_the_releases_kept_also_in_a
     assert said == [
         f"warning: the release history (SSM parameter {HISTORY}) holds 1 entry that is no release, such as {str(bad)[:60]!r}: left out"
     ]
-    assert [entry["image_tag"] for entry in history.at(3)] == ["v1", "v3"]
+    assert [[entry["image_tag"] for entry in entries] for entries in history.between(2, 4)] == [["v1", "v3"]]
 
 
 @pytest.mark.parametrize(

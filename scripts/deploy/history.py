@@ -66,6 +66,7 @@ class ReleaseHistory:
 
     def record(self, entry):
         entries = self.releases()
+        theirs = []  # other runs' releases this write merged in: a write that may have landed must hold them too
         # SSM has no conditional write: each write makes the next version, so a version other than
         # the one read + 1 means another run wrote in between. Then its entries are read back from
         # the parameter's history and written again with ours, so that no release is lost.
@@ -84,20 +85,24 @@ class ReleaseHistory:
                 # what it wrote, then write again with it.
                 # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html
                 if error.response["Error"].get("Code") != "TooManyUpdates":
-                    if may_have_landed(error) and self.holds(kept):  # an earlier attempt wrote it; its answer was lost
+                    if may_have_landed(error) and self.holds([entry, *theirs]):  # an earlier attempt wrote it; its answer was lost
                         return
                     raise
                 self.say("the release history is being written by another run: reading it again in 1 s")
                 self.sleep(1)
-                entries = merged(entries, [e for e in self.releases() if e != entry])
+                found = [e for e in self.releases() if e != entry]
+                entries, theirs = merged(entries, found), theirs + [e for e in found if e not in entries]
                 continue
             if written == self.version + 1:
                 return
-            before = self.at(written - 1)
-            if written == self.version + 2 and before == kept:
-                return  # the version between is this write's own: botocore retried it, its first answer lost
+            # The versions between: another run's writes, or this write's own (botocore retried it, an answer lost).
+            others = [found for found in self.between(self.version, written) if found != kept]
+            if not others:
+                return
             self.say(f"the release history changed while this run wrote it (version {self.version} to {written}): merging")
-            entries = merged(entries, [e for e in before if e != entry])
+            for found in others:  # oldest first: each run's write holds what it read before it
+                found = [e for e in found if e != entry]
+                entries, theirs = merged(entries, found), theirs + [e for e in found if e not in entries]
             self.version = written
         self.say(f"warning: the release history (SSM parameter {self.name}) kept changing; {entry['image_tag']} may be missing from it")
 
@@ -130,10 +135,11 @@ class ReleaseHistory:
         lists = [(n, entries) for n, entries in self.versions() if n < version and isinstance(entries, list)]
         return max(lists, key=lambda found: found[0], default=(0, None))
 
-    def at(self, version) -> list[dict]:
-        """The release history as another run wrote it in that version of the parameter."""
-        found = next((entries for n, entries in self.versions() if n == version), None)
-        return [entry for entry in found if is_release(entry)] if isinstance(found, list) else []
+    def between(self, low, high) -> list[list[dict]]:
+        """The release history as each version after low and before high holds it, oldest first (one that is not a
+        list holds none)."""
+        found = sorted(((n, entries) for n, entries in self.versions() if low < n < high), key=lambda version: version[0])
+        return [[entry for entry in entries if is_release(entry)] if isinstance(entries, list) else [] for _, entries in found]
 
 
 def redeploy(entry) -> bool:
