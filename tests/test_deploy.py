@@ -5465,6 +5465,78 @@ def test_a_second_stop_signal_while_the_lock_is_freed_stops_at_once_saying_it_ma
     ]
 
 
+@pytest.mark.parametrize("failure", ["no answer", "an error answer"])
+def test_one_stop_while_a_release_that_then_fails_is_not_said_to_be_two(failure):
+    # A single Ctrl-C while the lock's release failed (AWS paused) warned that the run was "stopped twice".
+    from botocore.exceptions import ReadTimeoutError
+
+    class Ssm:
+        def get_parameter(self, Name):
+            os.kill(os.getpid(), signal.SIGINT)  # one, held
+            if failure == "no answer":
+                raise ReadTimeoutError(endpoint_url="http://127.0.0.1:9")
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "try later"}}, "GetParameter")
+
+    err = io.StringIO()
+    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, err)
+    lock.value = "this run's"
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):  # once the release ended
+            lock.release()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    lines = err.getvalue().splitlines()
+    assert lines[0] == f"stopping once the lock ({LOCK}) is freed; Ctrl-C again stops at once, and may leave it held", lines
+    assert lines[1].startswith(f"warning: {LOCK} may still be held (freeing it failed: ") and len(lines) == 2, lines
+
+
+def test_a_finished_run_stopped_twice_while_its_lock_is_freed_says_interrupted(aws):
+    lock_taken(aws)
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+
+    def stopped_twice(**_):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    aws.clients["ssm"].meta.events.register("provide-client-params.ssm.GetParameter", stopped_twice)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert aws.run("deploy", "--stack", "cert-dns", "--yes", locking=True) == 130, aws.err
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert aws.err.splitlines()[-1] == "interrupted", aws.err
+
+
+def test_a_stop_signal_while_the_runs_connections_are_closed_is_one_line_not_a_traceback(aws, monkeypatch):
+    # A third Ctrl-C in urllib3's pool clean-up, a weakref finalizer, printed "Exception ignored in: <finalize object
+    # ...>" and a traceback: Python cannot raise from a finalizer, and reports what it could not raise.
+    import weakref
+
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+    close, unraisable = deploy.Deployer.close, []
+
+    class Pool:
+        pass
+
+    def stopped_while_closing(self):
+        pool = Pool()
+        weakref.finalize(pool, os.kill, os.getpid(), signal.SIGINT)
+        del pool  # its finalizer runs here, as urllib3's do in close()
+        close(self)
+
+    monkeypatch.setattr(deploy.Deployer, "close", stopped_while_closing)
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert aws.run("deploy", "--stack", "cert-dns") == 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert aws.err == "interrupted\n" and unraisable == [], (aws.err, unraisable)
+
+
 def test_a_run_stopped_again_while_its_lock_is_freed_still_says_what_stopped_it(aws):
     # Ctrl-C as ExecuteChangeSet was answered, then twice more during the lock's release (AWS paused): the run said a
     # bare "interrupted; to go on: the same command again", which found no changes and left the release unrecorded.

@@ -39,7 +39,7 @@ from scripts.deploy.layer import layer_named_in, load_layer
 from scripts.deploy.logs import parse_since
 from scripts.deploy.policies import ALLOW_ALL_POLICY
 from scripts.deploy.tasks import parse_command
-from templates.errors import ANY_CONTROL_CHARACTER, INTERRUPTED, READER_GONE, Output, OutputFailed, ReaderGone, report
+from templates.errors import ANY_CONTROL_CHARACTER, INTERRUPTED, READER_GONE, Output, OutputFailed, ReaderGone, report, stops_held
 from templates.generation import OUTPUT_DIR, PARAMS_DIR
 from templates.inputs import IMAGE_TAG
 from templates.params import (
@@ -443,7 +443,11 @@ def main(
         failure = Failure(explain(error, args.env))
     finally:
         if deployer:
-            deployer.close()
+            try:
+                with stops_held():  # a stop signal inside urllib3's pool clean-up was a traceback ("Exception ignored")
+                    deployer.close()
+            except KeyboardInterrupt:
+                failure = failure or Failure(INTERRUPTED, 130)
     stdout_lost = out.failure and not isinstance(failure, OutputFailed)  # a command that changes things went on to its end
     if stdout_lost:
         report(OutputFailed(out.failure), err)

@@ -191,12 +191,13 @@ class EnvironmentLock:
         makes the wait minutes of retries), saying the lock may be held. After a take the run was
         stopped in (AWS may not be answering: the take's reason to last), the first one acts at once."""
         if not self.interrupted:
-            held = f"stopping once the lock ({self.name}) is freed; Ctrl-C again stops at once, and may leave it held"
+            held, ended = f"stopping once the lock ({self.name}) is freed; Ctrl-C again stops at once, and may leave it held", []
             try:
                 with stops_held(held=lambda: print(held, file=self.err, flush=True)):
-                    self.delete_if_held()
+                    self.delete_if_held()  # freed, or said may still be held
+                    ended.append(True)
             except KeyboardInterrupt:
-                if self.value is not None:  # a second stop, before it was freed (a held one acts once it is)
+                if not ended:  # a second stop, before the release ended (a held one acts once it has)
                     print(
                         f"warning: {self.name} may be held by this run (stopped twice while it was freed); "
                         f"once AWS answers, see and free it with: make unlock ENV={self.env}",
