@@ -4275,8 +4275,8 @@ LAST_IS_V2 = f"but the last release in the history ({HISTORY}) is v2 ({V2['time'
             # v1's release went unrecorded (a run stopped in its wait), then a change of settings alone redeployed v1 and
             # a rollback went back to it: going by the history's order rolled back past the image that ran before v1
             [V0, release("v1") | {"replaced": "v1"}, V2, release("v1") | {"replaced": "v2", "rolled_back_from": "v2"}],
-            f"whose own release the history ({HISTORY}) does not hold, only a redeploy of it or a rollback to it: its release "
-            "was not recorded",
+            f"whose own release the history ({HISTORY}) does not hold (not recorded, or trimmed from it), though a redeploy of "
+            "it there says it ran",
         ),
     ],
     ids=["first release", "a release before it", "no release names it", "only a redeploy and a rollback name it"],
@@ -5307,6 +5307,17 @@ def test_a_deploy_holds_the_environments_lock_and_frees_it(aws):
     aws.empty_change_set("cert-dns")
     lock_freed(aws)
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
+
+
+def test_a_change_set_name_goes_to_the_layer_whose_stack_name_is_the_longest_that_begins_it(monkeypatch):
+    # No stack name of today's layers begins another's; a layer named "release" would begin release-alarms's.
+    from scripts.deploy.layer import layer_named_in
+
+    monkeypatch.setattr(templates, "LAYERS", {**templates.LAYERS, "release": None})
+    name = f"{templates.stack_name(ENV, 'release-alarms')}-20260101000000000-abc1234"
+    assert layer_named_in(name, ENV) == "release-alarms"
+    assert layer_named_in(name.replace("release-alarms", "release"), ENV) == "release"
+    assert layer_named_in(f"{templates.stack_name('other', 'alb')}-20260101000000000-abc1234", ENV) is None
 
 
 def test_a_lock_that_cannot_be_freed_is_named_with_make_unlock_not_with_the_command_again(aws):

@@ -237,14 +237,14 @@ def test_logs_after_a_destroy_read_the_log_group_it_retained_while_it_is_the_sta
     )
 
 
-@pytest.mark.parametrize("answer", ["none in time", "AccessDenied"])
+@pytest.mark.parametrize("answer", ["none in time", "ThrottlingException", "InternalFailure", "AccessDenied", "AccessDeniedException"])
 def test_logs_after_a_destroy_whose_look_for_the_deleted_stack_fails_say_why_unless_it_was_refused(sandbox, run, monkeypatch, answer):
     # A ListStacks that got no answer was taken for a refusal: "not deployed: make deploy", hiding the log group to read.
     from botocore.exceptions import ReadTimeoutError
 
     deploy_and_destroy(sandbox, run)
-    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "ListStacks")
-    failure = denied if answer == "AccessDenied" else ReadTimeoutError(endpoint_url=sandbox.environment()["AWS_ENDPOINT_URL"])
+    answered = ClientError({"Error": {"Code": answer, "Message": "no"}}, "ListStacks")
+    failure = answered if answer != "none in time" else ReadTimeoutError(endpoint_url=sandbox.environment()["AWS_ENDPOINT_URL"])
 
     def fails(**_):
         raise failure
@@ -253,10 +253,11 @@ def test_logs_after_a_destroy_whose_look_for_the_deleted_stack_fails_say_why_unl
     code, out, err = run("logs")
     monkeypatch.undo()
     not_deployed = f"error: {stack('service')} is not deployed: make deploy ENV={ENV} deploys every layer in order\n"
-    if answer == "AccessDenied":  # may not list deleted stacks (a role that reads logs alone): nothing retained to look for
+    if answer.startswith("AccessDenied"):  # may not list deleted stacks (a role that reads logs alone): nothing retained to look for
         assert (code, err) == (1, not_deployed), out + err
     else:
-        assert code == 1 and "did not answer in time" in err and "not deployed" not in err, out + err
+        said = "did not answer in time" if answer == "none in time" else answer
+        assert code == 1 and said in err and "not deployed" not in err, out + err
 
 
 def test_logs_read_no_log_group_a_stack_this_tool_did_not_make_retained(sandbox, run):
@@ -1526,6 +1527,18 @@ def test_a_release_is_recorded_when_its_write_landed_unanswered_or_the_caller_ca
         assert last["by"] == "unknown (GetCallerIdentity: AccessDenied)", last
 
 
+def test_a_rollback_from_an_image_a_rollback_went_to_by_tag_goes_back_past_the_image_it_left(sandbox, run):
+    # Every step recorded: a rollback by TAG= to an image never released, then make rollback, asked for TAG= as if a
+    # release had gone unrecorded. What ran before the hotfix is the image it left, which a rollback does not go back to.
+    deployed(sandbox, run)
+    first = SANDBOX.values["ImageTag"]
+    for tag in (f"{first}-one", f"{first}-two"):
+        assert run("deploy", "--stack", "service", "--image-tag", tag, "--yes")[0] == 0
+    assert run("rollback", "--stack", "service", "--image-tag", f"{first}-hotfix", "--yes")[0] == 0
+    code, out, err = run("rollback", "--stack", "service", "--yes")
+    assert code == 0 and f"rolling back {stack('service')} from {first}-hotfix to {first}-one " in out, out + err
+
+
 def test_a_rollback_whose_release_was_not_recorded_says_no_more_than_its_warning(sandbox, run, monkeypatch):
     # The history write refused (a warning: a rollback from it must name the image), then SetStackPolicy: the summary
     # added that make rollback again would roll back one release further, which then refused, asking for TAG=.
@@ -1580,6 +1593,25 @@ def test_a_run_of_one_layer_stopped_before_or_after_its_stack_operation_says_the
         assert code == 1 and "AccessDenied" in err, out + err
         stopped = "  the run stopped in service, after its stack operation: updated, 2 changes (the reason is below)"
         assert (stopped in out.splitlines()) == summed_up and ("summary" in out) == summed_up, out
+
+
+def test_a_release_whose_caller_is_not_answered_is_said_not_recorded(sandbox, run, monkeypatch):
+    # Only a refused GetCallerIdentity records "unknown": one not answered ends the record (the history's own write
+    # would wait out the same retries, with Ctrl-C held), saying how to roll back from the release.
+    from botocore.exceptions import ReadTimeoutError
+
+    deployed(sandbox, run)
+    new = f"{SANDBOX.values['ImageTag']}-unanswered"
+
+    def unanswered(**_):
+        raise ReadTimeoutError(endpoint_url=sandbox.environment()["AWS_ENDPOINT_URL"])
+
+    on_each_client(monkeypatch, "before-call.sts.GetCallerIdentity", unanswered)
+    code, out, err = run("deploy", "--stack", "service", "--image-tag", new, "--yes")
+    monkeypatch.undo()
+    assert code == 0 and f"the release of {new} is live but not recorded" in out, out + err
+    history = json.loads(sandbox.client("ssm").get_parameter(Name=f"/{templates.PROJECT}/{ENV}/service/releases")["Parameter"]["Value"])
+    assert history[-1]["image_tag"] != new, history[-1]
 
 
 def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its_layer_too(sandbox, run, monkeypatch):

@@ -16,7 +16,7 @@ from scripts.deploy import diff, drift, guards, lock, logs, purge, tasks, text, 
 from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found, sandbox_gone
 from scripts.deploy.deployer import stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
-from scripts.deploy.history import abandoned, of_the_stack, own_releases, previous_release, releases_record_what_they_replaced, stack_mark
+from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark, unrecorded_release_of
 from scripts.deploy.layer import compact, layer_named_in
 from scripts.deploy.status import ALREADY_EXECUTED, UPDATABLE, is_deployed
 from scripts.deploy.text import parameter_values
@@ -575,12 +575,12 @@ class Commands:
                     f"which no release in the history ({deployer.history.name}) names: it was released outside make deploy, or its "
                     "release was not recorded"
                 )
-            elif releases_record_what_they_replaced(releases) and not own_releases(releases, running):
-                # Named only by a redeploy of it or a rollback to it: what ran before its own release is not recorded,
-                # and going by the history's order would skip what ran in between (an unrecorded release's way back).
+            elif unrecorded_release_of(releases, running):
+                # A redeploy of it says it ran before any release of it the history holds: what ran before that release
+                # is not recorded, and going by the history's order would skip what ran in between.
                 unknown = (
-                    f"whose own release the history ({deployer.history.name}) does not hold, only a redeploy of it or a rollback "
-                    "to it: its release was not recorded"
+                    f"whose own release the history ({deployer.history.name}) does not hold (not recorded, or trimmed from it), "
+                    "though a redeploy of it there says it ran"
                 )
             else:
                 unknown = None

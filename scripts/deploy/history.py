@@ -198,10 +198,12 @@ def own_releases(releases, image) -> list[int]:
     return [i for i, e in enumerate(releases) if e["image_tag"] == image and not e.get("rolled_back_from") and not redeploy(e)]
 
 
-def releases_record_what_they_replaced(releases) -> bool:
-    """Whether the history is of this tool's releases that record the image they replaced (`replaced`), not an
-    earlier one's, whose order alone tells what ran before."""
-    return any("replaced" in entry for entry in releases)
+def unrecorded_release_of(releases, image) -> bool:
+    """Whether the image ran before any release of it the history holds: a redeploy of it (an update that kept it)
+    comes first, so its own release went unrecorded (a run stopped in its wait) or was trimmed. A rollback to an image
+    by TAG= is no release of it either, and says nothing of one: what ran before it is the image it left's."""
+    first_release = next((i for i in own_releases(releases, image)), len(releases))
+    return any(redeploy(entry) and entry["image_tag"] == image for entry in releases[:first_release])
 
 
 def abandoned(releases, image) -> bool:

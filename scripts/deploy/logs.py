@@ -85,7 +85,10 @@ def log_group_to_read(deployer) -> str:
     try:
         kept = purge.kept_log_group(deployer, stack)
     except ClientError as error:  # only a look after a destroy: where deleted stacks may not be listed, the service is not deployed
-        if not error_code(error).startswith("AccessDenied"):  # no answer, throttled, a server error: said as it is
+        # AccessDenied (STS, IAM's query APIs) or AccessDeniedException (CloudFormation's and the JSON APIs' common errors:
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/CommonErrors.html); anything else (throttled,
+        # a server error) is said as it is
+        if not error_code(error).startswith("AccessDenied"):
             raise
         kept = None
     if kept is None:
