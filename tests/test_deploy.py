@@ -4213,6 +4213,19 @@ def test_the_previous_release_is_what_ran_before_the_running_images_own_release(
     )
     # What ran before, whose own release is not in the history (cut short): named by its tag alone.
     assert deploy.history.previous_release([released("C", "B")], "C") == {"image_tag": "B"}
+    # An image reached by a rollback only (TAG=, never released): what ran before the image that rollback left.
+    assert back_from([a, b, c, released("X", "C", rolled_back_from="C")], "X") == "B"
+    assert back_from([a, b, released("X", "B", rolled_back_from="B"), released("X", "X")], "X") == "A"  # and redeployed
+    # Where the history misses a release or rollback (a run stopped in its wait: an entry's `replaced` is not the
+    # image of the entry before it), a model of random histories found rollbacks to a wrong image; none now:
+    # A left by an unrecorded rollback to B, then TAG=C: A is no way back.
+    assert back_from([a, released("C", "B", rolled_back_from="B")], "C") is None
+    # B and C released unrecorded, D released, rolled back (TAG=) to C: what ran before C (B) is not in the history.
+    assert back_from([a, released("D", "C"), released("C", "D", rolled_back_from="D")], "C") is None
+    # A released unrecorded first: the history's start is cut, and B came after A.
+    assert back_from([released("B", "A"), released("C", "B"), released("A", "C", rolled_back_from="C")], "A") is None
+    # B to A by a rollback, back to B by an unrecorded TAG=B (which left A), then a redeploy of B: A is no way back.
+    assert back_from([a, b, released("A", "B", rolled_back_from="B"), released("B", "B")], "B") is None
 
 
 def test_a_question_with_stdout_closed_from_the_start_is_refused_not_asked():
@@ -4308,7 +4321,8 @@ def test_a_rollback_of_an_image_whose_release_the_history_missed_asks_which_imag
         (
             [],
             f"error: nothing earlier to roll back to: the release history (SSM parameter {HISTORY}) names no image that ran before the "
-            f"running one (image tag {HOSTILE_SHOWN}) and was not rolled back from since; name one with TAG=<image tag>\n",
+            f"running one (image tag {HOSTILE_SHOWN}) and was not rolled back from since, or misses a release or rollback after it "
+            "(a run stopped in its wait); name one with TAG=<image tag>\n",
         ),
     ],
     ids=["no release names it", "no release at all"],

@@ -593,7 +593,8 @@ class Commands:
             if release is None:
                 raise Failure(
                     f"error: nothing earlier to roll back to: the release history (SSM parameter {deployer.history.name}) names no image that ran "
-                    f"before the running one (image tag {said}) and was not rolled back from since; name one with TAG=<image tag>"
+                    f"before the running one (image tag {said}) and was not rolled back from since, or misses a release or rollback after it "
+                    "(a run stopped in its wait); name one with TAG=<image tag>"
                 )
             image_tag = release["image_tag"]
             released = (

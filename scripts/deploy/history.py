@@ -199,11 +199,20 @@ def own_releases(releases, image) -> list[int]:
 
 
 def unrecorded_release_of(releases, image) -> bool:
-    """Whether the image ran before any release of it the history holds: a redeploy of it (an update that kept it)
-    comes first, so its own release went unrecorded (a run stopped in its wait) or was trimmed. A rollback to an image
-    by TAG= is no release of it either, and says nothing of one: what ran before it is the image it left's."""
-    first_release = next((i for i in own_releases(releases, image)), len(releases))
-    return any(redeploy(entry) and entry["image_tag"] == image for entry in releases[:first_release])
+    """Whether the image ran before any entry of it the history holds: its first entry is a redeploy of it (an update
+    that kept it), or an entry before that names it as the image it replaced or left. Its own release then went
+    unrecorded (a run stopped in its wait) or was trimmed. A rollback to it by TAG= is no release of it, and says
+    nothing of one."""
+    first = next((i for i, entry in enumerate(releases) if entry["image_tag"] == image), len(releases))
+    named_before = any(image in (entry.get("replaced"), entry.get("rolled_back_from")) for entry in releases[:first])
+    return named_before or (first < len(releases) and redeploy(releases[first]))
+
+
+def chain_broken(releases, start) -> bool:
+    """Whether an entry from start on names another image as the one it replaced than the entry before it: a
+    release or rollback between the two was not recorded (a run stopped in its wait), and what ran since is not
+    known from the history."""
+    return any(releases[i].get("replaced") != releases[i - 1]["image_tag"] for i in range(max(start, 1), len(releases)))
 
 
 def abandoned(releases, image) -> bool:
@@ -214,19 +223,35 @@ def abandoned(releases, image) -> bool:
     return any(e.get("rolled_back_from") == image for e in releases[last + 1 :])
 
 
-def previous_release(releases, running) -> dict | None:
-    """The release to roll back to: what ran before the running image was released, as that release
-    recorded it (`replaced`), not counting releases that were rollbacks or redeployed the same image
-    (a rollback from J, reached by rolling back from K, goes to what ran before J's own release). A
-    history written before releases recorded it: the latest release before the running image's first
-    one that was never rolled back from."""
+def previous_release(releases, running, whole=None) -> dict | None:
+    """The release to roll back to: what ran before the running image was released, as that release recorded it
+    (`replaced`), not counting releases that were rollbacks or redeployed the same image (a rollback from J, reached
+    by rolling back from K, goes to what ran before J's own release); for an image reached only by a rollback to it
+    (TAG=), what ran before the image that rollback left. None when nothing did, when a rollback left it since, or
+    when the history misses a release or rollback after it (chain_broken: it may not be the way back). A history
+    written before releases recorded `replaced`: the latest release before the running image's first one that was
+    never rolled back from. whole: the history the releases are the start of (a rollback's recursion)."""
+    whole = releases if whole is None else whole
+    if not any("replaced" in entry for entry in releases):
+        left = {entry["rolled_back_from"] for entry in releases if entry.get("rolled_back_from")} | {running}
+        first = next((i for i, entry in enumerate(releases) if entry["image_tag"] == running), len(releases))
+        return next((entry for entry in reversed(releases[:first]) if entry["image_tag"] not in left), None)
     own = own_releases(releases, running)
-    if own and "replaced" in releases[own[-1]]:
+    if own:
         target = releases[own[-1]]["replaced"]
-        if target is None or abandoned(releases, target):
-            return None  # the stack's first release; or what ran before was rolled back from since: not gone back to
-        # {"image_tag"} alone: its own release is not in the history (cut short, or an earlier stack's)
-        return next((e for e in reversed(releases) if e["image_tag"] == target), {"image_tag": target})
-    left = {entry["rolled_back_from"] for entry in releases if entry.get("rolled_back_from")} | {running}
-    first = next((i for i, entry in enumerate(releases) if entry["image_tag"] == running), len(releases))
-    return next((entry for entry in reversed(releases[:first]) if entry["image_tag"] not in left), None)
+    else:
+        back = [i for i, entry in enumerate(releases) if entry["image_tag"] == running and entry.get("rolled_back_from")]
+        # the history's start cut (trimmed, or its first release unrecorded): the image's own release may have been there
+        if not back or releases[0].get("replaced") is not None or chain_broken(releases, back[-1]):
+            return None
+        found = previous_release(releases[: back[-1]], releases[back[-1]]["rolled_back_from"], whole)
+        target = found and found["image_tag"]
+    if target is None or target == running or abandoned(whole, target):
+        return None  # the stack's first release; or what ran before was rolled back from since: not gone back to
+    # What ran since the evidence: since the running image's own release, which names the image before it; for an
+    # image reached by a rollback, since the image to go back to last ran (from the start when it has no entry).
+    last = max((i for i, entry in enumerate(whole) if entry["image_tag"] == target), default=-1)
+    if chain_broken(whole, own[-1] + 1 if own else last + 1):
+        return None
+    # {"image_tag"} alone: its own release is not in the history (cut short, or an earlier stack's)
+    return next((entry for entry in reversed(whole) if entry["image_tag"] == target), {"image_tag": target})
