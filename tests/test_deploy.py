@@ -82,7 +82,7 @@ from scripts.deploy import advice, deployer, drift, guards, lock, logs, purge, z
 from scripts.deploy import status as deploy_status
 from scripts.deploy import text as deploy_text
 from scripts.deploy.aws import NO_STACK, explain
-from scripts.deploy.history import ReleaseHistory
+from scripts.deploy.history import RELEASES_KEPT, ReleaseHistory, stored, trimmed
 from scripts.deploy.policies import RelaxedPolicyMarks
 from templates import generation
 from templates.alb import REGIONS
@@ -6937,3 +6937,216 @@ def test_status_names_the_change_sets_that_could_still_run(aws, listed):
     else:
         assert f"  note: the change sets of {stack('cert-dns')} could not be listed (AccessDenied); its line below shows none" in aws.out
         assert "could still run" not in last
+
+
+# --- the release history's writes and the rollback's choice, from reviews of them ----------------------------
+def landed_unanswered(ssm, value):
+    ssm.versions.append(value)
+    throttled_after_retries(ssm, value)
+
+
+def written(ssm, value):
+    ssm.versions.append(value)
+    return {"Version": len(ssm.versions)}
+
+
+def too_many_updates(ssm, value):
+    raise ClientError({"Error": {"Code": "TooManyUpdates"}}, "PutParameter")
+
+
+# --- history.record ------------------------------------------------------------------------------
+
+
+def test_a_landed_write_whose_own_trim_dropped_another_runs_entry_is_taken_for_recorded():
+    # 20 releases, no redeploy; B recorded a redeploy meanwhile. This run's write merges it, then its own trim drops
+    # it (the oldest redeploy goes first). The write landed (answer lost): holds([entry, *theirs]) asks for B's
+    # redeploy, which this run's own write left out: "not recorded" for a release that is.
+    old = [
+        ENTRY_A | {"time": f"2026-01-01T00:00:{n:02d}Z", "image_tag": f"v{n}", "replaced": f"v{n - 1}"} for n in range(1, RELEASES_KEPT + 1)
+    ]
+    redeploy_b = ENTRY_A | {"time": "2026-01-02T00:00:00Z", "image_tag": "v20", "replaced": "v20", "by": "b"}
+
+    def b_wrote_first(ssm, value):
+        ssm.versions.append(stored(trimmed([*old, redeploy_b])))
+        return written(ssm, value)
+
+    ssm = ScriptedSsm(stored(old), b_wrote_first, landed_unanswered)
+    ReleaseHistory(ssm, ENV, lambda line: None, lambda seconds: None).record(ENTRY_E)  # raised ThrottlingException
+    assert ENTRY_E in json.loads(ssm.versions[-1])
+
+
+def test_a_history_busy_at_every_try_leaves_the_release_unrecorded_and_says_so():
+    # RELEASE_WRITE_TRIES exhausted by TooManyUpdates: nothing of this run's was written, yet record() returns as if it
+    # were (Deployer.record_release then sets release_recorded: the summary says "done and recorded").
+    ssm = ScriptedSsm(stored([ENTRY_A]), too_many_updates, too_many_updates, too_many_updates)
+    said = []
+    with pytest.raises(ClientError):
+        ReleaseHistory(ssm, ENV, said.append, lambda seconds: None).record(ENTRY_E)
+    assert ENTRY_E not in json.loads(ssm.versions[-1])
+
+
+def test_tries_that_kept_meeting_other_runs_writes_say_another_runs_release_may_be_missing_not_this_ones():
+    other = [ENTRY_A | {"time": f"2026-01-02T00:00:0{n}Z", "image_tag": f"b{n}", "replaced": "a"} for n in range(3)]
+
+    def another_then_ours(n):
+        def put(ssm, value):
+            ssm.versions.append(stored([ENTRY_A, other[n]]))
+            return written(ssm, value)
+
+        return put
+
+    ssm, said = ScriptedSsm(stored([ENTRY_A]), *(another_then_ours(n) for n in range(3))), []
+    ReleaseHistory(ssm, ENV, said.append, lambda seconds: None).record(ENTRY_E)
+    assert ENTRY_E in json.loads(ssm.versions[-1])  # ours is there: b2 is what may be missing
+    assert not any("; e may be missing" in line for line in said), said
+
+
+def test_the_versions_between_are_read_from_every_page_in_any_order():
+    class Paged(ScriptedSsm):
+        def get_parameter_history(self, Name, NextToken=None, **_):
+            every = [{"Version": n + 1, "Value": value} for n, value in enumerate(self.versions)][::-1]
+            start = int(NextToken or 0)
+            page = {"Parameters": every[start : start + 2]}
+            if start + 2 < len(every):
+                page["NextToken"] = str(start + 2)
+            return page
+
+    values = [stored([ENTRY_A | {"image_tag": f"v{n}"}]) for n in range(1, 7)]
+    ssm = Paged(values[0])
+    ssm.versions = list(values)
+    found = ReleaseHistory(ssm, ENV, None, None).between(1, 6)
+    assert [entries[0]["image_tag"] for entries in found] == ["v2", "v3", "v4", "v5"]
+
+
+def test_a_hand_edit_between_the_read_and_the_write_is_merged_as_none_and_loses_nothing():
+    def hand_edit_then_ours(ssm, value):
+        ssm.versions.append('{"not": "a list"}')
+        return written(ssm, value)
+
+    ssm = ScriptedSsm(stored([ENTRY_A]), hand_edit_then_ours, written)
+    ReleaseHistory(ssm, ENV, lambda line: None, lambda seconds: None).record(ENTRY_E)
+    assert json.loads(ssm.versions[-1]) == [ENTRY_A, ENTRY_E]
+
+
+def test_versions_between_are_merged_oldest_first_keeping_the_history_in_order():
+    # Mutation killer: merging the versions between newest first puts B's release after C's.
+    b = ENTRY_A | {"time": "2026-01-02T00:00:00Z", "image_tag": "b", "replaced": "a"}
+    c = ENTRY_A | {"time": "2026-01-02T00:00:01Z", "image_tag": "c", "replaced": "b"}
+
+    def b_c_then_ours(ssm, value):
+        ssm.versions += [stored([ENTRY_A, b]), stored([ENTRY_A, b, c])]
+        return written(ssm, value)
+
+    ssm = ScriptedSsm(stored([ENTRY_A]), b_c_then_ours, written)
+    ReleaseHistory(ssm, ENV, lambda line: None, lambda seconds: None).record(ENTRY_E)
+    assert json.loads(ssm.versions[-1]) == [ENTRY_A, b, c, ENTRY_E]
+
+
+# --- rollback: when TAG= is asked for -------------------------------------------------------------
+
+
+def rel(tag, replaced, rolled_back_from=None):
+    entry = release(tag) | {"replaced": replaced}
+    return entry | {"rolled_back_from": rolled_back_from} if rolled_back_from else entry
+
+
+def test_a_settings_change_after_a_rollback_by_tag_does_not_make_rollback_ask_for_tag():
+    # v1 never released: reached by make rollback TAG=v1 from v2. Without the redeploy, make rollback goes to v0;
+    # one settings change later (a redeploy of v1), it asks for TAG= saying v1's release was not recorded.
+    base = [rel("v0", None), rel("v2", "v0"), rel("v1", "v2", rolled_back_from="v2")]
+    assert not deploy.history.unrecorded_release_of(base, "v1") and deploy.history.previous_release(base, "v1")["image_tag"] == "v0"
+    assert not deploy.history.unrecorded_release_of([*base, rel("v1", "v1")], "v1")
+
+
+def test_a_release_that_records_what_it_replaced_is_rolled_back_from_despite_an_older_redeploy():
+    # ... and after v3, v1 released again by make deploy TAG=v1 (recorded, replaced v3): the way back is v3, known.
+    entries = [rel("v0", None), rel("v2", "v0"), rel("v1", "v2", rolled_back_from="v2"), rel("v1", "v1"), rel("v3", "v1"), rel("v1", "v3")]
+    assert deploy.history.previous_release(entries, "v1")["image_tag"] == "v3"
+    assert not deploy.history.unrecorded_release_of(entries, "v1")
+
+
+def test_a_redeploy_after_an_unrecorded_release_refuses_the_rollback():
+    # v1, then v2, then v1 again by make deploy TAG=v1 whose wait stopped (unrecorded), then a settings change (a
+    # redeploy of v1, recorded). v2 ran before v1: make rollback went to v0 without a word.
+    entries = [rel("v0", None), rel("v1", "v0"), rel("v2", "v1"), rel("v1", "v1")]
+    assert deploy.history.previous_release(entries, "v1") is None  # the redeploy's replaced (v1) is not the image before it (v2)
+
+
+# --- lock release ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_one_stop_signal_after_the_lock_was_freed_acts_once_the_release_ends_without_a_warning(signum):
+    class Ssm:
+        def get_parameter(self, Name):
+            return {"Parameter": {"Value": "this run's"}}
+
+        def delete_parameter(self, Name):
+            os.kill(os.getpid(), signum)  # after the delete was answered, before delete_if_held returned
+
+    err = io.StringIO()
+    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: None, err)
+    lock.value = "this run's"
+    previous = signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else terminated)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lock.release()
+    finally:
+        signal.signal(signum, previous)
+    assert lock.value is None and "may be held" not in err.getvalue(), err.getvalue()
+
+
+def test_a_release_whose_history_writes_were_all_refused_as_busy_is_not_taken_for_recorded():
+    out = io.StringIO()
+    deployer = deploy.Deployer(None, ENV, out=Output(out, goes_on=True), err=io.StringIO(), revision="abc1234")
+    ssm = ScriptedSsm(stored([ENTRY_A]), too_many_updates, too_many_updates, too_many_updates)
+    deployer.__dict__["history"] = ReleaseHistory(ssm, ENV, deployer.say, lambda seconds: None)
+    deployer.caller_arn = lambda: "arn:aws:iam::123456789012:user/x"
+    deployer.record_release("e", replaced="a")
+    assert "e" not in [entry["image_tag"] for entry in json.loads(ssm.versions[-1])]
+    assert not deployer.release_recorded, out.getvalue()
+
+
+def test_another_runs_version_holding_this_runs_release_is_merged_without_it_twice():
+    # This run's attempt landed as 2 (answer lost), C read it and wrote 3 with its own, botocore's retry landed as 4.
+    c = ENTRY_A | {"time": "2026-01-02T00:00:00Z", "image_tag": "c", "replaced": "e"}
+
+    def landed_c_then_retry(ssm, value):
+        ssm.versions += [value, stored([*json.loads(value), c]), value]
+        return {"Version": len(ssm.versions)}
+
+    ssm = ScriptedSsm(stored([ENTRY_A]), landed_c_then_retry, written)
+    ReleaseHistory(ssm, ENV, lambda line: None, lambda seconds: None).record(ENTRY_E)
+    final = json.loads(ssm.versions[-1])
+    assert final.count(ENTRY_E) == 1 and c in final, final
+
+
+def test_a_redeploy_after_the_images_own_release_asks_for_no_tag():
+    entries = [rel("v0", None), rel("v1", "v0"), rel("v1", "v1")]
+    assert not deploy.history.unrecorded_release_of(entries, "v1")
+    assert deploy.history.previous_release(entries, "v1")["image_tag"] == "v0"
+
+
+def test_a_stop_signal_while_a_failed_runs_connections_close_keeps_its_error(aws, monkeypatch):
+    import weakref
+
+    aws.deployed("service", parameters=service_parameters("v1"))
+    history(aws, [V0, V2])  # no release names v1: the rollback fails, asking for TAG=
+    close = deploy.Deployer.close
+
+    class Pool:
+        pass
+
+    def stopped_while_closing(self):
+        pool = Pool()
+        weakref.finalize(pool, os.kill, os.getpid(), signal.SIGINT)
+        del pool
+        close(self)
+
+    monkeypatch.setattr(deploy.Deployer, "close", stopped_while_closing)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert aws.run("rollback", "--stack", "service") == 1, aws.err
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert "What ran before v1 is not known" in aws.err and "interrupted" not in aws.err, aws.err

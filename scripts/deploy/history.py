@@ -67,11 +67,13 @@ class ReleaseHistory:
     def record(self, entry):
         entries = self.releases()
         theirs = []  # other runs' releases this write merged in: a write that may have landed must hold them too
-        # SSM has no conditional write: each write makes the next version, so a version other than
-        # the one read + 1 means another run wrote in between. Then its entries are read back from
-        # the parameter's history and written again with ours, so that no release is lost.
+        # SSM has no conditional write: each write makes the next version ("automatically increments the version
+        # number by one": https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-versions.html),
+        # so a version other than the one read + 1 means another run wrote in between. Then its entries are read back
+        # from the parameter's history and written again with ours, so that no release is lost.
+        busy = None  # the last try's TooManyUpdates: nothing of this run's written
         for _ in range(RELEASE_WRITE_TRIES):
-            kept = trimmed([*entries, entry])
+            kept, busy = trimmed([*entries, entry]), None
             try:
                 written = self.ssm.put_parameter(
                     Name=self.name,
@@ -85,9 +87,12 @@ class ReleaseHistory:
                 # what it wrote, then write again with it.
                 # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html
                 if error.response["Error"].get("Code") != "TooManyUpdates":
-                    if may_have_landed(error) and self.holds([entry, *theirs]):  # an earlier attempt wrote it; its answer was lost
+                    # an earlier attempt wrote it, its answer lost: the history holds this run's release, and what it
+                    # merged from other runs and kept (its own trim may have dropped the oldest)
+                    if may_have_landed(error) and self.holds([entry, *(e for e in theirs if e in kept)]):
                         return
                     raise
+                busy = error
                 self.say("the release history is being written by another run: reading it again in 1 s")
                 self.sleep(1)
                 found = [e for e in self.releases() if e != entry]
@@ -104,7 +109,9 @@ class ReleaseHistory:
                 found = [e for e in found if e != entry]
                 entries, theirs = merged(entries, found), theirs + [e for e in found if e not in entries]
             self.version = written
-        self.say(f"warning: the release history (SSM parameter {self.name}) kept changing; {entry['image_tag']} may be missing from it")
+        if busy is not None:  # not written: the release is not in the history (record_release's warning says so)
+            raise busy
+        self.say(f"warning: the release history (SSM parameter {self.name}) kept changing; another run's release may be missing from it")
 
     def holds(self, entries) -> bool:
         """Whether the history as it reads now holds every one of entries (what a write of them merged from
