@@ -4288,8 +4288,8 @@ LAST_IS_V2 = f"but the last release in the history ({HISTORY}) is v2 ({V2['time'
             # v1's release went unrecorded (a run stopped in its wait), then a change of settings alone redeployed v1 and
             # a rollback went back to it: going by the history's order rolled back past the image that ran before v1
             [V0, release("v1") | {"replaced": "v1"}, V2, release("v1") | {"replaced": "v2", "rolled_back_from": "v2"}],
-            f"whose own release the history ({HISTORY}) does not hold (not recorded, or trimmed from it), though a redeploy of "
-            "it there says it ran",
+            f"whose own release the history ({HISTORY}) does not hold (not recorded, or trimmed from it), though it ran: its first "
+            "entry there is a redeploy of it",
         ),
     ],
     ids=["first release", "a release before it", "no release names it", "only a redeploy and a rollback name it"],
@@ -4321,8 +4321,9 @@ def test_a_rollback_of_an_image_whose_release_the_history_missed_asks_which_imag
         (
             [],
             f"error: nothing earlier to roll back to: the release history (SSM parameter {HISTORY}) names no image that ran before the "
-            f"running one (image tag {HOSTILE_SHOWN}) and was not rolled back from since, or misses a release or rollback after it "
-            "(a run stopped in its wait); name one with TAG=<image tag>\n",
+            f"running one (image tag {HOSTILE_SHOWN}) and was not rolled back from since, or cannot tell which: it misses a release "
+            "or rollback (a run stopped in its wait), its oldest entries were trimmed, or the image was reached by rollbacks alone; "
+            "name one with TAG=<image tag>\n",
         ),
     ],
     ids=["no release names it", "no release at all"],
@@ -7150,3 +7151,191 @@ def test_a_stop_signal_while_a_failed_runs_connections_close_keeps_its_error(aws
     finally:
         signal.signal(signal.SIGINT, previous)
     assert "What ran before v1 is not known" in aws.err and "interrupted" not in aws.err, aws.err
+
+
+# --- the rollback's choice in histories of both kinds, trimmed, or missing runs: from a review of it --------
+def entry_of(tag, replaced="-", rbf=None):
+    entry = release(tag)
+    if rbf:
+        entry["rolled_back_from"] = rbf
+    if replaced != "-":
+        entry["replaced"] = replaced
+    return entry
+
+
+# --- defect 1: a history with entries of the tool before `replaced` (no key) and entries after: KeyError
+def test_a_rollback_from_an_image_whose_own_release_predates_replaced_is_no_traceback(aws):
+    # v1 and v2 recorded by the tool before `replaced` (dc8bdac..bf2f007 wrote rolled_back_from, not replaced); v3 after
+    # the upgrade; recorded rollbacks from v3 to v1 and from v1 to v2: v1 was rolled back from, nothing earlier
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, [entry_of("v1"), entry_of("v2"), entry_of("v3", "v2"), entry_of("v1", "v3", rbf="v3"), entry_of("v2", "v1", rbf="v1")])
+    assert aws.run("rollback", "--stack", "service") == 1  # HEAD: KeyError('replaced') out of deploy.main
+    assert "nothing earlier to roll back to" in aws.err
+
+
+def test_previous_release_of_an_own_release_without_replaced_in_a_mixed_history():
+    mixed = [entry_of("v1"), entry_of("v2"), entry_of("v3", "v2"), entry_of("v2", "v3", rbf="v3")]
+    assert deploy.history.previous_release(mixed, "v2")["image_tag"] == "v1"  # KeyError at HEAD; v1 before 9bdaf48 (the older rule)
+
+
+# --- defect 2: trimming drops a redeploy that is the only trace of unrecorded rollbacks: a swing back
+def test_trimming_keeps_a_redeploy_that_is_the_trace_of_an_unrecorded_rollback():
+    old = [entry_of(f"a{i}", f"a{i - 1}" if i else None) for i in range(17)]
+    # B released (replacing a16); a rollback to a16 unrecorded, then a16 redeployed (recorded: the trace); a rollback
+    # TAG=B unrecorded (it left a16), then B redeployed twice: the 21st entry trims the oldest redeploy, a16's
+    entries = [*old, entry_of("B", "a16"), entry_of("a16", "a16"), entry_of("B", "B"), entry_of("B", "B")]
+    assert deploy.history.previous_release(entries, "B") is None  # the trace: what ran since B's release is not known
+    kept = deploy.history.trimmed(entries)
+    assert len(kept) == deploy.history.RELEASES_KEPT
+    assert deploy.history.previous_release(kept, "B") is None  # HEAD: a16, which the unrecorded TAG=B rollback left
+
+
+# --- defect 3: the message of unrecorded_release_of's named-before case says a redeploy where there is none
+def test_the_unknown_message_for_an_image_named_as_replaced_before_its_first_entry_says_no_redeploy(aws):
+    # v1's release went unrecorded; v2 replaced it (recorded), a rollback from v2 to v1 (recorded): no redeploy anywhere
+    aws.deployed("service", parameters=service_parameters("v1"))
+    history(aws, [entry_of("v0", None), entry_of("v2", "v1"), entry_of("v1", "v2", rbf="v2")])
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert "What ran before v1 is not known" in aws.err
+    assert "though it ran: an entry before its first names it as the image it replaced or left" in aws.err, aws.err
+
+
+# --- defect 4 (message): a refusal for a history cut at its start (trimmed) blames a run stopped in its wait
+def test_the_refusal_of_a_trimmed_history_does_not_blame_a_stopped_run(aws):
+    # the history's start was trimmed (its first entry replaced v0); v3 reached by a recorded TAG= rollback from v2
+    aws.deployed("service", parameters=service_parameters("v3"))
+    history(aws, [entry_of("v1", "v0"), entry_of("v2", "v1"), entry_of("v3", "v2", rbf="v2")])
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert "nothing earlier to roll back to" in aws.err and "its oldest entries were trimmed" in aws.err, aws.err
+
+
+# --- message: a complete history, an image reached only by rollbacks whose last one left an image released over it
+def test_the_refusal_for_an_image_reached_only_by_rollbacks_does_not_say_the_history_misses_a_run(aws):
+    # every run recorded: v0, v1; make rollback TAG=v3 (never released) from v1; v4 released over v3; make rollback
+    # (v4 to v3, what ran before v4). v0 ran before v3 and no rollback left it; the history misses nothing.
+    aws.deployed("service", parameters=service_parameters("v3"))
+    history(
+        aws,
+        [entry_of("v0", None), entry_of("v1", "v0"), entry_of("v3", "v1", rbf="v1"), entry_of("v4", "v3"), entry_of("v3", "v4", rbf="v4")],
+    )
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert "nothing earlier to roll back to" in aws.err
+    assert "the image was reached by rollbacks alone" in aws.err, aws.err
+
+
+# ===== killing tests for mutants that survive tests/test_deploy.py -k "rollback or release or previous" (pass at HEAD)
+
+
+def test_an_image_named_as_replaced_before_its_first_entry_has_an_unrecorded_release(aws):
+    # kills: unrecorded_release_of without named_before (M2), naming by rolled_back_from alone (M4)
+    assert deploy.history.unrecorded_release_of([entry_of("v0", None), entry_of("v2", "v1"), entry_of("v1", "v2", rbf="v2")], "v1")
+    aws.deployed("service", parameters=service_parameters("v1"))
+    history(aws, [entry_of("v0", None), entry_of("v2", "v1"), entry_of("v1", "v2", rbf="v2")])
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert "What ran before v1 is not known" in aws.err  # the mutants: "nothing earlier"
+
+
+def test_an_image_an_older_entry_left_has_an_unrecorded_release():
+    # kills: naming by replaced alone (M3). The tool before `replaced` wrote rolled_back_from alone: v2 was left then
+    # (its release not in the history), v4 released by the tool of now, a rollback from v4 to v2 recorded
+    mixed = [entry_of("v1"), entry_of("v3", rbf="v2"), entry_of("v4", "v3"), entry_of("v2", "v4", rbf="v4")]
+    assert deploy.history.unrecorded_release_of(mixed, "v2")
+
+
+def test_a_rollback_to_the_image_after_its_release_with_a_run_between_unrecorded():
+    # kills: the chain checked from one entry later (M7 chain_broken's range, M16 own[-1] + 2). v6's release went
+    # unrecorded; the rollback from v6 to v5 was recorded: what ran between v5's release and now is not known
+    assert (
+        deploy.history.previous_release(
+            [entry_of("v3", None), entry_of("v4", "v3"), entry_of("v5", "v4"), entry_of("v5", "v6", rbf="v6")], "v5"
+        )
+        is None
+    )
+
+
+def test_an_image_reached_by_two_rollbacks_goes_back_by_the_latest():
+    # kills: the recursion from the first rollback to it (M13). v3 by TAG= from v2, then v4 and v5 released over it,
+    # then TAG=v3 from v5: what ran before v5, v4; not what ran before v2
+    releases = [
+        entry_of("v1", None),
+        entry_of("v2", "v1"),
+        entry_of("v3", "v2", rbf="v2"),
+        entry_of("v4", "v3"),
+        entry_of("v5", "v4"),
+        entry_of("v3", "v5", rbf="v5"),
+    ]
+    assert deploy.history.previous_release(releases, "v3")["image_tag"] == "v4"
+
+
+def test_an_unrecorded_release_before_the_image_to_go_back_to_does_not_matter():
+    # kills: the chain checked from the target's own entry (M16d) or from the start (M16e). v2's release went
+    # unrecorded, v3 replaced it; v4; make rollback TAG=v5 (never released) from v4: back to v3, what ran before v4
+    assert (
+        deploy.history.previous_release(
+            [entry_of("v1", None), entry_of("v3", "v2"), entry_of("v4", "v3"), entry_of("v5", "v4", rbf="v4")], "v5"
+        )["image_tag"]
+        == "v3"
+    )
+
+
+def test_the_image_to_go_back_to_is_checked_since_its_latest_entry():
+    # kills: the chain checked from the target's first entry (M22). v1 back by an unrecorded rollback, redeployed
+    # (recorded), v3 over it, TAG=v4 from v3: back to v1
+    releases = [entry_of("v1", None), entry_of("v2", "v1"), entry_of("v1", "v1"), entry_of("v3", "v1"), entry_of("v4", "v3", rbf="v3")]
+    assert deploy.history.previous_release(releases, "v4")["image_tag"] == "v1"
+
+
+def test_a_history_of_both_kinds_goes_by_replaced_where_the_release_records_it():
+    # kills: the older rule for any history with an entry lacking replaced (M20): v3's release replaced v1
+    assert deploy.history.previous_release([entry_of("v1"), entry_of("v2"), entry_of("v3", "v1")], "v3")["image_tag"] == "v1"
+
+
+def _scripted(first, *puts):
+    from tests.test_deploy import ScriptedSsm
+
+    return ScriptedSsm(first, *puts)
+
+
+def test_a_history_busy_once_then_written_each_try_is_not_said_unrecorded():
+    # kills: busy not reset at each try (M24): a TooManyUpdates at the first try, then two writes that each met another
+    # run's: written, with the warning that another run's release may be missing; not raised as not recorded
+    from botocore.exceptions import ClientError
+
+    from scripts.deploy.history import ReleaseHistory, stored
+
+    a, e = entry_of("a", None), entry_of("e", "a")
+    others = iter([entry_of("b", "a"), entry_of("c", "b")])
+
+    def busy(ssm, value):
+        raise ClientError({"Error": {"Code": "TooManyUpdates"}}, "PutParameter")
+
+    def another_run_wrote_between(ssm, value):
+        ssm.versions += [stored([*deploy.history.untrusted_json(ssm.versions[-1]), next(others)]), value]
+        return {"Version": len(ssm.versions)}
+
+    ssm, said = _scripted(stored([a]), busy, another_run_wrote_between, another_run_wrote_between), []
+    ReleaseHistory(ssm, "prod", said.append, lambda seconds: None).record(e)  # HEAD: no error
+    assert any("another run's release may be missing" in line for line in said), said
+
+
+def test_a_landed_write_counts_what_it_merged_only_where_its_trim_kept_it(monkeypatch):
+    # kills: the read back asking for every merged entry (M26): another run's redeploy merged in, then trimmed by this
+    # run's own write (a redeploy goes first), which landed though its retry was refused
+    from botocore.exceptions import ClientError
+
+    from scripts.deploy.history import ReleaseHistory, stored
+
+    monkeypatch.setattr(deploy.history, "RELEASES_KEPT", 3)
+    a, b, c, c_again, e = entry_of("a", None), entry_of("b", "a"), entry_of("c", "b"), entry_of("c", "c"), entry_of("e", "c")
+
+    def another_run_wrote_between(ssm, value):
+        ssm.versions += [stored([a, b, c, c_again]), value]
+        return {"Version": len(ssm.versions)}
+
+    def landed_then_refused(ssm, value):
+        ssm.versions.append(value)
+        raise ClientError({"Error": {"Code": "ThrottlingException"}, "ResponseMetadata": {"RetryAttempts": 4}}, "PutParameter")
+
+    ssm = _scripted(stored([a, b, c]), another_run_wrote_between, landed_then_refused)
+    ReleaseHistory(ssm, "prod", lambda line: None, lambda seconds: None).record(e)  # HEAD: recorded, no error
+    assert deploy.history.untrusted_json(ssm.versions[-1]) == [b, c, e]

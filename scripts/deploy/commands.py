@@ -575,12 +575,12 @@ class Commands:
                     f"which no release in the history ({deployer.history.name}) names: it was released outside make deploy, or its "
                     "release was not recorded"
                 )
-            elif unrecorded_release_of(releases, running):
-                # A redeploy of it says it ran before any release of it the history holds: what ran before that release
-                # is not recorded, and going by the history's order would skip what ran in between.
+            elif evidence := unrecorded_release_of(releases, running):
+                # It ran before any release of it the history holds: what ran before that release is not recorded, and
+                # going by the history's order would skip what ran in between.
                 unknown = (
                     f"whose own release the history ({deployer.history.name}) does not hold (not recorded, or trimmed from it), "
-                    "though a redeploy of it there says it ran"
+                    f"though it ran: {evidence}"
                 )
             else:
                 unknown = None
@@ -593,8 +593,9 @@ class Commands:
             if release is None:
                 raise Failure(
                     f"error: nothing earlier to roll back to: the release history (SSM parameter {deployer.history.name}) names no image that ran "
-                    f"before the running one (image tag {said}) and was not rolled back from since, or misses a release or rollback after it "
-                    "(a run stopped in its wait); name one with TAG=<image tag>"
+                    f"before the running one (image tag {said}) and was not rolled back from since, or cannot tell which: it misses a release "
+                    "or rollback (a run stopped in its wait), its oldest entries were trimmed, or the image was reached by rollbacks alone; "
+                    "name one with TAG=<image tag>"
                 )
             image_tag = release["image_tag"]
             released = (

@@ -159,8 +159,17 @@ def trimmed(entries) -> list[dict]:
     redeploy goes first, then the oldest entry: routine setting changes, each recorded, pushed out the
     release a rollback goes back to (21 of them, and make rollback found nothing earlier)."""
     kept = list(entries)
+
+    def droppable(i):
+        # A redeploy between two entries that agree with each other and not with it is the only trace of a release
+        # or rollback not recorded between them (chain_broken): it stays, and the oldest entry goes instead.
+        entry = kept[i]
+        return redeploy(entry) and (
+            i == 0 or kept[i - 1]["image_tag"] == entry["image_tag"] or kept[i + 1].get("replaced") == entry["image_tag"]
+        )
+
     while len(kept) > RELEASES_KEPT or len(stored(kept)) > MOST_STORED:
-        del kept[next((i for i, entry in enumerate(kept[:-1]) if redeploy(entry)), 0)]
+        del kept[next((i for i in range(len(kept) - 1) if droppable(i)), 0)]
     return kept
 
 
@@ -205,14 +214,17 @@ def own_releases(releases, image) -> list[int]:
     return [i for i, e in enumerate(releases) if e["image_tag"] == image and not e.get("rolled_back_from") and not redeploy(e)]
 
 
-def unrecorded_release_of(releases, image) -> bool:
-    """Whether the image ran before any entry of it the history holds: its first entry is a redeploy of it (an update
-    that kept it), or an entry before that names it as the image it replaced or left. Its own release then went
-    unrecorded (a run stopped in its wait) or was trimmed. A rollback to it by TAG= is no release of it, and says
-    nothing of one."""
+def unrecorded_release_of(releases, image) -> str | None:
+    """What says the image ran before any entry of it the history holds, if anything does: its first entry is a
+    redeploy of it (an update that kept it), or an entry before that names it as the image it replaced or left. Its
+    own release then went unrecorded (a run stopped in its wait) or was trimmed. A rollback to it by TAG= is no
+    release of it, and says nothing of one."""
     first = next((i for i, entry in enumerate(releases) if entry["image_tag"] == image), len(releases))
-    named_before = any(image in (entry.get("replaced"), entry.get("rolled_back_from")) for entry in releases[:first])
-    return named_before or (first < len(releases) and redeploy(releases[first]))
+    if any(image in (entry.get("replaced"), entry.get("rolled_back_from")) for entry in releases[:first]):
+        return "an entry before its first names it as the image it replaced or left"
+    if first < len(releases) and redeploy(releases[first]):
+        return "its first entry there is a redeploy of it"
+    return None
 
 
 def chain_broken(releases, start) -> bool:
@@ -239,11 +251,18 @@ def previous_release(releases, running, whole=None) -> dict | None:
     written before releases recorded `replaced`: the latest release before the running image's first one that was
     never rolled back from. whole: the history the releases are the start of (a rollback's recursion)."""
     whole = releases if whole is None else whole
+    own = own_releases(releases, running)
+    if own and "replaced" not in releases[own[-1]] and any("replaced" in entry for entry in releases):
+        # its latest release written before releases recorded `replaced` (a history of both kinds): what ran before
+        # it by the older rule, then the checks of one that names it
+        found = previous_release(releases[: own[-1]], running)
+        if found is None or abandoned(whole, found["image_tag"]) or chain_broken(whole, own[-1] + 1):
+            return None
+        return next((entry for entry in reversed(whole) if entry["image_tag"] == found["image_tag"]), found)
     if not any("replaced" in entry for entry in releases):
-        left = {entry["rolled_back_from"] for entry in releases if entry.get("rolled_back_from")} | {running}
+        left = {entry["rolled_back_from"] for entry in whole if entry.get("rolled_back_from")} | {running}
         first = next((i for i, entry in enumerate(releases) if entry["image_tag"] == running), len(releases))
         return next((entry for entry in reversed(releases[:first]) if entry["image_tag"] not in left), None)
-    own = own_releases(releases, running)
     if own:
         target = releases[own[-1]]["replaced"]
     else:
