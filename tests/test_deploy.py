@@ -5433,6 +5433,21 @@ def test_after_a_take_that_was_stopped_a_second_stop_ends_the_release_saying_the
     )
 
 
+def release_stopped(ssm, signum=signal.SIGINT):
+    """EnvironmentLock.release() of this run's lock (value "this run's") over ssm, with signum handled as the tools
+    handle it, expecting the KeyboardInterrupt a stop signal ends it with: (the lock, what the release printed)."""
+    err = io.StringIO()
+    lock = deploy.lock.EnvironmentLock(ssm, ENV, lambda: NOW, err)
+    lock.value = "this run's"
+    previous = signal.signal(signum, terminated if signum != signal.SIGINT else signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lock.release()
+    finally:
+        signal.signal(signum, previous)
+    return lock, err.getvalue()
+
+
 @pytest.mark.parametrize("signum", sorted(STOPPING_SIGNALS))
 def test_a_stop_signal_while_the_lock_is_freed_waits_until_it_is_freed(signum):
     """Ctrl-C (or SIGTERM, SIGHUP) arriving while the run frees its lock would leave it taken."""
@@ -5442,22 +5457,14 @@ def test_a_stop_signal_while_the_lock_is_freed_waits_until_it_is_freed(signum):
         def get_parameter(self, Name):
             calls.append("get")
             os.kill(os.getpid(), signum)  # arrives while the lock is read back
-            return {"Parameter": {"Value": lock.value}}
+            return {"Parameter": {"Value": "this run's"}}
 
         def delete_parameter(self, Name):
             calls.append("delete")
 
-    err = io.StringIO()
-    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, err)
-    lock.value = "this run's"
-    previous = signal.signal(signum, terminated if signum != signal.SIGINT else signal.default_int_handler)
-    try:
-        with pytest.raises(KeyboardInterrupt):  # delivered once the lock is freed
-            lock.release()
-    finally:
-        signal.signal(signum, previous)
+    lock, said = release_stopped(Ssm(), signum)  # delivered once the lock is freed
     assert calls == ["get", "delete"] and lock.value is None
-    assert err.getvalue() == f"stopping once the lock ({LOCK}) is freed; Ctrl-C again stops at once, and may leave it held\n"
+    assert said == f"stopping once the lock ({LOCK}) is freed; Ctrl-C again stops at once, and may leave it held\n"
 
 
 def test_a_second_stop_signal_while_the_lock_is_freed_stops_at_once_saying_it_may_be_held():
@@ -5469,22 +5476,14 @@ def test_a_second_stop_signal_while_the_lock_is_freed_stops_at_once_saying_it_ma
             calls.append("get")
             os.kill(os.getpid(), signal.SIGINT)  # held
             os.kill(os.getpid(), signal.SIGINT)  # acts at once
-            return {"Parameter": {"Value": lock.value}}
+            return {"Parameter": {"Value": "this run's"}}
 
         def delete_parameter(self, Name):
             calls.append("delete")
 
-    err = io.StringIO()
-    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, err)
-    lock.value = "this run's"
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            lock.release()
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    lock, said = release_stopped(Ssm())
     assert calls == ["get"] and lock.value == "this run's"
-    assert err.getvalue().splitlines() == [
+    assert said.splitlines() == [
         f"stopping once the lock ({LOCK}) is freed; Ctrl-C again stops at once, and may leave it held",
         f"warning: {LOCK} may be held by this run (stopped twice while it was freed); once AWS answers, see and free it "
         f"with: make unlock ENV={ENV}",
@@ -5503,36 +5502,10 @@ def test_one_stop_while_a_release_that_then_fails_is_not_said_to_be_two(failure)
                 raise ReadTimeoutError(endpoint_url="http://127.0.0.1:9")
             raise ClientError({"Error": {"Code": "InternalServerError", "Message": "try later"}}, "GetParameter")
 
-    err = io.StringIO()
-    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, err)
-    lock.value = "this run's"
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with pytest.raises(KeyboardInterrupt):  # once the release ended
-            lock.release()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    lines = err.getvalue().splitlines()
+    _, said = release_stopped(Ssm())  # once the release ended
+    lines = said.splitlines()
     assert lines[0] == f"stopping once the lock ({LOCK}) is freed; Ctrl-C again stops at once, and may leave it held", lines
     assert lines[1].startswith(f"warning: {LOCK} may still be held (freeing it failed: ") and len(lines) == 2, lines
-
-
-def test_a_finished_run_stopped_twice_while_its_lock_is_freed_says_interrupted(aws):
-    lock_taken(aws)
-    aws.deployed("cert-dns")
-    aws.empty_change_set("cert-dns")
-
-    def stopped_twice(**_):
-        os.kill(os.getpid(), signal.SIGINT)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    aws.clients["ssm"].meta.events.register("provide-client-params.ssm.GetParameter", stopped_twice)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        assert aws.run("deploy", "--stack", "cert-dns", "--yes", locking=True) == 130, aws.err
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    assert aws.err.splitlines()[-1] == "interrupted", aws.err
 
 
 def test_a_stop_signal_while_the_runs_connections_are_closed_is_one_line_not_a_traceback(aws, monkeypatch):
@@ -5563,13 +5536,18 @@ def test_a_stop_signal_while_the_runs_connections_are_closed_is_one_line_not_a_t
     assert aws.err == "interrupted\n" and unraisable == [], (aws.err, unraisable)
 
 
-def test_a_run_stopped_again_while_its_lock_is_freed_still_says_what_stopped_it(aws):
+@pytest.mark.parametrize("run_was", ["finished", "stopped"])
+def test_a_run_stopped_twice_while_its_lock_is_freed_still_says_what_stopped_it(aws, run_was):
     # Ctrl-C as ExecuteChangeSet was answered, then twice more during the lock's release (AWS paused): the run said a
     # bare "interrupted; to go on: the same command again", which found no changes and left the release unrecorded.
+    # A run that had finished says "interrupted" alone.
     lock_taken(aws)
     aws.deployed("cert-dns")
-    aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
-    requests_of(aws, "ExecuteChangeSet", raising=KeyboardInterrupt())
+    if run_was == "finished":
+        aws.empty_change_set("cert-dns")
+    else:
+        aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
+        requests_of(aws, "ExecuteChangeSet", raising=KeyboardInterrupt())
 
     def stopped_twice(**_):
         os.kill(os.getpid(), signal.SIGINT)
@@ -5582,9 +5560,9 @@ def test_a_run_stopped_again_while_its_lock_is_freed_still_says_what_stopped_it(
     finally:
         signal.signal(signal.SIGINT, previous)
     assert f"warning: {LOCK} may be held by this run (stopped twice while it was freed)" in aws.err, aws.err
-    assert aws.err.splitlines()[-1].startswith(
-        f"interrupted while asking CloudFormation to execute {cs_name('cert-dns')}; it may have started"
-    ), aws.err
+    said = f"interrupted while asking CloudFormation to execute {cs_name('cert-dns')}; it may have started"
+    last = aws.err.splitlines()[-1]
+    assert last.startswith(said) if run_was == "stopped" else last == "interrupted", aws.err
 
 
 def test_stop_signals_held_leave_a_handler_set_outside_python_and_an_ignored_one_alone(monkeypatch):
@@ -7085,16 +7063,8 @@ def test_one_stop_signal_after_the_lock_was_freed_acts_once_the_release_ends_wit
         def delete_parameter(self, Name):
             os.kill(os.getpid(), signum)  # after the delete was answered, before delete_if_held returned
 
-    err = io.StringIO()
-    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: None, err)
-    lock.value = "this run's"
-    previous = signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else terminated)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            lock.release()
-    finally:
-        signal.signal(signum, previous)
-    assert lock.value is None and "may be held" not in err.getvalue(), err.getvalue()
+    lock, said = release_stopped(Ssm(), signum)
+    assert lock.value is None and "may be held" not in said, said
 
 
 def test_a_release_whose_history_writes_were_all_refused_as_busy_is_not_taken_for_recorded():
