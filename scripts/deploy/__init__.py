@@ -374,7 +374,7 @@ def main(
         return report(failure, err)
     # A closed stderr (`2>&1 | head`) must not stop a run either: its lines (retries, the final error) are dropped.
     out, err = Output(out, goes_on=args.command in CHANGING_COMMANDS), Output(err, goes_on=True)
-    deployer, failure, finished = None, None, False
+    deployer, failure = None, None
     try:
         environment, layers = validate(args)
         for line in ParamsError(list(environment.problems)).problems if environment.problems else []:
@@ -419,7 +419,6 @@ def main(
                 deployer.lock.take(args.command)
                 deployer.relaxed_marks.read()
             code = COMMANDS[args.command](Commands(deployer, args, layers, environment))
-            finished = True
         except BaseException as error:
             stopped_by = error
             raise
@@ -429,13 +428,14 @@ def main(
                     deployer.lock.release()
                 except KeyboardInterrupt:
                     # Stopped (again) while the lock was freed, which said so: what stopped the run, if anything,
-                    # is what it says, such as a change set that may have started, not a bare "interrupted".
+                    # is what it says, such as a change set that may have started; a command that had finished
+                    # leaves nothing to go on with.
                     if stopped_by is None:
-                        raise
+                        raise Failure(INTERRUPTED, 130) from None
     except (Failure, OutputFailed) as error:
         failure = error
     except KeyboardInterrupt:
-        going_on = going_on_after_ctrl_c(args.command, deployer, finished)
+        going_on = going_on_after_ctrl_c(args.command, deployer)
         failure = Failure(f"{INTERRUPTED}; {going_on}" if going_on else INTERRUPTED, 130)
     except ReaderGone:
         return READER_GONE

@@ -175,7 +175,7 @@ class Commands:
                 + anew
             )
         exists = deployer.has_stack(layer.stack)
-        deployer.policies.put_back_if_marked(layer, deployer.describe(layer.stack))
+        deployer.policies.put_back_if_marked(layer)
         updated = exists and deployer.describe(layer.stack).get("LastUpdatedTime")
         if updated and change_set.get("CreationTime") and change_set["CreationTime"] < updated:
             # It was computed against the stack as it was then: executing it would put back the
@@ -535,7 +535,7 @@ class Commands:
         before = deployer.describe(layer.stack)
         under_way = before["StackStatus"].endswith("_IN_PROGRESS")
         deployer.ready(layer)  # an update under way (a release whose wait stopped) ends first: then the image it left runs
-        deployer.policies.put_back_if_marked(layer, deployer.describe(layer.stack))  # also when it then finds nothing to roll back to
+        deployer.policies.put_back_if_marked(layer)  # also when it then finds nothing to roll back to
         running = parameter_values(deployer.describe(layer.stack)).get("ImageTag")
         said = printable(running, one_line=True) if running else running  # the stack's: anyone who may update it wrote it
         # The update under way was a release, and is gone: another image ran, or CloudFormation was already
@@ -1068,10 +1068,9 @@ GOING_ON_AFTER_CTRL_C = {
 }
 
 
-def going_on_after_ctrl_c(command, deployer, finished) -> str | None:
-    """What a Ctrl-C that reached the entry point leaves to do (GOING_ON_AFTER_CTRL_C), if anything is said.
-    finished: the command had returned (the Ctrl-C came as the lock was freed): nothing left to do."""
-    if finished or (command == "execute" and deployer is not None and deployer.execution_asked):
+def going_on_after_ctrl_c(command, deployer) -> str | None:
+    """What a Ctrl-C that stopped the command leaves to do (GOING_ON_AFTER_CTRL_C), if anything is said."""
+    if command == "execute" and deployer is not None and deployer.execution_asked:
         return None  # ExecuteChangeSet sent: the run said what may have started (Deployer.start_execution)
     return GOING_ON_AFTER_CTRL_C.get(command)
 

@@ -1114,7 +1114,7 @@ class Deployer:
 
     @functools.cached_property
     def policies(self):
-        return StackPolicies(self.client, lambda: self.relaxed_marks, self.say, lambda: self.cli)
+        return StackPolicies(self.client, lambda: self.relaxed_marks, self.describe, self.say, lambda: self.cli)
 
     @functools.cached_property
     def history(self):
@@ -1165,7 +1165,7 @@ class Deployer:
             guards.refuse_taken_names_ahead(self, layer)
         if not exists:
             guards.refuse_blocked_creates(self, layer)
-        self.policies.put_back_if_marked(layer, self.describe(layer.stack))
+        self.policies.put_back_if_marked(layer)
         guards.refuse_undelegated_domain(self, layer, exists)
         change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
         if change_set is None:

@@ -276,8 +276,8 @@ def previous_release(releases, running, whole=None) -> dict | None:
         return None  # the stack's first release; or what ran before was rolled back from since: not gone back to
     # What ran since the evidence: since the running image's own release, which names the image before it; for an
     # image reached by a rollback, since the image to go back to last ran (from the start when it has no entry).
-    last = max((i for i, entry in enumerate(whole) if entry["image_tag"] == target), default=-1)
-    if chain_broken(whole, own[-1] + 1 if own else last + 1):
+    since = own[-1] + 1 if own else max((i for i, entry in enumerate(whole) if entry["image_tag"] == target), default=-1) + 1
+    if chain_broken(whole, since):
         return None
     # {"image_tag"} alone: its own release is not in the history (cut short, or an earlier stack's)
     return next((entry for entry in reversed(whole) if entry["image_tag"] == target), {"image_tag": target})

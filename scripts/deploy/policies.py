@@ -23,9 +23,10 @@ class StackPolicies:
     """Relaxing a layer's stack policy for one update and putting it back, with its mark (RelaxedPolicyMarks)
     written before and deleted after, so that a run stopped in between leaves the next deploy to put it back."""
 
-    def __init__(self, client, marks, say, cli):
-        # client(service) and marks(): the run's, made when first used (an error's hint makes none)
-        self.client, self.marks_of_the_run, self.say, self.cli = client, marks, say, cli
+    def __init__(self, client, marks, describe, say, cli):
+        # client(service) and marks(): the run's, made when first used (an error's hint makes none);
+        # describe(stack): the run's DescribeStacks entry of a stack, None when it is not deployed
+        self.client, self.marks_of_the_run, self.describe, self.say, self.cli = client, marks, describe, say, cli
         self.relaxed = None  # the layer whose stack policy this run relaxed, until put back
         self.unanswered = None  # the name of the layer whose relaxing SetStackPolicy got no answer
 
@@ -58,9 +59,10 @@ class StackPolicies:
         if self.unanswered != layer.name:
             self.marks.clear(layer.name)
 
-    def put_back_if_marked(self, layer, found):
-        """Put back the stack policy a stopped run left relaxed, once the stack (found: its DescribeStacks
-        entry) has settled (make execute does not wait for that), before this run changes it."""
+    def put_back_if_marked(self, layer):
+        """Put back the stack policy a stopped run left relaxed, once the stack has settled (make execute does
+        not wait for that), before this run changes it."""
+        found = self.describe(layer.stack)
         if found and found["StackStatus"] in UPDATABLE and layer.policy and layer.name in self.marks:
             self.say(f"{layer.stack}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back")
             self.restore(layer)

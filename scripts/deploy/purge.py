@@ -611,8 +611,8 @@ def purge_each(deployer, todo, listed) -> None:
         inspect(deployer, item, listed)
         keep_keys_other_log_groups_use(deployer.client("logs"), [item], deployer.cli)
         if item.gone or item.action != action:
-            # the stack's own log group stays (not one someone made under its name since): its key stays too
-            kept_groups |= {item.stack_id} if item.kind == "AWS::Logs::LogGroup" and not (item.gone or item.foreign) else set()
+            if item.kind == "AWS::Logs::LogGroup" and not (item.gone or item.foreign):
+                kept_groups.add(item.stack_id)  # the stack's own log group stays (not one made under its name since): its key too
             if item.unreadable:  # nothing changed but the read: a failure, which the next purge tries again
                 item.failed = True
                 deployer.say(
