@@ -945,29 +945,37 @@ def test_bench_runs_from_1_to_999_are_taken():
     assert [n for n in ("1", "999", "1000", "01") if re.fullmatch(bench.RUNS_GIVEN, n)] == ["1", "999"]
 
 
-@pytest.mark.parametrize("given", [None, "1", "7", "999"])
-def test_bench_takes_the_number_of_runs_bench_runs_gives_and_runs_that_many(given, monkeypatch, tmp_path):
+@pytest.mark.parametrize("given", [None, "1", "2"])
+def test_bench_measures_each_figure_as_many_times_as_bench_runs_says(given, monkeypatch, tmp_path, capsys):
     import bench
 
     if given is None:
         monkeypatch.delenv("BENCH_RUNS", raising=False)
     else:
         monkeypatch.setenv("BENCH_RUNS", given)
-    runs = bench.runs_asked()
-    assert runs == (5 if given is None else int(given))
-    # and a figure is measured that many times (the review's, each in a copy of the project)
-    copies = []
+    runs = 5 if given is None else int(given)
+    measured, copies, deploys = [], [], []
 
     def project_copy():
         copies.append(tmp_path / f"copy{len(copies)}")
         (copies[-1] / "params").mkdir(parents=True)
         return copies[-1]
 
+    def deploy_figures(python, count):
+        deploys.append(count)
+        per_stack = {"full": {"startupwebapp-sandbox-alb": 8}, "unchanged": {"startupwebapp-sandbox-alb": 4}}
+        return [(1.0, 1.0, 1.0)] * count, [(1.0, 1.0, 1.0)] * count, per_stack, {}
+
     monkeypatch.setattr(bench, "project_copy", project_copy)
     monkeypatch.setattr(bench, "add_environments", lambda *args: None)
-    monkeypatch.setattr(bench, "timed", lambda *args, **kwargs: 1.0)
-    cold, warm = bench.review_figures("python", min(runs, 3))
-    assert len(cold) == len(warm) == len(copies) == min(runs, 3)
+    monkeypatch.setattr(bench, "deploy_figures", deploy_figures)
+    monkeypatch.setattr(bench, "timed", lambda command, *args, **kwargs: measured.append(command) or (1.0, 1.0, 1.0))
+    assert bench.main() in (0, None), capsys.readouterr().err
+    # generation, make templates cold and unchanged, the review's copy made (make templates), make review cold and
+    # cached, the suite: each `runs` times
+    assert len(measured) == 7 * runs and deploys == [runs], (len(measured), deploys)
+    assert len(copies) == 2 * runs  # one copy of the project per cold make templates and per review
+    assert capsys.readouterr().out.startswith(f"{runs} runs each on ")
 
 
 def test_make_help_says_what_env_and_stack_take():
