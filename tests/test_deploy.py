@@ -3809,6 +3809,20 @@ def test_only_a_change_set_description_this_tool_wrote_for_a_rollback_names_an_i
         assert text.rolled_back_from(description, service) is None, description
 
 
+def test_only_a_change_set_description_this_tool_wrote_for_a_release_names_the_image_it_replaces():
+    from scripts.deploy import text
+
+    service = types.SimpleNamespace(name="service", env=ENV)
+    base = f"service layer of {ENV}, by scripts/deploy"
+    release, repair = base + "; a release replacing image v1", base + "; a repair, without rollback triggers; a release replacing image v1"
+    assert text.replaced_by_release(release, service) == text.replaced_by_release(repair, service) == "v1"
+    assert text.made_as_repair(repair, service) and not text.made_as_repair(release, service)
+    others = [base, None, "", base + "; a rollback from image v1", "by hand; a release replacing image v1", release + ";x", release + " "]
+    others.append(release.replace("service layer", "alb layer"))  # another layer's
+    for description in others:
+        assert text.replaced_by_release(description, service) is None, description
+
+
 def test_a_repair_deploy_sends_an_empty_trigger_list_and_says_so(aws):
     # Without RollbackTriggers CloudFormation would reuse the stack's last ones (API_RollbackConfiguration).
     service_update(aws, "v2", None, repair=True)
@@ -4663,10 +4677,22 @@ def test_a_change_set_made_without_rollback_triggers_is_said_to_keep_the_stacks_
 def test_a_repairs_change_set_says_so_in_its_description_and_is_executed_as_one_whatever_aws_echoes(aws):
     # Whether DescribeChangeSet echoes a repair's empty list of triggers is not documented: with {} it read as "none given",
     # and what follows its execution (the settling of a new service) sent the release alarms again.
-    service_update(aws, "v2", None, repair=True)
+    service_update(aws, "v2", None, running="v1", repair=True)
     made = requests_of(aws, "CreateChangeSet")
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--repair", "--yes") == 0, aws.err
-    assert made[0]["Description"] == f"service layer of {ENV}, by scripts/deploy; a repair, without rollback triggers"
+    repair = f"service layer of {ENV}, by scripts/deploy; a repair, without rollback triggers"
+    assert made[0]["Description"] == repair + "; a release replacing image v1"
+
+
+@pytest.mark.parametrize("tag", ["v2", "v1"])
+def test_a_release_change_set_names_the_image_it_replaces_in_its_description(aws, tag):
+    # The way back from it, should it run unrecorded: make execute of it then reads it there. (A rollback's
+    # names the image it leaves, the one it replaces: test_rollback_deploys_the_previous_image_through_a_change_set)
+    service_update(aws, tag, None, running="v1")
+    made = requests_of(aws, "CreateChangeSet")
+    assert aws.run("deploy", "--stack", "service", "--image-tag", tag, "--yes") == 0, aws.err
+    says = "; a release replacing image v1" if tag != "v1" else ""  # a redeploy of the running image replaces none
+    assert made[0]["Description"] == f"service layer of {ENV}, by scripts/deploy{says}"
 
 
 def test_make_execute_of_a_change_set_marked_a_repair_goes_without_triggers_even_if_aws_drops_its_empty_list(aws):
@@ -4742,13 +4768,19 @@ def test_make_execute_of_an_executed_release_whose_stack_cannot_be_read_still_sa
     )
 
 
-@pytest.mark.parametrize("case", ["another image runs", "recorded", "recorded for an earlier stack", "not recorded"])
+@pytest.mark.parametrize(
+    "case", ["another image runs", "recorded", "recorded for an earlier stack", "not recorded", "not recorded, nor the release before it"]
+)
 def test_make_execute_of_an_executed_release_says_it_is_unrecorded_only_when_its_image_runs_unrecorded(aws, case):
     # A run stopped as it asked to execute a release: its change set ran, and the history lacks it. Said only
     # when its image runs and the history's last release of this service stack (not an earlier one's) is
     # another image: a rollback from it must then name the image to go back to.
     executed = change_set("service") | {"ExecutionStatus": "EXECUTE_COMPLETE"}
     image = deploy.text.parameter_values(executed)["ImageTag"]
+    before = "v0"  # the history's last release
+    if case == "not recorded, nor the release before it":  # which the change set's description names
+        before = "v0.5"
+        executed["Description"] = f"service layer of {ENV}, by scripts/deploy; a release replacing image {before}"
     aws.cf.add_response("describe_change_set", executed, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
     running = described("service")["Stacks"][0]
     runs = {p["ParameterKey"]: p["ParameterValue"] for p in running["Parameters"]} | {
@@ -4760,14 +4792,15 @@ def test_make_execute_of_an_executed_release_says_it_is_unrecorded_only_when_its
         "recorded": [release("v0"), release(image)],
         "recorded for an earlier stack": [release("v0"), release(image, stack_created=earlier_stack)],
         "not recorded": [release("v0")],
+        "not recorded, nor the release before it": [release("v0")],
     }
     if case != "another image runs":  # no release of a running image: the history is not read
         history(aws, entries[case])
     assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service"), "--yes") == 1
     unrecorded = f"the release of {image} is live but not recorded in the release history (SSM parameter {HISTORY})"
-    assert (unrecorded in aws.err) == (case in ("recorded for an earlier stack", "not recorded")), aws.err
+    assert (unrecorded in aws.err) == case.startswith(("recorded for an earlier stack", "not recorded")), aws.err
     if unrecorded in aws.err:
-        assert f"make rollback ENV={ENV} TAG=v0" in aws.err, aws.err  # back to this stack's last recorded release
+        assert f"make rollback ENV={ENV} TAG={before}" in aws.err, aws.err  # back to what ran before it
 
 
 def test_a_refused_execute_deletes_the_change_set_and_puts_the_relaxed_policy_back(aws):

@@ -1309,25 +1309,27 @@ def test_a_layer_whose_upstream_layers_are_not_deployed_names_every_one_in_an_or
 def test_a_release_whose_run_stopped_as_it_asked_to_execute_it_says_how_to_roll_back_from_it(sandbox, run, monkeypatch):
     """A Ctrl-C as ExecuteChangeSet answered: the release ran, and its run could not record it. The run,
     and then make execute of its change set as the run advises, say so, naming the image a rollback from
-    it goes back to (make rollback, without it, found no release of the running image)."""
+    it goes back to (make rollback, without it, found no release of the running image). Two such releases
+    in a row: the second's way back is the first's image, which the history lacks too (make execute named
+    the history's last release)."""
     deployed(sandbox, run)
     first = SANDBOX.values["ImageTag"]
-    new = f"{first}-next"
 
     def ctrl_c(**_):
         raise KeyboardInterrupt
 
-    on_each_client(monkeypatch, "after-call.cloudformation.ExecuteChangeSet", ctrl_c)
-    code, out, err = run("deploy", "--stack", "service", "--image-tag", new, "--yes")
-    monkeypatch.undo()
-    rollback = f"make rollback ENV={ENV} TAG={first}"
-    unrecorded = f"the release of {new} is live but not recorded in the release history"
-    assert code == 130 and f"\n  if it started and completes, {unrecorded}" in err and rollback in err, out + err
-    name = re.search(r"CHANGESET=(\S+)", err).group(1)
-    code, out, err = run("execute", "--stack", "service", "--changeset", name, "--yes")  # as the run advises
-    assert code == 1 and "was executed already, and the stack has it: nothing to execute" in err, out + err
-    assert f"\n{unrecorded}" in err and rollback in err, err
-    code, out, err = run("rollback", "--stack", "service", "--image-tag", first, "--yes")  # the advice, followed
+    for before, new in ((first, f"{first}-next"), (f"{first}-next", f"{first}-then")):
+        on_each_client(monkeypatch, "after-call.cloudformation.ExecuteChangeSet", ctrl_c)
+        code, out, err = run("deploy", "--stack", "service", "--image-tag", new, "--yes")
+        monkeypatch.undo()
+        rollback = f"make rollback ENV={ENV} TAG={before}\n"  # its last words
+        unrecorded = f"the release of {new} is live but not recorded in the release history"
+        assert code == 130 and f"\n  if it started and completes, {unrecorded}" in err and rollback in err, out + err
+        name = re.search(r"CHANGESET=(\S+)", err).group(1)
+        code, out, err = run("execute", "--stack", "service", "--changeset", name, "--yes")  # as the run advises
+        assert code == 1 and "was executed already, and the stack has it: nothing to execute" in err, out + err
+        assert f"\n{unrecorded}" in err and rollback in err, err
+    code, out, err = run("rollback", "--stack", "service", "--image-tag", before, "--yes")  # the advice, followed
     assert code == 0, out + err
 
 

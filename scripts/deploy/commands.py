@@ -246,7 +246,9 @@ class Commands:
             return ""
         if releases and releases[-1]["image_tag"] == image:
             return ""
-        replaced = releases[-1]["image_tag"] if releases else None
+        # What ran before: the change set's description names it (it ran on the stack it was made from);
+        # one made before descriptions said so goes by the history's last release, wrong when two in a row went unrecorded.
+        replaced = text.replaced_by_release(change_set.get("Description"), layer) or (releases[-1]["image_tag"] if releases else None)
         left = text.rolled_back_from(change_set.get("Description"), layer) or None
         return "\n" + text.release_not_recorded(image, self.env, deployer.history.name, left, replaced)
 

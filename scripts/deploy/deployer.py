@@ -606,7 +606,9 @@ class Deployer:
                 Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
                 Capabilities=CAPABILITIES,
                 Tags=[{"Key": k, "Value": v} for k, v in sorted(layer.tags.items())],
-                Description=text.change_set_description(layer, self.rolling_back_from, repair=self.repair),
+                Description=text.change_set_description(
+                    layer, self.rolling_back_from, self.repair, self.replaced_by(layer, parameters, exists)
+                ),
                 **rollback,
                 **self.role,
             )
@@ -615,6 +617,14 @@ class Deployer:
                 raise
         else:
             made["StackId"] = answer["StackId"]
+
+    def replaced_by(self, layer, parameters, exists) -> str | None:
+        """The image the stack runs, where these parameters release another: the image the release
+        replaces, for its change set runs only on the stack it was made from (an executed change set
+        deletes the stack's others, "because they aren't valid for the updated stack").
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-changesets-execute.html"""
+        running = parameter_values(self.describe(layer.stack)).get("ImageTag") if exists else None
+        return running if running and parameters.get("ImageTag", running) != running else None
 
     def no_changes(self, layer, name, reason) -> bool:
         """The one place an empty change set is recognised, deleted and reported."""

@@ -685,22 +685,30 @@ def release_not_recorded(image_tag, env, history, rolled_back_from, replaced, wh
 
 ROLLBACK_MARK = "; a rollback from image "
 REPAIR_MARK = "; a repair, without rollback triggers"
+REPLACING_MARK = "; a release replacing image "
 
 
-def change_set_description(layer, rolling_back_from=None, repair=False) -> str:
+def change_set_description(layer, rolling_back_from=None, repair=False, replacing=None) -> str:
     """A change set's Description: a rollback's names the image it leaves, so that `make execute` of
-    it, made by a run that stopped at its question, records it as the rollback it is; a repair's says
-    so, so that what follows its execution goes without rollback triggers too (whether AWS echoes its
-    empty list of them is not documented). At most some 200 characters (an image tag has 128), of the
-    1,024 CreateChangeSet takes:
+    it, made by a run that stopped at its question, records it as the rollback it is; another release's
+    names the image it replaces (replacing), the way back from it once it ran, which `make execute` of
+    it after it ran unrecorded cannot read anywhere else (the stack then runs its image, and the history
+    lacks it); a repair's says so, so that what follows its execution goes without rollback triggers
+    too (whether AWS echoes its empty list of them is not documented). At most some 330 characters (an
+    image tag has 128), of the 1,024 CreateChangeSet takes:
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html"""
-    mark = f"{ROLLBACK_MARK}{rolling_back_from}" if rolling_back_from else REPAIR_MARK if repair else ""
+    if rolling_back_from:
+        return f"{layer.name} layer of {layer.env}, by scripts/deploy{ROLLBACK_MARK}{rolling_back_from}"
+    mark = (REPAIR_MARK if repair else "") + (f"{REPLACING_MARK}{replacing}" if replacing else "")
     return f"{layer.name} layer of {layer.env}, by scripts/deploy{mark}"
 
 
 def made_as_repair(description, layer) -> bool:
     """A change set of the layer's made without rollback triggers on purpose: REPAIR=1, or a rollback."""
-    return description == change_set_description(layer, repair=True) or rolled_back_from(description, layer) is not None
+    replacing = replaced_by_release(description, layer)
+    return (
+        description == change_set_description(layer, repair=True, replacing=replacing) or rolled_back_from(description, layer) is not None
+    )
 
 
 def rolled_back_from(description, layer) -> str | None:
@@ -708,6 +716,16 @@ def rolled_back_from(description, layer) -> str | None:
     None for another change set."""
     image = (description or "").removeprefix(change_set_description(layer) + ROLLBACK_MARK)
     return image if image != description and re.fullmatch(IMAGE_TAG, image) else None
+
+
+def replaced_by_release(description, layer) -> str | None:
+    """The image a release's change set of the layer's replaces, as change_set_description wrote it
+    (a repair's too); None for a rollback, a change set made before it said so, or one made by hand."""
+    for repair in (False, True):
+        image = (description or "").removeprefix(change_set_description(layer, repair=repair) + REPLACING_MARK)
+        if image != description and re.fullmatch(IMAGE_TAG, image):
+            return image
+    return None
 
 
 def tag_list(tags: dict) -> str:
