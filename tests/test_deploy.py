@@ -1670,11 +1670,24 @@ def test_an_html_error_page_is_named_by_its_title_not_printed(aws):
     page = "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1><p>The server ...</p>"
     # status reads the relaxed-policy marks only after CloudFormation answered: not here
     aws.cf.add_client_error("describe_stacks", "500", page, 500, expected_params={"StackName": stack("cert-dns")})
-    assert aws.run("status", "--stack", "cert-dns") == 1
+    assert aws.run("outputs", "--stack", "cert-dns") == 1
     assert aws.err == (
         "error: DescribeStacks: 500: 500 Internal Server Error (an HTML error page, not an AWS error answer); "
         f"see where things stand: make status ENV={ENV}\n"
     )
+
+
+@pytest.mark.parametrize("retries", [0, 4])
+def test_make_status_meeting_an_error_does_not_name_itself_as_the_way_on(aws, retries):
+    # It said "see where things stand: make status", which had just failed. An error botocore retried
+    # (ResponseMetadata's RetryAttempts, https://docs.aws.amazon.com/boto3/latest/guide/retries.html) may pass.
+    meta = {"RetryAttempts": retries}
+    aws.cf.add_client_error(
+        "describe_stacks", "Throttling", "Rate exceeded", 400, response_meta=meta, expected_params={"StackName": stack("cert-dns")}
+    )
+    assert aws.run("status", "--stack", "cert-dns") == 1
+    again = f"answered so {retries + 1} times: run it again in a few minutes, or " if retries else ""
+    assert aws.err == f"error: DescribeStacks: Throttling: Rate exceeded; {again}see the stacks in the CloudFormation console\n", aws.err
 
 
 def test_execute_of_another_layers_change_set_names_the_layer_it_is_of(aws):
@@ -3540,6 +3553,7 @@ def test_an_answer_that_gives_a_next_page_token_it_gave_before_stops_the_paging_
         f"error: {operation} answered a next-page token it had given before (A): paging on would never end, so the run "
         "stopped; run it again, and see where things stand: make status ENV=prod"
     )
+    assert explain(stopped.value, "prod", "status").endswith("so the run stopped; run it again")  # not make status again
 
 
 def test_an_allow_replace_update_that_rolled_back_puts_its_policy_back_and_says_it_is_not_still_relaxed(aws):

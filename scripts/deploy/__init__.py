@@ -440,7 +440,7 @@ def main(
     except ReaderGone:
         return READER_GONE
     except (*AWS_ERRORS, SandboxGone) as error:
-        failure = Failure(explain(error, args.env))
+        failure = Failure(explain(error, args.env, args.command))
     finally:
         if deployer:
             try:

@@ -293,8 +293,9 @@ def sandbox_gone(error, env) -> bool:
     return env == SANDBOX_ENV and isinstance(error, EndpointConnectionError | SandboxGone)
 
 
-def explain(error, env) -> str:
-    """One line for an AWS or botocore error, with what to do next."""
+def explain(error, env, command=None) -> str:
+    """One line for an AWS or botocore error, with what to do next: where things stand (make status),
+    but for make status itself, which met the error."""
     if isinstance(error, NoCredentialsError):
         return (
             f"error: no AWS credentials found for ENV={env}: set AWS_PROFILE (or run `aws sso login`), "
@@ -322,8 +323,8 @@ def explain(error, env) -> str:
         return f"error: {endpoint} answered with something that is not an AWS API response: {said}; is that the endpoint you meant?"
     if isinstance(error, PaginationError):  # AWS's side (or an emulator's): asking again may not meet it
         text = printable(" ".join(str(error).split())[:300], one_line=True).removeprefix("Error during pagination: ")
-        return (
-            f"error: {text}: paging on would never end, so the run stopped; run it again, and see where things stand: make status ENV={env}"
+        return f"error: {text}: paging on would never end, so the run stopped; run it again" + (
+            "" if command == "status" else f", and see where things stand: make status ENV={env}"
         )
     if isinstance(error, ClientError):
         code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
@@ -332,6 +333,12 @@ def explain(error, env) -> str:
             message = f"{' '.join(title.group(1).split()) if title else 'an HTML page'} (an HTML error page, not an AWS error answer)"
         credentials = code.startswith(CREDENTIAL_ERRORS)
         hint = "check the credentials: aws sts get-caller-identity" if credentials else f"see where things stand: make status ENV={env}"
+        if command == "status" and not credentials:
+            # botocore counts the retries an answer took (ResponseMetadata.RetryAttempts): one it retried (throttling,
+            # a server error) may pass. https://docs.aws.amazon.com/boto3/latest/guide/retries.html
+            retried = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+            again = f"answered so {retried + 1} times: run it again in a few minutes, or " if retried else ""
+            hint = f"{again}see the stacks in the CloudFormation console"
         # AWS's message quotes what it was given and what others named (a resource, a policy): escaped, on one line
         return f"error: {error.operation_name}: {printable(code, one_line=True)}: {printable(message, one_line=True)}; {hint}"
     text = printable(" ".join(str(error).split())[:300], one_line=True)
