@@ -738,7 +738,11 @@ class Deployer:
         saying a rollback from the release must name the image."""
         done = []
         try:
-            with stops_held(held=lambda: self.say(f"{layer.stack}: stopping once the release of {image} is recorded (again to stop now)")):
+            with stops_held(
+                held=lambda: self.say(
+                    f"{layer.stack}: stopping once the release of {image} is recorded (Ctrl-C again, or another stop signal, stops now)"
+                )
+            ):
                 yield lambda: done.append(True)
         except BaseException:  # a second Ctrl-C, or an error before the record: the release is live all the same
             if not done:

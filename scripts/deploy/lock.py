@@ -191,7 +191,10 @@ class EnvironmentLock:
         makes the wait minutes of retries), saying the lock may be held. After a take the run was
         stopped in (AWS may not be answering: the take's reason to last), the first one acts at once."""
         if not self.interrupted:
-            held, ended = f"stopping once the lock ({self.name}) is freed; Ctrl-C again stops at once, and may leave it held", []
+            held, ended = (
+                f"stopping once the lock ({self.name}) is freed; Ctrl-C again (or another stop signal) stops at once, and may leave it held",
+                [],
+            )
             try:
                 with stops_held(held=lambda: print(held, file=self.err, flush=True)):
                     self.delete_if_held()  # freed, or said may still be held
@@ -206,7 +209,11 @@ class EnvironmentLock:
                 raise
             return
         if self.value is not None:  # said at once: AWS may take its retries to answer (a paused endpoint: minutes)
-            print(f"stopping: freeing the lock this run was taking ({self.name}); Ctrl-C again stops at once", file=self.err, flush=True)
+            print(
+                f"stopping: freeing the lock this run was taking ({self.name}); Ctrl-C again (or another stop signal) stops at once",
+                file=self.err,
+                flush=True,
+            )
         try:
             self.delete_if_held()
         except KeyboardInterrupt:
