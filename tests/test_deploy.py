@@ -2767,7 +2767,6 @@ def test_a_reused_client_request_token_is_not_called_a_credentials_problem():
         assert said.endswith(f"see where things stand: make status ENV={ENV}"), said
     for code in (
         "ExpiredTokenException",
-        "AccessDeniedException",
         "UnrecognizedClientException",
         "SignatureDoesNotMatch",
         "InvalidSignatureException",
@@ -2775,6 +2774,17 @@ def test_a_reused_client_request_token_is_not_called_a_credentials_problem():
         "AuthFailure",
     ):
         assert "check the credentials" in deploy.aws.explain(ClientError({"Error": {"Code": code, "Message": "no"}}, "DescribeStacks"), ENV)
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "NotAuthorized"])
+def test_a_permission_refused_is_not_called_a_credentials_problem(code):
+    # Valid credentials without the permission: "check the credentials" sent the operator to aws sts
+    # get-caller-identity, which works, rather than to what the caller may do.
+    said = deploy.aws.explain(ClientError({"Error": {"Code": code, "Message": "no"}}, "SetStackPolicy"), ENV, "status")
+    assert said == (
+        f"error: SetStackPolicy: {code}: no; the caller may not do it (its IAM policy, a permissions boundary or an "
+        "organization's SCP): aws sts get-caller-identity names it"
+    )
 
 
 @pytest.mark.parametrize("made_from", ["an earlier checkout", "a hand swapped in"])
@@ -5908,6 +5918,18 @@ def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws):
     assert f"{ENV}: lock freed (was {holder})" in aws.out
 
 
+def test_unlock_whose_deletion_finds_the_lock_gone_says_it_is_freed(aws):
+    # ParameterNotFound on DeleteParameter: its first attempt deleted it and the answer was lost (botocore
+    # retried), or the holder freed it meanwhile; it was an error, exit 1, naming make status.
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
+    for _ in range(2):
+        aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    aws.ssm.add_client_error("delete_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
+    aws.caller()
+    assert aws.run("unlock", "--yes") == 0, aws.err
+    assert f"{ENV}: lock freed (was deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z)" in aws.out, aws.out
+
+
 def test_with_yes_the_question_is_printed_with_its_answer_naming_the_account(aws):
     # A CI log of make deploy YES=1 said nowhere which account and region the run changed.
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
@@ -6139,6 +6161,17 @@ def test_the_lock_calls_count_under_the_key_of_calls_that_name_no_stack(aws):
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
     # the lock taken, the relaxed-policy mark read, the lock read and deleted
     assert deploy.parse_api_calls(deploy.API_CALLS + aws.api_calls) == {"(no stack)": 4, stack("cert-dns"): 4}
+
+
+def test_a_relaxed_stack_policy_that_cannot_be_put_back_is_not_said_to_be(aws):
+    # The line came before SetStackPolicy: refused, the run said "put back", then the error.
+    lock_taken(aws, "alb")
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.cf.add_client_error("set_stack_policy", "AccessDenied", "not allowed", 403)
+    lock_freed(aws)
+    assert aws.run("deploy", "--stack", "alb", locking=True) == 1
+    assert "put back" not in aws.out and "SetStackPolicy: AccessDenied" in aws.err, aws.out + aws.err
 
 
 def test_a_stack_policy_a_stopped_run_left_relaxed_is_put_back_by_the_next_deploy_of_its_layer_first(aws):

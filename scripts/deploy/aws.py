@@ -116,7 +116,6 @@ CREDENTIAL_ERRORS = (
     "UnrecognizedClient",
     "SignatureDoesNotMatch",
     "IncompleteSignature",
-    "AccessDenied",
     "Unauthorized",
     "MissingAuthenticationToken",
     "InvalidAccessKeyId",
@@ -124,6 +123,13 @@ CREDENTIAL_ERRORS = (
     "RequestExpired",
     "AuthFailure",  # EC2's
 )
+
+
+# Error codes that mean the caller may not do it (valid credentials, a permission its IAM policy lacks):
+# "You don't have permission to perform this action. Verify that your IAM policy includes the required
+# permissions." https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html; EC2's
+# UnauthorizedOperation, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
+PERMISSION_ERRORS = ("AccessDenied", "NotAuthorized", "UnauthorizedOperation", "AuthorizationError")
 
 
 def cli(region: str) -> str:
@@ -331,9 +337,12 @@ def explain(error, env, command=None) -> str:
         if message.lstrip().startswith("<"):  # an HTTP error page (a proxy's, an emulator's crash), not an AWS error
             title = re.search(r"<title>(.*?)</title>", message, re.IGNORECASE | re.DOTALL)
             message = f"{' '.join(title.group(1).split()) if title else 'an HTML page'} (an HTML error page, not an AWS error answer)"
-        credentials = code.startswith(CREDENTIAL_ERRORS)
+        permission = code.startswith(PERMISSION_ERRORS)
+        credentials = code.startswith(CREDENTIAL_ERRORS) and not permission
         hint = "check the credentials: aws sts get-caller-identity" if credentials else f"see where things stand: make status ENV={env}"
-        if command == "status" and not credentials:
+        if permission:
+            hint = "the caller may not do it (its IAM policy, a permissions boundary or an organization's SCP): aws sts get-caller-identity names it"
+        elif command == "status" and not credentials:
             # botocore counts the retries an answer took (ResponseMetadata.RetryAttempts): one it retried (throttling,
             # a server error) may pass. https://docs.aws.amazon.com/boto3/latest/guide/retries.html
             retried = error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)

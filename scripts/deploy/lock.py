@@ -283,6 +283,11 @@ class EnvironmentLock:
         lock's value as it now reads: None once it is free, by this call or meanwhile."""
         now = self.held_value()
         if now == shown_value:
-            self.ssm.delete_parameter(Name=self.name)
+            try:
+                self.ssm.delete_parameter(Name=self.name)
+            except ClientError as error:
+                # gone: an earlier attempt of this call deleted it (its answer lost, botocore retried), or its holder just freed it
+                if error.response["Error"].get("Code") != "ParameterNotFound":
+                    raise
             return None
         return now

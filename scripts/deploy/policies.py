@@ -64,8 +64,8 @@ class StackPolicies:
         not wait for that), before this run changes it."""
         found = self.describe(layer.stack)
         if found and found["StackStatus"] in UPDATABLE and layer.policy and layer.name in self.marks:
-            self.say(f"{layer.stack}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back")
             self.restore(layer)
+            self.say(f"{layer.stack}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back")
 
     def undo_step(self, layer) -> tuple | None:
         """For Deployer.undo: (what putting the policy back says, how, what to say if it may be left), if this
