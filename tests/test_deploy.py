@@ -4125,6 +4125,77 @@ def test_events_prints_the_latest_events_oldest_first(aws):
     assert "LoadBalancer" in lines[1] and stack("alb") in lines[2]
 
 
+def hook_event(layer, seconds, token="same"):
+    """An event with only the fields the API's model requires (StackId, EventId, StackName, Timestamp) and a
+    hook's: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html"""
+    full = event(layer, "Hook", "UPDATE_IN_PROGRESS", seconds, token=token)
+    required = {key: full[key] for key in ("StackId", "EventId", "StackName", "Timestamp", "ClientRequestToken") if key in full}
+    return required | {"HookType": "Private::Guard::Hook", "HookStatus": "HOOK_COMPLETE_SUCCEEDED"}
+
+
+def test_events_without_the_fields_the_api_leaves_optional_are_printed_with_a_question_mark(aws):
+    aws.deployed("alb")
+    trail = [hook_event("alb", 5), event("alb", stack("alb"), "UPDATE_COMPLETE", 9)]
+    aws.cf.add_response("describe_stack_events", events(*trail), {"StackName": stack_id("alb")})
+    assert aws.run("events", "--stack", "alb") == 0, aws.err  # a KeyError traceback
+    assert aws.out.splitlines()[1].split()[2:] == ["?", "?", "?"], aws.out
+
+
+def test_a_wait_that_meets_an_event_without_the_fields_the_api_leaves_optional_goes_on(aws):
+    # A recover's wait, as every stack wait: event_lines indexed ResourceStatus (a KeyError traceback, and none of
+    # the wait's advice while the rollback went on).
+    aws.deployed("alb", status="UPDATE_ROLLBACK_FAILED")
+    token = f"recover-{stack('alb')}-20251125120000"
+    aws.cf.add_response("continue_update_rollback", {}, {"StackName": stack("alb"), "ClientRequestToken": token})
+    aws.poll(
+        "alb",
+        stack_id("alb"),
+        described("alb", "UPDATE_ROLLBACK_COMPLETE"),
+        hook_event("alb", 10, token=token),
+        event("alb", stack("alb"), "UPDATE_ROLLBACK_COMPLETE", 20, token=token),
+    )
+    assert aws.run("recover", "--stack", "alb", "--yes") == 0, aws.err
+    assert "UPDATE_ROLLBACK_COMPLETE: back on its previous template" in aws.out, aws.out
+
+
+def test_a_recover_whose_wait_stops_says_the_rollback_it_continued_goes_on(aws):
+    # The first poll read the stack as before (UPDATE_ROLLBACK_FAILED): it said "nothing: it is UPDATE_ROLLBACK_FAILED,
+    # no operation runs" of a rollback it had just continued.
+    aws.deployed("alb", status="UPDATE_ROLLBACK_FAILED")
+    token = f"recover-{stack('alb')}-20251125120000"
+    aws.cf.add_response("continue_update_rollback", {}, {"StackName": stack("alb"), "ClientRequestToken": token})
+    aws.cf.add_client_error("describe_stacks", "Throttling", "Rate exceeded", 400)
+    assert aws.run("recover", "--stack", "alb", "--yes") == 1
+    assert f"CloudFormation carries on with {stack('alb')} (UPDATE_ROLLBACK_IN_PROGRESS); nothing was cancelled." in aws.err, aws.err
+    assert "(a rollback or a clean-up) cannot be stopped; it ends by itself" in aws.err, aws.err
+
+
+def test_an_answer_without_what_the_tool_reads_is_an_error_naming_it_not_a_traceback(aws):
+    # Stacks is a list the API's model does not require to hold the stack asked for.
+    aws.cf.add_response("describe_stacks", {"Stacks": []}, {"StackName": stack("alb")})
+    assert aws.run("outputs", "--stack", "alb") == 1
+    assert aws.err.startswith(
+        "error: an answer lacked what this tool reads, or was not of its shape (IndexError: list index out of range, at scripts/deploy/"
+    ), aws.err
+    assert aws.err.endswith(f"); see where things stand: make status ENV={ENV}\n"), aws.err
+
+
+def test_a_wait_that_meets_an_answer_it_cannot_read_says_the_operation_goes_on(aws):
+    # A stack without its StackId (optional in the API's model): a traceback, and none of the wait's advice.
+    aws.deployed("alb", status="UPDATE_ROLLBACK_FAILED")
+    token = f"recover-{stack('alb')}-20251125120000"
+    aws.cf.add_response("continue_update_rollback", {}, {"StackName": stack("alb"), "ClientRequestToken": token})
+    answer = described("alb", "UPDATE_ROLLBACK_IN_PROGRESS")
+    del answer["Stacks"][0]["StackId"]
+    aws.cf.add_response("describe_stacks", answer, {"StackName": stack_id("alb")})
+    assert aws.run("recover", "--stack", "alb", "--yes") == 1
+    assert "(KeyError: 'StackId', at scripts/deploy/deployer.py:" in aws.err, aws.err
+    assert (
+        f"  the wait stopped: CloudFormation carries on with {stack('alb')} (UPDATE_ROLLBACK_IN_PROGRESS); nothing was cancelled."
+        in aws.err
+    )
+
+
 def test_events_of_a_destroyed_layer_are_those_of_its_stack_deleted_last(aws):
     # After make destroy, what it deleted and what it kept (DELETE_SKIPPED) was "not deployed" alone.
     aws.not_deployed("service")
@@ -5391,11 +5462,28 @@ def test_a_lock_that_cannot_be_freed_is_named_with_make_unlock_not_with_the_comm
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": our_lock(), "Version": 1}}
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
     aws.ssm.add_client_error("delete_parameter", "InternalServerError", "try later", 500, expected_params={"Name": LOCK})
-    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
-    assert aws.err.splitlines()[-1] == (
+    # exit 1: it exited 0, and in CI the next run, refused by the lock, was the first to fail
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1, aws.err
+    assert aws.err.splitlines()[-2:] == [
         f"warning: {LOCK} may still be held (freeing it failed: An error occurred (InternalServerError) when calling the "
-        f"DeleteParameter operation: try later); free it with: make unlock ENV={ENV}"
-    ), aws.err
+        f"DeleteParameter operation: try later); free it with: make unlock ENV={ENV}",
+        f"error: make deploy finished, but {LOCK} may still be held (above): runs of {ENV} that take it are refused until it is "
+        f"freed: make unlock ENV={ENV}",
+    ], aws.err
+
+
+@pytest.mark.parametrize("answer", ["no Value", "GetParameter refused"])
+def test_a_lock_that_cannot_be_read_to_be_freed_is_said_and_fails_the_run(aws, answer):
+    lock_taken(aws, command="deploy")
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+    if answer == "no Value":  # an answer without what release() reads: said like a refusal, not a traceback
+        aws.ssm.add_response("get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Version": 1}}, {"Name": LOCK})
+    else:
+        aws.ssm.add_client_error("get_parameter", "AccessDeniedException", "no", 400, expected_params={"Name": LOCK})
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1, aws.err
+    assert f"warning: {LOCK} may still be held (freeing it failed: " in aws.err, aws.err
+    assert aws.err.endswith(f"freed: make unlock ENV={ENV}\n"), aws.err
 
 
 def test_a_failed_deploy_frees_the_lock_too(aws):

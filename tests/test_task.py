@@ -85,6 +85,33 @@ def test_the_task_streams_its_log_once_in_order_and_exits_with_the_web_container
     assert aws.sleeps == [2.0, 2.0]
 
 
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_task_whose_lock_may_still_be_held_fails_with_its_own_code_or_1(aws, code):
+    # The container's non-zero code is the run's exit status; a task that succeeded exits 1, as the next run is refused.
+    stubbed_aws.lock_taken(aws, command="task")
+    started(aws)
+    aws.poll(ecs_task("STOPPED", code), (None, [], "f/001"), ("f/001", [], "f/001"))
+    aws.ssm.add_client_error("get_parameter", "InternalServerError", "try later", 500, expected_params={"Name": stubbed_aws.LOCK})
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", locking=True) == (code or 1), aws.err
+    assert (
+        aws.err.splitlines()[-1] == f"error: make task finished, but {stubbed_aws.LOCK} may still be held (above): runs of prod "
+        "that take it are refused until it is freed: make unlock ENV=prod"
+    ) == (code == 0), aws.err
+
+
+def test_a_task_answer_without_its_status_ends_the_wait_saying_the_task_may_still_run(aws):
+    # lastStatus is optional in the API's model: its KeyError was a traceback, and nothing said the task ran on.
+    started(aws)
+    answer = ecs_task("RUNNING")
+    del answer["lastStatus"]
+    aws.poll(answer)
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes") == 1
+    assert aws.err.startswith(
+        "error: an answer lacked what this tool reads, or was not of its shape (KeyError: 'lastStatus', at scripts/deploy/tasks.py:"
+    )
+    assert f"  task {TASK_ID} may still be running." in aws.err, aws.err
+
+
 def test_a_log_that_cannot_be_read_leaves_the_wait_for_the_exit_code_and_the_lock_held(aws):
     # One throttled GetLogEvents ended the wait with an error and freed the lock while the migration ran on.
     stubbed_aws.lock_taken(aws, command="task")

@@ -26,11 +26,13 @@ from scripts.deploy.aws import (
     AWS_ERRORS,
     CONFIG,
     MAX_ATTEMPTS,
+    UNREADABLE,
     SandboxGone,
     boto_clients,
     explain,
     on_this_machine,
     parse_api_calls,
+    unreadable,
 )
 from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands, going_on_after_ctrl_c
 from scripts.deploy.deployer import Deployer
@@ -413,7 +415,7 @@ def main(
             enabled_layers=environment.layers,
             on_aws=not endpoint,  # AWS_ENDPOINT_URL: an emulator (the sandbox), or another endpoint the commands take for one
         )
-        locked, stopped_by = locking and args.command in LOCKING_COMMANDS, None
+        locked, stopped_by, code = locking and args.command in LOCKING_COMMANDS, None, None
         try:
             if locked:
                 deployer.lock.take(args.command)
@@ -432,6 +434,12 @@ def main(
                     # leaves nothing to go on with.
                     if stopped_by is None:
                         raise Failure(INTERRUPTED, 130) from None
+        if locked and code == 0 and deployer.lock.value is not None:
+            # It said why (a warning); the next run that takes the lock is refused: in CI, a step later, had this one passed.
+            raise Failure(
+                f"error: make {args.command} finished, but {deployer.lock.name} may still be held (above): "
+                f"runs of {args.env} that take it are refused until it is freed: make unlock ENV={args.env}"
+            )
     except (Failure, OutputFailed) as error:
         failure = error
     except KeyboardInterrupt:
@@ -441,6 +449,8 @@ def main(
         return READER_GONE
     except (*AWS_ERRORS, SandboxGone) as error:
         failure = Failure(explain(error, args.env, args.command))
+    except UNREADABLE as error:
+        failure = Failure(f"error: {unreadable(error)}; see where things stand: make status ENV={args.env}")
     finally:
         if deployer:
             try:

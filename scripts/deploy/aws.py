@@ -5,8 +5,10 @@ import ipaddress
 import os
 import re
 import shlex
+import traceback
 import urllib.parse
 from collections import Counter
+from pathlib import Path
 
 from botocore.config import Config
 from botocore.exceptions import (
@@ -26,6 +28,7 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from scripts.botocore_models import make_session
+from templates import ROOT
 from templates.errors import printable
 from templates.params import SANDBOX_ENV, SANDBOX_KEYS, SANDBOX_SESSION_VARS
 
@@ -297,6 +300,19 @@ def sandbox_gone(error, env) -> bool:
     emulator keeps them in memory), so there is nothing left to follow, stop or free. A paused server
     still takes connections (its read times out): its stacks are there."""
     return env == SANDBOX_ENV and isinstance(error, EndpointConnectionError | SandboxGone)
+
+
+# What reading an answer that lacks a field the tool reads raises (one the API's model leaves optional and
+# AWS sends in practice, such as a stack's StackId, or a malformed emulator's answer): said, never a traceback.
+UNREADABLE = (KeyError, IndexError, TypeError, AttributeError)
+
+
+def unreadable(error) -> str:
+    """An answer the tool could not read, with the line of this project's code that tried."""
+    ours = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename.startswith(str(ROOT))]
+    where = f", at {Path(ours[-1].filename).relative_to(ROOT)}:{ours[-1].lineno}" if ours else ""
+    what = printable(" ".join(f"{type(error).__name__}: {error}".split())[:200], one_line=True)
+    return f"an answer lacked what this tool reads, or was not of its shape ({what}{where})"
 
 
 def explain(error, env, command=None) -> str:

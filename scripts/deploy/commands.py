@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts import verify
 from scripts.deploy import diff, drift, guards, lock, logs, purge, tasks, text, zone
-from scripts.deploy.aws import AWS_ERRORS, error_code, explain, may_have_landed, not_found, sandbox_gone
+from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, error_code, explain, may_have_landed, not_found, sandbox_gone, unreadable
 from scripts.deploy.deployer import stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark, unrecorded_release_of
@@ -340,7 +340,9 @@ class Commands:
             found = deployer.cf.describe_stacks(StackName=deleted[0]["StackId"])["Stacks"][0]  # its tags: ours?
             when = deleted[0].get("DeletionTime")
             deployer.say(f"{stack}: not deployed; the one deleted last" + (f", at {when:%Y-%m-%d %H:%M:%S} UTC" if when else "") + ":")
-        events = deployer.cf.describe_stack_events(StackName=found["StackId"]).get("StackEvents", [])[:count]
+        events = [
+            text.readable_event(e) for e in deployer.cf.describe_stack_events(StackName=found["StackId"]).get("StackEvents", [])[:count]
+        ]
         deployer.say(*text.recent_events(stack, events))
         if deployer.foreign(found):  # shown, but not as the layer's
             deployer.say(f"note: {text.not_ours(stack, deployer.own_tags(found))}")
@@ -514,7 +516,7 @@ class Commands:
             started = deployer.now()
             token = f"recover-{stack}-{started:%Y%m%d%H%M%S}"
             deployer.cf.continue_update_rollback(StackName=stack, ClientRequestToken=token, **deployer.role)
-            found = deployer.wait_for_stack(stack, token, started)
+            found = deployer.wait_for_stack(stack, token, started, operation="rollback")
         else:
             raise Failure(f"error: {stack} is {status}; recover only continues an UPDATE_ROLLBACK_FAILED rollback")
         if found["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE":
@@ -920,9 +922,9 @@ class Commands:
                 *tasks.still_running(names["cluster"], arn, env, deployer.cli),
             ]
             raise Failure("\n".join(lines), 130) from None
-        except AWS_ERRORS as error:  # AWS stopped answering: the task does not stop with it
+        except (*AWS_ERRORS, *UNREADABLE) as error:  # AWS stopped answering, or unreadable: the task does not stop with it
             lines = [
-                explain(error, env),
+                f"error: {unreadable(error)}" if isinstance(error, UNREADABLE) else explain(error, env),
                 f"  task {logs.task_id(arn)} may still be running.",
                 *tasks.still_running(names["cluster"], arn, env, deployer.cli),
             ]

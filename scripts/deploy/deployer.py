@@ -23,6 +23,7 @@ from scripts.deploy import advice, guards, logs, purge, text
 from scripts.deploy.aws import (
     AWS_ERRORS,
     NO_ANSWER,
+    UNREADABLE,
     AwsCalls,
     SandboxGone,
     checked_pages,
@@ -33,6 +34,7 @@ from scripts.deploy.aws import (
     next_page_token,
     not_found,
     sandbox_gone,
+    unreadable,
 )
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory, stack_mark
@@ -144,7 +146,12 @@ def git_revision(output_dir: Path, root: Path = ROOT) -> str:
 
 
 # The operation a wait is for (wait_for_stack's `operation`) -> the status it puts the stack in.
-OPERATION_STATUS = {"create": "CREATE_IN_PROGRESS", "update": "UPDATE_IN_PROGRESS", "delete": "DELETE_IN_PROGRESS"}
+OPERATION_STATUS = {
+    "create": "CREATE_IN_PROGRESS",
+    "update": "UPDATE_IN_PROGRESS",
+    "delete": "DELETE_IN_PROGRESS",
+    "rollback": "UPDATE_ROLLBACK_IN_PROGRESS",  # a continued one (make recover)
+}
 
 
 def delays():
@@ -1063,12 +1070,11 @@ class Deployer:
         except KeyboardInterrupt:
             lines = text.interrupted(stack, self.env, self.running(found, operation), self.cli)
             raise Failure("\n".join(lines) + self.policies.still_relaxed(), 130) from None
-        except AWS_ERRORS as error:  # AWS out of reach, or refusing to answer, mid-wait: the operation goes on all the same
+        except (*AWS_ERRORS, *UNREADABLE) as error:  # AWS out of reach, refusing to answer, or unreadable, mid-wait: the operation goes on
             if sandbox_gone(error, self.env):  # but not on a sandbox whose server is gone, with the stack (main says its one line)
                 raise SandboxGone(error) from None
-            lines = text.interrupted(
-                stack, self.env, self.running(found, operation), self.cli, why=f"{explain(error, self.env)}\n  the wait stopped"
-            )
+            said = f"error: {unreadable(error)}" if isinstance(error, UNREADABLE) else explain(error, self.env)
+            lines = text.interrupted(stack, self.env, self.running(found, operation), self.cli, why=f"{said}\n  the wait stopped")
             raise Failure("\n".join(lines) + self.policies.still_relaxed()) from None
 
     @staticmethod
@@ -1107,7 +1113,7 @@ class Deployer:
                     done = True
                     break
                 seen.add(event["EventId"])
-                new.append(event)
+                new.append(text.readable_event(event))
             next_token = None if done else next_page_token(page, tokens, "DescribeStackEvents")
             if not next_token:
                 break

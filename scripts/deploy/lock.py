@@ -10,7 +10,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, may_have_landed, sandbox_gone
+from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, may_have_landed, sandbox_gone
 from scripts.deploy.failure import Failure
 from templates.errors import printable, stops_held, untrusted_json
 
@@ -116,7 +116,8 @@ class EnvironmentLock:
     def __init__(self, ssm, env, now, err):
         self.ssm, self.env, self.now, self.err = ssm, env, now, err
         self.name = f"/{templates.PROJECT}/{env}/deploy-lock"
-        self.value = None  # the parameter's value while this run holds (or takes) the lock
+        # the parameter's value while this run holds (or takes) the lock; after release(), one it may still hold
+        self.value = None
         self.interrupted = False  # Ctrl-C came while PutParameter was under way
         self.unanswered = False  # the take's every attempt went unanswered (timeouts): the endpoint is not answering
 
@@ -238,7 +239,7 @@ class EnvironmentLock:
             if self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"] == self.value:
                 self.ssm.delete_parameter(Name=self.name)
             self.value = None
-        except AWS_ERRORS as error:
+        except (*AWS_ERRORS, *UNREADABLE) as error:  # an answer without the lock's Value too
             if isinstance(error, ClientError) and error.response["Error"].get("Code") == "ParameterNotFound":
                 self.value = None  # the take has not landed
                 if self.interrupted:
@@ -249,7 +250,8 @@ class EnvironmentLock:
                     )
                 return
             if sandbox_gone(error, self.env):
-                return  # and the lock with it: the run's error says so
+                self.value = None  # gone with the sandbox's server: the run's error says so
+                return
             print(
                 # the error's own words, not explain()'s next step: the command is done, and the lock it left refuses it
                 f"warning: {self.name} may still be held (freeing it failed: {printable(str(error), one_line=True)}); "

@@ -243,10 +243,16 @@ def rollback_triggers(change_set, operation="update", what="this change set", re
 
 
 # --- stacks and their events ------------------------------------------------------------------
+def readable_event(event) -> dict:
+    """A stack event with the fields every reader of events takes: only StackId, EventId, StackName and
+    Timestamp are required in the API's model (a hook's event may lack the rest), "?" where one is missing.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html"""
+    return {"LogicalResourceId": "?", "ResourceType": "?", "ResourceStatus": "?"} | event
+
+
 def event_line(event, when="%H:%M:%S") -> str:
     reason = f"  {printable(event['ResourceStatusReason'], one_line=True)}" if event.get("ResourceStatusReason") else ""
-    # ResourceStatus is optional in the API's model (a hook's event may lack it)
-    return f"  {event['Timestamp']:{when}}  {event.get('ResourceStatus', '?'):<32} {event['LogicalResourceId']:<28} {event.get('ResourceType', '')}{reason}"
+    return f"  {event['Timestamp']:{when}}  {event['ResourceStatus']:<32} {event['LogicalResourceId']:<28} {event['ResourceType']}{reason}"
 
 
 def event_lines(events, colour=False) -> list[str]:
