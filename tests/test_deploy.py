@@ -404,6 +404,19 @@ def test_empty_change_set_is_deleted_and_exits_zero_in_four_calls(aws, reason):
     assert aws.calls("cert-dns") == 4
 
 
+def test_an_empty_change_set_found_gone_at_its_deletion_is_no_changes_still(aws):
+    # The deletion's first attempt landed and its answer was lost: botocore's retry is answered ChangeSetNotFound
+    # (by the sandbox; AWS's answer to a second deletion is not documented). It failed the deploy.
+    aws.deployed("cert-dns")
+    reason = "The submitted information didn't contain changes. Submit different information to create a change set."
+    aws.cf.add_response("create_change_set", {"Id": "arn:x", "StackId": stack_id("cert-dns")}, create_params("cert-dns", "UPDATE"))
+    aws.cf.add_response("describe_change_set", change_set("cert-dns", "FAILED", reason=reason))
+    gone = f"ChangeSet [{cs_name('cert-dns')}] does not exist"
+    aws.cf.add_client_error("delete_change_set", "ChangeSetNotFound", gone, 404, response_meta={"RetryAttempts": 1})
+    assert aws.run("deploy", "--stack", "cert-dns") == 0, aws.err
+    assert f"{stack('cert-dns')}: no changes" in aws.out
+
+
 def test_no_updates_error_from_create_change_set_means_no_changes(aws):
     aws.deployed("cert-dns")
     aws.cf.add_client_error("create_change_set", "ValidationError", "No updates are to be performed.", 400)

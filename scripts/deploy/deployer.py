@@ -638,7 +638,13 @@ class Deployer:
         if not any(phrase in (reason or "") for phrase in NO_CHANGES):
             return False
         if name:
-            self.delete_change_set(layer.stack, name)
+            try:
+                self.delete_change_set(layer.stack, name)
+            except ClientError as error:
+                # described a moment ago: gone, its deletion's first attempt landed (the answer lost, botocore retried);
+                # the sandbox answers a second deletion ChangeSetNotFound
+                if not not_found(error):
+                    raise
         self.say(f"{layer.stack}: no changes")
         self.say(*text.drift_left(self.stacks.get(layer.stack) or {}, layer))  # this run's DescribeStacks: no call added
         self.outcomes[layer.name] = "no changes"
