@@ -465,14 +465,18 @@ def described_task_definition():
     return {"taskDefinition": task_definition(), "tags": tags}
 
 
-def expected_registration():
-    """What make task TAG=v2 registers: every registrable field as described, both images on v2."""
+RUN = "run-token"  # the run's RunTask clientToken, which tags its copy
+
+
+def expected_registration(run=ANY):
+    """What make task TAG=v2 registers: every registrable field as described, both images on v2, the
+    stack's tags and the run's."""
     found = task_definition()
     for name in ("taskDefinitionArn", "revision", "status", "requiresAttributes", "compatibilities", "registeredAt", "registeredBy"):
         del found[name]
     for container in found["containerDefinitions"]:
         container["image"] = f"{REPOSITORY}:v2"
-    return found | {"tags": STACK_TAGS}
+    return found | {"tags": [*STACK_TAGS, {"key": tasks.RUN_TAG, "value": run}]}
 
 
 def registered(aws, command=MIGRATE, image_code=None):
@@ -511,9 +515,42 @@ def test_tag_runs_a_copy_with_the_new_image_in_both_containers_and_deregisters_i
     assert lines[exited + 1].startswith("deregistered startupwebapp-service-task:8: make task registered it for TAG= and removed it")
 
 
+@pytest.mark.parametrize("revision_8", ["this run's", "another run's", "unreadable"])
+def test_a_registration_botocore_retried_deregisters_the_copy_an_earlier_attempt_registered(aws, monkeypatch, revision_8):
+    # RegisterTaskDefinition takes no idempotency token: an attempt whose answer was lost registered revision 8,
+    # the retry 9; 8 stayed ACTIVE, the family's newest but one, and nothing named it. Only this run's is deregistered.
+    monkeypatch.setattr(tasks.uuid, "uuid4", lambda: RUN)
+    aws.service_stack()
+    aws.service()
+    aws.ecs.add_response("describe_task_definition", described_task_definition(), {"taskDefinition": TASK_DEFINITION, "include": ["TAGS"]})
+    image_in_ecr(aws)
+    answered = task_definition(COPY.replace(":8", ":9"), 9, "v2")
+    aws.ecs.add_response(
+        "register_task_definition", {"taskDefinition": answered, "ResponseMetadata": {"RetryAttempts": 1}}, expected_registration(RUN)
+    )
+    run = {"this run's": RUN, "another run's": "another-token"}.get(revision_8)
+    if run:
+        copy = {"taskDefinition": task_definition(COPY, 8, "v2"), "tags": [*STACK_TAGS, {"key": tasks.RUN_TAG, "value": run}]}
+        aws.ecs.add_response("describe_task_definition", copy, {"taskDefinition": COPY, "include": ["TAGS"]})
+    else:
+        aws.ecs.add_client_error(
+            "describe_task_definition", "ClientException", "no", 400, expected_params={"taskDefinition": COPY, "include": ["TAGS"]}
+        )
+    if run == RUN:
+        deregistered(aws)  # revision 8
+    expected = tasks.run_request(CLUSTER, ecs_service(), MIGRATE) | {"taskDefinition": answered["taskDefinitionArn"], "clientToken": RUN}
+    aws.ecs.add_response("run_task", {"tasks": [ecs_task("STOPPED", 0)], "failures": []}, expected)
+    aws.poll(ecs_task("STOPPED", 0), None)
+    inactive = answered | {"status": "INACTIVE"}
+    aws.ecs.add_response("deregister_task_definition", {"taskDefinition": inactive}, {"taskDefinition": answered["taskDefinitionArn"]})
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--image-tag", "v2", "--yes") == 0, aws.err
+    lost = "startupwebapp-service-task:8: registered too, by an attempt whose answer was lost (botocore retried it)"
+    assert (lost in aws.out) == (run == RUN), aws.out
+
+
 def test_the_registration_copies_every_registrable_field_and_changes_only_the_images():
-    request = tasks.register_request(described_task_definition(), "v2")
-    assert request == expected_registration()
+    request = tasks.register_request(described_task_definition(), "v2", RUN)
+    assert request == expected_registration(RUN)
     original = task_definition()
     changed = [k for k in request if k != "tags" and request[k] != original[k]]
     assert changed == ["containerDefinitions"]
@@ -547,14 +584,15 @@ def test_the_repository_is_the_image_without_its_tag(image, expected):
 
 def test_the_registration_carries_the_project_tag_the_deploy_role_requires():
     described = described_task_definition() | {"tags": []}
-    assert tasks.register_request(described, "v2")["tags"] == [{"key": "Project", "value": "startupwebapp"}]
+    tags = [{"key": "Project", "value": "startupwebapp"}, {"key": tasks.RUN_TAG, "value": RUN}]
+    assert tasks.register_request(described, "v2", RUN)["tags"] == tags
 
 
 def test_a_container_of_another_repository_keeps_its_image():
     described = described_task_definition()
     sidecar = {"name": "proxy", "image": "public.ecr.aws/nginx/nginx:1.27", "essential": False}
     described["taskDefinition"]["containerDefinitions"].append(sidecar)
-    images = [c["image"] for c in tasks.register_request(described, "v2")["containerDefinitions"]]
+    images = [c["image"] for c in tasks.register_request(described, "v2", RUN)["containerDefinitions"]]
     assert images == [f"{REPOSITORY}:v2", f"{REPOSITORY}:v2", "public.ecr.aws/nginx/nginx:1.27"]
 
 

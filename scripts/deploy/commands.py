@@ -818,7 +818,7 @@ class Commands:
         register = None
         if image_tag:
             described = ecs.describe_task_definition(taskDefinition=service["taskDefinition"], include=["TAGS"])
-            register = tasks.register_request(described, image_tag)
+            register = tasks.register_request(described, image_tag, run=request["clientToken"])
             image = tasks.web_image(register)
             self.refuse_an_image_ecr_lacks(image, image_tag)
             deployer.say(
@@ -835,8 +835,14 @@ class Commands:
         registered = None
         try:
             if register is not None:
-                registered = self.register_copy(ecs, register, current)
+                answer = self.register_copy(ecs, register, current)
+                registered = answer["taskDefinition"]["taskDefinitionArn"]
                 deployer.say(f"registered {registered.rsplit('/', 1)[-1]}")
+                # botocore retried it: an attempt whose answer was lost may have registered a copy too
+                retries = answer.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+                for lost in tasks.lost_copies(ecs, answer["taskDefinition"], request["clientToken"], retries, current) if retries else []:
+                    deployer.say(f"{lost.rsplit('/', 1)[-1]}: registered too, by an attempt whose answer was lost (botocore retried it)")
+                    tasks.deregister(ecs, lost, deployer.say)
                 request["taskDefinition"] = registered
             return self.run_and_wait(ecs, names, request)
         finally:
@@ -866,8 +872,8 @@ class Commands:
                 f"error: no ECR repository {path} in account {ecr['account']} (the service's image {image}); nothing was registered or run"
             )
 
-    def register_copy(self, ecs, register, current) -> str:
-        """Register the copy with TAG='s image; stopped or unanswered, it may be registered all the same
+    def register_copy(self, ecs, register, current) -> dict:
+        """Register the copy with TAG='s image (RegisterTaskDefinition's answer); stopped or unanswered, it may be registered all the same
         (the family's newest ACTIVE revision then): said, with how to find and deregister it. current:
         the revision the service runs (family:n), which the newest is when the copy was not registered."""
         cli, family = self.deployer.cli, register["family"]
@@ -879,7 +885,7 @@ class Commands:
             f"{tasks.web_image(register)}; then deregister it: {cli} ecs deregister-task-definition --task-definition <its ARN>",
         ]
         try:
-            return ecs.register_task_definition(**register)["taskDefinition"]["taskDefinitionArn"]
+            return ecs.register_task_definition(**register)
         except KeyboardInterrupt as stop:
             raise Failure("\n".join(["interrupted while registering the task definition.", *left]), 130) from stop
         except AWS_ERRORS as error:

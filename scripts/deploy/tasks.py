@@ -15,7 +15,8 @@ from scripts.deploy.failure import Failure
 from templates.errors import printable, stops_held
 from templates.service import CONTAINER_NAME, web_log_stream
 
-STARTED_BY = f"{templates.PROJECT}-deploy-task"  # RunTask's startedBy (at most 128 characters): the task's origin in the console
+STARTED_BY = f"{templates.PROJECT}-deploy-task"
+RUN_TAG = "TaskRun"  # make task TAG='s copy of the task definition: the run's RunTask clientToken, which registered it  # RunTask's startedBy (at most 128 characters): the task's origin in the console
 POLL_SECONDS = 2.0
 # The ECS API is eventually consistent: a task RunTask just started may not be described yet, and
 # AWS's advice is to retry DescribeTasks for "up to five minutes".
@@ -223,7 +224,7 @@ def repository(image: str) -> str:
     return name[:colon] if colon > name.rfind("/") else name
 
 
-def register_request(described: dict, image_tag: str) -> dict:
+def register_request(described: dict, image_tag: str, run: str) -> dict:
     """RegisterTaskDefinition's arguments from DescribeTaskDefinition's answer (include=TAGS): every
     field RegisterTaskDefinition takes, copied (the read-only taskDefinitionArn, revision, status,
     requiresAttributes, compatibilities, registeredAt/By and deregisteredAt are not among them), and
@@ -231,7 +232,8 @@ def register_request(described: dict, image_tag: str) -> dict:
     tmp-permissions init container), set to <repository>:image_tag. The tags without the aws: prefix
     (CloudFormation's aws:cloudformation:* tags are AWS's own: a request may not set them), so that
     RunTask's propagateTags=TASK_DEFINITION still tags the task for the bill; Project=<project> among
-    them, which the deploy role's RegisterTaskDefinition requires.
+    them, which the deploy role's RegisterTaskDefinition requires; and RUN_TAG=run, which tells this run's
+    copies (lost_copies) from anyone else's revisions.
     https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html"""
     definition = described["taskDefinition"]
     request = {key: copy.deepcopy(value) for key, value in definition.items() if key in registrable_fields()}
@@ -243,11 +245,31 @@ def register_request(described: dict, image_tag: str) -> dict:
     for container in containers:
         if container.get("image") and repository(container["image"]) == same:
             container["image"] = f"{same}:{image_tag}"
-    tags = [tag for tag in described.get("tags", []) if not tag["key"].lower().startswith("aws:")]
+    tags = [tag for tag in described.get("tags", []) if not tag["key"].lower().startswith("aws:") and tag["key"] != RUN_TAG]
     if not any(tag["key"] == "Project" for tag in tags):
         tags.append({"key": "Project", "value": templates.PROJECT})  # the deploy role registers only with it (templates/ci.py)
-    request["tags"] = tags
+    request["tags"] = [*tags, {"key": RUN_TAG, "value": run}]
     return request
+
+
+def lost_copies(ecs, registered: dict, run: str, retries: int, current: str) -> list[str]:
+    """The copies earlier attempts of a RegisterTaskDefinition registered (botocore retried it `retries`
+    times, the answers lost: it takes no idempotency token, so each attempt that landed registered a
+    revision): among the revisions just below the answered one, at most `retries` of them and none the
+    service runs (current, family:n) or older, those ACTIVE with this run's RUN_TAG. A revision that
+    cannot be read is passed over (it is not known to be this run's).
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html"""
+    family_arn, revision = registered["taskDefinitionArn"].rsplit(":", 1)
+    lowest = max(int(current.rsplit(":", 1)[1]) + 1, int(revision) - retries)
+    found = []
+    for number in range(int(revision) - 1, lowest - 1, -1):
+        try:
+            answer = ecs.describe_task_definition(taskDefinition=f"{family_arn}:{number}", include=["TAGS"])
+        except AWS_ERRORS:
+            continue
+        if answer["taskDefinition"].get("status") == "ACTIVE" and {"key": RUN_TAG, "value": run} in answer.get("tags", []):
+            found.append(answer["taskDefinition"]["taskDefinitionArn"])
+    return found
 
 
 def web_image(register: dict) -> str:
