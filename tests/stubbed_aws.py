@@ -464,8 +464,11 @@ class Aws:
         self.deployed(layer, parameters=running)
         self.change_set_template(layer)
         self.listed_change_sets(layer, waiting)
-        if upstream_gone:  # the first layer it reads destroyed since
-            self.not_deployed(next(iter(dict.fromkeys(upstream for upstream, _ in templates.wired_into(layer).values()))))
+        first = next(iter(dict.fromkeys(upstream for upstream, _ in templates.wired_into(layer).values())), None)
+        if upstream_gone == "destroyed":  # the first layer it reads destroyed since
+            self.not_deployed(first)
+        elif upstream_gone:  # the first layer it reads in no settled state: upstream_gone its status
+            self.deployed(first, status=upstream_gone)
         else:
             self.upstream_deployed(layer)  # what it reads of other layers, compared with what the change set takes
 

@@ -6718,12 +6718,21 @@ def test_execute_warns_when_the_change_set_takes_other_values_than_the_layers_it
     ) in aws.out.splitlines(), ascii(aws.out)
 
 
-def test_execute_of_a_change_set_whose_upstream_layer_is_gone_since_goes_on_to_its_question(aws):
-    # The comparison of the values read from other layers is a warning: a layer it reads destroyed since refused the execute.
+@pytest.mark.parametrize("upstream", ["destroyed", "UPDATE_IN_PROGRESS"])
+def test_execute_of_a_change_set_whose_upstream_layer_is_destroyed_since_is_refused_as_a_deploy_is(aws, upstream):
+    # Destroyed: executed, it made the layer on what no longer exists (alarms of a destroyed service, a web ACL on a
+    # deleted load balancer), where a deploy refuses. In no settled state: a warning, and the change set runs as made.
     layer = next(name for name in PROD_LAYERS if stubbed_aws.wired(name) and name != "service")
-    aws.reviewed_change_set(layer, upstream_gone=True)
+    aws.reviewed_change_set(layer, upstream_gone=upstream)
     assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1
-    assert "no terminal to ask on" in aws.err and "deployed first" not in aws.err, aws.err
+    if upstream == "destroyed":
+        assert aws.err.startswith(f"error: {stack(layer)} needs "), aws.err
+        kept = (
+            f"change set {cs_name(layer)} not executed, and kept: make execute STACK={layer} ENV={ENV} CHANGESET={cs_name(layer)} runs it"
+        )
+        assert kept in aws.err, aws.err
+    else:
+        assert "no terminal to ask on" in aws.err and "deployed first" not in aws.err, aws.err
 
 
 def test_a_message_names_the_configuration_file_of_the_output_dir_the_run_read(aws, tmp_path):

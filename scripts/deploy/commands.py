@@ -15,7 +15,7 @@ from scripts import verify
 from scripts.deploy import diff, drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, error_code, explain, may_have_landed, not_found, sandbox_gone, unreadable
 from scripts.deploy.deployer import stated_whole_number
-from scripts.deploy.failure import Failure, RefusedAhead
+from scripts.deploy.failure import Failure, RefusedAhead, UpstreamsNotDeployed
 from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark, unrecorded_release_of
 from scripts.deploy.layer import compact, layer_named_in
 from scripts.deploy.status import ALREADY_EXECUTED, UPDATABLE, is_deployed
@@ -204,10 +204,15 @@ class Commands:
         )
         deployer.say_waiting_change_sets(layer, change_set)
         if not a_rollback:  # a rollback's values are the stack's own but its image: output/'s are not its to compare with
-            # and those read from other layers' outputs (the change set table shows no parameter), where they can be read:
-            # an upstream layer destroyed since, or in no settled state, leaves the change set to run as it was made
+            # and those read from other layers' outputs (the change set table shows no parameter), where they can be read.
+            # An upstream layer destroyed since is refused, as a deploy refuses it: the change set would make the layer on
+            # what no longer exists (alarms of a destroyed service, a web ACL on a deleted load balancer); one in no settled
+            # state leaves the change set to run as it was made.
             try:
                 wired = deployer.wired_parameters(layer)
+            except UpstreamsNotDeployed as refused:
+                again = f"make execute STACK={layer.name} ENV={self.env} CHANGESET={name}"
+                raise Failure(f"{refused}\nchange set {name} not executed, and kept: {again} runs it once they are", refused.code) from None
             except Failure:
                 wired = {}
             deployer.say(*text.values_since_the_change_set(change_set, layer, exists, wired))

@@ -36,7 +36,7 @@ from scripts.deploy.aws import (
     sandbox_gone,
     unreadable,
 )
-from scripts.deploy.failure import Failure
+from scripts.deploy.failure import Failure, UpstreamsNotDeployed
 from scripts.deploy.history import ReleaseHistory, stack_mark
 from scripts.deploy.layer import Layer, layer_of, load_layer, template_problem
 from scripts.deploy.lock import EnvironmentLock
@@ -438,7 +438,7 @@ class Deployer:
         if missing:
             first, *then = missing
             stacks = [templates.stack_name(self.env, name) for name in missing]
-            raise Failure(
+            raise UpstreamsNotDeployed(
                 f"error: {layer.stack} needs {', '.join(stacks[:-1]) + ' and ' if then else ''}{stacks[-1]} deployed first"
                 f"{', in that order' if then else ''}: make deploy STACK={first} ENV={self.env}"
                 + "".join(f", then STACK={name}" for name in then)

@@ -8,6 +8,10 @@ class Failure(ToolError):
     prefix = ""
 
 
+class UpstreamsNotDeployed(Failure):
+    """A layer reads the outputs of layers that are not deployed (Deployer.wired_parameters)."""
+
+
 class RefusedAhead(Failure):
     """A look at the layers a run deploys next (names that destroyed stacks retained, names a rename
     takes) refused the run at a layer, before its change set was made."""
