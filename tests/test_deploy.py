@@ -1935,7 +1935,7 @@ def test_destroy_of_a_layer_without_a_stack_deletes_the_mark_its_stack_outlived(
     aws.ssm.add_response("delete_parameter", {}, {"Name": f"{RELAXED}/alarms"})
     lock_freed(aws, command="destroy")
     assert aws.run("destroy", "--stack", "alarms", "--yes", locking=True) == 0, aws.err
-    assert "nothing deployed" in aws.out and "may still be held" not in aws.err
+    assert f"{stack('alarms')} is not deployed: nothing to destroy" in aws.out and "may still be held" not in aws.err
 
 
 @pytest.mark.parametrize("changed", [{"Environment": "staging"}, {"Layer": "alb"}, {"Project": "startupwebapp2"}, {"Layer": None}])
@@ -2658,7 +2658,7 @@ def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws, disable
         aws.not_deployed(consumer)
     aws.not_deployed(disabled)
     assert aws.run("destroy", "--stack", disabled, "--yes") == 0, aws.err
-    assert "nothing deployed" in aws.out
+    assert f"{stack(disabled)} is not deployed: nothing to destroy" in aws.out
 
 
 def test_the_revision_a_deploy_records_says_dirty_when_the_deployed_files_are_not_the_commits(tmp_path):

@@ -318,6 +318,7 @@ def test_purge_takes_from_a_deleted_stack_only_what_the_layers_template_retains(
     code, out, err = run("purge", "--stack", "alarms", "--yes")
     assert code == 0, out + err
     assert "TeamLogs (AWS::Logs::LogGroup) /team-b/app: left: output/alarms.json retains no AWS::Logs::LogGroup TeamLogs" in out, out
+    assert out.splitlines()[-1] == f"nothing to purge for {name}: what is listed above stays", out  # the layer's, not the environment's
     assert "/team-b/app" in log_group_names(sandbox)
 
 
@@ -1643,7 +1644,7 @@ def test_a_destroy_stopped_while_a_stack_is_being_deleted_names_the_purge_of_its
         "ENV=sandbox destroys what is left, in the same order"
     ) in out.splitlines(), out
     code, again, err = run("destroy", "--yes")
-    assert code == 0 and again.splitlines()[-1] == "nothing deployed", again + err
+    assert code == 0 and again.splitlines()[-1] == f"nothing deployed in {ENV}", again + err
     for layer in purges:  # as printed
         code, out, err = run("purge", "--stack", layer, "--yes")
         assert code == 0, out + err

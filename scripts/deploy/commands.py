@@ -439,8 +439,12 @@ class Commands:
         for name in names:  # a relaxed-policy mark its stack outlived (destroyed by hand, or a destroy stopped after DeleteStack)
             if templates.stack_name(env, name) not in existing:
                 deployer.relaxed_marks.clear(name)
-        if not existing:
-            deployer.say("nothing deployed")
+        if not existing:  # one layer's destroy names it: other layers may be deployed
+            deployer.say(
+                f"{templates.stack_name(env, self.args.stack)} is not deployed: nothing to destroy"
+                if self.args.stack
+                else f"nothing deployed in {env}"
+            )
             return 0
         protected = purge.deletion_protected(deployer, existing)  # refused before anything is deleted, not half way
         if protected:

@@ -581,7 +581,8 @@ def purge(deployer, names) -> int:
         deployer.say(f"{keys} scheduled for deletion already: nothing to do for them")
     todo = sorted((i for i in shown if i.action), key=lambda i: ORDER.index(i.kind))
     if not todo:
-        deployer.say(f"nothing to purge in {env}" + (": what is listed above stays" if shown else ""))
+        where = f"for {stacks[0]}" if one else f"in {env}"  # one layer's purge names it: other layers may have something
+        deployer.say(f"nothing to purge {where}" + (": what is listed above stays" if shown else ""))
         return 0
     deployer.confirm(f"purge these {len(todo)} resources? [y/N] ", "nothing purged")
     deployer.say("purging:")
