@@ -1374,6 +1374,14 @@ def test_no_credentials_is_one_line_naming_the_environment_and_the_sandbox_comma
         "error: no AWS credentials found for ENV=prod: set AWS_PROFILE (or run `aws sso login`), or rehearse on the local "
         "sandbox: make sandbox, then the same command with ENV=sandbox\n"
     ), err
+    # not for what the sandbox refuses: it runs no containers and no release
+    from botocore.exceptions import NoCredentialsError
+
+    from scripts.deploy import aws
+
+    for command in ("task", "continue"):
+        said = aws.explain(NoCredentialsError(), "prod", command)
+        assert said == "error: no AWS credentials found for ENV=prod: set AWS_PROFILE (or run `aws sso login`)", said
 
 
 @pytest.mark.parametrize("argv", [["status"], ["deploy", "--stack", "alarms", "--yes"]])

@@ -319,10 +319,13 @@ def explain(error, env, command=None) -> str:
     """One line for an AWS or botocore error, with what to do next: where things stand (make status),
     but for make status itself, which met the error."""
     if isinstance(error, NoCredentialsError):
-        return (
-            f"error: no AWS credentials found for ENV={env}: set AWS_PROFILE (or run `aws sso login`), "
-            "or rehearse on the local sandbox: make sandbox, then the same command with ENV=sandbox"
+        # the emulator runs no containers and no release: make task and make continue refuse it (scripts/deploy/__init__.py, commands.py)
+        rehearse = (
+            ""
+            if command in ("task", "continue")
+            else ", or rehearse on the local sandbox: make sandbox, then the same command with ENV=sandbox"
         )
+        return f"error: no AWS credentials found for ENV={env}: set AWS_PROFILE (or run `aws sso login`){rehearse}"
     where = (
         "is the sandbox running? make sandbox-status; one started again (make sandbox) is empty, and make deploy YES=1 creates every layer again"
         if env == SANDBOX_ENV
