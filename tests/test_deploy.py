@@ -1716,6 +1716,21 @@ def test_execute_of_another_layers_change_set_names_the_layer_it_is_of(aws):
         ), aws.err
 
 
+@pytest.mark.parametrize("given", [(), ("--stack", "alb")])
+def test_execute_of_another_environments_change_set_names_that_environment(aws, given):
+    # ENV= forgotten: "execute needs STACK=", then, with it, "no change set on" this environment's stack.
+    from templates.generation import PARAMS_DIR
+    from templates.params import params_files
+
+    other = next(path.stem for path in params_files(PARAMS_DIR) if path.stem != ENV)
+    name = f"{templates.stack_name(other, 'alb')}-20990101000000-abc1234"
+    assert aws.run("execute", *given, "--changeset", name, "--yes") == 2  # no call: nothing is queued
+    assert aws.err == (
+        f"error: change set {name} is one of {templates.stack_name(other, 'alb')}, of ENV={other}, not {ENV}: "
+        f"make execute ENV={other} STACK=alb CHANGESET={name}\n"
+    ), aws.err
+
+
 @pytest.mark.parametrize("deployed", [True, False])
 def test_execute_of_a_change_set_that_does_not_exist_is_exit_2(aws, deployed):
     name = f"{stack('alb')}-20990101000000-abc1234"

@@ -51,6 +51,7 @@ from templates.params import (
     did_you_mean,
     environment_problem,
     load_for_reading,
+    params_files,
     shown,
 )
 from templates.params import load as load_params
@@ -215,10 +216,30 @@ def whole_number(given, variable, low, high, allowed):
 READS_DESPITE_PARAMS_PROBLEMS = ("status", "outputs", "events", "unlock")
 
 
+def refuse_another_environments(change_set, env, params_dir) -> None:
+    """A change set this tool named for another environment's stack (<project>-<env>-<layer>-...): ENV= left
+    out (the sandbox, then) or another one. Told, rather than "needs STACK=" and then "no change set on" this
+    environment's stack."""
+    named = [
+        (other, layer)
+        for other in (p.stem for p in params_files(params_dir))
+        if other != env and (layer := layer_named_in(change_set, other))
+    ]
+    if named:
+        other, layer = max(named, key=lambda found: len(templates.stack_name(*found)))
+        raise Failure(
+            f"error: change set {change_set} is one of {templates.stack_name(other, layer)}, of ENV={other}, not {env}: "
+            f"make execute ENV={other} STACK={layer} CHANGESET={change_set}",
+            2,
+        )
+
+
 def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
     if args.command in SERVICE_COMMANDS and not args.stack:
         args.stack = "service"
+    if args.command == "execute" and args.changeset and not layer_named_in(args.changeset, args.env):
+        refuse_another_environments(args.changeset, args.env, args.params_dir)
     if args.command == "execute" and not args.stack and args.changeset:
         args.stack = layer_named_in(args.changeset, args.env)  # STACK= left out: the layer the name says, if it is one of ours
     if args.action.upper() not in CONTINUE_ACTIONS:
