@@ -42,6 +42,20 @@ def test_logs_pages_through_the_group_and_prints_time_task_id_and_message(aws):
     ]
 
 
+def test_logs_of_a_log_group_deleted_outside_the_stack_point_to_drift(aws):
+    # It said the raw ResourceNotFoundException and "see where things stand: make status", which shows the stack as it was.
+    aws.service_stack()
+    expected = {"logGroupName": LOG_GROUP, "startTime": TEN_MINUTES_AGO}
+    aws.logs.add_client_error(
+        "filter_log_events", "ResourceNotFoundException", "The specified log group does not exist.", 400, expected_params=expected
+    )
+    assert aws.run("logs") == 1
+    assert aws.err == (
+        f"error: log group {LOG_GROUP} does not exist, though the stack that made it names it: deleted outside CloudFormation? "
+        f"make drift ENV={ENV} STACK=service says so (DELETED)\n"
+    ), aws.err
+
+
 def test_logs_of_an_environment_without_the_service_point_to_deploying_every_layer(aws):
     aws.not_deployed("service")  # make deploy STACK=service would be refused while alb is not deployed either
     aws.cf.add_response("list_stacks", {"StackSummaries": []}, {"StackStatusFilter": ["DELETE_COMPLETE"]})  # none destroyed either

@@ -996,6 +996,16 @@ class Commands:
             if self.args.follow and not isinstance(stop, Terminated):
                 return 0
             raise
+        except ClientError as error:  # the stack names it, and make status shows the stack as it was: drift says what happened
+            # (after a destroy, log_group_to_read looked at the retained one: deleted since, it is said as it is)
+            if error.response["Error"].get("Code") != "ResourceNotFoundException" or not deployer.has_stack(
+                templates.stack_name(self.env, "service")
+            ):
+                raise
+            raise Failure(
+                f"error: log group {names['log_group']} does not exist, though the stack that made it names it: deleted outside "
+                f"CloudFormation? make drift ENV={self.env} STACK=service says so (DELETED)"
+            ) from None
         if not printed:  # silence would leave the reader wondering whether it looked at all
             deployer.say(f"{names['log_group']}: no log events since {self.args.since} ago")
         return 0
