@@ -20,6 +20,7 @@ import re
 import signal
 import stat
 import sys
+import threading
 
 
 class ToolError(Exception):
@@ -323,6 +324,31 @@ def stops_held(held=None):
 class Terminated(KeyboardInterrupt):
     """A stop signal other than Ctrl-C: handled as Ctrl-C is, except where Ctrl-C is the way a
     command ends by design (make logs FOLLOW=1)."""
+
+
+_forks_end_quietly = threading.Event()
+
+
+def _after_fork_in_child():
+    if _forks_end_quietly.is_set():
+        for number in STOPPING_SIGNALS:
+            if signal.getsignal(number) not in (signal.SIG_IGN, None):
+                signal.signal(number, lambda number, frame: os._exit(128 + number))
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@contextlib.contextmanager
+def forks_end_quietly():
+    """Processes forked within the block (checkov forks its workers) end at once and without a word at a
+    stop signal: Ctrl-C reaches the whole process group, the tool says `interrupted` for all, and each
+    worker's KeyboardInterrupt was a traceback multiprocessing printed."""
+    _forks_end_quietly.set()
+    try:
+        yield
+    finally:
+        _forks_end_quietly.clear()
 
 
 def terminated(signum, frame):

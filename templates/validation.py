@@ -15,7 +15,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from templates import ROOT
-from templates.errors import long_lived
+from templates.errors import forks_end_quietly, long_lived
 
 LINT_SETTINGS = ROOT / ".cfnlintrc"
 LINT_CACHE = ROOT / ".cache" / "cfn-lint"
@@ -164,7 +164,7 @@ def checkov(directory: Path) -> list["Check"]:
     from checkov.runner_filter import RunnerFilter
 
     resource_checks_loaded()
-    with parse_tables_built_once():
+    with parse_tables_built_once(), forks_end_quietly():  # checkov forks a worker per group of templates
         report = Runner().run(root_folder=str(directory), runner_filter=RunnerFilter(framework=["cloudformation"]))
     checks = [(c, "passed", f"{c.check_id} {c.check_name}") for c in report.passed_checks]
     checks += [(c, "failed", f"{c.check_id} {c.check_name}") for c in report.failed_checks]

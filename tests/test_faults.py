@@ -937,6 +937,29 @@ def test_a_kill_or_a_closed_terminal_stops_a_tool_as_ctrl_c_does_unless_it_runs_
     assert said == expected, ran.stdout + ran.stderr
 
 
+@pytest.mark.parametrize("quiet", [True, False])
+def test_a_process_checkov_forks_ends_without_a_traceback_at_ctrl_c(quiet):
+    # Ctrl-C during make review reached checkov's forked workers too: each printed its KeyboardInterrupt's traceback
+    # (multiprocessing's "Process ForkProcess-1: Traceback ..."). Forked within forks_end_quietly, a worker ends
+    # without a word; outside it (the control), the traceback this guards against.
+    probe = (
+        "import multiprocessing, os, signal, time\n"
+        "from templates.errors import forks_end_quietly\n"
+        "def work(ready):\n    ready.set()\n    time.sleep(30)\n"
+        f"with forks_end_quietly() if {quiet} else open(os.devnull):\n"
+        "    ready = multiprocessing.get_context('fork').Event()\n"
+        "    worker = multiprocessing.get_context('fork').Process(target=work, args=(ready,))\n"
+        "    worker.start()\n"
+        "ready.wait(20)\n"
+        "os.kill(worker.pid, signal.SIGINT)\n"
+        "worker.join(20)\n"
+        "print('exit', worker.exitcode)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert ran.stdout == ("exit 130\n" if quiet else "exit 1\n"), ran.stdout + ran.stderr
+    assert ("Traceback" in ran.stderr) != quiet, ran.stderr
+
+
 def test_ctrl_c_while_the_server_starts_stops_it(tmp_path, monkeypatch):
     # Before it answers, as while it seeds (below): the server is in a session of its own.
     import emulator.sandbox as s
