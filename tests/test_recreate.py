@@ -1011,6 +1011,24 @@ def test_replacing_a_load_balancer_with_deletion_protection_is_refused_until_it_
     assert physical_ids(sandbox, "alb")["LoadBalancer"] != deployed
 
 
+def test_a_change_of_the_service_stacks_tags_alone_is_recorded_as_a_redeploy_of_its_image(sandbox, run, tmp_path):
+    # As AWS's change set of the tags is, once executed: the sandbox's UpdateStack path updated the stack unrecorded.
+    deployed(sandbox, run)
+    history = f"/{templates.PROJECT}/{ENV}/service/releases"
+    before = json.loads(sandbox.client("ssm").get_parameter(Name=history)["Parameter"]["Value"])
+    output = tmp_path / "output"
+    shutil.copytree(ROOT / "output", output)
+    config = output / ENV / "service.json"
+    document = json.loads(config.read_text())
+    document["Tags"] |= {"Retagged": "yes"}
+    config.write_text(json.dumps(document))
+    code, out, err = run("deploy", "--stack", "service", "--output-dir", str(output), "--params-dir", str(ROOT / "params"), "--yes")
+    assert code == 0 and "  tag Retagged: (none) -> yes" in out, out + err
+    after = json.loads(sandbox.client("ssm").get_parameter(Name=history)["Parameter"]["Value"])
+    image = SANDBOX.values["ImageTag"]
+    assert after[:-1] == before and (after[-1]["image_tag"], after[-1]["replaced"]) == (image, image), after
+
+
 def test_a_change_of_the_stack_tags_alone_is_applied_and_then_there_is_nothing_left_to_do(sandbox, run, tmp_path):
     # The sandbox's change set sees no change for new stack tags: the deployer applies them through UpdateStack.
     deployed(sandbox, run, "cert-dns")

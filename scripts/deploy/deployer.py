@@ -1283,6 +1283,11 @@ class Deployer:
             **self.role,
         )
         found = self.wait_for_stack(layer.stack, token, started, monitoring=monitoring_minutes(rollback), operation="update")
+        image = parameter_values(found).get("ImageTag")
+        if found["StackStatus"] in SUCCEEDED and image:  # a redeploy of the running image, as AWS's change set of the tags is
+            with self.recording(layer, image, image) as recorded:
+                self.record_release(image, None, found["CreationTime"], image)
+                recorded()
         self.finish(layer, found, outputs=False)
         self.outcomes[layer.name] = "tags updated"
 
