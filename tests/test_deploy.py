@@ -5361,7 +5361,8 @@ def test_zone_creates_no_zone_without_a_confirmation(aws, tmp_path, tty):
         ), aws.err
 
 
-def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tmp_path):
+@pytest.mark.parametrize("cert_dns", ["not deployed", "deployed"])
+def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tmp_path, cert_dns):
     aws.caller()  # the account a YES=1 run prints with its question, before it read any stack
     new_zone = "Z9876543210ZYXWVUTSRQ"
     no_zone_yet(aws)
@@ -5372,9 +5373,17 @@ def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tm
     sent = requests_of(aws, "CreateHostedZone", service="route53")
     tags = {"ResourceType": "hostedzone", "ResourceId": new_zone, "AddTags": [{"Key": "Project", "Value": templates.PROJECT}]}
     aws.route53.add_response("change_tags_for_resource", {}, tags)
+    if cert_dns == "deployed":  # its certificate validated in the zone it made: the new zone replaces it
+        aws.deployed("cert-dns")
+    else:
+        aws.not_deployed("cert-dns")
     assert aws.run("zone", "--yes", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 0, aws.err
     assert f"{DOMAIN}: created the public hosted zone {new_zone}" in aws.out
-    assert f"next: set `ExistingHostedZoneId: {new_zone}` under parameters in {tmp_path / 'params' / ENV}.yaml" in aws.out
+    deploy_it = f"then: make templates && make deploy STACK=cert-dns ENV={ENV}"
+    if cert_dns == "deployed":  # refused without it, which the advice left out
+        deploy_it += " ALLOW_REPLACE=1 (the certificate is validated in the zone: a new zone replaces it, which the deploy shows first)"
+    next_step = f"next: set `ExistingHostedZoneId: {new_zone}` under parameters in {tmp_path / 'params' / ENV}.yaml, {deploy_it}"
+    assert next_step in aws.out.splitlines(), aws.out
     # the run's own reference: its time and a random part, so that another make zone in the same second has its own
     assert re.fullmatch(rf"{templates.PROJECT}-{ENV}-{NOW:%Y%m%d%H%M%S}-[0-9a-f]{{12}}", sent[0]["CallerReference"]), sent
 
@@ -5403,6 +5412,7 @@ def test_a_zone_create_whose_retry_finds_it_made_by_its_own_first_attempt_uses_a
     aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
     tags = {"ResourceType": "hostedzone", "ResourceId": ZONE, "AddTags": [{"Key": "Project", "Value": templates.PROJECT}]}
     aws.route53.add_response("change_tags_for_resource", {}, tags)
+    aws.not_deployed("cert-dns")
     assert aws.run("zone", "--yes", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 0, aws.err
     assert f"{DOMAIN}: the public hosted zone {ZONE} was made by this run's request, whose answer was lost" in aws.out, aws.out
     assert f"{DOMAIN}: created the public hosted zone {ZONE}" in aws.out, aws.out
@@ -5417,6 +5427,7 @@ def test_zone_made_by_another_run_while_the_question_was_open_is_used_not_made_t
     aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
     aws.caller()
     # no create_hosted_zone queued: one made fails the test
+    aws.not_deployed("cert-dns")
     assert aws.run("zone", *params_without_zone(tmp_path), resolver=answers(delegated_servers()), tty=True, answer="y") == 0, aws.err
     assert f"{DOMAIN}: a public hosted zone, {ZONE}, was made while you answered: using it, not making a second" in aws.out, aws.out
     assert f"next: set `ExistingHostedZoneId: {ZONE}` under parameters in {tmp_path / 'params' / ENV}.yaml" in aws.out, aws.out

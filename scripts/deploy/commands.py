@@ -770,9 +770,20 @@ class Commands:
             else:
                 deployer.say(f"{deployer.params_file} names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={env}")
         else:
+            try:  # deployed, its certificate is validated in another zone: a new validation zone replaces it
+                # (AWS::CertificateManager::Certificate DomainValidationOptions: "Update requires: Replacement"),
+                # which a deploy refuses without ALLOW_REPLACE=1
+                moved = deployer.has_stack(templates.stack_name(env, "cert-dns"))
+            except AWS_ERRORS:
+                moved = False
+            replace = (
+                " ALLOW_REPLACE=1 (the certificate is validated in the zone: a new zone replaces it, which the deploy shows first)"
+                if moved
+                else ""
+            )
             deployer.say(
                 f"next: set `ExistingHostedZoneId: {zone_id}` under parameters in {deployer.params_file}, "
-                f"then: make templates && make deploy STACK=cert-dns ENV={env}"
+                f"then: make templates && make deploy STACK=cert-dns ENV={env}{replace}"
             )
         return 0
 
