@@ -641,9 +641,9 @@ NETWORK = {
 class TaskAws(Aws):
     """Aws, with ECS tasks and CloudWatch Logs."""
 
-    def service_stack(self, strategy=None):
+    def service_stack(self, strategy=None, status="UPDATE_COMPLETE"):
         """The deployed service stack; with `strategy`, releasing that way whatever params/prod.yaml says."""
-        found = described("service", parameters=PARAMETERS | {"DeploymentStrategy": strategy} if strategy else None)
+        found = described("service", status, parameters=PARAMETERS | {"DeploymentStrategy": strategy} if strategy else None)
         found["Stacks"][0]["Outputs"] = [
             {"OutputKey": "ClusterName", "OutputValue": CLUSTER},
             {"OutputKey": "ServiceName", "OutputValue": SERVICE},

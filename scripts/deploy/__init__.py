@@ -470,8 +470,10 @@ def main(
         return READER_GONE
     except (*AWS_ERRORS, SandboxGone) as error:
         failure = Failure(explain(error, args.env, args.command))
-    except UNREADABLE as error:
-        failure = Failure(f"error: {unreadable(error)}; see where things stand: make status ENV={args.env}")
+    except UNREADABLE as error:  # not make status as the way on from make status itself
+        failure = Failure(
+            f"error: {unreadable(error)}" + ("" if args.command == "status" else f"; see where things stand: make status ENV={args.env}")
+        )
     finally:
         if deployer:
             try:

@@ -308,11 +308,16 @@ UNREADABLE = (KeyError, IndexError, TypeError, AttributeError)
 
 
 def unreadable(error) -> str:
-    """An answer the tool could not read, with the line of this project's code that tried."""
-    ours = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename.startswith(str(ROOT))]
+    """What stopped the run, with the last line of the project's own code it passed (not a library's in .venv):
+    an answer the tool could not read, or a bug of the tool's, which the line tells apart."""
+    ours = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if Path(frame.filename).is_relative_to(ROOT) and not Path(frame.filename).is_relative_to(ROOT / ".venv")
+    ]
     where = f", at {Path(ours[-1].filename).relative_to(ROOT)}:{ours[-1].lineno}" if ours else ""
     what = printable(" ".join(f"{type(error).__name__}: {error}".split())[:200], one_line=True)
-    return f"an answer lacked what this tool reads, or was not of its shape ({what}{where})"
+    return f"{what}{where}: an AWS answer without what this tool reads, or a bug of the tool's (worth reporting with this line)"
 
 
 def explain(error, env, command=None) -> str:
@@ -361,6 +366,11 @@ def explain(error, env, command=None) -> str:
         hint = "check the credentials: aws sts get-caller-identity" if credentials else f"see where things stand: make status ENV={env}"
         if permission:
             hint = "the caller may not do it (its IAM policy, a permissions boundary or an organization's SCP): aws sts get-caller-identity names it"
+        elif command == "status" and env == SANDBOX_ENV:  # no console shows the emulator's stacks
+            hint = (
+                "the sandbox's emulator failed it (its log: .sandbox/server.log); make sandbox-stop && make sandbox starts it "
+                "afresh, empty (make deploy YES=1 then creates every layer again)"
+            )
         elif command == "status" and not credentials:
             # botocore counts the retries an answer took (ResponseMetadata.RetryAttempts): one it retried (throttling,
             # a server error) may pass. https://docs.aws.amazon.com/boto3/latest/guide/retries.html

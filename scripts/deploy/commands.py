@@ -210,9 +210,12 @@ class Commands:
             # state leaves the change set to run as it was made.
             try:
                 wired = deployer.wired_parameters(layer)
-            except UpstreamsNotDeployed as refused:
-                again = f"make execute STACK={layer.name} ENV={self.env} CHANGESET={name}"
-                raise Failure(f"{refused}\nchange set {name} not executed, and kept: {again} runs it once they are", refused.code) from None
+            except UpstreamsNotDeployed as refused:  # deployed again, they give new values: this change set holds the old ones
+                anew = f"make changeset STACK={layer.name} ENV={self.env}"
+                raise Failure(
+                    f"{refused}\nchange set {name} not executed: it holds what the destroyed layers gave; once they are deployed, {anew} makes one",
+                    refused.code,
+                ) from None
             except Failure:
                 wired = {}
             deployer.say(*text.values_since_the_change_set(change_set, layer, exists, wired))
@@ -770,12 +773,13 @@ class Commands:
             else:
                 deployer.say(f"{deployer.params_file} names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={env}")
         else:
-            try:  # deployed, its certificate is validated in another zone: a new validation zone replaces it
-                # (AWS::CertificateManager::Certificate DomainValidationOptions: "Update requires: Replacement"),
-                # which a deploy refuses without ALLOW_REPLACE=1
-                moved = deployer.has_stack(templates.stack_name(env, "cert-dns"))
+            try:  # deployed, its certificate validated in another zone (or one the stack made, ""): a new validation zone
+                # replaces it (AWS::CertificateManager::Certificate DomainValidationOptions: "Update requires: Replacement"),
+                # which a deploy refuses without ALLOW_REPLACE=1; a stack in no settled state holds no values to go by
+                validated_in = deployer.settled_values(templates.stack_name(env, "cert-dns")).get("ExistingHostedZoneId")
             except AWS_ERRORS:
-                moved = False
+                validated_in = None  # not known: the plain advice, which the deploy's refusal completes
+            moved = validated_in not in (None, zone_id)
             replace = (
                 " ALLOW_REPLACE=1 (the certificate is validated in the zone: a new zone replaces it, which the deploy shows first)"
                 if moved
@@ -1008,8 +1012,9 @@ class Commands:
                 return 0
             raise
         except ClientError as error:  # the stack names it, and make status shows the stack as it was: drift says what happened
-            # (after a destroy, log_group_to_read looked at the retained one: deleted since, it is said as it is)
-            if error.response["Error"].get("Code") != "ResourceNotFoundException" or not deployer.has_stack(
+            # Only of a stack that has settled: after a destroy, log_group_to_read looked at the retained one (deleted since: said as
+            # it is), a create may not have made it yet, and a failed create's rollback deleted it.
+            if error.response["Error"].get("Code") != "ResourceNotFoundException" or not deployer.settled_values(
                 templates.stack_name(self.env, "service")
             ):
                 raise

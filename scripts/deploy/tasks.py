@@ -15,8 +15,11 @@ from scripts.deploy.failure import Failure
 from templates.errors import printable, stops_held
 from templates.service import CONTAINER_NAME, web_log_stream
 
-STARTED_BY = f"{templates.PROJECT}-deploy-task"
-RUN_TAG = "TaskRun"  # make task TAG='s copy of the task definition: the run's RunTask clientToken, which registered it  # RunTask's startedBy (at most 128 characters): the task's origin in the console
+STARTED_BY = f"{templates.PROJECT}-deploy-task"  # RunTask's startedBy (at most 128 characters): the task's origin in the console
+RUN_TAG = "TaskRun"  # make task TAG='s copy of the task definition: the run's RunTask clientToken, which registered it
+# "Maximum number of tags per resource - 50" (a task definition's too):
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html
+MAX_TAGS = 50
 POLL_SECONDS = 2.0
 # The ECS API is eventually consistent: a task RunTask just started may not be described yet, and
 # AWS's advice is to retry DescribeTasks for "up to five minutes".
@@ -233,7 +236,8 @@ def register_request(described: dict, image_tag: str, run: str) -> dict:
     (CloudFormation's aws:cloudformation:* tags are AWS's own: a request may not set them), so that
     RunTask's propagateTags=TASK_DEFINITION still tags the task for the bill; Project=<project> among
     them, which the deploy role's RegisterTaskDefinition requires; and RUN_TAG=run, which tells this run's
-    copies (lost_copies) from anyone else's revisions.
+    copies (lost_copies) from anyone else's revisions, where the tags leave room for it (params allow the
+    stack 50, ECS's limit: without it, a copy an attempt with a lost answer registered is not found).
     https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html"""
     definition = described["taskDefinition"]
     request = {key: copy.deepcopy(value) for key, value in definition.items() if key in registrable_fields()}
@@ -248,7 +252,7 @@ def register_request(described: dict, image_tag: str, run: str) -> dict:
     tags = [tag for tag in described.get("tags", []) if not tag["key"].lower().startswith("aws:") and tag["key"] != RUN_TAG]
     if not any(tag["key"] == "Project" for tag in tags):
         tags.append({"key": "Project", "value": templates.PROJECT})  # the deploy role registers only with it (templates/ci.py)
-    request["tags"] = [*tags, {"key": RUN_TAG, "value": run}]
+    request["tags"] = tags + [{"key": RUN_TAG, "value": run}] * (len(tags) < MAX_TAGS)
     return request
 
 
