@@ -35,6 +35,7 @@ from templates.generation import (
     same_content,
     stale_reasons,
     unusable_output_dir,
+    values_no_layer_takes,
     write_atomically,
 )
 from templates.params import ParamsError, environment_problem, load, load_all
@@ -93,13 +94,17 @@ def main(argv=None) -> int:
     if unknown:
         raise GenerationError(unknown, 2)
     try:
-        files = build_all(load_all(params_dir), output_dir)
+        environments = load_all(params_dir)
+        files = build_all(environments, output_dir)
     except ParamsError as error:
         raise GenerationError(str(error), error.code, notes=others_read_too(args.env, params_dir)) from None
     except ToolError as error:
         raise GenerationError(str(error), error.code) from None
     refuse_output_dir(output_dir, params_dir, files)
     layer_templates = sorted(path for path in files if path.parent == output_dir)
+    read = [env for env in environments if args.env in (None, env.name)]  # a check of one environment: its file's
+    for line in values_no_layer_takes(read, files, output_dir):
+        print(f"warning: {line}", file=sys.stderr)
 
     changed, stale = differences(files, output_dir)
     kept_path, kept_text = ci.derived_actions_file()

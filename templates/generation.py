@@ -72,6 +72,26 @@ def build_all(environments: list[Environment], output_dir: Path = OUTPUT_DIR) ->
     return files
 
 
+def values_no_layer_takes(environments: list[Environment], files: dict[Path, str], output_dir: Path = OUTPUT_DIR) -> list[str]:
+    """Values a params file gives for inputs that only layers it does not deploy take (GitHubSubjects where ci is
+    not enabled: the file reads as if the environment limited who may deploy it): each goes nowhere, said as a
+    warning, not refused, so that a layer taken out of enabled_layers keeps its values for when it is back."""
+    takers = {}
+    for layer in templates.LAYERS:
+        for name in json.loads(files[output_dir / f"{layer}.json"]).get("Parameters", {}):
+            takers.setdefault(name, []).append(layer)
+    lines = []
+    for env in environments:
+        taken = {name for layer in env.layers for name in json.loads(files[output_dir / env.name / f"{layer}.json"])["Parameters"]}
+        for key in sorted(env.explicit - taken):
+            layers = takers.get(key, [])
+            lines.append(
+                f"{templates.relative(env.path)}: parameters.{key}: only the {' and '.join(layers)} layer takes it, which {env.name} "
+                f"does not deploy: it has no effect (add {layers[0] if layers else 'that layer'} to enabled_layers, or leave the value out)"
+            )
+    return lines
+
+
 def write_atomically(path: Path, content: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

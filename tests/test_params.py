@@ -509,6 +509,25 @@ def test_bad_params_say_nothing_was_written_only_where_something_would_have_been
     assert "nothing was written" not in checked.stderr, checked.stderr
 
 
+def test_a_value_only_a_layer_the_environment_does_not_deploy_takes_is_a_warning_naming_it(tmp_path):
+    # It went nowhere without a word: GitHubSubjects where ci is not enabled reads as if the environment limited who may deploy it.
+    document = with_parameters(WafRateLimit=INPUTS["WafRateLimit"].default) | {
+        "enabled_layers": [layer for layer in GOOD.get("enabled_layers", []) if layer != "waf"]
+    }
+    result, out = run_generate(tmp_path, document)
+    said = (
+        f"warning: {tmp_path / 'params' / 'prod.yaml'}: parameters.WafRateLimit: only the waf layer takes it, which prod does not "
+        "deploy: it has no effect (add waf to enabled_layers, or leave the value out)"
+    )
+    assert result.returncode == 0 and result.stderr.splitlines() == [said], result.stderr
+    # and a check of the environment, which make deploy runs first
+    checked = generate_main("--check", "--no-lint", "--env", "prod", "--params-dir", tmp_path / "params", "--output-dir", out)
+    assert checked.returncode == 0 and checked.stderr.splitlines() == [said], checked.stderr
+    enabled = {**document, "enabled_layers": [*document["enabled_layers"], "waf"]}
+    result, _ = run_generate(tmp_path, enabled)
+    assert "warning" not in result.stderr, result.stderr
+
+
 def test_the_hint_to_write_an_empty_value_comes_only_where_empty_is_allowed():
     for name in ("TestListenerCidr", "AlertEmails", "ExistingOidcProviderArn"):
         assert check_value(INPUTS[name], None).endswith(f'; write the empty value as "" ({name}: "")'), name
