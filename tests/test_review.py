@@ -1418,6 +1418,11 @@ def test_canary_and_linear_waits_are_modelled_as_cloudformation_counts_them():
     assert f"**{timing.duration(t['first_check'] + 1800 + bake + t['drain'] + t['stop'])}**" in "\n".join(paused)
     assert f"**{timing.duration(t['first_check'] + 300 + bake + t['drain'] + t['stop'])}**" in "\n".join(canary)
     assert f"**{timing.duration(t['first_check'] + 360 + bake + t['drain'] + t['stop'])}**" in "\n".join(linear)
+    # the overlap the cost section prices (pause, shifting, bake), not shifting and bake alone where a pause comes first
+    paused_canary = steps({"DeploymentStrategy": "CANARY", "CanaryBakeTimeMinutes": "5", "TestPauseMinutes": "15"})
+    overlap = timing.duration(900 + 300 + bake)
+    assert f"mostly the {overlap} of the test pause at most, shifting and bake;" in "\n".join(paused_canary), paused_canary[-1]
+    assert f"mostly the {timing.duration(bake)} of bake;" in "\n".join(steps({"DeploymentStrategy": "BLUE_GREEN"}))
 
 
 def test_a_layer_whose_roles_carry_the_boundary_says_which_ci_stack_creates_it(tmp_path, monkeypatch):

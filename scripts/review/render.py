@@ -983,6 +983,13 @@ SHIFT_TEXT = {
 }
 
 
+def overlap_terms(pause, shifting) -> str:
+    """What the two sets of tasks run side by side for, as the cost section prices it: the test pause (at most),
+    the shifting and the bake, each where it lasts."""
+    terms = ["the test pause at most"] * bool(pause) + ["shifting"] * bool(shifting) + ["bake"]
+    return ", ".join(terms[:-1]) + " and " + terms[-1] if len(terms) > 1 else terms[0]
+
+
 def traffic_shifting_steps(env, values, t) -> list[str]:
     strategy = values["DeploymentStrategy"]
     waits = params.release_waits(values)
@@ -1024,7 +1031,8 @@ def traffic_shifting_steps(env, values, t) -> list[str]:
         f"So `make deploy` of a new image takes the task start plus at most {duration(total)}, then {duration(t['watch'])} of alarm watch; "
         "slower than that is slow. The release alarms watch both target groups throughout, and ECS rolls the release back when they fire.",
         "",
-        f"Cost: the second set of tasks runs from its start until the old tasks stop, mostly the {duration(shifting + bake)} of shifting and bake; "
+        f"Cost: the second set of tasks runs from its start until the old tasks stop, mostly the {duration(params.release_wait_minutes(waits) * 60)} of "
+        f"{overlap_terms(pause, shifting)}; "
         "the alternate target group and the listener rules cost nothing themselves. The cost section prices that overlap per release "
         '(the Service\'s "second set of tasks during releases" line, at an assumed number of releases a month) for the shifting, '
         "bake and pause minutes; the seconds of a new task's first health check and the old ones' draining and stop (above) are not in it.",
