@@ -2386,6 +2386,21 @@ def test_diff_of_a_stack_in_no_settled_state_compares_nothing_and_says_what_to_d
     assert lines[-1] == "not compared, in no settled state: alarms (see above)" and "applies it" not in aws.out, aws.out
 
 
+def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_data_or_a_name(aws):
+    # A new NamePrefix replaces the load balancer and target groups (their Name is create-only): make diff said
+    # "make deploy applies it", and the deploy refused the change set without ALLOW_REPLACE=1.
+    running = configuration(ENV, "alb")["Parameters"] | stubbed_aws.wired("alb") | stubbed_aws.deploy_time("alb")
+    running["NamePrefix"] = f"{running['NamePrefix']}-old"
+    aws.diff_reads("alb", parameters=running)
+    assert aws.run("diff", "--stack", "alb") == 1, aws.err
+    (note,) = [line for line in aws.out.splitlines() if "ALLOW_REPLACE=1: it replaces" in line]
+    for kind in ("AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup"):
+        assert f"({kind}, replaced: its Name changed)" in note, note
+    assert aws.out.splitlines()[-1].endswith(
+        f"(make deploy STACK=alb ENV={ENV} ALLOW_REPLACE=1 applies it; alb replacing or removing what its note above names)"
+    ), aws.out
+
+
 @pytest.mark.parametrize("renamed", [False, True])
 def test_diff_says_a_deploy_would_be_refused_for_a_named_resource_it_would_replace_unless_renamed_too(aws, renamed):
     # make diff said "make deploy applies it"; the deploy then refused the change set: ECS::Service's Cluster is create-only
@@ -2403,10 +2418,11 @@ def test_diff_says_a_deploy_would_be_refused_for_a_named_resource_it_would_repla
         f"in that order (one not deployed says so), then make deploy ENV={ENV}"
     )
     lines = aws.out.splitlines()
-    if renamed:
-        assert said not in lines and "refused" not in aws.out and lines[-1].endswith(f"(make deploy STACK=service ENV={ENV} applies it)"), (
-            aws.out
+    if renamed:  # its log group renamed too: a stateful replacement, which the deploy makes with ALLOW_REPLACE=1
+        applies = (
+            f"(make deploy STACK=service ENV={ENV} ALLOW_REPLACE=1 applies it; service replacing or removing what its note above names)"
         )
+        assert said not in lines and "would be refused" not in aws.out and lines[-1].endswith(applies), aws.out
     else:
         assert said in lines and lines[-1] == "a deploy would be refused: service (see the note above)" and "applies it" not in aws.out, (
             aws.out

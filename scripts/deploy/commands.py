@@ -363,7 +363,8 @@ class Commands:
         def held_back(why):
             return [name for name, each in compared.items() if each.held_back == why]
 
-        deployable = [name for name, each in compared.items() if each.differs and each.held_back is None]
+        deployable = [name for name, each in compared.items() if each.differs and each.held_back in (None, diff.ALLOW_REPLACE)]
+        replacing = held_back(diff.ALLOW_REPLACE)
         refused = held_back(diff.REFUSED)
         # an outcome, not a failure: make's "Error 1" after it only carries the exit code
         if deployable:
@@ -374,8 +375,13 @@ class Commands:
             # a deploy of every layer stops at the first layer it refuses
             first = ["what the note above names is freed"] * refused_ahead + [f"{', '.join(refused)} can be deployed"] * bool(refused)
             once = f", once {' and '.join(first)}" if first else ""
+            allow = " ALLOW_REPLACE=1" * bool(replacing)
+            replaces = (
+                f"; {', '.join(replacing)} replacing or removing what {'its note above names' if len(replacing) == 1 else 'their notes above name'}"
+                * bool(replacing)
+            )
             self.deployer.say(
-                f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy{stack} ENV={self.env}{tag} applies it{once})"
+                f"differs from what {self.env} runs: {', '.join(deployable)} (make deploy{stack} ENV={self.env}{tag}{allow} applies it{once}{replaces})"
             )
         if held_back(diff.POLICY_ONLY):
             self.deployer.say(f"only the stack policy differs: {', '.join(held_back(diff.POLICY_ONLY))} (set it as said above)")

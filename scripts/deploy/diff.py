@@ -18,6 +18,7 @@ POLICY_ONLY = "only the stack policy differs"  # a deploy sets it only with a ch
 NOT_OURS = "not ours"  # a stack of our name this tool did not make: a deploy refuses it
 NOT_COMPARED = "not compared"  # in no settled state: a failed create, an update under way
 REFUSED = "refused"  # a deploy would be refused: a resource replaced under the name it keeps
+ALLOW_REPLACE = "ALLOW_REPLACE=1"  # a deploy applies it only with ALLOW_REPLACE=1: it replaces or removes stateful resources
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,13 @@ def compare(deployer, layer, image_tag=None) -> Compared:
         lines.append(
             f"  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: {', '.join(same_name)}; "
             f"give it a new name in the same change (a new NamePrefix renames them all), or {text.destroy_and_deploy_again(deployer.env, layer.name)}"
+        )
+    stateful = guards.stateful_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else []
+    if stateful and not same_name:
+        held_back = ALLOW_REPLACE
+        lines.append(
+            f"  note: make deploy refuses this without ALLOW_REPLACE=1: it replaces or removes what holds data or a name others point at: "
+            f"{', '.join(stateful)}"
         )
     running_count, new_count = parameter_values(found).get("DesiredCount"), wanted.get("DesiredCount")
     if differs and None not in (running_count, new_count) and running_count != new_count:

@@ -641,8 +641,6 @@ def named_replacements_ahead(deployer, layer, deployed: dict, running: dict, wan
     read with the template and values deployed and with the new ones; one not known before deploy (another
     resource's attribute) counts as unchanged, so this names only what is certain.
     https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-schema.html"""
-    from templates.validation import resource_schemas
-
     template, region = json.loads(layer.template), deployer.cf.meta.region_name
     before, after = Resolver(deployed, running, {}, region), Resolver(template, wanted, {}, region)
     found = []
@@ -650,21 +648,53 @@ def named_replacements_ahead(deployer, layer, deployed: dict, running: dict, wan
         old, new = deployed.get("Resources", {}).get(logical_id), template["Resources"][logical_id]
         if not old or old.get("Type") != new["Type"]:
             continue
-        schema = resource_schemas().get_resource_schema("us-east-1", new["Type"]).schema
-
         name_property = templates.CUSTOM_NAMES[new["Type"]]
         names = known_pair(before.value(old.get("Properties", {}).get(name_property)), after.value(new["Properties"][name_property]))
         if names is None or names[0] != names[1]:
             continue  # renamed in the same change: CloudFormation replaces it under the new name
-        changed = [
-            name
-            for name in (pointer.removeprefix("/properties/") for pointer in schema.get("createOnlyProperties", []))
-            if (pair := known_pair(before.value(old.get("Properties", {}).get(name)), after.value(new["Properties"].get(name))))
-            and pair[0] != pair[1]
-        ]
+        changed = create_only_changes(old, new, before, after)
         if changed:
             found.append(f"{logical_id} ({new['Type']}, its {', '.join(changed)} changed, its {name_property} unchanged)")
     return found
+
+
+def stateful_replacements_ahead(deployer, layer, deployed: dict, running: dict, wanted: dict) -> list[str]:
+    """make diff's look at what refuse_before_execute refuses without --allow-replace once a change set says it:
+    the stateful resources (templates.STATEFUL_TYPES) a deploy would replace (a create-only property changed,
+    a name too: create_only_changes) or remove (gone from the template, or its condition now false). Only what
+    is certain, as named_replacements_ahead."""
+    template, region = json.loads(layer.template), deployer.cf.meta.region_name
+    before, after = Resolver(deployed, running, {}, region), Resolver(template, wanted, {}, region)
+
+    def exists(resolver, resource) -> bool:  # a condition decided at deploy time counts as true: not certain to go
+        return resource is not None and (resolver.condition(resource["Condition"]) is not False if "Condition" in resource else True)
+
+    found = []
+    for logical_id, old in sorted(deployed.get("Resources", {}).items()):
+        new = template["Resources"].get(logical_id)
+        if old.get("Type") not in templates.STATEFUL_TYPES or not exists(before, old):
+            continue
+        if not exists(after, new):
+            found.append(f"{logical_id} ({old['Type']}, removed)")
+        elif new["Type"] == old["Type"] and (changed := create_only_changes(old, new, before, after)):
+            found.append(f"{logical_id} ({new['Type']}, replaced: its {', '.join(changed)} changed)")
+    return found
+
+
+def create_only_changes(old: dict, new: dict, before: Resolver, after: Resolver) -> list[str]:
+    """The properties its type's schema lists as create-only ("createOnlyProperties") that take another value
+    from the resource deployed (old, read by before) to the new one (after): any replaces it. One not known
+    before deploy (another resource's attribute) counts as unchanged.
+    https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-schema.html"""
+    from templates.validation import resource_schemas
+
+    schema = resource_schemas().get_resource_schema("us-east-1", new["Type"]).schema
+    return [
+        name
+        for name in (pointer.removeprefix("/properties/") for pointer in schema.get("createOnlyProperties", []))
+        if (pair := known_pair(before.value(old.get("Properties", {}).get(name)), after.value(new["Properties"].get(name))))
+        and pair[0] != pair[1]
+    ]
 
 
 def known_pair(deployed, new) -> tuple | None:
