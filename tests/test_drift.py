@@ -89,12 +89,29 @@ def test_a_drifted_stack_prints_each_resource_and_its_property_differences_and_e
     assert "      /RetentionInDays: expected 90, actual 7 (NOT_EQUAL)" in lines
     assert any(line.split() == ["DELETED", "TaskRole", "AWS::IAM::Role"] for line in lines), aws.out
     assert "deleted outside CloudFormation (was startupwebapp-task-role)" in aws.out
-    assert lines[-1].startswith("drifted: service: changed outside CloudFormation"), aws.out
+    assert lines[-2].startswith("drifted: service: changed outside CloudFormation"), aws.out
+    # a deletion no params change undoes ("Put the change into params/..." spoke of it too)
+    assert lines[-1] == (
+        "deleted outside CloudFormation: service (TaskRole): no params change makes it again, and an update that changes it fails; a layer "
+        f"destroyed and deployed again has it anew: make destroy ENV={ENV} STACK=<layer> (it names the layers to destroy first), "
+        f"then make deploy ENV={ENV}"
+    ), aws.out
     if on_aws:  # no note of what an emulator checks
         assert text.OFF_AWS_DRIFT not in aws.out, aws.out
     else:
-        assert lines[-2] == text.OFF_AWS_DRIFT, aws.out
+        assert lines[-3] == text.OFF_AWS_DRIFT, aws.out
     assert aws.sleeps == [1.0] and aws.err == ""
+
+
+def test_a_stack_whose_only_drift_is_a_deletion_is_not_told_to_put_it_into_params(aws):
+    aws.deployed("service")
+    detect(aws, "service")
+    poll(aws, detection_status("service", count=1))
+    resource_drifts(aws, "service", [deleted_role()])
+    assert aws.run("drift", "--stack", "service") == 1, aws.err
+    assert "drifted:" not in aws.out and aws.out.splitlines()[-1].startswith("deleted outside CloudFormation: service (TaskRole): "), (
+        aws.out
+    )
 
 
 def test_a_value_changed_out_of_band_is_printed_escaped_on_one_line_and_forges_no_line(aws):

@@ -414,7 +414,7 @@ class Commands:
     def drift(self) -> int:
         """CloudFormation's drift detection on each layer: 0 in sync, 1 drifted, 2 some layer not fully
         checked (an error there, a stack busy, a detection failed or not finished in time)."""
-        drifted, unchecked, moved, deployed = [], [], [], []
+        drifted, unchecked, moved, deployed, deleted = [], [], [], [], {}
         for name in self.layers:
             stack = templates.stack_name(self.env, name)
             try:
@@ -422,14 +422,17 @@ class Commands:
             except ClientError as error:  # one layer's error leaves the others to be checked
                 self.deployer.say(f"{stack}: not checked: {explain(error, self.env).removeprefix('error: ')}")
                 checked = drift.Checked(drifted=False, complete=False)
-            drifted += [name] if checked.drifted else []
+            drifted += [name] if checked.modified else []
+            deleted |= {name: checked.deleted} if checked.deleted else {}
             unchecked += [] if checked.complete else [name]
             moved += [name] if checked.moved else []
             deployed += [name] if checked.deployed else []
         self.deployer.say(
-            *text.drift_summary(drifted, unchecked, self.env, moved, deployed, self.layers, self.deployer.on_aws, self.deployer.params_file)
+            *text.drift_summary(
+                drifted, unchecked, self.env, moved, deployed, self.layers, self.deployer.on_aws, self.deployer.params_file, deleted
+            )
         )
-        return 2 if unchecked else 1 if drifted else 0
+        return 2 if unchecked else 1 if drifted or deleted else 0
 
     def destroy(self) -> int:
         deployer, env, names = self.deployer, self.env, list(reversed(self.layers))

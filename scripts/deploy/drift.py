@@ -32,6 +32,8 @@ class Checked:
     complete: bool  # every resource that supports drift detection was checked
     moved: bool = False  # a listener rule's weights moved by a release, which need no undoing
     deployed: bool = True  # False: no stack, nothing was checked
+    deleted: tuple = ()  # the logical ids of the resources found DELETED
+    modified: bool = False  # some resource was found MODIFIED (other than moved_by_release), or the stack DRIFTED without a list
 
 
 def check(deployer, stack, layer_name) -> Checked:
@@ -70,8 +72,11 @@ def check(deployer, stack, layer_name) -> Checked:
     # The weights a release moved are CloudFormation's drift but not a change to undo: such a rule
     # alone leaves the layer in sync for `make drift`'s exit status.
     unexpected = [d for d in drifts if not text.moved_by_release(d)]
-    drifted = bool(unexpected) or (status.get("StackDriftStatus") == "DRIFTED" and not drifts)
-    return Checked(drifted=drifted, complete=complete, moved=len(unexpected) < len(drifts))
+    deleted = tuple(d["LogicalResourceId"] for d in unexpected if d.get("StackResourceDriftStatus") == "DELETED")
+    modified = len(deleted) < len(unexpected) or (status.get("StackDriftStatus") == "DRIFTED" and not drifts)
+    return Checked(
+        drifted=modified or bool(deleted), complete=complete, moved=len(unexpected) < len(drifts), deleted=deleted, modified=modified
+    )
 
 
 def wait(deployer, detection) -> dict | None:

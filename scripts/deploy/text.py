@@ -573,15 +573,17 @@ OFF_AWS_DRIFT = (
 )
 
 
-def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=True, params_file=None) -> list[str]:
-    """The end of `make drift`: the layers that drifted, those it could not check, and those whose
-    only difference is the listener-rule weights a release moved; deployed: those of looked_at that
-    have a stack. params_file: as messages name it (params/<env>.yaml by default)."""
+def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=True, params_file=None, deleted=None) -> list[str]:
+    """The end of `make drift`: the layers whose resources were changed (drifted) or deleted (layer -> logical ids)
+    outside CloudFormation, those it could not check, and those whose only difference is the listener-rule weights a
+    release moved; deployed: those of looked_at that have a stack. params_file: as messages name it (params/<env>.yaml
+    by default)."""
+    deleted = deleted or {}
     params_file = params_file or f"params/{env}.yaml"
     if not deployed and not unchecked:
         return [f"nothing was checked: not deployed in {env}: {', '.join(looked_at)}"]
     off_aws = [] if on_aws else [OFF_AWS_DRIFT]
-    if not drifted and not unchecked:
+    if not drifted and not deleted and not unchecked:
         if moved:
             return [f"in sync but for the listener-rule weights a release moved ({', '.join(moved)}): nothing to undo", *off_aws]
         return [IN_SYNC_ON_AWS if on_aws else "in sync: nothing it checked changed", *off_aws]
@@ -593,6 +595,15 @@ def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=Tr
             f"drifted: {', '.join(drifted)}: changed outside CloudFormation. Put the change into {params_file} "
             f"(make templates && make deploy ENV={env}), or undo it by hand. A change set does not show drift: a resource it updates may get "
             "the template's values back, one it leaves alone keeps the change"
+        )
+    if deleted:
+        # "CloudFormation requires that update actions to a non-existing resource always throw a ResourceNotFoundException"
+        # https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-troubleshooting.html
+        gone = ", ".join(f"{layer} ({', '.join(ids)})" for layer, ids in deleted.items())
+        lines.append(
+            f"deleted outside CloudFormation: {gone}: no params change makes it again, and an update that changes it fails; a layer "
+            f"destroyed and deployed again has it anew: make destroy ENV={env} STACK=<layer> (it names the layers to destroy first), "
+            f"then make deploy ENV={env}"
         )
     if unchecked:
         lines.append(f"not fully checked: {', '.join(unchecked)} (see above; exit 2)")
