@@ -2410,6 +2410,8 @@ def test_diff_says_a_deploy_would_be_refused_for_a_named_resource_it_would_repla
     if renamed:  # a new NamePrefix names the new service otherwise: CloudFormation replaces it under that name
         running["NamePrefix"] = f"{running['NamePrefix']}-old"
     aws.diff_reads("service", parameters=running)
+    if renamed:  # its log group's new name, looked for: free
+        aws.logs.add_response("describe_log_groups", {"logGroups": []})
     assert aws.run("diff", "--stack", "service") == 1, aws.err
     said = (
         "  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: Service (AWS::ECS::Service, "

@@ -709,6 +709,15 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
     kept = sorted(log_group_names(sandbox) & {SERVICE_LOGS, WAF_LOGS})
     assert kept, log_group_names(sandbox)  # what the rename kept, under the names params/sandbox.yaml gives
 
+    # make diff said the layers differ and "make deploy ... ALLOW_REPLACE=1 applies it": it names the refusal ahead
+    code, out, err = run("diff")
+    assert code == 1 and all(
+        f"LogGroup needs {name}, which is taken (kept by an earlier replacement in this stack;" in out for name in kept
+    )
+    (refused,) = [line for line in out.splitlines() if line.startswith("a deploy would be refused: ")]
+    takers = [layer for layer in SANDBOX.layers if any(name.endswith(f"-{layer}") for name in kept)]
+    assert takers and all(layer in refused for layer in takers), out
+
     code, out, err = run("deploy", "--yes", "--allow-replace")
     assert code == 1, out + err
     assert "error: refused before changing anything: a layer's update would make a log group under a name another one holds" in err

@@ -118,7 +118,13 @@ def compare(deployer, layer, image_tag=None) -> Compared:
             f"give it a new name in the same change (a new NamePrefix renames them all), or {text.destroy_and_deploy_again(deployer.env, layer.name)}"
         )
     stateful = guards.stateful_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else []
-    if stateful and not same_name:
+    taken = guards.renamed_log_groups_taken(deployer, layer, found, deployed, wanted) if stateful else []
+    if taken:
+        held_back = REFUSED
+        lines.append(
+            f"  note: make deploy refuses this: it makes a log group under a name another one holds: {'; '.join(taken)}. {guards.FREE_THE_NAMES}"
+        )
+    if stateful and not same_name and not taken:
         held_back = ALLOW_REPLACE
         lines.append(
             f"  note: make deploy refuses this without ALLOW_REPLACE=1: it replaces or removes what holds data or a name others point at: "

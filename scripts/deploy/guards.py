@@ -681,6 +681,28 @@ def stateful_replacements_ahead(deployer, layer, deployed: dict, running: dict, 
     return found
 
 
+def renamed_log_groups_taken(deployer, layer, found: dict, deployed: dict, wanted: dict) -> list[str]:
+    """make diff's look at what refuse_taken_log_group_names refuses once a change set says it: a log group the
+    update would make under a new name (a NamePrefix changed back, say) that another log group holds. Calls only
+    for a log group whose name changes, and only where both names are known before deploy."""
+    template, region = json.loads(layer.template), deployer.cf.meta.region_name
+    before, after = Resolver(deployed, parameter_values(found), {}, region), Resolver(template, wanted, {}, region)
+    taken = []
+    for logical_id, new in sorted(template["Resources"].items()):
+        old = deployed.get("Resources", {}).get(logical_id) or {}
+        if new["Type"] != "AWS::Logs::LogGroup":
+            continue
+        names = known_pair(before.value(old.get("Properties", {}).get("LogGroupName")), after.value(new["Properties"].get("LogGroupName")))
+        if (
+            names
+            and names[1]
+            and names[0] != names[1]
+            and (why := taken_log_group(deployer, layer.stack, found["StackId"], logical_id, names[1]))
+        ):
+            taken.append(why)
+    return taken
+
+
 def create_only_changes(old: dict, new: dict, before: Resolver, after: Resolver) -> list[str]:
     """The properties its type's schema lists as create-only ("createOnlyProperties") that take another value
     from the resource deployed (old, read by before) to the new one (after): any replaces it. One not known
