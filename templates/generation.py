@@ -12,7 +12,7 @@ from pathlib import Path
 import templates
 from templates import ROOT, inputs, relative
 from templates.errors import RefusedFile, ToolError, printable, read_regular_file, stops_held, untrusted_json
-from templates.params import ENV_NAME, Environment
+from templates.params import ENV_NAME, SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV, Environment
 
 PARAMS_DIR = ROOT / "params"
 OUTPUT_DIR = ROOT / "output"
@@ -85,9 +85,14 @@ def values_no_layer_takes(environments: list[Environment], files: dict[Path, str
         taken = {name for layer in env.layers for name in json.loads(files[output_dir / env.name / f"{layer}.json"])["Parameters"]}
         for key in sorted(env.explicit - taken):
             layers = takers.get(key, [])
+            # the sandbox refuses the layers it cannot rehearse in enabled_layers: leaving the value out is the one way
+            can = [layer for layer in layers if env.name != SANDBOX_ENV or layer not in SANDBOX_CANNOT_REHEARSE]
+            fix = (
+                f"add {can[0]} to enabled_layers, or leave the value out" if can else "leave the value out: the sandbox cannot rehearse it"
+            )
             lines.append(
                 f"{templates.relative(env.path)}: parameters.{key}: only the {' and '.join(layers)} layer takes it, which {env.name} "
-                f"does not deploy: it has no effect (add {layers[0] if layers else 'that layer'} to enabled_layers, or leave the value out)"
+                f"does not deploy: it has no effect ({fix})"
             )
     return lines
 

@@ -2386,19 +2386,62 @@ def test_diff_of_a_stack_in_no_settled_state_compares_nothing_and_says_what_to_d
     assert lines[-1] == "not compared, in no settled state: alarms (see above)" and "applies it" not in aws.out, aws.out
 
 
-def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_data_or_a_name(aws):
+@pytest.mark.parametrize("protected", ["false", "true"])
+def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_data_or_a_name(aws, protected):
     # A new NamePrefix replaces the load balancer and target groups (their Name is create-only): make diff said
-    # "make deploy applies it", and the deploy refused the change set without ALLOW_REPLACE=1.
+    # "make deploy applies it", and the deploy refused the change set without ALLOW_REPLACE=1, and with it
+    # where the load balancer's deletion protection is on (refuse_deleting_a_protected_load_balancer).
     running = configuration(ENV, "alb")["Parameters"] | stubbed_aws.wired("alb") | stubbed_aws.deploy_time("alb")
-    running["NamePrefix"] = f"{running['NamePrefix']}-old"
+    running |= {"NamePrefix": f"{running['NamePrefix']}-old", "DeletionProtection": protected}
     aws.diff_reads("alb", parameters=running)
     assert aws.run("diff", "--stack", "alb") == 1, aws.err
     (note,) = [line for line in aws.out.splitlines() if "ALLOW_REPLACE=1: it replaces" in line]
     for kind in ("AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup"):
         assert f"({kind}, replaced: its Name changed)" in note, note
-    assert aws.out.splitlines()[-1].endswith(
-        f"(make deploy STACK=alb ENV={ENV} ALLOW_REPLACE=1 applies it; alb replacing or removing what its note above names)"
-    ), aws.out
+    last = aws.out.splitlines()[-1]
+    if protected == "true":
+        assert "  note: make deploy refuses this even with ALLOW_REPLACE=1: LoadBalancer has deletion protection on" in aws.out, aws.out
+        assert last == "a deploy would be refused: alb (see the note above)" and "applies it" not in aws.out, aws.out
+    else:
+        assert last.endswith(
+            f"(make deploy STACK=alb ENV={ENV} ALLOW_REPLACE=1 applies it; alb replacing or removing what its note above names)"
+        )
+
+
+def test_the_stateful_resources_an_update_removes_are_those_gone_from_the_template_or_whose_condition_turns_false():
+    # The look-ahead of make diff: a stateful resource taken out of the template, or made only under a condition the new
+    # values make false, is removed; one whose condition is decided at deploy time, or that stays, is not named.
+    def group(name, condition=None):
+        return {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": name}} | ({"Condition": condition} if condition else {})
+
+    conditions = {
+        "Named": {"Fn::Equals": [{"Ref": "NamePrefix"}, "kept"]},
+        "Unknown": {"Fn::Equals": [{"Ref": "AWS::AccountId"}, "123456789012"]},
+    }
+    deployed = {
+        "Conditions": conditions,
+        "Resources": {"Stays": group("a"), "Taken": group("b"), "Off": group("c", "Named"), "Maybe": group("d", "Unknown")},
+    }
+    now = {"Conditions": conditions, "Resources": {"Stays": group("a"), "Off": group("c", "Named"), "Maybe": group("d", "Unknown")}}
+    deployer_ = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
+    layer = types.SimpleNamespace(template=json.dumps(now))
+    found = guards.stateful_replacements_ahead(deployer_, layer, deployed, {"NamePrefix": "kept"}, {"NamePrefix": "other"})
+    assert found == [("Off", "AWS::Logs::LogGroup", "removed"), ("Taken", "AWS::Logs::LogGroup", "removed")]
+
+
+def test_diff_of_a_named_stateful_resource_replaced_under_its_name_says_its_new_name_needs_allow_replace_too(aws):
+    # The same-name note's way on, a new name in the same change, replaces a target group: refused again without
+    # ALLOW_REPLACE=1, which the diff did not say.
+    running = configuration(ENV, "alb")["Parameters"] | stubbed_aws.wired("alb") | stubbed_aws.deploy_time("alb")
+    running |= {"ContainerPort": str(int(running["ContainerPort"]) + 1), "DeletionProtection": "false"}
+    aws.diff_reads("alb", parameters=running)
+    assert aws.run("diff", "--stack", "alb") == 1, aws.err
+    assert "  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: " in aws.out
+    assert (
+        "  note: make deploy refuses this without ALLOW_REPLACE=1: it replaces or removes what holds data or a name others point at: "
+        in aws.out
+    )
+    assert aws.out.splitlines()[-1] == "a deploy would be refused: alb (see the note above)", aws.out
 
 
 @pytest.mark.parametrize("renamed", [False, True])
@@ -5399,7 +5442,9 @@ def test_zone_creates_no_zone_without_a_confirmation(aws, tmp_path, tty):
         ), aws.err
 
 
-@pytest.mark.parametrize("cert_dns", ["not deployed", "deployed", "deployed with it", "ROLLBACK_COMPLETE"])
+@pytest.mark.parametrize(
+    "cert_dns", ["not deployed", "deployed", "deployed with it", "with a zone it made", "ROLLBACK_COMPLETE", "unreadable"]
+)
 def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tmp_path, cert_dns):
     aws.caller()  # the account a YES=1 run prints with its question, before it read any stack
     new_zone = "Z9876543210ZYXWVUTSRQ"
@@ -5415,14 +5460,18 @@ def test_zone_creates_the_zone_tags_it_and_tells_the_id_to_put_in_params(aws, tm
         aws.deployed("cert-dns")
     elif cert_dns == "deployed with it":  # params lost the id, the stack has it: nothing is replaced
         aws.deployed("cert-dns", parameters=configuration(ENV, "cert-dns")["Parameters"] | {"ExistingHostedZoneId": new_zone})
+    elif cert_dns == "with a zone it made":  # ExistingHostedZoneId "": validated in the stack's own zone, which the new one replaces
+        aws.deployed("cert-dns", parameters=configuration(ENV, "cert-dns")["Parameters"] | {"ExistingHostedZoneId": ""})
     elif cert_dns == "ROLLBACK_COMPLETE":  # a failed first create holds no certificate
         aws.deployed("cert-dns", status="ROLLBACK_COMPLETE")
+    elif cert_dns == "unreadable":  # not known: the plain advice, which the deploy's refusal completes if need be
+        aws.cf.add_client_error("describe_stacks", "Throttling", "Rate exceeded", 400)
     else:
         aws.not_deployed("cert-dns")
     assert aws.run("zone", "--yes", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 0, aws.err
     assert f"{DOMAIN}: created the public hosted zone {new_zone}" in aws.out
     deploy_it = f"then: make templates && make deploy STACK=cert-dns ENV={ENV}"
-    if cert_dns == "deployed":  # refused without it, which the advice left out
+    if cert_dns in ("deployed", "with a zone it made"):  # refused without it, which the advice left out
         deploy_it += " ALLOW_REPLACE=1 (the certificate is validated in the zone: a new zone replaces it, which the deploy shows first)"
     next_step = f"next: set `ExistingHostedZoneId: {new_zone}` under parameters in {tmp_path / 'params' / ENV}.yaml, {deploy_it}"
     assert next_step in aws.out.splitlines(), aws.out

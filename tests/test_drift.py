@@ -92,9 +92,10 @@ def test_a_drifted_stack_prints_each_resource_and_its_property_differences_and_e
     assert lines[-2].startswith("drifted: service: changed outside CloudFormation"), aws.out
     # a deletion no params change undoes ("Put the change into params/..." spoke of it too)
     assert lines[-1] == (
-        "deleted outside CloudFormation: service (TaskRole): no params change makes it again, and an update that changes it fails; a layer "
-        f"destroyed and deployed again has it anew: make destroy ENV={ENV} STACK=<layer> (it names the layers to destroy first), "
-        f"then make deploy ENV={ENV}"
+        "deleted outside CloudFormation: service (TaskRole): an update that changes it fails, as CloudFormation updates only what "
+        "exists; one that replaces it makes a new one (a property that replaces it changed, such as a new NamePrefix for what "
+        f"carries the name, with ALLOW_REPLACE=1), and so does the layer destroyed and deployed again: make destroy ENV={ENV} "
+        f"STACK=<layer> (it names the layers to destroy first), then make deploy ENV={ENV}"
     ), aws.out
     if on_aws:  # no note of what an emulator checks
         assert text.OFF_AWS_DRIFT not in aws.out, aws.out

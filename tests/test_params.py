@@ -528,6 +528,48 @@ def test_a_value_only_a_layer_the_environment_does_not_deploy_takes_is_a_warning
     assert "warning" not in result.stderr, result.stderr
 
 
+def test_the_sandboxs_warning_of_a_value_only_a_layer_it_cannot_rehearse_takes_says_to_leave_it_out(tmp_path):
+    # "add ci to enabled_layers", followed, was refused: the sandbox cannot rehearse ci.
+    sandbox = yaml.safe_load((ROOT / "params" / "sandbox.yaml").read_text())
+    sandbox.setdefault("parameters", {})["GitHubSubjects"] = ["ref:refs/heads/main"]
+    result, _ = run_generate(tmp_path, sandbox, name="sandbox.yaml")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"warning: {tmp_path / 'params' / 'sandbox.yaml'}: parameters.GitHubSubjects: only the ci layer takes it, which sandbox does not "
+        "deploy: it has no effect (leave the value out: the sandbox cannot rehearse it)"
+    ], result.stderr
+
+
+def test_a_check_of_one_environment_warns_of_its_own_unused_values_not_anothers(tmp_path):
+    # make deploy's check of one environment must not print another's warnings (nor miss its own).
+    import templates
+
+    params = shutil.copytree(ROOT / "params", tmp_path / "params")
+    declared = {layer: json.loads((ROOT / "output" / f"{layer}.json").read_text())["Parameters"] for layer in templates.LAYERS}
+    only_by = {key: layer for layer in templates.OPTIONAL_LAYERS for key in declared[layer] if key in INPUTS}
+    only_by = {key: layer for key, layer in only_by.items() if sum(key in names for names in declared.values()) == 1}
+    documents = {path.stem: yaml.safe_load(path.read_text()) for path in params.glob("*.yaml")}
+    env, key = next(
+        (
+            (env, key)
+            for env, document in documents.items()
+            for key, layer in only_by.items()
+            if layer not in document.get("enabled_layers", [])
+        ),
+        (None, None),
+    )
+    if env is None or len(documents) < 2:
+        pytest.skip("every environment of params/ deploys every optional layer, or there is one environment")
+    documents[env].setdefault("parameters", {})[key] = INPUTS[key].default
+    (params / f"{env}.yaml").write_text(yaml.safe_dump(documents[env]))
+    out = tmp_path / "out"
+    assert generate_main("--no-lint", "--params-dir", params, "--output-dir", out).returncode == 0
+    warning = f"warning: {params / env}.yaml: parameters.{key}: only the {only_by[key]} layer takes it, which {env} does not deploy"
+    for each in documents:
+        checked = generate_main("--check", "--no-lint", "--env", each, "--params-dir", params, "--output-dir", out)
+        assert checked.returncode == 0 and (warning in checked.stderr) == (each == env), (each, checked.stderr)
+
+
 def test_the_hint_to_write_an_empty_value_comes_only_where_empty_is_allowed():
     for name in ("TestListenerCidr", "AlertEmails", "ExistingOidcProviderArn"):
         assert check_value(INPUTS[name], None).endswith(f'; write the empty value as "" ({name}: "")'), name

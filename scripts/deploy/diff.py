@@ -5,7 +5,7 @@ import json
 import shlex
 from dataclasses import dataclass
 
-from scripts.deploy import guards, text
+from scripts.deploy import guards, purge, text
 from scripts.deploy.deployer import reason_of
 from scripts.deploy.policies import ALLOW_ALL_POLICY
 from scripts.deploy.status import UPDATABLE
@@ -118,17 +118,24 @@ def compare(deployer, layer, image_tag=None) -> Compared:
             f"give it a new name in the same change (a new NamePrefix renames them all), or {text.destroy_and_deploy_again(deployer.env, layer.name)}"
         )
     stateful = guards.stateful_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else []
+    if stateful:  # with a same-name refusal too: its way on (a new name) replaces them, which needs ALLOW_REPLACE=1 as well
+        held_back = held_back if same_name else ALLOW_REPLACE
+        lines.append(
+            "  note: make deploy refuses this without ALLOW_REPLACE=1: it replaces or removes what holds data or a name others point at: "
+            + ", ".join(f"{logical_id} ({kind}, {what})" for logical_id, kind, what in stateful)
+        )
+    load_balancers = [logical_id for logical_id, kind, _ in stateful if kind == "AWS::ElasticLoadBalancingV2::LoadBalancer"]
+    if load_balancers and purge.deletion_protected(deployer, [layer.stack]):  # refused with ALLOW_REPLACE=1 too
+        held_back = REFUSED
+        lines.append(
+            f"  note: make deploy refuses this even with ALLOW_REPLACE=1: {', '.join(load_balancers)} has deletion protection on, "
+            f"which CloudFormation cannot delete; {guards.protection_off_first(deployer, layer)}"
+        )
     taken = guards.renamed_log_groups_taken(deployer, layer, found, deployed, wanted) if stateful else []
     if taken:
         held_back = REFUSED
         lines.append(
             f"  note: make deploy refuses this: it makes a log group under a name another one holds: {'; '.join(taken)}. {guards.FREE_THE_NAMES}"
-        )
-    if stateful and not same_name and not taken:
-        held_back = ALLOW_REPLACE
-        lines.append(
-            f"  note: make deploy refuses this without ALLOW_REPLACE=1: it replaces or removes what holds data or a name others point at: "
-            f"{', '.join(stateful)}"
         )
     running_count, new_count = parameter_values(found).get("DesiredCount"), wanted.get("DesiredCount")
     if differs and None not in (running_count, new_count) and running_count != new_count:

@@ -61,10 +61,16 @@ def refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left)
         raise Failure(
             f"error: refused: the change set replaces or removes {', '.join(going)}, a load balancer with deletion protection on "
             "(DeletionProtection=true), which CloudFormation cannot delete: it would leave it running outside the stack and "
-            f"report the update complete; {left}; first deploy DeletionProtection: false alone (in {deployer.params_file}, "
-            f"make templates && make deploy ENV={deployer.env} STACK={layer.name}: it turns it off in place), then this change "
-            "with DeletionProtection: true, which protects the new load balancer"
+            f"report the update complete; {left}; {protection_off_first(deployer, layer)}"
         )
+
+
+def protection_off_first(deployer, layer) -> str:
+    """The way to replace or remove a load balancer whose deletion protection is on."""
+    return (
+        f"first deploy DeletionProtection: false alone (in {deployer.params_file}, make templates && make deploy ENV={deployer.env} "
+        f"STACK={layer.name}: it turns it off in place), then this change with DeletionProtection: true, which protects the new load balancer"
+    )
 
 
 def refuse_blocked_creates(deployer, layer, then=None) -> None:
@@ -658,11 +664,11 @@ def named_replacements_ahead(deployer, layer, deployed: dict, running: dict, wan
     return found
 
 
-def stateful_replacements_ahead(deployer, layer, deployed: dict, running: dict, wanted: dict) -> list[str]:
+def stateful_replacements_ahead(deployer, layer, deployed: dict, running: dict, wanted: dict) -> list[tuple[str, str, str]]:
     """make diff's look at what refuse_before_execute refuses without --allow-replace once a change set says it:
     the stateful resources (templates.STATEFUL_TYPES) a deploy would replace (a create-only property changed,
-    a name too: create_only_changes) or remove (gone from the template, or its condition now false). Only what
-    is certain, as named_replacements_ahead."""
+    a name too: create_only_changes) or remove (gone from the template, or its condition now false), each as
+    (logical id, type, what happens to it). Only what is certain, as named_replacements_ahead."""
     template, region = json.loads(layer.template), deployer.cf.meta.region_name
     before, after = Resolver(deployed, running, {}, region), Resolver(template, wanted, {}, region)
 
@@ -675,9 +681,9 @@ def stateful_replacements_ahead(deployer, layer, deployed: dict, running: dict, 
         if old.get("Type") not in templates.STATEFUL_TYPES or not exists(before, old):
             continue
         if not exists(after, new):
-            found.append(f"{logical_id} ({old['Type']}, removed)")
+            found.append((logical_id, old["Type"], "removed"))
         elif new["Type"] == old["Type"] and (changed := create_only_changes(old, new, before, after)):
-            found.append(f"{logical_id} ({new['Type']}, replaced: its {', '.join(changed)} changed)")
+            found.append((logical_id, new["Type"], f"replaced: its {', '.join(changed)} changed"))
     return found
 
 
