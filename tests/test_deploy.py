@@ -417,6 +417,18 @@ def test_an_empty_change_set_found_gone_at_its_deletion_is_no_changes_still(aws)
     assert f"{stack('cert-dns')}: no changes" in aws.out
 
 
+def test_an_empty_change_set_whose_deletion_is_refused_is_a_failure_not_no_changes(aws):
+    # Only not-found means gone: a refused deletion leaves the change set, which the run must not call no changes.
+    aws.deployed("cert-dns")
+    reason = "The submitted information didn't contain changes. Submit different information to create a change set."
+    aws.cf.add_response("create_change_set", {"Id": "arn:x", "StackId": stack_id("cert-dns")}, create_params("cert-dns", "UPDATE"))
+    aws.cf.add_response("describe_change_set", change_set("cert-dns", "FAILED", reason=reason))
+    for _ in range(2):  # and again by the run's clean-up, which says it may be left
+        aws.cf.add_client_error("delete_change_set", "AccessDenied", "not allowed", 403)
+    assert aws.run("deploy", "--stack", "cert-dns") == 1
+    assert "DeleteChangeSet: AccessDenied" in aws.err and "no changes" not in aws.out, aws.out + aws.err
+
+
 def test_no_updates_error_from_create_change_set_means_no_changes(aws):
     aws.deployed("cert-dns")
     aws.cf.add_client_error("create_change_set", "ValidationError", "No updates are to be performed.", 400)
@@ -1701,7 +1713,9 @@ def test_make_status_meeting_an_error_does_not_name_itself_as_the_way_on(aws, re
     assert aws.run("status", "--stack", "cert-dns") == 1
     again = f"answered so {retries + 1} times: run it again in a few minutes, or " if retries else ""
     assert aws.err == f"error: DescribeStacks: Throttling: Rate exceeded; {again}see the stacks in the CloudFormation console\n", aws.err
-    # on the sandbox, no console shows them
+    # on the sandbox, no console shows them; another command's error there still points at make status
+    invalid = ClientError({"Error": {"Code": "ValidationError", "Message": "no"}}, "CreateChangeSet")
+    assert deploy.aws.explain(invalid, "sandbox", "deploy").endswith("; see where things stand: make status ENV=sandbox")
     moto = ClientError(
         {"Error": {"Code": "InternalFailure", "Message": "moto crashed"}, "ResponseMetadata": {"RetryAttempts": retries}}, "DescribeStacks"
     )
@@ -2398,6 +2412,8 @@ def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_dat
     (note,) = [line for line in aws.out.splitlines() if "ALLOW_REPLACE=1: it replaces" in line]
     for kind in ("AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup"):
         assert f"({kind}, replaced: its Name changed)" in note, note
+    named = re.findall(r"(\w+) \((AWS::[\w:]+), ", note.partition("others point at: ")[2])
+    assert named and all(kind in templates.STATEFUL_TYPES for _, kind in named), named  # not a security group, say
     last = aws.out.splitlines()[-1]
     if protected == "true":
         assert "  note: make deploy refuses this even with ALLOW_REPLACE=1: LoadBalancer has deletion protection on" in aws.out, aws.out
@@ -4844,6 +4860,19 @@ def test_a_tags_only_update_of_a_layer_with_rollback_triggers_says_them_and_send
     assert aws.run("deploy", "--stack", "service", "--repair", "--yes") == 130
     assert "rollback triggers: none for this update of its tags" in aws.out, aws.out
     assert updates[0]["RollbackConfiguration"] == {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}, updates
+
+
+def test_a_tags_only_update_that_rolled_back_records_no_release(aws):
+    # A redeploy is recorded only once the update stands: one rolled back ran nothing new.
+    tags_only_service_update(aws)
+    aws.cf.add_response("update_stack", {"StackId": stack_id("service")})
+    token = f"tags-{stack('service')}-{NOW:%Y%m%d%H%M%S}"
+    rolled_back = event("service", stack("service"), "UPDATE_ROLLBACK_COMPLETE", 20, token=token)
+    failed = event("service", "LogGroup", "UPDATE_FAILED", 10, kind="AWS::Logs::LogGroup", reason="tags refused", token=token)
+    aws.poll("service", stack_id("service"), described("service", "UPDATE_ROLLBACK_COMPLETE"), failed, rolled_back)
+    # no GetParameter nor PutParameter of the history queued: a release recorded fails the test
+    assert aws.run("deploy", "--stack", "service", "--yes") == 1, aws.err
+    assert "UPDATE_ROLLBACK_COMPLETE" in aws.out + aws.err, aws.out + aws.err
 
 
 def test_a_tags_only_update_waits_for_the_monitoring_minutes_of_the_triggers_it_sends(aws, monkeypatch):

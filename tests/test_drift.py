@@ -104,6 +104,16 @@ def test_a_drifted_stack_prints_each_resource_and_its_property_differences_and_e
     assert aws.sleeps == [1.0] and aws.err == ""
 
 
+def test_a_stack_said_drifted_without_a_resource_listed_is_drifted_still(aws):
+    # DescribeStackResourceDrifts may list nothing of a DRIFTED stack (a resource type it does not list): not in sync.
+    aws.deployed("service")
+    detect(aws, "service")
+    poll(aws, detection_status("service", count=1))
+    resource_drifts(aws, "service", [])
+    assert aws.run("drift", "--stack", "service") == 1, aws.err
+    assert aws.out.splitlines()[-1].startswith("drifted: service: changed outside CloudFormation"), aws.out
+
+
 def test_a_stack_whose_only_drift_is_a_deletion_is_not_told_to_put_it_into_params(aws):
     aws.deployed("service")
     detect(aws, "service")

@@ -960,6 +960,28 @@ def test_a_process_checkov_forks_ends_without_a_traceback_at_ctrl_c(quiet):
     assert ("Traceback" in ran.stderr) != quiet, ran.stderr
 
 
+def test_a_stop_signal_the_tool_ignores_stays_ignored_in_what_it_forks():
+    # Under nohup SIGHUP is ignored: a worker forked within forks_end_quietly must not end at it either.
+    probe = (
+        "import multiprocessing, os, signal, time\n"
+        "from templates.errors import forks_end_quietly\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+        "def work(ready):\n    ready.set()\n    time.sleep(30)\n"
+        "with forks_end_quietly():\n"
+        "    ready = multiprocessing.get_context('fork').Event()\n"
+        "    worker = multiprocessing.get_context('fork').Process(target=work, args=(ready,))\n"
+        "    worker.start()\n"
+        "ready.wait(20)\n"
+        "os.kill(worker.pid, signal.SIGHUP)\n"
+        "worker.join(1)\n"
+        "print('alive' if worker.is_alive() else f'exit {worker.exitcode}')\n"
+        "worker.kill()\n"
+        "worker.join(20)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert ran.stdout == "alive\n", ran.stdout + ran.stderr
+
+
 def test_checkov_scans_with_its_forks_ending_quietly(tmp_path, monkeypatch):
     # What the test above checks of the helper holds for checkov's own forks only if its scan runs inside it.
     import types

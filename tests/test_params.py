@@ -18,7 +18,8 @@ from templates.inputs import INPUTS
 from templates.params import MOST_PARAMS_FILE_BYTES, ParamsError, check_value, load, shown
 
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
-# Written alone or beside files of other names, it names no environment:<name> of a file the directory lacks.
+# Written alone or beside files of other names, it names no environment:<name> of a file the directory lacks
+# (where prod does not deploy the ci layer, it has no effect, and make templates warns of it).
 GOOD.setdefault("parameters", {})["GitHubSubjects"] = ["ref:refs/heads/main"]
 # Another region and another domain than prod's, whatever params/prod.yaml says.
 OTHER_REGION = next(region for region in ("eu-west-1", "us-west-2") if region != GOOD["region"])
@@ -519,13 +520,14 @@ def test_a_value_only_a_layer_the_environment_does_not_deploy_takes_is_a_warning
         f"warning: {tmp_path / 'params' / 'prod.yaml'}: parameters.WafRateLimit: only the waf layer takes it, which prod does not "
         "deploy: it has no effect (add waf to enabled_layers, or leave the value out)"
     )
-    assert result.returncode == 0 and result.stderr.splitlines() == [said], result.stderr
+    # (params/prod.yaml's own values for a layer it does not deploy, if any, are warned of too)
+    assert result.returncode == 0 and said in result.stderr.splitlines(), result.stderr
     # and a check of the environment, which make deploy runs first
     checked = generate_main("--check", "--no-lint", "--env", "prod", "--params-dir", tmp_path / "params", "--output-dir", out)
-    assert checked.returncode == 0 and checked.stderr.splitlines() == [said], checked.stderr
+    assert checked.returncode == 0 and said in checked.stderr.splitlines(), checked.stderr
     enabled = {**document, "enabled_layers": [*document["enabled_layers"], "waf"]}
     result, _ = run_generate(tmp_path, enabled)
-    assert "warning" not in result.stderr, result.stderr
+    assert "WafRateLimit" not in result.stderr, result.stderr
 
 
 def test_the_sandboxs_warning_of_a_value_only_a_layer_it_cannot_rehearse_takes_says_to_leave_it_out(tmp_path):

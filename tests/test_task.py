@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import stubbed_aws
 from botocore.stub import ANY
-from conftest import NOWHERE
+from conftest import NOWHERE, ROOT
 from stubbed_aws import (
     ACCOUNT,
     CLUSTER,
@@ -107,6 +107,8 @@ def test_a_task_answer_without_its_status_ends_the_wait_saying_the_task_may_stil
     aws.poll(answer)
     assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes") == 1
     assert aws.err.startswith("error: KeyError: 'lastStatus', at scripts/deploy/tasks.py:"), aws.err
+    line = int(aws.err.split("tasks.py:", 1)[1].split(":", 1)[0])  # the line that read it
+    assert "lastStatus" in (ROOT / "scripts" / "deploy" / "tasks.py").read_text().splitlines()[line - 1], line
     assert ": an AWS answer without what this tool reads, or a bug of the tool's (worth reporting with this line)\n" in aws.err, aws.err
     assert f"  task {TASK_ID} may still be running." in aws.err, aws.err
 
@@ -551,6 +553,25 @@ def test_a_registration_botocore_retried_deregisters_the_copy_an_earlier_attempt
     assert (lost in aws.out) == (revision_8 == "this run's"), aws.out
 
 
+def test_the_copies_an_earlier_attempt_registered_are_looked_for_just_below_the_answered_revision_and_above_the_services():
+    # retries 1: one attempt may have landed before the answered one, so revision 8 alone of 9's family; 6 and 7 are not
+    # this run's to look at (nor 5, which the service runs).
+    described = []
+
+    class Ecs:
+        def describe_task_definition(self, taskDefinition, include):
+            described.append(taskDefinition.rsplit(":", 1)[1])
+            definition = task_definition(taskDefinition, int(taskDefinition.rsplit(":", 1)[1]), "v2")
+            return {"taskDefinition": definition, "tags": [{"key": tasks.RUN_TAG, "value": RUN}]}
+
+    family = COPY.rsplit(":", 1)[0]
+    found = tasks.lost_copies(Ecs(), {"taskDefinitionArn": f"{family}:9"}, RUN, 1, f"{family}:5")
+    assert described == ["8"] and found == [f"{family}:8"], (described, found)
+    described.clear()  # retries 4: as far down as the service's revision, not to it
+    assert tasks.lost_copies(Ecs(), {"taskDefinitionArn": f"{family}:9"}, RUN, 4, f"{family}:6") == [f"{family}:{n}" for n in (8, 7)]
+    assert described == ["8", "7"], described
+
+
 def test_the_registration_copies_every_registrable_field_and_changes_only_the_images():
     request = tasks.register_request(described_task_definition(), "v2", RUN)
     assert request == expected_registration(RUN)
@@ -592,9 +613,10 @@ def test_the_registration_carries_this_runs_tag_alone_and_only_where_ecs_takes_o
     assert [tag for tag in tasks.register_request(described, "v2", RUN)["tags"] if tag["key"] == tasks.RUN_TAG] == [
         {"key": tasks.RUN_TAG, "value": RUN}
     ]
-    # ECS takes 50 tags a task definition, as many as params allow the stacks: a 51st was refused
-    described["tags"] = [{"key": f"Key{n}", "value": "v"} for n in range(tasks.MAX_TAGS - 1)] + [{"key": "Project", "value": "p"}]
-    assert len(tasks.register_request(described, "v2", RUN)["tags"]) == tasks.MAX_TAGS
+    # ECS takes 50 tags a task definition ("Maximum number of tags per resource - 50", API_RegisterTaskDefinition),
+    # as many as params allow the stacks: a 51st was refused
+    described["tags"] = [{"key": f"Key{n}", "value": "v"} for n in range(49)] + [{"key": "Project", "value": "p"}]
+    assert len(tasks.register_request(described, "v2", RUN)["tags"]) == 50
     described["tags"] = described["tags"][1:]
     assert tasks.register_request(described, "v2", RUN)["tags"][-1] == {"key": tasks.RUN_TAG, "value": RUN}
 
