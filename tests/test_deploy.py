@@ -2417,11 +2417,27 @@ def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_dat
     last = aws.out.splitlines()[-1]
     if protected == "true":
         assert "  note: make deploy refuses this even with ALLOW_REPLACE=1: LoadBalancer has deletion protection on" in aws.out, aws.out
-        assert last == "a deploy would be refused: alb (see the note above)" and "applies it" not in aws.out, aws.out
+        assert "first deploy DeletionProtection: false alone" in aws.out, aws.out  # the way on
+        assert last == "a deploy would be refused: alb (see the note above); alb then needs ALLOW_REPLACE=1 too", aws.out
+        assert "applies it" not in aws.out, aws.out
     else:
         assert last.endswith(
             f"(make deploy STACK=alb ENV={ENV} ALLOW_REPLACE=1 applies it; alb replacing or removing what its note above names)"
         )
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ThrottlingException"])
+def test_a_diff_whose_new_log_group_name_cannot_be_checked_says_so_among_the_layers_lines(aws, code):
+    # The note was printed at once, above the layer's diff: in a diff of every layer, under the layer before it.
+    given = configuration(ENV, "service")["Parameters"]
+    running = service_parameters(given["ImageTag"]) | {"NamePrefix": f"{given['NamePrefix']}-old"}
+    aws.diff_reads("service", parameters=running)
+    for _ in range(2):  # the name's owner, then whether it is there at all
+        aws.logs.add_client_error("describe_log_groups", code, "no", 400)
+    assert aws.run("diff", "--stack", "service") == 1, aws.err
+    lines = aws.out.splitlines()
+    (note,) = [n for n, line in enumerate(lines) if line.startswith("  note: could not check that log group ")]
+    assert lines[0].startswith("--- deployed ") and note > 0 and code in lines[note], aws.out
 
 
 def test_the_stateful_resources_an_update_removes_are_those_gone_from_the_template_or_whose_condition_turns_false():
@@ -2457,7 +2473,7 @@ def test_diff_of_a_named_stateful_resource_replaced_under_its_name_says_its_new_
         "  note: make deploy refuses this without ALLOW_REPLACE=1: it replaces or removes what holds data or a name others point at: "
         in aws.out
     )
-    assert aws.out.splitlines()[-1] == "a deploy would be refused: alb (see the note above)", aws.out
+    assert aws.out.splitlines()[-1] == "a deploy would be refused: alb (see the note above); alb then needs ALLOW_REPLACE=1 too", aws.out
 
 
 @pytest.mark.parametrize("renamed", [False, True])

@@ -715,8 +715,10 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
         f"LogGroup needs {name}, which is taken (kept by an earlier replacement in this stack;" in out for name in kept
     )
     (refused,) = [line for line in out.splitlines() if line.startswith("a deploy would be refused: ")]
-    takers = [layer for layer in SANDBOX.layers if any(name.endswith(f"-{layer}") for name in kept)]
-    assert takers and all(layer in refused for layer in takers), out
+    takers = {SERVICE_LOGS: "service", WAF_LOGS: "waf"}
+    assert all(takers[name] in refused.partition(" (")[0] for name in kept), out
+    # and once they can be deployed, the command it gives carries what their replacements need
+    assert all("ALLOW_REPLACE=1" in line for line in out.splitlines() if line.startswith("differs from what ")), out
 
     code, out, err = run("deploy", "--yes", "--allow-replace")
     assert code == 1, out + err
@@ -964,9 +966,11 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_a_refused_layer_says_so_and
     options = output_with_parameters(tmp_path / "output", {"alb": {"ContainerPort": port}, "service": {"ContainerPort": port}})
     code, out, err = run("diff", *options)
     assert code == 1, out + err
+    # (its way on, a new name for the target groups, replaces them: the command then carries ALLOW_REPLACE=1)
     assert out.splitlines()[-2:] == [
-        f"differs from what {ENV} runs: service (make deploy ENV={ENV} applies it, once alb can be deployed)",
-        "a deploy would be refused: alb (see the note above)",
+        f"differs from what {ENV} runs: service (make deploy ENV={ENV} ALLOW_REPLACE=1 applies it, once alb can be deployed; "
+        "alb replacing or removing what its note above names)",
+        "a deploy would be refused: alb (see the note above); alb then needs ALLOW_REPLACE=1 too",
     ], out
     code, out, err = run("deploy", "--yes", *options)
     assert code == 1 and "error: refused: CloudFormation cannot replace a resource under the name it has" in err, out + err

@@ -363,9 +363,10 @@ class Commands:
         def held_back(why):
             return [name for name, each in compared.items() if each.held_back == why]
 
-        deployable = [name for name, each in compared.items() if each.differs and each.held_back in (None, diff.ALLOW_REPLACE)]
-        replacing = held_back(diff.ALLOW_REPLACE)
+        deployable = [name for name, each in compared.items() if each.differs and each.held_back is None]
         refused = held_back(diff.REFUSED)
+        # those the deploy then needs ALLOW_REPLACE=1 for, refused ones too: once they can be deployed, the command must carry it
+        replacing = [name for name, each in compared.items() if each.replaces and (name in deployable or name in refused)]
         # an outcome, not a failure: make's "Error 1" after it only carries the exit code
         if deployable:
             # the command as given (a copied one must not go to another environment or every layer); a deploy
@@ -389,7 +390,9 @@ class Commands:
             self.deployer.say(f"not compared, in no settled state: {', '.join(held_back(diff.NOT_COMPARED))} (see above)")
         if refused:
             notes = "the note above" if len(refused) == 1 else "their notes above"
-            self.deployer.say(f"a deploy would be refused: {', '.join(refused)} (see {notes})")
+            later = [name for name in refused if name in replacing]  # what their way on then needs
+            then = f"; {', '.join(later)} then {'needs' if len(later) == 1 else 'need'} ALLOW_REPLACE=1 too" if later else ""
+            self.deployer.say(f"a deploy would be refused: {', '.join(refused)} (see {notes}){then}")
         if not self.args.stack:  # a layer taken out of enabled_layers still runs: no deploy changes it
             self.say_deployed_but_not_enabled()
         return 1 if any(each.differs for each in compared.values()) else 0

@@ -18,13 +18,13 @@ POLICY_ONLY = "only the stack policy differs"  # a deploy sets it only with a ch
 NOT_OURS = "not ours"  # a stack of our name this tool did not make: a deploy refuses it
 NOT_COMPARED = "not compared"  # in no settled state: a failed create, an update under way
 REFUSED = "refused"  # a deploy would be refused: a resource replaced under the name it keeps
-ALLOW_REPLACE = "ALLOW_REPLACE=1"  # a deploy applies it only with ALLOW_REPLACE=1: it replaces or removes stateful resources
 
 
 @dataclass(frozen=True)
 class Compared:
     differs: bool
     held_back: str | None = None  # why a deploy would not apply the difference, if it would not
+    replaces: bool = False  # it replaces or removes stateful resources: a deploy needs ALLOW_REPLACE=1 (once it is not held back)
 
 
 def policy_difference(deployer, layer) -> tuple[list[str], bool]:
@@ -118,8 +118,7 @@ def compare(deployer, layer, image_tag=None) -> Compared:
             f"give it a new name in the same change (a new NamePrefix renames them all), or {text.destroy_and_deploy_again(deployer.env, layer.name)}"
         )
     stateful = guards.stateful_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else []
-    if stateful:  # with a same-name refusal too: its way on (a new name) replaces them, which needs ALLOW_REPLACE=1 as well
-        held_back = held_back if same_name else ALLOW_REPLACE
+    if stateful:  # with a refusal too: once the refusal's cause is gone, the deploy needs ALLOW_REPLACE=1 as well
         lines.append(
             "  note: make deploy refuses this without ALLOW_REPLACE=1: it replaces or removes what holds data or a name others point at: "
             + ", ".join(f"{logical_id} ({kind}, {what})" for logical_id, kind, what in stateful)
@@ -131,7 +130,9 @@ def compare(deployer, layer, image_tag=None) -> Compared:
             f"  note: make deploy refuses this even with ALLOW_REPLACE=1: {', '.join(load_balancers)} has deletion protection on, "
             f"which CloudFormation cannot delete; {guards.protection_off_first(deployer, layer)}"
         )
-    taken = guards.renamed_log_groups_taken(deployer, layer, found, deployed, wanted) if stateful else []
+    notes = []  # a name that could not be checked, said with the layer's lines, not above them
+    taken = guards.log_groups_taken_ahead(deployer, layer, found, deployed, wanted, say=lambda *said: notes.extend(said)) if differs else []
+    lines += [f"  {note.strip()}" for note in notes]
     if taken:
         held_back = REFUSED
         lines.append(
@@ -152,4 +153,4 @@ def compare(deployer, layer, image_tag=None) -> Compared:
             f"(a deploy keeps the running image; make deploy STACK={layer.name} ENV={deployer.env} TAG=<tag> releases another)"
         )
     deployer.say(*lines)
-    return Compared(differs, held_back)
+    return Compared(differs, held_back, replaces=bool(stateful))

@@ -522,8 +522,9 @@ FREE_THE_NAMES = (
 )
 
 
-def taken_log_group(deployer, stack, stack_id, logical_id, name) -> str | None:
-    """None while no log group holds `name`; else whose it is, what it holds and the command that frees it (purge's look)."""
+def taken_log_group(deployer, stack, stack_id, logical_id, name, say=None) -> str | None:
+    """None while no log group holds `name`; else whose it is, what it holds and the command that frees it (purge's look).
+    say: where a name that could not be checked is said (the deployer's say by default)."""
     item = purge.Retained(stack, stack_id, logical_id, "AWS::Logs::LogGroup", name)
     try:
         purge.inspect(deployer, item, {})
@@ -531,7 +532,7 @@ def taken_log_group(deployer, stack, stack_id, logical_id, name) -> str | None:
         item.facts, item.note = None, error_code(error)
     if item.gone:
         return None
-    if item.facts is None and not log_group_exists(deployer, name):  # unread: is it there at all?
+    if item.facts is None and not log_group_exists(deployer, name, say):  # unread: is it there at all?
         return None
     whose = (
         f"whose, unknown: {item.note.removeprefix('left: ')}"
@@ -687,10 +688,11 @@ def stateful_replacements_ahead(deployer, layer, deployed: dict, running: dict, 
     return found
 
 
-def renamed_log_groups_taken(deployer, layer, found: dict, deployed: dict, wanted: dict) -> list[str]:
+def log_groups_taken_ahead(deployer, layer, found: dict, deployed: dict, wanted: dict, say=None) -> list[str]:
     """make diff's look at what refuse_taken_log_group_names refuses once a change set says it: a log group the
-    update would make under a new name (a NamePrefix changed back, say) that another log group holds. Calls only
-    for a log group whose name changes, and only where both names are known before deploy."""
+    update would make under a new name (a NamePrefix changed back, say), or new in the template, that another log
+    group holds. Calls only for such a log group, and only where its name is known before deploy; say: where a
+    name that could not be checked is said."""
     template, region = json.loads(layer.template), deployer.cf.meta.region_name
     before, after = Resolver(deployed, parameter_values(found), {}, region), Resolver(template, wanted, {}, region)
     taken = []
@@ -699,12 +701,9 @@ def renamed_log_groups_taken(deployer, layer, found: dict, deployed: dict, wante
         if new["Type"] != "AWS::Logs::LogGroup":
             continue
         names = known_pair(before.value(old.get("Properties", {}).get("LogGroupName")), after.value(new["Properties"].get("LogGroupName")))
-        if (
-            names
-            and names[1]
-            and names[0] != names[1]
-            and (why := taken_log_group(deployer, layer.stack, found["StackId"], logical_id, names[1]))
-        ):
+        if not (names and names[1] and names[0] != names[1]):
+            continue
+        if why := taken_log_group(deployer, layer.stack, found["StackId"], logical_id, names[1], say):
             taken.append(why)
     return taken
 
@@ -744,12 +743,12 @@ def log_group_names(deployer, layer) -> dict:
     return {lid: name for lid, name in custom_names(deployer, layer).items() if types[lid] == "AWS::Logs::LogGroup"}
 
 
-def log_group_exists(deployer, name) -> bool:
-    """Whether a log group of that name is there; False, with a note, when that cannot be read
-    (the CI deploy role reads no log group): the update then says it if the name is taken."""
+def log_group_exists(deployer, name, say=None) -> bool:
+    """Whether a log group of that name is there; False, with a note (said by say, the deployer's by default), when
+    that cannot be read (the CI deploy role reads no log group): the update then says it if the name is taken."""
     try:
         groups = deployer.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
     except AWS_ERRORS as error:
-        deployer.say(f"  note: could not check that log group {name} is free ({error_code(error)})")
+        (say or deployer.say)(f"  note: could not check that log group {name} is free ({error_code(error)})")
         return False
     return any(group["logGroupName"] == name for group in groups)
