@@ -2440,6 +2440,47 @@ def test_a_diff_whose_new_log_group_name_cannot_be_checked_says_so_among_the_lay
     assert lines[0].startswith("--- deployed ") and note > 0 and code in lines[note], aws.out
 
 
+def test_diff_of_every_layer_names_allow_replace_for_the_layers_that_replace_and_the_refused_ones_apart(aws, monkeypatch):
+    # Two refused layers that both replace, a deployable one that replaces, one that does not: the command carries
+    # ALLOW_REPLACE=1, and the refusal names only the refused ones, with the plural.
+    from scripts.deploy import commands, diff
+
+    refused_ones, deployable_ones = PROD_LAYERS[:2], PROD_LAYERS[2:4]
+    outcome = {name: diff.Compared(True, diff.REFUSED, replaces=True) for name in refused_ones}
+    outcome |= {deployable_ones[0]: diff.Compared(True, None, replaces=True), deployable_ones[1]: diff.Compared(True)}
+    monkeypatch.setattr(diff, "compare", lambda deployer, layer, image_tag=None: outcome.get(layer.name, diff.Compared(False)))
+    monkeypatch.setattr(commands.Commands, "say_creates_refused_ahead", lambda self: False)
+    monkeypatch.setattr(commands.Commands, "say_deployed_but_not_enabled", lambda self: None)
+    assert aws.run("diff") == 1, aws.err
+    command, refusal = aws.out.splitlines()[-2:]
+    assert command.startswith(
+        f"differs from what {ENV} runs: {', '.join(deployable_ones)} (make deploy ENV={ENV} ALLOW_REPLACE=1 applies it"
+    ), command
+    assert (
+        refusal
+        == f"a deploy would be refused: {', '.join(refused_ones)} (see their notes above); {', '.join(refused_ones)} then need ALLOW_REPLACE=1 too"
+    )
+
+
+def test_diff_looks_for_the_names_of_log_groups_new_or_renamed_only(monkeypatch):
+    # A log group new in the template (no stateful replacement) whose name is held was "applies it"; one without
+    # Properties (CloudFormation names it) was a KeyError once every differing layer was looked at.
+    def group(name=None):
+        return {"Type": "AWS::Logs::LogGroup"} | ({"Properties": {"LogGroupName": name}} if name else {})
+
+    deployed = {"Resources": {"Same": group("same"), "Renamed": group("old"), "Bare": group()}}
+    now = {"Resources": {"Same": group("same"), "Renamed": group("new"), "Bare": group(), "Added": group("added"), "AlsoBare": group()}}
+    looked = []
+    monkeypatch.setattr(
+        guards, "taken_log_group", lambda deployer, stack, stack_id, logical_id, name, say=None: looked.append(name) or f"{name} held"
+    )
+    deployer_ = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
+    layer = types.SimpleNamespace(template=json.dumps(now), stack=stack("alarms"))
+    found = {"StackId": stack_id("alarms"), "Parameters": []}
+    assert guards.log_groups_taken_ahead(deployer_, layer, found, deployed, {}) == ["added held", "new held"]
+    assert looked == ["added", "new"]
+
+
 def test_the_stateful_resources_an_update_removes_are_those_gone_from_the_template_or_whose_condition_turns_false():
     # The look-ahead of make diff: a stateful resource taken out of the template, or made only under a condition the new
     # values make false, is removed; one whose condition is decided at deploy time, or that stays, is not named.

@@ -697,10 +697,12 @@ def log_groups_taken_ahead(deployer, layer, found: dict, deployed: dict, wanted:
     before, after = Resolver(deployed, parameter_values(found), {}, region), Resolver(template, wanted, {}, region)
     taken = []
     for logical_id, new in sorted(template["Resources"].items()):
-        old = deployed.get("Resources", {}).get(logical_id) or {}
+        old = (deployed.get("Resources") or {}).get(logical_id) or {}
         if new["Type"] != "AWS::Logs::LogGroup":
             continue
-        names = known_pair(before.value(old.get("Properties", {}).get("LogGroupName")), after.value(new["Properties"].get("LogGroupName")))
+        # a log group may have no Properties at all (CloudFormation names it): no name to check
+        old_name, new_name = ((resource.get("Properties") or {}).get("LogGroupName") for resource in (old, new))
+        names = known_pair(before.value(old_name), after.value(new_name))
         if not (names and names[1] and names[0] != names[1]):
             continue
         if why := taken_log_group(deployer, layer.stack, found["StackId"], logical_id, names[1], say):
