@@ -4328,6 +4328,16 @@ def test_a_wait_that_meets_an_event_without_the_fields_the_api_leaves_optional_g
     assert "UPDATE_ROLLBACK_COMPLETE: back on its previous template" in aws.out, aws.out
 
 
+def test_a_wait_stopped_after_a_final_status_its_events_had_not_confirmed_does_not_say_the_operation_goes_on(aws):
+    # "CloudFormation carries on with ... (UPDATE_ROLLBACK_COMPLETE)": a finished stack, said to carry on.
+    aws.deployed("alb", status="UPDATE_ROLLBACK_IN_PROGRESS")
+    aws.cf.add_response("describe_stacks", described("alb", "UPDATE_ROLLBACK_COMPLETE"), {"StackName": stack_id("alb")})
+    aws.cf.add_client_error("describe_stack_events", "Throttling", "Rate exceeded", 400)
+    assert aws.run("recover", "--stack", "alb", "--yes") == 1
+    assert f"  the wait stopped: {stack('alb')} reads UPDATE_ROLLBACK_COMPLETE, which its events had not confirmed yet" in aws.err, aws.err
+    assert "carries on" not in aws.err, aws.err
+
+
 def test_a_recover_whose_wait_stops_says_the_rollback_it_continued_goes_on(aws):
     # The first poll read the stack as before (UPDATE_ROLLBACK_FAILED): it said "nothing: it is UPDATE_ROLLBACK_FAILED,
     # no operation runs" of a rollback it had just continued.
@@ -4338,6 +4348,15 @@ def test_a_recover_whose_wait_stops_says_the_rollback_it_continued_goes_on(aws):
     assert aws.run("recover", "--stack", "alb", "--yes") == 1
     assert f"CloudFormation carries on with {stack('alb')} (UPDATE_ROLLBACK_IN_PROGRESS); nothing was cancelled." in aws.err, aws.err
     assert "(a rollback or a clean-up) cannot be stopped; it ends by itself" in aws.err, aws.err
+
+
+def test_an_empty_list_where_one_item_is_read_is_an_error_naming_it_not_a_traceback():
+    # (found,) = an empty Stacks list raised ValueError, which the catch of unreadable answers left out.
+    try:
+        (found,) = []  # noqa: F841
+    except deploy.aws.UNREADABLE as error:
+        said = deploy.aws.unreadable(error)
+    assert said.startswith("ValueError: not enough values to unpack (expected 1, got 0), at tests/test_deploy.py:"), said
 
 
 @pytest.mark.parametrize("command", ["outputs", "status"])
@@ -5470,11 +5489,13 @@ def test_max_wait_out_of_range_is_bad_input(aws):
     assert "MAX_WAIT=0: allowed: 1 to 720 minutes" in aws.err
 
 
-@pytest.mark.parametrize("certificate", ["not deployed", "deployed", "on another zone", "not ours"])
+@pytest.mark.parametrize("certificate", ["not deployed", "deployed", "on another zone", "not ours", "unreadable"])
 def test_zone_names_the_zone_of_the_params_file_and_confirms_the_delegation(aws, certificate):
     aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
     if certificate == "not deployed":
         aws.not_deployed("cert-dns")
+    elif certificate == "unreadable":  # it said "deploy the certificate" as if it knew
+        aws.cf.add_client_error("describe_stacks", "Throttling", "Rate exceeded", 400)
     else:
         parameters = configuration(ENV, "cert-dns")["Parameters"]
         found = described(
@@ -5492,7 +5513,10 @@ def test_zone_names_the_zone_of_the_params_file_and_confirms_the_delegation(aws,
     assert f"{DOMAIN} is delegated" in aws.out
     done = f"params/{ENV}.yaml names this zone, and the cert-dns stack is deployed with it: nothing more to do here"
     advice = f"params/{ENV}.yaml names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={ENV}"
-    assert aws.out.splitlines()[-1] == (done if certificate == "deployed" else advice), aws.out
+    unknown = f"params/{ENV}.yaml names this zone; make diff STACK=cert-dns ENV={ENV} says whether the certificate needs a deploy"
+    said = {"deployed": done, "unreadable": unknown}.get(certificate, advice)
+    assert aws.out.splitlines()[-1] == said, aws.out
+    assert ("note: the cert-dns stack could not be read (Throttling)" in aws.out) == (certificate == "unreadable"), aws.out
 
 
 def test_zone_refuses_a_params_zone_of_another_domain(aws):

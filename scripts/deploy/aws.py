@@ -304,7 +304,7 @@ def sandbox_gone(error, env) -> bool:
 
 # What reading an answer that lacks a field the tool reads raises (one the API's model leaves optional and
 # AWS sends in practice, such as a stack's StackId, or a malformed emulator's answer): said, never a traceback.
-UNREADABLE = (KeyError, IndexError, TypeError, AttributeError)
+UNREADABLE = (KeyError, IndexError, TypeError, AttributeError, ValueError)  # ValueError: (found,) = an empty list
 
 
 def unreadable(error) -> str:

@@ -778,9 +778,16 @@ class Commands:
         if given == zone_id:
             try:
                 deployed = deployer.settled_values(templates.stack_name(env, "cert-dns")).get("ExistingHostedZoneId") == zone_id
-            except AWS_ERRORS:
-                deployed = False  # not known: the advice below is right either way
-            if deployed:
+            except AWS_ERRORS as error:
+                deployed = None
+                deployer.say(
+                    f"note: the cert-dns stack could not be read ({error_code(error)}): whether it is deployed with this zone is not known"
+                )
+            if deployed is None:
+                deployer.say(
+                    f"{deployer.params_file} names this zone; make diff STACK=cert-dns ENV={env} says whether the certificate needs a deploy"
+                )
+            elif deployed:
                 deployer.say(f"{deployer.params_file} names this zone, and the cert-dns stack is deployed with it: nothing more to do here")
             else:
                 deployer.say(f"{deployer.params_file} names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={env}")

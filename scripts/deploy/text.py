@@ -347,8 +347,12 @@ def how_to_stop(stack, status, cli) -> str:
 def interrupted(stack, env, status, cli, why=INTERRUPTED) -> list[str]:
     """A wait stopped (Ctrl-C; why: another cause): CloudFormation carries on; how to follow or stop
     it (cli: aws.cli)."""
+    # A final status its events did not confirm yet (a wait stopped between the two reads) is no operation under way.
+    going = status == "in progress" or status.endswith("_IN_PROGRESS")
     return [
-        f"{why}: CloudFormation carries on with {stack} ({status}); nothing was cancelled.",
+        f"{why}: CloudFormation carries on with {stack} ({status}); nothing was cancelled."
+        if going
+        else f"{why}: {stack} reads {status}, which its events had not confirmed yet; nothing was cancelled.",
         f"  follow it:         make status ENV={env}   (or: {cli} cloudformation describe-stack-events --stack-name {stack})",
         f"  stop it:           {how_to_stop(stack, status, cli)}",
     ]
