@@ -945,6 +945,9 @@ def test_a_process_checkov_forks_ends_without_a_traceback_at_ctrl_c(quiet):
     probe = (
         "import multiprocessing, os, signal, time\n"
         "from templates.errors import forks_end_quietly\n"
+        # as a terminal's shell starts it, whatever the test's process passed on (a SIGINT ignored, or blocked, stays so)
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n"
         "def work(ready):\n    ready.set()\n    time.sleep(30)\n"
         f"with forks_end_quietly() if {quiet} else open(os.devnull):\n"
         "    ready = multiprocessing.get_context('fork').Event()\n"
