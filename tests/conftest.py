@@ -249,6 +249,13 @@ def deployed(sandbox, run, *layers):
     sandbox.save(name)
 
 
+def refused_answer(code="AccessDenied", status=403):
+    """What a before-call handler returns to have a call answered as AWS refusing it."""
+    from botocore.awsrequest import AWSResponse
+
+    return AWSResponse("", status, {}, None), {"Error": {"Code": code, "Message": "not allowed"}}
+
+
 def on_each_client(monkeypatch, event, handler):
     """The deployer's clients made from now on call handler on botocore's event (until monkeypatch.undo())."""
     from scripts.deploy import aws

@@ -600,10 +600,13 @@ def relaxed_mark_read(aws, *relaxed):
     aws.ssm.add_response("get_parameters_by_path", {"Parameters": marks}, {"Path": RELAXED})
 
 
-def lock_freed(aws, value=None, command="deploy"):
+def lock_freed(aws, value=None, command="deploy", deletion_refused=None):
+    """The lock read, then deleted if it is this run's; deletion_refused: (code, message, HTTP status) DeleteParameter answers."""
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value or our_lock(command), "Version": 1}}
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
-    if value is None:  # only this run's own lock is deleted
+    if value is None and deletion_refused:
+        aws.ssm.add_client_error("delete_parameter", *deletion_refused, expected_params={"Name": LOCK})
+    elif value is None:  # only this run's own lock is deleted
         aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
 
 

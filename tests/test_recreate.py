@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from botocore.exceptions import ClientError
-from conftest import ROOT, create_bucket, deployed, deploying_into, generate_main, on_each_client, parameters
+from conftest import ROOT, create_bucket, deployed, deploying_into, generate_main, on_each_client, parameters, refused_answer
 
 import templates
 from emulator.sandbox import PARAMS_FILE
@@ -1504,8 +1504,6 @@ def test_ctrl_c_before_the_run_reads_anything_says_how_to_go_on(run, monkeypatch
 def test_a_rollback_stopped_after_its_update_says_it_is_done_and_that_another_goes_one_release_further(sandbox, run, monkeypatch, stop):
     """A rollback whose stack policy could not be put back after its update said only the error: the natural retry,
     make rollback again, then rolled back one release further."""
-    from botocore.awsrequest import AWSResponse
-
     deployed(sandbox, run)
     first = SANDBOX.values["ImageTag"]
     for tag in (f"{first}-one", f"{first}-two"):
@@ -1514,7 +1512,7 @@ def test_a_rollback_stopped_after_its_update_says_it_is_done_and_that_another_go
     def refused(**_):  # before-call: what a handler returns is the answer
         if stop == "Ctrl-C":
             raise KeyboardInterrupt
-        return AWSResponse("", 403, {}, None), {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
+        return refused_answer()
 
     on_each_client(monkeypatch, "before-call.cloudformation.SetStackPolicy", refused)
     code, out, err = run("rollback", "--stack", "service", "--yes")
@@ -1530,8 +1528,6 @@ def test_a_rollback_stopped_after_its_update_says_it_is_done_and_that_another_go
 def test_a_release_is_recorded_when_its_write_landed_unanswered_or_the_caller_cannot_be_read(sandbox, run, monkeypatch, fault):
     """A history write whose retried attempt was refused after an earlier one landed was said not recorded, though it
     was; a GetCallerIdentity refused, only for the entry's "by", left the release out of the history."""
-    from botocore.awsrequest import AWSResponse
-
     deployed(sandbox, run)
     history = f"/{templates.PROJECT}/{ENV}/service/releases"
     new = f"{SANDBOX.values['ImageTag']}-recorded"
@@ -1546,7 +1542,7 @@ def test_a_release_is_recorded_when_its_write_landed_unanswered_or_the_caller_ca
 
     def refused(**_):  # before-call: what a handler returns is the answer
         if executed:
-            return AWSResponse("", 403, {}, None), {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
+            return refused_answer()
 
     if fault.startswith("a history write"):
         on_each_client(monkeypatch, "provide-client-params.ssm.PutParameter", landed_then_throttled)
@@ -1576,8 +1572,6 @@ def test_a_rollback_from_an_image_a_rollback_went_to_by_tag_goes_back_past_the_i
 def test_a_rollback_whose_release_was_not_recorded_says_no_more_than_its_warning(sandbox, run, monkeypatch):
     # The history write refused (a warning: a rollback from it must name the image), then SetStackPolicy: the summary
     # added that make rollback again would roll back one release further, which then refused, asking for TAG=.
-    from botocore.awsrequest import AWSResponse
-
     deployed(sandbox, run)
     first = SANDBOX.values["ImageTag"]
     for tag in (f"{first}-one", f"{first}-two"):
@@ -1589,7 +1583,7 @@ def test_a_rollback_whose_release_was_not_recorded_says_no_more_than_its_warning
             raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "PutParameter")
 
     def refused(**_):  # before-call: what a handler returns is the answer
-        return AWSResponse("", 403, {}, None), {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
+        return refused_answer()
 
     on_each_client(monkeypatch, "provide-client-params.ssm.PutParameter", history_refused)
     on_each_client(monkeypatch, "before-call.cloudformation.SetStackPolicy", refused)
@@ -1601,8 +1595,6 @@ def test_a_rollback_whose_release_was_not_recorded_says_no_more_than_its_warning
 
 @pytest.mark.parametrize("command", ["execute", "rollback"])
 def test_a_run_of_one_layer_stopped_before_or_after_its_stack_operation_says_the_summary_only_after(sandbox, run, monkeypatch, command):
-    from botocore.awsrequest import AWSResponse
-
     deployed(sandbox, run)
     first = SANDBOX.values["ImageTag"]
     if command == "execute":
@@ -1615,7 +1607,7 @@ def test_a_run_of_one_layer_stopped_before_or_after_its_stack_operation_says_the
         argv = ["rollback", "--stack", "service", "--yes"]
 
     def refused(**_):
-        return AWSResponse("", 403, {}, None), {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
+        return refused_answer()
 
     # after its stack operation (the policy put back), then before it (its change set refused)
     for operation, summed_up in (("SetStackPolicy", True), ("CreateChangeSet", False)):
@@ -1686,7 +1678,6 @@ def test_a_destroy_and_a_purge_stopped_half_way_say_the_command_that_finishes_th
     """Ctrl-C at alb's DeleteStack (the layers before it deleted), then in a purge of one layer, and AWS out of
     reach in one of every layer: each run said `interrupted` (or the error) and no next step. And a purge whose log group deletion is refused
     keeps that stack's key (its logs would become unreadable) and fails, counting it."""
-    from botocore.awsrequest import AWSResponse
     from botocore.exceptions import ReadTimeoutError
 
     deployed(sandbox, run)
@@ -1711,7 +1702,7 @@ def test_a_destroy_and_a_purge_stopped_half_way_say_the_command_that_finishes_th
 
     def refused(params, **_):
         if json.loads(params["body"]).get("logGroupName") == SERVICE_LOGS:  # a JSON API's body
-            return AWSResponse("", 400, {}, None), {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}
+            return refused_answer("AccessDeniedException", 400)
         return None
 
     on_each_client(monkeypatch, "before-call.logs.DeleteLogGroup", refused)
@@ -1747,13 +1738,11 @@ def test_a_destroy_and_a_purge_stopped_half_way_say_the_command_that_finishes_th
 
 def test_a_destroy_whose_delete_stack_is_refused_names_no_purge_of_that_layer(sandbox, run, monkeypatch):
     """DeleteStack refused (AccessDenied): the stack is there, and make purge of its layer would refuse it."""
-    from botocore.awsrequest import AWSResponse
-
     deployed(sandbox, run)
 
     def refuse(params, **_):
         if stack("cert-dns") in params["body"].get("StackName", ""):
-            return AWSResponse("", 403, {}, None), {"Error": {"Code": "AccessDenied", "Message": "not allowed"}}
+            return refused_answer()
         return None
 
     on_each_client(monkeypatch, "before-call.cloudformation.DeleteStack", refuse)

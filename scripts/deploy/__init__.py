@@ -32,7 +32,6 @@ from scripts.deploy.aws import (
     explain,
     on_this_machine,
     parse_api_calls,
-    unreadable,
 )
 from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands, going_on_after_ctrl_c
 from scripts.deploy.deployer import Deployer
@@ -468,12 +467,8 @@ def main(
         failure = Failure(f"{INTERRUPTED}; {going_on}" if going_on else INTERRUPTED, 130)
     except ReaderGone:
         return READER_GONE
-    except (*AWS_ERRORS, SandboxGone) as error:
+    except (*AWS_ERRORS, SandboxGone, *UNREADABLE) as error:
         failure = Failure(explain(error, args.env, args.command))
-    except UNREADABLE as error:  # not make status as the way on from make status itself
-        failure = Failure(
-            f"error: {unreadable(error)}" + ("" if args.command == "status" else f"; see where things stand: make status ENV={args.env}")
-        )
     finally:
         if deployer:
             try:

@@ -131,7 +131,9 @@ CREDENTIAL_ERRORS = (
 # Error codes that mean the caller may not do it (valid credentials, a permission its IAM policy lacks):
 # "You don't have permission to perform this action. Verify that your IAM policy includes the required
 # permissions." https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html; EC2's
-# UnauthorizedOperation, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
+# UnauthorizedOperation, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html; SNS's
+# AuthorizationError, "the user has been denied access to the requested resource",
+# https://docs.aws.amazon.com/botocore/latest/reference/services/sns/client/exceptions/AuthorizationErrorException.html
 PERMISSION_ERRORS = ("AccessDenied", "NotAuthorized", "UnauthorizedOperation", "AuthorizationError")
 
 
@@ -320,9 +322,17 @@ def unreadable(error) -> str:
     return f"{what}{where}: an AWS answer without what this tool reads, or a bug of the tool's (worth reporting with this line)"
 
 
+def where_things_stand(env, command) -> str | None:
+    """The next step after most errors: make status, but not for make status itself, which met the error."""
+    return None if command == "status" else f"see where things stand: make status ENV={env}"
+
+
 def explain(error, env, command=None) -> str:
-    """One line for an AWS or botocore error, with what to do next: where things stand (make status),
-    but for make status itself, which met the error."""
+    """One line for an AWS or botocore error, or an answer the tool could not read (UNREADABLE), with what to do
+    next: where things stand (make status), but for make status itself, which met the error."""
+    if isinstance(error, UNREADABLE):
+        then = where_things_stand(env, command)
+        return f"error: {unreadable(error)}" + (f"; {then}" if then else "")
     if isinstance(error, NoCredentialsError):
         # the emulator runs no containers and no release: make task and make continue refuse it (scripts/deploy/__init__.py, commands.py)
         rehearse = (
@@ -353,9 +363,8 @@ def explain(error, env, command=None) -> str:
         return f"error: {endpoint} answered with something that is not an AWS API response: {said}; is that the endpoint you meant?"
     if isinstance(error, PaginationError):  # AWS's side (or an emulator's): asking again may not meet it
         text = printable(" ".join(str(error).split())[:300], one_line=True).removeprefix("Error during pagination: ")
-        return f"error: {text}: paging on would never end, so the run stopped; run it again" + (
-            "" if command == "status" else f", and see where things stand: make status ENV={env}"
-        )
+        then = where_things_stand(env, command)
+        return f"error: {text}: paging on would never end, so the run stopped; run it again" + (f", and {then}" if then else "")
     if isinstance(error, ClientError):
         code, message = error.response["Error"].get("Code", ""), error.response["Error"].get("Message", "")
         if message.lstrip().startswith("<"):  # an HTTP error page (a proxy's, an emulator's crash), not an AWS error
@@ -363,7 +372,7 @@ def explain(error, env, command=None) -> str:
             message = f"{' '.join(title.group(1).split()) if title else 'an HTML page'} (an HTML error page, not an AWS error answer)"
         permission = code.startswith(PERMISSION_ERRORS)
         credentials = code.startswith(CREDENTIAL_ERRORS) and not permission
-        hint = "check the credentials: aws sts get-caller-identity" if credentials else f"see where things stand: make status ENV={env}"
+        hint = "check the credentials: aws sts get-caller-identity" if credentials else where_things_stand(env, None)
         if permission:
             hint = "the caller may not do it (its IAM policy, a permissions boundary or an organization's SCP): aws sts get-caller-identity names it"
         elif command == "status" and env == SANDBOX_ENV:  # no console shows the emulator's stacks

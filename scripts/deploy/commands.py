@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts import verify
 from scripts.deploy import diff, drift, guards, lock, logs, purge, tasks, text, zone
-from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, error_code, explain, may_have_landed, not_found, sandbox_gone, unreadable
+from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, error_code, explain, may_have_landed, not_found, sandbox_gone
 from scripts.deploy.deployer import stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead, UpstreamsNotDeployed
 from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark, unrecorded_release_of
@@ -424,7 +424,7 @@ class Commands:
                 checked = drift.check(self.deployer, stack, name)
             except ClientError as error:  # one layer's error leaves the others to be checked
                 self.deployer.say(f"{stack}: not checked: {explain(error, self.env).removeprefix('error: ')}")
-                checked = drift.Checked(drifted=False, complete=False)
+                checked = drift.Checked(complete=False)
             drifted += [name] if checked.modified else []
             deleted |= {name: checked.deleted} if checked.deleted else {}
             unchecked += [] if checked.complete else [name]
@@ -775,29 +775,25 @@ class Commands:
                     "waiting: it finds the same zone"
                 )
             deployer.say(f"{domain} is delegated: public DNS answers with the zone's name servers")
-        if given == zone_id:
-            try:
-                deployed = deployer.settled_values(templates.stack_name(env, "cert-dns")).get("ExistingHostedZoneId") == zone_id
-            except AWS_ERRORS as error:
-                deployed = None
-                deployer.say(
-                    f"note: the cert-dns stack could not be read ({error_code(error)}): whether it is deployed with this zone is not known"
-                )
-            if deployed is None:
-                deployer.say(
-                    f"{deployer.params_file} names this zone; make diff STACK=cert-dns ENV={env} says whether the certificate needs a deploy"
-                )
-            elif deployed:
-                deployer.say(f"{deployer.params_file} names this zone, and the cert-dns stack is deployed with it: nothing more to do here")
-            else:
-                deployer.say(f"{deployer.params_file} names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={env}")
+        # The zone the deployed certificate is validated in ("" where its stack made one; None where not deployed, or
+        # in no settled state, which holds no values to go by). Another one replaces the certificate: its
+        # DomainValidationOptions are create-only in the resource schema cfn-lint ships (guards.create_only_changes),
+        # which a deploy refuses without ALLOW_REPLACE=1.
+        unread = None
+        try:
+            validated_in = deployer.settled_values(templates.stack_name(env, "cert-dns")).get("ExistingHostedZoneId")
+        except AWS_ERRORS as error:
+            validated_in, unread = None, error_code(error)
+            deployer.say(f"note: the cert-dns stack could not be read ({unread}): whether it is deployed with this zone is not known")
+        if given == zone_id and unread:
+            deployer.say(
+                f"{deployer.params_file} names this zone; make diff STACK=cert-dns ENV={env} says whether the certificate needs a deploy"
+            )
+        elif given == zone_id and validated_in == zone_id:
+            deployer.say(f"{deployer.params_file} names this zone, and the cert-dns stack is deployed with it: nothing more to do here")
+        elif given == zone_id:
+            deployer.say(f"{deployer.params_file} names this zone; deploy the certificate: make deploy STACK=cert-dns ENV={env}")
         else:
-            try:  # deployed, its certificate validated in another zone (or one the stack made, ""): a new validation zone
-                # replaces it (AWS::CertificateManager::Certificate DomainValidationOptions: "Update requires: Replacement"),
-                # which a deploy refuses without ALLOW_REPLACE=1; a stack in no settled state holds no values to go by
-                validated_in = deployer.settled_values(templates.stack_name(env, "cert-dns")).get("ExistingHostedZoneId")
-            except AWS_ERRORS:
-                validated_in = None  # not known: the plain advice, which the deploy's refusal completes
             moved = validated_in not in (None, zone_id)
             replace = (
                 " ALLOW_REPLACE=1 (the certificate is validated in the zone: a new zone replaces it, which the deploy shows first)"
@@ -973,7 +969,7 @@ class Commands:
             raise Failure("\n".join(lines), 130) from None
         except (*AWS_ERRORS, *UNREADABLE) as error:  # AWS stopped answering, or unreadable: the task does not stop with it
             lines = [
-                f"error: {unreadable(error)}" if isinstance(error, UNREADABLE) else explain(error, env),
+                explain(error, env),
                 f"  task {logs.task_id(arn)} may still be running.",
                 *tasks.still_running(names["cluster"], arn, env, deployer.cli),
             ]
@@ -1033,9 +1029,7 @@ class Commands:
         except ClientError as error:  # the stack names it, and make status shows the stack as it was: drift says what happened
             # Only of a stack that has settled: after a destroy, log_group_to_read looked at the retained one (deleted since: said as
             # it is), a create may not have made it yet, and a failed create's rollback deleted it.
-            if error.response["Error"].get("Code") != "ResourceNotFoundException" or not deployer.settled_values(
-                templates.stack_name(self.env, "service")
-            ):
+            if error_code(error) != "ResourceNotFoundException" or not deployer.settled_values(templates.stack_name(self.env, "service")):
                 raise
             raise Failure(
                 f"error: log group {names['log_group']} does not exist, though the stack that made it names it: deleted outside "

@@ -34,7 +34,6 @@ from scripts.deploy.aws import (
     next_page_token,
     not_found,
     sandbox_gone,
-    unreadable,
 )
 from scripts.deploy.failure import Failure, UpstreamsNotDeployed
 from scripts.deploy.history import ReleaseHistory, stack_mark
@@ -1079,8 +1078,9 @@ class Deployer:
         except (*AWS_ERRORS, *UNREADABLE) as error:  # AWS out of reach, refusing to answer, or unreadable, mid-wait: the operation goes on
             if sandbox_gone(error, self.env):  # but not on a sandbox whose server is gone, with the stack (main says its one line)
                 raise SandboxGone(error) from None
-            said = f"error: {unreadable(error)}" if isinstance(error, UNREADABLE) else explain(error, self.env)
-            lines = text.interrupted(stack, self.env, self.running(found, operation), self.cli, why=f"{said}\n  the wait stopped")
+            lines = text.interrupted(
+                stack, self.env, self.running(found, operation), self.cli, why=f"{explain(error, self.env)}\n  the wait stopped"
+            )
             raise Failure("\n".join(lines) + self.policies.still_relaxed()) from None
 
     @staticmethod

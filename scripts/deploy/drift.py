@@ -28,7 +28,6 @@ MAX_WAIT_SECONDS = 600
 
 @dataclass(frozen=True)
 class Checked:
-    drifted: bool  # some resource was found MODIFIED or DELETED (other than moved_by_release)
     complete: bool  # every resource that supports drift detection was checked
     moved: bool = False  # a listener rule's weights moved by a release, which need no undoing
     deployed: bool = True  # False: no stack, nothing was checked
@@ -41,17 +40,17 @@ def check(deployer, stack, layer_name) -> Checked:
     found = deployer.describe(stack)
     if not is_deployed(found):
         deployer.say(f"{stack}: not deployed, nothing to check")
-        return Checked(drifted=False, complete=True, deployed=False)
+        return Checked(complete=True, deployed=False)
     if deployer.foreign(found):  # someone else's: "in sync" would speak for it
         deployer.say(text.not_ours(stack, deployer.own_tags(found)) + "; not checked")
-        return Checked(drifted=False, complete=True, deployed=False)
+        return Checked(complete=True, deployed=False)
     if found["StackStatus"].endswith("_IN_PROGRESS"):
         # Not sent into a running operation: the stack's resources are changing, so what a detection
         # found would say nothing. (The user guide's "Considerations when detecting drift",
         # using-cfn-stack-drift.html above, lists the stack statuses detection runs on; a refusal
         # CloudFormation answers anyway is a ValidationError, handled below.)
         deployer.say(*text.drift_busy(stack, found["StackStatus"], deployer.env, layer_name))
-        return Checked(drifted=False, complete=False)
+        return Checked(complete=False)
     try:
         detection = deployer.cf.detect_stack_drift(StackName=found["StackId"])["StackDriftDetectionId"]
     except ClientError as error:
@@ -60,11 +59,11 @@ def check(deployer, stack, layer_name) -> Checked:
         # e.g. a detection already running on it ("You can only run a single drift detection
         # operation on a given stack at the same time", detect-drift-stack.html)
         deployer.say(f"error: {stack}: drift detection refused: {printable(error.response['Error'].get('Message') or '', one_line=True)}")
-        return Checked(drifted=False, complete=False)
+        return Checked(complete=False)
     status = wait(deployer, detection)
     if status is None:
         deployer.say(*text.drift_timeout(stack, detection, MAX_WAIT_SECONDS // 60, deployer.env, layer_name, deployer.cli))
-        return Checked(drifted=False, complete=False)
+        return Checked(complete=False)
     complete = status["DetectionStatus"] == "DETECTION_COMPLETE" and status.get("StackDriftStatus") in ("IN_SYNC", "DRIFTED")
     in_sync = complete and status.get("StackDriftStatus") == "IN_SYNC"
     drifts = [] if in_sync else resource_drifts(deployer, found["StackId"])  # DETECTION_FAILED: partial results
@@ -74,9 +73,7 @@ def check(deployer, stack, layer_name) -> Checked:
     unexpected = [d for d in drifts if not text.moved_by_release(d)]
     deleted = tuple(d["LogicalResourceId"] for d in unexpected if d.get("StackResourceDriftStatus") == "DELETED")
     modified = len(deleted) < len(unexpected) or (status.get("StackDriftStatus") == "DRIFTED" and not drifts)
-    return Checked(
-        drifted=modified or bool(deleted), complete=complete, moved=len(unexpected) < len(drifts), deleted=deleted, modified=modified
-    )
+    return Checked(complete=complete, moved=len(unexpected) < len(drifts), deleted=deleted, modified=modified)
 
 
 def wait(deployer, detection) -> dict | None:

@@ -648,15 +648,14 @@ def named_replacements_ahead(deployer, layer, deployed: dict, running: dict, wan
     read with the template and values deployed and with the new ones; one not known before deploy (another
     resource's attribute) counts as unchanged, so this names only what is certain.
     https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-schema.html"""
-    template, region = json.loads(layer.template), deployer.cf.meta.region_name
-    before, after = Resolver(deployed, running, {}, region), Resolver(template, wanted, {}, region)
+    template, before, after = deployed_and_new(deployer, layer, deployed, running, wanted)
     found = []
     for logical_id in sorted(layer.custom_named):
-        old, new = deployed.get("Resources", {}).get(logical_id), template["Resources"][logical_id]
+        old, new = (deployed.get("Resources") or {}).get(logical_id), template["Resources"][logical_id]
         if not old or old.get("Type") != new["Type"]:
             continue
         name_property = templates.CUSTOM_NAMES[new["Type"]]
-        names = known_pair(before.value(old.get("Properties", {}).get(name_property)), after.value(new["Properties"][name_property]))
+        names = known_pair(before.value(properties(old).get(name_property)), after.value(properties(new).get(name_property)))
         if names is None or names[0] != names[1]:
             continue  # renamed in the same change: CloudFormation replaces it under the new name
         changed = create_only_changes(old, new, before, after)
@@ -670,14 +669,13 @@ def stateful_replacements_ahead(deployer, layer, deployed: dict, running: dict, 
     the stateful resources (templates.STATEFUL_TYPES) a deploy would replace (a create-only property changed,
     a name too: create_only_changes) or remove (gone from the template, or its condition now false), each as
     (logical id, type, what happens to it). Only what is certain, as named_replacements_ahead."""
-    template, region = json.loads(layer.template), deployer.cf.meta.region_name
-    before, after = Resolver(deployed, running, {}, region), Resolver(template, wanted, {}, region)
+    template, before, after = deployed_and_new(deployer, layer, deployed, running, wanted)
 
     def exists(resolver, resource) -> bool:  # a condition decided at deploy time counts as true: not certain to go
         return resource is not None and (resolver.condition(resource["Condition"]) is not False if "Condition" in resource else True)
 
     found = []
-    for logical_id, old in sorted(deployed.get("Resources", {}).items()):
+    for logical_id, old in sorted((deployed.get("Resources") or {}).items()):
         new = template["Resources"].get(logical_id)
         if old.get("Type") not in templates.STATEFUL_TYPES or not exists(before, old):
             continue
@@ -693,21 +691,31 @@ def log_groups_taken_ahead(deployer, layer, found: dict, deployed: dict, wanted:
     update would make under a new name (a NamePrefix changed back, say), or new in the template, that another log
     group holds. Calls only for such a log group, and only where its name is known before deploy; say: where a
     name that could not be checked is said."""
-    template, region = json.loads(layer.template), deployer.cf.meta.region_name
-    before, after = Resolver(deployed, parameter_values(found), {}, region), Resolver(template, wanted, {}, region)
+    template, before, after = deployed_and_new(deployer, layer, deployed, parameter_values(found), wanted)
     taken = []
     for logical_id, new in sorted(template["Resources"].items()):
         old = (deployed.get("Resources") or {}).get(logical_id) or {}
         if new["Type"] != "AWS::Logs::LogGroup":
             continue
-        # a log group may have no Properties at all (CloudFormation names it): no name to check
-        old_name, new_name = ((resource.get("Properties") or {}).get("LogGroupName") for resource in (old, new))
-        names = known_pair(before.value(old_name), after.value(new_name))
+        # one without a LogGroupName (CloudFormation names it) has no name to check
+        names = known_pair(before.value(properties(old).get("LogGroupName")), after.value(properties(new).get("LogGroupName")))
         if not (names and names[1] and names[0] != names[1]):
             continue
         if why := taken_log_group(deployer, layer.stack, found["StackId"], logical_id, names[1], say):
             taken.append(why)
     return taken
+
+
+def deployed_and_new(deployer, layer, deployed: dict, running: dict, wanted: dict) -> tuple[dict, Resolver, Resolver]:
+    """The layer's new template, and readers of the deployed template with the values it runs and of the new one
+    with the values a deploy would give: what make diff's looks ahead compare."""
+    template, region = json.loads(layer.template), deployer.cf.meta.region_name
+    return template, Resolver(deployed, running, {}, region), Resolver(template, wanted, {}, region)
+
+
+def properties(resource: dict) -> dict:
+    """A resource's Properties: none at all is valid CloudFormation (a log group CloudFormation names)."""
+    return resource.get("Properties") or {}
 
 
 def create_only_changes(old: dict, new: dict, before: Resolver, after: Resolver) -> list[str]:
@@ -721,8 +729,7 @@ def create_only_changes(old: dict, new: dict, before: Resolver, after: Resolver)
     return [
         name
         for name in (pointer.removeprefix("/properties/") for pointer in schema.get("createOnlyProperties", []))
-        if (pair := known_pair(before.value(old.get("Properties", {}).get(name)), after.value(new["Properties"].get(name))))
-        and pair[0] != pair[1]
+        if (pair := known_pair(before.value(properties(old).get(name)), after.value(properties(new).get(name)))) and pair[0] != pair[1]
     ]
 
 

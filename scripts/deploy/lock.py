@@ -10,7 +10,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, may_have_landed, sandbox_gone
+from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, error_code, may_have_landed, sandbox_gone
 from scripts.deploy.failure import Failure
 from templates.errors import printable, stops_held, untrusted_json
 
@@ -192,10 +192,10 @@ class EnvironmentLock:
         makes the wait minutes of retries), saying the lock may be held. After a take the run was
         stopped in (AWS may not be answering: the take's reason to last), the first one acts at once."""
         if not self.interrupted:
-            held, ended = (
-                f"stopping once the lock ({self.name}) is freed; Ctrl-C again (or another stop signal) stops at once, and may leave it held",
-                [],
+            held = (
+                f"stopping once the lock ({self.name}) is freed; Ctrl-C again (or another stop signal) stops at once, and may leave it held"
             )
+            ended = []
             try:
                 with stops_held(held=lambda: print(held, file=self.err, flush=True)):
                     self.delete_if_held()  # freed, or said may still be held
@@ -289,7 +289,7 @@ class EnvironmentLock:
                 self.ssm.delete_parameter(Name=self.name)
             except ClientError as error:
                 # gone: an earlier attempt of this call deleted it (its answer lost, botocore retried), or its holder just freed it
-                if error.response["Error"].get("Code") != "ParameterNotFound":
+                if error_code(error) != "ParameterNotFound":
                     raise
             return None
         return now

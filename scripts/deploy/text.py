@@ -736,18 +736,20 @@ def made_as_repair(description, layer) -> bool:
 def rolled_back_from(description, layer) -> str | None:
     """The image a change set of the layer's leaves, as change_set_description wrote it for a rollback;
     None for another change set."""
-    image = (description or "").removeprefix(change_set_description(layer) + ROLLBACK_MARK)
-    return image if image != description and re.fullmatch(IMAGE_TAG, image) else None
+    return image_after(description, change_set_description(layer) + ROLLBACK_MARK)
 
 
 def replaced_by_release(description, layer) -> str | None:
     """The image a release's change set of the layer's replaces, as change_set_description wrote it
     (a repair's too); None for a rollback, a change set made before it said so, or one made by hand."""
-    for repair in (False, True):
-        image = (description or "").removeprefix(change_set_description(layer, repair=repair) + REPLACING_MARK)
-        if image != description and re.fullmatch(IMAGE_TAG, image):
-            return image
-    return None
+    marks = (change_set_description(layer, repair=repair) + REPLACING_MARK for repair in (False, True))
+    return next(filter(None, (image_after(description, mark) for mark in marks)), None)
+
+
+def image_after(description, prefix) -> str | None:
+    """The image tag a description holds after prefix, and nothing else; None when it does not."""
+    image = (description or "").removeprefix(prefix)
+    return image if image != description and re.fullmatch(IMAGE_TAG, image) else None
 
 
 def tag_list(tags: dict) -> str:
