@@ -2496,6 +2496,8 @@ def test_the_stateful_resources_an_update_removes_are_those_gone_from_the_templa
         "Resources": {"Stays": group("a"), "Taken": group("b"), "Off": group("c", "Named"), "Maybe": group("d", "Unknown")},
     }
     now = {"Conditions": conditions, "Resources": {"Stays": group("a"), "Off": group("c", "Named"), "Maybe": group("d", "Unknown")}}
+    bare = {"Type": "AWS::Logs::LogGroup"}  # no Properties at all (CloudFormation names it): valid, and kept as it is
+    deployed["Resources"]["Bare"] = now["Resources"]["Bare"] = bare
     deployer_ = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
     layer = types.SimpleNamespace(template=json.dumps(now))
     found = guards.stateful_replacements_ahead(deployer_, layer, deployed, {"NamePrefix": "kept"}, {"NamePrefix": "other"})
