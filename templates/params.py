@@ -345,6 +345,7 @@ def load_all(params_dir: Path) -> list[Environment]:
     problems += shared_isolation(environments)
     problems += beyond_ci_roles(environments, {path.stem for path in files})
     problems += one_ci_per_account(environments)
+    problems += one_domain_per_zone(environments)
     hosts = {}
     for env in environments:  # the alb layer writes the host's alias record: two environments would fight over it
         host = f"{env.values['ApiHostLabel']}.{env.values['DomainName']}"
@@ -358,6 +359,23 @@ def load_all(params_dir: Path) -> list[Environment]:
     if problems:
         raise ParamsError(problems)
     return environments
+
+
+def one_domain_per_zone(environments) -> list[str]:
+    """One problem per environment that names another's hosted zone with another DomainName: a zone has one
+    name, the domain (make deploy of cert-dns refuses a zone of another name, scripts/deploy/zone.py), so
+    one of the two would be refused at its first deploy. https://docs.aws.amazon.com/Route53/latest/APIReference/API_HostedZone.html"""
+    owners, problems = {}, []
+    for env in (env for env in environments if env.values["ExistingHostedZoneId"]):
+        owner = owners.setdefault(env.values["ExistingHostedZoneId"], env)
+        if owner.values["DomainName"] != env.values["DomainName"]:
+            problems.append(
+                f"{both(owner, env, 'ExistingHostedZoneId')}: both {env.values['ExistingHostedZoneId']}, a zone of one domain, "
+                f"for {shown(owner.values['DomainName'])} and {shown(env.values['DomainName'])}{defaults(owner, env, 'DomainName')}; "
+                "allowed: the same DomainName, or each domain's own zone (make zone ENV=<env> finds or creates it once "
+                'ExistingHostedZoneId is ""): set it in the file of the one to change'
+            )
+    return problems
 
 
 def beyond_ci_roles(environments, names) -> list[str]:

@@ -146,7 +146,17 @@ def create_bucket(s3, name):
 # The environment the stubbed runs take (tests/stubbed_aws.py ENV), and its region as the shell's AWS configuration:
 # another would add the deployer's note that the configuration says another region to every run's output.
 STUBBED_ENV = "prod"
-STUBBED_REGION = load(ROOT / "params" / f"{STUBBED_ENV}.yaml").region
+STUBBED_PARAMS = ROOT / "params" / f"{STUBBED_ENV}.yaml"
+STUBBED_REGION = load(STUBBED_PARAMS).region if STUBBED_PARAMS.is_file() else None
+
+
+def pytest_configure(config):
+    if STUBBED_REGION is None:  # before the test modules, which read it, are collected (README: params/prod.yaml stays)
+        raise pytest.UsageError(
+            f"params/{STUBBED_ENV}.yaml is missing: its values are the defaults in templates/inputs.py, and the tests run against it"
+        )
+
+
 NOWHERE = "http://127.0.0.1:9"  # loopback, port 9: nothing answers there
 
 

@@ -24,6 +24,8 @@ GOOD.setdefault("parameters", {})["GitHubSubjects"] = ["ref:refs/heads/main"]
 # Another region and another domain than prod's, whatever params/prod.yaml says.
 OTHER_REGION = next(region for region in ("eu-west-1", "us-west-2") if region != GOOD["region"])
 OTHER_DOMAIN = next(domain for domain in ("example.org", "example.net") if domain != GOOD["parameters"].get("DomainName"))
+# A hosted zone id other than prod's: another domain is in a zone of its own (a zone has one name).
+OTHER_ZONE = next(zone for zone in ("Z0OTHERZONE1", "Z0OTHERZONE2") if zone != GOOD["parameters"].get("ExistingHostedZoneId"))
 # What two environments may share only when a params file says why.
 ISOLATING = ["BackendSecurityGroupId", "DatabaseSecretArn", "DatabaseName"]
 
@@ -829,7 +831,8 @@ def test_an_environment_outside_the_ci_roles_its_github_runs_assume_is_refused(t
     # prod's ci roles reach prod's region, VPC, cluster and domain alone: staging's CI deploy of
     # another would be denied half way through its stacks.
     run_generate(tmp_path, PROD_CI)
-    document, name, subject = staging_of_prods_ci() if key == "region" else staging_of_prods_ci(**{key: value})
+    own_zone = {"ExistingHostedZoneId": OTHER_ZONE} if key == "DomainName" else {}  # another domain is in a zone of its own
+    document, name, subject = staging_of_prods_ci() if key == "region" else staging_of_prods_ci(**{key: value}, **own_zone)
     if key == "region":
         document["region"] = value
     result, _ = run_generate(tmp_path, document, name=name)
@@ -894,7 +897,7 @@ def test_an_environment_under_the_ci_roles_domain_is_within_them(tmp_path):
     # a label as short as one gets: a domain of up to 62 characters is allowed, and with "staging." it was past them
     if len(f"s.{domain}") > INPUTS["DomainName"].max_length:
         pytest.skip(f"{domain} leaves no room for a subdomain under the {INPUTS['DomainName'].max_length} characters a domain may have")
-    document, name, _ = staging_of_prods_ci(DomainName=f"s.{domain}")
+    document, name, _ = staging_of_prods_ci(DomainName=f"s.{domain}", ExistingHostedZoneId=OTHER_ZONE)
     result, _ = run_generate(tmp_path, document, name=name)
     assert result.returncode == 0, result.stderr
 
@@ -1196,3 +1199,27 @@ def test_a_database_secret_name_is_at_most_what_secrets_manager_takes():
     spec = INPUTS["DatabaseSecretArn"]
     assert check_value(spec, arn(most)) is None
     assert f"of at most {most} characters" in check_value(spec, arn(most + 1))
+
+
+def test_two_environments_may_not_name_one_hosted_zone_for_two_domains(tmp_path):
+    # A zone has one name, the domain: make deploy of cert-dns refuses a zone of another name, so the
+    # second environment's first deploy would fail; refused before anything is written.
+    run_generate(tmp_path, GOOD)
+    zone = GOOD["parameters"]["ExistingHostedZoneId"] or OTHER_ZONE
+    own_zone = with_parameters(ExistingHostedZoneId=zone)
+    run_generate(tmp_path, own_zone)
+    written = sorted((tmp_path / "out").rglob("*"))
+    result, out = run_generate(tmp_path, isolated_qa(DomainName=OTHER_DOMAIN, ExistingHostedZoneId=zone), name="qa.yaml")
+    assert result.returncode == 2 and result.stderr.count("error: ") == 1, result.stderr
+    domain = own_zone["parameters"].get("DomainName", INPUTS["DomainName"].default)
+    assert (
+        f"params/prod.yaml and {tmp_path}/params/qa.yaml: parameters.ExistingHostedZoneId: both {zone}, a zone of one domain, "
+        f"for {domain!r} and {OTHER_DOMAIN!r}"
+    ) in result.stderr, result.stderr
+    assert "allowed: the same DomainName, or each domain's own zone" in result.stderr
+    assert sorted(out.rglob("*")) == written and "nothing was written" in result.stderr
+    # Each domain in its own zone, or one domain (a second host label in it), is allowed; so are two empty ids.
+    for changes in ({"DomainName": OTHER_DOMAIN, "ExistingHostedZoneId": OTHER_ZONE}, {"ExistingHostedZoneId": zone}):
+        assert run_generate(tmp_path, isolated_qa(**changes), name="qa.yaml")[0].returncode == 0
+    run_generate(tmp_path, with_parameters(ExistingHostedZoneId=""))
+    assert run_generate(tmp_path, isolated_qa(DomainName=OTHER_DOMAIN, ExistingHostedZoneId=""), name="qa.yaml")[0].returncode == 0

@@ -1457,6 +1457,8 @@ def test_a_layer_whose_roles_carry_the_boundary_says_which_ci_stack_creates_it(t
     data["parameters"]["DatabaseSecretArn"] = secret.replace(
         f":{account}:", ":210987654321:" if account != "210987654321" else ":123456789012:"
     )
+    # a secret of another account is shared with no environment: a copy's reason to share it goes (params refuses it)
+    data.get("shared_inputs", {}).pop("DatabaseSecretArn", None)
     path.write_text(yaml.safe_dump(data))
     lines = boundary_lines()
     assert lines[without[0]].endswith(

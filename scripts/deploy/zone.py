@@ -115,6 +115,10 @@ def public_zone(route53, domain: str, say, found_text: str) -> tuple[str, list[s
     return public[0], route53.get_hosted_zone(Id=public[0])["DelegationSet"]["NameServers"]
 
 
+def zone_allowed(domain) -> str:
+    return f'allowed: the id of {domain}\'s public zone; to have make zone find or create it, set ExistingHostedZoneId: "" first'
+
+
 def given_zone(route53, given_id: str, domain: str) -> dict:
     """GetHostedZone's answer for the zone ExistingHostedZoneId names: a zone of this account, of the domain."""
     try:
@@ -122,12 +126,12 @@ def given_zone(route53, given_id: str, domain: str) -> dict:
     except route53.exceptions.NoSuchHostedZone:
         raise ZoneError(
             f"parameters.ExistingHostedZoneId: {given_id} is not a hosted zone of this account (are the credentials "
-            f"those of the right account?); allowed: the id of {domain}'s public zone; to have make zone find or create it, "
-            'set ExistingHostedZoneId: "" first'
+            f"those of the right account?); {zone_allowed(domain)}"
         ) from None
     if normal(found["HostedZone"]["Name"]) != domain:
         raise ZoneError(
-            f"parameters.ExistingHostedZoneId: {given_id} is the zone of {normal(found['HostedZone']['Name'])}, not of {domain}"
+            f"parameters.ExistingHostedZoneId: {given_id} is the zone of {normal(found['HostedZone']['Name'])}, not of {domain}; "
+            + zone_allowed(domain)
         )
     return found
 
