@@ -305,6 +305,7 @@ def test_stacks_that_cannot_be_listed_leave_the_create_to_say_what_blocks_it(aws
 def test_diff_of_a_layer_not_deployed_takes_the_deploys_look_at_held_names_and_a_failed_look_is_a_note(aws, monkeypatch):
     # tests/test_recreate.py runs the look that finds a held name on the sandbox; here the look cannot list the stacks.
     aws.not_deployed("service")
+    aws.caller()  # the secret's account, no stack read having named it (guards.refuse_a_secret_of_another_account)
     monkeypatch.setattr(purge, "blocking", LOOK_FOR_BLOCKED_CREATES)
     aws.cf.add_client_error("list_stacks", "AccessDenied", "not authorized", 403)
     assert aws.run("diff", "--stack", "service") == 1, aws.err
@@ -2261,6 +2262,8 @@ def test_diff_against_deployed_template_and_parameters(aws, domain, code):
         "get_template", {"TemplateBody": template("cert-dns")}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"}
     )
     aws.stack_policy("cert-dns")
+    if domain:  # another domain: the zone is looked at, as the deploy does (guards.refuse_undelegated_domain)
+        aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
     assert aws.run("diff", "--stack", "cert-dns") == code, aws.err
     if domain:
         assert (
@@ -2450,6 +2453,7 @@ def test_diff_of_every_layer_names_allow_replace_for_the_layers_that_replace_and
     outcome |= {deployable_ones[0]: diff.Compared(True, None, replaces=True), deployable_ones[1]: diff.Compared(True)}
     monkeypatch.setattr(diff, "compare", lambda deployer, layer, image_tag=None: outcome.get(layer.name, diff.Compared(False)))
     monkeypatch.setattr(commands.Commands, "say_creates_refused_ahead", lambda self: False)
+    monkeypatch.setattr(commands.Commands, "say_looks_refused_ahead", lambda self: 0)
     monkeypatch.setattr(commands.Commands, "say_deployed_but_not_enabled", lambda self: None)
     assert aws.run("diff") == 1, aws.err
     command, refusal = aws.out.splitlines()[-2:]
@@ -2686,6 +2690,27 @@ def test_diff_of_the_service_shows_the_running_image_escaped_beside_params_own(a
         f"  image {HOSTILE_SHOWN} runs: ImageTag {configured} of params/{ENV}.yaml counts only for a first create (a deploy keeps the "
         f"running image; make deploy STACK=service ENV={ENV} TAG=<tag> releases another)"
     ), ascii(aws.out)
+
+
+@pytest.mark.parametrize("answer", ["ImageNotFoundException", "Throttling"])
+def test_diff_takes_the_deploys_looks_before_its_change_set_and_says_what_the_deploy_would_refuse(aws, monkeypatch, answer):
+    # make diff TAG=<a tag ECR lacks> said "make deploy ... applies it", and the deploy refused (guards.refuse_a_missing_image);
+    # a look that cannot be taken is a note, as in the deploy, and the command stands.
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # on AWS: the image is looked for there alone
+    running, wanted = "v1", "v9"
+    repository = configuration(ENV, "service")["Parameters"]["EcrRepositoryName"]
+    aws.diff_reads("service", parameters=service_parameters(running))
+    aws.image(wanted, code=answer)
+    assert aws.run("diff", "--stack", "service", "--image-tag", wanted) == 1, aws.err
+    lines = aws.out.splitlines()
+    command = f"differs from what {ENV} runs: service (make deploy STACK=service ENV={ENV} TAG={wanted} applies it"
+    if answer == "Throttling":
+        assert "  note: the image in ECR could not be looked at (Throttling); make deploy looks again" in lines, aws.out
+        assert lines[-1] == command + ")", aws.out
+    else:
+        refused = f"note: make deploy would be refused: image {repository}:{wanted} is not in ECR: push it first"
+        assert any(line.startswith(refused) for line in lines), aws.out
+        assert lines[-1] == command + ", once what the note above names is fixed)", aws.out
 
 
 def test_diff_of_a_service_whose_create_stopped_before_its_settling_step_says_the_next_deploy_runs_it(aws):
