@@ -305,7 +305,7 @@ def test_stacks_that_cannot_be_listed_leave_the_create_to_say_what_blocks_it(aws
 def test_diff_of_a_layer_not_deployed_takes_the_deploys_look_at_held_names_and_a_failed_look_is_a_note(aws, monkeypatch):
     # tests/test_recreate.py runs the look that finds a held name on the sandbox; here the look cannot list the stacks.
     aws.not_deployed("service")
-    aws.caller()  # the secret's account, no stack read having named it (guards.refuse_a_secret_of_another_account)
+    aws.upstream_deployed("service")  # read by the deploy's first look (Deployer.wired_parameters)
     monkeypatch.setattr(purge, "blocking", LOOK_FOR_BLOCKED_CREATES)
     aws.cf.add_client_error("list_stacks", "AccessDenied", "not authorized", 403)
     assert aws.run("diff", "--stack", "service") == 1, aws.err
@@ -2453,7 +2453,7 @@ def test_diff_of_every_layer_names_allow_replace_for_the_layers_that_replace_and
     outcome |= {deployable_ones[0]: diff.Compared(True, None, replaces=True), deployable_ones[1]: diff.Compared(True)}
     monkeypatch.setattr(diff, "compare", lambda deployer, layer, image_tag=None: outcome.get(layer.name, diff.Compared(False)))
     monkeypatch.setattr(commands.Commands, "say_creates_refused_ahead", lambda self: False)
-    monkeypatch.setattr(commands.Commands, "say_looks_refused_ahead", lambda self: 0)
+    monkeypatch.setattr(commands.Commands, "say_looks_refused_ahead", lambda self, not_compared: False)
     monkeypatch.setattr(commands.Commands, "say_deployed_but_not_enabled", lambda self: None)
     assert aws.run("diff") == 1, aws.err
     command, refusal = aws.out.splitlines()[-2:]
@@ -2705,12 +2705,62 @@ def test_diff_takes_the_deploys_looks_before_its_change_set_and_says_what_the_de
     lines = aws.out.splitlines()
     command = f"differs from what {ENV} runs: service (make deploy STACK=service ENV={ENV} TAG={wanted} applies it"
     if answer == "Throttling":
-        assert "  note: the image in ECR could not be looked at (Throttling); make deploy looks again" in lines, aws.out
+        assert "note: the image in ECR could not be looked at (Throttling); make deploy looks again" in lines, aws.out
         assert lines[-1] == command + ")", aws.out
     else:
         refused = f"note: make deploy would be refused: image {repository}:{wanted} is not in ECR: push it first"
         assert any(line.startswith(refused) for line in lines), aws.out
         assert lines[-1] == command + ", once what the note above names is fixed)", aws.out
+
+
+def test_diff_says_the_deploys_first_refusal_and_takes_no_look_after_it(aws, monkeypatch):
+    # The service alone, whose upstreams are not deployed: the deploy refuses at what it reads, before it
+    # asks ECR (the Stubber fails a DescribeImages call); the command waits until that is fixed.
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    aws.not_deployed("service")
+    upstreams, reading = [], ["service"]  # what it reads, and what those read, as the deploy asks (the whole way there)
+    while reading:
+        for upstream, _ in templates.wired_into(reading.pop(0)).values():
+            if upstream not in upstreams:
+                upstreams.append(upstream)
+                reading.append(upstream)
+    for upstream in upstreams:
+        aws.not_deployed(upstream)
+    assert aws.run("diff", "--stack", "service", "--image-tag", "v9") == 1, aws.err
+    lines = aws.out.splitlines()
+    (refused,) = [line for line in lines if line.startswith("note: make deploy would be refused: ")]
+    assert refused.startswith(f"note: make deploy would be refused: {stack('service')} needs "), aws.out
+    assert all(stack(upstream) in refused for upstream in upstreams), refused
+    assert lines[-1].endswith("TAG=v9 applies it, once what the note above names is fixed)"), aws.out
+
+
+def test_diff_says_a_zone_of_another_domain_as_the_deploy_refuses_it(aws):
+    # DomainName changed in params: the cert-dns update's look at the zone (guards.refuse_undelegated_domain), on an emulator too.
+    deployed_domain = "example.org" if DOMAIN != "example.org" else "example.net"
+    aws.diff_reads("cert-dns", parameters=configuration(ENV, "cert-dns")["Parameters"] | {"DomainName": deployed_domain})
+    aws.route53.add_response("get_hosted_zone", hosted_zone(domain=deployed_domain), {"Id": ZONE})
+    assert aws.run("diff", "--stack", "cert-dns") == 1, aws.err
+    assert (
+        f"note: make deploy would be refused: params/{ENV}.yaml: parameters.ExistingHostedZoneId: {ZONE} is the zone of "
+        f"{deployed_domain}, not of {DOMAIN}; "
+    ) in aws.out, aws.out
+    assert "applies it, once what the note above names is fixed" in aws.out.splitlines()[-1], aws.out
+
+
+@pytest.mark.parametrize("raised", ["KeyError", "Throttling"])
+def test_a_look_of_diff_that_cannot_be_taken_is_a_note_not_a_failed_diff(aws, monkeypatch, raised):
+    from scripts.deploy import guards
+
+    def look(deployer, layer):
+        if raised == "KeyError":
+            raise KeyError("Subnets")  # an answer without a field the look reads
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "DescribeSubnets")
+
+    monkeypatch.setattr(guards, "refuse_subnets_the_layers_cannot_use", look)
+    aws.diff_reads("cert-dns", parameters=configuration(ENV, "cert-dns")["Parameters"] | {"DomainName": DOMAIN})
+    assert aws.run("diff", "--stack", "cert-dns") == 0, aws.err
+    why = "(an answer without what it reads: KeyError('Subnets'))" if raised == "KeyError" else "(Throttling)"
+    assert f"note: the subnets could not be looked at {why}; make deploy looks again" in aws.out.splitlines(), aws.out
 
 
 def test_diff_of_a_service_whose_create_stopped_before_its_settling_step_says_the_next_deploy_runs_it(aws):
@@ -5375,8 +5425,9 @@ def test_an_update_to_another_domain_or_zone_is_checked_as_a_create_is_on_an_emu
     aws.deployed("cert-dns", parameters=running)
     aws.route53.add_response("get_hosted_zone", hosted_zone(domain="example.org"), {"Id": ZONE})
     assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1  # no resolver: the emulator's way
-    assert aws.err.startswith(
-        f"error: params/{ENV}.yaml: parameters.ExistingHostedZoneId: {ZONE} is the zone of example.org, not of {DOMAIN}; "
+    assert aws.err == (
+        f"error: params/{ENV}.yaml: parameters.ExistingHostedZoneId: {ZONE} is the zone of example.org, not of {DOMAIN}; allowed: the id "
+        f'of {DOMAIN}\'s public zone; to have make zone find or create it, set ExistingHostedZoneId: "" first\n'
     )
     aws.deployed("cert-dns", parameters=running)
     aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})

@@ -1216,7 +1216,10 @@ def test_two_environments_may_not_name_one_hosted_zone_for_two_domains(tmp_path)
         f"params/prod.yaml and {tmp_path}/params/qa.yaml: parameters.ExistingHostedZoneId: both {zone}, a zone of one domain, "
         f"for {domain!r} and {OTHER_DOMAIN!r}"
     ) in result.stderr, result.stderr
-    assert "allowed: the same DomainName, or each domain's own zone" in result.stderr
+    assert (
+        "allowed: the same DomainName, or each domain's own zone (make zone ENV=<env> finds or creates it once "
+        'ExistingHostedZoneId is ""): set it in the file of the one to change'
+    ) in result.stderr
     assert sorted(out.rglob("*")) == written and "nothing was written" in result.stderr
     # Each domain in its own zone, or one domain (a second host label in it), is allowed; so are two empty ids.
     for changes in ({"DomainName": OTHER_DOMAIN, "ExistingHostedZoneId": OTHER_ZONE}, {"ExistingHostedZoneId": zone}):

@@ -358,7 +358,7 @@ class Commands:
 
     def diff(self) -> int:
         compared = {layer.name: diff.compare(self.deployer, layer, self.args.image_tag) for layer in self.layers}
-        looks_refused = self.say_looks_refused_ahead()
+        looks_refused = self.say_looks_refused_ahead([name for name, each in compared.items() if each.held_back == diff.NOT_COMPARED])
         refused_ahead = self.say_creates_refused_ahead()
 
         def held_back(why):
@@ -376,7 +376,7 @@ class Commands:
             tag = f" TAG={self.args.image_tag}" if self.args.image_tag and "service" in deployable else ""
             # a deploy of every layer stops at the first layer it refuses
             first = (
-                [f"what {'the note above names' if looks_refused == 1 else 'the notes above name'} is fixed"] * bool(looks_refused)
+                ["what the note above names is fixed"] * looks_refused
                 + ["what the note above names is freed"] * refused_ahead
                 + [f"{', '.join(refused)} can be deployed"] * bool(refused)
             )
@@ -402,31 +402,44 @@ class Commands:
             self.say_deployed_but_not_enabled()
         return 1 if any(each.differs for each in compared.values()) else 0
 
-    def say_looks_refused_ahead(self) -> int:
+    def say_looks_refused_ahead(self, not_compared) -> bool:
         """make diff said "make deploy applies it", and make deploy then refused before its first change set:
-        the looks each layer's deploy takes first (Deployer.deploy: the image TAG= names, the database
-        secret's account and key, the subnets and backend security group, the domain's zone and
-        delegation), each taken here as there and said as a note. How many refused."""
+        the looks each layer's deploy takes first (Deployer.deploy: the layers it reads deployed, the
+        image TAG= names, the database secret's account and key, the subnets and backend security group,
+        the domain's zone and delegation), taken here as there, in its order, until the first refusal,
+        where the deploy stops: said as a note. Whether one refused. A layer in no settled state
+        (not_compared) is left out: the way out diff says for it comes first."""
         deployer = self.deployer
         deployer.run_layers = self.layers
-        refusals = 0
-        for layer in self.layers:
-            exists = deployer.has_stack(layer.stack)
-            for what, look, *args in (
-                ("the image in ECR", guards.refuse_a_missing_image, self.args.image_tag),
-                ("the database secret's account", guards.refuse_a_secret_of_another_account),
-                ("the database secret's key", guards.refuse_a_secret_the_tasks_cannot_read),
-                ("the subnets", guards.refuse_subnets_the_layers_cannot_use),
-                ("the domain's zone", guards.refuse_undelegated_domain, exists),
-            ):
-                try:
-                    look(deployer, layer, *args)
-                except Failure as refused:
-                    deployer.say("note: make deploy would be refused: " + str(refused).removeprefix("error: "))
-                    refusals += 1
-                except AWS_ERRORS as error:  # only a note, as the deploy's own looks say where they cannot read
-                    deployer.say(f"  note: {what} could not be looked at ({error_code(error)}); make deploy looks again")
-        return refusals
+        in_run = {layer.name for layer in self.layers}
+
+        def reads_deployed(deployer, layer):  # what a run of these layers creates before it is no refusal
+            if not set(deployer.undeployed_upstreams(deployer.wired(layer))) <= in_run:
+                deployer.wired_parameters(layer)
+
+        try:
+            for layer in (layer for layer in self.layers if layer.name not in not_compared):
+                exists = deployer.has_stack(layer.stack)
+                for what, look, *args in (
+                    ("what the layer reads", reads_deployed),
+                    ("the image in ECR", guards.refuse_a_missing_image, self.args.image_tag),
+                    ("the database secret's account", guards.refuse_a_secret_of_another_account),
+                    ("the database secret's key", guards.refuse_a_secret_the_tasks_cannot_read),
+                    ("the subnets", guards.refuse_subnets_the_layers_cannot_use),
+                    ("the domain's zone", guards.refuse_undelegated_domain, exists),
+                ):
+                    try:
+                        look(deployer, layer, *args)
+                    except AWS_ERRORS as error:  # only a note, as the deploy's own looks say where they cannot read
+                        deployer.say(f"note: {what} could not be looked at ({error_code(error)}); make deploy looks again")
+                    except UNREADABLE as error:
+                        deployer.say(
+                            f"note: {what} could not be looked at (an answer without what it reads: {error!r}); make deploy looks again"
+                        )
+        except Failure as refused:
+            deployer.say("note: make deploy would be refused: " + str(refused).removeprefix("error: "))
+            return True
+        return False
 
     def say_creates_refused_ahead(self) -> bool:
         """make diff of a layer not deployed said "deploying creates everything", and make deploy then

@@ -430,9 +430,13 @@ class Deployer:
     def outputs(self, stack) -> dict:
         return output_values(self.describe(stack))
 
+    @staticmethod
+    def wired(layer) -> dict:
+        """parameter -> (upstream layer, output) the layer's template takes (one of an earlier checkout, a rollback's, takes fewer)."""
+        return {parameter: read for parameter, read in templates.wired_into(layer.name).items() if parameter in layer.declared}
+
     def wired_parameters(self, layer) -> dict:
-        # a template of an earlier checkout (a rollback's) takes fewer
-        wired = {parameter: read for parameter, read in templates.wired_into(layer.name).items() if parameter in layer.declared}
+        wired = self.wired(layer)
         missing = self.undeployed_upstreams(wired)
         if missing:
             first, *then = missing
