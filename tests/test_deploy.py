@@ -2397,7 +2397,9 @@ def test_diff_says_a_stack_of_our_name_is_someone_elses_and_reads_nothing_more_o
 def test_diff_of_a_stack_in_no_settled_state_compares_nothing_and_says_what_to_do(aws, status, way_out):
     # A failed first create holds no resource, yet its template matched output/: "same as deployed", exit 0, for a CI gate to trust.
     aws.deployed("alarms", status=status, protected=False, with_outputs=False)  # no GetTemplate nor GetStackPolicy queued: none is read
+    aws.upstream_deployed("alarms")  # read by the deploy's looks before it meets the stack's state, and so by make diff's
     assert aws.run("diff", "--stack", "alarms") == 1, aws.out + aws.err
+    assert "note: " not in aws.out, aws.out  # the looks pass, and the deploy stops at the state diff names
     lines = aws.out.splitlines()
     assert lines[0].startswith(f"{stack('alarms')}: {status}: not compared; {way_out}"), aws.out
     assert lines[-1] == "not compared, in no settled state: alarms (see above)" and "applies it" not in aws.out, aws.out
@@ -2453,7 +2455,7 @@ def test_diff_of_every_layer_names_allow_replace_for_the_layers_that_replace_and
     outcome |= {deployable_ones[0]: diff.Compared(True, None, replaces=True), deployable_ones[1]: diff.Compared(True)}
     monkeypatch.setattr(diff, "compare", lambda deployer, layer, image_tag=None: outcome.get(layer.name, diff.Compared(False)))
     monkeypatch.setattr(commands.Commands, "say_creates_refused_ahead", lambda self: False)
-    monkeypatch.setattr(commands.Commands, "say_looks_refused_ahead", lambda self, not_compared: False)
+    monkeypatch.setattr(commands.Commands, "say_looks_refused_ahead", lambda self, compared: False)
     monkeypatch.setattr(commands.Commands, "say_deployed_but_not_enabled", lambda self: None)
     assert aws.run("diff") == 1, aws.err
     command, refusal = aws.out.splitlines()[-2:]
@@ -2732,6 +2734,42 @@ def test_diff_says_the_deploys_first_refusal_and_takes_no_look_after_it(aws, mon
     assert refused.startswith(f"note: make deploy would be refused: {stack('service')} needs "), aws.out
     assert all(stack(upstream) in refused for upstream in upstreams), refused
     assert lines[-1].endswith("TAG=v9 applies it, once what the note above names is fixed)"), aws.out
+
+
+def test_diff_of_a_layer_not_deployed_reads_its_deployed_upstreams_as_the_deploy_does_and_says_its_refusal(aws):
+    # The service not deployed, the load balancer stuck in a failed rollback: the deploy refuses at what it reads;
+    # make diff said "make deploy applies it". The note is the deploy's own error.
+    def upstreams():
+        for upstream in dict.fromkeys(upstream for upstream, _ in templates.wired_into("service").values()):
+            aws.deployed(upstream, **({"status": "UPDATE_ROLLBACK_FAILED"} if upstream == "alb" else {}))
+
+    upstreams()  # the deploy reads them first, make diff the service's stack first
+    assert aws.run("deploy", "--stack", "service", "--yes") == 1
+    refusal = aws.err.strip()
+    assert refusal.startswith(f"error: {stack('service')} reads {stack('alb')}, which is UPDATE_ROLLBACK_FAILED"), aws.err
+    aws.not_deployed("service")
+    upstreams()
+    assert aws.run("diff", "--stack", "service") == 1, aws.err
+    assert "note: make deploy would be refused: " + refusal.removeprefix("error: ") in aws.out.splitlines(), aws.out
+
+
+def test_diff_says_a_secret_of_another_account_and_looks_no_further(aws, monkeypatch):
+    # The deploy stops at the account (guards.refuse_a_secret_of_another_account): no look at the secret's key
+    # follows (the Stubber fails a DescribeSecret call), which the deploy role could not make in another account.
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    other = "210987654321" if ACCOUNT != "210987654321" else "123456789012"
+    running = described("service", parameters=service_parameters(configuration(ENV, "service")["Parameters"]["ImageTag"]))
+    running["Stacks"][0]["StackId"] = running["Stacks"][0]["StackId"].replace(f":{ACCOUNT}:", f":{other}:")
+    aws.cf.add_response("describe_stacks", running, {"StackName": stack("service")})
+    aws.cf.add_response("get_template", {"TemplateBody": template("service")}, {"StackName": stack("service"), "TemplateStage": "Original"})
+    aws.upstream_deployed("service")
+    aws.stack_policy("service")
+    assert aws.run("diff", "--stack", "service") == 0, aws.err
+    (note,) = [line for line in aws.out.splitlines() if line.startswith("note: make deploy would be refused: ")]
+    assert note.startswith(
+        f"note: make deploy would be refused: params/{ENV}.yaml: parameters.DatabaseSecretArn is in account {ACCOUNT}, "
+        f"but the stacks go to account {other}"
+    ), note
 
 
 def test_diff_says_a_zone_of_another_domain_as_the_deploy_refuses_it(aws):

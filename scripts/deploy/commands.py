@@ -358,7 +358,7 @@ class Commands:
 
     def diff(self) -> int:
         compared = {layer.name: diff.compare(self.deployer, layer, self.args.image_tag) for layer in self.layers}
-        looks_refused = self.say_looks_refused_ahead([name for name, each in compared.items() if each.held_back == diff.NOT_COMPARED])
+        looks_refused = self.say_looks_refused_ahead(compared)
         refused_ahead = self.say_creates_refused_ahead()
 
         def held_back(why):
@@ -402,30 +402,43 @@ class Commands:
             self.say_deployed_but_not_enabled()
         return 1 if any(each.differs for each in compared.values()) else 0
 
-    def say_looks_refused_ahead(self, not_compared) -> bool:
+    def say_looks_refused_ahead(self, compared) -> bool:
         """make diff said "make deploy applies it", and make deploy then refused before its first change set:
-        the looks each layer's deploy takes first (Deployer.deploy: the layers it reads deployed, the
-        image TAG= names, the database secret's account and key, the subnets and backend security group,
-        the domain's zone and delegation), taken here as there, in its order, until the first refusal,
-        where the deploy stops: said as a note. Whether one refused. A layer in no settled state
-        (not_compared) is left out: the way out diff says for it comes first."""
+        the looks each layer's deploy takes first (Deployer.deploy: the layers it reads, the image TAG=
+        names, the stack ours, the database secret's account and key, the subnets and backend security
+        group, the stack settled, the domain's zone and delegation), taken here as there, in its order,
+        until the first refusal, where the deploy stops: said as a note. Whether one refused. At a stack
+        not ours or in no settled state the deploy stops with what make diff said of it above: no note."""
         deployer = self.deployer
         deployer.run_layers = self.layers
         in_run = {layer.name for layer in self.layers}
 
-        def reads_deployed(deployer, layer):  # what a run of these layers creates before it is no refusal
-            if not set(deployer.undeployed_upstreams(deployer.wired(layer))) <= in_run:
+        class Stopped(Exception):
+            pass
+
+        def reads(deployer, layer):  # upstreams this run creates before the layer are no refusal; others are read as the deploy reads them
+            missing = set(deployer.undeployed_upstreams(deployer.wired(layer)))
+            if not missing or not missing <= in_run:
                 deployer.wired_parameters(layer)
 
+        def stops_at(why):
+            def look(deployer, layer):
+                if compared[layer.name].held_back == why:
+                    raise Stopped
+
+            return look
+
         try:
-            for layer in (layer for layer in self.layers if layer.name not in not_compared):
+            for layer in self.layers:
                 exists = deployer.has_stack(layer.stack)
                 for what, look, *args in (
-                    ("what the layer reads", reads_deployed),
+                    ("what the layer reads", reads),
                     ("the image in ECR", guards.refuse_a_missing_image, self.args.image_tag),
+                    ("", stops_at(diff.NOT_OURS)),
                     ("the database secret's account", guards.refuse_a_secret_of_another_account),
                     ("the database secret's key", guards.refuse_a_secret_the_tasks_cannot_read),
                     ("the subnets", guards.refuse_subnets_the_layers_cannot_use),
+                    ("", stops_at(diff.NOT_COMPARED)),
                     ("the domain's zone", guards.refuse_undelegated_domain, exists),
                 ):
                     try:
@@ -439,6 +452,8 @@ class Commands:
         except Failure as refused:
             deployer.say("note: make deploy would be refused: " + str(refused).removeprefix("error: "))
             return True
+        except Stopped:
+            pass
         return False
 
     def say_creates_refused_ahead(self) -> bool:
