@@ -552,7 +552,7 @@ def test_a_check_of_one_environment_warns_of_its_own_unused_values_not_anothers(
     declared = {layer: json.loads((ROOT / "output" / f"{layer}.json").read_text())["Parameters"] for layer in templates.LAYERS}
     only_by = {key: layer for layer in templates.OPTIONAL_LAYERS for key in declared[layer] if key in INPUTS}
     only_by = {key: layer for key, layer in only_by.items() if sum(key in names for names in declared.values()) == 1}
-    documents = {path.stem: yaml.safe_load(path.read_text()) for path in params.glob("*.yaml")}
+    documents = {path.stem: yaml.safe_load(path.read_text()) for path in sorted(params.glob("*.yaml"))}
     env, key = next(
         (
             (env, key)
@@ -564,7 +564,9 @@ def test_a_check_of_one_environment_warns_of_its_own_unused_values_not_anothers(
     )
     if env is None or len(documents) < 2:
         pytest.skip("every environment of params/ deploys every optional layer, or there is one environment")
-    documents[env].setdefault("parameters", {})[key] = INPUTS[key].default
+    # the default as a params file writes it: true, 2000 unquoted (templates/inputs.py holds CloudFormation's strings)
+    typed = yaml.safe_load(INPUTS[key].default) if isinstance(INPUTS[key].default, str) else INPUTS[key].default
+    documents[env].setdefault("parameters", {})[key] = typed if isinstance(typed, bool | int | float) else INPUTS[key].default
     (params / f"{env}.yaml").write_text(yaml.safe_dump(documents[env]))
     out = tmp_path / "out"
     assert generate_main("--no-lint", "--params-dir", params, "--output-dir", out).returncode == 0
