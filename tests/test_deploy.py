@@ -2370,11 +2370,16 @@ def test_diff_names_a_stack_policy_set_outside_the_tool_and_how_to_set_it_back(a
     ]
 
 
-def test_diff_says_a_stack_of_our_name_is_someone_elses_and_reads_nothing_more_of_it(aws):
+@pytest.mark.parametrize("domain", ["params'", "another"])
+def test_diff_says_a_stack_of_our_name_is_someone_elses_and_reads_nothing_more_of_it(aws, domain):
     # It ended "differs ... (make deploy applies it)", which deploy then refused; no template, policy
     # or parameter of it is ours to compare (no GetTemplate nor GetStackPolicy queued: a call would fail).
+    # Another domain in it: the deploy stops at the stack before its look at the zone, and so does make
+    # diff's (no GetHostedZone queued: the look's note would be in the output).
     layer = "cert-dns"
-    theirs = described(layer, tags={})
+    other = "example.org" if DOMAIN != "example.org" else "example.net"
+    parameters = configuration(ENV, layer)["Parameters"] | ({"DomainName": other} if domain == "another" else {})
+    theirs = described(layer, tags={}, parameters=parameters)
     aws.cf.add_response("describe_stacks", theirs, {"StackName": stack(layer)})
     assert aws.run("diff", "--stack", layer) == 1, aws.out + aws.err
     assert aws.out == (

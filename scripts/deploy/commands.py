@@ -413,20 +413,10 @@ class Commands:
         deployer.run_layers = self.layers
         in_run = {layer.name for layer in self.layers}
 
-        class Stopped(Exception):
-            pass
-
         def reads(deployer, layer):  # upstreams this run creates before the layer are no refusal; others are read as the deploy reads them
             missing = set(deployer.undeployed_upstreams(deployer.wired(layer)))
             if not missing or not missing <= in_run:
                 deployer.wired_parameters(layer)
-
-        def stops_at(why):
-            def look(deployer, layer):
-                if compared[layer.name].held_back == why:
-                    raise Stopped
-
-            return look
 
         try:
             for layer in self.layers:
@@ -434,13 +424,17 @@ class Commands:
                 for what, look, *args in (
                     ("what the layer reads", reads),
                     ("the image in ECR", guards.refuse_a_missing_image, self.args.image_tag),
-                    ("", stops_at(diff.NOT_OURS)),
+                    (None, diff.NOT_OURS),  # where the deploy stops at such a stack
                     ("the database secret's account", guards.refuse_a_secret_of_another_account),
                     ("the database secret's key", guards.refuse_a_secret_the_tasks_cannot_read),
                     ("the subnets", guards.refuse_subnets_the_layers_cannot_use),
-                    ("", stops_at(diff.NOT_COMPARED)),
+                    (None, diff.NOT_COMPARED),
                     ("the domain's zone", guards.refuse_undelegated_domain, exists),
                 ):
+                    if what is None:
+                        if compared[layer.name].held_back == look:
+                            return False
+                        continue
                     try:
                         look(deployer, layer, *args)
                     except AWS_ERRORS as error:  # only a note, as the deploy's own looks say where they cannot read
@@ -452,8 +446,6 @@ class Commands:
         except Failure as refused:
             deployer.say("note: make deploy would be refused: " + str(refused).removeprefix("error: "))
             return True
-        except Stopped:
-            pass
         return False
 
     def say_creates_refused_ahead(self) -> bool:
