@@ -16,7 +16,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import NOWHERE, ROOT, Ran, deployed, deploying_into, generate_main, no_real_aws, on_each_client, without_ci
+from conftest import (
+    NOWHERE,
+    ROOT,
+    Ran,
+    deployed,
+    deploying_into,
+    generate_main,
+    no_real_aws,
+    on_each_client,
+    without_ci,
+    without_unused_value_warnings,
+)
 
 import templates
 from templates.inputs import MOST_SECRET_NAME
@@ -334,6 +345,11 @@ def generate_in_process(out, *extra):
     return generate.main(["--params-dir", str(ROOT / "params"), "--output-dir", str(out), *extra])
 
 
+def generation_stderr(capsys):
+    """What generation said on stderr since the last read, its warnings of params values that go nowhere left out."""
+    return without_unused_value_warnings(capsys.readouterr().err)
+
+
 def snapshot(directory):
     return {p.relative_to(directory): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
@@ -344,7 +360,7 @@ def test_files_generation_did_not_write_are_never_deleted(tmp_path, capsys):
     (out / "package.json").write_text("{}")
     (out / "sub" / "settings.json").write_text("{}")
     assert generate_in_process(out, "--no-lint") == 2
-    err = capsys.readouterr().err
+    err = generation_stderr(capsys)
     assert err == (
         f"error: {out}/ holds files generation did not write: package.json, sub/settings.json; it writes only <layer>.json, "
         "<env>/<layer>.json and review/<env>.md there and removes stale ones of those, never another file (one named so counts as "
@@ -402,7 +418,7 @@ def test_a_stale_file_that_cannot_be_removed_leaves_output_as_it_was(tmp_path, c
     monkeypatch.setattr(Path, "unlink", refused)
     capsys.readouterr()
     assert generate_in_process(out, "--no-lint") == 1
-    err = capsys.readouterr().err
+    err = generation_stderr(capsys)
     assert err == f"error: cannot remove {left}: Permission denied; nothing was changed\n", err
     assert snapshot(out) == before  # the file written before the refusal was put back
 
@@ -468,7 +484,7 @@ def test_a_failed_write_leaves_the_old_output_whole(tmp_path, capsys, monkeypatc
 
     monkeypatch.setattr(Path, "write_text", disk_fills_up)
     assert generate_in_process(out, "--no-lint") == 1
-    err = capsys.readouterr().err
+    err = generation_stderr(capsys)
     assert err.startswith(f"error: cannot write {out}/: No space left on device; nothing was written"), err
     assert snapshot(out) == before  # not one file replaced, no staging directory left
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
@@ -494,7 +510,7 @@ def test_a_file_that_cannot_be_replaced_puts_back_the_ones_already_replaced(tmp_
         return real_replace(source, target)
 
     monkeypatch.setattr(generation.os, "replace", fifth_fails)
-    code, err = generate_in_process(out, "--no-lint"), capsys.readouterr().err
+    code, err = generate_in_process(out, "--no-lint"), generation_stderr(capsys)
     if stop == "Ctrl-C":
         assert (code, err) == (130, "interrupted\n")
     else:
@@ -531,7 +547,7 @@ def test_a_stop_signal_once_the_moves_began_acts_when_output_is_new_as_a_whole(t
     else:
         monkeypatch.setattr(generation.os, "replace", ctrl_c_after_the_fifth)
     code, captured = generate_in_process(out, "--no-lint"), capsys.readouterr()
-    assert (code, captured.err) == (130, "interrupted\n")
+    assert (code, without_unused_value_warnings(captured.err)) == (130, "interrupted\n")
     assert captured.out == f"{out}/: {count} written, 0 removed before the stop\n"
     assert count > 5 and snapshot(out) == fresh  # every file new, and no staging directory left
 
@@ -556,7 +572,7 @@ def test_a_failure_in_the_moves_is_said_though_a_stop_signal_came_meanwhile(tmp_
         return real_replace(source, target)
 
     monkeypatch.setattr(generation.os, "replace", ctrl_c_then_every_later_replace_refused)
-    code, err = generate_in_process(out, "--no-lint"), capsys.readouterr().err
+    code, err = generate_in_process(out, "--no-lint"), generation_stderr(capsys)
     assert (code, err) == (
         1,
         f"error: cannot write {moves[3]}: Permission denied; output/ is part old, part new: run make templates again once the cause is gone\n",
@@ -574,7 +590,7 @@ def test_cfn_lint_that_cannot_run_is_one_line_and_nothing_is_written(tmp_path, c
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
     monkeypatch.setattr(generation, "lint", no_fork)
-    code, err = generate_in_process(out), capsys.readouterr().err
+    code, err = generate_in_process(out), generation_stderr(capsys)
     assert (code, err) == (1, "error: cfn-lint could not run: Resource temporarily unavailable; nothing was written\n")
     assert snapshot(out) == before  # and no staging directory
 
@@ -664,7 +680,7 @@ def test_an_old_file_that_cannot_be_kept_to_put_back_is_named_as_in_output_and_n
     monkeypatch.setattr(generation.os, "link", full)
     monkeypatch.setattr(generation.shutil, "copy2", full)
     assert generate_in_process(out, "--no-lint") == 1
-    err = capsys.readouterr().err
+    err = generation_stderr(capsys)
     assert ".staging-" not in err and ": No space left on device; nothing was changed" in err, err
     assert snapshot(out) == before
 
@@ -693,7 +709,7 @@ def test_a_put_back_the_disk_refuses_too_is_said_not_hidden(tmp_path, capsys, mo
 
     monkeypatch.setattr(generation.os, "replace", refused_from_the_fifth)
     assert generate_in_process(out, "--no-lint") == 1
-    err = capsys.readouterr().err
+    err = generation_stderr(capsys)
     assert (
         f"cannot write {replaced[4]}: No space left on device; output/ is part old, part new: run make templates again once the cause is gone"
         in err
@@ -717,7 +733,7 @@ def test_a_template_cfn_lint_rejects_is_not_written_and_fails_the_check(tmp_path
 
     monkeypatch.setattr(scaling, "build", broken)
     assert generate_in_process(out) == 1
-    err = capsys.readouterr().err
+    err = generation_stderr(capsys)
     assert f"{out}/scaling.json" in err and "nothing was written" in err and ".staging-" not in err
     assert snapshot(out) == before
     # written anyway (as --no-lint does), the check that `make deploy` runs first still refuses it
