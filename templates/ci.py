@@ -309,14 +309,15 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
             Resource=[arn("ecr", f"repository/{PROJECT}*")],
         ),
         # Before a release with another database secret, the KMS key that encrypts it
-        # (scripts/deploy/guards.py refuse_a_secret_the_tasks_cannot_read).
+        # (scripts/deploy/guards.py refuse_a_secret_the_tasks_cannot_read), in the secret's region, which
+        # may be another than the stacks' (ECS reads such a secret by its ARN, specifying-sensitive-data.html).
         # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssecretsmanager.html
         # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awskeymanagementservice.html
         Statement(
             Sid="ReadTheDatabaseSecretsKey",
             Effect=Allow,
             Action=[Action("secretsmanager", "DescribeSecret"), Action("kms", "DescribeKey")],
-            Resource=[arn("secretsmanager", f"secret:{PROJECT}*"), arn("kms", "key/*")],
+            Resource=[anywhere("secretsmanager", f"secret:{PROJECT}*"), anywhere("kms", "key/*")],
         ),
         # Before a layer's first subnets or backend security group, or new ones, their VPC and zones
         # (scripts/deploy/guards.py refuse_subnets_the_layers_cannot_use); EC2's Describe actions have
@@ -1117,15 +1118,17 @@ def storage_statements() -> list[Statement]:
     ]
 
 
+def anywhere(service: str, resource: str) -> Sub:
+    """arn:<partition>:<service>:<any region>:<this account>:<resource>."""
+    return Sub(f"arn:${{AWS::Partition}}:{service}:*:${{AWS::AccountId}}:{resource}")
+
+
 def boundary_statements() -> list[Statement]:
     """The most any role of the layers may do, whatever its own policies: pull the project's images,
     write its logs, read its secrets, and (ECS's infrastructure role, during a blue/green, canary or
     linear release) move the project's load-balancer traffic between its target groups. No IAM, STS
     or Organizations action, so no such role can grant itself more. Any region: the policy is one per
     account, and IAM is global."""
-
-    def anywhere(service: str, resource: str) -> Sub:
-        return Sub(f"arn:${{AWS::Partition}}:{service}:*:${{AWS::AccountId}}:{resource}")
 
     return [
         # GetAuthorizationToken has no resource-level permissions.

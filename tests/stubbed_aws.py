@@ -276,19 +276,24 @@ NOT_FOUND = {"service_error_code": "ValidationError", "http_status_code": 400}
 
 
 class StubbedClients(dict):
-    """service -> its client, made with an active Stubber when first asked for (by the test or by
-    the deployer): a test pays only for the clients it uses (a client takes milliseconds to make),
-    and a call no test queued fails as the Stubber's unexpected call."""
+    """service (or (service, region) for another region than the environment's) -> its client, made
+    with an active Stubber when first asked for (by the test or by the deployer): a test pays only for
+    the clients it uses (a client takes milliseconds to make), and a call no test queued fails as the
+    Stubber's unexpected call. Called, it is the deployer's client factory (scripts/deploy/aws.py boto_clients')."""
 
     def __init__(self, stubbers):
         super().__init__()
         self.stubbers = stubbers
 
-    def __missing__(self, service):
-        client = SESSION.client(service, config=deploy.CONFIG)
-        self.stubbers[service] = Stubber(client)
-        self.stubbers[service].activate()
-        self[service] = client
+    def __call__(self, service, elsewhere=None):
+        return self[(service, elsewhere) if elsewhere else service]
+
+    def __missing__(self, key):
+        service, region = key if isinstance(key, tuple) else (key, REGION)
+        client = SESSION.client(service, region_name=region, config=deploy.CONFIG)
+        self.stubbers[key] = Stubber(client)
+        self.stubbers[key].activate()
+        self[key] = client
         return client
 
 
@@ -296,16 +301,18 @@ class Aws:
     """Stubbed clients plus a runner of scripts.deploy.main that records output and sleeps."""
 
     def __init__(self):
-        self.stubbers = {}  # service -> the active Stubber of its client, for the clients made so far
+        self.stubbers = {}  # service (or (service, region)) -> the active Stubber of its client, for the clients made so far
         self.clients = StubbedClients(self.stubbers)
         self.sleeps = []
         self.questions = []  # what the runs asked on the terminal, in order
         self.out = self.err = ""
         self.dirs = OUTPUT, PARAMS  # what a run reads: output/ and params/ (deployer_files) unless a test says otherwise
 
-    def stubber(self, service):
-        self.clients[service]  # made and stubbed on first use
-        return self.stubbers[service]
+    def stubber(self, service, region=None):
+        """The Stubber of service's client, of region's where it is another than the environment's."""
+        key = (service, region) if region and region != REGION else service
+        self.clients[key]  # made and stubbed on first use
+        return self.stubbers[key]
 
     cf = property(lambda self: self.stubber("cloudformation"))
     elbv2 = property(lambda self: self.stubber("elbv2"))
@@ -321,7 +328,7 @@ class Aws:
         out, err = out or io.StringIO(), err or io.StringIO()
         code = deploy.main(
             [*argv, "--api-calls"],
-            clients=self.clients.__getitem__,
+            clients=self.clients,
             sleep=sleep or self.sleeps.append,
             ask=self.answering(answer, self.questions),
             interactive=tty,

@@ -633,7 +633,7 @@ def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anythi
 
     def check(deployed=None, on_aws=True):
         """The guard at a run of the service layer; what it said."""
-        made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=on_aws)
+        made = deploy.Deployer(aws.clients, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=on_aws)
         made.run_layers = [service]
         made.stacks[stack("service")] = deployed  # None: not deployed, a first create
         made.checked.add(guards.ACCOUNTS)  # the secret is the stacks' account's (refuse_a_secret_of_another_account)
@@ -658,21 +658,38 @@ def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anythi
             f"who may use the current key (kms:Decrypt; without it the versions stay encrypted with it), {CLI} secretsmanager "
             f"update-secret --secret-id {arn} --kms-key-id alias/aws/secretsmanager, then deploy again"
         )
-    # No such secret: refused where the ARN names the stacks' region, which the client asks; one of another
-    # region the client cannot tell from a missing one (a note). Params may name either.
-    for region in (REGION, next(other for other in sorted(REGIONS) if other != REGION)):
+    # No such secret: refused, asked in the region the ARN names, the stacks' or another (ECS reads a secret
+    # of another region by its full ARN, specifying-sensitive-data.html; a client of the stacks' region
+    # would not find it there). Params may name either.
+    other = next(name for name in sorted(REGIONS) if name != REGION)
+    for region in (REGION, other):
         elsewhere = service.parameters["DatabaseSecretArn"].split(":")
         elsewhere[3] = region
         arn = ":".join(elsewhere)
         service = dataclasses.replace(service, parameters=service.parameters | {"DatabaseSecretArn": arn})
-        secrets.add_client_error("describe_secret", "ResourceNotFoundException", "Secrets Manager can't find the specified secret.", 400)
-        if region == REGION:
-            with pytest.raises(
-                deploy.Failure, match=f"parameters.DatabaseSecretArn: no secret {arn} in the stacks' account and region; nothing"
-            ):
-                check()
-        else:
-            assert check() == f"  note: the database secret {arn} and its KMS key could not be read (ResourceNotFoundException); going on\n"
+        aws.stubber("secretsmanager", region).add_client_error(
+            "describe_secret",
+            "ResourceNotFoundException",
+            "Secrets Manager can't find the specified secret.",
+            400,
+            expected_params={"SecretId": arn},
+        )
+        there = "and region" if region == REGION else f"in {region}, the region the ARN names (the stacks go to {REGION})"
+        with pytest.raises(deploy.Failure) as refused:
+            check()
+        assert (
+            str(refused.value)
+            == f"error: params/{ENV}.yaml: parameters.DatabaseSecretArn: no secret {arn} in the stacks' account {there}; nothing changed"
+        )
+    # there, under a customer managed key of that region: the key is asked there, and the command that re-encrypts names the region
+    key_there = key.replace(f":{REGION}:", f":{other}:")
+    aws.stubber("secretsmanager", other).add_response("describe_secret", {"ARN": arn, "KmsKeyId": key_there}, {"SecretId": arn})
+    aws.stubber("kms", other).add_response(
+        "describe_key", {"KeyMetadata": {"KeyId": key_there.split("/")[1], "KeyManager": "CUSTOMER"}}, {"KeyId": key_there}
+    )
+    with pytest.raises(deploy.Failure) as refused:
+        check()
+    assert f"{CLI.replace(f'--region {REGION}', f'--region {other}')} secretsmanager update-secret --secret-id {arn} " in str(refused.value)
     service = deploy.load_layer(ENV, "service", OUTPUT)
     arn = service.parameters["DatabaseSecretArn"]
     secrets.add_client_error("describe_secret", "AccessDeniedException", "not authorized to perform secretsmanager:DescribeSecret", 400)
@@ -1212,7 +1229,7 @@ def test_throttling_is_retried_by_botocore(aws, monkeypatch):
 
     client.meta.events.register("before-send", send)
     monkeypatch.setattr(time, "sleep", backoff.append)  # botocore's backoff between attempts
-    aws.clients = {"cloudformation": client, "ssm": aws.clients["ssm"]}
+    aws.clients["cloudformation"] = client  # answered by send, not by a Stubber
     status_reads(aws)
     assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
     assert f"{stack('cert-dns')}" in aws.out and "CREATE_COMPLETE" in aws.out
@@ -1330,7 +1347,7 @@ def test_bad_input_is_one_line_exit_2_and_no_aws_call(aws, argv):
     def no_clients(service):
         raise AssertionError(f"an AWS client was made for {service}")
 
-    aws.clients = type("NoClients", (), {"__getitem__": staticmethod(no_clients)})()
+    aws.clients = no_clients
     assert aws.run(*argv) == 2
     assert aws.err.startswith("error: ") and len(aws.err.strip().splitlines()) == 1, aws.err
 
@@ -1389,7 +1406,7 @@ def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(a
     def no_clients(service):
         raise AssertionError(f"an AWS client was made for {service}")
 
-    aws.clients = type("NoClients", (), {"__getitem__": staticmethod(no_clients)})()
+    aws.clients = no_clients
     with within():  # a FIFO read would block
         assert aws.run("deploy", "--stack", "alb", "--yes") == 2
     assert aws.err.startswith(f"error: {path}: ") and len(aws.err.strip().splitlines()) == 1, aws.err
@@ -1448,7 +1465,7 @@ def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(a
 def test_an_unusable_value_is_refused_naming_it_on_one_line_before_any_aws_call(aws, argv, said):
     """A newline in a value split the line that quoted it (a forged second error line), a 100 KB
     value became a 100 KB line, and a role ARN that is none reached CreateChangeSet after the lock."""
-    aws.clients = type("NoClients", (), {"__getitem__": staticmethod(pytest.fail)})()
+    aws.clients = pytest.fail
     assert aws.run("deploy", *argv) == 2
     assert aws.err.startswith(said) and len(aws.err.splitlines()) == 1 and len(aws.err) < 1000, aws.err
 
@@ -1561,7 +1578,7 @@ def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch)
     def no_clients(service):
         raise AssertionError(f"an AWS client was made for {service}")
 
-    aws.clients = type("NoClients", (), {"__getitem__": staticmethod(no_clients)})()
+    aws.clients = no_clients
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     known = ", ".join(sorted(path.stem for path in PARAMS.glob("*.yaml")))
     assert aws.run("status", "--env", "sandbox") == 2
@@ -1667,6 +1684,10 @@ def test_a_later_run_takes_the_clients_an_earlier_one_made_alike_and_counts_thei
     assert run_clients()("ssm") is not first
     monkeypatch.delenv("HTTPS_PROXY")
     assert run_clients()("ssm") is first
+    # a client for a resource params names in another region (guards.refuse_a_secret_the_tasks_cannot_read's): its own, kept apart
+    there = run_clients()("ssm", "eu-west-1")
+    assert (there.meta.region_name, first.meta.region_name) == ("eu-west-1", "us-east-1")
+    assert run_clients()("ssm", "eu-west-1") is there and run_clients()("ssm") is first
     earlier, later = deploy.aws.AwsCalls(io.StringIO()), deploy.aws.AwsCalls(io.StringIO())
     earlier.watch(first)
     later.watch(first)
@@ -1683,7 +1704,7 @@ def test_the_sandbox_environment_refuses_an_endpoint_that_is_not_this_machine(aw
     def no_clients(service):
         raise AssertionError(f"an AWS client was made for {service}")
 
-    aws.clients = type("NoClients", (), {"__getitem__": staticmethod(no_clients)})()
+    aws.clients = no_clients
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     assert aws.run("status", "--env", "sandbox") == 2
     assert aws.err.startswith(

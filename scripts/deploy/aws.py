@@ -95,10 +95,12 @@ def boto_clients(region, err, config, endpoint=None, sandbox=False, reuse=None):
     if session.region_name and session.region_name != region:
         print(f"note: using the environment's region {region} (the AWS configuration says {session.region_name})", file=err)
 
-    def client(service):
-        if service not in made:
-            made[service] = session.client(service, region_name=region, config=config, **extra)
-        return made[service]
+    def client(service, elsewhere=None):
+        """service's client for the environment's region, or for the region elsewhere names (a resource params names there)."""
+        key = (service, elsewhere) if elsewhere else service
+        if key not in made:
+            made[key] = session.client(service, region_name=elsewhere or region, config=config, **extra)
+        return made[key]
 
     return client
 

@@ -232,10 +232,13 @@ class Deployer:
         self.on_aws = on_aws
 
     # --- plumbing -------------------------------------------------------------------------
-    def client(self, service):
-        if service not in self._clients:
-            self._clients[service] = self.calls.watch(self._client_factory(service))
-        return self._clients[service]
+    def client(self, service, region=None):
+        """service's client; with region, one for that region where it is not the run's (a resource params names there)."""
+        elsewhere = region if region and region != self.cf.meta.region_name else None
+        key = (service, elsewhere) if elsewhere else service
+        if key not in self._clients:
+            self._clients[key] = self.calls.watch(self._client_factory(service, elsewhere) if elsewhere else self._client_factory(service))
+        return self._clients[key]
 
     def close(self) -> None:
         """Close the connections of the clients this run made (botocore's client.close): a process that

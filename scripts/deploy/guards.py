@@ -6,7 +6,7 @@ import json
 
 import templates
 from scripts.deploy import purge, text, zone
-from scripts.deploy.aws import AWS_ERRORS, error_code
+from scripts.deploy.aws import AWS_ERRORS, cli, error_code
 from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.text import parameter_values
 from templates.alarms import reads_container_insights, without_data
@@ -324,13 +324,17 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
     fail to start, minutes into the release. DescribeSecret leaves KmsKeyId out for aws/secretsmanager,
     but a secret made in the console names even that key by its id (API_DescribeSecret.html), so
     DescribeKey's KeyManager decides; a key of another account is a customer managed one (the AWS
-    managed key serves its own account only: API_UpdateSecret.html). On AWS only, as the image check;
+    managed key serves its own account only: API_UpdateSecret.html). The secret is looked up in the
+    region its ARN names, which may be another than the stacks' (ECS reads a secret of another region
+    by its full ARN, specifying-sensitive-data.html), where a client of the stacks' region finds no
+    such secret. On AWS only, as the image check;
     where a call is not allowed or fails, a note, and the run goes on. What it cannot see: a key
     changed by an UpdateSecret that could not re-encrypt the existing versions (the caller lacked
     kms:Decrypt on the old key), which DescribeSecret then no longer names.
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html
     https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html
-    https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_update-encryption-key.html"""
+    https://docs.aws.amazon.com/secretsmanager/latest/userguide/manage_update-encryption-key.html
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/specifying-sensitive-data.html"""
     if SECRET_KEYS in deployer.checked or not deployer.on_aws or ACCOUNTS not in deployer.checked:
         return  # until refuse_a_secret_of_another_account knows the account: asked again at the next layer
     deployer.checked.add(SECRET_KEYS)
@@ -341,15 +345,18 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
     if deployer.settled_values(service.stack).get("DatabaseSecretArn") == arn:
         return
     where = f"{deployer.params_file}: parameters.DatabaseSecretArn"
+    region = arn.split(":")[3]  # SECRET_ARN (templates/inputs.py); its key, by an id, is of the secret's region
     try:
-        key = deployer.client("secretsmanager").describe_secret(SecretId=arn).get("KmsKeyId")
+        key = deployer.client("secretsmanager", region).describe_secret(SecretId=arn).get("KmsKeyId")
         if key and key.startswith("arn:") and key.split(":")[4] != arn.split(":")[4]:
             manager = "CUSTOMER"  # another account's key
         else:
-            manager = deployer.client("kms").describe_key(KeyId=key)["KeyMetadata"].get("KeyManager") if key else "AWS"
+            manager = deployer.client("kms", region).describe_key(KeyId=key)["KeyMetadata"].get("KeyManager") if key else "AWS"
     except AWS_ERRORS as error:
-        if error_code(error) == "ResourceNotFoundException" and arn.split(":")[3] == deployer.cf.meta.region_name:  # the account: checked
-            raise Failure(f"error: {where}: no secret {arn} in the stacks' account and region; nothing changed") from None
+        if error_code(error) == "ResourceNotFoundException":  # asked in the secret's region, of the stacks' account (checked)
+            stacks_region = deployer.cf.meta.region_name
+            there = "and region" if region == stacks_region else f"in {region}, the region the ARN names (the stacks go to {stacks_region})"
+            raise Failure(f"error: {where}: no secret {arn} in the stacks' account {there}; nothing changed") from None
         deployer.say(f"  note: the database secret {arn} and its KMS key could not be read ({error_code(error)}); going on")
         return
     if manager != "AWS":
@@ -357,7 +364,7 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
             f"error: {where}: the secret is encrypted with the customer managed KMS key {key}, which the service's roles may not "
             "use (their permissions boundary allows no KMS key), so no task could read it and none would start; nothing changed. "
             "Encrypt it with the AWS managed key (the key a secret gets when none is given): as someone who may use the current key "
-            f"(kms:Decrypt; without it the versions stay encrypted with it), {deployer.cli} secretsmanager update-secret "
+            f"(kms:Decrypt; without it the versions stay encrypted with it), {cli(region)} secretsmanager update-secret "
             f"--secret-id {arn} --kms-key-id alias/aws/secretsmanager, then deploy again"
         )
 
