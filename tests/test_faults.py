@@ -1209,6 +1209,8 @@ def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_sta
     assert (resumed.returncode, resumed.stdout) == (0, f"sandbox running at {state.endpoint} (PID {first})\n"), resumed
     state.pid_file.write_text("garbage")
     assert state.running() and state.pid == first
+    garbled = sandbox_cli("status", state_dir=state.state_dir)  # found by its process: reported as usual (the README's faults table)
+    assert (garbled.returncode, garbled.stdout) == (0, f"sandbox running at {state.endpoint} (PID {first})\n"), garbled
     result = sandbox_cli("start", state_dir=state.state_dir)
     assert result.returncode == 0 and f"sandbox already running at {state.endpoint} (PID {first})" in result.stdout
     assert state.server_pids() == [first]
