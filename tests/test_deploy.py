@@ -7837,3 +7837,28 @@ def test_a_landed_write_counts_what_it_merged_only_where_its_trim_kept_it(monkey
     ssm = ScriptedSsm(stored([a, b, c]), another_run_wrote_between, landed_unanswered)
     ReleaseHistory(ssm, ENV, lambda line: None, lambda seconds: None).record(e)  # HEAD: recorded, no error
     assert deploy.history.untrusted_json(ssm.versions[-1]) == [b, c, e]
+
+
+def test_a_region_the_aws_configuration_says_is_overridden_by_the_environments_with_a_note(monkeypatch, tmp_path):
+    """The README: the region is params' region:, an AWS configuration that says another overridden with a note."""
+    no_real_aws(monkeypatch)
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION")  # no_real_aws's: none configured unless a case sets it
+
+    def made(**environment):
+        """(the client's region, what was said) with environment set for the one run."""
+        err = io.StringIO()
+        with monkeypatch.context() as patched:
+            for name, value in environment.items():
+                patched.setenv(name, value)
+            client = deploy.aws.boto_clients(REGION, err, deploy.aws.CONFIG)("cloudformation")
+        return client.meta.region_name, err.getvalue()
+
+    other = next(name for name in sorted(REGIONS) if name != REGION)
+    assert made() == (REGION, "")
+    said = f"note: using the environment's region {REGION} (the AWS configuration says {other})\n"
+    assert made(AWS_DEFAULT_REGION=other) == (REGION, said)
+    config = tmp_path / "config"
+    config.write_text(f"[default]\nregion = {other}\n")
+    assert made(AWS_CONFIG_FILE=str(config)) == (REGION, said)
+    assert made(AWS_DEFAULT_REGION=REGION) == (REGION, "")
