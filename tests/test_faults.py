@@ -1338,6 +1338,7 @@ def offline_aws(monkeypatch):
         out, err = io.StringIO(), io.StringIO()
         started = time.monotonic()
         code = deploy.main([*argv, "--env", "prod", "--params-dir", str(ROOT / "params")], out=out, err=err)
+        run.out = out.getvalue()  # what the run printed, for a test that looks at it
         return code, err.getvalue(), time.monotonic() - started + sum(backoff)
 
     return run
@@ -1425,7 +1426,8 @@ def test_a_sandbox_whose_server_is_gone_mid_deploy_says_that_alone(own_sandbox, 
         "again (make sandbox) is empty, and make deploy YES=1 creates every layer again"
     ), err
     # each retry said, and nothing else; those of one call alone: the calls after it (the lock's release) end the run at once
-    assert len(retries) == aws.MAX_ATTEMPTS - 1 and all(line.startswith("AWS not answering ") for line in retries), err
+    # named the sandbox: a run on it never reaches AWS
+    assert len(retries) == aws.MAX_ATTEMPTS - 1 and all(line.startswith("the sandbox not answering ") for line in retries), err
 
 
 def test_a_destroy_on_a_sandbox_whose_server_is_gone_says_that_alone(own_sandbox, monkeypatch):
@@ -1475,6 +1477,7 @@ def test_no_credentials_is_one_line_naming_the_environment_and_the_sandbox_comma
         "error: no AWS credentials found for ENV=prod: set AWS_PROFILE (or run `aws sso login`), or rehearse on the local "
         "sandbox: make sandbox, then the same command with ENV=sandbox\n"
     ), err
+    assert offline_aws.out == "", offline_aws.out  # no table's header above it, for a table that never came
     # not for what the sandbox refuses: it runs no containers and no release (make continue's first call meets it)
     code, err, _ = offline_aws(NOWHERE, "continue", "--yes")
     assert code == 1 and err == "error: no AWS credentials found for ENV=prod: set AWS_PROFILE (or run `aws sso login`)\n", err

@@ -186,7 +186,9 @@ def stack_of(params) -> str:
     return name.split(":stack/", 1)[1].split("/", 1)[0] if name.startswith("arn:") else name
 
 
-RETRY_LINE = "AWS not answering "  # how the line printed for each retry starts
+RETRY_LINE = (
+    " not answering "  # in the line printed for each retry: "AWS not answering ...", on the sandbox "the sandbox not answering ..."
+)
 
 
 class SandboxGone(BaseException):  # noqa: N818 (not an Exception: no best-effort `except AWS_ERRORS` takes it for a note)
@@ -252,7 +254,8 @@ class AwsCalls:
         attempt = request.context.get("retries", {}).get("attempt", 1)
         if attempt > 1:
             print(
-                f"{RETRY_LINE}{operation_name} ({self.last_problem}): retry {attempt - 1} of {MAX_ATTEMPTS - 1}",
+                f"{'the sandbox' if self.sandbox else 'AWS'}{RETRY_LINE}{operation_name} ({self.last_problem}): "
+                f"retry {attempt - 1} of {MAX_ATTEMPTS - 1}",
                 file=self.err,
                 flush=True,
             )
