@@ -62,7 +62,8 @@ def generated():
 # the README allows. Tests of generation's other messages read its stderr without those warnings, so that
 # such a params change does not break them; tests/test_params.py tests the warning itself.
 UNUSED_VALUE_WARNING = re.compile(
-    r"warning: [^\n]*: parameters\.\w+: only the [^\n]* layer takes it, which [^\n]* does not deploy: it has no effect \([^\n]*\)\n"
+    r"^warning: [^\n]*: parameters\.\w+: only the [^\n]* layer takes it, which [^\n]* does not deploy: it has no effect \([^\n]*\)\n",
+    re.MULTILINE,  # whole lines only: one glued to the end of another message is left to fail the comparison
 )
 
 

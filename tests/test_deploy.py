@@ -690,6 +690,18 @@ def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anythi
     with pytest.raises(deploy.Failure) as refused:
         check()
     assert f"{CLI.replace(f'--region {REGION}', f'--region {other}')} secretsmanager update-secret --secret-id {arn} " in str(refused.value)
+    # not read there (an opt-in region the account has not enabled answers so): a note naming the region
+    aws.stubber("secretsmanager", other).add_client_error(
+        "describe_secret", "UnrecognizedClientException", "The security token is invalid.", 400
+    )
+    assert check() == (
+        f"  note: the database secret {arn} and its KMS key could not be read in {other}, the region the ARN names "
+        "(UnrecognizedClientException); going on\n"
+    )
+    # the deployer keeps that region's clients apart from its own region's
+    made = deploy.Deployer(aws.clients, ENV, out=io.StringIO(), err=io.StringIO())
+    assert made.client("kms", other) is not made.client("kms") and made.client("kms", other) is made.client("kms", other)
+    assert (made.client("kms", other).meta.region_name, made.client("kms", REGION).meta.region_name) == (other, REGION)
     service = deploy.load_layer(ENV, "service", OUTPUT)
     arn = service.parameters["DatabaseSecretArn"]
     secrets.add_client_error("describe_secret", "AccessDeniedException", "not authorized to perform secretsmanager:DescribeSecret", 400)

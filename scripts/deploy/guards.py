@@ -357,7 +357,9 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
             stacks_region = deployer.cf.meta.region_name
             there = "and region" if region == stacks_region else f"in {region}, the region the ARN names (the stacks go to {stacks_region})"
             raise Failure(f"error: {where}: no secret {arn} in the stacks' account {there}; nothing changed") from None
-        deployer.say(f"  note: the database secret {arn} and its KMS key could not be read ({error_code(error)}); going on")
+        # In another region, such as an opt-in one the account has not enabled (an UnrecognizedClientException there), named
+        there = "" if region == deployer.cf.meta.region_name else f" in {region}, the region the ARN names"
+        deployer.say(f"  note: the database secret {arn} and its KMS key could not be read{there} ({error_code(error)}); going on")
         return
     if manager != "AWS":
         raise Failure(
