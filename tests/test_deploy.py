@@ -5437,6 +5437,19 @@ def test_cert_dns_without_a_hosted_zone_is_refused_before_any_aws_call(aws, tmp_
     assert aws.api_calls.strip() == ""
 
 
+def test_diff_says_the_empty_zone_the_deploy_refuses_before_any_call(aws, tmp_path):
+    # make diff said "make deploy ... applies it", and the deploy refused the emptied ExistingHostedZoneId (above)
+    dirs = params_without_zone(tmp_path)
+    aws.diff_reads("cert-dns")  # deployed with the zone
+    assert aws.run("diff", "--stack", "cert-dns", *dirs) == 1, aws.err
+    (note,) = [line for line in aws.out.splitlines() if line.startswith("note: make deploy would be refused: ")]
+    assert note.startswith(
+        f"note: make deploy would be refused: {tmp_path}/params/{ENV}.yaml: parameters.ExistingHostedZoneId is empty; cert-dns "
+    ), note
+    assert f"Run make zone ENV={ENV}" in note, note
+    assert "applies it, once what the note above names is fixed" in aws.out.splitlines()[-1], aws.out
+
+
 def test_cert_dns_create_is_refused_until_public_dns_delegates_the_domain(aws):
     aws.not_deployed("cert-dns")
     aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})

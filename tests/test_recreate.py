@@ -870,6 +870,14 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
     rules = {name: arn for name, arn in physical_ids(sandbox, "alb").items() if name.endswith("ListenerRule")}
     assert rules, "a traffic-shifting alb layer has listener rules"
 
+    # make diff said "make deploy applies it" of every layer, and the deploy refused at alb: it says so, and the order
+    code, out, err = run("diff", *rolling)
+    assert code == 1, out + err
+    assert (
+        f"  note: make deploy refuses this: it removes the listener rules {', '.join(sorted(rules))}, which {stack('service')} still "
+        f"uses (it is deployed with DeploymentStrategy BLUE_GREEN). Deploy the service layer first (make deploy STACK=service ENV={ENV})"
+    ) in out, out
+    assert "once alb can be deployed" in out.splitlines()[-2] and out.splitlines()[-1].startswith("a deploy would be refused: alb"), out
     code, out, err = run("deploy", *rolling, "--yes")
     assert code == 1, out + err
     assert f"refused: the change set removes the listener rules {', '.join(sorted(rules))}, which {stack('service')} still uses" in err
@@ -990,6 +998,25 @@ def test_a_failed_first_create_of_a_protected_load_balancer_is_destroyed_not_ref
     code, out, err = run("destroy", "--stack", "alb", "--yes", *failing)
     assert code == 0 and f"{stack('alb')}: deleted" in out, out + err
     assert not exists(cf.describe_stacks, "ValidationError", StackName=stack("alb"))
+
+
+def test_a_diff_of_every_layer_whose_deploy_stops_at_a_failed_first_create_says_so(sandbox, run, tmp_path):
+    """alb's first create failed (ROLLBACK_COMPLETE, which needs RECREATE=1): make diff said of the layers after it
+    "make deploy applies it", and the deploy of every layer stopped at alb."""
+    deployed(sandbox, run, "cert-dns")
+    failing = output_with_parameters(tmp_path / "failing", {"alb": {"BackendSecurityGroupId": "sg-0123456789abcdef0"}})
+    code, out, err = run("deploy", "--stack", "alb", *failing, "--yes")
+    cf = sandbox.client("cloudformation")
+    assert code == 1 and cf.describe_stacks(StackName=stack("alb"))["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE", out + err
+    code, out, err = run("diff")
+    after = [layer for layer in LAYERS if layer not in ("cert-dns", "alb")]
+    assert code == 1 and out.splitlines()[-2:] == [
+        f"differs from what {ENV} runs: {', '.join(after)} (make deploy ENV={ENV} applies it, once alb can be deployed)",
+        "not compared, in no settled state: alb (see above)",
+    ], out + err
+    assert f"make deploy STACK=alb ENV={ENV} RECREATE=1" in out, out  # what its line above says to do
+    code, out, err = run("deploy", "--yes")
+    assert code == 1 and f"make deploy STACK=alb ENV={ENV} RECREATE=1" in out + err and f"{stack(after[0])}: " not in out, out + err
 
 
 def test_replacing_a_load_balancer_with_deletion_protection_is_refused_until_it_is_turned_off_alone(sandbox, run, tmp_path):

@@ -20,7 +20,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from scripts.deploy import zone
+from scripts.deploy import guards, zone
 from scripts.deploy.aws import (
     API_CALLS,
     AWS_ERRORS,
@@ -360,16 +360,8 @@ def validate(args):
         raise Failure(f"error: TAG= (--image-tag) sets the service layer's image; STACK={args.stack} has none", 2)
     needs_files = args.command in ("deploy", "changeset", "execute", "diff", "rollback")
     layers = [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
-    for layer in layers if args.command in ("deploy", "changeset") else []:
-        if "ExistingHostedZoneId" in layer.declared and not layer.parameters.get("ExistingHostedZoneId"):
-            raise Failure(
-                f"error: {templates.relative(params_file)}: parameters.ExistingHostedZoneId is empty; {layer.name} validates its "
-                "certificate by DNS in the domain's public hosted zone, which works only once the registrar delegates the domain "
-                "to the zone's name servers (a zone made with the certificate is not delegated, and its stack would wait 72 hours). "
-                f"Run make zone ENV={args.env}: it finds or creates the zone, prints the name servers to set at the registrar and "
-                "waits until DNS answers with them; then set ExistingHostedZoneId to the zone id it prints",
-                2,
-            )
+    if args.command in ("deploy", "changeset"):
+        guards.refuse_an_empty_zone(templates.relative(params_file), args.env, layers)
     return environment, layers
 
 

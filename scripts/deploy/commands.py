@@ -377,11 +377,13 @@ class Commands:
             # without TAG= keeps the running image: the one compared needs TAG= too
             stack = f" STACK={self.args.stack}" if self.args.stack else ""
             tag = f" TAG={self.args.image_tag}" if self.args.image_tag and "service" in deployable else ""
-            # a deploy of every layer stops at the first layer it refuses
+            # a deploy of every layer stops at the first layer it refuses, or that is not ours or in no settled state
+            # (a failed first create, which needs RECREATE=1: said above of it)
+            stuck = [name for name, each in compared.items() if each.held_back in (diff.REFUSED, diff.NOT_OURS, diff.NOT_COMPARED)]
             first = (
                 ["what the note above names is fixed"] * looks_refused
                 + ["what the note above names is freed"] * refused_ahead
-                + [f"{', '.join(refused)} can be deployed"] * bool(refused)
+                + [f"{', '.join(stuck)} can be deployed"] * bool(stuck)
             )
             once = f", once {' and '.join(first)}" if first else ""
             allow = " ALLOW_REPLACE=1" * bool(replacing)
@@ -422,6 +424,7 @@ class Commands:
                 deployer.wired_parameters(layer)
 
         try:
+            guards.refuse_an_empty_zone(deployer.params_file, self.env, self.layers)  # before the deploy's first call
             for layer in self.layers:
                 exists = deployer.has_stack(layer.stack)
                 for what, look, *args in (

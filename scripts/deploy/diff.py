@@ -123,6 +123,10 @@ def compare(deployer, layer, image_tag=None) -> Compared:
             "  note: make deploy refuses this without ALLOW_REPLACE=1: it replaces or removes what holds data or a name others point at: "
             + ", ".join(f"{logical_id} ({kind}, {what})" for logical_id, kind, what in stateful)
         )
+    in_use = guards.rules_in_use_removed_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else None
+    if in_use:
+        held_back = REFUSED
+        lines.append(f"  note: make deploy refuses this: it {in_use[0]}. {in_use[1]}")
     load_balancers = [logical_id for logical_id, kind, _ in stateful if kind == "AWS::ElasticLoadBalancingV2::LoadBalancer"]
     if load_balancers and purge.deletion_protected(deployer, [layer.stack]):  # refused with ALLOW_REPLACE=1 too
         held_back = REFUSED

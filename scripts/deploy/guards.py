@@ -168,13 +168,28 @@ def loose_log_groups(deployer, creates, named) -> list[tuple[str, str]]:
     ]
 
 
+def refuse_an_empty_zone(params_file, env, layers) -> None:
+    """Before a deploy or changeset sends anything (and in make diff's looks): a layer that validates its
+    certificate by DNS has a hosted zone to do it in."""
+    for layer in layers:
+        if "ExistingHostedZoneId" in layer.declared and not layer.parameters.get("ExistingHostedZoneId"):
+            raise Failure(
+                f"error: {params_file}: parameters.ExistingHostedZoneId is empty; {layer.name} validates its "
+                "certificate by DNS in the domain's public hosted zone, which works only once the registrar delegates the domain "
+                "to the zone's name servers (a zone made with the certificate is not delegated, and its stack would wait 72 hours). "
+                f"Run make zone ENV={env}: it finds or creates the zone, prints the name servers to set at the registrar and "
+                "waits until DNS answers with them; then set ExistingHostedZoneId to the zone id it prints",
+                2,
+            )
+
+
 def refuse_undelegated_domain(deployer, layer, exists):
     """The certificate is validated in an existing zone, of its domain, and only once the domain is
     delegated to it: refuse before CloudFormation would wait hours for a validation that cannot happen.
     Asked at a create, and at an update that changes the domain or the zone (a new certificate, or new
     validation records); on an emulator the zone alone (its name servers are made up)."""
     zone_id, domain = layer.parameters.get("ExistingHostedZoneId"), layer.parameters.get("DomainName")
-    if not zone_id:  # validate() refuses an empty zone id
+    if not zone_id:  # refuse_an_empty_zone refuses it before
         return
     if exists:
         running = parameter_values(deployer.describe(layer.stack))
@@ -609,18 +624,25 @@ def refuse_removing_rules_in_use(deployer, layer, change_set, left):
     layer goes to ROLLING first, then the alb layer, as the README's "Switching an environment" says.
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html"""
     removed = sorted(name for name, _, action in text.listener_rule_changes(change_set) if action == "Remove")
-    if layer.name != "alb" or not removed:
-        return
+    in_use = rules_in_use(deployer, removed) if layer.name == "alb" else None
+    if in_use:
+        what, remedy = in_use
+        raise Failure(f"error: refused: the change set {what}; {left}. {remedy}")
+
+
+def rules_in_use(deployer, removed: list[str]) -> tuple[str, str] | None:
+    """(what, what to do) where listener rules an alb update removes are named by the deployed service, which still
+    shifts traffic through them; None where they are not."""
     service = templates.stack_name(deployer.env, "service")
-    if deployer.is_create(service):  # it runs no service
-        return
+    if not removed or deployer.is_create(service):  # it runs no service
+        return None
     strategy = parameter_values(deployer.describe(service)).get("DeploymentStrategy")
     if strategy not in TRAFFIC_SHIFTING:
-        return
-    raise Failure(
-        f"error: refused: the change set removes the listener rules {', '.join(removed)}, which {service} still uses "
-        f"(it is deployed with DeploymentStrategy {strategy}); {left}. Deploy the service layer first "
-        f"(make deploy STACK=service ENV={deployer.env}), so that ECS stops using them, then make deploy ENV={deployer.env}"
+        return None
+    return (
+        f"removes the listener rules {', '.join(removed)}, which {service} still uses (it is deployed with DeploymentStrategy {strategy})",
+        f"Deploy the service layer first (make deploy STACK=service ENV={deployer.env}), so that ECS stops using them, "
+        f"then make deploy ENV={deployer.env}",
     )
 
 
@@ -679,10 +701,6 @@ def stateful_replacements_ahead(deployer, layer, deployed: dict, running: dict, 
     a name too: create_only_changes) or remove (gone from the template, or its condition now false), each as
     (logical id, type, what happens to it). Only what is certain, as named_replacements_ahead."""
     template, before, after = deployed_and_new(deployer, layer, deployed, running, wanted)
-
-    def exists(resolver, resource) -> bool:  # a condition decided at deploy time counts as true: not certain to go
-        return resource is not None and (resolver.condition(resource["Condition"]) is not False if "Condition" in resource else True)
-
     found = []
     for logical_id, old in sorted((deployed.get("Resources") or {}).items()):
         new = template["Resources"].get(logical_id)
@@ -693,6 +711,27 @@ def stateful_replacements_ahead(deployer, layer, deployed: dict, running: dict, 
         elif new["Type"] == old["Type"] and (changed := create_only_changes(old, new, before, after)):
             found.append((logical_id, new["Type"], f"replaced: its {', '.join(changed)} changed"))
     return found
+
+
+def rules_in_use_removed_ahead(deployer, layer, deployed: dict, running: dict, wanted: dict) -> tuple[str, str] | None:
+    """make diff's look at what refuse_removing_rules_in_use refuses once a change set says it: the alb layer's
+    listener rules the update certainly removes (back to ROLLING), while the deployed service still uses them."""
+    if layer.name != "alb":
+        return None
+    template, before, after = deployed_and_new(deployer, layer, deployed, running, wanted)
+    removed = [
+        logical_id
+        for logical_id, old in sorted((deployed.get("Resources") or {}).items())
+        if old.get("Type") == "AWS::ElasticLoadBalancingV2::ListenerRule"
+        and exists(before, old)
+        and not exists(after, template["Resources"].get(logical_id))
+    ]
+    return rules_in_use(deployer, removed)
+
+
+def exists(resolver, resource) -> bool:
+    """Whether a resource is in the stack the resolver reads: a condition decided at deploy time counts as true (not certain to go)."""
+    return resource is not None and (resolver.condition(resource["Condition"]) is not False if "Condition" in resource else True)
 
 
 def log_groups_taken_ahead(deployer, layer, found: dict, deployed: dict, wanted: dict, say=None) -> list[str]:
