@@ -584,7 +584,7 @@ def purge(deployer, names) -> int:
         where = f"for {stacks[0]}" if one else f"in {env}"  # one layer's purge names it: other layers may have something
         deployer.say(f"nothing to purge {where}" + (": what is listed above stays" if shown else ""))
         return 0
-    deployer.confirm(f"purge these {len(todo)} resources? [y/N] ", "nothing purged")
+    deployer.confirm(f"purge {'this resource' if len(todo) == 1 else f'these {len(todo)} resources'}? [y/N] ", "nothing purged")
     deployer.say("purging:")
     try:
         purge_each(deployer, todo, listed)
