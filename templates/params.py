@@ -594,14 +594,8 @@ def load(path: Path) -> Environment:
         problems.append(
             f"{where}: region: {shown(region)} is not supported{did_you_mean(region, regions)}; allowed: {', '.join(sorted(regions))}"
         )
-    # `tags:`, `smoke_checks:` or `shared_inputs:` with its items not written (yet), or deleted down to the
-    # key, as enabled_layers: below: read as none, it took the CostCenter tag off every stack and resource
-    # with no word. Left out, the key is none; written, none is {} or [].
-    tags = data.get("tags", {})
-    if tags is None:
-        problems.append(f"{where}: tags: {shown(tags)}; allowed: a mapping of tag names to strings, or {{}} for none")
-        tags = {}
-    elif not isinstance(tags, dict):  # tags: 0 or [] is a mistake, not "no tags"
+    tags = {} if data.get("tags") is None else data["tags"]  # tags: 0 or [] is a mistake, not "no tags"
+    if not isinstance(tags, dict):
         problems.append(f"{where}: tags: expected a mapping of tag names to strings")
         tags = {}
     # IAM takes tag names that differ only in case for one, and refuses a role given both ("Duplicate tag keys
@@ -669,15 +663,12 @@ def load(path: Path) -> Environment:
             problems.append(f"{where}: enabled_layers: {shown(layer)}{hint}; {allowed_layers}")
         seen.add(str(layer))
     enabled = [layer for layer in dict.fromkeys(e for e in enabled if isinstance(e, str)) if layer in optional_layers]
-    smoke = data.get("smoke_checks", [])
+    smoke = [] if data.get("smoke_checks") is None else data["smoke_checks"]
     allowed_smoke = (
         f"allowed: a list of up to {MAX_SMOKE_CHECKS} {{path: /some/path, status: 200}} "
         f"(a path starting with /, of at most {MAX_SMOKE_PATH:,} characters; an HTTP status)"
     )
-    if smoke is None:
-        problems.append(f"{where}: smoke_checks: {shown(smoke)}; {allowed_smoke}, or [] for none")
-        smoke = []
-    elif not isinstance(smoke, list):
+    if not isinstance(smoke, list):
         problems.append(f"{where}: smoke_checks: {shown(smoke)} is not a list; {allowed_smoke}")
         smoke = []
     if len(smoke) > MAX_SMOKE_CHECKS:
@@ -687,12 +678,9 @@ def load(path: Path) -> Environment:
         if wrong:
             problems.append(f"{where}: smoke_checks, item {number}: {shown(check)}: {wrong}; {allowed_smoke}")
     smoke = [check for check in smoke if not smoke_check_problem(check)]
-    shared = data.get("shared_inputs", {})
+    shared = {} if data.get("shared_inputs") is None else data["shared_inputs"]
     allowed_shared = f"allowed: a mapping of {', '.join(ISOLATING_INPUTS[:-1])} or {ISOLATING_INPUTS[-1]} to why this environment shares it"
-    if shared is None:
-        problems.append(f"{where}: shared_inputs: {shown(shared)}; {allowed_shared}, or {{}} for none")
-        shared = {}
-    elif not isinstance(shared, dict):
+    if not isinstance(shared, dict):
         problems.append(f"{where}: shared_inputs: {shown(shared)} is not a mapping; {allowed_shared}")
         shared = {}
     for key, why in shared.items():

@@ -121,22 +121,6 @@ HOSTILE = [
         "enabled_layers: no value (null to YAML); allowed: a list of optional layers (waf, ci), each once, or [] for none",
     ),
     ("smoke_checks: {}", dump({**GOOD, "smoke_checks": {}}), "smoke_checks: {} is not a list"),
-    # as enabled_layers: the key left with no items (all deleted, or not written yet) is no "none": CostCenter went off every stack
-    (
-        "tags: with no value",
-        dump({**GOOD, "tags": None}),
-        "tags: no value (null to YAML); allowed: a mapping of tag names to strings, or {} for none",
-    ),
-    (
-        "smoke_checks: with no value",
-        dump({**GOOD, "smoke_checks": None}),
-        "smoke_checks: no value (null to YAML); allowed: a list of up to",
-    ),
-    (
-        "shared_inputs: with no value",
-        dump({**GOOD, "shared_inputs": None}),
-        "shared_inputs: no value (null to YAML); allowed: a mapping of",
-    ),
     ("an AWS: tag", dump({**GOOD, "tags": {"AWS:cloudformation:x": "y"}}), "not starting with aws: (in any case)"),
     ("aliases (billion laughs)", BILLION_LAUGHS, "anchors (&name) are not allowed"),
     ("an alias alone", GOOD_TEXT.replace(REGION_LINE, "region: *x", 1), "aliases (*name) are not allowed"),

@@ -1228,3 +1228,13 @@ def test_two_environments_may_not_name_one_hosted_zone_for_two_domains(tmp_path)
         assert run_generate(tmp_path, isolated_qa(**changes), name="qa.yaml")[0].returncode == 0
     run_generate(tmp_path, with_parameters(ExistingHostedZoneId=""))
     assert run_generate(tmp_path, isolated_qa(DomainName=OTHER_DOMAIN, ExistingHostedZoneId=""), name="qa.yaml")[0].returncode == 0
+
+
+@pytest.mark.parametrize(("key", "read_as"), [("tags", {}), ("smoke_checks", ()), ("shared_inputs", {})])
+def test_an_optional_key_with_nothing_under_it_reads_as_none(tmp_path, key, read_as):
+    # `tags:` once its last tag is deleted or commented out: none, as the key left out (a deploy then takes the
+    # tags off, which make diff shows). Refused, a staging edit so blocked every environment's deploy and rollback.
+    # (enabled_layers: alone is refused: read as none, it took every optional layer's files away.)
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(GOOD | {key: None}))
+    assert getattr(load(path), key) == read_as
