@@ -890,6 +890,43 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
     assert not any(name.endswith("ListenerRule") for name in physical_ids(sandbox, "alb"))
 
 
+def test_a_diff_of_every_layer_whose_deploy_stops_at_someone_elses_stack_says_what_it_applies_first(sandbox, run):
+    last = LAYERS[-1]
+    deployed(sandbox, run)
+    assert run("destroy", "--stack", last, "--yes")[0] == 0
+    cf = sandbox.client("cloudformation")
+    body = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    cf.create_stack(StackName=stack(last), TemplateBody=json.dumps(body))  # none of the tool's tags: someone else's
+    cf.update_termination_protection(StackName=stack("cert-dns"), EnableTerminationProtection=False)  # a deploy turns it on
+    code, out, err = run("diff")
+    assert code == 1 and out.splitlines()[-1] == (
+        f"differs from what {ENV} runs: cert-dns (make deploy ENV={ENV} applies it, once {last} can be deployed; "
+        f"until then it applies cert-dns and stops at {last})"
+    ), out + err
+    code, out, err = run("deploy", "--yes")
+    assert code == 1 and cf.describe_stacks(StackName=stack("cert-dns"))["Stacks"][0]["EnableTerminationProtection"], out + err
+    assert f"error: {stack(last)} exists but was not made by this tool" in err and f"the run stopped at {last}" in out, out + err
+
+
+def test_diff_of_the_service_alone_to_a_traffic_shifting_strategy_says_the_change_set_cloudformation_refuses(sandbox, run, tmp_path):
+    # make diff STACK=service said "applies it", and CloudFormation refused the change set by the service template's
+    # rule: the alb layer, still ROLLING, gives no listener rules. A diff of every layer deploys alb first: no refusal.
+    shifting = {"DeploymentStrategy": "CANARY", "TestListenerCidr": "203.0.113.0/24"}
+    changed = output_with_parameters(tmp_path / "canary", {"alb": shifting, "service": shifting})
+    deployed(sandbox, run)
+    code, out, err = run("diff", "--stack", "service", *changed)
+    assert code == 1, out + err
+    rule = json.loads((tmp_path / "canary" / "service.json").read_text())["Rules"]["ListenerRulesGiven"]
+    said = rule["Assertions"][0]["AssertDescription"]
+    assert f"note: make deploy would be refused: CloudFormation would refuse {stack('service')}'s change set: {said}" in out, out
+    assert out.splitlines()[-1].endswith("applies it, once what the note above names is fixed)"), out
+    code, out, err = run("deploy", "--stack", "service", "--yes", *changed)
+    assert code == 1 and said in err, out + err  # the deploy's own refusal, in CloudFormation's words
+    code, out, err = run("diff", *changed)
+    assert code == 1 and "note: make deploy would be refused" not in out, out + err
+    assert out.splitlines()[-1] == f"differs from what {ENV} runs: alb, service (make deploy ENV={ENV} applies it)", out
+
+
 def test_destroy_is_refused_before_anything_while_the_load_balancer_has_deletion_protection(sandbox, run, tmp_path):
     sandbox.seed()
     protected = output_with_parameter(tmp_path, "alb", "DeletionProtection", "true")
@@ -1008,15 +1045,19 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_a_failed_first_create_says_
     code, out, err = run("deploy", "--stack", "alb", *failing, "--yes")
     cf = sandbox.client("cloudformation")
     assert code == 1 and cf.describe_stacks(StackName=stack("alb"))["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE", out + err
+    # and cert-dns, before it, differs: its termination protection off (a change by hand), which a deploy turns back on
+    cf.update_termination_protection(StackName=stack("cert-dns"), EnableTerminationProtection=False)
     code, out, err = run("diff")
     after = [layer for layer in LAYERS if layer not in ("cert-dns", "alb")]
     assert code == 1 and out.splitlines()[-2:] == [
-        f"differs from what {ENV} runs: {', '.join(after)} (make deploy ENV={ENV} applies it, once alb can be deployed)",
+        f"differs from what {ENV} runs: cert-dns, {', '.join(after)} (make deploy ENV={ENV} applies it, once alb can be deployed; "
+        "until then it applies cert-dns and stops at alb)",
         "not compared, in no settled state: alb (see above)",
     ], out + err
     assert f"make deploy STACK=alb ENV={ENV} RECREATE=1" in out, out  # what its line above says to do
     code, out, err = run("deploy", "--yes")
     assert code == 1 and f"make deploy STACK=alb ENV={ENV} RECREATE=1" in out + err and f"{stack(after[0])}: " not in out, out + err
+    assert cf.describe_stacks(StackName=stack("cert-dns"))["Stacks"][0]["EnableTerminationProtection"], out  # applied, as said
 
 
 def test_replacing_a_load_balancer_with_deletion_protection_is_refused_until_it_is_turned_off_alone(sandbox, run, tmp_path):

@@ -2,6 +2,7 @@
 them from."""
 
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -361,7 +362,7 @@ class Commands:
 
     def diff(self) -> int:
         compared = {layer.name: diff.compare(self.deployer, layer, self.args.image_tag) for layer in self.layers}
-        looks_refused = self.say_looks_refused_ahead(compared)
+        looks_refused = self.say_looks_refused_ahead(compared)  # the layer whose look the deploy refuses, if one
         refused_ahead = self.say_creates_refused_ahead()
 
         def held_back(why):
@@ -378,14 +379,18 @@ class Commands:
             stack = f" STACK={self.args.stack}" if self.args.stack else ""
             tag = f" TAG={self.args.image_tag}" if self.args.image_tag and "service" in deployable else ""
             # a deploy of every layer stops at the first layer it refuses, or that is not ours or in no settled state
-            # (a failed first create, which needs RECREATE=1: said above of it)
+            # (a failed first create, which needs RECREATE=1: said above of it), having applied those before it
             stuck = [name for name, each in compared.items() if each.held_back in (diff.REFUSED, diff.NOT_OURS, diff.NOT_COMPARED)]
             first = (
-                ["what the note above names is fixed"] * looks_refused
+                ["what the note above names is fixed"] * bool(looks_refused)
                 + ["what the note above names is freed"] * refused_ahead
                 + [f"{', '.join(stuck)} can be deployed"] * bool(stuck)
             )
+            order = list(compared)
+            stop = next((name for name in order if name in stuck or name == looks_refused), None)
+            before = [name for name in deployable if stop and order.index(name) < order.index(stop)]
             once = f", once {' and '.join(first)}" if first else ""
+            once += f"; until then it applies {', '.join(before)} and stops at {stop}" if before else ""
             allow = " ALLOW_REPLACE=1" * bool(replacing)
             replaces = (
                 f"; {', '.join(replacing)} replacing or removing what {'its note above names' if len(replacing) == 1 else 'their notes above name'}"
@@ -412,8 +417,8 @@ class Commands:
         the looks each layer's deploy takes first (Deployer.deploy: the layers it reads, the image TAG=
         names, the stack ours, the database secret's account and key, the subnets and backend security
         group, the stack settled, the domain's zone and delegation), taken here as there, in its order,
-        until the first refusal, where the deploy stops: said as a note. Whether one refused. At a stack
-        not ours or in no settled state the deploy stops with what make diff said of it above: no note."""
+        until the first refusal, where the deploy stops: said as a note. The layer the deploy stops at so, or
+        None. At a stack not ours or in no settled state the deploy stops with what make diff said of it above: no note."""
         deployer = self.deployer
         deployer.run_layers = self.layers
         in_run = {layer.name for layer in self.layers}
@@ -423,9 +428,23 @@ class Commands:
             if not missing or not missing <= in_run:
                 deployer.wired_parameters(layer)
 
+        changing = {name for name, each in compared.items() if each.differs}
+
+        def rules(deployer, layer):  # the template's Rules, which CloudFormation checks at CreateChangeSet
+            wired = deployer.wired(layer)
+            if deployer.undeployed_upstreams(wired):
+                return  # what it reads is made in this run, first
+            # an upstream this run deploys before the layer gives its new outputs then: not known now
+            known = {name: value for name, value in deployer.wired_parameters(layer).items() if wired[name][0] not in changing & in_run}
+            failing = guards.failing_rules(json.loads(layer.template), dict(layer.parameters) | known, deployer.cf.meta.region_name)
+            if failing:
+                raise Failure(f"error: CloudFormation would refuse {layer.stack}'s change set: {failing[0]}")
+
+        at = self.layers[0].name
         try:
             guards.refuse_an_empty_zone(deployer.params_file, self.env, self.layers)  # before the deploy's first call
             for layer in self.layers:
+                at = layer.name
                 exists = deployer.has_stack(layer.stack)
                 for what, look, *args in (
                     ("what the layer reads", reads),
@@ -436,10 +455,11 @@ class Commands:
                     ("the subnets", guards.refuse_subnets_the_layers_cannot_use),
                     (None, diff.NOT_COMPARED),
                     ("the domain's zone", guards.refuse_undelegated_domain, exists),
+                    ("the template's rules", rules),
                 ):
                     if what is None:
                         if compared[layer.name].held_back == look:
-                            return False
+                            return None
                         continue
                     try:
                         look(deployer, layer, *args)
@@ -451,8 +471,8 @@ class Commands:
                         )
         except Failure as refused:
             deployer.say("note: make deploy would be refused: " + str(refused).removeprefix("error: "))
-            return True
-        return False
+            return at
+        return None
 
     def say_creates_refused_ahead(self) -> bool:
         """make diff of a layer not deployed said "deploying creates everything", and make deploy then

@@ -729,6 +729,21 @@ def rules_in_use_removed_ahead(deployer, layer, deployed: dict, running: dict, w
     return rules_in_use(deployer, removed)
 
 
+def failing_rules(template: dict, values: dict, region: str) -> list[str]:
+    """The AssertDescription of each assertion of the template's Rules that fails with these parameter values:
+    CloudFormation validates them before it creates or updates anything, and refuses the change set. Only what is
+    certain: a value not known before deploy (an upstream deployed first) counts as passing.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html"""
+    resolver = Resolver(template, values, {}, region)
+    return [
+        assertion.get("AssertDescription", "a rule of the template fails")
+        for rule in template.get("Rules", {}).values()
+        if "RuleCondition" not in rule or resolver.value(rule["RuleCondition"]) is True
+        for assertion in rule.get("Assertions", [])
+        if resolver.value(assertion["Assert"]) is False
+    ]
+
+
 def exists(resolver, resource) -> bool:
     """Whether a resource is in the stack the resolver reads: a condition decided at deploy time counts as true (not certain to go)."""
     return resource is not None and (resolver.condition(resource["Condition"]) is not False if "Condition" in resource else True)
