@@ -7435,7 +7435,11 @@ def test_a_one_layer_update_of_a_shared_value_names_the_settled_layers_that_keep
     given = scaling.parameters | {"MaxCapacity": new}
     advice.shared_values_to_deploy(deployer, scaling, scaling.parameters, given)
     assert asked == [(stack("alarms"), False)]  # only the layer that takes the value, never refused as foreign
-    tail = f". make deploy ENV={ENV} deploys them (the layers with nothing to change say no changes)"
+    # a new NamePrefix, shared by every layer, replaces their stateful resources too: their deploy needs ALLOW_REPLACE=1
+    tail = (
+        f". make deploy ENV={ENV} deploys them (the layers with nothing to change say no changes; with ALLOW_REPLACE=1 where their "
+        "own change sets replace stateful resources, as a new NamePrefix does)"
+    )
     if said and said.startswith("note: this update") and not in_output:
         said, tail = (
             f"note: scaling now has MaxCapacity {new}, from the change set, where output/{ENV}/scaling.json holds MaxCapacity {old}; "

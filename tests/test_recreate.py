@@ -782,7 +782,8 @@ def test_a_one_layer_update_of_a_value_other_deployed_layers_take_names_them(san
     (note,) = [line for line in out.splitlines() if line.startswith("note: this update changed values other layers take too")]
     assert note.endswith(
         f": {'; '.join(f'{layer} (MaxCapacity)' for layer in others)}. make deploy ENV={ENV} deploys them "
-        "(the layers with nothing to change say no changes)"
+        "(the layers with nothing to change say no changes; with ALLOW_REPLACE=1 where their own change sets replace stateful "
+        "resources, as a new NamePrefix does)"
     ), note
     for layer in others:
         code, out, err = run("deploy", "--stack", layer, *changed, "--yes")

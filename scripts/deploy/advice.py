@@ -141,7 +141,7 @@ def shared_values_to_deploy(deployer, layer, before, given):
         deployer.say(
             "note: this update changed values other layers take too, whose stacks keep the old ones until deployed: "
             + "; ".join(f"{name} ({', '.join(keys)})" for name, keys in stale.items())
-            + f". make deploy ENV={deployer.env} deploys them (the layers with nothing to change say no changes)"
+            + f". make deploy ENV={deployer.env} deploys them (the layers with nothing to change say no changes; {NEEDS_ALLOW_REPLACE})"
         )
     if not_in_output:
         keys = sorted({key for keys in not_in_output.values() for key in keys})
