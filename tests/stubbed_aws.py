@@ -540,7 +540,7 @@ def stubbed(monkeypatch, kind):
     # runs on the sandbox instead (tests/test_recreate.py), and here finds nothing unless a test puts
     # LOOK_FOR_BLOCKED_CREATES back.
     monkeypatch.setattr(purge, "blocking", lambda deployer, stacks: [])
-    monkeypatch.setattr(guards, "loose_log_groups", lambda deployer, creates, named: [])  # nor log groups in no stack
+    monkeypatch.setattr(guards, "loose_log_groups", lambda deployer, creates, named, even_one=False: [])  # nor log groups in no stack
     # A call no response was queued for (or with other parameters) raises a StubResponseError, which
     # is a BotoCoreError: the deployer's best-effort paths would take it for an AWS error and go on,
     # and a test could pass on a call it never meant. Each is recorded and fails the test at its end.

@@ -262,7 +262,7 @@ def test_a_retained_name_of_a_failed_first_create_is_freed_after_destroying_that
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(purge, "blocking", lambda deployer, creates: [retained])
-        patch.setattr(deploy.guards, "loose_log_groups", lambda deployer, creates, named: [])
+        patch.setattr(deploy.guards, "loose_log_groups", lambda deployer, creates, named, even_one=False: [])
         with pytest.raises(deploy.guards.RefusedAhead) as refused:
             deploy.guards.refuse_blocked_creates(deployer, cert)
     first = (

@@ -1003,6 +1003,23 @@ def test_diff_of_layers_whose_creates_retained_names_block_says_the_deploy_would
     assert code == 1 and err.startswith("error: refused before creating anything: what destroyed stacks retained"), out + err
 
 
+def test_diff_of_one_layer_whose_create_needs_a_log_group_name_another_holds_says_the_deploy_would_be_refused(sandbox, run):
+    """make diff STACK=service of a layer not deployed said "make deploy STACK=service applies it", and the deploy
+    refused its change set: a log group made by hand holds the name its create needs. A deploy of one layer finds
+    it in its change set; make diff, which makes none, looks for it."""
+    deployed(sandbox, run, *LAYERS[: LAYERS.index("service")])
+    sandbox.client("logs").create_log_group(logGroupName=SERVICE_LOGS)
+    code, out, err = run("diff", "--stack", "service")
+    assert code == 1, out + err
+    assert (
+        "note: make deploy would be refused: log groups no destroyed stack of theirs retained hold names their creates need: "
+        f"{stack('service')}: {SERVICE_LOGS}"
+    ) in out, out
+    assert out.splitlines()[-1].endswith("applies it, once what the note above names is freed)"), out
+    code, out, err = run("deploy", "--stack", "service", "--yes")
+    assert code == 1 and SERVICE_LOGS in err and "taken" in err, out + err
+
+
 def test_a_diff_of_every_layer_whose_deploy_stops_at_a_refused_layer_says_so_and_the_deploy_does(sandbox, run, tmp_path):
     """A new ContainerPort: the alb layer's target groups would be replaced under their names, which a deploy refuses,
     and the service layer takes the port too. make diff said "make deploy applies it" of the service; the deploy of

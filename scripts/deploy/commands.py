@@ -485,7 +485,7 @@ class Commands:
             return False
         deployer.run_layers = self.layers
         try:
-            guards.refuse_blocked_creates(deployer, creates[0], then="make deploy looks again before its first create")
+            guards.refuse_blocked_creates(deployer, creates[0], then="make deploy looks again before its first create", even_one=True)
         except RefusedAhead as refused:
             deployer.say("note: make deploy would be refused: " + str(refused).removeprefix("error: refused before creating anything: "))
             return True

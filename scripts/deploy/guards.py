@@ -73,13 +73,14 @@ def protection_off_first(deployer, layer) -> str:
     )
 
 
-def refuse_blocked_creates(deployer, layer, then=None) -> None:
+def refuse_blocked_creates(deployer, layer, then=None, even_one=False) -> None:
     """At a run's first create, before it: refuse while a name a create of the run needs (a log group)
     is held, naming every one at once; each would fail its create and roll it back, one layer after
     another. Held by what a destroyed stack of the layer retained (purge.blocking), or by a log group
     in no stack: the old one an update to a new NamePrefix kept, or one made by hand. A run that
     creates nothing makes no call for it. then: what the note of a failed look says comes next
-    (default: the create)."""
+    (default: the create); even_one: log groups in no stack looked for where one layer is created too
+    (make diff: it has no change set to find them in)."""
     if CREATES in deployer.checked:
         return
     deployer.checked.add(CREATES)
@@ -93,7 +94,7 @@ def refuse_blocked_creates(deployer, layer, then=None) -> None:
         return
     # Each destroyed stack of the name lists it: a layer destroyed and purged again and again, then one made by hand.
     blocked = list({(item.kind, item.physical_id): item for item in blocked}.values())
-    loose = loose_log_groups(deployer, creates, {item.physical_id for item in blocked})
+    loose = loose_log_groups(deployer, creates, {item.physical_id for item in blocked}, even_one)
     if not blocked and not loose:
         return
     order = [each.stack for each in creates]
@@ -152,12 +153,13 @@ def held_since(item) -> str:
     return " (not made by that stack)" if item.foreign else ""
 
 
-def loose_log_groups(deployer, creates, named) -> list[tuple[str, str]]:
+def loose_log_groups(deployer, creates, named, even_one=False) -> list[tuple[str, str]]:
     """(stack, name) of each log group in no stack of ours that holds a name a create of the run needs,
     but those named (what destroyed stacks retained). Creates: layers with no stack yet (an empty one
     under review, or a failed first create: Deployer.is_create). A run of one layer makes no call: its
-    change set is checked before it runs (refuse_taken_log_group_names), which is before anything changes."""
-    if len(creates) < 2:
+    change set is checked before it runs (refuse_taken_log_group_names), which is before anything changes;
+    but with even_one (make diff, which makes no change set)."""
+    if len(creates) < 2 and not even_one:
         return []
     return [
         (each.stack, name)
