@@ -885,9 +885,18 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
     assert f"make deploy STACK=service ENV={ENV}" in err
     assert physical_ids(sandbox, "alb").items() >= rules.items(), "nothing changed"
 
-    for argv in (("--stack", "service"), ()):  # the order the refusal gives
-        code, out, err = run("deploy", *argv, *rolling, "--yes")
-        assert code == 0, out + err
+    code, out, err = run("deploy", "--stack", "service", *rolling, "--yes")  # the order the refusal gives
+    assert code == 0, out + err
+    # the service, ROLLING now, still reads the rules' ARNs, which alb's deploy takes away: make diff said it was the
+    # same as deployed, and the deploy of every layer updated it
+    code, out, err = run("diff", *rolling)
+    (note,) = [line for line in out.splitlines() if line.startswith(f"  note: {stack('service')} reads ")]
+    assert "ProductionListenerRuleArn" in note and note.endswith(
+        "from alb, which alb's deploy before it changes: a deploy of these layers updates service too"
+    ), note
+    assert "service" in next(line for line in out.splitlines() if line.startswith("differs from what")).partition(" (")[0], out
+    code, out, err = run("deploy", *rolling, "--yes")
+    assert code == 0 and f"{stack('service')}: no changes" not in out, out + err
     assert not any(name.endswith("ListenerRule") for name in physical_ids(sandbox, "alb"))
 
 
@@ -907,6 +916,28 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_someone_elses_stack_says_wh
     code, out, err = run("deploy", "--yes")
     assert code == 1 and cf.describe_stacks(StackName=stack("cert-dns"))["Stacks"][0]["EnableTerminationProtection"], out + err
     assert f"error: {stack(last)} exists but was not made by this tool" in err and f"the run stopped at {last}" in out, out + err
+
+
+def test_diff_of_a_new_name_prefix_names_the_layers_whose_inputs_the_renamed_ones_change(sandbox, run, tmp_path):
+    # make diff said "scaling: same as deployed", and the deploy replaced its scalable target: the service's new
+    # name, from the new NamePrefix (its ServiceName is create-only), is what scaling reads.
+    deployed(sandbox, run)
+    renaming = {
+        p.stem: {"NamePrefix": OTHER_PREFIX}
+        for p in (ROOT / "output" / ENV).glob("*.json")
+        if "NamePrefix" in json.loads(p.read_text())["Parameters"]
+    }
+    options = output_with_parameters(tmp_path / "renamed", renaming)
+    code, out, err = run("diff", *options)
+    assert code == 1, out + err
+    assert f"{stack('scaling')}: same as deployed" in out, out  # its own template and values
+    assert (
+        f"  note: {stack('scaling')} reads ServiceName from service, which service's deploy before it changes: a deploy of these " in out
+    ), out
+    (summary,) = [line for line in out.splitlines() if line.startswith("differs from what")]
+    assert "scaling" in summary.partition(" (")[0].split(": ")[1].split(", "), summary
+    code, out, err = run("deploy", *options, "--yes", "--allow-replace")
+    assert code == 0 and "scaling (updated" in out, out + err  # the run's summary
 
 
 def test_diff_of_the_service_alone_to_a_traffic_shifting_strategy_says_the_change_set_cloudformation_refuses(sandbox, run, tmp_path):
@@ -1029,9 +1060,10 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_a_refused_layer_says_so_and
     options = output_with_parameters(tmp_path / "output", {"alb": {"ContainerPort": port}, "service": {"ContainerPort": port}})
     code, out, err = run("diff", *options)
     assert code == 1, out + err
-    # (its way on, a new name for the target groups, replaces them: the command then carries ALLOW_REPLACE=1)
+    # (its way on, a new name for the target groups, replaces them: the command then carries ALLOW_REPLACE=1); the layers
+    # that read the groups' names and ARNs take the new ones then
     assert out.splitlines()[-2:] == [
-        f"differs from what {ENV} runs: service (make deploy ENV={ENV} ALLOW_REPLACE=1 applies it, once alb can be deployed; "
+        f"differs from what {ENV} runs: release-alarms, service, alarms (make deploy ENV={ENV} ALLOW_REPLACE=1 applies it, once alb can be deployed; "
         "alb replacing or removing what its note above names)",
         "a deploy would be refused: alb (see the note above); alb then needs ALLOW_REPLACE=1 too",
     ], out

@@ -361,7 +361,11 @@ class Commands:
         return 0
 
     def diff(self) -> int:
-        compared = {layer.name: diff.compare(self.deployer, layer, self.args.image_tag) for layer in self.layers}
+        compared = {}
+        for layer in self.layers:
+            compared[layer.name] = diff.reads_changed_outputs(
+                self.deployer, layer, compared, diff.compare(self.deployer, layer, self.args.image_tag)
+            )
         looks_refused = self.say_looks_refused_ahead(compared)  # the layer whose look the deploy refuses, if one
         refused_ahead = self.say_creates_refused_ahead()
 

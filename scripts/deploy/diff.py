@@ -1,12 +1,13 @@
 """`make diff`: a layer's template and values against its deployed stack's, said line by line, with
 what a deploy would and would not do about the difference."""
 
+import dataclasses
 import json
 import shlex
 from dataclasses import dataclass
 
 from scripts.deploy import guards, purge, text
-from scripts.deploy.deployer import reason_of
+from scripts.deploy.deployer import Deployer, reason_of
 from scripts.deploy.policies import ALLOW_ALL_POLICY
 from scripts.deploy.status import UPDATABLE
 from scripts.deploy.text import parameter_values
@@ -25,6 +26,7 @@ class Compared:
     differs: bool
     held_back: str | None = None  # why a deploy would not apply the difference, if it would not
     replaces: bool = False  # it replaces or removes stateful resources: a deploy needs ALLOW_REPLACE=1 (once it is not held back)
+    outputs_changed: frozenset = frozenset()  # the outputs its deploy certainly changes, which the layers reading them take then
 
 
 def policy_difference(deployer, layer) -> tuple[list[str], bool]:
@@ -157,4 +159,22 @@ def compare(deployer, layer, image_tag=None) -> Compared:
             f"(a deploy keeps the running image; make deploy STACK={layer.name} ENV={deployer.env} TAG=<tag> releases another)"
         )
     deployer.say(*lines)
-    return Compared(differs, held_back, replaces=bool(stateful))
+    changing = guards.outputs_changed_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else frozenset()
+    return Compared(differs, held_back, replaces=bool(stateful), outputs_changed=changing)
+
+
+def reads_changed_outputs(deployer, layer, compared: dict, each: Compared) -> Compared:
+    """A layer compared the same as deployed, or a difference of its own, that reads outputs an upstream's deploy
+    before it changes (compared: the run's layers before it): the deploy of the run updates it too, said."""
+    changed = {}  # upstream -> the outputs it reads that the upstream's deploy changes
+    for upstream, output in sorted(Deployer.wired(layer).values()):
+        if upstream in compared and output in compared[upstream].outputs_changed:
+            changed.setdefault(upstream, []).append(output)
+    if not changed or each.held_back is not None:
+        return each
+    deployer.say(
+        f"  note: {layer.stack} reads "
+        + "; ".join(f"{', '.join(outputs)} from {upstream}" for upstream, outputs in changed.items())
+        + f", which {' and '.join(changed)}'s deploy before it changes: a deploy of these layers updates {layer.name} too"
+    )
+    return dataclasses.replace(each, differs=True)

@@ -715,6 +715,35 @@ def stateful_replacements_ahead(deployer, layer, deployed: dict, running: dict, 
     return found
 
 
+def outputs_changed_ahead(deployer, layer, deployed: dict, running: dict, wanted: dict) -> frozenset:
+    """make diff's look at the outputs the layer's update certainly changes, which the layers that read them then
+    take at their own deploy: one whose resource it replaces (a create-only property takes another value, such as
+    the service's name from a new NamePrefix) or removes, one whose value changes, one it adds or takes away (its
+    condition: back to ROLLING, the listener rules' ARNs). What is not known before deploy counts as unchanged."""
+    template, before, after = deployed_and_new(deployer, layer, deployed, running, wanted)
+    old_outputs, new_outputs = deployed.get("Outputs") or {}, template.get("Outputs") or {}
+    old_resources, new_resources = deployed.get("Resources") or {}, template["Resources"]
+    changed = set()
+    for name in old_outputs.keys() | new_outputs.keys():
+        old, new = old_outputs.get(name), new_outputs.get(name)
+        if exists(before, old) != exists(after, new):
+            changed.add(name)
+            continue
+        if not exists(after, new):  # in neither stack (its condition false in both)
+            continue
+        intrinsic = Resolver.intrinsic(new["Value"]) or ("", None)
+        target = {"Ref": intrinsic[1], "Fn::GetAtt": (intrinsic[1] or [None])[0]}.get(intrinsic[0])
+        if target in new_resources:  # a resource's id or attribute: new with the resource
+            was, will = old_resources.get(target), new_resources[target]
+            if not (exists(before, was) and exists(after, will) and was["Type"] == will["Type"]) or create_only_changes(
+                was, will, before, after
+            ):
+                changed.add(name)
+        elif (pair := known_pair(before.value(old["Value"]), after.value(new["Value"]))) and pair[0] != pair[1]:
+            changed.add(name)
+    return frozenset(changed)
+
+
 def rules_in_use_removed_ahead(deployer, layer, deployed: dict, running: dict, wanted: dict) -> tuple[str, str] | None:
     """make diff's look at what refuse_removing_rules_in_use refuses once a change set says it: the alb layer's
     listener rules the update certainly removes (back to ROLLING), while the deployed service still uses them."""
