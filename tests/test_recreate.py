@@ -911,7 +911,7 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_someone_elses_stack_says_wh
     code, out, err = run("diff")
     assert code == 1 and out.splitlines()[-1] == (
         f"differs from what {ENV} runs: cert-dns (make deploy ENV={ENV} applies it, once {last} can be deployed; "
-        f"until then it applies cert-dns and stops at {last})"
+        "run before then, it applies the layers before the first one it refuses, and stops there)"
     ), out + err
     code, out, err = run("deploy", "--yes")
     assert code == 1 and cf.describe_stacks(StackName=stack("cert-dns"))["Stacks"][0]["EnableTerminationProtection"], out + err
@@ -928,9 +928,12 @@ def test_diff_of_a_new_name_prefix_names_the_layers_whose_inputs_the_renamed_one
         if "NamePrefix" in json.loads(p.read_text())["Parameters"]
     }
     options = output_with_parameters(tmp_path / "renamed", renaming)
+    # and a stack policy set on it by hand, which a deploy sets back only with a change to the stack: it has one now
+    by_hand = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
+    by_hand["Statement"].append({"Effect": "Deny", "Action": "Update:Delete", "Principal": "*", "Resource": "LogicalResourceId/None"})
+    sandbox.client("cloudformation").set_stack_policy(StackName=stack("scaling"), StackPolicyBody=json.dumps(by_hand))
     code, out, err = run("diff", *options)
-    assert code == 1, out + err
-    assert f"{stack('scaling')}: same as deployed" in out, out  # its own template and values
+    assert code == 1 and "only the stack policy differs" not in out, out + err
     assert (
         f"  note: {stack('scaling')} reads ServiceName from service, which service's deploy before it changes: a deploy of these " in out
     ), out
@@ -1028,7 +1031,8 @@ def test_diff_of_layers_whose_creates_retained_names_block_says_the_deploy_would
     assert all(name in note for name in RETAINED_LOGS), note  # the service layer's too, past the first layer created (cert-dns)
     # its last line advises the deploy once the names are freed, not as if it could run now
     assert out.splitlines()[-1] == (
-        f"differs from what {ENV} runs: {', '.join(LAYERS)} (make deploy ENV={ENV} applies it, once what the note above names is freed)"
+        f"differs from what {ENV} runs: {', '.join(LAYERS)} (make deploy ENV={ENV} applies it, once what the note above names is freed; "
+        "run before then, it applies the layers before the first one it refuses, and stops there)"
     ), out
     code, out, err = run("deploy", "--yes")
     assert code == 1 and err.startswith("error: refused before creating anything: what destroyed stacks retained"), out + err
@@ -1064,7 +1068,8 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_a_refused_layer_says_so_and
     # that read the groups' names and ARNs take the new ones then
     assert out.splitlines()[-2:] == [
         f"differs from what {ENV} runs: release-alarms, service, alarms (make deploy ENV={ENV} ALLOW_REPLACE=1 applies it, once alb can be deployed; "
-        "alb replacing or removing what its note above names)",
+        "run before then, it applies the layers before the first one it refuses, and stops there; alb replacing or removing what its "
+        "note above names)",
         "a deploy would be refused: alb (see the note above); alb then needs ALLOW_REPLACE=1 too",
     ], out
     code, out, err = run("deploy", "--yes", *options)
@@ -1101,7 +1106,7 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_a_failed_first_create_says_
     after = [layer for layer in LAYERS if layer not in ("cert-dns", "alb")]
     assert code == 1 and out.splitlines()[-2:] == [
         f"differs from what {ENV} runs: cert-dns, {', '.join(after)} (make deploy ENV={ENV} applies it, once alb can be deployed; "
-        "until then it applies cert-dns and stops at alb)",
+        "run before then, it applies the layers before the first one it refuses, and stops there)",
         "not compared, in no settled state: alb (see above)",
     ], out + err
     assert f"make deploy STACK=alb ENV={ENV} RECREATE=1" in out, out  # what its line above says to do

@@ -366,7 +366,7 @@ class Commands:
             compared[layer.name] = diff.reads_changed_outputs(
                 self.deployer, layer, compared, diff.compare(self.deployer, layer, self.args.image_tag)
             )
-        looks_refused = self.say_looks_refused_ahead(compared)  # the layer whose look the deploy refuses, if one
+        looks_refused = self.say_looks_refused_ahead(compared)
         refused_ahead = self.say_creates_refused_ahead()
 
         def held_back(why):
@@ -390,11 +390,13 @@ class Commands:
                 + ["what the note above names is freed"] * refused_ahead
                 + [f"{', '.join(stuck)} can be deployed"] * bool(stuck)
             )
-            order = list(compared)
-            stop = next((name for name in order if name in stuck or name == looks_refused), None)
-            before = [name for name in deployable if stop and order.index(name) < order.index(stop)]
             once = f", once {' and '.join(first)}" if first else ""
-            once += f"; until then it applies {', '.join(before)} and stops at {stop}" if before else ""
+            # Which layers a run before then applies depends on where the deploy meets the refusal (at the run's first
+            # layer for a name its replacements need, at a create for a retained one, not at all for an update still
+            # under way, which it waits for): said in general, as the layers after the first refused one wait.
+            once += "; run before then, it applies the layers before the first one it refuses, and stops there" * bool(
+                first and not self.args.stack
+            )
             allow = " ALLOW_REPLACE=1" * bool(replacing)
             replaces = (
                 f"; {', '.join(replacing)} replacing or removing what {'its note above names' if len(replacing) == 1 else 'their notes above name'}"
@@ -421,8 +423,8 @@ class Commands:
         the looks each layer's deploy takes first (Deployer.deploy: the layers it reads, the image TAG=
         names, the stack ours, the database secret's account and key, the subnets and backend security
         group, the stack settled, the domain's zone and delegation), taken here as there, in its order,
-        until the first refusal, where the deploy stops: said as a note. The layer the deploy stops at so, or
-        None. At a stack not ours or in no settled state the deploy stops with what make diff said of it above: no note."""
+        until the first refusal, where the deploy stops: said as a note. Whether one refused. At a stack
+        not ours or in no settled state the deploy stops with what make diff said of it above: no note."""
         deployer = self.deployer
         deployer.run_layers = self.layers
         in_run = {layer.name for layer in self.layers}
@@ -444,11 +446,9 @@ class Commands:
             if failing:
                 raise Failure(f"error: CloudFormation would refuse {layer.stack}'s change set: {failing[0]}")
 
-        at = self.layers[0].name
         try:
             guards.refuse_an_empty_zone(deployer.params_file, self.env, self.layers)  # before the deploy's first call
             for layer in self.layers:
-                at = layer.name
                 exists = deployer.has_stack(layer.stack)
                 for what, look, *args in (
                     ("what the layer reads", reads),
@@ -463,7 +463,7 @@ class Commands:
                 ):
                     if what is None:
                         if compared[layer.name].held_back == look:
-                            return None
+                            return False
                         continue
                     try:
                         look(deployer, layer, *args)
@@ -475,8 +475,8 @@ class Commands:
                         )
         except Failure as refused:
             deployer.say("note: make deploy would be refused: " + str(refused).removeprefix("error: "))
-            return at
-        return None
+            return True
+        return False
 
     def say_creates_refused_ahead(self) -> bool:
         """make diff of a layer not deployed said "deploying creates everything", and make deploy then

@@ -170,11 +170,11 @@ def reads_changed_outputs(deployer, layer, compared: dict, each: Compared) -> Co
     for upstream, output in sorted(Deployer.wired(layer).values()):
         if upstream in compared and output in compared[upstream].outputs_changed:
             changed.setdefault(upstream, []).append(output)
-    if not changed or each.held_back is not None:
+    if not changed or each.held_back not in (None, POLICY_ONLY):  # a stack policy alone: the update carries it now
         return each
     deployer.say(
         f"  note: {layer.stack} reads "
         + "; ".join(f"{', '.join(outputs)} from {upstream}" for upstream, outputs in changed.items())
         + f", which {' and '.join(changed)}'s deploy before it changes: a deploy of these layers updates {layer.name} too"
     )
-    return dataclasses.replace(each, differs=True)
+    return dataclasses.replace(each, differs=True, held_back=None)
