@@ -920,8 +920,10 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_someone_elses_stack_says_wh
 
 def test_diff_of_a_new_name_prefix_names_the_layers_whose_inputs_the_renamed_ones_change(sandbox, run, tmp_path):
     # make diff said "scaling: same as deployed", and the deploy replaced its scalable target: the service's new
-    # name, from the new NamePrefix (its ServiceName is create-only), is what scaling reads.
+    # name, from the new NamePrefix (its ServiceName is create-only), is what scaling reads. alarms reads it too, but
+    # is not deployed: made with what it reads then, no note.
     deployed(sandbox, run)
+    assert run("destroy", "--stack", "alarms", "--yes")[0] == 0
     renaming = {
         p.stem: {"NamePrefix": OTHER_PREFIX}
         for p in (ROOT / "output" / ENV).glob("*.json")
@@ -937,6 +939,7 @@ def test_diff_of_a_new_name_prefix_names_the_layers_whose_inputs_the_renamed_one
     assert (
         f"  note: {stack('scaling')} reads ServiceName from service, which service's deploy before it changes: a deploy of these " in out
     ), out
+    assert f"  note: {stack('alarms')} reads " not in out and f"{stack('alarms')}: not deployed; deploying creates everything" in out, out
     (summary,) = [line for line in out.splitlines() if line.startswith("differs from what")]
     assert "scaling" in summary.partition(" (")[0].split(": ")[1].split(", "), summary
     code, out, err = run("deploy", *options, "--yes", "--allow-replace")

@@ -170,7 +170,8 @@ def reads_changed_outputs(deployer, layer, compared: dict, each: Compared) -> Co
     for upstream, output in sorted(Deployer.wired(layer).values()):
         if upstream in compared and output in compared[upstream].outputs_changed:
             changed.setdefault(upstream, []).append(output)
-    if not changed or each.held_back not in (None, POLICY_ONLY):  # a stack policy alone: the update carries it now
+    # a layer not deployed is created with what it reads then; a stack policy alone: the update carries it now
+    if not changed or not deployer.has_stack(layer.stack) or each.held_back not in (None, POLICY_ONLY):
         return each
     deployer.say(
         f"  note: {layer.stack} reads "
