@@ -900,6 +900,18 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
     assert not any(name.endswith("ListenerRule") for name in physical_ids(sandbox, "alb"))
 
 
+def test_a_diff_with_tag_keeps_it_in_the_command_that_waits_for_the_service(sandbox, run, tmp_path):
+    # The service's first create failed: the command for once it can be deployed left TAG= out, and run as printed
+    # released the image params name, not the one diffed.
+    deployed(sandbox, run, *LAYERS[: LAYERS.index("service")])
+    failing = output_with_parameters(tmp_path / "failing", {"service": {"BackendSecurityGroupId": "sg-0123456789abcdef0"}})
+    code, out, err = run("deploy", "--stack", "service", *failing, "--yes")
+    assert code == 1, out + err
+    code, out, err = run("diff", "--image-tag", "v9")
+    (summary,) = [line for line in out.splitlines() if line.startswith("differs from what")]
+    assert code == 1 and f"(make deploy ENV={ENV} TAG=v9 applies it, once service can be deployed;" in summary, out + err
+
+
 def test_a_diff_of_every_layer_whose_deploy_stops_at_someone_elses_stack_says_what_it_applies_first(sandbox, run):
     last = LAYERS[-1]
     deployed(sandbox, run)
@@ -911,7 +923,7 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_someone_elses_stack_says_wh
     code, out, err = run("diff")
     assert code == 1 and out.splitlines()[-1] == (
         f"differs from what {ENV} runs: cert-dns (make deploy ENV={ENV} applies it, once {last} can be deployed; "
-        "run before then, it applies the layers before the first one it refuses, and stops there)"
+        "run before then, it applies at most the layers before the first one refused above, and stops)"
     ), out + err
     code, out, err = run("deploy", "--yes")
     assert code == 1 and cf.describe_stacks(StackName=stack("cert-dns"))["Stacks"][0]["EnableTerminationProtection"], out + err
@@ -1035,7 +1047,7 @@ def test_diff_of_layers_whose_creates_retained_names_block_says_the_deploy_would
     # its last line advises the deploy once the names are freed, not as if it could run now
     assert out.splitlines()[-1] == (
         f"differs from what {ENV} runs: {', '.join(LAYERS)} (make deploy ENV={ENV} applies it, once what the note above names is freed; "
-        "run before then, it applies the layers before the first one it refuses, and stops there)"
+        "run before then, it applies at most the layers before the first one refused above, and stops)"
     ), out
     code, out, err = run("deploy", "--yes")
     assert code == 1 and err.startswith("error: refused before creating anything: what destroyed stacks retained"), out + err
@@ -1071,7 +1083,7 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_a_refused_layer_says_so_and
     # that read the groups' names and ARNs take the new ones then
     assert out.splitlines()[-2:] == [
         f"differs from what {ENV} runs: release-alarms, service, alarms (make deploy ENV={ENV} ALLOW_REPLACE=1 applies it, once alb can be deployed; "
-        "run before then, it applies the layers before the first one it refuses, and stops there; alb replacing or removing what its "
+        "run before then, it applies at most the layers before the first one refused above, and stops; alb replacing or removing what its "
         "note above names)",
         "a deploy would be refused: alb (see the note above); alb then needs ALLOW_REPLACE=1 too",
     ], out
@@ -1109,7 +1121,7 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_a_failed_first_create_says_
     after = [layer for layer in LAYERS if layer not in ("cert-dns", "alb")]
     assert code == 1 and out.splitlines()[-2:] == [
         f"differs from what {ENV} runs: cert-dns, {', '.join(after)} (make deploy ENV={ENV} applies it, once alb can be deployed; "
-        "run before then, it applies the layers before the first one it refuses, and stops there)",
+        "run before then, it applies at most the layers before the first one refused above, and stops)",
         "not compared, in no settled state: alb (see above)",
     ], out + err
     assert f"make deploy STACK=alb ENV={ENV} RECREATE=1" in out, out  # what its line above says to do

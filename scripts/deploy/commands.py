@@ -381,7 +381,8 @@ class Commands:
             # the command as given (a copied one must not go to another environment or every layer); a deploy
             # without TAG= keeps the running image: the one compared needs TAG= too
             stack = f" STACK={self.args.stack}" if self.args.stack else ""
-            tag = f" TAG={self.args.image_tag}" if self.args.image_tag and "service" in deployable else ""
+            # (the service among those it waits for too: the command is for once they can be deployed)
+            tag = f" TAG={self.args.image_tag}" if self.args.image_tag and "service" in compared and compared["service"].differs else ""
             # a deploy of every layer stops at the first layer it refuses, or that is not ours or in no settled state
             # (a failed first create, which needs RECREATE=1: said above of it), having applied those before it
             stuck = [name for name, each in compared.items() if each.held_back in (diff.REFUSED, diff.NOT_OURS, diff.NOT_COMPARED)]
@@ -392,9 +393,9 @@ class Commands:
             )
             once = f", once {' and '.join(first)}" if first else ""
             # Which layers a run before then applies depends on where the deploy meets the refusal (at the run's first
-            # layer for a name its replacements need, at a create for a retained one, not at all for an update still
-            # under way, which it waits for): said in general, as the layers after the first refused one wait.
-            once += "; run before then, it applies the layers before the first one it refuses, and stops there" * bool(
+            # layer for a log-group name its replacements need, with ALLOW_REPLACE=1; at a create for a retained one;
+            # at the layer otherwise): said as the most it may apply.
+            once += "; run before then, it applies at most the layers before the first one refused above, and stops" * bool(
                 first and not self.args.stack
             )
             allow = " ALLOW_REPLACE=1" * bool(replacing)
