@@ -879,6 +879,8 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
         f"uses (it is deployed with DeploymentStrategy BLUE_GREEN). Deploy the service layer first (make deploy STACK=service ENV={ENV})"
     ) in out, out
     assert "once alb can be deployed" in out.splitlines()[-2] and out.splitlines()[-1].startswith("a deploy would be refused: alb"), out
+    code, out, err = run("diff", "--image-tag", "v9", *rolling)  # a release with it: the commands of the way there carry TAG=
+    assert f"(make deploy STACK=service ENV={ENV} TAG=v9), so that ECS stops using them, then make deploy ENV={ENV} TAG=v9" in out, out
     code, out, err = run("deploy", *rolling, "--yes")
     assert code == 1, out + err
     assert f"refused: the change set removes the listener rules {', '.join(sorted(rules))}, which {stack('service')} still uses" in err
@@ -910,6 +912,10 @@ def test_a_diff_with_tag_keeps_it_in_the_command_that_waits_for_the_service(sand
     code, out, err = run("diff", "--image-tag", "v9")
     (summary,) = [line for line in out.splitlines() if line.startswith("differs from what")]
     assert code == 1 and f"(make deploy ENV={ENV} TAG=v9 applies it, once service can be deployed;" in summary, out + err
+    # and so does the way past the failed create that make diff and the deploy give
+    assert f"make deploy STACK=service ENV={ENV} RECREATE=1 TAG=v9, which deletes it" in out, out
+    code, out, err = run("deploy", "--image-tag", "v9", "--yes")
+    assert code == 1 and f"make deploy STACK=service ENV={ENV} RECREATE=1 TAG=v9, which deletes it" in err, out + err
 
 
 def test_a_diff_of_every_layer_whose_deploy_stops_at_someone_elses_stack_says_what_it_applies_first(sandbox, run):

@@ -426,6 +426,7 @@ def main(
             changes=args.command in ACTING_COMMANDS,
             enabled_layers=environment.layers,
             on_aws=not endpoint,  # AWS_ENDPOINT_URL: an emulator (the sandbox), or another endpoint the commands take for one
+            image_tag=args.image_tag,
         )
         locked, stopped_by, code = locking and args.command in LOCKING_COMMANDS, None, None
         try:

@@ -190,8 +190,10 @@ class Deployer:
         enabled_layers=(),
         on_aws=True,
         params_file=None,
+        image_tag=None,
     ):
         self.params_file = params_file or f"params/{env}.yaml"  # as messages name it: make's, or --params-dir's
+        self.image_tag = image_tag  # the run's TAG=, which a command it prints for the service layer carries (service_tag)
         self._client_factory, self._clients = client, {}
         self.calls = AwsCalls(err, sandbox=env == params.SANDBOX_ENV)
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
@@ -232,6 +234,10 @@ class Deployer:
         self.on_aws = on_aws
 
     # --- plumbing -------------------------------------------------------------------------
+    def service_tag(self, layer_name) -> str:
+        """TAG=<the run's> for a command printed for the service layer: run without it, it releases another image."""
+        return f" TAG={self.image_tag}" if self.image_tag and layer_name == "service" else ""
+
     def client(self, service, region=None):
         """service's client; with region, one for that region where it is not the run's (a resource params names there)."""
         elsewhere = region if region and region != self.cf.meta.region_name else None
@@ -459,7 +465,7 @@ class Deployer:
             if found["StackStatus"] not in UPDATABLE:
                 raise Failure(
                     f"error: {layer.stack} reads {source}, which is {found['StackStatus']}{reason_of(found)}; "
-                    f"{text.way_out(self.env, upstream, found['StackStatus'])}, then deploy {layer.name} again"
+                    f"{text.way_out(self.env, upstream, found['StackStatus'], self.service_tag(upstream))}, then deploy {layer.name} again"
                 )
             if output in self.outputs(source):
                 values[parameter] = self.outputs(source)[output]
@@ -578,7 +584,9 @@ class Deployer:
                 self.say(f"{layer.stack} is ROLLBACK_COMPLETE: deleting it to create it again (--recreate)")
                 self.delete(layer.stack)
             else:
-                raise Failure(f"error: {layer.stack} is {status}{reason_of(found)}: {text.way_out(self.env, layer.name, status)}")
+                raise Failure(
+                    f"error: {layer.stack} is {status}{reason_of(found)}: {text.way_out(self.env, layer.name, status, self.service_tag(layer.name))}"
+                )
 
     # --- change sets ------------------------------------------------------------------------
     def create_change_set(self, layer, parameters, exists, suffix=""):
@@ -1000,7 +1008,8 @@ class Deployer:
             if layer.name == "service" and (not failed or "AWS::ECS::Service" in failed):
                 self.say(*logs.stopped_tasks(self, found))
             hint = {
-                "ROLLBACK_COMPLETE": self.taken_name_hint(layer) or text.way_out(self.env, layer.name, status),
+                "ROLLBACK_COMPLETE": self.taken_name_hint(layer)
+                or text.way_out(self.env, layer.name, status, self.service_tag(layer.name)),
                 "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",
                 "UPDATE_ROLLBACK_FAILED": text.recover_hint(self.env, layer.name),
             }.get(status, "see the failed resources above")

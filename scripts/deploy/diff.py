@@ -86,7 +86,7 @@ def compare(deployer, layer, image_tag=None) -> Compared:
     # a failed create holds nothing; one in progress or stuck is no settled state to compare with
     if found["StackStatus"] not in UPDATABLE:
         deployer.say(
-            f"{layer.stack}: {found['StackStatus']}{reason_of(found)}: not compared; {text.way_out(deployer.env, layer.name, found['StackStatus'])}"
+            f"{layer.stack}: {found['StackStatus']}{reason_of(found)}: not compared; {text.way_out(deployer.env, layer.name, found['StackStatus'], deployer.service_tag(layer.name))}"
         )
         return Compared(True, NOT_COMPARED)
     deployed = deployer.deployed_template(layer.stack)

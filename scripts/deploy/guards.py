@@ -643,8 +643,8 @@ def rules_in_use(deployer, removed: list[str]) -> tuple[str, str] | None:
         return None
     return (
         f"removes the listener rules {', '.join(removed)}, which {service} still uses (it is deployed with DeploymentStrategy {strategy})",
-        f"Deploy the service layer first (make deploy STACK=service ENV={deployer.env}), so that ECS stops using them, "
-        f"then make deploy ENV={deployer.env}",
+        f"Deploy the service layer first (make deploy STACK=service ENV={deployer.env}{deployer.service_tag('service')}), so that ECS "
+        f"stops using them, then make deploy ENV={deployer.env}{deployer.service_tag('service')}",
     )
 
 

@@ -769,13 +769,13 @@ SANDBOX_CANNOT_RECOVER = (
 )
 
 
-def way_out(env, layer_name, status) -> str:
+def way_out(env, layer_name, status, tag="") -> str:
     """What to do with a layer's stack in a state no change set starts from (ready() waits out the
-    states in progress itself)."""
+    states in progress itself); tag: the run's TAG= the command carries (Deployer.service_tag)."""
     if status == "ROLLBACK_COMPLETE":
         return (
             "its first create failed and CloudFormation cannot update it; fix the cause, then "
-            f"make deploy STACK={layer_name} ENV={env} RECREATE=1, which deletes it and creates it again"
+            f"make deploy STACK={layer_name} ENV={env} RECREATE=1{tag}, which deletes it and creates it again"
         )
     if status == "UPDATE_ROLLBACK_FAILED":
         return recover_hint(env, layer_name)
