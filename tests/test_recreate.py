@@ -719,6 +719,8 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
     assert all(takers[name] in refused.partition(" (")[0] for name in kept), out
     # and once they can be deployed, the command it gives carries what their replacements need
     assert all("ALLOW_REPLACE=1" in line for line in out.splitlines() if line.startswith("differs from what ")), out
+    waiting = " and ".join(sorted({takers[name] for name in kept}, key=LAYERS.index))  # "waf and service": two, in words
+    assert f"once {waiting} can be deployed" in next(line for line in out.splitlines() if line.startswith("differs from what ")), out
 
     code, out, err = run("deploy", "--yes", "--allow-replace")
     assert code == 1, out + err

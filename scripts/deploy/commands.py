@@ -389,7 +389,7 @@ class Commands:
             first = (
                 ["what the note above names is fixed"] * bool(looks_refused)
                 + ["what the note above names is freed"] * refused_ahead
-                + [f"{', '.join(stuck)} can be deployed"] * bool(stuck)
+                + [f"{' and '.join([', '.join(stuck[:-1]), stuck[-1]] if len(stuck) > 1 else stuck)} can be deployed"] * bool(stuck)
             )
             once = f", once {' and '.join(first)}" if first else ""
             # Which layers a run before then applies depends on where the deploy meets the refusal (at the run's first
