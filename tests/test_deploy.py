@@ -2495,7 +2495,7 @@ def test_diff_of_every_layer_names_allow_replace_for_the_layers_that_replace_and
     monkeypatch.setattr(diff, "compare", lambda deployer, layer, image_tag=None: outcome.get(layer.name, diff.Compared(False)))
     monkeypatch.setattr(commands.Commands, "say_creates_refused_ahead", lambda self: False)
     monkeypatch.setattr(commands.Commands, "say_looks_refused_ahead", lambda self, compared: False)
-    monkeypatch.setattr(commands.Commands, "say_deployed_but_not_enabled", lambda self: None)
+    monkeypatch.setattr(commands.Commands, "say_deployed_but_not_enabled", lambda self, compared=None: None)
     assert aws.run("diff") == 1, aws.err
     command, refusal = aws.out.splitlines()[-2:]
     assert command.startswith(

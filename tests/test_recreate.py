@@ -1019,9 +1019,21 @@ def test_diff_of_every_layer_names_a_deployed_layer_taken_out_of_enabled_layers(
         pytest.skip(f"{PARAMS_FILE} enables no optional layer to take out")
     deployed(sandbox, run)
     taken_out = optional[0]
-    code, out, err = run("diff", *without_layer(tmp_path, taken_out))
+    options = without_layer(tmp_path, taken_out)
+    code, out, err = run("diff", *options)
     assert code == 0, out + err
     assert out.splitlines()[-1].startswith(f"note: {stack(taken_out)} is deployed and left as it is (not in enabled_layers of "), out
+    # and a new NamePrefix replaces what it reads (the load balancer): it keeps the old values, as the deploy then warns
+    params_file = tmp_path / "params" / f"{ENV}.yaml"
+    data = yaml.safe_load(params_file.read_text())
+    data["parameters"]["NamePrefix"] = OTHER_PREFIX
+    params_file.write_text(yaml.safe_dump(data))
+    assert generate_main("--params-dir", tmp_path / "params", "--output-dir", tmp_path / "output", "--no-lint").returncode == 0
+    code, out, err = run("diff", *options)
+    assert code == 1 and out.splitlines()[-2].startswith(f"note: {stack(taken_out)} is deployed and left as it is"), out + err
+    assert re.fullmatch(r"  it reads \w+(, \w+)*, which the deploy changes, and keeps the old values", out.splitlines()[-1]), out
+    code, out, err = run("deploy", *options, "--yes", "--allow-replace")
+    assert code == 0 and f"note: {stack(taken_out)} reads " in out and "which this update changed, and keeps the old values" in out, out
 
 
 def test_purge_frees_what_a_layer_taken_out_of_enabled_layers_retained(sandbox, run, tmp_path):

@@ -100,9 +100,10 @@ class Commands:
             deployer.say(*text.summary(names, deployer.outcomes, deployer.clock() - started, stopped, ahead))
         return 0
 
-    def say_deployed_but_not_enabled(self):
+    def say_deployed_but_not_enabled(self, compared=None):
         """A layer taken out of enabled_layers keeps its stack (a run of every layer leaves it alone):
-        said, with how it goes, as make status says it. One DescribeStacks per optional layer not enabled."""
+        said, with how it goes, as make status says it, and (make diff: compared) the outputs it reads that
+        the run's deploys change, whose old values it keeps. One DescribeStacks per optional layer not enabled."""
         for name in (name for name in templates.OPTIONAL_LAYERS if name not in self.environment.layers):
             stack = templates.stack_name(self.env, name)
             try:
@@ -112,6 +113,14 @@ class Commands:
                 continue
             if is_deployed(found) and not self.deployer.foreign(found):
                 self.deployer.say(f"note: {stack} is deployed and left as it is {not_enabled_note(self.env, name, self.environment.path)}")
+                changes = {upstream: each.outputs_changed for upstream, each in (compared or {}).items()}
+                kept = sorted(
+                    output
+                    for parameter, (upstream, output) in templates.wired_into(name).items()
+                    if parameter in parameter_values(found) and output in changes.get(upstream, ())
+                )
+                if kept:
+                    self.deployer.say(f"  it reads {', '.join(kept)}, which the deploy changes, and keeps the old values")
 
     def changeset(self) -> int:
         self.deployer.deploy(self.layers[0], self.args.image_tag, recreate=self.args.recreate, leave=True)
@@ -416,7 +425,7 @@ class Commands:
             then = f"; {', '.join(later)} then {'needs' if len(later) == 1 else 'need'} ALLOW_REPLACE=1 too" if later else ""
             self.deployer.say(f"a deploy would be refused: {', '.join(refused)} (see {notes}){then}")
         if not self.args.stack:  # a layer taken out of enabled_layers still runs: no deploy changes it
-            self.say_deployed_but_not_enabled()
+            self.say_deployed_but_not_enabled(compared)
         return 1 if any(each.differs for each in compared.values()) else 0
 
     def say_looks_refused_ahead(self, compared) -> bool:
