@@ -2044,7 +2044,8 @@ def test_a_command_that_only_reads_with_stdout_closed_from_the_start_stops_with_
     monkeypatch.setattr("sys.stdout", None)  # `make status >&-`: Python starts without a stdout
     err = io.StringIO()
     argv = ["status", "--env", ENV, "--output-dir", str(OUTPUT), "--params-dir", str(PARAMS)]
-    aws.not_deployed(templates.layer_order()[0])  # the header, the first write, comes once the first stack is read
+    for layer in templates.layer_order():  # the header, the first write, comes once the stacks are read
+        aws.not_deployed(layer)
     assert deploy.main(argv, clients=aws.clients.__getitem__, out=None, err=err, interactive=False) == 141
     assert err.getvalue() == ""
 
@@ -3296,10 +3297,19 @@ def test_a_closed_stderr_neither_stops_a_deploy_nor_ends_it_in_a_traceback(aws):
     assert aws.run("deploy", "--stack", layer, "--yes", out=ReaderGoneAfter(0), err=ReaderGoneAfter(0)) == 0
 
 
+def test_make_status_prints_no_table_header_above_an_error_of_a_later_stacks_read(aws):
+    first, second, *_ = templates.layer_order()
+    aws.not_deployed(first)
+    aws.cf.add_client_error("describe_stacks", "AccessDenied", "not allowed", 403, expected_params={"StackName": stack(second)})
+    assert aws.run("status") == 1
+    assert aws.out == "" and aws.err.startswith("error: DescribeStacks: AccessDenied: not allowed"), (aws.out, aws.err)
+
+
 def test_a_command_that_only_reads_stops_quietly_when_its_output_reader_is_gone(aws):
     # `make status | head -1` after the header: 141, as a shell reports a writer that SIGPIPE ended; no AWS call after it
-    # (the header comes once the first layer's stack is read).
-    aws.not_deployed(templates.layer_order()[0])
+    # (the header comes once the stacks are read).
+    for layer in templates.layer_order():
+        aws.not_deployed(layer)
     assert aws.run("status", out=ReaderGoneAfter(0)) == 141
     assert aws.err == "" and aws.out == ""
 

@@ -276,11 +276,9 @@ class Commands:
 
     def status(self) -> int:
         deployer, env = self.deployer, self.env
-        first, *others = self.layers
-        # The header once the first call answered: not above the error it meets (no credentials, no endpoint)
-        stacks = {first: deployer.describe(templates.stack_name(env, first))}
+        stacks = {name: deployer.describe(templates.stack_name(env, name)) for name in self.layers}
+        # The header once the stacks are read: not above an error a read meets (no credentials, no endpoint, a refusal)
         deployer.say(f"{'STACK':<36} {'STATUS':<28} LAST CHANGE")
-        stacks |= {name: deployer.describe(templates.stack_name(env, name)) for name in others}
         # For a note: a stack policy a stopped --allow-replace run left relaxed. Read once CloudFormation
         # answered: an endpoint out of reach fails on the first call alone, and SSM alone out of reach
         # (its own endpoint or proxy rule) is a note, not a status that shows nothing.
