@@ -690,7 +690,7 @@ def test_a_new_database_secret_the_tasks_could_not_read_is_refused_before_anythi
     with pytest.raises(deploy.Failure) as refused:
         check()
     assert f"{CLI.replace(f'--region {REGION}', f'--region {other}')} secretsmanager update-secret --secret-id {arn} " in str(refused.value)
-    # not read there (an opt-in region the account has not enabled answers so): a note naming the region
+    # not read there (any error but a missing secret: a region the account has not enabled, say): a note naming the region
     aws.stubber("secretsmanager", other).add_client_error(
         "describe_secret", "UnrecognizedClientException", "The security token is invalid.", 400
     )

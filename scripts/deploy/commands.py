@@ -104,6 +104,7 @@ class Commands:
         """A layer taken out of enabled_layers keeps its stack (a run of every layer leaves it alone):
         said, with how it goes, as make status says it, and (make diff: compared) the outputs it reads that
         the run's deploys change, whose old values it keeps. One DescribeStacks per optional layer not enabled."""
+        changes = {upstream: each.outputs_changed for upstream, each in (compared or {}).items()}
         for name in (name for name in templates.OPTIONAL_LAYERS if name not in self.environment.layers):
             stack = templates.stack_name(self.env, name)
             try:
@@ -113,7 +114,6 @@ class Commands:
                 continue
             if is_deployed(found) and not self.deployer.foreign(found):
                 self.deployer.say(f"note: {stack} is deployed and left as it is {not_enabled_note(self.env, name, self.environment.path)}")
-                changes = {upstream: each.outputs_changed for upstream, each in (compared or {}).items()}
                 kept = sorted(
                     output
                     for parameter, (upstream, output) in templates.wired_into(name).items()
@@ -396,7 +396,7 @@ class Commands:
             first = (
                 ["what the note above names is fixed"] * bool(looks_refused)
                 + ["what the note above names is freed"] * refused_ahead
-                + [f"{' and '.join([', '.join(stuck[:-1]), stuck[-1]] if len(stuck) > 1 else stuck)} can be deployed"] * bool(stuck)
+                + [f"{text.in_words(stuck)} can be deployed"] * bool(stuck)
             )
             once = f", once {' and '.join(first)}" if first else ""
             # Which layers a run before then applies depends on where the deploy meets the refusal (at the run's first
@@ -442,14 +442,14 @@ class Commands:
             if not missing or not missing <= in_run:
                 deployer.wired_parameters(layer)
 
-        changing = {name for name, each in compared.items() if each.differs}
+        changing = {name for name, each in compared.items() if each.differs}  # the run's layers (compared holds those alone)
 
         def rules(deployer, layer):  # the template's Rules, which CloudFormation checks at CreateChangeSet
             wired = deployer.wired(layer)
             if deployer.undeployed_upstreams(wired):
                 return  # what it reads is made in this run, first
             # an upstream this run deploys before the layer gives its new outputs then: not known now
-            known = {name: value for name, value in deployer.wired_parameters(layer).items() if wired[name][0] not in changing & in_run}
+            known = {name: value for name, value in deployer.wired_parameters(layer).items() if wired[name][0] not in changing}
             failing = guards.failing_rules(json.loads(layer.template), dict(layer.parameters) | known, deployer.cf.meta.region_name)
             if failing:
                 raise Failure(f"error: CloudFormation would refuse {layer.stack}'s change set: {failing[0]}")

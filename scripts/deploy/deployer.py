@@ -238,6 +238,10 @@ class Deployer:
         """TAG=<the run's> for a command printed for the service layer: run without it, it releases another image."""
         return f" TAG={self.image_tag}" if self.image_tag and layer_name == "service" else ""
 
+    def way_out(self, layer_name, status) -> str:
+        """text.way_out for this environment, its command with the run's TAG= for the service layer."""
+        return text.way_out(self.env, layer_name, status, self.service_tag(layer_name))
+
     def client(self, service, region=None):
         """service's client; with region, one for that region where it is not the run's (a resource params names there)."""
         elsewhere = region if region and region != self.cf.meta.region_name else None
@@ -451,7 +455,7 @@ class Deployer:
             first, *then = missing
             stacks = [templates.stack_name(self.env, name) for name in missing]
             raise UpstreamsNotDeployed(
-                f"error: {layer.stack} needs {', '.join(stacks[:-1]) + ' and ' if then else ''}{stacks[-1]} deployed first"
+                f"error: {layer.stack} needs {text.in_words(stacks)} deployed first"
                 f"{', in that order' if then else ''}: make deploy STACK={first} ENV={self.env}"
                 + "".join(f", then STACK={name}" for name in then)
                 + f", or make deploy ENV={self.env} for every layer in order"
@@ -465,7 +469,7 @@ class Deployer:
             if found["StackStatus"] not in UPDATABLE:
                 raise Failure(
                     f"error: {layer.stack} reads {source}, which is {found['StackStatus']}{reason_of(found)}; "
-                    f"{text.way_out(self.env, upstream, found['StackStatus'], self.service_tag(upstream))}, then deploy {layer.name} again"
+                    f"{self.way_out(upstream, found['StackStatus'])}, then deploy {layer.name} again"
                 )
             if output in self.outputs(source):
                 values[parameter] = self.outputs(source)[output]
@@ -584,9 +588,7 @@ class Deployer:
                 self.say(f"{layer.stack} is ROLLBACK_COMPLETE: deleting it to create it again (--recreate)")
                 self.delete(layer.stack)
             else:
-                raise Failure(
-                    f"error: {layer.stack} is {status}{reason_of(found)}: {text.way_out(self.env, layer.name, status, self.service_tag(layer.name))}"
-                )
+                raise Failure(f"error: {layer.stack} is {status}{reason_of(found)}: {self.way_out(layer.name, status)}")
 
     # --- change sets ------------------------------------------------------------------------
     def create_change_set(self, layer, parameters, exists, suffix=""):
@@ -1008,8 +1010,7 @@ class Deployer:
             if layer.name == "service" and (not failed or "AWS::ECS::Service" in failed):
                 self.say(*logs.stopped_tasks(self, found))
             hint = {
-                "ROLLBACK_COMPLETE": self.taken_name_hint(layer)
-                or text.way_out(self.env, layer.name, status, self.service_tag(layer.name)),
+                "ROLLBACK_COMPLETE": self.taken_name_hint(layer) or self.way_out(layer.name, status),
                 "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",
                 "UPDATE_ROLLBACK_FAILED": text.recover_hint(self.env, layer.name),
             }.get(status, "see the failed resources above")

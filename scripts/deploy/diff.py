@@ -86,7 +86,7 @@ def compare(deployer, layer, image_tag=None) -> Compared:
     # a failed create holds nothing; one in progress or stuck is no settled state to compare with
     if found["StackStatus"] not in UPDATABLE:
         deployer.say(
-            f"{layer.stack}: {found['StackStatus']}{reason_of(found)}: not compared; {text.way_out(deployer.env, layer.name, found['StackStatus'], deployer.service_tag(layer.name))}"
+            f"{layer.stack}: {found['StackStatus']}{reason_of(found)}: not compared; {deployer.way_out(layer.name, found['StackStatus'])}"
         )
         return Compared(True, NOT_COMPARED)
     deployed = deployer.deployed_template(layer.stack)
@@ -176,6 +176,6 @@ def reads_changed_outputs(deployer, layer, compared: dict, each: Compared) -> Co
     deployer.say(
         f"  note: {layer.stack} reads "
         + "; ".join(f"{', '.join(outputs)} from {upstream}" for upstream, outputs in changed.items())
-        + f", which {' and '.join(changed)}'s deploy before it changes: a deploy of these layers updates {layer.name} too"
+        + f", which {text.in_words(list(changed))}'s deploy before it changes: a deploy of these layers updates {layer.name} too"
     )
     return dataclasses.replace(each, differs=True, held_back=None)

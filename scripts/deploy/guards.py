@@ -374,7 +374,7 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
             stacks_region = deployer.cf.meta.region_name
             there = "and region" if region == stacks_region else f"in {region}, the region the ARN names (the stacks go to {stacks_region})"
             raise Failure(f"error: {where}: no secret {arn} in the stacks' account {there}; nothing changed") from None
-        # In another region, such as an opt-in one the account has not enabled (an UnrecognizedClientException there), named
+        # where the ARN names another region than the stacks' (one the account has not enabled, or a policy keeps the role out of), named
         there = "" if region == deployer.cf.meta.region_name else f" in {region}, the region the ARN names"
         deployer.say(f"  note: the database secret {arn} and its KMS key could not be read{there} ({error_code(error)}); going on")
         return
@@ -719,7 +719,9 @@ def outputs_changed_ahead(deployer, layer, deployed: dict, running: dict, wanted
     """make diff's look at the outputs the layer's update certainly changes, which the layers that read them then
     take at their own deploy: one whose resource it replaces (a create-only property takes another value, such as
     the service's name from a new NamePrefix) or removes, one whose value changes, one it adds or takes away (its
-    condition: back to ROLLING, the listener rules' ARNs). What is not known before deploy counts as unchanged."""
+    condition: back to ROLLING, the listener rules' ARNs). What is not known before deploy counts as unchanged.
+    A replaced resource gets a new physical ID, what Ref and Fn::GetAtt give:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-update-behaviors.html"""
     template, before, after = deployed_and_new(deployer, layer, deployed, running, wanted)
     old_outputs, new_outputs = deployed.get("Outputs") or {}, template.get("Outputs") or {}
     old_resources, new_resources = deployed.get("Resources") or {}, template["Resources"]
@@ -739,7 +741,7 @@ def outputs_changed_ahead(deployer, layer, deployed: dict, running: dict, wanted
                 was, will, before, after
             ):
                 changed.add(name)
-        elif (pair := known_pair(before.value(old["Value"]), after.value(new["Value"]))) and pair[0] != pair[1]:
+        elif (pair := known_pair(before.value(old.get("Value")), after.value(new["Value"]))) and pair[0] != pair[1]:
             changed.add(name)
     return frozenset(changed)
 

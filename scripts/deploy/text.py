@@ -769,6 +769,11 @@ SANDBOX_CANNOT_RECOVER = (
 )
 
 
+def in_words(names: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
 def way_out(env, layer_name, status, tag="") -> str:
     """What to do with a layer's stack in a state no change set starts from (ready() waits out the
     states in progress itself); tag: the run's TAG= the command carries (Deployer.service_tag)."""
