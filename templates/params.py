@@ -291,7 +291,7 @@ def environment_problem(env: str, params_dir: Path) -> str | None:
     names = [path.stem for path in params_files(params_dir)]
     known, hint = ", ".join(names) or "none", did_you_mean(env, names)
     if not ENV_NAME.fullmatch(env):
-        return f"ENV={shown(env)} is not an environment name{hint}; environments: {known} (params/<env>.yaml)"
+        return f"ENV={shown(env)} is not an environment name{hint}: names are {ENV_NAME_ALLOWED}; environments: {known} (params/<env>.yaml)"
     path = params_dir / f"{env}.yaml"
     if not os.path.lexists(path):  # one that is there but no file (a FIFO, a directory) is the loader's to refuse
         return f"unknown environment {env!r}{hint}: no {printable(str(relative(path)), one_line=True)}; environments: {known}"

@@ -1600,7 +1600,7 @@ def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch)
         assert aws.run("status", "--env", path) == 2
         assert aws.err.startswith(f"error: ENV={path!r} is not an environment name") and f"; environments: {known}" in aws.err, aws.err
     assert aws.run("status", "--env", "Sandbox") == 2  # names are lower-case
-    assert aws.err.startswith("error: ENV='Sandbox' is not an environment name (did you mean sandbox?); environments: "), aws.err
+    assert aws.err.startswith("error: ENV='Sandbox' is not an environment name (did you mean sandbox?): names are 2 to 16"), aws.err
     assert aws.run("status", "--env", "prd") == 2
     missing = templates.relative(aws.dirs[1] / "prd.yaml")
     assert aws.err == f"error: unknown environment 'prd' (did you mean prod?): no {missing}; environments: {known}\n", aws.err

@@ -1075,7 +1075,8 @@ def test_unknown_environment_is_one_line_exit_2_nothing_written(tmp_path):
         text=True,
     )
     assert result.stderr.splitlines() == [  # not a name at all (names are lower-case), as the deployer says it
-        f"error: ENV={misspelt!r} is not an environment name (did you mean {ENVS[0]}?); environments: {', '.join(ENVS)} (params/<env>.yaml)"
+        f"error: ENV={misspelt!r} is not an environment name (did you mean {ENVS[0]}?): names are 2 to 16 lower-case letters"
+        f" and digits, starting with a letter, other than review; environments: {', '.join(ENVS)} (params/<env>.yaml)"
     ]
 
 
