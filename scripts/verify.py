@@ -397,15 +397,17 @@ def verify(run, *, timeout, interval=5, sleep=time.sleep, clock=time.monotonic, 
     while True:
         results = run()
         failed = [r for r in results if r.failed]
-        if not failed or clock() + interval > deadline:
+        left = deadline - clock()
+        if not failed or left <= 0:
             break
-        say(f"attempt {attempt}: {len(failed)} check(s) failing ({', '.join(r.name for r in failed)}); retrying in {interval} s")
+        wait = min(interval, left)  # the last attempt at the deadline, not one interval before it
+        say(f"attempt {attempt}: {len(failed)} check(s) failing ({', '.join(r.name for r in failed)}); retrying in {round(wait, 1):g} s")
         # Why, each time it changes: a wrong CA bundle fails the same way until the deadline (10 minutes).
         for result in failed:
             if result.line() not in said:
                 say(f"  {result.line()}")
         said = [result.line() for result in failed]
-        sleep(interval)
+        sleep(wait)
         attempt += 1
     for result in results:
         say(result.line())

@@ -2493,7 +2493,9 @@ def test_diff_of_every_layer_names_allow_replace_for_the_layers_that_replace_and
     refused_ones, deployable_ones = PROD_LAYERS[:2], PROD_LAYERS[2:4]
     outcome = {name: diff.Compared(True, diff.REFUSED, replaces=True) for name in refused_ones}
     outcome |= {deployable_ones[0]: diff.Compared(True, None, replaces=True), deployable_ones[1]: diff.Compared(True)}
-    monkeypatch.setattr(diff, "compare", lambda deployer, layer, image_tag=None: outcome.get(layer.name, diff.Compared(False)))
+    monkeypatch.setattr(
+        diff, "compare", lambda deployer, layer, image_tag=None, reads_changing=False: outcome.get(layer.name, diff.Compared(False))
+    )
     monkeypatch.setattr(commands.Commands, "say_creates_refused_ahead", lambda self: False)
     monkeypatch.setattr(commands.Commands, "say_looks_refused_ahead", lambda self, compared: False)
     monkeypatch.setattr(commands.Commands, "say_deployed_but_not_enabled", lambda self, compared=None: None)
@@ -4639,6 +4641,27 @@ def test_rollback_never_returns_to_an_image_rolled_back_from(aws):
     history(aws, history_entries)
     assert aws.run("rollback", "--stack", "service") == 1
     assert "nothing earlier to roll back to" in aws.err
+
+
+def test_a_rollback_of_a_stacks_first_release_says_so_plainly(aws):
+    aws.deployed("service", parameters=service_parameters("v1"))
+    history(aws, [rel("v1", None), rel("v1", "v1")])  # its first release, then a redeploy (a setting changed)
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert aws.err.strip() == (
+        "error: nothing earlier to roll back to: v1 is the only image this service stack has run (its first release); "
+        "name one with TAG=<image tag>"
+    ), aws.err
+
+
+def test_a_rollback_whose_way_back_was_rolled_back_from_names_that_image(aws):
+    # v1, then v2 over it; a rollback from v2 to v1, then one by TAG=v2 from v1: v1 was left since
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, [rel("v1", None), rel("v2", "v1"), rel("v1", "v2", rolled_back_from="v2"), rel("v2", "v1", rolled_back_from="v1")])
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert aws.err.strip() == (
+        "error: nothing earlier to roll back to: what ran before v2's release, v1, was rolled back from since, and a rollback "
+        "never goes back to it; name one with TAG=<image tag>"
+    ), aws.err
 
 
 def test_the_previous_release_is_what_ran_before_the_running_images_own_release():

@@ -898,6 +898,10 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
     assert "ProductionListenerRuleArn" in note and note.endswith(
         "from alb, which alb's deploy before it changes: a deploy of these layers updates service too"
     ), note
+    # not "same as deployed" above it: the helper who read it so took the note for a contradiction
+    assert out.splitlines()[out.splitlines().index(note) - 1] == (
+        f"{stack('service')}: template and values as deployed, but what it reads changes:"
+    ), out
     assert "service" in next(line for line in out.splitlines() if line.startswith("differs from what")).partition(" (")[0], out
     code, out, err = run("deploy", *rolling, "--yes")
     assert code == 0 and f"{stack('service')}: no changes" not in out, out + err

@@ -654,7 +654,8 @@ def test_verify_gives_up_at_the_deadline():
 
     lines = []
     ok = verify.verify(run, timeout=12, interval=5, sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0], say=lines.append)
-    assert not ok and len(calls) == 3
+    assert not ok and len(calls) == 4  # at 0, 5 and 10 s, and the last at the deadline, 12 s
+    assert [line for line in lines if line.startswith("attempt ")][-1].endswith("retrying in 2 s"), lines
     # The reason is said once while it stays the same, and again at the end.
     assert [line.split() for line in lines if "503" in line] == [["FAIL", "https", "/health", "503"]] * 2
     assert lines[-1] == "0 passed, 1 failed" and lines[-2].startswith("FAIL  https /health")
@@ -683,9 +684,10 @@ def make_verify(servers, pki, extra_argv=(), ports=(443, 80), alb_parameters=Non
         if name.endswith("-alb") and alb_parameters:
             stack["Parameters"] = [{"ParameterKey": k, "ParameterValue": v} for k, v in alb_parameters.items()]
         clients["cloudformation"][1].add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": name})
-    clients["ecs"][1].add_response("describe_services", service_response("COMPLETED", 2, 2), {"cluster": "c", "services": ["svc"]})
     healthy = [{"Target": {"Id": f"10.0.{i}.5", "Port": 8000}, "TargetHealth": {"State": "healthy"}} for i in (1, 2)]
-    clients["elbv2"][1].add_response("describe_target_health", {"TargetHealthDescriptions": healthy}, {"TargetGroupArn": arn})
+    for _ in range(2):  # a failing check is tried again at --timeout's end: a second round
+        clients["ecs"][1].add_response("describe_services", service_response("COMPLETED", 2, 2), {"cluster": "c", "services": ["svc"]})
+        clients["elbv2"][1].add_response("describe_target_health", {"TargetHealthDescriptions": healthy}, {"TargetGroupArn": arn})
     argv = ["verify", "--env", "prod", "--stack", "service", "--timeout", "5", "--ca-bundle", str(pki / "ca.pem"), *extra_argv]
     for port in ports:
         address, local_port = started.connect_to[(HOST, port)]
@@ -695,7 +697,15 @@ def make_verify(servers, pki, extra_argv=(), ports=(443, 80), alb_parameters=Non
     out, err = io.StringIO(), io.StringIO()
     for _, stub in clients.values():
         stub.activate()
-    code = deploy.main(argv, clients=lambda service: clients[service][0], out=out, err=err, sleep=lambda s: None)
+    now = [0.0]  # the retries' waits pass on this clock at once
+    code = deploy.main(
+        argv,
+        clients=lambda service: clients[service][0],
+        out=out,
+        err=err,
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+        clock=lambda: now[0],
+    )
     return code, out.getvalue().splitlines() + err.getvalue().splitlines()
 
 
@@ -768,6 +778,7 @@ def test_make_verify_on_an_emulator_fails_when_a_check_it_runs_fails(servers, pk
     code, lines = make_verify(servers, pki, ports=[443])
     assert code == 1, lines
     assert lines[0] == f"verifying https://{HOST} (prod), for up to 5 s"
+    assert any(line.startswith("attempt 1: 1 check(s) failing (https /health); retrying in 5 s") for line in lines), lines
     assert any(line.startswith("FAIL  https /health") and "503" in line for line in lines)
     assert any(line.startswith("skip  http redirects to https") for line in lines)
     assert lines[-1] == f"{2 + len(PROD_SMOKE)} passed, 1 failed, 3 skipped"

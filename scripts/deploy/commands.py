@@ -17,7 +17,7 @@ from scripts.deploy import diff, drift, guards, lock, logs, purge, tasks, text, 
 from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, error_code, explain, may_have_landed, not_found, sandbox_gone
 from scripts.deploy.deployer import stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead, UpstreamsNotDeployed
-from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark, unrecorded_release_of
+from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark, unrecorded_release_of, why_nothing_earlier
 from scripts.deploy.layer import compact, layer_named_in
 from scripts.deploy.status import ALREADY_EXECUTED, UPDATABLE, is_deployed
 from scripts.deploy.text import parameter_values
@@ -370,9 +370,9 @@ class Commands:
     def diff(self) -> int:
         compared = {}
         for layer in self.layers:
-            compared[layer.name] = diff.reads_changed_outputs(
-                self.deployer, layer, compared, diff.compare(self.deployer, layer, self.args.image_tag)
-            )
+            changing = diff.outputs_read_changing(layer, compared)
+            each = diff.compare(self.deployer, layer, self.args.image_tag, reads_changing=bool(changing))
+            compared[layer.name] = diff.reads_changed_outputs(self.deployer, layer, changing, each)
         looks_refused = self.say_looks_refused_ahead(compared)
         refused_ahead = self.say_creates_refused_ahead()
 
@@ -707,6 +707,8 @@ class Commands:
                     f"roll back to with TAG=<image tag> (make rollback TAG=<image tag> ENV={self.env})"
                 )
             release = previous_release(releases, running)
+            if release is None and (why := why_nothing_earlier(releases, running, said)):
+                raise Failure(f"error: nothing earlier to roll back to: {why}; name one with TAG=<image tag>")
             if release is None:
                 raise Failure(
                     f"error: nothing earlier to roll back to: the release history (SSM parameter {deployer.history.name}) names no image that ran "
@@ -835,7 +837,13 @@ class Commands:
                 health_path=health_path,
             )
 
-        return 0 if verify.verify(run_once, timeout=args.timeout, sleep=deployer.sleep, say=deployer.say, endpoint=endpoint) else 1
+        return (
+            0
+            if verify.verify(
+                run_once, timeout=args.timeout, sleep=deployer.sleep, clock=deployer.clock, say=deployer.say, endpoint=endpoint
+            )
+            else 1
+        )
 
     def zone(self) -> int:
         """Find or create the domain's public zone, print its name servers, wait for the delegation."""

@@ -76,7 +76,9 @@ def policy_difference(deployer, layer) -> tuple[list[str], bool]:
     ], False
 
 
-def compare(deployer, layer, image_tag=None) -> Compared:
+def compare(deployer, layer, image_tag=None, reads_changing=False) -> Compared:
+    """Say how the layer differs from its stack. reads_changing: outputs it reads change in the run before it
+    (outputs_read_changing), so that a layer as deployed is not said to be the same (reads_changed_outputs says why)."""
     if not deployer.has_stack(layer.stack):
         deployer.say(f"{layer.stack}: not deployed; deploying creates everything in {layer.source}")
         return Compared(True)
@@ -111,7 +113,8 @@ def compare(deployer, layer, image_tag=None) -> Compared:
         differs = True
     policy, by_deploy = policy_difference(deployer, layer)
     held_back = POLICY_ONLY if policy and not differs and not by_deploy else None
-    lines, differs = (lines + policy) or [f"{layer.stack}: same as deployed"], differs or bool(policy)
+    same = f"{layer.stack}: " + ("template and values as deployed, but what it reads changes:" if reads_changing else "same as deployed")
+    lines, differs = (lines + policy) or [same], differs or bool(policy)
     same_name = guards.named_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else []
     if same_name:
         held_back = REFUSED
@@ -163,13 +166,19 @@ def compare(deployer, layer, image_tag=None) -> Compared:
     return Compared(differs, held_back, replaces=bool(stateful), outputs_changed=changing)
 
 
-def reads_changed_outputs(deployer, layer, compared: dict, each: Compared) -> Compared:
-    """A layer compared the same as deployed, or a difference of its own, that reads outputs an upstream's deploy
-    before it changes (compared: the run's layers before it): the deploy of the run updates it too, said."""
-    changed = {}  # upstream -> the outputs it reads that the upstream's deploy changes
+def outputs_read_changing(layer, compared: dict) -> dict:
+    """upstream -> the outputs the layer reads from it that the upstream's deploy before it changes (compared: the
+    run's layers before it)."""
+    changed = {}
     for upstream, output in sorted(Deployer.wired(layer).values()):
         if upstream in compared and output in compared[upstream].outputs_changed:
             changed.setdefault(upstream, []).append(output)
+    return changed
+
+
+def reads_changed_outputs(deployer, layer, changed: dict, each: Compared) -> Compared:
+    """A layer compared the same as deployed, or a difference of its own, that reads outputs an upstream's deploy
+    before it changes (changed: outputs_read_changing): the deploy of the run updates it too, said."""
     # a layer not deployed is created with what it reads then; a stack policy alone: the update carries it now
     if not changed or not deployer.has_stack(layer.stack) or each.held_back not in (None, POLICY_ONLY):
         return each

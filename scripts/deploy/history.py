@@ -242,6 +242,19 @@ def abandoned(releases, image) -> bool:
     return any(e.get("rolled_back_from") == image for e in releases[last + 1 :])
 
 
+def why_nothing_earlier(releases, running, said) -> str | None:
+    """Why previous_release found nothing, where the history says it plainly: the stack has run only its first
+    release's image (said: the running image as printed), or what ran before the running image's own release was
+    rolled back from since. None otherwise (the history misses or cut entries)."""
+    if releases and releases[0].get("replaced", "") is None and all(entry["image_tag"] == running for entry in releases):
+        return f"{said} is the only image this service stack has run (its first release)"
+    own = own_releases(releases, running)
+    before = releases[own[-1]].get("replaced") if own else None
+    if before and before != running and abandoned(releases, before):
+        return f"what ran before {said}'s release, {before}, was rolled back from since, and a rollback never goes back to it"
+    return None
+
+
 def previous_release(releases, running, whole=None) -> dict | None:
     """The release to roll back to: what ran before the running image was released, as that release recorded it
     (`replaced`), not counting releases that were rollbacks or redeployed the same image (a rollback from J, reached
