@@ -126,6 +126,13 @@ class ParamsLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
     def construct_object(self, node, deep=False):
+        core = CORE_SCALARS.get(node.tag) if isinstance(node, yaml.ScalarNode) else None
+        if core and not core[0].fullmatch(node.value):
+            # an explicit tag takes what YAML 1.2 does: !!bool yes was true, !!int 1_0 was 10, !!null 5 was no value
+            tag = node.tag.rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"!!{tag} {shown(node.value)}: not a valid {tag} in YAML 1.2; allowed: {core[1]}", node.start_mark
+            )
         try:
             return super().construct_object(node, deep)
         except (ValueError, KeyError, AttributeError, TypeError, OverflowError):
@@ -146,7 +153,10 @@ class ParamsLoader(yaml.SafeLoader):
         return WrittenInt.of(int(text[2:] if base != 10 else text, base), text)
 
     def construct_yaml_float(self, node):
-        return WrittenFloat.of(super().construct_yaml_float(node), self.construct_scalar(node))
+        text = self.construct_scalar(node)
+        # written as an int, it is a float by its tag alone: a message quoting "1" as no whole number puzzled
+        written = f"!!float {text}" if CORE_SCALARS["tag:yaml.org,2002:int"][0].fullmatch(text) else text
+        return WrittenFloat.of(super().construct_yaml_float(node), written)
 
 
 def _as_written(cls, value, written):
@@ -169,12 +179,19 @@ class WrittenFloat(float):
     of = classmethod(_as_written)
 
 
-for tag, pattern, first in [
-    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
-    ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+0123456789."),
-    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-]:
+# YAML 1.2's core schema: tag -> (pattern, first characters, what it allows), for a plain value and a tagged one alike
+CORE_SCHEMA = {
+    "bool": (r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF", "true or false"),
+    "int": (r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789", "digits, 0o<octal digits> or 0x<hex digits>"),
+    "float": (
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+        "a decimal number such as 1.5 or 1e3",
+    ),
+    "null": (r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""], "null, ~ or nothing"),
+}
+CORE_SCALARS = {f"tag:yaml.org,2002:{tag}": (re.compile(pattern), allowed) for tag, (pattern, _, allowed) in CORE_SCHEMA.items()}
+for tag, (pattern, first, _) in CORE_SCHEMA.items():
     ParamsLoader.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
 ParamsLoader.add_constructor("tag:yaml.org,2002:int", ParamsLoader.construct_yaml_int)
 ParamsLoader.add_constructor("tag:yaml.org,2002:float", ParamsLoader.construct_yaml_float)

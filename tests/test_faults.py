@@ -95,6 +95,15 @@ HOSTILE = [
         GOOD_TEXT.replace(REGION_LINE, "region: !!int abc", 1),
         f"line {REGION_LINE_NUMBER}: cannot be read as YAML: !!int 'abc': not a valid int",
     ),
+    # a tag takes what YAML 1.2 takes untagged: Python's int() and PyYAML's YAML 1.1 booleans read these as 10, 3, true
+    *(
+        (
+            f"!!{tag} {value}",
+            GOOD_TEXT.replace(REGION_LINE, f"region: !!{tag} {value}", 1),
+            f"!!{tag} {said}: not a valid {tag} in YAML 1.2",
+        )
+        for tag, value, said in (("int", "1_0", "'1_0'"), ("int", "\u0663", "'\u0663'"), ("bool", "yes", "'yes'"), ("null", "5", "'5'"))
+    ),
     # built after its node, past the per-node check: the file-level one names it
     ("a !!map tag on a list", GOOD_TEXT + "x: !!map [1]\n", "a tagged value (!!...) that is not one (TypeError)"),
     (
@@ -1275,6 +1284,21 @@ def test_a_sandbox_seeded_in_another_region_than_params_names_is_refused_before_
     assert result.stderr.startswith(f"error: the sandbox was seeded in {seeded}, but {moved} now says region: {other}; "), result
     assert f"Put region: {seeded} back, or start it afresh in {other}: make sandbox-stop && make sandbox" in result.stderr, result
     assert sandbox_cli("env", state_dir=sandbox.state_dir).returncode == 0  # params/sandbox.yaml's own region
+
+
+def test_an_empty_endpoint_is_refused_not_read_as_aws(monkeypatch):
+    # AWS_ENDPOINT_URL=$EMU with EMU unset: botocore reads an empty one as none, and the run went to AWS
+    import io
+
+    from scripts import deploy
+
+    no_real_aws(monkeypatch, "")
+    out, err = io.StringIO(), io.StringIO()
+    code = deploy.main(
+        ["status", "--env", "prod"], out=out, err=err, interactive=False, clients=lambda *_: pytest.fail("a client was made")
+    )
+    assert code == 2 and err.getvalue().startswith("error: AWS_ENDPOINT_URL is set but empty"), err.getvalue()
+    assert "unset AWS_ENDPOINT_URL to reach AWS" in err.getvalue() and out.getvalue() == ""
 
 
 def test_a_params_file_inside_the_project_is_named_as_people_type_it():

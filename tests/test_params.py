@@ -57,6 +57,13 @@ BAD = [
     ("a host label in an exponent's form", typed("ApiHostLabel: 1e3"), "parameters.ApiHostLabel: 1e3 is not allowed", "in quotes"),
     ("a fraction for a whole number", typed("DesiredCount: 1.5"), "parameters.DesiredCount: 1.5 is not allowed", "a whole number"),
     ("a whole number written as a fraction", typed("DesiredCount: 2.0"), "parameters.DesiredCount: 2.0 is not allowed", "a whole number"),
+    # quoted as "2 is not allowed; allowed: a whole number", the tag that made it a fraction went unsaid
+    (
+        "a whole number tagged as a fraction",
+        typed("DesiredCount: !!float 2"),
+        "parameters.DesiredCount: !!float 2 is not allowed",
+        "a whole number",
+    ),
     # in a list too, untagged, and a quoted one quoted ([!!float '1e3', !!int '09'] named no number the file holds)
     (
         "numbers in a list",
@@ -466,7 +473,8 @@ BAD = [
         "a value past CloudFormation's 4,096 bytes",
         with_parameters(DjangoSettingsModule="a" * 4097),
         "parameters.DjangoSettingsModule: 'aaa",
-        "allowed: a dotted Python module path, at most 4096 bytes (CloudFormation's limit for a parameter value)",
+        "allowed: a dotted Python module path such as StartupWebApp.settings_production: names of letters, digits and underscores, "
+        "none starting with a digit, at most 4096 bytes (CloudFormation's limit for a parameter value)",
     ),
     (
         "a list past CloudFormation's 4,096 bytes, as joined",

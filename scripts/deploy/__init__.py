@@ -259,6 +259,12 @@ def validate(args):
         raise Failure(f"error: {unknown}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint == "":  # botocore reads it as unset: AWS_ENDPOINT_URL=$EMU with EMU unset went to AWS
+        raise Failure(
+            "error: AWS_ENDPOINT_URL is set but empty (a variable that was not set, expanded?): give the emulator's URL, "
+            "or unset AWS_ENDPOINT_URL to reach AWS",
+            2,
+        )
     if endpoint:
         # Here, not at the top: templates/ must be the first import, for its Ctrl-C hook (templates/__init__.py).
         from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
