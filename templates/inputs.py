@@ -204,7 +204,7 @@ INPUTS = {
             "api",
             "Host label of the service under the domain (api -> api.<domain>).",
             pattern=HOST_LABEL,
-            hint="one DNS label: lower-case letters, digits and inner hyphens",
+            hint="one DNS label: 1 to 63 lower-case letters, digits and inner hyphens",
         ),
         Input(
             "VpcId",
@@ -323,7 +323,7 @@ INPUTS = {
             "startupwebapp-cluster",
             "Existing ECS cluster (Phase 5.14).",
             pattern=r"[A-Za-z0-9_-]{1,255}",
-            hint="an ECS cluster name: letters, digits, hyphens, underscores",
+            hint="an ECS cluster name: 1 to 255 letters, digits, hyphens and underscores",
         ),
         Input(
             "EcrRepositoryName",
@@ -358,7 +358,7 @@ INPUTS = {
             "startupwebapp_prod",
             "Database the service uses (DATABASE_NAME). Each environment its own.",
             pattern=r"[A-Za-z_][A-Za-z0-9_]{0,62}",
-            hint="a PostgreSQL database name",
+            hint="a PostgreSQL database name: a letter or underscore, then at most 62 letters, digits and underscores",
             default_in_template=False,
         ),
         Input(
@@ -367,7 +367,7 @@ INPUTS = {
             "StartupWebApp.settings_production",
             "DJANGO_SETTINGS_MODULE of the container.",
             pattern=r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*",
-            hint="a dotted Python module path",
+            hint="a dotted Python module path such as StartupWebApp.settings_production: names of letters, digits and underscores, none starting with a digit",
         ),
         Input("TaskCpu", "Number", 512, "Task CPU units (512 = 0.5 vCPU).", allowed=tuple(FARGATE_MEMORY_BY_CPU)),
         Input(
