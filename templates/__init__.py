@@ -80,7 +80,8 @@ ROLLBACK_TRIGGERS = {"service": ("release-alarms", "RollbackAlarmArns", "Rollbac
 # make verify reads the service's addresses and target groups (scripts/deploy/commands.py); make
 # logs, task and continue find the service, and a failed release its stopped tasks
 # (scripts/deploy/logs.py service_names); the commands that run a change set check the load
-# balancer's rules before a release path goes (scripts/deploy/guards.py); a change set of the
+# balancer's rules before a release path goes (scripts/deploy/guards.py), and make destroy, diff and those
+# its deletion protection; a change set of the
 # service, but a repair's, carries the rollback triggers (above).
 RUNS_A_CHANGE_SET = ("make deploy", "make execute", "make rollback")
 FINDS_THE_SERVICE = ("make logs", "make task", "make continue", *RUNS_A_CHANGE_SET)
@@ -91,6 +92,8 @@ READ_BY_TOOLS = {
     ("alb", "TargetGroupArn"): ("make verify", *RUNS_A_CHANGE_SET),
     ("alb", "AlternateTargetGroupArn"): ("make verify",),
     ("alb", "ProductionListenerRuleArn"): RUNS_A_CHANGE_SET,
+    # whether ELB holds its deletion protection on, turned on outside this tool (scripts/deploy/purge.py deletion_protected)
+    ("alb", "LoadBalancerArn"): ("make destroy", "make diff", *RUNS_A_CHANGE_SET),
     ("service", "ClusterName"): ("make verify", *FINDS_THE_SERVICE),
     ("service", "ServiceName"): ("make verify", *FINDS_THE_SERVICE),
     ("service", "LogGroupName"): ("make logs", "make task", *RUNS_A_CHANGE_SET),  # not make continue: it reads no log

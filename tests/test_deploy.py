@@ -2445,14 +2445,19 @@ def test_diff_of_a_stack_in_no_settled_state_compares_nothing_and_says_what_to_d
     assert lines[-1] == "not compared, in no settled state: alarms (see above)" and "applies it" not in aws.out, aws.out
 
 
-@pytest.mark.parametrize("protected", ["false", "true"])
+@pytest.mark.parametrize("protected", ["false", "true", "by hand"])
 def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_data_or_a_name(aws, protected):
     # A new NamePrefix replaces the load balancer and target groups (their Name is create-only): make diff said
     # "make deploy applies it", and the deploy refused the change set without ALLOW_REPLACE=1, and with it
     # where the load balancer's deletion protection is on (refuse_deleting_a_protected_load_balancer).
     running = configuration(ENV, "alb")["Parameters"] | stubbed_aws.wired("alb") | stubbed_aws.deploy_time("alb")
-    running |= {"NamePrefix": f"{running['NamePrefix']}-old", "DeletionProtection": protected}
+    running |= {"NamePrefix": f"{running['NamePrefix']}-old", "DeletionProtection": "true" if protected == "true" else "false"}
     aws.diff_reads("alb", parameters=running)
+    if protected != "true":  # the parameter false: ELB's own attribute says (turned on by hand: "by hand")
+        on = [{"Key": "deletion_protection.enabled", "Value": "true" if protected == "by hand" else "false"}]
+        aws.elbv2.add_response(
+            "describe_load_balancer_attributes", {"Attributes": on}, {"LoadBalancerArn": stubbed_aws.OUTPUT_VALUES["LoadBalancerArn"]}
+        )
     assert aws.run("diff", "--stack", "alb") == 1, aws.err
     (note,) = [line for line in aws.out.splitlines() if "ALLOW_REPLACE=1: it replaces" in line]
     for kind in ("AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup"):
@@ -2465,6 +2470,14 @@ def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_dat
         assert "first deploy DeletionProtection: false alone" in aws.out, aws.out  # the way on
         assert last == "a deploy would be refused: alb (see the note above); alb then needs ALLOW_REPLACE=1 too", aws.out
         assert "applies it" not in aws.out, aws.out
+    elif protected == "by hand":  # a deploy of DeletionProtection false changes nothing: turned off as it was turned on
+        assert "  note: make deploy refuses this even with ALLOW_REPLACE=1: LoadBalancer has deletion protection on" in aws.out, aws.out
+        assert (
+            "it was turned on outside this tool (the stack's DeletionProtection parameter is false): turn it off as it was turned on, "
+            f"aws --region {stubbed_aws.REGION} --endpoint-url {NOWHERE} elbv2 modify-load-balancer-attributes --load-balancer-arn {stubbed_aws.OUTPUT_VALUES['LoadBalancerArn']} "
+            "--attributes Key=deletion_protection.enabled,Value=false; then this change"
+        ) in aws.out, aws.out
+        assert last == "a deploy would be refused: alb (see the note above); alb then needs ALLOW_REPLACE=1 too", aws.out
     else:
         assert last.endswith(
             f"(make deploy STACK=alb ENV={ENV} ALLOW_REPLACE=1 applies it; alb replacing or removing what its note above names)"

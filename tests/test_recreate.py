@@ -1006,6 +1006,23 @@ def test_destroy_is_refused_before_anything_while_the_load_balancer_has_deletion
     ]
 
 
+def test_destroy_is_refused_while_deletion_protection_turned_on_by_hand_is_on(sandbox, run):
+    # The DeletionProtection parameter false, protection turned on in the console: destroy read the parameter alone,
+    # deleted every other layer, and (on AWS) ended DELETE_FAILED at alb.
+    deployed(sandbox, run, "cert-dns", "alb")
+    elbv2 = sandbox.client("elbv2")
+    arn = sandbox.client("cloudformation").describe_stacks(StackName=stack("alb"))["Stacks"][0]["Outputs"]
+    (arn,) = [output["OutputValue"] for output in arn if output["OutputKey"] == "LoadBalancerArn"]
+    elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[{"Key": "deletion_protection.enabled", "Value": "true"}])
+    code, out, err = run("destroy", "--yes")
+    assert code == 1 and f"refusing to destroy {stack('alb')}: its load balancer has deletion protection on, which" in err, out + err
+    assert f"elbv2 modify-load-balancer-attributes --load-balancer-arn {arn} --attributes" in err and "nothing destroyed" in err, err
+    assert sandbox.client("cloudformation").describe_stacks(StackName=stack("cert-dns"))["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    elbv2.modify_load_balancer_attributes(LoadBalancerArn=arn, Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}])
+    code, out, err = run("destroy", "--yes")  # turned off as the refusal says: it goes
+    assert code == 0, out + err
+
+
 def without_layer(tmp_path, taken_out) -> tuple:
     """A copy of params/ whose sandbox environment no longer enables the optional layer, generated: the deploy options to use it."""
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")

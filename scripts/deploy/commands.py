@@ -552,10 +552,16 @@ class Commands:
             return 0
         protected = purge.deletion_protected(deployer, existing)  # refused before anything is deleted, not half way
         if protected:
+            stack, arn = next(iter(protected.items()))
+            way = (
+                f"set DeletionProtection: false in {deployer.params_file}, make templates && make deploy ENV={env} STACK=alb"
+                if arn is None
+                else purge.protection_off(deployer, "alb", arn)
+            )
             raise Failure(
-                f"error: refusing to destroy {protected[0]}: its load balancer has deletion protection on (DeletionProtection=true), "
-                "which CloudFormation cannot delete: the stack would end DELETE_FAILED. If it is really to go, set "
-                f"DeletionProtection: false in {deployer.params_file}, make templates && make deploy ENV={env} STACK=alb, "
+                f"error: refusing to destroy {stack}: its load balancer has deletion protection on"
+                + (" (DeletionProtection=true)" if arn is None else "")
+                + f", which CloudFormation cannot delete: the stack would end DELETE_FAILED. If it is really to go, {way}, "
                 "then destroy again; nothing destroyed"
             )
         for stack in existing:  # said before asking, so that the answer knows what stays and what goes

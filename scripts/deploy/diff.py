@@ -133,11 +133,12 @@ def compare(deployer, layer, image_tag=None, reads_changing=False) -> Compared:
         held_back = REFUSED
         lines.append(f"  note: make deploy refuses this: it {in_use[0]}. {in_use[1]}")
     load_balancers = [logical_id for logical_id, kind, _ in stateful if kind == "AWS::ElasticLoadBalancingV2::LoadBalancer"]
-    if load_balancers and purge.deletion_protected(deployer, [layer.stack]):  # refused with ALLOW_REPLACE=1 too
+    protected = purge.deletion_protected(deployer, [layer.stack]) if load_balancers else {}
+    if protected:  # refused with ALLOW_REPLACE=1 too
         held_back = REFUSED
         lines.append(
             f"  note: make deploy refuses this even with ALLOW_REPLACE=1: {', '.join(load_balancers)} has deletion protection on, "
-            f"which CloudFormation cannot delete; {guards.protection_off_first(deployer, layer)}"
+            f"which CloudFormation cannot delete; {guards.protection_off_first(deployer, layer, protected[layer.stack])}"
         )
     notes = []  # a name that could not be checked, said with the layer's lines, not above them
     taken = guards.log_groups_taken_ahead(deployer, layer, found, deployed, wanted, say=lambda *said: notes.extend(said)) if differs else []

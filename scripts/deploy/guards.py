@@ -57,19 +57,20 @@ def refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left)
         for rc in (change.get("ResourceChange", {}) for change in change_set.get("Changes", []))
         if rc.get("ResourceType") == "AWS::ElasticLoadBalancingV2::LoadBalancer" and (text.replaced(rc) or rc.get("Action") == "Remove")
     ]
-    if going and purge.deletion_protected(deployer, [layer.stack]):
+    protected = purge.deletion_protected(deployer, [layer.stack]) if going else {}
+    if protected:
         raise Failure(
-            f"error: refused: the change set replaces or removes {', '.join(going)}, a load balancer with deletion protection on "
-            "(DeletionProtection=true), which CloudFormation cannot delete: it would leave it running outside the stack and "
-            f"report the update complete; {left}; {protection_off_first(deployer, layer)}"
+            f"error: refused: the change set replaces or removes {', '.join(going)}, a load balancer with deletion protection on, "
+            "which CloudFormation cannot delete: it would leave it running outside the stack and "
+            f"report the update complete; {left}; {protection_off_first(deployer, layer, protected[layer.stack])}"
         )
 
 
-def protection_off_first(deployer, layer) -> str:
-    """The way to replace or remove a load balancer whose deletion protection is on."""
-    return (
-        f"first deploy DeletionProtection: false alone (in {deployer.params_file}, make templates && make deploy ENV={deployer.env} "
-        f"STACK={layer.name}: it turns it off in place), then this change with DeletionProtection: true, which protects the new load balancer"
+def protection_off_first(deployer, layer, arn=None) -> str:
+    """The way to replace or remove a load balancer whose deletion protection is on (arn: turned on outside this
+    tool, purge.deletion_protected)."""
+    return f"{purge.protection_off(deployer, layer.name, arn)}; then this change" + (
+        " with DeletionProtection: true, which protects the new load balancer" if arn is None else ""
     )
 
 

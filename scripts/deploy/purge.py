@@ -144,19 +144,52 @@ def say_purge(deployer, layers, each):
     )
 
 
-def deletion_protected(deployer, stacks) -> list[str]:
-    """The stacks whose load balancer has deletion protection on (parameter DeletionProtection):
-    CloudFormation cannot delete it, so deleting the stack would end DELETE_FAILED half way."""
-    found = []
+def deletion_protected(deployer, stacks) -> dict:
+    """The stacks whose load balancer has deletion protection on: CloudFormation cannot delete it, so deleting
+    the stack would end DELETE_FAILED half way. stack -> None where its DeletionProtection parameter says so, or
+    the load balancer's ARN where ELB's attribute says so with the parameter false (turned on outside this tool:
+    a destroy read the parameter alone, deleted every other layer, and ended DELETE_FAILED at alb).
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#deletion-protection"""
+    found = {}
     for stack in stacks:
         # A first create that rolled back deleted what it made (a protected load balancer would have left it
         # ROLLBACK_FAILED), and an empty stack under review holds none: nothing stops their deletion.
         if deployer.is_create(stack):
             continue
-        given = text.parameter_values(deployer.describe(stack))
-        if given.get("DeletionProtection") == "true":
-            found.append(stack)
+        described = deployer.describe(stack)
+        arn = text.output_values(described).get("LoadBalancerArn")
+        if text.parameter_values(described).get("DeletionProtection") == "true":
+            found[stack] = None
+        elif arn and _protection_on(deployer, arn):
+            found[stack] = arn
     return found
+
+
+def _protection_on(deployer, arn) -> bool:
+    """Whether ELB holds the load balancer's deletion protection on; False, with a note, when that cannot be read
+    (CloudFormation then says it, as before this look)."""
+    try:
+        attributes = deployer.client("elbv2").describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+    except aws.AWS_ERRORS as error:
+        if not (isinstance(error, ClientError) and _code(error) == "LoadBalancerNotFound"):
+            deployer.say(f"  note: could not read whether load balancer {arn} has deletion protection on ({aws.error_code(error)})")
+        return False
+    return _pairs(attributes).get("deletion_protection.enabled") == "true"
+
+
+def protection_off(deployer, layer_name, arn) -> str:
+    """The way to turn a load balancer's deletion protection off: by params (arn None), or, turned on outside this
+    tool, as it was turned on."""
+    if arn is None:
+        return (
+            f"first deploy DeletionProtection: false alone (in {deployer.params_file}, make templates && make deploy ENV={deployer.env} "
+            f"STACK={layer_name}: it turns it off in place)"
+        )
+    return (
+        "it was turned on outside this tool (the stack's DeletionProtection parameter is false): turn it off as it was turned on, "
+        f"{deployer.cli} elbv2 modify-load-balancer-attributes --load-balancer-arn {shlex.quote(arn)} "
+        "--attributes Key=deletion_protection.enabled,Value=false"
+    )
 
 
 # --- reading what a resource is now -------------------------------------------------------------
