@@ -226,6 +226,15 @@ def test_a_stack_in_the_middle_of_an_update_is_not_checked(aws):
     assert aws.calls("service") == 1
 
 
+def test_a_failed_first_create_is_not_said_in_sync_but_what_to_do(aws):
+    # ROLLBACK_COMPLETE holds nothing: "in sync: nothing it checked changed" and exit 0 spoke for a layer not there
+    aws.deployed("alarms", status="ROLLBACK_COMPLETE")
+    assert aws.run("drift", "--stack", "alarms") == 2
+    assert f"{stack('alarms')}: ROLLBACK_COMPLETE: holds nothing to check; its first create failed" in aws.out, aws.out
+    assert f"make deploy STACK=alarms ENV={ENV} RECREATE=1" in aws.out and "in sync" not in aws.out, aws.out
+    assert aws.calls("alarms") == 1  # DescribeStacks alone: no detection sent
+
+
 @pytest.mark.parametrize(
     "message, said",
     [

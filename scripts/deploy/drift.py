@@ -44,6 +44,11 @@ def check(deployer, stack, layer_name) -> Checked:
     if deployer.foreign(found):  # someone else's: "in sync" would speak for it
         deployer.say(text.not_ours(stack, deployer.own_tags(found)) + "; not checked")
         return Checked(complete=True, deployed=False)
+    if found["StackStatus"] == "ROLLBACK_COMPLETE":
+        # a failed first create: its rollback deleted what it made, so "in sync" would say nothing (make diff does not
+        # compare it either)
+        deployer.say(f"{stack}: ROLLBACK_COMPLETE: holds nothing to check; {deployer.way_out(layer_name, 'ROLLBACK_COMPLETE')}")
+        return Checked(complete=False)
     if found["StackStatus"].endswith("_IN_PROGRESS"):
         # Not sent into a running operation: the stack's resources are changing, so what a detection
         # found would say nothing. (The user guide's "Considerations when detecting drift",
