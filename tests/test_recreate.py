@@ -322,6 +322,40 @@ def test_purge_takes_from_a_deleted_stack_only_what_the_layers_template_retains(
     assert "/team-b/app" in log_group_names(sandbox)
 
 
+def test_purge_leaves_what_a_hand_made_stack_of_the_layers_name_and_tags_retained(sandbox, run):
+    # Stacks of the layers' names, with the tool's tags and logical ids, made by hand: another team's bucket was
+    # deleted, and its key scheduled for deletion. Neither has a name of the layer's to tell it by.
+    cf, s3, kms = (sandbox.client(name) for name in ("cloudformation", "s3", "kms"))
+    everyone = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}
+    made = {
+        "alb": ("AccessLogBucket", {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "another-teams-bucket"}}),
+        "service": (
+            "LogKey",
+            {"Type": "AWS::KMS::Key", "Properties": {"Description": "another team's key", "KeyPolicy": {"Statement": [everyone]}}},
+        ),
+    }
+    ids = {}
+    for layer, (logical_id, resource) in made.items():
+        body = {"Resources": {logical_id: resource | {"DeletionPolicy": "Retain"}}}
+        tags = [{"Key": key, "Value": value} for key, value in templates.own_tags(ENV, layer).items()]
+        cf.create_stack(StackName=stack(layer), TemplateBody=json.dumps(body), Tags=tags)
+        ids[layer] = cf.describe_stack_resource(StackName=stack(layer), LogicalResourceId=logical_id)["StackResourceDetail"][
+            "PhysicalResourceId"
+        ]
+        cf.delete_stack(StackName=stack(layer))
+    code, out, err = run("purge", "--yes")
+    assert code == 0 and "nothing to purge" in out, out + err
+    assert (
+        'AccessLogBucket (AWS::S3::Bucket) another-teams-bucket: left: the template it was made with gives it BucketName "another-teams-bucket", '
+        "not what output/alb.json gives: a stack of the layer's name this tool did not make; if it is no one's, by hand: "
+    ) in out, out
+    assert (
+        f'LogKey (AWS::KMS::Key) {ids["service"]}: left: the template it was made with gives it Description "another team\'s key"' in out
+    ), out
+    assert exists(s3.head_bucket, "404", Bucket="another-teams-bucket")
+    assert kms.describe_key(KeyId=ids["service"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
 def test_purge_never_touches_what_the_stacks_did_not_create(sandbox, run):
     kept = deploy_and_destroy(sandbox, run)
     logs, kms, s3, elbv2 = (sandbox.client(name) for name in ("logs", "kms", "s3", "elbv2"))

@@ -34,6 +34,7 @@ What it does with each kind:
 - any other type: left, with the command to delete it by hand.
 """
 
+import json
 import shlex
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ from scripts.deploy import aws, text
 from scripts.deploy.failure import Failure
 from scripts.deploy.layer import load_layer, read_output_file
 from scripts.deploy.status import EMPTY_STATUSES
+from templates.errors import printable
 
 KEY_WINDOW_DAYS = 30  # the longest ScheduleKeyDeletion accepts (7 to 30; see the docstring)
 STACK_ID_TAG, LOGICAL_ID_TAG = "aws:cloudformation:stack-id", "aws:cloudformation:logical-id"
@@ -499,6 +501,34 @@ def layer_names(deployer, layer) -> set | None:
     return set(custom_names(deployer, load_layer(deployer.env, layer, deployer.output_dir)).values())
 
 
+# The property that tells a retained resource without a name of ours (NAMED's) as the layer's: a key is told by the
+# description the template gives it, a bucket by having no BucketName (CloudFormation names it), a certificate by
+# its domain. A stack of the layer's name made by hand with the tool's tags and logical ids retained another team's
+# key or bucket, and purge took it.
+IDENTIFIED_BY = {"AWS::KMS::Key": "Description", "AWS::S3::Bucket": "BucketName", "AWS::CertificateManager::Certificate": "DomainName"}
+
+
+def other_identity(deployer, item: Retained, layer, deleted_templates: dict) -> str | None:
+    """Why the retained resource is not the layer's, else None: the template the stack was deleted with (GetTemplate
+    reads a deleted stack by its id) gives its IDENTIFIED_BY property another expression than the layer's in output/
+    does (compared as written: a NamePrefix of its own is the same expression)."""
+    if item.stack_id not in deleted_templates:
+        deleted_templates[item.stack_id] = deployer.deployed_template(item.stack_id).get("Resources") or {}
+    name = IDENTIFIED_BY[item.kind]
+    ours = properties_of(read_output_file(deployer.output_dir / f"{layer}.json")["Resources"].get(item.logical_id)).get(name)
+    given = properties_of(deleted_templates[item.stack_id].get(item.logical_id)).get(name)
+    if given == ours:
+        return None
+    said = "none" if given is None else printable(json.dumps(given), one_line=True)
+    return (
+        f"the template it was made with gives it {name} {said}, not what {templates.relative(deployer.output_dir / f'{layer}.json')} gives"
+    )
+
+
+def properties_of(resource) -> dict:
+    return ((resource or {}).get("Properties") or {}) if isinstance(resource, dict) else {}
+
+
 def takes(item: Retained, names) -> bool:
     """The retained resource holds one of names: a log group by its name, a load balancer or target
     group by the name in its ARN (loadbalancer/app/<name>/<id>, targetgroup/<name>/<id>)."""
@@ -574,6 +604,7 @@ def purge(deployer, names) -> int:
         items += retained_by(deployer, summary)
     listed = listing(summaries, items)
     retains, named = {}, {}  # layer -> what its template retains, and the names it gives in this environment: read once
+    deleted_templates = {}  # stack id -> the template it was deleted with: read once, where needed
     for item in items:
         inspect(deployer, item, listed)
         layer = templates.layer_of(env, item.stack)
@@ -596,6 +627,11 @@ def purge(deployer, names) -> int:
                 f"{', '.join(sorted(named[layer])) or 'no name'}: a stack of its name this tool did not make (or one of an earlier "
                 f"NamePrefix) left this one{by_hand}"
             )
+        elif not item.gone and item.action and item.kind in IDENTIFIED_BY:
+            found = other_identity(deployer, item, layer, deleted_templates)
+            if found:
+                item.action = None
+                item.note = f"left: {found}: a stack of the layer's name this tool did not make{by_hand}"
     keep_keys_of_kept_log_groups(items)
     keep_keys_other_log_groups_use(deployer.client("logs"), items, deployer.cli)
 
