@@ -754,7 +754,7 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
     # and once they can be deployed, the command it gives carries what their replacements need
     assert all("ALLOW_REPLACE=1" in line for line in out.splitlines() if line.startswith("differs from what ")), out
     waiting = " and ".join(sorted({takers[name] for name in kept}, key=LAYERS.index))  # "waf and service": two, in words
-    assert f"once {waiting} can be deployed" in next(line for line in out.splitlines() if line.startswith("differs from what ")), out
+    assert f"once {waiting} can be deployed (as said above)" in next(line for line in out.splitlines() if line.startswith("differs from what ")), out
 
     code, out, err = run("deploy", "--yes", "--allow-replace")
     assert code == 1, out + err
@@ -914,7 +914,7 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
         f"  note: make deploy refuses this: it removes the listener rules {', '.join(sorted(rules))}, which {stack('service')} still "
         f"uses (it is deployed with DeploymentStrategy BLUE_GREEN). Deploy the service layer first (make deploy STACK=service ENV={ENV})"
     ) in out, out
-    assert "once alb can be deployed" in out.splitlines()[-2] and out.splitlines()[-1].startswith("a deploy would be refused: alb"), out
+    assert "once alb can be deployed (as said above)" in out.splitlines()[-2] and out.splitlines()[-1].startswith("a deploy would be refused: alb"), out
     code, out, err = run("diff", "--image-tag", "v9", *rolling)  # a release with it: the commands of the way there carry TAG=
     assert f"(make deploy STACK=service ENV={ENV} TAG=v9), so that ECS stops using them, then make deploy ENV={ENV} TAG=v9" in out, out
     code, out, err = run("deploy", *rolling, "--yes")
@@ -951,7 +951,7 @@ def test_a_diff_with_tag_keeps_it_in_the_command_that_waits_for_the_service(sand
     assert code == 1, out + err
     code, out, err = run("diff", "--image-tag", "v9")
     (summary,) = [line for line in out.splitlines() if line.startswith("differs from what")]
-    assert code == 1 and f"(make deploy ENV={ENV} TAG=v9 applies it, once service can be deployed;" in summary, out + err
+    assert code == 1 and f"(make deploy ENV={ENV} TAG=v9 applies it, once service can be deployed (as said above);" in summary, out + err
     # and so does the way past the failed create that make diff and the deploy give
     assert f"make deploy STACK=service ENV={ENV} RECREATE=1 TAG=v9, which deletes it" in out, out
     code, out, err = run("deploy", "--image-tag", "v9", "--yes")
@@ -968,7 +968,7 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_someone_elses_stack_says_wh
     cf.update_termination_protection(StackName=stack("cert-dns"), EnableTerminationProtection=False)  # a deploy turns it on
     code, out, err = run("diff")
     assert code == 1 and out.splitlines()[-1] == (
-        f"differs from what {ENV} runs: cert-dns (make deploy ENV={ENV} applies it, once {last} can be deployed; "
+        f"differs from what {ENV} runs: cert-dns (make deploy ENV={ENV} applies it, once {last} can be deployed (as said above); "
         "run before then, it applies at most the layers before the first one refused above, and stops)"
     ), out + err
     code, out, err = run("deploy", "--yes")
@@ -1157,7 +1157,7 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_a_refused_layer_says_so_and
     # (its way on, a new name for the target groups, replaces them: the command then carries ALLOW_REPLACE=1); the layers
     # that read the groups' names and ARNs take the new ones then
     assert out.splitlines()[-2:] == [
-        f"differs from what {ENV} runs: release-alarms, service, alarms (make deploy ENV={ENV} ALLOW_REPLACE=1 applies it, once alb can be deployed; "
+        f"differs from what {ENV} runs: release-alarms, service, alarms (make deploy ENV={ENV} ALLOW_REPLACE=1 applies it, once alb can be deployed (as said above); "
         "run before then, it applies at most the layers before the first one refused above, and stops; alb replacing or removing what its "
         "note above names)",
         "a deploy would be refused: alb (see the note above); alb then needs ALLOW_REPLACE=1 too",
@@ -1195,7 +1195,7 @@ def test_a_diff_of_every_layer_whose_deploy_stops_at_a_failed_first_create_says_
     code, out, err = run("diff")
     after = [layer for layer in LAYERS if layer not in ("cert-dns", "alb")]
     assert code == 1 and out.splitlines()[-2:] == [
-        f"differs from what {ENV} runs: cert-dns, {', '.join(after)} (make deploy ENV={ENV} applies it, once alb can be deployed; "
+        f"differs from what {ENV} runs: cert-dns, {', '.join(after)} (make deploy ENV={ENV} applies it, once alb can be deployed (as said above); "
         "run before then, it applies at most the layers before the first one refused above, and stops)",
         "not compared, in no settled state: alb (see above)",
     ], out + err

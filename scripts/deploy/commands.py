@@ -396,7 +396,8 @@ class Commands:
             first = (
                 ["what the note above names is fixed"] * bool(looks_refused)
                 + ["what the note above names is freed"] * refused_ahead
-                + [f"{text.in_words(stuck)} can be deployed"] * bool(stuck)
+                # "(as said above)": the way there is there (the service deployed first, RECREATE=1), not in this line
+                + [f"{text.in_words(stuck)} can be deployed (as said above)"] * bool(stuck)
             )
             once = f", once {' and '.join(first)}" if first else ""
             # Which layers a run before then applies depends on where the deploy meets the refusal (at the run's first
