@@ -401,7 +401,7 @@ def verify(run, *, timeout, interval=5, sleep=time.sleep, clock=time.monotonic, 
         if not failed or left <= 0:
             break
         wait = min(interval, left)  # the last attempt at the deadline, not one interval before it
-        say(f"attempt {attempt}: {len(failed)} check(s) failing ({', '.join(r.name for r in failed)}); retrying in {round(wait, 1):g} s")
+        say(f"attempt {attempt}: {len(failed)} check(s) failing ({', '.join(r.name for r in failed)}); retrying in {wait:.2g} s")
         # Why, each time it changes: a wrong CA bundle fails the same way until the deadline (10 minutes).
         for result in failed:
             if result.line() not in said:

@@ -153,10 +153,7 @@ class ParamsLoader(yaml.SafeLoader):
         return WrittenInt.of(int(text[2:] if base != 10 else text, base), text)
 
     def construct_yaml_float(self, node):
-        text = self.construct_scalar(node)
-        # written as an int, it is a float by its tag alone: a message quoting "1" as no whole number puzzled
-        written = f"!!float {text}" if CORE_SCALARS["tag:yaml.org,2002:int"][0].fullmatch(text) else text
-        return WrittenFloat.of(super().construct_yaml_float(node), written)
+        return WrittenFloat.of(super().construct_yaml_float(node), self.construct_scalar(node))
 
 
 def _as_written(cls, value, written):
@@ -233,6 +230,8 @@ def shown(value) -> str:
         return "no value (null to YAML)"  # `key:` or `key: null`; not "empty": "" may be allowed where null is not
     if isinstance(value, bool):
         return "true" if value else "false"  # as YAML writes them, not Python's True
+    if isinstance(value, WrittenFloat) and CORE_SCALARS["tag:yaml.org,2002:int"][0].fullmatch(value.written):
+        return f"!!float {value.written}"  # a float by its tag alone: "2 is not allowed; allowed: a whole number" puzzled
     if isinstance(value, WrittenInt | WrittenFloat):
         return printable(value.written, one_line=True)[:200]
     # What YAML reads into no type a params file uses, named as YAML names it, not as Python writes it

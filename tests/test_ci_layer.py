@@ -359,6 +359,15 @@ def test_the_deploy_role_may_make_every_cloudformation_call_of_the_tools_but_the
     assert allowed - calls == {"TagResource"}
 
 
+def test_the_deploy_role_may_read_whether_the_load_balancer_has_deletion_protection_on(template):
+    # make destroy and a deploy replacing the load balancer read it (scripts/deploy/purge.py deletion_protected), and
+    # refuse where it cannot be read: CI's make destroy was refused with AccessDenied before this statement
+    policy = statements(template, "DeployRole")
+    arn = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:loadbalancer/app/startupwebapp-alb/0123456789abcdef"
+    assert evaluate(policy, "elasticloadbalancing:DescribeLoadBalancerAttributes", arn) == "Allow"
+    assert evaluate(policy, "elasticloadbalancing:ModifyLoadBalancerAttributes", arn) != "Allow"
+
+
 def test_deploy_role_may_read_but_never_change_the_ci_stack(template):
     (deny,) = [s for s in statements(template, "DeployRole") if s["Sid"] == "NeverChangeThisStack"]
     assert deny["Effect"] == "Deny" and "Condition" not in deny

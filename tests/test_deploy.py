@@ -2445,7 +2445,7 @@ def test_diff_of_a_stack_in_no_settled_state_compares_nothing_and_says_what_to_d
     assert lines[-1] == "not compared, in no settled state: alarms (see above)" and "applies it" not in aws.out, aws.out
 
 
-@pytest.mark.parametrize("protected", ["false", "true", "by hand"])
+@pytest.mark.parametrize("protected", ["false", "true", "by hand", "unreadable"])
 def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_data_or_a_name(aws, protected):
     # A new NamePrefix replaces the load balancer and target groups (their Name is create-only): make diff said
     # "make deploy applies it", and the deploy refused the change set without ALLOW_REPLACE=1, and with it
@@ -2453,7 +2453,9 @@ def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_dat
     running = configuration(ENV, "alb")["Parameters"] | stubbed_aws.wired("alb") | stubbed_aws.deploy_time("alb")
     running |= {"NamePrefix": f"{running['NamePrefix']}-old", "DeletionProtection": "true" if protected == "true" else "false"}
     aws.diff_reads("alb", parameters=running)
-    if protected != "true":  # the parameter false: ELB's own attribute says (turned on by hand: "by hand")
+    if protected == "unreadable":  # taken as on: read as off, a destroy deleted every other layer first
+        aws.elbv2.add_client_error("describe_load_balancer_attributes", "AccessDenied", "not authorized", 403)
+    elif protected != "true":  # the parameter false: ELB's own attribute says (turned on by hand: "by hand")
         on = [{"Key": "deletion_protection.enabled", "Value": "true" if protected == "by hand" else "false"}]
         aws.elbv2.add_response(
             "describe_load_balancer_attributes", {"Attributes": on}, {"LoadBalancerArn": stubbed_aws.OUTPUT_VALUES["LoadBalancerArn"]}
@@ -2476,6 +2478,13 @@ def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_dat
             "it was turned on outside this tool (the stack's DeletionProtection parameter is false): turn it off as it was turned on, "
             f"aws --region {stubbed_aws.REGION} --endpoint-url {NOWHERE} elbv2 modify-load-balancer-attributes --load-balancer-arn {stubbed_aws.OUTPUT_VALUES['LoadBalancerArn']} "
             "--attributes Key=deletion_protection.enabled,Value=false; then this change"
+        ) in aws.out, aws.out
+        assert last == "a deploy would be refused: alb (see the note above); alb then needs ALLOW_REPLACE=1 too", aws.out
+    elif protected == "unreadable":
+        assert (
+            "  note: make deploy refuses this even with ALLOW_REPLACE=1: LoadBalancer may have deletion protection on (whether it does "
+            "could not be read: AccessDenied), which CloudFormation cannot delete; allow elasticloadbalancing:DescribeLoadBalancerAttributes "
+            "and run again, or, if it may go, turn it off: "
         ) in aws.out, aws.out
         assert last == "a deploy would be refused: alb (see the note above); alb then needs ALLOW_REPLACE=1 too", aws.out
     else:
@@ -4664,6 +4673,14 @@ def test_a_rollback_of_a_stacks_first_release_says_so_plainly(aws):
         "error: nothing earlier to roll back to: v1 is the only image this service stack has run (its first release); "
         "name one with TAG=<image tag>"
     ), aws.err
+
+
+def test_a_rollback_of_a_first_release_gone_back_to_is_not_said_to_be_the_only_image(aws):
+    # v2's release not recorded (a run stopped in its wait), then make rollback TAG=v1 from v2: the history names v2
+    aws.deployed("service", parameters=service_parameters("v1"))
+    history(aws, [rel("v1", None), rel("v1", "v2", rolled_back_from="v2")])
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert "nothing earlier to roll back to" in aws.err and "the only image" not in aws.err, aws.err
 
 
 def test_a_rollback_whose_way_back_was_rolled_back_from_names_that_image(aws):

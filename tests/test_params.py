@@ -1246,3 +1246,10 @@ def test_an_optional_key_with_nothing_under_it_reads_as_none(tmp_path, key, read
     path = tmp_path / "prod.yaml"
     path.write_text(yaml.safe_dump(GOOD | {key: None}))
     assert getattr(load(path), key) == read_as
+
+
+def test_a_float_by_its_tag_alone_is_quoted_with_the_tag_once_alone_or_in_a_list():
+    from templates.params import parse_yaml
+
+    read = parse_yaml("alone: !!float 2\nlisted: [x, !!float 2]\nwritten: 2.0\n")
+    assert [shown(read[key]) for key in ("alone", "listed", "written")] == ["!!float 2", "[x, !!float '2']", "2.0"]

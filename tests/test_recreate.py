@@ -754,7 +754,9 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
     # and once they can be deployed, the command it gives carries what their replacements need
     assert all("ALLOW_REPLACE=1" in line for line in out.splitlines() if line.startswith("differs from what ")), out
     waiting = " and ".join(sorted({takers[name] for name in kept}, key=LAYERS.index))  # "waf and service": two, in words
-    assert f"once {waiting} can be deployed (as said above)" in next(line for line in out.splitlines() if line.startswith("differs from what ")), out
+    assert f"once {waiting} can be deployed (as said above)" in next(
+        line for line in out.splitlines() if line.startswith("differs from what ")
+    ), out
 
     code, out, err = run("deploy", "--yes", "--allow-replace")
     assert code == 1, out + err
@@ -914,7 +916,9 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
         f"  note: make deploy refuses this: it removes the listener rules {', '.join(sorted(rules))}, which {stack('service')} still "
         f"uses (it is deployed with DeploymentStrategy BLUE_GREEN). Deploy the service layer first (make deploy STACK=service ENV={ENV})"
     ) in out, out
-    assert "once alb can be deployed (as said above)" in out.splitlines()[-2] and out.splitlines()[-1].startswith("a deploy would be refused: alb"), out
+    assert "once alb can be deployed (as said above)" in out.splitlines()[-2] and out.splitlines()[-1].startswith(
+        "a deploy would be refused: alb"
+    ), out
     code, out, err = run("diff", "--image-tag", "v9", *rolling)  # a release with it: the commands of the way there carry TAG=
     assert f"(make deploy STACK=service ENV={ENV} TAG=v9), so that ECS stops using them, then make deploy ENV={ENV} TAG=v9" in out, out
     code, out, err = run("deploy", *rolling, "--yes")
@@ -934,7 +938,7 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
     ), note
     # not "same as deployed" above it: the helper who read it so took the note for a contradiction
     assert out.splitlines()[out.splitlines().index(note) - 1] == (
-        f"{stack('service')}: template and values as deployed, but what it reads changes:"
+        f"{stack('service')}: template and values as deployed, but what it reads changes (note below)"
     ), out
     assert "service" in next(line for line in out.splitlines() if line.startswith("differs from what")).partition(" (")[0], out
     code, out, err = run("deploy", *rolling, "--yes")
@@ -1221,7 +1225,9 @@ def test_replacing_a_load_balancer_with_deletion_protection_is_refused_until_it_
         )
         code, out, err = run("deploy", "--stack", "alb", *renamed, "--yes", "--allow-replace")
         assert code == 1, out + err
-        assert "error: refused: the change set replaces or removes LoadBalancer, a load balancer with deletion protection on" in err, err
+        assert "error: refused: the change set replaces or removes LoadBalancer, a load balancer that has deletion protection on" in err, (
+            err
+        )
         assert (
             "first deploy DeletionProtection: false alone (in params/sandbox.yaml, make templates && make deploy ENV=sandbox STACK=alb"
             in err

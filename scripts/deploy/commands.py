@@ -553,17 +553,15 @@ class Commands:
             return 0
         protected = purge.deletion_protected(deployer, existing)  # refused before anything is deleted, not half way
         if protected:
-            stack, arn = next(iter(protected.items()))
+            stack, protection = next(iter(protected.items()))
             way = (
                 f"set DeletionProtection: false in {deployer.params_file}, make templates && make deploy ENV={env} STACK=alb"
-                if arn is None
-                else purge.protection_off(deployer, "alb", arn)
+                if protection.arn is None
+                else purge.protection_off(deployer, "alb", protection)
             )
             raise Failure(
-                f"error: refusing to destroy {stack}: its load balancer has deletion protection on"
-                + (" (DeletionProtection=true)" if arn is None else "")
-                + f", which CloudFormation cannot delete: the stack would end DELETE_FAILED. If it is really to go, {way}, "
-                "then destroy again; nothing destroyed"
+                f"error: refusing to destroy {stack}: its load balancer {protection.said}, which CloudFormation cannot delete: the stack "
+                f"would end DELETE_FAILED. If it is really to go, {way}, then destroy again; nothing destroyed"
             )
         for stack in existing:  # said before asking, so that the answer knows what stays and what goes
             if deployer.describe(stack)["StackStatus"] == "REVIEW_IN_PROGRESS":  # an empty stack, perhaps someone's review

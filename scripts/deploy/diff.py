@@ -113,7 +113,9 @@ def compare(deployer, layer, image_tag=None, reads_changing=False) -> Compared:
         differs = True
     policy, by_deploy = policy_difference(deployer, layer)
     held_back = POLICY_ONLY if policy and not differs and not by_deploy else None
-    same = f"{layer.stack}: " + ("template and values as deployed, but what it reads changes:" if reads_changing else "same as deployed")
+    same = f"{layer.stack}: " + (
+        "template and values as deployed, but what it reads changes (note below)" if reads_changing else "same as deployed"
+    )
     lines, differs = (lines + policy) or [same], differs or bool(policy)
     same_name = guards.named_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else []
     if same_name:
@@ -137,7 +139,7 @@ def compare(deployer, layer, image_tag=None, reads_changing=False) -> Compared:
     if protected:  # refused with ALLOW_REPLACE=1 too
         held_back = REFUSED
         lines.append(
-            f"  note: make deploy refuses this even with ALLOW_REPLACE=1: {', '.join(load_balancers)} has deletion protection on, "
+            f"  note: make deploy refuses this even with ALLOW_REPLACE=1: {', '.join(load_balancers)} {protected[layer.stack].said}, "
             f"which CloudFormation cannot delete; {guards.protection_off_first(deployer, layer, protected[layer.stack])}"
         )
     notes = []  # a name that could not be checked, said with the layer's lines, not above them

@@ -60,17 +60,16 @@ def refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left)
     protected = purge.deletion_protected(deployer, [layer.stack]) if going else {}
     if protected:
         raise Failure(
-            f"error: refused: the change set replaces or removes {', '.join(going)}, a load balancer with deletion protection on, "
+            f"error: refused: the change set replaces or removes {', '.join(going)}, a load balancer that {protected[layer.stack].said}, "
             "which CloudFormation cannot delete: it would leave it running outside the stack and "
             f"report the update complete; {left}; {protection_off_first(deployer, layer, protected[layer.stack])}"
         )
 
 
-def protection_off_first(deployer, layer, arn=None) -> str:
-    """The way to replace or remove a load balancer whose deletion protection is on (arn: turned on outside this
-    tool, purge.deletion_protected)."""
-    return f"{purge.protection_off(deployer, layer.name, arn)}; then this change" + (
-        " with DeletionProtection: true, which protects the new load balancer" if arn is None else ""
+def protection_off_first(deployer, layer, protection) -> str:
+    """The way to replace or remove a load balancer whose deletion protection is on (purge.deletion_protected)."""
+    return f"{purge.protection_off(deployer, layer.name, protection)}; then this change" + (
+        " with DeletionProtection: true, which protects the new load balancer" if protection.arn is None else ""
     )
 
 

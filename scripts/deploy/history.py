@@ -246,7 +246,8 @@ def why_nothing_earlier(releases, running, said) -> str | None:
     """Why previous_release found nothing, where the history says it plainly: the stack has run only its first
     release's image (said: the running image as printed), or what ran before the running image's own release was
     rolled back from since. None otherwise (the history misses or cut entries)."""
-    if releases and releases[0].get("replaced", "") is None and all(entry["image_tag"] == running for entry in releases):
+    named = {image for entry in releases for image in (entry["image_tag"], entry.get("replaced"), entry.get("rolled_back_from"))}
+    if releases and releases[0].get("replaced", "") is None and named <= {running, None}:
         return f"{said} is the only image this service stack has run (its first release)"
     own = own_releases(releases, running)
     before = releases[own[-1]].get("replaced") if own else None

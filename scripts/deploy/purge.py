@@ -146,11 +146,25 @@ def say_purge(deployer, layers, each):
     )
 
 
+@dataclass(frozen=True)
+class Protection:
+    """Why a stack's load balancer counts as deletion-protected (deletion_protected)."""
+
+    arn: str | None = None  # None: its DeletionProtection parameter is true; else ELB's attribute says so (or may)
+    unread: str | None = None  # the error code where ELB's attribute could not be read: taken as on, not as off
+
+    @property
+    def said(self) -> str:
+        if self.unread:
+            return f"may have deletion protection on (whether it does could not be read: {self.unread})"
+        return "has deletion protection on" + (" (DeletionProtection=true)" if self.arn is None else "")
+
+
 def deletion_protected(deployer, stacks) -> dict:
     """The stacks whose load balancer has deletion protection on: CloudFormation cannot delete it, so deleting
-    the stack would end DELETE_FAILED half way. stack -> None where its DeletionProtection parameter says so, or
-    the load balancer's ARN where ELB's attribute says so with the parameter false (turned on outside this tool:
-    a destroy read the parameter alone, deleted every other layer, and ended DELETE_FAILED at alb).
+    the stack would end DELETE_FAILED half way. stack -> Protection: its DeletionProtection parameter true, or ELB's
+    attribute on with the parameter false (turned on outside this tool: a destroy read the parameter alone, deleted
+    every other layer, and ended DELETE_FAILED at alb), or that attribute unreadable (taken as on: refused, not risked).
     https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#deletion-protection"""
     found = {}
     for stack in stacks:
@@ -161,37 +175,38 @@ def deletion_protected(deployer, stacks) -> dict:
         described = deployer.describe(stack)
         arn = text.output_values(described).get("LoadBalancerArn")
         if text.parameter_values(described).get("DeletionProtection") == "true":
-            found[stack] = None
-        elif arn and _protection_on(deployer, arn):
-            found[stack] = arn
+            found[stack] = Protection()
+        elif arn and (protection := _protection_of(deployer, arn)):
+            found[stack] = protection
     return found
 
 
-def _protection_on(deployer, arn) -> bool:
-    """Whether ELB holds the load balancer's deletion protection on; False, with a note, when that cannot be read
-    (CloudFormation then says it, as before this look)."""
+def _protection_of(deployer, arn) -> Protection | None:
+    """The load balancer's deletion protection as ELB holds it: a Protection when on or unreadable, None when off or gone."""
     try:
         attributes = deployer.client("elbv2").describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
     except aws.AWS_ERRORS as error:
-        if not (isinstance(error, ClientError) and _code(error) == "LoadBalancerNotFound"):
-            deployer.say(f"  note: could not read whether load balancer {arn} has deletion protection on ({aws.error_code(error)})")
-        return False
-    return _pairs(attributes).get("deletion_protection.enabled") == "true"
+        if isinstance(error, ClientError) and _code(error) == "LoadBalancerNotFound":
+            return None
+        return Protection(arn, unread=aws.error_code(error))
+    return Protection(arn) if _pairs(attributes).get("deletion_protection.enabled") == "true" else None
 
 
-def protection_off(deployer, layer_name, arn) -> str:
-    """The way to turn a load balancer's deletion protection off: by params (arn None), or, turned on outside this
-    tool, as it was turned on."""
-    if arn is None:
+def protection_off(deployer, layer_name, protection: Protection) -> str:
+    """The way to turn a load balancer's deletion protection off: by params, or, turned on outside this tool (or
+    not readable), as it was turned on."""
+    if protection.arn is None:
         return (
             f"first deploy DeletionProtection: false alone (in {deployer.params_file}, make templates && make deploy ENV={deployer.env} "
             f"STACK={layer_name}: it turns it off in place)"
         )
-    return (
-        "it was turned on outside this tool (the stack's DeletionProtection parameter is false): turn it off as it was turned on, "
-        f"{deployer.cli} elbv2 modify-load-balancer-attributes --load-balancer-arn {shlex.quote(arn)} "
+    command = (
+        f"{deployer.cli} elbv2 modify-load-balancer-attributes --load-balancer-arn {shlex.quote(protection.arn)} "
         "--attributes Key=deletion_protection.enabled,Value=false"
     )
+    if protection.unread:
+        return f"allow elasticloadbalancing:DescribeLoadBalancerAttributes and run again, or, if it may go, turn it off: {command}"
+    return f"it was turned on outside this tool (the stack's DeletionProtection parameter is false): turn it off as it was turned on, {command}"
 
 
 # --- reading what a resource is now -------------------------------------------------------------
