@@ -2516,7 +2516,9 @@ def test_diff_of_every_layer_names_allow_replace_for_the_layers_that_replace_and
     outcome = {name: diff.Compared(True, diff.REFUSED, replaces=True) for name in refused_ones}
     outcome |= {deployable_ones[0]: diff.Compared(True, None, replaces=True), deployable_ones[1]: diff.Compared(True)}
     monkeypatch.setattr(
-        diff, "compare", lambda deployer, layer, image_tag=None, reads_changing=False: outcome.get(layer.name, diff.Compared(False))
+        diff,
+        "compare",
+        lambda deployer, layer, image_tag=None, reads_changing=False, wired_ahead=None: outcome.get(layer.name, diff.Compared(False)),
     )
     monkeypatch.setattr(commands.Commands, "say_creates_refused_ahead", lambda self: False)
     monkeypatch.setattr(commands.Commands, "say_looks_refused_ahead", lambda self, compared: False)

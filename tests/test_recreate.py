@@ -907,6 +907,8 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
     assert "note: on AWS this release would wait up to 5 minutes for make verify ENV=<env> TEST_LISTENER=1 and make continue" in out, out
     assert "TEST_LISTENER=1     then" not in out, out
     rules = {name: arn for name, arn in physical_ids(sandbox, "alb").items() if name.endswith("ListenerRule")}
+    alb_outputs = sandbox.client("cloudformation").describe_stacks(StackName=stack("alb"))["Stacks"][0]["Outputs"]
+    rule_outputs = {output["OutputKey"]: output["OutputValue"] for output in alb_outputs}
     assert rules, "a traffic-shifting alb layer has listener rules"
 
     # make diff said "make deploy applies it" of every layer, and the deploy refused at alb: it says so, and the order
@@ -930,16 +932,14 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
     code, out, err = run("deploy", "--stack", "service", *rolling, "--yes")  # the order the refusal gives
     assert code == 0, out + err
     # the service, ROLLING now, still reads the rules' ARNs, which alb's deploy takes away: make diff said it was the
-    # same as deployed, and the deploy of every layer updated it
+    # same as deployed, and the deploy of every layer updated it. It shows them going to what the service reads once
+    # they are gone (the inputs' default), not compared with alb's outputs now (which showed them going to the ARNs
+    # where the service was deployed without them, and the deploy then changed nothing)
     code, out, err = run("diff", *rolling)
-    (note,) = [line for line in out.splitlines() if line.startswith(f"  note: {stack('service')} reads ")]
-    assert "ProductionListenerRuleArn" in note and note.endswith(
-        "from alb, which alb's deploy before it changes: a deploy of these layers updates service too"
-    ), note
-    # not "same as deployed" above it: the helper who read it so took the note for a contradiction
-    assert out.splitlines()[out.splitlines().index(note) - 1] == (
-        f"{stack('service')}: template and values as deployed, but what it reads changes (note below)"
-    ), out
+    lines = out.splitlines()
+    for name in ("ProductionListenerRuleArn", "TestListenerRuleArn"):
+        assert f"-parameter {name}={rule_outputs[name]}" in lines and f"+parameter {name}=" in lines, out
+    assert not any(line.startswith(f"  note: {stack('service')} reads ") for line in lines), out
     assert "service" in next(line for line in out.splitlines() if line.startswith("differs from what")).partition(" (")[0], out
     code, out, err = run("deploy", *rolling, "--yes")
     assert code == 0 and f"{stack('service')}: no changes" not in out, out + err
@@ -992,6 +992,10 @@ def test_diff_of_a_new_name_prefix_names_the_layers_whose_inputs_the_renamed_one
         if "NamePrefix" in json.loads(p.read_text())["Parameters"]
     }
     options = output_with_parameters(tmp_path / "renamed", renaming)
+    code, out, err = run("diff", *options)  # not "same as deployed" above the note: a reader took it for a contradiction
+    lines = out.splitlines()
+    at = lines.index(f"{stack('scaling')}: template and values as deployed, but what it reads changes (note below)")
+    assert lines[at + 1].startswith(f"  note: {stack('scaling')} reads ServiceName from service, which service's deploy"), out
     # and a stack policy set on it by hand, which a deploy sets back only with a change to the stack: it has one now
     by_hand = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
     by_hand["Statement"].append({"Effect": "Deny", "Action": "Update:Delete", "Principal": "*", "Resource": "LogicalResourceId/None"})

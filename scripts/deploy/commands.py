@@ -370,8 +370,8 @@ class Commands:
     def diff(self) -> int:
         compared = {}
         for layer in self.layers:
-            changing = diff.outputs_read_changing(layer, compared)
-            each = diff.compare(self.deployer, layer, self.args.image_tag, reads_changing=bool(changing))
+            changing, ahead = diff.outputs_read_changing(layer, compared), diff.read_after_removals(layer, compared)
+            each = diff.compare(self.deployer, layer, self.args.image_tag, reads_changing=bool(changing), wired_ahead=ahead)
             compared[layer.name] = diff.reads_changed_outputs(self.deployer, layer, changing, each)
         looks_refused = self.say_looks_refused_ahead(compared)
         refused_ahead = self.say_creates_refused_ahead()

@@ -12,7 +12,7 @@ from scripts.deploy.policies import ALLOW_ALL_POLICY
 from scripts.deploy.status import UPDATABLE
 from scripts.deploy.text import parameter_values
 from templates.errors import printable, untrusted_json
-from templates.inputs import KEEP_RUNNING_COUNT
+from templates.inputs import KEEP_RUNNING_COUNT, WIRED
 
 # Why a deploy would not apply a difference make diff found (Compared.held_back)
 POLICY_ONLY = "only the stack policy differs"  # a deploy sets it only with a change to the stack
@@ -27,6 +27,7 @@ class Compared:
     held_back: str | None = None  # why a deploy would not apply the difference, if it would not
     replaces: bool = False  # it replaces or removes stateful resources: a deploy needs ALLOW_REPLACE=1 (once it is not held back)
     outputs_changed: frozenset = frozenset()  # the outputs its deploy certainly changes, which the layers reading them take then
+    outputs_removed: frozenset = frozenset()  # those of them it takes away: their readers take the input's default then
 
 
 def policy_difference(deployer, layer) -> tuple[list[str], bool]:
@@ -76,9 +77,10 @@ def policy_difference(deployer, layer) -> tuple[list[str], bool]:
     ], False
 
 
-def compare(deployer, layer, image_tag=None, reads_changing=False) -> Compared:
+def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=None) -> Compared:
     """Say how the layer differs from its stack. reads_changing: outputs it reads change in the run before it
-    (outputs_read_changing), so that a layer as deployed is not said to be the same (reads_changed_outputs says why)."""
+    (outputs_read_changing), so that a layer as deployed is not said to be the same (reads_changed_outputs says why);
+    wired_ahead: the values it takes where those outputs go (read_after_removals)."""
     if not deployer.has_stack(layer.stack):
         deployer.say(f"{layer.stack}: not deployed; deploying creates everything in {layer.source}")
         return Compared(True)
@@ -92,7 +94,7 @@ def compare(deployer, layer, image_tag=None, reads_changing=False) -> Compared:
         )
         return Compared(True, NOT_COMPARED)
     deployed = deployer.deployed_template(layer.stack)
-    wanted = deployer.parameters(layer, deployer.wired_parameters(layer), image_tag)
+    wanted = deployer.parameters(layer, deployer.wired_parameters(layer) | (wired_ahead or {}), image_tag)
     lines = text.template_diff(layer, found, deployed, wanted, deployer.colour)
     differs = bool(lines)
     if lines and not text.template_diff(layer, found, deployed, wanted, deployable_only=True):
@@ -165,18 +167,30 @@ def compare(deployer, layer, image_tag=None, reads_changing=False) -> Compared:
             f"(a deploy keeps the running image; make deploy STACK={layer.name} ENV={deployer.env} TAG=<tag> releases another)"
         )
     deployer.say(*lines)
-    changing = guards.outputs_changed_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else frozenset()
-    return Compared(differs, held_back, replaces=bool(stateful), outputs_changed=changing)
+    empty = (frozenset(), frozenset())
+    changing, removed = guards.outputs_changed_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else empty
+    return Compared(differs, held_back, replaces=bool(stateful), outputs_changed=changing, outputs_removed=removed)
 
 
 def outputs_read_changing(layer, compared: dict) -> dict:
-    """upstream -> the outputs the layer reads from it that the upstream's deploy before it changes (compared: the
-    run's layers before it)."""
+    """upstream -> the outputs the layer reads from it that the upstream's deploy before it changes to a value not
+    known before deploy (compared: the run's layers before it); one it takes away is read_after_removals'."""
     changed = {}
     for upstream, output in sorted(Deployer.wired(layer).values()):
-        if upstream in compared and output in compared[upstream].outputs_changed:
+        if upstream in compared and output in compared[upstream].outputs_changed - compared[upstream].outputs_removed:
             changed.setdefault(upstream, []).append(output)
     return changed
+
+
+def read_after_removals(layer, compared: dict) -> dict:
+    """parameter -> the value the layer takes where the upstream's deploy before it takes away the output it reads: the
+    input's default, as Deployer.wired_parameters gives it then. Compared with the current output, back to ROLLING
+    showed the service's listener-rule ARNs changing to the ones alb's deploy removes, and the deploy found no change."""
+    return {
+        parameter: WIRED[parameter].default
+        for parameter, (upstream, output) in Deployer.wired(layer).items()
+        if upstream in compared and output in compared[upstream].outputs_removed and WIRED[parameter].default is not None
+    }
 
 
 def reads_changed_outputs(deployer, layer, changed: dict, each: Compared) -> Compared:

@@ -715,21 +715,23 @@ def stateful_replacements_ahead(deployer, layer, deployed: dict, running: dict, 
     return found
 
 
-def outputs_changed_ahead(deployer, layer, deployed: dict, running: dict, wanted: dict) -> frozenset:
+def outputs_changed_ahead(deployer, layer, deployed: dict, running: dict, wanted: dict) -> tuple[frozenset, frozenset]:
     """make diff's look at the outputs the layer's update certainly changes, which the layers that read them then
     take at their own deploy: one whose resource it replaces (a create-only property takes another value, such as
     the service's name from a new NamePrefix) or removes, one whose value changes, one it adds or takes away (its
     condition: back to ROLLING, the listener rules' ARNs). What is not known before deploy counts as unchanged.
     A replaced resource gets a new physical ID, what Ref and Fn::GetAtt give:
-    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-update-behaviors.html"""
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-update-behaviors.html
+    (changed, removed): removed, those of them the update takes away, whose readers then take their default."""
     template, before, after = deployed_and_new(deployer, layer, deployed, running, wanted)
     old_outputs, new_outputs = deployed.get("Outputs") or {}, template.get("Outputs") or {}
     old_resources, new_resources = deployed.get("Resources") or {}, template["Resources"]
-    changed = set()
+    changed, removed = set(), set()
     for name in old_outputs.keys() | new_outputs.keys():
         old, new = old_outputs.get(name), new_outputs.get(name)
         if exists(before, old) != exists(after, new):
             changed.add(name)
+            removed |= {name} if exists(before, old) else set()
             continue
         if not exists(after, new):  # in neither stack (its condition false in both)
             continue
@@ -743,7 +745,7 @@ def outputs_changed_ahead(deployer, layer, deployed: dict, running: dict, wanted
                 changed.add(name)
         elif (pair := known_pair(before.value(old.get("Value")), after.value(new["Value"]))) and pair[0] != pair[1]:
             changed.add(name)
-    return frozenset(changed)
+    return frozenset(changed), frozenset(removed)
 
 
 def rules_in_use_removed_ahead(deployer, layer, deployed: dict, running: dict, wanted: dict) -> tuple[str, str] | None:
