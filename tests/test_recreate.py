@@ -929,6 +929,29 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
     assert f"make deploy STACK=service ENV={ENV}" in err
     assert physical_ids(sandbox, "alb").items() >= rules.items(), "nothing changed"
 
+    # a release left production traffic on the alternate target group: the service's switch to ROLLING is refused,
+    # which make diff STACK=service said "applies it"
+    def weights(primary, alternate):
+        groups = [(rule_outputs["TargetGroupArn"], primary), (rule_outputs["AlternateTargetGroupArn"], alternate)]
+        forward = {"TargetGroups": [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in groups]}
+        sandbox.client("elbv2").modify_rule(
+            RuleArn=rule_outputs["ProductionListenerRuleArn"], Actions=[{"Type": "forward", "ForwardConfig": forward}]
+        )
+
+    weights(0, 100)
+    code, out, err = run("diff", "--stack", "service", *rolling)
+    assert (
+        code == 1
+        and (
+            "  note: make deploy refuses this: it switches the service to ROLLING while production traffic is on the alternate target group"
+        )
+        in out
+    ), out + err
+    assert out.splitlines()[-1] == "a deploy would be refused: service (see the note above)", out
+    code, out, err = run("deploy", "--stack", "service", *rolling, "--yes")
+    assert code == 1 and "switches the service to ROLLING while production traffic is on the alternate target group" in err, out + err
+    weights(100, 0)  # a release moved it back
+
     code, out, err = run("deploy", "--stack", "service", *rolling, "--yes")  # the order the refusal gives
     assert code == 0, out + err
     # the service, ROLLING now, still reads the rules' ARNs, which alb's deploy takes away: make diff said it was the

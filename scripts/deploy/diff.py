@@ -146,6 +146,10 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
         )
     notes = []  # a name that could not be checked, said with the layer's lines, not above them
     taken = guards.log_groups_taken_ahead(deployer, layer, found, deployed, wanted, say=lambda *said: notes.extend(said)) if differs else []
+    reset = guards.traffic_reset_ahead(deployer, layer, wanted, say=lambda *said: notes.extend(said)) if differs else None
+    if reset:
+        held_back = REFUSED
+        lines.append(f"  note: make deploy refuses this: it {reset}")
     lines += [f"  {note.strip()}" for note in notes]
     if taken:
         held_back = REFUSED

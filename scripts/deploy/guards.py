@@ -620,6 +620,22 @@ def refuse_moving_shifted_traffic(deployer, layer, change_set, left):
     )
 
 
+def traffic_reset_ahead(deployer, layer, wanted: dict, say) -> str | None:
+    """make diff's look at what refuse_moving_shifted_traffic refuses once the service's change set says it: a switch
+    to ROLLING while a release left production traffic on the alternate target group (the production rule's weights:
+    one DescribeRules). The refusal from its first words on, or None; say: a rule that cannot be read, as a note."""
+    if layer.name != "service" or wanted.get("DeploymentStrategy") != "ROLLING" or deployer.allow_traffic_reset:
+        return None
+    switch = {"Parameters": [{"ParameterKey": "DeploymentStrategy", "ParameterValue": "ROLLING"}]}
+    try:
+        refuse_moving_shifted_traffic(deployer, layer, switch, "the deploy stops there")
+    except Failure as refused:
+        return str(refused).removeprefix("error: refused: the change set ")
+    except AWS_ERRORS as error:
+        say(f"note: where production traffic goes could not be looked at ({error_code(error)}); make deploy looks again")
+    return None
+
+
 def refuse_removing_rules_in_use(deployer, layer, change_set, left):
     """Back to ROLLING, the alb change set removes the listener rules, which the deployed service
     names while it still shifts traffic (its load balancer's advancedConfiguration): the service
