@@ -1772,6 +1772,14 @@ def test_execute_of_another_layers_change_set_names_the_layer_it_is_of(aws):
         ), aws.err
 
 
+@pytest.mark.parametrize("given", [(), ("--changeset", "")])
+def test_execute_without_a_change_set_asks_for_it_not_for_stack(aws, given):
+    # "execute needs STACK=<layer>" first, though a change set this tool named gives its layer itself
+    assert aws.run("execute", *given, "--yes") == 2  # no call: nothing is queued
+    got = "; got ''" if given else ""
+    assert aws.err == f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}\n", aws.err
+
+
 @pytest.mark.parametrize("given", [(), ("--stack", "alb")])
 def test_execute_of_another_environments_change_set_names_that_environment(aws, given):
     # ENV= forgotten: "execute needs STACK=", then, with it, "no change set on" this environment's stack.
@@ -7215,6 +7223,29 @@ def test_execute_does_not_warn_of_the_running_image_a_change_set_for_an_update_k
     aws.reviewed_change_set(layer, parameters=given | {"ImageTag": given["ImageTag"] + "-running"})
     assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1 and "no terminal to ask on" in aws.err, aws.err
     assert "was made with other values" not in aws.out, aws.out
+
+
+def test_the_command_that_makes_a_releases_change_set_anew_carries_its_image(aws):
+    # "make changeset STACK=service ENV=..." alone keeps the running image: run as printed, it said "no changes"
+    layer = "service"
+    given = configuration(ENV, layer)["Parameters"]
+    wired = stubbed_aws.wired(layer) | stubbed_aws.deploy_time(layer)
+    name, value = next((k, v) for k, v in sorted(given.items()) if k != "ImageTag")
+    running = given | wired | {"ImageTag": "v1"}
+    aws.reviewed_change_set(layer, parameters=running | {"ImageTag": "v2", name: f"{value}-then"}, running=running)
+    assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1
+    (warning,) = [line for line in aws.out.splitlines() if "was made with other values" in line]
+    assert warning.endswith(f"make changeset STACK=service ENV={ENV} TAG=v2 makes one with them"), warning
+
+
+def test_a_value_a_change_set_was_made_empty_with_is_said_as_the_table_says_it(aws):
+    # "ProductionListenerRuleArn  (now arn:...)": two spaces where the change-set table says (empty)
+    layer = "cert-dns"
+    given = configuration(ENV, layer)["Parameters"]
+    name, value = sorted(given.items())[0]
+    aws.reviewed_change_set(layer, parameters=given | {name: ""})
+    assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1
+    assert f": {name} (empty) (now {value}); executing it deploys its values" in aws.out, aws.out
 
 
 def test_an_obsolete_change_set_says_the_stack_was_updated_since_and_how_to_make_a_new_one(aws):

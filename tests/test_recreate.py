@@ -904,7 +904,7 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
     code, out, err = run("deploy", *shifting, "--yes")
     assert code == 0, out + err
     # a release that would wait for tests on AWS: the emulator runs none, so no make verify or make continue to advise
-    assert "note: on AWS this release would wait up to 5 minutes for make verify ENV=<env> TEST_LISTENER=1 and make continue" in out, out
+    assert f"note: on AWS this release would wait up to 5 minutes for make verify ENV={ENV} TEST_LISTENER=1 and make continue" in out, out
     assert "TEST_LISTENER=1     then" not in out, out
     rules = {name: arn for name, arn in physical_ids(sandbox, "alb").items() if name.endswith("ListenerRule")}
     alb_outputs = sandbox.client("cloudformation").describe_stacks(StackName=stack("alb"))["Stacks"][0]["Outputs"]

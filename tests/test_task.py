@@ -1020,7 +1020,7 @@ def test_a_release_that_waits_for_tests_says_how_to_go_on_before_it_runs():
     assert deploy.text.test_pause(given | {"DeploymentStrategy": "ROLLING"}, ENV) == []
     # On the emulator, which runs no release: neither command would find one (make continue refuses, above)
     assert deploy.text.test_pause(given, ENV, on_aws=False) == [
-        "note: on AWS this release would wait up to 45 minutes for make verify ENV=<env> TEST_LISTENER=1 and make continue "
+        f"note: on AWS this release would wait up to 45 minutes for make verify ENV={ENV} TEST_LISTENER=1 and make continue "
         "(see README: Releases); the emulator runs no release, so nothing waits here and neither command has one to act on"
     ]
 

@@ -328,6 +328,10 @@ def validate(args):
     args.max_wait = whole_number(args.max_wait, "MAX_WAIT", 1, 720, "1 to 720 minutes")
     # zone's wait for a delegation, which can take 48 hours (commands.py zone), is the longest that makes sense
     args.timeout = whole_number(args.timeout, "TIMEOUT", 0, 172_800, "0 to 172800 seconds (48 hours)")
+    # before STACK=, which a change set this tool named gives itself: "needs STACK=" sent a newcomer the wrong way
+    if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
+        got = f"; got {args.changeset!r}" if args.changeset is not None else ""
+        raise Failure(f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}", 2)
     if args.command in ("changeset", "execute", "recover", "events") and not args.stack:
         raise Failure(f"error: {args.command} needs STACK=<layer> (--stack); layers: {', '.join(enabled)}", 2)
     if args.command == "task":
@@ -345,9 +349,6 @@ def validate(args):
         args.since_seconds = parse_since(args.since)
     if args.command in SERVICE_COMMANDS and args.stack != "service":
         raise Failure(f"error: {args.command} works on the service layer: STACK=service (--stack service)", 2)
-    if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
-        got = f"; got {args.changeset!r}" if args.changeset else ""
-        raise Failure(f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}", 2)
     if args.role_arn is not None and not ROLE_ARN.fullmatch(args.role_arn):
         raise Failure(
             f"error: CFN_EXECUTION_ROLE_ARN (--role-arn) {shown(args.role_arn)}: not an IAM role ARN; allowed: "

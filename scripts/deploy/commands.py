@@ -165,6 +165,11 @@ class Commands:
                 f"make one: make changeset STACK={layer.name} ENV={self.env}",
                 2,
             )
+
+        def again() -> str:  # the command that makes it anew: a release's carries its image (a deploy keeps the running one)
+            running = parameter_values(deployer.describe(layer.stack)).get("ImageTag") if layer.name == "service" else None
+            return f"make changeset STACK={layer.name} ENV={self.env}{text.release_tag(layer, change_set, running)}"
+
         execution = change_set.get("ExecutionStatus")
         if execution in ALREADY_EXECUTED:  # e.g. a run stopped while asking to execute it: it had started
             unrecorded = self.unrecorded_release(layer, change_set) if execution == "EXECUTE_COMPLETE" else ""
@@ -174,11 +179,7 @@ class Commands:
             )
         if change_set["Status"] != "CREATE_COMPLETE" or execution != "AVAILABLE":
             # OBSOLETE: "the stack was already updated" since it was made (API_DescribeChangeSet)
-            anew = (
-                f"; the stack was updated since it was made: make changeset STACK={layer.name} ENV={self.env} makes a new one"
-                if execution == "OBSOLETE"
-                else ""
-            )
+            anew = f"; the stack was updated since it was made: {again()} makes a new one" if execution == "OBSOLETE" else ""
             raise Failure(
                 f"error: change set {name} cannot be executed: {change_set['Status']}/{execution} "
                 f"{printable(change_set.get('StatusReason', ''), one_line=True)}".rstrip()
@@ -192,8 +193,7 @@ class Commands:
             # values of then over everything deployed since.
             raise Failure(
                 f"error: change set {name} was created at {change_set['CreationTime']:%Y-%m-%d %H:%M:%S %Z}, before {layer.stack}'s "
-                f"last update at {updated:%Y-%m-%d %H:%M:%S %Z}; it would undo that update. Make a new one: "
-                f"make changeset STACK={layer.name} ENV={self.env}"
+                f"last update at {updated:%Y-%m-%d %H:%M:%S %Z}; it would undo that update. Make a new one: {again()}"
             )
         # A rollback's change set (its run stopped at the question) was made from the template the stack
         # runs, as make rollback makes them (Deployer.as_deployed); any other from output/'s.
@@ -221,14 +221,14 @@ class Commands:
             try:
                 wired = deployer.wired_parameters(layer)
             except UpstreamsNotDeployed as refused:  # deployed again, they give new values: this change set holds the old ones
-                anew = f"make changeset STACK={layer.name} ENV={self.env}"
+                anew = again()
                 raise Failure(
                     f"{refused}\nchange set {name} not executed: it holds what the destroyed layers gave; once they are deployed, {anew} makes one",
                     refused.code,
                 ) from None
             except Failure:
                 wired = {}
-            deployer.say(*text.values_since_the_change_set(change_set, layer, exists, wired))
+            deployer.say(*text.values_since_the_change_set(change_set, layer, exists, wired, again()))
         # A rollback's change set (one its run left when it stopped at the question) is recorded as
         # the rollback it is: as a new release, the next rollback would go back to the image it left.
         # Only while that image runs and the change set deploys another: one made when another image

@@ -418,36 +418,46 @@ def declined(why: str, refusal: str, without_asking: str | None = None) -> str:
     return f"{why}: {refusal}{hint}"
 
 
-def values_since_the_change_set(change_set, layer, exists, wired: dict) -> list[str]:
+def release_tag(layer, change_set, running) -> str:
+    """ " TAG=<image>" where the service layer's change set releases another image than the running one: the command
+    that makes it again carries it (without TAG= a deploy keeps the running image, and said "no changes"); else ""."""
+    tag = parameter_values(change_set).get("ImageTag")
+    if layer.name != "service" or not tag or tag == running or not re.fullmatch(IMAGE_TAG, tag):
+        return ""
+    return f" TAG={tag}"
+
+
+def values_since_the_change_set(change_set, layer, exists, wired: dict, again: str) -> list[str]:
     """Before the question: the values of output/ (from params/) that changed since `make changeset` made the
     change set, which executes the values it was made with. Not ImageTag of a stack that exists: params'
     counts only for a first create, and an update's change set keeps the running image or takes TAG='s. And the
     values it takes from other layers' outputs (wired: parameter -> what they say now) where it says another:
-    made before those layers changed, or one of the reviewed name made by anyone who may make change sets."""
+    made before those layers changed, or one of the reviewed name made by anyone who may make change sets. again:
+    the command that makes one anew."""
     made_with = parameter_values(change_set)
     own = {k: v for k, v in layer.parameters.items() if not (k == "ImageTag" and exists)}
     return [
-        *taken_otherwise(change_set, layer, made_with, own, f"was made with other values than {layer.configuration} holds now", ""),
+        *taken_otherwise(change_set, made_with, own, f"was made with other values than {layer.configuration} holds now", "", again),
         *taken_otherwise(
             change_set,
-            layer,
             made_with,
             wired,
             "takes other values than the layers it reads give now",
             " (a change set made before those layers changed, or by hand)",
+            again,
         ),
     ]
 
 
-def taken_otherwise(change_set, layer, made_with, now: dict, what: str, why: str) -> list[str]:
+def taken_otherwise(change_set, made_with, now: dict, what: str, why: str, again: str) -> list[str]:
     """The warning naming each value of now the change set was made with another of (made_with), if any."""
     changed = {k: v for k, v in now.items() if made_with.get(k) is not None and made_with[k] != v}
     if not changed:
         return []
     return [
         f"warning: {change_set['ChangeSetName']} {what}: "
-        + ", ".join(f"{k} {printable(made_with[k], one_line=True)} (now {printable(v, one_line=True)})" for k, v in sorted(changed.items()))
-        + f"; executing it deploys its values, not these{why}: make changeset STACK={layer.name} ENV={layer.env} makes one with them"
+        + ", ".join(f"{k} {shown(made_with[k])} (now {shown(v)})" for k, v in sorted(changed.items()))
+        + f"; executing it deploys its values, not these{why}: {again} makes one with them"
     ]
 
 
@@ -675,7 +685,7 @@ def test_pause(given: dict, env: str, on_aws: bool = True) -> list[str]:
         return []
     if not on_aws:
         return [
-            f"note: on AWS this release would wait up to {minutes} minutes for make verify ENV=<env> TEST_LISTENER=1 and make continue "
+            f"note: on AWS this release would wait up to {minutes} minutes for make verify ENV={env} TEST_LISTENER=1 and make continue "
             "(see README: Releases); the emulator runs no release, so nothing waits here and neither command has one to act on"
         ]
     return [
