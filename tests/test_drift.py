@@ -309,7 +309,7 @@ def test_a_drift_check_older_than_the_stacks_last_update_says_so_and_to_check_ag
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
     assert aws.run("deploy", "--stack", layer) == 1
     assert (
-        f"warning: {stack(layer)} drifted: its last drift check (of the stack or one of its resources) at 2025-11-25 12:00:00 UTC found resources changed outside CloudFormation; "
+        f"note: {stack(layer)} drifted: its last drift check (of the stack or one of its resources) at 2025-11-25 12:00:00 UTC found resources changed outside CloudFormation; "
         f"the stack was updated since (2025-11-25 13:00:00 UTC), after that check, which may no longer hold. Check again: "
         f"make drift STACK={layer} ENV={ENV}"
     ) in aws.out

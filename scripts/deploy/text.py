@@ -666,7 +666,8 @@ def drift_warning(found, layer) -> list[str]:
     at = f" (of the stack or one of its resources) at {when:%Y-%m-%d %H:%M:%S %Z}" if when else ""
     if updated:
         return [
-            f"warning: {layer.stack} drifted: its last drift check{at} found resources changed outside CloudFormation; the stack was "
+            # a note, not a warning: the update since may have undone it (README: Drift)
+            f"note: {layer.stack} drifted: its last drift check{at} found resources changed outside CloudFormation; the stack was "
             f"updated since ({updated:%Y-%m-%d %H:%M:%S %Z}), after that check, which may no longer hold. Check again: "
             f"make drift STACK={layer.name} ENV={layer.env}"
         ]
