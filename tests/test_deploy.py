@@ -4126,7 +4126,8 @@ def test_updates_that_kept_the_image_leave_the_history_before_the_release_a_roll
     (history,) = written
     # the releases and the rollback stay, with the newest updates that kept the image after them
     assert history == [v5, v6, rollback, v6_again, *same[-(kept - 4) :]], history
-    assert release_history.previous_release(history, "v6") == rollback  # v5, as it last ran
+    # v5, by its own release: the rollback's header said "released" with the time of the entry that last named it
+    assert release_history.previous_release(history, "v6") == v5
     # with only releases left, the oldest go
     releases = [release(f"v{i}", "2025-11-20T10:00:00Z") | {"replaced": f"v{i - 1}"} for i in range(kept + 3)]
     assert release_history.trimmed([*releases, *same]) == releases[-(kept - 1) :] + same[-1:]
@@ -4277,6 +4278,19 @@ def test_releases_lists_the_history_newest_first_with_what_runs(aws):
     ], aws.out
 
 
+def test_releases_marks_an_update_that_kept_the_image(aws):
+    # three entries of v2 alike, though the history drops a settings change first and no rollback goes back to it
+    entries = [rel("v1", None), release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"}]
+    entries.append(release("v2", "2025-11-22T10:00:00Z") | {"replaced": "v2"})
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, entries)
+    assert aws.run("releases") == 0, aws.err
+    assert aws.out.splitlines()[:2] == [
+        f"2025-11-22T10:00:00Z  v2  git 1111111  by {CALLER}  (settings changed, same image)",
+        f"2025-11-21T10:00:00Z  v2  git 1111111  by {CALLER}",
+    ], aws.out
+
+
 def test_releases_names_what_a_release_replaced_when_it_is_not_the_release_listed_below_it(aws):
     # make rollback goes back to what the running release replaced, as its entry says: an entry anyone who may put the
     # parameter can write ("replaced": "evil"), which make releases did not show
@@ -4350,6 +4364,31 @@ def test_rollback_deploys_the_previous_image_through_a_change_set(aws):
     assert "rollback triggers: none for this change set" in aws.out
     assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-20T10:00:00Z by {CALLER}, git 1111111)" in aws.out
     assert f"change set {cs_name('service')}" in aws.out
+
+
+def test_a_rollback_says_when_the_image_was_released_not_when_a_settings_change_kept_it(aws):
+    # v1 released, then a settings change that kept it (a redeploy), then v2: the header gave the redeploy's time as v1's release
+    earlier = [
+        rel("v1", None),
+        release("v1", "2025-11-21T10:00:00Z") | {"replaced": "v1"},
+        release("v2", "2025-11-22T10:00:00Z") | {"replaced": "v1"},
+    ]
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, earlier)
+    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True)
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-20T10:00:00Z by {CALLER}, git 1111111)" in aws.out, aws.out
+
+
+def test_a_rollback_to_an_image_reached_by_a_rollback_alone_says_so_not_released(aws):
+    # v3 never released: make rollback TAG=v3 from v1, then v4 over it; a rollback from v4 goes back to v3
+    earlier = [rel("v1", None), release("v3", "2025-11-21T10:00:00Z") | {"replaced": "v1", "rolled_back_from": "v1"}]
+    earlier.append(release("v4", "2025-11-22T10:00:00Z") | {"replaced": "v3"})
+    aws.deployed("service", parameters=service_parameters("v4"))
+    history(aws, earlier)
+    service_update(aws, "v3", earlier, running="v4", service_read=True, rolled_back_from="v4", repair=True)
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert f"from v4 to v3 (reached by a rollback 2025-11-21T10:00:00Z by {CALLER}, git 1111111)" in aws.out, aws.out
 
 
 def rolled_back_from_v2(aws, ran, runs) -> list:

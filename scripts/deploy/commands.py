@@ -17,7 +17,15 @@ from scripts.deploy import diff, drift, guards, lock, logs, purge, tasks, text, 
 from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, error_code, explain, may_have_landed, not_found, sandbox_gone
 from scripts.deploy.deployer import stated_whole_number
 from scripts.deploy.failure import Failure, RefusedAhead, UpstreamsNotDeployed
-from scripts.deploy.history import abandoned, of_the_stack, previous_release, stack_mark, unrecorded_release_of, why_nothing_earlier
+from scripts.deploy.history import (
+    abandoned,
+    of_the_stack,
+    previous_release,
+    redeploy,
+    stack_mark,
+    unrecorded_release_of,
+    why_nothing_earlier,
+)
 from scripts.deploy.layer import compact, layer_named_in
 from scripts.deploy.status import ALREADY_EXECUTED, UPDATABLE, is_deployed
 from scripts.deploy.text import parameter_values
@@ -722,8 +730,9 @@ class Commands:
                     "name one with TAG=<image tag>"
                 )
             image_tag = release["image_tag"]
+            how = "reached by a rollback" if release.get("rolled_back_from") else "released"
             released = (
-                printable(f"released {release['time']} by {release.get('by', '?')}, git {release.get('revision', '?')}", one_line=True)
+                printable(f"{how} {release['time']} by {release.get('by', '?')}, git {release.get('revision', '?')}", one_line=True)
                 if "time" in release
                 else "its release is not in the history"
             )
@@ -1092,13 +1101,15 @@ class Commands:
             deployer.say(f"no release recorded in {deployer.history.name}")
         for index, entry in reversed(list(enumerate(every))):
             notes = [f"a rollback from {entry['rolled_back_from']}" if entry.get("rolled_back_from") else ""]
+            # an update that kept the image (a settings change): no rollback goes back to it, and the history drops it first
+            notes.append("settings changed, same image" if redeploy(entry) else "")
             # what a rollback from it goes back to (history.previous_release), when the list does not show it: the entry
             # is anyone's to write who may put the parameter, and make rollback follows it
             before = every[index - 1]["image_tag"] if index else None
             replaced = entry.get("replaced")
             if replaced is not None and replaced != before and not entry.get("rolled_back_from") and replaced != entry["image_tag"]:
                 below = ", not the release listed below it" if index else ""
-                back = "is not gone back to: it was rolled back from since" if abandoned(every, replaced) else f"goes back to {replaced}"
+                back = "does not go back to it: it was rolled back from since" if abandoned(every, replaced) else f"goes back to {replaced}"
                 notes.append(f"it replaced {replaced}{below}: make rollback from it {back}")
             notes.append("" if entry in ours else "of an earlier service stack: make rollback passes it over")
             said = "; ".join(note for note in notes if note)

@@ -272,7 +272,7 @@ def previous_release(releases, running, whole=None) -> dict | None:
         found = previous_release(releases[: own[-1]], running)
         if found is None or abandoned(whole, found["image_tag"]) or chain_broken(whole, own[-1] + 1):
             return None
-        return next((entry for entry in reversed(whole) if entry["image_tag"] == found["image_tag"]), found)
+        return release_entry(whole, found["image_tag"]) or found
     if not any("replaced" in entry for entry in releases):
         left = {entry["rolled_back_from"] for entry in whole if entry.get("rolled_back_from")} | {running}
         first = next((i for i, entry in enumerate(releases) if entry["image_tag"] == running), len(releases))
@@ -294,4 +294,11 @@ def previous_release(releases, running, whole=None) -> dict | None:
     if chain_broken(whole, since):
         return None
     # {"image_tag"} alone: its own release is not in the history (cut short, or an earlier stack's)
-    return next((entry for entry in reversed(whole) if entry["image_tag"] == target), {"image_tag": target})
+    return release_entry(whole, target) or {"image_tag": target}
+
+
+def release_entry(releases, image) -> dict | None:
+    """The entry that says when the image was released: its latest own release, not a redeploy of it (a settings
+    change, whose time the rollback gave as the release's) nor a rollback to it; failing those, its latest entry."""
+    own = own_releases(releases, image)
+    return releases[own[-1]] if own else next((entry for entry in reversed(releases) if entry["image_tag"] == image), None)
