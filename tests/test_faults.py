@@ -104,6 +104,24 @@ HOSTILE = [
         )
         for tag, value, said in (("int", "1_0", "'1_0'"), ("int", "\u0663", "'\u0663'"), ("bool", "yes", "'yes'"), ("null", "5", "'5'"))
     ),
+    # PyYAML names the colon of the line after a key put back out of its block, and nothing of why
+    (
+        "a key out of its block",
+        GOOD_TEXT + "x:\n  a: 1\nb: 2\n  c: 3\n",
+        f"line {GOOD_TEXT.count(chr(10)) + 4}: cannot be read as YAML: mapping values are not allowed here; allowed: keys of one mapping "
+        f"indented alike: this line is indented deeper than line {GOOD_TEXT.count(chr(10)) + 3}, whose value it then reads as",
+    ),
+    # PyYAML said "could not find expected ':'" of a line that has one
+    (
+        "a key of 1,100 characters",
+        GOOD_TEXT + "k" * 1100 + ": 1\n",
+        "a key of 1100 characters or more; allowed: at most 1024 (YAML's limit)",
+    ),
+    (
+        "a colon in a value",
+        GOOD_TEXT.replace(REGION_LINE, "region: a: b", 1),
+        "mapping values are not allowed here; allowed: a value holding ': ' in quotes",
+    ),
     # built after its node, past the per-node check: the file-level one names it
     ("a !!map tag on a list", GOOD_TEXT + "x: !!map [1]\n", "a tagged value (!!...) that is not one (TypeError)"),
     (
