@@ -6705,6 +6705,9 @@ def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
     )
     aws.poll(layer, stack_id(layer), described(layer), event(layer, stack(layer), "UPDATE_COMPLETE", 5, token=token))
     assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
+    # not "no changes" above the tags it then updates: read as a contradiction
+    assert f"{stack(layer)}: no changes to its template or values" in aws.out.splitlines(), aws.out
+    assert f"{stack(layer)}: no changes" not in aws.out.splitlines(), aws.out
     assert "  tag Retired: old-centre -> (removed)" in aws.out.splitlines(), aws.out
     assert (
         f"  note: updating its tags ends the other change sets of {stack(layer)}, left for review or by a stopped run: "

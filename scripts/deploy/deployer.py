@@ -661,7 +661,10 @@ class Deployer:
                 # the sandbox answers a second deletion ChangeSetNotFound
                 if not not_found(error):
                     raise
-        self.say(f"{layer.stack}: no changes")
+        found = self.stacks.get(layer.stack)  # this run's DescribeStacks: no call added
+        # new tags alone: "no changes", then an update of them, read as a contradiction (update_tags says them next)
+        retag = bool(found) and self.stack_tags(found) != layer.tags
+        self.say(f"{layer.stack}: no changes" + " to its template or values" * retag)
         self.say(*text.drift_left(self.stacks.get(layer.stack) or {}, layer))  # this run's DescribeStacks: no call added
         self.outcomes[layer.name] = "no changes"
         return True
