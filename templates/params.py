@@ -361,6 +361,7 @@ def load_all(params_dir: Path) -> list[Environment]:
     problems += shared_isolation(environments)
     problems += beyond_ci_roles(environments, {path.stem for path in files})
     problems += one_ci_per_account(environments)
+    problems += oidc_provider_of_the_account(environments)
     problems += one_domain_per_zone(environments)
     hosts = {}
     for env in environments:  # the alb layer writes the host's alias record: two environments would fight over it
@@ -464,6 +465,24 @@ def one_ci_per_account(environments) -> list[str]:
                 f"parameters.DatabaseSecretArn), whose roles' boundary, the managed policy {ROLE_BOUNDARY}, an account has once: the "
                 "second create would fail; allowed: the ci layer in one of them, whose GitHubSubjects names the other "
                 f"(environment:{owner.name} or environment:{env.name}), as the other's runs assume its roles"
+            )
+    return problems
+
+
+def oidc_provider_of_the_account(environments) -> list[str]:
+    """One problem per environment whose ci layer names GitHub's OIDC provider of another account than its stacks':
+    the roles it makes trust a provider of the account they are in ("create an OIDC identity provider in IAM" of that
+    account first). The account: DatabaseSecretArn's, as one_ci_per_account reads it.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create_for-idp_oidc.html"""
+    problems = []
+    for env in (env for env in environments if env.deploys("ci") and env.values.get("ExistingOidcProviderArn")):
+        given, account = env.values["ExistingOidcProviderArn"], account_of(env)
+        if given.split(":")[4] != account:
+            problems.append(
+                f"{relative(env.path)}: parameters.ExistingOidcProviderArn: {shown(given)} is a provider of account {given.split(':')[4]}, "
+                f"while the environment's stacks go to account {account} (its parameters.DatabaseSecretArn), whose roles it would "
+                f"trust; allowed: arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com, or empty (the ci layer "
+                "creates it)"
             )
     return problems
 

@@ -1253,3 +1253,18 @@ def test_a_float_by_its_tag_alone_is_quoted_with_the_tag_once_alone_or_in_a_list
 
     read = parse_yaml("alone: !!float 2\nlisted: [x, !!float 2]\nwritten: 2.0\n")
     assert [shown(read[key]) for key in ("alone", "listed", "written")] == ["!!float 2", "[x, !!float '2']", "2.0"]
+
+
+def test_an_oidc_provider_of_another_account_than_the_stacks_is_refused(tmp_path):
+    # generation knew the environment's account (its DatabaseSecretArn's) and let the ci roles trust another's provider
+    account = GOOD["parameters"]["DatabaseSecretArn"].split(":")[4]
+    other = next(number for number in ("999999999999", "111111111111") if number != account)
+    provider = "arn:aws:iam::{}:oidc-provider/token.actions.githubusercontent.com"
+    document = {**with_parameters(ExistingOidcProviderArn=provider.format(other)), "enabled_layers": ["ci"]}
+    result, out = run_generate(tmp_path, document)
+    assert result.returncode == 2 and not out.exists(), result.stderr
+    assert f"is a provider of account {other}, while the environment's stacks go to account {account}" in result.stderr
+    assert f"allowed: {provider.format(account)}, or empty" in result.stderr
+    document = {**with_parameters(ExistingOidcProviderArn=provider.format(account)), "enabled_layers": ["ci"]}
+    result, out = run_generate(tmp_path, document)
+    assert result.returncode == 0, result.stderr
