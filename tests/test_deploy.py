@@ -4383,6 +4383,7 @@ def test_a_rollback_says_when_the_image_was_released_not_when_a_settings_change_
 def test_a_rollback_to_an_image_reached_by_a_rollback_alone_says_so_not_released(aws):
     # v3 never released: make rollback TAG=v3 from v1, then v4 over it; a rollback from v4 goes back to v3
     earlier = [rel("v1", None), release("v3", "2025-11-21T10:00:00Z") | {"replaced": "v1", "rolled_back_from": "v1"}]
+    earlier.append(release("v3", "2025-11-21T12:00:00Z") | {"replaced": "v3"})  # a settings change that kept it: not when it began
     earlier.append(release("v4", "2025-11-22T10:00:00Z") | {"replaced": "v3"})
     aws.deployed("service", parameters=service_parameters("v4"))
     history(aws, earlier)
@@ -7288,6 +7289,24 @@ def test_a_value_a_change_set_was_made_empty_with_is_said_as_the_table_says_it(a
     aws.reviewed_change_set(layer, parameters=given | {name: ""})
     assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1
     assert f": {name} (empty) (now {value}); executing it deploys its values" in aws.out, aws.out
+
+
+def test_the_command_that_makes_a_change_set_anew_fits_what_it_was_made_for():
+    layer = deploy.load_layer(ENV, "service", OUTPUT)
+    describe, remake = deploy.text.change_set_description, deploy.text.remake_command
+
+    def made(tag, description):
+        return {"Parameters": [{"ParameterKey": "ImageTag", "ParameterValue": tag}], "Description": description}
+
+    again = f"make changeset STACK=service ENV={ENV}"
+    assert remake(layer, made("v2", describe(layer, replacing="v1")), "v1") == f"{again} TAG=v2"  # a release of v2 over v1
+    assert remake(layer, made("v1", describe(layer)), "v1") == again  # the running image kept
+    # a rollback's: made from output/'s template and recorded as a release, the next rollback went back to v2
+    assert remake(layer, made("v1", describe(layer, rolling_back_from="v2")), "v2") == f"make rollback STACK=service ENV={ENV} TAG=v1"
+    # v3 released since the release of v2 over v1 was made: TAG=v2 would undo it
+    assert remake(layer, made("v2", describe(layer, replacing="v1")), "v3") == again
+    alb = deploy.load_layer(ENV, "alb", OUTPUT)
+    assert remake(alb, made("v2", describe(alb, replacing="v1")), None) == f"make changeset STACK=alb ENV={ENV}"
 
 
 def test_an_obsolete_change_set_says_the_stack_was_updated_since_and_how_to_make_a_new_one(aws):

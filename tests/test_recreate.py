@@ -328,7 +328,11 @@ def test_purge_leaves_what_a_hand_made_stack_of_the_layers_name_and_tags_retaine
     sandbox.seed()  # the Phase 5.14 account alone: no deleted stack another test left
     cf, s3, kms = (sandbox.client(name) for name in ("cloudformation", "s3", "kms"))
     everyone = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}
+    # a copy of the layer's certificate, its domain another team's: compared as written, it was taken
+    certificate = load_layer(ENV, "cert-dns", ROOT / "output").template
+    certificate = json.loads(certificate)["Resources"]["Certificate"]["Properties"]["DomainName"]
     made = {
+        "cert-dns": ("Certificate", {"Type": "AWS::CertificateManager::Certificate", "Properties": {"DomainName": certificate}}),
         "alb": ("AccessLogBucket", {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "another-teams-bucket"}}),
         "service": (
             "LogKey",
@@ -338,6 +342,7 @@ def test_purge_leaves_what_a_hand_made_stack_of_the_layers_name_and_tags_retaine
     ids = {}
     for layer, (logical_id, resource) in made.items():
         body = {"Resources": {logical_id: resource | {"DeletionPolicy": "Retain"}}}
+        body["Parameters"] = {"DomainName": {"Type": "String", "Default": "another-team.example"}}
         tags = [{"Key": key, "Value": value} for key, value in templates.own_tags(ENV, layer).items()]
         cf.create_stack(StackName=stack(layer), TemplateBody=json.dumps(body), Tags=tags)
         ids[layer] = cf.describe_stack_resource(StackName=stack(layer), LogicalResourceId=logical_id)["StackResourceDetail"][
@@ -347,12 +352,18 @@ def test_purge_leaves_what_a_hand_made_stack_of_the_layers_name_and_tags_retaine
     code, out, err = run("purge", "--yes")
     assert code == 0 and "nothing to purge" in out, out + err
     assert (
-        'AccessLogBucket (AWS::S3::Bucket) another-teams-bucket: left: the template it was made with gives it BucketName "another-teams-bucket", '
-        "not what output/alb.json gives: a stack of the layer's name this tool did not make; if it is no one's, by hand: "
+        f"AccessLogBucket (AWS::S3::Bucket) another-teams-bucket: left: its BucketName is another-teams-bucket, where output/{ENV}/alb.json "
+        "gives none: a stack of the layer's name this tool did not make; if it is no one's, by hand: "
     ) in out, out
     assert (
-        f'LogKey (AWS::KMS::Key) {ids["service"]}: left: the template it was made with gives it Description "another team\'s key"' in out
+        f"LogKey (AWS::KMS::Key) {ids['service']}: left: its Description is another team's key, where output/{ENV}/service.json" in out
     ), out
+    assert f"Certificate (AWS::CertificateManager::Certificate) {ids['cert-dns']}: left: its DomainName is *.another-team.example" in out, (
+        out
+    )
+    assert (
+        sandbox.client("acm").describe_certificate(CertificateArn=ids["cert-dns"])["Certificate"]["DomainName"] == "*.another-team.example"
+    )
     assert exists(s3.head_bucket, "404", Bucket="another-teams-bucket")
     assert kms.describe_key(KeyId=ids["service"])["KeyMetadata"]["KeyState"] == "Enabled"
 
@@ -949,6 +960,7 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
         in out
     ), out + err
     assert out.splitlines()[-1] == "a deploy would be refused: service (see the note above)", out
+    assert f"if no task serves from the alternate one, make deploy STACK=service ENV={ENV} ALLOW_TRAFFIC_RESET=1" in out, out
     code, out, err = run("deploy", "--stack", "service", *rolling, "--yes")
     assert code == 1 and "switches the service to ROLLING while production traffic is on the alternate target group" in err, out + err
     weights(100, 0)  # a release moved it back

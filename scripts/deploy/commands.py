@@ -176,7 +176,7 @@ class Commands:
 
         def again() -> str:  # the command that makes it anew: a release's carries its image (a deploy keeps the running one)
             running = parameter_values(deployer.describe(layer.stack)).get("ImageTag") if layer.name == "service" else None
-            return f"make changeset STACK={layer.name} ENV={self.env}{text.release_tag(layer, change_set, running)}"
+            return text.remake_command(layer, change_set, running)
 
         execution = change_set.get("ExecutionStatus")
         if execution in ALREADY_EXECUTED:  # e.g. a run stopped while asking to execute it: it had started

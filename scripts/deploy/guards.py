@@ -570,7 +570,7 @@ def taken_log_group(deployer, stack, stack_id, logical_id, name, say=None) -> st
     return f"{logical_id} needs {name}, which is taken ({whose}): {purge.free_command(item.kind, name, deployer.cli)}"
 
 
-def refuse_moving_shifted_traffic(deployer, layer, change_set, left):
+def refuse_moving_shifted_traffic(deployer, layer, change_set, left, rerun="rerun with ALLOW_TRAFFIC_RESET=1 (--allow-traffic-reset)"):
     """A BLUE_GREEN, CANARY or LINEAR release leaves the listener rules' weights where ECS moved
     traffic, often all on the alternate target group. Three changes would send production
     traffic back to the primary target group, which may then run no task: an alb change set that
@@ -615,8 +615,7 @@ def refuse_moving_shifted_traffic(deployer, layer, change_set, left):
     raise Failure(
         f"error: refused: the change set {what} while production traffic is on the alternate target group, where ECS moved it "
         f"in a release: {'; '.join(moving)}; executing it would send production traffic to the primary target group, which may "
-        f"run no task; {left}. {remedy}; or, if no task serves from the alternate one, rerun with ALLOW_TRAFFIC_RESET=1 "
-        "(--allow-traffic-reset)"
+        f"run no task; {left}. {remedy}; or, if no task serves from the alternate one, {rerun}"
     )
 
 
@@ -628,7 +627,9 @@ def traffic_reset_ahead(deployer, layer, wanted: dict, say) -> str | None:
         return None
     switch = {"Parameters": [{"ParameterKey": "DeploymentStrategy", "ParameterValue": "ROLLING"}]}
     try:
-        refuse_moving_shifted_traffic(deployer, layer, switch, "the deploy stops there")
+        # make diff takes no ALLOW_TRAFFIC_RESET=1: the way past is the deploy's
+        rerun = f"make deploy STACK={layer.name} ENV={deployer.env}{deployer.service_tag(layer.name)} ALLOW_TRAFFIC_RESET=1"
+        refuse_moving_shifted_traffic(deployer, layer, switch, "the deploy stops there", rerun)
     except Failure as refused:
         return str(refused).removeprefix("error: refused: the change set ")
     except AWS_ERRORS as error:

@@ -298,7 +298,10 @@ def previous_release(releases, running, whole=None) -> dict | None:
 
 
 def release_entry(releases, image) -> dict | None:
-    """The entry that says when the image was released: its latest own release, not a redeploy of it (a settings
-    change, whose time the rollback gave as the release's) nor a rollback to it; failing those, its latest entry."""
+    """The entry that says when the image began to run: its latest own release, not a redeploy of it (a settings
+    change, whose time the rollback gave as the release's); failing that, its latest rollback to it; its latest entry."""
     own = own_releases(releases, image)
-    return releases[own[-1]] if own else next((entry for entry in reversed(releases) if entry["image_tag"] == image), None)
+    if own:
+        return releases[own[-1]]
+    entries = [entry for entry in releases if entry["image_tag"] == image]
+    return next((entry for entry in reversed(entries) if entry.get("rolled_back_from")), entries[-1] if entries else None)

@@ -524,20 +524,39 @@ IDENTIFIED_BY = {"AWS::KMS::Key": "Description", "AWS::S3::Bucket": "BucketName"
 
 
 def other_identity(deployer, item: Retained, layer, deleted_templates: dict) -> str | None:
-    """Why the retained resource is not the layer's, else None: the template the stack was deleted with (GetTemplate
-    reads a deleted stack by its id) gives its IDENTIFIED_BY property another expression than the layer's in output/
-    does (compared as written: a NamePrefix of its own is the same expression)."""
+    """Why the retained resource is not the layer's, else None: its IDENTIFIED_BY property, as the template the stack
+    was deleted with gives it with that stack's parameter values (GetTemplate and DescribeStacks read a deleted stack by
+    its id), is not what the layer's template in output/ gives it with this environment's values (a copy of the
+    layer's template with another DomainName retained another team's certificate). Where either is not known before
+    deploy, or the environment has no configuration of the layer, the two expressions are compared as written. One of
+    an earlier NamePrefix (a key's description) is left, as a log group of one is."""
+    from templates.resolver import Resolver
+
     if item.stack_id not in deleted_templates:
-        deleted_templates[item.stack_id] = deployer.deployed_template(item.stack_id).get("Resources") or {}
-    name = IDENTIFIED_BY[item.kind]
-    ours = properties_of(read_output_file(deployer.output_dir / f"{layer}.json")["Resources"].get(item.logical_id)).get(name)
-    given = properties_of(deleted_templates[item.stack_id].get(item.logical_id)).get(name)
+        (found,) = deployer.cf.describe_stacks(StackName=item.stack_id)["Stacks"]
+        deleted_templates[item.stack_id] = (deployer.deployed_template(item.stack_id), text.parameter_values(found))
+    deleted, values = deleted_templates[item.stack_id]
+    source = deployer.output_dir / f"{layer}.json"
+    template, name, region = read_output_file(source), IDENTIFIED_BY[item.kind], deployer.cf.meta.region_name
+    ours = properties_of(template["Resources"].get(item.logical_id)).get(name)
+    given = properties_of((deleted.get("Resources") or {}).get(item.logical_id)).get(name)
+    configured = deployer.output_dir / deployer.env / f"{layer}.json"
+    if configured.exists():
+        pair = (
+            Resolver(deleted, values, {}, region).value(given),
+            Resolver(template, load_layer(deployer.env, layer, deployer.output_dir).parameters, {}, region).value(ours),
+        )
+        from scripts.deploy.guards import holds_unknown  # here, not at the top: guards.py imports this module
+
+        if not any(holds_unknown(value) for value in pair):
+            if pair[0] == pair[1]:
+                return None
+            said, wanted = ("none" if value is None else printable(str(value), one_line=True) for value in pair)
+            return f"its {name} is {said}, where {templates.relative(configured)} gives {wanted}"
     if given == ours:
         return None
     said = "none" if given is None else printable(json.dumps(given), one_line=True)
-    return (
-        f"the template it was made with gives it {name} {said}, not what {templates.relative(deployer.output_dir / f'{layer}.json')} gives"
-    )
+    return f"the template it was made with gives it {name} {said}, not what {templates.relative(source)} gives"
 
 
 def properties_of(resource) -> dict:

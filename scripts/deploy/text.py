@@ -418,13 +418,19 @@ def declined(why: str, refusal: str, without_asking: str | None = None) -> str:
     return f"{why}: {refusal}{hint}"
 
 
-def release_tag(layer, change_set, running) -> str:
-    """ " TAG=<image>" where the service layer's change set releases another image than the running one: the command
-    that makes it again carries it (without TAG= a deploy keeps the running image, and said "no changes"); else ""."""
+def remake_command(layer, change_set, running) -> str:
+    """The command that makes the change set anew: a release's (another image than the running one) carries its TAG=
+    (without it a deploy keeps the running image, and said "no changes"), but not where another image has run since it
+    was made (it would undo that release); a rollback's is make rollback to its image (a change set of output/'s,
+    recorded as a release, would make the next rollback go back to the image rolled back from)."""
+    again = f"make changeset STACK={layer.name} ENV={layer.env}"
     tag = parameter_values(change_set).get("ImageTag")
     if layer.name != "service" or not tag or tag == running or not re.fullmatch(IMAGE_TAG, tag):
-        return ""
-    return f" TAG={tag}"
+        return again
+    if rolled_back_from(change_set.get("Description"), layer):
+        return f"make rollback STACK={layer.name} ENV={layer.env} TAG={tag}"
+    replaced = replaced_by_release(change_set.get("Description"), layer)
+    return again if replaced and replaced != running else f"{again} TAG={tag}"
 
 
 def values_since_the_change_set(change_set, layer, exists, wired: dict, again: str) -> list[str]:
