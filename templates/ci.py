@@ -1,7 +1,8 @@
 """ci: what GitHub Actions needs to deploy this project without stored keys.
 
 - The account's GitHub OpenID Connect provider (created here, or an existing one from params).
-- A deploy role that only this repository's chosen environments or branches can assume through
+- A deploy role that only this repository's chosen environments or branches (and, with
+  GitHubCallerRepository, those of the application repository that calls its workflow) can assume through
   that provider. It drives CloudFormation on this project's stacks (change sets, their execution,
   stack policy and termination protection: the stack policies guard against mistakes, not against this
   role) and makes the calls the deployer, `make verify`, `make

@@ -375,6 +375,24 @@ def test_a_deploy_role_several_subjects_or_a_pattern_may_assume_is_a_finding(tmp
         assert f"any DNS record of `{values['DomainName']}` and its subdomains" in line, line
 
 
+@pytest.mark.parametrize("caller", ["", "someorg/otherrepo"])
+def test_a_calling_repository_that_may_assume_the_deploy_role_is_a_finding(tmp_path, monkeypatch, caller):
+    # its runs reach every stack as this repository's do; with one subject, the review said nothing of it
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    env = with_and_without_ci(params_dir)[0][0]
+    data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
+    data["parameters"] |= {"GitHubSubjects": [f"environment:{env}"], "GitHubCallerRepository": caller}
+    (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    text = render.document(collect.collect(env, generate_into(params_dir, tmp_path / "output"), params_dir))
+    findings = text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+    line = next((line for line in findings.splitlines() if "**A second repository may deploy** (ci)" in line), None)
+    assert (line is not None) == bool(caller), findings
+    if caller:
+        assert f"lets runs of `{caller}` whose subject is `environment:{env}` assume the deploy role too" in line, line
+        assert "(see the security finding A second repository may deploy)" in text, text
+
+
 def test_purpose_is_the_module_docstring_without_the_layer_name():
     docstring = """x-y: does this
     and that.
@@ -2013,3 +2031,22 @@ def test_a_price_table_that_is_no_regular_file_is_one_line_not_a_wait(tmp_path):
     os.mkfifo(fifo)
     with within(), pytest.raises(cost.PriceTableError, match="prices.yaml: not a regular file; allowed: a regular file"):
         cost.load_prices(fifo)
+
+
+def test_what_is_kept_says_what_make_purge_does_with_it_and_with_a_replaced_copy(written):
+    # "make purge deletes it" of a bucket holding access logs (purge takes only an empty one) and of a key (it schedules
+    # the deletion); a copy kept on replacement is in no stack, which purge never reads
+    kept = 0
+    for env, document in written.items():
+        lines = document.decode().splitlines()
+        for layer in templates.layer_order():
+            for logical_id, resource in json.loads((ROOT / "output" / f"{layer}.json").read_text())["Resources"].items():
+                notes = next((line for line in lines if line.startswith(f"- **{logical_id}** `{resource['Type']}`: ")), None)
+                if notes is None or resource.get("DeletionPolicy") not in ("Retain", "RetainExceptOnCreate"):
+                    continue  # a layer this environment does not deploy
+                kept += 1
+                said = {"AWS::S3::Bucket": "and only empty", "AWS::KMS::Key": "make purge schedules its deletion"}
+                assert said.get(resource["Type"], "make purge deletes it once its stack is gone") in notes, (env, notes)
+                copy = "a copy kept on replacement is in no stack" in notes
+                assert copy == (resource.get("UpdateReplacePolicy") == "Retain"), (env, notes)
+    assert kept, "no kept resource found in the documents"

@@ -210,7 +210,8 @@ def exposure_section(review: Review) -> list[str]:
     if owner is not None:  # not a network path, but what may change every stack, the security groups above included
         given = owner.values
         subjects = ", ".join(f"`{subject}`" for subject in given["GitHubSubjects"].split(","))
-        several = " (see the security finding One deploy role for several subjects)" if shared_deploy_role(review) else ""
+        titles = [line.split("**")[1] for line in shared_deploy_role(review) if line.startswith("- **")]
+        several = f" (see the security finding{'s' * (len(titles) > 1)} {' and '.join(titles)})" if titles else ""
         repositories = " or ".join(f"`{name}`" for name in (given["GitHubRepository"], given.get("GitHubCallerRepository")) if name)
         role = (
             "the ci layer's deploy role" if owner.name == review.env else f"the deploy role of {owner.name}'s ci layer, in the same account"
@@ -517,6 +518,13 @@ def resources_section(review: Review, layer: Layer) -> list[str]:
     return lines + [""]
 
 
+# What make purge does with a kept resource of these types, where it is not a plain deletion (scripts/deploy/purge.py)
+PURGED = {
+    "AWS::S3::Bucket": "make purge deletes it once its stack is gone, and only empty: the access logs in it stay until it is emptied",
+    "AWS::KMS::Key": "make purge schedules its deletion (KMS waits before it deletes a key) once its stack is gone and no log group uses it",
+}
+
+
 def resource_notes(env: str, layer: Layer, resource: dict) -> list[str]:
     """Whether the resource is created, what is kept when it goes, what it waits for."""
     notes = []
@@ -540,8 +548,12 @@ def resource_notes(env: str, layer: Layer, resource: dict) -> list[str]:
     )
     kept += ["replacement"] if replacement == "Retain" else []
     if kept:
-        purged = "; make purge deletes it once its stack is gone" if deletion in ("Retain", "RetainExceptOnCreate") else ""
-        notes.append(f"kept on {' and '.join(kept)}{purged}")
+        purged = f"; {PURGED.get(resource['Type'], 'make purge deletes it once its stack is gone')}" * (
+            deletion in ("Retain", "RetainExceptOnCreate")
+        )
+        # purge reads what a deleted stack lists as retained: a copy an update replaced is in none
+        copy = "; a copy kept on replacement is in no stack: the deploy that replaces it names it with the command that frees it"
+        notes.append(f"kept on {' and '.join(kept)}{purged}{copy * (replacement == 'Retain')}")
     depends = resource.get("DependsOn")
     if depends:
         notes.append("created after " + ", ".join(depends if isinstance(depends, list) else [depends]))
@@ -796,15 +808,27 @@ def documentation_network(value: str) -> bool:
 
 
 def shared_deploy_role(review: Review) -> list[str]:
-    """The ci layer's one deploy role, trusted by several subjects or by a pattern: all their runs
-    reach every stack."""
+    """The ci layer's one deploy role, trusted by several subjects or by a pattern, or by a second repository (the
+    caller of the workflow): all their runs reach every stack."""
     ci = next((layer for layer in review.layers if layer.name == "ci" and layer.deployed), None)
     subjects = ci.config["Parameters"]["GitHubSubjects"].split(",") if ci else []
-    if len(subjects) < 2 and not any("*" in subject for subject in subjects):
-        return []
+    caller = ci.config["Parameters"].get("GitHubCallerRepository") if ci else ""
     named = ", ".join(f"`{subject}`" for subject in subjects)
+    second = (
+        [
+            f"- **A second repository may deploy** (ci): GitHubCallerRepository in {review.params_file} lets runs of "
+            f"`{caller}` whose subject is {named} assume the deploy role too: a workflow of that repository can change every "
+            f"`{templates.PROJECT}-*` stack, as this repository's can. Its GitHub environments need the same deployment-branch "
+            "rules and required reviewers as this repository's; leave GitHubCallerRepository empty unless it calls the workflow.",
+            "",
+        ]
+        if caller
+        else []
+    )
+    if len(subjects) < 2 and not any("*" in subject for subject in subjects):
+        return second
     values = ci.config["Parameters"]
-    return [
+    return second + [
         f"- **One deploy role for several subjects** (ci): GitHubSubjects in {review.params_file} lets {named} assume the same "
         f"deploy role, which may change every `{templates.PROJECT}-*` stack: a run of any environment or branch they match can "
         "change production's stacks, and through them (the CloudFormation execution role) the rules of any security group in "
