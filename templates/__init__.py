@@ -101,6 +101,14 @@ READ_BY_TOOLS = {
 } | {(upstream, output): ("make deploy", "make changeset") for upstream, *outputs in ROLLBACK_TRIGGERS.values() for output in outputs}
 
 
+# (layer, output) -> who reads it outside the tools' code: the GitHub workflow, through the environment variable an
+# operator sets to it (.github/workflows/deploy-service.yml), shown under "Used by" in the review as the tools are.
+READ_BY_WORKFLOW = {
+    ("ci", "DeployRoleArn"): ("GitHub Actions (vars.AWS_DEPLOY_ROLE_ARN)",),
+    ("ci", "CloudFormationExecutionRoleArn"): ("GitHub Actions (vars.CFN_EXECUTION_ROLE_ARN)",),
+}
+
+
 # Resources that hold state or a name other things point at: the stack policy forbids
 # replacing or deleting them, and the deployer refuses change sets that would.
 STATEFUL_TYPES = frozenset(

@@ -129,7 +129,9 @@ def build() -> Template:
             "DeployRoleArn": (deploy_role.get_att("Arn"), "Role GitHub Actions assumes (vars.AWS_DEPLOY_ROLE_ARN)."),
             "CloudFormationExecutionRoleArn": (
                 execution_role.get_att("Arn"),
-                "Role CloudFormation assumes for the project's stacks; the deployer passes it as RoleARN.",
+                "Role CloudFormation assumes for the project's stacks (vars.CFN_EXECUTION_ROLE_ARN); the deployer passes it as "
+                "RoleARN where CFN_EXECUTION_ROLE_ARN names it, as the GitHub workflow does (without it, CloudFormation acts "
+                "with the caller's own permissions).",
             ),
             "OidcProviderArn": (provider_arn, "The account's GitHub OIDC provider."),
             "RoleBoundaryArn": (boundary.ref(), "Permissions boundary every role of the layers carries."),

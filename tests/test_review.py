@@ -700,9 +700,12 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
     assert re.search(rf"^\| \| \*\*Total\*\* \| \| \d+ \| \*\*\${total:,.2f}\*\* \|$", text, re.M), text[:1500]
     # the plan's auto-scaling line: the tasks above DesiredCount at MaxCapacity (today 2 at 4), half of the month
     peak = cents(D("0.5") * (most - desired) * per_task)  # 18.02
-    assert f"at MaxCapacity 50% of the month: +${peak:,.2f}" in text
+    assert f"at MaxCapacity ({most} tasks) 50% of the month: +${peak:,.2f}" in text  # prod's, not the plan's row's peak
     # comparable with the plan's $60-80, with the plan's figure beside ours
-    assert f"| **Total** | **~$60-80** | **${total:,.2f}** (${total + peak:,.2f} with the plan's auto-scaling assumption) |" in text
+    assert (
+        f"| **Total** | **~$60-80** | **${total:,.2f}** (${total + peak:,.2f} with 50% of the month at {most} tasks, as the plan "
+        "assumes its peak) |"
+    ) in text
     assert f"| ECS service (2 tasks) | ~$39 | ${cents(tasks):,.2f} |" in text
     assert f"× ({cost.number(D(int(v['TaskCpu'])) / 1024)} vCPU × $0.04048 per vCPU-hour" in text
     assert f"1 LCU on average (assumed) × $0.008 per LCU-hour × 730 hours | ${cents(lcu):,.2f} |" in text
@@ -1801,7 +1804,12 @@ def test_an_estimate_outside_the_plans_range_says_so_beside_the_plans_items(revi
     ours = reviewed[plan["environment"]]
     for total, side in ((high + 1, "above"), (low - 1, "below"), (low, None), (high, None)):
         estimate = types.SimpleNamespace(
-            env=ours.env, prices=ours.prices, layers=ours.layers, scaling_extra=ours.scaling_extra, total=total
+            env=ours.env,
+            prices=ours.prices,
+            layers=ours.layers,
+            scaling_extra=ours.scaling_extra,
+            total=total,
+            environment=ours.environment,
         )
         lines = render.plan_section(estimate)
         assert lines[4].startswith("| The plan's item | Plan ("), lines
@@ -1810,7 +1818,9 @@ def test_an_estimate_outside_the_plans_range_says_so_beside_the_plans_items(revi
             said
         )
     other = next(env for env in reviewed if env != plan["environment"])  # the plan prices its environment alone
-    estimate = types.SimpleNamespace(env=other, prices=ours.prices, layers=ours.layers, scaling_extra=ours.scaling_extra, total=high * 10)
+    estimate = types.SimpleNamespace(
+        env=other, prices=ours.prices, layers=ours.layers, scaling_extra=ours.scaling_extra, total=high * 10, environment=ours.environment
+    )
     assert not any(line.startswith("This estimate is ") for line in render.plan_section(estimate))
 
 

@@ -132,3 +132,12 @@ def test_the_review_lists_the_tools_that_read_an_output():
             assert all(output_left_out(review, *pair) for review in reviews()), f"{pair} is in no review document's outputs"
             continue
         assert all(tool in used.split(", ") for used in shown[pair] for tool in tools), (pair, shown[pair])
+
+
+def test_the_outputs_the_workflow_reads_exist_and_the_workflow_reads_them_by_those_variables(layer):
+    # the review showed "Used by: —" for the deploy role's ARN, which every GitHub run assumes
+    workflow = (templates.ROOT / ".github" / "workflows" / "deploy-service.yml").read_text()
+    for (name, output), (reader,) in templates.READ_BY_WORKFLOW.items():
+        assert output in layer[name].get("Outputs", {}), (name, output)
+        variable = reader.partition("(")[2].rstrip(")")
+        assert "${{ " + variable + " }}" in workflow, variable

@@ -601,12 +601,16 @@ def outputs_section(layer: Layer) -> list[str]:
     outputs = {name: output for name, output in layer.template.get("Outputs", {}).items() if name not in absent}
     lines = [f"#### Outputs ({len(outputs)})", "", "| Output | Value | Used by | Description |", "|---|---|---|---|"]
     for name, output in sorted(outputs.items()):
-        users = sorted(
-            f"{down}.{parameter}"
-            for down in templates.downstream_of(layer.name)
-            for parameter, source in templates.wired_into(down).items()
-            if source == (layer.name, name)
-        ) + list(templates.READ_BY_TOOLS.get((layer.name, name), ()))
+        users = (
+            sorted(
+                f"{down}.{parameter}"
+                for down in templates.downstream_of(layer.name)
+                for parameter, source in templates.wired_into(down).items()
+                if source == (layer.name, name)
+            )
+            + list(templates.READ_BY_TOOLS.get((layer.name, name), ()))
+            + list(templates.READ_BY_WORKFLOW.get((layer.name, name), ()))
+        )
         shown = layer.resolver.text(output.get("Value"))
         lines.append(f"| {name} | {cell(code(shown or ''))} | {', '.join(users) or '—'} | {cell(prose(output.get('Description', '')))} |")
     for condition in sorted(set(absent.values())):
@@ -1139,8 +1143,10 @@ def plan_section(review: Review) -> list[str]:
             ours = "not in the total"
             if extra is not None:
                 peak = (share * extra).quantize(CENT, ROUND_HALF_UP)
-                ours += f"; at MaxCapacity {number(share * 100)}% of the month: +{money(peak)}"
-                with_peak = f" ({money(review.total + peak)} with the plan's auto-scaling assumption)"
+                # this environment's MaxCapacity, not the plan's peak in the row's words: the two part when params change
+                tasks = review.environment.values["MaxCapacity"]
+                ours += f"; at MaxCapacity ({tasks} tasks) {number(share * 100)}% of the month: +{money(peak)}"
+                with_peak = f" ({money(review.total + peak)} with {number(share * 100)}% of the month at {tasks} tasks, as the plan assumes its peak)"
         elif "outside" in row:  # a cost of the account that no layer's template holds
             ours = row["outside"]
         else:
