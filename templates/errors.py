@@ -108,25 +108,31 @@ def yaml_problem(error) -> str:
         # holds the mistake. Other contexts (a block mapping, a flow sequence) start far above it.
         return f" line {since.line + 1}: cannot be read as YAML: {' '.join(context.split())[:100]}, up to line {mark.line + 1}: {problem}"
     line = f" line {mark.line + 1}:" if mark else ""
-    if (
-        mark
-        and since
-        and since.line == mark.line
-        and mark.column - since.column >= 1024
-        and problem.startswith("could not find expected ':'")
-    ):
+    key = len(key_of(line_at(mark))) if mark else 0
+    if key > 1024:  # PyYAML says "could not find expected ':'" or "mapping values are not allowed here", as the place goes
         # "it is limited to 1024 Unicode characters": https://yaml.org/spec/1.2.2/#rule-ns-s-block-map-implicit-key
-        return (
-            f"{line} cannot be read as YAML: a key of {mark.column - since.column} characters or more; allowed: at most 1024 (YAML's limit)"
-        )
+        return f"{line} cannot be read as YAML: a key of {key} characters; allowed: at most 1024 (YAML's limit)"
     # PyYAML takes no tab where a token starts (MaxCapacity:<tab>2, an indent): its message names the character alone
     tab = "; allowed: spaces there (a tab, which editors show as spaces)" if "'\\t'" in problem else ""
     return f"{line} cannot be read as YAML: {problem}{tab}{misplaced_key(mark) if problem.startswith('mapping values are not') else ''}"
 
 
+def line_at(mark, offset=0) -> str:
+    """The text of the mark's line (offset lines before it), "" where the parser kept no text."""
+    lines = (getattr(mark, "buffer", None) or "").split("\n")
+    return lines[mark.line - offset] if 0 <= mark.line - offset < len(lines) else ""
+
+
+def key_of(text) -> str:
+    """The plain key a line of a block mapping starts with (after a list's "- "), "" where it has none."""
+    body = text.strip().removeprefix("- ").strip()
+    return body.split(": ", 1)[0] if ": " in body else body[:-1] if body.endswith(":") else ""
+
+
 def misplaced_key(mark) -> str:
     """Why a key's colon is "not allowed here": the line is indented deeper than the one before it, which it then
-    continues (a key put back out of its block: PyYAML names the next line's colon); else a value holding ": "."""
+    continues (a key put back out of its block: PyYAML names the next line's colon), where that line opens no block;
+    else a value holding ": "."""
     lines = (getattr(mark, "buffer", None) or "").split("\n")
     if not lines or mark.line >= len(lines):
         return ""
@@ -135,7 +141,8 @@ def misplaced_key(mark) -> str:
     def indent(text):
         return len(text) - len(text.lstrip(" "))
 
-    if before is not None and indent(lines[mark.line]) > indent(lines[before]):
+    opens = before is not None and lines[before].split(" #")[0].rstrip().endswith(":")  # the first key of its block is deeper
+    if before is not None and not opens and indent(lines[mark.line]) > indent(lines[before]):
         return (
             f"; allowed: keys of one mapping indented alike: this line is indented deeper than line {before + 1}, whose value it "
             "then reads as (check that line's indentation too)"

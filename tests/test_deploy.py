@@ -7303,6 +7303,8 @@ def test_the_command_that_makes_a_change_set_anew_fits_what_it_was_made_for():
     assert remake(layer, made("v1", describe(layer)), "v1") == again  # the running image kept
     # a rollback's: made from output/'s template and recorded as a release, the next rollback went back to v2
     assert remake(layer, made("v1", describe(layer, rolling_back_from="v2")), "v2") == f"make rollback STACK=service ENV={ENV} TAG=v1"
+    # v3 released since that rollback from v2 was made: TAG=v1 would roll v3 back to v1
+    assert remake(layer, made("v1", describe(layer, rolling_back_from="v2")), "v3") == f"make rollback STACK=service ENV={ENV}"
     # v3 released since the release of v2 over v1 was made: TAG=v2 would undo it
     assert remake(layer, made("v2", describe(layer, replacing="v1")), "v3") == again
     alb = deploy.load_layer(ENV, "alb", OUTPUT)

@@ -115,7 +115,20 @@ HOSTILE = [
     (
         "a key of 1,100 characters",
         GOOD_TEXT + "k" * 1100 + ": 1\n",
-        "a key of 1100 characters or more; allowed: at most 1024 (YAML's limit)",
+        "a key of 1100 characters; allowed: at most 1024 (YAML's limit)",
+    ),
+    # the first key of a block, and of the file: PyYAML words each place apart ("mapping values are not allowed here")
+    ("a key of 1,100 characters first in its block", GOOD_TEXT + "x:\n  " + "k" * 1100 + ": 1\n", "a key of 1100 characters; allowed"),
+    (
+        "a key of 1,100 characters first in the file",
+        "k" * 1100 + ": 1\n" + GOOD_TEXT,
+        "line 1: cannot be read as YAML: a key of 1100 characters",
+    ),
+    # the first key of a block is deeper than the line that opens it: no indentation to blame
+    (
+        "a colon in a block's first value",
+        GOOD_TEXT + "x:\n  a: b: c\n",
+        "mapping values are not allowed here; allowed: a value holding ': ' in quotes",
     ),
     (
         "a colon in a value",

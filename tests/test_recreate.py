@@ -353,7 +353,8 @@ def test_purge_leaves_what_a_hand_made_stack_of_the_layers_name_and_tags_retaine
     assert code == 0 and "nothing to purge" in out, out + err
     assert (
         f"AccessLogBucket (AWS::S3::Bucket) another-teams-bucket: left: its BucketName is another-teams-bucket, where output/{ENV}/alb.json "
-        "gives none: a stack of the layer's name this tool did not make; if it is no one's, by hand: "
+        "gives none: made with other values than this environment's (an earlier NamePrefix or DomainName), or by a stack of the layer's "
+        "name this tool did not make; if it is no one's, by hand: "
     ) in out, out
     assert (
         f"LogKey (AWS::KMS::Key) {ids['service']}: left: its Description is another team's key, where output/{ENV}/service.json" in out
@@ -366,6 +367,32 @@ def test_purge_leaves_what_a_hand_made_stack_of_the_layers_name_and_tags_retaine
     )
     assert exists(s3.head_bucket, "404", Bucket="another-teams-bucket")
     assert kms.describe_key(KeyId=ids["service"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_purge_leaves_the_key_of_a_log_group_of_an_earlier_name_prefix_for_that_log_group(sandbox, run):
+    # Its description names the earlier prefix too: said as another team's key, with a command that would have made the
+    # kept log group's events unreadable
+    sandbox.seed()
+    cf = sandbox.client("cloudformation")
+    group = "/ecs/startupwebapp-old-service"
+    everyone = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}
+    key = {"Description": f"Encrypts the {group} log group", "KeyPolicy": {"Statement": [everyone]}}
+    body = {
+        "Resources": {
+            "LogKey": {"Type": "AWS::KMS::Key", "DeletionPolicy": "Retain", "Properties": key},
+            "LogGroup": {
+                "Type": "AWS::Logs::LogGroup",
+                "DeletionPolicy": "Retain",
+                "Properties": {"LogGroupName": group, "KmsKeyId": {"Fn::GetAtt": ["LogKey", "Arn"]}},
+            },
+        }
+    }
+    tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, "service").items()]
+    cf.create_stack(StackName=stack("service"), TemplateBody=json.dumps(body), Tags=tags)
+    cf.delete_stack(StackName=stack("service"))
+    code, out, err = run("purge", "--yes")
+    assert code == 0 and f"left: the log group {group} it encrypts stays" in out, out + err
+    assert "kms schedule-key-deletion" not in out, out
 
 
 def test_purge_never_touches_what_the_stacks_did_not_create(sandbox, run):

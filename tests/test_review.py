@@ -380,17 +380,23 @@ def test_a_calling_repository_that_may_assume_the_deploy_role_is_a_finding(tmp_p
     # its runs reach every stack as this repository's do; with one subject, the review said nothing of it
     monkeypatch.setattr(scan, "scan_templates", no_scan)
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
-    env = with_and_without_ci(params_dir)[0][0]
+    (env, *_), (other, *_) = with_and_without_ci(params_dir)
     data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
     data["parameters"] |= {"GitHubSubjects": [f"environment:{env}"], "GitHubCallerRepository": caller}
     (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
-    text = render.document(collect.collect(env, generate_into(params_dir, tmp_path / "output"), params_dir))
-    findings = text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
-    line = next((line for line in findings.splitlines() if "**A second repository may deploy** (ci)" in line), None)
-    assert (line is not None) == bool(caller), findings
-    if caller:
-        assert f"lets runs of `{caller}` whose subject is `environment:{env}` assume the deploy role too" in line, line
-        assert "(see the security finding A second repository may deploy)" in text, text
+    documents = documents_of(generate_into(params_dir, tmp_path / "output"), params_dir)
+    # in the document of an environment without a ci layer whose stacks that role reaches (the same account) too
+    accounts = {environment.name: params.account_of(environment) for environment in load_all(params_dir)}
+    reached = [name for name in (env, other) if accounts[name] == accounts[env]]
+    for name in reached:
+        text = documents[name]
+        findings = text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+        line = next((line for line in findings.splitlines() if "**A second repository may deploy** (ci)" in line), None)
+        assert (line is not None) == bool(caller), (name, findings)
+        if caller:
+            assert f"{env}.yaml lets runs of `{caller}` whose subject is `environment:{env}`" in line, line
+            assert "(see the security finding A second repository may deploy)" in text, text
+    assert other in reached, "no environment without a ci layer in the account of the one with it"
 
 
 def test_purpose_is_the_module_docstring_without_the_layer_name():
@@ -1983,7 +1989,8 @@ def test_the_exposure_section_says_who_may_change_the_stacks_from_outside_the_ac
         assert f"runs of `{given['GitHubRepository']}`" in said[0] and all(f"`{subject}`" in said[0] for subject in subjects), said
         role = "the ci layer's deploy role" if owner.name == env else f"the deploy role of {owner.name}'s ci layer, in the same account"
         assert f", through {role}" in said[0], said
-        shared = owner.name == env and (len(subjects) > 1 or any("*" in s for s in subjects))
+        # in every document of the stacks that role reaches, not only in its own environment's
+        shared = len(subjects) > 1 or any("*" in s for s in subjects)
         assert ("One deploy role for several subjects" in said[0]) == shared, said
 
 

@@ -661,12 +661,18 @@ def purge(deployer, names) -> int:
                 f"{', '.join(sorted(named[layer])) or 'no name'}: a stack of its name this tool did not make (or one of an earlier "
                 f"NamePrefix) left this one{by_hand}"
             )
-        elif not item.gone and item.action and item.kind in IDENTIFIED_BY:
+    keep_keys_of_kept_log_groups(items)  # first: a key whose log group stays is left for that, whatever its description
+    for item in items:
+        if not item.gone and item.action and item.kind in IDENTIFIED_BY:
+            layer = templates.layer_of(env, item.stack)
             found = other_identity(deployer, item, layer, deleted_templates)
             if found:
+                command = free_command(item.kind, item.physical_id, deployer.cli)
                 item.action = None
-                item.note = f"left: {found}: a stack of the layer's name this tool did not make{by_hand}"
-    keep_keys_of_kept_log_groups(items)
+                item.note = (
+                    f"left: {found}: made with other values than this environment's (an earlier NamePrefix or DomainName), or by a "
+                    f"stack of the layer's name this tool did not make" + (f"; if it is no one's, by hand: {command}" if command else "")
+                )
     keep_keys_other_log_groups_use(deployer.client("logs"), items, deployer.cli)
 
     scheduled = [i for i in items if i.scheduled and not i.gone]

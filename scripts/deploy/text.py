@@ -427,8 +427,9 @@ def remake_command(layer, change_set, running) -> str:
     tag = parameter_values(change_set).get("ImageTag")
     if layer.name != "service" or not tag or tag == running or not re.fullmatch(IMAGE_TAG, tag):
         return again
-    if rolled_back_from(change_set.get("Description"), layer):
-        return f"make rollback STACK={layer.name} ENV={layer.env} TAG={tag}"
+    left = rolled_back_from(change_set.get("Description"), layer)
+    if left:  # made while another image ran than the one it leaves: TAG= would undo what ran since; the history decides
+        return f"make rollback STACK={layer.name} ENV={layer.env}" + f" TAG={tag}" * (left == running)
     replaced = replaced_by_release(change_set.get("Description"), layer)
     return again if replaced and replaced != running else f"{again} TAG={tag}"
 

@@ -12,7 +12,7 @@ from importlib.metadata import version
 import yaml
 
 import templates
-from scripts.review.collect import Layer, Review, prose
+from scripts.review.collect import Layer, Review, prose, shown_path
 from scripts.review.cost import CENT, ZERO, dec, money, number, plural
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code
 from scripts.review.timing import deploy_times, duration
@@ -813,14 +813,19 @@ def documentation_network(value: str) -> bool:
 
 def shared_deploy_role(review: Review) -> list[str]:
     """The ci layer's one deploy role, trusted by several subjects or by a pattern, or by a second repository (the
-    caller of the workflow): all their runs reach every stack."""
+    caller of the workflow): all their runs reach every stack. The role of the environment whose ci layer reaches this
+    one's stacks (the same account's), said in each of its documents; the sandbox's own ci layer for the sandbox."""
+    owner = review.deploy_role_of
     ci = next((layer for layer in review.layers if layer.name == "ci" and layer.deployed), None)
-    subjects = ci.config["Parameters"]["GitHubSubjects"].split(",") if ci else []
-    caller = ci.config["Parameters"].get("GitHubCallerRepository") if ci else ""
+    if owner is None and ci is None:
+        return []
+    values = owner.values if owner is not None else ci.config["Parameters"]
+    source = shown_path(owner.path) if owner is not None else review.params_file
+    subjects, caller = values["GitHubSubjects"].split(","), values.get("GitHubCallerRepository")
     named = ", ".join(f"`{subject}`" for subject in subjects)
     second = (
         [
-            f"- **A second repository may deploy** (ci): GitHubCallerRepository in {review.params_file} lets runs of "
+            f"- **A second repository may deploy** (ci): GitHubCallerRepository in {source} lets runs of "
             f"`{caller}` whose subject is {named} assume the deploy role too: a workflow of that repository can change every "
             f"`{templates.PROJECT}-*` stack, as this repository's can. Its GitHub environments need the same deployment-branch "
             "rules and required reviewers as this repository's; leave GitHubCallerRepository empty unless it calls the workflow.",
@@ -831,9 +836,8 @@ def shared_deploy_role(review: Review) -> list[str]:
     )
     if len(subjects) < 2 and not any("*" in subject for subject in subjects):
         return second
-    values = ci.config["Parameters"]
     return second + [
-        f"- **One deploy role for several subjects** (ci): GitHubSubjects in {review.params_file} lets {named} assume the same "
+        f"- **One deploy role for several subjects** (ci): GitHubSubjects in {source} lets {named} assume the same "
         f"deploy role, which may change every `{templates.PROJECT}-*` stack: a run of any environment or branch they match can "
         "change production's stacks, and through them (the CloudFormation execution role) the rules of any security group in "
         f"VPC {code(values['VpcId'])}, the database's too, and any DNS record of {code(values['DomainName'])} and its subdomains "
