@@ -2453,7 +2453,7 @@ def test_diff_of_a_stack_in_no_settled_state_compares_nothing_and_says_what_to_d
     assert lines[-1] == "not compared, in no settled state: alarms (see above)" and "applies it" not in aws.out, aws.out
 
 
-@pytest.mark.parametrize("protected", ["false", "true", "by hand", "unreadable"])
+@pytest.mark.parametrize("protected", ["false", "true", "by hand", "unreadable", "gone"])
 def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_data_or_a_name(aws, protected):
     # A new NamePrefix replaces the load balancer and target groups (their Name is create-only): make diff said
     # "make deploy applies it", and the deploy refused the change set without ALLOW_REPLACE=1, and with it
@@ -2463,6 +2463,8 @@ def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_dat
     aws.diff_reads("alb", parameters=running)
     if protected == "unreadable":  # taken as on: read as off, a destroy deleted every other layer first
         aws.elbv2.add_client_error("describe_load_balancer_attributes", "AccessDenied", "not authorized", 403)
+    elif protected == "gone":  # deleted by hand: nothing protects it, and nothing is refused
+        aws.elbv2.add_client_error("describe_load_balancer_attributes", "LoadBalancerNotFound", "not found", 400)
     elif protected != "true":  # the parameter false: ELB's own attribute says (turned on by hand: "by hand")
         on = [{"Key": "deletion_protection.enabled", "Value": "true" if protected == "by hand" else "false"}]
         aws.elbv2.add_response(
@@ -2478,6 +2480,8 @@ def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_dat
     if protected == "true":
         assert "  note: make deploy refuses this even with ALLOW_REPLACE=1: LoadBalancer has deletion protection on" in aws.out, aws.out
         assert "first deploy DeletionProtection: false alone" in aws.out, aws.out  # the way on
+        # then the change with protection on again, which protects the new load balancer
+        assert "; then this change with DeletionProtection: true, which protects the new load balancer" in aws.out, aws.out
         assert last == "a deploy would be refused: alb (see the note above); alb then needs ALLOW_REPLACE=1 too", aws.out
         assert "applies it" not in aws.out, aws.out
     elif protected == "by hand":  # a deploy of DeletionProtection false changes nothing: turned off as it was turned on
@@ -2487,6 +2491,7 @@ def test_diff_says_a_deploy_needs_allow_replace_where_it_replaces_what_holds_dat
             f"aws --region {stubbed_aws.REGION} --endpoint-url {NOWHERE} elbv2 modify-load-balancer-attributes --load-balancer-arn {stubbed_aws.OUTPUT_VALUES['LoadBalancerArn']} "
             "--attributes Key=deletion_protection.enabled,Value=false; then this change"
         ) in aws.out, aws.out
+        assert "then this change with DeletionProtection: true" not in aws.out, aws.out  # params say false: it was turned on by hand
         assert last == "a deploy would be refused: alb (see the note above); alb then needs ALLOW_REPLACE=1 too", aws.out
     elif protected == "unreadable":
         assert (
@@ -7320,6 +7325,17 @@ def test_an_obsolete_change_set_says_the_stack_was_updated_since_and_how_to_make
     )
 
 
+def test_an_obsolete_release_change_set_says_to_make_it_again_with_its_image(aws):
+    # the command printed without TAG= made a change set that kept the running image: "no changes"
+    layer = deploy.load_layer(ENV, "service", OUTPUT)
+    description = deploy.text.change_set_description(layer, replacing="v1")
+    made = change_set("service", parameters=service_parameters("v2")) | {"ExecutionStatus": "OBSOLETE", "Description": description}
+    aws.cf.add_response("describe_change_set", made, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    aws.deployed("service", parameters=service_parameters("v1"))
+    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service"), "--yes") == 1
+    assert aws.err.rstrip().endswith(f"make changeset STACK=service ENV={ENV} TAG=v2 makes a new one"), aws.err
+
+
 def test_a_change_set_parameter_without_a_value_is_no_traceback(aws):
     # The API's model allows UsePreviousValue without ParameterValue in what DescribeChangeSet answers.
     layer = "cert-dns"
@@ -8053,3 +8069,34 @@ def test_a_region_the_aws_configuration_says_is_overridden_by_the_environments_w
     config.write_text(f"[default]\nregion = {other}\n")
     assert made(AWS_CONFIG_FILE=str(config)) == (REGION, said)
     assert made(AWS_DEFAULT_REGION=REGION) == (REGION, "")
+
+
+def test_a_rollback_header_takes_the_latest_of_two_releases_of_the_image():
+    # v1 released, then v2, then v1 released again over v2, then v3: the way back from v3 is v1, as last released
+    entries = [rel("v1", None), release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"}]
+    entries += [release("v1", "2025-11-22T10:00:00Z") | {"replaced": "v2"}, release("v3", "2025-11-23T10:00:00Z") | {"replaced": "v1"}]
+    assert deploy.history.previous_release(entries, "v3")["time"] == "2025-11-22T10:00:00Z"
+
+
+def test_a_layer_reads_the_inputs_default_only_where_its_upstream_takes_the_output_away():
+    # changed (a replaced rule: a new ARN, not known before deploy) is no removal: compared with the ARN now, said in a note
+    layer = deploy.load_layer(ENV, "service", OUTPUT)
+    removed = deploy.diff.Compared(
+        True, outputs_changed=frozenset({"ProductionListenerRuleArn"}), outputs_removed=frozenset({"ProductionListenerRuleArn"})
+    )
+    changed = deploy.diff.Compared(True, outputs_changed=frozenset({"ProductionListenerRuleArn"}))
+    parameter = next(p for p, (up, output) in templates.wired_into("service").items() if output == "ProductionListenerRuleArn")
+    assert deploy.diff.read_after_removals(layer, {"alb": removed}) == {parameter: templates.inputs.WIRED[parameter].default}
+    assert deploy.diff.read_after_removals(layer, {"alb": changed}) == {}
+    assert deploy.diff.outputs_read_changing(layer, {"alb": changed}) == {"alb": ["ProductionListenerRuleArn"]}
+
+
+def test_a_diff_whose_look_at_production_traffic_is_refused_says_so_under_the_layer(aws):
+    running = service_parameters("v1") | {"DeploymentStrategy": "BLUE_GREEN"}
+    aws.deployed("service", parameters=running)
+    aws.deployed("alb")
+    aws.elbv2.add_client_error("describe_rules", "AccessDenied", "not authorized", 403)
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    layer, notes = deploy.load_layer(ENV, "service", OUTPUT), []
+    assert guards.traffic_reset_ahead(deployer, layer, {"DeploymentStrategy": "ROLLING"}, notes.append) is None
+    assert notes == ["note: where production traffic goes could not be looked at (AccessDenied); make deploy looks again"]

@@ -113,9 +113,9 @@ HOSTILE = [
     ),
     # PyYAML said "could not find expected ':'" of a line that has one
     (
-        "a key of 1,100 characters",
-        GOOD_TEXT + "k" * 1100 + ": 1\n",
-        "a key of 1100 characters; allowed: at most 1024 (YAML's limit)",
+        "a key of 1,025 characters",
+        GOOD_TEXT + "k" * 1025 + ": 1\n",
+        "a key of 1025 characters; allowed: at most 1024 (YAML's limit)",
     ),
     # the first key of a block, and of the file: PyYAML words each place apart ("mapping values are not allowed here")
     ("a key of 1,100 characters first in its block", GOOD_TEXT + "x:\n  " + "k" * 1100 + ": 1\n", "a key of 1100 characters; allowed"),
@@ -129,6 +129,18 @@ HOSTILE = [
         "a colon in a block's first value",
         GOOD_TEXT + "x:\n  a: b: c\n",
         "mapping values are not allowed here; allowed: a value holding ': ' in quotes",
+    ),
+    # indented as the line before it: no indentation to blame either
+    (
+        "a colon in a later value",
+        GOOD_TEXT + "x:\n  a: 1\n  b: c: d\n",
+        "mapping values are not allowed here; allowed: a value holding ': ' in quotes",
+    ),
+    # a blank line between them is no line of the mapping: the line before it is
+    (
+        "a key out of its block after a blank line",
+        GOOD_TEXT + "x:\n  a: 1\nb: 2\n\n  c: 3\n",
+        f"allowed: keys of one mapping indented alike: this line is indented deeper than line {GOOD_TEXT.count(chr(10)) + 3}, whose",
     ),
     (
         "a colon in a value",

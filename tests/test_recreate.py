@@ -369,6 +369,26 @@ def test_purge_leaves_what_a_hand_made_stack_of_the_layers_name_and_tags_retaine
     assert kms.describe_key(KeyId=ids["service"])["KeyMetadata"]["KeyState"] == "Enabled"
 
 
+def test_purge_of_a_layer_taken_out_of_enabled_layers_compares_a_retained_keys_description_as_written(sandbox, run, tmp_path):
+    # no output/<env>/waf.json to resolve the layer's values with: the expressions are compared, not skipped
+    sandbox.seed()
+    options = without_layer(tmp_path, "waf")
+    cf = sandbox.client("cloudformation")
+    everyone = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}
+    key = {
+        "Type": "AWS::KMS::Key",
+        "DeletionPolicy": "Retain",
+        "Properties": {"Description": "another team's key", "KeyPolicy": {"Statement": [everyone]}},
+    }
+    tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, "waf").items()]
+    cf.create_stack(StackName=stack("waf"), TemplateBody=json.dumps({"Resources": {"LogKey": key}}), Tags=tags)
+    key_id = cf.describe_stack_resource(StackName=stack("waf"), LogicalResourceId="LogKey")["StackResourceDetail"]["PhysicalResourceId"]
+    cf.delete_stack(StackName=stack("waf"))
+    code, out, err = run("purge", "--stack", "waf", "--yes", *options)
+    assert code == 0 and 'left: the template it was made with gives it Description "another team\'s key", not what ' in out, out + err
+    assert sandbox.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
 def test_purge_leaves_the_key_of_a_log_group_of_an_earlier_name_prefix_for_that_log_group(sandbox, run):
     # Its description names the earlier prefix too: said as another team's key, with a command that would have made the
     # kept log group's events unreadable
@@ -988,6 +1008,8 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
     ), out + err
     assert out.splitlines()[-1] == "a deploy would be refused: service (see the note above)", out
     assert f"if no task serves from the alternate one, make deploy STACK=service ENV={ENV} ALLOW_TRAFFIC_RESET=1" in out, out
+    code, out, err = run("diff", "--stack", "service", "--image-tag", "v9", *rolling)  # run as printed, it releases v9 too
+    assert f"make deploy STACK=service ENV={ENV} TAG=v9 ALLOW_TRAFFIC_RESET=1" in out, out
     code, out, err = run("deploy", "--stack", "service", *rolling, "--yes")
     assert code == 1 and "switches the service to ROLLING while production traffic is on the alternate target group" in err, out + err
     weights(100, 0)  # a release moved it back

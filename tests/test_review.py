@@ -375,6 +375,18 @@ def test_a_deploy_role_several_subjects_or_a_pattern_may_assume_is_a_finding(tmp
         assert f"any DNS record of `{values['DomainName']}` and its subdomains" in line, line
 
 
+def test_the_exposure_line_names_both_deploy_role_findings_where_both_are_made(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    (env, *_), _ = with_and_without_ci(params_dir)
+    data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
+    data["parameters"] |= {"GitHubSubjects": [f"environment:{env}", "ref:refs/heads/main"], "GitHubCallerRepository": "someorg/other"}
+    (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    text = documents_of(generate_into(params_dir, tmp_path / "output"), params_dir)[env]
+    said = "(see the security findings A second repository may deploy and One deploy role for several subjects)"
+    assert said in text, text
+
+
 @pytest.mark.parametrize("caller", ["", "someorg/otherrepo"])
 def test_a_calling_repository_that_may_assume_the_deploy_role_is_a_finding(tmp_path, monkeypatch, caller):
     # its runs reach every stack as this repository's do; with one subject, the review said nothing of it
