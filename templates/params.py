@@ -904,25 +904,25 @@ def cross_checks(v: dict, given: set) -> list[str]:
 
 
 def traffic_shifting_problems(v: dict) -> list[str]:
-    if v["DeploymentStrategy"] not in TRAFFIC_SHIFTING:
-        if v["TestPauseMinutes"]:
-            return [
-                f"parameters.TestPauseMinutes: {v['TestPauseMinutes']}, but DeploymentStrategy {v['DeploymentStrategy']} has no test "
-                "listener to pause at; allowed: 0, or DeploymentStrategy BLUE_GREEN, CANARY or LINEAR"
-            ]
-        return []
     problems = []
-    if not v["TestListenerCidr"]:
-        problems.append(
-            f"parameters.TestListenerCidr: empty, but DeploymentStrategy {v['DeploymentStrategy']} opens a test listener; "
-            "allowed: the IPv4 CIDR of the addresses that test a release before it takes traffic (an office or VPN range)"
-        )
-    else:
+    if v["TestListenerCidr"]:  # whatever the strategy: the review shows it, and a switch to a shifting one deploys it
         try:
             ipaddress.IPv4Network(v["TestListenerCidr"])
         except ValueError:
             network = ipaddress.IPv4Network(v["TestListenerCidr"], strict=False)
             problems.append(f"parameters.TestListenerCidr: {v['TestListenerCidr']} has host bits set (EC2 refuses it); allowed: {network}")
+    if v["DeploymentStrategy"] not in TRAFFIC_SHIFTING:
+        if v["TestPauseMinutes"]:
+            problems.append(
+                f"parameters.TestPauseMinutes: {v['TestPauseMinutes']}, but DeploymentStrategy {v['DeploymentStrategy']} has no test "
+                "listener to pause at; allowed: 0, or DeploymentStrategy BLUE_GREEN, CANARY or LINEAR"
+            )
+        return problems
+    if not v["TestListenerCidr"]:
+        problems.append(
+            f"parameters.TestListenerCidr: empty, but DeploymentStrategy {v['DeploymentStrategy']} opens a test listener; "
+            "allowed: the IPv4 CIDR of the addresses that test a release before it takes traffic (an office or VPN range)"
+        )
     # CloudFormation watches the rollback alarms for RollbackMonitoringMinutes after the service update
     # too (the deployer waits for it: scripts/deploy/deployer.py wait_for_stack). Checked only here:
     # a rolling release waits for nothing else, and RollbackMonitoringMinutes' 180 at most fit alone.

@@ -304,6 +304,13 @@ BAD = [
         "203.0.113.7/24 has host bits set",
         "allowed: 203.0.113.0/24",
     ),
+    # under ROLLING too: the review showed it, and a later switch to a shifting strategy was refused for it then
+    (
+        "test listener host bits, rolling",
+        with_parameters(DeploymentStrategy="ROLLING", TestPauseMinutes=0, TestListenerCidr="203.0.113.7/24"),
+        "203.0.113.7/24 has host bits set",
+        "allowed: 203.0.113.0/24",
+    ),
     (
         "test listener with a leading zero",
         with_parameters(TestListenerCidr="203.0.113.07/32"),
