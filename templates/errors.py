@@ -108,7 +108,8 @@ def yaml_problem(error) -> str:
         # holds the mistake. Other contexts (a block mapping, a flow sequence) start far above it.
         return f" line {since.line + 1}: cannot be read as YAML: {' '.join(context.split())[:100]}, up to line {mark.line + 1}: {problem}"
     line = f" line {mark.line + 1}:" if mark else ""
-    key = len(key_of(line_at(mark))) if mark else 0
+    # a line that continues the one before it (deeper, under a line that opens no block) holds a value, not a key
+    key = len(key_of(line_at(mark))) if mark and deeper_than(mark) is None else 0
     if key > 1024:  # PyYAML says "could not find expected ':'" or "mapping values are not allowed here", as the place goes
         # "it is limited to 1024 Unicode characters": https://yaml.org/spec/1.2.2/#rule-ns-s-block-map-implicit-key
         return f"{line} cannot be read as YAML: a key of {key} characters; allowed: at most 1024 (YAML's limit)"
@@ -124,25 +125,36 @@ def line_at(mark, offset=0) -> str:
 
 
 def key_of(text) -> str:
-    """The plain key a line of a block mapping starts with (after a list's "- "), "" where it has none."""
+    """The key a line of a block mapping starts with (after a list's "- "), quoted or plain, "" where it has none."""
     body = text.strip().removeprefix("- ").strip()
+    if body[:1] in ("'", '"') and (end := body.find(body[0], 1)) > 0 and body[end + 1 : end + 2] == ":":
+        return body[: end + 1]  # a quoted key may hold ": " itself
     return body.split(": ", 1)[0] if ": " in body else body[:-1] if body.endswith(":") else ""
+
+
+def deeper_than(mark) -> int | None:
+    """The index of the line before the mark's (blank lines and comments passed over) where the mark's line is
+    indented deeper than it and that line opens no block (it does not end with ":"): the mark's line then continues
+    it, as its value. None otherwise (the first key of a block is deeper than the line that opens it)."""
+    lines = (getattr(mark, "buffer", None) or "").split("\n")
+    if mark.line >= len(lines):
+        return None
+    before = next((i for i in range(mark.line - 1, -1, -1) if lines[i].strip() and not lines[i].lstrip().startswith("#")), None)
+
+    def indent(text):
+        return len(text) - len(text.lstrip(" "))
+
+    if before is None or lines[before].split(" #")[0].rstrip().endswith(":"):
+        return None
+    return before if indent(lines[mark.line]) > indent(lines[before]) else None
 
 
 def misplaced_key(mark) -> str:
     """Why a key's colon is "not allowed here": the line is indented deeper than the one before it, which it then
     continues (a key put back out of its block: PyYAML names the next line's colon), where that line opens no block;
     else a value holding ": "."""
-    lines = (getattr(mark, "buffer", None) or "").split("\n")
-    if not lines or mark.line >= len(lines):
-        return ""
-    before = next((i for i in range(mark.line - 1, -1, -1) if lines[i].strip() and not lines[i].lstrip().startswith("#")), None)
-
-    def indent(text):
-        return len(text) - len(text.lstrip(" "))
-
-    opens = before is not None and lines[before].split(" #")[0].rstrip().endswith(":")  # the first key of its block is deeper
-    if before is not None and not opens and indent(lines[mark.line]) > indent(lines[before]):
+    before = deeper_than(mark)
+    if before is not None:
         return (
             f"; allowed: keys of one mapping indented alike: this line is indented deeper than line {before + 1}, whose value it "
             "then reads as (check that line's indentation too)"

@@ -130,6 +130,9 @@ HOSTILE = [
         GOOD_TEXT + "x:\n  a: b: c\n",
         "mapping values are not allowed here; allowed: a value holding ': ' in quotes",
     ),
+    # a value line holding ": " is no key, however long; a quoted key may hold ": " itself
+    ("a long value line", GOOD_TEXT + "x: text\n  " + "w" * 1100 + ": more\n", "indented deeper than line"),
+    ("a quoted key of 1,105 characters", GOOD_TEXT + "'x: " + "k" * 1100 + "': 1\n", "a key of 1105 characters; allowed: at most 1024"),
     # indented as the line before it: no indentation to blame either
     (
         "a colon in a later value",

@@ -409,9 +409,19 @@ def test_purge_leaves_the_key_of_a_log_group_of_an_earlier_name_prefix_for_that_
     }
     tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, "service").items()]
     cf.create_stack(StackName=stack("service"), TemplateBody=json.dumps(body), Tags=tags)
+    key_id = cf.describe_stack_resource(StackName=stack("service"), LogicalResourceId="LogKey")["StackResourceDetail"]["PhysicalResourceId"]
     cf.delete_stack(StackName=stack("service"))
     code, out, err = run("purge", "--yes")
     assert code == 0 and f"left: the log group {group} it encrypts stays" in out, out + err
+    assert "kms schedule-key-deletion" not in out, out
+    # its group gone by hand, and another in no stack using the key: left for that one, with no command that
+    # would make its logs unreadable
+    logs = sandbox.client("logs")
+    arn = sandbox.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    logs.delete_log_group(logGroupName=group)
+    logs.create_log_group(logGroupName=f"{group}-kept", kmsKeyId=arn)
+    code, out, err = run("purge", "--yes")
+    assert code == 0 and f"left: the log group {group}-kept, in no stack of these, uses it" in out, out + err
     assert "kms schedule-key-deletion" not in out, out
 
 

@@ -661,7 +661,10 @@ def purge(deployer, names) -> int:
                 f"{', '.join(sorted(named[layer])) or 'no name'}: a stack of its name this tool did not make (or one of an earlier "
                 f"NamePrefix) left this one{by_hand}"
             )
-    keep_keys_of_kept_log_groups(items)  # first: a key whose log group stays is left for that, whatever its description
+    # first: a key a log group that stays uses (its stack's, or one in no stack) is left for that, whatever its
+    # description; the by-hand command below would make that group's logs unreadable
+    keep_keys_of_kept_log_groups(items)
+    keep_keys_other_log_groups_use(deployer.client("logs"), items, deployer.cli)
     for item in items:
         if not item.gone and item.action and item.kind in IDENTIFIED_BY:
             layer = templates.layer_of(env, item.stack)
@@ -673,7 +676,6 @@ def purge(deployer, names) -> int:
                     f"left: {found}: made with other values than this environment's (an earlier NamePrefix or DomainName), or by a "
                     f"stack of the layer's name this tool did not make" + (f"; if it is no one's, by hand: {command}" if command else "")
                 )
-    keep_keys_other_log_groups_use(deployer.client("logs"), items, deployer.cli)
 
     scheduled = [i for i in items if i.scheduled and not i.gone]
     shown = [i for i in items if not i.gone and not i.scheduled]
