@@ -141,8 +141,9 @@ def deeper_than(mark) -> int | None:
         return None
     before = next((i for i in range(mark.line - 1, -1, -1) if lines[i].strip() and not lines[i].lstrip().startswith("#")), None)
 
-    def indent(text):
-        return len(text) - len(text.lstrip(" "))
+    def indent(text):  # a list item's mapping starts after its "- "
+        stripped = text.lstrip(" ")
+        return len(text) - len(stripped) + (2 if stripped.startswith("- ") else 0)
 
     if before is None or lines[before].split(" #")[0].rstrip().endswith(":"):
         return None

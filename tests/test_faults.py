@@ -132,6 +132,8 @@ HOSTILE = [
     ),
     # a value line holding ": " is no key, however long; a quoted key may hold ": " itself
     ("a long value line", GOOD_TEXT + "x: text\n  " + "w" * 1100 + ": more\n", "indented deeper than line"),
+    # under a list item, whose mapping starts after its "- ": no continuation of the item's line
+    ("a key of 1,100 characters in a list item", GOOD_TEXT + "x:\n  - a: 1\n    " + "k" * 1100 + ": 2\n", "a key of 1100 characters"),
     ("a quoted key of 1,105 characters", GOOD_TEXT + "'x: " + "k" * 1100 + "': 1\n", "a key of 1105 characters; allowed: at most 1024"),
     # indented as the line before it: no indentation to blame either
     (

@@ -661,21 +661,22 @@ def purge(deployer, names) -> int:
                 f"{', '.join(sorted(named[layer])) or 'no name'}: a stack of its name this tool did not make (or one of an earlier "
                 f"NamePrefix) left this one{by_hand}"
             )
-    # first: a key a log group that stays uses (its stack's, or one in no stack) is left for that, whatever its
-    # description; the by-hand command below would make that group's logs unreadable
-    keep_keys_of_kept_log_groups(items)
-    keep_keys_other_log_groups_use(deployer.client("logs"), items, deployer.cli)
+    keep_keys_of_kept_log_groups(items)  # first: a key whose stack's log group stays is left for that, whatever its description
     for item in items:
         if not item.gone and item.action and item.kind in IDENTIFIED_BY:
             layer = templates.layer_of(env, item.stack)
             found = other_identity(deployer, item, layer, deleted_templates)
             if found:
                 command = free_command(item.kind, item.physical_id, deployer.cli)
+                # a key may encrypt a log group in no stack (not looked for: this key stays whatever uses it)
+                unused = " and no log group uses it" if item.kind == "AWS::KMS::Key" else ""
                 item.action = None
                 item.note = (
                     f"left: {found}: made with other values than this environment's (an earlier NamePrefix or DomainName), or by a "
-                    f"stack of the layer's name this tool did not make" + (f"; if it is no one's, by hand: {command}" if command else "")
+                    f"stack of the layer's name this tool did not make"
+                    + (f"; if it is no one's{unused}, by hand: {command}" if command else "")
                 )
+    keep_keys_other_log_groups_use(deployer.client("logs"), items, deployer.cli)  # the keys still to schedule
 
     scheduled = [i for i in items if i.scheduled and not i.gone]
     shown = [i for i in items if not i.gone and not i.scheduled]
