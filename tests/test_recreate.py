@@ -1162,6 +1162,19 @@ def test_destroy_is_refused_while_deletion_protection_turned_on_by_hand_is_on(sa
     assert code == 0, out + err
 
 
+def test_a_change_of_tags_alone_declined_says_the_run_stopped_at_the_first_layer(sandbox, run, tmp_path):
+    # "the run stopped in cert-dns, after its stack operation: no changes", though no stack operation ran
+    deployed(sandbox, run)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    data = yaml.safe_load((params_dir / f"{ENV}.yaml").read_text())
+    data["tags"] = (data.get("tags") or {}) | {"Owner": "platform"}
+    (params_dir / f"{ENV}.yaml").write_text(yaml.safe_dump(data))
+    assert generate_main("--params-dir", params_dir, "--output-dir", tmp_path / "output", "--no-lint").returncode == 0
+    code, out, err = run("deploy", "--params-dir", str(params_dir), "--output-dir", str(tmp_path / "output"))  # no YES=1
+    assert code == 1 and f"  the run stopped at {LAYERS[0]} (the reason is below); not reached: " in out, out + err
+    assert "after its stack operation" not in out, out
+
+
 def without_layer(tmp_path, taken_out) -> tuple:
     """A copy of params/ whose sandbox environment no longer enables the optional layer, generated: the deploy options to use it."""
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")

@@ -1284,12 +1284,14 @@ class Deployer:
         rollback = self.rollback_configuration(layer)
         if rollback:
             self.say(*text.rollback_triggers(rollback, "update", what="this update of its tags"))
+        # its change set's "no changes" is not this update's: the summary waits for its end, or, declined, says the run
+        # stopped at the layer (not "after its stack operation: no changes", when none ran)
+        self.outcomes.pop(layer.name, None)
         self.confirm(
             f"update the tags of {layer.stack}? [y/N] ",
             f"tags of {layer.stack} left as they are",
             "update",
         )
-        self.outcomes.pop(layer.name, None)  # its change set's "no changes" is not this update's: the summary waits for its end
         started = self.now()
         token = f"tags-{layer.stack}-{started:%Y%m%d%H%M%S}"
         self.cf.update_stack(
