@@ -141,9 +141,10 @@ def deeper_than(mark) -> int | None:
         return None
     before = next((i for i in range(mark.line - 1, -1, -1) if lines[i].strip() and not lines[i].lstrip().startswith("#")), None)
 
-    def indent(text):  # a list item's mapping starts after its "- "
+    def indent(text):  # a list item's mapping starts where its first key does, after the "-"
         stripped = text.lstrip(" ")
-        return len(text) - len(stripped) + (2 if stripped.startswith("- ") else 0)
+        item = re.match(r"-( +)", stripped) if key_of(stripped) else None
+        return len(text) - len(stripped) + (1 + len(item.group(1)) if item else 0)
 
     if before is None or lines[before].split(" #")[0].rstrip().endswith(":"):
         return None

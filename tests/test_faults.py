@@ -134,6 +134,14 @@ HOSTILE = [
     ("a long value line", GOOD_TEXT + "x: text\n  " + "w" * 1100 + ": more\n", "indented deeper than line"),
     # under a list item, whose mapping starts after its "- ": no continuation of the item's line
     ("a key of 1,100 characters in a list item", GOOD_TEXT + "x:\n  - a: 1\n    " + "k" * 1100 + ": 2\n", "a key of 1100 characters"),
+    # a list item that is a plain text: the deeper line continues it, however long; a mapping item's keys start after
+    # the "-" and its spaces, however many
+    ("a long line under a text item", GOOD_TEXT + "x:\n  - text\n    " + "k" * 1100 + ": more\n", "indented deeper than line"),
+    (
+        "a key of 1,100 characters in a list item after two spaces",
+        GOOD_TEXT + "x:\n  -  a: 1\n     " + "k" * 1100 + ": 2\n",
+        "a key of 1100",
+    ),
     ("a quoted key of 1,105 characters", GOOD_TEXT + "'x: " + "k" * 1100 + "': 1\n", "a key of 1105 characters; allowed: at most 1024"),
     # indented as the line before it: no indentation to blame either
     (
