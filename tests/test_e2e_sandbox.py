@@ -76,6 +76,9 @@ def test_deploy_every_layer_in_order(first_deploy):
     assert summary.startswith("summary, ") and all(f"{layer} (created, " in summary for layer in LAYERS), summary
     # The service's first create is watched by the release alarms as an update would be.
     assert "release alarms, watched during the create and" in out and "watched during the update" not in out
+    # which the emulator does not do: said, as a deploy there ends at once (from a newcomer's trial)
+    (triggers,) = [line for line in out.splitlines() if line.startswith("rollback triggers: ")]
+    assert triggers.endswith("goes to ALARM (on AWS; the emulator watches no alarm)"), triggers
     # Each address of params/sandbox.yaml would get a confirmation message on AWS, and is told so; the sandbox sends none.
     addresses = [address for address in VALUES["AlertEmails"].split(",") if address]
     made = ", ".join(f"AlertEmailSubscription{slot}" for slot in range(1, len(addresses) + 1))

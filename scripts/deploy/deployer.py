@@ -892,7 +892,7 @@ class Deployer:
             self.say(*text.kept_logs_unreadable(layer, change_set))
         self.say(*text.test_pause(given, self.env, self.on_aws))  # before the question: it asks for someone at hand
         if layer.name in templates.ROLLBACK_TRIGGERS:  # before the question too: a repair made with them would be undone
-            self.say(*text.rollback_triggers(change_set, "update" if exists else "create", repair=self.repair))
+            self.say(*text.rollback_triggers(change_set, "update" if exists else "create", repair=self.repair, on_aws=self.on_aws))
         self.confirm(
             f"execute {change_set['ChangeSetName']} on {layer.stack}? [y/N] ",
             left,
@@ -1283,7 +1283,7 @@ class Deployer:
         # UpdateStack given no RollbackConfiguration keeps the stack's last triggers: a repair's empty list goes too
         rollback = self.rollback_configuration(layer)
         if rollback:
-            self.say(*text.rollback_triggers(rollback, "update", what="this update of its tags"))
+            self.say(*text.rollback_triggers(rollback, "update", what="this update of its tags", on_aws=self.on_aws))
         # its change set's "no changes" is not this update's: the summary waits for its end, or, declined, says the run
         # stopped at the layer (not "after its stack operation: no changes", when none ran)
         self.outcomes.pop(layer.name, None)

@@ -220,7 +220,7 @@ def subscriptions_to_confirm(change_set, template: dict, sandbox: bool = False) 
     ]
 
 
-def rollback_triggers(change_set, operation="update", what="this change set", repair=False) -> list[str]:
+def rollback_triggers(change_set, operation="update", what="this change set", repair=False, on_aws=True) -> list[str]:
     """The release alarms CloudFormation watches during the create or update (operation) and the
     monitoring time after it: "during stack creation and updating operations, and for the specified
     monitoring period afterwards".
@@ -238,7 +238,7 @@ def rollback_triggers(change_set, operation="update", what="this change set", re
     minutes = configuration.get("MonitoringTimeInMinutes", 0)
     return [
         f"rollback triggers: {len(triggers)} release alarms, watched during the {operation} and {minutes} minutes after; "
-        f"CloudFormation rolls the {operation} back if one goes to ALARM"
+        f"CloudFormation rolls the {operation} back if one goes to ALARM" + ("" if on_aws else " (on AWS; the emulator watches no alarm)")
     ]
 
 
