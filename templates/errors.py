@@ -118,10 +118,15 @@ def yaml_problem(error) -> str:
     return f"{line} cannot be read as YAML: {problem}{tab}{misplaced_key(mark) if problem.startswith('mapping values are not') else ''}"
 
 
-def line_at(mark, offset=0) -> str:
-    """The text of the mark's line (offset lines before it), "" where the parser kept no text."""
-    lines = (getattr(mark, "buffer", None) or "").split("\n")
-    return lines[mark.line - offset] if 0 <= mark.line - offset < len(lines) else ""
+def buffer_lines(mark) -> list[str]:
+    """The lines of the text the parser read ([""] where it kept none: a stream)."""
+    return (getattr(mark, "buffer", None) or "").split("\n")
+
+
+def line_at(mark) -> str:
+    """The text of the mark's line, "" where the parser kept no text."""
+    lines = buffer_lines(mark)
+    return lines[mark.line] if mark.line < len(lines) else ""
 
 
 def key_of(text) -> str:
@@ -136,7 +141,7 @@ def deeper_than(mark) -> int | None:
     """The index of the line before the mark's (blank lines and comments passed over) where the mark's line is
     indented deeper than it and that line opens no block (it does not end with ":"): the mark's line then continues
     it, as its value. None otherwise (the first key of a block is deeper than the line that opens it)."""
-    lines = (getattr(mark, "buffer", None) or "").split("\n")
+    lines = buffer_lines(mark)
     if mark.line >= len(lines):
         return None
     before = next((i for i in range(mark.line - 1, -1, -1) if lines[i].strip() and not lines[i].lstrip().startswith("#")), None)

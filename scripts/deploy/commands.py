@@ -720,15 +720,13 @@ class Commands:
                     f"roll back to with TAG=<image tag> (make rollback TAG=<image tag> ENV={self.env})"
                 )
             release = previous_release(releases, running)
-            if release is None and (why := why_nothing_earlier(releases, running, said)):
-                raise Failure(f"error: nothing earlier to roll back to: {why}; name one with TAG=<image tag>")
             if release is None:
-                raise Failure(
-                    f"error: nothing earlier to roll back to: the release history (SSM parameter {deployer.history.name}) names no image that ran "
-                    f"before the running one (image tag {said}) and was not rolled back from since, or cannot tell which: it misses a release "
-                    "or rollback (a run stopped in its wait), its oldest entries were trimmed, or the image was reached by rollbacks alone; "
-                    "name one with TAG=<image tag>"
+                why = why_nothing_earlier(releases, running, said) or (
+                    f"the release history (SSM parameter {deployer.history.name}) names no image that ran before the running one (image "
+                    f"tag {said}) and was not rolled back from since, or cannot tell which: it misses a release or rollback (a run stopped "
+                    "in its wait), its oldest entries were trimmed, or the image was reached by rollbacks alone"
                 )
+                raise Failure(f"error: nothing earlier to roll back to: {why}; name one with TAG=<image tag>")
             image_tag = release["image_tag"]
             how = "reached by a rollback" if release.get("rolled_back_from") else "released"
             released = (

@@ -665,7 +665,7 @@ class Deployer:
         # new tags alone: "no changes", then an update of them, read as a contradiction (update_tags says them next)
         retag = bool(found) and self.stack_tags(found) != layer.tags
         self.say(f"{layer.stack}: no changes" + " to its template or values" * retag)
-        self.say(*text.drift_left(self.stacks.get(layer.stack) or {}, layer))  # this run's DescribeStacks: no call added
+        self.say(*text.drift_left(found or {}, layer))
         self.outcomes[layer.name] = "no changes"
         return True
 

@@ -828,9 +828,10 @@ def deployed_and_new(deployer, layer, deployed: dict, running: dict, wanted: dic
     return template, Resolver(deployed, running, {}, region), Resolver(template, wanted, {}, region)
 
 
-def properties(resource: dict) -> dict:
-    """A resource's Properties: none at all is valid CloudFormation (a log group CloudFormation names)."""
-    return resource.get("Properties") or {}
+def properties(resource: dict | None) -> dict:
+    """A resource's Properties: none at all is valid CloudFormation (a log group CloudFormation names); {} for a
+    resource a template does not have (None)."""
+    return (resource or {}).get("Properties") or {}
 
 
 def create_only_changes(old: dict, new: dict, before: Resolver, after: Resolver) -> list[str]:

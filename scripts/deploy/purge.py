@@ -473,11 +473,12 @@ def kept_log_group(deployer, stack) -> tuple[Retained, object] | None:
     return None
 
 
-def ours(deployer, summary) -> bool:
-    """The deleted stack carried the tags every stack of ours does (ListStacks has no tags; DescribeStacks
-    reads a deleted stack by its id). https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html"""
+def ours(deployer, summary) -> dict | None:
+    """The deleted stack as DescribeStacks gives it (its parameter values too) where it carried the tags every stack of
+    ours does, else None (ListStacks has no tags; DescribeStacks reads a deleted stack by its id).
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html"""
     (found,) = deployer.cf.describe_stacks(StackName=summary["StackId"])["Stacks"]
-    return not deployer.foreign(found)
+    return None if deployer.foreign(found) else found
 
 
 def retained_by(deployer, summary) -> list[Retained]:
@@ -523,31 +524,31 @@ def layer_names(deployer, layer) -> set | None:
 IDENTIFIED_BY = {"AWS::KMS::Key": "Description", "AWS::S3::Bucket": "BucketName", "AWS::CertificateManager::Certificate": "DomainName"}
 
 
-def other_identity(deployer, item: Retained, layer, deleted_templates: dict) -> str | None:
+def other_identity(deployer, item: Retained, layer, deleted_stack: dict, deleted_templates: dict) -> str | None:
     """Why the retained resource is not the layer's, else None: its IDENTIFIED_BY property, as the template the stack
-    was deleted with gives it with that stack's parameter values (GetTemplate and DescribeStacks read a deleted stack by
-    its id), is not what the layer's template in output/ gives it with this environment's values (a copy of the
-    layer's template with another DomainName retained another team's certificate). Where either is not known before
-    deploy, or the environment has no configuration of the layer, the two expressions are compared as written. One of
-    an earlier NamePrefix (a key's description) is left, as a log group of one is."""
+    was deleted with gives it with that stack's parameter values (deleted_stack: ours()'s DescribeStacks answer), is not
+    what the layer's template in output/ gives it with this environment's values (a copy of the layer's template with
+    another DomainName retained another team's certificate). Where either is not known before deploy, or the
+    environment has no configuration of the layer, the two expressions are compared as written. One of an earlier
+    NamePrefix (a key's description) is left, as a log group of one is. deleted_templates: stack id -> the template,
+    read once a stack (GetTemplate reads a deleted stack by its id, for 90 days:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_GetTemplate.html)."""
+    from scripts.deploy.guards import holds_unknown, properties  # here, not at the top: guards.py imports this module
     from templates.resolver import Resolver
 
     if item.stack_id not in deleted_templates:
-        (found,) = deployer.cf.describe_stacks(StackName=item.stack_id)["Stacks"]
-        deleted_templates[item.stack_id] = (deployer.deployed_template(item.stack_id), text.parameter_values(found))
-    deleted, values = deleted_templates[item.stack_id]
+        deleted_templates[item.stack_id] = deployer.deployed_template(item.stack_id)
+    deleted, values = deleted_templates[item.stack_id], text.parameter_values(deleted_stack)
     source = deployer.output_dir / f"{layer}.json"
     template, name, region = read_output_file(source), IDENTIFIED_BY[item.kind], deployer.cf.meta.region_name
-    ours = properties_of(template["Resources"].get(item.logical_id)).get(name)
-    given = properties_of((deleted.get("Resources") or {}).get(item.logical_id)).get(name)
+    ours = properties(template["Resources"].get(item.logical_id)).get(name)
+    given = properties((deleted.get("Resources") or {}).get(item.logical_id)).get(name)
     configured = deployer.output_dir / deployer.env / f"{layer}.json"
     if configured.exists():
         pair = (
             Resolver(deleted, values, {}, region).value(given),
             Resolver(template, load_layer(deployer.env, layer, deployer.output_dir).parameters, {}, region).value(ours),
         )
-        from scripts.deploy.guards import holds_unknown  # here, not at the top: guards.py imports this module
-
         if not any(holds_unknown(value) for value in pair):
             if pair[0] == pair[1]:
                 return None
@@ -557,10 +558,6 @@ def other_identity(deployer, item: Retained, layer, deleted_templates: dict) -> 
         return None
     said = "none" if given is None else printable(json.dumps(given), one_line=True)
     return f"the template it was made with gives it {name} {said}, not what {templates.relative(source)} gives"
-
-
-def properties_of(resource) -> dict:
-    return ((resource or {}).get("Properties") or {}) if isinstance(resource, dict) else {}
 
 
 def takes(item: Retained, names) -> bool:
@@ -625,10 +622,11 @@ def purge(deployer, names) -> int:
             f"error: refusing to purge: {'; '.join(live)}. purge deletes only what deleted stacks left behind: "
             f"destroy first (make destroy ENV={env}{first or one}), or purge the destroyed layers one by one with STACK=<layer>; nothing purged"
         )
-    summaries = []
+    summaries, deleted = [], {}  # deleted: stack id -> the deleted stack as DescribeStacks gives it
     for summary in deleted_stacks(deployer, stacks):
-        if ours(deployer, summary):
+        if described := ours(deployer, summary):
             summaries.append(summary)
+            deleted[summary["StackId"]] = described
         else:
             deployer.say(
                 f"{summary['StackName']} ({summary['StackId']}) was not made by this tool (no tags {templates.PROJECT}'s stacks carry): what it retained is left"
@@ -665,14 +663,14 @@ def purge(deployer, names) -> int:
     for item in items:
         if not item.gone and item.action and item.kind in IDENTIFIED_BY:
             layer = templates.layer_of(env, item.stack)
-            found = other_identity(deployer, item, layer, deleted_templates)
-            if found:
+            other = other_identity(deployer, item, layer, deleted[item.stack_id], deleted_templates)
+            if other:
                 command = free_command(item.kind, item.physical_id, deployer.cli)
                 # a key may encrypt a log group in no stack (not looked for: this key stays whatever uses it)
                 unused = " and no log group uses it" if item.kind == "AWS::KMS::Key" else ""
                 item.action = None
                 item.note = (
-                    f"left: {found}: made with other values than this environment's (an earlier NamePrefix or DomainName), or by a "
+                    f"left: {other}: made with other values than this environment's (an earlier NamePrefix or DomainName), or by a "
                     f"stack of the layer's name this tool did not make"
                     + (f"; if it is no one's{unused}, by hand: {command}" if command else "")
                 )
