@@ -1,5 +1,7 @@
 """The layer order comes from the wiring; broken wiring names both ends."""
 
+import re
+
 import pytest
 
 import templates
@@ -137,7 +139,11 @@ def test_the_review_lists_the_tools_that_read_an_output():
 def test_the_outputs_the_workflow_reads_exist_and_the_workflow_reads_them_by_those_variables(layer):
     # the review showed "Used by: —" for the deploy role's ARN, which every GitHub run assumes
     workflow = (templates.ROOT / ".github" / "workflows" / "deploy-service.yml").read_text()
+    declared = {}
     for (name, output), (reader,) in templates.READ_BY_WORKFLOW.items():
         assert output in layer[name].get("Outputs", {}), (name, output)
-        variable = reader.partition("(")[2].rstrip(")")
-        assert "${{ " + variable + " }}" in workflow, variable
+        declared[output] = reader.partition("(")[2].rstrip(")")
+        assert "${{ " + declared[output] + " }}" in workflow, declared[output]
+    # and the other way: each variable the workflow's header says an operator sets from an output is declared
+    said = {output: f"vars.{variable}" for variable, output in re.findall(r"(\w+) \(output\s+(\w+)\)", workflow.replace("#", ""))}
+    assert said and said == declared, (said, declared)
