@@ -1792,6 +1792,25 @@ def test_a_web_acl_whose_rules_only_count_is_a_security_finding_naming_what_coun
         ), findings
 
 
+@pytest.mark.parametrize("protected", [True, False])
+def test_a_load_balancer_without_deletion_protection_is_a_security_finding(tmp_path, monkeypatch, protected):
+    # checkov has no CloudFormation check of it: staging's review said nothing of a load balancer any stack deletion deletes.
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    env = next(e.name for e in load_all(params_dir) if e.deploys("alb"))
+    data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
+    data.setdefault("parameters", {})["DeletionProtection"] = protected
+    (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    text = render.document(collect.collect(env, generate_into(params_dir, tmp_path / "output"), params_dir))
+    findings = text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+    said = "- **Load balancer without deletion protection** (alb): DeletionProtection is false in "
+    assert (said in findings) == (not protected), findings
+    if not protected:
+        where, rest = findings.split(said, 1)[1].split(", so ", 1)
+        assert where.endswith(f"{env}.yaml"), findings
+        assert rest.split("\n", 1)[0].endswith("make destroy then refuses the alb layer until it is turned off again."), findings
+
+
 @pytest.mark.parametrize("env", [env for env in ENVS if ENVIRONMENTS[env].deploys("alarms")])
 def test_a_number_put_into_text_names_the_setting_it_comes_from(written, env):
     # The saturation alarms' expression showed "tasks >= 4" with nothing to say that 4 is MaxCapacity, and moves with it.

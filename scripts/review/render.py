@@ -648,6 +648,7 @@ def findings(review: Review) -> list[str]:
         + unheard_alarms(review)
         + no_firewall(review)
         + counting_firewall(review)
+        + unprotected_load_balancer(review)
         + shared_deploy_role(review)
         + one_task_at_least(review)
         + alarms_without_insights(review)
@@ -735,6 +736,22 @@ def no_firewall(review: Review) -> list[str]:
         f"- **No web application firewall** (alb): the load balancer answers the internet with no web ACL in front of it, as "
         f"the waf layer is not in enabled_layers of {review.params_file}. Add it with WafCountOnly true first, look at what "
         "it would block, then set WafCountOnly to false.",
+        "",
+    ]
+
+
+def unprotected_load_balancer(review: Review) -> list[str]:
+    """The load balancer deployed with DeletionProtection false (checkov has no CloudFormation check of it): a deletion
+    of its stack, or an update that replaces it, deletes it at once, and its successor has another DNS name
+    (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#deletion-protection)."""
+    alb = next((layer for layer in review.layers if layer.name == "alb" and layer.deployed), None)
+    if not alb or alb.config["Parameters"].get("DeletionProtection") != "false":
+        return []
+    return [
+        f"- **Load balancer without deletion protection** (alb): DeletionProtection is false in {review.params_file}, so a deletion of "
+        "the alb stack (make destroy, or one in the console) or an update that replaces the load balancer deletes it at once, "
+        "and the service answers nothing until a new one, with another DNS name, is created. Set DeletionProtection to true "
+        "where users are served; make destroy then refuses the alb layer until it is turned off again.",
         "",
     ]
 
