@@ -1901,6 +1901,34 @@ def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):
     assert f"refusing to destroy {stack('alb')}: {stack('service')} still uses its outputs" in aws.err
 
 
+@pytest.mark.parametrize("status", ["ROLLBACK_FAILED", "DELETE_FAILED"])
+def test_destroy_of_an_alb_stack_no_deploy_updates_names_the_command_that_turns_its_protection_off(aws, status):
+    # prod's first create failed with the load balancer made: the rollback could not delete it (protected), the stack
+    # ended ROLLBACK_FAILED (or a deletion in the console, DELETE_FAILED), and destroy said to deploy DeletionProtection:
+    # false, which the deploy refuses for that state ("resolve it in the CloudFormation console").
+    arn = stubbed_aws.OUTPUT_VALUES["LoadBalancerArn"]
+    for layer in ("alarms", "release-alarms", "service", "waf"):  # the layers that read alb's outputs: none deployed
+        aws.not_deployed(layer)
+    running = configuration(ENV, "alb")["Parameters"] | stubbed_aws.wired("alb") | stubbed_aws.deploy_time("alb")
+    aws.deployed("alb", status=status, with_outputs=False, parameters=running | {"DeletionProtection": "true"})
+    load_balancer = {
+        "StackName": stack("alb"),
+        "LogicalResourceId": "LoadBalancer",
+        "PhysicalResourceId": arn,
+        "ResourceType": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "Timestamp": NOW,
+        "ResourceStatus": "DELETE_FAILED",
+    }
+    aws.cf.add_response("describe_stack_resources", {"StackResources": [load_balancer]}, {"StackName": stack("alb")})
+    on = [{"Key": "deletion_protection.enabled", "Value": "true"}]
+    aws.elbv2.add_response("describe_load_balancer_attributes", {"Attributes": on}, {"LoadBalancerArn": arn})
+    assert aws.run("destroy", "--stack", "alb", "--yes") == 1, aws.out + aws.err
+    assert f"refusing to destroy {stack('alb')}: its load balancer has deletion protection on, which" in aws.err, aws.err
+    assert f"its stack is {status}, which no deploy updates: turn it off by hand, " in aws.err, aws.err
+    assert f"elbv2 modify-load-balancer-attributes --load-balancer-arn {arn} --attributes" in aws.err, aws.err
+    assert "make deploy" not in aws.err and "nothing destroyed" in aws.err, aws.err
+
+
 def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE", alarms=None, deleted=True, protection="turned off"):
     """The stubs of `make destroy STACK=service` up to its DeleteStack (alarms: the DescribeStacks
     answer of the alarms stack, downstream of it; none by default); deleted False: up to the

@@ -369,6 +369,36 @@ def test_purge_leaves_what_a_hand_made_stack_of_the_layers_name_and_tags_retaine
     assert kms.describe_key(KeyId=ids["service"])["KeyMetadata"]["KeyState"] == "Enabled"
 
 
+def test_purge_reads_a_retained_keys_own_description_not_only_the_one_its_template_gave(sandbox, run):
+    # A stack of ours can import another team's key with a template that gives it our description (CloudFormation does
+    # not check an imported resource against the template), or take our description from a NamePrefix that was an SSM
+    # parameter's name: the template's value said the key was ours, and purge scheduled its deletion.
+    sandbox.seed()
+    cf, kms = sandbox.client("cloudformation"), sandbox.client("kms")
+    layer = load_layer(ENV, "service", ROOT / "output")
+    ours = json.loads(layer.template)["Resources"]["LogKey"]["Properties"]["Description"]["Fn::Sub"]
+    ours = ours.replace("${NamePrefix}", layer.parameters["NamePrefix"])
+    everyone = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}
+    key = {"Type": "AWS::KMS::Key", "DeletionPolicy": "Retain", "Properties": {"Description": ours, "KeyPolicy": {"Statement": [everyone]}}}
+    tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, "service").items()]
+    cf.create_stack(StackName=stack("service"), TemplateBody=json.dumps({"Resources": {"LogKey": key}}), Tags=tags)
+    key_id = cf.describe_stack_resource(StackName=stack("service"), LogicalResourceId="LogKey")["StackResourceDetail"]["PhysicalResourceId"]
+    cf.delete_stack(StackName=stack("service"))
+    kms.update_key_description(KeyId=key_id, Description="payments: encrypts card tokens")  # the key as it really is
+    code, out, err = run("purge", "--stack", "service", "--yes")
+    (line,) = [line for line in out.splitlines() if line.startswith(f"  LogKey (AWS::KMS::Key) {key_id}: ")]
+    assert code == 0 and line.endswith(
+        f"left: its Description is payments: encrypts card tokens, where output/{ENV}/service.json gives {ours}: made with other "
+        "values than this environment's (an earlier NamePrefix or DomainName), or by a stack of the layer's name this tool did not "
+        f"make; if it is no one's and no log group uses it, by hand: {line.split('by hand: ', 1)[1]}"
+    ), out + err
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    # the same key with our description back: taken, as the template's value and its own agree with output/
+    kms.update_key_description(KeyId=key_id, Description=ours)
+    code, out, err = run("purge", "--stack", "service", "--yes")
+    assert code == 0 and kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingDeletion", out + err
+
+
 def test_purge_of_a_layer_taken_out_of_enabled_layers_compares_a_retained_keys_description_as_written(sandbox, run, tmp_path):
     # no output/<env>/waf.json to resolve the layer's values with: the expressions are compared, not skipped
     sandbox.seed()

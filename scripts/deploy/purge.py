@@ -36,7 +36,7 @@ What it does with each kind:
 
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from botocore.exceptions import ClientError
 
@@ -44,7 +44,7 @@ import templates
 from scripts.deploy import aws, text
 from scripts.deploy.failure import Failure
 from scripts.deploy.layer import load_layer, read_output_file
-from scripts.deploy.status import EMPTY_STATUSES
+from scripts.deploy.status import EMPTY_STATUSES, UPDATABLE
 from templates.errors import printable
 
 KEY_WINDOW_DAYS = 30  # the longest ScheduleKeyDeletion accepts (7 to 30; see the docstring)
@@ -152,6 +152,7 @@ class Protection:
 
     arn: str | None = None  # None: its DeletionProtection parameter is true; else ELB's attribute says so (or may)
     unread: str | None = None  # the error code where ELB's attribute could not be read: taken as on, not as off
+    stuck: str | None = None  # the stack's status where no deploy can update it (ROLLBACK_FAILED, DELETE_FAILED)
 
     @property
     def said(self) -> str:
@@ -173,8 +174,22 @@ def deletion_protected(deployer, stacks) -> dict:
         if deployer.is_create(stack):
             continue
         described = deployer.describe(stack)
-        arn = text.output_values(described).get("LoadBalancerArn")
-        if text.parameter_values(described).get("DeletionProtection") == "true":
+        arn, status = text.output_values(described).get("LoadBalancerArn"), described["StackStatus"]
+        if status not in UPDATABLE and status != "UPDATE_ROLLBACK_FAILED" and not status.endswith("_IN_PROGRESS"):
+            # No deploy turns the parameter's protection off: ELB's attribute of the load balancer the stack holds
+            # (a failed create has no outputs) says whether it is on. "You can't work with or update the stack" (DELETE_FAILED):
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/view-stack-events.html#cfn-console-view-stack-data-resources-status-codes
+            arn = arn or next(
+                (
+                    resource.get("PhysicalResourceId")
+                    for resource in deployer.cf.describe_stack_resources(StackName=stack)["StackResources"]
+                    if resource["ResourceType"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"
+                ),
+                None,
+            )
+            if arn and (protection := _protection_of(deployer, arn)):
+                found[stack] = replace(protection, stuck=status)
+        elif text.parameter_values(described).get("DeletionProtection") == "true":
             found[stack] = Protection()
         elif arn and (protection := _protection_of(deployer, arn)):
             found[stack] = protection
@@ -206,6 +221,8 @@ def protection_off(deployer, layer_name, protection: Protection) -> str:
     )
     if protection.unread:
         return f"allow elasticloadbalancing:DescribeLoadBalancerAttributes and run again, or, if it may go, turn it off: {command}"
+    if protection.stuck:
+        return f"its stack is {protection.stuck}, which no deploy updates: turn it off by hand, {command}"
     return f"it was turned on outside this tool (the stack's DeletionProtection parameter is false): turn it off as it was turned on, {command}"
 
 
@@ -243,7 +260,8 @@ def _inspect_key(clients, item):
         if _code(error) == "NotFoundException":
             raise Gone from None
         raise
-    item.facts = {"arn": metadata["Arn"], "tags": None}  # no aws:cloudformation tags on keys: the id is the proof
+    # no aws:cloudformation tags on keys: the id is the proof, and its description (other_identity) whose it is
+    item.facts = {"arn": metadata["Arn"], "tags": None, "Description": metadata.get("Description", "")}
     if metadata.get("KeyManager") != "CUSTOMER":
         item.foreign = True
         return None, "an AWS managed key: never deleted"
@@ -286,7 +304,8 @@ def _inspect_certificate(clients, item):
         if _code(error) == "ResourceNotFoundException":
             raise Gone from None
         raise
-    item.facts = {"tags": _pairs(acm.list_tags_for_certificate(CertificateArn=item.physical_id).get("Tags"))}
+    tags = _pairs(acm.list_tags_for_certificate(CertificateArn=item.physical_id).get("Tags"))
+    item.facts = {"tags": tags, "DomainName": certificate["DomainName"]}  # whose it is (other_identity)
     if certificate.get("InUseBy"):
         return None, f"left: in use by {', '.join(certificate['InUseBy'])}"
     return "delete", "holds no data; a new cert-dns stack requests a new one"
@@ -525,11 +544,13 @@ IDENTIFIED_BY = {"AWS::KMS::Key": "Description", "AWS::S3::Bucket": "BucketName"
 
 
 def other_identity(deployer, item: Retained, layer, deleted_stack: dict, deleted_templates: dict) -> str | None:
-    """Why the retained resource is not the layer's, else None: its IDENTIFIED_BY property, as the template the stack
-    was deleted with gives it with that stack's parameter values (deleted_stack: ours()'s DescribeStacks answer), is not
-    what the layer's template in output/ gives it with this environment's values (a copy of the layer's template with
-    another DomainName retained another team's certificate). Where either is not known before deploy, or the
-    environment has no configuration of the layer, the two expressions are compared as written. One of an earlier
+    """Why the retained resource is not the layer's, else None: its IDENTIFIED_BY property, as the resource has it (a
+    key's description, a certificate's domain: DescribeKey's and DescribeCertificate's, in its facts) and as the
+    template the stack was deleted with gives it with that stack's parameter values (deleted_stack: ours()'s
+    DescribeStacks answer), is not what the layer's template in output/ gives it with this environment's values (a
+    copy of the layer's template with another DomainName retained another team's certificate; a stack that imported
+    another team's key, or whose NamePrefix was an SSM parameter's name, gives it our description). Where one is not
+    known before deploy, or the environment has no configuration of the layer, the expressions are compared as written. One of an earlier
     NamePrefix (a key's description) is left, as a log group of one is. deleted_templates: stack id -> the template,
     read once a stack (GetTemplate reads a deleted stack by its id, for 90 days:
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_GetTemplate.html)."""
@@ -545,15 +566,15 @@ def other_identity(deployer, item: Retained, layer, deleted_stack: dict, deleted
     given = properties((deleted.get("Resources") or {}).get(item.logical_id)).get(name)
     configured = deployer.output_dir / deployer.env / f"{layer}.json"
     if configured.exists():
-        pair = (
-            Resolver(deleted, values, {}, region).value(given),
-            Resolver(template, load_layer(deployer.env, layer, deployer.output_dir).parameters, {}, region).value(ours),
-        )
-        if not any(holds_unknown(value) for value in pair):
-            if pair[0] == pair[1]:
-                return None
-            said, wanted = ("none" if value is None else printable(str(value), one_line=True) for value in pair)
-            return f"its {name} is {said}, where {templates.relative(configured)} gives {wanted}"
+        wanted = Resolver(template, load_layer(deployer.env, layer, deployer.output_dir).parameters, {}, region).value(ours)
+        has = [(item.facts or {})[name]] if name in (item.facts or {}) else []  # the resource's own, where it says it
+        has.append(Resolver(deleted, values, {}, region).value(given))
+        if not holds_unknown(wanted) and not any(holds_unknown(value) for value in has):
+            for value in has:
+                if value != wanted:
+                    said, shown = ("none" if each is None else printable(str(each), one_line=True) for each in (value, wanted))
+                    return f"its {name} is {said}, where {templates.relative(configured)} gives {shown}"
+            return None
     if given == ours:
         return None
     said = "none" if given is None else printable(json.dumps(given), one_line=True)
