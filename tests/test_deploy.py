@@ -4766,6 +4766,19 @@ def test_a_rollback_of_a_first_release_gone_back_to_is_not_said_to_be_the_only_i
     assert "nothing earlier to roll back to" in aws.err and "the only image" not in aws.err, aws.err
 
 
+def test_a_rollback_to_a_stacks_first_release_reached_again_by_rollbacks_says_nothing_ran_before_it(aws):
+    # v1 first, then a and b; rolled back to a, then to v1: the third rollback gave the history's generic causes
+    aws.deployed("service", parameters=service_parameters("v1"))
+    history(
+        aws, [rel("v1", None), rel("a", "v1"), rel("b", "a"), rel("a", "b", rolled_back_from="b"), rel("v1", "a", rolled_back_from="a")]
+    )
+    assert aws.run("rollback", "--stack", "service") == 1
+    assert aws.err.strip() == (
+        "error: nothing earlier to roll back to: v1's own release was this service stack's first: nothing ran before it; "
+        "name one with TAG=<image tag>"
+    ), aws.err
+
+
 def test_a_rollback_whose_way_back_was_rolled_back_from_names_that_image(aws):
     # v1, then v2 over it; a rollback from v2 to v1, then one by TAG=v2 from v1: v1 was left since
     aws.deployed("service", parameters=service_parameters("v2"))

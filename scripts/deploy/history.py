@@ -244,12 +244,15 @@ def abandoned(releases, image) -> bool:
 
 def why_nothing_earlier(releases, running, said) -> str | None:
     """Why previous_release found nothing, where the history says it plainly: the stack has run only its first
-    release's image (said: the running image as printed), or what ran before the running image's own release was
-    rolled back from since. None otherwise (the history misses or cut entries)."""
+    release's image (said: the running image as printed), the running image's own release was the stack's first
+    (reached again by rollbacks since), or what ran before its own release was rolled back from since. None otherwise
+    (the history misses or cut entries)."""
     named = {image for entry in releases for image in (entry["image_tag"], entry.get("replaced"), entry.get("rolled_back_from"))}
     if releases and releases[0].get("replaced", "") is None and named <= {running, None}:
         return f"{said} is the only image this service stack has run (its first release)"
     own = own_releases(releases, running)
+    if own and releases[own[-1]].get("replaced", "") is None:  # None: the stack's first release (Deployer records it so)
+        return f"{said}'s own release was this service stack's first: nothing ran before it"
     before = releases[own[-1]].get("replaced") if own else None
     if before and before != running and abandoned(releases, before):
         return f"what ran before {said}'s release, {before}, was rolled back from since, and a rollback never goes back to it"
