@@ -5249,6 +5249,33 @@ def test_a_tags_only_update_of_a_layer_with_rollback_triggers_says_them_and_send
     assert updates[0]["RollbackConfiguration"] == {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}, updates
 
 
+@pytest.mark.parametrize(
+    "error, code, words",
+    [
+        (EndpointConnectionError(endpoint_url="https://cloudformation.us-east-1.amazonaws.com"), 1, "error: no answer"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+        (retried_throttling("UpdateStack"), 1, "error: an error answer to a retry"),
+        (ClientError({"Error": {"Code": "ValidationError", "Message": "refused"}}, "UpdateStack"), 1, None),
+    ],
+    ids=["no answer", "ctrl-c", "error after a retry", "refused"],
+)
+def test_a_tags_only_update_that_may_have_started_says_so(aws, error, code, words):
+    # Ctrl-C in its UpdateStack said "interrupted; to go on: the same command again", and the update ran (a trial).
+    tags_only_service_update(aws)
+    requests_of(aws, "UpdateStack", raising=error)
+    assert aws.run("deploy", "--stack", "service", "--yes") == code, aws.err
+    said = f"while asking CloudFormation to update the tags of {stack('service')}"
+    if words is None:  # refused at its first attempt: it did not start
+        assert said not in aws.err and "refused" in aws.err, aws.err
+        return
+    assert aws.err.startswith(f"{words} {said}"), aws.err
+    assert (
+        f"; it may have started (and, if short, ended): make status ENV={ENV} says; the same command again updates them if it did not"
+        in aws.err
+    ), aws.err
+    assert "to go on: the same command again" not in aws.err, aws.err
+
+
 def test_a_tags_only_update_that_rolled_back_records_no_release(aws):
     # A redeploy is recorded only once the update stands: one rolled back ran nothing new.
     tags_only_service_update(aws)

@@ -65,6 +65,11 @@ class StillComputing(ChangeSetKept):
     """A change set still computed past CHANGE_SET_WAIT_MINUTES."""
 
 
+def unanswered(error) -> str:
+    """How a request that may have landed ended (aws.may_have_landed)."""
+    return "error: no answer" if isinstance(error, NO_ANSWER) else "error: an error answer to a retry"
+
+
 class ExecutionUnknown(ChangeSetKept):
     """ExecuteChangeSet got no answer (no connection, an unreadable one, Ctrl-C): it may have started."""
 
@@ -827,15 +832,8 @@ class Deployer:
                         return
                 except KeyboardInterrupt:
                     interrupted = True
-            why = (
-                "interrupted"
-                if interrupted
-                else "error: no answer"
-                if isinstance(error, NO_ANSWER)
-                else "error: an error answer to a retry"
-            )
             raise ExecutionUnknown(
-                f"{why} while asking CloudFormation to execute {name}{'' if interrupted else f' ({error})'}; it may have started "
+                f"{'interrupted' if interrupted else unanswered(error)} while asking CloudFormation to execute {name}{'' if interrupted else f' ({error})'}; it may have started "
                 f"(and, if short, ended). make execute STACK={layer.name} ENV={self.env} CHANGESET={name}{self.switches_given()} executes "
                 f"it if it did not start, and says so if it did{release_hint}{self.policies.still_relaxed()}",
                 130 if interrupted else 1,
@@ -1294,16 +1292,27 @@ class Deployer:
         )
         started = self.now()
         token = f"tags-{layer.stack}-{started:%Y%m%d%H%M%S}"
-        self.cf.update_stack(
-            StackName=layer.stack,
-            UsePreviousTemplate=True,
-            Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in found.get("Parameters", [])],
-            Capabilities=CAPABILITIES,
-            Tags=[{"Key": k, "Value": v} for k, v in sorted(layer.tags.items())],
-            ClientRequestToken=token,
-            **rollback,
-            **self.role,
-        )
+        try:
+            self.cf.update_stack(
+                StackName=layer.stack,
+                UsePreviousTemplate=True,
+                Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in found.get("Parameters", [])],
+                Capabilities=CAPABILITIES,
+                Tags=[{"Key": k, "Value": v} for k, v in sorted(layer.tags.items())],
+                ClientRequestToken=token,
+                **rollback,
+                **self.role,
+            )
+        except (*AWS_ERRORS, KeyboardInterrupt) as error:  # as ExecuteChangeSet's (start_execution): it may have started
+            interrupted = isinstance(error, KeyboardInterrupt)
+            if not interrupted and (not may_have_landed(error) or sandbox_gone(error, self.env)):
+                raise
+            raise Failure(
+                f"{'interrupted' if interrupted else unanswered(error)} while asking CloudFormation to update the tags of {layer.stack}"
+                f"{'' if interrupted else f' ({error})'}; it may have started (and, if short, ended): make status ENV={self.env} "
+                f"says; the same command again updates them if it did not{self.policies.still_relaxed()}",
+                130 if interrupted else 1,
+            ) from None
         found = self.wait_for_stack(layer.stack, token, started, monitoring=monitoring_minutes(rollback), operation="update")
         image = parameter_values(found).get("ImageTag")
         if found["StackStatus"] in SUCCEEDED and image:  # a redeploy of the running image, as AWS's change set of the tags is
