@@ -4667,10 +4667,14 @@ def test_a_wait_that_meets_an_answer_it_cannot_read_says_the_operation_goes_on(a
 
 
 def test_events_of_a_destroyed_layer_are_those_of_its_stack_deleted_last(aws):
-    # After make destroy, what it deleted and what it kept (DELETE_SKIPPED) was "not deployed" alone.
+    # After make destroy, what it deleted and what it kept (DELETE_SKIPPED) was "not deployed" alone. A stack of a
+    # create declined since, deleted empty, is passed over (its three events were shown instead).
     aws.not_deployed("service")
     deleted_at = NOW + timedelta(hours=1)
+    empty = stack_id("service").replace("service", "service-declined")
     summaries = [
+        {"StackId": empty, "StackName": stack("service"), "CreationTime": NOW + timedelta(hours=2)}
+        | {"StackStatus": "DELETE_COMPLETE", "DeletionTime": NOW + timedelta(hours=2)},
         {"StackId": stack_id("service").replace("service", "service-older"), "StackName": stack("service"), "CreationTime": NOW}
         | {"StackStatus": "DELETE_COMPLETE", "DeletionTime": NOW - timedelta(days=8)},
         {"StackId": stack_id("service"), "StackName": stack("service"), "CreationTime": NOW - timedelta(days=5)}
@@ -4678,6 +4682,10 @@ def test_events_of_a_destroyed_layer_are_those_of_its_stack_deleted_last(aws):
         {"StackId": stack_id("alb"), "StackName": stack("alb"), "CreationTime": NOW, "StackStatus": "DELETE_COMPLETE", "DeletionTime": NOW},
     ]
     aws.cf.add_response("list_stacks", {"StackSummaries": summaries}, {"StackStatusFilter": ["DELETE_COMPLETE"]})
+    aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": []}, {"StackName": empty})
+    skipped = {"LogicalResourceId": "LogGroup", "PhysicalResourceId": "/ecs/x", "ResourceType": "AWS::Logs::LogGroup"}
+    skipped |= {"LastUpdatedTimestamp": NOW, "ResourceStatus": "DELETE_SKIPPED"}
+    aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": [skipped]}, {"StackName": stack_id("service")})
     gone = described("service", status="DELETE_COMPLETE")
     gone["Stacks"][0]["DeletionTime"] = deleted_at
     aws.cf.add_response("describe_stacks", gone, {"StackName": stack_id("service")})
@@ -4692,7 +4700,7 @@ def test_events_of_a_destroyed_layer_are_those_of_its_stack_deleted_last(aws):
     ], aws.out
     assert "LogGroup" in lines[2] and "DELETE_SKIPPED" in lines[2] and "DELETE_COMPLETE" in lines[3], aws.out
     aws.not_deployed("service")  # never deployed: as before
-    aws.cf.add_response("list_stacks", {"StackSummaries": summaries[2:]}, {"StackStatusFilter": ["DELETE_COMPLETE"]})
+    aws.cf.add_response("list_stacks", {"StackSummaries": summaries[3:]}, {"StackStatusFilter": ["DELETE_COMPLETE"]})
     assert aws.run("events", "--stack", "service") == 0, aws.err
     assert aws.out == f"{stack('service')}: not deployed\n"
 

@@ -1192,6 +1192,35 @@ def test_destroy_is_refused_while_deletion_protection_turned_on_by_hand_is_on(sa
     assert code == 0, out + err
 
 
+def test_events_and_logs_after_a_destroy_pass_over_the_empty_stack_of_a_create_declined_since(sandbox, run):
+    # A destroy, then a deploy of the layer declined at its question (its empty stack deleted): make events showed
+    # that stack's three events, not what the destroy deleted and kept, and make logs found no kept log group.
+    deployed(sandbox, run)
+    for layer in ("alarms", "scaling", "service"):
+        code, out, err = run("destroy", "--stack", layer, "--yes")
+        assert code == 0, out + err
+    logs = sandbox.client("logs")
+    for group in logs.describe_log_groups(logGroupNamePrefix=SERVICE_LOGS)["logGroups"]:  # its create is not refused for it
+        logs.delete_log_group(logGroupName=group["logGroupName"])
+    cf = sandbox.client("cloudformation")
+
+    def deleted():
+        return [s for s in cf.list_stacks(StackStatusFilter=["DELETE_COMPLETE"])["StackSummaries"] if s["StackName"] == stack("service")]
+
+    before = len(deleted())
+    code, out, err = run("deploy", "--stack", "service")  # no YES=1, no terminal: not confirmed, its change set and stack deleted
+    assert code == 1 and len(deleted()) == before + 1, out + err
+    code, out, err = run("events", "--stack", "service")
+    assert code == 0 and out.startswith(f"{stack('service')}: not deployed; the one deleted last, at "), out + err
+    assert any("DELETE_SKIPPED" in line and "LogGroup" in line for line in out.splitlines()), out  # the destroy's
+    logs.create_log_group(logGroupName=SERVICE_LOGS)  # one by hand
+    code, out, err = run("logs")
+    assert code == 1 and err == (
+        f"error: {stack('service')} is not deployed, and {SERVICE_LOGS}, the log group the one deleted last retained, was replaced by "
+        f"one it did not make, whose logs are not read; make diff ENV={ENV} says what a new deploy needs first\n"
+    ), out + err
+
+
 def test_a_change_of_tags_alone_declined_says_the_run_stopped_at_the_first_layer(sandbox, run, tmp_path):
     # "the run stopped in cert-dns, after its stack operation: no changes", though no stack operation ran
     deployed(sandbox, run)

@@ -360,12 +360,12 @@ class Commands:
             # After a destroy, its events (what it deleted, what it kept: DELETE_SKIPPED) are what one looks for.
             # "Deleted stacks: You must specify the unique stack ID", which ListStacks gives (purge.deleted_stacks):
             # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackEvents.html
-            deleted = purge.deleted_stacks(deployer, {stack})
-            if not deleted:
+            deleted = purge.deleted_last(deployer, stack)
+            if deleted is None:
                 deployer.say(f"{stack}: not deployed")
                 return 0
-            found = deployer.cf.describe_stacks(StackName=deleted[0]["StackId"])["Stacks"][0]  # its tags: ours?
-            when = deleted[0].get("DeletionTime")
+            found = deployer.cf.describe_stacks(StackName=deleted["StackId"])["Stacks"][0]  # its tags: ours?
+            when = deleted.get("DeletionTime")
             deployer.say(f"{stack}: not deployed; the one deleted last" + (f", at {when:%Y-%m-%d %H:%M:%S} UTC" if when else "") + ":")
         events = [
             text.readable_event(e) for e in deployer.cf.describe_stack_events(StackName=found["StackId"]).get("StackEvents", [])[:count]

@@ -482,14 +482,21 @@ def kept_log_group(deployer, stack) -> tuple[Retained, object] | None:
     """After a destroy: (the log group the stack deleted last retained, looked at as purge looks: gone, another's,
     or not readable, facts None; its deletion time), or None when no deleted stack of ours retained one. What make
     logs reads once the service is destroyed, as destroy's and purge's advice to read the logs before they go says."""
-    for summary in deleted_stacks(deployer, {stack})[:1]:
-        if not ours(deployer, summary):
-            return None
-        for item in retained_by(deployer, summary):
-            if item.kind == "AWS::Logs::LogGroup":
-                inspect(deployer, item, {})
-                return item, summary.get("DeletionTime")
+    summary = deleted_last(deployer, stack)
+    if summary is None or not ours(deployer, summary):
+        return None
+    for item in retained_by(deployer, summary):
+        if item.kind == "AWS::Logs::LogGroup":
+            inspect(deployer, item, {})
+            return item, summary.get("DeletionTime")
     return None
+
+
+def deleted_last(deployer, stack) -> dict | None:
+    """The ListStacks summary of the stack of this name deleted last that held resources: not the empty stack of a
+    first create declined or stopped before its change set ran, which the run deleted after a destroy (make events
+    showed its three events, and make logs found no log group kept)."""
+    return next((summary for summary in deleted_stacks(deployer, {stack}) if resources_of(deployer, summary)), None)
 
 
 def ours(deployer, summary) -> dict | None:
@@ -500,23 +507,26 @@ def ours(deployer, summary) -> dict | None:
     return None if deployer.foreign(found) else found
 
 
-def retained_by(deployer, summary) -> list[Retained]:
-    items = []
-    for page in aws.checked_pages(
+def resources_of(deployer, summary) -> list[dict]:
+    """The resource summaries of a deleted stack (ListStackResources reads one by its id), deleted and retained."""
+    pages = aws.checked_pages(
         deployer.cf.get_paginator("list_stack_resources").paginate(StackName=summary["StackId"]), "ListStackResources"
-    ):
-        for resource in page["StackResourceSummaries"]:
-            if resource["ResourceStatus"] == "DELETE_SKIPPED" and resource.get("PhysicalResourceId"):
-                items.append(
-                    Retained(
-                        summary["StackName"],
-                        summary["StackId"],
-                        resource["LogicalResourceId"],
-                        resource["ResourceType"],
-                        resource["PhysicalResourceId"],
-                    )
-                )
-    return items
+    )
+    return [resource for page in pages for resource in page["StackResourceSummaries"]]
+
+
+def retained_by(deployer, summary) -> list[Retained]:
+    return [
+        Retained(
+            summary["StackName"],
+            summary["StackId"],
+            resource["LogicalResourceId"],
+            resource["ResourceType"],
+            resource["PhysicalResourceId"],
+        )
+        for resource in resources_of(deployer, summary)
+        if resource["ResourceStatus"] == "DELETE_SKIPPED" and resource.get("PhysicalResourceId")
+    ]
 
 
 def layer_retains(deployer, layer) -> set:
