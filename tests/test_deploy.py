@@ -3845,6 +3845,11 @@ def test_a_hand_edit_that_garbles_the_history_reads_the_last_version_that_is_a_l
     ]
     history.record(release("v8"))
     assert json.loads(written[-1]["Value"]) == [*kept, release("v8")]
+    # garbled at version 2: version 1 before it is a list, and was not read (the history started again)
+    ssm, said = ScriptedSsm(stored(kept[:1])), []
+    ssm.versions.append(versions[5])
+    assert ReleaseHistory(ssm, ENV, said.append, lambda seconds: None).releases() == kept[:1]
+    assert said[-1].endswith("; reading version 1, the last that is one"), said
 
 
 @pytest.mark.parametrize("meets", ["a version written in between", "a write under way"])
@@ -4423,6 +4428,29 @@ def test_a_rollback_to_an_image_reached_by_a_rollback_alone_says_so_not_released
     service_update(aws, "v3", earlier, running="v4", service_read=True, rolled_back_from="v4", repair=True)
     assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
     assert f"from v4 to v3 (reached by a rollback 2025-11-21T10:00:00Z by {CALLER}, git 1111111)" in aws.out, aws.out
+
+
+def test_a_rollback_goes_back_by_releases_recorded_before_they_named_their_stack(aws):
+    # entries without stack_created (written before it existed) were taken for an earlier stack's: nothing earlier to roll back to
+    earlier = [release("v1", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
+    for entry in earlier:
+        del entry["stack_created"]
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, earlier)
+    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True)
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-20T10:00:00Z by {CALLER}, git 1111111)" in aws.out, aws.out
+    assert "belong to an earlier" not in aws.out, aws.out
+
+
+def test_a_rollback_to_an_image_the_history_holds_only_redeploys_of_says_when_one_ran(aws):
+    # v1's release went unrecorded, a settings change that kept it was: the header said "its release is not in the history"
+    earlier = [release("v1", "2025-11-21T10:00:00Z") | {"replaced": "v1"}, release("v2", "2025-11-22T10:00:00Z") | {"replaced": "v1"}]
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, earlier)
+    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True)
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-21T10:00:00Z by {CALLER}, git 1111111)" in aws.out, aws.out
 
 
 def rolled_back_from_v2(aws, ran, runs) -> list:
@@ -6701,6 +6729,7 @@ SLEEPING = [sys.executable, "-c", "import time; time.sleep(60)"]
         (SLEEPING, "its start time", True),  # or named by a forged lock (with its start time): refused, no kill advised
         (SLEEPING, "another start time", False),  # its id, given again to a later process
         ([*SLEEPING, "scripts.deploy", f"--env={ENV}"], None, True),  # a lock that records no start time: a deployer of ENV
+        ([*SLEEPING, "scripts.deploy", "--env", ENV], None, True),  # the same, --env and the environment two words
         ([*SLEEPING, "scripts.deploy", "--env=elsewhere"], None, False),  # another environment's deployer
         (["sleep", "60"], None, False),  # not a deployer
     ],
@@ -6709,6 +6738,7 @@ SLEEPING = [sys.executable, "-c", "import time; time.sleep(60)"]
         "a process named falsely",
         "a later process of its id",
         "a deployer of the environment",
+        "a deployer of the environment, --env apart",
         "another environment's",
         "no deployer",
     ],
@@ -6739,7 +6769,7 @@ def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machin
         process.kill()
         process.wait()
     holder = f"deploy by {here} (pid {process.pid}) since {HELD['since']}"
-    if refused and f"--env={ENV}" in argv:  # a deployer of the environment: Ctrl-C or a kill of it frees the lock
+    if refused and "scripts.deploy" in argv:  # a deployer of the environment: Ctrl-C or a kill of it frees the lock
         assert code == 1 and aws.err == (
             f"error: the lock of {ENV} is held by {holder}, and its process {process.pid} still runs on this machine: nothing freed. "
             f"Let it end, or stop it with Ctrl-C in its terminal (or kill -TERM {process.pid}), which frees the lock. If that process "
@@ -7815,6 +7845,13 @@ def test_a_history_busy_at_every_try_raises_rather_than_return_as_if_recorded():
         ReleaseHistory(ssm, ENV, lambda line: None, lambda seconds: None).record(ENTRY_E)
 
 
+def test_a_history_busy_twice_then_free_records_the_release():
+    # two TooManyUpdates in a row (other runs' writes under way) used up the tries: the release was not recorded
+    ssm = ScriptedSsm(stored([ENTRY_A]), too_many_updates, too_many_updates, written)
+    ReleaseHistory(ssm, ENV, lambda line: None, lambda seconds: None).record(ENTRY_E)
+    assert json.loads(ssm.versions[-1]) == [ENTRY_A, ENTRY_E]
+
+
 def test_tries_that_kept_meeting_other_runs_writes_say_another_runs_release_may_be_missing_not_this_ones():
     other = [ENTRY_A | {"time": f"2026-01-02T00:00:0{n}Z", "image_tag": f"b{n}", "replaced": "a"} for n in range(3)]
 
@@ -7990,6 +8027,17 @@ def test_trimming_keeps_a_redeploy_that_is_the_trace_of_an_unrecorded_rollback()
     kept = deploy.history.trimmed(entries)
     assert len(kept) == deploy.history.RELEASES_KEPT
     assert deploy.history.previous_release(kept, "B") is None  # HEAD: a16, which the unrecorded TAG=B rollback left
+
+
+def test_trimming_drops_a_redeploy_at_the_head_first():
+    # the head's redeploy of x (what ran before it trimmed already) was kept, and a later redeploy, v10's, dropped instead
+    head = ENTRY_A | {"image_tag": "x", "replaced": "x"}
+    releases = [ENTRY_A | {"image_tag": f"v{i}", "replaced": f"v{i - 1}"} for i in range(1, RELEASES_KEPT)]
+    middle = RELEASES_KEPT // 2
+    again = releases[middle - 1] | {"replaced": releases[middle - 1]["image_tag"]}  # a redeploy of the image before it
+    entries = [head, *releases[:middle], again, *releases[middle:]]
+    assert len(entries) == RELEASES_KEPT + 1
+    assert trimmed(entries) == entries[1:]
 
 
 # --- defect 3: the message of unrecorded_release_of's named-before case says a redeploy where there is none

@@ -159,6 +159,47 @@ def test_follow_rides_out_transient_errors_and_stops_after_too_many_in_a_row(aws
     assert "ServiceUnavailableException" in aws.err and "Traceback" not in aws.err
 
 
+def test_follow_rides_out_a_server_error_whose_code_it_does_not_list(aws):
+    # a plain HTTP 500 (InternalFailure) ended FOLLOW=1: only the listed codes were asked again
+    aws.service_stack()
+    first = filtered("aaaa", -5, "one", "1")
+    page(aws, TEN_MINUTES_AGO, [first])
+    aws.logs.add_client_error("filter_log_events", "InternalFailure", "internal error", 500)
+    page(aws, first["timestamp"] - logs.LATE_MS, [first, filtered("aaaa", 1, "two", "2")])
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 3:  # after the poll that followed the error
+            raise KeyboardInterrupt
+
+    assert aws.run("logs", "--follow", sleep=sleep) == 0, aws.err
+    assert f"; asking again in 2 s (1 of {logs.FOLLOW_FAILURES})" in aws.out, aws.out
+    assert aws.out.splitlines()[-1] == "2025-11-25 12:00:01  aaaa  two", aws.out
+
+
+def test_follow_prints_once_an_event_stamped_at_the_next_polls_start(aws):
+    # an event stamped exactly LATE_MS before the newest was forgotten as printed, and the next poll, from its stamp, printed it again
+    aws.service_stack()
+    newest = filtered("aaaa", -5, "newest", "2")
+    oldest = filtered("aaaa", -5, "oldest", "1") | {"timestamp": newest["timestamp"] - logs.LATE_MS}
+    page(aws, TEN_MINUTES_AGO, [oldest, newest])
+    page(aws, oldest["timestamp"], [oldest, newest, filtered("aaaa", 1, "new", "3")])
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    assert aws.run("logs", "--follow", sleep=sleep) == 0, aws.err
+    assert aws.out.splitlines()[1:] == [
+        "2025-11-25 11:59:45  aaaa  oldest",
+        "2025-11-25 11:59:55  aaaa  newest",
+        "2025-11-25 12:00:01  aaaa  new",
+    ], aws.out
+
+
 def test_an_error_that_asking_again_does_not_cure_ends_follow_at_once(aws):
     aws.service_stack()
     aws.logs.add_client_error("filter_log_events", "AccessDeniedException", "not authorized", 400)
