@@ -288,8 +288,9 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
             Action=[Action("route53", "GetHostedZone")],
             Resource=[arn("route53", "hostedzone/*", region=False, account=False)],
         ),
-        # Before a change set of the alarms layer, whether the cluster has Container Insights on
-        # (scripts/deploy/guards.py say_when_container_insights_is_off).
+        # Before a change set of the alarms layer, whether the cluster has Container Insights on, and before the
+        # service layer's create, whether its cluster is ACTIVE (scripts/deploy/guards.py
+        # say_when_container_insights_is_off, refuse_a_cluster_the_service_cannot_use).
         # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html
         Statement(
             Sid="ReadTheCluster",

@@ -741,6 +741,47 @@ def test_a_deploy_on_aws_of_a_service_with_a_secret_under_a_customer_managed_key
     ), aws.err
 
 
+def test_a_cluster_that_is_not_active_is_refused_before_the_service_is_created(aws):
+    """guards.refuse_a_cluster_the_service_cannot_use, on AWS: the ClusterName the service's stack does not use yet is an
+    ACTIVE cluster (ECS creates no service in one it does not find or a deleted one, minutes into the create)."""
+    from scripts.deploy import guards
+
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    cluster = service.parameters["ClusterName"]
+
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=True)
+
+    def check(deployed=None):
+        made.checked.clear()
+        made.out = io.StringIO()
+        made.run_layers = [deploy.load_layer(ENV, "cert-dns", OUTPUT), service]
+        made.stacks[service.stack] = deployed
+        guards.refuse_a_cluster_the_service_cannot_use(made, made.run_layers[0])
+        return made.out.getvalue()
+
+    def answered(answer):
+        aws.stubber("ecs").add_response("describe_clusters", answer, {"clusters": [cluster]})
+
+    answered({"clusters": [{"clusterName": cluster, "status": "ACTIVE"}]})
+    assert check() == ""
+    for answer, said in (
+        ({"clusters": [], "failures": [{"arn": cluster, "reason": "MISSING"}]}, "is not found"),
+        ({"clusters": [{"clusterName": cluster, "status": "INACTIVE"}]}, "is INACTIVE"),
+    ):
+        answered(answer)
+        with pytest.raises(deploy.Failure) as failure:
+            check()
+        assert str(failure.value) == (
+            f"error: params/{ENV}.yaml: parameters.ClusterName: cluster {cluster} {said} in the stacks' account and region ({REGION}), "
+            f"and ECS creates the service only in an ACTIVE one: name the Phase 5.14 cluster ({made.cli} ecs list-clusters lists them); "
+            "nothing changed"
+        )
+    aws.stubber("ecs").add_client_error("describe_clusters", "AccessDeniedException", "not authorized", 400)
+    assert check() == f"  note: cluster {cluster} could not be read (AccessDeniedException); going on\n"
+    # the cluster the service's stack runs in already: no call (the stubs fail an unqueued one)
+    assert check(deployed=described("service")["Stacks"][0]) == ""
+
+
 def test_subnets_or_a_backend_group_outside_the_vpc_or_public_subnets_in_one_zone_are_refused_before_anything(aws):
     """guards.refuse_subnets_the_layers_cannot_use, on AWS: the subnets and backend security group a
     layer's stack does not use yet (or all, when VpcId changes) exist, are in VpcId

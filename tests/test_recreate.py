@@ -1221,6 +1221,22 @@ def test_events_and_logs_after_a_destroy_pass_over_the_empty_stack_of_a_create_d
     ), out + err
 
 
+def test_a_service_create_in_a_deleted_cluster_is_refused_before_anything(sandbox, run):
+    # The emulator made the service in a deleted (INACTIVE) cluster, which ECS refuses on AWS minutes into the create.
+    deployed(sandbox, run, "cert-dns", "alb", "release-alarms")
+    cluster = load_layer(ENV, "service", ROOT / "output").parameters["ClusterName"]
+    sandbox.client("ecs").delete_cluster(cluster=cluster)
+    code, out, err = run("diff", "--stack", "service")
+    assert code == 1 and f"note: make deploy would be refused: params/{ENV}.yaml: parameters.ClusterName: cluster {cluster} is " in out, out
+    code, out, err = run("deploy", "--stack", "service", "--yes")
+    assert code == 1 and err == (
+        f"error: params/{ENV}.yaml: parameters.ClusterName: cluster {cluster} is INACTIVE in the stacks' account and region "
+        f"({sandbox.client('ecs').meta.region_name}), and ECS creates the service only in an ACTIVE one: the sandbox's seed makes it: "
+        "make sandbox-stop && make sandbox starts the sandbox afresh; nothing changed\n"
+    ), out + err
+    assert stack("service") not in [each["StackName"] for each in sandbox.client("cloudformation").describe_stacks()["Stacks"]]
+
+
 def test_a_change_of_tags_alone_declined_says_the_run_stopped_at_the_first_layer(sandbox, run, tmp_path):
     # "the run stopped in cert-dns, after its stack operation: no changes", though no stack operation ran
     deployed(sandbox, run)

@@ -439,7 +439,7 @@ class Commands:
         """make diff said "make deploy applies it", and make deploy then refused before its first change set:
         the looks each layer's deploy takes first (Deployer.deploy: the layers it reads, the image TAG=
         names, the stack ours, the database secret's account and key, the subnets and backend security
-        group, the stack settled, the domain's zone and delegation), taken here as there, in its order,
+        group, the cluster, the stack settled, the domain's zone and delegation), taken here as there, in its order,
         until the first refusal, where the deploy stops: said as a note. Whether one refused. At a stack
         not ours or in no settled state the deploy stops with what make diff said of it above: no note."""
         deployer = self.deployer
@@ -474,6 +474,7 @@ class Commands:
                     ("the database secret's account", guards.refuse_a_secret_of_another_account),
                     ("the database secret's key", guards.refuse_a_secret_the_tasks_cannot_read),
                     ("the subnets", guards.refuse_subnets_the_layers_cannot_use),
+                    ("the cluster", guards.refuse_a_cluster_the_service_cannot_use),
                     (None, diff.NOT_COMPARED),
                     ("the domain's zone", guards.refuse_undelegated_domain, exists),
                     ("the template's rules", rules),

@@ -1204,6 +1204,7 @@ class Deployer:
         guards.refuse_a_secret_of_another_account(self, layer)
         guards.refuse_a_secret_the_tasks_cannot_read(self, layer)
         guards.refuse_subnets_the_layers_cannot_use(self, layer)
+        guards.refuse_a_cluster_the_service_cannot_use(self, layer)
         exists = self.ready(layer, recreate)  # RECREATE=1 deletes a failed first create: after the refusals
         if allow_replace and not leave:  # make changeset changes nothing: its change set is checked when executed
             guards.refuse_taken_names_ahead(self, layer)

@@ -11,12 +11,13 @@ from scripts.deploy.failure import Failure, RefusedAhead
 from scripts.deploy.text import parameter_values
 from templates.alarms import reads_container_insights, without_data
 from templates.inputs import TRAFFIC_SHIFTING
+from templates.params import SANDBOX_ENV
 from templates.resolver import UNKNOWN, Resolver
 
 # The checks that look once a run, ahead at every layer it deploys (Deployer.checked): at its first layer,
 # or, for CREATES, at its first create.
 CREATES, RENAMES, ACCOUNTS = "creates", "renames", "accounts"
-IMAGES, SECRET_KEYS, SUBNETS = "images", "secret keys", "subnets"
+IMAGES, SECRET_KEYS, SUBNETS, CLUSTER = "images", "secret keys", "subnets", "cluster"
 
 
 def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, left):
@@ -464,6 +465,51 @@ def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
             )
     if problems:
         raise Failure(f"error: {deployer.params_file}: {'; '.join(problems)}; nothing changed")
+
+
+def refuse_a_cluster_the_service_cannot_use(deployer, layer) -> None:
+    """At a run's first layer, before it changes anything: the cluster the service layer is given (ClusterName: the
+    Phase 5.14 cluster, which no layer makes), where the layer's stack does not use it already, is ACTIVE in the
+    stacks' account and region. ECS creates no service in a cluster it does not find ("The specified cluster wasn't
+    found": API_CreateService) or in a deleted one (INACTIVE: "The cluster has been deleted", API_Cluster): the
+    service's create fails minutes in and rolls back (a first create then needs RECREATE=1); the sandbox made it in
+    a deleted one. One DescribeClusters (a cluster it does not find is a failure "MISSING" of its answer, not an
+    error); where it is not allowed (the CI deploy role reads its own ClusterName's only), a note, and the run goes on.
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeClusters.html
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Cluster.html
+    On AWS and the sandbox (whose seed makes the cluster), not on another endpoint, as the subnets' look."""
+    if CLUSTER in deployer.checked or not (deployer.on_aws or deployer.env == SANDBOX_ENV):
+        return
+    deployer.checked.add(CLUSTER)
+    given = sorted(
+        {
+            each.parameters["ClusterName"]
+            for each in layers_ahead(deployer, layer)
+            if each.name == "service" and deployer.settled_values(each.stack).get("ClusterName") != each.parameters["ClusterName"]
+        }
+    )
+    if not given:
+        return
+    try:
+        found = deployer.client("ecs").describe_clusters(clusters=given).get("clusters", [])
+    except AWS_ERRORS as error:
+        deployer.say(f"  note: cluster {', '.join(given)} could not be read ({error_code(error)}); going on")
+        return
+    status = {each.get("clusterName"): each.get("status") for each in found}
+    unusable = [
+        f"cluster {name} {'is not found' if name not in status else f'is {status[name]}'}" for name in given if status.get(name) != "ACTIVE"
+    ]
+    if unusable:
+        way = (
+            "the sandbox's seed makes it: make sandbox-stop && make sandbox starts the sandbox afresh"
+            if deployer.env == SANDBOX_ENV
+            else f"name the Phase 5.14 cluster ({deployer.cli} ecs list-clusters lists them)"
+        )
+        raise Failure(
+            f"error: {deployer.params_file}: parameters.ClusterName: {'; '.join(unusable)} in the stacks' account and region "
+            f"({deployer.cf.meta.region_name}), and ECS creates the service only in an ACTIVE one: {way}; nothing changed"
+        )
 
 
 def refuse_taken_log_group_names(deployer, layer, change_set, left):
