@@ -975,7 +975,21 @@ def _update_target_group(group, properties, account_id, region_name) -> None:
     )
 
 
-UPDATED_IN_PLACE = {"AWS::Logs::LogGroup": _update_log_group, "AWS::ElasticLoadBalancingV2::TargetGroup": _update_target_group}
+# Gap: moto's key kept its description and policy through a stack update (a new NamePrefix), so make purge, which
+# reads a retained key's own description, took the layer's key for another's. Both are updated in place on AWS
+# (UpdateType Mutable): https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html
+def _update_key(key, properties, account_id, region_name) -> None:
+    key.description = properties.get("Description", "")
+    if "KeyPolicy" in properties:
+        policy = properties["KeyPolicy"]
+        key.policy = policy if isinstance(policy, str) else json.dumps(policy)
+
+
+UPDATED_IN_PLACE = {
+    "AWS::Logs::LogGroup": _update_log_group,
+    "AWS::ElasticLoadBalancingV2::TargetGroup": _update_target_group,
+    "AWS::KMS::Key": _update_key,
+}
 
 
 parsing.parse_and_create_resource = _parse_and_create_resource_remembering

@@ -794,6 +794,25 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
     assert physical_ids(sandbox, "waf")["LogGroup"] == WAF_LOGS
 
 
+def test_a_key_whose_description_an_update_changed_is_purged_as_the_layers(sandbox, run, tmp_path):
+    # The emulator kept a key's description through a NamePrefix update: purge, which reads the key's own description,
+    # left the layer's key as "made with other values" (AWS updates it in place).
+    if not SANDBOX.deploys("waf"):
+        pytest.skip(f"{PARAMS_FILE} does not enable waf, whose log group's key this renames")
+    deployed(sandbox, run, "cert-dns", "alb", "waf")
+    renamed = output_with_parameter(tmp_path, "waf", "NamePrefix", OTHER_PREFIX)
+    code, out, err = run("deploy", "--stack", "waf", *renamed, "--allow-replace", "--yes")
+    assert code == 0, out + err
+    key_id = physical_ids(sandbox, "waf")["LogKey"]
+    described = json.loads((tmp_path / "output" / "waf.json").read_text())["Resources"]["LogKey"]["Properties"]["Description"]
+    assert key_state(sandbox, key_id)["Description"] == described["Fn::Sub"].replace("${NamePrefix}", OTHER_PREFIX)
+    sandbox.client("logs").delete_log_group(logGroupName=WAF_LOGS)  # the old one the update kept, as it advised
+    for argv in (("destroy",), ("purge",)):
+        code, out, err = run(*argv, "--stack", "waf", *renamed, "--yes")
+        assert code == 0, out + err
+    assert key_state(sandbox, key_id)["KeyState"] == "PendingDeletion", out
+
+
 def test_a_log_group_a_later_stack_kept_when_an_update_replaced_it_is_named_as_that_stacks(sandbox, run, tmp_path):
     # The first waf stack retained WAF_LOGS (purged); the second made it again, then a NamePrefix update replaced it and
     # kept it; destroyed, the second lists only the new one. Its aws: tags name the second stack, which the first's list
