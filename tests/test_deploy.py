@@ -1942,8 +1942,10 @@ def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):
     assert f"refusing to destroy {stack('alb')}: {stack('service')} still uses its outputs" in aws.err
 
 
-@pytest.mark.parametrize("status", ["ROLLBACK_FAILED", "DELETE_FAILED"])
-def test_destroy_of_an_alb_stack_no_deploy_updates_names_the_command_that_turns_its_protection_off(aws, status):
+@pytest.mark.parametrize(
+    "status, ends", [("ROLLBACK_FAILED", "the stack would end DELETE_FAILED"), ("DELETE_FAILED", "its deletion would fail again")]
+)
+def test_destroy_of_an_alb_stack_no_deploy_updates_names_the_command_that_turns_its_protection_off(aws, status, ends):
     # prod's first create failed with the load balancer made: the rollback could not delete it (protected), the stack
     # ended ROLLBACK_FAILED (or a deletion in the console, DELETE_FAILED), and destroy said to deploy DeletionProtection:
     # false, which the deploy refuses for that state ("resolve it in the CloudFormation console").
@@ -1964,7 +1966,8 @@ def test_destroy_of_an_alb_stack_no_deploy_updates_names_the_command_that_turns_
     on = [{"Key": "deletion_protection.enabled", "Value": "true"}]
     aws.elbv2.add_response("describe_load_balancer_attributes", {"Attributes": on}, {"LoadBalancerArn": arn})
     assert aws.run("destroy", "--stack", "alb", "--yes") == 1, aws.out + aws.err
-    assert f"refusing to destroy {stack('alb')}: its load balancer has deletion protection on, which" in aws.err, aws.err
+    said = f"refusing to destroy {stack('alb')}: its load balancer has deletion protection on, which CloudFormation cannot delete: {ends}."
+    assert said in aws.err, aws.err
     assert f"its stack is {status}, which no deploy updates: turn it off by hand, " in aws.err, aws.err
     assert f"elbv2 modify-load-balancer-attributes --load-balancer-arn {arn} --attributes" in aws.err, aws.err
     assert "make deploy" not in aws.err and "nothing destroyed" in aws.err, aws.err

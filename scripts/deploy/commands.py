@@ -568,9 +568,10 @@ class Commands:
                 if protection.arn is None
                 else purge.protection_off(deployer, "alb", protection)
             )
+            ends = "its deletion would fail again" if protection.stuck == "DELETE_FAILED" else "the stack would end DELETE_FAILED"
             raise Failure(
-                f"error: refusing to destroy {stack}: its load balancer {protection.said}, which CloudFormation cannot delete: the stack "
-                f"would end DELETE_FAILED. If it is really to go, {way}, then destroy again; nothing destroyed"
+                f"error: refusing to destroy {stack}: its load balancer {protection.said}, which CloudFormation cannot delete: {ends}. "
+                f"If it is really to go, {way}, then destroy again; nothing destroyed"
             )
         for stack in existing:  # said before asking, so that the answer knows what stays and what goes
             if deployer.describe(stack)["StackStatus"] == "REVIEW_IN_PROGRESS":  # an empty stack, perhaps someone's review
