@@ -83,6 +83,18 @@ def test_since_sets_the_start(aws, since, milliseconds):
     assert aws.out == f"{LOG_GROUP}: no log events since {since} ago\n"  # said, not silence
 
 
+def ctrl_c_at_sleep(number):
+    """(the sleeps asked for, a sleep that records each and is a Ctrl-C at the number-th): FOLLOW=1's polls."""
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == number:
+            raise KeyboardInterrupt
+
+    return sleeps, sleep
+
+
 def test_follow_polls_every_2_s_prints_each_event_once_and_ctrl_c_exits_0(aws):
     aws.service_stack()
     first = filtered("aaaa", -5, "one", "1")
@@ -91,12 +103,7 @@ def test_follow_polls_every_2_s_prints_each_event_once_and_ctrl_c_exits_0(aws):
     # late one stamped before it and a new one.
     since = first["timestamp"] - logs.LATE_MS
     page(aws, since, [filtered("bbbb", -6, "late", "0"), first, filtered("aaaa", 1, "two", "2")])
-    sleeps = []
-
-    def sleep(seconds):
-        sleeps.append(seconds)
-        if len(sleeps) == 2:
-            raise KeyboardInterrupt
+    sleeps, sleep = ctrl_c_at_sleep(2)
 
     assert aws.run("logs", "--follow", sleep=sleep) == 0, aws.err
     assert aws.out.splitlines()[1:] == [
@@ -166,12 +173,7 @@ def test_follow_rides_out_a_server_error_whose_code_it_does_not_list(aws):
     page(aws, TEN_MINUTES_AGO, [first])
     aws.logs.add_client_error("filter_log_events", "InternalFailure", "internal error", 500)
     page(aws, first["timestamp"] - logs.LATE_MS, [first, filtered("aaaa", 1, "two", "2")])
-    sleeps = []
-
-    def sleep(seconds):
-        sleeps.append(seconds)
-        if len(sleeps) == 3:  # after the poll that followed the error
-            raise KeyboardInterrupt
+    _, sleep = ctrl_c_at_sleep(3)  # after the poll that followed the error
 
     assert aws.run("logs", "--follow", sleep=sleep) == 0, aws.err
     assert f"; asking again in 2 s (1 of {logs.FOLLOW_FAILURES})" in aws.out, aws.out
@@ -185,12 +187,7 @@ def test_follow_prints_once_an_event_stamped_at_the_next_polls_start(aws):
     oldest = filtered("aaaa", -5, "oldest", "1") | {"timestamp": newest["timestamp"] - logs.LATE_MS}
     page(aws, TEN_MINUTES_AGO, [oldest, newest])
     page(aws, oldest["timestamp"], [oldest, newest, filtered("aaaa", 1, "new", "3")])
-    sleeps = []
-
-    def sleep(seconds):
-        sleeps.append(seconds)
-        if len(sleeps) == 2:
-            raise KeyboardInterrupt
+    _, sleep = ctrl_c_at_sleep(2)
 
     assert aws.run("logs", "--follow", sleep=sleep) == 0, aws.err
     assert aws.out.splitlines()[1:] == [

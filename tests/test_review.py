@@ -122,6 +122,16 @@ def with_and_without_ci(params_dir) -> tuple[list[str], list[str]]:
     return split()
 
 
+def security_findings(params_dir, env, tmp_path, **parameters) -> str:
+    """The Security findings section of env's document, generated from params_dir with parameters set in its params file."""
+    if parameters:
+        data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
+        data.setdefault("parameters", {}).update(parameters)
+        (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    text = render.document(collect.collect(env, generate_into(params_dir, tmp_path / "output"), params_dir))
+    return text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+
+
 def generate_into(params_dir, output_dir):
     """What `make templates` writes for params_dir, into output_dir."""
     for path, content in generation.build_all(load_all(params_dir), output_dir).items():
@@ -1754,8 +1764,7 @@ def test_a_load_balancer_without_the_waf_layer_is_a_security_finding(tmp_path, m
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
     env = next(e.name for e in load_all(params_dir) if e.deploys("alb"))
     enable_layer(params_dir, env, with_waf, optional="waf")
-    text = render.document(collect.collect(env, generate_into(params_dir, tmp_path / "output"), params_dir))
-    findings = text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+    findings = security_findings(params_dir, env, tmp_path)
     said = "- **No web application firewall** (alb): the load balancer answers the internet with no web ACL in front of it, as the waf layer is not in enabled_layers of "
     assert (said in findings) == (not with_waf), findings
     if not with_waf:
@@ -1769,11 +1778,7 @@ def test_a_web_acl_whose_rules_only_count_is_a_security_finding_naming_what_coun
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
     env = next(e.name for e in load_all(params_dir) if e.deploys("alb") and e.name != "sandbox")
     enable_layer(params_dir, env, True, optional="waf")
-    data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
-    data.setdefault("parameters", {})["WafCountOnly"] = count_only
-    (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
-    text = render.document(collect.collect(env, generate_into(params_dir, tmp_path / "output"), params_dir))
-    findings = text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+    findings = security_findings(params_dir, env, tmp_path, WafCountOnly=count_only)
     said = "- **Web application firewall that only counts** (waf): WafCountOnly is true in "
     assert (said in findings) == count_only, findings
     if count_only:  # literal: the waf layer's rules, and the one whose matches block whatever WafCountOnly says
@@ -1798,11 +1803,7 @@ def test_a_load_balancer_without_deletion_protection_is_a_security_finding(tmp_p
     monkeypatch.setattr(scan, "scan_templates", no_scan)
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
     env = next(e.name for e in load_all(params_dir) if e.deploys("alb"))
-    data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
-    data.setdefault("parameters", {})["DeletionProtection"] = protected
-    (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
-    text = render.document(collect.collect(env, generate_into(params_dir, tmp_path / "output"), params_dir))
-    findings = text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+    findings = security_findings(params_dir, env, tmp_path, DeletionProtection=protected)
     said = "- **Load balancer without deletion protection** (alb): DeletionProtection is false in "
     assert (said in findings) == (not protected), findings
     if not protected:
