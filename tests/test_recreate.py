@@ -1250,8 +1250,8 @@ def test_a_service_create_in_a_deleted_cluster_is_refused_before_anything(sandbo
     code, out, err = run("deploy", "--stack", "service", "--yes")
     assert code == 1 and err == (
         f"error: params/{ENV}.yaml: parameters.ClusterName: cluster {cluster} is INACTIVE in the stacks' account and region "
-        f"({sandbox.client('ecs').meta.region_name}), and ECS creates the service only in an ACTIVE one: the sandbox's seed makes it: "
-        "make sandbox-stop && make sandbox starts the sandbox afresh; nothing changed\n"
+        f"({sandbox.client('ecs').meta.region_name}), and ECS creates the service only in an ACTIVE one: the sandbox's seed makes the "
+        f"cluster params/{ENV}.yaml names as it starts: make sandbox-stop && make sandbox starts the sandbox afresh with it; nothing changed\n"
     ), out + err
     assert stack("service") not in [each["StackName"] for each in sandbox.client("cloudformation").describe_stacks()["Stacks"]]
 

@@ -502,7 +502,8 @@ def refuse_a_cluster_the_service_cannot_use(deployer, layer) -> None:
     ]
     if unusable:
         way = (
-            "the sandbox's seed makes it: make sandbox-stop && make sandbox starts the sandbox afresh"
+            f"the sandbox's seed makes the cluster {deployer.params_file} names as it starts: make sandbox-stop && make sandbox starts "
+            "the sandbox afresh with it"
             if deployer.env == SANDBOX_ENV
             else f"name the Phase 5.14 cluster ({deployer.cli} ecs list-clusters lists them)"
         )
