@@ -1836,6 +1836,17 @@ def test_execute_of_another_environments_change_set_names_that_environment(aws, 
     ), aws.err
 
 
+def test_execute_of_a_service_change_set_gone_says_a_new_one_needs_the_tag_it_released(aws):
+    # "make changeset STACK=service ... makes a new one", run as printed, kept the running image: the reviewed release was another
+    name = f"{stack('service')}-20990101000000-abc1234"
+    aws.cf.add_client_error("describe_change_set", "ChangeSetNotFound", f"ChangeSet [{name}] does not exist", 404)
+    aws.deployed("service")
+    assert aws.run("execute", "--stack", "service", "--changeset", name, "--yes") == 2
+    assert (
+        f"make changeset STACK=service ENV={ENV} makes a new one (with TAG= if it released an image: without it the running image stays)); "
+    ) in aws.err, aws.err
+
+
 @pytest.mark.parametrize("deployed", [True, False])
 def test_execute_of_a_change_set_that_does_not_exist_is_exit_2(aws, deployed):
     name = f"{stack('alb')}-20990101000000-abc1234"

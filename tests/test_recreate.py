@@ -1011,6 +1011,31 @@ def output_with_parameters(output, values: dict):
     return ("--output-dir", str(output), "--params-dir", str(ROOT / "params"))
 
 
+def test_a_stale_change_set_a_guard_refuses_says_to_make_one_with_todays_values(sandbox, run, tmp_path):
+    # An alb change set made while the service ran ROLLING removes the listener rules; the service went back to CANARY
+    # since: its refusal said to deploy the service "first, so that ECS stops using them", which, run as printed, changed
+    # nothing (the service is CANARY by today's values), and the change set stayed refused.
+    canary = {"DeploymentStrategy": "CANARY", "TestListenerCidr": "203.0.113.0/24"}
+    shifting = output_with_parameters(tmp_path / "canary", {"alb": canary, "service": canary})
+    rolling = output_with_parameters(
+        tmp_path / "rolling", {"alb": {"DeploymentStrategy": "ROLLING"}, "service": {"DeploymentStrategy": "ROLLING"}}
+    )
+    sandbox.seed()
+    for argv in (("deploy", *shifting), ("deploy", "--stack", "service", *rolling)):
+        code, out, err = run(*argv, "--yes")
+        assert code == 0, out + err
+    code, out, err = run("changeset", "--stack", "alb", *rolling)
+    assert code == 0, out + err
+    name = next(word for word in out.split() if word.startswith(f"{stack('alb')}-"))
+    code, out, err = run("deploy", "--stack", "service", *shifting, "--yes")
+    assert code == 0, out + err
+    code, out, err = run("execute", "--stack", "alb", "--changeset", name, *shifting, "--yes")
+    assert code == 1 and "error: refused: the change set removes the listener rules" in err, out + err
+    assert err.endswith(
+        f"\nchange set {name} was made with other values than today's (above): make changeset STACK=alb ENV={ENV} makes one with them\n"
+    ), err
+
+
 def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_its_listener_rules(sandbox, run, tmp_path):
     # Under a traffic-shifting strategy the service names the alb layer's listener rules; back to
     # ROLLING, a plain make deploy would remove them (alb comes first) while the service still does.
@@ -1254,6 +1279,20 @@ def test_a_service_create_in_a_deleted_cluster_is_refused_before_anything(sandbo
         f"cluster params/{ENV}.yaml names as it starts: make sandbox-stop && make sandbox starts the sandbox afresh with it; nothing changed\n"
     ), out + err
     assert stack("service") not in [each["StackName"] for each in sandbox.client("cloudformation").describe_stacks()["Stacks"]]
+
+
+def test_a_rollback_of_a_release_that_waits_for_tests_says_it_waits_too(sandbox, run, tmp_path):
+    # make rollback under TestPauseMinutes said nothing of the wait, which on AWS, left alone, puts the bad image back
+    shifting = {"DeploymentStrategy": "CANARY", "TestListenerCidr": "203.0.113.0/24", "TestPauseMinutes": "20"}
+    changed = output_with_parameters(tmp_path / "paused", {"alb": shifting, "service": shifting})
+    deployed(sandbox, run)
+    for argv in (("deploy",), ("deploy", "--stack", "service", "--image-tag", "v2")):
+        code, out, err = run(*argv, "--yes", *changed)
+        assert code == 0, out + err
+    code, out, err = run("rollback", "--yes", *changed)
+    assert code == 0 and f"note: on AWS this rollback would wait up to 20 minutes for make verify ENV={ENV} TEST_LISTENER=1" in out, (
+        out + err
+    )
 
 
 def test_a_change_of_tags_alone_declined_says_the_run_stopped_at_the_first_layer(sandbox, run, tmp_path):

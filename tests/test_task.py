@@ -1027,6 +1027,13 @@ def test_a_release_that_waits_for_tests_says_how_to_go_on_before_it_runs():
     assert f"make verify ENV={ENV} TEST_LISTENER=1" in lines[1] and f"make continue ENV={ENV} ACTION=ROLLBACK" in lines[1]
     assert deploy.text.test_pause(given | {"TestPauseMinutes": "0"}, ENV) == []
     assert deploy.text.test_pause(given | {"DeploymentStrategy": "ROLLING"}, ENV) == []
+    # a rollback waits too, and one left alone (or let go with ACTION=ROLLBACK) puts back the image it leaves
+    lines = deploy.text.test_pause(given, ENV, rolling_back_from="v24")
+    assert lines[0].startswith("this rollback waits, once the test listener reaches its new tasks, for at most 45 minutes"), lines
+    assert lines[2] == (
+        "  without make continue, ECS rolls this rollback back after 45 minutes, and so does ACTION=ROLLBACK: v24, the image it "
+        "leaves, runs again"
+    ), lines
     # On the emulator, which runs no release: neither command would find one (make continue refuses, above)
     assert deploy.text.test_pause(given, ENV, on_aws=False) == [
         f"note: on AWS this release would wait up to 45 minutes for make verify ENV={ENV} TEST_LISTENER=1 and make continue "

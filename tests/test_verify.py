@@ -544,7 +544,11 @@ def test_on_an_emulator_only_the_mapped_ports_are_requested(servers, monkeypatch
 
     monkeypatch.setattr(verify.socket, "create_connection", loopback_only)
     results = by_name(verify.run_checks(started, HOST, smoke_checks=[{"path": "/api/user/login", "status": 200}], emulator=True))
-    assert results["http redirects to https"].skipped and f"{HOST}:80" in results["http redirects to https"].detail
+    assert results["http redirects to https"].skipped, results
+    # CONNECT_TO= was given: it maps no :80 (it said "CONNECT_TO= maps it to a local server", as if none were given)
+    assert (
+        results["http redirects to https"].detail == f"{HOST}:80 is the public host, not the emulator's, and CONNECT_TO= maps no {HOST}:80"
+    )
     assert all(results[name].ok for name in ("certificate valid for host", "https /health", "smoke /api/user/login"))
     assert site.requests == [("https", "/health"), ("https", "/api/user/login")]
 

@@ -154,9 +154,11 @@ class Commands:
                         f"{templates.stack_name(self.env, named_for)}'s: make execute STACK={named_for} ENV={self.env} CHANGESET={name}",
                         2,
                     ) from None
+                # its values went with it: whether it released an image, and which, is not known
+                tag = " (with TAG= if it released an image: without it the running image stays)" if layer.name == "service" else ""
                 raise Failure(
                     f"error: no change set {name} on stack {layer.stack} (a deploy or execute of the stack since it was made "
-                    f"ends its other change sets: make changeset STACK={layer.name} ENV={self.env} makes a new one); "
+                    f"ends its other change sets: make changeset STACK={layer.name} ENV={self.env} makes a new one{tag}); "
                     f"make status ENV={self.env} names those that could still run",
                     2,
                 ) from None
@@ -221,6 +223,7 @@ class Commands:
             *text.change_set_table(change_set, deployer.describe(layer.stack) if exists else None, deployer.colour, layer.conditions)
         )
         deployer.say_waiting_change_sets(layer, change_set)
+        stale = []  # what output/ (or the layers it reads) gives otherwise now
         if not a_rollback:  # a rollback's values are the stack's own but its image: output/'s are not its to compare with
             # and those read from other layers' outputs (the change set table shows no parameter), where they can be read.
             # An upstream layer destroyed since is refused, as a deploy refuses it: the change set would make the layer on
@@ -236,7 +239,8 @@ class Commands:
                 ) from None
             except Failure:
                 wired = {}
-            deployer.say(*text.values_since_the_change_set(change_set, layer, exists, wired, again()))
+            stale = text.values_since_the_change_set(change_set, layer, exists, wired, again())
+            deployer.say(*stale)
         # A rollback's change set (one its run left when it stopped at the question) is recorded as
         # the rollback it is: as a new release, the next rollback would go back to the image it left.
         # Only while that image runs and the change set deploys another: one made when another image
@@ -252,7 +256,16 @@ class Commands:
             deployer.say(f"note: change set {name} says it is a rollback from {left}, but {why}: recorded as a release")
         deployer.take_triggers_of(layer, change_set)
         with self.summed_up_if_stopped(layer):
-            deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
+            try:
+                deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
+            except Failure as refused:
+                # Refused before it ran, as made with the values of then: the way on the refusal names is for those
+                # values (a stale alb change set that removes the rules a service switched back to CANARY uses since).
+                if not (stale and type(refused) is Failure and str(refused).startswith("error: refused")):
+                    raise
+                raise Failure(
+                    f"{refused}\nchange set {name} was made with other values than today's (above): {again()} makes one with them"
+                ) from None
         return 0
 
     def unrecorded_release(self, layer, change_set) -> str:

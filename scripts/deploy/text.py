@@ -684,23 +684,31 @@ def drift_warning(found, layer) -> list[str]:
     ]
 
 
-def test_pause(given: dict, env: str, on_aws: bool = True) -> list[str]:
+def test_pause(given: dict, env: str, on_aws: bool = True, rolling_back_from=None) -> list[str]:
     """What a release that waits for tests asks of its operator (TestPauseMinutes above 0). Off AWS (an
     emulator) nothing runs the release, and so nothing waits: make verify TEST_LISTENER=1 and make
-    continue would find nothing to check or let go."""
+    continue would find nothing to check or let go. A rollback (rolling_back_from: the image it leaves)
+    waits too, and one left alone, or let go with ACTION=ROLLBACK, puts that image back."""
     minutes = int(given.get("TestPauseMinutes") or 0)
     if not minutes or given.get("DeploymentStrategy") not in TRAFFIC_SHIFTING:
         return []
+    what = "rollback" if rolling_back_from else "release"
     if not on_aws:
         return [
-            f"note: on AWS this release would wait up to {minutes} minutes for make verify ENV={env} TEST_LISTENER=1 and make continue "
+            f"note: on AWS this {what} would wait up to {minutes} minutes for make verify ENV={env} TEST_LISTENER=1 and make continue "
             "(see README: Releases); the emulator runs no release, so nothing waits here and neither command has one to act on"
         ]
+    left = (
+        f"  without make continue, ECS rolls this rollback back after {minutes} minutes, and so does ACTION=ROLLBACK: "
+        f"{printable(rolling_back_from, one_line=True)}, the image it leaves, runs again"
+        if rolling_back_from
+        else f"  without either, ECS rolls the release back after {minutes} minutes"
+    )
     return [
-        f"this release waits, once the test listener reaches its new tasks, for at most {minutes} minutes before production "
+        f"this {what} waits, once the test listener reaches its new tasks, for at most {minutes} minutes before production "
         "traffic moves; meanwhile, from an address in TestListenerCidr:",
         f"  make verify ENV={env} TEST_LISTENER=1     then     make continue ENV={env}     (or: make continue ENV={env} ACTION=ROLLBACK)",
-        f"  without either, ECS rolls the release back after {minutes} minutes",
+        left,
     ]
 
 
