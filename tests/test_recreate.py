@@ -2055,7 +2055,7 @@ def test_a_rollback_whose_release_was_not_recorded_says_no_more_than_its_warning
     on_each_client(monkeypatch, "before-call.cloudformation.SetStackPolicy", refused)
     code, out, err = run("rollback", "--stack", "service", "--yes")
     monkeypatch.undo()
-    assert code == 1 and f"the release of {first}-one is live but not recorded" in out, out + err
+    assert code == 1 and f"the rollback to {first}-one is live but not recorded" in out, out + err
     assert out.splitlines()[-1] == "  the run stopped in service, after its stack operation: updated, 2 changes (the reason is below)", out
 
 

@@ -726,7 +726,8 @@ def release_not_recorded(image_tag, env, history, rolled_back_from, replaced, wh
         back += " (an image that ran before it)"
     because = f" ({why})" if why else ""
     return (
-        f"the release of {image_tag} is live but not recorded in the release history (SSM parameter {history}){because}; "
+        f"the {'rollback to' if rolled_back_from else 'release of'} {image_tag} is live but not recorded in the release history "
+        f"(SSM parameter {history}){because}; "
         f"a rollback from it must name the image: {back}"
     )
 
