@@ -370,7 +370,7 @@ def run_http_checks(endpoint, host, checks, emulator) -> list[Result]:
     for port, names, check in checks:
         if emulator and (endpoint is None or not endpoint.maps(host, port)):
             reason = f"{host}:{port} is the public host, not the emulator's: CONNECT_TO= maps it to a local server"
-            if endpoint is not None:  # CONNECT_TO= given, without this port
+            if endpoint is not None and endpoint.connect_to:  # CONNECT_TO= given, without this port
                 reason = f"{host}:{port} is the public host, not the emulator's, and CONNECT_TO= maps no {host}:{port}"
             results.extend(Result.skip(name, reason) for name in names)
             continue

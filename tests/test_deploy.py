@@ -762,8 +762,9 @@ def test_a_cluster_that_is_not_active_is_refused_before_the_service_is_created(a
     def answered(answer):
         aws.stubber("ecs").add_response("describe_clusters", answer, {"clusters": [cluster]})
 
-    answered({"clusters": [{"clusterName": cluster, "status": "ACTIVE"}]})
-    assert check() == ""
+    for status in ("ACTIVE", "PROVISIONING", "FAILED"):  # the last two are its capacity providers', which Fargate does not use
+        answered({"clusters": [{"clusterName": cluster, "status": status}]})
+        assert check() == "", status
     for answer, said in (
         ({"clusters": [], "failures": [{"arn": cluster, "reason": "MISSING"}]}, "is not found"),
         ({"clusters": [{"clusterName": cluster, "status": "INACTIVE"}]}, "is INACTIVE"),
@@ -773,7 +774,7 @@ def test_a_cluster_that_is_not_active_is_refused_before_the_service_is_created(a
             check()
         assert str(failure.value) == (
             f"error: params/{ENV}.yaml: parameters.ClusterName: cluster {cluster} {said} in the stacks' account and region ({REGION}), "
-            f"and ECS creates the service only in an ACTIVE one: name the Phase 5.14 cluster ({made.cli} ecs list-clusters lists them); "
+            f"and ECS creates no service in it: name the Phase 5.14 cluster ({made.cli} ecs list-clusters lists them); "
             "nothing changed"
         )
     aws.stubber("ecs").add_client_error("describe_clusters", "AccessDeniedException", "not authorized", 400)
@@ -1836,14 +1837,16 @@ def test_execute_of_another_environments_change_set_names_that_environment(aws, 
     ), aws.err
 
 
-def test_execute_of_a_service_change_set_gone_says_a_new_one_needs_the_tag_it_released(aws):
-    # "make changeset STACK=service ... makes a new one", run as printed, kept the running image: the reviewed release was another
+def test_execute_of_a_service_change_set_gone_says_which_image_a_new_one_keeps(aws):
+    # "make changeset STACK=service ... makes a new one", run as printed, kept the running image: the reviewed release was
+    # another; and the release that ended it runs now (a TAG= of the reviewed one would replace it)
     name = f"{stack('service')}-20990101000000-abc1234"
     aws.cf.add_client_error("describe_change_set", "ChangeSetNotFound", f"ChangeSet [{name}] does not exist", 404)
-    aws.deployed("service")
+    aws.deployed("service", parameters=stubbed_aws.service_parameters("v5"))
     assert aws.run("execute", "--stack", "service", "--changeset", name, "--yes") == 2
     assert (
-        f"make changeset STACK=service ENV={ENV} makes a new one (with TAG= if it released an image: without it the running image stays)); "
+        f"make changeset STACK=service ENV={ENV} makes a new one (it keeps the image that runs now, v5; TAG= releases another in its "
+        "place)); "
     ) in aws.err, aws.err
 
 

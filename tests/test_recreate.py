@@ -1036,6 +1036,18 @@ def test_a_stale_change_set_a_guard_refuses_says_to_make_one_with_todays_values(
     ), err
 
 
+def test_a_first_create_made_with_a_tag_a_guard_refuses_is_not_called_stale(sandbox, run):
+    # TAG= is the release's own choice, not a value that changed since: "made with other values than today's ... makes one
+    # with them" sent the operator to make the same change set again, refused the same way
+    deployed(sandbox, run, "cert-dns", "alb", "release-alarms")
+    code, out, err = run("changeset", "--stack", "service", "--image-tag", "v2")
+    assert code == 0, out + err
+    name = next(word for word in out.split() if word.startswith(f"{stack('service')}-"))
+    sandbox.client("logs").create_log_group(logGroupName=SERVICE_LOGS)  # by hand: the create would fail on it
+    code, out, err = run("execute", "--stack", "service", "--changeset", name, "--yes")
+    assert code == 1 and SERVICE_LOGS in err and "was made with other values than today's" not in err, out + err
+
+
 def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_its_listener_rules(sandbox, run, tmp_path):
     # Under a traffic-shifting strategy the service names the alb layer's listener rules; back to
     # ROLLING, a plain make deploy would remove them (alb comes first) while the service still does.
@@ -1275,7 +1287,7 @@ def test_a_service_create_in_a_deleted_cluster_is_refused_before_anything(sandbo
     code, out, err = run("deploy", "--stack", "service", "--yes")
     assert code == 1 and err == (
         f"error: params/{ENV}.yaml: parameters.ClusterName: cluster {cluster} is INACTIVE in the stacks' account and region "
-        f"({sandbox.client('ecs').meta.region_name}), and ECS creates the service only in an ACTIVE one: the sandbox's seed makes the "
+        f"({sandbox.client('ecs').meta.region_name}), and ECS creates no service in it: the sandbox's seed makes the "
         f"cluster params/{ENV}.yaml names as it starts: make sandbox-stop && make sandbox starts the sandbox afresh with it; nothing changed\n"
     ), out + err
     assert stack("service") not in [each["StackName"] for each in sandbox.client("cloudformation").describe_stacks()["Stacks"]]

@@ -551,6 +551,9 @@ def test_on_an_emulator_only_the_mapped_ports_are_requested(servers, monkeypatch
     )
     assert all(results[name].ok for name in ("certificate valid for host", "https /health", "smoke /api/user/login"))
     assert site.requests == [("https", "/health"), ("https", "/api/user/login")]
+    # none given, as make verify passes an Endpoint all the same: the hint that it maps the host
+    results = by_name(verify.run_checks(verify.Endpoint(), HOST, smoke_checks=[], emulator=True))
+    assert results["https /health"].detail == f"{HOST}:443 is the public host, not the emulator's: CONNECT_TO= maps it to a local server"
 
 
 def test_a_servers_answer_is_printed_on_one_line_and_forges_no_result():

@@ -154,8 +154,13 @@ class Commands:
                         f"{templates.stack_name(self.env, named_for)}'s: make execute STACK={named_for} ENV={self.env} CHANGESET={name}",
                         2,
                     ) from None
-                # its values went with it: whether it released an image, and which, is not known
-                tag = " (with TAG= if it released an image: without it the running image stays)" if layer.name == "service" else ""
+                # its values went with it: whether it released an image, and which, is not known; what runs since is
+                running = parameter_values(deployer.describe(layer.stack)).get("ImageTag") if layer.name == "service" else None
+                tag = (
+                    f" (it keeps the image that runs now, {printable(running, one_line=True)}; TAG= releases another in its place)"
+                    if running
+                    else ""
+                )
                 raise Failure(
                     f"error: no change set {name} on stack {layer.stack} (a deploy or execute of the stack since it was made "
                     f"ends its other change sets: make changeset STACK={layer.name} ENV={self.env} makes a new one{tag}); "
@@ -223,7 +228,7 @@ class Commands:
             *text.change_set_table(change_set, deployer.describe(layer.stack) if exists else None, deployer.colour, layer.conditions)
         )
         deployer.say_waiting_change_sets(layer, change_set)
-        stale = []  # what output/ (or the layers it reads) gives otherwise now
+        stale = False  # what output/ (or the layers it reads) gives otherwise now, but the image: a TAG= is chosen, not stale
         if not a_rollback:  # a rollback's values are the stack's own but its image: output/'s are not its to compare with
             # and those read from other layers' outputs (the change set table shows no parameter), where they can be read.
             # An upstream layer destroyed since is refused, as a deploy refuses it: the change set would make the layer on
@@ -239,8 +244,8 @@ class Commands:
                 ) from None
             except Failure:
                 wired = {}
-            stale = text.values_since_the_change_set(change_set, layer, exists, wired, again())
-            deployer.say(*stale)
+            deployer.say(*text.values_since_the_change_set(change_set, layer, exists, wired, again()))
+            stale = bool(text.values_since_the_change_set(change_set, layer, True, wired, ""))  # True: ImageTag left out
         # A rollback's change set (one its run left when it stopped at the question) is recorded as
         # the rollback it is: as a new release, the next rollback would go back to the image it left.
         # Only while that image runs and the change set deploys another: one made when another image

@@ -469,8 +469,8 @@ def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
 
 def refuse_a_cluster_the_service_cannot_use(deployer, layer) -> None:
     """At a run's first layer, before it changes anything: the cluster the service layer is given (ClusterName: the
-    Phase 5.14 cluster, which no layer makes), where the layer's stack does not use it already, is ACTIVE in the
-    stacks' account and region. ECS creates no service in a cluster it does not find ("The specified cluster wasn't
+    Phase 5.14 cluster, which no layer makes), where the layer's stack does not use it already, is found, and not
+    deleted, in the stacks' account and region. ECS creates no service in a cluster it does not find ("The specified cluster wasn't
     found": API_CreateService) or in a deleted one (INACTIVE: "The cluster has been deleted", API_Cluster): the
     service's create fails minutes in and rolls back (a first create then needs RECREATE=1); the sandbox made it in
     a deleted one. One DescribeClusters (a cluster it does not find is a failure "MISSING" of its answer, not an
@@ -496,9 +496,12 @@ def refuse_a_cluster_the_service_cannot_use(deployer, layer) -> None:
     except AWS_ERRORS as error:
         deployer.say(f"  note: cluster {', '.join(given)} could not be read ({error_code(error)}); going on")
         return
+    # Not found, or deleted (INACTIVE): its other statuses are its capacity providers', which a Fargate service does not use
     status = {each.get("clusterName"): each.get("status") for each in found}
     unusable = [
-        f"cluster {name} {'is not found' if name not in status else f'is {status[name]}'}" for name in given if status.get(name) != "ACTIVE"
+        f"cluster {name} {'is not found' if name not in status else f'is {status[name]}'}"
+        for name in given
+        if status.get(name, "INACTIVE") == "INACTIVE"
     ]
     if unusable:
         way = (
@@ -509,7 +512,7 @@ def refuse_a_cluster_the_service_cannot_use(deployer, layer) -> None:
         )
         raise Failure(
             f"error: {deployer.params_file}: parameters.ClusterName: {'; '.join(unusable)} in the stacks' account and region "
-            f"({deployer.cf.meta.region_name}), and ECS creates the service only in an ACTIVE one: {way}; nothing changed"
+            f"({deployer.cf.meta.region_name}), and ECS creates no service in it: {way}; nothing changed"
         )
 
 
