@@ -124,12 +124,16 @@ def with_and_without_ci(params_dir) -> tuple[list[str], list[str]]:
 
 def security_findings(params_dir, env, tmp_path, **parameters) -> str:
     """The Security findings section of env's document, generated from params_dir with parameters set in its params file."""
+    return document_with(params_dir, env, tmp_path, **parameters).split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+
+
+def document_with(params_dir, env, tmp_path, **parameters) -> str:
+    """env's document, generated from params_dir with parameters set in its params file."""
     if parameters:
         data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
         data.setdefault("parameters", {}).update(parameters)
         (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
-    text = render.document(collect.collect(env, generate_into(params_dir, tmp_path / "output"), params_dir))
-    return text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+    return render.document(collect.collect(env, generate_into(params_dir, tmp_path / "output"), params_dir))
 
 
 def generate_into(params_dir, output_dir):
@@ -1781,6 +1785,12 @@ def test_a_web_acl_whose_rules_only_count_is_a_security_finding_naming_what_coun
     findings = security_findings(params_dir, env, tmp_path, WafCountOnly=count_only)
     said = "- **Web application firewall that only counts** (waf): WafCountOnly is true in "
     assert (said in findings) == count_only, findings
+    summary = "In front of the load balancer: the waf layer's web ACL" + (
+        ", most of whose rules only count (see the security finding Web application firewall that only counts)."
+        if count_only
+        else " (its section says which rules block and which only count)."
+    )
+    assert summary in document_with(params_dir, env, tmp_path).splitlines()  # the exposure section's line, not only the finding
     if count_only:  # literal: the waf layer's rules, and the one whose matches block whatever WafCountOnly says
         where, rest = findings.split(said, 1)[1].split(", so ", 1)
         assert where.endswith(f"{env}.yaml"), findings  # the params file, as the copy's path is shown
@@ -1795,6 +1805,35 @@ def test_a_web_acl_whose_rules_only_count_is_a_security_finding_naming_what_coun
             "AWSManagedRulesKnownBadInputsRuleSet blocks. Look at what they counted (the web ACL's sampled requests and logs), "
             "then set WafCountOnly to false."
         ), findings
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_access_log_bucket_at_rest_says_when_it_receives_no_logs(tmp_path, monkeypatch, enabled):
+    # staging's bucket read as holding 30 days of access logs; with AccessLogsEnabled false it holds none (only CKV_AWS_91 said so)
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    env = next(e.name for e in load_all(params_dir) if e.deploys("alb"))
+    (line,) = [
+        line
+        for line in document_with(params_dir, env, tmp_path, AccessLogsEnabled=enabled).splitlines()
+        if line.startswith("- alb AccessLogBucket: ")
+    ]
+    assert line.endswith("; it receives no logs: access_logs.s3.enabled is false (AccessLogsEnabled)") == (not enabled), line
+
+
+@pytest.mark.parametrize("pause", [0, 20])
+def test_a_traffic_shifting_release_without_a_test_pause_is_a_finding(tmp_path, monkeypatch, pause):
+    # prod's BLUE_GREEN with TestPauseMinutes 0: a reviewer read the test listener in the release steps as a test gate
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    env = next(e.name for e in load_all(params_dir) if e.deploys("service") and e.name != "sandbox")
+    shifting = {"DeploymentStrategy": "BLUE_GREEN", "TestListenerCidr": "203.0.113.0/24", "TestPauseMinutes": pause}
+    findings = security_findings(params_dir, env, tmp_path, **shifting)
+    said = "- **No test window before production traffic** (service): DeploymentStrategy BLUE_GREEN with TestPauseMinutes 0 in "  # set here
+    assert (said in findings) == (pause == 0), findings
+    if pause == 0:
+        where, rest = findings.split(said, 1)[1].split(": a release moves ", 1)
+        assert where.endswith(f"{env}.yaml") and rest.startswith("production traffic to its new tasks"), findings  # the copy's path
 
 
 @pytest.mark.parametrize("protected", [True, False])

@@ -184,7 +184,7 @@ def exposure_section(review: Review) -> list[str]:
                     if expiring
                     else "; objects kept until deleted"
                 )
-                at_rest.append(f"- {where}: " + (shown or "S3's default encryption") + kept)
+                at_rest.append(f"- {where}: " + (shown or "S3's default encryption") + kept + logs_off(layer, name))
     lines = [
         "## Exposure and encryption",
         "",
@@ -201,7 +201,12 @@ def exposure_section(review: Review) -> list[str]:
         lines += [f"{title}:", "", *(sorted(found) or ["- none"]), ""]  # sorted: not the template's key order
     waf = next((layer for layer in review.layers if layer.name == "waf"), None)
     lines += [
-        "In front of the load balancer: the waf layer's web ACL (its section says which rules block and which only count)."
+        "In front of the load balancer: the waf layer's web ACL"
+        + (
+            ", most of whose rules only count (see the security finding Web application firewall that only counts)."
+            if counting_firewall(review)
+            else " (its section says which rules block and which only count)."
+        )
         if waf and waf.deployed
         else f"In front of the load balancer: no web application firewall (the waf layer is not in enabled_layers of {review.params_file}).",
         "",
@@ -230,6 +235,17 @@ def exposure_section(review: Review) -> list[str]:
             "",
         ]
     return lines
+
+
+def logs_off(layer: Layer, bucket: str) -> str:
+    """For the bucket a load balancer's access logs go to: that it receives none while they are off (its
+    access_logs.s3.enabled attribute false), which only checkov's failed CKV_AWS_91 said."""
+    for resource in (layer.resources[name] for name in created(layer)):
+        pairs = {each.get("Key"): each.get("Value") for each in resource.get("Properties", {}).get("LoadBalancerAttributes", [])}
+        enabled = pairs.get("access_logs.s3.enabled")
+        if pairs.get("access_logs.s3.bucket") == {"Ref": bucket} and str(layer.resolver.value(enabled)).lower() == "false":
+            return f"; it receives no logs: access_logs.s3.enabled is {layer.resolver.text(enabled)}"
+    return ""
 
 
 def days_text(resolver, node) -> str:
@@ -649,6 +665,7 @@ def findings(review: Review) -> list[str]:
         + no_firewall(review)
         + counting_firewall(review)
         + unprotected_load_balancer(review)
+        + no_test_window(review)
         + shared_deploy_role(review)
         + one_task_at_least(review)
         + alarms_without_insights(review)
@@ -698,7 +715,8 @@ def alarms_without_insights(review: Review) -> list[str]:
     return [
         f"- **Alarms that need Container Insights** ({', '.join(readers)}): they read {INSIGHTS} metrics, which cluster "
         f"{cluster} publishes only with Container Insights on, and without them never alarm. `{command}` shows its "
-        "containerInsights setting (make deploy says so too when the setting is disabled).",
+        "containerInsights setting (make deploy says so too when the cluster's own setting is disabled; a cluster without one "
+        "follows the account's default, which make deploy does not read: the command's answer then lists none).",
         "",
     ]
 
@@ -749,9 +767,31 @@ def unprotected_load_balancer(review: Review) -> list[str]:
         return []
     return [
         f"- **Load balancer without deletion protection** (alb): DeletionProtection is false in {review.params_file}, so a deletion of "
-        "the alb stack (make destroy, or one in the console) or an update that replaces the load balancer deletes it at once, "
+        "the alb stack (make destroy, or one in the console) or an update that replaces the load balancer (one run with "
+        "ALLOW_REPLACE=1, which its stack policy requires) deletes it at once, "
         "and the service answers nothing until a new one, with another DNS name, is created. Set DeletionProtection to true "
         "where users are served; make destroy then refuses the alb layer until it is turned off again.",
+        "",
+    ]
+
+
+def no_test_window(review: Review) -> list[str]:
+    """A traffic-shifting release without TestPauseMinutes: its new tasks take production traffic once healthy, with no
+    pause for make verify TEST_LISTENER=1 (the lifecycle hook exists only under PausesForTests); a reviewer read the
+    test listener in the release steps as a test gate."""
+    service = next((layer for layer in review.layers if layer.name == "service" and layer.deployed), None)
+    if not service:
+        return []
+    values = service.config["Parameters"]
+    strategy = values.get("DeploymentStrategy")
+    if strategy not in inputs.TRAFFIC_SHIFTING or values.get("TestPauseMinutes") != "0":
+        return []
+    where = f"in {review.params_file}" if "TestPauseMinutes" in review.environment.explicit else "(its default)"
+    return [
+        f"- **No test window before production traffic** (service): DeploymentStrategy {strategy} with TestPauseMinutes 0 "
+        f"{where}: a release moves production traffic to its new tasks as soon as they pass the health check, with no pause "
+        "for make verify TEST_LISTENER=1 through the test listener; only the release alarms and the circuit breaker stop a bad "
+        "release. A TestPauseMinutes above 0 holds each release until make continue (or rolls it back when the time is up).",
         "",
     ]
 
@@ -861,8 +901,10 @@ def shared_deploy_role(review: Review) -> list[str]:
         "in any hosted zone, "
         "or run a one-off task of production's service with an image of its own (make task), "
         "which reads production's database secret without changing any stack, all without the approval production's GitHub "
-        "environment requires. List only the subjects whose runs may change production; the ci layer has no role per "
-        "environment yet.",
+        "environment requires. An `environment:` subject is in the token of any job that names the environment, on any branch "
+        "(a pull request's from a branch of the repository too) unless the environment has a deployment-branch rule: check "
+        "that every environment listed allows `main` only and that production has required reviewers. List only the "
+        "subjects whose runs may change production; the ci layer has no role per environment yet.",
         "",
     ]
 
