@@ -87,7 +87,7 @@ from scripts.deploy.policies import RelaxedPolicyMarks
 from templates import generation
 from templates.alb import REGIONS
 from templates.errors import STOPPING_SIGNALS, Output, terminated
-from templates.inputs import KEEP_RUNNING_COUNT, LOG_RETENTION_DAYS, SERVICE_REPLACED_BY
+from templates.inputs import KEEP_RUNNING_COUNT, LOG_RETENTION_DAYS, SERVICE_REPLACED_BY, TRAFFIC_SHIFTING
 from templates.params import SANDBOX_ENV, SANDBOX_KEYS, load_all
 from templates.params import load as load_params
 
@@ -212,6 +212,79 @@ def test_purge_leaves_every_key_when_the_log_groups_that_may_use_one_cannot_be_l
     purge.keep_keys_other_log_groups_use(aws.clients["logs"], [key, group], CLI)
     assert (key.action, key.note) == (None, "left: the log groups that may use it could not be listed (AccessDeniedException)")
     assert group.action == "delete"
+
+
+def test_purge_leaves_the_key_of_its_stacks_log_group_that_stays_though_no_key_of_that_group_is_read():
+    # The stack's own kept log group showed no kmsKeyId: its key was scheduled, and its logs would become unreadable.
+    key = purge.Retained(
+        stack("service"), DELETED_SERVICE_ID, "LogKey", "AWS::KMS::Key", "k-1", action="schedule", facts={"arn": "arn:k-1"}
+    )
+    group = purge.Retained(
+        stack("service"), DELETED_SERVICE_ID, "LogGroup", "AWS::Logs::LogGroup", RETAINED_LOG_GROUP, facts={"kms": None, "tags": {}}
+    )
+    purge.keep_keys_of_kept_log_groups([key, group])
+    assert (key.action, key.note) == (
+        None,
+        f"left: the log group {RETAINED_LOG_GROUP} it encrypts stays; its logs would become unreadable",
+    )
+
+
+def test_a_retained_load_balancer_or_target_group_holds_the_name_inside_its_arn():
+    # takes() matched the whole ARN to the name: a load balancer or target group of the layer's name was never the layer's.
+    names = guards.custom_names(a_deployer_whose_service_is(None), deploy.load_layer(ENV, "alb", OUTPUT))
+    prefix = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:"
+    for logical_id, path in (("LoadBalancer", "loadbalancer/app/{}/0123456789abcdef"), ("TargetGroup", "targetgroup/{}/0123456789abcdef")):
+        kind = f"AWS::ElasticLoadBalancingV2::{logical_id}"
+        item = purge.Retained(stack("alb"), stack_id("alb"), logical_id, kind, prefix + path.format(names[logical_id]))
+        assert purge.takes(item, {names[logical_id]}), item.physical_id
+        assert not purge.takes(item, {names[logical_id] + "-alt"}), item.physical_id
+
+
+def test_purge_leaves_a_retained_certificate_in_use():
+    # An in-use certificate was deleted (ACM refuses it, and the purge failed half way).
+    client = SESSION.client("acm", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    arn = OUTPUT_VALUES["CertificateArn"]
+    item = purge.Retained(stack("cert-dns"), stack_id("cert-dns"), "Certificate", "AWS::CertificateManager::Certificate", arn)
+    user = OUTPUT_VALUES["LoadBalancerArn"]
+    stubber.add_response(
+        "describe_certificate", {"Certificate": {"CertificateArn": arn, "DomainName": DOMAIN, "InUseBy": [user]}}, {"CertificateArn": arn}
+    )
+    tags = [{"Key": purge.STACK_ID_TAG, "Value": item.stack_id}, {"Key": purge.LOGICAL_ID_TAG, "Value": item.logical_id}]
+    stubber.add_response("list_tags_for_certificate", {"Tags": tags}, {"CertificateArn": arn})
+    with stubber:
+        assert purge.INSPECT[item.kind](lambda service: client, item) == (None, f"left: in use by {user}")
+    stubber.assert_no_pending_responses()
+
+
+def test_purge_does_not_look_into_a_retained_bucket_another_stack_made():
+    # A bucket without the stack's tags was listed (another team's objects read), and, empty, taken for deletion.
+    client = SESSION.client("s3", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    item = purge.Retained(stack("alb"), stack_id("alb"), "AccessLogsBucket", "AWS::S3::Bucket", "their-bucket")
+    theirs = [{"Key": purge.STACK_ID_TAG, "Value": SECOND_DELETED_SERVICE_ID}, {"Key": purge.LOGICAL_ID_TAG, "Value": item.logical_id}]
+    stubber.add_response("get_bucket_tagging", {"TagSet": theirs}, {"Bucket": item.physical_id})
+    with stubber:
+        assert purge.INSPECT[item.kind](lambda service: client, item) == (None, "")
+    stubber.assert_no_pending_responses()
+
+
+def test_the_look_for_blocked_creates_skips_a_name_whose_stack_exists(aws):
+    # A live stack's name was taken for a create: what its deleted predecessor retained was read (and its names said taken).
+    summary = {"StackName": stack("service"), "CreationTime": NOW - timedelta(days=9)}
+    deleted = summary | {"StackId": DELETED_SERVICE_ID, "StackStatus": "DELETE_COMPLETE", "DeletionTime": NOW - timedelta(days=8)}
+    live = summary | {"StackId": stack_id("service"), "StackStatus": "UPDATE_COMPLETE"}
+    aws.cf.add_response("list_stacks", {"StackSummaries": [live, deleted]}, {})
+    deployer = types.SimpleNamespace(cf=aws.clients["cloudformation"])
+    assert LOOK_FOR_BLOCKED_CREATES(deployer, {stack("service"): {RETAINED_LOG_GROUP}}) == []
+
+
+@pytest.mark.parametrize("status", ["ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"])
+def test_a_stack_that_holds_no_resource_has_no_protected_load_balancer(aws, status):
+    # An empty stack (a rolled back first create, one under review) was taken as holding a protected load balancer.
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    made.stacks[stack("alb")] = described("alb", status)["Stacks"][0]
+    assert purge.deletion_protected(made, [stack("alb")]) == {}
 
 
 def a_deployer_whose_service_is(status, **more):
@@ -872,6 +945,67 @@ def test_subnets_or_a_backend_group_outside_the_vpc_or_public_subnets_in_one_zon
         f"error: params/{ENV}.yaml: parameters.PrivateSubnetIds: {private[0]} (in {other}), {private[1]} (in {other}) not in the "
         f"deployed alb layer's VpcId {vpc}; nothing changed"
     )
+
+
+def test_a_change_set_that_removes_a_protected_load_balancer_is_refused(aws):
+    # Only a replacement was refused: a removal of a load balancer with deletion protection on left it running outside the stack.
+    alb = deploy.load_layer(ENV, "alb", OUTPUT)
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    running = configuration(ENV, "alb")["Parameters"] | stubbed_aws.wired("alb") | stubbed_aws.deploy_time("alb")
+    made.stacks[alb.stack] = described("alb", parameters=running | {"DeletionProtection": "true"})["Stacks"][0]  # whatever params say
+    removal = change_set("alb", changes=[change("Remove", "LoadBalancer", "AWS::ElasticLoadBalancingV2::LoadBalancer")])
+    with pytest.raises(deploy.Failure) as failure:
+        guards.refuse_deleting_a_protected_load_balancer(made, alb, removal, "nothing changed")
+    assert str(failure.value).startswith(
+        "error: refused: the change set replaces or removes LoadBalancer, a load balancer that has deletion protection on "
+        "(DeletionProtection=true)"
+    ), failure.value
+
+
+def test_an_image_of_a_new_repository_is_looked_for_though_its_tag_is_the_running_one(aws):
+    """guards.refuse_a_missing_image, on AWS: the running tag in another EcrRepositoryName is not the image asked for."""
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    repository, tag = service.parameters["EcrRepositoryName"], service.parameters["ImageTag"]
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=True)
+    made.run_layers = [service]
+    running = service_parameters(tag) | {"EcrRepositoryName": repository + "-old"}
+    made.stacks[service.stack] = described("service", parameters=running)["Stacks"][0]
+    aws.image(tag, "ImageNotFoundException")
+    # the same tag was taken for the running image: a new repository without it failed minutes into the release
+    with pytest.raises(deploy.Failure) as failure:
+        guards.refuse_a_missing_image(made, service, None)
+    assert str(failure.value) == f"{guards.not_in_ecr(made, repository, tag)}; no change set was made"
+
+
+def test_a_service_already_rolling_is_not_switching_to_rolling(aws):
+    # A ROLLING service deployed ROLLING again was taken for one leaving a traffic-shifting strategy.
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    rolling = service_parameters(service.parameters["ImageTag"]) | {"DeploymentStrategy": "ROLLING"}
+    update = change_set("service", parameters=rolling)
+    for running, switches in (("ROLLING", False), (TRAFFIC_SHIFTING[0], True)):
+        made.stacks[service.stack] = described("service", parameters=rolling | {"DeploymentStrategy": running})["Stacks"][0]
+        assert guards.switches_to_rolling(made, service, update) is switches, running
+
+
+def test_a_log_group_whose_name_only_starts_with_the_name_does_not_hold_it(aws):
+    # DescribeLogGroups takes the name as a prefix: a longer-named group was taken for the name.
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    longer = {"logGroupName": RETAINED_LOG_GROUP + "-old", "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{RETAINED_LOG_GROUP}-old:*"}
+    aws.logs.add_response("describe_log_groups", {"logGroups": [longer]}, {"logGroupNamePrefix": RETAINED_LOG_GROUP})
+    assert guards.log_group_exists(made, RETAINED_LOG_GROUP) is False
+
+
+def test_the_look_ahead_for_taken_log_group_names_reads_no_stack_that_is_not_ours(aws):
+    # Someone else's stack of a layer's name had its resources read (it is refused when its turn comes).
+    alb, service = (deploy.load_layer(ENV, name, OUTPUT) for name in ("alb", "service"))
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    made.run_layers = [alb, service]
+    made.stacks[alb.stack] = None
+    made.stacks[service.stack] = described("service", tags={"owner": "another-team"})["Stacks"][0]
+    assert made.foreign(made.stacks[service.stack])
+    guards.refuse_taken_names_ahead(made, alb)
+    assert made.out.getvalue() == ""
 
 
 def test_a_deploy_on_aws_of_a_load_balancer_on_public_subnets_of_one_zone_stops_before_its_change_set(aws, monkeypatch):
