@@ -1818,22 +1818,49 @@ def test_the_access_log_bucket_at_rest_says_when_it_receives_no_logs(tmp_path, m
         for line in document_with(params_dir, env, tmp_path, AccessLogsEnabled=enabled).splitlines()
         if line.startswith("- alb AccessLogBucket: ")
     ]
+    assert ("it receives no logs" in line) == (not enabled), line
     assert line.endswith("; it receives no logs: access_logs.s3.enabled is false (AccessLogsEnabled)") == (not enabled), line
 
 
-@pytest.mark.parametrize("pause", [0, 20])
-def test_a_traffic_shifting_release_without_a_test_pause_is_a_finding(tmp_path, monkeypatch, pause):
+@pytest.mark.parametrize(
+    "strategy, pause, first",
+    [
+        ("BLUE_GREEN", 0, "all of it"),
+        ("CANARY", 0, "CanaryPercent of it first"),
+        ("LINEAR", None, "LinearStepPercent of it first"),  # None: not set, its default
+        ("BLUE_GREEN", 20, None),
+        ("ROLLING", 0, None),
+    ],
+)
+def test_a_traffic_shifting_release_without_a_test_pause_is_a_finding(tmp_path, monkeypatch, strategy, pause, first):
     # prod's BLUE_GREEN with TestPauseMinutes 0: a reviewer read the test listener in the release steps as a test gate
     monkeypatch.setattr(scan, "scan_templates", no_scan)
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
     env = next(e.name for e in load_all(params_dir) if e.deploys("service") and e.name != "sandbox")
-    shifting = {"DeploymentStrategy": "BLUE_GREEN", "TestListenerCidr": "203.0.113.0/24", "TestPauseMinutes": pause}
-    findings = security_findings(params_dir, env, tmp_path, **shifting)
-    said = "- **No test window before production traffic** (service): DeploymentStrategy BLUE_GREEN with TestPauseMinutes 0 in "  # set here
-    assert (said in findings) == (pause == 0), findings
-    if pause == 0:
-        where, rest = findings.split(said, 1)[1].split(": a release moves ", 1)
-        assert where.endswith(f"{env}.yaml") and rest.startswith("production traffic to its new tasks"), findings  # the copy's path
+    data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
+    data.setdefault("parameters", {}).pop("TestPauseMinutes", None)
+    data["parameters"] |= {"DeploymentStrategy": strategy, "TestListenerCidr": "203.0.113.0/24"}
+    data["parameters"] |= {} if pause is None else {"TestPauseMinutes": pause}
+    (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    findings = security_findings(params_dir, env, tmp_path)
+    said = f"- **No test window before production traffic** (service): DeploymentStrategy {strategy} with TestPauseMinutes 0 "
+    assert (said in findings) == (first is not None), findings
+    if first is not None:
+        where, rest = findings.split(said, 1)[1].split(": a release starts moving production traffic to its new tasks ", 1)
+        assert where.endswith(f"{env}.yaml") if pause is not None else where == "(its default)", findings  # the copy's path
+        assert rest.startswith(f"({first}) as soon as they pass the health check"), findings
+
+
+def test_the_shared_role_finding_says_what_to_check_for_each_kind_of_subject_it_lists():
+    # "check that every environment listed allows main only" was said of subjects that list no environment
+    environment, ref = "An `environment:` subject is in the token", "A `ref:` subject is in the token"
+    for subjects, says in (
+        (["environment:prod", "environment:staging"], {environment}),
+        (["ref:refs/heads/*"], {ref}),
+        (["environment:prod", "ref:refs/heads/main"], {environment, ref}),
+    ):
+        said = render.subject_kinds(subjects)
+        assert {each for each in (environment, ref) if each in said} == says, said
 
 
 @pytest.mark.parametrize("protected", [True, False])
@@ -1848,7 +1875,9 @@ def test_a_load_balancer_without_deletion_protection_is_a_security_finding(tmp_p
     if not protected:
         where, rest = findings.split(said, 1)[1].split(", so ", 1)
         assert where.endswith(f"{env}.yaml"), findings
-        assert rest.split("\n", 1)[0].endswith("make destroy then refuses the alb layer until it is turned off again."), findings
+        assert rest.split("\n", 1)[0].endswith(
+            "make destroy, and a deploy that would replace or remove the load balancer, then refuse until it is turned off again."
+        ), findings
 
 
 @pytest.mark.parametrize("env", [env for env in ENVS if ENVIRONMENTS[env].deploys("alarms")])

@@ -715,8 +715,8 @@ def alarms_without_insights(review: Review) -> list[str]:
     return [
         f"- **Alarms that need Container Insights** ({', '.join(readers)}): they read {INSIGHTS} metrics, which cluster "
         f"{cluster} publishes only with Container Insights on, and without them never alarm. `{command}` shows its "
-        "containerInsights setting (make deploy says so too when the cluster's own setting is disabled; a cluster without one "
-        "follows the account's default, which make deploy does not read: the command's answer then lists none).",
+        "containerInsights setting (make deploy says so too, when it changes the alarms layer and the cluster's setting is "
+        "disabled; a cluster made without a setting took the account's default as it was created).",
         "",
     ]
 
@@ -767,12 +767,15 @@ def unprotected_load_balancer(review: Review) -> list[str]:
         return []
     return [
         f"- **Load balancer without deletion protection** (alb): DeletionProtection is false in {review.params_file}, so a deletion of "
-        "the alb stack (make destroy, or one in the console) or an update that replaces the load balancer (one run with "
-        "ALLOW_REPLACE=1, which its stack policy requires) deletes it at once, "
-        "and the service answers nothing until a new one, with another DNS name, is created. Set DeletionProtection to true "
-        "where users are served; make destroy then refuses the alb layer until it is turned off again.",
+        "the alb stack (make destroy, or one in the console once the stack's termination protection is off) deletes it at once, "
+        "and the service answers nothing until the layers are deployed again, behind a new load balancer with another DNS "
+        "name. Set DeletionProtection to true where users are served; make destroy, and a deploy that would replace or remove "
+        "the load balancer, then refuse until it is turned off again.",
         "",
     ]
+
+
+SHIFTED_FIRST = {"BLUE_GREEN": "all of it", "CANARY": "CanaryPercent of it first", "LINEAR": "LinearStepPercent of it first"}
 
 
 def no_test_window(review: Review) -> list[str]:
@@ -789,7 +792,8 @@ def no_test_window(review: Review) -> list[str]:
     where = f"in {review.params_file}" if "TestPauseMinutes" in review.environment.explicit else "(its default)"
     return [
         f"- **No test window before production traffic** (service): DeploymentStrategy {strategy} with TestPauseMinutes 0 "
-        f"{where}: a release moves production traffic to its new tasks as soon as they pass the health check, with no pause "
+        f"{where}: a release starts moving production traffic to its new tasks ({SHIFTED_FIRST[strategy]}) as soon as they "
+        "pass the health check, with no pause "
         "for make verify TEST_LISTENER=1 through the test listener; only the release alarms and the circuit breaker stop a bad "
         "release. A TestPauseMinutes above 0 holds each release until make continue (or rolls it back when the time is up).",
         "",
@@ -901,12 +905,24 @@ def shared_deploy_role(review: Review) -> list[str]:
         "in any hosted zone, "
         "or run a one-off task of production's service with an image of its own (make task), "
         "which reads production's database secret without changing any stack, all without the approval production's GitHub "
-        "environment requires. An `environment:` subject is in the token of any job that names the environment, on any branch "
-        "(a pull request's from a branch of the repository too) unless the environment has a deployment-branch rule: check "
-        "that every environment listed allows `main` only and that production has required reviewers. List only the "
-        "subjects whose runs may change production; the ci layer has no role per environment yet.",
+        f"environment requires.{subject_kinds(subjects)} List only the subjects whose runs may change production; the ci layer "
+        "has no role per environment yet.",
         "",
     ]
+
+
+def subject_kinds(subjects: list[str]) -> str:
+    """What gives a run each kind of GitHub subject the deploy role trusts, and what to check for it (README: GitHub Actions)."""
+    said = ""
+    if any(subject.startswith("environment:") for subject in subjects):
+        said += (
+            " An `environment:` subject is in the token of any job that names the environment, on any branch (a pull "
+            "request's from a branch of the repository too) unless the environment has a deployment-branch rule: check that "
+            "every environment listed allows `main` only and that production has required reviewers."
+        )
+    if any(subject.startswith("ref:") for subject in subjects):
+        said += " A `ref:` subject is in the token of any job on that branch or tag, through no environment and its reviewers."
+    return said
 
 
 def cfn_lint_section(problems, layers: list[Layer]) -> list[str]:
