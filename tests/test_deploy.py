@@ -7375,6 +7375,24 @@ def test_e_mail_subscriptions_made_anew_are_said_to_wait_for_confirmation():
     assert deploy.text.subscriptions_to_confirm(change_set("release-alarms", changes=renamed[2:]), template) == []
 
 
+def test_an_address_added_to_alert_emails_leaves_the_first_subscription_unconfirmed_only_where_its_address_changed():
+    # A second address added: the first subscription, whose Endpoint (Select 0 of AlertEmails) stays, was said made
+    # anew, its address to confirm again; the change set calls it a (conditional) replacement for the parameter's change
+    template = json.loads((OUTPUT / "release-alarms.json").read_text())
+    subscription = "AWS::SNS::Subscription"
+    endpoint = detail("Endpoint", "ParameterReference", "AlertEmails", "Always", "Dynamic")
+    changes = [
+        change("Modify", "AlertEmailSubscription1", subscription, "Conditional", [endpoint]),
+        change("Add", "AlertEmailSubscription2", subscription),
+    ]
+    added = ({"AlertEmails": "ops@example.com"}, {"AlertEmails": "ops@example.com,oncall@example.com"})
+    said = deploy.text.subscriptions_to_confirm(change_set("release-alarms", changes=changes), template, values=added, region=REGION)
+    assert said and "made anew (AlertEmailSubscription2):" in said[0], said
+    replaced = ({"AlertEmails": "ops@example.com"}, {"AlertEmails": "new@example.com,oncall@example.com"})
+    said = deploy.text.subscriptions_to_confirm(change_set("release-alarms", changes=changes), template, values=replaced, region=REGION)
+    assert said and "made anew (AlertEmailSubscription1, AlertEmailSubscription2):" in said[0], said
+
+
 def test_the_rollback_triggers_of_a_change_set_and_of_a_repair():
     assert deploy.text.rollback_triggers(change_set("service")) == [
         "rollback triggers: 2 release alarms, watched during the update and 10 minutes after; "

@@ -1307,6 +1307,17 @@ def test_a_rollback_of_a_release_that_waits_for_tests_says_it_waits_too(sandbox,
     )
 
 
+def test_an_alert_address_added_asks_only_the_new_one_to_confirm(sandbox, run, tmp_path):
+    # The first address's subscription, kept as it was, was said made anew: its on-call address told to confirm again
+    one = output_with_parameters(tmp_path / "one", {"release-alarms": {"AlertEmails": "ops@example.com"}})
+    two = output_with_parameters(tmp_path / "two", {"release-alarms": {"AlertEmails": "ops@example.com,oncall@example.com"}})
+    deployed(sandbox, run, "cert-dns", "alb", "release-alarms")
+    code, out, err = run("deploy", "--stack", "release-alarms", *one, "--yes")
+    assert code == 0 and "e-mail subscriptions made anew (AlertEmailSubscription1):" in out, out + err
+    code, out, err = run("deploy", "--stack", "release-alarms", *two, "--yes")
+    assert code == 0 and "e-mail subscriptions made anew (AlertEmailSubscription2):" in out, out + err
+
+
 def test_a_change_of_tags_alone_declined_says_the_run_stopped_at_the_first_layer(sandbox, run, tmp_path):
     # "the run stopped in cert-dns, after its stack operation: no changes", though no stack operation ran
     deployed(sandbox, run)

@@ -758,7 +758,11 @@ class Deployer:
                     self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
                     recorded()
             advice.kept_replacements(self, layer, change_set)
-            self.say(*text.subscriptions_to_confirm(change_set, json.loads(layer.template), sandbox=self.env == params.SANDBOX_ENV))
+            self.say(
+                *text.subscriptions_to_confirm(
+                    change_set, json.loads(layer.template), self.env == params.SANDBOX_ENV, (before, given), self.cf.meta.region_name
+                )
+            )
         if found["StackStatus"] in UPDATABLE:
             self.protect(layer, found)
         self.finish(layer, found, outputs=given.get(KEEP_RUNNING_COUNT) != "false")  # settle() prints them

@@ -11,6 +11,7 @@ from templates.alb import target_group_name
 from templates.errors import INTERRUPTED, printable
 from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING
 from templates.params import SANDBOX_ENV
+from templates.resolver import UNKNOWN, Resolver
 
 NOT_CONFIRMED = "not confirmed"  # why a run goes no further after a "no" on the terminal (Deployer.why_not)
 SECURITY_GROUP_TYPES = {"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"}
@@ -198,18 +199,35 @@ def left_for_review(change_set, layer) -> list[str]:
     ]
 
 
-def subscriptions_to_confirm(change_set, template: dict, sandbox: bool = False) -> list[str]:
+def subscriptions_to_confirm(change_set, template: dict, sandbox: bool = False, values=None, region=None) -> list[str]:
     """After a change set that made e-mail subscriptions anew (the first create, an address added,
     the topic replaced under a new NamePrefix): each address is sent a confirmation message and gets
     no alarm until it confirms, within three days; on AWS, that is: the sandbox sends no mail.
-    https://docs.aws.amazon.com/sns/latest/api/API_Subscribe.html"""
+    https://docs.aws.amazon.com/sns/latest/api/API_Subscribe.html
+    values: (before, after) parameter values. A subscription the change set may replace only for a parameter whose
+    change leaves its properties as they were (an address added to AlertEmails: the first one's Endpoint, Select 0 of
+    the list, is the same address) is not made anew: a Conditional replacement is decided as the update runs
+    (API_ResourceChange), and the sandbox, which calls it True, kept it too."""
     resources = template.get("Resources", {})
+
+    def kept(rc) -> bool:
+        if values is None or rc.get("Action") != "Modify":
+            return False
+        details = rc.get("Details", [])
+        if not details or any(detail.get("ChangeSource") != "ParameterReference" for detail in details):
+            return False
+        properties = resources.get(rc.get("LogicalResourceId"), {}).get("Properties", {})
+        named = {detail.get("Target", {}).get("Name") for detail in details}
+        before, after = ({name: Resolver(template, each, {}, region).value(properties.get(name)) for name in named} for each in values)
+        return before == after and UNKNOWN not in before.values()
+
     made = [
         rc["LogicalResourceId"]
         for rc in (change.get("ResourceChange", {}) for change in change_set.get("Changes", []))
         if rc.get("ResourceType") == "AWS::SNS::Subscription"
         and (rc.get("Action") == "Add" or replaced(rc))
         and resources.get(rc.get("LogicalResourceId"), {}).get("Properties", {}).get("Protocol") == "email"
+        and not kept(rc)
     ]
     if not made:
         return []
