@@ -869,9 +869,15 @@ def test_a_bad_ca_bundle_or_connect_to_is_one_line_naming_it(argv, said, tmp_pat
 
 
 def test_make_verify_is_for_the_service_layer():
-    err = io.StringIO()
-    assert deploy.main(["verify", "--env", "prod", "--stack", "alb"], out=io.StringIO(), err=err) == 2
-    assert "verify works on the service layer" in err.getvalue()
+    # a layer the environment does not enable was refused as "not enabled", not as the wrong layer for verify
+    import templates
+    from templates import params
+
+    enabled = params.load(ROOT / "params" / "prod.yaml").layers
+    for layer in ["alb", *[name for name in templates.LAYERS if name not in enabled][:1]]:
+        err = io.StringIO()
+        assert deploy.main(["verify", "--env", "prod", "--stack", layer], out=io.StringIO(), err=err) == 2
+        assert err.getvalue() == "error: verify works on the service layer: STACK=service (--stack service)\n", (layer, err.getvalue())
 
 
 def test_make_verify_of_a_service_whose_first_create_failed_is_one_line(monkeypatch):

@@ -254,6 +254,8 @@ def validate(args):
         if not named and len(args.stack.replace(",", " ").split()) > 1:  # STACK=alb,service or STACK="alb service"
             hint = " (STACK takes one layer: a run per layer, or STACK= left out for every layer)"
         raise Failure(f"error: unknown layer {args.stack!r}{hint}; layers: {', '.join(templates.LAYERS)}", 2)
+    if args.command in SERVICE_COMMANDS and args.stack != "service":  # before "not enabled": the layer is the wrong one anyway
+        raise Failure(f"error: {args.command} works on the service layer: STACK=service (--stack service)", 2)
     unknown = environment_problem(args.env, args.params_dir)
     if unknown:
         raise Failure(f"error: {unknown}", 2)
@@ -347,8 +349,6 @@ def validate(args):
             )
     if args.command == "logs":
         args.since_seconds = parse_since(args.since)
-    if args.command in SERVICE_COMMANDS and args.stack != "service":
-        raise Failure(f"error: {args.command} works on the service layer: STACK=service (--stack service)", 2)
     if args.role_arn is not None and not ROLE_ARN.fullmatch(args.role_arn):
         raise Failure(
             f"error: CFN_EXECUTION_ROLE_ARN (--role-arn) {shown(args.role_arn)}: not an IAM role ARN; allowed: "
