@@ -552,6 +552,11 @@ class Commands:
                 drifted, unchecked, self.env, moved, deployed, self.layers, self.deployer.on_aws, self.deployer.params_file, deleted
             )
         )
+        for name in [name for name in deployed if name not in self.environment.layers]:  # named by STACK=: no deploy changes it
+            self.deployer.say(
+                f"note: {templates.stack_name(self.env, name)} {not_enabled_note(self.env, name, self.environment.path)}; a deploy "
+                "changes it only once it is in enabled_layers again"
+            )
         return 2 if unchecked else 1 if drifted or deleted else 0
 
     def destroy(self) -> int:

@@ -218,7 +218,8 @@ def subscriptions_to_confirm(change_set, template: dict, sandbox: bool = False, 
             return False
         properties = resources.get(rc.get("LogicalResourceId"), {}).get("Properties", {})
         named = {detail.get("Target", {}).get("Name") for detail in details}
-        before, after = ({name: Resolver(template, each, {}, region).value(properties.get(name)) for name in named} for each in values)
+        known = [{k: v for k, v in each.items() if v is not None} for each in values]  # a value DescribeStacks left out: unknown
+        before, after = ({name: Resolver(template, each, {}, region).value(properties.get(name)) for name in named} for each in known)
         return before == after and UNKNOWN not in before.values()
 
     made = [
