@@ -4456,10 +4456,7 @@ def test_a_rollback_shows_the_historys_text_escaped_on_one_line(aws):
     control characters, which would retitle the terminal or forge a line."""
     hostile = CALLER + "\x1b]0;x\x07\nforged: ok"
     earlier = [release("v1", "2025-11-20T10:00:00Z") | {"by": hostile}, release("v2", "2025-11-22T10:00:00Z")]
-    aws.deployed("service", parameters=service_parameters("v2"))
-    history(aws, earlier)
-    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True)
-    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    rolled_back(aws, earlier, "v2", "v1")
     assert f"to v1 (released 2025-11-20T10:00:00Z by {CALLER}\\x1b]0;x\\x07\\nforged: ok, git 1111111)" in aws.out, aws.out
     assert "\x1b" not in aws.out and "\nforged" not in aws.out
 
@@ -4596,6 +4593,14 @@ def test_rollback_deploys_the_previous_image_through_a_change_set(aws):
     assert f"change set {cs_name('service')}" in aws.out
 
 
+def rolled_back(aws, earlier, running, back_to):
+    """make rollback of a service stack running `running`, with the release history `earlier`, back to `back_to`."""
+    aws.deployed("service", parameters=service_parameters(running))
+    history(aws, earlier)
+    service_update(aws, back_to, earlier, running=running, service_read=True, rolled_back_from=running, repair=True)
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+
+
 def test_a_rollback_says_when_the_image_was_released_not_when_a_settings_change_kept_it(aws):
     # v1 released, then a settings change that kept it (a redeploy), then v2: the header gave the redeploy's time as v1's release
     earlier = [
@@ -4603,10 +4608,7 @@ def test_a_rollback_says_when_the_image_was_released_not_when_a_settings_change_
         release("v1", "2025-11-21T10:00:00Z") | {"replaced": "v1"},
         release("v2", "2025-11-22T10:00:00Z") | {"replaced": "v1"},
     ]
-    aws.deployed("service", parameters=service_parameters("v2"))
-    history(aws, earlier)
-    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True)
-    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    rolled_back(aws, earlier, "v2", "v1")
     assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-20T10:00:00Z by {CALLER}, git 1111111)" in aws.out, aws.out
 
 
@@ -4615,10 +4617,7 @@ def test_a_rollback_to_an_image_reached_by_a_rollback_alone_says_so_not_released
     earlier = [rel("v1", None), release("v3", "2025-11-21T10:00:00Z") | {"replaced": "v1", "rolled_back_from": "v1"}]
     earlier.append(release("v3", "2025-11-21T12:00:00Z") | {"replaced": "v3"})  # a settings change that kept it: not when it began
     earlier.append(release("v4", "2025-11-22T10:00:00Z") | {"replaced": "v3"})
-    aws.deployed("service", parameters=service_parameters("v4"))
-    history(aws, earlier)
-    service_update(aws, "v3", earlier, running="v4", service_read=True, rolled_back_from="v4", repair=True)
-    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    rolled_back(aws, earlier, "v4", "v3")
     assert f"from v4 to v3 (reached by a rollback 2025-11-21T10:00:00Z by {CALLER}, git 1111111)" in aws.out, aws.out
 
 
@@ -4627,10 +4626,7 @@ def test_a_rollback_goes_back_by_releases_recorded_before_they_named_their_stack
     earlier = [release("v1", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
     for entry in earlier:
         del entry["stack_created"]
-    aws.deployed("service", parameters=service_parameters("v2"))
-    history(aws, earlier)
-    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True)
-    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    rolled_back(aws, earlier, "v2", "v1")
     assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-20T10:00:00Z by {CALLER}, git 1111111)" in aws.out, aws.out
     assert "belong to an earlier" not in aws.out, aws.out
 
@@ -4638,10 +4634,7 @@ def test_a_rollback_goes_back_by_releases_recorded_before_they_named_their_stack
 def test_a_rollback_to_an_image_the_history_holds_only_redeploys_of_says_when_one_ran(aws):
     # v1's release went unrecorded, a settings change that kept it was: the header said "its release is not in the history"
     earlier = [release("v1", "2025-11-21T10:00:00Z") | {"replaced": "v1"}, release("v2", "2025-11-22T10:00:00Z") | {"replaced": "v1"}]
-    aws.deployed("service", parameters=service_parameters("v2"))
-    history(aws, earlier)
-    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True)
-    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    rolled_back(aws, earlier, "v2", "v1")
     assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-21T10:00:00Z by {CALLER}, git 1111111)" in aws.out, aws.out
 
 
@@ -4976,14 +4969,31 @@ def test_rollback_never_returns_to_an_image_rolled_back_from(aws):
     assert "nothing earlier to roll back to" in aws.err
 
 
-def test_a_rollback_of_a_stacks_first_release_says_so_plainly(aws):
-    aws.deployed("service", parameters=service_parameters("v1"))
-    history(aws, [rel("v1", None), rel("v1", "v1")])  # its first release, then a redeploy (a setting changed)
+@pytest.mark.parametrize(
+    "running, entries, why",
+    [
+        # its first release, then a redeploy (a setting changed)
+        ("v1", [("v1", None), ("v1", "v1")], "v1 is the only image this service stack has run (its first release)"),
+        # v1 first, then a and b; rolled back to a, then to v1: the third rollback gave the history's generic causes
+        (
+            "v1",
+            [("v1", None), ("a", "v1"), ("b", "a"), ("a", "b", "b"), ("v1", "a", "a")],
+            "v1's own release was this service stack's first: nothing ran before it",
+        ),
+        # v1, then v2 over it; a rollback from v2 to v1, then one by TAG=v2 from v1: v1 was left since
+        (
+            "v2",
+            [("v1", None), ("v2", "v1"), ("v1", "v2", "v2"), ("v2", "v1", "v1")],
+            "what ran before v2's release, v1, was rolled back from since, and a rollback never goes back to it",
+        ),
+    ],
+    ids=["first release", "first release reached again", "way back rolled back from"],
+)
+def test_a_rollback_with_nothing_earlier_says_why_plainly(aws, running, entries, why):
+    aws.deployed("service", parameters=service_parameters(running))
+    history(aws, [rel(*entry) for entry in entries])  # (image, the image it replaced, the one a rollback left)
     assert aws.run("rollback", "--stack", "service") == 1
-    assert aws.err.strip() == (
-        "error: nothing earlier to roll back to: v1 is the only image this service stack has run (its first release); "
-        "name one with TAG=<image tag>"
-    ), aws.err
+    assert aws.err.strip() == f"error: nothing earlier to roll back to: {why}; name one with TAG=<image tag>", aws.err
 
 
 def test_a_rollback_of_a_first_release_gone_back_to_is_not_said_to_be_the_only_image(aws):
@@ -4992,30 +5002,6 @@ def test_a_rollback_of_a_first_release_gone_back_to_is_not_said_to_be_the_only_i
     history(aws, [rel("v1", None), rel("v1", "v2", rolled_back_from="v2")])
     assert aws.run("rollback", "--stack", "service") == 1
     assert "nothing earlier to roll back to" in aws.err and "the only image" not in aws.err, aws.err
-
-
-def test_a_rollback_to_a_stacks_first_release_reached_again_by_rollbacks_says_nothing_ran_before_it(aws):
-    # v1 first, then a and b; rolled back to a, then to v1: the third rollback gave the history's generic causes
-    aws.deployed("service", parameters=service_parameters("v1"))
-    history(
-        aws, [rel("v1", None), rel("a", "v1"), rel("b", "a"), rel("a", "b", rolled_back_from="b"), rel("v1", "a", rolled_back_from="a")]
-    )
-    assert aws.run("rollback", "--stack", "service") == 1
-    assert aws.err.strip() == (
-        "error: nothing earlier to roll back to: v1's own release was this service stack's first: nothing ran before it; "
-        "name one with TAG=<image tag>"
-    ), aws.err
-
-
-def test_a_rollback_whose_way_back_was_rolled_back_from_names_that_image(aws):
-    # v1, then v2 over it; a rollback from v2 to v1, then one by TAG=v2 from v1: v1 was left since
-    aws.deployed("service", parameters=service_parameters("v2"))
-    history(aws, [rel("v1", None), rel("v2", "v1"), rel("v1", "v2", rolled_back_from="v2"), rel("v2", "v1", rolled_back_from="v1")])
-    assert aws.run("rollback", "--stack", "service") == 1
-    assert aws.err.strip() == (
-        "error: nothing earlier to roll back to: what ran before v2's release, v1, was rolled back from since, and a rollback "
-        "never goes back to it; name one with TAG=<image tag>"
-    ), aws.err
 
 
 def test_the_previous_release_is_what_ran_before_the_running_images_own_release():

@@ -1223,7 +1223,8 @@ def test_destroy_is_refused_before_anything_while_the_load_balancer_has_deletion
     code, out, err = run("destroy", "--yes")
     assert code == 1, out + err
     assert f"refusing to destroy {stack('alb')}: its load balancer has deletion protection on" in err
-    assert "DeletionProtection: false in params/sandbox.yaml" in err and "nothing destroyed" in err
+    assert f"first deploy DeletionProtection: false alone (in params/{ENV}.yaml, make templates && make deploy ENV={ENV} STACK=alb" in err
+    assert "nothing destroyed" in err, err
     cf = sandbox.client("cloudformation")
     assert [cf.describe_stacks(StackName=stack(layer))["Stacks"][0]["StackStatus"] for layer in ("cert-dns", "alb")] == [
         "CREATE_COMPLETE",

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import ssl
 import subprocess
@@ -16,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
+import yaml
 from botocore.stub import Stubber
 from conftest import ROOT, no_real_aws, within
 from cryptography import x509
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+import templates
 from scripts import deploy, verify
 from templates.inputs import INPUTS
 from templates.params import load
@@ -868,16 +871,19 @@ def test_a_bad_ca_bundle_or_connect_to_is_one_line_naming_it(argv, said, tmp_pat
     assert err.getvalue().count("allowed:") <= 1, err.getvalue()  # a FIFO's said "allowed:" twice
 
 
-def test_make_verify_is_for_the_service_layer():
-    # a layer the environment does not enable was refused as "not enabled", not as the wrong layer for verify
-    import templates
-    from templates import params
-
-    enabled = params.load(ROOT / "params" / "prod.yaml").layers
-    for layer in ["alb", *[name for name in templates.LAYERS if name not in enabled][:1]]:
+@pytest.mark.parametrize("command", ["verify", "logs", "rollback"])
+def test_the_service_layers_commands_of_another_layer_say_so_first(tmp_path, command):
+    # a layer the environment does not enable was refused as "not enabled", not as the wrong layer for the command
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    data = yaml.safe_load((params_dir / "prod.yaml").read_text())
+    taken_out = templates.OPTIONAL_LAYERS[0]
+    data["enabled_layers"] = [name for name in data["enabled_layers"] if name != taken_out]
+    (params_dir / "prod.yaml").write_text(yaml.safe_dump(data))
+    for layer in ("alb", taken_out):
         err = io.StringIO()
-        assert deploy.main(["verify", "--env", "prod", "--stack", layer], out=io.StringIO(), err=err) == 2
-        assert err.getvalue() == "error: verify works on the service layer: STACK=service (--stack service)\n", (layer, err.getvalue())
+        argv = [command, "--env", "prod", "--stack", layer, "--params-dir", str(params_dir)]
+        assert deploy.main(argv, out=io.StringIO(), err=err) == 2
+        assert err.getvalue() == f"error: {command} works on the service layer: STACK=service (--stack service)\n", (layer, err.getvalue())
 
 
 def test_make_verify_of_a_service_whose_first_create_failed_is_one_line(monkeypatch):

@@ -378,7 +378,7 @@ class Commands:
             # After a destroy, its events (what it deleted, what it kept: DELETE_SKIPPED) are what one looks for.
             # "Deleted stacks: You must specify the unique stack ID", which ListStacks gives (purge.deleted_stacks):
             # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackEvents.html
-            deleted = purge.deleted_last(deployer, stack)
+            deleted, _ = purge.deleted_last(deployer, stack)
             if deleted is None:
                 deployer.say(f"{stack}: not deployed")
                 return 0
@@ -586,11 +586,7 @@ class Commands:
         protected = purge.deletion_protected(deployer, existing)  # refused before anything is deleted, not half way
         if protected:
             stack, protection = next(iter(protected.items()))
-            way = (
-                f"set DeletionProtection: false in {deployer.params_file}, make templates && make deploy ENV={env} STACK=alb"
-                if protection.arn is None
-                else purge.protection_off(deployer, "alb", protection)
-            )
+            way = purge.protection_off(deployer, "alb", protection)
             ends = "its deletion would fail again" if protection.stuck == "DELETE_FAILED" else "the stack would end DELETE_FAILED"
             raise Failure(
                 f"error: refusing to destroy {stack}: its load balancer {protection.said}, which CloudFormation cannot delete: {ends}. "

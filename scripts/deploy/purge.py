@@ -482,21 +482,24 @@ def kept_log_group(deployer, stack) -> tuple[Retained, object] | None:
     """After a destroy: (the log group the stack deleted last retained, looked at as purge looks: gone, another's,
     or not readable, facts None; its deletion time), or None when no deleted stack of ours retained one. What make
     logs reads once the service is destroyed, as destroy's and purge's advice to read the logs before they go says."""
-    summary = deleted_last(deployer, stack)
+    summary, resources = deleted_last(deployer, stack)
     if summary is None or not ours(deployer, summary):
         return None
-    for item in retained_by(deployer, summary):
+    for item in retained_in(summary, resources):
         if item.kind == "AWS::Logs::LogGroup":
             inspect(deployer, item, {})
             return item, summary.get("DeletionTime")
     return None
 
 
-def deleted_last(deployer, stack) -> dict | None:
-    """The ListStacks summary of the stack of this name deleted last that held resources: not the empty stack of a
-    first create declined or stopped before its change set ran, which the run deleted after a destroy (make events
-    showed its three events, and make logs found no log group kept)."""
-    return next((summary for summary in deleted_stacks(deployer, {stack}) if resources_of(deployer, summary)), None)
+def deleted_last(deployer, stack) -> tuple[dict | None, list[dict]]:
+    """(the ListStacks summary, its resources) of the stack of this name deleted last that held resources: not the
+    empty stack of a first create declined or stopped before its change set ran, which the run deleted after a
+    destroy (make events showed its three events, and make logs found no log group kept). (None, []) for none."""
+    for summary in deleted_stacks(deployer, {stack}):
+        if resources := resources_of(deployer, summary):
+            return summary, resources
+    return None, []
 
 
 def ours(deployer, summary) -> dict | None:
@@ -516,6 +519,11 @@ def resources_of(deployer, summary) -> list[dict]:
 
 
 def retained_by(deployer, summary) -> list[Retained]:
+    return retained_in(summary, resources_of(deployer, summary))
+
+
+def retained_in(summary, resources) -> list[Retained]:
+    """What a deleted stack kept (DELETE_SKIPPED), from its resource summaries."""
     return [
         Retained(
             summary["StackName"],
@@ -524,7 +532,7 @@ def retained_by(deployer, summary) -> list[Retained]:
             resource["ResourceType"],
             resource["PhysicalResourceId"],
         )
-        for resource in resources_of(deployer, summary)
+        for resource in resources
         if resource["ResourceStatus"] == "DELETE_SKIPPED" and resource.get("PhysicalResourceId")
     ]
 
