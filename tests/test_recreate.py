@@ -1282,16 +1282,28 @@ def test_a_service_create_in_a_deleted_cluster_is_refused_before_anything(sandbo
     # The emulator made the service in a deleted (INACTIVE) cluster, which ECS refuses on AWS minutes into the create.
     deployed(sandbox, run, "cert-dns", "alb", "release-alarms")
     cluster = load_layer(ENV, "service", ROOT / "output").parameters["ClusterName"]
+    code, out, err = run("changeset", "--stack", "service")  # made while the cluster is there: make execute looks again
+    assert code == 0, out + err
+    name = re.search(r"CHANGESET=(\S+)", out).group(1)
     sandbox.client("ecs").delete_cluster(cluster=cluster)
+    code, out, err = run("execute", "--stack", "service", "--changeset", name, "--yes")
+    region = sandbox.client("ecs").meta.region_name
+    assert code == 1 and err.startswith(
+        f"error: change set {name}: ClusterName: cluster {cluster} is INACTIVE in the stacks' account and region ({region}), "
+    ), out + err
+    assert err.endswith("; change set left for review\n"), err
+    assert [s["ChangeSetName"] for s in sandbox.client("cloudformation").list_change_sets(StackName=stack("service"))["Summaries"]] == [
+        name
+    ]
     code, out, err = run("diff", "--stack", "service")
     assert code == 1 and f"note: make deploy would be refused: params/{ENV}.yaml: parameters.ClusterName: cluster {cluster} is " in out, out
     code, out, err = run("deploy", "--stack", "service", "--yes")
     assert code == 1 and err == (
         f"error: params/{ENV}.yaml: parameters.ClusterName: cluster {cluster} is INACTIVE in the stacks' account and region "
-        f"({sandbox.client('ecs').meta.region_name}), and ECS creates no service in it: the sandbox's seed makes the "
+        f"({region}), and ECS creates no service in it: the sandbox's seed makes the "
         f"cluster params/{ENV}.yaml names as it starts: make sandbox-stop && make sandbox starts the sandbox afresh with it; nothing changed\n"
     ), out + err
-    assert stack("service") not in [each["StackName"] for each in sandbox.client("cloudformation").describe_stacks()["Stacks"]]
+    assert sandbox.client("cloudformation").describe_stacks(StackName=stack("service"))["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
 
 
 def test_a_rollback_of_a_release_that_waits_for_tests_says_it_waits_too(sandbox, run, tmp_path):

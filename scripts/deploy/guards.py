@@ -40,6 +40,7 @@ def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, le
             f"{left}; if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
         )
     refuse_taken_log_group_names(deployer, layer, change_set, left)  # once the replacement is wanted: it may ask to delete logs
+    refuse_a_cluster_the_service_cannot_use(deployer, layer, change_set, left)  # make execute's: a deploy's looked first
     if exists and not deployer.allow_traffic_reset:
         refuse_moving_shifted_traffic(deployer, layer, change_set, left)
     if exists:
@@ -467,7 +468,7 @@ def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
         raise Failure(f"error: {deployer.params_file}: {'; '.join(problems)}; nothing changed")
 
 
-def refuse_a_cluster_the_service_cannot_use(deployer, layer) -> None:
+def refuse_a_cluster_the_service_cannot_use(deployer, layer, change_set=None, left="nothing changed") -> None:
     """At a run's first layer, before it changes anything: the cluster the service layer is given (ClusterName: the
     Phase 5.14 cluster, which no layer makes), where the layer's stack does not use it already, is found, and not
     deleted, in the stacks' account and region. ECS creates no service in a cluster it does not find ("The specified cluster wasn't
@@ -478,15 +479,19 @@ def refuse_a_cluster_the_service_cannot_use(deployer, layer) -> None:
     https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html
     https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeClusters.html
     https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Cluster.html
-    On AWS and the sandbox (whose seed makes the cluster), not on another endpoint, as the subnets' look."""
+    On AWS and the sandbox (whose seed makes the cluster), not on another endpoint, as the subnets' look.
+    change_set: make execute's, whose values are looked at (a deploy looked before it made its own: checked)."""
     if CLUSTER in deployer.checked or not (deployer.on_aws or deployer.env == SANDBOX_ENV):
         return
     deployer.checked.add(CLUSTER)
+    asked = [(layer, parameter_values(change_set))] if change_set else [(each, each.parameters) for each in layers_ahead(deployer, layer)]
     given = sorted(
         {
-            each.parameters["ClusterName"]
-            for each in layers_ahead(deployer, layer)
-            if each.name == "service" and deployer.settled_values(each.stack).get("ClusterName") != each.parameters["ClusterName"]
+            values["ClusterName"]
+            for each, values in asked
+            if each.name == "service"
+            and "ClusterName" in values
+            and deployer.settled_values(each.stack).get("ClusterName") != values["ClusterName"]
         }
     )
     if not given:
@@ -510,9 +515,12 @@ def refuse_a_cluster_the_service_cannot_use(deployer, layer) -> None:
             if deployer.env == SANDBOX_ENV
             else f"name the Phase 5.14 cluster ({deployer.cli} ecs list-clusters lists them)"
         )
+        where = (
+            f"change set {change_set['ChangeSetName']}: ClusterName" if change_set else f"{deployer.params_file}: parameters.ClusterName"
+        )
         raise Failure(
-            f"error: {deployer.params_file}: parameters.ClusterName: {'; '.join(unusable)} in the stacks' account and region "
-            f"({deployer.cf.meta.region_name}), and ECS creates no service in it: {way}; nothing changed"
+            f"error: {where}: {'; '.join(unusable)} in the stacks' account and region "
+            f"({deployer.cf.meta.region_name}), and ECS creates no service in it: {way}; {left}"
         )
 
 
