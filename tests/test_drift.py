@@ -167,6 +167,13 @@ def test_a_stack_in_sync_exits_0_without_listing_resources(aws, monkeypatch, on_
     assert aws.calls("service") == 2  # DescribeStacks, DetectStackDrift (the status poll names a detection, not the stack)
 
 
+def not_enabled_not_deployed(aws):
+    """make drift of every layer looks, after the enabled layers, for a stack of each layer not enabled."""
+    for layer in templates.layer_order():
+        if layer not in PROD_LAYERS:
+            aws.not_deployed(layer)
+
+
 def test_every_layer_by_default_and_a_layer_not_deployed_is_no_error(aws):
     for layer in PROD_LAYERS:
         if layer == "service":
@@ -175,6 +182,7 @@ def test_every_layer_by_default_and_a_layer_not_deployed_is_no_error(aws):
         aws.deployed(layer)
         detect(aws, layer)
         poll(aws, detection_status(layer, drift="IN_SYNC", count=0))
+    not_enabled_not_deployed(aws)
     assert aws.run("drift") == 0, aws.err
     assert f"{stack('service')}: not deployed, nothing to check" in aws.out
     assert all(f"{stack(layer)}: IN_SYNC" in aws.out for layer in PROD_LAYERS if layer != "service")
@@ -183,9 +191,25 @@ def test_every_layer_by_default_and_a_layer_not_deployed_is_no_error(aws):
 def test_with_no_layer_deployed_drift_says_nothing_was_checked_not_in_sync(aws):
     for layer in PROD_LAYERS:
         aws.not_deployed(layer)
+    not_enabled_not_deployed(aws)
     assert aws.run("drift") == 0, aws.err
     assert aws.out.splitlines()[-1] == f"nothing was checked: not deployed in {ENV}: {', '.join(PROD_LAYERS)}"
     assert "in sync" not in aws.out
+
+
+def test_a_layer_not_enabled_whose_stack_cannot_be_read_is_said_not_checked(aws):
+    # A layer taken out of enabled_layers may still be deployed: one whose stack cannot be read may be, and is not said in sync
+    others = [layer for layer in templates.layer_order() if layer not in PROD_LAYERS]
+    if not others:
+        pytest.skip(f"{ENV} enables every layer")
+    for layer in PROD_LAYERS:
+        aws.not_deployed(layer)
+    for layer in others:
+        aws.cf.add_client_error("describe_stacks", "AccessDenied", "not authorized", 403, expected_params={"StackName": stack(layer)})
+        aws.cf.add_client_error("describe_stacks", "AccessDenied", "not authorized", 403, expected_params={"StackName": stack(layer)})
+    assert aws.run("drift") == 2, aws.err
+    assert all(f"{stack(layer)}: not checked: DescribeStacks: AccessDenied" in aws.out for layer in others), aws.out
+    assert aws.out.splitlines()[-1] == f"not fully checked: {', '.join(others)} (see above; exit 2)", aws.out
 
 
 def test_a_failed_detection_prints_its_reason_and_the_partial_results_and_exits_2(aws):
@@ -268,6 +292,7 @@ def test_one_layers_aws_error_does_not_stop_the_others_from_being_checked(aws):
             continue
         detect(aws, layer)
         poll(aws, detection_status(layer, drift="IN_SYNC", count=0))
+    not_enabled_not_deployed(aws)
     assert aws.run("drift") == 2, aws.err
     assert f"{stack('release-alarms')}: not checked: DetectStackDrift: AccessDenied" in aws.out
     assert all(f"{stack(layer)}: IN_SYNC" in aws.out for layer in PROD_LAYERS if layer != "release-alarms")

@@ -1365,11 +1365,13 @@ def test_diff_of_every_layer_names_a_deployed_layer_taken_out_of_enabled_layers(
     code, out, err = run("diff", *options)
     assert code == 0, out + err
     assert out.splitlines()[-1].startswith(f"note: {stack(taken_out)} is deployed and left as it is (not in enabled_layers of "), out
-    # drift-checked by name, as it can be looked at and destroyed (it was refused: "not enabled")
-    code, out, err = run("drift", "--stack", taken_out, *options)
-    assert code == 0 and f"{stack(taken_out)}: " in out and "not enabled" not in err, out + err
-    assert out.splitlines()[-1].startswith(f"note: {stack(taken_out)} (not in enabled_layers of "), out
-    assert out.splitlines()[-1].endswith("; a deploy changes it only once it is in enabled_layers again"), out
+    # drift-checked by name, as it can be looked at and destroyed (it was refused: "not enabled"), and with every layer
+    for argv in (("--stack", taken_out), ()):
+        code, out, err = run("drift", *argv, *options)
+        assert code == 0 and f"{stack(taken_out)}: " in out and "not enabled" not in err, out + err
+        assert out.splitlines()[-1].startswith(f"note: {stack(taken_out)} (not in enabled_layers of "), out
+        assert out.splitlines()[-1].endswith("; a deploy changes it only once it is in enabled_layers again"), out
+    assert all(f"{stack(name)}: " in out for name in LAYERS), out
     # and a new NamePrefix replaces what it reads (the load balancer): it keeps the old values, as the deploy then warns
     params_file = tmp_path / "params" / f"{ENV}.yaml"
     data = yaml.safe_load(params_file.read_text())

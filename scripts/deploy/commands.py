@@ -2,6 +2,7 @@
 them from."""
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -534,14 +535,16 @@ class Commands:
     def drift(self) -> int:
         """CloudFormation's drift detection on each layer: 0 in sync, 1 drifted, 2 some layer not fully
         checked (an error there, a stack busy, a detection failed or not finished in time)."""
-        drifted, unchecked, moved, deployed, deleted = [], [], [], [], {}
-        for name in self.layers:
+        drifted, unchecked, moved, deployed, deleted, names, errors = [], [], [], [], {}, [], []
+        # Every layer's: a layer taken out of enabled_layers whose stack is still there runs on as it is (make status names it)
+        for name in itertools.chain(self.layers, () if self.args.stack else self.deployed_elsewhere()):
+            names.append(name)
             stack = templates.stack_name(self.env, name)
             try:
                 checked = drift.check(self.deployer, stack, name)
             except ClientError as error:  # one layer's error leaves the others to be checked
                 self.deployer.say(f"{stack}: not checked: {explain(error, self.env).removeprefix('error: ')}")
-                checked = drift.Checked(complete=False)
+                checked, errors = drift.Checked(complete=False), errors + [name]
             drifted += [name] if checked.modified else []
             deleted |= {name: checked.deleted} if checked.deleted else {}
             unchecked += [] if checked.complete else [name]
@@ -549,15 +552,28 @@ class Commands:
             deployed += [name] if checked.deployed else []
         self.deployer.say(
             *text.drift_summary(
-                drifted, unchecked, self.env, moved, deployed, self.layers, self.deployer.on_aws, self.deployer.params_file, deleted
+                drifted, unchecked, self.env, moved, deployed, names, self.deployer.on_aws, self.deployer.params_file, deleted
             )
         )
-        for name in [name for name in deployed if name not in self.environment.layers]:  # named by STACK=: no deploy changes it
+        # one not enabled (and read: an error may have come before its stack was found): no deploy changes it
+        for name in [name for name in deployed if name not in self.environment.layers and name not in errors]:
             self.deployer.say(
                 f"note: {templates.stack_name(self.env, name)} {not_enabled_note(self.env, name, self.environment.path)}; a deploy "
                 "changes it only once it is in enabled_layers again"
             )
         return 2 if unchecked else 1 if drifted or deleted else 0
+
+    def deployed_elsewhere(self):
+        """The layers not in enabled_layers that have a stack of our name, in deploy order, each looked for (one
+        DescribeStacks) once the one before it is checked; one whose stack could not be read too, which drift.check then
+        says it could not check."""
+        for name in (name for name in templates.layer_order() if name not in self.layers):
+            try:
+                found = self.deployer.describe(templates.stack_name(self.env, name), refuse_foreign=False)
+            except ClientError:
+                found = True
+            if found:
+                yield name
 
     def destroy(self) -> int:
         deployer, env, names = self.deployer, self.env, list(reversed(self.layers))
