@@ -369,7 +369,7 @@ def test_purge_leaves_what_a_hand_made_stack_of_the_layers_name_and_tags_retaine
     assert kms.describe_key(KeyId=ids["service"])["KeyMetadata"]["KeyState"] == "Enabled"
 
 
-def test_purge_reads_a_retained_keys_own_description_not_only_the_one_its_template_gave(sandbox, run):
+def test_purge_reads_a_retained_keys_own_description_not_only_the_one_its_template_gave(sandbox, run, monkeypatch):
     # A stack of ours can import another team's key with a template that gives it our description (CloudFormation does
     # not check an imported resource against the template), or take our description from a NamePrefix that was an SSM
     # parameter's name: the template's value said the key was ours, and purge scheduled its deletion.
@@ -393,10 +393,67 @@ def test_purge_reads_a_retained_keys_own_description_not_only_the_one_its_templa
         f"make; if it is no one's and no log group uses it, by hand: {line.split('by hand: ', 1)[1]}"
     ), out + err
     assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    # our description back, then another's once it is listed (while the question was open): read again right before
+    kms.update_key_description(KeyId=key_id, Description=ours)
+    looks = []
+
+    def changed_once_listed(**_):
+        looks.append(1)
+        if len(looks) == 1:
+            kms.update_key_description(KeyId=key_id, Description="payments: encrypts card tokens")
+
+    on_each_client(monkeypatch, "after-call.kms.DescribeKey", changed_once_listed)
+    code, out, err = run("purge", "--stack", "service", "--yes")
+    assert (
+        code == 0
+        and (
+            f"  LogKey (AWS::KMS::Key) {key_id}: left: it changed since it was listed (its Description is payments: encrypts card tokens, "
+            f"where output/{ENV}/service.json gives {ours}: "
+        )
+        in out
+    ), out + err
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled" and len(looks) == 2
     # the same key with our description back: taken, as the template's value and its own agree with output/
+    monkeypatch.undo()
     kms.update_key_description(KeyId=key_id, Description=ours)
     code, out, err = run("purge", "--stack", "service", "--yes")
     assert code == 0 and kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingDeletion", out + err
+
+
+def test_purge_reads_a_retained_certificates_own_domain_not_only_the_one_its_template_gave(sandbox, run, monkeypatch):
+    # A stack of ours that imported another team's certificate under a template giving our domain: the template's value
+    # said it was ours. The emulator makes a certificate with the template's domain, so ACM's answer is another's here.
+    sandbox.seed()
+    cf, acm = sandbox.client("cloudformation"), sandbox.client("acm")
+    layer = load_layer(ENV, "cert-dns", ROOT / "output")
+    ours = json.loads(layer.template)["Resources"]["Certificate"]["Properties"]["DomainName"]
+    certificate = {"Type": "AWS::CertificateManager::Certificate", "DeletionPolicy": "Retain", "Properties": {"DomainName": ours}}
+    body = {"Parameters": {"DomainName": {"Type": "String"}}, "Resources": {"Certificate": certificate}}
+    tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, "cert-dns").items()]
+    domain = [{"ParameterKey": "DomainName", "ParameterValue": layer.parameters["DomainName"]}]
+    cf.create_stack(StackName=stack("cert-dns"), TemplateBody=json.dumps(body), Parameters=domain, Tags=tags)
+    arn = cf.describe_stack_resource(StackName=stack("cert-dns"), LogicalResourceId="Certificate")["StackResourceDetail"][
+        "PhysicalResourceId"
+    ]
+    cf.delete_stack(StackName=stack("cert-dns"))
+
+    def anothers(parsed, **_):
+        parsed["Certificate"]["DomainName"] = "*.another-team.example"
+
+    on_each_client(monkeypatch, "after-call.acm.DescribeCertificate", anothers)
+    code, out, err = run("purge", "--stack", "cert-dns", "--yes")
+    assert (
+        code == 0
+        and (
+            f"Certificate (AWS::CertificateManager::Certificate) {arn}: left: its DomainName is *.another-team.example, where "
+            f"output/{ENV}/cert-dns.json gives *.{layer.parameters['DomainName']}: "
+        )
+        in out
+    ), out + err
+    assert exists(acm.describe_certificate, "ResourceNotFoundException", CertificateArn=arn)
+    monkeypatch.undo()  # ACM's answer as the emulator gives it: the certificate is the layer's, deleted
+    code, out, err = run("purge", "--stack", "cert-dns", "--yes")
+    assert code == 0 and not exists(acm.describe_certificate, "ResourceNotFoundException", CertificateArn=arn), out + err
 
 
 def test_purge_of_a_layer_taken_out_of_enabled_layers_compares_a_retained_keys_description_as_written(sandbox, run, tmp_path):
@@ -417,6 +474,39 @@ def test_purge_of_a_layer_taken_out_of_enabled_layers_compares_a_retained_keys_d
     code, out, err = run("purge", "--stack", "waf", "--yes", *options)
     assert code == 0 and 'left: the template it was made with gives it Description "another team\'s key", not what ' in out, out + err
     assert sandbox.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_purge_of_a_layer_taken_out_of_enabled_layers_reads_a_retained_keys_own_description(sandbox, run, tmp_path):
+    # The template's expression is the layer's, and the key's own description another team's (imported, or changed
+    # since): with no output/<env>/waf.json, only the expressions were compared, and purge scheduled its deletion.
+    sandbox.seed()
+    options = without_layer(tmp_path, "waf")
+    cf, kms = sandbox.client("cloudformation"), sandbox.client("kms")
+    ours = json.loads((ROOT / "output" / "waf.json").read_text())["Resources"]["LogKey"]["Properties"]["Description"]
+    everyone = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}
+    key = {"Type": "AWS::KMS::Key", "DeletionPolicy": "Retain", "Properties": {"Description": ours, "KeyPolicy": {"Statement": [everyone]}}}
+    body = {"Parameters": {"NamePrefix": {"Type": "String"}}, "Resources": {"LogKey": key}}
+    tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, "waf").items()]
+    prefix = [{"ParameterKey": "NamePrefix", "ParameterValue": OTHER_PREFIX}]
+    cf.create_stack(StackName=stack("waf"), TemplateBody=json.dumps(body), Parameters=prefix, Tags=tags)
+    key_id = cf.describe_stack_resource(StackName=stack("waf"), LogicalResourceId="LogKey")["StackResourceDetail"]["PhysicalResourceId"]
+    cf.delete_stack(StackName=stack("waf"))
+    made_with = ours["Fn::Sub"].replace("${NamePrefix}", OTHER_PREFIX)
+    kms.update_key_description(KeyId=key_id, Description="payments: encrypts card tokens")
+    code, out, err = run("purge", "--stack", "waf", "--yes", *options)
+    assert (
+        code == 0
+        and (
+            f"left: its Description is payments: encrypts card tokens, where the template its stack was deleted with gives {made_with}: "
+            "changed since, or not the one the stack made (imported by a stack of the layer's name); if it is no one's and no log group "
+            "uses it, by hand: "
+        )
+        in out
+    ), out + err
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    kms.update_key_description(KeyId=key_id, Description=made_with)  # as its stack made it: the layer's, taken
+    code, out, err = run("purge", "--stack", "waf", "--yes", *options)
+    assert code == 0 and kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingDeletion", out + err
 
 
 def test_purge_leaves_the_key_of_a_log_group_of_an_earlier_name_prefix_for_that_log_group(sandbox, run):

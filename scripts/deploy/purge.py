@@ -305,7 +305,7 @@ def _inspect_certificate(clients, item):
             raise Gone from None
         raise
     tags = _pairs(acm.list_tags_for_certificate(CertificateArn=item.physical_id).get("Tags"))
-    item.facts = {"tags": tags, "DomainName": certificate["DomainName"]}  # whose it is (other_identity)
+    item.facts = {"tags": tags, "DomainName": certificate.get("DomainName")}  # whose it is (other_identity)
     if certificate.get("InUseBy"):
         return None, f"left: in use by {', '.join(certificate['InUseBy'])}"
     return "delete", "holds no data; a new cert-dns stack requests a new one"
@@ -568,7 +568,9 @@ def other_identity(deployer, item: Retained, layer, deleted_stack: dict, deleted
     DescribeStacks answer), is not what the layer's template in output/ gives it with this environment's values (a
     copy of the layer's template with another DomainName retained another team's certificate; a stack that imported
     another team's key, or whose NamePrefix was an SSM parameter's name, gives it our description). Where one is not
-    known before deploy, or the environment has no configuration of the layer, the expressions are compared as written. One of an earlier
+    known before deploy, or the environment has no configuration of the layer (taken out of enabled_layers), the
+    expressions are compared as written, and the resource's own value with what the deleted stack's template gave it
+    (one that cannot be worked out leaves it). One of an earlier
     NamePrefix (a key's description) is left, as a log group of one is. deleted_templates: stack id -> the template,
     read once a stack (GetTemplate reads a deleted stack by its id, for 90 days:
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_GetTemplate.html)."""
@@ -583,20 +585,33 @@ def other_identity(deployer, item: Retained, layer, deleted_stack: dict, deleted
     ours = properties(template["Resources"].get(item.logical_id)).get(name)
     given = properties((deleted.get("Resources") or {}).get(item.logical_id)).get(name)
     configured = deployer.output_dir / deployer.env / f"{layer}.json"
+    own = [(item.facts or {})[name]] if name in (item.facts or {}) else []  # the resource's own, where it says it
+    made_with = Resolver(deleted, values, {}, region).value(given)
     if configured.exists():
         wanted = Resolver(template, load_layer(deployer.env, layer, deployer.output_dir).parameters, {}, region).value(ours)
-        has = [(item.facts or {})[name]] if name in (item.facts or {}) else []  # the resource's own, where it says it
-        has.append(Resolver(deleted, values, {}, region).value(given))
-        if not holds_unknown(wanted) and not any(holds_unknown(value) for value in has):
-            for value in has:
+        if not holds_unknown(wanted) and not any(holds_unknown(value) for value in [*own, made_with]):
+            for value in [*own, made_with]:
                 if value != wanted:
                     said, shown = ("none" if each is None else printable(str(each), one_line=True) for each in (value, wanted))
-                    return f"its {name} is {said}, where {templates.relative(configured)} gives {shown}"
+                    return f"its {name} is {said}, where {templates.relative(configured)} gives {shown}: {OTHER_VALUES}"
             return None
-    if given == ours:
-        return None
-    said = "none" if given is None else printable(json.dumps(given), one_line=True)
-    return f"the template it was made with gives it {name} {said}, not what {templates.relative(source)} gives"
+    if given != ours:
+        said = "none" if given is None else printable(json.dumps(given), one_line=True)
+        return f"the template it was made with gives it {name} {said}, not what {templates.relative(source)} gives: {OTHER_VALUES}"
+    if own and (holds_unknown(made_with) or own[0] != made_with):
+        said = "none" if own[0] is None else printable(str(own[0]), one_line=True)
+        shown = "a value not known before deploy" if holds_unknown(made_with) else printable(str(made_with), one_line=True)
+        return (
+            f"its {name} is {said}, where the template its stack was deleted with gives {shown}: changed since, or not the one "
+            "the stack made (imported by a stack of the layer's name)"
+        )
+    return None
+
+
+OTHER_VALUES = (
+    "made with other values than this environment's (an earlier NamePrefix or DomainName), or by a stack of the layer's name "
+    "this tool did not make"
+)
 
 
 def takes(item: Retained, names) -> bool:
@@ -708,11 +723,7 @@ def purge(deployer, names) -> int:
                 # a key may encrypt a log group in no stack (not looked for: this key stays whatever uses it)
                 unused = " and no log group uses it" if item.kind == "AWS::KMS::Key" else ""
                 item.action = None
-                item.note = (
-                    f"left: {other}: made with other values than this environment's (an earlier NamePrefix or DomainName), or by a "
-                    f"stack of the layer's name this tool did not make"
-                    + (f"; if it is no one's{unused}, by hand: {command}" if command else "")
-                )
+                item.note = f"left: {other}" + (f"; if it is no one's{unused}, by hand: {command}" if command else "")
     keep_keys_other_log_groups_use(deployer.client("logs"), items, deployer.cli)  # the keys still to schedule
 
     scheduled = [i for i in items if i.scheduled and not i.gone]
@@ -736,7 +747,12 @@ def purge(deployer, names) -> int:
     deployer.confirm(f"purge {'this resource' if len(todo) == 1 else f'these {len(todo)} resources'}? [y/N] ", "nothing purged")
     deployer.say("purging:")
     try:
-        purge_each(deployer, todo, listed)
+        purge_each(
+            deployer,
+            todo,
+            listed,
+            lambda item: other_identity(deployer, item, templates.layer_of(env, item.stack), deleted[item.stack_id], deleted_templates),
+        )
     # Ctrl-C, AWS out of reach: what was purged is said above; the next step, as a purge lists only what is left
     except BaseException as error:
         if not aws.sandbox_gone(error, env):  # a sandbox whose server is gone took everything with it: its one line says so
@@ -748,8 +764,9 @@ def purge(deployer, names) -> int:
     return 0
 
 
-def purge_each(deployer, todo, listed) -> None:
-    """Delete (or schedule the deletion of) each item, looked at again right before; a failure is said and marked on it."""
+def purge_each(deployer, todo, listed, identity) -> None:
+    """Delete (or schedule the deletion of) each item, looked at again right before; a failure is said and marked on it.
+    identity: other_identity of an IDENTIFIED_BY item, asked again of what the look found (a key's description changed since)."""
     kept_groups = set()  # stack ids whose log group stays: their keys stay
     for item in todo:
         if item.kind == "AWS::KMS::Key" and item.stack_id in kept_groups:
@@ -760,6 +777,9 @@ def purge_each(deployer, todo, listed) -> None:
         action = item.action
         inspect(deployer, item, listed)
         keep_keys_other_log_groups_use(deployer.client("logs"), [item], deployer.cli)
+        other = identity(item) if not item.gone and item.action == action and item.kind in IDENTIFIED_BY else None
+        if other:
+            item.action, item.note = None, other
         if item.gone or item.action != action:
             if item.kind == "AWS::Logs::LogGroup" and not (item.gone or item.foreign):
                 kept_groups.add(item.stack_id)  # the stack's own log group stays (not one made under its name since): its key too
