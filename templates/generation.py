@@ -11,7 +11,7 @@ from pathlib import Path
 
 import templates
 from templates import ROOT, inputs, relative
-from templates.errors import RefusedFile, ToolError, printable, read_regular_file, stops_held, untrusted_json
+from templates.errors import RefusedFile, ToolError, open_regular_file, printable, read_regular_file, stops_held, untrusted_json
 from templates.params import ENV_NAME, SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV, Environment
 
 PARAMS_DIR = ROOT / "params"
@@ -230,16 +230,27 @@ def regenerate_command(output_dir: Path, params_dir: Path) -> str:
     return f".venv/bin/python generate.py --output-dir {relative(output_dir)} --params-dir {relative(params_dir)}"
 
 
+def how_changed(path: Path) -> str:
+    """How a file of output/ differs from what generation produces: missing, one that cannot be read (same_content
+    took it for changed: said as differing, the permission went unsaid), or other content."""
+    if not path.exists():
+        return "is missing; generation produces it"
+    try:
+        os.close(open_regular_file(path))
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error}); `make templates` writes it anew, or give it read permission"
+    except RefusedFile:  # a FIFO, a directory: other content
+        pass
+    return "differs from what generation produces"
+
+
 def stale_reasons(changed: list[Path], stale: list[Path], output_dir: Path, params_dir: Path) -> list[str]:
     """Why each file of differences() is stale, one line each: a changed one differs or is missing; an
     environment directory whose params file is gone (moved or deleted by mistake, most often) is one
     line for all its files, with the choice, since `make templates` would remove the directory."""
     orphaned = sorted({p.parent for p in stale if p.parent != output_dir and not (params_dir / f"{p.parent.name}.yaml").is_file()})
     return (
-        [
-            f"{relative(path)} {'differs from what generation produces' if path.exists() else 'is missing; generation produces it'}"
-            for path in changed
-        ]
+        [f"{relative(path)} {how_changed(path)}" for path in changed]
         + [
             f"{relative(path)} is produced by no layer or environment"
             + (

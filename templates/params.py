@@ -319,6 +319,7 @@ def missing_params_dir(params_dir: Path) -> str | None:
     said as that, not as a directory without the environment's file."""
     try:
         if params_dir.is_dir():
+            os.listdir(params_dir)  # one that may not be listed: glob() finds nothing in it, and said "no params files"
             return None
         what = "not a directory" if params_dir.exists() else "no such directory"
     except OSError as error:  # Python 3.11's is_dir() raises a PermissionError (EACCES) rather than say False

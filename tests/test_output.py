@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -541,3 +542,23 @@ def test_a_huge_file_in_place_of_a_template_is_stale_without_being_read(tmp_path
     monkeypatch.setattr(pathlib.Path, "read_bytes", read_bytes)
     ran = generate_main("--check", "--no-lint", "--output-dir", out)
     assert ran.returncode == 1 and f"stale: {huge} differs from what generation produces" in ran.stderr, ran.stderr
+
+
+def test_a_generated_file_that_cannot_be_read_is_said_so_not_said_to_differ(tmp_path, monkeypatch):
+    # chmod 000 output/sandbox/alb.json (the tests run as root, whom it does not stop): "differs from what generation produces"
+    out = shutil.copytree(ROOT / "output", tmp_path / "out")
+    refused = out / "alb.json"
+    real_open = os.open
+
+    def open_(path, *args, **kwargs):
+        if Path(path) == refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_)
+    ran = generate_main("--check", "--no-lint", "--output-dir", out)
+    assert (
+        ran.returncode == 1
+        and (f"stale: {refused} cannot be read (Permission denied); `make templates` writes it anew, or give it read permission\n")
+        in ran.stderr
+    ), ran.stderr

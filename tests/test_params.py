@@ -1099,6 +1099,26 @@ def test_a_params_dir_that_is_missing_a_file_or_empty_is_named_as_such_and_nothi
             assert err.getvalue().startswith(f"error: {given}: {said}"), err.getvalue()
 
 
+def test_a_params_dir_that_may_not_be_listed_says_so_not_that_it_holds_no_params_file(tmp_path, monkeypatch):
+    # chmod 000 params/ (the tests run as root, whom it does not stop): glob() found nothing, said as "no params files"
+    from templates import params
+
+    listdir = os.listdir
+    given = shutil.copytree(ROOT / "params", tmp_path / "params")
+
+    def refused(path):
+        if str(path) == str(given):
+            raise PermissionError(13, "Permission denied", str(path))
+        return listdir(path)
+
+    monkeypatch.setattr(params.os, "listdir", refused)
+    result = generate_main("--no-lint", "--params-dir", given, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2 and result.stderr.startswith(
+        f"error: {given}: cannot be read (Permission denied); the params directory holds one <env>.yaml per environment\n"
+    ), result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_list_or_mapping_where_a_value_belongs_is_shown_as_yaml_writes_it(tmp_path):
     """Not as Python writes it (['a', {'b': True}]): the reader wrote YAML."""
     document = {**GOOD, "parameters": GOOD["parameters"] | {"DatabaseName": ["a", {"b": True, "c": None}]}}

@@ -1332,6 +1332,24 @@ def test_a_directory_or_symlink_where_a_document_goes_is_refused_before_any_docu
     assert sorted(path.name for path in (output_dir / "review").iterdir()) == [last.name]
 
 
+@pytest.mark.parametrize("check", [False, True])
+def test_a_review_directory_that_may_not_be_searched_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, check):
+    # output/review with no search permission (chmod 000; the tests run as root, whom it does not stop): a traceback
+    output_dir = copy_output(tmp_path / "output")
+    (output_dir / "review").mkdir()
+    (output_dir / "review" / "notes.md").write_text("kept as it is\n")
+    refused = output_dir / "review" / f"{ENVS[0]}.md"
+
+    def unreadable(path, content):
+        raise PermissionError(13, "Permission denied", str(refused))
+
+    monkeypatch.setattr(review, "same_content", unreadable)
+    before = {path: path.read_bytes() for path in (output_dir / "review").iterdir()}
+    assert review.main(["--output-dir", str(output_dir), *(["--check"] if check else [])]) == 2
+    assert capsys.readouterr().err == f"error: cannot read {refused}: Permission denied; nothing was written\n"
+    assert {path: path.read_bytes() for path in (output_dir / "review").iterdir()} == before
+
+
 def test_an_output_directory_the_file_system_cannot_name_is_one_line(tmp_path, capsys):
     too_long = tmp_path / ("a" * 300)  # a name past the 255 bytes of a path component: stat() says ENAMETOOLONG
     assert review.main(["--output-dir", str(too_long)]) == 2

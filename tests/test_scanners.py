@@ -59,6 +59,29 @@ def test_cfn_lint_reports_a_real_problem_once_naming_its_file(tmp_path, monkeypa
     assert cached == {validation.lint_key(clean)}  # the clean one is not linted again; the broken one is
 
 
+@pytest.mark.parametrize(
+    "settings, said",
+    [
+        (None, "cannot be read (No such file or directory): it holds cfn-lint's settings; git checkout -- "),
+        ("ignore_checks: 5\n", "cfn-lint refuses its settings: Invalid type for 'ignore_checks' in .cfnlintrc. Expected array; "),
+        ("garbage: [\n", "cfn-lint refuses its settings: while parsing a flow node did not find expected node content in "),
+    ],
+)
+def test_lint_settings_cfn_lint_cannot_take_are_an_error_naming_the_file_not_a_traceback(tmp_path, monkeypatch, settings, said):
+    from templates.errors import ToolError
+
+    path = tmp_path / ".cfnlintrc"
+    if settings is not None:
+        path.write_text(settings)
+    monkeypatch.setattr(validation, "LINT_SETTINGS", path)
+    template = tmp_path / "scaling.json"
+    template.write_text((ROOT / "output" / "scaling.json").read_text())
+    with pytest.raises(ToolError) as raised:
+        validation.cfn_lint([template], use_cache=False)
+    assert str(raised.value).startswith(f"{path}: {said}"), raised.value
+    assert str(raised.value).endswith("; nothing was written"), raised.value
+
+
 def test_cfn_lint_takes_a_bracketed_directory_literally_and_a_cache_it_cannot_write_costs_only_time(tmp_path, monkeypatch):
     # cfn-lint expands template names with glob: o[1]/x.json matched nothing (or a sibling o1/x.json)
     # and it exited the process. A cache that cannot be written (a read-only checkout) is no error.

@@ -78,26 +78,14 @@ def main(argv=None) -> int:
         output_dir / "review" / f"{review.env}.md": render.document(review)
         for review in collect.collect_all(output_dir, params_dir, args.env)
     }
-    if args.check:
-        check(documents, output_dir / "review" if args.env is None else None)
-        return 0
-    if (output_dir / "review").is_symlink():  # writing and removing through it would reach files elsewhere
-        raise ReviewError(
-            f"{relative(output_dir / 'review')} is a symlink: the documents go to a directory of their own; nothing was written"
-        )
-    if (output_dir / "review").exists() and not (output_dir / "review").is_dir():  # each write would name a document, not it
-        raise ReviewError(
-            f"{relative(output_dir / 'review')} is not a directory: the documents go to a directory of their own there; "
-            "move it away; nothing was written"
-        )
-    changed = differing(documents)
-    # Said before the first write, so that none is written: a write of each in turn would stop at it.
-    in_the_way = [path for path in changed if path.is_symlink() or (path.exists() and not path.is_file())]
-    if in_the_way:
-        raise ReviewError(
-            f"{', '.join(str(relative(path)) for path in in_the_way)}: not a file (a directory, a symlink, ...) where a document "
-            "is written; move it away; nothing was written"
-        )
+    try:  # the looks before any write: one the system refuses (a directory that may not be searched) writes nothing
+        if args.check:
+            check(documents, output_dir / "review" if args.env is None else None)
+            return 0
+        changed = looked_over(output_dir, documents)
+    except OSError as error:
+        where = relative(Path(error.filename)) if error.filename else f"{relative(output_dir / 'review')}/"
+        raise ReviewError(f"cannot read {where}: {error.strerror or error}; nothing was written", 2) from None
     for number, path in enumerate(changed):
         try:
             write_atomically(path, documents[path])
@@ -119,6 +107,28 @@ def main(argv=None) -> int:
         f"{relative(output_dir / 'review')}/: {plural(Decimal(len(documents)), 'document')}, {len(changed)} written, {len(removed)} removed"
     )
     return 0
+
+
+def looked_over(output_dir: Path, documents: dict[Path, str]) -> list[Path]:
+    """The documents to write, once nothing is in their way (ReviewError where something is)."""
+    if (output_dir / "review").is_symlink():  # writing and removing through it would reach files elsewhere
+        raise ReviewError(
+            f"{relative(output_dir / 'review')} is a symlink: the documents go to a directory of their own; nothing was written"
+        )
+    if (output_dir / "review").exists() and not (output_dir / "review").is_dir():  # each write would name a document, not it
+        raise ReviewError(
+            f"{relative(output_dir / 'review')} is not a directory: the documents go to a directory of their own there; "
+            "move it away; nothing was written"
+        )
+    changed = differing(documents)
+    # Said before the first write, so that none is written: a write of each in turn would stop at it.
+    in_the_way = [path for path in changed if path.is_symlink() or (path.exists() and not path.is_file())]
+    if in_the_way:
+        raise ReviewError(
+            f"{', '.join(str(relative(path)) for path in in_the_way)}: not a file (a directory, a symlink, ...) where a document "
+            "is written; move it away; nothing was written"
+        )
+    return changed
 
 
 def differing(documents: dict[Path, str]) -> list[Path]:

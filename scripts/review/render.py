@@ -926,7 +926,7 @@ def subject_kinds(subjects: list[str]) -> str:
 
 
 def cfn_lint_section(problems, layers: list[Layer]) -> list[str]:
-    settings = yaml.safe_load(validation.LINT_SETTINGS.read_text()) or {}
+    settings = yaml.safe_load(validation.lint_settings()) or {}
     ignored = settings.get("ignore_checks") or []
     ignored_text = f"ignores {', '.join(map(str, ignored))}" if ignored else "ignores no rule"
     lines = [

@@ -48,7 +48,7 @@ def cache_key(name: str, content: bytes, scanners: tuple[str, ...]) -> str:
     """Of one template scan: its file name (the findings name it), content, scanners and their settings."""
     digest = hashlib.sha256(f"{name}:{len(content)}:".encode())
     digest.update(content)
-    digest.update(validation.LINT_SETTINGS.read_bytes())
+    digest.update(validation.lint_settings())
     for tool in scanners:
         digest.update(f"{tool} {version(tool)};".encode())
     return digest.hexdigest()
