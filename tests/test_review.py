@@ -1004,6 +1004,27 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         (("range: [60, 80]", "range: [80, 60]"), "plan.range: allowed: the plan total's lowest and highest dollars"),
         (("\nregion: us-east-1", "\nregion: us-east-1\nregion: us-east-1"), "key 'region' is given twice"),
         (("  - data transfer out of AWS\n", "  - data transfer out of AWS\u2028region: eu-west-1\n"), "'\\u2028' ends a line for the YAML"),
+        # each was accepted: the row's cost moved to "Not in the plan", a cost doubled, a free reason never said, no range compared
+        (
+            ("items: [alb_hours]}", "items: [nope]}"),
+            "scripts/prices.yaml: plan.rows[0].items: ['nope'] no entry of items; allowed: a list of",
+        ),
+        (
+            ('types: ["AWS::CertificateManager::Certificate"]', 'types: ["AWS::KMS::Key"]'),
+            "plan.rows[5].types: ['AWS::KMS::Key'] no entry of free; allowed: a list of ",
+        ),
+        (
+            ("AWS::KMS::Key: [kms_key]", "AWS::KMS::Key: [kms_key, kms_key]"),
+            "scripts/prices.yaml: resource_types.AWS::KMS::Key: 'kms_key' is given twice; allowed: each entry of items once",
+        ),
+        (
+            ("  AWS::SNS::Topic: ", "  AWS::KMS::Key: no charge\n  AWS::SNS::Topic: "),
+            "scripts/prices.yaml: free.AWS::KMS::Key: also in resource_types; allowed: each type in free or in resource_types, not both",
+        ),
+        (
+            ("  environment: prod\n", "  environment: nope\n"),
+            "scripts/prices.yaml: plan.environment: 'nope' is no environment; allowed: one of ",
+        ),
     ],
     ids=[
         "a price not a number",
@@ -1037,6 +1058,11 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         "a plan range upside down",
         "a key given twice",
         "a line separator",
+        "a plan row's item unknown",
+        "a plan row's type priced by items",
+        "an item twice in a type's list",
+        "a type both free and priced",
+        "the plan's environment unknown",
     ],
 )
 def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key(tmp_path, edit, said):
@@ -1051,6 +1077,22 @@ def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key
     assert refused.value.code == 2
     assert all(line.startswith(f"{templates.relative(path)}: ") for line in str(refused.value).splitlines()), str(refused.value)
     assert said.replace("scripts/prices.yaml", str(templates.relative(path))) in str(refused.value), str(refused.value)
+
+
+def test_the_plan_environment_is_one_of_the_params_directory(tmp_path):
+    """The review's params directory (--params-dir) says which environments there are, not today's params/."""
+    text = cost.PRICES.read_text()
+    assert "  environment: prod\n" in text
+    path = tmp_path / "prices.yaml"
+    path.write_text(text.replace("  environment: prod\n", "  environment: alpha\n", 1))
+    params_dir = tmp_path / "params"
+    params_dir.mkdir()
+    (params_dir / "alpha.yaml").touch()
+    (params_dir / "beta.yaml").touch()
+    assert cost.load_prices(path, params_dir)["plan"]["environment"] == "alpha"
+    (params_dir / "alpha.yaml").unlink()
+    with pytest.raises(cost.PriceTableError, match=r"plan.environment: 'alpha' is no environment; allowed: one of beta \(an <env>"):
+        cost.load_prices(path, params_dir)
 
 
 @pytest.mark.parametrize(
@@ -1071,7 +1113,7 @@ def test_public_ipv4_addresses_are_costed_per_subnet_of_an_internet_facing_load_
 
 
 def test_the_price_table_has_nothing_the_estimate_cannot_use():
-    assert cost.table_problems(cost.load_prices()) == []
+    assert cost.table_problems(cost.load_prices(), ENVS) == []
 
 
 def test_price_table_defines_what_it_uses_and_uses_what_it_defines():

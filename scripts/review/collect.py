@@ -105,7 +105,7 @@ def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> l
     scanned = scan.scan_templates(contents, scanners=("cfn-lint",))
     as_deployed = {f"{e}/{name}": scan.as_deployed(contents[name], config["Parameters"]) for (e, name), config in configs.items()}
     scanned |= scan.scan_templates(as_deployed, scanners=("checkov",))
-    table = load_prices()
+    table = load_prices(params_dir=params_dir)
     ci_deployed_in = [environment.name for environment in environments if environment.deploys("ci")]
     # The ci layer's deploy role may change every stack of the project in its account (templates/ci.py): the other
     # environments of that account are reached through it too. Not the sandbox's emulator, whatever account it names.

@@ -8,6 +8,7 @@ from pathlib import Path
 from scripts.review.resolver import DEPLOY_TIME_TEXT
 from templates import LAYERS, ROOT, inputs, params, relative
 from templates.errors import ANY_CONTROL_CHARACTER, ToolError
+from templates.generation import PARAMS_DIR
 from templates.resolver import UNKNOWN, as_number
 
 PRICES = ROOT / "scripts" / "prices.yaml"
@@ -21,16 +22,18 @@ class PriceTableError(ToolError):
     code = 2
 
 
-def load_prices(path: Path = PRICES) -> dict:
+def load_prices(path: Path = PRICES, params_dir: Path = PARAMS_DIR) -> dict:
     """The table as the params files are read (templates/params.py read_yaml: a regular file, YAML 1.2's
     core schema, no anchors and aliases, which expand without bound, nor a key given twice), once it is
-    one the estimate can use (table_problems): the file invites edits ("Change a price here")."""
+    one the estimate can use (table_problems) with the environments of params_dir: the file invites
+    edits ("Change a price here")."""
     where = relative(path)
     try:
         table = params.read_yaml(path, where, "the price table")
     except params.ParamsError as error:
         raise PriceTableError(str(error)) from None
-    problems = text_problems(table) or table_problems(table)
+    environments = [each.stem for each in params.params_files(params_dir)]
+    problems = text_problems(table) or table_problems(table, environments)
     if problems:
         raise PriceTableError("\n".join(f"{where}: {problem}" for problem in problems))
     return table
@@ -56,8 +59,9 @@ def text_problems(value, path: str = "") -> list[str]:
     return []
 
 
-def table_problems(table) -> list[str]:
-    """What keeps the estimate from reading the price table, one line each (key, value, what is allowed)."""
+def table_problems(table, environments: list[str]) -> list[str]:
+    """What keeps the estimate from reading the price table, one line each (key, value, what is allowed);
+    environments: those the plan's may name."""
     if not isinstance(table, dict):
         return ["not a mapping of region, hours_per_month, prices, assumptions, items, resource_types, free, not_included and plan"]
     sections = {
@@ -76,6 +80,12 @@ def table_problems(table) -> list[str]:
         return problems
     plan = table["plan"]
     problems += [f"plan.{key}: missing or not text" for key in ("source", "environment", "total") if not isinstance(plan.get(key), str)]
+    if isinstance(plan.get("environment"), str) and plan["environment"] not in environments:
+        # another name is never the review's: the plan's range was never compared, each document said its figures were for that one
+        problems.append(
+            f"plan.environment: {plan['environment']!r} is no environment; allowed: one of {', '.join(environments) or 'none'} "
+            "(an <env>.yaml of the params directory)"
+        )
     bounds = plan.get("range")
     if not (
         isinstance(bounds, list)
@@ -94,10 +104,18 @@ def table_problems(table) -> list[str]:
         share = decimal_of(row["scaling_peak_share"]) if "scaling_peak_share" in row else ZERO
         if share is None or share > 1:
             problems.append(f"plan.rows[{index}].scaling_peak_share: allowed: a share of the month from 0 to 1, such as 0.5")
-        problems += [f"plan.rows[{index}].{key}: allowed: a list of text" for key in ("items", "types") if not text_list(row.get(key, []))]
+        for key, section in (("items", "items"), ("types", "free")):  # a type of resource_types is priced by its items, never by type
+            names = row.get(key, [])
+            where = f"plan.rows[{index}].{key}"
+            problems += listed_problems(where, names, section, table) if text_list(names) else [f"{where}: allowed: a list of text"]
         if not isinstance(row.get("outside", ""), str):
             problems.append(f"plan.rows[{index}].outside: allowed: text")
     problems += [f"free.{kind}: allowed: text, why it costs nothing" for kind, why in table["free"].items() if not isinstance(why, str)]
+    problems += [  # the estimate prices it by its items and never says the reason
+        f"free.{kind}: also in resource_types; allowed: each type in free or in resource_types, not both"
+        for kind in table["free"]
+        if kind in table["resource_types"]
+    ]
     problems += [
         f"not_included[{index}]: allowed: text, what the estimate leaves out, or {{layer: <one of {', '.join(LAYERS)}>, "
         "text: <text>}, said only where that layer is deployed"
@@ -156,12 +174,18 @@ def table_problems(table) -> list[str]:
         else:
             references(f"items.{name}", entry)
     for kind, items in table["resource_types"].items():
-        unknown = (
-            [item for item in items if not isinstance(item, str) or item not in table["items"]] if isinstance(items, list) else [items]
-        )
-        if unknown:
-            problems.append(f"resource_types.{kind}: {unknown} no entry of items; allowed: a list of {', '.join(table['items'])}")
+        problems += listed_problems(f"resource_types.{kind}", items, "items", table)
     return problems
+
+
+def listed_problems(where: str, names, section: str, table: dict) -> list[str]:
+    """names: a list of entries of the table's section, each once (one given twice is counted twice)."""
+    if not isinstance(names, list):
+        return [f"{where}: {[names]} no entry of {section}; allowed: a list of {', '.join(table[section])}"]
+    unknown = [name for name in names if not isinstance(name, str) or name not in table[section]]
+    problems = [f"{where}: {unknown} no entry of {section}; allowed: a list of {', '.join(table[section])}"] if unknown else []
+    twice = [name for index, name in enumerate(names) if isinstance(name, str) and name in names[:index]]
+    return problems + [f"{where}: {name!r} is given twice; allowed: each entry of {section} once" for name in dict.fromkeys(twice)]
 
 
 def text_list(value) -> bool:
