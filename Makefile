@@ -167,14 +167,16 @@ lock: $(INSTALLED) ## write requirements.txt (pins and hashes) from requirements
 
 # A value given to a target that does not take it (make templates STACK=alb, make sandbox-stop ENV=prod) is
 # said to be unused rather than silently ignored: $(call unused,<what the target does>,<names>).
+# ANY_VALUE: every name a target takes (but PYTHON, which picks the venv's interpreter for every target).
+ANY_VALUE := $(filter-out PYTHON,$(DEPLOYER_VALUES)) $(sort $(foreach g,$(DEPLOYER_TARGETS),$(OWN_VALUES_$(g)))) UPGRADE
 unused = @$(foreach v,$(2),$(if $(filter command line,$(origin $(v))),echo "note: make $@ $(1) whatever $(v)= says:" $(call quote,$(value $(v))) >&2;)) true
 
 templates: $(INSTALLED) ## generate output/ from templates/ and params/, then cfn-lint it
-	$(call unused,generates every environment in params/ and every layer,ENV STACK)
+	$(call unused,generates every environment in params/ and every layer,$(ANY_VALUE))
 	@$(BIN)/python generate.py
 
 check: $(INSTALLED) ## fail if output/ or a review document in output/review/ is stale (or cfn-lint rejects a template)
-	$(call unused,checks every environment in params/ and every layer,ENV STACK)
+	$(call unused,checks every environment in params/ and every layer,$(ANY_VALUE))
 	@$(BIN)/python generate.py --check
 	@$(BIN)/python -m scripts.review --check
 	@echo "output/ and output/review/ are current"
@@ -193,19 +195,19 @@ lint: $(INSTALLED) ## ruff check and format check only
 
 # ENV has a default (sandbox): `make review` reviews every environment unless ENV is given on the command line.
 review: $(INSTALLED) ## write output/review/<env>.md for every environment (ENV=<env>: that one): what ops read before the console
-	$(call unused,reviews every layer of the environment,STACK)
+	$(call unused,reviews every layer of the environment,$(filter-out ENV,$(ANY_VALUE)))
 	@$(BIN)/python -m scripts.review $(if $(filter command line,$(origin ENV)),--env=$(call quote,$(value ENV)))
 
 sandbox: $(INSTALLED) ## start the local AWS sandbox (moto on 127.0.0.1) seeded with the Phase 5.14 resources
-	$(call unused,starts the one local sandbox (ENV=sandbox),ENV STACK)
+	$(call unused,starts the one local sandbox (ENV=sandbox),$(ANY_VALUE))
 	@$(BIN)/python -m emulator.sandbox start
 
 sandbox-stop: $(INSTALLED) ## stop the sandbox
-	$(call unused,stops the one local sandbox (ENV=sandbox),ENV STACK)
+	$(call unused,stops the one local sandbox (ENV=sandbox),$(ANY_VALUE))
 	@$(BIN)/python -m emulator.sandbox stop
 
 sandbox-status: $(INSTALLED) ## say whether the sandbox runs and answers
-	$(call unused,says whether the one local sandbox (ENV=sandbox) runs,ENV STACK)
+	$(call unused,says whether the one local sandbox (ENV=sandbox) runs,$(ANY_VALUE))
 	@$(BIN)/python -m emulator.sandbox status
 
 unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind (says whose, asks first; YES=1)

@@ -1012,12 +1012,12 @@ def test_make_help_names_tag_and_repair_on_the_targets_that_take_them():
 @pytest.mark.parametrize(
     "target, unused",
     [
-        ("templates", ["ENV", "STACK"]),
-        ("check", ["ENV", "STACK"]),
-        ("review", ["STACK"]),
-        ("sandbox", ["ENV", "STACK"]),
-        ("sandbox-stop", ["ENV", "STACK"]),
-        ("sandbox-status", ["ENV", "STACK"]),
+        ("templates", ["ENV", "STACK", "TAG", "ACTION", "UPGRADE"]),  # make templates TAG=v1 said nothing
+        ("check", ["ENV", "STACK", "CONNECT_TO"]),
+        ("review", ["STACK", "MAX_WAIT"]),
+        ("sandbox", ["ENV", "STACK", "SINCE"]),
+        ("sandbox-stop", ["ENV", "STACK", "CHANGESET"]),
+        ("sandbox-status", ["ENV", "STACK", "CMD"]),
     ],
 )
 def test_a_target_says_that_a_value_it_does_not_take_changes_nothing(target, unused):
