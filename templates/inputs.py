@@ -521,7 +521,8 @@ INPUTS = {
             "CommaDelimitedList",
             "",
             "Up to three e-mail addresses subscribed to the alert topic (each must confirm by e-mail).",
-            pattern=r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}",
+            # no empty dot-separated part and no label starting or ending with - (a@..com, .@-.com were taken)
+            pattern=r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}",
             items=(0, 3),
             hint="an e-mail address",
         ),

@@ -820,7 +820,13 @@ def check_value(spec: Input, value):
         quoted = isinstance(value, str) and re.fullmatch(r"[ \t]*-?[0-9]{1,18}[ \t]*", value) and check_value(spec, int(value)) is None
         return None if ok else spec.allowed_text() + (", without quotes" if quoted else "")
     if spec.allowed == ("true", "false"):
-        return None if isinstance(value, bool) else "true or false, without quotes"
+        if isinstance(value, bool):
+            return None
+        # yes/no/on/off: text to YAML 1.2's core schema, which the params files are read with
+        word = value.strip().lower() if isinstance(value, str) else None
+        if word in ("true", "false"):
+            return "true or false, without quotes"
+        return "true or false" + (" (yes, no, on and off are text to YAML 1.2)" if word in ("yes", "no", "on", "off") else "")
     if value is None and check_value(spec, "") is None:  # `key:` alone is null to YAML, not the empty string
         return f'{spec.allowed_text()}; write the empty value as "" ({spec.name}: "")'
     if spec.is_list:
@@ -829,7 +835,8 @@ def check_value(spec: Input, value):
             value = [v.strip() for v in value.split(",")] if value else []
         low, high = spec.items
         ok = isinstance(value, list) and all(isinstance(v, str) and re.fullmatch(spec.pattern, v) for v in value)
-        ok = ok and low <= len(value) <= high and len(set(value)) == len(value)
+        # all different whatever their case: an e-mail domain, a GitHub environment, are the same in either
+        ok = ok and low <= len(value) <= high and len({v.lower() for v in value}) == len(value)
         if not ok:
             return spec.allowed_text() + ", all different"
         return too_long(spec, to_cfn_string(spec, written))  # as CloudFormation gets it: the items comma-joined

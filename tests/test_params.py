@@ -179,7 +179,33 @@ BAD = [
         "BackendSecurityGroupId, DatabaseSecretArn or DatabaseName to why",
     ),
     ("wrong type", with_parameters(MaxCapacity="4"), "parameters.MaxCapacity: '4'", "a whole number from 1 to 100"),
-    ("bool as string", with_parameters(DeletionProtection="yes"), "parameters.DeletionProtection: 'yes'", "true or false"),
+    (
+        "yes for true",  # text to YAML 1.2: "without quotes" sent the reader looking for quotes there were none of
+        with_parameters(DeletionProtection="yes"),
+        "parameters.DeletionProtection: 'yes'",
+        "allowed: true or false (yes, no, on and off are text to YAML 1.2)\n",
+    ),
+    (
+        "bool in quotes",
+        with_parameters(DeletionProtection="true"),
+        "parameters.DeletionProtection: 'true'",
+        "true or false, without quotes\n",
+    ),
+    ("bool as a number", with_parameters(DeletionProtection=1), "parameters.DeletionProtection: 1", "allowed: true or false\n"),
+    (
+        "an e-mail address with an empty domain part",  # a@..com and .@-.com were taken
+        with_parameters(AlertEmails=["ops@example.com", "a@..com"]),
+        "parameters.AlertEmails: [ops@example.com, a@..com]",
+        "each an e-mail address, all different",
+    ),
+    ("an e-mail domain label starting with -", with_parameters(AlertEmails=["ops@-x.com"]), "parameters.AlertEmails: ", "all different"),
+    ("an e-mail address starting with a dot", with_parameters(AlertEmails=[".ops@x.com"]), "parameters.AlertEmails: ", "all different"),
+    (
+        "e-mail addresses that differ only in case",
+        with_parameters(AlertEmails=["Ops@Example.com", "ops@example.com"]),
+        "parameters.AlertEmails: ",
+        "all different",
+    ),
     (
         "min above max",
         with_parameters(MinCapacity=3, MaxCapacity=2, DesiredCount=2),
@@ -485,7 +511,7 @@ BAD = [
     ),
     (
         "a list past CloudFormation's 4,096 bytes, as joined",
-        with_parameters(AlertEmails=[f"{n}{'o' * 700}@{'e' * 700}.com" for n in range(3)]),
+        with_parameters(AlertEmails=[f"{n}{'o' * 700}@{'.'.join(['e' * 60] * 11)}.com" for n in range(3)]),
         "parameters.AlertEmails:",
         "at most 4096 bytes",
     ),
@@ -500,7 +526,8 @@ def test_bad_params_stop_generation_with_one_clear_line(tmp_path, what, document
     assert len(problems) == 1, result.stderr
     line = problems[0]
     assert str(tmp_path / "params" / "prod.yaml") in line
-    assert key in line and allowed in line, line
+    # an `allowed` ending in a line break: what the line ends with
+    assert key in line and (line.endswith(allowed[:-1]) if allowed.endswith("\n") else allowed in line), line
     assert "Traceback" not in result.stderr
     assert not out.exists(), "nothing may be written when params are bad"
 
