@@ -173,6 +173,20 @@ HOSTILE = [
         "a number of 5000",
     ),
     ("a 5,000-digit hex number", GOOD_TEXT + "x: 0x" + "f" * 5000 + "\n", "a number of"),
+    (
+        "a 31-digit number",
+        dump({**GOOD, "parameters": {**GOOD["parameters"], "DesiredCount": 1}}).replace("DesiredCount: 1", "DesiredCount: " + "9" * 31),
+        "a number of 31 characters; allowed: up to 30",
+    ),
+    (
+        "a UTF-16 file, big-endian",
+        b"\xfe\xff" + PROD.encode("utf-16-be"),
+        "byte 0 is not UTF-8 text (it starts as UTF-16 does: save it as UTF-8)",
+    ),
+    # PyYAML quotes the handle whole: the line is cut to a readable length
+    ("a tag handle of 1,000 characters", GOOD_TEXT.replace(REGION_LINE, "region: !" + "h" * 1000 + "!x 1", 1), "undefined tag handle"),
+    ("a key of 1,100 characters that opens a block", GOOD_TEXT + "k" * 1100 + ":\n  a: 1\n", "a key of 1100 characters; allowed"),
+    ("shared_inputs: []", dump({**GOOD, "shared_inputs": []}), "shared_inputs: [] is not a mapping"),
     ("a key holding a newline", GOOD_TEXT + '"evil\\nerror: forged": 1\n', "unknown key"),
     ("a 100,000-character key", GOOD_TEXT + "? " + "x" * 100_000 + "\n: 1\n", "characters): unknown key"),
     ("a NUL byte", GOOD_TEXT.replace(REGION_LINE, 'region: "us\0east"', 1), "cannot be read as YAML"),
@@ -304,6 +318,13 @@ SILENTLY_ACCEPTED = [
         dump({**GOOD, "tags": {"environment": "x"}}),
         "tags.environment: the same name as the deployer's Environment but for case, which IAM takes for one tag",
     ),
+    (
+        "the deployer's tag in capitals",
+        dump({**GOOD, "tags": {"ENVIRONMENT": "x"}}),
+        "tags.ENVIRONMENT: the same name as the deployer's Environment but for case",
+    ),
+    # AWS's tag keys: "Maximum length of 128" (API_Tag.html)
+    ("a tag name over 128 characters", dump({**GOOD, "tags": {"k" * 129: "x"}}), "not a tag name; allowed: up to 128"),
     (
         "two tags that differ only in case",
         dump({**GOOD, "tags": {"CostCenter": "a", "costcenter": "b"}}),

@@ -515,6 +515,40 @@ BAD = [
         "parameters.AlertEmails:",
         "at most 4096 bytes",
     ),
+    # a YAML boolean is no number, though Python's True is 1
+    ("a boolean for a number", with_parameters(DesiredCount=True), "parameters.DesiredCount: true is not allowed", "a whole number"),
+    ("a number past its largest", with_parameters(MaxCapacity=101), "parameters.MaxCapacity: 101 is not allowed", "from 1 to 100"),
+    (
+        "three public subnets",
+        with_parameters(PublicSubnetIds=["subnet-0a1b2c3d", "subnet-0a1b2c3e", "subnet-0a1b2c3f"]),
+        "parameters.PublicSubnetIds",
+        "a list of exactly 2 items",
+    ),
+    (
+        "a pull request's subject",
+        with_parameters(GitHubSubjects=["ref:refs/pull/1/merge"]),
+        "parameters.GitHubSubjects: ['ref:refs/pull/1/merge'] is not allowed",
+        "environment:<name>, ref:refs/heads/<branch> or ref:refs/tags/<tag>",
+    ),
+    (
+        "a one-minute pause without a test listener",
+        with_parameters(DeploymentStrategy="ROLLING", TestPauseMinutes=1),
+        "parameters.TestPauseMinutes: 1, but DeploymentStrategy ROLLING has no test listener to pause at",
+        "allowed: 0, or DeploymentStrategy",
+    ),
+    (
+        "shared with a blank reason",
+        {**GOOD, "shared_inputs": {"DatabaseSecretArn": "  "}},
+        "shared_inputs.DatabaseSecretArn: '  ' gives no reason",
+        "BackendSecurityGroupId, DatabaseSecretArn or DatabaseName to why",
+    ),
+    # Fargate offers 0.5 vCPU with 1 to 4 GB: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html
+    (
+        "fargate memory below what 0.5 vCPU takes",
+        with_parameters(TaskCpu=512, TaskMemory=512),
+        "parameters.TaskMemory: 512 is not offered by Fargate with TaskCpu 512",
+        "allowed: 1024, 2048, 3072, 4096",
+    ),
 ]
 
 
@@ -1196,6 +1230,7 @@ def test_a_check_of_one_environment_stopped_by_another_environments_file_says_wh
         ),
         ({"path": "/" + "a" * 1024, "status": 200}, "{path: /aaaa"),
         ({"path": "/api/user", "status": 999}, "{path: /api/user, status: 999}: its status is not an HTTP status (100 to 599)"),
+        ({"path": "/api/user", "status": 600}, "{path: /api/user, status: 600}: its status is not an HTTP status (100 to 599)"),
         ({"path": "/api/user", "status": True}, "{path: /api/user, status: true}: its status is not an HTTP status (100 to 599)"),
         (["/api/user", 200], "[/api/user, 200]: not a mapping"),
     ],
@@ -1209,6 +1244,7 @@ def test_a_check_of_one_environment_stopped_by_another_environments_file_says_wh
         "non-ASCII path",
         "long path",
         "status out of range",
+        "status just past 599",
         "boolean status",
         "a list",
     ],
@@ -1321,4 +1357,91 @@ def test_an_oidc_provider_of_another_account_than_the_stacks_is_refused(tmp_path
     assert f"allowed: {provider.format(account)}, or empty" in result.stderr
     document = {**with_parameters(ExistingOidcProviderArn=provider.format(account)), "enabled_layers": ["ci"]}
     result, out = run_generate(tmp_path, document)
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_environment_name_is_at_most_16_characters(tmp_path):
+    (tmp_path / "16").mkdir(), (tmp_path / "17").mkdir()
+    assert run_generate(tmp_path / "16", GOOD, name=f"{'a' * 16}.yaml")[0].returncode == 0
+    result, out = run_generate(tmp_path / "17", GOOD, name=f"{'a' * 17}.yaml")
+    assert result.returncode == 2 and f"the file name '{'a' * 17}' is not an environment name" in result.stderr, result.stderr
+    assert not out.exists()
+
+
+def test_values_at_their_bounds_are_taken(tmp_path):
+    # the bounds are inclusive: as many smoke checks as allowed, and one fixed task count (MinCapacity = MaxCapacity)
+    document = with_parameters(MinCapacity=3, MaxCapacity=3, DesiredCount=3) | {
+        "smoke_checks": [{"path": f"/p{n}", "status": 200} for n in range(20)]
+    }
+    result, out = run_generate(tmp_path, document)
+    assert result.returncode == 0, result.stderr
+    assert len(load(tmp_path / "params" / "prod.yaml").smoke_checks) == 20
+
+
+def test_each_unknown_key_gets_its_own_hint(tmp_path):
+    result, _ = run_generate(tmp_path, with_parameters(DesiredCout=1, MaxCapacty=2))
+    assert result.returncode == 2
+    assert "parameters.DesiredCout: unknown key (did you mean DesiredCount?)" in result.stderr, result.stderr
+    assert "parameters.MaxCapacty: unknown key (did you mean MaxCapacity?)" in result.stderr, result.stderr
+
+
+def test_the_trust_policy_may_take_iams_quota_itself_and_no_more(tmp_path):
+    from templates.inputs import GITHUB_SUB, TRUST_POLICY_MAX_CHARACTERS, TRUST_POLICY_OTHER_CHARACTERS
+
+    repositories = ["startupwebapp/startupwebapp-deploy", "startupwebapp/startupwebapp"]
+
+    def size(subjects):  # the policy's other characters and its sub claims as compact JSON (templates/inputs.py)
+        claims = [GITHUB_SUB.format(repository=repository, subject=subject) for repository in repositories for subject in subjects]
+        return TRUST_POLICY_OTHER_CHARACTERS + len(json.dumps(claims, separators=(",", ":")))
+
+    subjects = [f"ref:refs/heads/b{n}" for n in range(5)]
+    for n in itertools.count():  # each branch name grows in turn, well within 255 characters
+        if size(subjects) >= TRUST_POLICY_MAX_CHARACTERS:
+            break
+        subjects[n % len(subjects)] += "x"
+    assert size(subjects) == TRUST_POLICY_MAX_CHARACTERS
+    document = with_parameters(GitHubRepository=repositories[0], GitHubCallerRepository=repositories[1], GitHubSubjects=subjects)
+    result, _ = run_generate(tmp_path, document | {"enabled_layers": ["ci"]})
+    assert result.returncode == 0, result.stderr
+    subjects[0] += "x"  # a character in each repository's claim: the first size past the quota
+    document = with_parameters(GitHubRepository=repositories[0], GitHubCallerRepository=repositories[1], GitHubSubjects=subjects)
+    result, _ = run_generate(tmp_path, document | {"enabled_layers": ["ci"]})
+    assert size(subjects) == TRUST_POLICY_MAX_CHARACTERS + len(repositories)
+    assert result.returncode == 2 and f"would take about {size(subjects)} characters" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("key", ISOLATING)
+def test_sharing_is_allowed_when_either_file_says_why(tmp_path, key):
+    # the reason in prod's file (read first), the other one sharing without a word of its own
+    run_generate(tmp_path, GOOD | {"shared_inputs": {key: "qa replays prod traffic on prod's tasks"}})
+    result, _ = run_generate(tmp_path, isolated_qa(**{key: GOOD["parameters"][key]}), name="qa.yaml")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_domain_that_only_ends_as_the_ci_roles_domain_is_outside_them(tmp_path):
+    # x<domain> is no name under <domain>: the roles' records and certificates do not reach it
+    run_generate(tmp_path, PROD_CI)
+    domain = GOOD["parameters"].get("DomainName", INPUTS["DomainName"].default)
+    if len(f"x{domain}") > INPUTS["DomainName"].max_length:
+        pytest.skip(f"{domain} leaves no room for one more character")
+    document, name, _ = staging_of_prods_ci(DomainName=f"x{domain}", ExistingHostedZoneId=OTHER_ZONE)
+    result, _ = run_generate(tmp_path, document, name=name)
+    assert result.returncode == 2 and f"parameters.DomainName: 'x{domain}', while the ci roles" in result.stderr, result.stderr
+
+
+def test_two_environments_of_two_regions_may_not_name_one_hosted_zone_for_two_domains(tmp_path):
+    # a hosted zone is global: another region changes nothing
+    zone = GOOD["parameters"].get("ExistingHostedZoneId") or OTHER_ZONE
+    run_generate(tmp_path, with_parameters(ExistingHostedZoneId=zone))
+    document = isolated_qa(DomainName=OTHER_DOMAIN, ExistingHostedZoneId=zone) | {"region": OTHER_REGION}
+    result, _ = run_generate(tmp_path, document, name="qa.yaml")
+    assert result.returncode == 2 and f"parameters.ExistingHostedZoneId: both {zone}, a zone of one domain" in result.stderr, result.stderr
+
+
+def test_an_oidc_provider_of_another_account_is_no_problem_where_the_ci_layer_is_not_deployed(tmp_path):
+    # the value has no effect there (make templates warns of that), and no role would trust it
+    account = GOOD["parameters"]["DatabaseSecretArn"].split(":")[4]
+    other = next(number for number in ("999999999999", "111111111111") if number != account)
+    provider = f"arn:aws:iam::{other}:oidc-provider/token.actions.githubusercontent.com"
+    result, _ = run_generate(tmp_path, {**with_parameters(ExistingOidcProviderArn=provider), "enabled_layers": without_ci(GOOD)})
     assert result.returncode == 0, result.stderr
