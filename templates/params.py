@@ -835,8 +835,7 @@ def check_value(spec: Input, value):
             value = [v.strip() for v in value.split(",")] if value else []
         low, high = spec.items
         ok = isinstance(value, list) and all(isinstance(v, str) and re.fullmatch(spec.pattern, v) for v in value)
-        # all different whatever their case: an e-mail domain, a GitHub environment, are the same in either
-        ok = ok and low <= len(value) <= high and len({v.lower() for v in value}) == len(value)
+        ok = ok and low <= len(value) <= high and len({told_apart(v) for v in value}) == len(value)
         if not ok:
             return spec.allowed_text() + ", all different"
         return too_long(spec, to_cfn_string(spec, written))  # as CloudFormation gets it: the items comma-joined
@@ -851,6 +850,13 @@ def check_value(spec: Input, value):
     unquoted = isinstance(value, int | float) and check_value(spec, getattr(value, "written", str(value).lower())) is None
     read_as = "true or false" if isinstance(value, bool) else "a number"
     return None if ok else spec.allowed_text() + (f", in quotes (unquoted, YAML reads it as {read_as})" if unquoted else "")
+
+
+def told_apart(item: str) -> str:
+    """How a list's items are told apart: an e-mail address and a GitHub environment whatever their case (the same
+    mailbox, the same environment); a branch or tag as written (git refs are case-sensitive, as the trust policy's
+    StringLike match of the sub claim is)."""
+    return item if item.startswith("ref:") else item.lower()
 
 
 def too_long(spec: Input, value: str) -> str | None:

@@ -77,7 +77,7 @@ def check_lint_settings() -> None:
 
     try:
         ConfigFileArgs(config_file=LINT_SETTINGS)
-    except (ConfigFileError, yaml.YAMLError) as error:
+    except (ConfigFileError, yaml.YAMLError, UnicodeDecodeError) as error:
         said = " ".join(str(error).split())
         raise ToolError(f"{relative(LINT_SETTINGS)}: cfn-lint refuses its settings: {said}; nothing was written") from None
 

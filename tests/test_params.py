@@ -201,6 +201,12 @@ BAD = [
     ("an e-mail domain label starting with -", with_parameters(AlertEmails=["ops@-x.com"]), "parameters.AlertEmails: ", "all different"),
     ("an e-mail address starting with a dot", with_parameters(AlertEmails=[".ops@x.com"]), "parameters.AlertEmails: ", "all different"),
     (
+        "GitHub environments that differ only in case",  # GitHub's environment names are not case-sensitive
+        with_parameters(GitHubSubjects=["environment:prod", "environment:Prod"]),
+        "parameters.GitHubSubjects: ",
+        "all different",
+    ),
+    (
         "e-mail addresses that differ only in case",
         with_parameters(AlertEmails=["Ops@Example.com", "ops@example.com"]),
         "parameters.AlertEmails: ",
@@ -1358,6 +1364,14 @@ def test_an_oidc_provider_of_another_account_than_the_stacks_is_refused(tmp_path
     document = {**with_parameters(ExistingOidcProviderArn=provider.format(account)), "enabled_layers": ["ci"]}
     result, out = run_generate(tmp_path, document)
     assert result.returncode == 0, result.stderr
+
+
+def test_branches_that_differ_only_in_case_are_two_subjects(tmp_path):
+    # git refs are case-sensitive, as the trust policy's StringLike is: Release and release are two branches
+    subjects = ["ref:refs/heads/Release", "ref:refs/heads/release", "ref:refs/tags/V1", "ref:refs/tags/v1"]
+    result, out = run_generate(tmp_path, with_parameters(GitHubSubjects=subjects) | {"enabled_layers": ["ci"]})
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "prod" / "ci.json").read_text())["Parameters"]["GitHubSubjects"] == ",".join(subjects)
 
 
 def test_an_environment_name_is_at_most_16_characters(tmp_path):

@@ -1079,8 +1079,9 @@ def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key
     assert said.replace("scripts/prices.yaml", str(templates.relative(path))) in str(refused.value), str(refused.value)
 
 
-def test_the_plan_environment_is_one_of_the_params_directory(tmp_path):
-    """The review's params directory (--params-dir) says which environments there are, not today's params/."""
+def test_the_plan_environment_is_one_of_the_projects_params_and_any_for_another_directory(tmp_path, monkeypatch):
+    """The project's params/ says which environments there are; a review of another directory (a copy holding staging
+    alone) was refused for the plan's prod, which its documents say are another environment's figures."""
     text = cost.PRICES.read_text()
     assert "  environment: prod\n" in text
     path = tmp_path / "prices.yaml"
@@ -1089,10 +1090,15 @@ def test_the_plan_environment_is_one_of_the_params_directory(tmp_path):
     params_dir.mkdir()
     (params_dir / "alpha.yaml").touch()
     (params_dir / "beta.yaml").touch()
+    monkeypatch.setattr(cost, "PARAMS_DIR", params_dir)  # the project's, as the tests see it
     assert cost.load_prices(path, params_dir)["plan"]["environment"] == "alpha"
     (params_dir / "alpha.yaml").unlink()
     with pytest.raises(cost.PriceTableError, match=r"plan.environment: 'alpha' is no environment; allowed: one of beta \(an <env>"):
         cost.load_prices(path, params_dir)
+    another = tmp_path / "copy"
+    another.mkdir()
+    (another / "beta.yaml").touch()
+    assert cost.load_prices(path, another)["plan"]["environment"] == "alpha"
 
 
 @pytest.mark.parametrize(

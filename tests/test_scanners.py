@@ -65,6 +65,7 @@ def test_cfn_lint_reports_a_real_problem_once_naming_its_file(tmp_path, monkeypa
         (None, "cannot be read (No such file or directory): it holds cfn-lint's settings; git checkout -- "),
         ("ignore_checks: 5\n", "cfn-lint refuses its settings: Invalid type for 'ignore_checks' in .cfnlintrc. Expected array; "),
         ("garbage: [\n", "cfn-lint refuses its settings: while parsing a flow node did not find expected node content in "),
+        ("\udcff\udcfe", "cfn-lint refuses its settings: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte; "),
     ],
 )
 def test_lint_settings_cfn_lint_cannot_take_are_an_error_naming_the_file_not_a_traceback(tmp_path, monkeypatch, settings, said):
@@ -72,7 +73,7 @@ def test_lint_settings_cfn_lint_cannot_take_are_an_error_naming_the_file_not_a_t
 
     path = tmp_path / ".cfnlintrc"
     if settings is not None:
-        path.write_text(settings)
+        path.write_bytes(settings.encode(errors="surrogateescape"))
     monkeypatch.setattr(validation, "LINT_SETTINGS", path)
     template = tmp_path / "scaling.json"
     template.write_text((ROOT / "output" / "scaling.json").read_text())

@@ -537,10 +537,13 @@ class Commands:
         checked (an error there, a stack busy, a detection failed or not finished in time)."""
         drifted, unchecked, moved, deployed, deleted, names, errors = [], [], [], [], {}, [], []
         # Every layer's: a layer taken out of enabled_layers whose stack is still there runs on as it is (make status names it)
-        for name in itertools.chain(self.layers, () if self.args.stack else self.deployed_elsewhere()):
+        enabled = ((name, None) for name in self.layers)
+        for name, unread in itertools.chain(enabled, () if self.args.stack else self.deployed_elsewhere()):
             names.append(name)
             stack = templates.stack_name(self.env, name)
             try:
+                if unread:
+                    raise unread
                 checked = drift.check(self.deployer, stack, name)
             except ClientError as error:  # one layer's error leaves the others to be checked
                 self.deployer.say(f"{stack}: not checked: {explain(error, self.env).removeprefix('error: ')}")
@@ -564,16 +567,18 @@ class Commands:
         return 2 if unchecked else 1 if drifted or deleted else 0
 
     def deployed_elsewhere(self):
-        """The layers not in enabled_layers that have a stack of our name, in deploy order, each looked for (one
-        DescribeStacks) once the one before it is checked; one whose stack could not be read too, which drift.check then
-        says it could not check."""
+        """(layer, None) for each layer not in enabled_layers that has a stack of ours holding resources, in deploy order,
+        each looked for (one DescribeStacks) once the one before it is checked; (layer, the error) for one whose stack
+        could not be read. One holding nothing (a failed first create, one under review) or someone else's is passed
+        over: it has nothing of ours to drift, and the deploy its advice names is refused for a layer not enabled."""
         for name in (name for name in templates.layer_order() if name not in self.layers):
             try:
                 found = self.deployer.describe(templates.stack_name(self.env, name), refuse_foreign=False)
-            except ClientError:
-                found = True
-            if found:
-                yield name
+            except ClientError as error:
+                yield name, error
+                continue
+            if is_deployed(found) and found["StackStatus"] != "ROLLBACK_COMPLETE" and not self.deployer.foreign(found):
+                yield name, None
 
     def destroy(self) -> int:
         deployer, env, names = self.deployer, self.env, list(reversed(self.layers))

@@ -26,13 +26,14 @@ def load_prices(path: Path = PRICES, params_dir: Path = PARAMS_DIR) -> dict:
     """The table as the params files are read (templates/params.py read_yaml: a regular file, YAML 1.2's
     core schema, no anchors and aliases, which expand without bound, nor a key given twice), once it is
     one the estimate can use (table_problems) with the environments of params_dir: the file invites
-    edits ("Change a price here")."""
+    edits ("Change a price here"). The plan's environment is checked against the project's params/ only: a review of
+    another params directory (a copy holding staging alone) says the plan's figures are another environment's."""
     where = relative(path)
     try:
         table = params.read_yaml(path, where, "the price table")
     except params.ParamsError as error:
         raise PriceTableError(str(error)) from None
-    environments = [each.stem for each in params.params_files(params_dir)]
+    environments = [each.stem for each in params.params_files(params_dir)] if params_dir.resolve() == PARAMS_DIR.resolve() else None
     problems = text_problems(table) or table_problems(table, environments)
     if problems:
         raise PriceTableError("\n".join(f"{where}: {problem}" for problem in problems))
@@ -59,9 +60,9 @@ def text_problems(value, path: str = "") -> list[str]:
     return []
 
 
-def table_problems(table, environments: list[str]) -> list[str]:
+def table_problems(table, environments: list[str] | None) -> list[str]:
     """What keeps the estimate from reading the price table, one line each (key, value, what is allowed);
-    environments: those the plan's may name."""
+    environments: those the plan's may name (None: any)."""
     if not isinstance(table, dict):
         return ["not a mapping of region, hours_per_month, prices, assumptions, items, resource_types, free, not_included and plan"]
     sections = {
@@ -80,7 +81,7 @@ def table_problems(table, environments: list[str]) -> list[str]:
         return problems
     plan = table["plan"]
     problems += [f"plan.{key}: missing or not text" for key in ("source", "environment", "total") if not isinstance(plan.get(key), str)]
-    if isinstance(plan.get("environment"), str) and plan["environment"] not in environments:
+    if environments is not None and isinstance(plan.get("environment"), str) and plan["environment"] not in environments:
         # another name is never the review's: the plan's range was never compared, each document said its figures were for that one
         problems.append(
             f"plan.environment: {plan['environment']!r} is no environment; allowed: one of {', '.join(environments) or 'none'} "
