@@ -65,6 +65,7 @@ from stubbed_aws import (
     lock_freed,
     lock_taken,
     our_lock,
+    outputs,
     parameters,
     relaxed_mark_read,
     rollback_configuration,
@@ -2415,6 +2416,21 @@ def test_a_destroy_off_a_terminal_without_yes_destroys_nothing_and_says_so_in_on
     aws.cf.add_response("get_template", {"TemplateBody": template("service")})  # what it keeps, said before the question
     assert aws.run("destroy", "--stack", "service") == 1
     assert aws.err == "error: no terminal to ask on and no YES=1 (--yes): nothing destroyed\n", aws.err  # YES=1 named in the why
+
+
+@pytest.mark.parametrize("existing", ["", "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"])
+def test_a_destroy_of_the_ci_layer_says_before_asking_that_it_deletes_the_oidc_provider_it_made(aws, existing):
+    # one per account, and no DeletionPolicy: another project's CI that trusts it stops with it
+    for layer in sorted(templates.downstream_of("ci")):
+        aws.not_deployed(layer)
+    values = configuration(ENV, "ci")["Parameters"] | {"ExistingOidcProviderArn": existing}
+    aws.cf.add_response("describe_stacks", described("ci", parameters=values), {"StackName": stack("ci")})
+    aws.cf.add_response("get_template", {"TemplateBody": template("ci")})  # what it keeps, said before the question
+    assert aws.run("destroy", "--stack", "ci") == 1
+    provider = outputs("ci")["OidcProviderArn"]
+    said = f"{stack('ci')}: deleting it deletes {provider}, the account's GitHub OIDC provider, which it made (one per account): "
+    assert (said in aws.out) == (existing == ""), aws.out  # one it was given stays
+    assert aws.err == "error: no terminal to ask on and no YES=1 (--yes): nothing destroyed\n", aws.err
 
 
 def test_a_destroy_of_an_empty_stack_under_review_deletes_it_without_waiting_for_it_to_settle(aws):

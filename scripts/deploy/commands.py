@@ -37,6 +37,19 @@ from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV
 MOVING_TAG = "latest"  # the tag docker push gives an image when it names none: each push moves it
 
 
+def made_oidc_provider(env, found) -> str | None:
+    """The ARN of the GitHub OIDC provider a ci stack made (given no ExistingOidcProviderArn: templates/ci.py's
+    CreateOidcProvider), which its deletion deletes: it has no DeletionPolicy ("If a resource has no DeletionPolicy
+    attribute, AWS CloudFormation deletes the resource by default":
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html); its ARN names
+    the provider's URL, of which an account holds one (CreateOpenIDConnectProvider: EntityAlreadyExists,
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateOpenIDConnectProvider.html). None for another stack."""
+    if not found or found["StackName"] != templates.stack_name(env, "ci"):
+        return None
+    made = parameter_values(found).get("ExistingOidcProviderArn") == ""
+    return next((o["OutputValue"] for o in found.get("Outputs", []) if o["OutputKey"] == "OidcProviderArn"), None) if made else None
+
+
 def not_enabled_note(env, layer, params_path) -> str:
     """make status's word on the stack of a layer the environment does not enable: how it goes."""
     destroy = f"make destroy STACK={layer} ENV={env} removes it"
@@ -621,6 +634,13 @@ class Commands:
             elif deployer.retained(stack):
                 kept = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in deployer.retained(stack).items())
                 deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
+            provider = made_oidc_provider(env, deployer.describe(stack))
+            if provider:
+                deployer.say(
+                    f"{stack}: deleting it deletes {provider}, the account's GitHub OIDC provider, which it made (one per account): "
+                    "every role of the account that trusts it, another project's CI too, can then no longer be assumed from "
+                    "GitHub Actions, until one is made again (a deploy of the ci layer makes one)"
+                )
         deployer.confirm(f"destroy {', '.join(existing)}? [y/N] ", "nothing destroyed")
         # A layer outside enabled_layers is destroyed if deployed, and otherwise not mentioned (as in status).
         todo = [name for name in names if self.named(name) or templates.stack_name(env, name) in existing]
