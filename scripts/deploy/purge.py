@@ -103,28 +103,16 @@ def free_command(kind, physical_id, cli) -> str | None:
     }.get(kind)
 
 
-WHAT_FREEING_COSTS = {
-    "AWS::Logs::LogGroup": "its logs go with it",
-    "AWS::KMS::Key": f"deleted {KEY_WINDOW_DAYS} days later; cancel-key-deletion undoes it until then; "
-    "the logs it encrypts become unreadable: free its log group first",
-    "AWS::S3::Bucket": "refused while it holds objects or versions, the access logs: empty it first if they may go",
-    "AWS::CertificateManager::Certificate": "refused while a load balancer uses it; it holds no data",
-    "AWS::ElasticLoadBalancingV2::LoadBalancer": "refused while deletion protection is on",
-}
-
-
 def say_retained(deployer, keep, ids) -> bool:
-    """destroy's lines for what the deleted stack retained, each with the command that frees it;
-    whether it retained anything (destroy then names make purge once, for every layer)."""
+    """destroy's lines for what the deleted stack retained; whether it retained anything (destroy then names make
+    purge once, for every layer). No command that deletes one: what holds the name now may not be what the stack
+    made (a log group deleted by hand and made again by another team under that name), which make purge checks."""
     for logical_id, kind in keep.items():
         physical_id = ids.get(logical_id)
         if not physical_id:
             continue  # never created (the create that failed, or its Condition false): nothing is retained
         # What CloudFormation skipped, not looked up: one deleted by hand before is gone (make purge looks, and lists only what is there).
         deployer.say(f"  retained, not deleted with the stack: {logical_id} ({kind}) {physical_id}")
-        command = free_command(kind, physical_id, deployer.cli)
-        if command:
-            deployer.say(f"    free it: {command}   # {WHAT_FREEING_COSTS.get(kind, 'it holds no data')}")
     if not any(ids.get(logical_id) for logical_id in keep):
         return False
     named = sorted(logical_id for logical_id, kind in keep.items() if kind in NAMED and ids.get(logical_id))
