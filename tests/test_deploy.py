@@ -4534,6 +4534,20 @@ def test_releases_marks_an_update_that_kept_the_image(aws):
     ], aws.out
 
 
+def test_releases_marks_an_update_that_kept_an_image_no_release_below_it_ran(aws):
+    # the stack updated by hand from v2 to hotfix1, then a settings change by make deploy: listed as a settings change on
+    # v2's release, the hand release unsaid
+    entries = [release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"}]
+    entries.append(release("hotfix1", "2025-11-22T10:00:00Z") | {"replaced": "hotfix1"})
+    aws.deployed("service", parameters=service_parameters("hotfix1"))
+    history(aws, entries)
+    assert aws.run("releases") == 0, aws.err
+    assert aws.out.splitlines()[0] == (
+        f"2025-11-22T10:00:00Z  hotfix1  git 1111111  by {CALLER}  (settings changed, same image; hotfix1 ran before it, not the "
+        "release listed below it: released outside make deploy, or its release not recorded; make rollback from it asks for TAG=)"
+    ), aws.out
+
+
 def test_releases_names_what_a_release_replaced_when_it_is_not_the_release_listed_below_it(aws):
     # make rollback goes back to what the running release replaced, as its entry says: an entry anyone who may put the
     # parameter can write ("replaced": "evil"), which make releases did not show
@@ -5133,8 +5147,20 @@ LAST_IS_V2 = f"but the last release in the history ({HISTORY}) is v2 ({V2['time'
             f"whose own release the history ({HISTORY}) does not hold (not recorded, or trimmed from it), though it ran: its first "
             "entry there is a redeploy of it",
         ),
+        (
+            # v1 released by a hand update of the stack, then a settings change by make deploy (make releases says so)
+            [V0, release("v1") | {"replaced": "v1"}],
+            f"whose own release the history ({HISTORY}) does not hold (not recorded, or trimmed from it), though it ran: its first "
+            "entry there is a redeploy of it",
+        ),
     ],
-    ids=["first release", "a release before it", "no release names it", "only a redeploy and a rollback name it"],
+    ids=[
+        "first release",
+        "a release before it",
+        "no release names it",
+        "only a redeploy and a rollback name it",
+        "a hand release, then a settings change",
+    ],
 )
 def test_a_rollback_of_an_image_whose_release_the_history_missed_asks_which_image(aws, releases, why):
     # The rollback from v2 to v1 stopped waiting before it was recorded: v1 runs, the history ends

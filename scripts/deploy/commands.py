@@ -1171,6 +1171,11 @@ class Commands:
                 below = ", not the release listed below it" if index else ""
                 back = "does not go back to it: it was rolled back from since" if abandoned(every, replaced) else f"goes back to {replaced}"
                 notes.append(f"it replaced {replaced}{below}: make rollback from it {back}")
+            elif redeploy(entry) and before is not None and before != replaced:  # an update outside this tool released it
+                notes.append(
+                    f"{replaced} ran before it, not the release listed below it: released outside make deploy, or its release "
+                    "not recorded; make rollback from it asks for TAG="
+                )
             notes.append("" if entry in ours else "of an earlier service stack: make rollback passes it over")
             said = "; ".join(note for note in notes if note)
             line = f"{entry.get('time', '?')}  {entry['image_tag']}  git {entry.get('revision', '?')}  by {entry.get('by', '?')}"
