@@ -95,13 +95,20 @@ def test_a_drifted_stack_prints_each_resource_and_its_property_differences_and_e
         "deleted outside CloudFormation: service (TaskRole): an update that changes it fails, as CloudFormation updates only what "
         "exists; one that replaces it makes a new one (a property that replaces it changed, such as a new NamePrefix for what "
         f"carries the name, with ALLOW_REPLACE=1), and so does the layer destroyed and deployed again: make destroy ENV={ENV} "
-        f"STACK=<layer> (it names the layers to destroy first), then make deploy ENV={ENV}"
+        f"STACK=service (it names the layers to destroy first), then make deploy ENV={ENV}"
     ), aws.out
     if on_aws:  # no note of what an emulator checks
         assert text.OFF_AWS_DRIFT not in aws.out, aws.out
     else:
         assert lines[-3] == text.OFF_AWS_DRIFT, aws.out
     assert aws.sleeps == [1.0] and aws.err == ""
+
+
+def test_the_way_on_from_deletions_names_the_layer_when_one_has_them():
+    deleted = {"alb": ("TargetGroup",), "service": ("LogGroup",)}
+    for found, named in (({"alb": deleted["alb"]}, "STACK=alb"), (deleted, "STACK=<layer>")):
+        (line,) = text.drift_summary([], [], ENV, [], list(found), list(found), True, None, found)
+        assert f"make destroy ENV={ENV} {named} (it names the layers to destroy first)" in line, line
 
 
 def test_a_stack_said_drifted_without_a_resource_listed_is_drifted_still(aws):

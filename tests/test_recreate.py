@@ -1394,6 +1394,10 @@ def test_a_service_create_in_a_deleted_cluster_is_refused_before_anything(sandbo
         f"cluster params/{ENV}.yaml names as it starts: make sandbox-stop && make sandbox starts the sandbox afresh with it; nothing changed\n"
     ), out + err
     assert sandbox.client("cloudformation").describe_stacks(StackName=stack("service"))["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
+    # a run of every layer: refused at its first, which is not the one refused ("the run stopped at cert-dns" said it was)
+    code, out, err = run("deploy", "--yes")
+    assert code == 1 and f"error: params/{ENV}.yaml: parameters.ClusterName: cluster {cluster} is INACTIVE" in err, out + err
+    assert f"  the run stopped at {LAYERS[0]}, before its change set: a look at the layers it deploys next refused it" in out, out
 
 
 def test_a_rollback_of_a_release_that_waits_for_tests_says_it_waits_too(sandbox, run, tmp_path):

@@ -47,6 +47,13 @@ def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, le
         refuse_removing_rules_in_use(deployer, layer, change_set, left)
 
 
+def refusal(layer, about, message) -> Failure:
+    """The refusal of a look at the run's layers made at its first: RefusedAhead where none of the layers it is about
+    is `layer` (the run's summary then says a look at the layers it deploys next stopped it before that layer's change
+    set, not that the layer was refused), else Failure."""
+    return Failure(message) if layer.name in about else RefusedAhead(message)
+
+
 def refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left) -> None:
     """An update that replaces or removes a load balancer whose deletion protection is on: ELB refuses
     to delete it (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#deletion-protection),
@@ -326,11 +333,13 @@ def refuse_a_secret_of_another_account(deployer, layer) -> None:
     deployer.checked.add(ACCOUNTS)
     theirs = sorted({arn.split(":")[4] for _, arn in secrets} - {account})  # SECRET_ARN (templates/inputs.py) names the account
     if theirs:
-        raise Failure(
+        raise refusal(
+            layer,
+            {each.name for each, _ in secrets},
             f"error: {deployer.params_file}: parameters.DatabaseSecretArn is in account {', '.join(theirs)}, but the stacks go to "
             f"account {account}: the service's execution role has no KMS permission, which reading another account's secret "
             f"needs (its customer managed key), so no task would start; nothing changed. Set the ARN of the secret in account {account}, "
-            "make templates, and deploy again"
+            "make templates, and deploy again",
         )
 
 
@@ -375,18 +384,22 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
         if error_code(error) == "ResourceNotFoundException":  # asked in the secret's region, of the stacks' account (checked)
             stacks_region = deployer.cf.meta.region_name
             there = "and region" if region == stacks_region else f"in {region}, the region the ARN names (the stacks go to {stacks_region})"
-            raise Failure(f"error: {where}: no secret {arn} in the stacks' account {there}; nothing changed") from None
+            raise refusal(
+                layer, {service.name}, f"error: {where}: no secret {arn} in the stacks' account {there}; nothing changed"
+            ) from None
         # where the ARN names another region than the stacks' (one the account has not enabled, or a policy keeps the role out of), named
         there = "" if region == deployer.cf.meta.region_name else f" in {region}, the region the ARN names"
         deployer.say(f"  note: the database secret {arn} and its KMS key could not be read{there} ({error_code(error)}); going on")
         return
     if manager != "AWS":
-        raise Failure(
+        raise refusal(
+            layer,
+            {service.name},
             f"error: {where}: the secret is encrypted with the customer managed KMS key {key}, which the service's roles may not "
             "use (their permissions boundary allows no KMS key), so no task could read it and none would start; nothing changed. "
             "Encrypt it with the AWS managed key (the key a secret gets when none is given): as someone who may use the current key "
             f"(kms:Decrypt; without it the versions stay encrypted with it), {cli(region)} secretsmanager update-secret "
-            f"--secret-id {arn} --kms-key-id alias/aws/secretsmanager, then deploy again"
+            f"--secret-id {arn} --kms-key-id alias/aws/secretsmanager, then deploy again",
         )
 
 
@@ -465,7 +478,7 @@ def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
                 + "; the load balancer takes one subnet per zone, in at least two"
             )
     if problems:
-        raise Failure(f"error: {deployer.params_file}: {'; '.join(problems)}; nothing changed")
+        raise refusal(layer, {each.name for each in ahead}, f"error: {deployer.params_file}: {'; '.join(problems)}; nothing changed")
 
 
 def refuse_a_cluster_the_service_cannot_use(deployer, layer, change_set=None, left="nothing changed") -> None:
@@ -518,9 +531,11 @@ def refuse_a_cluster_the_service_cannot_use(deployer, layer, change_set=None, le
         where = (
             f"change set {change_set['ChangeSetName']}: ClusterName" if change_set else f"{deployer.params_file}: parameters.ClusterName"
         )
-        raise Failure(
+        raise refusal(
+            layer,
+            {"service"},
             f"error: {where}: {'; '.join(unusable)} in the stacks' account and region "
-            f"({deployer.cf.meta.region_name}), and ECS creates no service in it: {way}; {left}"
+            f"({deployer.cf.meta.region_name}), and ECS creates no service in it: {way}; {left}",
         )
 
 

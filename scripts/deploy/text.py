@@ -640,11 +640,12 @@ def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=Tr
         # "CloudFormation requires that update actions to a non-existing resource always throw a ResourceNotFoundException"
         # https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-troubleshooting.html
         gone = ", ".join(f"{layer} ({', '.join(ids)})" for layer, ids in deleted.items())
+        which = next(iter(deleted)) if len(deleted) == 1 else "<layer>"
         lines.append(
             f"deleted outside CloudFormation: {gone}: an update that changes it fails, as CloudFormation updates only what exists; "
             f"one that replaces it makes a new one (a property that replaces it changed, such as a new NamePrefix for what carries "
             f"the name, with ALLOW_REPLACE=1), and so does the layer destroyed and deployed again: make destroy ENV={env} "
-            f"STACK=<layer> (it names the layers to destroy first), then make deploy ENV={env}"
+            f"STACK={which} (it names the layers to destroy first), then make deploy ENV={env}"
         )
     if unchecked:
         lines.append(f"not fully checked: {', '.join(unchecked)} (see above; exit 2)")
