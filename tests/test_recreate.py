@@ -1400,6 +1400,31 @@ def test_a_service_create_in_a_deleted_cluster_is_refused_before_anything(sandbo
     assert f"  the run stopped at {LAYERS[0]}, before its change set: a look at the layers it deploys next refused it" in out, out
 
 
+def test_a_new_service_stack_says_which_image_the_one_before_it_last_ran(sandbox, run):
+    # The service stack deleted by hand and created again ran the params file's ImageTag in place of the release, unsaid
+    deployed(sandbox, run)
+    released = f"{SANDBOX.values['ImageTag']}-released"
+    code, out, err = run("deploy", "--stack", "service", "--image-tag", released, "--yes")
+    assert code == 0, out + err
+    cf = sandbox.client("cloudformation")
+    cf.update_termination_protection(StackName=stack("service"), EnableTerminationProtection=False)
+    cf.delete_stack(StackName=stack("service"))
+    code, out, err = run("purge", "--stack", "service", "--yes")  # its log group's name blocks the create
+    assert code == 0, out + err
+    code, out, err = run("deploy", "--stack", "service", "--yes")
+    image = SANDBOX.values["ImageTag"]
+    assert (
+        code == 0
+        and (
+            f"note: this new service stack runs {image}; the one before it last ran {released} (make releases ENV={ENV}): "
+            f"make deploy STACK=service TAG={released} ENV={ENV} runs that again, if it is the one to run"
+        )
+        in out
+    ), out + err
+    code, out, err = run("deploy", "--stack", "service", "--image-tag", released, "--yes")  # an update: no such note
+    assert code == 0 and "the one before it last ran" not in out, out + err
+
+
 def test_a_rollback_of_a_release_that_waits_for_tests_says_it_waits_too(sandbox, run, tmp_path):
     # make rollback under TestPauseMinutes said nothing of the wait, which on AWS, left alone, puts the bad image back
     shifting = {"DeploymentStrategy": "CANARY", "TestListenerCidr": "203.0.113.0/24", "TestPauseMinutes": "20"}

@@ -29,6 +29,7 @@ class ReleaseHistory:
         self.ssm, self.say, self.sleep = ssm, say, sleep
         self.name = f"/{templates.PROJECT}/{env}/service/releases"
         self.version = 0  # the parameter's version as last read
+        self.before_record = []  # the releases as record() first read them, before its entry
 
     def releases(self) -> list[dict]:
         """The release history; a parameter that is not a list is reported and read as empty (the next
@@ -66,6 +67,7 @@ class ReleaseHistory:
 
     def record(self, entry):
         entries = self.releases()
+        self.before_record = entries
         theirs = []  # other runs' releases this write merged in: a write that may have landed must hold them too
         # SSM has no conditional write: each write makes the next version ("automatically increments the version
         # number by one": https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-versions.html),

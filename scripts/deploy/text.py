@@ -377,6 +377,22 @@ def interrupted(stack, env, status, cli, why=INTERRUPTED) -> list[str]:
     ]
 
 
+def earlier_stack_image(releases, image, created, env) -> list[str]:
+    """After a new service stack's first release: the image the service stack before it last ran, where the history
+    holds it and it is another (a stack destroyed, or deleted by hand, and created again runs the params file's
+    ImageTag or TAG='s, which said nothing of it)."""
+    from scripts.deploy.history import of_the_stack
+
+    earlier = [entry for entry in releases if entry not in of_the_stack(releases, created)]
+    if not earlier or earlier[-1]["image_tag"] == image:
+        return []
+    last = printable(earlier[-1]["image_tag"], one_line=True)
+    return [
+        f"note: this new service stack runs {printable(image, one_line=True)}; the one before it last ran {last} "
+        f"(make releases ENV={env}): make deploy STACK=service TAG={last} ENV={env} runs that again, if it is the one to run"
+    ]
+
+
 # --- whole runs -------------------------------------------------------------------------------
 def summary(names, outcomes, seconds, stopped=None, ahead=False) -> list[str]:
     """The end of a multi-layer deploy: each layer's outcome (layer -> what its deploy did), the layer
