@@ -48,6 +48,7 @@ from moto.core.utils import camelcase_to_underscores, pascal_to_camelcase, remap
 from moto.ec2 import exceptions as ec2_exceptions
 from moto.ec2 import models as ec2_models
 from moto.ec2.models import security_groups as ec2_security_groups
+from moto.ecs import exceptions as ecs_exceptions
 from moto.ecs import models as ecs_models
 from moto.elbv2 import exceptions as elbv2_exceptions
 from moto.elbv2 import models as elbv2_models
@@ -1308,6 +1309,29 @@ ecs_models.Service.create_from_cloudformation_json = classmethod(_service_create
 ecs_models.Service.update_from_cloudformation_json = classmethod(_service_update)
 # Gap: deleting the stack leaves the ECS service active (moto's Service has no delete for it).
 ecs_models.Service.delete = lambda self, account_id, region_name: self._backend.delete_service(self.cluster_name, self.name, force=True)
+
+
+class _ClusterContainsServices(ecs_exceptions.ECSException):
+    def __init__(self):
+        super().__init__(
+            "ClusterContainsServicesException",
+            "The Cluster cannot be deleted while Services are active.",
+        )
+
+
+def _delete_cluster_without_services(self, cluster_str):
+    """Gap: moto deleted (made INACTIVE) a cluster its services still ran in, and the next release of the service then
+    completed in it. ECS refuses: "You can't delete a cluster that contains services. First, update the service to
+    reduce its desired task count to 0, and then delete the service."
+    https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteCluster.html (ClusterContainsServicesException)"""
+    cluster = self._get_cluster(cluster_str)
+    if any(service.cluster_name == cluster.name and service.status == "ACTIVE" for service in self.services.values()):
+        raise _ClusterContainsServices()
+    return _moto_delete_cluster(self, cluster_str)
+
+
+_moto_delete_cluster = ecs_models.EC2ContainerServiceBackend.delete_cluster
+ecs_models.EC2ContainerServiceBackend.delete_cluster = _delete_cluster_without_services
 
 
 # Gap: AWS::CertificateManager::Certificate, AWS::ApplicationAutoScaling::ScalableTarget and

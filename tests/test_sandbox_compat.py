@@ -704,6 +704,18 @@ def test_certificate_is_created_and_issued(aws):
     assert DOMAIN in certificate["SubjectAlternativeNames"]
 
 
+def test_a_cluster_its_services_run_in_is_not_deleted(aws):
+    # moto made it INACTIVE under its service, and the service's next release completed in it (a day-2 trial);
+    # ECS refuses (ClusterContainsServicesException), and takes the cluster once the service is deleted
+    aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
+    with pytest.raises(ClientError) as refused:
+        aws.ecs.delete_cluster(cluster=CLUSTER)
+    assert refused.value.response["Error"]["Code"] == "ClusterContainsServicesException"
+    assert aws.ecs.describe_clusters(clusters=[CLUSTER])["clusters"][0]["status"] == "ACTIVE"
+    aws.ecs.delete_service(cluster=CLUSTER, service="web-service", force=True)
+    assert aws.ecs.delete_cluster(cluster=CLUSTER)["cluster"]["status"] == "INACTIVE"
+
+
 def test_scalable_target_and_scaling_policies_are_created_and_deleted(aws):
     aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
     wired = {"ServiceClusterName": CLUSTER, "ServiceName": "web-service"}
