@@ -1061,6 +1061,55 @@ def test_an_update_changing_what_other_layers_read_names_them_and_a_reader_not_e
         assert note.endswith(f"Enable it and make deploy ENV={ENV}, or remove it: make destroy STACK={reader} ENV={ENV}"), note
 
 
+def test_an_update_changing_what_other_layers_read_says_nothing_of_the_readers_not_deployed(aws):
+    aws.readers_not_deployed("alb")
+    out = io.StringIO()
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO(), enabled_layers=PROD_LAYERS)
+    layer = deploy.load_layer(ENV, "alb", OUTPUT)
+    advice.downstream_to_deploy(
+        deployer, layer, {"LoadBalancerArn": "old"}, {"Outputs": [{"OutputKey": "LoadBalancerArn", "OutputValue": "new"}]}
+    )
+    assert out.getvalue() == "", out.getvalue()
+
+
+def test_an_update_that_removes_an_output_other_layers_read_names_them(aws):
+    # A DeploymentStrategy of ROLLING removes the listener rules and their outputs: a reader keeps the old value as a changed one does.
+    read = {output: reader for (reader, _), (upstream, output) in templates.WIRING.items() if upstream == "alb" and reader in PROD_LAYERS}
+    assert read, "no enabled layer reads the alb layer's outputs: this test checks nothing"
+    output, reader = sorted(read.items())[0]
+    for each in sorted(templates.downstream_of("alb")):  # consumers() reads them in this order
+        if each == reader:
+            aws.deployed(each)
+        else:
+            aws.not_deployed(each)
+    out = io.StringIO()
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO(), enabled_layers=PROD_LAYERS)
+    advice.downstream_to_deploy(deployer, deploy.load_layer(ENV, "alb", OUTPUT), {output: "old"}, {"Outputs": []})
+    assert out.getvalue().startswith(
+        f"note: this update changed values that deployed layers read, which keep the old ones until deployed: {reader} (reads {output})"
+    ), out.getvalue()
+
+
+def test_a_deployed_reader_not_enabled_is_named_apart_not_among_the_layers_a_deploy_updates(aws):
+    read = {output: reader for (reader, _), (upstream, output) in templates.WIRING.items() if upstream == "alb" and reader in PROD_LAYERS}
+    assert read, "no enabled layer reads the alb layer's outputs: this test checks nothing"
+    output, reader = sorted(read.items())[0]
+    for each in sorted(templates.downstream_of("alb")):  # consumers() reads them in this order
+        if each in PROD_LAYERS:
+            aws.deployed(each)
+        else:
+            aws.not_deployed(each)
+    out = io.StringIO()
+    enabled = [layer for layer in PROD_LAYERS if layer != reader]  # taken out of enabled_layers, its stack still there
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO(), enabled_layers=enabled)
+    advice.downstream_to_deploy(
+        deployer, deploy.load_layer(ENV, "alb", OUTPUT), {output: "old"}, {"Outputs": [{"OutputKey": output, "OutputValue": "new"}]}
+    )
+    lines = out.getvalue().splitlines()
+    assert not any(f"{reader} (reads" in line for line in lines), lines
+    assert any(line.startswith(f"note: {stack(reader)} reads {output}, which this update changed") for line in lines), lines
+
+
 def test_the_note_on_what_other_layers_read_is_only_a_note_when_they_cannot_be_read(aws):
     aws.cf.add_client_error("describe_stacks", "AccessDenied", "not authorized", 403)
     out = io.StringIO()
@@ -1071,6 +1120,8 @@ def test_the_note_on_what_other_layers_read_is_only_a_note_when_they_cannot_be_r
     )
     assert f"  note: whether the layers reading {stack('alb')}'s outputs (" in out.getvalue()
     assert "could not be read (AccessDenied)" in out.getvalue()
+    # not known to be deployed: none is named as keeping the old values
+    assert "note: this update changed values" not in out.getvalue() and len(out.getvalue().splitlines()) == 1, out.getvalue()
 
 
 def test_a_reviewed_change_set_is_checked_with_its_own_name_prefix_not_the_params_files(aws, monkeypatch):
@@ -1148,6 +1199,22 @@ def test_a_replaced_resource_kept_by_its_update_replace_policy_is_named_with_the
     line = "  AccessLogBucket (AWS::S3::Bucket) was replaced; the old one stays in the account, in no stack (UpdateReplacePolicy Retain): "
     line += f"AccessLogBucket-physical; once it is not needed: {CLI} s3api delete-bucket --bucket AccessLogBucket-physical"
     assert (line in aws.out.splitlines()) is named, aws.out
+
+
+def test_a_kept_resource_updated_in_place_is_not_looked_up_nor_said_replaced(aws):
+    # Only a change set's replacements may have left an old one in the account: one modified in place is not read after the update.
+    bucket = [change("Modify", "AccessLogBucket", "AWS::S3::Bucket", "False", [detail("Tags")])]
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", bucket)
+    aws.execute("alb")
+    aws.poll("alb", stack_id("alb"), described("alb", "UPDATE_COMPLETE"), event("alb", stack("alb"), "UPDATE_COMPLETE", 60))
+    aws.cf.add_response(
+        "set_stack_policy", {}, {"StackName": stack("alb"), "StackPolicyBody": json.dumps(configuration(ENV, "alb")["StackPolicy"])}
+    )
+    # no DescribeStackResources queued: the fixture fails a call made
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 0, aws.err
+    assert "was replaced" not in aws.out and "resources could not be read" not in aws.out, aws.out
 
 
 RULE_CHANGES = [change("Modify", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule", details=[detail("Priority")])]
@@ -6231,6 +6298,17 @@ def test_a_zone_create_whose_retry_finds_it_made_by_its_own_first_attempt_uses_a
     assert f"next: set `ExistingHostedZoneId: {ZONE}` under parameters in {tmp_path / 'params' / ENV}.yaml" in aws.out, aws.out
 
 
+def test_a_zone_create_refused_otherwise_is_said_and_not_looked_for_as_a_retry(aws, tmp_path):
+    aws.caller()
+    no_zone_yet(aws)
+    no_zone_yet(aws)
+    expected = {"Name": DOMAIN, "CallerReference": ANY, "HostedZoneConfig": ANY}
+    aws.route53.add_client_error("create_hosted_zone", "InvalidDomainName", "not a valid domain", 400, expected_params=expected)
+    # no ListHostedZonesByName queued after it: the fixture fails one made
+    assert aws.run("zone", "--yes", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 1
+    assert "InvalidDomainName" in aws.err and "created the public hosted zone" not in aws.out, aws.out + aws.err
+
+
 def test_zone_made_by_another_run_while_the_question_was_open_is_used_not_made_twice(aws, tmp_path):
     # Two make zone of one domain (two environments, or two terminals) both asked; one said yes first.
     no_zone_yet(aws)
@@ -6253,6 +6331,17 @@ def test_zone_stops_waiting_for_the_registrar_at_the_timeout_and_says_how_to_go_
     assert aws.sleeps == [zone.CHECK_EVERY_SECONDS, zone.CHECK_EVERY_SECONDS]
     assert f"{DOMAIN} is not delegated to {ZONE} yet after {timeout} s" in aws.err
     assert f"run make zone ENV={ENV} again to keep waiting" in aws.err
+
+
+def test_zone_waits_for_the_registrar_up_to_the_timeout_exactly_from_whenever_it_starts(aws):
+    # a timeout that is not a multiple of the interval: the last wait is what is left of it, not a whole interval more
+    aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
+    timeout = zone.CHECK_EVERY_SECONDS + zone.CHECK_EVERY_SECONDS // 2
+    code = aws.run("zone", "--timeout", str(timeout), resolver=answers(REGISTRAR_SERVERS), clock=lambda: 1000 + sum(aws.sleeps))
+    assert code == 1
+    assert aws.sleeps == [zone.CHECK_EVERY_SECONDS, timeout - zone.CHECK_EVERY_SECONDS]
+    waits = [line for line in aws.out.splitlines() if line.startswith("  not delegated yet: ")]
+    assert [line.rsplit("(", 1)[1] for line in waits] == [f"{timeout} s left)", f"{timeout - zone.CHECK_EVERY_SECONDS} s left)"], waits
 
 
 HELD = {"holder": "ci@runner-7 (pid 4242)", "command": "deploy", "since": "2025-11-25T11:58:00Z"}
@@ -8465,3 +8554,40 @@ def test_a_diff_whose_look_at_production_traffic_is_refused_says_so_under_the_la
     layer, notes = deploy.load_layer(ENV, "service", OUTPUT), []
     assert guards.traffic_reset_ahead(deployer, layer, {"DeploymentStrategy": "ROLLING"}, notes.append) is None
     assert notes == ["note: where production traffic goes could not be looked at (AccessDenied); make deploy looks again"]
+
+
+def test_a_shared_value_is_not_said_kept_by_a_layer_this_run_deploys_after(tmp_path):
+    """make deploy of every layer: alarms, deployed after scaling in the same run, gets the new MaxCapacity there."""
+    if not {"scaling", "alarms"} <= set(PROD_LAYERS):
+        pytest.skip(f"params/{ENV}.yaml does not enable both scaling and alarms, which share MaxCapacity")
+    scaling = deploy.layer.load_layer(ENV, "scaling", OUTPUT)
+    new = str(int(scaling.parameters["MaxCapacity"]) + 1)
+    lines = []
+    deployer = types.SimpleNamespace(
+        env=ENV,
+        params_file=f"params/{ENV}.yaml",
+        output_dir=OUTPUT,
+        run_layers=[deploy.layer.load_layer(ENV, name, OUTPUT) for name in PROD_LAYERS],
+        enabled_layers=list(PROD_LAYERS),
+        say=lambda *said: lines.extend(said),
+        describe=lambda stack, refuse_foreign=True: described("alarms")["Stacks"][0],  # with params' MaxCapacity, the old one
+        foreign=lambda found: False,
+    )
+    deployer.settled_values = functools.partial(deploy.deployer.Deployer.settled_values, deployer)
+    advice.shared_values_to_deploy(deployer, scaling, scaling.parameters, scaling.parameters | {"MaxCapacity": new})
+    assert lines == [], lines
+    deployer.run_layers = [scaling]  # a deploy of scaling alone: alarms keeps the old value, and is said to
+    advice.shared_values_to_deploy(deployer, scaling, scaling.parameters, scaling.parameters | {"MaxCapacity": new})
+    assert any("alarms" in line for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    "status", ["CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"]
+)
+def test_an_upstream_stack_settled_in_any_updatable_state_is_read_from(aws, status):
+    # A rolled-back update or an import leaves a stack that works, with its outputs: a downstream deploy goes on.
+    aws.deployed("cert-dns", status=status)
+    aws.deployed("alb")
+    aws.empty_change_set("alb")
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 0, aws.err
+    assert f"{stack('alb')}: no changes" in aws.out, aws.out

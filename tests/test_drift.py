@@ -484,3 +484,43 @@ def test_a_stack_of_our_name_someone_else_made_is_said_and_not_checked(aws):
         "Layer=alarms): deploy and destroy refuse it while it is there; not checked"
     )
     assert "IN_SYNC" not in aws.out and "in sync" not in aws.out, aws.out
+
+
+def test_an_empty_stack_under_review_of_an_enabled_layer_is_not_deployed_not_busy(aws):
+    # make changeset's empty stack (REVIEW_IN_PROGRESS) holds nothing: not a stack "in the middle of" an operation to wait for
+    aws.deployed("service", status="REVIEW_IN_PROGRESS")
+    assert aws.run("drift", "--stack", "service") == 0, aws.out + aws.err
+    assert aws.out.splitlines() == [
+        f"{stack('service')}: not deployed, nothing to check",
+        f"nothing was checked: not deployed in {ENV}: service",
+    ]
+    assert aws.calls("service") == 1  # DescribeStacks alone: no detection sent
+
+
+@pytest.mark.parametrize("status", ["CREATE_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS", "DELETE_IN_PROGRESS", "IMPORT_IN_PROGRESS"])
+def test_a_stack_in_any_operation_is_not_sent_a_detection(aws, status):
+    aws.deployed("service", status=status)
+    assert aws.run("drift", "--stack", "service") == 2
+    assert f"error: {stack('service')} is {status}: drift is detected only on a settled stack" in aws.out, aws.out
+    assert aws.calls("service") == 1
+
+
+def test_an_aws_error_other_than_a_refusal_at_detect_is_not_said_refused(aws):
+    # ValidationError alone is CloudFormation refusing the detection; any other error is said as every command's errors are
+    aws.deployed("service")
+    aws.cf.add_client_error("detect_stack_drift", "InternalFailure", "internal failure", 500)
+    assert aws.run("drift", "--stack", "service") == 2
+    assert f"{stack('service')}: not checked: DetectStackDrift: InternalFailure" in aws.out, aws.out
+    assert "drift detection refused" not in aws.out, aws.out
+
+
+@pytest.mark.parametrize("drift", ["UNKNOWN", "NOT_CHECKED"])
+def test_a_complete_detection_that_says_neither_in_sync_nor_drifted_is_not_said_in_sync(aws, drift):
+    aws.deployed("service")
+    detect(aws, "service")
+    poll(aws, detection_status("service", drift=drift))
+    resource_drifts(aws, "service", [])
+    assert aws.run("drift", "--stack", "service") == 2, aws.out + aws.err
+    assert aws.out.splitlines()[0] == f"{stack('service')}: {drift}", aws.out
+    assert aws.out.splitlines()[-1] == "not fully checked: service (see above; exit 2)", aws.out
+    assert "in sync" not in aws.out, aws.out

@@ -3,6 +3,7 @@
 import socket
 import threading
 import time
+import types
 
 import dns.flags
 import dns.message
@@ -73,10 +74,15 @@ def test_the_name_servers_dns_answers_with_are_read_and_normalised(server):
     assert answered == {"ns-1.awsdns-01.org", "ns-2.awsdns-02.co.uk"}  # without the final dot
     assert zone.delegated([name.upper() for name in SERVERS], answered)
     assert not zone.delegated(SERVERS[:1], answered)  # a registrar listing other servers too is not delegated
+    assert not zone.delegated(SERVERS, {"ns-1.awsdns-01.org"})  # nor one listing only some of the zone's
+    assert not zone.delegated(SERVERS, set())  # nor a domain DNS gives no name servers for
 
 
 def test_an_unknown_domain_has_no_name_servers(server):
-    assert zone.public_name_servers("not-registered.example", server.resolver()) == set()
+    answered = zone.public_name_servers("not-registered.example", server.resolver())
+    assert answered == set()
+    assert zone.heard_from(answered) == "no name servers"  # DNS answered: not said as no answer
+    assert zone.heard_from(None) == "no answer from DNS"
 
 
 def test_dns_that_does_not_answer_is_none_within_the_time_limit(monkeypatch):
@@ -86,6 +92,7 @@ def test_dns_that_does_not_answer_is_none_within_the_time_limit(monkeypatch):
         started = time.monotonic()
         assert zone.public_name_servers(DOMAIN, mute.resolver()) is None
         assert time.monotonic() - started < 2  # the limit, not dnspython's own 5 s
+        assert not zone.delegated(SERVERS, None)  # not delegated yet, not a traceback: make zone asks again
     finally:
         mute.stop()
 
@@ -103,3 +110,23 @@ def test_a_machine_with_no_name_server_configured_gets_no_answer_not_a_traceback
     with pytest.raises(dns.resolver.NoResolverConfiguration):
         dns.resolver.Resolver()
     assert zone.public_name_servers(DOMAIN) is None
+
+
+def test_a_subdomains_zone_or_a_private_zone_of_the_domain_is_not_its_public_zone():
+    # ListHostedZonesByName lists the zones from DNSName on, in order: a subdomain's follows the domain's.
+    listed = [
+        {"Id": "/hostedzone/ZPRIVATE", "Name": f"{DOMAIN}.", "CallerReference": "a", "Config": {"PrivateZone": True}},
+        {"Id": "/hostedzone/ZSUB", "Name": f"app.{DOMAIN}.", "CallerReference": "b", "Config": {"PrivateZone": False}},
+    ]
+    route53 = types.SimpleNamespace(list_hosted_zones_by_name=lambda **given: {"HostedZones": listed}, get_hosted_zone=pytest.fail)
+    assert zone.public_zone(route53, DOMAIN, pytest.fail, "found {}") is None
+
+
+def test_two_public_zones_of_the_domain_are_refused_not_one_picked():
+    listed = [
+        {"Id": f"/hostedzone/{zone_id}", "Name": f"{DOMAIN}.", "CallerReference": zone_id, "Config": {"PrivateZone": False}}
+        for zone_id in ("ZONE1", "ZONE2")
+    ]
+    route53 = types.SimpleNamespace(list_hosted_zones_by_name=lambda **given: {"HostedZones": listed}, get_hosted_zone=pytest.fail)
+    with pytest.raises(zone.ZoneError, match=f"the account has 2 public zones for {DOMAIN}: ZONE1, ZONE2; "):
+        zone.public_zone(route53, DOMAIN, pytest.fail, "found {}")
