@@ -98,6 +98,8 @@ READ_BY_TOOLS = {
     ("service", "ServiceName"): ("make verify", *FINDS_THE_SERVICE),
     ("service", "LogGroupName"): ("make logs", "make task", *RUNS_A_CHANGE_SET),  # not make continue: it reads no log
     ("service", "TaskDefinitionArn"): ("make verify",),
+    # the provider a ci stack made, which its deletion deletes (scripts/deploy/commands.py made_oidc_provider)
+    ("ci", "OidcProviderArn"): ("make destroy",),
 } | {(upstream, output): ("make deploy", "make changeset") for upstream, *outputs in ROLLBACK_TRIGGERS.values() for output in outputs}
 
 
