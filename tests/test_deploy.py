@@ -1978,6 +1978,13 @@ def test_an_html_error_page_is_named_by_its_title_not_printed(aws):
         "error: DescribeStacks: 500: 500 Internal Server Error (an HTML error page, not an AWS error answer); "
         f"see where things stand: make status ENV={ENV}\n"
     )
+    # A proxy's page after a line end or indentation is one all the same.
+    proxied = ClientError(
+        {"Error": {"Code": "502", "Message": "\r\n  " + page.replace("500 Internal Server Error", "502 Bad Gateway")}}, "ListStacks"
+    )
+    assert explain(proxied, ENV) == (
+        f"error: ListStacks: 502: 502 Bad Gateway (an HTML error page, not an AWS error answer); see where things stand: make status ENV={ENV}"
+    )
 
 
 @pytest.mark.parametrize("retries", [0, 4])
@@ -3244,6 +3251,25 @@ def test_a_mark_is_deleted_once_and_one_already_gone_is_no_note():
     assert "alb" not in marks and said == []  # a mark already gone is what clearing wants
 
 
+def test_a_mark_on_a_layer_whose_template_has_no_stack_policy_now_puts_nothing_back():
+    # The layer's stateful resources moved out since a run stopped with its policy relaxed: there is none to put
+    # back (make diff takes the stack's allow-all policy as its own), and SetStackPolicy with a body of null fails.
+    from scripts.deploy.policies import StackPolicies
+
+    ssm, cf = SESSION.client("ssm", region_name=REGION), SESSION.client("cloudformation", region_name=REGION)
+    marks, said = marks_on(ssm)
+    marks.layers.add("alb")  # as read from the stopped run's mark
+    layer = types.SimpleNamespace(name="alb", stack=stack("alb"), policy=None)
+    policies = StackPolicies(
+        {"cloudformation": cf}.__getitem__, lambda: marks, lambda name: {"StackStatus": "UPDATE_COMPLETE"}, said.append, lambda: "aws"
+    )
+    with Stubber(cf), Stubber(ssm) as stub:  # any other call fails: none is queued
+        stub.add_response("delete_parameter", {}, {"Name": f"{RELAXED}/alb"})  # the mark, which would stay for good
+        policies.put_back_if_marked(layer)
+        stub.assert_no_pending_responses()
+    assert said == [] and "alb" not in marks
+
+
 def test_marks_that_get_no_answer_stop_a_deploy_and_are_only_a_note_for_status():
     from botocore.exceptions import ReadTimeoutError
 
@@ -3353,6 +3379,9 @@ def test_a_printed_command_names_the_runs_region_and_the_endpoint_it_was_pointed
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1 --endpoint-url http://127.0.0.1:4566"
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://[::1]:4566")  # brackets: a shell pattern unless quoted
+    assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1 --endpoint-url 'http://[::1]:4566'"
+    # The sandbox's key id with another secret is other keys all the same: none are named.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", SANDBOX_KEYS["AWS_ACCESS_KEY_ID"])
     assert deploy.aws.cli("eu-west-1") == "aws --region eu-west-1 --endpoint-url 'http://[::1]:4566'"
     # The sandbox's fixed fake keys are named, so that the command works pasted outside make's shell;
     # other keys never are.
@@ -6473,6 +6502,36 @@ def test_a_take_without_credentials_sent_nothing_and_leaves_nothing_to_free():
     assert deploy.aws.may_have_landed(EndpointConnectionError(endpoint_url="https://ssm")), "no answer: it may have landed"
 
 
+@pytest.mark.parametrize(
+    "unsent",
+    [
+        botocore.exceptions.NoCredentialsError(),
+        botocore.exceptions.PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"),
+        botocore.exceptions.CredentialRetrievalError(provider="custom-process", error_msg="the process failed"),
+        botocore.exceptions.TokenRetrievalError(provider="sso", error_msg="the SSO session has expired"),
+        botocore.exceptions.ParamValidationError(report="Invalid length for parameter Name"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_a_take_refused_before_it_was_sent_leaves_nothing_to_free(unsent):
+    # botocore raises these before a request leaves: taken for one that may have landed, the release read the
+    # lock back after a take that wrote nothing.
+    class Ssm:
+        def put_parameter(self, **_):
+            raise unsent
+
+        def get_parameter(self, **_):
+            raise AssertionError("nothing was sent, so there is nothing to read back")
+
+    err = io.StringIO()
+    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, err)
+    with pytest.raises(type(unsent)):
+        lock.take("deploy")
+    lock.release()
+    assert err.getvalue() == ""
+    assert not deploy.aws.may_have_landed(unsent)
+
+
 def test_ctrl_c_while_the_lock_is_taken_says_the_request_may_land_late_and_how_to_free_it():
     class Ssm:  # Ctrl-C while PutParameter waits for its answer; the read-back then finds no lock (yet)
         def put_parameter(self, **_):
@@ -6677,6 +6736,20 @@ def test_an_error_is_known_unsent_only_when_no_attempt_of_its_call_connected():
     assert deploy.aws.may_have_landed(last_of(again, timed_out, again))
 
 
+def test_a_call_whose_every_attempt_found_no_connection_sent_nothing_whatever_the_call_before_got():
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    calls = deploy.aws.AwsCalls(io.StringIO())
+    calls.count({})
+    calls.remember_problem(caught_exception=ReadTimeoutError(endpoint_url="https://ssm"))  # that call may have landed
+    calls.count({})  # the next call: what the one before got is none of its own
+    # No connection within the connect timeout, then none at all: no attempt left this machine.
+    unsent = [ConnectTimeoutError(endpoint_url="https://ssm"), EndpointConnectionError(endpoint_url="https://ssm")]
+    for error in unsent:
+        calls.remember_problem(caught_exception=error)
+    assert not deploy.aws.may_have_landed(unsent[-1])
+
+
 def test_an_unreachable_sandbox_says_one_started_again_is_empty():
     from botocore.exceptions import EndpointConnectionError
 
@@ -6698,6 +6771,18 @@ def test_a_sandbox_that_took_the_connection_but_did_not_answer_is_said_paused_or
         "make sandbox-status says whether it answers; once it does, the same command continues"
     )
     assert deploy.aws.explain(slow, ENV).endswith("check the network, or AWS_ENDPOINT_URL")
+
+
+def test_no_connection_within_the_connect_timeout_is_said_as_no_answer_in_time():
+    from botocore.exceptions import ConnectTimeoutError
+
+    slow = ConnectTimeoutError(endpoint_url="http://127.0.0.1:9")
+    assert deploy.aws.explain(slow, ENV) == (
+        f"error: http://127.0.0.1:9 did not answer in time, {deploy.MAX_ATTEMPTS} tries: check the network, or AWS_ENDPOINT_URL"
+    )
+    assert deploy.aws.explain(slow, "sandbox").endswith(
+        "is the sandbox paused or busy? make sandbox-status says whether it answers; once it does, the same command continues"
+    )
 
 
 def test_a_create_change_set_that_never_connected_made_nothing_to_clean_up(aws, monkeypatch):

@@ -272,6 +272,7 @@ def test_a_staging_directory_a_killed_run_left_is_said_by_generation_and_its_che
     assert generate_main("--no-lint", "--output-dir", out).returncode == 0
     (out / ".staging-k1ll3d" / "qa").mkdir(parents=True)
     (out / ".staging-k1ll3d" / "qa" / "alb.json").write_text("{}")
+    (out / ".staging-elsewhere").symlink_to(tmp_path)  # a symlink so named is no staging directory: not said
     said = (
         f"note: {out}/.staging-k1ll3d/ is a staging directory left by a run of generation that was killed (or used by one running "
         f"now), not output: do not commit it; once no make templates runs, remove it: rm -r {out}/.staging-k1ll3d\n"
@@ -352,6 +353,21 @@ def test_a_file_named_like_generations_but_made_by_someone_else_is_refused_not_r
     named = "mystuff/alb.json, prodold/alb.json, review/notes.md"
     assert ran.returncode == 2 and f"{out}/ holds files generation did not write: {named};" in ran.stderr, ran
     assert {path: path.read_bytes() for path in out.rglob("*") if path.is_file()} == before  # nothing removed, nothing written
+
+
+def test_a_review_document_of_an_environment_is_expected_whatever_its_first_line(tmp_path):
+    """review/<env>.md of an environment generation writes is make review's, edited since or not (written_here
+    needs its title only for the review documents of environments gone): not refused, nor removed."""
+    out = tmp_path / "out"
+    assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    env = next(path.name for path in sorted(out.iterdir()) if path.is_dir())
+    document = out / "review" / f"{env}.md"
+    document.parent.mkdir()
+    document.write_text("my notes, above the review\n")
+    for check in (["--check"], []):
+        ran = generate_main(*check, "--no-lint", "--output-dir", out)
+        assert ran.returncode == 0, ran
+    assert document.read_text() == "my notes, above the review\n"
 
 
 def test_an_output_dir_that_is_a_file_or_a_whole_tree_is_refused_at_once(tmp_path, monkeypatch):

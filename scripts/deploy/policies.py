@@ -63,9 +63,13 @@ class StackPolicies:
         """Put back the stack policy a stopped run left relaxed, once the stack has settled (make execute does
         not wait for that), before this run changes it."""
         found = self.describe(layer.stack)
-        if found and found["StackStatus"] in UPDATABLE and layer.policy and layer.name in self.marks:
-            self.restore(layer)
-            self.say(f"{layer.stack}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back")
+        if not (found and found["StackStatus"] in UPDATABLE and layer.name in self.marks):
+            return
+        if not layer.policy:  # its template has none now: the stack's allow-all is what none is, and the mark said otherwise for good
+            self.marks.clear(layer.name)
+            return
+        self.restore(layer)
+        self.say(f"{layer.stack}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back")
 
     def undo_step(self, layer) -> tuple | None:
         """For Deployer.undo: (what putting the policy back says, how, what to say if it may be left), if this
