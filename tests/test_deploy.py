@@ -4644,6 +4644,15 @@ def test_releases_marks_an_update_that_kept_an_image_no_release_below_it_ran(aws
     ), aws.out
 
 
+def test_releases_says_nothing_of_a_release_below_a_settings_change_the_history_starts_with(aws):
+    # its oldest entries trimmed: nothing is listed below it to differ from
+    entries = [release("v2", "2025-11-22T10:00:00Z") | {"replaced": "v2"}]
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, entries)
+    assert aws.run("releases") == 0, aws.err
+    assert aws.out.splitlines()[0] == f"2025-11-22T10:00:00Z  v2  git 1111111  by {CALLER}  (settings changed, same image)", aws.out
+
+
 def test_releases_names_what_a_release_replaced_when_it_is_not_the_release_listed_below_it(aws):
     # make rollback goes back to what the running release replaced, as its entry says: an entry anyone who may put the
     # parameter can write ("replaced": "evil"), which make releases did not show

@@ -1400,6 +1400,21 @@ def test_a_service_create_in_a_deleted_cluster_is_refused_before_anything(sandbo
     assert f"  the run stopped at {LAYERS[0]}, before its change set: a look at the layers it deploys next refused it" in out, out
 
 
+def test_a_create_refused_for_a_name_its_own_deleted_stack_retained_is_said_to_stop_there(sandbox, run):
+    # "the run stopped at service, before its change set: a look at the layers it deploys next refused it": the layers
+    # it looked at were service itself (an attacker review)
+    deployed(sandbox, run)
+    cf = sandbox.client("cloudformation")
+    cf.update_termination_protection(StackName=stack("service"), EnableTerminationProtection=False)
+    cf.delete_stack(StackName=stack("service"))  # by hand: its log group retained, under the name a create needs
+    code, out, err = run("deploy", "--yes")
+    assert code == 1 and err.startswith("error: refused before creating anything: what destroyed stacks retained"), out + err
+    rest = LAYERS[LAYERS.index("service") + 1 :]
+    assert out.splitlines()[-1] == "  the run stopped at service (the reason is below)" + (
+        f"; not reached: {', '.join(rest)}" if rest else ""
+    ), out
+
+
 def test_a_new_service_stack_says_which_image_the_one_before_it_last_ran(sandbox, run):
     # The service stack deleted by hand and created again ran the params file's ImageTag in place of the release, unsaid
     deployed(sandbox, run)
@@ -1407,8 +1422,13 @@ def test_a_new_service_stack_says_which_image_the_one_before_it_last_ran(sandbox
     code, out, err = run("deploy", "--stack", "service", "--image-tag", released, "--yes")
     assert code == 0, out + err
     cf = sandbox.client("cloudformation")
+    created = cf.describe_stacks(StackName=stack("service"))["Stacks"][0]["CreationTime"]
     cf.update_termination_protection(StackName=stack("service"), EnableTerminationProtection=False)
     cf.delete_stack(StackName=stack("service"))
+    # A stack is told by its creation time to the second (history.stack_mark): on the sandbox, one created again within
+    # the second of its deleted one's creation took that one's releases as its own
+    while datetime.now(UTC).replace(microsecond=0) <= created.replace(microsecond=0):
+        time.sleep(0.05)
     code, out, err = run("purge", "--stack", "service", "--yes")  # its log group's name blocks the create
     assert code == 0, out + err
     code, out, err = run("deploy", "--stack", "service", "--yes")

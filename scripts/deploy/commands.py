@@ -540,7 +540,7 @@ class Commands:
         deployer.run_layers = self.layers
         try:
             guards.refuse_blocked_creates(deployer, creates[0], then="make deploy looks again before its first create", even_one=True)
-        except RefusedAhead as refused:
+        except Failure as refused:  # RefusedAhead, or a Failure where the first create is the one refused
             deployer.say("note: make deploy would be refused: " + str(refused).removeprefix("error: refused before creating anything: "))
             return True
         return False

@@ -1391,7 +1391,7 @@ class Deployer:
             }
         self.delete(stack, retains=any(ids.get(logical_id) for logical_id in keep))
         self.say(f"{stack}: deleted")
-        if purge.say_retained(self, keep, ids):  # each with the command that frees it; make purge frees them all
+        if purge.say_retained(self, keep, ids):  # make purge frees them all, once it finds each is still the stack's
             self.retained_layers.append(layer_name)
         if "AWS::Route53::HostedZone" in keep.values():
             self.say("  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again")

@@ -153,7 +153,10 @@ def refuse_blocked_creates(deployer, layer, then=None, even_one=False) -> None:
             f"{name}, if no stack uses it (one an update that renamed its group kept, or one made by hand), you delete yourself once its logs are not needed: "
             + purge.free_command("AWS::Logs::LogGroup", name, deployer.cli)
         )
-    raise RefusedAhead("error: refused before creating anything: " + "; ".join(held) + ". " + "; ".join(advice) + ", then deploy again")
+    about = {each.name for each in creates if any(item.stack == each.stack for item in blocked) or any(s == each.stack for s, _ in loose)}
+    raise refusal(
+        layer, about, "error: refused before creating anything: " + "; ".join(held) + ". " + "; ".join(advice) + ", then deploy again"
+    )
 
 
 def held_since(item) -> str:
@@ -584,7 +587,7 @@ def refuse_taken_names_ahead(deployer, layer) -> None:
     ahead = layers_ahead(deployer, layer)
     if len(ahead) < 2:
         return  # one layer: its change set is checked before it runs, which is before anything changes
-    taken = []
+    taken, about = [], set()
     for each in ahead:
         found = deployer.describe(each.stack, refuse_foreign=False)  # a foreign one is refused when its turn comes
         named = log_group_names(deployer, each)
@@ -602,10 +605,13 @@ def refuse_taken_names_ahead(deployer, layer) -> None:
         for logical_id, name in named.items():
             if now.get(logical_id) != name and (why := taken_log_group(deployer, each.stack, found["StackId"], logical_id, name)):
                 taken.append(f"{each.name}: {why}")
+                about.add(each.name)
     if taken:
-        raise RefusedAhead(
+        raise refusal(
+            layer,
+            about,
             "error: refused before changing anything: a layer's update would make a log group under a name another one holds, "
-            f"and fail there and roll back: {'; '.join(taken)}; nothing changed. {FREE_THE_NAMES}"
+            f"and fail there and roll back: {'; '.join(taken)}; nothing changed. {FREE_THE_NAMES}",
         )
 
 
