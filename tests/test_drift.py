@@ -89,7 +89,10 @@ def test_a_drifted_stack_prints_each_resource_and_its_property_differences_and_e
     assert "      /RetentionInDays: expected 90, actual 7 (NOT_EQUAL)" in lines
     assert any(line.split() == ["DELETED", "TaskRole", "AWS::IAM::Role"] for line in lines), aws.out
     assert "deleted outside CloudFormation (was startupwebapp-task-role)" in aws.out
-    assert lines[-2].startswith("drifted: service: changed outside CloudFormation"), aws.out
+    assert lines[-2].startswith(
+        f"drifted: service: changed outside CloudFormation. Put the change into params/{ENV}.yaml (make templates && make review, "
+        f"commit, then make deploy ENV={ENV}), or undo it by hand."
+    ), aws.out
     # a deletion no params change undoes ("Put the change into params/..." spoke of it too)
     assert lines[-1] == (
         "deleted outside CloudFormation: service (TaskRole): an update that changes it fails, as CloudFormation updates only what "

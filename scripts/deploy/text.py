@@ -649,7 +649,7 @@ def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=Tr
         # critical out-of-band changes": https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/drift-aware-change-sets.html
         lines.append(
             f"drifted: {', '.join(drifted)}: changed outside CloudFormation. Put the change into {params_file} "
-            f"(make templates && make deploy ENV={env}), or undo it by hand. A change set does not show drift: a resource it updates may get "
+            f"(make templates && make review, commit, then make deploy ENV={env}), or undo it by hand. A change set does not show drift: a resource it updates may get "
             "the template's values back, one it leaves alone keeps the change"
         )
     if deleted:
