@@ -4017,6 +4017,7 @@ def test_ctrl_c_as_a_release_is_recorded_is_held_until_it_is_recorded(aws):
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 130
     assert "interrupted" in aws.err
     assert f"{stack('service')}: stopping once the release of v2 is recorded (Ctrl-C again, or another stop signal, stops now)" in aws.out
+    assert "not recorded" not in aws.out, aws.out  # it was
     # the history written (PutParameter answered), then stopped, before the protection (the next deploy puts it back)
     assert unanswered(aws) == {"cloudformation": ["SetStackPolicy"]}
 
@@ -7229,6 +7230,8 @@ def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
         "reviewed-earlier (made 2025-11-25 12:00 UTC)"
     ) in aws.out.splitlines(), aws.out
     assert f"{stack(layer)}: UPDATE_COMPLETE" in aws.out
+    shown = deploy_text.outputs(described(layer)["Stacks"][0])
+    assert shown and not set(shown) & set(aws.out.splitlines()), aws.out  # its outputs: what it had
 
 
 # --- API calls, counted under the stack each request names (--api-calls) ---------------------------
@@ -8685,3 +8688,143 @@ def test_an_upstream_stack_settled_in_any_updatable_state_is_read_from(aws, stat
     aws.empty_change_set("alb")
     assert aws.run("deploy", "--stack", "alb", "--yes") == 0, aws.err
     assert f"{stack('alb')}: no changes" in aws.out, aws.out
+
+
+# --- from a mutation audit of deployer.py ------------------------------------------------------------
+def test_the_image_of_a_failed_first_create_is_not_the_one_its_create_again_deploys(aws):
+    # RECREATE=1 deletes the failed stack and creates it with params' ImageTag; the ECR look before
+    # anything (guards.refuse_a_missing_image) and make diff asked for the failed create's image.
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    failed = service_parameters(service.parameters["ImageTag"] + "-failed")
+    made.stacks[service.stack] = described("service", "ROLLBACK_COMPLETE", parameters=failed)["Stacks"][0]
+    assert made.image_to_deploy(service) == service.parameters["ImageTag"]
+    assert made.image_to_deploy(service, "v9") == "v9"
+
+
+def test_an_empty_stack_under_review_that_states_values_is_created_with_its_first_task_count(aws):
+    # The empty stack of a CREATE change set is not a running service, whatever values DescribeStacks shows for it.
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    under_review = service_parameters(service.parameters["ImageTag"])
+    made.stacks[service.stack] = described("service", "REVIEW_IN_PROGRESS", parameters=under_review)["Stacks"][0]
+    assert made.parameters(service, wired("service"))[KEEP_RUNNING_COUNT] == "false"
+
+
+def test_a_change_set_still_pending_is_waited_for_like_one_being_computed(aws):
+    # CREATE_PENDING, DescribeChangeSet's first status, was taken for a computed change set: executed before it was ready.
+    alb = deploy.load_layer(ENV, "alb", OUTPUT)
+    sleeps = []
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=sleeps.append)
+    asked = {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")}
+    aws.cf.add_response("describe_change_set", change_set("alb", "CREATE_PENDING"), asked)
+    aws.cf.add_response("describe_change_set", change_set("alb"), asked)
+    assert made.wait_for_change_set(alb, cs_name("alb"))["Status"] == "CREATE_COMPLETE"
+    assert sleeps == [deployer.POLL_START]
+
+
+def test_an_execution_token_of_the_longest_length_allowed_names_the_change_set():
+    longest = "n" * (128 - len("execute-"))
+    assert deployer.Deployer.execution_token(longest) == f"execute-{longest}"
+    longer = deployer.Deployer.execution_token(longest + "n")
+    assert longer.startswith("execute-") and len(longer) <= 128 and longest not in longer
+
+
+def test_the_execute_command_after_an_unanswered_execution_carries_allow_traffic_reset_too(aws):
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), allow_traffic_reset=True)
+    assert made.switches_given() == " ALLOW_TRAFFIC_RESET=1"
+    made.allowed_replace = True
+    assert made.switches_given() == " ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1"
+
+
+def test_a_rollback_to_the_image_that_runs_says_how_to_roll_back_from_it_if_its_run_cannot_tell_it_ran(aws):
+    # A rollback from v2 that finds v1 running (CloudFormation undid v2's release) is recorded as a rollback:
+    # unrecorded, a later rollback would go back to v2.
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    made.rolling_back_from = "v2"
+    assert made.unrecorded_if_it_runs("v1", "v1") == deploy_text.release_not_recorded("v1", ENV, made.history.name, "v2", "v1")
+    made.rolling_back_from = None
+    assert made.unrecorded_if_it_runs("v1", "v1") == ""
+
+
+def test_end_of_input_at_a_question_is_no(aws):
+    # Ctrl-D (or a closed stdin) at "[y/N]" goes on as nothing was typed: the default, no.
+    aws.caller()  # the account the question names
+    made = deploy.Deployer(
+        aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), ask=aws.answering(EOFError()), interactive=True
+    )
+    with pytest.raises(deploy.Failure) as failure:
+        made.confirm(f"execute {cs_name('alb')} on {stack('alb')}? [y/N] ", "nothing changed", "execute")
+    assert str(failure.value) == f"error: {deploy_text.declined(deploy_text.NOT_CONFIRMED, 'nothing changed', 'execute')}"
+
+
+def test_a_change_set_on_an_empty_stack_under_review_names_the_change_sets_it_ends(aws):
+    # The stack a make changeset of a first create left holds that change set: running another one ends it.
+    layer = deploy.load_layer(ENV, "cert-dns", OUTPUT)
+    out = io.StringIO()
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO())
+    aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS")
+    made.describe(layer.stack)
+    aws.listed_change_sets("cert-dns", waiting=["reviewed-earlier"])
+    made.say_waiting_change_sets(layer, change_set("cert-dns"))
+    assert out.getvalue() == (
+        f"  note: running this change set ends the other change sets of {stack('cert-dns')}, left for review or by a stopped run: "
+        "reviewed-earlier (made 2025-11-25 11:00 UTC)\n"
+    )
+
+
+def test_a_destroy_whose_call_to_turn_protection_off_answered_a_retry_with_an_error_says_it_may_be_off(aws):
+    # The error answered a retry: the first attempt, its answer lost, may have turned it off (aws.may_have_landed).
+    service_destroy_requested(aws, deleted=False, protection="answered a retry with an error")
+    aws.cf.add_client_error("update_termination_protection", "InternalFailure", "try again", 500, response_meta={"RetryAttempts": 1})
+    assert aws.run("destroy", "--stack", "service", "--yes") == 1
+    assert [line for line in aws.out.splitlines() if "termination protection off" in line] == [
+        f"note: {stack('service')} may have its termination protection off, asked off by this run to delete it: "
+        f"make deploy STACK=service ENV={ENV} turns it back on, if it is to stay"
+    ], aws.out
+
+
+def test_a_destroy_of_a_failed_first_create_stopped_while_it_is_deleted_names_no_purge(aws):
+    # Its rollback deleted what it made (RetainExceptOnCreate): the stack may be gone, and nothing with it is left to free.
+    service_destroy_requested(aws, resource_status="DELETE_COMPLETE")
+    interrupted_after(aws, "DeleteStack")
+    assert aws.run("destroy", "--stack", "service", "--yes") == 130
+    assert "make purge" not in aws.out, aws.out
+
+
+def test_an_execute_whose_retries_found_the_sandbox_gone_advises_no_make_execute(aws):
+    # The first attempt unanswered, the retries refused: the server is gone, and the change set with it.
+    layer = deploy.load_layer(ENV, "cert-dns", OUTPUT)
+    made = deploy.Deployer(aws.clients.__getitem__, SANDBOX_ENV, out=io.StringIO(), err=io.StringIO())
+    requests_of(aws, "ExecuteChangeSet", raising=EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
+    with pytest.raises(EndpointConnectionError):
+        made.start_execution(layer, change_set("cert-dns"), NOW)
+
+
+def test_a_wait_for_an_operation_under_way_before_a_deploy_is_bounded_by_the_layers_values_too(aws, monkeypatch):
+    # DescribeStacks may show a running update's old values: the wait takes the longer of theirs and output/'s (wait_for_stack).
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    made.stacks[service.stack] = described("service", "UPDATE_IN_PROGRESS")["Stacks"][0]
+    waits = []
+
+    def waited(stack, token, **kwargs):
+        waits.append(kwargs)
+        made.stacks[stack] = described("service")["Stacks"][0]
+        return made.stacks[stack]
+
+    monkeypatch.setattr(made, "wait_for_stack", waited)
+    assert made.ready(service) is True
+    assert waits == [{"configured": service.parameters}]
+
+
+def test_a_service_update_a_rollback_trigger_undid_says_why_its_tasks_stopped(aws, monkeypatch):
+    # No resource failed (an alarm fired, or ECS's circuit breaker): the stopped tasks are what tells why.
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    out = io.StringIO()
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO())
+    monkeypatch.setattr(logs, "stopped_tasks", lambda deployer, found: ["stopped tasks of the service: (listed)"])
+    made.events = []  # none failed
+    with pytest.raises(deploy.Failure):
+        made.finish(service, described("service", "UPDATE_ROLLBACK_COMPLETE")["Stacks"][0])
+    assert "stopped tasks of the service: (listed)" in out.getvalue().splitlines(), out.getvalue()

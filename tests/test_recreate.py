@@ -1861,6 +1861,9 @@ def test_an_update_that_replaces_the_service_states_its_count_then_leaves_it_to_
     assert service["desiredCount"] == int(SANDBOX.values["DesiredCount"])
     found = sandbox.client("cloudformation").describe_stacks(StackName=stack("service"))["Stacks"][0]
     assert {p["ParameterKey"]: p["ParameterValue"] for p in found["Parameters"]}["KeepRunningCount"] == "true"
+    # its outputs said once, after the settling update (the update before it states them too: not said twice)
+    (served,) = [line for line in deployer.text.outputs(found) if line.startswith("  ServiceArn = ")]
+    assert out.splitlines().count(served) == 1, out
     code, out, err = run("deploy", *renamed, "--yes", "--allow-replace")
     assert code == 0, out + err
     assert "service (no changes)" in out, out
