@@ -2399,6 +2399,14 @@ def test_the_purge_line_names_the_environment_after_a_whole_destroy_and_each_lay
     ]
 
 
+@pytest.mark.parametrize("status", ["DELETE_COMPLETE", "DELETE_FAILED"])
+def test_a_delete_that_has_ended_is_not_said_to_run_on(status):
+    # interrupted() may get a final status its events did not confirm yet: "a delete cannot be stopped; it ends ..." then
+    # spoke of a delete that had ended (a mutation audit)
+    lines = deploy.text.interrupted(stack("alb"), ENV, status, CLI)
+    assert f"  stop it:           nothing: it is {status}, no operation runs" in lines, lines
+
+
 @pytest.mark.parametrize(
     ("operation", "stop"),
     [
@@ -4537,6 +4545,7 @@ def test_only_a_change_set_description_this_tool_wrote_for_a_rollback_names_an_i
     service = types.SimpleNamespace(name="service", env=ENV)
     ours = f"service layer of {ENV}, by scripts/deploy; a rollback from image v2"  # as the rollback's CreateChangeSet sends it
     assert text.rolled_back_from(ours, service) == "v2"
+    assert text.made_as_repair(ours, service)  # a rollback goes without rollback triggers, even if AWS drops its empty list
     others = [f"service layer of {ENV}, by scripts/deploy", None, "", "by hand; a rollback from image v2", ours + ";x"]
     others.append(ours.replace("service layer", "alb layer"))  # another layer's
     for description in others:
@@ -7457,6 +7466,34 @@ def test_on_a_terminal_replacements_and_removals_are_red_and_other_marks_yellow(
     ]
 
 
+def test_every_iam_type_is_marked_iam_and_every_security_group_type_sg():
+    # A policy or a rule changed alone widens access as much as a role or a group does
+    kinds = {
+        "TaskPolicy": ("AWS::IAM::Policy", "!IAM"),
+        "DeployPolicy": ("AWS::IAM::ManagedPolicy", "!IAM"),
+        "IngressRule": ("AWS::EC2::SecurityGroupIngress", "!SG"),
+        "EgressRule": ("AWS::EC2::SecurityGroupEgress", "!SG"),
+        "Topic": ("AWS::SNS::Topic", ""),
+    }
+    changes = [change("Modify", name, kind, details=[detail("PolicyDocument")]) for name, (kind, _) in kinds.items()]
+    rows = [line.split() for line in deploy.text.change_set_table(change_set("alb", changes=changes))[2:]]
+    marked = {row[row.index("Modify") + 1]: row[0] if row[0].startswith("!") else "" for row in rows}
+    assert marked == {name: mark for name, (_, mark) in kinds.items()}, rows
+
+
+def test_the_cause_says_recreates_only_where_a_property_always_recreates_and_each_cause_once():
+    # RequiresRecreation "Conditional" is decided as the update runs (API_ResourceTargetDefinition), and
+    # CloudFormation's Static and Dynamic evaluations of one property are one cause
+    details = [
+        detail("Port", recreation="Conditional"),
+        detail("Port", recreation="Conditional", evaluation="Dynamic"),
+        detail("HealthCheckPath", "ParameterReference", "HealthCheckPath"),
+    ]
+    modified = change("Modify", "TargetGroup", "AWS::ElasticLoadBalancingV2::TargetGroup", "Conditional", details)
+    row = deploy.text.change_set_table(change_set("alb", changes=[modified]))[2]
+    assert row.endswith("Conditional  Port (DirectModification); HealthCheckPath <- parameter HealthCheckPath"), row
+
+
 @pytest.mark.parametrize("changed", SERVICE_REPLACED_BY)
 def test_an_update_that_replaces_the_service_sets_its_desired_count(aws, changed):
     # A new NamePrefix or cluster makes a new service, which without DesiredCount started 1 task, not DesiredCount.
@@ -7469,12 +7506,13 @@ def test_an_update_that_replaces_the_service_sets_its_desired_count(aws, changed
     assert aws.run("changeset", "--stack", "service") == 0, aws.err
 
 
-@pytest.mark.parametrize("keep_running", ["true", "false"])
+@pytest.mark.parametrize("keep_running", ["true", "false", None])
 def test_a_new_desired_count_on_a_running_service_says_it_counts_only_at_its_create(keep_running):
     """Updates omit the count (KeepRunningCount=true, README "Desired count vs auto-scaling"): the
     change set lists the parameter, and the note says what to change instead."""
     running = service_parameters("v1") | {"KeepRunningCount": "true"}
     given = running | {"DesiredCount": str(int(running["DesiredCount"]) + 1), "KeepRunningCount": keep_running}
+    given = {k: v for k, v in given.items() if v is not None}  # None: a change set made without it (by hand)
     table = deploy.text.change_set_table(change_set("service", parameters=given), described("service", parameters=running)["Stacks"][0])
     noted = [line for line in table if "DesiredCount, which counts only when the service is created" in line]
     assert len(noted) == (1 if keep_running == "true" else 0), table  # a create (and its settling) states the count
@@ -7608,6 +7646,10 @@ def test_an_address_added_to_alert_emails_leaves_the_first_subscription_unconfir
     unknown = ({"AlertEmails": None}, added[1])  # a value DescribeStacks left out (a traceback): not known to stay
     said = deploy.text.subscriptions_to_confirm(change_set("release-alarms", changes=changes), template, values=unknown, region=REGION)
     assert said and "made anew (AlertEmailSubscription1, AlertEmailSubscription2):" in said[0], said
+    # a template change beside the parameter's replaces it whatever the values: only a parameter's change can leave it
+    rewritten = [change("Modify", "AlertEmailSubscription1", subscription, "True", [endpoint, detail("Protocol", recreation="Always")])]
+    said = deploy.text.subscriptions_to_confirm(change_set("release-alarms", changes=rewritten), template, values=added, region=REGION)
+    assert said and "made anew (AlertEmailSubscription1):" in said[0], said
 
 
 def test_the_rollback_triggers_of_a_change_set_and_of_a_repair():
@@ -7804,6 +7846,25 @@ def test_execute_does_not_warn_of_the_running_image_a_change_set_for_an_update_k
     aws.reviewed_change_set(layer, parameters=given | {"ImageTag": given["ImageTag"] + "-running"})
     assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer)) == 1 and "no terminal to ask on" in aws.err, aws.err
     assert "was made with other values" not in aws.out, aws.out
+
+
+def test_execute_of_a_first_creates_change_set_warns_of_an_image_tag_params_changed_since():
+    # params' ImageTag is what a first create deploys: one made before it changed deploys the image it was made with
+    layer = deploy.layer.load_layer(ENV, "service", OUTPUT)
+    now = layer.parameters["ImageTag"]
+    made = change_set("service", parameters=layer.parameters | {"ImageTag": f"{now}-then"})
+    (warning,) = deploy.text.values_since_the_change_set(made, layer, False, {}, "again")
+    assert f": ImageTag {now}-then (now {now}); executing it deploys its values" in warning, warning
+    assert deploy.text.values_since_the_change_set(made, layer, True, {}, "again") == []  # an update's keeps the running one
+
+
+def test_a_value_the_change_set_does_not_give_is_not_said_to_differ():
+    # ParameterValue is optional in DescribeChangeSet's answer: one left out is unknown, not an empty value made with
+    layer = deploy.layer.load_layer(ENV, "service", OUTPUT)
+    made = change_set("service", parameters=layer.parameters)
+    made["Parameters"] = [{"ParameterKey": p["ParameterKey"]} for p in made["Parameters"]]
+    assert deploy.text.parameter_values(made) == dict.fromkeys(layer.parameters)
+    assert deploy.text.values_since_the_change_set(made, layer, False, {}, "again") == []
 
 
 def test_the_command_that_makes_a_releases_change_set_anew_carries_its_image(aws):
@@ -8008,6 +8069,15 @@ def test_an_interrupted_wait_says_cloudformation_carries_on_and_how_to_follow_or
     assert deploy.text.interrupted(stack("alb"), ENV, "CREATE_IN_PROGRESS", CLI)[2] == (
         f"  stop it:           {CLI} cloudformation delete-stack --stack-name {stack('alb')}   (a create cannot be cancelled)"
     )
+    # "in progress": an operation under way that its events have not named yet, not a final status unconfirmed
+    assert deploy.text.interrupted(stack("alb"), ENV, "in progress", CLI)[0] == (
+        f"interrupted: CloudFormation carries on with {stack('alb')} (in progress); nothing was cancelled."
+    )
+
+
+def test_names_are_said_in_words():
+    # "error: ... needs a and b deployed first"
+    assert [deploy.text.in_words(names) for names in (["a"], ["a", "b"], ["a", "b", "c"])] == ["a", "a and b", "a, b and c"]
 
 
 def test_every_name_a_template_gives_a_resource_is_known_as_a_custom_name_or_not():

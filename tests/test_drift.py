@@ -114,6 +114,18 @@ def test_the_way_on_from_deletions_names_the_layer_when_one_has_them():
         assert f"make destroy ENV={ENV} {named} (it names the layers to destroy first)" in line, line
 
 
+def test_with_no_layer_deployed_but_one_not_read_drift_says_it_was_not_fully_checked():
+    # "nothing was checked: not deployed" hid the layer it could not read, the cause of exit 2
+    assert text.drift_summary([], ["alb"], ENV, [], [], ["cert-dns", "alb"]) == ["not fully checked: alb (see above; exit 2)"]
+
+
+def test_a_complete_detection_says_no_reason_and_a_drifted_value_is_cut_only_beyond_200_characters():
+    status = detection_status("service", drift="IN_SYNC", reason="Drift detection complete")
+    assert text.drift_report(stack("service"), status, []) == [f"{stack('service')}: IN_SYNC"]
+    assert text.short("x" * 200) == "x" * 200
+    assert text.short("x" * 201) == "x" * 197 + "..."
+
+
 def test_a_stack_said_drifted_without_a_resource_listed_is_drifted_still(aws):
     # DescribeStackResourceDrifts may list nothing of a DRIFTED stack (a resource type it does not list): not in sync.
     aws.deployed("service")

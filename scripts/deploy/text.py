@@ -352,7 +352,7 @@ def how_to_stop(stack, status, cli) -> str:
     """What stops the operation a stack is in: an update is cancelled (CancelUpdateStack takes only a
     stack in UPDATE_IN_PROGRESS), a create deleted, a delete not at all (no API cancels one).
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CancelUpdateStack.html"""
-    if status.startswith("DELETE"):
+    if status == "DELETE_IN_PROGRESS":  # DELETE_COMPLETE and DELETE_FAILED (a final status interrupted() may get) ran
         return "nothing: a delete cannot be stopped; it ends DELETE_COMPLETE, or DELETE_FAILED naming what it could not delete"
     if status == "UPDATE_IN_PROGRESS":
         return f"{cli} cloudformation cancel-update-stack --stack-name {stack}"
