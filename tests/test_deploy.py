@@ -2076,6 +2076,14 @@ def test_execute_of_a_change_set_that_does_not_exist_is_exit_2(aws, deployed):
         )
 
 
+def test_execute_whose_change_set_cannot_be_read_says_why_and_reads_no_stack(aws):
+    # refused (not "not found"): the error as it is, not a look at the stack that names it "not deployed"
+    name = f"{stack('alb')}-20990101000000-abc1234"
+    aws.cf.add_client_error("describe_change_set", "AccessDenied", "not authorized", 403)
+    assert aws.run("execute", "--stack", "alb", "--changeset", name, "--yes") == 1
+    assert "AccessDenied" in aws.err and "not deployed" not in aws.err, aws.err
+
+
 @pytest.mark.parametrize("tty", [False, True])
 def test_without_yes_refuses_off_a_terminal_and_asks_on_one(aws, tty):
     aws.deployed("cert-dns")
@@ -2121,11 +2129,12 @@ def test_new_service_states_its_desired_count(aws):
     assert aws.run("changeset", "--stack", "service") == 0, aws.err
 
 
-@pytest.mark.parametrize("left_deployed", [False, True, "unreadable"])
+@pytest.mark.parametrize("left_deployed", [False, True, "unreadable", "someone else's"])
 def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_calls(aws, disabled, left_deployed):
     """An optional layer the params file does not enable is looked for once: one left deployed (taken
-    out of enabled_layers) is said, with how it goes; one that cannot be read is a note, the run done.
-    (disabled: params with one optional layer left out, whatever params/prod.yaml enables.)"""
+    out of enabled_layers) is said, with how it goes; one that cannot be read is a note, the run done;
+    a stack of its name not ours is not said (its destroy is refused). (disabled: params with one
+    optional layer left out, whatever params/prod.yaml enables.)"""
     _, order = disabled
     for layer in order:
         aws.deployed(layer)
@@ -2141,6 +2150,8 @@ def test_redeploy_of_every_layer_with_nothing_changed_prints_order_and_counts_ca
             continue
         # prod generates no configuration for a layer it does not enable: a stack with our tags
         tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, layer).items()]
+        if left_deployed == "someone else's":
+            tags = [{"Key": "Project", "Value": "otherproj"}]
         entry = described(order[0])["Stacks"][0] | {"StackName": stack(layer), "StackId": stack_id(layer), "Parameters": [], "Tags": tags}
         aws.cf.add_response("describe_stacks", {"Stacks": [entry]}, {"StackName": stack(layer)})
     assert aws.run("deploy") == 0, aws.err
@@ -2865,6 +2876,24 @@ def test_diff_of_every_layer_names_allow_replace_for_the_layers_that_replace_and
     )
 
 
+def test_diff_of_every_layer_with_a_tag_the_service_runs_names_no_tag_in_the_deploy_of_what_differs(aws, monkeypatch):
+    # TAG= the image the service runs already: the service does not differ, and the deploy of the layers that do needs no
+    # TAG= (the command copied would carry it for nothing)
+    from scripts.deploy import commands, diff
+
+    differing = next(name for name in PROD_LAYERS if name != "service")
+    monkeypatch.setattr(
+        diff,
+        "compare",
+        lambda deployer, layer, image_tag=None, reads_changing=False, wired_ahead=None: diff.Compared(layer.name == differing),
+    )
+    monkeypatch.setattr(commands.Commands, "say_creates_refused_ahead", lambda self: False)
+    monkeypatch.setattr(commands.Commands, "say_looks_refused_ahead", lambda self, compared: False)
+    monkeypatch.setattr(commands.Commands, "say_deployed_but_not_enabled", lambda self, compared=None: None)
+    assert aws.run("diff", "--image-tag", "v9") == 1, aws.err
+    assert aws.out.splitlines()[-1] == f"differs from what {ENV} runs: {differing} (make deploy ENV={ENV} applies it)", aws.out
+
+
 def test_diff_looks_for_the_names_of_log_groups_new_or_renamed_only(monkeypatch):
     # A log group new in the template (no stateful replacement) whose name is held was "applies it"; one without
     # Properties (CloudFormation names it) was a KeyError once every differing layer was looked at.
@@ -3064,6 +3093,41 @@ def test_status_prints_a_header_and_one_line_per_layer_and_any_stack_left_from_a
     params_file = templates.relative(aws.dirs[1] / f"{ENV}.yaml")  # a copy's path as it is: no path under the project
     assert f"not in enabled_layers of {params_file}: make destroy STACK={disabled} ENV={ENV} removes it" in line[disabled]
     assert all(text.endswith("not deployed") for text in lines if text not in line.values())
+
+
+def test_status_of_a_relaxed_policy_of_a_layer_not_enabled_names_no_deploy_that_puts_it_back(aws, disabled):
+    # a deploy of a layer not in enabled_layers is refused: "the next deploy of the layer puts it back" would send the
+    # operator to a command that refuses it
+    disabled, enabled = disabled
+    status_reads(aws, disabled)
+    for layer in templates.layer_order():
+        if layer == disabled:
+            left = described(next(iter(enabled)))
+            tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, layer).items()]
+            left["Stacks"][0] |= {"StackName": stack(layer), "StackId": stack_id(layer), "Tags": tags}
+            aws.cf.add_response("describe_stacks", left, {"StackName": stack(layer)})
+        else:
+            aws.not_deployed(layer)
+    aws.no_change_sets(disabled)
+    assert aws.run("status") == 0, aws.err
+    (line,) = [line for line in aws.out.splitlines() if line.startswith(stack(disabled))]
+    assert "(its stack policy is still relaxed by a stopped --allow-replace run)" in line, line
+    assert "puts it back" not in line, line
+
+
+def test_status_says_nothing_of_the_termination_protection_of_a_stack_not_ours(aws):
+    # someone else's stack of an enabled layer's name: deploy refuses it, so "make deploy turns it back on" is no way
+    layer = next(name for name in templates.layer_order() if name not in templates.OPTIONAL_LAYERS)  # always enabled
+    status_reads(aws)
+    for each in templates.layer_order():
+        if each == layer:
+            theirs = described(layer, protected=False, tags={"Project": "otherproj"})
+            aws.cf.add_response("describe_stacks", theirs, {"StackName": stack(layer)})
+        else:
+            aws.not_deployed(each)
+    assert aws.run("status") == 0, aws.err
+    (line,) = [line for line in aws.out.splitlines() if line.startswith(stack(layer))]
+    assert "(not made by this tool" in line and "termination protection" not in line, line
 
 
 HOSTILE_IMAGE = "v1\x1b[2J\u202egpj.exe"  # set on the stack by anyone who may update it: a screen clear, a bidi override
@@ -3512,13 +3576,13 @@ def test_a_change_set_made_from_another_template_than_output_holds_is_not_execut
     ), aws.err
 
 
-def rollbacks_change_set_left_at_its_question(aws, running, body=None):
-    """make execute of the change set of a make rollback from v2 to v1 that stopped at its question, on a stack running
-    the image `running` from the template `body` (output/'s by default), made from that template: no terminal, it goes as
-    far as its question, and no further."""
+def rollbacks_change_set_left_at_its_question(aws, running, body=None, to="v1"):
+    """make execute of the change set of a make rollback from v2 to `to` (v1) that stopped at its question, on a stack
+    running the image `running` from the template `body` (output/'s by default), made from that template: no terminal, it
+    goes as far as its question, and no further."""
     layer = deploy.layer.load_layer(ENV, "service", OUTPUT)
     description = deploy_text.change_set_description(layer, rolling_back_from="v2")
-    left = change_set("service", parameters=service_parameters("v1")) | {"Description": description}
+    left = change_set("service", parameters=service_parameters(to)) | {"Description": description}
     aws.cf.add_response("describe_change_set", left, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
     aws.deployed("service", parameters=service_parameters(running))
     body = body or template("service")
@@ -3544,6 +3608,14 @@ def test_execute_of_a_rollbacks_change_set_made_while_another_image_ran_shows_th
     assert "\x1b" not in aws.out and "\u202e" not in aws.out, ascii(aws.out)
 
 
+def test_execute_of_a_rollbacks_change_set_that_deploys_the_image_it_says_it_leaves_is_recorded_as_a_release(aws):
+    # its description says it rolls back from v2, and v2 runs, but it deploys v2 itself: recorded as a rollback from v2,
+    # the next make rollback would pass v2 over
+    rollbacks_change_set_left_at_its_question(aws, "v2", to="v2")
+    said = f"note: change set {cs_name('service')} says it is a rollback from v2, but it deploys v2 itself: recorded as a release"
+    assert said in aws.out.splitlines() and "recorded as one" not in aws.out, aws.out
+
+
 def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
     aws.reviewed_change_set("cert-dns")
     aws.execute("cert-dns")
@@ -3555,6 +3627,22 @@ def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
     )
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 0, aws.err
     assert "HostedZoneConfig (DirectModification)" in aws.out and f"{stack('cert-dns')}: UPDATE_COMPLETE" in aws.out
+
+
+def test_a_change_set_with_our_tags_alone_is_executed(aws):
+    # an environment whose params file gives no tags of its own: the change set carries the tool's tags and no more
+    changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
+    ours = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, "cert-dns").items()]
+    aws.reviewed_change_set("cert-dns", made=change_set("cert-dns", changes=changes) | {"Tags": ours})
+    aws.execute("cert-dns")
+    aws.poll("cert-dns", stack_id("cert-dns"), described("cert-dns"), event("cert-dns", stack("cert-dns"), "UPDATE_COMPLETE", 30))
+    aws.cf.add_response(
+        "set_stack_policy",
+        {},
+        {"StackName": stack("cert-dns"), "StackPolicyBody": json.dumps(configuration(ENV, "cert-dns")["StackPolicy"])},
+    )
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 0, aws.err
+    assert f"{stack('cert-dns')}: UPDATE_COMPLETE" in aws.out
 
 
 def test_a_change_set_whose_tags_are_not_ours_is_not_executed(aws):
@@ -4682,6 +4770,20 @@ def test_releases_names_what_a_release_replaced_when_it_is_not_the_release_liste
     ], aws.out
 
 
+def test_releases_says_nothing_of_what_a_rollback_replaced(aws):
+    # a rollback's entry names the image it left as replaced; make rollback from it does not go back there (the history's
+    # rollbacks are passed over): "make rollback from it goes back to v3" would be false
+    entries = [
+        release("v1", "2025-11-20T10:00:00Z") | {"replaced": "v0"},
+        release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"},
+        release("v1", "2025-11-22T10:00:00Z") | {"replaced": "v3", "rolled_back_from": "v3"},  # v3's release not recorded
+    ]
+    aws.deployed("service", parameters=service_parameters("v1"))
+    history(aws, entries)
+    assert aws.run("releases") == 0, aws.err
+    assert aws.out.splitlines()[0] == f"2025-11-22T10:00:00Z  v1  git 1111111  by {CALLER}  (a rollback from v3)", aws.out
+
+
 def test_releases_prints_the_historys_text_escaped_whatever_it_holds(aws):
     # anyone who may write the parameter writes what make releases prints: surrogates (from JSON's \\u
     # escapes) went to the terminal as raw bytes, or failed to print at all (a traceback)
@@ -5770,6 +5872,20 @@ def test_make_execute_of_a_change_set_executed_already_says_so_and_calls_nothing
     assert aws.err == (
         f"error: change set {cs_name('cert-dns')} {deploy_status.ALREADY_EXECUTED[execution]}: nothing to execute; "
         f"where {stack('cert-dns')} stands: make status ENV={ENV} STACK=cert-dns\n"
+    )
+
+
+@pytest.mark.parametrize("execution", ["EXECUTE_IN_PROGRESS", "EXECUTE_FAILED"])
+def test_make_execute_of_a_release_executing_or_failed_reads_no_stack_nor_history(aws, execution):
+    # Whether the release is recorded is asked only of one that ran to the end: under way, its run may still record it;
+    # failed, the stack rolled back to the image before it.
+    executed = change_set("service") | {"ExecutionStatus": execution}
+    assert "ImageTag" in {p["ParameterKey"] for p in executed["Parameters"]}  # a release's change set
+    aws.cf.add_response("describe_change_set", executed, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service"), "--yes") == 1
+    assert aws.err == (
+        f"error: change set {cs_name('service')} {deploy_status.ALREADY_EXECUTED[execution]}: nothing to execute; "
+        f"where {stack('service')} stands: make status ENV={ENV} STACK=service\n"
     )
 
 

@@ -940,8 +940,7 @@ def release_in_progress(aws, hook_status="AWAITING_ACTION", target_type="PAUSE",
         "targetType": target_type,
         "status": hook_status,
         "expiresAt": NOW + timedelta(minutes=30),
-        "timeoutAction": timeout_action,
-    }
+    } | ({"timeoutAction": timeout_action} if timeout_action else {})  # None: a hook that names none
     deployment = {
         "serviceDeploymentArn": DEPLOYMENT,
         "status": "IN_PROGRESS",
@@ -955,7 +954,11 @@ def release_in_progress(aws, hook_status="AWAITING_ACTION", target_type="PAUSE",
 
 @pytest.mark.parametrize(
     ("action", "timeout_action", "then"),
-    [("CONTINUE", "ROLLBACK", "rolls it back"), ("ROLLBACK", "CONTINUE", "moves production traffic to it")],
+    [
+        ("CONTINUE", "ROLLBACK", "rolls it back"),
+        ("ROLLBACK", "CONTINUE", "moves production traffic to it"),
+        ("CONTINUE", None, "rolls it back"),  # ECS's default: ROLLBACK unless the hook says CONTINUE
+    ],
 )
 def test_continue_sends_the_action_for_the_paused_hook_of_the_release(aws, action, timeout_action, then):
     release_in_progress(aws, timeout_action=timeout_action)
