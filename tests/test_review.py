@@ -1025,6 +1025,24 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
             ("  environment: prod\n", "  environment: nope\n"),
             "scripts/prices.yaml: plan.environment: 'nope' is no environment; allowed: one of ",
         ),
+        # each was accepted: hours of nothing, a range of three bounds, an entry with a key no reader reads, the
+        # plan's total missing, no text where one was said; or a traceback (a list for an assumption, a mapping for a list)
+        (("hours_per_month: 730", "hours_per_month: 0"), "scripts/prices.yaml: hours_per_month: allowed: a number above 0"),
+        (("range: [60, 80]", "range: [60, 70, 80]"), "plan.range: allowed: the plan total's lowest and highest dollars"),
+        (
+            ("  - layer: waf  #", "  - where: x\n    layer: waf  #"),
+            "not_included[4]: allowed: text, what the estimate leaves out, or {layer: <one of ci, ",
+        ),
+        (('  total: "~$60-80"\n', ""), "scripts/prices.yaml: plan.total: missing or not text"),
+        (('outside: "not in the total', 'outside: null, x: "not in the total'), ".outside: allowed: text"),
+        (
+            ("units: alb_average_lcu}", "units: [alb_average_lcu]}"),
+            "items.alb_lcu.units: ['alb_average_lcu']; allowed: the name of an entry of assumptions",
+        ),
+        (
+            ("AWS::KMS::Key: [kms_key]", "AWS::KMS::Key: {kms_key: 1}"),
+            "scripts/prices.yaml: resource_types.AWS::KMS::Key: [{'kms_key': 1}] no entry of items; allowed: a list of ",
+        ),
     ],
     ids=[
         "a price not a number",
@@ -1063,6 +1081,13 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         "an item twice in a type's list",
         "a type both free and priced",
         "the plan's environment unknown",
+        "no hours",
+        "a plan range of three bounds",
+        "a left-out entry with a third key",
+        "no plan total",
+        "a plan row's outside null",
+        "units named by a list",
+        "a type's items a mapping",
     ],
 )
 def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key(tmp_path, edit, said):
@@ -1077,6 +1102,27 @@ def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key
     assert refused.value.code == 2
     assert all(line.startswith(f"{templates.relative(path)}: ") for line in str(refused.value).splitlines()), str(refused.value)
     assert said.replace("scripts/prices.yaml", str(templates.relative(path))) in str(refused.value), str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [("scaling_peak_share: 0.5", "scaling_peak_share: 1"), ("range: [60, 80]", "range: [70, 70]")],
+    ids=["a peak share of the whole month", "a plan range of one amount"],
+)
+def test_an_edit_of_the_price_table_at_the_edge_of_what_is_allowed_is_read(tmp_path, edit):
+    # "a share of the month from 0 to 1" and "lowest and highest dollars": their ends are edits the table allows
+    text = cost.PRICES.read_text()
+    assert edit[0] in text
+    path = tmp_path / "prices.yaml"
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    assert cost.load_prices(path)["plan"] is not None
+
+
+def test_an_item_given_three_times_in_a_types_list_is_said_once():
+    table = yaml.safe_load(cost.PRICES.read_text())
+    table["resource_types"]["AWS::KMS::Key"] = ["kms_key"] * 3
+    said = [line for line in cost.table_problems(table, None) if "is given twice" in line]
+    assert said == ["resource_types.AWS::KMS::Key: 'kms_key' is given twice; allowed: each entry of items once"], said
 
 
 def test_the_plan_environment_is_one_of_the_projects_params_and_any_for_another_directory(tmp_path, monkeypatch):
@@ -1895,6 +1941,8 @@ def test_the_access_log_bucket_at_rest_says_when_it_receives_no_logs(tmp_path, m
         ("CANARY", 0, "CanaryPercent of it first"),
         ("LINEAR", None, "LinearStepPercent of it first"),  # None: not set, its default
         ("BLUE_GREEN", 20, None),
+        ("CANARY", 1, None),  # any pause holds the release, the shortest too
+        ("LINEAR", 5, None),
         ("ROLLING", 0, None),
     ],
 )
@@ -2123,6 +2171,49 @@ def test_a_one_task_floor_with_a_ceiling_of_one_advises_raising_both(tmp_path, m
     (line,) = [line for line in document.splitlines() if line.startswith("- **One task at the least** ")]
     assert re.match(r"- \*\*One task at the least\*\* \(scaling\): MinCapacity is 1 in \S*prod\.yaml, so ", line), line
     assert line.endswith("MinCapacity and MaxCapacity of 2 keep two, which ECS spreads across the zones of PrivateSubnetIds."), line
+
+
+@pytest.mark.parametrize("floor", [1, 2, 3])
+def test_a_task_floor_is_a_finding_at_one_task_only(tmp_path, monkeypatch, floor):
+    # two tasks are spread across the zones: a finding there was a false alarm a reviewer learned to skip
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    data = yaml.safe_load((params_dir / "prod.yaml").read_text())
+    data["parameters"] |= {"MinCapacity": floor, "DesiredCount": floor, "MaxCapacity": 4}
+    (params_dir / "prod.yaml").write_text(yaml.safe_dump(data))
+    document = documents_of(generate_into(params_dir, tmp_path / "output"), params_dir)["prod"]
+    said = [line for line in document.splitlines() if line.startswith("- **One task at the least** ")]
+    assert len(said) == (floor == 1), said
+
+
+def test_an_example_value_kept_as_the_inputs_default_is_said_to_be_the_default(tmp_path, monkeypatch):
+    # a params file that leaves out VpcId and the subnets deploys the inputs' example ids: the finding named the params file
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    data = yaml.safe_load((params_dir / "prod.yaml").read_text())
+    for name in ("VpcId", "PublicSubnetIds"):
+        data["parameters"].pop(name, None)
+    data["parameters"] |= {"PrivateSubnetIds": ["subnet-0f9e8d7c6b5a40003", "subnet-0f9e8d7c6b5a40004"]}
+    (params_dir / "prod.yaml").write_text(yaml.safe_dump(data))
+    document = documents_of(generate_into(params_dir, tmp_path / "output"), params_dir)["prod"]
+    (line,) = [line for line in document.splitlines() if line.startswith("- **Example values** (prod)")]
+    assert f"VpcId (its default) holds {inputs.INPUTS['VpcId'].default}, this repository's example id" in line, line
+    assert "PublicSubnetIds (its default) holds " in line and "PrivateSubnetIds (" not in line, line
+
+
+@pytest.mark.parametrize("most", [2, 3])
+def test_the_scaling_range_adds_tasks_only_where_max_capacity_is_above_the_tasks_counted(tmp_path, monkeypatch, most):
+    # MaxCapacity equal to DesiredCount adds no task: a line "+0 more tasks, +$0.00" read as a cost left to check
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    data = yaml.safe_load((params_dir / "prod.yaml").read_text())
+    data["parameters"] |= {"MinCapacity": 2, "DesiredCount": 2, "MaxCapacity": most}
+    (params_dir / "prod.yaml").write_text(yaml.safe_dump(data))
+    scaling = collect.collect("prod", generate_into(params_dir, tmp_path / "output"), params_dir).scaling
+    added = [line for line in scaling if line.startswith("at MaxCapacity all month: ")]
+    assert len(added) == (most > 2), scaling
+    assert all(line.startswith("at MaxCapacity all month: 1 more task, +$") for line in added), scaling
+    assert not any(line.startswith("at MinCapacity all month") for line in scaling), scaling
 
 
 @pytest.mark.parametrize("env", ENVS)
