@@ -3616,8 +3616,9 @@ def test_execute_of_a_rollbacks_change_set_that_deploys_the_image_it_says_it_lea
     assert said in aws.out.splitlines() and "recorded as one" not in aws.out, aws.out
 
 
-def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
-    aws.reviewed_change_set("cert-dns")
+def reviewed_cert_dns_executed(aws, **made) -> None:
+    """make execute of a reviewed change set of the cert-dns stack (made: reviewed_change_set's), which runs and completes."""
+    aws.reviewed_change_set("cert-dns", **made)
     aws.execute("cert-dns")
     aws.poll("cert-dns", stack_id("cert-dns"), described("cert-dns"), event("cert-dns", stack("cert-dns"), "UPDATE_COMPLETE", 30))
     aws.cf.add_response(
@@ -3626,6 +3627,10 @@ def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
         {"StackName": stack("cert-dns"), "StackPolicyBody": json.dumps(configuration(ENV, "cert-dns")["StackPolicy"])},
     )
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 0, aws.err
+
+
+def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
+    reviewed_cert_dns_executed(aws)
     assert "HostedZoneConfig (DirectModification)" in aws.out and f"{stack('cert-dns')}: UPDATE_COMPLETE" in aws.out
 
 
@@ -3633,15 +3638,7 @@ def test_a_change_set_with_our_tags_alone_is_executed(aws):
     # an environment whose params file gives no tags of its own: the change set carries the tool's tags and no more
     changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
     ours = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, "cert-dns").items()]
-    aws.reviewed_change_set("cert-dns", made=change_set("cert-dns", changes=changes) | {"Tags": ours})
-    aws.execute("cert-dns")
-    aws.poll("cert-dns", stack_id("cert-dns"), described("cert-dns"), event("cert-dns", stack("cert-dns"), "UPDATE_COMPLETE", 30))
-    aws.cf.add_response(
-        "set_stack_policy",
-        {},
-        {"StackName": stack("cert-dns"), "StackPolicyBody": json.dumps(configuration(ENV, "cert-dns")["StackPolicy"])},
-    )
-    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 0, aws.err
+    reviewed_cert_dns_executed(aws, made=change_set("cert-dns", changes=changes) | {"Tags": ours})
     assert f"{stack('cert-dns')}: UPDATE_COMPLETE" in aws.out
 
 
