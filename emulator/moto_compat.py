@@ -1315,7 +1315,9 @@ class _ClusterContainsServices(ecs_exceptions.ECSException):
     def __init__(self):
         super().__init__(
             "ClusterContainsServicesException",
-            "The Cluster cannot be deleted while Services are active.",
+            # the exception's documented description (the API reference gives no message text)
+            "You can't delete a cluster that contains services. First, update the service to reduce its desired task count "
+            "to 0, and then delete the service.",
         )
 
 

@@ -1184,10 +1184,10 @@ class Deployer:
             if rolled_back_from:
                 entry["rolled_back_from"] = rolled_back_from
             entry["replaced"] = replaced  # None: the stack's first release
-            self.history.record(entry)
+            before = self.history.record(entry)
             self.release_recorded = True
             if replaced is None and stack_created:  # a new service stack: an earlier one's last image may not be this
-                self.say(*text.earlier_stack_image(self.history.before_record, image_tag, stack_created, self.env))
+                self.say(*text.earlier_stack_image(before, image_tag, stack_created, self.env))
         except AWS_ERRORS as error:
             self.say(
                 "warning: "

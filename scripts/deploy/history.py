@@ -29,7 +29,6 @@ class ReleaseHistory:
         self.ssm, self.say, self.sleep = ssm, say, sleep
         self.name = f"/{templates.PROJECT}/{env}/service/releases"
         self.version = 0  # the parameter's version as last read
-        self.before_record = []  # the releases as record() first read them, before its entry
 
     def releases(self) -> list[dict]:
         """The release history; a parameter that is not a list is reported and read as empty (the next
@@ -65,9 +64,14 @@ class ReleaseHistory:
             )
         return releases
 
-    def record(self, entry):
-        entries = self.releases()
-        self.before_record = entries
+    def record(self, entry) -> list[dict]:
+        """Add entry to the history; returns the releases as read before it (what a new stack's first release
+        compares with: text.earlier_stack_image)."""
+        before = self.releases()
+        self.write(entry, before)
+        return before
+
+    def write(self, entry, entries):
         theirs = []  # other runs' releases this write merged in: a write that may have landed must hold them too
         # SSM has no conditional write: each write makes the next version ("automatically increments the version
         # number by one": https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-versions.html),

@@ -383,7 +383,8 @@ def earlier_stack_image(releases, image, created, env) -> list[str]:
     ImageTag or TAG='s, which said nothing of it)."""
     from scripts.deploy.history import of_the_stack
 
-    earlier = [entry for entry in releases if entry not in of_the_stack(releases, created)]
+    its_own = of_the_stack(releases, created)
+    earlier = [entry for entry in releases if entry not in its_own]
     if not earlier or earlier[-1]["image_tag"] == image:
         return []
     last = printable(earlier[-1]["image_tag"], one_line=True)
