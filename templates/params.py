@@ -905,6 +905,7 @@ def cross_checks(v: dict, given: set) -> list[str]:
             "allowed: private subnets apart from the public ones (the tasks must not share the load balancer's internet-facing subnets)"
         )
     problems.extend(traffic_shifting_problems(v))
+    problems.extend(repository_name_problems(v))
     # The pattern takes any region-like word: a mistyped one (us-esat-1) names no secret, and the tasks
     # would fail to start minutes into the release. ECS takes the secret by its full ARN, region and all:
     # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Secret.html
@@ -914,6 +915,22 @@ def cross_checks(v: dict, given: set) -> list[str]:
             f"parameters.DatabaseSecretArn: {shown(v['DatabaseSecretArn'])} names region {shown(secret_region[0])}, not a region "
             f"this project supports (mistyped?); allowed: an ARN in one of {', '.join(sorted(alb.REGIONS))}"
         )
+    return problems
+
+
+# Names the pattern takes that no GitHub repository has, so no token ever names them: GitHub drops a
+# name's .git and refuses one ending in .wiki (docs.github.com/en/repositories/creating-and-managing-
+# repositories/repository-limits), and . or .. would be a path segment of the repository's URL.
+def repository_name_problems(v: dict) -> list[str]:
+    problems = []
+    for key in ("GitHubRepository", "GitHubCallerRepository"):
+        owner, _, name = str(v[key]).partition("/")
+        if name in (".", "..") or name.lower().endswith((".git", ".wiki")):
+            problems.append(
+                f"parameters.{key}: {shown(v[key])} names no GitHub repository (GitHub drops a name's .git, refuses one ending "
+                f"in .wiki, and a name of . or ..); allowed: owner/name as the repository's page shows it"
+                + (f", such as {owner}/{name[:-4]}" if name.lower().endswith(".git") and len(name) > 4 else "")
+            )
     return problems
 
 

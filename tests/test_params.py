@@ -548,6 +548,25 @@ BAD = [
         "shared_inputs.DatabaseSecretArn: '  ' gives no reason",
         "BackendSecurityGroupId, DatabaseSecretArn or DatabaseName to why",
     ),
+    # GitHub drops .git from a new repository's name and refuses .wiki: a token never names either
+    (
+        "a repository named with its .git",
+        with_parameters(GitHubRepository="octo-org/app.git"),
+        "parameters.GitHubRepository: 'octo-org/app.git' names no GitHub repository",
+        "such as octo-org/app",
+    ),
+    (
+        "a caller repository ending in .wiki",
+        with_parameters(GitHubCallerRepository="octo-org/App.Wiki"),
+        "parameters.GitHubCallerRepository: 'octo-org/App.Wiki' names no GitHub repository",
+        "as the repository's page shows it\n",
+    ),
+    (
+        "a repository named ..",
+        with_parameters(GitHubRepository="octo-org/.."),
+        "parameters.GitHubRepository: 'octo-org/..' names no GitHub repository",
+        "as the repository's page shows it\n",
+    ),
     # Fargate offers 0.5 vCPU with 1 to 4 GB: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html
     (
         "fargate memory below what 0.5 vCPU takes",
