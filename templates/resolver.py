@@ -6,6 +6,7 @@ import re
 from decimal import Decimal
 
 from templates import inputs
+from templates.template_reads import references
 
 DECLARED = inputs.INPUTS | inputs.WIRED | inputs.DEPLOY_TIME  # every parameter of every layer template
 
@@ -79,6 +80,19 @@ class Resolver:
             named = set(re.findall(r"\$\{([^}!.]+)\}", text)) & set(self.parameters)
             return (named - set(variables)) | self.references(list(variables.values()))
         return self.references(list(node.values()))
+
+    def resources_read(self, node) -> set:
+        """The template's resources whose id or attributes a value reads (template_reads.references) in this
+        environment: an Fn::If's branch where its condition is decided here, both where it is not."""
+        if isinstance(node, list):
+            return set().union(*(self.resources_read(item) for item in node))
+        intrinsic = self.intrinsic(node)
+        if intrinsic and intrinsic[0] == "Fn::If" and isinstance(intrinsic[1], list) and len(intrinsic[1]) == 3:
+            chosen = self.condition(intrinsic[1][0])
+            return self.resources_read(intrinsic[1][1:] if chosen is None else intrinsic[1][1 if chosen else 2])
+        if isinstance(node, dict) and (intrinsic is None or intrinsic[0] not in ("Ref", "Fn::GetAtt", "Fn::Sub")):
+            return self.resources_read(list(node.values()))
+        return references(node) & set(self.template.get("Resources") or {})
 
     def value(self, node):
         if isinstance(node, list):

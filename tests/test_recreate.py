@@ -1285,6 +1285,28 @@ def test_diff_of_a_new_name_prefix_names_the_layers_whose_inputs_the_renamed_one
     assert code == 0 and "scaling (updated" in out, out + err  # the run's summary
 
 
+def test_diff_names_a_reader_of_outputs_that_join_the_ids_of_resources_the_update_replaces(sandbox, run, tmp_path):
+    # release-alarms gives the service its alarms' names and ARNs joined in one output each (Fn::Join): a new name
+    # replaces them (AlarmName is create-only), and make diff said the service "same as deployed"; only an output
+    # that was a resource's id or attribute alone was looked at.
+    deployed(sandbox, run)
+    wiring = {output for upstream, output in templates.wired_into("service").values() if upstream == "release-alarms"}
+    joined = {
+        name
+        for name, output in json.loads((ROOT / "output" / "release-alarms.json").read_text())["Outputs"].items()
+        if "Fn::Join" in output["Value"]
+    }
+    assert wiring & joined, "the service reads no joined output of release-alarms: this test looks at nothing"
+    options = output_with_parameters(tmp_path / "renamed", {"release-alarms": {"NamePrefix": OTHER_PREFIX}})
+    code, out, err = run("diff", *options)
+    assert code == 1, out + err
+    lines = out.splitlines()
+    at = lines.index(f"{stack('service')}: template and values as deployed, but what it reads changes (note below)")
+    assert lines[at + 1].startswith(f"  note: {stack('service')} reads {', '.join(sorted(wiring & joined))} from release-alarms"), out
+    code, out, err = run("deploy", *options, "--yes", "--allow-replace")
+    assert code == 0 and "service (updated" in out, out + err  # what the diff said: the service's deploy changes it
+
+
 def test_diff_of_the_service_alone_to_a_traffic_shifting_strategy_says_the_change_set_cloudformation_refuses(sandbox, run, tmp_path):
     # make diff STACK=service said "applies it", and CloudFormation refused the change set by the service template's
     # rule: the alb layer, still ROLLING, gives no listener rules. A diff of every layer deploys alb first: no refusal.

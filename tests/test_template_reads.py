@@ -1,6 +1,11 @@
 """templates/template_reads.py: what a template node reads (the deployer's replaced outputs, the
 sandbox's change sets)."""
 
+import json
+
+from conftest import ROOT
+
+from templates.resolver import Resolver
 from templates.template_reads import attributes_read, conditions_used, references
 
 
@@ -34,3 +39,20 @@ def test_the_conditions_a_node_reads():
 
 def test_an_attribute_named_by_a_ref_reads_the_resource_and_that_ref():
     assert references({"Fn::GetAtt": ["Stack", {"Ref": "OutputName"}]}) == {"Stack", "OutputName"}
+
+
+def test_the_resources_a_value_reads_in_an_environment_follow_the_branch_its_condition_takes():
+    # make diff's look at the outputs an update changes (scripts/deploy/guards.py): the ci layer's provider output is
+    # the provider it makes or the one a parameter names, by a condition on that parameter
+    template = json.loads((ROOT / "output" / "ci.json").read_text())
+    (condition, made, given) = template["Outputs"]["OidcProviderArn"]["Value"]["Fn::If"]
+    (provider,) = references(made)
+    assert provider in template["Resources"] and references(given) <= set(template["Parameters"]), "no longer a resource or a parameter"
+    value = {"Fn::Join": [",", [template["Outputs"]["OidcProviderArn"]["Value"], {"Ref": "AWS::Region"}]]}
+    existing = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    for arn, read in (("", {provider}), (existing, set())):
+        resolver = Resolver(template, {"ExistingOidcProviderArn": arn}, {}, "us-east-1")
+        assert resolver.condition(condition) is (not arn)
+        assert resolver.resources_read(value) == read, arn
+    undecided = Resolver(template, {}, {}, "us-east-1")  # a template's parameter it has no value of (one edited by hand)
+    assert undecided.condition(condition) is None and undecided.resources_read(value) == {provider}

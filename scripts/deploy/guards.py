@@ -823,6 +823,13 @@ def outputs_changed_ahead(deployer, layer, deployed: dict, running: dict, wanted
     old_outputs, new_outputs = deployed.get("Outputs") or {}, template.get("Outputs") or {}
     old_resources, new_resources = deployed.get("Resources") or {}, template["Resources"]
     changed, removed = set(), set()
+
+    def new_with_the_update(target: str) -> bool:  # a resource the update makes, replaces, or makes of another type
+        was, will = old_resources.get(target), new_resources[target]
+        return not (exists(before, was) and exists(after, will) and was["Type"] == will["Type"]) or bool(
+            create_only_changes(was, will, before, after)
+        )
+
     for name in old_outputs.keys() | new_outputs.keys():
         old, new = old_outputs.get(name), new_outputs.get(name)
         if exists(before, old) != exists(after, new):
@@ -831,13 +838,12 @@ def outputs_changed_ahead(deployer, layer, deployed: dict, running: dict, wanted
             continue
         if not exists(after, new):  # in neither stack (its condition false in both)
             continue
-        intrinsic = Resolver.intrinsic(new["Value"]) or ("", None)
-        target = {"Ref": intrinsic[1], "Fn::GetAtt": (intrinsic[1] or [None])[0]}.get(intrinsic[0])
-        if target in new_resources:  # a resource's id or attribute: new with the resource
-            was, will = old_resources.get(target), new_resources[target]
-            if not (exists(before, was) and exists(after, will) and was["Type"] == will["Type"]) or create_only_changes(
-                was, will, before, after
-            ):
+        # A resource's id or attribute (in an Fn::Join, an Fn::If's branch, ...) is new with the resource
+        targets = after.resources_read(new["Value"])
+        if targets != before.resources_read(old.get("Value")):  # another resource's, or a parameter's value now
+            changed.add(name)
+        elif targets:
+            if any(new_with_the_update(target) for target in targets):
                 changed.add(name)
         elif (pair := known_pair(before.value(old.get("Value")), after.value(new["Value"]))) and pair[0] != pair[1]:
             changed.add(name)
