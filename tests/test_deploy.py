@@ -1524,6 +1524,26 @@ def test_review_in_progress_counts_as_not_deployed_and_changeset_leaves_it(aws):
     assert f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')}" in aws.out
 
 
+def test_an_untagged_stack_under_review_is_ours_when_its_change_sets_carry_our_tags_and_refused_when_they_cannot_be_read(aws):
+    # The empty stack a CREATE change set makes may show no tags on AWS: whose it is, its change sets' tags say
+    # (DescribeChangeSet gives them back); one whose change sets cannot be listed is not taken for ours.
+    ours = change_set("cert-dns")
+    assert stubbed_aws.configuration(ENV, "cert-dns")["Tags"].items() <= {t["Key"]: t["Value"] for t in ours["Tags"]}.items()
+    aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS", protected=False, tags={})
+    summary = {key: ours[key] for key in ("ChangeSetName", "ChangeSetId", "StackId", "StackName", "ExecutionStatus", "Status")}
+    aws.cf.add_response("list_change_sets", {"Summaries": [summary | {"CreationTime": NOW}]}, {"StackName": stack_id("cert-dns")})
+    aws.cf.add_response("describe_change_set", ours, {"ChangeSetName": ours["ChangeSetId"]})
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
+    assert f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')}" in aws.out
+
+    aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS", protected=False, tags={})
+    aws.cf.add_client_error("list_change_sets", "AccessDenied", "not allowed", 403)
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
+    assert aws.err.startswith(f"error: {stack('cert-dns')} exists, empty and under review, with change sets this tool did not make")
+    assert "): (its change sets could not be read: AccessDenied); nothing changed." in aws.err, aws.err
+
+
 @pytest.mark.parametrize("status", ["ROLLBACK_COMPLETE", "DELETE_FAILED"])
 def test_a_stack_reason_reaches_the_terminal_with_its_control_characters_escaped(aws, status):
     # CloudFormation's reasons quote what resource handlers and people wrote: an escape sequence in

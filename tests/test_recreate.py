@@ -1816,15 +1816,21 @@ def test_stacks_of_our_names_that_this_tool_did_not_make_are_neither_destroyed_n
     code, out, err = run("destroy", "--stack", layer, "--yes")
     assert code == 1 and f"error: {stack(layer)} exists but was not made by this tool" in err, out + err
     assert [s["ChangeSetName"] for s in cloudformation.list_change_sets(StackName=stack(layer))["Summaries"]] == ["theirs"]
-    # Without tags it cannot be told from one of ours left by a stopped run: destroyed, naming the change set that goes with it.
+    # Without tags at all, the empty stack too: every change set this tool makes carries its tags (a stopped run's
+    # too), so one without them is someone else's; a destroy deleted the stack and their change set with it.
     cloudformation.delete_stack(StackName=stack(layer))
     body = json.dumps({"Resources": topic})
     cloudformation.create_change_set(StackName=stack(layer), ChangeSetName="untagged", ChangeSetType="CREATE", TemplateBody=body)
+    assert not cloudformation.describe_stacks(StackName=stack(layer))["Stacks"][0].get("Tags")
     code, out, err = run("destroy", "--stack", layer, "--yes")
-    assert (
-        code == 0
-        and f"{stack(layer)}: deleting it deletes the change sets left on it for review or by a stopped run: untagged (made " in out
+    assert code == 1 and err.startswith(
+        f"error: {stack(layer)} exists, empty and under review, with change sets this tool did not make (their tags are not "
     ), out + err
+    assert "): untagged; nothing changed." in err, err
+    assert [s["ChangeSetName"] for s in cloudformation.list_change_sets(StackName=stack(layer))["Summaries"]] == ["untagged"]
+    code, out, err = run("destroy", "--yes")  # a layer the environment does not enable: left alone by a run of every layer
+    assert code == 0 and f"{stack(layer)} was not made by this tool" in out, out + err
+    assert [s["ChangeSetName"] for s in cloudformation.list_change_sets(StackName=stack(layer))["Summaries"]] == ["untagged"]
 
 
 def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_and_its_stack(sandbox, run, monkeypatch):
@@ -2427,3 +2433,26 @@ def test_a_destroy_whose_delete_stack_is_refused_names_no_purge_of_that_layer(sa
     assert purges and "cert-dns" not in purges, out
     # nor is its stack said to be perhaps gone: make destroy deletes it, once allowed
     assert out.splitlines()[-1] == "not destroyed yet: cert-dns; make destroy ENV=sandbox destroys what is left, in the same order", out
+
+
+def test_an_empty_stack_under_review_that_holds_another_teams_change_set_is_neither_deployed_into_nor_destroyed(sandbox, run):
+    # A CREATE change set made by hand (without this tool's tags) under a layer's name: CloudFormation makes the empty
+    # stack REVIEW_IN_PROGRESS, without tags. destroy deleted it with their change set, and a deploy made its own on
+    # it and ran it, which ends every other one; every change set this tool makes carries its tags, which
+    # DescribeChangeSet gives back, so one without them is someone else's.
+    layer = LAYERS[-1]
+    deployed(sandbox, run, *LAYERS[:-1])
+    cloudformation = sandbox.client("cloudformation")
+    theirs = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+    cloudformation.create_change_set(StackName=stack(layer), ChangeSetName="other-team-review", ChangeSetType="CREATE", TemplateBody=theirs)
+    assert cloudformation.describe_stacks(StackName=stack(layer))["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
+    for argv in (("destroy", "--stack", layer, "--yes"), ("deploy", "--stack", layer, "--yes"), ("destroy", "--yes")):
+        code, out, err = run(*argv)
+        assert code == 1 and err.startswith(
+            f"error: {stack(layer)} exists, empty and under review, with change sets this tool did not make"
+        ), (argv, out + err)
+        assert "): other-team-review; nothing changed." in err, err
+        (found,) = cloudformation.describe_stacks(StackName=stack(layer))["Stacks"]
+        assert found["StackStatus"] == "REVIEW_IN_PROGRESS", argv
+        assert [s["ChangeSetName"] for s in cloudformation.list_change_sets(StackName=stack(layer))["Summaries"]] == ["other-team-review"]
+    assert cloudformation.describe_stacks(StackName=stack(LAYERS[0]))["Stacks"][0]["StackStatus"] != "DELETE_COMPLETE"

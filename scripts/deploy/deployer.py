@@ -224,6 +224,7 @@ class Deployer:
         # Stacks REVIEW_IN_PROGRESS at their first read: the empty stack of an earlier CREATE change set
         # (make changeset's, left for review, or a stopped run's), which a new one is made on, not ours to delete.
         self.waiting = set()
+        self.others_under_review = {}  # StackId -> others_change_sets of an untagged stack under review (one look a run)
         self.events = []  # events of the last wait, oldest first
         self.rolling_back_from = None  # the image tag a rollback leaves, recorded with the release
         self.clock = clock
@@ -339,6 +340,12 @@ class Deployer:
             if self.stacks[stack] and self.stacks[stack]["StackStatus"] == "REVIEW_IN_PROGRESS":
                 self.waiting.add(stack)
         found = self.stacks[stack]
+        if found and self.changes and refuse_foreign and self.foreign(found) and self.untagged_under_review(found):
+            raise Failure(
+                f"error: {stack} exists, empty and under review, with change sets this tool did not make (their tags are not "
+                f"{text.tag_list(self.own_tags(found))}, which every change set it makes carries): "
+                f"{self.others_change_sets(found)}; nothing changed. Remove them, or the stack, yourself once their owner agrees"
+            )
         if found and self.changes and refuse_foreign and self.foreign(found):
             raise Failure(
                 f"error: {stack} exists but was not made by this tool: its tags are not "
@@ -354,12 +361,34 @@ class Deployer:
 
     def foreign(self, found) -> bool:
         """A stack of our name without the tags every stack of ours carries: someone else's, not to
-        be changed or deleted. A REVIEW_IN_PROGRESS one without tags is exempt: the empty stack a
-        CREATE change set makes (ours too, if it shows no tags yet), which make deploy creates into."""
-        tags = self.stack_tags(found)
-        if found["StackStatus"] == "REVIEW_IN_PROGRESS" and not tags:
-            return False
-        return not self.own_tags(found).items() <= tags.items()
+        be changed or deleted. A REVIEW_IN_PROGRESS one without tags is the empty stack a CREATE change
+        set makes (ours too, if it shows no tags yet), which make deploy creates into: someone else's
+        only while it holds a change set this tool did not make (others_change_sets)."""
+        if self.untagged_under_review(found):
+            return bool(self.others_change_sets(found))
+        return not self.own_tags(found).items() <= self.stack_tags(found).items()
+
+    def untagged_under_review(self, found) -> bool:
+        return found["StackStatus"] == "REVIEW_IN_PROGRESS" and not self.stack_tags(found)
+
+    def others_change_sets(self, found) -> str:
+        """The change sets on an untagged stack under review that do not carry this tool's tags, which
+        every one it makes does (CreateChangeSet's Tags, which DescribeChangeSet gives back:
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html):
+        executing ours or deleting the stack would end someone else's. One that cannot be read counts as
+        not ours, named with the error."""
+        if found["StackId"] not in self.others_under_review:
+            wanted, others = self.own_tags(found), []
+            try:
+                pages = checked_pages(self.cf.get_paginator("list_change_sets").paginate(StackName=found["StackId"]), "ListChangeSets")
+                for summary in [s for page in pages for s in page["Summaries"]]:
+                    tags = self.stack_tags(self.cf.describe_change_set(ChangeSetName=summary["ChangeSetId"]))
+                    if not wanted.items() <= tags.items():
+                        others.append(summary["ChangeSetName"])
+            except AWS_ERRORS as error:
+                others.append(f"(its change sets could not be read: {error_code(error)})")
+            self.others_under_review[found["StackId"]] = ", ".join(others)
+        return self.others_under_review[found["StackId"]]
 
     def settled_values(self, stack) -> dict:
         """The parameter values a stack of ours stands with: those of one that has settled and works
