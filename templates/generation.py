@@ -107,7 +107,9 @@ def write_atomically(path: Path, content: str | bytes) -> None:
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
-        os.unlink(temporary)
+        # gone once os.replace has moved it: Ctrl-C right after the replace is then said, not a FileNotFoundError
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
         raise
 
 

@@ -502,6 +502,28 @@ def test_files_are_written_as_utf8_whatever_the_locale_and_readable_by_all(tmp_p
     assert target.stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.parametrize("stop_after_replace", [False, True])
+def test_ctrl_c_during_an_atomic_write_leaves_the_old_file_or_the_new_one_and_no_temporary(tmp_path, monkeypatch, stop_after_replace):
+    # Ctrl-C right after the replace turned into a FileNotFoundError from removing the temporary the replace had
+    # moved: make review said "cannot write" of a document written whole.
+    from templates import generation
+
+    target = tmp_path / "doc.md"
+    target.write_text("old")
+    replace = os.replace
+
+    def interrupted(source, destination):
+        if stop_after_replace:
+            replace(source, destination)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generation.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generation.write_atomically(target, "new")
+    assert target.read_text() == ("new" if stop_after_replace else "old")
+    assert [p.name for p in tmp_path.iterdir()] == ["doc.md"]
+
+
 def test_inputs_that_keep_environments_apart_have_no_template_default_and_every_configuration_gives_them():
     # A stack made in the console from a template with production's backend security group or
     # database secret as defaults would share production's; the deployer's configurations name each.
