@@ -1242,7 +1242,9 @@ def test_an_os_error_without_a_message_is_named_by_itself_not_none(tmp_path, mon
     assert "None" not in result.stderr
 
 
-@pytest.mark.parametrize("garbage", ["", "not a url", "http://10.0.0.1:80", "http://127.0.0.1:99999", "\x00\xff"])
+@pytest.mark.parametrize(
+    "garbage", ["", "not a url", "http://10.0.0.1:80", "http://127.0.0.1:99999", "http://127.0.0.1:65536", "http://127.0.0.1:0", "\x00\xff"]
+)
 def test_a_garbled_endpoint_file_is_named_not_a_traceback(sandbox, garbage):
     endpoint = sandbox.endpoint_file.read_text()
     sandbox.endpoint_file.write_text(garbage)
@@ -1290,8 +1292,10 @@ def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_sta
     import urllib.request
 
     monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen's opener reads the proxies when made, as in a new process
+    sandbox_module.loopback.cache_clear()  # and so does the sandbox's own (made once a process), as in a new process
     resumed = sandbox_cli("status", state_dir=state.state_dir)
     monkeypatch.undo()
+    sandbox_module.loopback.cache_clear()
     assert (resumed.returncode, resumed.stdout) == (0, f"sandbox running at {state.endpoint} (PID {first})\n"), resumed
     state.pid_file.write_text("garbage")
     assert state.running() and state.pid == first
@@ -1737,7 +1741,7 @@ def test_a_start_or_stop_waits_for_another_of_the_same_sandbox_and_says_so_past_
     monkeypatch.setattr(sandbox_module, "TURN_WAIT_SECONDS", 0.15)
     refused = sandbox_cli("stop", state_dir=state)
     assert refused.returncode != 0 and "another make sandbox or sandbox-stop has been under way for 0.15 s" in refused.stderr, refused
-    monkeypatch.setattr(sandbox_module, "TURN_WAIT_SECONDS", 30)
+    monkeypatch.undo()  # its own bound, which must outlast another's start and seed
     threading.Timer(0.25, other.close).start()  # the other one ends
     started = time.monotonic()
     waited = sandbox_cli("stop", state_dir=state)
@@ -1828,3 +1832,182 @@ def test_sandbox_status_of_none_running_says_how_to_start_one(tmp_path, capsys, 
     monkeypatch.setattr(s, "STATE_DIR", tmp_path)
     assert s.main(["status"]) == 1
     assert capsys.readouterr().out == "sandbox not running: start it with make sandbox (empty, seeded; make deploy YES=1 deploys into it)\n"
+
+
+def test_a_start_waits_its_turn_as_a_stop_does(tmp_path, monkeypatch):
+    """A second `make sandbox` while the first still starts: it must wait for the first's turn, not
+    start a server of its own beside it nor take the first's, still starting, for a broken one."""
+    import fcntl
+
+    import emulator.sandbox as sandbox_module
+    from emulator.sandbox import Sandbox
+
+    started = []
+    monkeypatch.setattr(Sandbox, "start", lambda self, **kwargs: started.append("start") or self)
+    monkeypatch.setattr(Sandbox, "seed", lambda self: started.append("seed") or {})
+    monkeypatch.setattr(sandbox_module, "TURN_WAIT_SECONDS", 0.15)
+    state = tmp_path / "state"
+    state.mkdir()
+    with open(state / "turn.lock", "a") as other:  # another start or stop under way
+        fcntl.flock(other, fcntl.LOCK_EX)
+        refused = sandbox_cli("start", state_dir=state)
+    assert refused.returncode == 2 and "another make sandbox or sandbox-stop has been under way for 0.15 s" in refused.stderr, refused
+    assert started == []
+
+
+def test_a_seed_whose_ids_params_sandbox_yaml_does_not_hold_stops_the_server_and_says_so(tmp_path, monkeypatch):
+    from emulator.sandbox import Sandbox, SandboxError
+
+    calls = []
+    monkeypatch.setattr(Sandbox, "running", lambda self: False)
+    monkeypatch.setattr(Sandbox, "start", lambda self, **kwargs: calls.append("start") or self)
+    monkeypatch.setattr(Sandbox, "started_here", lambda self: True)
+    monkeypatch.setattr(Sandbox, "stop", lambda self: calls.append("stop") or True)
+
+    def seed(self):
+        raise SandboxError("params/sandbox.yaml does not hold the ids the seed creates")
+
+    monkeypatch.setattr(Sandbox, "seed", seed)
+    result = sandbox_cli("start", state_dir=tmp_path / "state")
+    assert calls == ["start", "stop"]
+    assert result.returncode == 2 and result.stderr.endswith("\nerror: the sandbox is stopped\n"), result
+    assert "Traceback" not in result.stderr, result
+
+
+def test_make_sandbox_says_where_the_server_it_started_runs_and_make_sandbox_stop_stops_it(tmp_path):
+    from emulator.sandbox import Sandbox
+
+    state = tmp_path / "state"
+    try:
+        started = sandbox_cli("start", state_dir=state)
+        box = Sandbox(state)
+        assert started.returncode == 0 and box.running(), started
+        assert started.stdout.splitlines()[0] == f"sandbox running at {box.endpoint} (PID {box.pid}), seeded with the Phase 5.14 resources"
+        assert box.seeded_region() == environment_region()
+        assert sandbox_cli("stop", state_dir=state).stdout == "sandbox stopped, and every stack deployed in it with it\n"
+        assert not box.running()
+    finally:
+        Sandbox(state).stop()
+
+
+def environment_region() -> str:
+    from emulator.sandbox import PARAMS_FILE
+
+    return load(PARAMS_FILE).region
+
+
+def test_sandbox_env_prints_exports_that_reach_what_make_runs_after_it(sandbox):
+    """make evaluates what `sandbox env` prints in the shell of the command it runs next (the
+    Makefile's AWS): assignments without export would stay in that shell, and the deployer reach AWS."""
+    result = sandbox_cli("env", state_dir=sandbox.state_dir)
+    assert result.returncode == 0, result
+    ran = subprocess.run(["sh", "-c", 'eval "$1" && exec env', "sh", result.stdout], capture_output=True, text=True, timeout=60)
+    exported = dict(line.split("=", 1) for line in ran.stdout.splitlines() if "=" in line)
+    assert {name: exported.get(name) for name in sandbox.environment()} == sandbox.environment(), ran
+
+
+def test_an_endpoint_and_pid_files_a_killed_server_left_are_not_taken_for_a_running_sandbox(tmp_path):
+    """A server killed (not stopped) leaves its files; its PID may be another process's by now (here
+    this one's, which runs no sandbox): status and env say that no sandbox runs."""
+    from emulator.sandbox import Sandbox
+
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "endpoint").write_text(f"{NOWHERE}\n")
+    (state / "pid").write_text(f"{os.getpid()}\n")
+    assert not Sandbox(state).running() and Sandbox(state).pid is None
+    for command, code in (("env", 2), ("status", 1)):
+        result = sandbox_cli(command, state_dir=state)
+        assert result.returncode == code and NOWHERE not in result.stdout + result.stderr, result
+        assert "not running" in result.stdout + result.stderr, result
+
+
+def test_a_client_of_a_sandbox_that_does_not_run_is_refused_not_pointed_at_aws(tmp_path):
+    # Without an endpoint, botocore would make a client of AWS itself.
+    from emulator.sandbox import Sandbox, SandboxError
+
+    with pytest.raises(SandboxError, match="the sandbox is not running"):
+        Sandbox(tmp_path / "state").client("sts")
+
+
+def test_a_sandbox_port_at_either_end_of_its_range_is_taken():
+    import emulator.sandbox as s
+
+    assert [s.port_number(port) for port in ("0", "1", "65535")] == [0, 1, 65535]
+
+
+def test_a_server_that_ignores_its_stop_signal_is_killed_not_left_running(state, monkeypatch):
+    """A hung server (here one that ignores SIGTERM) must not outlive make sandbox-stop, which says it stopped."""
+    import emulator.sandbox as sandbox_module
+
+    ignoring = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(flush=True); time.sleep(60)"
+    # its command line names what a server of this state directory's does
+    hung = subprocess.Popen(
+        [sys.executable, "-c", ignoring, "emulator.sandbox", "serve", "--state-dir", str(state.state_dir)], stdout=subprocess.PIPE
+    )
+    try:
+        hung.stdout.readline()  # its handler is in place
+        assert state.server_pids() == [hung.pid]
+        clock = itertools.count(step=5)  # the stop's wait for it to end passes in a few looks
+        monkeypatch.setattr(sandbox_module, "time", types.SimpleNamespace(monotonic=lambda: next(clock), sleep=lambda seconds: None))
+        assert state.stop()
+        assert hung.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        stop_if_running(hung)
+        hung.stdout.close()
+
+
+def test_a_server_that_refuses_the_status_request_is_one_that_answers(tmp_path, monkeypatch):
+    """make sandbox-status asks without signing: any answer, a refusal too, tells a working server."""
+    import http.server
+    import threading
+
+    from emulator.sandbox import Sandbox
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(403)
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.HTTPServer(("127.0.0.1", 0), Refusing) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            monkeypatch.setattr(Sandbox, "running_endpoint", lambda self: f"http://127.0.0.1:{server.server_address[1]}")
+            assert Sandbox(tmp_path / "state").answers()
+        finally:
+            server.shutdown()
+
+
+@pytest.mark.parametrize(("state", "stopped"), [("S", False), ("R", False), ("T", True), ("t", True)])
+def test_a_server_stopped_by_ctrl_z_or_by_a_debugger_is_said_stopped(tmp_path, monkeypatch, state, stopped):
+    # T: stopped by a signal (Ctrl-Z, SIGSTOP); t: stopped by a debugger's trace (/proc/<pid>/stat, proc(5))
+    import emulator.sandbox as s
+
+    stat = tmp_path / "stat"
+    stat.write_text(f"4242 (python) {state} 1 4242 4242 0 -1 4194560\n")
+    monkeypatch.setattr(s.Sandbox, "pid", 4242)
+    monkeypatch.setattr(s, "Path", lambda name: stat if str(name) == "/proc/4242/stat" else Path(name))
+    assert s.Sandbox(tmp_path / "state").stopped() is stopped
+
+
+@pytest.mark.parametrize(
+    ("limits", "raised", "connections"),
+    [((1024, 1048576), 4064, 4000), ((1024, 2048), 2048, 1984), ((8192, 8192), None, 4000), ((150, 150), 150, 100)],
+)
+def test_the_sandbox_keeps_as_many_connections_open_as_its_open_file_limit_leaves_room_for(monkeypatch, limits, raised, connections):
+    import resource
+
+    import emulator.sandbox as s
+
+    now, set_to = list(limits), []
+
+    def setrlimit(which, new):
+        set_to.append(new[0])
+        now[:] = new
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: tuple(now))
+    monkeypatch.setattr(resource, "setrlimit", setrlimit)
+    assert s.connection_limit() == connections
+    assert set_to == ([raised] if raised else [])

@@ -277,12 +277,45 @@ def test_a_get_of_the_saved_states_paths_neither_saves_nor_restores(sandbox):
     assert not sandbox.restore("got")
 
 
+def test_a_state_saved_under_a_name_with_a_slash_is_restored_by_that_name(sandbox):
+    sandbox.seed()
+    ssm = sandbox.client("ssm")
+    ssm.put_parameter(Name="/saved/value", Value="as saved", Type="String")
+    sandbox.save("deployed/cert-dns")
+    ssm.put_parameter(Name="/saved/value", Value="changed", Type="String", Overwrite=True)
+    assert sandbox.restore("deployed/cert-dns") and not sandbox.restore("cert-dns")
+    assert ssm.get_parameter(Name="/saved/value")["Parameter"]["Value"] == "as saved"
+    ssm.put_parameter(Name="/saved/other", Value="made after the restore", Type="String")  # SSM's parameters, restored, take new ones
+    assert ssm.get_parameter(Name="/saved/other")["Parameter"]["Value"] == "made after the restore"
+
+
+def test_a_copy_of_a_saved_state_is_kept_out_of_the_lists_moto_keeps_of_its_models():
+    """Of every model class, those of a subclass of BaseModel's subclasses too (CloudFormationModel's: most of moto's):
+    the lists grew with every save and restore, and moto's reset walks them."""
+    from moto.core.common_models import CloudFormationModel
+    from moto.sqs.models import Queue
+
+    from emulator import saved_states
+
+    assert Queue.__base__ is CloudFormationModel
+    kept = Queue.__new__(Queue)  # tracked, as every model moto makes
+    tracked = list(Queue.instances_tracked)
+    copied = saved_states._copy({"held": kept})["held"]
+    assert copied is not kept and Queue.instances_tracked == tracked
+
+
 def test_sandbox_listens_on_loopback_only(sandbox):
     """The session's server (tests/test_faults.py stops one of its own and checks that only it stops)."""
     port = int(sandbox.endpoint.rsplit(":", 1)[1])
     assert sandbox.endpoint.startswith("http://127.0.0.1:") and sandbox.running()
     listening = [line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:] if line.split()[3] == "0A"]
     assert f"0100007F:{port:04X}" in listening and f"00000000:{port:04X}" not in listening
+
+
+def test_the_sandbox_server_runs_in_a_session_of_its_own(sandbox):
+    """Out of the terminal's session: a Ctrl-C or a closed terminal there (make sandbox's) must not stop it,
+    with every stack deployed in it."""
+    assert os.getsid(sandbox.pid) == sandbox.pid != os.getsid(0)
 
 
 # One test per gap closed in emulator/moto_compat.py.
