@@ -583,6 +583,44 @@ def test_scan_cache_is_hit_for_the_same_templates_and_missed_for_a_changed_one(t
     assert scan.cache_key("alb", files["alb"], scan.SCANNERS) != key  # other cfn-lint settings
 
 
+def test_a_scan_without_the_cache_runs_the_scanners_whatever_the_cache_holds(tmp_path, monkeypatch):
+    # conftest's output_scan is "from neither the scan's cache nor cfn-lint's": an entry cached before must not answer it
+    monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
+    scanned = []  # the templates of each checkov run
+    monkeypatch.setattr(validation, "checkov", lambda directory: scanned.append(sorted(directory.rglob("*.json"))) or [])
+    linted = []  # use_cache of each cfn-lint run
+    monkeypatch.setattr(validation, "cfn_lint", lambda paths, use_cache: linted.append(use_cache) or [])
+    files = layer_files()
+    cached = scan.scan_templates(files)
+    assert len(scanned) == 1 and linted == [True]
+    assert scan.scan_templates(files, use_cache=False) == cached
+    assert len(scanned) == 2 and linted == [True, False]  # run again, cfn-lint not from its cache either
+
+
+def test_a_cfn_lint_problem_names_its_template_as_the_document_shows_it_not_the_scans_directory(tmp_path, monkeypatch):
+    # the temporary directory of the scan in a finding made the document differ from run to run
+    monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(validation, "cfn_lint", lambda paths, use_cache: [f"{path}:1:1: E0000 made up" for path in paths])
+    files = layer_files()
+    deployed = {"alb": files["alb"], "staging/alb": files["alb"].replace(b"{", b"{ ", 1), "service": files["service"]}
+    found = scan.scan_templates(deployed, use_cache=False, scanners=("cfn-lint",))
+    assert {label: result.problems for label, result in found.items()} == {
+        "alb": ("alb.json:1:1: E0000 made up",),
+        "staging/alb": ("alb.json:1:1: E0000 made up",),
+        "service": ("service.json:1:1: E0000 made up",),
+    }
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_a_list_of_stale_files_is_cut_only_when_longer_than_what_is_shown(tmp_path, monkeypatch, extra):
+    problems = [f"output/layer{number}.json: changed" for number in range(collect.MOST_SHOWN + extra)]
+    monkeypatch.setattr(collect, "stale_reasons", lambda *_: problems)
+    with pytest.raises(collect.ReviewError) as raised:
+        collect.check_fresh(load_all(ROOT / "params"), copy_output(tmp_path / "output"), ROOT / "params")
+    said = str(raised.value).splitlines()[1:]
+    assert said == [f"  {problem}" for problem in problems[: collect.MOST_SHOWN]] + ["  and 1 more"] * extra, said
+
+
 def test_checkov_judges_each_environment_by_its_own_values(written):
     """The real scan: an environment whose load balancer writes no access logs (AccessLogsEnabled in
     its params) fails checkov's access-log check, one whose load balancer writes them passes it."""
@@ -2139,19 +2177,67 @@ def test_the_sandboxs_estimate_says_the_emulator_costs_nothing(written, env):
 
 def test_an_output_is_known_before_deploy_only_where_the_environments_values_decide_it():
     template = {
-        "Parameters": {"NamePrefix": {"Type": "String"}, "KeepRunningCount": {"Type": "String"}},
-        "Conditions": {"Never": {"Fn::Equals": ["a", "b"]}},
+        "Parameters": {"NamePrefix": {"Type": "String"}, "KeepRunningCount": {"Type": "String"}, "ImageTag": {"Type": "String"}},
+        "Conditions": {"Never": {"Fn::Equals": ["a", "b"]}, "AtDeploy": {"Fn::Equals": [{"Ref": "AWS::AccountId"}, "1"]}},
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {
             "Named": {"Value": {"Fn::Sub": "${NamePrefix}-cluster"}},
             "SetAtDeploy": {"Value": {"Fn::Sub": "${NamePrefix}-${KeepRunningCount}"}},  # a value the deployer sets at each run
             "UnderFalseCondition": {"Condition": "Never", "Value": {"Ref": "NamePrefix"}},
+            "UnderDeployTimeCondition": {"Condition": "AtDeploy", "Value": {"Ref": "NamePrefix"}},  # decided at deploy time
+            "Image": {"Value": {"Fn::Sub": "${NamePrefix}:${ImageTag}"}},  # the image tag: set at each run
             "Attribute": {"Value": {"Fn::GetAtt": ["Topic", "TopicName"]}},
         },
     }
-    values = {"NamePrefix": "p", "KeepRunningCount": "true"}
+    values = {"NamePrefix": "p", "KeepRunningCount": "true", "ImageTag": "v1"}
     known = collect.known_outputs(template, resolver.Resolver(template, values, {}, "us-east-1", inputs.DEPLOY_TIME))
     assert known == {"Named": "p-cluster"}, known
+
+
+def test_the_one_line_text_of_values_no_layer_of_today_holds():
+    """Values the layers do not hold today, so that one added to a template reads as it is: an empty text,
+    tags and a name-value pair inside a value, an empty upstream output, a list a function gives, NotAction,
+    a list item left out, a backtick, a Sub's own variable, and the Ref of an alarm whose name is not certain."""
+    parameters = {name: {"Type": "String"} for name in ("NamePrefix", "VpcId")} | {"MaxCapacity": {"Type": "Number"}}
+    alarm = {"Type": "AWS::CloudWatch::Alarm", "Properties": {"AlarmName": {"Fn::Sub": "${NamePrefix}-alarm"}}}
+    template = {
+        "Parameters": parameters,
+        "Conditions": {"Never": {"Fn::Equals": ["a", "b"]}},
+        "Mappings": {"Zones": {"prod": {"Names": ["a", "b"]}}},
+        "Resources": {
+            "Named": alarm,
+            "Conditional": alarm | {"Condition": "Never"},
+            "Unnamed": alarm | {"Properties": {"AlarmName": {"Ref": "AWS::NoValue"}}},
+        },
+    }
+    values = {name: ENVIRONMENTS[ENVS[0]].values[name] for name in ("NamePrefix", "MaxCapacity")} | {"VpcId": ""}
+    shown = resolver.Resolver(template, values, {"VpcId": "network.VpcId"}, "us-east-1", inputs.DEPLOY_TIME)
+    prefix = values["NamePrefix"]
+    # an empty text is shown as one, not as an empty code span
+    assert shown.text("") == '""'
+    assert shown.text({"Ref": "VpcId"}) == '"" (network.VpcId)'
+    # tags inside a value are left out as a resource's own are; a pair whose name is no text is no pair
+    assert shown.text({"Name": "web", "Tags": [{"Key": "team", "Value": "ops"}]}) == "{Name: web}"
+    assert shown.text({"Name": {"Ref": "NamePrefix"}, "Value": "x"}) == f"{{Name: {prefix} (NamePrefix), Value: x}}"
+    # a pair whose value is left out is no pair
+    assert shown.text({"Name": "SLOW", "Value": {"Ref": "AWS::NoValue"}}) == "{Name: SLOW}"
+    # a function whose value is a list is shown as the function, as one whose value is unknown
+    assert shown.text({"Fn::FindInMap": ["Zones", "prod", "Names"]}) == "FindInMap([Zones, prod, Names])"
+    # a statement that allows all but some actions or resources says so
+    negated = {"Effect": "Allow", "NotAction": "iam:*", "NotResource": ["arn:aws:s3:::a", "arn:aws:s3:::b"]}
+    assert shown.statement(negated) == "Allow all but iam:* on all but arn:aws:s3:::a, arn:aws:s3:::b"
+    assert shown.statement({"Action": "s3:GetObject"}) == "? s3:GetObject"  # no Effect: not taken to allow
+    # a value left out of a list split into bullets is left out, a backtick cannot end the code span
+    long = "x" * resolver.WIDTH
+    assert shown.property_lines("SecurityGroups", [long, {"Ref": "AWS::NoValue"}]) == ["- SecurityGroups:", f"  - `{long}`"]
+    assert shown.property_lines("Description", "run `make`") == ["- Description: `run 'make'`"]
+    # a Sub's own variable is not the parameter of that name: no setting is named
+    assert shown.text({"Fn::Sub": ["${MaxCapacity} tasks", {"MaxCapacity": "many"}]}) == "many tasks"
+    # an alarm's Ref is its name where the name is certain: not under a condition, not left to CloudFormation
+    assert shown.value({"Ref": "Named"}) == f"{prefix}-alarm"
+    assert shown.value({"Ref": "Conditional"}) is resolver.UNKNOWN
+    assert shown.value({"Ref": "Unnamed"}) is resolver.UNKNOWN
+    assert shown.text({"Fn::Join": ["-", [{"Ref": "Unnamed"}, "x"]]}) == 'Join("-", [Ref Unnamed, x])'
 
 
 def test_a_ref_the_review_reads_as_a_name_is_the_resource_types_primary_identifier():
