@@ -920,18 +920,25 @@ def cross_checks(v: dict, given: set) -> list[str]:
 
 # Names the pattern takes that no GitHub repository has, so no token ever names them: GitHub drops a
 # name's .git and refuses one ending in .wiki (docs.github.com/en/repositories/creating-and-managing-
-# repositories/repository-limits), and . or .. would be a path segment of the repository's URL.
+# repositories/repository-limits), and . or .. would be a path segment of the repository's URL. As
+# written there: whether .GIT counts too is not said, and a name that may be real is not refused.
 def repository_name_problems(v: dict) -> list[str]:
     problems = []
     for key in ("GitHubRepository", "GitHubCallerRepository"):
         owner, _, name = str(v[key]).partition("/")
-        if name in (".", "..") or name.lower().endswith((".git", ".wiki")):
+        if not repository_name_taken(name):
+            without = name.removesuffix(".git")
             problems.append(
                 f"parameters.{key}: {shown(v[key])} names no GitHub repository (GitHub drops a name's .git, refuses one ending "
                 f"in .wiki, and a name of . or ..); allowed: owner/name as the repository's page shows it"
-                + (f", such as {owner}/{name[:-4]}" if name.lower().endswith(".git") and len(name) > 4 else "")
+                + (f", such as {owner}/{without}" if name.endswith(".git") and without and repository_name_taken(without) else "")
             )
     return problems
+
+
+def repository_name_taken(name: str) -> bool:
+    """Whether GitHub has repositories of this name (one the input's pattern takes); an empty one: none given."""
+    return name not in (".", "..") and not name.endswith((".git", ".wiki"))
 
 
 def traffic_shifting_problems(v: dict) -> list[str]:

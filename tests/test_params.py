@@ -5,6 +5,7 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -557,8 +558,8 @@ BAD = [
     ),
     (
         "a caller repository ending in .wiki",
-        with_parameters(GitHubCallerRepository="octo-org/App.Wiki"),
-        "parameters.GitHubCallerRepository: 'octo-org/App.Wiki' names no GitHub repository",
+        with_parameters(GitHubCallerRepository="octo-org/app.wiki"),
+        "parameters.GitHubCallerRepository: 'octo-org/app.wiki' names no GitHub repository",
         "as the repository's page shows it\n",
     ),
     (
@@ -1478,3 +1479,16 @@ def test_an_oidc_provider_of_another_account_is_no_problem_where_the_ci_layer_is
     provider = f"arn:aws:iam::{other}:oidc-provider/token.actions.githubusercontent.com"
     result, _ = run_generate(tmp_path, {**with_parameters(ExistingOidcProviderArn=provider), "enabled_layers": without_ci(GOOD)})
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("given", ["octo-org/app.git.git", "octo-org/.wiki.git", "octo-org/app.wiki.git"])
+def test_the_repository_name_a_refusal_suggests_is_not_itself_refused(tmp_path, given):
+    # "such as octo-org/app.git" (or .wiki) named a name the same check refuses on the next run
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(with_parameters(GitHubRepository=given)))
+    with pytest.raises(ParamsError) as error:
+        load(path)
+    suggested = re.search(r"such as (\S+?)(?:;|$|\n)", str(error.value))
+    if suggested:
+        path.write_text(yaml.safe_dump(with_parameters(GitHubRepository=suggested.group(1))))
+        load(path)  # the name suggested passes
