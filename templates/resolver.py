@@ -90,9 +90,43 @@ class Resolver:
         if intrinsic and intrinsic[0] == "Fn::If" and isinstance(intrinsic[1], list) and len(intrinsic[1]) == 3:
             chosen = self.condition(intrinsic[1][0])
             return self.resources_read(intrinsic[1][1:] if chosen is None else intrinsic[1][1 if chosen else 2])
+        resources = set(self.template.get("Resources") or {})
+        if intrinsic and intrinsic[0] == "Fn::Sub" and isinstance(intrinsic[1], list) and len(intrinsic[1]) == 2:
+            text, variables = intrinsic[1]  # its variables' values read as any value (an Fn::If's branch)
+            return (references({"Fn::Sub": text}) - set(variables)) & resources | self.resources_read(list(variables.values()))
         if isinstance(node, dict) and (intrinsic is None or intrinsic[0] not in ("Ref", "Fn::GetAtt", "Fn::Sub")):
             return self.resources_read(list(node.values()))
-        return references(node) & set(self.template.get("Resources") or {})
+        return references(node) & resources
+
+    def naming_resources(self, node):
+        """The node with each Ref and Fn::GetAtt of the template's resources (${...} of an Fn::Sub too) as a text
+        that names it, <Topic> or <Topic.TopicName>: two values that read the same resources, kept, then compare
+        by the rest of what they read."""
+        resources = set(self.template.get("Resources") or {})
+        if isinstance(node, list):
+            return [self.naming_resources(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        intrinsic = self.intrinsic(node)
+        if intrinsic and intrinsic[0] in ("Ref", "Fn::GetAtt") and references(node) <= resources and references(node):
+            named = (
+                intrinsic[1]
+                if intrinsic[0] == "Ref"
+                else ".".join(map(str, intrinsic[1]))
+                if isinstance(intrinsic[1], list)
+                else intrinsic[1]
+            )
+            return f"<{named}>"
+        if intrinsic and intrinsic[0] == "Fn::Sub":
+            text, variables = (intrinsic[1], {}) if isinstance(intrinsic[1], str) else (list(intrinsic[1]) + [{}])[:2]
+            if isinstance(text, str) and isinstance(variables, dict):
+
+                def name(match):
+                    read = match.group(1)
+                    return f"<{read}>" if read.split(".")[0] in resources and read not in variables else match.group(0)
+
+                return {"Fn::Sub": [re.sub(r"\$\{([^}!][^}]*)\}", name, text), self.naming_resources(variables)]}
+        return {key: self.naming_resources(item) for key, item in node.items()}
 
     def value(self, node):
         if isinstance(node, list):

@@ -1540,8 +1540,8 @@ def test_an_untagged_stack_under_review_is_ours_when_its_change_sets_carry_our_t
     aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS", protected=False, tags={})
     aws.cf.add_client_error("list_change_sets", "AccessDenied", "not allowed", 403)
     assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
-    assert aws.err.startswith(f"error: {stack('cert-dns')} exists, empty and under review, with change sets this tool did not make")
-    assert "): (its change sets could not be read: AccessDenied); nothing changed." in aws.err, aws.err
+    assert aws.err.startswith(f"error: {stack('cert-dns')} exists, empty and under review, without tags: whose it is, its change ")
+    assert "could not be read (AccessDenied); nothing changed. Run this again" in aws.err, aws.err
 
 
 @pytest.mark.parametrize("status", ["ROLLBACK_COMPLETE", "DELETE_FAILED"])
@@ -9031,3 +9031,78 @@ def test_a_service_update_a_rollback_trigger_undid_says_why_its_tasks_stopped(aw
     with pytest.raises(deploy.Failure):
         made.finish(service, described("service", "UPDATE_ROLLBACK_COMPLETE")["Stacks"][0])
     assert "stopped tasks of the service: (listed)" in out.getvalue().splitlines(), out.getvalue()
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "Throttling"])
+def test_status_does_not_call_an_untagged_stack_under_review_someone_elses_when_its_change_sets_cannot_be_listed(aws, code):
+    # make status only reads: a stack whose change sets it could not list is not known to be someone else's. It said
+    # "(not made by this tool: it lacks the tags its stacks carry ...)" and dropped the error and the review note.
+    status_reads(aws)
+    for layer in templates.layer_order():
+        if layer == "cert-dns":
+            aws.deployed(layer, status="REVIEW_IN_PROGRESS", protected=False, tags={})
+        else:
+            aws.not_deployed(layer)
+    aws.cf.add_client_error("list_change_sets", code, "no", 400, expected_params={"StackName": stack_id("cert-dns")})
+    aws.cf.add_client_error("list_change_sets", code, "no", 400, expected_params={"StackName": stack("cert-dns")})  # its own look
+    assert aws.run("status") == 0, aws.err
+    (line,) = [line for line in aws.out.splitlines() if line.startswith(stack("cert-dns"))]
+    assert "(not made by this tool" not in line and "(not deployed: its first create waits in a change set" in line, line
+    assert f"note: the change sets of {stack('cert-dns')} could not be listed ({code})" in aws.out, aws.out
+
+
+@pytest.mark.parametrize(
+    "value, deployed_values, new_values",
+    [
+        # an Fn::If whose condition flips between two reads of one resource: its ARN (Ref) becomes its name (GetAtt)
+        (
+            {"Fn::If": ["ShiftsTraffic", {"Fn::GetAtt": ["AlertTopic", "TopicName"]}, {"Ref": "AlertTopic"}]},
+            {"DeploymentStrategy": "ROLLING"},
+            {"DeploymentStrategy": "CANARY"},
+        ),
+        # an Fn::If in an Fn::Sub's variables whose condition flips: the other alarm's name
+        (
+            {"Fn::Sub": ["${Name}", {"Name": {"Fn::If": ["ShiftsTraffic", {"Ref": "Target5xxAlarm"}, {"Ref": "UnhealthyHostsAlarm"}]}}]},
+            {"DeploymentStrategy": "ROLLING"},
+            {"DeploymentStrategy": "CANARY"},
+        ),
+        # a resource's id joined with a parameter whose value changes (the resource kept)
+        (
+            {"Fn::Join": [":", [{"Ref": "AlertTopic"}, {"Ref": "RollbackMonitoringMinutes"}]]},
+            {"RollbackMonitoringMinutes": "5"},
+            {"RollbackMonitoringMinutes": "10"},
+        ),
+    ],
+)
+def test_diffs_look_ahead_counts_an_output_that_reads_a_kept_resource_changed_when_what_else_it_reads_changes(
+    value, deployed_values, new_values
+):
+    # make diff said the readers of such an output "same as deployed", and the deploy updated them
+    loaded = deploy.layer.load_layer(ENV, "release-alarms", OUTPUT)
+    values = parameters(ENV, "release-alarms") | wired("release-alarms") | deploy_time("release-alarms")
+    client = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
+    template = json.loads(loaded.template)
+    template["Outputs"]["Made"] = {"Value": value}
+    layer = dataclasses.replace(loaded, template=json.dumps(template))
+    changed, removed = guards.outputs_changed_ahead(client, layer, template, values | deployed_values, values | new_values)
+    assert "Made" in changed and not removed, changed
+
+
+@pytest.mark.parametrize("code", ["Throttling", "ChangeSetNotFound"])
+def test_a_change_set_that_could_not_be_read_is_not_said_to_be_someone_elses(aws, code):
+    # A throttled DescribeChangeSet, or a change set deleted between ListChangeSets and DescribeChangeSet, refused the
+    # deploy as "with change sets this tool did not make ... Remove them, or the stack, yourself once their owner agrees":
+    # no change set was found to be anyone else's, and nobody owns a read error.
+    ours = change_set("cert-dns")
+    aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS", protected=False, tags={})
+    summary = {key: ours[key] for key in ("ChangeSetName", "ChangeSetId", "StackId", "StackName", "ExecutionStatus", "Status")}
+    aws.cf.add_response("list_change_sets", {"Summaries": [summary | {"CreationTime": NOW}]}, {"StackName": stack_id("cert-dns")})
+    aws.cf.add_client_error("describe_change_set", code, "no", 400, expected_params={"ChangeSetName": ours["ChangeSetId"]})
+    if code == "ChangeSetNotFound":  # deleted since it was listed: no one's, and the stack is taken as ours
+        aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    code_run = aws.run("changeset", "--stack", "cert-dns")
+    assert "with change sets this tool did not make" not in aws.err and "once their owner agrees" not in aws.err, aws.err
+    if code == "ChangeSetNotFound":
+        assert code_run == 0 and f"CHANGESET={cs_name('cert-dns')}" in aws.out, aws.err
+    else:  # not known whose it is: a command that would change it stops, and says to run it again
+        assert code_run == 1 and f"they could not be read ({code}); nothing changed. Run this again" in aws.err, aws.err

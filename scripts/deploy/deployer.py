@@ -340,12 +340,20 @@ class Deployer:
             if self.stacks[stack] and self.stacks[stack]["StackStatus"] == "REVIEW_IN_PROGRESS":
                 self.waiting.add(stack)
         found = self.stacks[stack]
-        if found and self.changes and refuse_foreign and self.foreign(found) and self.untagged_under_review(found):
-            raise Failure(
-                f"error: {stack} exists, empty and under review, with change sets this tool did not make (their tags are not "
-                f"{text.tag_list(self.own_tags(found))}, which every change set it makes carries): "
-                f"{self.others_change_sets(found)}; nothing changed. Remove them, or the stack, yourself once their owner agrees"
-            )
+        if found and self.changes and refuse_foreign and self.untagged_under_review(found):
+            theirs, unread = self.others_change_sets(found)
+            if theirs:
+                raise Failure(
+                    f"error: {stack} exists, empty and under review, with change sets this tool did not make (their tags are "
+                    f"not {text.tag_list(self.own_tags(found))}, which every change set it makes carries): {', '.join(theirs)}; "
+                    "nothing changed. Remove them, or the stack, yourself once their owner agrees"
+                )
+            if unread:  # a change or a deletion of it would end change sets that may be someone else's
+                raise Failure(
+                    f"error: {stack} exists, empty and under review, without tags: whose it is, its change sets' tags say, and "
+                    f"they could not be read ({unread}); nothing changed. Run this again; if it goes on, see that the "
+                    "credentials may call cloudformation:ListChangeSets and DescribeChangeSet"
+                )
         if found and self.changes and refuse_foreign and self.foreign(found):
             raise Failure(
                 f"error: {stack} exists but was not made by this tool: its tags are not "
@@ -365,29 +373,35 @@ class Deployer:
         set makes (ours too, if it shows no tags yet), which make deploy creates into: someone else's
         only while it holds a change set this tool did not make (others_change_sets)."""
         if self.untagged_under_review(found):
-            return bool(self.others_change_sets(found))
+            return bool(self.others_change_sets(found)[0])
         return not self.own_tags(found).items() <= self.stack_tags(found).items()
 
     def untagged_under_review(self, found) -> bool:
         return found["StackStatus"] == "REVIEW_IN_PROGRESS" and not self.stack_tags(found)
 
-    def others_change_sets(self, found) -> str:
+    def others_change_sets(self, found) -> tuple[list[str], str | None]:
         """The change sets on an untagged stack under review that do not carry this tool's tags, which
         every one it makes does (CreateChangeSet's Tags, which DescribeChangeSet gives back:
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html):
-        executing ours or deleting the stack would end someone else's. One that cannot be read counts as
-        not ours, named with the error."""
+        executing ours or deleting the stack would end someone else's. And the error code when they could
+        not all be read (None when they were): a command that changes the stack refuses it then (describe),
+        one that reads it shows it as before. One deleted since it was listed is no one's."""
         if found["StackId"] not in self.others_under_review:
-            wanted, others = self.own_tags(found), []
+            wanted, others, unread = self.own_tags(found), [], None
             try:
                 pages = checked_pages(self.cf.get_paginator("list_change_sets").paginate(StackName=found["StackId"]), "ListChangeSets")
                 for summary in [s for page in pages for s in page["Summaries"]]:
-                    tags = self.stack_tags(self.cf.describe_change_set(ChangeSetName=summary["ChangeSetId"]))
+                    try:
+                        tags = self.stack_tags(self.cf.describe_change_set(ChangeSetName=summary["ChangeSetId"]))
+                    except ClientError as error:
+                        if not not_found(error):
+                            raise
+                        continue
                     if not wanted.items() <= tags.items():
                         others.append(summary["ChangeSetName"])
             except AWS_ERRORS as error:
-                others.append(f"(its change sets could not be read: {error_code(error)})")
-            self.others_under_review[found["StackId"]] = ", ".join(others)
+                unread = error_code(error)
+            self.others_under_review[found["StackId"]] = (others, unread)
         return self.others_under_review[found["StackId"]]
 
     def settled_values(self, stack) -> dict:

@@ -830,6 +830,15 @@ def outputs_changed_ahead(deployer, layer, deployed: dict, running: dict, wanted
             create_only_changes(was, will, before, after)
         )
 
+    def value_changes(old, new) -> bool:
+        # A resource's id or attribute (in an Fn::Join, an Fn::If's branch, ...) is new with the resource
+        targets = after.resources_read(new)
+        if targets != before.resources_read(old) or any(new_with_the_update(target) for target in targets):
+            return True  # another resource's, or a parameter's value now; or a resource the update makes anew
+        # the same resources, kept: what else it reads (a parameter's value) decides
+        pair = known_pair(before.value(before.naming_resources(old)), after.value(after.naming_resources(new)))
+        return pair is not None and pair[0] != pair[1]
+
     for name in old_outputs.keys() | new_outputs.keys():
         old, new = old_outputs.get(name), new_outputs.get(name)
         if exists(before, old) != exists(after, new):
@@ -838,14 +847,7 @@ def outputs_changed_ahead(deployer, layer, deployed: dict, running: dict, wanted
             continue
         if not exists(after, new):  # in neither stack (its condition false in both)
             continue
-        # A resource's id or attribute (in an Fn::Join, an Fn::If's branch, ...) is new with the resource
-        targets = after.resources_read(new["Value"])
-        if targets != before.resources_read(old.get("Value")):  # another resource's, or a parameter's value now
-            changed.add(name)
-        elif targets:
-            if any(new_with_the_update(target) for target in targets):
-                changed.add(name)
-        elif (pair := known_pair(before.value(old.get("Value")), after.value(new["Value"]))) and pair[0] != pair[1]:
+        if value_changes(old["Value"], new["Value"]):
             changed.add(name)
     return frozenset(changed), frozenset(removed)
 
