@@ -270,6 +270,152 @@ def test_purge_does_not_look_into_a_retained_bucket_another_stack_made():
     stubber.assert_no_pending_responses()
 
 
+@pytest.mark.parametrize(
+    "maker, logical_id",
+    [
+        (DELETED_SERVICE_ID, "OtherLogGroup"),  # the deleted stack's id, another of its logical ids
+        (SECOND_DELETED_SERVICE_ID, "OtherLogGroup"),  # a later stack of that name, another logical id
+        (stack_id("alb"), "LogGroup"),  # a stack of no name looked at, the same logical id
+    ],
+    ids=["same stack, other logical id", "later stack, other logical id", "unlisted stack"],
+)
+def test_purge_leaves_a_retained_log_group_whose_tags_name_another_stack_or_logical_id(maker, logical_id):
+    """Both aws:cloudformation tags must be the retained resource's: the stack id alone took a log group made for
+    another logical id as the retained one (deleted, or hidden as gone), and a maker no deleted stack of these names
+    is was said to be a later stack of that name that kept it on an update."""
+    client = SESSION.client("logs", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    item = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogGroup", "AWS::Logs::LogGroup", RETAINED_LOG_GROUP)
+    arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{RETAINED_LOG_GROUP}"
+    group = {"logGroupName": RETAINED_LOG_GROUP, "logGroupArn": arn, "arn": f"{arn}:*", "storedBytes": 0}
+    stubber.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": RETAINED_LOG_GROUP})
+    tags = {purge.STACK_ID_TAG: maker, purge.LOGICAL_ID_TAG: logical_id}
+    stubber.add_response("list_tags_for_resource", {"tags": tags}, {"resourceArn": arn})
+    listed = {DELETED_SERVICE_ID: {RETAINED_LOG_GROUP}, SECOND_DELETED_SERVICE_ID: set()}
+    with stubber:
+        purge.inspect(types.SimpleNamespace(client=lambda service: client, cli=CLI), item, listed)
+    stubber.assert_no_pending_responses()
+    assert (item.action, item.gone, item.foreign, item.kept_on_replace) == (None, False, True, False)
+    assert item.note.startswith(f"left alone: not the one {stack('service')} created (it carries no aws:cloudformation tags"), item.note
+
+
+def test_purge_leaves_a_retained_bucket_that_holds_delete_markers_alone():
+    # A versioned bucket whose objects were deleted keeps their delete markers: taken for empty, its deletion was
+    # tried, which S3 refuses (BucketNotEmpty), and the purge failed where it should have said why the bucket stays.
+    client = SESSION.client("s3", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    item = purge.Retained(stack("alb"), stack_id("alb"), "AccessLogBucket", "AWS::S3::Bucket", "access-logs")
+    ours = [{"Key": purge.STACK_ID_TAG, "Value": item.stack_id}, {"Key": purge.LOGICAL_ID_TAG, "Value": item.logical_id}]
+    stubber.add_response("get_bucket_tagging", {"TagSet": ours}, {"Bucket": item.physical_id})
+    marker = {"Key": "AWSLogs/access.log.gz", "VersionId": "1", "IsLatest": True}
+    stubber.add_response("list_object_versions", {"DeleteMarkers": [marker]}, {"Bucket": item.physical_id, "MaxKeys": 1})
+    with stubber:
+        action, note = purge.INSPECT[item.kind](lambda service: client, item)
+    stubber.assert_no_pending_responses()
+    assert action is None and note.startswith("left: it holds objects (the access logs); purge deletes only an empty bucket"), note
+
+
+def test_purge_never_schedules_the_deletion_of_an_aws_managed_key():
+    # No stack creates one, yet a deleted stack's list may name one (a stack made by hand): it was taken for scheduling.
+    client = SESSION.client("kms", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    item = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogKey", "AWS::KMS::Key", key_id)
+    metadata = {"KeyId": key_id, "Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}", "KeyManager": "AWS", "KeyState": "Enabled"}
+    stubber.add_response("describe_key", {"KeyMetadata": metadata}, {"KeyId": key_id})
+    with stubber:
+        assert purge.INSPECT[item.kind](lambda service: client, item) == (None, "an AWS managed key: never deleted")
+    stubber.assert_no_pending_responses()
+    assert item.foreign
+
+
+def test_purge_leaves_a_retained_load_balancer_whose_deletion_protection_is_on():
+    # ELB refuses its deletion: the purge failed half way, where it should have said why the load balancer stays.
+    client = SESSION.client("elbv2", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    arn = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/x/1"
+    item = purge.Retained(stack("alb"), stack_id("alb"), "LoadBalancer", "AWS::ElasticLoadBalancingV2::LoadBalancer", arn)
+    tags = [{"Key": purge.STACK_ID_TAG, "Value": item.stack_id}, {"Key": purge.LOGICAL_ID_TAG, "Value": item.logical_id}]
+    stubber.add_response("describe_load_balancers", {"LoadBalancers": [{"LoadBalancerArn": arn}]}, {"LoadBalancerArns": [arn]})
+    stubber.add_response("describe_tags", {"TagDescriptions": [{"ResourceArn": arn, "Tags": tags}]}, {"ResourceArns": [arn]})
+    attributes = [{"Key": "deletion_protection.enabled", "Value": "true"}]
+    stubber.add_response("describe_load_balancer_attributes", {"Attributes": attributes}, {"LoadBalancerArn": arn})
+    with stubber:
+        assert purge.INSPECT[item.kind](lambda service: client, item) == (
+            None,
+            "left: deletion protection is on; turn it off first if it is really to go",
+        )
+    stubber.assert_no_pending_responses()
+
+
+def test_purge_leaves_a_retained_target_group_a_load_balancer_still_uses():
+    # ELB refuses its deletion (ResourceInUse): the purge failed half way, where it should have said who uses it.
+    client = SESSION.client("elbv2", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    prefix = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:"
+    arn, user = prefix + "targetgroup/x/1", prefix + "loadbalancer/app/y/2"
+    item = purge.Retained(stack("alb"), stack_id("alb"), "TargetGroup", "AWS::ElasticLoadBalancingV2::TargetGroup", arn)
+    tags = [{"Key": purge.STACK_ID_TAG, "Value": item.stack_id}, {"Key": purge.LOGICAL_ID_TAG, "Value": item.logical_id}]
+    group = {"TargetGroupArn": arn, "LoadBalancerArns": [user]}
+    stubber.add_response("describe_target_groups", {"TargetGroups": [group]}, {"TargetGroupArns": [arn]})
+    stubber.add_response("describe_tags", {"TagDescriptions": [{"ResourceArn": arn, "Tags": tags}]}, {"ResourceArns": [arn]})
+    with stubber:
+        assert purge.INSPECT[item.kind](lambda service: client, item) == (None, f"left: in use by {user}")
+    stubber.assert_no_pending_responses()
+
+
+def test_a_retained_resource_whose_name_only_contains_the_layers_name_is_not_the_layers():
+    # takes() found the name anywhere in the id: a log group, load balancer or target group of a longer name (one of an
+    # earlier NamePrefix that held today's) was taken for the layer's, and purged.
+    names = guards.custom_names(a_deployer_whose_service_is(None), deploy.load_layer(ENV, "alb", OUTPUT))
+    prefix = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:"
+    for logical_id, path in (("LoadBalancer", "loadbalancer/app/{}/0123456789abcdef"), ("TargetGroup", "targetgroup/{}/0123456789abcdef")):
+        kind = f"AWS::ElasticLoadBalancingV2::{logical_id}"
+        for longer in (names[logical_id] + "-2", "x" + names[logical_id]):
+            item = purge.Retained(stack("alb"), stack_id("alb"), logical_id, kind, prefix + path.format(longer))
+            assert not purge.takes(item, {names[logical_id]}), item.physical_id
+    for longer in (RETAINED_LOG_GROUP + "-old", "/old" + RETAINED_LOG_GROUP):
+        item = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogGroup", "AWS::Logs::LogGroup", longer)
+        assert not purge.takes(item, {RETAINED_LOG_GROUP}), longer
+
+
+def test_trimming_drops_a_redeploy_that_repeats_the_entry_before_it_where_the_history_breaks_after_it():
+    # v1 released, then redeployed, then a release of v2 went unrecorded and v3 replaced it: the redeploy adds nothing
+    # to what v1's own entry says (the break after it shows as well without it), yet v1's release, the only one of v1,
+    # was trimmed instead, when the entry after the redeploy did not name v1.
+    first, again, after = rel("v1", None), rel("v1", "v1"), rel("v3", "v2")
+    later = [rel(f"w{i}", f"w{i - 1}" if i else "v3") for i in range(RELEASES_KEPT - 2)]
+    entries = [first, again, after, *later]
+    assert len(entries) == RELEASES_KEPT + 1
+    assert trimmed(entries) == [first, after, *later]
+
+
+def test_purge_schedules_a_key_whose_own_stacks_log_group_is_deleted_though_another_stacks_stays():
+    # A staying log group whose key was not read kept every key of the purge, other stacks' too, "for the log group it encrypts".
+    waf_id = stack_id("waf")
+    key = purge.Retained(stack("waf"), waf_id, "LogKey", "AWS::KMS::Key", "k-2", action="schedule", facts={"arn": "arn:k-2"})
+    group = purge.Retained(
+        stack("service"), DELETED_SERVICE_ID, "LogGroup", "AWS::Logs::LogGroup", RETAINED_LOG_GROUP, facts={"kms": None, "tags": {}}
+    )
+    purge.keep_keys_of_kept_log_groups([key, group])
+    assert (key.action, key.note) == ("schedule", "")
+
+
+def test_purge_takes_only_what_a_deleted_stack_skipped_on_purpose():
+    # Any resource not DELETE_COMPLETE was taken as retained: one a forced deletion left DELETE_FAILED, for one.
+    summary = {"StackName": stack("service"), "StackId": DELETED_SERVICE_ID}
+    resources = [
+        {"LogicalResourceId": logical_id, "PhysicalResourceId": physical_id, "ResourceType": kind, "ResourceStatus": status}
+        for logical_id, physical_id, kind, status in (
+            ("LogGroup", RETAINED_LOG_GROUP, "AWS::Logs::LogGroup", "DELETE_SKIPPED"),
+            ("LogKey", "k-1", "AWS::KMS::Key", "DELETE_FAILED"),
+            ("Cluster", "c-1", "AWS::ECS::Cluster", "DELETE_COMPLETE"),
+            ("Service", "s-1", "AWS::ECS::Service", "CREATE_FAILED"),
+        )
+    ]
+    assert [item.logical_id for item in purge.retained_in(summary, resources)] == ["LogGroup"]
+
+
 def test_the_look_for_blocked_creates_skips_a_name_whose_stack_exists(aws):
     # A live stack's name was taken for a create: what its deleted predecessor retained was read (and its names said taken).
     summary = {"StackName": stack("service"), "CreationTime": NOW - timedelta(days=9)}
@@ -9106,3 +9252,17 @@ def test_a_change_set_that_could_not_be_read_is_not_said_to_be_someone_elses(aws
         assert code_run == 0 and f"CHANGESET={cs_name('cert-dns')}" in aws.out, aws.err
     else:  # not known whose it is: a command that would change it stops, and says to run it again
         assert code_run == 1 and f"they could not be read ({code}); nothing changed. Run this again" in aws.err, aws.err
+
+
+def test_a_merge_keeps_what_this_run_read_before_another_runs_entries():
+    # Another run's version in between lacked the oldest entry this run read (a hand edit, or its own trim): merged
+    # after theirs, that entry was written as the newest, and make rollback read what ran in the wrong order.
+    other = {"time": "2026-01-02T00:00:00Z", "image_tag": "b", "revision": "r", "by": "y", "replaced": "a"}
+
+    def another_run_wrote_between(ssm, value):  # version 2 the other run's, version 3 this one's: a merge follows
+        ssm.versions += [stored([other]), value]
+        return {"Version": 3}
+
+    ssm, said = ScriptedSsm(stored([ENTRY_A]), another_run_wrote_between, written), []
+    ReleaseHistory(ssm, ENV, said.append, lambda seconds: None).record(ENTRY_E)
+    assert json.loads(ssm.versions[-1]) == [ENTRY_A, other, ENTRY_E], said
