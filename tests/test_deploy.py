@@ -494,6 +494,38 @@ def test_a_retained_name_of_a_failed_first_create_is_freed_after_destroying_that
     ), str(refused.value)
 
 
+def test_a_run_looks_for_names_its_creates_need_once_however_many_layers_it_creates():
+    # The look at the run's first create takes every create of the run: the next creates ask nothing again.
+    cert, service = (deploy.layer.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "service"))
+    deployer = a_deployer_whose_service_is(None, checked=set(), run_layers=[cert, service], env=ENV, cli=CLI)
+    looked = []
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(purge, "blocking", lambda deployer, creates: looked.append(sorted(creates)) or [])
+        patch.setattr(deploy.guards, "loose_log_groups", lambda deployer, creates, named, even_one=False: [])
+        deploy.guards.refuse_blocked_creates(deployer, cert)
+        deploy.guards.refuse_blocked_creates(deployer, service)
+    assert looked == [sorted([cert.stack, service.stack])]
+
+
+def test_a_create_refused_for_a_log_group_in_no_stack_of_its_own_name_is_that_layers_refusal():
+    # A refusal of the layer at hand is a Failure; RefusedAhead says a later layer stopped the run before this one.
+    cert, service = (deploy.layer.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "service"))
+    deployer = a_deployer_whose_service_is(None, checked=set(), run_layers=[cert, service], env=ENV, cli=CLI)
+
+    for layer, refusal in ((service, deploy.guards.Failure), (cert, deploy.guards.RefusedAhead)):
+        deployer.checked = set()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(purge, "blocking", lambda deployer, creates: [])
+            patch.setattr(
+                deploy.guards, "loose_log_groups", lambda deployer, creates, named, even_one=False: [(service.stack, RETAINED_LOG_GROUP)]
+            )
+            with pytest.raises(deploy.guards.Failure) as refused:
+                deploy.guards.refuse_blocked_creates(deployer, layer)
+        assert type(refused.value) is refusal, layer.name
+        assert f"{service.stack}: {RETAINED_LOG_GROUP}" in str(refused.value)
+
+
 def test_a_retained_name_the_new_template_does_not_create_blocks_nothing(aws, monkeypatch):
     """Destroyed, then deployed under a new NamePrefix: the old log group, kept on purpose, stays out of the way."""
     a_deleted_service_retained_its_log_group(aws, monkeypatch, name=RETAINED_LOG_GROUP.replace("-service", "old-service"))
@@ -1094,6 +1126,25 @@ def test_subnets_or_a_backend_group_outside_the_vpc_or_public_subnets_in_one_zon
     )
 
 
+def test_subnets_left_empty_in_a_hand_edited_output_file_are_refused_before_anything(aws):
+    """guards.refuse_subnets_the_layers_cannot_use, on AWS: params are checked, but output/<env>/<layer>.json may be edited by hand."""
+    from scripts.deploy import guards
+
+    alb, service = (deploy.load_layer(ENV, name, OUTPUT) for name in ("alb", "service"))
+    emptied = dataclasses.replace(service, parameters=service.parameters | {"PrivateSubnetIds": ""})
+    group, vpc = service.parameters["BackendSecurityGroupId"], alb.parameters["VpcId"]
+    groups = [{"GroupId": group, "VpcId": vpc, "GroupName": "backend", "Description": "backend", "OwnerId": ACCOUNT}]
+    aws.stubber("ec2").add_response(
+        "describe_security_groups", {"SecurityGroups": groups}, {"Filters": [{"Name": "group-id", "Values": [group]}]}
+    )
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=True)
+    made.run_layers = [emptied]
+    made.stacks[alb.stack], made.stacks[service.stack] = described("alb")["Stacks"][0], None
+    with pytest.raises(deploy.Failure) as failure:
+        guards.refuse_subnets_the_layers_cannot_use(made, emptied)
+    assert str(failure.value) == f"error: params/{ENV}.yaml: parameters.PrivateSubnetIds is empty; nothing changed"
+
+
 def test_a_change_set_that_removes_a_protected_load_balancer_is_refused(aws):
     # Only a replacement was refused: a removal of a load balancer with deletion protection on left it running outside the stack.
     alb = deploy.load_layer(ENV, "alb", OUTPUT)
@@ -1124,6 +1175,50 @@ def test_an_image_of_a_new_repository_is_looked_for_though_its_tag_is_the_runnin
     assert str(failure.value) == f"{guards.not_in_ecr(made, repository, tag)}; no change set was made"
 
 
+def test_the_image_of_a_failed_first_create_is_looked_for_though_it_was_given_the_same_tag(aws):
+    """guards.refuse_a_missing_image, on AWS: a failed first create (ROLLBACK_COMPLETE) runs no image, whatever tag it was given."""
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    repository, tag = service.parameters["EcrRepositoryName"], service.parameters["ImageTag"]
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=True)
+    made.run_layers = [service]
+    given = service_parameters(tag) | {"EcrRepositoryName": repository}
+    made.stacks[service.stack] = described("service", status="ROLLBACK_COMPLETE", parameters=given)["Stacks"][0]
+    aws.image(tag, "ImageNotFoundException")
+    # RECREATE=1 deletes it and creates the service with that tag: a missing image failed minutes into the create
+    with pytest.raises(deploy.Failure) as failure:
+        guards.refuse_a_missing_image(made, service, None)
+    assert str(failure.value) == f"{guards.not_in_ecr(made, repository, tag)}; no change set was made"
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "AccessDenied"])
+def test_an_image_that_may_not_be_looked_for_is_said_and_the_run_goes_on(aws, code):
+    """guards.refuse_a_missing_image, on AWS: a deploy role made before the ci layer allowed ecr:DescribeImages."""
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    repository, tag = service.parameters["EcrRepositoryName"], service.parameters["ImageTag"]
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=True)
+    made.run_layers = [service]
+    made.stacks[service.stack] = described("service", parameters=service_parameters(tag + "-old"))["Stacks"][0]
+    aws.image(tag, code)
+    guards.refuse_a_missing_image(made, service, tag)
+    assert f"note: could not check that image {repository}:{tag} is in ECR (ecr:DescribeImages denied); going on" in made.out.getvalue()
+
+
+def test_an_image_of_a_repository_the_account_does_not_have_is_refused_before_anything(aws):
+    """guards.refuse_a_missing_image, on AWS: an EcrRepositoryName typo failed minutes into the release, at each task's pull."""
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    repository, tag = service.parameters["EcrRepositoryName"], service.parameters["ImageTag"]
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=True)
+    made.run_layers = [service]
+    made.stacks[service.stack] = described("service", parameters=service_parameters(tag + "-old"))["Stacks"][0]
+    aws.image(tag, "RepositoryNotFoundException")
+    with pytest.raises(deploy.Failure) as failure:
+        guards.refuse_a_missing_image(made, service, tag)
+    assert str(failure.value) == (
+        f"error: params/{ENV}.yaml: parameters.EcrRepositoryName: no ECR repository {repository} in the stacks' account and region; "
+        "no change set was made"
+    )
+
+
 def test_a_service_already_rolling_is_not_switching_to_rolling(aws):
     # A ROLLING service deployed ROLLING again was taken for one leaving a traffic-shifting strategy.
     service = deploy.load_layer(ENV, "service", OUTPUT)
@@ -1133,6 +1228,16 @@ def test_a_service_already_rolling_is_not_switching_to_rolling(aws):
     for running, switches in (("ROLLING", False), (TRAFFIC_SHIFTING[0], True)):
         made.stacks[service.stack] = described("service", parameters=rolling | {"DeploymentStrategy": running})["Stacks"][0]
         assert guards.switches_to_rolling(made, service, update) is switches, running
+
+
+def test_a_service_whose_stack_names_no_strategy_is_not_switching_to_rolling(aws):
+    # Only a traffic-shifting strategy leaves traffic where ECS moved it: a stack without the parameter shifted none.
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    rolling = service_parameters(service.parameters["ImageTag"]) | {"DeploymentStrategy": "ROLLING"}
+    running = {name: value for name, value in rolling.items() if name != "DeploymentStrategy"}
+    made.stacks[service.stack] = described("service", parameters=running)["Stacks"][0]
+    assert guards.switches_to_rolling(made, service, change_set("service", parameters=rolling)) is False
 
 
 def test_a_log_group_whose_name_only_starts_with_the_name_does_not_hold_it(aws):
@@ -1152,6 +1257,18 @@ def test_the_look_ahead_for_taken_log_group_names_reads_no_stack_that_is_not_our
     made.stacks[service.stack] = described("service", tags={"owner": "another-team"})["Stacks"][0]
     assert made.foreign(made.stacks[service.stack])
     guards.refuse_taken_names_ahead(made, alb)
+    assert made.out.getvalue() == ""
+
+
+@pytest.mark.parametrize("status", [None, "REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"])
+def test_the_look_ahead_for_taken_log_group_names_reads_no_stack_the_run_creates(aws, status):
+    # A create has no names yet: refuse_blocked_creates looks at what holds the ones it needs, at the run's first create.
+    alb, service = (deploy.load_layer(ENV, name, OUTPUT) for name in ("alb", "service"))
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    made.run_layers = [alb, service]
+    made.stacks[alb.stack] = None
+    made.stacks[service.stack] = described("service", status)["Stacks"][0] if status else None
+    guards.refuse_taken_names_ahead(made, alb)  # the stubs fail any call
     assert made.out.getvalue() == ""
 
 
@@ -1286,6 +1403,19 @@ def test_a_reviewed_change_set_is_checked_with_its_own_name_prefix_not_the_param
     with pytest.raises(deploy.Failure, match="which is taken"):
         guards.refuse_taken_log_group_names(deployer, layer, made, "nothing changed")
     assert looked == [f"/ecs/{prefix}-service"]
+
+
+def test_a_log_group_that_may_be_replaced_under_the_name_it_has_takes_no_name_to_check(aws, monkeypatch):
+    """refuse_taken_log_group_names: a "Conditional" replacement whose name stays (its own group holds it) makes no new name."""
+    layer = deploy.load_layer(ENV, "service", OUTPUT)
+    name = guards.custom_names(deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO()), layer)["LogGroup"]
+    kept = change("Modify", "LogGroup", "AWS::Logs::LogGroup", replacement="Conditional")
+    kept["ResourceChange"]["PhysicalResourceId"] = name
+    looked = []
+    monkeypatch.setattr(guards.purge, "inspect", lambda deployer, item, others: looked.append(item.physical_id))
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    guards.refuse_taken_log_group_names(deployer, layer, change_set("service", changes=[kept]), "nothing changed")
+    assert looked == []
 
 
 def test_a_log_group_name_that_cannot_be_checked_is_left_to_the_update(aws):
@@ -1448,6 +1578,39 @@ def test_removing_the_rules_once_the_service_runs_rolling_is_what_puts_traffic_b
         "startupwebapp-tg-alt weight 100)), and the service already runs ROLLING, its tasks in the primary target group: "
         "removing them sends the traffic there\n"
     )
+
+
+def test_a_switch_to_rolling_while_the_alb_layer_has_no_production_rule_reads_no_rule(aws):
+    # A switch to ROLLING moves traffic only through the production listener rule the alb layer outputs: none, nothing to read.
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    rolling = service_parameters(service.parameters["ImageTag"]) | {"DeploymentStrategy": "ROLLING"}
+    made.stacks[service.stack] = described("service", parameters=rolling | {"DeploymentStrategy": TRAFFIC_SHIFTING[0]})["Stacks"][0]
+    made.stacks[stack("alb")] = described("alb", with_outputs=False)["Stacks"][0]
+    assert "ProductionListenerRuleArn" not in made.outputs(stack("alb"))
+    guards.refuse_moving_shifted_traffic(made, service, change_set("service", parameters=rolling), "nothing changed")  # no DescribeRules
+    assert made.out.getvalue() == ""
+
+
+def test_an_alb_change_set_that_rewrites_a_rule_too_is_refused_though_the_service_runs_rolling(aws):
+    # Only removing every rule it changes puts the traffic back on a ROLLING service's tasks: one it rewrites is written as the template says.
+    rules = ["ProductionListenerRule-physical", "TestListenerRule-physical"]
+    aws.elbv2.add_response("describe_rules", rule_weights(0, 100), {"RuleArns": rules})
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    deployer.stacks[stack("alb")] = described("alb")["Stacks"][0]
+    rolling = service_parameters("v1") | {"DeploymentStrategy": "ROLLING"}
+    deployer.stacks[stack("service")] = described("service", parameters=rolling)["Stacks"][0]  # read only where every rule goes
+    layer = deploy.load_layer(ENV, "alb", OUTPUT)
+    both = change_set(
+        "alb",
+        changes=[
+            change("Remove", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule"),
+            change("Modify", "TestListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule"),
+        ],
+    )
+    with pytest.raises(deploy.Failure, match="rewrites or removes listener rules"):
+        guards.refuse_moving_shifted_traffic(deployer, layer, both, "change set left for review")
+    assert deployer.out.getvalue() == ""
 
 
 def test_switching_the_service_to_rolling_while_traffic_is_on_the_alternate_group_is_refused(aws):
@@ -3100,6 +3263,57 @@ def test_the_stateful_resources_an_update_removes_are_those_gone_from_the_templa
     layer = types.SimpleNamespace(template=json.dumps(now))
     found = guards.stateful_replacements_ahead(deployer_, layer, deployed, {"NamePrefix": "kept"}, {"NamePrefix": "other"})
     assert found == [("Off", "AWS::Logs::LogGroup", "removed"), ("Taken", "AWS::Logs::LogGroup", "removed")]
+
+
+def test_a_stateful_resource_whose_condition_was_false_in_the_deployed_stack_is_not_said_to_be_removed():
+    # Never made (its condition false with the values deployed): neither removed nor replaced by the update.
+    group = {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "never"}, "Condition": "Named"}
+    template = {"Conditions": {"Named": {"Fn::Equals": [{"Ref": "NamePrefix"}, "kept"]}}, "Resources": {"Never": group}}
+    deployer_ = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
+    layer = types.SimpleNamespace(template=json.dumps(template))
+    assert guards.stateful_replacements_ahead(deployer_, layer, template, {"NamePrefix": "other"}, {"NamePrefix": "other"}) == []
+
+
+def test_an_output_that_reads_another_resource_than_the_deployed_one_is_changed():
+    # Both resources stay as they are: the output's value is the other one's id now.
+    def group(name):
+        return {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": name}}
+
+    deployed = {"Resources": {"A": group("a"), "B": group("b")}, "Outputs": {"Out": {"Value": {"Ref": "A"}}}}
+    now = deployed | {"Outputs": {"Out": {"Value": {"Ref": "B"}}}}
+    deployer_ = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
+    layer = types.SimpleNamespace(template=json.dumps(now))
+    assert guards.outputs_changed_ahead(deployer_, layer, deployed, {}, {}) == (frozenset({"Out"}), frozenset())
+    assert guards.outputs_changed_ahead(deployer_, layer, now, {}, {}) == (frozenset(), frozenset())
+
+
+def test_a_stateful_resource_whose_condition_is_decided_at_deploy_time_is_said_to_be_replaced_by_a_new_name():
+    # A condition not known before deploy counts as true: the resource may be there, and a new name replaces it.
+    def group(name):
+        return {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": name}, "Condition": "Unknown"}
+
+    conditions = {"Unknown": {"Fn::Equals": [{"Ref": "AWS::AccountId"}, "123456789012"]}}
+    deployed = {"Conditions": conditions, "Resources": {"Maybe": group("d")}}
+    now = {"Conditions": conditions, "Resources": {"Maybe": group("d-renamed")}}
+    deployer_ = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
+    layer = types.SimpleNamespace(template=json.dumps(now))
+    found = guards.stateful_replacements_ahead(deployer_, layer, deployed, {}, {})
+    assert found == [("Maybe", "AWS::Logs::LogGroup", "replaced: its LogGroupName changed")]
+
+
+def test_an_output_of_a_parameter_whose_value_changes_is_changed():
+    # No resource read (one of our parameters): the value itself, with the values deployed and the new ones.
+    template = {"Parameters": {"NamePrefix": {"Type": "String"}}, "Resources": {}, "Outputs": {"Out": {"Value": {"Ref": "NamePrefix"}}}}
+    deployer_ = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
+    layer = types.SimpleNamespace(template=json.dumps(template))
+    assert guards.outputs_changed_ahead(deployer_, layer, template, {"NamePrefix": "kept"}, {"NamePrefix": "other"}) == (
+        frozenset({"Out"}),
+        frozenset(),
+    )
+    assert guards.outputs_changed_ahead(deployer_, layer, template, {"NamePrefix": "kept"}, {"NamePrefix": "kept"}) == (
+        frozenset(),
+        frozenset(),
+    )
 
 
 def test_diff_of_a_named_stateful_resource_replaced_under_its_name_says_its_new_name_needs_allow_replace_too(aws):
