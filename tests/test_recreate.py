@@ -2456,3 +2456,29 @@ def test_an_empty_stack_under_review_that_holds_another_teams_change_set_is_neit
         assert found["StackStatus"] == "REVIEW_IN_PROGRESS", argv
         assert [s["ChangeSetName"] for s in cloudformation.list_change_sets(StackName=stack(layer))["Summaries"]] == ["other-team-review"]
     assert cloudformation.describe_stacks(StackName=stack(LAYERS[0]))["Stacks"][0]["StackStatus"] != "DELETE_COMPLETE"
+
+
+@pytest.mark.parametrize("answer", ["yes", "declined"])
+def test_a_run_does_not_take_over_a_stack_someone_put_under_review_after_the_run_first_looked(sandbox, run, monkeypatch, answer):
+    # A deploy of every layer reads the stacks of its creates at its first create (refuse_blocked_creates) and keeps
+    # that read for the run (Deployer.stacks). Another team's CREATE change set made under alarms' name meanwhile
+    # (REVIEW_IN_PROGRESS, untagged) was neither refused (describe's others_change_sets) nor named: its change set
+    # ended when the run executed its own, and on a declined run the Ctrl-C/decline clean-up deleted their stack.
+    deployed(sandbox, run, "cert-dns", "alb", "waf", "release-alarms", "service")
+    cf, alarms = sandbox.client("cloudformation"), templates.stack_name("sandbox", "alarms")
+    original, asked = deployer.Deployer.deploy, deployer.Deployer.why_not
+
+    def deploy(self, layer, *args, **kwargs):
+        if layer.name == "alarms":
+            body = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+            cf.create_change_set(StackName=alarms, ChangeSetName="their-review", ChangeSetType="CREATE", TemplateBody=body)
+        return original(self, layer, *args, **kwargs)
+
+    monkeypatch.setattr(deployer.Deployer, "deploy", deploy)
+    if answer == "declined":
+        monkeypatch.setattr(deployer.Deployer, "why_not", lambda self, q: "declined" if alarms in q else asked(self, q))
+    code, out, err = run("deploy", "--yes")
+    assert code == 1 and f"error: {alarms} exists, empty and under review, with change sets this tool did not make" in err, out + err
+    assert "): their-review; nothing changed." in err, err
+    (found,) = cf.describe_stacks(StackName=alarms)["Stacks"]  # their stack is still there
+    assert "their-review" in [s["ChangeSetName"] for s in cf.list_change_sets(StackName=found["StackId"])["Summaries"]]

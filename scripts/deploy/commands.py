@@ -109,8 +109,10 @@ class Commands:
         deployer.run_layers = self.layers
         started, stopped, ahead = deployer.clock(), None, False
         try:
-            for layer in self.layers:
+            for number, layer in enumerate(self.layers):
                 stopped = layer.name  # until its deploy returns
+                if number:  # read by a look the run's first layer made ahead: minutes may have passed
+                    deployer.read_again_if_not_ours_yet(layer.stack)
                 deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
             stopped = None
             self.say_deployed_but_not_enabled()

@@ -363,6 +363,16 @@ class Deployer:
             )
         return found
 
+    def read_again_if_not_ours_yet(self, stack) -> None:
+        """Forget a read of the stack that found none, or an empty one under review without tags, for it to be read
+        again: someone may have made a change set of theirs under its name since (REVIEW_IN_PROGRESS, refused
+        then), which a change set of ours executed would end, and an undo of ours delete. One of ours is read
+        once a run."""
+        found = self.stacks.get(stack, ())
+        if found is None or (found and self.untagged_under_review(found)):
+            del self.stacks[stack]
+            self.others_under_review.pop((found or {}).get("StackId"), None)
+
     def own_tags(self, found) -> dict:
         """The tags the stack would carry if this tool made it (templates.own_tags)."""
         return templates.own_tags(self.env, templates.layer_of(self.env, found["StackName"]))
