@@ -91,7 +91,13 @@ class Resolver:
             chosen = self.condition(intrinsic[1][0])
             return self.resources_read(intrinsic[1][1:] if chosen is None else intrinsic[1][1 if chosen else 2])
         resources = set(self.template.get("Resources") or {})
-        if intrinsic and intrinsic[0] == "Fn::Sub" and isinstance(intrinsic[1], list) and len(intrinsic[1]) == 2:
+        if (
+            intrinsic
+            and intrinsic[0] == "Fn::Sub"
+            and isinstance(intrinsic[1], list)
+            and len(intrinsic[1]) == 2
+            and isinstance(intrinsic[1][1], dict)
+        ):
             text, variables = intrinsic[1]  # its variables' values read as any value (an Fn::If's branch)
             return (references({"Fn::Sub": text}) - set(variables)) & resources | self.resources_read(list(variables.values()))
         if isinstance(node, dict) and (intrinsic is None or intrinsic[0] not in ("Ref", "Fn::GetAtt", "Fn::Sub")):
@@ -118,7 +124,11 @@ class Resolver:
             )
             return f"<{named}>"
         if intrinsic and intrinsic[0] == "Fn::Sub":
-            text, variables = (intrinsic[1], {}) if isinstance(intrinsic[1], str) else (list(intrinsic[1]) + [{}])[:2]
+            text, variables = (
+                (intrinsic[1], {})
+                if isinstance(intrinsic[1], str)
+                else ([*intrinsic[1], {}] if isinstance(intrinsic[1], list) else [None, None])[:2]
+            )
             if isinstance(text, str) and isinstance(variables, dict):
 
                 def name(match):
@@ -191,7 +201,11 @@ class Resolver:
     def substitute(self, argument, resolve_all: bool):
         """Fn::Sub with this environment's parameter values. resolve_all: the whole value or UNKNOWN;
         otherwise the text with whatever is unknown before deploy left as ${...}."""
-        text, variables = (argument, {}) if isinstance(argument, str) else argument
+        text, variables = (
+            (argument, {}) if isinstance(argument, str) else ([*argument, {}] if isinstance(argument, list) else [None, None])[:2]
+        )
+        if not isinstance(text, str) or not isinstance(variables, dict):  # a form CloudFormation refuses
+            return UNKNOWN
         unknown = False
 
         def replace(match):

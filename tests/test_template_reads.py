@@ -56,3 +56,13 @@ def test_the_resources_a_value_reads_in_an_environment_follow_the_branch_its_con
         assert resolver.resources_read(value) == read, arn
     undecided = Resolver(template, {}, {}, "us-east-1")  # a template's parameter it has no value of (one edited by hand)
     assert undecided.condition(condition) is None and undecided.resources_read(value) == {provider}
+
+
+def test_the_resources_an_fn_sub_reads_do_not_raise_on_variables_that_are_not_a_map():
+    # make diff's look at outputs (guards.outputs_changed_ahead -> value_changes) raised AttributeError on a list-form
+    # Fn::Sub whose second item is not a map (resources_read's branch for the list form, added in bf54a84);
+    # naming_resources on an Fn::Sub of a number raised TypeError. Before, both were read as any other node.
+    resolver = Resolver({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}, {}, {}, "us-east-1")
+    for value in ({"Fn::Sub": ["${Topic}", "not a map"]}, {"Fn::Sub": ["${Topic}", ["a"]]}, {"Fn::Sub": 5}):
+        resolver.resources_read(value)
+        resolver.value(resolver.naming_resources(value))
