@@ -3071,6 +3071,21 @@ def test_diff_names_a_stack_policy_set_outside_the_tool_and_how_to_set_it_back(a
     ]
 
 
+def test_diff_of_a_layer_that_differs_and_has_a_policy_set_by_hand_counts_it_among_what_a_deploy_applies(aws):
+    # the policy's difference is "only the stack policy" only while nothing else differs: the deploy's change carries it
+    layer = "cert-dns"
+    deployed = json.loads(template(layer))
+    deployed["Resources"]["Legacy"] = {"Type": "AWS::SNS::Topic"}  # a resource the deploy removes
+    aws.deployed(layer)
+    aws.cf.add_response("get_template", {"TemplateBody": json.dumps(deployed)}, {"StackName": stack(layer), "TemplateStage": "Original"})
+    aws.stack_policy(layer, DENY_ALL)
+    assert aws.run("diff", "--stack", layer) == 1, aws.err
+    lines = aws.out.splitlines()
+    assert '-    "Legacy": {' in lines and f"  {CLI} cloudformation set-stack-policy --stack-name {stack(layer)} " in aws.out, aws.out
+    assert lines[-1] == f"differs from what {ENV} runs: {layer} (make deploy STACK={layer} ENV={ENV} applies it)", aws.out
+    assert "only the stack policy differs" not in aws.out, aws.out
+
+
 @pytest.mark.parametrize("domain", ["params'", "another"])
 def test_diff_says_a_stack_of_our_name_is_someone_elses_and_reads_nothing_more_of_it(aws, domain):
     # It ended "differs ... (make deploy applies it)", which deploy then refused; no template, policy
@@ -3533,6 +3548,18 @@ def test_diff_of_the_service_shows_the_running_image_escaped_beside_params_own(a
         f"  image {HOSTILE_SHOWN} runs: ImageTag {configured} of params/{ENV}.yaml counts only for a first create (a deploy keeps the "
         f"running image; make deploy STACK=service ENV={ENV} TAG=<tag> releases another)"
     ), ascii(aws.out)
+
+
+def test_diff_with_tag_says_neither_params_image_tag_nor_an_unchanged_desired_count(aws):
+    # TAG= names the image the deploy runs: params' ImageTag, which counts only for a first create, is no note then; and a
+    # DesiredCount the deploy sends unchanged is no "new DesiredCount"
+    configured = configuration(ENV, "service")["Parameters"]["ImageTag"]
+    aws.diff_reads("service", parameters=service_parameters(f"{configured}-running"))
+    assert aws.run("diff", "--stack", "service", "--image-tag", f"{configured}-new") == 1, aws.err
+    lines = aws.out.splitlines()
+    assert any(f"{configured}-new" in line for line in lines[:-1]), aws.out  # the new tag among the differences
+    assert "counts only for a first create" not in aws.out and "new DesiredCount" not in aws.out, aws.out
+    assert lines[-1] == f"differs from what {ENV} runs: service (make deploy STACK=service ENV={ENV} TAG={configured}-new applies it)"
 
 
 @pytest.mark.parametrize("answer", ["ImageNotFoundException", "Throttling"])

@@ -180,6 +180,42 @@ def test_follow_rides_out_a_server_error_whose_code_it_does_not_list(aws):
     assert aws.out.splitlines()[-1] == "2025-11-25 12:00:01  aaaa  two", aws.out
 
 
+def test_follow_rides_out_throttling_though_cloudwatch_logs_answers_it_with_400(aws):
+    aws.service_stack()
+    first = filtered("aaaa", -5, "one", "1")
+    page(aws, TEN_MINUTES_AGO, [first])
+    aws.logs.add_client_error("filter_log_events", "ThrottlingException", "Rate exceeded", 400)
+    page(aws, first["timestamp"] - logs.LATE_MS, [first, filtered("aaaa", 1, "two", "2")])
+    _, sleep = ctrl_c_at_sleep(3)  # after the poll that followed the error
+
+    assert aws.run("logs", "--follow", sleep=sleep) == 0, aws.err
+    assert f"; asking again in 2 s (1 of {logs.FOLLOW_FAILURES})" in aws.out, aws.out
+    assert aws.out.splitlines()[-1] == "2025-11-25 12:00:01  aaaa  two", aws.out
+
+
+def test_without_follow_a_transient_error_ends_logs_at_once(aws):
+    # riding out errors is for FOLLOW=1, which runs for hours; a plain read says the error (botocore has retried it already)
+    aws.service_stack()
+    aws.logs.add_client_error("filter_log_events", "ServiceUnavailableException", "try later", 503)
+    sleeps, sleep = ctrl_c_at_sleep(1)
+    assert aws.run("logs", sleep=sleep) == 1
+    assert sleeps == [] and "not read" not in aws.out and "ServiceUnavailableException" in aws.err, aws.out + aws.err
+
+
+def test_follow_never_reads_from_further_back_than_the_poll_before(aws):
+    # each poll starts LATE_MS before the newest event it printed, or where the one before started: an empty poll
+    # that stepped back LATE_MS each time reached events long forgotten as printed, and printed them again
+    aws.service_stack()
+    older, newest = filtered("aaaa", -5 - logs.LATE_MS // 1000 - 5, "older", "1"), filtered("aaaa", -5, "newest", "2")
+    page(aws, TEN_MINUTES_AGO, [older, newest])
+    for _ in range(3):  # the same start each time (the stubbed answer checks it)
+        page(aws, newest["timestamp"] - logs.LATE_MS, [newest])
+    _, sleep = ctrl_c_at_sleep(4)
+
+    assert aws.run("logs", "--follow", sleep=sleep) == 0, aws.err
+    assert aws.out.splitlines()[1:] == ["2025-11-25 11:59:40  aaaa  older", "2025-11-25 11:59:55  aaaa  newest"], aws.out
+
+
 def test_follow_prints_once_an_event_stamped_at_the_next_polls_start(aws):
     # an event stamped exactly LATE_MS before the newest was forgotten as printed, and the next poll, from its stamp, printed it again
     aws.service_stack()

@@ -205,6 +205,15 @@ def test_the_wait_is_bounded_and_says_how_to_follow_or_stop_the_task(aws):
     assert aws.sleeps == [2.0]
 
 
+def test_the_wait_ends_at_its_deadline_not_one_poll_past_it(aws):
+    started(aws)
+    aws.poll(ecs_task("RUNNING"), None)  # one poll only: another fails the test (no response queued for it)
+    ticks = iter([0, 60])  # the deadline, then the clock read at the first poll: exactly MAX_WAIT later
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", "--max-wait", "1", clock=lambda: next(ticks)) == 1
+    assert "error: stopped waiting after 1 minutes (MAX_WAIT=); the task is RUNNING." in aws.err, aws.err
+    assert aws.sleeps == []
+
+
 def missing(aws):
     """A DescribeTasks that does not describe the task: how ECS answers for one it does not know (yet)."""
     answer = {"tasks": [], "failures": [{"arn": TASK_ARN, "reason": "MISSING"}]}
@@ -351,6 +360,14 @@ def test_a_service_that_is_not_active_runs_no_task(aws):
     aws.ecs.add_response("describe_services", {"services": [inactive], "failures": []}, {"cluster": CLUSTER, "services": [SERVICE]})
     assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == 1  # no RunTask queued: one made fails otherwise
     assert aws.err == f"error: service {SERVICE} in cluster {CLUSTER}: not ACTIVE; make status shows the stacks\n", aws.err
+
+
+def test_a_runtask_answer_with_neither_a_task_nor_a_failure_says_no_task_started(aws):
+    aws.service_stack()
+    aws.service()
+    aws.ecs.add_response("run_task", {"tasks": [], "failures": []})
+    assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == 1
+    assert aws.err.strip() == "error: RunTask started no task: no task started", aws.err
 
 
 def test_runtask_failures_are_one_line(aws):
@@ -611,6 +628,9 @@ def test_the_registration_copies_every_registrable_field_and_changes_only_the_im
         ("registry.example:5000/team/app:1.2", "registry.example:5000/team/app"),
         ("registry.example:5000/team/app", "registry.example:5000/team/app"),
         ("public.ecr.aws/x/app@sha256:" + "a" * 64, "public.ecr.aws/x/app"),
+        # neither a registry nor a tag: Docker Hub's short names, the whole name
+        ("nginx", "nginx"),
+        ("nginx:1.27", "nginx"),
     ],
 )
 def test_the_repository_is_the_image_without_its_tag(image, expected):
@@ -630,6 +650,15 @@ def test_the_registration_carries_this_runs_tag_alone_and_only_where_ecs_takes_o
     assert tasks.register_request(described, "v2", RUN)["tags"] == described["tags"]  # all 50 kept, no run tag
     described["tags"] = described["tags"][1:]
     assert tasks.register_request(described, "v2", RUN)["tags"][-1] == {"key": tasks.RUN_TAG, "value": RUN}
+
+
+def test_the_registration_leaves_out_every_tag_aws_reserves_not_cloudformations_alone():
+    # "aws:" (in any case) is AWS's own prefix: RegisterTaskDefinition refuses a tag that carries it
+    described = described_task_definition()
+    reserved = [{"key": "aws:servicecatalog:productArn", "value": "arn:p"}, {"key": "AWS:Other", "value": "x"}]
+    described["tags"] = [*described["tags"], *reserved]
+    keys = [tag["key"] for tag in tasks.register_request(described, "v2", RUN)["tags"]]
+    assert keys == [tag["key"] for tag in STACK_TAGS] + [tasks.RUN_TAG], keys
 
 
 def test_the_registration_carries_the_project_tag_the_deploy_role_requires():
@@ -1186,6 +1215,16 @@ def test_the_stopped_tasks_of_a_crash_looping_release_are_read_past_listtasks_fi
     lines = logs.stopped_tasks(deployer, described("service")["Stacks"][0])
     assert lines[0] == f"stopped tasks of {SERVICE}: the latest {logs.STOPPED_TASKS} of 4, newest first", lines
     assert f"task {arns[3].rsplit('/', 1)[-1]}" in lines[1]  # the newest, from the second page
+
+
+def test_a_release_whose_stopped_tasks_ecs_no_longer_lists_says_none_are_listed(aws):
+    from scripts.deploy import logs
+
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_response("list_tasks", {"taskArns": []}, listed)  # no DescribeTasks or GetLogEvents queued: one made fails the test
+    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__)})()
+    lines = logs.stopped_tasks(deployer, described("service")["Stacks"][0])
+    assert lines == [f"stopped tasks of {SERVICE}: none listed (ECS lists recently stopped tasks only)"], lines
 
 
 def test_a_failed_first_create_of_the_service_is_no_running_image_and_its_tag_is_looked_for_again(aws):
