@@ -166,25 +166,18 @@ def test_follow_rides_out_transient_errors_and_stops_after_too_many_in_a_row(aws
     assert "ServiceUnavailableException" in aws.err and "Traceback" not in aws.err
 
 
-def test_follow_rides_out_a_server_error_whose_code_it_does_not_list(aws):
-    # a plain HTTP 500 (InternalFailure) ended FOLLOW=1: only the listed codes were asked again
+@pytest.mark.parametrize(
+    "code, message, status",
+    [
+        ("InternalFailure", "internal error", 500),  # a plain HTTP 500 ended FOLLOW=1: only the listed codes were asked again
+        ("ThrottlingException", "Rate exceeded", 400),  # CloudWatch Logs answers throttling with a 400
+    ],
+)
+def test_follow_rides_out_a_server_error_or_throttling_whatever_its_status(aws, code, message, status):
     aws.service_stack()
     first = filtered("aaaa", -5, "one", "1")
     page(aws, TEN_MINUTES_AGO, [first])
-    aws.logs.add_client_error("filter_log_events", "InternalFailure", "internal error", 500)
-    page(aws, first["timestamp"] - logs.LATE_MS, [first, filtered("aaaa", 1, "two", "2")])
-    _, sleep = ctrl_c_at_sleep(3)  # after the poll that followed the error
-
-    assert aws.run("logs", "--follow", sleep=sleep) == 0, aws.err
-    assert f"; asking again in 2 s (1 of {logs.FOLLOW_FAILURES})" in aws.out, aws.out
-    assert aws.out.splitlines()[-1] == "2025-11-25 12:00:01  aaaa  two", aws.out
-
-
-def test_follow_rides_out_throttling_though_cloudwatch_logs_answers_it_with_400(aws):
-    aws.service_stack()
-    first = filtered("aaaa", -5, "one", "1")
-    page(aws, TEN_MINUTES_AGO, [first])
-    aws.logs.add_client_error("filter_log_events", "ThrottlingException", "Rate exceeded", 400)
+    aws.logs.add_client_error("filter_log_events", code, message, status)
     page(aws, first["timestamp"] - logs.LATE_MS, [first, filtered("aaaa", 1, "two", "2")])
     _, sleep = ctrl_c_at_sleep(3)  # after the poll that followed the error
 
