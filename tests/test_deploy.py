@@ -5849,6 +5849,7 @@ def test_a_declined_first_create_leaves_no_stack_behind(aws):
     aws.not_deployed("cert-dns")
     aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack_id("cert-dns")})  # none left but ours
     aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("cert-dns")})
     assert aws.run("deploy", "--stack", "cert-dns") == 1
     assert "no terminal to ask on and no YES=1 (--yes): nothing changed" in aws.err
@@ -5860,6 +5861,7 @@ def test_an_empty_first_stack_that_cannot_be_deleted_is_named_not_the_change_set
     aws.not_deployed("cert-dns")
     aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack_id("cert-dns")})  # none left but ours
     aws.cf.add_client_error("delete_stack", "ValidationError", "Rate exceeded", 400)
     assert aws.run("deploy", "--stack", "cert-dns") == 1
     assert f"change set {cs_name('cert-dns')} deleted" in aws.out
@@ -5924,6 +5926,7 @@ def test_ctrl_c_while_create_change_set_is_answered_cleans_up_what_it_can_tell_w
     if landed:
         aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
         aws.cf.add_response("describe_stacks", described("cert-dns", "REVIEW_IN_PROGRESS"), {"StackName": stack("cert-dns")})
+        aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack_id("cert-dns")})  # none left but ours
         aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("cert-dns")})
     else:
         aws.cf.add_client_error("delete_change_set", "ChangeSetNotFound", f"ChangeSet [{cs_name('cert-dns')}] does not exist", 404)
@@ -5949,6 +5952,7 @@ def test_an_error_answer_to_a_retried_create_change_set_is_cleaned_up_as_if_it_h
     requests_of(aws, "CreateChangeSet", raising=retried_throttling("CreateChangeSet"))
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     aws.cf.add_response("describe_stacks", described("cert-dns", "REVIEW_IN_PROGRESS"), {"StackName": stack("cert-dns")})
+    aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack_id("cert-dns")})  # none left but ours
     aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("cert-dns")})
     assert aws.run("deploy", "--stack", "cert-dns") == 1
     assert "Throttling" in aws.err
@@ -6399,6 +6403,7 @@ def test_a_failed_change_set_is_deleted_with_the_empty_first_stack_and_its_reaso
     failed = change_set("cert-dns", "FAILED", reason="Template error: unresolvable reference")
     aws.cf.add_response("describe_change_set", failed, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     aws.cf.add_client_error("delete_change_set", "ValidationError", "Rate exceeded", 400)
+    aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack_id("cert-dns")})  # none left but ours
     aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("cert-dns")})
     assert aws.run("deploy", "--stack", "cert-dns") == 1
     assert f"error: change set {cs_name('cert-dns')} failed: Template error: unresolvable reference" in aws.err

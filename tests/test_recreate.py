@@ -2482,3 +2482,80 @@ def test_a_run_does_not_take_over_a_stack_someone_put_under_review_after_the_run
     assert "): their-review; nothing changed." in err, err
     (found,) = cf.describe_stacks(StackName=alarms)["Stacks"]  # their stack is still there
     assert "their-review" in [s["ChangeSetName"] for s in cf.list_change_sets(StackName=found["StackId"])["Summaries"]]
+
+
+def test_a_stack_first_read_under_review_and_gone_at_its_turn_is_not_left_behind_by_a_declined_create(sandbox, run, monkeypatch):
+    # The run's first look found another team's empty stack under review under alarms' name (Deployer.waiting);
+    # they withdrew it before alarms' turn; read again, it is a create of this run's own, but waiting still names it, so a
+    # declined create's clean-up neither deletes the empty stack its CREATE change set made nor says it may be left.
+    deployed(sandbox, run, "cert-dns", "alb", "waf", "release-alarms", "service")
+    cf, alarms = sandbox.client("cloudformation"), templates.stack_name("sandbox", "alarms")
+    body = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+    cf.create_change_set(StackName=alarms, ChangeSetName="their-review", ChangeSetType="CREATE", TemplateBody=body)
+    original, asked = deployer.Deployer.read_again_if_not_ours_yet, deployer.Deployer.why_not
+
+    def read_again(self, stack):
+        if stack == alarms:  # the other team withdraws their review
+            cf.delete_stack(StackName=stack)
+        return original(self, stack)
+
+    monkeypatch.setattr(deployer.Deployer, "read_again_if_not_ours_yet", read_again)
+    monkeypatch.setattr(deployer.Deployer, "why_not", lambda self, q: "declined" if alarms in q else asked(self, q))
+    code, out, err = run("deploy", "--yes")
+    assert code == 1 and "nothing changed" in err, out + err
+    left = [s for s in cf.describe_stacks()["Stacks"] if s["StackName"] == alarms and s["StackStatus"] != "DELETE_COMPLETE"]
+    assert not left or f"{alarms}, empty (REVIEW_IN_PROGRESS) may be left" in out, (left, out + err)
+
+
+def test_a_destroy_of_every_layer_does_not_delete_a_change_set_someone_put_on_an_empty_stack_after_the_run_looked(
+    sandbox, run, monkeypatch
+):
+    # A destroy of every layer reads each stack once, before its question; scaling's, empty under review with
+    # only this tool's change set (untagged, as AWS shows one), is not someone else's then. Another team's CREATE change
+    # set made on it while alarms is deleted is deleted with it (delete by StackId: the same stack).
+    deployed(sandbox, run, "cert-dns", "alb", "waf", "release-alarms", "service")
+    cf, scaling = sandbox.client("cloudformation"), templates.stack_name("sandbox", "scaling")
+    body = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+    tags = [{"Key": k, "Value": v} for k, v in templates.own_tags("sandbox", "scaling").items()]
+    cf.create_change_set(StackName=scaling, ChangeSetName="untagged-first", ChangeSetType="CREATE", TemplateBody=body)
+    cf.create_change_set(StackName=scaling, ChangeSetName="ours", ChangeSetType="CREATE", TemplateBody=body, Tags=tags)
+    cf.delete_change_set(StackName=scaling, ChangeSetName="untagged-first")
+    (found,) = cf.describe_stacks(StackName=scaling)["Stacks"]
+    assert found["StackStatus"] == "REVIEW_IN_PROGRESS" and not found.get("Tags"), found
+    original = deployer.Deployer.destroy
+
+    def destroy(self, layer_name):
+        if layer_name == "scaling":  # minutes after the run's look: another team's review on the empty stack
+            cf.create_change_set(StackName=scaling, ChangeSetName="their-review", ChangeSetType="CREATE", TemplateBody=body)
+        return original(self, layer_name)
+
+    monkeypatch.setattr(deployer.Deployer, "destroy", destroy)
+    code, out, err = run("destroy", "--yes")
+    stacks = [s for s in cf.describe_stacks()["Stacks"] if s["StackName"] == scaling and s["StackStatus"] != "DELETE_COMPLETE"]
+    assert stacks, "their change set's stack was deleted: " + out + err
+    assert code == 1 and f"error: {scaling} exists, empty and under review, with change sets this tool did not make" in err, out + err
+    assert "): their-review; nothing changed." in err, err
+
+
+def test_a_declined_create_does_not_delete_a_stack_someone_put_under_review_between_its_read_and_create_change_set(
+    sandbox, run, monkeypatch
+):
+    # The read at a layer's turn (read_again_if_not_ours_yet) found none; another team's CREATE change set made
+    # before this run's CreateChangeSet: CloudFormation takes a CREATE change set on a stack under review, and answers its
+    # StackId, which the decline's clean-up (delete_empty_stack) deletes with their change set.
+    deployed(sandbox, run, "cert-dns", "alb", "waf", "release-alarms", "service")
+    cf, scaling = sandbox.client("cloudformation"), templates.stack_name("sandbox", "scaling")
+    body = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+    made, asked = [], deployer.Deployer.why_not
+
+    def theirs(params, **kwargs):
+        if not made and params.get("StackName") == scaling:
+            made.append(cf.create_change_set(StackName=scaling, ChangeSetName="their-review", ChangeSetType="CREATE", TemplateBody=body))
+
+    on_each_client(monkeypatch, "before-parameter-build.cloudformation.CreateChangeSet", theirs)
+    monkeypatch.setattr(deployer.Deployer, "why_not", lambda self, q: "declined" if scaling in q else asked(self, q))
+    code, out, err = run("deploy", "--stack", "scaling", "--yes")
+    assert made and code != 0, (code, out + err)
+    stacks = [s for s in cf.describe_stacks()["Stacks"] if s["StackName"] == scaling and s["StackStatus"] != "DELETE_COMPLETE"]
+    assert stacks and "their-review" in [s["ChangeSetName"] for s in cf.list_change_sets(StackName=scaling)["Summaries"]], out + err
+    assert f"{scaling}: stack {scaling} left as it is: it holds change sets this run did not make (their-review)" in out, out

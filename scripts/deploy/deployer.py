@@ -341,19 +341,7 @@ class Deployer:
                 self.waiting.add(stack)
         found = self.stacks[stack]
         if found and self.changes and refuse_foreign and self.untagged_under_review(found):
-            theirs, unread = self.others_change_sets(found)
-            if theirs:
-                raise Failure(
-                    f"error: {stack} exists, empty and under review, with change sets this tool did not make (their tags are "
-                    f"not {text.tag_list(self.own_tags(found))}, which every change set it makes carries): {', '.join(theirs)}; "
-                    "nothing changed. Remove them, or the stack, yourself once their owner agrees"
-                )
-            if unread:  # a change or a deletion of it would end change sets that may be someone else's
-                raise Failure(
-                    f"error: {stack} exists, empty and under review, without tags: whose it is, its change sets' tags say, and "
-                    f"they could not be read ({unread}); nothing changed. Run this again; if it goes on, see that the "
-                    "credentials may call cloudformation:ListChangeSets and DescribeChangeSet"
-                )
+            self.refuse_others_under_review(found)
         if found and self.changes and refuse_foreign and self.foreign(found):
             raise Failure(
                 f"error: {stack} exists but was not made by this tool: its tags are not "
@@ -362,6 +350,24 @@ class Deployer:
                 "Use current template, Tags) and run this again; otherwise remove or rename it yourself"
             )
         return found
+
+    def refuse_others_under_review(self, found) -> None:
+        """Refuse an untagged stack under review holding a change set that is not ours, or whose change sets cannot
+        be read (others_change_sets)."""
+        stack = found["StackName"]
+        theirs, unread = self.others_change_sets(found)
+        if theirs:
+            raise Failure(
+                f"error: {stack} exists, empty and under review, with change sets this tool did not make (their tags are "
+                f"not {text.tag_list(self.own_tags(found))}, which every change set it makes carries): {', '.join(theirs)}; "
+                "nothing changed. Remove them, or the stack, yourself once their owner agrees"
+            )
+        if unread:  # a change or a deletion of it would end change sets that may be someone else's
+            raise Failure(
+                f"error: {stack} exists, empty and under review, without tags: whose it is, its change sets' tags say, and "
+                f"they could not be read ({unread}); nothing changed. Run this again; if it goes on, see that the "
+                "credentials may call cloudformation:ListChangeSets and DescribeChangeSet"
+            )
 
     def read_again_if_not_ours_yet(self, stack) -> None:
         """Forget a read of the stack that found none, or an empty one under review without tags, for it to be read
@@ -372,6 +378,7 @@ class Deployer:
         if found is None or (found and self.untagged_under_review(found)):
             del self.stacks[stack]
             self.others_under_review.pop((found or {}).get("StackId"), None)
+            self.waiting.discard(stack)  # read again: waiting again if it still is
 
     def own_tags(self, found) -> dict:
         """The tags the stack would carry if this tool made it (templates.own_tags)."""
@@ -1003,6 +1010,12 @@ class Deployer:
                     # The stack this run's CreateChangeSet made: none of the name was there when the run
                     # began (neither exists nor waiting), and the environment's lock keeps other runs out.
                     stack_id = self.cf.describe_stacks(StackName=layer.stack)["Stacks"][0]["StackId"]
+                # Not the run's if another CREATE change set made it between the run's read and its own, which
+                # CloudFormation then added to it: one with a change set but this run's (deleted above) stays.
+                pages = checked_pages(self.cf.get_paginator("list_change_sets").paginate(StackName=stack_id), "ListChangeSets")
+                others = [s["ChangeSetName"] for page in pages for s in page["Summaries"] if s["ChangeSetName"] != name]
+                if others:
+                    return f"stack {layer.stack} left as it is: it holds change sets this run did not make ({', '.join(others)})"
                 self.cf.delete_stack(StackName=stack_id, **self.role)
 
             made.append(
@@ -1023,7 +1036,8 @@ class Deployer:
             made = [*made, put_back]
         for index, (done, action, left) in enumerate(made):
             try:
-                if action() is False:
+                outcome = action()  # False: not known what to delete; a text: what was found instead
+                if outcome is False:
                     self.say(f"{layer.stack}: {left}")
                     continue
             except (*AWS_ERRORS, KeyboardInterrupt) as error:
@@ -1032,7 +1046,7 @@ class Deployer:
                 if isinstance(error, KeyboardInterrupt):
                     return
             else:
-                self.say(f"{layer.stack}: {done}")
+                self.say(f"{layer.stack}: {outcome if isinstance(outcome, str) else done}")
 
     def settle(self, layer, created):
         """A service stack just created, or updated with a new service (Deployer.parameters), stated its
@@ -1391,6 +1405,9 @@ class Deployer:
         layer in self.deleting, with whether it retains something: the stack may be gone, and destroy names it
         as such, and make purge for it too (commands.py). Refused or ended otherwise, it is not."""
         found = self.describe(stack)
+        if self.untagged_under_review(found):  # its change sets, read when the run began: one may have come since
+            self.others_under_review.pop(found["StackId"], None)
+            self.refuse_others_under_review(found)
         layer_name = templates.layer_of(self.env, stack)
         if found.get("EnableTerminationProtection"):
             self.unprotected = (layer_name, False)  # from the request on, until known: its answer may be lost
