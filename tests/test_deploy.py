@@ -1833,6 +1833,17 @@ def test_review_in_progress_counts_as_not_deployed_and_changeset_leaves_it(aws):
     assert f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')}" in aws.out
 
 
+def test_an_untagged_stack_under_review_deleted_since_it_was_read_is_not_said_to_be_unreadable(aws):
+    # ListChangeSets of a stack deleted between the run's read and it answers "does not exist": no change sets of anyone's
+    # (it said "could not be read (ValidationError)" and pointed at the credentials)
+    aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS", protected=False, tags={})
+    gone = f"Stack [{stack_id('cert-dns')}] does not exist"
+    aws.cf.add_client_error("list_change_sets", "ValidationError", gone, 400, expected_params={"StackName": stack_id("cert-dns")})
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
+    assert "could not be read" not in aws.err and f"CHANGESET={cs_name('cert-dns')}" in aws.out, aws.out + aws.err
+
+
 def test_an_untagged_stack_under_review_is_ours_when_its_change_sets_carry_our_tags_and_refused_when_they_cannot_be_read(aws):
     # The empty stack a CREATE change set makes may show no tags on AWS: whose it is, its change sets' tags say
     # (DescribeChangeSet gives them back); one whose change sets cannot be listed is not taken for ours.

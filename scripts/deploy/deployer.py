@@ -417,7 +417,8 @@ class Deployer:
                     if not wanted.items() <= tags.items():
                         others.append(summary["ChangeSetName"])
             except AWS_ERRORS as error:
-                unread = error_code(error)
+                # a stack deleted since it was read has no change sets: what follows finds it gone
+                unread = None if isinstance(error, ClientError) and not_found(error) else error_code(error)
             self.others_under_review[found["StackId"]] = (others, unread)
         return self.others_under_review[found["StackId"]]
 
