@@ -73,6 +73,7 @@ class Site:
 
     def __init__(self):
         self.redirect = True
+        self.redirect_status = 301  # what the redirect answers
         self.location = None  # where the redirect points; None: https:// with the request's host and path
         self.location_header = "Location"  # its name as sent: any case is the same header
         self.requests = []  # (scheme, path) of every request served
@@ -87,7 +88,7 @@ def serve(site, tls_context=None):
             site.requests.append(("http" if tls_context is None else "https", self.path))
             if tls_context is None:
                 if site.redirect:
-                    self.send_response(301)
+                    self.send_response(site.redirect_status)
                     self.send_header(site.location_header, site.location or f"https://{self.headers['Host']}{self.path}")
                 else:
                     self.send_response(200)
@@ -422,7 +423,8 @@ def test_unreachable_host_is_a_failed_check_not_a_traceback():
 
 
 @pytest.mark.parametrize(
-    "value", ["h:443:127.0.0.1", "h:443:127.0.0.1:99999", "h:0:127.0.0.1:1", ":443:127.0.0.1:1", "h:443::1", "h:x:a:1"]
+    "value",
+    ["h:443:127.0.0.1", "h:443:127.0.0.1:99999", "h:0:127.0.0.1:1", ":443:127.0.0.1:1", "h:443::1", "h:x:a:1", "h:000443:127.0.0.1:1"],
 )
 def test_connect_to_rejects_malformed_values(value):
     with pytest.raises(ValueError, match="HOST:PORT:ADDRESS:PORT"):
@@ -919,3 +921,159 @@ def test_a_ca_bundle_with_comments_in_any_language_is_read_by_path_as_ssl_reads_
     bundle = tmp_path / "tls-ca-bundle.pem"
     bundle.write_bytes("# NetLock Arany (Class Gold) Főtanúsítvány\n".encode() + (pki / "ca.pem").read_bytes())
     assert verify.Endpoint(ca_bundle=str(bundle)).context.cert_store_stats()["x509_ca"] == 1
+
+
+def alb_redirect_status():
+    """The status the alb layer's HTTP listener redirects with (HTTP_301: 301)."""
+    listeners = templates.alb.build().to_dict()["Resources"].values()
+    (http,) = [r["Properties"] for r in listeners if r["Type"] == "AWS::ElasticLoadBalancingV2::Listener" and r["Properties"]["Port"] == 80]
+    return int(http["DefaultActions"][0]["RedirectConfig"]["StatusCode"].removeprefix("HTTP_"))
+
+
+@pytest.mark.parametrize("status", [200, 301, 302, 303, 307, 308])
+def test_a_redirect_passes_only_with_the_status_the_alb_layer_redirects_with(servers, status):
+    # The right Location is not enough: another status is not the alb layer's listener answering.
+    site, endpoint = servers
+    site.redirect_status = status
+    result = by_name(verify.run_checks(endpoint(), HOST))["http redirects to https"]
+    assert result.ok is (status == alb_redirect_status()), result.line()
+    assert result.detail == f"{status} -> https://{HOST}{INPUTS['HealthCheckPath'].default}"
+
+
+def test_a_healthy_body_with_another_status_than_200_fails(servers):
+    site, endpoint = servers
+    site.health = (503, dict(verify.HEALTHY_BODY))
+    results = by_name(verify.run_checks(endpoint(), HOST))
+    assert not results["https /health"].ok and results["https /health"].detail.startswith("503 "), results["https /health"].line()
+
+
+def test_the_rollout_is_judged_on_the_primary_deployment_wherever_ecs_lists_it():
+    # During a release the old deployment (ACTIVE, its rollout COMPLETED) may come first: it is not the release.
+    ecs, stub = stubbed("ecs")
+    response = service_response("IN_PROGRESS", 2, 2, deployments=2)
+    service = response["services"][0]
+    old = {"id": "ecs-svc/0", "status": "ACTIVE", "rolloutState": "COMPLETED", "taskDefinition": TASK_DEFINITION.replace(":7", ":6")}
+    service["deployments"] = [old, service["deployments"][0] | {"taskDefinition": TASK_DEFINITION}]
+    stub.add_response("describe_services", response, {"cluster": "c", "services": ["svc"]})
+    with stub:
+        result = verify.check_rollout(ecs, "c", "svc", TASK_DEFINITION)
+    assert result.ok is False and result.detail == "running 2/2, 2 deployment(s), rollout IN_PROGRESS", result.detail
+
+
+def test_a_request_timing_out_before_verifys_timeout_does_not_keep_its_address_from_later_requests(monkeypatch):
+    # Only a timeout past `until` keeps the address from the rest of the round: one before it may have been a blip.
+    endpoint = verify.Endpoint({(HOST, 80): ("127.0.0.1", 9)}, timeout=0.3, until=time.monotonic() + 60)
+    answers = [TimeoutError("timed out"), (200, {}, b"", None)]
+
+    def request_once(*args):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(endpoint, "request_once", request_once)
+    with pytest.raises(TimeoutError):
+        endpoint.request("http", HOST, "/health")
+    endpoint.until = time.monotonic() - 1  # verify's TIMEOUT has gone since
+    assert endpoint.request("http", HOST, "/health")[0] == 200 and not answers
+
+
+def test_a_server_that_never_answers_the_tls_handshake_fails_at_the_request_timeout():
+    frozen = socket.create_server(("127.0.0.1", 0))  # accepts connections (the kernel does), never answers
+    endpoint = verify.Endpoint({(HOST, 443): frozen.getsockname()}, timeout=0.3)
+    raised = []
+
+    def ask():
+        try:
+            endpoint.request("https", HOST, "/health")
+        except Exception as error:  # noqa: BLE001 (which one is asserted below)
+            raised.append(error)
+
+    thread = threading.Thread(target=ask, daemon=True)
+    started = time.monotonic()
+    try:
+        thread.start()
+        thread.join(5)
+        assert not thread.is_alive(), "the handshake was still waiting after 5 s"
+        assert time.monotonic() - started < 2 and len(raised) == 1 and isinstance(raised[0], TimeoutError), raised
+    finally:
+        frozen.close()
+
+
+def test_a_response_body_is_read_up_to_64_kib_not_to_its_end():
+    # A body that never ends (or is huge) is not read whole: the status arrives, and what is read stays bounded.
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer():
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n" + b"x" * 200_000)
+            stop.wait(5)  # the rest never comes
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    endpoint = verify.Endpoint({(HOST, 80): server.getsockname()}, timeout=1)
+    try:  # read to its end, it would time out
+        status, _, body, _ = endpoint.request("http", HOST, "/api/user/login")
+        assert status == 200 and len(body) == 65536
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+def test_a_lookup_that_leaves_no_time_connects_nowhere_and_times_out(monkeypatch):
+    server = socket.create_server(("127.0.0.1", 0))
+    found = socket.getaddrinfo(*server.getsockname(), type=socket.SOCK_STREAM)
+
+    def slow_look_up(host, port, deadline):  # ends just at the deadline, as a slow name server's answer may
+        time.sleep(max(deadline - time.monotonic(), 0) + 0.01)
+        return found
+
+    monkeypatch.setattr(verify, "look_up", slow_look_up)
+    try:
+        with pytest.raises(TimeoutError, match="no time left to connect"):
+            verify.connect(server.getsockname(), time.monotonic() + 0.05)
+    finally:
+        server.close()
+
+
+def test_a_read_or_write_past_the_requests_deadline_times_out():
+    # Not a socket timeout of what is left (negative: a ValueError, a traceback): a TimeoutError, a failed check.
+    left, right = socket.socketpair()
+    try:
+        late = verify.Deadline(left, time.monotonic() - 0.001)
+        for call in (lambda: late.recv(1), lambda: late.recv_into(bytearray(1)), lambda: late.sendall(b"x")):
+            with pytest.raises(TimeoutError, match="longer than its timeout"):
+                call()
+    finally:
+        left.close()
+        right.close()
+
+
+def test_a_server_that_stalls_after_a_first_answer_fails_at_the_request_timeout_not_later():
+    # Every read gets only what is left of the request's time, not what was left when the request began.
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def stall():
+        connection, _ = server.accept()
+        with connection:
+            stop.wait(0.9)
+            connection.sendall(b"HTTP/1.1 200 OK\r\n")  # then nothing
+            stop.wait(5)
+
+    thread = threading.Thread(target=stall, daemon=True)
+    thread.start()
+    endpoint = verify.Endpoint({(HOST, 80): server.getsockname()}, timeout=1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            endpoint.request("http", HOST, "/health")
+        assert time.monotonic() - started < 1.5  # about 1 s, not 0.9 s and another 1 s: half a second's room either way
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
