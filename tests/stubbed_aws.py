@@ -453,6 +453,9 @@ class Aws:
         )
         if kind == "UPDATE" and not left:
             self.listed_change_sets(layer, waiting)
+        elif not left:  # the stack the CREATE change set made holds it alone
+            mine = {"StackName": stack(layer), "ChangeSetName": cs_name(layer), "ExecutionStatus": "AVAILABLE", "CreationTime": NOW}
+            self.cf.add_response("list_change_sets", {"Summaries": [mine]}, {"StackName": stack_id(layer)})
 
     def zone_checked(self, layer):
         """GetHostedZone of the zone a layer's certificate is validated in, which a create of it reads first."""

@@ -1828,7 +1828,7 @@ def test_stack_in_progress_is_waited_for_with_short_growing_polls(aws):
 
 def test_review_in_progress_counts_as_not_deployed_and_changeset_leaves_it(aws):
     aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS", protected=False)
-    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)
     assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
     assert f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')}" in aws.out
 
@@ -1839,7 +1839,7 @@ def test_an_untagged_stack_under_review_deleted_since_it_was_read_is_not_said_to
     aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS", protected=False, tags={})
     gone = f"Stack [{stack_id('cert-dns')}] does not exist"
     aws.cf.add_client_error("list_change_sets", "ValidationError", gone, 400, expected_params={"StackName": stack_id("cert-dns")})
-    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)
     assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
     assert "could not be read" not in aws.err and f"CHANGESET={cs_name('cert-dns')}" in aws.out, aws.out + aws.err
 
@@ -1853,7 +1853,7 @@ def test_an_untagged_stack_under_review_is_ours_when_its_change_sets_carry_our_t
     summary = {key: ours[key] for key in ("ChangeSetName", "ChangeSetId", "StackId", "StackName", "ExecutionStatus", "Status")}
     aws.cf.add_response("list_change_sets", {"Summaries": [summary | {"CreationTime": NOW}]}, {"StackName": stack_id("cert-dns")})
     aws.cf.add_response("describe_change_set", ours, {"ChangeSetName": ours["ChangeSetId"]})
-    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)
     assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
     assert f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')}" in aws.out
 
@@ -2465,7 +2465,7 @@ def test_new_service_states_its_desired_count(aws):
     assert {"ParameterKey": KEEP_RUNNING_COUNT, "ParameterValue": "false"} in expected["Parameters"]
     desired = configuration(ENV, "service")["Parameters"]["DesiredCount"]  # the params file's, passed on as it is
     assert {"ParameterKey": "DesiredCount", "ParameterValue": desired} in expected["Parameters"]
-    aws.change_set("service", "CREATE", [change("Add", "Service", "AWS::ECS::Service")], expected)
+    aws.change_set("service", "CREATE", [change("Add", "Service", "AWS::ECS::Service")], expected, left=True)
     assert aws.run("changeset", "--stack", "service") == 0, aws.err
 
 
@@ -2904,7 +2904,7 @@ def test_rollback_complete_is_explained_and_recreated_only_with_recreate(aws):
 
     aws.deployed("cert-dns", status="ROLLBACK_COMPLETE", protected=False)
     aws.stack_deleted("cert-dns")
-    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)
     assert aws.run("changeset", "--stack", "cert-dns", "--recreate") == 0, aws.err
 
 
@@ -5424,7 +5424,7 @@ def test_the_execution_role_is_passed_to_cloudformation(aws, monkeypatch):
     role = f"arn:aws:iam::{ACCOUNT}:role/ci/startupwebapp-cloudformation"
     monkeypatch.setenv("CFN_EXECUTION_ROLE_ARN", role)
     aws.not_deployed("cert-dns")
-    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, create_params("cert-dns", "CREATE") | {"RoleARN": role})
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, create_params("cert-dns", "CREATE") | {"RoleARN": role}, left=True)
     assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
 
 
@@ -9502,7 +9502,7 @@ def test_a_change_set_that_could_not_be_read_is_not_said_to_be_someone_elses(aws
     aws.cf.add_response("list_change_sets", {"Summaries": [summary | {"CreationTime": NOW}]}, {"StackName": stack_id("cert-dns")})
     aws.cf.add_client_error("describe_change_set", code, "no", 400, expected_params={"ChangeSetName": ours["ChangeSetId"]})
     if code == "ChangeSetNotFound":  # deleted since it was listed: no one's, and the stack is taken as ours
-        aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+        aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)
     code_run = aws.run("changeset", "--stack", "cert-dns")
     assert "with change sets this tool did not make" not in aws.err and "once their owner agrees" not in aws.err, aws.err
     if code == "ChangeSetNotFound":

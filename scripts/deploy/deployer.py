@@ -1319,7 +1319,17 @@ class Deployer:
         deletes all other change sets associated with the stack"), a change set left for review too.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
         if not (self.has_stack(layer.stack) or layer.stack in self.waiting):
-            return  # a stack this run's change set made: it has no other
+            # A stack this run's change set made has no other, unless another CREATE change set made it first, between the
+            # run's read and its own (which CloudFormation then adds to it): someone else's, not to be run over
+            pages = checked_pages(self.cf.get_paginator("list_change_sets").paginate(StackName=change_set["StackId"]), "ListChangeSets")
+            others = [s["ChangeSetName"] for page in pages for s in page["Summaries"] if s["ChangeSetName"] != change_set["ChangeSetName"]]
+            if others:
+                raise Failure(
+                    f"error: {layer.stack} was made meanwhile by another CREATE change set, not this run's ({', '.join(others)}): "
+                    "its change set was added to that stack, and running it would end theirs; nothing changed. "
+                    "Ask its owner, then deploy again"
+                )
+            return
         otherwise = "any ends when this one runs" if what == "running this change set" else f"any ends by {what}"
         waiting = self.change_sets_for_review(layer.stack, otherwise, but=change_set["ChangeSetName"])
         if waiting:
