@@ -91,14 +91,8 @@ class Resolver:
             chosen = self.condition(intrinsic[1][0])
             return self.resources_read(intrinsic[1][1:] if chosen is None else intrinsic[1][1 if chosen else 2])
         resources = set(self.template.get("Resources") or {})
-        if (
-            intrinsic
-            and intrinsic[0] == "Fn::Sub"
-            and isinstance(intrinsic[1], list)
-            and len(intrinsic[1]) == 2
-            and isinstance(intrinsic[1][1], dict)
-        ):
-            text, variables = intrinsic[1]  # its variables' values read as any value (an Fn::If's branch)
+        if intrinsic and intrinsic[0] == "Fn::Sub" and None not in (parts := sub_parts(intrinsic[1])):
+            text, variables = parts  # its variables' values read as any value (an Fn::If's branch)
             return (references({"Fn::Sub": text}) - set(variables)) & resources | self.resources_read(list(variables.values()))
         if isinstance(node, dict) and (intrinsic is None or intrinsic[0] not in ("Ref", "Fn::GetAtt", "Fn::Sub")):
             return self.resources_read(list(node.values()))
@@ -114,28 +108,16 @@ class Resolver:
         if not isinstance(node, dict):
             return node
         intrinsic = self.intrinsic(node)
-        if intrinsic and intrinsic[0] in ("Ref", "Fn::GetAtt") and references(node) <= resources and references(node):
-            named = (
-                intrinsic[1]
-                if intrinsic[0] == "Ref"
-                else ".".join(map(str, intrinsic[1]))
-                if isinstance(intrinsic[1], list)
-                else intrinsic[1]
-            )
-            return f"<{named}>"
-        if intrinsic and intrinsic[0] == "Fn::Sub":
-            text, variables = (
-                (intrinsic[1], {})
-                if isinstance(intrinsic[1], str)
-                else ([*intrinsic[1], {}] if isinstance(intrinsic[1], list) else [None, None])[:2]
-            )
-            if isinstance(text, str) and isinstance(variables, dict):
+        if intrinsic and intrinsic[0] in ("Ref", "Fn::GetAtt") and (read := references(node)) and read <= resources:
+            return f"<{'.'.join(map(str, intrinsic[1])) if isinstance(intrinsic[1], list) else intrinsic[1]}>"
+        if intrinsic and intrinsic[0] == "Fn::Sub" and None not in (parts := sub_parts(intrinsic[1])):
+            text, variables = parts
 
-                def name(match):
-                    read = match.group(1)
-                    return f"<{read}>" if read.split(".")[0] in resources and read not in variables else match.group(0)
+            def name(match):
+                read = match.group(1)
+                return f"<{read}>" if read.split(".")[0] in resources and read not in variables else match.group(0)
 
-                return {"Fn::Sub": [re.sub(r"\$\{([^}!][^}]*)\}", name, text), self.naming_resources(variables)]}
+            return {"Fn::Sub": [re.sub(r"\$\{([^}!][^}]*)\}", name, text), self.naming_resources(variables)]}
         return {key: self.naming_resources(item) for key, item in node.items()}
 
     def value(self, node):
@@ -201,10 +183,8 @@ class Resolver:
     def substitute(self, argument, resolve_all: bool):
         """Fn::Sub with this environment's parameter values. resolve_all: the whole value or UNKNOWN;
         otherwise the text with whatever is unknown before deploy left as ${...}."""
-        text, variables = (
-            (argument, {}) if isinstance(argument, str) else ([*argument, {}] if isinstance(argument, list) else [None, None])[:2]
-        )
-        if not isinstance(text, str) or not isinstance(variables, dict):  # a form CloudFormation refuses
+        text, variables = sub_parts(argument)
+        if text is None:  # a form CloudFormation refuses
             return UNKNOWN
         unknown = False
 
@@ -223,6 +203,15 @@ class Resolver:
 
         result = re.sub(r"\$\{([^}]+)\}", replace, text)
         return UNKNOWN if unknown and resolve_all else result
+
+
+def sub_parts(argument) -> tuple:
+    """An Fn::Sub's (text, variables): its text alone, or a list of the text and a map of its own variables; (None,
+    None) for a form CloudFormation refuses."""
+    text, variables = (
+        (argument, {}) if isinstance(argument, str) else ([*argument, {}, None][:2] if isinstance(argument, list) else (None, None))
+    )
+    return (text, variables) if isinstance(text, str) and isinstance(variables, dict) else (None, None)
 
 
 def scalar_text(value) -> str:

@@ -1,6 +1,7 @@
 """What a node of a CloudFormation template reads: pure functions over the template's JSON. The
 deployer uses them for the outputs an update's replacements change (scripts/deploy/advice.py) and,
-through templates/resolver.py, for those make diff says it changes; emulator/moto_compat.py to judge which resources an update changes (and without importing moto)."""
+through templates/resolver.py, for those make diff says it changes; emulator/moto_compat.py to judge
+which resources an update changes (and without importing moto)."""
 
 import re
 
