@@ -9523,3 +9523,46 @@ def test_a_merge_keeps_what_this_run_read_before_another_runs_entries():
     ssm, said = ScriptedSsm(stored([ENTRY_A]), another_run_wrote_between, written), []
     ReleaseHistory(ssm, ENV, said.append, lambda seconds: None).record(ENTRY_E)
     assert json.loads(ssm.versions[-1]) == [ENTRY_A, other, ENTRY_E], said
+
+
+def first_create_described(aws):
+    aws.not_deployed("cert-dns")
+    aws.zone_checked("cert-dns")
+    aws.cf.add_response(
+        "create_change_set",
+        {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},
+        create_params("cert-dns", "CREATE"),
+    )
+    aws.cf.add_response(
+        "describe_change_set",
+        change_set("cert-dns", changes=CERT_CHANGES),
+        {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")},
+    )
+
+
+def test_a_first_create_whose_change_sets_cannot_be_listed_goes_on_with_a_note_as_an_update_does(aws):
+    # The look for another CREATE change set on the stack a create's made (say_waiting_change_sets) ended the run when
+    # ListChangeSets was refused; and the clean-up, unable to list them either, said to delete the stack all the same.
+    first_create_described(aws)
+    aws.cf.add_client_error("list_change_sets", "AccessDenied", "not allowed", 403, expected_params={"StackName": stack_id("cert-dns")})
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    aws.cf.add_client_error("list_change_sets", "AccessDenied", "not allowed", 403, expected_params={"StackName": stack_id("cert-dns")})
+    assert aws.run("deploy", "--stack", "cert-dns") == 1
+    assert "no terminal to ask on" in aws.err, aws.err  # reached the question
+    assert f"note: the change sets of {stack('cert-dns')} could not be listed (AccessDenied); any other ends" in aws.out, aws.out
+    assert f"stack {stack('cert-dns')} left as it is: its change sets could not be listed (AccessDenied) to tell" in aws.out, aws.out
+
+
+def test_a_change_set_listed_without_a_name_is_another_not_a_traceback_in_the_clean_up(aws):
+    # ChangeSetSummary.ChangeSetName is optional in the API model: a KeyError took the decline's message's place
+    aws.not_deployed("cert-dns")
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    aws.cf.add_response(
+        "list_change_sets",
+        {"Summaries": [{"StackName": stack("cert-dns"), "ExecutionStatus": "AVAILABLE"}]},
+        {"StackName": stack_id("cert-dns")},
+    )
+    assert aws.run("deploy", "--stack", "cert-dns") == 1
+    assert "no terminal to ask on and no YES=1 (--yes): nothing changed" in aws.err and "KeyError" not in aws.err, aws.err
+    assert f"stack {stack('cert-dns')} left as it is: it holds change sets this run did not make ((unnamed))" in aws.out, aws.out

@@ -1013,7 +1013,13 @@ class Deployer:
                     stack_id = self.cf.describe_stacks(StackName=layer.stack)["Stacks"][0]["StackId"]
                 # Not the run's if another CREATE change set made it between the run's read and its own, which
                 # CloudFormation then added to it: one with a change set but this run's (deleted above) stays.
-                others = self.change_sets_besides(stack_id, name)
+                try:
+                    others = self.change_sets_besides(stack_id, name)
+                except AWS_ERRORS as error:
+                    return (
+                        f"stack {layer.stack} left as it is: its change sets could not be listed ({error_code(error)}) to tell "
+                        f"that it holds none but this run's; once it holds none: {self.cli} cloudformation delete-stack --stack-name {layer.stack}"
+                    )
                 if others:
                     return f"stack {layer.stack} left as it is: it holds change sets this run did not make ({', '.join(others)})"
                 self.cf.delete_stack(StackName=stack_id, **self.role)
@@ -1320,7 +1326,13 @@ class Deployer:
         if not (self.has_stack(layer.stack) or layer.stack in self.waiting):
             # A stack this run's change set made has no other, unless another CREATE change set made it first, between the
             # run's read and its own (which CloudFormation then adds to it): someone else's, not to be run over
-            others = self.change_sets_besides(change_set["StackId"], change_set["ChangeSetName"])
+            try:
+                others = self.change_sets_besides(change_set["StackId"], change_set["ChangeSetName"])
+            except AWS_ERRORS as error:  # as for an update's: a note, the run goes on
+                self.say(
+                    f"  note: the change sets of {layer.stack} could not be listed ({error_code(error)}); any other ends when this one runs"
+                )
+                return
             if others:
                 raise Failure(
                     f"error: {layer.stack} was made meanwhile by another CREATE change set, not this run's ({', '.join(others)}): "
@@ -1336,7 +1348,7 @@ class Deployer:
     def change_sets_besides(self, stack_id, name) -> list[str]:
         """The names of the stack's change sets but that one (the stack by its id: not one made under its name since)."""
         pages = checked_pages(self.cf.get_paginator("list_change_sets").paginate(StackName=stack_id), "ListChangeSets")
-        return [s["ChangeSetName"] for page in pages for s in page["Summaries"] if s["ChangeSetName"] != name]
+        return [s.get("ChangeSetName", "(unnamed)") for page in pages for s in page["Summaries"] if s.get("ChangeSetName") != name]
 
     def change_sets_for_review(self, stack, otherwise, but=None) -> str:
         """The stack's change sets that could still run (but that one), named with their age; when
