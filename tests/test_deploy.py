@@ -9525,25 +9525,11 @@ def test_a_merge_keeps_what_this_run_read_before_another_runs_entries():
     assert json.loads(ssm.versions[-1]) == [ENTRY_A, other, ENTRY_E], said
 
 
-def first_create_described(aws):
-    aws.not_deployed("cert-dns")
-    aws.zone_checked("cert-dns")
-    aws.cf.add_response(
-        "create_change_set",
-        {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},
-        create_params("cert-dns", "CREATE"),
-    )
-    aws.cf.add_response(
-        "describe_change_set",
-        change_set("cert-dns", changes=CERT_CHANGES),
-        {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")},
-    )
-
-
 def test_a_first_create_whose_change_sets_cannot_be_listed_goes_on_with_a_note_as_an_update_does(aws):
     # The look for another CREATE change set on the stack a create's made (say_waiting_change_sets) ended the run when
     # ListChangeSets was refused; and the clean-up, unable to list them either, said to delete the stack all the same.
-    first_create_described(aws)
+    aws.not_deployed("cert-dns")
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)  # made and described; its listing is below
     aws.cf.add_client_error("list_change_sets", "AccessDenied", "not allowed", 403, expected_params={"StackName": stack_id("cert-dns")})
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     aws.cf.add_client_error("list_change_sets", "AccessDenied", "not allowed", 403, expected_params={"StackName": stack_id("cert-dns")})
