@@ -3388,17 +3388,19 @@ def test_diff_says_a_deploy_would_be_refused_for_a_named_resource_it_would_repla
 
 
 @pytest.mark.parametrize(
-    "deployed_target, new_target, deployed_name, replaced",
+    "deployed_target, new_target, deployed_name, replaced, deployed_type",
     [
-        ("a", "a", None, False),  # unchanged
-        ("a", "b", None, True),  # both known, and they differ: replaced under the name it keeps
-        ("a", {"Ref": "ScalableTarget"}, None, False),  # the new one known at deploy time alone: not said
-        ({"Ref": "ScalableTarget"}, "a", None, False),  # so the deployed one
-        ("a", "b", {"Fn::Sub": "${AWS::AccountId}-policy"}, False),  # its name known at deploy time alone: may be renamed
-        ("a", "b", "another-policy", False),  # renamed in the same change: replaced under the new name
+        ("a", "a", None, False, None),  # unchanged
+        ("a", "b", None, True, None),  # both known, and they differ: replaced under the name it keeps
+        ("a", {"Ref": "ScalableTarget"}, None, False, None),  # the new one known at deploy time alone: not said
+        ({"Ref": "ScalableTarget"}, "a", None, False, None),  # so the deployed one
+        ("a", "b", {"Fn::Sub": "${AWS::AccountId}-policy"}, False, None),  # its name known at deploy time alone: may be renamed
+        ("a", "b", "another-policy", False, None),  # renamed in the same change: replaced under the new name
+        # a resource of another type under the logical id: a new one, made beside the old, not a replacement of it
+        ("a", "b", None, False, "AWS::ApplicationAutoScaling::ScalableTarget"),
     ],
 )
-def test_diffs_look_ahead_names_a_replacement_only_where_it_is_certain(deployed_target, new_target, deployed_name, replaced):
+def test_diffs_look_ahead_names_a_replacement_only_where_it_is_certain(deployed_target, new_target, deployed_name, replaced, deployed_type):
     # A policy's ScalingTargetId is create-only in its resource schema, PolicyName its custom name (templates.CUSTOM_NAMES).
     loaded = deploy.layer.load_layer(ENV, "scaling", OUTPUT)
     values = parameters(ENV, "scaling") | wired("scaling") | deploy_time("scaling")
@@ -3406,6 +3408,8 @@ def test_diffs_look_ahead_names_a_replacement_only_where_it_is_certain(deployed_
     template, deployed = json.loads(loaded.template), json.loads(loaded.template)
     template["Resources"]["CpuScalingPolicy"]["Properties"]["ScalingTargetId"] = new_target
     deployed["Resources"]["CpuScalingPolicy"]["Properties"]["ScalingTargetId"] = deployed_target
+    if deployed_type:
+        deployed["Resources"]["CpuScalingPolicy"]["Type"] = deployed_type
     if isinstance(deployed_name, dict):  # in both templates
         template["Resources"]["CpuScalingPolicy"]["Properties"]["PolicyName"] = deployed_name
     if deployed_name is not None:
