@@ -437,8 +437,9 @@ class Aws:
             self.not_deployed(reader)
 
     def change_set(self, layer, kind, changes, expected=None, waiting=(), left=False, **described_kwargs):
-        """A change set made and described; on a deployed stack, unless it is left for review, the stack's
-        change sets listed too: `waiting` those made for review before, ending when this one runs."""
+        """A change set made and described; unless it does not run (left: left for review, declined, stopped before),
+        the stack's change sets listed too: on a deployed stack `waiting` those made for review before, ending when this
+        one runs; on the stack a create made, this one alone."""
         if kind == "CREATE":
             self.zone_checked(layer)
         self.cf.add_response(

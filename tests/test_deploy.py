@@ -5862,7 +5862,7 @@ def test_deploy_without_tag_keeps_the_running_image(aws):
 
 def test_a_declined_first_create_leaves_no_stack_behind(aws):
     aws.not_deployed("cert-dns")
-    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)  # declined (no terminal): it never runs
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack_id("cert-dns")})  # none left but ours
     aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("cert-dns")})
@@ -5874,7 +5874,7 @@ def test_a_declined_first_create_leaves_no_stack_behind(aws):
 
 def test_an_empty_first_stack_that_cannot_be_deleted_is_named_not_the_change_set(aws):
     aws.not_deployed("cert-dns")
-    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)  # declined (no terminal): it never runs
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack_id("cert-dns")})  # none left but ours
     aws.cf.add_client_error("delete_stack", "ValidationError", "Rate exceeded", 400)
@@ -5913,7 +5913,7 @@ def interrupted_after(aws, operation):
 
 def test_ctrl_c_during_the_clean_up_names_what_may_be_left_and_tries_nothing_more(aws):
     aws.not_deployed("cert-dns")
-    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)  # declined (no terminal): the clean-up starts
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)  # declined (no terminal): the clean-up starts
     requests_of(aws, "DeleteChangeSet", raising=KeyboardInterrupt)
     stack_deletions = requests_of(aws, "DeleteStack")
     assert aws.run("deploy", "--stack", "cert-dns") == 1
@@ -9534,11 +9534,13 @@ def test_a_first_create_whose_change_sets_cannot_be_listed_goes_on_with_a_note_a
     # ListChangeSets was refused; and the clean-up, unable to list them either, said to delete the stack all the same.
     aws.not_deployed("cert-dns")
     aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)  # made and described; its listing is below
+    aws.caller()  # the account YES=1's question names
     aws.cf.add_client_error("list_change_sets", "AccessDenied", "not allowed", 403, expected_params={"StackName": stack_id("cert-dns")})
+    aws.cf.add_client_error("execute_change_set", "InvalidChangeSetStatus", "not now", 400)  # went on to run it
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     aws.cf.add_client_error("list_change_sets", "AccessDenied", "not allowed", 403, expected_params={"StackName": stack_id("cert-dns")})
-    assert aws.run("deploy", "--stack", "cert-dns") == 1
-    assert "no terminal to ask on" in aws.err, aws.err  # reached the question
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
+    assert "InvalidChangeSetStatus" in aws.err, aws.err
     assert f"note: the change sets of {stack('cert-dns')} could not be listed (AccessDenied); any other ends" in aws.out, aws.out
     assert f"stack {stack('cert-dns')} left as it is: its change sets could not be listed (AccessDenied) to tell" in aws.out, aws.out
 
@@ -9546,7 +9548,7 @@ def test_a_first_create_whose_change_sets_cannot_be_listed_goes_on_with_a_note_a
 def test_a_change_set_listed_without_a_name_is_another_not_a_traceback_in_the_clean_up(aws):
     # ChangeSetSummary.ChangeSetName is optional in the API model: a KeyError took the decline's message's place
     aws.not_deployed("cert-dns")
-    aws.change_set("cert-dns", "CREATE", CERT_CHANGES)
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)  # declined (no terminal): it never runs
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     aws.cf.add_response(
         "list_change_sets",

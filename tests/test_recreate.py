@@ -2537,12 +2537,12 @@ def test_a_destroy_of_every_layer_does_not_delete_a_change_set_someone_put_on_an
     assert "): their-review; nothing changed." in err, err
 
 
-@pytest.mark.parametrize("made_while", ["before its change set", "asked"])
+@pytest.mark.parametrize("made_while", ["before its change set", "asked, declined", "asked, confirmed"])
 def test_a_create_neither_runs_over_nor_deletes_a_stack_someone_put_under_review_after_its_read(sandbox, run, monkeypatch, made_while):
     # The read at a layer's turn (read_again_if_not_ours_yet) found none; another team's CREATE change set made before
     # this run's CreateChangeSet (CloudFormation adds a CREATE change set to a stack under review, and answers its
-    # StackId) was run over with YES=1; one made then or while the question was open was deleted with their stack by a
-    # declined run's clean-up (delete_empty_stack).
+    # StackId), or while the question was open, was run over once it was confirmed (or with YES=1), and deleted with their
+    # stack by a declined run's clean-up (delete_empty_stack).
     deployed(sandbox, run, "cert-dns", "alb", "waf", "release-alarms", "service")
     cf, scaling = sandbox.client("cloudformation"), templates.stack_name("sandbox", "scaling")
     body = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
@@ -2551,8 +2551,9 @@ def test_a_create_neither_runs_over_nor_deletes_a_stack_someone_put_under_review
     def theirs():
         made.append(cf.create_change_set(StackName=scaling, ChangeSetName="their-review", ChangeSetType="CREATE", TemplateBody=body))
 
-    if made_while == "asked":
-        monkeypatch.setattr(deployer.Deployer, "why_not", lambda self, q: theirs() or "declined" if scaling in q else asked(self, q))
+    if made_while.startswith("asked"):
+        answer = "declined" if made_while.endswith("declined") else None
+        monkeypatch.setattr(deployer.Deployer, "why_not", lambda self, q: theirs() or answer if scaling in q else asked(self, q))
         code, out, err = run("deploy", "--stack", "scaling")
     else:
         on_each_client(
@@ -2561,6 +2562,7 @@ def test_a_create_neither_runs_over_nor_deletes_a_stack_someone_put_under_review
             lambda params, **kwargs: None if made or params.get("StackName") != scaling else theirs(),
         )
         code, out, err = run("deploy", "--stack", "scaling", "--yes")
+    if made_while != "asked, declined":  # looked at right before it runs
         assert f"error: {scaling} was made meanwhile by another CREATE change set, not this run's (their-review)" in err, out + err
     assert made and code != 0, (code, out + err)
     stacks = [s for s in cf.describe_stacks()["Stacks"] if s["StackName"] == scaling and s["StackStatus"] != "DELETE_COMPLETE"]

@@ -790,6 +790,8 @@ class Deployer:
         left = "change set left for review" if reviewed else "nothing changed"
         with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
             self.allow(layer, change_set, exists, allow_replace, left, given)
+            if not exists and layer.stack not in self.waiting:
+                self.refuse_a_stack_made_meanwhile(layer, change_set)
             if risky and exists and layer.policy:
                 self.policies.relax(layer)
             # a change set given no rollback configuration (by hand) keeps the stack's triggers, and their minutes
@@ -1324,26 +1326,29 @@ class Deployer:
         deletes all other change sets associated with the stack"), a change set left for review too.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
         if not (self.has_stack(layer.stack) or layer.stack in self.waiting):
-            # A stack this run's change set made has no other, unless another CREATE change set made it first, between the
-            # run's read and its own (which CloudFormation then adds to it): someone else's, not to be run over
-            try:
-                others = self.change_sets_besides(change_set["StackId"], change_set["ChangeSetName"])
-            except AWS_ERRORS as error:  # as for an update's: a note, the run goes on
-                self.say(
-                    f"  note: the change sets of {layer.stack} could not be listed ({error_code(error)}); any other ends when this one runs"
-                )
-                return
-            if others:
-                raise Failure(
-                    f"error: {layer.stack} was made meanwhile by another CREATE change set, not this run's ({', '.join(others)}): "
-                    "its change set was added to that stack, and running it would end theirs; nothing changed. "
-                    "Ask its owner, then deploy again"
-                )
-            return
+            return  # a stack this run's change set made: it has no other (refuse_a_stack_made_meanwhile looks again)
         otherwise = "any ends when this one runs" if what == "running this change set" else f"any ends by {what}"
         waiting = self.change_sets_for_review(layer.stack, otherwise, but=change_set["ChangeSetName"])
         if waiting:
             self.say(f"  note: {what} ends the other change sets of {layer.stack}, left for review or by a stopped run: {waiting}")
+
+    def refuse_a_stack_made_meanwhile(self, layer, change_set) -> None:
+        """Right before a create's change set runs: the stack it made has no other change set, unless another CREATE
+        change set made it first, between the run's read and its own, or one came while the question was open
+        (CloudFormation adds a CREATE change set to a stack under review): someone else's, not to be run over."""
+        try:
+            others = self.change_sets_besides(change_set["StackId"], change_set["ChangeSetName"])
+        except AWS_ERRORS as error:  # as for an update's (say_waiting_change_sets): a note, the run goes on
+            self.say(
+                f"  note: the change sets of {layer.stack} could not be listed ({error_code(error)}); any other ends when this one runs"
+            )
+            return
+        if others:
+            raise Failure(
+                f"error: {layer.stack} was made meanwhile by another CREATE change set, not this run's ({', '.join(others)}): "
+                "its change set was added to that stack, and running it would end theirs; nothing changed. "
+                "Ask its owner, then deploy again"
+            )
 
     def change_sets_besides(self, stack_id, name) -> list[str]:
         """The names of the stack's change sets but that one (the stack by its id: not one made under its name since)."""
