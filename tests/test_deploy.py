@@ -1833,6 +1833,14 @@ def test_review_in_progress_counts_as_not_deployed_and_changeset_leaves_it(aws):
     assert f"make execute STACK=cert-dns ENV={ENV} CHANGESET={cs_name('cert-dns')}" in aws.out
 
 
+def test_a_change_set_listed_without_an_id_on_an_untagged_stack_under_review_is_not_taken_for_ours(aws):
+    # ChangeSetSummary's ChangeSetId is optional in the API's model: a KeyError, where whose it is cannot be told
+    aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS", protected=False, tags={})
+    aws.cf.add_response("list_change_sets", {"Summaries": [{"StackName": stack("cert-dns")}]}, {"StackName": stack_id("cert-dns")})
+    assert aws.run("changeset", "--stack", "cert-dns") == 1
+    assert "with change sets this tool did not make" in aws.err and "): (unnamed); nothing changed." in aws.err, aws.err
+
+
 def test_an_untagged_stack_under_review_deleted_since_it_was_read_is_not_said_to_be_unreadable(aws):
     # ListChangeSets of a stack deleted between the run's read and it answers "does not exist": no change sets of anyone's
     # (it said "could not be read (ValidationError)" and pointed at the credentials)

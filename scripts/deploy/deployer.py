@@ -408,6 +408,9 @@ class Deployer:
             try:
                 pages = checked_pages(self.cf.get_paginator("list_change_sets").paginate(StackName=found["StackId"]), "ListChangeSets")
                 for summary in [s for page in pages for s in page["Summaries"]]:
+                    if "ChangeSetId" not in summary:  # optional in the API's model: one that cannot be read is not taken for ours
+                        others.append(summary.get("ChangeSetName", "(unnamed)"))
+                        continue
                     try:
                         tags = self.stack_tags(self.cf.describe_change_set(ChangeSetName=summary["ChangeSetId"]))
                     except ClientError as error:
@@ -415,7 +418,7 @@ class Deployer:
                             raise
                         continue
                     if not wanted.items() <= tags.items():
-                        others.append(summary["ChangeSetName"])
+                        others.append(summary.get("ChangeSetName", "(unnamed)"))
             except AWS_ERRORS as error:
                 # a stack deleted since it was read has no change sets: what follows finds it gone
                 unread = None if isinstance(error, ClientError) and not_found(error) else error_code(error)
@@ -1334,8 +1337,12 @@ class Deployer:
 
     def refuse_a_stack_made_meanwhile(self, layer, change_set) -> None:
         """Right before a create's change set runs: the stack it made has no other change set, unless another CREATE
-        change set made it first, between the run's read and its own, or one came while the question was open
-        (CloudFormation adds a CREATE change set to a stack under review): someone else's, not to be run over."""
+        change set made it first, between the run's read and its own, or one came while the question was open: a stack
+        under review holds no template or resources, and CloudFormation takes a CREATE change set for it as for a stack
+        that does not exist ("To create a change set for a stack that doesn't exist ... specify CREATE",
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html; this tool's deploy
+        of its own stack under review relies on the same, as CDK's does: github.com/aws/aws-cdk/pull/7731). Running ours
+        would end theirs (API_ExecuteChangeSet.html): someone else's, not to be run over."""
         try:
             others = self.change_sets_besides(change_set["StackId"], change_set["ChangeSetName"])
         except AWS_ERRORS as error:  # as for an update's (say_waiting_change_sets): a note, the run goes on

@@ -6,6 +6,7 @@ import json
 import re
 
 import templates
+from scripts.deploy.history import of_the_stack
 from templates import template_reads
 from templates.alb import target_group_name
 from templates.errors import INTERRUPTED, printable
@@ -381,8 +382,6 @@ def earlier_stack_image(releases, image, created, env) -> list[str]:
     """After a new service stack's first release: the image the service stack before it last ran, where the history
     holds it and it is another (a stack destroyed, or deleted by hand, and created again runs the params file's
     ImageTag or TAG='s, which said nothing of it)."""
-    from scripts.deploy.history import of_the_stack
-
     its_own = of_the_stack(releases, created)
     earlier = [entry for entry in releases if entry not in its_own]
     if not earlier or earlier[-1]["image_tag"] == image:
