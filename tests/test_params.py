@@ -1481,14 +1481,23 @@ def test_an_oidc_provider_of_another_account_is_no_problem_where_the_ci_layer_is
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("given", ["octo-org/app.git.git", "octo-org/.wiki.git", "octo-org/app.wiki.git"])
-def test_the_repository_name_a_refusal_suggests_is_not_itself_refused(tmp_path, given):
-    # "such as octo-org/app.git" (or .wiki) named a name the same check refuses on the next run
+@pytest.mark.parametrize(
+    "given, suggested",
+    [
+        ("octo-org/app.git", "octo-org/app"),
+        # "such as octo-org/app.git" (or .wiki) named a name the same check refuses on the next run: none is named
+        ("octo-org/app.git.git", None),
+        ("octo-org/.wiki.git", None),
+        ("octo-org/app.wiki.git", None),
+    ],
+)
+def test_the_repository_name_a_refusal_suggests_is_one_the_check_takes(tmp_path, given, suggested):
     path = tmp_path / "prod.yaml"
     path.write_text(yaml.safe_dump(with_parameters(GitHubRepository=given)))
     with pytest.raises(ParamsError) as error:
         load(path)
-    suggested = re.search(r"such as (\S+?)(?:;|$|\n)", str(error.value))
+    said = re.search(r"such as (\S+?)(?:;|$|\n)", str(error.value))
+    assert (said and said.group(1)) == suggested, str(error.value)
     if suggested:
-        path.write_text(yaml.safe_dump(with_parameters(GitHubRepository=suggested.group(1))))
+        path.write_text(yaml.safe_dump(with_parameters(GitHubRepository=suggested)))
         load(path)  # the name suggested passes
