@@ -5010,6 +5010,23 @@ def test_change_sets_whose_listing_gives_a_token_again_are_a_note_and_the_run_go
     assert said == [f"  note: the change sets of {stack('alb')} could not be listed (PaginationError); its line shows none"], said
 
 
+def test_a_change_set_listed_without_a_name_or_a_time_is_named_as_such_not_a_traceback():
+    """ListChangeSets' summary fields are all optional in the API's model."""
+    client = SESSION.client("cloudformation", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    made = NOW
+    summaries = [
+        {"ExecutionStatus": "AVAILABLE"},
+        {"ChangeSetName": "timeless", "ExecutionStatus": "AVAILABLE"},
+        {"ChangeSetName": "ours", "ExecutionStatus": "AVAILABLE", "CreationTime": made},
+        {"ChangeSetName": "ran", "ExecutionStatus": "EXECUTE_COMPLETE", "CreationTime": made},
+    ]
+    stubber.add_response("list_change_sets", {"Summaries": summaries}, {"StackName": stack("alb")})
+    stubber.activate()
+    run = types.SimpleNamespace(cf=client, say=print)
+    assert deployer.Deployer.change_sets_for_review(run, stack("alb"), "its line shows none", but="ours") == "(unnamed), timeless"
+
+
 def test_an_entry_that_is_no_release_is_left_out_and_the_releases_kept_also_in_another_runs_version():
     """One bad entry (another writer's, or a hand edit) must not cost the whole history."""
 

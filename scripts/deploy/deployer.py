@@ -1372,8 +1372,12 @@ class Deployer:
             said = error_code(error)
             self.say(f"  note: the {'other ' * bool(but)}change sets of {stack} could not be listed ({said}); {otherwise}")
             return ""
-        waiting = [s for s in summaries if s["ChangeSetName"] != but and s.get("ExecutionStatus") == "AVAILABLE"]
-        return ", ".join(f"{s['ChangeSetName']} (made {s['CreationTime']:%Y-%m-%d %H:%M %Z})" for s in waiting)
+        # a summary's fields are all optional in the API's model, as others_change_sets reads them
+        waiting = [s for s in summaries if s.get("ChangeSetName") != but and s.get("ExecutionStatus") == "AVAILABLE"]
+        return ", ".join(
+            s.get("ChangeSetName", "(unnamed)") + (f" (made {s['CreationTime']:%Y-%m-%d %H:%M %Z})" if "CreationTime" in s else "")
+            for s in waiting
+        )
 
     @staticmethod
     def stack_tags(found) -> dict:
