@@ -4743,6 +4743,21 @@ def change_set_read(monkeypatch):
     deployer.Deployer.wait_for_change_set(run, types.SimpleNamespace(stack=stack("alb"), name="alb"), cs_name("alb"))
 
 
+def test_a_change_set_whose_first_page_holds_no_changes_takes_those_of_the_next():
+    """Changes is optional in DescribeChangeSet's model: a first page without it, and a token, is no KeyError."""
+    client = SESSION.client("cloudformation", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    asked = {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")}
+    done = {"Status": "CREATE_COMPLETE", "ExecutionStatus": "AVAILABLE"}
+    stubber.add_response("describe_change_set", done | {"NextToken": "A"}, asked)
+    stubber.add_response("describe_change_set", done | {"Changes": ALB_CHANGES}, asked | {"NextToken": "A"})
+    stubber.activate()
+    run = types.SimpleNamespace(cf=client, polls=lambda seconds: iter([0]))
+    read = deployer.Deployer.wait_for_change_set(run, types.SimpleNamespace(stack=stack("alb"), name="alb"), cs_name("alb"))
+    assert read["Changes"] == ALB_CHANGES and "NextToken" not in read, read
+    stubber.assert_no_pending_responses()
+
+
 def resource_drifts_read(monkeypatch):
     asked = {"StackName": stack_id("alb"), "StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]}
     client = paging_forever("cloudformation", "describe_stack_resource_drifts", asked, {"StackResourceDrifts": []})
@@ -8273,6 +8288,8 @@ def test_outputs_are_listed_by_key():
         f"  HostedZoneId = {OUTPUT_VALUES['HostedZoneId']}",
     ]
     assert deploy.text.outputs(described("cert-dns", with_outputs=False)["Stacks"][0]) == []
+    # OutputValue is optional in DescribeStacks' model: one without it is said so, not a KeyError after a deploy that worked
+    assert deploy.text.outputs({"Outputs": [{"OutputKey": "Bare"}]}) == ["  Bare = (no value)"]
 
 
 @pytest.mark.parametrize(

@@ -774,7 +774,7 @@ class Deployer:
         change_set.pop("NextToken", None)
         while token:
             more = self.cf.describe_change_set(StackName=stack, ChangeSetName=name, NextToken=token)
-            change_set["Changes"] += more.get("Changes", [])
+            change_set["Changes"] = change_set.get("Changes", []) + more.get("Changes", [])  # optional in the model, as more's
             token = next_page_token(more, seen, "DescribeChangeSet")
         return change_set
 

@@ -317,9 +317,9 @@ def left_outside_the_stack(events, stack) -> list[str]:
 
 
 def outputs(found) -> list[str]:
-    """A DescribeStacks entry's outputs, by key."""
+    """A DescribeStacks entry's outputs, by key (OutputValue is optional in the API's model, as output_values reads it)."""
     return [
-        f"  {printable(o['OutputKey'], one_line=True)} = {printable(o['OutputValue'], one_line=True)}"
+        f"  {printable(o['OutputKey'], one_line=True)} = {printable(o.get('OutputValue', '(no value)'), one_line=True)}"
         for o in sorted(found.get("Outputs", []), key=lambda o: o["OutputKey"])
     ]
 
