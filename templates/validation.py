@@ -75,6 +75,7 @@ def check_lint_settings() -> None:
     from cfnlint.config import ConfigFileArgs
     from cfnlint.exceptions import ConfigFileError
 
+    lint_settings()  # cfn-lint reads a missing or unreadable file as empty settings: said here, before the lint
     try:
         ConfigFileArgs(config_file=LINT_SETTINGS)
     except (ConfigFileError, yaml.YAMLError, UnicodeDecodeError) as error:

@@ -44,6 +44,8 @@ def test_cfn_lint_reports_a_real_problem_once_naming_its_file(tmp_path, monkeypa
     monkeypatch.setattr(Runner, "_get_rules", recorded)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(validation, "LINT_CACHE", tmp_path / "cache")
+    groups, lint_groups = [], validation.lint_groups
+    monkeypatch.setattr(validation, "lint_groups", lambda runner, given: groups.append(given) or lint_groups(runner, given))
     broken, clean = tmp_path / "broken.json", tmp_path / "clean.json"
     text = (ROOT / "output" / "scaling.json").read_text()
     broken.write_text(text.replace('"ecs:service:DesiredCount"', '"ecs:service:DesiredCont"'))
@@ -54,6 +56,7 @@ def test_cfn_lint_reports_a_real_problem_once_naming_its_file(tmp_path, monkeypa
     assert any("E3030" in p and "DesiredCont" in p for p in problems), problems
     assert all(p.startswith(f"{broken}:") for p in problems), problems
     assert len(problems) == len(set(problems)), problems
+    assert len(groups) == 1 and sorted(groups[0]) == [[broken], [clean]]  # one worker each
     assert loads.read_text() == f"{os.getpid()} collector paused\n"  # once, here
     cached = {path.name for path in (tmp_path / "cache").iterdir()}
     assert cached == {validation.lint_key(clean)}  # the clean one is not linted again; the broken one is
@@ -75,8 +78,8 @@ def test_lint_settings_cfn_lint_cannot_take_are_an_error_naming_the_file_not_a_t
     if settings is not None:
         path.write_bytes(settings.encode(errors="surrogateescape"))
     monkeypatch.setattr(validation, "LINT_SETTINGS", path)
-    template = tmp_path / "scaling.json"
-    template.write_text((ROOT / "output" / "scaling.json").read_text())
+    # one with a problem: no clean template's cache key reads the settings after the lint (cfn-lint takes a missing file as empty)
+    template = scaling_template(tmp_path / "scaling.json", broken=True)
     with pytest.raises(ToolError) as raised:
         validation.cfn_lint([template], use_cache=False)
     assert str(raised.value).startswith(f"{path}: {said}"), raised.value
@@ -247,3 +250,151 @@ def test_checkov_chooses_policy_sentrys_data_and_loads_its_checks_before_it_scan
     (tmp_path / "scaling.json").write_text((ROOT / "output" / "scaling.json").read_text())
     validation.checkov(tmp_path)
     assert calls == ["policy_sentry_data", "resource_checks_loaded"]
+
+
+BROKEN = ('"ecs:service:DesiredCount"', '"ecs:service:DesiredCont"')  # cfn-lint's E3030: not a scalable dimension
+
+
+def scaling_template(path: Path, broken: bool = False) -> Path:
+    """output/scaling.json at path, with the scalable dimension cfn-lint rejects if broken."""
+    text = (ROOT / "output" / "scaling.json").read_text()
+    path.write_text(text.replace(*BROKEN) if broken else text)
+    return path
+
+
+def test_lint_settings_that_cannot_be_read_as_a_file_are_an_error_naming_them(tmp_path, monkeypatch):
+    from templates.errors import ToolError
+
+    settings = tmp_path / ".cfnlintrc"
+    settings.mkdir()  # not a missing file: any OSError is said
+    monkeypatch.setattr(validation, "LINT_SETTINGS", settings)
+    with pytest.raises(ToolError) as raised:
+        validation.cfn_lint([scaling_template(tmp_path / "scaling.json")])
+    assert str(raised.value).startswith(f"{settings}: cannot be read (Is a directory): it holds cfn-lint's settings; "), raised.value
+
+
+def test_a_problem_is_file_line_column_rule_and_message_in_the_order_the_templates_were_given(tmp_path, monkeypatch):
+    monkeypatch.setattr(validation, "LINT_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one group, linted in name order
+    given = [scaling_template(tmp_path / name, broken=True) for name in ("z.json", "a.json")]
+    problems = validation.cfn_lint(given)
+    lines = given[0].read_text().splitlines()
+    line = next(number for number, text in enumerate(lines, 1) if BROKEN[1] in text)
+    column = lines[line - 1].index('"ScalableDimension"') + 1
+    assert [problem.split(": E3030 ")[0] for problem in problems] == [f"{path}:{line}:{column}" for path in given], problems
+
+
+def test_a_template_in_the_lint_cache_is_not_linted_again_unless_its_content_changes_or_the_cache_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(validation, "LINT_CACHE", tmp_path / "cache" / "cfn-lint")  # its parent is made too
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    template = scaling_template(tmp_path / "scaling.json")
+    assert validation.cfn_lint([template]) == []
+    assert (validation.LINT_CACHE / validation.lint_key(template)).exists()
+    assert validation.cfn_lint([template]) == []  # all in the cache: nothing linted
+    problems = validation.cfn_lint([scaling_template(template, broken=True)])
+    assert any("E3030" in problem for problem in problems), problems
+    (validation.LINT_CACHE / validation.lint_key(template)).touch()  # as if it had been linted clean
+    assert validation.cfn_lint([template]) == []  # the cache is trusted
+    assert validation.cfn_lint([template], use_cache=False) == problems
+
+
+def test_a_template_linted_clean_with_other_settings_or_another_cfn_lint_is_linted_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(validation, "LINT_CACHE", tmp_path / "cache")
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    broken = scaling_template(tmp_path / "scaling.json", broken=True)
+    ignoring = tmp_path / ".cfnlintrc"
+    ignoring.write_text(validation.LINT_SETTINGS.read_text() + "ignore_checks:\n  - E3030\n")
+    with monkeypatch.context() as other:
+        other.setattr(validation, "LINT_SETTINGS", ignoring)
+        assert validation.cfn_lint([broken]) == []  # the settings cfn-lint is given, not the project's
+    problems = validation.cfn_lint([broken])
+    assert any("E3030" in problem for problem in problems), problems
+    with monkeypatch.context() as other:
+        other.setattr(validation, "version", lambda name: "0.0.1")
+        (validation.LINT_CACHE / validation.lint_key(broken)).touch()  # linted clean by another cfn-lint
+    assert validation.cfn_lint([broken]) == problems
+
+
+def test_templates_are_shared_among_lint_workers_by_size_and_each_workers_in_name_order(tmp_path):
+    for name, size in {"a.json": 1, "b.json": 5, "c.json": 6, "d.json": 10}.items():
+        (tmp_path / name).write_text("x" * size)
+    groups = validation.balanced(sorted(tmp_path.iterdir()), 2)
+    assert groups == [[tmp_path / "a.json", tmp_path / "d.json"], [tmp_path / "b.json", tmp_path / "c.json"]]
+
+
+def test_lint_workers_get_the_parents_rules_and_ignore_ctrl_c_which_the_parent_does_not(tmp_path, monkeypatch):
+    import signal
+
+    def seen(runner, paths):
+        return [(str(path), f"{runner} {os.getpid()} {signal.getsignal(signal.SIGINT) == signal.SIG_IGN}") for path in paths]
+
+    monkeypatch.setattr(validation, "lint_group", seen)  # as the workers fork with it
+    found = validation.lint_groups("rules", [[tmp_path / "a.json"], [tmp_path / "b.json"]])
+    assert [[(name, said.split()[0], said.split()[2]) for name, said in group] for group in found] == [
+        [(str(tmp_path / "a.json"), "rules", "True")],
+        [(str(tmp_path / "b.json"), "rules", "True")],
+    ]
+    assert all(int(said.split()[1]) != os.getpid() for group in found for _, said in group)
+    assert signal.getsignal(signal.SIGINT) != signal.SIG_IGN
+
+
+def test_checkov_scans_offline_and_quietly(tmp_path, monkeypatch):
+    # Without BC_SKIP_MAPPING, checkov downloads its guidelines first; its log would fill the review's output.
+    import logging
+    import types
+
+    from checkov.cloudformation import runner
+
+    monkeypatch.delenv("BC_SKIP_MAPPING", raising=False)
+    monkeypatch.delenv("CHECKOV_RUN_SCA_PACKAGE_SCAN_V2", raising=False)
+    log = logging.getLogger("checkov")
+    monkeypatch.setattr(log, "level", logging.NOTSET)
+    seen = []
+
+    def scanned(self, **_):
+        seen.append((os.environ.get("BC_SKIP_MAPPING"), os.environ.get("CHECKOV_RUN_SCA_PACKAGE_SCAN_V2"), log.level))
+        return types.SimpleNamespace(passed_checks=[], failed_checks=[], skipped_checks=[])
+
+    monkeypatch.setattr(runner.Runner, "run", scanned)
+    assert validation.checkov(tmp_path) == []
+    assert seen == [("TRUE", "false", logging.CRITICAL)]
+
+
+def test_a_scan_builds_the_parse_tables_of_each_jsonpath_grammar_once_and_puts_ply_back(monkeypatch):
+    import bc_jsonpath_ng
+    import bc_jsonpath_ng.ext
+    import ply.yacc
+
+    built = []
+    build = ply.yacc.LRGeneratedTable
+
+    def counted(grammar, method="LALR", log=None):
+        built.append(method)
+        return build(grammar, method, log)
+
+    monkeypatch.setattr(ply.yacc, "LRGeneratedTable", counted)
+    with validation.parse_tables_built_once():
+        parsed = [
+            parse(path)
+            for parse, path in [(bc_jsonpath_ng.parse, "a.b"), (bc_jsonpath_ng.ext.parse, "a[?b > 1]"), (bc_jsonpath_ng.ext.parse, "c[*]")]
+        ]
+    assert len(built) == 2  # the two grammars', once each
+    assert ply.yacc.LRGeneratedTable is counted
+    document = {"a": {"b": 1}, "c": [2, 3]}
+    assert [[match.value for match in path.find(document)] for path in parsed] == [[1], [], [2, 3]]
+
+
+def test_checkov_reports_a_failed_check_as_failed_and_a_skipped_one_with_its_reason(tmp_path):
+    bucket = {
+        "Type": "AWS::S3::Bucket",
+        "Metadata": {"checkov": {"skip": [{"id": "CKV_AWS_18", "comment": "made-up reason"}]}},
+    }
+    (tmp_path / "bucket.json").write_text(json.dumps({"Resources": {"Bucket": bucket}}))
+    checks = {(check.status, check.text.split()[0]): check for check in validation.checkov(tmp_path)}
+    assert checks["failed", "CKV_AWS_21"] == validation.Check(
+        "bucket.json", "failed", "AWS::S3::Bucket.Bucket", checks["failed", "CKV_AWS_21"].text
+    )
+    assert checks["skipped", "CKV_AWS_18"] == validation.Check(
+        "bucket.json", "skipped", "AWS::S3::Bucket.Bucket", "CKV_AWS_18 skipped: made-up reason"
+    )
+    assert ("passed", "CKV_AWS_21") not in checks
