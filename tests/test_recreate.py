@@ -156,6 +156,9 @@ def test_create_destroy_purge_create_again(sandbox, run):
         assert timedelta(days=29) < metadata["DeletionDate"] - datetime.now(UTC) <= timedelta(days=30)
         # in UTC, as every time the tools print, whatever the machine's zone
         assert f"deletion scheduled for {metadata['DeletionDate'].astimezone(UTC):%Y-%m-%d %H:%M} UTC" in out, out
+        cli = sandbox_aws_cli(sandbox)
+        undo = f"{cli} kms cancel-key-deletion --key-id {key_id} and {cli} kms enable-key --key-id {key_id} undo it"
+        assert undo in out, out
     s3, acm = sandbox.client("s3"), sandbox.client("acm")
     assert not exists(s3.head_bucket, "404", "NoSuchBucket", Bucket=alb["AccessLogBucket"])  # it was empty
     assert not exists(acm.describe_certificate, "ResourceNotFoundException", CertificateArn=cert["Certificate"])
@@ -166,6 +169,12 @@ def test_create_destroy_purge_create_again(sandbox, run):
     assert len(lines) == 2 and lines[-1] == f"nothing to purge in {ENV}", out
     keys = r"(1 KMS key of these stacks is|([02-9]|[1-9][0-9]+) KMS keys of these stacks are)"
     assert re.fullmatch(keys + " scheduled for deletion already: nothing to do for them", lines[0]), out
+    # the two commands purge printed to undo a key's deletion give a key that can be used again, the first alone does not
+    kms = sandbox.client("kms")
+    kms.cancel_key_deletion(KeyId=log_keys[0])
+    assert key_state(sandbox, log_keys[0])["KeyState"] == "Disabled"
+    kms.enable_key(KeyId=log_keys[0])
+    assert key_state(sandbox, log_keys[0])["KeyState"] == "Enabled"
 
     code, out, err = run("deploy", "--yes")
     assert code == 0, out + err

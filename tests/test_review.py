@@ -2371,7 +2371,8 @@ def test_each_layer_says_what_deleting_its_stack_keeps(written, env):
             assert said == "- When the stack is deleted: every resource is", (layer, line)
         # nothing after it but the KMS clause (checked below)
         assert after == "" or (
-            after.startswith(", except that KMS deletes ") and after.endswith(" and `aws kms cancel-key-deletion` undoes that until then")
+            after.startswith(", except that KMS deletes ")
+            and after.endswith(" and `aws kms cancel-key-deletion`, then `aws kms enable-key`, undo that until then")
         ), (layer, line)
         # A KMS key deleted with the stack is only scheduled for deletion (AWS::KMS::Key PendingWindowInDays, 30 unset).
         keys = {name: r.get("Properties", {}).get("PendingWindowInDays", 30) for name, r in resources.items() if name not in kept}

@@ -21,7 +21,8 @@ What it does with each kind:
 - log group: deleted, with its logs (the list shows how many bytes; export them first if needed);
 - KMS key: deletion scheduled with the longest waiting period, 30 days, never at once, and only once
   no log group it encrypts stays (one the stacks retained, or any other of the account and region);
-  `aws kms cancel-key-deletion` undoes it within the 30 days. The account administers the key, so
+  `aws kms cancel-key-deletion`, then `aws kms enable-key` (a cancelled deletion leaves the key disabled),
+  undo it within the 30 days. The account administers the key, so
   anyone of the account may have encrypted other data with it since the stack went; nothing tells
   (but CloudTrail), and a key pending deletion "can't be used in any cryptographic operations": such
   a use fails from the scheduling on, which is the sign to cancel, for a month rather than a week;
@@ -256,9 +257,12 @@ def _inspect_key(clients, item):
     if metadata["KeyState"] == "PendingDeletion":
         item.scheduled = True
         return None, f"deletion already scheduled for {metadata['DeletionDate']:%Y-%m-%d %H:%M %Z}"
+    # A cancelled deletion leaves the key Disabled, "To enable the KMS key, use EnableKey":
+    # https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html
+    cli = aws.cli(clients("kms").meta.region_name)
     return "schedule", (
         f"KMS deletes it {KEY_WINDOW_DAYS} days later, never at once, and any use of it fails from now on; until then "
-        f"{aws.cli(clients('kms').meta.region_name)} kms cancel-key-deletion --key-id {item.physical_id} undoes it"
+        f"{cli} kms cancel-key-deletion --key-id {item.physical_id} and {cli} kms enable-key --key-id {item.physical_id} undo it"
     )
 
 

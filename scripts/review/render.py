@@ -419,8 +419,10 @@ def protected_load_balancers(review: Review, layer: Layer, kept: list[str]) -> s
 def key_deletions(layer: Layer, deleted: list[str]) -> str:
     """What "deleted with it" means for a KMS key: "When you remove a KMS key from a CloudFormation stack,
     AWS KMS schedules the KMS key for deletion and starts the mandatory waiting period", PendingWindowInDays
-    (7 to 30; 30 when the template sets none); CancelKeyDeletion undoes it until then.
-    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html"""
+    (7 to 30; 30 when the template sets none); CancelKeyDeletion, then EnableKey (a cancelled deletion leaves
+    the key disabled), undo it until then.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html
+    https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
     waits = [
         f"{name} only {layer.resolver.text(layer.resources[name].get('Properties', {}).get('PendingWindowInDays', 30))} days later"
         for name in deleted
@@ -428,7 +430,7 @@ def key_deletions(layer: Layer, deleted: list[str]) -> str:
     ]
     if not waits:
         return ""
-    return f", except that KMS deletes {' and '.join(waits)} (the key's waiting period), and `aws kms cancel-key-deletion` undoes that until then"
+    return f", except that KMS deletes {' and '.join(waits)} (the key's waiting period), and `aws kms cancel-key-deletion`, then `aws kms enable-key`, undo that until then"
 
 
 def boundary_line(review: Review) -> str:
