@@ -8657,6 +8657,27 @@ def test_an_interrupted_wait_says_cloudformation_carries_on_and_how_to_follow_or
     )
 
 
+def test_a_wait_stopped_on_the_sandbox_names_no_cancel_update_stack_which_moto_does_not_implement(aws, monkeypatch):
+    """Pasted on the sandbox, the command was an Internal Server Error (NotImplementedError in its log)."""
+    found = described("alb", "UPDATE_IN_PROGRESS")["Stacks"][0]
+    run = deploy.Deployer(aws.clients.__getitem__, SANDBOX_ENV, out=io.StringIO(), err=io.StringIO(), on_aws=False)
+    monkeypatch.setattr(run, "describe", lambda stack, **_: found)
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "polls", interrupt)
+    with pytest.raises(deploy.Failure) as stopped:
+        run.wait_for_stack(stack("alb"), None, operation="UPDATE")
+    said = str(stopped.value).splitlines()
+    assert said[2] == (
+        "  stop it:           nothing on the sandbox, which cannot cancel an update (moto has no CancelUpdateStack); it ends by itself"
+    ), said
+    # a create is deleted there as on AWS (moto's DeleteStack)
+    create = deploy.text.still_in_progress(stack("alb"), ENV, "CREATE_IN_PROGRESS", 5, [], CLI, sandbox=True)
+    assert f"  stop it:     {CLI} cloudformation delete-stack --stack-name {stack('alb')}   (a create cannot be cancelled)" in create
+
+
 def test_names_are_said_in_words():
     # "error: ... needs a and b deployed first"
     assert [deploy.text.in_words(names) for names in (["a"], ["a", "b"], ["a", "b", "c"])] == ["a", "a and b", "a, b and c"]

@@ -200,7 +200,8 @@ class Deployer:
         self.params_file = params_file or f"params/{env}.yaml"  # as messages name it: make's, or --params-dir's
         self.image_tag = image_tag  # the run's TAG=, which a command it prints for the service layer carries (service_tag)
         self._client_factory, self._clients = client, {}
-        self.calls = AwsCalls(err, sandbox=env == params.SANDBOX_ENV)
+        self.on_sandbox = env == params.SANDBOX_ENV  # moto's server, not another emulator
+        self.calls = AwsCalls(err, sandbox=self.on_sandbox)
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
         self.retained_layers = []  # the layers this run destroyed that left something in the account (make purge frees it)
         self.deleting = None  # (layer, whether it retains something) while its stack's DeleteStack may have landed (delete)
@@ -1170,16 +1171,21 @@ class Deployer:
                 if not status.endswith("_IN_PROGRESS") and ended:
                     self.stacks[stack] = None if found["StackStatus"] == "DELETE_COMPLETE" else found
                     return found
-            lines = text.still_in_progress(stack, self.env, self.running(found, operation), minutes, self.events, self.cli)
+            lines = text.still_in_progress(stack, self.env, self.running(found, operation), minutes, self.events, self.cli, self.on_sandbox)
             raise Failure("\n".join(lines) + self.policies.still_relaxed())
         except KeyboardInterrupt:
-            lines = text.interrupted(stack, self.env, self.running(found, operation), self.cli)
+            lines = text.interrupted(stack, self.env, self.running(found, operation), self.cli, sandbox=self.on_sandbox)
             raise Failure("\n".join(lines) + self.policies.still_relaxed(), 130) from None
         except (*AWS_ERRORS, *UNREADABLE) as error:  # AWS out of reach, refusing to answer, or unreadable, mid-wait: the operation goes on
             if sandbox_gone(error, self.env):  # but not on a sandbox whose server is gone, with the stack (main says its one line)
                 raise SandboxGone(error) from None
             lines = text.interrupted(
-                stack, self.env, self.running(found, operation), self.cli, why=f"{explain(error, self.env)}\n  the wait stopped"
+                stack,
+                self.env,
+                self.running(found, operation),
+                self.cli,
+                why=f"{explain(error, self.env)}\n  the wait stopped",
+                sandbox=self.on_sandbox,
             )
             raise Failure("\n".join(lines) + self.policies.still_relaxed()) from None
 

@@ -324,7 +324,7 @@ def outputs(found) -> list[str]:
     ]
 
 
-def still_in_progress(stack, env, status, minutes, events, cli) -> list[str]:
+def still_in_progress(stack, env, status, minutes, events, cli, sandbox=False) -> list[str]:
     """Why a wait stopped: the resources whose latest event (of these, oldest first) is still *_IN_PROGRESS."""
     latest = {}
     for event in events:  # oldest first: the last one per resource wins
@@ -340,7 +340,7 @@ def still_in_progress(stack, env, status, minutes, events, cli) -> list[str]:
                 "    a certificate waits for its DNS validation record to resolve: is the hosted zone delegated? "
                 f"make zone ENV={env} checks and waits"
             )
-    stop = how_to_stop(stack, status, cli)
+    stop = how_to_stop(stack, status, cli, sandbox)
     return lines + [
         "  CloudFormation carries on; nothing was cancelled.",
         f"  follow it:   make status ENV={env}   (or: make events STACK={templates.layer_of(env, stack)} ENV={env})",
@@ -349,12 +349,15 @@ def still_in_progress(stack, env, status, minutes, events, cli) -> list[str]:
     ]
 
 
-def how_to_stop(stack, status, cli) -> str:
+def how_to_stop(stack, status, cli, sandbox=False) -> str:
     """What stops the operation a stack is in: an update is cancelled (CancelUpdateStack takes only a
-    stack in UPDATE_IN_PROGRESS), a create deleted, a delete not at all (no API cancels one).
+    stack in UPDATE_IN_PROGRESS; not on the sandbox, where moto leaves it unimplemented), a create
+    deleted, a delete not at all (no API cancels one).
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CancelUpdateStack.html"""
     if status == "DELETE_IN_PROGRESS":  # DELETE_COMPLETE and DELETE_FAILED (a final status interrupted() may get) ran
         return "nothing: a delete cannot be stopped; it ends DELETE_COMPLETE, or DELETE_FAILED naming what it could not delete"
+    if status == "UPDATE_IN_PROGRESS" and sandbox:
+        return "nothing on the sandbox, which cannot cancel an update (moto has no CancelUpdateStack); it ends by itself"
     if status == "UPDATE_IN_PROGRESS":
         return f"{cli} cloudformation cancel-update-stack --stack-name {stack}"
     if status in ("CREATE_IN_PROGRESS", "REVIEW_IN_PROGRESS", "in progress"):  # the last two: a create not yet read as one
@@ -364,7 +367,7 @@ def how_to_stop(stack, status, cli) -> str:
     return f"nothing: it is {status}, no operation runs"
 
 
-def interrupted(stack, env, status, cli, why=INTERRUPTED) -> list[str]:
+def interrupted(stack, env, status, cli, why=INTERRUPTED, sandbox=False) -> list[str]:
     """A wait stopped (Ctrl-C; why: another cause): CloudFormation carries on; how to follow or stop
     it (cli: aws.cli)."""
     # A final status its events did not confirm yet (a wait stopped between the two reads) is no operation under way.
@@ -374,7 +377,7 @@ def interrupted(stack, env, status, cli, why=INTERRUPTED) -> list[str]:
         if going
         else f"{why}: {stack} reads {status}, which its events had not confirmed yet; nothing was cancelled.",
         f"  follow it:         make status ENV={env}   (or: {cli} cloudformation describe-stack-events --stack-name {stack})",
-        f"  stop it:           {how_to_stop(stack, status, cli)}",
+        f"  stop it:           {how_to_stop(stack, status, cli, sandbox)}",
     ]
 
 
