@@ -2053,6 +2053,11 @@ def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(a
             ["--output-dir", "caf\udce9"],
             "error: --output-dir='caf\\udce9': a control character, one that reorders a line or shows as nothing, or a byte that is not UTF-8",
         ),
+        # CONNECT_TO is a list (given once per mapping): each of its values is checked too
+        (
+            ["--connect-to", "h:443:127.0.0.1:8443", "--connect-to", "h:80:127.0.0.1:8080\nerror: forged"],
+            "error: CONNECT_TO='h:80:127.0.0.1:8080\\nerror: forged': a control character",
+        ),
     ],
     ids=[
         "not an ARN",
@@ -2064,6 +2069,7 @@ def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(a
         "100 KB",
         "an escape sequence",
         "not UTF-8",
+        "the second CONNECT_TO",
     ],
 )
 def test_an_unusable_value_is_refused_naming_it_on_one_line_before_any_aws_call(aws, argv, said):
@@ -2081,6 +2087,63 @@ def test_the_execution_role_s_arn_is_taken_with_a_path(aws, monkeypatch):
     monkeypatch.setenv("CFN_EXECUTION_ROLE_ARN", role)
     args = parse(["status", "--env", ENV])
     assert args.role_arn == role and validate(args)
+
+
+def test_a_value_of_the_most_characters_is_taken_and_one_more_is_refused():
+    from scripts.deploy import MOST_VALUE_CHARACTERS, parse
+
+    most = "x" * MOST_VALUE_CHARACTERS
+    assert parse(["status", "--env", ENV, "--since", most]).since == most
+    with pytest.raises(deploy.Failure) as refused:
+        parse(["status", "--env", ENV, "--since", most + "x"])
+    assert refused.value.code == 2
+    assert (
+        str(refused.value) == f"error: SINCE: a value of {MOST_VALUE_CHARACTERS + 1} characters; allowed: at most {MOST_VALUE_CHARACTERS}"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, variable, most, allowed",
+    [
+        (["destroy", "--max-wait"], "MAX_WAIT", 720, "1 to 720 minutes"),
+        (["verify", "--timeout"], "TIMEOUT", 172_800, "0 to 172800 seconds (48 hours)"),  # zone's wait for a delegation
+    ],
+)
+def test_the_longest_wait_is_taken_and_one_more_is_refused(aws, argv, variable, most, allowed):
+    from scripts.deploy import parse, validate
+
+    args = parse([*argv, str(most), "--env", ENV])
+    validate(args)
+    assert most in (args.max_wait, args.timeout)
+    aws.clients = pytest.fail
+    assert aws.run(*argv, str(most + 1)) == 2
+    assert aws.err == f"error: {variable}={most + 1}: allowed: {allowed}\n", aws.err
+
+
+def test_zone_with_a_layer_is_refused_before_any_aws_call(aws):
+    # zone works on the environment's domain: a STACK= given to it would look like it meant something
+    aws.clients = pytest.fail
+    assert aws.run("zone", "--stack", PROD_LAYERS[0]) == 2
+    assert aws.err == f"error: zone works on {ENV}'s domain, not on a layer: leave out STACK= (--stack)\n", aws.err
+
+
+@pytest.mark.parametrize("command", ["changeset", "recover", "events"])
+def test_a_command_of_one_layer_without_stack_is_refused_naming_the_layers(aws, command):
+    # left out, STACK means every layer elsewhere: these work on one stack, so they ask for it
+    aws.clients = pytest.fail
+    assert aws.run(command) == 2
+    assert aws.err == f"error: {command} needs STACK=<layer> (--stack); layers: {', '.join(PROD_LAYERS)}\n", aws.err
+
+
+@pytest.mark.parametrize("command", ["diff", "drift"])
+def test_ctrl_c_in_diff_or_drift_exits_130_not_their_error_code(aws, command):
+    # any error of theirs is 2 (their 1 means "differs" or "drifted"), but Ctrl-C is 130 as in every command
+    def interrupted(*_):
+        raise KeyboardInterrupt
+
+    aws.clients = interrupted
+    assert aws.run(command, "--stack", PROD_LAYERS[0]) == 130
+    assert aws.err.startswith("interrupted"), aws.err
 
 
 def test_a_params_file_that_is_there_but_no_file_is_said_so_not_unknown(aws, tmp_path):
@@ -2392,6 +2455,20 @@ def test_execute_of_another_environments_change_set_names_that_environment(aws, 
         f"error: change set {name} is one of {templates.stack_name(other, 'alb')}, of ENV={other}, not {ENV}: "
         f"make execute ENV={other} STACK=alb CHANGESET={name}\n"
     ), aws.err
+
+
+def test_execute_of_a_change_set_two_other_environments_could_name_takes_the_longer_stack_name(aws, tmp_path):
+    # other-alb-service-... starts both other-alb's service stack and other's alb stack: the longer name is the one
+    params_dir = shutil.copytree(PARAMS, tmp_path / "params")
+    for other in ("other", "other-alb"):
+        shutil.copy(params_dir / f"{ENV}.yaml", params_dir / f"{other}.yaml")
+    aws.dirs = OUTPUT, params_dir
+    name = f"{templates.stack_name('other-alb', 'service')}-20990101000000-abc1234"
+    assert name.startswith(f"{templates.stack_name('other', 'alb')}-")
+    assert aws.run("execute", "--changeset", name, "--yes") == 2  # no call: nothing is queued
+    assert aws.err.startswith(f"error: change set {name} is one of {templates.stack_name('other-alb', 'service')}, of ENV=other-alb,"), (
+        aws.err
+    )
 
 
 def test_execute_of_a_service_change_set_gone_says_which_image_a_new_one_keeps(aws):
@@ -3833,6 +3910,19 @@ def test_a_params_file_with_a_problem_still_lets_status_outputs_and_events_read_
     assert aws.err.startswith("error: ") and "region: 'mars-1' is not supported" in aws.err, aws.err
 
 
+def test_every_problem_of_a_params_file_is_its_own_error_line_of_a_refused_deploy(aws, tmp_path):
+    params_dir = shutil.copytree(PARAMS, tmp_path / "params")
+    path = params_dir / f"{ENV}.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["parameters"].update(NoSuchKeyOne=1, NoSuchKeyTwo=2)
+    path.write_text(yaml.safe_dump(data))
+    aws.dirs = OUTPUT, params_dir
+    assert aws.run("deploy", "--stack", PROD_LAYERS[0], "--yes") == 2  # nothing queued: no call is made
+    lines = aws.err.splitlines()
+    assert all(line.startswith(f"error: {path}: ") for line in lines), aws.err
+    assert [key for key in ("NoSuchKeyOne", "NoSuchKeyTwo") if any(key in line for line in lines)] == ["NoSuchKeyOne", "NoSuchKeyTwo"]
+
+
 def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws, disabled):
     disabled, _ = disabled
     assert aws.run("deploy", "--stack", disabled) == 2  # deploying it needs it enabled
@@ -3841,6 +3931,14 @@ def test_a_layer_taken_out_of_enabled_layers_can_still_be_destroyed(aws, disable
     aws.not_deployed(disabled)
     assert aws.run("destroy", "--stack", disabled, "--yes") == 0, aws.err
     assert f"{stack(disabled)} is not deployed: nothing to destroy" in aws.out
+
+
+def test_drift_of_a_layer_taken_out_of_enabled_layers_checks_it_by_name(aws, disabled):
+    # it may still be deployed, and drift after it was taken out: drift looks, where a deploy is refused
+    disabled, _ = disabled
+    aws.not_deployed(disabled)
+    assert aws.run("drift", "--stack", disabled) == 0, aws.err
+    assert f"{stack(disabled)}: not deployed, nothing to check" in aws.out, aws.out
 
 
 def test_the_revision_a_deploy_records_says_dirty_when_the_deployed_files_are_not_the_commits(tmp_path):
@@ -7676,6 +7774,18 @@ def test_a_question_whose_account_cannot_be_read_is_asked_all_the_same_saying_so
     assert aws.run("unlock", tty=True, answer="n") == 1
     assert aws.questions[0].startswith(f"account not known (Throttling), {REGION}: free the lock of {ENV} held by "), aws.questions
     assert "not confirmed" in aws.err, aws.err
+
+
+def test_a_question_is_asked_when_stdin_is_a_terminal_and_the_caller_does_not_say(aws, monkeypatch):
+    # python -m scripts.deploy gives main() no `interactive`: whether to ask is whether stdin is a terminal
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    aws.sts.add_client_error("get_caller_identity", "Throttling", "Rate exceeded", 400)
+    monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(isatty=lambda: True))
+    questions, err = [], io.StringIO()
+    argv = ["unlock", "--env", ENV, "--output-dir", str(OUTPUT), "--params-dir", str(PARAMS)]
+    assert deploy.main(argv, clients=aws.clients, ask=aws.answering("n", questions), out=io.StringIO(), err=err) == 1
+    assert len(questions) == 1 and "not confirmed" in err.getvalue(), (questions, err.getvalue())
 
 
 def test_unlock_of_an_environment_not_locked_says_so_and_asks_nothing(aws):

@@ -401,6 +401,21 @@ def test_a_bad_command_is_one_line_exit_2_before_any_aws_call(cmd, says):
     assert err.getvalue() == says + "\n"
 
 
+def test_a_command_may_hold_tabs_and_be_longer_than_other_values_up_to_its_own_bound(aws):
+    # a command line may be longer than any other value (MOST_VALUE_CHARACTERS), and its words may be split by tabs
+    from scripts.deploy import MOST_CMD_CHARACTERS, MOST_VALUE_CHARACTERS, parse, validate
+
+    assert MOST_CMD_CHARACTERS > MOST_VALUE_CHARACTERS
+    words = ["python", "manage.py", "x" * (MOST_CMD_CHARACTERS - len("python\tmanage.py\t"))]
+    args = parse(["task", "--env", ENV, "--cmd", "\t".join(words)])
+    validate(args)
+    assert args.task_command == words
+    with pytest.raises(deploy.Failure) as refused:
+        parse(["task", "--env", ENV, "--cmd", "\t".join(words) + "x"])
+    assert refused.value.code == 2
+    assert str(refused.value) == f"error: CMD: a value of {MOST_CMD_CHARACTERS + 1} characters; allowed: at most {MOST_CMD_CHARACTERS}"
+
+
 def test_a_task_holds_the_environments_lock_and_logs_does_not(aws):
     # make task takes the lock before its first call and frees it, failed run or not
     stubbed_aws.lock_taken(aws, command="task")
