@@ -50,7 +50,6 @@ from moto.ec2 import models as ec2_models
 from moto.ec2.models import security_groups as ec2_security_groups
 from moto.ecs import exceptions as ecs_exceptions
 from moto.ecs import models as ecs_models
-from moto.elbv2 import exceptions as elbv2_exceptions
 from moto.elbv2 import models as elbv2_models
 from moto.kms import models as kms_models
 from moto.logs import models as logs_models
@@ -214,16 +213,15 @@ def _clean_up_replaced(stack) -> None:
 
 
 def _delete_in_passes(resource_map, resources: list) -> Exception | None:
-    """Delete each (resource, its template entry); one another still uses goes on a later pass, and a
-    listener already gone with its load balancer counts as deleted. The last problem, if any stays."""
+    """Delete each (resource, its template entry); one another still uses goes on a later pass, and one
+    already gone (a listener with its load balancer) counts as deleted (_delete_resource_unless_gone).
+    The last problem, if any stays."""
     left, problem, progress = list(resources), None, True
     while left and progress:
         progress = False
         for resource, resource_json in list(left):
             try:
                 resource_map._delete_resource(resource, resource_json)
-            except elbv2_exceptions.ListenerNotFoundError:
-                pass
             except Exception as error:  # noqa: BLE001 (still in use: a later pass)
                 problem = error
                 continue
@@ -598,6 +596,34 @@ responses.CloudFormationResponse.delete_stack = _delete_stack_unless_protected
 # it retained, DELETE_COMPLETE the rest. `make purge` reads exactly that.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ListStackResources.html
 _stack_delete = cfn_models.Stack.delete
+
+
+# Gap: a resource gone before its stack deletes it (deleted by hand) failed moto's stack deletion, after
+# moto had taken the stack out of its list: the stack vanished, with no DELETE_COMPLETE and nothing of
+# what it retained for make purge to find. A resource handler answers NotFound for a resource that did
+# not exist before the delete request, and "CloudFormation itself chooses to ignore this error during
+# stack workflows" (aws-cloudformation/cloudformation-cli#456): taken as deleted here too, in a stack's
+# deletion and an update's clean-up alike.
+# https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-test-contract.html
+_delete_resource = parsing.ResourceMap._delete_resource
+
+
+def _not_found(error: Exception) -> bool:
+    """Whether a moto error is its service's "no such resource" (TargetGroupNotFound, ResourceNotFoundException,
+    InvalidGroup.NotFound, NoSuchBucket, ...): older errors carry the code in error_type, newer ones in code."""
+    code = getattr(error, "error_type", None) or getattr(error, "code", None)
+    return isinstance(code, str) and ("NotFound" in code or code.startswith("NoSuch"))
+
+
+def _delete_resource_unless_gone(self, parsed_resource, resource_json):
+    try:
+        _delete_resource(self, parsed_resource, resource_json)
+    except Exception as error:
+        if not _not_found(error):
+            raise
+
+
+parsing.ResourceMap._delete_resource = _delete_resource_unless_gone
 
 
 def _stack_delete_keeping_retained(self):
@@ -1163,15 +1189,15 @@ elbv2_models.FakeLoadBalancer.get_cfn_attribute = _load_balancer_attribute_full
 # moto's models have no delete. CloudFormation re-evaluates the conditions at each update and
 # deletes the resources whose condition is now false, and a stack's deletion deletes its resources:
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/conditions-section-structure.html
-# Delete them through the backends; one already gone with its load balancer or its group is no error.
+# Delete them through the backends; one already gone with its load balancer or its group is no error
+# (_not_found), also where a model deletes it itself, not through the stack's resource map.
 def _deleted_quietly(delete):
     def quietly(self, account_id, region_name):
-        with contextlib.suppress(
-            elbv2_exceptions.ListenerNotFoundError,
-            ec2_exceptions.InvalidPermissionNotFoundError,
-            ec2_exceptions.InvalidSecurityGroupNotFoundError,
-        ):
+        try:
             delete(self, account_id, region_name)
+        except Exception as error:
+            if not _not_found(error):
+                raise
 
     return quietly
 

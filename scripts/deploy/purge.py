@@ -118,7 +118,8 @@ def say_retained(deployer, keep, ids) -> bool:
         return False
     named = sorted(logical_id for logical_id, kind in keep.items() if kind in NAMED and ids.get(logical_id))
     if named:
-        deployer.say(f"  {', '.join(named)}: the name blocks creating this layer again until freed")
+        # while it exists: one deleted by hand since (unread here) blocks nothing
+        deployer.say(f"  {', '.join(named)}: the name blocks creating this layer again while it exists")
     return True
 
 
