@@ -884,8 +884,9 @@ def cross_checks(v: dict, given: set) -> list[str]:
         )
     elif not v["MinCapacity"] <= v["DesiredCount"] <= v["MaxCapacity"]:
         problems.append(
-            f"parameters.DesiredCount: {v['DesiredCount']} is outside MinCapacity..MaxCapacity; "
-            f"allowed: {v['MinCapacity']} to {v['MaxCapacity']}"
+            # the bounds named with their values: an edit of MaxCapacity alone is what puts DesiredCount outside them
+            f"parameters.DesiredCount: {v['DesiredCount']} is outside MinCapacity {v['MinCapacity']}..MaxCapacity {v['MaxCapacity']}; "
+            f"allowed: {v['MinCapacity']} to {v['MaxCapacity']}, or MinCapacity and MaxCapacity that hold it"
         )
     if v["StopTimeoutSeconds"] <= v["GunicornTimeoutSeconds"]:
         problems.append(

@@ -222,8 +222,8 @@ BAD = [
     (
         "desired outside range",
         with_parameters(MinCapacity=1, MaxCapacity=4, DesiredCount=5),
-        "parameters.DesiredCount: 5",
-        "allowed: 1 to 4",
+        "parameters.DesiredCount: 5 is outside MinCapacity 1..MaxCapacity 4",
+        "allowed: 1 to 4, or MinCapacity and MaxCapacity that hold it",
     ),
     (
         "fargate pair",
