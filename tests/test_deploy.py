@@ -7120,6 +7120,20 @@ def test_a_change_set_name_goes_to_the_layer_whose_stack_name_is_the_longest_tha
     assert layer_named_in(f"{templates.stack_name('other', 'alb')}-20260101000000000-abc1234", ENV) is None
 
 
+def test_a_failed_runs_way_on_is_followed_by_make_unlock_when_its_lock_may_still_be_held(aws):
+    # "interrupted; to go on: the same command again" came after the lock's warning, and the command it named was refused
+    lock_taken(aws)
+    aws.deployed("cert-dns")
+    aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
+    requests_of(aws, "ExecuteChangeSet", raising=KeyboardInterrupt())
+    lock_freed(aws, deletion_refused=("InternalServerError", "try later", 500))
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes", locking=True) == 130, aws.err
+    lines = aws.err.splitlines()
+    assert lines[-2].startswith(f"interrupted while asking CloudFormation to execute {cs_name('cert-dns')}"), aws.err
+    assert lines[-1] == f"  first: {LOCK} may still be held by this run (the warning above); make unlock ENV={ENV}", aws.err
+    assert sum(line.startswith(f"warning: {LOCK} may still be held") for line in lines) == 1, aws.err
+
+
 def test_a_lock_that_cannot_be_freed_is_named_with_make_unlock_not_with_the_command_again(aws):
     # The warning quoted the error's explanation, whose next step ("the same command continues") the lock then refused.
     lock_taken(aws)
@@ -7397,8 +7411,12 @@ def test_a_run_stopped_twice_while_its_lock_is_freed_still_says_what_stopped_it(
         signal.signal(signal.SIGINT, previous)
     assert f"warning: {LOCK} may be held by this run (stopped twice while it was freed)" in aws.err, aws.err
     said = f"interrupted while asking CloudFormation to execute {cs_name('cert-dns')}; it may have started"
-    last = aws.err.splitlines()[-1]
-    assert last.startswith(said) if run_was == "stopped" else last == "interrupted", aws.err
+    lines = aws.err.splitlines()
+    if run_was == "stopped":  # the way on, then the lock it needs freed first (the warning above)
+        assert lines[-2].startswith(said), aws.err
+        assert lines[-1] == f"  first: {LOCK} may still be held by this run (the warning above); make unlock ENV={ENV}", aws.err
+    else:  # nothing to go on with: the warning above says it all
+        assert lines[-1] == "interrupted", aws.err
 
 
 def test_stop_signals_held_leave_a_handler_set_outside_python_and_an_ignored_one_alone(monkeypatch):

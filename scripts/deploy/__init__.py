@@ -395,7 +395,7 @@ def main(
         return report(failure, err)
     # A closed stderr (`2>&1 | head`) must not stop a run either: its lines (retries, the final error) are dropped.
     out, err = Output(out, goes_on=args.command in CHANGING_COMMANDS), Output(err, goes_on=True)
-    deployer, failure = None, None
+    deployer, failure, locked = None, None, False
     try:
         environment, layers = validate(args)
         for line in ParamsError(list(environment.problems)).problems if environment.problems else []:
@@ -476,6 +476,13 @@ def main(
                     deployer.close()
             except KeyboardInterrupt:
                 failure = failure or Failure(INTERRUPTED, 130)
+    if locked and isinstance(failure, Failure) and code != 0 and deployer.lock.said_held:
+        # The warning that said so came before the run's last lines, whose way on (the same command again, make destroy ...)
+        # the lock then refuses: said after them. (A command that succeeded says it above, as its error.)
+        failure = Failure(
+            f"{failure}\n  first: {deployer.lock.name} may still be held by this run (the warning above); make unlock ENV={args.env}",
+            failure.code,
+        )
     stdout_lost = out.failure and not isinstance(failure, OutputFailed)  # a command that changes things went on to its end
     if stdout_lost:
         report(OutputFailed(out.failure), err)

@@ -120,6 +120,11 @@ class EnvironmentLock:
         self.value = None
         self.interrupted = False  # Ctrl-C came while PutParameter was under way
         self.unanswered = False  # the take's every attempt went unanswered (timeouts): the endpoint is not answering
+        self.said_held = False  # release() warned that this run may still hold it, naming make unlock
+
+    def warn_held(self, text):
+        print(text, file=self.err)
+        self.said_held = True
 
     def take(self, command):
         runner = os.environ.get("GITHUB_RUN_ID")
@@ -202,10 +207,9 @@ class EnvironmentLock:
                     ended.append(True)
             except KeyboardInterrupt:
                 if not ended:  # a second stop, before the release ended (a held one acts once it has)
-                    print(
+                    self.warn_held(
                         f"warning: {self.name} may be held by this run (stopped twice while it was freed); "
-                        f"once AWS answers, see and free it with: make unlock ENV={self.env}",
-                        file=self.err,
+                        f"once AWS answers, see and free it with: make unlock ENV={self.env}"
                     )
                 raise
             return
@@ -218,10 +222,9 @@ class EnvironmentLock:
         try:
             self.delete_if_held()
         except KeyboardInterrupt:
-            print(
+            self.warn_held(
                 f"warning: {self.name} may be held by this run (stopped while it was taken, and again while it was freed); "
-                f"once AWS answers, see and free it with: make unlock ENV={self.env}",
-                file=self.err,
+                f"once AWS answers, see and free it with: make unlock ENV={self.env}"
             )
             raise
 
@@ -229,10 +232,9 @@ class EnvironmentLock:
         if self.value is None:
             return
         if self.unanswered:  # a second round of unanswered attempts, with stop signals held, would only double the wait
-            print(
+            self.warn_held(
                 f"warning: {self.name} may be held by this run (the take's request went unanswered, and may have landed); "
-                f"once AWS answers, see and free it with: make unlock ENV={self.env}",
-                file=self.err,
+                f"once AWS answers, see and free it with: make unlock ENV={self.env}"
             )
             return
         try:
@@ -252,11 +254,10 @@ class EnvironmentLock:
             if sandbox_gone(error, self.env):
                 self.value = None  # gone with the sandbox's server: the run's error says so
                 return
-            print(
+            self.warn_held(
                 # the error's own words, not explain()'s next step: the command is done, and the lock it left refuses it
                 f"warning: {self.name} may still be held (freeing it failed: {printable(str(error), one_line=True)}); "
-                f"free it with: make unlock ENV={self.env}",
-                file=self.err,
+                f"free it with: make unlock ENV={self.env}"
             )
 
     def held_value(self) -> str | None:
