@@ -9749,3 +9749,29 @@ def test_a_change_set_listed_without_a_name_is_another_not_a_traceback_in_the_cl
     assert aws.run("deploy", "--stack", "cert-dns") == 1
     assert "no terminal to ask on and no YES=1 (--yes): nothing changed" in aws.err and "KeyError" not in aws.err, aws.err
     assert f"stack {stack('cert-dns')} left as it is: it holds change sets this run did not make ((unnamed))" in aws.out, aws.out
+
+
+def test_review_a_change_set_listed_without_a_name_is_named_also_when_no_change_set_is_left_out():
+    """status and destroy call change_sets_for_review without but=: an unnamed AVAILABLE one must still be said."""
+    client = SESSION.client("cloudformation", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    summaries = [{"ExecutionStatus": "AVAILABLE"}, {"ChangeSetName": "timeless", "ExecutionStatus": "AVAILABLE"}]
+    stubber.add_response("list_change_sets", {"Summaries": summaries}, {"StackName": stack("alb")})
+    stubber.activate()
+    run = types.SimpleNamespace(cf=client, say=print)
+    assert deployer.Deployer.change_sets_for_review(run, stack("alb"), "its line shows none") == "(unnamed), timeless"
+
+
+def test_review_a_list_change_sets_page_without_summaries_is_no_key_error():
+    """Summaries is optional in ListChangeSets' model, as ChangeSetSummary's fields are."""
+    client = SESSION.client("cloudformation", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    stubber.add_response("list_change_sets", {}, {"StackName": stack("alb")})
+    stubber.activate()
+    run = types.SimpleNamespace(cf=client, say=print)
+    assert deployer.Deployer.change_sets_for_review(run, stack("alb"), "its line shows none") == ""
+
+
+def test_review_an_output_without_output_key_is_no_key_error():
+    """OutputKey is as optional as OutputValue in DescribeStacks' model (Output has no required member)."""
+    assert deploy.text.outputs({"Outputs": [{"OutputValue": "v"}, {"OutputKey": "A", "OutputValue": "a"}]})

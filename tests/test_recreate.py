@@ -142,6 +142,8 @@ def test_create_destroy_purge_create_again(sandbox, run):
     assert f"LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}: delete" in out
     assert log_group_names(sandbox) >= RETAINED_LOGS
 
+    disabled = log_keys[-1]  # by hand, before the purge: undoing its deletion leaves it so, enabling it would be more
+    sandbox.client("kms").disable_key(KeyId=disabled)
     with pytest.MonkeyPatch.context() as patch:  # a machine east of UTC: KMS gives the key's date as epoch seconds
         patch.setenv("TZ", "XYZ-14")
         time.tzset()
@@ -160,6 +162,8 @@ def test_create_destroy_purge_create_again(sandbox, run):
         assert f"deletion scheduled for {metadata['DeletionDate'].astimezone(UTC):%Y-%m-%d %H:%M} UTC" in out, out
         cli = sandbox_aws_cli(sandbox)
         undo = f"{cli} kms cancel-key-deletion --key-id {key_id} and {cli} kms enable-key --key-id {key_id} undo it"
+        if key_id == disabled:
+            undo = f"{cli} kms cancel-key-deletion --key-id {key_id} undoes it (it stays disabled)"
         assert undo in out, out
     s3, acm = sandbox.client("s3"), sandbox.client("acm")
     assert not exists(s3.head_bucket, "404", "NoSuchBucket", Bucket=alb["AccessLogBucket"])  # it was empty
@@ -2595,3 +2599,82 @@ def test_a_create_neither_runs_over_nor_deletes_a_stack_someone_put_under_review
     stacks = [s for s in cf.describe_stacks()["Stacks"] if s["StackName"] == scaling and s["StackStatus"] != "DELETE_COMPLETE"]
     assert stacks and [s["ChangeSetName"] for s in cf.list_change_sets(StackName=scaling)["Summaries"]] == ["their-review"], out + err
     assert f"{scaling}: stack {scaling} left as it is: it holds change sets this run did not make (their-review)" in out, out
+
+
+def destroyed_to_delete_complete(sandbox, run, layer) -> tuple[int, str, bool]:
+    """make destroy STACK=layer: its exit code, its output, and whether the stack's id is listed DELETE_COMPLETE."""
+    stack_id = sandbox.client("cloudformation").describe_stacks(StackName=stack(layer))["Stacks"][0]["StackId"]
+    code, out, err = run("destroy", "--stack", layer, "--yes")
+    deleted = sandbox.client("cloudformation").list_stacks(StackStatusFilter=["DELETE_COMPLETE"])["StackSummaries"]
+    return code, out + err, stack_id in [summary["StackId"] for summary in deleted]
+
+
+def deployed_through(sandbox, run, layer):
+    """layer and the layers before it deployed; the test skipped where params/sandbox.yaml does not enable layer."""
+    if layer not in LAYERS:
+        pytest.skip(f"params/sandbox.yaml does not enable {layer}")
+    deployed(sandbox, run, *LAYERS[: LAYERS.index(layer) + 1])
+
+
+def test_a_waf_stack_whose_web_acl_was_deleted_by_hand_is_destroyed_and_its_log_group_left_to_purge(sandbox, run):
+    # WAFv2's "no such resource" is WAFNonexistentItemException: the stack vanished with its retained log group
+    deployed_through(sandbox, run, "waf")
+    ids = physical_ids(sandbox, "waf")
+    waf = sandbox.client("wafv2")
+    (acl,) = waf.list_web_acls(Scope="REGIONAL")["WebACLs"]
+    waf.delete_web_acl(Name=acl["Name"], Scope="REGIONAL", Id=acl["Id"], LockToken=acl["LockToken"])
+    code, out, complete = destroyed_to_delete_complete(sandbox, run, "waf")
+    assert code == 0 and complete, out
+    code, out, err = run("purge", "--stack", "waf")  # no terminal, no YES=1: the list alone
+    assert code == 1 and f"LogGroup (AWS::Logs::LogGroup) {ids['LogGroup']}: delete" in out, out + err
+
+
+@pytest.mark.parametrize("deleted", ["scalable target", "scaling policy"])
+def test_a_scaling_stack_whose_target_or_policy_was_deleted_by_hand_is_destroyed(sandbox, run, deleted):
+    # Application Auto Scaling's models answered a ValidationException, and a StopIteration (an HTTP 500), for one gone
+    deployed_through(sandbox, run, "scaling")
+    scaling = sandbox.client("application-autoscaling")
+    policy = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"][0]
+    where = {key: policy[key] for key in ("ServiceNamespace", "ResourceId", "ScalableDimension")}
+    if deleted == "scaling policy":
+        scaling.delete_scaling_policy(PolicyName=policy["PolicyName"], **where)
+    else:
+        scaling.deregister_scalable_target(**where)
+    code, out, complete = destroyed_to_delete_complete(sandbox, run, "scaling")
+    assert code == 0 and complete, out
+
+
+def test_a_stack_whose_deletion_fails_ends_delete_failed_naming_the_resource_and_is_destroyed_once_freed(sandbox, run):
+    # A security group another group's rule names cannot be deleted (DependencyViolation): the sandbox's DeleteStack
+    # answered that error and lost the stack; AWS's deletion ends DELETE_FAILED, the stack there, naming what failed.
+    deployed_through(sandbox, run, "alb")
+    ec2 = sandbox.client("ec2")
+    alb_group = physical_ids(sandbox, "alb")["AlbSecurityGroup"]
+    vpc = ec2.describe_security_groups(GroupIds=[alb_group])["SecurityGroups"][0]["VpcId"]
+    theirs = ec2.create_security_group(GroupName="another-teams", Description="names the alb's group", VpcId=vpc)["GroupId"]
+    rule = {"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8000, "UserIdGroupPairs": [{"GroupId": alb_group}]}
+    ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    code, out, complete = destroyed_to_delete_complete(sandbox, run, "alb")
+    assert code == 1 and not complete, out
+    found = sandbox.client("cloudformation").describe_stacks(StackName=stack("alb"))["Stacks"][0]
+    assert found["StackStatus"] == "DELETE_FAILED", found
+    assert "AlbSecurityGroup" in out and "DELETE_FAILED" in out, out
+    ec2.revoke_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    code, out, complete = destroyed_to_delete_complete(sandbox, run, "alb")
+    assert code == 0 and complete, out
+
+
+def test_a_key_its_stack_deleted_is_scheduled_for_deletion_and_can_be_got_back_as_the_review_says(sandbox, run):
+    # the review: "KMS deletes AlertTopicKey only 30 days later ..., and `aws kms cancel-key-deletion`, then
+    # `aws kms enable-key`, undo that until then"; the sandbox deleted it at once
+    deployed_through(sandbox, run, "release-alarms")
+    key_id = physical_ids(sandbox, "release-alarms")["AlertTopicKey"]
+    code, out, err = run("destroy", "--stack", "release-alarms", "--yes")
+    assert code == 0, out + err
+    metadata = key_state(sandbox, key_id)
+    assert metadata["KeyState"] == "PendingDeletion", metadata
+    assert timedelta(days=29) < metadata["DeletionDate"] - datetime.now(UTC) <= timedelta(days=30)
+    kms = sandbox.client("kms")
+    kms.cancel_key_deletion(KeyId=key_id)
+    kms.enable_key(KeyId=key_id)
+    assert key_state(sandbox, key_id)["KeyState"] == "Enabled"

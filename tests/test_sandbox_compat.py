@@ -765,6 +765,18 @@ def test_scalable_target_and_scaling_policies_are_created_and_deleted(aws):
     assert autoscaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"] == []
 
 
+def test_a_replacement_whose_old_resource_was_deleted_by_hand_goes_on(aws):
+    # Another domain replaces the certificate, whose old one was deleted by hand: AWS's clean-up of a replacement takes
+    # it as gone, and so does the emulator's (_clean_up_replaced leaves what it cannot delete, as AWS's clean-up does).
+    zone = aws.route53.create_hosted_zone(Name=DOMAIN, CallerReference="replaced")["HostedZone"]["Id"].split("/")[-1]
+    values = parameters("sandbox", "cert-dns", ExistingHostedZoneId=zone)
+    deploy(aws, "replaced", body("cert-dns"), values)
+    aws.acm.delete_certificate(CertificateArn=physical_id(aws, "replaced", "Certificate"))
+    deploy(aws, "replaced", body("cert-dns"), values | {"DomainName": f"other.{values['DomainName']}"})
+    arn = physical_id(aws, "replaced", "Certificate")
+    assert aws.acm.describe_certificate(CertificateArn=arn)["Certificate"]["DomainName"].endswith(f"other.{values['DomainName']}")
+
+
 def test_termination_protection_is_kept_and_refuses_delete(aws):
     deploy(aws, "protected", ssm_template({"Ref": "Tag"}), {"Tag": "v1"})
     cloudformation = aws.cloudformation

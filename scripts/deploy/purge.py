@@ -261,9 +261,12 @@ def _inspect_key(clients, item):
     # A cancelled deletion leaves the key Disabled, "To enable the KMS key, use EnableKey":
     # https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html
     cli = aws.cli(clients("kms").meta.region_name)
+    cancel = f"{cli} kms cancel-key-deletion --key-id {item.physical_id}"
+    if metadata["KeyState"] == "Disabled":  # cancelled, it is as it is now: enabling it would be more than undoing
+        return "schedule", f"KMS deletes it {KEY_WINDOW_DAYS} days later, never at once; until then {cancel} undoes it (it stays disabled)"
     return "schedule", (
         f"KMS deletes it {KEY_WINDOW_DAYS} days later, never at once, and any use of it fails from now on; until then "
-        f"{cli} kms cancel-key-deletion --key-id {item.physical_id} and {cli} kms enable-key --key-id {item.physical_id} undo it"
+        f"{cancel} and {cli} kms enable-key --key-id {item.physical_id} undo it"
     )
 
 
