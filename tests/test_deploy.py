@@ -8785,21 +8785,26 @@ def test_an_interrupted_wait_says_cloudformation_carries_on_and_how_to_follow_or
     )
 
 
-def test_a_wait_stopped_on_the_sandbox_names_no_cancel_update_stack_which_moto_does_not_implement(aws, monkeypatch):
+@pytest.mark.parametrize("stopped_by", ["Ctrl-C", "the wait's bound", "an AWS error"])
+def test_a_wait_stopped_on_the_sandbox_names_no_cancel_update_stack_which_moto_does_not_implement(aws, monkeypatch, stopped_by):
     """Pasted on the sandbox, the command was an Internal Server Error (NotImplementedError in its log)."""
     found = described("alb", "UPDATE_IN_PROGRESS")["Stacks"][0]
     run = deploy.Deployer(aws.clients.__getitem__, SANDBOX_ENV, out=io.StringIO(), err=io.StringIO(), on_aws=False)
     monkeypatch.setattr(run, "describe", lambda stack, **_: found)
 
-    def interrupt(seconds):
-        raise KeyboardInterrupt
+    def polls(seconds):
+        if stopped_by == "Ctrl-C":
+            raise KeyboardInterrupt
+        return iter([] if stopped_by == "the wait's bound" else [0])
 
-    monkeypatch.setattr(run, "polls", interrupt)
+    monkeypatch.setattr(run, "polls", polls)
+    if stopped_by == "an AWS error":
+        aws.cf.add_client_error("describe_stacks", "Throttling", "Rate exceeded", 400)
     with pytest.raises(deploy.Failure) as stopped:
         run.wait_for_stack(stack("alb"), None, operation="UPDATE")
-    said = str(stopped.value).splitlines()
-    assert said[2] == (
-        "  stop it:           nothing on the sandbox, which cannot cancel an update (moto has no CancelUpdateStack); it ends by itself"
+    (said,) = [line for line in str(stopped.value).splitlines() if "stop it:" in line]
+    assert said.split("stop it:")[1].strip() == (
+        "nothing on the sandbox, which cannot cancel an update (moto has no CancelUpdateStack); it ends by itself"
     ), said
     # a create is deleted there as on AWS (moto's DeleteStack)
     create = deploy.text.still_in_progress(stack("alb"), ENV, "CREATE_IN_PROGRESS", 5, [], CLI, sandbox=True)
@@ -9751,7 +9756,7 @@ def test_a_change_set_listed_without_a_name_is_another_not_a_traceback_in_the_cl
     assert f"stack {stack('cert-dns')} left as it is: it holds change sets this run did not make ((unnamed))" in aws.out, aws.out
 
 
-def test_review_a_change_set_listed_without_a_name_is_named_also_when_no_change_set_is_left_out():
+def test_a_change_set_listed_without_a_name_is_named_also_when_no_change_set_is_left_out():
     """status and destroy call change_sets_for_review without but=: an unnamed AVAILABLE one must still be said."""
     client = SESSION.client("cloudformation", config=deploy.CONFIG)
     stubber = Stubber(client)
@@ -9762,7 +9767,7 @@ def test_review_a_change_set_listed_without_a_name_is_named_also_when_no_change_
     assert deployer.Deployer.change_sets_for_review(run, stack("alb"), "its line shows none") == "(unnamed), timeless"
 
 
-def test_review_a_list_change_sets_page_without_summaries_is_no_key_error():
+def test_a_list_change_sets_page_without_summaries_is_no_key_error():
     """Summaries is optional in ListChangeSets' model, as ChangeSetSummary's fields are."""
     client = SESSION.client("cloudformation", config=deploy.CONFIG)
     stubber = Stubber(client)
@@ -9772,6 +9777,8 @@ def test_review_a_list_change_sets_page_without_summaries_is_no_key_error():
     assert deployer.Deployer.change_sets_for_review(run, stack("alb"), "its line shows none") == ""
 
 
-def test_review_an_output_without_output_key_is_no_key_error():
+def test_an_output_without_output_key_is_shown_as_such_and_read_by_no_one():
     """OutputKey is as optional as OutputValue in DescribeStacks' model (Output has no required member)."""
-    assert deploy.text.outputs({"Outputs": [{"OutputValue": "v"}, {"OutputKey": "A", "OutputValue": "a"}]})
+    found = {"Outputs": [{"OutputValue": "v"}, {"OutputKey": "A", "OutputValue": "a"}]}
+    assert deploy.text.outputs(found) == ["  (no key) = v", "  A = a"]
+    assert deploy.text.output_values(found) == {"A": "a"}

@@ -29,7 +29,7 @@ from scripts.deploy.history import (
 )
 from scripts.deploy.layer import compact, layer_named_in
 from scripts.deploy.status import ALREADY_EXECUTED, UPDATABLE, is_deployed
-from scripts.deploy.text import parameter_values
+from scripts.deploy.text import output_values, parameter_values
 from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
 from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV
@@ -47,7 +47,7 @@ def made_oidc_provider(env, found) -> str | None:
     if not found or found["StackName"] != templates.stack_name(env, "ci"):
         return None
     made = parameter_values(found).get("ExistingOidcProviderArn") == ""
-    return next((o["OutputValue"] for o in found.get("Outputs", []) if o["OutputKey"] == "OidcProviderArn"), None) if made else None
+    return output_values(found).get("OidcProviderArn") if made else None
 
 
 def not_enabled_note(env, layer, params_path) -> str:

@@ -408,7 +408,7 @@ class Deployer:
             wanted, others, unread = self.own_tags(found), [], None
             try:
                 pages = checked_pages(self.cf.get_paginator("list_change_sets").paginate(StackName=found["StackId"]), "ListChangeSets")
-                for summary in [s for page in pages for s in page["Summaries"]]:
+                for summary in [s for page in pages for s in page.get("Summaries", [])]:
                     if "ChangeSetId" not in summary:  # optional in the API's model: one that cannot be read is not taken for ours
                         others.append(summary.get("ChangeSetName", "(unnamed)"))
                         continue
@@ -1366,20 +1366,20 @@ class Deployer:
     def change_sets_besides(self, stack_id, name) -> list[str]:
         """The names of the stack's change sets but that one (the stack by its id: not one made under its name since)."""
         pages = checked_pages(self.cf.get_paginator("list_change_sets").paginate(StackName=stack_id), "ListChangeSets")
-        return [s.get("ChangeSetName", "(unnamed)") for page in pages for s in page["Summaries"] if s.get("ChangeSetName") != name]
+        return [s.get("ChangeSetName", "(unnamed)") for page in pages for s in page.get("Summaries", []) if s.get("ChangeSetName") != name]
 
     def change_sets_for_review(self, stack, otherwise, but=None) -> str:
         """The stack's change sets that could still run (but that one), named with their age; when
         they cannot be listed, only a note (saying `otherwise`): the run goes on."""
         try:
             pages = checked_pages(self.cf.get_paginator("list_change_sets").paginate(StackName=stack), "ListChangeSets")
-            summaries = [s for page in pages for s in page["Summaries"]]
+            summaries = [s for page in pages for s in page.get("Summaries", [])]
         except AWS_ERRORS as error:
             said = error_code(error)
             self.say(f"  note: the {'other ' * bool(but)}change sets of {stack} could not be listed ({said}); {otherwise}")
             return ""
         # a summary's fields are all optional in the API's model, as others_change_sets reads them
-        waiting = [s for s in summaries if s.get("ChangeSetName") != but and s.get("ExecutionStatus") == "AVAILABLE"]
+        waiting = [s for s in summaries if (but is None or s.get("ChangeSetName") != but) and s.get("ExecutionStatus") == "AVAILABLE"]
         return ", ".join(
             s.get("ChangeSetName", "(unnamed)") + (f" (made {s['CreationTime']:%Y-%m-%d %H:%M %Z})" if "CreationTime" in s else "")
             for s in waiting

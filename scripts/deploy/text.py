@@ -29,8 +29,9 @@ def parameter_values(described: dict) -> dict:
 
 
 def output_values(described: dict) -> dict:
-    """OutputKey -> OutputValue of a DescribeStacks entry (none for a stack that has no outputs, or None)."""
-    return {o["OutputKey"]: o.get("OutputValue") for o in (described or {}).get("Outputs", [])}
+    """OutputKey -> OutputValue of a DescribeStacks entry (none for a stack that has no outputs, or None); both are
+    optional in the API's model: an output without a key is none this tool reads."""
+    return {o["OutputKey"]: o.get("OutputValue") for o in (described or {}).get("Outputs", []) if "OutputKey" in o}
 
 
 # --- change sets ------------------------------------------------------------------------------
@@ -317,10 +318,10 @@ def left_outside_the_stack(events, stack) -> list[str]:
 
 
 def outputs(found) -> list[str]:
-    """A DescribeStacks entry's outputs, by key (OutputValue is optional in the API's model, as output_values reads it)."""
+    """A DescribeStacks entry's outputs, by key (both optional in the API's model, as output_values reads them)."""
     return [
-        f"  {printable(o['OutputKey'], one_line=True)} = {printable(o.get('OutputValue', '(no value)'), one_line=True)}"
-        for o in sorted(found.get("Outputs", []), key=lambda o: o["OutputKey"])
+        f"  {printable(o.get('OutputKey', '(no key)'), one_line=True)} = {printable(o.get('OutputValue', '(no value)'), one_line=True)}"
+        for o in sorted(found.get("Outputs", []), key=lambda o: o.get("OutputKey", ""))
     ]
 
 
