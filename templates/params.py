@@ -399,7 +399,7 @@ def one_domain_per_zone(environments) -> list[str]:
 def beyond_ci_roles(environments, names) -> list[str]:
     """One problem per value that puts an environment outside the ci roles its GitHub runs assume: those
     of the environment whose ci layer names it in GitHubSubjects (environment:<name>), unless it deploys
-    a ci layer of its own. Those roles reach that environment's region, VPC and cluster alone, and its
+    a ci layer of its own. Those roles reach that environment's account, region, VPC and cluster alone, and its
     domain and the names under it (templates/ci.py): AWS denies what no statement allows, so the run
     would fail half way. And one per environment:<name> of no params file (names: those of the params
     directory, read or not): a removed environment's runs, or a misspelt one's, kept the deploy role.
@@ -434,6 +434,10 @@ def beyond_ci_roles(environments, names) -> list[str]:
             ]
             if other.values["DomainName"] != domain and not other.values["DomainName"].endswith(f".{domain}"):
                 apart.append(("parameters.DomainName", other.values["DomainName"], domain, f"{domain} or a name under it"))
+            if account_of(other) != account_of(ci):  # IAM roles act in their own account: its stacks are another's
+                apart.append(
+                    ("parameters.DatabaseSecretArn's account", account_of(other), account_of(ci), "the same (the stacks' account)")
+                )
             problems += [
                 f"{relative(other.path)}: {key}: {shown(value)}, while the ci roles its GitHub runs assume ({subject} in "
                 f"{listed}) reach {shown(reached)} alone; allowed: {allowed}, or {subject} taken out of "

@@ -952,6 +952,20 @@ def test_an_environment_outside_the_ci_roles_its_github_runs_assume_is_refused(t
     assert run_generate(tmp_path, document, name=name)[0].returncode == 0
 
 
+def test_an_environment_in_another_account_than_the_ci_roles_its_github_runs_assume_is_refused(tmp_path):
+    # IAM roles act in their own account: qa's stacks in another would be out of reach of every run
+    run_generate(tmp_path, PROD_CI)
+    secret = GOOD["parameters"]["DatabaseSecretArn"].replace(f":{ACCOUNT}:", f":{OTHER_ACCOUNT}:")
+    document, name, subject = staging_of_prods_ci(DatabaseSecretArn=secret)
+    result, _ = run_generate(tmp_path, document, name=name)
+    assert result.returncode == 2, result
+    assert (
+        f"{tmp_path}/params/{name}: parameters.DatabaseSecretArn's account: {OTHER_ACCOUNT!r}, while the ci roles its GitHub runs "
+        f"assume ({subject} in {tmp_path}/params/prod.yaml's GitHubSubjects) reach {ACCOUNT!r} alone; allowed: the same (the "
+        "stacks' account)"
+    ) in result.stderr, result.stderr
+
+
 def test_the_ci_roles_by_default_subjects_are_named_as_the_default_and_one_with_its_own_ci_is_not_held_to_them(tmp_path):
     # eu deploys the ci layer and leaves GitHubSubjects to its default, which names prod.
     default_subject = INPUTS["GitHubSubjects"].default

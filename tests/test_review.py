@@ -1646,24 +1646,45 @@ def test_a_layer_whose_roles_carry_the_boundary_says_which_ci_stack_creates_it(t
         return found
 
     with_ci, without = with_and_without_ci(params_dir)
+    environments = {e.name: e for e in load_all(params_dir)}
+    owners = {params.account_of(environments[env]): env for env in with_ci}
     lines = boundary_lines()
     assert all(lines[env].endswith("(deployed here, before the other layers)") for env in with_ci), lines
-    for env in without:
-        assert f"ci is not deployed in {env}" in lines[env], lines[env]
-        assert lines[env].endswith(f"(environments of params/ deploying ci: {', '.join(with_ci)})"), lines[env]
+    for env in without:  # the ci stack of its own account, or none: another account's boundary is not its account's
+        account = params.account_of(environments[env])
+        if account in owners:
+            expected = (
+                f"; ci is not deployed in {env}: {owners[account]}'s ci stack, in the same account {account}, must have created it first"
+            )
+        else:
+            expected = (
+                f"; no environment of params/ deploys ci in {env}'s account {account}: the roles fail to create unless the account "
+                f"has it already (environments of params/ deploying ci, in other accounts: {', '.join(with_ci)})"
+            )
+        assert lines[env].endswith(expected), lines[env]
     assert lines["sandbox"].endswith("(not deployed in the sandbox, which does not look for it)"), lines["sandbox"]
 
     # two environments deploy ci, each in an account of its own (in one, generation refuses the second: tests/test_params.py)
-    secret = {e.name: e for e in load_all(params_dir)}[with_ci[0]].values["DatabaseSecretArn"]
-    enable_layer(params_dir, without[0], True)
+    secret = environments[with_ci[0]].values["DatabaseSecretArn"]
     path = params_dir / f"{without[0]}.yaml"
     data, account = yaml.safe_load(path.read_text()), secret.split(":")[4]
-    data["parameters"]["DatabaseSecretArn"] = secret.replace(
-        f":{account}:", ":210987654321:" if account != "210987654321" else ":123456789012:"
-    )
+    other_account = "210987654321" if account != "210987654321" else "123456789012"
+    data["parameters"]["DatabaseSecretArn"] = secret.replace(f":{account}:", f":{other_account}:")
     # a secret of another account is shared with no environment: a copy's reason to share it goes (params refuses it)
     data.get("shared_inputs", {}).pop("DatabaseSecretArn", None)
     path.write_text(yaml.safe_dump(data))
+    for env in with_ci:  # whose roles reach their own account alone: params refuses a subject of another's (tests/test_params.py)
+        ci_path = params_dir / f"{env}.yaml"
+        ci_data = yaml.safe_load(ci_path.read_text())
+        subjects = params.as_list(environments[env].values["GitHubSubjects"])
+        ci_data["parameters"]["GitHubSubjects"] = [s for s in subjects if s != f"environment:{without[0]}"] or ["ref:refs/heads/main"]
+        ci_path.write_text(yaml.safe_dump(ci_data))
+    lines = boundary_lines()  # in an account no ci layer of params/ deploys to
+    assert lines[without[0]].endswith(
+        f"; no environment of params/ deploys ci in {without[0]}'s account {other_account}: the roles fail to create unless the "
+        f"account has it already (environments of params/ deploying ci, in other accounts: {', '.join(with_ci)})"
+    ), lines[without[0]]
+    enable_layer(params_dir, without[0], True)
     lines = boundary_lines()
     assert lines[without[0]].endswith(
         f"(deployed here, before the other layers; {with_ci[0]} deploys ci too, each in an account of its own)"

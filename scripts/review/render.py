@@ -448,9 +448,15 @@ def boundary_line(review: Review) -> str:
         return needs + f" (deployed here, before the other layers{also})"
     if not others:
         return needs + "; no environment of params/ deploys ci: the roles fail to create unless the account has it already"
+    account = params.account_of(review.environment)
+    if review.deploy_role_of is None:  # ci deployed only in other accounts, whose boundary this account does not have
+        return needs + (
+            f"; no environment of params/ deploys ci in {review.env}'s account {account}: the roles fail to create unless the "
+            f"account has it already (environments of params/ deploying ci, in other accounts: {', '.join(others)})"
+        )
     return needs + (
-        f"; ci is not deployed in {review.env}: another environment's ci stack must have created it in the account first "
-        f"(environments of params/ deploying ci: {', '.join(others)})"
+        f"; ci is not deployed in {review.env}: {review.deploy_role_of.name}'s ci stack, in the same account {account}, "
+        "must have created it first"
     )
 
 
