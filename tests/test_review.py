@@ -2196,6 +2196,23 @@ def test_the_sandboxs_estimate_says_the_emulator_costs_nothing(written, env):
     assert (said in estimate) == (env == params.SANDBOX_ENV), estimate
 
 
+def test_an_environment_priced_at_another_regions_prices_says_so_by_its_figures(monkeypatch):
+    # a us-west-2 environment showed us-east-1 prices as its own, said only in the cost section at the end
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    load = collect.load_prices
+    other = "ap-south-1"
+    assert other not in {environment.region for environment in ENVIRONMENTS.values()}
+    for priced_in in (load()["region"], other):  # the table's own region, then another
+        monkeypatch.setattr(collect, "load_prices", lambda **kw: load(**kw) | {"region": priced_in})
+        for env, document in documents_of(ROOT / "output").items():
+            top = document[: document.index("\n## ")]
+            said = f"The costs are {priced_in} list prices (scripts/prices.yaml): {ENVIRONMENTS[env].region}'s may differ."
+            if priced_in != ENVIRONMENTS[env].region:
+                assert said in top.splitlines(), top
+            else:
+                assert "list prices (scripts/prices.yaml)" not in top, top
+
+
 def test_an_output_is_known_before_deploy_only_where_the_environments_values_decide_it():
     template = {
         "Parameters": {"NamePrefix": {"Type": "String"}, "KeepRunningCount": {"Type": "String"}, "ImageTag": {"Type": "String"}},

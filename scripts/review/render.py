@@ -71,6 +71,9 @@ def summary(review: Review) -> list[str]:
             lines.append(f"| {number_} | {link} | {absent_text(review)} | | |")
     lines.append(f"| | **Total** | | {sum(len(created(layer)) for layer in deployed)} | **{money(review.total)}** |")
     lines.append("")
+    priced_in = review.prices.table["region"]
+    if review.environment.region != priced_in:  # said by the figures, not only in the cost section at the end
+        lines += [f"The costs are {priced_in} list prices (scripts/prices.yaml): {review.environment.region}'s may differ.", ""]
     examples = example_inputs(review)
     if examples:  # said at the top too: the table and the exposure below show them as if they were the account's
         lines += [
