@@ -2203,7 +2203,7 @@ def test_an_environment_priced_at_another_regions_prices_says_so_by_its_figures(
     other = "ap-south-1"
     assert other not in {environment.region for environment in ENVIRONMENTS.values()}
     for priced_in in (load()["region"], other):  # the table's own region, then another
-        monkeypatch.setattr(collect, "load_prices", lambda **kw: load(**kw) | {"region": priced_in})
+        monkeypatch.setattr(collect, "load_prices", lambda priced_in=priced_in, **kw: load(**kw) | {"region": priced_in})
         for env, document in documents_of(ROOT / "output").items():
             top = document[: document.index("\n## ")]
             said = f"The costs are {priced_in} list prices (scripts/prices.yaml): {ENVIRONMENTS[env].region}'s may differ."
