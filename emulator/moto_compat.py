@@ -653,13 +653,47 @@ def _delete_stack_or_fail(self, name_or_stack_id):
     except Exception as error:  # noqa: BLE001 (every failure of a resource's deletion is the stack's DELETE_FAILED)
         if stack is None:
             raise
-        failed = _failed_event(stack, error, "DELETE_FAILED")
-        stack._add_stack_event("DELETE_FAILED", resource_status_reason=f"The following resource(s) failed to delete: [{failed}]. ")
+        failures = getattr(error, "compat_failures", None) or [
+            (*getattr(error, "compat_failed", (stack.name, "AWS::CloudFormation::Stack")), error)
+        ]
+        for logical_id, resource_type, failure in failures:
+            reason = f'Resource handler returned message: "{_message(failure)}"'
+            _resource_event(stack, logical_id, resource_type, "DELETE_FAILED", reason=reason)
+        named = ", ".join(logical_id for logical_id, _, _ in failures)
+        stack._add_stack_event("DELETE_FAILED", resource_status_reason=f"The following resource(s) failed to delete: [{named}]. ")
         stack.status = "DELETE_FAILED"
         self.stacks[stack.stack_id] = stack
 
 
 cfn_models.CloudFormationBackend.delete_stack = _delete_stack_or_fail
+
+
+# moto's ResourceMap.delete raises the last failure alone: AWS's DELETE_FAILED names every resource that failed (an
+# event each), so that the one fixed is not followed by another only the next attempt names. Its passes, kept:
+# one another still uses goes on a later pass, until a pass deletes nothing.
+def _resource_map_delete_naming_every_failure(self):
+    remaining = {name for name, body in self._resource_json_map.items() if body.get("DeletionPolicy") != "Retain"}
+    failures, progress = {}, True
+    while remaining and progress:
+        failures, progress = {}, False
+        for name in remaining.copy():
+            parsed = self._parsed_resources.get(name)
+            try:
+                if not isinstance(parsed, str) and parsed is not None:
+                    self._delete_resource(parsed, self._resource_json_map[parsed.logical_resource_id])
+                    self._parsed_resources.pop(parsed.logical_resource_id)
+            except Exception as error:  # noqa: BLE001 (in use: a later pass; what stays is the stack's DELETE_FAILED)
+                failures[name] = error
+            else:
+                remaining.discard(name)
+                progress = True
+    if remaining:
+        last = failures[next(reversed(failures))]
+        last.compat_failures = [(name, self._resource_json_map[name]["Type"], failures[name]) for name in sorted(failures)]
+        raise last
+
+
+parsing.ResourceMap.delete = _resource_map_delete_naming_every_failure
 
 
 def _stack_delete_keeping_retained(self):
@@ -1286,7 +1320,7 @@ def _key_create_with_policy_text(cls, resource_name, cloudformation_json, accoun
     key = _key_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
     if not isinstance(key.policy, str):
         key.policy = json.dumps(key.policy)
-    key.compat_pending_window = cloudformation_json.get("Properties", {}).get("PendingWindowInDays", 30)
+    key.compat_pending_window = int(cloudformation_json.get("Properties", {}).get("PendingWindowInDays", 30))  # a Ref's is text
     return key
 
 

@@ -1899,7 +1899,11 @@ def test_an_aws_error_message_reaches_the_terminal_escaped_on_one_line(aws):
             f"fix the cause, then make deploy STACK=cert-dns ENV={ENV} RECREATE=1, which deletes it and creates it again",
         ),
         ("UPDATE_ROLLBACK_FAILED", f"fix the resource named in the failed events, then: make recover STACK=cert-dns ENV={ENV}"),
-        ("DELETE_FAILED", "resolve it in the CloudFormation console"),
+        (
+            "DELETE_FAILED",
+            f"its deletion stopped half way (make events STACK=cert-dns ENV={ENV} names the resources that failed); "
+            f"free them, then make destroy STACK=cert-dns ENV={ENV} again",
+        ),
         ("UPDATE_IN_PROGRESS", f"wait for it to settle (make status ENV={ENV})"),
     ],
 )

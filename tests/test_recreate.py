@@ -2659,6 +2659,12 @@ def test_a_stack_whose_deletion_fails_ends_delete_failed_naming_the_resource_and
     found = sandbox.client("cloudformation").describe_stacks(StackName=stack("alb"))["Stacks"][0]
     assert found["StackStatus"] == "DELETE_FAILED", found
     assert "AlbSecurityGroup" in out and "DELETE_FAILED" in out, out
+    # half deleted: not "in sync" (its target groups, which the sandbox's drift checks, are gone), and the way on is the
+    # destroy again, not a console (the sandbox has none, and AWS deletes such a stack or nothing)
+    code, out, err = run("drift", "--stack", "alb")
+    assert code == 2 and "in sync" not in out and f"make destroy STACK=alb ENV={ENV} again" in out, out + err
+    code, out, err = run("deploy", "--stack", "alb", "--yes")
+    assert code == 1 and "console" not in err and f"make destroy STACK=alb ENV={ENV} again" in err, out + err
     ec2.revoke_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
     code, out, complete = destroyed_to_delete_complete(sandbox, run, "alb")
     assert code == 0 and complete, out

@@ -1592,3 +1592,27 @@ def test_switching_back_to_rolling_removes_the_test_listener_its_rule_and_its_in
     again = execute(aws, to_shifting)
     assert listener_ports(first["LoadBalancerArn"]) == sorted([80, 443, port]) and testers_allowed() == [port]
     assert again["ProductionListenerRuleArn"] != first["ProductionListenerRuleArn"]
+
+
+def test_a_deletion_two_resources_fail_names_both_as_aws_does(aws):
+    # AWS: "The following resource(s) failed to delete: [A, B]." with a DELETE_FAILED event for each
+    groups = {
+        name: {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": name, "VpcId": VALUES["VpcId"]}}
+        for name in ("GroupA", "GroupB")
+    }
+    deploy(aws, "twofail", json.dumps({"Resources": groups}), {})
+    theirs = aws.ec2.create_security_group(GroupName="theirs", Description="names both", VpcId=VALUES["VpcId"])["GroupId"]
+    for name in groups:
+        rule = {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "UserIdGroupPairs": [{"GroupId": physical_id(aws, "twofail", name)}]}
+        aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    aws.cloudformation.delete_stack(StackName="twofail")
+    events = aws.cloudformation.describe_stack_events(StackName="twofail")["StackEvents"]
+    failed = sorted(
+        e["LogicalResourceId"] for e in events if e["ResourceStatus"] == "DELETE_FAILED" and e["LogicalResourceId"] != "twofail"
+    )
+    reason = next(
+        e["ResourceStatusReason"] for e in events if e["LogicalResourceId"] == "twofail" and e["ResourceStatus"] == "DELETE_FAILED"
+    )
+    assert failed == ["GroupA", "GroupB"], (failed, reason)
+    assert reason == "The following resource(s) failed to delete: [GroupA, GroupB]. ", reason
+    assert aws.cloudformation.describe_stacks(StackName="twofail")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"

@@ -851,6 +851,11 @@ def way_out(env, layer_name, status, tag="") -> str:
         )
     if status == "UPDATE_ROLLBACK_FAILED":
         return recover_hint(env, layer_name)
+    if status == "DELETE_FAILED":  # such a stack takes a deletion alone (API_DeleteStack.html: "stacks in the DELETE_FAILED state")
+        return (
+            f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed); "
+            f"free them, then make destroy STACK={layer_name} ENV={env} again"
+        )
     if status.endswith("_IN_PROGRESS"):
         return f"wait for it to settle (make status ENV={env})"
     return "resolve it in the CloudFormation console"
