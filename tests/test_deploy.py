@@ -2881,6 +2881,7 @@ def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_canc
 
     assert aws.run("deploy", "--stack", layer, "--yes", sleep=interrupt) == 130
     assert "nothing was cancelled" in aws.err and f"make status ENV={ENV}" in aws.err
+    assert f"describe-stack-events --stack-name {stack_id(layer)})" in aws.err, aws.err
     assert f"{CLI} cloudformation delete-stack --stack-name {stack(layer)}   (a create cannot be cancelled)" in aws.err
 
 
@@ -4340,6 +4341,8 @@ def test_credentials_that_expire_mid_wait_say_cloudformation_carries_on_and_how_
         lines[2].startswith(f"  follow it:         make status ENV={ENV}")
         and f"cancel-update-stack --stack-name {stack(layer)}" in lines[3]
     )
+    # its events by the stack's id, which DescribeStackEvents takes once the stack is deleted too (the name it does not)
+    assert lines[2].endswith(f"cloudformation describe-stack-events --stack-name {stack_id(layer)})"), lines[2]
 
 
 def test_a_stale_final_status_read_right_after_execute_does_not_end_the_wait(aws):

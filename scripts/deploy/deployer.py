@@ -1174,7 +1174,7 @@ class Deployer:
             lines = text.still_in_progress(stack, self.env, self.running(found, operation), minutes, self.events, self.cli, self.on_sandbox)
             raise Failure("\n".join(lines) + self.policies.still_relaxed())
         except KeyboardInterrupt:
-            lines = text.interrupted(stack, self.env, self.running(found, operation), self.cli, sandbox=self.on_sandbox)
+            lines = text.interrupted(stack, self.env, self.running(found, operation), self.cli, sandbox=self.on_sandbox, stack_id=stack_id)
             raise Failure("\n".join(lines) + self.policies.still_relaxed(), 130) from None
         except (*AWS_ERRORS, *UNREADABLE) as error:  # AWS out of reach, refusing to answer, or unreadable, mid-wait: the operation goes on
             if sandbox_gone(error, self.env):  # but not on a sandbox whose server is gone, with the stack (main says its one line)
@@ -1186,6 +1186,7 @@ class Deployer:
                 self.cli,
                 why=f"{explain(error, self.env)}\n  the wait stopped",
                 sandbox=self.on_sandbox,
+                stack_id=stack_id,
             )
             raise Failure("\n".join(lines) + self.policies.still_relaxed()) from None
 

@@ -368,16 +368,18 @@ def how_to_stop(stack, status, cli, sandbox=False) -> str:
     return f"nothing: it is {status}, no operation runs"
 
 
-def interrupted(stack, env, status, cli, why=INTERRUPTED, sandbox=False) -> list[str]:
+def interrupted(stack, env, status, cli, why=INTERRUPTED, sandbox=False, stack_id=None) -> list[str]:
     """A wait stopped (Ctrl-C; why: another cause): CloudFormation carries on; how to follow or stop
-    it (cli: aws.cli)."""
+    it (cli: aws.cli). Its events by the stack's id where known: once a deletion ends, DescribeStackEvents takes
+    a deleted stack by its unique id alone (API_DescribeStackEvents.html: "Deleted stacks: You must specify
+    the unique stack ID"), and they say what it kept."""
     # A final status its events did not confirm yet (a wait stopped between the two reads) is no operation under way.
     going = status == "in progress" or status.endswith("_IN_PROGRESS")
     return [
         f"{why}: CloudFormation carries on with {stack} ({status}); nothing was cancelled."
         if going
         else f"{why}: {stack} reads {status}, which its events had not confirmed yet; nothing was cancelled.",
-        f"  follow it:         make status ENV={env}   (or: {cli} cloudformation describe-stack-events --stack-name {stack})",
+        f"  follow it:         make status ENV={env}   (or: {cli} cloudformation describe-stack-events --stack-name {stack_id or stack})",
         f"  stop it:           {how_to_stop(stack, status, cli, sandbox)}",
     ]
 
