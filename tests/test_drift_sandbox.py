@@ -55,6 +55,8 @@ def test_drift_is_detected_after_an_out_of_band_change_and_clears_once_undone(se
         assert not any(line.split()[:1] == ["IN_SYNC"] for line in out.splitlines()), out  # only MODIFIED and DELETED are listed
         stack = cf.describe_stacks(StackName=templates.stack_name(ENV, "alb"))["Stacks"][0]
         assert stack["DriftInformation"]["StackDriftStatus"] == "DRIFTED"
+        code, out, err = run("diff", "--stack", "alb")  # the same template and values: said with what the drift check found
+        assert code == 0 and f"  note: {templates.stack_name(ENV, 'alb')} drifted at its last drift check" in out, out + err
         code, out, err = run("deploy", "--stack", "alb", "--yes")  # to "fix" it: nothing to change, and the drift stays
         assert code == 0 and f"{templates.stack_name(ENV, 'alb')}: no changes" in out, out + err
         assert f"note: {templates.stack_name(ENV, 'alb')} drifted at its last drift check" in out, out

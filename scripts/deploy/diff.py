@@ -119,6 +119,8 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
         "template and values as deployed, but what it reads changes (note below)" if reads_changing else "same as deployed"
     )
     lines, differs = (lines + policy) or [same], differs or bool(policy)
+    if not differs:  # what a drift check found, no template comparison shows (DescribeStacks' DriftInformation: no call)
+        lines += [f"  {line}" for line in text.drift_left(found, layer)]
     same_name = guards.named_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else []
     if same_name:
         held_back = REFUSED
