@@ -2605,6 +2605,18 @@ def test_destroy_is_refused_while_a_downstream_stack_consumes_the_outputs(aws):
     assert f"refusing to destroy {stack('alb')}: {stack('service')} still uses its outputs" in aws.err
 
 
+def test_a_refused_destroy_names_the_layers_to_destroy_first_and_then_the_layer_itself(aws):
+    aws.not_deployed("alarms")
+    aws.not_deployed("release-alarms")
+    aws.deployed("service")
+    aws.not_deployed("waf")
+    assert aws.run("destroy", "--stack", "alb", "--yes") == 1
+    readers = [name for name in templates.destroy_order("alb") if name != "alb"]  # readers first; the layer itself last
+    assert aws.err.endswith(
+        f"make destroy ENV={ENV} STACK=<layer> for {', '.join(readers)}, in that order (one not deployed says so), then STACK=alb\n"
+    ), aws.err
+
+
 @pytest.mark.parametrize(
     "status, ends", [("ROLLBACK_FAILED", "the stack would end DELETE_FAILED"), ("DELETE_FAILED", "its deletion would fail again")]
 )
@@ -2967,6 +2979,21 @@ def test_a_destroy_of_an_empty_stack_under_review_deletes_it_without_waiting_for
     assert "waiting for it to settle" not in aws.out and f"{stack('service')}: deleted" in aws.out, aws.out
 
 
+@pytest.mark.parametrize("left", [[], ["someones-review"]])
+def test_a_destroy_of_a_stack_under_review_names_the_change_sets_its_deletion_deletes_and_only_those(aws, left):
+    aws.not_deployed("alarms")
+    aws.not_deployed("scaling")
+    aws.deployed("service", status="REVIEW_IN_PROGRESS", protected=False, with_outputs=False)
+    summaries = [{"StackName": stack("service"), "ChangeSetName": name, "ExecutionStatus": "AVAILABLE"} for name in left]
+    aws.cf.add_response("list_change_sets", {"Summaries": summaries}, {"StackName": stack("service")})
+    aws.stack_deleted("service")
+    assert aws.run("destroy", "--stack", "service", "--yes") == 0, aws.err
+    said = [line for line in aws.out.splitlines() if "deleting it deletes the change sets" in line]
+    assert said == [
+        f"{stack('service')}: deleting it deletes the change sets left on it for review or by a stopped run: {name}" for name in left
+    ], aws.out
+
+
 def test_interrupt_while_a_destroy_waits_says_a_delete_cannot_be_stopped(aws):
     # The first poll still reads the stack as it was before the DeleteStack (a read can lag).
     service_destroy_requested(aws)
@@ -2979,6 +3006,55 @@ def test_interrupt_while_a_destroy_waits_says_a_delete_cannot_be_stopped(aws):
     assert f"CloudFormation carries on with {stack('service')} (DELETE_IN_PROGRESS)" in aws.err
     assert "not destroyed yet" not in aws.out, aws.out  # a destroy of one layer: make destroy ENV= alone would take every layer
     assert "stop it:           nothing: a delete cannot be stopped" in aws.err and "create cannot be cancelled" not in aws.err
+
+
+def test_a_destroy_of_every_layer_stopped_in_a_deletion_says_what_is_left_and_how_to_finish_and_purge(aws):
+    # The service alone deployed: the layers before it say they are not deployed; Ctrl-C in its deletion's wait.
+    order = list(reversed(templates.layer_order()))  # readers first
+    for layer in order:
+        if layer != "service":
+            aws.not_deployed(layer)
+        else:
+            aws.deployed("service")
+    aws.cf.add_response("get_template", {"TemplateBody": template("service"), "StagesAvailable": ["Original", "Processed"]})
+    resources = [
+        {"StackName": stack("service"), "LogicalResourceId": "LogGroup", "PhysicalResourceId": "/ecs/startupwebapp"}
+        | {"ResourceType": "AWS::Logs::LogGroup", "Timestamp": NOW, "ResourceStatus": "UPDATE_COMPLETE"}
+    ]
+    aws.cf.add_response("describe_stack_resources", {"StackResources": resources})
+    aws.cf.add_response(
+        "update_termination_protection",
+        {"StackId": stack_id("service")},
+        {"StackName": stack_id("service"), "EnableTerminationProtection": False},  # by its id: the stack read and checked
+    )
+    token = f"delete-{stack('service')}-{NOW:%Y%m%d%H%M%S}"
+    aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("service"), "ClientRequestToken": token})
+    aws.poll("service", stack_id("service"), described("service", "UPDATE_COMPLETE"))
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    assert aws.run("destroy", "--yes", sleep=interrupt) == 130
+    named = [layer for layer in order if layer in PROD_LAYERS]  # one not enabled, and not deployed, is not mentioned
+    before, left = named[: named.index("service")], named[named.index("service") :]
+    for layer in before:  # enabled, so named, though not deployed
+        assert f"{stack(layer)}: not deployed" in aws.out.splitlines(), aws.out
+    assert (
+        f"not destroyed yet: {', '.join(left)} (the run stopped in service's deletion: its stack may be gone or going already); "
+        f"make destroy ENV={ENV} destroys what is left, in the same order"
+    ) in aws.out.splitlines(), aws.out
+    assert f"make purge ENV={ENV} STACK=service" in aws.out, aws.out  # each layer's: the others are not destroyed yet
+
+
+def test_a_purge_of_every_layer_while_stacks_exist_names_them_in_the_order_destroy_takes_them(aws):
+    order = list(reversed(templates.layer_order()))  # readers first, as destroy takes them
+    for layer in order:
+        aws.deployed(layer) if layer in ("service", "alb") else aws.not_deployed(layer)
+    assert aws.run("purge", "--yes") == 1
+    assert aws.err.startswith(
+        f"error: refusing to purge: {stack('service')} still exists (UPDATE_COMPLETE); {stack('alb')} still exists (UPDATE_COMPLETE). "
+        f"purge deletes only what deleted stacks left behind: destroy first (make destroy ENV={ENV}), "
+    ), aws.err
 
 
 def test_rollback_complete_is_explained_and_recreated_only_with_recreate(aws):
@@ -3321,6 +3397,33 @@ def test_diff_of_every_layer_names_allow_replace_for_the_layers_that_replace_and
     )
 
 
+@pytest.mark.parametrize("takes", [True, False])
+def test_a_layer_not_enabled_is_said_to_keep_only_the_changed_outputs_its_deployed_stack_takes(takes):
+    # A stack deployed from an older template that takes no such parameter keeps nothing of the output: no line says it does.
+    from scripts.deploy import commands, diff
+
+    layer = next(name for name in templates.OPTIONAL_LAYERS if templates.wired_into(name))
+    parameter, (upstream, output) = next(iter(templates.wired_into(layer).items()))
+    values = {"Other": "x"} | ({parameter: "old"} if takes else {})
+    found = {
+        "StackName": stack(layer),
+        "StackStatus": "UPDATE_COMPLETE",
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
+    }
+    said = []
+    deployer = types.SimpleNamespace(
+        describe=lambda name, refuse_foreign=True: found if name == stack(layer) else None,
+        foreign=lambda found: False,
+        say=lambda *lines: said.extend(lines),
+    )
+    environment = types.SimpleNamespace(layers=[], path=PARAMS / f"{ENV}.yaml")
+    run = commands.Commands(deployer, types.SimpleNamespace(env=ENV, stack=None), [], environment)
+    run.say_deployed_but_not_enabled({upstream: diff.Compared(True, outputs_changed=frozenset({output}))})
+    assert said[0].startswith(f"note: {stack(layer)} is deployed and left as it is "), said
+    kept = f"  it reads {output}, which the deploy changes, and keeps the old values"
+    assert said[1:] == ([kept] if takes else []), said
+
+
 def test_diff_of_every_layer_with_a_tag_the_service_runs_names_no_tag_in_the_deploy_of_what_differs(aws, monkeypatch):
     # TAG= the image the service runs already: the service does not differ, and the deploy of the layers that do needs no
     # TAG= (the command copied would carry it for nothing)
@@ -3628,6 +3731,60 @@ def test_status_says_nothing_of_the_termination_protection_of_a_stack_not_ours(a
     assert aws.run("status") == 0, aws.err
     (line,) = [line for line in aws.out.splitlines() if line.startswith(stack(layer))]
     assert "(not made by this tool" in line and "termination protection" not in line, line
+
+
+def test_status_says_nothing_of_a_layer_not_enabled_that_has_no_stack(aws, disabled):
+    # one that is deployed is shown, with how it goes; one that is not is nothing to this environment (STACK= names it: said)
+    disabled, enabled = disabled
+    status_reads(aws)
+    for layer in templates.layer_order():
+        aws.not_deployed(layer)
+    assert aws.run("status") == 0, aws.err
+    header, *lines = aws.out.splitlines()
+    assert lines == [f"{stack(layer):<36} not deployed" for layer in templates.layer_order() if layer in enabled], aws.out
+
+
+def test_status_of_someone_elses_stack_of_an_enabled_layers_name_says_deploy_and_destroy_refuse_it(aws):
+    layer = next(name for name in templates.layer_order() if name not in templates.OPTIONAL_LAYERS)  # always enabled
+    status_reads(aws)
+    for each in templates.layer_order():
+        if each == layer:
+            aws.cf.add_response("describe_stacks", described(layer, tags={"Project": "otherproj"}), {"StackName": stack(layer)})
+        else:
+            aws.not_deployed(each)
+    assert aws.run("status") == 0, aws.err
+    (line,) = [line for line in aws.out.splitlines() if line.startswith(stack(layer))]
+    assert line.endswith(
+        "  (not made by this tool: it lacks the tags its stacks carry; deploy and destroy refuse to run while it is there)"
+    ), line
+
+
+# Protected, or in a state a deploy does not update (a failed first create, an update under way): no note that a deploy
+# turns termination protection back on.
+@pytest.mark.parametrize("status, protected", [("UPDATE_COMPLETE", True), ("ROLLBACK_COMPLETE", False), ("UPDATE_IN_PROGRESS", False)])
+def test_status_says_termination_protection_is_off_only_of_an_updatable_stack_without_it(aws, status, protected):
+    layer = next(name for name in templates.layer_order() if name not in templates.OPTIONAL_LAYERS)  # always enabled
+    status_reads(aws)
+    for each in templates.layer_order():
+        aws.deployed(layer, status=status, protected=protected) if each == layer else aws.not_deployed(each)
+    aws.no_change_sets(layer)
+    assert aws.run("status") == 0, aws.err
+    (line,) = [line for line in aws.out.splitlines() if line.startswith(stack(layer))]
+    assert status in line and "termination protection" not in line, line
+
+
+def test_status_shows_no_running_image_of_a_service_stack_whose_first_create_failed(aws):
+    # ROLLBACK_COMPLETE: its rollback deleted what it made, so no image runs, whatever value its parameters hold
+    status_reads(aws)
+    for each in templates.layer_order():
+        if each == "service":
+            aws.deployed("service", status="ROLLBACK_COMPLETE", parameters=service_parameters("v7"))
+        else:
+            aws.not_deployed(each)
+    aws.no_change_sets("service")
+    assert aws.run("status") == 0, aws.err
+    (line,) = [line for line in aws.out.splitlines() if line.startswith(stack("service"))]
+    assert "ROLLBACK_COMPLETE" in line and "image" not in line and "v7" not in line, line
 
 
 HOSTILE_IMAGE = "v1\x1b[2J\u202egpj.exe"  # set on the stack by anyone who may update it: a screen clear, a bidi override
@@ -4188,6 +4345,27 @@ def test_a_change_set_whose_tags_are_not_ours_is_not_executed(aws):
         f"Environment={ENV}, Layer=cert-dns): made by hand, it would take {stack('cert-dns')} away from the tool, which would then "
         f"refuse to deploy or destroy it; make one: make changeset STACK=cert-dns ENV={ENV}\n"
     )
+
+
+def test_a_change_set_that_carries_no_tags_is_executed(aws):
+    # CreateChangeSet without Tags leaves the stack's own ("If you don't specify this parameter, AWS CloudFormation doesn't
+    # modify the stack's tags"): such a change set takes nothing away from the tool, unlike one with other tags.
+    changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
+    untagged = change_set("cert-dns", changes=changes)
+    del untagged["Tags"]
+    reviewed_cert_dns_executed(aws, made=untagged)
+    assert f"{stack('cert-dns')}: UPDATE_COMPLETE" in aws.out and "lacks the tags" not in aws.err
+
+
+def test_execute_of_a_change_set_the_stack_answers_with_another_stacks_is_refused(aws):
+    # An emulator finds a change set by its name alone, whatever StackName says: named after another layer's stack, it
+    # is that stack's, and executing it would change that stack, not the one STACK= names.
+    other = change_set("alb")
+    aws.cf.add_response("describe_change_set", other, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("alb")})
+    executions = requests_of(aws, "ExecuteChangeSet")
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("alb"), "--yes") == 2
+    assert executions == []
+    assert aws.err == f"error: change set {cs_name('alb')} belongs to {stack('alb')}, not {stack('cert-dns')}\n"
 
 
 def test_a_change_set_older_than_the_stacks_last_update_is_refused(aws):
@@ -5586,6 +5764,16 @@ def test_events_prints_the_latest_events_oldest_first(aws):
     lines = aws.out.splitlines()
     assert lines[0] == f"{stack('alb')}: the last 2 events, oldest first"
     assert "LoadBalancer" in lines[1] and stack("alb") in lines[2]
+
+
+def test_events_prints_the_25_latest_of_a_longer_trail_oldest_first(aws):
+    aws.deployed("alb")
+    trail = [event("alb", f"Topic{n}", "UPDATE_COMPLETE", n, "AWS::SNS::Topic") for n in range(30)]  # Topic29 the newest
+    aws.cf.add_response("describe_stack_events", events(*trail), {"StackName": stack_id("alb")})
+    assert aws.run("events", "--stack", "alb") == 0, aws.err
+    lines = aws.out.splitlines()
+    assert lines[0] == f"{stack('alb')}: the last 25 events, oldest first"
+    assert [re.search(r"Topic\d+", line)[0] for line in lines[1:]] == [f"Topic{n}" for n in range(5, 30)], aws.out
 
 
 def hook_event(layer, seconds, token="same"):
