@@ -670,7 +670,8 @@ cfn_models.CloudFormationBackend.delete_stack = _delete_stack_or_fail
 
 # moto's ResourceMap.delete raises the last failure alone: AWS's DELETE_FAILED names every resource that failed (an
 # event each), so that the one fixed is not followed by another only the next attempt names. Its passes, kept:
-# one another still uses goes on a later pass, until a pass deletes nothing.
+# one another still uses goes on a later pass, until a pass deletes nothing. One that failed only because another
+# failed one still uses it is not named: AWS deletes a resource after those that use it, so it never tries it.
 def _resource_map_delete_naming_every_failure(self):
     remaining = {name for name, body in self._resource_json_map.items() if body.get("DeletionPolicy") != "Retain"}
     failures, progress = {}, True
@@ -688,8 +689,13 @@ def _resource_map_delete_naming_every_failure(self):
                 remaining.discard(name)
                 progress = True
     if remaining:
+        bodies = self._resource_json_map
+        depends = {other: bodies[other].get("DependsOn") or [] for other in failures}
+        depends = {other: [value] if isinstance(value, str) else value for other, value in depends.items()}
+        used = {name for other in failures for name in template_reads.references(bodies[other]) | set(depends[other])}
+        named = [name for name in sorted(failures) if name not in used] or sorted(failures)  # all of a cycle
         last = failures[next(reversed(failures))]
-        last.compat_failures = [(name, self._resource_json_map[name]["Type"], failures[name]) for name in sorted(failures)]
+        last.compat_failures = [(name, bodies[name]["Type"], failures[name]) for name in named]
         raise last
 
 

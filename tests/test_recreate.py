@@ -2661,10 +2661,11 @@ def test_a_stack_whose_deletion_fails_ends_delete_failed_naming_the_resource_and
     assert "AlbSecurityGroup" in out and "DELETE_FAILED" in out, out
     # half deleted: not "in sync" (its target groups, which the sandbox's drift checks, are gone), and the way on is the
     # destroy again, not a console (the sandbox has none, and AWS deletes such a stack or nothing)
+    destroy = f"make destroy ENV={ENV} STACK=<layer> for {', '.join(templates.destroy_order('alb'))}, in that order"
     code, out, err = run("drift", "--stack", "alb")
-    assert code == 2 and "in sync" not in out and f"make destroy STACK=alb ENV={ENV} again" in out, out + err
+    assert code == 2 and "in sync" not in out and destroy in out, out + err
     code, out, err = run("deploy", "--stack", "alb", "--yes")
-    assert code == 1 and "console" not in err and f"make destroy STACK=alb ENV={ENV} again" in err, out + err
+    assert code == 1 and "console" not in err and destroy in err, out + err
     ec2.revoke_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
     code, out, complete = destroyed_to_delete_complete(sandbox, run, "alb")
     assert code == 0 and complete, out
@@ -2684,3 +2685,33 @@ def test_a_key_its_stack_deleted_is_scheduled_for_deletion_and_can_be_got_back_a
     kms.cancel_key_deletion(KeyId=key_id)
     kms.enable_key(KeyId=key_id)
     assert key_state(sandbox, key_id)["KeyState"] == "Enabled"
+
+
+def test_a_half_deleted_layer_others_read_is_destroyed_with_them_in_the_order_said_and_deployed_again(sandbox, run):
+    # alb's deletion, started outside the tool, stops DELETE_FAILED while service reads alb's outputs: "make destroy
+    # STACK=alb again" was refused (service still reads it), and "then deploy service again" needed alb first.
+    deployed_through(sandbox, run, "service")
+    cf, ec2 = sandbox.client("cloudformation"), sandbox.client("ec2")
+    alb_group = physical_ids(sandbox, "alb")["AlbSecurityGroup"]
+    vpc = ec2.describe_security_groups(GroupIds=[alb_group])["SecurityGroups"][0]["VpcId"]
+    theirs = ec2.create_security_group(GroupName="another-teams", Description="names the alb's group", VpcId=vpc)["GroupId"]
+    rule = {"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8000, "UserIdGroupPairs": [{"GroupId": alb_group}]}
+    ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    cf.update_termination_protection(StackName=stack("alb"), EnableTerminationProtection=False)
+    cf.delete_stack(StackName=stack("alb"))  # by hand (console, CLI)
+    assert cf.describe_stacks(StackName=stack("alb"))["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
+    order = templates.destroy_order("alb")
+    destroy = f"make destroy ENV={ENV} STACK=<layer> for {', '.join(order)}, in that order (one not deployed says so)"
+    code, out, err = run("deploy", "--stack", "service", "--yes")
+    assert code == 1 and f"free them, then {destroy}, then make deploy ENV={ENV}\n" in err, out + err
+    code, out, err = run("drift", "--stack", "alb")
+    assert code == 2 and f"free them, then {destroy}" in out, out + err
+    ec2.revoke_security_group_ingress(GroupId=theirs, IpPermissions=[rule])  # freed
+    for layer in order:  # as said, and what they retained freed, as the destroy says
+        code, out, err = run("destroy", "--stack", layer, "--yes")
+        assert code == 0, out + err
+    for layer in order:
+        code, out, err = run("purge", "--stack", layer, "--yes")
+        assert code == 0, out + err
+    code, out, err = run("deploy", "--yes")
+    assert code == 0 and f"{stack('alb')}: CREATE_COMPLETE" in out, out + err

@@ -1616,3 +1616,30 @@ def test_a_deletion_two_resources_fail_names_both_as_aws_does(aws):
     assert failed == ["GroupA", "GroupB"], (failed, reason)
     assert reason == "The following resource(s) failed to delete: [GroupA, GroupB]. ", reason
     assert aws.cloudformation.describe_stacks(StackName="twofail")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
+
+
+def test_a_resource_failing_only_because_a_failed_one_still_uses_it_is_not_named(aws):
+    # AWS deletes dependents first: Inner (its rule names Outer) is attempted, fails (another team's rule names it), and
+    # Outer, which Inner depends on, is never attempted: "failed to delete: [Inner]". The sandbox's passes try Outer too,
+    # which fails only because Inner still names it, and name both: the user is sent to "free" Outer, which needs nothing.
+    resources = {
+        "Outer": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "outer", "VpcId": VALUES["VpcId"]}},
+        "Inner": {
+            "Type": "AWS::EC2::SecurityGroup",
+            "Properties": {
+                "GroupDescription": "inner",
+                "VpcId": VALUES["VpcId"],
+                "SecurityGroupIngress": [{"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "SourceSecurityGroupId": {"Ref": "Outer"}}],
+            },
+        },
+    }
+    deploy(aws, "dependent", json.dumps({"Resources": resources}), {})
+    theirs = aws.ec2.create_security_group(GroupName="theirs-too", Description="x", VpcId=VALUES["VpcId"])["GroupId"]
+    rule = {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "UserIdGroupPairs": [{"GroupId": physical_id(aws, "dependent", "Inner")}]}
+    aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    aws.cloudformation.delete_stack(StackName="dependent")
+    events = aws.cloudformation.describe_stack_events(StackName="dependent")["StackEvents"]
+    reason = next(
+        e["ResourceStatusReason"] for e in events if e["LogicalResourceId"] == "dependent" and e["ResourceStatus"] == "DELETE_FAILED"
+    )
+    assert reason == "The following resource(s) failed to delete: [Inner]. ", reason

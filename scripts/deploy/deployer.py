@@ -537,9 +537,11 @@ class Deployer:
             if self.foreign(found):  # a deploy refuses it when it reads it; make diff would show its outputs as ours
                 raise Failure(f"error: {layer.stack} reads {text.not_ours(source, self.own_tags(found))}")
             if found["StackStatus"] not in UPDATABLE:
+                # a half-deleted upstream goes with the layers that read it, this one too: all of them are created again
+                again = f"make deploy ENV={self.env}" if found["StackStatus"] == "DELETE_FAILED" else f"deploy {layer.name} again"
                 raise Failure(
                     f"error: {layer.stack} reads {source}, which is {found['StackStatus']}{reason_of(found)}; "
-                    f"{self.way_out(upstream, found['StackStatus'])}, then deploy {layer.name} again"
+                    f"{self.way_out(upstream, found['StackStatus'])}, then {again}"
                 )
             if output in self.outputs(source):
                 values[parameter] = self.outputs(source)[output]

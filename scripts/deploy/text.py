@@ -854,10 +854,13 @@ def way_out(env, layer_name, status, tag="") -> str:
     if status == "UPDATE_ROLLBACK_FAILED":
         return recover_hint(env, layer_name)
     if status == "DELETE_FAILED":  # such a stack takes a deletion alone (API_DeleteStack.html: "stacks in the DELETE_FAILED state")
-        return (
-            f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed); "
-            f"free them, then make destroy STACK={layer_name} ENV={env} again"
+        order = templates.destroy_order(layer_name)  # destroy refuses it while a layer that reads its outputs is deployed
+        destroy = (
+            f"make destroy STACK={layer_name} ENV={env} again"
+            if order == [layer_name]
+            else f"make destroy ENV={env} STACK=<layer> for {', '.join(order)}, in that order (one not deployed says so)"
         )
+        return f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed); free them, then {destroy}"
     if status.endswith("_IN_PROGRESS"):
         return f"wait for it to settle (make status ENV={env})"
     return "resolve it in the CloudFormation console"
