@@ -2410,14 +2410,19 @@ def test_each_layer_says_what_deleting_its_stack_keeps(written, env):
         # nothing after it but the KMS clause (checked below)
         assert after == "" or (
             after.startswith(", except that KMS deletes ")
-            and after.endswith(" and `aws kms cancel-key-deletion`, then `aws kms enable-key`, undo that until then")
+            and " undo that until then (the key id: `aws --region " in after
+            and after.endswith(" gives it while the stack exists)")
         ), (layer, line)
         # A KMS key deleted with the stack is only scheduled for deletion (AWS::KMS::Key PendingWindowInDays, 30 unset).
         keys = {name: r.get("Properties", {}).get("PendingWindowInDays", 30) for name, r in resources.items() if name not in kept}
         keys = {name: days for name, days in keys.items() if resources[name]["Type"] == "AWS::KMS::Key"}
+        cli = f"aws --region {ENVIRONMENTS[env].region}"
         for name, days in keys.items():
-            if "Condition" not in resources[name]:
-                assert f"KMS deletes {name} only {days} days later" in line and "aws kms cancel-key-deletion" in line, (layer, line)
+            if "Condition" not in resources[name]:  # each command pasted as it is: with the key id (the CLI requires it) and region
+                assert f"KMS deletes {name} only {days} days later" in line, (layer, line)
+                assert f"`{cli} kms cancel-key-deletion --key-id <key id>`, then `{cli} kms enable-key --key-id <key id>`" in line, line
+                stack_ = templates.stack_name(env, layer)
+                assert f"`{cli} cloudformation describe-stack-resource --stack-name {stack_} --logical-resource-id {name}`" in line, line
         assert ("KMS deletes" in line) == bool(keys), (layer, line)
         for name, kind in kept.items():
             if "Condition" not in resources[name]:  # one under a condition is said where the condition holds

@@ -387,7 +387,7 @@ def stack_section(review: Review, layer: Layer) -> list[str]:
             if kept
             else "- When the stack is deleted: every resource is deleted with it"
         )
-        + key_deletions(layer, [name for name in created(layer) if name not in kept])  # the template's order, not a set's
+        + key_deletions(review, layer, [name for name in created(layer) if name not in kept])  # the template's order, not a set's
         + protected_load_balancers(review, layer, kept)
     )
     lines.append(f"- Tags: {', '.join(f'{code(k)}={code(v)}' for k, v in sorted(tags.items())) or 'none'}")
@@ -419,21 +419,29 @@ def protected_load_balancers(review: Review, layer: Layer, kept: list[str]) -> s
     )
 
 
-def key_deletions(layer: Layer, deleted: list[str]) -> str:
+def key_deletions(review: Review, layer: Layer, deleted: list[str]) -> str:
     """What "deleted with it" means for a KMS key: "When you remove a KMS key from a CloudFormation stack,
     AWS KMS schedules the KMS key for deletion and starts the mandatory waiting period", PendingWindowInDays
     (7 to 30; 30 when the template sets none); CancelKeyDeletion, then EnableKey (a cancelled deletion leaves
     the key disabled), undo it until then.
     https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html
     https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
+    keys = [name for name in deleted if layer.resources[name]["Type"] == "AWS::KMS::Key"]
     waits = [
         f"{name} only {layer.resolver.text(layer.resources[name].get('Properties', {}).get('PendingWindowInDays', 30))} days later"
-        for name in deleted
-        if layer.resources[name]["Type"] == "AWS::KMS::Key"
+        for name in keys
     ]
     if not waits:
         return ""
-    return f", except that KMS deletes {' and '.join(waits)} (the key's waiting period), and `aws kms cancel-key-deletion`, then `aws kms enable-key`, undo that until then"
+    cli = f"aws --region {review.environment.region}"
+    ids = " and ".join(  # no alias, and the stack that names it gone: read while it exists
+        f"`{cli} cloudformation describe-stack-resource --stack-name {layer.stack} --logical-resource-id {name}`" for name in keys
+    )
+    return (
+        f", except that KMS deletes {' and '.join(waits)} (the key's waiting period), and `{cli} kms cancel-key-deletion --key-id "
+        f"<key id>`, then `{cli} kms enable-key --key-id <key id>`, undo that until then (the key id: {ids} gives it while the "
+        "stack exists)"
+    )
 
 
 def boundary_line(review: Review) -> str:
@@ -687,9 +695,12 @@ def findings(review: Review) -> list[str]:
 
 
 def one_task_at_least(review: Review) -> list[str]:
-    """The fewest tasks the service may run: one serves from one Availability Zone, and nothing serves while it is replaced.
-    Two or more are spread across the zones of the subnets ("By default, the service scheduler spreads tasks across
-    Availability Zones": https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html)."""
+    """The fewest tasks the service may run: one serves from one Availability Zone, and nothing serves while that zone
+    is out. Two or more are spread across the zones of the subnets ("By default, the service scheduler spreads tasks
+    across Availability Zones": https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html). A task that
+    fails its health checks is not such a gap: "The Amazon ECS scheduler uses [maximumPercent] to replace unhealthy tasks
+    by starting replacement tasks first and then stopping the unhealthy tasks"
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeploymentConfiguration.html)."""
     layers = {layer.name: layer for layer in review.layers if layer.deployed}
     if "service" not in layers:
         return []
@@ -703,7 +714,8 @@ def one_task_at_least(review: Review) -> list[str]:
     more = "MinCapacity and MaxCapacity of 2 keep" if raise_too else f"{name} 2 keeps"
     return [
         f"- **One task at the least** ({layer.name}): {name} is 1 {where}, so {quiet}: it serves from one Availability Zone, "
-        f"and while it is replaced (a failed health check, a Fargate retirement, its zone's outage) nothing answers. {more} "
+        "and while that zone is out nothing answers, until ECS starts it in another (one failing its health checks ECS "
+        f"replaces by starting the new one first). {more} "
         "two, which ECS spreads across the zones of PrivateSubnetIds.",
         "",
     ]
