@@ -818,7 +818,8 @@ def no_test_window(review: Review) -> list[str]:
         f"{where}: a release starts moving production traffic to its new tasks ({SHIFTED_FIRST[strategy]}) as soon as they "
         "pass the health check, with no pause "
         "for make verify TEST_LISTENER=1 through the test listener; only the release alarms and the circuit breaker stop a bad "
-        "release. A TestPauseMinutes above 0 holds each release until make continue (or rolls it back when the time is up).",
+        "release. A TestPauseMinutes above 0 holds each release until make continue (or rolls it back when the time is up), "
+        "run by someone allowed ecs:ContinueServiceDeployment: the ci layer's deploy role is not (README, Releases).",
         "",
     ]
 
