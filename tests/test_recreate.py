@@ -2691,6 +2691,8 @@ def test_a_half_deleted_layer_others_read_is_destroyed_with_them_in_the_order_sa
     # alb's deletion, started outside the tool, stops DELETE_FAILED while service reads alb's outputs: "make destroy
     # STACK=alb again" was refused (service still reads it), and "then deploy service again" needed alb first.
     deployed_through(sandbox, run, "service")
+    running = f"not-{SANDBOX.values['ImageTag']}"  # a release of its own, not params' ImageTag
+    assert run("deploy", "--stack", "service", "--image-tag", running, "--yes")[0] == 0
     cf, ec2 = sandbox.client("cloudformation"), sandbox.client("ec2")
     alb_group = physical_ids(sandbox, "alb")["AlbSecurityGroup"]
     vpc = ec2.describe_security_groups(GroupIds=[alb_group])["SecurityGroups"][0]["VpcId"]
@@ -2702,8 +2704,9 @@ def test_a_half_deleted_layer_others_read_is_destroyed_with_them_in_the_order_sa
     assert cf.describe_stacks(StackName=stack("alb"))["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
     order = templates.destroy_order("alb")
     destroy = f"make destroy ENV={ENV} STACK=<layer> for {', '.join(order)}, in that order (one not deployed says so)"
+    again = f"then make deploy ENV={ENV} TAG={running} to create them again"  # the image the service runs, kept
     code, out, err = run("deploy", "--stack", "service", "--yes")
-    assert code == 1 and f"free them, then {destroy}, then make deploy ENV={ENV}\n" in err, out + err
+    assert code == 1 and f"free them, then {destroy}, {again}\n" in err, out + err
     code, out, err = run("drift", "--stack", "alb")
     assert code == 2 and f"free them, then {destroy}" in out, out + err
     ec2.revoke_security_group_ingress(GroupId=theirs, IpPermissions=[rule])  # freed
@@ -2713,5 +2716,7 @@ def test_a_half_deleted_layer_others_read_is_destroyed_with_them_in_the_order_sa
     for layer in order:
         code, out, err = run("purge", "--stack", layer, "--yes")
         assert code == 0, out + err
-    code, out, err = run("deploy", "--yes")
+    code, out, err = run("deploy", "--image-tag", running, "--yes")
     assert code == 0 and f"{stack('alb')}: CREATE_COMPLETE" in out, out + err
+    service = cf.describe_stacks(StackName=stack("service"))["Stacks"][0]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in service["Parameters"]}["ImageTag"] == running

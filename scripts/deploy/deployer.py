@@ -246,8 +246,22 @@ class Deployer:
         return f" TAG={self.image_tag}" if self.image_tag and layer_name == "service" else ""
 
     def way_out(self, layer_name, status) -> str:
-        """text.way_out for this environment, its command with the run's TAG= for the service layer."""
-        return text.way_out(self.env, layer_name, status, self.service_tag(layer_name))
+        """text.way_out for this environment, its command with the run's TAG= for the service layer; for a half-deleted
+        layer that goes with the service (destroyed, then deployed again), the run's TAG= or else the image the service
+        stack runs: a deploy without it would release params' ImageTag."""
+        tag = self.service_tag(layer_name)
+        if status == "DELETE_FAILED" and layer_name != "service" and "service" in templates.destroy_order(layer_name):
+            tag = self.service_tag("service") or self.running_image_tag()
+        return text.way_out(self.env, layer_name, status, tag)
+
+    def running_image_tag(self) -> str:
+        """TAG=<the image the service stack runs>, or "" where there is none to read (one DescribeStacks, once a run)."""
+        try:
+            found = self.describe(templates.stack_name(self.env, "service"), refuse_foreign=False)
+        except AWS_ERRORS:
+            return ""
+        image = parameter_values(found).get("ImageTag") if is_deployed(found) else None
+        return f" TAG={image}" if image else ""
 
     def client(self, service, region=None):
         """service's client; with region, one for that region where it is not the run's (a resource params names there)."""
@@ -537,11 +551,11 @@ class Deployer:
             if self.foreign(found):  # a deploy refuses it when it reads it; make diff would show its outputs as ours
                 raise Failure(f"error: {layer.stack} reads {text.not_ours(source, self.own_tags(found))}")
             if found["StackStatus"] not in UPDATABLE:
-                # a half-deleted upstream goes with the layers that read it, this one too: all of them are created again
-                again = f"make deploy ENV={self.env}" if found["StackStatus"] == "DELETE_FAILED" else f"deploy {layer.name} again"
+                # a half-deleted upstream goes with the layers that read it, this one too, and its way out deploys them again
+                again = "" if found["StackStatus"] == "DELETE_FAILED" else f", then deploy {layer.name} again"
                 raise Failure(
                     f"error: {layer.stack} reads {source}, which is {found['StackStatus']}{reason_of(found)}; "
-                    f"{self.way_out(upstream, found['StackStatus'])}, then {again}"
+                    f"{self.way_out(upstream, found['StackStatus'])}{again}"
                 )
             if output in self.outputs(source):
                 values[parameter] = self.outputs(source)[output]

@@ -858,7 +858,8 @@ def way_out(env, layer_name, status, tag="") -> str:
         destroy = (
             f"make destroy STACK={layer_name} ENV={env} again"
             if order == [layer_name]
-            else f"make destroy ENV={env} STACK=<layer> for {', '.join(order)}, in that order (one not deployed says so)"
+            else f"make destroy ENV={env} STACK=<layer> for {', '.join(order)}, in that order (one not deployed says so), "
+            f"then make deploy ENV={env}{tag} to create them again"
         )
         return f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed); free them, then {destroy}"
     if status.endswith("_IN_PROGRESS"):
