@@ -2413,19 +2413,24 @@ def test_each_layer_says_what_deleting_its_stack_keeps(written, env):
         # nothing after it but the KMS clause (checked below)
         assert after == "" or (
             after.startswith(", except that KMS deletes ")
-            and " undo that until then (the key id: `aws --region " in after
-            and after.endswith(" gives it while the stack exists)")
+            and " undo that until then (the key id: `" in after
+            and "cloudformation list-stacks --stack-status-filter DELETE_COMPLETE" in after
+            and after.endswith("` lists)")
         ), (layer, line)
         # A KMS key deleted with the stack is only scheduled for deletion (AWS::KMS::Key PendingWindowInDays, 30 unset).
         keys = {name: r.get("Properties", {}).get("PendingWindowInDays", 30) for name, r in resources.items() if name not in kept}
         keys = {name: days for name, days in keys.items() if resources[name]["Type"] == "AWS::KMS::Key"}
-        cli = f"aws --region {ENVIRONMENTS[env].region}"
         for name, days in keys.items():
-            if "Condition" not in resources[name]:  # each command pasted as it is: with the key id (the CLI requires it) and region
+            if "Condition" not in resources[name]:
+                # each command pasted as it is: with the key id (the CLI requires it), the region, and on the sandbox its endpoint
+                cli = '(eval "$(.venv/bin/python -m emulator.sandbox env)" && aws' if env == params.SANDBOX_ENV else "aws"
+                cli += f" --region {ENVIRONMENTS[env].region}"
                 assert f"KMS deletes {name} only {days} days later" in line, (layer, line)
-                assert f"`{cli} kms cancel-key-deletion --key-id <key id>`, then `{cli} kms enable-key --key-id <key id>`" in line, line
+                assert f"`{cli} kms cancel-key-deletion --key-id <key id>" in line and f"`{cli} kms enable-key --key-id <key id>" in line, (
+                    line
+                )
                 stack_ = templates.stack_name(env, layer)
-                assert f"`{cli} cloudformation describe-stack-resource --stack-name {stack_} --logical-resource-id {name}`" in line, line
+                assert f"`{cli} cloudformation describe-stack-resource --stack-name {stack_} --logical-resource-id {name} " in line, line
         assert ("KMS deletes" in line) == bool(keys), (layer, line)
         for name, kind in kept.items():
             if "Condition" not in resources[name]:  # one under a condition is said where the condition holds

@@ -433,14 +433,24 @@ def key_deletions(review: Review, layer: Layer, deleted: list[str]) -> str:
     ]
     if not waits:
         return ""
-    cli = f"aws --region {review.environment.region}"
-    ids = " and ".join(  # no alias, and the stack that names it gone: read while it exists
-        f"`{cli} cloudformation describe-stack-resource --stack-name {layer.stack} --logical-resource-id {name}`" for name in keys
+    # The key has no alias: its id is its stack's resource's, which DescribeStackResource gives "for up to 90 days after
+    # the stack has been deleted" by the stack's unique id (API_DescribeStackResource.html), longer than any wait.
+    ids = " and ".join(
+        "`"
+        + aws_command(
+            review,
+            f"cloudformation describe-stack-resource --stack-name {layer.stack} --logical-resource-id {name} "
+            "--query StackResourceDetail.PhysicalResourceId --output text",
+        )
+        + "`"
+        for name in keys
     )
+    cancel = aws_command(review, "kms cancel-key-deletion --key-id <key id>")
+    enable = aws_command(review, "kms enable-key --key-id <key id>")
     return (
-        f", except that KMS deletes {' and '.join(waits)} (the key's waiting period), and `{cli} kms cancel-key-deletion --key-id "
-        f"<key id>`, then `{cli} kms enable-key --key-id <key id>`, undo that until then (the key id: {ids} gives it while the "
-        "stack exists)"
+        f", except that KMS deletes {' and '.join(waits)} (the key's waiting period), and `{cancel}`, then `{enable}`, undo that "
+        f"until then (the key id: {ids}, once the stack is deleted with its stack id for its name, which "
+        f"`{aws_command(review, 'cloudformation list-stacks --stack-status-filter DELETE_COMPLETE')}` lists)"
     )
 
 
