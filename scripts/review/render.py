@@ -706,7 +706,7 @@ def findings(review: Review) -> list[str]:
 
 def one_task_at_least(review: Review) -> list[str]:
     """The fewest tasks the service may run: one serves from one Availability Zone, and nothing serves while that zone
-    is out. Two or more are spread across the zones of the subnets ("By default, the service scheduler spreads tasks
+    is out or the task has stopped. Two or more are spread across the zones of the subnets ("By default, the service scheduler spreads tasks
     across Availability Zones": https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html). A task that
     fails its health checks is not such a gap: "The Amazon ECS scheduler uses [maximumPercent] to replace unhealthy tasks
     by starting replacement tasks first and then stopping the unhealthy tasks"
@@ -724,8 +724,8 @@ def one_task_at_least(review: Review) -> list[str]:
     more = "MinCapacity and MaxCapacity of 2 keep" if raise_too else f"{name} 2 keeps"
     return [
         f"- **One task at the least** ({layer.name}): {name} is 1 {where}, so {quiet}: it serves from one Availability Zone, "
-        "and while that zone is out nothing answers, until ECS starts it in another (one failing its health checks ECS "
-        f"replaces by starting the new one first). {more} "
+        "and while that zone is out, or its task stops (a container that exits), nothing answers until ECS starts another "
+        f"(one failing its health checks ECS replaces by starting the new one first). {more} "
         "two, which ECS spreads across the zones of PrivateSubnetIds.",
         "",
     ]
@@ -829,7 +829,8 @@ def no_test_window(review: Review) -> list[str]:
         "pass the health check, with no pause "
         "for make verify TEST_LISTENER=1 through the test listener; only the release alarms and the circuit breaker stop a bad "
         "release. A TestPauseMinutes above 0 holds each release until make continue (or rolls it back when the time is up), "
-        "run by someone allowed ecs:ContinueServiceDeployment: the ci layer's deploy role is not (README, Releases).",
+        "run by someone allowed ecs:ListServiceDeployments, ecs:DescribeServiceDeployments and ecs:ContinueServiceDeployment: "
+        "the ci layer's deploy role is not (README, Releases).",
         "",
     ]
 
