@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -46,7 +47,7 @@ from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params
 from templates.common import MOST_RELEASE_WAIT_MINUTES
 from templates.errors import printable, stops_held
 from templates.generation import stack_policy
-from templates.inputs import KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
+from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 from templates.resolver import Resolver
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
@@ -261,7 +262,8 @@ class Deployer:
         except AWS_ERRORS:
             return ""
         image = parameter_values(found).get("ImageTag") if is_deployed(found) else None
-        return f" TAG={image}" if image else ""
+        # one set by hand that is no image tag (a stack's values may hold anything) is not printed into a command
+        return f" TAG={image}" if isinstance(image, str) and re.fullmatch(IMAGE_TAG, image) else ""
 
     def client(self, service, region=None):
         """service's client; with region, one for that region where it is not the run's (a resource params names there)."""
