@@ -1921,7 +1921,8 @@ def test_an_upstream_stack_in_a_state_it_cannot_be_read_from_stops_before_anythi
         if reason:  # an ImageTag set by hand that is no image tag is not printed into the command
             running = configuration(ENV, "service")["Parameters"] | stubbed_aws.wired("service") | stubbed_aws.deploy_time("service")
             aws.deployed("service", parameters=running | {"ImageTag": "v1; rm -rf ~"})
-            way_out = way_out.replace(f" TAG={deploy_text.parameter_values(described('service')['Stacks'][0])['ImageTag']}", "")
+            running = deploy_text.parameter_values(described("service")["Stacks"][0])["ImageTag"]
+            way_out = way_out.replace(f" TAG={running}", " TAG=<the image the service runs>")
         else:
             aws.deployed("service")
     assert aws.run("deploy", "--stack", "alb", "--yes") == 1
@@ -9989,3 +9990,62 @@ def test_an_output_without_output_key_is_shown_as_such_and_read_by_no_one():
     found = {"Outputs": [{"OutputValue": "v"}, {"OutputKey": "A", "OutputValue": "a"}]}
     assert deploy.text.outputs(found) == ["  (no key) = v", "  A = a"]
     assert deploy.text.output_values(found) == {"A": "a"}
+
+
+# --- a half-deleted layer's way on: the image the service runs, as TAG= (Deployer.running_image_tag) -------------------
+def service_running(image):
+    """The service stack's parameters as deployed, its ImageTag image (set by hand, it may be anything)."""
+    return (
+        configuration(ENV, "service")["Parameters"]
+        | stubbed_aws.wired("service")
+        | stubbed_aws.deploy_time("service")
+        | {"ImageTag": image}
+    )
+
+
+UNREAD_IMAGE = " TAG=<the image the service runs> to create them again"
+
+
+@pytest.mark.parametrize("image", ["v1 v2", "v1;touch /tmp/x", "$(id)", "-x", ".hidden", "v1\x1b]0;owned\x07\nerror: forged"])
+def test_a_running_image_that_is_no_image_tag_is_not_printed_into_the_command(aws, image):
+    # a stack's values may hold anything set by hand (the sandbox checks no AllowedPattern): pasted, it ran in the shell
+    aws.deployed("cert-dns", status="DELETE_FAILED")
+    aws.deployed("service", parameters=service_running(image))
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 1
+    assert aws.err.endswith(UNREAD_IMAGE + "\n") and "\x1b" not in aws.err and "\nerror: forged" not in aws.err, aws.err
+
+
+def test_a_half_deleted_service_names_the_image_it_runs_too(aws):
+    # its own destroy order is the layers that read it, then it: deployed again, it would release params' ImageTag
+    assert templates.destroy_order("service") != ["service"]
+    aws.deployed("service", status="DELETE_FAILED", parameters=service_running("running-one"))
+    assert aws.run("drift", "--stack", "service") == 2
+    assert f"then make deploy ENV={ENV} TAG=running-one to create them again" in aws.out, aws.out + aws.err
+
+
+def test_a_service_stack_that_cannot_be_read_leaves_the_tag_to_give(aws):
+    aws.deployed("cert-dns", status="DELETE_FAILED")
+    aws.cf.add_client_error("describe_stacks", "AccessDenied", "denied", 403)
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 1
+    assert aws.err.endswith(UNREAD_IMAGE + "\n"), aws.err
+
+
+@pytest.mark.parametrize("command, code", [("diff", 1), ("drift", 2)])
+def test_diff_and_drift_of_a_half_deleted_layer_name_the_running_image(aws, command, code):
+    aws.deployed("release-alarms", status="DELETE_FAILED", protected=False, with_outputs=False)
+    aws.deployed("service", parameters=service_running("running-one"))
+    if command == "diff":
+        aws.upstream_deployed("release-alarms")
+    assert aws.run(command, "--stack", "release-alarms") == code, aws.out + aws.err
+    assert f"then make deploy ENV={ENV} TAG=running-one to create them again" in aws.out, aws.out + aws.err
+
+
+@pytest.mark.parametrize("running", ["someone else's", "a failed first create"])
+def test_a_service_stack_that_runs_nothing_of_ours_gives_no_tag(aws, running):
+    aws.deployed("cert-dns", status="DELETE_FAILED")
+    if running == "someone else's":
+        aws.deployed("service", tags={"Owner": "them"}, parameters=service_running("their-image"))
+    else:
+        aws.deployed("service", status="ROLLBACK_COMPLETE", with_outputs=False, parameters=service_running("never-ran"))
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 1
+    assert aws.err.endswith(f"then make deploy ENV={ENV} to create them again\n"), aws.err

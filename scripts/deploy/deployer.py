@@ -250,20 +250,24 @@ class Deployer:
         """text.way_out for this environment, its command with the run's TAG= for the service layer; for a half-deleted
         layer that goes with the service (destroyed, then deployed again), the run's TAG= or else the image the service
         stack runs: a deploy without it would release params' ImageTag."""
-        tag = self.service_tag(layer_name)
-        if status == "DELETE_FAILED" and layer_name != "service" and "service" in templates.destroy_order(layer_name):
+        tag, order = self.service_tag(layer_name), templates.destroy_order(layer_name)
+        if status == "DELETE_FAILED" and order != [layer_name] and "service" in order:  # the service's own too
             tag = self.service_tag("service") or self.running_image_tag()
         return text.way_out(self.env, layer_name, status, tag)
 
     def running_image_tag(self) -> str:
-        """TAG=<the image the service stack runs>, or "" where there is none to read (one DescribeStacks, once a run)."""
+        """TAG=<the image the service stack runs>; a placeholder where it cannot be read or is no image tag; "" where no
+        service of ours runs (one DescribeStacks, once a run)."""
+        unknown = " TAG=<the image the service runs>"  # a deploy without TAG= would release params' ImageTag: the reader gives it
         try:
             found = self.describe(templates.stack_name(self.env, "service"), refuse_foreign=False)
         except AWS_ERRORS:
-            return ""
-        image = parameter_values(found).get("ImageTag") if is_deployed(found) else None
+            return unknown
+        if not is_deployed(found) or self.foreign(found) or found["StackStatus"] == "ROLLBACK_COMPLETE":
+            return ""  # none of ours runs: someone else's stack's values are not ours to print or release
+        image = parameter_values(found).get("ImageTag")
         # one set by hand that is no image tag (a stack's values may hold anything) is not printed into a command
-        return f" TAG={image}" if isinstance(image, str) and re.fullmatch(IMAGE_TAG, image) else ""
+        return f" TAG={image}" if isinstance(image, str) and re.fullmatch(IMAGE_TAG, image) else unknown
 
     def client(self, service, region=None):
         """service's client; with region, one for that region where it is not the run's (a resource params names there)."""
