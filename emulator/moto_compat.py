@@ -669,15 +669,24 @@ cfn_models.CloudFormationBackend.delete_stack = _delete_stack_or_fail
 
 
 # moto's ResourceMap.delete raises the last failure alone: AWS's DELETE_FAILED names every resource that failed (an
-# event each), so that the one fixed is not followed by another only the next attempt names. Its passes, kept:
-# one another still uses goes on a later pass, until a pass deletes nothing. One that failed only because another
-# failed one still uses it is not named: AWS deletes a resource after those that use it, so it never tries it.
+# event each), so that the one fixed is not followed by another only the next attempt names. It also tried every
+# resource in every pass: AWS deletes a resource only after those that use it (Ref, Fn::GetAtt, DependsOn), so one a
+# failed resource uses is never tried, and stays. Its passes kept: one refused for a use the template does not say (a
+# rule naming a group by id) goes on a later pass, until a pass deletes nothing.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-dependson.html
+def _uses(body) -> set:
+    depends = body.get("DependsOn") or []
+    return template_reads.references(body) | set([depends] if isinstance(depends, str) else depends)
+
+
 def _resource_map_delete_naming_every_failure(self):
-    remaining = {name for name, body in self._resource_json_map.items() if body.get("DeletionPolicy") != "Retain"}
+    bodies = self._resource_json_map
+    remaining = {name for name, body in bodies.items() if body.get("DeletionPolicy") != "Retain"}
     failures, progress = {}, True
     while remaining and progress:
         failures, progress = {}, False
-        for name in remaining.copy():
+        used = {name for other in remaining for name in _uses(bodies[other]) if name != other}
+        for name in [name for name in remaining if name not in used] or list(remaining):  # all of a cycle
             parsed = self._parsed_resources.get(name)
             try:
                 if not isinstance(parsed, str) and parsed is not None:
@@ -689,13 +698,8 @@ def _resource_map_delete_naming_every_failure(self):
                 remaining.discard(name)
                 progress = True
     if remaining:
-        bodies = self._resource_json_map
-        depends = {other: bodies[other].get("DependsOn") or [] for other in failures}
-        depends = {other: [value] if isinstance(value, str) else value for other, value in depends.items()}
-        used = {name for other in failures for name in template_reads.references(bodies[other]) | set(depends[other])}
-        named = [name for name in sorted(failures) if name not in used] or sorted(failures)  # all of a cycle
         last = failures[next(reversed(failures))]
-        last.compat_failures = [(name, bodies[name]["Type"], failures[name]) for name in named]
+        last.compat_failures = [(name, bodies[name]["Type"], failures[name]) for name in sorted(failures)]
         raise last
 
 

@@ -1643,3 +1643,26 @@ def test_a_resource_failing_only_because_a_failed_one_still_uses_it_is_not_named
         e["ResourceStatusReason"] for e in events if e["LogicalResourceId"] == "dependent" and e["ResourceStatus"] == "DELETE_FAILED"
     )
     assert reason == "The following resource(s) failed to delete: [Inner]. ", reason
+
+
+def test_what_a_resource_whose_deletion_failed_uses_is_not_deleted_as_aws_never_tries_it(aws):
+    # Inner (its tag reads the log group) cannot be deleted: AWS deletes Logs only after Inner, so never, and it stays;
+    # the sandbox's passes deleted it all the same.
+    resources = {
+        "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "kept-by-its-user"}},
+        "Inner": {
+            "Type": "AWS::EC2::SecurityGroup",
+            "Properties": {"GroupDescription": "inner", "VpcId": VALUES["VpcId"], "Tags": [{"Key": "logs", "Value": {"Ref": "Logs"}}]},
+        },
+    }
+    deploy(aws, "used", json.dumps({"Resources": resources}), {})
+    theirs = aws.ec2.create_security_group(GroupName="names-inner", Description="x", VpcId=VALUES["VpcId"])["GroupId"]
+    rule = {"IpProtocol": "tcp", "FromPort": 2, "ToPort": 2, "UserIdGroupPairs": [{"GroupId": physical_id(aws, "used", "Inner")}]}
+    aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    aws.cloudformation.delete_stack(StackName="used")
+    assert aws.cloudformation.describe_stacks(StackName="used")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
+    groups = aws.logs.describe_log_groups(logGroupNamePrefix="kept-by-its-user")["logGroups"]
+    assert [group["logGroupName"] for group in groups] == ["kept-by-its-user"]
+    events = aws.cloudformation.describe_stack_events(StackName="used")["StackEvents"]
+    reason = next(e["ResourceStatusReason"] for e in events if e["LogicalResourceId"] == "used" and e["ResourceStatus"] == "DELETE_FAILED")
+    assert reason == "The following resource(s) failed to delete: [Inner]. ", reason
