@@ -1904,10 +1904,10 @@ def test_an_aws_error_message_reaches_the_terminal_escaped_on_one_line(aws):
         (  # it goes with the layers that read it (destroy refuses it while one is deployed), which are deployed again
             "DELETE_FAILED",
             f"its deletion stopped half way (make events STACK=cert-dns ENV={ENV} names the resources that failed); "
-            f"free them, then make destroy ENV={ENV} STACK=<layer> for {', '.join(templates.destroy_order('cert-dns'))}, in that "
+            f"free them, then destroy it and the layers that read its outputs: make destroy ENV={ENV} STACK=<layer> for {', '.join(templates.destroy_order('cert-dns'))}, in that "
             f"order (one not deployed says so), then make deploy ENV={ENV}"
             # the image the service runs, which a deploy without TAG= would replace with params' ImageTag
-            f" TAG={deploy_text.parameter_values(described('service')['Stacks'][0])['ImageTag']} to create them again",
+            f" TAG={deploy_text.parameter_values(described('service')['Stacks'][0])['ImageTag']}",
         ),
         ("UPDATE_IN_PROGRESS", f"wait for it to settle (make status ENV={ENV})"),
     ],
@@ -3554,8 +3554,11 @@ def test_diff_of_a_named_stateful_resource_replaced_under_its_name_says_its_new_
     running = configuration(ENV, "alb")["Parameters"] | stubbed_aws.wired("alb") | stubbed_aws.deploy_time("alb")
     running |= {"ContainerPort": str(int(running["ContainerPort"]) + 1), "DeletionProtection": "false"}
     aws.diff_reads("alb", parameters=running)
+    aws.deployed("service")  # read for the image its deploy again keeps (Deployer.redeploy_tag)
     assert aws.run("diff", "--stack", "alb") == 1, aws.err
     assert "  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: " in aws.out
+    image = deploy_text.parameter_values(described("service")["Stacks"][0])["ImageTag"]
+    assert f"in that order (one not deployed says so), then make deploy ENV={ENV} TAG={image}\n" in aws.out, aws.out
     assert (
         "  note: make deploy refuses this without ALLOW_REPLACE=1: it replaces or removes what holds data or a name others point at: "
         in aws.out
@@ -3579,7 +3582,8 @@ def test_diff_says_a_deploy_would_be_refused_for_a_named_resource_it_would_repla
         "  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: Service (AWS::ECS::Service, "
         "its Cluster changed, its ServiceName unchanged); give it a new name in the same change (a new NamePrefix renames them all), "
         f"or destroy it and the layers that read its outputs: make destroy ENV={ENV} STACK=<layer> for alarms, scaling, service, "
-        f"in that order (one not deployed says so), then make deploy ENV={ENV}"
+        # its deploy again on the image the service runs, not params' ImageTag (Deployer.redeploy_tag)
+        f"in that order (one not deployed says so), then make deploy ENV={ENV} TAG={running['ImageTag']}"
     )
     lines = aws.out.splitlines()
     if renamed:  # its log group renamed too: a stateful replacement, which the deploy makes with ALLOW_REPLACE=1
@@ -10003,7 +10007,7 @@ def service_running(image):
     )
 
 
-UNREAD_IMAGE = " TAG=<the image the service runs> to create them again"
+UNREAD_IMAGE = " TAG=<the image the service runs>"
 
 
 @pytest.mark.parametrize("image", ["v1 v2", "v1;touch /tmp/x", "$(id)", "-x", ".hidden", "v1\x1b]0;owned\x07\nerror: forged"])
@@ -10020,7 +10024,7 @@ def test_a_half_deleted_service_names_the_image_it_runs_too(aws):
     assert templates.destroy_order("service") != ["service"]
     aws.deployed("service", status="DELETE_FAILED", parameters=service_running("running-one"))
     assert aws.run("drift", "--stack", "service") == 2
-    assert f"then make deploy ENV={ENV} TAG=running-one to create them again" in aws.out, aws.out + aws.err
+    assert f"then make deploy ENV={ENV} TAG=running-one" in aws.out, aws.out + aws.err
 
 
 def test_a_service_stack_that_cannot_be_read_leaves_the_tag_to_give(aws):
@@ -10037,7 +10041,7 @@ def test_diff_and_drift_of_a_half_deleted_layer_name_the_running_image(aws, comm
     if command == "diff":
         aws.upstream_deployed("release-alarms")
     assert aws.run(command, "--stack", "release-alarms") == code, aws.out + aws.err
-    assert f"then make deploy ENV={ENV} TAG=running-one to create them again" in aws.out, aws.out + aws.err
+    assert f"then make deploy ENV={ENV} TAG=running-one" in aws.out, aws.out + aws.err
 
 
 @pytest.mark.parametrize("running", ["someone else's", "a failed first create"])
@@ -10048,4 +10052,4 @@ def test_a_service_stack_that_runs_nothing_of_ours_gives_no_tag(aws, running):
     else:
         aws.deployed("service", status="ROLLBACK_COMPLETE", with_outputs=False, parameters=service_running("never-ran"))
     assert aws.run("deploy", "--stack", "alb", "--yes") == 1
-    assert aws.err.endswith(f"then make deploy ENV={ENV} to create them again\n"), aws.err
+    assert aws.err.endswith(f"then make deploy ENV={ENV}\n"), aws.err

@@ -2704,11 +2704,11 @@ def test_a_half_deleted_layer_others_read_is_destroyed_with_them_in_the_order_sa
     assert cf.describe_stacks(StackName=stack("alb"))["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
     order = templates.destroy_order("alb")
     destroy = f"make destroy ENV={ENV} STACK=<layer> for {', '.join(order)}, in that order (one not deployed says so)"
-    again = f"then make deploy ENV={ENV} TAG={running} to create them again"  # the image the service runs, kept
+    again = f"then make deploy ENV={ENV} TAG={running}"  # the image the service runs, kept
     code, out, err = run("deploy", "--stack", "service", "--yes")
-    assert code == 1 and f"free them, then {destroy}, {again}\n" in err, out + err
+    assert code == 1 and f"free them, then destroy it and the layers that read its outputs: {destroy}, {again}\n" in err, out + err
     code, out, err = run("drift", "--stack", "alb")
-    assert code == 2 and f"free them, then {destroy}" in out, out + err
+    assert code == 2 and f"free them, then destroy it and the layers that read its outputs: {destroy}" in out, out + err
     ec2.revoke_security_group_ingress(GroupId=theirs, IpPermissions=[rule])  # freed
     for layer in order:  # as said, and what they retained freed, as the destroy says
         code, out, err = run("destroy", "--stack", layer, "--yes")

@@ -248,12 +248,21 @@ class Deployer:
 
     def way_out(self, layer_name, status) -> str:
         """text.way_out for this environment, its command with the run's TAG= for the service layer; for a half-deleted
-        layer that goes with the service (destroyed, then deployed again), the run's TAG= or else the image the service
-        stack runs: a deploy without it would release params' ImageTag."""
-        tag, order = self.service_tag(layer_name), templates.destroy_order(layer_name)
-        if status == "DELETE_FAILED" and order != [layer_name] and "service" in order:  # the service's own too
-            tag = self.service_tag("service") or self.running_image_tag()
+        layer, which goes with the layers that read it, the TAG= of their deploy again (redeploy_tag)."""
+        tag = self.redeploy_tag(layer_name) if status == "DELETE_FAILED" else self.service_tag(layer_name)
         return text.way_out(self.env, layer_name, status, tag)
+
+    def destroy_and_deploy_again(self, layer_name) -> str:
+        """text.destroy_and_deploy_again, its deploy with the TAG= that keeps the service's image (redeploy_tag)."""
+        return text.destroy_and_deploy_again(self.env, layer_name, self.redeploy_tag(layer_name))
+
+    def redeploy_tag(self, layer_name) -> str:
+        """TAG= for a deploy that creates again the layer and those that read it, once destroyed: the run's, or else the
+        image the service stack runs, where the service is among them; a deploy without it would release params' ImageTag."""
+        order = templates.destroy_order(layer_name)
+        if order == [layer_name] or "service" not in order:
+            return ""
+        return self.service_tag("service") or self.running_image_tag()
 
     def running_image_tag(self) -> str:
         """TAG=<the image the service stack runs>; a placeholder where it cannot be read or is no image tag; "" where no

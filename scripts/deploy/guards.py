@@ -29,7 +29,7 @@ def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, le
         raise Failure(
             f"error: refused: CloudFormation cannot replace a resource under the name it has, and the update would fail and roll back: "
             f"{', '.join(same_name)}; {left}; give it a new name in the same change (a new NamePrefix renames them all), or "
-            f"{text.destroy_and_deploy_again(deployer.env, layer.name)}"
+            f"{deployer.destroy_and_deploy_again(layer.name)}"
         )
     if exists:
         refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left)

@@ -854,13 +854,9 @@ def way_out(env, layer_name, status, tag="") -> str:
     if status == "UPDATE_ROLLBACK_FAILED":
         return recover_hint(env, layer_name)
     if status == "DELETE_FAILED":  # such a stack takes a deletion alone (API_DeleteStack.html: "stacks in the DELETE_FAILED state")
-        order = templates.destroy_order(layer_name)  # destroy refuses it while a layer that reads its outputs is deployed
-        destroy = (
-            f"make destroy STACK={layer_name} ENV={env} again"
-            if order == [layer_name]
-            else f"make destroy ENV={env} STACK=<layer> for {', '.join(order)}, in that order (one not deployed says so), "
-            f"then make deploy ENV={env}{tag} to create them again"
-        )
+        # destroy refuses it while a layer that reads its outputs is deployed: those go first, and are deployed again
+        alone = templates.destroy_order(layer_name) == [layer_name]
+        destroy = f"make destroy STACK={layer_name} ENV={env} again" if alone else destroy_and_deploy_again(env, layer_name, tag)
         return f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed); free them, then {destroy}"
     if status.endswith("_IN_PROGRESS"):
         return f"wait for it to settle (make status ENV={env})"
@@ -876,13 +872,14 @@ def recover_hint(env, layer_name) -> str:
     )
 
 
-def destroy_and_deploy_again(env, layer_name) -> str:
+def destroy_and_deploy_again(env, layer_name, tag="") -> str:
     """How to destroy a layer and deploy it again: the layers that read its outputs, directly or
-    through another, go first (destroy refuses it while one is deployed)."""
+    through another, go first (destroy refuses it while one is deployed); tag: the TAG= the deploy
+    carries where the service is among them (Deployer.destroy_and_deploy_again)."""
     order = templates.destroy_order(layer_name)
     if order == [layer_name]:
         return f"make destroy STACK={layer_name} ENV={env} and deploy it again"
     return (
         f"destroy it and the layers that read its outputs: make destroy ENV={env} STACK=<layer> for {', '.join(order)}, "
-        f"in that order (one not deployed says so), then make deploy ENV={env}"
+        f"in that order (one not deployed says so), then make deploy ENV={env}{tag}"
     )
