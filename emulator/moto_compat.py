@@ -628,11 +628,10 @@ def _unless_gone(delete, *args):
 
 def _delete_resource_unless_gone(self, parsed_resource, resource_json):
     try:
-        _delete_resource(self, parsed_resource, resource_json)
+        _unless_gone(_delete_resource, self, parsed_resource, resource_json)
     except Exception as error:
-        if not _not_found(error):
-            error.compat_failed = (parsed_resource.logical_resource_id, resource_json["Type"])  # the stack's DELETE_FAILED names it
-            raise
+        error.compat_failed = (parsed_resource.logical_resource_id, resource_json["Type"])  # the stack's DELETE_FAILED names it
+        raise
 
 
 parsing.ResourceMap._delete_resource = _delete_resource_unless_gone

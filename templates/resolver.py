@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 
 from templates import inputs
-from templates.template_reads import references
+from templates.template_reads import SUB_PLACEHOLDER, references
 
 DECLARED = inputs.INPUTS | inputs.WIRED | inputs.DEPLOY_TIME  # every parameter of every layer template
 
@@ -117,7 +117,7 @@ class Resolver:
                 read = match.group(1)
                 return f"<{read}>" if read.split(".")[0] in resources and read not in variables else match.group(0)
 
-            return {"Fn::Sub": [re.sub(r"\$\{([^}!][^}]*)\}", name, text), self.naming_resources(variables)]}
+            return {"Fn::Sub": [SUB_PLACEHOLDER.sub(name, text), self.naming_resources(variables)]}
         return {key: self.naming_resources(item) for key, item in node.items()}
 
     def value(self, node):

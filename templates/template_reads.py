@@ -5,6 +5,9 @@ which resources an update changes (and without importing moto)."""
 
 import re
 
+# An Fn::Sub placeholder, ${Name} or ${Resource.Attribute}: not ${!Literal}, which stays as written
+SUB_PLACEHOLDER = re.compile(r"\$\{([^!}][^}]*)\}")
+
 
 def items(node):
     """Every (key, value) of the mappings in a template node, at any depth."""
@@ -31,7 +34,7 @@ def reads(node) -> set:
             form = value if isinstance(value, list) else [value]
             text = form[0] if form and isinstance(form[0], str) else ""
             variables = form[1] if len(form) > 1 and isinstance(form[1], dict) else {}
-            found |= {name for name in re.findall(r"\$\{([^!}][^}]*)\}", text) if name not in variables}
+            found |= {name for name in SUB_PLACEHOLDER.findall(text) if name not in variables}
     return found
 
 

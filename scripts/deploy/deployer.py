@@ -51,6 +51,14 @@ from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY,
 from templates.resolver import Resolver
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+
+
+def change_set_summaries(cf, stack) -> list[dict]:
+    """ListChangeSets of the stack, every page; a summary's fields are all optional in the API's model, read so."""
+    pages = checked_pages(cf.get_paginator("list_change_sets").paginate(StackName=stack), "ListChangeSets")
+    return [summary for page in pages for summary in page.get("Summaries", [])]
+
+
 # A change set's StatusReason when it changes nothing: AWS documents no wording; these are the ones the
 # AWS CLI's own `cloudformation deploy` matches (https://github.com/aws/aws-cli/blob/v2/awscli/customizations/cloudformation/deployer.py).
 NO_CHANGES = ("The submitted information didn't contain changes", "No updates are to be performed")
@@ -436,8 +444,7 @@ class Deployer:
         if found["StackId"] not in self.others_under_review:
             wanted, others, unread = self.own_tags(found), [], None
             try:
-                pages = checked_pages(self.cf.get_paginator("list_change_sets").paginate(StackName=found["StackId"]), "ListChangeSets")
-                for summary in [s for page in pages for s in page.get("Summaries", [])]:
+                for summary in change_set_summaries(self.cf, found["StackId"]):
                     if "ChangeSetId" not in summary:  # optional in the API's model: one that cannot be read is not taken for ours
                         others.append(summary.get("ChangeSetName", "(unnamed)"))
                         continue
@@ -1397,20 +1404,17 @@ class Deployer:
 
     def change_sets_besides(self, stack_id, name) -> list[str]:
         """The names of the stack's change sets but that one (the stack by its id: not one made under its name since)."""
-        pages = checked_pages(self.cf.get_paginator("list_change_sets").paginate(StackName=stack_id), "ListChangeSets")
-        return [s.get("ChangeSetName", "(unnamed)") for page in pages for s in page.get("Summaries", []) if s.get("ChangeSetName") != name]
+        return [s.get("ChangeSetName", "(unnamed)") for s in change_set_summaries(self.cf, stack_id) if s.get("ChangeSetName") != name]
 
     def change_sets_for_review(self, stack, otherwise, but=None) -> str:
         """The stack's change sets that could still run (but that one), named with their age; when
         they cannot be listed, only a note (saying `otherwise`): the run goes on."""
         try:
-            pages = checked_pages(self.cf.get_paginator("list_change_sets").paginate(StackName=stack), "ListChangeSets")
-            summaries = [s for page in pages for s in page.get("Summaries", [])]
+            summaries = change_set_summaries(self.cf, stack)
         except AWS_ERRORS as error:
             said = error_code(error)
             self.say(f"  note: the {'other ' * bool(but)}change sets of {stack} could not be listed ({said}); {otherwise}")
             return ""
-        # a summary's fields are all optional in the API's model, as others_change_sets reads them
         waiting = [s for s in summaries if (but is None or s.get("ChangeSetName") != but) and s.get("ExecutionStatus") == "AVAILABLE"]
         return ", ".join(
             s.get("ChangeSetName", "(unnamed)") + (f" (made {s['CreationTime']:%Y-%m-%d %H:%M %Z})" if "CreationTime" in s else "")
