@@ -745,8 +745,25 @@ def _list_stack_resources_of_deleted_stacks_too(self):
     return responses.ActionResult({"StackResourceSummaries": getattr(stack, "compat_deleted_resources", [])})
 
 
+_describe_stack_resource = responses.CloudFormationResponse.describe_stack_resource
+
+
+def _describe_stack_resource_of_deleted_stacks_too(self):
+    # AWS answers "for up to 90 days after the stack has been deleted" (API_DescribeStackResource.html): the review's
+    # way back for a key its stack deleted reads the key's id so (scripts/review/render.py).
+    stack_name, logical_id = self._get_param("StackName"), self._get_param("LogicalResourceId")
+    stack = self.cloudformation_backend.get_stack(stack_name)
+    if stack.status != "DELETE_COMPLETE":
+        return _describe_stack_resource(self)
+    for entry in getattr(stack, "compat_deleted_resources", []):
+        if entry["LogicalResourceId"] == logical_id:
+            return responses.ActionResult({"StackResourceDetail": {"StackName": stack.name, "StackId": stack.stack_id, **entry}})
+    raise cfn_exceptions.ValidationError(stack_name, f"Resource {logical_id} does not exist for stack {stack_name}")
+
+
 cfn_models.Stack.delete = _stack_delete_keeping_retained
 responses.CloudFormationResponse.list_stack_resources = _list_stack_resources_of_deleted_stacks_too
+responses.CloudFormationResponse.describe_stack_resource = _describe_stack_resource_of_deleted_stacks_too
 
 
 # Gap: DescribeStacks shows a List parameter as "['subnet-a', 'subnet-b']" (moto's parsed value),

@@ -10053,3 +10053,12 @@ def test_a_service_stack_that_runs_nothing_of_ours_gives_no_tag(aws, running):
         aws.deployed("service", status="ROLLBACK_COMPLETE", with_outputs=False, parameters=service_running("never-ran"))
     assert aws.run("deploy", "--stack", "alb", "--yes") == 1
     assert aws.err.endswith(f"then make deploy ENV={ENV}\n"), aws.err
+
+
+@pytest.mark.parametrize("layer", ["waf", "scaling", "alarms"])
+def test_a_half_deleted_layer_no_other_reads_is_said_to_be_deployed_again_too(layer):
+    # Its way on, like every other half-deleted layer's (destroy_and_deploy_again), ends with the deploy that creates it
+    # again: "make destroy STACK=<layer> ENV=... again" alone left the deploy that was refused unsaid.
+    assert templates.destroy_order(layer) == [layer]
+    said = deploy.text.way_out(ENV, layer, "DELETE_FAILED")
+    assert said.endswith(deploy.text.destroy_and_deploy_again(ENV, layer)), said

@@ -1666,3 +1666,20 @@ def test_what_a_resource_whose_deletion_failed_uses_is_not_deleted_as_aws_never_
     events = aws.cloudformation.describe_stack_events(StackName="used")["StackEvents"]
     reason = next(e["ResourceStatusReason"] for e in events if e["LogicalResourceId"] == "used" and e["ResourceStatus"] == "DELETE_FAILED")
     assert reason == "The following resource(s) failed to delete: [Inner]. ", reason
+
+
+def test_a_deleted_stacks_key_id_is_read_by_its_stack_id_as_the_review_says(aws):
+    # The review's way back for a key its stack deleted (scripts/review/render.py, key_deletions): the key id from
+    # `aws cloudformation describe-stack-resource --stack-name <stack id> --logical-resource-id <key>`, which AWS answers
+    # "for up to 90 days after the stack has been deleted" (API_DescribeStackResource.html); the sandbox's review
+    # document prints that command to run on the sandbox. moto answered ValidationError "Resource Key does not exist".
+    resources = {"Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": []}}}}
+    deploy(aws, "keyed", json.dumps({"Resources": resources}), {})
+    key_id = physical_id(aws, "keyed", "Key")
+    stack_id = aws.cloudformation.describe_stacks(StackName="keyed")["Stacks"][0]["StackId"]
+    aws.cloudformation.delete_stack(StackName="keyed")
+    assert aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    assert physical_id(aws, stack_id, "Key") == key_id
+    with pytest.raises(ClientError) as unknown:  # a logical id the stack never had, as before its deletion
+        physical_id(aws, stack_id, "Nothing")
+    assert unknown.value.response["Error"]["Message"] == f"Resource Nothing does not exist for stack {stack_id}"
