@@ -3303,6 +3303,11 @@ def test_diff_says_a_stack_of_our_name_is_someone_elses_and_reads_nothing_more_o
         ),
         ("UPDATE_ROLLBACK_IN_PROGRESS", f"wait for it to settle (make status ENV={ENV})"),
         ("UPDATE_ROLLBACK_FAILED", "a rollback could not finish and the stack is stuck until it does"),
+        (  # no layer reads the alarms': destroyed alone, then deployed again
+            "DELETE_FAILED",
+            f"its deletion stopped half way (make events STACK=alarms ENV={ENV} names the resources that failed); free them, "
+            f"then make destroy STACK=alarms ENV={ENV}, then make deploy STACK=alarms ENV={ENV}",
+        ),
     ],
 )
 def test_diff_of_a_stack_in_no_settled_state_compares_nothing_and_says_what_to_do(aws, status, way_out):
@@ -10044,21 +10049,21 @@ def test_diff_and_drift_of_a_half_deleted_layer_name_the_running_image(aws, comm
     assert f"then make deploy ENV={ENV} TAG=running-one" in aws.out, aws.out + aws.err
 
 
-@pytest.mark.parametrize("running", ["someone else's", "a failed first create"])
+@pytest.mark.parametrize("running", ["someone else's", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "ROLLBACK_IN_PROGRESS"])
 def test_a_service_stack_that_runs_nothing_of_ours_gives_no_tag(aws, running):
     aws.deployed("cert-dns", status="DELETE_FAILED")
     if running == "someone else's":
         aws.deployed("service", tags={"Owner": "them"}, parameters=service_running("their-image"))
-    else:
-        aws.deployed("service", status="ROLLBACK_COMPLETE", with_outputs=False, parameters=service_running("never-ran"))
+    else:  # a failed first create, rolled back or rolling back
+        aws.deployed("service", status=running, with_outputs=False, parameters=service_running("never-ran"))
     assert aws.run("deploy", "--stack", "alb", "--yes") == 1
     assert aws.err.endswith(f"then make deploy ENV={ENV}\n"), aws.err
 
 
 @pytest.mark.parametrize("layer", ["waf", "scaling", "alarms"])
 def test_a_half_deleted_layer_no_other_reads_is_said_to_be_deployed_again_too(layer):
-    # Its way on, like every other half-deleted layer's (destroy_and_deploy_again), ends with the deploy that creates it
-    # again: "make destroy STACK=<layer> ENV=... again" alone left the deploy that was refused unsaid.
+    # Its way on, like every other half-deleted layer's, ends with the deploy that creates it again: "make destroy
+    # STACK=<layer> ENV=... again" alone left the deploy that was refused unsaid.
     assert templates.destroy_order(layer) == [layer]
     said = deploy.text.way_out(ENV, layer, "DELETE_FAILED")
-    assert said.endswith(deploy.text.destroy_and_deploy_again(ENV, layer)), said
+    assert said.endswith(f"free them, then make destroy STACK={layer} ENV={ENV}, then make deploy STACK={layer} ENV={ENV}"), said

@@ -161,7 +161,7 @@ def test_create_destroy_purge_create_again(sandbox, run):
         # in UTC, as every time the tools print, whatever the machine's zone
         assert f"deletion scheduled for {metadata['DeletionDate'].astimezone(UTC):%Y-%m-%d %H:%M} UTC" in out, out
         cli = sandbox_aws_cli(sandbox)
-        undo = f"{cli} kms cancel-key-deletion --key-id {key_id} and {cli} kms enable-key --key-id {key_id} undo it"
+        undo = f"this one line undoes it: {cli} kms cancel-key-deletion --key-id {key_id} && {cli} kms enable-key --key-id {key_id}\n"
         if key_id == disabled:
             undo = f"{cli} kms cancel-key-deletion --key-id {key_id} undoes it (it stays disabled)"
         assert undo in out, out

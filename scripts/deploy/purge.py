@@ -266,7 +266,7 @@ def _inspect_key(clients, item):
         return "schedule", f"KMS deletes it {KEY_WINDOW_DAYS} days later, never at once; until then {cancel} undoes it (it stays disabled)"
     return "schedule", (
         f"KMS deletes it {KEY_WINDOW_DAYS} days later, never at once, and any use of it fails from now on; until then "
-        f"{cancel} and {cli} kms enable-key --key-id {item.physical_id} undo it"
+        f"this one line undoes it: {cancel} && {cli} kms enable-key --key-id {item.physical_id}"
     )
 
 

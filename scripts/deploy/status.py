@@ -7,6 +7,8 @@ SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_CO
 # A stack in these holds no resource, and a deploy creates it: an empty one under review, or a failed
 # first create, whose rollback deleted what it made (Deployer.is_create).
 EMPTY_STATUSES = ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
+# A failed first create, rolled back or rolling back: what it made is deleted, or being deleted.
+FIRST_CREATE_FAILED = ("ROLLBACK_IN_PROGRESS", "ROLLBACK_FAILED", "ROLLBACK_COMPLETE")
 # The empty stack a CREATE change set makes: no operation runs on it, and it was never deployed.
 UNDER_REVIEW = "REVIEW_IN_PROGRESS"
 

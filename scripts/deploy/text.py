@@ -855,9 +855,10 @@ def way_out(env, layer_name, status, tag="") -> str:
         return recover_hint(env, layer_name)
     if status == "DELETE_FAILED":  # such a stack takes a deletion alone (API_DeleteStack.html: "stacks in the DELETE_FAILED state")
         # destroy refuses it while a layer that reads its outputs is deployed: those go first, and are deployed again
-        alone = templates.destroy_order(layer_name) == [layer_name]
-        destroy = f"make destroy STACK={layer_name} ENV={env} again" if alone else destroy_and_deploy_again(env, layer_name, tag)
-        return f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed); free them, then {destroy}"
+        return (
+            f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed); "
+            f"free them, then {destroy_and_deploy_again(env, layer_name, tag)}"
+        )
     if status.endswith("_IN_PROGRESS"):
         return f"wait for it to settle (make status ENV={env})"
     return "resolve it in the CloudFormation console"
@@ -878,7 +879,7 @@ def destroy_and_deploy_again(env, layer_name, tag="") -> str:
     carries where the service is among them (Deployer.destroy_and_deploy_again)."""
     order = templates.destroy_order(layer_name)
     if order == [layer_name]:
-        return f"make destroy STACK={layer_name} ENV={env} and deploy it again"
+        return f"make destroy STACK={layer_name} ENV={env}, then make deploy STACK={layer_name} ENV={env}"
     return (
         f"destroy it and the layers that read its outputs: make destroy ENV={env} STACK=<layer> for {', '.join(order)}, "
         f"in that order (one not deployed says so), then make deploy ENV={env}{tag}"
