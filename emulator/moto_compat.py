@@ -1558,6 +1558,15 @@ class ScalingPolicy(_Replaced, CloudFormationModel):
             backend.delete_scaling_policy(policy.policy_name, policy.service_namespace, policy.resource_id, policy.scalable_dimension)
 
 
+# Gap: moto reads CloudWatch's JSON protocol (an AWS CLI or boto3 whose botocore is 1.42.7 or newer sends it:
+# getmoto/moto#9253, #9562), but only for a service model that lists it, and the pinned botocore's lists the
+# Query protocol alone: such a client's `aws cloudwatch describe-alarms` got an error 500, "Unsupported protocol".
+# The JSON protocol's settings are those of newer botocore's model of CloudWatch.
+moto_utils.get_service_model("cloudwatch").metadata.update(
+    {"protocols": ["query", "json"], "jsonVersion": "1.0", "targetPrefix": "GraniteServiceVersion20100801"}
+)
+
+
 # Gap: AWS::CloudWatch::Alarm has no CloudFormation model: the alarms are skipped, and a Ref or
 # GetAtt Arn of one (the service's deployment alarms, the rollback triggers) turns into an HTTP 500.
 # A model over moto's CloudWatch backend: plain, ExtendedStatistic and metric-math (Metrics) alarms.

@@ -2466,3 +2466,37 @@ def test_what_is_kept_says_what_make_purge_does_with_it_and_with_a_replaced_copy
                 copy = "a copy kept on replacement is in no stack" in notes
                 assert copy == (resource.get("UpdateReplacePolicy") == "Retain"), (env, notes)
     assert kept, "no kept resource found in the documents"
+
+
+@pytest.mark.parametrize("kept", [1, 2])
+def test_the_not_deployable_banner_says_one_example_or_several(tmp_path, monkeypatch, kept):
+    # the banner's grammar by the number of examples: "holds a documentation example ... it is ... replace it" for one,
+    # "hold documentation examples ... they are ... replace them" for two (the committed documents hold none or many)
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    real = {
+        "DatabaseSecretArn": "arn:aws:secretsmanager:us-east-1:210987654321:secret:startupwebapp/db-AbCdEf",
+        "ExistingHostedZoneId": "Z05551234ABCDEFGHIJKL",
+        "TestListenerCidr": "10.20.0.0/16",
+        "VpcId": "vpc-0f9e8d7c6b5a40718",
+        "PublicSubnetIds": ["subnet-0f9e8d7c6b5a40001", "subnet-0f9e8d7c6b5a40002"],
+        "PrivateSubnetIds": ["subnet-0f9e8d7c6b5a40003", "subnet-0f9e8d7c6b5a40004"],
+        "BackendSecurityGroupId": "sg-0f9e8d7c6b5a40001",
+    }
+    examples = {"ExistingHostedZoneId": inputs.EXAMPLE_HOSTED_ZONE_ID, "VpcId": f"vpc-{inputs.EXAMPLE_ID_HEX}0042"}
+    # prod's VpcId alone: no other environment's runs assume its ci roles (as in the test of the example values above)
+    for path in params_dir.glob("*.yaml"):
+        data = yaml.safe_load(path.read_text())
+        subjects = data["parameters"].get("GitHubSubjects")
+        if subjects:
+            data["parameters"]["GitHubSubjects"] = ["environment:prod"] if path.stem == "prod" else [s for s in subjects if s != "environment:prod"]
+        path.write_text(yaml.safe_dump(data))
+    chosen = dict(sorted(examples.items())[:kept])
+    data = yaml.safe_load((params_dir / "prod.yaml").read_text())
+    data["parameters"] |= real | chosen
+    (params_dir / "prod.yaml").write_text(yaml.safe_dump(data))
+    document = documents_of(generate_into(params_dir, tmp_path / "output"), params_dir)["prod"]
+    (banner,) = [line for line in document.splitlines() if line.startswith("**Not deployable as it is**: ")]
+    several = kept > 1
+    assert banner.startswith(f"**Not deployable as it is**: {', '.join(chosen)} {'hold documentation examples' if several else 'holds a documentation example'}, "), banner
+    assert f"shown below as {'they are' if several else 'it is'}: replace {'them' if several else 'it'} in " in banner, banner

@@ -1683,3 +1683,32 @@ def test_a_deleted_stacks_key_id_is_read_by_its_stack_id_as_the_review_says(aws)
     with pytest.raises(ClientError) as unknown:  # a logical id the stack never had, as before its deletion
         physical_id(aws, stack_id, "Nothing")
     assert unknown.value.response["Error"]["Message"] == f"Resource Nothing does not exist for stack {stack_id}"
+
+
+def test_cloudwatch_answers_the_json_protocol_a_newer_aws_cli_sends(aws, sandbox, tmp_path):
+    # botocore 1.42.7 and newer (an AWS CLI installed today) send CloudWatch requests in AWS's JSON 1.0 protocol, not
+    # Query (getmoto/moto#9562); the sandbox answered them with an error 500, "Unsupported protocol [json]". A client
+    # of the pinned botocore made to speak JSON stands for one: the same model, with the protocol newer ones use.
+    import botocore.session
+
+    session = botocore.session.get_session()
+    model = session.get_component("data_loader").load_service_model("cloudwatch", "service-2")
+    model["metadata"] |= {"protocol": "json", "jsonVersion": "1.0", "targetPrefix": "GraniteServiceVersion20100801"}
+    version = model["metadata"]["apiVersion"]
+    (tmp_path / "cloudwatch" / version).mkdir(parents=True)
+    (tmp_path / "cloudwatch" / version / "service-2.json").write_text(json.dumps(model))
+    session.get_component("data_loader").search_paths.insert(0, str(tmp_path))
+    cloudwatch = session.create_client("cloudwatch", region_name=REGION, endpoint_url=sandbox.endpoint, **CREDENTIALS)
+    sent = []
+    cloudwatch.meta.events.register("before-send", lambda request, **_: sent.append(request.headers["Content-Type"]))
+    name = f"{PREFIX}-json-protocol"
+    cloudwatch.put_metric_alarm(
+        AlarmName=name, Namespace="AWS/ECS", MetricName="CPUUtilization", Statistic="Average", Period=60,
+        EvaluationPeriods=1, Threshold=80, ComparisonOperator="GreaterThanThreshold",
+    )  # fmt: skip
+    assert alarms(aws)[name]["Threshold"] == 80  # read back through the Query protocol
+    (alarm,) = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    assert (alarm["AlarmName"], alarm["Threshold"]) == (name, 80)
+    cloudwatch.delete_alarms(AlarmNames=[name])
+    assert name not in alarms(aws)
+    assert set(sent) == {b"application/x-amz-json-1.0"}, sent
