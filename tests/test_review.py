@@ -1736,6 +1736,31 @@ def test_what_an_alarm_does_without_data_follows_its_treat_missing_data(missing,
     assert without_data(alarm).endswith(said)
 
 
+# Values of the shape of the real ones, none of them a documentation example (templates/inputs.py EXAMPLE_*).
+REAL_LOOKING = {
+    "DatabaseSecretArn": "arn:aws:secretsmanager:us-east-1:210987654321:secret:startupwebapp/db-AbCdEf",
+    "ExistingHostedZoneId": "Z05551234ABCDEFGHIJKL",
+    "TestListenerCidr": "10.20.0.0/16",
+    "VpcId": "vpc-0f9e8d7c6b5a40718",
+    "PublicSubnetIds": ["subnet-0f9e8d7c6b5a40001", "subnet-0f9e8d7c6b5a40002"],
+    "PrivateSubnetIds": ["subnet-0f9e8d7c6b5a40003", "subnet-0f9e8d7c6b5a40004"],
+    "BackendSecurityGroupId": "sg-0f9e8d7c6b5a40001",
+}
+
+
+def prod_in_its_own_ci_roles_alone(params_dir):
+    """prod's VpcId alone: its runs assume no other environment's ci roles (which reach one VPC alone), and no other
+    environment's runs assume its own, whichever environment deploys the ci layer."""
+    for path in params_dir.glob("*.yaml"):
+        data = yaml.safe_load(path.read_text())
+        subjects = data["parameters"].get("GitHubSubjects")
+        if subjects and path.stem != "prod":
+            data["parameters"]["GitHubSubjects"] = [each for each in subjects if each != "environment:prod"]
+        elif subjects:
+            data["parameters"]["GitHubSubjects"] = ["environment:prod"]
+        path.write_text(yaml.safe_dump(data))
+
+
 def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(tmp_path, monkeypatch):
     """A documentation example left in a params file (AWS's example account in an ARN, the example
     zone id, an RFC 5737 range, the example VPC, subnet and security-group ids) is a finding of that environment's document; the sandbox's are the
@@ -1750,26 +1775,8 @@ def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(
         "PublicSubnetIds": [f"subnet-{inputs.EXAMPLE_ID_HEX}0042", "subnet-0f9e8d7c6b5a40001"],  # one example id is enough
     }
     holding = examples | {"TestListenerCidr": "203.0.112.0/22"}  # holding one of them, and real addresses: a real range
-    real = {
-        "DatabaseSecretArn": "arn:aws:secretsmanager:us-east-1:210987654321:secret:startupwebapp/db-AbCdEf",
-        "ExistingHostedZoneId": "Z05551234ABCDEFGHIJKL",
-        "TestListenerCidr": "10.20.0.0/16",
-        "VpcId": "vpc-0f9e8d7c6b5a40718",
-        "PublicSubnetIds": ["subnet-0f9e8d7c6b5a40001", "subnet-0f9e8d7c6b5a40002"],
-        "PrivateSubnetIds": ["subnet-0f9e8d7c6b5a40003", "subnet-0f9e8d7c6b5a40004"],
-        "BackendSecurityGroupId": "sg-0f9e8d7c6b5a40001",
-    }
-
-    # prod's VpcId alone: its runs assume no other environment's ci roles (which reach one VPC alone), and no
-    # other environment's runs assume its own, whichever environment deploys the ci layer
-    for path in params_dir.glob("*.yaml"):
-        data = yaml.safe_load(path.read_text())
-        subjects = data["parameters"].get("GitHubSubjects")
-        if subjects and path.stem != "prod":
-            data["parameters"]["GitHubSubjects"] = [each for each in subjects if each != "environment:prod"]
-        elif subjects:
-            data["parameters"]["GitHubSubjects"] = ["environment:prod"]
-        path.write_text(yaml.safe_dump(data))
+    real = REAL_LOOKING
+    prod_in_its_own_ci_roles_alone(params_dir)
 
     def finding(values):
         data = yaml.safe_load((params_dir / "prod.yaml").read_text())
@@ -2474,23 +2481,9 @@ def test_the_not_deployable_banner_says_one_example_or_several(tmp_path, monkeyp
     # "hold documentation examples ... they are ... replace them" for two (the committed documents hold none or many)
     monkeypatch.setattr(scan, "scan_templates", no_scan)
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
-    real = {
-        "DatabaseSecretArn": "arn:aws:secretsmanager:us-east-1:210987654321:secret:startupwebapp/db-AbCdEf",
-        "ExistingHostedZoneId": "Z05551234ABCDEFGHIJKL",
-        "TestListenerCidr": "10.20.0.0/16",
-        "VpcId": "vpc-0f9e8d7c6b5a40718",
-        "PublicSubnetIds": ["subnet-0f9e8d7c6b5a40001", "subnet-0f9e8d7c6b5a40002"],
-        "PrivateSubnetIds": ["subnet-0f9e8d7c6b5a40003", "subnet-0f9e8d7c6b5a40004"],
-        "BackendSecurityGroupId": "sg-0f9e8d7c6b5a40001",
-    }
+    real = REAL_LOOKING
     examples = {"ExistingHostedZoneId": inputs.EXAMPLE_HOSTED_ZONE_ID, "VpcId": f"vpc-{inputs.EXAMPLE_ID_HEX}0042"}
-    # prod's VpcId alone: no other environment's runs assume its ci roles (as in the test of the example values above)
-    for path in params_dir.glob("*.yaml"):
-        data = yaml.safe_load(path.read_text())
-        subjects = data["parameters"].get("GitHubSubjects")
-        if subjects:
-            data["parameters"]["GitHubSubjects"] = ["environment:prod"] if path.stem == "prod" else [s for s in subjects if s != "environment:prod"]
-        path.write_text(yaml.safe_dump(data))
+    prod_in_its_own_ci_roles_alone(params_dir)
     chosen = dict(sorted(examples.items())[:kept])
     data = yaml.safe_load((params_dir / "prod.yaml").read_text())
     data["parameters"] |= real | chosen
@@ -2498,5 +2491,7 @@ def test_the_not_deployable_banner_says_one_example_or_several(tmp_path, monkeyp
     document = documents_of(generate_into(params_dir, tmp_path / "output"), params_dir)["prod"]
     (banner,) = [line for line in document.splitlines() if line.startswith("**Not deployable as it is**: ")]
     several = kept > 1
-    assert banner.startswith(f"**Not deployable as it is**: {', '.join(chosen)} {'hold documentation examples' if several else 'holds a documentation example'}, "), banner
+    assert banner.startswith(
+        f"**Not deployable as it is**: {', '.join(chosen)} {'hold documentation examples' if several else 'holds a documentation example'}, "
+    ), banner
     assert f"shown below as {'they are' if several else 'it is'}: replace {'them' if several else 'it'} in " in banner, banner
