@@ -6340,11 +6340,12 @@ OWN_ALARMS = sorted(stubbed_aws.OUTPUT_VALUES["RollbackAlarmArns"].split(","))  
         (",", "10"),  # none: it read as a repair's empty list, "the next deploy watches them again"
         (OWN_ALARMS[0].rsplit(":", 1)[0] + ":attacker-never", "10"),  # another's alarm
         (",".join([OWN_ALARMS[0], OWN_ALARMS[0]]), "10"),  # one of its two, twice
+        (",".join([*OWN_ALARMS, OWN_ALARMS[0]]), "10"),  # each of its own, one of them twice
         (",".join(arn.replace(f":alarm:{ALARM_PREFIX}-", f":alarm:{ALARM_PREFIX}-eu-") for arn in OWN_ALARMS), "10"),  # a longer prefix's
         (",".join(OWN_ALARMS), "ten"),  # a traceback (int())
         (",".join(OWN_ALARMS), "181"),  # past what CloudFormation takes
     ],
-    ids=["no alarm", "another alarm", "one twice", "a longer prefix's", "minutes not a number", "minutes past 180"],
+    ids=["no alarm", "another alarm", "one twice", "all and one twice", "a longer prefix's", "minutes not a number", "minutes past 180"],
 )
 def test_rollback_alarms_the_release_alarms_stack_did_not_make_stop_the_run_before_a_change_set(aws, arns, minutes):
     # The outputs are that stack's to say, anyone's to change who may update it: a release watched by no alarm,
@@ -10067,3 +10068,153 @@ def test_a_half_deleted_layer_no_other_reads_is_said_to_be_deployed_again_too(la
     assert templates.destroy_order(layer) == [layer]
     said = deploy.text.way_out(ENV, layer, "DELETE_FAILED")
     assert said.endswith(f"free them, then make destroy STACK={layer} ENV={ENV}, then make deploy STACK={layer} ENV={ENV}"), said
+
+
+# --- boundaries and advice a mutation audit of scripts/deploy/deployer.py found untested ------------------------
+
+
+def test_an_event_stamped_the_instant_the_operation_started_is_of_it():
+    # "one from started on": an event without a token at the very start is the operation's, not an earlier one's
+    from scripts.deploy.deployer import of_the_operation
+
+    assert of_the_operation({"Timestamp": NOW}, (), NOW)
+    assert not of_the_operation({"Timestamp": NOW - timedelta(milliseconds=1)}, (), NOW)
+
+
+def test_a_linear_release_of_one_whole_step_is_waited_for_as_its_values_say():
+    # LinearStepPercent 100 is a value CloudFormation takes (1 to 100): its release is not one set by hand
+    from scripts.deploy.deployer import stated_release_wait_minutes
+    from templates.common import MOST_RELEASE_WAIT_MINUTES
+
+    values = configuration(ENV, "service")["Parameters"] | {"DeploymentStrategy": "LINEAR", "LinearStepPercent": "100"}
+    expected = templates.params.release_wait_minutes(templates.params.release_waits(values))
+    assert expected < MOST_RELEASE_WAIT_MINUTES
+    assert stated_release_wait_minutes(values) == expected
+    assert stated_release_wait_minutes(values | {"LinearStepPercent": "100.5"}) == MOST_RELEASE_WAIT_MINUTES
+
+
+def test_rollback_monitoring_minutes_the_alarms_stack_states_as_a_fraction_are_rounded_up(aws):
+    # A Number CloudFormation takes (9.5) is watched at least that long: rounded down, the alarms' watch ended early.
+    alarms = described("release-alarms")
+    for output in alarms["Stacks"][0]["Outputs"]:
+        if output["OutputKey"] == "RollbackMonitoringMinutes":
+            output["OutputValue"] = "9.5"
+    aws.cf.add_response("describe_stacks", alarms, {"StackName": stack("release-alarms")})
+    deployer = deploy.Deployer(aws.clients, ENV, out=io.StringIO(), err=io.StringIO(), output_dir=OUTPUT)
+    configured = deployer.rollback_configuration(deploy.load_layer(ENV, "service", OUTPUT))["RollbackConfiguration"]
+    assert configured["MonitoringTimeInMinutes"] == 10, configured
+    assert sorted(trigger["Arn"] for trigger in configured["RollbackTriggers"]) == sorted(OUTPUT_VALUES["RollbackAlarmArns"].split(","))
+
+
+@pytest.mark.parametrize("layer", [name for name in PROD_LAYERS if name != "service"])
+def test_a_command_printed_for_another_layer_than_the_service_carries_no_tag(layer):
+    # make deploy ENV=prod TAG=v9 of every layer: STACK=<not service> TAG=v9 is refused ("STACK=... has none")
+    deployer = deploy.Deployer(None, ENV, out=io.StringIO(), err=io.StringIO(), image_tag="v9")
+    assert deployer.service_tag(layer) == ""
+    assert "TAG=" not in deployer.way_out(layer, "ROLLBACK_COMPLETE"), deployer.way_out(layer, "ROLLBACK_COMPLETE")
+    assert deployer.service_tag("service") == " TAG=v9"
+
+
+def test_make_execute_of_a_change_set_given_an_empty_trigger_list_is_followed_as_a_repair_whatever_its_description(aws, monkeypatch):
+    # An empty list (made by hand, or a repair whose description was edited) is a repair's: what follows its
+    # execution (the settling of a new service) must not send the release alarms again, which would undo it.
+    made = change_set("service", parameters=service_parameters("v2")) | {
+        "RollbackConfiguration": {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}
+    }
+    assert "repair" not in made["Description"]
+    aws.cf.add_response("describe_change_set", made, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    aws.deployed("service", parameters=service_parameters("v1"))
+    aws.change_set_template("service")
+    aws.listed_change_sets("service")
+    aws.upstream_deployed("service")
+    aws.execute("service")
+    waits, settling = [], []
+
+    def waited(self, *args, **kwargs):
+        waits.append(kwargs)
+        settling.append(self.rollback_configuration(deploy.layer.load_layer(ENV, "service", OUTPUT)))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(deploy.deployer.Deployer, "wait_for_stack", waited)
+    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service"), "--yes") == 130
+    assert waits[0]["monitoring"] == 0, waits
+    assert settling == [{"RollbackConfiguration": {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}}], settling
+
+
+def test_release_alarm_arns_stated_with_an_empty_item_are_read_without_it(aws):
+    # "a,b," is the same two alarms (an empty item is no alarm): refusing it stopped every release over a comma.
+    alarms = described("release-alarms")
+    for output in alarms["Stacks"][0]["Outputs"]:
+        if output["OutputKey"] == "RollbackAlarmArns":
+            output["OutputValue"] += ","
+    aws.cf.add_response("describe_stacks", alarms, {"StackName": stack("release-alarms")})
+    deployer = deploy.Deployer(aws.clients, ENV, out=io.StringIO(), err=io.StringIO(), output_dir=OUTPUT)
+    assert deployer.rollback_configuration(deploy.load_layer(ENV, "service", OUTPUT)) == rollback_configuration("service")
+
+
+def test_a_create_into_our_own_stack_under_review_is_not_taken_for_one_made_meanwhile(aws, monkeypatch):
+    # The stack was REVIEW_IN_PROGRESS when the run began (a make changeset's, whose change set it may still hold):
+    # the change set runs into it, as make deploy says (say_waiting_change_sets), not refused as another's.
+    layer = deploy.load_layer(ENV, "cert-dns", OUTPUT)
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS")
+    made.describe(layer.stack)
+    monkeypatch.setattr(made, "allow", lambda *args: None)
+    started = []
+
+    def start_execution(*args, **kwargs):
+        started.append(args)
+        raise deploy.deployer.ChangeSetKept("stopped by the test")
+
+    monkeypatch.setattr(made, "start_execution", start_execution)
+    with pytest.raises(deploy.deployer.ChangeSetKept):
+        made.execute(layer, change_set("cert-dns"), exists=False)
+    assert len(started) == 1  # and no ListChangeSets: the stubbed fixture fails on one
+
+
+def test_a_service_update_whose_service_failed_with_other_resources_says_why_its_tasks_stopped(aws, monkeypatch):
+    # The service among the failed resources (its circuit breaker, say): the stopped tasks tell why, as when it fails alone.
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    out = io.StringIO()
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO())
+    monkeypatch.setattr(logs, "stopped_tasks", lambda deployer, found: ["stopped tasks of the service: (listed)"])
+    made.events = [
+        event("service", "Service", "UPDATE_FAILED", 5, kind="AWS::ECS::Service", reason="circuit breaker"),
+        event("service", "TaskRole", "UPDATE_FAILED", 6, kind="AWS::IAM::Role", reason="Resource update cancelled"),
+    ]
+    with pytest.raises(deploy.Failure):
+        made.finish(service, described("service", "UPDATE_ROLLBACK_COMPLETE")["Stacks"][0])
+    assert "stopped tasks of the service: (listed)" in out.getvalue().splitlines(), out.getvalue()
+
+
+def test_a_destroy_that_leaves_a_hosted_zone_says_how_to_deploy_with_it_again(aws, monkeypatch):
+    # The retained zone holds the delegation: a deploy without its id makes another zone, with other name servers.
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    aws.deployed("cert-dns")
+    monkeypatch.setattr(made, "retained", lambda stack: {"HostedZone": "AWS::Route53::HostedZone"})
+    resource = {"LogicalResourceId": "HostedZone", "PhysicalResourceId": ZONE, "ResourceType": "AWS::Route53::HostedZone"}
+    resource |= {"ResourceStatus": "CREATE_COMPLETE", "Timestamp": NOW, "StackName": stack("cert-dns")}
+    aws.cf.add_response("describe_stack_resources", {"StackResources": [resource]}, {"StackName": stack("cert-dns")})
+    deleted = []
+    monkeypatch.setattr(made, "delete", lambda stack, retains=False: deleted.append((stack, retains)))
+    monkeypatch.setattr(purge, "say_retained", lambda deployer, keep, ids: True)
+    made.destroy("cert-dns")
+    assert deleted == [(stack("cert-dns"), True)]
+    assert made.out.getvalue().splitlines()[-1] == (
+        "  to keep using the retained hosted zone, set ExistingHostedZoneId to its id before deploying cert-dns again"
+    ), made.out.getvalue()
+
+
+def test_an_update_that_completed_without_deleting_an_old_resource_says_it_is_left_outside_the_stack():
+    # CloudFormation skips an old resource it cannot delete after three tries, and the update completes: it runs on, billed.
+    alb = deploy.load_layer(ENV, "alb", OUTPUT)
+    out = io.StringIO()
+    made = deploy.Deployer(None, ENV, out=out, err=io.StringIO())
+    reason = "Resource handler returned message: the listener is in use"
+    made.events = [event("alb", "Listener", "DELETE_FAILED", 9, kind="AWS::ElasticLoadBalancingV2::Listener", reason=reason)]
+    made.finish(alb, described("alb", "UPDATE_COMPLETE")["Stacks"][0], outputs=False)
+    assert out.getvalue().splitlines() == [
+        f"{stack('alb')}: UPDATE_COMPLETE",
+        f"warning: CloudFormation could not delete the old Listener (AWS::ElasticLoadBalancingV2::Listener Listener-physical) and left it "
+        f"out of the stack: it still exists, outside every stack ({reason}); delete it yourself once nothing uses it",
+    ], out.getvalue()

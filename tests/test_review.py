@@ -2495,3 +2495,86 @@ def test_the_not_deployable_banner_says_one_example_or_several(tmp_path, monkeyp
         f"**Not deployable as it is**: {', '.join(chosen)} {'hold documentation examples' if several else 'holds a documentation example'}, "
     ), banner
     assert f"shown below as {'they are' if several else 'it is'}: replace {'them' if several else 'it'} in " in banner, banner
+
+
+def test_the_exposure_line_names_the_calling_repository_with_this_one(tmp_path, monkeypatch):
+    # GitHubCallerRepository's runs assume the deploy role too: "Who may change these stacks" names both repositories
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    (env, *_), _ = with_and_without_ci(params_dir)
+    data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
+    data["parameters"] |= {"GitHubCallerRepository": "someorg/callerrepo"}
+    (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    output_dir = generate_into(params_dir, tmp_path / "output")
+    own = configuration(env, "ci", output_dir)["Parameters"]["GitHubRepository"]
+    text = documents_of(output_dir, params_dir)[env]
+    (line,) = [line for line in text.splitlines() if line.startswith("Who may change these stacks from outside the account: ")]
+    assert f"GitHub Actions runs of `{own}` or `someorg/callerrepo` whose subject is " in line, line
+
+
+def first_env_with_service(params_dir) -> str:
+    """The first environment of params_dir, the sandbox left out (every environment deploys the service)."""
+    return next(environment.name for environment in load_all(params_dir) if environment.name != params.SANDBOX_ENV)
+
+
+@pytest.mark.parametrize("strategy, pause", [("BLUE_GREEN", 5), ("CANARY", 0), ("LINEAR", 0)])
+def test_a_traffic_shifting_release_is_told_by_its_strategy_and_its_test_pause(tmp_path, monkeypatch, strategy, pause):
+    # the finding of no test window only where TestPauseMinutes is 0, naming what the strategy moves first; the deploy
+    # steps of the strategy, with the pause's row and overlap term only where there is a pause
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    env = first_env_with_service(params_dir)
+    text = document_with(params_dir, env, tmp_path, DeploymentStrategy=strategy, TestPauseMinutes=pause, TestListenerCidr="10.20.0.0/16")
+    findings = text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+    window = [line for line in findings.splitlines() if line.startswith("- **No test window before production traffic** (service)")]
+    assert bool(window) == (pause == 0), findings
+    if window:
+        assert f"({render.SHIFTED_FIRST[strategy]}) as soon as they pass the health check" in window[0], window[0]
+    duration = text.split("## How long a deploy takes", 1)[1].split("\n## ", 1)[0]
+    assert f"{env} releases with ECS's {strategy} strategy (DeploymentStrategy)" in duration, duration
+    assert ("| The release waits for `make continue`" in duration) == bool(pause), duration
+    assert ("the test pause at most" in text) == bool(pause), text
+
+
+@pytest.mark.parametrize("least", [1, 2])
+def test_one_task_at_the_least_is_a_finding_of_a_minimum_of_one_only(tmp_path, monkeypatch, least):
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    env = first_env_with_service(params_dir)
+    text = document_with(params_dir, env, tmp_path, DesiredCount=least, MinCapacity=least, MaxCapacity=3)
+    assert ("- **One task at the least** " in text) == (least == 1), text
+
+
+def test_the_image_tag_given_in_the_params_file_is_said_to_come_from_it(tmp_path, monkeypatch):
+    # ImageTag is set by the deployer at each run; on a first deploy the params file's value, where it gives one
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    env = first_env_with_service(params_dir)
+    tag = next(e for e in load_all(params_dir) if e.name == env).values["ImageTag"]
+    text = document_with(params_dir, env, tmp_path, ImageTag=tag)
+    rows = [line for line in text.splitlines() if line.startswith("| ImageTag | ")]
+    assert rows, text
+    for row in rows:
+        assert f"| {env}.yaml; set by the deployer at each run" in row, row
+
+
+@pytest.mark.parametrize("strategy", ["ROLLING", "BLUE_GREEN"])
+def test_a_documentation_network_is_an_example_value_where_a_test_listener_reads_it(tmp_path, monkeypatch, strategy):
+    # a ROLLING release creates no test listener: its TestListenerCidr is read by nothing created, so no finding;
+    # a network inside a documentation one is one, a network holding one is not
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    for cidr, example in [("192.0.2.0/28", True), ("192.0.0.0/16", False)]:
+        params_dir = shutil.copytree(ROOT / "params", tmp_path / cidr.replace("/", "_") / "params")
+        env = first_env_with_service(params_dir)
+        text = document_with(params_dir, env, tmp_path / cidr.replace("/", "_"), DeploymentStrategy=strategy, TestListenerCidr=cidr)
+        said = f"TestListenerCidr ({env}.yaml) is {cidr}, addresses reserved for documentation"
+        assert (said in text) == (example and strategy != "ROLLING"), (cidr, strategy)
+
+
+def test_a_ref_subject_of_the_deploy_role_is_said_to_need_no_environment(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    (env, *_), _ = with_and_without_ci(params_dir)
+    findings = security_findings(params_dir, env, tmp_path, GitHubSubjects=[f"environment:{env}", "ref:refs/heads/main"])
+    (line,) = [line for line in findings.splitlines() if "**One deploy role for several subjects** (ci)" in line]
+    assert "A `ref:` subject is in the token of any job on that branch or tag, through no environment and its reviewers." in line, line
