@@ -2578,3 +2578,24 @@ def test_a_ref_subject_of_the_deploy_role_is_said_to_need_no_environment(tmp_pat
     findings = security_findings(params_dir, env, tmp_path, GitHubSubjects=[f"environment:{env}", "ref:refs/heads/main"])
     (line,) = [line for line in findings.splitlines() if "**One deploy role for several subjects** (ci)" in line]
     assert "A `ref:` subject is in the token of any job on that branch or tag, through no environment and its reviewers." in line, line
+
+
+@pytest.mark.parametrize(
+    "settings, said", [(b"templates: ['*.json']\n", "ignores no rule"), (b"ignore_checks: [W3005, E3002]\n", "ignores W3005, E3002")]
+)
+def test_the_cfn_lint_section_names_the_rules_the_settings_ignore(monkeypatch, settings, said):
+    # a rule .cfnlintrc turns off for every template is one a reviewer must see, as those a resource's Metadata turns off
+    monkeypatch.setattr(validation, "lint_settings", lambda: settings)
+    lines = render.cfn_lint_section([], [])
+    assert f"Errors, warnings and informational checks, with the settings of `.cfnlintrc` (which {said})." in lines, lines
+
+
+def test_a_checkov_check_skipped_without_a_reason_says_so_and_a_bar_in_a_cell_stays_in_it():
+    # an empty reason cell reads as a table drawn wrong; a "|" in checkov's text would start a column of its own
+    skipped = [
+        validation.Check("alb.json", "skipped", "AWS::S3::Bucket.AccessLogBucket", "CKV_AWS_18 skipped: "),
+        validation.Check("alb.json", "skipped", "AWS::S3::Bucket.AccessLogBucket", "CKV_AWS_21 skipped: logs | kept elsewhere"),
+    ]
+    lines = render.checkov_section(scan.LayerScan(skipped=tuple(skipped), passed=3))
+    assert "| alb.json | AWS::S3::Bucket.AccessLogBucket | CKV_AWS_18 | (no reason given) |" in lines, lines
+    assert "| alb.json | AWS::S3::Bucket.AccessLogBucket | CKV_AWS_21 | logs \\| kept elsewhere |" in lines, lines
