@@ -8,6 +8,7 @@ execute of a new service's second change set deletes it.
 Each test seeds the sandbox first (tests/test_e2e_sandbox.py uses the same session sandbox), or
 starts from layers deployed on a seeded one (conftest.deployed), the same whichever test ran first."""
 
+import io
 import json
 import re
 import shlex
@@ -22,6 +23,7 @@ from conftest import ROOT, create_bucket, deployed, deploying_into, generate_mai
 
 import templates
 from emulator.sandbox import PARAMS_FILE
+from scripts import deploy
 from scripts.deploy import advice, deployer, guards
 from scripts.deploy.layer import load_layer
 from templates import params
@@ -2720,3 +2722,27 @@ def test_a_half_deleted_layer_others_read_is_destroyed_with_them_in_the_order_sa
     assert code == 0 and f"{stack('alb')}: CREATE_COMPLETE" in out, out + err
     service = cf.describe_stacks(StackName=stack("service"))["Stacks"][0]
     assert {p["ParameterKey"]: p["ParameterValue"] for p in service["Parameters"]}["ImageTag"] == running
+
+
+def test_a_multi_layer_run_declined_after_an_earlier_layer_changed_does_not_say_nothing_changed(sandbox, run):
+    # `make deploy` on a terminal, "y" to one layer's change set, "n" to a later one's: the summary said the earlier
+    # layer was updated, and the run's last line, which a CI log reader sees, "error: not confirmed: nothing changed".
+    deployed(sandbox, run)
+    code, out, err = run("destroy", "--stack", "alarms", "--yes")
+    assert code == 0, out + err
+    answers = iter(["y", "n"])  # yes to the service's release, no to the alarms' create
+    asked = []
+
+    def ask(question):
+        asked.append(question)
+        return next(answers)
+
+    out, err = io.StringIO(), io.StringIO()
+    code = deploy.main(
+        ["deploy", "--image-tag", "s5-declined", "--env", "sandbox"], ask=ask, interactive=True, sleep=lambda s: None, out=out, err=err
+    )
+    out, err = out.getvalue(), err.getvalue()
+    assert code == 1 and len(asked) == 2, out + err
+    assert "service (updated, " in out, out  # the summary
+    last = "error: not confirmed: nothing changed in alarms; this run changed service before it (the summary above)"
+    assert err.splitlines()[-1] == last, err

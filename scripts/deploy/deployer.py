@@ -817,6 +817,13 @@ class Deployer:
             token = next_page_token(more, seen, "DescribeChangeSet")
         return change_set
 
+    def nothing_changed(self, layer) -> str:
+        """What a refusal of the layer's change set leaves: in a run that changed earlier layers, not nothing."""
+        changed = [name for name, outcome in self.outcomes.items() if outcome != "no changes" and name != layer.name]
+        if not changed:
+            return "nothing changed"
+        return f"nothing changed in {layer.name}; this run changed {text.in_words(changed)} before it (the summary above)"
+
     def delete_change_set(self, stack, name):
         self.cf.delete_change_set(StackName=stack, ChangeSetName=name)
 
@@ -829,7 +836,7 @@ class Deployer:
         before = parameter_values(self.describe(layer.stack)) if exists else {}
         replaced = before.get("ImageTag")  # the image before the update
         outputs_before = self.outputs(layer.stack) if exists else {}
-        left = "change set left for review" if reviewed else "nothing changed"
+        left = "change set left for review" if reviewed else self.nothing_changed(layer)
         with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
             self.allow(layer, change_set, exists, allow_replace, left, given)
             if not exists and layer.stack not in self.waiting:
