@@ -10218,3 +10218,15 @@ def test_an_update_that_completed_without_deleting_an_old_resource_says_it_is_le
         f"warning: CloudFormation could not delete the old Listener (AWS::ElasticLoadBalancingV2::Listener Listener-physical) and left it "
         f"out of the stack: it still exists, outside every stack ({reason}); delete it yourself once nothing uses it",
     ], out.getvalue()
+
+
+def test_trimming_drops_an_earlier_service_stacks_entries_before_the_running_stacks():
+    # Destroyed and created again: the earlier stack's releases, which no rollback reads (of_the_stack), stayed while the
+    # running stack's went, its redeploys first (its settings changed, same image) and then its releases.
+    earlier = [rel(f"old{i}", f"old{i - 1}" if i else None) | {"stack_created": "2026-12-01T00:00:00Z"} for i in range(15)]
+    mark = {"stack_created": "2026-12-05T00:00:00Z"}
+    running = [rel("v1", None) | mark, rel("v1", "v1") | mark, *(rel(f"v{i}", f"v{i - 1}") | mark for i in range(2, 8))]
+    kept = trimmed([*earlier, *running])
+    assert kept == [*earlier[-(RELEASES_KEPT - len(running)) :], *running], kept
+    full = [*running, *(rel(f"w{i}", f"w{i - 1}" if i else "v7") | mark for i in range(RELEASES_KEPT - len(running)))]
+    assert trimmed([earlier[-1], *full]) == full  # the earlier stack's last entry before the running stack's redeploy

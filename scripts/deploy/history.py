@@ -162,9 +162,15 @@ def redeploy(entry) -> bool:
 
 def trimmed(entries) -> list[dict]:
     """The history as written: at most RELEASES_KEPT entries, within MOST_STORED characters. The oldest
-    redeploy goes first, then the oldest entry: routine setting changes, each recorded, pushed out the
-    release a rollback goes back to (21 of them, and make rollback found nothing earlier)."""
+    entry of an earlier service stack goes first (no rollback reads them: of_the_stack), then the oldest
+    redeploy, then the oldest entry: routine setting changes, each recorded, pushed out the release a
+    rollback goes back to (21 of them, and make rollback found nothing earlier). The newest entry, the one
+    being written, names the stack that runs."""
     kept = list(entries)
+    current = kept[-1].get("stack_created") if kept else None
+
+    def of_an_earlier_stack(i):
+        return current is not None and kept[i].get("stack_created", current) != current
 
     def droppable(i):
         # A redeploy between two entries that agree with each other and not with it is the only trace of a release
@@ -175,7 +181,8 @@ def trimmed(entries) -> list[dict]:
         )
 
     while len(kept) > RELEASES_KEPT or len(stored(kept)) > MOST_STORED:
-        del kept[next((i for i in range(len(kept) - 1) if droppable(i)), 0)]
+        earlier = next((i for i in range(len(kept)) if of_an_earlier_stack(i)), None)
+        del kept[earlier if earlier is not None else next((i for i in range(len(kept) - 1) if droppable(i)), 0)]
     return kept
 
 
