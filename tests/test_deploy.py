@@ -2728,7 +2728,7 @@ def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
     assert "retained, not deleted with the stack: LogKey (AWS::KMS::Key) 0b1c2d3e-key" in out
     assert out.splitlines()[-1] == (
         f"free all that the destroyed stack retained, and only that, once the data may go: make purge ENV={ENV} STACK=service "
-        "(lists it and asks first)"
+        f"(lists it and asks first); until then make logs ENV={ENV} reads the service's kept logs"
     )
 
 
@@ -2857,10 +2857,15 @@ def test_the_purge_line_names_the_environment_after_a_whole_destroy_and_each_lay
     purge.say_purge(deployer, ["service", "alb"], each=False)
     purge.say_purge(deployer, ["service", "alb"], each=True)
     purge.say_purge(deployer, [], each=True)
+    purge.say_purge(deployer, ["alb"], each=True)  # no service: no logs make logs reads
+    logs = f"; until then make logs ENV={ENV} reads the service's kept logs"
     assert said == [
-        f"free all that the destroyed stacks retained, and only that, once the data may go: make purge ENV={ENV} (lists it and asks first)",
+        f"free all that the destroyed stacks retained, and only that, once the data may go: make purge ENV={ENV} (lists it and asks first)"
+        + logs,
         "free all that the destroyed stacks retained, and only that, once the data may go: "
-        f"make purge ENV={ENV} STACK=service; make purge ENV={ENV} STACK=alb (lists it and asks first)",
+        f"make purge ENV={ENV} STACK=service; make purge ENV={ENV} STACK=alb (lists it and asks first)" + logs,
+        f"free all that the destroyed stack retained, and only that, once the data may go: make purge ENV={ENV} STACK=alb "
+        "(lists it and asks first)",
     ]
 
 

@@ -105,7 +105,8 @@ def test_create_destroy_purge_create_again(sandbox, run):
     assert f"retained, not deleted with the stack: Certificate (AWS::CertificateManager::Certificate) {cert['Certificate']}" in out
     assert "delete-log-group" not in out and "schedule-key-deletion" not in out and "delete-certificate" not in out, out
     # once, for every destroyed stack that retained something
-    assert out.count("make purge") == 1 and out.splitlines()[-1].endswith(f"make purge ENV={ENV} (lists it and asks first)"), out
+    logs = f"; until then make logs ENV={ENV} reads the service's kept logs"
+    assert out.count("make purge") == 1 and out.splitlines()[-1].endswith(f"make purge ENV={ENV} (lists it and asks first){logs}"), out
     # the load balancer, its security group and the target group hold no state: they went with the stack
     elbv2, ec2 = sandbox.client("elbv2"), sandbox.client("ec2")
     assert elbv2.describe_load_balancers()["LoadBalancers"] == []
@@ -142,6 +143,12 @@ def test_create_destroy_purge_create_again(sandbox, run):
     code, out, err = run("purge")  # no terminal, no YES=1: shows the list, deletes nothing
     assert code == 1 and "no terminal to ask on and no YES=1" in err, out + err
     assert f"LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}: delete" in out
+    cli = sandbox_aws_cli(sandbox)
+    listed = [line for line in out.splitlines() if "(AWS::Logs::LogGroup)" in line]
+    assert len(listed) == len(RETAINED_LOGS), out
+    for line in listed:  # make logs reads the service's alone
+        reads = f"make logs ENV={ENV} SINCE=<time>, or " if SERVICE_LOGS in line else ""
+        assert line.endswith(f"; they go with it: read or export what is needed first ({reads}{cli} logs create-export-task)"), line
     assert log_group_names(sandbox) >= RETAINED_LOGS
 
     disabled = log_keys[-1]  # by hand, before the purge: undoing its deletion leaves it so, enabling it would be more

@@ -18,7 +18,7 @@ the log groups keep their fixed names, which blocks creating the layer again. pu
 - It refuses while a stack of the layer exists, shows the list, and asks (YES=1 without a terminal).
 
 What it does with each kind:
-- log group: deleted, with its logs (the list shows how many bytes; export them first if needed);
+- log group: deleted, with its logs (the list shows how many bytes, and how to read or export them first);
 - KMS key: deletion scheduled with the longest waiting period, 30 days, never at once, and only once
   no log group it encrypts stays (one the stacks retained, or any other of the account and region);
   `aws kms cancel-key-deletion`, then `aws kms enable-key` (a cancelled deletion leaves the key disabled),
@@ -130,9 +130,10 @@ def say_purge(deployer, layers, each):
     if not layers:
         return
     commands = [f"make purge ENV={deployer.env} STACK={layer}" for layer in layers] if each else [f"make purge ENV={deployer.env}"]
+    logs = f"; until then make logs ENV={deployer.env} reads the service's kept logs" if "service" in layers else ""
     deployer.say(
         f"free all that {'the destroyed stack' if len(layers) == 1 else 'the destroyed stacks'} retained, and only that, once the "
-        f"data may go: {'; '.join(commands)} (lists it and asks first)"
+        f"data may go: {'; '.join(commands)} (lists it and asks first){logs}"
     )
 
 
@@ -240,7 +241,7 @@ def _inspect_log_group(clients, item):
     item.facts = {"kms": group.get("kmsKeyId"), "tags": logs.list_tags_for_resource(resourceArn=arn).get("tags", {})}
     stored, days = group.get("storedBytes", 0), group.get("retentionInDays")
     kept = f", kept {days} day{'' if days == 1 else 's'}" if days else ""
-    return "delete", f"it holds {stored} bytes of logs{kept}; they go with it: export them first if they are needed"
+    return "delete", f"it holds {stored} bytes of logs{kept}; they go with it"
 
 
 def _inspect_key(clients, item):
@@ -416,6 +417,9 @@ def inspect(deployer, item, listed) -> None:
         )
         if item.kind in NAMED:
             item.note += f"; its name blocks creating the layer again: delete it yourself if it is not needed: {free_command(item.kind, item.physical_id, deployer.cli)}"
+    if item.action == "delete" and item.kind == "AWS::Logs::LogGroup":  # make logs reads the service's until it goes
+        reads = f"make logs ENV={deployer.env} SINCE=<time>, or " if item.stack == templates.stack_name(deployer.env, "service") else ""
+        item.note += f": read or export what is needed first ({reads}{deployer.cli} logs create-export-task)"
 
 
 def keep_keys_of_kept_log_groups(items) -> None:
