@@ -1562,8 +1562,9 @@ class ScalingPolicy(_Replaced, CloudFormationModel):
 # getmoto/moto#9253, #9562), but only for a service model that lists it, and the pinned botocore's lists the
 # Query protocol alone: such a client's `aws cloudwatch describe-alarms` got an error 500, "Unsupported protocol".
 # The JSON protocol's settings are those of newer botocore's model of CloudWatch.
+# awsQueryCompatible: an error answer carries the x-amzn-query-error header, whose code (Query's) the client gives.
 moto_utils.get_service_model("cloudwatch").metadata.update(
-    {"protocols": ["query", "json"], "jsonVersion": "1.0", "targetPrefix": "GraniteServiceVersion20100801"}
+    {"protocols": ["query", "json"], "awsQueryCompatible": {}, "jsonVersion": "1.0", "targetPrefix": "GraniteServiceVersion20100801"}
 )
 
 

@@ -1685,20 +1685,27 @@ def test_a_deleted_stacks_key_id_is_read_by_its_stack_id_as_the_review_says(aws)
     assert unknown.value.response["Error"]["Message"] == f"Resource Nothing does not exist for stack {stack_id}"
 
 
-def test_cloudwatch_answers_the_json_protocol_a_newer_aws_cli_sends(aws, sandbox, tmp_path):
-    # botocore 1.42.7 and newer (an AWS CLI installed today) send CloudWatch requests in AWS's JSON 1.0 protocol, not
-    # Query (getmoto/moto#9562); the sandbox answered them with an error 500, "Unsupported protocol [json]". A client
-    # of the pinned botocore made to speak JSON stands for one: the same model, with the protocol newer ones use.
+def cloudwatch_of_today(sandbox, tmp_path):
+    """A CloudWatch client of the pinned botocore that speaks as botocore 1.42.7 and newer do (an AWS CLI installed
+    today): AWS's JSON 1.0 protocol, not Query (getmoto/moto#9562), with their model's metadata."""
     import botocore.session
 
     session = botocore.session.get_session()
     model = session.get_component("data_loader").load_service_model("cloudwatch", "service-2")
-    model["metadata"] |= {"protocol": "json", "jsonVersion": "1.0", "targetPrefix": "GraniteServiceVersion20100801"}
+    model["metadata"] |= {
+        "protocol": "json", "protocols": ["json", "query"], "awsQueryCompatible": {}, "jsonVersion": "1.0",
+        "targetPrefix": "GraniteServiceVersion20100801",
+    }  # fmt: skip
     version = model["metadata"]["apiVersion"]
     (tmp_path / "cloudwatch" / version).mkdir(parents=True)
     (tmp_path / "cloudwatch" / version / "service-2.json").write_text(json.dumps(model))
     session.get_component("data_loader").search_paths.insert(0, str(tmp_path))
-    cloudwatch = session.create_client("cloudwatch", region_name=REGION, endpoint_url=sandbox.endpoint, **CREDENTIALS)
+    return session.create_client("cloudwatch", region_name=REGION, endpoint_url=sandbox.endpoint, **CREDENTIALS)
+
+
+def test_cloudwatch_answers_the_json_protocol_a_newer_aws_cli_sends(aws, sandbox, tmp_path):
+    # The sandbox answered such a client's requests with an error 500, "Unsupported protocol [json]".
+    cloudwatch = cloudwatch_of_today(sandbox, tmp_path)
     sent = []
     cloudwatch.meta.events.register("before-send", lambda request, **_: sent.append(request.headers["Content-Type"]))
     name = f"{PREFIX}-json-protocol"
@@ -1712,3 +1719,17 @@ def test_cloudwatch_answers_the_json_protocol_a_newer_aws_cli_sends(aws, sandbox
     cloudwatch.delete_alarms(AlarmNames=[name])
     assert name not in alarms(aws)
     assert set(sent) == {b"application/x-amz-json-1.0"}, sent
+
+
+def test_cloudwatch_errors_in_the_json_protocol_carry_the_codes_aws_gives_a_newer_aws_cli(aws, sandbox, tmp_path):
+    # CloudWatch's model in botocore 1.42.7 and newer is awsQueryCompatible (as SQS's): AWS answers a JSON request's
+    # error with the x-amzn-query-error header, whose code (the Query protocol's, InvalidParameterValue) the client
+    # gives, not the error shape's name (InvalidParameterValueException). The sandbox sent no such header: an AWS CLI
+    # of today (aws-cli 1.45.11, botocore 1.43.11) said "An error occurred (InvalidParameterValueException)" there.
+    cloudwatch = cloudwatch_of_today(sandbox, tmp_path)
+    codes = {}
+    for protocol, client in (("query", aws.cloudwatch), ("json", cloudwatch)):
+        with pytest.raises(ClientError) as refused:
+            client.list_metrics(NextToken="not-a-token")
+        codes[protocol] = refused.value.response["Error"]["Code"]
+    assert codes == {"query": "InvalidParameterValue", "json": "InvalidParameterValue"}, codes
