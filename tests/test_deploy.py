@@ -89,7 +89,7 @@ from templates import generation
 from templates.alb import REGIONS
 from templates.errors import STOPPING_SIGNALS, Output, terminated
 from templates.inputs import KEEP_RUNNING_COUNT, LOG_RETENTION_DAYS, SERVICE_REPLACED_BY, TRAFFIC_SHIFTING
-from templates.params import SANDBOX_ENV, SANDBOX_KEYS, load_all
+from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV, SANDBOX_KEYS, load_all
 from templates.params import load as load_params
 
 CLI = f"{REGION_CLI} --endpoint-url {NOWHERE}"
@@ -10235,3 +10235,36 @@ def test_trimming_drops_an_earlier_service_stacks_entries_before_the_running_sta
     assert kept == [*earlier[-(RELEASES_KEPT - len(running)) :], *running], kept
     full = [*running, *(rel(f"w{i}", f"w{i - 1}" if i else "v7") | mark for i in range(RELEASES_KEPT - len(running)))]
     assert trimmed([earlier[-1], *full]) == full  # the earlier stack's last entry before the running stack's redeploy
+
+
+def test_the_way_on_of_a_half_deleted_layer_not_enabled_names_no_deploy_that_is_refused(aws, disabled):
+    # A layer taken out of enabled_layers (prod's waf, staging's ci; on the sandbox, the ci layer it refuses, whose
+    # destroy there fails half way) is one make destroy may delete and make drift checks, but no deploy creates again:
+    # "then make deploy STACK=<layer>" sends the operator, who was deleting it, to a command that is refused.
+    disabled, _ = disabled
+    assert aws.run("deploy", "--stack", disabled) == 2  # deploying it needs it enabled
+    left = described(PROD_LAYERS[0], status="DELETE_FAILED", protected=False, with_outputs=False)
+    tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, disabled).items()]
+    left["Stacks"][0] |= {"StackName": stack(disabled), "StackId": stack_id(disabled), "Tags": tags}
+    aws.cf.add_response("describe_stacks", left, {"StackName": stack(disabled)})
+    assert aws.run("drift", "--stack", disabled) == 2, aws.out + aws.err
+    said = next(line for line in aws.out.splitlines() if "DELETE_FAILED: not checked" in line)
+    assert f"make destroy STACK={disabled} ENV={ENV}" in said, said
+    assert f"make deploy STACK={disabled}" not in said and "then make deploy" not in said, said
+
+
+def test_the_way_on_of_a_layer_not_enabled_ends_at_its_destroy():
+    # a failed first create too: "make deploy STACK=waf RECREATE=1" is refused for a layer not enabled
+    assert deploy.text.way_out(ENV, "waf", "ROLLBACK_COMPLETE", disabled_in="params/x.yaml") == (
+        f"its first create failed and CloudFormation cannot update it; make destroy STACK=waf ENV={ENV} removes it "
+        "(not in enabled_layers of params/x.yaml: no deploy creates it again)"
+    )
+    assert deploy.text.way_out(ENV, "waf", "DELETE_FAILED", disabled_in="params/x.yaml") == (
+        f"its deletion stopped half way (make events STACK=waf ENV={ENV} names the resources that failed); free them, then "
+        f"make destroy STACK=waf ENV={ENV} again (not in enabled_layers of params/x.yaml: no deploy creates it again)"
+    )
+    # the sandbox's ci stack: its deletion fails there by the emulator's gap, which no one can free
+    (layer, reason), *_ = SANDBOX_CANNOT_REHEARSE.items()
+    assert deploy.text.way_out("sandbox", layer, "DELETE_FAILED", disabled_in="params/sandbox.yaml").endswith(
+        f"; the sandbox cannot delete it ({reason}): make sandbox-stop && make sandbox starts the sandbox empty"
+    )

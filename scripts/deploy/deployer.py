@@ -258,7 +258,8 @@ class Deployer:
         """text.way_out for this environment, its command with the run's TAG= for the service layer; for a half-deleted
         layer, which goes with the layers that read it, the TAG= of their deploy again (redeploy_tag)."""
         tag = self.redeploy_tag(layer_name) if status == "DELETE_FAILED" else self.service_tag(layer_name)
-        return text.way_out(self.env, layer_name, status, tag)
+        disabled = self.enabled_layers and layer_name not in self.enabled_layers
+        return text.way_out(self.env, layer_name, status, tag, disabled_in=self.params_file if disabled else None)
 
     def destroy_and_deploy_again(self, layer_name) -> str:
         """text.destroy_and_deploy_again, its deploy with the TAG= that keeps the service's image (redeploy_tag)."""

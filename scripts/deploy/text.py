@@ -11,7 +11,7 @@ from templates import template_reads
 from templates.alb import target_group_name
 from templates.errors import INTERRUPTED, printable
 from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING
-from templates.params import SANDBOX_ENV
+from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV
 from templates.resolver import UNKNOWN, Resolver
 
 NOT_CONFIRMED = "not confirmed"  # why a run goes no further after a "no" on the terminal (Deployer.why_not)
@@ -843,9 +843,12 @@ def in_words(names: list[str]) -> str:
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
-def way_out(env, layer_name, status, tag="") -> str:
+def way_out(env, layer_name, status, tag="", disabled_in=None) -> str:
     """What to do with a layer's stack in a state no change set starts from (ready() waits out the
-    states in progress itself); tag: the run's TAG= the command carries (Deployer.service_tag)."""
+    states in progress itself); tag: the run's TAG= the command carries (Deployer.service_tag); disabled_in:
+    the params file whose enabled_layers leaves the layer out, where it does (no deploy creates it again)."""
+    if disabled_in and status in ("ROLLBACK_COMPLETE", "DELETE_FAILED"):
+        return layer_not_enabled_way_out(env, layer_name, status, disabled_in)
     if status == "ROLLBACK_COMPLETE":
         return (
             "its first create failed and CloudFormation cannot update it; fix the cause, then "
@@ -862,6 +865,17 @@ def way_out(env, layer_name, status, tag="") -> str:
     if status.endswith("_IN_PROGRESS"):
         return f"wait for it to settle (make status ENV={env})"
     return "resolve it in the CloudFormation console"
+
+
+def layer_not_enabled_way_out(env, layer_name, status, params_file) -> str:
+    """A stack left of a layer taken out of enabled_layers goes with make destroy, and no deploy follows (it is refused)."""
+    not_enabled = f"(not in enabled_layers of {params_file}: no deploy creates it again)"
+    if status == "ROLLBACK_COMPLETE":
+        return f"its first create failed and CloudFormation cannot update it; make destroy STACK={layer_name} ENV={env} removes it {not_enabled}"
+    said = f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed)"
+    if env == SANDBOX_ENV and layer_name in SANDBOX_CANNOT_REHEARSE:  # what failed there is the emulator's gap
+        return f"{said}; the sandbox cannot delete it ({SANDBOX_CANNOT_REHEARSE[layer_name]}): make sandbox-stop && make sandbox starts the sandbox empty"
+    return f"{said}; free them, then make destroy STACK={layer_name} ENV={env} again {not_enabled}"
 
 
 def recover_hint(env, layer_name) -> str:
