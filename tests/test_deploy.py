@@ -3800,18 +3800,19 @@ def test_status_says_termination_protection_is_off_only_of_an_updatable_stack_wi
     assert status in line and "termination protection" not in line, line
 
 
-def test_status_shows_no_running_image_of_a_service_stack_whose_first_create_failed(aws):
-    # ROLLBACK_COMPLETE: its rollback deleted what it made, so no image runs, whatever value its parameters hold
+@pytest.mark.parametrize("failed", ["ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "ROLLBACK_IN_PROGRESS"])
+def test_status_shows_no_running_image_of_a_service_stack_whose_first_create_failed(aws, failed):
+    # Its rollback deleted (or is deleting) what it made, so no image runs, whatever value its parameters hold
     status_reads(aws)
     for each in templates.layer_order():
         if each == "service":
-            aws.deployed("service", status="ROLLBACK_COMPLETE", parameters=service_parameters("v7"))
+            aws.deployed("service", status=failed, parameters=service_parameters("v7"))
         else:
             aws.not_deployed(each)
     aws.no_change_sets("service")
     assert aws.run("status") == 0, aws.err
     (line,) = [line for line in aws.out.splitlines() if line.startswith(stack("service"))]
-    assert "ROLLBACK_COMPLETE" in line and "image" not in line and "v7" not in line, line
+    assert failed in line and "image" not in line and "v7" not in line, line
 
 
 HOSTILE_IMAGE = "v1\x1b[2J\u202egpj.exe"  # set on the stack by anyone who may update it: a screen clear, a bidi override
@@ -10268,3 +10269,12 @@ def test_the_way_on_of_a_layer_not_enabled_ends_at_its_destroy():
     assert deploy.text.way_out("sandbox", layer, "DELETE_FAILED", disabled_in="params/sandbox.yaml").endswith(
         f"; the sandbox cannot delete it ({reason}): make sandbox-stop && make sandbox starts the sandbox empty"
     )
+
+
+@pytest.mark.parametrize("status", ["ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "ROLLBACK_IN_PROGRESS", "REVIEW_IN_PROGRESS"])
+def test_releases_of_a_service_stack_whose_first_create_failed_name_no_running_image(aws, status):
+    # its rollback deleted (or deletes) what it made; under review, it made nothing yet: its ImageTag runs nowhere
+    aws.deployed("service", status=status, parameters=service_parameters("v7"))
+    history(aws, [release("v1", "2025-11-20T10:00:00Z", stack_created="2025-10-01T00:00:00Z")])
+    assert aws.run("releases") == 0, aws.err
+    assert aws.out.splitlines()[-1] == f"{stack('service')} is {status}: no image runs", aws.out

@@ -28,7 +28,7 @@ from scripts.deploy.history import (
     why_nothing_earlier,
 )
 from scripts.deploy.layer import compact, layer_named_in
-from scripts.deploy.status import ALREADY_EXECUTED, UPDATABLE, is_deployed
+from scripts.deploy.status import ALREADY_EXECUTED, UPDATABLE, is_deployed, runs_no_image
 from scripts.deploy.text import output_values, parameter_values
 from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
@@ -347,7 +347,7 @@ class Commands:
                 if review
                 else ""
             )
-            running = None if foreign or deployer.is_create(stack) else parameter_values(found).get("ImageTag")
+            running = None if foreign or runs_no_image(found) else parameter_values(found).get("ImageTag")
             if running:  # the service's release: what make rollback steps back from
                 note = f"  image {printable(running, one_line=True)}" + note
             if foreign:
@@ -1156,7 +1156,7 @@ class Commands:
         first, each with its time, revision and caller, and the image the service runs."""
         deployer, stack = self.deployer, templates.stack_name(self.env, "service")
         found = deployer.describe(stack)
-        running = None if found is None or deployer.is_create(stack) else parameter_values(found).get("ImageTag")
+        running = None if runs_no_image(found) else parameter_values(found).get("ImageTag")
         every = deployer.history.releases()
         ours = of_the_stack(every, found["CreationTime"]) if found else []  # with no stack, every release is a destroyed one's
         if not every:
@@ -1182,7 +1182,10 @@ class Commands:
             said = "; ".join(note for note in notes if note)
             line = f"{entry.get('time', '?')}  {entry['image_tag']}  git {entry.get('revision', '?')}  by {entry.get('by', '?')}"
             deployer.say(printable(line + (f"  ({said})" if said else ""), one_line=True))
-        deployer.say(f"{stack} runs image {printable(running, one_line=True)}" if running else f"{stack} is not deployed: no image runs")
+        if running:
+            deployer.say(f"{stack} runs image {printable(running, one_line=True)}")
+        else:  # none, or one whose first create failed (rolled back or rolling back) or that waits under review
+            deployer.say(f"{stack} is {found['StackStatus'] if found else 'not deployed'}: no image runs")
         return 0
 
     def logs(self) -> int:

@@ -41,7 +41,7 @@ from scripts.deploy.history import ReleaseHistory, stack_mark
 from scripts.deploy.layer import Layer, layer_of, load_layer, template_problem
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.policies import RelaxedPolicyMarks, StackPolicies
-from scripts.deploy.status import ALREADY_EXECUTED, EMPTY_STATUSES, FIRST_CREATE_FAILED, SUCCEEDED, UPDATABLE, busy, is_deployed
+from scripts.deploy.status import ALREADY_EXECUTED, EMPTY_STATUSES, SUCCEEDED, UPDATABLE, busy, is_deployed, runs_no_image
 from scripts.deploy.text import NOT_CONFIRMED, output_values, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params
 from templates.common import MOST_RELEASE_WAIT_MINUTES
@@ -281,7 +281,7 @@ class Deployer:
             found = self.describe(templates.stack_name(self.env, "service"), refuse_foreign=False)
         except AWS_ERRORS:
             return unknown
-        if not is_deployed(found) or self.foreign(found) or found["StackStatus"] in FIRST_CREATE_FAILED:
+        if runs_no_image(found) or self.foreign(found):
             return ""  # none of ours runs: someone else's stack's values are not ours to print or release
         image = parameter_values(found).get("ImageTag")
         # one set by hand that is no image tag (a stack's values may hold anything) is not printed into a command

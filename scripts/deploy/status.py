@@ -18,6 +18,11 @@ def is_deployed(found: dict | None) -> bool:
     return found is not None and found["StackStatus"] != UNDER_REVIEW
 
 
+def runs_no_image(found: dict | None) -> bool:
+    """A service stack whose ImageTag names nothing that runs: none, an empty one under review, or a failed first create."""
+    return found is None or found["StackStatus"] in EMPTY_STATUSES or found["StackStatus"] in FIRST_CREATE_FAILED
+
+
 def busy(status: str) -> bool:
     """A stack operation under way, which a deploy or destroy waits for."""
     return status.endswith("_IN_PROGRESS") and status != UNDER_REVIEW
