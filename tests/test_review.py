@@ -399,6 +399,10 @@ def test_the_exposure_line_names_both_deploy_role_findings_where_both_are_made(t
     text = documents_of(generate_into(params_dir, tmp_path / "output"), params_dir)[env]
     said = "(see the security findings A second repository may deploy and One deploy role for several subjects)"
     assert said in text, text
+    # the runs of both repositories assume the deploy role
+    own = configuration(env, "ci", tmp_path / "output")["Parameters"]["GitHubRepository"]
+    (line,) = [line for line in text.splitlines() if line.startswith("Who may change these stacks from outside the account: ")]
+    assert f"GitHub Actions runs of `{own}` or `someorg/other` whose subject is " in line, line
 
 
 @pytest.mark.parametrize("caller", ["", "someorg/otherrepo"])
@@ -2495,21 +2499,6 @@ def test_the_not_deployable_banner_says_one_example_or_several(tmp_path, monkeyp
         f"**Not deployable as it is**: {', '.join(chosen)} {'hold documentation examples' if several else 'holds a documentation example'}, "
     ), banner
     assert f"shown below as {'they are' if several else 'it is'}: replace {'them' if several else 'it'} in " in banner, banner
-
-
-def test_the_exposure_line_names_the_calling_repository_with_this_one(tmp_path, monkeypatch):
-    # GitHubCallerRepository's runs assume the deploy role too: "Who may change these stacks" names both repositories
-    monkeypatch.setattr(scan, "scan_templates", no_scan)
-    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
-    (env, *_), _ = with_and_without_ci(params_dir)
-    data = yaml.safe_load((params_dir / f"{env}.yaml").read_text())
-    data["parameters"] |= {"GitHubCallerRepository": "someorg/callerrepo"}
-    (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
-    output_dir = generate_into(params_dir, tmp_path / "output")
-    own = configuration(env, "ci", output_dir)["Parameters"]["GitHubRepository"]
-    text = documents_of(output_dir, params_dir)[env]
-    (line,) = [line for line in text.splitlines() if line.startswith("Who may change these stacks from outside the account: ")]
-    assert f"GitHub Actions runs of `{own}` or `someorg/callerrepo` whose subject is " in line, line
 
 
 def first_env_with_service(params_dir) -> str:
