@@ -6619,6 +6619,14 @@ def test_a_change_set_given_no_triggers_is_waited_for_with_the_stacks_monitoring
     last = described("service", parameters=service_parameters("v1"))
     last["Stacks"][0]["RollbackConfiguration"] = {"RollbackTriggers": [], "MonitoringTimeInMinutes": 7}
     aws.cf.add_response("describe_stacks", last, {"StackName": stack("service")})
+    waits, settling = executed_until_its_wait(aws, monkeypatch)
+    assert waits[0]["monitoring"] == 7, waits
+    assert settling == [{}]  # what follows it (the settling change set) gives none either: the stack keeps its last
+
+
+def executed_until_its_wait(aws, monkeypatch):
+    """make execute of the service's change set (described, and the stack, queued already), stopped at its wait:
+    the wait's arguments, and the rollback configuration the settling change set after it would take."""
     aws.change_set_template("service")
     aws.listed_change_sets("service")
     aws.upstream_deployed("service")  # what it reads, compared with what the change set takes
@@ -6632,8 +6640,7 @@ def test_a_change_set_given_no_triggers_is_waited_for_with_the_stacks_monitoring
 
     monkeypatch.setattr(deploy.deployer.Deployer, "wait_for_stack", waited)
     assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service"), "--yes") == 130
-    assert waits[0]["monitoring"] == 7, waits
-    assert settling == [{}]  # what follows it (the settling change set) gives none either: the stack keeps its last
+    return waits, settling
 
 
 def test_the_execute_command_after_an_unanswered_execution_carries_the_switches_the_run_needed(aws):
@@ -8705,12 +8712,19 @@ def test_the_warning_for_a_replaced_log_group_offers_make_logs_only_for_the_serv
         env = next((e.name for e in load_all(PARAMS) if e.deploys(name)), None)  # one that deploys the layer
         if env is None:  # waf enabled nowhere (params/): no output/<env>/waf.json to read
             continue
-        (line,) = deploy.text.kept_logs_unreadable(deploy.layer.load_layer(env, name, OUTPUT), {"Changes": [replaced_group]})
+        layer = deploy.layer.load_layer(env, name, OUTPUT)
+        (line,) = deploy.text.kept_logs_unreadable(layer, {"Changes": [replaced_group]}, "aws --region r", NOW)
         assert line.startswith(
             f"warning: LogGroup {is_} replaced: old-group would stay in the account, in no stack, but its events stay encrypted with LogKey"
         ), line
-        reads = f"make logs ENV={env} SINCE=<time>, or " if name == "service" else ""
-        assert line.endswith(f"read or export what is needed first ({reads}aws logs create-export-task)"), line
+        # every event the group can hold: the longest retention CloudWatch Logs takes, the most SINCE= takes
+        reads = f"make logs ENV={env} SINCE={max(LOG_RETENTION_DAYS)}d, or " if name == "service" else ""
+        export = f"aws --region r logs create-export-task --log-group-name old-group --from 0 --to {int(NOW.timestamp() * 1000)}"
+        assert line.endswith(
+            f"read or export what is needed first ({reads}{export} --destination <an S3 bucket CloudWatch Logs may write to>, "
+            "which runs on after it returns: aws --region r logs describe-export-tasks says when it is COMPLETED)"
+        ), line
+        assert deploy.logs.parse_since(f"{max(LOG_RETENTION_DAYS)}d") == max(LOG_RETENTION_DAYS) * 86400  # make logs takes it
 
 
 # make changeset, then params/ changed back and make templates: execute deploys the change set's values. A change set is
@@ -10130,19 +10144,7 @@ def test_make_execute_of_a_change_set_given_an_empty_trigger_list_is_followed_as
     assert "repair" not in made["Description"]
     aws.cf.add_response("describe_change_set", made, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
     aws.deployed("service", parameters=service_parameters("v1"))
-    aws.change_set_template("service")
-    aws.listed_change_sets("service")
-    aws.upstream_deployed("service")
-    aws.execute("service")
-    waits, settling = [], []
-
-    def waited(self, *args, **kwargs):
-        waits.append(kwargs)
-        settling.append(self.rollback_configuration(deploy.layer.load_layer(ENV, "service", OUTPUT)))
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(deploy.deployer.Deployer, "wait_for_stack", waited)
-    assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service"), "--yes") == 130
+    waits, settling = executed_until_its_wait(aws, monkeypatch)
     assert waits[0]["monitoring"] == 0, waits
     assert settling == [{"RollbackConfiguration": {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}}], settling
 
@@ -10278,3 +10280,35 @@ def test_releases_of_a_service_stack_whose_first_create_failed_name_no_running_i
     history(aws, [release("v1", "2025-11-20T10:00:00Z", stack_created="2025-10-01T00:00:00Z")])
     assert aws.run("releases") == 0, aws.err
     assert aws.out.splitlines()[-1] == f"{stack('service')} is {status}: no image runs", aws.out
+
+
+@pytest.mark.parametrize("status", ["ROLLBACK_COMPLETE", "ROLLBACK_IN_PROGRESS", "ROLLBACK_FAILED"])
+def test_execute_of_a_service_change_set_gone_names_no_image_of_a_failed_first_create(aws, status):
+    # status.runs_no_image's one rule: a failed first create (rolled back or rolling back) runs no image, yet make execute
+    # of a change set gone said "it keeps the image that runs now, v5", as make status and make releases no longer do
+    name = f"{stack('service')}-20990101000000-abc1234"
+    aws.cf.add_client_error("describe_change_set", "ChangeSetNotFound", f"ChangeSet [{name}] does not exist", 404)
+    aws.deployed("service", status=status, parameters=stubbed_aws.service_parameters("v5"), with_outputs=False)
+    assert aws.run("execute", "--stack", "service", "--changeset", name, "--yes") == 2
+    assert aws.err.startswith(f"error: no change set {name} on stack {stack('service')}, which is {status}: "), aws.err
+    assert "runs now" not in aws.err and "v5" not in aws.err, aws.err
+    if status == "ROLLBACK_COMPLETE":  # no make changeset: its way on
+        assert aws.err.endswith(f"then make deploy STACK=service ENV={ENV} RECREATE=1, which deletes it and creates it again\n"), aws.err
+
+
+def test_a_refusal_after_earlier_layers_of_the_run_changed_names_them_not_nothing_changed(aws):
+    # The run's look-ahead refusals (here the release alarms' outputs tampered with) meet a later layer after earlier ones
+    # changed; "nothing changed" there read as the run's whole outcome, above a summary that says otherwise.
+    alarms = described("release-alarms")
+    for output in alarms["Stacks"][0]["Outputs"]:
+        if output["OutputKey"] == "RollbackAlarmArns":
+            output["OutputValue"] = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:someone-else"
+    aws.cf.add_response("describe_stacks", alarms, {"StackName": stack("release-alarms")})
+    deployer = deploy.Deployer(aws.clients, ENV, out=io.StringIO(), err=io.StringIO(), output_dir=OUTPUT)
+    deployer.outcomes = {"cert-dns": "no changes", "alb": "updated, 2 changes", "waf": "tags updated"}
+    with pytest.raises(deploy.Failure) as refused:
+        deployer.rollback_configuration(deploy.load_layer(ENV, "service", OUTPUT))
+    assert str(refused.value).endswith(
+        f"make deploy STACK=release-alarms ENV={ENV} puts them back; nothing changed in service; this run changed alb and waf "
+        "before it (the summary above)"
+    ), refused.value

@@ -146,9 +146,15 @@ def test_create_destroy_purge_create_again(sandbox, run):
     cli = sandbox_aws_cli(sandbox)
     listed = [line for line in out.splitlines() if "(AWS::Logs::LogGroup)" in line]
     assert len(listed) == len(RETAINED_LOGS), out
-    for line in listed:  # make logs reads the service's alone
-        reads = f"make logs ENV={ENV} SINCE=<time>, or " if SERVICE_LOGS in line else ""
-        assert line.endswith(f"; they go with it: read or export what is needed first ({reads}{cli} logs create-export-task)"), line
+    for line in listed:  # make logs reads the service's alone, every event its retention keeps
+        (group,) = [group for group in RETAINED_LOGS if f"(AWS::Logs::LogGroup) {group}: " in line]
+        reads = f"make logs ENV={ENV} SINCE={SANDBOX.values['LogRetentionDays']}d, or " if group == SERVICE_LOGS else ""
+        export = f"{cli} logs create-export-task --log-group-name {group} --from 0 --to "
+        rest = (
+            f" --destination <an S3 bucket CloudWatch Logs may write to>, which runs on after it returns: {cli} logs describe-export-tasks"
+        )
+        said = f"; they go with it: read or export what is needed first ({reads}{export}"
+        assert re.search(re.escape(said) + r"\d{13}" + re.escape(rest + " says when it is COMPLETED)") + "$", line), line
     assert log_group_names(sandbox) >= RETAINED_LOGS
 
     disabled = log_keys[-1]  # by hand, before the purge: undoing its deletion leaves it so, enabling it would be more
@@ -1921,7 +1927,8 @@ def test_an_update_that_replaces_the_service_states_its_count_then_leaves_it_to_
     assert (
         f"warning: LogGroup is replaced: {SERVICE_LOGS} would stay in the account, in no stack, but its events stay encrypted with LogKey, "
         "whose policy this update makes name only the new log group, so CloudWatch Logs can no longer read them; read or export "
-        f"what is needed first (make logs ENV={ENV} SINCE=<time>, or aws logs create-export-task)" in out.splitlines()
+        f"what is needed first (make logs ENV={ENV} SINCE={max(LOG_RETENTION_DAYS)}d, or {sandbox_aws_cli(sandbox)} logs create-export-task "
+        f"--log-group-name {SERVICE_LOGS} --from 0 --to " in out
     ), out
     (service,) = sandbox.client("ecs").describe_services(cluster=SANDBOX.values["ClusterName"], services=[f"{OTHER_PREFIX}-service"])[
         "services"

@@ -170,8 +170,15 @@ class Commands:
                         f"{templates.stack_name(self.env, named_for)}'s: make execute STACK={named_for} ENV={self.env} CHANGESET={name}",
                         2,
                     ) from None
+                found = deployer.describe(layer.stack)
+                if found["StackStatus"] not in UPDATABLE:  # no change set starts from it (a failed first create, say)
+                    raise Failure(
+                        f"error: no change set {name} on stack {layer.stack}, which is {found['StackStatus']}: "
+                        f"{deployer.way_out(layer.name, found['StackStatus'])}",
+                        2,
+                    ) from None
                 # its values went with it: whether it released an image, and which, is not known; what runs since is
-                running = parameter_values(deployer.describe(layer.stack)).get("ImageTag") if layer.name == "service" else None
+                running = parameter_values(found).get("ImageTag") if layer.name == "service" else None
                 tag = (
                     f" (it keeps the image that runs now, {printable(running, one_line=True)}; TAG= releases another in its place)"
                     if running
@@ -198,7 +205,8 @@ class Commands:
             )
 
         def again() -> str:  # the command that makes it anew: a release's carries its image (a deploy keeps the running one)
-            running = parameter_values(deployer.describe(layer.stack)).get("ImageTag") if layer.name == "service" else None
+            found = deployer.describe(layer.stack) if layer.name == "service" else None
+            running = None if runs_no_image(found) else parameter_values(found).get("ImageTag")
             return text.remake_command(layer, change_set, running)
 
         execution = change_set.get("ExecutionStatus")

@@ -641,7 +641,7 @@ class Deployer:
                 f"error: {templates.stack_name(self.env, upstream)}'s outputs {arns} ({printable(found[arns], one_line=True)[:300]}) and "
                 f"{minutes} ({printable(given, one_line=True)[:40]}) are not what its template makes: its alarms ({', '.join(own)}), "
                 f"each once, and 0 to 180 minutes; a release would be watched by other alarms than its own, or by fewer. "
-                f"make deploy STACK={upstream} ENV={self.env} puts them back; nothing changed"
+                f"make deploy STACK={upstream} ENV={self.env} puts them back; {self.nothing_changed(layer)}"
             )
         triggers = [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in watched]
         return {"RollbackConfiguration": {"RollbackTriggers": triggers, "MonitoringTimeInMinutes": monitoring}}
@@ -1004,7 +1004,7 @@ class Deployer:
         if exists:  # what the DescribeStacks of this run says: no detection started, no call added
             self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
             advice.readers_of_replaced(self, layer, change_set)  # once allowed: a refused update leaves them alone
-            self.say(*text.kept_logs_unreadable(layer, change_set))
+            self.say(*text.kept_logs_unreadable(layer, change_set, self.cli, self.now()))
         self.say(*text.test_pause(given, self.env, self.on_aws, self.rolling_back_from))  # before the question: it asks for someone at hand
         if layer.name in templates.ROLLBACK_TRIGGERS:  # before the question too: a repair made with them would be undone
             self.say(*text.rollback_triggers(change_set, "update" if exists else "create", repair=self.repair, on_aws=self.on_aws))
@@ -1406,7 +1406,7 @@ class Deployer:
         if others:
             raise Failure(
                 f"error: {layer.stack} was made meanwhile by another CREATE change set, not this run's ({', '.join(others)}): "
-                "its change set was added to that stack, and running it would end theirs; nothing changed. "
+                f"its change set was added to that stack, and running it would end theirs; {self.nothing_changed(layer)}. "
                 "Ask its owner, then deploy again"
             )
 

@@ -238,8 +238,8 @@ def _inspect_log_group(clients, item):
     if group is None:
         raise Gone
     arn = group.get("logGroupArn") or group["arn"].removesuffix(":*")
-    item.facts = {"kms": group.get("kmsKeyId"), "tags": logs.list_tags_for_resource(resourceArn=arn).get("tags", {})}
     stored, days = group.get("storedBytes", 0), group.get("retentionInDays")
+    item.facts = {"kms": group.get("kmsKeyId"), "tags": logs.list_tags_for_resource(resourceArn=arn).get("tags", {}), "days": days}
     kept = f", kept {days} day{'' if days == 1 else 's'}" if days else ""
     return "delete", f"it holds {stored} bytes of logs{kept}; they go with it"
 
@@ -418,8 +418,9 @@ def inspect(deployer, item, listed) -> None:
         if item.kind in NAMED:
             item.note += f"; its name blocks creating the layer again: delete it yourself if it is not needed: {free_command(item.kind, item.physical_id, deployer.cli)}"
     if item.action == "delete" and item.kind == "AWS::Logs::LogGroup":  # make logs reads the service's until it goes
-        reads = f"make logs ENV={deployer.env} SINCE=<time>, or " if item.stack == templates.stack_name(deployer.env, "service") else ""
-        item.note += f": read or export what is needed first ({reads}{deployer.cli} logs create-export-task)"
+        days = item.facts.get("days")
+        since = (f"{days}d" if days else text.EVERY_EVENT_SINCE) if item.stack == templates.stack_name(deployer.env, "service") else None
+        item.note += ": " + text.read_or_export_first(deployer.env, deployer.cli, item.physical_id, deployer.now(), since)
 
 
 def keep_keys_of_kept_log_groups(items) -> None:

@@ -4,13 +4,14 @@ Deployer prints them. `colour` adds ANSI colours (only on a terminal)."""
 import difflib
 import json
 import re
+import shlex
 
 import templates
 from scripts.deploy.history import of_the_stack
 from templates import template_reads
 from templates.alb import target_group_name
 from templates.errors import INTERRUPTED, printable
-from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING
+from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT, LOG_RETENTION_DAYS, TRAFFIC_SHIFTING
 from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV
 from templates.resolver import UNKNOWN, Resolver
 
@@ -509,7 +510,24 @@ def taken_otherwise(change_set, made_with, now: dict, what: str, why: str, again
     ]
 
 
-def kept_logs_unreadable(layer, change_set) -> list[str]:
+# SINCE= that reads every event a log group can hold (scripts/deploy/logs.py refuses more: the longest retention).
+EVERY_EVENT_SINCE = f"{max(LOG_RETENTION_DAYS)}d"
+
+
+def read_or_export_first(env, cli, group, now, since=None) -> str:
+    """How to keep a log group's events before they go: make logs for the service's (since: SINCE= that covers them,
+    None for another group, which make logs does not read), or an export to S3, whose every argument CreateExportTask
+    requires; it runs on after the call returns, one at a time in an account.
+    https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateExportTask.html"""
+    reads = f"make logs ENV={env} SINCE={since}, or " if since else ""
+    export = (
+        f"{cli} logs create-export-task --log-group-name {shlex.quote(group)} --from 0 --to {int(now.timestamp() * 1000)} "
+        "--destination <an S3 bucket CloudWatch Logs may write to>"
+    )
+    return f"read or export what is needed first ({reads}{export}, which runs on after it returns: {cli} logs describe-export-tasks says when it is COMPLETED)"
+
+
+def kept_logs_unreadable(layer, change_set, cli, now) -> list[str]:
     """Before the question: a log group the update replaces (a new name) stays in the account, in no
     stack, with its events encrypted by the layer's KMS key, whose policy then names only the new
     group: "CloudWatch Logs will need permissions for the key whenever that data is accessed", so the
@@ -525,13 +543,15 @@ def kept_logs_unreadable(layer, change_set) -> list[str]:
             k for k in template_reads.references(resources.get(logical_id, {}).get("Properties", {}).get("KmsKeyId")) if k in resources
         )
         if keys:
-            old = printable(rc.get("PhysicalResourceId") or "the old log group", one_line=True)
-            reads = f"make logs ENV={layer.env} SINCE=<time>, or " if layer.name == "service" else ""  # make logs reads the service's
+            group = rc.get("PhysicalResourceId")
+            old = printable(group or "the old log group", one_line=True)
+            since = EVERY_EVENT_SINCE if layer.name == "service" else None  # make logs reads the service's
+            keep = read_or_export_first(layer.env, cli, group or "<the old log group>", now, since)
             lines.append(
                 f"warning: {logical_id} {'may be' if rc.get('Replacement') == 'Conditional' else 'is'} replaced: {old} would stay in the account, "
                 f"in no stack, but its events stay encrypted with "
                 f"{keys[0]}, whose policy this update makes name only the new log group, so CloudWatch Logs can no longer read "
-                f"them; read or export what is needed first ({reads}aws logs create-export-task)"
+                f"them; {printable(keep, one_line=True)}"
             )
     return lines
 
