@@ -6947,6 +6947,17 @@ def test_a_private_zone_is_refused_by_the_cert_dns_create_and_by_make_zone(aws):
     assert aws.err.startswith(said), aws.err
 
 
+def test_a_zone_answered_without_name_servers_is_refused_as_private_whatever_its_config_says(aws):
+    # DelegationSet and Config are both optional in GetHostedZone's answer: a zone without name servers
+    # is one ACM cannot validate in, said as such, not a KeyError
+    found = private_zone()
+    del found["HostedZone"]["Config"]
+    aws.route53.add_response("get_hosted_zone", found, {"Id": ZONE})
+    assert aws.run("zone", resolver=answers(delegated_servers())) == 1
+    said = f"error: params/{ENV}.yaml: parameters.ExistingHostedZoneId: {ZONE} is a private hosted zone, in which ACM cannot validate"
+    assert aws.err.startswith(said) and "Traceback" not in aws.err, aws.err
+
+
 @pytest.mark.parametrize("found", ["none", "another domain's"])
 def test_a_zone_id_of_no_zone_or_of_another_domain_is_refused_by_the_cert_dns_create_and_by_make_zone(aws, found):
     """Same words from both, naming the params file; not GetHostedZone's own error (a wrong id, or
@@ -7280,6 +7291,34 @@ def test_zone_made_by_another_run_while_the_question_was_open_is_used_not_made_t
     assert f"next: set `ExistingHostedZoneId: {ZONE}` under parameters in {tmp_path / 'params' / ENV}.yaml" in aws.out, aws.out
 
 
+def test_zone_finds_the_domains_public_zone_and_asks_nothing_when_params_name_none(aws, tmp_path):
+    # params without ExistingHostedZoneId and a public zone of the domain in the account: it is used, with no
+    # question about making one (no terminal, no YES=1: a question would stop the run)
+    listed = {"HostedZones": [hosted_zone()["HostedZone"]], "IsTruncated": False, "MaxItems": "100"}
+    aws.route53.add_response("list_hosted_zones_by_name", listed, {"DNSName": DOMAIN, "MaxItems": "100"})
+    aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
+    aws.not_deployed("cert-dns")
+    assert aws.run("zone", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 0, aws.err
+    assert f"{DOMAIN}: found its public hosted zone {ZONE}" in aws.out, aws.out
+    assert aws.questions == [] and "create" not in aws.out, aws.out
+
+
+def test_zone_creates_a_public_zone_never_a_private_one(aws, tmp_path):
+    # ACM cannot validate in a private zone, and public DNS never delegates to one
+    aws.caller()
+    no_zone_yet(aws)
+    no_zone_yet(aws)
+    created = hosted_zone() | {"ChangeInfo": {"Id": "/change/C1", "Status": "PENDING", "SubmittedAt": NOW}, "Location": "x"}
+    aws.route53.add_response("create_hosted_zone", created, {"Name": DOMAIN, "CallerReference": ANY, "HostedZoneConfig": ANY})
+    sent = requests_of(aws, "CreateHostedZone", service="route53")
+    tags = {"ResourceType": "hostedzone", "ResourceId": ZONE, "AddTags": [{"Key": "Project", "Value": templates.PROJECT}]}
+    aws.route53.add_response("change_tags_for_resource", {}, tags)
+    aws.not_deployed("cert-dns")
+    assert aws.run("zone", "--yes", *params_without_zone(tmp_path), resolver=answers(delegated_servers())) == 0, aws.err
+    assert sent[0]["HostedZoneConfig"]["PrivateZone"] is False, sent
+    assert "VPC" not in sent[0], sent
+
+
 def test_zone_stops_waiting_for_the_registrar_at_the_timeout_and_says_how_to_go_on(aws):
     aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
     timeout = 2 * zone.CHECK_EVERY_SECONDS
@@ -7288,6 +7327,14 @@ def test_zone_stops_waiting_for_the_registrar_at_the_timeout_and_says_how_to_go_
     assert aws.sleeps == [zone.CHECK_EVERY_SECONDS, zone.CHECK_EVERY_SECONDS]
     assert f"{DOMAIN} is not delegated to {ZONE} yet after {timeout} s" in aws.err
     assert f"run make zone ENV={ENV} again to keep waiting" in aws.err
+
+
+def test_zone_that_stops_waiting_says_what_dns_answered_last(aws):
+    # the error says the name servers to set; what the registrar still lists is the other half of the fix
+    aws.route53.add_response("get_hosted_zone", hosted_zone(), {"Id": ZONE})
+    code = aws.run("zone", "--timeout", str(zone.CHECK_EVERY_SECONDS), resolver=answers(REGISTRAR_SERVERS), clock=lambda: sum(aws.sleeps))
+    assert code == 1
+    assert aws.out.splitlines()[-1] == f"  DNS still answers for {DOMAIN}: {', '.join(sorted(REGISTRAR_SERVERS))}", aws.out
 
 
 def test_zone_waits_for_the_registrar_up_to_the_timeout_exactly_from_whenever_it_starts(aws):

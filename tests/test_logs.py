@@ -226,6 +226,29 @@ def test_follow_prints_once_an_event_stamped_at_the_next_polls_start(aws):
     ], aws.out
 
 
+@pytest.mark.parametrize("lost", ["EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"])
+def test_follow_rides_out_a_lost_connection(aws, lost):
+    # a laptop's Wi-Fi dropping for a moment (botocore has retried already) is no reason to end a FOLLOW=1 of hours
+    from botocore import exceptions
+
+    aws.service_stack()
+    first = filtered("aaaa", -5, "one", "1")
+    page(aws, TEN_MINUTES_AGO, [first])
+    page(aws, first["timestamp"] - logs.LATE_MS, [first, filtered("aaaa", 1, "two", "2")])
+    calls = []
+
+    def connection_lost(**_):
+        calls.append(1)
+        if len(calls) == 2:  # the second poll: the stubbed answer stays queued for the next
+            raise getattr(exceptions, lost)(endpoint_url="https://logs.us-east-1.amazonaws.com")
+
+    aws.clients["logs"].meta.events.register("provide-client-params.logs.FilterLogEvents", connection_lost)
+    _, sleep = ctrl_c_at_sleep(3)
+    assert aws.run("logs", "--follow", sleep=sleep) == 0, aws.err
+    assert f"; asking again in 2 s (1 of {logs.FOLLOW_FAILURES})" in aws.out, aws.out
+    assert aws.out.splitlines()[-1] == "2025-11-25 12:00:01  aaaa  two", aws.out
+
+
 def test_an_error_that_asking_again_does_not_cure_ends_follow_at_once(aws):
     aws.service_stack()
     aws.logs.add_client_error("filter_log_events", "AccessDeniedException", "not authorized", 400)
@@ -233,7 +256,7 @@ def test_an_error_that_asking_again_does_not_cure_ends_follow_at_once(aws):
     assert "not read" not in aws.out and "AccessDeniedException" in aws.err
 
 
-@pytest.mark.parametrize("since", ["10", "10x", "m", "0s", "1.5h", "10 m", "1w"])
+@pytest.mark.parametrize("since", ["10", "10x", "m", "0s", "1.5h", "10 m", "1w", "10min", "1h30m"])
 def test_a_bad_since_is_one_line_exit_2_before_any_aws_call(since):
     def no_clients(service):
         raise AssertionError(f"an AWS client was made: {service}")
@@ -292,6 +315,23 @@ def test_a_stack_without_outputs_names_the_service_from_its_parameters():
         "service": "startupwebapp-staging-service",
         "log_group": "/ecs/startupwebapp-staging-service",
     }
+
+
+def test_a_stack_whose_outputs_lack_one_of_the_names_names_the_service_from_its_parameters():
+    # a stack whose outputs name the cluster and service but not the log group (LogGroupName) is named from its parameters
+    parameters = {
+        "Parameters": [
+            {"ParameterKey": "ClusterName", "ParameterValue": "c"},
+            {"ParameterKey": "NamePrefix", "ParameterValue": "p-env"},
+        ]
+    }
+    outputs = [{"OutputKey": "ClusterName", "OutputValue": "other"}, {"OutputKey": "ServiceName", "OutputValue": "other-service"}]
+    assert logs.service_names(parameters | {"Outputs": outputs}) == logs.service_names(parameters)
+    assert logs.service_names(parameters)["cluster"] == "c"
+
+
+def test_a_stopped_task_without_a_stop_reason_says_none_was_given():
+    assert logs.stopped_task_lines({"taskArn": "arn:aws:ecs:us-east-1:1:task/c/0123"}) == ["  task 0123: (no reason given)"]
 
 
 HOSTILE = "Not Found: /\x1b]0;PWNED\x07\x1b[2J\x1b[31m red\rforged line\x9b"

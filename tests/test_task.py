@@ -253,6 +253,35 @@ def test_a_task_ecs_does_not_describe_yet_is_asked_for_again(aws):
     assert clock.sleeps == [tasks.POLL_SECONDS] * 3
 
 
+def test_a_task_ecs_describes_only_minutes_after_it_started_is_still_waited_for(aws):
+    # AWS's advice is to retry DescribeTasks "for up to five minutes" (API_RunTask.html): a task first described
+    # just before then is the run's, and its exit code the run's exit status
+    polls = int(5 * 60 / tasks.POLL_SECONDS) - 1  # MISSING until the poll before the five minutes are up
+    started(aws)
+    for _ in range(polls):
+        missing(aws)
+    aws.poll(ecs_task("STOPPED", 3), None)
+    clock = Clock()
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", sleep=clock.sleep, clock=clock) == 3, aws.err
+    assert f"task {TASK_ID}: the web container exited 3" in aws.out
+    assert len(clock.sleeps) == polls
+
+
+def test_a_status_is_said_once_however_many_polls_see_it(aws):
+    # a migration that runs for minutes is polled every POLL_SECONDS: its status is said when it changes, not at each poll
+    started(aws)
+    for _ in range(3):
+        aws.poll(ecs_task("RUNNING"), None)
+    aws.poll(ecs_task("STOPPED", 0), None)
+    assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes") == 0, aws.err
+    assert [line for line in aws.out.splitlines() if line.startswith(f"task {TASK_ID}: ")] == [
+        f"task {TASK_ID}: RUNNING",
+        f"task {TASK_ID}: STOPPED",
+        f"task {TASK_ID}: the web container exited 0",
+    ], aws.out
+    assert aws.sleeps == [tasks.POLL_SECONDS] * 3
+
+
 def test_a_task_ecs_never_describes_is_an_error_once_the_bound_is_past(aws):
     polls = int(tasks.NOT_YET_DESCRIBED_SECONDS / tasks.POLL_SECONDS) + 1
     started(aws)
@@ -350,6 +379,8 @@ def test_a_runtask_that_got_no_answer_says_the_task_may_run_and_how_to_find_it(a
     assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == (1 if raised == "no answer" else 130)
     assert "it may have started all the same: do not run it again before you know." in aws.err
     assert f"{REGION_CLI} ecs list-tasks --cluster {CLUSTER} --started-by {tasks.STARTED_BY}   (the running ones)" in aws.err
+    # list-tasks lists running tasks only: one that ran and ended already is found in the log
+    assert f"  its log, also of one that has ended: make logs ENV={ENV} SINCE=10m" in aws.err, aws.err
     assert "Traceback" not in aws.err
 
 
@@ -360,6 +391,24 @@ def test_a_service_that_is_not_active_runs_no_task(aws):
     aws.ecs.add_response("describe_services", {"services": [inactive], "failures": []}, {"cluster": CLUSTER, "services": [SERVICE]})
     assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == 1  # no RunTask queued: one made fails otherwise
     assert aws.err == f"error: service {SERVICE} in cluster {CLUSTER}: not ACTIVE; make status shows the stacks\n", aws.err
+
+
+def test_a_draining_service_runs_no_task(aws):
+    # DRAINING: the service is being deleted (API_Service.html, status: ACTIVE, DRAINING or INACTIVE); only ACTIVE is run
+    aws.service_stack()
+    draining = ecs_service() | {"status": "DRAINING"}
+    aws.ecs.add_response("describe_services", {"services": [draining], "failures": []}, {"cluster": CLUSTER, "services": [SERVICE]})
+    assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == 1  # no RunTask queued: one made fails otherwise
+    assert aws.err == f"error: service {SERVICE} in cluster {CLUSTER}: not ACTIVE; make status shows the stacks\n", aws.err
+
+
+def test_a_service_ecs_does_not_find_says_the_reason_ecs_gives(aws):
+    # DescribeServices answers a service it does not know with a failure (MISSING): its reason is said, not "not ACTIVE"
+    aws.service_stack()
+    failure = {"arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{CLUSTER}/{SERVICE}", "reason": "MISSING"}
+    aws.ecs.add_response("describe_services", {"services": [], "failures": [failure]}, {"cluster": CLUSTER, "services": [SERVICE]})
+    assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == 1
+    assert aws.err == f"error: service {SERVICE} in cluster {CLUSTER}: MISSING; make status shows the stacks\n", aws.err
 
 
 def test_a_runtask_answer_with_neither_a_task_nor_a_failure_says_no_task_started(aws):
@@ -1251,3 +1300,64 @@ def test_a_failed_first_create_of_the_service_is_no_running_image_and_its_tag_is
     aws.image(tag, "ImageNotFoundException")
     assert aws.run("deploy", "--stack", "service", "--recreate", "--yes") == 1  # no DeleteStack queued: none made
     assert f":{tag} is not in ECR" in aws.err, aws.err
+
+
+def test_a_crash_loop_that_stopped_more_tasks_than_are_read_lists_the_first_ones_and_says_so(aws):
+    """ListTasks answers 100 at a time (API_ListTasks.html, maxResults); the report reads logs.MOST_TASKS
+    of them, describes them 100 at a time (DescribeTasks takes at most 100: API_DescribeTasks.html), and
+    says they are the first listed, not all."""
+    from scripts.deploy import logs
+
+    page_size = 100
+    arns = [f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/{CLUSTER}/{n:032x}" for n in range(1, logs.MOST_TASKS + page_size + 1)]
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    pages = [arns[i : i + page_size] for i in range(0, len(arns), page_size)]
+    for number, page in enumerate(pages[: logs.MOST_TASKS // page_size]):  # the page past MOST_TASKS is not asked for
+        asked = listed | ({"nextToken": f"page{number}"} if number else {})
+        aws.ecs.add_response("list_tasks", {"taskArns": page, "nextToken": f"page{number + 1}"}, asked)
+    read = arns[: logs.MOST_TASKS]
+    for i in range(0, len(read), page_size):
+        found = [
+            ecs_task("STOPPED", 1, arn=arn, stopped_at=NOW + timedelta(seconds=i + n)) for n, arn in enumerate(read[i : i + page_size])
+        ]
+        aws.ecs.add_response("describe_tasks", {"tasks": found, "failures": []}, {"cluster": CLUSTER, "tasks": read[i : i + page_size]})
+    for _ in range(logs.STOPPED_TASKS):
+        aws.stubber("logs").add_client_error("get_log_events", "ResourceNotFoundException", "The specified log stream does not exist.", 400)
+    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__)})()
+    lines = logs.stopped_tasks(deployer, described("service")["Stacks"][0])
+    assert lines[0] == f"stopped tasks of {SERVICE}: the latest {logs.STOPPED_TASKS} of the first {logs.MOST_TASKS} listed, newest first"
+    assert f"task {read[-1].rsplit('/', 1)[-1]}" in lines[1], lines
+
+
+def test_stopping_tasks_without_a_stop_time_are_ordered_by_when_they_were_created(aws):
+    # ListTasks with desiredStatus STOPPED lists tasks still stopping too: no stoppedAt yet, their createdAt orders them
+    from scripts.deploy import logs
+
+    arns = [f"arn:aws:ecs:us-east-1:{ACCOUNT}:task/{CLUSTER}/{n:032x}" for n in range(1, 5)]
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_response("list_tasks", {"taskArns": arns}, listed)
+    found = [ecs_task("DEACTIVATING", arn=arn) | {"createdAt": NOW + timedelta(seconds=n)} for n, arn in enumerate(arns)]
+    aws.ecs.add_response("describe_tasks", {"tasks": found, "failures": []}, {"cluster": CLUSTER, "tasks": arns})
+    for _ in range(logs.STOPPED_TASKS):
+        aws.stubber("logs").add_client_error("get_log_events", "ResourceNotFoundException", "The specified log stream does not exist.", 400)
+    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__)})()
+    lines = logs.stopped_tasks(deployer, described("service")["Stacks"][0])
+    shown = [line.split()[1].rstrip(":") for line in lines if line.startswith("  task ")]
+    assert shown == [arn.rsplit("/", 1)[-1] for arn in reversed(arns)][: logs.STOPPED_TASKS], lines
+
+
+def test_a_stopped_tasks_log_that_cannot_be_read_is_not_said_to_be_empty(aws):
+    # only ResourceNotFoundException means the web container wrote nothing; a refused GetLogEvents says the refusal
+    from scripts.deploy import logs
+
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
+    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    aws.stubber("logs").add_client_error("get_log_events", "AccessDeniedException", "not authorized to perform: logs:GetLogEvents", 400)
+    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV})()
+    lines = logs.stopped_tasks(deployer, described("service")["Stacks"][0])
+    assert not any("wrote nothing" in line for line in lines), lines
+    # the stop reason and exit codes read before it stay: the report was one line of the refusal
+    stream = logs.web_log_stream(logs.task_id(TASK_ARN))
+    assert lines[1].startswith(f"  task {logs.task_id(TASK_ARN)}") and lines[2].startswith("    container "), lines
+    assert lines[-1] == f"    {stream}: its lines could not be read (AccessDeniedException); make logs ENV={ENV} reads them", lines

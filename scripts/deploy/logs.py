@@ -264,10 +264,13 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
                 page = deployer.client("logs").get_log_events(
                     logGroupName=names["log_group"], logStreamName=stream, startFromHead=False, limit=LAST_LINES
                 )
-            except ClientError as error:
-                if error.response["Error"].get("Code") != "ResourceNotFoundException":
-                    raise
-                lines.append(f"    no log stream {stream}: the web container wrote nothing (it may never have started)")
+            except AWS_ERRORS as error:  # the stop reasons and exit codes read already stay said
+                if isinstance(error, ClientError) and error.response["Error"].get("Code") == "ResourceNotFoundException":
+                    lines.append(f"    no log stream {stream}: the web container wrote nothing (it may never have started)")
+                else:
+                    lines.append(
+                        f"    {stream}: its lines could not be read ({error_code(error)}); make logs ENV={deployer.env} reads them"
+                    )
                 continue
             events = page.get("events", [])
             lines.append(f"    last {len(events)} lines of {names['log_group']} {stream}:" if events else f"    {stream}: no lines")
