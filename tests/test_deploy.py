@@ -9765,6 +9765,10 @@ def test_a_shared_value_is_not_said_kept_by_a_layer_this_run_deploys_after(tmp_p
     advice.shared_values_to_deploy(deployer, scaling, scaling.parameters, scaling.parameters | {"MaxCapacity": new})
     assert lines == [], lines
     deployer.run_layers = [scaling]  # a deploy of scaling alone: alarms keeps the old value, and is said to
+    # a change set's parameter without a value (UsePreviousValue; the API model leaves ParameterValue out) is unknown,
+    # not changed: no "scaling now has MaxCapacity None" with a value to put back that never changed
+    advice.shared_values_to_deploy(deployer, scaling, scaling.parameters, scaling.parameters | {"MaxCapacity": None})
+    assert lines == [], lines
     advice.shared_values_to_deploy(deployer, scaling, scaling.parameters, scaling.parameters | {"MaxCapacity": new})
     assert any("alarms" in line for line in lines), lines
 

@@ -121,7 +121,8 @@ def shared_values_to_deploy(deployer, layer, before, given):
     that does not deploy them: each enabled one whose settled stack (UPDATABLE, ours) still has an
     old value is named; one still changing or failed is left to its own deploy, which says so. Only
     a note: a stack that cannot be read is said, and the run goes on."""
-    changed = {name for name in layer.parameters if before.get(name) != given.get(name)}
+    # a value the change set leaves out (UsePreviousValue: ParameterValue is optional in the API model) is the previous one
+    changed = {name for name in layer.parameters if given.get(name) is not None and before.get(name) != given.get(name)}
     in_run = {each.name for each in deployer.run_layers} | {layer.name}
     stale, not_in_output = {}, {}
     for name in [each for each in deployer.enabled_layers if each not in in_run]:
