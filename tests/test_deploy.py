@@ -10363,3 +10363,68 @@ def test_a_refusal_after_earlier_layers_of_the_run_changed_names_them_not_nothin
         f"make deploy STACK=release-alarms ENV={ENV} puts them back; nothing changed in service; this run changed alb and waf "
         "before it (the summary above)"
     ), refused.value
+
+
+def test_execute_of_a_change_set_gone_from_a_stack_under_review_says_make_changeset_not_wait(aws):
+    # A stack under review (REVIEW_IN_PROGRESS: the empty stack a CREATE change set made, its change set deleted since, by
+    # a stopped run or by hand) never settles by itself: "wait for it to settle" waits forever. make changeset creates into it.
+    name = f"{stack('service')}-20990101000000-abc1234"
+    aws.cf.add_client_error("describe_change_set", "ChangeSetNotFound", f"ChangeSet [{name}] does not exist", 404)
+    aws.deployed("service", status="REVIEW_IN_PROGRESS", parameters=stubbed_aws.service_parameters("v5"), with_outputs=False)
+    assert aws.run("execute", "--stack", "service", "--changeset", name, "--yes") == 2
+    assert "wait for it to settle" not in aws.err, aws.err
+    assert f"make changeset STACK=service ENV={ENV} makes a new one" in aws.err, aws.err
+
+
+def test_execute_of_a_change_set_gone_from_a_stack_an_operation_runs_on_says_wait_then_make_changeset(aws):
+    name = f"{stack('service')}-20990101000000-abc1234"
+    aws.cf.add_client_error("describe_change_set", "ChangeSetNotFound", f"ChangeSet [{name}] does not exist", 404)
+    aws.deployed("service", status="UPDATE_IN_PROGRESS", parameters=stubbed_aws.service_parameters("v5"))
+    assert aws.run("execute", "--stack", "service", "--changeset", name, "--yes") == 2
+    assert aws.err.endswith(
+        f"which is UPDATE_IN_PROGRESS: wait for it to settle (make status ENV={ENV}), then make changeset STACK=service ENV={ENV} "
+        "makes a new one\n"
+    ), aws.err
+
+
+def test_a_declined_recreate_does_not_say_nothing_changed_once_it_deleted_the_failed_stack(aws):
+    # RECREATE=1 deletes the ROLLBACK_COMPLETE stack (its events, the record of why the first create failed, with it)
+    # before the change set is made; declined there, "nothing changed" read as if that stack were still there.
+    aws.deployed("cert-dns", status="ROLLBACK_COMPLETE", protected=False)
+    aws.stack_deleted("cert-dns")
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)  # declined (no terminal): it never runs
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack_id("cert-dns")})  # none left but ours
+    aws.cf.add_response("delete_stack", {}, {"StackName": stack_id("cert-dns")})
+    assert aws.run("deploy", "--stack", "cert-dns", "--recreate") == 1
+    assert (
+        f"no terminal to ask on and no YES=1 (--yes): nothing changed but the deletion of {stack('cert-dns')}'s failed first "
+        "create (RECREATE=1); " in aws.err
+    ), aws.err  # the failed stack is gone: a rerun needs no RECREATE=1
+
+
+@pytest.mark.parametrize("read_by_make_logs", [True, False], ids=["deleted last", "an earlier stack's"])
+def test_purge_offers_make_logs_only_for_the_log_group_make_logs_reads(read_by_make_logs):
+    # make logs reads the group of the service stack deleted last (purge.kept_log_group): offered for an earlier stack's
+    # (an earlier NamePrefix), it read another group
+    client = SESSION.client("logs", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    item = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogGroup", "AWS::Logs::LogGroup", RETAINED_LOG_GROUP)
+    arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{RETAINED_LOG_GROUP}"
+    group = {"logGroupName": RETAINED_LOG_GROUP, "logGroupArn": arn, "arn": f"{arn}:*", "storedBytes": 5, "retentionInDays": 14}
+    stubber.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": RETAINED_LOG_GROUP})
+    tags = {purge.STACK_ID_TAG: DELETED_SERVICE_ID, purge.LOGICAL_ID_TAG: "LogGroup"}
+    stubber.add_response("list_tags_for_resource", {"tags": tags}, {"resourceArn": arn})
+    deployer = types.SimpleNamespace(client=lambda service: client, cli=CLI, env=ENV, now=lambda: NOW)
+    with stubber:
+        purge.inspect(
+            deployer,
+            item,
+            {DELETED_SERVICE_ID: {RETAINED_LOG_GROUP}},
+            DELETED_SERVICE_ID if read_by_make_logs else SECOND_DELETED_SERVICE_ID,
+        )
+    assert item.action == "delete", item.note
+    said = "it holds 5 bytes of logs, kept 14 days; they go with it: read or export what is needed first ("
+    assert item.note.startswith(
+        said + (f"make logs ENV={ENV} SINCE=14d, or " if read_by_make_logs else f"{CLI} logs create-export-task ")
+    ), item.note

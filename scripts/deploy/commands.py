@@ -28,7 +28,7 @@ from scripts.deploy.history import (
     why_nothing_earlier,
 )
 from scripts.deploy.layer import compact, layer_named_in
-from scripts.deploy.status import ALREADY_EXECUTED, UPDATABLE, is_deployed, runs_no_image
+from scripts.deploy.status import ALREADY_EXECUTED, UNDER_REVIEW, UPDATABLE, busy, is_deployed, runs_no_image
 from scripts.deploy.text import output_values, parameter_values
 from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
@@ -171,10 +171,13 @@ class Commands:
                         2,
                     ) from None
                 found = deployer.describe(layer.stack)
-                if found["StackStatus"] not in UPDATABLE:  # no change set starts from it (a failed first create, say)
+                status = found["StackStatus"]
+                # no change set starts from it (a failed first create, say), or not until what runs on it ends; one under
+                # review, the empty stack of a CREATE change set, takes a new one (below)
+                if status not in UPDATABLE and status != UNDER_REVIEW:
+                    then = f", then make changeset STACK={layer.name} ENV={self.env} makes a new one" if busy(status) else ""
                     raise Failure(
-                        f"error: no change set {name} on stack {layer.stack}, which is {found['StackStatus']}: "
-                        f"{deployer.way_out(layer.name, found['StackStatus'])}",
+                        f"error: no change set {name} on stack {layer.stack}, which is {status}: {deployer.way_out(layer.name, status)}{then}",
                         2,
                     ) from None
                 # its values went with it: whether it released an image, and which, is not known; what runs since is

@@ -220,6 +220,7 @@ class Deployer:
         self.unprotected = None
         self.checked = set()  # the guards.py checks of the whole run that have looked (guards.CREATES, ...)
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
+        self.recreated = set()  # layers whose failed first create (ROLLBACK_COMPLETE) this run deleted (RECREATE=1)
         self.execution_asked = set()  # the layers whose ExecuteChangeSet this run sent (or began to)
         self.release_recorded = False  # this run's release is in the release history (record_release)
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
@@ -696,6 +697,7 @@ class Deployer:
             elif status == "ROLLBACK_COMPLETE" and recreate:
                 self.say(f"{layer.stack} is ROLLBACK_COMPLETE: deleting it to create it again (--recreate)")
                 self.delete(layer.stack)
+                self.recreated.add(layer.name)
             else:
                 raise Failure(f"error: {layer.stack} is {status}{reason_of(found)}: {self.way_out(layer.name, status)}")
 
@@ -821,9 +823,12 @@ class Deployer:
     def nothing_changed(self, layer) -> str:
         """What a refusal of the layer's change set leaves: in a run that changed earlier layers, not nothing."""
         changed = [name for name, outcome in self.outcomes.items() if outcome != "no changes" and name != layer.name]
-        if not changed:
-            return "nothing changed"
-        return f"nothing changed in {layer.name}; this run changed {text.in_words(changed)} before it (the summary above)"
+        said = "nothing changed" if not changed else f"nothing changed in {layer.name}"
+        if layer.name in self.recreated:  # gone: a deploy again creates it without RECREATE=1
+            said = f"{said} but the deletion of {layer.stack}'s failed first create (RECREATE=1)"
+        if changed:
+            said += f"; this run changed {text.in_words(changed)} before it (the summary above)"
+        return said
 
     def delete_change_set(self, stack, name):
         self.cf.delete_change_set(StackName=stack, ChangeSetName=name)

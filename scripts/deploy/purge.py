@@ -382,9 +382,10 @@ def listing(summaries, items) -> dict:
     return listed
 
 
-def inspect(deployer, item, listed) -> None:
+def inspect(deployer, item, listed, logs_read=None) -> None:
     """Decide what purge does with one retained resource: item.action, item.note, item.gone, item.foreign.
-    listed: deleted stack id -> what it retained (listing), of the deleted stacks of the names looked at."""
+    listed: deleted stack id -> what it retained (listing), of the deleted stacks of the names looked at; logs_read: the
+    deleted service stack whose log group make logs reads (kept_log_group: the one deleted last), to offer it for."""
     if item.kind not in INSPECT:
         command = free_command(item.kind, item.physical_id, deployer.cli)
         item.note = f"left: purge does not delete a {item.kind}" + (f"; by hand: {command}" if command else "")
@@ -419,7 +420,7 @@ def inspect(deployer, item, listed) -> None:
             item.note += f"; its name blocks creating the layer again: delete it yourself if it is not needed: {free_command(item.kind, item.physical_id, deployer.cli)}"
     if item.action == "delete" and item.kind == "AWS::Logs::LogGroup":  # make logs reads the service's until it goes
         days = item.facts.get("days")
-        since = (f"{days}d" if days else text.EVERY_EVENT_SINCE) if item.stack == templates.stack_name(deployer.env, "service") else None
+        since = (f"{days}d" if days else text.EVERY_EVENT_SINCE) if logs_read and item.stack_id == logs_read else None
         item.note += ": " + text.read_or_export_first(deployer.env, deployer.cli, item.physical_id, deployer.now(), since)
 
 
@@ -692,8 +693,11 @@ def purge(deployer, names) -> int:
     listed = listing(summaries, items)
     retains, named = {}, {}  # layer -> what its template retains, and the names it gives in this environment: read once
     deleted_templates = {}  # stack id -> the template it was deleted with: read once, where needed
+    # make logs reads the log group of the service stack deleted last (kept_log_group); summaries are newest first
+    service = templates.stack_name(env, "service")
+    logs_read = next((i.stack_id for i in items if i.stack == service and i.kind == "AWS::Logs::LogGroup"), None)
     for item in items:
-        inspect(deployer, item, listed)
+        inspect(deployer, item, listed, logs_read)
         layer = templates.layer_of(env, item.stack)
         if layer not in retains:
             retains[layer], named[layer] = layer_retains(deployer, layer), layer_names(deployer, layer)
