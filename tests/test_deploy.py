@@ -10428,3 +10428,93 @@ def test_purge_offers_make_logs_only_for_the_log_group_make_logs_reads(read_by_m
     assert item.note.startswith(
         said + (f"make logs ENV={ENV} SINCE=14d, or " if read_by_make_logs else f"{CLI} logs create-export-task ")
     ), item.note
+
+
+def two_deleted_service_stacks(aws, newest, purging):
+    """The service destroyed twice: the stack deleted last (SECOND_DELETED_SERVICE_ID, an hour after the other) retained no
+    log group (newest="kept none": a first create that failed before its log group, destroyed) or was not ours
+    (newest="not ours": a stack of its name someone else made, and deleted); the earlier one, ours, retained its log group.
+    purging: the exchanges of make purge STACK=service, else of make logs."""
+    aws.not_deployed("service")
+    summaries = [
+        {"StackId": i, "StackName": stack("service"), "CreationTime": NOW - timedelta(days=1), "StackStatus": "DELETE_COMPLETE"}
+        | {"DeletionTime": when}
+        for i, when in ((DELETED_SERVICE_ID, NOW - timedelta(hours=2)), (SECOND_DELETED_SERVICE_ID, NOW - timedelta(hours=1)))
+    ]
+    aws.cf.add_response("list_stacks", {"StackSummaries": summaries}, {"StackStatusFilter": ["DELETE_COMPLETE"]})
+    log_group = {"LogicalResourceId": "LogGroup", "PhysicalResourceId": RETAINED_LOG_GROUP, "ResourceType": "AWS::Logs::LogGroup"}
+    log_group |= {"LastUpdatedTimestamp": NOW, "ResourceStatus": "DELETE_SKIPPED"}
+    role = {"LogicalResourceId": "TaskRole", "PhysicalResourceId": "r", "ResourceType": "AWS::IAM::Role"}
+    role |= {"LastUpdatedTimestamp": NOW, "ResourceStatus": "DELETE_COMPLETE"}
+    ours = described("service", "DELETE_COMPLETE")["Stacks"][0]
+    last = (ours if newest == "kept none" else described("service", "DELETE_COMPLETE", tags={"Owner": "mallory"})["Stacks"][0]) | {
+        "StackId": SECOND_DELETED_SERVICE_ID
+    }
+    last_kept = [role]  # no log group: a create that failed before it (or someone else's stack)
+    arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{RETAINED_LOG_GROUP}"
+    group = {"logGroupName": RETAINED_LOG_GROUP, "logGroupArn": arn, "arn": f"{arn}:*", "storedBytes": 5, "retentionInDays": 14}
+    tags = {purge.STACK_ID_TAG: DELETED_SERVICE_ID, purge.LOGICAL_ID_TAG: "LogGroup"}
+    if purging:  # newest first: which are ours, then what those retained, each looked at
+        aws.cf.add_response("describe_stacks", {"Stacks": [last]}, {"StackName": SECOND_DELETED_SERVICE_ID})
+        aws.cf.add_response("describe_stacks", {"Stacks": [ours | {"StackId": DELETED_SERVICE_ID}]}, {"StackName": DELETED_SERVICE_ID})
+        if newest == "kept none":
+            aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": last_kept}, {"StackName": SECOND_DELETED_SERVICE_ID})
+        aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": [role, log_group]}, {"StackName": DELETED_SERVICE_ID})
+    else:  # newest first, the first of ours that retained a log group (kept_log_group)
+        aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": last_kept}, {"StackName": SECOND_DELETED_SERVICE_ID})
+        aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": [role, log_group]}, {"StackName": DELETED_SERVICE_ID})
+        aws.cf.add_response("describe_stacks", {"Stacks": [ours | {"StackId": DELETED_SERVICE_ID}]}, {"StackName": DELETED_SERVICE_ID})
+    aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": RETAINED_LOG_GROUP})
+    aws.logs.add_response("list_tags_for_resource", {"tags": tags}, {"resourceArn": arn})
+
+
+@pytest.mark.parametrize("newest", ["kept none", "not ours"])
+def test_purge_offers_make_logs_for_a_log_group_only_where_make_logs_reads_that_group(aws, monkeypatch, newest):
+    # purge's logs_read is the first retained log group of the service stacks of ours, newest first; make logs
+    # (purge.kept_log_group) looks at the stack deleted last alone, whatever it is: where that one is not ours, or kept no
+    # log group, purge offered "make logs ENV=... SINCE=14d" for the earlier stack's group, and make logs then answered
+    # that the service is not deployed. Either reads it, or neither offers it.
+    read = []
+
+    def recorded(deployer):  # what make logs reads, without reading it
+        try:
+            read.append(real(deployer))
+        except deploy.Failure as refused:
+            read.append(str(refused))
+        raise deploy.Failure("stopped by the test", 3)
+
+    real = logs.log_group_to_read
+    monkeypatch.setattr(logs, "log_group_to_read", recorded)
+    two_deleted_service_stacks(aws, newest, purging=False)
+    assert aws.run("logs") == 3, aws.err
+    reads = read == [RETAINED_LOG_GROUP]
+    two_deleted_service_stacks(aws, newest, purging=True)
+    assert aws.run("purge", "--stack", "service") == 1, aws.err
+    offered = f"make logs ENV={ENV}" in aws.out
+    assert offered == reads, (read, aws.out)
+    assert reads, read  # the earlier stack's: the last logs of the service there are
+
+
+def test_execute_of_a_change_set_gone_from_a_stack_under_review_does_not_say_it_keeps_an_image_that_runs(aws):
+    # A stack under review runs nothing (runs_no_image); make changeset into it is a create, which sends TAG= or params'
+    # ImageTag, not the ImageTag the stack's values state: "it keeps the image that runs now, v5" named an image neither runs
+    # nor would be kept.
+    name = f"{stack('service')}-20990101000000-abc1234"
+    aws.cf.add_client_error("describe_change_set", "ChangeSetNotFound", f"ChangeSet [{name}] does not exist", 404)
+    aws.deployed("service", status="REVIEW_IN_PROGRESS", parameters=stubbed_aws.service_parameters("v5"), with_outputs=False)
+    assert aws.run("execute", "--stack", "service", "--changeset", name, "--yes") == 2
+    assert f"(the create's change set was deleted since: make changeset STACK=service ENV={ENV} makes a new one)" in aws.err, aws.err
+    assert "runs now" not in aws.err and "v5" not in aws.err, aws.err
+
+
+def test_execute_of_a_change_set_gone_from_a_failed_first_create_rolling_back_says_recreate(aws):
+    # ROLLBACK_IN_PROGRESS ends ROLLBACK_COMPLETE (or ROLLBACK_FAILED), from which make changeset without RECREATE=1 is
+    # refused: "wait ..., then make changeset STACK=service ENV=... makes a new one" sent the reader into that refusal.
+    name = f"{stack('service')}-20990101000000-abc1234"
+    aws.cf.add_client_error("describe_change_set", "ChangeSetNotFound", f"ChangeSet [{name}] does not exist", 404)
+    aws.deployed("service", status="ROLLBACK_IN_PROGRESS", parameters=stubbed_aws.service_parameters("v5"), protected=False)
+    assert aws.run("execute", "--stack", "service", "--changeset", name, "--yes") == 2
+    assert aws.err.endswith(
+        "which is ROLLBACK_IN_PROGRESS: wait for its rollback to end, then its first create failed and CloudFormation cannot "
+        f"update it; fix the cause, then make deploy STACK=service ENV={ENV} RECREATE=1, which deletes it and creates it again\n"
+    ), aws.err

@@ -28,7 +28,7 @@ from scripts.deploy.history import (
     why_nothing_earlier,
 )
 from scripts.deploy.layer import compact, layer_named_in
-from scripts.deploy.status import ALREADY_EXECUTED, UNDER_REVIEW, UPDATABLE, busy, is_deployed, runs_no_image
+from scripts.deploy.status import ALREADY_EXECUTED, FIRST_CREATE_FAILED, UNDER_REVIEW, UPDATABLE, busy, is_deployed, runs_no_image
 from scripts.deploy.text import output_values, parameter_values
 from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
@@ -175,22 +175,29 @@ class Commands:
                 # no change set starts from it (a failed first create, say), or not until what runs on it ends; one under
                 # review, the empty stack of a CREATE change set, takes a new one (below)
                 if status not in UPDATABLE and status != UNDER_REVIEW:
-                    then = f", then make changeset STACK={layer.name} ENV={self.env} makes a new one" if busy(status) else ""
-                    raise Failure(
-                        f"error: no change set {name} on stack {layer.stack}, which is {status}: {deployer.way_out(layer.name, status)}{then}",
-                        2,
-                    ) from None
+                    if status in FIRST_CREATE_FAILED:  # it ends ROLLBACK_COMPLETE (or stuck): a create again, RECREATE=1
+                        way = ("wait for its rollback to end, then " if busy(status) else "") + deployer.way_out(
+                            layer.name, "ROLLBACK_COMPLETE"
+                        )
+                    else:
+                        then = f", then make changeset STACK={layer.name} ENV={self.env} makes a new one" if busy(status) else ""
+                        way = deployer.way_out(layer.name, status) + then
+                    raise Failure(f"error: no change set {name} on stack {layer.stack}, which is {status}: {way}", 2) from None
                 # its values went with it: whether it released an image, and which, is not known; what runs since is
-                running = parameter_values(found).get("ImageTag") if layer.name == "service" else None
+                running = None if layer.name != "service" or runs_no_image(found) else parameter_values(found).get("ImageTag")
                 tag = (
                     f" (it keeps the image that runs now, {printable(running, one_line=True)}; TAG= releases another in its place)"
                     if running
                     else ""
                 )
+                why = (  # the empty stack of a CREATE change set, which was deleted (a stopped run's, or by hand)
+                    "the create's change set was deleted since"
+                    if status == UNDER_REVIEW
+                    else "a deploy or execute of the stack since it was made ends its other change sets"
+                )
                 raise Failure(
-                    f"error: no change set {name} on stack {layer.stack} (a deploy or execute of the stack since it was made "
-                    f"ends its other change sets: make changeset STACK={layer.name} ENV={self.env} makes a new one{tag}); "
-                    f"make status ENV={self.env} names those that could still run",
+                    f"error: no change set {name} on stack {layer.stack} ({why}: make changeset STACK={layer.name} ENV={self.env} "
+                    f"makes a new one{tag}); make status ENV={self.env} names those that could still run",
                     2,
                 ) from None
             raise

@@ -612,7 +612,8 @@ def refuse_taken_names_ahead(deployer, layer) -> None:
         raise refusal(
             layer,
             about,
-            "error: refused before changing anything: a layer's update would make a log group under a name another one holds, "
+            f"error: refused before changing anything{' more' if deployer.recreated else ''}: a layer's update would make a log "
+            "group under a name another one holds, "
             f"and fail there and roll back: {'; '.join(taken)}; {deployer.nothing_changed(layer)}. {FREE_THE_NAMES}",
         )
 

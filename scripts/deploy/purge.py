@@ -481,16 +481,15 @@ def deleted_stacks(deployer, stacks) -> list[dict]:
 
 
 def kept_log_group(deployer, stack) -> tuple[Retained, object] | None:
-    """After a destroy: (the log group the stack deleted last retained, looked at as purge looks: gone, another's,
-    or not readable, facts None; its deletion time), or None when no deleted stack of ours retained one. What make
-    logs reads once the service is destroyed, as destroy's and purge's advice to read the logs before they go says."""
-    summary, resources = deleted_last(deployer, stack)
-    if summary is None or not ours(deployer, summary):
-        return None
-    for item in retained_in(summary, resources):
-        if item.kind == "AWS::Logs::LogGroup":
-            inspect(deployer, item, {})
-            return item, summary.get("DeletionTime")
+    """After a destroy: (the log group retained by the stack of ours deleted last that retained one, looked at as purge
+    looks: gone, another's, or not readable, facts None; its deletion time), or None when no deleted stack of ours
+    retained one. What make logs reads once the service is destroyed, and the group purge offers make logs for (the
+    first of its items, newest first: purge.logs_read): destroy's and purge's advice to read the logs before they go."""
+    for summary in deleted_stacks(deployer, {stack}):
+        found = [item for item in retained_by(deployer, summary) if item.kind == "AWS::Logs::LogGroup"]
+        if found and ours(deployer, summary):  # one that kept none (a first create that failed before it) is passed over
+            inspect(deployer, found[0], {})
+            return found[0], summary.get("DeletionTime")
     return None
 
 
