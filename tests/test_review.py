@@ -441,6 +441,13 @@ def test_purpose_is_the_module_docstring_without_the_layer_name():
     assert collect.purpose("x-y", None) == "(the layer module has no docstring)"
 
 
+def test_purpose_drops_the_layer_name_as_written_not_as_a_pattern():
+    # a layer name is text: its "." matches no other character, its "+" repeats nothing
+    assert collect.purpose("a.b", "axb: does this") == "Axb: does this"
+    assert collect.purpose("a.b", "a.b: does this") == "Does this"
+    assert collect.purpose("c++", "c++: does that") == "Does that"
+
+
 def marker_scan(files, scanners=scan.SCANNERS, **_):
     """Per template (label: alb, or prod/alb), one cfn-lint problem, or one failed, one skipped and one
     passed checkov check, of the scanners asked for, named after the label."""
@@ -482,6 +489,17 @@ def test_each_environment_shows_the_findings_of_what_it_deploys(monkeypatch):
         count = len(environment.layers)
         assert f"\n{count} problems:\n" in findings, env
         assert f"CloudFormation checks: {count} passed, {count} failed, {count} skipped." in findings, env
+
+
+def test_the_findings_of_the_layers_an_environment_deploys_are_listed_sorted(monkeypatch):
+    """The document is deterministic and everything in it sorted: the findings of several layers are one
+    sorted list, not one layer's after another's in layer order."""
+    monkeypatch.setattr(scan, "scan_templates", marker_scan)
+    for env, text in documents_of(ROOT / "output").items():
+        lines = text.split("\n## Security findings\n", 1)[1].split("\n## ", 1)[0].splitlines()
+        for marker in ("lint-marker-", "failed-marker-", "skipped-marker-"):
+            found = [line for line in lines if marker in line]
+            assert len(found) == len(ENVIRONMENTS[env].layers) > 1 and found == sorted(found), (env, found)
 
 
 def test_deploy_time_parameter_is_explained_not_missing(written):
@@ -613,6 +631,52 @@ def test_a_cfn_lint_problem_names_its_template_as_the_document_shows_it_not_the_
         "staging/alb": ("alb.json:1:1: E0000 made up",),
         "service": ("service.json:1:1: E0000 made up",),
     }
+
+
+def test_a_scan_is_cached_by_layer_name_and_content_and_runs_only_the_scanners_asked_for(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
+    linted, checked = [], []  # the templates of each cfn-lint run; each checkov run
+
+    def cfn_lint(paths, use_cache):
+        linted.append(sorted(str(path.name) for path in paths))
+        return [f"{path}:1:1: E0000 made up" for path in paths]
+
+    monkeypatch.setattr(validation, "cfn_lint", cfn_lint)
+    monkeypatch.setattr(validation, "checkov", lambda directory: checked.append(directory) or [])
+    content = layer_files()["alb"]
+    first = scan.scan_templates({"staging/alb": content}, scanners=("cfn-lint",))
+    assert first == {"staging/alb": scan.LayerScan(problems=("alb.json:1:1: E0000 made up",))}
+    assert linted == [["alb.json"]] and checked == []  # cfn-lint only: checkov did not run
+    # the same layer with the same content in another environment: read from the cache
+    assert scan.scan_templates({"prod/alb": content}, scanners=("cfn-lint",)) == {"prod/alb": first["staging/alb"]}
+    assert len(linted) == 1
+    # another layer with the same content: scanned, its findings naming it, not the layer cached before
+    assert scan.scan_templates({"service": content}, scanners=("cfn-lint",))["service"].problems == ("service.json:1:1: E0000 made up",)
+    assert linted[-1] == ["service.json"] and checked == []
+    # the name and the content are told apart
+    assert scan.cache_key("a:b", b"x", ("cfn-lint",)) != scan.cache_key("a", b"b:x", ("cfn-lint",))
+
+
+def test_a_scan_sorts_each_templates_checks_by_their_status(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
+    statuses = [("skipped", "B"), ("failed", "B"), ("passed", "A"), ("failed", "A"), ("skipped", "A"), ("passed", "B")]
+
+    def checkov(directory):
+        return [
+            validation.Check(str(path.relative_to(directory)), status, f"AWS::Made::Up.{resource}", f"CKV_MADE_UP {status}")
+            for path in sorted(directory.rglob("*.json"))
+            for status, resource in statuses
+        ]
+
+    monkeypatch.setattr(validation, "checkov", checkov)
+    content = layer_files()["alb"]
+    deployed = {"staging/alb": content, "prod/alb": content.replace(b"{", b"{ ", 1)}
+    found = scan.scan_templates(deployed, use_cache=False, scanners=("checkov",))
+
+    def checks(status):
+        return tuple(validation.Check("alb.json", status, f"AWS::Made::Up.{resource}", f"CKV_MADE_UP {status}") for resource in "AB")
+
+    assert found == {label: scan.LayerScan(failed=checks("failed"), skipped=checks("skipped"), passed=2) for label in deployed}
 
 
 @pytest.mark.parametrize("extra", [0, 1])
@@ -1507,6 +1571,12 @@ def test_a_params_path_cannot_forge_a_line_or_markdown_in_the_document():
     assert collect.shown_path(ROOT / "params" / "prod.yaml") == "params/prod.yaml"
 
 
+def test_a_params_path_outside_the_project_is_named_by_its_file_name_only(tmp_path):
+    # the document holds no absolute path: a --params-dir elsewhere is not named
+    assert collect.shown_path(tmp_path / "params" / "prod.yaml") == "prod.yaml"
+    assert collect.shown_path(tmp_path / "[x]" / "a*b.yaml") == "a\\*b.yaml"
+
+
 def test_a_document_that_cannot_be_removed_is_one_line(tmp_path, monkeypatch, capsys):
     output_dir = copy_output(tmp_path / "output")
     foreign = output_dir / "review" / "gone.md"
@@ -1600,6 +1670,16 @@ def test_deploy_time_model_from_the_environment_values(written):
         )
         assert f"| **BLUE_GREEN deploy, new tasks running to old tasks gone** | the sum | **{timing.duration(blue_green)}** |" in section
     assert strategies
+
+
+def test_a_duration_of_a_minute_or_more_is_said_in_minutes():
+    assert [timing.duration(seconds) for seconds in (0, 59, 60, 61, 120)] == [
+        "0 s",
+        "59 s",
+        "1 min (60 s)",
+        "1 min 1 s (61 s)",
+        "2 min (120 s)",
+    ]
 
 
 def test_canary_and_linear_waits_are_modelled_as_cloudformation_counts_them():
