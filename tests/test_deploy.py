@@ -10164,14 +10164,19 @@ def test_a_linear_release_of_one_whole_step_is_waited_for_as_its_values_say():
     assert stated_release_wait_minutes(values | {"LinearStepPercent": "100.5"}) == MOST_RELEASE_WAIT_MINUTES
 
 
-def test_rollback_monitoring_minutes_the_alarms_stack_states_as_a_fraction_are_rounded_up(aws):
-    # A Number CloudFormation takes (9.5) is watched at least that long: rounded down, the alarms' watch ended early.
+def reading_release_alarms(aws, **changed):
+    """A Deployer whose DescribeStacks of the release-alarms stack answers with outputs changed: name=function of the value."""
     alarms = described("release-alarms")
     for output in alarms["Stacks"][0]["Outputs"]:
-        if output["OutputKey"] == "RollbackMonitoringMinutes":
-            output["OutputValue"] = "9.5"
+        if output["OutputKey"] in changed:
+            output["OutputValue"] = changed[output["OutputKey"]](output["OutputValue"])
     aws.cf.add_response("describe_stacks", alarms, {"StackName": stack("release-alarms")})
-    deployer = deploy.Deployer(aws.clients, ENV, out=io.StringIO(), err=io.StringIO(), output_dir=OUTPUT)
+    return deploy.Deployer(aws.clients, ENV, out=io.StringIO(), err=io.StringIO(), output_dir=OUTPUT)
+
+
+def test_rollback_monitoring_minutes_the_alarms_stack_states_as_a_fraction_are_rounded_up(aws):
+    # A Number CloudFormation takes (9.5) is watched at least that long: rounded down, the alarms' watch ended early.
+    deployer = reading_release_alarms(aws, RollbackMonitoringMinutes=lambda _: "9.5")
     configured = deployer.rollback_configuration(deploy.load_layer(ENV, "service", OUTPUT))["RollbackConfiguration"]
     assert configured["MonitoringTimeInMinutes"] == 10, configured
     assert sorted(trigger["Arn"] for trigger in configured["RollbackTriggers"]) == sorted(OUTPUT_VALUES["RollbackAlarmArns"].split(","))
@@ -10202,12 +10207,7 @@ def test_make_execute_of_a_change_set_given_an_empty_trigger_list_is_followed_as
 
 def test_release_alarm_arns_stated_with_an_empty_item_are_read_without_it(aws):
     # "a,b," is the same two alarms (an empty item is no alarm): refusing it stopped every release over a comma.
-    alarms = described("release-alarms")
-    for output in alarms["Stacks"][0]["Outputs"]:
-        if output["OutputKey"] == "RollbackAlarmArns":
-            output["OutputValue"] += ","
-    aws.cf.add_response("describe_stacks", alarms, {"StackName": stack("release-alarms")})
-    deployer = deploy.Deployer(aws.clients, ENV, out=io.StringIO(), err=io.StringIO(), output_dir=OUTPUT)
+    deployer = reading_release_alarms(aws, RollbackAlarmArns=lambda arns: arns + ",")
     assert deployer.rollback_configuration(deploy.load_layer(ENV, "service", OUTPUT)) == rollback_configuration("service")
 
 
@@ -10350,12 +10350,7 @@ def test_execute_of_a_service_change_set_gone_names_no_image_of_a_failed_first_c
 def test_a_refusal_after_earlier_layers_of_the_run_changed_names_them_not_nothing_changed(aws):
     # The run's look-ahead refusals (here the release alarms' outputs tampered with) meet a later layer after earlier ones
     # changed; "nothing changed" there read as the run's whole outcome, above a summary that says otherwise.
-    alarms = described("release-alarms")
-    for output in alarms["Stacks"][0]["Outputs"]:
-        if output["OutputKey"] == "RollbackAlarmArns":
-            output["OutputValue"] = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:someone-else"
-    aws.cf.add_response("describe_stacks", alarms, {"StackName": stack("release-alarms")})
-    deployer = deploy.Deployer(aws.clients, ENV, out=io.StringIO(), err=io.StringIO(), output_dir=OUTPUT)
+    deployer = reading_release_alarms(aws, RollbackAlarmArns=lambda _: "arn:aws:cloudwatch:us-east-1:123456789012:alarm:someone-else")
     deployer.outcomes = {"cert-dns": "no changes", "alb": "updated, 2 changes", "waf": "tags updated"}
     with pytest.raises(deploy.Failure) as refused:
         deployer.rollback_configuration(deploy.load_layer(ENV, "service", OUTPUT))

@@ -384,20 +384,13 @@ def test_a_runtask_that_got_no_answer_says_the_task_may_run_and_how_to_find_it(a
     assert "Traceback" not in aws.err
 
 
-def test_a_service_that_is_not_active_runs_no_task(aws):
-    # DescribeServices answers a deleted service as INACTIVE, not as a failure: its task definition and network were run
-    aws.service_stack()
-    inactive = ecs_service() | {"status": "INACTIVE"}
-    aws.ecs.add_response("describe_services", {"services": [inactive], "failures": []}, {"cluster": CLUSTER, "services": [SERVICE]})
-    assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == 1  # no RunTask queued: one made fails otherwise
-    assert aws.err == f"error: service {SERVICE} in cluster {CLUSTER}: not ACTIVE; make status shows the stacks\n", aws.err
-
-
-def test_a_draining_service_runs_no_task(aws):
+@pytest.mark.parametrize("status", ["INACTIVE", "DRAINING"])
+def test_a_service_that_is_not_active_runs_no_task(aws, status):
+    # DescribeServices answers a deleted service as INACTIVE, not as a failure: its task definition and network were run;
     # DRAINING: the service is being deleted (API_Service.html, status: ACTIVE, DRAINING or INACTIVE); only ACTIVE is run
     aws.service_stack()
-    draining = ecs_service() | {"status": "DRAINING"}
-    aws.ecs.add_response("describe_services", {"services": [draining], "failures": []}, {"cluster": CLUSTER, "services": [SERVICE]})
+    service = ecs_service() | {"status": status}
+    aws.ecs.add_response("describe_services", {"services": [service], "failures": []}, {"cluster": CLUSTER, "services": [SERVICE]})
     assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == 1  # no RunTask queued: one made fails otherwise
     assert aws.err == f"error: service {SERVICE} in cluster {CLUSTER}: not ACTIVE; make status shows the stacks\n", aws.err
 
