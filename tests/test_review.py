@@ -2668,3 +2668,21 @@ def test_a_checkov_check_skipped_without_a_reason_says_so_and_a_bar_in_a_cell_st
     lines = render.checkov_section(scan.LayerScan(skipped=tuple(skipped), passed=3))
     assert "| alb.json | AWS::S3::Bucket.AccessLogBucket | CKV_AWS_18 | (no reason given) |" in lines, lines
     assert "| alb.json | AWS::S3::Bucket.AccessLogBucket | CKV_AWS_21 | logs \\| kept elsewhere |" in lines, lines
+
+
+def test_a_resource_type_the_price_table_lacks_is_said_not_priced(tmp_path, monkeypatch):
+    # a layer that gains a resource of a type scripts/prices.yaml does not list: its cost shows as not priced, and the
+    # cost section names the type to add (a total that silently left it out would read as complete)
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    priced = collect.load_prices
+
+    def without_record_sets(**kwargs):
+        table = priced(**kwargs)
+        table["free"] = {kind: why for kind, why in table["free"].items() if kind != "AWS::Route53::RecordSet"}
+        return table
+
+    monkeypatch.setattr(collect, "load_prices", without_record_sets)
+    env = next(environment.name for environment in load_all(ROOT / "params") if environment.deploys("cert-dns"))
+    text = render.document(collect.collect(env, ROOT / "output", ROOT / "params"))
+    assert "Not priced (add them to scripts/prices.yaml): `AWS::Route53::RecordSet`." in text.splitlines(), text
+    assert "AWS::Route53::RecordSet is not in scripts/prices.yaml" in text, text

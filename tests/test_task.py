@@ -1347,10 +1347,14 @@ def test_a_stopped_tasks_log_that_cannot_be_read_is_not_said_to_be_empty(aws):
     aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
     aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
     aws.stubber("logs").add_client_error("get_log_events", "AccessDeniedException", "not authorized to perform: logs:GetLogEvents", 400)
-    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV})()
+    made = ecs_task("STOPPED", 1)["createdAt"]
+    now = made + timedelta(minutes=42, seconds=5)  # the task made 42 minutes and 5 s ago: SINCE=43m reads it all
+    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: now)})()
     lines = logs.stopped_tasks(deployer, described("service")["Stacks"][0])
     assert not any("wrote nothing" in line for line in lines), lines
     # the stop reason and exit codes read before it stay: the report was one line of the refusal
     stream = logs.web_log_stream(logs.task_id(TASK_ARN))
     assert lines[1].startswith(f"  task {logs.task_id(TASK_ARN)}") and lines[2].startswith("    container "), lines
-    assert lines[-1] == f"    {stream}: its lines could not be read (AccessDeniedException); make logs ENV={ENV} reads them", lines
+    assert lines[-1] == f"    {stream}: its lines could not be read (AccessDeniedException); make logs ENV={ENV} SINCE=43m reads them", (
+        lines
+    )

@@ -5,6 +5,7 @@ stopped tasks with their stop reasons and the last lines of their logs.
 The service's names (cluster, service, log group) come from the service stack: its outputs, or for a
 stack whose create rolled back (no outputs), its parameters read through templates/service.py's names."""
 
+import math
 import re
 import time
 from datetime import UTC, datetime
@@ -267,9 +268,12 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
             except AWS_ERRORS as error:  # the stop reasons and exit codes read already stay said
                 if isinstance(error, ClientError) and error.response["Error"].get("Code") == "ResourceNotFoundException":
                     lines.append(f"    no log stream {stream}: the web container wrote nothing (it may never have started)")
-                else:
+                else:  # make logs from when the task was made on: its default, the last 10 minutes, may miss them
+                    made = task.get("createdAt")
+                    minutes = min(max(1, math.ceil((deployer.now() - made).total_seconds() / 60)), MAX_SINCE_SECONDS // 60) if made else 0
+                    since = f" SINCE={minutes}m" if minutes else ""
                     lines.append(
-                        f"    {stream}: its lines could not be read ({error_code(error)}); make logs ENV={deployer.env} reads them"
+                        f"    {stream}: its lines could not be read ({error_code(error)}); make logs ENV={deployer.env}{since} reads them"
                     )
                 continue
             events = page.get("events", [])
