@@ -10513,3 +10513,32 @@ def test_execute_of_a_change_set_gone_from_a_failed_first_create_rolling_back_sa
         "which is ROLLBACK_IN_PROGRESS: wait for its rollback to end, then its first create failed and CloudFormation cannot "
         f"update it; fix the cause, then make deploy STACK=service ENV={ENV} RECREATE=1, which deletes it and creates it again\n"
     ), aws.err
+
+
+def test_execute_of_a_change_set_gone_from_a_first_create_whose_rollback_failed_does_not_send_to_a_refused_recreate(aws):
+    # ROLLBACK_FAILED is in FIRST_CREATE_FAILED, and make execute's advice for it was ROLLBACK_COMPLETE's: "make deploy
+    # STACK=<layer> ENV=... RECREATE=1, which deletes it and creates it again". ready() deletes only a ROLLBACK_COMPLETE
+    # stack with RECREATE=1: that deploy is refused ("is ROLLBACK_FAILED: resolve it in the CloudFormation console"). The
+    # advice given is followed here; it must not be refused for the very status it was given for.
+    name = f"{stack('cert-dns')}-20990101000000-abc1234"
+    aws.cf.add_client_error("describe_change_set", "ChangeSetNotFound", f"ChangeSet [{name}] does not exist", 404)
+    aws.deployed("cert-dns", status="ROLLBACK_FAILED", protected=False)
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", name, "--yes") == 2
+    assert aws.err.endswith(f"which is ROLLBACK_FAILED: {deploy.text.way_out(ENV, 'cert-dns', 'ROLLBACK_FAILED')}\n"), aws.err
+    assert "RECREATE=1" not in aws.err, aws.err  # as make deploy says of it
+
+
+def test_make_logs_after_a_destroy_does_not_call_an_earlier_stack_the_one_deleted_last(aws):
+    # kept_log_group walks past the service stack deleted last where it kept no log group (a first create that failed
+    # and was deleted by RECREATE=1, whose rollback took its own group and its logs): the group read is the earlier
+    # stack's, deleted an hour before. "which the one deleted last at <its time> retained" said the logs were those of the
+    # last deployment; they are an earlier one's.
+    two_deleted_service_stacks(aws, "kept none", purging=False)
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    assert logs.log_group_to_read(deployer) == RETAINED_LOG_GROUP
+    note = deployer.out.getvalue()
+    assert note.startswith(f"note: {stack('service')} is not deployed; {RETAINED_LOG_GROUP}, which "), note
+    assert "the one deleted last" not in note, note
+    assert note.startswith(
+        f"note: {stack('service')} is not deployed; {RETAINED_LOG_GROUP}, which the last of its deleted stacks to keep a log group at "
+    ), note

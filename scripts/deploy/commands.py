@@ -28,7 +28,7 @@ from scripts.deploy.history import (
     why_nothing_earlier,
 )
 from scripts.deploy.layer import compact, layer_named_in
-from scripts.deploy.status import ALREADY_EXECUTED, FIRST_CREATE_FAILED, UNDER_REVIEW, UPDATABLE, busy, is_deployed, runs_no_image
+from scripts.deploy.status import ALREADY_EXECUTED, UNDER_REVIEW, UPDATABLE, busy, is_deployed, runs_no_image
 from scripts.deploy.text import output_values, parameter_values
 from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
@@ -175,7 +175,10 @@ class Commands:
                 # no change set starts from it (a failed first create, say), or not until what runs on it ends; one under
                 # review, the empty stack of a CREATE change set, takes a new one (below)
                 if status not in UPDATABLE and status != UNDER_REVIEW:
-                    if status in FIRST_CREATE_FAILED:  # it ends ROLLBACK_COMPLETE (or stuck): a create again, RECREATE=1
+                    if status in (
+                        "ROLLBACK_IN_PROGRESS",
+                        "ROLLBACK_COMPLETE",
+                    ):  # a failed first create: RECREATE=1 (ROLLBACK_FAILED: its own way)
                         way = ("wait for its rollback to end, then " if busy(status) else "") + deployer.way_out(
                             layer.name, "ROLLBACK_COMPLETE"
                         )
