@@ -349,13 +349,19 @@ def test_a_failing_migration_fails_the_step_and_the_summary_shows_it(deploy, tmp
     assert result.returncode == 0 and "### Migrations, make task (last 60 lines)" in summary and "stub make task" in summary
 
 
-def test_the_deploy_stops_before_make_without_the_execution_role(deploy, tmp_path):
-    step = step_running(deploy, "deploy", "make deploy")
+def test_the_deploy_stops_before_the_migrations_without_the_execution_role(deploy, tmp_path):
+    # Checked after the deploy step's make task had run the new release's migrations on the database: the deploy then
+    # failed, and the summary said "Nothing was deployed" without the migrations' output.
+    steps = deploy["jobs"]["deploy"]["steps"]
+    (check,) = [step for step in steps if step.get("name") == "vars.CFN_EXECUTION_ROLE_ARN"]
+    assert steps.index(check) < steps.index(step_running(deploy, "deploy", "make task ENV=")), [s.get("name") for s in steps]
     # An unset variable reads as "" in an expression.
-    result, made, _ = run_step(deploy, "deploy", step, tmp_path, context(vars__CFN_EXECUTION_ROLE_ARN=""))
+    result, made, _ = run_step(deploy, "deploy", check, tmp_path, context(vars__CFN_EXECUTION_ROLE_ARN=""))
     assert result.returncode == 1 and made == []
     assert "::error title=vars.CFN_EXECUTION_ROLE_ARN is not set::" in result.stdout
     assert "CloudFormationExecutionRoleArn" in result.stdout
+    result, made, _ = run_step(deploy, "deploy", check, tmp_path, context())
+    assert result.returncode == 0 and made == [], result.stdout + result.stderr
 
 
 def test_the_image_tag_check_is_the_templates_pattern(deploy):
