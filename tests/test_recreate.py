@@ -231,9 +231,9 @@ def test_logs_after_a_destroy_read_the_log_group_it_retained_while_it_is_the_sta
     assert code == 0, out + err
     first, *events = out.splitlines()
     assert first.startswith(
-        f"note: {stack('service')} is not deployed; {SERVICE_LOGS}, which the last of its deleted stacks to keep a log group at "
+        f"note: {stack('service')} is not deployed; {SERVICE_LOGS}, retained by the last of its deleted stacks to keep one (deleted at "
     ), out
-    assert first.endswith(f" retained, holds what it logged (until make purge ENV={ENV} deletes it)"), out
+    assert first.endswith(f" UTC), holds what it logged (until make purge ENV={ENV} deletes it)"), out
     assert [line.split("  ", 2)[1:] for line in events] == [["abcd", "last words"]], out
     # the CI deploy role may filter events but not describe log groups: read by name, saying it could not look
     denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "DescribeLogGroups")
@@ -251,7 +251,7 @@ def test_logs_after_a_destroy_read_the_log_group_it_retained_while_it_is_the_sta
         if made_again:
             logs.create_log_group(logGroupName=SERVICE_LOGS)
         code, out, err = run("logs")
-        said = f"error: {stack('service')} is not deployed, and {SERVICE_LOGS}, the log group the last of its deleted stacks to keep a log group retained, {what}\n"
+        said = f"error: {stack('service')} is not deployed, and {SERVICE_LOGS}, the log group retained by the last of its deleted stacks to keep one, {what}\n"
         assert code == 1 and err == said, out + err
     # Created and destroyed again: the second deleted stack's log group is read, the one deleted last, whose tags it carries.
     for argv in (("purge",), ("deploy",), ("destroy",)):
@@ -259,7 +259,7 @@ def test_logs_after_a_destroy_read_the_log_group_it_retained_while_it_is_the_sta
         assert code == 0, (argv, out + err)
     code, out, err = run("logs")
     assert code == 0 and out.startswith(
-        f"note: {stack('service')} is not deployed; {SERVICE_LOGS}, which the last of its deleted stacks to keep a log group at "
+        f"note: {stack('service')} is not deployed; {SERVICE_LOGS}, retained by the last of its deleted stacks to keep one (deleted at "
     ), out + err
     # both deleted stacks list a log group of that name; the one the second made is listed once, under it
     code, out, err = run("purge", "--stack", "service", "--yes")
@@ -1433,7 +1433,7 @@ def test_events_and_logs_after_a_destroy_pass_over_the_empty_stack_of_a_create_d
     logs.create_log_group(logGroupName=SERVICE_LOGS)  # one by hand
     code, out, err = run("logs")
     assert code == 1 and err == (
-        f"error: {stack('service')} is not deployed, and {SERVICE_LOGS}, the log group the last of its deleted stacks to keep a log group retained, was replaced by "
+        f"error: {stack('service')} is not deployed, and {SERVICE_LOGS}, the log group retained by the last of its deleted stacks to keep one, was replaced by "
         f"one it did not make, whose logs are not read; make diff ENV={ENV} says what a new deploy needs first\n"
     ), out + err
 

@@ -77,7 +77,7 @@ def service_stack(deployer) -> dict:
 
 
 # Not "the one deleted last": a later one may have kept none (a failed first create RECREATE=1 deleted).
-KEPT_BY = "the last of its deleted stacks to keep a log group"
+KEPT_BY = "the last of its deleted stacks to keep one"
 
 
 def log_group_to_read(deployer) -> str:
@@ -106,12 +106,12 @@ def log_group_to_read(deployer) -> str:
             else f"was replaced by one it did not make, whose logs are not read; make diff ENV={deployer.env} says what a new deploy "
             "needs first"
         )
-        raise Failure(f"error: {stack} is not deployed, and {group.physical_id}, the log group {KEPT_BY} retained, {what}")
-    when = f" at {deleted:%Y-%m-%d %H:%M:%S %Z}" if deleted else ""
+        raise Failure(f"error: {stack} is not deployed, and {group.physical_id}, the log group retained by {KEPT_BY}, {what}")
+    when = f" (deleted at {deleted:%Y-%m-%d %H:%M:%S %Z})" if deleted else ""
     # A role that may not read log groups (the CI deploy role may filter events, not describe groups): read by name.
     unchecked = "" if group.facts is not None else f"; whether it is still that stack's could not be looked at ({group.note})"
     deployer.say(
-        f"note: {stack} is not deployed; {group.physical_id}, which {KEPT_BY}{when} retained, holds what it logged "
+        f"note: {stack} is not deployed; {group.physical_id}, retained by {KEPT_BY}{when}, holds what it logged "
         f"(until make purge ENV={deployer.env} deletes it){unchecked}"
     )
     return group.physical_id
