@@ -689,8 +689,8 @@ def _resource_map_delete_naming_every_failure(self):
             parsed = self._parsed_resources.get(name)
             try:
                 if not isinstance(parsed, str) and parsed is not None:
-                    self._delete_resource(parsed, self._resource_json_map[parsed.logical_resource_id])
-                    self._parsed_resources.pop(parsed.logical_resource_id)
+                    self._delete_resource(parsed, bodies[name])
+                    self._parsed_resources.pop(name)
             except Exception as error:  # noqa: BLE001 (in use: a later pass; what stays is the stack's DELETE_FAILED)
                 failures[name] = error
             else:

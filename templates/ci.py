@@ -21,7 +21,8 @@
   the record ones the domain's names in any hosted zone, and the actions AWS gives no resource-level
   permission (UnscopedPolicy) whatever they act on. Only CloudFormation may assume the role (its trust policy names no
   stack: another principal of the account allowed iam:PassRole on it could give it to another stack), and the deploy
-  role gives it only with its own stack operations, on the project's stacks, which may not import resources. Generation stops when a schema asks for a permission no statement grants.
+  role gives it only with its own stack operations, on the project's stacks, which may not import resources.
+  Generation stops when a schema asks for a permission no statement grants.
 - The permissions boundary startupwebapp-role-boundary that every role of the layers carries. The
   execution role may create roles and give them policies only with it, never remove or change it,
   and pass them only to ECS (its tasks, and ECS itself for the service's infrastructure role): a

@@ -175,13 +175,11 @@ class Commands:
                 # no change set starts from it (a failed first create, say), or not until what runs on it ends; one under
                 # review, the empty stack of a CREATE change set, takes a new one (below)
                 if status not in UPDATABLE and status != UNDER_REVIEW:
-                    if status in (
-                        "ROLLBACK_IN_PROGRESS",
-                        "ROLLBACK_COMPLETE",
-                    ):  # a failed first create: RECREATE=1 (ROLLBACK_FAILED: its own way)
-                        way = ("wait for its rollback to end, then " if busy(status) else "") + deployer.way_out(
-                            layer.name, "ROLLBACK_COMPLETE"
-                        )
+                    # a failed first create, rolled back or rolling back: created again with RECREATE=1 (ROLLBACK_FAILED has
+                    # a way of its own: deploy's RECREATE=1 deletes a ROLLBACK_COMPLETE stack alone)
+                    if status in ("ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE"):
+                        wait = "wait for its rollback to end, then " if busy(status) else ""
+                        way = wait + deployer.way_out(layer.name, "ROLLBACK_COMPLETE")
                     else:
                         then = f", then make changeset STACK={layer.name} ENV={self.env} makes a new one" if busy(status) else ""
                         way = deployer.way_out(layer.name, status) + then

@@ -269,8 +269,7 @@ class Deployer:
     def redeploy_tag(self, layer_name) -> str:
         """TAG= for a deploy that creates again the layer and those that read it, once destroyed: the run's, or else the
         image the service stack runs, where the service is among them; a deploy without it would release params' ImageTag."""
-        order = templates.destroy_order(layer_name)
-        if order == [layer_name] or "service" not in order:
+        if "service" not in templates.destroy_order(layer_name):
             return ""
         return self.service_tag("service") or self.running_image_tag()
 

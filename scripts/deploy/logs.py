@@ -28,7 +28,7 @@ SINCE = re.compile(r"([1-9][0-9]{0,8})([smhd])")  # nine digits: 3653d in second
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # The longest retention a log group takes (about 10 years): older events are gone, and a start time
 # before 1970 is refused by FilterLogEvents.
-MAX_SINCE_SECONDS = max(LOG_RETENTION_DAYS) * 86400  # text.EVERY_EVENT_SINCE
+MAX_SINCE_SECONDS = max(LOG_RETENTION_DAYS) * 86400  # as SINCE=: text.EVERY_EVENT_SINCE
 FOLLOW_SECONDS = 2.0  # FOLLOW=1 asks again every 2 s
 FOLLOW_FAILURES = 5  # transient errors in a row FOLLOW=1 rides out before it stops
 # CloudWatch Logs may take a few seconds to make an event searchable, and it keeps the event's own

@@ -384,8 +384,8 @@ def listing(summaries, items) -> dict:
 
 def inspect(deployer, item, listed, logs_read=None) -> None:
     """Decide what purge does with one retained resource: item.action, item.note, item.gone, item.foreign.
-    listed: deleted stack id -> what it retained (listing), of the deleted stacks of the names looked at; logs_read: the
-    deleted service stack whose log group make logs reads (kept_log_group: the one deleted last), to offer it for."""
+    listed: deleted stack id -> what it retained (listing), of the deleted stacks of the names looked at; logs_read: the id
+    of the deleted service stack whose log group make logs reads (first_log_group), to offer make logs for."""
     if item.kind not in INSPECT:
         command = free_command(item.kind, item.physical_id, deployer.cli)
         item.note = f"left: purge does not delete a {item.kind}" + (f"; by hand: {command}" if command else "")
@@ -486,11 +486,17 @@ def kept_log_group(deployer, stack) -> tuple[Retained, object] | None:
     retained one. What make logs reads once the service is destroyed, and the group purge offers make logs for (the
     first of its items, newest first: purge.logs_read): destroy's and purge's advice to read the logs before they go."""
     for summary in deleted_stacks(deployer, {stack}):
-        found = [item for item in retained_by(deployer, summary) if item.kind == "AWS::Logs::LogGroup"]
-        if found and ours(deployer, summary):  # one that kept none (a first create that failed before it) is passed over
-            inspect(deployer, found[0], {})
-            return found[0], summary.get("DeletionTime")
+        group = first_log_group(retained_by(deployer, summary), stack)
+        if group and ours(deployer, summary):  # one that kept none (a first create that failed before it) is passed over
+            inspect(deployer, group, {})
+            return group, summary.get("DeletionTime")
     return None
+
+
+def first_log_group(items, stack) -> Retained | None:
+    """The first log group of stack's among items retained by deleted stacks of ours, newest first: the one make logs
+    reads after a destroy (kept_log_group), and the one purge offers make logs for."""
+    return next((item for item in items if item.stack == stack and item.kind == "AWS::Logs::LogGroup"), None)
 
 
 def deleted_last(deployer, stack) -> tuple[dict | None, list[dict]]:
@@ -692,9 +698,8 @@ def purge(deployer, names) -> int:
     listed = listing(summaries, items)
     retains, named = {}, {}  # layer -> what its template retains, and the names it gives in this environment: read once
     deleted_templates = {}  # stack id -> the template it was deleted with: read once, where needed
-    # make logs reads the log group of the service stack deleted last (kept_log_group); summaries are newest first
-    service = templates.stack_name(env, "service")
-    logs_read = next((i.stack_id for i in items if i.stack == service and i.kind == "AWS::Logs::LogGroup"), None)
+    read_by_make_logs = first_log_group(items, templates.stack_name(env, "service"))  # summaries, and so items, newest first
+    logs_read = read_by_make_logs and read_by_make_logs.stack_id
     for item in items:
         inspect(deployer, item, listed, logs_read)
         layer = templates.layer_of(env, item.stack)

@@ -20,7 +20,7 @@ def is_deployed(found: dict | None) -> bool:
 
 def runs_no_image(found: dict | None) -> bool:
     """A service stack whose ImageTag names nothing that runs: none, an empty one under review, or a failed first create."""
-    return found is None or found["StackStatus"] in EMPTY_STATUSES or found["StackStatus"] in FIRST_CREATE_FAILED
+    return found is None or found["StackStatus"] in (UNDER_REVIEW, *FIRST_CREATE_FAILED)
 
 
 def busy(status: str) -> bool:
