@@ -189,7 +189,10 @@ def test_create_destroy_purge_create_again(sandbox, run):
     lines = out.splitlines()
     assert len(lines) == 2 and lines[-1] == f"nothing to purge in {ENV}", out
     keys = r"(1 KMS key of these stacks is|([02-9]|[1-9][0-9]+) KMS keys of these stacks are)"
-    assert re.fullmatch(keys + " scheduled for deletion already: nothing to do for them", lines[0]), out
+    assert re.fullmatch(keys + r" scheduled for deletion already: nothing to do for them \(.*\)", lines[0]), out
+    for key_id in log_keys:  # named, with the day KMS deletes it: the id is what cancel-key-deletion takes
+        when = key_state(sandbox, key_id)["DeletionDate"].astimezone(UTC)
+        assert f"{key_id}: deletion already scheduled for {when:%Y-%m-%d %H:%M} UTC" in lines[0], out
     # the two commands purge printed to undo a key's deletion give a key that can be used again, the first alone does not
     kms = sandbox.client("kms")
     kms.cancel_key_deletion(KeyId=log_keys[0])

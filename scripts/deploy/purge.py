@@ -747,7 +747,9 @@ def purge(deployer, names) -> int:
                 deployer.say(f"  {item.label}: {f'{what}; {item.note}' if what else item.note}")
     if scheduled:  # a second purge would list every one again, stack by stack
         keys = "1 KMS key of these stacks is" if len(scheduled) == 1 else f"{len(scheduled)} KMS keys of these stacks are"
-        deployer.say(f"{keys} scheduled for deletion already: nothing to do for them")
+        deployer.say(
+            f"{keys} scheduled for deletion already: nothing to do for them ({'; '.join(f'{i.physical_id}: {i.note}' for i in scheduled)})"
+        )
     todo = sorted((i for i in shown if i.action), key=lambda i: ORDER.index(i.kind))
     if not todo:
         where = f"for {stacks[0]}" if one else f"in {env}"  # one layer's purge names it: other layers may have something
