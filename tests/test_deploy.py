@@ -116,6 +116,20 @@ def disabled(aws, tmp_path):
 
 
 CERT_CHANGES = [change("Add", "Certificate", "AWS::CertificateManager::Certificate")]
+# The make purge a way on names between a destroy and the deploy again, for the layers it creates again whose destroy keeps
+# a log group under its name (service and waf: purge.keep_names reads it from their templates).
+PURGE_STEP = (
+    "(what the destroy keeps holds names the create needs: purge deletes it, logs included, so read or export them first; or "
+    "set a new NamePrefix instead), then "
+)
+
+
+def purge_step(order, enabled=PROD_LAYERS) -> str:
+    kept = [layer for layer in order if layer in ("service", "waf") and layer in enabled]
+    if not kept:
+        return ""
+    which = f"STACK={kept[0]}" if len(kept) == 1 else "STACK=<layer> for " + ", ".join(kept)
+    return f"make purge ENV={ENV} {which} {PURGE_STEP}"
 
 
 LOOK_FOR_BLOCKED_CREATES = purge.blocking
@@ -1905,7 +1919,7 @@ def test_an_aws_error_message_reaches_the_terminal_escaped_on_one_line(aws):
             "DELETE_FAILED",
             f"its deletion stopped half way (make events STACK=cert-dns ENV={ENV} names the resources that failed); "
             f"free them, then destroy it and the layers that read its outputs: make destroy ENV={ENV} STACK=<layer> for {', '.join(templates.destroy_order('cert-dns'))}, in that "
-            f"order (one not deployed says so), then make deploy ENV={ENV}"
+            f"order (one not deployed says so), then {purge_step(templates.destroy_order('cert-dns'))}make deploy ENV={ENV}"
             # the image the service runs, which a deploy without TAG= would replace with params' ImageTag
             f" TAG={deploy_text.parameter_values(described('service')['Stacks'][0])['ImageTag']}",
         ),
@@ -3568,7 +3582,8 @@ def test_diff_of_a_named_stateful_resource_replaced_under_its_name_says_its_new_
     assert aws.run("diff", "--stack", "alb") == 1, aws.err
     assert "  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: " in aws.out
     image = deploy_text.parameter_values(described("service")["Stacks"][0])["ImageTag"]
-    assert f"in that order (one not deployed says so), then make deploy ENV={ENV} TAG={image}\n" in aws.out, aws.out
+    said = f"in that order (one not deployed says so), then {purge_step(templates.destroy_order('alb'))}make deploy ENV={ENV} TAG={image}\n"
+    assert said in aws.out, aws.out
     assert (
         "  note: make deploy refuses this without ALLOW_REPLACE=1: it replaces or removes what holds data or a name others point at: "
         in aws.out
@@ -3593,7 +3608,8 @@ def test_diff_says_a_deploy_would_be_refused_for_a_named_resource_it_would_repla
         "its Cluster changed, its ServiceName unchanged); give it a new name in the same change (a new NamePrefix renames them all), "
         f"or destroy it and the layers that read its outputs: make destroy ENV={ENV} STACK=<layer> for alarms, scaling, service, "
         # its deploy again on the image the service runs, not params' ImageTag (Deployer.redeploy_tag)
-        f"in that order (one not deployed says so), then make deploy ENV={ENV} TAG={running['ImageTag']}"
+        f"in that order (one not deployed says so), then {purge_step(templates.destroy_order('service'))}make deploy ENV={ENV} "
+        f"TAG={running['ImageTag']}"
     )
     lines = aws.out.splitlines()
     if renamed:  # its log group renamed too: a stateful replacement, which the deploy makes with ALLOW_REPLACE=1
@@ -10425,12 +10441,16 @@ def test_purge_offers_make_logs_only_for_the_log_group_make_logs_reads(read_by_m
     ), item.note
 
 
-def two_deleted_service_stacks(aws, newest, purging):
+def two_deleted_service_stacks(aws, newest, purging, live=None):
     """The service destroyed twice: the stack deleted last (SECOND_DELETED_SERVICE_ID, an hour after the other) retained no
     log group (newest="kept none": a first create that failed before its log group, destroyed) or was not ours
     (newest="not ours": a stack of its name someone else made, and deleted); the earlier one, ours, retained its log group.
-    purging: the exchanges of make purge STACK=service, else of make logs."""
-    aws.not_deployed("service")
+    purging: the exchanges of make purge STACK=service, else of make logs. live: the stack of the service's name there is
+    now (DescribeStacks' entry), else none."""
+    if live:
+        aws.cf.add_response("describe_stacks", {"Stacks": [live]}, {"StackName": stack("service")})
+    else:
+        aws.not_deployed("service")
     summaries = [
         {"StackId": i, "StackName": stack("service"), "CreationTime": NOW - timedelta(days=1), "StackStatus": "DELETE_COMPLETE"}
         | {"DeletionTime": when}
@@ -10541,3 +10561,94 @@ def test_make_logs_after_a_destroy_does_not_call_an_earlier_stack_the_one_delete
     assert note.startswith(
         f"note: {stack('service')} is not deployed; {RETAINED_LOG_GROUP}, retained by the last of its deleted stacks to keep one (deleted at "
     ), note
+
+
+# --- from an attacker review of 14e267e..bdbe87f (SD) -------------------------------------------------------------------
+def test_a_foreign_stack_met_after_earlier_layers_changed_does_not_say_nothing_changed(aws):
+    # 166ead2 made every refusal of a later layer say what earlier layers of the run changed (Deployer.nothing_changed),
+    # but describe's refusal of a stack of the layer's name that this tool did not make still says "nothing changed". On
+    # the sandbox: a stack startupwebapp-sandbox-scaling made by hand, then make deploy YES=1 TAG=v2 created waf and
+    # released v2 (service: updated, 2 changes), then stopped at scaling with "...which every stack it makes carries;
+    # nothing changed. If it is ours ...".
+    aws.deployed("scaling", tags={"Owner": "mallory"})
+    made = deploy.Deployer(
+        aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW, changes=True
+    )
+    made.outcomes.update({"alb": "no changes", "service": "updated, 2 changes"})
+    with pytest.raises(deploy.Failure) as refused:
+        made.describe(stack("scaling"))
+    assert "exists but was not made by this tool" in str(refused.value), refused.value
+    said = "; nothing changed in scaling; this run changed service before it (the summary above). If it is ours"
+    assert said in str(refused.value), refused.value
+
+
+def test_releases_names_no_image_of_a_service_stack_this_tool_did_not_make(aws):
+    # d75cbf8's one rule for an ImageTag that is not ours to print (Deployer.running_image_tag: "someone else's stack's
+    # values are not ours to print or release"; make status: "not made by this tool") is not make releases': for a stack
+    # of the service's name without our tags it says "startupwebapp-prod-service runs image v7", its values taken for a
+    # release of ours, while make status of the same stack says it is not made by this tool.
+    aws.deployed("service", parameters=service_parameters("v7"), tags={"Owner": "mallory"})
+    history(aws, [release("v1", "2025-11-20T10:00:00Z")])
+    assert aws.run("releases") == 0, aws.err
+    assert "runs image v7" not in aws.out, aws.out
+    lines = aws.out.splitlines()
+    assert lines[-1].startswith(f"{stack('service')}: not made by this tool (") and lines[-1].endswith(": no release of ours runs"), lines
+    assert lines[0].endswith("(of an earlier service stack: make rollback passes it over)"), lines  # none is that stack's
+
+
+@pytest.mark.parametrize("env", [ENV, "sandbox"])
+@pytest.mark.parametrize("layer", ["cert-dns", "waf"])
+def test_the_way_on_for_a_first_create_whose_rollback_failed_is_a_command(env, layer):
+    # It was "resolve it in the CloudFormation console", no command (the sandbox has no console). make destroy deletes a
+    # ROLLBACK_FAILED stack (README, make destroy), whose downstream layers were never made, and a deploy creates it again;
+    # what the deletion keeps under a name the create needs (waf's log group, DeletionPolicy RetainExceptOnCreate: kept
+    # by a deletion) is purged between them, or the deploy is refused (found by an attacker review).
+    deployer = deploy.Deployer(lambda service: None, env, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    way = deployer.way_out(layer, "ROLLBACK_FAILED")
+    purge_it = f"make purge ENV={env} STACK=waf {PURGE_STEP}" if layer == "waf" else ""
+    assert way == (
+        f"its first create failed and its rollback could not delete everything (make events STACK={layer} ENV={env} names what "
+        f"failed); free that, then make destroy STACK={layer} ENV={env}, then {purge_it}make deploy STACK={layer} ENV={env}"
+    ), way
+
+
+@pytest.mark.parametrize(
+    "layer, purged",
+    [("waf", "STACK=waf"), ("service", "STACK=service"), ("alb", "STACK=<layer> for service, waf"), ("scaling", None)],
+)
+def test_the_way_on_for_a_half_deleted_layer_names_the_purge_its_deploy_needs(aws, layer, purged):
+    # "free them, then make destroy STACK=waf ENV=..., then make deploy STACK=waf ENV=...": the destroy keeps the layer's log
+    # group under its name (DeletionPolicy RetainExceptOnCreate), and the deploy that followed was refused before creating
+    # anything ("what destroyed stacks retained still holds names their creates need ... make purge ENV=... STACK=waf
+    # frees ..."), found by an attacker review on the sandbox. The purge is a step of the way on, for the layers it destroys
+    # that keep such a name; a layer that keeps none has no purge in its way on.
+    if "service" in templates.destroy_order(layer):  # the deploy again keeps the image the service runs (redeploy_tag)
+        aws.deployed("service", parameters=service_parameters("v7"))
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    way = deployer.way_out(layer, "DELETE_FAILED")
+    deploy_again = f"make deploy STACK={layer} ENV={ENV}" if templates.destroy_order(layer) == [layer] else f"make deploy ENV={ENV} TAG=v7"
+    assert way.endswith(", then " + (f"make purge ENV={ENV} {purged} {PURGE_STEP}" if purged else "") + deploy_again), way
+    assert ("make purge" in way) == bool(purged), way
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_make_logs_where_a_stack_of_the_service_name_is_not_ours_reads_what_ours_kept_or_says_so(aws, kept):
+    # After make destroy STACK=service, someone made a stack of its name (no tags of ours, none of our parameters): make
+    # logs read that stack's values as ours, and on the sandbox said "error: KeyError: 'ClusterName', at
+    # scripts/deploy/logs.py:65: ... or a bug of the tool's", where destroy's line had said make logs reads the service's
+    # kept logs (found by an attacker review). Theirs names nothing of ours: the group ours kept is read, or none is.
+    theirs = described("service", tags={"Owner": "mallory"}, parameters={"ImageTag": "theirs-1"}, with_outputs=False)["Stacks"][0]
+    not_ours = deploy.text.not_ours(stack("service"), templates.own_tags(ENV, "service"))
+    if kept:
+        two_deleted_service_stacks(aws, "kept none", purging=False, live=theirs)
+    else:
+        aws.cf.add_response("describe_stacks", {"Stacks": [theirs]}, {"StackName": stack("service")})
+        aws.cf.add_response("list_stacks", {"StackSummaries": []}, {"StackStatusFilter": ["DELETE_COMPLETE"]})
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    if kept:
+        assert logs.log_group_to_read(deployer) == RETAINED_LOG_GROUP
+        assert deployer.out.getvalue().startswith(f"note: {not_ours}; {RETAINED_LOG_GROUP}, retained by "), deployer.out.getvalue()
+        return
+    with pytest.raises(deploy.Failure) as refused:
+        logs.log_group_to_read(deployer)
+    assert str(refused.value) == f"error: {not_ours}; no log group a service stack of ours kept is left to read"

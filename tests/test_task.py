@@ -1358,3 +1358,23 @@ def test_a_stopped_tasks_log_that_cannot_be_read_is_not_said_to_be_empty(aws):
     assert lines[-1] == f"    {stream}: its lines could not be read (AccessDeniedException); make logs ENV={ENV} SINCE=43m reads them", (
         lines
     )
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ResourceNotFoundException"])
+def test_a_failed_first_creates_stopped_task_log_is_said_gone_with_its_log_group(aws, code):
+    # finish() reports the stopped tasks once the stack has settled: after a failed first create, ROLLBACK_COMPLETE, whose
+    # rollback deleted the log group (DeletionPolicy RetainExceptOnCreate). The line said "make logs ENV=... SINCE=43m reads
+    # them" (AccessDenied), which then reads a group that is gone, or "the web container wrote nothing" (the group not
+    # found), which nobody knows (found by an attacker review).
+    from scripts.deploy import logs
+
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
+    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    aws.stubber("logs").add_client_error("get_log_events", code, "no", 400)
+    now = ecs_task("STOPPED", 1)["createdAt"] + timedelta(minutes=42, seconds=5)
+    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: now)})()
+    lines = logs.stopped_tasks(deployer, described("service", status="ROLLBACK_COMPLETE", with_outputs=False)["Stacks"][0])
+    stream = logs.web_log_stream(logs.task_id(TASK_ARN))
+    said = f"its lines could not be read ({code}): the rollback of a failed first create deletes the log group, and its logs with it"
+    assert lines[-1] == f"    {stream}: {said}", lines

@@ -1175,9 +1175,11 @@ class Commands:
         first, each with its time, revision and caller, and the image the service runs."""
         deployer, stack = self.deployer, templates.stack_name(self.env, "service")
         found = deployer.describe(stack)
-        running = None if runs_no_image(found) else parameter_values(found).get("ImageTag")
+        theirs = bool(found) and deployer.foreign(found)  # its values are not ours to print, nor a release of ours
+        running = None if runs_no_image(found) or theirs else parameter_values(found).get("ImageTag")
         every = deployer.history.releases()
-        ours = of_the_stack(every, found["CreationTime"]) if found else []  # with no stack, every release is a destroyed one's
+        # with no stack of ours, every release is a destroyed one's
+        ours = of_the_stack(every, found["CreationTime"]) if found and not theirs else []
         if not every:
             deployer.say(f"no release recorded in {deployer.history.name}")
         for index, entry in reversed(list(enumerate(every))):
@@ -1203,6 +1205,8 @@ class Commands:
             deployer.say(printable(line + (f"  ({said})" if said else ""), one_line=True))
         if running:
             deployer.say(f"{stack} runs image {printable(running, one_line=True)}")
+        elif theirs:
+            deployer.say(f"{text.not_ours(stack, deployer.own_tags(found))}: no release of ours runs")
         else:  # none, or one whose first create failed (rolled back or rolling back) or that waits under review
             deployer.say(f"{stack} is {found['StackStatus'] if found else 'not deployed'}: no image runs")
         return 0

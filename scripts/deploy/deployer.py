@@ -260,11 +260,26 @@ class Deployer:
         layer, which goes with the layers that read it, the TAG= of their deploy again (redeploy_tag)."""
         tag = self.redeploy_tag(layer_name) if status == "DELETE_FAILED" else self.service_tag(layer_name)
         disabled = self.enabled_layers and layer_name not in self.enabled_layers
-        return text.way_out(self.env, layer_name, status, tag, disabled_in=self.params_file if disabled else None)
+        destroyed = templates.destroy_order(layer_name) if status == "DELETE_FAILED" else [layer_name]
+        return text.way_out(
+            self.env,
+            layer_name,
+            status,
+            tag,
+            disabled_in=self.params_file if disabled else None,
+            purge_first=self.purge_first(destroyed),
+        )
 
     def destroy_and_deploy_again(self, layer_name) -> str:
-        """text.destroy_and_deploy_again, its deploy with the TAG= that keeps the service's image (redeploy_tag)."""
-        return text.destroy_and_deploy_again(self.env, layer_name, self.redeploy_tag(layer_name))
+        """text.destroy_and_deploy_again, its deploy with the TAG= that keeps the service's image (redeploy_tag), and the
+        make purge between them where a destroyed layer keeps a name its create needs."""
+        purge_first = self.purge_first(templates.destroy_order(layer_name))
+        return text.destroy_and_deploy_again(self.env, layer_name, self.redeploy_tag(layer_name), purge_first)
+
+    def purge_first(self, destroyed) -> list[str]:
+        """The layers among those a way on destroys that the deploy after it creates again (enabled) and whose destroy keeps
+        a name their create needs (purge.keep_names): make purge frees it between the two."""
+        return purge.keep_names(self, [name for name in destroyed if not self.enabled_layers or name in self.enabled_layers])
 
     def redeploy_tag(self, layer_name) -> str:
         """TAG= for a deploy that creates again the layer and those that read it, once destroyed: the run's, or else the
@@ -385,7 +400,7 @@ class Deployer:
             raise Failure(
                 f"error: {stack} exists but was not made by this tool: its tags are not "
                 f"{text.tag_list(self.own_tags(found))}, which every stack it makes carries; "
-                "nothing changed. If it is ours (its tags changed by hand), set those tags on it (console: Update stack, "
+                f"{self.nothing_changed(templates.layer_of(self.env, stack))}. If it is ours (its tags changed by hand), set those tags on it (console: Update stack, "
                 "Use current template, Tags) and run this again; otherwise remove or rename it yourself"
             )
         return found
@@ -399,12 +414,12 @@ class Deployer:
             raise Failure(
                 f"error: {stack} exists, empty and under review, with change sets this tool did not make (their tags are "
                 f"not {text.tag_list(self.own_tags(found))}, which every change set it makes carries): {', '.join(theirs)}; "
-                "nothing changed. Remove them, or the stack, yourself once their owner agrees"
+                f"{self.nothing_changed(templates.layer_of(self.env, stack))}. Remove them, or the stack, yourself once their owner agrees"
             )
         if unread:  # a change or a deletion of it would end change sets that may be someone else's
             raise Failure(
                 f"error: {stack} exists, empty and under review, without tags: whose it is, its change sets' tags say, and "
-                f"they could not be read ({unread}); nothing changed. Run this again; if it goes on, see that the "
+                f"they could not be read ({unread}); {self.nothing_changed(templates.layer_of(self.env, stack))}. Run this again; if it goes on, see that the "
                 "credentials may call cloudformation:ListChangeSets and DescribeChangeSet"
             )
 
@@ -641,7 +656,7 @@ class Deployer:
                 f"error: {templates.stack_name(self.env, upstream)}'s outputs {arns} ({printable(found[arns], one_line=True)[:300]}) and "
                 f"{minutes} ({printable(given, one_line=True)[:40]}) are not what its template makes: its alarms ({', '.join(own)}), "
                 f"each once, and 0 to 180 minutes; a release would be watched by other alarms than its own, or by fewer. "
-                f"make deploy STACK={upstream} ENV={self.env} puts them back; {self.nothing_changed(layer)}"
+                f"make deploy STACK={upstream} ENV={self.env} puts them back; {self.nothing_changed(layer.name)}"
             )
         triggers = [{"Arn": arn, "Type": "AWS::CloudWatch::Alarm"} for arn in watched]
         return {"RollbackConfiguration": {"RollbackTriggers": triggers, "MonitoringTimeInMinutes": monitoring}}
@@ -819,12 +834,12 @@ class Deployer:
             token = next_page_token(more, seen, "DescribeChangeSet")
         return change_set
 
-    def nothing_changed(self, layer) -> str:
-        """What a refusal of the layer's change set leaves: in a run that changed earlier layers, not nothing."""
-        changed = [name for name, outcome in self.outcomes.items() if outcome != "no changes" and name != layer.name]
-        said = "nothing changed" if not changed else f"nothing changed in {layer.name}"
-        if layer.name in self.recreated:  # gone: a deploy again creates it without RECREATE=1
-            said = f"{said} but the deletion of {layer.stack}'s failed first create (RECREATE=1)"
+    def nothing_changed(self, layer_name) -> str:
+        """What a refusal of the layer's change set, or of its stack, leaves: in a run that changed earlier layers, not nothing."""
+        changed = [name for name, outcome in self.outcomes.items() if outcome != "no changes" and name != layer_name]
+        said = "nothing changed" if not changed else f"nothing changed in {layer_name}"
+        if layer_name in self.recreated:  # gone: a deploy again creates it without RECREATE=1
+            said = f"{said} but the deletion of {templates.stack_name(self.env, layer_name)}'s failed first create (RECREATE=1)"
         if changed:
             said += f"; this run changed {text.in_words(changed)} before it (the summary above)"
         return said
@@ -841,7 +856,7 @@ class Deployer:
         before = parameter_values(self.describe(layer.stack)) if exists else {}
         replaced = before.get("ImageTag")  # the image before the update
         outputs_before = self.outputs(layer.stack) if exists else {}
-        left = "change set left for review" if reviewed else self.nothing_changed(layer)
+        left = "change set left for review" if reviewed else self.nothing_changed(layer.name)
         with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
             self.allow(layer, change_set, exists, allow_replace, left, given)
             if not exists and layer.stack not in self.waiting:
@@ -1410,7 +1425,7 @@ class Deployer:
         if others:
             raise Failure(
                 f"error: {layer.stack} was made meanwhile by another CREATE change set, not this run's ({', '.join(others)}): "
-                f"its change set was added to that stack, and running it would end theirs; {self.nothing_changed(layer)}. "
+                f"its change set was added to that stack, and running it would end theirs; {self.nothing_changed(layer.name)}. "
                 "Ask its owner, then deploy again"
             )
 

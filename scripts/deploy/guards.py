@@ -341,7 +341,7 @@ def refuse_a_secret_of_another_account(deployer, layer) -> None:
             {each.name for each, _ in secrets},
             f"error: {deployer.params_file}: parameters.DatabaseSecretArn is in account {', '.join(theirs)}, but the stacks go to "
             f"account {account}: the service's execution role has no KMS permission, which reading another account's secret "
-            f"needs (its customer managed key), so no task would start; {deployer.nothing_changed(layer)}. Set the ARN of the secret in account {account}, "
+            f"needs (its customer managed key), so no task would start; {deployer.nothing_changed(layer.name)}. Set the ARN of the secret in account {account}, "
             "make templates, and deploy again",
         )
 
@@ -388,7 +388,9 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
             stacks_region = deployer.cf.meta.region_name
             there = "and region" if region == stacks_region else f"in {region}, the region the ARN names (the stacks go to {stacks_region})"
             raise refusal(
-                layer, {service.name}, f"error: {where}: no secret {arn} in the stacks' account {there}; {deployer.nothing_changed(layer)}"
+                layer,
+                {service.name},
+                f"error: {where}: no secret {arn} in the stacks' account {there}; {deployer.nothing_changed(layer.name)}",
             ) from None
         # where the ARN names another region than the stacks' (one the account has not enabled, or a policy keeps the role out of), named
         there = "" if region == deployer.cf.meta.region_name else f" in {region}, the region the ARN names"
@@ -399,7 +401,7 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
             layer,
             {service.name},
             f"error: {where}: the secret is encrypted with the customer managed KMS key {key}, which the service's roles may not "
-            f"use (their permissions boundary allows no KMS key), so no task could read it and none would start; {deployer.nothing_changed(layer)}. "
+            f"use (their permissions boundary allows no KMS key), so no task could read it and none would start; {deployer.nothing_changed(layer.name)}. "
             "Encrypt it with the AWS managed key (the key a secret gets when none is given): as someone who may use the current key "
             f"(kms:Decrypt; without it the versions stay encrypted with it), {cli(region)} secretsmanager update-secret "
             f"--secret-id {arn} --kms-key-id alias/aws/secretsmanager, then deploy again",
@@ -482,7 +484,9 @@ def refuse_subnets_the_layers_cannot_use(deployer, layer) -> None:
             )
     if problems:
         raise refusal(
-            layer, {each.name for each in ahead}, f"error: {deployer.params_file}: {'; '.join(problems)}; {deployer.nothing_changed(layer)}"
+            layer,
+            {each.name for each in ahead},
+            f"error: {deployer.params_file}: {'; '.join(problems)}; {deployer.nothing_changed(layer.name)}",
         )
 
 
@@ -540,7 +544,7 @@ def refuse_a_cluster_the_service_cannot_use(deployer, layer, change_set=None, le
             layer,
             {"service"},
             f"error: {where}: {'; '.join(unusable)} in the stacks' account and region "
-            f"({deployer.cf.meta.region_name}), and ECS creates no service in it: {way}; {left or deployer.nothing_changed(layer)}",
+            f"({deployer.cf.meta.region_name}), and ECS creates no service in it: {way}; {left or deployer.nothing_changed(layer.name)}",
         )
 
 
@@ -614,7 +618,7 @@ def refuse_taken_names_ahead(deployer, layer) -> None:
             about,
             f"error: refused before changing anything{' more' if deployer.recreated else ''}: a layer's update would make a log "
             "group under a name another one holds, "
-            f"and fail there and roll back: {'; '.join(taken)}; {deployer.nothing_changed(layer)}. {FREE_THE_NAMES}",
+            f"and fail there and roll back: {'; '.join(taken)}; {deployer.nothing_changed(layer.name)}. {FREE_THE_NAMES}",
         )
 
 

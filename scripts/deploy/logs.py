@@ -14,9 +14,10 @@ from string import Template
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
 import templates
-from scripts.deploy import purge
+from scripts.deploy import purge, text
 from scripts.deploy.aws import AWS_ERRORS, checked_pages, error_code, next_page_token
 from scripts.deploy.failure import Failure
+from scripts.deploy.status import FIRST_CREATE_FAILED
 from scripts.deploy.text import output_values, parameter_values
 from templates import service as service_layer
 from templates.errors import printable
@@ -85,8 +86,11 @@ def log_group_to_read(deployer) -> str:
     it is still that stack's (destroy and purge advise reading the logs before they go), said in a note. Failure when
     there is none to read."""
     stack = templates.stack_name(deployer.env, "service")
-    if deployer.has_stack(stack):
+    theirs = deployer.has_stack(stack) and deployer.foreign(deployer.describe(stack))
+    if deployer.has_stack(stack) and not theirs:
         return service_names(deployer.describe(stack))["log_group"]
+    # one of its name made by someone else: its values name nothing of ours to read; what ours kept, if any, is read
+    absent = text.not_ours(stack, deployer.own_tags(deployer.describe(stack))) if theirs else f"{stack} is not deployed"
     try:
         kept = purge.kept_log_group(deployer, stack)
     except ClientError as error:  # only a look after a destroy: where deleted stacks may not be listed, the service is not deployed
@@ -96,6 +100,8 @@ def log_group_to_read(deployer) -> str:
         if not error_code(error).startswith("AccessDenied"):
             raise
         kept = None
+    if kept is None and theirs:
+        raise Failure(f"error: {absent}; no log group a service stack of ours kept is left to read")
     if kept is None:
         return service_stack(deployer)["log_group"]  # its Failure: not deployed
     group, deleted = kept
@@ -106,12 +112,12 @@ def log_group_to_read(deployer) -> str:
             else f"was replaced by one it did not make, whose logs are not read; make diff ENV={deployer.env} says what a new deploy "
             "needs first"
         )
-        raise Failure(f"error: {stack} is not deployed, and {group.physical_id}, the log group retained by {KEPT_BY}, {what}")
+        raise Failure(f"error: {absent}, and {group.physical_id}, the log group retained by {KEPT_BY}, {what}")
     when = f" (deleted at {deleted:%Y-%m-%d %H:%M:%S %Z})" if deleted else ""
     # A role that may not read log groups (the CI deploy role may filter events, not describe groups): read by name.
     unchecked = "" if group.facts is not None else f"; whether it is still that stack's could not be looked at ({group.note})"
     deployer.say(
-        f"note: {stack} is not deployed; {group.physical_id}, retained by {KEPT_BY}{when}, holds what it logged "
+        f"note: {absent}; {group.physical_id}, retained by {KEPT_BY}{when}, holds what it logged "
         f"(until make purge ENV={deployer.env} deletes it){unchecked}"
     )
     return group.physical_id
@@ -270,7 +276,12 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
                     logGroupName=names["log_group"], logStreamName=stream, startFromHead=False, limit=LAST_LINES
                 )
             except AWS_ERRORS as error:  # the stop reasons and exit codes read already stay said
-                if isinstance(error, ClientError) and error.response["Error"].get("Code") == "ResourceNotFoundException":
+                if found["StackStatus"] in FIRST_CREATE_FAILED:  # DeletionPolicy RetainExceptOnCreate (templates/common.py)
+                    lines.append(
+                        f"    {stream}: its lines could not be read ({error_code(error)}): the rollback of a failed first create "
+                        "deletes the log group, and its logs with it"
+                    )
+                elif isinstance(error, ClientError) and error.response["Error"].get("Code") == "ResourceNotFoundException":
                     lines.append(f"    no log stream {stream}: the web container wrote nothing (it may never have started)")
                 else:  # make logs from when the task was made on: its default, the last 10 minutes, may miss them
                     made = task.get("createdAt")

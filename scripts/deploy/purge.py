@@ -550,6 +550,22 @@ def layer_retains(deployer, layer) -> set:
     return set(templates.retained_resources(read_output_file(deployer.output_dir / f"{layer}.json")).items())
 
 
+def keep_names(deployer, layers) -> list[str]:
+    """The layers among these whose template in output/ keeps, when its stack is deleted, a resource under the custom
+    name its create gives it (the log groups): a deploy that creates the layer again is refused until make purge frees
+    the name (or a new NamePrefix gives another). A template that cannot be read is left out: its way on says nothing."""
+    found = []
+    for layer in layers:
+        try:
+            resources = read_output_file(deployer.output_dir / f"{layer}.json").get("Resources", {})
+        except Failure:
+            continue
+        named = {k for k, r in resources.items() if templates.CUSTOM_NAMES.get(r.get("Type")) in r.get("Properties", {})}
+        if named & templates.retained_resources({"Resources": resources}).keys():
+            found.append(layer)
+    return found
+
+
 def layer_names(deployer, layer) -> set | None:
     """The names the layer's template gives its resources of the NAMED types in this environment (guards.custom_names);
     None for a layer the environment does not enable (output/ has no configuration of it), whose stack may still

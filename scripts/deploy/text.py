@@ -863,10 +863,11 @@ def in_words(names: list[str]) -> str:
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
-def way_out(env, layer_name, status, tag="", disabled_in=None) -> str:
+def way_out(env, layer_name, status, tag="", disabled_in=None, purge_first=()) -> str:
     """What to do with a layer's stack in a state no change set starts from (ready() waits out the
     states in progress itself); tag: the run's TAG= the command carries (Deployer.service_tag); disabled_in:
-    the params file whose enabled_layers leaves the layer out, where it does (no deploy creates it again)."""
+    the params file whose enabled_layers leaves the layer out, where it does (no deploy creates it again);
+    purge_first: the layers a destroy on the way leaves holding a name their create needs (purge.keep_names)."""
     if disabled_in and status in ("ROLLBACK_COMPLETE", "DELETE_FAILED"):
         return layer_not_enabled_way_out(env, layer_name, status, disabled_in)
     if status == "ROLLBACK_COMPLETE":
@@ -880,7 +881,13 @@ def way_out(env, layer_name, status, tag="", disabled_in=None) -> str:
         # destroy refuses it while a layer that reads its outputs is deployed: those go first, and are deployed again
         return (
             f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed); "
-            f"free them, then {destroy_and_deploy_again(env, layer_name, tag)}"
+            f"free them, then {destroy_and_deploy_again(env, layer_name, tag, purge_first)}"
+        )
+    if status == "ROLLBACK_FAILED":  # no deploy updates it; DeleteStack takes it (README, make destroy), its downstream never made
+        return (
+            f"its first create failed and its rollback could not delete everything (make events STACK={layer_name} ENV={env} names "
+            f"what failed); free that, then make destroy STACK={layer_name} ENV={env}, then {purge_step(env, purge_first)}"
+            f"make deploy STACK={layer_name} ENV={env}{tag}"
         )
     if status.endswith("_IN_PROGRESS"):
         return f"wait for it to settle (make status ENV={env})"
@@ -907,14 +914,26 @@ def recover_hint(env, layer_name) -> str:
     )
 
 
-def destroy_and_deploy_again(env, layer_name, tag="") -> str:
+def destroy_and_deploy_again(env, layer_name, tag="", purge_first=()) -> str:
     """How to destroy a layer and deploy it again: the layers that read its outputs, directly or
     through another, go first (destroy refuses it while one is deployed); tag: the TAG= the deploy
-    carries where the service is among them (Deployer.destroy_and_deploy_again)."""
+    carries where the service is among them (Deployer.destroy_and_deploy_again); purge_first: purge_step's."""
     order = templates.destroy_order(layer_name)
     if order == [layer_name]:
-        return f"make destroy STACK={layer_name} ENV={env}, then make deploy STACK={layer_name} ENV={env}"
+        return f"make destroy STACK={layer_name} ENV={env}, then {purge_step(env, purge_first)}make deploy STACK={layer_name} ENV={env}"
     return (
         f"destroy it and the layers that read its outputs: make destroy ENV={env} STACK=<layer> for {', '.join(order)}, "
-        f"in that order (one not deployed says so), then make deploy ENV={env}{tag}"
+        f"in that order (one not deployed says so), then {purge_step(env, purge_first)}make deploy ENV={env}{tag}"
+    )
+
+
+def purge_step(env, layer_names) -> str:
+    """The make purge between a destroy and the deploy that creates the layers again, for those whose deleted stack keeps
+    a resource under a name their create gives (purge.keep_names): the deploy is refused while it holds it."""
+    if not layer_names:
+        return ""
+    which = f"STACK={layer_names[0]}" if len(layer_names) == 1 else f"STACK=<layer> for {', '.join(layer_names)}"
+    return (
+        f"make purge ENV={env} {which} (what the destroy keeps holds names the create needs: purge deletes it, logs "
+        "included, so read or export them first; or set a new NamePrefix instead), then "
     )
