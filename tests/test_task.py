@@ -2,6 +2,7 @@
 Stubber with the response shapes ECS and CloudWatch Logs send; and what a failed service deploy adds
 to its failure: the stopped tasks, their stop reasons and last log lines (scripts/deploy/logs.py)."""
 
+import io
 import json
 from datetime import timedelta
 
@@ -24,6 +25,7 @@ from stubbed_aws import (
     TASK_ID,
     configuration,
     create_params,
+    cs_name,
     described,
     ecs_service,
     ecs_task,
@@ -1378,3 +1380,41 @@ def test_a_failed_first_creates_stopped_task_log_is_said_gone_with_its_log_group
     stream = logs.web_log_stream(logs.task_id(TASK_ARN))
     said = f"its lines could not be read ({code}): the rollback of a failed first create deletes the log group, and its logs with it"
     assert lines[-1] == f"    {stream}: {said}", lines
+
+
+def test_a_failed_first_create_says_its_stopped_tasks_as_its_rollback_starts_before_their_log_group_goes(aws):
+    # The rollback of a failed first create deletes the log group once the service is gone (DeletionPolicy
+    # RetainExceptOnCreate): read when the stack had settled (finish), the stopped tasks' logs were gone with it, on the
+    # first deploy of a release that fails, where they say most. They are read once, when the wait first sees the rollback.
+    from scripts.deploy import logs
+
+    service = deploy.load_layer(ENV, "service", ROOT / "output")
+    why = "Resource handler returned message: \"Error occurred during operation 'ECS Deployment Circuit Breaker was triggered'.\""
+    rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
+    trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", 1)]
+    trail += [event("service", "Service", "CREATE_FAILED", 300, "AWS::ECS::Service", why)]
+    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 301)]
+    aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
+    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    stream = logs.web_log_stream(logs.task_id(TASK_ARN))
+    expected = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": False, "limit": logs.LAST_LINES}
+    last_words = [log_event(299, "django.core.exceptions.ImproperlyConfigured: SECRET_KEY")]
+    aws.logs.add_response("get_log_events", {"events": last_words, "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}, expected)
+    gone = event("service", "LogGroup", "DELETE_COMPLETE", 320, "AWS::Logs::LogGroup")
+    ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
+    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
+    trail += [gone, event("service", stack("service"), "ROLLBACK_COMPLETE", 330)]
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made.stacks[stack("service")] = rolling["Stacks"][0]
+    found = made.wait_for_stack(stack("service"), deploy.deployer.Deployer.execution_token(cs_name("service")), NOW)
+    with pytest.raises(deploy.Failure):
+        made.finish(service, found)  # the strict stubs: a second read of the tasks would be a call no response is queued for
+    out = made.out.getvalue().splitlines()
+    assert [line for line in out if line.startswith("stopped tasks of")] == [f"stopped tasks of {SERVICE}: the latest 1 of 1, newest first"]
+    said = out.index(f"      {NOW + timedelta(seconds=299):%Y-%m-%d %H:%M:%S}  django.core.exceptions.ImproperlyConfigured: SECRET_KEY")
+    assert said < next(i for i, line in enumerate(out) if "LogGroup" in line and "DELETE_COMPLETE" in line), out  # before it went

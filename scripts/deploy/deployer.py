@@ -237,6 +237,7 @@ class Deployer:
         self.waiting = set()
         self.others_under_review = {}  # StackId -> others_change_sets of an untagged stack under review (one look a run)
         self.events = []  # events of the last wait, oldest first
+        self.tasks_said = False  # the last wait said the service's stopped tasks (say_stopped_tasks_before_their_logs_go)
         self.rolling_back_from = None  # the image tag a rollback leaves, recorded with the release
         self.clock = clock
         # A repair (make rollback, REPAIR=1) runs without rollback triggers: see rollback_configuration.
@@ -1153,10 +1154,8 @@ class Deployer:
         status = found["StackStatus"]
         if status not in SUCCEEDED:
             self.say(f"{layer.stack}: {status}: {printable(found.get('StackStatusReason', ''), one_line=True)}".rstrip(": "))
-            failed = {e["ResourceType"] for e in self.print_failures() if e["LogicalResourceId"] != layer.stack}
-            # A circuit-breaker rollback (the service failed) or a rollback trigger (no resource did):
-            # why the new tasks stopped (best effort). Another resource's failure is not theirs.
-            if layer.name == "service" and (not failed or "AWS::ECS::Service" in failed):
+            self.print_failures()
+            if layer.name == "service" and self.tasks_tell_why(layer.stack) and not self.tasks_said:
                 self.say(*logs.stopped_tasks(self, found))
             hint = {
                 "ROLLBACK_COMPLETE": self.taken_name_hint(layer) or self.way_out(layer.name, status),
@@ -1187,6 +1186,21 @@ class Deployer:
             "RECREATE=1 (--recreate)"
         )
 
+    def tasks_tell_why(self, stack) -> bool:
+        """A circuit-breaker rollback (the service failed) or a rollback trigger (no resource did): the service's stopped
+        tasks say why (best effort). Another resource's failure in the last wait is not theirs."""
+        failed = {e["ResourceType"] for e in self.events if e["ResourceStatus"].endswith("_FAILED") and e["LogicalResourceId"] != stack}
+        return not failed or "AWS::ECS::Service" in failed
+
+    def say_stopped_tasks_before_their_logs_go(self, stack, found) -> None:
+        """A service's failed first create, rolling back: its rollback deletes the log group once the service is gone
+        (DeletionPolicy RetainExceptOnCreate, templates/common.py), and the stopped tasks' logs with it. They are read
+        and said as the rollback starts, once, not when it has ended (finish)."""
+        rolling_back = found["StackStatus"] == "ROLLBACK_IN_PROGRESS" and templates.layer_of(self.env, stack) == "service"
+        if rolling_back and not self.tasks_said and self.tasks_tell_why(stack):
+            self.tasks_said = True
+            self.say(*logs.stopped_tasks(self, found))
+
     def print_failures(self) -> list[dict]:
         """Say which resources failed in the last wait; their events. The stack's own failed events
         stay: where no resource is named (the sandbox's, at times), theirs is the only reason."""
@@ -1215,7 +1229,7 @@ class Deployer:
         once an event since the start was seen, or from the third poll on (it may have ended already).
         `operation` (OPERATION_STATUS) is what this run asked for: what a stop names while the stack
         still reads as before it."""
-        started, seen, self.events = started or self.now(), set(), []
+        started, seen, self.events, self.tasks_said = started or self.now(), set(), [], False
         found = self.describe(stack)
         stack_id = stack_id or (found["StackId"] if found else stack)
         candidates = [given] if given is not None else [parameter_values(found or {}), configured or {}]
@@ -1231,6 +1245,7 @@ class Deployer:
                     found = {"StackName": stack, "StackId": stack_id, "StackStatus": "DELETE_COMPLETE"}
                 stack_id = found["StackId"]
                 self.print_events(stack_id, token, started, seen)
+                self.say_stopped_tasks_before_their_logs_go(stack, found)
                 status = found["StackStatus"]
                 ended = self.ended_with(found) if token else self.events or polls >= 2
                 if not status.endswith("_IN_PROGRESS") and ended:
