@@ -10333,6 +10333,11 @@ def test_the_way_on_of_a_layer_not_enabled_ends_at_its_destroy():
         f"its deletion stopped half way (make events STACK=waf ENV={ENV} names the resources that failed); free them, then "
         f"make destroy STACK=waf ENV={ENV} again (not in enabled_layers of params/x.yaml: no deploy creates it again)"
     )
+    assert deploy.text.way_out(ENV, "waf", "ROLLBACK_FAILED", disabled_in="params/x.yaml", purge_first=["waf"]) == (
+        f"its first create failed and its rollback could not delete everything (make events STACK=waf ENV={ENV} names what "
+        f"failed); free that, then make destroy STACK=waf ENV={ENV} removes it (not in enabled_layers of params/x.yaml: no "
+        "deploy creates it again)"
+    )
     # the sandbox's ci stack: its deletion fails there by the emulator's gap, which no one can free
     (layer, reason), *_ = SANDBOX_CANNOT_REHEARSE.items()
     assert deploy.text.way_out("sandbox", layer, "DELETE_FAILED", disabled_in="params/sandbox.yaml").endswith(

@@ -868,7 +868,7 @@ def way_out(env, layer_name, status, tag="", disabled_in=None, purge_first=()) -
     states in progress itself); tag: the run's TAG= the command carries (Deployer.service_tag); disabled_in:
     the params file whose enabled_layers leaves the layer out, where it does (no deploy creates it again);
     purge_first: the layers a destroy on the way leaves holding a name their create needs (purge.keep_names)."""
-    if disabled_in and status in ("ROLLBACK_COMPLETE", "DELETE_FAILED"):
+    if disabled_in and status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
         return layer_not_enabled_way_out(env, layer_name, status, disabled_in)
     if status == "ROLLBACK_COMPLETE":
         return (
@@ -899,6 +899,11 @@ def layer_not_enabled_way_out(env, layer_name, status, params_file) -> str:
     not_enabled = f"(not in enabled_layers of {params_file}: no deploy creates it again)"
     if status == "ROLLBACK_COMPLETE":
         return f"its first create failed and CloudFormation cannot update it; make destroy STACK={layer_name} ENV={env} removes it {not_enabled}"
+    if status == "ROLLBACK_FAILED":
+        return (
+            f"its first create failed and its rollback could not delete everything (make events STACK={layer_name} ENV={env} names "
+            f"what failed); free that, then make destroy STACK={layer_name} ENV={env} removes it {not_enabled}"
+        )
     said = f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed)"
     if env == SANDBOX_ENV and layer_name in SANDBOX_CANNOT_REHEARSE:  # what failed there is the emulator's gap
         return f"{said}; the sandbox cannot delete it ({SANDBOX_CANNOT_REHEARSE[layer_name]}): make sandbox-stop && make sandbox starts the sandbox empty"
