@@ -2006,6 +2006,31 @@ def test_bad_input_is_one_line_exit_2_and_no_aws_call(aws, argv):
         (f"{ENV}/alb.json", {"Parameters": {"VpcId": 1}}, "(Parameters: not an object of strings)"),
         # generated files edited by hand: CloudFormation would refuse it, the sandbox took it
         (f"{ENV}/alb.json", {"Parameters": {"Bogus": "1"}}, "(Parameters: Bogus not declared by the template)"),
+        (
+            f"{ENV}/alb.json",
+            {"Parameters": {f"Bogus{n}": "1" for n in range(1, 7)}},
+            "(Parameters: Bogus1, Bogus2, Bogus3, Bogus4, Bogus5 not declared by the template)",
+        ),
+        ("alb.json", {"Resources": {}}, "alb.json: not a layer template `make templates` writes (no object with Resources)"),
+        (
+            "alb.json",
+            {"Resources": {"X": {"Type": "AWS::SNS::Topic", "Condition": 1}}},
+            "(Resources.X: Properties not an object, or a policy",
+        ),
+        (
+            "alb.json",
+            {"Resources": {"X": {"Type": "AWS::SNS::Topic", "UpdateReplacePolicy": ["Retain"]}}},
+            "or a policy or Condition not a name)",
+        ),
+        ("alb.json", {"Resources": {"X": {"Type": "AWS::SNS::Topic"}}, "Outputs": []}, "(Outputs: not an object)"),
+        (
+            "alb.json",
+            {"Resources": {"X": {"Type": "AWS::SNS::Topic"}}, "Parameters": {"P": "x"}},
+            "(a parameter or an output that is no object)",
+        ),
+        (f"{ENV}/alb.json", {"Parameters": {}, "Other": {}}, "(an object of Parameters, Tags and StackPolicy)"),
+        (f"{ENV}/alb.json", {"Parameters": {}, "StackPolicy": []}, "(StackPolicy: not an object)"),
+        ("alb.json", {"Resources": {"X" * 61: {}}}, f"(Resources.{'X' * 60}: no object with a Type)"),
     ],
     ids=[
         "fifo",
@@ -2023,6 +2048,15 @@ def test_bad_input_is_one_line_exit_2_and_no_aws_call(aws, argv):
         "tags",
         "a number value",
         "unknown",
+        "six unknown",
+        "no resources",
+        "condition a number",
+        "policy a list",
+        "outputs a list",
+        "a parameter a string",
+        "another key",
+        "policy not an object",
+        "a long name",
     ],
 )
 def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(aws, tmp_path, file, content, said):
@@ -9017,6 +9051,86 @@ def test_a_layer_names_its_template_file_as_given_inside_the_project_or_out(tmp_
         (other / name).write_text((OUTPUT / name).read_text())
     assert deploy.layer.load_layer(ENV, "cert-dns", ROOT / "output").source == "output/cert-dns.json"
     assert deploy.layer.load_layer(ENV, "cert-dns", other).source == str(other / "cert-dns.json")
+
+
+def test_a_layer_names_its_files_inside_the_project_as_typed_there_whatever_directory_the_run_starts_in(monkeypatch):
+    # templates.relative: "paths under the project print short, as people type them, wherever the tool runs from"
+    monkeypatch.chdir(ROOT / "scripts")
+    layer = deploy.layer.load_layer(ENV, "cert-dns", Path("..") / "output")
+    assert (layer.source, layer.configuration) == ("output/cert-dns.json", f"output/{ENV}/cert-dns.json")
+
+
+def test_a_resource_is_custom_named_where_its_template_gives_it_the_name_not_wherever_its_type_could_have_one():
+    # a type of templates.CUSTOM_NAMES without its name property: CloudFormation generates a name, and replaces it under a new one
+    from scripts.deploy.layer import layer_of
+
+    kind, name = next(iter(templates.CUSTOM_NAMES.items()))
+    template = {"Resources": {"Named": {"Type": kind, "Properties": {name: "mine"}}, "Generated": {"Type": kind, "Properties": {}}}}
+    assert layer_of(ENV, "alb", template, {}, {}, None, "alb.json", f"{ENV}/alb.json").custom_named == {"Named"}
+
+
+def test_a_generated_file_the_system_refuses_to_read_is_one_line_with_the_systems_words(tmp_path, monkeypatch):
+    output = shutil.copytree(OUTPUT, tmp_path / "output")
+    refused = output / "alb.json"
+    real_open = os.open
+
+    def open_(path, *args, **kwargs):
+        if Path(path) == refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_)
+    with pytest.raises(deploy.Failure) as failed:
+        deploy.layer.load_layer(ENV, "alb", output)
+    assert str(failed.value) == f"error: {refused}: unreadable (Permission denied); run `make templates`"
+    assert failed.value.code == 2
+
+
+def test_a_change_set_name_goes_to_no_layer_whose_stack_name_begins_it_but_not_up_to_a_dash():
+    from scripts.deploy.layer import layer_named_in
+
+    for layer in templates.LAYERS:
+        assert layer_named_in(f"{templates.stack_name(ENV, layer)}-20260101000000000-abc1234", ENV) == layer
+        assert layer_named_in(f"{templates.stack_name(ENV, layer)}x-20260101000000000-abc1234", ENV) is None
+
+
+def test_a_layer_whose_template_and_configuration_are_both_missing_is_said_missing_of_its_template(tmp_path):
+    output = shutil.copytree(OUTPUT, tmp_path / "output")
+    for path in (output / "alb.json", output / ENV / "alb.json"):
+        path.unlink()
+    with pytest.raises(deploy.Failure) as failed:
+        deploy.layer.load_layer(ENV, "alb", output)
+    assert str(failed.value).startswith(f"error: {output / 'alb.json'}: missing; run `make templates`"), failed.value
+
+
+def test_a_template_of_as_many_bytes_as_cloudformation_takes_inline_is_taken_and_one_more_is_refused():
+    from scripts.deploy.layer import MAX_TEMPLATE_BODY, layer_of
+
+    # TemplateBody: "a minimum length of 1 byte and a maximum length of 51,200 bytes" (botocore's model gives no maximum)
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html
+    assert MAX_TEMPLATE_BODY == 51_200
+
+    def compact(template):  # no space after a comma or a colon: the smallest JSON of the template
+        return json.dumps(template, separators=(",", ":"), sort_keys=True)
+
+    def of_size(size):
+        template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}, "Description": ""}
+        template["Description"] = "x" * (size - len(compact(template)))
+        assert len(compact(template)) == size
+        return template
+
+    taken = layer_of(ENV, "alb", of_size(MAX_TEMPLATE_BODY), {}, {}, None, "alb.json", f"{ENV}/alb.json")
+    assert taken.template == compact(of_size(MAX_TEMPLATE_BODY))
+    # the body a template of the same content in another key order makes is the same (commands.py compares bodies)
+    reordered = dict(reversed(of_size(MAX_TEMPLATE_BODY).items()))
+    assert layer_of(ENV, "alb", reordered, {}, {}, None, "alb.json", f"{ENV}/alb.json").template == taken.template
+    with pytest.raises(deploy.Failure) as refused:
+        layer_of(ENV, "alb", of_size(MAX_TEMPLATE_BODY + 1), {}, {}, None, "alb.json", f"{ENV}/alb.json")
+    assert (
+        str(refused.value)
+        == f"error: alb.json: {MAX_TEMPLATE_BODY + 1} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline"
+    )
+    assert refused.value.code == 2
 
 
 def test_the_diff_shows_template_parameters_and_tags_and_nothing_when_they_are_the_same():

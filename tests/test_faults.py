@@ -543,6 +543,38 @@ def test_a_stale_file_gone_by_itself_before_a_later_refusal_is_no_part_of_the_pu
     assert refused.exists() and not gone.exists()
 
 
+def test_a_failed_removal_leaves_a_removed_environments_directory_though_its_one_file_went_by_itself(tmp_path, capsys, monkeypatch):
+    # The clean-up that removes a removed environment's directory once empty comes only once output/ is new as a whole:
+    # after a refusal output/ is old, and the directory stays, though the file it held went meanwhile by itself.
+    from templates import generation
+
+    out = tmp_path / "out"
+    assert generate_in_process(out, "--no-lint") == 0
+    env, layer = next((e.name, name) for e in load_all(ROOT / "params") for name in templates.LAYERS if not e.deploys(name))
+    gone_env = next(f"a{n}" for n in range(100) if not (ROOT / "params" / f"a{n}.yaml").exists())  # first in the sorted removals
+    gone, refused = out / gone_env / f"{layer}.json", out / env / f"{layer}.json"
+    gone.parent.mkdir()
+    for path in (gone, refused):  # as generation wrote them once
+        path.write_text(json.dumps({"Parameters": {}, "Tags": templates.own_tags(path.parent.name, path.stem)}))
+    real_keep, unlink = generation.keep_previous, Path.unlink
+
+    def removed_meanwhile(path, kept):
+        if path == gone:
+            unlink(path)
+        return real_keep(path, kept)
+
+    def refuse(path, *args, **kwargs):
+        if path == refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(generation, "keep_previous", removed_meanwhile)
+    monkeypatch.setattr(Path, "unlink", refuse)
+    assert generate_in_process(out, "--no-lint") == 1
+    assert capsys.readouterr().err.endswith(f"error: cannot remove {refused}: Permission denied; nothing was changed\n")
+    assert refused.exists() and gone.parent.is_dir() and not gone.exists()
+
+
 def test_the_files_of_an_environment_whose_params_file_is_gone_are_removed_with_their_directory(tmp_path, capsys):
     out = tmp_path / "out"
     assert generate_in_process(out, "--no-lint") == 0

@@ -600,3 +600,93 @@ def test_a_generated_file_that_cannot_be_read_is_said_so_not_said_to_differ(tmp_
         and (f"stale: {refused} cannot be read (Permission denied); `make templates` writes it anew, or give it read permission\n")
         in ran.stderr
     ), ran.stderr
+
+
+def review_title(env: str) -> str:
+    return generation.REVIEW_TITLE.format(env=env) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        # a review document's title, but no document's name: review/<env>.md alone is the review's
+        ("review/nowhere.txt", lambda: review_title("nowhere")),
+        # a configuration's own tags, in a directory no environment can be named (ENV_NAME: lower-case letters and digits)
+        ("Nowhere/alb.json", lambda: json.dumps({"Parameters": {}, "Tags": templates.own_tags("Nowhere", "alb")})),
+        # a configuration's own tags, in a file too large to be one generation wrote (read_regular_file refuses it)
+        (
+            "nowhere/alb.json",
+            lambda: json.dumps({"Parameters": {}, "Tags": templates.own_tags("nowhere", "alb")}) + " " * generation.MOST_OWN_FILE_BYTES,
+        ),
+        # beside the layer templates, a name no layer has, with the tags written_here would look for
+        ("nowhere.json", lambda: json.dumps({"Parameters": {}, "Tags": templates.own_tags("nowhere.json", "nowhere")})),
+    ],
+    ids=["review title, other suffix", "own tags, no environment's name", "own tags, too large", "no layer's name"],
+)
+def test_a_file_generation_cannot_have_written_is_refused_whatever_it_holds_and_kept(tmp_path, name, content):
+    out = tmp_path / "out"
+    assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    stray = out / name
+    assert not stray.exists() and not (ROOT / "params" / f"{stray.parent.name}.yaml").exists()
+    stray.parent.mkdir(exist_ok=True)
+    stray.write_text(content())
+    before = stray.read_bytes()
+    for check in (["--check"], []):
+        ran = generate_main(*check, "--no-lint", "--output-dir", out)
+        assert ran.returncode == 2 and f"error: {out}/ holds files generation did not write: {name}; " in ran.stderr, ran
+    assert stray.read_bytes() == before
+
+
+def test_an_output_dir_of_as_many_entries_as_allowed_is_searched_and_one_more_is_refused(tmp_path, monkeypatch):
+    # MOST_OUTPUT_ENTRIES files and directories are taken (as foreign files, here); one more is the refusal of a whole tree
+    monkeypatch.setattr(generation, "MOST_OUTPUT_ENTRIES", 4)
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    for name in ("a", "b", "sub/c"):
+        (out / name).write_text("mine\n")
+    assert generation.foreign_files(out) == [out / "a", out / "b", out / "sub" / "c"]
+    (out / "sub" / "d").write_text("mine\n")
+    with pytest.raises(generation.GenerationError, match=f"^--output-dir {out} holds more than 4 files and directories: "):
+        generation.foreign_files(out)
+
+
+def test_generated_files_are_readable_by_all_whatever_the_umask(tmp_path):
+    # ops and CI read output/ as other users: a umask of 077 made the staged files 0600, moved into place as they were
+    out = tmp_path / "out"
+    previous = os.umask(0o077)
+    try:
+        assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    finally:
+        os.umask(previous)
+    modes = {path.relative_to(out): path.stat().st_mode & 0o777 for path in out.rglob("*") if path.is_file()}
+    assert modes and set(modes.values()) == {0o644}, modes
+
+
+def test_the_refusal_of_foreign_files_names_five_and_counts_the_rest(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    for count, named in ((5, "a.txt, b.txt, c.txt, d.txt, e.txt;"), (6, "a.txt, b.txt, c.txt, d.txt, e.txt and 1 more;")):
+        for name in "abcdef"[:count]:
+            (out / f"{name}.txt").write_text("mine\n")
+        ran = generate_main("--no-lint", "--output-dir", out)
+        assert ran.returncode == 2 and f"error: {out}/ holds files generation did not write: {named} it writes only" in ran.stderr, ran
+
+
+def test_a_long_path_that_cannot_be_searched_is_said_by_its_two_ends(tmp_path, monkeypatch):
+    # past 120 characters, the place inside --output-dir is its first and last 60 (a path of PATH_MAX was 4096)
+    out = tmp_path / "out"
+    out.mkdir()
+    deep = Path(*["d" * 100] * 3, "e" * 100)
+    walk = os.walk
+
+    def refused(top, onerror=None, **kwargs):
+        if Path(top) == out:
+            onerror(PermissionError(13, "Permission denied", str(out / deep)))
+        return walk(top, onerror=onerror, **kwargs)
+
+    monkeypatch.setattr(generation.os, "walk", refused)
+    ran = generate_main("--no-lint", "--output-dir", out)
+    assert ran.returncode == 2 and ran.stderr.splitlines() == [
+        f"error: {out}/ cannot be searched at {str(deep)[:60]}...{str(deep)[-60:]}: Permission denied",
+        "nothing was written",
+    ], ran

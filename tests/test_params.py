@@ -646,6 +646,40 @@ def test_the_sandboxs_warning_of_a_value_only_a_layer_it_cannot_rehearse_takes_s
     ], result.stderr
 
 
+def test_each_value_no_deployed_layer_takes_is_warned_of_and_only_the_sandbox_is_told_it_cannot_rehearse_a_layer(tmp_path):
+    # Every such value is a warning of its own, not the first alone; "add <layer> to enabled_layers" is the fix in every
+    # environment but the sandbox, for a layer the sandbox cannot rehearse (ci) too: only the sandbox refuses it.
+    import templates
+    from templates.params import SANDBOX_CANNOT_REHEARSE
+
+    declared = {layer: json.loads((ROOT / "output" / f"{layer}.json").read_text())["Parameters"] for layer in templates.LAYERS}
+    only_by = {
+        key: layer
+        for layer in templates.OPTIONAL_LAYERS
+        for key in declared[layer]
+        if key in INPUTS and sum(key in names for names in declared.values()) == 1
+    }
+    rehearsed = next(key for key, layer in sorted(only_by.items()) if layer not in SANDBOX_CANNOT_REHEARSE)
+    not_rehearsed = next(key for key, layer in sorted(only_by.items()) if layer in SANDBOX_CANNOT_REHEARSE)
+    # a default as a params file writes it: true, 2000 unquoted (templates/inputs.py holds CloudFormation's strings)
+    typed = {key: yaml.safe_load(INPUTS[key].default) if isinstance(INPUTS[key].default, str) else INPUTS[key].default for key in only_by}
+    given = {
+        key: GOOD["parameters"].get(key, typed[key] if isinstance(typed[key], bool | int | float) else INPUTS[key].default)
+        for key in (rehearsed, not_rehearsed)
+    }
+    document = with_parameters(**given) | {
+        "enabled_layers": [layer for layer in GOOD.get("enabled_layers", []) if layer not in only_by.values()]
+    }
+    result, _ = run_generate(tmp_path, document)
+    assert result.returncode == 0, result.stderr
+    for key in (rehearsed, not_rehearsed):
+        said = (
+            f"warning: {tmp_path / 'params' / 'prod.yaml'}: parameters.{key}: only the {only_by[key]} layer takes it, which prod does "
+            f"not deploy: it has no effect (add {only_by[key]} to enabled_layers, or leave the value out)"
+        )
+        assert said in result.stderr.splitlines(), result.stderr
+
+
 def test_a_check_of_one_environment_warns_of_its_own_unused_values_not_anothers(tmp_path):
     # make deploy's check of one environment must not print another's warnings (nor miss its own).
     import templates

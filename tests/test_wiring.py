@@ -147,3 +147,17 @@ def test_the_outputs_the_workflow_reads_exist_and_the_workflow_reads_them_by_tho
     # and the other way: each variable the workflow's header says an operator sets from an output is declared
     said = {output: f"vars.{variable}" for variable, output in re.findall(r"(\w+) \(output\s+(\w+)\)", workflow.replace("#", ""))}
     assert said and said == declared, (said, declared)
+
+
+def test_generation_stops_at_a_wiring_that_does_not_fit_the_templates_and_writes_nothing(tmp_path, monkeypatch):
+    # check_wiring runs on every generation, not in its own tests alone: a wired output renamed in a layer stops `make
+    # templates` with both ends named, before the configurations of the downstream layer are written without its value.
+    from conftest import generate_main
+
+    (downstream, parameter), (upstream, output) = next(iter(templates.WIRING.items()))
+    monkeypatch.setitem(templates.WIRING, (downstream, parameter), (upstream, f"{output}Renamed"))
+    out = tmp_path / "out"
+    ran = generate_main("--no-lint", "--output-dir", out)
+    assert ran.returncode == WiringError.code, ran
+    assert f"error: wiring {upstream}.{output}Renamed -> {downstream}.{parameter}: layer {upstream!r} has no output" in ran.stderr, ran
+    assert not out.exists()
