@@ -119,8 +119,8 @@ CERT_CHANGES = [change("Add", "Certificate", "AWS::CertificateManager::Certifica
 # The make purge a way on names between a destroy and the deploy again, for the layers it creates again whose destroy keeps
 # a log group under its name (service and waf: purge.keep_names reads it from their templates).
 PURGE_STEP = (
-    "(what the destroy keeps holds names the create needs: purge deletes it, logs included, so read or export them first; or "
-    "set a new NamePrefix instead), then "
+    "(it deletes what the destroy keeps under the names the create gives, logs included: read or export them first; or set a "
+    "new NamePrefix instead), then "
 )
 
 
@@ -10771,3 +10771,20 @@ def test_make_logs_where_a_stack_of_the_service_name_is_not_ours_reads_what_ours
     with pytest.raises(deploy.Failure) as refused:
         logs.log_group_to_read(deployer)
     assert str(refused.value) == f"error: {not_ours}; no log group a service stack of ours kept is left to read"
+
+
+def test_the_deploy_whose_first_create_ends_rollback_failed_gives_the_way_on_a_later_run_gives(aws):
+    # 79a356f gave ROLLBACK_FAILED a way on ("make destroy STACK=<layer>, then ... make deploy", not "resolve it in the
+    # CloudFormation console"), which make deploy, make diff and make execute print when they meet such a stack; but the
+    # deploy whose own first create ends ROLLBACK_FAILED (finish) still says "see the failed resources above" and no
+    # command: the operator learns the way on only from a second run, which the README's "ROLLBACK_FAILED ... points to ...
+    # make destroy of the layer ... and make deploy" does not say.
+    layer = deploy.load_layer(ENV, "alb", ROOT / "output")
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    why = "Load balancer cannot be deleted because deletion protection is enabled"  # the rollback's failure: made's last wait's
+    made.events = [event("alb", "LoadBalancer", "DELETE_FAILED", 300, "AWS::ElasticLoadBalancingV2::LoadBalancer", why)]
+    found = described("alb", status="ROLLBACK_FAILED", with_outputs=False)["Stacks"][0]
+    with pytest.raises(deploy.Failure) as ended:
+        made.finish(layer, found)
+    assert f"error: {stack('alb')} ended ROLLBACK_FAILED: " in str(ended.value), ended.value
+    assert str(ended.value).endswith(made.way_out("alb", "ROLLBACK_FAILED")), ended.value

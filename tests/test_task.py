@@ -1378,7 +1378,7 @@ def test_a_failed_first_creates_stopped_task_log_is_said_gone_with_its_log_group
     deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: now)})()
     lines = logs.stopped_tasks(deployer, described("service", status="ROLLBACK_COMPLETE", with_outputs=False)["Stacks"][0])
     stream = logs.web_log_stream(logs.task_id(TASK_ARN))
-    said = f"its lines could not be read ({code}): the rollback of a failed first create deletes the log group, and its logs with it"
+    said = f"its lines could not be read ({code}): the rollback of the failed first create deleted the log group, and its logs with it"
     assert lines[-1] == f"    {stream}: {said}", lines
 
 
@@ -1418,3 +1418,72 @@ def test_a_failed_first_create_says_its_stopped_tasks_as_its_rollback_starts_bef
     assert [line for line in out if line.startswith("stopped tasks of")] == [f"stopped tasks of {SERVICE}: the latest 1 of 1, newest first"]
     said = out.index(f"      {NOW + timedelta(seconds=299):%Y-%m-%d %H:%M:%S}  django.core.exceptions.ImproperlyConfigured: SECRET_KEY")
     assert said < next(i for i, line in enumerate(out) if "LogGroup" in line and "DELETE_COMPLETE" in line), out  # before it went
+
+
+def test_a_task_that_never_logged_is_not_said_to_have_lost_its_logs_to_the_rollback_that_has_not_deleted_them(aws):
+    # f292311 reads the stopped tasks when the wait first sees ROLLBACK_IN_PROGRESS, before the rollback deletes the log
+    # group; 79a356f's line for a failed first create ("the rollback ... deletes the log group, and its logs with it") was
+    # written for the read at ROLLBACK_COMPLETE and now answers every failed read at ROLLBACK_IN_PROGRESS too. A task whose
+    # web container never started (an image that cannot be pulled: TaskFailedToStart, no exit code) wrote no stream:
+    # GetLogEvents says "The specified log stream does not exist." while the group is still there, and the line tells the
+    # operator its logs went with the log group, i.e. that there were logs and they are lost, where there were none.
+    from scripts.deploy import logs
+
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    never_ran = ecs_task("STOPPED", None, stopped_reason="CannotPullContainerError: pull image manifest has been retried 5 time(s)")
+    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
+    aws.ecs.add_response("describe_tasks", {"tasks": [never_ran], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    aws.stubber("logs").add_client_error("get_log_events", "ResourceNotFoundException", "The specified log stream does not exist.", 400)
+    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: NOW)})()
+    rolling_back = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)["Stacks"][0]
+    lines = logs.stopped_tasks(deployer, rolling_back)
+    stream = logs.web_log_stream(logs.task_id(TASK_ARN))
+    assert "deletes the log group, and its logs with it" not in lines[-1], lines
+    assert lines[-1] == f"    no log stream {stream}: the web container wrote nothing (it may never have started)", lines
+
+
+def test_a_stopped_tasks_log_unread_while_the_first_create_rolls_back_is_said_readable_until_the_rollback_deletes_it(aws):
+    from scripts.deploy import logs
+
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
+    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    aws.stubber("logs").add_client_error("get_log_events", "AccessDeniedException", "not authorized to perform: logs:GetLogEvents", 400)
+    now = ecs_task("STOPPED", 1)["createdAt"] + timedelta(minutes=42, seconds=5)
+    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: now)})()
+    lines = logs.stopped_tasks(deployer, described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)["Stacks"][0])
+    stream = logs.web_log_stream(logs.task_id(TASK_ARN))
+    assert lines[-1] == (
+        f"    {stream}: its lines could not be read (AccessDeniedException); make logs ENV={ENV} SINCE=43m reads them until the "
+        "rollback deletes the log group"
+    ), lines
+
+
+def test_a_wait_on_a_first_create_rolling_back_reads_no_stopped_tasks_where_it_saw_no_failure_of_the_service(aws):
+    # A wait this run did not start (a rollback another run left) sees no failure event, and a create whose log group
+    # failed (its name taken) had no service: neither reads the tasks early (a service never made: "Service not found").
+    rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
+    taken = event("service", "LogGroup", "CREATE_FAILED", 5, "AWS::Logs::LogGroup", "Resource of type 'AWS::Logs::LogGroup' already exists")
+    for trail in ([], [taken]):
+        aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
+        aws.cf.add_response(
+            "describe_stack_events",
+            stubbed_aws.events(*trail, event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 6)),
+            {"StackName": stack_id("service")},
+        )
+        ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
+        aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
+        aws.cf.add_response(
+            "describe_stack_events",
+            stubbed_aws.events(
+                *trail,
+                event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 6),
+                event("service", stack("service"), "ROLLBACK_COMPLETE", 9),
+            ),
+            {"StackName": stack_id("service")},
+        )
+        made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+        made.stacks[stack("service")] = rolling["Stacks"][0]
+        token = deploy.deployer.Deployer.execution_token(cs_name("service"))
+        assert made.wait_for_stack(stack("service"), token, NOW)["StackStatus"] == "ROLLBACK_COMPLETE"
+        assert "stopped tasks" not in made.out.getvalue() and not made.tasks_said, made.out.getvalue()  # no ECS call: none queued

@@ -1159,6 +1159,7 @@ class Deployer:
                 self.say(*logs.stopped_tasks(self, found))
             hint = {
                 "ROLLBACK_COMPLETE": self.taken_name_hint(layer) or self.way_out(layer.name, status),
+                "ROLLBACK_FAILED": self.way_out(layer.name, status),
                 "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",
                 "UPDATE_ROLLBACK_FAILED": text.recover_hint(self.env, layer.name),
             }.get(status, "see the failed resources above")
@@ -1194,10 +1195,12 @@ class Deployer:
 
     def say_stopped_tasks_before_their_logs_go(self, stack, found) -> None:
         """A service's failed first create, rolling back: its rollback deletes the log group once the service is gone
-        (DeletionPolicy RetainExceptOnCreate, templates/common.py), and the stopped tasks' logs with it. They are read
-        and said as the rollback starts, once, not when it has ended (finish)."""
+        (DeletionPolicy RetainExceptOnCreate, templates/common.py), and the stopped tasks' logs with it. Where the ECS
+        service's create failed, they are read and said as the rollback starts, once, not when it has ended (finish)."""
         rolling_back = found["StackStatus"] == "ROLLBACK_IN_PROGRESS" and templates.layer_of(self.env, stack) == "service"
-        if rolling_back and not self.tasks_said and self.tasks_tell_why(stack):
+        # seen in this wait (a wait on a rollback this run did not start saw no failure: none to explain, or no service)
+        service_failed = any(e["ResourceType"] == "AWS::ECS::Service" and e["ResourceStatus"] == "CREATE_FAILED" for e in self.events)
+        if rolling_back and service_failed and not self.tasks_said:
             self.tasks_said = True
             self.say(*logs.stopped_tasks(self, found))
 

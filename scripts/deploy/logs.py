@@ -276,10 +276,10 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
                     logGroupName=names["log_group"], logStreamName=stream, startFromHead=False, limit=LAST_LINES
                 )
             except AWS_ERRORS as error:  # the stop reasons and exit codes read already stay said
-                if found["StackStatus"] in FIRST_CREATE_FAILED:  # DeletionPolicy RetainExceptOnCreate (templates/common.py)
+                if found["StackStatus"] == "ROLLBACK_COMPLETE":  # DeletionPolicy RetainExceptOnCreate (templates/common.py)
                     lines.append(
-                        f"    {stream}: its lines could not be read ({error_code(error)}): the rollback of a failed first create "
-                        "deletes the log group, and its logs with it"
+                        f"    {stream}: its lines could not be read ({error_code(error)}): the rollback of the failed first create "
+                        "deleted the log group, and its logs with it"
                     )
                 elif isinstance(error, ClientError) and error.response["Error"].get("Code") == "ResourceNotFoundException":
                     lines.append(f"    no log stream {stream}: the web container wrote nothing (it may never have started)")
@@ -287,8 +287,9 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
                     made = task.get("createdAt")
                     minutes = min(max(1, math.ceil((deployer.now() - made).total_seconds() / 60)), MAX_SINCE_SECONDS // 60) if made else 0
                     since = f" SINCE={minutes}m" if minutes else ""
+                    until = " until the rollback deletes the log group" if found["StackStatus"] in FIRST_CREATE_FAILED else ""
                     lines.append(
-                        f"    {stream}: its lines could not be read ({error_code(error)}); make logs ENV={deployer.env}{since} reads them"
+                        f"    {stream}: its lines could not be read ({error_code(error)}); make logs ENV={deployer.env}{since} reads them{until}"
                     )
                 continue
             events = page.get("events", [])

@@ -939,6 +939,6 @@ def purge_step(env, layer_names) -> str:
         return ""
     which = f"STACK={layer_names[0]}" if len(layer_names) == 1 else f"STACK=<layer> for {', '.join(layer_names)}"
     return (
-        f"make purge ENV={env} {which} (what the destroy keeps holds names the create needs: purge deletes it, logs "
-        "included, so read or export them first; or set a new NamePrefix instead), then "
+        f"make purge ENV={env} {which} (it deletes what the destroy keeps under the names the create gives, logs included: "
+        "read or export them first; or set a new NamePrefix instead), then "
     )
