@@ -408,13 +408,16 @@ def move_in(staging: Path, changed: list[Path], stale: list[Path], output_dir: P
 def keep_previous(path: Path, kept: Path) -> Path | None:
     """The file at path as it is (garbled too), kept in the staging directory to be put back; None
     if there is none. A hard link, not a read: a file of gigabytes put there is kept without being
-    read into memory (a copy where the file system has no links)."""
-    if not path.is_file():
+    read into memory (a copy where the file system has no links); a special file (a FIFO someone put
+    there) is linked too, as reading it would block."""
+    if path.is_dir() or not os.path.lexists(path):
         return None
     kept.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.link(path, kept)
+        os.link(path, kept, follow_symlinks=False)
     except OSError:
+        if not path.is_file():
+            return None  # no link, and nothing a copy could keep: put back as absent
         shutil.copy2(path, kept)
     return kept
 

@@ -2035,3 +2035,27 @@ def test_the_sandbox_keeps_as_many_connections_open_as_its_open_file_limit_leave
     monkeypatch.setattr(resource, "setrlimit", setrlimit)
     assert s.connection_limit() == connections
     assert set_to == ([raised] if raised else [])
+
+
+def test_a_fifo_where_a_generated_file_goes_is_put_back_when_a_later_write_fails(tmp_path, capsys, monkeypatch):
+    # "nothing was changed" was said with the FIFO gone: the put-back kept regular files only (found by a mutation audit)
+    from templates import generation
+
+    out = tmp_path / "out"
+    assert generate_in_process(out, "--no-lint") == 0
+    fifo = out / "alb.json"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    refused = out / "service.json"
+    refused.write_text("{}")  # changed too, and written after alb.json
+    real = os.replace
+
+    def replace(source, destination):
+        if Path(destination) == refused:
+            raise PermissionError(13, "Permission denied", str(destination))
+        return real(source, destination)
+
+    monkeypatch.setattr(generation.os, "replace", replace)
+    assert generate_in_process(out, "--no-lint") == 1
+    assert capsys.readouterr().err.endswith(f"error: cannot write {refused}: Permission denied; nothing was changed\n")
+    assert fifo.is_fifo() and refused.read_text() == "{}"
