@@ -266,9 +266,12 @@ class Output:
         self.gone = True
         if self.stream is not None:
             with contextlib.suppress(OSError, ValueError, AttributeError):  # a stream without a file descriptor keeps what it has
+                descriptor = self.stream.fileno()  # first: one that has none leaves no null device open
                 devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, self.stream.fileno())
-                os.close(devnull)
+                try:
+                    os.dup2(devnull, descriptor)
+                finally:
+                    os.close(devnull)
 
     @property
     def reader_gone(self) -> bool:

@@ -1,7 +1,9 @@
 """Faults and hostile input, kept together: each case once failed with a traceback, a hang, lost
 state or a silently wrong value, and now gets one clear line (README: Faults and how they are handled)."""
 
+import errno
 import functools
+import gc
 import io
 import itertools
 import json
@@ -160,6 +162,29 @@ HOSTILE = [
         GOOD_TEXT.replace(REGION_LINE, "region: a: b", 1),
         "mapping values are not allowed here; allowed: a value holding ': ' in quotes",
     ),
+    # a key of YAML's limit itself is a key: the colon in its value is the mistake
+    (
+        "a colon in the value of a key of 1,024 characters",
+        GOOD_TEXT + "k" * 1024 + ": a: b\n",
+        "mapping values are not allowed here; allowed: a value holding ': ' in quotes",
+    ),
+    # a key is counted without the "- " of its list item, with a colon it holds, and to its colon after a quoted part
+    ("a key of 1,100 characters as a list item", GOOD_TEXT + "x:\n  - " + "k" * 1100 + ": 1\n", "a key of 1100 characters; allowed"),
+    ("a key of 1,101 characters holding a colon", GOOD_TEXT + "k" * 600 + ":" + "k" * 500 + ": 1\n", "a key of 1101 characters; allowed"),
+    ("a quoted part and more as a key", GOOD_TEXT + "'" + "k" * 1100 + "'x: 1\n", "a key of 1103 characters; allowed"),
+    # a comment is no line of the mapping, nor a comment after the colon that opens a block
+    (
+        "a colon in a block's first value after a comment",
+        GOOD_TEXT + "x:\n# a comment\n  a: b: c\n",
+        "mapping values are not allowed here; allowed: a value holding ': ' in quotes",
+    ),
+    (
+        "a colon in the first value of a block whose line ends in a comment",
+        GOOD_TEXT + "x:  # a comment\n  a: b: c\n",
+        "mapping values are not allowed here; allowed: a value holding ': ' in quotes",
+    ),
+    # what is allowed for a misplaced colon is said of that problem alone (the words end the line)
+    ("an unclosed list", GOOD_TEXT + "x: [1\n", "cannot be read as YAML: expected ',' or ']', but got '<stream end>'\n"),
     # built after its node, past the per-node check: the file-level one names it
     ("a !!map tag on a list", GOOD_TEXT + "x: !!map [1]\n", "a tagged value (!!...) that is not one (TypeError)"),
     (
@@ -2059,3 +2084,147 @@ def test_a_fifo_where_a_generated_file_goes_is_put_back_when_a_later_write_fails
     assert generate_in_process(out, "--no-lint") == 1
     assert capsys.readouterr().err.endswith(f"error: cannot write {refused}: Permission denied; nothing was changed\n")
     assert fifo.is_fifo() and refused.read_text() == "{}"
+
+
+def test_an_error_without_words_is_still_one_line_with_its_prefix():
+    from templates.errors import ToolError, report
+
+    stream = io.StringIO()
+    assert report(ToolError("", code=2), stream) == 2
+    assert stream.getvalue() == "error: \n"
+
+
+def test_long_lived_puts_the_collector_back_as_it_was_paused_or_not():
+    from templates.errors import long_lived
+
+    assert gc.isenabled()
+    with long_lived():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # paused by its caller: the block does not start it
+    try:
+        with long_lived():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_symlink_loop_is_a_refused_symlink_only_where_symlinks_are_refused(tmp_path):
+    # where a path may be a symlink (generation's own files, a CA bundle), a loop is the OSError it is, not advice to copy the file
+    from templates.errors import RefusedFile, open_regular_file
+
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(RefusedFile, match="a symlink; allowed: a regular file"):
+        open_regular_file(loop, follow_symlinks=False)
+    with pytest.raises(OSError) as raised:
+        open_regular_file(loop)
+    assert raised.value.errno == errno.ELOOP
+
+
+def test_an_output_whose_reader_left_takes_every_write_whole_and_flushes_no_more():
+    from templates.errors import Output
+
+    class Gone:
+        """A pipe whose reader left: each write and flush is refused."""
+
+        flushes = 0
+
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            self.flushes += 1
+            raise BrokenPipeError(32, "Broken pipe")
+
+    stream = Gone()
+    out = Output(stream, goes_on=True)
+    assert out.write("abc") == 3 and out.reader_gone  # dropped, as written: a caller that writes the rest does not loop
+    assert out.write("more") == 4
+    out.flush()
+    assert stream.flushes == 0
+
+
+def test_an_output_without_a_file_descriptor_dropped_leaves_no_descriptor_open():
+    # drop() opened the null device, then found the stream had no descriptor, and kept the null device open (a mutation
+    # audit found it): one per Output dropped
+    import io
+
+    from templates.errors import Output
+
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        Output(io.StringIO(), goes_on=True).cannot_write(OSError(28, "No space left on device"))
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_printable_escapes_each_end_of_the_control_character_ranges_and_keeps_tab_and_newline_on_request():
+    from templates.errors import printable
+
+    for character in "\x00\x08\x0b\x0c\x1f\x7f\x80\x9f":
+        assert printable(f"a{character}b") == f"a{repr(character)[1:-1]}b", repr(character)
+        assert printable(f"a{character}b", one_line=True) == f"a{repr(character)[1:-1]}b", repr(character)
+    assert printable("a\tb\nc ~") == "a\tb\nc ~"
+    assert printable("a\tb\nc ~", one_line=True) == "a\\tb\\nc ~"
+
+
+def test_stop_signals_held_leave_an_ignored_one_ignored_and_say_nothing_of_it():
+    # under nohup SIGHUP is ignored: a hangup during the block is no stop, and `held` says nothing of one
+    from templates.errors import stops_held
+
+    told = []
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stops_held(held=lambda: told.append("held")):
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGHUP)
+        assert told == [] and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_a_second_stop_signal_held_acts_at_once_and_not_again_as_the_block_ends():
+    from templates.errors import stops_held
+
+    told, acted = [], []
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: acted.append(number))
+    try:
+        with stops_held(held=lambda: told.append("held")):
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert (told, acted) == (["held"], [])
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert acted == [signal.SIGTERM]
+        assert (told, acted) == (["held"], [signal.SIGTERM])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_run_whose_standard_output_failed_exits_with_mains_own_failing_status():
+    probe = "from templates.errors import run\ndef main():\n    print('x')\n    return 2\nrun(main)\n"
+    with open("/dev/full", "w") as full:
+        ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stderr.startswith("error: cannot write the standard output"), ran.stderr
+
+
+def test_under_run_ctrl_c_stays_a_keyboard_interrupt_and_sigterm_and_sighup_are_terminated():
+    # make logs FOLLOW=1 ends by design at Ctrl-C, and at no other stop signal (templates/errors.py Terminated)
+    probe = (
+        "import os, signal, time\n"
+        "from templates.errors import run\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})\n"
+        "def main():\n"
+        "    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):\n"
+        "        try:\n"
+        "            os.kill(os.getpid(), number)\n"
+        "            time.sleep(20)\n"
+        "        except KeyboardInterrupt as stop:\n"
+        "            print(signal.Signals(number).name, type(stop).__name__)\n"
+        "    return 0\n"
+        "run(main)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stdout) == (0, "SIGINT KeyboardInterrupt\nSIGTERM Terminated\nSIGHUP Terminated\n"), ran.stderr

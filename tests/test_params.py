@@ -531,6 +531,13 @@ BAD = [
         "parameters.PublicSubnetIds",
         "a list of exactly 2 items",
     ),
+    # an environment subject names an environment: "environment:" alone is none
+    (
+        "an environment subject without a name",
+        with_parameters(GitHubSubjects=["environment:"]),
+        "parameters.GitHubSubjects: ['environment:'] is not allowed",
+        "a list of 1 to",
+    ),
     (
         "a pull request's subject",
         with_parameters(GitHubSubjects=["ref:refs/pull/1/merge"]),
@@ -734,6 +741,29 @@ def test_the_largest_fargate_sizes_are_taken(tmp_path, cpu, memory):
     given = json.loads((out / "prod" / "service.json").read_text())["Parameters"]
     assert (given["TaskCpu"], given["TaskMemory"]) == (str(cpu), str(memory))
     assert run_generate(tmp_path, with_parameters(TaskCpu=cpu, TaskMemory=memory + 1024))[0].returncode == 2  # between the steps
+
+
+# Each CPU's smallest and largest memory in AWS's table (templates/inputs.py FARGATE_MEMORY_BY_CPU cites it).
+@pytest.mark.parametrize(
+    "cpu, memory",
+    [
+        (256, 512),
+        (256, 2048),
+        (512, 1024),
+        (512, 4096),
+        (1024, 2048),
+        (1024, 8192),
+        (2048, 4096),
+        (2048, 16384),
+        (4096, 8192),
+        (4096, 30720),
+    ],
+)
+def test_each_fargate_cpus_smallest_and_largest_memory_are_taken(tmp_path, cpu, memory):
+    result, out = run_generate(tmp_path, with_parameters(TaskCpu=cpu, TaskMemory=memory))
+    assert result.returncode == 0, result.stderr
+    given = json.loads((out / "prod" / "service.json").read_text())["Parameters"]
+    assert (given["TaskCpu"], given["TaskMemory"]) == (str(cpu), str(memory))
 
 
 def test_every_default_passes_its_own_rules():
@@ -1192,6 +1222,16 @@ def test_the_templates_pattern_holds_the_id_bound_itself(tmp_path):
     taken = ["1", "1000:1000", f"{MAX_LINUX_ID}:{MAX_LINUX_ID}", f"{MAX_LINUX_ID - 1}", "999999999", "1000000000:7"]
     refused = ["0", "01", "1000:0", f"{MAX_LINUX_ID + 1}", f"1:{MAX_LINUX_ID + 1}", "9999999999:1", "42949672950", "1:2:3"]
     assert [value for value in taken + refused if re.fullmatch(pattern, value)] == taken
+
+
+@pytest.mark.parametrize("largest", [1, 7, 10, 19, 20, 99, 100, 109, 2024])
+def test_a_whole_numbers_pattern_takes_each_number_from_1_to_its_bound_and_no_other(largest):
+    # whole_numbers_up_to spells a bound digit by digit for an AllowedPattern: bounds of other lengths and first digits than the uid's
+    from templates.inputs import whole_numbers_up_to
+
+    pattern = re.compile(whole_numbers_up_to(largest))
+    written = [str(n) for n in range(10 * largest + 10)] + [f"0{n}" for n in range(largest + 1)] + ["", "00"]
+    assert [text for text in written if pattern.fullmatch(text)] == [str(n) for n in range(1, largest + 1)]
 
 
 def test_an_unquoted_id_past_the_largest_is_told_the_bound_with_the_quotes(tmp_path):
