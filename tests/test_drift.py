@@ -539,3 +539,15 @@ def test_a_complete_detection_that_says_neither_in_sync_nor_drifted_is_not_said_
     assert aws.out.splitlines()[0] == f"{stack('service')}: {drift}", aws.out
     assert aws.out.splitlines()[-1] == "not fully checked: service (see above; exit 2)", aws.out
     assert "in sync" not in aws.out, aws.out
+
+
+def test_a_first_create_whose_rollback_failed_is_not_sent_to_detection_but_given_its_way_on(aws):
+    # (an attacker review of fab3006) make drift handles ROLLBACK_COMPLETE and DELETE_FAILED with the way on (drift.check), but a
+    # ROLLBACK_FAILED stack falls through to DetectStackDrift: what is left of a failed create holds part of the layer, so a
+    # result ("in sync", or CloudFormation's refusal, said as "drift detection refused: ...") gives no way on, where make
+    # deploy, make diff, make execute and now the deploy's own finish() name make destroy, make purge and make deploy.
+    aws.deployed("alarms", status="ROLLBACK_FAILED")
+    assert aws.run("drift", "--stack", "alarms") == 2, aws.out + aws.err
+    assert f"{stack('alarms')}: ROLLBACK_FAILED" in aws.out, aws.out
+    assert f"make destroy STACK=alarms ENV={ENV}" in aws.out and "in sync" not in aws.out, aws.out
+    assert aws.calls("alarms") == 1  # DescribeStacks alone: no detection sent

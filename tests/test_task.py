@@ -1460,11 +1460,11 @@ def test_a_stopped_tasks_log_unread_while_the_first_create_rolls_back_is_said_re
 
 
 def test_a_wait_on_a_first_create_rolling_back_reads_no_stopped_tasks_where_it_saw_no_failure_of_the_service(aws):
-    # A wait this run did not start (a rollback another run left) sees no failure event, and a create whose log group
+    # A wait this run did not start (a rollback another run left: no token) saw no failure, and a create whose log group
     # failed (its name taken) had no service: neither reads the tasks early (a service never made: "Service not found").
     rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
     taken = event("service", "LogGroup", "CREATE_FAILED", 5, "AWS::Logs::LogGroup", "Resource of type 'AWS::Logs::LogGroup' already exists")
-    for trail in ([], [taken]):
+    for trail, token in (([], None), ([taken], deploy.deployer.Deployer.execution_token(cs_name("service")))):
         aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
         aws.cf.add_response(
             "describe_stack_events",
@@ -1484,6 +1484,81 @@ def test_a_wait_on_a_first_create_rolling_back_reads_no_stopped_tasks_where_it_s
         )
         made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
         made.stacks[stack("service")] = rolling["Stacks"][0]
-        token = deploy.deployer.Deployer.execution_token(cs_name("service"))
         assert made.wait_for_stack(stack("service"), token, NOW)["StackStatus"] == "ROLLBACK_COMPLETE"
         assert "stopped tasks" not in made.out.getvalue() and not made.tasks_said, made.out.getvalue()  # no ECS call: none queued
+
+
+def test_a_first_create_rolled_back_by_its_rollback_trigger_says_its_stopped_tasks_before_their_log_group_goes(aws):
+    # (an attacker review of fab3006) The service's first create carries the release alarms as rollback triggers
+    # (Deployer.rollback_configuration; CREATE change sets too). One that fires while CloudFormation watches the created
+    # stack rolls the create back with no resource failed: before fab3006, tasks_tell_why ("a rollback trigger (no resource
+    # did)") read the stopped tasks as the rollback started; fab3006 reads them early only where the ECS service's create
+    # failed, so they are read by finish at ROLLBACK_COMPLETE, after the rollback deleted the log group (RetainExceptOnCreate),
+    # and their last lines are lost. The wait of a create this run started (its token) is no wait on someone's rollback.
+    # (The stack event's reason below is illustrative, not AWS's exact wording.)
+    from scripts.deploy import logs
+
+    service = deploy.load_layer(ENV, "service", ROOT / "output")
+    rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
+    trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", 1)]
+    trail += [event("service", "Service", "CREATE_COMPLETE", 300, "AWS::ECS::Service")]
+    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 400, reason="Rollback triggered by alarm: target 5XX")]
+    aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
+    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    stream = logs.web_log_stream(logs.task_id(TASK_ARN))
+    expected = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": False, "limit": logs.LAST_LINES}
+    last_words = [log_event(399, "ERROR 500 /api/orders: relation does not exist")]
+    aws.logs.add_response("get_log_events", {"events": last_words, "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}, expected)
+    gone = event("service", "LogGroup", "DELETE_COMPLETE", 420, "AWS::Logs::LogGroup")
+    ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
+    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
+    trail += [gone, event("service", stack("service"), "ROLLBACK_COMPLETE", 430)]
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made.stacks[stack("service")] = rolling["Stacks"][0]
+    found = made.wait_for_stack(stack("service"), deploy.deployer.Deployer.execution_token(cs_name("service")), NOW)
+    with pytest.raises(deploy.Failure):
+        made.finish(service, found)
+    out = made.out.getvalue().splitlines()
+    said = out.index(f"      {NOW + timedelta(seconds=399):%Y-%m-%d %H:%M:%S}  ERROR 500 /api/orders: relation does not exist")
+    assert said < next(i for i, line in enumerate(out) if "LogGroup" in line and "DELETE_COMPLETE" in line), out  # before it went
+
+
+def test_a_stopped_tasks_log_unread_once_the_first_creates_rollback_failed_is_not_said_to_await_the_rollbacks_deletion(aws):
+    # (an attacker review of fab3006) ROLLBACK_FAILED is in FIRST_CREATE_FAILED, so a log unread there is said readable "until the
+    # rollback deletes the log group": the rollback has ended (failed) and deletes nothing more; the group stays, and the
+    # way on's make destroy keeps it too (RetainExceptOnCreate) until make purge. finish reads the tasks at ROLLBACK_FAILED
+    # where the wait did not read them early: a rollback trigger's rollback whose service deletion failed, say.
+    from scripts.deploy import logs
+
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
+    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    aws.stubber("logs").add_client_error("get_log_events", "ThrottlingException", "Rate exceeded", 400)
+    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: NOW)})()
+    lines = logs.stopped_tasks(deployer, described("service", status="ROLLBACK_FAILED", with_outputs=False)["Stacks"][0])
+    assert "until the rollback deletes the log group" not in lines[-1], lines
+    assert f"make logs ENV={ENV}" in lines[-1], lines
+
+
+@pytest.mark.parametrize("status", ["ROLLBACK_IN_PROGRESS", "ROLLBACK_FAILED"])
+def test_a_log_group_not_found_is_not_said_to_be_a_container_that_wrote_nothing(aws, status):
+    # (an attacker review of fab3006) ResourceNotFoundException is GetLogEvents' answer for a missing group as well as a missing
+    # stream. Outside ROLLBACK_COMPLETE every such answer is said "no log stream ...: the web container wrote nothing", also
+    # where the rollback (or a ROLLBACK_FAILED one, which got past the log group and failed on the key or a role) deleted the
+    # group with what the container wrote. The message names which one is missing.
+    from scripts.deploy import logs
+
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
+    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    aws.stubber("logs").add_client_error("get_log_events", "ResourceNotFoundException", "The specified log group does not exist.", 400)
+    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: NOW)})()
+    lines = logs.stopped_tasks(deployer, described("service", status=status, with_outputs=False)["Stacks"][0])
+    assert "wrote nothing" not in lines[-1], lines
+    said = "its lines could not be read (ResourceNotFoundException): the rollback of the failed first create deleted the log group"
+    assert lines[-1] == f"    {logs.web_log_stream(logs.task_id(TASK_ARN))}: {said}, and its logs with it", lines

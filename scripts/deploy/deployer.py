@@ -1193,14 +1193,14 @@ class Deployer:
         failed = {e["ResourceType"] for e in self.events if e["ResourceStatus"].endswith("_FAILED") and e["LogicalResourceId"] != stack}
         return not failed or "AWS::ECS::Service" in failed
 
-    def say_stopped_tasks_before_their_logs_go(self, stack, found) -> None:
+    def say_stopped_tasks_before_their_logs_go(self, stack, found, ours) -> None:
         """A service's failed first create, rolling back: its rollback deletes the log group once the service is gone
-        (DeletionPolicy RetainExceptOnCreate, templates/common.py), and the stopped tasks' logs with it. Where the ECS
-        service's create failed, they are read and said as the rollback starts, once, not when it has ended (finish)."""
+        (DeletionPolicy RetainExceptOnCreate, templates/common.py), and the stopped tasks' logs with it. In a create this
+        run started (ours) that the service's failure or a rollback trigger undid (tasks_tell_why), they are read and said
+        as the rollback starts, once, not when it has ended (finish). A wait on a rollback this run did not start saw no
+        failure: none to explain, or a service never made."""
         rolling_back = found["StackStatus"] == "ROLLBACK_IN_PROGRESS" and templates.layer_of(self.env, stack) == "service"
-        # seen in this wait (a wait on a rollback this run did not start saw no failure: none to explain, or no service)
-        service_failed = any(e["ResourceType"] == "AWS::ECS::Service" and e["ResourceStatus"] == "CREATE_FAILED" for e in self.events)
-        if rolling_back and service_failed and not self.tasks_said:
+        if ours and rolling_back and not self.tasks_said and self.tasks_tell_why(stack):
             self.tasks_said = True
             self.say(*logs.stopped_tasks(self, found))
 
@@ -1248,7 +1248,7 @@ class Deployer:
                     found = {"StackName": stack, "StackId": stack_id, "StackStatus": "DELETE_COMPLETE"}
                 stack_id = found["StackId"]
                 self.print_events(stack_id, token, started, seen)
-                self.say_stopped_tasks_before_their_logs_go(stack, found)
+                self.say_stopped_tasks_before_their_logs_go(stack, found, ours=bool(token))
                 status = found["StackStatus"]
                 ended = self.ended_with(found) if token else self.events or polls >= 2
                 if not status.endswith("_IN_PROGRESS") and ended:

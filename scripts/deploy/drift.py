@@ -49,6 +49,9 @@ def check(deployer, stack, layer_name) -> Checked:
         # compare it either)
         deployer.say(f"{stack}: ROLLBACK_COMPLETE: holds nothing to check; {deployer.way_out(layer_name, 'ROLLBACK_COMPLETE')}")
         return Checked(complete=False)
+    if found["StackStatus"] == "ROLLBACK_FAILED":  # what a failed create's rollback left: part of the layer, "in sync" would hide it
+        deployer.say(f"{stack}: ROLLBACK_FAILED: not checked; {deployer.way_out(layer_name, 'ROLLBACK_FAILED')}")
+        return Checked(complete=False)
     if found["StackStatus"] == "DELETE_FAILED":  # half deleted: what is gone went on purpose, "in sync" would hide it
         deployer.say(f"{stack}: DELETE_FAILED: not checked; {deployer.way_out(layer_name, 'DELETE_FAILED')}")
         return Checked(complete=False)

@@ -276,18 +276,26 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
                     logGroupName=names["log_group"], logStreamName=stream, startFromHead=False, limit=LAST_LINES
                 )
             except AWS_ERRORS as error:  # the stop reasons and exit codes read already stay said
-                if found["StackStatus"] == "ROLLBACK_COMPLETE":  # DeletionPolicy RetainExceptOnCreate (templates/common.py)
+                not_found = isinstance(error, ClientError) and error_code(error) == "ResourceNotFoundException"
+                # GetLogEvents says ResourceNotFoundException of a group and of a stream alike; its message names which
+                # ("The specified log group does not exist."): a hint, which a message worded otherwise only loses
+                group_gone = not_found and "log group" in str(error.response["Error"].get("Message", "")).lower()
+                if found["StackStatus"] == "ROLLBACK_COMPLETE" or group_gone:  # DeletionPolicy RetainExceptOnCreate
                     lines.append(
-                        f"    {stream}: its lines could not be read ({error_code(error)}): the rollback of the failed first create "
-                        "deleted the log group, and its logs with it"
+                        f"    {stream}: its lines could not be read ({error_code(error)}): "
+                        + (
+                            "the rollback of the failed first create deleted the log group, and its logs with it"
+                            if found["StackStatus"] in FIRST_CREATE_FAILED
+                            else f"the log group {names['log_group']} is gone"
+                        )
                     )
-                elif isinstance(error, ClientError) and error.response["Error"].get("Code") == "ResourceNotFoundException":
+                elif not_found:
                     lines.append(f"    no log stream {stream}: the web container wrote nothing (it may never have started)")
                 else:  # make logs from when the task was made on: its default, the last 10 minutes, may miss them
                     made = task.get("createdAt")
                     minutes = min(max(1, math.ceil((deployer.now() - made).total_seconds() / 60)), MAX_SINCE_SECONDS // 60) if made else 0
                     since = f" SINCE={minutes}m" if minutes else ""
-                    until = " until the rollback deletes the log group" if found["StackStatus"] in FIRST_CREATE_FAILED else ""
+                    until = " until the rollback deletes the log group" if found["StackStatus"] == "ROLLBACK_IN_PROGRESS" else ""
                     lines.append(
                         f"    {stream}: its lines could not be read ({error_code(error)}); make logs ENV={deployer.env}{since} reads them{until}"
                     )
