@@ -775,3 +775,142 @@ def test_each_release_wait_says_in_the_console_what_the_waits_may_add_up_to(laye
     for each, name in [*waits, ("release-alarms", "RollbackMonitoringMinutes")]:  # the alarms' watch counts in the bound too
         description = layer[each]["Parameters"][name]["Description"]
         assert f"at most {MOST_RELEASE_WAIT_MINUTES} minutes in all (make templates refuses more)" in description, (each, name)
+
+
+def test_the_alb_security_groups_rules_are_tcp_so_their_ports_hold(layer):
+    # "specifying -1 or a protocol number other than tcp, udp, icmp, or icmpv6 allows traffic on all
+    # ports, regardless of any port range you specify": with -1 the container-port bounds mean nothing.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-ec2-securitygroup-ingress.html
+    t = layer["alb"]
+    sg = only(t, "AWS::EC2::SecurityGroup")
+    rules = [*sg["SecurityGroupIngress"], *sg["SecurityGroupEgress"]]
+    rules += [r["Properties"] for r in resources_of_type(t, "AWS::EC2::SecurityGroupIngress").values()]
+    assert len(rules) == 5 and {r["IpProtocol"] for r in rules} == {"tcp"}, rules
+    # The rules name IPv4 ranges only (CidrIp): the load balancer answers on IPv4 alone.
+    assert not any("CidrIpv6" in r for r in rules)
+    assert only(t, "AWS::ElasticLoadBalancingV2::LoadBalancer")["IpAddressType"] == "ipv4"
+
+
+def test_the_access_log_bucket_takes_what_the_load_balancer_writes(layer):
+    # "The only server-side encryption option that's supported is Amazon S3-managed keys (SSE-S3)"; regions
+    # opened after August 2022 deliver from the log-delivery service principal, older ones from their ELB account.
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/enable-access-logging.html
+    t = layer["alb"]
+    bucket = only(t, "AWS::S3::Bucket")
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    mapped, marker = t["Conditions"]["LogsFromServicePrincipal"]["Fn::Equals"]
+    assert mapped == {"Fn::FindInMap": ["ElbLogAccount", {"Ref": "AWS::Region"}, "AccountId"]}
+    accounts = {region: row["AccountId"] for region, row in t["Mappings"]["ElbLogAccount"].items()}
+    without_account = {region for region, account in accounts.items() if not re.fullmatch(r"\d{12}", account)}
+    assert without_account and without_account == {region for region, account in accounts.items() if account == marker}
+
+
+def test_access_logs_are_kept_as_long_as_the_parameter_says_and_no_longer(layer):
+    # Versioned (a log overwritten or deleted stays a noncurrent version), and whatever expires is gone a
+    # day later, so that the retention the environment sets is the retention it gets.
+    t = layer["alb"]
+    bucket = only(t, "AWS::S3::Bucket")
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and "Prefix" not in rule and "Filter" not in rule  # every object
+    assert rule["ExpirationInDays"] == {"Ref": "AccessLogRetentionDays"}
+    assert rule["NoncurrentVersionExpirationInDays"] <= 1
+    assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] <= 1
+
+
+def test_both_target_groups_judge_health_as_the_review_computes_it(layer):
+    # The review's timings (scripts/review/timing.py) read the unhealthy threshold and the timeout from inputs.
+    t = layer["alb"]
+    for group in resources_of_type(t, "AWS::ElasticLoadBalancingV2::TargetGroup").values():
+        props = group["Properties"]
+        assert props["HealthCheckEnabled"] is True and props["HealthCheckProtocol"] == "HTTP"
+        assert props["UnhealthyThresholdCount"] == inputs.UNHEALTHY_THRESHOLD_COUNT
+        assert props["HealthCheckTimeoutSeconds"] == inputs.HEALTH_CHECK_TIMEOUT_SECONDS
+        assert props["HealthyThresholdCount"] == {"Ref": "HealthyThresholdCount"}
+
+
+def test_the_alb_outputs_name_the_resources_the_next_layers_and_make_verify_read(layer):
+    t = layer["alb"]
+    outputs = {name: o["Value"] for name, o in t["Outputs"].items()}
+    listeners = {
+        r["Properties"]["Port"]: (name, r["Properties"])
+        for name, r in resources_of_type(t, "AWS::ElasticLoadBalancingV2::Listener").items()
+        if "Condition" not in r
+    }
+    https_name, https = listeners[443]
+    # The service registers in TargetGroupArn: under ROLLING it must be the one the HTTPS listener serves.
+    (forward,) = https["DefaultActions"]
+    assert outputs["TargetGroupArn"] == forward["TargetGroupArn"]
+    primary = forward["TargetGroupArn"]["Ref"]
+    (alternate,) = set(resources_of_type(t, "AWS::ElasticLoadBalancingV2::TargetGroup")) - {primary}
+    assert outputs["AlternateTargetGroupArn"] == {"Ref": alternate}
+    assert outputs["HttpsListenerArn"] == {"Ref": https_name}
+    # The CloudWatch dimensions are the attributes named for them ("app/<name>/<id>", "targetgroup/<name>/<id>"):
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
+    (balancer,) = resources_of_type(t, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert outputs["LoadBalancerFullName"] == {"Fn::GetAtt": [balancer, "LoadBalancerFullName"]}
+    assert outputs["LoadBalancerArn"] == {"Ref": balancer}
+    assert outputs["TargetGroupFullName"] == {"Fn::GetAtt": [primary, "TargetGroupFullName"]}
+    assert outputs["AlternateTargetGroupFullName"] == {"Fn::GetAtt": [alternate, "TargetGroupFullName"]}
+    # make verify reaches the service where the alias record points, over HTTPS, and the test listener on its port.
+    record = only(t, "AWS::Route53::RecordSet")["Name"]["Fn::Sub"]
+    assert outputs["ServiceHost"] == {"Fn::Sub": record.removesuffix(".")}
+    assert outputs["ServiceUrl"] == {"Fn::Sub": "https://" + record.removesuffix(".")}
+    (test_listener,) = [r["Properties"] for r in resources_of_type(t, "AWS::ElasticLoadBalancingV2::Listener").values() if "Condition" in r]
+    assert outputs["TestListenerPort"] == {"Fn::Sub": f"${{{test_listener['Port']['Ref']}}}"}
+
+
+def test_the_canary_and_linear_settings_go_with_their_strategies(layer):
+    t = layer["service"]
+    allowed = t["Parameters"]["DeploymentStrategy"]["AllowedValues"]
+    deployment = only(t, "AWS::ECS::Service")["DeploymentConfiguration"]
+    for key, strategy in (("CanaryConfiguration", "CANARY"), ("LinearConfiguration", "LINEAR")):
+        assert strategy in allowed
+        condition = deployment[key]["Fn::If"][0]
+        assert t["Conditions"][condition] == {"Fn::Equals": [{"Ref": "DeploymentStrategy"}, strategy]}, key
+    # Both listener rules are needed: a shifting service without either is refused before ECS sees it.
+    (rule,) = t["Rules"].values()
+    assert rule["RuleCondition"] == t["Conditions"]["ShiftsTraffic"]
+    (balancer,) = only(t, "AWS::ECS::Service")["LoadBalancers"]
+    given = balancer["AdvancedConfiguration"]["Fn::If"][1]
+    needed = [given["ProductionListenerRule"], given["TestListenerRule"]]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::And": [{"Fn::Not": [{"Fn::Equals": [ref, ""]}]} for ref in needed]}
+
+
+def test_the_task_roles_trust_this_accounts_ecs_tasks_only_and_every_role_has_the_boundary(layer):
+    # aws:SourceAccount keeps another account's tasks from assuming them (the confused deputy):
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html
+    from templates.common import role_boundary_arn
+
+    t = layer["service"]
+    roles = resources_of_type(t, "AWS::IAM::Role")
+    assert set(roles) >= {"ExecutionRole", "TaskRole", "InfrastructureRole"}
+    for name, role in roles.items():
+        assert role["Properties"]["PermissionsBoundary"] == role_boundary_arn().to_dict(), name
+    for name in ("ExecutionRole", "TaskRole"):
+        (statement,) = roles[name]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}, name
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}, name
+
+
+def test_the_web_container_is_essential_and_logs_in_the_stacks_region(layer):
+    # A task stops when an essential container stops; the init container alone is not one, so the web
+    # container must be, or a crashed web container leaves a task that serves nothing running.
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html
+    definitions = only(layer["service"], "AWS::ECS::TaskDefinition")["ContainerDefinitions"]
+    assert [d["Name"] for d in definitions if d["Essential"]] == ["web"]
+    for d in definitions:
+        assert d["LogConfiguration"]["Options"]["awslogs-region"] == {"Ref": "AWS::Region"}, d["Name"]
+
+
+def test_the_service_outputs_name_what_make_verify_and_the_tools_read(layer):
+    t = layer["service"]
+    outputs = {name: o["Value"] for name, o in t["Outputs"].items()}
+    (service,) = resources_of_type(t, "AWS::ECS::Service")
+    (task_definition,) = resources_of_type(t, "AWS::ECS::TaskDefinition")
+    assert t["Resources"][service]["Properties"]["TaskDefinition"] == {"Ref": task_definition}
+    assert outputs["TaskDefinitionArn"] == {"Ref": task_definition}  # the revision make verify expects running
+    assert outputs["ServiceName"] == {"Fn::GetAtt": [service, "Name"]} and outputs["ServiceArn"] == {"Ref": service}
+    assert outputs["LogGroupName"] == container(layer)["LogConfiguration"]["Options"]["awslogs-group"]
+    assert outputs["ContainerName"] == t["Resources"][service]["Properties"]["LoadBalancers"][0]["ContainerName"]
