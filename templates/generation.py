@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -409,15 +410,20 @@ def keep_previous(path: Path, kept: Path) -> Path | None:
     """The file at path as it is (garbled too), kept in the staging directory to be put back; None
     if there is none. A hard link, not a read: a file of gigabytes put there is kept without being
     read into memory (a copy where the file system has no links); a special file (a FIFO someone put
-    there) is linked too, as reading it would block."""
-    if path.is_dir() or not os.path.lexists(path):
+    there) or a symlink is linked as itself, as reading it would block or follow it. One no link keeps
+    (fs.protected_hardlinks, the link limit) stops the run before it is replaced: its OSError."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
         return None
+    if stat.S_ISDIR(mode):
+        return None  # a directory in its place: the move names it, and nothing of it was moved
     kept.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(path, kept, follow_symlinks=False)
     except OSError:
-        if not path.is_file():
-            return None  # no link, and nothing a copy could keep: put back as absent
+        if not stat.S_ISREG(mode):
+            raise
         shutil.copy2(path, kept)
     return kept
 

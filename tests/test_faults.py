@@ -2228,3 +2228,58 @@ def test_under_run_ctrl_c_stays_a_keyboard_interrupt_and_sigterm_and_sighup_are_
     )
     ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert (ran.returncode, ran.stdout) == (0, "SIGINT KeyboardInterrupt\nSIGTERM Terminated\nSIGHUP Terminated\n"), ran.stderr
+
+
+@pytest.mark.parametrize("refused", [errno.EPERM, errno.EMLINK], ids=["protected_hardlinks", "link-count-at-limit"])
+def test_a_fifo_that_cannot_be_linked_is_not_lost_by_a_failed_make_templates_said_to_have_changed_nothing(
+    tmp_path, capsys, monkeypatch, refused
+):
+    # (an attacker review of 8f3952c) keep_previous linked a special file; where the link was refused it kept None ("put back
+    # as absent"), yet move_in replaced the FIFO all the same, and a later failure unlinks the new file and says "nothing was
+    # changed", the FIFO gone. EPERM is what fs.protected_hardlinks=1 (the default of most distributions) answers a runner who
+    # does not own a special file (safe_hardlink_source: never a FIFO); EMLINK a file at the file system's link limit. Both
+    # reproduced for real: a FIFO owned by uid 1000, make templates run without CAP_FOWNER, service.json a directory.
+    from templates import generation
+
+    out = tmp_path / "out"
+    assert generate_in_process(out, "--no-lint") == 0
+    fifo = out / "alb.json"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    blocked = out / "service.json"  # changed too, written after alb.json: a directory in its place
+    blocked.unlink()
+    blocked.mkdir()
+    real = os.link
+
+    def link(source, destination, **kwargs):
+        if Path(source) == fifo:
+            raise OSError(refused, os.strerror(refused), str(source), None, str(destination))
+        return real(source, destination, **kwargs)
+
+    monkeypatch.setattr(generation.os, "link", link)
+    assert generate_in_process(out, "--no-lint") == 1
+    err = capsys.readouterr().err
+    # the run stops at the file it cannot keep, before replacing it, saying why
+    assert err.endswith(f"error: cannot write {fifo}: {os.strerror(refused)}; nothing was changed\n"), err
+    assert blocked.is_dir()
+    assert os.path.lexists(fifo) and fifo.is_fifo(), err  # output/ as it was, file type for file type
+
+
+def test_a_symlink_to_a_directory_where_a_generated_file_goes_is_put_back_by_move_in(tmp_path):
+    # (an attacker review of 8f3952c; latent: refuse_output_dir refuses any symlink first, so make templates reaches this only
+    # where one is made between that check and the move) keep_previous asks path.is_dir(), which follows a symlink: a symlink
+    # to a directory is kept as None, os.replace replaces the link itself, and the put-back unlinks the new file, the link gone.
+    from templates import generation
+    from templates.errors import ToolError
+
+    out, staging, elsewhere = tmp_path / "out", tmp_path / "out" / ".staging-x", tmp_path / "elsewhere"
+    staging.mkdir(parents=True)
+    elsewhere.mkdir()
+    (out / "alb.json").symlink_to(elsewhere)
+    (out / "service.json").mkdir()  # the write that fails, after alb.json's
+    for name in ("alb.json", "service.json"):
+        (staging / name).write_text("{}")
+    with pytest.raises(ToolError) as failed:
+        generation.move_in(staging, [out / "alb.json", out / "service.json"], [], out)
+    assert "nothing was changed" in str(failed.value) or "part old" in str(failed.value)
+    assert (out / "alb.json").is_symlink() and os.readlink(out / "alb.json") == str(elsewhere)

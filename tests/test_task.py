@@ -1562,3 +1562,72 @@ def test_a_log_group_not_found_is_not_said_to_be_a_container_that_wrote_nothing(
     assert "wrote nothing" not in lines[-1], lines
     said = "its lines could not be read (ResourceNotFoundException): the rollback of the failed first create deleted the log group"
     assert lines[-1] == f"    {logs.web_log_stream(logs.task_id(TASK_ARN))}: {said}, and its logs with it", lines
+
+
+def test_a_deploy_waiting_on_a_first_create_an_interrupted_run_left_says_its_stopped_tasks_where_it_sees_the_service_fail(aws):
+    # (an attacker review of 7746b01) Ctrl-C in the wait of a service's first create leaves it CREATE_IN_PROGRESS; the next
+    # make deploy waits on it (ready(): "waiting for it to settle", no token) and sees the ECS service's CREATE_FAILED in that
+    # wait. fab3006 read the stopped tasks there as the rollback started ("seen in this wait"); 7746b01 reads them only in a
+    # wait this run started (ours), and ready() then refuses the ROLLBACK_COMPLETE stack without finish(): the stopped tasks are
+    # said not at all, and the rollback deletes their log group (RetainExceptOnCreate).
+    from scripts.deploy import logs
+
+    service = deploy.load_layer(ENV, "service", ROOT / "output")
+    creating = described("service", status="CREATE_IN_PROGRESS", with_outputs=False)
+    rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
+    breaker = "ECS Deployment Circuit Breaker was triggered"
+    trail = [event("service", "Service", "CREATE_FAILED", 300, "AWS::ECS::Service", breaker)]
+    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 301)]
+    aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
+    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    stream = logs.web_log_stream(logs.task_id(TASK_ARN))
+    expected = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": False, "limit": logs.LAST_LINES}
+    last_words = [log_event(299, "ERROR cannot connect to the database")]
+    aws.logs.add_response("get_log_events", {"events": last_words, "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}, expected)
+    ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
+    trail += [event("service", "LogGroup", "DELETE_COMPLETE", 420, "AWS::Logs::LogGroup")]
+    trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", 430)]
+    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made.stacks[stack("service")] = creating["Stacks"][0]
+    with pytest.raises(deploy.Failure):
+        made.ready(service)
+    out = made.out.getvalue()
+    assert "ERROR cannot connect to the database" in out, out
+
+
+def test_a_first_create_whose_rollback_status_is_read_before_its_events_list_the_failure_reads_no_service_never_made(aws):
+    # (an attacker review of 7746b01) tasks_tell_why takes "no resource failed" for a rollback trigger. The wait reads
+    # DescribeStacks first and then the events, and does not trust the two to agree (a final status counts only once the stack's
+    # own event says it): a poll that reads ROLLBACK_IN_PROGRESS before the events list the log group's CREATE_FAILED (nor the
+    # stack's own ROLLBACK_IN_PROGRESS) reads the stopped tasks of a service never made, once, and marks them said - the case
+    # fab3006 kept from an early read. No ECS response is queued: a call is a failure of this test.
+    rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
+    taken = event("service", "LogGroup", "CREATE_FAILED", 5, "AWS::Logs::LogGroup", "Resource of type 'AWS::Logs::LogGroup' already exists")
+    begun = event("service", stack("service"), "CREATE_IN_PROGRESS", 1)
+    polls = [
+        ("ROLLBACK_IN_PROGRESS", [begun]),  # the events not there yet
+        ("ROLLBACK_IN_PROGRESS", [begun, taken, event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 6)]),
+        (
+            "ROLLBACK_COMPLETE",
+            [
+                begun,
+                taken,
+                event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 6),
+                event("service", stack("service"), "ROLLBACK_COMPLETE", 9),
+            ],
+        ),
+    ]
+    for status, trail in polls:
+        aws.cf.add_response("describe_stacks", described("service", status=status, with_outputs=False), {"StackName": stack_id("service")})
+        aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made.stacks[stack("service")] = rolling["Stacks"][0]
+    token = deploy.deployer.Deployer.execution_token(cs_name("service"))
+    assert made.wait_for_stack(stack("service"), token, NOW)["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert "stopped tasks" not in made.out.getvalue() and not made.tasks_said, made.out.getvalue()

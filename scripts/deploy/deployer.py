@@ -1195,12 +1195,16 @@ class Deployer:
 
     def say_stopped_tasks_before_their_logs_go(self, stack, found, ours) -> None:
         """A service's failed first create, rolling back: its rollback deletes the log group once the service is gone
-        (DeletionPolicy RetainExceptOnCreate, templates/common.py), and the stopped tasks' logs with it. In a create this
-        run started (ours) that the service's failure or a rollback trigger undid (tasks_tell_why), they are read and said
-        as the rollback starts, once, not when it has ended (finish). A wait on a rollback this run did not start saw no
-        failure: none to explain, or a service never made."""
+        (DeletionPolicy RetainExceptOnCreate, templates/common.py), and the stopped tasks' logs with it. Where this wait
+        saw the ECS service's create fail, or, in a create this run started (ours), a rollback no resource's failure
+        caused (a rollback trigger), they are read and said as the rollback starts, once, not when it has ended (finish).
+        The trigger is judged once the stack's own ROLLBACK_IN_PROGRESS event is seen: a status read before the events
+        list the failure (a log group's taken name, and no service ever made) would pass for one."""
         rolling_back = found["StackStatus"] == "ROLLBACK_IN_PROGRESS" and templates.layer_of(self.env, stack) == "service"
-        if ours and rolling_back and not self.tasks_said and self.tasks_tell_why(stack):
+        seen = {(e["ResourceType"], e["ResourceStatus"]) for e in self.events}
+        service_failed = ("AWS::ECS::Service", "CREATE_FAILED") in seen
+        triggered = ours and ("AWS::CloudFormation::Stack", "ROLLBACK_IN_PROGRESS") in seen and self.tasks_tell_why(stack)
+        if rolling_back and not self.tasks_said and (service_failed or triggered):
             self.tasks_said = True
             self.say(*logs.stopped_tasks(self, found))
 
