@@ -411,7 +411,9 @@ def keep_previous(path: Path, kept: Path) -> Path | None:
     if there is none. A hard link, not a read: a file of gigabytes put there is kept without being
     read into memory (a copy where the file system has no links); a special file (a FIFO someone put
     there) or a symlink is linked as itself, as reading it would block or follow it. One no link keeps
-    (fs.protected_hardlinks, the link limit) stops the run before it is replaced: its OSError."""
+    (fs.protected_hardlinks, the link limit) stops the run before it is replaced: its OSError. A copy is
+    kept only of the runner's own regular file of one name, where the file system has no hard links: a
+    copy of another's would come back the runner's, one of a file of several names unlinked from them."""
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
@@ -422,7 +424,8 @@ def keep_previous(path: Path, kept: Path) -> Path | None:
     try:
         os.link(path, kept, follow_symlinks=False)
     except OSError:
-        if not stat.S_ISREG(mode):
+        info = os.lstat(path)
+        if not stat.S_ISREG(mode) or info.st_uid != os.geteuid() or info.st_nlink > 1:
             raise
         shutil.copy2(path, kept)
     return kept

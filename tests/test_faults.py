@@ -2283,3 +2283,53 @@ def test_a_symlink_to_a_directory_where_a_generated_file_goes_is_put_back_by_mov
         generation.move_in(staging, [out / "alb.json", out / "service.json"], [], out)
     assert "nothing was changed" in str(failed.value) or "part old" in str(failed.value)
     assert (out / "alb.json").is_symlink() and os.readlink(out / "alb.json") == str(elsewhere)
+
+
+@pytest.mark.parametrize(
+    "refused, theirs, kept_as",
+    [
+        (errno.EPERM, True, "itself"),  # fs.protected_hardlinks: another user's file
+        (errno.EMLINK, False, "itself"),  # at the link limit: it has other names
+        (errno.EPERM, False, "a copy"),  # a file system without hard links (vfat answers EPERM): the runner's own file
+    ],
+    ids=["protected_hardlinks", "link-count-at-limit", "no-links-here"],
+)
+def test_a_regular_file_no_link_keeps_is_put_back_as_itself_or_as_a_faithful_copy(tmp_path, monkeypatch, refused, theirs, kept_as):
+    # (an attacker review of 39badea) keep_previous copied every regular file no link kept: another user's file came back
+    # as the runner's (fs.protected_hardlinks refuses to link a file the runner does not own), one at the link limit no
+    # longer linked with its other names, and the run said "nothing was changed". Such a file stops the run before it is
+    # replaced; a copy is kept only of the runner's own file of one name, where the file system has no links.
+    from templates import generation
+    from templates.errors import ToolError
+
+    out, staging = tmp_path / "out", tmp_path / "out" / ".staging-x"
+    staging.mkdir(parents=True)
+    kept = out / "alb.json"
+    kept.write_text("old")
+    before = os.lstat(kept)
+    if theirs:  # the runner is someone else than the file's owner
+        monkeypatch.setattr(generation.os, "geteuid", lambda: before.st_uid + 1)
+    if refused == errno.EMLINK:
+        os.link(kept, out / "alb-other-name.json")
+        before = os.lstat(kept)
+    (out / "service.json").mkdir()  # the write that fails, after alb.json's
+    for name in ("alb.json", "service.json"):
+        (staging / name).write_text("{}")
+    real = os.link
+
+    def link(source, destination, **kwargs):
+        if Path(source) == kept:
+            raise OSError(refused, os.strerror(refused), str(source), None, str(destination))
+        return real(source, destination, **kwargs)
+
+    monkeypatch.setattr(generation.os, "link", link)
+    with pytest.raises(ToolError) as failed:
+        generation.move_in(staging, [kept, out / "service.json"], [], out)
+    after = os.lstat(kept)
+    assert "nothing was changed" in str(failed.value) and kept.read_text() == "old"
+    if kept_as == "itself":  # the run stopped before replacing it: its own inode, owner and names
+        assert str(failed.value).startswith(f"cannot write {kept}: {os.strerror(refused)}"), failed.value
+        assert (after.st_ino, after.st_uid, after.st_nlink) == (before.st_ino, before.st_uid, before.st_nlink)
+    else:  # replaced, then put back from the copy: the later write is what failed
+        assert str(failed.value).startswith(f"cannot write {out / 'service.json'}: "), failed.value
+        assert (after.st_uid, after.st_mode) == (before.st_uid, before.st_mode)

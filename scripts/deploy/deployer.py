@@ -708,7 +708,10 @@ class Deployer:
                 return True
             if status.endswith("_IN_PROGRESS"):
                 self.say(f"{layer.stack} is {status}: waiting for it to settle")
-                self.wait_for_stack(layer.stack, token=None, configured=layer.parameters)
+                # A first create another run left (stopped): its events from the start, the failure that rolls it back
+                # among them, so that the wait says it and the stopped tasks before the rollback deletes their log group.
+                started = found["CreationTime"] if status in ("CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS") else None
+                self.wait_for_stack(layer.stack, token=None, started=started, configured=layer.parameters)
             elif status == "ROLLBACK_COMPLETE" and recreate:
                 self.say(f"{layer.stack} is ROLLBACK_COMPLETE: deleting it to create it again (--recreate)")
                 self.delete(layer.stack)
@@ -1205,8 +1208,9 @@ class Deployer:
         service_failed = ("AWS::ECS::Service", "CREATE_FAILED") in seen
         triggered = ours and ("AWS::CloudFormation::Stack", "ROLLBACK_IN_PROGRESS") in seen and self.tasks_tell_why(stack)
         if rolling_back and not self.tasks_said and (service_failed or triggered):
-            self.tasks_said = True
-            self.say(*logs.stopped_tasks(self, found))
+            lines = logs.stopped_tasks(self, found)
+            self.tasks_said = not lines[0].startswith(logs.UNREAD)  # unread: finish tries again, for the stop reasons at least
+            self.say(*lines)
 
     def print_failures(self) -> list[dict]:
         """Say which resources failed in the last wait; their events. The stack's own failed events

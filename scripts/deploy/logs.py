@@ -39,6 +39,7 @@ LATE_MS = 10_000
 STOPPED_TASKS, LAST_LINES = 3, 20  # what a failed deploy prints: the latest stopped tasks, each with its last log lines
 
 
+UNREAD = "could not read the stopped tasks"  # stopped_tasks' one line where they could not be listed or described
 MOST_TASKS = 500  # stopped tasks listed for a failed release's report (ListTasks answers 100 at a time)
 
 
@@ -309,7 +310,7 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
         elsewhere = (
             f"make events ENV={deployer.env} STACK=service" if deployer.env == SANDBOX_ENV else "the service's events in the ECS console"
         )
-        return [f"could not read the stopped tasks ({' '.join(str(error).split())[:200]}); see {elsewhere}"]
+        return [f"{UNREAD} ({' '.join(str(error).split())[:200]}); see {elsewhere}"]
 
 
 def stopped_task_lines(task: dict) -> list[str]:
