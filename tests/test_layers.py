@@ -914,3 +914,244 @@ def test_the_service_outputs_name_what_make_verify_and_the_tools_read(layer):
     assert outputs["ServiceName"] == {"Fn::GetAtt": [service, "Name"]} and outputs["ServiceArn"] == {"Ref": service}
     assert outputs["LogGroupName"] == container(layer)["LogConfiguration"]["Options"]["awslogs-group"]
     assert outputs["ContainerName"] == t["Resources"][service]["Properties"]["LoadBalancers"][0]["ContainerName"]
+
+
+def test_the_cert_dns_outputs_the_alb_reads_are_its_certificate_and_its_zone(layer):
+    # Ref of an AWS::CertificateManager::Certificate is its ARN, which the HTTPS listener takes:
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-certificatemanager-certificate.html#aws-resource-certificatemanager-certificate-return-values
+    t = layer["cert-dns"]
+    outputs = {name: o["Value"] for name, o in t["Outputs"].items()}
+    (certificate,) = resources_of_type(t, "AWS::CertificateManager::Certificate")
+    props = t["Resources"][certificate]["Properties"]
+    assert outputs["CertificateArn"] == {"Ref": certificate}
+    (option,) = props["DomainValidationOptions"]
+    assert outputs["HostedZoneId"] == option["HostedZoneId"]  # the zone the alias record goes in: the one that validates
+    assert outputs["DomainName"] == {"Ref": "DomainName"} and {"Ref": "DomainName"} in props["SubjectAlternativeNames"]  # the apex
+    read = {output for (_, _), (upstream, output) in templates.WIRING.items() if upstream == "cert-dns"}
+    assert read and read <= set(outputs)
+
+
+def test_waf_count_only_mode_is_the_parameter_saying_true_and_blocking_is_the_default(layer):
+    t = layer["waf"]
+    parameter = t["Parameters"]["WafCountOnly"]
+    assert parameter["Default"] == "false" and set(parameter["AllowedValues"]) == {"true", "false"}
+    assert t["Conditions"]["CountOnly"] == {"Fn::Equals": [{"Ref": "WafCountOnly"}, "true"]}
+
+
+def test_waf_rules_have_distinct_priorities_the_rate_limit_first(layer):
+    # WAF evaluates rules in ascending Priority and refuses a web ACL where two share one:
+    # https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-processing-order.html
+    from templates import waf
+
+    rules = only(layer["waf"], "AWS::WAFv2::WebACL")["Rules"]
+    priorities = [r["Priority"] for r in rules]
+    assert len(set(priorities)) == len(priorities)
+    assert [r["Name"] for r in sorted(rules, key=lambda r: r["Priority"])] == ["RateLimitPerIp", *waf.MANAGED_RULE_GROUPS]
+
+
+def test_waf_managed_rule_groups_are_amazons_and_its_logs_keep_no_credentials(layer):
+    # AWS managed rule groups have the vendor name AWS:
+    # https://docs.aws.amazon.com/waf/latest/developerguide/aws-managed-rule-groups-list.html
+    t = layer["waf"]
+    for rule in only(t, "AWS::WAFv2::WebACL")["Rules"]:
+        if "ManagedRuleGroupStatement" in rule["Statement"]:
+            assert rule["Statement"]["ManagedRuleGroupStatement"] == {"VendorName": "AWS", "Name": rule["Name"]}
+    # Request logs hold the headers unless redacted: the session cookie and any credentials must not land in them.
+    # https://docs.aws.amazon.com/waf/latest/developerguide/logging-management.html
+    redacted = {f["SingleHeader"]["Name"].lower() for f in only(t, "AWS::WAFv2::LoggingConfiguration")["RedactedFields"]}
+    assert {"authorization", "cookie"} <= redacted
+
+
+def test_the_two_scaling_policies_are_distinct_target_tracking_policies_that_scale_in_too(layer):
+    # PutScalingPolicy with a policy name the scalable target already has updates that policy:
+    # two resources of one name would leave one policy, tracking whichever metric was written last.
+    # https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScalingPolicy.html
+    t = layer["scaling"]
+    (target,) = resources_of_type(t, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert t["Resources"][target]["Properties"]["ServiceNamespace"] == "ecs"
+    policies = [p["Properties"] for p in resources_of_type(t, "AWS::ApplicationAutoScaling::ScalingPolicy").values()]
+    names = [json.dumps(p["PolicyName"]) for p in policies]
+    assert len(policies) == 2 and len(set(names)) == len(names)
+    for policy in policies:
+        assert policy["PolicyType"] == "TargetTrackingScaling" and policy["ScalingTargetId"] == {"Ref": target}
+        # Scale-in below DesiredCount, as the module says: DisableScaleIn left to its default, false.
+        # https://docs.aws.amazon.com/autoscaling/application/APIReference/API_TargetTrackingScalingPolicyConfiguration.html
+        assert policy["TargetTrackingScalingPolicyConfiguration"].get("DisableScaleIn", False) is False
+
+
+def every_alarm(layer):
+    """(layer, AlarmName's Fn::Sub) -> the alarm's properties, of both alarm layers."""
+    return {(name, sub): props for name in ("alarms", "release-alarms") for sub, props in alarms_of(layer[name]).items()}
+
+
+def test_every_alarm_tells_the_alert_topic_when_it_is_raised_and_when_it_clears(layer):
+    topics = {"alarms": {"Ref": "AlertTopicArn"}, "release-alarms": {"Ref": "AlertTopic"}}
+    assert templates.WIRING[("alarms", "AlertTopicArn")] == ("release-alarms", "AlertTopicArn")
+    # Ref of an AWS::SNS::Topic is its ARN:
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-sns-topic.html#aws-resource-sns-topic-return-values
+    assert layer["release-alarms"]["Outputs"]["AlertTopicArn"]["Value"] == topics["release-alarms"]
+    for (name, alarm), props in every_alarm(layer).items():
+        assert props["AlarmActions"] == props["OKActions"] == [topics[name]], alarm
+
+
+def test_every_alarm_is_raised_only_when_all_its_evaluation_periods_are_bad(layer):
+    # "N out of N": one bad minute alone raises none (and rolls no release back).
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarm-evaluation
+    periods = {}
+    for (_, alarm), props in every_alarm(layer).items():
+        assert props["DatapointsToAlarm"] == props["EvaluationPeriods"], alarm
+        periods[alarm] = props["EvaluationPeriods"]["Ref"]
+    assert periods.pop("${NamePrefix}-cpu-saturated") == periods.pop("${NamePrefix}-memory-saturated") == "SaturationPeriods"
+    assert periods.pop("${NamePrefix}-tasks-below-desired") == "TasksBelowDesiredMinutes"
+    assert set(periods.values()) == {"BadPeriodsToAlarm"}
+    # Minutes: the task-count queries are one minute each.
+    below = alarms_of(layer["alarms"])["${NamePrefix}-tasks-below-desired"]
+    assert {q["MetricStat"]["Period"] for q in below["Metrics"] if "MetricStat" in q} == {60}
+    # The load balancer's metrics of both layers are read per AlarmPeriodSeconds.
+    for (_, alarm), props in every_alarm(layer).items():
+        if props.get("Namespace") == "AWS/ApplicationELB":
+            assert props["Period"] == {"Ref": "AlarmPeriodSeconds"}, alarm
+
+
+def breaches(props, value, threshold) -> bool:
+    """Whether a data point of value breaches the alarm, by its ComparisonOperator.
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html"""
+    return {
+        "GreaterThanOrEqualToThreshold": value >= threshold,
+        "GreaterThanThreshold": value > threshold,
+        "LessThanThreshold": value < threshold,
+        "LessThanOrEqualToThreshold": value <= threshold,
+    }[props["ComparisonOperator"]]
+
+
+def test_every_alarm_is_raised_by_its_bad_value_and_not_by_a_good_one(layer):
+    """(threshold input or literal, a bad value, a good one), from what each alarm's description says; the
+    metric math ones return 1 for bad and 0 for good (IF(...), desired - running)."""
+    said = {
+        ("alarms", "${NamePrefix}-alb-5xx"): ("Elb5xxThreshold", lambda th: th, 0),
+        ("alarms", "${NamePrefix}-slow-responses"): ("ResponseTimeP99Seconds", lambda th: th + 0.5, 0.1),
+        ("alarms", "${NamePrefix}-no-healthy-host"): (1, lambda th: 0, 1),
+        ("alarms", "${NamePrefix}-cpu-saturated"): (1, lambda th: 1, 0),
+        ("alarms", "${NamePrefix}-memory-saturated"): (1, lambda th: 1, 0),
+        ("alarms", "${NamePrefix}-tasks-below-desired"): (0, lambda th: 1, 0),
+        ("release-alarms", "${NamePrefix}-target-5xx"): ("Target5xxThreshold", lambda th: th, 0),
+        ("release-alarms", "${NamePrefix}-unhealthy-hosts"): (1, lambda th: 1, 0),
+    }
+    alarms = every_alarm(layer)
+    assert set(alarms) == set(said)
+    for key, (threshold, bad, good) in said.items():
+        props = alarms[key]
+        if isinstance(threshold, str):
+            assert props["Threshold"] == {"Ref": threshold}, key
+            parameter = layer[key[0]]["Parameters"][threshold]
+            values = [int(parameter["Default"]), int(parameter.get("MinValue", parameter["Default"]))]
+        else:
+            assert props["Threshold"] == threshold, key
+            values = [threshold]
+        for value in values:
+            assert breaches(props, bad(value), value) and not breaches(props, good, value), (key, value)
+
+
+def test_alarms_whose_metrics_are_absent_when_all_is_well_stay_quiet_without_data(layer):
+    # The load balancer reports 5xx counts and response times only for periods with such answers or any
+    # requests, and a cluster without Container Insights no task counts; raised without data, these alarms
+    # would ring (and the release alarms roll every release back) in any quiet hour. No healthy host alone
+    # is raised without data: HealthyHostCount missing means nothing healthy is reported.
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-missing-data
+    missing = {alarm: props.get("TreatMissingData", "missing") for (_, alarm), props in every_alarm(layer).items()}
+    assert missing.pop("${NamePrefix}-no-healthy-host") == "breaching"
+    assert set(missing.values()) == {"notBreaching"}
+
+
+def test_each_alarm_reads_the_metrics_its_description_names(layer):
+    # The two 5xx alarms split the blame: the load balancer's own answers, the tasks' answers (a release's).
+    # https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
+    alarms = every_alarm(layer)
+    counts = {
+        ("alarms", "${NamePrefix}-alb-5xx"): "HTTPCode_ELB_5XX_Count",
+        ("release-alarms", "${NamePrefix}-target-5xx"): "HTTPCode_Target_5XX_Count",
+    }
+    for key, metric in counts.items():
+        assert (alarms[key]["MetricName"], alarms[key]["Statistic"]) == (metric, "Sum"), key  # a count per period
+    service = [{"Name": "ClusterName", "Value": {"Ref": "ServiceClusterName"}}, {"Name": "ServiceName", "Value": {"Ref": "ServiceName"}}]
+    for sub in ("${NamePrefix}-cpu-saturated", "${NamePrefix}-memory-saturated", "${NamePrefix}-tasks-below-desired"):
+        queries = {q["Id"]: q for q in alarms[("alarms", sub)]["Metrics"]}
+        for q in queries.values():
+            if "MetricStat" in q:
+                assert q["MetricStat"]["Metric"]["Dimensions"] == service, (sub, q["Id"])
+        if "tasks" in queries:
+            assert queries["tasks"]["MetricStat"]["Metric"]["MetricName"] == "RunningTaskCount"
+    below = {
+        q["Id"]: q["MetricStat"]["Metric"]["MetricName"]
+        for q in alarms[("alarms", "${NamePrefix}-tasks-below-desired")]["Metrics"]
+        if "MetricStat" in q
+    }
+    assert below == {"desired": "DesiredTaskCount", "running": "RunningTaskCount"}
+    memory = {q["Id"]: q for q in alarms[("alarms", "${NamePrefix}-memory-saturated")]["Metrics"]}
+    assert memory["usage"]["MetricStat"]["Metric"]["MetricName"] == "MemoryUtilization"
+
+
+def test_the_rollback_triggers_are_the_arns_of_the_alarms_the_service_watches(layer):
+    # A rollback trigger names its alarm by ARN; Fn::GetAtt Arn of an alarm is that, Ref its name:
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackTrigger.html
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudwatch-alarm.html#aws-resource-cloudwatch-alarm-return-values
+    t = layer["release-alarms"]
+    outputs = {name: o["Value"] for name, o in t["Outputs"].items()}
+    _, arns_output, minutes_output = templates.ROLLBACK_TRIGGERS["service"]
+    separator, names = outputs["DeploymentAlarmNames"]["Fn::Join"]
+    assert outputs[arns_output] == {"Fn::Join": [separator, [{"Fn::GetAtt": [ref["Ref"], "Arn"]} for ref in names]]}
+    assert outputs[minutes_output] == {"Fn::Sub": "${RollbackMonitoringMinutes}"}
+
+
+def test_cloudwatch_may_use_the_alert_topics_key_to_publish(layer):
+    # CloudWatch needs kms:Decrypt and kms:GenerateDataKey* on an encrypted topic's key:
+    # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+    statements = only(layer["release-alarms"], "AWS::KMS::Key")["KeyPolicy"]["Statement"]
+    (publishes,) = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert publishes["Effect"] == "Allow" and {"kms:Decrypt", "kms:GenerateDataKey"} <= set(publishes["Action"])
+
+
+def evaluate(node, parameters, conditions):
+    """The few intrinsic functions the subscriptions use, as CloudFormation evaluates them."""
+    if isinstance(node, list):
+        return [evaluate(n, parameters, conditions) for n in node]
+    if not isinstance(node, dict):
+        return node
+    ((function, argument),) = node.items()
+    if function == "Ref":
+        return parameters[argument]
+    if function == "Condition":
+        return conditions[argument]
+    args = evaluate(argument, parameters, conditions)
+    if function == "Fn::Join":
+        return args[0].join(args[1])
+    if function == "Fn::Split":
+        return args[1].split(args[0])
+    if function == "Fn::Select":
+        assert 0 <= int(args[0]) < len(args[1]), "Fn::Select out of range: CloudFormation fails the stack"
+        return args[1][int(args[0])]
+    if function == "Fn::Equals":
+        return args[0] == args[1]
+    if function == "Fn::Not":
+        return not args[0]
+    raise AssertionError(f"not evaluated here: {function}")
+
+
+def test_each_alert_email_given_is_subscribed_once_and_no_empty_one(layer):
+    # CloudFormation evaluates every condition, with whichever number of addresses the parameter allows.
+    t = layer["release-alarms"]
+    most = inputs.INPUTS["AlertEmails"].items[1]
+    for count in range(most + 1):
+        emails = [f"ops{i}@example.org" for i in range(count)]
+        parameters = {"AlertEmails": emails}
+        conditions = {name: evaluate(c, parameters, {}) for name, c in t["Conditions"].items() if name.startswith("HasAlertEmail")}
+        subscribed = [
+            evaluate(r["Properties"]["Endpoint"], parameters, conditions)
+            for r in resources_of_type(t, "AWS::SNS::Subscription").values()
+            if conditions[r["Condition"]]
+        ]
+        assert sorted(subscribed) == emails, count
+    for subscription in resources_of_type(t, "AWS::SNS::Subscription").values():
+        assert subscription["Properties"]["Protocol"] == "email"
+        assert subscription["Properties"]["TopicArn"] == {"Ref": "AlertTopic"}
