@@ -10040,7 +10040,7 @@ def test_a_wait_for_an_operation_under_way_before_a_deploy_is_bounded_by_the_lay
 
     monkeypatch.setattr(made, "wait_for_stack", waited)
     assert made.ready(service) is True
-    assert waits == [{"started": None, "configured": service.parameters}]  # an update's: its events from the wait's start
+    assert waits == [{"started": None, "configured": service.parameters, "whole": False}]  # an update's: its events from now
 
 
 def test_a_service_update_a_rollback_trigger_undid_says_why_its_tasks_stopped(aws, monkeypatch):

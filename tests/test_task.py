@@ -1708,3 +1708,112 @@ def test_a_first_create_whose_early_read_of_its_stopped_tasks_failed_says_their_
         made.finish(service, found)
     out = made.out.getvalue()
     assert f"task {logs.task_id(TASK_ARN)}" in out, out
+
+
+def test_a_persistently_unreadable_list_of_stopped_tasks_is_said_once_in_a_rollback_not_at_every_poll(aws):
+    # (an attacker review of ec9e3b3) an early read that fails leaves tasks_said False "so that finish tries again"; but
+    # say_stopped_tasks_before_their_logs_go runs at every poll, and every poll of the rollback (every 2 s, for the minutes
+    # it takes to delete the service) reads again and says "could not read the stopped tasks" again: a role without
+    # ecs:ListTasks (AccessDeniedException every time) floods the wait with the same line, then finish says it once more.
+    service = deploy.load_layer(ENV, "service", ROOT / "output")
+    breaker = "ECS Deployment Circuit Breaker was triggered"
+    trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", 1)]
+    trail += [event("service", "Service", "CREATE_FAILED", 300, "AWS::ECS::Service", breaker)]
+    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 301)]
+    rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    denied = "User is not authorized to perform: ecs:ListTasks"
+    for seconds in (302, 303, 304, 305):  # four polls of the rollback, one resource deleted in each
+        aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
+        aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+        if seconds == 302:  # read once in the wait: strict stubs, a read at a later poll is a call none is queued for
+            aws.ecs.add_client_error("list_tasks", "AccessDeniedException", denied, 400, expected_params=listed)
+        trail += [event("service", f"Resource{seconds}", "DELETE_COMPLETE", seconds + 0.5, "AWS::EC2::SecurityGroup")]
+    ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
+    trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", 430)]
+    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    aws.ecs.add_client_error("list_tasks", "AccessDeniedException", denied, 400, expected_params=listed)  # finish's try
+
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made.stacks[stack("service")] = rolling["Stacks"][0]
+    token = deploy.deployer.Deployer.execution_token(cs_name("service"))
+    found = made.wait_for_stack(stack("service"), token, NOW)
+    with pytest.raises(deploy.Failure):
+        made.finish(service, found)
+    out = made.out.getvalue()
+    said = [line for line in out.splitlines() if line.startswith("could not read the stopped tasks")]
+    assert len(said) == 2, out  # once as the rollback starts, once more at the end
+
+
+def test_a_deploy_that_finds_a_first_create_rolling_back_and_cannot_read_its_stopped_tasks_early_says_their_stop_reasons(aws):
+    # (an attacker review of ec9e3b3) ec9e3b3 leaves a failed early read unsaid "so the deploy's end says their stop reasons
+    # at least" (finish); but a deploy that finds the first create ROLLBACK_IN_PROGRESS waits in ready(), which ends the
+    # run at ROLLBACK_COMPLETE with its own Failure, never calling finish(): a throttled ListTasks at the one poll of the
+    # rollback leaves "could not read the stopped tasks" as all that is said of them, while ECS still lists them.
+    service = deploy.load_layer(ENV, "service", ROOT / "output")
+    rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
+    breaker = "ECS Deployment Circuit Breaker was triggered"
+    trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", -900)]
+    trail += [event("service", "Service", "CREATE_FAILED", -60, "AWS::ECS::Service", breaker)]
+    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", -59)]
+    aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_client_error("list_tasks", "ThrottlingException", "Rate exceeded", 400, expected_params=listed)
+    ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
+    trail += [event("service", "LogGroup", "DELETE_COMPLETE", 120, "AWS::Logs::LogGroup")]
+    trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", 130)]
+    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)  # the read the end of the run may make again
+    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    aws.logs.add_client_error("get_log_events", "ResourceNotFoundException", "The specified log group does not exist.", 400)
+
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made.stacks[stack("service")] = rolling["Stacks"][0]
+    with pytest.raises(deploy.Failure):
+        made.ready(service)
+    out = made.out.getvalue()
+    assert "could not read the stopped tasks" in out, out
+    assert f"task {TASK_ID}" in out, out  # its stop reason and exit code, at least
+
+
+def test_a_deploy_that_finds_a_first_create_a_rollback_trigger_is_undoing_says_its_stopped_tasks(aws):
+    # (an attacker review of ec9e3b3; a judgement call) ready() now follows a first create it finds from the stack's
+    # creation, "so that the failure that rolls it back (and the stopped tasks, before their log group goes) are said"; a
+    # first create a rollback trigger undid (no resource failed: a release alarm fired) is read early only where the wait
+    # is ours (a token), and ready() ends at ROLLBACK_COMPLETE without finish(): its stopped tasks are never said, though
+    # this wait saw every event of the create (the stack's ROLLBACK_IN_PROGRESS and no resource's failure).
+    service = deploy.load_layer(ENV, "service", ROOT / "output")
+    rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
+    alarm = "The following rollback trigger(s) are in ALARM state: startupwebapp-prod-release-5xx"
+    trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", -900)]
+    trail += [event("service", "Service", "CREATE_COMPLETE", -300, "AWS::ECS::Service")]
+    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", -59, reason=alarm)]
+    aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
+    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    stream = logs_stream()
+    expected = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": False, "limit": 20}
+    aws.logs.add_response("get_log_events", {"events": [log_event(-120, "ERROR 500 on /health")], "nextForwardToken": "f/1"}, expected)
+    ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
+    trail += [event("service", "LogGroup", "DELETE_COMPLETE", 120, "AWS::Logs::LogGroup")]
+    trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", 130)]
+    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made.stacks[stack("service")] = rolling["Stacks"][0]
+    with pytest.raises(deploy.Failure):
+        made.ready(service)
+    out = made.out.getvalue()
+    assert "ERROR 500 on /health" in out, out
+
+
+def logs_stream():
+    from scripts.deploy import logs
+
+    return logs.web_log_stream(logs.task_id(TASK_ARN))

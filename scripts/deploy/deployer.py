@@ -237,7 +237,8 @@ class Deployer:
         self.waiting = set()
         self.others_under_review = {}  # StackId -> others_change_sets of an untagged stack under review (one look a run)
         self.events = []  # events of the last wait, oldest first
-        self.tasks_said = False  # the last wait said the service's stopped tasks (say_stopped_tasks_before_their_logs_go)
+        # the last wait read the service's stopped tasks early (tried), and said them (said: the read did not fail)
+        self.tasks_tried = self.tasks_said = False
         self.rolling_back_from = None  # the image tag a rollback leaves, recorded with the release
         self.clock = clock
         # A repair (make rollback, REPAIR=1) runs without rollback triggers: see rollback_configuration.
@@ -710,8 +711,11 @@ class Deployer:
                 self.say(f"{layer.stack} is {status}: waiting for it to settle")
                 # A first create another run left (stopped): its events from the start, the failure that rolls it back
                 # among them, so that the wait says it and the stopped tasks before the rollback deletes their log group.
-                started = found["CreationTime"] if status in ("CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS") else None
-                self.wait_for_stack(layer.stack, token=None, started=started, configured=layer.parameters)
+                whole = status in ("CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
+                started = found["CreationTime"] if whole else None
+                settled = self.wait_for_stack(layer.stack, token=None, started=started, configured=layer.parameters, whole=whole)
+                if self.tasks_tried and not self.tasks_said:  # the early read failed: the stop reasons outlast the logs
+                    self.say(*logs.stopped_tasks(self, settled))
             elif status == "ROLLBACK_COMPLETE" and recreate:
                 self.say(f"{layer.stack} is ROLLBACK_COMPLETE: deleting it to create it again (--recreate)")
                 self.delete(layer.stack)
@@ -1200,16 +1204,19 @@ class Deployer:
         """A service's failed first create, rolling back: its rollback deletes the log group once the service is gone
         (DeletionPolicy RetainExceptOnCreate, templates/common.py), and the stopped tasks' logs with it. Where this wait
         saw the ECS service's create fail, or, in a create this run started (ours), a rollback no resource's failure
-        caused (a rollback trigger), they are read and said as the rollback starts, once, not when it has ended (finish).
-        The trigger is judged once the stack's own ROLLBACK_IN_PROGRESS event is seen: a status read before the events
-        list the failure (a log group's taken name, and no service ever made) would pass for one."""
+        caused (a rollback trigger), they are read and said as the rollback starts, once, not when it has ended (finish,
+        which tries again where this read failed, as ready() does). The trigger is judged once the stack's own
+        ROLLBACK_IN_PROGRESS event is seen: a status read before the events list the failure (a log group's taken name,
+        and no service ever made) would pass for one. ours: the wait follows the create from its start (its token, or
+        ready()'s wait from the stack's creation)."""
         rolling_back = found["StackStatus"] == "ROLLBACK_IN_PROGRESS" and templates.layer_of(self.env, stack) == "service"
         seen = {(e["ResourceType"], e["ResourceStatus"]) for e in self.events}
         service_failed = ("AWS::ECS::Service", "CREATE_FAILED") in seen
         triggered = ours and ("AWS::CloudFormation::Stack", "ROLLBACK_IN_PROGRESS") in seen and self.tasks_tell_why(stack)
-        if rolling_back and not self.tasks_said and (service_failed or triggered):
+        if rolling_back and not self.tasks_tried and (service_failed or triggered):
+            self.tasks_tried = True  # once a wait: a read that fails again at every poll is said once
             lines = logs.stopped_tasks(self, found)
-            self.tasks_said = not lines[0].startswith(logs.UNREAD)  # unread: finish tries again, for the stop reasons at least
+            self.tasks_said = not lines[0].startswith(logs.UNREAD)  # unread: tried again at the end, for the stop reasons at least
             self.say(*lines)
 
     def print_failures(self) -> list[dict]:
@@ -1220,7 +1227,9 @@ class Deployer:
         return failed
 
     # --- waiting ----------------------------------------------------------------------------
-    def wait_for_stack(self, stack, token, started=None, stack_id=None, given=None, configured=None, monitoring=None, operation=None):
+    def wait_for_stack(
+        self, stack, token, started=None, stack_id=None, given=None, configured=None, monitoring=None, operation=None, whole=False
+    ):
         """Poll DescribeStacks and DescribeStackEvents until the stack leaves *_IN_PROGRESS, for at
         most the layer's bound plus the waits of a release that shifts traffic, by the operation's
         parameter values (`given`). For an operation this run did not start: the longer of the
@@ -1240,7 +1249,7 @@ class Deployer:
         once an event since the start was seen, or from the third poll on (it may have ended already).
         `operation` (OPERATION_STATUS) is what this run asked for: what a stop names while the stack
         still reads as before it."""
-        started, seen, self.events, self.tasks_said = started or self.now(), set(), [], False
+        started, seen, self.events, self.tasks_tried, self.tasks_said = started or self.now(), set(), [], False, False
         found = self.describe(stack)
         stack_id = stack_id or (found["StackId"] if found else stack)
         candidates = [given] if given is not None else [parameter_values(found or {}), configured or {}]
@@ -1256,7 +1265,7 @@ class Deployer:
                     found = {"StackName": stack, "StackId": stack_id, "StackStatus": "DELETE_COMPLETE"}
                 stack_id = found["StackId"]
                 self.print_events(stack_id, token, started, seen)
-                self.say_stopped_tasks_before_their_logs_go(stack, found, ours=bool(token))
+                self.say_stopped_tasks_before_their_logs_go(stack, found, ours=bool(token) or whole)
                 status = found["StackStatus"]
                 ended = self.ended_with(found) if token else self.events or polls >= 2
                 if not status.endswith("_IN_PROGRESS") and ended:
