@@ -895,6 +895,51 @@ def test_task_on_an_emulator_is_one_line_exit_2_before_any_aws_call(monkeypatch)
     )
 
 
+# --- the waits of a service stack's first create, and its stopped tasks --------------------------------------
+def one_stopped_task(aws, task=None) -> dict:
+    """ListTasks of the service's stopped tasks answers TASK_ARN, DescribeTasks it (by default a task whose web container
+    exited 1); the ListTasks request, for a test that queues another answer to it."""
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
+    aws.ecs.add_response(
+        "describe_tasks", {"tasks": [task or ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]}
+    )
+    return listed
+
+
+def reading_deployer(aws, now):
+    """What logs.stopped_tasks reads of a Deployer: its clients, environment and clock."""
+    return type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: now)})()
+
+
+def waiting_deployer(aws):
+    return deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+
+
+def service_poll(aws, found, *events):
+    """One poll of a wait on the service stack: DescribeStacks answers found, DescribeStackEvents the events."""
+    aws.cf.add_response("describe_stacks", found, {"StackName": stack_id("service")})
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*events), {"StackName": stack_id("service")})
+
+
+def service_create_failed(started, failed, rolling_back, why) -> list:
+    """The events of a service stack's first create whose ECS service failed (why), seconds after NOW, up to its rollback."""
+    return [
+        event("service", stack("service"), "CREATE_IN_PROGRESS", started),
+        event("service", "Service", "CREATE_FAILED", failed, "AWS::ECS::Service", why),
+        event("service", stack("service"), "ROLLBACK_IN_PROGRESS", rolling_back),
+    ]
+
+
+def last_words_logged(aws, *events):
+    """GetLogEvents of TASK_ARN's web stream, its last lines, answers events."""
+    from scripts.deploy import logs
+
+    stream = logs.web_log_stream(logs.task_id(TASK_ARN))
+    expected = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": False, "limit": logs.LAST_LINES}
+    aws.logs.add_response("get_log_events", {"events": list(events), "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}, expected)
+
+
 # --- a failed service deploy ------------------------------------------------------------------
 def failed_service_update(aws, failed=("Service", "AWS::ECS::Service")):
     """A service update the circuit breaker rolled back (UPDATE_ROLLBACK_COMPLETE); failed: the
@@ -921,8 +966,7 @@ def failed_service_update(aws, failed=("Service", "AWS::ECS::Service")):
     rolled_back = described("service", "UPDATE_ROLLBACK_COMPLETE", parameters=parameters)
     for output in rolled_back["Stacks"][0]["Outputs"]:
         output["OutputValue"] = LOG_GROUP if output["OutputKey"] == "LogGroupName" else output["OutputValue"]
-    aws.cf.add_response("describe_stacks", rolled_back, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    service_poll(aws, rolled_back, *trail)
     policy = json.dumps(configuration(ENV, "service")["StackPolicy"])
     aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("service"), "StackPolicyBody": policy})
     return why
@@ -1345,13 +1389,11 @@ def test_a_stopped_tasks_log_that_cannot_be_read_is_not_said_to_be_empty(aws):
     # only ResourceNotFoundException means the web container wrote nothing; a refused GetLogEvents says the refusal
     from scripts.deploy import logs
 
-    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
-    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
-    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    one_stopped_task(aws)
     aws.stubber("logs").add_client_error("get_log_events", "AccessDeniedException", "not authorized to perform: logs:GetLogEvents", 400)
     made = ecs_task("STOPPED", 1)["createdAt"]
     now = made + timedelta(minutes=42, seconds=5)  # the task made 42 minutes and 5 s ago: SINCE=43m reads it all
-    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: now)})()
+    deployer = reading_deployer(aws, now)
     lines = logs.stopped_tasks(deployer, described("service")["Stacks"][0])
     assert not any("wrote nothing" in line for line in lines), lines
     # the stop reason and exit codes read before it stay: the report was one line of the refusal
@@ -1370,12 +1412,10 @@ def test_a_failed_first_creates_stopped_task_log_is_said_gone_with_its_log_group
     # found), which nobody knows (found by an attacker review).
     from scripts.deploy import logs
 
-    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
-    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
-    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    one_stopped_task(aws)
     aws.stubber("logs").add_client_error("get_log_events", code, "no", 400)
     now = ecs_task("STOPPED", 1)["createdAt"] + timedelta(minutes=42, seconds=5)
-    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: now)})()
+    deployer = reading_deployer(aws, now)
     lines = logs.stopped_tasks(deployer, described("service", status="ROLLBACK_COMPLETE", with_outputs=False)["Stacks"][0])
     stream = logs.web_log_stream(logs.task_id(TASK_ARN))
     said = f"its lines could not be read ({code}): the rollback of the failed first create deleted the log group, and its logs with it"
@@ -1386,30 +1426,21 @@ def test_a_failed_first_create_says_its_stopped_tasks_as_its_rollback_starts_bef
     # The rollback of a failed first create deletes the log group once the service is gone (DeletionPolicy
     # RetainExceptOnCreate): read when the stack had settled (finish), the stopped tasks' logs were gone with it, on the
     # first deploy of a release that fails, where they say most. They are read once, when the wait first sees the rollback.
-    from scripts.deploy import logs
 
     service = deploy.load_layer(ENV, "service", ROOT / "output")
     why = "Resource handler returned message: \"Error occurred during operation 'ECS Deployment Circuit Breaker was triggered'.\""
     rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
-    trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", 1)]
-    trail += [event("service", "Service", "CREATE_FAILED", 300, "AWS::ECS::Service", why)]
-    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 301)]
-    aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
-    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
-    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
-    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
-    stream = logs.web_log_stream(logs.task_id(TASK_ARN))
-    expected = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": False, "limit": logs.LAST_LINES}
-    last_words = [log_event(299, "django.core.exceptions.ImproperlyConfigured: SECRET_KEY")]
-    aws.logs.add_response("get_log_events", {"events": last_words, "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}, expected)
+    trail = service_create_failed(1, 300, 301, why)
+    service_poll(aws, rolling, *trail)
+    one_stopped_task(aws)
+    last_words_logged(aws, log_event(299, "django.core.exceptions.ImproperlyConfigured: SECRET_KEY"))
     gone = event("service", "LogGroup", "DELETE_COMPLETE", 320, "AWS::Logs::LogGroup")
     ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
     aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
     trail += [gone, event("service", stack("service"), "ROLLBACK_COMPLETE", 330)]
     aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
 
-    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made = waiting_deployer(aws)
     made.stacks[stack("service")] = rolling["Stacks"][0]
     found = made.wait_for_stack(stack("service"), deploy.deployer.Deployer.execution_token(cs_name("service")), NOW)
     with pytest.raises(deploy.Failure):
@@ -1434,7 +1465,7 @@ def test_a_task_that_never_logged_is_not_said_to_have_lost_its_logs_to_the_rollb
     aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
     aws.ecs.add_response("describe_tasks", {"tasks": [never_ran], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
     aws.stubber("logs").add_client_error("get_log_events", "ResourceNotFoundException", "The specified log stream does not exist.", 400)
-    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: NOW)})()
+    deployer = reading_deployer(aws, NOW)
     rolling_back = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)["Stacks"][0]
     lines = logs.stopped_tasks(deployer, rolling_back)
     stream = logs.web_log_stream(logs.task_id(TASK_ARN))
@@ -1445,12 +1476,10 @@ def test_a_task_that_never_logged_is_not_said_to_have_lost_its_logs_to_the_rollb
 def test_a_stopped_tasks_log_unread_while_the_first_create_rolls_back_is_said_readable_until_the_rollback_deletes_it(aws):
     from scripts.deploy import logs
 
-    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
-    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
-    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    one_stopped_task(aws)
     aws.stubber("logs").add_client_error("get_log_events", "AccessDeniedException", "not authorized to perform: logs:GetLogEvents", 400)
     now = ecs_task("STOPPED", 1)["createdAt"] + timedelta(minutes=42, seconds=5)
-    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: now)})()
+    deployer = reading_deployer(aws, now)
     lines = logs.stopped_tasks(deployer, described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)["Stacks"][0])
     stream = logs.web_log_stream(logs.task_id(TASK_ARN))
     assert lines[-1] == (
@@ -1465,12 +1494,7 @@ def test_a_wait_on_a_first_create_rolling_back_reads_no_stopped_tasks_where_it_s
     rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
     taken = event("service", "LogGroup", "CREATE_FAILED", 5, "AWS::Logs::LogGroup", "Resource of type 'AWS::Logs::LogGroup' already exists")
     for trail, token in (([], None), ([taken], deploy.deployer.Deployer.execution_token(cs_name("service")))):
-        aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
-        aws.cf.add_response(
-            "describe_stack_events",
-            stubbed_aws.events(*trail, event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 6)),
-            {"StackName": stack_id("service")},
-        )
+        service_poll(aws, rolling, *trail, event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 6))
         ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
         aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
         aws.cf.add_response(
@@ -1482,7 +1506,7 @@ def test_a_wait_on_a_first_create_rolling_back_reads_no_stopped_tasks_where_it_s
             ),
             {"StackName": stack_id("service")},
         )
-        made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+        made = waiting_deployer(aws)
         made.stacks[stack("service")] = rolling["Stacks"][0]
         assert made.wait_for_stack(stack("service"), token, NOW)["StackStatus"] == "ROLLBACK_COMPLETE"
         assert "stopped tasks" not in made.out.getvalue() and not made.tasks_said, made.out.getvalue()  # no ECS call: none queued
@@ -1496,29 +1520,22 @@ def test_a_first_create_rolled_back_by_its_rollback_trigger_says_its_stopped_tas
     # failed, so they are read by finish at ROLLBACK_COMPLETE, after the rollback deleted the log group (RetainExceptOnCreate),
     # and their last lines are lost. The wait of a create this run started (its token) is no wait on someone's rollback.
     # (The stack event's reason below is illustrative, not AWS's exact wording.)
-    from scripts.deploy import logs
 
     service = deploy.load_layer(ENV, "service", ROOT / "output")
     rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
     trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", 1)]
     trail += [event("service", "Service", "CREATE_COMPLETE", 300, "AWS::ECS::Service")]
     trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 400, reason="Rollback triggered by alarm: target 5XX")]
-    aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
-    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
-    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
-    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
-    stream = logs.web_log_stream(logs.task_id(TASK_ARN))
-    expected = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": False, "limit": logs.LAST_LINES}
-    last_words = [log_event(399, "ERROR 500 /api/orders: relation does not exist")]
-    aws.logs.add_response("get_log_events", {"events": last_words, "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}, expected)
+    service_poll(aws, rolling, *trail)
+    one_stopped_task(aws)
+    last_words_logged(aws, log_event(399, "ERROR 500 /api/orders: relation does not exist"))
     gone = event("service", "LogGroup", "DELETE_COMPLETE", 420, "AWS::Logs::LogGroup")
     ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
     aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
     trail += [gone, event("service", stack("service"), "ROLLBACK_COMPLETE", 430)]
     aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
 
-    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made = waiting_deployer(aws)
     made.stacks[stack("service")] = rolling["Stacks"][0]
     found = made.wait_for_stack(stack("service"), deploy.deployer.Deployer.execution_token(cs_name("service")), NOW)
     with pytest.raises(deploy.Failure):
@@ -1535,11 +1552,9 @@ def test_a_stopped_tasks_log_unread_once_the_first_creates_rollback_failed_is_no
     # where the wait did not read them early: a rollback trigger's rollback whose service deletion failed, say.
     from scripts.deploy import logs
 
-    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
-    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
-    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    one_stopped_task(aws)
     aws.stubber("logs").add_client_error("get_log_events", "ThrottlingException", "Rate exceeded", 400)
-    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: NOW)})()
+    deployer = reading_deployer(aws, NOW)
     lines = logs.stopped_tasks(deployer, described("service", status="ROLLBACK_FAILED", with_outputs=False)["Stacks"][0])
     assert "until the rollback deletes the log group" not in lines[-1], lines
     assert f"make logs ENV={ENV}" in lines[-1], lines
@@ -1553,11 +1568,9 @@ def test_a_log_group_not_found_is_not_said_to_be_a_container_that_wrote_nothing(
     # group with what the container wrote. The message names which one is missing.
     from scripts.deploy import logs
 
-    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
-    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
-    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    one_stopped_task(aws)
     aws.stubber("logs").add_client_error("get_log_events", "ResourceNotFoundException", "The specified log group does not exist.", 400)
-    deployer = type("Deployer", (), {"client": staticmethod(aws.clients.__getitem__), "env": ENV, "now": staticmethod(lambda: NOW)})()
+    deployer = reading_deployer(aws, NOW)
     lines = logs.stopped_tasks(deployer, described("service", status=status, with_outputs=False)["Stacks"][0])
     assert "wrote nothing" not in lines[-1], lines
     said = "its lines could not be read (ResourceNotFoundException): the rollback of the failed first create deleted the log group"
@@ -1570,7 +1583,6 @@ def test_a_deploy_waiting_on_a_first_create_an_interrupted_run_left_says_its_sto
     # wait. fab3006 read the stopped tasks there as the rollback started ("seen in this wait"); 7746b01 reads them only in a
     # wait this run started (ours), and ready() then refuses the ROLLBACK_COMPLETE stack without finish(): the stopped tasks are
     # said not at all, and the rollback deletes their log group (RetainExceptOnCreate).
-    from scripts.deploy import logs
 
     service = deploy.load_layer(ENV, "service", ROOT / "output")
     creating = described("service", status="CREATE_IN_PROGRESS", with_outputs=False)
@@ -1578,22 +1590,15 @@ def test_a_deploy_waiting_on_a_first_create_an_interrupted_run_left_says_its_sto
     breaker = "ECS Deployment Circuit Breaker was triggered"
     trail = [event("service", "Service", "CREATE_FAILED", 300, "AWS::ECS::Service", breaker)]
     trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 301)]
-    aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
-    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
-    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
-    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
-    stream = logs.web_log_stream(logs.task_id(TASK_ARN))
-    expected = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": False, "limit": logs.LAST_LINES}
-    last_words = [log_event(299, "ERROR cannot connect to the database")]
-    aws.logs.add_response("get_log_events", {"events": last_words, "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}, expected)
+    service_poll(aws, rolling, *trail)
+    one_stopped_task(aws)
+    last_words_logged(aws, log_event(299, "ERROR cannot connect to the database"))
     ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
     trail += [event("service", "LogGroup", "DELETE_COMPLETE", 420, "AWS::Logs::LogGroup")]
     trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", 430)]
-    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    service_poll(aws, ended, *trail)
 
-    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made = waiting_deployer(aws)
     made.stacks[stack("service")] = creating["Stacks"][0]
     with pytest.raises(deploy.Failure):
         made.ready(service)
@@ -1624,9 +1629,8 @@ def test_a_first_create_whose_rollback_status_is_read_before_its_events_list_the
         ),
     ]
     for status, trail in polls:
-        aws.cf.add_response("describe_stacks", described("service", status=status, with_outputs=False), {"StackName": stack_id("service")})
-        aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
-    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+        service_poll(aws, described("service", status=status, with_outputs=False), *trail)
+    made = waiting_deployer(aws)
     made.stacks[stack("service")] = rolling["Stacks"][0]
     token = deploy.deployer.Deployer.execution_token(cs_name("service"))
     assert made.wait_for_stack(stack("service"), token, NOW)["StackStatus"] == "ROLLBACK_COMPLETE"
@@ -1641,30 +1645,20 @@ def test_a_deploy_that_finds_a_first_create_already_rolling_back_after_its_servi
     # out, so "this wait saw the ECS service's create fail" is never true; ready() then refuses ROLLBACK_COMPLETE without
     # finish(): the stopped tasks are said not at all, and their log group goes with the rollback (RetainExceptOnCreate).
     # Every event of a ROLLBACK_IN_PROGRESS stack is of its one create (after its CreationTime): none is another operation's.
-    from scripts.deploy import logs
 
     service = deploy.load_layer(ENV, "service", ROOT / "output")
     rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
     breaker = "ECS Deployment Circuit Breaker was triggered"
-    trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", -900)]
-    trail += [event("service", "Service", "CREATE_FAILED", -60, "AWS::ECS::Service", breaker)]
-    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", -59)]
-    aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
-    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
-    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
-    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
-    stream = logs.web_log_stream(logs.task_id(TASK_ARN))
-    expected = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": False, "limit": logs.LAST_LINES}
-    last_words = [log_event(-120, "ERROR cannot connect to the database")]
-    aws.logs.add_response("get_log_events", {"events": last_words, "nextForwardToken": "f/1", "nextBackwardToken": "b/1"}, expected)
+    trail = service_create_failed(-900, -60, -59, breaker)
+    service_poll(aws, rolling, *trail)
+    one_stopped_task(aws)
+    last_words_logged(aws, log_event(-120, "ERROR cannot connect to the database"))
     ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
     trail += [event("service", "LogGroup", "DELETE_COMPLETE", 120, "AWS::Logs::LogGroup")]
     trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", 130)]
-    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    service_poll(aws, ended, *trail)
 
-    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made = waiting_deployer(aws)
     made.stacks[stack("service")] = rolling["Stacks"][0]
     with pytest.raises(deploy.Failure):
         made.ready(service)
@@ -1681,25 +1675,21 @@ def test_a_first_create_whose_early_read_of_its_stopped_tasks_failed_says_their_
 
     service = deploy.load_layer(ENV, "service", ROOT / "output")
     breaker = "ECS Deployment Circuit Breaker was triggered"
-    trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", 1)]
-    trail += [event("service", "Service", "CREATE_FAILED", 300, "AWS::ECS::Service", breaker)]
-    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 301)]
+    trail = service_create_failed(1, 300, 301, breaker)
     rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
-    aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    service_poll(aws, rolling, *trail)
     listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
     aws.ecs.add_client_error("list_tasks", "ThrottlingException", "Rate exceeded", 400, expected_params=listed)
     ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
     trail += [event("service", "LogGroup", "DELETE_COMPLETE", 420, "AWS::Logs::LogGroup")]
     trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", 430)]
-    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    service_poll(aws, ended, *trail)
     aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
     aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
     gone = "The specified log group does not exist."
     aws.logs.add_client_error("get_log_events", "ResourceNotFoundException", gone, 400)
 
-    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made = waiting_deployer(aws)
     made.stacks[stack("service")] = rolling["Stacks"][0]
     token = deploy.deployer.Deployer.execution_token(cs_name("service"))
     found = made.wait_for_stack(stack("service"), token, NOW)
@@ -1717,25 +1707,21 @@ def test_a_persistently_unreadable_list_of_stopped_tasks_is_said_once_in_a_rollb
     # ecs:ListTasks (AccessDeniedException every time) floods the wait with the same line, then finish says it once more.
     service = deploy.load_layer(ENV, "service", ROOT / "output")
     breaker = "ECS Deployment Circuit Breaker was triggered"
-    trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", 1)]
-    trail += [event("service", "Service", "CREATE_FAILED", 300, "AWS::ECS::Service", breaker)]
-    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 301)]
+    trail = service_create_failed(1, 300, 301, breaker)
     rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
     listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
     denied = "User is not authorized to perform: ecs:ListTasks"
     for seconds in (302, 303, 304, 305):  # four polls of the rollback, one resource deleted in each
-        aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
-        aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+        service_poll(aws, rolling, *trail)
         if seconds == 302:  # read once in the wait: strict stubs, a read at a later poll is a call none is queued for
             aws.ecs.add_client_error("list_tasks", "AccessDeniedException", denied, 400, expected_params=listed)
         trail += [event("service", f"Resource{seconds}", "DELETE_COMPLETE", seconds + 0.5, "AWS::EC2::SecurityGroup")]
     ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
     trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", 430)]
-    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    service_poll(aws, ended, *trail)
     aws.ecs.add_client_error("list_tasks", "AccessDeniedException", denied, 400, expected_params=listed)  # finish's try
 
-    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made = waiting_deployer(aws)
     made.stacks[stack("service")] = rolling["Stacks"][0]
     token = deploy.deployer.Deployer.execution_token(cs_name("service"))
     found = made.wait_for_stack(stack("service"), token, NOW)
@@ -1754,23 +1740,19 @@ def test_a_deploy_that_finds_a_first_create_rolling_back_and_cannot_read_its_sto
     service = deploy.load_layer(ENV, "service", ROOT / "output")
     rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
     breaker = "ECS Deployment Circuit Breaker was triggered"
-    trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", -900)]
-    trail += [event("service", "Service", "CREATE_FAILED", -60, "AWS::ECS::Service", breaker)]
-    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", -59)]
-    aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    trail = service_create_failed(-900, -60, -59, breaker)
+    service_poll(aws, rolling, *trail)
     listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
     aws.ecs.add_client_error("list_tasks", "ThrottlingException", "Rate exceeded", 400, expected_params=listed)
     ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
     trail += [event("service", "LogGroup", "DELETE_COMPLETE", 120, "AWS::Logs::LogGroup")]
     trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", 130)]
-    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    service_poll(aws, ended, *trail)
     aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)  # the read the end of the run may make again
     aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
     aws.logs.add_client_error("get_log_events", "ResourceNotFoundException", "The specified log group does not exist.", 400)
 
-    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made = waiting_deployer(aws)
     made.stacks[stack("service")] = rolling["Stacks"][0]
     with pytest.raises(deploy.Failure):
         made.ready(service)
@@ -1791,21 +1773,17 @@ def test_a_deploy_that_finds_a_first_create_a_rollback_trigger_is_undoing_says_i
     trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", -900)]
     trail += [event("service", "Service", "CREATE_COMPLETE", -300, "AWS::ECS::Service")]
     trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", -59, reason=alarm)]
-    aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
-    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
-    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
-    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    service_poll(aws, rolling, *trail)
+    one_stopped_task(aws)
     stream = logs_stream()
     expected = {"logGroupName": LOG_GROUP, "logStreamName": stream, "startFromHead": False, "limit": 20}
     aws.logs.add_response("get_log_events", {"events": [log_event(-120, "ERROR 500 on /health")], "nextForwardToken": "f/1"}, expected)
     ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
     trail += [event("service", "LogGroup", "DELETE_COMPLETE", 120, "AWS::Logs::LogGroup")]
     trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", 130)]
-    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
-    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    service_poll(aws, ended, *trail)
 
-    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made = waiting_deployer(aws)
     made.stacks[stack("service")] = rolling["Stacks"][0]
     with pytest.raises(deploy.Failure):
         made.ready(service)
