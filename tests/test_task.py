@@ -1795,3 +1795,35 @@ def logs_stream():
     from scripts.deploy import logs
 
     return logs.web_log_stream(logs.task_id(TASK_ARN))
+
+
+@pytest.mark.parametrize("read_before", ["ROLLBACK_IN_PROGRESS", "CREATE_IN_PROGRESS"])
+def test_a_deploy_whose_wait_finds_the_first_create_it_saw_rolling_back_already_rolled_back_says_its_stop_reasons(aws, read_before):
+    # (an attacker review of f5c1866) ready() tries the read again after its wait only where the wait tried it early
+    # (tasks_tried); a wait whose every poll found the rollback over (the status ready() judged was read before: a full
+    # make deploy reads each stack of ours once a run, at its start, and the layers before the service take minutes)
+    # never tries it, and ready() ends at ROLLBACK_COMPLETE with nothing of the stopped tasks said, though its wait
+    # printed the service's failure from the create's start and ECS still lists them. finish() says them there.
+    service = deploy.load_layer(ENV, "service", ROOT / "output")
+    rolling = described("service", status=read_before, with_outputs=False)
+    breaker = "ECS Deployment Circuit Breaker was triggered"
+    trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", -900)]
+    trail += [event("service", "Service", "CREATE_FAILED", -400, "AWS::ECS::Service", breaker)]
+    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", -399)]
+    trail += [event("service", "LogGroup", "DELETE_COMPLETE", -200, "AWS::Logs::LogGroup")]
+    trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", -190)]
+    ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
+    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("service")})
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("service")})
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    aws.ecs.add_response("list_tasks", {"taskArns": [TASK_ARN]}, listed)
+    aws.ecs.add_response("describe_tasks", {"tasks": [ecs_task("STOPPED", 1)], "failures": []}, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
+    aws.logs.add_client_error("get_log_events", "ResourceNotFoundException", "The specified log group does not exist.", 400)
+
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    made.stacks[stack("service")] = rolling["Stacks"][0]  # read at the run's start
+    with pytest.raises(deploy.Failure):
+        made.ready(service)
+    out = made.out.getvalue()
+    assert "ECS Deployment Circuit Breaker was triggered" in out, out  # the wait printed the service's failure
+    assert f"task {TASK_ID}" in out, out  # its stop reason and exit code, as finish() would say them

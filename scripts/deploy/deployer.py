@@ -714,7 +714,10 @@ class Deployer:
                 whole = status in ("CREATE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
                 started = found["CreationTime"] if whole else None
                 settled = self.wait_for_stack(layer.stack, token=None, started=started, configured=layer.parameters, whole=whole)
-                if self.tasks_tried and not self.tasks_said:  # the early read failed: the stop reasons outlast the logs
+                # As finish() after a run's own create: the early read failed, or no poll saw the rollback under way (the
+                # status this run read first may be minutes old): the stop reasons and exit codes outlast the logs.
+                ended = settled["StackStatus"] in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED")
+                if whole and ended and layer.name == "service" and not self.tasks_said and self.tasks_tell_why(layer.stack):
                     self.say(*logs.stopped_tasks(self, settled))
             elif status == "ROLLBACK_COMPLETE" and recreate:
                 self.say(f"{layer.stack} is ROLLBACK_COMPLETE: deleting it to create it again (--recreate)")
