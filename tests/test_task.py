@@ -1827,3 +1827,38 @@ def test_a_deploy_whose_wait_finds_the_first_create_it_saw_rolling_back_already_
     out = made.out.getvalue()
     assert "ECS Deployment Circuit Breaker was triggered" in out, out  # the wait printed the service's failure
     assert f"task {TASK_ID}" in out, out  # its stop reason and exit code, as finish() would say them
+
+
+@pytest.mark.parametrize("early", ["throttled", "none"])
+def test_a_first_create_a_rollback_trigger_undid_whose_rollback_failed_on_another_resource_says_its_stop_reasons(aws, early):
+    # (an attacker review of a42c361) ready() now asks tasks_tell_why after its wait, over every event from the stack's
+    # creation; a resource whose delete failed in the rollback (a role someone attached a policy to: DELETE_FAILED, the stack
+    # ROLLBACK_FAILED) counts there as "another resource's failure", though a rollback trigger, not it, undid the create.
+    # throttled: the early read (the trigger judged at ROLLBACK_IN_PROGRESS) failed; before a42c361 ready() tried it again
+    # (tasks_tried and not tasks_said), now it does not. none: the status this run read first is minutes old and no poll saw
+    # the rollback under way, the case a42c361 is for. Either way nothing of the stopped tasks is said, while the README
+    # says they are, once the wait has ended, and that only another resource's failure (the cause, a log group's) keeps them.
+    service = deploy.load_layer(ENV, "service", ROOT / "output")
+    read_before = "ROLLBACK_IN_PROGRESS" if early == "throttled" else "CREATE_IN_PROGRESS"
+    first = described("service", status=read_before, with_outputs=False)
+    alarm = "The following rollback trigger(s) are in ALARM state: startupwebapp-prod-release-5xx"
+    trail = [event("service", stack("service"), "CREATE_IN_PROGRESS", -900)]
+    trail += [event("service", "Service", "CREATE_COMPLETE", -300, "AWS::ECS::Service")]
+    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", -59, reason=alarm)]
+    listed = {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "STOPPED"}
+    if early == "throttled":
+        service_poll(aws, described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False), *trail)
+        aws.ecs.add_client_error("list_tasks", "ThrottlingException", "Rate exceeded", 400, expected_params=listed)
+    refused = "Cannot delete entity, must detach all policies first."
+    trail += [event("service", "TaskRole", "DELETE_FAILED", 100, "AWS::IAM::Role", refused)]
+    trail += [event("service", stack("service"), "ROLLBACK_FAILED", 130)]
+    service_poll(aws, described("service", status="ROLLBACK_FAILED", with_outputs=False), *trail)
+    one_stopped_task(aws)  # ECS still lists them
+    aws.logs.add_client_error("get_log_events", "ResourceNotFoundException", "The specified log group does not exist.", 400)
+
+    made = waiting_deployer(aws)
+    made.stacks[stack("service")] = first["Stacks"][0]
+    with pytest.raises(deploy.Failure):
+        made.ready(service)
+    out = made.out.getvalue()
+    assert f"task {TASK_ID}" in out, out  # its stop reason and exit code

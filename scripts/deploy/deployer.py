@@ -1199,9 +1199,15 @@ class Deployer:
 
     def tasks_tell_why(self, stack) -> bool:
         """A circuit-breaker rollback (the service failed) or a rollback trigger (no resource did): the service's stopped
-        tasks say why (best effort). Another resource's failure in the last wait is not theirs."""
-        failed = {e["ResourceType"] for e in self.events if e["ResourceStatus"].endswith("_FAILED") and e["LogicalResourceId"] != stack}
-        return not failed or "AWS::ECS::Service" in failed
+        tasks say why (best effort). Another resource's failure in the last wait is not theirs, where it came before the
+        rollback: one of the rollback itself (a role it could not delete) did not cause it."""
+        causes = set()
+        for event in self.events:  # oldest first
+            if event["LogicalResourceId"] == stack and event["ResourceStatus"] in ("ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS"):
+                break
+            if event["ResourceStatus"].endswith("_FAILED") and event["LogicalResourceId"] != stack:
+                causes.add(event["ResourceType"])
+        return not causes or "AWS::ECS::Service" in causes
 
     def say_stopped_tasks_before_their_logs_go(self, stack, found, ours) -> None:
         """A service's failed first create, rolling back: its rollback deletes the log group once the service is gone
