@@ -1862,3 +1862,22 @@ def test_a_first_create_a_rollback_trigger_undid_whose_rollback_failed_on_anothe
         made.ready(service)
     out = made.out.getvalue()
     assert f"task {TASK_ID}" in out, out  # its stop reason and exit code
+
+
+def test_a_failure_stamped_in_the_same_instant_as_the_rollback_it_caused_still_counts_as_its_cause(aws):
+    # (an attacker review of 37fed47) tasks_tell_why takes as causes the failures listed before the stack's own
+    # UPDATE_ROLLBACK_IN_PROGRESS: list order, not time. DescribeStackEvents is "in reverse chronological order"; of two
+    # events of one Timestamp it says nothing, and a log group's UPDATE_FAILED listed above the rollback it caused (same
+    # instant) is then taken for a failure of the rollback: no cause, "a rollback trigger", and the stopped tasks said.
+    from scripts.deploy import text
+
+    trail = [
+        event("service", stack("service"), "UPDATE_IN_PROGRESS", 1),
+        event("service", "LogGroup", "UPDATE_FAILED", 300, "AWS::Logs::LogGroup", "Resource handler returned message: ..."),
+        event("service", stack("service"), "UPDATE_ROLLBACK_IN_PROGRESS", 300),
+        event("service", stack("service"), "UPDATE_ROLLBACK_COMPLETE", 400),
+    ]
+    page = stubbed_aws.events(*trail)["StackEvents"]  # newest first; the tie keeps the failure above the rollback
+    made = waiting_deployer(aws)
+    made.events = [text.readable_event(e) for e in reversed(page)]  # oldest first, as print_events keeps them
+    assert not made.tasks_tell_why(stack("service"))

@@ -1201,12 +1201,15 @@ class Deployer:
         """A circuit-breaker rollback (the service failed) or a rollback trigger (no resource did): the service's stopped
         tasks say why (best effort). Another resource's failure in the last wait is not theirs, where it came before the
         rollback: one of the rollback itself (a role it could not delete) did not cause it."""
-        causes = set()
-        for event in self.events:  # oldest first
-            if event["LogicalResourceId"] == stack and event["ResourceStatus"] in ("ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS"):
-                break
-            if event["ResourceStatus"].endswith("_FAILED") and event["LogicalResourceId"] != stack:
-                causes.add(event["ResourceType"])
+        rollbacks = ("ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS")
+        started = next((e["Timestamp"] for e in self.events if e["LogicalResourceId"] == stack and e["ResourceStatus"] in rollbacks), None)
+        causes = {  # by time: the order of two events of one instant is not documented
+            e["ResourceType"]
+            for e in self.events
+            if e["ResourceStatus"].endswith("_FAILED")
+            and e["LogicalResourceId"] != stack
+            and (started is None or e["Timestamp"] <= started)
+        }
         return not causes or "AWS::ECS::Service" in causes
 
     def say_stopped_tasks_before_their_logs_go(self, stack, found, ours) -> None:
