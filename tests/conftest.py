@@ -8,6 +8,7 @@ import re
 import signal
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -340,3 +341,15 @@ def output_scan():
 
 
 # --- end of the review's block ------------------------------------------------------------------
+
+
+def refuse_to_open(monkeypatch, refused: Path) -> None:
+    """os.open of refused answers as a file of mode 000 does to anyone but root (the tests run as root, whom it does not stop)."""
+    real_open = os.open
+
+    def open_(path, *args, **kwargs):
+        if Path(path) == refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_)

@@ -31,7 +31,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, PaginationError
 from botocore.parsers import ResponseParserError
 from botocore.stub import ANY, Stubber
-from conftest import NOWHERE, ROOT, no_real_aws, within
+from conftest import NOWHERE, ROOT, no_real_aws, refuse_to_open, within
 from stubbed_aws import (
     ACCOUNT,
     CAPABILITIES,
@@ -9072,14 +9072,7 @@ def test_a_resource_is_custom_named_where_its_template_gives_it_the_name_not_whe
 def test_a_generated_file_the_system_refuses_to_read_is_one_line_with_the_systems_words(tmp_path, monkeypatch):
     output = shutil.copytree(OUTPUT, tmp_path / "output")
     refused = output / "alb.json"
-    real_open = os.open
-
-    def open_(path, *args, **kwargs):
-        if Path(path) == refused:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", open_)
+    refuse_to_open(monkeypatch, refused)
     with pytest.raises(deploy.Failure) as failed:
         deploy.layer.load_layer(ENV, "alb", output)
     assert str(failed.value) == f"error: {refused}: unreadable (Permission denied); run `make templates`"

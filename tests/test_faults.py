@@ -537,7 +537,6 @@ def test_a_stale_file_that_cannot_be_removed_leaves_output_as_it_was(tmp_path, c
 def test_a_stale_file_gone_by_itself_before_a_later_refusal_is_no_part_of_the_put_back(tmp_path, capsys, monkeypatch):
     # Removed by someone between the look and the removal, it is missing when what was done goes back:
     # that is no reason to call output/ part old, part new.
-    from templates import generation
 
     out = tmp_path / "out"
     assert generate_in_process(out, "--no-lint") == 0
@@ -549,6 +548,17 @@ def test_a_stale_file_gone_by_itself_before_a_later_refusal_is_no_part_of_the_pu
     ]
     for path in (gone, refused):  # configurations of layers their environments do not deploy, as generation wrote them once
         path.write_text(json.dumps({"Parameters": {}, "Tags": templates.own_tags(path.parent.name, path.stem)}))
+    gone_by_itself_and_removal_refused(monkeypatch, gone, refused)
+    assert generate_in_process(out, "--no-lint") == 1
+    assert capsys.readouterr().err.endswith(f"error: cannot remove {refused}: Permission denied; nothing was changed\n")
+    assert refused.exists() and not gone.exists()
+
+
+def gone_by_itself_and_removal_refused(monkeypatch, gone, refused):
+    """generation's put-back keeps gone, which then goes by itself (meanwhile, someone else), and the removal of refused
+    is refused."""
+    from templates import generation
+
     real_keep, unlink = generation.keep_previous, Path.unlink
 
     def removed_meanwhile(path, kept):
@@ -563,15 +573,11 @@ def test_a_stale_file_gone_by_itself_before_a_later_refusal_is_no_part_of_the_pu
 
     monkeypatch.setattr(generation, "keep_previous", removed_meanwhile)
     monkeypatch.setattr(Path, "unlink", refuse)
-    assert generate_in_process(out, "--no-lint") == 1
-    assert capsys.readouterr().err.endswith(f"error: cannot remove {refused}: Permission denied; nothing was changed\n")
-    assert refused.exists() and not gone.exists()
 
 
 def test_a_failed_removal_leaves_a_removed_environments_directory_though_its_one_file_went_by_itself(tmp_path, capsys, monkeypatch):
     # The clean-up that removes a removed environment's directory once empty comes only once output/ is new as a whole:
     # after a refusal output/ is old, and the directory stays, though the file it held went meanwhile by itself.
-    from templates import generation
 
     out = tmp_path / "out"
     assert generate_in_process(out, "--no-lint") == 0
@@ -581,20 +587,7 @@ def test_a_failed_removal_leaves_a_removed_environments_directory_though_its_one
     gone.parent.mkdir()
     for path in (gone, refused):  # as generation wrote them once
         path.write_text(json.dumps({"Parameters": {}, "Tags": templates.own_tags(path.parent.name, path.stem)}))
-    real_keep, unlink = generation.keep_previous, Path.unlink
-
-    def removed_meanwhile(path, kept):
-        if path == gone:
-            unlink(path)
-        return real_keep(path, kept)
-
-    def refuse(path, *args, **kwargs):
-        if path == refused:
-            raise PermissionError(13, "Permission denied", str(path))
-        return unlink(path, *args, **kwargs)
-
-    monkeypatch.setattr(generation, "keep_previous", removed_meanwhile)
-    monkeypatch.setattr(Path, "unlink", refuse)
+    gone_by_itself_and_removal_refused(monkeypatch, gone, refused)
     assert generate_in_process(out, "--no-lint") == 1
     assert capsys.readouterr().err.endswith(f"error: cannot remove {refused}: Permission denied; nothing was changed\n")
     assert refused.exists() and gone.parent.is_dir() and not gone.exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, generate_main, without_unused_value_warnings
+from conftest import ROOT, generate_main, refuse_to_open, without_unused_value_warnings
 
 import templates
 from templates import generation
@@ -586,14 +586,7 @@ def test_a_generated_file_that_cannot_be_read_is_said_so_not_said_to_differ(tmp_
     # chmod 000 output/sandbox/alb.json (the tests run as root, whom it does not stop): "differs from what generation produces"
     out = shutil.copytree(ROOT / "output", tmp_path / "out")
     refused = out / "alb.json"
-    real_open = os.open
-
-    def open_(path, *args, **kwargs):
-        if Path(path) == refused:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", open_)
+    refuse_to_open(monkeypatch, refused)
     ran = generate_main("--check", "--no-lint", "--output-dir", out)
     assert (
         ran.returncode == 1
