@@ -119,8 +119,8 @@ CERT_CHANGES = [change("Add", "Certificate", "AWS::CertificateManager::Certifica
 # The make purge a way on names between a destroy and the deploy again, for the layers it creates again whose destroy keeps
 # a log group under its name (service and waf: purge.keep_names reads it from their templates).
 PURGE_STEP = (
-    "(it deletes what the destroy keeps under the names the create gives, logs included: read or export them first; or set a "
-    "new NamePrefix instead), then "
+    "(it frees the names the create gives by deleting what the destroy kept, the logs included, and schedules their keys' "
+    "deletion: read or export the logs first; or set a new NamePrefix instead), then "
 )
 
 
@@ -10759,7 +10759,10 @@ def test_make_logs_where_a_stack_of_the_service_name_is_not_ours_reads_what_ours
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
     if kept:
         assert logs.log_group_to_read(deployer) == RETAINED_LOG_GROUP
-        assert deployer.out.getvalue().startswith(f"note: {not_ours}; {RETAINED_LOG_GROUP}, retained by "), deployer.out.getvalue()
+        note = deployer.out.getvalue()
+        assert note.startswith(f"note: {not_ours}; {RETAINED_LOG_GROUP}, retained by "), note
+        # purge refuses while that stack holds the service's name
+        assert note.endswith(f"holds what it logged (until make purge ENV={ENV} deletes it, once that stack is gone)\n"), note
         return
     with pytest.raises(deploy.Failure) as refused:
         logs.log_group_to_read(deployer)

@@ -119,7 +119,7 @@ def log_group_to_read(deployer) -> str:
     unchecked = "" if group.facts is not None else f"; whether it is still that stack's could not be looked at ({group.note})"
     deployer.say(
         f"note: {absent}; {group.physical_id}, retained by {KEPT_BY}{when}, holds what it logged "
-        f"(until make purge ENV={deployer.env} deletes it){unchecked}"
+        f"(until make purge ENV={deployer.env} deletes it{', once that stack is gone' if theirs else ''}){unchecked}"
     )
     return group.physical_id
 

@@ -939,6 +939,6 @@ def purge_step(env, layer_names) -> str:
         return ""
     which = f"STACK={layer_names[0]}" if len(layer_names) == 1 else f"STACK=<layer> for {', '.join(layer_names)}"
     return (
-        f"make purge ENV={env} {which} (it deletes what the destroy keeps under the names the create gives, logs included: "
-        "read or export them first; or set a new NamePrefix instead), then "
+        f"make purge ENV={env} {which} (it frees the names the create gives by deleting what the destroy kept, the logs "
+        "included, and schedules their keys' deletion: read or export the logs first; or set a new NamePrefix instead), then "
     )
