@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -1733,3 +1734,180 @@ def test_cloudwatch_errors_in_the_json_protocol_carry_the_codes_aws_gives_a_newe
             client.list_metrics(NextToken="not-a-token")
         codes[protocol] = refused.value.response["Error"]["Code"]
     assert codes == {"query": "InvalidParameterValue", "json": "InvalidParameterValue"}, codes
+
+
+# From a mutation audit of the emulator's newer parts: each test below fails with one mutation of emulator/moto_compat.py
+# that the tests before it let through (the audit's report names it).
+
+
+def key_template(sid: str, **properties) -> str:
+    """One KMS key whose policy's one statement is named sid."""
+    statement = {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}
+    key = {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": [statement]}, **properties}}
+    return json.dumps({"Resources": {"Key": key}})
+
+
+def test_a_stack_update_changes_a_keys_policy_in_place(aws):
+    # AWS::KMS::Key KeyPolicy: "Update requires: No interruption": the same key, with the new policy
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html
+    deploy(aws, "policy-key", key_template("First"), {})
+    key_id = physical_id(aws, "policy-key", "Key")
+    deploy(aws, "policy-key", key_template("Second"), {})
+    assert physical_id(aws, "policy-key", "Key") == key_id
+    policy = json.loads(aws.kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    assert [statement["Sid"] for statement in policy["Statement"]] == ["Second"]
+
+
+def test_a_cluster_without_services_is_deleted_whatever_another_clusters_services(aws):
+    # ClusterContainsServicesException is for "a cluster that contains services": another cluster's do not count
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteCluster.html
+    aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
+    aws.ecs.create_cluster(clusterName="without-services")
+    assert aws.ecs.delete_cluster(cluster="without-services")["cluster"]["status"] == "INACTIVE"
+
+
+def test_a_key_its_stack_deletes_waits_its_pending_window_and_one_scheduled_by_hand_keeps_its_date(aws):
+    # "AWS KMS schedules the KMS key for deletion and starts the mandatory waiting period" of PendingWindowInDays
+    # (aws-resource-kms-key.html); a key whose deletion is already scheduled stays PendingDeletion with its date
+    # (a key in the Pending deletion state refuses ScheduleKeyDeletion, KMSInvalidStateException: the KMS Developer Guide's
+    # key-state.html table; API_ScheduleKeyDeletion.html names the error).
+    deploy(aws, "windowed", key_template("Windowed", PendingWindowInDays=7), {})
+    key_id = physical_id(aws, "windowed", "Key")
+    aws.cloudformation.delete_stack(StackName="windowed")
+    metadata = aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert metadata["KeyState"] == "PendingDeletion"
+    assert timedelta(days=6) < metadata["DeletionDate"] - datetime.now(UTC) <= timedelta(days=7)
+    deploy(aws, "by-hand", key_template("ByHand"), {})  # the default window, 30 days
+    key_id = physical_id(aws, "by-hand", "Key")
+    scheduled = aws.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)["DeletionDate"]
+    aws.cloudformation.delete_stack(StackName="by-hand")
+    assert aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["DeletionDate"] == scheduled
+
+
+def test_describe_stack_resource_of_a_deleted_stack_gives_its_stack_id_and_what_the_deletion_did(aws):
+    # StackResourceDetail of a deleted stack's resource (up to 90 days, by stack id): its StackId and ResourceStatus,
+    # DELETE_SKIPPED for what the stack retained, DELETE_COMPLETE for what it deleted
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackResource.html
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceDetail.html
+    template = json.loads(key_template("Kept"))
+    template["Resources"]["Logs"] = {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain", "Properties": {"LogGroupName": "described"}}
+    deploy(aws, "described", json.dumps(template), {})
+    stack_id = aws.cloudformation.describe_stacks(StackName="described")["Stacks"][0]["StackId"]
+    aws.cloudformation.delete_stack(StackName="described")
+    details = {
+        name: aws.cloudformation.describe_stack_resource(StackName=stack_id, LogicalResourceId=name)["StackResourceDetail"]
+        for name in ("Key", "Logs")
+    }
+    assert {name: (d["StackId"], d["ResourceStatus"]) for name, d in details.items()} == {
+        "Key": (stack_id, "DELETE_COMPLETE"),
+        "Logs": (stack_id, "DELETE_SKIPPED"),
+    }
+
+
+def test_a_stack_whose_bucket_and_log_group_were_deleted_by_hand_is_deleted(aws):
+    # A resource handler's delete of a resource that no longer exists answers NotFound, which CloudFormation ignores
+    # during stack workflows: the stack ends DELETE_COMPLETE (NoSuchBucket, ResourceNotFoundException taken as gone)
+    # https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-test-contract.html (aws-cloudformation/cloudformation-cli#456)
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeleteStack.html
+    resources = {
+        "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "deleted-by-hand"}},
+        "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "deleted-by-hand"}},
+    }
+    deploy(aws, "by-hand", json.dumps({"Resources": resources}), {})
+    stack_id = aws.cloudformation.describe_stacks(StackName="by-hand")["Stacks"][0]["StackId"]
+    aws.s3.delete_bucket(Bucket="deleted-by-hand")
+    aws.logs.delete_log_group(logGroupName="deleted-by-hand")
+    aws.cloudformation.delete_stack(StackName="by-hand")
+    (stack,) = aws.cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
+    assert stack["StackStatus"] == "DELETE_COMPLETE", stack.get("StackStatusReason")
+
+
+def test_a_failed_create_keeps_a_retain_resource_it_made_and_says_so(aws):
+    # DeletionPolicy Retain keeps a resource in a create's rollback too (only RetainExceptOnCreate does not), and the
+    # rollback says so with the resource's DELETE_SKIPPED event
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-deletionpolicy.html
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html (ResourceStatus DELETE_SKIPPED)
+    resources = {
+        "Logs": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain", "Properties": {"LogGroupName": "/kept/on-create"}},
+        "Ingress": {  # a rule on a group that does not exist: the create fails, after Logs
+            "Type": "AWS::EC2::SecurityGroupIngress",
+            "DependsOn": "Logs",
+            "Properties": {"GroupId": "sg-0123456789abcdef0", "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": "10.0.0.0/8"},
+        },
+    }
+    created = change_set(aws, "kept-on-create", json.dumps({"Resources": resources}), {})
+    aws.cloudformation.execute_change_set(ChangeSetName=created["ChangeSetId"])
+    assert aws.cloudformation.describe_stacks(StackName="kept-on-create")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert [status for logical, status, _ in stack_events(aws, "kept-on-create") if logical == "Logs"][-1] == "DELETE_SKIPPED"
+    assert [g["logGroupName"] for g in aws.logs.describe_log_groups(logGroupNamePrefix="/kept/")["logGroups"]] == ["/kept/on-create"]
+
+
+def test_what_a_resource_whose_deletion_failed_depends_on_is_not_deleted(aws):
+    # DependsOn orders a deletion as a Ref does: "the dependent resource is deleted before the resource it depends on",
+    # so one Inner depends on is never tried while Inner cannot go, and stays
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-dependson.html
+    resources = {
+        "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "kept-by-its-dependent"}},
+        "Inner": {
+            "Type": "AWS::EC2::SecurityGroup",
+            "DependsOn": ["Logs"],
+            "Properties": {"GroupDescription": "inner", "VpcId": VALUES["VpcId"]},
+        },
+    }
+    deploy(aws, "depends", json.dumps({"Resources": resources}), {})
+    theirs = aws.ec2.create_security_group(GroupName="names-dependent", Description="x", VpcId=VALUES["VpcId"])["GroupId"]
+    rule = {"IpProtocol": "tcp", "FromPort": 3, "ToPort": 3, "UserIdGroupPairs": [{"GroupId": physical_id(aws, "depends", "Inner")}]}
+    aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    aws.cloudformation.delete_stack(StackName="depends")
+    assert aws.cloudformation.describe_stacks(StackName="depends")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
+    groups = aws.logs.describe_log_groups(logGroupNamePrefix="kept-by-its-dependent")["logGroups"]
+    assert [group["logGroupName"] for group in groups] == ["kept-by-its-dependent"]
+
+
+def test_a_resource_whose_update_fails_is_update_failed_and_the_stack_rolls_back(aws):
+    # A resource CloudFormation fails to update (here to replace: a new GroupId) has an UPDATE_FAILED event, and the
+    # stack "The following resource(s) failed to update: [...]" rolls back to UPDATE_ROLLBACK_COMPLETE
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-monitor-stack.html
+    def template(group) -> str:
+        ingress = {"GroupId": group, "IpProtocol": "tcp", "FromPort": 81, "ToPort": 81, "CidrIp": "10.0.0.0/8"}
+        return json.dumps({"Resources": {"Ingress": {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": ingress}}})
+
+    deploy(aws, "failing-update", template(VALUES["BackendSecurityGroupId"]), {})
+    failing = change_set(aws, "failing-update", template("sg-0123456789abcdef0"), {})  # no such group
+    aws.cloudformation.execute_change_set(ChangeSetName=failing["ChangeSetId"])
+    (stack,) = aws.cloudformation.describe_stacks(StackName="failing-update")["Stacks"]
+    assert (stack["StackStatus"], stack["StackStatusReason"]) == (
+        "UPDATE_ROLLBACK_COMPLETE",
+        "The following resource(s) failed to update: [Ingress].",
+    )
+    assert [status for logical, status, _ in stack_events(aws, "failing-update") if logical == "Ingress"][-1] == "UPDATE_FAILED"
+
+
+def test_a_failed_create_whose_rollback_cannot_delete_a_resource_ends_rollback_failed(aws):
+    # ROLLBACK_FAILED: "Unsuccessful removal of one or more stacks after a failed stack creation"; here Group, which the
+    # retained rule (DeletionPolicy Retain, kept by the rollback) still names: DeleteSecurityGroup's DependencyViolation
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/view-stack-events.html (stack status codes)
+    # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSecurityGroup.html
+    resources = {
+        "Group": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "named", "VpcId": VALUES["VpcId"]}},
+        "Rule": {
+            "Type": "AWS::EC2::SecurityGroupIngress",
+            "DeletionPolicy": "Retain",
+            "Properties": {
+                "GroupId": VALUES["BackendSecurityGroupId"],
+                "IpProtocol": "tcp",
+                "FromPort": 9,
+                "ToPort": 9,
+                "SourceSecurityGroupId": {"Ref": "Group"},
+            },
+        },
+        "Failing": {  # a rule on a group that does not exist: the create fails, after Rule
+            "Type": "AWS::EC2::SecurityGroupIngress",
+            "DependsOn": "Rule",
+            "Properties": {"GroupId": "sg-0123456789abcdef0", "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": "10.0.0.0/8"},
+        },
+    }
+    created = change_set(aws, "rollback-failed", json.dumps({"Resources": resources}), {})
+    aws.cloudformation.execute_change_set(ChangeSetName=created["ChangeSetId"])
+    assert aws.cloudformation.describe_stacks(StackName="rollback-failed")["Stacks"][0]["StackStatus"] == "ROLLBACK_FAILED"
+    assert [status for logical, status, _ in stack_events(aws, "rollback-failed") if logical == "Group"][-1] == "DELETE_FAILED"
