@@ -659,7 +659,9 @@ def _delete_stack_or_fail(self, name_or_stack_id):
             reason = f'Resource handler returned message: "{_message(failure)}"'
             _resource_event(stack, logical_id, resource_type, "DELETE_FAILED", reason=reason)
         named = ", ".join(logical_id for logical_id, _, _ in failures)
-        stack._add_stack_event("DELETE_FAILED", resource_status_reason=f"The following resource(s) failed to delete: [{named}]. ")
+        # the stack's own reason too, which DescribeStacks gives (StackStatusReason), as it does after a failed rollback
+        stack.status_reason = f"The following resource(s) failed to delete: [{named}]. "
+        stack._add_stack_event("DELETE_FAILED", resource_status_reason=stack.status_reason)
         stack.status = "DELETE_FAILED"
         self.stacks[stack.stack_id] = stack
 

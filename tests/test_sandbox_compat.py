@@ -1616,7 +1616,11 @@ def test_a_deletion_two_resources_fail_names_both_as_aws_does(aws):
     )
     assert failed == ["GroupA", "GroupB"], (failed, reason)
     assert reason == "The following resource(s) failed to delete: [GroupA, GroupB]. ", reason
-    assert aws.cloudformation.describe_stacks(StackName="twofail")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
+    (found,) = aws.cloudformation.describe_stacks(StackName="twofail")["Stacks"]
+    # DescribeStacks gives the stack's reason as well as its event (StackStatusReason: "Success/failure message
+    # associated with the stack status", https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html),
+    # which the deployer prints beside the status
+    assert (found["StackStatus"], found.get("StackStatusReason")) == ("DELETE_FAILED", reason), found
 
 
 def test_a_resource_failing_only_because_a_failed_one_still_uses_it_is_not_named(aws):
