@@ -415,17 +415,16 @@ def keep_previous(path: Path, kept: Path) -> Path | None:
     kept only of the runner's own regular file of one name, where the file system has no hard links: a
     copy of another's would come back the runner's, one of a file of several names unlinked from them."""
     try:
-        mode = os.lstat(path).st_mode
+        info = os.lstat(path)
     except FileNotFoundError:
         return None
-    if stat.S_ISDIR(mode):
+    if stat.S_ISDIR(info.st_mode):
         return None  # a directory in its place: the move names it, and nothing of it was moved
     kept.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(path, kept, follow_symlinks=False)
     except OSError:
-        info = os.lstat(path)
-        if not stat.S_ISREG(mode) or info.st_uid != os.geteuid() or info.st_nlink > 1:
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_nlink > 1:
             raise
         shutil.copy2(path, kept)
     return kept

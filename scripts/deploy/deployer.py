@@ -41,7 +41,16 @@ from scripts.deploy.history import ReleaseHistory, stack_mark
 from scripts.deploy.layer import Layer, layer_of, load_layer, template_problem
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.policies import RelaxedPolicyMarks, StackPolicies
-from scripts.deploy.status import ALREADY_EXECUTED, EMPTY_STATUSES, SUCCEEDED, UPDATABLE, busy, is_deployed, runs_no_image
+from scripts.deploy.status import (
+    ALREADY_EXECUTED,
+    EMPTY_STATUSES,
+    FIRST_CREATE_FAILED,
+    SUCCEEDED,
+    UPDATABLE,
+    busy,
+    is_deployed,
+    runs_no_image,
+)
 from scripts.deploy.text import NOT_CONFIRMED, output_values, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params
 from templates.common import MOST_RELEASE_WAIT_MINUTES
@@ -716,9 +725,8 @@ class Deployer:
                 settled = self.wait_for_stack(layer.stack, token=None, started=started, configured=layer.parameters, whole=whole)
                 # As finish() after a run's own create: the early read failed, or no poll saw the rollback under way (the
                 # status this run read first may be minutes old): the stop reasons and exit codes outlast the logs.
-                ended = settled["StackStatus"] in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED")
-                if whole and ended and layer.name == "service" and not self.tasks_said and self.tasks_tell_why(layer.stack):
-                    self.say(*logs.stopped_tasks(self, settled))
+                if whole and settled["StackStatus"] in FIRST_CREATE_FAILED:  # settled: not ROLLBACK_IN_PROGRESS
+                    self.say_stopped_tasks_unsaid(layer, settled)
             elif status == "ROLLBACK_COMPLETE" and recreate:
                 self.say(f"{layer.stack} is ROLLBACK_COMPLETE: deleting it to create it again (--recreate)")
                 self.delete(layer.stack)
@@ -1165,8 +1173,7 @@ class Deployer:
         if status not in SUCCEEDED:
             self.say(f"{layer.stack}: {status}: {printable(found.get('StackStatusReason', ''), one_line=True)}".rstrip(": "))
             self.print_failures()
-            if layer.name == "service" and self.tasks_tell_why(layer.stack) and not self.tasks_said:
-                self.say(*logs.stopped_tasks(self, found))
+            self.say_stopped_tasks_unsaid(layer, found)
             hint = {
                 "ROLLBACK_COMPLETE": self.taken_name_hint(layer) or self.way_out(layer.name, status),
                 "ROLLBACK_FAILED": self.way_out(layer.name, status),
@@ -1211,6 +1218,12 @@ class Deployer:
             and (started is None or e["Timestamp"] <= started)
         }
         return not causes or "AWS::ECS::Service" in causes
+
+    def say_stopped_tasks_unsaid(self, layer, found) -> None:
+        """Once a wait has ended (finish, ready): the service's stopped tasks where they tell why (tasks_tell_why) and the
+        wait did not say them already (say_stopped_tasks_before_their_logs_go)."""
+        if layer.name == "service" and not self.tasks_said and self.tasks_tell_why(layer.stack):
+            self.say(*logs.stopped_tasks(self, found))
 
     def say_stopped_tasks_before_their_logs_go(self, stack, found, ours) -> None:
         """A service's failed first create, rolling back: its rollback deletes the log group once the service is gone

@@ -17,7 +17,7 @@ import templates
 from scripts.deploy import purge, text
 from scripts.deploy.aws import AWS_ERRORS, checked_pages, error_code, next_page_token
 from scripts.deploy.failure import Failure
-from scripts.deploy.status import FIRST_CREATE_FAILED
+from scripts.deploy.status import FIRST_CREATE_FAILED, is_deployed
 from scripts.deploy.text import output_values, parameter_values
 from templates import service as service_layer
 from templates.errors import printable
@@ -87,11 +87,12 @@ def log_group_to_read(deployer) -> str:
     it is still that stack's (destroy and purge advise reading the logs before they go), said in a note. Failure when
     there is none to read."""
     stack = templates.stack_name(deployer.env, "service")
-    theirs = deployer.has_stack(stack) and deployer.foreign(deployer.describe(stack))
-    if deployer.has_stack(stack) and not theirs:
-        return service_names(deployer.describe(stack))["log_group"]
+    found = deployer.describe(stack)
+    theirs = is_deployed(found) and deployer.foreign(found)
+    if is_deployed(found) and not theirs:
+        return service_names(found)["log_group"]
     # one of its name made by someone else: its values name nothing of ours to read; what ours kept, if any, is read
-    absent = text.not_ours(stack, deployer.own_tags(deployer.describe(stack))) if theirs else f"{stack} is not deployed"
+    absent = text.not_ours(stack, deployer.own_tags(found)) if theirs else f"{stack} is not deployed"
     try:
         kept = purge.kept_log_group(deployer, stack)
     except ClientError as error:  # only a look after a destroy: where deleted stacks may not be listed, the service is not deployed

@@ -883,7 +883,10 @@ def way_out(env, layer_name, status, tag="", disabled_in=None, purge_first=()) -
             f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed); "
             f"free them, then {destroy_and_deploy_again(env, layer_name, tag, purge_first)}"
         )
-    if status == "ROLLBACK_FAILED":  # no deploy updates it; DeleteStack takes it (README, make destroy), its downstream never made
+    # ROLLBACK_FAILED: no deploy updates it, and the way on is its deletion, as the user guide's stack status codes say
+    # of it (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/view-stack-events.html#cfn-console-view-stack-data-resources-status-codes);
+    # make destroy deletes it (README, make destroy); no layer that reads its outputs was ever made
+    if status == "ROLLBACK_FAILED":
         return (
             f"its first create failed and its rollback could not delete everything (make events STACK={layer_name} ENV={env} names "
             f"what failed); free that, then make destroy STACK={layer_name} ENV={env}, then {purge_step(env, purge_first)}"
