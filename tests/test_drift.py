@@ -494,11 +494,29 @@ def test_a_stack_of_our_name_someone_else_made_is_said_and_not_checked(aws):
     theirs = described("alarms", tags={"Owner": "mallory"})
     aws.cf.add_response("describe_stacks", theirs, {"StackName": stack("alarms")})
     assert aws.run("drift", "--stack", "alarms") == 0, aws.err
-    assert aws.out.splitlines()[0] == (
+    assert aws.out.splitlines() == [
         f"{stack('alarms')}: not made by this tool (it lacks the tags its stacks carry: Project={templates.PROJECT}, Environment={ENV}, "
-        "Layer=alarms): deploy and destroy refuse it while it is there; not checked"
-    )
+        "Layer=alarms): deploy and destroy refuse it while it is there; not checked",
+        # it ended "nothing was checked: not deployed in <env>: alarms", of a stack just named
+        "not checked: alarms: not made by this tool (see above)",
+    ]
     assert "IN_SYNC" not in aws.out and "in sync" not in aws.out, aws.out
+
+
+def test_in_sync_speaks_only_of_the_layers_checked_not_of_one_someone_else_made(aws, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # the clients are stubbed: nothing is sent
+    aws.deployed("service")
+    detect(aws, "service")
+    poll(aws, detection_status("service", drift="IN_SYNC", count=0))
+    assert aws.run("drift", "--stack", "service") == 0, aws.err
+    assert aws.out.splitlines()[-1] == text.IN_SYNC_ON_AWS, aws.out  # none not ours: no line for them
+    # both in one summary (make drift of every layer): in sync is said with the layer left out named after it
+    summary = text.drift_summary([], [], ENV, [], ["service"], ["service", "alarms"], True, None, {}, ["alarms"])
+    assert summary == [text.IN_SYNC_ON_AWS, "not checked: alarms: not made by this tool (see above)"]
+    moved = text.drift_summary([], [], ENV, ["alb"], ["alb"], ["alb", "alarms"], True, None, {}, ["alarms"])
+    assert moved[1:] == ["not checked: alarms: not made by this tool (see above)"], moved
+    drifted = text.drift_summary(["service"], [], ENV, [], ["service"], ["service", "alarms"], True, None, {}, ["alarms"])
+    assert "not checked: alarms: not made by this tool (see above)" in drifted and len(drifted) == 2, drifted
 
 
 def test_an_empty_stack_under_review_of_an_enabled_layer_is_not_deployed_not_busy(aws):

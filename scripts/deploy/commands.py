@@ -569,7 +569,7 @@ class Commands:
     def drift(self) -> int:
         """CloudFormation's drift detection on each layer: 0 in sync, 1 drifted, 2 some layer not fully
         checked (an error there, a stack busy, a detection failed or not finished in time)."""
-        drifted, unchecked, moved, deployed, deleted, names, errors = [], [], [], [], {}, [], []
+        drifted, unchecked, moved, deployed, deleted, names, errors, theirs = [], [], [], [], {}, [], [], []
         # Every layer's: a layer taken out of enabled_layers whose stack is still there runs on as it is (make status names it)
         enabled = ((name, None) for name in self.layers)
         for name, unread in itertools.chain(enabled, () if self.args.stack else self.deployed_elsewhere()):
@@ -587,9 +587,10 @@ class Commands:
             unchecked += [] if checked.complete else [name]
             moved += [name] if checked.moved else []
             deployed += [name] if checked.deployed else []
+            theirs += [] if checked.ours else [name]
         self.deployer.say(
             *text.drift_summary(
-                drifted, unchecked, self.env, moved, deployed, names, self.deployer.on_aws, self.deployer.params_file, deleted
+                drifted, unchecked, self.env, moved, deployed, names, self.deployer.on_aws, self.deployer.params_file, deleted, theirs
             )
         )
         # one not enabled (and read: an error may have come before its stack was found): no deploy changes it

@@ -30,7 +30,8 @@ MAX_WAIT_SECONDS = 600
 class Checked:
     complete: bool  # every resource that supports drift detection was checked
     moved: bool = False  # a listener rule's weights moved by a release, which need no undoing
-    deployed: bool = True  # False: no stack, nothing was checked
+    deployed: bool = True  # False: no stack of ours, nothing was checked
+    ours: bool = True  # False: a stack of the layer's name this tool did not make, not checked
     deleted: tuple = ()  # the logical ids of the resources found DELETED
     modified: bool = False  # some resource was found MODIFIED (other than moved_by_release), or the stack DRIFTED without a list
 
@@ -43,7 +44,7 @@ def check(deployer, stack, layer_name) -> Checked:
         return Checked(complete=True, deployed=False)
     if deployer.foreign(found):  # someone else's: "in sync" would speak for it
         deployer.say(text.not_ours(stack, deployer.own_tags(found)) + "; not checked")
-        return Checked(complete=True, deployed=False)
+        return Checked(complete=True, deployed=False, ours=False)
     if found["StackStatus"] == "ROLLBACK_COMPLETE":
         # a failed first create: its rollback deleted what it made, so "in sync" would say nothing (make diff does not
         # compare it either)

@@ -655,21 +655,24 @@ OFF_AWS_DRIFT = (
 )
 
 
-def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=True, params_file=None, deleted=None) -> list[str]:
+def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=True, params_file=None, deleted=None, theirs=()) -> list[str]:
     """The end of `make drift`: the layers whose resources were changed (drifted) or deleted (layer -> logical ids)
     outside CloudFormation, those it could not check, and those whose only difference is the listener-rule weights a
-    release moved; deployed: those of looked_at that have a stack. params_file: as messages name it (params/<env>.yaml
-    by default)."""
+    release moved; deployed: those of looked_at that have a stack of ours; theirs: those whose stack this tool did not
+    make (not checked, and not in deployed). params_file: as messages name it (params/<env>.yaml by default)."""
     deleted = deleted or {}
     params_file = params_file or f"params/{env}.yaml"
+    # "in sync" speaks of what was checked: a stack not ours is named apart, never counted in it
+    not_ours = [f"not checked: {', '.join(theirs)}: not made by this tool (see above)"] if theirs else []
     if not deployed and not unchecked:
-        return [f"nothing was checked: not deployed in {env}: {', '.join(looked_at)}"]
+        absent = [name for name in looked_at if name not in theirs]
+        return [f"nothing was checked: not deployed in {env}: {', '.join(absent)}"] * bool(absent) + not_ours
     off_aws = [] if on_aws else [OFF_AWS_DRIFT]
     if not drifted and not deleted and not unchecked:
         if moved:
-            return [f"in sync but for the listener-rule weights a release moved ({', '.join(moved)}): nothing to undo", *off_aws]
-        return [IN_SYNC_ON_AWS if on_aws else "in sync: nothing it checked changed", *off_aws]
-    lines = [*off_aws]
+            return [f"in sync but for the listener-rule weights a release moved ({', '.join(moved)}): nothing to undo", *not_ours, *off_aws]
+        return [IN_SYNC_ON_AWS if on_aws else "in sync: nothing it checked changed", *not_ours, *off_aws]
+    lines = [*off_aws, *not_ours]
     if drifted:
         # "Traditional change sets ... do not account for stack drift"; a deployment may "revert
         # critical out-of-band changes": https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/drift-aware-change-sets.html
