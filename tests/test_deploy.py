@@ -10784,3 +10784,18 @@ def test_the_deploy_whose_first_create_ends_rollback_failed_gives_the_way_on_a_l
         made.finish(layer, found)
     assert f"error: {stack('alb')} ended ROLLBACK_FAILED: " in str(ended.value), ended.value
     assert str(ended.value).endswith(made.way_out("alb", "ROLLBACK_FAILED")), ended.value
+
+
+@pytest.mark.parametrize("status", ["CREATE_FAILED", "UPDATE_FAILED"])
+def test_a_stack_an_operation_without_rollback_left_failed_gets_the_rollback_command_not_the_console(aws, monkeypatch, status):
+    # Only an operation run with its rollback turned off (--disable-rollback, outside this tool) ends so; the way on was
+    # "resolve it in the CloudFormation console". RollbackStack takes a stack from either status (API_RollbackStack).
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # the clients are stubbed: nothing is sent
+    aws.deployed("cert-dns", status=status)
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 1
+    assert aws.err == (
+        f"error: {stack('cert-dns')} is {status}: an operation run outside this tool with its rollback turned off failed (make events "
+        f"STACK=cert-dns ENV={ENV} names what failed); roll it back: {stubbed_aws.REGION_CLI} cloudformation rollback-stack --stack-name "
+        f"{stack('cert-dns')}, then make deploy STACK=cert-dns ENV={ENV}, which says what the rollback left\n"
+    ), aws.err
+    assert "console" not in aws.err

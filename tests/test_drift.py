@@ -3,10 +3,11 @@ the CloudFormation API reference (DetectStackDrift, DescribeStackDriftDetectionS
 DescribeStackResourceDrifts, StackResourceDrift, PropertyDifference)."""
 
 import json
+import shutil
 from datetime import timedelta
 
 import pytest
-from stubbed_aws import ENV, LOG_GROUP, NOW, PROD_LAYERS, change, cs_name, described, stack, stack_id
+from stubbed_aws import ENV, LOG_GROUP, NOW, OUTPUT, PARAMS, PROD_LAYERS, change, cs_name, described, service_parameters, stack, stack_id
 
 import templates
 from scripts.deploy import text
@@ -569,3 +570,40 @@ def test_a_first_create_whose_rollback_failed_is_not_sent_to_detection_but_given
     assert f"{stack('alarms')}: ROLLBACK_FAILED" in aws.out, aws.out
     assert f"make destroy STACK=alarms ENV={ENV}" in aws.out and "in sync" not in aws.out, aws.out
     assert aws.calls("alarms") == 1  # DescribeStacks alone: no detection sent
+
+
+GARBLED = [
+    '{"Resources": []}',  # JSON, but no object of resources
+    '{"Resources": {"LogGroup": {"Type": "AWS::Logs::LogGroup", "Properties": null, "DeletionPolicy": "Retain"}}}',
+]
+
+
+def garbled_output(aws, tmp_path, layer, body):
+    """output/ as a run reads it, with the layer's template JSON of another shape (layer.template_problem's case)."""
+    output = shutil.copytree(OUTPUT, tmp_path / "output")
+    (output / f"{layer}.json").write_text(body)
+    aws.dirs = output, PARAMS
+
+
+@pytest.mark.parametrize("body", GARBLED)
+def test_a_rollback_failed_way_on_is_given_though_its_template_in_output_is_garbled(aws, tmp_path, body):
+    # purge.keep_names left out a template that could not be read, not one that was JSON without a template's shape: the
+    # way on (which reads output/ for the purge step) ended "error: AttributeError: ... a bug of the tool's" instead.
+    garbled_output(aws, tmp_path, "alarms", body)
+    aws.deployed("alarms", status="ROLLBACK_FAILED")
+    code = aws.run("drift", "--stack", "alarms")
+    assert "a bug of the tool's" not in aws.err, aws.err
+    assert code == 2, aws.out + aws.err
+    assert f"{stack('alarms')}: ROLLBACK_FAILED: not checked; " in aws.out and f"make destroy STACK=alarms ENV={ENV}" in aws.out, aws.out
+
+
+@pytest.mark.parametrize("body", GARBLED)
+def test_a_deploy_refused_for_a_half_deleted_upstream_gives_its_way_on_though_a_downstream_template_is_garbled(aws, tmp_path, body):
+    # The same through make deploy STACK=alb, which loads alb.json alone: cert-dns's DELETE_FAILED way on reads the
+    # template of every layer of its destroy order (service.json among them).
+    garbled_output(aws, tmp_path, "service", body)
+    aws.deployed("cert-dns", status="DELETE_FAILED")
+    aws.deployed("service", parameters=service_parameters("running-one"))
+    assert aws.run("deploy", "--stack", "alb", "--yes") == 1
+    assert "a bug of the tool's" not in aws.err, aws.err
+    assert "make destroy ENV=" in aws.err and aws.err.endswith(f"make deploy ENV={ENV} TAG=running-one\n"), aws.err

@@ -278,7 +278,9 @@ class Deployer:
             status,
             tag,
             disabled_in=self.params_file if disabled else None,
-            purge_first=self.purge_first(destroyed),
+            # read only for the ways on that destroy (they read output/), and that print an AWS CLI command
+            purge_first=self.purge_first(destroyed) if status in text.DESTROYED_ON_THE_WAY else (),
+            cli=self.cli if status in text.ROLLED_BACK_BY_HAND else "aws",
         )
 
     def destroy_and_deploy_again(self, layer_name) -> str:

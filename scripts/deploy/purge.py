@@ -44,7 +44,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts.deploy import aws, text
 from scripts.deploy.failure import Failure
-from scripts.deploy.layer import load_layer, read_output_file
+from scripts.deploy.layer import load_layer, read_output_file, template_problem
 from scripts.deploy.status import EMPTY_STATUSES, UPDATABLE
 from templates.errors import printable
 
@@ -553,13 +553,17 @@ def layer_retains(deployer, layer) -> set:
 def keep_names(deployer, layers) -> list[str]:
     """The layers among these whose template in output/ keeps, when its stack is deleted, a resource under the custom
     name its create gives it (the log groups): a deploy that creates the layer again is refused until make purge frees
-    the name (or a new NamePrefix gives another). A template that cannot be read is left out: its way on says nothing."""
+    the name (or a new NamePrefix gives another). A template that cannot be read, or is none (layer.template_problem), is
+    left out: its way on says nothing, and is given still."""
     found = []
     for layer in layers:
         try:
-            resources = read_output_file(deployer.output_dir / f"{layer}.json").get("Resources", {})
+            template = read_output_file(deployer.output_dir / f"{layer}.json")
         except Failure:
             continue
+        if template_problem(template):
+            continue
+        resources = template["Resources"]
         named = {k for k, r in resources.items() if templates.CUSTOM_NAMES.get(r.get("Type")) in r.get("Properties", {})}
         if named & templates.retained_resources({"Resources": resources}).keys():
             found.append(layer)

@@ -866,11 +866,17 @@ def in_words(names: list[str]) -> str:
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
-def way_out(env, layer_name, status, tag="", disabled_in=None, purge_first=()) -> str:
+# The states whose way on destroys the stack (and purges what it keeps), and those whose way on is RollbackStack.
+DESTROYED_ON_THE_WAY = ("ROLLBACK_FAILED", "DELETE_FAILED")
+ROLLED_BACK_BY_HAND = ("CREATE_FAILED", "UPDATE_FAILED")
+
+
+def way_out(env, layer_name, status, tag="", disabled_in=None, purge_first=(), cli="aws") -> str:
     """What to do with a layer's stack in a state no change set starts from (ready() waits out the
     states in progress itself); tag: the run's TAG= the command carries (Deployer.service_tag); disabled_in:
     the params file whose enabled_layers leaves the layer out, where it does (no deploy creates it again);
-    purge_first: the layers a destroy on the way leaves holding a name their create needs (purge.keep_names)."""
+    purge_first: the layers a destroy on the way leaves holding a name their create needs (purge.keep_names);
+    cli: how an AWS CLI command printed starts (Deployer.cli)."""
     if disabled_in and status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"):
         return layer_not_enabled_way_out(env, layer_name, status, disabled_in)
     if status == "ROLLBACK_COMPLETE":
@@ -897,6 +903,15 @@ def way_out(env, layer_name, status, tag="", disabled_in=None, purge_first=()) -
         )
     if status.endswith("_IN_PROGRESS"):
         return f"wait for it to settle (make status ENV={env})"
+    if status in ROLLED_BACK_BY_HAND:
+        # Only an operation run with its rollback turned off ends so, which this tool never asks for. RollbackStack
+        # "Rolls back the specified stack to the last known stable state from CREATE_FAILED or UPDATE_FAILED stack
+        # statuses": https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackStack.html
+        return (
+            f"an operation run outside this tool with its rollback turned off failed (make events STACK={layer_name} ENV={env} "
+            f"names what failed); roll it back: {cli} cloudformation rollback-stack --stack-name {templates.stack_name(env, layer_name)}, "
+            f"then make deploy STACK={layer_name} ENV={env}{tag}, which says what the rollback left"
+        )
     return "resolve it in the CloudFormation console"
 
 
