@@ -10799,3 +10799,18 @@ def test_a_stack_an_operation_without_rollback_left_failed_gets_the_rollback_com
         f"{stack('cert-dns')}, then make deploy STACK=cert-dns ENV={ENV}, which says what the rollback left\n"
     ), aws.err
     assert "console" not in aws.err
+
+
+@pytest.mark.parametrize("body", ['{"Resources": []}', '{"Resources": {"LogGroup": {"Type": "AWS::Logs::LogGroup", "Properties": null}}}'])
+def test_purge_reads_a_template_in_output_of_another_shape_as_an_error_naming_it_and_a_way_on_leaves_it_out(tmp_path, body):
+    # JSON without a template's shape (one edited by hand) raised AttributeError or TypeError out of purge ("a bug of the
+    # tool's"); make purge reads what a layer retains from it before it deletes anything.
+    (tmp_path / "service.json").write_text(body)
+    reader = types.SimpleNamespace(output_dir=tmp_path)
+    with pytest.raises(deploy.Failure) as refused:
+        purge.layer_retains(reader, "service")
+    assert str(refused.value).startswith(
+        f"error: {templates.relative(tmp_path / 'service.json')}: not a layer template `make templates` writes ("
+    )
+    assert str(refused.value).endswith("); run `make templates`") and refused.value.code == 2
+    assert purge.keep_names(reader, ["service"]) == []  # a way on is given without its purge step

@@ -33,13 +33,20 @@ class Layer:
     custom_named: frozenset = frozenset()  # logical ids the template gives a custom name (templates.CUSTOM_NAMES)
 
 
-def load_layer(env, name, output_dir: Path) -> Layer:
-    files = [output_dir / f"{name}.json", output_dir / env / f"{name}.json"]
-    template, config = (read_output_file(path) for path in files)
-    shown = [templates.relative(path) for path in files]
+def read_template(path: Path) -> dict:
+    """A layer's template in output/, read with the shape the deployer reads (template_problem), or a Failure naming it."""
+    template = read_output_file(path)
     problem = template_problem(template)
     if problem:
-        raise Failure(f"error: {shown[0]}: not a layer template `make templates` writes ({problem}); run `make templates`", 2)
+        shown = templates.relative(path)
+        raise Failure(f"error: {shown}: not a layer template `make templates` writes ({problem}); run `make templates`", 2)
+    return template
+
+
+def load_layer(env, name, output_dir: Path) -> Layer:
+    files = [output_dir / f"{name}.json", output_dir / env / f"{name}.json"]
+    template, config = read_template(files[0]), read_output_file(files[1])
+    shown = [templates.relative(path) for path in files]
     problem = configuration_problem(config, frozenset(template.get("Parameters", {})))
     if problem:
         raise Failure(f"error: {shown[1]}: not a configuration `make templates` writes ({problem}); run `make templates`", 2)

@@ -44,7 +44,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts.deploy import aws, text
 from scripts.deploy.failure import Failure
-from scripts.deploy.layer import load_layer, read_output_file, template_problem
+from scripts.deploy.layer import load_layer, read_template
 from scripts.deploy.status import EMPTY_STATUSES, UPDATABLE
 from templates.errors import printable
 
@@ -547,7 +547,7 @@ def retained_in(summary, resources) -> list[Retained]:
 def layer_retains(deployer, layer) -> set:
     """(logical id, type) of what the layer's template in output/ keeps when its stack is deleted:
     the only resources purge may take from a deleted stack of that layer's name."""
-    return set(templates.retained_resources(read_output_file(deployer.output_dir / f"{layer}.json")).items())
+    return set(templates.retained_resources(read_template(deployer.output_dir / f"{layer}.json")).items())
 
 
 def keep_names(deployer, layers) -> list[str]:
@@ -558,10 +558,8 @@ def keep_names(deployer, layers) -> list[str]:
     found = []
     for layer in layers:
         try:
-            template = read_output_file(deployer.output_dir / f"{layer}.json")
+            template = read_template(deployer.output_dir / f"{layer}.json")
         except Failure:
-            continue
-        if template_problem(template):
             continue
         resources = template["Resources"]
         named = {k for k, r in resources.items() if templates.CUSTOM_NAMES.get(r.get("Type")) in r.get("Properties", {})}
@@ -608,7 +606,7 @@ def other_identity(deployer, item: Retained, layer, deleted_stack: dict, deleted
         deleted_templates[item.stack_id] = deployer.deployed_template(item.stack_id)
     deleted, values = deleted_templates[item.stack_id], text.parameter_values(deleted_stack)
     source = deployer.output_dir / f"{layer}.json"
-    template, name, region = read_output_file(source), IDENTIFIED_BY[item.kind], deployer.cf.meta.region_name
+    template, name, region = read_template(source), IDENTIFIED_BY[item.kind], deployer.cf.meta.region_name
     ours = properties(template["Resources"].get(item.logical_id)).get(name)
     given = properties((deleted.get("Resources") or {}).get(item.logical_id)).get(name)
     configured = deployer.output_dir / deployer.env / f"{layer}.json"
