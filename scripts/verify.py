@@ -71,6 +71,7 @@ class Endpoint:
 
     def __init__(self, connect_to=None, ca_bundle=None, timeout=10, until=None):
         self.connect_to = connect_to or {}
+        self.own_ca = ca_bundle is not None
         # ssl reads a CA bundle by path: a FIFO blocked that read past any timeout, /dev/zero never ended. It
         # reads the file opened and judged here, through its descriptor (/dev/fd), not the path again.
         descriptor = None if ca_bundle is None else open_regular_file(ca_bundle)
@@ -296,12 +297,20 @@ def in_days(days: int) -> str:
     return "within a day" if days < 1 else f"in {days} day{'' if days == 1 else 's'}"
 
 
+# OpenSSL's verify codes for an issuer the trust store lacks: X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT (2),
+# X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT (18), X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN (19),
+# X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY (20): https://docs.openssl.org/master/man3/X509_STORE_CTX_get_error/
+UNKNOWN_ISSUER = (2, 18, 19, 20)
+
+
 def check_health(endpoint, host, path, port=443) -> list[Result]:
     """The certificate and the health-check path; a TLS failure fails both."""
     try:
         status, _, body, certificate = endpoint.request("https", host, path, port)
     except ssl.SSLCertVerificationError as error:
         reason = error.verify_message or str(error)
+        if error.verify_code in UNKNOWN_ISSUER and not endpoint.own_ca:  # a rehearsal's own CA, not in the system's trust store
+            reason += "; a certificate of a CA of your own (a local rehearsal): CA_BUNDLE=<its PEM file>"
         return [Result("certificate valid for host", False, reason), Result(f"https {path}", False, "no TLS connection")]
     expires = datetime.strptime(certificate["notAfter"], "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
     days = (expires - datetime.now(UTC)).days

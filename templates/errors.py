@@ -115,7 +115,10 @@ def yaml_problem(error) -> str:
         return f"{line} cannot be read as YAML: a key of {key} characters; allowed: at most 1024 (YAML's limit)"
     # PyYAML takes no tab where a token starts (MaxCapacity:<tab>2, an indent): its message names the character alone
     tab = "; allowed: spaces there (a tab, which editors show as spaces)" if "'\\t'" in problem else ""
-    return f"{line} cannot be read as YAML: {problem}{tab}{misplaced_key(mark) if problem.startswith('mapping values are not') else ''}"
+    allowed = misplaced_key(mark) if problem.startswith("mapping values are not") else ""
+    if mark and problem.startswith("expected <block end>, but found '<block mapping start>'"):
+        allowed = unaligned_key(mark)
+    return f"{line} cannot be read as YAML: {problem}{tab}{allowed}"
 
 
 def buffer_lines(mark) -> list[str]:
@@ -154,6 +157,23 @@ def deeper_than(mark) -> int | None:
     if before is None or lines[before].split(" #")[0].rstrip().endswith(":"):
         return None
     return before if indent(lines[mark.line]) > indent(lines[before]) else None
+
+
+def unaligned_key(mark) -> str:
+    """Why a block mapping ended where a key starts: the key is indented less than the keys before it and more than
+    the mapping they sit in (a key with a space too few), so that it sits beside none of them."""
+    lines = buffer_lines(mark)
+    before = next(
+        (i for i in range(min(mark.line, len(lines)) - 1, -1, -1) if lines[i].strip() and not lines[i].lstrip().startswith("#")), None
+    )
+    if before is None:
+        return ""
+    spaces = len(lines[before]) - len(lines[before].lstrip(" "))
+    return (
+        f"; allowed: keys of one mapping indented alike: this line is indented {mark.column} space{'' if mark.column == 1 else 's'} "
+        f"and line {before + 1} {spaces}, and no open mapping has its keys at this line's: give it the indentation of the keys it "
+        "belongs with"
+    )
 
 
 def misplaced_key(mark) -> str:

@@ -2200,6 +2200,17 @@ def test_a_command_of_one_layer_without_stack_is_refused_naming_the_layers(aws, 
     assert aws.err == f"error: {command} needs STACK=<layer> (--stack); layers: {', '.join(PROD_LAYERS)}\n", aws.err
 
 
+def test_execute_of_a_change_set_whose_name_names_no_layer_says_why_it_needs_stack(aws):
+    # "execute needs STACK=<layer>" alone, where the README says STACK= may be left out for a change set this tool named:
+    # it did not say that the name given is no such name
+    aws.clients = pytest.fail
+    assert aws.run("execute", "--changeset", "foo", "--yes") == 2
+    assert aws.err == (
+        f"error: execute needs STACK=<layer> (--stack) for change set 'foo', whose name names no layer of {ENV} (make changeset's "
+        f"start with the layer's stack, {stack(PROD_LAYERS[0])}-...); layers: {', '.join(PROD_LAYERS)}\n"
+    ), aws.err
+
+
 @pytest.mark.parametrize("command", ["diff", "drift"])
 def test_ctrl_c_in_diff_or_drift_exits_130_not_their_error_code(aws, command):
     # any error of theirs is 2 (their 1 means "differs" or "drifted"), but Ctrl-C is 130 as in every command
@@ -2776,7 +2787,7 @@ def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
     assert "retained, not deleted with the stack: LogKey (AWS::KMS::Key) 0b1c2d3e-key" in out
     assert out.splitlines()[-1] == (
         f"free all that the destroyed stack retained, and only that, once the data may go: make purge ENV={ENV} STACK=service "
-        f"(lists it and asks first); until then make logs ENV={ENV} reads the service's kept logs"
+        f"(lists it and asks first); until then make logs ENV={ENV} reads the service's kept logs while its log group is there"
     )
 
 
@@ -2906,7 +2917,7 @@ def test_the_purge_line_names_the_environment_after_a_whole_destroy_and_each_lay
     purge.say_purge(deployer, ["service", "alb"], each=True)
     purge.say_purge(deployer, [], each=True)
     purge.say_purge(deployer, ["alb"], each=True)  # no service: no logs make logs reads
-    logs = f"; until then make logs ENV={ENV} reads the service's kept logs"
+    logs = f"; until then make logs ENV={ENV} reads the service's kept logs while its log group is there"
     assert said == [
         f"free all that the destroyed stacks retained, and only that, once the data may go: make purge ENV={ENV} (lists it and asks first)"
         + logs,
@@ -3117,10 +3128,19 @@ def test_a_purge_of_every_layer_while_stacks_exist_names_them_in_the_order_destr
     for layer in order:
         aws.deployed(layer) if layer in ("service", "alb") else aws.not_deployed(layer)
     assert aws.run("purge", "--yes") == 1
-    assert aws.err.startswith(
+    assert aws.err == (
         f"error: refusing to purge: {stack('service')} still exists (UPDATE_COMPLETE); {stack('alb')} still exists (UPDATE_COMPLETE). "
-        f"purge deletes only what deleted stacks left behind: destroy first (make destroy ENV={ENV}), "
+        f"purge deletes only what deleted stacks left behind: destroy first (make destroy ENV={ENV}), or purge the destroyed layers "
+        "one by one with STACK=<layer>; nothing purged\n"
     ), aws.err
+
+
+def test_a_purge_of_one_layer_refused_for_its_stack_offers_no_purge_one_by_one(aws):
+    # "or purge the destroyed layers one by one with STACK=<layer>" was said to make purge STACK=alarms, one layer already
+    # and not destroyed (a purge of every layer says it while some layer has no stack: the test above)
+    aws.deployed("alarms")
+    assert aws.run("purge", "--yes", "--stack", "alarms") == 1
+    assert aws.err.endswith(f"destroy first (make destroy ENV={ENV} STACK=alarms); nothing purged\n"), aws.err
 
 
 def test_rollback_complete_is_explained_and_recreated_only_with_recreate(aws):

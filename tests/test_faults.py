@@ -113,6 +113,19 @@ HOSTILE = [
         f"line {GOOD_TEXT.count(chr(10)) + 4}: cannot be read as YAML: mapping values are not allowed here; allowed: keys of one mapping "
         f"indented alike: this line is indented deeper than line {GOOD_TEXT.count(chr(10)) + 3}, whose value it then reads as",
     ),
+    # a key a space short of its neighbours sits in no open mapping: PyYAML's "expected <block end>" said nothing of why
+    (
+        "a key a space short of its neighbours",
+        GOOD_TEXT + "x:\n  a: 1\n  # a comment\n\n b: 2\n",
+        f"line {GOOD_TEXT.count(chr(10)) + 5}: cannot be read as YAML: expected <block end>, but found '<block mapping start>'; allowed: "
+        f"keys of one mapping indented alike: this line is indented 1 space and line {GOOD_TEXT.count(chr(10)) + 2} 2, and no open "
+        "mapping has its keys at this line's: give it the indentation of the keys it belongs with",
+    ),
+    (
+        "a key two spaces short of its neighbours",
+        GOOD_TEXT + "x:\n    a: 1\n  b: 2\n",
+        "this line is indented 2 spaces and line",
+    ),
     # PyYAML said "could not find expected ':'" of a line that has one
     (
         "a key of 1,025 characters",

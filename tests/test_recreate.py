@@ -105,7 +105,7 @@ def test_create_destroy_purge_create_again(sandbox, run):
     assert f"retained, not deleted with the stack: Certificate (AWS::CertificateManager::Certificate) {cert['Certificate']}" in out
     assert "delete-log-group" not in out and "schedule-key-deletion" not in out and "delete-certificate" not in out, out
     # once, for every destroyed stack that retained something
-    logs = f"; until then make logs ENV={ENV} reads the service's kept logs"
+    logs = f"; until then make logs ENV={ENV} reads the service's kept logs while its log group is there"
     assert out.count("make purge") == 1 and out.splitlines()[-1].endswith(f"make purge ENV={ENV} (lists it and asks first){logs}"), out
     # the load balancer, its security group and the target group hold no state: they went with the stack
     elbv2, ec2 = sandbox.client("elbv2"), sandbox.client("ec2")
@@ -219,7 +219,7 @@ def test_create_destroy_purge_create_again(sandbox, run):
     last = LAYERS[-1]  # no deployed layer reads its outputs: its own destroy is the advice
     assert not set(templates.destroy_order(last)[:-1]) & set(LAYERS)
     code, out, err = run("purge", "--stack", last, "--yes")
-    assert code == 1 and f"destroy first (make destroy ENV={ENV} STACK={last}), or purge" in err, out + err
+    assert code == 1 and f"destroy first (make destroy ENV={ENV} STACK={last}); nothing purged" in err, out + err
     assert SERVICE_LOGS in log_group_names(sandbox)
 
 
@@ -2152,7 +2152,10 @@ def test_execute_takes_the_layer_from_the_change_sets_name_when_stack_is_left_ou
     assert code == 0, out + err
     name = re.search(r"CHANGESET=(\S+)", out).group(1)
     code, out, err = run("execute", "--changeset", "someone-elses-1", "--yes")  # a name of no stack of ours
-    assert code == 2 and err.startswith("error: execute needs STACK=<layer> (--stack); layers: "), err
+    assert code == 2 and err.startswith(
+        f"error: execute needs STACK=<layer> (--stack) for change set 'someone-elses-1', whose name names no layer of {ENV} "
+        f"(make changeset's start with the layer's stack, {stack(LAYERS[0])}-...); layers: {', '.join(LAYERS)}"
+    ), err
     code, out, err = run("execute", "--changeset", name, "--yes")
     assert code == 0 and f"{stack('service')}: UPDATE_COMPLETE" in out, out + err
 

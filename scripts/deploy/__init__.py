@@ -335,7 +335,14 @@ def validate(args):
         got = f"; got {args.changeset!r}" if args.changeset is not None else ""
         raise Failure(f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}", 2)
     if args.command in ("changeset", "execute", "recover", "events") and not args.stack:
-        raise Failure(f"error: {args.command} needs STACK=<layer> (--stack); layers: {', '.join(enabled)}", 2)
+        # execute's: a change set whose name does not start with one of the environment's stack names (make changeset's do)
+        unnamed = (
+            f" for change set {args.changeset!r}, whose name names no layer of {args.env} (make changeset's start with the layer's stack, "
+            f"{templates.stack_name(args.env, enabled[0])}-...)"
+            if args.command == "execute"
+            else ""
+        )
+        raise Failure(f"error: {args.command} needs STACK=<layer> (--stack){unnamed}; layers: {', '.join(enabled)}", 2)
     if args.command == "task":
         args.task_command = parse_command(args.cmd)
         if os.environ.get("AWS_ENDPOINT_URL"):

@@ -130,7 +130,11 @@ def say_purge(deployer, layers, each):
     if not layers:
         return
     commands = [f"make purge ENV={deployer.env} STACK={layer}" for layer in layers] if each else [f"make purge ENV={deployer.env}"]
-    logs = f"; until then make logs ENV={deployer.env} reads the service's kept logs" if "service" in layers else ""
+    logs = (
+        f"; until then make logs ENV={deployer.env} reads the service's kept logs while its log group is there"
+        if "service" in layers
+        else ""
+    )
     deployer.say(
         f"free all that {'the destroyed stack' if len(layers) == 1 else 'the destroyed stacks'} retained, and only that, once the "
         f"data may go: {'; '.join(commands)} (lists it and asks first){logs}"
@@ -697,9 +701,11 @@ def purge(deployer, names) -> int:
             if one and deployer.consumers(names[0])
             else ""
         )
+        # one by one: only where some layer of the run has no stack left (a run of one layer is one by one already)
+        others = ", or purge the destroyed layers one by one with STACK=<layer>" if len(live) < len(stacks) else ""
         raise Failure(
             f"error: refusing to purge: {'; '.join(live)}. purge deletes only what deleted stacks left behind: "
-            f"destroy first (make destroy ENV={env}{first or one}), or purge the destroyed layers one by one with STACK=<layer>; nothing purged"
+            f"destroy first (make destroy ENV={env}{first or one}){others}; nothing purged"
         )
     summaries, deleted = [], {}  # deleted: stack id -> the deleted stack as DescribeStacks gives it
     for summary in deleted_stacks(deployer, stacks):
