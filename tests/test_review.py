@@ -2686,3 +2686,34 @@ def test_a_resource_type_the_price_table_lacks_is_said_not_priced(tmp_path, monk
     text = render.document(collect.collect(env, ROOT / "output", ROOT / "params"))
     assert "Not priced (add them to scripts/prices.yaml): `AWS::Route53::RecordSet`." in text.splitlines(), text
     assert "AWS::Route53::RecordSet is not in scripts/prices.yaml" in text, text
+
+
+def test_a_copy_of_the_sandboxs_params_file_is_not_deployable_for_the_emulators_ids(tmp_path, monkeypatch):
+    # A copy of params/sandbox.yaml (the one file a newcomer has seen work) whose names and isolating inputs were made
+    # its own, as generation demands, kept the emulator's VPC, subnet and zone ids, and its document read as deployable.
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    sandbox = yaml.safe_load((params_dir / "sandbox.yaml").read_text())
+    own = {"NamePrefix": "startupwebapp-sbx2", "ApiHostLabel": "api-sbx2", "DatabaseName": "startupwebapp_sbx2"}
+    own |= {name: REAL_LOOKING[name] for name in ISOLATING_INPUTS if name in REAL_LOOKING}
+    sandbox["parameters"] |= own
+    (params_dir / "sbx2.yaml").write_text(yaml.safe_dump(sandbox))
+    document = document_with(params_dir, "sbx2", tmp_path)
+    (banner,) = [line for line in document.splitlines() if line.startswith("**Not deployable as it is**: ")]
+    assert "hold values of no AWS account (documentation examples or the sandbox's ids)" in banner, banner
+    kept = {
+        name: [item for item in (value if isinstance(value, list) else [value]) if re.fullmatch(render.ACCOUNT_RESOURCE_ID, str(item))]
+        for name, value in sandbox["parameters"].items()
+        if name not in own
+    }
+    kept = {name: items for name, items in kept.items() if items}
+    assert {"VpcId", "PublicSubnetIds", "PrivateSubnetIds"} <= kept.keys(), kept  # the emulator's network, at least
+    (finding,) = [line for line in document.splitlines() if line.startswith("- **Example values** (sbx2): ")]
+    for name, items in kept.items():
+        assert name in banner, (name, banner)
+        ids = f"id{'s' * (len(items) > 1)}"
+        said = f"{name} (sbx2.yaml) holds {', '.join(items)}, the sandbox's {ids}: {render.EMULATED}"  # as the tmp params file shows
+        assert said in finding, (name, finding)
+    # the sandbox's own document names none of its ids so (they are the emulator's there), nor does prod's
+    for env in (params.SANDBOX_ENV, "prod"):
+        assert render.EMULATED not in document_with(params_dir, env, tmp_path / env), env

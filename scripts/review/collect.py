@@ -61,6 +61,7 @@ class Review:
     prices: Prices
     ci_deployed_in: list  # the environments of its params directory that deploy the ci layer
     deploy_role_of: Environment | None = None  # the environment whose ci layer's deploy role reaches its stacks (same account)
+    sandbox_values: dict = field(default_factory=dict)  # the sandbox's values (params/sandbox.yaml), where its params directory has one
     scaling: list = field(default_factory=list)  # lines about the tasks auto-scaling may add
     scaling_extra: Decimal | None = None  # a month at MaxCapacity above the estimate, unrounded
 
@@ -110,10 +111,12 @@ def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> l
     # The ci layer's deploy role may change every stack of the project in its account (templates/ci.py): the other
     # environments of that account are reached through it too. Not the sandbox's emulator, whatever account it names.
     ci_of_account = {params.account_of(environment): environment for environment in environments if environment.deploys("ci")}
+    sandbox = next((environment for environment in environments if environment.name == params.SANDBOX_ENV), None)
     reviews = [review_of(environment, contents, configs, scanned, table, ci_deployed_in) for environment in reviewed]
     for review in reviews:
         if review.env != params.SANDBOX_ENV:
             review.deploy_role_of = ci_of_account.get(params.account_of(review.environment))
+            review.sandbox_values = sandbox.values if sandbox else {}
     return reviews
 
 

@@ -76,9 +76,12 @@ def summary(review: Review) -> list[str]:
         lines += [f"The costs are {priced_in} list prices (scripts/prices.yaml): {review.environment.region}'s may differ.", ""]
     examples = example_inputs(review)
     if examples:  # said at the top too: the table and the exposure below show them as if they were the account's
+        several = len(examples) > 1
+        held = "hold documentation examples" if several else "holds a documentation example"
+        if any(said.endswith(EMULATED) for _, said in examples):
+            held = f"hold{'' if several else 's'} values of no AWS account (documentation examples or the sandbox's ids)"
         lines += [
-            f"**Not deployable as it is**: {', '.join(name for name, _ in examples)} "
-            f"{'hold documentation examples' if len(examples) > 1 else 'holds a documentation example'}, shown below as "
+            f"**Not deployable as it is**: {', '.join(name for name, _ in examples)} {held}, shown below as "
             f"{'they are' if len(examples) > 1 else 'it is'}: replace {'them' if len(examples) > 1 else 'it'} in {review.params_file} "
             "(see [Security findings](#security-findings)).",
             "",
@@ -872,11 +875,19 @@ def example_values(review: Review) -> list[str]:
     ]
 
 
+# What the sandbox's ids are, said of an environment that keeps one (a copy of params/sandbox.yaml)
+EMULATED = "the emulator's, of no AWS account"
+# The inputs' items that are an account's resource ids (a VPC, subnet, security group, hosted zone), as the sandbox's
+# values hold them: a value of another kind equal to the sandbox's (a DesiredCount, a region) says nothing.
+ACCOUNT_RESOURCE_ID = r"(vpc|subnet|sg)-[0-9a-f]{8}([0-9a-f]{9})?|Z[0-9A-Z]{1,32}"
+
+
 def example_inputs(review: Review) -> list[tuple[str, str]]:
     """(input, what it holds) of the values of documentation examples an environment keeps (the sandbox's
-    are the emulator's own: its account is the example one): they pass the params checks, but name
-    another account's secret, a zone that is not the domain's, addresses no client has, or a VPC, subnets
-    and a security group of no one's (CloudFormation refuses those ids at the change set)."""
+    are the emulator's own: its account is the example one), and of the sandbox's ids (a copy of its params
+    file): they pass the params checks, but name another account's secret, a zone that is not the domain's,
+    addresses no client has, or a VPC, subnets and a security group of no one's (CloudFormation refuses those
+    ids at the change set)."""
     if review.env == params.SANDBOX_ENV:
         return []
     # Only what a resource the environment creates reads: staging's TestListenerCidr, with no release that shifts traffic, is none.
@@ -896,7 +907,16 @@ def example_inputs(review: Review) -> list[tuple[str, str]]:
             found.append((name, f"{name} ({where}) holds {', '.join(examples)}, this repository's example id{'s' * (len(examples) > 1)}"))
         elif documentation_network(value):
             found.append((name, f"{name} ({where}) is {value}, addresses reserved for documentation (RFC 5737) that no client has"))
+        elif emulated := [item for item in value.split(",") if item in sandbox_ids(review, name)]:
+            ids = f"id{'s' * (len(emulated) > 1)}"
+            found.append((name, f"{name} ({where}) holds {', '.join(emulated)}, the sandbox's {ids}: {EMULATED}"))
     return found
+
+
+def sandbox_ids(review: Review, name: str) -> set:
+    """The account resource ids the sandbox's value of the input holds (ACCOUNT_RESOURCE_ID)."""
+    value = review.sandbox_values.get(name)
+    return {item for item in value.split(",") if re.fullmatch(ACCOUNT_RESOURCE_ID, item)} if isinstance(value, str) else set()
 
 
 def documentation_network(value: str) -> bool:
