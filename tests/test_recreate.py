@@ -921,7 +921,7 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
     assert code == 1, out + err
     free = f"logs delete-log-group --log-group-name {WAF_LOGS}"
     assert f"LogGroup needs {WAF_LOGS}, which is taken (kept by an earlier replacement in this stack; it holds " in err, err
-    assert f"{free}; nothing changed." in err, err
+    assert "would fail there and roll back; nothing changed:\n" in err and f"{free}\n" in err, err  # the command ends its line
     (waf,) = sandbox.client("cloudformation").describe_stacks(StackName=stack("waf"))["Stacks"]
     assert (waf["StackStatus"], physical_ids(sandbox, "waf")["LogGroup"]) == ("UPDATE_COMPLETE", f"aws-waf-logs-{OTHER_PREFIX}")
     # A log group of that name not made by this stack is named as such.
@@ -1023,6 +1023,10 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
     assert code == 1, out + err
     assert "error: refused before changing anything: a layer's update would make a log group under a name another one holds" in err
     assert all(f"LogGroup needs {name}, which is taken (kept by an earlier replacement in this stack;" in err for name in kept), err
+    # each name on a line of its own, ending with the command that frees it: run together, one line held six commands
+    for name in kept:
+        (line,) = [line for line in err.splitlines() if line.startswith(f"  {takers[name]}: LogGroup needs {name}, which is taken")]
+        assert line.endswith(f"logs delete-log-group --log-group-name {name}"), line
     assert {layer: physical_ids(sandbox, layer) for layer in SANDBOX.layers} == before  # not one layer changed
     assert "UPDATE_COMPLETE" not in out
 

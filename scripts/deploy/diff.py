@@ -156,7 +156,9 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
     if taken:
         held_back = REFUSED
         lines.append(
-            f"  note: make deploy refuses this: it makes a log group under a name another one holds: {'; '.join(taken)}. {guards.FREE_THE_NAMES}"
+            "  note: make deploy refuses this: it makes a log group under a name another one holds:"
+            + guards.each_on_its_line(taken).replace("\n", "\n  ")
+            + f"\n  {guards.FREE_THE_NAMES}"
         )
     running_count, new_count = parameter_values(found).get("DesiredCount"), wanted.get("DesiredCount")
     if differs and None not in (running_count, new_count) and running_count != new_count:

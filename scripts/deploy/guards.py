@@ -573,7 +573,7 @@ def refuse_taken_log_group_names(deployer, layer, change_set, left):
     if taken:
         raise Failure(
             f"error: refused: the change set makes a log group under a name another one holds, and would fail there and roll "
-            f"back: {'; '.join(taken)}; {left}. {FREE_THE_NAMES}"
+            f"back; {left}:{each_on_its_line(taken)}\n{FREE_THE_NAMES}"
         )
 
 
@@ -618,7 +618,7 @@ def refuse_taken_names_ahead(deployer, layer) -> None:
             about,
             f"error: refused before changing anything{' more' if deployer.recreated else ''}: a layer's update would make a log "
             "group under a name another one holds, "
-            f"and fail there and roll back: {'; '.join(taken)}; {deployer.nothing_changed(layer.name)}. {FREE_THE_NAMES}",
+            f"and fail there and roll back; {deployer.nothing_changed(layer.name)}:{each_on_its_line(taken)}\n{FREE_THE_NAMES}",
         )
 
 
@@ -629,9 +629,14 @@ def layers_ahead(deployer, layer) -> list:
 
 
 FREE_THE_NAMES = (
-    "Free the name with that command once its logs are not needed, or keep the names the stack has (the NamePrefix it was "
-    "deployed with), then deploy again"
+    "Free each name with the command at the end of its line once its logs are not needed, or keep the names the stack has (the "
+    "NamePrefix it was deployed with), then deploy again"
 )
+
+
+def each_on_its_line(taken) -> str:
+    """The names taken, one a line: each carries commands (an export, a deletion) too long to read run together."""
+    return "".join(f"\n  {why}" for why in taken)
 
 
 def taken_log_group(deployer, stack, stack_id, logical_id, name, say=None) -> str | None:
