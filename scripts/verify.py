@@ -303,14 +303,25 @@ def in_days(days: int) -> str:
 UNKNOWN_ISSUER = (2, 18, 19, 20)
 
 
+def untrusted_issuer(endpoint, host, port) -> str:
+    """What to do about a certificate whose issuer is not trusted: CA_BUNDLE= holds the CAs trusted instead of the
+    system's (ssl.create_default_context(cafile=...) loads no default CAs beside it:
+    https://docs.python.org/3/library/ssl.html#ssl.create_default_context)."""
+    if endpoint.own_ca:
+        return "; the CA_BUNDLE= file does not hold its issuer (while it is given, only its CAs are trusted, not the system's)"
+    if endpoint.maps(host, port):  # CONNECT_TO: a server of one's own, whose CA the system does not know
+        return "; a certificate of a CA of your own (a local rehearsal): CA_BUNDLE=<its PEM file>"
+    return "; the system's trust store lacks its issuer (a proxy that inspects TLS, or a Python without the public CAs): CA_BUNDLE=<a PEM file holding it>"
+
+
 def check_health(endpoint, host, path, port=443) -> list[Result]:
     """The certificate and the health-check path; a TLS failure fails both."""
     try:
         status, _, body, certificate = endpoint.request("https", host, path, port)
     except ssl.SSLCertVerificationError as error:
         reason = error.verify_message or str(error)
-        if error.verify_code in UNKNOWN_ISSUER and not endpoint.own_ca:  # a rehearsal's own CA, not in the system's trust store
-            reason += "; a certificate of a CA of your own (a local rehearsal): CA_BUNDLE=<its PEM file>"
+        if error.verify_code in UNKNOWN_ISSUER:
+            reason += untrusted_issuer(endpoint, host, port)
         return [Result("certificate valid for host", False, reason), Result(f"https {path}", False, "no TLS connection")]
     expires = datetime.strptime(certificate["notAfter"], "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
     days = (expires - datetime.now(UTC)).days

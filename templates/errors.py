@@ -148,27 +148,27 @@ def deeper_than(mark) -> int | None:
     if mark.line >= len(lines):
         return None
     before = next((i for i in range(mark.line - 1, -1, -1) if lines[i].strip() and not lines[i].lstrip().startswith("#")), None)
-
-    def indent(text):  # a list item's mapping starts where its first key does, after the "-"
-        stripped = text.lstrip(" ")
-        item = re.match(r"-( +)", stripped) if key_of(stripped) else None
-        return len(text) - len(stripped) + (1 + len(item.group(1)) if item else 0)
-
     if before is None or lines[before].split(" #")[0].rstrip().endswith(":"):
         return None
-    return before if indent(lines[mark.line]) > indent(lines[before]) else None
+    return before if key_indent(lines[mark.line]) > key_indent(lines[before]) else None
+
+
+def key_indent(text) -> int:
+    """The column a line's content starts at; a list item's mapping starts where its first key does, after the "-"."""
+    stripped = text.lstrip(" ")
+    item = re.match(r"-( +)", stripped) if key_of(stripped) else None
+    return len(text) - len(stripped) + (1 + len(item.group(1)) if item else 0)
 
 
 def unaligned_key(mark) -> str:
     """Why a block mapping ended where a key starts: the key is indented less than the keys before it and more than
-    the mapping they sit in (a key with a space too few), so that it sits beside none of them."""
+    the mapping they sit in (a key with a space too few), so that it sits beside none of them. Compared with the
+    nearest line above that holds a key, where that key starts (after a list item's "- ")."""
     lines = buffer_lines(mark)
-    before = next(
-        (i for i in range(min(mark.line, len(lines)) - 1, -1, -1) if lines[i].strip() and not lines[i].lstrip().startswith("#")), None
-    )
+    before = next((i for i in range(min(mark.line, len(lines)) - 1, -1, -1) if key_of(lines[i].split(" #")[0].rstrip())), None)
     if before is None:
         return ""
-    spaces = len(lines[before]) - len(lines[before].lstrip(" "))
+    spaces = key_indent(lines[before])
     return (
         f"; allowed: keys of one mapping indented alike: this line is indented {mark.column} space{'' if mark.column == 1 else 's'} "
         f"and line {before + 1} {spaces}, and no open mapping has its keys at this line's: give it the indentation of the keys it "

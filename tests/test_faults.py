@@ -2339,3 +2339,34 @@ def test_a_regular_file_no_link_keeps_is_put_back_as_itself_or_as_a_faithful_cop
     else:  # replaced, then put back from the copy: the later write is what failed
         assert str(failed.value).startswith(f"cannot write {out / 'service.json'}: "), failed.value
         assert (after.st_uid, after.st_mode) == (before.st_uid, before.st_mode)
+
+
+# templates.errors.unaligned_key where the keys beside the line do not start their lines: it named where a list item's dash
+# is, or a list item that is no key (the line before), and a key moved to that indentation was refused again
+UNALIGNED_BESIDE_NO_KEY = [
+    # smoke_checks written in block style, "status" a space short of "path" (at 4, after "- "): the guidance named line 2's
+    # indentation, 2 (the dash's), and a key moved there is refused again ("expected <block end>, but found '?'")
+    ("a list item's key a space short", "smoke_checks:\n  - path: /api/user/login\n   status: 405\n", 3, "indented 3 spaces and line 2 4,"),
+    # a key a space short after a block list: it named "line 3 4", a list item, not a key the line could be aligned with
+    (
+        "a key a space short after a block list",
+        "parameters:\n  AlertEmails:\n    - a@example.com\n DesiredCount: 1\n",
+        4,
+        "indented 1 space and line 2 2,",
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "text", "line", "named"), UNALIGNED_BESIDE_NO_KEY, ids=[c[0] for c in UNALIGNED_BESIDE_NO_KEY])
+def test_the_unaligned_key_guidance_compares_with_where_the_neighbouring_keys_start(tmp_path, what, text, line, named):
+    from templates.params import ParamsError, read_yaml
+
+    path = tmp_path / "prod.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError) as refused:
+        read_yaml(path, "prod.yaml")
+    said = str(refused.value)
+    assert f"line {line}: cannot be read as YAML: expected <block end>, but found '<block mapping start>'; allowed: " in said, said
+    # where the nearest key above starts: the line a key a space short belongs beside
+    assert f"keys of one mapping indented alike: this line is {named} and no open mapping" in said, said
+    assert said.endswith(": give it the indentation of the keys it belongs with"), said

@@ -2717,3 +2717,18 @@ def test_a_copy_of_the_sandboxs_params_file_is_not_deployable_for_the_emulators_
     # the sandbox's own document names none of its ids so (they are the emulator's there), nor does prod's
     for env in (params.SANDBOX_ENV, "prod"):
         assert render.EMULATED not in document_with(params_dir, env, tmp_path / env), env
+
+
+def test_a_value_holding_an_example_id_and_one_of_the_sandboxs_names_both(tmp_path, monkeypatch):
+    # example_inputs' checks were one elif chain: a list holding one of this repository's example ids and one of the
+    # sandbox's ids named the example alone, and the sandbox's id was left to be found by the next review.
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    sandbox_subnet = yaml.safe_load((params_dir / "sandbox.yaml").read_text())["parameters"]["PrivateSubnetIds"][1]
+    example = f"subnet-{inputs.EXAMPLE_ID_HEX}0003"
+    document = document_with(params_dir, "staging", tmp_path, PrivateSubnetIds=[example, sandbox_subnet])
+    (finding,) = [line for line in document.splitlines() if line.startswith("- **Example values** (staging): ")]
+    assert (
+        f"PrivateSubnetIds (staging.yaml) holds {example}, this repository's example id, and holds {sandbox_subnet}, the sandbox's "
+        f"id: {render.EMULATED}" in finding
+    ), finding

@@ -1086,3 +1086,40 @@ def test_a_server_that_stalls_after_a_first_answer_fails_at_the_request_timeout_
         stop.set()
         thread.join(5)
         server.close()
+
+
+def test_an_untrusted_issuer_without_connect_to_is_not_said_to_be_a_local_rehearsals_ca(pki):
+    # make verify ENV=prod without CONNECT_TO= checks the public host: no rehearsal. A Python whose trust store lacks the
+    # public CA (a python.org build on macOS before "Install Certificates") fails the same way, "unable to get local issuer
+    # certificate", and was told the certificate is "of a CA of your own (a local rehearsal)".
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki / f"{HOST}.pem")
+    https = serve(Site(), context)
+    try:
+        endpoint = verify.Endpoint(timeout=5)  # no CONNECT_TO, no CA_BUNDLE: the public host, the system's trust store
+        certificate, _ = verify.check_health(endpoint, "localhost", "/health", port=https.server_address[1])
+    finally:
+        https.shutdown()
+        https.server_close()
+    assert not certificate.ok
+    assert certificate.detail.endswith(
+        "; the system's trust store lacks its issuer (a proxy that inspects TLS, or a Python without the public CAs): "
+        "CA_BUNDLE=<a PEM file holding it>"
+    ), certificate.detail
+
+
+def test_a_ca_bundle_that_does_not_hold_the_issuer_is_named(servers, tmp_path):
+    # CA_BUNDLE= replaces the system's trust store (ssl.create_default_context(cafile=...)): a bundle of another CA (the
+    # rehearsal's, given for prod) failed "unable to get local issuer certificate" alone, naming neither CA_BUNDLE= nor
+    # that only its CAs were trusted.
+    site, endpoint = servers
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    other_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "another CA")])
+    other = make_certificate("another CA", other_key, other_name, other_key, ca=True)
+    (tmp_path / "other.pem").write_bytes(other.public_bytes(serialization.Encoding.PEM))
+    given = endpoint()
+    wrong = verify.Endpoint(given.connect_to, ca_bundle=str(tmp_path / "other.pem"), timeout=5)
+    detail = by_name(verify.run_checks(wrong, HOST))["certificate valid for host"].detail
+    assert detail.endswith(
+        "; the CA_BUNDLE= file does not hold its issuer (while it is given, only its CAs are trusted, not the system's)"
+    ), detail

@@ -78,7 +78,7 @@ def summary(review: Review) -> list[str]:
     if examples:  # said at the top too: the table and the exposure below show them as if they were the account's
         several = len(examples) > 1
         held = "hold documentation examples" if several else "holds a documentation example"
-        if any(said.endswith(EMULATED) for _, said in examples):
+        if any(EMULATED in said for _, said in examples):
             held = f"hold{'' if several else 's'} values of no AWS account (documentation examples or the sandbox's ids)"
         lines += [
             f"**Not deployable as it is**: {', '.join(name for name, _ in examples)} {held}, shown below as "
@@ -899,17 +899,19 @@ def example_inputs(review: Review) -> list[tuple[str, str]]:
         if name not in used:
             continue
         where = review.params_file if name in review.environment.explicit else "its default"
+        said = []  # a list may hold an example and one of the sandbox's ids: each is named
         if f":{inputs.EXAMPLE_ACCOUNT}:" in value:
-            found.append((name, f"{name} ({where}) names account {inputs.EXAMPLE_ACCOUNT}, AWS's documentation example"))
+            said.append(f"names account {inputs.EXAMPLE_ACCOUNT}, AWS's documentation example")
         elif value == inputs.EXAMPLE_HOSTED_ZONE_ID:
-            found.append((name, f"{name} ({where}) is the example zone id {value}"))
+            said.append(f"is the example zone id {value}")
         elif examples := [item for item in value.split(",") if re.fullmatch(inputs.EXAMPLE_RESOURCE_ID, item)]:
-            found.append((name, f"{name} ({where}) holds {', '.join(examples)}, this repository's example id{'s' * (len(examples) > 1)}"))
+            said.append(f"holds {', '.join(examples)}, this repository's example id{'s' * (len(examples) > 1)}")
         elif documentation_network(value):
-            found.append((name, f"{name} ({where}) is {value}, addresses reserved for documentation (RFC 5737) that no client has"))
-        elif emulated := [item for item in value.split(",") if item in sandbox_ids(review, name)]:
-            ids = f"id{'s' * (len(emulated) > 1)}"
-            found.append((name, f"{name} ({where}) holds {', '.join(emulated)}, the sandbox's {ids}: {EMULATED}"))
+            said.append(f"is {value}, addresses reserved for documentation (RFC 5737) that no client has")
+        if emulated := [item for item in value.split(",") if item in sandbox_ids(review, name)]:
+            said.append(f"holds {', '.join(emulated)}, the sandbox's id{'s' * (len(emulated) > 1)}: {EMULATED}")
+        if said:
+            found.append((name, f"{name} ({where}) {', and '.join(said)}"))
     return found
 
 
