@@ -16,7 +16,7 @@ from conftest import ROOT, generate_main, without_ci
 
 from templates.common import MOST_RELEASE_WAIT_MINUTES, PROJECT
 from templates.inputs import INPUTS
-from templates.params import MOST_PARAMS_FILE_BYTES, ParamsError, check_value, load, shown
+from templates.params import MOST_PARAMS_FILE_BYTES, ParamsError, check_value, load, load_all, shown
 
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
 # Written alone or beside files of other names, it names no environment:<name> of a file the directory lacks
@@ -1222,6 +1222,27 @@ def test_the_templates_pattern_holds_the_id_bound_itself(tmp_path):
     taken = ["1", "1000:1000", f"{MAX_LINUX_ID}:{MAX_LINUX_ID}", f"{MAX_LINUX_ID - 1}", "999999999", "1000000000:7"]
     refused = ["0", "01", "1000:0", f"{MAX_LINUX_ID + 1}", f"1:{MAX_LINUX_ID + 1}", "9999999999:1", "42949672950", "1:2:3"]
     assert [value for value in taken + refused if re.fullmatch(pattern, value)] == taken
+
+
+@pytest.mark.parametrize(
+    "layer, name, refused",
+    [
+        # "*" made the deploy role trust every branch, pull request, tag and environment of the repository
+        ("ci", "GitHubSubjects", ["*", "pull_request", "environment:", "ref:refs/pull/1/merge", "environment:prod,"]),
+        ("release-alarms", "AlertEmails", ["ops", "ops@", "@example.com", "ops@example"]),
+    ],
+)
+def test_a_list_the_console_takes_is_checked_item_by_item_as_params_checks_it(layer, name, refused):
+    # A stack made or updated in the console checks only the template: a CommaDelimitedList had no AllowedPattern, and
+    # took any item. CloudFormation matches the pattern against each item (parameters-section-structure.html).
+    parameter = json.loads((ROOT / "output" / f"{layer}.json").read_text())["Parameters"][name]
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert parameter["ConstraintDescription"].startswith("a list of "), parameter
+    taken = sorted({item for environment in load_all(ROOT / "params") for item in environment.values.get(name, "").split(",") if item})
+    assert taken, name  # some environment gives it
+    assert [item for item in taken + refused if pattern.fullmatch(item)] == taken
+    # one that may be left empty: an empty item, whatever CloudFormation takes "" as
+    assert bool(pattern.fullmatch("")) == (INPUTS[name].items[0] == 0)
 
 
 @pytest.mark.parametrize("largest", [1, 7, 10, 19, 20, 99, 100, 109, 2024])
