@@ -2468,6 +2468,13 @@ def test_the_exposure_section_says_who_may_change_the_stacks_from_outside_the_ac
         assert f"runs of `{given['GitHubRepository']}`" in said[0] and all(f"`{subject}`" in said[0] for subject in subjects), said
         role = "the ci layer's deploy role" if owner.name == env else f"the deploy role of {owner.name}'s ci layer, in the same account"
         assert f", through {role}" in said[0], said
+        # and what such a run may leave after it, which the boundary does not stop: roles anyone they trust may assume
+        assert said[0].endswith(
+            f"Such a run may also leave roles of the project's names (`role/{templates.PROJECT}-*`, made through the CloudFormation "
+            "execution role in any stack of the project's names, a new one too) that whoever their trust policy names, in any "
+            "account, may assume for as long as they stay: the permissions boundary caps what they may do (the ci layer's section "
+            "says what), not who may assume them."
+        ), said
         # in every document of the stacks that role reaches, not only in its own environment's
         shared = len(subjects) > 1 or any("*" in s for s in subjects)
         assert ("One deploy role for several subjects" in said[0]) == shared, said
@@ -2732,3 +2739,35 @@ def test_a_value_holding_an_example_id_and_one_of_the_sandboxs_names_both(tmp_pa
         f"PrivateSubnetIds (staging.yaml) holds {example}, this repository's example id, and holds {sandbox_subnet}, the sandbox's "
         f"id: {render.EMULATED}" in finding
     ), finding
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_number_whose_name_does_not_say_its_unit_is_shown_with_it(written, env):
+    # A metric-math alarm's MetricStat was shown on one line, `{..., Period: 300, Stat: Average}`: 300 of what, the
+    # reviewer could not tell (a top-level Period said "seconds").
+    text = written[env].decode()
+    for name, unit in resolver.UNITS.items():
+        shown = re.findall(rf"\b{name}: `?(\d+)(?: \(\w+\))?`?( {re.escape(unit)})?", text)  # a value may name its parameter
+        assert all(said for _, said in shown), (name, shown)
+    assert "- Period: `300` seconds" in text or "- Period: `60` seconds" in text  # a MetricStat's, on its own line
+
+
+def test_the_roles_a_run_may_leave_rest_on_the_ci_templates_own_grants():
+    # render.ROLES_LEFT_BEHIND says the execution role makes roles whose trust nothing limits, under the boundary, in any
+    # stack of the project's names: where the ci template no longer grants that, the sentence is wrong, and this fails.
+    resources = json.loads((ROOT / "output" / "ci.json").read_text())["Resources"]
+    granted = [
+        statement
+        for resource in resources.values()
+        if resource["Type"] == "AWS::IAM::ManagedPolicy"
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow" and "iam:CreateRole" in statement["Action"]
+    ]
+    assert granted and all(
+        set(statement.get("Condition", {}).get("StringEquals", {})) <= {"iam:PermissionsBoundary"} for statement in granted
+    )
+    deploy = resources["DeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    (create,) = [s for s in deploy if s["Effect"] == "Allow" and "cloudformation:CreateChangeSet" in s["Action"]]
+    assert {
+        "Fn::Sub": f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/{templates.PROJECT}-*/*"
+    } in create["Resource"], create

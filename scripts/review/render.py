@@ -229,7 +229,7 @@ def exposure_section(review: Review) -> list[str]:
         )
         lines += [
             f"Who may change these stacks from outside the account: GitHub Actions runs of {repositories} whose "
-            f"subject is {subjects}, through {role}{several}.",
+            f"subject is {subjects}, through {role}{several}. {ROLES_LEFT_BEHIND}",
             "",
         ]
     group = review.environment.values.get("BackendSecurityGroupId")
@@ -241,6 +241,15 @@ def exposure_section(review: Review) -> list[str]:
             "",
         ]
     return lines
+
+
+# What a run through the deploy role may leave after it: the execution role creates roles under the boundary with any
+# trust policy (IAM has no condition key on a trust policy's principals), on any stack of the project's names.
+ROLES_LEFT_BEHIND = (
+    f"Such a run may also leave roles of the project's names (`role/{templates.PROJECT}-*`, made through the CloudFormation "
+    "execution role in any stack of the project's names, a new one too) that whoever their trust policy names, in any account, may assume for as long as "
+    "they stay: the permissions boundary caps what they may do (the ci layer's section says what), not who may assume them."
+)
 
 
 def logs_off(layer: Layer, bucket: str) -> str:

@@ -124,11 +124,25 @@ class Resolver(Evaluator):
         indent = "  " * depth
         if isinstance(node, dict) and isinstance(node.get("Statement"), list):
             return [f"{indent}- {name}:"] + [f"{indent}  - {code(self.statement(s))}" for s in node["Statement"]]
+        intrinsic = self.intrinsic(node) if isinstance(node, dict) else None
+        if intrinsic and intrinsic[0] == "Fn::If" and holds_unit(node):  # the branch the environment takes, laid out as above
+            condition, when_true, when_false = intrinsic[1]
+            chosen = self.condition(condition)
+            if chosen is not None:
+                return self.property_lines(
+                    f"{name} (as {condition} is {scalar_text(chosen)})", when_true if chosen else when_false, depth, split
+                )
         shown = self.text(node)
         if shown is None:
             return [f"{indent}- {name}: (left out in this environment)"]
         plain_dict = isinstance(node, dict) and not self.intrinsic(node) and not self.pair(node)
-        if (len(name) + len(shown) <= WIDTH and not split) or depth >= 3 or not (plain_dict or isinstance(node, list)):
+        # a number whose unit its name does not say is shown on a line of its own, with the unit, however deep
+        with_unit = (plain_dict or isinstance(node, list)) and holds_unit(node)
+        if (
+            (len(name) + len(shown) <= WIDTH and not split and not with_unit)
+            or (depth >= 3 and not with_unit)
+            or not (plain_dict or isinstance(node, list))
+        ):
             unit = f" {UNITS[name]}" if name in UNITS and not plain_dict and not isinstance(node, list) else ""
             return [f"{indent}- {name}: {code(shown)}{unit}"]
         lines = [f"{indent}- {name}:"]
@@ -162,6 +176,13 @@ UNITS = {
     "Cpu": "CPU units (1,024 a vCPU)",
     "Memory": "MiB",
 }
+
+
+def holds_unit(node) -> bool:
+    """Whether a number of UNITS' is in the node, at any depth."""
+    if isinstance(node, dict):
+        return not UNITS.keys().isdisjoint(node) or any(holds_unit(item) for item in node.values())
+    return isinstance(node, list) and any(holds_unit(item) for item in node)
 
 
 def code(text: str) -> str:
