@@ -7,8 +7,9 @@
   stack policy and termination protection: the stack policies guard against mistakes, not against this
   role) and makes the calls the deployer, `make verify`, `make
   task` and `make logs` need: reads of the stacks, the service, its tasks, logs and target health,
-  and of the database secret's KMS key (not its value), the account and region's subnets and security groups (AWS
-  scopes those reads no narrower); the deploy history and lock in SSM; and a one-off task of the service's task definition (make
+  the description of the project's secrets (secret:startupwebapp*, not their values) and of any KMS key of the account (to
+  find the one that encrypts the database secret, in any region: a key is named by an id the template cannot know), the
+  account and region's subnets and security groups (AWS scopes those reads no narrower); the deploy history and lock in SSM; and a one-off task of the service's task definition (make
   task), registering a copy with another image for one run and deregistering it after. The
   resources of the layers it creates only through CloudFormation.
 - A separate CloudFormation execution role, passed by the deploy role to CloudFormation only; the
