@@ -213,6 +213,7 @@ INPUTS = {
             "VPC from Phase 5.14.",
             pattern=VPC_ID,
             hint=f"a VPC id: vpc- and 8 or 17 hexadecimal digits, such as vpc-{EXAMPLE_ID_HEX}0718",
+            default_in_template=False,  # an example: no template offers it in the console as if it were the account's
         ),
         Input(
             "PublicSubnetIds",
@@ -222,6 +223,7 @@ INPUTS = {
             pattern=SUBNET_ID,
             items=(2, 2),
             hint=f"a subnet id: subnet- and 8 or 17 hexadecimal digits, such as subnet-{EXAMPLE_ID_HEX}0718",
+            default_in_template=False,
         ),
         Input(
             "PrivateSubnetIds",
@@ -231,6 +233,7 @@ INPUTS = {
             pattern=SUBNET_ID,
             items=(2, 2),
             hint=f"a subnet id: subnet- and 8 or 17 hexadecimal digits, such as subnet-{EXAMPLE_ID_HEX}0718",
+            default_in_template=False,
         ),
         Input(
             "BackendSecurityGroupId",

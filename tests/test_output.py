@@ -683,3 +683,24 @@ def test_a_long_path_that_cannot_be_searched_is_said_by_its_two_ends(tmp_path, m
         f"error: {out}/ cannot be searched at {str(deep)[:60]}...{str(deep)[-60:]}: Permission denied",
         "nothing was written",
     ], ran
+
+
+def test_a_network_id_whose_default_is_an_example_is_no_template_default_and_every_configuration_gives_it():
+    # The console offered vpc-0a1b2c3d4e5f60718 and the example subnets as each template's defaults, as if they were the
+    # account's (their Descriptions say nothing of examples); a stack made there with them is refused by CloudFormation
+    # only at the change set. The deployer's configurations name each environment's.
+    from templates.inputs import EXAMPLE_ID_HEX, INPUTS
+
+    examples = [name for name, spec in INPUTS.items() if isinstance(spec.default, str) and EXAMPLE_ID_HEX in spec.default]
+    assert {"VpcId", "PublicSubnetIds", "PrivateSubnetIds"} <= set(examples), examples
+    declared = 0
+    for layer in templates.LAYERS:
+        template = json.loads((ROOT / "output" / f"{layer}.json").read_text())
+        for name in set(examples) & set(template.get("Parameters", {})):
+            declared += 1
+            assert "Default" not in template["Parameters"][name], (layer, name)
+            for env in load_all(ROOT / "params"):
+                if env.deploys(layer):
+                    config = json.loads((ROOT / "output" / env.name / f"{layer}.json").read_text())
+                    assert config["Parameters"][name] == env.values[name], (env.name, layer, name)
+    assert declared
