@@ -524,23 +524,28 @@ def test_ctrl_c_during_an_atomic_write_leaves_the_old_file_or_the_new_one_and_no
     assert [p.name for p in tmp_path.iterdir()] == ["doc.md"]
 
 
+def no_template_default_and_every_configuration_gives_it(names) -> None:
+    """Each of these inputs a layer declares has no Default in its template, and every environment's configuration of
+    the layer gives the environment's value."""
+    declared = 0
+    for layer in templates.LAYERS:
+        template = json.loads((ROOT / "output" / f"{layer}.json").read_text())
+        for name in set(names) & set(template.get("Parameters", {})):
+            declared += 1
+            assert "Default" not in template["Parameters"][name], (layer, name)
+            for env in load_all(ROOT / "params"):
+                if env.deploys(layer):
+                    config = json.loads((ROOT / "output" / env.name / f"{layer}.json").read_text())
+                    assert config["Parameters"][name] == env.values[name], (env.name, layer, name)
+    assert declared
+
+
 def test_inputs_that_keep_environments_apart_have_no_template_default_and_every_configuration_gives_them():
     # A stack made in the console from a template with production's backend security group or
     # database secret as defaults would share production's; the deployer's configurations name each.
     from templates.params import ISOLATING_INPUTS
 
-    declared = 0
-    for layer in templates.LAYERS:
-        template = json.loads((ROOT / "output" / f"{layer}.json").read_text())
-        for name in ISOLATING_INPUTS:
-            if name in template.get("Parameters", {}):
-                declared += 1
-                assert "Default" not in template["Parameters"][name], (layer, name)
-                for env in load_all(ROOT / "params"):
-                    if env.deploys(layer):
-                        config = json.loads((ROOT / "output" / env.name / f"{layer}.json").read_text())
-                        assert config["Parameters"][name] == env.values[name], (env.name, layer, name)
-    assert declared
+    no_template_default_and_every_configuration_gives_it(ISOLATING_INPUTS)
 
 
 def test_each_template_groups_every_parameter_once_by_who_gives_it():
@@ -693,14 +698,4 @@ def test_a_network_id_whose_default_is_an_example_is_no_template_default_and_eve
 
     examples = [name for name, spec in INPUTS.items() if isinstance(spec.default, str) and EXAMPLE_ID_HEX in spec.default]
     assert {"VpcId", "PublicSubnetIds", "PrivateSubnetIds"} <= set(examples), examples
-    declared = 0
-    for layer in templates.LAYERS:
-        template = json.loads((ROOT / "output" / f"{layer}.json").read_text())
-        for name in set(examples) & set(template.get("Parameters", {})):
-            declared += 1
-            assert "Default" not in template["Parameters"][name], (layer, name)
-            for env in load_all(ROOT / "params"):
-                if env.deploys(layer):
-                    config = json.loads((ROOT / "output" / env.name / f"{layer}.json").read_text())
-                    assert config["Parameters"][name] == env.values[name], (env.name, layer, name)
-    assert declared
+    no_template_default_and_every_configuration_gives_it(examples)
