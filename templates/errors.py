@@ -135,6 +135,8 @@ def line_at(mark) -> str:
 def key_of(text) -> str:
     """The key a line of a block mapping starts with (after a list's "- "), quoted or plain, "" where it has none."""
     body = text.strip().removeprefix("- ").strip()
+    if body[:1] in ("{", "["):  # a flow mapping or sequence: no key of a block mapping, whatever ": " it holds
+        return ""
     if body[:1] in ("'", '"') and (end := body.find(body[0], 1)) > 0 and body[end + 1 : end + 2] == ":":
         return body[: end + 1]  # a quoted key may hold ": " itself
     return body.split(": ", 1)[0] if ": " in body else body[:-1] if body.endswith(":") else ""
@@ -165,7 +167,7 @@ def unaligned_key(mark) -> str:
     the mapping they sit in (a key with a space too few), so that it sits beside none of them. Compared with the
     nearest line above that holds a key, where that key starts (after a list item's "- ")."""
     lines = buffer_lines(mark)
-    before = next((i for i in range(min(mark.line, len(lines)) - 1, -1, -1) if key_of(lines[i].split(" #")[0].rstrip())), None)
+    before = next(iter(key_lines(lines, mark.line)[-1:]), None)
     if before is None:
         return ""
     spaces = key_indent(lines[before])
@@ -174,6 +176,24 @@ def unaligned_key(mark) -> str:
         f"and line {before + 1} {spaces}, and no open mapping has its keys at this line's: give it the indentation of the keys it "
         "belongs with"
     )
+
+
+def key_lines(lines, end) -> list[int]:
+    """The indices of the lines before `end` that hold a key of a block mapping: not a comment, a flow collection, nor
+    the text of a block scalar (the lines deeper than a key whose value starts one with | or >)."""
+    found, scalar_under = [], None  # scalar_under: the column of the key whose block scalar the lines below may hold
+    for number, line in enumerate(lines[:end]):
+        content = line.split(" #")[0].rstrip()
+        if not content.strip() or content.lstrip().startswith("#"):
+            continue
+        if scalar_under is not None and len(line) - len(line.lstrip(" ")) > scalar_under:
+            continue
+        scalar_under = None
+        if key_of(content):
+            found.append(number)
+            if re.search(r":\s+[|>][-+0-9]*$", content):
+                scalar_under = key_indent(line)
+    return found
 
 
 def misplaced_key(mark) -> str:

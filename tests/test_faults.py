@@ -2370,3 +2370,46 @@ def test_the_unaligned_key_guidance_compares_with_where_the_neighbouring_keys_st
     # where the nearest key above starts: the line a key a space short belongs beside
     assert f"keys of one mapping indented alike: this line is {named} and no open mapping" in said, said
     assert said.endswith(": give it the indentation of the keys it belongs with"), said
+
+
+# templates.errors.unaligned_key took "the nearest line above that holds a key" by key_of, which read a comment at column 0
+# and a list item of a flow mapping (prod.yaml's smoke_checks) as keys, and a block scalar's text as one too: the guidance
+# then named a comment line, or the column of a list item's "{", or a line of text, as the keys to align with.
+UNALIGNED_AFTER_NO_KEY = [
+    # prod.yaml's own shape: a comment at column 0 holding ": " between tags and enabled_layers. Before d524706 the
+    # guidance named line 3 (CostCenter, 2), as comments were passed over; it then named the comment, "line 4 0"
+    (
+        "a key a space short after a comment at column 0",
+        "region: us-east-1\ntags:\n  CostCenter: startupwebapp\n# ci: the GitHub OIDC provider and deploy roles, once per account.\n"
+        " enabled_layers: [ci]\n",
+        5,
+        "indented 1 space and line 3 2,",
+    ),
+    # smoke_checks as prod.yaml writes them, in flow style: "line 3 4" named a list item, where its "{" is
+    (
+        "a key a space short after a list of flow mappings",
+        "region: us-east-1\nsmoke_checks:\n  - {path: /api/user/login, status: 405}\n parameters:\n  DesiredCount: 1\n",
+        4,
+        "indented 1 space and line 2 0,",
+    ),
+    # a block scalar's text holding ": " (not a regression of d524706: the line before was named before it too)
+    (
+        "a key a space short after a block scalar",
+        "shared_inputs:\n  DatabaseSecretArn: |\n    reason: staging replays prod's data\n DatabaseName: x\n",
+        4,
+        "indented 1 space and line 2 2,",
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "text", "line", "named"), UNALIGNED_AFTER_NO_KEY, ids=[c[0] for c in UNALIGNED_AFTER_NO_KEY])
+def test_the_unaligned_key_guidance_names_a_key_not_a_comment_a_flow_item_or_text(tmp_path, what, text, line, named):
+    from templates.params import ParamsError, read_yaml
+
+    path = tmp_path / "prod.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError) as refused:
+        read_yaml(path, "prod.yaml")
+    said = str(refused.value)
+    assert f"line {line}: cannot be read as YAML: expected <block end>, but found '<block mapping start>'; allowed: " in said, said
+    assert f"keys of one mapping indented alike: this line is {named} and no open mapping" in said, said

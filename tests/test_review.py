@@ -2771,3 +2771,28 @@ def test_the_roles_a_run_may_leave_rest_on_the_ci_templates_own_grants():
     assert {
         "Fn::Sub": f"arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stack/{templates.PROJECT}-*/*"
     } in create["Resource"], create
+
+
+def test_a_number_with_a_unit_inside_a_decided_fn_if_list_item_is_shown_with_it():
+    # property_lines laid out a decided Fn::If holding a number of UNITS' where it is a property's value, but one that is an
+    # item of a list (an alarm's Metrics with one query added under a condition) went to the one-line text: its Period was
+    # shown as `{..., Period: 60, ...} (as ShiftsTraffic is true)`, without "seconds". No template has that shape today.
+    template = {
+        "Parameters": {"DeploymentStrategy": {"Type": "String"}},
+        "Conditions": {"ShiftsTraffic": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DeploymentStrategy"}, "ROLLING"]}]}},
+        "Resources": {},
+    }
+    reader = resolver.Resolver(template, {"DeploymentStrategy": "BLUE_GREEN"}, {}, "us-east-1")
+
+    def query(name, period):
+        return {"Id": name, "MetricStat": {"Metric": {"MetricName": "UnHealthyHostCount"}, "Period": period, "Stat": "Maximum"}}
+
+    metrics = [query("primary", 300), {"Fn::If": ["ShiftsTraffic", query("alternate", 60), {"Ref": "AWS::NoValue"}]}]
+    lines = reader.property_lines("Metrics", metrics)
+    assert "      - Period: `300` seconds" in lines, lines  # the unconditional item's
+    periods = [line for line in lines if "Period" in line]
+    assert all(line.rstrip().endswith("seconds") for line in periods), periods
+    assert "  - alternate (as ShiftsTraffic is true):" in lines and "      - Period: `60` seconds" in lines, lines
+    # the condition false: the item is AWS::NoValue, and the list holds the other one alone
+    rolling = resolver.Resolver(template, {"DeploymentStrategy": "ROLLING"}, {}, "us-east-1").property_lines("Metrics", metrics)
+    assert not any("alternate" in line for line in rolling) and "  - primary:" in rolling, rolling

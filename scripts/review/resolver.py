@@ -114,6 +114,16 @@ class Resolver(Evaluator):
         sid = statement.get("Sid")
         return (f"{sid}: " if sid else "") + " ".join(parts)
 
+    def decided_branch(self, node):
+        """(condition, its value, the branch taken) of an Fn::If that holds a number of UNITS' and whose condition the
+        environment decides, else None: such a value is laid out as the branch, its units shown."""
+        intrinsic = self.intrinsic(node) if isinstance(node, dict) else None
+        if not (intrinsic and intrinsic[0] == "Fn::If" and holds_unit(node)):
+            return None
+        condition, when_true, when_false = intrinsic[1]
+        chosen = self.condition(condition)
+        return None if chosen is None else (condition, chosen, when_true if chosen else when_false)
+
     def list_text(self, node):
         if isinstance(node, list):
             return ", ".join(item for item in (self.text(item) for item in node) if item is not None)
@@ -124,14 +134,10 @@ class Resolver(Evaluator):
         indent = "  " * depth
         if isinstance(node, dict) and isinstance(node.get("Statement"), list):
             return [f"{indent}- {name}:"] + [f"{indent}  - {code(self.statement(s))}" for s in node["Statement"]]
-        intrinsic = self.intrinsic(node) if isinstance(node, dict) else None
-        if intrinsic and intrinsic[0] == "Fn::If" and holds_unit(node):  # the branch the environment takes, laid out as above
-            condition, when_true, when_false = intrinsic[1]
-            chosen = self.condition(condition)
-            if chosen is not None:
-                return self.property_lines(
-                    f"{name} (as {condition} is {scalar_text(chosen)})", when_true if chosen else when_false, depth, split
-                )
+        decided = self.decided_branch(node)
+        if decided:  # the branch the environment takes, laid out as any value is
+            condition, chosen, branch = decided
+            return self.property_lines(f"{name} (as {condition} is {scalar_text(chosen)})", branch, depth, split)
         shown = self.text(node)
         if shown is None:
             return [f"{indent}- {name}: (left out in this environment)"]
@@ -153,8 +159,13 @@ class Resolver(Evaluator):
         # Items of one list look alike: when one is split, all are.
         split = any(len(self.text(item) or "") > WIDTH for item in node)
         for number, item in enumerate(node, 1):
-            if isinstance(item, dict) and not self.intrinsic(item) and not self.pair(item):
-                label = next((item[k] for k in ("Name", "PolicyName", "Id", "Sid", "Key") if isinstance(item.get(k), str)), f"#{number}")
+            if decided := self.decided_branch(item):
+                condition, chosen, branch = decided
+                if self.text(branch) is not None:  # AWS::NoValue: no item
+                    label = item_label(branch, number)
+                    lines += self.property_lines(f"{label} (as {condition} is {scalar_text(chosen)})", branch, depth + 1, split)
+            elif isinstance(item, dict) and not self.intrinsic(item) and not self.pair(item):
+                label = item_label(item, number)
                 lines += self.property_lines(label, item, depth + 1, split)
             else:
                 shown = self.text(item)
@@ -176,6 +187,12 @@ UNITS = {
     "Cpu": "CPU units (1,024 a vCPU)",
     "Memory": "MiB",
 }
+
+
+def item_label(item, number: int) -> str:
+    """What a list item's bullet is called: its name or id where it has one, else its number."""
+    named = (item.get(k) for k in ("Name", "PolicyName", "Id", "Sid", "Key")) if isinstance(item, dict) else ()
+    return next((name for name in named if isinstance(name, str)), f"#{number}")
 
 
 def holds_unit(node) -> bool:
