@@ -3135,6 +3135,17 @@ def test_a_purge_of_every_layer_while_stacks_exist_names_them_in_the_order_destr
     ), aws.err
 
 
+def test_a_purge_of_every_layer_with_one_stack_left_offers_the_destroyed_layers_one_by_one(aws):
+    # (mutation audit) the offer hung on "some layer of the run has no stack left", not on how many stacks are left
+    for layer in reversed(templates.layer_order()):
+        aws.deployed(layer) if layer == "service" else aws.not_deployed(layer)
+    assert aws.run("purge", "--yes") == 1
+    assert aws.err == (
+        f"error: refusing to purge: {stack('service')} still exists (UPDATE_COMPLETE). purge deletes only what deleted stacks left "
+        f"behind: destroy first (make destroy ENV={ENV}), or purge the destroyed layers one by one with STACK=<layer>; nothing purged\n"
+    ), aws.err
+
+
 def test_a_purge_of_one_layer_refused_for_its_stack_offers_no_purge_one_by_one(aws):
     # "or purge the destroyed layers one by one with STACK=<layer>" was said to make purge STACK=alarms, one layer already
     # and not destroyed (a purge of every layer says it while some layer has no stack: the test above)
@@ -10334,6 +10345,18 @@ def test_a_command_printed_for_another_layer_than_the_service_carries_no_tag(lay
     assert deployer.service_tag("service") == " TAG=v9"
 
 
+@pytest.mark.parametrize("status", ["ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"])
+def test_a_way_on_that_destroys_nothing_reads_no_template_in_output(monkeypatch, status):
+    # (mutation audit) Deployer.way_out reads output/ (purge.keep_names) only for the ways on that destroy the stack
+    deployer = deploy.Deployer(None, ENV, out=io.StringIO(), err=io.StringIO())
+
+    def unread(destroyed):
+        raise AssertionError(f"output/ read for {status}: {destroyed}")
+
+    monkeypatch.setattr(deployer, "purge_first", unread)
+    assert deployer.way_out("cert-dns", status)
+
+
 def test_make_execute_of_a_change_set_given_an_empty_trigger_list_is_followed_as_a_repair_whatever_its_description(aws, monkeypatch):
     # An empty list (made by hand, or a repair whose description was edited) is a repair's: what follows its
     # execution (the settling of a new service) must not send the release alarms again, which would undo it.
@@ -10821,6 +10844,14 @@ def test_a_stack_an_operation_without_rollback_left_failed_gets_the_rollback_com
     assert "console" not in aws.err
 
 
+@pytest.mark.parametrize("status", ["CREATE_FAILED", "UPDATE_FAILED"])
+def test_the_rollback_way_on_of_the_service_carries_the_runs_tag(status):
+    # (mutation audit) the deploy after rollback-stack releases params' ImageTag without the run's TAG=
+    said = deploy_text.way_out(ENV, "service", status, " TAG=v9", cli="aws --region us-east-1")
+    assert said.endswith(f"then make deploy STACK=service ENV={ENV} TAG=v9, which says what the rollback left"), said
+    assert f"aws --region us-east-1 cloudformation rollback-stack --stack-name {stack('service')}, " in said, said
+
+
 @pytest.mark.parametrize("body", ['{"Resources": []}', '{"Resources": {"LogGroup": {"Type": "AWS::Logs::LogGroup", "Properties": null}}}'])
 def test_purge_reads_a_template_in_output_of_another_shape_as_an_error_naming_it_and_a_way_on_leaves_it_out(tmp_path, body):
     # JSON without a template's shape (one edited by hand) raised AttributeError or TypeError out of purge ("a bug of the
@@ -10834,3 +10865,15 @@ def test_purge_reads_a_template_in_output_of_another_shape_as_an_error_naming_it
     )
     assert str(refused.value).endswith("); run `make templates`") and refused.value.code == 2
     assert purge.keep_names(reader, ["service"]) == []  # a way on is given without its purge step
+    # (mutation audit) and the layers after it are still read: waf's template keeps its log group's name
+    shutil.copy(ROOT / "output" / "waf.json", tmp_path / "waf.json")
+    assert purge.keep_names(reader, ["service", "waf"]) == ["waf"]
+
+
+def test_a_purge_of_every_layer_with_every_enabled_one_deployed_offers_no_purge_one_by_one(aws):
+    # (mutation audit) a layer not enabled and never made (waf in prod) counted as destroyed: "or purge the destroyed
+    # layers one by one" was offered with none destroyed
+    for layer in reversed(templates.layer_order()):
+        aws.deployed(layer) if layer in PROD_LAYERS else aws.not_deployed(layer)
+    assert aws.run("purge", "--yes") == 1
+    assert aws.err.endswith(f"destroy first (make destroy ENV={ENV}); nothing purged\n"), aws.err

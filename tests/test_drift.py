@@ -518,6 +518,13 @@ def test_in_sync_speaks_only_of_the_layers_checked_not_of_one_someone_else_made(
     assert moved[1:] == ["not checked: alarms: not made by this tool (see above)"], moved
     drifted = text.drift_summary(["service"], [], ENV, [], ["service"], ["service", "alarms"], True, None, {}, ["alarms"])
     assert "not checked: alarms: not made by this tool (see above)" in drifted and len(drifted) == 2, drifted
+    # (mutation audit) off AWS (the sandbox), the emulator's caveat and the line for a stack not ours keep their places:
+    # in sync first, then who was not checked, then the caveat; a finding after both
+    theirs = "not checked: alarms: not made by this tool (see above)"
+    off = text.drift_summary([], [], ENV, [], ["service"], ["service", "alarms"], False, None, {}, ["alarms"])
+    assert off == ["in sync: nothing it checked changed", theirs, text.OFF_AWS_DRIFT], off
+    off = text.drift_summary(["service"], [], ENV, [], ["service"], ["service", "alarms"], False, None, {}, ["alarms"])
+    assert off[:2] == [text.OFF_AWS_DRIFT, theirs] and off[2].startswith("drifted: service: "), off
 
 
 def test_an_empty_stack_under_review_of_an_enabled_layer_is_not_deployed_not_busy(aws):

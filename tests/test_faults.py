@@ -2354,6 +2354,15 @@ UNALIGNED_BESIDE_NO_KEY = [
         4,
         "indented 1 space and line 2 2,",
     ),
+    # (mutation audit) a list item whose comment holds ": " is no key: the key above it is the one compared with
+    (
+        "a key a space short after a list item whose comment holds a colon",
+        "parameters:\n  AlertEmails:\n    - a@example.com  # ops: on call\n DesiredCount: 1\n",
+        4,
+        "indented 1 space and line 2 2,",
+    ),
+    # (mutation audit) the nearest key above may be the file's first line
+    ("a key a space short under the first line's list", "parameters:\n  - x\n DesiredCount: 1\n", 3, "indented 1 space and line 1 0,"),
 ]
 
 

@@ -922,6 +922,7 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
     free = f"logs delete-log-group --log-group-name {WAF_LOGS}"
     assert f"LogGroup needs {WAF_LOGS}, which is taken (kept by an earlier replacement in this stack; it holds " in err, err
     assert "would fail there and roll back; nothing changed:\n" in err and f"{free}\n" in err, err  # the command ends its line
+    assert guards.FREE_THE_NAMES in err.splitlines(), err  # (mutation audit) what to do with the names, on a line of its own
     (waf,) = sandbox.client("cloudformation").describe_stacks(StackName=stack("waf"))["Stacks"]
     assert (waf["StackStatus"], physical_ids(sandbox, "waf")["LogGroup"]) == ("UPDATE_COMPLETE", f"aws-waf-logs-{OTHER_PREFIX}")
     # A log group of that name not made by this stack is named as such.
@@ -1009,6 +1010,13 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
     assert code == 1 and all(
         f"LogGroup needs {name}, which is taken (kept by an earlier replacement in this stack;" in out for name in kept
     )
+    # (mutation audit) make diff's note lays the names out as make deploy's refusal does: one a line, under the note,
+    # each ending with the command that frees it, then what to do with them
+    assert "  note: make deploy refuses this: it makes a log group under a name another one holds:" in out.splitlines(), out
+    for name in kept:
+        (line,) = [line for line in out.splitlines() if line.startswith("    ") and f"LogGroup needs {name}, which is taken" in line]
+        assert line.endswith(f"logs delete-log-group --log-group-name {name}"), line
+    assert f"  {guards.FREE_THE_NAMES}" in out.splitlines(), out
     (refused,) = [line for line in out.splitlines() if line.startswith("a deploy would be refused: ")]
     takers = {SERVICE_LOGS: "service", WAF_LOGS: "waf"}
     assert all(takers[name] in refused.partition(" (")[0] for name in kept), out
@@ -1027,6 +1035,7 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
     for name in kept:
         (line,) = [line for line in err.splitlines() if line.startswith(f"  {takers[name]}: LogGroup needs {name}, which is taken")]
         assert line.endswith(f"logs delete-log-group --log-group-name {name}"), line
+    assert guards.FREE_THE_NAMES in err.splitlines(), err  # (mutation audit) what to do with the names, on a line of its own
     assert {layer: physical_ids(sandbox, layer) for layer in SANDBOX.layers} == before  # not one layer changed
     assert "UPDATE_COMPLETE" not in out
 

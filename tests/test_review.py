@@ -2741,6 +2741,24 @@ def test_a_value_holding_an_example_id_and_one_of_the_sandboxs_names_both(tmp_pa
     ), finding
 
 
+@NEEDS_STAGING
+@pytest.mark.parametrize("name", ["BackendSecurityGroupId", "ExistingHostedZoneId"])
+def test_the_sandboxs_security_group_and_zone_ids_are_named_as_the_emulators(tmp_path, monkeypatch, name):
+    # (mutation audit) the test above takes which of the sandbox's values are ids from render.ACCOUNT_RESOURCE_ID itself:
+    # a security group or a hosted zone left out of it went unnoticed there
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    kept = yaml.safe_load((params_dir / "sandbox.yaml").read_text())["parameters"][name]
+    staging = yaml.safe_load((params_dir / "staging.yaml").read_text())
+    staging["parameters"][name] = kept
+    if name in params.ISOLATING_INPUTS:  # params refuses it shared unless it is said to be meant
+        staging.setdefault("shared_inputs", {})[name] = "a copy of the sandbox's (this test)"
+    (params_dir / "staging.yaml").write_text(yaml.safe_dump(staging))
+    document = document_with(params_dir, "staging", tmp_path)
+    (finding,) = [line for line in document.splitlines() if line.startswith("- **Example values** (staging): ")]
+    assert f"{name} (staging.yaml) holds {kept}, the sandbox's id: the emulator's, of no AWS account" in finding, finding
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_every_number_whose_name_does_not_say_its_unit_is_shown_with_it(written, env):
     # A metric-math alarm's MetricStat was shown on one line, `{..., Period: 300, Stat: Average}`: 300 of what, the
@@ -2796,3 +2814,14 @@ def test_a_number_with_a_unit_inside_a_decided_fn_if_list_item_is_shown_with_it(
     # the condition false: the item is AWS::NoValue, and the list holds the other one alone
     rolling = resolver.Resolver(template, {"DeploymentStrategy": "ROLLING"}, {}, "us-east-1").property_lines("Metrics", metrics)
     assert not any("alternate" in line for line in rolling) and "  - primary:" in rolling, rolling
+
+
+def test_a_short_object_holding_a_number_whose_name_does_not_say_its_unit_is_laid_out_with_it():
+    # (mutation audit) the committed documents hold no such object short enough for one line: `{Period: 60, Stat: Sum}`
+    # said 60 of nothing; inside a decided Fn::If, the branch taken is laid out so, and named
+    template = {"Conditions": {"Fast": {"Fn::Equals": ["a", "a"]}}, "Resources": {}}
+    lines = resolver.Resolver(template, {}, {}, "us-east-1").property_lines("MetricStat", {"Period": 60, "Stat": "Sum"})
+    assert lines == ["- MetricStat:", "  - Period: `60` seconds", "  - Stat: `Sum`"], lines
+    chosen = {"Fn::If": ["Fast", {"Period": 10}, {"Period": 300}]}
+    lines = resolver.Resolver(template, {}, {}, "us-east-1").property_lines("MetricStat", chosen)
+    assert lines == ["- MetricStat (as Fast is true):", "  - Period: `10` seconds"], lines

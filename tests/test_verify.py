@@ -1123,3 +1123,30 @@ def test_a_ca_bundle_that_does_not_hold_the_issuer_is_named(servers, tmp_path):
     assert detail.endswith(
         "; the CA_BUNDLE= file does not hold its issuer (while it is given, only its CAs are trusted, not the system's)"
     ), detail
+
+
+class RefusingEndpoint:
+    """(mutation audit) An endpoint whose TLS handshake fails with OpenSSL's verify code `code`."""
+
+    own_ca = False
+
+    def __init__(self, code):
+        self.code = code
+
+    def maps(self, host, port):
+        return False
+
+    def request(self, scheme, host, path, port=None):
+        error = ssl.SSLCertVerificationError(1, "certificate verify failed")
+        error.verify_code, error.verify_message = self.code, f"verify code {self.code}"
+        raise error
+
+
+# X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, DEPTH_ZERO_SELF_SIGNED_CERT, SELF_SIGNED_CERT_IN_CHAIN, UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+# an issuer the trust store lacks; X509_V_ERR_CERT_HAS_EXPIRED (10), X509_V_ERR_HOSTNAME_MISMATCH (62): another cause
+@pytest.mark.parametrize(("code", "hinted"), [(2, True), (18, True), (19, True), (20, True), (10, False), (62, False)])
+def test_each_verify_code_of_an_issuer_not_trusted_and_only_those_names_ca_bundle(code, hinted):
+    certificate, health = verify.check_health(RefusingEndpoint(code), "api.example.com", "/health")
+    assert not certificate.ok and health.detail == "no TLS connection"
+    assert certificate.detail.startswith(f"verify code {code}"), certificate.detail
+    assert ("CA_BUNDLE=" in certificate.detail) == hinted, certificate.detail

@@ -685,7 +685,7 @@ def blocking(deployer, creates: dict) -> list[Retained]:
 def purge(deployer, names) -> int:
     env = deployer.env
     one = f" STACK={names[0]}" if len(names) == 1 else ""  # the command as given: a purge of one layer, or of every one
-    stacks, live = [], []
+    stacks, live, gone = [], [], []  # gone: the enabled layers of the run that have no stack (destroyed, or never made)
     for name in reversed(names):
         stack = templates.stack_name(env, name)
         if deployer.left_alone(name, named=len(names) == 1 or name in deployer.enabled_layers):
@@ -694,6 +694,8 @@ def purge(deployer, names) -> int:
         stacks.append(stack)
         if found is not None:
             live.append(f"{stack} still exists ({found['StackStatus']})")
+        elif name in deployer.enabled_layers:
+            gone.append(name)
     if live:
         # A layer other deployed layers read is destroyed after them: its destroy alone is refused.
         first = (
@@ -701,8 +703,9 @@ def purge(deployer, names) -> int:
             if one and deployer.consumers(names[0])
             else ""
         )
-        # one by one: only where some layer of the run has no stack left (a run of one layer is one by one already)
-        others = ", or purge the destroyed layers one by one with STACK=<layer>" if len(live) < len(stacks) else ""
+        # one by one: only where some enabled layer of the run has no stack left (a run of one layer is one by one already;
+        # a layer not enabled, never made here, is none to purge)
+        others = ", or purge the destroyed layers one by one with STACK=<layer>" if gone and len(names) > 1 else ""
         raise Failure(
             f"error: refusing to purge: {'; '.join(live)}. purge deletes only what deleted stacks left behind: "
             f"destroy first (make destroy ENV={env}{first or one}){others}; nothing purged"
