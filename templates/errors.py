@@ -135,8 +135,6 @@ def line_at(mark) -> str:
 def key_of(text) -> str:
     """The key a line of a block mapping starts with (after a list's "- "), quoted or plain, "" where it has none."""
     body = text.strip().removeprefix("- ").strip()
-    if body[:1] in ("{", "["):  # a flow mapping or sequence: no key of a block mapping, whatever ": " it holds
-        return ""
     if body[:1] in ("'", '"') and (end := body.find(body[0], 1)) > 0 and body[end + 1 : end + 2] == ":":
         return body[: end + 1]  # a quoted key may hold ": " itself
     return body.split(": ", 1)[0] if ": " in body else body[:-1] if body.endswith(":") else ""
@@ -166,11 +164,10 @@ def unaligned_key(mark) -> str:
     """Why a block mapping ended where a key starts: the key is indented less than the keys before it and more than
     the mapping they sit in (a key with a space too few), so that it sits beside none of them. Compared with the
     nearest line above that holds a key, where that key starts (after a list item's "- ")."""
-    lines = buffer_lines(mark)
-    before = next(iter(key_lines(lines, mark.line)[-1:]), None)
-    if before is None:
+    keys = block_keys(mark)
+    if not keys:
         return ""
-    spaces = key_indent(lines[before])
+    before, spaces = keys[-1]
     return (
         f"; allowed: keys of one mapping indented alike: this line is indented {mark.column} space{'' if mark.column == 1 else 's'} "
         f"and line {before + 1} {spaces}, and no open mapping has its keys at this line's: give it the indentation of the keys it "
@@ -178,21 +175,25 @@ def unaligned_key(mark) -> str:
     )
 
 
-def key_lines(lines, end) -> list[int]:
-    """The indices of the lines before `end` that hold a key of a block mapping: not a comment, a flow collection, nor
-    the text of a block scalar (the lines deeper than a key whose value starts one with | or >)."""
-    found, scalar_under = [], None  # scalar_under: the column of the key whose block scalar the lines below may hold
-    for number, line in enumerate(lines[:end]):
-        content = line.split(" #")[0].rstrip()
-        if not content.strip() or content.lstrip().startswith("#"):
-            continue
-        if scalar_under is not None and len(line) - len(line.lstrip(" ")) > scalar_under:
-            continue
-        scalar_under = None
-        if key_of(content):
-            found.append(number)
-            if re.search(r":\s+[|>][-+0-9]*$", content):
-                scalar_under = key_indent(line)
+def block_keys(mark) -> list[tuple[int, int]]:
+    """(line, column) of each key of a block mapping that starts before the mark's line, as PyYAML's own scanner finds
+    them: none inside a flow collection, a quoted or block scalar, or a comment, however many lines those run over. The
+    scanner stops at no indentation (the parser does): an error it meets further on ends the list there."""
+    import yaml  # here: only a params file that failed to load gets this far
+
+    found, flow = [], 0
+    try:
+        for token in yaml.scan("\n".join(buffer_lines(mark)).rstrip("\0")):
+            if token.start_mark.line >= mark.line:
+                break
+            if isinstance(token, yaml.FlowMappingStartToken | yaml.FlowSequenceStartToken):
+                flow += 1
+            elif isinstance(token, yaml.FlowMappingEndToken | yaml.FlowSequenceEndToken):
+                flow -= 1
+            elif isinstance(token, yaml.KeyToken) and flow == 0:
+                found.append((token.start_mark.line, token.start_mark.column))
+    except yaml.YAMLError:
+        pass
     return found
 
 

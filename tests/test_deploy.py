@@ -3123,10 +3123,20 @@ def test_a_destroy_of_every_layer_stopped_in_a_deletion_says_what_is_left_and_ho
     assert f"make purge ENV={ENV} STACK=service" in aws.out, aws.out  # each layer's: the others are not destroyed yet
 
 
+def deleted_before(aws, *layers):
+    """ListStacks' deleted stacks (DELETE_COMPLETE) of these layers: what purge reads to tell a destroyed layer."""
+    summaries = [
+        {"StackId": stack_id(layer), "StackName": stack(layer), "CreationTime": NOW, "DeletionTime": NOW, "StackStatus": "DELETE_COMPLETE"}
+        for layer in layers
+    ]
+    aws.cf.add_response("list_stacks", {"StackSummaries": summaries}, {"StackStatusFilter": ["DELETE_COMPLETE"]})
+
+
 def test_a_purge_of_every_layer_while_stacks_exist_names_them_in_the_order_destroy_takes_them(aws):
     order = list(reversed(templates.layer_order()))  # readers first, as destroy takes them
     for layer in order:
         aws.deployed(layer) if layer in ("service", "alb") else aws.not_deployed(layer)
+    deleted_before(aws, "alarms")
     assert aws.run("purge", "--yes") == 1
     assert aws.err == (
         f"error: refusing to purge: {stack('service')} still exists (UPDATE_COMPLETE); {stack('alb')} still exists (UPDATE_COMPLETE). "
@@ -3135,15 +3145,28 @@ def test_a_purge_of_every_layer_while_stacks_exist_names_them_in_the_order_destr
     ), aws.err
 
 
-def test_a_purge_of_every_layer_with_one_stack_left_offers_the_destroyed_layers_one_by_one(aws):
-    # (mutation audit) the offer hung on "some layer of the run has no stack left", not on how many stacks are left
+@pytest.mark.parametrize("deleted", [["alarms"], []])
+def test_a_purge_of_every_layer_with_one_stack_left_offers_the_destroyed_layers_one_by_one(aws, deleted):
+    # (mutation audit) the offer hung on "some layer of the run has no stack left", not on how many stacks are left; and a
+    # layer with no stack that was never made (no deleted stack of its name) is none to purge one by one
     for layer in reversed(templates.layer_order()):
         aws.deployed(layer) if layer == "service" else aws.not_deployed(layer)
+    deleted_before(aws, *deleted)
     assert aws.run("purge", "--yes") == 1
+    offer = ", or purge the destroyed layers one by one with STACK=<layer>" if deleted else ""
     assert aws.err == (
         f"error: refusing to purge: {stack('service')} still exists (UPDATE_COMPLETE). purge deletes only what deleted stacks left "
-        f"behind: destroy first (make destroy ENV={ENV}), or purge the destroyed layers one by one with STACK=<layer>; nothing purged\n"
+        f"behind: destroy first (make destroy ENV={ENV}){offer}; nothing purged\n"
     ), aws.err
+
+
+def test_a_purge_refused_whose_deleted_stacks_cannot_be_listed_is_refused_all_the_same(aws):
+    # the offer is a hint: a ListStacks refused leaves the refusal as it is, not an AWS error in its place
+    for layer in reversed(templates.layer_order()):
+        aws.deployed(layer) if layer == "service" else aws.not_deployed(layer)
+    aws.cf.add_client_error("list_stacks", "AccessDenied", "not authorized", 403)
+    assert aws.run("purge", "--yes") == 1
+    assert aws.err.endswith(f"destroy first (make destroy ENV={ENV}); nothing purged\n"), aws.err
 
 
 def test_a_purge_of_one_layer_refused_for_its_stack_offers_no_purge_one_by_one(aws):
@@ -10875,5 +10898,6 @@ def test_a_purge_of_every_layer_with_every_enabled_one_deployed_offers_no_purge_
     # layers one by one" was offered with none destroyed
     for layer in reversed(templates.layer_order()):
         aws.deployed(layer) if layer in PROD_LAYERS else aws.not_deployed(layer)
+    deleted_before(aws)
     assert aws.run("purge", "--yes") == 1
     assert aws.err.endswith(f"destroy first (make destroy ENV={ENV}); nothing purged\n"), aws.err

@@ -2422,3 +2422,56 @@ def test_the_unaligned_key_guidance_names_a_key_not_a_comment_a_flow_item_or_tex
     said = str(refused.value)
     assert f"line {line}: cannot be read as YAML: expected <block end>, but found '<block mapping start>'; allowed: " in said, said
     assert f"keys of one mapping indented alike: this line is {named} and no open mapping" in said, said
+
+
+# The block keys were once found line by line, passing over a one-line flow collection and a key's block scalar, but not a
+# value that runs over several lines another way: the continuation of a flow mapping (a smoke check split over two lines), a quoted
+# scalar's next line, a block scalar that is a list item ("- >-") or carries a tag (!!str |). Their text holding ": " was
+# taken for a key, and the guidance named that line and its column as the keys to align with.
+UNALIGNED_AFTER_MULTI_LINE_VALUE = [
+    (
+        "a key a space short after a smoke check split over two lines",
+        "region: us-east-1\nsmoke_checks:\n  - {path: /api/user/login,\n     status: 405}\n parameters:\n  DesiredCount: 1\n",
+        5,
+        "indented 1 space and line 2 0,",
+    ),
+    (
+        "a key a space short after a flow mapping over two lines",
+        "parameters:\n  M: {a: 1,\n    b: 2}\n DesiredCount: 1\n",
+        4,
+        "indented 1 space and line 2 2,",
+    ),
+    (
+        "a key a space short after a quoted scalar over two lines",
+        'parameters:\n  A: "one\n    two: three"\n B: 2\n',
+        4,
+        "indented 1 space and line 2 2,",
+    ),
+    (
+        "a key a space short after a list item that is a block scalar",
+        "parameters:\n  AlertEmails:\n    - >-\n      ops: on call\n DesiredCount: 1\n",
+        5,
+        "indented 1 space and line 2 2,",
+    ),
+    (
+        "a key a space short after a tagged block scalar",
+        "parameters:\n  Note: !!str |\n    a: b\n B: 2\n",
+        4,
+        "indented 1 space and line 2 2,",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "text", "line", "named"), UNALIGNED_AFTER_MULTI_LINE_VALUE, ids=[c[0] for c in UNALIGNED_AFTER_MULTI_LINE_VALUE]
+)
+def test_the_unaligned_key_guidance_names_no_line_inside_a_multi_line_value(tmp_path, what, text, line, named):
+    from templates.params import ParamsError, read_yaml
+
+    path = tmp_path / "prod.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError) as refused:
+        read_yaml(path, "prod.yaml")
+    said = str(refused.value)
+    assert f"line {line}: cannot be read as YAML: expected <block end>, but found '<block mapping start>'; allowed: " in said, said
+    assert f"keys of one mapping indented alike: this line is {named} and no open mapping" in said, said

@@ -2707,7 +2707,8 @@ def test_a_copy_of_the_sandboxs_params_file_is_not_deployable_for_the_emulators_
     (params_dir / "sbx2.yaml").write_text(yaml.safe_dump(sandbox))
     document = document_with(params_dir, "sbx2", tmp_path)
     (banner,) = [line for line in document.splitlines() if line.startswith("**Not deployable as it is**: ")]
-    assert "hold values of no AWS account (documentation examples or the sandbox's ids)" in banner, banner
+    # its values the sandbox's ids alone (the isolating ones replaced by real-looking ids): no documentation example named
+    assert " hold the sandbox's ids, of no AWS account, shown below as they are: " in banner, banner
     kept = {
         name: [item for item in (value if isinstance(value, list) else [value]) if re.fullmatch(render.ACCOUNT_RESOURCE_ID, str(item))]
         for name, value in sandbox["parameters"].items()
@@ -2734,6 +2735,8 @@ def test_a_value_holding_an_example_id_and_one_of_the_sandboxs_names_both(tmp_pa
     sandbox_subnet = yaml.safe_load((params_dir / "sandbox.yaml").read_text())["parameters"]["PrivateSubnetIds"][1]
     example = f"subnet-{inputs.EXAMPLE_ID_HEX}0003"
     document = document_with(params_dir, "staging", tmp_path, PrivateSubnetIds=[example, sandbox_subnet])
+    (banner,) = [line for line in document.splitlines() if line.startswith("**Not deployable as it is**: ")]
+    assert " hold values of no AWS account (documentation examples and the sandbox's ids), shown below as " in banner, banner
     (finding,) = [line for line in document.splitlines() if line.startswith("- **Example values** (staging): ")]
     assert (
         f"PrivateSubnetIds (staging.yaml) holds {example}, this repository's example id, and holds {sandbox_subnet}, the sandbox's "
@@ -2825,3 +2828,17 @@ def test_a_short_object_holding_a_number_whose_name_does_not_say_its_unit_is_lai
     chosen = {"Fn::If": ["Fast", {"Period": 10}, {"Period": 300}]}
     lines = resolver.Resolver(template, {}, {}, "us-east-1").property_lines("MetricStat", chosen)
     assert lines == ["- MetricStat (as Fast is true):", "  - Period: `10` seconds"], lines
+
+
+def test_a_decided_fn_if_list_item_nested_in_another_is_named_by_the_item_it_resolves_to():
+    # item_label was given the branch the outer Fn::If takes; where that was another decided Fn::If, the bullet was named
+    # by the item's number, `#2 (as A is true) (as B is false)`, not by the Id of the item laid out under it (`alternate`).
+    template = {"Conditions": {"A": {"Fn::Equals": ["a", "a"]}, "B": {"Fn::Equals": ["a", "b"]}}, "Resources": {}}
+
+    def query(name, period):
+        return {"Id": name, "MetricStat": {"Metric": {"MetricName": "UnHealthyHostCount"}, "Period": period, "Stat": "Maximum"}}
+
+    nested = {"Fn::If": ["A", {"Fn::If": ["B", query("other", 10), query("alternate", 60)]}, {"Ref": "AWS::NoValue"}]}
+    lines = resolver.Resolver(template, {}, {}, "us-east-1").property_lines("Metrics", [query("primary", 300), nested])
+    assert "      - Period: `60` seconds" in lines, lines
+    assert "  - alternate (as A is true, B is false):" in lines, lines  # both conditions, one label

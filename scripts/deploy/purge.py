@@ -682,10 +682,22 @@ def blocking(deployer, creates: dict) -> list[Retained]:
     return [item for item in items if not item.gone and item.facts is not None]
 
 
+def destroyed_among(deployer, names, absent) -> bool:
+    """Whether a run of several layers (one is one by one already) holds a layer to purge on its own: one whose stack is
+    not there now and was deleted (ListStacks, which purge reads anyway; a layer never made has none). One that cannot
+    be read offers nothing: the refusal stands without it."""
+    if len(names) < 2 or not absent:
+        return False
+    try:
+        return bool(deleted_stacks(deployer, set(absent)))
+    except aws.AWS_ERRORS:
+        return False
+
+
 def purge(deployer, names) -> int:
     env = deployer.env
     one = f" STACK={names[0]}" if len(names) == 1 else ""  # the command as given: a purge of one layer, or of every one
-    stacks, live, gone = [], [], []  # gone: the enabled layers of the run that have no stack (destroyed, or never made)
+    stacks, live, absent = [], [], []  # absent: the stacks of the run that do not exist now
     for name in reversed(names):
         stack = templates.stack_name(env, name)
         if deployer.left_alone(name, named=len(names) == 1 or name in deployer.enabled_layers):
@@ -694,8 +706,8 @@ def purge(deployer, names) -> int:
         stacks.append(stack)
         if found is not None:
             live.append(f"{stack} still exists ({found['StackStatus']})")
-        elif name in deployer.enabled_layers:
-            gone.append(name)
+        else:
+            absent.append(stack)
     if live:
         # A layer other deployed layers read is destroyed after them: its destroy alone is refused.
         first = (
@@ -703,9 +715,7 @@ def purge(deployer, names) -> int:
             if one and deployer.consumers(names[0])
             else ""
         )
-        # one by one: only where some enabled layer of the run has no stack left (a run of one layer is one by one already;
-        # a layer not enabled, never made here, is none to purge)
-        others = ", or purge the destroyed layers one by one with STACK=<layer>" if gone and len(names) > 1 else ""
+        others = ", or purge the destroyed layers one by one with STACK=<layer>" if destroyed_among(deployer, names, absent) else ""
         raise Failure(
             f"error: refusing to purge: {'; '.join(live)}. purge deletes only what deleted stacks left behind: "
             f"destroy first (make destroy ENV={env}{first or one}){others}; nothing purged"

@@ -77,9 +77,16 @@ def summary(review: Review) -> list[str]:
     examples = example_inputs(review)
     if examples:  # said at the top too: the table and the exposure below show them as if they were the account's
         several = len(examples) > 1
+        # a value's sandbox ids come last in what is said of it: anything before them is an example
+        emulated = any(EMULATED in said for _, said in examples)
+        documented = any(EMULATED not in said or ", and holds " in said for _, said in examples)
         held = "hold documentation examples" if several else "holds a documentation example"
-        if any(EMULATED in said for _, said in examples):
-            held = f"hold{'' if several else 's'} values of no AWS account (documentation examples or the sandbox's ids)"
+        if emulated:
+            held = f"hold{'' if several else 's'} " + (
+                "values of no AWS account (documentation examples and the sandbox's ids)"
+                if documented
+                else "the sandbox's ids, of no AWS account"
+            )
         lines += [
             f"**Not deployable as it is**: {', '.join(name for name, _ in examples)} {held}, shown below as "
             f"{'they are' if len(examples) > 1 else 'it is'}: replace {'them' if len(examples) > 1 else 'it'} in {review.params_file} "

@@ -115,14 +115,21 @@ class Resolver(Evaluator):
         return (f"{sid}: " if sid else "") + " ".join(parts)
 
     def decided_branch(self, node):
-        """(condition, its value, the branch taken) of an Fn::If that holds a number of UNITS' and whose condition the
-        environment decides, else None: such a value is laid out as the branch, its units shown."""
-        intrinsic = self.intrinsic(node) if isinstance(node, dict) else None
-        if not (intrinsic and intrinsic[0] == "Fn::If" and holds_unit(node)):
-            return None
-        condition, when_true, when_false = intrinsic[1]
-        chosen = self.condition(condition)
-        return None if chosen is None else (condition, chosen, when_true if chosen else when_false)
+        """(why, the branch taken) of an Fn::If that holds a number of UNITS' and whose condition the environment decides,
+        through the decided Fn::Ifs nested in it (why: "as A is true, B is false"), else None: such a value is laid out
+        as the branch, its units shown."""
+        said = []
+        while True:
+            intrinsic = self.intrinsic(node) if isinstance(node, dict) else None
+            if not (intrinsic and intrinsic[0] == "Fn::If" and holds_unit(node)):
+                break
+            condition, when_true, when_false = intrinsic[1]
+            chosen = self.condition(condition)
+            if chosen is None:
+                break
+            said.append(f"{condition} is {scalar_text(chosen)}")
+            node = when_true if chosen else when_false
+        return (f"as {', '.join(said)}", node) if said else None
 
     def list_text(self, node):
         if isinstance(node, list):
@@ -136,8 +143,8 @@ class Resolver(Evaluator):
             return [f"{indent}- {name}:"] + [f"{indent}  - {code(self.statement(s))}" for s in node["Statement"]]
         decided = self.decided_branch(node)
         if decided:  # the branch the environment takes, laid out as any value is
-            condition, chosen, branch = decided
-            return self.property_lines(f"{name} (as {condition} is {scalar_text(chosen)})", branch, depth, split)
+            why, branch = decided
+            return self.property_lines(f"{name} ({why})", branch, depth, split)
         shown = self.text(node)
         if shown is None:
             return [f"{indent}- {name}: (left out in this environment)"]
@@ -160,10 +167,9 @@ class Resolver(Evaluator):
         split = any(len(self.text(item) or "") > WIDTH for item in node)
         for number, item in enumerate(node, 1):
             if decided := self.decided_branch(item):
-                condition, chosen, branch = decided
+                why, branch = decided
                 if self.text(branch) is not None:  # AWS::NoValue: no item
-                    label = item_label(branch, number)
-                    lines += self.property_lines(f"{label} (as {condition} is {scalar_text(chosen)})", branch, depth + 1, split)
+                    lines += self.property_lines(f"{item_label(branch, number)} ({why})", branch, depth + 1, split)
             elif isinstance(item, dict) and not self.intrinsic(item) and not self.pair(item):
                 label = item_label(item, number)
                 lines += self.property_lines(label, item, depth + 1, split)
