@@ -3169,6 +3169,37 @@ def test_a_purge_refused_whose_deleted_stacks_cannot_be_listed_is_refused_all_th
     assert aws.err.endswith(f"destroy first (make destroy ENV={ENV}); nothing purged\n"), aws.err
 
 
+def test_a_purge_refused_stops_reading_deleted_stacks_at_the_first_of_the_run(aws):
+    # the offer needs one deleted stack of the run, but destroyed_among read every page of ListStacks (DELETE_COMPLETE),
+    # 90 days of every project's deleted stacks in the account, 100 a page, each page up to 5 attempts, before the refusal
+    # was printed. Only the first page is answered here: a second page asked for is a call the test queued nothing for.
+    for layer in reversed(templates.layer_order()):
+        aws.deployed(layer) if layer == "service" else aws.not_deployed(layer)
+    others = [
+        {
+            "StackId": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/other-{i}/x",
+            "StackName": f"other-{i}",
+            "CreationTime": NOW,
+            "StackStatus": "DELETE_COMPLETE",
+        }
+        for i in range(99)
+    ]
+    ours = {
+        "StackId": stack_id("alarms"),
+        "StackName": stack("alarms"),
+        "CreationTime": NOW,
+        "DeletionTime": NOW,
+        "StackStatus": "DELETE_COMPLETE",
+    }
+    aws.cf.add_response(
+        "list_stacks", {"StackSummaries": [ours, *others], "NextToken": "page2"}, {"StackStatusFilter": ["DELETE_COMPLETE"]}
+    )
+    assert aws.run("purge", "--yes") == 1
+    assert aws.err.endswith(f"(make destroy ENV={ENV}), or purge the destroyed layers one by one with STACK=<layer>; nothing purged\n"), (
+        aws.err
+    )
+
+
 def test_a_purge_of_one_layer_refused_for_its_stack_offers_no_purge_one_by_one(aws):
     # "or purge the destroyed layers one by one with STACK=<layer>" was said to make purge STACK=alarms, one layer already
     # and not destroyed (a purge of every layer says it while some layer has no stack: the test above)

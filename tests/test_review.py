@@ -2842,3 +2842,20 @@ def test_a_decided_fn_if_list_item_nested_in_another_is_named_by_the_item_it_res
     lines = resolver.Resolver(template, {}, {}, "us-east-1").property_lines("Metrics", [query("primary", 300), nested])
     assert "      - Period: `60` seconds" in lines, lines
     assert "  - alternate (as A is true, B is false):" in lines, lines  # both conditions, one label
+
+
+def test_a_decided_fn_if_list_item_whose_taken_nested_branch_holds_no_unit_is_named_by_that_item():
+    # decided_branch asked every nested Fn::If for a number of UNITS', not only the outer one: where the outer Fn::If
+    # holds one only in the branch not taken, the nested decided Fn::If it takes stopped the walk, and the bullet was named by
+    # the item's number with the nested condition inside the value, `#2 (as A is true): {Id: spare, ...} (as B is false)`,
+    # not by the item it resolves to (the case 953e876 fixed, one level in).
+    template = {"Conditions": {"A": {"Fn::Equals": ["a", "a"]}, "B": {"Fn::Equals": ["a", "b"]}}, "Resources": {}}
+
+    def query(name, period=None):
+        stat = {"Metric": {"MetricName": "UnHealthyHostCount"}, "Stat": "Maximum"} | ({"Period": period} if period else {})
+        return {"Id": name, "MetricStat": stat}
+
+    nested = {"Fn::If": ["A", {"Fn::If": ["B", {"Ref": "AWS::NoValue"}, query("spare")]}, query("other", 10)]}
+    lines = resolver.Resolver(template, {}, {}, "us-east-1").property_lines("Metrics", [query("primary", 300), nested])
+    assert any(line.startswith("  - spare (as A is true, B is false)") for line in lines), lines
+    assert not any(line.startswith("  - #2") for line in lines), lines

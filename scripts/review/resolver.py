@@ -121,7 +121,7 @@ class Resolver(Evaluator):
         said = []
         while True:
             intrinsic = self.intrinsic(node) if isinstance(node, dict) else None
-            if not (intrinsic and intrinsic[0] == "Fn::If" and holds_unit(node)):
+            if not (intrinsic and intrinsic[0] == "Fn::If" and (said or holds_unit(node))):  # the outer one holds the unit
                 break
             condition, when_true, when_false = intrinsic[1]
             chosen = self.condition(condition)
