@@ -2366,21 +2366,6 @@ UNALIGNED_BESIDE_NO_KEY = [
 ]
 
 
-@pytest.mark.parametrize(("what", "text", "line", "named"), UNALIGNED_BESIDE_NO_KEY, ids=[c[0] for c in UNALIGNED_BESIDE_NO_KEY])
-def test_the_unaligned_key_guidance_compares_with_where_the_neighbouring_keys_start(tmp_path, what, text, line, named):
-    from templates.params import ParamsError, read_yaml
-
-    path = tmp_path / "prod.yaml"
-    path.write_text(text)
-    with pytest.raises(ParamsError) as refused:
-        read_yaml(path, "prod.yaml")
-    said = str(refused.value)
-    assert f"line {line}: cannot be read as YAML: expected <block end>, but found '<block mapping start>'; allowed: " in said, said
-    # where the nearest key above starts: the line a key a space short belongs beside
-    assert f"keys of one mapping indented alike: this line is {named} and no open mapping" in said, said
-    assert said.endswith(": give it the indentation of the keys it belongs with"), said
-
-
 # templates.errors.unaligned_key took "the nearest line above that holds a key" by key_of, which read a comment at column 0
 # and a list item of a flow mapping (prod.yaml's smoke_checks) as keys, and a block scalar's text as one too: the guidance
 # then named a comment line, or the column of a list item's "{", or a line of text, as the keys to align with.
@@ -2409,19 +2394,6 @@ UNALIGNED_AFTER_NO_KEY = [
         "indented 1 space and line 2 2,",
     ),
 ]
-
-
-@pytest.mark.parametrize(("what", "text", "line", "named"), UNALIGNED_AFTER_NO_KEY, ids=[c[0] for c in UNALIGNED_AFTER_NO_KEY])
-def test_the_unaligned_key_guidance_names_a_key_not_a_comment_a_flow_item_or_text(tmp_path, what, text, line, named):
-    from templates.params import ParamsError, read_yaml
-
-    path = tmp_path / "prod.yaml"
-    path.write_text(text)
-    with pytest.raises(ParamsError) as refused:
-        read_yaml(path, "prod.yaml")
-    said = str(refused.value)
-    assert f"line {line}: cannot be read as YAML: expected <block end>, but found '<block mapping start>'; allowed: " in said, said
-    assert f"keys of one mapping indented alike: this line is {named} and no open mapping" in said, said
 
 
 # The block keys were once found line by line, passing over a one-line flow collection and a key's block scalar, but not a
@@ -2462,10 +2434,11 @@ UNALIGNED_AFTER_MULTI_LINE_VALUE = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("what", "text", "line", "named"), UNALIGNED_AFTER_MULTI_LINE_VALUE, ids=[c[0] for c in UNALIGNED_AFTER_MULTI_LINE_VALUE]
-)
-def test_the_unaligned_key_guidance_names_no_line_inside_a_multi_line_value(tmp_path, what, text, line, named):
+UNALIGNED = UNALIGNED_BESIDE_NO_KEY + UNALIGNED_AFTER_NO_KEY + UNALIGNED_AFTER_MULTI_LINE_VALUE
+
+
+@pytest.mark.parametrize(("what", "text", "line", "named"), UNALIGNED, ids=[c[0] for c in UNALIGNED])
+def test_the_unaligned_key_guidance_compares_with_where_the_neighbouring_keys_start(tmp_path, what, text, line, named):
     from templates.params import ParamsError, read_yaml
 
     path = tmp_path / "prod.yaml"
@@ -2474,4 +2447,6 @@ def test_the_unaligned_key_guidance_names_no_line_inside_a_multi_line_value(tmp_
         read_yaml(path, "prod.yaml")
     said = str(refused.value)
     assert f"line {line}: cannot be read as YAML: expected <block end>, but found '<block mapping start>'; allowed: " in said, said
+    # where the nearest key above starts: the line a key a space short belongs beside
     assert f"keys of one mapping indented alike: this line is {named} and no open mapping" in said, said
+    assert said.endswith(": give it the indentation of the keys it belongs with"), said
