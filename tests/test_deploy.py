@@ -3200,6 +3200,67 @@ def test_a_purge_refused_stops_reading_deleted_stacks_at_the_first_of_the_run(aw
     )
 
 
+def other_projects_deleted(start, count):
+    return [
+        {
+            "StackId": f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/other-{i}/x",
+            "StackName": f"other-{i}",
+            "CreationTime": NOW,
+            "StackStatus": "DELETE_COMPLETE",
+        }
+        for i in range(start, start + count)
+    ]
+
+
+def test_a_purge_refused_whose_deleted_stacks_page_lacks_its_summaries_is_refused_all_the_same(aws):
+    # destroyed_among: "One that cannot be read offers nothing: the refusal stands without it". A ListStacks page
+    # without StackSummaries (optional in the API's model) raised KeyError past `except aws.AWS_ERRORS`, and the
+    # refusal was replaced by the unreadable-answer error
+    for layer in reversed(templates.layer_order()):
+        aws.deployed(layer) if layer == "service" else aws.not_deployed(layer)
+    aws.cf.add_response("list_stacks", {}, {"StackStatusFilter": ["DELETE_COMPLETE"]})
+    assert aws.run("purge", "--yes") == 1
+    assert aws.err.endswith(f"destroy first (make destroy ENV={ENV}); nothing purged\n"), aws.err
+    assert "Traceback" not in aws.err
+
+
+@pytest.mark.parametrize("tokens", [["A", "A"], ["A", "B", "A"]])
+def test_a_purge_refused_whose_deleted_stacks_repeat_a_next_token_is_refused_all_the_same(aws, tokens):
+    for layer in reversed(templates.layer_order()):
+        aws.deployed(layer) if layer == "service" else aws.not_deployed(layer)
+    for i, token in enumerate(tokens):
+        expected = {"StackStatusFilter": ["DELETE_COMPLETE"], **({"NextToken": tokens[i - 1]} if i else {})}
+        aws.cf.add_response("list_stacks", {"StackSummaries": other_projects_deleted(i * 10, 10), "NextToken": token}, expected)
+    assert aws.run("purge", "--yes") == 1
+    assert aws.err.endswith(f"destroy first (make destroy ENV={ENV}); nothing purged\n"), aws.err
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "Throttling"])
+def test_a_purge_refused_whose_second_page_of_deleted_stacks_fails_is_refused_all_the_same(aws, code):
+    for layer in reversed(templates.layer_order()):
+        aws.deployed(layer) if layer == "service" else aws.not_deployed(layer)
+    aws.cf.add_response(
+        "list_stacks", {"StackSummaries": other_projects_deleted(0, 100), "NextToken": "page2"}, {"StackStatusFilter": ["DELETE_COMPLETE"]}
+    )
+    aws.cf.add_client_error("list_stacks", code, "no", 403 if code == "AccessDenied" else 400)
+    assert aws.run("purge", "--yes") == 1
+    assert aws.err.endswith(f"destroy first (make destroy ENV={ENV}); nothing purged\n"), aws.err
+
+
+def test_a_purge_refused_finds_the_deleted_stack_of_the_run_on_a_later_page(aws):
+    for layer in reversed(templates.layer_order()):
+        aws.deployed(layer) if layer == "service" else aws.not_deployed(layer)
+    aws.cf.add_response(
+        "list_stacks", {"StackSummaries": other_projects_deleted(0, 100), "NextToken": "page2"}, {"StackStatusFilter": ["DELETE_COMPLETE"]}
+    )
+    ours = {"StackId": stack_id("alarms"), "StackName": stack("alarms"), "CreationTime": NOW, "StackStatus": "DELETE_COMPLETE"}
+    aws.cf.add_response("list_stacks", {"StackSummaries": [ours]}, {"StackStatusFilter": ["DELETE_COMPLETE"], "NextToken": "page2"})
+    assert aws.run("purge", "--yes") == 1
+    assert aws.err.endswith(f"(make destroy ENV={ENV}), or purge the destroyed layers one by one with STACK=<layer>; nothing purged\n"), (
+        aws.err
+    )
+
+
 def test_a_purge_of_one_layer_refused_for_its_stack_offers_no_purge_one_by_one(aws):
     # "or purge the destroyed layers one by one with STACK=<layer>" was said to make purge STACK=alarms, one layer already
     # and not destroyed (a purge of every layer says it while some layer has no stack: the test above)

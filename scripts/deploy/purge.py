@@ -690,7 +690,7 @@ def destroyed_among(deployer, names, absent) -> bool:
         return False
     pages = aws.checked_pages(deployer.cf.get_paginator("list_stacks").paginate(StackStatusFilter=["DELETE_COMPLETE"]), "ListStacks")
     try:  # the first one found settles it: the pages after it (every project's deletions of 90 days) are not read
-        return any(summary["StackName"] in absent for page in pages for summary in page["StackSummaries"])
+        return any(summary.get("StackName") in absent for page in pages for summary in page.get("StackSummaries") or ())
     except aws.AWS_ERRORS:
         return False
 
