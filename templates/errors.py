@@ -162,16 +162,27 @@ def key_indent(text) -> int:
 
 def unaligned_key(mark) -> str:
     """Why a block mapping ended where a key starts: the key is indented less than the keys before it and more than
-    the mapping they sit in (a key with a space too few), so that it sits beside none of them. Compared with the
-    nearest line above that holds a key, where that key starts (after a list item's "- ")."""
-    keys = block_keys(mark)
-    if not keys:
+    the mapping they sit in (a key with a space too few), so that it sits beside none of them. Named with the two
+    open mappings it falls between: the keys above that still enclose it (each less indented than the one after it),
+    where each starts (after a list item's "- "), the nearest deeper and the nearest shallower than the line."""
+    open_keys = []  # from the nearest key above outwards: each mapping that still encloses the line, by one of its keys
+    for line, column in reversed(block_keys(mark)):
+        if not open_keys or column < open_keys[-1][1]:
+            open_keys.append((line, column))
+    deeper = [(line, column) for line, column in open_keys if column > mark.column]
+    shallower = [(line, column) for line, column in open_keys if column < mark.column]
+    spaces = f"space{'' if mark.column == 1 else 's'}"
+    if deeper:
+        deep_line, deep = deeper[-1]
+        around = f" and those of line {shallower[0][0] + 1} ({shallower[0][1]})" if shallower else ""
+        where = f"between the keys of line {deep_line + 1} ({deep}){around}"
+    elif shallower:  # under a list, say: no key of an open mapping is deeper
+        where = f"deeper than the keys of line {shallower[0][0] + 1} ({shallower[0][1]}), where no open mapping has keys"
+    else:
         return ""
-    before, spaces = keys[-1]
     return (
-        f"; allowed: keys of one mapping indented alike: this line is indented {mark.column} space{'' if mark.column == 1 else 's'} "
-        f"and line {before + 1} {spaces}, and no open mapping has its keys at this line's: give it the indentation of the keys it "
-        "belongs with"
+        f"; allowed: keys of one mapping indented alike: this line is indented {mark.column} {spaces}, {where}: give it the "
+        "indentation of the keys it belongs with"
     )
 
 

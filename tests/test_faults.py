@@ -118,13 +118,21 @@ HOSTILE = [
         "a key a space short of its neighbours",
         GOOD_TEXT + "x:\n  a: 1\n  # a comment\n\n b: 2\n",
         f"line {GOOD_TEXT.count(chr(10)) + 5}: cannot be read as YAML: expected <block end>, but found '<block mapping start>'; allowed: "
-        f"keys of one mapping indented alike: this line is indented 1 space and line {GOOD_TEXT.count(chr(10)) + 2} 2, and no open "
-        "mapping has its keys at this line's: give it the indentation of the keys it belongs with",
+        f"keys of one mapping indented alike: this line is indented 1 space, between the keys of line {GOOD_TEXT.count(chr(10)) + 2} "
+        f"(2) and those of line {GOOD_TEXT.count(chr(10)) + 1} (0): give it the indentation of the keys it belongs with",
     ),
     (
         "a key two spaces short of its neighbours",
         GOOD_TEXT + "x:\n    a: 1\n  b: 2\n",
-        "this line is indented 2 spaces and line",
+        "this line is indented 2 spaces, between the keys of line",
+    ),
+    # a key between two nesting levels: both are named, not the nearest key above alone (line 3's, 4, where "d" belongs
+    # with b, at 2, or with a, at 0)
+    (
+        "a key between two nesting levels",
+        GOOD_TEXT + "a:\n  b:\n    c: 1\n d: 2\n",
+        f"this line is indented 1 space, between the keys of line {GOOD_TEXT.count(chr(10)) + 2} (2) and those of line "
+        f"{GOOD_TEXT.count(chr(10)) + 1} (0): ",
     ),
     # PyYAML said "could not find expected ':'" of a line that has one
     (
@@ -2346,23 +2354,33 @@ def test_a_regular_file_no_link_keeps_is_put_back_as_itself_or_as_a_faithful_cop
 UNALIGNED_BESIDE_NO_KEY = [
     # smoke_checks written in block style, "status" a space short of "path" (at 4, after "- "): the guidance named line 2's
     # indentation, 2 (the dash's), and a key moved there is refused again ("expected <block end>, but found '?'")
-    ("a list item's key a space short", "smoke_checks:\n  - path: /api/user/login\n   status: 405\n", 3, "indented 3 spaces and line 2 4,"),
+    (
+        "a list item's key a space short",
+        "smoke_checks:\n  - path: /api/user/login\n   status: 405\n",
+        3,
+        "indented 3 spaces, between the keys of line 2 (4) and those of line 1 (0)",
+    ),
     # a key a space short after a block list: it named "line 3 4", a list item, not a key the line could be aligned with
     (
         "a key a space short after a block list",
         "parameters:\n  AlertEmails:\n    - a@example.com\n DesiredCount: 1\n",
         4,
-        "indented 1 space and line 2 2,",
+        "indented 1 space, between the keys of line 2 (2) and those of line 1 (0)",
     ),
     # (mutation audit) a list item whose comment holds ": " is no key: the key above it is the one compared with
     (
         "a key a space short after a list item whose comment holds a colon",
         "parameters:\n  AlertEmails:\n    - a@example.com  # ops: on call\n DesiredCount: 1\n",
         4,
-        "indented 1 space and line 2 2,",
+        "indented 1 space, between the keys of line 2 (2) and those of line 1 (0)",
     ),
     # (mutation audit) the nearest key above may be the file's first line
-    ("a key a space short under the first line's list", "parameters:\n  - x\n DesiredCount: 1\n", 3, "indented 1 space and line 1 0,"),
+    (
+        "a key a space short under the first line's list",
+        "parameters:\n  - x\n DesiredCount: 1\n",
+        3,
+        "indented 1 space, deeper than the keys of line 1 (0), where no open mapping has keys",
+    ),
 ]
 
 
@@ -2377,21 +2395,21 @@ UNALIGNED_AFTER_NO_KEY = [
         "region: us-east-1\ntags:\n  CostCenter: startupwebapp\n# ci: the GitHub OIDC provider and deploy roles, once per account.\n"
         " enabled_layers: [ci]\n",
         5,
-        "indented 1 space and line 3 2,",
+        "indented 1 space, between the keys of line 3 (2) and those of line 2 (0)",
     ),
     # smoke_checks as prod.yaml writes them, in flow style: "line 3 4" named a list item, where its "{" is
     (
         "a key a space short after a list of flow mappings",
         "region: us-east-1\nsmoke_checks:\n  - {path: /api/user/login, status: 405}\n parameters:\n  DesiredCount: 1\n",
         4,
-        "indented 1 space and line 2 0,",
+        "indented 1 space, deeper than the keys of line 2 (0), where no open mapping has keys",
     ),
     # a block scalar's text holding ": " (not a regression of d524706: the line before was named before it too)
     (
         "a key a space short after a block scalar",
         "shared_inputs:\n  DatabaseSecretArn: |\n    reason: staging replays prod's data\n DatabaseName: x\n",
         4,
-        "indented 1 space and line 2 2,",
+        "indented 1 space, between the keys of line 2 (2) and those of line 1 (0)",
     ),
 ]
 
@@ -2405,31 +2423,31 @@ UNALIGNED_AFTER_MULTI_LINE_VALUE = [
         "a key a space short after a smoke check split over two lines",
         "region: us-east-1\nsmoke_checks:\n  - {path: /api/user/login,\n     status: 405}\n parameters:\n  DesiredCount: 1\n",
         5,
-        "indented 1 space and line 2 0,",
+        "indented 1 space, deeper than the keys of line 2 (0), where no open mapping has keys",
     ),
     (
         "a key a space short after a flow mapping over two lines",
         "parameters:\n  M: {a: 1,\n    b: 2}\n DesiredCount: 1\n",
         4,
-        "indented 1 space and line 2 2,",
+        "indented 1 space, between the keys of line 2 (2) and those of line 1 (0)",
     ),
     (
         "a key a space short after a quoted scalar over two lines",
         'parameters:\n  A: "one\n    two: three"\n B: 2\n',
         4,
-        "indented 1 space and line 2 2,",
+        "indented 1 space, between the keys of line 2 (2) and those of line 1 (0)",
     ),
     (
         "a key a space short after a list item that is a block scalar",
         "parameters:\n  AlertEmails:\n    - >-\n      ops: on call\n DesiredCount: 1\n",
         5,
-        "indented 1 space and line 2 2,",
+        "indented 1 space, between the keys of line 2 (2) and those of line 1 (0)",
     ),
     (
         "a key a space short after a tagged block scalar",
         "parameters:\n  Note: !!str |\n    a: b\n B: 2\n",
         4,
-        "indented 1 space and line 2 2,",
+        "indented 1 space, between the keys of line 2 (2) and those of line 1 (0)",
     ),
 ]
 
@@ -2448,5 +2466,5 @@ def test_the_unaligned_key_guidance_compares_with_where_the_neighbouring_keys_st
     said = str(refused.value)
     assert f"line {line}: cannot be read as YAML: expected <block end>, but found '<block mapping start>'; allowed: " in said, said
     # where the nearest key above starts: the line a key a space short belongs beside
-    assert f"keys of one mapping indented alike: this line is {named} and no open mapping" in said, said
+    assert f"keys of one mapping indented alike: this line is {named}: give it the indentation" in said, said
     assert said.endswith(": give it the indentation of the keys it belongs with"), said
