@@ -165,10 +165,12 @@ def unaligned_key(mark) -> str:
     the mapping they sit in (a key with a space too few), so that it sits beside none of them. Named with the two
     open mappings it falls between: the keys above that still enclose it (each less indented than the one after it),
     where each starts (after a list item's "- "), the nearest deeper and the nearest shallower than the line."""
-    open_keys = []  # from the nearest key above outwards: each mapping that still encloses the line, by one of its keys
-    for line, column in reversed(block_keys(mark)):
-        if not open_keys or column < open_keys[-1][1]:
-            open_keys.append((line, column))
+    enclosing = []  # the keys whose mappings are still open, outermost first: a key closes those at its column or deeper,
+    for line, column, entry in block_keys(mark):  # a list's "- " those deeper than itself (another item begins)
+        enclosing = [(at, key) for at, key in enclosing if key < column or (entry and key == column)]
+        if not entry:
+            enclosing.append((line, column))
+    open_keys = enclosing[::-1]
     deeper = [(line, column) for line, column in open_keys if column > mark.column]
     shallower = [(line, column) for line, column in open_keys if column < mark.column]
     spaces = f"space{'' if mark.column == 1 else 's'}"
@@ -186,10 +188,11 @@ def unaligned_key(mark) -> str:
     )
 
 
-def block_keys(mark) -> list[tuple[int, int]]:
-    """(line, column) of each key of a block mapping that starts before the mark's line, as PyYAML's own scanner finds
-    them: none inside a flow collection, a quoted or block scalar, or a comment, however many lines those run over. The
-    scanner stops at no indentation (the parser does): an error it meets further on ends the list there."""
+def block_keys(mark) -> list[tuple[int, int, bool]]:
+    """(line, column, False) of each key of a block mapping and (line, column, True) of each block list's "- " that
+    start before the mark's line, in order, as PyYAML's own scanner finds them: none inside a flow collection, a quoted
+    or block scalar, or a comment, however many lines those run over. The scanner stops at no indentation (the parser
+    does): an error it meets further on ends the list there."""
     import yaml  # here: only a params file that failed to load gets this far
 
     found, flow = [], 0
@@ -201,8 +204,8 @@ def block_keys(mark) -> list[tuple[int, int]]:
                 flow += 1
             elif isinstance(token, yaml.FlowMappingEndToken | yaml.FlowSequenceEndToken):
                 flow -= 1
-            elif isinstance(token, yaml.KeyToken) and flow == 0:
-                found.append((token.start_mark.line, token.start_mark.column))
+            elif isinstance(token, yaml.KeyToken | yaml.BlockEntryToken) and flow == 0:
+                found.append((token.start_mark.line, token.start_mark.column, isinstance(token, yaml.BlockEntryToken)))
     except yaml.YAMLError:
         pass
     return found

@@ -2452,7 +2452,38 @@ UNALIGNED_AFTER_MULTI_LINE_VALUE = [
 ]
 
 
-UNALIGNED = UNALIGNED_BESIDE_NO_KEY + UNALIGNED_AFTER_NO_KEY + UNALIGNED_AFTER_MULTI_LINE_VALUE
+# A list item ("- ") closes the mapping of the item before it: a later item that is a scalar, a flow mapping, a block scalar
+# or a list leaves no key of that mapping open, though its keys are the nearest above. They were named as an open mapping
+# the line falls between (a mapping item's "to: b" for an item "- c@example.com" after it).
+UNALIGNED_AFTER_CLOSED_ITEM = [
+    (
+        "a key a space short after a list whose last item is a scalar",
+        "parameters:\n  AlertEmails:\n    - name: a\n      to: b\n    - c@example.com\n   DesiredCount: 1\n",
+        6,
+        "indented 3 spaces, deeper than the keys of line 2 (2), where no open mapping has keys",
+    ),
+    (
+        "a key a space short after a list whose last item is a flow mapping",
+        "smoke_checks:\n  - path: /a\n    status: 200\n  - {path: /b, status: 405}\n parameters:\n  DesiredCount: 1\n",
+        5,
+        "indented 1 space, deeper than the keys of line 1 (0), where no open mapping has keys",
+    ),
+    (
+        "a key a space short after a list whose last item is a block scalar",
+        "parameters:\n  - a: 1\n  - |\n    text: y\n b: 1\n",
+        5,
+        "indented 1 space, deeper than the keys of line 1 (0), where no open mapping has keys",
+    ),
+    (
+        "a key a space short in a list item that is a list, after an item that is a mapping",
+        "parameters:\n  - b: 1\n  - - c: 1\n     d: 2\n",
+        4,
+        "indented 5 spaces, between the keys of line 3 (6) and those of line 1 (0)",
+    ),
+]
+
+
+UNALIGNED = UNALIGNED_BESIDE_NO_KEY + UNALIGNED_AFTER_NO_KEY + UNALIGNED_AFTER_MULTI_LINE_VALUE + UNALIGNED_AFTER_CLOSED_ITEM
 
 
 @pytest.mark.parametrize(("what", "text", "line", "named"), UNALIGNED, ids=[c[0] for c in UNALIGNED])
