@@ -391,7 +391,7 @@ def test_a_certificate_of_a_ca_not_trusted_names_ca_bundle_where_none_was_given(
     # it, which the README gives for it, went unsaid. Given one, a certificate it does not sign is not told to give it.
     site, endpoint = servers
     detail = by_name(verify.run_checks(endpoint(ca=False), HOST))["certificate valid for host"].detail
-    assert detail.endswith("; a certificate of a CA of your own (a local rehearsal): CA_BUNDLE=<its PEM file>"), detail
+    assert detail.endswith("; a certificate of a CA of your own (the server CONNECT_TO maps the host to): CA_BUNDLE=<its PEM file>"), detail
     assert "CA_BUNDLE" not in by_name(verify.run_checks(endpoint("wrong.example.test"), HOST))["certificate valid for host"].detail
 
 
