@@ -167,7 +167,7 @@ def unaligned_key(mark) -> str:
     where each starts (after a list item's "- "), the nearest deeper and the nearest shallower than the line."""
     enclosing = []  # the keys whose mappings are still open, outermost first: a key closes those at its column or deeper,
     for line, column, entry in block_keys(mark):  # a list's "- " those deeper than itself (another item begins)
-        enclosing = [(at, key) for at, key in enclosing if key < column or (entry and key == column)]
+        enclosing = [(at, where) for at, where in enclosing if where < column or (entry and where == column)]
         if not entry:
             enclosing.append((line, column))
     open_keys = enclosing[::-1]

@@ -729,14 +729,12 @@ def add(template: Template, name: str) -> Parameter:
         kwargs["Default"] = str(spec.default) if spec.allowed is not None else spec.default
     if spec.allowed is not None:
         kwargs["AllowedValues"] = [str(a) for a in spec.allowed]
-    if spec.pattern is not None and spec.type == "CommaDelimitedList":
-        # "When applied to a parameter of type CommaDelimitedList, the pattern must match each value in the list":
-        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html. One that may
-        # be empty lets an item be empty too, whatever an empty value is taken as. (List<AWS::...> types: AWS checks them.)
-        kwargs["AllowedPattern"] = f"^(?:{spec.pattern}){'?' if spec.items[0] == 0 else ''}$"
-        kwargs["ConstraintDescription"] = spec.allowed_text()
-    elif spec.pattern is not None and not spec.type.startswith("AWS::") and not spec.is_list:
-        kwargs["AllowedPattern"] = f"^{spec.pattern}$"
+    if spec.pattern is not None and not spec.type.startswith(("AWS::", "List<")):  # AWS checks its own types' values
+        # A CommaDelimitedList's: "When applied to a parameter of type CommaDelimitedList, the pattern must match each value
+        # in the list": https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html.
+        # One that may be empty lets an item be empty too, whatever an empty value is taken as.
+        pattern = f"(?:{spec.pattern}){'?' if spec.items[0] == 0 else ''}" if spec.is_list else spec.pattern
+        kwargs["AllowedPattern"] = f"^{pattern}$"
         kwargs["ConstraintDescription"] = spec.allowed_text()
     if spec.max_length is not None:  # CloudFormation refuses a longer value before any resource does
         kwargs["MaxLength"] = spec.max_length

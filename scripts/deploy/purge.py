@@ -567,7 +567,7 @@ def keep_names(deployer, layers) -> list[str]:
             continue
         resources = template["Resources"]
         named = {k for k, r in resources.items() if templates.CUSTOM_NAMES.get(r.get("Type")) in r.get("Properties", {})}
-        if named & templates.retained_resources({"Resources": resources}).keys():
+        if named & templates.retained_resources(template).keys():
             found.append(layer)
     return found
 

@@ -888,18 +888,14 @@ def way_out(env, layer_name, status, tag="", disabled_in=None, purge_first=(), c
         return recover_hint(env, layer_name)
     if status == "DELETE_FAILED":  # such a stack takes a deletion alone (API_DeleteStack.html: "stacks in the DELETE_FAILED state")
         # destroy refuses it while a layer that reads its outputs is deployed: those go first, and are deployed again
-        return (
-            f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed); "
-            f"free them, then {destroy_and_deploy_again(env, layer_name, tag, purge_first)}"
-        )
+        return f"{what_failed(env, layer_name, status)}; free them, then {destroy_and_deploy_again(env, layer_name, tag, purge_first)}"
     # ROLLBACK_FAILED: no deploy updates it, and the way on is its deletion, as the user guide's stack status codes say
     # of it (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/view-stack-events.html#cfn-console-view-stack-data-resources-status-codes);
     # make destroy deletes it (README, make destroy); no layer that reads its outputs was ever made
     if status == "ROLLBACK_FAILED":
         return (
-            f"its first create failed and its rollback could not delete everything (make events STACK={layer_name} ENV={env} names "
-            f"what failed); free that, then make destroy STACK={layer_name} ENV={env}, then {purge_step(env, purge_first)}"
-            f"make deploy STACK={layer_name} ENV={env}{tag}"
+            f"{what_failed(env, layer_name, status)}; free that, then make destroy STACK={layer_name} ENV={env}, then "
+            f"{purge_step(env, purge_first)}make deploy STACK={layer_name} ENV={env}{tag}"
         )
     if status.endswith("_IN_PROGRESS"):
         return f"wait for it to settle (make status ENV={env})"
@@ -920,15 +916,22 @@ def layer_not_enabled_way_out(env, layer_name, status, params_file) -> str:
     not_enabled = f"(not in enabled_layers of {params_file}: no deploy creates it again)"
     if status == "ROLLBACK_COMPLETE":
         return f"its first create failed and CloudFormation cannot update it; make destroy STACK={layer_name} ENV={env} removes it {not_enabled}"
+    said = what_failed(env, layer_name, status)
     if status == "ROLLBACK_FAILED":
-        return (
-            f"its first create failed and its rollback could not delete everything (make events STACK={layer_name} ENV={env} names "
-            f"what failed); free that, then make destroy STACK={layer_name} ENV={env} removes it {not_enabled}"
-        )
-    said = f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed)"
+        return f"{said}; free that, then make destroy STACK={layer_name} ENV={env} removes it {not_enabled}"
     if env == SANDBOX_ENV and layer_name in SANDBOX_CANNOT_REHEARSE:  # what failed there is the emulator's gap
         return f"{said}; the sandbox cannot delete it ({SANDBOX_CANNOT_REHEARSE[layer_name]}): make sandbox-stop && make sandbox starts the sandbox empty"
     return f"{said}; free them, then make destroy STACK={layer_name} ENV={env} again {not_enabled}"
+
+
+def what_failed(env, layer_name, status) -> str:
+    """What a ROLLBACK_FAILED or DELETE_FAILED stack went through, and where the resources that failed are named."""
+    if status == "ROLLBACK_FAILED":
+        return (
+            f"its first create failed and its rollback could not delete everything (make events STACK={layer_name} ENV={env} names "
+            "what failed)"
+        )
+    return f"its deletion stopped half way (make events STACK={layer_name} ENV={env} names the resources that failed)"
 
 
 def recover_hint(env, layer_name) -> str:

@@ -77,18 +77,15 @@ def summary(review: Review) -> list[str]:
     examples = example_inputs(review)
     if examples:  # said at the top too: the table and the exposure below show them as if they were the account's
         several = len(examples) > 1
-        # a value's sandbox ids come last in what is said of it: anything before them is an example
-        emulated = any(EMULATED in said for _, said in examples)
-        documented = any(EMULATED not in said or ", and holds " in said for _, said in examples)
         held = "hold documentation examples" if several else "holds a documentation example"
-        if emulated:
+        if any(kept.emulated for kept in examples):
             held = f"hold{'' if several else 's'} " + (
                 "values of no AWS account (documentation examples and the sandbox's ids)"
-                if documented
+                if any(kept.example for kept in examples)
                 else "the sandbox's ids, of no AWS account"
             )
         lines += [
-            f"**Not deployable as it is**: {', '.join(name for name, _ in examples)} {held}, shown below as "
+            f"**Not deployable as it is**: {', '.join(kept.name for kept in examples)} {held}, shown below as "
             f"{'they are' if len(examples) > 1 else 'it is'}: replace {'them' if len(examples) > 1 else 'it'} in {review.params_file} "
             "(see [Security findings](#security-findings)).",
             "",
@@ -882,7 +879,7 @@ def counting_firewall(review: Review) -> list[str]:
 
 def example_values(review: Review) -> list[str]:
     """The finding of the documentation examples an environment keeps."""
-    found = [said for _, said in example_inputs(review)]
+    found = [kept.said for kept in example_inputs(review)]
     if not found:
         return []
     return [
@@ -898,8 +895,18 @@ EMULATED = "the emulator's, of no AWS account"
 ACCOUNT_RESOURCE_ID = r"(vpc|subnet|sg)-[0-9a-f]{8}([0-9a-f]{9})?|Z[0-9A-Z]{1,32}"
 
 
-def example_inputs(review: Review) -> list[tuple[str, str]]:
-    """(input, what it holds) of the values of documentation examples an environment keeps (the sandbox's
+@dataclass(frozen=True)
+class KeptValue:
+    """An input whose value no AWS account of the environment's has: what is said of it, and of which kinds it is."""
+
+    name: str
+    said: str
+    example: bool  # a documentation or repository example
+    emulated: bool  # one of the sandbox's ids
+
+
+def example_inputs(review: Review) -> list[KeptValue]:
+    """The values of documentation examples an environment keeps (the sandbox's
     are the emulator's own: its account is the example one), and of the sandbox's ids (a copy of its params
     file): they pass the params checks, but name another account's secret, a zone that is not the domain's,
     addresses no client has, or a VPC, subnets and a security group of no one's (CloudFormation refuses those
@@ -924,10 +931,11 @@ def example_inputs(review: Review) -> list[tuple[str, str]]:
             said.append(f"holds {', '.join(examples)}, this repository's example id{'s' * (len(examples) > 1)}")
         elif documentation_network(value):
             said.append(f"is {value}, addresses reserved for documentation (RFC 5737) that no client has")
+        example = bool(said)
         if emulated := [item for item in value.split(",") if item in sandbox_ids(review, name)]:
             said.append(f"holds {', '.join(emulated)}, the sandbox's id{'s' * (len(emulated) > 1)}: {EMULATED}")
         if said:
-            found.append((name, f"{name} ({where}) {', and '.join(said)}"))
+            found.append(KeptValue(name, f"{name} ({where}) {', and '.join(said)}", example, bool(emulated)))
     return found
 
 
