@@ -1577,29 +1577,34 @@ def test_a_log_group_not_found_is_not_said_to_be_a_container_that_wrote_nothing(
     assert lines[-1] == f"    {logs.web_log_stream(logs.task_id(TASK_ARN))}: {said}, and its logs with it", lines
 
 
-def test_a_deploy_waiting_on_a_first_create_an_interrupted_run_left_says_its_stopped_tasks_where_it_sees_the_service_fail(aws):
-    # (an attacker review of 7746b01) Ctrl-C in the wait of a service's first create leaves it CREATE_IN_PROGRESS; the next
-    # make deploy waits on it (ready(): "waiting for it to settle", no token) and sees the ECS service's CREATE_FAILED in that
-    # wait. fab3006 read the stopped tasks there as the rollback started ("seen in this wait"); 7746b01 reads them only in a
-    # wait this run started (ours), and ready() then refuses the ROLLBACK_COMPLETE stack without finish(): the stopped tasks are
-    # said not at all, and the rollback deletes their log group (RetainExceptOnCreate).
-
+@pytest.mark.parametrize(
+    "found, times",
+    [
+        # Ctrl-C in the wait of a service's first create left it CREATE_IN_PROGRESS; the next make deploy waits on it (ready():
+        # "waiting for it to settle", no token) and sees the ECS service's CREATE_FAILED in that wait
+        ("CREATE_IN_PROGRESS", (1, 300, 301)),
+        # the ECS service's create failed and the rollback started before the next make deploy, whose ready() reads
+        # ROLLBACK_IN_PROGRESS at once: the failure came before the run started, and print_events from now left it out
+        ("ROLLBACK_IN_PROGRESS", (-900, -60, -59)),
+    ],
+)
+def test_a_deploy_that_finds_a_first_create_another_run_left_says_its_stopped_tasks_before_the_rollback_deletes_them(aws, found, times):
+    # (attacker reviews of 7746b01 and 39badea) ready() refuses the ROLLBACK_COMPLETE stack without finish(): where its wait
+    # did not read the stopped tasks as the rollback started, they were said not at all, and the rollback deletes their log
+    # group (RetainExceptOnCreate). It follows such a create from its CreationTime: every event of a first create that is
+    # rolling back is of that one create.
     service = deploy.load_layer(ENV, "service", ROOT / "output")
-    creating = described("service", status="CREATE_IN_PROGRESS", with_outputs=False)
-    rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
-    breaker = "ECS Deployment Circuit Breaker was triggered"
-    trail = [event("service", "Service", "CREATE_FAILED", 300, "AWS::ECS::Service", breaker)]
-    trail += [event("service", stack("service"), "ROLLBACK_IN_PROGRESS", 301)]
-    service_poll(aws, rolling, *trail)
+    started, failed, rolling_back = times
+    trail = service_create_failed(started, failed, rolling_back, "ECS Deployment Circuit Breaker was triggered")
+    service_poll(aws, described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False), *trail)
     one_stopped_task(aws)
-    last_words_logged(aws, log_event(299, "ERROR cannot connect to the database"))
-    ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
-    trail += [event("service", "LogGroup", "DELETE_COMPLETE", 420, "AWS::Logs::LogGroup")]
-    trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", 430)]
-    service_poll(aws, ended, *trail)
+    last_words_logged(aws, log_event(failed - 1, "ERROR cannot connect to the database"))
+    trail += [event("service", "LogGroup", "DELETE_COMPLETE", rolling_back + 119, "AWS::Logs::LogGroup")]
+    trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", rolling_back + 129)]
+    service_poll(aws, described("service", status="ROLLBACK_COMPLETE", with_outputs=False), *trail)
 
     made = waiting_deployer(aws)
-    made.stacks[stack("service")] = creating["Stacks"][0]
+    made.stacks[stack("service")] = described("service", status=found, with_outputs=False)["Stacks"][0]
     with pytest.raises(deploy.Failure):
         made.ready(service)
     out = made.out.getvalue()
@@ -1635,35 +1640,6 @@ def test_a_first_create_whose_rollback_status_is_read_before_its_events_list_the
     token = deploy.deployer.Deployer.execution_token(cs_name("service"))
     assert made.wait_for_stack(stack("service"), token, NOW)["StackStatus"] == "ROLLBACK_COMPLETE"
     assert "stopped tasks" not in made.out.getvalue() and not made.tasks_said, made.out.getvalue()
-
-
-def test_a_deploy_that_finds_a_first_create_already_rolling_back_after_its_service_failed_says_its_stopped_tasks(aws):
-    # (an attacker review of 39badea) Ctrl-C in the wait of a service's first create; the ECS service's create fails and the
-    # rollback starts before the next make deploy. That run's ready() waits on the stack ("waiting for it to settle", no token,
-    # started = now) and reads ROLLBACK_IN_PROGRESS at once, the log group still there while the rollback deletes the service.
-    # The service's CREATE_FAILED (and the stack's ROLLBACK_IN_PROGRESS) came before the run started: print_events leaves them
-    # out, so "this wait saw the ECS service's create fail" is never true; ready() then refuses ROLLBACK_COMPLETE without
-    # finish(): the stopped tasks are said not at all, and their log group goes with the rollback (RetainExceptOnCreate).
-    # Every event of a ROLLBACK_IN_PROGRESS stack is of its one create (after its CreationTime): none is another operation's.
-
-    service = deploy.load_layer(ENV, "service", ROOT / "output")
-    rolling = described("service", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
-    breaker = "ECS Deployment Circuit Breaker was triggered"
-    trail = service_create_failed(-900, -60, -59, breaker)
-    service_poll(aws, rolling, *trail)
-    one_stopped_task(aws)
-    last_words_logged(aws, log_event(-120, "ERROR cannot connect to the database"))
-    ended = described("service", status="ROLLBACK_COMPLETE", with_outputs=False)
-    trail += [event("service", "LogGroup", "DELETE_COMPLETE", 120, "AWS::Logs::LogGroup")]
-    trail += [event("service", stack("service"), "ROLLBACK_COMPLETE", 130)]
-    service_poll(aws, ended, *trail)
-
-    made = waiting_deployer(aws)
-    made.stacks[stack("service")] = rolling["Stacks"][0]
-    with pytest.raises(deploy.Failure):
-        made.ready(service)
-    out = made.out.getvalue()
-    assert "ERROR cannot connect to the database" in out, out
 
 
 def test_a_first_create_whose_early_read_of_its_stopped_tasks_failed_says_their_stop_reasons_when_it_ends(aws):
