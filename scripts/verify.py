@@ -309,8 +309,11 @@ def untrusted_issuer(endpoint, host, port) -> str:
     https://docs.python.org/3/library/ssl.html#ssl.create_default_context)."""
     if endpoint.own_ca:
         return "; the CA_BUNDLE= file does not hold its issuer (while it is given, only its CAs are trusted, not the system's)"
-    if endpoint.maps(host, port):  # CONNECT_TO: a server of one's own, whose CA the system does not know
-        return "; a certificate of a CA of your own (the server CONNECT_TO maps the host to): CA_BUNDLE=<its PEM file>"
+    if endpoint.maps(host, port):  # CONNECT_TO: a server of one's own, or a public one (a load balancer's address)
+        return (
+            "; the server CONNECT_TO maps the host to has a certificate of a CA the system's trust store lacks: a CA of your own,"
+            " or a public one (a proxy that inspects TLS, or a Python without the public CAs): CA_BUNDLE=<a PEM file holding it>"
+        )
     return "; the system's trust store lacks its issuer (a proxy that inspects TLS, or a Python without the public CAs): CA_BUNDLE=<a PEM file holding it>"
 
 

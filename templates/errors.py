@@ -103,6 +103,8 @@ def yaml_problem(error) -> str:
     line and at most 200 characters of the problem, whatever it quotes."""
     mark, context, since = (getattr(error, name, None) for name in ("problem_mark", "context", "context_mark"))
     problem = " ".join((getattr(error, "problem", None) or str(error)).split())[:200]
+    if context and problem.startswith("but "):  # "expected a single document in the stream, but found another document"
+        problem = f"{' '.join(context.split())[:100]}, {problem}"
     if mark and since and since.line < mark.line and context == "while scanning a simple key":
         # a key whose colon is missing ("DesiredCount 1") is found so on the line after; the key's line
         # holds the mistake. Other contexts (a block mapping, a flow sequence) start far above it.
@@ -116,6 +118,8 @@ def yaml_problem(error) -> str:
     # PyYAML takes no tab where a token starts (MaxCapacity:<tab>2, an indent): its message names the character alone
     tab = "; allowed: spaces there (a tab, which editors show as spaces)" if "'\\t'" in problem else ""
     allowed = misplaced_key(mark) if problem.startswith("mapping values are not") else ""
+    if problem.endswith("but found another document"):
+        allowed = "; allowed: one document (no '---' line after its first key)"
     if mark and problem.startswith("expected <block end>, but found '<block mapping start>'"):
         allowed = unaligned_key(mark)
     return f"{line} cannot be read as YAML: {problem}{tab}{allowed}"

@@ -204,6 +204,15 @@ HOSTILE = [
         GOOD_TEXT + "x:  # a comment\n  a: b: c\n",
         "mapping values are not allowed here; allowed: a value holding ': ' in quotes",
     ),
+    # a second document after "---" (two params files joined): PyYAML's composer puts "expected a single document in the
+    # stream" in its context and "but found another document" in its problem, and the line said the problem alone:
+    # "cannot be read as YAML: but found another document", with nothing of what was expected (an attacker review)
+    (
+        "a second document",
+        GOOD_TEXT + "---\nregion: eu-west-1\n",
+        "cannot be read as YAML: expected a single document in the stream, but found another document; "
+        "allowed: one document (no '---' line after its first key)\n",
+    ),
     # what is allowed for a misplaced colon is said of that problem alone (the words end the line)
     ("an unclosed list", GOOD_TEXT + "x: [1\n", "cannot be read as YAML: expected ',' or ']', but got '<stream end>'\n"),
     # built after its node, past the per-node check: the file-level one names it

@@ -391,7 +391,10 @@ def test_a_certificate_of_a_ca_not_trusted_names_ca_bundle_where_none_was_given(
     # it, which the README gives for it, went unsaid. Given one, a certificate it does not sign is not told to give it.
     site, endpoint = servers
     detail = by_name(verify.run_checks(endpoint(ca=False), HOST))["certificate valid for host"].detail
-    assert detail.endswith("; a certificate of a CA of your own (the server CONNECT_TO maps the host to): CA_BUNDLE=<its PEM file>"), detail
+    assert detail.endswith(
+        "; the server CONNECT_TO maps the host to has a certificate of a CA the system's trust store lacks: a CA of your own,"
+        " or a public one (a proxy that inspects TLS, or a Python without the public CAs): CA_BUNDLE=<a PEM file holding it>"
+    ), detail
     assert "CA_BUNDLE" not in by_name(verify.run_checks(endpoint("wrong.example.test"), HOST))["certificate valid for host"].detail
 
 
@@ -1106,6 +1109,17 @@ def test_an_untrusted_issuer_without_connect_to_is_not_said_to_be_a_local_rehear
         "; the system's trust store lacks its issuer (a proxy that inspects TLS, or a Python without the public CAs): "
         "CA_BUNDLE=<a PEM file holding it>"
     ), certificate.detail
+
+
+def test_an_untrusted_issuer_behind_connect_to_a_public_address_is_not_said_to_be_a_ca_of_ones_own():
+    # CONNECT_TO sends the checks "to another address, e.g. a local server" (README, make verify); outside the sandbox a
+    # public one too, such as one of the load balancer's, whose certificate is ACM's. A Python whose trust store lacks the
+    # public CA fails there as without CONNECT_TO, and was told the certificate is "of a CA of your own (the server
+    # CONNECT_TO maps the host to)": the trust store went unsaid (an attacker review). No connection is made:
+    # untrusted_issuer reads the mapping alone.
+    endpoint = verify.Endpoint(connect_to=verify.parse_connect_to([f"{HOST}:443:54.239.28.85:443"]), timeout=5)
+    detail = verify.untrusted_issuer(endpoint, HOST, 443)
+    assert "the system's trust store lacks" in detail and "or a public one (a proxy that inspects TLS" in detail, detail
 
 
 def test_a_ca_bundle_that_does_not_hold_the_issuer_is_named(servers, tmp_path):
