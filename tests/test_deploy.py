@@ -10990,6 +10990,7 @@ def test_a_purge_of_every_layer_with_every_enabled_one_deployed_offers_no_purge_
     # layers one by one" was offered with none destroyed
     for layer in reversed(templates.layer_order()):
         aws.deployed(layer) if layer in PROD_LAYERS else aws.not_deployed(layer)
-    deleted_before(aws)
+    if set(templates.layer_order()) - set(PROD_LAYERS):  # purge reads the deleted stacks only when a layer has none now
+        deleted_before(aws)
     assert aws.run("purge", "--yes") == 1
     assert aws.err.endswith(f"destroy first (make destroy ENV={ENV}); nothing purged\n"), aws.err

@@ -2751,9 +2751,20 @@ def test_the_sandboxs_security_group_and_zone_ids_are_named_as_the_emulators(tmp
     # a security group or a hosted zone left out of it went unnoticed there
     monkeypatch.setattr(scan, "scan_templates", no_scan)
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
-    kept = yaml.safe_load((params_dir / "sandbox.yaml").read_text())["parameters"][name]
+    sandbox = yaml.safe_load((params_dir / "sandbox.yaml").read_text())
+    kept = sandbox["parameters"][name]
     staging = yaml.safe_load((params_dir / "staging.yaml").read_text())
     staging["parameters"][name] = kept
+    if name == "ExistingHostedZoneId":
+        # A zone has one name (params.one_domain_per_zone): the sandbox's, in this copy, is staging's domain, whichever
+        # params/ gives them (staging's own stays, as the ci roles' reach may need it), and its host another than staging's.
+        def value(env, key):
+            return env["parameters"].get(key, inputs.INPUTS[key].default)
+
+        sandbox["parameters"]["DomainName"] = value(staging, "DomainName")
+        if value(sandbox, "ApiHostLabel") == value(staging, "ApiHostLabel"):
+            sandbox["parameters"]["ApiHostLabel"] = f"sandbox-{value(staging, 'ApiHostLabel')}"[:63].rstrip("-")
+        (params_dir / "sandbox.yaml").write_text(yaml.safe_dump(sandbox))
     if name in params.ISOLATING_INPUTS:  # params refuses it shared unless it is said to be meant
         staging.setdefault("shared_inputs", {})[name] = "a copy of the sandbox's (this test)"
     (params_dir / "staging.yaml").write_text(yaml.safe_dump(staging))
