@@ -311,8 +311,8 @@ def untrusted_issuer(endpoint, host, port) -> str:
         return "; the CA_BUNDLE= file does not hold its issuer (while it is given, only its CAs are trusted, not the system's)"
     if endpoint.maps(host, port):  # CONNECT_TO: a server of one's own, or a public one (a load balancer's address)
         return (
-            "; the server CONNECT_TO maps the host to has a certificate of a CA the system's trust store lacks: a CA of your own,"
-            " or a public one (a proxy that inspects TLS, or a Python without the public CAs): CA_BUNDLE=<a PEM file holding it>"
+            "; the system's trust store lacks its issuer (a CA of your own, at the server CONNECT_TO maps the host to; or a proxy"
+            " that inspects TLS, or a Python without the public CAs): CA_BUNDLE=<a PEM file holding it>"
         )
     return "; the system's trust store lacks its issuer (a proxy that inspects TLS, or a Python without the public CAs): CA_BUNDLE=<a PEM file holding it>"
 

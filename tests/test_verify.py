@@ -392,8 +392,8 @@ def test_a_certificate_of_a_ca_not_trusted_names_ca_bundle_where_none_was_given(
     site, endpoint = servers
     detail = by_name(verify.run_checks(endpoint(ca=False), HOST))["certificate valid for host"].detail
     assert detail.endswith(
-        "; the server CONNECT_TO maps the host to has a certificate of a CA the system's trust store lacks: a CA of your own,"
-        " or a public one (a proxy that inspects TLS, or a Python without the public CAs): CA_BUNDLE=<a PEM file holding it>"
+        "; the system's trust store lacks its issuer (a CA of your own, at the server CONNECT_TO maps the host to; or a proxy"
+        " that inspects TLS, or a Python without the public CAs): CA_BUNDLE=<a PEM file holding it>"
     ), detail
     assert "CA_BUNDLE" not in by_name(verify.run_checks(endpoint("wrong.example.test"), HOST))["certificate valid for host"].detail
 
@@ -1119,7 +1119,7 @@ def test_an_untrusted_issuer_behind_connect_to_a_public_address_is_not_said_to_b
     # untrusted_issuer reads the mapping alone.
     endpoint = verify.Endpoint(connect_to=verify.parse_connect_to([f"{HOST}:443:54.239.28.85:443"]), timeout=5)
     detail = verify.untrusted_issuer(endpoint, HOST, 443)
-    assert "the system's trust store lacks" in detail and "or a public one (a proxy that inspects TLS" in detail, detail
+    assert "the system's trust store lacks its issuer" in detail and "a Python without the public CAs" in detail, detail
 
 
 def test_a_ca_bundle_that_does_not_hold_the_issuer_is_named(servers, tmp_path):
