@@ -465,7 +465,12 @@ def parse_connect_to(values, loopback_only=False) -> dict:
                 f"CONNECT_TO (--connect-to) {value!r}: with AWS_ENDPOINT_URL (an emulator) the address must be a loopback IPv4 "
                 "address such as 127.0.0.1 (a name such as localhost is not taken: the hosts file may send it elsewhere)"
             )
-        mapping[(parts[0].lower(), int(parts[1]))] = (parts[2], int(parts[3]))
+        key, address = (parts[0].lower(), int(parts[1])), (parts[2], int(parts[3]))
+        if mapping.setdefault(key, address) != address:  # curl takes the first; one left over from an edit is a slip
+            raise ValueError(
+                f"CONNECT_TO (--connect-to) {value!r}: {key[0]}:{key[1]} is mapped to {mapping[key][0]}:{mapping[key][1]} already: "
+                "allowed: one address for a host and port"
+            )
     return mapping
 
 

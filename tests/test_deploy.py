@@ -4799,7 +4799,7 @@ def test_a_stack_name_given_for_stack_is_refused_naming_its_layer(aws):
     for several in ("alb,service", "alb service"):  # STACK="alb service" was "did you mean service?"
         assert aws.run("status", "--stack", several) == 2
         assert aws.err.startswith(
-            f"error: unknown layer {several!r} (STACK takes one layer: a run per layer, or STACK= left out for every layer); layers: "
+            f"error: unknown layer {several!r} (STACK takes one layer: a run per layer, or leave STACK= out for every layer); layers: "
         )
 
 
@@ -4808,6 +4808,54 @@ def test_an_empty_stack_is_refused_not_taken_for_every_layer(aws, command):
     # STACK=$LAYER with LAYER unset: `make destroy STACK= YES=1` would have destroyed every layer.
     assert aws.run(command, "--stack=", "--yes") == 2  # nothing queued: no call is made
     assert aws.err == f"error: STACK= is empty: name a layer ({', '.join(templates.LAYERS)}), or leave STACK= out for every layer\n"
+
+
+@pytest.mark.parametrize(
+    "command, extra",
+    [
+        ("rollback", ["--yes"]),  # `make rollback STACK= YES=1` executed a rollback on the sandbox
+        ("verify", ["--timeout=0"]),
+        ("releases", []),
+        ("logs", []),
+        ("continue", ["--yes"]),
+        ("task", ["--cmd=python manage.py migrate", "--yes"]),
+        ("execute", ["--changeset", cs_name("service"), "--yes"]),  # `make execute STACK= CHANGESET=<name> YES=1` executed it
+    ],
+)
+def test_an_empty_stack_is_refused_by_the_commands_that_fill_in_their_layer_too(aws, command, extra):
+    # README (Values on make's command line): "A value given empty (...) is passed on and refused, never read as
+    # left out". The service's commands and execute (whose change set's name gives the layer) read STACK= given
+    # empty (STACK=$LAYER with LAYER unset) as left out, and went on to the stacks.
+    assert aws.run(command, "--stack=", *extra) == 2  # nothing queued: no call is made
+    assert aws.err.startswith("error: STACK= is empty: name a layer ("), aws.err
+    assert aws.out == ""
+
+
+@pytest.mark.parametrize(
+    "command, extra, left_out",
+    [
+        ("changeset", [], ""),
+        ("events", [], ""),
+        ("recover", ["--yes"], ""),
+        ("rollback", ["--yes"], ", or leave STACK= out for the service layer"),
+        ("execute", ["--changeset", cs_name("service"), "--yes"], ", or leave STACK= out for the layer the change set's name gives"),
+    ],
+)
+def test_a_refused_stack_offers_leaving_it_out_only_as_what_that_means_to_the_command(aws, command, extra, left_out):
+    # `make changeset STACK=` said "or leave STACK= out for every layer"; left out, changeset (events, recover) is
+    # refused as needing STACK=<layer>, and rollback works on the service layer alone: the advice led nowhere (a
+    # walk through make's targets with mistyped values).
+    assert aws.run(command, "--stack=", *extra) == 2  # nothing queued: no call is made
+    assert aws.err == f"error: STACK= is empty: name a layer ({', '.join(templates.LAYERS)}){left_out}\n", aws.err
+    assert aws.run(command, "--stack=alb service", *extra) == 2
+    assert aws.err.startswith(f"error: unknown layer 'alb service' (STACK takes one layer: a run per layer{left_out}); layers: "), aws.err
+
+
+@pytest.mark.parametrize("command", ["zone", "unlock"])
+def test_an_empty_stack_given_to_a_command_that_takes_none_is_told_to_leave_it_out(aws, command):
+    # "STACK= is empty: name a layer" told make zone STACK= to name one, which zone then refuses
+    assert aws.run(command, "--stack=", "--yes") == 2  # nothing queued: no call is made
+    assert aws.err.endswith(": leave out STACK= (--stack)\n") and "name a layer" not in aws.err, aws.err
 
 
 def test_on_the_sandbox_a_stack_stuck_in_update_rollback_failed_points_to_starting_it_afresh_not_to_recover(aws, monkeypatch):

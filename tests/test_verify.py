@@ -443,6 +443,19 @@ def test_connect_to_rejects_malformed_values(value):
         verify.parse_connect_to([value])
 
 
+def test_connect_to_mapping_one_host_and_port_to_two_addresses_is_refused():
+    # make verify CONNECT_TO="api...:443:127.0.0.1:8443 api...:443:127.0.0.1:8444" (a line edited, the old one kept)
+    # sent every check to 8444 without a word; curl's --connect-to, which README likens it to, takes the first string
+    # that matches (CURLOPT_CONNECT_TO(3)). Found by a walk through make's targets with mistyped values.
+    first, second = f"{HOST}:443:127.0.0.1:8443", f"{HOST.upper()}:443:127.0.0.1:8444"  # host names are case-insensitive
+    with pytest.raises(ValueError) as refused:
+        verify.parse_connect_to([first, second])
+    assert str(refused.value) == (
+        f"CONNECT_TO (--connect-to) {second!r}: {HOST}:443 is mapped to 127.0.0.1:8443 already: allowed: one address for a host and port"
+    )
+    assert verify.parse_connect_to([first, first.upper()]) == {(HOST, 443): ("127.0.0.1", 8443)}  # the same twice: one mapping
+
+
 def stubbed(service):
     client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     return client, Stubber(client)

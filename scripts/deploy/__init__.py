@@ -73,6 +73,17 @@ TAKES_RECREATE = ("deploy", "changeset")
 TAKES_YES = ("deploy", "execute", "destroy", "purge", "recover", "rollback", "zone", "unlock", "task", "continue")
 TAKES_MAX_WAIT = ("deploy", "changeset", "execute", "destroy", "recover", "rollback", "task")
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
+NEEDS_STACK = ("changeset", "execute", "recover", "events")  # execute: unless its change set's name gives the layer
+TAKES_NO_STACK = ("unlock", "zone")
+
+
+def stack_left_out(command) -> str:
+    """What STACK= left out means to command, for a refusal that names it as a way on ("" where it needs one)."""
+    if command in SERVICE_COMMANDS:
+        return "leave STACK= out for the service layer"
+    if command == "execute":
+        return "leave STACK= out for the layer the change set's name gives"
+    return "" if command in NEEDS_STACK else "leave STACK= out for every layer"
 
 
 class Parser(argparse.ArgumentParser):
@@ -235,24 +246,30 @@ def refuse_another_environments(change_set, env, params_dir) -> None:
 
 def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
-    if args.command in SERVICE_COMMANDS and not args.stack:
+    if args.command in TAKES_NO_STACK and args.stack is not None:
+        what = (
+            f"unlock frees the lock of {args.env}, one for every layer"
+            if args.command == "unlock"
+            else f"zone works on {args.env}'s domain, not on a layer"
+        )
+        raise Failure(f"error: {what}: leave out STACK= (--stack)", 2)
+    if args.command in SERVICE_COMMANDS and args.stack is None:
         args.stack = "service"
     if args.command == "execute" and args.changeset and not layer_named_in(args.changeset, args.env):
         refuse_another_environments(args.changeset, args.env, args.params_dir)
-    if args.command == "execute" and not args.stack and args.changeset:
+    if args.command == "execute" and args.stack is None and args.changeset:
         args.stack = layer_named_in(args.changeset, args.env)  # STACK= left out: the layer the name says, if it is one of ours
     if args.action.upper() not in CONTINUE_ACTIONS:
         raise Failure(f"error: ACTION={args.action}: allowed: {' or '.join(CONTINUE_ACTIONS)}", 2)
     args.action = args.action.upper()
-    if args.command == "unlock" and args.stack is not None:
-        raise Failure(f"error: unlock frees the lock of {args.env}, one for every layer: leave out STACK= (--stack)", 2)
-    if args.stack == "":  # STACK=$LAYER with LAYER unset: left out, it would mean every layer
-        raise Failure(f"error: STACK= is empty: name a layer ({', '.join(templates.LAYERS)}), or leave STACK= out for every layer", 2)
+    left_out = stack_left_out(args.command)
+    if args.stack == "":  # STACK=$LAYER with LAYER unset: passed on and refused, never read as left out
+        raise Failure(f"error: STACK= is empty: name a layer ({', '.join(templates.LAYERS)}){f', or {left_out}' if left_out else ''}", 2)
     if args.stack and args.stack not in templates.LAYERS:
         named = next((layer for layer in templates.LAYERS if args.stack == templates.stack_name(args.env, layer)), None)
         hint = f" (STACK takes the layer: STACK={named})" if named else did_you_mean(args.stack, templates.LAYERS)
         if not named and len(args.stack.replace(",", " ").split()) > 1:  # STACK=alb,service or STACK="alb service"
-            hint = " (STACK takes one layer: a run per layer, or STACK= left out for every layer)"
+            hint = f" (STACK takes one layer: a run per layer{f', or {left_out}' if left_out else ''})"
         raise Failure(f"error: unknown layer {args.stack!r}{hint}; layers: {', '.join(templates.LAYERS)}", 2)
     if args.command in SERVICE_COMMANDS and args.stack != "service":  # before "not enabled": the layer is the wrong one anyway
         raise Failure(f"error: {args.command} works on the service layer: STACK=service (--stack service)", 2)
@@ -305,8 +322,6 @@ def validate(args):
             f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {templates.relative(params_file)}", 2
         )
     names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
-    if args.command == "zone" and args.stack:
-        raise Failure(f"error: zone works on {args.env}'s domain, not on a layer: leave out STACK= (--stack)", 2)
     if args.changeset is not None and args.command != "execute":
         raise Failure(f"error: CHANGESET= (--changeset) is for make execute; {args.command} takes none: leave it out", 2)
     if args.repair and args.command not in TAKES_REPAIR:
@@ -334,7 +349,7 @@ def validate(args):
     if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
         got = f"; got {args.changeset!r}" if args.changeset is not None else ""
         raise Failure(f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}", 2)
-    if args.command in ("changeset", "execute", "recover", "events") and not args.stack:
+    if args.command in NEEDS_STACK and not args.stack:
         # execute's: a change set whose name does not start with one of the environment's stack names (make changeset's do)
         unnamed = (
             f" for change set {args.changeset!r}, whose name names no layer of {args.env} (make changeset's start with the layer's stack, "
