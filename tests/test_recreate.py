@@ -582,10 +582,16 @@ def test_purge_leaves_the_key_of_a_log_group_of_an_earlier_name_prefix_for_that_
     assert "; if it is no one's and no log group uses it, by hand: " in line and "make purge again schedules" not in out, out
 
 
-def test_a_stack_whose_resource_was_deleted_by_hand_is_destroyed_and_what_it_retained_is_purges(sandbox, run):
+def test_a_stack_whose_resource_was_deleted_by_hand_is_destroyed_and_what_it_retained_is_purges(sandbox, run, tmp_path):
     # make drift's advice for a resource deleted by hand (destroy, then deploy): the deletion took the stack out of the
-    # sandbox's list, with no DELETE_COMPLETE, and left its retained bucket where make purge could not find it
-    deployed(sandbox, run, *LAYERS[: LAYERS.index("alb") + 1])
+    # sandbox's list, with no DELETE_COMPLETE, and left its retained bucket where make purge could not find it.
+    # The alb layer ROLLING, whatever params/sandbox.yaml says: its alternate target group is then in no listener rule,
+    # free to delete by hand (a traffic-shifting strategy's rules use it, and ELB refuses its deletion).
+    rolling = output_with_parameters(tmp_path / "rolling", {"alb": {"DeploymentStrategy": "ROLLING"}})
+    sandbox.seed()
+    for layer in LAYERS[: LAYERS.index("alb") + 1]:
+        code, out, err = run("deploy", "--stack", layer, "--yes", *rolling)
+        assert code == 0, out + err
     ids = physical_ids(sandbox, "alb")
     stack_id = sandbox.client("cloudformation").describe_stacks(StackName=stack("alb"))["Stacks"][0]["StackId"]
     sandbox.client("elbv2").delete_target_group(TargetGroupArn=ids["AlternateTargetGroup"])
@@ -1376,7 +1382,11 @@ def test_diff_of_the_service_alone_to_a_traffic_shifting_strategy_says_the_chang
     # rule: the alb layer, still ROLLING, gives no listener rules. A diff of every layer deploys alb first: no refusal.
     shifting = {"DeploymentStrategy": "CANARY", "TestListenerCidr": "203.0.113.0/24"}
     changed = output_with_parameters(tmp_path / "canary", {"alb": shifting, "service": shifting})
-    deployed(sandbox, run)
+    # deployed ROLLING, whatever params/sandbox.yaml says (a sandbox already shifting traffic has nothing to switch)
+    rolling = {"DeploymentStrategy": "ROLLING", "TestPauseMinutes": "0"}
+    sandbox.seed()
+    code, out, err = run("deploy", "--yes", *output_with_parameters(tmp_path / "rolling", {"alb": rolling, "service": rolling}))
+    assert code == 0, out + err
     code, out, err = run("diff", "--stack", "service", *changed)
     assert code == 1, out + err
     rule = json.loads((tmp_path / "canary" / "service.json").read_text())["Rules"]["ListenerRulesGiven"]

@@ -391,6 +391,7 @@ def test_every_place_that_names_the_environments_names_the_choices(deploy):
     text = (ROOT / ".github" / "workflows" / "deploy-service.yml").read_text()
     said = " or ".join(choices)  # how the three lines in words name them: "staging or prod or qa"
     (pattern,) = re.findall(r'case "\$DEPLOY_ENV" in (\S+)\)', text)
+    (example,) = re.findall(r"^#\s+environment: (\S+)$", text, re.MULTILINE)  # the header's example of a call
     places = {  # every place at once, not the first one missing
         "the case of the 'Check the inputs' step": pattern.split("|") == choices,
         f"the input check's error (::error::environment must be {said})": f"::error::environment must be {said}" in text,
@@ -400,6 +401,7 @@ def test_every_place_that_names_the_environments_names_the_choices(deploy):
         f"the file's first line (# Deploy (or roll back) the service layer to {said}.)": text.startswith(
             f"# Deploy (or roll back) the service layer to {said}."
         ),
+        f"the header's example call (its environment: {example} is none of them)": example in choices,
     }
     missing = [place for place, names_them in places.items() if not names_them]
     assert not missing, f"the environment choices {choices} are missing from: " + "; ".join(missing)
