@@ -671,6 +671,18 @@ def test_empty_change_set_is_deleted_and_exits_zero_in_four_calls(aws, reason):
     assert aws.calls("cert-dns") == 4
 
 
+def test_recreate_given_where_no_stack_failed_its_first_create_says_it_recreated_nothing(aws):
+    # RECREATE=1 on a stack that did not fail its first create was passed over in silence: one who gave it for a stack
+    # in another state (ROLLBACK_FAILED, UPDATE_ROLLBACK_COMPLETE) was not told it did nothing (a walk through make's targets)
+    aws.deployed("cert-dns")
+    aws.empty_change_set("cert-dns")
+    assert aws.run("deploy", "--stack", "cert-dns", "--recreate") == 0, aws.err
+    assert aws.out.endswith(
+        f"{stack('cert-dns')}: no changes\nnote: RECREATE=1 recreated nothing: {stack('cert-dns')} was not a failed first create "
+        "(ROLLBACK_COMPLETE)\n"
+    ), aws.out
+
+
 def test_an_empty_change_set_found_gone_at_its_deletion_is_no_changes_still(aws):
     # The deletion's first attempt landed and its answer was lost: botocore's retry is answered ChangeSetNotFound
     # (by the sandbox; AWS's answer to a second deletion is not documented). It failed the deploy.

@@ -275,6 +275,14 @@ def test_second_deploy_executes_nothing(sandbox, run, every_layer_deployed):
     assert out.splitlines()[-1].endswith(": " + ", ".join(f"{layer} (no changes)" for layer in LAYERS))
 
 
+def test_recreate_given_to_a_run_where_no_stack_failed_its_first_create_says_it_recreated_nothing(run, every_layer_deployed):
+    code, out, err = run("deploy", "--yes", "--recreate")
+    assert code == 0, out + err
+    lines = out.splitlines()
+    assert lines[-2] == "note: RECREATE=1 recreated nothing: no stack of the run was a failed first create (ROLLBACK_COMPLETE)", out
+    assert lines[-1].endswith(": " + ", ".join(f"{layer} (no changes)" for layer in LAYERS)), out
+
+
 def test_auto_scaled_count_survives_a_service_update(sandbox, run, every_layer_deployed):
     svc, ecs = outputs(sandbox, "service"), sandbox.client("ecs")
     ecs.update_service(cluster=svc["ClusterName"], service=svc["ServiceName"], desiredCount=2)  # as auto-scaling would

@@ -104,6 +104,7 @@ class Commands:
         if args.stack:
             with self.summed_up_if_stopped(self.layers[0]):
                 deployer.deploy(self.layers[0], args.image_tag, args.allow_replace, args.recreate)
+            self.say_nothing_recreated()
             return 0
         deployer.say(f"order: {' -> '.join(layer.name for layer in self.layers)}")
         deployer.run_layers = self.layers
@@ -116,6 +117,7 @@ class Commands:
                 deployer.deploy(layer, args.image_tag, args.allow_replace, args.recreate)
             stopped = None
             self.say_deployed_but_not_enabled()
+            self.say_nothing_recreated()
         except RefusedAhead:
             ahead = True
             raise
@@ -146,8 +148,15 @@ class Commands:
                 if kept:
                     self.deployer.say(f"  it reads {', '.join(kept)}, which the deploy changes, and keeps the old values")
 
+    def say_nothing_recreated(self):
+        """RECREATE=1 given where no stack of the run was a failed first create: said, not passed over in silence."""
+        if self.args.recreate and not self.deployer.recreated:
+            what = f"{self.layers[0].stack} was not" if len(self.layers) == 1 else "no stack of the run was"
+            self.deployer.say(f"note: RECREATE=1 recreated nothing: {what} a failed first create (ROLLBACK_COMPLETE)")
+
     def changeset(self) -> int:
         self.deployer.deploy(self.layers[0], self.args.image_tag, recreate=self.args.recreate, leave=True)
+        self.say_nothing_recreated()
         return 0
 
     def execute(self) -> int:
