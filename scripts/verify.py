@@ -466,9 +466,10 @@ def parse_connect_to(values, loopback_only=False) -> dict:
                 "address such as 127.0.0.1 (a name such as localhost is not taken: the hosts file may send it elsewhere)"
             )
         key, address = (parts[0].lower(), int(parts[1])), (parts[2], int(parts[3]))
-        if mapping.setdefault(key, address) != address:  # curl takes the first; one left over from an edit is a slip
+        taken = mapping.setdefault(key, address)
+        if (taken[0].lower(), taken[1]) != (address[0].lower(), address[1]):  # curl takes the first; a second is a slip
             raise ValueError(
-                f"CONNECT_TO (--connect-to) {value!r}: {key[0]}:{key[1]} is mapped to {mapping[key][0]}:{mapping[key][1]} already: "
+                f"CONNECT_TO (--connect-to) {value!r}: {key[0]}:{key[1]} is mapped to {taken[0]}:{taken[1]} already: "
                 "allowed: one address for a host and port"
             )
     return mapping

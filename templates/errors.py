@@ -119,7 +119,7 @@ def yaml_problem(error) -> str:
     tab = "; allowed: spaces there (a tab, which editors show as spaces)" if "'\\t'" in problem else ""
     allowed = misplaced_key(mark) if problem.startswith("mapping values are not") else ""
     if problem.endswith("but found another document"):
-        allowed = "; allowed: one document (no '---' line after its first key)"
+        allowed = "; allowed: one document (a '---' line at most once, above its first key)"
     if mark and problem.startswith("expected <block end>, but found '<block mapping start>'"):
         allowed = unaligned_key(mark)
     return f"{line} cannot be read as YAML: {problem}{tab}{allowed}"

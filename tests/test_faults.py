@@ -211,7 +211,7 @@ HOSTILE = [
         "a second document",
         GOOD_TEXT + "---\nregion: eu-west-1\n",
         "cannot be read as YAML: expected a single document in the stream, but found another document; "
-        "allowed: one document (no '---' line after its first key)\n",
+        "allowed: one document (a '---' line at most once, above its first key)\n",
     ),
     # what is allowed for a misplaced colon is said of that problem alone (the words end the line)
     ("an unclosed list", GOOD_TEXT + "x: [1\n", "cannot be read as YAML: expected ',' or ']', but got '<stream end>'\n"),
@@ -299,6 +299,18 @@ def test_hostile_params_get_one_clear_line_and_nothing_is_written(tmp_path, what
     # each problem one line of its own, naming the file, of a readable length: none split or forged by the input
     assert all(line.startswith("error: ") and "prod.yaml" in line and len(line) < 600 for line in problems), stderr[:2000]
     assert not out.exists()
+
+
+def test_a_second_document_before_the_first_key_is_not_told_to_drop_a_line_after_its_first_key(tmp_path):
+    # a params file that starts with "---" twice (a header pasted above one that had it): PyYAML reads an empty first
+    # document and the keys as a second one. The line said "allowed: one document (no '---' line after its first key)",
+    # which the file keeps already: both '---' lines are above its first key, and the advice leads nowhere (an attacker review).
+    code, stderr, out = generate(tmp_path, "---\n---\n" + GOOD_TEXT)
+    assert code == 2, stderr[:2000]
+    assert (
+        "line 2: cannot be read as YAML: expected a single document in the stream, but found another document; "
+        "allowed: one document (a '---' line at most once, above its first key)\n" in stderr
+    ), stderr[:2000]
 
 
 def test_nesting_is_refused_one_level_past_the_limit_not_at_python_recursion_limit():

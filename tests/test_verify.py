@@ -456,6 +456,14 @@ def test_connect_to_mapping_one_host_and_port_to_two_addresses_is_refused():
     assert verify.parse_connect_to([first, first.upper()]) == {(HOST, 443): ("127.0.0.1", 8443)}  # the same twice: one mapping
 
 
+def test_connect_to_the_same_address_in_another_case_twice_is_one_mapping_not_two_addresses():
+    # host names are case-insensitive (README: "host names in any case"), the address's too where it is a name (a load
+    # balancer's DNS name): the same mapping given twice, once as copied from the console in capitals, was refused as
+    # "mapped to LB... already: allowed: one address for a host and port", naming one address twice (an attacker review)
+    first, second = f"{HOST}:443:LB-1.eu-west-1.elb.amazonaws.com:443", f"{HOST}:443:lb-1.eu-west-1.elb.amazonaws.com:443"
+    assert verify.parse_connect_to([first, second]) == verify.parse_connect_to([first])
+
+
 def stubbed(service):
     client = boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     return client, Stubber(client)

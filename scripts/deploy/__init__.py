@@ -77,13 +77,13 @@ NEEDS_STACK = ("changeset", "execute", "recover", "events")  # execute: unless i
 TAKES_NO_STACK = ("unlock", "zone")
 
 
-def stack_left_out(command) -> str:
-    """What STACK= left out means to command, for a refusal that names it as a way on ("" where it needs one)."""
-    if command in SERVICE_COMMANDS:
+def stack_left_out(args) -> str:
+    """What STACK= left out means to the command, for a refusal that names it as a way on ("" where it needs one)."""
+    if args.command in SERVICE_COMMANDS:
         return "leave STACK= out for the service layer"
-    if command == "execute":
-        return "leave STACK= out for the layer the change set's name gives"
-    return "" if command in NEEDS_STACK else "leave STACK= out for every layer"
+    if args.command == "execute" and args.changeset and (named := layer_named_in(args.changeset, args.env)):
+        return f"leave STACK= out for the layer the change set's name gives ({named})"
+    return "" if args.command in NEEDS_STACK else "leave STACK= out for every layer"
 
 
 class Parser(argparse.ArgumentParser):
@@ -262,9 +262,10 @@ def validate(args):
     if args.action.upper() not in CONTINUE_ACTIONS:
         raise Failure(f"error: ACTION={args.action}: allowed: {' or '.join(CONTINUE_ACTIONS)}", 2)
     args.action = args.action.upper()
-    left_out = stack_left_out(args.command)
+    left_out = stack_left_out(args)
     if args.stack == "":  # STACK=$LAYER with LAYER unset: passed on and refused, never read as left out
-        raise Failure(f"error: STACK= is empty: name a layer ({', '.join(templates.LAYERS)}){f', or {left_out}' if left_out else ''}", 2)
+        takes = ["service"] if args.command in SERVICE_COMMANDS else templates.LAYERS
+        raise Failure(f"error: STACK= is empty: name a layer ({', '.join(takes)}){f', or {left_out}' if left_out else ''}", 2)
     if args.stack and args.stack not in templates.LAYERS:
         named = next((layer for layer in templates.LAYERS if args.stack == templates.stack_name(args.env, layer)), None)
         hint = f" (STACK takes the layer: STACK={named})" if named else did_you_mean(args.stack, templates.LAYERS)
