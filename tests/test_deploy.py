@@ -4868,8 +4868,23 @@ def test_a_refused_stack_offers_leaving_it_out_only_as_what_that_means_to_the_co
     assert aws.run(command, "--stack=", *extra) == 2  # nothing queued: no call is made
     takes = "service" if command == "rollback" else ", ".join(templates.LAYERS)
     assert aws.err == f"error: STACK= is empty: name a layer ({takes}){left_out}\n", aws.err
-    assert aws.run(command, "--stack=alb service", *extra) == 2
-    assert aws.err.startswith(f"error: unknown layer 'alb service' (STACK takes one layer: a run per layer{left_out}); layers: "), aws.err
+    if command != "rollback":  # a service-layer command's refusal of any other STACK= is the test below
+        assert aws.run(command, "--stack=alb service", *extra) == 2
+        assert aws.err.startswith(f"error: unknown layer 'alb service' (STACK takes one layer: a run per layer{left_out}); layers: "), (
+            aws.err
+        )
+
+
+@pytest.mark.parametrize("given", ["alb service", "alb,service", "albb", stack("alb")])
+@pytest.mark.parametrize("command, extra", [("rollback", ["--yes"]), ("verify", ["--timeout=0"]), ("logs", [])])
+def test_a_service_command_refusing_an_unknown_stack_names_no_other_layer_as_the_way_on(aws, command, extra, given):
+    # An empty STACK= given to a service-layer command names the one layer it takes ("name a layer (service)"), for
+    # "name a layer (ci, cert-dns, alb, ...)" led to "rollback works on the service layer". An unknown STACK= still
+    # led there: "STACK takes one layer: a run per layer", "did you mean alb?", "STACK takes the layer: STACK=alb" and
+    # "layers: ci, cert-dns, alb, ...", each followed, are refused as "rollback works on the service layer" (an
+    # attacker review)
+    assert aws.run(command, f"--stack={given}", *extra) == 2  # nothing queued: no call is made
+    assert aws.err == f"error: {command} works on the service layer: STACK=service (--stack service)\n", aws.err
 
 
 @pytest.mark.parametrize("command", ["zone", "unlock"])

@@ -266,14 +266,14 @@ def validate(args):
     if args.stack == "":  # STACK=$LAYER with LAYER unset: passed on and refused, never read as left out
         takes = ["service"] if args.command in SERVICE_COMMANDS else templates.LAYERS
         raise Failure(f"error: STACK= is empty: name a layer ({', '.join(takes)}){f', or {left_out}' if left_out else ''}", 2)
+    if args.command in SERVICE_COMMANDS and args.stack != "service":  # any other name, a layer's or not: the one way on
+        raise Failure(f"error: {args.command} works on the service layer: STACK=service (--stack service)", 2)
     if args.stack and args.stack not in templates.LAYERS:
         named = next((layer for layer in templates.LAYERS if args.stack == templates.stack_name(args.env, layer)), None)
         hint = f" (STACK takes the layer: STACK={named})" if named else did_you_mean(args.stack, templates.LAYERS)
         if not named and len(args.stack.replace(",", " ").split()) > 1:  # STACK=alb,service or STACK="alb service"
             hint = f" (STACK takes one layer: a run per layer{f', or {left_out}' if left_out else ''})"
         raise Failure(f"error: unknown layer {args.stack!r}{hint}; layers: {', '.join(templates.LAYERS)}", 2)
-    if args.command in SERVICE_COMMANDS and args.stack != "service":  # before "not enabled": the layer is the wrong one anyway
-        raise Failure(f"error: {args.command} works on the service layer: STACK=service (--stack service)", 2)
     unknown = environment_problem(args.env, args.params_dir)
     if unknown:
         raise Failure(f"error: {unknown}", 2)
