@@ -467,7 +467,9 @@ def parse_connect_to(values, loopback_only=False) -> dict:
             )
         key, address = (parts[0].lower(), int(parts[1])), (parts[2], int(parts[3]))
         taken = mapping.setdefault(key, address)
-        if (taken[0].lower(), taken[1]) != (address[0].lower(), address[1]):  # curl takes the first; a second is a slip
+        # curl: "The first string that matches the request's host and port is used"
+        # (https://curl.se/libcurl/c/CURLOPT_CONNECT_TO.html); here a second, other address is a slip, refused
+        if (taken[0].lower(), taken[1]) != (address[0].lower(), address[1]):
             raise ValueError(
                 f"CONNECT_TO (--connect-to) {value!r}: {key[0]}:{key[1]} is mapped to {taken[0]}:{taken[1]} already: "
                 "allowed: one address for a host and port"
