@@ -51,13 +51,19 @@ INTERRUPTED = "interrupted"  # what Ctrl-C prints, whenever it comes
 
 
 def quiet_interrupts(hook):
-    """sys.excepthook for a tool while it imports, before its entry point runs: Ctrl-C then prints
-    the same one line as later, not a traceback through the imports (Python still exits with 130, by
-    SIGINT); any other exception goes to hook, the one it replaces."""
+    """sys.excepthook for a tool while it imports, before its entry point runs: Ctrl-C (and a stop signal
+    taken as Ctrl-C, Terminated) then prints the same one line as later, not a traceback through the
+    imports, and exits with 130 as later (Python exits so by SIGINT itself); any other exception goes to
+    hook, the one it replaces."""
 
     def excepthook(kind, value, traceback) -> None:
         if issubclass(kind, KeyboardInterrupt):
             print(INTERRUPTED, file=sys.stderr)
+            if issubclass(kind, Terminated):  # Python's exit by SIGINT (130) is Ctrl-C's own: 1 otherwise
+                for stream in (sys.stdout, sys.stderr):
+                    with contextlib.suppress(Exception):
+                        stream.flush()
+                os._exit(130)
         else:
             hook(kind, value, traceback)
 
@@ -476,13 +482,21 @@ def terminated(signum, frame):
     raise Terminated
 
 
+def stop_signals_as_ctrl_c() -> None:
+    """SIGTERM and SIGHUP end the process as Ctrl-C does (terminated), from now on. Main thread only, as
+    signal.signal is: elsewhere (a thread that imports templates/ first) they are left as they are."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for number in STOPPING_SIGNALS - {signal.SIGINT}:
+        if signal.getsignal(number) is not signal.SIG_IGN:  # under nohup, SIGHUP stays ignored
+            signal.signal(number, terminated)
+
+
 def run(main, reader_gone_ends=True) -> None:
     """`python -m ...`: exit with main()'s status. SIGTERM and SIGHUP end it as Ctrl-C does
     (terminated). A closed reader (`| head`) ends it at once (SIGPIPE: status 141, no message),
     unless reader_gone_ends is False: then main() handles it (Output)."""
-    for number in STOPPING_SIGNALS - {signal.SIGINT}:
-        if signal.getsignal(number) is not signal.SIG_IGN:  # under nohup, SIGHUP stays ignored
-            signal.signal(number, terminated)
+    stop_signals_as_ctrl_c()
     if reader_gone_ends:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         # A full disk under stdout: the tool goes on to its end (generation's files, the review's

@@ -1066,6 +1066,18 @@ def test_ctrl_c_while_a_tool_still_imports_is_one_line_and_exit_130():
     assert (ended.returncode, ended.stdout) == (1, "their hook\n"), ended.stderr
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_kill_or_a_closed_terminal_while_a_tool_still_imports_is_one_line_as_ctrl_c_is(stop):
+    # README: SIGTERM and SIGHUP end a tool "as under Ctrl-C", and Ctrl-C after templates/ is imported is one
+    # line. But the tools turn SIGTERM and SIGHUP into Ctrl-C only in templates.errors.run(), after every import:
+    # a `timeout -s TERM 0.4 make deploy ENV=sandbox` (a CI cancel) or a closed terminal in the first ~0.3-0.45 s
+    # of each of the processes make deploy starts (generate.py --check, the deployer) ended the tool without a
+    # word (status 143 / 129), where Ctrl-C at that moment says `interrupted`.
+    probe = f"import os, signal, time, templates; os.kill(os.getpid(), {int(stop)}); time.sleep(10)"
+    ended = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (ended.returncode, ended.stderr) == (130, "interrupted\n"), (ended.returncode, ended.stderr)
+
+
 @pytest.mark.parametrize("tool", ["generate", "scripts.deploy", "scripts.review", "emulator.sandbox", "bench"])  # what make runs
 def test_every_tool_imports_templates_first(tool):
     """So that its Ctrl-C hook is in place while everything else loads (a Ctrl-C half a second into
