@@ -8,13 +8,16 @@ import sys
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-from templates.errors import ToolError, quiet_interrupts, stop_signals_as_ctrl_c
+from templates.errors import ToolError, quiet_interrupts, started_as_a_tool, stop_signals_as_ctrl_c
+
+ROOT = Path(__file__).resolve().parent.parent  # the project: params/, output/, .cfnlintrc, .cache/
 
 # Every tool imports this package before its heavy imports (troposphere, boto3, cfn-lint): a Ctrl-C
-# during them is one line too, and a kill (SIGTERM) or a closed terminal (SIGHUP), which end a tool as
-# Ctrl-C does, too (they ended it without a word there: half a second of each process make starts).
+# during them is one line too, and in a tool a kill (SIGTERM) or a closed terminal (SIGHUP), which end it
+# as Ctrl-C does, too (they ended it without a word there: half a second of each process make starts).
 sys.excepthook = quiet_interrupts(sys.excepthook)
-stop_signals_as_ctrl_c()
+if started_as_a_tool(ROOT):
+    stop_signals_as_ctrl_c()
 
 from templates import alarms, alb, cert_dns, ci, release_alarms, scaling, service, waf  # noqa: E402
 from templates.common import (  # noqa: E402, F401  (re-exported: templates.PROJECT, templates.WAIT_MINUTES, ...)
@@ -25,8 +28,6 @@ from templates.common import (  # noqa: E402, F401  (re-exported: templates.PROJ
     TASK_WAIT_MINUTES,
     WAIT_MINUTES,
 )
-
-ROOT = Path(__file__).resolve().parent.parent  # the project: params/, output/, .cfnlintrc, .cache/
 
 
 def relative(path: Path) -> Path:

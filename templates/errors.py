@@ -21,6 +21,7 @@ import signal
 import stat
 import sys
 import threading
+from pathlib import Path
 
 
 class ToolError(Exception):
@@ -58,6 +59,12 @@ def quiet_interrupts(hook):
 
     def excepthook(kind, value, traceback) -> None:
         if issubclass(kind, KeyboardInterrupt):
+            # A second stop signal while the first is said (a logout's SIGTERM, then SIGHUP at once) changes nothing:
+            # ignored from now on (Python sets SIGINT's default itself before it ends by it), or dropped if it came first
+            with contextlib.suppress(KeyboardInterrupt, ValueError):  # ValueError: called outside the main thread
+                for number in STOPPING_SIGNALS:
+                    if signal.getsignal(number) in (terminated, signal.default_int_handler):
+                        signal.signal(number, signal.SIG_IGN)
             print(INTERRUPTED, file=sys.stderr)
             if issubclass(kind, Terminated):  # Python's exit by SIGINT (130) is Ctrl-C's own: 1 otherwise
                 for stream in (sys.stdout, sys.stderr):
@@ -480,6 +487,32 @@ def terminated(signum, frame):
     tool as Ctrl-C does: what it made half way is cleaned up (generation's staging directory, a
     deploy's change set and lock), and a stack operation under way is left to CloudFormation."""
     raise Terminated
+
+
+def started_as_a_tool(root) -> bool:
+    """This process was started as one of the project's tools (`python generate.py`, `python -m scripts.deploy`):
+    the script or module its command line names is the project's (under root, not in the virtual environment).
+    Not pytest and its workers, whose SIGTERM stays theirs (xdist replaces a worker a SIGTERM kills), nor `python -c`.
+    The command line as given (sys.orig_argv): while `-m`'s package imports, sys.argv[0] is only "-m"."""
+    args = iter(sys.orig_argv[1:])
+    for arg in args:
+        if arg == "--check-hash-based-pycs":  # the one long option with a value
+            next(args, None)
+        elif arg.startswith("--") or arg == "-":  # --help and such; "-": the program is read from stdin
+            return False
+        elif arg.startswith("-"):  # short options, several at once too: -Bm module, -Wdefault
+            for at, option in enumerate(arg[1:], start=2):
+                if option in "cmXW":
+                    value = arg[at:] or next(args, "")
+                    if option == "m":
+                        return bool(value) and (root / value.partition(".")[0]).is_dir()
+                    if option == "c":
+                        return False
+                    break
+        else:
+            script = Path(arg).resolve()
+            return script.is_relative_to(root) and not script.is_relative_to(Path(sys.prefix).resolve())
+    return False
 
 
 def stop_signals_as_ctrl_c() -> None:

@@ -1066,16 +1066,46 @@ def test_ctrl_c_while_a_tool_still_imports_is_one_line_and_exit_130():
     assert (ended.returncode, ended.stdout) == (1, "their hook\n"), ended.stderr
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_kill_or_a_closed_terminal_while_a_tool_still_imports_is_one_line_as_ctrl_c_is(stop):
-    # README: SIGTERM and SIGHUP end a tool "as under Ctrl-C", and Ctrl-C after templates/ is imported is one
-    # line. But the tools turn SIGTERM and SIGHUP into Ctrl-C only in templates.errors.run(), after every import:
-    # a `timeout -s TERM 0.4 make deploy ENV=sandbox` (a CI cancel) or a closed terminal in the first ~0.3-0.45 s
-    # of each of the processes make deploy starts (generate.py --check, the deployer) ended the tool without a
-    # word (status 143 / 129), where Ctrl-C at that moment says `interrupted`.
-    probe = f"import os, signal, time, templates; os.kill(os.getpid(), {int(stop)}); time.sleep(10)"
-    ended = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+# A sitecustomize that sends the process stop signals once templates/ has set its hooks: at the lookup of the first
+# layer module its __init__ imports after them (both signals pending at once, as a logout's SIGTERM and SIGHUP).
+SIGNALS_WHILE_A_TOOL_IMPORTS = """
+import importlib.abc, os, signal, sys
+class SendOnce(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "templates.alarms" and self in sys.meta_path:
+            sys.meta_path.remove(self)
+            stops = {stops}
+            signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+            for number in stops:
+                os.kill(os.getpid(), number)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+        return None
+sys.meta_path.insert(0, SendOnce())
+"""
+
+
+@pytest.mark.parametrize(
+    "stops", [{signal.SIGTERM}, {signal.SIGHUP}, {signal.SIGTERM, signal.SIGHUP}], ids=["SIGTERM", "SIGHUP", "SIGTERM and SIGHUP"]
+)
+def test_a_kill_or_a_closed_terminal_while_a_tool_still_imports_is_one_line_as_ctrl_c_is(tmp_path, stops):
+    # README: SIGTERM and SIGHUP end a tool "as under Ctrl-C", and Ctrl-C while it still imports is one line. The tools
+    # took them as Ctrl-C only in templates.errors.run(), after every import: a `timeout -s TERM 0.4 make deploy` (a CI
+    # cancel) or a closed terminal in the first half second of each process make starts ended the tool without a word
+    # (found by a live interruption trial). Both at once printed two tracebacks through the hook (an attacker review).
+    (tmp_path / "sitecustomize.py").write_text(SIGNALS_WHILE_A_TOOL_IMPORTS.replace("{stops}", repr({int(s) for s in stops})))
+    environment = os.environ | {"PYTHONPATH": str(tmp_path)}
+    ended = subprocess.run(
+        [sys.executable, "generate.py", "--check"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
     assert (ended.returncode, ended.stderr) == (130, "interrupted\n"), (ended.returncode, ended.stderr)
+
+
+def test_a_process_that_only_imports_templates_keeps_sigterms_own_ending():
+    # pytest's workers import templates/ (tests/conftest.py): a SIGTERM taken as Ctrl-C there stopped the whole run
+    # ("received keyboard-interrupt"), where pytest-xdist replaces a worker the signal kills (an attacker review)
+    probe = "import os, signal, time, templates; os.kill(os.getpid(), signal.SIGTERM); time.sleep(10)"
+    ended = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (ended.returncode, ended.stderr) == (-signal.SIGTERM, ""), (ended.returncode, ended.stderr)
 
 
 @pytest.mark.parametrize("tool", ["generate", "scripts.deploy", "scripts.review", "emulator.sandbox", "bench"])  # what make runs
