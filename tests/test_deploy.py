@@ -415,6 +415,20 @@ def test_purge_schedules_a_key_whose_own_stacks_log_group_is_deleted_though_anot
     assert (key.action, key.note) == ("schedule", "")
 
 
+def test_purge_leaves_a_key_a_staying_log_group_made_under_the_retained_name_by_someone_else_encrypts_with():
+    # The log group under the retained name is another's (foreign, left), and names the key: its logs would become unreadable.
+    # This look leaves the key, not only the account-wide one after it (keep_keys_other_log_groups_use), whose note differs.
+    facts = {"arn": "arn:k-1"}
+    key = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogKey", "AWS::KMS::Key", "k-1", action="schedule", facts=facts)
+    group = purge.Retained(
+        stack("service"), DELETED_SERVICE_ID, "LogGroup", "AWS::Logs::LogGroup", RETAINED_LOG_GROUP, foreign=True, facts={"kms": "arn:k-1"}
+    )
+    purge.keep_keys_of_kept_log_groups([key, group])
+    assert (
+        key.action is None and key.note == f"left: the log group {RETAINED_LOG_GROUP} it encrypts stays; its logs would become unreadable"
+    )
+
+
 def test_purge_takes_only_what_a_deleted_stack_skipped_on_purpose():
     # Any resource not DELETE_COMPLETE was taken as retained: one a forced deletion left DELETE_FAILED, for one.
     summary = {"StackName": stack("service"), "StackId": DELETED_SERVICE_ID}
@@ -446,6 +460,16 @@ def test_a_stack_that_holds_no_resource_has_no_protected_load_balancer(aws, stat
     made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
     made.stacks[stack("alb")] = described("alb", status)["Stacks"][0]
     assert purge.deletion_protected(made, [stack("alb")]) == {}
+
+
+@pytest.mark.parametrize("tags, alone", [(None, False), ({"Owner": "another team"}, True)])
+def test_a_run_of_every_layer_leaves_alone_only_a_stack_not_ours(aws, tags, alone):
+    # A destroy or purge of every layer leaves alone someone else's stack in a layer the environment does not enable, and
+    # no stack of ours: one of ours there is destroyed (README: a layer outside enabled_layers is destroyed if deployed).
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    made.stacks[stack("alarms")] = described("alarms", tags=tags)["Stacks"][0]  # named=False: taken as not enabled
+    assert made.left_alone("alarms", named=False) is alone
+    assert ("was not made by this tool" in made.out.getvalue()) is alone, made.out.getvalue()
 
 
 def a_deployer_whose_service_is(status, **more):
@@ -2730,6 +2754,45 @@ def test_destroy_of_an_alb_stack_no_deploy_updates_names_the_command_that_turns_
     assert f"its stack is {status}, which no deploy updates: turn it off by hand, " in aws.err, aws.err
     assert f"elbv2 modify-load-balancer-attributes --load-balancer-arn {arn} --attributes" in aws.err, aws.err
     assert "make deploy" not in aws.err and "nothing destroyed" in aws.err, aws.err
+
+
+@pytest.mark.parametrize("status", ["UPDATE_COMPLETE", "ROLLBACK_FAILED"])
+def test_destroy_is_refused_while_whether_the_load_balancer_has_deletion_protection_cannot_be_read(aws, status):
+    # The stack's DeletionProtection parameter false, ELB's attribute refused (a role without DescribeLoadBalancerAttributes):
+    # counted as off, destroy deleted every other layer and ended DELETE_FAILED at alb were it on.
+    for layer in ("alarms", "release-alarms", "service", "waf"):  # the layers that read alb's outputs: none deployed
+        aws.not_deployed(layer)
+    running = configuration(ENV, "alb")["Parameters"] | stubbed_aws.wired("alb") | stubbed_aws.deploy_time("alb")
+    aws.deployed("alb", status=status, parameters=running | {"DeletionProtection": "false"})
+    aws.elbv2.add_client_error(
+        "describe_load_balancer_attributes",
+        "AccessDenied",
+        "not authorized",
+        403,
+        expected_params={"LoadBalancerArn": stubbed_aws.OUTPUT_VALUES["LoadBalancerArn"]},
+    )
+    assert aws.run("destroy", "--stack", "alb", "--yes") == 1, aws.out + aws.err
+    said = "its load balancer may have deletion protection on (whether it does could not be read: AccessDenied), which CloudFormation"
+    assert f"refusing to destroy {stack('alb')}: {said}" in aws.err, aws.err
+    assert "allow elasticloadbalancing:DescribeLoadBalancerAttributes and run again" in aws.err, aws.err
+    assert "nothing destroyed" in aws.err and "deleted" not in aws.out, aws.out + aws.err
+
+
+def test_a_destroy_refuses_an_untagged_stack_under_review_whose_change_set_carries_another_projects_tags(aws):
+    # Whose an empty stack under review is, its change sets' tags say: one tagged, but not with this tool's tags (another
+    # project's review of a stack of our name), was taken for ours, and the stack deleted with that change set.
+    for layer in sorted(templates.downstream_of("cert-dns")):
+        aws.not_deployed(layer)
+    aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS", protected=False, tags={})
+    tags = stubbed_aws.configuration(ENV, "cert-dns")["Tags"] | {"Project": "another-project"}
+    theirs = change_set("cert-dns") | {"ChangeSetName": "their-review", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+    theirs["ChangeSetId"] = theirs["ChangeSetId"].replace(cs_name("cert-dns"), "their-review")
+    summary = {key: theirs[key] for key in ("ChangeSetName", "ChangeSetId", "StackId", "StackName", "ExecutionStatus", "Status")}
+    aws.cf.add_response("list_change_sets", {"Summaries": [summary | {"CreationTime": NOW}]}, {"StackName": stack_id("cert-dns")})
+    aws.cf.add_response("describe_change_set", theirs, {"ChangeSetName": theirs["ChangeSetId"]})
+    assert aws.run("destroy", "--stack", "cert-dns", "--yes") == 1, aws.out + aws.err
+    assert f"error: {stack('cert-dns')} exists, empty and under review, with change sets this tool did not make" in aws.err, aws.err
+    assert "their-review; nothing changed." in aws.err and "deleted" not in aws.out, aws.out + aws.err
 
 
 def service_destroy_requested(aws, resource_status="UPDATE_COMPLETE", alarms=None, deleted=True, protection="turned off"):

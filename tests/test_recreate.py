@@ -357,6 +357,24 @@ def test_purge_takes_from_a_deleted_stack_only_what_the_layers_template_retains(
     assert "/team-b/app" in log_group_names(sandbox)
 
 
+def test_purge_takes_from_a_deleted_stack_what_the_layers_template_retains_by_logical_id_and_type_both(sandbox, run):
+    # A stack of the service's name with the tool's three tags, made by hand, retained a log group of the layer's name
+    # under the logical id of the layer's key: the template retains LogKey as a KMS key, not as a log group.
+    sandbox.seed()
+    cf, name = sandbox.client("cloudformation"), stack("service")
+    group = {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain", "Properties": {"LogGroupName": SERVICE_LOGS}}
+    body = {"Resources": {"LogKey": group}}
+    tags = [{"Key": k, "Value": v} for k, v in templates.own_tags(ENV, "service").items()]
+    cf.create_stack(StackName=name, TemplateBody=json.dumps(body), Tags=tags)
+    cf.delete_stack(StackName=name)
+    assert SERVICE_LOGS in log_group_names(sandbox)  # retained
+    code, out, err = run("purge", "--stack", "service", "--yes")
+    assert code == 0, out + err
+    assert f"LogKey (AWS::Logs::LogGroup) {SERVICE_LOGS}: left: output/service.json retains no AWS::Logs::LogGroup LogKey" in out, out
+    assert out.splitlines()[-1] == f"nothing to purge for {name}: what is listed above stays", out
+    assert SERVICE_LOGS in log_group_names(sandbox)
+
+
 def test_purge_leaves_what_a_hand_made_stack_of_the_layers_name_and_tags_retained(sandbox, run):
     # Stacks of the layers' names, with the tool's tags and logical ids, made by hand: another team's bucket was
     # deleted, and its key scheduled for deletion. Neither has a name of the layer's to tell it by.
