@@ -498,21 +498,32 @@ def started_as_a_tool(root) -> bool:
     for arg in args:
         if arg == "--check-hash-based-pycs":  # the one long option with a value
             next(args, None)
+        elif arg == "--":  # the end of Python's options: the script follows
+            arg = next(args, "-")
+            return arg != "-" and project_file(Path(arg), root)
         elif arg.startswith("--") or arg == "-":  # --help and such; "-": the program is read from stdin
             return False
         elif arg.startswith("-"):  # short options, several at once too: -Bm module, -Wdefault
             for at, option in enumerate(arg[1:], start=2):
                 if option in "cmXW":
                     value = arg[at:] or next(args, "")
-                    if option == "m":
-                        return bool(value) and (root / value.partition(".")[0]).is_dir()
+                    if option == "m":  # a package of the project's (scripts.deploy) or a module (generate)
+                        top = value.partition(".")[0]
+                        return bool(top) and ((root / top).is_dir() or (root / f"{top}.py").is_file())
                     if option == "c":
                         return False
                     break
         else:
-            script = Path(arg).resolve()
-            return script.is_relative_to(root) and not script.is_relative_to(Path(sys.prefix).resolve())
+            return project_file(Path(arg), root)
     return False
+
+
+def project_file(path, root) -> bool:
+    """path is one of the project's files: under root, and not in a virtual environment there (pytest's script).
+    Only a virtual environment's prefix is left out: a Python's own may hold the checkout (/usr/local/src/app)."""
+    path = path.resolve()
+    venv = sys.prefix != sys.base_prefix and path.is_relative_to(Path(sys.prefix).resolve())
+    return path.is_relative_to(root) and not venv
 
 
 def stop_signals_as_ctrl_c() -> None:

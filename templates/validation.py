@@ -15,7 +15,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from templates import ROOT, relative
-from templates.errors import ToolError, forks_end_quietly, long_lived
+from templates.errors import STOPPING_SIGNALS, ToolError, forks_end_quietly, long_lived
 
 LINT_SETTINGS = ROOT / ".cfnlintrc"
 LINT_CACHE = ROOT / ".cache" / "cfn-lint"
@@ -117,15 +117,16 @@ def lint_groups(runner, groups: list[list[Path]]) -> list[list[tuple[str, str]]]
     """Each group's problems: one group linted in this process, more side by side in forked workers."""
     if len(groups) == 1:
         return [lint_group(runner, groups[0])]
-    # Ctrl-C reaches the whole process group: the workers ignore it and finish their group (a second
-    # or two), then the parent stops, having written nothing.
+    # Ctrl-C reaches the whole process group, as a SIGTERM or SIGHUP sent to it does (timeout, a CI cancel, a
+    # closed terminal): the workers ignore them and finish their group (a second or two), then the parent stops,
+    # having written nothing.
     # A forked worker gets the initializer's arguments as they are in memory, not pickled.
     with ProcessPoolExecutor(
         len(groups), mp_context=multiprocessing.get_context("fork"), initializer=start_worker, initargs=(runner,)
     ) as pool:
-        # A fork pool forks every worker at the first submit. Ctrl-C waits until they are forked:
+        # A fork pool forks every worker at the first submit. A stop signal waits until they are forked:
         # in a fork hook Python drops it, and in a worker not yet ignoring it, it breaks the pool.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING_SIGNALS)
         try:
             linting = [pool.submit(lint_in_worker, group) for group in groups]
         finally:
@@ -174,7 +175,8 @@ _worker_runner = None  # a lint worker's Runner, forked with the parent's rules
 
 def start_worker(runner) -> None:
     global _worker_runner
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # it forked with SIGINT held back: a Ctrl-C pending is dropped
+    for number in STOPPING_SIGNALS:  # it forked with them held back: one pending is dropped
+        signal.signal(number, signal.SIG_IGN)
     _worker_runner = runner
 
 

@@ -1108,6 +1108,91 @@ def test_a_process_that_only_imports_templates_keeps_sigterms_own_ending():
     assert (ended.returncode, ended.stderr) == (-signal.SIGTERM, ""), (ended.returncode, ended.stderr)
 
 
+# An attacker review of b329417: command lines started_as_a_tool answered wrongly. Each is a way Python runs one of
+# the project's tools (generate.py is a module of the project as scripts/ is a package of it; "--" ends Python's
+# options; a Python without a virtual environment whose prefix holds the checkout, as /usr/local of the python
+# image holds /usr/local/src/app), and a SIGTERM while it imported ended it without a word (status 143).
+@pytest.mark.parametrize(
+    ("argv", "prefix"),
+    [
+        (["python", "-m", "generate", "--check"], None),
+        (["python", "-O", "-m", "bench"], None),
+        (["python", "--", "generate.py", "--check"], None),
+        (["python", "generate.py", "--check"], "parent"),
+    ],
+    ids=["-m generate", "-m bench", "-- generate.py", "prefix holds the checkout"],
+)
+def test_every_way_python_starts_a_tool_is_a_tool(monkeypatch, argv, prefix):
+    from templates.errors import started_as_a_tool
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "orig_argv", argv)
+    if prefix == "parent":  # no virtual environment: the interpreter's own prefix, an ancestor of the checkout
+        monkeypatch.setattr(sys, "prefix", str(ROOT.parent))
+        monkeypatch.setattr(sys, "base_prefix", str(ROOT.parent))
+    assert started_as_a_tool(ROOT)
+
+
+@pytest.mark.parametrize("argv", [["-m", "generate", "--check"], ["--", "generate.py", "--check"]], ids=["-m generate", "--"])
+def test_a_kill_while_a_tool_started_otherwise_imports_is_one_line_too(tmp_path, argv):
+    # The live form of the cases above: `python -m generate --check` and `python -- generate.py --check` run
+    # generate.py's main as `python generate.py --check` does, and a SIGTERM while they imported ended them silently.
+    (tmp_path / "sitecustomize.py").write_text(SIGNALS_WHILE_A_TOOL_IMPORTS.replace("{stops}", repr({int(signal.SIGTERM)})))
+    environment = os.environ | {"PYTHONPATH": str(tmp_path)}
+    ended = subprocess.run([sys.executable, *argv], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60)
+    assert (ended.returncode, ended.stderr) == (130, "interrupted\n"), (ended.returncode, ended.stderr)
+
+
+# A tool's lint: two groups in forked workers (templates.validation.lint_groups), one quick, one slow; each marks a
+# file when it starts. The stop signal then goes to the whole process group, as `timeout -s TERM 1.5 make check`,
+# a CI runner's cancel of the job's group or a closed terminal's SIGHUP send it.
+LINT_WORKERS_PROBE = """
+import os, sys, time
+from templates import validation
+from templates.errors import entry_point, run
+marks = sys.argv[1]
+def linted(runner, paths):
+    open(os.path.join(marks, paths[0]), "w").close()
+    if paths[0] == "slow":
+        time.sleep(2)  # the group it finishes, ignoring the signal, before the tool ends
+    return []
+validation.lint_group = linted
+run(entry_point(lambda: validation.lint_groups(None, [["quick"], ["slow"]]) and 0))
+"""
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_to_the_process_group_while_a_tool_lints_is_one_line(tmp_path, stop):
+    # The lint workers fork with the tool's SIGTERM and SIGHUP handler (terminated, set by run()), and ignore only SIGINT:
+    # a worker waiting for its next group raised Terminated in multiprocessing's queue read, and multiprocessing printed
+    # "Process ForkProcess-1: Traceback ... templates.errors.Terminated" before the tool's `interrupted` (found with
+    # `timeout -s TERM 1.5 make check` on a cold lint cache; pre-existing, before b329417 too).
+    import time
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    tool = subprocess.Popen(
+        [sys.executable, "-c", LINT_WORKERS_PROBE, str(marks)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ((marks / "quick").exists() and (marks / "slow").exists()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the quick group's worker is back waiting for work
+        os.killpg(tool.pid, stop)
+        _, stderr = tool.communicate(timeout=60)
+    finally:
+        if tool.poll() is None:
+            os.killpg(tool.pid, signal.SIGKILL)
+            tool.wait()
+    assert (tool.returncode, stderr) == (130, "interrupted\n"), (tool.returncode, stderr)
+
+
 @pytest.mark.parametrize("tool", ["generate", "scripts.deploy", "scripts.review", "emulator.sandbox", "bench"])  # what make runs
 def test_every_tool_imports_templates_first(tool):
     """So that its Ctrl-C hook is in place while everything else loads (a Ctrl-C half a second into
