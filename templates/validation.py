@@ -117,21 +117,27 @@ def lint_groups(runner, groups: list[list[Path]]) -> list[list[tuple[str, str]]]
     """Each group's problems: one group linted in this process, more side by side in forked workers."""
     if len(groups) == 1:
         return [lint_group(runner, groups[0])]
-    # Ctrl-C reaches the whole process group, as a SIGTERM or SIGHUP sent to it does (timeout, a CI cancel, a
-    # closed terminal): the workers ignore them and finish their group (a second or two), then the parent stops,
-    # having written nothing.
+    # Ctrl-C reaches the whole process group: the workers ignore it and finish their group (a second or two), then
+    # the parent stops, having written nothing. A SIGTERM or SIGHUP sent to the group (timeout, a CI cancel, a closed
+    # terminal) ends the workers at once (start_worker) and the parent as Ctrl-C does.
     # A forked worker gets the initializer's arguments as they are in memory, not pickled.
-    with ProcessPoolExecutor(
-        len(groups), mp_context=multiprocessing.get_context("fork"), initializer=start_worker, initargs=(runner,)
-    ) as pool:
-        # A fork pool forks every worker at the first submit. A stop signal waits until they are forked:
-        # in a fork hook Python drops it, and in a worker not yet ignoring it, it breaks the pool.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING_SIGNALS)
-        try:
-            linting = [pool.submit(lint_in_worker, group) for group in groups]
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        return [group.result() for group in linting]
+    # Workers a stop signal ended leave the pool's pipes closed: a write to them is the pool's error, not a SIGPIPE
+    # that ends this process without a word (the tools end at a closed reader: errors.run).
+    reader_gone = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        with ProcessPoolExecutor(
+            len(groups), mp_context=multiprocessing.get_context("fork"), initializer=start_worker, initargs=(runner,)
+        ) as pool:
+            # A fork pool forks every worker at the first submit. A stop signal waits until they are forked:
+            # in a fork hook Python drops it, and in a worker not yet ignoring it, it breaks the pool.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING_SIGNALS)
+            try:
+                linting = [pool.submit(lint_in_worker, group) for group in groups]
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            return [group.result() for group in linting]
+    finally:
+        signal.signal(signal.SIGPIPE, reader_gone)
 
 
 def balanced(paths: list[Path], count: int) -> list[list[Path]]:
@@ -175,8 +181,14 @@ _worker_runner = None  # a lint worker's Runner, forked with the parent's rules
 
 def start_worker(runner) -> None:
     global _worker_runner
-    for number in STOPPING_SIGNALS:  # it forked with them held back: one pending is dropped
-        signal.signal(number, signal.SIG_IGN)
+    # It forked with the stop signals held back. Ctrl-C (the whole group's) is ignored: the worker finishes its
+    # group. SIGTERM and SIGHUP end it at once, as by default, without the tool's Terminated and its traceback:
+    # ignored, a second one to the group hung the tool in its pool's shutdown, and a worker whose tool was killed
+    # (SIGKILL) could be ended by SIGKILL alone.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for number in STOPPING_SIGNALS - {signal.SIGINT}:
+        signal.signal(number, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING_SIGNALS)  # a fork keeps its parent's mask: held back for good
     _worker_runner = runner
 
 

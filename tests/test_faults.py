@@ -1193,6 +1193,98 @@ def test_a_stop_signal_to_the_process_group_while_a_tool_lints_is_one_line(tmp_p
     assert (tool.returncode, stderr) == (130, "interrupted\n"), (tool.returncode, stderr)
 
 
+# An attacker review of df0d3ba. The lint workers now ignore every stop signal, so only the parent can end them: by
+# sending each the sentinel that ends a ProcessPoolExecutor's worker. Two ways the parent no longer does so:
+
+
+def _lint_probe_started(tmp_path):
+    import time
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    tool = subprocess.Popen(
+        [sys.executable, "-c", LINT_WORKERS_PROBE, str(marks)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not ((marks / "quick").exists() and (marks / "slow").exists()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return tool
+
+
+def _session_processes(sid) -> list[int]:
+    listed = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True).stdout.split("\n")
+    return [int(pid) for pid, session in (line.split() for line in listed if line.strip()) if int(session) == sid]
+
+
+def _end_session(tool):
+    import contextlib
+
+    for pid in _session_processes(tool.pid):
+        with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+            os.kill(pid, signal.SIGKILL)
+    tool.wait()
+
+
+@pytest.mark.parametrize(
+    "stops",
+    [(signal.SIGTERM, signal.SIGTERM), (signal.SIGHUP, signal.SIGHUP), (signal.SIGTERM, signal.SIGHUP)],
+    ids=["SIGTERM twice", "SIGHUP twice (the terminal's, then the shell's)", "a logout's SIGTERM and SIGHUP"],
+)
+def test_a_second_stop_signal_to_the_process_group_while_a_tool_lints_does_not_hang_it(tmp_path, stops):
+    # The first stop signal raises Terminated where the parent waits for a group (future.result), and the pool's
+    # __exit__ waits for the workers (shutdown(wait=True)); the second raises Terminated out of that wait. The tool says
+    # `interrupted`, and at exit multiprocessing's finalizer closes the queue the workers read before the executor's
+    # thread has put the workers' sentinels in it: the parent joins workers that wait for work forever, and they ignore
+    # SIGTERM, SIGHUP and SIGINT. Before df0d3ba the second signal ended the workers and the tool ended (1.2 s,
+    # `generate.py --check` on a cold lint cache, SIGTERM to the group at 1.1 s and 1.2 s); since, it hangs for good:
+    # `timeout` without -k, a terminal closed under it, or a CI step without its own time limit waits forever.
+    # (Two Ctrl-C hang the same way, before df0d3ba too.)
+    import time
+
+    tool = _lint_probe_started(tmp_path)
+    try:
+        os.killpg(tool.pid, stops[0])
+        time.sleep(0.2)
+        os.killpg(tool.pid, stops[1])
+        try:
+            _, stderr = tool.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            stderr = "still running 20 s later: " + " ".join(map(str, _session_processes(tool.pid)))
+    finally:
+        _end_session(tool)
+    assert (tool.returncode, stderr) == (130, "interrupted\n"), (tool.returncode, stderr)
+
+
+def test_lint_workers_whose_tool_was_killed_end_at_a_sigterm(tmp_path):
+    # The tool killed outright while it lints (SIGKILL: `kill -9`, the OOM killer) leaves its workers behind, waiting
+    # for work that never comes and holding its stdout and stderr open (`make check | tee log` never ends). Before
+    # df0d3ba a SIGTERM to them (`kill <pid>`, `kill -- -<pgid>`) ended them; now they ignore it, SIGHUP and SIGINT too,
+    # and only SIGKILL removes them.
+    import time
+
+    tool = _lint_probe_started(tmp_path)
+    try:
+        os.kill(tool.pid, signal.SIGKILL)
+        tool.wait()
+        time.sleep(2.5)  # the slow group done: both workers wait for work
+        orphans = _session_processes(tool.pid)
+        assert orphans, "the workers ended with their tool"
+        for pid in orphans:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while _session_processes(tool.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = _session_processes(tool.pid)
+    finally:
+        _end_session(tool)
+    assert left == [], f"still running 10 s after a SIGTERM: {left}"
+
+
 @pytest.mark.parametrize("tool", ["generate", "scripts.deploy", "scripts.review", "emulator.sandbox", "bench"])  # what make runs
 def test_every_tool_imports_templates_first(tool):
     """So that its Ctrl-C hook is in place while everything else loads (a Ctrl-C half a second into
