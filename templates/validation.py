@@ -117,9 +117,8 @@ def lint_groups(runner, groups: list[list[Path]]) -> list[list[tuple[str, str]]]
     """Each group's problems: one group linted in this process, more side by side in forked workers."""
     if len(groups) == 1:
         return [lint_group(runner, groups[0])]
-    # Ctrl-C reaches the whole process group: the workers ignore it and finish their group (a second or two), then
-    # the parent stops, having written nothing. A SIGTERM or SIGHUP sent to the group (timeout, a CI cancel, a closed
-    # terminal) ends the workers at once (start_worker) and the parent as Ctrl-C does.
+    # Ctrl-C reaches the whole process group, as a SIGTERM or SIGHUP sent to it does (timeout, a CI cancel, a closed
+    # terminal): the workers end at once (start_worker), and the parent stops, having written nothing.
     # A forked worker gets the initializer's arguments as they are in memory, not pickled.
     # Workers a stop signal ended leave the pool's pipes closed: a write to them is the pool's error, not a SIGPIPE
     # that ends this process without a word (the tools end at a closed reader: errors.run).
@@ -181,14 +180,13 @@ _worker_runner = None  # a lint worker's Runner, forked with the parent's rules
 
 def start_worker(runner) -> None:
     global _worker_runner
-    # It forked with the stop signals held back. Ctrl-C (the whole group's) is ignored: the worker finishes its
-    # group. SIGTERM and SIGHUP end it at once, as by default, without the tool's Terminated and its traceback:
-    # ignored, a second one to the group hung the tool in its pool's shutdown, and a worker whose tool was killed
-    # (SIGKILL) could be ended by SIGKILL alone.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for number in STOPPING_SIGNALS - {signal.SIGINT}:
+    # It forked with the stop signals held back. Ctrl-C, SIGTERM and SIGHUP (to the whole group) end it at once, as by
+    # default, without the tool's KeyboardInterrupt and its traceback. Ignored, a second one to the group hung the tool
+    # in its pool's shutdown (Ctrl-C twice did), and a worker whose tool was killed (SIGKILL) outlived it.
+    for number in STOPPING_SIGNALS:
         signal.signal(number, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING_SIGNALS)  # a fork keeps its parent's mask: held back for good
+    # (a signal pending since the fork ends it here)
     _worker_runner = runner
 
 

@@ -1285,6 +1285,51 @@ def test_lint_workers_whose_tool_was_killed_end_at_a_sigterm(tmp_path):
     assert left == [], f"still running 10 s after a SIGTERM: {left}"
 
 
+# An attacker review of 1beee17: Ctrl-C twice to the group while a tool linted hung it (older: the workers ignored SIGINT).
+
+
+def _stopped_twice(tmp_path, stops, gap, then=None):
+    import time
+
+    tool = _lint_probe_started(tmp_path)
+    try:
+        os.killpg(tool.pid, stops[0])
+        time.sleep(gap)
+        os.killpg(tool.pid, stops[1])
+        if then is not None:
+            time.sleep(1)
+            os.killpg(tool.pid, then)
+        try:
+            _, stderr = tool.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            stderr = "still running 20 s later: " + " ".join(map(str, _session_processes(tool.pid)))
+        time.sleep(0.3)
+        left = [pid for pid in _session_processes(tool.pid) if pid != tool.pid]
+    finally:
+        _end_session(tool)
+    return tool.returncode, stderr, left
+
+
+def test_ctrl_c_twice_while_a_tool_lints_does_not_hang_it(tmp_path):
+    # generate.py --check, cold lint cache, SIGINT to its group at 1.1 s and 1.3 s: still running 15 s later, the tool
+    # and both workers (`interrupted` said once). As the test above names: at exit the parent joins workers that wait for
+    # work that never comes, and they ignore SIGINT. A third Ctrl-C then ends the tool with a traceback (below) and leaves
+    # the two workers running, orphans holding its stdout and stderr: `make check | tee log` never ends.
+    code, stderr, left = _stopped_twice(tmp_path, (signal.SIGINT, signal.SIGINT), 0.2)
+    assert (code, stderr, left) == (130, "interrupted\n", []), (code, stderr, left)
+
+
+@pytest.mark.parametrize("then", [signal.SIGINT, signal.SIGTERM], ids=["a third Ctrl-C", "a SIGTERM"])
+def test_a_stop_signal_after_ctrl_c_twice_while_a_tool_lints_is_no_traceback(tmp_path, then):
+    # generate.py --check, cold lint cache, SIGINT to its group at 1.2 s and 1.4 s, then SIGTERM at 3 s: rc 130 and
+    # "interrupted", "Exception ignored in atexit callback: <function _exit_function ...>", a traceback through
+    # multiprocessing's join (os.waitpid) ending "templates.errors.Terminated". A third SIGINT instead: the same
+    # traceback ending KeyboardInterrupt, and both workers left running (parent 1), never ending on their own.
+    # (As before 1beee17, which hung there instead at a SIGTERM.)
+    code, stderr, left = _stopped_twice(tmp_path, (signal.SIGINT, signal.SIGINT), 0.2, then=then)
+    assert "Traceback" not in stderr and left == [], (code, stderr, left)
+
+
 @pytest.mark.parametrize("tool", ["generate", "scripts.deploy", "scripts.review", "emulator.sandbox", "bench"])  # what make runs
 def test_every_tool_imports_templates_first(tool):
     """So that its Ctrl-C hook is in place while everything else loads (a Ctrl-C half a second into
