@@ -1161,42 +1161,6 @@ run(entry_point(lambda: validation.lint_groups(None, [["quick"], ["slow"]]) and 
 """
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_stop_signal_to_the_process_group_while_a_tool_lints_is_one_line(tmp_path, stop):
-    # The lint workers fork with the tool's SIGTERM and SIGHUP handler (terminated, set by run()), and ignore only SIGINT:
-    # a worker waiting for its next group raised Terminated in multiprocessing's queue read, and multiprocessing printed
-    # "Process ForkProcess-1: Traceback ... templates.errors.Terminated" before the tool's `interrupted` (found with
-    # `timeout -s TERM 1.5 make check` on a cold lint cache; pre-existing, before b329417 too).
-    import time
-
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    tool = subprocess.Popen(
-        [sys.executable, "-c", LINT_WORKERS_PROBE, str(marks)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not ((marks / "quick").exists() and (marks / "slow").exists()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)  # the quick group's worker is back waiting for work
-        os.killpg(tool.pid, stop)
-        _, stderr = tool.communicate(timeout=60)
-    finally:
-        if tool.poll() is None:
-            os.killpg(tool.pid, signal.SIGKILL)
-            tool.wait()
-    assert (tool.returncode, stderr) == (130, "interrupted\n"), (tool.returncode, stderr)
-
-
-# An attacker review of df0d3ba. The lint workers now ignore every stop signal, so only the parent can end them: by
-# sending each the sentinel that ends a ProcessPoolExecutor's worker. Two ways the parent no longer does so:
-
-
 def _lint_probe_started(tmp_path):
     import time
 
@@ -1230,6 +1194,24 @@ def _end_session(tool):
     tool.wait()
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_to_the_process_group_while_a_tool_lints_is_one_line(tmp_path, stop):
+    # The lint workers fork with the tool's SIGTERM and SIGHUP handler (terminated, set by run()), and ignore only SIGINT:
+    # a worker waiting for its next group raised Terminated in multiprocessing's queue read, and multiprocessing printed
+    # "Process ForkProcess-1: Traceback ... templates.errors.Terminated" before the tool's `interrupted` (found with
+    # `timeout -s TERM 1.5 make check` on a cold lint cache; pre-existing, before b329417 too).
+    import time
+
+    tool = _lint_probe_started(tmp_path)
+    try:
+        time.sleep(0.5)  # the quick group's worker is back waiting for work
+        os.killpg(tool.pid, stop)
+        _, stderr = tool.communicate(timeout=60)
+    finally:
+        _end_session(tool)
+    assert (tool.returncode, stderr) == (130, "interrupted\n"), (tool.returncode, stderr)
+
+
 @pytest.mark.parametrize(
     "stops",
     [(signal.SIGTERM, signal.SIGTERM), (signal.SIGHUP, signal.SIGHUP), (signal.SIGTERM, signal.SIGHUP)],
@@ -1239,11 +1221,9 @@ def test_a_second_stop_signal_to_the_process_group_while_a_tool_lints_does_not_h
     # The first stop signal raises Terminated where the parent waits for a group (future.result), and the pool's
     # __exit__ waits for the workers (shutdown(wait=True)); the second raises Terminated out of that wait. The tool says
     # `interrupted`, and at exit multiprocessing's finalizer closes the queue the workers read before the executor's
-    # thread has put the workers' sentinels in it: the parent joins workers that wait for work forever, and they ignore
-    # SIGTERM, SIGHUP and SIGINT. Before df0d3ba the second signal ended the workers and the tool ended (1.2 s,
-    # `generate.py --check` on a cold lint cache, SIGTERM to the group at 1.1 s and 1.2 s); since, it hangs for good:
-    # `timeout` without -k, a terminal closed under it, or a CI step without its own time limit waits forever.
-    # (Two Ctrl-C hang the same way, before df0d3ba too.)
+    # thread has put the workers' sentinels in it: the parent joined workers that waited for work for ever, as df0d3ba
+    # had them ignore SIGTERM, SIGHUP and SIGINT (`timeout` without -k, a terminal closed under it, or a CI step without
+    # its own limit waited for ever; an attacker review). They end at each by default now (1beee17, 07c7143).
     import time
 
     tool = _lint_probe_started(tmp_path)
@@ -1262,9 +1242,8 @@ def test_a_second_stop_signal_to_the_process_group_while_a_tool_lints_does_not_h
 
 def test_lint_workers_whose_tool_was_killed_end_at_a_sigterm(tmp_path):
     # The tool killed outright while it lints (SIGKILL: `kill -9`, the OOM killer) leaves its workers behind, waiting
-    # for work that never comes and holding its stdout and stderr open (`make check | tee log` never ends). Before
-    # df0d3ba a SIGTERM to them (`kill <pid>`, `kill -- -<pgid>`) ended them; now they ignore it, SIGHUP and SIGINT too,
-    # and only SIGKILL removes them.
+    # for work that never comes and holding its stdout and stderr open (`make check | tee log` never ends): a SIGTERM to
+    # them (`kill <pid>`, `kill -- -<pgid>`) ends them (df0d3ba had them ignore it, and only SIGKILL removed them).
     import time
 
     tool = _lint_probe_started(tmp_path)
