@@ -460,11 +460,16 @@ class Terminated(KeyboardInterrupt):
 _forks_end_quietly = threading.Event()
 
 
+def end_quietly(number, frame):
+    """A forked worker's stop signal (forks_end_quietly): it ends at once, without a word."""
+    os._exit(128 + number)
+
+
 def _after_fork_in_child():
     if _forks_end_quietly.is_set():
         for number in STOPPING_SIGNALS:
             if signal.getsignal(number) not in (signal.SIG_IGN, None):
-                signal.signal(number, lambda number, frame: os._exit(128 + number))
+                signal.signal(number, end_quietly)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

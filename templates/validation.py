@@ -118,15 +118,19 @@ def lint_groups(runner, groups: list[list[Path]]) -> list[list[tuple[str, str]]]
     if len(groups) == 1:
         return [lint_group(runner, groups[0])]
     # Ctrl-C reaches the whole process group, as a SIGTERM or SIGHUP sent to it does (timeout, a CI cancel, a closed
-    # terminal): the workers end at once (start_worker), and the parent stops, having written nothing.
+    # terminal): the workers end at once and without a word (forks_end_quietly; ignoring them, a second one hung the
+    # tool in its pool's shutdown, and a killed tool's workers outlived it), and the parent stops, having written nothing.
     # A forked worker gets the initializer's arguments as they are in memory, not pickled.
     # Workers a stop signal ended leave the pool's pipes closed: a write to them is the pool's error, not a SIGPIPE
     # that ends this process without a word (the tools end at a closed reader: errors.run).
     reader_gone = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
-        with ProcessPoolExecutor(
-            len(groups), mp_context=multiprocessing.get_context("fork"), initializer=start_worker, initargs=(runner,)
-        ) as pool:
+        with (
+            forks_end_quietly(),
+            ProcessPoolExecutor(
+                len(groups), mp_context=multiprocessing.get_context("fork"), initializer=start_worker, initargs=(runner,)
+            ) as pool,
+        ):
             # A fork pool forks every worker at the first submit. A stop signal waits until they are forked:
             # in a fork hook Python drops it, and in a worker not yet ignoring it, it breaks the pool.
             mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING_SIGNALS)
@@ -180,13 +184,9 @@ _worker_runner = None  # a lint worker's Runner, forked with the parent's rules
 
 def start_worker(runner) -> None:
     global _worker_runner
-    # It forked with the stop signals held back. Ctrl-C, SIGTERM and SIGHUP (to the whole group) end it at once, as by
-    # default, without the tool's KeyboardInterrupt and its traceback. Ignored, a second one to the group hung the tool
-    # in its pool's shutdown (Ctrl-C twice did), and a worker whose tool was killed (SIGKILL) outlived it.
-    for number in STOPPING_SIGNALS:
-        signal.signal(number, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING_SIGNALS)  # a fork keeps its parent's mask: held back for good
-    # (a signal pending since the fork ends it here)
+    # It forked with the stop signals held back (lint_groups), and a fork keeps its parent's mask: held back for good
+    # otherwise. One pending since the fork ends it here, by the handler forks_end_quietly gave it.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING_SIGNALS)
     _worker_runner = runner
 
 

@@ -322,16 +322,16 @@ def test_templates_are_shared_among_lint_workers_by_size_and_each_workers_in_nam
     assert groups == [[tmp_path / "a.json", tmp_path / "d.json"], [tmp_path / "b.json", tmp_path / "c.json"]]
 
 
-def test_lint_workers_get_the_parents_rules_and_end_at_a_stop_signal_as_by_default_which_the_parent_does_not(tmp_path, monkeypatch):
+def test_lint_workers_get_the_parents_rules_and_end_quietly_at_a_stop_signal_which_the_parent_does_not(tmp_path, monkeypatch):
     # (the workers ignored Ctrl-C: twice to the group, it hung the tool in its pool's shutdown; tests/test_faults.py)
     import signal
 
-    from templates.errors import STOPPING_SIGNALS
+    from templates.errors import STOPPING_SIGNALS, end_quietly
 
-    def seen(runner, paths):
-        default = all(signal.getsignal(number) == signal.SIG_DFL for number in STOPPING_SIGNALS)
+    def seen(runner, paths):  # each stop signal unblocked, and handled by forks_end_quietly's quiet exit
+        quiet = all(signal.getsignal(number) is end_quietly for number in STOPPING_SIGNALS)
         unblocked = not STOPPING_SIGNALS & signal.pthread_sigmask(signal.SIG_BLOCK, set())
-        return [(str(path), f"{runner} {os.getpid()} {default and unblocked}") for path in paths]
+        return [(str(path), f"{runner} {os.getpid()} {quiet and unblocked}") for path in paths]
 
     monkeypatch.setattr(validation, "lint_group", seen)  # as the workers fork with it
     found = validation.lint_groups("rules", [[tmp_path / "a.json"], [tmp_path / "b.json"]])
