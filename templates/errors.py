@@ -59,12 +59,7 @@ def quiet_interrupts(hook):
 
     def excepthook(kind, value, traceback) -> None:
         if issubclass(kind, KeyboardInterrupt):
-            # A second stop signal while the first is said (a logout's SIGTERM, then SIGHUP at once) changes nothing:
-            # ignored from now on (Python sets SIGINT's default itself before it ends by it), or dropped if it came first
-            with contextlib.suppress(KeyboardInterrupt, ValueError):  # ValueError: called outside the main thread
-                for number in STOPPING_SIGNALS:
-                    if signal.getsignal(number) in (terminated, signal.default_int_handler):
-                        signal.signal(number, signal.SIG_IGN)
+            ignore_stop_signals()  # (Python sets SIGINT's default itself before it ends by it)
             print(INTERRUPTED, file=sys.stderr)
             if issubclass(kind, Terminated):  # Python's exit by SIGINT (130) is Ctrl-C's own: 1 otherwise
                 for stream in (sys.stdout, sys.stderr):
@@ -75,6 +70,17 @@ def quiet_interrupts(hook):
             hook(kind, value, traceback)
 
     return excepthook
+
+
+def ignore_stop_signals() -> None:
+    """A tool that says `interrupted` ends: a second stop signal while it does (a logout's SIGTERM, then SIGHUP at once;
+    a CI cancel's SIGTERM twice) changes nothing, rather than saying it again or ending the tool by the signal's default
+    (Python's finalization puts that back for a handler of its own; an ignored signal stays ignored). One that came
+    while they are set aside is dropped."""
+    with contextlib.suppress(KeyboardInterrupt, ValueError):  # ValueError: called outside the main thread
+        for number in STOPPING_SIGNALS:
+            if signal.getsignal(number) in (terminated, signal.default_int_handler):
+                signal.signal(number, signal.SIG_IGN)
 
 
 def entry_point(main):
@@ -410,7 +416,8 @@ def stops_held(held=None):
     thread, and the kernel may hand a process's signal to another thread, whose C-level handler
     has Python run the handler in this one at once. Main thread only, as signal.signal is.
     held: called at the first such signal, to say what the run finishes first; a second one then
-    acts at once, so that a block whose calls take long (AWS not answering) is not beyond it."""
+    acts at once, so that a block whose calls take long (AWS not answering) is not beyond it.
+    Gives the signals that came, in order, for a block that ends early at one."""
     came = []
     # Left alone: an ignored signal (SIGHUP under nohup), and one whose handler was set outside Python
     # (getsignal says None), which signal.signal could not put back.
@@ -445,7 +452,7 @@ def stops_held(held=None):
     for number in previous:
         signal.signal(number, hold)
     try:
-        yield
+        yield came
     finally:
         put_back()
         if came:
@@ -552,6 +559,8 @@ def run(main, reader_gone_ends=True) -> None:
         # documents are written whole), then says so.
         sys.stdout = Output(sys.stdout, goes_on=True)
     code = main()
+    if code == 130:  # it said `interrupted`, and ends
+        ignore_stop_signals()
     if isinstance(sys.stdout, Output):
         sys.stdout.flush()  # a file's buffer meets a full disk only here, and Python's flush at exit would not say so
     if isinstance(sys.stdout, Output) and sys.stdout.failure:

@@ -1,5 +1,6 @@
 """cfn-lint and checkov over generated templates, through their Python APIs."""
 
+import concurrent.futures
 import contextlib
 import glob
 import hashlib
@@ -15,7 +16,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from templates import ROOT, relative
-from templates.errors import STOPPING_SIGNALS, ToolError, forks_end_quietly, long_lived
+from templates.errors import STOPPING_SIGNALS, ToolError, forks_end_quietly, long_lived, stops_held
 
 LINT_SETTINGS = ROOT / ".cfnlintrc"
 LINT_CACHE = ROOT / ".cache" / "cfn-lint"
@@ -120,12 +121,16 @@ def lint_groups(runner, groups: list[list[Path]]) -> list[list[tuple[str, str]]]
     # Ctrl-C reaches the whole process group, as a SIGTERM or SIGHUP sent to it does (timeout, a CI cancel, a closed
     # terminal): the workers end at once and without a word (forks_end_quietly; ignoring them, a second one hung the
     # tool in its pool's shutdown, and a killed tool's workers outlived it), and the parent stops, having written nothing.
+    # In the parent a stop signal is held (stops_held) until the pool has shut down: raised inside concurrent.futures
+    # (a future's lock held, the shutdown's join), two at once (a closed terminal's SIGHUP and the shell's) hung the tool
+    # for good, or ended it by SIGPIPE or with "Exception ignored" tracebacks. It ends the wait for the groups at once.
     # A forked worker gets the initializer's arguments as they are in memory, not pickled.
     # Workers a stop signal ended leave the pool's pipes closed: a write to them is the pool's error, not a SIGPIPE
     # that ends this process without a word (the tools end at a closed reader: errors.run).
     reader_gone = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
         with (
+            stops_held() as stopped,
             forks_end_quietly(),
             ProcessPoolExecutor(
                 len(groups), mp_context=multiprocessing.get_context("fork"), initializer=start_worker, initargs=(runner,)
@@ -138,9 +143,14 @@ def lint_groups(runner, groups: list[list[Path]]) -> list[list[tuple[str, str]]]
                 linting = [pool.submit(lint_in_worker, group) for group in groups]
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            return [group.result() for group in linting]
+            waiting = set(linting)
+            while waiting and not stopped:
+                _, waiting = concurrent.futures.wait(waiting, timeout=0.1)
+            if not stopped:
+                return [group.result() for group in linting]
     finally:
         signal.signal(signal.SIGPIPE, reader_gone)
+    raise KeyboardInterrupt  # not reached: stops_held ended the block with what its signal's handler raises
 
 
 def balanced(paths: list[Path], count: int) -> list[list[Path]]:
