@@ -83,6 +83,9 @@ def ignore_stop_signals() -> None:
                 signal.signal(number, signal.SIG_IGN)
 
 
+_main_ends_the_process = False  # run() sets it
+
+
 def entry_point(main):
     """main(...) -> exit status, with ToolError and Ctrl-C turned into their status."""
 
@@ -93,6 +96,8 @@ def entry_point(main):
         except ToolError as error:
             return report(error)
         except KeyboardInterrupt:
+            if _main_ends_the_process:  # not so for a test calling main(): its own Ctrl-C stays
+                ignore_stop_signals()
             print(INTERRUPTED, file=sys.stderr)
             return 130
 
@@ -552,6 +557,8 @@ def run(main, reader_gone_ends=True) -> None:
     """`python -m ...`: exit with main()'s status. SIGTERM and SIGHUP end it as Ctrl-C does
     (terminated). A closed reader (`| head`) ends it at once (SIGPIPE: status 141, no message),
     unless reader_gone_ends is False: then main() handles it (Output)."""
+    global _main_ends_the_process
+    _main_ends_the_process = True
     stop_signals_as_ctrl_c()
     if reader_gone_ends:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -559,7 +566,7 @@ def run(main, reader_gone_ends=True) -> None:
         # documents are written whole), then says so.
         sys.stdout = Output(sys.stdout, goes_on=True)
     code = main()
-    if code == 130:  # it said `interrupted`, and ends
+    if code == 130:  # it said `interrupted` (the deployer's main says it itself), and ends
         ignore_stop_signals()
     if isinstance(sys.stdout, Output):
         sys.stdout.flush()  # a file's buffer meets a full disk only here, and Python's flush at exit would not say so

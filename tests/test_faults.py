@@ -2539,21 +2539,38 @@ def test_under_run_ctrl_c_stays_a_keyboard_interrupt_and_sigterm_and_sighup_are_
     assert (ran.returncode, ran.stdout) == (0, "SIGINT KeyboardInterrupt\nSIGTERM Terminated\nSIGHUP Terminated\n"), ran.stderr
 
 
+SECOND_STOP_AS_RUN_ENDS = """
+freeze = gc.freeze
+def freeze_after_a_second_signal():
+    os.kill(os.getpid(), SECOND)
+    freeze()
+gc.freeze = freeze_after_a_second_signal
+"""
+SECOND_STOP_AS_INTERRUPTED_IS_SAID = """
+class Stderr:
+    def write(self, text):
+        written = sys.__stderr__.write(text)
+        if text == "interrupted":
+            os.kill(os.getpid(), SECOND)
+        return written
+    def flush(self):
+        sys.__stderr__.flush()
+sys.stderr = Stderr()
+"""
+
+
+@pytest.mark.parametrize("moment", [SECOND_STOP_AS_RUN_ENDS, SECOND_STOP_AS_INTERRUPTED_IS_SAID], ids=["run ends", "said"])
 @pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda number: number.name)
-def test_a_stop_signal_after_a_tool_said_interrupted_changes_nothing(second):
+def test_a_stop_signal_after_a_tool_said_interrupted_changes_nothing(second, moment):
     # A CI cancel's SIGTERM twice, a logout's SIGTERM and SIGHUP: the second, as the tool ended after `interrupted`,
     # said it again, a second Ctrl-C then ending the tool by SIGINT itself (-2) rather than with 130; later, as Python's
     # finalization puts a handled signal's default back, a SIGTERM ended it by SIGTERM (-15, exit status 143).
-    # Here it comes as run() freezes the objects left alive (gc.freeze), after main() returned.
+    # Here it comes as run() freezes the objects left alive (gc.freeze) after main() returned, or as main says it.
     probe = (
-        "import gc, os, signal, time\n"
+        "import gc, os, signal, sys, time\n"
         "from templates.errors import entry_point, run\n"
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "freeze = gc.freeze\n"
-        "def freeze_after_a_second_signal():\n"
-        f"    os.kill(os.getpid(), {int(second)})\n"
-        "    freeze()\n"
-        "gc.freeze = freeze_after_a_second_signal\n"
+        f"{moment.replace('SECOND', str(int(second)))}"
         "@entry_point\n"
         "def main():\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
