@@ -421,7 +421,13 @@ def stops_held(held=None):
     thread, and the kernel may hand a process's signal to another thread, whose C-level handler
     has Python run the handler in this one at once. Main thread only, as signal.signal is.
     held: called at the first such signal, to say what the run finishes first; a second one then
-    acts at once, so that a block whose calls take long (AWS not answering) is not beyond it.
+    acts at once, so that a block whose calls take long (AWS not answering) is not beyond it. Not a
+    SIGHUP: a closed terminal sends two at once, the shell's as it exits ("Before exiting, an interactive
+    shell resends the SIGHUP to all jobs": https://www.gnu.org/software/bash/manual/html_node/Signals.html)
+    and the system's as it has ("the SIGHUP signal shall be sent to each process in the foreground process
+    group": https://pubs.opengroup.org/onlinepubs/9799919799/functions/_exit.html), and a session's end
+    sends one right after its SIGTERM (systemd's SendSIGHUP=:
+    https://www.freedesktop.org/software/systemd/man/latest/systemd.kill.html): no one asked twice.
     Gives the signals that came, in order, for a block that ends early at one."""
     came = []
     # Left alone: an ignored signal (SIGHUP under nohup), and one whose handler was set outside Python
@@ -449,7 +455,7 @@ def stops_held(held=None):
             # The run was itself writing to that stream (RuntimeError), or it is gone: the line is lost, not the hold.
             with contextlib.suppress(Exception):
                 held()
-        elif held is not None:
+        elif held is not None and number != signal.SIGHUP:
             put_back()
             came.clear()
             act(number)

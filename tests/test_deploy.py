@@ -5193,7 +5193,7 @@ def test_ctrl_c_as_a_release_is_recorded_is_held_until_it_is_recorded(aws):
     aws.clients["sts"].meta.events.register("provide-client-params.sts.GetCallerIdentity", lambda **_: os.kill(os.getpid(), signal.SIGINT))
     assert aws.run("deploy", "--stack", "service", "--image-tag", "v2", "--yes") == 130
     assert "interrupted" in aws.err
-    assert f"{stack('service')}: stopping once the release of v2 is recorded (Ctrl-C again, or another stop signal, stops now)" in aws.out
+    assert f"{stack('service')}: stopping once the release of v2 is recorded (Ctrl-C again, or a SIGTERM, stops now)" in aws.out
     assert "not recorded" not in aws.out, aws.out  # it was
     # the history written (PutParameter answered), then stopped, before the protection (the next deploy puts it back)
     assert unanswered(aws) == {"cloudformation": ["SetStackPolicy"]}
@@ -7878,7 +7878,7 @@ def test_ctrl_c_while_the_lock_is_taken_says_the_request_may_land_late_and_how_t
         lock.take("deploy")
     lock.release()
     assert err.getvalue() == (
-        f"stopping: freeing the lock this run was taking (/{templates.PROJECT}/{ENV}/deploy-lock); Ctrl-C again (or another stop signal) stops at once\n"
+        f"stopping: freeing the lock this run was taking (/{templates.PROJECT}/{ENV}/deploy-lock); Ctrl-C again (or a SIGTERM) stops at once\n"
         f"note: the lock was being taken when the run stopped; if the next run finds {ENV} held by this one (pid {os.getpid()}), "
         f"its request landed late: free it with make unlock ENV={ENV}\n"
     )
@@ -7907,7 +7907,7 @@ def test_after_a_take_that_was_stopped_a_second_stop_ends_the_release_saying_the
     finally:
         signal.signal(signal.SIGINT, previous)
     assert err.getvalue() == (
-        f"stopping: freeing the lock this run was taking (/{templates.PROJECT}/{ENV}/deploy-lock); Ctrl-C again (or another stop signal) stops at once\n"
+        f"stopping: freeing the lock this run was taking (/{templates.PROJECT}/{ENV}/deploy-lock); Ctrl-C again (or a SIGTERM) stops at once\n"
         f"warning: /{templates.PROJECT}/{ENV}/deploy-lock may be held by this run (stopped while it was taken, and again while it "
         f"was freed); once AWS answers, see and free it with: make unlock ENV={ENV}\n"
     )
@@ -7944,7 +7944,7 @@ def test_a_stop_signal_while_the_lock_is_freed_waits_until_it_is_freed(signum):
 
     lock, said = release_stopped(Ssm(), signum)  # delivered once the lock is freed
     assert calls == ["get", "delete"] and lock.value is None
-    assert said == f"stopping once the lock ({LOCK}) is freed; Ctrl-C again (or another stop signal) stops at once, and may leave it held\n"
+    assert said == f"stopping once the lock ({LOCK}) is freed; Ctrl-C again (or a SIGTERM) stops at once, and may leave it held\n"
 
 
 def test_a_second_stop_signal_while_the_lock_is_freed_stops_at_once_saying_it_may_be_held():
@@ -7964,7 +7964,7 @@ def test_a_second_stop_signal_while_the_lock_is_freed_stops_at_once_saying_it_ma
     lock, said = release_stopped(Ssm())
     assert calls == ["get"] and lock.value == "this run's"
     assert said.splitlines() == [
-        f"stopping once the lock ({LOCK}) is freed; Ctrl-C again (or another stop signal) stops at once, and may leave it held",
+        f"stopping once the lock ({LOCK}) is freed; Ctrl-C again (or a SIGTERM) stops at once, and may leave it held",
         f"warning: {LOCK} may be held by this run (stopped twice while it was freed); once AWS answers, see and free it "
         f"with: make unlock ENV={ENV}",
     ]
@@ -7984,9 +7984,7 @@ def test_one_stop_while_a_release_that_then_fails_is_not_said_to_be_two(failure)
 
     _, said = release_stopped(Ssm())  # once the release ended
     lines = said.splitlines()
-    assert (
-        lines[0] == f"stopping once the lock ({LOCK}) is freed; Ctrl-C again (or another stop signal) stops at once, and may leave it held"
-    ), lines
+    assert lines[0] == f"stopping once the lock ({LOCK}) is freed; Ctrl-C again (or a SIGTERM) stops at once, and may leave it held", lines
     assert lines[1].startswith(f"warning: {LOCK} may still be held (freeing it failed: ") and len(lines) == 2, lines
 
 

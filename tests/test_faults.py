@@ -2509,6 +2509,25 @@ def test_a_second_stop_signal_held_acts_at_once_and_not_again_as_the_block_ends(
         signal.signal(signal.SIGTERM, previous)
 
 
+@pytest.mark.parametrize("first", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP twice", "SIGTERM and SIGHUP"])
+def test_a_sighup_after_the_first_stop_held_waits_as_the_first_does(first):
+    # A closed terminal sends SIGHUP twice at once (the shell's, the system's), a session's end SIGTERM and SIGHUP: the
+    # second acted at once, as a second Ctrl-C does, and a deploy left its lock held and its release unrecorded.
+    from templates.errors import stops_held
+
+    told, acted = [], []
+    handlers = {number: signal.signal(number, lambda number, frame: acted.append(number)) for number in (first, signal.SIGHUP)}
+    try:
+        with stops_held(held=lambda: told.append("held")):
+            os.kill(os.getpid(), first)
+            os.kill(os.getpid(), signal.SIGHUP)
+            assert (told, acted) == (["held"], [])
+        assert acted == [first]
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
+
 def test_a_run_whose_standard_output_failed_exits_with_mains_own_failing_status():
     probe = "from templates.errors import run\ndef main():\n    print('x')\n    return 2\nrun(main)\n"
     with open("/dev/full", "w") as full:

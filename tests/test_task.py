@@ -814,9 +814,7 @@ def test_ctrl_c_while_the_copy_is_deregistered_waits_for_it_or_says_how_to_remov
 
     aws.clients["ecs"].meta.events.register("provide-client-params.ecs.DeregisterTaskDefinition", ctrl_c)
     assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--image-tag", "v2", "--yes") == 130
-    assert "stopping once startupwebapp-service-task:8 is deregistered (Ctrl-C again, or another stop signal, stops now)" in aws.out, (
-        aws.out
-    )
+    assert "stopping once startupwebapp-service-task:8 is deregistered (Ctrl-C again, or a SIGTERM, stops now)" in aws.out, aws.out
     assert f"task {TASK_ID}: the web container exited 0" in aws.out, aws.out  # said before the stop
     command = f"{REGION_CLI} ecs deregister-task-definition --task-definition {COPY}"
     if stops == 1:

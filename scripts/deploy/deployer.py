@@ -934,7 +934,7 @@ class Deployer:
         try:
             with stops_held(
                 held=lambda: self.say(
-                    f"{layer.stack}: stopping once the release of {image} is recorded (Ctrl-C again, or another stop signal, stops now)"
+                    f"{layer.stack}: stopping once the release of {image} is recorded (Ctrl-C again, or a SIGTERM, stops now)"
                 )
             ):
                 yield lambda: done.append(True)

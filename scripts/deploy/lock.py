@@ -193,13 +193,11 @@ class EnvironmentLock:
     def release(self):
         """Free the lock if this run holds it (the parameter still has this run's value). A Ctrl-C,
         SIGTERM or SIGHUP (the tools take the last two as Ctrl-C) waits until it is freed, saying so:
-        arriving in here, it would have left the lock taken. A second one acts at once (AWS not answering
-        makes the wait minutes of retries), saying the lock may be held. After a take the run was
+        arriving in here, it would have left the lock taken. A second one (not a SIGHUP: errors.stops_held)
+        acts at once (AWS not answering makes the wait minutes of retries), saying the lock may be held. After a take the run was
         stopped in (AWS may not be answering: the take's reason to last), the first one acts at once."""
         if not self.interrupted:
-            held = (
-                f"stopping once the lock ({self.name}) is freed; Ctrl-C again (or another stop signal) stops at once, and may leave it held"
-            )
+            held = f"stopping once the lock ({self.name}) is freed; Ctrl-C again (or a SIGTERM) stops at once, and may leave it held"
             ended = []
             try:
                 with stops_held(held=lambda: print(held, file=self.err, flush=True)):
@@ -215,7 +213,7 @@ class EnvironmentLock:
             return
         if self.value is not None:  # said at once: AWS may take its retries to answer (a paused endpoint: minutes)
             print(
-                f"stopping: freeing the lock this run was taking ({self.name}); Ctrl-C again (or another stop signal) stops at once",
+                f"stopping: freeing the lock this run was taking ({self.name}); Ctrl-C again (or a SIGTERM) stops at once",
                 file=self.err,
                 flush=True,
             )

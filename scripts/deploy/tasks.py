@@ -296,7 +296,7 @@ def deregister(ecs, arn: str, say) -> None:
     family's newest ACTIVE revision, unnamed."""
     name, done = arn.rsplit("/", 1)[-1], []
     try:
-        with stops_held(held=lambda: say(f"stopping once {name} is deregistered (Ctrl-C again, or another stop signal, stops now)")):
+        with stops_held(held=lambda: say(f"stopping once {name} is deregistered (Ctrl-C again, or a SIGTERM, stops now)")):
             ecs.deregister_task_definition(taskDefinition=arn)
             done.append(True)
             say(f"deregistered {name}: make task registered it for TAG= and removed it (a task still running it keeps running)")
