@@ -12,6 +12,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from string import Template
 
 import conftest
 import yaml
@@ -23,6 +24,7 @@ import templates
 from scripts import deploy
 from scripts.botocore_models import make_session
 from scripts.deploy import guards, lock, purge
+from templates import service as service_layer
 from templates.inputs import EXAMPLE_HOSTED_ZONE_ID, KEEP_RUNNING_COUNT
 from templates.params import load as load_params
 
@@ -101,8 +103,8 @@ OUTPUT_VALUES = {
     "CertificateArn": f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/5f3c2a1e-1111-2222-3333-444455556666",
     "HostedZoneId": "Z0123456789ABCDEFGHIJ",
     "TargetGroupArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/startupwebapp-tg/0123456789abcdef",
-    "ClusterName": "startupwebapp-cluster",
-    "ServiceName": "startupwebapp-service",
+    "ClusterName": configuration(ENV, "service")["Parameters"]["ClusterName"],  # the service's Ref ClusterName: params', never a copy
+    "ServiceName": Template(service_layer.SERVICE_NAME).substitute(configuration(ENV, "service")["Parameters"]),  # from params' NamePrefix
     "LoadBalancerArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/startupwebapp-alb/0123456789abcdef",
     "LoadBalancerFullName": "app/startupwebapp-alb/0123456789abcdef",
     "TargetGroupFullName": "targetgroup/startupwebapp-tg/0123456789abcdef",
@@ -625,7 +627,7 @@ def lock_freed(aws, value=None, command="deploy", deletion_refused=None):
 CLUSTER, SERVICE = OUTPUT_VALUES["ClusterName"], OUTPUT_VALUES["ServiceName"]
 
 
-LOG_GROUP = "/ecs/startupwebapp-service"
+LOG_GROUP = Template(service_layer.LOG_GROUP_NAME).substitute(configuration(ENV, "service")["Parameters"])  # from params' NamePrefix
 
 
 TASK_ID = "0f6a1c2b3d4e4f5a9b8c7d6e5f4a3b2c"

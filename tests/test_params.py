@@ -896,7 +896,12 @@ def isolated_qa(**changes):
         "DatabaseSecretArn": GOOD["parameters"]["DatabaseSecretArn"].replace("/db-", "/qa/db-"),
         "DatabaseName": "startupwebapp_qa",
     }
-    return with_parameters(**(own | changes)) | {"enabled_layers": without_ci(GOOD)}
+    values = own | changes
+    # An OIDC provider prod's file names is one of prod's account: in another account, qa's would be that account's.
+    provider, account = GOOD["parameters"].get("ExistingOidcProviderArn"), values["DatabaseSecretArn"].split(":")[4]
+    if provider and "ExistingOidcProviderArn" not in changes:
+        values["ExistingOidcProviderArn"] = provider.replace(f"::{provider.split(':')[4]}:", f"::{account}:")
+    return with_parameters(**values) | {"enabled_layers": without_ci(GOOD)}
 
 
 ACCOUNT = GOOD["parameters"]["DatabaseSecretArn"].split(":")[4]  # prod's, as its secret names it

@@ -32,12 +32,15 @@ from templates.inputs import LOG_RETENTION_DAYS
 ENV = "sandbox"
 SANDBOX = params.load(PARAMS_FILE)
 PREFIX = SANDBOX.values["NamePrefix"]  # from params/sandbox.yaml, never a copy of it
-OTHER_PREFIX = f"{templates.PROJECT}-sbx2"
+OTHER_PREFIX = next(other for other in (f"{templates.PROJECT}-sbx2", f"{templates.PROJECT}-sbx3") if other != PREFIX)  # never params'
 LAYERS = SANDBOX.layers
 SERVICE_LOGS = f"/ecs/{PREFIX}-service"
 WAF_LOGS = f"aws-waf-logs-{PREFIX}"
 # What the destroyed stacks retain: the service's log group, and the waf layer's where the sandbox deploys it.
 RETAINED_LOGS = {SERVICE_LOGS} | ({WAF_LOGS} if SANDBOX.deploys("waf") else set())
+# Every layer the sandbox deploys up to service, in order (waf only where params/sandbox.yaml enables it): what a
+# test starts from whose run then creates scaling and alarms.
+BEFORE_SCALING = tuple(layer for layer in LAYERS if layer not in ("scaling", "alarms"))
 
 
 @pytest.fixture(scope="module")
@@ -2560,7 +2563,7 @@ def test_a_run_does_not_take_over_a_stack_someone_put_under_review_after_the_run
     # that read for the run (Deployer.stacks). Another team's CREATE change set made under alarms' name meanwhile
     # (REVIEW_IN_PROGRESS, untagged) was neither refused (describe's others_change_sets) nor named: its change set
     # ended when the run executed its own, and on a declined run the Ctrl-C/decline clean-up deleted their stack.
-    deployed(sandbox, run, "cert-dns", "alb", "waf", "release-alarms", "service")
+    deployed(sandbox, run, *BEFORE_SCALING)
     cf, alarms = sandbox.client("cloudformation"), templates.stack_name("sandbox", "alarms")
     original, asked = deployer.Deployer.deploy, deployer.Deployer.why_not
 
@@ -2585,7 +2588,7 @@ def test_a_stack_first_read_under_review_and_gone_at_its_turn_is_not_left_behind
     # The run's first look found another team's empty stack under review under alarms' name (Deployer.waiting);
     # they withdrew it before alarms' turn; read again, it is a create of this run's own, but waiting still names it, so a
     # declined create's clean-up neither deletes the empty stack its CREATE change set made nor says it may be left.
-    deployed(sandbox, run, "cert-dns", "alb", "waf", "release-alarms", "service")
+    deployed(sandbox, run, *BEFORE_SCALING)
     cf, alarms = sandbox.client("cloudformation"), templates.stack_name("sandbox", "alarms")
     body = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
     cf.create_change_set(StackName=alarms, ChangeSetName="their-review", ChangeSetType="CREATE", TemplateBody=body)
@@ -2610,7 +2613,7 @@ def test_a_destroy_of_every_layer_does_not_delete_a_change_set_someone_put_on_an
     # A destroy of every layer reads each stack once, before its question; scaling's, empty under review with
     # only this tool's change set (untagged, as AWS shows one), is not someone else's then. Another team's CREATE change
     # set made on it while alarms is deleted is deleted with it (delete by StackId: the same stack).
-    deployed(sandbox, run, "cert-dns", "alb", "waf", "release-alarms", "service")
+    deployed(sandbox, run, *BEFORE_SCALING)
     cf, scaling = sandbox.client("cloudformation"), templates.stack_name("sandbox", "scaling")
     body = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
     tags = [{"Key": k, "Value": v} for k, v in templates.own_tags("sandbox", "scaling").items()]
@@ -2640,7 +2643,7 @@ def test_a_create_neither_runs_over_nor_deletes_a_stack_someone_put_under_review
     # this run's CreateChangeSet (CloudFormation adds a CREATE change set to a stack under review, and answers its
     # StackId), or while the question was open, was run over once it was confirmed (or with YES=1), and deleted with their
     # stack by a declined run's clean-up (delete_empty_stack).
-    deployed(sandbox, run, "cert-dns", "alb", "waf", "release-alarms", "service")
+    deployed(sandbox, run, *BEFORE_SCALING)
     cf, scaling = sandbox.client("cloudformation"), templates.stack_name("sandbox", "scaling")
     body = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
     made, asked = [], deployer.Deployer.why_not

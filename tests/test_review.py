@@ -1832,6 +1832,15 @@ REAL_LOOKING = {
 }
 
 
+def set_values(data, values):
+    """data's parameters with values; an ExistingOidcProviderArn the file names moves with the account of a DatabaseSecretArn
+    values gives (generation refuses a provider of another account than the stacks')."""
+    data["parameters"] |= values
+    provider, secret = data["parameters"].get("ExistingOidcProviderArn"), values.get("DatabaseSecretArn")
+    if provider and secret and "ExistingOidcProviderArn" not in values:
+        data["parameters"]["ExistingOidcProviderArn"] = provider.replace(f"::{provider.split(':')[4]}:", f"::{secret.split(':')[4]}:")
+
+
 def prod_in_its_own_ci_roles_alone(params_dir):
     """prod's VpcId alone: its runs assume no other environment's ci roles (which reach one VPC alone), and no other
     environment's runs assume its own, whichever environment deploys the ci layer."""
@@ -1864,7 +1873,7 @@ def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(
 
     def finding(values):
         data = yaml.safe_load((params_dir / "prod.yaml").read_text())
-        data["parameters"] |= values
+        set_values(data, values)
         (params_dir / "prod.yaml").write_text(yaml.safe_dump(data))
         output_dir = generate_into(params_dir, Path(tempfile.mkdtemp(dir=tmp_path)) / "output")
         documents = documents_of(output_dir, params_dir)
@@ -2577,7 +2586,7 @@ def test_the_not_deployable_banner_says_one_example_or_several(tmp_path, monkeyp
     prod_in_its_own_ci_roles_alone(params_dir)
     chosen = dict(sorted(examples.items())[:kept])
     data = yaml.safe_load((params_dir / "prod.yaml").read_text())
-    data["parameters"] |= real | chosen
+    set_values(data, real | chosen)
     (params_dir / "prod.yaml").write_text(yaml.safe_dump(data))
     document = documents_of(generate_into(params_dir, tmp_path / "output"), params_dir)["prod"]
     (banner,) = [line for line in document.splitlines() if line.startswith("**Not deployable as it is**: ")]
@@ -2705,13 +2714,20 @@ def test_a_copy_of_the_sandboxs_params_file_is_not_deployable_for_the_emulators_
     monkeypatch.setattr(scan, "scan_templates", no_scan)
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
     sandbox = yaml.safe_load((params_dir / "sandbox.yaml").read_text())
-    own = {"NamePrefix": "startupwebapp-sbx2", "ApiHostLabel": "api-sbx2", "DatabaseName": "startupwebapp_sbx2"}
+    # the copy's name and own values: ones no file of params/ has (generation refuses a prefix, host or database another uses)
+    taken = {str(e.values[name]) for e in ENVIRONMENTS.values() for name in ("NamePrefix", "ApiHostLabel", "DatabaseName")}
+    copy = next(
+        name
+        for name in ("sbx2", "sbx3")
+        if name not in ENVIRONMENTS and not {f"{templates.PROJECT}-{name}", f"api-{name}", f"{templates.PROJECT}_{name}"} & taken
+    )
+    own = {"NamePrefix": f"{templates.PROJECT}-{copy}", "ApiHostLabel": f"api-{copy}", "DatabaseName": f"{templates.PROJECT}_{copy}"}
     own |= {name: REAL_LOOKING[name] for name in ISOLATING_INPUTS if name in REAL_LOOKING}
     # a test listener's range (a sandbox releasing by traffic shift has one) made its own too: no documentation network
     own |= {name: REAL_LOOKING[name] for name in ("TestListenerCidr",) if sandbox["parameters"].get(name)}
-    sandbox["parameters"] |= own
-    (params_dir / "sbx2.yaml").write_text(yaml.safe_dump(sandbox))
-    document = document_with(params_dir, "sbx2", tmp_path)
+    set_values(sandbox, own)
+    (params_dir / f"{copy}.yaml").write_text(yaml.safe_dump(sandbox))
+    document = document_with(params_dir, copy, tmp_path)
     (banner,) = [line for line in document.splitlines() if line.startswith("**Not deployable as it is**: ")]
     # its values the sandbox's ids alone (the isolating ones replaced by real-looking ids): no documentation example named
     assert " hold the sandbox's ids, of no AWS account, shown below as they are: " in banner, banner
@@ -2722,11 +2738,11 @@ def test_a_copy_of_the_sandboxs_params_file_is_not_deployable_for_the_emulators_
     }
     kept = {name: items for name, items in kept.items() if items}
     assert {"VpcId", "PublicSubnetIds", "PrivateSubnetIds"} <= kept.keys(), kept  # the emulator's network, at least
-    (finding,) = [line for line in document.splitlines() if line.startswith("- **Example values** (sbx2): ")]
+    (finding,) = [line for line in document.splitlines() if line.startswith(f"- **Example values** ({copy}): ")]
     for name, items in kept.items():
         assert name in banner, (name, banner)
         ids = f"id{'s' * (len(items) > 1)}"
-        said = f"{name} (sbx2.yaml) holds {', '.join(items)}, the sandbox's {ids}: {render.EMULATED}"  # as the tmp params file shows
+        said = f"{name} ({copy}.yaml) holds {', '.join(items)}, the sandbox's {ids}: {render.EMULATED}"  # as the tmp params file shows
         assert said in finding, (name, finding)
     # the sandbox's own document names none of its ids so (they are the emulator's there), nor does prod's
     for env in (params.SANDBOX_ENV, "prod"):

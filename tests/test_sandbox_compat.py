@@ -32,6 +32,7 @@ VALUES = params.load(PARAMS_FILE).values  # expectations come from params/sandbo
 CLUSTER = VALUES["ClusterName"]
 DOMAIN = VALUES["DomainName"]
 PREFIX = VALUES["NamePrefix"]
+OTHER_PREFIX = next(other for other in ("startupwebapp-sbx2", "startupwebapp-sbx3") if other != PREFIX)  # a rename: never params'
 REGION = params.load(PARAMS_FILE).region
 ACCOUNT_REGION = f"{REGION}:123456789012"  # the region params/sandbox.yaml gives, and moto's default account
 OTHER_ACCOUNT = "210987654321"  # a second account of the same sandbox (moto's x-moto-account-id header)
@@ -1167,7 +1168,7 @@ def test_change_set_says_which_changes_replace_a_resource(aws):
     # moto alone: no Replacement and no Details on any change.
     given = parameters("sandbox", "waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
     deploy(aws, "waf", body("waf"), given)
-    renamed = resource_changes(change_set(aws, "waf", body("waf"), given | {"NamePrefix": "startupwebapp-sbx2"}))
+    renamed = resource_changes(change_set(aws, "waf", body("waf"), given | {"NamePrefix": OTHER_PREFIX}))
     group = renamed["LogGroup"]  # LogGroupName is in the type's createOnlyProperties
     assert (group["Action"], group["Replacement"], group["Scope"]) == ("Modify", "True", ["Properties"])
     assert group["Details"] == [
@@ -1202,8 +1203,8 @@ def test_a_create_only_change_of_a_type_moto_cannot_update_replaces_it(aws):
     # moto alone: a log group or target group keeps its old name (the change is dropped).
     given = parameters("sandbox", "waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
     first = deploy(aws, "waf", body("waf"), given)
-    second = deploy(aws, "waf", body("waf"), given | {"NamePrefix": "startupwebapp-sbx2"})
-    assert (first["WafLogGroupName"], second["WafLogGroupName"]) == (f"aws-waf-logs-{PREFIX}", "aws-waf-logs-startupwebapp-sbx2")
+    second = deploy(aws, "waf", body("waf"), given | {"NamePrefix": OTHER_PREFIX})
+    assert (first["WafLogGroupName"], second["WafLogGroupName"]) == (f"aws-waf-logs-{PREFIX}", f"aws-waf-logs-{OTHER_PREFIX}")
     names = {g["logGroupName"] for g in aws.logs.describe_log_groups()["logGroups"]}
     assert names == {first["WafLogGroupName"], second["WafLogGroupName"]}  # UpdateReplacePolicy Retain keeps the old one
     group = {

@@ -83,7 +83,7 @@ def test_the_task_streams_its_log_once_in_order_and_exits_with_the_web_container
         f"task {TASK_ID}: the web container exited {code}",
     ]
     assert "one-off task in prod: python manage.py migrate --noinput" in aws.out
-    assert "startupwebapp-service-task:7 of startupwebapp-service" in aws.out
+    assert f"startupwebapp-service-task:7 of {SERVICE}" in aws.out  # the stub's task definition, params' service name
     assert aws.sleeps == [2.0, 2.0]
 
 
@@ -1000,7 +1000,7 @@ def test_a_rolled_back_service_deploy_prints_the_stopped_tasks_reasons_and_last_
         "  task bbbb1c2b3d4e4f5a9b8c7d6e5f4a3b2c at 2025-11-25 12:03:20 UTC: EssentialContainerExited: Essential container in task exited",
         "    container tmp-permissions: STOPPED, exit 0",
         "    container web: STOPPED, exit 1",
-        "    last 2 lines of /ecs/startupwebapp-service service/web/bbbb1c2b3d4e4f5a9b8c7d6e5f4a3b2c:",
+        f"    last 2 lines of {LOG_GROUP} service/web/bbbb1c2b3d4e4f5a9b8c7d6e5f4a3b2c:",
         "      2025-11-25 12:03:19  [ERROR] Worker failed to boot.",
         "      2025-11-25 12:03:19  django.core.exceptions.ImproperlyConfigured: SECRET_KEY",
         "  task aaaa1c2b3d4e4f5a9b8c7d6e5f4a3b2c at 2025-11-25 12:01:40 UTC: EssentialContainerExited: Essential container in task exited",
