@@ -333,7 +333,8 @@ def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], outp
         commit(staging, changed, stale, output_dir)
         return []
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with stops_held():  # a second stop signal (GNU make passes the SIGTERM it gets on to the tool) left it behind
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def commit(staging: Path, changed: list[Path], stale: list[Path], output_dir: Path) -> None:

@@ -773,7 +773,10 @@ def test_cfn_lint_that_cannot_run_is_one_line_and_nothing_is_written(tmp_path, c
     assert snapshot(out) == before  # and no staging directory
 
 
-def test_a_stop_signal_between_the_lint_and_the_moves_leaves_no_staging_directory(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("second", [False, True], ids=["one", "a second in the clean-up"])
+def test_a_stop_signal_between_the_lint_and_the_moves_leaves_no_staging_directory(tmp_path, capsys, monkeypatch, second):
+    # `timeout 2 make templates` signals make and the tool, and make passes its SIGTERM on: a second stop as the staging
+    # directory was removed left it behind.
     from templates import generation
 
     out = tmp_path / "out"
@@ -783,6 +786,8 @@ def test_a_stop_signal_between_the_lint_and_the_moves_leaves_no_staging_director
         raise KeyboardInterrupt
 
     monkeypatch.setattr(generation, "commit", stopped)
+    if second:
+        monkeypatch.setattr(generation.shutil, "rmtree", ctrl_c_then(shutil.rmtree))
     assert generate_in_process(out, "--no-lint") == 130
     assert snapshot(out) == before
 
