@@ -333,7 +333,7 @@ def publish(files: dict[Path, str], changed: list[Path], stale: list[Path], outp
         commit(staging, changed, stale, output_dir)
         return []
     finally:
-        with stops_held():  # a second stop signal (GNU make passes the SIGTERM it gets on to the tool) left it behind
+        with stops_held():  # a second stop signal (a closed terminal sends two SIGHUPs at once) left it behind
             shutil.rmtree(staging, ignore_errors=True)
 
 

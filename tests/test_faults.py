@@ -775,8 +775,8 @@ def test_cfn_lint_that_cannot_run_is_one_line_and_nothing_is_written(tmp_path, c
 
 @pytest.mark.parametrize("second", [False, True], ids=["one", "a second in the clean-up"])
 def test_a_stop_signal_between_the_lint_and_the_moves_leaves_no_staging_directory(tmp_path, capsys, monkeypatch, second):
-    # `timeout 2 make templates` signals make and the tool, and make passes its SIGTERM on: a second stop as the staging
-    # directory was removed left it behind.
+    # Two stop signals at once (a closed terminal's SIGHUPs: the shell's, the system's): the second, as the staging
+    # directory was removed, left it behind.
     from templates import generation
 
     out = tmp_path / "out"
