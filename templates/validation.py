@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
@@ -147,7 +148,13 @@ def lint_groups(runner, groups: list[list[Path]]) -> list[list[tuple[str, str]]]
             while waiting and not stopped:
                 _, waiting = concurrent.futures.wait(waiting, timeout=0.1)
             if not stopped:
-                return [group.result() for group in linting]
+                try:
+                    return [group.result() for group in linting]
+                except BrokenProcessPool:  # (a stop signal that ended them too is said as one: stops_held acts on it)
+                    raise ToolError(
+                        "cfn-lint could not finish: a process it linted in was killed (the system's out-of-memory killer, "
+                        "or a kill -9); nothing was written: run the command again"
+                    ) from None
     finally:
         signal.signal(signal.SIGPIPE, reader_gone)
     raise KeyboardInterrupt  # not reached: stops_held ended the block with what its signal's handler raises

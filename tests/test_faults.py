@@ -1245,6 +1245,24 @@ def test_a_second_stop_signal_to_the_process_group_while_a_tool_lints_does_not_h
     assert (tool.returncode, stderr) == (130, "interrupted\n"), (tool.returncode, stderr)
 
 
+def test_a_lint_worker_killed_outright_is_one_line_and_a_failure(tmp_path):
+    # The out-of-memory killer (or a kill -9) ending a worker while it lints: multiprocessing's BrokenProcessPool, a
+    # traceback ("A process in the process pool was terminated abruptly ...").
+    tool = _lint_probe_started(tmp_path)
+    try:
+        workers = [pid for pid in _session_processes(tool.pid) if pid != tool.pid]
+        assert len(workers) == 2, workers
+        os.kill(workers[-1], signal.SIGKILL)
+        _, stderr = tool.communicate(timeout=30)
+    finally:
+        _end_session(tool)
+    assert (tool.returncode, stderr) == (
+        1,
+        "error: cfn-lint could not finish: a process it linted in was killed (the system's out-of-memory killer, or a kill -9); "
+        "nothing was written: run the command again\n",
+    )
+
+
 def test_lint_workers_whose_tool_was_killed_end_at_a_sigterm(tmp_path):
     # The tool killed outright while it lints (SIGKILL: `kill -9`, the OOM killer) leaves its workers behind, waiting
     # for work that never comes and holding its stdout and stderr open (`make check | tee log` never ends): a SIGTERM to
