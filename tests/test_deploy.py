@@ -7741,6 +7741,17 @@ def test_a_change_set_name_goes_to_the_layer_whose_stack_name_is_the_longest_tha
     assert layer_named_in(f"{templates.stack_name('other', 'alb')}-20260101000000000-abc1234", ENV) is None
 
 
+def test_the_revision_a_change_set_was_made_at_is_the_one_its_name_gives_and_unknown_for_one_named_by_hand():
+    from scripts.deploy.layer import revision_named_in
+
+    stack = templates.stack_name(ENV, "service")
+    for revision in ("abc1234", "abc1234-dirty", "nogit", "0123456789abcdef0123456789abcdef01234567-dirty"):
+        assert revision_named_in(f"{stack}-20260101000000000-{revision}", stack) == revision
+    assert revision_named_in(f"{stack}-20260101000000000-abc1234-settle", stack) == "abc1234"
+    for by_hand in (f"{stack}-mine", f"{stack}-20260101000000000-HEAD", f"{stack}-2026-abc1234", "release-abc1234"):
+        assert revision_named_in(by_hand, stack) == "unknown", by_hand
+
+
 def test_a_failed_runs_way_on_is_followed_by_make_unlock_when_its_lock_may_still_be_held(aws):
     # "interrupted; to go on: the same command again" came after the lock's warning, and the command it named was refused
     lock_taken(aws)

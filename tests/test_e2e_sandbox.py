@@ -344,6 +344,30 @@ def test_rollback_to_a_named_tag(sandbox, run, every_layer_deployed):
     ), out + err
 
 
+@pytest.mark.parametrize("made_at, executed_at", [("abc1234-dirty", "abc1234"), ("abc1234", "abc1234-dirty")])
+def test_a_release_make_execute_runs_records_the_revision_its_change_set_was_made_at(
+    sandbox, run, every_layer_deployed, monkeypatch, made_at, executed_at
+):
+    """README, Operating, make rollback: each release records its "git revision (with `-dirty` when the
+    files in `output/` are not the commit's, as in the change-set names)". A change set made from an
+    uncommitted output/ (its name ends -dirty) and executed once output/ is the commit's again deploys
+    the uncommitted values all the same (make execute warns "executing it deploys its values"): its
+    release must not be recorded as the clean commit, nor a clean change set's as -dirty."""
+    monkeypatch.setattr(deploy.deployer, "git_revision", lambda *args, **kwargs: made_at)
+    tag = f"made-at-{made_at}"  # another image for each case: a change set of the running one changes nothing
+    code, out, err = run("changeset", "--stack", "service", "--image-tag", tag)
+    assert code == 0, out + err
+    name = re.search(r"CHANGESET=(\S+)", out + err).group(1)
+    assert name.endswith(f"-{made_at}"), name
+    monkeypatch.setattr(deploy.deployer, "git_revision", lambda *args, **kwargs: executed_at)
+    code, out, err = run("execute", "--changeset", name, "--yes")
+    assert code == 0, out + err
+    ssm = sandbox.client("ssm")
+    releases = json.loads(ssm.get_parameter(Name=f"/{templates.PROJECT}/{ENV}/service/releases")["Parameter"]["Value"])
+    assert releases[-1]["image_tag"] == tag
+    assert releases[-1]["revision"] == made_at, (name, releases[-1])
+
+
 def set_image_tag(sandbox, value):
     """The service stack's ImageTag set by hand (the stack's own template: moto checks no AllowedPattern)."""
     cloudformation = sandbox.client("cloudformation")

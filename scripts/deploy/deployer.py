@@ -38,7 +38,7 @@ from scripts.deploy.aws import (
 )
 from scripts.deploy.failure import Failure, UpstreamsNotDeployed
 from scripts.deploy.history import ReleaseHistory, stack_mark
-from scripts.deploy.layer import Layer, layer_of, load_layer, template_problem
+from scripts.deploy.layer import Layer, layer_of, load_layer, revision_named_in, template_problem
 from scripts.deploy.lock import EnvironmentLock
 from scripts.deploy.policies import RelaxedPolicyMarks, StackPolicies
 from scripts.deploy.status import (
@@ -908,7 +908,9 @@ class Deployer:
             self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"
             if "ImageTag" in given:  # first: a Ctrl-C or an AWS error in what follows must not leave the live release unrecorded
                 with self.recording(layer, given["ImageTag"], replaced) as recorded:
-                    self.record_release(given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced)
+                    self.record_release(
+                        given["ImageTag"], self.rolling_back_from, found["CreationTime"], replaced, revision_named_in(name, layer.stack)
+                    )
                     recorded()
             advice.kept_replacements(self, layer, change_set)
             self.say(
@@ -1380,15 +1382,16 @@ class Deployer:
     def history(self):
         return ReleaseHistory(self.client("ssm"), self.env, self.say, self.sleep)
 
-    def record_release(self, image_tag, rolled_back_from=None, stack_created=None, replaced=None):
-        """replaced: the image the stack ran before (what a rollback from this release goes back to).
+    def record_release(self, image_tag, rolled_back_from=None, stack_created=None, replaced=None, revision=None):
+        """replaced: the image the stack ran before (what a rollback from this release goes back to); revision: the one
+        its change set was made at (make execute runs one made earlier), else output/'s now.
         The release is live whatever happens here: a history that cannot be read or written (expired
         credentials after a long wait, a role without the permission) is a warning, and the run goes on."""
         try:
             entry = {
                 "time": f"{self.now():%Y-%m-%dT%H:%M:%SZ}",
                 "image_tag": image_tag,
-                "revision": self.revision or git_revision(self.output_dir),
+                "revision": revision or self.revision or git_revision(self.output_dir),
                 "by": self.caller_arn(),
             }
             if stack_created:  # which service stack: one destroyed and created again starts a new history

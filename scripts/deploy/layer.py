@@ -3,6 +3,7 @@ writes to output/ (the template, and the environment's template configuration), 
 anything is sent to AWS."""
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,6 +139,13 @@ def configuration_problem(config, declared: frozenset) -> str | None:
     if not isinstance(config.get("StackPolicy", {}), dict):
         return "StackPolicy: not an object"
     return None
+
+
+def revision_named_in(change_set_name, stack) -> str:
+    """The git revision a change set this tool named was made at (<stack>-<time>-<revision>, Deployer.create_change_set):
+    what it deploys, whatever output/ holds when it is executed; "unknown" for one named otherwise (by hand)."""
+    made = re.fullmatch(rf"{re.escape(stack)}-\d{{17}}-((?:[0-9a-f]{{4,40}}|nogit)(?:-dirty)?)(?:-settle)?", change_set_name)
+    return made.group(1) if made else "unknown"
 
 
 def layer_named_in(change_set_name, env) -> str | None:
