@@ -118,7 +118,7 @@ def main(argv=None) -> int:
                 named = ", ".join(f"{relative(path)}{'' if path.suffix == '.json' else '/'}" for path in others)  # files, or directories
                 than = f"environment or layer than {args.env}'s {args.layer}" if args.layer else f"environment than {args.env}"
                 print(
-                    f"note: {named} {'is' if len(others) == 1 else 'are'} stale too, of another {than}, "
+                    f"note: {named} {'is' if len(others) == 1 else 'are'} stale, of another {than}, "
                     f"which this does not read: `{regenerate_command(output_dir, params_dir)}` writes {'it' if len(others) == 1 else 'them'}",
                     file=sys.stderr,
                 )

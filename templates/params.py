@@ -667,9 +667,13 @@ def load(path: Path) -> Environment:
         elif not (
             isinstance(value, str) and TAG_VALUE.fullmatch(value) and value == value.strip() and not ANY_CONTROL_CHARACTER.search(value)
         ):
+            # CostCenter: 12 is a number to YAML, whose text the allowed string would be: say so, as check_value does
+            text = getattr(value, "written", str(value).lower()) if isinstance(value, int | float) else None
+            unquoted = text is not None and TAG_VALUE.fullmatch(text) is not None
+            read_as = "true or false" if isinstance(value, bool) else "a number"
             problems.append(
                 f"{where}: tags.{key}: {shown(value)}; allowed: a string of 1 to 256 letters, digits, spaces and _.:/=+-@ "
-                "(no newline, no space at either end)"
+                "(no newline, no space at either end)" + (f", in quotes (unquoted, YAML reads it as {read_as})" if unquoted else "")
             )
         if isinstance(key, str):
             taken.setdefault(key.lower(), f"tags.{named(key)}")

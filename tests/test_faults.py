@@ -369,6 +369,17 @@ SILENTLY_ACCEPTED = [
     ),
     # CloudFormation's Tag.Value: "Minimum length of 1" (API_Tag.html); the deploy failed after its first calls
     ("an empty tag value", dump({**GOOD, "tags": {"Owner": ""}}), "tags.Owner: ''; allowed: a string of 1 to 256"),
+    # "CostCenter: 12: allowed: ... letters, digits" read as a contradiction: the value is a number to YAML
+    (
+        "a tag value YAML reads as a number",
+        dump({**GOOD, "tags": {"Owner": 12}}),
+        "(no newline, no space at either end), in quotes (unquoted, YAML reads it as a number)",
+    ),
+    (
+        "a tag value YAML reads as true",
+        dump({**GOOD, "tags": {"Owner": True}}),
+        "tags.Owner: true; allowed: a string of 1 to 256 letters, digits, spaces and _.:/=+-@ (no newline, no space at either end), in quotes (unquoted, YAML reads it as true or false)",
+    ),
     ("a tag overriding Project", dump({**GOOD, "tags": {"Project": "other"}}), "the deployer sets Project itself"),
     ("a tag overriding Environment", dump({**GOOD, "tags": {"Environment": "staging"}}), "sets Environment itself"),
     # no secret has a name past Secrets Manager's 512 characters: a deploy with it would fail each task's start

@@ -417,7 +417,7 @@ def test_a_rollbacks_check_holds_back_for_the_service_layers_files_only(tmp_path
     rollback = generate_main("--check", "--env", env, "--layer", "service", *where)
     assert rollback.returncode == 0, rollback
     assert without_unused_value_warnings(rollback.stderr) == (
-        f"note: {out / 'alarms.json'}, {out / env / 'alarms.json'} are stale too, of another environment or layer than {env}'s "
+        f"note: {out / 'alarms.json'}, {out / env / 'alarms.json'} are stale, of another environment or layer than {env}'s "
         f"service, which this does not read: `.venv/bin/python generate.py --output-dir {out} --params-dir {params}` writes them\n"
     ), rollback.stderr
     assert generate_main("--check", "--env", env, *where).returncode == 1  # make deploy: the whole environment
@@ -442,7 +442,7 @@ def test_a_deploys_check_holds_back_for_its_own_environments_files_and_the_layer
     mine = generate_main("--check", "--env", env, *where)
     assert mine.returncode == 0, mine
     assert without_unused_value_warnings(mine.stderr).startswith(
-        f"note: {out / other}/ is stale too, of another environment than {env}, which this does not read:"
+        f"note: {out / other}/ is stale, of another environment than {env}, which this does not read:"
     )
     theirs = generate_main("--check", "--env", other, *where)
     assert theirs.returncode == 1 and f"stale: {out / other}/" in theirs.stderr, theirs
