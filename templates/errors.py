@@ -83,7 +83,14 @@ def ignore_stop_signals() -> None:
                 signal.signal(number, signal.SIG_IGN)
 
 
-_main_ends_the_process = False  # run() sets it
+_main_ends_the_process = False  # while run() runs main
+
+
+def ending_interrupted() -> None:
+    """Before a main() under run() says `interrupted`: the process ends, and ignores later stop signals from here. Not
+    a test calling main() itself: its own Ctrl-C stays."""
+    if _main_ends_the_process:
+        ignore_stop_signals()
 
 
 def entry_point(main):
@@ -96,8 +103,7 @@ def entry_point(main):
         except ToolError as error:
             return report(error)
         except KeyboardInterrupt:
-            if _main_ends_the_process:  # not so for a test calling main(): its own Ctrl-C stays
-                ignore_stop_signals()
+            ending_interrupted()
             print(INTERRUPTED, file=sys.stderr)
             return 130
 
@@ -564,15 +570,18 @@ def run(main, reader_gone_ends=True) -> None:
     (terminated). A closed reader (`| head`) ends it at once (SIGPIPE: status 141, no message),
     unless reader_gone_ends is False: then main() handles it (Output)."""
     global _main_ends_the_process
-    _main_ends_the_process = True
     stop_signals_as_ctrl_c()
     if reader_gone_ends:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         # A full disk under stdout: the tool goes on to its end (generation's files, the review's
         # documents are written whole), then says so.
         sys.stdout = Output(sys.stdout, goes_on=True)
-    code = main()
-    if code == 130:  # it said `interrupted` (the deployer's main says it itself), and ends
+    _main_ends_the_process = True
+    try:
+        code = main()
+    finally:
+        _main_ends_the_process = False
+    if code == 130:  # it said `interrupted`, and ends
         ignore_stop_signals()
     if isinstance(sys.stdout, Output):
         sys.stdout.flush()  # a file's buffer meets a full disk only here, and Python's flush at exit would not say so

@@ -2634,6 +2634,68 @@ def test_a_stop_signal_after_a_tool_said_interrupted_changes_nothing(second, mom
     assert (ran.returncode, ran.stderr) == (130, "interrupted\n")
 
 
+# The deployer's main says `interrupted` itself (its Failure, through report) and returns 130 after: run() ignores later stop
+# signals only then. A deploy stopped while it waits on AWS: its first request reaches a loopback endpoint that never
+# answers, which sends SIGTERM; the second signal comes as the deployer says `interrupted`, the moment the test above
+# gives an entry_point tool.
+DEPLOYER_SAYS_INTERRUPTED = """
+import os, signal, socket, sys, threading, runpy
+signal.signal(signal.SIGINT, signal.default_int_handler)
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(16)
+os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{server.getsockname()[1]}", AWS_ACCESS_KEY_ID="testing",
+                  AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+def first_stop():
+    kept = server.accept()  # the deployer's first request: it now waits for an answer
+    os.kill(os.getpid(), signal.SIGTERM)
+threading.Thread(target=first_stop, daemon=True).start()
+class Stderr:
+    def write(self, text):
+        written = sys.__stderr__.write(text)
+        if text.startswith("interrupted"):
+            os.kill(os.getpid(), SECOND)
+        return written
+    def flush(self):
+        sys.__stderr__.flush()
+    def __getattr__(self, name):
+        return getattr(sys.__stderr__, name)
+sys.stderr = Stderr()
+sys.argv = ["scripts.deploy", "status", "--env=sandbox"]
+runpy.run_module("scripts.deploy", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda number: number.name)
+def test_a_stop_signal_as_the_deployer_says_interrupted_changes_nothing(second):
+    # (an attacker review of dce5328) "run() ignores stop signals once main returns 130 (covers the deployer's main)": the
+    # deployer says it before it returns, and a second signal then said it again on the same line ("interruptedinterrupted").
+    probe = DEPLOYER_SAYS_INTERRUPTED.replace("SECOND", str(int(second)))
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stderr) == (130, "interrupted\n"), (ran.returncode, ran.stderr)
+
+
+def test_a_run_in_this_process_leaves_its_ctrl_c_to_a_main_called_after_it():
+    # (an attacker review of dce5328) run() marked the process as ending for good: a test that called it in-process, then
+    # an entry_point main that met Ctrl-C, left pytest's own Ctrl-C ignored.
+    from templates.errors import entry_point, run
+
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with pytest.raises(SystemExit):
+            run(lambda: 0, reader_gone_ends=False)
+
+        @entry_point
+        def stopped():
+            raise KeyboardInterrupt
+
+        assert stopped() == 130
+        assert signal.getsignal(signal.SIGINT) is handlers[signal.SIGINT]
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
+
 @pytest.mark.parametrize("refused", [errno.EPERM, errno.EMLINK], ids=["protected_hardlinks", "link-count-at-limit"])
 def test_a_fifo_that_cannot_be_linked_is_not_lost_by_a_failed_make_templates_said_to_have_changed_nothing(
     tmp_path, capsys, monkeypatch, refused

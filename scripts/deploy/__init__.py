@@ -40,7 +40,17 @@ from scripts.deploy.layer import layer_named_in, load_layer
 from scripts.deploy.logs import parse_since
 from scripts.deploy.policies import ALLOW_ALL_POLICY
 from scripts.deploy.tasks import parse_command
-from templates.errors import ANY_CONTROL_CHARACTER, INTERRUPTED, READER_GONE, Output, OutputFailed, ReaderGone, report, stops_held
+from templates.errors import (
+    ANY_CONTROL_CHARACTER,
+    INTERRUPTED,
+    READER_GONE,
+    Output,
+    OutputFailed,
+    ReaderGone,
+    ending_interrupted,
+    report,
+    stops_held,
+)
 from templates.generation import OUTPUT_DIR, PARAMS_DIR
 from templates.inputs import IMAGE_TAG
 from templates.params import (
@@ -510,6 +520,8 @@ def main(
     if stdout_lost:
         report(OutputFailed(out.failure), err)
     if failure:
+        if failure.code == 130:
+            ending_interrupted()
         code = report(failure, err)
         if args.command in ("diff", "drift") and code != 130:
             code = 2  # their 1 means "differs" and "drifted"
