@@ -514,7 +514,12 @@ def forks_end_quietly():
 def terminated(signum, frame):
     """A CI cancel or `kill` (SIGTERM), or a closed terminal or dropped SSH session (SIGHUP), ends a
     tool as Ctrl-C does: what it made half way is cleaned up (generation's staging directory, a
-    deploy's change set and lock), and a stack operation under way is left to CloudFormation."""
+    deploy's change set and lock), and a stack operation under way is left to CloudFormation. A SIGHUP
+    after it is ignored, as no second stop (stops_held says why): arriving as the first unwound, it cut the
+    clean-up short (the terminal's two SIGHUPs come 0.1 ms apart when they do not merge into one)."""
+    with contextlib.suppress(ValueError):  # outside the main thread: left as it is
+        if signal.getsignal(signal.SIGHUP) is terminated:
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
     raise Terminated
 
 

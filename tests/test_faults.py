@@ -2579,7 +2579,7 @@ def test_under_run_ctrl_c_stays_a_keyboard_interrupt_and_sigterm_and_sighup_are_
         "signal.signal(signal.SIGHUP, signal.SIG_DFL)\n"
         "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})\n"
         "def main():\n"
-        "    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):\n"
+        "    for number in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):\n"
         "        try:\n"
         "            os.kill(os.getpid(), number)\n"
         "            time.sleep(20)\n"
@@ -2589,7 +2589,8 @@ def test_under_run_ctrl_c_stays_a_keyboard_interrupt_and_sigterm_and_sighup_are_
         "run(main)\n"
     )
     ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert (ran.returncode, ran.stdout) == (0, "SIGINT KeyboardInterrupt\nSIGTERM Terminated\nSIGHUP Terminated\n"), ran.stderr
+    # (SIGHUP before SIGTERM: after a SIGTERM, a SIGHUP is ignored, as no second stop)
+    assert (ran.returncode, ran.stdout) == (0, "SIGINT KeyboardInterrupt\nSIGHUP Terminated\nSIGTERM Terminated\n"), ran.stderr
 
 
 SECOND_STOP_AS_RUN_ENDS = """
@@ -2673,6 +2674,29 @@ def test_a_stop_signal_as_the_deployer_says_interrupted_changes_nothing(second):
     probe = DEPLOYER_SAYS_INTERRUPTED.replace("SECOND", str(int(second)))
     ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert (ran.returncode, ran.stderr) == (130, "interrupted\n"), (ran.returncode, ran.stderr)
+
+
+@pytest.mark.parametrize("first", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP twice", "SIGTERM and SIGHUP"])
+def test_a_sighup_as_the_first_stop_unwinds_does_not_cut_its_clean_up_short(first):
+    # A closed terminal's two SIGHUPs, 0.1 ms apart where they do not merge (an attacker review measured it on a pty), or a
+    # session's end's SIGTERM and SIGHUP: the second raised again in the clean-up the first had started (a deploy's
+    # lock release, before its own hold).
+    probe = (
+        "import os, signal, time\n"
+        "from templates.errors import entry_point, run\n"
+        "@entry_point\n"
+        "def main():\n"
+        "    try:\n"
+        f"        os.kill(os.getpid(), {int(first)})\n"
+        "        time.sleep(20)\n"
+        "    finally:\n"
+        "        os.kill(os.getpid(), signal.SIGHUP)\n"
+        "        time.sleep(0.05)\n"
+        "        print('cleaned up', flush=True)\n"
+        "run(main)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stdout, ran.stderr) == (130, "cleaned up\n", "interrupted\n")
 
 
 def test_a_run_in_this_process_leaves_its_ctrl_c_to_a_main_called_after_it():
