@@ -5727,6 +5727,8 @@ def test_an_entry_that_is_no_release_is_left_out_and_the_releases_kept_also_in_a
         ("rolled_back_from", None),
         ("by", 7),
         ("time", None),
+        ("revision", ["abc1234"]),
+        ("stack_created", 5),  # (mutation audit) unchecked, it was kept and read as an earlier stack's
     ],
 )
 def test_an_entry_whose_fields_are_not_as_a_release_records_them_is_left_out(field, value):
@@ -7745,10 +7747,18 @@ def test_the_revision_a_change_set_was_made_at_is_the_one_its_name_gives_and_unk
     from scripts.deploy.layer import revision_named_in
 
     stack = templates.stack_name(ENV, "service")
-    for revision in ("abc1234", "abc1234-dirty", "nogit", "0123456789abcdef0123456789abcdef01234567-dirty"):
+    for revision in ("abc1234", "abcd", "abc1234-dirty", "nogit", "0123456789abcdef0123456789abcdef01234567-dirty"):
         assert revision_named_in(f"{stack}-20260101000000000-{revision}", stack) == revision
     assert revision_named_in(f"{stack}-20260101000000000-abc1234-settle", stack) == "abc1234"
-    for by_hand in (f"{stack}-mine", f"{stack}-20260101000000000-HEAD", f"{stack}-2026-abc1234", "release-abc1234"):
+    ours = f"{stack}-20260101000000000-abc1234"  # (mutation audit) one of ours within a name given by hand: not ours
+    for by_hand in (
+        f"{stack}-mine",
+        f"{stack}-20260101000000000-HEAD",
+        f"{stack}-2026-abc1234",
+        "release-abc1234",
+        f"x-{ours}",
+        f"{ours}-mine",
+    ):
         assert revision_named_in(by_hand, stack) == "unknown", by_hand
 
 
@@ -11150,3 +11160,152 @@ def test_a_purge_of_every_layer_with_every_enabled_one_deployed_offers_no_purge_
         deleted_before(aws)
     assert aws.run("purge", "--yes") == 1
     assert aws.err.endswith(f"destroy first (make destroy ENV={ENV}); nothing purged\n"), aws.err
+
+
+# --- mutation audit of the release history and the rollback's choice (S7): tests that kill mutants which survived
+# tests/test_deploy.py -k "release or rollback or history or revision" and tests/test_e2e_sandbox.py -k "rollback or release"
+
+
+def test_a_busy_retry_after_a_merged_write_keeps_this_runs_release_once():
+    # This run's first write landed but met another run's (a merge follows), its second try met TooManyUpdates: read back,
+    # the history holds this run's release already, which merged again with the entries it writes was written twice.
+    b = ENTRY_A | {"time": "2026-01-02T00:00:00Z", "image_tag": "b", "replaced": "a"}
+
+    def another_run_wrote_between(ssm, value):
+        ssm.versions += [stored([ENTRY_A, b]), value]
+        return {"Version": len(ssm.versions)}
+
+    ssm = ScriptedSsm(stored([ENTRY_A]), another_run_wrote_between, too_many_updates, written)
+    ReleaseHistory(ssm, ENV, lambda line: None, lambda seconds: None).record(ENTRY_E)
+    final = json.loads(ssm.versions[-1])
+    assert final == [ENTRY_A, b, ENTRY_E], final  # b after the release it replaced (an attacker's audit found [b, a, e])
+
+
+def test_a_merge_keeps_each_histories_order():
+    x, a, b, c = ({"time": f"2026-01-0{n}T00:00:00Z", "image_tag": tag} for n, tag in enumerate("xabc", start=1))
+    merged = deploy.history.merged
+    assert merged([a], [a, b]) == [a, b]  # another run's release after what this run read
+    assert merged([a, b], [a]) == [a, b]  # theirs an older version (a retry's read-back)
+    assert merged([a, b], [a, c]) == [a, b, c]  # two runs' writes, neither holding the other's
+    assert merged([x, a], [a, b]) == [x, a, b]  # what theirs trimmed stays where it was
+    assert merged([a, b], []) == [a, b] and merged([], [a]) == [a]
+
+
+def test_every_version_between_is_merged_not_only_the_newest():
+    # Two other runs read the same version and wrote one after the other, neither holding the other's release: merging
+    # the newest version between alone lost the older one's release.
+    b = ENTRY_A | {"time": "2026-01-02T00:00:00Z", "image_tag": "b", "replaced": "a"}
+    c = ENTRY_A | {"time": "2026-01-02T00:00:01Z", "image_tag": "c", "replaced": "a"}
+
+    def b_and_c_then_ours(ssm, value):
+        ssm.versions += [stored([ENTRY_A, b]), stored([ENTRY_A, c]), value]
+        return {"Version": len(ssm.versions)}
+
+    ssm = ScriptedSsm(stored([ENTRY_A]), b_and_c_then_ours, written)
+    ReleaseHistory(ssm, ENV, lambda line: None, lambda seconds: None).record(ENTRY_E)
+    final = json.loads(ssm.versions[-1])
+    assert final == [ENTRY_A, b, c, ENTRY_E], final  # each after the release it replaced (was [b, a, c, e])
+
+
+def test_an_image_a_rollback_left_whose_own_entries_were_trimmed_is_not_gone_back_to():
+    # v2's release trimmed; the rollback from v2 to v1 recorded; v3's release names v2 as the image it replaced. A rollback
+    # left v2 and the history holds no later start of it: never gone back to (abandoned), whichever entry says so.
+    entries = [rel("v1", "v2", rolled_back_from="v2"), rel("v3", "v2")]
+    assert deploy.history.previous_release(entries, "v3") is None
+    assert deploy.history.why_nothing_earlier(entries, "v3", "v3").startswith("what ran before v3's release, v2, was rolled back from")
+
+
+def test_a_history_written_before_replaced_does_not_say_the_running_image_was_the_stacks_first():
+    # one entry of v1 by the tool before `replaced`: whether anything ran before it is not known (trimmed, or not recorded)
+    assert deploy.history.why_nothing_earlier([rel("v1")], "v1", "v1") is None
+
+
+def test_why_nothing_earlier_goes_by_the_running_images_latest_own_release():
+    # v1 the stack's first; v2 released, its wait stopped (unrecorded); make deploy TAG=v1 (recorded: it replaced v2); v2
+    # again; make rollback from v2 to v1. What ran before v1's latest release, v2, was rolled back from since: said so,
+    # not that v1's release was the stack's first (its first release's), nor nothing (its first release's replaced)
+    entries = [rel("v1", None), rel("v1", "v2"), rel("v2", "v1"), rel("v1", "v2", rolled_back_from="v2")]
+    assert deploy.history.previous_release(entries, "v1") is None
+    assert deploy.history.why_nothing_earlier(entries, "v1", "v1").startswith("what ran before v1's release, v2, was rolled back from")
+
+
+def test_a_history_of_both_kinds_goes_by_the_running_images_latest_own_release():
+    # v1 and v2 by the tool before `replaced`; v3 released over v2, then make deploy TAG=v2 (recorded: it replaced v3).
+    # Going by v2's first release (no replaced: the older rule) rolled back to v1, not to v3, which ran before it.
+    entries = [rel("v1"), rel("v2"), rel("v3", "v2"), rel("v2", "v3")]
+    assert deploy.history.previous_release(entries, "v2")["image_tag"] == "v3"
+
+
+def test_a_run_unrecorded_right_after_an_own_release_without_replaced_is_not_passed_over():
+    # v1 and v2 by the tool before `replaced`; v3 released, its wait stopped (unrecorded); the rollback from v3 to v2
+    # recorded: what ran since v2's release is not known from the history (the entry right after it breaks the chain)
+    assert deploy.history.previous_release([rel("v1"), rel("v2"), rel("v2", "v3", rolled_back_from="v3")], "v2") is None
+
+
+def test_a_rollback_to_an_image_the_history_holds_only_redeploys_of_says_its_latest():
+    # v1's release trimmed, two settings changes that kept it, then v2: the rollback's header gives the latest of them
+    times = ["2025-11-20T10:00:00Z", "2025-11-21T10:00:00Z", "2025-11-22T10:00:00Z"]
+    entries = [release("v1", times[0]) | {"replaced": "v1"}, release("v1", times[1]) | {"replaced": "v1"}]
+    entries.append(release("v2", times[2]) | {"replaced": "v1"})
+    assert deploy.history.previous_release(entries, "v2")["time"] == times[1]
+
+
+def test_releases_says_nothing_of_a_release_below_the_oldest_entry_whatever_the_newest_is(aws):
+    # the oldest entry, a settings change (its release trimmed): nothing is listed below it, whichever image the newest runs
+    entries = [release("v2", "2025-11-22T10:00:00Z") | {"replaced": "v2"}, release("v3", "2025-11-23T10:00:00Z") | {"replaced": "v2"}]
+    aws.deployed("service", parameters=service_parameters("v3"))
+    history(aws, entries)
+    assert aws.run("releases") == 0, aws.err
+    assert aws.out.splitlines()[1] == f"2025-11-22T10:00:00Z  v2  git 1111111  by {CALLER}  (settings changed, same image)", aws.out
+
+
+def test_an_earlier_service_stacks_entries_do_not_make_rollback_ask_for_tag(aws):
+    # The stack before ran v0, then v1 (unrecorded), then v2 (recorded: it replaced v1); destroyed, created again with v3,
+    # then v1 released. Its release is this stack's record: the earlier stack's entry naming v1 says nothing of it.
+    old = {"stack_created": "2025-10-01T00:00:00Z"}
+    earlier = [
+        release("v0", "2025-10-02T10:00:00Z") | old | {"replaced": None},
+        release("v2", "2025-10-03T10:00:00Z") | old | {"replaced": "v1"},
+    ]
+    earlier += [release("v3", "2025-11-20T10:00:00Z") | {"replaced": None}, release("v1", "2025-11-22T10:00:00Z") | {"replaced": "v3"}]
+    rolled_back(aws, earlier, "v1", "v3")
+    assert f"rolling back {stack('service')} from v1 to v3 (released 2025-11-20T10:00:00Z" in aws.out, aws.out
+
+
+def test_a_tags_only_update_that_stands_records_a_redeploy_of_its_image_on_its_stack(aws, monkeypatch):
+    # (mutation audit) recorded with replaced None, it read as the stack's first release (make rollback: "nothing ran
+    # before it"); without stack_created, as a release of whichever service stack runs later
+    tags_only_service_update(aws)
+    aws.cf.add_response("update_stack", {"StackId": stack_id("service")})
+    token = f"tags-{stack('service')}-{NOW:%Y%m%d%H%M%S}"
+    done = event("service", stack("service"), "UPDATE_COMPLETE", 20, token=token)
+    aws.poll("service", stack_id("service"), described("service", parameters=service_parameters("v1")), done)
+    recorded = []
+    monkeypatch.setattr(deploy.history.ReleaseHistory, "record", lambda self, entry: recorded.append(entry) or [])
+    monkeypatch.setattr(deploy.Deployer, "caller_arn", lambda self: CALLER)
+    assert aws.run("deploy", "--stack", "service", "--yes") == 0, aws.err
+    assert [(entry["image_tag"], entry["replaced"], entry["stack_created"]) for entry in recorded] == [("v1", "v1", SERVICE_CREATED)]
+
+
+def test_a_rollback_of_a_stack_whose_last_update_cloudformation_rolled_back_goes_back_as_usual(aws):
+    # (mutation audit) UPDATE_ROLLBACK_COMPLETE from an earlier failed update, settled before make rollback began: no
+    # update was under way, so none was undone meanwhile; taken for one, nothing was rolled back
+    earlier = [release("v1", "2025-11-20T10:00:00Z") | {"replaced": None}, release("v2", "2025-11-22T10:00:00Z") | {"replaced": "v1"}]
+    aws.deployed("service", status="UPDATE_ROLLBACK_COMPLETE", parameters=service_parameters("v2"))
+    history(aws, earlier)
+    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True)
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-20T10:00:00Z" in aws.out, aws.out
+
+
+def test_a_service_stacks_first_release_is_recorded_as_its_first_and_taken_for_recorded():
+    # (mutation audit) replaced None says the stack's first release (why_nothing_earlier, earlier_stack_image); a
+    # release recorded is said so (release_recorded: the summary of a rollback stopped after it)
+    out = io.StringIO()
+    deployer = deploy.Deployer(None, ENV, out=Output(out, goes_on=True), err=io.StringIO(), revision="abc1234")
+    ssm = ScriptedSsm(stored([]), written)
+    deployer.__dict__["history"] = ReleaseHistory(ssm, ENV, deployer.say, lambda seconds: None)
+    deployer.caller_arn, deployer.now = (lambda: CALLER), (lambda: NOW)
+    deployer.record_release("v1", stack_created=described("service")["Stacks"][0]["CreationTime"], replaced=None)
+    assert json.loads(ssm.versions[-1]) == [release("v1", f"{NOW:%Y-%m-%dT%H:%M:%SZ}", "abc1234") | {"replaced": None}], ssm.versions
+    assert deployer.release_recorded, out.getvalue()

@@ -818,6 +818,51 @@ def test_a_stop_signal_in_the_clean_up_still_removes_a_removed_environments_dire
     assert not (out / gone.stem).exists() and (out / "alb.json").exists()
 
 
+def test_a_ctrl_c_while_the_files_are_staged_leaves_no_staging_directory(tmp_path, capsys, monkeypatch):
+    # stage() removes its directory whatever stops it: a Ctrl-C between two staged files (not only a refusing disk)
+    # left output/.staging-*/ behind, which make check then names as a killed run's.
+    from templates import generation
+
+    out = tmp_path / "out"
+    before = generated_then_all_outdated(out)
+    staged, real_chmod = [], os.chmod
+
+    def ctrl_c_at_the_third_staged_file(path, mode, *args, **kwargs):
+        if ".staging-" in str(path):
+            staged.append(path)
+            if len(staged) == 3:
+                raise KeyboardInterrupt
+        return real_chmod(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(generation.os, "chmod", ctrl_c_at_the_third_staged_file)
+    code, err = generate_in_process(out, "--no-lint"), generation_stderr(capsys)
+    assert (code, err, len(staged)) == (130, "interrupted\n", 3)
+    assert snapshot(out) == before
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_ctrl_c_the_put_back_undid_claims_no_file_written(tmp_path, capsys, monkeypatch):
+    # commit says "N written, M removed before the stop" once output/ is new as a whole; a Ctrl-C that move_in undid
+    # (output/ old as a whole again) must not say files were written.
+    from templates import generation
+
+    out = tmp_path / "out"
+    before = generated_then_all_outdated(out)
+    capsys.readouterr()
+    replaced, real_replace = [], os.replace
+
+    def ctrl_c_at_the_fifth(source, target):
+        replaced.append(target)
+        if len(replaced) == 5:
+            raise KeyboardInterrupt
+        return real_replace(source, target)
+
+    monkeypatch.setattr(generation.os, "replace", ctrl_c_at_the_fifth)
+    code, captured = generate_in_process(out, "--no-lint"), capsys.readouterr()
+    assert (code, captured.out, without_unused_value_warnings(captured.err)) == (130, "", "interrupted\n")
+    assert snapshot(out) == before
+
+
 def test_a_refused_first_generation_leaves_no_environment_directory_behind(tmp_path, capsys, monkeypatch):
     # Into a new output directory: the environment directories the moves made go with the files.
     from templates import generation
@@ -1082,6 +1127,16 @@ def test_ctrl_c_while_a_tool_still_imports_is_one_line_and_exit_130():
     assert (ended.returncode, ended.stdout) == (1, "their hook\n"), ended.stderr
 
 
+def test_a_stop_signal_while_a_tool_still_imports_keeps_what_it_had_printed():
+    # quiet_interrupts ends a Terminated by os._exit(130), which flushes no stream: what the tool had printed to a
+    # pipe (`make ... | tee log`: block-buffered) was lost with it, where Ctrl-C's own exit flushes it. (Buffered as a
+    # tool's stdout is: PYTHONUNBUFFERED, which a CI runner may set, would hide the loss.)
+    probe = "print('printed before'); import templates; from templates.errors import Terminated; raise Terminated"
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    ended = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=buffered, capture_output=True, text=True, timeout=60)
+    assert (ended.returncode, ended.stdout, ended.stderr) == (130, "printed before\n", "interrupted\n")
+
+
 # A sitecustomize that sends the process stop signals once templates/ has set its hooks: at the lookup of the first
 # layer module its __init__ imports after them (both signals pending at once, as a logout's SIGTERM and SIGHUP).
 SIGNALS_WHILE_A_TOOL_IMPORTS = """
@@ -1254,6 +1309,29 @@ def test_a_second_stop_signal_to_the_process_group_while_a_tool_lints_does_not_h
     finally:
         _end_session(tool)
     assert (tool.returncode, stderr) == (130, "interrupted\n"), (tool.returncode, stderr)
+
+
+def test_a_stop_signal_to_the_process_group_as_the_lint_workers_fork_ends_them_before_they_lint(tmp_path):
+    # lint_groups forks its workers with the stop signals held back: one that reaches a worker before its fork hook set
+    # its quiet ending ran the parent's handler there (a hold of the parent's) and was lost, and the worker linted on.
+    # Held back, it ends the worker at its start (start_worker), before any group. Here it comes in a fork hook that
+    # runs before templates/' own, to the worker and to the tool, as one to the process group does.
+    probe = (
+        "import os, signal, sys\n"
+        "def stopped_as_forked():\n"
+        "    os.kill(os.getppid(), signal.SIGTERM)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "os.register_at_fork(after_in_child=stopped_as_forked)\n"
+        "from templates import validation\n"
+        "from templates.errors import entry_point, run\n"
+        "def linted(runner, paths):\n"
+        "    open(os.path.join(sys.argv[1], paths[0]), 'w').close()\n"
+        "    return []\n"
+        "validation.lint_group = linted\n"
+        "run(entry_point(lambda: validation.lint_groups(None, [['a'], ['b']]) and 0))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stderr, sorted(p.name for p in tmp_path.iterdir())) == (130, "interrupted\n", [])
 
 
 def test_a_lint_worker_killed_outright_is_one_line_and_a_failure(tmp_path):
@@ -2562,6 +2640,73 @@ def test_a_sighup_after_the_first_stop_held_waits_as_the_first_does(first):
             signal.signal(number, handler)
 
 
+def test_a_held_stop_whose_line_cannot_be_said_is_still_held():
+    # `held` prints what the run finishes first; a stream that cannot take that line then (the run was itself writing to
+    # it: RuntimeError, reentrant call) loses the line, not the hold: the stop acts as the block ends, not at once.
+    from templates.errors import stops_held
+
+    acted = []
+
+    def cannot_say():
+        raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stderr>'>")
+
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: acted.append(number))
+    try:
+        with stops_held(held=cannot_say):
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert acted == []
+        assert acted == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_once_a_second_stop_signal_held_acted_a_third_acts_at_once_too():
+    # The second acts at once, as the block may not end soon (AWS not answering): the handlers are back, and a third is
+    # not held again (nor `held` said twice).
+    from templates.errors import stops_held
+
+    told, acted = [], []
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: acted.append(number))
+    try:
+        with stops_held(held=lambda: told.append("held")):
+            for _ in range(3):
+                os.kill(os.getpid(), signal.SIGTERM)
+            assert (told, acted) == (["held"], [signal.SIGTERM, signal.SIGTERM])
+        assert acted == [signal.SIGTERM, signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_stop_signal_held_whose_handler_is_the_default_ends_the_process_by_it_as_the_block_ends():
+    # A process that is no tool (python -c, a pytest worker) keeps SIGTERM's default: held, it still ends the process by
+    # SIGTERM once the block ends, not dropped.
+    probe = (
+        "import os, signal\n"
+        "from templates.errors import stops_held\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+        "with stops_held():\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    print('held', flush=True)\n"
+        "print('not ended', flush=True)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stdout) == (-signal.SIGTERM, "held\n"), ran.stderr
+
+
+def test_a_lint_in_worker_processes_puts_back_the_sigpipe_handling_it_found():
+    # lint_groups ignores SIGPIPE while its pool runs (a stopped worker's closed pipe is the pool's error); after it, a
+    # closed reader (`make check | head`) ends the tool again (errors.run: SIG_DFL), rather than being ignored.
+    probe = (
+        "import signal\n"
+        "from templates import validation\n"
+        "validation.lint_group = lambda runner, paths: []\n"
+        "signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n"
+        "print(validation.lint_groups(None, [['a'], ['b']]), signal.getsignal(signal.SIGPIPE) is signal.SIG_DFL)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stdout) == (0, "[[], []] True\n"), ran.stderr
+
+
 def test_a_run_whose_standard_output_failed_exits_with_mains_own_failing_status():
     probe = "from templates.errors import run\ndef main():\n    print('x')\n    return 2\nrun(main)\n"
     with open("/dev/full", "w") as full:
@@ -2718,6 +2863,28 @@ def test_a_run_in_this_process_leaves_its_ctrl_c_to_a_main_called_after_it():
     finally:
         for number, handler in handlers.items():
             signal.signal(number, handler)
+
+
+def test_an_entry_point_interrupted_outside_the_main_thread_under_run_is_still_interrupted_and_130():
+    # ending_interrupted sets the stop signals aside under run(); signal.signal refuses that outside the main thread
+    # (ValueError), which must leave them as they are, not replace `interrupted` with a traceback in that thread.
+    probe = (
+        "import threading\n"
+        "from templates.errors import entry_point, run\n"
+        "said = []\n"
+        "@entry_point\n"
+        "def stopped():\n"
+        "    raise KeyboardInterrupt\n"
+        "def main():\n"
+        "    worker = threading.Thread(target=lambda: said.append(stopped()))\n"
+        "    worker.start()\n"
+        "    worker.join()\n"
+        "    print('returned', said, flush=True)\n"
+        "    return 0\n"
+        "run(main)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, "returned [130]\n", "interrupted\n"), (ran.returncode, ran.stdout, ran.stderr)
 
 
 @pytest.mark.parametrize("refused", [errno.EPERM, errno.EMLINK], ids=["protected_hardlinks", "link-count-at-limit"])

@@ -187,9 +187,19 @@ def trimmed(entries) -> list[dict]:
 
 
 def merged(read, theirs) -> list[dict]:
-    """Another run's history with what this run read and theirs lacks before it: a version that is
-    not a list (a hand edit, say) reads as none, which would otherwise cost the whole history."""
-    return [entry for entry in read if entry not in theirs] + theirs
+    """Another run's history with what this run read and theirs lacks, each list's order kept: an entry of both
+    places theirs up to it, and what read has alone goes where read has it (before theirs, where theirs trimmed it).
+    Putting all of read's own first placed a release another run wrote after this run's read before the one it
+    replaced, where theirs was an older version (a retry's read-back, two runs' writes neither holding the other's).
+    A version that is not a list (a hand edit, say) reads as none, which would otherwise cost the whole history."""
+    result, rest = [], list(theirs)
+    for entry in read:
+        if entry in rest:
+            at = rest.index(entry)
+            result, rest = result + rest[: at + 1], rest[at + 1 :]
+        elif entry not in theirs:
+            result.append(entry)
+    return result + rest
 
 
 def stack_mark(creation_time) -> str:
