@@ -1,6 +1,7 @@
 """Faults and hostile input, kept together: each case once failed with a traceback, a hang, lost
 state or a silently wrong value, and now gets one clear line (README: Faults and how they are handled)."""
 
+import contextlib
 import errno
 import functools
 import gc
@@ -2605,20 +2606,28 @@ def test_stop_signals_held_leave_an_ignored_one_ignored_and_say_nothing_of_it():
         signal.signal(signal.SIGHUP, previous)
 
 
+@contextlib.contextmanager
+def sigterm_recorded():
+    """SIGTERM's handler, within the block, records each SIGTERM in the list it gives; the one before is put back."""
+    acted = []
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: acted.append(number))
+    try:
+        yield acted
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_a_second_stop_signal_held_acts_at_once_and_not_again_as_the_block_ends():
     from templates.errors import stops_held
 
-    told, acted = [], []
-    previous = signal.signal(signal.SIGTERM, lambda number, frame: acted.append(number))
-    try:
+    told = []
+    with sigterm_recorded() as acted:
         with stops_held(held=lambda: told.append("held")):
             os.kill(os.getpid(), signal.SIGTERM)
             assert (told, acted) == (["held"], [])
             os.kill(os.getpid(), signal.SIGTERM)
             assert acted == [signal.SIGTERM]
         assert (told, acted) == (["held"], [signal.SIGTERM])
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.mark.parametrize("first", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP twice", "SIGTERM and SIGHUP"])
@@ -2645,19 +2654,14 @@ def test_a_held_stop_whose_line_cannot_be_said_is_still_held():
     # it: RuntimeError, reentrant call) loses the line, not the hold: the stop acts as the block ends, not at once.
     from templates.errors import stops_held
 
-    acted = []
-
     def cannot_say():
         raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stderr>'>")
 
-    previous = signal.signal(signal.SIGTERM, lambda number, frame: acted.append(number))
-    try:
+    with sigterm_recorded() as acted:
         with stops_held(held=cannot_say):
             os.kill(os.getpid(), signal.SIGTERM)
             assert acted == []
         assert acted == [signal.SIGTERM]
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def test_once_a_second_stop_signal_held_acted_a_third_acts_at_once_too():
@@ -2665,16 +2669,13 @@ def test_once_a_second_stop_signal_held_acted_a_third_acts_at_once_too():
     # not held again (nor `held` said twice).
     from templates.errors import stops_held
 
-    told, acted = [], []
-    previous = signal.signal(signal.SIGTERM, lambda number, frame: acted.append(number))
-    try:
+    told = []
+    with sigterm_recorded() as acted:
         with stops_held(held=lambda: told.append("held")):
             for _ in range(3):
                 os.kill(os.getpid(), signal.SIGTERM)
             assert (told, acted) == (["held"], [signal.SIGTERM, signal.SIGTERM])
         assert acted == [signal.SIGTERM, signal.SIGTERM]
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def test_a_stop_signal_held_whose_handler_is_the_default_ends_the_process_by_it_as_the_block_ends():
