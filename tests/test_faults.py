@@ -1191,8 +1191,11 @@ def test_a_process_that_only_imports_templates_keeps_sigterms_own_ending():
         (["python", "-O", "-m", "bench"], None),
         (["python", "--", "generate.py", "--check"], None),
         (["python", "generate.py", "--check"], "parent"),
+        (["python", "--check-hash-based-pycs", "default", "generate.py"], None),
+        (["python", "-X", "dev", "generate.py"], None),
+        (["python", "-W", "ignore", "-m", "generate"], None),
     ],
-    ids=["-m generate", "-m bench", "-- generate.py", "prefix holds the checkout"],
+    ids=["-m generate", "-m bench", "-- generate.py", "prefix holds the checkout", "a long option's value", "-X dev", "-W ignore"],
 )
 def test_every_way_python_starts_a_tool_is_a_tool(monkeypatch, argv, prefix):
     from templates.errors import started_as_a_tool
@@ -1203,6 +1206,26 @@ def test_every_way_python_starts_a_tool_is_a_tool(monkeypatch, argv, prefix):
         monkeypatch.setattr(sys, "prefix", str(ROOT.parent))
         monkeypatch.setattr(sys, "base_prefix", str(ROOT.parent))
     assert started_as_a_tool(ROOT)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["python", "-", "generate.py"],
+        ["python", "--", "-"],
+        ["python", "-c", "import generate"],
+        ["python", "-X", "dev", "-c", "import generate"],
+        ["python", "--version"],
+    ],
+    ids=["stdin", "-- stdin", "-c", "-X dev -c", "--version"],
+)
+def test_a_program_python_reads_from_elsewhere_is_no_tool(monkeypatch, argv):
+    # a program from stdin or -c, whatever it imports: its SIGTERM stays its own, as pytest's workers' does
+    from templates.errors import started_as_a_tool
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "orig_argv", argv)
+    assert not started_as_a_tool(ROOT)
 
 
 @pytest.mark.parametrize("argv", [["-m", "generate", "--check"], ["--", "generate.py", "--check"]], ids=["-m generate", "--"])
