@@ -418,6 +418,7 @@ def _escaped(found) -> str:
 
 # Ctrl-C, and the signals the tools take as Ctrl-C (terminated).
 STOPPING_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+NEVER_A_SECOND_STOP = signal.SIGHUP  # after a first stop signal, no one asked again (stops_held says why)
 
 
 @contextlib.contextmanager
@@ -461,7 +462,7 @@ def stops_held(held=None):
             # The run was itself writing to that stream (RuntimeError), or it is gone: the line is lost, not the hold.
             with contextlib.suppress(Exception):
                 held()
-        elif held is not None and number != signal.SIGHUP:
+        elif held is not None and number != NEVER_A_SECOND_STOP:
             put_back()
             came.clear()
             act(number)
@@ -515,11 +516,11 @@ def terminated(signum, frame):
     """A CI cancel or `kill` (SIGTERM), or a closed terminal or dropped SSH session (SIGHUP), ends a
     tool as Ctrl-C does: what it made half way is cleaned up (generation's staging directory, a
     deploy's change set and lock), and a stack operation under way is left to CloudFormation. A SIGHUP
-    after it is ignored, as no second stop (stops_held says why): arriving as the first unwound, it cut the
-    clean-up short (the terminal's two SIGHUPs come 0.1 ms apart when they do not merge into one)."""
+    after it is ignored (NEVER_A_SECOND_STOP): arriving as the first unwound, it cut the clean-up short
+    (the terminal's two SIGHUPs come 0.1 ms apart when they do not merge into one)."""
     with contextlib.suppress(ValueError):  # outside the main thread: left as it is
-        if signal.getsignal(signal.SIGHUP) is terminated:
-            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        if signal.getsignal(NEVER_A_SECOND_STOP) is terminated:
+            signal.signal(NEVER_A_SECOND_STOP, signal.SIG_IGN)
     raise Terminated
 
 

@@ -667,13 +667,9 @@ def load(path: Path) -> Environment:
         elif not (
             isinstance(value, str) and TAG_VALUE.fullmatch(value) and value == value.strip() and not ANY_CONTROL_CHARACTER.search(value)
         ):
-            # CostCenter: 12 is a number to YAML, whose text the allowed string would be: say so, as check_value does
-            text = getattr(value, "written", str(value).lower()) if isinstance(value, int | float) else None
-            unquoted = text is not None and TAG_VALUE.fullmatch(text) is not None
-            read_as = "true or false" if isinstance(value, bool) else "a number"
-            problems.append(
+            problems.append(  # CostCenter: 12 is a number to YAML
                 f"{where}: tags.{key}: {shown(value)}; allowed: a string of 1 to 256 letters, digits, spaces and _.:/=+-@ "
-                "(no newline, no space at either end)" + (f", in quotes (unquoted, YAML reads it as {read_as})" if unquoted else "")
+                "(no newline, no space at either end)" + in_quotes(value, TAG_VALUE.fullmatch)
             )
         if isinstance(key, str):
             taken.setdefault(key.lower(), f"tags.{named(key)}")
@@ -855,9 +851,15 @@ def check_value(spec: Input, value):
     if ok:
         return too_long(spec, value)
     # ImageTag: 20250131 is a number to YAML (04000 even loses its zero): say so when the text would do
-    unquoted = isinstance(value, int | float) and check_value(spec, getattr(value, "written", str(value).lower())) is None
-    read_as = "true or false" if isinstance(value, bool) else "a number"
-    return None if ok else spec.allowed_text() + (f", in quotes (unquoted, YAML reads it as {read_as})" if unquoted else "")
+    return spec.allowed_text() + in_quotes(value, lambda text: check_value(spec, text) is None)
+
+
+def in_quotes(value, fits) -> str:
+    """ ", in quotes (...)" for a value YAML read as a number or true/false whose text as written fits (is
+    allowed as a string); "" otherwise."""
+    if not (isinstance(value, int | float) and fits(getattr(value, "written", str(value).lower()))):
+        return ""
+    return f", in quotes (unquoted, YAML reads it as {'true or false' if isinstance(value, bool) else 'a number'})"
 
 
 def told_apart(item: str) -> str:

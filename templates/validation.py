@@ -147,17 +147,15 @@ def lint_groups(runner, groups: list[list[Path]]) -> list[list[tuple[str, str]]]
             waiting = set(linting)
             while waiting and not stopped:
                 _, waiting = concurrent.futures.wait(waiting, timeout=0.1)
-            if not stopped:
-                try:
-                    return [group.result() for group in linting]
-                except BrokenProcessPool:  # (a stop signal that ended them too is said as one: stops_held acts on it)
-                    raise ToolError(
-                        "cfn-lint could not finish: a process it linted in was killed (the system's out-of-memory killer, "
-                        "or a kill -9); nothing was written: run the command again"
-                    ) from None
+            try:  # after a stop signal, what this returns or raises gives way to it as stops_held ends
+                return [group.result() for group in linting]
+            except BrokenProcessPool:
+                raise ToolError(
+                    "cfn-lint could not finish: a process it linted in was killed (the system's out-of-memory killer, "
+                    "or a kill -9); nothing was written: run the command again"
+                ) from None
     finally:
         signal.signal(signal.SIGPIPE, reader_gone)
-    raise KeyboardInterrupt  # not reached: stops_held ended the block with what its signal's handler raises
 
 
 def balanced(paths: list[Path], count: int) -> list[list[Path]]:
