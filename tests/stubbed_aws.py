@@ -131,8 +131,11 @@ def stack_id(layer):
     return f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack(layer)}/0e4c8f70-c9f1-11f0-8de9-0a1b2c3d4e5f"
 
 
-def cs_name(layer):
-    return f"{stack(layer)}-20251125120000000-abc1234"
+CHECKOUT = "abc1234"  # the revision git_revision gives the runs: what their change sets are named at, and releases record
+
+
+def cs_name(layer, revision=CHECKOUT):
+    return f"{stack(layer)}-20251125120000000-{revision}"
 
 
 def template(layer):
@@ -181,7 +184,7 @@ def described(layer, status="UPDATE_COMPLETE", protected=True, parameters=None, 
     return {"Stacks": [entry]}
 
 
-def event(layer, logical, status, seconds, kind="AWS::CloudFormation::Stack", reason=None, token="same"):
+def event(layer, logical, status, seconds, kind="AWS::CloudFormation::Stack", reason=None, token="same", revision=CHECKOUT):
     entry = {
         "StackId": stack_id(layer),
         "EventId": f"{logical}-{status}-{seconds}",
@@ -195,7 +198,7 @@ def event(layer, logical, status, seconds, kind="AWS::CloudFormation::Stack", re
     if reason:
         entry["ResourceStatusReason"] = reason
     if token:
-        entry["ClientRequestToken"] = deploy.deployer.Deployer.execution_token(cs_name(layer)) if token == "same" else token
+        entry["ClientRequestToken"] = deploy.deployer.Deployer.execution_token(cs_name(layer, revision)) if token == "same" else token
     return entry
 
 
@@ -221,10 +224,10 @@ def detail(name, source="DirectModification", entity=None, recreation="Never", e
     return found | ({"CausingEntity": entity} if entity else {})
 
 
-def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, parameters=None, repair=False):
+def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, parameters=None, repair=False, revision=CHECKOUT):
     found = {
-        "ChangeSetName": cs_name(layer),
-        "ChangeSetId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/{cs_name(layer)}/6b0f7c1a-aaaa-bbbb-cccc-ddddeeeeffff",
+        "ChangeSetName": cs_name(layer, revision),
+        "ChangeSetId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:changeSet/{cs_name(layer, revision)}/6b0f7c1a-aaaa-bbbb-cccc-ddddeeeeffff",
         "StackId": stack_id(layer),
         "StackName": stack(layer),
         "Description": f"{layer} layer of {ENV}, by scripts/deploy",
@@ -245,12 +248,12 @@ def change_set(layer, status="CREATE_COMPLETE", changes=(), reason=None, paramet
     return found | ({"StatusReason": reason} if reason else {})
 
 
-def create_params(layer, kind, repair=False, **overrides):
+def create_params(layer, kind, repair=False, revision=CHECKOUT, **overrides):
     values = configuration(ENV, layer)["Parameters"] | wired(layer) | deploy_time(layer, kind) | overrides
     return {
         "StackName": stack(layer),
-        "ChangeSetName": cs_name(layer),
-        "ClientToken": cs_name(layer),  # a retry of a request that landed is the same change set
+        "ChangeSetName": cs_name(layer, revision),
+        "ClientToken": cs_name(layer, revision),  # a retry of a request that landed is the same change set
         "ChangeSetType": kind,
         "TemplateBody": json.dumps(json.loads(template(layer)), separators=(",", ":"), sort_keys=True),
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())],
@@ -309,6 +312,7 @@ class Aws:
         self.questions = []  # what the runs asked on the terminal, in order
         self.out = self.err = ""
         self.dirs = OUTPUT, PARAMS  # what a run reads: output/ and params/ (deployer_files) unless a test says otherwise
+        self.named_at = CHECKOUT  # the revision the change sets are named at: a rollback's, the template's it keeps
 
     def stubber(self, service, region=None):
         """The Stubber of service's client, of region's where it is another than the environment's."""
@@ -335,7 +339,7 @@ class Aws:
             ask=self.answering(answer, self.questions),
             interactive=tty,
             now=lambda: NOW,
-            revision="abc1234",
+            revision=CHECKOUT,
             out=out,
             err=err,
             clock=clock,
@@ -415,13 +419,15 @@ class Aws:
         """A change set made with output/'s values (but overrides), found to change nothing, and deleted."""
         self.cf.add_response(
             "create_change_set",
-            {"Id": change_set(layer)["ChangeSetId"], "StackId": stack_id(layer)},
-            create_params(layer, kind, repair, **overrides),
+            {"Id": change_set(layer, revision=self.named_at)["ChangeSetId"], "StackId": stack_id(layer)},
+            create_params(layer, kind, repair, self.named_at, **overrides),
         )
         self.cf.add_response(
-            "describe_change_set", change_set(layer, "FAILED", reason=reason), {"StackName": stack(layer), "ChangeSetName": cs_name(layer)}
+            "describe_change_set",
+            change_set(layer, "FAILED", reason=reason, revision=self.named_at),
+            {"StackName": stack(layer), "ChangeSetName": cs_name(layer, self.named_at)},
         )
-        self.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
+        self.cf.add_response("delete_change_set", {}, {"StackName": stack(layer), "ChangeSetName": cs_name(layer, self.named_at)})
 
     def image(self, tag, code=None, repository=None, registry_id=None):
         """An ECR repository (the service's, unless named) asked for tag, in registry_id's account if
@@ -446,18 +452,23 @@ class Aws:
             self.zone_checked(layer)
         self.cf.add_response(
             "create_change_set",
-            {"Id": change_set(layer)["ChangeSetId"], "StackId": stack_id(layer)},
-            expected or create_params(layer, kind),
+            {"Id": change_set(layer, revision=self.named_at)["ChangeSetId"], "StackId": stack_id(layer)},
+            expected or create_params(layer, kind, revision=self.named_at),
         )
         self.cf.add_response(
             "describe_change_set",
-            change_set(layer, changes=changes, **described_kwargs),
-            {"StackName": stack(layer), "ChangeSetName": cs_name(layer)},
+            change_set(layer, changes=changes, revision=self.named_at, **described_kwargs),
+            {"StackName": stack(layer), "ChangeSetName": cs_name(layer, self.named_at)},
         )
         if kind == "UPDATE" and not left:
             self.listed_change_sets(layer, waiting)
         elif not left:  # the stack the CREATE change set made holds it alone
-            mine = {"StackName": stack(layer), "ChangeSetName": cs_name(layer), "ExecutionStatus": "AVAILABLE", "CreationTime": NOW}
+            mine = {
+                "StackName": stack(layer),
+                "ChangeSetName": cs_name(layer, self.named_at),
+                "ExecutionStatus": "AVAILABLE",
+                "CreationTime": NOW,
+            }
             self.cf.add_response("list_change_sets", {"Summaries": [mine]}, {"StackName": stack_id(layer)})
 
     def zone_checked(self, layer):
@@ -472,8 +483,8 @@ class Aws:
         made: DescribeChangeSet's whole answer instead."""
         if made is None:
             changes = [change("Modify", "HostedZone", "AWS::Route53::HostedZone", details=[detail("HostedZoneConfig")])]
-            made = change_set(layer, changes=changes, parameters=parameters)
-        self.cf.add_response("describe_change_set", made, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
+            made = change_set(layer, changes=changes, parameters=parameters, revision=self.named_at)
+        self.cf.add_response("describe_change_set", made, {"StackName": stack(layer), "ChangeSetName": cs_name(layer, self.named_at)})
         self.deployed(layer, parameters=running)
         self.change_set_template(layer)
         self.listed_change_sets(layer, waiting)
@@ -487,11 +498,20 @@ class Aws:
 
     def change_set_template(self, layer, body=None):
         """GetTemplate of the change set (by its ARN): output/'s template unless body says otherwise."""
-        expected = {"StackName": stack(layer), "TemplateStage": "Original", "ChangeSetName": change_set(layer)["ChangeSetId"]}
+        expected = {
+            "StackName": stack(layer),
+            "TemplateStage": "Original",
+            "ChangeSetName": change_set(layer, revision=self.named_at)["ChangeSetId"],
+        }
         self.cf.add_response("get_template", {"TemplateBody": body or template(layer)}, expected)
 
     def listed_change_sets(self, layer, waiting=()):
-        mine = {"StackName": stack(layer), "ChangeSetName": cs_name(layer), "ExecutionStatus": "AVAILABLE", "CreationTime": NOW}
+        mine = {
+            "StackName": stack(layer),
+            "ChangeSetName": cs_name(layer, self.named_at),
+            "ExecutionStatus": "AVAILABLE",
+            "CreationTime": NOW,
+        }
         summaries = [mine] + [
             {"StackName": stack(layer), "ChangeSetName": name, "ExecutionStatus": "AVAILABLE", "CreationTime": NOW - timedelta(hours=1)}
             for name in waiting
@@ -520,8 +540,8 @@ class Aws:
             "execute_change_set",
             {},
             {
-                "ChangeSetName": change_set(layer)["ChangeSetId"],
-                "ClientRequestToken": deploy.deployer.Deployer.execution_token(cs_name(layer)),
+                "ChangeSetName": change_set(layer, revision=self.named_at)["ChangeSetId"],
+                "ClientRequestToken": deploy.deployer.Deployer.execution_token(cs_name(layer, self.named_at)),
             },
         )
 

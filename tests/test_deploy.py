@@ -5009,12 +5009,16 @@ def service_update(
     strategy=None,
     ran=None,
     runs_template=None,
+    kept_revision="1111111",
 ):
     """A service deploy of image `tag` that executes, then records the release (its write left to the
     test when not `recorded`); a repair sends no rollback triggers. With `strategy`, the stack and
     its change set release that way whatever params/prod.yaml says. A rollback (rolled_back_from)
     reads the template the stack runs (runs_template, else output/'s) and sends it with the values
-    it runs (ran, else output/'s), the image alone changed."""
+    it runs (ran, else output/'s), the image alone changed; its change set is named at, and its release
+    records, kept_revision, the revision of the template it keeps (release()'s by default)."""
+    if rolled_back_from:
+        aws.named_at = kept_revision
     deployed = ran or service_parameters(running) | ({"DeploymentStrategy": strategy} if strategy else {})
     body = runs_template or template("service")
     if rolled_back_from:
@@ -5025,7 +5029,7 @@ def service_update(
         aws.deployed("service", parameters=deployed)
     changes = IMAGE_TAG_CHANGES
     parameters = deployed | {"ImageTag": tag}
-    expected = create_params("service", "UPDATE", repair, ImageTag=tag)
+    expected = create_params("service", "UPDATE", repair, aws.named_at, ImageTag=tag)
     if rolled_back_from:
         sent = parameters | {KEEP_RUNNING_COUNT: "true"}
         expected |= {
@@ -5038,13 +5042,13 @@ def service_update(
         "service",
         stack_id("service"),
         described("service", parameters=parameters),
-        event("service", stack("service"), "UPDATE_COMPLETE", 30),
+        event("service", stack("service"), "UPDATE_COMPLETE", 30, revision=aws.named_at),
     )
     policy = json.dumps(configuration(ENV, "service")["StackPolicy"])
     aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("service"), "StackPolicyBody": policy})
     history(aws, entries_before)
     aws.sts.add_response("get_caller_identity", {"UserId": "AROA:ci", "Account": ACCOUNT, "Arn": CALLER})
-    after = [*(entries_before if isinstance(entries_before, list) else []), release(tag, "2025-11-25T12:00:00Z", "abc1234")]
+    after = [*(entries_before if isinstance(entries_before, list) else []), release(tag, "2025-11-25T12:00:00Z", aws.named_at)]
     if rolled_back_from:
         after[-1]["rolled_back_from"] = rolled_back_from
     after[-1]["replaced"] = running  # the image the stack ran before
@@ -5952,7 +5956,39 @@ def test_rollback_deploys_the_previous_image_through_a_change_set(aws):
     assert [request["Description"] for request in made] == [f"service layer of {ENV}, by scripts/deploy; a rollback from image v2"]
     assert "rollback triggers: none for this change set" in aws.out
     assert f"rolling back {stack('service')} from v2 to v1 (released 2025-11-20T10:00:00Z by {CALLER}, git 1111111)" in aws.out
-    assert f"change set {cs_name('service')}" in aws.out
+    assert f"change set {cs_name('service', '1111111')}" in aws.out  # named at v2's revision: the template it keeps
+
+
+def test_a_rollback_is_named_and_recorded_at_the_revision_of_the_template_it_keeps(aws):
+    # The checkout (abc1234) has moved on since v2 was released at 2222222: the rollback deploys v2's template, the one
+    # the stack runs, with v1's image; its change set's name and its release said abc1234, whose files it did not deploy.
+    earlier = [release("v1", "2025-11-20T10:00:00Z", "1111111"), release("v2", "2025-11-22T10:00:00Z", "2222222")]
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, earlier)
+    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True, kept_revision="2222222")
+    assert aws.run("rollback", "--stack", "service", "--yes") == 0, aws.err
+    assert f"change set {cs_name('service', '2222222')}" in aws.out, aws.out
+
+
+@pytest.mark.parametrize(
+    "earlier, kept",
+    [
+        ([release("v1", revision="1111111"), release("v2", revision="2222222")], "2222222"),  # the running image's release
+        ([release("v2", revision="2222222"), release("v3", revision="3333333")], "unknown"),  # v2 released outside this tool
+        ([release("v1"), release("v2", revision="main; rm -rf /")], "unknown"),  # a hand edit: no revision, nor a name's
+        ("AccessDenied", "unknown"),  # the history unreadable: TAG= rolls back all the same
+    ],
+)
+def test_a_rollback_to_a_named_image_is_named_at_the_revision_the_history_gives_the_running_template(aws, earlier, kept):
+    aws.deployed("service", parameters=service_parameters("v2"))
+    if earlier == "AccessDenied":
+        aws.ssm.add_client_error("get_parameter", "AccessDeniedException", "no", 400, expected_params={"Name": HISTORY})
+        earlier = []
+    else:
+        history(aws, earlier)
+    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True, kept_revision=kept)
+    assert aws.run("rollback", "--stack", "service", "--image-tag", "v1", "--yes") == 0, aws.err
+    assert f"change set {cs_name('service', kept)}" in aws.out, aws.out
 
 
 def rolled_back(aws, earlier, running, back_to):
@@ -6089,7 +6125,8 @@ def test_a_rollback_from_an_image_tag_of_anyones_writing_prints_it_escaped(aws):
     # The stack's ImageTag is whatever anyone who may update the stack wrote (a template swapped by hand).
     hostile = "a\r\u202e\u3164\x9b2J\u2028x"
     aws.deployed("service", parameters=service_parameters(hostile))
-    service_update(aws, "v1", [], running=hostile, service_read=True, rolled_back_from=hostile, repair=True)
+    history(aws, [])  # read for the revision of the template the stack runs: no release gives it
+    service_update(aws, "v1", [], running=hostile, service_read=True, rolled_back_from=hostile, repair=True, kept_revision="unknown")
     assert aws.run("rollback", "--stack", "service", "--image-tag", "v1", "--yes") == 0, aws.err
     assert f"rolling back {stack('service')} from a\\r\\u202e\\u3164\\x9b2J\\u2028x to v1" in aws.out.splitlines(), aws.out
     assert not re.search("[\r\u202e\u3164\x9b\u2028]", aws.out), ascii(aws.out)

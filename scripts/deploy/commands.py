@@ -23,6 +23,7 @@ from scripts.deploy.history import (
     of_the_stack,
     previous_release,
     redeploy,
+    revision_running,
     stack_mark,
     unrecorded_release_of,
     why_nothing_earlier,
@@ -773,8 +774,8 @@ class Commands:
                 f"make rollback ENV={self.env} again"
             )
             return 0
+        creation_time = deployer.describe(layer.stack)["CreationTime"]
         if image_tag is None:
-            creation_time = deployer.describe(layer.stack)["CreationTime"]
             every = deployer.history.releases()
             releases = of_the_stack(every, creation_time)
             if len(every) > len(releases):
@@ -833,6 +834,10 @@ class Commands:
             return 0
         else:
             deployer.say(f"rolling back {layer.stack} from {said} to {image_tag}")
+            try:  # for the revision alone: TAG= rolls back whatever the history holds, or if it cannot be read
+                releases = of_the_stack(deployer.history.releases(), creation_time)
+            except AWS_ERRORS:
+                releases = []
         if image_tag == MOVING_TAG:
             deployer.say(
                 f"warning: {MOVING_TAG} is the tag a push moves by default: this deploys the image it names now, which may not be the one "
@@ -840,6 +845,8 @@ class Commands:
             )
         deployer.rolling_back_from = running
         deployer.repair = True
+        # The change set's name and the release it records say the template's revision, not output/'s
+        deployer.revision = revision_running(releases, running)
         # The image alone changes: the template, values and tags the stack runs, not output/'s, which may hold other changes.
         shown = printable(image_tag, one_line=True)
         # Recorded, the rollback is what a rollback goes back from (unrecorded, the warning said how to roll back from it).

@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError
 
 import templates
 from scripts.deploy.aws import AWS_ERRORS, may_have_landed, next_page_token
+from scripts.deploy.layer import REVISION
 from templates.errors import printable, untrusted_json
 from templates.inputs import IMAGE_TAG
 
@@ -213,6 +214,15 @@ def of_the_stack(releases, creation_time) -> list[dict]:
     the field: taken as its)."""
     mark = stack_mark(creation_time)
     return [entry for entry in releases if entry.get("stack_created", mark) == mark]
+
+
+def revision_running(releases, running) -> str:
+    """The git revision of the template the service stack runs, which a rollback keeps with another image: the
+    revision of the stack's last release when that names the running image (every service deploy that executes records
+    one, a settings change too), else "unknown" (released outside this tool, a release not recorded, a hand edit)."""
+    last = releases[-1] if releases else {}
+    revision = last.get("revision", "")
+    return revision if last.get("image_tag") == running and re.fullmatch(REVISION, revision) else "unknown"
 
 
 def is_release(entry) -> bool:

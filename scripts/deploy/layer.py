@@ -141,10 +141,14 @@ def configuration_problem(config, declared: frozenset) -> str | None:
     return None
 
 
+# What deployer.git_revision gives: a commit's short hash, with -dirty where the files deployed are not the commit's.
+REVISION = r"(?:[0-9a-f]{4,40}|nogit)(?:-dirty)?"
+
+
 def revision_named_in(change_set_name, stack) -> str:
     """The git revision a change set this tool named was made at (<stack>-<time>-<revision>, Deployer.create_change_set):
     what it deploys, whatever output/ holds when it is executed; "unknown" for one named otherwise (by hand)."""
-    made = re.fullmatch(rf"{re.escape(stack)}-\d{{17}}-((?:[0-9a-f]{{4,40}}|nogit)(?:-dirty)?)(?:-settle)?", change_set_name)
+    made = re.fullmatch(rf"{re.escape(stack)}-\d{{17}}-({REVISION})(?:-settle)?", change_set_name)
     return made.group(1) if made else "unknown"
 
 
