@@ -11346,3 +11346,43 @@ def test_a_service_stacks_first_release_is_recorded_as_its_first_and_taken_for_r
     deployer.record_release("v1", stack_created=described("service")["Stacks"][0]["CreationTime"], replaced=None)
     assert json.loads(ssm.versions[-1]) == [release("v1", f"{NOW:%Y-%m-%dT%H:%M:%SZ}", "abc1234") | {"replaced": None}], ssm.versions
     assert deployer.release_recorded, out.getvalue()
+
+
+# A rollback entry recorded before rollbacks recorded the revision of the template they keep (ce0ad15) holds the
+# checkout's of that run (9999999), whose files it did not deploy: the stack runs v2's template (2222222), which that
+# rollback kept, and which a rollback from it keeps again.
+LEGACY_ROLLBACK = [
+    release("v0", "2025-11-18T10:00:00Z", "0000000") | {"replaced": None},
+    release("v1", "2025-11-20T10:00:00Z", "1111111") | {"replaced": "v0"},
+    release("v2", "2025-11-22T10:00:00Z", "2222222") | {"replaced": "v1"},
+    release("v1", "2025-11-23T10:00:00Z", "9999999") | {"replaced": "v2", "rolled_back_from": "v2"},
+]
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["previous", "TAG="])
+def test_a_rollback_from_a_rollback_is_named_at_the_template_the_first_kept_not_at_the_checkout_it_recorded(aws, named):
+    aws.deployed("service", parameters=service_parameters("v1"))
+    history(aws, LEGACY_ROLLBACK)
+    service_update(aws, "v0", LEGACY_ROLLBACK, running="v1", service_read=True, rolled_back_from="v1", repair=True, kept_revision="2222222")
+    tag = ["--image-tag", "v0"] if named else []
+    assert aws.run("rollback", "--stack", "service", *tag, "--yes") == 0, aws.err
+    assert f"change set {cs_name('service', '2222222')}" in aws.out, aws.out
+
+
+def test_the_revision_of_the_running_template_is_the_release_a_chain_of_rollbacks_kept():
+    from scripts.deploy.history import revision_running
+
+    chain = [*LEGACY_ROLLBACK, release("v0", "2025-11-24T10:00:00Z", "8888888") | {"replaced": "v1", "rolled_back_from": "v1"}]
+    assert revision_running(chain, "v0") == "2222222"  # two rollbacks, each keeping v2's template
+    # the entry before is not the release it left (one not recorded between): the rollback's own, as it recorded it
+    gap = [*LEGACY_ROLLBACK[:2], LEGACY_ROLLBACK[3]]
+    assert revision_running(gap, "v1") == "9999999"
+    assert revision_running(LEGACY_ROLLBACK[:3], "v2") == "2222222"
+    assert revision_running(LEGACY_ROLLBACK[:3], "v1") == "unknown"  # v1 is not what the last release left running
+    assert revision_running([], "v1") == "unknown"
+    # a trimmed history whose oldest entry is a rollback: its own revision, nothing before it
+    trimmed = [
+        release("v1", revision="7777777") | {"rolled_back_from": "v2"},
+        release("v2", revision="6666666") | {"rolled_back_from": "v1"},
+    ]
+    assert revision_running(trimmed, "v2") == "7777777"

@@ -219,10 +219,19 @@ def of_the_stack(releases, creation_time) -> list[dict]:
 def revision_running(releases, running) -> str:
     """The git revision of the template the service stack runs, which a rollback keeps with another image: the
     revision of the stack's last release when that names the running image (every service deploy that executes records
-    one, a settings change too), else "unknown" (released outside this tool, a release not recorded, a hand edit)."""
-    last = releases[-1] if releases else {}
-    revision = last.get("revision", "")
-    return revision if last.get("image_tag") == running and re.fullmatch(REVISION, revision) else "unknown"
+    one, a settings change too), else "unknown" (released outside this tool, a release not recorded, a hand edit). A
+    rollback's is that of the release it rolled back from, whose template it kept, where the entry before is that
+    release: a rollback recorded before rollbacks said so holds the revision of the checkout it ran from."""
+    for i in range(len(releases) - 1, -1, -1):
+        entry = releases[i]
+        if entry["image_tag"] != running:
+            return "unknown"
+        left = entry.get("rolled_back_from")
+        if not (left and i and releases[i - 1]["image_tag"] == left):
+            revision = entry.get("revision", "")
+            return revision if re.fullmatch(REVISION, revision) else "unknown"
+        running = left
+    return "unknown"
 
 
 def is_release(entry) -> bool:
