@@ -5331,6 +5331,7 @@ def test_a_hand_edit_that_garbles_the_history_reads_the_last_version_that_is_a_l
     ]
     history.record(release("v8"))
     assert json.loads(written[-1]["Value"]) == [*kept, release("v8")]
+    assert len(said) == 1, said  # the record's read of it again says nothing new
     # garbled at version 2: version 1 before it is a list, and was not read (the history started again)
     ssm, said = ScriptedSsm(stored(kept[:1])), []
     ssm.versions.append(versions[5])
@@ -5716,6 +5717,7 @@ def test_an_entry_that_is_no_release_is_left_out_and_the_releases_kept_also_in_a
     said = []
     history = ReleaseHistory(Ssm(), ENV, said.append, lambda seconds: None)
     assert [entry["image_tag"] for entry in history.releases()] == ["v1", "v3"]
+    assert [entry["image_tag"] for entry in history.releases()] == ["v1", "v3"]  # read again (a rollback's record): said once
     assert said == [
         f"warning: the release history (SSM parameter {HISTORY}) holds 1 entry that is no release, such as {str(bad)[:60]!r}: left out"
     ]

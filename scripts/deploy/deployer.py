@@ -950,7 +950,7 @@ class Deployer:
         """ExecuteChangeSet's ClientRequestToken for the change set of that name, which its stack events
         carry: not the name itself, CreateChangeSet's ClientToken, as AWS does not say whether the two
         requests' tokens are apart (CDK keeps them apart too). Letters, digits and -, at most 128: a name
-        too long for the prefix (one made by hand: ours are under 100) goes by its digest.
+        too long for the prefix (one made by hand: ours are at most 117, a 40-digit revision -dirty -settle) goes by its digest.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html (the token's
         limits) and https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackEvent.html (events carry it)"""
         token = f"execute-{name}"

@@ -30,6 +30,7 @@ class ReleaseHistory:
         self.ssm, self.say, self.sleep = ssm, say, sleep
         self.name = f"/{templates.PROJECT}/{env}/service/releases"
         self.version = 0  # the parameter's version as last read
+        self.warned = set()  # what the history's reads said of it: a run that reads it twice (a rollback, then its record) says each once
 
     def releases(self) -> list[dict]:
         """The release history; a parameter that is not a list is reported and read as empty (the next
@@ -49,7 +50,7 @@ class ReleaseHistory:
             # next write would otherwise replace with its own alone.
             earlier, entries = self.last_list_before(self.version)
             then = f"reading version {earlier}, the last that is one" if earlier else "starting it again"
-            self.say(
+            self.warn(
                 f"warning: the release history (SSM parameter {self.name}) is not a list of releases in its version {self.version} "
                 f"({printable(repr(value[:60]), one_line=True)}); {then}"
             )
@@ -60,10 +61,15 @@ class ReleaseHistory:
             dropped = next(entry for entry in entries if not is_release(entry))
             count = len(entries) - len(releases)
             some = "1 entry that is" if count == 1 else f"{count} entries that are"
-            self.say(
+            self.warn(
                 f"warning: the release history (SSM parameter {self.name}) holds {some} no release, such as {printable(repr(str(dropped)[:60]), one_line=True)}: left out"
             )
         return releases
+
+    def warn(self, text):
+        if text not in self.warned:
+            self.warned.add(text)
+            self.say(text)
 
     def record(self, entry) -> list[dict]:
         """Add entry to the history; returns the releases as read before it (what a new stack's first release
