@@ -1615,3 +1615,123 @@ def test_the_repository_name_a_refusal_suggests_is_one_the_check_takes(tmp_path,
     if suggested:
         path.write_text(yaml.safe_dump(with_parameters(GitHubRepository=suggested)))
         load(path)  # the name suggested passes
+
+
+# Mutation audit (templates/params.py): each check's exact line and its bounds, the values read from
+# params/prod.yaml (GOOD) and from the module's own constants, not copied here.
+
+
+def error_lines(tmp_path, document):
+    """generate's error lines for one params file, without their "error: <file>: " prefix, which each
+    must have; and whether it wrote nothing, as it must not when it refuses."""
+    result, out = run_generate(tmp_path, document)
+    prefix = f"error: {tmp_path / 'params' / 'prod.yaml'}: "
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 2 and lines and all(line.startswith(prefix) for line in lines), result.stderr
+    assert not out.exists() and "Traceback" not in result.stderr
+    return [line.removeprefix(prefix) for line in lines]
+
+
+def test_as_many_tags_as_the_deployer_leaves_room_for_are_taken_and_one_more_is_refused(tmp_path):
+    from templates.params import MAX_TAGS, RESERVED_TAGS
+
+    room = MAX_TAGS - len(RESERVED_TAGS)
+    own = dict(GOOD.get("tags") or {})
+    fill = {f"Extra{n:02d}": "x" for n in range(room - len(own))}
+    (tmp_path / "full").mkdir(), (tmp_path / "over").mkdir()
+    assert run_generate(tmp_path / "full", {**GOOD, "tags": own | fill})[0].returncode == 0
+    over = own | fill | {"ExtraOneMore": "x"}
+    assert error_lines(tmp_path / "over", {**GOOD, "tags": over}) == [
+        f"tags: {room + 1} tags and the {len(RESERVED_TAGS)} the deployer sets make {MAX_TAGS + 1}; "
+        f"allowed: at most {room} (CloudFormation takes {MAX_TAGS} per stack)"
+    ]
+
+
+def test_a_smoke_checks_path_and_status_at_their_bounds_are_taken_and_past_them_refused(tmp_path):
+    from templates.params import MAX_SMOKE_PATH
+
+    at_bounds = [{"path": "/" + "a" * (MAX_SMOKE_PATH - 1), "status": 100}, {"path": "/", "status": 599}]
+    (tmp_path / "taken").mkdir(), (tmp_path / "refused").mkdir()
+    assert run_generate(tmp_path / "taken", {**GOOD, "smoke_checks": at_bounds})[0].returncode == 0
+    assert [check["status"] for check in load(tmp_path / "taken" / "params" / "prod.yaml").smoke_checks] == [100, 599]
+    (line,) = error_lines(tmp_path / "refused", {**GOOD, "smoke_checks": [{"path": "/", "status": 99}]})
+    assert line.startswith("smoke_checks, item 1: {path: /, status: 99}: its status is not an HTTP status (100 to 599); allowed: "), line
+
+
+def test_a_desired_count_below_min_capacity_is_refused_naming_both_bounds(tmp_path):
+    low, high = INPUTS["MinCapacity"].min_value + 1, INPUTS["MinCapacity"].min_value + 3
+    assert error_lines(tmp_path, with_parameters(MinCapacity=low, MaxCapacity=high, DesiredCount=low - 1)) == [
+        f"parameters.DesiredCount: {low - 1} is outside MinCapacity {low}..MaxCapacity {high}; "
+        f"allowed: {low} to {high}, or MinCapacity and MaxCapacity that hold it"
+    ]
+
+
+def test_a_params_file_that_is_a_list_is_one_line_not_a_traceback(tmp_path):
+    from templates.params import TOP_LEVEL_KEYS
+
+    assert error_lines(tmp_path, [GOOD]) == [f"expected a mapping with keys {', '.join(TOP_LEVEL_KEYS)}"]
+
+
+def test_parameters_given_as_a_list_is_one_line_not_a_traceback(tmp_path):
+    listed = [{key: value} for key, value in GOOD["parameters"].items()]
+    assert error_lines(tmp_path, {**GOOD, "parameters": listed}) == ["parameters: expected a mapping of input names to values"]
+
+
+def test_enabled_layers_written_as_one_name_is_refused_as_not_a_list_not_letter_by_letter(tmp_path):
+    from templates.params import OPTIONAL_LAYERS
+
+    layer = OPTIONAL_LAYERS[0]
+    assert error_lines(tmp_path, {**GOOD, "enabled_layers": layer}) == [
+        f"enabled_layers: {layer!r} is not a list; allowed: a list of optional layers ({', '.join(OPTIONAL_LAYERS)}), each once"
+    ]
+
+
+@pytest.mark.parametrize("region", [None, "us-east1"], ids=["missing", "mistyped"])
+def test_a_region_refused_names_every_supported_region(tmp_path, region):
+    from templates import alb
+
+    document = {key: value for key, value in GOOD.items() if key != "region"} | ({"region": region} if region else {})
+    (line,) = error_lines(tmp_path, document)
+    said = "missing" if region is None else f"{region!r} is not supported (did you mean {GOOD['region']}?)"
+    assert line == f"region: {said}; allowed: {', '.join(sorted(alb.REGIONS))}", line
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "on", "off"])
+def test_each_yaml_1_1_boolean_word_is_said_to_be_text(tmp_path, word):
+    assert error_lines(tmp_path, with_parameters(DeletionProtection=word)) == [
+        f"parameters.DeletionProtection: {word!r} is not allowed; allowed: true or false (yes, no, on and off are text to YAML 1.2)"
+    ]
+
+
+def test_a_number_of_as_many_digits_as_allowed_is_read_and_one_more_is_refused():
+    from templates.params import MAX_NUMBER_DIGITS, parse_yaml
+
+    assert parse_yaml(f"a: {'9' * MAX_NUMBER_DIGITS}") == {"a": int("9" * MAX_NUMBER_DIGITS)}
+    with pytest.raises(yaml.YAMLError, match=f"a number of {MAX_NUMBER_DIGITS + 1} characters; allowed: up to {MAX_NUMBER_DIGITS}"):
+        parse_yaml(f"a: {'9' * (MAX_NUMBER_DIGITS + 1)}")
+
+
+def test_a_linear_release_whose_step_divides_100_bakes_after_every_step_but_the_last(tmp_path):
+    # LinearStepPercent 10: ten shifts, the last (to 100 %) without a step bake, so 9 step bakes. Waits that
+    # add up to the bound are taken; a minute more is refused, the steps counted as 9 in its words.
+    from templates.common import CI_DEPLOY_JOB_MINUTES
+
+    step_bake = MOST_RELEASE_WAIT_MINUTES // 9
+    waits = dict(
+        DeploymentStrategy="LINEAR",
+        TestListenerCidr="203.0.113.0/24",
+        LinearStepPercent=10,
+        LinearStepBakeTimeMinutes=step_bake,
+        TestPauseMinutes=0,
+        RollbackMonitoringMinutes=0,
+    )
+    bake = MOST_RELEASE_WAIT_MINUTES - 9 * step_bake
+    (tmp_path / "bound").mkdir(), (tmp_path / "past").mkdir()
+    assert run_generate(tmp_path / "bound", with_parameters(**waits, BakeTimeMinutes=bake))[0].returncode == 0
+    assert error_lines(tmp_path / "past", with_parameters(**waits, BakeTimeMinutes=bake + 1)) == [
+        f"parameters.LinearStepBakeTimeMinutes: with LINEAR a release waits up to {MOST_RELEASE_WAIT_MINUTES + 1} minutes "
+        f"({9 * step_bake} LinearStepBakeTimeMinutes ({step_bake} x 9 steps of LinearStepPercent 10), {bake + 1} BakeTimeMinutes, "
+        f"0 TestPauseMinutes, 0 RollbackMonitoringMinutes); allowed: waits that add up to at most {MOST_RELEASE_WAIT_MINUTES} minutes "
+        f"(what the GitHub Actions deploy job's {CI_DEPLOY_JOB_MINUTES} minutes leave after its steps, the migrations and the "
+        "deployer's own bounds)"
+    ]
