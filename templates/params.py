@@ -588,12 +588,42 @@ def read_yaml(path: Path, where: str, what: str = "a params file"):
         raise ParamsError([f"{where}: cannot be read as YAML: a tagged value (!!...) that is not one ({type(error).__name__})"]) from None
 
 
+def region_before_an_error(path: Path) -> str | None:
+    """The top-level region of a params file YAML cannot read as a whole (a tab, an unclosed list, a key
+    given twice: an edit half done), where YAML reads it before the first error, once, as plain text;
+    None where it does not, and for a file read_yaml refuses before YAML reads it. Read from the parser's
+    events, which come one by one up to the error."""
+    try:
+        text = read_regular_file(path, MOST_PARAMS_FILE_BYTES, "a params file", follow_symlinks=False).decode("utf-8")
+    except (RefusedFile, OSError, UnicodeDecodeError):
+        return None
+    hidden = HIDDEN_LINE_BREAK.search(text)  # what follows one is on the same line to people: not read
+    text = text[: hidden.start()] if hidden else text
+    found, depth, top_nodes, value_next = [], 0, 0, False
+    try:
+        for event in yaml.parse(text, Loader=ParamsLoader):  # a second document's region counts as a second
+            if isinstance(event, yaml.NodeEvent) and depth == 1:  # a key or a value of the top-level mapping
+                if value_next:
+                    found.append(event.value if isinstance(event, yaml.ScalarEvent) and not event.tag else None)
+                value_next = top_nodes % 2 == 0 and isinstance(event, yaml.ScalarEvent) and event.value == "region"
+                top_nodes += 1
+            if isinstance(event, yaml.CollectionStartEvent):
+                if depth == 0 and not isinstance(event, yaml.MappingStartEvent):
+                    return None
+                depth += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return found[0] if len(found) == 1 else None
+
+
 def load_for_reading(path: Path) -> Environment:
     """For the commands that only read what is deployed (make status, outputs, events, unlock): the
     environment even when its file has problems elsewhere, as long as its region can be read (the
     problems kept in .problems, its values left empty, every optional layer taken as enabled where
-    enabled_layers is not a list of them). A half-done edit must not hide what runs, nor keep a dead
-    run's lock."""
+    enabled_layers is not a list of them, or YAML cannot read the file). A half-done edit must not hide
+    what runs, nor keep a dead run's lock."""
     try:
         return load(path)
     except ParamsError as error:
@@ -601,7 +631,8 @@ def load_for_reading(path: Path) -> Environment:
     try:
         data = read_yaml(path, str(path))
     except ParamsError:
-        raise ParamsError(problems) from None
+        # YAML cannot read it: its region where the parser's events give it, and every optional layer (not read)
+        data = {"region": region_before_an_error(path), "enabled_layers": list(OPTIONAL_LAYERS)}
     region = data.get("region") if isinstance(data, dict) else None
     if not (isinstance(region, str) and region in alb.REGIONS):
         raise ParamsError(problems)

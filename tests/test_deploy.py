@@ -4371,6 +4371,28 @@ def test_a_params_file_with_a_problem_still_lets_status_outputs_and_events_read_
     assert aws.err.startswith("error: ") and "region: 'mars-1' is not supported" in aws.err, aws.err
 
 
+def test_a_params_file_yaml_cannot_read_below_its_region_still_lets_status_and_unlock_read_what_is_deployed(aws, tmp_path):
+    # The half-done edits an editor leaves most often (a tab, an unclosed list) are YAML errors: make status and
+    # make unlock were refused with every other command, though the region line above them reads.
+    params_dir = shutil.copytree(PARAMS, tmp_path / "params")
+    path = params_dir / f"{ENV}.yaml"
+    text = path.read_text()
+    assert text.index("\nregion:") < text.index("\nparameters:\n"), "the edit goes below the region line"
+    path.write_text(text.replace("\nparameters:\n", "\nparameters:\n\tDesiredCount: 1\n", 1))
+    aws.dirs = OUTPUT, params_dir
+    status_reads(aws)
+    aws.deployed("cert-dns")
+    aws.no_change_sets("cert-dns")
+    assert aws.run("status", "--stack", "cert-dns") == 0, aws.err
+    assert aws.err.startswith(f"warning: {path}: line ") and "YAML" in aws.err.splitlines()[0], aws.err
+    assert f"note: status reads what is deployed in {REGION} all the same" in aws.err, aws.err
+    aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
+    assert aws.run("unlock", tty=True, answer="y") == 0, aws.err
+    assert aws.out == f"{ENV} is not locked\n", aws.out
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 2  # nothing queued: no call is made
+    assert aws.err.startswith(f"error: {path}: line "), aws.err
+
+
 def test_every_problem_of_a_params_file_is_its_own_error_line_of_a_refused_deploy(aws, tmp_path):
     params_dir = shutil.copytree(PARAMS, tmp_path / "params")
     path = params_dir / f"{ENV}.yaml"

@@ -1216,6 +1216,69 @@ def test_a_file_read_despite_its_problems_enables_the_layers_load_would(tmp_path
     assert found.enabled_layers == (tuple(OPTIONAL_LAYERS) if read == "every" else read)
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # the half-done edits an editor leaves most often, each well below the region line, which reads as it is
+        pytest.param(lambda text: text.replace("\n  DesiredCount:", "\n\tDesiredCount:", 1), id="a tab"),
+        pytest.param(lambda text: text + "  MaxCapacity: 3\n  MaxCapacity: 4\n", id="a key given twice"),
+        pytest.param(lambda text: text + "  AlertEmails: [ops@example.com\n", id="an unclosed list"),
+    ],
+)
+def test_a_half_done_edit_that_yaml_cannot_read_still_lets_status_read_the_region(tmp_path, edit):
+    # README (Faults): "a params file with a problem while an edit is half done: make status, outputs, events
+    # and unlock still read what is deployed ..., as long as its region reads". With a YAML error below the
+    # region line, the region line reads, yet load_for_reading refuses: make status and make unlock ENV=<env>
+    # are refused as every other command is (seen on the sandbox: a tab in parameters stops make status).
+    from templates.params import load_for_reading
+
+    document = with_parameters(DesiredCount=1)
+    text = edit(yaml.safe_dump(document, sort_keys=False, default_flow_style=False))
+    path = tmp_path / "qa.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError):
+        load(path)
+    found = load_for_reading(path)
+    assert found.region == document["region"] and found.problems
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("parameters:\n\tDesiredCount: 1\nregion: {region}\n", "the region after the error: not read"),
+        ("region: {region}\nregion: {region}\nparameters: [\n", "given twice before the error"),
+        ("parameters:\n  region: {region}\n  x: [\n", "a region below the top level"),
+        ("- region: {region}\n- [\n", "a list, not a mapping"),
+        ("- region\n- {region}\n- [\n", "a list of words, not a mapping"),
+        ("owner: region\n{region}: x\nparameters: [\n", "region a value, not a key"),
+        ("region: {region}\n---\nregion: {region}\nparameters: [\n", "a second document's too"),
+        ("region: !!str {region}\nparameters: [\n", "a tagged value"),
+        ("region: *anchor\nparameters: [\n", "an alias"),
+        ("# a note\u2028region: {region}\nparameters: [\n", "after a hidden line break: a comment to people"),
+    ],
+)
+def test_a_region_yaml_reads_only_after_an_error_twice_or_elsewhere_is_no_region_to_read_with(tmp_path, text, why):
+    from templates.params import load_for_reading, region_before_an_error
+
+    path = tmp_path / "qa.yaml"
+    path.write_text(text.format(region=GOOD["region"]))
+    assert region_before_an_error(path) is None, why
+    with pytest.raises(ParamsError):
+        load_for_reading(path)
+
+
+def test_a_file_yaml_cannot_read_is_read_with_its_region_and_every_optional_layer(tmp_path):
+    from templates import OPTIONAL_LAYERS
+    from templates.params import load_for_reading
+
+    path = tmp_path / "qa.yaml"
+    path.write_text(f"region: {GOOD['region']}\nenabled_layers: []\nparameters:\n  AlertEmails: [ops@example.com\n")
+    found = load_for_reading(path)
+    assert (found.region, found.enabled_layers) == (GOOD["region"], tuple(OPTIONAL_LAYERS))  # what it enables is not known
+    (problem,) = found.problems
+    assert problem.startswith(f"{path}:") and "YAML" in problem, problem
+
+
 def test_the_templates_pattern_holds_the_id_bound_itself(tmp_path):
     # A stack made in the console checks only the template's AllowedPattern: ten digits let 9999999999
     # through, a uid Linux has not, and the tasks failed to start.
