@@ -619,7 +619,7 @@ def region_before_an_error(path: Path) -> str | None:
 
 
 def load_for_reading(path: Path) -> Environment:
-    """For the commands that only read what is deployed (make status, outputs, events, unlock): the
+    """For the commands that only read what is deployed (make status, outputs, events, logs, releases, unlock): the
     environment even when its file has problems elsewhere, as long as its region can be read (the
     problems kept in .problems, its values left empty, every optional layer taken as enabled where
     enabled_layers is not a list of them, or YAML cannot read the file). A half-done edit must not hide

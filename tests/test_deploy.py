@@ -4086,6 +4086,28 @@ def test_status_shows_no_running_image_of_a_service_stack_whose_first_create_fai
     assert failed in line and "image" not in line and "v7" not in line, line
 
 
+@pytest.mark.parametrize(
+    "status, way",
+    [
+        ("ROLLBACK_COMPLETE", f"make deploy STACK=cert-dns ENV={ENV} RECREATE=1, which deletes it and creates it again"),
+        ("ROLLBACK_FAILED", f"then make destroy STACK=cert-dns ENV={ENV}, then "),
+        ("UPDATE_ROLLBACK_FAILED", f"make recover STACK=cert-dns ENV={ENV}"),
+        ("DELETE_FAILED", f"make events STACK=cert-dns ENV={ENV} names the resources that failed"),
+        ("UPDATE_ROLLBACK_IN_PROGRESS", None),  # settling: a deploy waits for it, and status says nothing more
+        ("UPDATE_ROLLBACK_COMPLETE", None),
+    ],
+)
+def test_status_says_the_way_on_from_a_state_no_deploy_starts_from(aws, status, way):
+    # It showed ROLLBACK_COMPLETE bare: only the deploy it then refused said RECREATE=1.
+    status_reads(aws)
+    for each in templates.layer_order():
+        aws.deployed(each, status=status) if each == "cert-dns" else aws.not_deployed(each)
+    aws.no_change_sets("cert-dns")
+    assert aws.run("status") == 0, aws.err
+    (line,) = [line for line in aws.out.splitlines() if line.startswith(stack("cert-dns"))]
+    assert (way in line) if way else line.endswith(" UTC"), line
+
+
 HOSTILE_IMAGE = "v1\x1b[2J\u202egpj.exe"  # set on the stack by anyone who may update it: a screen clear, a bidi override
 HOSTILE_SHOWN = "v1\\x1b[2J\\u202egpj.exe"  # as the messages show it
 
@@ -4389,6 +4411,13 @@ def test_a_params_file_yaml_cannot_read_below_its_region_still_lets_status_and_u
     aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
     assert aws.run("unlock", tty=True, answer="y") == 0, aws.err
     assert aws.out == f"{ENV} is not locked\n", aws.out
+    aws.not_deployed("service")
+    history(aws, None)
+    assert aws.run("releases") == 0, aws.err
+    assert (
+        aws.err.startswith(f"warning: {path}: line ")
+        and aws.out == f"no release recorded in {HISTORY}\n{stack('service')} is not deployed: no image runs\n"
+    )
     assert aws.run("deploy", "--stack", "cert-dns", "--yes") == 2  # nothing queued: no call is made
     assert aws.err.startswith(f"error: {path}: line "), aws.err
 
@@ -9789,7 +9818,8 @@ def test_status_names_the_change_sets_that_could_still_run(aws, listed):
     if listed == "AVAILABLE":
         assert last.endswith(
             f"(change sets that could still run: {cs_name('cert-dns')} (made 2025-11-25 12:00 UTC); "
-            f"make execute STACK=cert-dns CHANGESET=<name> ENV={ENV} runs one)"
+            f"make execute STACK=cert-dns CHANGESET=<name> ENV={ENV} runs one; {CLI} cloudformation delete-change-set "
+            f"--stack-name {stack('cert-dns')} --change-set-name <name> discards one)"
         ), last
     else:
         assert f"  note: the change sets of {stack('cert-dns')} could not be listed (AccessDenied); its line below shows none" in aws.out

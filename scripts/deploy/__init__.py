@@ -232,8 +232,9 @@ def whole_number(given, variable, low, high, allowed):
 
 
 # Commands that only read what is deployed, or free a dead run's lock: they run while the params file
-# has problems elsewhere than its region (said first), so that a half-done edit hides nothing.
-READS_DESPITE_PARAMS_PROBLEMS = ("status", "outputs", "events", "unlock")
+# has problems elsewhere than its region (said first), so that a half-done edit hides nothing (in an
+# incident too: the service's logs and releases are what one reads first).
+READS_DESPITE_PARAMS_PROBLEMS = ("status", "outputs", "events", "unlock", "logs", "releases")
 
 
 def refuse_another_environments(change_set, env, params_dir) -> None:

@@ -387,6 +387,10 @@ class Commands:
                 )
             elif not enabled:
                 note += "  " + not_enabled_note(env, name, self.environment.path)
+            elif is_deployed(found) and found["StackStatus"] not in UPDATABLE and not busy(found["StackStatus"]):
+                # settled where no change set starts (a failed first create, a half deletion): the way on the deploy it
+                # refuses says, said where it is seen first
+                note += f"  ({deployer.way_out(name, found['StackStatus'])})"
             if name in deployer.relaxed_marks:
                 back = ": the next deploy of the layer puts it back" if enabled else ""
                 note += f"  (its stack policy is still relaxed by a stopped --allow-replace run{back})"
@@ -396,7 +400,9 @@ class Commands:
             waiting = "" if foreign else deployer.change_sets_for_review(stack, "its line below shows none")
             if waiting:  # make changeset's, or a stopped run's: ExecutionStatus AVAILABLE (API_ChangeSetSummary.html)
                 run_one = f"; make execute STACK={name} CHANGESET=<name> ENV={env} runs one" if enabled else ""
-                note += f"  (change sets that could still run: {waiting}{run_one})"
+                # one left by a stopped run, or a review no one will execute: CloudFormation ends them only when another runs
+                discard = f"{deployer.cli} cloudformation delete-change-set --stack-name {stack} --change-set-name <name> discards one"
+                note += f"  (change sets that could still run: {waiting}{run_one}; {discard})"
             deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
         if holder:
             deployer.say(
