@@ -576,6 +576,10 @@ def command(args, sandbox: Sandbox) -> int:
         from botocore.exceptions import BotoCoreError, ClientError
         from botocore.parsers import ResponseParserError
 
+        try:  # the seed's values: a file with problems is said before a server starts (not "the sandbox is stopped")
+            environment()
+        except SandboxError as error:
+            raise SandboxError(f"{error}\nthe sandbox is not started") from None
         seeding = False
         try:  # the start inside: a Ctrl-C as it returns, before the seed, must stop the server too
             sandbox.start(port=args.port)

@@ -2554,6 +2554,16 @@ def test_execute_without_a_change_set_asks_for_it_not_for_stack(aws, given):
     assert aws.err == f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}\n", aws.err
 
 
+@pytest.mark.parametrize("name", ["../../x", "1abc", "a_b", "a" * 129])
+def test_execute_of_no_change_set_name_says_what_one_is(aws, name):
+    # It said "execute needs CHANGESET=<name>" with the value given, and nothing of what a name holds
+    assert aws.run("execute", "--changeset", name, "--yes") == 2  # no call: nothing is queued
+    assert aws.err == (
+        f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed; got {name!r}, which is no change set "
+        "name; allowed: a letter, then letters, digits and hyphens, 128 characters at most\n"
+    ), aws.err
+
+
 @pytest.mark.parametrize("given", [(), ("--stack", "alb")])
 def test_execute_of_another_environments_change_set_names_that_environment(aws, given):
     # ENV= forgotten: "execute needs STACK=", then, with it, "no change set on" this environment's stack.

@@ -1654,6 +1654,22 @@ def test_a_seed_that_stops_stops_the_server_make_sandbox_started(tmp_path, monke
     assert calls == ["start", "seed", "stop"]
 
 
+def test_make_sandbox_with_a_params_file_it_cannot_seed_from_starts_no_server(tmp_path, monkeypatch):
+    # It started the server, then the seed read the file, and the run ended "the sandbox is stopped" (a newcomer's walk).
+    from emulator.sandbox import PARAMS_FILE, Sandbox
+
+    broken = tmp_path / "sandbox.yaml"
+    broken.write_text(PARAMS_FILE.read_text() + "\tbroken: 1\n")
+    calls = []
+    monkeypatch.setattr(Sandbox, "running", lambda self: False)
+    monkeypatch.setattr(Sandbox, "start", lambda self, **kwargs: calls.append("start") or self)
+    result = sandbox_cli("start", state_dir=tmp_path / "state", params_file=broken)
+    assert result.returncode == 2 and calls == [], result
+    (problem, last) = result.stderr.splitlines()
+    assert problem.startswith(f"error: {broken}: line ") and "YAML" in problem, result.stderr
+    assert last == "error: the sandbox is not started", result.stderr
+
+
 def test_ctrl_c_as_the_start_returns_before_the_seed_stops_the_server_too(tmp_path, monkeypatch):
     # A Ctrl-C that arrived as start() returned, before the seed (botocore's imports ran there), left an
     # unseeded server that the next make sandbox called running (found by a new on-call user).

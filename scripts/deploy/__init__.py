@@ -82,7 +82,9 @@ TAKES_RECREATE = ("deploy", "changeset")
 # or for a one-off task. Given to another command they meant nothing (make verify MAX_WAIT=1 waited its 10 minutes).
 TAKES_YES = ("deploy", "execute", "destroy", "purge", "recover", "rollback", "zone", "unlock", "task", "continue")
 TAKES_MAX_WAIT = ("deploy", "changeset", "execute", "destroy", "recover", "rollback", "task")
+# ChangeSetName: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
+CHANGE_SET_NAME_ALLOWED = "a letter, then letters, digits and hyphens, 128 characters at most"
 NEEDS_STACK = ("changeset", "execute", "recover", "events")  # execute: unless its change set's name gives the layer
 TAKES_NO_STACK = ("unlock", "zone")
 
@@ -360,7 +362,8 @@ def validate(args):
     # before STACK=, which a change set this tool named gives itself: "needs STACK=" sent a newcomer the wrong way
     if args.command == "execute" and not (args.changeset and CHANGE_SET_NAME.fullmatch(args.changeset)):
         got = f"; got {args.changeset!r}" if args.changeset is not None else ""
-        raise Failure(f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}", 2)
+        allowed = f", which is no change set name; allowed: {CHANGE_SET_NAME_ALLOWED}" if args.changeset else ""
+        raise Failure(f"error: execute needs CHANGESET=<name> (--changeset), the name `make changeset` printed{got}{allowed}", 2)
     if args.command in NEEDS_STACK and not args.stack:
         # execute's: a change set whose name does not start with one of the environment's stack names (make changeset's do)
         unnamed = (
