@@ -249,6 +249,28 @@ def test_follow_rides_out_a_lost_connection(aws, lost):
     assert aws.out.splitlines()[-1] == "2025-11-25 12:00:01  aaaa  two", aws.out
 
 
+@pytest.mark.parametrize("stopped", [True, False], ids=["sandbox stopped", "a connection lost"])
+def test_follow_ends_at_once_where_nothing_will_answer_again(stopped):
+    # A stopped sandbox: its server refused every attempt, and the run ends at its next call; FOLLOW=1 said
+    # "asking again in 2 s (1 of 5)", then ended at once all the same (a newcomer's walk).
+    from botocore.exceptions import EndpointConnectionError
+
+    class Logs:
+        def filter_log_events(self, **request):
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+    said, slept = [], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        raise KeyboardInterrupt  # a lost connection is asked again: the poll after the sleep is not this test's
+
+    with pytest.raises(EndpointConnectionError if stopped else KeyboardInterrupt):
+        logs.tail(Logs(), LOG_GROUP, TEN_MINUTES_AGO, follow=True, sleep=sleep, say=said.append, gone=lambda error: stopped)
+    assert (said, slept) == (([], []) if stopped else ([said[0]], [logs.FOLLOW_SECONDS])), said
+    assert stopped or said[0].endswith(f"asking again in 2 s (1 of {logs.FOLLOW_FAILURES})"), said
+
+
 def test_an_error_that_asking_again_does_not_cure_ends_follow_at_once(aws):
     aws.service_stack()
     aws.logs.add_client_error("filter_log_events", "AccessDeniedException", "not authorized", 400)

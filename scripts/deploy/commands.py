@@ -1250,6 +1250,7 @@ class Commands:
                 sleep=deployer.sleep,
                 say=deployer.say,
                 explain=lambda error: explain(error, self.env).removeprefix("error: "),
+                gone=lambda error: sandbox_gone(error, self.env),
             )
         except KeyboardInterrupt as stop:  # Ctrl-C is the way FOLLOW=1 ends: not a failure; anything else stopped is
             if self.args.follow and not isinstance(stop, Terminated):

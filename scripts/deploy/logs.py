@@ -180,11 +180,12 @@ def transient(error) -> bool:
     return isinstance(error, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError))
 
 
-def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say, explain=str, now_ms=None) -> int:
+def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say, explain=str, now_ms=None, gone=lambda error: False) -> int:
     """Print the group's events from start_ms as each page comes (FilterLogEvents returns them sorted
     by timestamp) and return how many; with follow, ask again every FOLLOW_SECONDS until Ctrl-C
     (KeyboardInterrupt reaches the caller). While following, a transient error is said and asked
-    again, up to FOLLOW_FAILURES times in a row. now_ms: the clock (milliseconds) that bounds where
+    again, up to FOLLOW_FAILURES times in a row, unless gone(error) says nothing will answer (a sandbox
+    stopped: its server refused every attempt, and the run ends at the next call). now_ms: the clock (milliseconds) that bounds where
     the next poll starts, so that an event stamped in the future does not skip what comes before it."""
     now_ms = now_ms or (lambda: int(time.time() * 1000))
     printed = {}  # while following: eventId -> timestamp, of the events printed within LATE_MS of the newest
@@ -202,7 +203,7 @@ def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say, explain=s
                 say(event_line(event))
         except AWS_ERRORS as error:
             failures += 1
-            if not follow or not transient(error) or failures > FOLLOW_FAILURES:
+            if not follow or not transient(error) or gone(error) or failures > FOLLOW_FAILURES:
                 raise
             say(f"{group}: not read ({explain(error)}); asking again in {FOLLOW_SECONDS:g} s ({failures} of {FOLLOW_FAILURES})")
             sleep(FOLLOW_SECONDS)
