@@ -255,7 +255,7 @@ def create_params(layer, kind, repair=False, revision=CHECKOUT, **overrides):
         "ChangeSetName": cs_name(layer, revision),
         "ClientToken": cs_name(layer, revision),  # a retry of a request that landed is the same change set
         "ChangeSetType": kind,
-        "TemplateBody": json.dumps(json.loads(template(layer)), separators=(",", ":"), sort_keys=True),
+        "TemplateBody": template(layer) if layer != "ci" else json.dumps(json.loads(template(layer)), indent=0, sort_keys=True),
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())],
         "Capabilities": CAPABILITIES,
         "Tags": [{"Key": k, "Value": v} for k, v in sorted(configuration(ENV, layer)["Tags"].items())],

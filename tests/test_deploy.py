@@ -5094,7 +5094,7 @@ def service_update(
     if rolled_back_from:
         sent = parameters | {KEEP_RUNNING_COUNT: "true"}
         expected |= {
-            "TemplateBody": json.dumps(json.loads(body), separators=(",", ":"), sort_keys=True),
+            "TemplateBody": json.dumps(json.loads(body), indent=2, sort_keys=True) + "\n",  # as output/'s files are written
             "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(sent.items())],
         }
     aws.change_set("service", "UPDATE", changes, expected, parameters=parameters, repair=repair)
@@ -9506,6 +9506,23 @@ def test_a_layer_whose_template_and_configuration_are_both_missing_is_said_missi
     with pytest.raises(deploy.Failure) as failed:
         deploy.layer.load_layer(ENV, "alb", output)
     assert str(failed.value).startswith(f"error: {output / 'alb.json'}: missing; run `make templates`"), failed.value
+
+
+def test_each_template_is_sent_as_its_files_text_where_it_fits_so_the_console_shows_what_ops_read():
+    # It sent every template compact, one line of up to 32 KB in the console's Template tab (an ops review).
+    from scripts.deploy.layer import MAX_TEMPLATE_BODY, layer_of
+
+    over = []
+    for name in templates.LAYERS:
+        text = (OUTPUT / f"{name}.json").read_text()
+        sent = layer_of(ENV, name, json.loads(text), {}, {}, None, f"{name}.json", f"{ENV}/{name}.json").template
+        if len(text.encode()) <= MAX_TEMPLATE_BODY:
+            assert sent == text, name
+        else:  # one element a line, unindented: the same content, under the limit
+            over.append(name)
+            assert json.loads(sent) == json.loads(text) and len(sent.encode()) <= MAX_TEMPLATE_BODY, name
+            assert sent.count("\n") > 1000 and not re.search(r"\n ", sent), sent[:200]
+    assert over, "no template over the limit indented: this test no longer sees the one-element-a-line body"
 
 
 def test_a_template_of_as_many_bytes_as_cloudformation_takes_inline_is_taken_and_one_more_is_refused():

@@ -262,7 +262,7 @@ class Commands:
             layer = deployer.as_deployed(layer)
         # Made from another template (an earlier checkout's, or one made by hand under the name since it
         # was reviewed): executing it would deploy that one.
-        if compact(deployer.deployed_template(layer.stack, change_set.get("ChangeSetId", name))) != layer.template:
+        if compact(deployer.deployed_template(layer.stack, change_set.get("ChangeSetId", name))) != compact(json.loads(layer.template)):
             raise Failure(
                 f"error: change set {name} was made from another template than {layer.source} holds now (an earlier checkout's, "
                 f"or one made by hand since): nothing executed. Make one from output/: make changeset STACK={layer.name} ENV={self.env}; "

@@ -10,7 +10,7 @@ from pathlib import Path
 import templates
 from scripts.deploy.failure import Failure
 from templates.errors import RefusedFile, printable, read_regular_file
-from templates.generation import MOST_OWN_FILE_BYTES
+from templates.generation import MOST_OWN_FILE_BYTES, render
 
 # TemplateBody: "a minimum length of 1 byte and a maximum length of 51,200 bytes".
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html
@@ -22,7 +22,7 @@ class Layer:
     env: str
     name: str
     stack: str
-    template: str  # the body of output/<layer>.json, compact
+    template: str  # the body sent: output/<layer>.json's text where it fits (body())
     declared: frozenset  # the template's parameter names
     parameters: dict  # output/<env>/<layer>.json "Parameters", every value known before deploy
     tags: dict
@@ -58,22 +58,36 @@ def load_layer(env, name, output_dir: Path) -> Layer:
 
 
 def compact(template: dict) -> str:
-    """A template's body as sent (CloudFormation takes at most 51,200 bytes inline), and as two are compared."""
+    """A template as two are compared: the smallest JSON of it, keys sorted."""
     return json.dumps(template, separators=(",", ":"), sort_keys=True)
+
+
+def body(template: dict) -> str:
+    """A template's body as sent, and as the console shows it (GetTemplate's Original stage is the text submitted):
+    output/<layer>.json's text, which ops read as they read the file, where it fits the 51,200 bytes CloudFormation
+    takes inline; else one element a line without indenting (the ci layer's, whose indented text is over); else
+    compact. A body that differs in its spaces alone changes nothing: CloudFormation compares what it means
+    (a change set of it "didn't contain changes": https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027)."""
+    for text in (render(template), json.dumps(template, indent=0, sort_keys=True)):
+        if len(text.encode()) <= MAX_TEMPLATE_BODY:
+            return text
+    return compact(template)
 
 
 def layer_of(env, name, template: dict, parameters: dict, tags: dict, policy: dict | None, source: str, configuration: str) -> Layer:
     """The layer a template (read by template_problem) and its values make; source names the template in
     messages, configuration where the values come from."""
-    body = compact(template)
-    if len(body) > MAX_TEMPLATE_BODY:
-        raise Failure(f"error: {source}: {len(body)} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2)
+    sent = body(template)
+    if len(sent.encode()) > MAX_TEMPLATE_BODY:
+        raise Failure(
+            f"error: {source}: {len(sent.encode())} bytes even compact, over the {MAX_TEMPLATE_BODY} CloudFormation takes inline", 2
+        )
     resources = template.get("Resources", {})
     return Layer(
         env,
         name,
         templates.stack_name(env, name),
-        body,
+        sent,
         frozenset(template.get("Parameters", {})),
         parameters,
         tags,
