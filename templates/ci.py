@@ -10,7 +10,8 @@
   the description of the project's secrets (secret:startupwebapp*, not their values) and of any KMS key of the account (to
   find the one that encrypts the database secret, in any region: a key is named by an id the template cannot know), the
   account and region's subnets and security groups (AWS scopes those reads no narrower); the deploy history and lock in SSM; and a one-off task of the service's task definition (make
-  task), registering a copy with another image for one run and deregistering it after. The
+  task), registering a copy with another image for one run and deregistering it after (AWS scopes describing and
+  deregistering task definitions to none: the role may deregister any of the account's). The
   resources of the layers it creates only through CloudFormation.
 - A separate CloudFormation execution role, passed by the deploy role to CloudFormation only; the
   deploy role may also pass the project's roles (role/startupwebapp-*, the service's task roles)

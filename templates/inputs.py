@@ -256,7 +256,7 @@ INPUTS = {
             "TlsPolicy",
             "String",
             RECOMMENDED_TLS_POLICIES[0],
-            "TLS policy of the HTTPS listener.",
+            "TLS policy of the HTTPS listener, and of the test listener where a release shifts traffic.",
             allowed=tuple(RECOMMENDED_TLS_POLICIES),
         ),
         Input(
@@ -507,7 +507,7 @@ INPUTS = {
             allowed=tuple(LOG_RETENTION_DAYS),
         ),
         Input("MinCapacity", "Number", 1, "Fewest tasks auto-scaling keeps.", min_value=1, max_value=100),
-        Input("MaxCapacity", "Number", 4, "Most tasks auto-scaling starts.", min_value=1, max_value=100),
+        Input("MaxCapacity", "Number", 4, "Most tasks auto-scaling starts; the saturation alarms fire at it.", min_value=1, max_value=100),
         Input("CpuTargetPercent", "Number", 70, "Average service CPU that auto-scaling aims for.", min_value=10, max_value=95),
         Input(
             "MemoryTargetPercent",
@@ -655,7 +655,9 @@ WIRED = {
             None,
             "Primary target group: the service's first, and a rolling service's always; a traffic-shifting release alternates between the two (alb output).",
         ),
-        Input("ServiceClusterName", "String", None, "Cluster of the scaled service (service output)."),
+        Input(
+            "ServiceClusterName", "String", None, "Cluster of the service: scaling's target, the alarms' metric dimension (service output)."
+        ),
         Input("ServiceName", "String", None, "The ECS service (service output)."),
         Input("LoadBalancerArn", "String", None, "The load balancer (alb output)."),
         Input("LoadBalancerFullName", "String", None, "LoadBalancer dimension of the ALB metrics (alb output)."),
