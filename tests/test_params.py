@@ -1255,6 +1255,7 @@ def test_a_half_done_edit_that_yaml_cannot_read_still_lets_status_read_the_regio
         ("region: !!str {region}\nparameters: [\n", "a tagged value"),
         ("region: *anchor\nparameters: [\n", "an alias"),
         ("# a note\u2028region: {region}\nparameters: [\n", "after a hidden line break: a comment to people"),
+        ("region: {region}\nparameters:\n  Note: \x07\n", "a character YAML does not take: the reader refuses the whole text"),
     ],
 )
 def test_a_region_yaml_reads_only_after_an_error_twice_or_elsewhere_is_no_region_to_read_with(tmp_path, text, why):
@@ -1798,3 +1799,69 @@ def test_a_linear_release_whose_step_divides_100_bakes_after_every_step_but_the_
         f"(what the GitHub Actions deploy job's {CI_DEPLOY_JOB_MINUTES} minutes leave after its steps, the migrations and the "
         "deployer's own bounds)"
     ]
+
+
+# Attacker review (S4) of region_before_an_error: a region read from the line YAML stops at, or read from a file
+# YAML's parser is left to scan without the nesting bound the composer has.
+
+
+def other_region():
+    from templates import alb
+
+    return sorted(alb.REGIONS - {GOOD["region"]})[0]
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        # read_yaml: "line 1: ... mapping values are not allowed here; allowed: a value holding ': ' in quotes"
+        ("region: {region}: x\nparameters: {{}}\n", "the error is on the region's own line: its value as written holds ': '"),
+        ("region: '{region}' x\nparameters: {{}}\n", "the error is on the region's own line: text after its quotes"),
+        # a lone carriage return: a terminal (cat, less -r) shows the second region over the first, git diff shows
+        # "^M" and one line; the hidden line break is refused by read_yaml at line 1, the region's line
+        ("region: {region}\rregion: {other}\nparameters: {{}}\n", "a hidden line break on the region's own line"),
+        ("region: {region}\u2028-x\nparameters: {{}}\n", "a hidden line break on the region's own line: it reads '{region}\u2028-x'"),
+    ],
+)
+def test_a_region_on_the_line_yaml_cannot_read_is_not_read(tmp_path, text, why):
+    # README (Faults): "as long as its region reads: once, at the top level, before any line YAML cannot read". Here
+    # the line YAML cannot read (the line read_yaml names) is the region's own: what follows the value on it is part
+    # of what people read as its value, and it was read as the region all the same.
+    from templates.params import load_for_reading, read_yaml, region_before_an_error
+
+    path = tmp_path / "qa.yaml"
+    path.write_text(text.format(region=GOOD["region"], other=other_region()), newline="")
+    with pytest.raises(ParamsError, match=r": line 1: "):
+        read_yaml(path, str(path))
+    assert region_before_an_error(path) is None, why
+    with pytest.raises(ParamsError):
+        load_for_reading(path)
+
+
+def test_a_region_given_again_below_the_line_yaml_cannot_read_is_no_region_to_read_with(tmp_path):
+    # Two region lines at the top level, as people read the file: without the tab between them the file has no
+    # region to read with (a key given twice); with it, the first was taken silently (a half-done move to another
+    # region: make status and make unlock read the old one).
+    from templates.params import load_for_reading, region_before_an_error
+
+    path = tmp_path / "qa.yaml"
+    path.write_text(f"region: {GOOD['region']}\nparameters:\n\tDesiredCount: 1\nregion: {other_region()}\n")
+    assert region_before_an_error(path) is None
+    with pytest.raises(ParamsError):
+        load_for_reading(path)
+
+
+def test_a_deeply_nested_file_yaml_cannot_read_is_answered_at_once_not_scanned_for_minutes(tmp_path):
+    # load() and read_yaml refuse it at the 11th level (ParamsLoader.compose_node: "the pure-Python scanner's work
+    # grows with the square of the depth"); region_before_an_error iterates the parser's events without that bound,
+    # and the scanner's time grows faster than the depth: 16,000 brackets took some 35 s, a file of the 1 MiB
+    # allowed hours, for make status, outputs, events, logs, releases, unlock and every make command's sandbox env.
+    path = tmp_path / "qa.yaml"
+    head = f"region: {GOOD['region']}\nparameters: "
+    path.write_text(head + "[" * (MOST_PARAMS_FILE_BYTES - len(head) - 1) + "\n")
+    read = "from templates.params import ParamsError, load_for_reading\ntry:\n    load_for_reading(__import__('pathlib').Path(__import__('sys').argv[1]))\nexcept ParamsError:\n    pass\n"
+    try:  # in a process of its own, ended at the bound (load() alone answers in well under a second)
+        done = subprocess.run([sys.executable, "-c", read, str(path)], cwd=ROOT, capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("load_for_reading of a 1 MiB file nested deep still ran after 20 s")
+    assert done.returncode == 0, done.stderr[-2000:]
