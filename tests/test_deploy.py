@@ -8929,6 +8929,16 @@ def test_every_iam_type_is_marked_iam_and_every_security_group_type_sg():
     assert marked == {name: mark for name, (_, mark) in kinds.items()}, rows
 
 
+def test_a_change_whose_action_cloudformation_cannot_tell_yet_is_marked_and_red():
+    # Action "Dynamic" (API_ResourceChange: "exact action for the resource can't be determined") may replace or remove
+    kinds = {"Bucket": ("AWS::S3::Bucket", "!DYNAMIC,STATEFUL"), "Topic": ("AWS::SNS::Topic", "!DYNAMIC")}
+    changes = [change("Dynamic", name, kind) for name, (kind, _) in kinds.items()]
+    plain = deploy.text.change_set_table(change_set("alb", changes=changes))[2:]
+    assert {row.split()[2]: row.split()[0] for row in plain} == {name: mark for name, (_, mark) in kinds.items()}, plain
+    painted = deploy.text.change_set_table(change_set("alb", changes=changes), colour=True)[2:]
+    assert all(line.startswith(f"  \x1b[{deploy.text.RED}m") for line in painted), painted
+
+
 def test_the_cause_says_recreates_only_where_a_property_always_recreates_and_each_cause_once():
     # RequiresRecreation "Conditional" is decided as the update runs (API_ResourceTargetDefinition), and
     # CloudFormation's Static and Dynamic evaluations of one property are one cause
@@ -11467,3 +11477,119 @@ def test_the_revision_of_the_running_template_is_the_release_a_chain_of_rollback
         release("v2", revision="6666666") | {"rolled_back_from": "v1"},
     ]
     assert revision_running(trimmed, "v2") == "7777777"
+
+
+# --- mutation audit of scripts/deploy/guards.py (S5) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(templates.STATEFUL_TYPES))
+@pytest.mark.parametrize(
+    ("action", "replacement", "said"),
+    [
+        ("Modify", "True", "replaced"),
+        ("Modify", "Conditional", "replaced"),
+        ("Remove", None, "removed"),
+        ("Dynamic", None, "may be replaced or removed: its action is Dynamic, decided as the update runs"),  # it was let through
+    ],
+)
+def test_every_stateful_type_replaced_or_removed_is_refused_at_execute_without_allow_replace(aws, kind, action, replacement, said):
+    """guards.refuse_before_execute: the product asks before replacing anything stateful; each type of
+    templates.STATEFUL_TYPES, replaced (or maybe replaced) or removed, is refused without ALLOW_REPLACE=1,
+    and with it nothing else of this change set is refused (and nothing is called)."""
+    layer = deploy.load_layer(ENV, "alb", OUTPUT)
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    logical = "StatefulThing"
+    assert logical not in layer.custom_named  # not the same-name refusal
+    risky = change(action, logical, kind, *([replacement] if replacement else []))
+    with pytest.raises(deploy.Failure) as refused:
+        guards.refuse_before_execute(made, layer, change_set("alb", changes=[risky]), False, False, "nothing changed")
+    assert str(refused.value) == (
+        f"error: refused: the change set replaces or removes stateful resources: {logical} ({kind}, {said}); nothing changed; "
+        "if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
+    )
+    assert guards.refuse_before_execute(made, layer, change_set("alb", changes=[risky]), False, True, "nothing changed") is None
+
+
+def test_removing_the_rules_while_the_service_stack_names_no_strategy_is_not_refused(aws):
+    """guards.rules_in_use: a service stack deployed without DeploymentStrategy (a template from before it) shifts no traffic."""
+    aws.deployed("service", parameters={k: v for k, v in service_parameters("v1").items() if k != "DeploymentStrategy"})
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    layer = deploy.load_layer(ENV, "alb", OUTPUT)
+    removed = change_set("alb", changes=[change("Remove", "ProductionListenerRule", "AWS::ElasticLoadBalancingV2::ListenerRule")])
+    assert guards.refuse_removing_rules_in_use(made, layer, removed, "nothing changed") is None
+
+
+def test_a_name_a_destroyed_stack_retained_is_not_looked_for_again_among_log_groups_in_no_stack():
+    """guards.loose_log_groups: a name refuse_blocked_creates found retained (named) is said once, as retained, not
+    looked for again as a log group in no stack (which would name it twice, with two ways to free it)."""
+    cert, service = (deploy.layer.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "service"))
+    looked = []
+
+    def exists(deployer, name):
+        looked.append(name)
+        return True
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(deploy.guards, "log_group_exists", exists)
+        held = deploy.guards.loose_log_groups(a_deployer_whose_service_is(None), [cert, service], {RETAINED_LOG_GROUP})
+    assert (held, looked) == ([], [])
+
+
+@pytest.mark.parametrize("first", ["alb", "service"])
+def test_a_cluster_refusal_is_the_service_layers_and_a_look_ahead_at_another(aws, first):
+    """guards.refuse_a_cluster_the_service_cannot_use: refused at the service layer it is that layer's refusal (Failure);
+    at an earlier layer of the run, a look ahead (RefusedAhead)."""
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    cluster = service.parameters["ClusterName"]
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), on_aws=True)
+    made.run_layers = [deploy.load_layer(ENV, "alb", OUTPUT), service]
+    made.stacks[service.stack] = None
+    aws.stubber("ecs").add_response(
+        "describe_clusters", {"clusters": [{"clusterName": cluster, "status": "INACTIVE"}]}, {"clusters": [cluster]}
+    )
+    layer = next(each for each in made.run_layers if each.name == first)
+    with pytest.raises(deploy.Failure) as refused:
+        guards.refuse_a_cluster_the_service_cannot_use(made, layer)
+    assert type(refused.value) is (guards.Failure if first == "service" else guards.RefusedAhead)
+
+
+@pytest.mark.parametrize("held", ["the same", "another"])
+def test_the_look_ahead_for_taken_log_group_names_asks_only_of_names_the_update_changes(aws, monkeypatch, held):
+    """guards.refuse_taken_names_ahead: a log group that keeps the name its stack holds (its own) is not looked up as
+    taken (it would be found "kept by an earlier replacement in this stack" and refuse every --allow-replace run); one
+    whose name the update changes is."""
+    alb, service = (deploy.load_layer(ENV, name, OUTPUT) for name in ("alb", "service"))
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    made.run_layers = [alb, service]
+    for layer in made.run_layers:
+        made.stacks[layer.stack] = described(layer.name)["Stacks"][0]
+    looked = []
+    monkeypatch.setattr(
+        guards, "taken_log_group", lambda deployer, stack, stack_id, logical_id, name, say=None: looked.append((stack, logical_id, name))
+    )
+    assert guards.log_group_names(made, alb) == {}  # no call for alb
+    named = guards.log_group_names(made, service)
+    now = {logical_id: name if held == "the same" else f"{name}-old" for logical_id, name in named.items()}
+    resources = [
+        {"LogicalResourceId": logical_id, "PhysicalResourceId": name, "ResourceType": "AWS::Logs::LogGroup"}
+        | {"Timestamp": NOW, "ResourceStatus": "UPDATE_COMPLETE", "StackName": service.stack}
+        for logical_id, name in now.items()
+    ]
+    aws.cf.add_response("describe_stack_resources", {"StackResources": resources}, {"StackName": service.stack})
+    assert guards.refuse_taken_names_ahead(made, alb) is None
+    assert looked == ([] if held == "the same" else [(service.stack, logical_id, name) for logical_id, name in named.items()])
+
+
+def test_a_custom_name_not_known_before_deploy_is_left_out(aws):
+    """guards.custom_names: a name another resource's attribute gives is not known before deploy, and is left out (not
+    looked for as a name a create or a replacement needs)."""
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    group = {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": {"Fn::GetAtt": ["Topic", "TopicName"]}}}
+    known = {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": {"Fn::Sub": "/known/${NamePrefix}"}}}
+    document = {
+        "Parameters": {"NamePrefix": {"Type": "String"}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}, "Unknown": group, "Known": known},
+    }
+    prefix = deploy.load_layer(ENV, "service", OUTPUT).parameters["NamePrefix"]
+    layer = types.SimpleNamespace(template=json.dumps(document), parameters={"NamePrefix": prefix})
+    assert guards.custom_names(made, layer) == {"Known": f"/known/{prefix}"}

@@ -48,6 +48,7 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
         # REPLACE? for "Conditional": CloudFormation decides as the update runs (a property that reads
         # another resource's attribute recreates only if that attribute changes).
         marks = ["REMOVE"] if action == "Remove" else ["REPLACE?" if replacement == "Conditional" else "REPLACE"] if replaced(rc) else []
+        marks = ["DYNAMIC"] if action == "Dynamic" else marks  # STATEFUL_ACTIONS: it may replace or remove
         marks += ["STATEFUL"] if marks and kind in templates.STATEFUL_TYPES else []
         marks += ["IAM"] if kind.startswith("AWS::IAM::") else ["SG"] if kind in SECURITY_GROUP_TYPES else []
         rows.append(
@@ -60,7 +61,7 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
                 cause(rc, conditions or {}),
             )
         )
-        colours.append(RED if marks[:1] in (["REPLACE"], ["REPLACE?"], ["REMOVE"]) else YELLOW if marks else None)
+        colours.append(RED if marks[:1] in (["REPLACE"], ["REPLACE?"], ["REMOVE"], ["DYNAMIC"]) else YELLOW if marks else None)
     rows = [tuple(printable(cell, one_line=True) for cell in row) for row in rows]  # from AWS: a newline would forge a line
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [f"change set {change_set['ChangeSetName']} for {change_set['StackName']}:"]
@@ -141,13 +142,20 @@ def replaced(rc) -> bool:
     return rc.get("Action") == "Modify" and rc.get("Replacement") in ("True", "Conditional")
 
 
+# What a change set's action does to a stateful resource that needs --allow-replace (replaced(): Modify's are decided there).
+# "Dynamic": "exact action for the resource can't be determined", which may be a replacement or a removal:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html
+STATEFUL_ACTIONS = {"Remove": "removed", "Dynamic": "may be replaced or removed: its action is Dynamic, decided as the update runs"}
+
+
 def stateful_changes(change_set) -> list[str]:
-    """The stateful resources the change set replaces or removes: what needs --allow-replace."""
+    """The stateful resources the change set replaces or removes, or may: what needs --allow-replace."""
     risky = []
     for change in change_set.get("Changes", []):
         rc = change.get("ResourceChange", {})
-        if (replaced(rc) or rc.get("Action") == "Remove") and rc.get("ResourceType") in templates.STATEFUL_TYPES:
-            risky.append(f"{rc['LogicalResourceId']} ({rc['ResourceType']}, {'replaced' if replaced(rc) else 'removed'})")
+        said = "replaced" if replaced(rc) else STATEFUL_ACTIONS.get(rc.get("Action"))
+        if said and rc.get("ResourceType") in templates.STATEFUL_TYPES:
+            risky.append(f"{rc['LogicalResourceId']} ({rc['ResourceType']}, {said})")
     return risky
 
 
