@@ -588,51 +588,43 @@ def read_yaml(path: Path, where: str, what: str = "a params file"):
         raise ParamsError([f"{where}: cannot be read as YAML: a tagged value (!!...) that is not one ({type(error).__name__})"]) from None
 
 
-# A top-level region key where people see one: at a line's start, quoted or not.
-REGION_LINE = re.compile(r"""^(?:region|'region'|"region")[ \t]*:""", re.MULTILINE)
+# The line breaks YAML's reader counts (its marks' line numbers), the hidden ones among them (HIDDEN_LINE_BREAK).
+YAML_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+# A line YAML may read as a top-level region key, in any form: an explicit key (? region), tagged or anchored, quoted.
+# At the line's start: an indented one is nested (tags: region: ...), or the whole top level is, which holds none then.
+REGION_KEY_LINE = re.compile(r"""(?:\?[ \t]+)?(?:[!&][^ \t]*[ \t]+)*(["']?)region\1[ \t]*(?::|$)""")
 
 
 def region_before_an_error(path: Path) -> str | None:
-    """The top-level region of a params file YAML cannot read as a whole (a tab, an unclosed list, a key
-    given twice: an edit half done), where YAML reads it before the line of the first error, once, as plain
-    text, with no other top-level region line below it (a move to another region half done); None where it
-    does not, and for a file read_yaml refuses before YAML reads it. Read from the parser's events, which
-    come one by one up to the error; nesting past MAX_NESTING, which load() refuses, ends the read there
-    (the pure-Python scanner's time grows faster than the depth: a 1 MiB file of brackets took hours)."""
+    """The region of a params file YAML cannot read as a whole (a tab, an unclosed list, a key given twice: an
+    edit half done), read by parse_yaml from the file's lines before the first one it cannot read (the line its
+    error names, or one a hidden line break ends), taken on their own; None where those hold no region, where
+    another line of the file may be a region key too (one given again below, a move to another region half
+    done), or where YAML's reader refuses the text."""
     try:
         text = read_regular_file(path, MOST_PARAMS_FILE_BYTES, "a params file", follow_symlinks=False).decode("utf-8")
     except (RefusedFile, OSError, UnicodeDecodeError):
         return None
-    hidden = HIDDEN_LINE_BREAK.search(text)  # people see what follows one on its line: that line and the rest not read
-    text = text[: text.rfind("\n", 0, hidden.start()) + 1] if hidden else text
-    found, depth, top_nodes, value_next, stopped_at = [], 0, 0, False, None  # stopped_at: the first error's line (from 0)
+    lines = YAML_LINE_BREAK.split(text)
+    if sum(1 for line in lines if REGION_KEY_LINE.match(line)) != 1:
+        return None
+    # people see the line after a hidden line break as part of the line before it: both are unread
+    end = next((i for i, found in enumerate(YAML_LINE_BREAK.finditer(text)) if HIDDEN_LINE_BREAK.fullmatch(found.group())), len(lines))
     try:
-        for event in yaml.parse(text, Loader=ParamsLoader):  # a second document's region counts as a second
-            if isinstance(event, yaml.NodeEvent) and depth == 1:  # a key or a value of the top-level mapping
-                if value_next:
-                    found.append((event.value if isinstance(event, yaml.ScalarEvent) and not event.tag else None, event.end_mark.line))
-                value_next = top_nodes % 2 == 0 and isinstance(event, yaml.ScalarEvent) and event.value == "region"
-                top_nodes += 1
-            if isinstance(event, yaml.CollectionStartEvent):
-                if depth == 0 and not isinstance(event, yaml.MappingStartEvent):
-                    return None
-                if depth == MAX_NESTING:
-                    stopped_at = event.start_mark.line
-                    break
-                depth += 1
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        if mark is None:  # a reader's error (a character YAML does not take), found before any event: nothing read
-            return None
-        stopped_at = mark.line
-    if len(found) != 1:
+        parse_yaml(text)
+    except yaml.MarkedYAMLError as error:  # the context: where what the problem ends began (an unclosed list's "[")
+        marks = [mark.line for mark in (error.context_mark, error.problem_mark) if mark is not None]
+        end = min(end, *marks) if marks else 0
+    except yaml.YAMLError:  # the reader's (a character YAML does not take): the whole text
         return None
-    region, line = found[0]
-    if stopped_at is not None and stopped_at <= line:  # on the region's own line: what follows its value is part of it
+    except (ValueError, KeyError, AttributeError, TypeError, OverflowError):  # a tagged value built past the marks (read_yaml)
         return None
-    return None if REGION_LINE.search("\n".join(text.split("\n")[line + 1 :])) else region
+    try:
+        data = parse_yaml("\n".join(lines[:end]) + "\n")
+    except (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError, OverflowError):
+        return None
+    region = data.get("region") if isinstance(data, dict) else None
+    return region if isinstance(region, str) else None
 
 
 def load_for_reading(path: Path) -> Environment:

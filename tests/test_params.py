@@ -1256,6 +1256,7 @@ def test_a_half_done_edit_that_yaml_cannot_read_still_lets_status_read_the_regio
         ("region: *anchor\nparameters: [\n", "an alias"),
         ("# a note\u2028region: {region}\nparameters: [\n", "after a hidden line break: a comment to people"),
         ("region: {region}\nparameters:\n  Note: \x07\n", "a character YAML does not take: the reader refuses the whole text"),
+        ("  region: {region}\n  parameters: [\n", "a top level indented as a whole: no line starts with its region"),
     ],
 )
 def test_a_region_yaml_reads_only_after_an_error_twice_or_elsewhere_is_no_region_to_read_with(tmp_path, text, why):
@@ -1266,6 +1267,15 @@ def test_a_region_yaml_reads_only_after_an_error_twice_or_elsewhere_is_no_region
     assert region_before_an_error(path) is None, why
     with pytest.raises(ParamsError):
         load_for_reading(path)
+
+
+def test_a_nested_region_key_is_no_second_region(tmp_path):
+    # a tag named region (tags: region: ...) is nested: it takes nothing from the top-level region read past the error
+    from templates.params import region_before_an_error
+
+    path = tmp_path / "qa.yaml"
+    path.write_text(f"region: {GOOD['region']}\ntags:\n  region: {GOOD['region']}-team\nparameters:\n\tDesiredCount: 1\n")
+    assert region_before_an_error(path) == GOOD["region"]
 
 
 def test_a_file_yaml_cannot_read_is_read_with_its_region_and_every_optional_layer(tmp_path):
@@ -1865,3 +1875,96 @@ def test_a_deeply_nested_file_yaml_cannot_read_is_answered_at_once_not_scanned_f
     except subprocess.TimeoutExpired:
         pytest.fail("load_for_reading of a 1 MiB file nested deep still ran after 20 s")
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+# Attacker review (S7) of region_before_an_error after 9cda13e: a second top-level region line below the region that
+# the check for one (REGION_LINE) does not see, and a region on a line after the one read_yaml names.
+
+
+def top_level_region_keys(text):
+    """How many times YAML (safe_load's composer, which keeps a key given twice) reads region as a top-level key."""
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    return sum(1 for key, _ in node.value if isinstance(key, yaml.ScalarNode) and key.value == "region")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a hidden line break below the region cuts the text read at its line: the region line after it, a line of its
+        # own to people, git diff and YAML alike, is not looked for
+        "region: {region}\nparameters: {{}}\nNote: a\u2028b\nregion: {other}\n",
+        "region: {region}\nparameters:\n\tDesiredCount: 1\n# moved\u2028\nregion: {other}\n",
+    ],
+    ids=["hidden line break the error", "hidden line break below a tab"],
+)
+def test_a_region_line_below_a_hidden_line_break_is_a_second_region(tmp_path, text):
+    from templates.params import load_for_reading, region_before_an_error
+
+    text = text.format(region=GOOD["region"], other=other_region())
+    lines = text.split("\n")  # as git diff, grep and editors count them (a hidden line break ends none)
+    assert sum(line.startswith("region:") for line in lines) == 2
+    path = tmp_path / "qa.yaml"
+    path.write_text(text)
+    assert region_before_an_error(path) is None
+    with pytest.raises(ParamsError):
+        load_for_reading(path)
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        pytest.param("region: {other}\n", id="a plain key"),
+        pytest.param("? region\n: {other}\n", id="an explicit key"),
+        pytest.param("!!str region: {other}\n", id="a tagged key"),
+        pytest.param("&moved region: {other}\n", id="an anchored key"),
+    ],
+)
+@pytest.mark.parametrize("indent", ["", "  "], ids=["at the line's start", "a top-level mapping indented"])
+def test_a_second_region_key_below_the_error_in_any_form_yaml_reads_is_no_region_to_read_with(tmp_path, second, indent):
+    # README (Faults): "as long as its region reads: once, ..., with no other `region:` line below". A region key YAML
+    # reads at the top level below the error (a tab), written as YAML also writes a key, or in a top-level mapping that
+    # is indented as a whole: without the tab, YAML reads two regions (a key given twice); with it, the first was taken.
+    from templates.params import load_for_reading, region_before_an_error
+
+    lines = ["region: {region}\n", "parameters: {{}}\n", "\tDesiredCount: 1\n", second]
+    text = "".join(indent + line for line in "".join(lines).splitlines(keepends=True)).format(region=GOOD["region"], other=other_region())
+    without_the_tab = text.replace(indent + "\tDesiredCount: 1\n", "")
+    assert top_level_region_keys(without_the_tab) == 2, without_the_tab
+    path = tmp_path / "qa.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError):
+        load(path)
+    assert region_before_an_error(path) is None, text
+    with pytest.raises(ParamsError):
+        load_for_reading(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # load() reads one document: "expected a single document in the stream, but found another document" at the ---
+        pytest.param("parameters: {{}}\n---\nregion: {region}\n", id="a region in a second document"),
+        pytest.param("just a note\n---\nregion: {region}\n", id="a region in a second document after a scalar"),
+        # README: "a tab, an unclosed list or a key given twice below it stops nothing"; above it, it does
+        pytest.param("parameters: {{}}\nparameters: {{}}\nregion: {region}\n", id="a key given twice above it"),
+        pytest.param("tags: &t {{}}\nregion: {region}\n", id="an anchor above it"),
+        pytest.param("parameters:\n  DesiredCount: !!int one\nregion: {region}\n", id="a tagged value that is none above it"),
+    ],
+)
+def test_a_region_on_a_line_after_the_one_yaml_cannot_read_is_not_read(tmp_path, text):
+    # README (Faults): "as long as its region reads: once, at the top level, on a line before any YAML cannot read".
+    # read_yaml names that line; the parser's events alone do not see the composer's and constructor's errors (a second
+    # document, a key given twice, an anchor, a tag its value does not fit), and read on past them.
+    from templates.params import load_for_reading, read_yaml, region_before_an_error
+
+    path = tmp_path / "qa.yaml"
+    path.write_text(text.format(region=GOOD["region"]))
+    with pytest.raises(ParamsError) as refused:
+        read_yaml(path, str(path))
+    (problem,) = refused.value.every_problem
+    error_line = int(re.match(rf"{re.escape(str(path))}: line (\d+): ", problem).group(1))
+    region_line = 1 + path.read_text().split("\n").index(f"region: {GOOD['region']}")
+    assert region_line > error_line, problem
+    assert region_before_an_error(path) is None, problem
+    with pytest.raises(ParamsError):
+        load_for_reading(path)
