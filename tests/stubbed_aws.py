@@ -314,6 +314,16 @@ class Aws:
         self.dirs = OUTPUT, PARAMS  # what a run reads: output/ and params/ (deployer_files) unless a test says otherwise
         self.named_at = CHECKOUT  # the revision the change sets are named at: a rollback's, the template's it keeps
 
+    def read_a_misspelt_key(self, tmp_path) -> Path:
+        """The runs read a copy of params/ whose environment's file has a half-done edit (parameters.DesiredCout); its path."""
+        params_dir = shutil.copytree(PARAMS, tmp_path / "params")
+        path = params_dir / f"{ENV}.yaml"
+        data = yaml.safe_load(path.read_text())
+        data["parameters"]["DesiredCout"] = 1
+        path.write_text(yaml.safe_dump(data))
+        self.dirs = OUTPUT, params_dir
+        return path
+
     def stubber(self, service, region=None):
         """The Stubber of service's client, of region's where it is another than the environment's."""
         key = (service, region) if region and region != REGION else service

@@ -488,13 +488,9 @@ def a_deployer_whose_service_is(status, **more):
     return deployer
 
 
-@pytest.mark.parametrize(
-    ("status", "checked"),
-    [(None, True), ("REVIEW_IN_PROGRESS", True), ("ROLLBACK_COMPLETE", True), ("UPDATE_COMPLETE", False)],
-)
-def test_the_look_for_log_groups_that_hold_a_name_takes_every_create_and_no_deployed_stack(status, checked):
-    # A failed first create (ROLLBACK_COMPLETE) is a create too: RECREATE=1 makes it again, and a run that
-    # let it pass created the layers before it, then stopped there. A deployed stack's own group is no obstacle.
+def loose_log_groups_looked_for(status, named) -> tuple:
+    """guards.loose_log_groups over a run of cert-dns and service, whose stack is in status (None: none), with the
+    names a destroyed stack retained (named); what it found held, and the names it looked for (each found)."""
     cert, service = (deploy.layer.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "service"))
     looked = []
 
@@ -504,7 +500,18 @@ def test_the_look_for_log_groups_that_hold_a_name_takes_every_create_and_no_depl
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(deploy.guards, "log_group_exists", exists)
-        held = deploy.guards.loose_log_groups(a_deployer_whose_service_is(status), [cert, service], set())
+        return deploy.guards.loose_log_groups(a_deployer_whose_service_is(status), [cert, service], named), looked
+
+
+@pytest.mark.parametrize(
+    ("status", "checked"),
+    [(None, True), ("REVIEW_IN_PROGRESS", True), ("ROLLBACK_COMPLETE", True), ("UPDATE_COMPLETE", False)],
+)
+def test_the_look_for_log_groups_that_hold_a_name_takes_every_create_and_no_deployed_stack(status, checked):
+    # A failed first create (ROLLBACK_COMPLETE) is a create too: RECREATE=1 makes it again, and a run that
+    # let it pass created the layers before it, then stopped there. A deployed stack's own group is no obstacle.
+    service = deploy.layer.load_layer(ENV, "service", OUTPUT)
+    held, looked = loose_log_groups_looked_for(status, set())
     assert held == ([(service.stack, RETAINED_LOG_GROUP)] if checked else []) and looked == ([RETAINED_LOG_GROUP] if checked else [])
     assert (
         deploy.guards.loose_log_groups(a_deployer_whose_service_is(status), [service], set()) == []
@@ -4371,12 +4378,7 @@ def test_a_disabled_layer_named_by_stack_is_said_not_deployed_by_status_and_outp
 def test_a_params_file_with_a_problem_still_lets_status_outputs_and_events_read_what_is_deployed(aws, tmp_path):
     # A half-done edit (a misspelt key) must not hide what runs, nor keep a dead run's lock (make
     # unlock), nor stop CI's failure step (make events); anything that changes stacks is refused.
-    params_dir = shutil.copytree(PARAMS, tmp_path / "params")
-    path = params_dir / f"{ENV}.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["parameters"]["DesiredCout"] = 1
-    path.write_text(yaml.safe_dump(data))
-    aws.dirs = OUTPUT, params_dir
+    path = aws.read_a_misspelt_key(tmp_path)
     warning = "warning: " + f"{path}: parameters.DesiredCout: unknown key (did you mean DesiredCount?)"
     status_reads(aws)
     aws.deployed("cert-dns")
@@ -4397,6 +4399,7 @@ def test_a_params_file_with_a_problem_still_lets_status_outputs_and_events_read_
         assert aws.run(command, "--stack", "cert-dns", "--yes") == 2  # nothing queued: no call is made
         assert aws.err.startswith(f"error: {path}: parameters.DesiredCout: unknown key"), aws.err
     # Without a region to read, nothing can be read: the file's problems, as for any command.
+    data = yaml.safe_load(path.read_text())
     data["region"] = "mars-1"
     path.write_text(yaml.safe_dump(data))
     assert aws.run("status") == 2
@@ -11522,17 +11525,7 @@ def test_removing_the_rules_while_the_service_stack_names_no_strategy_is_not_ref
 def test_a_name_a_destroyed_stack_retained_is_not_looked_for_again_among_log_groups_in_no_stack():
     """guards.loose_log_groups: a name refuse_blocked_creates found retained (named) is said once, as retained, not
     looked for again as a log group in no stack (which would name it twice, with two ways to free it)."""
-    cert, service = (deploy.layer.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "service"))
-    looked = []
-
-    def exists(deployer, name):
-        looked.append(name)
-        return True
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(deploy.guards, "log_group_exists", exists)
-        held = deploy.guards.loose_log_groups(a_deployer_whose_service_is(None), [cert, service], {RETAINED_LOG_GROUP})
-    assert (held, looked) == ([], [])
+    assert loose_log_groups_looked_for(None, {RETAINED_LOG_GROUP}) == ([], [])
 
 
 @pytest.mark.parametrize("first", ["alb", "service"])

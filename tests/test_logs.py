@@ -491,17 +491,7 @@ def test_what_aws_says_of_a_stack_is_one_line_each_escaped_in_every_read_command
 
 def test_logs_are_read_while_the_params_file_has_a_problem_said_first(aws, tmp_path):
     # An incident while an edit of the params file is half done: its logs are what one reads first.
-    import shutil
-
-    import yaml
-    from stubbed_aws import PARAMS
-
-    params_dir = shutil.copytree(PARAMS, tmp_path / "params")
-    path = params_dir / f"{ENV}.yaml"
-    data = yaml.safe_load(path.read_text())
-    data["parameters"]["DesiredCout"] = 1
-    path.write_text(yaml.safe_dump(data))
-    aws.dirs = OUTPUT, params_dir
+    path = aws.read_a_misspelt_key(tmp_path)
     aws.service_stack()
     page(aws, TEN_MINUTES_AGO, [filtered("aaaa", -300, "GET /health 200", "1")])
     assert aws.run("logs") == 0, aws.err

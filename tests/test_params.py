@@ -1242,6 +1242,15 @@ def test_a_half_done_edit_that_yaml_cannot_read_still_lets_status_read_the_regio
     assert found.region == document["region"] and found.problems
 
 
+def no_region_to_read(path, why=""):
+    """load_for_reading refuses the file: region_before_an_error reads no region in it."""
+    from templates.params import load_for_reading, region_before_an_error
+
+    assert region_before_an_error(path) is None, why
+    with pytest.raises(ParamsError):
+        load_for_reading(path)
+
+
 @pytest.mark.parametrize(
     "text, why",
     [
@@ -1260,13 +1269,9 @@ def test_a_half_done_edit_that_yaml_cannot_read_still_lets_status_read_the_regio
     ],
 )
 def test_a_region_yaml_reads_only_after_an_error_twice_or_elsewhere_is_no_region_to_read_with(tmp_path, text, why):
-    from templates.params import load_for_reading, region_before_an_error
-
     path = tmp_path / "qa.yaml"
     path.write_text(text.format(region=GOOD["region"]))
-    assert region_before_an_error(path) is None, why
-    with pytest.raises(ParamsError):
-        load_for_reading(path)
+    no_region_to_read(path, why)
 
 
 def test_a_nested_region_key_is_no_second_region(tmp_path):
@@ -1837,28 +1842,23 @@ def test_a_region_on_the_line_yaml_cannot_read_is_not_read(tmp_path, text, why):
     # README (Faults): "as long as its region reads: once, at the top level, before any line YAML cannot read". Here
     # the line YAML cannot read (the line read_yaml names) is the region's own: what follows the value on it is part
     # of what people read as its value, and it was read as the region all the same.
-    from templates.params import load_for_reading, read_yaml, region_before_an_error
+    from templates.params import read_yaml
 
     path = tmp_path / "qa.yaml"
     path.write_text(text.format(region=GOOD["region"], other=other_region()), newline="")
     with pytest.raises(ParamsError, match=r": line 1: "):
         read_yaml(path, str(path))
-    assert region_before_an_error(path) is None, why
-    with pytest.raises(ParamsError):
-        load_for_reading(path)
+    no_region_to_read(path, why)
 
 
 def test_a_region_given_again_below_the_line_yaml_cannot_read_is_no_region_to_read_with(tmp_path):
     # Two region lines at the top level, as people read the file: without the tab between them the file has no
     # region to read with (a key given twice); with it, the first was taken silently (a half-done move to another
     # region: make status and make unlock read the old one).
-    from templates.params import load_for_reading, region_before_an_error
 
     path = tmp_path / "qa.yaml"
     path.write_text(f"region: {GOOD['region']}\nparameters:\n\tDesiredCount: 1\nregion: {other_region()}\n")
-    assert region_before_an_error(path) is None
-    with pytest.raises(ParamsError):
-        load_for_reading(path)
+    no_region_to_read(path)
 
 
 def test_a_deeply_nested_file_yaml_cannot_read_is_answered_at_once_not_scanned_for_minutes(tmp_path):
@@ -1898,16 +1898,13 @@ def top_level_region_keys(text):
     ids=["hidden line break the error", "hidden line break below a tab"],
 )
 def test_a_region_line_below_a_hidden_line_break_is_a_second_region(tmp_path, text):
-    from templates.params import load_for_reading, region_before_an_error
 
     text = text.format(region=GOOD["region"], other=other_region())
     lines = text.split("\n")  # as git diff, grep and editors count them (a hidden line break ends none)
     assert sum(line.startswith("region:") for line in lines) == 2
     path = tmp_path / "qa.yaml"
     path.write_text(text)
-    assert region_before_an_error(path) is None
-    with pytest.raises(ParamsError):
-        load_for_reading(path)
+    no_region_to_read(path)
 
 
 @pytest.mark.parametrize(
@@ -1924,7 +1921,6 @@ def test_a_second_region_key_below_the_error_in_any_form_yaml_reads_is_no_region
     # README (Faults): "as long as its region reads: once, ..., with no other `region:` line below". A region key YAML
     # reads at the top level below the error (a tab), written as YAML also writes a key, or in a top-level mapping that
     # is indented as a whole: without the tab, YAML reads two regions (a key given twice); with it, the first was taken.
-    from templates.params import load_for_reading, region_before_an_error
 
     lines = ["region: {region}\n", "parameters: {{}}\n", "\tDesiredCount: 1\n", second]
     text = "".join(indent + line for line in "".join(lines).splitlines(keepends=True)).format(region=GOOD["region"], other=other_region())
@@ -1934,9 +1930,7 @@ def test_a_second_region_key_below_the_error_in_any_form_yaml_reads_is_no_region
     path.write_text(text)
     with pytest.raises(ParamsError):
         load(path)
-    assert region_before_an_error(path) is None, text
-    with pytest.raises(ParamsError):
-        load_for_reading(path)
+    no_region_to_read(path, text)
 
 
 @pytest.mark.parametrize(
@@ -1955,7 +1949,7 @@ def test_a_region_on_a_line_after_the_one_yaml_cannot_read_is_not_read(tmp_path,
     # README (Faults): "as long as its region reads: once, at the top level, on a line before any YAML cannot read".
     # read_yaml names that line; the parser's events alone do not see the composer's and constructor's errors (a second
     # document, a key given twice, an anchor, a tag its value does not fit), and read on past them.
-    from templates.params import load_for_reading, read_yaml, region_before_an_error
+    from templates.params import read_yaml
 
     path = tmp_path / "qa.yaml"
     path.write_text(text.format(region=GOOD["region"]))
@@ -1965,6 +1959,4 @@ def test_a_region_on_a_line_after_the_one_yaml_cannot_read_is_not_read(tmp_path,
     error_line = int(re.match(rf"{re.escape(str(path))}: line (\d+): ", problem).group(1))
     region_line = 1 + path.read_text().split("\n").index(f"region: {GOOD['region']}")
     assert region_line > error_line, problem
-    assert region_before_an_error(path) is None, problem
-    with pytest.raises(ParamsError):
-        load_for_reading(path)
+    no_region_to_read(path, problem)
