@@ -590,39 +590,67 @@ def read_yaml(path: Path, where: str, what: str = "a params file"):
 
 # The line breaks YAML's reader counts (its marks' line numbers), the hidden ones among them (HIDDEN_LINE_BREAK).
 YAML_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
-# A line YAML may read as a top-level region key, in any form: an explicit key (? region), tagged or anchored, quoted.
-# At the line's start: an indented one is nested (tags: region: ...), or the whole top level is, which holds none then.
-REGION_KEY_LINE = re.compile(r"""(?:\?[ \t]+)?(?:[!&][^ \t]*[ \t]+)*(["']?)region\1[ \t]*(?::|$)""")
+# A line YAML may read as a region key: at the line's start, in any form (an explicit key, tagged, anchored, quoted;
+# an indented one is nested, tags: region: ...), or the word alone on a line of its own (an explicit key's, a block
+# scalar's); or a double-quoted key at the line's start whose escapes spell it ("regio\u006e").
+REGION_KEY_LINE = re.compile(r"""(?:\?[ \t]+)?(?:[!&][^ \t]*[ \t]+)*(["']?)region\1[ \t]*(?:[:#]|$)|[ \t]*(["']?)region\2[ \t]*(?:#.*)?$""")
+QUOTED_KEY_LINE = re.compile(r'(?:\?[ \t]+)?("(?:[^"\\]|\\.)*")[ \t]*:')
+
+
+def names_region(line: str) -> bool:
+    """Whether YAML may read the line as a region key (REGION_KEY_LINE)."""
+    if REGION_KEY_LINE.match(line):
+        return True
+    quoted = QUOTED_KEY_LINE.match(line)
+    try:
+        return bool(quoted) and yaml.safe_load(quoted.group(1)) == "region"
+    except yaml.YAMLError:
+        return False
+
+
+# A params file is a few kilobytes: a larger one YAML cannot read is not read for its region (each parse is some seconds).
+MOST_REGION_READ_BYTES = 1 << 16
+REGION_READ_TRIES = 10
 
 
 def region_before_an_error(path: Path) -> str | None:
     """The region of a params file YAML cannot read as a whole (a tab, an unclosed list, a key given twice: an
-    edit half done), read by parse_yaml from the file's lines before the first one it cannot read (the line its
-    error names, or one a hidden line break ends), taken on their own; None where those hold no region, where
-    another line of the file may be a region key too (one given again below, a move to another region half
-    done), or where YAML's reader refuses the text."""
+    edit half done), read by parse_yaml from the file's lines before the first one it cannot read, taken on their
+    own: cut at the line its error names (or one a hidden line break ends), then again where the lines before that
+    one fail alone (an unclosed "[" the error names only by the file's end). None where those hold no region, where
+    the region's value may go on into the first line not read (an indented line after it), where another line of
+    the file may be a region key too (one given again below, a move to another region half done), or where YAML's
+    reader refuses the text."""
     try:
         text = read_regular_file(path, MOST_PARAMS_FILE_BYTES, "a params file", follow_symlinks=False).decode("utf-8")
     except (RefusedFile, OSError, UnicodeDecodeError):
         return None
+    text = text.removeprefix("\ufeff")  # YAML's reader skips a byte order mark
+    if len(text) > MOST_REGION_READ_BYTES:
+        return None
     lines = YAML_LINE_BREAK.split(text)
-    if sum(1 for line in lines if REGION_KEY_LINE.match(line)) != 1:
+    keys = [i for i, line in enumerate(lines) if names_region(line)]
+    if len(keys) != 1:
         return None
     # people see the line after a hidden line break as part of the line before it: both are unread
     end = next((i for i, found in enumerate(YAML_LINE_BREAK.finditer(text)) if HIDDEN_LINE_BREAK.fullmatch(found.group())), len(lines))
-    try:
-        parse_yaml(text)
-    except yaml.MarkedYAMLError as error:  # the context: where what the problem ends began (an unclosed list's "[")
-        marks = [mark.line for mark in (error.context_mark, error.problem_mark) if mark is not None]
-        end = min(end, *marks) if marks else 0
-    except yaml.YAMLError:  # the reader's (a character YAML does not take): the whole text
+    for _ in range(REGION_READ_TRIES):
+        if end <= keys[0]:
+            return None
+        try:
+            data = parse_yaml("\n".join(lines[:end]) + "\n")
+            break
+        except yaml.MarkedYAMLError as error:
+            if error.problem_mark is None:
+                return None
+            end = min(end - 1, error.problem_mark.line)
+        except (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError, OverflowError):
+            return None  # the reader's (a character YAML does not take), or a tagged value built past the marks (read_yaml)
+    else:
         return None
-    except (ValueError, KeyError, AttributeError, TypeError, OverflowError):  # a tagged value built past the marks (read_yaml)
-        return None
-    try:
-        data = parse_yaml("\n".join(lines[:end]) + "\n")
-    except (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError, OverflowError):
-        return None
+    written = [i for i in range(end) if lines[i].strip() and not lines[i].lstrip().startswith("#")]
+    if end < len(lines) and written[-1:] == keys and lines[end][:1] in (" ", "\t"):
+        return None  # YAML reads an indented line after it as more of the region's value
     region = data.get("region") if isinstance(data, dict) else None
     return region if isinstance(region, str) else None
 

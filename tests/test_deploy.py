@@ -11586,3 +11586,20 @@ def test_a_custom_name_not_known_before_deploy_is_left_out(aws):
     prefix = deploy.load_layer(ENV, "service", OUTPUT).parameters["NamePrefix"]
     layer = types.SimpleNamespace(template=json.dumps(document), parameters={"NamePrefix": prefix})
     assert guards.custom_names(made, layer) == {"Known": f"/known/{prefix}"}
+
+
+# --- attacker review (S8) of 3433b28 --------------------------------------------------------------------------------
+
+
+def test_a_change_set_whose_action_on_a_protected_load_balancer_is_dynamic_is_refused(aws):
+    # 3433b28: a Dynamic action "may be replaced or removed", and needs ALLOW_REPLACE=1; with it, the load balancer whose
+    # deletion protection is on went through, where a Remove is refused even with ALLOW_REPLACE=1 (README: "refused with
+    # ALLOW_REPLACE=1 too"): a removal or replacement decided as the update runs left it running outside the stack.
+    alb = deploy.load_layer(ENV, "alb", OUTPUT)
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    running = configuration(ENV, "alb")["Parameters"] | stubbed_aws.wired("alb") | stubbed_aws.deploy_time("alb")
+    made.stacks[alb.stack] = described("alb", parameters=running | {"DeletionProtection": "true"})["Stacks"][0]
+    dynamic = change_set("alb", changes=[change("Dynamic", "LoadBalancer", "AWS::ElasticLoadBalancingV2::LoadBalancer")])
+    with pytest.raises(deploy.Failure) as failure:
+        guards.refuse_deleting_a_protected_load_balancer(made, alb, dynamic, "nothing changed")
+    assert "LoadBalancer, a load balancer that has deletion protection on" in str(failure.value), failure.value

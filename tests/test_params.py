@@ -1261,7 +1261,6 @@ def no_region_to_read(path, why=""):
         ("- region\n- {region}\n- [\n", "a list of words, not a mapping"),
         ("owner: region\n{region}: x\nparameters: [\n", "region a value, not a key"),
         ("region: {region}\n---\nregion: {region}\nparameters: [\n", "a second document's too"),
-        ("region: !!str {region}\nparameters: [\n", "a tagged value"),
         ("region: *anchor\nparameters: [\n", "an alias"),
         ("# a note\u2028region: {region}\nparameters: [\n", "after a hidden line break: a comment to people"),
         ("region: {region}\nparameters:\n  Note: \x07\n", "a character YAML does not take: the reader refuses the whole text"),
@@ -1274,12 +1273,31 @@ def test_a_region_yaml_reads_only_after_an_error_twice_or_elsewhere_is_no_region
     no_region_to_read(path, why)
 
 
+def test_a_file_larger_than_a_params_file_is_not_parsed_again_for_its_region(tmp_path, monkeypatch):
+    # each parse of a large file YAML cannot read is seconds (the pure-Python parser): status would take minutes
+    import templates.params as params
+
+    path = tmp_path / "qa.yaml"
+    head = f"region: {GOOD['region']}\nparameters:\n\tDesiredCount: 1\n"
+    path.write_text(head + "# " + "x" * (params.MOST_REGION_READ_BYTES - len(head)) + "\n")
+    parsed = []
+    monkeypatch.setattr(params, "parse_yaml", lambda text: parsed.append(text) or {})
+    assert params.region_before_an_error(path) is None and parsed == []
+    path.write_text(head)
+    params.region_before_an_error(path)
+    assert parsed  # a small one is parsed
+
+
 def test_a_nested_region_key_is_no_second_region(tmp_path):
     # a tag named region (tags: region: ...) is nested: it takes nothing from the top-level region read past the error
     from templates.params import region_before_an_error
 
     path = tmp_path / "qa.yaml"
     path.write_text(f"region: {GOOD['region']}\ntags:\n  region: {GOOD['region']}-team\nparameters:\n\tDesiredCount: 1\n")
+    assert region_before_an_error(path) == GOOD["region"]
+    path.write_text(f"region: !!str {GOOD['region']}\nparameters:\n\tDesiredCount: 1\n")  # tagged as what YAML reads anyway
+    assert region_before_an_error(path) == GOOD["region"]
+    path.write_text(f"\ufeffregion: {GOOD['region']}\nparameters:\n\tDesiredCount: 1\n")  # saved "UTF-8 with BOM"
     assert region_before_an_error(path) == GOOD["region"]
 
 
@@ -1960,3 +1978,83 @@ def test_a_region_on_a_line_after_the_one_yaml_cannot_read_is_not_read(tmp_path,
     region_line = 1 + path.read_text().split("\n").index(f"region: {GOOD['region']}")
     assert region_line > error_line, problem
     no_region_to_read(path, problem)
+
+
+# Attacker review (S8) of region_before_an_error after 49f199e.
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        # a UTF-8 byte order mark (Notepad's "UTF-8 with BOM"): YAML skips it, editors, cat and git diff show none, and
+        # REGION_KEY_LINE does not match the first line, so the region below it is the only one counted
+        pytest.param("\ufeff", id="a byte order mark before the first region"),
+        pytest.param("? region # moved\n: {other}\n", id="an explicit key with a comment"),
+        pytest.param("?\n  region\n: {other}\n", id="an explicit key on the next line"),
+        pytest.param("? |-\n  region\n: {other}\n", id="an explicit key as a block scalar"),
+        pytest.param('"regio\\u006e": {other}\n', id="a double-quoted key with an escape"),
+    ],
+)
+def test_a_second_region_key_the_line_check_misses_is_no_region_to_read_with(tmp_path, second):
+    # README (Faults): "with no other line of the file starting with a region key". YAML (safe_load, which keeps the
+    # last of a key given twice) reads the other region; the file is a move to another region half done.
+    from templates.params import load_for_reading, region_before_an_error
+
+    other = other_region()
+    if second == "\ufeff":
+        text = f"\ufeffregion: {GOOD['region']}\nparameters: {{}}\nregion: {other}\n"
+    else:
+        text = f"region: {GOOD['region']}\nparameters: {{}}\n" + second.format(other=other)
+    assert yaml.safe_load(text)["region"] == other, text
+    path = tmp_path / "qa.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ParamsError):
+        load(path)
+    assert region_before_an_error(path) is None, text
+    with pytest.raises(ParamsError):
+        load_for_reading(path)
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        pytest.param("  foo: bar\n", id="an indented key"),
+        pytest.param("  {other}: [\n", id="an indented key naming another region"),
+    ],
+)
+def test_a_region_whose_value_goes_on_into_the_line_yaml_cannot_read_is_not_read(tmp_path, rest):
+    # The line after the region line continues its value (YAML's plain scalar "us-east-1 foo", cut by the error on
+    # that line): the lines before it, read alone, give the first line's part only (as 9cda13e said of the region's
+    # own line: "what follows its value is part of it").
+    from templates.params import region_before_an_error
+
+    text = f"region: {GOOD['region']}\n" + rest.format(other=other_region())
+    tokens = []
+    with pytest.raises(yaml.YAMLError):
+        tokens.extend(yaml.scan(text, Loader=yaml.SafeLoader))
+    assert any(isinstance(t, yaml.ScalarToken) and t.value.startswith(GOOD["region"] + " ") for t in tokens), tokens
+    path = tmp_path / "qa.yaml"
+    path.write_text(text)
+    assert region_before_an_error(path) is None, text
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # README (Faults): "(a tab, an unclosed list or a key given twice below it stops nothing)"; YAML's error names
+        # the line of the "[" as its context only when something follows it, else the end of the file
+        pytest.param("  AlertEmails: [\n", id="an unclosed list on the last line"),
+        pytest.param("  AlertEmails: [ops@example.com,\n", id="an unclosed list ending in a comma"),
+        # "from the lines before the first one YAML cannot read": the parser's context is the top-level mapping's start
+        pytest.param(" MaxCapacity: 3\n", id="a key indented one space too little"),
+    ],
+)
+def test_a_half_done_edit_below_the_region_that_yaml_names_by_its_start_still_lets_status_read_the_region(tmp_path, edit):
+    from templates.params import load_for_reading
+
+    text = f"region: {GOOD['region']}\nparameters:\n  DesiredCount: 1\n" + edit
+    path = tmp_path / "qa.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError):
+        load(path)
+    assert load_for_reading(path).region == GOOD["region"]

@@ -64,7 +64,8 @@ def refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left)
     going = [
         rc["LogicalResourceId"]
         for rc in (change.get("ResourceChange", {}) for change in change_set.get("Changes", []))
-        if rc.get("ResourceType") == "AWS::ElasticLoadBalancingV2::LoadBalancer" and (text.replaced(rc) or rc.get("Action") == "Remove")
+        if rc.get("ResourceType") == "AWS::ElasticLoadBalancingV2::LoadBalancer"
+        and (text.replaced(rc) or rc.get("Action") in text.STATEFUL_ACTIONS)
     ]
     protected = purge.deletion_protected(deployer, [layer.stack]) if going else {}
     if protected:

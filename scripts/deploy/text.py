@@ -142,7 +142,8 @@ def replaced(rc) -> bool:
     return rc.get("Action") == "Modify" and rc.get("Replacement") in ("True", "Conditional")
 
 
-# What a change set's action does to a stateful resource that needs --allow-replace (replaced(): Modify's are decided there).
+# The actions besides a Modify that replaces (replaced()) that may delete a resource: a stateful one's needs
+# --allow-replace, and a protected load balancer's is refused (guards), said so.
 # "Dynamic": "exact action for the resource can't be determined", which may be a replacement or a removal:
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html
 STATEFUL_ACTIONS = {"Remove": "removed", "Dynamic": "may be replaced or removed: its action is Dynamic, decided as the update runs"}
