@@ -1857,7 +1857,7 @@ def other_region():
     ],
 )
 def test_a_region_on_the_line_yaml_cannot_read_is_not_read(tmp_path, text, why):
-    # README (Faults): "as long as its region reads: once, at the top level, before any line YAML cannot read". Here
+    # README (Faults): "as long as its region reads: from the lines before the first one YAML cannot read". Here
     # the line YAML cannot read (the line read_yaml names) is the region's own: what follows the value on it is part
     # of what people read as its value, and it was read as the region all the same.
     from templates.params import read_yaml
@@ -1936,7 +1936,7 @@ def test_a_region_line_below_a_hidden_line_break_is_a_second_region(tmp_path, te
 )
 @pytest.mark.parametrize("indent", ["", "  "], ids=["at the line's start", "a top-level mapping indented"])
 def test_a_second_region_key_below_the_error_in_any_form_yaml_reads_is_no_region_to_read_with(tmp_path, second, indent):
-    # README (Faults): "as long as its region reads: once, ..., with no other `region:` line below". A region key YAML
+    # README (Faults): "with no other line of the file that YAML may read as a `region` key". A region key YAML
     # reads at the top level below the error (a tab), written as YAML also writes a key, or in a top-level mapping that
     # is indented as a whole: without the tab, YAML reads two regions (a key given twice); with it, the first was taken.
 
@@ -1964,7 +1964,7 @@ def test_a_second_region_key_below_the_error_in_any_form_yaml_reads_is_no_region
     ],
 )
 def test_a_region_on_a_line_after_the_one_yaml_cannot_read_is_not_read(tmp_path, text):
-    # README (Faults): "as long as its region reads: once, at the top level, on a line before any YAML cannot read".
+    # README (Faults): "as long as its region reads: from the lines before the first one YAML cannot read".
     # read_yaml names that line; the parser's events alone do not see the composer's and constructor's errors (a second
     # document, a key given twice, an anchor, a tag its value does not fit), and read on past them.
     from templates.params import read_yaml
@@ -1996,7 +1996,7 @@ def test_a_region_on_a_line_after_the_one_yaml_cannot_read_is_not_read(tmp_path,
     ],
 )
 def test_a_second_region_key_the_line_check_misses_is_no_region_to_read_with(tmp_path, second):
-    # README (Faults): "with no other line of the file starting with a region key". YAML (safe_load, which keeps the
+    # README (Faults): "with no other line of the file that YAML may read as a `region` key". YAML (safe_load, which keeps the
     # last of a key given twice) reads the other region; the file is a move to another region half done.
     from templates.params import load_for_reading, region_before_an_error
 
