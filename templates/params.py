@@ -588,71 +588,32 @@ def read_yaml(path: Path, where: str, what: str = "a params file"):
         raise ParamsError([f"{where}: cannot be read as YAML: a tagged value (!!...) that is not one ({type(error).__name__})"]) from None
 
 
-# The line breaks YAML's reader counts (its marks' line numbers), the hidden ones among them (HIDDEN_LINE_BREAK).
-YAML_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
-# A line YAML may read as a region key: at the line's start, in any form (an explicit key, tagged, anchored, quoted;
-# an indented one is nested, tags: region: ...), or the word alone on a line of its own (an explicit key's, a block
-# scalar's); or a double-quoted key at the line's start whose escapes spell it ("regio\u006e").
-REGION_KEY_LINE = re.compile(r"""(?:\?[ \t]+)?(?:[!&][^ \t]*[ \t]+)*(["']?)region\1[ \t]*(?:[:#]|$)|[ \t]*(["']?)region\2[ \t]*(?:#.*)?$""")
-QUOTED_KEY_LINE = re.compile(r'(?:\?[ \t]+)?("(?:[^"\\]|\\.)*")[ \t]*:')
-
-
-def names_region(line: str) -> bool:
-    """Whether YAML may read the line as a region key (REGION_KEY_LINE)."""
-    if REGION_KEY_LINE.match(line):
-        return True
-    quoted = QUOTED_KEY_LINE.match(line)
-    try:
-        return bool(quoted) and yaml.safe_load(quoted.group(1)) == "region"
-    except yaml.YAMLError:
-        return False
-
-
-# A params file is a few kilobytes: a larger one YAML cannot read is not read for its region (each parse is some seconds).
-MOST_REGION_READ_BYTES = 1 << 16
-REGION_READ_TRIES = 10
+# The one line a params file YAML cannot read is read for its region: `region: <value>` at the line's start, the
+# value plain or quoted, a comment after it allowed (without a hidden line break, which would end it for YAML).
+REGION_LINE = re.compile(r"""region:[ \t]+(["']?)([a-z0-9-]+)\1[ \t]*(?:#[^\r\x85\u2028\u2029]*)?""")
 
 
 def region_before_an_error(path: Path) -> str | None:
-    """The region of a params file YAML cannot read as a whole (a tab, an unclosed list, a key given twice: an
-    edit half done), read by parse_yaml from the file's lines before the first one it cannot read, taken on their
-    own: cut at the line its error names (or one a hidden line break ends), then again where the lines before that
-    one fail alone (an unclosed "[" the error names only by the file's end). None where those hold no region, where
-    the region's value may go on into the first line not read (an indented line after it), where another line of
-    the file may be a region key too (one given again below, a move to another region half done), or where YAML's
-    reader refuses the text."""
+    """The region of a params file YAML cannot read as a whole (a tab, an unclosed list or quote, a key given twice:
+    an edit half done), as a person reads it: where the word region is written once in the file, on a line
+    (a hidden line break is none) that is `region: <value>`, and the line after it that holds
+    anything does not start with a space (YAML would read it as more of the value). None otherwise: a second
+    mention (a move to another region half done, a comment, a tag of that name), a backslash anywhere (a quoted
+    key's escapes could spell it), any other form."""
     try:
         text = read_regular_file(path, MOST_PARAMS_FILE_BYTES, "a params file", follow_symlinks=False).decode("utf-8")
     except (RefusedFile, OSError, UnicodeDecodeError):
         return None
     text = text.removeprefix("\ufeff")  # YAML's reader skips a byte order mark
-    if len(text) > MOST_REGION_READ_BYTES:
+    if text.count("region") != 1 or "\\" in text:
         return None
-    lines = YAML_LINE_BREAK.split(text)
-    keys = [i for i, line in enumerate(lines) if names_region(line)]
-    if len(keys) != 1:
+    lines = re.split(r"\r?\n", text)  # a hidden line break (a lone \r, U+2028) stays in its line, which is then no region line
+    (at,) = [i for i, line in enumerate(lines) if "region" in line]
+    found = REGION_LINE.fullmatch(lines[at])
+    after = next((line for line in lines[at + 1 :] if line.strip()), "")
+    if not found or after.startswith(" "):
         return None
-    # people see the line after a hidden line break as part of the line before it: both are unread
-    end = next((i for i, found in enumerate(YAML_LINE_BREAK.finditer(text)) if HIDDEN_LINE_BREAK.fullmatch(found.group())), len(lines))
-    for _ in range(REGION_READ_TRIES):
-        if end <= keys[0]:
-            return None
-        try:
-            data = parse_yaml("\n".join(lines[:end]) + "\n")
-            break
-        except yaml.MarkedYAMLError as error:
-            if error.problem_mark is None:
-                return None
-            end = min(end - 1, error.problem_mark.line)
-        except (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError, OverflowError):
-            return None  # the reader's (a character YAML does not take), or a tagged value built past the marks (read_yaml)
-    else:
-        return None
-    written = [i for i in range(end) if lines[i].strip() and not lines[i].lstrip().startswith("#")]
-    if end < len(lines) and written[-1:] == keys and lines[end][:1] in (" ", "\t"):
-        return None  # YAML reads an indented line after it as more of the region's value
-    region = data.get("region") if isinstance(data, dict) else None
-    return region if isinstance(region, str) else None
+    return found.group(2)
 
 
 def load_for_reading(path: Path) -> Environment:
