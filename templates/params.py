@@ -589,8 +589,10 @@ def read_yaml(path: Path, where: str, what: str = "a params file"):
 
 
 # The one line a params file YAML cannot read is read for its region: `region: <value>` at the line's start, the
-# value plain or quoted, a comment after it allowed (without a hidden line break, which would end it for YAML).
-REGION_LINE = re.compile(r"""region:[ \t]+(["']?)([a-z0-9-]+)\1[ \t]*(?:#[^\r\x85\u2028\u2029]*)?""")
+# value plain or quoted, a comment after it allowed; in a file of printable ASCII (no control character that redraws
+# a line on a terminal, no look-alike letter that hides a second region line).
+REGION_LINE = re.compile(r"""region:[ \t]+(["']?)([a-z0-9-]+)\1[ \t]*(?:#.*)?""")
+PLAIN_TEXT = re.compile(r"[\t\n\x20-\x7e]*(?:\r\n[\t\n\x20-\x7e]*)*")
 
 
 def region_before_an_error(path: Path) -> str | None:
@@ -605,13 +607,16 @@ def region_before_an_error(path: Path) -> str | None:
     except (RefusedFile, OSError, UnicodeDecodeError):
         return None
     text = text.removeprefix("\ufeff")  # YAML's reader skips a byte order mark
-    if text.count("region") != 1 or "\\" in text:
+    if text.count("region") != 1 or "\\" in text or not PLAIN_TEXT.fullmatch(text):
         return None
-    lines = re.split(r"\r?\n", text)  # a hidden line break (a lone \r, U+2028) stays in its line, which is then no region line
+    lines = text.replace("\r\n", "\n").split("\n")
     (at,) = [i for i, line in enumerate(lines) if "region" in line]
     found = REGION_LINE.fullmatch(lines[at])
     after = next((line for line in lines[at + 1 :] if line.strip()), "")
-    if not found or after.startswith(" "):
+    # before it, a double quote or a bracket left open: the line is inside another key's value
+    before = "\n".join(re.sub(r"(?:^|[ \t])#.*", "", line) for line in lines[:at])
+    left_open = before.count('"') % 2 or before.count("[") != before.count("]") or before.count("{") != before.count("}")
+    if not found or after.startswith(" ") or left_open:
         return None
     return found.group(2)
 

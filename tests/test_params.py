@@ -1279,10 +1279,10 @@ def test_the_region_line_is_read_wherever_the_error_is_and_only_as_written_once(
     path = tmp_path / "qa.yaml"
     for text in (
         f"parameters:\n\tDesiredCount: 1\nregion: {GOOD['region']}\n",  # below a tab
-        f"region: {GOOD['region']}\nparameters:\n  Note: \x07\n",  # a character YAML does not take, elsewhere
         f"region: '{GOOD['region']}'  # quoted, and a comment\nparameters:\n\tDesiredCount: 1\n",
         f"\ufeffregion: {GOOD['region']}\nparameters:\n\tDesiredCount: 1\n",  # saved "UTF-8 with BOM"
         f"region: {GOOD['region']}\n\tenabled_layers: [waf]\n",  # a tab after it: YAML's value ends at the line
+        f'# a "quote, [ and {{ in a comment\nregion: {GOOD["region"]}\nparameters:\n\tDesiredCount: 1\n',  # none left open
     ):
         path.write_text(text)
         assert region_before_an_error(path) == GOOD["region"], text
@@ -1292,6 +1292,7 @@ def test_the_region_line_is_read_wherever_the_error_is_and_only_as_written_once(
         f"# the region\nregion: {GOOD['region']}\nparameters:\n\tDesiredCount: 1\n",
         f"region: !!str {GOOD['region']}\nparameters:\n\tDesiredCount: 1\n",  # no other form than `region: <value>`
         f"region: {GOOD['region']}\rtags: {{}}\nparameters:\n\tDesiredCount: 1\n",  # a lone \r: a terminal shows "tags" over it
+        f"region: {GOOD['region']}\nparameters:\n  Note: \x07\n",  # a control character anywhere: not plain text
         f"region: {GOOD['region']}  # c\u2028tags: {{}}\nparameters:\n\tDesiredCount: 1\n",  # a comment YAML ends there
     ):
         path.write_text(text)
@@ -2167,3 +2168,95 @@ def test_a_tab_on_the_line_after_the_region_still_lets_status_read_the_region(tm
     path = tmp_path / "qa.yaml"
     path.write_text(text)
     assert load_for_reading(path).region == GOOD["region"]
+
+
+def shown_on_a_terminal(line):
+    """What `cat` shows of one line on a terminal: a backspace moves back one column, ESC [ n G to column n,
+    ESC [ K clears to the line's end; anything else is written where the cursor is."""
+    screen, column, i = [], 0, 0
+    while i < len(line):
+        csi = re.match(r"\x1b\[(\d*)([GK])", line[i:])
+        if csi:
+            if csi.group(2) == "G":
+                column = int(csi.group(1) or 1) - 1
+            else:
+                del screen[column:]
+            i += csi.end()
+            continue
+        if line[i] == "\b":
+            column = max(column - 1, 0)
+        else:
+            screen[column : column + 1] = [line[i]] if column < len(screen) else [" "] * (column - len(screen)) + [line[i]]
+            column += 1
+        i += 1
+    return "".join(screen).rstrip()
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        pytest.param(lambda width, other: "#" + "\b" * (width + 2) + other.ljust(width + 2), id="backspaces"),
+        pytest.param(lambda width, other: f"#\x1b[9G{other}\x1b[K", id="an escape sequence moving the cursor back"),
+    ],
+)
+def test_a_region_line_whose_comment_redraws_another_region_is_no_region_to_read_with(tmp_path, comment):
+    # README: "as long as its region reads as a person reads it: ... on a line `region: <value>` (... a comment
+    # after it ...)". REGION_LINE's comment takes any character but a hidden line break: control characters too,
+    # which YAML's reader refuses (so the file is read by region_before_an_error) and a terminal obeys, so that
+    # `cat params/qa.yaml` shows `region: <other region>` while status, logs, unlock read the region before it.
+    from templates.params import load_for_reading
+
+    other = other_region()
+    line = f"region: {GOOD['region']} " + comment(len(GOOD["region"]), other)
+    assert shown_on_a_terminal(line) == f"region: {other}", repr(shown_on_a_terminal(line))
+    path = tmp_path / "qa.yaml"
+    path.write_text(f"{line}\nparameters:\n  DesiredCount: 1\n")
+    with pytest.raises(ParamsError):
+        load(path)
+    with pytest.raises(ParamsError):
+        load_for_reading(path)
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        pytest.param("r\u0435gion", id="a Cyrillic e"),
+        pytest.param("re\u200bgion", id="a zero-width space"),
+        pytest.param("regi\u00adon", id="a soft hyphen"),
+    ],
+)
+def test_a_second_region_line_spelled_with_a_look_alike_is_a_second_region(tmp_path, word):
+    # README: "the word `region` written once in the file"; text.count("region") counts code points, so a second
+    # region line that a terminal or an editor shows as `region: <other region>` (a look-alike letter, an invisible
+    # character) is not counted, and the one spelled in ASCII is read: a move to another region half done, as
+    # a person sees the file, which README says leaves the file unread.
+    from templates.params import load_for_reading
+
+    path = tmp_path / "qa.yaml"
+    path.write_text(f"{word}: {other_region()}\nregion: {GOOD['region']}\nparameters:\n\tDesiredCount: 1\n")
+    with pytest.raises(ParamsError):
+        load(path)
+    with pytest.raises(ParamsError):
+        load_for_reading(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param('description: "moving to\nregion: {other}\n"\nparameters:\n\tDesiredCount: 1\n', id="inside a quoted value"),
+        pytest.param("tags: {{note: a,\nregion: {other}\n}}\nparameters:\n\tDesiredCount: 1\n", id="inside a flow mapping"),
+    ],
+)
+def test_a_region_line_inside_a_closed_quote_or_brackets_is_no_region_to_read_with(tmp_path, text):
+    # The line reads `region: <value>` only with the lines around it taken away: the quote (or bracket) before it
+    # is closed after it, so YAML, an editor's highlighting and a person read it as part of another key's value;
+    # the file holds no region key (README's "an unclosed ... quote ... stops nothing" is about one never closed).
+    from templates.params import load_for_reading
+
+    text = text.format(other=other_region())
+    head = text.split("parameters:")[0]
+    assert "region" not in yaml.safe_load(head), yaml.safe_load(head)
+    path = tmp_path / "qa.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamsError):
+        load_for_reading(path)
