@@ -591,8 +591,33 @@ def read_yaml(path: Path, where: str, what: str = "a params file"):
 # The one line a params file YAML cannot read is read for its region: `region: <value>` at the line's start, the
 # value plain or quoted, a comment after it allowed; in a file of printable ASCII (no control character that redraws
 # a line on a terminal, no look-alike letter that hides a second region line).
-REGION_LINE = re.compile(r"""region:[ \t]+(["']?)([a-z0-9-]+)\1[ \t]*(?:#.*)?""")
+REGION_LINE = re.compile(r"""region:[ \t]+(["']?)([a-z0-9-]+)\1(?:[ \t]+#.*|[ \t]*)""")  # YAML's # after a space only
 PLAIN_TEXT = re.compile(r"[\t\n\x20-\x7e]*(?:\r\n[\t\n\x20-\x7e]*)*")
+
+
+def left_open(text: str) -> bool:
+    """Whether a quoted value or a flow collection ([...], {...}) is still open at the end of text, as YAML opens
+    them: a quote or bracket where a value starts (after a line's indent, ": ", "- ", "? ", and inside a flow
+    collection after "[", "{", ","), not inside a plain value or a quoted one; a # after a space or at a line's
+    start begins a comment."""
+    quote, depth, before, i = None, 0, "\n", 0  # before: the last character that is no space
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == quote and text[i + 1 : i + 2] == "'" == quote:
+                i += 1  # '' inside single quotes is one quote
+            elif c == quote:
+                quote = None
+        elif c == "#" and (i == 0 or text[i - 1] in " \t\n"):
+            i = text.find("\n", i) if "\n" in text[i:] else len(text)
+            continue
+        elif c in "\"'[{" and (before == "\n" or before in ":-?" and text[i - 1] in " \t" or depth and before in "[{,"):
+            quote, depth = (c, depth) if c in "\"'" else (None, depth + 1)
+        elif c in "]}" and depth:
+            depth -= 1
+        before = c if c not in " \t" else before
+        i += 1
+    return quote is not None or depth > 0
 
 
 def region_before_an_error(path: Path) -> str | None:
@@ -613,10 +638,8 @@ def region_before_an_error(path: Path) -> str | None:
     (at,) = [i for i, line in enumerate(lines) if "region" in line]
     found = REGION_LINE.fullmatch(lines[at])
     after = next((line for line in lines[at + 1 :] if line.strip()), "")
-    # before it, a double quote or a bracket left open: the line is inside another key's value
-    before = "\n".join(re.sub(r"(?:^|[ \t])#.*", "", line) for line in lines[:at])
-    left_open = before.count('"') % 2 or before.count("[") != before.count("]") or before.count("{") != before.count("}")
-    if not found or after.startswith(" ") or left_open:
+    # a quote or a bracket left open before it: the line is inside another key's value
+    if not found or after.startswith(" ") or left_open("\n".join(lines[:at]) + "\n"):
         return None
     return found.group(2)
 
