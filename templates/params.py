@@ -620,13 +620,13 @@ def left_open(text: str) -> bool:
     return quote is not None or depth > 0
 
 
-def region_before_an_error(path: Path) -> str | None:
+def region_as_written(path: Path) -> str | None:
     """The region of a params file YAML cannot read as a whole (a tab, an unclosed list or quote, a key given twice:
-    an edit half done), as a person reads it: where the word region is written once in the file, on a line
-    (a hidden line break is none) that is `region: <value>`, and the line after it that holds
-    anything does not start with a space (YAML would read it as more of the value). None otherwise: a second
-    mention (a move to another region half done, a comment, a tag of that name), a backslash anywhere (a quoted
-    key's escapes could spell it), any other form."""
+    an edit half done), as a person reads it: the word region written once in a file of printable ASCII without a
+    backslash, on a line `region: <value>` (REGION_LINE) that no quote or bracket opened above it holds (left_open),
+    the next line with anything on it not indented with a space (YAML would read it as more of the value). None
+    otherwise: a second mention (a move to another region half done, a comment, a tag of that name, a look-alike
+    letter, a quoted key's escapes), any other form."""
     try:
         text = read_regular_file(path, MOST_PARAMS_FILE_BYTES, "a params file", follow_symlinks=False).decode("utf-8")
     except (RefusedFile, OSError, UnicodeDecodeError):
@@ -657,8 +657,8 @@ def load_for_reading(path: Path) -> Environment:
     try:
         data = read_yaml(path, str(path))
     except ParamsError:
-        # YAML cannot read it: its region where the parser's events give it, and every optional layer (not read)
-        data = {"region": region_before_an_error(path), "enabled_layers": list(OPTIONAL_LAYERS)}
+        # YAML cannot read it: its region as written, and every optional layer (what it enables is not read)
+        data = {"region": region_as_written(path), "enabled_layers": list(OPTIONAL_LAYERS)}
     region = data.get("region") if isinstance(data, dict) else None
     if not (isinstance(region, str) and region in alb.REGIONS):
         raise ParamsError(problems)

@@ -63,11 +63,13 @@ def compact(template: dict) -> str:
 
 
 def body(template: dict) -> str:
-    """A template's body as sent, and as the console shows it (GetTemplate's Original stage is the text submitted):
+    """A template's body as sent, and as the console shows it (GetTemplate's Original stage: "the user-submitted
+    template", https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_GetTemplate.html):
     output/<layer>.json's text, which ops read as they read the file, where it fits the 51,200 bytes CloudFormation
     takes inline; else one element a line without indenting (the ci layer's, whose indented text is over); else
-    compact. A body that differs in its spaces alone changes nothing: CloudFormation compares what it means
-    (a change set of it "didn't contain changes": https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027)."""
+    compact. A body that differs in its spaces alone changes nothing: CloudFormation compares what it means (a
+    change set of it "didn't contain changes"; no AWS documentation page says so: AWS's own coverage roadmap does,
+    https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027, and moto behaves so)."""
     for text in (render(template), json.dumps(template, indent=0, sort_keys=True)):
         if len(text.encode()) <= MAX_TEMPLATE_BODY:
             return text
