@@ -39,7 +39,17 @@ DOCUMENTATION_NETWORKS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")  
 MOST_SECRET_NAME = 512
 SECRET_ARN = rf"arn:aws:secretsmanager:[a-z0-9-]+:[0-9]{{12}}:secret:{PROJECT}[A-Za-z0-9/_+=.@-]{{0,{MOST_SECRET_NAME - len(PROJECT)}}}-[A-Za-z0-9]{{6}}"
 ECR_REPOSITORY_NAME = rf"{PROJECT}[a-z0-9]*([._/-][a-z0-9]+)*"  # an ECR name, [a-z0-9]+([._/-][a-z0-9]+)*, of the project
-IMAGE_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+MOST_IMAGE_TAG = 128  # a Docker tag's most: https://docs.docker.com/engine/reference/commandline/image_tag/
+IMAGE_TAG = rf"[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{MOST_IMAGE_TAG - 1}}}"
+# The service runs <account>.dkr.ecr.<region>.amazonaws.com/<EcrRepositoryName>:<tag> (templates/service.py),
+# and ECS takes an image by tag of "up to 255 characters total" (ContainerDefinition's image):
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html
+# ECR's own 256 would let make templates pass a name whose service then fails at its task definition. The
+# name's most leaves room for a tag as long as IMAGE_TAG takes (ImageTag, and TAG= at each deploy) in the
+# region of longest name params/ may name (templates/alb.py REGIONS; tests/test_params.py checks it is).
+MOST_IMAGE = 255
+LONGEST_REGION_NAME = len("ap-southeast-5")
+MOST_ECR_REPOSITORY_NAME = MOST_IMAGE - len(f"{EXAMPLE_ACCOUNT}.dkr.ecr.{'r' * LONGEST_REGION_NAME}.amazonaws.com/:") - MOST_IMAGE_TAG
 # Linux ids are 32 bits, and 4294967295 is (uid_t)-1, "no id": https://man7.org/linux/man-pages/man2/setresuid.2.html
 MAX_LINUX_ID = 4_294_967_294
 
@@ -334,8 +344,9 @@ INPUTS = {
             "startupwebapp-backend",
             "ECR repository holding the production image, in this account and region.",
             pattern=ECR_REPOSITORY_NAME,
-            max_length=256,  # CreateRepository's repositoryName (the ecr API model botocore ships: max 256)
-            hint=f"an ECR repository name starting with {PROJECT} (the roles' permissions boundary allows no other), such as {PROJECT}-backend",
+            max_length=MOST_ECR_REPOSITORY_NAME,
+            hint=f"an ECR repository name starting with {PROJECT} (the roles' permissions boundary allows no other), such as {PROJECT}-backend "
+            f"(ECS runs the image as <registry host>/<name>:<tag>, a tag of up to {MOST_IMAGE_TAG}, in at most {MOST_IMAGE} characters)",
         ),
         Input(
             "ImageTag",
@@ -343,7 +354,7 @@ INPUTS = {
             "latest",
             "Tag of the image to run; deploys set it to the released tag.",
             pattern=IMAGE_TAG,
-            hint="a Docker image tag: letters, digits, _ . -, not starting with . or -, at most 128",
+            hint=f"a Docker image tag: letters, digits, _ . -, not starting with . or -, at most {MOST_IMAGE_TAG}",
         ),
         Input(
             "DatabaseSecretArn",

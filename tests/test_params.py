@@ -14,8 +14,9 @@ import pytest
 import yaml
 from conftest import ROOT, generate_main, without_ci
 
+from templates import alb
 from templates.common import MOST_RELEASE_WAIT_MINUTES, PROJECT
-from templates.inputs import INPUTS
+from templates.inputs import IMAGE_TAG, INPUTS
 from templates.params import MOST_PARAMS_FILE_BYTES, ParamsError, check_value, load, load_all, shown
 
 GOOD = yaml.safe_load((ROOT / "params" / "prod.yaml").read_text())
@@ -504,10 +505,11 @@ BAD = [
         "allowed: a URL path starting with /, at most 1024 characters",
     ),
     (
-        "repository name past ECR's 256",
-        with_parameters(EcrRepositoryName="startupwebapp" + "a" * 244),
+        # ECR takes 256, but ECS runs the image (registry host and tag added) in at most 255: templates/inputs.py
+        "repository name past what ECS's image leaves",
+        with_parameters(EcrRepositoryName=PROJECT + "a" * (INPUTS["EcrRepositoryName"].max_length + 1 - len(PROJECT))),
         "parameters.EcrRepositoryName: 'startupwebappaaa",
-        "at most 256 characters",
+        f"in at most 255 characters), at most {INPUTS['EcrRepositoryName'].max_length} characters",
     ),
     (
         "a value past CloudFormation's 4,096 bytes",
@@ -728,7 +730,9 @@ def test_the_hint_to_write_an_empty_value_comes_only_where_empty_is_allowed():
 
 def test_values_at_awss_limits_are_taken(tmp_path):
     at_limits = with_parameters(
-        HealthCheckPath="/" + "a" * 1023, EcrRepositoryName="startupwebapp" + "a" * 243, DjangoSettingsModule="a" * 4096
+        HealthCheckPath="/" + "a" * 1023,
+        EcrRepositoryName=PROJECT + "a" * (INPUTS["EcrRepositoryName"].max_length - len(PROJECT)),
+        DjangoSettingsModule="a" * 4096,
     )
     assert run_generate(tmp_path, at_limits)[0].returncode == 0
 
@@ -1274,6 +1278,24 @@ def test_a_file_yaml_cannot_read_is_read_with_its_region_and_every_optional_laye
     assert (found.region, found.enabled_layers) == (GOOD["region"], tuple(OPTIONAL_LAYERS))  # what it enables is not known
     (problem,) = found.problems
     assert problem.startswith(f"{path}:") and "YAML" in problem, problem
+
+
+def longest_image_tag() -> str:
+    """The longest tag the ImageTag input's pattern takes (ImageTag, and TAG= at each deploy)."""
+    return "t" * max(n for n in range(1, 300) if re.fullmatch(IMAGE_TAG, "t" * n))
+
+
+def test_the_longest_repository_name_with_the_longest_tag_is_an_image_ecs_takes_in_every_region(tmp_path):
+    # The service layer runs <account>.dkr.ecr.<region>.<URLSuffix>/<EcrRepositoryName>:<ImageTag> (templates/service.py),
+    # and ECS takes "For images using tags (repository-url/image:tag), up to 255 characters total":
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html (image)
+    most = INPUTS["EcrRepositoryName"].max_length
+    repository, tag = PROJECT + "a" * (most - len(PROJECT)), longest_image_tag()
+    images = {region: f"123456789012.dkr.ecr.{region}.amazonaws.com/{repository}:{tag}" for region in alb.REGIONS}
+    assert max(map(len, images.values())) == 255, images  # the bound is ECS's, not tighter
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(with_parameters(EcrRepositoryName=repository, ImageTag=tag)))
+    assert load(path).values["EcrRepositoryName"] == repository
 
 
 def test_the_templates_pattern_holds_the_id_bound_itself(tmp_path):

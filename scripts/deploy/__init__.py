@@ -52,7 +52,7 @@ from templates.errors import (
     stops_held,
 )
 from templates.generation import OUTPUT_DIR, PARAMS_DIR
-from templates.inputs import IMAGE_TAG
+from templates.inputs import IMAGE_TAG, MOST_IMAGE_TAG
 from templates.params import (
     SANDBOX_CANNOT_REHEARSE,
     SANDBOX_ENV,
@@ -396,7 +396,7 @@ def validate(args):
     # rollback go back by the history and a deploy keep the running image: not what was asked.
     if args.image_tag is not None and not re.fullmatch(IMAGE_TAG, args.image_tag):
         raise Failure(
-            f"error: TAG={args.image_tag}: not a Docker image tag (letters, digits, _ . -, not starting with . or -, at most 128)"
+            f"error: TAG={args.image_tag}: not a Docker image tag (letters, digits, _ . -, not starting with . or -, at most {MOST_IMAGE_TAG})"
             + ("; to leave it out, give no TAG=" if not args.image_tag else ""),
             2,
         )
