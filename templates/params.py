@@ -595,51 +595,31 @@ REGION_LINE = re.compile(r"""region:[ \t]+(["']?)([a-z0-9-]+)\1(?:[ \t]+#.*|[ \t
 PLAIN_TEXT = re.compile(r"[\t\n\x20-\x7e]*(?:\r\n[\t\n\x20-\x7e]*)*")
 
 
-def left_open(text: str) -> bool:
-    """Whether a quoted value or a flow collection ([...], {...}) is still open at the end of text, as YAML opens
-    them: a quote or bracket where a value starts (after a line's indent, ": ", "- ", "? ", and inside a flow
-    collection after "[", "{", ","), not inside a plain value or a quoted one; a # after a space or at a line's
-    start begins a comment."""
-    quote, depth, before, i = None, 0, "\n", 0  # before: the last character that is no space
-    while i < len(text):
-        c = text[i]
-        if quote:
-            if c == quote and text[i + 1 : i + 2] == "'" == quote:
-                i += 1  # '' inside single quotes is one quote
-            elif c == quote:
-                quote = None
-        elif c == "#" and (i == 0 or text[i - 1] in " \t\n"):
-            i = text.find("\n", i) if "\n" in text[i:] else len(text)
-            continue
-        elif c in "\"'[{" and (before == "\n" or before in ":-?" and text[i - 1] in " \t" or depth and before in "[{,"):
-            quote, depth = (c, depth) if c in "\"'" else (None, depth + 1)
-        elif c in "]}" and depth:
-            depth -= 1
-        before = c if c not in " \t" else before
-        i += 1
-    return quote is not None or depth > 0
+# What may stand above the region line for it to be read: blank lines, comments, a document's start (---). Nothing
+# there can open a quote, a bracket or another key whose value the line would be part of.
+ABOVE_THE_REGION = re.compile(r"[ \t]*(?:#.*)?|---")
 
 
 def region_as_written(path: Path) -> str | None:
     """The region of a params file YAML cannot read as a whole (a tab, an unclosed list or quote, a key given twice:
-    an edit half done), as a person reads it: the word region written once in a file of printable ASCII without a
-    backslash, on a line `region: <value>` (REGION_LINE) that no quote or bracket opened above it holds (left_open),
-    the next line with anything on it not indented with a space (YAML would read it as more of the value). None
-    otherwise: a second mention (a move to another region half done, a comment, a tag of that name, a look-alike
-    letter, a quoted key's escapes), any other form."""
+    an edit half done), as a person reads it: the word region written once (in any letter case) in a file of printable
+    ASCII without a backslash, on a line `region: <value>` (REGION_LINE) that is the file's first key (only comments,
+    blank lines and --- above it: ABOVE_THE_REGION), the next line with anything on it not indented with a space (YAML
+    would read it as more of the value). None otherwise: a second mention (a move to another region half done, a
+    comment, a tag of that name, a look-alike letter, a quoted key's escapes), a key above it (whose quoted or
+    bracketed value the line may be part of), any other form."""
     try:
         text = read_regular_file(path, MOST_PARAMS_FILE_BYTES, "a params file", follow_symlinks=False).decode("utf-8")
     except (RefusedFile, OSError, UnicodeDecodeError):
         return None
     text = text.removeprefix("\ufeff")  # YAML's reader skips a byte order mark
-    if text.count("region") != 1 or "\\" in text or not PLAIN_TEXT.fullmatch(text):
+    if text.lower().count("region") != 1 or "\\" in text or not PLAIN_TEXT.fullmatch(text):
         return None
     lines = text.replace("\r\n", "\n").split("\n")
-    (at,) = [i for i, line in enumerate(lines) if "region" in line]
+    (at,) = [i for i, line in enumerate(lines) if "region" in line.lower()]
     found = REGION_LINE.fullmatch(lines[at])
     after = next((line for line in lines[at + 1 :] if line.strip()), "")
-    # a quote or a bracket left open before it: the line is inside another key's value
-    if not found or after.startswith(" ") or left_open("\n".join(lines[:at]) + "\n"):
+    if not found or after.startswith(" ") or not all(ABOVE_THE_REGION.fullmatch(line) for line in lines[:at]):
         return None
     return found.group(2)
 
