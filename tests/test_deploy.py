@@ -8684,7 +8684,7 @@ def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):
     # not "no changes" above the tags it then updates: read as a contradiction
     assert f"{stack(layer)}: no changes to its template or values" in aws.out.splitlines(), aws.out
     assert f"{stack(layer)}: no changes" not in aws.out.splitlines(), aws.out
-    assert "  tag Retired: old-centre -> (removed)" in aws.out.splitlines(), aws.out
+    assert "  tag Retired: old-centre -> (none)" in aws.out.splitlines(), aws.out
     assert (
         f"  note: updating its tags ends the other change sets of {stack(layer)}, left for review or by a stopped run: "
         "reviewed-earlier (made 2025-11-25 12:00 UTC)"
@@ -9614,8 +9614,8 @@ def test_tag_changes_list_each_tag_that_differs():
     assert deploy.text.tag_changes(layer, before) == [
         f"{stack('cert-dns')}: but its stack tags differ from output/{ENV}/cert-dns.json:",
         "  tag CostCenter: old-centre -> web",
-        "  tag Owner: ops\\nstartupwebapp-prod-alb: UPDATE_COMPLETE -> (removed)",
-        "  tag Owner\\x1b[2J: x -> (removed)",
+        "  tag Owner: ops\\nstartupwebapp-prod-alb: UPDATE_COMPLETE -> (none)",
+        "  tag Owner\\x1b[2J: x -> (none)",
         "  tag Team: (none) -> a",
     ]
 

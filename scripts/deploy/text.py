@@ -578,8 +578,8 @@ def tag_changes(layer, before) -> list[str]:
     who may tag the stack wrote them, escaped onto one line each."""
     lines = [f"{layer.stack}: but its stack tags differ from {layer.configuration}:"]
     for key in sorted(k for k in before.keys() | layer.tags.keys() if before.get(k) != layer.tags.get(k)):
-        old = printable(before[key], one_line=True) if key in before else "(none)"
-        lines.append(f"  tag {printable(key, one_line=True)}: {old} -> {layer.tags.get(key, '(removed)')}")
+        # as the change set's table shows a stack tag's change (shown): a removed one is (none)
+        lines.append(f"  tag {printable(key, one_line=True)}: {shown(before.get(key))} -> {shown(layer.tags.get(key))}")
     return lines
 
 
