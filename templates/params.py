@@ -604,8 +604,8 @@ def region_as_written(path: Path) -> str | None:
     """The region of a params file YAML cannot read as a whole (a tab, an unclosed list or quote, a key given twice:
     an edit half done), as a person reads it: the word region written once (in any letter case) in a file of printable
     ASCII without a backslash, on a line `region: <value>` (REGION_LINE) that is the file's first key (only comments,
-    blank lines and --- above it: ABOVE_THE_REGION), the next line with anything on it not indented with a space (YAML
-    would read it as more of the value). None otherwise: a second mention (a move to another region half done, a
+    blank lines and --- above it: ABOVE_THE_REGION), the next line with anything but a comment on it not indented with
+    a space (YAML would read it as more of the value; one below a comment may be meant as that too). None otherwise: a second mention (a move to another region half done, a
     comment, a tag of that name, a look-alike letter, a quoted key's escapes), a key above it (whose quoted or
     bracketed value the line may be part of), any other form."""
     try:
@@ -618,7 +618,7 @@ def region_as_written(path: Path) -> str | None:
     lines = text.replace("\r\n", "\n").split("\n")
     (at,) = [i for i, line in enumerate(lines) if "region" in line.lower()]
     found = REGION_LINE.fullmatch(lines[at])
-    after = next((line for line in lines[at + 1 :] if line.strip()), "")
+    after = next((line for line in lines[at + 1 :] if line.strip() and not line.lstrip().startswith("#")), "")
     if not found or after.startswith(" ") or not all(ABOVE_THE_REGION.fullmatch(line) for line in lines[:at]):
         return None
     return found.group(2)

@@ -1900,6 +1900,8 @@ SECOND_REGION_KEYS = [
         # YAML reads the next line as more of the value
         pytest.param("region: {region}\n  foo: bar\n", id="an indented line after it"),
         pytest.param("region: {region}\n  {other}: [\n", id="an indented line naming another region"),
+        # a comment line between: the indented line is no less there (the rule looked at the comment as the next line)
+        pytest.param("region: {region}\n# moving to\n  {other}: [\n", id="an indented line naming another region, below a comment"),
         pytest.param("region:\n  {region}\n  foo: bar\n", id="the value on a line of its own"),
         pytest.param("? region\n: {region}\n  foo: bar\n", id="an explicit key's value"),
         # below another key: the line may be part of its value (a quote or bracket YAML opened, as each of these does),
