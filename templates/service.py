@@ -388,10 +388,12 @@ def create_service(t, p, task_definition, infrastructure_role):
                 Strategy=strategy,
                 # Left out under ROLLING. The ECS guide: with deployment alarms, ECS "computes this time period based
                 # on the alarm configuration ... You can't set this value"
-                # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-alarm-failure.html); the
-                # CloudFormation reference says an unset one is "3 hours (180 minutes)" for rolling deployments
-                # (aws-properties-ecs-service-deploymentconfiguration.html). The two disagree: a rolling release that
-                # stays in progress far past its tasks' health is the sign the second holds (make status shows it).
+                # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-alarm-failure.html). The
+                # CloudFormation reference page (aws-properties-ecs-service-deploymentconfiguration.html) still says an
+                # unset one is "3 hours (180 minutes)" for rolling deployments; the resource schema cfn-lint ships now says
+                # "For rolling deployments, there is no bake time set by default", and that one given raises the
+                # handler's timeout to 36 hours. Should the page's hold, a rolling release stays in progress far past
+                # its tasks' health (make status shows it).
                 BakeTimeInMinutes=If(SHIFTS_TRAFFIC, p["BakeTimeMinutes"].ref(), NoValue),
                 CanaryConfiguration=If(
                     "Canary",
