@@ -50,6 +50,17 @@ DEPLOYER_VALUES := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET
 # TAKES_TAG, TAKES_REPAIR, TAKES_ALLOW, TAKES_RECREATE, TAKES_YES and TAKES_MAX_WAIT, tests/test_workflows.py
 # keeping these alike).
 TAG_TARGETS := deploy changeset diff rollback task
+# Left out, TAG means the service's running image (the release before it for rollback) and ACTION means CONTINUE:
+# as with STACK above, a TAG=v1 or ACTION=ROLLBACK exported in the shell must not turn into them, which would roll
+# back to another image, run a task of another, or move production traffic where a rollback was meant.
+WITHOUT_TAG = $(if $(filter rollback,$(1)),goes back to the release before the running one,takes the service's running image)
+TAG_GOAL := $(firstword $(filter $(TAG_TARGETS),$(MAKECMDGOALS)))
+ifneq ($(and $(filter TAG,$(FROM_ENVIRONMENT)),$(TAG_GOAL)),)
+$(error TAG is set in the shell's environment, which make does not take, and without TAG make $(TAG_GOAL) $(call WITHOUT_TAG,$(TAG_GOAL)): give it on the command line (make $(TAG_GOAL) TAG=<tag>), or unset TAG)
+endif
+ifneq ($(and $(filter ACTION,$(FROM_ENVIRONMENT)),$(filter continue,$(MAKECMDGOALS))),)
+$(error ACTION is set in the shell's environment, which make does not take, and without ACTION make continue sends CONTINUE, which moves production traffic to the release: give it on the command line (make continue ACTION=ROLLBACK), or unset ACTION)
+endif
 REPAIR_TARGETS := deploy changeset rollback
 CHANGESET_TARGETS := execute
 ALLOW_REPLACE_TARGETS := deploy execute rollback

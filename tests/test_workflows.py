@@ -696,6 +696,40 @@ def test_a_stack_exported_in_the_shell_is_refused_by_deploy_destroy_and_purge_wh
     assert status.returncode == 0 and "--stack" not in status.stdout, status  # a target that reads: the note, as for the other values
 
 
+def refused_when_exported(target) -> set:
+    """The values a target refuses when the shell exports them: those whose absence it would take for another action."""
+    from scripts import deploy
+
+    refused = {"STACK": ("deploy", "destroy", "purge"), "TAG": deploy.TAKES_TAG, "ACTION": ("continue",)}
+    return {name for name, targets in refused.items() if target in targets}
+
+
+@pytest.mark.parametrize(
+    "target, name, value, without",
+    [
+        *((target, "TAG", "v1", "takes the service's running image") for target in ("deploy", "changeset", "diff", "task")),
+        ("rollback", "TAG", "v1", "goes back to the release before the running one"),
+        ("continue", "ACTION", "ROLLBACK", "sends CONTINUE, which moves production traffic to the release"),
+    ],
+)
+def test_a_tag_or_action_exported_in_the_shell_is_refused_where_the_target_would_do_otherwise_without_it(target, name, value, without):
+    # Ignored with a note, ACTION=ROLLBACK made `make continue YES=1` send CONTINUE (production traffic moved where a
+    # rollback was meant), and TAG=v1 made `make rollback YES=1` go back by the release history, `make task` run the
+    # running image.
+    exported = {n: v for n, v in SHELL_ENV.items() if n != name} | {name: value}
+    made = make_n(target, "YES=1", *(["CMD=true"] if target == "task" else []), env=exported)
+    assert made.returncode == 2 and made.stdout == "", made
+    example = "ACTION=ROLLBACK" if name == "ACTION" else "TAG=<tag>"
+    assert (
+        f"*** {name} is set in the shell's environment, which make does not take, and without {name} make {target} {without}: "
+        f"give it on the command line (make {target} {example}), or unset {name}.  Stop." in made.stderr
+    ), made.stderr
+    given = make_n(target, f"{name}={value}", *(["CMD=true"] if target == "task" else []), env=exported)  # the command line's counts
+    assert given.returncode == 0 and f"='{value}'" in given.stdout, given
+    status = make_n("status", env=exported)
+    assert status.returncode == 0 and value not in status.stdout, status  # a target that does not take it: the note
+
+
 def test_the_makefiles_targets_list_is_its_targets():
     # TARGETS is .PHONY and what deploy, destroy and purge take for a target, not a misspelt STACK
     text = (ROOT / "Makefile").read_text()
@@ -835,8 +869,10 @@ def test_values_exported_in_the_shell_change_no_target_only_the_command_line_doe
     exported = {name: "x" for name in listed} | {"ENV": "prod", "YES": "1"}
     # make -e (environment over the Makefile) changes nothing here: the note says ignored, and they are.
     for target, flags in [(t, []) for t in ("deploy", "verify", "task", "logs", "continue", "zone")] + [("deploy", ["-e"])]:
-        # an exported STACK a deploy refuses instead (the test above): here every other value
-        shell = {name: value for name, value in (os.environ | exported).items() if not (target == "deploy" and name == "STACK")}
+        # an exported STACK a deploy refuses instead, TAG a target that takes it, ACTION continue (the tests above): here
+        # every other value
+        refused = refused_when_exported(target)
+        shell = {name: value for name, value in (os.environ | exported).items() if name not in refused}
         made = subprocess.run(
             ["make", "-n", *flags, "--no-print-directory", target],
             cwd=ROOT,
@@ -849,7 +885,7 @@ def test_values_exported_in_the_shell_change_no_target_only_the_command_line_doe
         words = shlex.split(made.stdout.replace("\\\n", " ").strip().splitlines()[-1].split("&&")[-1])
         assert "--env=sandbox" in words and not [w for w in words if w.startswith("--") and w not in ("--env=sandbox", "--cmd=")], words
         assert made.stderr.startswith("note: ignored, as the shell's environment sets them: "), made.stderr
-        assert set(made.stderr.split(": ", 2)[2].split(" (")[0].split()) == listed - ({"STACK"} if target == "deploy" else set())
+        assert set(made.stderr.split(": ", 2)[2].split(" (")[0].split()) == listed - refused
         ignored = made.stderr.split(": ", 2)[2].split(" (")[0].split()
         # the target run, with the values it ignored that it takes (make status TAG=... would be refused): what the
         # Makefile's own refusal of a name the target does not take lists as allowed
