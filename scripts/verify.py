@@ -102,15 +102,17 @@ class Endpoint:
         if self.connect_to and not self.maps(host, port):
             raise NotMapped(f"{host}:{port} is not in CONNECT_TO: with it given, the public host is never requested")
         address = self.connect_to.get((host.lower(), port), (host, port))
-        late = self.until is not None and time.monotonic() > self.until
-        if late and address in self.unanswered:
+        if self.late() and address in self.unanswered:
             raise TimeoutError(f"not requested: {address[0]}:{address[1]} let an earlier request time out after TIMEOUT")
         try:
             return self.request_once(scheme, host, path, port, address)
         except TimeoutError:
-            if late:
+            if self.late():  # when it timed out: one started just before TIMEOUT counts too
                 self.unanswered.add(address)
             raise
+
+    def late(self) -> bool:
+        return self.until is not None and time.monotonic() > self.until
 
     def request_once(self, scheme, host, path, port, address):
         deadline = time.monotonic() + self.timeout  # for the whole request: a server sending a byte at a time

@@ -1185,3 +1185,24 @@ def test_each_verify_code_of_an_issuer_not_trusted_and_only_those_names_ca_bundl
     assert not certificate.ok and health.detail == "no TLS connection"
     assert certificate.detail.startswith(f"verify code {code}"), certificate.detail
     assert ("CA_BUNDLE=" in certificate.detail) == hinted, certificate.detail
+
+
+def test_a_request_that_times_out_past_verifys_timeout_marks_its_address_though_it_started_before():
+    """README (make verify): "a server that never answers ends the last round 10 s after TIMEOUT=, not
+    10 s a check later". A request that starts just before `until` and times out after it must count
+    as one that let a request time out after TIMEOUT: otherwise the next request of the round (a smoke
+    check) gets its whole timeout as well, and the round ends up to two timeouts after TIMEOUT
+    (make verify TIMEOUT=1 CONNECT_TO=api.startupwebapp.com:443:127.0.0.1:<frozen port> with three
+    smoke checks on the sandbox: 20.8 s)."""
+    frozen = socket.create_server(("127.0.0.1", 0))  # accepts connections (the kernel does), never answers
+    endpoint = verify.Endpoint({(HOST, 80): frozen.getsockname()}, timeout=0.4, until=time.monotonic() + 0.1)
+    try:
+        with pytest.raises(TimeoutError):
+            endpoint.request("http", HOST, "/health")  # started before until, timed out after it
+        assert time.monotonic() > endpoint.until
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"not requested: 127\.0\.0\.1:\d+ let an earlier request time out after TIMEOUT"):
+            endpoint.request("http", HOST, "/api/user/login")
+        assert time.monotonic() - started < 0.4  # not asked again
+    finally:
+        frozen.close()
