@@ -445,17 +445,27 @@ def test_a_bad_command_is_one_line_exit_2_before_any_aws_call(cmd, says):
     assert err.getvalue() == says + "\n"
 
 
-def test_a_command_may_hold_tabs_and_be_longer_than_other_values_up_to_its_own_bound(aws):
-    # a command line may be longer than any other value (MOST_VALUE_CHARACTERS), and its words may be split by tabs
+def test_a_command_may_hold_tabs_and_be_longer_than_other_values_up_to_what_runtasks_overrides_take(aws):
+    # a command line may be longer than any other value (MOST_VALUE_CHARACTERS), and its words may be split by tabs, up
+    # to the longest RunTask's overrides take (tasks.MOST_OVERRIDES_CHARACTERS, with the JSON around the command)
     from scripts.deploy import MOST_CMD_CHARACTERS, MOST_VALUE_CHARACTERS, parse, validate
 
     assert MOST_CMD_CHARACTERS > MOST_VALUE_CHARACTERS
-    words = ["python", "manage.py", "x" * (MOST_CMD_CHARACTERS - len("python\tmanage.py\t"))]
+    around = len(json.dumps(tasks.overrides(["python", "manage.py", ""]), separators=(",", ":")))
+    words = ["python", "manage.py", "x" * (tasks.MOST_OVERRIDES_CHARACTERS - around)]
     args = parse(["task", "--env", ENV, "--cmd", "\t".join(words)])
     validate(args)
     assert args.task_command == words
+    assert len(json.dumps(tasks.run_request("c", {"taskDefinition": "t", "networkConfiguration": {}}, words)["overrides"])) > 8000
+    longer = parse(["task", "--env", ENV, "--cmd", "\t".join(words) + "x"])
     with pytest.raises(deploy.Failure) as refused:
-        parse(["task", "--env", ENV, "--cmd", "\t".join(words) + "x"])
+        validate(longer)
+    assert str(refused.value) == (
+        f"error: CMD: 3 words whose RunTask overrides (the container's command as JSON) are {tasks.MOST_OVERRIDES_CHARACTERS + 1} "
+        f"characters; allowed: at most {tasks.MOST_OVERRIDES_CHARACTERS}, which ECS takes (a shorter command, or fewer words)"
+    )
+    with pytest.raises(deploy.Failure) as refused:  # a value longer than that is refused as it is read
+        parse(["task", "--env", ENV, "--cmd", "x" * (MOST_CMD_CHARACTERS + 1)])
     assert refused.value.code == 2
     assert str(refused.value) == f"error: CMD: a value of {MOST_CMD_CHARACTERS + 1} characters; allowed: at most {MOST_CMD_CHARACTERS}"
 
@@ -1856,3 +1866,26 @@ def test_a_failure_stamped_in_the_same_instant_as_the_rollback_it_caused_still_c
     made = waiting_deployer(aws)
     made.events = [text.readable_event(e) for e in reversed(page)]  # oldest first, as print_events keeps them
     assert not made.tasks_tell_why(stack("service"))
+
+
+@pytest.mark.parametrize("cmd", ["python manage.py " + "x" * 8175, "a " * 4095 + "a"], ids=["one-long-word", "4096-short-words"])
+def test_a_command_whose_overrides_exceed_runtasks_8192_characters_is_refused_before_any_aws_call(cmd):
+    """RunTask: "A total of 8192 characters are allowed for overrides. This limit includes the JSON
+    formatting characters of the override structure" (API_RunTask.html, overrides; ECS answers
+    InvalidParameterException, "container overrides length must be at most 8192"). CMD is taken up to
+    8,192 characters of its own, so a command ECS can never run passed every check before any AWS
+    call, and failed only at RunTask: after asking, after reading the service (and, with TAG=,
+    registering a task definition copy to deregister again). 4,096 one-letter words are 8,191
+    characters, and 16 KB of overrides."""
+    from scripts.deploy import MOST_CMD_CHARACTERS
+
+    assert len(cmd) <= MOST_CMD_CHARACTERS  # within the bound CMD= is checked against today
+    override = {"containerOverrides": [{"name": tasks.CONTAINER_NAME, "command": cmd.split()}]}
+    assert len(json.dumps(override, separators=(",", ":"))) > 8192  # what ECS refuses
+
+    def no_clients(service):
+        raise AssertionError(f"an AWS client was made: {service}")
+
+    out, err = io.StringIO(), io.StringIO()
+    assert deploy.main(["task", "--env", ENV, "--cmd", cmd, "--yes"], clients=no_clients, out=out, err=err, interactive=False) == 2
+    assert err.getvalue().count("\n") == 1 and err.getvalue().startswith("error: CMD")

@@ -4,6 +4,7 @@ the web container's exit code returned."""
 
 import copy
 import functools
+import json
 import shlex
 import uuid
 
@@ -41,7 +42,24 @@ def parse_command(text) -> list[str]:
         raise Failure(f"error: CMD={text}: cannot split it into words ({error}); quote it as a shell would", 2) from None
     if not words:
         raise Failure('error: task needs a command: CMD="python manage.py migrate" (--cmd)', 2)
+    length = len(json.dumps(overrides(words), ensure_ascii=False, separators=(",", ":")))
+    if length > MOST_OVERRIDES_CHARACTERS:
+        raise Failure(
+            f"error: CMD: {len(words)} words whose RunTask overrides (the container's command as JSON) are {length} characters; "
+            f"allowed: at most {MOST_OVERRIDES_CHARACTERS}, which ECS takes (a shorter command, or fewer words)",
+            2,
+        )
     return words
+
+
+# RunTask: "A total of 8192 characters are allowed for overrides. This limit includes the JSON formatting
+# characters of the override structure." https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html
+MOST_OVERRIDES_CHARACTERS = 8192
+
+
+def overrides(command: list[str]) -> dict:
+    """RunTask's overrides: the web container's command."""
+    return {"containerOverrides": [{"name": CONTAINER_NAME, "command": command}]}
 
 
 def run_request(cluster: str, service: dict, command: list[str]) -> dict:
@@ -54,7 +72,7 @@ def run_request(cluster: str, service: dict, command: list[str]) -> dict:
         "taskDefinition": service["taskDefinition"],
         "count": 1,
         "networkConfiguration": service["networkConfiguration"],
-        "overrides": {"containerOverrides": [{"name": CONTAINER_NAME, "command": command}]},
+        "overrides": overrides(command),
         "startedBy": STARTED_BY,
         # The same token on botocore's retries: a RunTask whose answer timed out is not started twice
         # (a migration run twice). "An identifier that you provide to ensure the idempotency of the
