@@ -53,9 +53,13 @@ TAG_TARGETS := deploy changeset diff rollback task
 # Left out, TAG means the service's running image (the release before it for rollback) and ACTION means CONTINUE:
 # as with STACK above, a TAG=v1 or ACTION=ROLLBACK exported in the shell must not turn into them, which would roll
 # back to another image, run a task of another, or move production traffic where a rollback was meant.
+# Only where the service is run: rollback and task, and deploy, changeset and diff of the service or of every layer
+# (of another layer, TAG= is refused and its absence changes nothing).
 WITHOUT_TAG = $(if $(filter rollback,$(1)),goes back to the release before the running one,takes the service's running image)
 TAG_GOAL := $(firstword $(filter $(TAG_TARGETS),$(MAKECMDGOALS)))
-ifneq ($(and $(filter TAG,$(FROM_ENVIRONMENT)),$(TAG_GOAL)),)
+STACK_GIVEN := $(if $(filter command line,$(firstword $(origin STACK))),$(STACK))
+TAG_RUNS_SERVICE := $(or $(filter rollback task,$(TAG_GOAL)),$(if $(STACK_GIVEN),$(filter service,$(STACK_GIVEN)),$(TAG_GOAL)))
+ifneq ($(and $(filter TAG,$(FROM_ENVIRONMENT)),$(TAG_RUNS_SERVICE)),)
 $(error TAG is set in the shell's environment, which make does not take, and without TAG make $(TAG_GOAL) $(call WITHOUT_TAG,$(TAG_GOAL)): give it on the command line (make $(TAG_GOAL) TAG=<tag>), or unset TAG)
 endif
 ifneq ($(and $(filter ACTION,$(FROM_ENVIRONMENT)),$(filter continue,$(MAKECMDGOALS))),)

@@ -730,6 +730,19 @@ def test_a_tag_or_action_exported_in_the_shell_is_refused_where_the_target_would
     assert status.returncode == 0 and value not in status.stdout, status  # a target that does not take it: the note
 
 
+@pytest.mark.parametrize("target", ["deploy", "changeset", "diff"])
+def test_a_tag_exported_in_the_shell_does_not_refuse_a_layer_that_has_no_image(target):
+    # Without TAG, make deploy STACK=alb takes no image at all: the alb layer has none, and the deployer refuses
+    # TAG= for it ("TAG= (--image-tag) sets the service layer's image; STACK=alb has none"). An exported TAG
+    # refused it all the same, saying it "takes the service's running image" and to give TAG= on the command
+    # line, which the deployer then refuses: only unsetting TAG let another layer be deployed.
+    exported = {n: v for n, v in SHELL_ENV.items() if n != "TAG"} | {"TAG": "v1"}
+    made = make_n(target, "STACK=alb", *(["YES=1"] if target == "deploy" else []), env=exported)
+    assert made.returncode == 0, made.stderr
+    assert "--stack='alb'" in made.stdout and "--image-tag" not in made.stdout, made.stdout
+    assert made.stderr.startswith("note: ignored, as the shell's environment sets them: "), made.stderr
+
+
 def test_the_makefiles_targets_list_is_its_targets():
     # TARGETS is .PHONY and what deploy, destroy and purge take for a target, not a misspelt STACK
     text = (ROOT / "Makefile").read_text()
