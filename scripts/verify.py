@@ -86,11 +86,12 @@ class Endpoint:
                 os.close(descriptor)
         self.timeout = timeout
         # time.monotonic() past which make verify's TIMEOUT has gone. A round runs every check, each
-        # request with its own timeout (a slow answer passes); past `until`, an address that let one
-        # request time out is not asked again, so that a round against a server that never answers
-        # ends one timeout after TIMEOUT, not one a check later (smoke_checks hold up to 20).
+        # request with its own timeout (a slow answer passes); past `until`, a server (a host name, or
+        # CONNECT_TO's address) that let one request time out is not asked again, on any port, so that a
+        # round against a server that never answers ends one timeout after TIMEOUT, not one a check (or a
+        # port: the redirect's 80, then 443) later (smoke_checks hold up to 20). The round fails either way.
         self.until = until
-        self.unanswered = set()  # addresses that let a request time out past `until`
+        self.unanswered = set()  # servers that let a request time out past `until`
 
     def maps(self, host, port) -> bool:
         return (host.lower(), port) in self.connect_to  # host names are case-insensitive, as curl takes them
@@ -102,13 +103,13 @@ class Endpoint:
         if self.connect_to and not self.maps(host, port):
             raise NotMapped(f"{host}:{port} is not in CONNECT_TO: with it given, the public host is never requested")
         address = self.connect_to.get((host.lower(), port), (host, port))
-        if self.late() and address in self.unanswered:
-            raise TimeoutError(f"not requested: {address[0]}:{address[1]} let an earlier request time out after TIMEOUT")
+        if self.late() and address[0] in self.unanswered:
+            raise TimeoutError(f"not requested: {address[0]} let an earlier request time out after TIMEOUT")
         try:
             return self.request_once(scheme, host, path, port, address)
         except TimeoutError:
             if self.late():  # when it timed out: one started just before TIMEOUT counts too
-                self.unanswered.add(address)
+                self.unanswered.add(address[0])
             raise
 
     def late(self) -> bool:
