@@ -4496,6 +4496,33 @@ def test_the_revision_a_deploy_records_says_dirty_when_the_deployed_files_are_no
     assert deploy.deployer.git_revision(repository / "ignored", repository) == f"{head}-dirty"  # git status hides it
 
 
+def test_the_revision_of_a_sha256_checkout_with_full_hashes_still_names_a_change_set_aws_takes(tmp_path):
+    """git_revision is `git rev-parse --short HEAD`, which honours core.abbrev: in a SHA-256 repository
+    (git init --object-format=sha256) with core.abbrev=no (or any length over 40) it is 64 hex digits. The
+    change set named from it, <stack>-<17 digits>-<revision>[-dirty][-settle], is then up to 141 characters,
+    over the 128 CreateChangeSet takes (botocore checks no maximum: only AWS refuses it, after the lock and
+    the reads), and the revision matches none of layer.REVISION (make execute and the history read it as
+    "unknown"). https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html
+    (ChangeSetName: "Maximum length of 128")"""
+    from scripts.deploy.layer import REVISION
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
+    repository, output = tmp_path / "repository", tmp_path / "repository" / "output"
+    output.mkdir(parents=True)
+    (output / "cert-dns.json").write_text("{}")
+    made = subprocess.run([*git, "init", "-q", "--object-format=sha256"], cwd=repository, capture_output=True)
+    if made.returncode:
+        pytest.skip("this git makes no SHA-256 repository")
+    for argv in (["config", "core.abbrev", "no"], ["add", "."], ["commit", "-q", "-m", "first"]):
+        subprocess.run([*git, *argv], cwd=repository, check=True)
+    revision = deploy.deployer.git_revision(output, repository)
+    assert re.fullmatch(REVISION, revision), revision
+    longest_stack = max((templates.stack_name("a" * 16, layer) for layer in templates.LAYERS), key=len)
+    create = botocore_session().get_service_model("cloudformation").operation_model("CreateChangeSet")
+    most = create.input_shape.members["ChangeSetName"].metadata["max"]  # 128
+    assert len(f"{longest_stack}-{'0' * 17}-{revision}-dirty-settle") <= most
+
+
 def test_a_printed_command_names_the_runs_region_and_the_endpoint_it_was_pointed_at(monkeypatch):
     from templates.params import SANDBOX_KEYS  # what the sandbox sets (emulator/sandbox.py environment)
 

@@ -154,7 +154,9 @@ def git_revision(output_dir: Path, root: Path = ROOT) -> str:
         return subprocess.run(["git", *argv], cwd=root, capture_output=True, text=True, timeout=10)
 
     try:
-        head = git("rev-parse", "--short", "HEAD").stdout.strip()
+        # at most 40 hex digits (layer.REVISION): --short honours core.abbrev, and a SHA-256 repository's full hash,
+        # 64, would make a change set name past CreateChangeSet's 128 characters
+        head = git("rev-parse", "--short", "HEAD").stdout.strip()[:40]
     except (OSError, subprocess.SubprocessError):
         return "nogit"
     if not head:
