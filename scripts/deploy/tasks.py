@@ -45,7 +45,7 @@ def parse_command(text) -> list[str]:
     length = len(json.dumps(overrides(words), ensure_ascii=False, separators=(",", ":")))
     if length > MOST_OVERRIDES_CHARACTERS:
         raise Failure(
-            f"error: CMD: {len(words)} words whose RunTask overrides (the container's command as JSON) are {length} characters; "
+            f"error: CMD: {len(words)} word{'s' * (len(words) != 1)} whose RunTask overrides (the container's command as JSON) are {length} characters; "
             f"allowed: at most {MOST_OVERRIDES_CHARACTERS}, which ECS takes (a shorter command, or fewer words)",
             2,
         )
