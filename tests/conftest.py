@@ -143,6 +143,27 @@ def default(template, parameter_ref):
 TEST_TIME_LIMIT_SECONDS = 120
 
 
+@pytest.fixture(autouse=True, scope="session")
+def requests_checked_as_aws_checks_them():
+    """tests/requests_as_aws_takes.py: botocore's client checks, and those AWS adds (maximum lengths, enums,
+    patterns), on every request the tests' in-process clients send."""
+    import requests_as_aws_takes
+    from botocore.validate import ParamValidationDecorator
+
+    ParamValidationDecorator.serialize_to_request = requests_as_aws_takes.checked
+    yield
+    ParamValidationDecorator.serialize_to_request = requests_as_aws_takes.SERIALIZE
+
+
+@pytest.fixture(autouse=True)
+def requests_as_aws_takes(requests_checked_as_aws_checks_them):
+    import requests_as_aws_takes
+
+    requests_as_aws_takes.refused.clear()
+    yield
+    assert not requests_as_aws_takes.refused, "requests AWS would refuse:\n" + "\n".join(requests_as_aws_takes.refused)
+
+
 @pytest.fixture(autouse=True)
 def time_limit():
     faulthandler.dump_traceback_later(TEST_TIME_LIMIT_SECONDS, exit=True)

@@ -1,0 +1,61 @@
+"""botocore checks a request's types, required members and minimum lengths on the client, not its maximum
+lengths, list sizes, enum values or patterns: AWS refuses those, and neither botocore's Stubber nor the moto
+sandbox does. Every request a test's in-process clients send is checked against them too (conftest.py's
+requests_as_aws_takes fixture), so that a value AWS would refuse fails the test that sends it.
+
+A pattern must match the whole value: ChangeSetName's [a-zA-Z][-a-zA-Z0-9]* is what the API reference words as "must
+start with an alphabetical character" (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html),
+which a search for it would not check. The models' regular expressions are Java's: the regex package reads them,
+once a range of UTF-16 surrogate pairs is written as the characters it stands for."""
+
+import functools
+
+import regex
+from botocore.validate import ParamValidationDecorator
+
+SERIALIZE = ParamValidationDecorator.serialize_to_request
+refused: list[str] = []  # what the test's requests sent beyond the models, said as AWS would refuse it
+
+
+@functools.cache
+def compiled(pattern: str):
+    """A model's pattern, \\uD800\\uDC00-\\uDBFF\\uDFFF (every character past U+FFFF, as UTF-16 pairs) read as
+    such; None for one the regex package cannot read."""
+    try:
+        return regex.compile(pattern.replace("\\uD800\\uDC00-\\uDBFF\\uDFFF", "\\U00010000-\\U0010FFFF"))
+    except regex.error:
+        return None
+
+
+def beyond_the_model(value, shape, where) -> list[str]:
+    """Where value goes past shape's maximum length or size, enum or pattern."""
+    found, most = [], shape.metadata.get("max")
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for name, member in value.items():
+            if name in shape.members:
+                found += beyond_the_model(member, shape.members[name], f"{where}.{name}")
+    elif shape.type_name == "list" and isinstance(value, list | tuple):
+        if most is not None and len(value) > most:
+            found.append(f"{where}: {len(value)} items; the model takes at most {most}")
+        for i, item in enumerate(value):
+            found += beyond_the_model(item, shape.member, f"{where}[{i}]")
+    elif shape.type_name == "map" and isinstance(value, dict):
+        if most is not None and len(value) > most:
+            found.append(f"{where}: {len(value)} entries; the model takes at most {most}")
+        for key, item in value.items():
+            found += beyond_the_model(key, shape.key, f"{where} key {key!r}") + beyond_the_model(item, shape.value, f"{where}[{key!r}]")
+    elif shape.type_name == "string" and isinstance(value, str):
+        if most is not None and len(value) > most:
+            found.append(f"{where}: {len(value)} characters; the model takes at most {most}")
+        if shape.enum and value not in shape.enum:
+            found.append(f"{where}: {value[:80]!r}; the model takes one of {', '.join(shape.enum)}")
+        pattern = shape.metadata.get("pattern")
+        if pattern and compiled(pattern) and not compiled(pattern).fullmatch(value):
+            found.append(f"{where}: {value[:80]!r}; the model's pattern is {pattern}")
+    return found
+
+
+def checked(self, parameters, operation_model):
+    if operation_model.input_shape is not None:
+        refused.extend(f"{operation_model.name}{problem}" for problem in beyond_the_model(parameters, operation_model.input_shape, ""))
+    return SERIALIZE(self, parameters, operation_model)
