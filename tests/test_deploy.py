@@ -1534,6 +1534,30 @@ def test_a_replaced_resource_kept_by_its_update_replace_policy_is_named_with_the
     assert (line in aws.out.splitlines()) is named, aws.out
 
 
+def test_a_resource_that_may_be_replaced_under_its_custom_name_is_warned_of_before_the_question(aws):
+    # A Conditional replacement is no refusal (CloudFormation decides as the update runs, and may keep it), but should it
+    # replace the target group under the Name it keeps, the update fails and rolls back: said before the question.
+    conditional = change(
+        "Modify", "TargetGroup", "AWS::ElasticLoadBalancingV2::TargetGroup", "Conditional", [detail("Port", recreation="Conditional")]
+    )
+    aws.deployed("cert-dns")
+    aws.deployed("alb")
+    aws.change_set("alb", "UPDATE", [conditional])
+    aws.readers_not_deployed("alb")
+    aws.policy_relaxed("alb")
+    aws.execute("alb")
+    aws.poll("alb", stack_id("alb"), described("alb", "UPDATE_COMPLETE"), event("alb", stack("alb"), "UPDATE_COMPLETE", 60))
+    aws.policy_restored("alb")
+    assert aws.run("deploy", "--stack", "alb", "--yes", "--allow-replace") == 0, aws.err
+    warning = (
+        "warning: TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, its Name unchanged) may be replaced (Replacement Conditional, "
+        "decided as the update runs); should it be, CloudFormation cannot replace it under the same name, and the update fails and rolls back"
+    )
+    lines = aws.out.splitlines()
+    assert lines.count(warning) == 1, aws.out
+    assert lines.index(warning) < next(i for i, line in enumerate(lines) if "UPDATE_COMPLETE" in line), aws.out  # before it runs
+
+
 def test_a_kept_resource_updated_in_place_is_not_looked_up_nor_said_replaced(aws):
     # Only a change set's replacements may have left an old one in the account: one modified in place is not read after the update.
     bucket = [change("Modify", "AccessLogBucket", "AWS::S3::Bucket", "False", [detail("Tags")])]
@@ -9736,6 +9760,18 @@ def test_a_replacement_under_the_same_custom_name_is_found_and_one_that_renames_
         deploy.text.custom_named_replacements({"Changes": [change("TargetGroup", "Conditional", "Port")]}, named) == []
     )  # decided as it runs
     assert deploy.text.custom_named_replacements(same, frozenset()) == []  # a name CloudFormation generates
+    # what may replace it is warned of, not refused; a replacement that is certain is refused, not warned of
+    conditional = {"Changes": [change("TargetGroup", "Conditional", "Port")]}
+    assert deploy.text.custom_named_maybe_replaced(same, named) == []
+    assert deploy.text.custom_named_maybe_replaced({"Changes": [change("TargetGroup", "Conditional", "Port", "Name")]}, named) == []
+    assert deploy.text.custom_named_maybe_replaced(conditional, frozenset()) == []
+    warning = (
+        "warning: TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, its Name unchanged) may be replaced (Replacement Conditional, "
+        "decided as the update runs); should it be, CloudFormation cannot replace it under the same name, and the update fails and rolls back"
+    )
+    assert deploy.text.custom_named_maybe_replaced(conditional, named) == [warning]
+    layer = types.SimpleNamespace(name="alb", env=ENV, custom_named=named)  # make changeset's words on the change set it leaves
+    assert deploy.text.left_for_review(conditional | {"ChangeSetName": "cs"}, layer)[-1] == f"  {warning}"
 
 
 @pytest.mark.parametrize(

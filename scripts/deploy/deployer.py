@@ -1049,6 +1049,7 @@ class Deployer:
             self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
             advice.readers_of_replaced(self, layer, change_set)  # once allowed: a refused update leaves them alone
             self.say(*text.kept_logs_unreadable(layer, change_set, self.cli, self.now()))
+            self.say(*text.custom_named_maybe_replaced(change_set, layer.custom_named))
         self.say(*text.test_pause(given, self.env, self.on_aws, self.rolling_back_from))  # before the question: it asks for someone at hand
         if layer.name in templates.ROLLBACK_TRIGGERS:  # before the question too: a repair made with them would be undone
             self.say(*text.rollback_triggers(change_set, "update" if exists else "create", repair=self.repair, on_aws=self.on_aws))

@@ -168,14 +168,14 @@ def stateful_changes(change_set) -> list[str]:
     return risky
 
 
-def custom_named_replacements(change_set, named: frozenset) -> list[str]:
-    """The resources the change set replaces while the custom name the template gives them (named:
-    their logical ids) stays: CloudFormation cannot replace them (templates.CUSTOM_NAMES), so the
-    update would fail and roll back."""
+def custom_named_replacements(change_set, named: frozenset, replacement="True") -> list[str]:
+    """The resources the change set replaces (replacement "True"; "Conditional": may replace, decided as the update
+    runs) while the custom name the template gives them (named: their logical ids) stays: CloudFormation cannot
+    replace them (templates.CUSTOM_NAMES), so the update would fail and roll back."""
     found = []
     for change in change_set.get("Changes", []):
         rc = change.get("ResourceChange", {})
-        if rc.get("Action") != "Modify" or rc.get("Replacement") != "True" or rc.get("LogicalResourceId") not in named:
+        if rc.get("Action") != "Modify" or rc.get("Replacement") != replacement or rc.get("LogicalResourceId") not in named:
             continue
         name = templates.CUSTOM_NAMES[rc["ResourceType"]]
         renamed = any(
@@ -184,6 +184,17 @@ def custom_named_replacements(change_set, named: frozenset) -> list[str]:
         if not renamed:
             found.append(f"{rc['LogicalResourceId']} ({rc['ResourceType']}, its {name} unchanged)")
     return found
+
+
+def custom_named_maybe_replaced(change_set, named: frozenset) -> list[str]:
+    """Before the question, and with a change set left for review: a resource the change set may replace (Conditional)
+    under the custom name it keeps is no refusal, as CloudFormation may well not replace it, but should it, the update
+    fails and rolls back."""
+    return [
+        f"warning: {found} may be replaced (Replacement Conditional, decided as the update runs); should it be, CloudFormation "
+        "cannot replace it under the same name, and the update fails and rolls back"
+        for found in custom_named_replacements(change_set, named, "Conditional")
+    ]
 
 
 def listener_rule_changes(change_set) -> list[tuple[str, str, str]]:
@@ -213,10 +224,14 @@ def left_for_review(change_set, layer) -> list[str]:
     name = change_set["ChangeSetName"]
     lines = [f"change set {name} left for review; execute it with: make execute STACK={layer.name} ENV={layer.env} CHANGESET={name}"]
     lines += [f"  executing needs ALLOW_REPLACE=1 (--allow-replace): {risky}" for risky in stateful_changes(change_set)]
-    return lines + [
-        f"  CloudFormation cannot execute it: {named} would be replaced under the same name"
-        for named in custom_named_replacements(change_set, layer.custom_named)
-    ]
+    return (
+        lines
+        + [
+            f"  CloudFormation cannot execute it: {named} would be replaced under the same name"
+            for named in custom_named_replacements(change_set, layer.custom_named)
+        ]
+        + [f"  {warning}" for warning in custom_named_maybe_replaced(change_set, layer.custom_named)]
+    )
 
 
 def subscriptions_to_confirm(change_set, template: dict, sandbox: bool = False, values=None, region=None) -> list[str]:
