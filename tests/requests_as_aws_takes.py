@@ -6,7 +6,8 @@ requests_as_aws_takes fixture), so that a value AWS would refuse fails the test 
 A pattern must match the whole value: ChangeSetName's [a-zA-Z][-a-zA-Z0-9]* is what the API reference words as "must
 start with an alphabetical character" (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html),
 which a search for it would not check. The models' regular expressions are Java's: the regex package reads them,
-once a range of UTF-16 surrogate pairs is written as the characters it stands for."""
+once a range of UTF-16 surrogate pairs is written as the characters it stands for, and \\w and \\d as the ASCII
+classes they are in Java (the regex package reads them as Unicode's)."""
 
 import functools
 
@@ -17,12 +18,34 @@ SERIALIZE = ParamValidationDecorator.serialize_to_request
 refused: list[str] = []  # what the test's requests sent beyond the models, said as AWS would refuse it
 
 
+# Java's \w and \d, written out: inside a character class, and outside one.
+ASCII_CLASSES = {"w": ("A-Za-z0-9_", "[A-Za-z0-9_]"), "d": ("0-9", "[0-9]")}
+
+
+def as_java_reads_it(pattern: str) -> str:
+    """pattern with \\uD800\\uDC00-\\uDBFF\\uDFFF (every character past U+FFFF, as UTF-16 pairs) as those
+    characters, and \\w and \\d as ASCII's."""
+    pattern = pattern.replace("\\uD800\\uDC00-\\uDBFF\\uDFFF", "\\U00010000-\\U0010FFFF")
+    written, in_class, i = [], False, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            escaped = pattern[i + 1]
+            written.append(ASCII_CLASSES[escaped][not in_class] if escaped in ASCII_CLASSES else c + escaped)
+            i += 2
+            continue
+        in_class = (in_class or c == "[") and not (in_class and c == "]")
+        written.append(c)
+        i += 1
+    return "".join(written)
+
+
 @functools.cache
 def compiled(pattern: str):
-    """A model's pattern, \\uD800\\uDC00-\\uDBFF\\uDFFF (every character past U+FFFF, as UTF-16 pairs) read as
-    such; None for one the regex package cannot read."""
+    """A model's pattern as Java reads it; None for one the regex package cannot read (tests/test_requests_as_aws_takes.py
+    checks the models of the services the tools call have none)."""
     try:
-        return regex.compile(pattern.replace("\\uD800\\uDC00-\\uDBFF\\uDFFF", "\\U00010000-\\U0010FFFF"))
+        return regex.compile(as_java_reads_it(pattern))
     except regex.error:
         return None
 
@@ -44,6 +67,9 @@ def beyond_the_model(value, shape, where) -> list[str]:
             found.append(f"{where}: {len(value)} entries; the model takes at most {most}")
         for key, item in value.items():
             found += beyond_the_model(key, shape.key, f"{where} key {key!r}") + beyond_the_model(item, shape.value, f"{where}[{key!r}]")
+    elif shape.type_name in ("integer", "long") and isinstance(value, int):
+        if most is not None and value > most:  # botocore checks the minimum alone
+            found.append(f"{where}: {value}; the model takes at most {most}")
     elif shape.type_name == "string" and isinstance(value, str):
         if most is not None and len(value) > most:
             found.append(f"{where}: {len(value)} characters; the model takes at most {most}")

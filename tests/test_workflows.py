@@ -731,6 +731,17 @@ def test_a_tag_or_action_exported_in_the_shell_is_refused_where_the_target_would
 
 
 @pytest.mark.parametrize("target", ["deploy", "changeset", "diff"])
+def test_a_tag_exported_in_the_shell_is_refused_for_the_service_given_on_the_command_line_and_not_for_a_stack_exported(target):
+    exported = {n: v for n, v in SHELL_ENV.items() if n not in ("TAG", "STACK")} | {"TAG": "v1"}
+    made = make_n(target, "STACK=service", env=exported)
+    assert made.returncode == 2 and f"without TAG make {target} takes the service's running image" in made.stderr, made
+    # STACK=alb exported is no STACK given (make ignores it): TAG is still refused (deploy refuses the STACK itself, above)
+    made = make_n(target, env=exported | {"STACK": "alb"})
+    refused = "STACK" if target == "deploy" else "TAG"
+    assert made.returncode == 2 and f"*** {refused} is set in the shell's environment" in made.stderr, made
+
+
+@pytest.mark.parametrize("target", ["deploy", "changeset", "diff"])
 def test_a_tag_exported_in_the_shell_does_not_refuse_a_layer_that_has_no_image(target):
     # Without TAG, make deploy STACK=alb takes no image at all: the alb layer has none, and the deployer refuses
     # TAG= for it ("TAG= (--image-tag) sets the service layer's image; STACK=alb has none"). An exported TAG
