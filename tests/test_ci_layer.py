@@ -880,8 +880,11 @@ def test_the_deploy_role_reaches_only_the_parameters_the_tools_keep(template):
                 assert evaluate(policy, action, f"{parameter}{name}") == "Allow", (action, name)
         # GetParametersByPath is authorised on the path asked for (scripts/deploy/policies.py asks without the last /)
         assert evaluate(policy, "ssm:GetParametersByPath", f"{parameter}{marks.rstrip('/')}") == "Allow"
+        # the release history's versions, read where another run wrote it meanwhile or a hand left no list (history.py
+        # versions()): nothing else guarded this action, and CI's deploy and rollback would meet AccessDenied there
+        assert evaluate(policy, "ssm:GetParameterHistory", f"{parameter}{kept[0]}") == "Allow"
     others = ["/other/secret", "/aws/reference/secretsmanager/x", "/startupwebapp-other/x", "/startupwebapp/prod/database-url"]
-    for action in ("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParametersByPath"):
+    for action in ("ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "ssm:GetParametersByPath", "ssm:GetParameterHistory"):
         for other in [*others, "/startupwebapp/prod", "/startupwebapp"]:
             assert evaluate(policy, action, f"{parameter}{other}") != "Allow", (action, other)
 
