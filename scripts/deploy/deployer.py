@@ -1143,11 +1143,12 @@ class Deployer:
                 if outcome is False:
                     self.say(f"{layer.stack}: {left}")
                     continue
-            except (*AWS_ERRORS, KeyboardInterrupt) as error:
-                for _, _, left in made[index:] if isinstance(error, KeyboardInterrupt) else [made[index]]:
+            except KeyboardInterrupt:
+                for _, _, left in made[index:]:
                     self.say(f"{layer.stack}: {left}")
-                if isinstance(error, KeyboardInterrupt):
-                    return
+                return
+            except AWS_ERRORS as error:  # why it may be left: an AccessDenied (CI's deploy role deletes no stack) or a timeout
+                self.say(f"{layer.stack}: {error_code(error)}, so {left}")
             else:
                 self.say(f"{layer.stack}: {outcome if isinstance(outcome, str) else done}")
 
