@@ -605,9 +605,9 @@ def region_as_written(path: Path) -> str | None:
     an edit half done), as a person reads it: the word region written once (in any letter case) in a file of printable
     ASCII without a backslash, on a line `region: <value>` (REGION_LINE) that is the file's first key (only comments,
     blank lines and --- above it: ABOVE_THE_REGION), the next line with anything but a comment on it not indented with
-    a space (YAML would read it as more of the value; one below a comment may be meant as that too). None otherwise: a second mention (a move to another region half done, a
-    comment, a tag of that name, a look-alike letter, a quoted key's escapes), a key above it (whose quoted or
-    bracketed value the line may be part of), any other form."""
+    a space (YAML would read it as more of the value; one below a comment may be meant as that too). None otherwise:
+    a second mention (a move to another region half done, a comment, a tag of that name, a look-alike letter, a quoted
+    key's escapes), a key above it (whose quoted or bracketed value the line may be part of), any other form."""
     try:
         text = read_regular_file(path, MOST_PARAMS_FILE_BYTES, "a params file", follow_symlinks=False).decode("utf-8")
     except (RefusedFile, OSError, UnicodeDecodeError):

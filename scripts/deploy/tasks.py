@@ -34,6 +34,16 @@ NOT_YET_DESCRIBED_SECONDS = 300
 TASK_ENDED = ("STOPPED", "DELETED")
 
 
+# RunTask: "A total of 8192 characters are allowed for overrides. This limit includes the JSON formatting
+# characters of the override structure." https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html
+MOST_OVERRIDES_CHARACTERS = 8192
+
+
+def overrides(command: list[str]) -> dict:
+    """RunTask's overrides: the web container's command."""
+    return {"containerOverrides": [{"name": CONTAINER_NAME, "command": command}]}
+
+
 def parse_command(text) -> list[str]:
     """CMD= split as a POSIX shell would (no shell runs it: the words are the container's command)."""
     try:
@@ -50,16 +60,6 @@ def parse_command(text) -> list[str]:
             2,
         )
     return words
-
-
-# RunTask: "A total of 8192 characters are allowed for overrides. This limit includes the JSON formatting
-# characters of the override structure." https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html
-MOST_OVERRIDES_CHARACTERS = 8192
-
-
-def overrides(command: list[str]) -> dict:
-    """RunTask's overrides: the web container's command."""
-    return {"containerOverrides": [{"name": CONTAINER_NAME, "command": command}]}
 
 
 def run_request(cluster: str, service: dict, command: list[str]) -> dict:
