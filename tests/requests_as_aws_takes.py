@@ -6,8 +6,8 @@ requests_as_aws_takes fixture), so that a value AWS would refuse fails the test 
 A pattern must match the whole value: ChangeSetName's [a-zA-Z][-a-zA-Z0-9]* is what the API reference words as "must
 start with an alphabetical character" (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html),
 which a search for it would not check. The models' regular expressions are Java's: the regex package reads them,
-once a range of UTF-16 surrogate pairs is written as the characters it stands for, and \\w and \\d as the ASCII
-classes they are in Java (the regex package reads them as Unicode's)."""
+once a range of UTF-16 surrogate pairs is written as the characters it stands for, and \\w, \\d, \\s, \\S
+and \\p{Print} as the ASCII classes they are in Java (the regex package reads them as Unicode's)."""
 
 import functools
 
@@ -18,8 +18,16 @@ SERIALIZE = ParamValidationDecorator.serialize_to_request
 refused: list[str] = []  # what the test's requests sent beyond the models, said as AWS would refuse it
 
 
-# Java's \w and \d, written out: inside a character class, and outside one.
-ASCII_CLASSES = {"w": ("A-Za-z0-9_", "[A-Za-z0-9_]"), "d": ("0-9", "[0-9]")}
+# Java's \w, \d, \s and \p{Print}, ASCII's where the regex package reads Unicode's, written out: inside a character
+# class, and outside one (\S outside one only: a negated class cannot be written into another).
+JAVA_SPACE = " \\t\\n\\x0B\\f\\r"
+ASCII_CLASSES = {
+    "w": ("A-Za-z0-9_", "[A-Za-z0-9_]"),
+    "d": ("0-9", "[0-9]"),
+    "s": (JAVA_SPACE, f"[{JAVA_SPACE}]"),
+    "S": ("\\S", f"[^{JAVA_SPACE}]"),
+    "p{Print}": ("\\x20-\\x7E", "[\\x20-\\x7E]"),
+}
 
 
 def as_java_reads_it(pattern: str) -> str:
@@ -30,9 +38,9 @@ def as_java_reads_it(pattern: str) -> str:
     while i < len(pattern):
         c = pattern[i]
         if c == "\\" and i + 1 < len(pattern):
-            escaped = pattern[i + 1]
+            escaped = next((name for name in ASCII_CLASSES if pattern.startswith(name, i + 1)), pattern[i + 1])
             written.append(ASCII_CLASSES[escaped][not in_class] if escaped in ASCII_CLASSES else c + escaped)
-            i += 2
+            i += 1 + len(escaped)
             continue
         in_class = (in_class or c == "[") and not (in_class and c == "]")
         written.append(c)

@@ -11668,3 +11668,48 @@ def test_a_change_set_whose_action_on_a_protected_load_balancer_is_dynamic_is_re
     with pytest.raises(deploy.Failure) as failure:
         guards.refuse_deleting_a_protected_load_balancer(made, alb, dynamic, "nothing changed")
     assert "LoadBalancer, a load balancer that has deletion protection on" in str(failure.value), failure.value
+
+
+def test_a_change_set_not_found_by_the_clean_up_is_not_said_to_be_left_because_of_it(aws):
+    """Ctrl-C while CreateChangeSet is answered, and the clean-up's DeleteChangeSet answered ChangeSetNotFound:
+    the change set may yet be made (the request may land), not because it was not found."""
+    aws.not_deployed("cert-dns")
+    aws.zone_checked("cert-dns")
+    aws.cf.add_response(
+        "create_change_set",
+        {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},
+        create_params("cert-dns", "CREATE"),
+    )
+    interrupted_after(aws, "CreateChangeSet")
+    aws.cf.add_client_error("delete_change_set", "ChangeSetNotFound", f"ChangeSet [{cs_name('cert-dns')}] does not exist", 404)
+    assert aws.run("deploy", "--stack", "cert-dns") == 130
+    assert f"change set {cs_name('cert-dns')} may be left" in aws.out, aws.out
+    assert "ChangeSetNotFound, so" not in aws.out, aws.out
+
+
+def test_an_aws_error_with_no_code_in_the_clean_up_does_not_leave_an_empty_why(aws):
+    """an error answer without a Code (botocore's QueryParser reads <ErrorResponse><Error><Message>x</Message></Error>
+    </ErrorResponse> as an Error with no Code; error_code() then gives "")."""
+    aws.deployed("cert-dns")
+    aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
+    aws.cf.add_client_error("delete_change_set", "", "no code", 400)
+    assert aws.run("deploy", "--stack", "cert-dns") == 1
+    assert f"change set {cs_name('cert-dns')} may be left" in aws.out, aws.out
+    assert f"{stack('cert-dns')}: , so" not in aws.out, aws.out
+
+
+def test_an_aws_error_answer_without_an_error_element_in_the_clean_up_still_names_what_is_left(aws):
+    """a ClientError whose parsed answer has no Error element (botocore's QueryParser gives one for a 403 whose
+    body is <html><body>Forbidden</body></html>, a proxy's): error_code() reads response["Error"] and raises KeyError
+    inside undo's except, which stops the clean-up and replaces the run's own error."""
+    aws.deployed("cert-dns")
+    aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+
+    def no_error_element(**_):
+        raise ClientError({"ResponseMetadata": {"HTTPStatusCode": 500}}, "DeleteChangeSet")
+
+    aws.clients["cloudformation"].meta.events.register("after-call.cloudformation.DeleteChangeSet", no_error_element)
+    assert aws.run("deploy", "--stack", "cert-dns") == 1
+    assert f"change set {cs_name('cert-dns')} may be left" in aws.out, aws.out + aws.err
+    assert "no terminal to ask on and no YES=1 (--yes): nothing changed" in aws.err, aws.err

@@ -130,3 +130,17 @@ def test_each_item_of_a_list_and_each_key_and_value_of_a_map_is_checked():
     ], found
     found = stubbed("logs", "tag_resource", {"resourceArn": arn, "tags": {f"k{i}": "v" for i in range(51)}}, {})
     assert found == ["TagResource.tags: 51 entries; the model takes at most 50"], found
+
+
+@pytest.mark.parametrize(
+    "pattern, value",
+    [
+        ("\\p{Print}+", "polé"),  # application-autoscaling PolicyName: Java's POSIX \p{Print} is US-ASCII only, [\x20-\x7E]
+        (
+            "^[\\w+=:#@/\\-,\\.][\\w+=:#@/\\-,\\.\\s]+[\\w+=:#@/\\-,\\.]$",
+            "a\u00a0b",
+        ),  # wafv2 EntityDescription: Java's \s is [ \t\n\x0B\f\r]
+    ],
+)
+def test_javas_ascii_classes_besides_w_and_d_are_read_as_java_reads_them(pattern, value):
+    assert not requests_as_aws_takes.compiled(pattern).fullmatch(value)

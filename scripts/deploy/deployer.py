@@ -784,7 +784,7 @@ class Deployer:
                 **self.role,
             )
         except ClientError as error:
-            if not self.no_changes(layer, None, error.response["Error"].get("Message")):
+            if not self.no_changes(layer, None, error.response.get("Error", {}).get("Message")):
                 raise
         else:
             made["StackId"] = answer["StackId"]
@@ -1148,7 +1148,8 @@ class Deployer:
                     self.say(f"{layer.stack}: {left}")
                 return
             except AWS_ERRORS as error:  # why it may be left: an AccessDenied (CI's deploy role deletes no stack) or a timeout
-                self.say(f"{layer.stack}: {error_code(error)}, so {left}")
+                gone = isinstance(error, ClientError) and not_found(error)  # not there yet, as a change set still being made
+                self.say(f"{layer.stack}: {left}" if gone else f"{layer.stack}: {error_code(error) or type(error).__name__}, so {left}")
             else:
                 self.say(f"{layer.stack}: {outcome if isinstance(outcome, str) else done}")
 

@@ -66,7 +66,7 @@ def check(deployer, stack, layer_name) -> Checked:
     try:
         detection = deployer.cf.detect_stack_drift(StackName=found["StackId"])["StackDriftDetectionId"]
     except ClientError as error:
-        if error.response["Error"].get("Code") != "ValidationError":
+        if error.response.get("Error", {}).get("Code") != "ValidationError":
             raise
         # e.g. a detection already running on it ("You can only run a single drift detection
         # operation on a given stack at the same time", detect-drift-stack.html)

@@ -173,7 +173,9 @@ def transient(error) -> bool:
     """An error that asking again later may not meet: the network, or AWS's side. botocore has
     retried it already; FOLLOW=1 runs for hours, so it rides out a few more."""
     if isinstance(error, ClientError):
-        return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500 or error.response["Error"].get("Code") in (
+        return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500 or error.response.get("Error", {}).get(
+            "Code"
+        ) in (
             "ThrottlingException",
             "ServiceUnavailableException",
         )
@@ -233,7 +235,7 @@ def new_stream_events(logs, group: str, stream: str, token):
         try:
             page = logs.get_log_events(**kwargs)
         except ClientError as error:
-            if error.response["Error"].get("Code") == "ResourceNotFoundException":
+            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
                 return found, token
             raise
         found += page.get("events", [])
@@ -282,7 +284,7 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
                 not_found = isinstance(error, ClientError) and error_code(error) == "ResourceNotFoundException"
                 # GetLogEvents says ResourceNotFoundException of a group and of a stream alike; its message names which
                 # ("The specified log group does not exist."): a hint, which a message worded otherwise only loses
-                group_gone = not_found and "log group" in str(error.response["Error"].get("Message", "")).lower()
+                group_gone = not_found and "log group" in str(error.response.get("Error", {}).get("Message", "")).lower()
                 if found["StackStatus"] == "ROLLBACK_COMPLETE" or group_gone:  # DeletionPolicy RetainExceptOnCreate
                     lines.append(
                         f"    {stream}: its lines could not be read ({error_code(error)}): "

@@ -223,7 +223,7 @@ def protection_off(deployer, layer_name, protection: Protection) -> str:
 
 # --- reading what a resource is now -------------------------------------------------------------
 def _code(error: ClientError) -> str:
-    return error.response["Error"].get("Code", "")
+    return error.response.get("Error", {}).get("Code", "")
 
 
 def _pairs(pairs) -> dict:
