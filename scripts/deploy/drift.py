@@ -70,7 +70,9 @@ def check(deployer, stack, layer_name) -> Checked:
             raise
         # e.g. a detection already running on it ("You can only run a single drift detection
         # operation on a given stack at the same time", detect-drift-stack.html)
-        deployer.say(f"error: {stack}: drift detection refused: {printable(error.response['Error'].get('Message') or '', one_line=True)}")
+        deployer.say(
+            f"error: {stack}: drift detection refused: {printable(error.response.get('Error', {}).get('Message') or '', one_line=True)}"
+        )
         return Checked(complete=False)
     status = wait(deployer, detection)
     if status is None:

@@ -400,7 +400,7 @@ def inspect(deployer, item, listed, logs_read=None) -> None:
         item.gone = True
         return
     except ClientError as error:  # not readable (another account's bucket, no permission): never touched
-        item.action, item.note = None, f"left: cannot read it ({_code(error)}: {error.response['Error'].get('Message', '')})"
+        item.action, item.note = None, f"left: cannot read it ({_code(error)}: {error.response.get('Error', {}).get('Message', '')})"
         item.unreadable = True
         return
     tags = (item.facts or {}).get("tags")
@@ -853,7 +853,7 @@ def purge_each(deployer, todo, listed, identity) -> None:
                 continue
             item.failed = True
             kept_groups |= {item.stack_id} if item.kind == "AWS::Logs::LogGroup" else set()
-            deployer.say(f"  failed: {item.label}: {_code(error)}: {error.response['Error'].get('Message', '')}")
+            deployer.say(f"  failed: {item.label}: {_code(error)}: {error.response.get('Error', {}).get('Message', '')}")
             continue
         if item.action == "schedule":
             deployer.say(f"  {item.label}: deletion scheduled for {answer['DeletionDate']:%Y-%m-%d %H:%M %Z}")
