@@ -294,13 +294,22 @@ def checked_pages(pages, operation: str, key: str = "NextToken"):
 
 def error_code(error) -> str:
     """An AWS error answer's code, or the botocore error's class name (ReadTimeoutError, ...)."""
-    # .get: an answer with no Error element (a proxy's HTML 403) is a ClientError too, whose response holds none
-    return error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else type(error).__name__
+    return answer_of(error).get("Code", "") if isinstance(error, ClientError) else type(error).__name__
+
+
+def error_message(error) -> str:
+    """An AWS error answer's message; "" for none."""
+    return (answer_of(error).get("Message") or "") if isinstance(error, ClientError) else ""
+
+
+def answer_of(error: ClientError) -> dict:
+    """The Error element of an AWS error answer: none in one that is no AWS error (a proxy's HTML 403, which botocore
+    parses into a ClientError all the same)."""
+    return error.response.get("Error") or {}
 
 
 def not_found(error: ClientError) -> bool:
-    answer = error.response.get("Error", {})  # none in an answer that is no AWS error (a proxy's HTML 403)
-    code, message = answer.get("Code", ""), answer.get("Message", "")
+    code, message = error_code(error), error_message(error)
     return code.startswith("ChangeSetNotFound") or (code == "ValidationError" and "does not exist" in message)
 
 
@@ -373,8 +382,7 @@ def explain(error, env, command=None) -> str:
         then = where_things_stand(env, command)
         return f"error: {text}: paging on would never end, so the run stopped; run it again" + (f", and {then}" if then else "")
     if isinstance(error, ClientError):
-        answer = error.response.get("Error", {})
-        code, message = answer.get("Code", ""), answer.get("Message", "")
+        code, message = error_code(error), error_message(error)
         if message.lstrip().startswith("<"):  # an HTTP error page (a proxy's, an emulator's crash), not an AWS error
             title = re.search(r"<title>(.*?)</title>", message, re.IGNORECASE | re.DOTALL)
             message = f"{' '.join(title.group(1).split()) if title else 'an HTML page'} (an HTML error page, not an AWS error answer)"

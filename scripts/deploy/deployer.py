@@ -30,6 +30,7 @@ from scripts.deploy.aws import (
     checked_pages,
     cli,
     error_code,
+    error_message,
     explain,
     may_have_landed,
     next_page_token,
@@ -784,7 +785,7 @@ class Deployer:
                 **self.role,
             )
         except ClientError as error:
-            if not self.no_changes(layer, None, error.response.get("Error", {}).get("Message")):
+            if not self.no_changes(layer, None, error_message(error)):
                 raise
         else:
             made["StackId"] = answer["StackId"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from scripts.deploy import text
-from scripts.deploy.aws import next_page_token
+from scripts.deploy.aws import error_code, error_message, next_page_token
 from scripts.deploy.status import is_deployed
 from templates.errors import printable
 
@@ -66,13 +66,11 @@ def check(deployer, stack, layer_name) -> Checked:
     try:
         detection = deployer.cf.detect_stack_drift(StackName=found["StackId"])["StackDriftDetectionId"]
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ValidationError":
+        if error_code(error) != "ValidationError":
             raise
         # e.g. a detection already running on it ("You can only run a single drift detection
         # operation on a given stack at the same time", detect-drift-stack.html)
-        deployer.say(
-            f"error: {stack}: drift detection refused: {printable(error.response.get('Error', {}).get('Message') or '', one_line=True)}"
-        )
+        deployer.say(f"error: {stack}: drift detection refused: {printable(error_message(error), one_line=True)}")
         return Checked(complete=False)
     status = wait(deployer, detection)
     if status is None:

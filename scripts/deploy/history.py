@@ -6,7 +6,7 @@ import re
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, may_have_landed, next_page_token
+from scripts.deploy.aws import AWS_ERRORS, error_code, may_have_landed, next_page_token
 from scripts.deploy.layer import REVISION
 from templates.errors import printable, untrusted_json
 from templates.inputs import IMAGE_TAG
@@ -39,7 +39,7 @@ class ReleaseHistory:
         try:
             parameter = self.ssm.get_parameter(Name=self.name)["Parameter"]
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
+            if error_code(error) != "ParameterNotFound":
                 raise
             self.version = 0
             return []
@@ -99,7 +99,7 @@ class ReleaseHistory:
                 # Another run's write of the history is under way (PutParameter's TooManyUpdates): read
                 # what it wrote, then write again with it.
                 # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html
-                if error.response.get("Error", {}).get("Code") != "TooManyUpdates":
+                if error_code(error) != "TooManyUpdates":
                     # an earlier attempt wrote it, its answer lost: the history holds this run's release, and what it
                     # merged from other runs and kept (its own trim may have dropped the oldest)
                     if may_have_landed(error) and self.holds([entry, *(e for e in theirs if e in kept)]):

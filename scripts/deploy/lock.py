@@ -148,7 +148,7 @@ class EnvironmentLock:
             # TooManyUpdates: another run's PutParameter on the same name is under way; whoever it
             # was, the lock is not ours to take now.
             # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html
-            code = error.response.get("Error", {}).get("Code")
+            code = error_code(error)
             if code not in ("ParameterAlreadyExists", "TooManyUpdates"):
                 if not may_have_landed(error):
                     self.value = None  # refused at the first attempt (AccessDenied...): nothing was written
@@ -240,7 +240,7 @@ class EnvironmentLock:
                 self.ssm.delete_parameter(Name=self.name)
             self.value = None
         except (*AWS_ERRORS, *UNREADABLE) as error:  # an answer without the lock's Value too
-            if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            if isinstance(error, ClientError) and error_code(error) == "ParameterNotFound":
                 self.value = None  # the take has not landed
                 if self.interrupted:
                     print(
@@ -263,7 +263,7 @@ class EnvironmentLock:
         try:
             return self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
+            if error_code(error) != "ParameterNotFound":
                 raise
             return None
 

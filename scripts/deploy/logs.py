@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnec
 
 import templates
 from scripts.deploy import purge, text
-from scripts.deploy.aws import AWS_ERRORS, checked_pages, error_code, next_page_token
+from scripts.deploy.aws import AWS_ERRORS, checked_pages, error_code, error_message, next_page_token
 from scripts.deploy.failure import Failure
 from scripts.deploy.status import FIRST_CREATE_FAILED, is_deployed
 from scripts.deploy.text import output_values, parameter_values
@@ -173,9 +173,7 @@ def transient(error) -> bool:
     """An error that asking again later may not meet: the network, or AWS's side. botocore has
     retried it already; FOLLOW=1 runs for hours, so it rides out a few more."""
     if isinstance(error, ClientError):
-        return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500 or error.response.get("Error", {}).get(
-            "Code"
-        ) in (
+        return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500 or error_code(error) in (
             "ThrottlingException",
             "ServiceUnavailableException",
         )
@@ -235,7 +233,7 @@ def new_stream_events(logs, group: str, stream: str, token):
         try:
             page = logs.get_log_events(**kwargs)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if error_code(error) == "ResourceNotFoundException":
                 return found, token
             raise
         found += page.get("events", [])
@@ -284,7 +282,7 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
                 not_found = isinstance(error, ClientError) and error_code(error) == "ResourceNotFoundException"
                 # GetLogEvents says ResourceNotFoundException of a group and of a stream alike; its message names which
                 # ("The specified log group does not exist."): a hint, which a message worded otherwise only loses
-                group_gone = not_found and "log group" in str(error.response.get("Error", {}).get("Message", "")).lower()
+                group_gone = not_found and "log group" in error_message(error).lower()
                 if found["StackStatus"] == "ROLLBACK_COMPLETE" or group_gone:  # DeletionPolicy RetainExceptOnCreate
                     lines.append(
                         f"    {stream}: its lines could not be read ({error_code(error)}): "

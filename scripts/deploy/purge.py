@@ -196,7 +196,7 @@ def _protection_of(deployer, arn) -> Protection | None:
     try:
         attributes = deployer.client("elbv2").describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
     except aws.AWS_ERRORS as error:
-        if isinstance(error, ClientError) and _code(error) == "LoadBalancerNotFound":
+        if isinstance(error, ClientError) and aws.error_code(error) == "LoadBalancerNotFound":
             return None
         return Protection(arn, unread=aws.error_code(error))
     return Protection(arn) if _pairs(attributes).get("deletion_protection.enabled") == "true" else None
@@ -222,10 +222,6 @@ def protection_off(deployer, layer_name, protection: Protection) -> str:
 
 
 # --- reading what a resource is now -------------------------------------------------------------
-def _code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "")
-
-
 def _pairs(pairs) -> dict:
     """Key -> Value of a list of Key/Value pairs (tags, a load balancer's attributes)."""
     return {pair["Key"]: pair.get("Value") for pair in pairs or []}
@@ -252,7 +248,7 @@ def _inspect_key(clients, item):
     try:
         metadata = clients("kms").describe_key(KeyId=item.physical_id)["KeyMetadata"]
     except ClientError as error:
-        if _code(error) == "NotFoundException":
+        if aws.error_code(error) == "NotFoundException":
             raise Gone from None
         raise
     # no aws:cloudformation tags on keys: the id is the proof, and its description (other_identity) whose it is
@@ -280,9 +276,9 @@ def _inspect_bucket(clients, item):
     try:
         tags = _pairs(s3.get_bucket_tagging(Bucket=item.physical_id)["TagSet"])
     except ClientError as error:
-        if _code(error) in ("NoSuchBucket", "404"):
+        if aws.error_code(error) in ("NoSuchBucket", "404"):
             raise Gone from None
-        if _code(error) != "NoSuchTagSet":
+        if aws.error_code(error) != "NoSuchTagSet":
             raise
         tags = {}
     item.facts = {"tags": tags}
@@ -302,7 +298,7 @@ def _inspect_certificate(clients, item):
     try:
         certificate = acm.describe_certificate(CertificateArn=item.physical_id)["Certificate"]
     except ClientError as error:
-        if _code(error) == "ResourceNotFoundException":
+        if aws.error_code(error) == "ResourceNotFoundException":
             raise Gone from None
         raise
     tags = _pairs(acm.list_tags_for_certificate(CertificateArn=item.physical_id).get("Tags"))
@@ -317,7 +313,7 @@ def _inspect_load_balancer(clients, item):
     try:
         elbv2.describe_load_balancers(LoadBalancerArns=[item.physical_id])
     except ClientError as error:
-        if _code(error) == "LoadBalancerNotFound":
+        if aws.error_code(error) == "LoadBalancerNotFound":
             raise Gone from None
         raise
     item.facts = {"tags": _pairs(elbv2.describe_tags(ResourceArns=[item.physical_id])["TagDescriptions"][0]["Tags"])}
@@ -332,7 +328,7 @@ def _inspect_target_group(clients, item):
     try:
         (group,) = elbv2.describe_target_groups(TargetGroupArns=[item.physical_id])["TargetGroups"]
     except ClientError as error:
-        if _code(error) == "TargetGroupNotFound":
+        if aws.error_code(error) == "TargetGroupNotFound":
             raise Gone from None
         raise
     item.facts = {"tags": _pairs(elbv2.describe_tags(ResourceArns=[item.physical_id])["TagDescriptions"][0]["Tags"])}
@@ -400,7 +396,7 @@ def inspect(deployer, item, listed, logs_read=None) -> None:
         item.gone = True
         return
     except ClientError as error:  # not readable (another account's bucket, no permission): never touched
-        item.action, item.note = None, f"left: cannot read it ({_code(error)}: {error.response.get('Error', {}).get('Message', '')})"
+        item.action, item.note = None, f"left: cannot read it ({aws.error_code(error)}: {aws.error_message(error)})"
         item.unreadable = True
         return
     tags = (item.facts or {}).get("tags")
@@ -843,7 +839,7 @@ def purge_each(deployer, todo, listed, identity) -> None:
         try:
             answer = ACT[item.kind](deployer.client, item)
         except ClientError as error:
-            if _code(error) == GONE_CODES.get(item.kind):
+            if aws.error_code(error) == GONE_CODES.get(item.kind):
                 landed = aws.may_have_landed(error)
                 deployer.say(
                     f"  {item.label}: deleted (a retry found it gone: the first attempt's answer was lost)"
@@ -853,7 +849,7 @@ def purge_each(deployer, todo, listed, identity) -> None:
                 continue
             item.failed = True
             kept_groups |= {item.stack_id} if item.kind == "AWS::Logs::LogGroup" else set()
-            deployer.say(f"  failed: {item.label}: {_code(error)}: {error.response.get('Error', {}).get('Message', '')}")
+            deployer.say(f"  failed: {item.label}: {aws.error_code(error)}: {aws.error_message(error)}")
             continue
         if item.action == "schedule":
             deployer.say(f"  {item.label}: deletion scheduled for {answer['DeletionDate']:%Y-%m-%d %H:%M %Z}")

@@ -45,18 +45,13 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
         rc = change.get("ResourceChange", {})
         action, kind = rc.get("Action", ""), rc.get("ResourceType", "")
         replacement = rc.get("Replacement", "") if action == "Modify" else ""
-        # REPLACE? for "Conditional": CloudFormation decides as the update runs (a property that reads
-        # another resource's attribute recreates only if that attribute changes).
-        # DYNAMIC: an action CloudFormation cannot tell yet, which may replace or remove (STATEFUL_ACTIONS)
-        marks = (
-            ["REMOVE"]
-            if action == "Remove"
-            else ["DYNAMIC"]
-            if action == "Dynamic"
-            else ["REPLACE?" if replacement == "Conditional" else "REPLACE"]
-            if replaced(rc)
-            else []
+        # What may delete the resource, in red: REPLACE? for "Conditional", which CloudFormation decides as the update
+        # runs (a property that reads another resource's attribute recreates only if that attribute changes);
+        # DYNAMIC for an action it cannot tell yet, which may replace or remove (STATEFUL_ACTIONS).
+        deletes = {"Remove": "REMOVE", "Dynamic": "DYNAMIC"}.get(action) or (
+            ("REPLACE?" if replacement == "Conditional" else "REPLACE") if replaced(rc) else ""
         )
+        marks = [deletes] if deletes else []
         marks += ["STATEFUL"] if marks and kind in templates.STATEFUL_TYPES else []
         marks += ["IAM"] if kind.startswith("AWS::IAM::") else ["SG"] if kind in SECURITY_GROUP_TYPES else []
         rows.append(
@@ -69,7 +64,7 @@ def change_set_table(change_set, deployed=None, colour=False, conditions=None) -
                 cause(rc, conditions or {}),
             )
         )
-        colours.append(RED if marks and marks[0] in ("REPLACE", "REPLACE?", "REMOVE", "DYNAMIC") else YELLOW if marks else None)
+        colours.append(RED if deletes else YELLOW if marks else None)
     rows = [tuple(printable(cell, one_line=True) for cell in row) for row in rows]  # from AWS: a newline would forge a line
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [f"change set {change_set['ChangeSetName']} for {change_set['StackName']}:"]
