@@ -238,8 +238,13 @@ def check_rollout(ecs, cluster, service, task_definition=None) -> Result:
         return Result("ecs rollout", False, f"service {service} not found in cluster {cluster}")
     svc = found[0]
     primary = next((d for d in svc["deployments"] if d["status"] == "PRIMARY"), None)
-    state = (primary or {}).get("rolloutState", "UNKNOWN")
-    counts = f"running {svc['runningCount']}/{svc['desiredCount']}, {len(svc['deployments'])} deployment(s), rollout {state}"
+    # "The rolloutState of a service is only returned for services that use the rolling update (ECS) deployment
+    # type" (Deployment, in ECS's API reference, as the SDKs give it:
+    # https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/ecs/aws.sdk.kotlin.services.ecs.model/-deployment/rollout-state.html). Written before ECS's own
+    # blue/green, canary and linear strategies; should ECS leave it out for them, one deployment left (the release's
+    # old one gone) with every task running is the release complete.
+    state = (primary or {}).get("rolloutState")
+    counts = f"running {svc['runningCount']}/{svc['desiredCount']}, {len(svc['deployments'])} deployment(s), rollout {state or 'state not given'}"
     running = (primary or {}).get("taskDefinition") or svc.get("taskDefinition", "")
     if task_definition and running != task_definition:
         return Result(
@@ -247,7 +252,12 @@ def check_rollout(ecs, cluster, service, task_definition=None) -> Result:
             False,
             f"{counts}, of task definition {running.split('/')[-1]}, but the stack's is {task_definition.split('/')[-1]}",
         )
-    ok = state == "COMPLETED" and len(svc["deployments"]) == 1 and svc["runningCount"] == svc["desiredCount"] > 0
+    ok = (
+        state in ("COMPLETED", None)
+        and primary is not None
+        and len(svc["deployments"]) == 1
+        and svc["runningCount"] == svc["desiredCount"] > 0
+    )
     return Result("ecs rollout", ok, counts)
 
 

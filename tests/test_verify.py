@@ -473,7 +473,7 @@ TASK_DEFINITION = "arn:aws:ecs:us-east-1:123456789012:task-definition/svc-task:7
 
 
 def service_response(state, running, desired, deployments=1, status="ACTIVE", task_definition=TASK_DEFINITION):
-    deployment = {"id": "ecs-svc/1", "status": "PRIMARY", "rolloutState": state}
+    deployment = {"id": "ecs-svc/1", "status": "PRIMARY"} | ({"rolloutState": state} if state else {})
     extra = [{"id": "ecs-svc/0", "status": "ACTIVE", "rolloutState": "COMPLETED"}] * (deployments - 1)
     service = {"serviceName": "svc", "status": status, "taskDefinition": task_definition, "runningCount": running, "desiredCount": desired}
     return {"services": [service | {"deployments": [deployment, *extra]}]}
@@ -488,6 +488,10 @@ def service_response(state, running, desired, deployments=1, status="ACTIVE", ta
         ("COMPLETED", 1, 2, 1, False),
         ("COMPLETED", 0, 0, 1, False),  # scaled to nothing: nothing serves the site
         ("FAILED", 2, 2, 1, False),
+        # No rolloutState (ECS documents it for rolling updates): one deployment with every task running is complete.
+        (None, 2, 2, 1, True),
+        (None, 2, 2, 2, False),
+        (None, 1, 2, 1, False),
     ],
 )
 def test_rollout_check(state, running, desired, deployments, ok):
@@ -497,6 +501,17 @@ def test_rollout_check(state, running, desired, deployments, ok):
         result = verify.check_rollout(ecs, "c", "svc")
     assert result.ok is ok
     assert f"running {running}/{desired}" in result.detail
+
+
+def test_a_rollout_with_no_primary_deployment_is_not_complete():
+    ecs, stub = stubbed("ecs")
+    answer = service_response(None, 2, 2)
+    answer["services"][0]["deployments"][0]["status"] = "ACTIVE"
+    stub.add_response("describe_services", answer, {"cluster": "c", "services": ["svc"]})
+    with stub:
+        result = verify.check_rollout(ecs, "c", "svc")
+    assert result.ok is False, result.detail
+    assert result.detail == "running 2/2, 1 deployment(s), rollout state not given"
 
 
 @pytest.mark.parametrize("runs", [TASK_DEFINITION, TASK_DEFINITION.replace(":7", ":6")])

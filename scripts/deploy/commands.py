@@ -29,7 +29,7 @@ from scripts.deploy.history import (
     why_nothing_earlier,
 )
 from scripts.deploy.layer import compact, layer_named_in
-from scripts.deploy.status import ALREADY_EXECUTED, UNDER_REVIEW, UPDATABLE, busy, is_deployed, runs_no_image
+from scripts.deploy.status import ALREADY_EXECUTED, UNDER_REVIEW, UPDATABLE, UPDATE_ROLLING_BACK, busy, is_deployed, runs_no_image
 from scripts.deploy.text import output_values, parameter_values
 from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
@@ -727,8 +727,8 @@ class Commands:
         deployer, stack = self.deployer, templates.stack_name(self.env, self.layers[0])
         found = deployer.describe(stack)
         status = found["StackStatus"] if found else "not deployed"
-        if status == "UPDATE_ROLLBACK_IN_PROGRESS":  # e.g. a recover whose wait stopped, run again
-            deployer.say(f"{stack} is UPDATE_ROLLBACK_IN_PROGRESS: waiting for it to settle")
+        if status in UPDATE_ROLLING_BACK:  # e.g. a recover whose wait stopped, run again
+            deployer.say(f"{stack} is {status}: waiting for it to settle")
             found = deployer.wait_for_stack(stack, token=None)
         elif status == "UPDATE_ROLLBACK_FAILED" and self.env == SANDBOX_ENV:
             raise Failure(f"error: {stack} is {status}; {text.SANDBOX_CANNOT_RECOVER}")

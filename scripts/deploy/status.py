@@ -9,6 +9,9 @@ SUCCEEDED = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE", "DELETE_CO
 EMPTY_STATUSES = ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
 # A failed first create, rolled back or rolling back: what it made is deleted, or being deleted.
 FIRST_CREATE_FAILED = ("ROLLBACK_IN_PROGRESS", "ROLLBACK_FAILED", "ROLLBACK_COMPLETE")
+# An update's rollback under way: UPDATE_ROLLBACK_IN_PROGRESS, then its clean-up, while the resources the failed
+# update created are deleted (the stack is back on its previous template by then), then UPDATE_ROLLBACK_COMPLETE.
+UPDATE_ROLLING_BACK = ("UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
 # The empty stack a CREATE change set makes: no operation runs on it, and it was never deployed.
 UNDER_REVIEW = "REVIEW_IN_PROGRESS"
 
