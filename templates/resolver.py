@@ -155,6 +155,10 @@ class Resolver:
         if key in ("Fn::GetAtt", "Fn::ImportValue", "Fn::GetAZs", "Fn::Cidr", "Fn::Base64"):
             return UNKNOWN
         values = self.value(argument)
+        if key in ("Fn::And", "Fn::Or") and isinstance(values, list) and any(v is (key == "Fn::Or") for v in values):
+            # One false condition makes Fn::And false, one true makes Fn::Or true, whatever the others are at deploy time:
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-conditions.html
+            return key == "Fn::Or"
         if not isinstance(values, list) or any(v is UNKNOWN or isinstance(v, dict) for v in values):
             return UNKNOWN
         if key in ("Fn::Select", "Fn::Join"):
@@ -194,7 +198,8 @@ class Resolver:
             if name.startswith("!"):
                 return "${" + name[1:] + "}"
             value = self.value(variables[name]) if name in variables else UNKNOWN if "." in name else self.parameter(name)
-            if (name == "AWS::Region" or name in self.set_each_run) and not resolve_all:
+            read = self.references(variables[name]) if name in variables else {name}  # a variable of its own reads its value's
+            if (name == "AWS::Region" or read & self.set_each_run) and not resolve_all:
                 value = UNKNOWN  # shown as ${AWS::Region}, like the other pseudo parameters, and ${ImageTag}
             if value is UNKNOWN or isinstance(value, (dict, list)) or value is NO_VALUE:
                 unknown = True

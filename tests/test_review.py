@@ -2894,3 +2894,64 @@ def test_a_decided_fn_if_list_item_whose_taken_nested_branch_holds_no_unit_is_na
     lines = resolver.Resolver(template, {}, {}, "us-east-1").property_lines("Metrics", [query("primary", 300), nested])
     assert any(line.startswith("  - spare (as A is true, B is false)") for line in lines), lines
     assert not any(line.startswith("  - #2") for line in lines), lines
+
+
+# -- Fn::And / Fn::Or decided by one operand (CloudFormation: "returns false if any one of the conditions evaluates
+# to false" / "returns true if any one of the specified conditions evaluate to true"):
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-conditions.html
+
+
+def _short_circuit_template():
+    """DesiredCount is known before deploy; KeepRunningCount only at deploy time (inputs.DEPLOY_TIME)."""
+    return {
+        "Parameters": {"DesiredCount": {"Type": "Number"}, "KeepRunningCount": {"Type": "String"}},
+        "Conditions": {
+            "IsThree": {"Fn::Equals": [{"Ref": "DesiredCount"}, "3"]},  # false with DesiredCount 2
+            "IsTwo": {"Fn::Equals": [{"Ref": "DesiredCount"}, "2"]},  # true
+            "SetCount": {"Fn::Equals": [{"Ref": "KeepRunningCount"}, "false"]},  # decided at deploy time
+            "ThreeAndSet": {"Fn::And": [{"Condition": "IsThree"}, {"Condition": "SetCount"}]},
+            "TwoOrSet": {"Fn::Or": [{"Condition": "IsTwo"}, {"Condition": "SetCount"}]},
+        },
+        "Resources": {
+            "Extra": {"Type": "AWS::CloudWatch::Alarm", "Condition": "ThreeAndSet", "Properties": {"Period": 60}},
+        },
+    }
+
+
+def test_and_with_a_false_operand_is_false_before_deploy():
+    template = _short_circuit_template()
+    shown = resolver.Resolver(template, {"DesiredCount": "2"}, {}, "us-east-1", inputs.DEPLOY_TIME)
+    assert shown.condition("SetCount") is None  # the premise: this one is decided at deploy time
+    assert shown.condition("ThreeAndSet") is False  # whatever SetCount is, IsThree is false
+    assert shown.text({"Fn::If": ["ThreeAndSet", "a", "b"]}) == "b (as ThreeAndSet is false)"
+
+
+def test_or_with_a_true_operand_is_true_before_deploy():
+    template = _short_circuit_template()
+    shown = resolver.Resolver(template, {"DesiredCount": "2"}, {}, "us-east-1", inputs.DEPLOY_TIME)
+    assert shown.condition("TwoOrSet") is True
+
+
+def test_a_resource_whose_and_condition_is_false_is_not_priced():
+    """Not "$0.10; only if ThreeAndAlerting (decided at deploy time)" in the total: CloudFormation never creates it here.
+    (A deploy-time parameter is priced at its default; an upstream output not known before deploy stays unknown.)"""
+    template = _short_circuit_template()
+    template["Parameters"]["AlertTopicArn"] = {"Type": "String"}
+    template["Conditions"]["Alerting"] = {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertTopicArn"}, ""]}]}
+    template["Conditions"]["ThreeAndAlerting"] = {"Fn::And": [{"Condition": "IsThree"}, {"Condition": "Alerting"}]}
+    template["Resources"]["Extra"]["Condition"] = "ThreeAndAlerting"
+    values, wired = {"DesiredCount": "2"}, {"AlertTopicArn": "release-alarms.AlertTopicArn"}
+    layer = collect.Layer(
+        "test", "", "stack", template, {"Parameters": values}, resolver.Resolver(template, values, wired, "us-east-1", inputs.DEPLOY_TIME)
+    )
+    (line,) = cost.price_resource("Extra", template["Resources"]["Extra"], layer, cost.Prices(cost.load_prices()), "prod", [])
+    assert (line.label, line.amount, line.absent) == ("not created", D("0.00"), True), line
+
+
+def test_a_sub_variable_holding_the_image_tag_is_shown_as_set_at_each_run():
+    """${ImageTag} is shown as ${ImageTag} (the deployer sets it at each run, the params value only on a first deploy);
+    the same parameter through the Sub's variable map is the same value and must not be shown as the params one."""
+    template = {"Parameters": {"ImageTag": {"Type": "String"}}}
+    shown = resolver.Resolver(template, {"ImageTag": "v1"}, {}, "us-east-1", inputs.DEPLOY_TIME)
+    assert shown.text({"Fn::Sub": "img:${ImageTag}"}) == "img:${ImageTag}"  # as intended today
+    assert "v1" not in shown.text({"Fn::Sub": ["img:${Tag}", {"Tag": {"Ref": "ImageTag"}}]})
