@@ -1,8 +1,9 @@
 """`make bench`: performance figures, printed, never asserted (machines here are shared and noisy).
 
-Each figure is the median of several runs, measured in this one run so that ratios compare.
-Peak memory is the largest resident set of the measured process tree (wait4's ru_maxrss); CPU is
-the user and system time of that tree, a steadier figure than wall time on a busy machine."""
+Each time is the median of several runs, measured in this one run so that ratios compare. Peak
+memory is the largest resident set of the measured process tree (wait4's ru_maxrss), the largest of
+the runs'; CPU is the user and system time of that tree, a steadier figure than wall time on a busy
+machine."""
 
 import templates  # noqa: F401  (first: its hook makes a Ctrl-C in every import after it one line: templates/__init__.py)
 
@@ -28,7 +29,8 @@ REVIEWED_ENVIRONMENTS = 33  # the three of params/ and copies of staging with th
 
 # Runs the measured command and prints its wall time and peak memory. A process started from this
 # one would report this process's own peak too: Linux carries the parent's high-water mark over
-# fork and exec into ru_maxrss. A small launcher in between keeps the figure the command's own.
+# fork and exec into ru_maxrss. A small launcher in between keeps the figure the command's own (with the
+# launcher's, some 12 MiB, which its fork carries over in the same way: the floor of every peak).
 LAUNCHER = """
 import os, resource, subprocess, sys, tempfile, time
 # The child's output goes to a file, not a pipe: a process it leaves behind holding a pipe open would
@@ -59,11 +61,15 @@ def timed(command, cwd, env=None, errors=None) -> tuple[float, float, float]:
 
 
 def project_copy() -> Path:
-    """A copy of the generator's sources sharing this .venv, with no output/ and no lint cache."""
+    """A copy of the generator's sources sharing this .venv, with no output/, no lint cache and none of the project's
+    compiled bytecode (as a fresh clone has it)."""
     copy = Path(tempfile.mkdtemp(prefix="bench-"))
     for name in SOURCES:
         source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, copy / name)
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, copy / name)
     (copy / ".venv").symlink_to(ROOT / ".venv")
     return copy
 
@@ -194,7 +200,7 @@ def main():
         finally:
             shutil.rmtree(copy)
     g = report("generate every layer and environment", generation, 0.5, 200)
-    c = report("make templates, cold (no output/, no cache)", cold, 2.5, 200)
+    c = report("make templates, cold (no output/, cache, bytecode)", cold, 2.5, 200)
     w = report("make templates, nothing changed", warm, 0.5, 200)
     print(f"\nratios: cold/generation {c / g:.1f}x, cold/unchanged {c / w:.1f}x")
 

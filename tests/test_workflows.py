@@ -1101,3 +1101,15 @@ def test_a_target_says_that_a_value_it_does_not_take_changes_nothing(target, unu
         given = recipe(f"{name}=prod")
         assert f'echo "note: make {target} ' in given and f"whatever {name}= says:\" 'prod'" in given, given
     assert "note:" not in recipe()
+
+
+def test_the_bench_measures_a_cold_make_templates_on_a_copy_with_no_output_cache_or_compiled_bytecode():
+    import bench
+
+    copy = bench.project_copy()
+    try:
+        assert (copy / "templates" / "__init__.py").is_file() and (copy / "scripts" / "review").is_dir()
+        left = [p for p in copy.rglob("*") if p.name in ("__pycache__", "output", ".cache") and ".venv" not in p.parts]
+        assert not left, left
+    finally:
+        shutil.rmtree(copy)
