@@ -418,7 +418,9 @@ def test_deploy_role_may_never_import_an_existing_resource_and_the_deployer_neve
     source = "\n".join(path.read_text() for path in sorted(ROOT.glob("scripts/deploy/*.py")))
     kinds = re.findall(r"ChangeSetType=([^,\n]*)", source)
     assert kinds and all(set(re.findall(r'"([A-Z]+)"', kind)) <= {"CREATE", "UPDATE"} for kind in kinds), kinds
-    assert "ResourcesToImport" not in source and "ImportExistingResources" not in source
+    # neither sent as a keyword nor as a key of a request's dict (make execute reads ImportExistingResources, to refuse it)
+    assert not re.search(r'\b(ResourcesToImport|ImportExistingResources)"?\s*[=:]', source)
+    assert re.search(r'\b(ResourcesToImport|ImportExistingResources)"?\s*[=:]', 'kwargs = {"ImportExistingResources": True}')
 
 
 def test_roles_live_outside_the_role_names_the_execution_role_manages(template):

@@ -4764,6 +4764,43 @@ def test_a_change_set_whose_tags_are_not_ours_is_not_executed(aws):
     )
 
 
+MALLORY_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:mallory"
+
+
+@pytest.mark.parametrize(
+    "asks, said",
+    [
+        ({"NotificationARNs": [MALLORY_TOPIC]}, f"notification topics the stack has not ({MALLORY_TOPIC})"),
+        ({"ImportExistingResources": True}, "ImportExistingResources (taking in resources it did not make)"),
+    ],
+)
+def test_a_change_set_made_by_hand_with_what_ours_never_ask_for_is_not_executed(aws, asks, said):
+    # Executed, its topics would become the stack's and receive its events; an import would take in resources someone
+    # else made, which a destroy or purge would then delete.
+    hand = change_set("cert-dns") | asks
+    aws.cf.add_response("describe_change_set", hand, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    aws.deployed("cert-dns")
+    executions = requests_of(aws, "ExecuteChangeSet")
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 2
+    assert executions == []
+    assert aws.err == (
+        f"error: change set {cs_name('cert-dns')} asks for {said}, which this tool's change sets never do: made by hand, it is not "
+        f"executed; make one: make changeset STACK=cert-dns ENV={ENV}\n"
+    )
+
+
+def test_a_change_set_keeping_the_notification_topics_the_stack_has_is_executed(aws, monkeypatch):
+    # Topics an operator gave the stack (CreateChangeSet may state them again): the change set adds none.
+    def with_topics(layer, **kwargs):
+        found = described(layer, **kwargs)
+        found["Stacks"][0]["NotificationARNs"] = [MALLORY_TOPIC] if layer == "cert-dns" else []
+        return found
+
+    monkeypatch.setattr(stubbed_aws, "described", with_topics)
+    reviewed_cert_dns_executed(aws, made=change_set("cert-dns") | {"NotificationARNs": [MALLORY_TOPIC]})
+    assert f"{stack('cert-dns')}: UPDATE_COMPLETE" in aws.out
+
+
 def test_a_change_set_that_carries_no_tags_is_executed(aws):
     # CreateChangeSet without Tags leaves the stack's own ("If you don't specify this parameter, AWS CloudFormation doesn't
     # modify the stack's tags"): such a change set takes nothing away from the tool, unlike one with other tags.
@@ -8712,6 +8749,40 @@ def test_a_lock_naming_this_very_process_is_never_its_own_holder():
     assert lock.this_machine(), "this test needs Linux's /proc"
     itself = {"holder": f"{lock.user()}@{socket.gethostname()} (pid {os.getpid()})", "machine": lock.this_machine()}
     assert lock.still_running(json.dumps(itself | {"started": lock.start_time(os.getpid())}), ENV) is None
+
+
+def test_a_lock_held_by_a_killed_deployer_not_yet_reaped_is_said_gone_and_unlock_frees_it(aws):
+    """kill -9 of a deploy (make and the deployer with it) leaves the deployer a zombie until something
+    reaps it: /proc/<pid> stays, with its start time, so os.kill(pid, 0) succeeds. On this machine the
+    next `make unlock ENV=sandbox YES=1` said "its process ... still runs on this machine: nothing freed"
+    (until init reaped it), and would for as long as a parent that never waits keeps it. A zombie runs
+    nothing and will never free the lock: proc(5) state Z."""
+    machine = lock.this_machine()
+    assert machine, "this test needs Linux's /proc"
+    here = f"{lock.user()}@{socket.gethostname()}"
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = lock.start_time(process.pid)
+        os.kill(process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30  # until the kernel has made it a zombie (not reaped: no wait())
+        while Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the killed process did not become a zombie within 30 s"
+            time.sleep(0.01)
+        held = {"holder": f"{here} (pid {process.pid})", "machine": machine, "started": started}
+        assert lock.holder_runs(held, ENV) is False
+        assert lock.gone(held, ENV).endswith("that run is gone)")
+        assert lock.still_running(json.dumps(HELD | held), ENV) is None
+        value = json.dumps(HELD | held)
+        found = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value, "Version": 1}}
+        aws.ssm.add_response("get_parameter", found, {"Name": LOCK})
+        aws.caller()  # the account a YES=1 run prints with its question
+        aws.ssm.add_response("get_parameter", found, {"Name": LOCK})
+        aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
+        code = aws.run("unlock", "--yes")
+        assert code == 0 and f"{ENV}: lock freed (was deploy by {here} (pid {process.pid})" in aws.out, aws.err
+    finally:
+        process.kill()
+        process.wait()
 
 
 def test_a_change_of_tags_alone_is_applied_not_reported_as_no_changes(aws):

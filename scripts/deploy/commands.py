@@ -245,6 +245,22 @@ class Commands:
                 f"{printable(change_set.get('StatusReason', ''), one_line=True)}".rstrip()
                 + anew
             )
+        # What the tool's own change sets never ask for (Deployer.request_change_set), and one made by hand under the name
+        # could: NotificationARNs, "SNS topics that CloudFormation associates with the stack" (its events sent there), and
+        # ImportExistingResources, which "auto-imports resources that already exist": someone else's, under the names the
+        # template gives, which a destroy or purge would then delete.
+        # https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/cloudformation/aws.sdk.kotlin.services.cloudformation.model/-create-change-set-request
+        stack_topics = set((deployer.describe(layer.stack) or {}).get("NotificationARNs", []))
+        added = [arn for arn in change_set.get("NotificationARNs", []) if arn not in stack_topics]
+        asked = (
+            [f"notification topics the stack has not ({', '.join(printable(arn, one_line=True) for arn in added)})"] if added else []
+        ) + (["ImportExistingResources (taking in resources it did not make)"] if change_set.get("ImportExistingResources") else [])
+        if asked:
+            raise Failure(
+                f"error: change set {name} asks for {' and '.join(asked)}, which this tool's change sets never do: made by hand, "
+                f"it is not executed; make one: make changeset STACK={layer.name} ENV={self.env}",
+                2,
+            )
         exists = deployer.has_stack(layer.stack)
         deployer.policies.put_back_if_marked(layer)
         updated = exists and deployer.describe(layer.stack).get("LastUpdatedTime")

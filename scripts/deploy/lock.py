@@ -59,6 +59,9 @@ def holder_runs(held: dict, env: str) -> bool | None:
         return False
     except (OSError, OverflowError):  # PermissionError: it runs, as another user
         pass
+    fields = stat_fields(pid)
+    if fields and fields[0] in ("Z", "X"):  # killed and not reaped yet (a zombie): it runs nothing and never frees the lock
+        return False
     if held.get("started"):
         started = start_time(pid)
         return None if started is None else started == held["started"]
@@ -77,9 +80,15 @@ def gone(held: dict, env: str) -> str:
 def start_time(pid: int) -> str | None:
     """When the process started, in clock ticks since boot (/proc/<pid>/stat's 22nd field): with the
     machine, it tells the process that took a lock from a later one given the same id (proc(5))."""
+    fields = stat_fields(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name, the process's state first (proc(5)); None when unreadable."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
-    except (OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
         return None
 
 
