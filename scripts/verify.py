@@ -272,6 +272,7 @@ def check_service(ecs, cluster, service, task_definition=None) -> Result:
     detail = f"{svc.get('status', 'UNKNOWN')}, desired {svc.get('desiredCount', '?')}, task definition {running.split('/')[-1] or '(none)'}"
     if task_definition and running != task_definition:
         return Result("ecs service", False, f"{detail}, but the stack's is {task_definition.split('/')[-1]}")
+    # "The valid values are ACTIVE, DRAINING, or INACTIVE": https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html
     return Result("ecs service", svc.get("status") == "ACTIVE", detail)
 
 
@@ -285,6 +286,8 @@ def check_targets(elbv2, target_group_arns) -> Result:
         found += [(group, t) for t in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]]
     if not found:
         return Result("targets healthy", False, "no target registered")
+    # State healthy, or initial, unhealthy, unused, draining, unavailable with a Reason ("If the target state is healthy,
+    # a reason code is not provided"): https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetHealth.html
     unhealthy = [
         f"{t['Target']['Id']} in {group} {t['TargetHealth']['State']} ({t['TargetHealth'].get('Reason', '')})"
         for group, t in found

@@ -308,7 +308,19 @@ def answer_of(error: ClientError) -> dict:
     return error.response.get("Error") or {}
 
 
+# SSM's answer to GetParameter and DeleteParameter of a parameter not there, "ParameterNotFound: The parameter couldn't
+# be found": https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameter.html
+# https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_DeleteParameter.html
+PARAMETER_NOT_FOUND = "ParameterNotFound"
+
+
 def not_found(error: ClientError) -> bool:
+    """A change set or stack not there. DescribeChangeSet's not-found error is ChangeSetNotFound (botocore's model: shape
+    ChangeSetNotFoundException, code ChangeSetNotFound; startswith takes either):
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
+    A stack not there: "If the stack doesn't exist, a ValidationError is returned"; its message's "does not exist" is
+    a wording that page does not give:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html"""
     code, message = error_code(error), error_message(error)
     return code.startswith("ChangeSetNotFound") or (code == "ValidationError" and "does not exist" in message)
 

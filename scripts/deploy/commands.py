@@ -238,7 +238,9 @@ class Commands:
                 f"make status ENV={self.env} STACK={layer.name}{unrecorded}"
             )
         if change_set["Status"] != "CREATE_COMPLETE" or execution != "AVAILABLE":
-            # OBSOLETE: "the stack was already updated" since it was made (API_DescribeChangeSet)
+            # "If the change set execution status is AVAILABLE, you can execute the change set"; OBSOLETE: "the stack was
+            # already updated" since it was made.
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
             anew = f"; the stack was updated since it was made: {again()} makes a new one" if execution == "OBSOLETE" else ""
             raise Failure(
                 f"error: change set {name} cannot be executed: {change_set['Status']}/{execution} "

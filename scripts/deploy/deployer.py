@@ -714,6 +714,7 @@ class Deployer:
     # --- stack states -----------------------------------------------------------------------
     def ready(self, layer, recreate=False) -> bool:
         """Settle the stack into a state a change set can start from; True if it is deployed."""
+        # The StackStatus values below are those of the stack status page status.py cites.
         while True:
             found = self.describe(layer.stack)
             status = found and found["StackStatus"]
@@ -758,6 +759,8 @@ class Deployer:
             if "StackId" not in made:
                 return None  # nothing to change: no_changes() said so
             change_set = self.wait_for_change_set(layer, name, exists)
+            # FAILED: "if your attempt to create a change set failed, CloudFormation shows the error message" (StatusReason):
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
             failed = change_set["Status"] == "FAILED"
             if failed and not self.no_changes(layer, name, change_set.get("StatusReason")):
                 raise Failure(f"error: change set {name} failed: {printable(change_set.get('StatusReason') or '')}")
@@ -834,6 +837,9 @@ class Deployer:
         stack = layer.stack
         for _ in self.polls(CHANGE_SET_WAIT_MINUTES * 60):
             change_set = self.cf.describe_change_set(StackName=stack, ChangeSetName=name)
+            # Status, of CREATE_PENDING | CREATE_IN_PROGRESS | CREATE_COMPLETE | DELETE_PENDING | DELETE_IN_PROGRESS |
+            # DELETE_COMPLETE | DELETE_FAILED | FAILED: the first two while CloudFormation is still computing it.
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
             if change_set["Status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
                 break
         else:
@@ -1184,6 +1190,7 @@ class Deployer:
             self.say(f"{layer.stack}: {status}: {printable(found.get('StackStatusReason', ''), one_line=True)}".rstrip(": "))
             self.print_failures()
             self.say_stopped_tasks_unsaid(layer, found)
+            # What each stack status means: the page status.py cites.
             hint = {
                 "ROLLBACK_COMPLETE": self.taken_name_hint(layer) or self.way_out(layer.name, status),
                 "ROLLBACK_FAILED": self.way_out(layer.name, status),

@@ -385,6 +385,8 @@ def refuse_a_secret_the_tasks_cannot_read(deployer, layer) -> None:
         else:
             manager = deployer.client("kms", region).describe_key(KeyId=key)["KeyMetadata"].get("KeyManager") if key else "AWS"
     except AWS_ERRORS as error:
+        # DescribeSecret's "Secrets Manager can't find the resource that you asked for" (API_DescribeSecret, above); KMS's
+        # DescribeKey says NotFoundException instead, which is the note below.
         if error_code(error) == "ResourceNotFoundException":  # asked in the secret's region, of the stacks' account (checked)
             stacks_region = deployer.cf.meta.region_name
             there = "and region" if region == stacks_region else f"in {region}, the region the ARN names (the stacks go to {stacks_region})"

@@ -6,7 +6,7 @@ import re
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, error_code, may_have_landed, next_page_token
+from scripts.deploy.aws import AWS_ERRORS, PARAMETER_NOT_FOUND, error_code, may_have_landed, next_page_token
 from scripts.deploy.layer import REVISION
 from templates.errors import printable, untrusted_json
 from templates.inputs import IMAGE_TAG
@@ -39,7 +39,7 @@ class ReleaseHistory:
         try:
             parameter = self.ssm.get_parameter(Name=self.name)["Parameter"]
         except ClientError as error:
-            if error_code(error) != "ParameterNotFound":
+            if error_code(error) != PARAMETER_NOT_FOUND:
                 raise
             self.version = 0
             return []

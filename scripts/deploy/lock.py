@@ -10,7 +10,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, error_code, may_have_landed, sandbox_gone
+from scripts.deploy.aws import AWS_ERRORS, PARAMETER_NOT_FOUND, UNREADABLE, error_code, may_have_landed, sandbox_gone
 from scripts.deploy.failure import Failure
 from templates.errors import printable, stops_held, untrusted_json
 
@@ -249,7 +249,7 @@ class EnvironmentLock:
                 self.ssm.delete_parameter(Name=self.name)
             self.value = None
         except (*AWS_ERRORS, *UNREADABLE) as error:  # an answer without the lock's Value too
-            if isinstance(error, ClientError) and error_code(error) == "ParameterNotFound":
+            if isinstance(error, ClientError) and error_code(error) == PARAMETER_NOT_FOUND:
                 self.value = None  # the take has not landed
                 if self.interrupted:
                     print(
@@ -272,7 +272,7 @@ class EnvironmentLock:
         try:
             return self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
         except ClientError as error:
-            if error_code(error) != "ParameterNotFound":
+            if error_code(error) != PARAMETER_NOT_FOUND:
                 raise
             return None
 
@@ -297,7 +297,7 @@ class EnvironmentLock:
                 self.ssm.delete_parameter(Name=self.name)
             except ClientError as error:
                 # gone: an earlier attempt of this call deleted it (its answer lost, botocore retried), or its holder just freed it
-                if error_code(error) != "ParameterNotFound":
+                if error_code(error) != PARAMETER_NOT_FOUND:
                     raise
             return None
         return now

@@ -172,6 +172,8 @@ def filtered(logs, group: str, start_ms: int):
 def transient(error) -> bool:
     """An error that asking again later may not meet: the network, or AWS's side. botocore has
     retried it already; FOLLOW=1 runs for hours, so it rides out a few more."""
+    # ServiceUnavailableException, "The service cannot complete the request", is one GetLogEvents and FilterLogEvents
+    # list: https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html
     if isinstance(error, ClientError):
         return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500 or error_code(error) in (
             "ThrottlingException",
@@ -233,6 +235,7 @@ def new_stream_events(logs, group: str, stream: str, token):
         try:
             page = logs.get_log_events(**kwargs)
         except ClientError as error:
+            # "ResourceNotFoundException: The specified resource does not exist": https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html
             if error_code(error) == "ResourceNotFoundException":
                 return found, token
             raise
@@ -280,8 +283,9 @@ def stopped_tasks(deployer, found: dict) -> list[str]:
                 )
             except AWS_ERRORS as error:  # the stop reasons and exit codes read already stay said
                 not_found = isinstance(error, ClientError) and error_code(error) == "ResourceNotFoundException"
-                # GetLogEvents says ResourceNotFoundException of a group and of a stream alike; its message names which
-                # ("The specified log group does not exist."): a hint, which a message worded otherwise only loses
+                # GetLogEvents says ResourceNotFoundException of a group and of a stream alike (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html);
+                # its message names which ("The specified log group does not exist.", a wording that page does not give):
+                # a hint, which a message worded otherwise only loses
                 group_gone = not_found and "log group" in error_message(error).lower()
                 if found["StackStatus"] == "ROLLBACK_COMPLETE" or group_gone:  # DeletionPolicy RetainExceptOnCreate
                     lines.append(

@@ -11,7 +11,7 @@ import shlex
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, checked_pages, error_code, may_have_landed
+from scripts.deploy.aws import AWS_ERRORS, PARAMETER_NOT_FOUND, checked_pages, error_code, may_have_landed
 from scripts.deploy.status import UPDATABLE
 from templates.generation import ALLOW_EVERY_UPDATE
 
@@ -125,7 +125,7 @@ class RelaxedPolicyMarks:
             self.ssm.delete_parameter(Name=name)
         except AWS_ERRORS as error:
             code = error_code(error)
-            if code != "ParameterNotFound":
+            if code != PARAMETER_NOT_FOUND:
                 self.say(f"  note: {name} could not be deleted ({code}): {self.cli()} ssm delete-parameter --name {name}")
         self.layers.discard(layer_name)
 

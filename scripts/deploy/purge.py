@@ -196,6 +196,8 @@ def _protection_of(deployer, arn) -> Protection | None:
     try:
         attributes = deployer.client("elbv2").describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
     except aws.AWS_ERRORS as error:
+        # "LoadBalancerNotFound: The specified load balancer does not exist":
+        # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeLoadBalancerAttributes.html
         if isinstance(error, ClientError) and aws.error_code(error) == "LoadBalancerNotFound":
             return None
         return Protection(arn, unread=aws.error_code(error))
@@ -248,6 +250,7 @@ def _inspect_key(clients, item):
     try:
         metadata = clients("kms").describe_key(KeyId=item.physical_id)["KeyMetadata"]
     except ClientError as error:
+        # DescribeKey's NotFoundException: https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html
         if aws.error_code(error) == "NotFoundException":
             raise Gone from None
         raise
@@ -276,6 +279,9 @@ def _inspect_bucket(clients, item):
     try:
         tags = _pairs(s3.get_bucket_tagging(Bucket=item.physical_id)["TagSet"])
     except ClientError as error:
+        # NoSuchBucket as GONE_CODES cites it ("404" is botocore's code for an error answer without a body, which S3
+        # does not document); NoSuchTagSet: "There is no tag set associated with the bucket":
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketTagging.html
         if aws.error_code(error) in ("NoSuchBucket", "404"):
             raise Gone from None
         if aws.error_code(error) != "NoSuchTagSet":
@@ -298,6 +304,7 @@ def _inspect_certificate(clients, item):
     try:
         certificate = acm.describe_certificate(CertificateArn=item.physical_id)["Certificate"]
     except ClientError as error:
+        # DescribeCertificate's ResourceNotFoundException: https://docs.aws.amazon.com/acm/latest/APIReference/API_DescribeCertificate.html
         if aws.error_code(error) == "ResourceNotFoundException":
             raise Gone from None
         raise
@@ -313,6 +320,8 @@ def _inspect_load_balancer(clients, item):
     try:
         elbv2.describe_load_balancers(LoadBalancerArns=[item.physical_id])
     except ClientError as error:
+        # "LoadBalancerNotFound: The specified load balancer does not exist":
+        # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeLoadBalancers.html
         if aws.error_code(error) == "LoadBalancerNotFound":
             raise Gone from None
         raise
@@ -328,6 +337,8 @@ def _inspect_target_group(clients, item):
     try:
         (group,) = elbv2.describe_target_groups(TargetGroupArns=[item.physical_id])["TargetGroups"]
     except ClientError as error:
+        # "TargetGroupNotFound: The specified target group does not exist":
+        # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeTargetGroups.html
         if aws.error_code(error) == "TargetGroupNotFound":
             raise Gone from None
         raise
@@ -475,6 +486,8 @@ def keep_keys_other_log_groups_use(logs, items, cli) -> None:
 def deleted_stacks(deployer, stacks) -> list[dict]:
     """ListStacks summaries of the deleted stacks of these names, newest first (CloudFormation keeps 90 days)."""
     found = []
+    # DELETE_COMPLETE: a stack status of the page status.py cites, and a StackStatusFilter of
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ListStacks.html
     for page in aws.checked_pages(deployer.cf.get_paginator("list_stacks").paginate(StackStatusFilter=["DELETE_COMPLETE"]), "ListStacks"):
         found += [summary for summary in page["StackSummaries"] if summary["StackName"] in stacks]
     return sorted(found, key=lambda s: s.get("DeletionTime") or s["CreationTime"], reverse=True)
@@ -530,7 +543,8 @@ def retained_by(deployer, summary) -> list[Retained]:
 
 
 def retained_in(summary, resources) -> list[Retained]:
-    """What a deleted stack kept (DELETE_SKIPPED), from its resource summaries."""
+    """What a deleted stack kept (DELETE_SKIPPED), from its resource summaries.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceSummary.html"""
     return [
         Retained(
             summary["StackName"],
@@ -684,6 +698,7 @@ def destroyed_among(deployer, names, absent) -> bool:
     be read offers nothing: the refusal stands without it."""
     if len(names) < 2 or not absent:
         return False
+    # DELETE_COMPLETE as deleted_stacks() cites it
     pages = aws.checked_pages(deployer.cf.get_paginator("list_stacks").paginate(StackStatusFilter=["DELETE_COMPLETE"]), "ListStacks")
     try:  # the first one found settles it: the pages after it (every project's deletions of 90 days) are not read
         return any(summary.get("StackName") in absent for page in pages for summary in page.get("StackSummaries") or ())

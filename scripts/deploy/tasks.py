@@ -92,6 +92,7 @@ def run_request(cluster: str, service: dict, command: list[str]) -> dict:
 
 def describe_service(ecs, cluster: str, name: str) -> dict:
     found = ecs.describe_services(cluster=cluster, services=[name])
+    # "The valid values are ACTIVE, DRAINING, or INACTIVE": https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html
     services = [s for s in found.get("services", []) if s.get("status") == "ACTIVE"]
     if not services:
         why = "; ".join(f"{f.get('reason')}" for f in found.get("failures", [])) or "not ACTIVE"
