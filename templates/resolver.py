@@ -36,6 +36,10 @@ class Resolver:
         self.set_each_run = (frozenset(inputs.SET_EACH_RUN) - frozenset(inputs.DEPLOY_TIME)) & set(template.get("Parameters", {}))
         self.parameters = template.get("Parameters", {})
         self.deploy_time_read = set()  # the deploy-time parameters whose value was asked for
+        # Each condition worked out once: one named by several others (Fn::And and Fn::Or take up to 10) was worked out
+        # again at each naming, exponential in a chain of them. None while one is being worked out: a cycle (which
+        # CloudFormation refuses, in a template edited by hand) reads as decided at deploy time, not a RecursionError.
+        self.conditions_decided, self.conditions_read = {}, {}
 
     def at_deploy_time_defaults(self) -> "Resolver":
         """This resolver with the deploy-time parameters at their defaults, as the estimate takes them."""
@@ -58,8 +62,13 @@ class Resolver:
 
     def condition(self, name: str) -> bool | None:
         """True or False in this environment; None when it is decided at deploy time."""
-        result = self.value(self.template.get("Conditions", {}).get(name, {"Ref": "AWS::AccountId"}))
-        return result if isinstance(result, bool) else None
+        if not isinstance(name, str):  # an Fn::If naming none, in a template edited by hand
+            return None
+        if name not in self.conditions_decided:
+            self.conditions_decided[name] = None
+            result = self.value(self.template.get("Conditions", {}).get(name, {"Ref": "AWS::AccountId"}))
+            self.conditions_decided[name] = result if isinstance(result, bool) else None
+        return self.conditions_decided[name]
 
     def references(self, node) -> set:
         """The parameters a value or condition depends on, through the conditions it names."""
@@ -70,9 +79,17 @@ class Resolver:
         intrinsic = self.intrinsic(node)
         if intrinsic and intrinsic[0] == "Ref":
             name = intrinsic[1]
+            if not isinstance(name, str):  # a Ref of a function (value(), below): what the function reads
+                return self.references(name)
             return {name} if name in self.parameters or name.startswith("AWS::") and name != "AWS::NoValue" else set()
         if intrinsic and intrinsic[0] == "Condition":
-            return self.references(self.template.get("Conditions", {}).get(intrinsic[1]))
+            name = intrinsic[1]
+            if not isinstance(name, str):
+                return set()
+            if name not in self.conditions_read:  # once each, as condition() (a cycle reads nothing more)
+                self.conditions_read[name] = set()
+                self.conditions_read[name] = self.references(self.template.get("Conditions", {}).get(name))
+            return self.conditions_read[name]
         if intrinsic and intrinsic[0] == "Fn::If":
             return self.references({"Condition": intrinsic[1][0]}) | self.references(intrinsic[1][1:])
         if intrinsic and intrinsic[0] == "Fn::Sub":
@@ -132,7 +149,10 @@ class Resolver:
             return {key: item for key, item in items.items() if item is not NO_VALUE}
         key, argument = intrinsic
         if key == "Ref":
-            return self.parameter(argument)
+            # A Ref of a function, { "Ref" : "IntrinsicFunction" }, which the AWS::LanguageExtensions transform takes, in a
+            # deployed template edited by hand: not worked out.
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-ref.html
+            return self.parameter(argument) if isinstance(argument, str) else UNKNOWN
         if key == "Condition":
             result = self.condition(argument)
             return UNKNOWN if result is None else result

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from scripts.deploy import guards, purge, text
 from scripts.deploy.deployer import Deployer, reason_of
+from scripts.deploy.layer import template_problem
 from scripts.deploy.policies import ALLOW_ALL_POLICY
 from scripts.deploy.status import UPDATABLE
 from scripts.deploy.text import parameter_values
@@ -121,20 +122,30 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
     lines, differs = (lines + policy) or [same], differs or bool(policy)
     if not differs:  # what a drift check found, no template comparison shows (DescribeStacks' DriftInformation: no call)
         lines += [f"  {line}" for line in text.drift_left(found, layer)]
-    same_name = guards.named_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else []
+    # The looks ahead below read the deployed template with the tool's evaluator: one changed outside the tool into what
+    # it does not read (another shape of a section; a Transform, which GetTemplate's Original stage gives untransformed:
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_GetTemplate.html) is not looked into.
+    looks_ahead = differs and template_problem(deployed) is None and "Transform" not in deployed
+    if differs and not looks_ahead:
+        lines.append(
+            "  note: its template as deployed has a Transform or a shape this tool does not read (changed outside it): what make "
+            f"deploy would refuse or replace is not looked at here; make changeset STACK={layer.name} ENV={deployer.env} shows "
+            "what CloudFormation would change"
+        )
+    same_name = guards.named_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if looks_ahead else []
     if same_name:
         held_back = REFUSED
         lines.append(
             f"  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: {', '.join(same_name)}; "
             f"give it a new name in the same change (a new NamePrefix renames them all), or {deployer.destroy_and_deploy_again(layer.name)}"
         )
-    stateful = guards.stateful_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else []
+    stateful = guards.stateful_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if looks_ahead else []
     if stateful:  # with a refusal too: once the refusal's cause is gone, the deploy needs ALLOW_REPLACE=1 as well
         lines.append(
             "  note: make deploy refuses this without ALLOW_REPLACE=1: it replaces or removes what holds data or a name others point at: "
             + ", ".join(f"{logical_id} ({kind}, {what})" for logical_id, kind, what in stateful)
         )
-    in_use = guards.rules_in_use_removed_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else None
+    in_use = guards.rules_in_use_removed_ahead(deployer, layer, deployed, parameter_values(found), wanted) if looks_ahead else None
     if in_use:
         held_back = REFUSED
         lines.append(f"  note: make deploy refuses this: it {in_use[0]}. {in_use[1]}")
@@ -147,7 +158,9 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
             f"which CloudFormation cannot delete; {guards.protection_off_first(deployer, layer, protected[layer.stack])}"
         )
     notes = []  # a name that could not be checked, said with the layer's lines, not above them
-    taken = guards.log_groups_taken_ahead(deployer, layer, found, deployed, wanted, say=lambda *said: notes.extend(said)) if differs else []
+    taken = (
+        guards.log_groups_taken_ahead(deployer, layer, found, deployed, wanted, say=lambda *said: notes.extend(said)) if looks_ahead else []
+    )
     reset = guards.traffic_reset_ahead(deployer, layer, wanted, say=lambda *said: notes.extend(said)) if differs else None
     if reset:
         held_back = REFUSED
@@ -176,7 +189,7 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
         )
     deployer.say(*lines)
     empty = (frozenset(), frozenset())
-    changing, removed = guards.outputs_changed_ahead(deployer, layer, deployed, parameter_values(found), wanted) if differs else empty
+    changing, removed = guards.outputs_changed_ahead(deployer, layer, deployed, parameter_values(found), wanted) if looks_ahead else empty
     return Compared(differs, held_back, replaces=bool(stateful), outputs_changed=changing, outputs_removed=removed)
 
 
