@@ -4789,6 +4789,23 @@ def test_a_change_set_made_by_hand_with_what_ours_never_ask_for_is_not_executed(
     )
 
 
+def test_a_create_change_set_made_by_hand_with_notification_topics_is_not_executed(aws):
+    # A CREATE change set made by hand: the empty stack CreateChangeSet makes (REVIEW_IN_PROGRESS) carries the change
+    # set's own NotificationARNs (so the sandbox's moto gives it: CreateChangeSet with NotificationARNs, then
+    # DescribeStacks of the REVIEW_IN_PROGRESS stack names them). Compared with the stack's, the topics the change set
+    # adds read as "the stack's": the first create, whose stack the tool's change sets never give a topic, sends its
+    # events to them. Under review, the stack has no topics of its own.
+    hand = change_set("cert-dns") | {"NotificationARNs": [MALLORY_TOPIC]}
+    aws.cf.add_response("describe_change_set", hand, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    under_review = described("cert-dns", status="REVIEW_IN_PROGRESS", protected=False)
+    under_review["Stacks"][0]["NotificationARNs"] = [MALLORY_TOPIC]
+    aws.cf.add_response("describe_stacks", under_review, {"StackName": stack("cert-dns")})
+    executions = requests_of(aws, "ExecuteChangeSet")
+    code = aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes")
+    assert executions == []
+    assert code == 2 and f"asks for notification topics the stack has not ({MALLORY_TOPIC})" in aws.err, (code, aws.out, aws.err)
+
+
 def test_a_change_set_keeping_the_notification_topics_the_stack_has_is_executed(aws, monkeypatch):
     # Topics an operator gave the stack (CreateChangeSet may state them again): the change set adds none.
     def with_topics(layer, **kwargs):
@@ -8749,6 +8766,51 @@ def test_a_lock_naming_this_very_process_is_never_its_own_holder():
     assert lock.this_machine(), "this test needs Linux's /proc"
     itself = {"holder": f"{lock.user()}@{socket.gethostname()} (pid {os.getpid()})", "machine": lock.this_machine()}
     assert lock.still_running(json.dumps(itself | {"started": lock.start_time(os.getpid())}), ENV) is None
+
+
+def test_a_lock_whose_process_id_now_names_a_process_with_a_command_name_not_utf8_is_read_without_a_traceback(aws, tmp_path):
+    """/proc/<pid>/stat holds the command name as the kernel keeps it: bytes, whatever a process named itself (an
+    executable's file name, prctl PR_SET_NAME), which need not be UTF-8. A lock whose holder's process id was given
+    since to such a process (or whose holder so named itself): holder_runs read /proc/<pid>/stat as UTF-8 text and
+    raised UnicodeDecodeError (a ValueError, not the OSError stat_fields catches), so make unlock stopped with it."""
+    machine = lock.this_machine()
+    assert machine, "this test needs Linux's /proc"
+    here = f"{lock.user()}@{socket.gethostname()}"
+    named = tmp_path / os.fsdecode(b"\xff\xfesleep")
+    named.symlink_to(shutil.which("sleep"))
+    process = subprocess.Popen([named, "60"])
+    try:
+        deadline = time.monotonic() + 30  # until it runs sleep, under its name
+        while b"\xff\xfe" not in Path(f"/proc/{process.pid}/stat").read_bytes():
+            assert time.monotonic() < deadline, "the process did not take its name within 30 s"
+            time.sleep(0.01)
+        held = {"holder": f"{here} (pid {process.pid})", "machine": machine, "started": "1"}  # another process's start
+        assert lock.holder_runs(held, ENV) is False
+        value = json.dumps(HELD | held)
+        found = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value, "Version": 1}}
+        aws.ssm.add_response("get_parameter", found, {"Name": LOCK})
+        aws.caller()
+        aws.ssm.add_response("get_parameter", found, {"Name": LOCK})
+        aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
+        code = aws.run("unlock", "--yes")
+        assert code == 0 and "UnicodeDecodeError" not in aws.err, aws.err
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_lock_records_its_process_start_time_field_of_proc_stat():
+    """start_time is /proc/<pid>/stat's starttime (field 22, clock ticks since boot), not a neighbouring field
+    (itrealvalue, always 0, or vsize): a process just started began about now, by the machine's uptime."""
+    assert lock.this_machine(), "this test needs Linux's /proc"
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = lock.start_time(process.pid)
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        assert started is not None and abs(int(started) / os.sysconf("SC_CLK_TCK") - uptime) < 30, (started, uptime)
+    finally:
+        process.kill()
+        process.wait()
 
 
 def test_a_lock_held_by_a_killed_deployer_not_yet_reaped_is_said_gone_and_unlock_frees_it(aws):

@@ -3035,3 +3035,31 @@ def test_the_scan_cache_key_changes_with_the_code_that_writes_an_entry(tmp_path,
     key = scan.cache_key("alb", content, scan.SCANNERS)
     code.write_text("another")
     assert scan.cache_key("alb", content, scan.SCANNERS) != key
+
+
+def test_and_with_a_true_operand_and_or_with_a_false_one_stay_decided_at_deploy_time():
+    # Only one false operand decides Fn::And, one true decides Fn::Or: IsTwo (true) and SetCount (decided at deploy time)
+    # is decided at deploy time, as IsThree (false) or SetCount is.
+    template = _short_circuit_template()
+    template["Conditions"]["TwoAndSet"] = {"Fn::And": [{"Condition": "IsTwo"}, {"Condition": "SetCount"}]}
+    template["Conditions"]["ThreeOrSet"] = {"Fn::Or": [{"Condition": "IsThree"}, {"Condition": "SetCount"}]}
+    shown = resolver.Resolver(template, {"DesiredCount": "2"}, {}, "us-east-1", inputs.DEPLOY_TIME)
+    assert shown.condition("TwoAndSet") is None
+    assert shown.condition("ThreeOrSet") is None
+
+
+def test_a_sub_variable_of_its_own_named_image_tag_is_its_own_value():
+    # A variable of the Sub's own map named ImageTag is not the parameter: its value is the map's, known before deploy.
+    template = {"Parameters": {"ImageTag": {"Type": "String"}}}
+    shown = resolver.Resolver(template, {"ImageTag": "v1"}, {}, "us-east-1", inputs.DEPLOY_TIME)
+    assert shown.text({"Fn::Sub": ["img:${ImageTag}", {"ImageTag": "v2"}]}) == "img:v2"
+
+
+def test_a_sub_variable_holding_a_ref_of_a_function_is_worked_out_or_left_unknown():
+    # { "Ref": IntrinsicFunction } (AWS::LanguageExtensions) as an Fn::Sub variable's value: what it reads is looked at
+    # (the image tag test of the variable's value), never a TypeError.
+    template = {"Transform": "AWS::LanguageExtensions", "Parameters": {"NamePrefix": {"Type": "String"}}}
+    shown = resolver.Resolver(template, {"NamePrefix": "swa-x"}, {}, "us-east-1", inputs.DEPLOY_TIME)
+    node = {"Fn::Sub": ["${P}-topic", {"P": {"Ref": {"Fn::Join": ["", [{"Ref": "NamePrefix"}]]}}}]}
+    assert shown.text(node) == "${P}-topic"
+    assert shown.references({"Ref": {"Fn::Join": ["", [{"Ref": "NamePrefix"}]]}}) == {"NamePrefix"}

@@ -492,6 +492,10 @@ def service_response(state, running, desired, deployments=1, status="ACTIVE", ta
         (None, 2, 2, 1, True),
         (None, 2, 2, 2, False),
         (None, 1, 2, 1, False),
+        # A rollout ECS says is still in progress is not complete, though one deployment is left with every task running
+        # (a first deployment before steady state): only a missing rolloutState is taken for complete.
+        ("IN_PROGRESS", 2, 2, 1, False),
+        (None, 0, 0, 1, False),
     ],
 )
 def test_rollout_check(state, running, desired, deployments, ok):

@@ -1103,9 +1103,20 @@ def test_a_target_says_that_a_value_it_does_not_take_changes_nothing(target, unu
     assert "note:" not in recipe()
 
 
-def test_the_bench_measures_a_cold_make_templates_on_a_copy_with_no_output_cache_or_compiled_bytecode():
+def test_the_bench_measures_a_cold_make_templates_on_a_copy_with_no_output_cache_or_compiled_bytecode(tmp_path, monkeypatch):
     import bench
 
+    # a project with all of them, whether or not this run wrote bytecode (PYTHONDONTWRITEBYTECODE)
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in bench.SOURCES:
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, project / name)
+    for made in ("templates/__pycache__/inputs.cpython-311.pyc", "scripts/review/__pycache__/scan.cpython-311.pyc", "output/alb.json"):
+        (project / made).parent.mkdir(parents=True, exist_ok=True)
+        (project / made).write_text("")
+    (project / ".venv").symlink_to(ROOT / ".venv")
+    monkeypatch.setattr(bench, "ROOT", project)
     copy = bench.project_copy()
     try:
         assert (copy / "templates" / "__init__.py").is_file() and (copy / "scripts" / "review").is_dir()

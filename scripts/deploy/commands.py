@@ -252,7 +252,9 @@ class Commands:
         # ImportExistingResources, which "auto-imports resources that already exist": someone else's, under the names the
         # template gives, which a destroy or purge would then delete.
         # https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/cloudformation/aws.sdk.kotlin.services.cloudformation.model/-create-change-set-request
-        stack_topics = set((deployer.describe(layer.stack) or {}).get("NotificationARNs", []))
+        # (The empty stack a CREATE change set makes under review carries that change set's topics: it has none of its own.)
+        found = deployer.describe(layer.stack)
+        stack_topics = set(found.get("NotificationARNs", [])) if is_deployed(found) else set()
         added = [arn for arn in change_set.get("NotificationARNs", []) if arn not in stack_topics]
         asked = (
             [f"notification topics the stack has not ({', '.join(printable(arn, one_line=True) for arn in added)})"] if added else []

@@ -86,8 +86,8 @@ def start_time(pid: int) -> str | None:
 
 def stat_fields(pid: int) -> list[str] | None:
     """/proc/<pid>/stat's fields after the command name, the process's state first (proc(5)); None when unreadable."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    try:  # the command name before them is the process's own bytes, not always UTF-8
+        return Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].decode("ascii", "replace").split()
     except OSError:
         return None
 
