@@ -11834,3 +11834,26 @@ def test_an_aws_error_answer_without_an_error_element_in_the_clean_up_still_name
     assert aws.run("deploy", "--stack", "cert-dns") == 1
     assert f"change set {cs_name('cert-dns')} may be left" in aws.out, aws.out + aws.err
     assert "no terminal to ask on and no YES=1 (--yes): nothing changed" in aws.err, aws.err
+
+
+def test_a_lock_reads_proc_stat_of_a_process_whose_command_name_holds_a_closing_parenthesis(tmp_path):
+    """/proc/<pid>/stat's command name may hold ") " (an executable named so): the fields after it start after the
+    last ')' (proc(5)), or every field shifts: the state read as a word of the name (a zombie not seen as one) and the
+    start time as another field."""
+    assert lock.this_machine(), "this test needs Linux's /proc"
+    named = tmp_path / "a) S 1 b"
+    named.symlink_to(shutil.which("sleep"))
+    process = subprocess.Popen([named, "60"])
+    try:
+        deadline = time.monotonic() + 30  # until it runs sleep, under its name
+        while b"a) S 1 b" not in Path(f"/proc/{process.pid}/stat").read_bytes():
+            assert time.monotonic() < deadline, "the process did not take its name within 30 s"
+            time.sleep(0.01)
+        fields = lock.stat_fields(process.pid)
+        assert fields[0] in ("R", "S") and fields[1] == str(os.getpid()), fields  # state, then the parent: this process
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        started = lock.start_time(process.pid)
+        assert abs(int(started) / os.sysconf("SC_CLK_TCK") - uptime) < 30, (started, uptime)
+    finally:
+        process.kill()
+        process.wait()

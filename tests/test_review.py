@@ -3063,3 +3063,49 @@ def test_a_sub_variable_holding_a_ref_of_a_function_is_worked_out_or_left_unknow
     node = {"Fn::Sub": ["${P}-topic", {"P": {"Ref": {"Fn::Join": ["", [{"Ref": "NamePrefix"}]]}}}]}
     assert shown.text(node) == "${P}-topic"
     assert shown.references({"Ref": {"Fn::Join": ["", [{"Ref": "NamePrefix"}]]}}) == {"NamePrefix"}
+
+
+# --- from a mutation review of 2993500 (SH)
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        {"problems": [1, "alb.json:1:1: E0000 x"], "failed": [], "skipped": [], "passed": 1},  # not lines: sorted() with str
+        {"problems": [], "failed": [], "skipped": [{"file": 1, "status": "skipped", "resource": 3, "text": 4}], "passed": 1},
+        {"problems": [], "failed": [], "skipped": "", "passed": 1},  # read as "no skipped check"
+        {"problems": [], "failed": "", "skipped": [], "passed": 1},  # read as "no failed check"
+        {"problems": [], "failed": [], "skipped": [], "passed": True},
+        {"problems": [], "failed": [], "skipped": [], "passed": -1},
+    ],
+)
+def test_a_scan_cache_entry_of_another_shape_in_any_of_its_keys_is_refused(damaged):
+    # from_json says "ValueError for anything else": each of the entry's keys, skipped as well as failed, is looked at,
+    # or a damaged entry comes back as made-up findings (or a TypeError later, in combined's sorted()).
+    with pytest.raises(ValueError):
+        scan.from_json(json.dumps(damaged))
+
+
+def test_a_scan_cache_entry_as_to_json_writes_it_is_read_back_whole():
+    # Refused, a valid entry is scanned again at every review: one with failed and skipped checks and none passed (a
+    # cfn-lint-only scan's passed is 0) reads back as written.
+    checks = [
+        validation.Check("alb.json", "failed", "AWS::X::Y.A", "CKV_1 x"),
+        validation.Check("alb.json", "skipped", "AWS::X::Y.B", "CKV_2 skipped: y"),
+    ]
+    for written in (
+        scan.LayerScan(problems=("alb.json:1:1: I3011 x",), failed=(checks[0],), skipped=(checks[1],), passed=0),
+        scan.LayerScan(passed=7),
+    ):
+        assert scan.from_json(scan.to_json(written)) == written
+
+
+def test_the_key_of_a_checkov_only_scan_changes_with_the_iam_data_checkovs_iam_checks_read(monkeypatch):
+    # The review scans each environment's as-deployed templates with checkov alone (collect.py: scanners=("checkov",)):
+    # that key, not only the key of a scan by both tools, takes in cloudsplaining's and policy-sentry's versions.
+    real = scan.version
+    content = layer_files()["ci"]
+    key = scan.cache_key("ci", content, ("checkov",))
+    for package in ("policy-sentry", "cloudsplaining"):
+        monkeypatch.setattr(scan, "version", lambda name, package=package: "99.0.0" if name == package else real(name))
+        assert scan.cache_key("ci", content, ("checkov",)) != key, package

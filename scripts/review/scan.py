@@ -100,7 +100,7 @@ def run_scanners(files: dict[str, bytes], use_cache: bool, scanners: tuple[str, 
         except OSError as error:  # a full /tmp, say
             raise ToolError(
                 f"cannot write the templates to scan in {tempfile.gettempdir()} ({error.strerror or error}): free space there, "
-                "or point TMPDIR at a directory with room; nothing was written"
+                "or point TMPDIR at a directory with room; no review document was written"
             ) from None
         problems = validation.cfn_lint(list(paths.values()), use_cache=use_cache) if "cfn-lint" in scanners else []
         checks = validation.checkov(Path(directory)) if "checkov" in scanners else []
