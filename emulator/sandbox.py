@@ -107,7 +107,9 @@ class Sandbox:
     """One sandbox server process. State (pid, endpoint, log) lives in state_dir."""
 
     def __init__(self, state_dir: Path | None = None):
-        self.state_dir = Path(state_dir or STATE_DIR).resolve()  # the server runs in ROOT: give it an absolute path
+        # The server runs in ROOT: give it an absolute path, as given (not through symlinks: a .sandbox replaced by a
+        # symlink while its server runs must still name that server, is_ours).
+        self.state_dir = Path(state_dir or STATE_DIR).absolute()
         self._process = None  # the Popen when this object started the server
 
     @property
@@ -167,12 +169,24 @@ class Sandbox:
         return text if found and 0 < int(found.group(1)) < 65536 else None
 
     def is_ours(self, pid: int) -> bool:
-        """pid runs `emulator.sandbox serve` for this state directory (not a reused PID)."""
+        """pid runs `emulator.sandbox serve` for this state directory (not a reused PID), as this user: another user's
+        process of that command line is none the tool started, and is never stopped. The state directory is the one
+        on its command line, or the one whose server.log it writes to (start() makes that its output): a checkout
+        moved while its sandbox runs keeps the log, not the path."""
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if os.stat(f"/proc/{pid}").st_uid != os.getuid():
+                return False
         except OSError:
             return False
-        return b"emulator.sandbox" in command and b"serve" in command and str(self.state_dir).encode() in command
+        if not (b"emulator.sandbox" in command and b"serve" in command):
+            return False
+        if str(self.state_dir).encode() in command:
+            return True
+        try:
+            return os.path.samefile(f"/proc/{pid}/fd/1", self.log_file)
+        except OSError:
+            return False
 
     def server_pids(self) -> list[int]:
         return sorted(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and self.is_ours(int(p.name)))
@@ -201,12 +215,19 @@ class Sandbox:
         for a broken one (and advising to stop it, with what is deployed in it)."""
         self.make_state_dir()
         with open(self.state_dir / "turn.lock", "a") as turn:
-            deadline = time.monotonic() + TURN_WAIT_SECONDS
+            deadline, said = time.monotonic() + TURN_WAIT_SECONDS, False
             while True:
                 try:
                     fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)  # freed with the file, when this process ends too
                     break
                 except BlockingIOError:
+                    if not said:  # the wait is silent otherwise, up to TURN_WAIT_SECONDS
+                        print(
+                            f"waiting for another make sandbox or sandbox-stop to end (at most {TURN_WAIT_SECONDS} s)",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                        said = True
                     if time.monotonic() > deadline:
                         raise SandboxError(
                             f"another make sandbox or sandbox-stop has been under way for {TURN_WAIT_SECONDS} s; "

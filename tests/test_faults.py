@@ -1842,6 +1842,108 @@ def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_sta
     assert sandbox_cli("stop", state_dir=state.state_dir).stdout == "sandbox was not running\n"
 
 
+# A stand-in of the server: its command line is the one `Sandbox.start` gives the real one, as the other
+# stand-ins here (test_a_server_that_ignores_its_stop_signal_is_killed_not_left_running).
+SLEEPING_SERVER = "import sys, time; print(flush=True); time.sleep(120)"
+
+
+def sleeping_server(state_dir: Path, python=sys.executable, **popen) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [python, "-c", SLEEPING_SERVER, "-m", "emulator.sandbox", "serve", "--state-dir", str(state_dir), "--port", "0"],
+        stdout=subprocess.PIPE,
+        **popen,
+    )
+    process.stdout.readline()  # it runs
+    return process
+
+
+def end_sleeping_server(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    process.stdout.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"), reason="another user's process: root, a system Python")
+def test_another_users_process_whose_command_line_names_the_state_directory_is_not_the_sandbox_nor_stopped(tmp_path):
+    """Only processes the tool started are stopped: another user's process (a local user on a shared host,
+    or a sandbox-looking process run under runuser) whose command line merely carries `emulator.sandbox serve
+    --state-dir <ours>` is no server of ours. Taken for one, make sandbox-status said it ran, make deploy sent
+    its requests to whatever it listened on at the endpoint file's port (one a server killed with kill -9 left),
+    make sandbox refused to start, and make sandbox-stop (run as root) killed it."""
+    from emulator.sandbox import Sandbox
+
+    state = Sandbox(tmp_path / "state")
+    state.make_state_dir()
+    (state.state_dir / "endpoint").write_text(f"{NOWHERE}\n")
+    # a system Python, which the other user may run (the venv's may sit in a home directory it may not enter)
+    foreign = sleeping_server(state.state_dir, python="/usr/bin/python3", user=65534, group=65534, cwd="/")
+    try:
+        assert state.server_pids() == [] and not state.running(), "another user's process taken for the sandbox"
+        assert sandbox_cli("stop", state_dir=state.state_dir).stdout == "sandbox was not running\n"
+        assert foreign.poll() is None, "make sandbox-stop killed another user's process"
+    finally:
+        end_sleeping_server(foreign)
+
+
+def test_a_state_directory_replaced_by_a_symlink_while_its_server_runs_does_not_lose_the_server(tmp_path):
+    """The server the tool started is found by its command line's state directory, which Sandbox resolves
+    through symlinks: with .sandbox moved aside and a symlink to another directory put in its place, make
+    sandbox-status said `sandbox not running`, make sandbox started a second server beside it, make
+    sandbox-stop said `sandbox was not running` and left it, and make clean no longer refused (verified with
+    make in a clone). The server keeps running, stopped by nothing the tool offers."""
+    from emulator.sandbox import Sandbox
+
+    state = tmp_path / "state"
+    state.mkdir()
+    server = sleeping_server(state)
+    try:
+        state.rename(tmp_path / "kept")
+        (tmp_path / "elsewhere").mkdir()
+        state.symlink_to(tmp_path / "elsewhere")
+        assert Sandbox(state).server_pids() == [server.pid]
+        assert Sandbox(state).running()  # make clean refuses
+        assert sandbox_cli("stop", state_dir=state).stdout == "sandbox stopped, and every stack deployed in it with it\n"
+        assert server.wait(timeout=15) is not None
+    finally:
+        end_sleeping_server(server)
+
+
+def test_a_project_moved_while_its_sandbox_runs_does_not_lose_the_server(tmp_path):
+    """A checkout renamed while its sandbox runs (mv ~/app ~/app-old): the server, whose command line names
+    the old path, was no longer found: make sandbox-status said `sandbox not running`, make sandbox-stop
+    `sandbox was not running` (leaving it running), and make clean no longer refused (verified with make in a
+    clone moved while its sandbox ran). Here the state directory's parent stands for the checkout: the
+    server runs in it and writes its log into the state directory, as Sandbox.start runs the real one."""
+    import time
+
+    from emulator.sandbox import Sandbox
+
+    checkout = tmp_path / "app"
+    state = checkout / ".sandbox"
+    state.mkdir(parents=True)
+    with open(state / "server.log", "ab") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-c", SLEEPING_SERVER, "-m", "emulator.sandbox", "serve", "--state-dir", str(state), "--port", "0"],
+            cwd=checkout,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 10
+        while not Sandbox(state).server_pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Sandbox(state).server_pids() == [server.pid]
+        checkout.rename(tmp_path / "app-old")
+        moved = tmp_path / "app-old" / ".sandbox"
+        assert Sandbox(moved).server_pids() == [server.pid], "the moved checkout's server is not found"
+        assert Sandbox(moved).running()  # make clean refuses
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait()
+
+
 def test_a_state_directory_that_is_a_file_is_one_line(tmp_path):
     (tmp_path / "state").write_text("I am a file")
     for command in ("start", "stop", "status"):
@@ -2276,6 +2378,9 @@ def test_a_start_or_stop_waits_for_another_of_the_same_sandbox_and_says_so_past_
     waited = sandbox_cli("stop", state_dir=state)
     assert waited.returncode == 0 and waited.stdout == "sandbox was not running\n", waited
     assert time.monotonic() - started >= 0.2
+    assert waited.stderr == f"waiting for another make sandbox or sandbox-stop to end (at most {sandbox_module.TURN_WAIT_SECONDS} s)\n", (
+        waited
+    )
 
 
 # --- a standard output that cannot be written (a full disk, `> /dev/full`) -------------------------
