@@ -592,6 +592,8 @@ def command(args, sandbox: Sandbox) -> int:
     if args.command == "start" and running:
         # Starting again must not wipe what is deployed in it: a no-op, as its stacks stay.
         print(f"sandbox already running at {endpoint} (PID {sandbox.pid}); left as it is, with what is deployed in it")
+        if sandbox.stopped():  # or every command on it waits out its retries
+            print(f"note: it is stopped (Ctrl-Z or a debugger) and answers nothing: `kill -CONT {sandbox.pid}` resumes it")
         print("to start afresh (empty, seeded again): make sandbox-stop && make sandbox")
     elif args.command == "start":
         from botocore.exceptions import BotoCoreError, ClientError

@@ -1805,6 +1805,8 @@ def test_a_paused_server_goes_on_and_a_garbled_pid_file_neither_hides_it_nor_sta
     paused = sandbox_cli("status", state_dir=state.state_dir)
     assert paused.returncode == 1 and "but it did not answer within 0.3 s" in paused.stdout, paused
     assert f"it is stopped (Ctrl-Z or a debugger): `kill -CONT {first}` resumes it" in paused.stdout, paused
+    again = sandbox_cli("start", state_dir=state.state_dir)  # left as it is, and said to be stopped
+    assert again.returncode == 0 and f"note: it is stopped (Ctrl-Z or a debugger) and answers nothing: `kill -CONT {first}`" in again.stdout
     os.kill(first, signal.SIGCONT)
     monkeypatch.undo()  # continued, it may take more than 0.3 s to answer on a busy machine
     for proxy in ("HTTP_PROXY", "http_proxy"):  # asked straight, never through a proxy the shell names (here one that refuses)
