@@ -79,6 +79,18 @@ SECRET_VALUE = {
 }
 
 
+def said_if_read(line: str) -> None:
+    """A line on stderr ahead of the work, which a reader gone (`2>&1 | ...` ended) must not stop: a stop or start goes
+    on to its end with its output dropped, as the tools do (templates/errors.py run)."""
+    reader_gone = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # ValueError: a stderr closed
+        pass
+    finally:
+        signal.signal(signal.SIGPIPE, reader_gone)
+
+
 class SandboxError(ToolError):
     """The sandbox cannot start, stop or be found; exit 2."""
 
@@ -171,8 +183,11 @@ class Sandbox:
     def is_ours(self, pid: int) -> bool:
         """pid runs `emulator.sandbox serve` for this state directory (not a reused PID), as this user: another user's
         process of that command line is none the tool started, and is never stopped. The state directory is the one
-        on its command line, or the one whose server.log it writes to (start() makes that its output): a checkout
-        moved while its sandbox runs keeps the log, not the path."""
+        whose server.log the server writes to (start() makes that its output), where the kernel says that file is now:
+        a checkout moved while its sandbox runs keeps its server, and a new clone at the old path, or a copy whose log
+        is a hard link of it, takes none (the path on its command line names them all). A server writing to no
+        server.log (its log deleted) is known by that path, as is one whose state directory was moved away and a file
+        put in its place (which no other sandbox can hold)."""
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             if os.stat(f"/proc/{pid}").st_uid != os.getuid():
@@ -181,12 +196,14 @@ class Sandbox:
             return False
         if not (b"emulator.sandbox" in command and b"serve" in command):
             return False
-        if str(self.state_dir).encode() in command:
-            return True
         try:
-            return os.path.samefile(f"/proc/{pid}/fd/1", self.log_file)
+            log = os.readlink(f"/proc/{pid}/fd/1")  # " (deleted)" after it when the file is gone
         except OSError:
-            return False
+            log = ""
+        named = str(self.state_dir).encode() in command
+        if os.path.basename(log) == self.log_file.name:
+            return os.path.realpath(os.path.dirname(log)) == os.path.realpath(self.state_dir) or (named and self.state_dir_is_a_file())
+        return named
 
     def server_pids(self) -> list[int]:
         return sorted(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and self.is_ours(int(p.name)))
@@ -222,11 +239,7 @@ class Sandbox:
                     break
                 except BlockingIOError:
                     if not said:  # the wait is silent otherwise, up to TURN_WAIT_SECONDS
-                        print(
-                            f"waiting for another make sandbox or sandbox-stop to end (at most {TURN_WAIT_SECONDS} s)",
-                            file=sys.stderr,
-                            flush=True,
-                        )
+                        said_if_read(f"waiting for another make sandbox or sandbox-stop to end (at most {TURN_WAIT_SECONDS} s)")
                         said = True
                     if time.monotonic() > deadline:
                         raise SandboxError(

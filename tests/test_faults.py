@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from conftest import (
     generate_main,
     no_real_aws,
     on_each_client,
+    within,
     without_ci,
     without_unused_value_warnings,
 )
@@ -1888,27 +1890,49 @@ def test_another_users_process_whose_command_line_names_the_state_directory_is_n
         end_sleeping_server(foreign)
 
 
-def test_a_state_directory_replaced_by_a_symlink_while_its_server_runs_does_not_lose_the_server(tmp_path):
-    """The server the tool started is found by its command line's state directory, which Sandbox resolves
-    through symlinks: with .sandbox moved aside and a symlink to another directory put in its place, make
-    sandbox-status said `sandbox not running`, make sandbox started a second server beside it, make
-    sandbox-stop said `sandbox was not running` and left it, and make clean no longer refused (verified with
-    make in a clone). The server keeps running, stopped by nothing the tool offers."""
+def _logging_server(checkout: Path) -> subprocess.Popen:
+    """A stand-in of the server as Sandbox.start runs it: in the checkout, its output the state directory's log."""
+    state = checkout / ".sandbox"
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / "server.log", "ab") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-c", SLEEPING_SERVER, "-m", "emulator.sandbox", "serve", "--state-dir", str(state), "--port", "0"],
+            cwd=checkout,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    # Popen returns once the exec has begun; the new command line shows a moment later (on a busy machine)
+    with within(10):
+        while b"serve" not in Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0"):
+            time.sleep(0.01)
+    return server
+
+
+def _stop_stand_in(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        server.kill()
+    server.wait()
+
+
+def test_a_state_directory_moved_aside_while_its_server_runs_keeps_the_server_and_its_replacement_takes_none(tmp_path):
+    """.sandbox moved aside and a symlink to another directory put in its place: the server goes with the directory it
+    writes its log to, where the sandbox of that directory finds and stops it; the new .sandbox, which the path on the
+    server's command line still names, takes none (as a new clone at a moved checkout's old path takes none: the two
+    cannot be told apart by that path, and taking it there stopped another checkout's server)."""
     from emulator.sandbox import Sandbox
 
-    state = tmp_path / "state"
-    state.mkdir()
-    server = sleeping_server(state)
+    state = tmp_path / "app" / ".sandbox"
+    server = _logging_server(tmp_path / "app")
     try:
         state.rename(tmp_path / "kept")
         (tmp_path / "elsewhere").mkdir()
         state.symlink_to(tmp_path / "elsewhere")
-        assert Sandbox(state).server_pids() == [server.pid]
-        assert Sandbox(state).running()  # make clean refuses
-        assert sandbox_cli("stop", state_dir=state).stdout == "sandbox stopped, and every stack deployed in it with it\n"
+        assert Sandbox(state).server_pids() == [] and not Sandbox(state).running()
+        assert Sandbox(tmp_path / "kept").server_pids() == [server.pid] and Sandbox(tmp_path / "kept").running()
+        assert sandbox_cli("stop", state_dir=tmp_path / "kept").stdout == "sandbox stopped, and every stack deployed in it with it\n"
         assert server.wait(timeout=15) is not None
     finally:
-        end_sleeping_server(server)
+        _stop_stand_in(server)
 
 
 def test_a_project_moved_while_its_sandbox_runs_does_not_lose_the_server(tmp_path):
@@ -1917,33 +1941,89 @@ def test_a_project_moved_while_its_sandbox_runs_does_not_lose_the_server(tmp_pat
     `sandbox was not running` (leaving it running), and make clean no longer refused (verified with make in a
     clone moved while its sandbox ran). Here the state directory's parent stands for the checkout: the
     server runs in it and writes its log into the state directory, as Sandbox.start runs the real one."""
-    import time
-
     from emulator.sandbox import Sandbox
 
-    checkout = tmp_path / "app"
-    state = checkout / ".sandbox"
-    state.mkdir(parents=True)
-    with open(state / "server.log", "ab") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-c", SLEEPING_SERVER, "-m", "emulator.sandbox", "serve", "--state-dir", str(state), "--port", "0"],
-            cwd=checkout,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    server = _logging_server(tmp_path / "app")
     try:
-        deadline = time.monotonic() + 10
-        while not Sandbox(state).server_pids() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert Sandbox(state).server_pids() == [server.pid]
-        checkout.rename(tmp_path / "app-old")
+        assert Sandbox(tmp_path / "app" / ".sandbox").server_pids() == [server.pid]
+        (tmp_path / "app").rename(tmp_path / "app-old")
         moved = tmp_path / "app-old" / ".sandbox"
         assert Sandbox(moved).server_pids() == [server.pid], "the moved checkout's server is not found"
         assert Sandbox(moved).running()  # make clean refuses
     finally:
-        if server.poll() is None:
-            server.kill()
-        server.wait()
+        _stop_stand_in(server)
+
+
+def test_a_new_checkout_at_a_moved_checkouts_old_path_does_not_take_its_server(tmp_path):
+    """mv app app-old && git clone ... app while app's sandbox runs: the server is app-old's (its log is
+    app-old/.sandbox/server.log, app-old's make sandbox-status finds it), but its command line still names
+    app/.sandbox, so the new clone took it for its own too: its make sandbox-status and make sandbox said
+    `the sandbox runs (PID n) but app/.sandbox/endpoint does not name it: make sandbox-stop && make sandbox`, and
+    that make sandbox-stop stopped app-old's server with every stack in it (verified with make in clones).
+    The README: only a server of this checkout's is taken for the sandbox or stopped, also after the checkout is moved."""
+    from emulator.sandbox import Sandbox
+
+    server = _logging_server(tmp_path / "app")
+    try:
+        (tmp_path / "app").rename(tmp_path / "app-old")
+        assert Sandbox(tmp_path / "app-old" / ".sandbox").server_pids() == [server.pid]
+        (tmp_path / "app" / ".sandbox").mkdir(parents=True)  # the new clone's, after its own make sandbox-status
+        assert Sandbox(tmp_path / "app" / ".sandbox").server_pids() == [], "the new clone takes the moved checkout's server"
+    finally:
+        _stop_stand_in(server)
+
+
+def test_a_hard_linked_copy_of_the_checkout_does_not_take_the_originals_server(tmp_path):
+    """cp -al app app-copy (or rsync --link-dest) copies .sandbox/server.log as a hard link: the same file.
+    The copy's tool then took app's server for its own by the log it writes to: make sandbox-status in the
+    copy said `sandbox running at <the copy's stale endpoint> (PID <app's server>)`, make sandbox left it
+    'as it is', make sandbox-stop stopped it (verified with make in clones). Before 9db520f it was not taken."""
+    from emulator.sandbox import Sandbox
+
+    (tmp_path / "app" / ".sandbox").mkdir(parents=True)
+    (tmp_path / "app" / ".sandbox" / "server.log").write_text("")
+    (tmp_path / "app-copy" / ".sandbox").mkdir(parents=True)
+    os.link(tmp_path / "app" / ".sandbox" / "server.log", tmp_path / "app-copy" / ".sandbox" / "server.log")
+    server = _logging_server(tmp_path / "app")
+    try:
+        assert Sandbox(tmp_path / "app" / ".sandbox").server_pids() == [server.pid]
+        assert Sandbox(tmp_path / "app-copy" / ".sandbox").server_pids() == [], "the copy takes the original's server"
+    finally:
+        _stop_stand_in(server)
+
+
+def test_a_stop_that_waits_for_its_turn_with_its_readers_gone_still_stops_the_server(tmp_path):
+    """make sandbox-stop 2>&1 | <a reader that is gone> while another start or stop holds the turn: the new
+    `waiting for ...` line met the closed pipe before the stop, and SIGPIPE ended it (141) with the server left
+    running; without the wait the same command stops it. README: with the output's reader gone (`2>&1 |`),
+    a command that changes the environment goes on to its end with the rest of its output dropped."""
+    import fcntl
+    import time
+
+    from templates import ROOT
+
+    state = tmp_path / "state"
+    state.mkdir()
+    server = sleeping_server(state)
+    program = (
+        "import sys; from pathlib import Path; import emulator.sandbox as s; from templates.errors import run; "
+        f"s.STATE_DIR = Path({str(state)!r}); sys.argv = ['sandbox', 'stop']; run(s.main)"
+    )
+    try:
+        with open(state / "turn.lock", "a") as turn:
+            fcntl.flock(turn, fcntl.LOCK_EX)
+            read, write = os.pipe()
+            os.close(read)  # the reader is gone
+            stopping = subprocess.Popen([sys.executable, "-c", program], cwd=ROOT, stdout=write, stderr=write)
+            os.close(write)
+            time.sleep(1.0)  # it waits for the turn
+        stopping.wait(timeout=30)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the server was left running (the stop exited {stopping.returncode})")
+    finally:
+        end_sleeping_server(server)
 
 
 def test_a_state_directory_that_is_a_file_is_one_line(tmp_path):
