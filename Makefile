@@ -57,7 +57,7 @@ TAG_TARGETS := deploy changeset diff rollback task
 # (of another layer, TAG= is refused and its absence changes nothing).
 WITHOUT_TAG = $(if $(filter rollback,$(1)),goes back to the release before the running one,takes the service's running image)
 TAG_GOAL := $(firstword $(filter $(TAG_TARGETS),$(MAKECMDGOALS)))
-STACK_GIVEN := $(if $(filter command line,$(firstword $(origin STACK))),$(STACK))
+STACK_GIVEN := $(if $(filter command line,$(firstword $(origin STACK))),$(value STACK))
 TAG_RUNS_SERVICE := $(or $(filter rollback task,$(TAG_GOAL)),$(if $(STACK_GIVEN),$(filter service,$(STACK_GIVEN)),$(TAG_GOAL)))
 ifneq ($(and $(filter TAG,$(FROM_ENVIRONMENT)),$(TAG_RUNS_SERVICE)),)
 $(error TAG is set in the shell's environment, which make does not take, and without TAG make $(TAG_GOAL) $(call WITHOUT_TAG,$(TAG_GOAL)): give it on the command line (make $(TAG_GOAL) TAG=<tag>), or unset TAG)
@@ -225,7 +225,7 @@ sandbox-status: $(INSTALLED) ## say whether the sandbox runs and answers
 	$(call unused,says whether the one local sandbox (ENV=sandbox) runs,$(ANY_VALUE))
 	@$(BIN)/python -m emulator.sandbox status
 
-unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind (says whose, asks first; YES=1)
+unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind (says whose, asks first) [YES=1]
 	@$(AWS) $(DEPLOY) unlock $(FLAGS)
 
 zone: $(INSTALLED) ## find or create ENV's public hosted zone, print its name servers for the registrar, wait for the delegation [YES=1 TIMEOUT=s]
@@ -264,7 +264,7 @@ purge: $(INSTALLED) ## delete what ENV's destroyed stacks (STACK's, default ever
 recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED (asks first) [YES=1 MAX_WAIT=min]
 	@$(AWS) $(DEPLOY) recover $(FLAGS)
 
-rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers [YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 MAX_WAIT=min]
+rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers [TAG= YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 REPAIR=1 MAX_WAIT=min]
 	@$(FRESH_SERVICE) $(AWS) $(DEPLOY) rollback $(FLAGS)
 
 verify: $(INSTALLED) ## check the deployed STACK=service: rollout, targets, redirect, health check, certificate, smoke checks [TEST_LISTENER=1 TIMEOUT=s CONNECT_TO="host:port:addr:port ..." CA_BUNDLE=file]

@@ -1124,3 +1124,45 @@ def test_the_bench_measures_a_cold_make_templates_on_a_copy_with_no_output_cache
         assert not left, left
     finally:
         shutil.rmtree(copy)
+
+
+@pytest.mark.parametrize("name", ["STACK", "TAG", "ENV", "CHANGESET", "ACTION", "CMD", "SINCE", "MAX_WAIT"])
+@pytest.mark.parametrize("target", ["status", "deploy", "templates"])
+def test_no_command_line_value_is_expanded_by_make_whatever_the_target(tmp_path, name, target):
+    # README (Values on make's command line): "A value is passed as it is, never run by make
+    # (TAG='$(shell ...)' stays text)". The Makefile's STACK_GIVEN := ...$(STACK) expanded STACK
+    # itself, so STACK='$(shell touch x)' ran the command at parse time, for every target.
+    ran = tmp_path / "ran"
+    clean = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "GNUMAKEFLAGS", "MAKELEVEL")}
+    subprocess.run(
+        ["make", "-n", "--no-print-directory", target, f"{name}=$(shell touch {ran})"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert not ran.exists(), f"make {target} {name}='$(shell touch ...)' ran the command"
+
+
+def test_make_help_lists_for_each_deployer_target_the_values_it_takes():
+    # The brackets of make help (the targets' `## ... [...]`) against what the deployer takes for each command
+    # (scripts/deploy/__init__.py TAKES_*): make rollback's once left out TAG= and REPAIR=1, which it takes.
+    from scripts import deploy
+
+    flags = {
+        "TAG=": deploy.TAKES_TAG,
+        "REPAIR=1": deploy.TAKES_REPAIR,
+        "ALLOW_REPLACE=1": deploy.TAKES_ALLOW,
+        "ALLOW_TRAFFIC_RESET=1": deploy.TAKES_ALLOW,
+        "RECREATE=1": deploy.TAKES_RECREATE,
+        "YES=1": deploy.TAKES_YES,
+        "MAX_WAIT=min": deploy.TAKES_MAX_WAIT,
+    }
+    said = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
+    lines = {m.group(1): m.group(2) for m in re.finditer(r"^  make (\S+) +.*?(?:\[([^\]]*)\])?$", said, re.M)}
+    commands = sorted({command for takers in flags.values() for command in takers})
+    assert set(commands) <= set(lines), set(commands) - set(lines)
+    for command in commands:
+        listed = set((lines[command] or "").split()) & set(flags)
+        assert listed == {flag for flag, takers in flags.items() if command in takers}, command
