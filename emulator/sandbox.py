@@ -79,6 +79,14 @@ SECRET_VALUE = {
 }
 
 
+def runs_in(pid: int, directory: Path) -> bool:
+    """The process's working directory is directory (the server runs in its checkout: Sandbox.start)."""
+    try:
+        return os.path.samefile(f"/proc/{pid}/cwd", directory)
+    except OSError:
+        return False
+
+
 def said_if_read(line: str) -> None:
     """A line on stderr ahead of the work, which a reader gone (`2>&1 | ...` ended) must not stop: a stop or start goes
     on to its end with its output dropped, as the tools do (templates/errors.py run)."""
@@ -183,11 +191,12 @@ class Sandbox:
     def is_ours(self, pid: int) -> bool:
         """pid runs `emulator.sandbox serve` for this state directory (not a reused PID), as this user: another user's
         process of that command line is none the tool started, and is never stopped. The state directory is the one
-        whose server.log the server writes to (start() makes that its output), where the kernel says that file is now:
-        a checkout moved while its sandbox runs keeps its server, and a new clone at the old path, or a copy whose log
-        is a hard link of it, takes none (the path on its command line names them all). A server writing to no
-        server.log (its log deleted) is known by that path, as is one whose state directory was moved away and a file
-        put in its place (which no other sandbox can hold)."""
+        whose server.log the server writes to (start() makes that its output), where the kernel says that file is now,
+        deleted or not: a checkout moved while its sandbox runs keeps its server, and a new clone at the old path, or a
+        copy whose log is a hard link of it, takes none (the path on its command line names them all). A log moved
+        elsewhere (the directory moved aside) leaves the server to the path on its command line where it runs in that
+        path's checkout, or where a file took the directory's place (no other sandbox can hold it); a server writing to
+        no server.log at all is known by that path."""
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             if os.stat(f"/proc/{pid}").st_uid != os.getuid():
@@ -197,13 +206,15 @@ class Sandbox:
         if not (b"emulator.sandbox" in command and b"serve" in command):
             return False
         try:
-            log = os.readlink(f"/proc/{pid}/fd/1")  # " (deleted)" after it when the file is gone
+            log = os.readlink(f"/proc/{pid}/fd/1").removesuffix(" (deleted)")  # the kernel's mark of a file gone
         except OSError:
             log = ""
         named = str(self.state_dir).encode() in command
-        if os.path.basename(log) == self.log_file.name:
-            return os.path.realpath(os.path.dirname(log)) == os.path.realpath(self.state_dir) or (named and self.state_dir_is_a_file())
-        return named
+        if os.path.basename(log) != self.log_file.name:
+            return named
+        if os.path.realpath(os.path.dirname(log)) == os.path.realpath(self.state_dir):
+            return True
+        return named and (self.state_dir_is_a_file() or runs_in(pid, self.state_dir.parent))
 
     def server_pids(self) -> list[int]:
         return sorted(int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and self.is_ours(int(p.name)))

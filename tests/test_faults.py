@@ -1914,11 +1914,11 @@ def _stop_stand_in(server: subprocess.Popen) -> None:
     server.wait()
 
 
-def test_a_state_directory_moved_aside_while_its_server_runs_keeps_the_server_and_its_replacement_takes_none(tmp_path):
-    """.sandbox moved aside and a symlink to another directory put in its place: the server goes with the directory it
-    writes its log to, where the sandbox of that directory finds and stops it; the new .sandbox, which the path on the
-    server's command line still names, takes none (as a new clone at a moved checkout's old path takes none: the two
-    cannot be told apart by that path, and taking it there stopped another checkout's server)."""
+def test_a_state_directory_moved_aside_and_replaced_by_a_symlink_while_its_server_runs_keeps_the_server_found(tmp_path):
+    """.sandbox moved aside and a symlink to another directory put in its place: the server runs in this checkout and
+    the path on its command line is still its .sandbox, so it is this checkout's (found, stopped, and make clean
+    refuses), and the directory moved aside finds it by its log too. (A new clone at a moved checkout's old path, whose
+    server runs elsewhere, takes none: test_a_new_checkout_at_a_moved_checkouts_old_path_does_not_take_its_server.)"""
     from emulator.sandbox import Sandbox
 
     state = tmp_path / "app" / ".sandbox"
@@ -1927,9 +1927,9 @@ def test_a_state_directory_moved_aside_while_its_server_runs_keeps_the_server_an
         state.rename(tmp_path / "kept")
         (tmp_path / "elsewhere").mkdir()
         state.symlink_to(tmp_path / "elsewhere")
-        assert Sandbox(state).server_pids() == [] and not Sandbox(state).running()
-        assert Sandbox(tmp_path / "kept").server_pids() == [server.pid] and Sandbox(tmp_path / "kept").running()
-        assert sandbox_cli("stop", state_dir=tmp_path / "kept").stdout == "sandbox stopped, and every stack deployed in it with it\n"
+        assert Sandbox(state).server_pids() == [server.pid] and Sandbox(state).running()
+        assert Sandbox(tmp_path / "kept").server_pids() == [server.pid]
+        assert sandbox_cli("stop", state_dir=state).stdout == "sandbox stopped, and every stack deployed in it with it\n"
         assert server.wait(timeout=15) is not None
     finally:
         _stop_stand_in(server)
@@ -1988,6 +1988,55 @@ def test_a_hard_linked_copy_of_the_checkout_does_not_take_the_originals_server(t
     try:
         assert Sandbox(tmp_path / "app" / ".sandbox").server_pids() == [server.pid]
         assert Sandbox(tmp_path / "app-copy" / ".sandbox").server_pids() == [], "the copy takes the original's server"
+    finally:
+        _stop_stand_in(server)
+
+
+def test_a_state_directory_moved_aside_in_its_own_checkout_keeps_its_server_found(tmp_path):
+    """mv .sandbox .sandbox.old while the sandbox runs (verified with make in a clone, real server): make
+    sandbox-status said `sandbox not running`, make sandbox-stop `sandbox was not running`, make clean's check
+    let it remove .venv under the running server, and make sandbox started a second server beside the first,
+    which nothing the tool offers stops. Its log is still in the checkout (app/.sandbox.old/server.log): no other
+    checkout's, as in the moved-checkout and hard-link cases, which the log's own checkout tells apart."""
+    from emulator.sandbox import Sandbox
+
+    server = _logging_server(tmp_path / "app")
+    try:
+        (tmp_path / "app" / ".sandbox").rename(tmp_path / "app" / ".sandbox.old")
+        assert Sandbox(tmp_path / "app" / ".sandbox").running(), "make clean removes .venv under the server; make sandbox starts a second"
+    finally:
+        _stop_stand_in(server)
+
+
+def test_a_log_moved_out_of_the_state_directory_keeps_its_server_found(tmp_path):
+    """mv .sandbox/server.log ~/server.log (kept for a bug report) while the sandbox runs: renamed in place
+    (server.log.1) the server is still found by its command line, moved out under its own name it is lost:
+    make sandbox-status says not running, make sandbox starts a second, make clean goes on."""
+    from emulator.sandbox import Sandbox
+
+    server = _logging_server(tmp_path / "app")
+    try:
+        (tmp_path / "kept").mkdir()
+        (tmp_path / "app" / ".sandbox" / "server.log").rename(tmp_path / "kept" / "server.log")
+        assert Sandbox(tmp_path / "app" / ".sandbox").server_pids() == [server.pid]
+    finally:
+        _stop_stand_in(server)
+
+
+def test_a_moved_checkout_whose_log_was_deleted_keeps_its_server_and_a_new_clone_takes_none(tmp_path):
+    """rm .sandbox/server.log (or git clean -fdx), then mv app app-old && git clone ... app: the kernel still says
+    where the deleted log was (app-old/.sandbox/server.log (deleted)), but the command line's path decided, so
+    app-old's make sandbox-status said not running (make clean went on) and the new clone at app took the server,
+    its make sandbox-stop stopping app-old's. README: never by a new clone at its old path."""
+    from emulator.sandbox import Sandbox
+
+    server = _logging_server(tmp_path / "app")
+    try:
+        (tmp_path / "app" / ".sandbox" / "server.log").unlink()
+        (tmp_path / "app").rename(tmp_path / "app-old")
+        (tmp_path / "app" / ".sandbox").mkdir(parents=True)  # the new clone's
+        assert Sandbox(tmp_path / "app" / ".sandbox").server_pids() == [], "the new clone takes the moved checkout's server"
+        assert Sandbox(tmp_path / "app-old" / ".sandbox").server_pids() == [server.pid], "the moved checkout loses its server"
     finally:
         _stop_stand_in(server)
 
