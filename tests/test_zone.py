@@ -130,3 +130,30 @@ def test_two_public_zones_of_the_domain_are_refused_not_one_picked():
     route53 = types.SimpleNamespace(list_hosted_zones_by_name=lambda **given: {"HostedZones": listed}, get_hosted_zone=pytest.fail)
     with pytest.raises(zone.ZoneError, match=f"the account has 2 public zones for {DOMAIN}: ZONE1, ZONE2; "):
         zone.public_zone(route53, DOMAIN, pytest.fail, "found {}")
+
+
+def test_a_private_zone_listed_without_config_is_not_taken_for_the_public_zone():
+    # HostedZone's Config: "If you omitted the HostedZoneConfig and Comment elements from the request, the Config and
+    # Comment elements don't appear in the response" (https://docs.aws.amazon.com/Route53/latest/APIReference/API_HostedZone.html),
+    # and a private zone is made by giving a VPC alone: listed with no Config, it passed for public, and GetHostedZone's
+    # answer for it, which holds VPCs and no DelegationSet, stopped make zone with a KeyError.
+    import boto3
+    from botocore.stub import Stubber
+
+    route53 = boto3.client("route53", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    listed = {
+        "HostedZones": [{"Id": "/hostedzone/ZPRIVATE", "Name": f"{DOMAIN}.", "CallerReference": "made-with-a-vpc-alone"}],
+        "DNSName": DOMAIN,
+        "IsTruncated": False,
+        "MaxItems": "100",
+    }
+    private = {
+        "HostedZone": {"Id": "/hostedzone/ZPRIVATE", "Name": f"{DOMAIN}.", "CallerReference": "made-with-a-vpc-alone"},
+        "VPCs": [{"VPCRegion": "us-east-1", "VPCId": "vpc-0a1b2c3d4e5f60718"}],
+    }
+    with Stubber(route53) as stubbed:
+        stubbed.add_response("list_hosted_zones_by_name", listed, {"DNSName": DOMAIN, "MaxItems": "100"})
+        stubbed.add_response("get_hosted_zone", private, {"Id": "ZPRIVATE"})
+        assert (
+            zone.public_zone(route53, DOMAIN, lambda *lines: None, "found {}") is None
+        )  # not a public zone: make zone offers to create one

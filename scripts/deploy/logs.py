@@ -34,7 +34,10 @@ FOLLOW_SECONDS = 2.0  # FOLLOW=1 asks again every 2 s
 FOLLOW_FAILURES = 5  # transient errors in a row FOLLOW=1 rides out before it stops
 # CloudWatch Logs may take a few seconds to make an event searchable, and it keeps the event's own
 # timestamp: each FOLLOW poll reads again from this much before the newest event it printed, and
-# leaves out the event ids it already printed.
+# leaves out the event ids it already printed. An event later than that (PutLogEvents takes events stamped up
+# to 14 days back, and AWS bounds no delay before one is searchable:
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html) is missed, as README
+# says; a wider window only narrows the gap, at the cost of reading it again every poll.
 LATE_MS = 10_000
 STOPPED_TASKS, LAST_LINES = 3, 20  # what a failed deploy prints: the latest stopped tasks, each with its last log lines
 

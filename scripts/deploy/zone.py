@@ -103,7 +103,20 @@ def public_zone(route53, domain: str, say, found_text: str) -> tuple[str, list[s
     """(zone id, its name servers) of the account's one public zone of the domain, said with
     found_text ({}: its id); None when it has none; ZoneError when it has several."""
     listed = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="100")["HostedZones"]
-    public = [z["Id"].split("/")[-1] for z in listed if normal(z["Name"]) == domain and not z.get("Config", {}).get("PrivateZone")]
+    # A zone made without HostedZoneConfig is listed without Config ("the Config and Comment elements don't appear in
+    # the response": https://docs.aws.amazon.com/Route53/latest/APIReference/API_HostedZone.html), a private one made
+    # with a VPC alone too: GetHostedZone tells, a public zone's answer holding its DelegationSet, a private one's VPCs.
+    described = {}
+    for listed_zone in listed:
+        if normal(listed_zone["Name"]) == domain and "Config" not in listed_zone:
+            zone_id = listed_zone["Id"].split("/")[-1]
+            described[zone_id] = route53.get_hosted_zone(Id=zone_id)
+    public = [
+        z["Id"].split("/")[-1]
+        for z in listed
+        if normal(z["Name"]) == domain
+        and (not z["Config"].get("PrivateZone") if "Config" in z else "DelegationSet" in described[z["Id"].split("/")[-1]])
+    ]
     if len(public) > 1:
         raise ZoneError(
             f"the account has {len(public)} public zones for {domain}: {', '.join(public)}; "
@@ -112,7 +125,7 @@ def public_zone(route53, domain: str, say, found_text: str) -> tuple[str, list[s
     if not public:
         return None
     say(f"{domain}: {found_text.format(public[0])}")
-    return public[0], route53.get_hosted_zone(Id=public[0])["DelegationSet"]["NameServers"]
+    return public[0], (described.get(public[0]) or route53.get_hosted_zone(Id=public[0]))["DelegationSet"]["NameServers"]
 
 
 def zone_allowed(domain) -> str:
