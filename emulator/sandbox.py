@@ -196,7 +196,7 @@ class Sandbox:
         copy whose log is a hard link of it, takes none (the path on its command line names them all). A log moved
         elsewhere (the directory moved aside) leaves the server to the path on its command line where it runs in that
         path's checkout, or where a file took the directory's place (no other sandbox can hold it); a server writing to
-        no server.log at all is known by that path."""
+        no file at all is known by that path."""
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             if os.stat(f"/proc/{pid}").st_uid != os.getuid():
@@ -209,10 +209,10 @@ class Sandbox:
             log = os.readlink(f"/proc/{pid}/fd/1").removesuffix(" (deleted)")  # the kernel's mark of a file gone
         except OSError:
             log = ""
-        named = str(self.state_dir).encode() in command
-        if os.path.basename(log) != self.log_file.name:
+        named = os.fsencode(self.state_dir) in command
+        if not log.startswith("/"):  # its output is no file (a pipe, a terminal: a server started by hand)
             return named
-        if os.path.realpath(os.path.dirname(log)) == os.path.realpath(self.state_dir):
+        if os.path.realpath(os.path.dirname(log)) == os.path.realpath(self.state_dir):  # server.log, or renamed in place
             return True
         return named and (self.state_dir_is_a_file() or runs_in(pid, self.state_dir.parent))
 

@@ -2041,6 +2041,46 @@ def test_a_moved_checkout_whose_log_was_deleted_keeps_its_server_and_a_new_clone
         _stop_stand_in(server)
 
 
+def test_a_moved_checkout_whose_log_was_renamed_in_place_keeps_its_server_and_a_new_clone_takes_none(tmp_path):
+    """mv .sandbox/server.log .sandbox/server.log.1 (kept aside, as test_a_log_moved_out_of_the_state_directory_keeps_its_server_found
+    has it), then mv app app-old && git clone ... app: the server writes to app-old/.sandbox/server.log.1, runs in
+    app-old, and its command line names app/.sandbox. A log not named server.log leaves it to that path alone, so the
+    new clone at app takes it (its make sandbox-stop stops app-old's server) and app-old loses it (make sandbox-status
+    says not running, make clean goes on). README: found also after the checkout is moved, never by a new clone at its
+    old path."""
+    from emulator.sandbox import Sandbox
+
+    server = _logging_server(tmp_path / "app")
+    try:
+        (tmp_path / "app" / ".sandbox" / "server.log").rename(tmp_path / "app" / ".sandbox" / "server.log.1")
+        assert Sandbox(tmp_path / "app" / ".sandbox").server_pids() == [server.pid]
+        (tmp_path / "app").rename(tmp_path / "app-old")
+        (tmp_path / "app" / ".sandbox").mkdir(parents=True)  # the new clone's
+        assert Sandbox(tmp_path / "app" / ".sandbox").server_pids() == [], "the new clone takes the moved checkout's server"
+        assert Sandbox(tmp_path / "app-old" / ".sandbox").server_pids() == [server.pid], "the moved checkout loses its server"
+    finally:
+        _stop_stand_in(server)
+
+
+def test_a_moved_checkout_whose_state_directory_is_a_symlink_keeps_its_server(tmp_path):
+    """.sandbox a symlink to a directory elsewhere (a faster disk, say), then mv app app-old: the server writes to
+    <elsewhere>/server.log, which is app-old/.sandbox/server.log once the link is followed; the command line names
+    app/.sandbox. The log's directory and the state directory compare as the kernel resolves them, not as written."""
+    from emulator.sandbox import Sandbox
+
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / ".sandbox").symlink_to(tmp_path / "fast")
+    server = _logging_server(tmp_path / "app")
+    try:
+        (tmp_path / "app").rename(tmp_path / "app-old")
+        assert Sandbox(tmp_path / "app-old" / ".sandbox").server_pids() == [server.pid], "the moved checkout loses its server"
+        (tmp_path / "app" / ".sandbox").mkdir(parents=True)  # a new clone's
+        assert Sandbox(tmp_path / "app" / ".sandbox").server_pids() == []
+    finally:
+        _stop_stand_in(server)
+
+
 def test_a_stop_that_waits_for_its_turn_with_its_readers_gone_still_stops_the_server(tmp_path):
     """make sandbox-stop 2>&1 | <a reader that is gone> while another start or stop holds the turn: the new
     `waiting for ...` line met the closed pipe before the stop, and SIGPIPE ended it (141) with the server left

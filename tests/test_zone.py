@@ -157,3 +157,25 @@ def test_a_private_zone_listed_without_config_is_not_taken_for_the_public_zone()
         assert (
             zone.public_zone(route53, DOMAIN, lambda *lines: None, "found {}") is None
         )  # not a public zone: make zone offers to create one
+
+
+def test_a_public_zone_listed_without_config_is_found_with_one_get_hosted_zone_and_a_subdomains_is_not_read():
+    # `aws route53 create-hosted-zone --name <domain> --caller-reference <ref>` (no --hosted-zone-config) makes a public
+    # zone listed without Config (API_HostedZone.html): GetHostedZone's DelegationSet says it is public, and that answer
+    # gives its name servers (no second GetHostedZone). A subdomain's zone listed without Config is no zone of the domain:
+    # not read (each GetHostedZone is one more request that AccessDenied or a zone deleted meanwhile can stop).
+    import boto3
+    from botocore.stub import Stubber
+
+    route53 = boto3.client("route53", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    public = {"Id": "/hostedzone/ZPUBLIC", "Name": f"{DOMAIN}.", "CallerReference": "cli"}
+    subdomain = {"Id": "/hostedzone/ZSUB", "Name": f"dev.{DOMAIN}.", "CallerReference": "cli-too"}
+    listed = {"HostedZones": [public, subdomain], "DNSName": DOMAIN, "IsTruncated": False, "MaxItems": "100"}
+    servers = ["ns-1.awsdns-01.org", "ns-2.awsdns-02.co.uk", "ns-3.awsdns-03.com", "ns-4.awsdns-04.net"]
+    with Stubber(route53) as stubbed:
+        stubbed.add_response("list_hosted_zones_by_name", listed, {"DNSName": DOMAIN, "MaxItems": "100"})
+        stubbed.add_response("get_hosted_zone", {"HostedZone": public, "DelegationSet": {"NameServers": servers}}, {"Id": "ZPUBLIC"})
+        said = []
+        assert zone.public_zone(route53, DOMAIN, said.append, "found {}") == ("ZPUBLIC", servers)
+        assert said == [f"{DOMAIN}: found ZPUBLIC"]
+        stubbed.assert_no_pending_responses()
