@@ -4,6 +4,7 @@ Nothing here reaches a network: every client's endpoint is 127.0.0.1 and every c
 answered by a Stubber (which fails on any call not queued) or, for the retry test, by a
 `before-send` hook inside botocore's HTTP layer. Polling sleeps are injected and recorded."""
 
+import contextlib
 import dataclasses
 import functools
 import getpass
@@ -8776,14 +8777,7 @@ def test_a_lock_whose_process_id_now_names_a_process_with_a_command_name_not_utf
     machine = lock.this_machine()
     assert machine, "this test needs Linux's /proc"
     here = f"{lock.user()}@{socket.gethostname()}"
-    named = tmp_path / os.fsdecode(b"\xff\xfesleep")
-    named.symlink_to(shutil.which("sleep"))
-    process = subprocess.Popen([named, "60"])
-    try:
-        deadline = time.monotonic() + 30  # until it runs sleep, under its name
-        while b"\xff\xfe" not in Path(f"/proc/{process.pid}/stat").read_bytes():
-            assert time.monotonic() < deadline, "the process did not take its name within 30 s"
-            time.sleep(0.01)
+    with sleeping_as(tmp_path, b"\xff\xfesleep") as process:
         held = {"holder": f"{here} (pid {process.pid})", "machine": machine, "started": "1"}  # another process's start
         assert lock.holder_runs(held, ENV) is False
         value = json.dumps(HELD | held)
@@ -8794,9 +8788,6 @@ def test_a_lock_whose_process_id_now_names_a_process_with_a_command_name_not_utf
         aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
         code = aws.run("unlock", "--yes")
         assert code == 0 and "UnicodeDecodeError" not in aws.err, aws.err
-    finally:
-        process.kill()
-        process.wait()
 
 
 def test_a_lock_records_its_process_start_time_field_of_proc_stat():
@@ -11841,19 +11832,26 @@ def test_a_lock_reads_proc_stat_of_a_process_whose_command_name_holds_a_closing_
     last ')' (proc(5)), or every field shifts: the state read as a word of the name (a zombie not seen as one) and the
     start time as another field."""
     assert lock.this_machine(), "this test needs Linux's /proc"
-    named = tmp_path / "a) S 1 b"
-    named.symlink_to(shutil.which("sleep"))
-    process = subprocess.Popen([named, "60"])
-    try:
-        deadline = time.monotonic() + 30  # until it runs sleep, under its name
-        while b"a) S 1 b" not in Path(f"/proc/{process.pid}/stat").read_bytes():
-            assert time.monotonic() < deadline, "the process did not take its name within 30 s"
-            time.sleep(0.01)
+    with sleeping_as(tmp_path, b"a) S 1 b") as process:
         fields = lock.stat_fields(process.pid)
         assert fields[0] in ("R", "S") and fields[1] == str(os.getpid()), fields  # state, then the parent: this process
         uptime = float(Path("/proc/uptime").read_text().split()[0])
         started = lock.start_time(process.pid)
         assert abs(int(started) / os.sysconf("SC_CLK_TCK") - uptime) < 30, (started, uptime)
+
+
+@contextlib.contextmanager
+def sleeping_as(directory: Path, name: bytes):
+    """A sleep whose command name (/proc/<pid>/stat's) is name: an executable of that name, linked to sleep."""
+    named = directory / os.fsdecode(name)
+    named.symlink_to(shutil.which("sleep"))
+    process = subprocess.Popen([named, "60"])
+    try:
+        deadline = time.monotonic() + 30  # until it runs sleep, under its name
+        while name not in Path(f"/proc/{process.pid}/stat").read_bytes():
+            assert time.monotonic() < deadline, "the process did not take its name within 30 s"
+            time.sleep(0.01)
+        yield process
     finally:
         process.kill()
         process.wait()

@@ -2023,36 +2023,19 @@ def test_a_log_moved_out_of_the_state_directory_keeps_its_server_found(tmp_path)
         _stop_stand_in(server)
 
 
-def test_a_moved_checkout_whose_log_was_deleted_keeps_its_server_and_a_new_clone_takes_none(tmp_path):
-    """rm .sandbox/server.log (or git clean -fdx), then mv app app-old && git clone ... app: the kernel still says
-    where the deleted log was (app-old/.sandbox/server.log (deleted)), but the command line's path decided, so
-    app-old's make sandbox-status said not running (make clean went on) and the new clone at app took the server,
-    its make sandbox-stop stopping app-old's. README: never by a new clone at its old path."""
+@pytest.mark.parametrize("log_was", ["deleted", "renamed in place"])
+def test_a_moved_checkout_whose_log_was_deleted_or_renamed_keeps_its_server_and_a_new_clone_takes_none(tmp_path, log_was):
+    """rm .sandbox/server.log (or git clean -fdx), or mv .sandbox/server.log .sandbox/server.log.1, then mv app app-old
+    && git clone ... app: the server writes to app-old/.sandbox/server.log (deleted) or server.log.1, runs in app-old,
+    and its command line names app/.sandbox. Decided by that path, app-old's make sandbox-status said not running (make
+    clean went on) and the new clone at app took the server, its make sandbox-stop stopping app-old's. README: found
+    also after the checkout is moved, never by a new clone at its old path."""
     from emulator.sandbox import Sandbox
 
     server = _logging_server(tmp_path / "app")
+    log = tmp_path / "app" / ".sandbox" / "server.log"
     try:
-        (tmp_path / "app" / ".sandbox" / "server.log").unlink()
-        (tmp_path / "app").rename(tmp_path / "app-old")
-        (tmp_path / "app" / ".sandbox").mkdir(parents=True)  # the new clone's
-        assert Sandbox(tmp_path / "app" / ".sandbox").server_pids() == [], "the new clone takes the moved checkout's server"
-        assert Sandbox(tmp_path / "app-old" / ".sandbox").server_pids() == [server.pid], "the moved checkout loses its server"
-    finally:
-        _stop_stand_in(server)
-
-
-def test_a_moved_checkout_whose_log_was_renamed_in_place_keeps_its_server_and_a_new_clone_takes_none(tmp_path):
-    """mv .sandbox/server.log .sandbox/server.log.1 (kept aside, as test_a_log_moved_out_of_the_state_directory_keeps_its_server_found
-    has it), then mv app app-old && git clone ... app: the server writes to app-old/.sandbox/server.log.1, runs in
-    app-old, and its command line names app/.sandbox. A log not named server.log leaves it to that path alone, so the
-    new clone at app takes it (its make sandbox-stop stops app-old's server) and app-old loses it (make sandbox-status
-    says not running, make clean goes on). README: found also after the checkout is moved, never by a new clone at its
-    old path."""
-    from emulator.sandbox import Sandbox
-
-    server = _logging_server(tmp_path / "app")
-    try:
-        (tmp_path / "app" / ".sandbox" / "server.log").rename(tmp_path / "app" / ".sandbox" / "server.log.1")
+        log.unlink() if log_was == "deleted" else log.rename(log.with_name("server.log.1"))
         assert Sandbox(tmp_path / "app" / ".sandbox").server_pids() == [server.pid]
         (tmp_path / "app").rename(tmp_path / "app-old")
         (tmp_path / "app" / ".sandbox").mkdir(parents=True)  # the new clone's
