@@ -191,8 +191,8 @@ class Sandbox:
     def is_ours(self, pid: int) -> bool:
         """pid runs `emulator.sandbox serve` for this state directory (not a reused PID), as this user: another user's
         process of that command line is none the tool started, and is never stopped. The state directory is the one
-        whose server.log the server writes to (start() makes that its output), where the kernel says that file is now,
-        deleted or not: a checkout moved while its sandbox runs keeps its server, and a new clone at the old path, or a
+        that holds the file the server writes to (server.log, which start() makes its output, or that log renamed in
+        place), where the kernel says that file is now, deleted or not: a checkout moved while its sandbox runs keeps its server, and a new clone at the old path, or a
         copy whose log is a hard link of it, takes none (the path on its command line names them all). A log moved
         elsewhere (the directory moved aside) leaves the server to the path on its command line where it runs in that
         path's checkout, or where a file took the directory's place (no other sandbox can hold it); a server writing to

@@ -106,16 +106,12 @@ def public_zone(route53, domain: str, say, found_text: str) -> tuple[str, list[s
     # A zone made without HostedZoneConfig is listed without Config ("the Config and Comment elements don't appear in
     # the response": https://docs.aws.amazon.com/Route53/latest/APIReference/API_HostedZone.html), a private one made
     # with a VPC alone too: GetHostedZone tells, a public zone's answer holding its DelegationSet, a private one's VPCs.
-    described = {}
-    for listed_zone in listed:
-        if normal(listed_zone["Name"]) == domain and "Config" not in listed_zone:
-            zone_id = listed_zone["Id"].split("/")[-1]
-            described[zone_id] = route53.get_hosted_zone(Id=zone_id)
+    named = {z["Id"].split("/")[-1]: z for z in listed if normal(z["Name"]) == domain}  # zone id -> the listed zone
+    described = {zone_id: route53.get_hosted_zone(Id=zone_id) for zone_id, z in named.items() if "Config" not in z}
     public = [
-        z["Id"].split("/")[-1]
-        for z in listed
-        if normal(z["Name"]) == domain
-        and (not z["Config"].get("PrivateZone") if "Config" in z else "DelegationSet" in described[z["Id"].split("/")[-1]])
+        zone_id
+        for zone_id, z in named.items()
+        if (not z["Config"].get("PrivateZone") if "Config" in z else "DelegationSet" in described[zone_id])
     ]
     if len(public) > 1:
         raise ZoneError(
