@@ -164,9 +164,11 @@ help: ## list the targets
 	@echo "  Values are taken from make's command line only (make deploy ENV=prod STACK=service), never from the shell's environment."
 	@echo "  PYTHON=python3.12  the interpreter .venv is made with (make venv); BENCH_RUNS=5  runs per figure of make bench"
 
+# A .venv without pip is one whose making failed half way (Debian and Ubuntu leave the interpreter alone when
+# python3-venv is missing): made again, emptied first.
 $(INSTALLED): requirements.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "installing pinned dependencies into $(VENV) (once)"
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
+	@echo "installing pinned dependencies into $(VENV) (once; about a minute the first time)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 

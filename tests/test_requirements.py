@@ -45,3 +45,27 @@ def test_the_lock_has_every_pin_of_requirements_in_at_its_version():
     for name, (requirement, _) in wanted.items():
         assert name in locked, f"requirements.txt lacks {name}: run make lock"
         assert pinned_version(locked[name][0]) == pinned_version(requirement), f"{name}: run make lock"
+
+
+def test_make_venv_recovers_from_a_venv_whose_creation_failed_half_way(tmp_path):
+    """Debian and Ubuntu leave `.venv/bin/python` without pip when `python3 -m venv` fails for want of
+    python3-venv (ensurepip): after installing it, the next `make templates` makes the venv again, rather than
+    failing with a bare "No module named pip" on every run."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "requirements.txt").write_text("# nothing pinned: only the venv's making is under test\n")
+    # What `python3 -m venv .venv` leaves on a Debian/Ubuntu without python3-venv: the interpreter, no pip.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / ".venv")], check=True, timeout=120)
+    made = subprocess.run(
+        ["make", "--no-print-directory", "venv", f"PYTHON={sys.executable}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert made.returncode == 0, f"a half-made .venv is taken for a made one:\n{made.stdout}{made.stderr}"
+    pip = subprocess.run([tmp_path / ".venv" / "bin" / "python", "-m", "pip", "--version"], capture_output=True, timeout=120)
+    assert pip.returncode == 0, "the .venv was not made again"
