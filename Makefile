@@ -165,9 +165,12 @@ help: ## list the targets
 	@echo "  PYTHON=python3.12  the interpreter .venv is made with (make venv); BENCH_RUNS=5  runs per figure of make bench"
 
 # A .venv without pip is one whose making failed half way (Debian and Ubuntu leave the interpreter alone when
-# python3-venv is missing): made again, emptied first.
+# python3-venv is missing): made again, emptied first. Whether pip is there is asked with -I and find_spec, which no
+# PYTHONPATH nor pip setting (PIP_*, pip.conf) can fail: a working .venv is never emptied for them; nor one that is a
+# link (venv --clear would empty what it points to).
 $(INSTALLED): requirements.txt
-	@$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -I -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("pip") is None)' || { 		if test -L $(VENV); then echo "error: $(VENV) links to a virtual environment without pip: remove the link, or make that one again" >&2; exit 2; fi; 		$(PYTHON) -m venv --clear $(VENV); }
 	@echo "installing pinned dependencies into $(VENV) (once; about a minute the first time)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@

@@ -69,3 +69,51 @@ def test_make_venv_recovers_from_a_venv_whose_creation_failed_half_way(tmp_path)
     assert made.returncode == 0, f"a half-made .venv is taken for a made one:\n{made.stdout}{made.stderr}"
     pip = subprocess.run([tmp_path / ".venv" / "bin" / "python", "-m", "pip", "--version"], capture_output=True, timeout=120)
     assert pip.returncode == 0, "the .venv was not made again"
+
+
+def _make_venv_in_a_copy(tmp_path, venv_dir, **environment):
+    """make venv in tmp_path (a copy of the Makefile, nothing pinned), .venv there already made at venv_dir (a
+    working venv with pip, and a module standing for the installed dependencies), with environment added."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "requirements.txt").write_text("# nothing pinned: only the venv's making is under test\n")
+    subprocess.run([sys.executable, "-m", "venv", str(venv_dir)], check=True, timeout=120)
+    installed = next(venv_dir.glob("lib/python*/site-packages")) / "installed_dependency.py"
+    installed.write_text("X = 1\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON", "MAKE"))} | environment
+    made = subprocess.run(
+        ["make", "--no-print-directory", "venv", f"PYTHON={sys.executable}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return installed, made
+
+
+def test_make_venv_keeps_a_working_venv_when_pip_refuses_a_setting_of_the_environment(tmp_path):
+    """A pip.conf typo (or PIP_TIMEOUT=abc) makes `pip --version` fail as it makes the install fail: the venv,
+    which has pip, must not be emptied for it (made again, its dependencies need the network)."""
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\ntimeout = 60s\n")
+    installed, made = _make_venv_in_a_copy(tmp_path, tmp_path / ".venv", PIP_CONFIG_FILE=str(conf))
+    assert installed.exists(), f"a working .venv was emptied by venv --clear:\n{made.stdout}{made.stderr}"
+
+
+def test_make_venv_never_empties_the_venv_a_symlinked_venv_points_to(tmp_path):
+    """.venv a symlink to another checkout's venv: venv --clear empties the directory it points to (then fails,
+    'Unable to create directory'), so a PYTHONPATH that shadows pip here wipes the other checkout's venv."""
+    (tmp_path / "checkout").mkdir()
+    other = tmp_path / "other-venv"
+    (tmp_path / "checkout" / ".venv").symlink_to(other)
+    shadow = tmp_path / "shadow" / "pip"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('a pip shadowed by PYTHONPATH')\n")
+    installed, made = _make_venv_in_a_copy(tmp_path / "checkout", other, PYTHONPATH=str(shadow.parent))
+    assert installed.exists(), f"the venv .venv links to was emptied:\n{made.stdout}{made.stderr}"
+    assert (other / "bin" / "python").exists(), f"the venv .venv links to was emptied:\n{made.stdout}{made.stderr}"
