@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from templates import ci, relative
-from templates.errors import ToolError, entry_point, run
+from templates.errors import ToolError, entry_point, printable, run
 from templates.generation import (
     OUTPUT_DIR,
     PARAMS_DIR,
@@ -25,6 +25,7 @@ from templates.generation import (
     StaleOutput,
     build_all,
     differences,
+    followed,
     leftover_staging,
     lint,
     of_the_environment,
@@ -41,9 +42,9 @@ from templates.generation import (
 from templates.params import ParamsError, environment_problem, load, load_all
 
 
-def as_typed(path: Path) -> Path:
+def as_typed(path: Path, option: str = "a path") -> Path:
     """A path under the working directory, short as people type it (output/prod/alb.json)."""
-    path = path.resolve()
+    path = followed(path, option)
     return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
 
 
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
         parser.error("--env goes with --check (generation always writes every environment's files)")
     if args.layer is not None and args.env is None:
         parser.error("--layer goes with --check and --env")
-    params_dir, output_dir = as_typed(args.params_dir), as_typed(args.output_dir)
+    params_dir, output_dir = as_typed(args.params_dir, "--params-dir"), as_typed(args.output_dir, "--output-dir")
 
     if args.order:
         print(" -> ".join(templates.layer_order()))
@@ -141,10 +142,11 @@ def main(argv=None) -> int:
         with contextlib.suppress(OSError):  # a read-only checkout only loses the speed
             write_atomically(kept_path, kept_text)
             print(f"{relative(kept_path)}: written (commit it with output/)")
-    print(f"{output_dir}/: {len(files)} files, {len(changed)} written, {len(stale)} removed")
+    shown = printable(str(output_dir), one_line=True)  # as the errors show it: a newline would forge a second line
+    print(f"{shown}/: {len(files)} files, {len(changed)} written, {len(stale)} removed")
     if (changed or stale) and (output_dir / "review").is_dir():
         print(
-            f"note: {output_dir}/review/ was made from the files before this change and may be stale: make check says whether it is, "
+            f"note: {shown}/review/ was made from the files before this change and may be stale: make check says whether it is, "
             "make review writes it again"
         )
     if not args.no_lint:

@@ -467,6 +467,20 @@ class LintFailed(GenerationError):
         return [*self.problems, self.summary]
 
 
+def followed(path: Path, option: str) -> Path:
+    """path with its links followed; a GenerationError (exit 2) for one that leads nowhere (a symlink loop, which
+    Path.resolve gives as a RuntimeError)."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as error:
+        why = "a symlink loop" if isinstance(error, RuntimeError) else error.strerror or str(error)
+        raise GenerationError(
+            f"{option} {printable(str(path), one_line=True)}: cannot be followed to a directory ({why}); allowed: a directory, "
+            "or a link to one",
+            2,
+        ) from None
+
+
 def unusable_output_dir(output_dir: Path) -> str | None:
     """Why the tools cannot even look at output_dir (a name longer than the file system takes, a
     directory above it they may not search), said before they try to read or write there; else None."""

@@ -699,3 +699,30 @@ def test_a_network_id_whose_default_is_an_example_is_no_template_default_and_eve
     examples = [name for name, spec in INPUTS.items() if isinstance(spec.default, str) and EXAMPLE_ID_HEX in spec.default]
     assert {"VpcId", "PublicSubnetIds", "PrivateSubnetIds"} <= set(examples), examples
     no_template_default_and_every_configuration_gives_it(examples)
+
+
+@pytest.mark.parametrize("option", ["--output-dir", "--params-dir"])
+@pytest.mark.parametrize("action", [[], ["--check"], ["--order"]])
+def test_a_directory_option_naming_a_symlink_loop_is_one_line_not_a_traceback(tmp_path, option, action):
+    # ln -s loop loop: as_typed's Path.resolve() raises RuntimeError("Symlink loop from ...") on Python 3.11,
+    # which entry_point does not catch; run() prints a traceback.
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    ran = subprocess.run(
+        [sys.executable, str(ROOT / "generate.py"), *action, "--no-lint", option, str(loop)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert "Traceback" not in ran.stderr and ran.returncode == 2, ran.stderr[-600:]
+    assert len(ran.stderr.splitlines()) <= 2 and str(loop) in ran.stderr, ran.stderr
+
+
+def test_the_summary_line_shows_an_output_dir_of_control_characters_escaped(tmp_path):
+    # The errors escape a name's control characters (errors.printable: a newline would forge a second line, an ESC
+    # drives the terminal); the summary line of a successful run prints --output-dir raw.
+    out = tmp_path / "out\x1b[31m\nforged"
+    ran = generate_main("--no-lint", "--output-dir", out)
+    assert ran.returncode == 0, ran
+    assert "\x1b" not in ran.stdout and len(ran.stdout.splitlines()) == 1, repr(ran.stdout)

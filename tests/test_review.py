@@ -3109,3 +3109,21 @@ def test_the_key_of_a_checkov_only_scan_changes_with_the_iam_data_checkovs_iam_c
     for package in ("policy-sentry", "cloudsplaining"):
         monkeypatch.setattr(scan, "version", lambda name, package=package: "99.0.0" if name == package else real(name))
         assert scan.cache_key("ci", content, ("checkov",)) != key, package
+
+
+@pytest.mark.parametrize("option", ["--output-dir", "--params-dir"])
+def test_a_review_directory_option_naming_a_symlink_loop_is_one_line_not_a_traceback(tmp_path, option):
+    # Path.resolve() of a symlink loop raises RuntimeError on Python 3.11, uncaught by entry_point.
+    import subprocess
+    import sys
+
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    ran = subprocess.run(
+        [sys.executable, "-m", "scripts.review", option, str(loop)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert "Traceback" not in ran.stderr and ran.returncode == 2, ran.stderr[-600:]

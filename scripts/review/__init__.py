@@ -42,7 +42,16 @@ from scripts.review.collect import ReviewError
 from scripts.review.cost import plural
 from templates import relative
 from templates.errors import entry_point
-from templates.generation import OUTPUT_DIR, PARAMS_DIR, owned, same_content, unusable_output_dir, write_atomically, written_here
+from templates.generation import (
+    OUTPUT_DIR,
+    PARAMS_DIR,
+    followed,
+    owned,
+    same_content,
+    unusable_output_dir,
+    write_atomically,
+    written_here,
+)
 
 
 class StaleDocument(ReviewError):
@@ -73,7 +82,7 @@ def main(argv=None) -> int:
     unusable = unusable_output_dir(args.output_dir)
     if unusable:
         raise ReviewError(unusable, 2)
-    output_dir, params_dir = args.output_dir.resolve(), args.params_dir.resolve()
+    output_dir, params_dir = followed(args.output_dir, "--output-dir"), followed(args.params_dir, "--params-dir")
     documents = {
         output_dir / "review" / f"{review.env}.md": render.document(review)
         for review in collect.collect_all(output_dir, params_dir, args.env)
