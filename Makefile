@@ -164,13 +164,14 @@ help: ## list the targets
 	@echo "  Values are taken from make's command line only (make deploy ENV=prod STACK=service), never from the shell's environment."
 	@echo "  PYTHON=python3.12  the interpreter .venv is made with (make venv); BENCH_RUNS=5  runs per figure of make bench"
 
-# A .venv without pip is one whose making failed half way (Debian and Ubuntu leave the interpreter alone when
-# python3-venv is missing): made again, emptied first. Whether pip is there is asked with -I and find_spec, which no
-# PYTHONPATH nor pip setting (PIP_*, pip.conf) can fail: a working .venv is never emptied for them; nor one that is a
-# link (venv --clear would empty what it points to).
+# A .venv whose Python does not run (none yet, or one uninstalled since) or has no pip (its making failed half way:
+# Debian and Ubuntu leave the interpreter alone when python3-venv is missing) is made again, emptied first. Asked
+# with -I and find_spec, which no PYTHON* variable nor pip setting (PIP_*, pip.conf) can fail: a working .venv is
+# never emptied for them; nor one that is a link (venv --clear would empty what it points to).
 $(INSTALLED): requirements.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -I -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("pip") is None)' || { 		if test -L $(VENV); then echo "error: $(VENV) links to a virtual environment without pip: remove the link, or make that one again" >&2; exit 2; fi; 		$(PYTHON) -m venv --clear $(VENV); }
+	@$(BIN)/python -I -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("pip") is None)' 2>/dev/null || { \
+		if test -L $(VENV); then echo "error: $(VENV) links to a virtual environment whose Python does not run or has no pip: remove the link, or make that one again" >&2; exit 2; fi; \
+		$(PYTHON) -m venv --clear $(VENV); }
 	@echo "installing pinned dependencies into $(VENV) (once; about a minute the first time)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@

@@ -117,3 +117,34 @@ def test_make_venv_never_empties_the_venv_a_symlinked_venv_points_to(tmp_path):
     installed, made = _make_venv_in_a_copy(tmp_path / "checkout", other, PYTHONPATH=str(shadow.parent))
     assert installed.exists(), f"the venv .venv links to was emptied:\n{made.stdout}{made.stderr}"
     assert (other / "bin" / "python").exists(), f"the venv .venv links to was emptied:\n{made.stdout}{made.stderr}"
+
+
+def test_make_venv_recovers_a_venv_whose_interpreter_was_removed(tmp_path):
+    """The Python a .venv was made with uninstalled (pyenv uninstall, a distribution upgrade): bin/python3.11 links
+    to nothing. Before fc5d6da, `.venv/bin/python -m pip --version` failed and venv --clear made it again; now
+    `test -x` fails, `python -m venv .venv` (no --clear) stops on the dangling link and make fails with
+    "[Errno 2] No such file or directory: '.../.venv/bin/python3.11'", leaving the user to rm -rf .venv."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "requirements.txt").write_text("# nothing pinned: only the venv's making is under test\n")
+    venv = tmp_path / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    versioned = venv / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    versioned.unlink()
+    versioned.symlink_to(tmp_path / "uninstalled" / "bin" / versioned.name)  # what an uninstalled base leaves
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON", "MAKE"))}
+    made = subprocess.run(
+        ["make", "--no-print-directory", "venv", f"PYTHON={sys.executable}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert made.returncode == 0, f"a .venv whose interpreter is gone is not made again:\n{made.stdout}{made.stderr}"
+    pip = subprocess.run([venv / "bin" / "python", "-m", "pip", "--version"], capture_output=True, timeout=120)
+    assert pip.returncode == 0, "the .venv was not made again"
