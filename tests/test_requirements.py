@@ -71,9 +71,10 @@ def test_make_venv_recovers_from_a_venv_whose_creation_failed_half_way(tmp_path)
     assert pip.returncode == 0, "the .venv was not made again"
 
 
-def _make_venv_in_a_copy(tmp_path, venv_dir, **environment):
+def _make_venv_in_a_copy(tmp_path, venv_dir, damage=lambda venv: None, **environment):
     """make venv in tmp_path (a copy of the Makefile, nothing pinned), .venv there already made at venv_dir (a
-    working venv with pip, and a module standing for the installed dependencies), with environment added."""
+    working venv with pip, and a module standing for the installed dependencies, then damage done to it), with
+    environment added."""
     import os
     import shutil
     import subprocess
@@ -84,6 +85,7 @@ def _make_venv_in_a_copy(tmp_path, venv_dir, **environment):
     subprocess.run([sys.executable, "-m", "venv", str(venv_dir)], check=True, timeout=120)
     installed = next(venv_dir.glob("lib/python*/site-packages")) / "installed_dependency.py"
     installed.write_text("X = 1\n")
+    damage(venv_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON", "MAKE"))} | environment
     made = subprocess.run(
         ["make", "--no-print-directory", "venv", f"PYTHON={sys.executable}"],
@@ -124,27 +126,16 @@ def test_make_venv_recovers_a_venv_whose_interpreter_was_removed(tmp_path):
     to nothing. Before fc5d6da, `.venv/bin/python -m pip --version` failed and venv --clear made it again; now
     `test -x` fails, `python -m venv .venv` (no --clear) stops on the dangling link and make fails with
     "[Errno 2] No such file or directory: '.../.venv/bin/python3.11'", leaving the user to rm -rf .venv."""
-    import os
-    import shutil
     import subprocess
     import sys
 
-    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
-    (tmp_path / "requirements.txt").write_text("# nothing pinned: only the venv's making is under test\n")
+    def uninstalled(venv):
+        versioned = venv / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+        versioned.unlink()
+        versioned.symlink_to(tmp_path / "uninstalled" / "bin" / versioned.name)  # what an uninstalled base leaves
+
     venv = tmp_path / ".venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    versioned = venv / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    versioned.unlink()
-    versioned.symlink_to(tmp_path / "uninstalled" / "bin" / versioned.name)  # what an uninstalled base leaves
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON", "MAKE"))}
-    made = subprocess.run(
-        ["make", "--no-print-directory", "venv", f"PYTHON={sys.executable}"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    _, made = _make_venv_in_a_copy(tmp_path, venv, damage=uninstalled)
     assert made.returncode == 0, f"a .venv whose interpreter is gone is not made again:\n{made.stdout}{made.stderr}"
     pip = subprocess.run([venv / "bin" / "python", "-m", "pip", "--version"], capture_output=True, timeout=120)
     assert pip.returncode == 0, "the .venv was not made again"
