@@ -164,14 +164,15 @@ help: ## list the targets
 	@echo "  Values are taken from make's command line only (make deploy ENV=prod STACK=service), never from the shell's environment."
 	@echo "  PYTHON=python3.12  the interpreter .venv is made with (make venv); BENCH_RUNS=5  runs per figure of make bench"
 
-# A .venv whose Python does not run (none yet, or one uninstalled since) or has no pip (its making failed half way:
-# Debian and Ubuntu leave the interpreter alone when python3-venv is missing) is made again, emptied first. Asked
-# with -I and find_spec, which no PYTHON* variable nor pip setting (PIP_*, pip.conf) can fail: a working .venv is
-# never emptied for them; nor one that is a link (venv --clear would empty what it points to).
+# .venv is made when there is none. One whose Python does not run (uninstalled since) or has no pip (its making
+# failed half way: Debian and Ubuntu leave the interpreter alone when python3-venv is missing) is said, never
+# emptied: the cause may be this shell's (a library path), and what it holds may be someone's work (make clean
+# refuses such a .venv: its Python cannot say whether the sandbox runs). Asked with -I and
+# find_spec, which no PYTHON* variable nor pip setting (PIP_*, pip.conf) can fail.
 $(INSTALLED): requirements.txt
-	@$(BIN)/python -I -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("pip") is None)' 2>/dev/null || { \
-		if test -L $(VENV); then echo "error: $(VENV) links to a virtual environment whose Python does not run or has no pip: remove the link, or make that one again" >&2; exit 2; fi; \
-		$(PYTHON) -m venv --clear $(VENV); }
+	@test -e $(VENV) || test -L $(VENV) || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -I -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("pip") is None)' || { \
+		echo "error: $(VENV) is a virtual environment whose Python does not run or has no pip (its making failed half way, or its Python was uninstalled): remove it (rm -rf $(VENV)), then make makes it again" >&2; exit 2; }
 	@echo "installing pinned dependencies into $(VENV) (once; about a minute the first time)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt
 	@rm -f $(VENV)/.installed-* && touch $@
