@@ -179,3 +179,20 @@ def test_a_public_zone_listed_without_config_is_found_with_one_get_hosted_zone_a
         assert zone.public_zone(route53, DOMAIN, said.append, "found {}") == ("ZPUBLIC", servers)
         assert said == [f"{DOMAIN}: found ZPUBLIC"]
         stubbed.assert_no_pending_responses()
+
+
+def test_a_zone_listed_as_public_that_get_hosted_zone_describes_as_private_is_one_line():
+    # Listed with a Config that leaves PrivateZone out (the API reference makes it optional), described with no
+    # DelegationSet: said as a private zone, not a KeyError at its name servers.
+    import boto3
+    from botocore.stub import Stubber
+
+    route53 = boto3.client("route53", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    listed_zone = {"Id": "/hostedzone/ZODD", "Name": f"{DOMAIN}.", "CallerReference": "odd", "Config": {"Comment": "made by hand"}}
+    listed = {"HostedZones": [listed_zone], "DNSName": DOMAIN, "IsTruncated": False, "MaxItems": "100"}
+    private = {"HostedZone": listed_zone, "VPCs": [{"VPCRegion": "us-east-1", "VPCId": "vpc-0a1b2c3d4e5f60718"}]}
+    with Stubber(route53) as stubbed:
+        stubbed.add_response("list_hosted_zones_by_name", listed, {"DNSName": DOMAIN, "MaxItems": "100"})
+        stubbed.add_response("get_hosted_zone", private, {"Id": "ZODD"})
+        with pytest.raises(zone.ZoneError, match="zone ZODD is listed as public, but GetHostedZone gives it no name servers"):
+            zone.public_zone(route53, DOMAIN, pytest.fail, "found {}")

@@ -252,7 +252,8 @@ class Commands:
         # ImportExistingResources, which "auto-imports resources that already exist": someone else's, under the names the
         # template gives, which a destroy or purge would then delete.
         # https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/cloudformation/aws.sdk.kotlin.services.cloudformation.model/-create-change-set-request
-        # (The empty stack a CREATE change set makes under review carries that change set's topics: it has none of its own.)
+        # The empty stack a CREATE change set makes under review has no topics of its own: any it shows are the change set's
+        # (moto's does show them; AWS documents nothing of it), so they count as added.
         found = deployer.describe(layer.stack)
         stack_topics = set(found.get("NotificationARNs", [])) if is_deployed(found) else set()
         added = [arn for arn in change_set.get("NotificationARNs", []) if arn not in stack_topics]

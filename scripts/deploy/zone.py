@@ -109,9 +109,7 @@ def public_zone(route53, domain: str, say, found_text: str) -> tuple[str, list[s
     named = {z["Id"].split("/")[-1]: z for z in listed if normal(z["Name"]) == domain}  # zone id -> the listed zone
     described = {zone_id: route53.get_hosted_zone(Id=zone_id) for zone_id, z in named.items() if "Config" not in z}
     public = [
-        zone_id
-        for zone_id, z in named.items()
-        if (not z["Config"].get("PrivateZone") if "Config" in z else "DelegationSet" in described[zone_id])
+        zone_id for zone_id, z in named.items() if (not z["Config"].get("PrivateZone") if "Config" in z else is_public(described[zone_id]))
     ]
     if len(public) > 1:
         raise ZoneError(
@@ -120,8 +118,20 @@ def public_zone(route53, domain: str, say, found_text: str) -> tuple[str, list[s
         )
     if not public:
         return None
+    answer = described.get(public[0]) or route53.get_hosted_zone(Id=public[0])
+    if not is_public(answer):  # listed as public (its Config without PrivateZone), described as private
+        raise ZoneError(
+            f"{domain}: zone {public[0]} is listed as public, but GetHostedZone gives it no name servers (a private zone); "
+            "set parameters.ExistingHostedZoneId to the public zone the registrar delegates to"
+        )
     say(f"{domain}: {found_text.format(public[0])}")
-    return public[0], (described.get(public[0]) or route53.get_hosted_zone(Id=public[0]))["DelegationSet"]["NameServers"]
+    return public[0], answer["DelegationSet"]["NameServers"]
+
+
+def is_public(answer: dict) -> bool:
+    """A GetHostedZone answer is of a public zone: a private one has VPCs and no DelegationSet, and may say PrivateZone.
+    https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetHostedZone.html"""
+    return not answer["HostedZone"].get("Config", {}).get("PrivateZone") and "DelegationSet" in answer
 
 
 def zone_allowed(domain) -> str:
@@ -148,9 +158,8 @@ def given_zone(route53, given_id: str, domain: str) -> dict:
 def name_servers(found: dict, zone_id: str, domain: str) -> list[str]:
     """The name servers of a GetHostedZone answer. A private zone has none (no DelegationSet), and
     ACM "cannot validate resources in an Amazon VPC private hosted zone": ZoneError.
-    https://docs.aws.amazon.com/acm/latest/userguide/domain-ownership-validation.html
-    https://docs.aws.amazon.com/Route53/latest/APIReference/API_GetHostedZone.html"""
-    if found["HostedZone"].get("Config", {}).get("PrivateZone") or "DelegationSet" not in found:
+    https://docs.aws.amazon.com/acm/latest/userguide/domain-ownership-validation.html"""
+    if not is_public(found):
         raise ZoneError(
             f"parameters.ExistingHostedZoneId: {zone_id} is a private hosted zone, in which ACM cannot validate a certificate; "
             f"allowed: the id of {domain}'s public zone (make zone finds or creates it)"
