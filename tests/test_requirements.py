@@ -1,7 +1,9 @@
 """requirements.txt: what `make lock` wrote from requirements.in, every package pinned with its hashes."""
 
+import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,18 +52,22 @@ def test_the_lock_has_every_pin_of_requirements_in_at_its_version():
         assert pinned_version(locked[name][0]) == pinned_version(requirement), f"{name}: run make lock"
 
 
-def _make_venv_in_a_copy(tmp_path, venv_dir, damage=lambda venv: None, **environment):
-    """make venv in tmp_path (a copy of the Makefile, nothing pinned), .venv there already made at venv_dir (a
-    working venv with pip, and a module standing for the installed dependencies, then damage done to it), with
-    environment added."""
-    import os
-    import shutil
-    import subprocess
-    import sys
+@pytest.fixture(scope="session")
+def venv_with_pip(tmp_path_factory):
+    """A venv made once per test worker and copied by each test: making one installs pip (about 3.5 s of CPU), a
+    copy takes 0.1 s. A venv finds its base Python through its pyvenv.cfg, not its path, so a copy runs."""
+    made = tmp_path_factory.mktemp("venv-with-pip") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(made)], check=True, timeout=120)
+    return made
 
+
+def _make_venv_in_a_copy(venv_with_pip, tmp_path, venv_dir, damage=lambda venv: None, **environment):
+    """make venv in tmp_path (a copy of the Makefile, nothing pinned), .venv there already made at venv_dir (a
+    copy of venv_with_pip, a module standing for the installed dependencies added, then damage done to it), with
+    environment added."""
     shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
     (tmp_path / "requirements.txt").write_text("# nothing pinned: only the venv's making is under test\n")
-    subprocess.run([sys.executable, "-m", "venv", str(venv_dir)], check=True, timeout=120)
+    shutil.copytree(venv_with_pip, venv_dir, symlinks=True)
     installed = next(venv_dir.glob("lib/python*/site-packages")) / "installed_dependency.py"
     installed.write_text("X = 1\n")
     damage(venv_dir)
@@ -77,16 +83,16 @@ def _make_venv_in_a_copy(tmp_path, venv_dir, damage=lambda venv: None, **environ
     return installed, made
 
 
-def test_make_venv_keeps_a_working_venv_when_pip_refuses_a_setting_of_the_environment(tmp_path):
+def test_make_venv_keeps_a_working_venv_when_pip_refuses_a_setting_of_the_environment(venv_with_pip, tmp_path):
     """A pip.conf typo (or PIP_TIMEOUT=abc) makes `pip --version` fail as it makes the install fail: the venv,
     which has pip, must not be emptied for it (made again, its dependencies need the network)."""
     conf = tmp_path / "pip.conf"
     conf.write_text("[global]\ntimeout = 60s\n")
-    installed, made = _make_venv_in_a_copy(tmp_path, tmp_path / ".venv", PIP_CONFIG_FILE=str(conf))
+    installed, made = _make_venv_in_a_copy(venv_with_pip, tmp_path, tmp_path / ".venv", PIP_CONFIG_FILE=str(conf))
     assert installed.exists(), f"a working .venv was emptied by venv --clear:\n{made.stdout}{made.stderr}"
 
 
-def test_make_venv_never_empties_the_venv_a_symlinked_venv_points_to(tmp_path):
+def test_make_venv_never_empties_the_venv_a_symlinked_venv_points_to(venv_with_pip, tmp_path):
     """.venv a symlink to another checkout's venv: venv --clear empties the directory it points to (then fails,
     'Unable to create directory'), so a PYTHONPATH that shadows pip here wipes the other checkout's venv."""
     (tmp_path / "checkout").mkdir()
@@ -95,7 +101,7 @@ def test_make_venv_never_empties_the_venv_a_symlinked_venv_points_to(tmp_path):
     shadow = tmp_path / "shadow" / "pip"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError('a pip shadowed by PYTHONPATH')\n")
-    installed, made = _make_venv_in_a_copy(tmp_path / "checkout", other, PYTHONPATH=str(shadow.parent))
+    installed, made = _make_venv_in_a_copy(venv_with_pip, tmp_path / "checkout", other, PYTHONPATH=str(shadow.parent))
     assert installed.exists(), f"the venv .venv links to was emptied:\n{made.stdout}{made.stderr}"
     assert (other / "bin" / "python").exists(), f"the venv .venv links to was emptied:\n{made.stdout}{made.stderr}"
 
@@ -125,13 +131,13 @@ def _python_fails_to_start(venv):
 
 
 @pytest.mark.parametrize("damage", [_without_pip, _python_uninstalled, _python_fails_to_start])
-def test_make_venv_says_what_to_do_with_a_venv_it_cannot_use_and_never_empties_it(tmp_path, damage):
+def test_make_venv_says_what_to_do_with_a_venv_it_cannot_use_and_never_empties_it(venv_with_pip, tmp_path, damage):
     """A .venv whose Python does not run or has no pip failed every run with a bare 'No module named pip' (or the
     loader's error), naming no way on. Emptied and made again instead (cd9a85a to 05f7a9b), a working install went too:
     the cause may be this shell's, and a .venv without pip may hold every dependency (made by uv). Now: one line, exit
     2, naming rm -rf .venv (make clean refuses a .venv whose Python cannot say whether the sandbox runs), and nothing
     removed."""
-    installed, made = _make_venv_in_a_copy(tmp_path, tmp_path / ".venv", damage=damage)
+    installed, made = _make_venv_in_a_copy(venv_with_pip, tmp_path, tmp_path / ".venv", damage=damage)
     assert made.returncode == 2, made
     assert "rm -rf .venv" in made.stderr and "Traceback" not in made.stderr, made.stderr
     assert installed.exists(), f".venv was emptied:\n{made.stdout}{made.stderr}"
