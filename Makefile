@@ -137,7 +137,7 @@ FLAGS = --env=$(call quote,$(value ENV)) $(if $(filter command line,$(origin STA
 	$(if $(filter command line,$(origin MAX_WAIT)),--max-wait=$(call quote,$(value MAX_WAIT)))
 # ENV=sandbox points the AWS clients at the running sandbox, and fails if it does not run,
 # so that a rehearsal can never fall through to real AWS credentials.
-AWS = $(if $(filter sandbox,$(value ENV)),e="$$($(BIN)/python -m emulator.sandbox env)" && eval "$$e" &&,)
+AWS = $(if $(filter sandbox,$(value ENV)),e="$$($(BIN)/python -m emulator.sandbox env --defer-problem)" && eval "$$e" &&,)
 FRESH = $(BIN)/python generate.py --check --env=$(call quote,$(value ENV)) &&
 # make rollback reads the service layer's files alone (the image is the one change): another layer's stale
 # file (an edit of its params not generated yet) must not hold back a rollback in an incident.

@@ -24,6 +24,7 @@ import functools
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -588,7 +589,12 @@ def main(argv=None) -> int:
     start.add_argument("--port", type=port_number, default=0, help="port to listen on, 1 to 65535 (default: a free one)")
     commands.add_parser("stop", help="stop the server that `start` started")
     commands.add_parser("status", help="say whether the sandbox runs")
-    commands.add_parser("env", help="print the exports that point AWS clients at the sandbox")
+    env = commands.add_parser("env", help="print the exports that point AWS clients at the sandbox")
+    env.add_argument(
+        "--defer-problem",
+        action="store_true",
+        help=f"where the sandbox cannot be used, print its reason as {params.SANDBOX_PROBLEM} for the deployer to say, and exit 0",
+    )
     serve_command = commands.add_parser("serve")  # the server process itself: no help line (help=SUPPRESS printed ==SUPPRESS==)
     serve_command.add_argument("--state-dir", type=Path, required=True)
     serve_command.add_argument("--port", type=port_number, default=0)
@@ -659,8 +665,17 @@ def command(args, sandbox: Sandbox) -> int:
             print("sandbox not running: start it with make sandbox (empty, seeded; make deploy YES=1 deploys into it)")
             return 1
     elif args.command == "env":  # what make runs before every command on ENV=sandbox
-        sandbox.check_region()
-        print("export " + " ".join(f"{name}={value}" for name, value in sandbox.environment().items()))
+        try:
+            sandbox.check_region()
+            exports = sandbox.environment()
+        except SandboxError as problem:
+            if not args.defer_problem:
+                raise
+            # No endpoint either: a deployer that missed the problem still refuses the sandbox without one.
+            print(f"unset AWS_ENDPOINT_URL; export {params.SANDBOX_PROBLEM}={shlex.quote(str(problem))}")
+            return 0
+        unset = {params.SANDBOX_PROBLEM: ""} if args.defer_problem else {}
+        print("export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in (unset | exports).items()))
     return 0
 
 

@@ -51,6 +51,10 @@ SANDBOX_CANNOT_REHEARSE = {"ci": "the emulator deletes its roles before detachin
 # The sandbox's credentials, as environment variables: fixed and fake (moto takes any). emulator/sandbox.py
 # points clients at the sandbox with them; the deployer names them in the commands it prints for it.
 SANDBOX_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# Why the sandbox cannot be used (not running, seeded in another region), as make passes it from
+# `python -m emulator.sandbox env --defer-problem` to the deployer, which says it once it has checked
+# the command's own values: a mistyped STACK= is said before "start the sandbox", as on AWS.
+SANDBOX_PROBLEM = "SANDBOX_PROBLEM"
 # A client of the sandbox reads no profile, config or credentials file of the user's (an AWS_PROFILE
 # naming a profile that does not exist stopped every sandbox run), as botocore.session.Session's
 # session_vars take them: name -> (config file key, environment variables, default, conversion).

@@ -3441,3 +3441,79 @@ def test_the_unaligned_key_guidance_compares_with_where_the_neighbouring_keys_st
     # where the nearest key above starts: the line a key a space short belongs beside
     assert f"keys of one mapping indented alike: this line is {named}: give it the indentation" in said, said
     assert said.endswith(": give it the indentation of the keys it belongs with"), said
+
+
+# Review of this stop: with the sandbox down, make deploy STACK=nonsense, make logs SINCE=5x... said "the sandbox is not
+# running" and only after a make sandbox the mistake in what was typed; on AWS (ENV=prod) the values are checked first.
+
+
+def test_make_on_the_sandbox_says_a_mistyped_value_before_whether_the_sandbox_runs():
+    """ROOT's own sandbox (.sandbox) runs in no test: in a fresh clone it is down, as for a newcomer."""
+    from emulator.sandbox import Sandbox
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MAKE"))} | {"AWS_EC2_METADATA_DISABLED": "true"}
+
+    def make(*argv):
+        return subprocess.run(
+            ["make", "-s", "--no-print-directory", *argv], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+        )
+
+    mistyped = make("status", "STACK=nonsense")
+    assert mistyped.returncode == 2 and mistyped.stderr.startswith("error: unknown layer 'nonsense'"), mistyped
+    if not Sandbox().running():
+        down = make("status")
+        assert down.returncode == 2, down
+        assert down.stderr.splitlines()[0] == "error: the sandbox is not running: start it with `make sandbox`", down
+
+
+def test_sandbox_env_for_make_defers_why_the_sandbox_cannot_be_used_and_points_nothing_at_an_endpoint(tmp_path):
+    """`env --defer-problem` (make's) exits 0 with the reason in SANDBOX_PROBLEM and AWS_ENDPOINT_URL unset, whatever
+    the shell had; `env` alone, as a review document's commands run it, still fails."""
+    from templates.params import SANDBOX_PROBLEM
+
+    deferred = sandbox_cli("env", "--defer-problem", state_dir=tmp_path / "state")
+    assert deferred.returncode == 0 and deferred.stderr == "", deferred
+    shell = dict(os.environ, AWS_ENDPOINT_URL=NOWHERE)
+    ran = subprocess.run(
+        ["sh", "-c", 'eval "$1" && exec env', "sh", deferred.stdout], env=shell, capture_output=True, text=True, timeout=60
+    )
+    exported = dict(line.split("=", 1) for line in ran.stdout.splitlines() if "=" in line)
+    assert exported.get(SANDBOX_PROBLEM) == "the sandbox is not running: start it with `make sandbox`", ran
+    assert "AWS_ENDPOINT_URL" not in exported, ran
+    assert sandbox_cli("env", state_dir=tmp_path / "state").returncode == 2
+
+
+def test_sandbox_env_for_make_clears_a_problem_the_shell_had_when_the_sandbox_runs(sandbox):
+    from templates.params import SANDBOX_PROBLEM
+
+    result = sandbox_cli("env", "--defer-problem", state_dir=sandbox.state_dir)
+    shell = dict(os.environ, **{SANDBOX_PROBLEM: "the sandbox is not running: start it with `make sandbox`"})
+    ran = subprocess.run(["sh", "-c", 'eval "$1" && exec env', "sh", result.stdout], env=shell, capture_output=True, text=True, timeout=60)
+    exported = dict(line.split("=", 1) for line in ran.stdout.splitlines() if "=" in line)
+    assert exported.get(SANDBOX_PROBLEM) == "" and exported.get("AWS_ENDPOINT_URL") == sandbox.environment()["AWS_ENDPOINT_URL"], ran
+
+
+@pytest.mark.parametrize("endpoint", [None, "http://127.0.0.1:9"])
+def test_the_deployer_says_the_sandboxs_problem_after_the_commands_values_and_sends_nothing(monkeypatch, endpoint):
+    import io
+
+    from scripts import deploy
+    from templates.params import SANDBOX_PROBLEM
+
+    no_real_aws(monkeypatch, endpoint or "")
+    if endpoint is None:
+        monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.setenv(SANDBOX_PROBLEM, "the sandbox was seeded in us-east-1, but params/sandbox.yaml now says\nregion: x")
+
+    def run(*argv):
+        err = io.StringIO()
+        code = deploy.main(list(argv), out=io.StringIO(), err=err, interactive=False, clients=lambda *_: pytest.fail("a client was made"))
+        return code, err.getvalue()
+
+    code, said = run("status", "--env", "sandbox", "--stack", "nonsense")
+    assert code == 2 and said.startswith("error: unknown layer 'nonsense'"), said
+    code, said = run("logs", "--env", "sandbox", "--since", "5x")
+    assert code == 2 and said.startswith("error: SINCE=5x"), said
+    code, said = run("status", "--env", "sandbox")
+    expected = "error: the sandbox was seeded in us-east-1, but params/sandbox.yaml now says\nerror: region: x\n"
+    assert (code, said) == (2, expected)

@@ -56,6 +56,7 @@ from templates.inputs import IMAGE_TAG, MOST_IMAGE_TAG
 from templates.params import (
     SANDBOX_CANNOT_REHEARSE,
     SANDBOX_ENV,
+    SANDBOX_PROBLEM,
     ParamsError,
     did_you_mean,
     environment_problem,
@@ -310,18 +311,6 @@ def validate(args):
             usable = False
         if not usable:
             raise Failure(f"error: AWS_ENDPOINT_URL={endpoint!r} is not an http(s)://HOST[:PORT] URL (ports 1 to 65535)", 2)
-    if args.env == SANDBOX_ENV and not endpoint:
-        raise Failure(
-            f"error: ENV={SANDBOX_ENV} deploys only to the local sandbox, and AWS_ENDPOINT_URL is not set: run it through make "
-            f"(make {args.command} ENV=sandbox points it at the running sandbox; make sandbox starts one), never with AWS credentials",
-            2,
-        )
-    if args.env == SANDBOX_ENV and not on_this_machine(endpoint):
-        raise Failure(
-            f"error: ENV={SANDBOX_ENV} deploys only to the local sandbox, and AWS_ENDPOINT_URL={endpoint} is no loopback address: "
-            f"run it through make (make {args.command} ENV=sandbox points it at the running sandbox)",
-            2,
-        )
     try:
         environment = (load_for_reading if args.command in READS_DESPITE_PARAMS_PROBLEMS else load_params)(params_file)
     except ParamsError as error:
@@ -406,7 +395,29 @@ def validate(args):
     layers = [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
     if args.command in ("deploy", "changeset"):
         guards.refuse_an_empty_zone(templates.relative(params_file), args.env, layers)
+    if args.env == SANDBOX_ENV:  # last: what the command was given is said first, as on AWS before its credentials
+        refuse_all_but_a_usable_sandbox(args.command, endpoint)
     return environment, layers
+
+
+def refuse_all_but_a_usable_sandbox(command, endpoint) -> None:
+    """The sandbox environment runs on the local sandbox alone: a reason make found it unusable (SANDBOX_PROBLEM),
+    or an endpoint that is none or not on this machine, is refused."""
+    problem = os.environ.get(SANDBOX_PROBLEM)
+    if problem:
+        raise Failure("\n".join(f"error: {line}" for line in problem.splitlines()), 2)
+    if not endpoint:
+        raise Failure(
+            f"error: ENV={SANDBOX_ENV} deploys only to the local sandbox, and AWS_ENDPOINT_URL is not set: run it through make "
+            f"(make {command} ENV=sandbox points it at the running sandbox; make sandbox starts one), never with AWS credentials",
+            2,
+        )
+    if not on_this_machine(endpoint):
+        raise Failure(
+            f"error: ENV={SANDBOX_ENV} deploys only to the local sandbox, and AWS_ENDPOINT_URL={endpoint} is no loopback address: "
+            f"run it through make (make {command} ENV=sandbox points it at the running sandbox)",
+            2,
+        )
 
 
 def main(
