@@ -64,7 +64,7 @@ from awacs.aws import (
     StringNotEquals,
 )
 from awacs.sts import AssumeRole, AssumeRoleWithWebIdentity
-from troposphere import AWS_NO_VALUE, And, Equals, If, Join, Not, Ref, Select, Split, Sub, Template, encode_to_dict
+from troposphere import AWS_NO_VALUE, And, Equals, If, Not, Ref, Select, Split, Sub, Template, encode_to_dict
 from troposphere.iam import ManagedPolicy, OIDCProvider, Policy, Role
 
 from templates import inputs
@@ -146,7 +146,7 @@ def build() -> Template:
 
 def padded_subjects(p):
     """GitHubSubjects followed by MAX_SUBJECTS empty items, so every slot can be selected."""
-    return Split(",", Join("", [Join(",", p["GitHubSubjects"].ref()), "," * MAX_SUBJECTS]))
+    return Split(",", Sub("${GitHubSubjects}" + "," * MAX_SUBJECTS))
 
 
 def github_subjects(p):
@@ -155,13 +155,14 @@ def github_subjects(p):
 
     CloudFormation cannot prefix every item of a list (Fn::Join takes no function as its delimiter),
     so the list is padded with empty items and read into MAX_SUBJECTS slots; a slot left empty is
-    dropped. Items past the last slot are ignored, which only narrows who may assume the role."""
+    dropped. GitHubSubjects is declared a String of at most MAX_SUBJECTS items (inputs.Input.declared_type): the console
+    refuses more, which no slot would read."""
     padded = padded_subjects(p)
     subjects = []
     for repository, condition in (("GitHubRepository", "HasGitHubSubject"), ("GitHubCallerRepository", "CallerSubject")):
         for slot in range(MAX_SUBJECTS):
             subject = Sub(inputs.GITHUB_SUB.format(repository=f"${{{repository}}}", subject="${Subject}"), Subject=Select(slot, padded))
-            # The first item of a CommaDelimitedList always exists.
+            # The first item always exists: GitHubSubjects takes at least one.
             always = slot == 0 and repository == "GitHubRepository"
             subjects.append(subject if always else If(f"{condition}{slot}", subject, Ref(AWS_NO_VALUE)))
     return subjects

@@ -1,7 +1,10 @@
 """Every input a layer takes, declared once: CloudFormation type, production default,
 description and what is allowed. Layers add them to their templates with `add()`; the
 params-file checks in `templates/params.py` read the same declarations, so the console,
-CloudFormation and `make templates` all enforce one rule."""
+CloudFormation and `make templates` all enforce one rule for each value (Input.declared_type).
+What relates two values (TaskMemory for TaskCpu, StopTimeoutSeconds above GunicornTimeoutSeconds)
+only `make templates` checks: the functions of CloudFormation's template rules compare no numbers.
+https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-rules.html"""
 
 from dataclasses import dataclass
 
@@ -54,23 +57,41 @@ MOST_ECR_REPOSITORY_NAME = MOST_IMAGE - len(f"{EXAMPLE_ACCOUNT}.dkr.ecr.{'r' * L
 MAX_LINUX_ID = 4_294_967_294
 
 
-def whole_numbers_up_to(largest: int) -> str:
-    """A regex of the whole numbers from 1 to largest, written without a leading zero. An AllowedPattern
-    has no numeric bound, so the bound is spelled digit by digit: any shorter number, then, for each
-    digit of largest, its digits before it followed by a smaller digit and any others, then largest."""
-    digits = str(largest)
+def whole_numbers_from(smallest: int, largest: int) -> str:
+    """A regex of the whole numbers from smallest to largest, written without a leading zero. An AllowedPattern
+    has no numeric bound, so the bounds are spelled digit by digit: the numbers of smallest's length from it, any of
+    the lengths between, and those of largest's length up to it."""
+
+    def digit(low, high):
+        return str(low) if low == high else f"[{low}-{high}]"
 
     def any_digits(count):
-        return f"[0-9]{{{count}}}" if count else ""
+        return "" if count == 0 else "[0-9]" if count == 1 else f"[0-9]{{{count}}}"
 
-    shorter = [f"[1-9][0-9]{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
-    smaller = [
-        f"{digits[:i]}[{int(i == 0)}-{int(d) - 1}]{any_digits(len(digits) - i - 1)}" for i, d in enumerate(digits) if int(d) > int(i == 0)
-    ]
-    return "(?:" + "|".join([*shorter, *smaller, digits]) + ")"
+    def same_length(low: str, high: str) -> list[str]:
+        if low == high:
+            return [low]
+        if low[0] == high[0]:
+            return [low[0] + rest for rest in same_length(low[1:], high[1:])]
+        rest = len(low) - 1
+        first, last, head, tail = int(low[0]), int(high[0]), [], []
+        if low[1:] != "0" * rest:  # from low to the end of its first digit's block
+            head, first = [low[0] + part for part in same_length(low[1:], "9" * rest)], first + 1
+        if high[1:] != "9" * rest:  # from the start of high's first digit's block to high
+            tail, last = [high[0] + part for part in same_length("0" * rest, high[1:])], last - 1
+        return head + ([digit(first, last) + any_digits(rest)] if first <= last else []) + tail
+
+    low, high = str(smallest), str(largest)
+    if len(low) == len(high):
+        parts = same_length(low, high)
+    else:
+        fewer, more = len(low), len(high) - 2  # digits after the first of the lengths between
+        middle = [f"[1-9]{any_digits(fewer) if fewer == more else f'[0-9]{{{fewer},{more}}}'}"] if fewer <= more else []
+        parts = same_length(low, "9" * len(low)) + middle + same_length("1" + "0" * (len(high) - 1), high)
+    return "(?:" + "|".join(parts) + ")"
 
 
-LINUX_ID = whole_numbers_up_to(MAX_LINUX_ID)
+LINUX_ID = whole_numbers_from(1, MAX_LINUX_ID)
 HTTP_PATH = r"/[A-Za-z0-9/._~-]*"
 GITHUB_REPOSITORY = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}"
 # Environments and branches or tags only, never pull_request. An environment subject is in the token
@@ -155,10 +176,32 @@ class Input:
     # False: the template declares no Default (the console asks for a value). For a value that keeps
     # environments apart: a stack made in the console with production's would share production's.
     default_in_template: bool = True
+    in_text: bool = False  # a Number the template writes into text (a command line): see declared_type
 
     @property
     def is_list(self):
         return self.type.startswith("List<") or self.type == "CommaDelimitedList"
+
+    @property
+    def declared_type(self) -> str:
+        """The type the template declares. A list of a most number of items (read into that many slots) and a whole
+        number written into text are Strings whose pattern is the whole value's: a CommaDelimitedList's pattern "must
+        match each value in the list", never their number, and a Number is "an integer or float"
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html), so the
+        console passed a 4th alert address the template has no subscription for, and GunicornWorkers 2.5, which
+        gunicorn's command line refuses at every task's start."""
+        return "String" if self.in_text or (self.type == "CommaDelimitedList" and self.items) else self.type
+
+    def declared_pattern(self) -> str | None:
+        """The pattern the template declares, where declared_type is String (whole numbers, each item of a list)."""
+        if self.type == "Number":
+            return whole_numbers_from(self.min_value, self.max_value) if self.in_text else None
+        if self.type != "CommaDelimitedList" or not self.items:
+            return self.pattern
+        low, high = self.items
+        item = f"(?:{self.pattern})"
+        items = f"{item}(?:,{item}){{{max(low - 1, 0)},{high - 1}}}"
+        return f"(?:{items})?" if low == 0 else items
 
     def allowed_text(self):
         if self.allowed is not None:
@@ -261,6 +304,7 @@ INPUTS = {
             "Port gunicorn listens on inside the task.",
             min_value=1024,
             max_value=65535,
+            in_text=True,  # gunicorn's --bind
         ),
         Input(
             "TlsPolicy",
@@ -400,7 +444,7 @@ INPUTS = {
             min_value=0,
             max_value=100,
         ),
-        Input("GunicornWorkers", "Number", 3, "gunicorn worker processes per task.", min_value=1, max_value=33),
+        Input("GunicornWorkers", "Number", 3, "gunicorn worker processes per task.", min_value=1, max_value=33, in_text=True),
         Input(
             "GunicornTimeoutSeconds",
             "Number",
@@ -408,6 +452,7 @@ INPUTS = {
             "gunicorn worker timeout and graceful-shutdown timeout.",
             min_value=5,
             max_value=110,
+            in_text=True,
         ),
         Input(
             "StopTimeoutSeconds",
@@ -737,21 +782,18 @@ def console_interface(parameter_names) -> dict:
 def add(template: Template, name: str) -> Parameter:
     """Add the declared input `name` to a template and return the parameter."""
     spec = INPUTS.get(name) or WIRED.get(name) or DEPLOY_TIME[name]
-    kwargs = {"Type": spec.type, "Description": spec.description}
+    kwargs = {"Type": spec.declared_type, "Description": spec.description}
     if spec.default is not None and spec.default_in_template:
-        kwargs["Default"] = str(spec.default) if spec.allowed is not None else spec.default
+        kwargs["Default"] = str(spec.default) if spec.allowed is not None or spec.in_text else spec.default
     if spec.allowed is not None:
         kwargs["AllowedValues"] = [str(a) for a in spec.allowed]
-    if spec.pattern is not None and not spec.type.startswith(("AWS::", "List<")):  # AWS checks its own types' values
-        # A CommaDelimitedList's: "When applied to a parameter of type CommaDelimitedList, the pattern must match each value
-        # in the list": https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html.
-        # One that may be empty lets an item be empty too, whatever an empty value is taken as.
-        pattern = f"(?:{spec.pattern}){'?' if spec.items[0] == 0 else ''}" if spec.is_list else spec.pattern
+    pattern = spec.declared_pattern()
+    if pattern is not None and not spec.type.startswith(("AWS::", "List<")):  # AWS checks its own types' values
         kwargs["AllowedPattern"] = f"^{pattern}$"
-        kwargs["ConstraintDescription"] = spec.allowed_text()
+        kwargs["ConstraintDescription"] = spec.allowed_text() + (", separated by commas" if spec.is_list else "")
     if spec.max_length is not None:  # CloudFormation refuses a longer value before any resource does
         kwargs["MaxLength"] = spec.max_length
-    if spec.min_value is not None:
+    if spec.min_value is not None and spec.declared_type == "Number":
         kwargs["MinValue"] = spec.min_value
         kwargs["MaxValue"] = spec.max_value
     return template.add_parameter(Parameter(name, **kwargs))

@@ -118,7 +118,7 @@ def add_alert_topic(t, p):
     topic = t.add_resource(Topic("AlertTopic", TopicName=Sub("${NamePrefix}-alerts"), KmsMasterKeyId=key.ref()))
     # CloudFormation cannot loop over a list: one optional subscription per slot. Padding the
     # joined list with commas makes every Select safe when fewer addresses are given.
-    padded = Split(",", Join("", [Join(",", p["AlertEmails"].ref()), "," * MOST_ALERT_EMAILS]))
+    padded = Split(",", Sub("${AlertEmails}" + "," * MOST_ALERT_EMAILS))
     for slot in range(MOST_ALERT_EMAILS):
         condition = f"HasAlertEmail{slot + 1}"
         t.add_condition(condition, Not(Equals(Select(slot, padded), "")))

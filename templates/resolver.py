@@ -58,7 +58,9 @@ class Resolver:
         if name not in self.values or name not in DECLARED:  # not one of ours: a template edited by hand (make diff reads the deployed one)
             return UNKNOWN
         value = self.values[name]
-        return value.split(",") if DECLARED[name].is_list else value
+        # A list as the template declares it: AlertEmails is a String of its items comma-joined (inputs.Input.declared_type)
+        declared = self.parameters.get(name, {}).get("Type", "")
+        return value.split(",") if declared == "CommaDelimitedList" or declared.startswith("List<") else value
 
     def condition(self, name: str) -> bool | None:
         """True or False in this environment; None when it is decided at deploy time."""

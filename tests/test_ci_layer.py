@@ -73,14 +73,19 @@ def resolve(node, params, conditions):
         "Fn::Join": lambda: args[0].join(r(args[1])),
         "Fn::Split": lambda: r(args[1]).split(args[0]),
         "Fn::Select": lambda: r(args[1])[args[0]],
-        "Fn::Sub": lambda: Template(args[0]).substitute(params, **{name: r(value) for name, value in args[1].items()}),
+        "Fn::Sub": lambda: (
+            Template(args).substitute(params)
+            if isinstance(args, str)
+            else Template(args[0]).substitute(params, **{name: r(value) for name, value in args[1].items()})
+        ),
     }
     return evaluate[function]()
 
 
 def trust_subjects(template, subjects, repository=REPO, caller=""):
     statement = template["Resources"]["DeployRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
-    params = {"GitHubRepository": repository, "GitHubCallerRepository": caller, "GitHubSubjects": subjects}
+    # as CloudFormation takes the value: the items comma-joined (the template declares a String: inputs.Input.declared_type)
+    params = {"GitHubRepository": repository, "GitHubCallerRepository": caller, "GitHubSubjects": ",".join(subjects)}
     return resolve(statement["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"], params, template["Conditions"])
 
 
@@ -93,7 +98,7 @@ def test_the_trust_policy_besides_its_sub_claims_fits_what_params_allow_for_it(t
     params = {
         "GitHubRepository": REPO,
         "GitHubCallerRepository": "",
-        "GitHubSubjects": ["environment:prod"],
+        "GitHubSubjects": "environment:prod",
         "ExistingOidcProviderArn": provider,
     }
     conditions = template["Conditions"] | {"CreateOidcProvider": False}

@@ -99,7 +99,7 @@ def test_alb_listeners_and_target_group(layer):
     tg = groups["TargetGroup"]
     assert groups["AlternateTargetGroup"] == tg | {"Name": {"Fn::Sub": "${NamePrefix}-tg-alt"}}
     assert tg["Protocol"] == "HTTP" and tg["TargetType"] == "ip"
-    assert default(t, tg["Port"]) == 8000
+    assert default(t, tg["Port"]) == "8000"  # a String: inputs.Input.declared_type
     assert default(t, tg["HealthCheckPath"]) == "/health"
     assert default(t, tg["HealthCheckIntervalSeconds"]) == 30
     assert default(t, tg["HealthyThresholdCount"]) == 2
@@ -351,7 +351,7 @@ def test_task_definition(layer):
         {"Fn::Sub": "0.0.0.0:${ContainerPort}"},
         "--workers",
     ]
-    assert t["Parameters"]["GunicornWorkers"]["Default"] == 3
+    assert t["Parameters"]["GunicornWorkers"]["Default"] == "3"  # a String: inputs.Input.declared_type
     assert c["PortMappings"] == [{"ContainerPort": {"Ref": "ContainerPort"}, "Protocol": "tcp"}]
     environment = {e["Name"]: e["Value"] for e in c["Environment"]}
     # DatabaseName has no default in the template: each environment's configuration gives its own (params.ISOLATING_INPUTS)
@@ -1123,6 +1123,8 @@ def evaluate(node, parameters, conditions):
         return parameters[argument]
     if function == "Condition":
         return conditions[argument]
+    if function == "Fn::Sub" and isinstance(argument, str):
+        return re.sub(r"\$\{(\w+)\}", lambda m: parameters[m.group(1)], argument)
     args = evaluate(argument, parameters, conditions)
     if function == "Fn::Join":
         return args[0].join(args[1])
@@ -1144,7 +1146,7 @@ def test_each_alert_email_given_is_subscribed_once_and_no_empty_one(layer):
     most = inputs.INPUTS["AlertEmails"].items[1]
     for count in range(most + 1):
         emails = [f"ops{i}@example.org" for i in range(count)]
-        parameters = {"AlertEmails": emails}
+        parameters = {"AlertEmails": ",".join(emails)}  # as CloudFormation takes it (a String: inputs.Input.declared_type)
         conditions = {name: evaluate(c, parameters, {}) for name, c in t["Conditions"].items() if name.startswith("HasAlertEmail")}
         subscribed = [
             evaluate(r["Properties"]["Endpoint"], parameters, conditions)

@@ -1310,14 +1310,18 @@ def test_a_list_the_console_takes_is_checked_item_by_item_as_params_checks_it(la
     assert bool(pattern.fullmatch("")) == (INPUTS[name].items[0] == 0)
 
 
-@pytest.mark.parametrize("largest", [1, 7, 10, 19, 20, 99, 100, 109, 2024])
-def test_a_whole_numbers_pattern_takes_each_number_from_1_to_its_bound_and_no_other(largest):
-    # whole_numbers_up_to spells a bound digit by digit for an AllowedPattern: bounds of other lengths and first digits than the uid's
-    from templates.inputs import whole_numbers_up_to
+@pytest.mark.parametrize(
+    "smallest, largest",
+    [(1, 1), (1, 7), (1, 10), (1, 19), (1, 20), (1, 99), (1, 100), (1, 109), (1, 2024), (0, 0), (0, 9), (0, 3600), (5, 110)]
+    + [(9, 10), (19, 21), (99, 1000), (100, 100), (123, 4567), (1024, 65535)],
+)
+def test_a_whole_numbers_pattern_takes_each_number_between_its_bounds_and_no_other(smallest, largest):
+    # whole_numbers_from spells the bounds digit by digit for an AllowedPattern: bounds of other lengths and digits than the inputs'
+    from templates.inputs import whole_numbers_from
 
-    pattern = re.compile(whole_numbers_up_to(largest))
-    written = [str(n) for n in range(10 * largest + 10)] + [f"0{n}" for n in range(largest + 1)] + ["", "00"]
-    assert [text for text in written if pattern.fullmatch(text)] == [str(n) for n in range(1, largest + 1)]
+    pattern = re.compile(whole_numbers_from(smallest, largest))
+    written = [str(n) for n in range(10 * largest + 10)] + [f"0{n}" for n in range(largest + 1)] + ["", "00", "-1", "1.0", " 1"]
+    assert [text for text in written if pattern.fullmatch(text)] == [str(n) for n in range(smallest, largest + 1)]
 
 
 def test_an_unquoted_id_past_the_largest_is_told_the_bound_with_the_quotes(tmp_path):
@@ -1997,3 +2001,64 @@ def test_a_region_line_whose_comment_redraws_another_region_is_no_region_to_read
     assert region_as_written(path) is None
     with pytest.raises(ParamsError):
         load_for_reading(path)
+
+
+def console_takes(parameter: dict, value: str) -> bool:
+    """Whether CloudFormation takes `value` for a template parameter, as it checks one in the console (the template's
+    own constraints, nothing of templates/params.py): a Number is "an integer or float" within MinValue and MaxValue
+    (https://aws.amazon.com/blogs/devops/using-the-new-cloudformation-parameter-types/, parameters-section-structure.html);
+    a CommaDelimitedList's AllowedPattern is matched against each item; AllowedValues and MaxLength as written."""
+    if "AllowedValues" in parameter and value not in parameter["AllowedValues"]:
+        return False
+    if parameter["Type"] == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            return False
+        return float(parameter.get("MinValue", number)) <= number <= float(parameter.get("MaxValue", number))
+    if len(value) > parameter.get("MaxLength", len(value)):
+        return False
+    items = value.split(",") if parameter["Type"] == "CommaDelimitedList" else [value]
+    return all(re.fullmatch(parameter.get("AllowedPattern", ".*"), item) for item in items)
+
+
+@pytest.mark.parametrize(
+    "layer, name, item",
+    [("release-alarms", "AlertEmails", "ops{}@example.com"), ("ci", "GitHubSubjects", "environment:env{}")],
+)
+def test_the_console_refuses_a_list_longer_than_the_template_has_slots_for(layer, name, item):
+    # make templates refuses a 4th AlertEmails address and a 6th GitHubSubjects item; the console took them (each
+    # item matches the AllowedPattern, and nothing counts the items), and the template reads the first items into
+    # its slots only (templates/release_alarms.py add_alert_topic, templates/ci.py padded_subjects): the 4th address
+    # got no subscription, no word said. ConstraintDescription promises "a list of 0 to 3 items".
+    parameter = json.loads((ROOT / "output" / f"{layer}.json").read_text())["Parameters"][name]
+    most = INPUTS[name].items[1]
+    value = ",".join(item.format(n) for n in range(most + 1))
+    assert check_value(INPUTS[name], value) is not None  # make templates refuses it
+    assert console_takes(parameter, value.rsplit(",", 1)[0])  # as many as it has slots for: taken
+    assert not console_takes(parameter, value), f"the console takes {most + 1} {name} items: {value}"
+
+
+def numbers_in_the_container_command() -> list[str]:
+    """The Number inputs the service template writes into the web container's command with Fn::Sub: text to ECS,
+    which checks nothing of it; gunicorn reads --workers and --timeout with int(value, 0)."""
+    template = json.loads((ROOT / "output" / "service.json").read_text())
+    (web,) = [c for c in template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"] if c["Name"] == "web"]
+    subs = [part["Fn::Sub"] for part in web["Command"] if isinstance(part, dict) and "Fn::Sub" in part]
+    names = sorted({name for sub in subs for name in re.findall(r"\$\{(\w+)\}", sub)})
+    return [name for name in names if INPUTS[name].type == "Number"]
+
+
+@pytest.mark.parametrize("name", numbers_in_the_container_command())
+def test_the_console_refuses_a_fraction_the_container_command_would_get(name):
+    # GunicornWorkers: 2.5 is refused by make templates ("a whole number from 1 to 33"); in the console the Number
+    # parameter took it (MinValue 1, MaxValue 33 hold), ECS took "--workers 2.5" as the text it is, and every task
+    # would exit at gunicorn's int("2.5", 0): a release the circuit breaker rolls back, or a first create that fails.
+    parameter = json.loads((ROOT / "output" / "service.json").read_text())["Parameters"][name]
+    spec = INPUTS[name]
+    fraction = f"{spec.min_value}.5"
+    assert check_value(spec, float(fraction)) is not None  # make templates refuses it
+    assert not console_takes(parameter, fraction), f"the console takes {name} {fraction}"
+    # the bounds are make templates' own, in the console too
+    for number in (spec.min_value - 1, spec.min_value, spec.default, spec.max_value, spec.max_value + 1):
+        assert console_takes(parameter, str(number)) == (check_value(spec, number) is None), (name, number)

@@ -3,7 +3,7 @@ compactly for people."""
 
 import re
 
-from templates.resolver import UNKNOWN, scalar_text
+from templates.resolver import DECLARED, UNKNOWN, scalar_text
 from templates.resolver import Resolver as Evaluator
 
 DEPLOY_TIME_TEXT = "set by the deployer at deploy time"
@@ -16,6 +16,12 @@ PAIRS = (("Key", "Value"), ("Name", "Value"), ("Name", "ValueFrom"))
 # /properties/LogGroupName (tests/test_review.py checks them). The resources' Return values say so too:
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-logs-loggroup.html
 REF_IS_NAME = {"AWS::CloudWatch::Alarm": "AlarmName", "AWS::Logs::LogGroup": "LogGroupName"}
+
+
+def is_number(declaration: dict, name: str) -> bool:
+    """A parameter whose value is a number: declared Number, or one of ours the template declares a String because
+    it writes the number into text (inputs.Input.declared_type)."""
+    return declaration.get("Type") == "Number" or (name in DECLARED and DECLARED[name].type == "Number")
 
 
 class Resolver(Evaluator):
@@ -74,7 +80,7 @@ class Resolver(Evaluator):
             numbers = [
                 name
                 for name in dict.fromkeys(re.findall(r"\$\{([A-Za-z0-9]+)\}", text))
-                if self.parameters.get(name, {}).get("Type") == "Number" and name in self.values and name not in local
+                if is_number(self.parameters.get(name, {}), name) and name in self.values and name not in local
             ]
             if numbers and text == f"${{{numbers[0]}}}":  # the value alone, as a Ref shows it
                 return self.intrinsic_text("Ref", numbers[0])
