@@ -92,7 +92,8 @@ REGIONS = frozenset(ELB_LOG_ACCOUNT_BY_REGION)
 def build() -> Template:
     t = new_template(
         "StartupWebApp alb: internet-facing ALB with HTTPS, HTTP->HTTPS redirect, primary and alternate target groups, "
-        "a test listener for traffic-shifting releases, the access-log bucket and the api alias record."
+        "a test listener for traffic-shifting releases, the access-log bucket, the api alias record, and an ingress rule "
+        "on the backend tasks' security group (Phase 5.14's, not this stack's) from the ALB's."
     )
     p = {
         name: inputs.add(t, name)

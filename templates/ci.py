@@ -25,7 +25,8 @@
   stack: another principal of the account allowed iam:PassRole on it could give it to another stack), and the deploy
   role gives it only with its own stack operations, on the project's stacks, which may not import resources.
   Generation stops when a schema asks for a permission no statement grants.
-- The permissions boundary startupwebapp-role-boundary that every role of the layers carries. The
+- The permissions boundary startupwebapp-role-boundary that every role the other layers create carries (not this
+  layer's own two roles, above). The
   execution role may create roles and give them policies only with it, never remove or change it,
   and pass them only to ECS (its tasks, and ECS itself for the service's infrastructure role): a
   role it makes can never do more than pull the project's images, write its logs, read the secrets
@@ -121,6 +122,9 @@ def build() -> Template:
         ManagedPolicy(
             "RoleBoundary",
             ManagedPolicyName=ROLE_BOUNDARY,
+            # "the layers" are the others: the ci layer's own roles carry none (the Output says so). Left as it is: a
+            # ManagedPolicy's Description is create-only in its resource schema, and a policy of a custom name is not
+            # replaced by CloudFormation.
             Description=f"Permissions boundary of every {PROJECT} role the layers create: ECR pull, the project's logs and secrets, traffic shifting",
             PolicyDocument=policy(*boundary_statements()),
         )
@@ -138,7 +142,11 @@ def build() -> Template:
                 "with the caller's own permissions).",
             ),
             "OidcProviderArn": (provider_arn, "The account's GitHub OIDC provider."),
-            "RoleBoundaryArn": (boundary.ref(), "Permissions boundary every role of the layers carries."),
+            "RoleBoundaryArn": (
+                boundary.ref(),
+                "Permissions boundary every role the other layers create carries (not this stack's DeployRole and "
+                "CloudFormationExecutionRole).",
+            ),
         },
     )
     return t

@@ -15,7 +15,9 @@ MOST_ALERT_EMAILS = inputs.INPUTS["AlertEmails"].items[1]
 
 
 def build() -> Template:
-    t = new_template("StartupWebApp release-alarms: alert topic and the alarms that roll a bad release back.")
+    t = new_template(
+        "StartupWebApp release-alarms: the alert topic, its KMS key and e-mail subscriptions, and the alarms that roll a bad release back."
+    )
     p = {
         name: inputs.add(t, name)
         for name in [

@@ -90,7 +90,10 @@ DATABASE_SECRET_KEYS = {
 
 
 def build() -> Template:
-    t = new_template("StartupWebApp service: Fargate task definition running gunicorn and the ECS service behind the ALB.")
+    t = new_template(
+        "StartupWebApp service: Fargate task definition running gunicorn and the ECS service behind the ALB, its "
+        "execution, infrastructure and task roles, and its containers' log group with the KMS key that encrypts it."
+    )
     p = {
         name: inputs.add(t, name)
         for name in [

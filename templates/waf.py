@@ -39,7 +39,10 @@ def visibility(metric_name):
 
 
 def build() -> Template:
-    t = new_template("StartupWebApp waf: regional web ACL with AWS managed rules and a per-IP rate limit on the ALB.")
+    t = new_template(
+        "StartupWebApp waf: regional web ACL with AWS managed rules and a per-IP rate limit on the ALB, logging to a "
+        "log group with the KMS key that encrypts it."
+    )
     p = {name: inputs.add(t, name) for name in ["NamePrefix", "WafRateLimit", "WafCountOnly", "LogRetentionDays", "LoadBalancerArn"]}
     t.add_condition("CountOnly", Equals(p["WafCountOnly"].ref(), "true"))
 

@@ -3,6 +3,7 @@
 import json
 import re
 
+import pytest
 from conftest import default, only, resources_of_type
 
 import templates
@@ -1157,3 +1158,43 @@ def test_each_alert_email_given_is_subscribed_once_and_no_empty_one(layer):
     for subscription in resources_of_type(t, "AWS::SNS::Subscription").values():
         assert subscription["Properties"]["Protocol"] == "email"
         assert subscription["Properties"]["TopicArn"] == {"Ref": "AlertTopic"}
+
+
+# From an ops reviewer's walk of the console texts: what a stack's Description and Outputs say it makes.
+
+
+def test_the_boundary_output_names_the_ci_layers_own_roles_as_not_carrying_it(layer):
+    # The Outputs tab said "every role of the layers carries" the boundary, which a reviewer reads as capping the deploy
+    # and execution roles of that same stack; they carry none (README, Layers). The policy's own Description says "the
+    # layers create" still: create-only in its resource schema, and the policy has a custom name (templates/ci.py).
+    t = layer["ci"]
+    uncapped = sorted(k for k, r in resources_of_type(t, "AWS::IAM::Role").items() if "PermissionsBoundary" not in r["Properties"])
+    assert uncapped, "the ci layer's roles: none without a boundary"
+    description = t["Outputs"]["RoleBoundaryArn"]["Description"]
+    assert "other layers" in description and all(role in description for role in uncapped), description
+
+
+# What a reviewer approves on sight of a stack: roles (the IAM capability), KMS keys (billed monthly, kept on
+# deletion), and rules added to a security group the stack does not own.
+REVIEWED_KINDS = {"AWS::IAM::Role": "role", "AWS::KMS::Key": "key", "AWS::EC2::SecurityGroupIngress": "security group"}
+
+
+@pytest.mark.parametrize("name", sorted(templates.LAYERS))
+def test_the_template_description_names_the_roles_keys_and_other_stacks_security_groups_it_changes(layer, name):
+    t = layer[name]
+    description = t["Description"]
+    # "The value for the description declaration must be a literal string that's between 0 and 1024 bytes in length"
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/template-description-structure.html
+    assert len(description.encode()) <= 1024
+    owned_groups = set(resources_of_type(t, "AWS::EC2::SecurityGroup"))
+
+    def reviewed(type_, resource):  # a rule on one of the stack's own groups is part of that group
+        group = resource["Properties"].get("GroupId")
+        return type_ != "AWS::EC2::SecurityGroupIngress" or not (
+            isinstance(group, dict) and group.get("Fn::GetAtt", [None])[0] in owned_groups
+        )
+
+    made = {
+        kind for type_, kind in REVIEWED_KINDS.items() for resource in resources_of_type(t, type_).values() if reviewed(type_, resource)
+    }
+    assert {kind for kind in made if kind not in description.lower()} == set(), description
