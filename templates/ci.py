@@ -89,6 +89,13 @@ GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
 ROLE_PATH = "/ci/"  # outside role/<PROJECT>-*, which the execution role manages
 MAX_SUBJECTS = inputs.GITHUB_MAX_SUBJECTS  # trust-policy slots for GitHubSubjects; see github_subjects()
+# What the inputs the other layers build with do here, where they only bound the roles' permissions.
+SCOPING_INPUTS = {
+    "ClusterName": "ECS cluster of the service (Phase 5.14): the roles' ECS and auto-scaling permissions name it.",
+    "DomainName": "Apex domain of the service: the execution role may change DNS records and request certificates for it and "
+    "*.<domain> only.",
+    "VpcId": "VPC from Phase 5.14: the execution role may create and change security groups in it only.",
+}
 
 
 def build() -> Template:
@@ -96,7 +103,7 @@ def build() -> Template:
         "StartupWebApp ci: GitHub OIDC provider, the GitHub Actions deploy role, the CloudFormation execution role and the roles' permissions boundary."
     )
     p = {
-        name: inputs.add(t, name)
+        name: inputs.add(t, name, SCOPING_INPUTS.get(name))
         for name in [
             "ClusterName",
             "DomainName",

@@ -779,10 +779,11 @@ def console_interface(parameter_names) -> dict:
     return {"ParameterGroups": groups}
 
 
-def add(template: Template, name: str) -> Parameter:
-    """Add the declared input `name` to a template and return the parameter."""
+def add(template: Template, name: str, description: str | None = None) -> Parameter:
+    """Add the declared input `name` to a template and return the parameter; description: what it does in this
+    template, where that is not what its declaration says (the ci layer's roles are scoped by inputs others use)."""
     spec = INPUTS.get(name) or WIRED.get(name) or DEPLOY_TIME[name]
-    kwargs = {"Type": spec.declared_type, "Description": spec.description}
+    kwargs = {"Type": spec.declared_type, "Description": description or spec.description}
     if spec.default is not None and spec.default_in_template:
         kwargs["Default"] = str(spec.default) if spec.allowed is not None or spec.in_text else spec.default
     if spec.allowed is not None:

@@ -1198,3 +1198,18 @@ def test_the_template_description_names_the_roles_keys_and_other_stacks_security
         kind for type_, kind in REVIEWED_KINDS.items() for resource in resources_of_type(t, type_).values() if reviewed(type_, resource)
     }
     assert {kind for kind in made if kind not in description.lower()} == set(), description
+
+
+def test_the_inputs_ci_shares_with_other_layers_say_what_they_bound_there(layer):
+    # templates/inputs.py gives an input one description for every layer: in ci.json DomainName read "Apex domain; the
+    # certificate covers it and *.<domain>." though ci makes no certificate; there such inputs only bound what its
+    # roles may change.
+    ci = layer["ci"]["Parameters"]
+    shared = {name for other, t in layer.items() if other != "ci" for name in t.get("Parameters", {}) if name in ci}
+    assert shared, "ci shares no input with another layer"
+    for name in sorted(shared):
+        description = ci[name]["Description"]
+        assert "role" in description, f"ci.json {name}: {description!r}"
+        assert all(
+            t["Parameters"][name]["Description"] != description for other, t in layer.items() if other != "ci" and name in t["Parameters"]
+        )
