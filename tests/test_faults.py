@@ -3517,3 +3517,69 @@ def test_the_deployer_says_the_sandboxs_problem_after_the_commands_values_and_se
     code, said = run("status", "--env", "sandbox")
     expected = "error: the sandbox was seeded in us-east-1, but params/sandbox.yaml now says\nerror: region: x\n"
     assert (code, said) == (2, expected)
+
+
+# Review of 5206bd5 (S3): values a command checks before any call to AWS are said first on AWS, but on a sandbox that
+# cannot be used its problem came first: make verify CONNECT_TO=garbage, make task on ENV=sandbox.
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["verify", "--env", "sandbox", "--connect-to", "garbage"], "error: CONNECT_TO (--connect-to) 'garbage'"),
+        (["verify", "--env", "sandbox", "--ca-bundle", "/nonexistent/ca.pem"], "error: CA_BUNDLE=/nonexistent/ca.pem"),
+        # the sandbox can never run a task: starting it only to be told "make task runs in AWS" sends a newcomer round
+        (["task", "--env", "sandbox", "--cmd", "python manage.py migrate", "--yes"], "error: AWS_ENDPOINT_URL"),
+    ],
+)
+def test_a_down_sandbox_is_said_after_the_values_a_command_checks_before_any_call(monkeypatch, argv, expected):
+    import io
+
+    from scripts import deploy
+    from templates.params import SANDBOX_PROBLEM
+
+    no_real_aws(monkeypatch, "")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # as make's sandbox env --defer-problem leaves it
+    monkeypatch.setenv(SANDBOX_PROBLEM, "the sandbox is not running: start it with `make sandbox`")
+    err = io.StringIO()
+    code = deploy.main(argv, out=io.StringIO(), err=err, interactive=False, clients=lambda *_: pytest.fail("a client was made"))
+    said = err.getvalue()
+    assert code == 2 and "make sandbox" not in said.splitlines()[0], said
+    if not expected.startswith("error: AWS_ENDPOINT_URL"):
+        assert said.startswith(expected), said
+    else:
+        assert "make task runs in AWS" in said, said
+
+
+def test_a_review_documents_sandbox_command_runs_no_aws_command_when_the_sandbox_is_down(tmp_path):
+    """`(eval "$(... env)" && aws ...)`: env fails, but eval of the empty text it printed succeeds (POSIX: "If there
+    are no arguments, or only null arguments, eval shall return a zero exit status"), so aws ran with the shell's
+    own profile and no endpoint: a review document's `kms cancel-key-deletion` pasted reached the real account."""
+    from scripts.review.render import aws_command
+
+    class Review:
+        env = "sandbox"
+
+        class environment:
+            region = "us-east-1"
+
+    pasted = aws_command(Review, "cloudformation list-stacks")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "aws").write_text(f"#!/bin/sh\necho ran > {tmp_path / 'aws-ran'}\n")
+    (fake_bin / "aws").chmod(0o755)
+    shell = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    shell |= {"PATH": f"{fake_bin}:{os.environ['PATH']}", "AWS_PROFILE": "work-admin", "AWS_EC2_METADATA_DISABLED": "true"}
+    # env as it fails with the sandbox down (exit 2, nothing on stdout): a stand-in, as ROOT's sandbox may run
+    failing_env = "sh -c 'echo \"error: the sandbox is not running: start it with make sandbox\" >&2; exit 2'"
+    assert ".venv/bin/python -m emulator.sandbox env" in pasted, pasted
+    ran = subprocess.run(
+        ["sh", "-c", pasted.replace(".venv/bin/python -m emulator.sandbox env", failing_env)],
+        cwd=tmp_path,
+        env=shell,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert not (tmp_path / "aws-ran").exists(), ran
+    assert ran.returncode != 0, ran

@@ -1987,7 +1987,7 @@ def test_the_exposure_section_gathers_what_reaches_the_service_how_it_travels_an
         # never the account the reader's shell reaches
         listed = f"aws --region {ENVIRONMENTS[env].region} ec2 describe-security-group-rules --filters Name=group-id,Values={group}"
         if env == "sandbox":
-            listed = f'(eval "$(.venv/bin/python -m emulator.sandbox env)" && {listed})'
+            listed = f'(e="$(.venv/bin/python -m emulator.sandbox env)" && eval "$e" && {listed})'
         assert f"its others are not shown; `{listed}` lists all of them." in section
         # the alternate target group carries traffic only where releases shift it (its listener rules)
         idle = f" (no listener or rule forwards to it in {env})" * (v["DeploymentStrategy"] == "ROLLING")
@@ -2534,7 +2534,7 @@ def test_each_layer_says_what_deleting_its_stack_keeps(written, env):
         for name, days in keys.items():
             if "Condition" not in resources[name]:
                 # each command pasted as it is: with the key id (the CLI requires it), the region, and on the sandbox its endpoint
-                cli = '(eval "$(.venv/bin/python -m emulator.sandbox env)" && aws' if env == params.SANDBOX_ENV else "aws"
+                cli = '(e="$(.venv/bin/python -m emulator.sandbox env)" && eval "$e" && aws' if env == params.SANDBOX_ENV else "aws"
                 cli += f" --region {ENVIRONMENTS[env].region}"
                 assert f"KMS deletes {name} only {days} days later" in line, (layer, line)
                 assert f"`{cli} kms cancel-key-deletion --key-id <key id>" in line and f"`{cli} kms enable-key --key-id <key id>" in line, (

@@ -33,7 +33,15 @@ from scripts.deploy.aws import (
     on_this_machine,
     parse_api_calls,
 )
-from scripts.deploy.commands import ACTING_COMMANDS, CHANGING_COMMANDS, COMMANDS, LOCKING_COMMANDS, Commands, going_on_after_ctrl_c
+from scripts.deploy.commands import (
+    ACTING_COMMANDS,
+    CHANGING_COMMANDS,
+    COMMANDS,
+    LOCKING_COMMANDS,
+    Commands,
+    going_on_after_ctrl_c,
+    verify_endpoint,
+)
 from scripts.deploy.deployer import Deployer
 from scripts.deploy.failure import Failure
 from scripts.deploy.layer import layer_named_in, load_layer
@@ -362,15 +370,17 @@ def validate(args):
             else ""
         )
         raise Failure(f"error: {args.command} needs STACK=<layer> (--stack){unnamed}; layers: {', '.join(enabled)}", 2)
+    if args.command == "verify":  # an emulator's (the sandbox's) addresses are this machine's only
+        args.verify_endpoint = verify_endpoint(args.connect_to, args.ca_bundle, loopback_only=bool(endpoint) or args.env == SANDBOX_ENV)
     if args.command == "task":
         args.task_command = parse_command(args.cmd)
-        if os.environ.get("AWS_ENDPOINT_URL"):
+        if endpoint or args.env == SANDBOX_ENV:  # the sandbox's said whether it runs or not: starting it would not help
             # moto keeps a task it is asked to run RUNNING for ever (it runs no containers), and its
             # RunTask fails on a Fargate task definition that sizes memory for the task only, which
             # AWS allows: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-size-best-practice.html
+            emulator = f"AWS_ENDPOINT_URL={endpoint}" if endpoint else f"ENV={SANDBOX_ENV}"
             raise Failure(
-                f"error: AWS_ENDPOINT_URL={os.environ['AWS_ENDPOINT_URL']}: the emulator runs no containers, so a one-off task "
-                "would never run nor stop; make task runs in AWS",
+                f"error: {emulator}: the emulator runs no containers, so a one-off task would never run nor stop; make task runs in AWS",
                 2,
             )
     if args.command == "logs":

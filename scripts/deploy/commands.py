@@ -80,6 +80,21 @@ VERIFY_NEEDS = {
 ECR_HOST = re.compile(r"(?P<account>[0-9]{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?")
 
 
+def verify_endpoint(connect_to, ca_bundle, loopback_only: bool) -> verify.Endpoint:
+    """make verify's CONNECT_TO= and CA_BUNDLE=, checked with the command's other values (validate), before any call."""
+    try:
+        addresses = verify.parse_connect_to(connect_to, loopback_only=loopback_only)
+    except ValueError as error:
+        raise Failure(f"error: {error}", 2) from None
+    try:
+        return verify.Endpoint(addresses, ca_bundle=ca_bundle)
+    except RefusedFile as refused:  # a FIFO, a device, no certificate: its own allowed text
+        raise Failure(f"error: CA_BUNDLE={ca_bundle} (--ca-bundle): {refused}", 2) from None
+    except OSError as error:  # missing, no permission
+        reason = error.strerror or str(error)
+        raise Failure(f"error: CA_BUNDLE={ca_bundle} (--ca-bundle): {reason}; allowed: a PEM file of CA certificates", 2) from None
+
+
 class Commands:
     """Each method runs its command with the Deployer on the layers validate() chose (Layers, or
     layer names for the commands that need no template) and returns the exit status."""
@@ -884,18 +899,8 @@ class Commands:
 
     def verify(self) -> int:
         """The checks of scripts/verify.py on the service the stacks' outputs name."""
-        deployer, environment, args = self.deployer, self.environment, self.args
-        try:  # bad input: one line before any call to AWS
-            connect_to = verify.parse_connect_to(args.connect_to, loopback_only=not deployer.on_aws)
-        except ValueError as error:
-            raise Failure(f"error: {error}", 2) from None
-        try:
-            endpoint = verify.Endpoint(connect_to, ca_bundle=args.ca_bundle)
-        except RefusedFile as refused:  # a FIFO, a device, no certificate: its own allowed text
-            raise Failure(f"error: CA_BUNDLE={args.ca_bundle} (--ca-bundle): {refused}", 2) from None
-        except OSError as error:  # missing, no permission
-            reason = error.strerror or str(error)
-            raise Failure(f"error: CA_BUNDLE={args.ca_bundle} (--ca-bundle): {reason}; allowed: a PEM file of CA certificates", 2) from None
+        deployer, environment, args, endpoint = self.deployer, self.environment, self.args, self.args.verify_endpoint
+        connect_to = endpoint.connect_to
         outputs = {}
         for layer, needed in VERIFY_NEEDS.items():
             stack = templates.stack_name(environment.name, layer)

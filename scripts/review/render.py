@@ -279,10 +279,12 @@ def aws_command(review: Review, command: str) -> str:
     """An AWS CLI command for the document's reader to paste: in the environment's region, not the shell's;
     for the sandbox, against the running sandbox with its keys (what `python -m emulator.sandbox env`
     exports, in a subshell), not whatever account the shell's credentials reach. The sandbox's port is
-    chosen when it starts, so the document cannot name it."""
+    chosen when it starts, so the document cannot name it. Its exports are kept before they are evaluated: an eval of
+    the nothing a failed `env` prints succeeds ("If there are no arguments, or only null arguments, eval shall return a
+    zero exit status", POSIX), and the command then ran against the shell's own account."""
     pasted = f"aws --region {review.environment.region} {command}"
     if review.env == params.SANDBOX_ENV:
-        return f'(eval "$(.venv/bin/python -m emulator.sandbox env)" && {pasted})'
+        return f'(e="$(.venv/bin/python -m emulator.sandbox env)" && eval "$e" && {pasted})'
     return pasted
 
 
