@@ -62,7 +62,7 @@ from moto.utilities.utils import get_partition
 from moto.wafv2 import models as wafv2_models
 
 from scripts.botocore_models import MODELS
-from templates import template_reads
+from templates import resolver, template_reads
 from templates.errors import long_lived
 
 
@@ -525,7 +525,23 @@ def _create_change_set_unless_a_rule_fails(self, stack_name, change_set_name, te
         change_set = self.change_sets[change_set_id]
         change_set.stack, change_set.stack_id = waiting, waiting.stack_id
         stack_id = waiting.stack_id
+    _failed_if_it_changes_nothing(self.change_sets[change_set_id], change_set_type)
     return change_set_id, stack_id
+
+
+# Gap: moto reports a change set FAILED for no changes only when its template and values are the stack's own. AWS
+# does whenever "the template provided does not update the property values of existing resources in the Resources
+# or Outputs section" (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027): a template
+# written otherwise to the same values (Fn::Sub for Fn::Join, a parameter declared a String anew), or whose Metadata,
+# Description or parameter declarations alone changed. Executing it updated the stack's template in the sandbox.
+def _failed_if_it_changes_nothing(change_set, change_set_type) -> None:
+    stack = change_set.stack
+    if change_set_type != "UPDATE" or change_set.status == "FAILED" or stack.resource_map is None:
+        return
+    running = stack.resource_map.input_parameters or {}
+    if resolver.changes_nothing(stack.template_dict, running, change_set.template_dict, change_set.parameters or {}, stack.region_name):
+        change_set.status, change_set.execution_status = "FAILED", "UNAVAILABLE"
+        change_set.status_reason = "The submitted information didn't contain changes. Submit different information to create a change set."
 
 
 cfn_models.CloudFormationBackend.create_change_set = _create_change_set_unless_a_rule_fails
@@ -847,7 +863,14 @@ def _changed_inputs(resource_map, template, parameters) -> tuple[set, dict]:
     if resolved is None:
         changed = {name for name, value in (parameters or {}).items() if resource_map.input_parameters.get(name) != value}
     else:
-        changed = {name for name, value in resolved[0].items() if resource_map.resolved_parameters.get(name) != value}
+        # Compared as the text resources read: moto parses a Number into an int and a list parameter into a list, where
+        # a Ref gives "8000" and "a,b" either way (resolver.evaluates_alike): a ContainerPort declared a String anew
+        # with the value it had replaced both target groups.
+        changed = {
+            name
+            for name, value in resolved[0].items()
+            if resolver.as_text(resource_map.resolved_parameters.get(name)) != resolver.as_text(value)
+        }
     conditions, reads = template.get("Conditions", {}), {}
     while more := {
         c: template_reads.references(body) & changed | {p for d in template_reads.conditions_used(body) & set(reads) for p in reads[d]}
@@ -1138,13 +1161,16 @@ parsing.parse_and_update_resource = _parse_and_update_resource_if_changed
 # DeletionPolicy) is listed, as before.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html
-def _change_details(resource_map, name, body, changed, flipped, replaced, modified=frozenset()) -> list[dict]:
+def _change_details(resource_map, name, body, changed, flipped, replaced, modified=frozenset(), alike=None) -> list[dict]:
+    """alike(value before, value after): a property written otherwise that takes the same value, which changes nothing."""
     before = resource_map._resource_json_map.get(name, {}).get("Properties", {})
     after = body.get("Properties", {})
     create_only = _create_only(body["Type"], resource_map._region_name)
     details = []
     for prop in sorted(set(before) | set(after)):
         value = after.get(prop)
+        if before.get(prop) != value and alike is not None and prop in before and prop in after and alike(before[prop], value):
+            continue
         if before.get(prop) != value:
             causes = [("DirectModification", None, "Static")]
         else:
@@ -1166,6 +1192,19 @@ def _change_details(resource_map, name, body, changed, flipped, replaced, modifi
                 {"Target": target, "Evaluation": evaluation, "ChangeSource": source} | ({"CausingEntity": entity} if entity else {})
             )
     return details
+
+
+def _outside_properties(resource: dict | None) -> dict | None:
+    return None if resource is None else {key: value for key, value in resource.items() if key != "Properties"}
+
+
+def _readers(resource_map, template, parameters):
+    """alike(old value, new value) for _change_details: the deployed template with the values it runs, and the new one
+    with the change set's, evaluate alike (templates/resolver.py evaluates_alike)."""
+    region = resource_map._region_name
+    before = resolver.with_defaults(resource_map._template, resource_map.input_parameters or {}, region)
+    after = resolver.with_defaults(template, parameters or {}, region)
+    return lambda old_value, new_value: resolver.evaluates_alike(before, old_value, after, new_value)
 
 
 def _replacement(details) -> str:
@@ -1203,6 +1242,7 @@ def _change_set_diff_with_parameters(self):
         }
     types = {name: r["Type"] for name, r in (resource_map._resource_json_map | self.template_dict["Resources"]).items()}
     changed, flipped = _changed_inputs(resource_map, self.template_dict, self.parameters)
+    readers = _readers(resource_map, self.template_dict, self.parameters)
     found, replaced, modified = [], set(), set()
     for action, names in names_by_action.items():
         for name in names:  # Modify in dependency order: whether what a resource refers to is replaced is known
@@ -1211,9 +1251,9 @@ def _change_set_diff_with_parameters(self):
                 change.physical_resource_id = getattr(resource_map._parsed_resources.get(name), "physical_resource_id", None)
             if action == "Modify":
                 body = self.template_dict["Resources"][name]
-                change.details = _change_details(resource_map, name, body, changed, flipped, replaced, modified)
-                if not change.details and resource_map._resource_json_map.get(name) == body:
-                    continue  # a dependent whose inputs do not change
+                change.details = _change_details(resource_map, name, body, changed, flipped, replaced, modified, readers)
+                if not change.details and _outside_properties(resource_map._resource_json_map.get(name)) == _outside_properties(body):
+                    continue  # a dependent whose inputs do not change, or one whose properties are written otherwise alone
                 change.replacement = _replacement(change.details)
                 change.scope = ["Properties"] if change.details else []  # [] : DeletionPolicy, DependsOn... changed
                 modified.add(name)

@@ -160,6 +160,26 @@ class Resolver:
             return UNKNOWN if result is None else result
         return self.function(key, argument)
 
+    def evaluated(self, node):
+        """node with each intrinsic function whose value is known before deploy replaced by that value, and the others
+        kept, their arguments evaluated: two templates that evaluate alike give their resources the same values."""
+        if isinstance(node, list):
+            return [item for item in (self.evaluated(item) for item in node) if item is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        intrinsic = self.intrinsic(node)
+        if intrinsic is None:
+            return {key: item for key, item in ((key, self.evaluated(item)) for key, item in node.items()) if item is not NO_VALUE}
+        value = self.value(node)
+        if value is NO_VALUE or not holds_unknown(value):
+            return value
+        key, argument = intrinsic
+        if key == "Fn::Sub":  # its text with what is known put in: ${ImageTag} beside an ${AWS::AccountId}
+            text, variables = sub_parts(argument)
+            if text is not None:
+                return {key: [self.substitute(argument, resolve_all=False), self.evaluated(variables)]}
+        return {key: self.evaluated(argument)}
+
     @staticmethod
     def intrinsic(node):
         if isinstance(node, dict) and len(node) == 1:
@@ -239,6 +259,83 @@ def sub_parts(argument) -> tuple:
         (argument, {}) if isinstance(argument, str) else ([*argument, {}, None][:2] if isinstance(argument, list) else (None, None))
     )
     return (text, variables) if isinstance(text, str) and isinstance(variables, dict) else (None, None)
+
+
+def holds_unknown(value) -> bool:
+    if isinstance(value, dict):
+        return any(holds_unknown(each) for each in value.values())
+    if isinstance(value, list):
+        return any(holds_unknown(each) for each in value)
+    return value is UNKNOWN
+
+
+def evaluates_alike(before: Resolver, old, after: Resolver, new) -> bool:
+    """old (read by before: a deployed template with the values it runs) and new (after: the template and values a
+    deploy sends) give the same values, each scalar as the text CloudFormation passes (a Number parameter's value
+    "becomes a string" where a template uses it:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html). AWS changes
+    nothing for such a template: "UpdateStack and CreateChangeSet fail ... if the template provided does not update
+    the property values of existing resources in the Resources or Outputs section"
+    (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027)."""
+    return as_text(before.evaluated(old)) == as_text(after.evaluated(new))
+
+
+class Comparing(Resolver):
+    """A Resolver that reads every parameter given a value, one of ours or not (a template edited by hand, the
+    emulator's own): what two templates are compared by must never be a value left unknown on both sides alike."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.set_each_run = frozenset()  # the image tag is put in as any value, not shown as ${ImageTag}
+
+    def parameter(self, name):
+        if name in self.values and name not in ("AWS::Region", "AWS::NoValue"):
+            declared = self.parameters.get(name, {}).get("Type", "") if isinstance(self.parameters.get(name), dict) else ""
+            value = self.values[name]
+            return value.split(",") if declared == "CommaDelimitedList" or declared.startswith("List<") else value
+        return super().parameter(name)
+
+
+def with_defaults(template: dict, values: dict, region: str) -> Comparing:
+    """A Comparing resolver of template with values (as text: moto parses numbers and lists), and its defaults for
+    those left out."""
+    declared = template.get("Parameters", {})
+    defaults = {name: str(each["Default"]) for name, each in declared.items() if isinstance(each, dict) and "Default" in each}
+    return Comparing(template, defaults | {name: as_text(value) for name, value in values.items()}, {}, region)
+
+
+def changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, region: str) -> bool:
+    """A stack that runs old with old_values is what new with new_values makes (evaluates_alike): the same resources,
+    each with the same Type, attributes and property values, under conditions of the same values, and the same
+    outputs. Whatever is not known before deploy (an attribute, a condition decided then) must be written alike. Only
+    for the values the stack runs: what AWS makes of a new value that no resource reads is not judged here."""
+    before, after = with_defaults(old, old_values, region), with_defaults(new, new_values, region)
+    if before.values != after.values:
+        return False
+    old_resources, new_resources = old.get("Resources", {}), new.get("Resources", {})
+    if set(old_resources) != set(new_resources) or old.get("Outputs", {}).keys() != new.get("Outputs", {}).keys():
+        return False
+    old_conditions, new_conditions = old.get("Conditions", {}), new.get("Conditions", {})
+    for name in set(old_conditions) | set(new_conditions):
+        decided = (before.condition(name) if name in old_conditions else None), (after.condition(name) if name in new_conditions else None)
+        if (None in decided or decided[0] != decided[1]) and old_conditions.get(name) != new_conditions.get(name):
+            return False
+    for name, resource in new_resources.items():
+        previous = old_resources[name]
+        if {k: v for k, v in previous.items() if k != "Properties"} != {k: v for k, v in resource.items() if k != "Properties"}:
+            return False
+        if not evaluates_alike(before, previous.get("Properties", {}), after, resource.get("Properties", {})):
+            return False
+    return evaluates_alike(before, old.get("Outputs", {}), after, new.get("Outputs", {}))
+
+
+def as_text(node):
+    """node with every scalar as its text (dict keys and intrinsic functions kept)."""
+    if isinstance(node, dict):
+        return {key: as_text(item) for key, item in node.items()}
+    if isinstance(node, list):
+        return [as_text(item) for item in node]
+    return node if node is None else scalar_text(node)
 
 
 def scalar_text(value) -> str:

@@ -378,3 +378,34 @@ def refuse_to_open(monkeypatch, refused: Path) -> None:
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", open_)
+
+
+def declared_as_numbers_and_lists(template: dict) -> dict:
+    """A layer template as f76673c~1 declared it: ContainerPort, GunicornWorkers and GunicornTimeoutSeconds Numbers
+    (MinValue, MaxValue), AlertEmails a CommaDelimitedList joined back into text by Fn::Join; its resources read the
+    same values as the template's (inputs.Input.declared_type)."""
+    from templates import inputs
+
+    declared = template["Parameters"]
+    for name in ("ContainerPort", "GunicornWorkers", "GunicornTimeoutSeconds"):
+        if name in declared:
+            spec = inputs.INPUTS[name]
+            declared[name] = {
+                "Default": spec.default,
+                "Description": declared[name]["Description"],
+                "MaxValue": spec.max_value,
+                "MinValue": spec.min_value,
+                "Type": "Number",
+            }
+    if "AlertEmails" not in declared:
+        return template
+    declared["AlertEmails"] = declared["AlertEmails"] | {"Type": "CommaDelimitedList"}
+
+    def joined(node):
+        if node == {"Fn::Sub": "${AlertEmails},,,"}:
+            return {"Fn::Join": ["", [{"Fn::Join": [",", {"Ref": "AlertEmails"}]}, ",,,"]]}
+        if isinstance(node, dict):
+            return {key: joined(value) for key, value in node.items()}
+        return [joined(value) for value in node] if isinstance(node, list) else node
+
+    return joined(template)

@@ -2820,3 +2820,29 @@ def test_a_multi_layer_run_declined_after_an_earlier_layer_changed_does_not_say_
     assert "service (updated, " in out, out  # the summary
     last = "error: not confirmed: nothing changed in alarms; this run changed service before it (the summary above)"
     assert err.splitlines()[-1] == last, err
+
+
+# From a review of f76673c: its templates read the values the deployed ones read, declared otherwise (a String for a
+# Number, Fn::Sub for Fn::Join). AWS changes nothing for them (templates/resolver.py changes_nothing); the sandbox
+# replaced both target groups (and make deploy refused it), and make diff would have said release-alarms differs for ever.
+
+
+def test_templates_written_otherwise_to_the_same_values_are_same_as_deployed_and_deploy_quietly(sandbox, run, tmp_path):
+    from conftest import declared_as_numbers_and_lists
+
+    sandbox.seed()
+    older = tmp_path / "older"
+    shutil.copytree(ROOT / "output", older)
+    for layer in ("alb", "service", "release-alarms"):
+        path = older / f"{layer}.json"
+        path.write_text(json.dumps(declared_as_numbers_and_lists(json.loads(path.read_text())), indent=2))
+    code, out, err = run("deploy", "--output-dir", str(older), "--params-dir", str(ROOT / "params"), "--yes")
+    assert code == 0, out + err
+    code, out, err = run("diff")
+    assert code == 0, out + err
+    for layer in ("alb", "service"):  # their resources are written as they were: parameters declared otherwise only
+        assert f"{stack(layer)}: same as deployed, but for its Metadata, Description or parameter declarations" in out, out
+    assert f"{stack('release-alarms')}: same as deployed, but for expressions written otherwise that give the same values" in out, out
+    code, out, err = run("deploy", "--yes")
+    assert code == 0, out + err
+    assert all(f"{stack(layer)}: no changes" in out for layer in ("alb", "service", "release-alarms")), out

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import ROOT, create_bucket, parameters
+from conftest import ROOT, create_bucket, declared_as_numbers_and_lists, parameters
 
 from emulator.sandbox import CREDENTIALS, PARAMS_FILE, Sandbox, SandboxError
 from scripts.botocore_models import make_session
@@ -1916,3 +1916,66 @@ def test_a_failed_create_whose_rollback_cannot_delete_a_resource_ends_rollback_f
     aws.cloudformation.execute_change_set(ChangeSetName=created["ChangeSetId"])
     assert aws.cloudformation.describe_stacks(StackName="rollback-failed")["Stacks"][0]["StackStatus"] == "ROLLBACK_FAILED"
     assert [status for logical, status, _ in stack_events(aws, "rollback-failed") if logical == "Group"][-1] == "DELETE_FAILED"
+
+
+# A stack deployed before parameters were declared anew (f76673c: ContainerPort a String of whole numbers, AlertEmails
+# a String read through Fn::Sub) with the values it runs: what AWS does with the same values under another declaration.
+
+
+def declared_as_before_f76673c(layer: str) -> str:
+    return json.dumps(declared_as_numbers_and_lists(json.loads(body(layer))))
+
+
+def test_a_number_parameter_declared_a_string_with_the_value_it_had_changes_no_resource(aws):
+    # AWS: a Number's value "becomes a string" where the template uses it (Ref): "8000" before and after
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html), so no
+    # property value changes and the change set "didn't contain changes"
+    # (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027); make diff says as much
+    # ("same as deployed, but for its ... parameter declarations"). The sandbox compared moto's parsed values (8000
+    # against "8000"), replaced both target groups and the ingress rule, and make deploy refused the update.
+    given = parameters("sandbox", "alb") | certificate_and_zone(aws)
+    deploy(aws, "alb", declared_as_before_f76673c("alb"), given)
+    again = change_set(aws, "alb", body("alb"), given)
+    assert (again["Status"], again.get("StatusReason")) == ("FAILED", NO_CHANGES), {
+        name: (change["Action"], change.get("Replacement")) for name, change in resource_changes(again).items()
+    }
+
+
+def test_a_list_parameter_declared_a_string_and_read_through_sub_changes_no_resource(aws):
+    # The same addresses, read through Fn::Sub of a String instead of Fn::Join of a CommaDelimitedList: the
+    # subscriptions' Endpoint values do not change. The sandbox replaced AlertEmailSubscription1 (on AWS a new
+    # subscription waits for its address to confirm it), where AWS compares the property values (issue #2027 above).
+    given = parameters("sandbox", "release-alarms", AlertEmails="a@example.com,b@example.com") | BALANCER_NAMES
+    deploy(aws, "alerts", declared_as_before_f76673c("release-alarms"), given)
+    again = change_set(aws, "alerts", body("release-alarms"), given)
+    assert (again["Status"], again.get("StatusReason")) == ("FAILED", NO_CHANGES), {
+        name: (change["Action"], change.get("Replacement")) for name, change in resource_changes(again).items()
+    }
+
+
+def test_the_service_with_its_numbers_declared_strings_and_the_values_it_had_changes_no_resource(aws):
+    # As the alb's above: "3" and "30" written into gunicorn's command line before and after. The sandbox made a
+    # new task definition revision, and with it a rolling deployment of the service, for no change of value.
+    deploy(aws, "service", declared_as_before_f76673c("service"), rolling_service())
+    again = change_set(aws, "service", body("service"), rolling_service())
+    assert (again["Status"], again.get("StatusReason")) == ("FAILED", NO_CHANGES), {
+        name: (change["Action"], change.get("Replacement")) for name, change in resource_changes(again).items()
+    }
+
+
+def test_with_another_change_the_resources_written_otherwise_to_the_same_values_are_not_listed(aws):
+    # The change set lists what a value changes (a threshold, a health check's path), not the subscriptions read
+    # through Fn::Sub now nor the target groups whose ContainerPort is declared a String now: as text the same.
+    given = parameters("sandbox", "release-alarms", AlertEmails="a@example.com,b@example.com") | BALANCER_NAMES
+    deploy(aws, "alerts", declared_as_before_f76673c("release-alarms"), given)
+    threshold = str(int(given["Target5xxThreshold"]) + 1)
+    again = change_set(aws, "alerts", body("release-alarms"), given | {"Target5xxThreshold": threshold})
+    assert {name: change["Action"] for name, change in resource_changes(again).items()} == {"Target5xxAlarm": "Modify"}
+    given = parameters("sandbox", "alb") | certificate_and_zone(aws)
+    deploy(aws, "alb", declared_as_before_f76673c("alb"), given)
+    again = change_set(aws, "alb", body("alb"), given | {"HealthCheckPath": given["HealthCheckPath"] + "x"})
+    changed = resource_changes(again)
+    assert {name: change.get("Replacement") for name, change in changed.items()} == {
+        "TargetGroup": "False",
+        "AlternateTargetGroup": "False",
+    }

@@ -66,3 +66,74 @@ def test_the_resources_an_fn_sub_reads_do_not_raise_on_variables_that_are_not_a_
     for value in ({"Fn::Sub": ["${Topic}", "not a map"]}, {"Fn::Sub": ["${Topic}", ["a"]]}, {"Fn::Sub": 5}):
         resolver.resources_read(value)
         resolver.value(resolver.naming_resources(value))
+
+
+# changes_nothing: what a deploy of a template written otherwise changes where AWS compares property values.
+
+
+def alike_pair(layer="release-alarms"):
+    """output/<layer>.json as committed and as f76673c~1 declared it (conftest.declared_as_numbers_and_lists), with
+    the sandbox's values as the deployer sends them."""
+    from conftest import declared_as_numbers_and_lists, parameters
+
+    template = json.loads((ROOT / "output" / f"{layer}.json").read_text())
+    older = declared_as_numbers_and_lists(json.loads((ROOT / "output" / f"{layer}.json").read_text()))
+    return older, template, parameters("sandbox", layer)
+
+
+def test_a_template_written_otherwise_to_the_same_values_changes_nothing():
+    from templates.resolver import changes_nothing
+
+    for layer in ("alb", "service", "release-alarms"):
+        older, template, values = alike_pair(layer)
+        assert older != template, layer
+        assert changes_nothing(older, values, template, values, "us-east-1"), layer
+    older, template, values = alike_pair("release-alarms")
+    for emails in ("", "a@example.com", "a@example.com,b@example.com,c@example.com"):
+        given = values | {"AlertEmails": emails}
+        assert changes_nothing(older, given, template, given, "us-east-1"), emails
+
+
+def test_a_template_written_otherwise_that_gives_another_value_changes_something():
+    from templates.resolver import changes_nothing
+
+    older, template, values = alike_pair("release-alarms")
+    one = values | {"AlertEmails": "a@example.com"}
+    # each property compared, not only the values: an address moved to another slot changes a subscription
+    moved = json.loads(json.dumps(template).replace('"${AlertEmails},,,"', '",${AlertEmails},,"'))
+    assert not changes_nothing(older, one, moved, one, "us-east-1")
+    assert not changes_nothing(older, one, template, values | {"AlertEmails": "b@example.com"}, "us-east-1")
+    kept = json.loads(json.dumps(template))
+    kept["Resources"]["AlertTopicKey"]["DeletionPolicy"] = "Retain"  # an attribute, not a property
+    assert not changes_nothing(template, one, kept, one, "us-east-1")
+    told = json.loads(json.dumps(template))
+    (name,) = list(told["Outputs"])[:1]
+    told["Outputs"][name]["Value"] = {"Fn::Sub": "other-${NamePrefix}"}
+    assert not changes_nothing(template, one, told, one, "us-east-1")
+
+
+def test_values_not_known_before_deploy_must_be_written_alike_and_parameters_not_ours_are_read():
+    from templates.resolver import changes_nothing
+
+    def topic(name, extra=None):
+        return {
+            "Parameters": {"Tag": {"Type": "String"}, **(extra or {})},
+            "Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": name}}},
+        }
+
+    # a parameter of no layer (the emulator's tests, a template edited by hand) is read, never left unknown on both sides
+    same = topic({"Fn::Sub": "${AWS::AccountId}-${Tag}"})
+    assert changes_nothing(same, {"Tag": "v1"}, same, {"Tag": "v1"}, "us-east-1")
+    joined = topic({"Fn::Join": ["-", [{"Ref": "AWS::AccountId"}, {"Ref": "Tag"}]]})
+    assert not changes_nothing(joined, {"Tag": "v1"}, same, {"Tag": "v1"}, "us-east-1")  # the account id unknown: not judged
+    assert changes_nothing(
+        topic({"Fn::Sub": "x-${Tag}"}), {"Tag": "v1"}, topic({"Fn::Join": ["-", ["x", {"Ref": "Tag"}]]}), {"Tag": "v1"}, "us-east-1"
+    )
+    # a condition decided at deploy time, defined otherwise
+    decided = {"Conditions": {"Has": {"Fn::Equals": [{"Ref": "AWS::AccountId"}, "1"]}}}
+    other = {"Conditions": {"Has": {"Fn::Equals": [{"Ref": "AWS::AccountId"}, "2"]}}}
+    assert not changes_nothing(same | decided, {"Tag": "v1"}, same | other, {"Tag": "v1"}, "us-east-1")
+    # a value left to its default is the default, and a new default is a new value
+    defaulted = topic({"Ref": "Tag"}, {"Tag": {"Type": "String", "Default": "v1"}})
+    redefaulted = topic({"Ref": "Tag"}, {"Tag": {"Type": "String", "Default": "v2"}})
+    assert not changes_nothing(defaulted, {}, redefaulted, {}, "us-east-1")

@@ -12,7 +12,7 @@ from scripts.deploy.text import parameter_values
 from templates.alarms import reads_container_insights, without_data
 from templates.inputs import TRAFFIC_SHIFTING
 from templates.params import SANDBOX_ENV
-from templates.resolver import UNKNOWN, Resolver
+from templates.resolver import Resolver, holds_unknown
 
 # The checks that look once a run, ahead at every layer it deploys (Deployer.checked): at its first layer,
 # or, for CREATES, at its first create.
@@ -954,14 +954,6 @@ def create_only_changes(old: dict, new: dict, before: Resolver, after: Resolver)
 def known_pair(deployed, new) -> tuple | None:
     """(deployed, new), or None when either is not known before deploy."""
     return None if holds_unknown(deployed) or holds_unknown(new) else (deployed, new)
-
-
-def holds_unknown(value) -> bool:
-    if isinstance(value, dict):
-        return any(holds_unknown(each) for each in value.values())
-    if isinstance(value, list):
-        return any(holds_unknown(each) for each in value)
-    return value is UNKNOWN
 
 
 def log_group_names(deployer, layer) -> dict:

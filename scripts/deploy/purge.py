@@ -613,8 +613,8 @@ def other_identity(deployer, item: Retained, layer, deleted_stack: dict, deleted
     NamePrefix (a key's description) is left, as a log group of one is. deleted_templates: stack id -> the template,
     read once a stack (GetTemplate reads a deleted stack by its id, for 90 days:
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_GetTemplate.html)."""
-    from scripts.deploy.guards import holds_unknown, properties  # here, not at the top: guards.py imports this module
-    from templates.resolver import Resolver
+    from scripts.deploy.guards import properties  # here, not at the top: guards.py imports this module
+    from templates.resolver import Resolver, holds_unknown
 
     if item.stack_id not in deleted_templates:
         deleted_templates[item.stack_id] = deployer.deployed_template(item.stack_id)
