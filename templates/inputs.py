@@ -791,7 +791,7 @@ def add(template: Template, name: str, description: str | None = None) -> Parame
     pattern = spec.declared_pattern()
     if pattern is not None and not spec.type.startswith(("AWS::", "List<")):  # AWS checks its own types' values
         kwargs["AllowedPattern"] = f"^{pattern}$"
-        kwargs["ConstraintDescription"] = spec.allowed_text() + (", separated by commas" if spec.is_list else "")
+        kwargs["ConstraintDescription"] = spec.allowed_text() + (", separated by commas without spaces" if spec.is_list else "")
     if spec.max_length is not None:  # CloudFormation refuses a longer value before any resource does
         kwargs["MaxLength"] = spec.max_length
     if spec.min_value is not None and spec.declared_type == "Number":
