@@ -866,10 +866,11 @@ def _changed_inputs(resource_map, template, parameters) -> tuple[set, dict]:
         # Compared as the text resources read: moto parses a Number into an int and a list parameter into a list, where
         # a Ref gives "8000" and "a,b" either way (resolver.evaluates_alike): a ContainerPort declared a String anew
         # with the value it had replaced both target groups.
+        running = resource_map.resolved_parameters
         changed = {
             name
             for name, value in resolved[0].items()
-            if resolver.as_text(resource_map.resolved_parameters.get(name)) != resolver.as_text(value)
+            if name not in running or resolver.scalar_text(running[name]) != resolver.scalar_text(value)  # a list: its items comma-joined
         }
     conditions, reads = template.get("Conditions", {}), {}
     while more := {
@@ -1169,9 +1170,8 @@ def _change_details(resource_map, name, body, changed, flipped, replaced, modifi
     details = []
     for prop in sorted(set(before) | set(after)):
         value = after.get(prop)
-        if before.get(prop) != value and alike is not None and prop in before and prop in after and alike(before[prop], value):
-            continue
-        if before.get(prop) != value:
+        written_alike = alike is not None and prop in before and prop in after and alike(before[prop], value)
+        if before.get(prop) != value and not written_alike:
             causes = [("DirectModification", None, "Static")]
         else:
             refs = template_reads.references(value)

@@ -478,7 +478,7 @@ def parse_connect_to(values, loopback_only=False) -> dict:
             )
         if loopback_only and not is_loopback_ip(parts[2]):
             raise ValueError(
-                f"CONNECT_TO (--connect-to) {value!r}: with AWS_ENDPOINT_URL (an emulator) the address must be a loopback IPv4 "
+                f"CONNECT_TO (--connect-to) {value!r}: on an emulator (ENV=sandbox, or AWS_ENDPOINT_URL set) the address must be a loopback IPv4 "
                 "address such as 127.0.0.1 (a name such as localhost is not taken: the hosts file may send it elsewhere)"
             )
         key, address = (parts[0].lower(), int(parts[1])), (parts[2], int(parts[3]))

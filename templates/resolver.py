@@ -176,9 +176,21 @@ class Resolver:
         key, argument = intrinsic
         if key == "Fn::Sub":  # its text with what is known put in: ${ImageTag} beside an ${AWS::AccountId}
             text, variables = sub_parts(argument)
-            if text is not None:
+            if text is not None and not self.ambiguous_once_substituted(text, variables):
                 return {key: [self.substitute(argument, resolve_all=False), self.evaluated(variables)]}
         return {key: self.evaluated(argument)}
+
+    def ambiguous_once_substituted(self, text: str, variables: dict) -> bool:
+        """An Fn::Sub whose text, partly substituted, could read as another's: a ${!Literal} (written ${Literal}
+        then, as a variable is) or a value put in that holds ${...} itself, which Fn::Sub inserts as text.
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-sub.html"""
+        if "${!" in text:
+            return True
+        for name in re.findall(r"\$\{([^}]+)\}", text):
+            value = self.value(variables[name]) if name in variables else UNKNOWN if "." in name else self.parameter(name)
+            if value is not UNKNOWN and value is not NO_VALUE and "${" in scalar_text(value):
+                return True
+        return False
 
     @staticmethod
     def intrinsic(node):
@@ -292,7 +304,11 @@ class Comparing(Resolver):
         if name in self.values and name not in ("AWS::Region", "AWS::NoValue"):
             declared = self.parameters.get(name, {}).get("Type", "") if isinstance(self.parameters.get(name), dict) else ""
             value = self.values[name]
-            return value.split(",") if declared == "CommaDelimitedList" or declared.startswith("List<") else value
+            # "each member string is space trimmed":
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html
+            return (
+                [item.strip() for item in value.split(",")] if declared == "CommaDelimitedList" or declared.startswith("List<") else value
+            )
         return super().parameter(name)
 
 
@@ -310,7 +326,15 @@ def changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, re
     outputs. Whatever is not known before deploy (an attribute, a condition decided then) must be written alike. Only
     for the values the stack runs: what AWS makes of a new value that no resource reads is not judged here."""
     before, after = with_defaults(old, old_values, region), with_defaults(new, new_values, region)
-    if before.values != after.values:
+    if before.values != after.values or old.get("Mappings") != new.get("Mappings"):  # a lookup by a key unknown before deploy
+        return False
+    # A Systems Manager parameter type reads the parameter store at each deploy: its value is not the one given.
+    if any(
+        str(each.get("Type", "")).startswith("AWS::SSM::")
+        for t in (old, new)
+        for each in t.get("Parameters", {}).values()
+        if isinstance(each, dict)
+    ):
         return False
     old_resources, new_resources = old.get("Resources", {}), new.get("Resources", {})
     if set(old_resources) != set(new_resources) or old.get("Outputs", {}).keys() != new.get("Outputs", {}).keys():

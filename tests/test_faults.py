@@ -3583,3 +3583,21 @@ def test_a_review_documents_sandbox_command_runs_no_aws_command_when_the_sandbox
     )
     assert not (tmp_path / "aws-ran").exists(), ran
     assert ran.returncode != 0, ran
+
+
+def test_a_down_sandbox_is_said_after_a_connect_to_address_off_this_machine(monkeypatch):
+    # Review of cb2f1d0 (S6): on ENV=sandbox CONNECT_TO= is held to loopback addresses even when make's env left no
+    # endpoint (the sandbox down): a 10.x address is said first, not "make sandbox" and then, once it runs, the address.
+    import io
+
+    from scripts import deploy
+    from templates.params import SANDBOX_PROBLEM
+
+    no_real_aws(monkeypatch, "")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # as make's sandbox env --defer-problem leaves it
+    monkeypatch.setenv(SANDBOX_PROBLEM, "the sandbox is not running: start it with `make sandbox`")
+    err = io.StringIO()
+    argv = ["verify", "--env", "sandbox", "--connect-to", "api.example.com:443:10.0.0.1:443"]
+    code = deploy.main(argv, out=io.StringIO(), err=err, interactive=False, clients=lambda *_: pytest.fail("a client was made"))
+    said = err.getvalue()
+    assert code == 2 and said.startswith("error: CONNECT_TO (--connect-to)") and "loopback" in said.splitlines()[0], said

@@ -1213,3 +1213,19 @@ def test_the_inputs_ci_shares_with_other_layers_say_what_they_bound_there(layer)
         assert all(
             t["Parameters"][name]["Description"] != description for other, t in layer.items() if other != "ci" and name in t["Parameters"]
         )
+
+
+# Review of 6aafcf3 (S6): a list declared a String (inputs.Input.declared_type) refuses "a@x.org, b@y.org", which a
+# CommaDelimitedList trimmed; the console's refusal text is all the ops reader has to learn why.
+def test_a_list_declared_a_string_says_its_items_are_separated_without_spaces(layer):
+    from templates import inputs
+
+    checked = 0
+    for name, t in layer.items():
+        for parameter_name, parameter in t.get("Parameters", {}).items():
+            spec = inputs.INPUTS.get(parameter_name)
+            if spec is None or not spec.is_list or parameter["Type"] != "String":
+                continue
+            checked += 1
+            assert parameter["ConstraintDescription"].endswith("separated by commas without spaces"), (name, parameter)
+    assert checked, "no list is declared a String"

@@ -2846,3 +2846,48 @@ def test_templates_written_otherwise_to_the_same_values_are_same_as_deployed_and
     code, out, err = run("deploy", "--yes")
     assert code == 0, out + err
     assert all(f"{stack(layer)}: no changes" in out for layer in ("alb", "service", "release-alarms")), out
+
+
+# From a review of 3b2801b (helper S5): make diff's "same as deployed, but for expressions written otherwise" replaced
+# every line template_diff found, the stack tags' among them: changes_nothing compares templates and parameter values,
+# not the tags a deploy sends (Deployer.update_tags applies them after the change set's "no changes"). Before 3b2801b
+# make diff said "+tag Owner=platform" and exited 1.
+
+
+def test_new_stack_tags_alone_are_a_difference_make_diff_names(sandbox, run, tmp_path):
+    sandbox.seed()
+    code, out, err = run("deploy", "--yes")
+    assert code == 0, out + err
+    newer = tmp_path / "newer"
+    shutil.copytree(ROOT / "output", newer)
+    config = newer / ENV / "release-alarms.json"
+    document = json.loads(config.read_text())
+    document["Tags"] |= {"Owner": "platform"}
+    config.write_text(json.dumps(document))
+    options = ("--output-dir", str(newer), "--params-dir", str(ROOT / "params"))
+    code, out, err = run("diff", *options)
+    said = out + err
+    assert code != 0 and "Owner" in said and "written otherwise" not in said, said
+    code, out, err = run("deploy", *options, "--yes")  # what the deploy make diff called the same does
+    assert code == 0 and "release-alarms (tags updated)" in out, out + err
+
+
+def test_a_template_written_otherwise_with_other_stack_tags_differs_from_the_deployed_one(sandbox, run, tmp_path):
+    from conftest import declared_as_numbers_and_lists
+
+    sandbox.seed()
+    older = tmp_path / "older"
+    shutil.copytree(ROOT / "output", older)
+    path = older / "release-alarms.json"
+    path.write_text(json.dumps(declared_as_numbers_and_lists(json.loads(path.read_text())), indent=2))
+    code, out, err = run("deploy", "--output-dir", str(older), "--params-dir", str(ROOT / "params"), "--yes")
+    assert code == 0, out + err
+    newer = tmp_path / "newer"
+    shutil.copytree(ROOT / "output", newer)
+    config = newer / ENV / "release-alarms.json"
+    document = json.loads(config.read_text())
+    document["Tags"] |= {"Owner": "platform"}
+    config.write_text(json.dumps(document))
+    code, out, err = run("diff", "--output-dir", str(newer), "--params-dir", str(ROOT / "params"))
+    said = out + err
+    assert code != 0 and "Owner" in said, said

@@ -3127,3 +3127,20 @@ def test_a_review_directory_option_naming_a_symlink_loop_is_one_line_not_a_trace
         cwd=ROOT,
     )
     assert "Traceback" not in ran.stderr and ran.returncode == 2, ran.stderr[-600:]
+
+
+# Review of f76673c (S6): the review's evaluator named a Number written into text (the web command's --workers 3
+# (GunicornWorkers)); ContainerPort, GunicornWorkers and GunicornTimeoutSeconds are declared Strings since, and only
+# resolver.is_number keeps them named. Built from templates/, not read from output/review/ (regenerated with the code).
+@pytest.mark.parametrize("env", sorted(ENVIRONMENTS))
+def test_the_review_names_each_whole_number_the_web_command_takes_from_a_parameter(env):
+    import templates.service
+
+    template = templates.service.build().to_dict()
+    values = configuration(env, "service")["Parameters"]
+    (web,) = [c for c in template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"] if c["Name"] == "web"]
+    shown = resolver.Resolver(template, values, {}, ENVIRONMENTS[env].region).text(web["Command"])
+    in_text = sorted(name for name, spec in inputs.INPUTS.items() if spec.in_text and name in json.dumps(web["Command"]))
+    assert in_text, web["Command"]
+    for name in in_text:
+        assert f"({name}" in shown, (name, shown)

@@ -1979,3 +1979,90 @@ def test_with_another_change_the_resources_written_otherwise_to_the_same_values_
         "TargetGroup": "False",
         "AlternateTargetGroup": "False",
     }
+
+
+# From a review of 3b2801b (helper S5): change sets the sandbox now marks FAILED "didn't contain changes" where AWS
+# changes a property value (templates/resolver.py changes_nothing judged the templates alike).
+
+
+def parameter_template(value, mappings=None, parameters=None) -> str:
+    """Two SSM parameters: Other, and Said whose Value is `value`."""
+    template = {
+        "Resources": {
+            "Other": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": "/review/other", "Type": "String", "Value": "other"}},
+            "Said": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": "/review/said", "Type": "String", "Value": value}},
+        }
+    }
+    if mappings:
+        template["Mappings"] = mappings
+    if parameters:
+        template["Parameters"] = parameters
+    return json.dumps(template)
+
+
+def said_value(aws) -> str:
+    return aws.ssm.get_parameter(Name="/review/said")["Parameter"]["Value"]
+
+
+def test_a_literal_sub_placeholder_that_now_names_a_resource_is_a_change(aws):
+    # "${!Literal}" resolves to the literal text ${Literal}; ${Other} to what Ref gives, the SSM parameter's name
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-sub.html).
+    # changes_nothing read both as the text "${Other}-${AWS::AccountId}" (Resolver.substitute drops the "!").
+    deploy(aws, "literal-sub", parameter_template({"Fn::Sub": "${!Other}-${AWS::AccountId}"}), {})
+    assert said_value(aws) == "${Other}-123456789012"
+    again = change_set(aws, "literal-sub", parameter_template({"Fn::Sub": "${Other}-${AWS::AccountId}"}), {})
+    assert (again["Status"], again.get("StatusReason")) == ("CREATE_COMPLETE", None), again.get("StatusReason")
+    assert changes(again) == [("Modify", "Said")]
+
+
+def test_a_mapping_read_with_a_key_known_at_deploy_time_that_now_gives_another_value_is_a_change(aws):
+    # Fn::FindInMap "returns the value corresponding to keys in a two-level map that's declared in the Mappings
+    # section": a new value there is a new property value, whatever the key (here the account id, unknown before deploy).
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-findinmap.html
+    found = {"Fn::FindInMap": ["Accounts", {"Ref": "AWS::AccountId"}, "Owner"]}
+    deploy(aws, "mapped", parameter_template(found, {"Accounts": {"123456789012": {"Owner": "team-a"}}}), {})
+    assert said_value(aws) == "team-a"
+    again = change_set(aws, "mapped", parameter_template(found, {"Accounts": {"123456789012": {"Owner": "team-b"}}}), {})
+    # Status only: before 3b2801b the sandbox made this change set but listed no change in it (a gap of its own)
+    assert (again["Status"], again.get("StatusReason")) == ("CREATE_COMPLETE", None), again.get("StatusReason")
+
+
+def test_a_parameter_declared_an_ssm_parameter_type_with_the_value_it_had_is_a_change(aws):
+    # The same value, "/review/owner", is the parameter's value itself for a String, and the name of the Systems Manager
+    # parameter whose value a Ref gives for AWS::SSM::Parameter::Value<String>
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html).
+    aws.ssm.put_parameter(Name="/review/owner", Value="team-a", Type="String")
+    value = {"Ref": "Owner"}
+    deploy(aws, "typed", parameter_template(value, parameters={"Owner": {"Type": "String"}}), {"Owner": "/review/owner"})
+    assert said_value(aws) == "/review/owner"
+    declared = {"Owner": {"Type": "AWS::SSM::Parameter::Value<String>"}}
+    again = change_set(aws, "typed", parameter_template(value, parameters=declared), {"Owner": "/review/owner"})
+    assert (again["Status"], again.get("StatusReason")) == ("CREATE_COMPLETE", None), again.get("StatusReason")
+    assert changes(again) == [("Modify", "Said")]
+
+
+def test_a_property_written_otherwise_that_reads_a_replaced_resource_is_listed(aws):
+    # Reader's Value reads Base's name (Ref) beside the value of Tag, written inline in the new template: the same text
+    # for the same Base, but Base is replaced here (a new Name), so Reader's Value changes with it ("ResourceReference").
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html
+    def template(base_name, reader_value):
+        return json.dumps(
+            {
+                "Parameters": {"Tag": {"Type": "String"}},
+                "Resources": {
+                    "Base": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": base_name, "Type": "String", "Value": "b"}},
+                    "Reader": {
+                        "Type": "AWS::SSM::Parameter",
+                        "Properties": {"Name": "/review/reader", "Type": "String", "Value": reader_value},
+                    },
+                },
+            }
+        )
+
+    deploy(aws, "reads", template("/review/base-1", {"Fn::Join": ["-", [{"Ref": "Base"}, {"Ref": "Tag"}]]}), {"Tag": "v1"})
+    again = change_set(aws, "reads", template("/review/base-2", {"Fn::Join": ["-", [{"Ref": "Base"}, "v1"]]}), {"Tag": "v1"})
+    listed = resource_changes(again)
+    assert listed["Base"].get("Replacement") == "True", listed
+    assert "Reader" in listed, listed  # on AWS: Modify, its Value "/review/base-2-v1"
+    execute(aws, again)
+    assert aws.ssm.get_parameter(Name="/review/reader")["Parameter"]["Value"] == "/review/base-2-v1"

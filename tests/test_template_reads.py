@@ -137,3 +137,64 @@ def test_values_not_known_before_deploy_must_be_written_alike_and_parameters_not
     defaulted = topic({"Ref": "Tag"}, {"Tag": {"Type": "String", "Default": "v1"}})
     redefaulted = topic({"Ref": "Tag"}, {"Tag": {"Type": "String", "Default": "v2"}})
     assert not changes_nothing(defaulted, {}, redefaulted, {}, "us-east-1")
+
+
+# From a review of 3b2801b (helper S5): pairs changes_nothing calls alike where AWS gives a property another value.
+
+
+def one_topic(name, parameters=None, mappings=None, conditions=None, condition=None):
+    template = {
+        "Resources": {
+            "Other": {"Type": "AWS::SNS::Topic"},
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": name}} | ({"Condition": condition} if condition else {}),
+        }
+    }
+    for section, body in (("Parameters", parameters), ("Mappings", mappings), ("Conditions", conditions)):
+        if body:
+            template[section] = body
+    return template
+
+
+def test_a_literal_sub_placeholder_is_not_the_resource_it_spells():
+    # "${!Literal}" resolves to the text ${Literal}; "${Other}" to what Ref Other gives
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-sub.html)
+    from templates.resolver import changes_nothing
+
+    literal = one_topic({"Fn::Sub": "${!Other}-${AWS::AccountId}"})
+    for named in ("${Other}-${AWS::AccountId}", "${Other.TopicName}-${AWS::AccountId}"):
+        assert not changes_nothing(literal, {}, one_topic({"Fn::Sub": named}), {}, "us-east-1"), named
+    # the same for a variable's value or a parameter's that holds ${...}: Fn::Sub puts it in as text, not read again
+    variable = one_topic({"Fn::Sub": ["${X}-${AWS::AccountId}", {"X": "${AWS::StackName}"}]})
+    spelled = one_topic({"Fn::Sub": ["${AWS::StackName}-${AWS::AccountId}", {"X": "${AWS::StackName}"}]})
+    assert not changes_nothing(variable, {}, spelled, {}, "us-east-1")
+
+
+def test_a_mapping_read_with_a_key_unknown_before_deploy_is_compared_by_its_values():
+    # Fn::FindInMap gives the value the Mappings section holds: a new one there is a new property value, or, read by a
+    # condition, a resource created or deleted.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-findinmap.html
+    from templates.resolver import changes_nothing
+
+    found = {"Fn::FindInMap": ["Accounts", {"Ref": "AWS::AccountId"}, "Owner"]}
+    before, after = ({"Accounts": {"111111111111": {"Owner": owner}}} for owner in ("team-a", "team-b"))
+    assert not changes_nothing(one_topic(found, mappings=before), {}, one_topic(found, mappings=after), {}, "us-east-1")
+    made = {"Made": {"Fn::Equals": [found, "team-a"]}}
+    kept, dropped = (one_topic("t", mappings=mapping, conditions=made, condition="Made") for mapping in (before, after))
+    assert not changes_nothing(kept, {}, dropped, {}, "us-east-1")
+
+
+def test_a_parameter_declared_another_type_that_reads_its_value_otherwise_changes_the_values():
+    from templates.resolver import changes_nothing
+
+    # An SSM parameter type's value is the name of the Systems Manager parameter whose value Ref gives
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html)
+    read = {"Ref": "Owner"}
+    plain = one_topic(read, parameters={"Owner": {"Type": "String"}})
+    ssm = one_topic(read, parameters={"Owner": {"Type": "AWS::SSM::Parameter::Value<String>"}})
+    assert not changes_nothing(plain, {"Owner": "/team/owner"}, ssm, {"Owner": "/team/owner"}, "us-east-1")
+    # A CommaDelimitedList's "member string is space trimmed" (same page); a String split by Fn::Split is not
+    split = {"Fn::Join": ["|", {"Fn::Split": [",", {"Ref": "Names"}]}]}
+    listed = {"Fn::Join": ["|", {"Ref": "Names"}]}
+    text = one_topic(split, parameters={"Names": {"Type": "String"}})
+    trimmed = one_topic(listed, parameters={"Names": {"Type": "CommaDelimitedList"}})
+    assert not changes_nothing(text, {"Names": "a, b"}, trimmed, {"Names": "a, b"}, "us-east-1")

@@ -889,7 +889,10 @@ def test_make_verify_takes_connect_to_and_ca_bundle_as_make_variables():
             "error: CONNECT_TO (--connect-to) 'h:443:127.0.0..1:8443': expected HOST:PORT:ADDRESS:PORT",
         ),
         # AWS_ENDPOINT_URL is set (an emulator): checks stay on this machine
-        (["--connect-to", "h:443:10.1.2.3:443"], "with AWS_ENDPOINT_URL (an emulator) the address must be a loopback IPv4 address"),
+        (
+            ["--connect-to", "h:443:10.1.2.3:443"],
+            "on an emulator (ENV=sandbox, or AWS_ENDPOINT_URL set) the address must be a loopback IPv4 address",
+        ),
         (["--connect-to", "h:443:localhost:8443"], "(a name such as localhost is not taken: the hosts file may send it elsewhere)"),
         # split at every colon: an IPv6 address cannot be given, and the messages name IPv4 only (they offered ::1)
         (["--connect-to", "h:443:[::1]:8443"], "(HOST a host name, ADDRESS an IPv4 address or host name)"),

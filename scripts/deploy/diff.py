@@ -109,7 +109,7 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
             "only with a change to the resources: the next deploy that changes one carries them"
         ]
         differs = False
-    elif lines and template_problem(deployed) is None and "Transform" not in deployed:
+    elif lines and template_problem(deployed) is None and "Transform" not in deployed and deployer.stack_tags(found) == layer.tags:
         template = json.loads(layer.template)
         if changes_nothing(deployed, parameter_values(found), template, wanted, deployer.cf.meta.region_name):
             # Written otherwise (Fn::Sub for Fn::Join, a parameter declared anew) to the same values: a deploy says "no
