@@ -2827,16 +2827,27 @@ def test_a_multi_layer_run_declined_after_an_earlier_layer_changed_does_not_say_
 # replaced both target groups (and make deploy refused it), and make diff would have said release-alarms differs for ever.
 
 
-def test_templates_written_otherwise_to_the_same_values_are_same_as_deployed_and_deploy_quietly(sandbox, run, tmp_path):
+def output_copy(tmp_path, name, declared_before=False, tags=None):
+    """A copy of output/ (its alb, service and release-alarms templates as f76673c~1 declared them, and the sandbox's
+    release-alarms stack tags with tags added), and the deploy options to use it."""
     from conftest import declared_as_numbers_and_lists
 
-    sandbox.seed()
-    older = tmp_path / "older"
-    shutil.copytree(ROOT / "output", older)
-    for layer in ("alb", "service", "release-alarms"):
-        path = older / f"{layer}.json"
+    copy = tmp_path / name
+    shutil.copytree(ROOT / "output", copy)
+    for layer in ("alb", "service", "release-alarms") if declared_before else ():
+        path = copy / f"{layer}.json"
         path.write_text(json.dumps(declared_as_numbers_and_lists(json.loads(path.read_text())), indent=2))
-    code, out, err = run("deploy", "--output-dir", str(older), "--params-dir", str(ROOT / "params"), "--yes")
+    if tags:
+        config = copy / ENV / "release-alarms.json"
+        document = json.loads(config.read_text())
+        document["Tags"] |= tags
+        config.write_text(json.dumps(document))
+    return ("--output-dir", str(copy), "--params-dir", str(ROOT / "params"))
+
+
+def test_templates_written_otherwise_to_the_same_values_are_same_as_deployed_and_deploy_quietly(sandbox, run, tmp_path):
+    sandbox.seed()
+    code, out, err = run("deploy", *output_copy(tmp_path, "older", declared_before=True), "--yes")
     assert code == 0, out + err
     code, out, err = run("diff")
     assert code == 0, out + err
@@ -2854,40 +2865,14 @@ def test_templates_written_otherwise_to_the_same_values_are_same_as_deployed_and
 # make diff said "+tag Owner=platform" and exited 1.
 
 
-def test_new_stack_tags_alone_are_a_difference_make_diff_names(sandbox, run, tmp_path):
+@pytest.mark.parametrize("declared_before", [False, True], ids=["as committed", "written otherwise"])
+def test_new_stack_tags_are_a_difference_make_diff_names_and_a_deploy_makes(sandbox, run, tmp_path, declared_before):
     sandbox.seed()
-    code, out, err = run("deploy", "--yes")
+    code, out, err = run("deploy", *output_copy(tmp_path, "deployed", declared_before), "--yes")
     assert code == 0, out + err
-    newer = tmp_path / "newer"
-    shutil.copytree(ROOT / "output", newer)
-    config = newer / ENV / "release-alarms.json"
-    document = json.loads(config.read_text())
-    document["Tags"] |= {"Owner": "platform"}
-    config.write_text(json.dumps(document))
-    options = ("--output-dir", str(newer), "--params-dir", str(ROOT / "params"))
-    code, out, err = run("diff", *options)
+    tagged = output_copy(tmp_path, "tagged", tags={"Owner": "platform"})
+    code, out, err = run("diff", *tagged)
     said = out + err
-    assert code != 0 and "Owner" in said and "written otherwise" not in said, said
-    code, out, err = run("deploy", *options, "--yes")  # what the deploy make diff called the same does
+    assert code != 0 and "+tag Owner=platform" in said and "written otherwise" not in said, said
+    code, out, err = run("deploy", *tagged, "--yes")  # what the deploy make diff called the same does
     assert code == 0 and "release-alarms (tags updated)" in out, out + err
-
-
-def test_a_template_written_otherwise_with_other_stack_tags_differs_from_the_deployed_one(sandbox, run, tmp_path):
-    from conftest import declared_as_numbers_and_lists
-
-    sandbox.seed()
-    older = tmp_path / "older"
-    shutil.copytree(ROOT / "output", older)
-    path = older / "release-alarms.json"
-    path.write_text(json.dumps(declared_as_numbers_and_lists(json.loads(path.read_text())), indent=2))
-    code, out, err = run("deploy", "--output-dir", str(older), "--params-dir", str(ROOT / "params"), "--yes")
-    assert code == 0, out + err
-    newer = tmp_path / "newer"
-    shutil.copytree(ROOT / "output", newer)
-    config = newer / ENV / "release-alarms.json"
-    document = json.loads(config.read_text())
-    document["Tags"] |= {"Owner": "platform"}
-    config.write_text(json.dumps(document))
-    code, out, err = run("diff", "--output-dir", str(newer), "--params-dir", str(ROOT / "params"))
-    said = out + err
-    assert code != 0 and "Owner" in said, said
