@@ -57,10 +57,18 @@ class Resolver:
             self.deploy_time_read.add(name)
         if name not in self.values or name not in DECLARED:  # not one of ours: a template edited by hand (make diff reads the deployed one)
             return UNKNOWN
-        value = self.values[name]
         # A list as the template declares it: AlertEmails is a String of its items comma-joined (inputs.Input.declared_type)
-        declared = self.parameters.get(name, {}).get("Type", "")
-        return value.split(",") if declared == "CommaDelimitedList" or declared.startswith("List<") else value
+        return self.items(name) if self.declares_a_list(name) else self.values[name]
+
+    def declares_a_list(self, name) -> bool:
+        declared = self.parameters.get(name)
+        kind = str(declared.get("Type", "")) if isinstance(declared, dict) else ""
+        return kind == "CommaDelimitedList" or kind.startswith("List<")
+
+    def items(self, name) -> list:
+        """A list parameter's value: "each member string is space trimmed"
+        (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html)."""
+        return [item.strip() for item in self.values[name].split(",")]
 
     def condition(self, name: str) -> bool | None:
         """True or False in this environment; None when it is decided at deploy time."""
@@ -302,13 +310,7 @@ class Comparing(Resolver):
 
     def parameter(self, name):
         if name in self.values and name not in ("AWS::Region", "AWS::NoValue"):
-            declared = self.parameters.get(name, {}).get("Type", "") if isinstance(self.parameters.get(name), dict) else ""
-            value = self.values[name]
-            # "each member string is space trimmed":
-            # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html
-            return (
-                [item.strip() for item in value.split(",")] if declared == "CommaDelimitedList" or declared.startswith("List<") else value
-            )
+            return self.items(name) if self.declares_a_list(name) else self.values[name]
         return super().parameter(name)
 
 
