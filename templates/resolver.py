@@ -168,35 +168,42 @@ class Resolver:
             return UNKNOWN if result is None else result
         return self.function(key, argument)
 
-    def evaluated(self, node):
+    def evaluated(self, node, kept=False):
         """node with each intrinsic function whose value is known before deploy replaced by that value, and the others
-        kept, their arguments evaluated: two templates that evaluate alike give their resources the same values."""
+        kept, their arguments evaluated: two templates that evaluate alike give their resources the same values.
+        kept: node is an argument of a function kept, where an AWS::NoValue (a branch of an Fn::If decided at deploy
+        time) is kept as written, not left out."""
         if isinstance(node, list):
-            return [item for item in (self.evaluated(item) for item in node) if item is not NO_VALUE]
+            items = [self.evaluated(item, kept) for item in node]
+            return items if kept else [item for item in items if item is not NO_VALUE]
         if not isinstance(node, dict):
             return node
         intrinsic = self.intrinsic(node)
         if intrinsic is None:
-            return {key: item for key, item in ((key, self.evaluated(item)) for key, item in node.items()) if item is not NO_VALUE}
+            items = {key: self.evaluated(item, kept) for key, item in node.items()}
+            return items if kept else {key: item for key, item in items.items() if item is not NO_VALUE}
         value = self.value(node)
-        if value is NO_VALUE or not holds_unknown(value):
+        if value is NO_VALUE:
+            return node if kept else NO_VALUE
+        if not holds_unknown(value):
             return value
         key, argument = intrinsic
         if key == "Fn::Sub":  # its text with what is known put in: ${ImageTag} beside an ${AWS::AccountId}
             text, variables = sub_parts(argument)
             if text is not None and not self.ambiguous_once_substituted(text, variables):
-                return {key: [self.substitute(argument, resolve_all=False), self.evaluated(variables)]}
-        return {key: self.evaluated(argument)}
+                return {key: [self.substitute(argument, resolve_all=False), self.evaluated(variables, kept=True)]}
+        return {key: self.evaluated(argument, kept=True)}
 
     def ambiguous_once_substituted(self, text: str, variables: dict) -> bool:
         """An Fn::Sub whose text, partly substituted, could read as another's: a ${!Literal} (written ${Literal}
-        then, as a variable is) or a value put in that holds ${...} itself, which Fn::Sub inserts as text.
+        then, as a variable is) or a value put in that holds $, { or }, which Fn::Sub inserts as text and which could
+        make a placeholder with the text around it.
         https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-sub.html"""
         if "${!" in text:
             return True
         for name in re.findall(r"\$\{([^}]+)\}", text):
             value = self.value(variables[name]) if name in variables else UNKNOWN if "." in name else self.parameter(name)
-            if value is not UNKNOWN and value is not NO_VALUE and "${" in scalar_text(value):
+            if value is not UNKNOWN and value is not NO_VALUE and any(mark in scalar_text(value) for mark in "${}"):
                 return True
         return False
 
@@ -229,13 +236,13 @@ class Resolver:
                 return UNKNOWN
             if key == "Fn::Join":
                 return scalar_text(first).join(scalar_text(item) for item in items)
-            index = as_number(first)
-            return items[int(index)] if index is not None and index == int(index) and int(index) < len(items) else UNKNOWN
+            index = scalar_text(first)  # a whole number, as AWS takes it ("0 GB" is no index)
+            return items[int(index)] if re.fullmatch(r"[0-9]+", index) and int(index) < len(items) else UNKNOWN
         if any(isinstance(v, list) for v in values):
             return UNKNOWN
         if key == "Fn::Split":
             separator, text = values
-            return scalar_text(text).split(scalar_text(separator))
+            return scalar_text(text).split(scalar_text(separator)) if scalar_text(separator) else UNKNOWN  # "": AWS refuses
         if key == "Fn::Equals":
             return scalar_text(values[0]) == scalar_text(values[1])
         if key in ("Fn::Not", "Fn::And", "Fn::Or"):
@@ -291,13 +298,14 @@ def holds_unknown(value) -> bool:
 
 def evaluates_alike(before: Resolver, old, after: Resolver, new) -> bool:
     """old (read by before: a deployed template with the values it runs) and new (after: the template and values a
-    deploy sends) give the same values, each scalar as the text CloudFormation passes (a Number parameter's value
+    deploy sends) give the same values: a parameter's as the text CloudFormation passes (a Number parameter's value
     "becomes a string" where a template uses it:
-    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html). AWS changes
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html), what the
+    templates write of the type they write it (8000 and "8000" in an EventPattern match other events). AWS changes
     nothing for such a template: "UpdateStack and CreateChangeSet fail ... if the template provided does not update
     the property values of existing resources in the Resources or Outputs section"
     (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027)."""
-    return as_text(before.evaluated(old)) == as_text(after.evaluated(new))
+    return before.evaluated(old) == after.evaluated(new)
 
 
 class Comparing(Resolver):
@@ -309,7 +317,7 @@ class Comparing(Resolver):
         self.set_each_run = frozenset()  # the image tag is put in as any value, not shown as ${ImageTag}
 
     def parameter(self, name):
-        if name in self.values and name not in ("AWS::Region", "AWS::NoValue"):
+        if self.values.get(name) is not None and name not in ("AWS::Region", "AWS::NoValue"):
             return self.items(name) if self.declares_a_list(name) else self.values[name]
         return super().parameter(name)
 
@@ -327,8 +335,17 @@ def changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, re
     each with the same Type, attributes and property values, under conditions of the same values, and the same
     outputs. Whatever is not known before deploy (an attribute, a condition decided then) must be written alike. Only
     for the values the stack runs: what AWS makes of a new value that no resource reads is not judged here."""
+    try:
+        return _changes_nothing(old, old_values, new, new_values, region)
+    except RecursionError:  # functions nested hundreds deep (a template edited by hand): not judged
+        return False
+
+
+def _changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, region: str) -> bool:
     before, after = with_defaults(old, old_values, region), with_defaults(new, new_values, region)
     if before.values != after.values or old.get("Mappings") != new.get("Mappings"):  # a lookup by a key unknown before deploy
+        return False
+    if "Transform" in old or "Transform" in new:  # macros make another template of it
         return False
     # A Systems Manager parameter type reads the parameter store at each deploy: its value is not the one given.
     if any(

@@ -198,3 +198,88 @@ def test_a_parameter_declared_another_type_that_reads_its_value_otherwise_change
     text = one_topic(split, parameters={"Names": {"Type": "String"}})
     trimmed = one_topic(listed, parameters={"Names": {"Type": "CommaDelimitedList"}})
     assert not changes_nothing(text, {"Names": "a, b"}, trimmed, {"Names": "a, b"}, "us-east-1")
+
+
+# From a second review of 3b2801b and d7a50f3 (helper S7): more pairs changes_nothing calls alike where AWS gives a
+# property, an output or the resources another value, and inputs on which it raised.
+
+DECIDED_AT_DEPLOY = {"InAccount": {"Fn::Equals": [{"Ref": "AWS::AccountId"}, "111111111111"]}}
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def test_an_fn_if_that_leaves_a_value_out_is_not_alike_with_its_branches_swapped():
+    # "AWS::NoValue: Removes the corresponding resource property when specified as a return value in the Fn::If
+    # intrinsic function" (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/pseudo-parameter-reference.html):
+    # with the condition true at deploy, one template sets the property and the other leaves it out.
+    from templates.resolver import changes_nothing
+
+    set_if = one_topic({"Fn::If": ["InAccount", "t", NO_VALUE]}, conditions=DECIDED_AT_DEPLOY)
+    unset_if = one_topic({"Fn::If": ["InAccount", NO_VALUE, "t"]}, conditions=DECIDED_AT_DEPLOY)
+    assert not changes_nothing(set_if, {}, unset_if, {}, "us-east-1")
+    # an item of a list, and an Fn::Sub's variable, alike
+    listed, unlisted = (
+        one_topic({"Fn::Join": [",", ["a", {"Fn::If": ["InAccount", *branches]}]]}, conditions=DECIDED_AT_DEPLOY)
+        for branches in (("b", NO_VALUE), (NO_VALUE, "b"))
+    )
+    assert not changes_nothing(listed, {}, unlisted, {}, "us-east-1")
+    variable, unvariable = (
+        one_topic({"Fn::Sub": ["${V}", {"V": {"Fn::If": ["InAccount", *branches]}}]}, conditions=DECIDED_AT_DEPLOY)
+        for branches in (("b", NO_VALUE), (NO_VALUE, "b"))
+    )
+    assert not changes_nothing(variable, {}, unvariable, {}, "us-east-1")
+
+
+def test_a_json_property_keeps_the_type_of_its_numbers_and_booleans():
+    # A property of type Json is passed as the JSON written; in an event pattern "The values being matched follow JSON
+    # rules: Strings enclosed in quotes, numbers, and the unquoted keywords true, false, and null. Number matching is at
+    # the string representation level" (https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_events.EventPattern.md):
+    # [8000] matches an event whose port is the number 8000, ["8000"] does not.
+    from templates.resolver import changes_nothing
+
+    def rule(pattern):
+        return {"Resources": {"Rule": {"Type": "AWS::Events::Rule", "Properties": {"EventPattern": pattern}}}}
+
+    assert not changes_nothing(rule({"detail": {"port": [8000]}}), {}, rule({"detail": {"port": ["8000"]}}), {}, "us-east-1")
+    assert not changes_nothing(rule({"detail": {"on": [True]}}), {}, rule({"detail": {"on": ["true"]}}), {}, "us-east-1")
+
+
+def test_a_value_put_in_that_makes_a_placeholder_with_the_text_after_it_is_not_read_as_one():
+    # Fn::Sub puts a value in once, as text: "${P}{AWS::AccountId}" with P "$" gives the text ${AWS::AccountId}, not the
+    # account id (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-sub.html)
+    from templates.resolver import changes_nothing
+
+    declared = {"P": {"Type": "String"}}
+    literal = one_topic({"Fn::Sub": "${P}{AWS::AccountId}-${AWS::StackName}"}, parameters=declared)
+    read = one_topic({"Fn::Sub": "${AWS::AccountId}-${AWS::StackName}"}, parameters=declared)
+    assert not changes_nothing(literal, {"P": "$"}, read, {"P": "$"}, "us-east-1")
+
+
+def test_a_transform_added_is_not_judged():
+    # "The optional Transform section specifies one or more macros that CloudFormation uses to process your template in
+    # some way. Macros can ... make more extensive transformations to the entire template."
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/transform-section-structure.html
+    from templates.resolver import changes_nothing
+
+    plain = one_topic("t")
+    assert not changes_nothing(plain, {}, plain | {"Transform": "OwnMacro"}, {}, "us-east-1")
+
+
+def test_changes_nothing_returns_rather_than_raises():
+    from templates.resolver import changes_nothing
+
+    # an Fn::Split by a parameter's empty value (in a branch CloudFormation never takes, or a resource it never makes)
+    split = one_topic(
+        {"Fn::If": ["InAccount", {"Fn::Select": [0, {"Fn::Split": [{"Ref": "Sep"}, "ab"]}]}, "a"]},
+        parameters={"Sep": {"Type": "String"}},
+        conditions=DECIDED_AT_DEPLOY,
+    )
+    assert changes_nothing(split, {"Sep": ""}, split, {"Sep": ""}, "us-east-1") in (True, False)
+    # a parameter DescribeStacks gives no ParameterValue (optional in the API's model), a list
+    listed = one_topic({"Fn::Join": [",", {"Ref": "Names"}]}, parameters={"Names": {"Type": "CommaDelimitedList"}})
+    assert changes_nothing(listed, {"Names": None}, listed, {"Names": None}, "us-east-1") in (True, False)
+    # a deployed template edited by hand with Fn::Join nested 150 deep (json.loads reads it)
+    nested = {"Ref": "AWS::AccountId"}
+    for _ in range(150):
+        nested = {"Fn::Join": ["", ["a", nested]]}
+    deep = json.loads(json.dumps(one_topic(nested)))
+    assert changes_nothing(deep, {}, deep, {}, "us-east-1") in (True, False)
