@@ -135,8 +135,9 @@ FLAGS = --env=$(call quote,$(value ENV)) $(if $(filter command line,$(origin STA
 	$(if $(filter command line,$(origin CHANGESET)),--changeset=$(call quote,$(value CHANGESET))) \
 	$(if $(value YES),--yes) $(if $(value ALLOW_REPLACE),--allow-replace) $(if $(value ALLOW_TRAFFIC_RESET),--allow-traffic-reset) $(if $(value RECREATE),--recreate) $(if $(value REPAIR),--repair) \
 	$(if $(filter command line,$(origin MAX_WAIT)),--max-wait=$(call quote,$(value MAX_WAIT)))
-# ENV=sandbox points the AWS clients at the running sandbox, and fails if it does not run,
-# so that a rehearsal can never fall through to real AWS credentials.
+# ENV=sandbox points the AWS clients at the running sandbox; where it cannot be used, it unsets AWS_ENDPOINT_URL and
+# passes why (SANDBOX_PROBLEM), which the deployer says once it has checked the command's own values and refuses:
+# a rehearsal never falls through to real AWS credentials.
 AWS = $(if $(filter sandbox,$(value ENV)),e="$$($(BIN)/python -m emulator.sandbox env --defer-problem)" && eval "$$e" &&,)
 FRESH = $(BIN)/python generate.py --check --env=$(call quote,$(value ENV)) &&
 # make rollback reads the service layer's files alone (the image is the one change): another layer's stale

@@ -91,7 +91,7 @@ ROLE_PATH = "/ci/"  # outside role/<PROJECT>-*, which the execution role manages
 MAX_SUBJECTS = inputs.GITHUB_MAX_SUBJECTS  # trust-policy slots for GitHubSubjects; see github_subjects()
 # What the inputs the other layers build with do here, where they only bound the roles' permissions.
 SCOPING_INPUTS = {
-    "ClusterName": "ECS cluster of the service (Phase 5.14): the roles' ECS and auto-scaling permissions name it.",
+    "ClusterName": "ECS cluster of the service (Phase 5.14): the roles' ECS permissions and the target-tracking alarms' ARNs name it.",
     "DomainName": "Apex domain of the service: the execution role may change DNS records and request certificates for it and "
     "*.<domain> only.",
     "VpcId": "VPC from Phase 5.14: the execution role may create and change security groups in it only.",

@@ -10,7 +10,7 @@ from troposphere.logs import LogGroup
 # Stacks are <PROJECT>-<env>-<layer>, and every resource name starts with it (NamePrefix), so that
 # the ci layer's roles can be scoped to the project by that one prefix.
 PROJECT = "startupwebapp"
-# The permissions boundary every role the other layers create carries (the ci layer creates it, with this
+# The permissions boundary every role the layers other than ci create carries (the ci layer creates it, with this
 # fixed account-wide name): it caps a role at what the project's tasks need, whatever its policies say.
 ROLE_BOUNDARY = f"{PROJECT}-role-boundary"
 # What holds data (log groups, their keys, the access-log bucket) and the certificate stay in the

@@ -2,9 +2,10 @@
 description and what is allowed. Layers add them to their templates with `add()`; the
 params-file checks in `templates/params.py` read the same declarations, so the console,
 CloudFormation and `make templates` all enforce one rule for each value (Input.declared_type).
-What relates two values (TaskMemory for TaskCpu, StopTimeoutSeconds above GunicornTimeoutSeconds)
-only `make templates` checks: the functions of CloudFormation's template rules compare no numbers.
-https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-rules.html"""
+What relates two values or a list's items only `make templates` checks: StopTimeoutSeconds above
+GunicornTimeoutSeconds (the functions of CloudFormation's template rules test equality and membership,
+not order: https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-rules.html),
+TaskMemory for TaskCpu (one rule per CPU size could; none is written yet), items all different."""
 
 from dataclasses import dataclass
 

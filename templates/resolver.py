@@ -2,6 +2,7 @@
 known before deploy. The review shows it (scripts/review/), and the deployer reads the names a
 template gives its resources with it (scripts/deploy/guards.py)."""
 
+import json
 import re
 from decimal import Decimal
 
@@ -55,7 +56,9 @@ class Resolver:
             return NO_VALUE
         if name in self.deploy_time:
             self.deploy_time_read.add(name)
-        if name not in self.values or name not in DECLARED:  # not one of ours: a template edited by hand (make diff reads the deployed one)
+        if (
+            self.values.get(name) is None or name not in DECLARED
+        ):  # not one of ours: a template edited by hand (make diff reads the deployed one)
             return UNKNOWN
         # A list as the template declares it: AlertEmails is a String of its items comma-joined (inputs.Input.declared_type)
         return self.items(name) if self.declares_a_list(name) else self.values[name]
@@ -302,10 +305,16 @@ def evaluates_alike(before: Resolver, old, after: Resolver, new) -> bool:
     "becomes a string" where a template uses it:
     https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html), what the
     templates write of the type they write it (8000 and "8000" in an EventPattern match other events). AWS changes
-    nothing for such a template: "UpdateStack and CreateChangeSet fail ... if the template provided does not update
-    the property values of existing resources in the Resources or Outputs section"
-    (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027)."""
-    return before.evaluated(old) == after.evaluated(new)
+    nothing for such a template: the UpdateStack and CreateChangeSet APIs "will fail with an error stating that "The
+    submitted information didn't contain changes." if the template provided does not update the property values of
+    existing resources in the Resources or Outputs section of the stack" (AWS's CloudFormation roadmap, not its
+    documentation: https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027)."""
+    return same_values(before.evaluated(old), after.evaluated(new))
+
+
+def same_values(one, other) -> bool:
+    """Equal, each scalar of the same JSON type: Python takes True for 1 and 1.0, an EventPattern does not."""
+    return json.dumps(one, sort_keys=True, default=repr) == json.dumps(other, sort_keys=True, default=repr)
 
 
 class Comparing(Resolver):
@@ -315,6 +324,21 @@ class Comparing(Resolver):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.set_each_run = frozenset()  # the image tag is put in as any value, not shown as ${ImageTag}
+        self.deciding = 0  # within a condition's definition, where {"Condition": name} is the function
+
+    def condition(self, name):
+        self.deciding += 1
+        try:
+            return super().condition(name)
+        finally:
+            self.deciding -= 1
+
+    def intrinsic(self, node):
+        """Condition is a function in the Conditions section only: in a property, {"Condition": "A"} is a map passed
+        as written (to a custom resource, say).
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-condition.html"""
+        found = Resolver.intrinsic(node)
+        return None if found and found[0] == "Condition" and not self.deciding else found
 
     def parameter(self, name):
         if self.values.get(name) is not None and name not in ("AWS::Region", "AWS::NoValue"):
@@ -326,7 +350,7 @@ def with_defaults(template: dict, values: dict, region: str) -> Comparing:
     """A Comparing resolver of template with values (as text: moto parses numbers and lists), and its defaults for
     those left out."""
     declared = template.get("Parameters", {})
-    defaults = {name: str(each["Default"]) for name, each in declared.items() if isinstance(each, dict) and "Default" in each}
+    defaults = {name: scalar_text(each["Default"]) for name, each in declared.items() if isinstance(each, dict) and "Default" in each}
     return Comparing(template, defaults | {name: as_text(value) for name, value in values.items()}, {}, region)
 
 
@@ -337,15 +361,23 @@ def changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, re
     for the values the stack runs: what AWS makes of a new value that no resource reads is not judged here."""
     try:
         return _changes_nothing(old, old_values, new, new_values, region)
-    except RecursionError:  # functions nested hundreds deep (a template edited by hand): not judged
+    # What CloudFormation refuses or would not read alike (a function of the wrong arguments, a section of another
+    # type, functions nested hundreds deep: a template edited by hand) is not judged: never a traceback in make diff.
+    except (RecursionError, TypeError, ValueError, LookupError, AttributeError):
         return False
 
 
 def _changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, region: str) -> bool:
     before, after = with_defaults(old, old_values, region), with_defaults(new, new_values, region)
-    if before.values != after.values or old.get("Mappings") != new.get("Mappings"):  # a lookup by a key unknown before deploy
+    if before.values != after.values or not same_values(
+        old.get("Mappings"), new.get("Mappings")
+    ):  # a lookup by a key unknown before deploy
         return False
     if "Transform" in old or "Transform" in new:  # macros make another template of it
+        return False
+    # A nested stack's template may have changed at its URL: "CloudFormation sets the ChangeSource to Automatic".
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html
+    if any(r.get("Type") == "AWS::CloudFormation::Stack" for t in (old, new) for r in t.get("Resources", {}).values()):
         return False
     # A Systems Manager parameter type reads the parameter store at each deploy: its value is not the one given.
     if any(
@@ -359,13 +391,19 @@ def _changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, r
     if set(old_resources) != set(new_resources) or old.get("Outputs", {}).keys() != new.get("Outputs", {}).keys():
         return False
     old_conditions, new_conditions = old.get("Conditions", {}), new.get("Conditions", {})
+    # a condition written alike is decided alike only over parameters declared alike (a String's "a", a list's ["a"])
+    declared_alike = same_values(*({n: d.get("Type") for n, d in t.get("Parameters", {}).items()} for t in (old, new)))
     for name in set(old_conditions) | set(new_conditions):
         decided = (before.condition(name) if name in old_conditions else None), (after.condition(name) if name in new_conditions else None)
-        if (None in decided or decided[0] != decided[1]) and old_conditions.get(name) != new_conditions.get(name):
+        if (None in decided or decided[0] != decided[1]) and not (
+            declared_alike and same_values(old_conditions.get(name), new_conditions.get(name))
+        ):
             return False
     for name, resource in new_resources.items():
         previous = old_resources[name]
-        if {k: v for k, v in previous.items() if k != "Properties"} != {k: v for k, v in resource.items() if k != "Properties"}:
+        if not same_values(
+            {k: v for k, v in previous.items() if k != "Properties"}, {k: v for k, v in resource.items() if k != "Properties"}
+        ):
             return False
         if not evaluates_alike(before, previous.get("Properties", {}), after, resource.get("Properties", {})):
             return False

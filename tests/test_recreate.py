@@ -2876,3 +2876,22 @@ def test_new_stack_tags_are_a_difference_make_diff_names_and_a_deploy_makes(sand
     assert code != 0 and "+tag Owner=platform" in said and "written otherwise" not in said, said
     code, out, err = run("deploy", *tagged, "--yes")  # what the deploy make diff called the same does
     assert code == 0 and "release-alarms (tags updated)" in out, out + err
+
+
+# From a truth audit of today's messages (helper S9): make diff's "same as deployed, but for expressions written
+# otherwise that give the same values (and its Metadata, Description or parameter declarations)" said the
+# declarations differed where only an expression did (an Fn::Sub given a variable map for its ${AlertEmails}).
+
+
+def test_expressions_written_otherwise_alone_are_not_said_to_change_the_declarations_too(sandbox, run, tmp_path):
+    sandbox.seed()
+    options = output_copy(tmp_path, "mapped")
+    path = tmp_path / "mapped" / "release-alarms.json"
+    text = path.read_text()
+    assert '"Fn::Sub": "${AlertEmails},,,"' in text
+    path.write_text(text.replace('"Fn::Sub": "${AlertEmails},,,"', '"Fn::Sub": ["${Emails},,,", {"Emails": {"Ref": "AlertEmails"}}]'))
+    code, out, err = run("deploy", *options, "--yes")
+    assert code == 0, out + err
+    code, out, err = run("diff", "--stack", "release-alarms")
+    assert code == 0 and "expressions written otherwise" in out, out + err
+    assert "Metadata, Description or parameter declarations" not in out, out

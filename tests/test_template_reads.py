@@ -283,3 +283,140 @@ def test_changes_nothing_returns_rather_than_raises():
         nested = {"Fn::Join": ["", ["a", nested]]}
     deep = json.loads(json.dumps(one_topic(nested)))
     assert changes_nothing(deep, {}, deep, {}, "us-east-1") in (True, False)
+
+
+# From a third review of changes_nothing (helper S8): more pairs it calls alike where AWS gives a property another
+# value or updates a resource, and inputs on which it raised.
+
+
+def test_a_json_property_tells_true_from_1_and_1_from_1_0():
+    # evaluates_alike compares with Python's ==, where True == 1 == 1.0. In an event pattern "The values being matched
+    # follow JSON rules: Strings enclosed in quotes, numbers, and the unquoted keywords true, false, and null. Number
+    # matching is at the string representation level"
+    # (https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.aws_events.EventPattern.md): [true] matches an event
+    # whose field is the keyword true, [1] one whose field is the number 1; [300.0] is not [300] as text.
+    from templates.resolver import changes_nothing
+
+    def rule(pattern):
+        return {"Resources": {"Rule": {"Type": "AWS::Events::Rule", "Properties": {"EventPattern": pattern}}}}
+
+    for old, new in ((True, 1), (False, 0), (300, 300.0)):
+        assert not changes_nothing(rule({"detail": {"x": [old]}}), {}, rule({"detail": {"x": [new]}}), {}, "us-east-1"), (old, new)
+    # the same through a Mappings section (compared with == too) read where the value is the property's
+    mapped = [one_topic({"Fn::FindInMap": ["M", "k", "v"]}, mappings={"M": {"k": {"v": value}}}) for value in (True, 1)]
+    for each in mapped:
+        each["Resources"]["Topic"] = {
+            "Type": "AWS::Events::Rule",
+            "Properties": {"EventPattern": {"detail": {"x": [each["Resources"]["Topic"]["Properties"]["DisplayName"]]}}},
+        }
+    assert not changes_nothing(mapped[0], {}, mapped[1], {}, "us-east-1")
+
+
+def test_a_map_whose_one_key_is_condition_in_properties_is_a_value_not_the_condition():
+    # "When you are declaring a condition in a template and you need to use another condition in the evaluation, you can
+    # use the Condition function to refer to that other condition. This is used when declaring a condition in the
+    # Conditions section of the template."
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-condition.html)
+    # In a property, {"Condition": "A"} is a map passed as written (a custom resource's own property): two conditions
+    # both true here do not make {"Condition": "A"} and {"Condition": "B"} alike, nor {"Condition": "A"} and true.
+    from templates.resolver import changes_nothing
+
+    conditions = {"A": {"Fn::Equals": ["x", "x"]}, "B": {"Fn::Equals": ["y", "y"]}}
+
+    def custom(rule):
+        template = {
+            "Conditions": conditions,
+            "Resources": {
+                "Thing": {
+                    "Type": "Custom::Thing",
+                    "Properties": {"ServiceToken": "arn:aws:lambda:us-east-1:111111111111:function:f", "Rule": rule},
+                }
+            },
+        }
+        return template
+
+    assert not changes_nothing(custom({"Condition": "A"}), {}, custom({"Condition": "B"}), {}, "us-east-1")
+    assert not changes_nothing(custom({"Condition": "A"}), {}, custom(True), {}, "us-east-1")
+
+
+def test_a_nested_stack_is_never_judged_unchanged():
+    # "Automatic entities are AWS::CloudFormation::Stack resource types, which are also known as nested stacks. If you
+    # made no changes to the AWS::CloudFormation::Stack resource, CloudFormation sets the ChangeSource to Automatic because
+    # the nested stack's template might have changed."
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html)
+    from templates.resolver import changes_nothing
+
+    def nested(url):
+        return {
+            "Parameters": {"Key": {"Type": "String"}},
+            "Resources": {"Child": {"Type": "AWS::CloudFormation::Stack", "Properties": {"TemplateURL": url}}},
+        }
+
+    subbed = nested({"Fn::Sub": "https://bucket.s3.amazonaws.com/${Key}"})
+    joined = nested({"Fn::Join": ["/", ["https://bucket.s3.amazonaws.com", {"Ref": "Key"}]]})
+    assert not changes_nothing(subbed, {"Key": "child.json"}, joined, {"Key": "child.json"}, "us-east-1")
+
+
+def test_a_condition_written_alike_over_a_parameter_declared_another_type_is_not_decided_alike():
+    # changes_nothing takes a condition written alike as decided alike at deploy time; with the parameter a String in
+    # one template and a CommaDelimitedList in the other (a list: "each member string is space trimmed",
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html), the same text
+    # compares another value: the resolver decides it true in one and not at all in the other.
+    from templates.resolver import changes_nothing
+
+    def made(kind):
+        return one_topic(
+            "t",
+            parameters={"P": {"Type": kind}},
+            conditions={"Made": {"Fn::Equals": [{"Ref": "P"}, "a"]}},
+            condition="Made",
+        )
+
+    assert not changes_nothing(made("String"), {"P": "a"}, made("CommaDelimitedList"), {"P": "a"}, "us-east-1")
+
+
+def test_changes_nothing_returns_rather_than_raises_on_functions_of_the_wrong_arity_or_sections_of_the_wrong_kind():
+    # The sandbox calls changes_nothing on every change set: a template with {"Fn::Split": [","]} made its CreateChangeSet
+    # an Internal Server Error (AWS refuses such a template with a validation error), and make diff has no try around it.
+    from templates.resolver import changes_nothing
+
+    decided = {"Yes": {"Fn::Equals": ["a", "a"]}}
+    for label, value, conditions, mappings in (
+        ("Fn::Split of one item", {"Fn::Split": [","]}, None, None),
+        ("Fn::Split of three", {"Fn::Split": [",", "a", "b"]}, None, None),
+        ("Fn::Split of AWS::NoValue", {"Fn::Split": [",", NO_VALUE]}, None, None),
+        ("Fn::FindInMap of two keys", {"Fn::FindInMap": ["M", "k"]}, None, {"M": {"k": {"v": "x"}}}),
+        ("Fn::FindInMap of a map not two-level", {"Fn::FindInMap": ["M", "k", "v"]}, None, {"M": "flat"}),
+        ("Fn::If of two items", {"Fn::If": ["Yes"]}, decided, None),
+        ("Fn::If of a text", {"Fn::If": "Yes"}, decided, None),
+        ("Fn::If of a map", {"Fn::If": {"a": 1}}, None, None),
+        ("Fn::If of a number", {"Fn::If": 5}, None, None),
+        ("Fn::Equals of one item", "t", {"One": {"Fn::Equals": ["a"]}}, None),
+        ("Fn::Not of none", "t", {"None": {"Fn::Not": []}}, None),
+    ):
+        old, new = one_topic("t", conditions=conditions, mappings=mappings), one_topic(value, conditions=conditions, mappings=mappings)
+        try:
+            changes_nothing(old, {}, new, {}, "us-east-1")
+        except Exception as error:  # noqa: BLE001
+            raise AssertionError(f"{label}: {error!r}") from error
+    for label, template in (
+        ("Parameters null", {"Parameters": None, "Resources": {}}),
+        ("Outputs null", {"Outputs": None, "Resources": {}}),
+        ("Resources null", {"Resources": None}),
+        ("Conditions null", {"Conditions": None, "Resources": {}}),
+        ("a resource that is no map", {"Resources": {"Topic": "x"}}),
+    ):
+        try:
+            changes_nothing(template, {}, template, {}, "us-east-1")
+        except Exception as error:  # noqa: BLE001
+            raise AssertionError(f"{label}: {error!r}") from error
+
+
+def test_a_parameter_of_ours_without_a_value_declared_a_list_returns_rather_than_raises():
+    # S7's case (a parameter DescribeStacks gives no ParameterValue) with one of our parameters: AlertEmails, a
+    # CommaDelimitedList as f76673c~1 declared it, read by Resolver.parameter's items(None)
+    from templates.resolver import DECLARED, changes_nothing
+
+    assert "AlertEmails" in DECLARED
+    listed = one_topic({"Fn::Join": [",", {"Ref": "AlertEmails"}]}, parameters={"AlertEmails": {"Type": "CommaDelimitedList"}})
+    assert changes_nothing(listed, {"AlertEmails": None}, listed, {"AlertEmails": None}, "us-east-1") in (True, False)

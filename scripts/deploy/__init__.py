@@ -374,7 +374,7 @@ def validate(args):
         args.verify_endpoint = verify_endpoint(args.connect_to, args.ca_bundle, loopback_only=bool(endpoint) or args.env == SANDBOX_ENV)
     if args.command == "task":
         args.task_command = parse_command(args.cmd)
-        if endpoint or args.env == SANDBOX_ENV:  # the sandbox's said whether it runs or not: starting it would not help
+        if endpoint or args.env == SANDBOX_ENV:  # ENV=sandbox is refused whether the sandbox runs or not
             # moto keeps a task it is asked to run RUNNING for ever (it runs no containers), and its
             # RunTask fails on a Fargate task definition that sizes memory for the task only, which
             # AWS allows: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-size-best-practice.html

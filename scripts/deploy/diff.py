@@ -14,7 +14,7 @@ from scripts.deploy.status import UPDATABLE
 from scripts.deploy.text import parameter_values
 from templates.errors import printable, untrusted_json
 from templates.inputs import KEEP_RUNNING_COUNT, WIRED
-from templates.resolver import changes_nothing
+from templates.resolver import changes_nothing, same_values
 
 # Why a deploy would not apply a difference make diff found (Compared.held_back)
 POLICY_ONLY = "only the stack policy differs"  # a deploy sets it only with a change to the stack
@@ -112,12 +112,15 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
     elif lines and template_problem(deployed) is None and "Transform" not in deployed and deployer.stack_tags(found) == layer.tags:
         template = json.loads(layer.template)
         if changes_nothing(deployed, parameter_values(found), template, wanted, deployer.cf.meta.region_name):
-            # Written otherwise (Fn::Sub for Fn::Join, a parameter declared anew) to the same values: a deploy says "no
-            # changes" (templates/resolver.py changes_nothing), and the template shown differing would differ for ever.
+            # Written otherwise (Fn::Sub for Fn::Join) to the same values: a deploy says "no changes"
+            # (templates/resolver.py changes_nothing), and the template shown differing would differ for ever.
+            declarations = any(
+                not same_values(deployed.get(part), template.get(part)) for part in ("Metadata", "Description", "Parameters")
+            )
             lines = [
-                f"{layer.stack}: same as deployed, but for expressions written otherwise that give the same values (and its Metadata, "
-                "Description or parameter declarations), which CloudFormation takes only with a change to the resources: the next "
-                "deploy that changes one carries them"
+                f"{layer.stack}: same as deployed, but for expressions written otherwise that give the same values"
+                + (" (and its Metadata, Description or parameter declarations)" * declarations)
+                + ", which CloudFormation takes only with a change to the resources: the next deploy that changes one carries them"
             ]
             differs = False
     if not found.get("EnableTerminationProtection"):  # a deploy of the layer turns it back on, even with nothing else to change
