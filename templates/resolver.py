@@ -373,7 +373,7 @@ def _changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, r
         old.get("Mappings"), new.get("Mappings")
     ):  # a lookup by a key unknown before deploy
         return False
-    if "Transform" in old or "Transform" in new:  # macros make another template of it
+    if any(calls_a_macro(t) for t in (old, new)):  # macros make another template of it at each change set
         return False
     # A nested stack's template may have changed at its URL: "CloudFormation sets the ChangeSource to Automatic".
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html
@@ -408,6 +408,18 @@ def _changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, r
         if not evaluates_alike(before, previous.get("Properties", {}), after, resource.get("Properties", {})):
             return False
     return evaluates_alike(before, old.get("Outputs", {}), after, new.get("Outputs", {}))
+
+
+def calls_a_macro(node) -> bool:
+    """A Transform section, an Fn::Transform anywhere, or its short form {"Transform": ...} within a section: AWS runs
+    the macro (AWS::Include reads its file) again at each change set. (A property of that name reads as one too: not
+    judged either.)
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-transform.html"""
+    if isinstance(node, list):
+        return any(calls_a_macro(item) for item in node)
+    if not isinstance(node, dict):
+        return False
+    return "Fn::Transform" in node or "Transform" in node or any(calls_a_macro(item) for item in node.values())
 
 
 def as_text(node):

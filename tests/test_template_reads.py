@@ -420,3 +420,34 @@ def test_a_parameter_of_ours_without_a_value_declared_a_list_returns_rather_than
     assert "AlertEmails" in DECLARED
     listed = one_topic({"Fn::Join": [",", {"Ref": "AlertEmails"}]}, parameters={"AlertEmails": {"Type": "CommaDelimitedList"}})
     assert changes_nothing(listed, {"AlertEmails": None}, listed, {"AlertEmails": None}, "us-east-1") in (True, False)
+
+
+def test_an_fn_transform_within_a_section_is_not_judged_either():
+    # AWS::Include "inserts the contents of the specified file at the location of the transform in the template when you
+    # create or update a stack using a change set", and "you can use the AWS::Include transform anywhere within the
+    # CloudFormation template except in the template parameters section or the template version" (Fn::Transform, no
+    # Transform section): the file at the S3 location, or a macro's answer, may have changed since the deploy, as a
+    # nested stack's template may at its URL. Fn::Transform "specifies a macro to perform custom processing on part of a
+    # stack template", and { "Transform": {...} } within a section is its "short form" in JSON.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/transform-aws-include.html
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-transform.html
+    from templates.resolver import changes_nothing
+
+    include = {"Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": "s3://bucket/snippet.json"}}}
+
+    def topic(name, where):
+        resource = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": name}}
+        template = {"Resources": {"Topic": resource}}
+        if where == "property":
+            resource["Properties"]["Tags"] = include
+        elif where == "short form":
+            resource["Properties"]["Tags"] = {"Transform": include["Fn::Transform"]}
+        elif where == "resource":
+            resource["Fn::Transform"] = {"Name": "OwnMacro"}
+        else:
+            template["Outputs"] = include
+        return template
+
+    for where in ("property", "short form", "resource", "Outputs"):
+        old, new = topic({"Fn::Join": ["", ["a", "b"]]}, where), topic({"Fn::Sub": "ab"}, where)
+        assert not changes_nothing(old, {}, new, {}, "us-east-1"), where
