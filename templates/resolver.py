@@ -375,6 +375,14 @@ def _changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, r
         return False
     if any(calls_a_macro(t) for t in (old, new)):  # macros make another template of it at each change set
         return False
+    # A rule not certain to pass refuses the change set ("rule functions that validate parameter values before
+    # CloudFormation creates or updates any resources"): no "no changes" then.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
+    for rule in new.get("Rules", {}).values():
+        if "RuleCondition" in rule and after.value(rule["RuleCondition"]) is False:
+            continue
+        if any(after.value(assertion.get("Assert")) is not True for assertion in rule.get("Assertions", [])):
+            return False
     # A nested stack's template may have changed at its URL: "CloudFormation sets the ChangeSource to Automatic".
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html
     if any(r.get("Type") == "AWS::CloudFormation::Stack" for t in (old, new) for r in t.get("Resources", {}).values()):

@@ -451,3 +451,22 @@ def test_an_fn_transform_within_a_section_is_not_judged_either():
     for where in ("property", "short form", "resource", "Outputs"):
         old, new = topic({"Fn::Join": ["", ["a", "b"]]}, where), topic({"Fn::Sub": "ab"}, where)
         assert not changes_nothing(old, {}, new, {}, "us-east-1"), where
+
+
+def test_a_rule_the_running_values_fail_is_a_refusal_not_nothing_changing():
+    # "The Rules section ... contains rule functions that validate parameter values before CloudFormation creates or
+    # updates any resources": a template whose new rule the values fail is refused at CreateChangeSet, not a change set
+    # "that didn't contain changes"; make diff must not call it the same as deployed (the deploy's preflight refuses it).
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
+    from templates.resolver import changes_nothing
+
+    old = {
+        "Parameters": {"Zone": {"Type": "String"}},
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": {"Fn::Join": ["", ["a", "b"]]}}}},
+    }
+    new = json.loads(json.dumps(old))
+    new["Resources"]["Topic"]["Properties"]["TopicName"] = {"Fn::Sub": "ab"}
+    new["Rules"] = {
+        "ZoneGiven": {"Assertions": [{"Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Zone"}, ""]}]}, "AssertDescription": "Zone"}]}
+    }
+    assert not changes_nothing(old, {"Zone": ""}, new, {"Zone": ""}, "us-east-1")
