@@ -27,14 +27,18 @@ class Resolver:
     """Evaluates a template's intrinsic functions with one environment's parameter values, as far
     as they are known before deploy (scripts/review/resolver.py adds how the review shows them)."""
 
-    def __init__(self, template: dict, values: dict, wired: dict, region: str, deploy_time=frozenset()):
+    def __init__(self, template: dict, values: dict, wired: dict, region: str, deploy_time=frozenset(), reads_undeclared=False):
         self.template = template
         self.values = values  # parameter -> its value in this environment (a string)
         self.wired = wired  # parameter -> "upstream-layer.Output", filled in at deploy time
         self.region = region
         self.deploy_time = frozenset(deploy_time) & set(template.get("Parameters", {}))  # set by the deployer on each deploy
-        # The image tag: the deployer sets it at each run (TAG=, else the image running); the params value only on a first deploy.
-        self.set_each_run = (frozenset(inputs.SET_EACH_RUN) - frozenset(inputs.DEPLOY_TIME)) & set(template.get("Parameters", {}))
+        # What a partly substituted Fn::Sub leaves as ${...} though known (the review shows the image tag so: its subclass)
+        self.set_each_run = frozenset()
+        # A parameter of no layer (a template edited by hand) is read too: a comparison of two templates must never
+        # leave a value unknown on both sides alike (changes_nothing). The review and the guards leave it unknown.
+        self.reads_undeclared = reads_undeclared
+        self.deciding = 0  # within a condition's definition, where {"Condition": name} is the function
         self.parameters = template.get("Parameters", {})
         self.deploy_time_read = set()  # the deploy-time parameters whose value was asked for
         # Each condition worked out once: one named by several others (Fn::And and Fn::Or take up to 10) was worked out
@@ -45,7 +49,7 @@ class Resolver:
     def at_deploy_time_defaults(self) -> "Resolver":
         """This resolver with the deploy-time parameters at their defaults, as the estimate takes them."""
         defaults = {name: str(inputs.DEPLOY_TIME[name].default) for name in self.deploy_time}
-        return type(self)(self.template, self.values | defaults, self.wired, self.region, self.deploy_time)
+        return type(self)(self.template, self.values | defaults, self.wired, self.region, self.deploy_time, self.reads_undeclared)
 
     # -- values
 
@@ -56,9 +60,7 @@ class Resolver:
             return NO_VALUE
         if name in self.deploy_time:
             self.deploy_time_read.add(name)
-        if (
-            self.values.get(name) is None or name not in DECLARED
-        ):  # not one of ours: a template edited by hand (make diff reads the deployed one)
+        if self.values.get(name) is None or (name not in DECLARED and not self.reads_undeclared):
             return UNKNOWN
         # A list as the template declares it: AlertEmails is a String of its items comma-joined (inputs.Input.declared_type)
         return self.items(name) if self.declares_a_list(name) else self.values[name]
@@ -79,7 +81,11 @@ class Resolver:
             return None
         if name not in self.conditions_decided:
             self.conditions_decided[name] = None
-            result = self.value(self.template.get("Conditions", {}).get(name, {"Ref": "AWS::AccountId"}))
+            self.deciding += 1
+            try:
+                result = self.value(self.template.get("Conditions", {}).get(name, {"Ref": "AWS::AccountId"}))
+            finally:
+                self.deciding -= 1
             self.conditions_decided[name] = result if isinstance(result, bool) else None
         return self.conditions_decided[name]
 
@@ -167,6 +173,8 @@ class Resolver:
             # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-ref.html
             return self.parameter(argument) if isinstance(argument, str) else UNKNOWN
         if key == "Condition":
+            if not self.deciding:  # a map passed as written (function_of)
+                return {key: self.value(argument)}
             result = self.condition(argument)
             return UNKNOWN if result is None else result
         return self.function(key, argument)
@@ -181,7 +189,7 @@ class Resolver:
             return items if kept else [item for item in items if item is not NO_VALUE]
         if not isinstance(node, dict):
             return node
-        intrinsic = self.intrinsic(node)
+        intrinsic = self.function_of(node)
         if intrinsic is None:
             items = {key: self.evaluated(item, kept) for key, item in node.items()}
             return items if kept else {key: item for key, item in items.items() if item is not NO_VALUE}
@@ -209,6 +217,13 @@ class Resolver:
             if value is not UNKNOWN and value is not NO_VALUE and any(mark in scalar_text(value) for mark in "${}"):
                 return True
         return False
+
+    def function_of(self, node):
+        """intrinsic(node) where node is worked out as a value: {"Condition": name} is a function in the Conditions
+        section only; in a property, a map passed as written (to a custom resource, say).
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-condition.html"""
+        found = self.intrinsic(node)
+        return None if found and found[0] == "Condition" and not self.deciding else found
 
     @staticmethod
     def intrinsic(node):
@@ -309,7 +324,16 @@ def evaluates_alike(before: Resolver, old, after: Resolver, new) -> bool:
     submitted information didn't contain changes." if the template provided does not update the property values of
     existing resources in the Resources or Outputs section of the stack" (AWS's CloudFormation roadmap, not its
     documentation: https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027)."""
-    return same_values(before.evaluated(old), after.evaluated(new))
+    try:
+        return same_values(before.evaluated(old), after.evaluated(new))
+    except NOT_JUDGED:
+        return False
+
+
+# What CloudFormation refuses or would not read alike (a function of the wrong arguments, a section of another type,
+# functions nested hundreds deep: a template edited by hand) is not judged alike: never a traceback in make diff, nor a
+# 500 from the sandbox, whose change sets judge each property so.
+NOT_JUDGED = (RecursionError, TypeError, ValueError, LookupError, AttributeError)
 
 
 def same_values(one, other) -> bool:
@@ -317,41 +341,14 @@ def same_values(one, other) -> bool:
     return json.dumps(one, sort_keys=True, default=repr) == json.dumps(other, sort_keys=True, default=repr)
 
 
-class Comparing(Resolver):
-    """A Resolver that reads every parameter given a value, one of ours or not (a template edited by hand, the
-    emulator's own): what two templates are compared by must never be a value left unknown on both sides alike."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.set_each_run = frozenset()  # the image tag is put in as any value, not shown as ${ImageTag}
-        self.deciding = 0  # within a condition's definition, where {"Condition": name} is the function
-
-    def condition(self, name):
-        self.deciding += 1
-        try:
-            return super().condition(name)
-        finally:
-            self.deciding -= 1
-
-    def intrinsic(self, node):
-        """Condition is a function in the Conditions section only: in a property, {"Condition": "A"} is a map passed
-        as written (to a custom resource, say).
-        https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-condition.html"""
-        found = Resolver.intrinsic(node)
-        return None if found and found[0] == "Condition" and not self.deciding else found
-
-    def parameter(self, name):
-        if self.values.get(name) is not None and name not in ("AWS::Region", "AWS::NoValue"):
-            return self.items(name) if self.declares_a_list(name) else self.values[name]
-        return super().parameter(name)
-
-
-def with_defaults(template: dict, values: dict, region: str) -> Comparing:
-    """A Comparing resolver of template with values (as text: moto parses numbers and lists), and its defaults for
-    those left out."""
+def with_defaults(template: dict, values: dict, region: str) -> Resolver:
+    """A resolver of template that compares it (reads_undeclared) with values as the text CloudFormation is given,
+    and its defaults for those left out."""
     declared = template.get("Parameters", {})
-    defaults = {name: scalar_text(each["Default"]) for name, each in declared.items() if isinstance(each, dict) and "Default" in each}
-    return Comparing(template, defaults | {name: as_text(value) for name, value in values.items()}, {}, region)
+    defaults = {name: each["Default"] for name, each in declared.items() if isinstance(each, dict) and "Default" in each}
+    given = defaults | values
+    texts = {name: None if value is None else scalar_text(value) for name, value in given.items()}
+    return Resolver(template, texts, {}, region, reads_undeclared=True)
 
 
 def changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, region: str) -> bool:
@@ -361,9 +358,7 @@ def changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, re
     for the values the stack runs: what AWS makes of a new value that no resource reads is not judged here."""
     try:
         return _changes_nothing(old, old_values, new, new_values, region)
-    # What CloudFormation refuses or would not read alike (a function of the wrong arguments, a section of another
-    # type, functions nested hundreds deep: a template edited by hand) is not judged: never a traceback in make diff.
-    except (RecursionError, TypeError, ValueError, LookupError, AttributeError):
+    except NOT_JUDGED:
         return False
 
 
@@ -378,11 +373,8 @@ def _changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, r
     # A rule not certain to pass refuses the change set ("rule functions that validate parameter values before
     # CloudFormation creates or updates any resources"): no "no changes" then.
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
-    for rule in new.get("Rules", {}).values():
-        if "RuleCondition" in rule and after.value(rule["RuleCondition"]) is False:
-            continue
-        if any(after.value(assertion.get("Assert")) is not True for assertion in rule.get("Assertions", [])):
-            return False
+    if any(applies is not False and holds is not True for applies, _, holds in assertions(new, after)):
+        return False
     # A nested stack's template may have changed at its URL: "CloudFormation sets the ChangeSource to Automatic".
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html
     if any(r.get("Type") == "AWS::CloudFormation::Stack" for t in (old, new) for r in t.get("Resources", {}).values()):
@@ -396,7 +388,7 @@ def _changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, r
     ):
         return False
     old_resources, new_resources = old.get("Resources", {}), new.get("Resources", {})
-    if set(old_resources) != set(new_resources) or old.get("Outputs", {}).keys() != new.get("Outputs", {}).keys():
+    if set(old_resources) != set(new_resources):  # (outputs added or removed: the last comparison sees them)
         return False
     old_conditions, new_conditions = old.get("Conditions", {}), new.get("Conditions", {})
     # a condition written alike is decided alike only over parameters declared alike (a String's "a", a list's ["a"])
@@ -418,6 +410,24 @@ def _changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, r
     return evaluates_alike(before, old.get("Outputs", {}), after, new.get("Outputs", {}))
 
 
+def assertions(template: dict, resolver: Resolver):
+    """(whether its rule applies, its AssertDescription, whether it holds) of each assertion of the template's Rules,
+    each True, False, or None where it is not known before deploy (a rule without a RuleCondition applies).
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html"""
+
+    def known(value):
+        return value if isinstance(value, bool) else None
+
+    for rule in template.get("Rules", {}).values():
+        applies = known(resolver.value(rule["RuleCondition"])) if "RuleCondition" in rule else True
+        for assertion in rule.get("Assertions", []):
+            yield (
+                applies,
+                assertion.get("AssertDescription", "a rule of the template fails"),
+                known(resolver.value(assertion.get("Assert"))),
+            )
+
+
 def calls_a_macro(node) -> bool:
     """A Transform section, an Fn::Transform anywhere, or its short form {"Transform": ...} within a section: AWS runs
     the macro (AWS::Include reads its file) again at each change set. (A property of that name reads as one too: not
@@ -428,15 +438,6 @@ def calls_a_macro(node) -> bool:
     if not isinstance(node, dict):
         return False
     return "Fn::Transform" in node or "Transform" in node or any(calls_a_macro(item) for item in node.values())
-
-
-def as_text(node):
-    """node with every scalar as its text (dict keys and intrinsic functions kept)."""
-    if isinstance(node, dict):
-        return {key: as_text(item) for key, item in node.items()}
-    if isinstance(node, list):
-        return [as_text(item) for item in node]
-    return node if node is None else scalar_text(node)
 
 
 def scalar_text(value) -> str:

@@ -2066,3 +2066,24 @@ def test_a_property_written_otherwise_that_reads_a_replaced_resource_is_listed(a
     assert "Reader" in listed, listed  # on AWS: Modify, its Value "/review/base-2-v1"
     execute(aws, again)
     assert aws.ssm.get_parameter(Name="/review/reader")["Parameter"]["Value"] == "/review/base-2-v1"
+
+
+# Review R2: the comparison of properties written otherwise (moto_compat._readers, resolver.evaluates_alike) runs
+# unguarded in the sandbox's change set diff, where changes_nothing's own calls return rather than raise (e8ac573:
+# "a function of the wrong arguments ... return, not raise (the sandbox answered 500)").
+def test_a_function_of_the_wrong_arguments_beside_another_change_is_no_internal_error(aws):
+    def template(value, other):
+        return json.dumps(
+            {
+                "Resources": {
+                    "Other": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": "/review/r2-other", "Type": "String", "Value": other}},
+                    "Said": {"Type": "AWS::SSM::Parameter", "Properties": {"Name": "/review/r2-said", "Type": "String", "Value": value}},
+                }
+            }
+        )
+
+    deploy(aws, "r2-arity", template("a", "o"), {})
+    try:
+        change_set(aws, "r2-arity", template({"Fn::Join": ["", [{"Fn::Not": []}, "a"]]}, "changed"), {})
+    except ClientError as error:  # AWS refuses the template (a ValidationError): a client error, not the server's
+        assert error.response["ResponseMetadata"]["HTTPStatusCode"] < 500, error.response

@@ -12,7 +12,7 @@ from scripts.deploy.text import parameter_values
 from templates.alarms import reads_container_insights, without_data
 from templates.inputs import TRAFFIC_SHIFTING
 from templates.params import SANDBOX_ENV
-from templates.resolver import Resolver, holds_unknown
+from templates.resolver import Resolver, assertions, holds_unknown
 
 # The checks that look once a run, ahead at every layer it deploys (Deployer.checked): at its first layer,
 # or, for CREATES, at its first create.
@@ -888,13 +888,10 @@ def failing_rules(template: dict, values: dict, region: str) -> list[str]:
     CloudFormation validates them before it creates or updates anything, and refuses the change set. Only what is
     certain: a value not known before deploy (an upstream deployed first) counts as passing.
     https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html"""
-    resolver = Resolver(template, values, {}, region)
     return [
-        assertion.get("AssertDescription", "a rule of the template fails")
-        for rule in template.get("Rules", {}).values()
-        if "RuleCondition" not in rule or resolver.value(rule["RuleCondition"]) is True
-        for assertion in rule.get("Assertions", [])
-        if resolver.value(assertion["Assert"]) is False
+        described
+        for applies, described, holds in assertions(template, Resolver(template, values, {}, region))
+        if applies is True and holds is False
     ]
 
 

@@ -3,6 +3,7 @@ compactly for people."""
 
 import re
 
+from templates import inputs
 from templates.resolver import DECLARED, UNKNOWN, scalar_text
 from templates.resolver import Resolver as Evaluator
 
@@ -25,6 +26,12 @@ def is_number(declaration: dict, name: str) -> bool:
 
 
 class Resolver(Evaluator):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The image tag: the deployer sets it at each run (TAG=, else the image running); the params value only on a
+        # first deploy. Shown as ${ImageTag} where an Fn::Sub puts it in.
+        self.set_each_run = (frozenset(inputs.SET_EACH_RUN) - frozenset(inputs.DEPLOY_TIME)) & set(self.parameters)
+
     def parameter(self, name):
         resource = self.template.get("Resources", {}).get(name)
         if resource and resource.get("Type") in REF_IS_NAME and "Condition" not in resource:  # the name its property gives
