@@ -12,6 +12,7 @@ import templates  # first: its hook makes a Ctrl-C in every import after it one 
 # isort: split
 import argparse
 import contextlib
+import shlex
 import sys
 from pathlib import Path
 
@@ -173,9 +174,11 @@ def others_read_too(env: str | None, params_dir: Path) -> list[str]:
 
 def say_leftover_staging(output_dir: Path) -> None:
     for staging in leftover_staging(output_dir):
+        typed = str(as_typed(staging))  # shown as the errors show a path; the command quoted as the shell needs it
         print(
-            f"note: {as_typed(staging)}/ is a staging directory left by a run of generation that was killed (or used by one "
-            f"running now), not output: do not commit it; once no make templates runs, remove it: rm -r {as_typed(staging)}",
+            f"note: {printable(typed, one_line=True)}/ is a staging directory left by a run of generation that was killed (or "
+            f"used by one running now), not output: do not commit it; once no make templates runs, remove it: rm -r "
+            f"{printable(shlex.quote(typed), one_line=True)}",
             file=sys.stderr,
         )
 

@@ -115,3 +115,20 @@ def test_diff_of_a_stack_updated_with_a_transform_alone_says_its_looks_ahead_are
     assert BUG not in aws.err
     assert code == 1, aws.err
     assert "has a Transform or a shape this tool does not read (changed outside it)" in aws.out, aws.out
+
+
+def test_diff_of_a_stack_updated_with_an_fn_transform_in_a_resource_says_its_looks_ahead_are_left_out(aws):
+    # Fn::Transform (AWS::Include) needs no Transform section: "specifies a macro to perform custom processing on part
+    # of a stack template". GetTemplate's Original stage gives it untransformed, as it gives a Transform section's
+    # template: the looks ahead read properties CloudFormation never deploys as written. changes_nothing takes both alike
+    # (resolver.calls_a_macro); diff.py's looks_ahead tests the Transform section alone.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-transform.html
+    def include(deployed):
+        deployed["Resources"]["Certificate"]["Properties"]["Tags"] = {
+            "Fn::Transform": {"Name": "AWS::Include", "Parameters": {"Location": "s3://bucket/tags.json"}}
+        }
+
+    code = diff(aws, deployed_cert_dns(include))
+    assert BUG not in aws.err
+    assert code == 1, aws.err
+    assert "has a Transform or a shape this tool does not read (changed outside it)" in aws.out, aws.out

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -726,3 +727,19 @@ def test_the_summary_line_shows_an_output_dir_of_control_characters_escaped(tmp_
     ran = generate_main("--no-lint", "--output-dir", out)
     assert ran.returncode == 0, ran
     assert "\x1b" not in ran.stdout and len(ran.stdout.splitlines()) == 1, repr(ran.stdout)
+
+
+@pytest.mark.parametrize("name", ["out\x1b[31m\nerror: forged", "my out"])
+def test_the_leftover_staging_note_shows_its_path_escaped_and_its_rm_command_quoted(tmp_path, name):
+    # The summary line escapes --output-dir's control characters (ae55a10); the note of a leftover staging directory
+    # beside it printed the path raw (a newline forged an "error:" line), and its `rm -r <path>` unquoted: pasted, the
+    # command for "my out/.staging-x" removes "my" and "out/.staging-x", which generation did not make.
+    out = tmp_path / name
+    (out / ".staging-x").mkdir(parents=True)
+    ran = generate_main("--no-lint", "--output-dir", out)
+    assert ran.returncode == 0, ran
+    notes = [line for line in without_unused_value_warnings(ran.stderr).splitlines() if line]
+    assert len(notes) == 1 and "\x1b" not in notes[0], repr(ran.stderr)
+    if name.isprintable():  # an escaped name is shown, not pasted: its command is checked where it is printable
+        command = notes[0].rpartition("remove it: ")[2]
+        assert shlex.split(command) == ["rm", "-r", str(out / ".staging-x")], command

@@ -370,11 +370,12 @@ def validate(args):
             else ""
         )
         raise Failure(f"error: {args.command} needs STACK=<layer> (--stack){unnamed}; layers: {', '.join(enabled)}", 2)
-    if args.command == "verify":  # an emulator's (the sandbox's) addresses are this machine's only
-        args.verify_endpoint = verify_endpoint(args.connect_to, args.ca_bundle, loopback_only=bool(endpoint) or args.env == SANDBOX_ENV)
+    emulated = bool(endpoint) or args.env == SANDBOX_ENV  # the sandbox's, whether it runs or not
+    if args.command == "verify":  # an emulator's addresses are this machine's only
+        args.verify_endpoint = verify_endpoint(args.connect_to, args.ca_bundle, loopback_only=emulated)
     if args.command == "task":
         args.task_command = parse_command(args.cmd)
-        if endpoint or args.env == SANDBOX_ENV:  # ENV=sandbox is refused whether the sandbox runs or not
+        if emulated:
             # moto keeps a task it is asked to run RUNNING for ever (it runs no containers), and its
             # RunTask fails on a Fargate task definition that sizes memory for the task only, which
             # AWS allows: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-task-size-best-practice.html

@@ -14,7 +14,7 @@ from scripts.deploy.status import UPDATABLE
 from scripts.deploy.text import parameter_values
 from templates.errors import printable, untrusted_json
 from templates.inputs import KEEP_RUNNING_COUNT, WIRED
-from templates.resolver import changes_nothing, same_values
+from templates.resolver import calls_a_macro, changes_nothing, same_values
 
 # Why a deploy would not apply a difference make diff found (Compared.held_back)
 POLICY_ONLY = "only the stack policy differs"  # a deploy sets it only with a change to the stack
@@ -109,7 +109,7 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
             "only with a change to the resources: the next deploy that changes one carries them"
         ]
         differs = False
-    elif lines and template_problem(deployed) is None and "Transform" not in deployed and deployer.stack_tags(found) == layer.tags:
+    elif lines and deployer.stack_tags(found) == layer.tags:  # changes_nothing judges no Transform nor shape it cannot read
         template = json.loads(layer.template)
         if changes_nothing(deployed, parameter_values(found), template, wanted, deployer.cf.meta.region_name):
             # Written otherwise (Fn::Sub for Fn::Join) to the same values: a deploy says "no changes"
@@ -138,9 +138,9 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
     if not differs:  # what a drift check found, no template comparison shows (DescribeStacks' DriftInformation: no call)
         lines += [f"  {line}" for line in text.drift_left(found, layer)]
     # The looks ahead below read the deployed template with the tool's evaluator: one changed outside the tool into what
-    # it does not read (another shape of a section; a Transform, which GetTemplate's Original stage gives untransformed:
+    # it does not read (another shape of a section; a Transform or Fn::Transform, which GetTemplate's Original stage gives untransformed:
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_GetTemplate.html) is not looked into.
-    looks_ahead = differs and template_problem(deployed) is None and "Transform" not in deployed
+    looks_ahead = differs and template_problem(deployed) is None and not calls_a_macro(deployed)
     if differs and not looks_ahead:
         lines.append(
             "  note: its template as deployed has a Transform or a shape this tool does not read (changed outside it): what make "

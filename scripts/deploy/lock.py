@@ -63,7 +63,7 @@ def holder_runs(held: dict, env: str) -> bool | None:
     if fields and fields[0] in ("Z", "X"):  # killed and not reaped yet (a zombie): it runs nothing and never frees the lock
         return False
     if held.get("started"):
-        started = start_time(pid)
+        started = started_of(fields)
         return None if started is None else started == held["started"]
     command = command_line(pid)
     return None if command is None else runs_deployer_of(command, env)
@@ -80,7 +80,10 @@ def gone(held: dict, env: str) -> str:
 def start_time(pid: int) -> str | None:
     """When the process started, in clock ticks since boot (/proc/<pid>/stat's 22nd field): with the
     machine, it tells the process that took a lock from a later one given the same id (proc(5))."""
-    fields = stat_fields(pid)
+    return started_of(stat_fields(pid))
+
+
+def started_of(fields: list[str] | None) -> str | None:
     return fields[19] if fields and len(fields) > 19 else None
 
 

@@ -52,24 +52,30 @@ def as_deployed(template: bytes, values: dict) -> bytes:
     return json.dumps(document, indent=1, sort_keys=True).encode()
 
 
-def cache_key(name: str, content: bytes, scanners: tuple[str, ...]) -> str:
-    """Of one template scan: its file name (the findings name it), content, scanners and their settings."""
+def cache_key(name: str, content: bytes, scanners: tuple[str, ...], made_with: bytes | None = None) -> str:
+    """Of one template scan: its file name (the findings name it), content, scanners and their settings (made_with:
+    scanning(scanners), worked out once for a run's templates)."""
     digest = hashlib.sha256(f"{name}:{len(content)}:".encode())
     digest.update(content)
-    digest.update(validation.lint_settings())
-    for tool in scanners:
-        for package in (tool, *SCANNER_DATA.get(tool, ())):
-            digest.update(f"{package} {version(package)};".encode())
-    for source in ENTRY_CODE:
-        digest.update(source.read_bytes())
+    digest.update(scanning(scanners) if made_with is None else made_with)
     return digest.hexdigest()
+
+
+def scanning(scanners: tuple[str, ...]) -> bytes:
+    """What every template's scan is made with: the lint settings, the scanners' and their data's versions, and the
+    code that writes an entry."""
+    parts = [validation.lint_settings()]
+    parts += [f"{package} {version(package)};".encode() for tool in scanners for package in (tool, *SCANNER_DATA.get(tool, ()))]
+    parts += [source.read_bytes() for source in ENTRY_CODE]
+    return b"".join(parts)
 
 
 def scan_templates(files: dict[str, bytes], use_cache: bool = True, scanners: tuple[str, ...] = SCANNERS) -> dict[str, LayerScan]:
     """label -> the scan of its template, for templates given as label -> content; a label is a path
     without .json whose last part is the layer (alb, staging/alb). use_cache=False runs the scanners,
     cfn-lint included, whatever either cache holds."""
-    keys = {label: cache_key(Path(label).name, content, scanners) for label, content in files.items()}
+    made_with = scanning(scanners)
+    keys = {label: cache_key(Path(label).name, content, scanners, made_with) for label, content in files.items()}
     found = {label: cached(keys[label]) for label in files} if use_cache else {}
     pending = {label: content for label, content in files.items() if found.get(label) is None}
     if pending:
@@ -131,7 +137,8 @@ def to_json(scan: LayerScan) -> str:
 
 
 def from_json(text: str) -> LayerScan:
-    """An entry as to_json wrote it; ValueError for anything else (a damaged entry, or one of another shape)."""
+    """An entry as to_json wrote it; ValueError, KeyError or TypeError for anything else (a damaged entry, or one of
+    another shape: cached() reads each as no entry)."""
     scan = json.loads(text)
     checks = [check for key in ("failed", "skipped") for check in scan[key]]
     if not (
