@@ -612,13 +612,18 @@ INPUTS = {
         Input(
             "ResponseTimeP99Seconds", "Number", 2, "p99 target response time above which the service is slow.", min_value=1, max_value=60
         ),
+        # At most 99: the alarms ask for usage above it, and a Fargate task's CPU and memory are capped at its task
+        # definition's ("you'll also be setting the maximum amount of CPU resources that your containers in a task are
+        # allowed", https://repost.aws/knowledge-center/ecs-cpu-allocation), so the service's Average, "compared to the
+        # CPU and memory that is specified in the service's task definition"
+        # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service_utilization.html), never passes 100.
         Input(
             "SaturationPercent",
             "Number",
             85,
             "Average CPU or memory that, while the service runs its maximum task count, means it needs more room.",
             min_value=50,
-            max_value=100,
+            max_value=99,
         ),
         Input(
             "SaturationPeriods",

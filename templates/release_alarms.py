@@ -99,13 +99,14 @@ def build() -> Template:
 
 def add_alert_topic(t, p):
     # CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key: it needs a
-    # customer-managed key whose policy lets cloudwatch.amazonaws.com use it.
+    # customer-managed key whose policy lets cloudwatch.amazonaws.com use it, with the two actions that page's
+    # statement grants (kms:GenerateDataKey* and kms:Decrypt).
     # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
     publishes = Statement(
         Sid="CloudWatchPublishes",
         Effect=Allow,
         Principal=Principal("Service", "cloudwatch.amazonaws.com"),
-        Action=[kms.Decrypt, kms.GenerateDataKey],
+        Action=[kms.Decrypt, kms.Action("GenerateDataKey*")],
         Resource=["*"],
     )
     # Nothing lasting is encrypted with it: notifications are delivered within days.
