@@ -238,7 +238,7 @@ def test_a_garbled_document_is_written_again_not_a_traceback(written, tmp_path):
     assert review_of("prod", output_dir) == written["prod"]
 
 
-def test_document_is_deterministic_and_names_no_absolute_path(written, tmp_path):
+def test_a_copy_of_output_elsewhere_gives_the_same_documents_naming_no_absolute_path(written, tmp_path):
     output_dir = copy_output(tmp_path / "elsewhere" / "output")
     for env in ENVS:
         again = review_of(env, output_dir)
@@ -1701,11 +1701,14 @@ def test_canary_and_linear_waits_are_modelled_as_cloudformation_counts_them():
         "| The release waits for `make continue` (after `make verify TEST_LISTENER=1`); without it ECS rolls back | TestPauseMinutes 30 × 60, at most | 1800 |"
         in paused
     )
-    t = timing.deploy_times(values)
+    # each sum: the first health check, the wait of the strategy, the bake, the drain and the stop
+    first_check, drain, stop = (
+        int(values[name]) for name in ("HealthCheckIntervalSeconds", "DeregistrationDelaySeconds", "StopTimeoutSeconds")
+    )
     bake = int(values["BakeTimeMinutes"]) * 60
-    assert f"**{timing.duration(t['first_check'] + 1800 + bake + t['drain'] + t['stop'])}**" in "\n".join(paused)
-    assert f"**{timing.duration(t['first_check'] + 300 + bake + t['drain'] + t['stop'])}**" in "\n".join(canary)
-    assert f"**{timing.duration(t['first_check'] + 360 + bake + t['drain'] + t['stop'])}**" in "\n".join(linear)
+    assert f"**{timing.duration(first_check + 1800 + bake + drain + stop)}**" in "\n".join(paused)
+    assert f"**{timing.duration(first_check + 300 + bake + drain + stop)}**" in "\n".join(canary)
+    assert f"**{timing.duration(first_check + 360 + bake + drain + stop)}**" in "\n".join(linear)
     # the overlap the cost section prices (pause, shifting, bake), not shifting and bake alone where a pause comes first
     paused_canary = steps({"DeploymentStrategy": "CANARY", "CanaryBakeTimeMinutes": "5", "TestPauseMinutes": "15"})
     overlap = timing.duration(900 + 300 + bake)

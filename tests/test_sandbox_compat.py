@@ -69,8 +69,8 @@ NO_CHANGES = "The submitted information didn't contain changes. Submit different
 _names = itertools.count(1)
 
 
-class Aws:
-    """boto3 clients on the sandbox: aws.cloudformation, aws.application_autoscaling, ..."""
+class SandboxAws:
+    """boto3 clients on the sandbox: sandbox_aws.cloudformation, sandbox_aws.application_autoscaling, ..."""
 
     def __init__(self, sandbox):
         self._sandbox = sandbox
@@ -80,25 +80,25 @@ class Aws:
 
 
 @pytest.fixture
-def aws(sandbox):
+def sandbox_aws(sandbox):
     """The sandbox emptied and seeded again: every test starts from the Phase 5.14 account."""
     sandbox.seed()
-    return Aws(sandbox)
+    return SandboxAws(sandbox)
 
 
 def body(layer: str) -> str:
     return (ROOT / "output" / f"{layer}.json").read_text()
 
 
-def change_set(aws, stack: str, template: str, parameters: dict, **extra) -> dict:
+def change_set(sandbox_aws, stack: str, template: str, parameters: dict, **extra) -> dict:
     """Create a change set (CREATE or UPDATE as the stack requires) and describe it."""
     try:
-        aws.cloudformation.describe_stacks(StackName=stack)
+        sandbox_aws.cloudformation.describe_stacks(StackName=stack)
         kind = "UPDATE"
     except ClientError:
         kind = "CREATE"
     name = f"{stack}-cs-{next(_names)}"
-    aws.cloudformation.create_change_set(
+    sandbox_aws.cloudformation.create_change_set(
         StackName=stack,
         ChangeSetName=name,
         ChangeSetType=kind,
@@ -107,45 +107,47 @@ def change_set(aws, stack: str, template: str, parameters: dict, **extra) -> dic
         Capabilities=["CAPABILITY_IAM"],
         **extra,
     )
-    return aws.cloudformation.describe_change_set(StackName=stack, ChangeSetName=name)
+    return sandbox_aws.cloudformation.describe_change_set(StackName=stack, ChangeSetName=name)
 
 
 def changes(description: dict) -> list:
     return [(c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalResourceId"]) for c in description["Changes"]]
 
 
-def execute(aws, description: dict) -> dict:
+def execute(sandbox_aws, description: dict) -> dict:
     """Execute a change set; return the stack's outputs."""
     assert description["Status"] == "CREATE_COMPLETE", description.get("StatusReason")
-    aws.cloudformation.execute_change_set(ChangeSetName=description["ChangeSetId"])
-    stack = aws.cloudformation.describe_stacks(StackName=description["StackName"])["Stacks"][0]
+    sandbox_aws.cloudformation.execute_change_set(ChangeSetName=description["ChangeSetId"])
+    stack = sandbox_aws.cloudformation.describe_stacks(StackName=description["StackName"])["Stacks"][0]
     assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
-def deploy(aws, stack: str, template: str, parameters: dict, **extra) -> dict:
-    return execute(aws, change_set(aws, stack, template, parameters, **extra))
+def deploy(sandbox_aws, stack: str, template: str, parameters: dict, **extra) -> dict:
+    return execute(sandbox_aws, change_set(sandbox_aws, stack, template, parameters, **extra))
 
 
-def alarms(aws) -> dict:
+def alarms(sandbox_aws) -> dict:
     """Our CloudWatch alarms by name (not the ones Application Auto Scaling makes for its policies)."""
-    return {a["AlarmName"]: a for a in aws.cloudwatch.describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]}
+    return {a["AlarmName"]: a for a in sandbox_aws.cloudwatch.describe_alarms(AlarmNamePrefix=PREFIX)["MetricAlarms"]}
 
 
-def subscriptions(aws, topic_arn: str) -> list:
-    return sorted((s["Protocol"], s["Endpoint"]) for s in aws.sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"])
+def subscriptions(sandbox_aws, topic_arn: str) -> list:
+    return sorted((s["Protocol"], s["Endpoint"]) for s in sandbox_aws.sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"])
 
 
-def physical_id(aws, stack: str, logical_id: str) -> str:
-    return aws.cloudformation.describe_stack_resource(StackName=stack, LogicalResourceId=logical_id)["StackResourceDetail"][
+def physical_id(sandbox_aws, stack: str, logical_id: str) -> str:
+    return sandbox_aws.cloudformation.describe_stack_resource(StackName=stack, LogicalResourceId=logical_id)["StackResourceDetail"][
         "PhysicalResourceId"
     ]
 
 
-def certificate_and_zone(aws) -> dict:
+def certificate_and_zone(sandbox_aws) -> dict:
     """What cert-dns would give the alb layer, made through the ACM and Route 53 APIs."""
-    arn = aws.acm.request_certificate(DomainName=f"*.{DOMAIN}", SubjectAlternativeNames=[DOMAIN], ValidationMethod="DNS")["CertificateArn"]
-    zone = aws.route53.create_hosted_zone(Name=DOMAIN, CallerReference="test")["HostedZone"]["Id"].split("/")[-1]
+    arn = sandbox_aws.acm.request_certificate(DomainName=f"*.{DOMAIN}", SubjectAlternativeNames=[DOMAIN], ValidationMethod="DNS")[
+        "CertificateArn"
+    ]
+    zone = sandbox_aws.route53.create_hosted_zone(Name=DOMAIN, CallerReference="test")["HostedZone"]["Id"].split("/")[-1]
     return {"CertificateArn": arn, "HostedZoneId": zone}
 
 
@@ -169,18 +171,20 @@ def ssm_template(value) -> str:
 # The sandbox itself.
 
 
-def test_seed_creates_the_ids_that_params_sandbox_yaml_holds(aws, sandbox):
+def test_seed_creates_the_ids_that_params_sandbox_yaml_holds(sandbox_aws, sandbox):
     created = sandbox.seed()  # it checks them against params/sandbox.yaml itself
     assert created == {name: params.load(PARAMS_FILE).values[name] for name in created}
-    subnets = {s["SubnetId"]: s for s in aws.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [created["VpcId"]]}])["Subnets"]}
+    subnets = {
+        s["SubnetId"]: s for s in sandbox_aws.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [created["VpcId"]]}])["Subnets"]
+    }
     for pair in (created["PublicSubnetIds"].split(","), created["PrivateSubnetIds"].split(",")):
         region = params.load(PARAMS_FILE).region  # the sandbox's zones are in the sandbox's region
         assert [subnets[s]["AvailabilityZone"] for s in pair] == [f"{region}a", f"{region}b"]
-    group = aws.ec2.describe_security_groups(GroupIds=[created["BackendSecurityGroupId"]])["SecurityGroups"][0]
+    group = sandbox_aws.ec2.describe_security_groups(GroupIds=[created["BackendSecurityGroupId"]])["SecurityGroups"][0]
     assert group["VpcId"] == created["VpcId"]
-    assert aws.ecs.describe_clusters(clusters=[CLUSTER])["clusters"][0]["status"] == "ACTIVE"
-    assert aws.ecr.describe_repositories(repositoryNames=[VALUES["EcrRepositoryName"]])["repositories"]
-    secret = json.loads(aws.secretsmanager.get_secret_value(SecretId=created["DatabaseSecretArn"])["SecretString"])
+    assert sandbox_aws.ecs.describe_clusters(clusters=[CLUSTER])["clusters"][0]["status"] == "ACTIVE"
+    assert sandbox_aws.ecr.describe_repositories(repositoryNames=[VALUES["EcrRepositoryName"]])["repositories"]
+    secret = json.loads(sandbox_aws.secretsmanager.get_secret_value(SecretId=created["DatabaseSecretArn"])["SecretString"])
     assert set(secret) == {"username", "password", "host", "port"}
     assert parameters("sandbox", "service")["DatabaseSecretArn"] == created["DatabaseSecretArn"]
 
@@ -323,16 +327,16 @@ def test_the_sandbox_server_runs_in_a_session_of_its_own(sandbox):
 # One test per gap closed in emulator/moto_compat.py.
 
 
-def test_outputs_and_parameters_after_create_and_update_change_sets(aws):
-    assert deploy(aws, "outputs", ssm_template({"Ref": "Tag"}), {"Tag": "v1"}) == {"Note": "v1"}
-    assert deploy(aws, "outputs", ssm_template({"Ref": "Tag"}), {"Tag": "v2"}) == {"Note": "v2"}
-    stack = aws.cloudformation.describe_stacks(StackName="outputs")["Stacks"][0]
+def test_outputs_and_parameters_after_create_and_update_change_sets(sandbox_aws):
+    assert deploy(sandbox_aws, "outputs", ssm_template({"Ref": "Tag"}), {"Tag": "v1"}) == {"Note": "v1"}
+    assert deploy(sandbox_aws, "outputs", ssm_template({"Ref": "Tag"}), {"Tag": "v2"}) == {"Note": "v2"}
+    stack = sandbox_aws.cloudformation.describe_stacks(StackName="outputs")["Stacks"][0]
     assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["Tag"] == "v2"
 
 
-def test_describe_stacks_shows_parameter_values_as_given(aws):
-    deploy(aws, "parameters", ssm_template({"Ref": "Tag"}), {"Tag": "v1", "Items": "subnet-a,subnet-b", "Count": "3"})
-    stack = aws.cloudformation.describe_stacks(StackName="parameters")["Stacks"][0]
+def test_describe_stacks_shows_parameter_values_as_given(sandbox_aws):
+    deploy(sandbox_aws, "parameters", ssm_template({"Ref": "Tag"}), {"Tag": "v1", "Items": "subnet-a,subnet-b", "Count": "3"})
+    stack = sandbox_aws.cloudformation.describe_stacks(StackName="parameters")["Stacks"][0]
     assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {
         "Tag": "v1",
         "Items": "subnet-a,subnet-b",
@@ -340,77 +344,81 @@ def test_describe_stacks_shows_parameter_values_as_given(aws):
     }
 
 
-def test_stack_resources_are_the_created_ones(aws):
-    zone = aws.route53.create_hosted_zone(Name=DOMAIN, CallerReference="existing")["HostedZone"]["Id"].split("/")[-1]
-    deploy(aws, "existing-zone", body("cert-dns"), parameters("sandbox", "cert-dns", ExistingHostedZoneId=zone))
-    resources = aws.cloudformation.describe_stack_resources(StackName="existing-zone")["StackResources"]
+def test_stack_resources_are_the_created_ones(sandbox_aws):
+    zone = sandbox_aws.route53.create_hosted_zone(Name=DOMAIN, CallerReference="existing")["HostedZone"]["Id"].split("/")[-1]
+    deploy(sandbox_aws, "existing-zone", body("cert-dns"), parameters("sandbox", "cert-dns", ExistingHostedZoneId=zone))
+    resources = sandbox_aws.cloudformation.describe_stack_resources(StackName="existing-zone")["StackResources"]
     assert [(r.get("LogicalResourceId"), r["ResourceType"]) for r in resources] == [("Certificate", "AWS::CertificateManager::Certificate")]
-    summaries = aws.cloudformation.list_stack_resources(StackName="existing-zone")["StackResourceSummaries"]
+    summaries = sandbox_aws.cloudformation.list_stack_resources(StackName="existing-zone")["StackResourceSummaries"]
     assert [r["LogicalResourceId"] for r in summaries] == ["Certificate"]
 
 
-def test_unchanged_redeploy_is_a_failed_change_set_not_an_error(aws):
-    deploy(aws, "unchanged", body("cert-dns"), parameters("sandbox", "cert-dns"))
+def test_unchanged_redeploy_is_a_failed_change_set_not_an_error(sandbox_aws):
+    deploy(sandbox_aws, "unchanged", body("cert-dns"), parameters("sandbox", "cert-dns"))
     again = change_set(
-        aws, "unchanged", body("cert-dns"), parameters("sandbox", "cert-dns")
+        sandbox_aws, "unchanged", body("cert-dns"), parameters("sandbox", "cert-dns")
     )  # moto alone: 400 "No updates are to be performed."
     assert (again["Status"], again["StatusReason"], again["ExecutionStatus"]) == ("FAILED", NO_CHANGES, "UNAVAILABLE")
     assert again["Changes"] == []
 
 
-def test_parameter_only_change_shows_the_resources_it_modifies(aws):
-    deploy(aws, "params", ssm_template({"Ref": "Tag"}), {"Tag": "v1"})
-    assert changes(change_set(aws, "params", ssm_template({"Ref": "Tag"}), {"Tag": "v2"})) == [("Modify", "Note")]
+def test_parameter_only_change_shows_the_resources_it_modifies(sandbox_aws):
+    deploy(sandbox_aws, "params", ssm_template({"Ref": "Tag"}), {"Tag": "v1"})
+    assert changes(change_set(sandbox_aws, "params", ssm_template({"Ref": "Tag"}), {"Tag": "v2"})) == [("Modify", "Note")]
 
 
-def test_parameter_used_only_inside_sub_is_applied(aws):
+def test_parameter_used_only_inside_sub_is_applied(sandbox_aws):
     template = ssm_template({"Fn::Sub": "image:${Tag}"})
-    deploy(aws, "sub", template, {"Tag": "v1"})
-    update = change_set(aws, "sub", template, {"Tag": "v2"})
+    deploy(sandbox_aws, "sub", template, {"Tag": "v1"})
+    update = change_set(sandbox_aws, "sub", template, {"Tag": "v2"})
     assert changes(update) == [("Modify", "Note")]
-    assert execute(aws, update) == {"Note": "image:v2"}
-    assert aws.ssm.get_parameter(Name="/sandbox/note")["Parameter"]["Value"] == "image:v2"
+    assert execute(sandbox_aws, update) == {"Note": "image:v2"}
+    assert sandbox_aws.ssm.get_parameter(Name="/sandbox/note")["Parameter"]["Value"] == "image:v2"
 
 
-def test_new_task_definition_revision_reaches_the_service(aws):
-    first = deploy(aws, "service", body("service"), rolling_service())
-    update = change_set(aws, "service", body("service"), rolling_service(ImageTag="v2"))
+def test_new_task_definition_revision_reaches_the_service(sandbox_aws):
+    first = deploy(sandbox_aws, "service", body("service"), rolling_service())
+    update = change_set(sandbox_aws, "service", body("service"), rolling_service(ImageTag="v2"))
     assert changes(update) == [("Modify", "TaskDefinition"), ("Modify", "Service")]  # in dependency order
-    outputs = execute(aws, update)
+    outputs = execute(sandbox_aws, update)
     assert outputs["TaskDefinitionArn"] != first["TaskDefinitionArn"]
-    service = aws.ecs.describe_services(cluster=outputs["ClusterName"], services=[outputs["ServiceName"]])["services"][0]
+    service = sandbox_aws.ecs.describe_services(cluster=outputs["ClusterName"], services=[outputs["ServiceName"]])["services"][0]
     assert service["taskDefinition"] == outputs["TaskDefinitionArn"]
-    image = aws.ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]["containerDefinitions"][0]["image"]
+    image = sandbox_aws.ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]["containerDefinitions"][0][
+        "image"
+    ]
     assert image.endswith(f"/{VALUES['EcrRepositoryName']}:v2")
 
 
-def test_dependents_whose_properties_did_not_change_are_left_alone(aws):
-    aws.ecs.create_service(cluster=CLUSTER, serviceName=f"{PREFIX}-service", desiredCount=1)
+def test_dependents_whose_properties_did_not_change_are_left_alone(sandbox_aws):
+    sandbox_aws.ecs.create_service(cluster=CLUSTER, serviceName=f"{PREFIX}-service", desiredCount=1)
     wired = {"ServiceClusterName": CLUSTER, "ServiceName": f"{PREFIX}-service"}
-    first = deploy(aws, "scaling", body("scaling"), parameters("sandbox", "scaling") | wired)
+    first = deploy(sandbox_aws, "scaling", body("scaling"), parameters("sandbox", "scaling") | wired)
     more = int(VALUES["MaxCapacity"]) + 1  # another value than params/sandbox.yaml's, whatever it is
-    outputs = deploy(aws, "scaling", body("scaling"), parameters("sandbox", "scaling", MaxCapacity=more) | wired)
-    assert aws.application_autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]["MaxCapacity"] == more
+    outputs = deploy(sandbox_aws, "scaling", body("scaling"), parameters("sandbox", "scaling", MaxCapacity=more) | wired)
+    assert (
+        sandbox_aws.application_autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]["MaxCapacity"] == more
+    )
     assert outputs == first, "the policies were recreated although only the target changed"
 
 
-def test_a_change_set_named_is_the_one_of_the_stack_stack_name_names_and_one_that_is_gone_is_not_found(aws):
+def test_a_change_set_named_is_the_one_of_the_stack_stack_name_names_and_one_that_is_gone_is_not_found(sandbox_aws):
     """What the deployer's clean-up after Ctrl-C, and the command it prints, meet when a deploy
     deleted the change set meanwhile (moto alone: a 500)."""
-    made = change_set(aws, "ssm", ssm_template("one"), {"Tag": "one"})
-    aws.cloudformation.delete_change_set(StackName="ssm", ChangeSetName=made["ChangeSetName"])
+    made = change_set(sandbox_aws, "ssm", ssm_template("one"), {"Tag": "one"})
+    sandbox_aws.cloudformation.delete_change_set(StackName="ssm", ChangeSetName=made["ChangeSetName"])
     with pytest.raises(ClientError) as gone:
-        aws.cloudformation.delete_change_set(StackName="ssm", ChangeSetName=made["ChangeSetName"])
+        sandbox_aws.cloudformation.delete_change_set(StackName="ssm", ChangeSetName=made["ChangeSetName"])
     error = gone.value.response
     assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("ChangeSetNotFound", 404)
     assert made["ChangeSetName"] in error["Error"]["Message"]
     with pytest.raises(ClientError) as gone:
-        aws.cloudformation.describe_change_set(StackName="ssm", ChangeSetName=made["ChangeSetName"])
+        sandbox_aws.cloudformation.describe_change_set(StackName="ssm", ChangeSetName=made["ChangeSetName"])
     assert gone.value.response["Error"]["Code"] == "ChangeSetNotFound"
     # By name, the change set of the stack StackName names, not another stack's of the same name
     # (moto took the last to describe, the first to execute or delete).
     for stack in ("first", "second", "third"):
-        aws.cloudformation.create_change_set(
+        sandbox_aws.cloudformation.create_change_set(
             StackName=stack,
             ChangeSetName="same",
             ChangeSetType="CREATE",
@@ -418,74 +426,76 @@ def test_a_change_set_named_is_the_one_of_the_stack_stack_name_names_and_one_tha
             Parameters=[{"ParameterKey": "Tag", "ParameterValue": stack}],
         )
     for stack in ("first", "second", "third"):
-        assert aws.cloudformation.describe_change_set(StackName=stack, ChangeSetName="same")["StackName"] == stack
+        assert sandbox_aws.cloudformation.describe_change_set(StackName=stack, ChangeSetName="same")["StackName"] == stack
     # and listed by StackName, a stack's own (moto alone listed every stack's)
-    assert {s["StackName"] for s in aws.cloudformation.list_change_sets(StackName="third")["Summaries"]} == {"third"}
-    aws.cloudformation.execute_change_set(StackName="second", ChangeSetName="same")
-    second, first = (aws.cloudformation.describe_stacks(StackName=stack)["Stacks"][0] for stack in ("second", "first"))
+    assert {s["StackName"] for s in sandbox_aws.cloudformation.list_change_sets(StackName="third")["Summaries"]} == {"third"}
+    sandbox_aws.cloudformation.execute_change_set(StackName="second", ChangeSetName="same")
+    second, first = (sandbox_aws.cloudformation.describe_stacks(StackName=stack)["Stacks"][0] for stack in ("second", "first"))
     assert (second["StackStatus"], second["Outputs"][0]["OutputValue"]) == ("CREATE_COMPLETE", "second")
     assert first["StackStatus"] == "REVIEW_IN_PROGRESS"
-    aws.cloudformation.delete_change_set(StackName="third", ChangeSetName="same")
-    left = aws.cloudformation.list_change_sets(StackName="first")["Summaries"]
+    sandbox_aws.cloudformation.delete_change_set(StackName="third", ChangeSetName="same")
+    left = sandbox_aws.cloudformation.list_change_sets(StackName="first")["Summaries"]
     assert [(s["StackName"], s["ChangeSetName"]) for s in left if s["ChangeSetName"] == "same"] == [("first", "same")]
 
 
-def test_a_change_sets_template_is_its_own_by_name_or_arn_not_the_stacks(aws):
+def test_a_change_sets_template_is_its_own_by_name_or_arn_not_the_stacks(sandbox_aws):
     # make execute compares it with output/'s: moto answered the stack's whatever ChangeSetName said.
-    first = change_set(aws, "ssm", ssm_template("one"), {"Tag": "one"})
-    aws.cloudformation.execute_change_set(ChangeSetName=first["ChangeSetId"])
-    second = change_set(aws, "ssm", ssm_template("two"), {"Tag": "two"})
-    assert aws.cloudformation.get_template(StackName="ssm")["TemplateBody"] == json.loads(ssm_template("one"))
+    first = change_set(sandbox_aws, "ssm", ssm_template("one"), {"Tag": "one"})
+    sandbox_aws.cloudformation.execute_change_set(ChangeSetName=first["ChangeSetId"])
+    second = change_set(sandbox_aws, "ssm", ssm_template("two"), {"Tag": "two"})
+    assert sandbox_aws.cloudformation.get_template(StackName="ssm")["TemplateBody"] == json.loads(ssm_template("one"))
     for which in ({"StackName": "ssm", "ChangeSetName": second["ChangeSetName"]}, {"ChangeSetName": second["ChangeSetId"]}):
-        assert aws.cloudformation.get_template(TemplateStage="Original", **which)["TemplateBody"] == json.loads(ssm_template("two")), which
+        assert sandbox_aws.cloudformation.get_template(TemplateStage="Original", **which)["TemplateBody"] == json.loads(
+            ssm_template("two")
+        ), which
     with pytest.raises(ClientError) as refused:  # "If you specify a name, you must also specify the StackName"
-        aws.cloudformation.get_template(ChangeSetName=second["ChangeSetName"])
+        sandbox_aws.cloudformation.get_template(ChangeSetName=second["ChangeSetName"])
     assert refused.value.response["Error"]["Code"] == "ValidationError"
 
 
-def test_update_stack_keeps_the_rollback_configuration_it_is_given_and_one_without_keeps_the_last(aws):
+def test_update_stack_keeps_the_rollback_configuration_it_is_given_and_one_without_keeps_the_last(sandbox_aws):
     # A tags-only update sends the triggers (a repair's empty list): moto dropped them, and the stack kept its last.
-    first = change_set(aws, "ssm", ssm_template("one"), {"Tag": "one"})
-    aws.cloudformation.execute_change_set(ChangeSetName=first["ChangeSetId"])
+    first = change_set(sandbox_aws, "ssm", ssm_template("one"), {"Tag": "one"})
+    sandbox_aws.cloudformation.execute_change_set(ChangeSetName=first["ChangeSetId"])
     given = {"RollbackTriggers": [], "MonitoringTimeInMinutes": 0}
     update = {"StackName": "ssm", "UsePreviousTemplate": True, "Parameters": [{"ParameterKey": "Tag", "UsePreviousValue": True}]}
-    aws.cloudformation.update_stack(
+    sandbox_aws.cloudformation.update_stack(
         **update, Tags=[{"Key": "a", "Value": "1"}], RollbackConfiguration=given | {"MonitoringTimeInMinutes": 5}
     )
-    assert aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"][0]["RollbackConfiguration"]["MonitoringTimeInMinutes"] == 5
-    aws.cloudformation.update_stack(**update, Tags=[{"Key": "a", "Value": "2"}])
-    assert aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"][0]["RollbackConfiguration"]["MonitoringTimeInMinutes"] == 5
+    assert sandbox_aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"][0]["RollbackConfiguration"]["MonitoringTimeInMinutes"] == 5
+    sandbox_aws.cloudformation.update_stack(**update, Tags=[{"Key": "a", "Value": "2"}])
+    assert sandbox_aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"][0]["RollbackConfiguration"]["MonitoringTimeInMinutes"] == 5
 
 
-def test_the_executed_change_set_stays_executed_and_ends_the_others(aws):
+def test_the_executed_change_set_stays_executed_and_ends_the_others(sandbox_aws):
     """As AWS: "CloudFormation deletes all other change sets associated with the stack"; the one that
     ran stays, EXECUTE_COMPLETE, and cannot run again (what make execute reads after a run stopped
     while asking to execute it).
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html"""
-    change_set(aws, "kept", ssm_template("one"), {"Tag": "one"})
-    aws.cloudformation.execute_change_set(
-        StackName="kept", ChangeSetName=aws.cloudformation.list_change_sets(StackName="kept")["Summaries"][0]["ChangeSetName"]
+    change_set(sandbox_aws, "kept", ssm_template("one"), {"Tag": "one"})
+    sandbox_aws.cloudformation.execute_change_set(
+        StackName="kept", ChangeSetName=sandbox_aws.cloudformation.list_change_sets(StackName="kept")["Summaries"][0]["ChangeSetName"]
     )
-    ran, other = (change_set(aws, "kept", ssm_template(tag), {"Tag": tag}) for tag in ("two", "three"))
-    aws.cloudformation.execute_change_set(StackName="kept", ChangeSetName=ran["ChangeSetName"])
-    listed = aws.cloudformation.list_change_sets(StackName="kept")["Summaries"]
+    ran, other = (change_set(sandbox_aws, "kept", ssm_template(tag), {"Tag": tag}) for tag in ("two", "three"))
+    sandbox_aws.cloudformation.execute_change_set(StackName="kept", ChangeSetName=ran["ChangeSetName"])
+    listed = sandbox_aws.cloudformation.list_change_sets(StackName="kept")["Summaries"]
     assert ran["ChangeSetName"] in {s["ChangeSetName"] for s in listed} and other["ChangeSetName"] not in {
         s["ChangeSetName"] for s in listed
     }
     assert (
-        aws.cloudformation.describe_change_set(StackName="kept", ChangeSetName=ran["ChangeSetName"])["ExecutionStatus"]
+        sandbox_aws.cloudformation.describe_change_set(StackName="kept", ChangeSetName=ran["ChangeSetName"])["ExecutionStatus"]
         == "EXECUTE_COMPLETE"
     )
     with pytest.raises(ClientError) as refused:
-        aws.cloudformation.execute_change_set(StackName="kept", ChangeSetName=ran["ChangeSetName"])
+        sandbox_aws.cloudformation.execute_change_set(StackName="kept", ChangeSetName=ran["ChangeSetName"])
     assert refused.value.response["Error"]["Code"] == "InvalidChangeSetStatus"
 
 
-def test_a_create_change_set_goes_to_the_stack_an_earlier_one_left_waiting_and_is_refused_for_a_live_one(aws):
+def test_a_create_change_set_goes_to_the_stack_an_earlier_one_left_waiting_and_is_refused_for_a_live_one(sandbox_aws):
     # A deploy stopped after its first CreateChangeSet leaves an empty REVIEW_IN_PROGRESS stack; the
     # next one's CREATE change set is for that stack (moto alone made a second stack of the name).
     def create(name):
-        return aws.cloudformation.create_change_set(
+        return sandbox_aws.cloudformation.create_change_set(
             StackName="waiting",
             ChangeSetName=name,
             ChangeSetType="CREATE",
@@ -495,31 +505,33 @@ def test_a_create_change_set_goes_to_the_stack_an_earlier_one_left_waiting_and_i
         )
 
     first = create("first")
-    aws.cloudformation.delete_change_set(StackName="waiting", ChangeSetName="first")
+    sandbox_aws.cloudformation.delete_change_set(StackName="waiting", ChangeSetName="first")
     second = create("second")
     assert second["StackId"] == first["StackId"]
-    assert [s["StackId"] for s in aws.cloudformation.describe_stacks()["Stacks"] if s["StackName"] == "waiting"] == [first["StackId"]]
-    aws.cloudformation.execute_change_set(StackName="waiting", ChangeSetName="second")
-    (created,) = aws.cloudformation.describe_stacks(StackName="waiting")["Stacks"]
+    assert [s["StackId"] for s in sandbox_aws.cloudformation.describe_stacks()["Stacks"] if s["StackName"] == "waiting"] == [
+        first["StackId"]
+    ]
+    sandbox_aws.cloudformation.execute_change_set(StackName="waiting", ChangeSetName="second")
+    (created,) = sandbox_aws.cloudformation.describe_stacks(StackName="waiting")["Stacks"]
     assert (created["StackStatus"], created["Tags"]) == ("CREATE_COMPLETE", [{"Key": "ChangeSet", "Value": "second"}])  # the executed one's
     with pytest.raises(ClientError) as refused:
         create("third")
     assert "already exists and cannot be created again with the changeSet [third]" in refused.value.response["Error"]["Message"]
     # Deleted, then made again: the new stack of the name lists its own change sets, not the old one's.
-    create_update = aws.cloudformation.create_change_set(
+    create_update = sandbox_aws.cloudformation.create_change_set(
         StackName="waiting",
         ChangeSetName="kept",
         ChangeSetType="UPDATE",
         TemplateBody=ssm_template("kept"),
         Parameters=[{"ParameterKey": "Tag", "ParameterValue": "kept"}],
     )
-    aws.cloudformation.delete_stack(StackName="waiting")
+    sandbox_aws.cloudformation.delete_stack(StackName="waiting")
     create("again")
-    listed = aws.cloudformation.list_change_sets(StackName="waiting")["Summaries"]
+    listed = sandbox_aws.cloudformation.list_change_sets(StackName="waiting")["Summaries"]
     assert [s["ChangeSetName"] for s in listed] == ["again"] and create_update["StackId"] == first["StackId"]
 
 
-def test_a_failed_update_puts_back_what_it_removed_and_removes_what_it_added(aws):
+def test_a_failed_update_puts_back_what_it_removed_and_removes_what_it_added(sandbox_aws):
     """moto deletes the resources an update removes before the others change: a rollback must create
     them again (AWS deletes them only after a successful update), and delete what the update added."""
 
@@ -550,27 +562,27 @@ def test_a_failed_update_puts_back_what_it_removed_and_removes_what_it_added(aws
             resources["Added"] = resources.pop("Logs")
         return json.dumps({"Parameters": {"Target": {"Type": "String"}}, "Resources": resources})
 
-    deploy(aws, "rollback", template(False), {"Target": VALUES["BackendSecurityGroupId"]})
-    failing = change_set(aws, "rollback", template(True), {"Target": "sg-0123456789abcdef0"})  # no such group: the update fails
-    aws.cloudformation.execute_change_set(StackName="rollback", ChangeSetName=failing["ChangeSetName"])
-    (stack,) = aws.cloudformation.describe_stacks(StackName="rollback")["Stacks"]
+    deploy(sandbox_aws, "rollback", template(False), {"Target": VALUES["BackendSecurityGroupId"]})
+    failing = change_set(sandbox_aws, "rollback", template(True), {"Target": "sg-0123456789abcdef0"})  # no such group: the update fails
+    sandbox_aws.cloudformation.execute_change_set(StackName="rollback", ChangeSetName=failing["ChangeSetName"])
+    (stack,) = sandbox_aws.cloudformation.describe_stacks(StackName="rollback")["Stacks"]
     assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack.get("StackStatusReason")
-    groups = [g["logGroupName"] for g in aws.logs.describe_log_groups(logGroupNamePrefix="/rollback/")["logGroups"]]
+    groups = [g["logGroupName"] for g in sandbox_aws.logs.describe_log_groups(logGroupNamePrefix="/rollback/")["logGroups"]]
     assert sorted(groups) == ["/rollback/kept-a", "/rollback/removed"]  # the replacement kept-b deleted
     resources = {
         r["LogicalResourceId"]: r.get("PhysicalResourceId")
-        for r in aws.cloudformation.describe_stack_resources(StackName="rollback")["StackResources"]
+        for r in sandbox_aws.cloudformation.describe_stack_resources(StackName="rollback")["StackResources"]
     }
     assert resources["Logs"] == "/rollback/removed" and "Added" not in resources and resources["Kept"] == "/rollback/kept-a"
     # The failed change set cannot run again (moto alone ran it again), and the attempt counts as an update.
     with pytest.raises(ClientError) as again:
-        aws.cloudformation.execute_change_set(StackName="rollback", ChangeSetName=failing["ChangeSetName"])
+        sandbox_aws.cloudformation.execute_change_set(StackName="rollback", ChangeSetName=failing["ChangeSetName"])
     assert again.value.response["Error"]["Code"] == "InvalidChangeSetStatus"
     assert "EXECUTE_FAILED" in again.value.response["Error"]["Message"]
     assert stack["LastUpdatedTime"] > stack["CreationTime"]
 
 
-def test_an_update_that_removes_a_resource_keeps_it_where_its_deletion_policy_says(aws):
+def test_an_update_that_removes_a_resource_keeps_it_where_its_deletion_policy_says(sandbox_aws):
     """AWS: DeletionPolicy "also applies to stack update operations that lead to resources being deleted
     from stacks"; RetainExceptOnCreate deletes only within the operation that created the resource, and a
     failed update's rollback keeps a plain Retain resource it added (ExecuteChangeSet's RetainExceptOnCreate
@@ -608,101 +620,103 @@ def test_an_update_that_removes_a_resource_keeps_it_where_its_deletion_policy_sa
         return json.dumps({"Resources": resources})
 
     def groups():
-        return sorted(g["logGroupName"] for g in aws.logs.describe_log_groups(logGroupNamePrefix="/policy/")["logGroups"])
+        return sorted(g["logGroupName"] for g in sandbox_aws.logs.describe_log_groups(logGroupNamePrefix="/policy/")["logGroups"])
 
-    deploy(aws, "policy", template("kept", "created", "gone"), {})
-    deploy(aws, "policy", template("gone"), {})  # Retain and RetainExceptOnCreate removed: both kept
+    deploy(sandbox_aws, "policy", template("kept", "created", "gone"), {})
+    deploy(sandbox_aws, "policy", template("gone"), {})  # Retain and RetainExceptOnCreate removed: both kept
     assert groups() == ["/policy/created", "/policy/gone", "/policy/kept"]
-    listed = [r["LogicalResourceId"] for r in aws.cloudformation.describe_stack_resources(StackName="policy")["StackResources"]]
+    listed = [r["LogicalResourceId"] for r in sandbox_aws.cloudformation.describe_stack_resources(StackName="policy")["StackResources"]]
     assert listed == ["gone"]  # out of the stack
-    failing = change_set(aws, "policy", template("gone", "new-kept", "new-created", target=True), {})
-    aws.cloudformation.execute_change_set(ChangeSetName=failing["ChangeSetId"])
-    (stack,) = aws.cloudformation.describe_stacks(StackName="policy")["Stacks"]
+    failing = change_set(sandbox_aws, "policy", template("gone", "new-kept", "new-created", target=True), {})
+    sandbox_aws.cloudformation.execute_change_set(ChangeSetName=failing["ChangeSetId"])
+    (stack,) = sandbox_aws.cloudformation.describe_stacks(StackName="policy")["Stacks"]
     assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack.get("StackStatusReason")
     assert groups() == ["/policy/created", "/policy/gone", "/policy/kept", "/policy/new-kept"]  # the rollback's own create deleted
 
 
-def test_a_change_set_waiting_when_update_stack_changes_the_stack_becomes_obsolete(aws):
+def test_a_change_set_waiting_when_update_stack_changes_the_stack_becomes_obsolete(sandbox_aws):
     """UpdateStack (the deployer's change of stack tags alone) left the stack's waiting change sets
     AVAILABLE: AWS makes them OBSOLETE, "because the stack was already updated", and refuses to run them.
     https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ChangeSetSummary.html"""
     given = {"Items": "a,b", "Count": "1"}  # every parameter, as the layers' configurations give them
-    deploy(aws, "obsolete", ssm_template("one"), {"Tag": "one"} | given)
-    waiting = change_set(aws, "obsolete", ssm_template("two"), {"Tag": "two"} | given)
-    aws.cloudformation.update_stack(
+    deploy(sandbox_aws, "obsolete", ssm_template("one"), {"Tag": "one"} | given)
+    waiting = change_set(sandbox_aws, "obsolete", ssm_template("two"), {"Tag": "two"} | given)
+    sandbox_aws.cloudformation.update_stack(
         StackName="obsolete",
         UsePreviousTemplate=True,
         Parameters=[  # as the deployer sends them: those DescribeStacks lists
             {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
-            for p in aws.cloudformation.describe_stacks(StackName="obsolete")["Stacks"][0]["Parameters"]
+            for p in sandbox_aws.cloudformation.describe_stacks(StackName="obsolete")["Stacks"][0]["Parameters"]
         ],
         Tags=[{"Key": "Owner", "Value": "ops"}],
     )
-    described = aws.cloudformation.describe_change_set(ChangeSetName=waiting["ChangeSetId"])
+    described = sandbox_aws.cloudformation.describe_change_set(ChangeSetName=waiting["ChangeSetId"])
     assert described["ExecutionStatus"] == "OBSOLETE"
     with pytest.raises(ClientError) as refused:
-        aws.cloudformation.execute_change_set(ChangeSetName=waiting["ChangeSetId"])
+        sandbox_aws.cloudformation.execute_change_set(ChangeSetName=waiting["ChangeSetId"])
     assert refused.value.response["Error"]["Code"] == "InvalidChangeSetStatus" and "OBSOLETE" in refused.value.response["Error"]["Message"]
 
 
-def test_an_updated_stack_says_when_it_was_last_updated(aws):
-    deploy(aws, "ssm", ssm_template("one"), {"Tag": "one"})
-    (created,) = aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"]
+def test_an_updated_stack_says_when_it_was_last_updated(sandbox_aws):
+    deploy(sandbox_aws, "ssm", ssm_template("one"), {"Tag": "one"})
+    (created,) = sandbox_aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"]
     assert "LastUpdatedTime" not in created
-    deploy(aws, "ssm", ssm_template("two"), {"Tag": "one"})
-    (updated,) = aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"]
+    deploy(sandbox_aws, "ssm", ssm_template("two"), {"Tag": "one"})
+    (updated,) = sandbox_aws.cloudformation.describe_stacks(StackName="ssm")["Stacks"]
     assert updated["LastUpdatedTime"] >= updated["CreationTime"]
 
 
-def test_resource_moto_cannot_update_is_kept(aws):
+def test_resource_moto_cannot_update_is_kept(sandbox_aws):
     # moto has no update for a target group: without the patch the stack loses it (and its outputs).
-    wired = certificate_and_zone(aws)
-    first = deploy(aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)
-    outputs = deploy(aws, "alb", body("alb"), parameters("sandbox", "alb", HealthCheckIntervalSeconds=60) | wired)
+    wired = certificate_and_zone(sandbox_aws)
+    first = deploy(sandbox_aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)
+    outputs = deploy(sandbox_aws, "alb", body("alb"), parameters("sandbox", "alb", HealthCheckIntervalSeconds=60) | wired)
     kept = [first["TargetGroupArn"], first["AlternateTargetGroupArn"]]
     assert [outputs["TargetGroupArn"], outputs["AlternateTargetGroupArn"]] == kept
-    assert sorted(g["TargetGroupArn"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]) == sorted(kept)
+    assert sorted(g["TargetGroupArn"] for g in sandbox_aws.elbv2.describe_target_groups()["TargetGroups"]) == sorted(kept)
 
 
-def test_an_update_reaches_what_drift_detection_reads_and_leaves_the_stacks_in_sync(aws):
+def test_an_update_reaches_what_drift_detection_reads_and_leaves_the_stacks_in_sync(sandbox_aws):
     # moto updates neither type: without the patch the new values never reached the resources, and
     # `make drift` called the deployed template's own values drift.
-    alb_given = parameters("sandbox", "alb") | certificate_and_zone(aws)
+    alb_given = parameters("sandbox", "alb") | certificate_and_zone(sandbox_aws)
     waf_given = parameters("sandbox", "waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
-    deploy(aws, "alb", body("alb"), alb_given)
-    deploy(aws, "waf", body("waf"), waf_given)
+    deploy(sandbox_aws, "alb", body("alb"), alb_given)
+    deploy(sandbox_aws, "waf", body("waf"), waf_given)
     interval = "45" if alb_given["HealthCheckIntervalSeconds"] != "45" else "50"
     retention = "90" if waf_given["LogRetentionDays"] != "90" else "60"
-    alb = deploy(aws, "alb", body("alb"), alb_given | {"HealthCheckIntervalSeconds": interval})
-    waf = deploy(aws, "waf", body("waf"), waf_given | {"LogRetentionDays": retention})
-    groups = aws.elbv2.describe_target_groups(TargetGroupArns=[alb["TargetGroupArn"], alb["AlternateTargetGroupArn"]])["TargetGroups"]
+    alb = deploy(sandbox_aws, "alb", body("alb"), alb_given | {"HealthCheckIntervalSeconds": interval})
+    waf = deploy(sandbox_aws, "waf", body("waf"), waf_given | {"LogRetentionDays": retention})
+    groups = sandbox_aws.elbv2.describe_target_groups(TargetGroupArns=[alb["TargetGroupArn"], alb["AlternateTargetGroupArn"]])[
+        "TargetGroups"
+    ]
     assert [group["HealthCheckIntervalSeconds"] for group in groups] == [int(interval)] * 2
-    (group,) = aws.logs.describe_log_groups(logGroupNamePrefix=waf["WafLogGroupName"])["logGroups"]
+    (group,) = sandbox_aws.logs.describe_log_groups(logGroupNamePrefix=waf["WafLogGroupName"])["logGroups"]
     assert group["retentionInDays"] == int(retention)
     for stack in ("alb", "waf"):
-        detection = aws.cloudformation.detect_stack_drift(StackName=stack)["StackDriftDetectionId"]
-        status = aws.cloudformation.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
-        assert status["StackDriftStatus"] == "IN_SYNC", aws.cloudformation.describe_stack_resource_drifts(StackName=stack)
+        detection = sandbox_aws.cloudformation.detect_stack_drift(StackName=stack)["StackDriftDetectionId"]
+        status = sandbox_aws.cloudformation.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+        assert status["StackDriftStatus"] == "IN_SYNC", sandbox_aws.cloudformation.describe_stack_resource_drifts(StackName=stack)
 
 
-def test_getatt_of_target_group_and_load_balancer(aws):
-    wired = certificate_and_zone(aws)
-    outputs = deploy(aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)
-    balancer = aws.elbv2.describe_load_balancers()["LoadBalancers"][0]
-    group = aws.elbv2.describe_target_groups()["TargetGroups"][0]
+def test_getatt_of_target_group_and_load_balancer(sandbox_aws):
+    wired = certificate_and_zone(sandbox_aws)
+    outputs = deploy(sandbox_aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)
+    balancer = sandbox_aws.elbv2.describe_load_balancers()["LoadBalancers"][0]
+    group = sandbox_aws.elbv2.describe_target_groups()["TargetGroups"][0]
     assert outputs["LoadBalancerFullName"] == balancer["LoadBalancerArn"].split(":loadbalancer/")[1]
     assert outputs["LoadBalancerFullName"].startswith(f"app/{PREFIX}-alb/")
     assert outputs["TargetGroupFullName"] == group["TargetGroupArn"].split(":")[-1]
     assert outputs["TargetGroupFullName"].startswith(f"targetgroup/{PREFIX}-tg/")
-    records = aws.route53.list_resource_record_sets(HostedZoneId=wired["HostedZoneId"])["ResourceRecordSets"]
+    records = sandbox_aws.route53.list_resource_record_sets(HostedZoneId=wired["HostedZoneId"])["ResourceRecordSets"]
     alias = next(r for r in records if r["Type"] == "A")
     assert alias["AliasTarget"]["HostedZoneId"] == balancer["CanonicalHostedZoneId"]
 
 
-def test_ecs_service_and_task_definition_keep_their_properties(aws):
+def test_ecs_service_and_task_definition_keep_their_properties(sandbox_aws):
     given = rolling_service()
-    outputs = deploy(aws, "service", body("service"), given)
-    service = aws.ecs.describe_services(cluster=CLUSTER, services=[outputs["ServiceName"]])["services"][0]
+    outputs = deploy(sandbox_aws, "service", body("service"), given)
+    service = sandbox_aws.ecs.describe_services(cluster=CLUSTER, services=[outputs["ServiceName"]])["services"][0]
     assert service["launchType"] == "FARGATE"
     port = int(given["ContainerPort"])
     assert service["loadBalancers"] == [{"targetGroupArn": TARGET_GROUP_ARN, "containerName": "web", "containerPort": port}]
@@ -719,69 +733,69 @@ def test_ecs_service_and_task_definition_keep_their_properties(aws):
         "rollback": True,
     }
     assert service["healthCheckGracePeriodSeconds"] == int(given["HealthCheckGracePeriodSeconds"])
-    task = aws.ecs.describe_task_definition(taskDefinition=outputs["TaskDefinitionArn"])["taskDefinition"]
+    task = sandbox_aws.ecs.describe_task_definition(taskDefinition=outputs["TaskDefinitionArn"])["taskDefinition"]
     sized = (given["TaskCpu"], given["TaskMemory"], "awsvpc", ["FARGATE"])
     assert (task["cpu"], task["memory"], task["networkMode"], task["requiresCompatibilities"]) == sized
     assert ":role/" in task["executionRoleArn"] and ":role/" in task["taskRoleArn"]
 
 
-def test_deleting_the_service_stack_deletes_the_service(aws):
-    outputs = deploy(aws, "service", body("service"), rolling_service())
-    aws.cloudformation.delete_stack(StackName="service")
-    service = aws.ecs.describe_services(cluster=CLUSTER, services=[outputs["ServiceName"]])["services"][0]
+def test_deleting_the_service_stack_deletes_the_service(sandbox_aws):
+    outputs = deploy(sandbox_aws, "service", body("service"), rolling_service())
+    sandbox_aws.cloudformation.delete_stack(StackName="service")
+    service = sandbox_aws.ecs.describe_services(cluster=CLUSTER, services=[outputs["ServiceName"]])["services"][0]
     assert service["status"] == "INACTIVE"
 
 
-def test_certificate_is_created_and_issued(aws):
-    outputs = deploy(aws, "cert-dns", body("cert-dns"), parameters("sandbox", "cert-dns"))
-    certificate = aws.acm.describe_certificate(CertificateArn=outputs["CertificateArn"])["Certificate"]
+def test_certificate_is_created_and_issued(sandbox_aws):
+    outputs = deploy(sandbox_aws, "cert-dns", body("cert-dns"), parameters("sandbox", "cert-dns"))
+    certificate = sandbox_aws.acm.describe_certificate(CertificateArn=outputs["CertificateArn"])["Certificate"]
     assert (certificate["DomainName"], certificate["Status"]) == (f"*.{DOMAIN}", "ISSUED")
     assert DOMAIN in certificate["SubjectAlternativeNames"]
 
 
-def test_a_cluster_its_services_run_in_is_not_deleted(aws):
+def test_a_cluster_its_services_run_in_is_not_deleted(sandbox_aws):
     # moto made it INACTIVE under its service, and the service's next release completed in it (a day-2 trial);
     # ECS refuses (ClusterContainsServicesException), and takes the cluster once the service is deleted
-    aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
+    sandbox_aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
     with pytest.raises(ClientError) as refused:
-        aws.ecs.delete_cluster(cluster=CLUSTER)
+        sandbox_aws.ecs.delete_cluster(cluster=CLUSTER)
     assert refused.value.response["Error"]["Code"] == "ClusterContainsServicesException"
-    assert aws.ecs.describe_clusters(clusters=[CLUSTER])["clusters"][0]["status"] == "ACTIVE"
-    aws.ecs.delete_service(cluster=CLUSTER, service="web-service", force=True)
-    assert aws.ecs.delete_cluster(cluster=CLUSTER)["cluster"]["status"] == "INACTIVE"
+    assert sandbox_aws.ecs.describe_clusters(clusters=[CLUSTER])["clusters"][0]["status"] == "ACTIVE"
+    sandbox_aws.ecs.delete_service(cluster=CLUSTER, service="web-service", force=True)
+    assert sandbox_aws.ecs.delete_cluster(cluster=CLUSTER)["cluster"]["status"] == "INACTIVE"
 
 
-def test_scalable_target_and_scaling_policies_are_created_and_deleted(aws):
-    aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
+def test_scalable_target_and_scaling_policies_are_created_and_deleted(sandbox_aws):
+    sandbox_aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
     wired = {"ServiceClusterName": CLUSTER, "ServiceName": "web-service"}
-    outputs = deploy(aws, "scaling", body("scaling"), parameters("sandbox", "scaling") | wired)
+    outputs = deploy(sandbox_aws, "scaling", body("scaling"), parameters("sandbox", "scaling") | wired)
     assert outputs["ScalableTargetId"] == f"service/{CLUSTER}/web-service|ecs:service:DesiredCount|ecs"
-    autoscaling = aws.application_autoscaling
+    autoscaling = sandbox_aws.application_autoscaling
     target = autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]
     expected = (f"service/{CLUSTER}/web-service", int(VALUES["MinCapacity"]), int(VALUES["MaxCapacity"]))
     assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == expected
     policies = autoscaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
     assert sorted(p["PolicyARN"] for p in policies) == sorted([outputs["CpuScalingPolicyArn"], outputs["MemoryScalingPolicyArn"]])
-    aws.cloudformation.delete_stack(StackName="scaling")
+    sandbox_aws.cloudformation.delete_stack(StackName="scaling")
     assert autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"] == []
     assert autoscaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"] == []
 
 
-def test_a_replacement_whose_old_resource_was_deleted_by_hand_goes_on(aws):
+def test_a_replacement_whose_old_resource_was_deleted_by_hand_goes_on(sandbox_aws):
     # Another domain replaces the certificate, whose old one was deleted by hand: AWS's clean-up of a replacement takes
     # it as gone, and so does the emulator's (_clean_up_replaced leaves what it cannot delete, as AWS's clean-up does).
-    zone = aws.route53.create_hosted_zone(Name=DOMAIN, CallerReference="replaced")["HostedZone"]["Id"].split("/")[-1]
+    zone = sandbox_aws.route53.create_hosted_zone(Name=DOMAIN, CallerReference="replaced")["HostedZone"]["Id"].split("/")[-1]
     values = parameters("sandbox", "cert-dns", ExistingHostedZoneId=zone)
-    deploy(aws, "replaced", body("cert-dns"), values)
-    aws.acm.delete_certificate(CertificateArn=physical_id(aws, "replaced", "Certificate"))
-    deploy(aws, "replaced", body("cert-dns"), values | {"DomainName": f"other.{values['DomainName']}"})
-    arn = physical_id(aws, "replaced", "Certificate")
-    assert aws.acm.describe_certificate(CertificateArn=arn)["Certificate"]["DomainName"].endswith(f"other.{values['DomainName']}")
+    deploy(sandbox_aws, "replaced", body("cert-dns"), values)
+    sandbox_aws.acm.delete_certificate(CertificateArn=physical_id(sandbox_aws, "replaced", "Certificate"))
+    deploy(sandbox_aws, "replaced", body("cert-dns"), values | {"DomainName": f"other.{values['DomainName']}"})
+    arn = physical_id(sandbox_aws, "replaced", "Certificate")
+    assert sandbox_aws.acm.describe_certificate(CertificateArn=arn)["Certificate"]["DomainName"].endswith(f"other.{values['DomainName']}")
 
 
-def test_termination_protection_is_kept_and_refuses_delete(aws):
-    deploy(aws, "protected", ssm_template({"Ref": "Tag"}), {"Tag": "v1"})
-    cloudformation = aws.cloudformation
+def test_termination_protection_is_kept_and_refuses_delete(sandbox_aws):
+    deploy(sandbox_aws, "protected", ssm_template({"Ref": "Tag"}), {"Tag": "v1"})
+    cloudformation = sandbox_aws.cloudformation
     cloudformation.update_termination_protection(StackName="protected", EnableTerminationProtection=True)
     assert cloudformation.describe_stacks(StackName="protected")["Stacks"][0]["EnableTerminationProtection"] is True
     with pytest.raises(ClientError, match=r"Stack \[protected\] cannot be deleted while TerminationProtection is enabled"):
@@ -793,25 +807,25 @@ def test_termination_protection_is_kept_and_refuses_delete(aws):
     ]
 
 
-def test_rollback_configuration_is_kept_on_the_change_set_and_the_stack(aws):
+def test_rollback_configuration_is_kept_on_the_change_set_and_the_stack(sandbox_aws):
     # moto accepts RollbackConfiguration on CreateChangeSet and drops it; AWS shows it on both.
     triggers = {
         "RollbackTriggers": [{"Arn": f"arn:aws:cloudwatch:{ACCOUNT_REGION}:alarm:{PREFIX}-target-5xx", "Type": "AWS::CloudWatch::Alarm"}],
         "MonitoringTimeInMinutes": 10,
     }
-    first = change_set(aws, "triggers", ssm_template({"Ref": "Tag"}), {"Tag": "v1"}, RollbackConfiguration=triggers)
+    first = change_set(sandbox_aws, "triggers", ssm_template({"Ref": "Tag"}), {"Tag": "v1"}, RollbackConfiguration=triggers)
     assert first["RollbackConfiguration"] == triggers
-    execute(aws, first)
-    assert aws.cloudformation.describe_stacks(StackName="triggers")["Stacks"][0]["RollbackConfiguration"] == triggers
-    deploy(aws, "triggers", ssm_template({"Ref": "Tag"}), {"Tag": "v2"})  # none given: the stack keeps its triggers
-    assert aws.cloudformation.describe_stacks(StackName="triggers")["Stacks"][0]["RollbackConfiguration"] == triggers
+    execute(sandbox_aws, first)
+    assert sandbox_aws.cloudformation.describe_stacks(StackName="triggers")["Stacks"][0]["RollbackConfiguration"] == triggers
+    deploy(sandbox_aws, "triggers", ssm_template({"Ref": "Tag"}), {"Tag": "v2"})  # none given: the stack keeps its triggers
+    assert sandbox_aws.cloudformation.describe_stacks(StackName="triggers")["Stacks"][0]["RollbackConfiguration"] == triggers
 
 
-def test_alarms_plain_percentile_and_metric_math_are_created_updated_and_deleted(aws):
-    topic = aws.sns.create_topic(Name=f"{PREFIX}-alerts")["TopicArn"]
+def test_alarms_plain_percentile_and_metric_math_are_created_updated_and_deleted(sandbox_aws):
+    topic = sandbox_aws.sns.create_topic(Name=f"{PREFIX}-alerts")["TopicArn"]
     given = parameters("sandbox", "alarms") | BALANCER_NAMES | {"ServiceClusterName": CLUSTER, "ServiceName": "web", "AlertTopicArn": topic}
-    outputs = deploy(aws, "alarms", body("alarms"), given)
-    found = alarms(aws)
+    outputs = deploy(sandbox_aws, "alarms", body("alarms"), given)
+    found = alarms(sandbox_aws)
     assert sorted(found) == sorted(outputs.values()) and len(found) == 6  # Ref of an alarm is its name
     elb = found[f"{PREFIX}-alb-5xx"]
     assert (elb["Namespace"], elb["MetricName"], elb["Statistic"]) == ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "Sum")
@@ -837,20 +851,20 @@ def test_alarms_plain_percentile_and_metric_math_are_created_updated_and_deleted
     assert saturated["Expression"] == f"IF(usage > {given['SaturationPercent']} AND tasks >= {given['MaxCapacity']}, 1, 0)"
     assert saturated["ReturnData"] is True and cpu["Threshold"] == 1.0
 
-    deploy(aws, "alarms", body("alarms"), given | {"Elb5xxThreshold": "25", "SaturationPercent": "90"})
-    found = alarms(aws)
+    deploy(sandbox_aws, "alarms", body("alarms"), given | {"Elb5xxThreshold": "25", "SaturationPercent": "90"})
+    found = alarms(sandbox_aws)
     assert found[f"{PREFIX}-alb-5xx"]["Threshold"] == 25.0
     assert found[f"{PREFIX}-memory-saturated"]["Metrics"][2]["Expression"].startswith("IF(usage > 90 ")
-    aws.cloudformation.delete_stack(StackName="alarms")
-    assert alarms(aws) == {}
+    sandbox_aws.cloudformation.delete_stack(StackName="alarms")
+    assert alarms(sandbox_aws) == {}
 
 
 @pytest.mark.parametrize("strategy", ["ROLLING", "BLUE_GREEN"])
-def test_alarm_ref_is_its_name_and_getatt_arn_its_arn(aws, strategy):
+def test_alarm_ref_is_its_name_and_getatt_arn_its_arn(sandbox_aws, strategy):
     # Without the alarm model, DescribeStacks of the release-alarms stack is an HTTP 500.
     given = parameters("sandbox", "release-alarms", AlertEmails="", DeploymentStrategy=strategy)
-    outputs = deploy(aws, "release-alarms", body("release-alarms"), given | BALANCER_NAMES)
-    found = alarms(aws)
+    outputs = deploy(sandbox_aws, "release-alarms", body("release-alarms"), given | BALANCER_NAMES)
+    found = alarms(sandbox_aws)
     names = outputs["DeploymentAlarmNames"].split(",")
     assert names == [f"{PREFIX}-target-5xx", f"{PREFIX}-unhealthy-hosts"]
     assert outputs["RollbackAlarmArns"].split(",") == [found[name]["AlarmArn"] for name in names]
@@ -872,24 +886,24 @@ def test_alarm_ref_is_its_name_and_getatt_arn_its_arn(aws, strategy):
     assert watched == expected
 
 
-def test_alert_topic_has_its_kms_key_and_email_subscriptions(aws):
+def test_alert_topic_has_its_kms_key_and_email_subscriptions(sandbox_aws):
     outputs = deploy(
-        aws,
+        sandbox_aws,
         "alerts",
         body("release-alarms"),
         parameters("sandbox", "release-alarms", AlertEmails="a@example.com,b@example.com") | BALANCER_NAMES,
     )
-    topic = aws.sns.get_topic_attributes(TopicArn=outputs["AlertTopicArn"])["Attributes"]
-    key_id = physical_id(aws, "alerts", "AlertTopicKey")
-    assert topic["KmsMasterKeyId"] == key_id and aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["Enabled"]
-    assert subscriptions(aws, outputs["AlertTopicArn"]) == [("email", "a@example.com"), ("email", "b@example.com")]
-    arn = physical_id(aws, "alerts", "AlertEmailSubscription1")  # Ref of a subscription is its ARN
+    topic = sandbox_aws.sns.get_topic_attributes(TopicArn=outputs["AlertTopicArn"])["Attributes"]
+    key_id = physical_id(sandbox_aws, "alerts", "AlertTopicKey")
+    assert topic["KmsMasterKeyId"] == key_id and sandbox_aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["Enabled"]
+    assert subscriptions(sandbox_aws, outputs["AlertTopicArn"]) == [("email", "a@example.com"), ("email", "b@example.com")]
+    arn = physical_id(sandbox_aws, "alerts", "AlertEmailSubscription1")  # Ref of a subscription is its ARN
     assert arn.startswith(outputs["AlertTopicArn"] + ":")
-    aws.cloudformation.delete_stack(StackName="alerts")
-    assert aws.sns.list_topics()["Topics"] == [] and aws.sns.list_subscriptions()["Subscriptions"] == []
+    sandbox_aws.cloudformation.delete_stack(StackName="alerts")
+    assert sandbox_aws.sns.list_topics()["Topics"] == [] and sandbox_aws.sns.list_subscriptions()["Subscriptions"] == []
 
 
-def test_conditional_resources_follow_their_condition_on_update(aws):
+def test_conditional_resources_follow_their_condition_on_update(sandbox_aws):
     # One subscription per AlertEmails slot, each with its Condition: removing an address
     # deletes its subscription (moto alone updates it to an empty endpoint), adding one creates it.
     # The change sets say so: moto alone listed all three subscriptions as Add on create, whatever
@@ -899,73 +913,73 @@ def test_conditional_resources_follow_their_condition_on_update(aws):
     def subscription_changes(description) -> list:
         return [change for change in changes(description) if change[1].startswith("AlertEmailSubscription")]
 
-    created = change_set(aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com,b@example.com"})
+    created = change_set(sandbox_aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com,b@example.com"})
     assert subscription_changes(created) == [("Add", "AlertEmailSubscription1"), ("Add", "AlertEmailSubscription2")]
-    outputs = execute(aws, created)
-    fewer = change_set(aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com"})
+    outputs = execute(sandbox_aws, created)
+    fewer = change_set(sandbox_aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com"})
     assert ("Remove", "AlertEmailSubscription2") in subscription_changes(fewer)
-    execute(aws, fewer)
-    assert subscriptions(aws, outputs["AlertTopicArn"]) == [("email", "a@example.com")]
-    more = change_set(aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com,c@example.com"})
+    execute(sandbox_aws, fewer)
+    assert subscriptions(sandbox_aws, outputs["AlertTopicArn"]) == [("email", "a@example.com")]
+    more = change_set(sandbox_aws, "alerts", body("release-alarms"), given | {"AlertEmails": "a@example.com,c@example.com"})
     assert ("Add", "AlertEmailSubscription2") in subscription_changes(more)
     assert not any(name == "AlertEmailSubscription3" for _, name in subscription_changes(fewer) + subscription_changes(more))
-    execute(aws, more)
-    assert subscriptions(aws, outputs["AlertTopicArn"]) == [("email", "a@example.com"), ("email", "c@example.com")]
+    execute(sandbox_aws, more)
+    assert subscriptions(sandbox_aws, outputs["AlertTopicArn"]) == [("email", "a@example.com"), ("email", "c@example.com")]
 
 
-def test_web_acl_with_its_association_and_logging_is_created_and_deleted(aws):
+def test_web_acl_with_its_association_and_logging_is_created_and_deleted(sandbox_aws):
     # WAF_RULES are the blocking rules: WafCountOnly false, whatever params/sandbox.yaml says.
     given = parameters("sandbox", "waf", WafCountOnly="false") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
-    outputs = deploy(aws, "waf", body("waf"), given)
-    (summary,) = aws.wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"]
+    outputs = deploy(sandbox_aws, "waf", body("waf"), given)
+    (summary,) = sandbox_aws.wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"]
     assert (summary["Name"], summary["ARN"]) == (f"{PREFIX}-web-acl", outputs["WebAclArn"])
-    acl = aws.wafv2.get_web_acl_for_resource(ResourceArn=LOAD_BALANCER_ARN)["WebACL"]
+    acl = sandbox_aws.wafv2.get_web_acl_for_resource(ResourceArn=LOAD_BALANCER_ARN)["WebACL"]
     assert acl["ARN"] == outputs["WebAclArn"] and acl["DefaultAction"] == {"Allow": {}}
     assert [(r["Name"], r["Priority"], r.get("Action") or r.get("OverrideAction")) for r in acl["Rules"]] == WAF_RULES
     assert acl["Rules"][0]["Statement"] == {"RateBasedStatement": {"Limit": int(given["WafRateLimit"]), "AggregateKeyType": "IP"}}
     assert all(r["VisibilityConfig"]["CloudWatchMetricsEnabled"] for r in acl["Rules"])
-    logging = aws.wafv2.get_logging_configuration(ResourceArn=outputs["WebAclArn"])["LoggingConfiguration"]
+    logging = sandbox_aws.wafv2.get_logging_configuration(ResourceArn=outputs["WebAclArn"])["LoggingConfiguration"]
     assert outputs["WafLogGroupName"] == f"aws-waf-logs-{PREFIX}"
     assert logging["LogDestinationConfigs"] == [f"arn:aws:logs:{ACCOUNT_REGION}:log-group:aws-waf-logs-{PREFIX}"]
     assert logging["RedactedFields"] == [{"SingleHeader": {"Name": "authorization"}}, {"SingleHeader": {"Name": "cookie"}}]
-    aws.cloudformation.delete_stack(StackName="waf")
-    assert aws.wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"] == []
-    assert aws.wafv2.get_web_acl_for_resource(ResourceArn=LOAD_BALANCER_ARN).get("WebACL") is None
-    assert aws.wafv2.list_logging_configurations(Scope="REGIONAL")["LoggingConfigurations"] == []
+    sandbox_aws.cloudformation.delete_stack(StackName="waf")
+    assert sandbox_aws.wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"] == []
+    assert sandbox_aws.wafv2.get_web_acl_for_resource(ResourceArn=LOAD_BALANCER_ARN).get("WebACL") is None
+    assert sandbox_aws.wafv2.list_logging_configurations(Scope="REGIONAL")["LoggingConfigurations"] == []
 
 
-def test_parameter_read_only_through_a_condition_updates_what_uses_it(aws):
+def test_parameter_read_only_through_a_condition_updates_what_uses_it(sandbox_aws):
     # WafCountOnly reaches the web ACL only through the CountOnly condition's Fn::If: from false to true.
     given = parameters("sandbox", "waf", WafCountOnly="false") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
-    first = deploy(aws, "waf", body("waf"), given)
-    update = change_set(aws, "waf", body("waf"), given | {"WafCountOnly": "true"})
+    first = deploy(sandbox_aws, "waf", body("waf"), given)
+    update = change_set(sandbox_aws, "waf", body("waf"), given | {"WafCountOnly": "true"})
     # moto alone shows no Changes at all. The association and logging show as Modify too: they
     # refer to the web ACL (a gap left open, see emulator/moto_compat.py).
     assert changes(update) == [("Modify", "WebAcl"), ("Modify", "WebAclAssociation"), ("Modify", "WebAclLogging")]
     # The cause is the parameter, as CloudFormation names it, never the condition in between.
     assert {d.get("CausingEntity") for d in resource_changes(update)["WebAcl"]["Details"]} == {"WafCountOnly"}
-    assert execute(aws, update) == first, "the web ACL keeps its ARN: updated in place"
-    acl = aws.wafv2.get_web_acl_for_resource(ResourceArn=LOAD_BALANCER_ARN)["WebACL"]
+    assert execute(sandbox_aws, update) == first, "the web ACL keeps its ARN: updated in place"
+    acl = sandbox_aws.wafv2.get_web_acl_for_resource(ResourceArn=LOAD_BALANCER_ARN)["WebACL"]
     counting = {"AWSManagedRulesKnownBadInputsRuleSet": {"None": {}}}  # blocks even in count-only mode
     assert [(r["Name"], r.get("Action") or r.get("OverrideAction")) for r in acl["Rules"]] == [
         (name, counting.get(name, {"Count": {}})) for name, _, _ in WAF_RULES
     ]
 
 
-def test_a_condition_that_keeps_its_value_changes_nothing_that_reads_it(aws):
+def test_a_condition_that_keeps_its_value_changes_nothing_that_reads_it(sandbox_aws):
     # UnhealthyHostsAlarm reads DeploymentStrategy only through ShiftsTraffic: BLUE_GREEN to CANARY
     # keeps it true (no change to list), back to ROLLING turns it false (a change, caused by the
     # parameter). moto_compat listed the alarm, and named the condition as a parameter.
     given = parameters("sandbox", "release-alarms") | BALANCER_NAMES
-    deploy(aws, "alerts", body("release-alarms"), given | {"DeploymentStrategy": "BLUE_GREEN"})
-    assert changes(change_set(aws, "alerts", body("release-alarms"), given | {"DeploymentStrategy": "CANARY"})) == []
-    rolling = change_set(aws, "alerts", body("release-alarms"), given | {"DeploymentStrategy": "ROLLING"})
+    deploy(sandbox_aws, "alerts", body("release-alarms"), given | {"DeploymentStrategy": "BLUE_GREEN"})
+    assert changes(change_set(sandbox_aws, "alerts", body("release-alarms"), given | {"DeploymentStrategy": "CANARY"})) == []
+    rolling = change_set(sandbox_aws, "alerts", body("release-alarms"), given | {"DeploymentStrategy": "ROLLING"})
     assert changes(rolling) == [("Modify", "UnhealthyHostsAlarm")]
     details = resource_changes(rolling)["UnhealthyHostsAlarm"]["Details"]
     assert {(d["ChangeSource"], d.get("CausingEntity")) for d in details} == {("ParameterReference", "DeploymentStrategy")}
 
 
-def test_a_parameter_left_out_takes_its_default_in_the_change_set_and_in_its_execution_alike(aws):
+def test_a_parameter_left_out_takes_its_default_in_the_change_set_and_in_its_execution_alike(sandbox_aws):
     # Mode left out of the second change set falls back to its default, "off": the Condition turns
     # false, so Extra goes and Main's Fn::If changes, in what the change set says and in what it does.
     template = json.dumps(
@@ -985,18 +999,18 @@ def test_a_parameter_left_out_takes_its_default_in_the_change_set_and_in_its_exe
             },
         }
     )
-    deploy(aws, "modes", template, {"Mode": "on", "Other": "a"})
-    left_out = change_set(aws, "modes", template, {"Other": "b"})
+    deploy(sandbox_aws, "modes", template, {"Mode": "on", "Other": "a"})
+    left_out = change_set(sandbox_aws, "modes", template, {"Other": "b"})
     assert changes(left_out) == [("Modify", "Main"), ("Remove", "Extra")]
     assert {d.get("CausingEntity") for d in resource_changes(left_out)["Main"]["Details"]} == {"Mode"}
-    execute(aws, left_out)
-    assert aws.ssm.get_parameter(Name="/sandbox/main")["Parameter"]["Value"] == "t-off"
-    assert aws.ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": ["/sandbox/extra"]}])["Parameters"] == []
+    execute(sandbox_aws, left_out)
+    assert sandbox_aws.ssm.get_parameter(Name="/sandbox/main")["Parameter"]["Value"] == "t-off"
+    assert sandbox_aws.ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": ["/sandbox/extra"]}])["Parameters"] == []
 
 
-def stack_events(aws, stack: str) -> list:
+def stack_events(sandbox_aws, stack: str) -> list:
     """(logical id, status, reason) of the stack's events, oldest first."""
-    found = aws.cloudformation.describe_stack_events(StackName=stack)["StackEvents"]
+    found = sandbox_aws.cloudformation.describe_stack_events(StackName=stack)["StackEvents"]
     return [(e["LogicalResourceId"], e["ResourceStatus"], e.get("ResourceStatusReason")) for e in reversed(found)]
 
 
@@ -1004,7 +1018,7 @@ def resource_changes(description: dict) -> dict:
     return {c["ResourceChange"]["LogicalResourceId"]: c["ResourceChange"] for c in description["Changes"]}
 
 
-def test_a_change_outside_a_resources_properties_is_listed_and_a_dependent_that_reads_only_its_name_is_not(aws):
+def test_a_change_outside_a_resources_properties_is_listed_and_a_dependent_that_reads_only_its_name_is_not(sandbox_aws):
     def template(policy):
         return json.dumps(
             {
@@ -1022,36 +1036,38 @@ def test_a_change_outside_a_resources_properties_is_listed_and_a_dependent_that_
             }
         )
 
-    deploy(aws, "policy", template("Delete"), {})
+    deploy(sandbox_aws, "policy", template("Delete"), {})
     # Only the log group's DeletionPolicy changes: listed (a change set with no change would not run);
     # what reads its name, which stays, is not.
-    listed = resource_changes(change_set(aws, "policy", template("Retain"), {}))
+    listed = resource_changes(change_set(sandbox_aws, "policy", template("Retain"), {}))
     assert list(listed) == ["Group"] and (listed["Group"]["Action"], listed["Group"]["Details"]) == ("Modify", []), listed
 
 
-def test_a_failed_create_rolls_back_to_rollback_complete(aws):
+def test_a_failed_create_rolls_back_to_rollback_complete(sandbox_aws):
     # moto alone: ExecuteChangeSet answers HTTP 400 and the stack stays REVIEW_IN_PROGRESS with
     # its security group and bucket made, reported as not deployed and never cleaned up.
-    wired = certificate_and_zone(aws)
+    wired = certificate_and_zone(sandbox_aws)
     vpc = parameters("sandbox", "alb")["VpcId"]
-    taken = aws.elbv2.create_target_group(Name=f"{PREFIX}-tg", Protocol="HTTP", Port=8000, VpcId=vpc, TargetType="ip")
-    created = change_set(aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)
-    aws.cloudformation.execute_change_set(ChangeSetName=created["ChangeSetId"])
-    stack = aws.cloudformation.describe_stacks(StackName="alb")["Stacks"][0]
+    taken = sandbox_aws.elbv2.create_target_group(Name=f"{PREFIX}-tg", Protocol="HTTP", Port=8000, VpcId=vpc, TargetType="ip")
+    created = change_set(sandbox_aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)
+    sandbox_aws.cloudformation.execute_change_set(ChangeSetName=created["ChangeSetId"])
+    stack = sandbox_aws.cloudformation.describe_stacks(StackName="alb")["Stacks"][0]
     assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
     assert stack["StackStatusReason"] == "The following resource(s) failed to create: [TargetGroup]. Rollback requested by user."
-    events = stack_events(aws, "alb")
+    events = stack_events(sandbox_aws, "alb")
     failed = [(logical, reason) for logical, status, reason in events if status == "CREATE_FAILED"]
     assert failed == [("TargetGroup", 'Resource handler returned message: "A target group with the specified name already exists."')]
     assert ("AlbSecurityGroup", "DELETE_COMPLETE", None) in events and events[-1][:2] == ("alb", "ROLLBACK_COMPLETE")
     # What the create made is gone, the retained bucket too (RetainExceptOnCreate); what it did not make stays.
-    assert f"{PREFIX}-alb-sg" not in {g["GroupName"] for g in aws.ec2.describe_security_groups()["SecurityGroups"]}
-    assert aws.s3.list_buckets()["Buckets"] == []
-    assert [g["TargetGroupArn"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]] == [taken["TargetGroups"][0]["TargetGroupArn"]]
-    assert aws.cloudformation.describe_stack_resources(StackName="alb")["StackResources"] == []
+    assert f"{PREFIX}-alb-sg" not in {g["GroupName"] for g in sandbox_aws.ec2.describe_security_groups()["SecurityGroups"]}
+    assert sandbox_aws.s3.list_buckets()["Buckets"] == []
+    assert [g["TargetGroupArn"] for g in sandbox_aws.elbv2.describe_target_groups()["TargetGroups"]] == [
+        taken["TargetGroups"][0]["TargetGroupArn"]
+    ]
+    assert sandbox_aws.cloudformation.describe_stack_resources(StackName="alb")["StackResources"] == []
 
 
-def test_a_log_group_a_stack_makes_keeps_its_kms_key_and_an_update_changes_it(aws):
+def test_a_log_group_a_stack_makes_keeps_its_kms_key_and_an_update_changes_it(sandbox_aws):
     """make purge leaves a key that a log group in no stack still uses (the groups an update to a new
     NamePrefix or a destroy kept): moto dropped a stack-made group's KmsKeyId, so the sandbox could not
     show it."""
@@ -1069,22 +1085,22 @@ def test_a_log_group_a_stack_makes_keeps_its_kms_key_and_an_update_changes_it(aw
             },
         },
     }
-    deploy(aws, "keyed", json.dumps(template), {"Keyed": "yes"})
-    key_arn = aws.kms.describe_key(KeyId=physical_id(aws, "keyed", "Key"))["KeyMetadata"]["Arn"]
-    (group,) = aws.logs.describe_log_groups(logGroupNamePrefix="keyed-logs")["logGroups"]
+    deploy(sandbox_aws, "keyed", json.dumps(template), {"Keyed": "yes"})
+    key_arn = sandbox_aws.kms.describe_key(KeyId=physical_id(sandbox_aws, "keyed", "Key"))["KeyMetadata"]["Arn"]
+    (group,) = sandbox_aws.logs.describe_log_groups(logGroupNamePrefix="keyed-logs")["logGroups"]
     assert group.get("kmsKeyId") == key_arn
-    deploy(aws, "keyed", json.dumps(template), {"Keyed": "no"})
-    (group,) = aws.logs.describe_log_groups(logGroupNamePrefix="keyed-logs")["logGroups"]
+    deploy(sandbox_aws, "keyed", json.dumps(template), {"Keyed": "no"})
+    (group,) = sandbox_aws.logs.describe_log_groups(logGroupNamePrefix="keyed-logs")["logGroups"]
     assert "kmsKeyId" not in group
 
 
-def test_created_resources_carry_the_stack_tags_and_cloudformations_own(aws):
+def test_created_resources_carry_the_stack_tags_and_cloudformations_own(sandbox_aws):
     # moto alone: no tag at all on what a change set creates.
     stack_tags = [{"Key": "Project", "Value": "startupwebapp"}, {"Key": "Layer", "Value": "service"}]
-    outputs = deploy(aws, "service", body("service"), rolling_service(), Tags=stack_tags)
-    stack_id = aws.cloudformation.describe_stacks(StackName="service")["Stacks"][0]["StackId"]
-    group = aws.logs.describe_log_groups(logGroupNamePrefix=outputs["LogGroupName"])["logGroups"][0]
-    assert aws.logs.list_tags_for_resource(resourceArn=group["logGroupArn"])["tags"] == {
+    outputs = deploy(sandbox_aws, "service", body("service"), rolling_service(), Tags=stack_tags)
+    stack_id = sandbox_aws.cloudformation.describe_stacks(StackName="service")["Stacks"][0]["StackId"]
+    group = sandbox_aws.logs.describe_log_groups(logGroupNamePrefix=outputs["LogGroupName"])["logGroups"][0]
+    assert sandbox_aws.logs.list_tags_for_resource(resourceArn=group["logGroupArn"])["tags"] == {
         "Project": "startupwebapp",
         "Layer": "service",
         "aws:cloudformation:stack-name": "service",
@@ -1092,83 +1108,85 @@ def test_created_resources_carry_the_stack_tags_and_cloudformations_own(aws):
         "aws:cloudformation:logical-id": "LogGroup",
     }
     # The key type's schema says cloudFormationSystemTags: false: CloudFormation puts no aws: tag on a key.
-    key_tags = aws.kms.list_resource_tags(KeyId=physical_id(aws, "service", "LogKey"))["Tags"]
+    key_tags = sandbox_aws.kms.list_resource_tags(KeyId=physical_id(sandbox_aws, "service", "LogKey"))["Tags"]
     assert not [t for t in key_tags if t["TagKey"].startswith("aws:")]
 
 
-def test_a_deleted_stack_keeps_what_it_retains_and_lists_it_by_stack_id(aws):
+def test_a_deleted_stack_keeps_what_it_retains_and_lists_it_by_stack_id(sandbox_aws):
     # moto alone: RetainExceptOnCreate resources are deleted with the stack; ListStacks has no
     # DeletionTime; ListStackResources of the deleted stack says CREATE_COMPLETE and makes the
     # deleted roles again.
-    outputs = deploy(aws, "service", body("service"), rolling_service())
-    stack_id = aws.cloudformation.describe_stacks(StackName="service")["Stacks"][0]["StackId"]
-    key_id = physical_id(aws, "service", "LogKey")
-    aws.cloudformation.delete_stack(StackName="service")
-    assert [g["logGroupName"] for g in aws.logs.describe_log_groups()["logGroups"]] == [outputs["LogGroupName"]]
-    assert aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
-    (summary,) = [s for s in aws.cloudformation.list_stacks(StackStatusFilter=["DELETE_COMPLETE"])["StackSummaries"]]
+    outputs = deploy(sandbox_aws, "service", body("service"), rolling_service())
+    stack_id = sandbox_aws.cloudformation.describe_stacks(StackName="service")["Stacks"][0]["StackId"]
+    key_id = physical_id(sandbox_aws, "service", "LogKey")
+    sandbox_aws.cloudformation.delete_stack(StackName="service")
+    assert [g["logGroupName"] for g in sandbox_aws.logs.describe_log_groups()["logGroups"]] == [outputs["LogGroupName"]]
+    assert sandbox_aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    (summary,) = [s for s in sandbox_aws.cloudformation.list_stacks(StackStatusFilter=["DELETE_COMPLETE"])["StackSummaries"]]
     assert summary["StackId"] == stack_id and summary["DeletionTime"] >= summary["CreationTime"]
-    listed = aws.cloudformation.list_stack_resources(StackName=stack_id)["StackResourceSummaries"]
+    listed = sandbox_aws.cloudformation.list_stack_resources(StackName=stack_id)["StackResourceSummaries"]
     statuses = {r["LogicalResourceId"]: (r["ResourceStatus"], r["PhysicalResourceId"]) for r in listed}
     assert statuses["LogGroup"] == ("DELETE_SKIPPED", outputs["LogGroupName"]) and statuses["LogKey"] == ("DELETE_SKIPPED", key_id)
     assert {status for name, (status, _) in statuses.items() if name not in ("LogGroup", "LogKey")} == {"DELETE_COMPLETE"}
-    assert [r["RoleName"] for r in aws.iam.list_roles()["Roles"] if r["RoleName"].startswith("service-")] == []
-    assert ("LogGroup", "DELETE_SKIPPED", None) in stack_events(aws, stack_id)
+    assert [r["RoleName"] for r in sandbox_aws.iam.list_roles()["Roles"] if r["RoleName"].startswith("service-")] == []
+    assert ("LogGroup", "DELETE_SKIPPED", None) in stack_events(sandbox_aws, stack_id)
     with pytest.raises(ClientError, match="does not exist"):  # a deleted stack by its id only, as in AWS
-        aws.cloudformation.list_stack_resources(StackName="service")
+        sandbox_aws.cloudformation.list_stack_resources(StackName="service")
 
 
-def test_a_resource_made_again_under_a_deleted_ones_name_has_none_of_its_tags(aws):
+def test_a_resource_made_again_under_a_deleted_ones_name_has_none_of_its_tags(sandbox_aws):
     # moto alone: the new log group or bucket shows the old one's tags (the same ARN).
-    aws.logs.create_log_group(logGroupName="/ecs/again", tags={"Owner": "old"})
-    aws.logs.delete_log_group(logGroupName="/ecs/again")
-    aws.logs.create_log_group(logGroupName="/ecs/again")
-    arn = aws.logs.describe_log_groups(logGroupNamePrefix="/ecs/again")["logGroups"][0]["logGroupArn"]
-    assert aws.logs.list_tags_for_resource(resourceArn=arn)["tags"] == {}
-    create_bucket(aws.s3, "again")
-    aws.s3.put_bucket_tagging(Bucket="again", Tagging={"TagSet": [{"Key": "Owner", "Value": "old"}]})
-    aws.s3.delete_bucket(Bucket="again")
-    create_bucket(aws.s3, "again")
+    sandbox_aws.logs.create_log_group(logGroupName="/ecs/again", tags={"Owner": "old"})
+    sandbox_aws.logs.delete_log_group(logGroupName="/ecs/again")
+    sandbox_aws.logs.create_log_group(logGroupName="/ecs/again")
+    arn = sandbox_aws.logs.describe_log_groups(logGroupNamePrefix="/ecs/again")["logGroups"][0]["logGroupArn"]
+    assert sandbox_aws.logs.list_tags_for_resource(resourceArn=arn)["tags"] == {}
+    create_bucket(sandbox_aws.s3, "again")
+    sandbox_aws.s3.put_bucket_tagging(Bucket="again", Tagging={"TagSet": [{"Key": "Owner", "Value": "old"}]})
+    sandbox_aws.s3.delete_bucket(Bucket="again")
+    create_bucket(sandbox_aws.s3, "again")
     with pytest.raises(ClientError, match="NoSuchTagSet"):
-        aws.s3.get_bucket_tagging(Bucket="again")
+        sandbox_aws.s3.get_bucket_tagging(Bucket="again")
 
 
-def test_a_deleted_load_balancer_frees_its_certificate_and_its_target_group_goes(aws):
+def test_a_deleted_load_balancer_frees_its_certificate_and_its_target_group_goes(sandbox_aws):
     # moto alone: the certificate stays "in use" by the deleted listener (ACM refuses to delete it)
     # and the stack's target group outlives the stack.
-    wired = certificate_and_zone(aws)
-    deploy(aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)
-    assert aws.acm.describe_certificate(CertificateArn=wired["CertificateArn"])["Certificate"]["InUseBy"]
-    aws.cloudformation.delete_stack(StackName="alb")
-    assert aws.acm.describe_certificate(CertificateArn=wired["CertificateArn"])["Certificate"].get("InUseBy", []) == []
-    assert aws.elbv2.describe_target_groups()["TargetGroups"] == []
+    wired = certificate_and_zone(sandbox_aws)
+    deploy(sandbox_aws, "alb", body("alb"), parameters("sandbox", "alb") | wired)
+    assert sandbox_aws.acm.describe_certificate(CertificateArn=wired["CertificateArn"])["Certificate"]["InUseBy"]
+    sandbox_aws.cloudformation.delete_stack(StackName="alb")
+    assert sandbox_aws.acm.describe_certificate(CertificateArn=wired["CertificateArn"])["Certificate"].get("InUseBy", []) == []
+    assert sandbox_aws.elbv2.describe_target_groups()["TargetGroups"] == []
     # and the backend group's rule from the load balancer's group went with the stack's ingress resource
-    (backend,) = aws.ec2.describe_security_groups(GroupIds=[VALUES["BackendSecurityGroupId"]])["SecurityGroups"]
+    (backend,) = sandbox_aws.ec2.describe_security_groups(GroupIds=[VALUES["BackendSecurityGroupId"]])["SecurityGroups"]
     assert [pair for rule in backend["IpPermissions"] for pair in rule.get("UserIdGroupPairs", [])] == []
-    aws.acm.delete_certificate(CertificateArn=wired["CertificateArn"])
+    sandbox_aws.acm.delete_certificate(CertificateArn=wired["CertificateArn"])
 
 
-def test_a_security_group_that_another_groups_rule_names_is_refused_deletion_until_the_rule_goes(aws):
+def test_a_security_group_that_another_groups_rule_names_is_refused_deletion_until_the_rule_goes(sandbox_aws):
     # moto alone deletes it and leaves the rule naming a group that is gone; AWS answers
     # DependencyViolation: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DeleteSecurityGroup.html
-    source = aws.ec2.create_security_group(GroupName="source", Description="source", VpcId=VALUES["VpcId"])["GroupId"]
+    source = sandbox_aws.ec2.create_security_group(GroupName="source", Description="source", VpcId=VALUES["VpcId"])["GroupId"]
     from_source = [{"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8000, "UserIdGroupPairs": [{"GroupId": source}]}]
-    aws.ec2.authorize_security_group_ingress(GroupId=VALUES["BackendSecurityGroupId"], IpPermissions=from_source)
-    aws.ec2.authorize_security_group_ingress(GroupId=source, IpPermissions=from_source)  # its own rule naming itself holds nothing up
+    sandbox_aws.ec2.authorize_security_group_ingress(GroupId=VALUES["BackendSecurityGroupId"], IpPermissions=from_source)
+    sandbox_aws.ec2.authorize_security_group_ingress(
+        GroupId=source, IpPermissions=from_source
+    )  # its own rule naming itself holds nothing up
     with pytest.raises(ClientError) as refused:
-        aws.ec2.delete_security_group(GroupId=source)
+        sandbox_aws.ec2.delete_security_group(GroupId=source)
     assert refused.value.response["Error"]["Code"] == "DependencyViolation"
     assert VALUES["BackendSecurityGroupId"] in refused.value.response["Error"]["Message"]
-    aws.ec2.revoke_security_group_ingress(GroupId=VALUES["BackendSecurityGroupId"], IpPermissions=from_source)
-    aws.ec2.delete_security_group(GroupId=source)
-    assert source not in {group["GroupId"] for group in aws.ec2.describe_security_groups()["SecurityGroups"]}
+    sandbox_aws.ec2.revoke_security_group_ingress(GroupId=VALUES["BackendSecurityGroupId"], IpPermissions=from_source)
+    sandbox_aws.ec2.delete_security_group(GroupId=source)
+    assert source not in {group["GroupId"] for group in sandbox_aws.ec2.describe_security_groups()["SecurityGroups"]}
 
 
-def test_change_set_says_which_changes_replace_a_resource(aws):
+def test_change_set_says_which_changes_replace_a_resource(sandbox_aws):
     # moto alone: no Replacement and no Details on any change.
     given = parameters("sandbox", "waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
-    deploy(aws, "waf", body("waf"), given)
-    renamed = resource_changes(change_set(aws, "waf", body("waf"), given | {"NamePrefix": OTHER_PREFIX}))
+    deploy(sandbox_aws, "waf", body("waf"), given)
+    renamed = resource_changes(change_set(sandbox_aws, "waf", body("waf"), given | {"NamePrefix": OTHER_PREFIX}))
     group = renamed["LogGroup"]  # LogGroupName is in the type's createOnlyProperties
     assert (group["Action"], group["Replacement"], group["Scope"]) == ("Modify", "True", ["Properties"])
     assert group["Details"] == [
@@ -1192,20 +1210,20 @@ def test_change_set_says_which_changes_replace_a_resource(aws):
     # Its web ACL is replaced: a new ARN (ResourceReference), not an attribute of one changed in place.
     assert [(d["ChangeSource"], d["CausingEntity"]) for d in association["Details"]] == [("ResourceReference", "WebAcl")]
     other = next(str(days) for days in inputs.INPUTS["LogRetentionDays"].allowed if str(days) != given["LogRetentionDays"])
-    kept = resource_changes(change_set(aws, "waf", body("waf"), given | {"LogRetentionDays": other}))
+    kept = resource_changes(change_set(sandbox_aws, "waf", body("waf"), given | {"LogRetentionDays": other}))
     # What names the log group (WebAclLogging, by Ref) reads a name that stays: not listed, as in AWS.
     assert list(kept) == ["LogGroup"], kept
     assert kept["LogGroup"]["Replacement"] == "False"
     assert kept["LogGroup"]["Details"][0]["Target"] == {"Attribute": "Properties", "Name": "RetentionInDays", "RequiresRecreation": "Never"}
 
 
-def test_a_create_only_change_of_a_type_moto_cannot_update_replaces_it(aws):
+def test_a_create_only_change_of_a_type_moto_cannot_update_replaces_it(sandbox_aws):
     # moto alone: a log group or target group keeps its old name (the change is dropped).
     given = parameters("sandbox", "waf") | {"LoadBalancerArn": LOAD_BALANCER_ARN}
-    first = deploy(aws, "waf", body("waf"), given)
-    second = deploy(aws, "waf", body("waf"), given | {"NamePrefix": OTHER_PREFIX})
+    first = deploy(sandbox_aws, "waf", body("waf"), given)
+    second = deploy(sandbox_aws, "waf", body("waf"), given | {"NamePrefix": OTHER_PREFIX})
     assert (first["WafLogGroupName"], second["WafLogGroupName"]) == (f"aws-waf-logs-{PREFIX}", f"aws-waf-logs-{OTHER_PREFIX}")
-    names = {g["logGroupName"] for g in aws.logs.describe_log_groups()["logGroups"]}
+    names = {g["logGroupName"] for g in sandbox_aws.logs.describe_log_groups()["logGroups"]}
     assert names == {first["WafLogGroupName"], second["WafLogGroupName"]}  # UpdateReplacePolicy Retain keeps the old one
     group = {
         "Parameters": {"Name": {"Type": "String"}},
@@ -1216,47 +1234,47 @@ def test_a_create_only_change_of_a_type_moto_cannot_update_replaces_it(aws):
             }
         },
     }
-    deploy(aws, "group", json.dumps(group), {"Name": "first"})
-    deploy(aws, "group", json.dumps(group), {"Name": "second"})  # no UpdateReplacePolicy: the old one goes
-    assert [g["TargetGroupName"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]] == ["second"]
+    deploy(sandbox_aws, "group", json.dumps(group), {"Name": "first"})
+    deploy(sandbox_aws, "group", json.dumps(group), {"Name": "second"})  # no UpdateReplacePolicy: the old one goes
+    assert [g["TargetGroupName"] for g in sandbox_aws.elbv2.describe_target_groups()["TargetGroups"]] == ["second"]
 
 
-def test_a_new_name_prefix_replaces_what_it_names_and_deletes_the_old_only_once_the_update_stands(aws):
+def test_a_new_name_prefix_replaces_what_it_names_and_deletes_the_old_only_once_the_update_stands(sandbox_aws):
     # moto moved the listeners in place and deleted each replaced resource at once: the old load
     # balancer took its listeners with it ("The specified listener does not exist"), and the update
     # could not roll back. AWS creates the replacements and deletes the old resources in its cleanup
     # phase; a failed update switches back to them.
-    given = parameters("sandbox", "alb") | certificate_and_zone(aws)
-    deploy(aws, "alb", body("alb"), given)
+    given = parameters("sandbox", "alb") | certificate_and_zone(sandbox_aws)
+    deploy(sandbox_aws, "alb", body("alb"), given)
 
     def named() -> dict:
-        balancers = aws.elbv2.describe_load_balancers()["LoadBalancers"]
+        balancers = sandbox_aws.elbv2.describe_load_balancers()["LoadBalancers"]
         return {
             "balancers": sorted(b["LoadBalancerName"] for b in balancers),
             "listeners": sorted(
                 [b["LoadBalancerName"], listener["Port"]]
                 for b in balancers
-                for listener in aws.elbv2.describe_listeners(LoadBalancerArn=b["LoadBalancerArn"])["Listeners"]
+                for listener in sandbox_aws.elbv2.describe_listeners(LoadBalancerArn=b["LoadBalancerArn"])["Listeners"]
             ),
-            "groups": sorted(g["TargetGroupName"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]),
-            "security groups": sorted(g["GroupName"] for g in aws.ec2.describe_security_groups()["SecurityGroups"]),
+            "groups": sorted(g["TargetGroupName"] for g in sandbox_aws.elbv2.describe_target_groups()["TargetGroups"]),
+            "security groups": sorted(g["GroupName"] for g in sandbox_aws.ec2.describe_security_groups()["SecurityGroups"]),
         }
 
     before = named()
     renamed = PREFIX[:-1] + ("y" if PREFIX[-1] != "y" else "z")  # as long as the old one: every name still fits
     # A backend security group that does not exist fails the ingress rule, after the replacements.
     failing = given | {"NamePrefix": renamed, "BackendSecurityGroupId": "sg-0000000000000dead"}
-    aws.cloudformation.execute_change_set(ChangeSetName=change_set(aws, "alb", body("alb"), failing)["ChangeSetId"])
-    (stack,) = aws.cloudformation.describe_stacks(StackName="alb")["Stacks"]
+    sandbox_aws.cloudformation.execute_change_set(ChangeSetName=change_set(sandbox_aws, "alb", body("alb"), failing)["ChangeSetId"])
+    (stack,) = sandbox_aws.cloudformation.describe_stacks(StackName="alb")["Stacks"]
     assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack.get("StackStatusReason")
     assert named() == before
-    deploy(aws, "alb", body("alb"), given | {"NamePrefix": renamed})
+    deploy(sandbox_aws, "alb", body("alb"), given | {"NamePrefix": renamed})
     after = named()
     assert after == {kind: sorted(json.loads(json.dumps(names).replace(PREFIX, renamed))) for kind, names in before.items()}
     assert any(PREFIX in name for name in before["balancers"])  # the rename reached something
 
 
-def test_a_rollback_puts_what_uses_a_replacement_back_on_the_original_before_deleting_the_replacement(aws):
+def test_a_rollback_puts_what_uses_a_replacement_back_on_the_original_before_deleting_the_replacement(sandbox_aws):
     # The target group is replaced (a new Name) and its listener, updated in place, moves to it; then
     # a later resource fails. Deleted before the listener moved back, the new group was still in use.
     subnets = VALUES["PublicSubnetIds"].split(",") if isinstance(VALUES["PublicSubnetIds"], str) else VALUES["PublicSubnetIds"]
@@ -1284,12 +1302,12 @@ def test_a_rollback_puts_what_uses_a_replacement_back_on_the_original_before_del
             },
         },
     }
-    deploy(aws, "replaced", json.dumps(template), {"Name": "first", "Target": VALUES["BackendSecurityGroupId"]})
-    failing = change_set(aws, "replaced", json.dumps(template), {"Name": "second", "Target": "sg-0000000000000dead"})
-    aws.cloudformation.execute_change_set(ChangeSetName=failing["ChangeSetId"])
-    (stack,) = aws.cloudformation.describe_stacks(StackName="replaced")["Stacks"]
+    deploy(sandbox_aws, "replaced", json.dumps(template), {"Name": "first", "Target": VALUES["BackendSecurityGroupId"]})
+    failing = change_set(sandbox_aws, "replaced", json.dumps(template), {"Name": "second", "Target": "sg-0000000000000dead"})
+    sandbox_aws.cloudformation.execute_change_set(ChangeSetName=failing["ChangeSetId"])
+    (stack,) = sandbox_aws.cloudformation.describe_stacks(StackName="replaced")["Stacks"]
     assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", stack.get("StackStatusReason")
-    assert [g["TargetGroupName"] for g in aws.elbv2.describe_target_groups()["TargetGroups"]] == ["first"]
+    assert [g["TargetGroupName"] for g in sandbox_aws.elbv2.describe_target_groups()["TargetGroups"]] == ["first"]
 
 
 def test_a_busy_port_is_a_clear_error_and_leaves_nothing_running(tmp_path):
@@ -1447,19 +1465,19 @@ def test_a_test_server_stops_by_itself_when_its_test_run_dies(tmp_path):
     assert not alive, "the orphaned sandbox server kept running"
 
 
-def test_a_blue_green_release_path_is_created_and_wired(aws):
+def test_a_blue_green_release_path_is_created_and_wired(sandbox_aws):
     # The alb layer's listener rules and test listener exist only when releases shift traffic; the
     # service layer then takes them with the alternate target group (staging and the sandbox roll).
     testers = "203.0.113.0/24"
     alb = deploy(
-        aws,
+        sandbox_aws,
         "alb",
         body("alb"),
-        parameters("sandbox", "alb", DeploymentStrategy="BLUE_GREEN", TestListenerCidr=testers) | certificate_and_zone(aws),
+        parameters("sandbox", "alb", DeploymentStrategy="BLUE_GREEN", TestListenerCidr=testers) | certificate_and_zone(sandbox_aws),
     )
     port = int(alb["TestListenerPort"])
     listeners = {
-        listener["Port"]: listener for listener in aws.elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]
+        listener["Port"]: listener for listener in sandbox_aws.elbv2.describe_listeners(LoadBalancerArn=alb["LoadBalancerArn"])["Listeners"]
     }
     assert listeners[port]["Protocol"] == "HTTPS"
     weights = [
@@ -1467,28 +1485,30 @@ def test_a_blue_green_release_path_is_created_and_wired(aws):
         {"TargetGroupArn": alb["AlternateTargetGroupArn"], "Weight": 0},
     ]
     for rule_arn, listener_port in ((alb["ProductionListenerRuleArn"], 443), (alb["TestListenerRuleArn"], port)):
-        (rule,) = aws.elbv2.describe_rules(RuleArns=[rule_arn])["Rules"]
+        (rule,) = sandbox_aws.elbv2.describe_rules(RuleArns=[rule_arn])["Rules"]
         assert rule_arn.split("/")[-2] == listeners[listener_port]["ListenerArn"].split("/")[-1]  # .../<listener id>/<rule id>
         (action,) = rule["Actions"]
         assert [{k: g[k] for k in ("TargetGroupArn", "Weight")} for g in action["ForwardConfig"]["TargetGroups"]] == weights
-    (group,) = aws.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{PREFIX}-alb-sg"]}])["SecurityGroups"]
+    (group,) = sandbox_aws.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{PREFIX}-alb-sg"]}])["SecurityGroups"]
     from_testers = [r for r in group["IpPermissions"] if r["FromPort"] == port]
     assert [(r["ToPort"], [c["CidrIp"] for c in r["IpRanges"]]) for r in from_testers] == [(port, [testers])]
 
     wired = {name: alb[name] for name in ("TargetGroupArn", "AlternateTargetGroupArn", "ProductionListenerRuleArn", "TestListenerRuleArn")}
     service = deploy(
-        aws,
+        sandbox_aws,
         "service",
         body("service"),
         parameters("sandbox", "service", DeploymentStrategy="BLUE_GREEN", TestPauseMinutes="30") | SERVICE_WIRED | wired,
     )
-    resources = {r["LogicalResourceId"]: r for r in aws.cloudformation.describe_stack_resources(StackName="service")["StackResources"]}
-    role = aws.iam.get_role(RoleName=resources["InfrastructureRole"]["PhysicalResourceId"])["Role"]
+    resources = {
+        r["LogicalResourceId"]: r for r in sandbox_aws.cloudformation.describe_stack_resources(StackName="service")["StackResources"]
+    }
+    role = sandbox_aws.iam.get_role(RoleName=resources["InfrastructureRole"]["PhysicalResourceId"])["Role"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs.amazonaws.com"}
     assert role["PermissionsBoundary"]["PermissionsBoundaryArn"].endswith(f"policy/{PREFIX.split('-')[0]}-role-boundary")
     # Read with the deployer's ECS model, which knows the blue/green fields the pinned botocore predates
     # (scripts/models/): the sandbox keeps what the template asked for.
-    ecs = make_session(region_name=REGION).client("ecs", endpoint_url=aws._sandbox.endpoint, **CREDENTIALS)
+    ecs = make_session(region_name=REGION).client("ecs", endpoint_url=sandbox_aws._sandbox.endpoint, **CREDENTIALS)
     found = ecs.describe_services(cluster=CLUSTER, services=[service["ServiceName"]])["services"][0]
     (balancer,) = found["loadBalancers"]
     assert balancer["targetGroupArn"] == alb["TargetGroupArn"]
@@ -1509,28 +1529,30 @@ def test_a_blue_green_release_path_is_created_and_wired(aws):
     ]
 
 
-def test_a_template_rule_that_fails_refuses_the_change_set_as_cloudformation_does(aws):
+def test_a_template_rule_that_fails_refuses_the_change_set_as_cloudformation_does(sandbox_aws):
     """The layers' Rules: a release that shifts traffic needs the alb layer's rules, and a test
     listener needs its testers' CIDR; CloudFormation refuses before anything changes."""
-    wired = certificate_and_zone(aws)
+    wired = certificate_and_zone(sandbox_aws)
     with pytest.raises(ClientError) as refused:
-        change_set(aws, "alb", body("alb"), parameters("sandbox", "alb", DeploymentStrategy="BLUE_GREEN", TestListenerCidr="") | wired)
+        change_set(
+            sandbox_aws, "alb", body("alb"), parameters("sandbox", "alb", DeploymentStrategy="BLUE_GREEN", TestListenerCidr="") | wired
+        )
     assert refused.value.response["Error"]["Code"] == "ValidationError"
     assert "TestListenerCidr must name the addresses" in refused.value.response["Error"]["Message"]
     shifting = parameters("sandbox", "service", DeploymentStrategy="CANARY") | SERVICE_WIRED  # no listener rules wired
     with pytest.raises(ClientError) as refused:
-        change_set(aws, "service", body("service"), shifting)
+        change_set(sandbox_aws, "service", body("service"), shifting)
     assert "deploy the alb layer with the same DeploymentStrategy first" in refused.value.response["Error"]["Message"]
-    assert aws.cloudformation.list_stacks()["StackSummaries"] == []  # nothing was created, not even a stack to review
+    assert sandbox_aws.cloudformation.list_stacks()["StackSummaries"] == []  # nothing was created, not even a stack to review
     # A rule whose condition does not hold checks nothing: rolling needs neither.
-    assert change_set(aws, "service", body("service"), rolling_service())["Status"] == "CREATE_COMPLETE"
+    assert change_set(sandbox_aws, "service", body("service"), rolling_service())["Status"] == "CREATE_COMPLETE"
     # The rules hold the template and values the stack would get: the previous template, and a
     # previous value kept with UsePreviousValue. An empty TestListenerCidr from a rolling alb is
     # refused; a testers' CIDR kept the same way (not the template's empty default) passes.
     shifting = parameters("sandbox", "alb", DeploymentStrategy="BLUE_GREEN") | wired
 
     def keeping_the_testers_cidr(name):
-        aws.cloudformation.create_change_set(
+        sandbox_aws.cloudformation.create_change_set(
             StackName="alb",
             ChangeSetName=name,
             ChangeSetType="UPDATE",
@@ -1543,29 +1565,36 @@ def test_a_template_rule_that_fails_refuses_the_change_set_as_cloudformation_doe
             ],
             Capabilities=["CAPABILITY_IAM"],
         )
-        return aws.cloudformation.describe_change_set(StackName="alb", ChangeSetName=name)
+        return sandbox_aws.cloudformation.describe_change_set(StackName="alb", ChangeSetName=name)
 
-    deploy(aws, "alb", body("alb"), parameters("sandbox", "alb", DeploymentStrategy="ROLLING", TestListenerCidr="") | wired)
+    deploy(sandbox_aws, "alb", body("alb"), parameters("sandbox", "alb", DeploymentStrategy="ROLLING", TestListenerCidr="") | wired)
     with pytest.raises(ClientError) as refused:
         keeping_the_testers_cidr("previous-empty")
     assert "TestListenerCidr must name the addresses" in refused.value.response["Error"]["Message"]
-    deploy(aws, "alb", body("alb"), parameters("sandbox", "alb", DeploymentStrategy="ROLLING", TestListenerCidr="203.0.113.0/24") | wired)
+    deploy(
+        sandbox_aws,
+        "alb",
+        body("alb"),
+        parameters("sandbox", "alb", DeploymentStrategy="ROLLING", TestListenerCidr="203.0.113.0/24") | wired,
+    )
     assert keeping_the_testers_cidr("previous-testers")["Status"] == "CREATE_COMPLETE"
 
 
-def test_switching_back_to_rolling_removes_the_test_listener_its_rule_and_its_ingress(aws):
+def test_switching_back_to_rolling_removes_the_test_listener_its_rule_and_its_ingress(sandbox_aws):
     # What the alb stack no longer has (their Condition turned false) is gone from the account too, so
     # that switching to BLUE_GREEN again creates them again.
-    wired = certificate_and_zone(aws)
+    wired = certificate_and_zone(sandbox_aws)
     testers = "203.0.113.0/24"
     shifting = parameters("sandbox", "alb", DeploymentStrategy="BLUE_GREEN", TestListenerCidr=testers) | wired
     rolling = parameters("sandbox", "alb", DeploymentStrategy="ROLLING") | wired
 
     def listener_ports(arn):
-        return sorted(listener["Port"] for listener in aws.elbv2.describe_listeners(LoadBalancerArn=arn)["Listeners"])
+        return sorted(listener["Port"] for listener in sandbox_aws.elbv2.describe_listeners(LoadBalancerArn=arn)["Listeners"])
 
     def testers_allowed():
-        (group,) = aws.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{PREFIX}-alb-sg"]}])["SecurityGroups"]
+        (group,) = sandbox_aws.ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{PREFIX}-alb-sg"]}])[
+            "SecurityGroups"
+        ]
         return [r["FromPort"] for r in group["IpPermissions"] if any(c["CidrIp"] == testers for c in r.get("IpRanges", []))]
 
     # Each change set says so first: moto alone listed them as Add on every create and as Modify
@@ -1576,39 +1605,44 @@ def test_switching_back_to_rolling_removes_the_test_listener_its_rule_and_its_in
     def conditional(description) -> list:
         return sorted((action, name) for action, name in changes(description) if name in shifted)
 
-    created = change_set(aws, "alb", body("alb"), shifting)
+    created = change_set(sandbox_aws, "alb", body("alb"), shifting)
     assert conditional(created) == [("Add", name) for name in shifted]
-    first = execute(aws, created)
+    first = execute(sandbox_aws, created)
     port = int(first["TestListenerPort"])
     assert listener_ports(first["LoadBalancerArn"]) == sorted([80, 443, port]) and testers_allowed() == [port]
-    to_rolling = change_set(aws, "alb", body("alb"), rolling)
+    to_rolling = change_set(sandbox_aws, "alb", body("alb"), rolling)
     assert conditional(to_rolling) == [("Remove", name) for name in shifted]
-    back = execute(aws, to_rolling)
+    back = execute(sandbox_aws, to_rolling)
     assert "ProductionListenerRuleArn" not in back
     assert listener_ports(first["LoadBalancerArn"]) == [80, 443] and testers_allowed() == []
     with pytest.raises(ClientError) as gone:
-        aws.elbv2.describe_rules(RuleArns=[first["ProductionListenerRuleArn"]])
+        sandbox_aws.elbv2.describe_rules(RuleArns=[first["ProductionListenerRuleArn"]])
     assert gone.value.response["Error"]["Code"] == "RuleNotFound"
-    to_shifting = change_set(aws, "alb", body("alb"), shifting)
+    to_shifting = change_set(sandbox_aws, "alb", body("alb"), shifting)
     assert conditional(to_shifting) == [("Add", name) for name in shifted]
-    again = execute(aws, to_shifting)
+    again = execute(sandbox_aws, to_shifting)
     assert listener_ports(first["LoadBalancerArn"]) == sorted([80, 443, port]) and testers_allowed() == [port]
     assert again["ProductionListenerRuleArn"] != first["ProductionListenerRuleArn"]
 
 
-def test_a_deletion_two_resources_fail_names_both_as_aws_does(aws):
+def test_a_deletion_two_resources_fail_names_both_as_aws_does(sandbox_aws):
     # AWS: "The following resource(s) failed to delete: [A, B]." with a DELETE_FAILED event for each
     groups = {
         name: {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": name, "VpcId": VALUES["VpcId"]}}
         for name in ("GroupA", "GroupB")
     }
-    deploy(aws, "twofail", json.dumps({"Resources": groups}), {})
-    theirs = aws.ec2.create_security_group(GroupName="theirs", Description="names both", VpcId=VALUES["VpcId"])["GroupId"]
+    deploy(sandbox_aws, "twofail", json.dumps({"Resources": groups}), {})
+    theirs = sandbox_aws.ec2.create_security_group(GroupName="theirs", Description="names both", VpcId=VALUES["VpcId"])["GroupId"]
     for name in groups:
-        rule = {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "UserIdGroupPairs": [{"GroupId": physical_id(aws, "twofail", name)}]}
-        aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
-    aws.cloudformation.delete_stack(StackName="twofail")
-    events = aws.cloudformation.describe_stack_events(StackName="twofail")["StackEvents"]
+        rule = {
+            "IpProtocol": "tcp",
+            "FromPort": 1,
+            "ToPort": 1,
+            "UserIdGroupPairs": [{"GroupId": physical_id(sandbox_aws, "twofail", name)}],
+        }
+        sandbox_aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    sandbox_aws.cloudformation.delete_stack(StackName="twofail")
+    events = sandbox_aws.cloudformation.describe_stack_events(StackName="twofail")["StackEvents"]
     failed = sorted(
         e["LogicalResourceId"] for e in events if e["ResourceStatus"] == "DELETE_FAILED" and e["LogicalResourceId"] != "twofail"
     )
@@ -1617,14 +1651,14 @@ def test_a_deletion_two_resources_fail_names_both_as_aws_does(aws):
     )
     assert failed == ["GroupA", "GroupB"], (failed, reason)
     assert reason == "The following resource(s) failed to delete: [GroupA, GroupB]. ", reason
-    (found,) = aws.cloudformation.describe_stacks(StackName="twofail")["Stacks"]
+    (found,) = sandbox_aws.cloudformation.describe_stacks(StackName="twofail")["Stacks"]
     # DescribeStacks gives the stack's reason as well as its event (StackStatusReason: "Success/failure message
     # associated with the stack status", https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html),
     # which the deployer prints beside the status
     assert (found["StackStatus"], found.get("StackStatusReason")) == ("DELETE_FAILED", reason), found
 
 
-def test_a_resource_failing_only_because_a_failed_one_still_uses_it_is_not_named(aws):
+def test_a_resource_failing_only_because_a_failed_one_still_uses_it_is_not_named(sandbox_aws):
     # AWS deletes dependents first: Inner (its rule names Outer) is attempted, fails (another team's rule names it), and
     # Outer, which Inner depends on, is never attempted: "failed to delete: [Inner]". The sandbox's passes try Outer too,
     # which fails only because Inner still names it, and name both: the user is sent to "free" Outer, which needs nothing.
@@ -1639,19 +1673,24 @@ def test_a_resource_failing_only_because_a_failed_one_still_uses_it_is_not_named
             },
         },
     }
-    deploy(aws, "dependent", json.dumps({"Resources": resources}), {})
-    theirs = aws.ec2.create_security_group(GroupName="theirs-too", Description="x", VpcId=VALUES["VpcId"])["GroupId"]
-    rule = {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "UserIdGroupPairs": [{"GroupId": physical_id(aws, "dependent", "Inner")}]}
-    aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
-    aws.cloudformation.delete_stack(StackName="dependent")
-    events = aws.cloudformation.describe_stack_events(StackName="dependent")["StackEvents"]
+    deploy(sandbox_aws, "dependent", json.dumps({"Resources": resources}), {})
+    theirs = sandbox_aws.ec2.create_security_group(GroupName="theirs-too", Description="x", VpcId=VALUES["VpcId"])["GroupId"]
+    rule = {
+        "IpProtocol": "tcp",
+        "FromPort": 1,
+        "ToPort": 1,
+        "UserIdGroupPairs": [{"GroupId": physical_id(sandbox_aws, "dependent", "Inner")}],
+    }
+    sandbox_aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    sandbox_aws.cloudformation.delete_stack(StackName="dependent")
+    events = sandbox_aws.cloudformation.describe_stack_events(StackName="dependent")["StackEvents"]
     reason = next(
         e["ResourceStatusReason"] for e in events if e["LogicalResourceId"] == "dependent" and e["ResourceStatus"] == "DELETE_FAILED"
     )
     assert reason == "The following resource(s) failed to delete: [Inner]. ", reason
 
 
-def test_what_a_resource_whose_deletion_failed_uses_is_not_deleted_as_aws_never_tries_it(aws):
+def test_what_a_resource_whose_deletion_failed_uses_is_not_deleted_as_aws_never_tries_it(sandbox_aws):
     # Inner (its tag reads the log group) cannot be deleted: AWS deletes Logs only after Inner, so never, and it stays;
     # the sandbox's passes deleted it all the same.
     resources = {
@@ -1661,33 +1700,33 @@ def test_what_a_resource_whose_deletion_failed_uses_is_not_deleted_as_aws_never_
             "Properties": {"GroupDescription": "inner", "VpcId": VALUES["VpcId"], "Tags": [{"Key": "logs", "Value": {"Ref": "Logs"}}]},
         },
     }
-    deploy(aws, "used", json.dumps({"Resources": resources}), {})
-    theirs = aws.ec2.create_security_group(GroupName="names-inner", Description="x", VpcId=VALUES["VpcId"])["GroupId"]
-    rule = {"IpProtocol": "tcp", "FromPort": 2, "ToPort": 2, "UserIdGroupPairs": [{"GroupId": physical_id(aws, "used", "Inner")}]}
-    aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
-    aws.cloudformation.delete_stack(StackName="used")
-    assert aws.cloudformation.describe_stacks(StackName="used")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
-    groups = aws.logs.describe_log_groups(logGroupNamePrefix="kept-by-its-user")["logGroups"]
+    deploy(sandbox_aws, "used", json.dumps({"Resources": resources}), {})
+    theirs = sandbox_aws.ec2.create_security_group(GroupName="names-inner", Description="x", VpcId=VALUES["VpcId"])["GroupId"]
+    rule = {"IpProtocol": "tcp", "FromPort": 2, "ToPort": 2, "UserIdGroupPairs": [{"GroupId": physical_id(sandbox_aws, "used", "Inner")}]}
+    sandbox_aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    sandbox_aws.cloudformation.delete_stack(StackName="used")
+    assert sandbox_aws.cloudformation.describe_stacks(StackName="used")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
+    groups = sandbox_aws.logs.describe_log_groups(logGroupNamePrefix="kept-by-its-user")["logGroups"]
     assert [group["logGroupName"] for group in groups] == ["kept-by-its-user"]
-    events = aws.cloudformation.describe_stack_events(StackName="used")["StackEvents"]
+    events = sandbox_aws.cloudformation.describe_stack_events(StackName="used")["StackEvents"]
     reason = next(e["ResourceStatusReason"] for e in events if e["LogicalResourceId"] == "used" and e["ResourceStatus"] == "DELETE_FAILED")
     assert reason == "The following resource(s) failed to delete: [Inner]. ", reason
 
 
-def test_a_deleted_stacks_key_id_is_read_by_its_stack_id_as_the_review_says(aws):
+def test_a_deleted_stacks_key_id_is_read_by_its_stack_id_as_the_review_says(sandbox_aws):
     # The review's way back for a key its stack deleted (scripts/review/render.py, key_deletions): the key id from
     # `aws cloudformation describe-stack-resource --stack-name <stack id> --logical-resource-id <key>`, which AWS answers
     # "for up to 90 days after the stack has been deleted" (API_DescribeStackResource.html); the sandbox's review
     # document prints that command to run on the sandbox. moto answered ValidationError "Resource Key does not exist".
     resources = {"Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": []}}}}
-    deploy(aws, "keyed", json.dumps({"Resources": resources}), {})
-    key_id = physical_id(aws, "keyed", "Key")
-    stack_id = aws.cloudformation.describe_stacks(StackName="keyed")["Stacks"][0]["StackId"]
-    aws.cloudformation.delete_stack(StackName="keyed")
-    assert aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingDeletion"
-    assert physical_id(aws, stack_id, "Key") == key_id
+    deploy(sandbox_aws, "keyed", json.dumps({"Resources": resources}), {})
+    key_id = physical_id(sandbox_aws, "keyed", "Key")
+    stack_id = sandbox_aws.cloudformation.describe_stacks(StackName="keyed")["Stacks"][0]["StackId"]
+    sandbox_aws.cloudformation.delete_stack(StackName="keyed")
+    assert sandbox_aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    assert physical_id(sandbox_aws, stack_id, "Key") == key_id
     with pytest.raises(ClientError) as unknown:  # a logical id the stack never had, as before its deletion
-        physical_id(aws, stack_id, "Nothing")
+        physical_id(sandbox_aws, stack_id, "Nothing")
     assert unknown.value.response["Error"]["Message"] == f"Resource Nothing does not exist for stack {stack_id}"
 
 
@@ -1709,7 +1748,7 @@ def cloudwatch_of_today(sandbox, tmp_path):
     return session.create_client("cloudwatch", region_name=REGION, endpoint_url=sandbox.endpoint, **CREDENTIALS)
 
 
-def test_cloudwatch_answers_the_json_protocol_a_newer_aws_cli_sends(aws, sandbox, tmp_path):
+def test_cloudwatch_answers_the_json_protocol_a_newer_aws_cli_sends(sandbox_aws, sandbox, tmp_path):
     # The sandbox answered such a client's requests with an error 500, "Unsupported protocol [json]".
     cloudwatch = cloudwatch_of_today(sandbox, tmp_path)
     sent = []
@@ -1719,22 +1758,22 @@ def test_cloudwatch_answers_the_json_protocol_a_newer_aws_cli_sends(aws, sandbox
         AlarmName=name, Namespace="AWS/ECS", MetricName="CPUUtilization", Statistic="Average", Period=60,
         EvaluationPeriods=1, Threshold=80, ComparisonOperator="GreaterThanThreshold",
     )  # fmt: skip
-    assert alarms(aws)[name]["Threshold"] == 80  # read back through the Query protocol
+    assert alarms(sandbox_aws)[name]["Threshold"] == 80  # read back through the Query protocol
     (alarm,) = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
     assert (alarm["AlarmName"], alarm["Threshold"]) == (name, 80)
     cloudwatch.delete_alarms(AlarmNames=[name])
-    assert name not in alarms(aws)
+    assert name not in alarms(sandbox_aws)
     assert set(sent) == {b"application/x-amz-json-1.0"}, sent
 
 
-def test_cloudwatch_errors_in_the_json_protocol_carry_the_codes_aws_gives_a_newer_aws_cli(aws, sandbox, tmp_path):
+def test_cloudwatch_errors_in_the_json_protocol_carry_the_codes_aws_gives_a_newer_aws_cli(sandbox_aws, sandbox, tmp_path):
     # CloudWatch's model in botocore 1.42.7 and newer is awsQueryCompatible (as SQS's): AWS answers a JSON request's
     # error with the x-amzn-query-error header, whose code (the Query protocol's, InvalidParameterValue) the client
     # gives, not the error shape's name (InvalidParameterValueException). The sandbox sent no such header: an AWS CLI
     # of today (aws-cli 1.45.11, botocore 1.43.11) said "An error occurred (InvalidParameterValueException)" there.
     cloudwatch = cloudwatch_of_today(sandbox, tmp_path)
     codes = {}
-    for protocol, client in (("query", aws.cloudwatch), ("json", cloudwatch)):
+    for protocol, client in (("query", sandbox_aws.cloudwatch), ("json", cloudwatch)):
         with pytest.raises(ClientError) as refused:
             client.list_metrics(NextToken="not-a-token")
         codes[protocol] = refused.value.response["Error"]["Code"]
@@ -1752,55 +1791,55 @@ def key_template(sid: str, **properties) -> str:
     return json.dumps({"Resources": {"Key": key}})
 
 
-def test_a_stack_update_changes_a_keys_policy_in_place(aws):
+def test_a_stack_update_changes_a_keys_policy_in_place(sandbox_aws):
     # AWS::KMS::Key KeyPolicy: "Update requires: No interruption": the same key, with the new policy
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-kms-key.html
-    deploy(aws, "policy-key", key_template("First"), {})
-    key_id = physical_id(aws, "policy-key", "Key")
-    deploy(aws, "policy-key", key_template("Second"), {})
-    assert physical_id(aws, "policy-key", "Key") == key_id
-    policy = json.loads(aws.kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    deploy(sandbox_aws, "policy-key", key_template("First"), {})
+    key_id = physical_id(sandbox_aws, "policy-key", "Key")
+    deploy(sandbox_aws, "policy-key", key_template("Second"), {})
+    assert physical_id(sandbox_aws, "policy-key", "Key") == key_id
+    policy = json.loads(sandbox_aws.kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
     assert [statement["Sid"] for statement in policy["Statement"]] == ["Second"]
 
 
-def test_a_cluster_without_services_is_deleted_whatever_another_clusters_services(aws):
+def test_a_cluster_without_services_is_deleted_whatever_another_clusters_services(sandbox_aws):
     # ClusterContainsServicesException is for "a cluster that contains services": another cluster's do not count
     # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeleteCluster.html
-    aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
-    aws.ecs.create_cluster(clusterName="without-services")
-    assert aws.ecs.delete_cluster(cluster="without-services")["cluster"]["status"] == "INACTIVE"
+    sandbox_aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
+    sandbox_aws.ecs.create_cluster(clusterName="without-services")
+    assert sandbox_aws.ecs.delete_cluster(cluster="without-services")["cluster"]["status"] == "INACTIVE"
 
 
-def test_a_key_its_stack_deletes_waits_its_pending_window_and_one_scheduled_by_hand_keeps_its_date(aws):
+def test_a_key_its_stack_deletes_waits_its_pending_window_and_one_scheduled_by_hand_keeps_its_date(sandbox_aws):
     # "AWS KMS schedules the KMS key for deletion and starts the mandatory waiting period" of PendingWindowInDays
     # (aws-resource-kms-key.html); a key whose deletion is already scheduled stays PendingDeletion with its date
     # (a key in the Pending deletion state refuses ScheduleKeyDeletion, KMSInvalidStateException: the KMS Developer Guide's
     # key-state.html table; API_ScheduleKeyDeletion.html names the error).
-    deploy(aws, "windowed", key_template("Windowed", PendingWindowInDays=7), {})
-    key_id = physical_id(aws, "windowed", "Key")
-    aws.cloudformation.delete_stack(StackName="windowed")
-    metadata = aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    deploy(sandbox_aws, "windowed", key_template("Windowed", PendingWindowInDays=7), {})
+    key_id = physical_id(sandbox_aws, "windowed", "Key")
+    sandbox_aws.cloudformation.delete_stack(StackName="windowed")
+    metadata = sandbox_aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]
     assert metadata["KeyState"] == "PendingDeletion"
     assert timedelta(days=6) < metadata["DeletionDate"] - datetime.now(UTC) <= timedelta(days=7)
-    deploy(aws, "by-hand", key_template("ByHand"), {})  # the default window, 30 days
-    key_id = physical_id(aws, "by-hand", "Key")
-    scheduled = aws.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)["DeletionDate"]
-    aws.cloudformation.delete_stack(StackName="by-hand")
-    assert aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["DeletionDate"] == scheduled
+    deploy(sandbox_aws, "by-hand", key_template("ByHand"), {})  # the default window, 30 days
+    key_id = physical_id(sandbox_aws, "by-hand", "Key")
+    scheduled = sandbox_aws.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)["DeletionDate"]
+    sandbox_aws.cloudformation.delete_stack(StackName="by-hand")
+    assert sandbox_aws.kms.describe_key(KeyId=key_id)["KeyMetadata"]["DeletionDate"] == scheduled
 
 
-def test_describe_stack_resource_of_a_deleted_stack_gives_its_stack_id_and_what_the_deletion_did(aws):
+def test_describe_stack_resource_of_a_deleted_stack_gives_its_stack_id_and_what_the_deletion_did(sandbox_aws):
     # StackResourceDetail of a deleted stack's resource (up to 90 days, by stack id): its StackId and ResourceStatus,
     # DELETE_SKIPPED for what the stack retained, DELETE_COMPLETE for what it deleted
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackResource.html
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceDetail.html
     template = json.loads(key_template("Kept"))
     template["Resources"]["Logs"] = {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain", "Properties": {"LogGroupName": "described"}}
-    deploy(aws, "described", json.dumps(template), {})
-    stack_id = aws.cloudformation.describe_stacks(StackName="described")["Stacks"][0]["StackId"]
-    aws.cloudformation.delete_stack(StackName="described")
+    deploy(sandbox_aws, "described", json.dumps(template), {})
+    stack_id = sandbox_aws.cloudformation.describe_stacks(StackName="described")["Stacks"][0]["StackId"]
+    sandbox_aws.cloudformation.delete_stack(StackName="described")
     details = {
-        name: aws.cloudformation.describe_stack_resource(StackName=stack_id, LogicalResourceId=name)["StackResourceDetail"]
+        name: sandbox_aws.cloudformation.describe_stack_resource(StackName=stack_id, LogicalResourceId=name)["StackResourceDetail"]
         for name in ("Key", "Logs")
     }
     assert {name: (d["StackId"], d["ResourceStatus"]) for name, d in details.items()} == {
@@ -1809,7 +1848,7 @@ def test_describe_stack_resource_of_a_deleted_stack_gives_its_stack_id_and_what_
     }
 
 
-def test_a_stack_whose_bucket_and_log_group_were_deleted_by_hand_is_deleted(aws):
+def test_a_stack_whose_bucket_and_log_group_were_deleted_by_hand_is_deleted(sandbox_aws):
     # A resource handler's delete of a resource that no longer exists answers NotFound, which CloudFormation ignores
     # during stack workflows: the stack ends DELETE_COMPLETE (NoSuchBucket, ResourceNotFoundException taken as gone)
     # https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-test-contract.html (aws-cloudformation/cloudformation-cli#456)
@@ -1818,16 +1857,16 @@ def test_a_stack_whose_bucket_and_log_group_were_deleted_by_hand_is_deleted(aws)
         "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "deleted-by-hand"}},
         "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "deleted-by-hand"}},
     }
-    deploy(aws, "by-hand", json.dumps({"Resources": resources}), {})
-    stack_id = aws.cloudformation.describe_stacks(StackName="by-hand")["Stacks"][0]["StackId"]
-    aws.s3.delete_bucket(Bucket="deleted-by-hand")
-    aws.logs.delete_log_group(logGroupName="deleted-by-hand")
-    aws.cloudformation.delete_stack(StackName="by-hand")
-    (stack,) = aws.cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
+    deploy(sandbox_aws, "by-hand", json.dumps({"Resources": resources}), {})
+    stack_id = sandbox_aws.cloudformation.describe_stacks(StackName="by-hand")["Stacks"][0]["StackId"]
+    sandbox_aws.s3.delete_bucket(Bucket="deleted-by-hand")
+    sandbox_aws.logs.delete_log_group(logGroupName="deleted-by-hand")
+    sandbox_aws.cloudformation.delete_stack(StackName="by-hand")
+    (stack,) = sandbox_aws.cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
     assert stack["StackStatus"] == "DELETE_COMPLETE", stack.get("StackStatusReason")
 
 
-def test_a_failed_create_keeps_a_retain_resource_it_made_and_says_so(aws):
+def test_a_failed_create_keeps_a_retain_resource_it_made_and_says_so(sandbox_aws):
     # DeletionPolicy Retain keeps a resource in a create's rollback too (only RetainExceptOnCreate does not), and the
     # rollback says so with the resource's DELETE_SKIPPED event
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-deletionpolicy.html
@@ -1840,14 +1879,16 @@ def test_a_failed_create_keeps_a_retain_resource_it_made_and_says_so(aws):
             "Properties": {"GroupId": "sg-0123456789abcdef0", "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": "10.0.0.0/8"},
         },
     }
-    created = change_set(aws, "kept-on-create", json.dumps({"Resources": resources}), {})
-    aws.cloudformation.execute_change_set(ChangeSetName=created["ChangeSetId"])
-    assert aws.cloudformation.describe_stacks(StackName="kept-on-create")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
-    assert [status for logical, status, _ in stack_events(aws, "kept-on-create") if logical == "Logs"][-1] == "DELETE_SKIPPED"
-    assert [g["logGroupName"] for g in aws.logs.describe_log_groups(logGroupNamePrefix="/kept/")["logGroups"]] == ["/kept/on-create"]
+    created = change_set(sandbox_aws, "kept-on-create", json.dumps({"Resources": resources}), {})
+    sandbox_aws.cloudformation.execute_change_set(ChangeSetName=created["ChangeSetId"])
+    assert sandbox_aws.cloudformation.describe_stacks(StackName="kept-on-create")["Stacks"][0]["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert [status for logical, status, _ in stack_events(sandbox_aws, "kept-on-create") if logical == "Logs"][-1] == "DELETE_SKIPPED"
+    assert [g["logGroupName"] for g in sandbox_aws.logs.describe_log_groups(logGroupNamePrefix="/kept/")["logGroups"]] == [
+        "/kept/on-create"
+    ]
 
 
-def test_what_a_resource_whose_deletion_failed_depends_on_is_not_deleted(aws):
+def test_what_a_resource_whose_deletion_failed_depends_on_is_not_deleted(sandbox_aws):
     # DependsOn orders a deletion as a Ref does: "the dependent resource is deleted before the resource it depends on",
     # so one Inner depends on is never tried while Inner cannot go, and stays
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-dependson.html
@@ -1859,17 +1900,22 @@ def test_what_a_resource_whose_deletion_failed_depends_on_is_not_deleted(aws):
             "Properties": {"GroupDescription": "inner", "VpcId": VALUES["VpcId"]},
         },
     }
-    deploy(aws, "depends", json.dumps({"Resources": resources}), {})
-    theirs = aws.ec2.create_security_group(GroupName="names-dependent", Description="x", VpcId=VALUES["VpcId"])["GroupId"]
-    rule = {"IpProtocol": "tcp", "FromPort": 3, "ToPort": 3, "UserIdGroupPairs": [{"GroupId": physical_id(aws, "depends", "Inner")}]}
-    aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
-    aws.cloudformation.delete_stack(StackName="depends")
-    assert aws.cloudformation.describe_stacks(StackName="depends")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
-    groups = aws.logs.describe_log_groups(logGroupNamePrefix="kept-by-its-dependent")["logGroups"]
+    deploy(sandbox_aws, "depends", json.dumps({"Resources": resources}), {})
+    theirs = sandbox_aws.ec2.create_security_group(GroupName="names-dependent", Description="x", VpcId=VALUES["VpcId"])["GroupId"]
+    rule = {
+        "IpProtocol": "tcp",
+        "FromPort": 3,
+        "ToPort": 3,
+        "UserIdGroupPairs": [{"GroupId": physical_id(sandbox_aws, "depends", "Inner")}],
+    }
+    sandbox_aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    sandbox_aws.cloudformation.delete_stack(StackName="depends")
+    assert sandbox_aws.cloudformation.describe_stacks(StackName="depends")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
+    groups = sandbox_aws.logs.describe_log_groups(logGroupNamePrefix="kept-by-its-dependent")["logGroups"]
     assert [group["logGroupName"] for group in groups] == ["kept-by-its-dependent"]
 
 
-def test_a_resource_whose_update_fails_is_update_failed_and_the_stack_rolls_back(aws):
+def test_a_resource_whose_update_fails_is_update_failed_and_the_stack_rolls_back(sandbox_aws):
     # A resource CloudFormation fails to update (here to replace: a new GroupId) has an UPDATE_FAILED event, and the
     # stack "The following resource(s) failed to update: [...]" rolls back to UPDATE_ROLLBACK_COMPLETE
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-monitor-stack.html
@@ -1877,18 +1923,18 @@ def test_a_resource_whose_update_fails_is_update_failed_and_the_stack_rolls_back
         ingress = {"GroupId": group, "IpProtocol": "tcp", "FromPort": 81, "ToPort": 81, "CidrIp": "10.0.0.0/8"}
         return json.dumps({"Resources": {"Ingress": {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": ingress}}})
 
-    deploy(aws, "failing-update", template(VALUES["BackendSecurityGroupId"]), {})
-    failing = change_set(aws, "failing-update", template("sg-0123456789abcdef0"), {})  # no such group
-    aws.cloudformation.execute_change_set(ChangeSetName=failing["ChangeSetId"])
-    (stack,) = aws.cloudformation.describe_stacks(StackName="failing-update")["Stacks"]
+    deploy(sandbox_aws, "failing-update", template(VALUES["BackendSecurityGroupId"]), {})
+    failing = change_set(sandbox_aws, "failing-update", template("sg-0123456789abcdef0"), {})  # no such group
+    sandbox_aws.cloudformation.execute_change_set(ChangeSetName=failing["ChangeSetId"])
+    (stack,) = sandbox_aws.cloudformation.describe_stacks(StackName="failing-update")["Stacks"]
     assert (stack["StackStatus"], stack["StackStatusReason"]) == (
         "UPDATE_ROLLBACK_COMPLETE",
         "The following resource(s) failed to update: [Ingress].",
     )
-    assert [status for logical, status, _ in stack_events(aws, "failing-update") if logical == "Ingress"][-1] == "UPDATE_FAILED"
+    assert [status for logical, status, _ in stack_events(sandbox_aws, "failing-update") if logical == "Ingress"][-1] == "UPDATE_FAILED"
 
 
-def test_a_failed_create_whose_rollback_cannot_delete_a_resource_ends_rollback_failed(aws):
+def test_a_failed_create_whose_rollback_cannot_delete_a_resource_ends_rollback_failed(sandbox_aws):
     # ROLLBACK_FAILED: "Unsuccessful removal of one or more stacks after a failed stack creation"; here Group, which the
     # retained rule (DeletionPolicy Retain, kept by the rollback) still names: DeleteSecurityGroup's DependencyViolation
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/view-stack-events.html (stack status codes)
@@ -1912,10 +1958,10 @@ def test_a_failed_create_whose_rollback_cannot_delete_a_resource_ends_rollback_f
             "Properties": {"GroupId": "sg-0123456789abcdef0", "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": "10.0.0.0/8"},
         },
     }
-    created = change_set(aws, "rollback-failed", json.dumps({"Resources": resources}), {})
-    aws.cloudformation.execute_change_set(ChangeSetName=created["ChangeSetId"])
-    assert aws.cloudformation.describe_stacks(StackName="rollback-failed")["Stacks"][0]["StackStatus"] == "ROLLBACK_FAILED"
-    assert [status for logical, status, _ in stack_events(aws, "rollback-failed") if logical == "Group"][-1] == "DELETE_FAILED"
+    created = change_set(sandbox_aws, "rollback-failed", json.dumps({"Resources": resources}), {})
+    sandbox_aws.cloudformation.execute_change_set(ChangeSetName=created["ChangeSetId"])
+    assert sandbox_aws.cloudformation.describe_stacks(StackName="rollback-failed")["Stacks"][0]["StackStatus"] == "ROLLBACK_FAILED"
+    assert [status for logical, status, _ in stack_events(sandbox_aws, "rollback-failed") if logical == "Group"][-1] == "DELETE_FAILED"
 
 
 # A stack deployed before parameters were declared anew (f76673c: ContainerPort a String of whole numbers, AlertEmails
@@ -1926,54 +1972,54 @@ def declared_as_before_f76673c(layer: str) -> str:
     return json.dumps(declared_as_numbers_and_lists(json.loads(body(layer))))
 
 
-def test_a_number_parameter_declared_a_string_with_the_value_it_had_changes_no_resource(aws):
+def test_a_number_parameter_declared_a_string_with_the_value_it_had_changes_no_resource(sandbox_aws):
     # AWS: a Number's value "becomes a string" where the template uses it (Ref): "8000" before and after
     # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html), so no
     # property value changes and the change set "didn't contain changes"
     # (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027); make diff says as much
     # ("same as deployed, but for its ... parameter declarations"). The sandbox compared moto's parsed values (8000
     # against "8000"), replaced both target groups and the ingress rule, and make deploy refused the update.
-    given = parameters("sandbox", "alb") | certificate_and_zone(aws)
-    deploy(aws, "alb", declared_as_before_f76673c("alb"), given)
-    again = change_set(aws, "alb", body("alb"), given)
+    given = parameters("sandbox", "alb") | certificate_and_zone(sandbox_aws)
+    deploy(sandbox_aws, "alb", declared_as_before_f76673c("alb"), given)
+    again = change_set(sandbox_aws, "alb", body("alb"), given)
     assert (again["Status"], again.get("StatusReason")) == ("FAILED", NO_CHANGES), {
         name: (change["Action"], change.get("Replacement")) for name, change in resource_changes(again).items()
     }
 
 
-def test_a_list_parameter_declared_a_string_and_read_through_sub_changes_no_resource(aws):
+def test_a_list_parameter_declared_a_string_and_read_through_sub_changes_no_resource(sandbox_aws):
     # The same addresses, read through Fn::Sub of a String instead of Fn::Join of a CommaDelimitedList: the
     # subscriptions' Endpoint values do not change. The sandbox replaced AlertEmailSubscription1 (on AWS a new
     # subscription waits for its address to confirm it), where AWS compares the property values (issue #2027 above).
     given = parameters("sandbox", "release-alarms", AlertEmails="a@example.com,b@example.com") | BALANCER_NAMES
-    deploy(aws, "alerts", declared_as_before_f76673c("release-alarms"), given)
-    again = change_set(aws, "alerts", body("release-alarms"), given)
+    deploy(sandbox_aws, "alerts", declared_as_before_f76673c("release-alarms"), given)
+    again = change_set(sandbox_aws, "alerts", body("release-alarms"), given)
     assert (again["Status"], again.get("StatusReason")) == ("FAILED", NO_CHANGES), {
         name: (change["Action"], change.get("Replacement")) for name, change in resource_changes(again).items()
     }
 
 
-def test_the_service_with_its_numbers_declared_strings_and_the_values_it_had_changes_no_resource(aws):
+def test_the_service_with_its_numbers_declared_strings_and_the_values_it_had_changes_no_resource(sandbox_aws):
     # As the alb's above: "3" and "30" written into gunicorn's command line before and after. The sandbox made a
     # new task definition revision, and with it a rolling deployment of the service, for no change of value.
-    deploy(aws, "service", declared_as_before_f76673c("service"), rolling_service())
-    again = change_set(aws, "service", body("service"), rolling_service())
+    deploy(sandbox_aws, "service", declared_as_before_f76673c("service"), rolling_service())
+    again = change_set(sandbox_aws, "service", body("service"), rolling_service())
     assert (again["Status"], again.get("StatusReason")) == ("FAILED", NO_CHANGES), {
         name: (change["Action"], change.get("Replacement")) for name, change in resource_changes(again).items()
     }
 
 
-def test_with_another_change_the_resources_written_otherwise_to_the_same_values_are_not_listed(aws):
+def test_with_another_change_the_resources_written_otherwise_to_the_same_values_are_not_listed(sandbox_aws):
     # The change set lists what a value changes (a threshold, a health check's path), not the subscriptions read
     # through Fn::Sub now nor the target groups whose ContainerPort is declared a String now: as text the same.
     given = parameters("sandbox", "release-alarms", AlertEmails="a@example.com,b@example.com") | BALANCER_NAMES
-    deploy(aws, "alerts", declared_as_before_f76673c("release-alarms"), given)
+    deploy(sandbox_aws, "alerts", declared_as_before_f76673c("release-alarms"), given)
     threshold = str(int(given["Target5xxThreshold"]) + 1)
-    again = change_set(aws, "alerts", body("release-alarms"), given | {"Target5xxThreshold": threshold})
+    again = change_set(sandbox_aws, "alerts", body("release-alarms"), given | {"Target5xxThreshold": threshold})
     assert {name: change["Action"] for name, change in resource_changes(again).items()} == {"Target5xxAlarm": "Modify"}
-    given = parameters("sandbox", "alb") | certificate_and_zone(aws)
-    deploy(aws, "alb", declared_as_before_f76673c("alb"), given)
-    again = change_set(aws, "alb", body("alb"), given | {"HealthCheckPath": given["HealthCheckPath"] + "x"})
+    given = parameters("sandbox", "alb") | certificate_and_zone(sandbox_aws)
+    deploy(sandbox_aws, "alb", declared_as_before_f76673c("alb"), given)
+    again = change_set(sandbox_aws, "alb", body("alb"), given | {"HealthCheckPath": given["HealthCheckPath"] + "x"})
     changed = resource_changes(again)
     assert {name: change.get("Replacement") for name, change in changed.items()} == {
         "TargetGroup": "False",
@@ -2000,48 +2046,48 @@ def parameter_template(value, mappings=None, parameters=None) -> str:
     return json.dumps(template)
 
 
-def said_value(aws) -> str:
-    return aws.ssm.get_parameter(Name="/review/said")["Parameter"]["Value"]
+def said_value(sandbox_aws) -> str:
+    return sandbox_aws.ssm.get_parameter(Name="/review/said")["Parameter"]["Value"]
 
 
-def test_a_literal_sub_placeholder_that_now_names_a_resource_is_a_change(aws):
+def test_a_literal_sub_placeholder_that_now_names_a_resource_is_a_change(sandbox_aws):
     # "${!Literal}" resolves to the literal text ${Literal}; ${Other} to what Ref gives, the SSM parameter's name
     # (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-sub.html).
     # changes_nothing read both as the text "${Other}-${AWS::AccountId}" (Resolver.substitute drops the "!").
-    deploy(aws, "literal-sub", parameter_template({"Fn::Sub": "${!Other}-${AWS::AccountId}"}), {})
-    assert said_value(aws) == "${Other}-123456789012"
-    again = change_set(aws, "literal-sub", parameter_template({"Fn::Sub": "${Other}-${AWS::AccountId}"}), {})
+    deploy(sandbox_aws, "literal-sub", parameter_template({"Fn::Sub": "${!Other}-${AWS::AccountId}"}), {})
+    assert said_value(sandbox_aws) == "${Other}-123456789012"
+    again = change_set(sandbox_aws, "literal-sub", parameter_template({"Fn::Sub": "${Other}-${AWS::AccountId}"}), {})
     assert (again["Status"], again.get("StatusReason")) == ("CREATE_COMPLETE", None), again.get("StatusReason")
     assert changes(again) == [("Modify", "Said")]
 
 
-def test_a_mapping_read_with_a_key_known_at_deploy_time_that_now_gives_another_value_is_a_change(aws):
+def test_a_mapping_read_with_a_key_known_at_deploy_time_that_now_gives_another_value_is_a_change(sandbox_aws):
     # Fn::FindInMap "returns the value corresponding to keys in a two-level map that's declared in the Mappings
     # section": a new value there is a new property value, whatever the key (here the account id, unknown before deploy).
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-findinmap.html
     found = {"Fn::FindInMap": ["Accounts", {"Ref": "AWS::AccountId"}, "Owner"]}
-    deploy(aws, "mapped", parameter_template(found, {"Accounts": {"123456789012": {"Owner": "team-a"}}}), {})
-    assert said_value(aws) == "team-a"
-    again = change_set(aws, "mapped", parameter_template(found, {"Accounts": {"123456789012": {"Owner": "team-b"}}}), {})
+    deploy(sandbox_aws, "mapped", parameter_template(found, {"Accounts": {"123456789012": {"Owner": "team-a"}}}), {})
+    assert said_value(sandbox_aws) == "team-a"
+    again = change_set(sandbox_aws, "mapped", parameter_template(found, {"Accounts": {"123456789012": {"Owner": "team-b"}}}), {})
     # Status only: before 3b2801b the sandbox made this change set but listed no change in it (a gap of its own)
     assert (again["Status"], again.get("StatusReason")) == ("CREATE_COMPLETE", None), again.get("StatusReason")
 
 
-def test_a_parameter_declared_an_ssm_parameter_type_with_the_value_it_had_is_a_change(aws):
+def test_a_parameter_declared_an_ssm_parameter_type_with_the_value_it_had_is_a_change(sandbox_aws):
     # The same value, "/review/owner", is the parameter's value itself for a String, and the name of the Systems Manager
     # parameter whose value a Ref gives for AWS::SSM::Parameter::Value<String>
     # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html).
-    aws.ssm.put_parameter(Name="/review/owner", Value="team-a", Type="String")
+    sandbox_aws.ssm.put_parameter(Name="/review/owner", Value="team-a", Type="String")
     value = {"Ref": "Owner"}
-    deploy(aws, "typed", parameter_template(value, parameters={"Owner": {"Type": "String"}}), {"Owner": "/review/owner"})
-    assert said_value(aws) == "/review/owner"
+    deploy(sandbox_aws, "typed", parameter_template(value, parameters={"Owner": {"Type": "String"}}), {"Owner": "/review/owner"})
+    assert said_value(sandbox_aws) == "/review/owner"
     declared = {"Owner": {"Type": "AWS::SSM::Parameter::Value<String>"}}
-    again = change_set(aws, "typed", parameter_template(value, parameters=declared), {"Owner": "/review/owner"})
+    again = change_set(sandbox_aws, "typed", parameter_template(value, parameters=declared), {"Owner": "/review/owner"})
     assert (again["Status"], again.get("StatusReason")) == ("CREATE_COMPLETE", None), again.get("StatusReason")
     assert changes(again) == [("Modify", "Said")]
 
 
-def test_a_property_written_otherwise_that_reads_a_replaced_resource_is_listed(aws):
+def test_a_property_written_otherwise_that_reads_a_replaced_resource_is_listed(sandbox_aws):
     # Reader's Value reads Base's name (Ref) beside the value of Tag, written inline in the new template: the same text
     # for the same Base, but Base is replaced here (a new Name), so Reader's Value changes with it ("ResourceReference").
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChangeDetail.html
@@ -2059,19 +2105,19 @@ def test_a_property_written_otherwise_that_reads_a_replaced_resource_is_listed(a
             }
         )
 
-    deploy(aws, "reads", template("/review/base-1", {"Fn::Join": ["-", [{"Ref": "Base"}, {"Ref": "Tag"}]]}), {"Tag": "v1"})
-    again = change_set(aws, "reads", template("/review/base-2", {"Fn::Join": ["-", [{"Ref": "Base"}, "v1"]]}), {"Tag": "v1"})
+    deploy(sandbox_aws, "reads", template("/review/base-1", {"Fn::Join": ["-", [{"Ref": "Base"}, {"Ref": "Tag"}]]}), {"Tag": "v1"})
+    again = change_set(sandbox_aws, "reads", template("/review/base-2", {"Fn::Join": ["-", [{"Ref": "Base"}, "v1"]]}), {"Tag": "v1"})
     listed = resource_changes(again)
     assert listed["Base"].get("Replacement") == "True", listed
     assert "Reader" in listed, listed  # on AWS: Modify, its Value "/review/base-2-v1"
-    execute(aws, again)
-    assert aws.ssm.get_parameter(Name="/review/reader")["Parameter"]["Value"] == "/review/base-2-v1"
+    execute(sandbox_aws, again)
+    assert sandbox_aws.ssm.get_parameter(Name="/review/reader")["Parameter"]["Value"] == "/review/base-2-v1"
 
 
 # Review R2: the comparison of properties written otherwise (moto_compat._readers, resolver.evaluates_alike) runs
 # unguarded in the sandbox's change set diff, where changes_nothing's own calls return rather than raise (e8ac573:
 # "a function of the wrong arguments ... return, not raise (the sandbox answered 500)").
-def test_a_function_of_the_wrong_arguments_beside_another_change_is_no_internal_error(aws):
+def test_a_function_of_the_wrong_arguments_beside_another_change_is_no_internal_error(sandbox_aws):
     def template(value, other):
         return json.dumps(
             {
@@ -2082,8 +2128,8 @@ def test_a_function_of_the_wrong_arguments_beside_another_change_is_no_internal_
             }
         )
 
-    deploy(aws, "r2-arity", template("a", "o"), {})
+    deploy(sandbox_aws, "r2-arity", template("a", "o"), {})
     try:
-        change_set(aws, "r2-arity", template({"Fn::Join": ["", [{"Fn::Not": []}, "a"]]}, "changed"), {})
+        change_set(sandbox_aws, "r2-arity", template({"Fn::Join": ["", [{"Fn::Not": []}, "a"]]}, "changed"), {})
     except ClientError as error:  # AWS refuses the template (a ValidationError): a client error, not the server's
         assert error.response["ResponseMetadata"]["HTTPStatusCode"] < 500, error.response
