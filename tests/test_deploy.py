@@ -555,11 +555,11 @@ def test_a_run_looks_for_names_its_creates_need_once_however_many_layers_it_crea
 
 
 def test_a_create_refused_for_a_log_group_in_no_stack_of_its_own_name_is_that_layers_refusal():
-    # A refusal of the layer at hand is a Failure; RefusedAhead says a later layer stopped the run before this one.
+    # A refusal of the layer at hand is a Refused; RefusedAhead says a later layer stopped the run before this one.
     cert, service = (deploy.layer.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "service"))
     deployer = a_deployer_whose_service_is(None, checked=set(), run_layers=[cert, service], env=ENV, cli=CLI)
 
-    for layer, refusal in ((service, deploy.guards.Failure), (cert, deploy.guards.RefusedAhead)):
+    for layer, refusal in ((service, deploy.guards.Refused), (cert, deploy.guards.RefusedAhead)):
         deployer.checked = set()
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(purge, "blocking", lambda deployer, creates: [])
@@ -10904,7 +10904,8 @@ def test_a_linear_release_of_one_whole_step_is_waited_for_as_its_values_say():
     from templates.common import MOST_RELEASE_WAIT_MINUTES
 
     values = configuration(ENV, "service")["Parameters"] | {"DeploymentStrategy": "LINEAR", "LinearStepPercent": "100"}
-    expected = templates.params.release_wait_minutes(templates.params.release_waits(values))
+    # one shift of all the traffic, the last, so no step bake: the release's bake and, at most, the pause for tests
+    expected = int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"])
     assert expected < MOST_RELEASE_WAIT_MINUTES
     assert stated_release_wait_minutes(values) == expected
     assert stated_release_wait_minutes(values | {"LinearStepPercent": "100.5"}) == MOST_RELEASE_WAIT_MINUTES

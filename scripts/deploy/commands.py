@@ -17,7 +17,7 @@ from scripts import verify
 from scripts.deploy import diff, drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, error_code, explain, may_have_landed, not_found, sandbox_gone
 from scripts.deploy.deployer import stated_whole_number
-from scripts.deploy.failure import Failure, RefusedAhead, UpstreamsNotDeployed
+from scripts.deploy.failure import Failure, Refused, RefusedAhead, UpstreamsNotDeployed
 from scripts.deploy.history import (
     abandoned,
     of_the_stack,
@@ -347,7 +347,7 @@ class Commands:
             except Failure as refused:
                 # Refused before it ran, as made with the values of then: the way on the refusal names is for those
                 # values (a stale alb change set that removes the rules a service switched back to CANARY uses since).
-                if not (stale and type(refused) is Failure and str(refused).startswith("error: refused")):
+                if not (stale and type(refused) is Refused):
                     raise
                 raise Failure(
                     f"{refused}\nchange set {name} was made with other values than today's (above): {again()} makes one with them"

@@ -7,7 +7,7 @@ import json
 import templates
 from scripts.deploy import purge, text, zone
 from scripts.deploy.aws import AWS_ERRORS, cli, error_code
-from scripts.deploy.failure import Failure, RefusedAhead
+from scripts.deploy.failure import Failure, Refused, RefusedAhead
 from scripts.deploy.text import parameter_values
 from templates.alarms import reads_container_insights, without_data
 from templates.inputs import TRAFFIC_SHIFTING
@@ -26,7 +26,7 @@ def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, le
     target group that may run no task. `left`: what the refusal leaves (the change set, or nothing)."""
     same_name = text.custom_named_replacements(change_set, layer.custom_named)
     if same_name:
-        raise Failure(
+        raise Refused(
             f"error: refused: CloudFormation cannot replace a resource under the name it has, and the update would fail and roll back: "
             f"{', '.join(same_name)}; {left}; give it a new name in the same change (a new NamePrefix renames them all), or "
             f"{deployer.destroy_and_deploy_again(layer.name)}"
@@ -35,7 +35,7 @@ def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, le
         refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left)
     risky = text.stateful_changes(change_set)
     if risky and not allow_replace:
-        raise Failure(
+        raise Refused(
             f"error: refused: the change set replaces or removes stateful resources: {', '.join(risky)}; "
             f"{left}; if that is intended, rerun with ALLOW_REPLACE=1 (--allow-replace)"
         )
@@ -47,11 +47,12 @@ def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, le
         refuse_removing_rules_in_use(deployer, layer, change_set, left)
 
 
-def refusal(layer, about, message) -> Failure:
+def refusal(layer, about, message, kind=Failure) -> Failure:
     """The refusal of a look at the run's layers made at its first: RefusedAhead where none of the layers it is about
     is `layer` (the run's summary then says a look at the layers it deploys next stopped it before that layer's change
-    set, not that the layer was refused), else Failure."""
-    return Failure(message) if layer.name in about else RefusedAhead(message)
+    set, not that the layer was refused), else kind: Refused where what the values change is refused, Failure where a
+    value is wrong."""
+    return kind(message) if layer.name in about else RefusedAhead(message)
 
 
 def refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left) -> None:
@@ -69,7 +70,7 @@ def refuse_deleting_a_protected_load_balancer(deployer, layer, change_set, left)
     ]
     protected = purge.deletion_protected(deployer, [layer.stack]) if going else {}
     if protected:
-        raise Failure(
+        raise Refused(
             f"error: refused: the change set replaces or removes {', '.join(going)}, a load balancer that {protected[layer.stack].said}, "
             "which CloudFormation cannot delete: it would leave it running outside the stack and "
             f"report the update complete; {left}; {protection_off_first(deployer, layer, protected[layer.stack])}"
@@ -156,7 +157,10 @@ def refuse_blocked_creates(deployer, layer, then=None, even_one=False) -> None:
         )
     about = {each.name for each in creates if any(item.stack == each.stack for item in blocked) or any(s == each.stack for s, _ in loose)}
     raise refusal(
-        layer, about, "error: refused before creating anything: " + "; ".join(held) + ". " + "; ".join(advice) + ", then deploy again"
+        layer,
+        about,
+        "error: refused before creating anything: " + "; ".join(held) + ". " + "; ".join(advice) + ", then deploy again",
+        Refused,
     )
 
 
@@ -574,7 +578,7 @@ def refuse_taken_log_group_names(deployer, layer, change_set, left):
         if (why := taken_log_group(deployer, layer.stack, change_set.get("StackId", ""), logical_id, name))
     ]
     if taken:
-        raise Failure(
+        raise Refused(
             f"error: refused: the change set makes a log group under a name another one holds, and would fail there and roll "
             f"back; {left}:{each_on_its_line(taken)}\n{FREE_THE_NAMES}"
         )
@@ -622,6 +626,7 @@ def refuse_taken_names_ahead(deployer, layer) -> None:
             f"error: refused before changing anything{' more' if deployer.recreated else ''}: a layer's update would make a log "
             "group under a name another one holds, "
             f"and fail there and roll back; {deployer.nothing_changed(layer.name)}:{each_on_its_line(taken)}\n{FREE_THE_NAMES}",
+            Refused,
         )
 
 
@@ -706,7 +711,7 @@ def refuse_moving_shifted_traffic(deployer, layer, change_set, left, rerun="reru
         "back to the primary target group, and this change is safe"
     ).format(env=deployer.env, params_file=deployer.params_file)
     what = "switches the service to ROLLING" if switching else "rewrites or removes listener rules"
-    raise Failure(
+    raise Refused(
         f"error: refused: the change set {what} while production traffic is on the alternate target group, where ECS moved it "
         f"in a release: {'; '.join(moving)}; executing it would send production traffic to the primary target group, which may "
         f"run no task; {left}. {remedy}; or, if no task serves from the alternate one, {rerun}"
@@ -740,7 +745,7 @@ def refuse_removing_rules_in_use(deployer, layer, change_set, left):
     in_use = rules_in_use(deployer, removed) if layer.name == "alb" else None
     if in_use:
         what, remedy = in_use
-        raise Failure(f"error: refused: the change set {what}; {left}. {remedy}")
+        raise Refused(f"error: refused: the change set {what}; {left}. {remedy}")
 
 
 def rules_in_use(deployer, removed: list[str]) -> tuple[str, str] | None:
