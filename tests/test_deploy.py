@@ -2705,7 +2705,22 @@ def test_new_service_states_its_desired_count(aws):
     desired = configuration(ENV, "service")["Parameters"]["DesiredCount"]  # the params file's, passed on as it is
     assert {"ParameterKey": "DesiredCount", "ParameterValue": desired} in expected["Parameters"]
     aws.change_set("service", "CREATE", [change("Add", "Service", "AWS::ECS::Service")], expected, left=True)
+    history(aws, None)  # what the stack before it last ran, said before the create (none: the first)
     assert aws.run("changeset", "--stack", "service") == 0, aws.err
+    assert "the one before it last ran" not in aws.out, aws.out
+
+
+def test_a_new_service_stack_whose_release_history_cannot_be_read_is_made_all_the_same_saying_so(aws):
+    aws.deployed("alb")
+    aws.deployed("release-alarms")
+    aws.not_deployed("service")
+    aws.change_set("service", "CREATE", [change("Add", "Service", "AWS::ECS::Service")], create_params("service", "CREATE"), left=True)
+    aws.ssm.add_client_error("get_parameter", "AccessDenied", "not authorized", 403, expected_params={"Name": HISTORY})
+    assert aws.run("changeset", "--stack", "service") == 0, aws.err
+    assert (
+        f"note: the release history could not be read (AccessDenied): make releases ENV={ENV} says which image the service stack "
+        "before this one last ran"
+    ) in aws.out, aws.out
 
 
 @pytest.mark.parametrize("left_deployed", [False, True, "unreadable", "someone else's"])
@@ -11611,7 +11626,7 @@ def test_a_rollback_of_a_stack_whose_last_update_cloudformation_rolled_back_goes
 
 
 def test_a_service_stacks_first_release_is_recorded_as_its_first_and_taken_for_recorded():
-    # (mutation audit) replaced None says the stack's first release (why_nothing_earlier, earlier_stack_image); a
+    # (mutation audit) replaced None says the stack's first release (why_nothing_earlier); a
     # release recorded is said so (release_recorded: the summary of a rollback stopped after it)
     out = io.StringIO()
     deployer = deploy.Deployer(None, ENV, out=Output(out, goes_on=True), err=io.StringIO(), revision="abc1234")

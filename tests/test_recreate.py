@@ -1414,8 +1414,14 @@ def test_diff_of_the_service_alone_to_a_traffic_shifting_strategy_says_the_chang
     said = rule["Assertions"][0]["AssertDescription"]
     assert f"note: make deploy would be refused: CloudFormation would refuse {stack('service')}'s change set: {said}" in out, out
     assert out.splitlines()[-1].endswith("applies it, once what the note above names is fixed)"), out
+    change_sets = sandbox.client("cloudformation").list_change_sets(StackName=stack("service"))["Summaries"]
     code, out, err = run("deploy", "--stack", "service", "--yes", *changed)
-    assert code == 1 and said in err, out + err  # the deploy's own refusal, in CloudFormation's words
+    # the deploy's own look, as make diff said it, before CreateChangeSet: which CloudFormation would answer with the
+    # assertion alone ("see where things stand: make status" added to it)
+    assert code == 1 and err.startswith(f"error: CloudFormation would refuse {stack('service')}'s change set: {said}; nothing changed\n"), (
+        out + err
+    )
+    assert sandbox.client("cloudformation").list_change_sets(StackName=stack("service"))["Summaries"] == change_sets
     code, out, err = run("diff", *changed)
     assert code == 1 and "note: make deploy would be refused" not in out, out + err
     assert out.splitlines()[-1] == f"differs from what {ENV} runs: alb, service (make deploy ENV={ENV} applies it)", out
@@ -1532,8 +1538,10 @@ def test_a_create_refused_for_a_name_its_own_deleted_stack_retained_is_said_to_s
     ), out
 
 
-def test_a_new_service_stack_says_which_image_the_one_before_it_last_ran(sandbox, run):
-    # The service stack deleted by hand and created again ran the params file's ImageTag in place of the release, unsaid
+def test_a_new_service_stack_says_which_image_the_one_before_it_last_ran_before_it_is_made(sandbox, run):
+    # The service stack deleted by hand and created again ran the params file's ImageTag in place of the release, unsaid;
+    # then said once the create had run, where the question that ran it and make changeset's change set said nothing of
+    # it (helper S1, a newcomer's walk of the README)
     deployed(sandbox, run)
     released = f"{SANDBOX.values['ImageTag']}-released"
     code, out, err = run("deploy", "--stack", "service", "--image-tag", released, "--yes")
@@ -1548,16 +1556,21 @@ def test_a_new_service_stack_says_which_image_the_one_before_it_last_ran(sandbox
         time.sleep(0.05)
     code, out, err = run("purge", "--stack", "service", "--yes")  # its log group's name blocks the create
     assert code == 0, out + err
-    code, out, err = run("deploy", "--stack", "service", "--yes")
     image = SANDBOX.values["ImageTag"]
-    assert (
-        code == 0
-        and (
-            f"note: this new service stack runs {image}; the one before it last ran {released} (make releases ENV={ENV}): "
-            f"make deploy STACK=service TAG={released} ENV={ENV} runs that again, if it is the one to run"
-        )
-        in out
-    ), out + err
+    note = (
+        f"note: this new service stack runs {image}; the one before it last ran {released} (make releases ENV={ENV}): "
+        f"make deploy STACK=service TAG={released} ENV={ENV} runs that instead, if it is the one to run"
+    )
+    code, out, err = run("changeset", "--stack", "service")
+    assert code == 0 and note in out, out + err
+    name = next(word for word in out.split() if word.startswith(f"{stack('service')}-"))
+    code, out, err = run("execute", "--stack", "service", "--changeset", name)  # no terminal, no YES=1: not run
+    assert code == 1 and note in out, out + err
+    code, out, err = run("deploy", "--stack", "service", "--yes")
+    lines = out.splitlines()
+    question = next(i for i, line in enumerate(lines) if f"on {stack('service')}? yes (YES=1)" in line)
+    assert code == 0 and note in lines[:question], out + err
+    assert out.count("the one before it last ran") == 1, out  # once: before the question, not again once made
     code, out, err = run("deploy", "--stack", "service", "--image-tag", released, "--yes")  # an update: no such note
     assert code == 0 and "the one before it last ran" not in out, out + err
 

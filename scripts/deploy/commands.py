@@ -564,9 +564,7 @@ class Commands:
                 return  # what it reads is made in this run, first
             # an upstream this run deploys before the layer gives its new outputs then: not known now
             known = {name: value for name, value in deployer.wired_parameters(layer).items() if wired[name][0] not in changing}
-            failing = guards.failing_rules(json.loads(layer.template), dict(layer.parameters) | known, deployer.cf.meta.region_name)
-            if failing:
-                raise Failure(f"error: CloudFormation would refuse {layer.stack}'s change set: {failing[0]}")
+            guards.refuse_failing_rules(deployer, layer, dict(layer.parameters) | known)
 
         try:
             guards.refuse_an_empty_zone(deployer.params_file, self.env, self.layers)  # before the deploy's first call

@@ -1042,6 +1042,21 @@ class Deployer:
             return ""
         return text.release_not_recorded(image, self.env, self.history.name, self.rolling_back_from, replaced)
 
+    def say_earlier_stack_image(self, given) -> None:
+        """For a service stack's create: the image the stack before it last ran, where it is another (text.earlier_stack_image).
+        A history that cannot be read is said, and the run goes on: the create does not depend on it."""
+        if "ImageTag" not in given:
+            return
+        try:
+            releases = self.history.releases()
+        except AWS_ERRORS as error:
+            self.say(
+                f"  note: the release history could not be read ({error_code(error)}): make releases ENV={self.env} says which "
+                "image the service stack before this one last ran"
+            )
+            return
+        self.say(*text.earlier_stack_image(releases, given["ImageTag"], self.env))
+
     def switches_given(self) -> str:
         """The switches this run's change set needed, for a make execute of it to be allowed as this run was."""
         return "".join(
@@ -1057,6 +1072,8 @@ class Deployer:
             advice.readers_of_replaced(self, layer, change_set)  # once allowed: a refused update leaves them alone
             self.say(*text.kept_logs_unreadable(layer, change_set, self.cli, self.now()))
             self.say(*text.custom_named_maybe_replaced(change_set, layer.custom_named))
+        else:
+            self.say_earlier_stack_image(given)
         self.say(*text.test_pause(given, self.env, self.on_aws, self.rolling_back_from))  # before the question: it asks for someone at hand
         if layer.name in templates.ROLLBACK_TRIGGERS:  # before the question too: a repair made with them would be undone
             self.say(*text.rollback_triggers(change_set, "update" if exists else "create", repair=self.repair, on_aws=self.on_aws))
@@ -1412,10 +1429,8 @@ class Deployer:
             if rolled_back_from:
                 entry["rolled_back_from"] = rolled_back_from
             entry["replaced"] = replaced  # None: the stack's first release
-            before = self.history.record(entry)
+            self.history.record(entry)
             self.release_recorded = True
-            if replaced is None and stack_created:  # a new service stack: an earlier one's last image may not be this
-                self.say(*text.earlier_stack_image(before, image_tag, stack_created, self.env))
         except AWS_ERRORS as error:
             self.say(
                 "warning: "
@@ -1446,7 +1461,9 @@ class Deployer:
             guards.refuse_blocked_creates(self, layer)
         self.policies.put_back_if_marked(layer)
         guards.refuse_undelegated_domain(self, layer, exists)
-        change_set = self.create_change_set(layer, self.parameters(layer, wired, image_tag), exists)
+        values = self.parameters(layer, wired, image_tag)
+        guards.refuse_failing_rules(self, layer, values)
+        change_set = self.create_change_set(layer, values, exists)
         if change_set is None:
             found = self.describe(layer.stack)
             if found and not found.get("EnableTerminationProtection"):
@@ -1470,6 +1487,8 @@ class Deployer:
             if not leave:
                 self.say_waiting_change_sets(layer, change_set)
         if leave:
+            if not exists:
+                self.say_earlier_stack_image(parameter_values(change_set))
             self.say(*text.left_for_review(change_set, layer))
             return
         self.execute(layer, change_set, exists, allow_replace)

@@ -900,6 +900,16 @@ def failing_rules(template: dict, values: dict, region: str) -> list[str]:
     ]
 
 
+def refuse_failing_rules(deployer, layer, values: dict) -> None:
+    """Before the layer's change set: the template's Rules with the values it gets (failing_rules), said as the refusal
+    CloudFormation answers CreateChangeSet with, and that nothing changed."""
+    failing = failing_rules(json.loads(layer.template), values, deployer.cf.meta.region_name)
+    if failing:
+        raise Failure(
+            f"error: CloudFormation would refuse {layer.stack}'s change set: {failing[0]}; {deployer.nothing_changed(layer.name)}"
+        )
+
+
 def exists(resolver, resource) -> bool:
     """Whether a resource is in the stack the resolver reads: a condition decided at deploy time counts as true (not certain to go)."""
     return resource is not None and (resolver.condition(resource["Condition"]) is not False if "Condition" in resource else True)

@@ -71,12 +71,9 @@ class ReleaseHistory:
             self.warned.add(text)
             self.say(text)
 
-    def record(self, entry) -> list[dict]:
-        """Add entry to the history; returns the releases as read before it (what a new stack's first release
-        compares with: text.earlier_stack_image)."""
-        before = self.releases()
-        self.write(entry, before)
-        return before
+    def record(self, entry) -> None:
+        """Add entry to the history."""
+        self.write(entry, self.releases())
 
     def write(self, entry, entries):
         theirs = []  # other runs' releases this write merged in: a write that may have landed must hold them too

@@ -7,7 +7,6 @@ import re
 import shlex
 
 import templates
-from scripts.deploy.history import of_the_stack
 from templates import template_reads
 from templates.alb import target_group_name
 from templates.errors import INTERRUPTED, printable
@@ -412,18 +411,16 @@ def interrupted(stack, env, status, cli, why=INTERRUPTED, sandbox=False, stack_i
     ]
 
 
-def earlier_stack_image(releases, image, created, env) -> list[str]:
-    """After a new service stack's first release: the image the service stack before it last ran, where the history
-    holds it and it is another (a stack destroyed, or deleted by hand, and created again runs the params file's
-    ImageTag or TAG='s, which said nothing of it)."""
-    its_own = of_the_stack(releases, created)
-    earlier = [entry for entry in releases if entry not in its_own]
-    if not earlier or earlier[-1]["image_tag"] == image:
+def earlier_stack_image(releases, image, env) -> list[str]:
+    """Before a service stack's create runs, or is left for review: the image the service stack before it last ran,
+    where the history (releases) holds it and it is another (a stack destroyed, or deleted by hand, and created again
+    runs the params file's ImageTag or TAG='s, which said nothing of it)."""
+    if not releases or releases[-1]["image_tag"] == image:
         return []
-    last = printable(earlier[-1]["image_tag"], one_line=True)
+    last = printable(releases[-1]["image_tag"], one_line=True)
     return [
         f"note: this new service stack runs {printable(image, one_line=True)}; the one before it last ran {last} "
-        f"(make releases ENV={env}): make deploy STACK=service TAG={last} ENV={env} runs that again, if it is the one to run"
+        f"(make releases ENV={env}): make deploy STACK=service TAG={last} ENV={env} runs that instead, if it is the one to run"
     ]
 
 
