@@ -113,8 +113,11 @@ endif
 # Deploys go to ENV (default: the local sandbox; every other environment must be named).
 ENV ?= sandbox
 # make would export them to every recipe's environment, expanding them as it does: TAG='$(shell ...)'
-# would run there. The recipes pass them as arguments, read with $(value ...) (quote, below).
+# would run there. The recipes pass them as arguments, read with $(value ...) (quote, below). So is any
+# other command-line value holding a $ (FOO='$(shell ...)' given to make help ran too), and those the
+# recipes read (PYTHON, BENCH_RUNS) are passed by $(value ...) as well.
 unexport $(COMMAND_LINE_ONLY)
+unexport $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(if $(findstring $$,$(value $(v))),$(v))))
 define NEWLINE
 
 
@@ -123,11 +126,13 @@ WITH_NEWLINE := $(strip $(foreach v,$(COMMAND_LINE_ONLY),$(if $(findstring $(NEW
 ifneq ($(WITH_NEWLINE),)
 $(error $(WITH_NEWLINE): a value on more than one line; allowed: one line)
 endif
+# A value a message shows: its control characters as cat -v writes them (^[ for ESC), not sent to the terminal.
+shown = $(shell printf '%s' '$(subst ','\'',$(1))' | cat -v)
 # Switches take 1 or nothing: YES=0 or ALLOW_REPLACE=false must not mean yes.
 SWITCHES := YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR TEST_LISTENER FOLLOW
 NOT_ONE := $(strip $(foreach v,$(SWITCHES),$(if $(value $(v)),$(if $(filter-out 1,$(value $(v)))$(word 2,$(value $(v))),$(v)))))
 ifneq ($(NOT_ONE),)
-$(error $(firstword $(NOT_ONE))=$(value $(firstword $(NOT_ONE))): allowed: 1, or leave it out)
+$(error $(firstword $(NOT_ONE))=$(call shown,$(value $(firstword $(NOT_ONE)))): allowed: 1, or leave it out)
 endif
 
 DEPLOY := $(BIN)/python -m scripts.deploy
@@ -171,7 +176,7 @@ help: ## list the targets
 # refuses such a .venv: its Python cannot say whether the sandbox runs). Asked with -I and
 # find_spec, which no PYTHON* variable nor pip setting (PIP_*, pip.conf) can fail.
 $(INSTALLED): requirements.txt
-	@test -e $(VENV) || test -L $(VENV) || $(PYTHON) -m venv $(VENV)
+	@test -e $(VENV) || test -L $(VENV) || $(call quote,$(value PYTHON)) -m venv $(VENV)
 	@$(BIN)/python -I -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("pip") is None)' || { \
 		echo "error: $(VENV) is a virtual environment whose Python does not run or has no pip (its making failed half way, or its Python was uninstalled): remove it (rm -rf $(VENV)), then make makes it again" >&2; exit 2; }
 	@echo "installing pinned dependencies into $(VENV) (once; about a minute the first time)"
@@ -192,7 +197,9 @@ lock: $(INSTALLED) ## write requirements.txt (pins and hashes) from requirements
 # said to be unused rather than silently ignored: $(call unused,<what the target does>,<names>).
 # ANY_VALUE: every name a target takes (but PYTHON, which picks the venv's interpreter for every target).
 ANY_VALUE := $(filter-out PYTHON,$(DEPLOYER_VALUES)) $(sort $(foreach g,$(DEPLOYER_TARGETS),$(OWN_VALUES_$(g)))) UPGRADE
-unused = @$(foreach v,$(2),$(if $(filter command line,$(origin $(v))),echo "note: make $@ $(1) whatever $(v)= says:" $(call quote,$(value $(v))) >&2;)) true
+unused = @$(foreach v,$(2),$(if $(filter command line,$(origin $(v))),printf '%s %s %s\n' "note: make $@ takes no $(v)= (it $(1)):" $(call quote,$(value $(v))) "left unused" | cat -v >&2;)) true
+# The sandbox targets work on ENV=sandbox alone: that one given is no value left unused.
+ANY_VALUE_BUT_SANDBOX_ENV = $(if $(filter sandbox,$(value ENV)),$(if $(filter-out sandbox,$(value ENV)),$(ANY_VALUE),$(filter-out ENV,$(ANY_VALUE))),$(ANY_VALUE))
 
 templates: $(INSTALLED) ## generate output/ from templates/ and params/, then cfn-lint it
 	$(call unused,generates every environment in params/ and every layer,$(ANY_VALUE))
@@ -222,15 +229,15 @@ review: $(INSTALLED) ## write output/review/<env>.md for every environment (ENV=
 	@$(BIN)/python -m scripts.review $(if $(filter command line,$(origin ENV)),--env=$(call quote,$(value ENV)))
 
 sandbox: $(INSTALLED) ## start the local AWS sandbox (moto on 127.0.0.1) seeded with the Phase 5.14 resources
-	$(call unused,starts the one local sandbox (ENV=sandbox),$(ANY_VALUE))
+	$(call unused,starts the one local sandbox: ENV=sandbox,$(ANY_VALUE_BUT_SANDBOX_ENV))
 	@$(BIN)/python -m emulator.sandbox start
 
 sandbox-stop: $(INSTALLED) ## stop the sandbox
-	$(call unused,stops the one local sandbox (ENV=sandbox),$(ANY_VALUE))
+	$(call unused,stops the one local sandbox: ENV=sandbox,$(ANY_VALUE_BUT_SANDBOX_ENV))
 	@$(BIN)/python -m emulator.sandbox stop
 
 sandbox-status: $(INSTALLED) ## say whether the sandbox runs and answers
-	$(call unused,says whether the one local sandbox (ENV=sandbox) runs,$(ANY_VALUE))
+	$(call unused,says whether the one local sandbox runs: ENV=sandbox,$(ANY_VALUE_BUT_SANDBOX_ENV))
 	@$(BIN)/python -m emulator.sandbox status
 
 unlock: $(INSTALLED) ## free ENV's deploy lock that a run which died left behind (says whose, asks first) [YES=1]
@@ -292,7 +299,7 @@ releases: $(INSTALLED) ## ENV's service releases make rollback reads, newest fir
 	@$(AWS) $(DEPLOY) releases $(FLAGS)
 
 bench: $(INSTALLED) ## print performance figures (medians)
-	@$(BIN)/python bench.py
+	@$(if $(filter command line,$(origin BENCH_RUNS)),BENCH_RUNS=$(call quote,$(value BENCH_RUNS))) $(BIN)/python bench.py
 
 # The sandbox server runs on the virtual environment's Python: removed under it, stopping it would
 # first need a new one installed. Refused while it runs.

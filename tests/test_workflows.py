@@ -887,7 +887,8 @@ def test_values_exported_in_the_shell_change_no_target_only_the_command_line_doe
     # An exported YES=1 or ENV=prod left in a shell must not confirm or retarget a deploy (and POSIX
     # shells use ENV for their startup file): every value a recipe reads counts from the command line only.
     makefile = (ROOT / "Makefile").read_text()
-    read = set(re.findall(r"\$\(value ([A-Z_]+)\)", makefile))
+    # but PYTHON and BENCH_RUNS, which the shell may set (the interpreter, the bench's runs): read as text all the same
+    read = set(re.findall(r"\$\(value ([A-Z_]+)\)", makefile)) - {"PYTHON", "BENCH_RUNS"}
     listed = set(re.search(r"COMMAND_LINE_ONLY := ((?:\\\n|[^\n])+)", makefile).group(1).replace("\\", " ").split())
     assert read and read == listed, read ^ listed
     exported = {name: "x" for name in listed} | {"ENV": "prod", "YES": "1"}
@@ -1105,8 +1106,81 @@ def test_a_target_says_that_a_value_it_does_not_take_changes_nothing(target, unu
 
     for name in unused:
         given = recipe(f"{name}=prod")
-        assert f'echo "note: make {target} ' in given and f"whatever {name}= says:\" 'prod'" in given, given
+        assert f'"note: make {target} takes no {name}= (it ' in given and "'prod' \"left unused\"" in given, given
     assert "note:" not in recipe()
+    # the sandbox targets' own ENV= is no value left unused (make sandbox-stop ENV=sandbox said it was); another is
+    assert ("note:" in recipe("ENV=sandbox")) is ("ENV" in unused and not target.startswith("sandbox")), target
+    assert all(("note:" in recipe(given)) is ("ENV" in unused) for given in ("ENV=sandbox x", "ENV=")), target
+
+
+# --- values on make's command line are text: never run by make, never sent to the terminal as control ---------------
+# (README, Values on make's command line: "A value is passed as it is, never run by make")
+
+MAKE_ENVIRONMENT = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "GNUMAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+
+
+@pytest.mark.parametrize(
+    "target, name",
+    [
+        ("help", "PYTHON"),  # a value every target takes (the venv's interpreter)
+        ("help", "BENCH_RUNS"),  # a value make bench takes
+        ("help", "FOO"),  # a name make passes over (README: "pass over any other name (FOO=1)")
+        ("sandbox-status", "FOO"),
+    ],
+)
+def test_a_value_make_takes_or_passes_over_is_not_run_when_a_recipe_runs(tmp_path, target, name):
+    # make exports a command-line variable that is not unexported to every recipe's environment,
+    # expanding it as it does: FOO='$(shell touch x)' ran the command (without -n: -n runs no recipe).
+    ran = tmp_path / "ran"
+    subprocess.run(
+        ["make", "-s", "--no-print-directory", target, f"{name}=$(shell touch {ran})"],
+        cwd=ROOT,
+        env=MAKE_ENVIRONMENT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert not ran.exists(), f"make {target} {name}='$(shell touch ...)' ran the command"
+
+
+@pytest.mark.parametrize("value", ["v1\\nerror: params/prod.yaml is corrupt", "v1\x1b[2K\rerror: forged", "v1\\c"])
+def test_the_note_of_an_unused_value_shows_it_as_text(value):
+    # The note echoed the value with sh's echo: dash reads \n and \c in it, and ESC and CR went to the
+    # terminal as they were: a value could forge a line of the output (an "error:" that is not one).
+    made = subprocess.run(
+        ["make", "-s", "--no-print-directory", "sandbox-status", f"TAG={value}"],
+        cwd=ROOT,
+        env=MAKE_ENVIRONMENT,
+        capture_output=True,
+        timeout=120,
+    )
+    err = made.stderr.decode(errors="replace")
+    notes = [line for line in err.splitlines() if "takes no TAG=" in line]
+    assert len(notes) == 1, err
+    assert not any(line.startswith("error: forged") or line.startswith("error: params/prod.yaml") for line in err.splitlines()), err
+    assert "\x1b" not in err and "\r" not in err, repr(err)
+    if value.isprintable():  # backslashes and all: shown as typed
+        assert value in notes[0], notes[0]
+
+
+def test_a_switch_refused_by_make_shows_its_value_as_text():
+    made = subprocess.run(
+        ["make", "-s", "help", "YES=\x1b[2K\rerror: forged"], cwd=ROOT, env=MAKE_ENVIRONMENT, capture_output=True, timeout=120
+    )
+    assert made.returncode == 2 and b"YES=^[[2K^Merror: forged: allowed: 1, or leave it out" in made.stderr, made.stderr
+
+
+def test_the_values_the_recipes_read_are_passed_as_text():
+    # PYTHON= (the interpreter make venv runs) and BENCH_RUNS= (which make bench passes on) are read as they were given
+    def recipe(*argv):
+        return subprocess.run(
+            ["make", "-n", "--no-print-directory", *argv], cwd=ROOT, env=MAKE_ENVIRONMENT, capture_output=True, text=True, timeout=60
+        )
+
+    assert "BENCH_RUNS='$(shell x)' .venv/bin/python bench.py" in recipe("bench", "BENCH_RUNS=$(shell x)").stdout
+    assert "BENCH_RUNS=" not in recipe("bench").stdout
+    venv = recipe("-B", "venv", "PYTHON=$(shell x) y").stdout  # -n -B: every step of make venv printed, none run
+    assert "|| '$(shell x) y' -m venv .venv" in venv, venv
 
 
 def test_the_bench_measures_a_cold_make_templates_on_a_copy_with_no_output_cache_or_compiled_bytecode(tmp_path, monkeypatch):
