@@ -5270,6 +5270,15 @@ def test_repair_is_refused_where_it_cannot_apply(aws, command):
     )
 
 
+@pytest.mark.parametrize("command", ["deploy", "changeset"])
+def test_repair_is_refused_for_a_layer_without_rollback_triggers(aws, command):
+    # make deploy STACK=alb REPAIR=1 ran as if it had not been given, unsaid (helper S1); the service's: a test above
+    for layer in [layer for layer in templates.layer_order() if layer not in templates.ROLLBACK_TRIGGERS]:
+        assert aws.run(command, "--stack", layer, "--repair") == 2, (layer, aws.err)  # nothing queued: no call is made
+    assert aws.err.startswith("error: REPAIR=1 (--repair) makes a change set without rollback triggers; STACK="), aws.err
+    assert aws.err.rstrip().endswith(f"leave it out (the layers with them: {', '.join(sorted(templates.ROLLBACK_TRIGGERS))})"), aws.err
+
+
 def test_a_blue_green_release_is_waited_for_its_bake_time_on_top_of_the_layers_bound(aws, monkeypatch):
     waits = []
     wait_minutes = deploy.Deployer.wait_minutes

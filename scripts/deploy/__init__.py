@@ -402,6 +402,12 @@ def validate(args):
         )
     if args.image_tag and args.stack and args.stack != "service":
         raise Failure(f"error: TAG= (--image-tag) sets the service layer's image; STACK={args.stack} has none", 2)
+    if args.repair and args.stack and args.stack not in templates.ROLLBACK_TRIGGERS:
+        raise Failure(
+            f"error: REPAIR=1 (--repair) makes a change set without rollback triggers; STACK={args.stack} has none: leave it out "
+            f"(the layers with them: {', '.join(sorted(templates.ROLLBACK_TRIGGERS))})",
+            2,
+        )
     needs_files = args.command in ("deploy", "changeset", "execute", "diff", "rollback")
     layers = [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
     if args.command in ("deploy", "changeset"):
