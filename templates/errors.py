@@ -152,6 +152,8 @@ def yaml_problem(error) -> str:
         allowed = "; allowed: one document (a '---' line at most once, above its first key)"
     if mark and problem.startswith("expected <block end>, but found '<block mapping start>'"):
         allowed = unaligned_key(mark)
+    if problem.startswith("could not determine a constructor for the tag"):  # a CloudFormation habit: VpcId: !Ref Vpc
+        allowed = "; allowed: a plain value, without a tag (!Ref, !Sub and !!python/... are not read)"
     return f"{line} cannot be read as YAML: {problem}{tab}{allowed}"
 
 
@@ -282,6 +284,8 @@ def open_regular_file(path, follow_symlinks: bool = True) -> int:
     except OSError as error:
         if error.errno == errno.ELOOP and not follow_symlinks:
             raise RefusedFile("a symlink; allowed: a regular file (copy the file instead of linking it)") from None
+        if error.errno == errno.ENXIO:  # a socket, which open(2) refuses so ("No such device or address")
+            raise RefusedFile("not a regular file; allowed: a regular file") from None
         raise
     if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # before open(), which refuses a directory with its own error
         os.close(descriptor)

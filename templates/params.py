@@ -565,9 +565,10 @@ def read_yaml(path: Path, where: str, what: str = "a params file"):
     except OSError as error:
         raise ParamsError([f"{where}: cannot be read: {error.strerror or error}"]) from None
     except UnicodeDecodeError as error:
-        # an editor's "Unicode" (UTF-16) starts with its byte order mark, FF FE or FE FF
-        utf16 = " (it starts as UTF-16 does: save it as UTF-8)" if error.object[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
-        raise ParamsError([f"{where}: byte {error.start} is not UTF-8 text{utf16}; allowed: a YAML file in UTF-8"]) from None
+        # an editor's "Unicode" (UTF-16) starts with its byte order mark, FF FE or FE FF; UTF-32's, FF FE 00 00 or 00 00 FE FF
+        marks = (("UTF-32", (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")), ("UTF-16", (b"\xff\xfe", b"\xfe\xff")))
+        unicode = next((f" (it starts as {name} does: save it as UTF-8)" for name, boms in marks if error.object.startswith(boms)), "")
+        raise ParamsError([f"{where}: byte {error.start} is not UTF-8 text{unicode}; allowed: a YAML file in UTF-8"]) from None
     hidden = HIDDEN_LINE_BREAK.search(text)
     if hidden:
         raise ParamsError(

@@ -11866,3 +11866,20 @@ def sleeping_as(directory: Path, name: bytes):
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_rollback_of_a_service_not_deployed_says_how_to_deploy_it(aws):
+    # "nothing to roll back" ended there (helper S1): the way on is a deploy, with the image to run
+    aws.not_deployed("service")
+    assert aws.run("rollback", "--yes") == 1
+    assert aws.err.startswith(
+        f"error: {stack('service')} is not deployed: nothing to roll back; make deploy STACK=service ENV={ENV} TAG=<image> deploys it"
+    ), aws.err
+
+
+def test_a_verify_of_an_environment_not_deployed_says_how_to_deploy_it(aws):
+    aws.not_deployed("alb")
+    assert aws.run("verify") == 1
+    assert aws.err.startswith(
+        f"error: {stack('alb')} is not deployed: nothing to verify; make deploy ENV={ENV} deploys every layer first"
+    ), aws.err

@@ -79,10 +79,13 @@ BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 HOSTILE = [
     # (what, file content, words the one error line must hold)
     ("binary file", b"\x00\x01\xff\xfe garbage", "not UTF-8 text"),
-    (
-        "UTF-16 file",
-        PROD.encode("utf-16"),
-        "byte 0 is not UTF-8 text (it starts as UTF-16 does: save it as UTF-8); allowed: a YAML file in UTF-8",
+    *(
+        (
+            f"{encoding} file",
+            PROD.encode(encoding.lower()),
+            f"byte 0 is not UTF-8 text (it starts as {encoding} does: save it as UTF-8); allowed: a YAML file in UTF-8",
+        )
+        for encoding in ("UTF-16", "UTF-32")  # UTF-32's mark starts as UTF-16's does: it was named UTF-16 (helper S2)
     ),
     # YAML 1.2 takes it; PyYAML names the character alone, which an editor shows as spaces
     (
@@ -108,6 +111,16 @@ HOSTILE = [
             f"!!{tag} {said}: not a valid {tag} in YAML 1.2",
         )
         for tag, value, said in (("int", "1_0", "'1_0'"), ("int", "\u0663", "'\u0663'"), ("bool", "yes", "'yes'"), ("null", "5", "'5'"))
+    ),
+    # CloudFormation's short form in a params file: PyYAML's "could not determine a constructor" said no more (helper S2)
+    *(
+        (
+            f"a {tag} tag",
+            GOOD_TEXT.replace(REGION_LINE, f"region: {tag} x", 1),
+            f"line {REGION_LINE_NUMBER}: cannot be read as YAML: could not determine a constructor for the tag '{said}'"
+            "; allowed: a plain value, without a tag (!Ref, !Sub and !!python/... are not read)",
+        )
+        for tag, said in (("!Ref", "!Ref"), ("!!python/object:os.system", "tag:yaml.org,2002:python/object:os.system"))
     ),
     # PyYAML names the colon of the line after a key put back out of its block, and nothing of why
     (
@@ -2339,19 +2352,22 @@ def test_no_credentials_is_one_line_naming_the_environment_and_the_sandbox_comma
     # It said "or use the sandbox", without how; nothing is sent (botocore stops before signing).
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
+    # these runs go to an emulator (AWS_ENDPOINT_URL, as every test's): said, with the keys one takes (helper S1)
+    keys = f"; the emulator at AWS_ENDPOINT_URL={NOWHERE} may take any: AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
     code, err, _ = offline_aws(NOWHERE, "status")
     assert code == 1 and err == (
-        "error: no AWS credentials found for ENV=prod: set AWS_PROFILE (or run `aws sso login`), or rehearse on the local "
+        f"error: no AWS credentials found for ENV=prod: set AWS_PROFILE (or run `aws sso login`){keys}, or rehearse on the local "
         "sandbox: make sandbox, then the same command with ENV=sandbox\n"
     ), err
     assert offline_aws.out == "", offline_aws.out  # no table's header above it, for a table that never came
     # not for what the sandbox refuses: it runs no containers and no release (make continue's first call meets it)
     code, err, _ = offline_aws(NOWHERE, "continue", "--yes")
-    assert code == 1 and err == "error: no AWS credentials found for ENV=prod: set AWS_PROFILE (or run `aws sso login`)\n", err
+    assert code == 1 and err == f"error: no AWS credentials found for ENV=prod: set AWS_PROFILE (or run `aws sso login`){keys}\n", err
     from botocore.exceptions import NoCredentialsError
 
     from scripts.deploy import aws
 
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # on AWS: no emulator's keys to suggest
     said = aws.explain(NoCredentialsError(), "prod", "task")  # whose emulator check comes before its first call
     assert said == "error: no AWS credentials found for ENV=prod: set AWS_PROFILE (or run `aws sso login`)", said
 

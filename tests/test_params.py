@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -1158,6 +1159,8 @@ def test_a_params_file_that_is_no_regular_file_or_too_large_is_refused_without_r
     os.mkfifo(params / "pipe.yaml")
     (params / "folder.yaml").mkdir()
     (params / "big.yaml").write_text("a" * (MOST_PARAMS_FILE_BYTES + 1))
+    bound = socket.socket(socket.AF_UNIX)  # open(2) answers ENXIO: it was "cannot be read: No such device or address"
+    bound.bind(str(params / "socket.yaml"))
     result = subprocess.run(  # a process of its own, with a time limit: a blocking read must fail the test, not hang it
         [sys.executable, "generate.py", "--check", "--no-lint", "--params-dir", params, "--output-dir", tmp_path / "out"],
         cwd=ROOT,
@@ -1170,6 +1173,8 @@ def test_a_params_file_that_is_no_regular_file_or_too_large_is_refused_without_r
     assert f"{params / 'passwd.yaml'}: a symlink; allowed: a regular file" in result.stderr and "root:" not in result.stderr
     assert f"{params / 'pipe.yaml'}: not a regular file; allowed: a regular file" in result.stderr
     assert f"{params / 'folder.yaml'}: not a regular file; allowed: a regular file" in result.stderr
+    assert f"{params / 'socket.yaml'}: not a regular file; allowed: a regular file" in result.stderr
+    bound.close()
     assert f"{params / 'big.yaml'}: larger than {MOST_PARAMS_FILE_BYTES // 1024} KiB" in result.stderr
 
 

@@ -368,7 +368,14 @@ def explain(error, env, command=None) -> str:
             if command in ("task", "continue")
             else ", or rehearse on the local sandbox: make sandbox, then the same command with ENV=sandbox"
         )
-        return f"error: no AWS credentials found for ENV={env}: set AWS_PROFILE (or run `aws sso login`){rehearse}"
+        # AWS_ENDPOINT_URL names an emulator (README, Credentials): one that takes any keys, as moto does
+        emulator = os.environ.get("AWS_ENDPOINT_URL")
+        keys = (
+            f"; the emulator at AWS_ENDPOINT_URL={printable(emulator, one_line=True)} may take any: AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing"
+            if emulator
+            else ""
+        )
+        return f"error: no AWS credentials found for ENV={env}: set AWS_PROFILE (or run `aws sso login`){keys}{rehearse}"
     where = (
         "is the sandbox running? make sandbox-status; one started again (make sandbox) is empty, and make deploy YES=1 creates every layer again"
         if env == SANDBOX_ENV

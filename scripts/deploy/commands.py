@@ -795,7 +795,10 @@ class Commands:
         """Deploy the image before the one running (or TAG=) through the usual change set."""
         deployer, layer, image_tag = self.deployer, self.layers[0], self.args.image_tag
         if not deployer.has_stack(layer.stack):
-            raise Failure(f"error: {layer.stack} is not deployed: nothing to roll back")
+            raise Failure(
+                f"error: {layer.stack} is not deployed: nothing to roll back; make deploy STACK={layer.name} ENV={deployer.env} "
+                "TAG=<image> deploys it with that image"
+            )
         before = deployer.describe(layer.stack)
         under_way = before["StackStatus"].endswith("_IN_PROGRESS")
         deployer.ready(layer)  # an update under way (a release whose wait stopped) ends first: then the image it left runs
@@ -903,7 +906,9 @@ class Commands:
         for layer, needed in VERIFY_NEEDS.items():
             stack = templates.stack_name(environment.name, layer)
             if not deployer.has_stack(stack):
-                raise Failure(f"error: {stack} is not deployed: nothing to verify")
+                raise Failure(
+                    f"error: {stack} is not deployed: nothing to verify; make deploy ENV={environment.name} deploys every layer first"
+                )
             outputs[layer] = deployer.outputs(stack)
             missing = [name for name in needed if name not in outputs[layer]]
             if missing:  # a failed first create (ROLLBACK_COMPLETE) has no outputs
