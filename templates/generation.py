@@ -5,15 +5,17 @@ review and the tests use the same functions."""
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
 import templates
-from templates import ROOT, inputs, relative
+from templates import ROOT, ci, inputs, relative
 from templates.errors import RefusedFile, ToolError, open_regular_file, printable, read_regular_file, stops_held, untrusted_json
-from templates.params import ENV_NAME, SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV, Environment
+from templates.params import ENV_NAME, SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV, Environment, ParamsError, environment_problem, load, load_all
 
 PARAMS_DIR = ROOT / "params"
 OUTPUT_DIR = ROOT / "output"
@@ -435,7 +437,7 @@ class GenerationError(ToolError):
     """Generation stops before writing anything (said, unless the run was --check, which never writes:
     make deploy, changeset, execute, diff and rollback run it first)."""
 
-    checking = False  # set by a --check run, before anything can raise this
+    checking = False  # a --check run's (check) says nothing of writing
 
     def __init__(self, message, code: int | None = None, notes: tuple = ()):
         super().__init__(message, code)
@@ -528,4 +530,136 @@ def refuse_output_dir(output_dir: Path, params_dir: Path, files: dict[Path, str]
                 f"them, then run {regenerate_command(output_dir, params_dir)} again" if inside == own else "them, or use an empty directory"
             ),
             2,
+        )
+
+
+# --- the two runs of generate.py: make templates, and make check (and make deploy's look first) ------------
+
+
+def as_typed(path: Path, option: str = "a path") -> Path:
+    """A path under the working directory, short as people type it (output/prod/alb.json)."""
+    path = followed(path, option)
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
+def generated(params_dir: Path, output_dir: Path, env: str | None = None, writing: bool = False) -> dict[Path, str]:
+    """Every file generation writes, once the output directory and params/ can be used; env: a check of one environment
+    (its file's warnings alone, and an unknown name said before the others' problems); writing: a run that writes."""
+    unusable = unusable_output_dir(output_dir)
+    if unusable:
+        raise GenerationError(unusable, 2)
+    if writing and not regenerates_in_place(output_dir, params_dir):
+        # output/ is what params/ generates (make check, make deploy and the review compare the two): written from
+        # another directory, it would lose the files of every environment that directory lacks.
+        raise GenerationError(
+            f"--params-dir {params_dir} writes into {relative(OUTPUT_DIR)}/, which holds what {relative(PARAMS_DIR)}/ generates: "
+            f"give --output-dir too (a directory outside {relative(OUTPUT_DIR)}/), or copy the files into {relative(PARAMS_DIR)}/",
+            2,
+        )
+    # make deploy ENV=<typo> checks with --env first: checked as every environment, it named their stale files or problems
+    unknown = None if env is None else environment_problem(env, params_dir)
+    if unknown:
+        raise GenerationError(unknown, 2)
+    try:
+        environments = load_all(params_dir)
+        files = build_all(environments, output_dir)
+    except ParamsError as error:
+        raise GenerationError(str(error), error.code, notes=others_read_too(env, params_dir)) from None
+    except ToolError as error:
+        raise GenerationError(str(error), error.code) from None
+    refuse_output_dir(output_dir, params_dir, files)
+    read = [each for each in environments if env in (None, each.name)]  # a check of one environment: its file's
+    for line in values_no_layer_takes(read, files, output_dir):
+        print(f"warning: {line}", file=sys.stderr)
+    return files
+
+
+def check(params_dir: Path, output_dir: Path, env: str | None = None, layer: str | None = None, run_lint: bool = True) -> None:
+    """Writes nothing: StaleOutput unless output/ (env: that environment's files and the layer templates; layer: that
+    layer's alone) is what generation writes now, LintFailed where cfn-lint rejects a template."""
+    try:
+        files = generated(params_dir, output_dir, env)
+        changed, stale = differences(files, output_dir)
+        kept_path, kept_text = ci.derived_actions_file()
+        kept_changed = not same_content(kept_path, kept_text.encode())
+        if kept_changed:
+            changed.append(kept_path)
+        if env in {path.parent.name for path in files if path.parent != output_dir}:
+            changed, stale, others = of_the_environment(changed, stale, env, output_dir, layer)
+            if others:
+                named = ", ".join(f"{relative(path)}{'' if path.suffix == '.json' else '/'}" for path in others)  # files, or directories
+                than = f"environment or layer than {env}'s {layer}" if layer else f"environment than {env}"
+                print(
+                    f"note: {named} {'is' if len(others) == 1 else 'are'} stale, of another {than}, "
+                    f"which this does not read: `{regenerate_command(output_dir, params_dir)}` writes {'it' if len(others) == 1 else 'them'}",
+                    file=sys.stderr,
+                )
+        if changed or stale:
+            also = f" and {relative(kept_path)}" if kept_changed else ""
+            reasons = stale_reasons(changed, stale, output_dir, params_dir)
+            command = regenerate_command(output_dir, params_dir)
+            fix = f"run `{command}` and commit output/{also}" if command == "make templates" else f"run `{command}`{also}"
+            raise StaleOutput(reasons, fix)
+        problems = lint(layer_templates(files, output_dir), {}) if run_lint else []
+        if problems:  # a template cfn-lint rejects is not fit to deploy, stale or not
+            raise LintFailed(problems, "fix templates/ and run `make templates`")
+    except GenerationError as error:
+        error.checking = True  # every error of a check says alike that nothing was to be written
+        raise
+    say_leftover_staging(output_dir)
+
+
+def generate(params_dir: Path, output_dir: Path, run_lint: bool = True) -> None:
+    """Write what changed into output_dir, all or nothing (publish), once linted; say what was written."""
+    files = generated(params_dir, output_dir, writing=True)
+    changed, stale = differences(files, output_dir)
+    kept_path, kept_text = ci.derived_actions_file()
+    kept_changed = not same_content(kept_path, kept_text.encode())
+    problems = publish(files, changed, stale, output_dir, run_lint=run_lint)
+    if problems:
+        raise LintFailed(problems, "nothing was written")
+    if kept_changed:
+        with contextlib.suppress(OSError):  # a read-only checkout only loses the speed
+            write_atomically(kept_path, kept_text)
+            print(f"{relative(kept_path)}: written (commit it with output/)")
+    shown = printable(str(output_dir), one_line=True)  # as the errors show it: a newline would forge a second line
+    print(f"{shown}/: {len(files)} files, {len(changed)} written, {len(stale)} removed")
+    if (changed or stale) and (output_dir / "review").is_dir():
+        print(
+            f"note: {shown}/review/ was made from the files before this change and may be stale: make check says whether it is, "
+            "make review writes it again"
+        )
+    if run_lint:
+        print(f"cfn-lint: {len(layer_templates(files, output_dir))} templates clean (errors, warnings and informational checks)")
+    say_leftover_staging(output_dir)
+
+
+def layer_templates(files: dict[Path, str], output_dir: Path) -> list[Path]:
+    return sorted(path for path in files if path.parent == output_dir)
+
+
+def others_read_too(env: str | None, params_dir: Path) -> list[str]:
+    """Under the params problems of a check of one environment whose own file is sound on its own:
+    why that check reads the others' (a draft params/qa.yaml stopped make deploy of every environment)."""
+    if env is None:
+        return []
+    own = params_dir / f"{env}.yaml"
+    try:
+        load(own)
+    except ToolError:
+        return []  # its own file's problems are among them
+    return [
+        f"note: {relative(own)} is sound on its own; a check of {env} reads every params file, as make templates does "
+        "(output/ holds what they all generate): keep a draft outside params/ until it is ready"
+    ]
+
+
+def say_leftover_staging(output_dir: Path) -> None:
+    for staging in leftover_staging(output_dir):
+        typed = str(as_typed(staging))  # shown as the errors show a path; the command quoted as the shell needs it
+        print(
+            f"note: {printable(typed, one_line=True)}/ is a staging directory left by a run of generation that was killed (or "
+            f"used by one running now), not output: do not commit it; once no make templates runs, remove it: rm -r "
+            f"{printable(shlex.quote(typed), one_line=True)}",
+            file=sys.stderr,
         )
