@@ -35,9 +35,10 @@ from pathlib import Path
 
 from templates import ROOT, params, relative
 from templates.errors import ToolError, entry_point, long_lived, run
+from templates.generation import PARAMS_DIR
 
 STATE_DIR = ROOT / ".sandbox"
-PARAMS_FILE = ROOT / "params" / f"{params.SANDBOX_ENV}.yaml"
+PARAMS_FILE = PARAMS_DIR / f"{params.SANDBOX_ENV}.yaml"
 HOST = "127.0.0.1"  # loopback only: nothing listens beyond this machine
 ENDPOINT = re.compile(r"http://127\.0\.0\.1:([0-9]{1,5})")
 CREDENTIALS = {name.lower(): value for name, value in params.SANDBOX_KEYS.items()}  # as boto3.client takes them

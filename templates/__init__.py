@@ -11,6 +11,7 @@ from pathlib import Path
 from templates.errors import ToolError, quiet_interrupts, started_as_a_tool, stop_signals_as_ctrl_c
 
 ROOT = Path(__file__).resolve().parent.parent  # the project: params/, output/, .cfnlintrc, .cache/
+CACHE_DIR = ROOT / ".cache"  # what the tools keep between runs (the lint and scan results); make clean removes it
 
 # Every tool imports this package before its heavy imports (troposphere, boto3, cfn-lint): a Ctrl-C
 # during them is one line too, and in a tool a kill (SIGTERM) or a closed terminal (SIGHUP), which end it

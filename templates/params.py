@@ -70,7 +70,7 @@ TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,128}")
 # CloudFormation stack tags: at most 50, values of 1 to 256 characters of letters, digits, spaces and _.:/=+-@
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html ("Minimum length of 1")
 TAG_VALUE = re.compile(r"[\w .:/=+@-]{1,256}")
-MAX_TAGS = 50
+STACK_MAX_TAGS = 50
 # make verify runs every smoke check in each round, each request up to 10 s (scripts/verify.py): a
 # bounded list keeps a round bounded. A path as long as the load balancer's health-check path may be.
 # https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html
@@ -715,10 +715,10 @@ def load(path: Path) -> Environment:
             )
         if isinstance(key, str):
             taken.setdefault(key.lower(), f"tags.{named(key)}")
-    if len(tags) + len(RESERVED_TAGS) > MAX_TAGS:
+    if len(tags) + len(RESERVED_TAGS) > STACK_MAX_TAGS:
         problems.append(
             f"{where}: tags: {len(tags)} tags and the {len(RESERVED_TAGS)} the deployer sets make {len(tags) + len(RESERVED_TAGS)}; "
-            f"allowed: at most {MAX_TAGS - len(RESERVED_TAGS)} (CloudFormation takes {MAX_TAGS} per stack)"
+            f"allowed: at most {STACK_MAX_TAGS - len(RESERVED_TAGS)} (CloudFormation takes {STACK_MAX_TAGS} per stack)"
         )
     enabled = data.get("enabled_layers", [])
     if env == SANDBOX_ENV:

@@ -16,11 +16,11 @@ from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
-from templates import ROOT, relative
+from templates import CACHE_DIR, ROOT, relative
 from templates.errors import STOPPING_SIGNALS, ToolError, forks_end_quietly, long_lived, stops_held
 
 LINT_SETTINGS = ROOT / ".cfnlintrc"
-LINT_CACHE = ROOT / ".cache" / "cfn-lint"
+LINT_CACHE = CACHE_DIR / "cfn-lint"
 
 
 @cache

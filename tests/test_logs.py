@@ -370,14 +370,14 @@ def test_text_from_outside_reaches_the_terminal_with_its_control_characters_esca
     task = {"taskArn": "arn:aws:ecs:us-east-1:1:task/c/0123", "stoppedReason": HOSTILE, "containers": [{"name": "web", "reason": HOSTILE}]}
     stack_event = a_stack_event("service", "Service", "CREATE_FAILED", 0, reason=HOSTILE)
     lines = [
-        logs.event_line(event),
+        logs.log_event_line(event),
         logs.stream_line(event),
         *logs.stopped_task_lines(task),
         text.event_line(stack_event),
         *text.failed_resources([stack_event]),
         verify.Result("http redirects to https", False, f"301 -> {HOSTILE}").line(),
         text.short(HOSTILE),  # a drifted property's value, changed out of band
-        logs.event_line(
+        logs.log_event_line(
             event | {"logStreamName": "web/web/" + HOSTILE.replace("/", "") + "\nforged"}
         ),  # a stream's name: [^:*]* allows them
     ]
@@ -386,15 +386,15 @@ def test_text_from_outside_reaches_the_terminal_with_its_control_characters_esca
         assert "Not Found: /\\x1b]0;PWNED\\x07\\x1b[2J\\x1b[31m red\\rforged line\\x9b" in line, line  # shown, escaped
     # tabs and the lines of a multi-line event stay, its further lines indented: none passes for another event's
     forged = f"{logs.when(event['timestamp'])}  0123456789abcdef  forged"
-    for line in (logs.stream_line, logs.event_line):
+    for line in (logs.stream_line, logs.log_event_line):
         assert line(event | {"message": f"a\tb\n{forged}\n"}).endswith(f"a\tb\n    {forged}")
     # the bidirectional overrides and isolates, which reorder how the rest of the line is shown
     reordering = "".join(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]))
-    assert logs.event_line(event | {"message": reordering}).endswith(
+    assert logs.log_event_line(event | {"message": reordering}).endswith(
         "\\u202a\\u202b\\u202c\\u202d\\u202e\\u2066\\u2067\\u2068\\u2069\\u200e\\u200f\\u061c"
     )
     # and the letters that show as nothing, which repr() leaves as they are
-    assert logs.event_line(event | {"message": "web\u3164\u115f\u1160\uffa0\u180e\u034f"}).endswith(
+    assert logs.log_event_line(event | {"message": "web\u3164\u115f\u1160\uffa0\u180e\u034f"}).endswith(
         "web\\u3164\\u115f\\u1160\\uffa0\\u180e\\u034f"
     )
 

@@ -1702,17 +1702,17 @@ def error_lines(tmp_path, document):
 
 
 def test_as_many_tags_as_the_deployer_leaves_room_for_are_taken_and_one_more_is_refused(tmp_path):
-    from templates.params import MAX_TAGS, RESERVED_TAGS
+    from templates.params import RESERVED_TAGS, STACK_MAX_TAGS
 
-    room = MAX_TAGS - len(RESERVED_TAGS)
+    room = STACK_MAX_TAGS - len(RESERVED_TAGS)
     own = dict(GOOD.get("tags") or {})
     fill = {f"Extra{n:02d}": "x" for n in range(room - len(own))}
     (tmp_path / "full").mkdir(), (tmp_path / "over").mkdir()
     assert run_generate(tmp_path / "full", {**GOOD, "tags": own | fill})[0].returncode == 0
     over = own | fill | {"ExtraOneMore": "x"}
     assert error_lines(tmp_path / "over", {**GOOD, "tags": over}) == [
-        f"tags: {room + 1} tags and the {len(RESERVED_TAGS)} the deployer sets make {MAX_TAGS + 1}; "
-        f"allowed: at most {room} (CloudFormation takes {MAX_TAGS} per stack)"
+        f"tags: {room + 1} tags and the {len(RESERVED_TAGS)} the deployer sets make {STACK_MAX_TAGS + 1}; "
+        f"allowed: at most {room} (CloudFormation takes {STACK_MAX_TAGS} per stack)"
     ]
 
 

@@ -56,7 +56,7 @@ from scripts.deploy.text import NOT_CONFIRMED, output_values, parameter_values
 from templates import CHANGE_SET_WAIT_MINUTES, ROOT, params
 from templates.common import MOST_RELEASE_WAIT_MINUTES
 from templates.errors import printable, stops_held
-from templates.generation import stack_policy
+from templates.generation import OUTPUT_DIR, PARAMS_DIR, stack_policy
 from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY, WIRED
 from templates.resolver import Resolver
 
@@ -202,7 +202,7 @@ class Deployer:
         sleep=time.sleep,
         now=None,
         revision=None,
-        output_dir=ROOT / "output",
+        output_dir=OUTPUT_DIR,
         ask=input,
         interactive=False,
         yes=False,
@@ -218,7 +218,9 @@ class Deployer:
         params_file=None,
         image_tag=None,
     ):
-        self.params_file = params_file or f"params/{env}.yaml"  # as messages name it: make's, or --params-dir's
+        self.params_file = params_file or str(
+            templates.relative(PARAMS_DIR / f"{env}.yaml")
+        )  # as messages name it: make's, or --params-dir's
         self.image_tag = image_tag  # the run's TAG=, which a command it prints for the service layer carries (service_tag)
         self._client_factory, self._clients = client, {}
         self.on_sandbox = env == params.SANDBOX_ENV  # moto's server, not another emulator

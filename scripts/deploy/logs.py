@@ -147,7 +147,7 @@ def message(event: dict) -> str:
 CONTINUED = "    "
 
 
-def event_line(event: dict) -> str:
+def log_event_line(event: dict) -> str:
     """A FilterLogEvents event: `time  task-id  message`."""
     return f"{when(event['timestamp'])}  {printable(task_id(event['logStreamName']), one_line=True)}  {message(event)}"
 
@@ -205,7 +205,7 @@ def tail(logs, group: str, start_ms: int, *, follow: bool, sleep, say, explain=s
                     printed[event["eventId"]] = event["timestamp"]
                 newest = max(newest, event["timestamp"])
                 shown += 1
-                say(event_line(event))
+                say(log_event_line(event))
         except AWS_ERRORS as error:
             failures += 1
             if not follow or not transient(error) or gone(error) or failures > FOLLOW_FAILURES:

@@ -20,7 +20,7 @@ STARTED_BY = f"{templates.PROJECT}-deploy-task"  # RunTask's startedBy (at most 
 RUN_TAG = "TaskRun"  # make task TAG='s copy of the task definition: the run's RunTask clientToken, which registered it
 # "Maximum number of tags per resource - 50" (a task definition's too):
 # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html
-MAX_TAGS = 50
+ECS_MAX_TAGS = 50
 POLL_SECONDS = 2.0
 # The ECS API is eventually consistent: a task RunTask just started may not be described yet, and
 # AWS's advice is to retry DescribeTasks for "up to five minutes".
@@ -271,7 +271,7 @@ def register_request(described: dict, image_tag: str, run: str) -> dict:
     tags = [tag for tag in described.get("tags", []) if not tag["key"].lower().startswith("aws:") and tag["key"] != RUN_TAG]
     if not any(tag["key"] == "Project" for tag in tags):
         tags.append({"key": "Project", "value": templates.PROJECT})  # the deploy role registers only with it (templates/ci.py)
-    request["tags"] = tags + [{"key": RUN_TAG, "value": run}] * (len(tags) < MAX_TAGS)
+    request["tags"] = tags + [{"key": RUN_TAG, "value": run}] * (len(tags) < ECS_MAX_TAGS)
     return request
 
 

@@ -10,6 +10,7 @@ import templates
 from templates import template_reads
 from templates.alb import target_group_name
 from templates.errors import INTERRUPTED, printable
+from templates.generation import PARAMS_DIR
 from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT, LOG_RETENTION_DAYS, TRAFFIC_SHIFTING
 from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV
 from templates.resolver import UNKNOWN, Resolver
@@ -685,7 +686,7 @@ def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=Tr
     release moved; deployed: those of looked_at that have a stack of ours; theirs: those whose stack this tool did not
     make (not checked, and not in deployed). params_file: as messages name it (params/<env>.yaml by default)."""
     deleted = deleted or {}
-    params_file = params_file or f"params/{env}.yaml"
+    params_file = params_file or str(templates.relative(PARAMS_DIR / f"{env}.yaml"))
     # "in sync" speaks of what was checked: a stack not ours is named apart, never counted in it
     not_ours = [f"not checked: {', '.join(theirs)}: not made by this tool (see above)"] if theirs else []
     if not deployed and not unchecked:

@@ -24,7 +24,7 @@ from templates.resolver import scalar_text
 
 
 def document(review: Review) -> str:
-    lines = summary(review) + exposure_section(review) + layer_order(review) + ["## Layers", ""]
+    lines = summary(review) + exposure_section(review) + layer_order_section(review) + ["## Layers", ""]
     for number_, layer in enumerate(review.layers, 1):
         lines += layer_part(review, number_, layer)
     lines += findings(review) + deploy_duration_section(review) + cost(review)
@@ -288,7 +288,7 @@ def aws_command(review: Review, command: str) -> str:
     return pasted
 
 
-def layer_order(review: Review) -> list[str]:
+def layer_order_section(review: Review) -> list[str]:
     lines = [
         "## Layer order",
         "",
@@ -365,14 +365,14 @@ def stack_section(review: Review, layer: Layer) -> list[str]:
         f"- Needs: {linked(needs) or 'nothing from other layers'}",
         f"- Feeds: {linked(feeds) or 'no other layer'}",
     ]
-    if layer.name != "ci" and any("PermissionsBoundary" in r.get("Properties", {}) for r in layer.resources.values()):
+    carriers = [  # the layers whose roles carry the ci layer's boundary
+        other.name
+        for other in review.layers
+        if other.name != "ci" and any("PermissionsBoundary" in r.get("Properties", {}) for r in other.resources.values())
+    ]
+    if layer.name in carriers:
         lines.append(boundary_line(review))
     if layer.name == "ci":  # by its fixed name, not an output: "Feeds" does not show it
-        carriers = [
-            other.name
-            for other in review.layers
-            if other.name != "ci" and any("PermissionsBoundary" in r.get("Properties", {}) for r in other.resources.values())
-        ]
         lines.append(
             f"- Feeds too: the permissions boundary `{ROLE_BOUNDARY}` it creates, which the roles of the {', '.join(carriers)} "
             f"layer{'s' * (len(carriers) > 1)} carry in every environment deployed to this account: destroy it only once none "

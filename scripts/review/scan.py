@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 
-from templates import ROOT, validation
+from templates import CACHE_DIR, validation
 from templates.errors import ToolError
 from templates.generation import write_atomically
 from templates.validation import Check
 
-CACHE = ROOT / ".cache" / "review-scan"
+CACHE = CACHE_DIR / "review-scan"
 
 
 @dataclass(frozen=True)
